@@ -1,0 +1,124 @@
+# ringq — one non-recursive Makefile.
+# Layout: each module directory (core, proto_wire, queue, worker, server, client) becomes a
+# static library build/lib<module>.a from its *.c files, except files named *_main.c, which are
+# program entry points listed in PROGRAMS below. Tests: tests/unit/test_*.c, one Check binary each.
+# Fuzz targets: tests/fuzz/fuzz_*.c (clang libFuzzer).
+
+CC       ?= gcc
+BUILD    ?= build
+OPT      ?= -O2
+SAN      ?=
+CFLAGS_ALL = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+             -g $(OPT) $(SAN) -pthread -I. -I$(BUILD)/gen -MMD -MP $(EXTRA_CFLAGS)
+LDLIBS_ALL = -luring -lxxhash -lz -lm -pthread
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+
+# Lower modules last in link order: server/client -> queue/worker/proto_wire -> core.
+MODULES  = client server queue worker proto_wire core
+PY       = /usr/bin/python3
+
+lib_srcs = $(filter-out %_main.c,$(wildcard $(1)/*.c))
+objs_of  = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIBS     = $(foreach m,$(MODULES),$(BUILD)/lib$(m).a)
+
+# Program name : entry source
+PROGRAMS = ringqd:server/ringqd_main.c \
+           ringq-interop-server:server/interop_main.c \
+           ringq-log:tools/ringq_log_main.c
+prog_name = $(word 1,$(subst :, ,$(1)))
+prog_src  = $(word 2,$(subst :, ,$(1)))
+PROG_BINS = $(foreach p,$(PROGRAMS),$(if $(wildcard $(call prog_src,$(p))),$(BUILD)/$(call prog_name,$(p))))
+
+# Helper programs for tests and benches: tests/**/*_prog.c and bench/*_bench.c, each one binary.
+TEST_SRCS  = $(wildcard tests/unit/test_*.c)
+TEST_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+AUX_SRCS   = $(wildcard tests/crash/*_prog.c tests/integration/*_prog.c bench/*_bench.c)
+AUX_BINS   = $(patsubst %.c,$(BUILD)/aux/%,$(AUX_SRCS))
+
+PROTOS     = $(shell find proto -name '*.proto' | sort)
+DESC_BIN   = $(BUILD)/gen/ringq_descriptors.bin
+
+.PHONY: all test unit integration run deps san tsan fuzz bench clean check-layers
+all: $(PROG_BINS) $(TEST_BINS) $(AUX_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/%.o: $(BUILD)/gen/%.S $(DESC_BIN)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -I$(BUILD)/gen -c $< -o $@
+
+define lib_rule
+$(BUILD)/lib$(1).a: $(call objs_of,$(call lib_srcs,$(1))) $(if $(filter server,$(1)),$(BUILD)/obj/srv_descriptors.o)
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach m,$(MODULES),$(eval $(call lib_rule,$(m))))
+
+define prog_rule
+$(BUILD)/$(call prog_name,$(1)): $(call objs_of,$(call prog_src,$(1))) $(LIBS)
+	$(CC) $(CFLAGS_ALL) -o $$@ $$< $(LIBS) $(LDLIBS_ALL)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call prog_rule,$(p))))
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/aux/%: $(BUILD)/obj/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+
+# Descriptor set for server reflection: protoc at build time, embedded with .incbin.
+$(DESC_BIN): $(PROTOS)
+	@mkdir -p $(dir $@)
+	protoc -Iproto --include_imports --descriptor_set_out=$@ $(PROTOS)
+
+$(BUILD)/gen/srv_descriptors.S: $(DESC_BIN)
+	@mkdir -p $(dir $@)
+	printf '\t.section .rodata\n\t.global srv_descriptor_set\n\t.global srv_descriptor_set_end\n\t.balign 16\nsrv_descriptor_set:\n\t.incbin "%s"\nsrv_descriptor_set_end:\n\t.section .note.GNU-stack,"",@progbits\n' "$(abspath $(DESC_BIN))" > $@
+
+# Python stubs for integration tests (messages only; tests use grpc's generic stubs).
+PYGEN = $(BUILD)/gen/py/.stamp
+$(PYGEN): $(PROTOS)
+	@mkdir -p $(BUILD)/gen/py
+	protoc -Iproto --python_out=$(BUILD)/gen/py $(PROTOS)
+	touch $@
+
+unit: $(TEST_BINS)
+	@bash tests/run_unit.sh $(BUILD)
+
+integration: all $(PYGEN)
+	@BUILD=$(BUILD) PY=$(PY) bash tests/run_integration.sh
+
+test: all $(PYGEN)
+	@BUILD=$(BUILD) PY=$(PY) bash tests/run_all.sh
+
+run: $(BUILD)/ringqd
+	$(BUILD)/ringqd --host 127.0.0.1 --port 7070 --data ./data
+
+deps:
+	@bash tools/deps.sh
+
+san:
+	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+tsan:
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" unit
+
+FUZZ_SECONDS ?= 30
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
+
+bench: all
+	@bash bench/run.sh
+
+check-layers:
+	@bash tools/check_layers.sh
+
+clean:
+	rm -rf build build-san build-tsan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

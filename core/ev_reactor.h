@@ -1,0 +1,147 @@
+/* core/ev_reactor: the io_uring reactor. One ev_loop per shard thread; the only file in the
+ * tree that includes <liburing.h> is core/ev_reactor.c.
+ *
+ * Model
+ *   Callers embed an `ev_op` in their own structs and start an operation on it. The op's address
+ *   is the SQE's user_data. Completions are first collected from the CQ into a local array, the
+ *   CQ is advanced, and only then are the callbacks run (never while walking the CQ), so a
+ *   callback may freely submit new work or stop other ops.
+ *
+ *   Every callback gets the raw CQE result: >= 0 success (bytes, fd, ...) or a negative errno.
+ *   Multishot ops (accept, recv) report EV_F_MORE while they stay armed; when a completion lacks
+ *   it the op has ended and the owner must re-arm it (or not). -ENOBUFS from a multishot recv
+ *   means the provided-buffer ring ran dry: flow control, not an error — re-arm after returning
+ *   buffers.
+ *
+ *   An op may have at most one operation in flight. `op->busy` is true from start until its
+ *   final completion (for multishot: the completion without EV_F_MORE).
+ *
+ * Threads
+ *   An ev_loop is touched only by its owner thread, except ev_loop_wake_from(), which any thread
+ *   may call (it uses IORING_OP_MSG_RING from the caller's own loop or, for threads without a
+ *   loop, an eventfd fallback).
+ *
+ * Timers
+ *   In-loop timers are kept in a binary heap keyed by deadline; one IORING_OP_TIMEOUT is armed
+ *   for the earliest. Timer callbacks run in the same post-CQ phase as completions. */
+#ifndef EV_REACTOR_H
+#define EV_REACTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+typedef struct ev_loop ev_loop;
+typedef struct ev_op ev_op;
+typedef struct ev_timer ev_timer;
+
+/* Completion flags passed to callbacks. */
+#define EV_F_MORE 0x1u   /* multishot op stays armed */
+#define EV_F_BUFFER 0x2u /* a provided buffer was used: see ev_op_buffer() */
+
+typedef void (*ev_cb)(ev_loop *loop, ev_op *op, int res, unsigned flags);
+
+typedef enum {
+    EV_OP_NONE = 0,
+    EV_OP_ACCEPT,
+    EV_OP_RECV,
+    EV_OP_SEND,
+    EV_OP_READ,
+    EV_OP_WRITE,
+    EV_OP_FSYNC,
+    EV_OP_MSG_RING,
+    EV_OP_CANCEL,
+    EV_OP_CLOSE,
+    EV_OP_POLL,
+    EV_OP_FALLOCATE,
+} ev_op_kind;
+
+struct ev_op {
+    ev_cb cb;        /* set by the caller before starting */
+    void *ud;        /* caller's pointer, untouched by the reactor */
+    uint8_t kind;    /* ev_op_kind of the operation in flight */
+    bool busy;       /* an operation is in flight on this op */
+    uint16_t bid;    /* provided buffer id of the last completion (EV_F_BUFFER) */
+    uint32_t buflen; /* bytes in that buffer */
+};
+
+typedef void (*ev_timer_cb)(ev_loop *loop, ev_timer *t);
+struct ev_timer {
+    ev_timer_cb cb;
+    void *ud;
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC */
+    uint32_t heap_idx;    /* position in the loop's heap, UINT32_MAX when not armed */
+};
+
+typedef struct ev_loop_opts {
+    unsigned sq_entries;   /* SQ size; default 1024 */
+    unsigned buf_count;    /* provided recv buffers (power of two); default 256 */
+    unsigned buf_size;     /* bytes per provided buffer; default 16384 */
+    int shard_id;          /* for logs */
+} ev_loop_opts;
+
+/* Creates a loop on the calling thread (it becomes the ring's single issuer). Tries
+ * SINGLE_ISSUER|DEFER_TASKRUN, falls back to plain setup on older kernels. Returns NULL and sets
+ * *err to a negative errno and *why to a static one-line reason when io_uring is unusable
+ * (disabled by sysctl, seccomp, too old). */
+ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why);
+/* Destroys the loop. Ops still in flight are abandoned (their memory must outlive nothing). */
+void ev_loop_destroy(ev_loop *loop);
+
+/* Runs until ev_loop_stop(). Returns 0 or a negative errno on a fatal ring error. */
+int ev_loop_run(ev_loop *loop);
+/* Runs one iteration: submit, wait for at least one completion or timer (or not at all when
+ * `block` is false), dispatch. Returns the number of callbacks run or a negative errno. */
+int ev_loop_run_once(ev_loop *loop, bool block);
+void ev_loop_stop(ev_loop *loop);
+/* Monotonic time cached at the start of the current iteration (cheap). */
+uint64_t ev_loop_now(ev_loop *loop);
+int ev_loop_shard(const ev_loop *loop);
+
+/* Hook run right before the loop blocks in the kernel, and again after it wakes. The mailbox
+ * uses it to publish "I may be asleep" before sleeping. At most EV_HOOKS_MAX hooks. */
+#define EV_HOOKS_MAX 8
+typedef void (*ev_hook_fn)(ev_loop *loop, void *ud, bool going_to_sleep);
+int ev_loop_add_hook(ev_loop *loop, ev_hook_fn fn, void *ud);
+
+/* Called on the loop's thread for every wake-up message sent with ev_loop_wake_from(). */
+typedef void (*ev_wake_fn)(ev_loop *loop, void *ud, uint32_t data);
+void ev_loop_set_wake_handler(ev_loop *loop, ev_wake_fn fn, void *ud);
+
+/* Wakes `target` from another thread. `self` is the caller's own loop (IORING_OP_MSG_RING is
+ * submitted on it) or NULL for a thread without a loop (then an eventfd write is used).
+ * `data` reaches the target's wake handler. Returns 0 or a negative errno. Thread-safe. */
+int ev_loop_wake_from(ev_loop *self, ev_loop *target, uint32_t data);
+
+/* Operations. Each returns 0 when queued, or a negative errno (-EBUSY when op->busy). The
+ * caller keeps `op` (and any buffer passed) alive and unmoved until the final completion. */
+int ev_accept_multishot(ev_loop *loop, ev_op *op, int listen_fd);
+/* Multishot recv into the loop's provided buffer ring. Each completion with res > 0 carries
+ * EV_F_BUFFER; read the bytes with ev_op_buffer() and give the buffer back with
+ * ev_buffer_release() once done (the same iteration or later). */
+int ev_recv_multishot(ev_loop *loop, ev_op *op, int fd);
+const uint8_t *ev_op_buffer(ev_loop *loop, const ev_op *op);
+void ev_buffer_release(ev_loop *loop, uint16_t bid);
+int ev_send(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len);
+int ev_read(ev_loop *loop, ev_op *op, int fd, void *buf, size_t len, uint64_t off);
+int ev_write(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len, uint64_t off);
+/* fdatasync when `datasync`, fsync otherwise; through IORING_OP_FSYNC so the loop never blocks. */
+int ev_fsync(ev_loop *loop, ev_op *op, int fd, bool datasync);
+int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint64_t len);
+int ev_close(ev_loop *loop, ev_op *op, int fd);
+/* Requests cancellation of the operation in flight on `target`; its callback still runs (with
+ * -ECANCELED or its natural result). `op` (may be NULL: fire and forget) reports the cancel. */
+int ev_cancel(ev_loop *loop, ev_op *op, ev_op *target);
+
+/* Timers. */
+void ev_timer_init(ev_timer *t, ev_timer_cb cb, void *ud);
+/* Arms (or re-arms) `t` for an absolute CLOCK_MONOTONIC deadline. Returns 0 or -ENOMEM. */
+int ev_timer_start(ev_loop *loop, ev_timer *t, uint64_t deadline_ns);
+void ev_timer_stop(ev_loop *loop, ev_timer *t);
+static inline bool ev_timer_armed(const ev_timer *t) { return t->heap_idx != UINT32_MAX; }
+
+/* Submits queued SQEs now (normally done once per loop iteration). */
+int ev_loop_flush(ev_loop *loop);
+
+#endif

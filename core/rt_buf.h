@@ -1,0 +1,44 @@
+/* core/rt_buf: a growable byte buffer with a hard cap.
+ *
+ * Used for per-connection input leftovers and output queues. Memory is bounded by `cap`: an
+ * append that would exceed it fails with -ENOBUFS and leaves the buffer unchanged, so callers
+ * turn "too much data" into a protocol error instead of unbounded growth.
+ *
+ * Layout: [consumed | data (rd..wr) | free]. buf_consume() advances rd; space is reclaimed by
+ * compaction when needed. */
+#ifndef RT_BUF_H
+#define RT_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct buf {
+    uint8_t *data;
+    size_t rd;  /* first unconsumed byte */
+    size_t wr;  /* one past the last written byte */
+    size_t len; /* allocated bytes */
+    size_t cap; /* hard limit on allocated bytes */
+} buf;
+
+/* Initializes an empty buffer (no allocation yet) with a hard cap in bytes. */
+void buf_init(buf *b, size_t cap);
+/* Frees the storage. The buffer may be re-initialized afterwards. */
+void buf_deinit(buf *b);
+
+static inline size_t buf_size(const buf *b) { return b->wr - b->rd; }
+static inline const uint8_t *buf_begin(const buf *b) { return b->data + b->rd; }
+
+/* Ensures `n` writable bytes after wr; returns a pointer to them or NULL (-ENOBUFS/-ENOMEM):
+ * the cap would be exceeded or allocation failed. The pointer is valid until the next call
+ * that may reallocate. Call buf_commit() with what was written. */
+uint8_t *buf_reserve(buf *b, size_t n);
+static inline void buf_commit(buf *b, size_t n) { b->wr += n; }
+
+/* Copies `n` bytes in; returns 0 or -ENOBUFS (cap) / -ENOMEM. */
+int buf_append(buf *b, const void *p, size_t n);
+/* Drops `n` bytes from the front (n <= buf_size). Resets to empty cheaply when all consumed. */
+void buf_consume(buf *b, size_t n);
+/* Releases storage when empty and larger than `keep` bytes, to bound idle-connection memory. */
+void buf_shrink(buf *b, size_t keep);
+
+#endif
