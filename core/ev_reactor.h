@@ -99,10 +99,13 @@ void ev_loop_stop(ev_loop *loop);
 uint64_t ev_loop_now(ev_loop *loop);
 int ev_loop_shard(const ev_loop *loop);
 
-/* Hook run right before the loop blocks in the kernel, and again after it wakes. The mailbox
- * uses it to publish "I may be asleep" before sleeping. At most EV_HOOKS_MAX hooks. */
+/* Hook run right before the loop blocks in the kernel (going_to_sleep = true), and again after
+ * it wakes (false). The mailbox uses it to publish "I may be asleep" before sleeping and then
+ * re-check its rings: when a hook returns false on going_to_sleep, the loop does not block this
+ * iteration (it polls and runs again), so a message that raced with the flag is never stranded.
+ * The return value is ignored when going_to_sleep is false. At most EV_HOOKS_MAX hooks. */
 #define EV_HOOKS_MAX 8
-typedef void (*ev_hook_fn)(ev_loop *loop, void *ud, bool going_to_sleep);
+typedef bool (*ev_hook_fn)(ev_loop *loop, void *ud, bool going_to_sleep);
 int ev_loop_add_hook(ev_loop *loop, ev_hook_fn fn, void *ud);
 
 /* Called on the loop's thread for every wake-up message sent with ev_loop_wake_from(). */
