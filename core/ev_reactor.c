@@ -1,0 +1,569 @@
+/* core/ev_reactor: the io_uring reactor. See ev_reactor.h for the model.
+ *
+ * This is the only file that includes <liburing.h>. Completions are collected into a local
+ * array, the CQ is advanced, and only then are callbacks run. */
+#include "core/ev_reactor.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/rt_clock.h"
+#include "core/rt_log.h"
+
+/* Reserved user_data values; real ops are pointers (never this small). */
+#define EV_UD_IGNORE 0ull  /* fire-and-forget SQEs (msg_ring sends, cancels without an op) */
+#define EV_UD_WAKE 1ull    /* a CQE posted into this ring by another ring's MSG_RING */
+#define EV_UD_EVENTFD 2ull /* our eventfd read completed (wake from a thread without a loop) */
+#define EV_UD_MAX_RESERVED 16ull
+
+/* Completions handled per iteration. Bounded so one busy iteration cannot starve timers. */
+#define EV_BATCH_MAX 256u
+/* Buffer group id of the loop's provided recv buffers. */
+#define EV_BGID 1
+
+typedef struct ev_cqe {
+    uint64_t ud;
+    int32_t res;
+    uint32_t flags;
+} ev_cqe;
+
+struct ev_loop {
+    struct io_uring ring;
+    int shard_id;
+    bool stop;
+    bool defer_taskrun;
+    uint64_t now_ns;
+
+    /* Provided buffer ring for multishot recv. */
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    uint8_t *bufs;
+    unsigned buf_count;
+    unsigned buf_size;
+    unsigned buf_mask;
+    unsigned buf_pending_adv; /* buffers returned but not yet published */
+
+    /* Timers: a binary min-heap on deadline_ns. */
+    ev_timer **heap;
+    uint32_t heap_len;
+    uint32_t heap_cap;
+
+    ev_hook_fn hooks[EV_HOOKS_MAX];
+    void *hooks_ud[EV_HOOKS_MAX];
+    int nhooks;
+
+    ev_wake_fn wake_fn;
+    void *wake_ud;
+    int efd;           /* eventfd for wakes from threads without a loop */
+    uint64_t efd_val;  /* read target */
+    bool efd_armed;
+
+    ev_cqe batch[EV_BATCH_MAX];
+};
+
+static struct io_uring_sqe *get_sqe(ev_loop *loop)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+    if (!sqe) {
+        /* SQ full: hand what we have to the kernel and try once more. */
+        io_uring_submit(&loop->ring);
+        sqe = io_uring_get_sqe(&loop->ring);
+    }
+    return sqe;
+}
+
+static int arm_eventfd(ev_loop *loop)
+{
+    struct io_uring_sqe *sqe = get_sqe(loop);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_read(sqe, loop->efd, &loop->efd_val, sizeof loop->efd_val, 0);
+    io_uring_sqe_set_data64(sqe, EV_UD_EVENTFD);
+    loop->efd_armed = true;
+    return 0;
+}
+
+static int setup_buffers(ev_loop *loop)
+{
+    loop->buf_mask = loop->buf_count - 1;
+    loop->br_bytes = loop->buf_count * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, loop->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED) return -errno;
+    loop->br = br;
+    loop->bufs = malloc((size_t)loop->buf_count * loop->buf_size);
+    if (!loop->bufs) return -ENOMEM;
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (unsigned long)br,
+        .ring_entries = loop->buf_count,
+        .bgid = EV_BGID,
+    };
+    int r = io_uring_register_buf_ring(&loop->ring, &reg, 0);
+    if (r < 0) return r;
+    io_uring_buf_ring_init(loop->br);
+    for (unsigned i = 0; i < loop->buf_count; i++)
+        io_uring_buf_ring_add(loop->br, loop->bufs + (size_t)i * loop->buf_size, loop->buf_size,
+                              (unsigned short)i, loop->buf_mask, (int)i);
+    /* Publishes the buffers to the kernel (a release store of the ring tail inside liburing). */
+    io_uring_buf_ring_advance(loop->br, (int)loop->buf_count);
+    return 0;
+}
+
+ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
+{
+    ev_loop_opts o = opts ? *opts : (ev_loop_opts){0};
+    if (!o.sq_entries) o.sq_entries = 1024;
+    if (!o.buf_count) o.buf_count = 256;
+    if (!o.buf_size) o.buf_size = 16384;
+    if (o.buf_count & (o.buf_count - 1) || o.buf_count > 32768) {
+        *err = -EINVAL;
+        *why = "buf_count must be a power of two <= 32768";
+        return NULL;
+    }
+    ev_loop *loop = calloc(1, sizeof *loop);
+    if (!loop) {
+        *err = -ENOMEM;
+        *why = "out of memory";
+        return NULL;
+    }
+    loop->shard_id = o.shard_id;
+    loop->buf_count = o.buf_count;
+    loop->buf_size = o.buf_size;
+    loop->efd = -1;
+
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+    p.cq_entries = o.sq_entries * 4;
+    p.flags |= IORING_SETUP_CQSIZE;
+    int r = io_uring_queue_init_params(o.sq_entries, &loop->ring, &p);
+    if (r == -EINVAL) {
+        /* Older kernel: no SINGLE_ISSUER/DEFER_TASKRUN. Plain setup. */
+        memset(&p, 0, sizeof p);
+        p.flags = IORING_SETUP_CQSIZE;
+        p.cq_entries = o.sq_entries * 4;
+        r = io_uring_queue_init_params(o.sq_entries, &loop->ring, &p);
+    } else if (r == 0) {
+        loop->defer_taskrun = true;
+    }
+    if (r < 0) {
+        *err = r;
+        *why = r == -EPERM ? "io_uring is disabled (kernel.io_uring_disabled or a seccomp policy)"
+             : r == -ENOSYS ? "this kernel has no io_uring (need Linux 6.0 or later)"
+             : r == -ENOMEM ? "io_uring setup failed: out of locked memory (RLIMIT_MEMLOCK)"
+                            : "io_uring setup failed";
+        free(loop);
+        return NULL;
+    }
+    if (!(p.features & IORING_FEAT_EXT_ARG) || !(p.features & IORING_FEAT_NODROP)) {
+        *err = -ENOSYS;
+        *why = "this kernel's io_uring lacks EXT_ARG/NODROP (need Linux 6.0 or later)";
+        io_uring_queue_exit(&loop->ring);
+        free(loop);
+        return NULL;
+    }
+    r = setup_buffers(loop);
+    if (r < 0) {
+        *err = r;
+        *why = "io_uring provided buffer ring unavailable (need Linux 5.19 or later)";
+        ev_loop_destroy(loop);
+        return NULL;
+    }
+    loop->efd = eventfd(0, EFD_CLOEXEC);
+    if (loop->efd < 0 || arm_eventfd(loop) < 0) {
+        *err = -errno;
+        *why = "eventfd failed";
+        ev_loop_destroy(loop);
+        return NULL;
+    }
+    loop->now_ns = rt_now_ns();
+    *err = 0;
+    *why = NULL;
+    return loop;
+}
+
+void ev_loop_destroy(ev_loop *loop)
+{
+    if (!loop) return;
+    if (loop->br) {
+        io_uring_unregister_buf_ring(&loop->ring, EV_BGID);
+        munmap(loop->br, loop->br_bytes);
+    }
+    io_uring_queue_exit(&loop->ring);
+    if (loop->efd >= 0) close(loop->efd);
+    free(loop->bufs);
+    free(loop->heap);
+    free(loop);
+}
+
+uint64_t ev_loop_now(ev_loop *loop) { return loop->now_ns; }
+int ev_loop_shard(const ev_loop *loop) { return loop->shard_id; }
+void ev_loop_stop(ev_loop *loop) { loop->stop = true; }
+
+int ev_loop_add_hook(ev_loop *loop, ev_hook_fn fn, void *ud)
+{
+    if (loop->nhooks >= EV_HOOKS_MAX) return -ENOSPC;
+    loop->hooks[loop->nhooks] = fn;
+    loop->hooks_ud[loop->nhooks] = ud;
+    loop->nhooks++;
+    return 0;
+}
+
+void ev_loop_set_wake_handler(ev_loop *loop, ev_wake_fn fn, void *ud)
+{
+    loop->wake_fn = fn;
+    loop->wake_ud = ud;
+}
+
+int ev_loop_wake_from(ev_loop *self, ev_loop *target, uint32_t data)
+{
+    if (self) {
+        struct io_uring_sqe *sqe = get_sqe(self);
+        if (!sqe) return -EBUSY;
+        /* The target gets a CQE with user_data EV_UD_WAKE and res = data. Our own completion is
+         * skipped on success; a failure arrives with EV_UD_IGNORE and is dropped. */
+        io_uring_prep_msg_ring(sqe, target->ring.ring_fd, data, EV_UD_WAKE, 0);
+        io_uring_sqe_set_data64(sqe, EV_UD_IGNORE);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        /* Submit now: the wake-up must not wait for our next loop iteration. */
+        int r = io_uring_submit(&self->ring);
+        return r < 0 ? r : 0;
+    }
+    uint64_t one = 1;
+    ssize_t w = write(target->efd, &one, sizeof one);
+    return w == (ssize_t)sizeof one ? 0 : -errno;
+}
+
+/* ---- operations ---------------------------------------------------------------------------- */
+
+static int start(ev_loop *loop, ev_op *op, ev_op_kind kind, struct io_uring_sqe **out)
+{
+    if (op->busy) return -EBUSY;
+    struct io_uring_sqe *sqe = get_sqe(loop);
+    if (!sqe) return -EBUSY;
+    op->kind = (uint8_t)kind;
+    op->busy = true;
+    io_uring_sqe_set_data(sqe, op);
+    *out = sqe;
+    return 0;
+}
+
+int ev_accept_multishot(ev_loop *loop, ev_op *op, int listen_fd)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_ACCEPT, &sqe);
+    if (r) return r;
+    io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+int ev_recv_multishot(ev_loop *loop, ev_op *op, int fd)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_RECV, &sqe);
+    if (r) return r;
+    io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = EV_BGID;
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+const uint8_t *ev_op_buffer(ev_loop *loop, const ev_op *op)
+{
+    return loop->bufs + (size_t)op->bid * loop->buf_size;
+}
+
+void ev_buffer_release(ev_loop *loop, uint16_t bid)
+{
+    io_uring_buf_ring_add(loop->br, loop->bufs + (size_t)bid * loop->buf_size, loop->buf_size, bid,
+                          loop->buf_mask, (int)loop->buf_pending_adv);
+    loop->buf_pending_adv++;
+}
+
+/* Publishes returned buffers in one tail store; done once per iteration before submitting. */
+static void publish_buffers(ev_loop *loop)
+{
+    if (loop->buf_pending_adv) {
+        io_uring_buf_ring_advance(loop->br, (int)loop->buf_pending_adv);
+        loop->buf_pending_adv = 0;
+    }
+}
+
+int ev_send(ev_loop *loop, ev_op *op, int fd, const void *b, size_t len)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_SEND, &sqe);
+    if (r) return r;
+    io_uring_prep_send(sqe, fd, b, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+int ev_read(ev_loop *loop, ev_op *op, int fd, void *b, size_t len, uint64_t off)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_READ, &sqe);
+    if (r) return r;
+    io_uring_prep_read(sqe, fd, b, (unsigned)len, off);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+int ev_write(ev_loop *loop, ev_op *op, int fd, const void *b, size_t len, uint64_t off)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_WRITE, &sqe);
+    if (r) return r;
+    io_uring_prep_write(sqe, fd, b, (unsigned)len, off);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+int ev_fsync(ev_loop *loop, ev_op *op, int fd, bool datasync)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_FSYNC, &sqe);
+    if (r) return r;
+    io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint64_t len)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_FALLOCATE, &sqe);
+    if (r) return r;
+    io_uring_prep_fallocate(sqe, fd, mode, (off_t)off, (off_t)len);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+int ev_close(ev_loop *loop, ev_op *op, int fd)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_CLOSE, &sqe);
+    if (r) return r;
+    io_uring_prep_close(sqe, fd);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+int ev_cancel(ev_loop *loop, ev_op *op, ev_op *target)
+{
+    if (!target->busy) return -ENOENT;
+    struct io_uring_sqe *sqe;
+    if (op) {
+        int r = start(loop, op, EV_OP_CANCEL, &sqe);
+        if (r) return r;
+    } else {
+        sqe = get_sqe(loop);
+        if (!sqe) return -EBUSY;
+    }
+    io_uring_prep_cancel(sqe, target, 0);
+    if (op) io_uring_sqe_set_data(sqe, op);
+    else io_uring_sqe_set_data64(sqe, EV_UD_IGNORE);
+    return 0;
+}
+
+int ev_loop_flush(ev_loop *loop)
+{
+    publish_buffers(loop);
+    int r = io_uring_submit(&loop->ring);
+    return r < 0 ? r : 0;
+}
+
+/* ---- timers: binary min-heap ---------------------------------------------------------------- */
+
+static void heap_swap(ev_loop *loop, uint32_t a, uint32_t b)
+{
+    ev_timer *t = loop->heap[a];
+    loop->heap[a] = loop->heap[b];
+    loop->heap[b] = t;
+    loop->heap[a]->heap_idx = a;
+    loop->heap[b]->heap_idx = b;
+}
+
+static void heap_up(ev_loop *loop, uint32_t i)
+{
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (loop->heap[p]->deadline_ns <= loop->heap[i]->deadline_ns) break;
+        heap_swap(loop, i, p);
+        i = p;
+    }
+}
+
+static void heap_down(ev_loop *loop, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < loop->heap_len && loop->heap[l]->deadline_ns < loop->heap[m]->deadline_ns) m = l;
+        if (r < loop->heap_len && loop->heap[r]->deadline_ns < loop->heap[m]->deadline_ns) m = r;
+        if (m == i) break;
+        heap_swap(loop, i, m);
+        i = m;
+    }
+}
+
+void ev_timer_init(ev_timer *t, ev_timer_cb cb, void *ud)
+{
+    t->cb = cb;
+    t->ud = ud;
+    t->deadline_ns = 0;
+    t->heap_idx = UINT32_MAX;
+}
+
+void ev_timer_stop(ev_loop *loop, ev_timer *t)
+{
+    uint32_t i = t->heap_idx;
+    if (i == UINT32_MAX) return;
+    t->heap_idx = UINT32_MAX;
+    loop->heap_len--;
+    if (i == loop->heap_len) return;
+    loop->heap[i] = loop->heap[loop->heap_len];
+    loop->heap[i]->heap_idx = i;
+    heap_up(loop, i);
+    heap_down(loop, loop->heap[i]->heap_idx);
+}
+
+int ev_timer_start(ev_loop *loop, ev_timer *t, uint64_t deadline_ns)
+{
+    if (t->heap_idx != UINT32_MAX) {
+        uint64_t old = t->deadline_ns;
+        t->deadline_ns = deadline_ns;
+        if (deadline_ns < old) heap_up(loop, t->heap_idx);
+        else heap_down(loop, t->heap_idx);
+        return 0;
+    }
+    if (loop->heap_len == loop->heap_cap) {
+        uint32_t ncap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+        ev_timer **nh = realloc(loop->heap, ncap * sizeof *nh);
+        if (!nh) return -ENOMEM;
+        loop->heap = nh;
+        loop->heap_cap = ncap;
+    }
+    t->deadline_ns = deadline_ns;
+    t->heap_idx = loop->heap_len;
+    loop->heap[loop->heap_len++] = t;
+    heap_up(loop, t->heap_idx);
+    return 0;
+}
+
+/* Runs expired timers. A timer callback may start or stop any timer, itself included. */
+static int run_timers(ev_loop *loop)
+{
+    int n = 0;
+    while (loop->heap_len > 0 && loop->heap[0]->deadline_ns <= loop->now_ns) {
+        ev_timer *t = loop->heap[0];
+        ev_timer_stop(loop, t);
+        t->cb(loop, t);
+        n++;
+    }
+    return n;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------- */
+
+static unsigned collect(ev_loop *loop)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&loop->ring, head, cqe) {
+        if (n == EV_BATCH_MAX) break;
+        loop->batch[n].ud = cqe->user_data;
+        loop->batch[n].res = cqe->res;
+        loop->batch[n].flags = cqe->flags;
+        n++;
+    }
+    io_uring_cq_advance(&loop->ring, n);
+    return n;
+}
+
+static void dispatch(ev_loop *loop, const ev_cqe *c)
+{
+    if (c->ud == EV_UD_IGNORE) return;
+    if (c->ud == EV_UD_WAKE) {
+        if (loop->wake_fn) loop->wake_fn(loop, loop->wake_ud, (uint32_t)c->res);
+        return;
+    }
+    if (c->ud == EV_UD_EVENTFD) {
+        loop->efd_armed = false;
+        if (c->res != -ECANCELED) arm_eventfd(loop);
+        if (loop->wake_fn && c->res > 0) loop->wake_fn(loop, loop->wake_ud, 0);
+        return;
+    }
+    ev_op *op = (ev_op *)(uintptr_t)c->ud;
+    unsigned fl = 0;
+    if (c->flags & IORING_CQE_F_MORE) fl |= EV_F_MORE;
+    else op->busy = false;
+    if (c->flags & IORING_CQE_F_BUFFER) {
+        fl |= EV_F_BUFFER;
+        op->bid = (uint16_t)(c->flags >> IORING_CQE_BUFFER_SHIFT);
+        op->buflen = c->res > 0 ? (uint32_t)c->res : 0;
+    }
+    op->cb(loop, op, c->res, fl);
+}
+
+int ev_loop_run_once(ev_loop *loop, bool block)
+{
+    publish_buffers(loop);
+    bool sleep = block && io_uring_cq_ready(&loop->ring) == 0;
+    if (sleep) {
+        for (int i = 0; i < loop->nhooks; i++)
+            if (!loop->hooks[i](loop, loop->hooks_ud[i], true)) sleep = false;
+    }
+    int r;
+    if (sleep) {
+        struct io_uring_cqe *cqe = NULL;
+        if (loop->heap_len > 0) {
+            uint64_t now = rt_now_ns();
+            uint64_t dl = loop->heap[0]->deadline_ns;
+            uint64_t d = dl > now ? dl - now : 0;
+            struct __kernel_timespec ts = {.tv_sec = (long long)(d / RT_NS_PER_S),
+                                           .tv_nsec = (long long)(d % RT_NS_PER_S)};
+            r = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, &ts, NULL);
+        } else {
+            r = io_uring_submit_and_wait(&loop->ring, 1);
+        }
+        for (int i = 0; i < loop->nhooks; i++) loop->hooks[i](loop, loop->hooks_ud[i], false);
+    } else {
+        r = io_uring_submit(&loop->ring);
+        /* With DEFER_TASKRUN, completions are only posted when we enter the kernel to wait;
+         * a zero-wait get_events flushes pending task work without blocking. */
+        if (loop->defer_taskrun && r >= 0) r = io_uring_get_events(&loop->ring);
+    }
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) return r;
+
+    loop->now_ns = rt_now_ns();
+    int ran = 0;
+    unsigned n;
+    do {
+        n = collect(loop);
+        for (unsigned i = 0; i < n; i++) {
+            dispatch(loop, &loop->batch[i]);
+            ran++;
+        }
+    } while (n == EV_BATCH_MAX);
+    loop->now_ns = rt_now_ns();
+    ran += run_timers(loop);
+    return ran;
+}
+
+int ev_loop_run(ev_loop *loop)
+{
+    loop->stop = false;
+    while (!loop->stop) {
+        int r = ev_loop_run_once(loop, true);
+        if (r < 0) {
+            log_error("io_uring wait failed", "err=%d", r);
+            return r;
+        }
+    }
+    return 0;
+}
