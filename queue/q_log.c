@@ -1,0 +1,265 @@
+/* queue/q_log: appends, reads, iteration, sync commit, retention, compaction.
+ * Open and recovery live in q_log_open.c, the async group commit in q_commit.c.
+ *
+ * Why fdatasync on the segment fd is the commit (and not msync):
+ *   On Linux the mapping and the file share one page cache. A store through a MAP_SHARED
+ *   mapping marks the page dirty at the write fault (shared file mappings are write-protected
+ *   after each writeback, so every new dirtying is seen), and fdatasync() writes back every dirty
+ *   page of the file and waits for it, then flushes the device cache. msync(MS_SYNC) is, on
+ *   Linux, the same file-range fsync restricted to a range, and it cannot go through io_uring;
+ *   IORING_OP_FSYNC with IORING_FSYNC_DATASYNC can, so the reactor never blocks. fdatasync is
+ *   enough (no fsync): the file size never changes after fallocate (made durable with a full
+ *   fsync at creation), and the unwritten-to-written extent conversion of a first write into a
+ *   preallocated block is metadata needed to read the data back, which fdatasync must commit. */
+#include "queue/q_log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt_clock.h"
+#include "core/rt_log.h"
+#include "queue/q_log_int.h"
+#include "queue/q_sys.h"
+
+uint64_t q_log_oldest(const q_log *log) { return log->segs[0].base; }
+uint64_t q_log_next(const q_log *log) { return log->next; }
+uint64_t q_log_durable(const q_log *log) { return log->durable; }
+int q_log_failed(const q_log *log) { return log->failed; }
+
+void q_log_on_durable(q_log *log, q_durable_fn fn, void *ud)
+{
+    log->durable_fn = fn;
+    log->durable_ud = ud;
+}
+
+void q_log_set_durable(q_log *log, uint64_t to)
+{
+    if (to <= log->durable) return;
+    log->durable = to;
+    if (log->durable_fn) log->durable_fn(log, log->durable_ud, to);
+}
+
+uint32_t q_log_seg_of(const q_log *log, uint64_t offset)
+{
+    uint32_t lo = 0, hi = log->nsegs; /* invariant: segs[lo].base <= offset < segs[hi].base */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (log->segs[mid].base <= offset) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+int q_log_add_segment(q_log *log, uint64_t base)
+{
+    if (log->nsegs == Q_LOG_SEGMENTS_MAX) return -ENOSPC;
+    if (log->nsegs == log->segs_cap) {
+        uint32_t cap = log->segs_cap ? log->segs_cap * 2 : 16;
+        q_seg *n = realloc(log->segs, cap * sizeof *n);
+        if (!n) return -ENOMEM;
+        log->segs = n;
+        log->segs_cap = cap;
+    }
+    q_seg ns;
+    int r = q_seg_create(log->dirfd, base, log->opts.segment_bytes, &ns);
+    if (r) return r;
+    if (log->nsegs > 0) {
+        /* Seal the segment we leave: recovery takes every segment but the last as complete and
+         * verified, so its records must be on disk before the next name can exist. */
+        if (q_sys.fdatasync(log->segs[log->nsegs - 1].fd) != 0) {
+            r = -errno;
+            q_seg_discard(log->dirfd, &ns);
+            log->failed = r;
+            return r;
+        }
+    }
+    if ((r = q_seg_publish(log->dirfd, &ns)) != 0) {
+        q_seg_discard(log->dirfd, &ns);
+        return r;
+    }
+    log->segs[log->nsegs++] = ns;
+    return 0;
+}
+
+static int64_t append_rec(q_log *log, uint16_t type, uint16_t flags, uint64_t id, uint64_t ts,
+                          const struct iovec *iov, int n, uint64_t len, uint32_t len_max)
+{
+    if (log->failed) return log->failed;
+    if (log->opts.read_only) return -EROFS;
+    if (len > len_max) return -EMSGSIZE;
+    uint64_t span = q_rec_span(len);
+    q_seg *s = &log->segs[log->nsegs - 1];
+    if (s->used + span > s->bytes) {
+        /* q_log_open checked that an empty segment of segment_bytes holds the largest record. */
+        int r = q_log_add_segment(log, log->next);
+        if (r) return r;
+        s = &log->segs[log->nsegs - 1];
+    }
+    uint64_t off = log->next;
+    uint32_t pos = s->used;
+    q_rec_encode(s->map + pos, off, id == UINT64_MAX ? off : id, ts, type, flags, iov, n,
+                 (uint32_t)len);
+    q_seg_index_add(s, pos);
+    s->count++;
+    s->used += (uint32_t)span;
+    log->next++;
+    return (int64_t)off;
+}
+
+int64_t q_log_appendv(q_log *log, uint16_t type, const struct iovec *iov, int n)
+{
+    if (n < 0 || n > IOV_MAX) return -EINVAL;
+    uint64_t len = 0;
+    for (int i = 0; i < n; i++) len += iov[i].iov_len;
+    return append_rec(log, type, 0, UINT64_MAX, rt_wall_ns(), iov, n, len,
+                      log->opts.record_bytes_max);
+}
+
+int64_t q_log_append(q_log *log, uint16_t type, const void *payload, uint32_t len)
+{
+    struct iovec iov = {.iov_base = (void *)payload, .iov_len = len};
+    return q_log_appendv(log, type, &iov, 1);
+}
+
+int64_t q_log_compact(q_log *log, uint64_t offset)
+{
+    q_rec rec;
+    int r = q_log_read(log, offset, &rec);
+    if (r) return r;
+    /* The payload stays mapped across a roll (old segments are not unmapped), so it can be the
+     * source of the copy. The limit is the format's, not record_bytes_max: the record exists. */
+    struct iovec iov = {.iov_base = (void *)rec.payload, .iov_len = rec.len};
+    return append_rec(log, rec.type, rec.flags | Q_REC_F_COMPACTED, rec.id, rec.ts_ns, &iov, 1,
+                      rec.len, Q_REC_BYTES_MAX);
+}
+
+int q_log_commit(q_log *log)
+{
+    if (log->failed) return log->failed;
+    if (log->opts.read_only) return -EROFS;
+    uint64_t target = log->next;
+    if (log->durable >= target) return 0;
+    /* Older segments were fdatasync'd when they were sealed; the last one holds the rest. */
+    if (q_sys.fdatasync(log->segs[log->nsegs - 1].fd) != 0) {
+        log->failed = -errno;
+        log_error("log fdatasync failed", "dir=%s err=%d", log->dir, log->failed);
+        return log->failed;
+    }
+    q_log_set_durable(log, target);
+    return 0;
+}
+
+int q_log_read(const q_log *log, uint64_t offset, q_rec *out)
+{
+    if (offset < q_log_oldest(log) || offset >= log->next) return -ERANGE;
+    int64_t r = q_seg_find(&log->segs[q_log_seg_of(log, offset)], offset, out);
+    return r < 0 ? (int)r : 0;
+}
+
+void q_iter_init(q_iter *it, const q_log *log, uint64_t from, bool durable_only)
+{
+    it->log = log;
+    it->next = from;
+    it->gen = log->gen;
+    it->seg = 0;
+    it->pos = 0;
+    it->durable_only = durable_only;
+}
+
+int q_iter_next(q_iter *it, q_rec *out)
+{
+    const q_log *log = it->log;
+    uint64_t limit = it->durable_only ? log->durable : log->next;
+    if (it->next >= limit) return 0;
+    if (it->next < q_log_oldest(log)) return -ERANGE;
+    if (it->gen != log->gen || it->pos == 0) {
+        it->gen = log->gen;
+        it->seg = q_log_seg_of(log, it->next);
+        int64_t pos = q_seg_find(&log->segs[it->seg], it->next, out);
+        if (pos < 0) return (int)pos;
+        it->pos = (uint32_t)pos;
+    }
+    const q_seg *s = &log->segs[it->seg];
+    if (it->next >= s->base + s->count) {
+        s = &log->segs[++it->seg];
+        it->pos = Q_SEG_HDR_BYTES;
+    }
+    int64_t span = q_seg_at(s, it->pos, it->next, out);
+    if (span < 0) return (int)span;
+    it->pos += (uint32_t)span;
+    it->next++;
+    return 1;
+}
+
+uint64_t q_log_oldest_segment_end(const q_log *log)
+{
+    return log->nsegs > 1 ? log->segs[1].base : log->next;
+}
+
+int q_log_retain(q_log *log, uint64_t low_water)
+{
+    if (log->opts.read_only) return -EROFS;
+    uint32_t k = 0;
+    /* Segment k goes when every record in it is below low_water; never the last one, nor one
+     * whose fd an async fsync still uses. Oldest first, the directory synced after each, so a
+     * crash can only leave a prefix deleted, never a gap. */
+    int r = 0;
+    while (k + 1 < log->nsegs && log->segs[k + 1].base <= low_water &&
+           !(log->inflight && log->segs[k].fd == log->inflight_fd)) {
+        char name[Q_SEG_NAME_BYTES];
+        q_seg_name(name, log->segs[k].base, false);
+        if (q_sys.unlinkat(log->dirfd, name, 0) != 0 || q_sys.fsync(log->dirfd) != 0) {
+            r = -errno;
+            break;
+        }
+        q_seg_close(&log->segs[k]);
+        k++;
+    }
+    if (k > 0) {
+        memmove(log->segs, log->segs + k, (log->nsegs - k) * sizeof *log->segs);
+        log->nsegs -= k;
+        log->gen++;
+    }
+    return r ? r : (int)k;
+}
+
+void q_log_get_stats(const q_log *log, q_log_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->segments = log->nsegs;
+    for (uint32_t i = 0; i < log->nsegs; i++) {
+        st->disk_bytes += log->segs[i].bytes;
+        st->used_bytes += log->segs[i].used;
+    }
+    st->oldest = q_log_oldest(log);
+    st->next = log->next;
+    st->durable = log->durable;
+    st->records = st->next - st->oldest;
+}
+
+int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base,
+                       uint64_t *end, uint32_t *used, uint32_t *bytes)
+{
+    if (i >= log->nsegs) return -ERANGE;
+    const q_seg *s = &log->segs[i];
+    q_seg_name(name, s->base, false);
+    *base = s->base;
+    *end = s->base + s->count;
+    *used = s->used;
+    *bytes = s->bytes;
+    return 0;
+}
+
+int q_log_close(q_log *log)
+{
+    if (!log) return 0;
+    if (log->inflight) return -EBUSY;
+    if (log->loop && ev_timer_armed(&log->timer)) ev_timer_stop(log->loop, &log->timer);
+    for (uint32_t i = 0; i < log->nsegs; i++) q_seg_close(&log->segs[i]);
+    free(log->segs);
+    if (log->dirfd >= 0) q_sys.close(log->dirfd); /* releases the flock */
+    free(log);
+    return 0;
+}

@@ -1,0 +1,181 @@
+/* queue/q_log: the durable log of one partition — a directory of mmap'd segments.
+ *
+ * Appends return their dense 64-bit offset at once; durability is separate. A commit issues one
+ * fdatasync that covers every append before it and moves the durable end; callers acknowledge
+ * only offsets below q_log_durable(). Commits are synchronous (q_log_commit: tools, tests) or run
+ * on the owner's io_uring reactor (q_log_commit_async: the server), with at most one fsync in
+ * flight per log; appends made while it runs wait for the next one (group commit).
+ *
+ * On open the segments are checked: every checksum in sealed segments (Q_VERIFY_ALL, the
+ * default), and the tail segment is cut at the first record that does not verify (torn write,
+ * zero bytes, bit flip), the cut being logged with file, position and bytes. Damage inside a
+ * sealed segment fails the open with the file and position in q_log_err, unless `salvage`.
+ *
+ * Record views (q_rec.payload) point into a segment mapping: they stay valid until
+ * q_log_retain() deletes that segment or q_log_close(). Copy what must live longer.
+ *
+ * Threads: a log belongs to one thread (its shard). No call is thread-safe.
+ * Errors: negative errno. -EMSGSIZE record too large (nothing written), -ENOSPC no room for a
+ * new segment (nothing written; the log stays usable), -EROFS opened read-only, -EBUSY another
+ * process has the log open for writing, -EBADMSG damage (see q_log_err), -EIO and any error of a
+ * failed fsync are sticky: the log refuses further appends and commits (after a failed fsync the
+ * page cache can no longer be trusted to hold what was written). */
+#ifndef Q_LOG_H
+#define Q_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "core/ev_reactor.h"
+#include "queue/q_format.h"
+
+/* Defaults and limits (see also q_format.h). */
+#define Q_SEGMENT_BYTES_DEFAULT (64u * 1024u * 1024u) /* fsync and retention granularity */
+#define Q_RECORD_BYTES_DEFAULT (4u * 1024u * 1024u)  /* biggest payload accepted */
+#define Q_INTERVAL_MS_MAX 60000u                      /* a longer window is a config mistake */
+#define Q_LOG_SEGMENTS_MAX 65536u                     /* 4 TiB at the default size */
+
+typedef enum {
+    Q_COMMIT_ALWAYS = 0, /* a commit fdatasyncs right away (or right after the one in flight) */
+    Q_COMMIT_INTERVAL,   /* commits are batched: one fdatasync every interval_ms at most */
+    Q_COMMIT_NEVER,      /* no fdatasync: a commit reports everything appended at once; acks
+                          * survive a process crash (the page cache has them), not power loss */
+} q_commit_policy;
+
+typedef enum {
+    Q_VERIFY_ALL = 0, /* open checks every checksum of every segment */
+    Q_VERIFY_TAIL,    /* sealed segments: headers and sequence only; reads check checksums */
+} q_verify_mode;
+
+typedef struct q_log_opts {
+    uint32_t segment_bytes;    /* size of new segments; default Q_SEGMENT_BYTES_DEFAULT */
+    uint32_t record_bytes_max; /* payload limit for appends; default Q_RECORD_BYTES_DEFAULT */
+    q_commit_policy policy;
+    uint32_t interval_ms;      /* Q_COMMIT_INTERVAL window */
+    q_verify_mode verify;
+    bool read_only;            /* no writes at all: tools, the fuzzer; the tail is cut in memory */
+    bool no_create;            /* fail with -ENOENT instead of creating a missing log */
+    bool salvage;              /* damage in a sealed segment: cut there like a torn tail and move
+                                * the later segments into <dir>/salvaged/ instead of failing */
+    uint64_t first_offset;     /* offset of the first record of a new log */
+    /* Called after each segment is checked during open (long verifications), may be NULL. */
+    void (*progress)(void *ud, uint32_t done, uint32_t total);
+    void *progress_ud;
+} q_log_opts;
+
+/* What open found wrong (filled on -EBADMSG) or cut off the tail (filled on success). */
+typedef struct q_log_err {
+    char file[64];     /* segment file name, "" when none */
+    uint64_t pos;      /* byte position inside that file */
+    uint64_t offset;   /* the record offset expected there */
+    uint64_t bytes;    /* bytes cut (tail) */
+    const char *why;   /* static text, NULL when nothing happened */
+} q_log_err;
+
+typedef struct q_log q_log;
+
+/* Fills the defaults. */
+void q_log_opts_default(q_log_opts *o);
+/* Parses "always" | "never" | "interval:<ms>" into o->policy / o->interval_ms. 0 or -EINVAL. */
+int q_commit_policy_parse(const char *s, q_log_opts *o);
+
+/* Opens (creating unless no_create) the log in directory `dir` and recovers it. `opts` may be
+ * NULL for defaults; `err` may be NULL. On success *out owns the log; tail cut details (if any)
+ * are in *err with err->why set. Returns 0, -EBADMSG (damage: *err names file and position),
+ * -EBUSY (locked by another writer), -EINVAL (bad opts), or another negative errno. */
+int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *err);
+/* Closes the log (without a commit). Returns -EBUSY and does nothing while an async fsync is in
+ * flight: run the loop until the commit callbacks have run. */
+int q_log_close(q_log *log);
+
+/* Appends one record. `type` is the caller's; the payload is copied (borrowed for the call).
+ * Returns the record's offset (>= 0) or a negative errno; on error nothing was appended. */
+int64_t q_log_append(q_log *log, uint16_t type, const void *payload, uint32_t len);
+/* Same with the payload in `n` pieces (n <= IOV_MAX). */
+int64_t q_log_appendv(q_log *log, uint16_t type, const struct iovec *iov, int n);
+
+/* Synchronous commit: one fdatasync covering every append so far, blocking the caller. Returns 0
+ * (q_log_durable() == q_log_next()) or a negative errno (sticky). With Q_COMMIT_NEVER it still
+ * syncs: it is the explicit request. */
+int q_log_commit(q_log *log);
+
+/* Offsets. All records in [oldest, next) are readable; those below durable are durable. */
+uint64_t q_log_oldest(const q_log *log);
+uint64_t q_log_next(const q_log *log);
+uint64_t q_log_durable(const q_log *log);
+/* Sticky failure (a negative errno) or 0. */
+int q_log_failed(const q_log *log);
+
+/* Reads record `offset` (a view into the mapping, see above). 0, or -ERANGE outside
+ * [oldest, next), -EBADMSG if a lazily verified record fails its checksum. */
+int q_log_read(const q_log *log, uint64_t offset, q_rec *out);
+
+/* Iterator from an offset, for replay (from q_log_oldest()) and for tail readers (durable_only:
+ * stops at q_log_durable(); call again after the durable callback). Survives appends, rolls and
+ * retention of segments it has already left. */
+typedef struct q_iter {
+    const q_log *log;
+    uint64_t next;     /* offset of the next record to return */
+    uint64_t gen;      /* log's segment generation when seg/pos were cached */
+    uint32_t seg;      /* cached segment index */
+    uint32_t pos;      /* cached position of `next` in that segment (0 = unknown) */
+    bool durable_only;
+} q_iter;
+void q_iter_init(q_iter *it, const q_log *log, uint64_t from, bool durable_only);
+/* Returns 1 with *out filled, 0 at the end (for now), -ERANGE when `next` was deleted by
+ * retention, -EBADMSG on a lazily verified record that fails its checksum. */
+int q_iter_next(q_iter *it, q_rec *out);
+
+/* Retention: deletes whole segments whose records are all below `low_water` (the caller's
+ * oldest live record). The segment being appended to is never deleted. Returns the number of
+ * segments deleted or a negative errno. */
+int q_log_retain(q_log *log, uint64_t low_water);
+/* End of the oldest segment: a live record below this offset pins that segment; compacting it
+ * lets q_log_retain() free it. Equals q_log_next() when only one segment exists. */
+uint64_t q_log_oldest_segment_end(const q_log *log);
+/* Re-appends record `offset` at the head with its type, payload and original id, flagged
+ * Q_REC_F_COMPACTED. Returns the new offset or a negative errno. */
+int64_t q_log_compact(q_log *log, uint64_t offset);
+
+typedef struct q_log_stats {
+    uint32_t segments;
+    uint64_t records;    /* next - oldest */
+    uint64_t disk_bytes; /* sum of segment file sizes */
+    uint64_t used_bytes; /* bytes holding headers and records */
+    uint64_t oldest, next, durable;
+} q_log_stats;
+void q_log_get_stats(const q_log *log, q_log_stats *st);
+/* Name of segment i (0 = oldest) and its [base, end) range, for tools. -ERANGE past the end. */
+int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base,
+                       uint64_t *end, uint32_t *used, uint32_t *bytes);
+
+/* ---- Async group commit on the owner's reactor (queue/q_commit.c). ---- */
+
+/* Called once the durable end moves, after the waiters' callbacks have been detached. */
+typedef void (*q_durable_fn)(q_log *log, void *ud, uint64_t durable);
+/* status 0: every append made before the q_log_commit_async() call is durable (durable >= the
+ * target); status < 0: the fsync failed (sticky). */
+typedef void (*q_commit_cb)(q_log *log, void *ud, int status, uint64_t durable);
+
+/* A commit waiter lives in the caller's memory (no allocation per commit): keep it alive and
+ * unmoved until its callback has run. */
+typedef struct q_commit_waiter {
+    q_commit_cb cb;
+    void *ud;
+    uint64_t target;              /* q_log_next() at the call */
+    struct q_commit_waiter *next; /* the log's FIFO */
+} q_commit_waiter;
+
+/* Binds the log to its owner's loop (once, before any async commit). 0 or -EINVAL. */
+int q_log_attach(q_log *log, ev_loop *loop);
+/* Sets the callback run whenever the durable end moves (sync or async commits). */
+void q_log_on_durable(q_log *log, q_durable_fn fn, void *ud);
+/* Asks for every append so far to become durable. Returns 1 when it already is (the callback
+ * will not run), 0 when queued (the callback runs exactly once, from the loop, never from inside
+ * this call), or a negative errno (sticky failure, not attached). Policy: ALWAYS starts an
+ * fdatasync now unless one is in flight (then the next starts when it completes); INTERVAL starts
+ * one when the window's timer fires; NEVER reports everything appended as durable (returns 1). */
+int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud);
+
+#endif

@@ -1,0 +1,41 @@
+/* queue/q_log_int: the q_log struct, shared by q_log.c, q_log_open.c and q_commit.c only. */
+#ifndef Q_LOG_INT_H
+#define Q_LOG_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/ev_reactor.h"
+#include "queue/q_log.h"
+#include "queue/q_segment.h"
+
+struct q_log {
+    int dirfd;
+    q_log_opts opts;
+    q_seg *segs;       /* oldest first; the last one takes appends */
+    uint32_t nsegs, segs_cap;
+    uint64_t gen;      /* bumped when segments are deleted, so iterators re-locate */
+    uint64_t next;     /* offset the next append gets */
+    uint64_t durable;  /* every offset below is durable */
+    int failed;        /* sticky negative errno, 0 while healthy */
+    q_durable_fn durable_fn;
+    void *durable_ud;
+    /* async commit (q_commit.c) */
+    ev_loop *loop;
+    ev_op fsync_op;
+    ev_timer timer;
+    bool inflight;            /* fsync_op is in flight */
+    uint64_t inflight_target; /* q_log.next when it was started */
+    int inflight_fd;          /* the fd it syncs: its segment is not deleted while in flight */
+    q_commit_waiter *whead, *wtail;
+    char dir[4096];
+};
+
+/* Sets the durable end to `to` if that moves it, and runs the durable callback. */
+void q_log_set_durable(q_log *log, uint64_t to);
+/* Index of the segment holding `offset` (oldest <= offset < next), by binary search. */
+uint32_t q_log_seg_of(const q_log *log, uint64_t offset);
+/* Appends an empty segment at `base` (created, published) to the array. 0 or negative errno. */
+int q_log_add_segment(q_log *log, uint64_t base);
+
+#endif

@@ -1,0 +1,222 @@
+#include "queue/q_segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/rt_clock.h"
+#include "queue/q_sys.h"
+
+#define PAGE_BYTES 4096u /* zeroing granularity; any page size that divides it works */
+
+void q_seg_name(char buf[Q_SEG_NAME_BYTES], uint64_t base, bool tmp)
+{
+    snprintf(buf, Q_SEG_NAME_BYTES, Q_SEG_NAME_FMT "%s", base, tmp ? Q_SEG_TMP_SUFFIX : "");
+}
+
+int q_seg_name_parse(const char *name, uint64_t *base)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9') return 0;
+        uint64_t d = (uint64_t)(name[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return 0;
+        v = v * 10 + d;
+    }
+    *base = v;
+    if (strcmp(name + 20, Q_SEG_SUFFIX) == 0) return 1;
+    if (strcmp(name + 20, Q_SEG_SUFFIX Q_SEG_TMP_SUFFIX) == 0) return 2;
+    return 0;
+}
+
+static int idx_alloc(q_seg *s)
+{
+    /* Enough slots for the densest possible segment: every record an empty payload. */
+    uint64_t max_recs = (s->bytes - Q_SEG_HDR_BYTES) / Q_REC_HDR_BYTES + 1;
+    s->idx_cap = (uint32_t)(max_recs / Q_SEG_IDX_STRIDE + 1);
+    s->idx = calloc(s->idx_cap, sizeof *s->idx);
+    return s->idx ? 0 : -ENOMEM;
+}
+
+static int map_seg(q_seg *s)
+{
+    int prot = s->rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
+    void *m = q_sys.mmap(NULL, s->bytes, prot, MAP_SHARED, s->fd, 0);
+    if (m == MAP_FAILED) return -errno;
+    s->map = m;
+    return 0;
+}
+
+int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, q_seg *out)
+{
+    char name[Q_SEG_NAME_BYTES];
+    q_seg_name(name, base, true);
+    memset(out, 0, sizeof *out);
+    out->base = base;
+    out->bytes = bytes;
+    out->used = Q_SEG_HDR_BYTES;
+    out->verified = true;
+    out->fd = q_sys.openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out->fd < 0) return -errno;
+    uint8_t hdr[Q_SEG_HDR_BYTES];
+    q_seg_hdr_encode(hdr, base, bytes, rt_wall_ns());
+    int r = 0;
+    if (q_sys.fallocate(out->fd, 0, 0, bytes) != 0) r = -errno;
+    else if (q_sys.pwrite(out->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) r = errno ? -errno : -EIO;
+    /* fsync, not fdatasync: the file size set by fallocate must be durable too. */
+    else if (q_sys.fsync(out->fd) != 0) r = -errno;
+    else if ((r = idx_alloc(out)) == 0) r = map_seg(out);
+    if (r) q_seg_discard(dirfd, out);
+    return r;
+}
+
+int q_seg_publish(int dirfd, q_seg *s)
+{
+    char tmp[Q_SEG_NAME_BYTES], fin[Q_SEG_NAME_BYTES];
+    q_seg_name(tmp, s->base, true);
+    q_seg_name(fin, s->base, false);
+    if (q_sys.renameat(dirfd, tmp, dirfd, fin) != 0) return -errno;
+    if (q_sys.fsync(dirfd) != 0) return -errno;
+    return 0;
+}
+
+void q_seg_discard(int dirfd, q_seg *s)
+{
+    char tmp[Q_SEG_NAME_BYTES];
+    q_seg_name(tmp, s->base, true);
+    q_seg_close(s);
+    q_sys.unlinkat(dirfd, tmp, 0);
+}
+
+int q_seg_open(int dirfd, uint64_t base, bool rdonly, q_seg *out, const char **why)
+{
+    char name[Q_SEG_NAME_BYTES];
+    q_seg_name(name, base, false);
+    memset(out, 0, sizeof *out);
+    out->base = base;
+    out->rdonly = rdonly;
+    out->used = Q_SEG_HDR_BYTES;
+    *why = NULL;
+    out->fd = q_sys.openat(dirfd, name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
+    if (out->fd < 0) return -errno;
+    struct stat st;
+    int r = 0;
+    if (fstat(out->fd, &st) != 0) r = -errno;
+    else if (st.st_size < (off_t)(Q_SEG_HDR_BYTES + Q_REC_HDR_BYTES) ||
+             (uint64_t)st.st_size > Q_SEG_BYTES_MAX) {
+        *why = "segment file size out of range";
+        r = -EBADMSG;
+    }
+    if (r == 0) {
+        out->bytes = (uint32_t)st.st_size;
+        if ((r = idx_alloc(out)) == 0 && (r = map_seg(out)) == 0)
+            r = q_seg_hdr_check(out->map, base, out->bytes, why);
+    }
+    if (r) q_seg_close(out);
+    return r;
+}
+
+q_scan_stop q_seg_scan(q_seg *s, uint32_t rec_max, bool verify)
+{
+    uint32_t pos = Q_SEG_HDR_BYTES;
+    s->count = 0;
+    for (;;) {
+        q_rec rec;
+        uint64_t span;
+        q_scan_stop st = q_rec_parse(s->map + pos, s->bytes - pos, s->base + s->count, rec_max,
+                                     verify, &rec, &span);
+        if (st != Q_SCAN_OK) {
+            s->used = pos;
+            s->verified = verify;
+            return st;
+        }
+        q_seg_index_add(s, pos);
+        s->count++;
+        pos += (uint32_t)span;
+    }
+}
+
+uint64_t q_seg_garbage_bytes(const q_seg *s, uint32_t pos)
+{
+    uint64_t last = pos; /* one past the last non-zero byte seen */
+    uint64_t p = pos;
+    while (p < s->bytes) {
+        uint64_t page_end = (p / PAGE_BYTES + 1) * PAGE_BYTES;
+        if (page_end > s->bytes) page_end = s->bytes;
+        bool zero = true;
+        for (uint64_t i = p; i < page_end; i++) {
+            if (s->map[i]) {
+                zero = false;
+                last = i + 1;
+            }
+        }
+        if (zero && p % PAGE_BYTES == 0) break;
+        p = page_end;
+    }
+    return last - pos;
+}
+
+int q_seg_clean_tail(q_seg *s)
+{
+    uint64_t from = s->used;
+    uint64_t page_up = (from + PAGE_BYTES - 1) / PAGE_BYTES * PAGE_BYTES;
+    if (page_up > s->bytes) page_up = s->bytes;
+    if (page_up > from) memset(s->map + from, 0, page_up - from);
+    if (page_up < s->bytes) {
+        off_t off = (off_t)page_up, len = (off_t)(s->bytes - page_up);
+        if (q_sys.fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0) {
+            /* Allocate the punched range again: appends through the mapping must not fault
+             * on a full disk. */
+            if (q_sys.fallocate(s->fd, 0, off, len) != 0) return -errno;
+        } else if (errno == EOPNOTSUPP) {
+            for (uint64_t i = page_up; i < s->bytes; i += 8)
+                if (q_ld64(s->map + i)) q_st64(s->map + i, 0);
+        } else {
+            return -errno;
+        }
+    }
+    /* fdatasync flushes the pages dirtied through the mapping (see q_log.c on why). */
+    if (q_sys.fdatasync(s->fd) != 0) return -errno;
+    return 0;
+}
+
+int64_t q_seg_at(const q_seg *s, uint32_t pos, uint64_t offset, q_rec *out)
+{
+    uint64_t span;
+    if (pos < Q_SEG_HDR_BYTES || pos >= s->used) return -ERANGE;
+    q_scan_stop st = q_rec_parse(s->map + pos, s->used - pos, offset, Q_REC_BYTES_MAX,
+                                 !s->verified, out, &span);
+    return st == Q_SCAN_OK ? (int64_t)span : -EBADMSG;
+}
+
+int64_t q_seg_find(const q_seg *s, uint64_t offset, q_rec *out)
+{
+    if (offset < s->base || offset >= s->base + s->count) return -ERANGE;
+    uint64_t rel = offset - s->base;
+    uint64_t cur = rel / Q_SEG_IDX_STRIDE * Q_SEG_IDX_STRIDE;
+    uint32_t pos = s->idx[rel / Q_SEG_IDX_STRIDE];
+    for (;;) {
+        int64_t span = q_seg_at(s, pos, s->base + cur, out);
+        if (span < 0) return span;
+        if (cur == rel) return pos;
+        pos += (uint32_t)span;
+        cur++;
+    }
+}
+
+void q_seg_close(q_seg *s)
+{
+    if (s->map) q_sys.munmap(s->map, s->bytes);
+    if (s->fd >= 0) q_sys.close(s->fd);
+    free(s->idx);
+    s->map = NULL;
+    s->fd = -1;
+    s->idx = NULL;
+}

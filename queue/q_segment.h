@@ -1,0 +1,91 @@
+/* queue/q_segment: one segment file of a log: create, open, map, scan, index, clean the tail.
+ *
+ * A segment is a preallocated file named by its first offset (Q_SEG_NAME_FMT, zero-padded so
+ * names sort), mapped MAP_SHARED for its whole size. Records are appended by writing into the
+ * mapping (the log does that); this file owns the file descriptor, the mapping and a sparse
+ * in-memory index rebuilt by the scan on open: the position of every Q_SEG_IDX_STRIDE-th record,
+ * so a lookup is one index read plus at most Q_SEG_IDX_STRIDE - 1 header hops.
+ *
+ * Not thread-safe: a segment belongs to its log's owner thread. */
+#ifndef Q_SEGMENT_H
+#define Q_SEGMENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "queue/q_format.h"
+
+#define Q_SEG_NAME_FMT "%020" PRIu64 ".qseg"
+#define Q_SEG_SUFFIX ".qseg"
+#define Q_SEG_TMP_SUFFIX ".tmp"
+#define Q_SEG_NAME_BYTES 32 /* 20 digits + ".qseg" + ".tmp" + NUL, rounded up */
+/* Index granularity: 4 bytes of memory per 32 records; a lookup hops at most 31 headers. */
+#define Q_SEG_IDX_STRIDE 32u
+
+typedef struct q_seg {
+    uint64_t base;  /* offset of the first record (the file name) */
+    uint64_t count; /* records in the segment */
+    uint32_t used;  /* bytes in use: file header + records */
+    uint32_t bytes; /* file size == mapping size */
+    int fd;
+    bool rdonly;
+    bool verified;  /* every record's checksum was checked (or we wrote it): reads skip it */
+    uint8_t *map;   /* whole file, MAP_SHARED; PROT_READ only when rdonly */
+    uint32_t *idx;  /* idx[i]: position of record base + i * Q_SEG_IDX_STRIDE */
+    uint32_t idx_cap;
+} q_seg;
+
+/* Writes the file name for `base` ("%020llu.qseg", plus ".tmp" when tmp) into buf. */
+void q_seg_name(char buf[Q_SEG_NAME_BYTES], uint64_t base, bool tmp);
+/* Parses a segment file name. Returns 1 for a segment, 2 for a leftover temporary file, 0 for
+ * anything else (left alone). */
+int q_seg_name_parse(const char *name, uint64_t *base);
+
+/* Creates the temporary file for a new segment in dirfd: fallocate()s `bytes` (so appends
+ * through the mapping never hit ENOSPC or SIGBUS), writes the file header, fsync()s it (the size
+ * is metadata) and maps it. The name stays temporary until q_seg_publish(). Returns 0 or a
+ * negative errno (-ENOSPC from fallocate); on error nothing is left behind. */
+int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, q_seg *out);
+/* Renames the temporary file to its final name and fsync()s the directory, so the name is
+ * durable. Returns 0 or a negative errno (the file then stays temporary; q_seg_discard it). */
+int q_seg_publish(int dirfd, q_seg *s);
+/* Closes and unlinks a segment that was never published. */
+void q_seg_discard(int dirfd, q_seg *s);
+
+/* Opens and maps an existing segment and checks its file header. Returns 0, -EBADMSG with a
+ * static reason in *why (damaged or foreign file), or another negative errno. */
+int q_seg_open(int dirfd, uint64_t base, bool rdonly, q_seg *out, const char **why);
+
+/* Walks the records from the file header, building the index, and sets count and used. Stops at
+ * the first record that does not parse; returns why (Q_SCAN_END or Q_SCAN_ZERO are clean ends).
+ * With verify false, checksums are not computed (headers and sequence still are). */
+q_scan_stop q_seg_scan(q_seg *s, uint32_t rec_max, bool verify);
+
+/* Bytes that are not zero from `pos` up to the first all-zero 4 KiB page (bounded by the end):
+ * what a cut at pos throws away, for the recovery log line. */
+uint64_t q_seg_garbage_bytes(const q_seg *s, uint32_t pos);
+
+/* Makes everything from `used` to the end of the file zero and allocated again, then
+ * fdatasync()s: the bytes after a cut can never resurface as records after later appends.
+ * Zeroes the partial page in the mapping and punches the rest (re-allocating it), falling back
+ * to writing zeros where punching is unsupported. Returns 0 or a negative errno. */
+int q_seg_clean_tail(q_seg *s);
+
+/* Records the position of a new record with offset base + count (call before count++). */
+static inline void q_seg_index_add(q_seg *s, uint32_t pos)
+{
+    if (s->count % Q_SEG_IDX_STRIDE == 0) s->idx[s->count / Q_SEG_IDX_STRIDE] = pos;
+}
+
+/* Finds record `offset` (base <= offset < base + count). Fills out (payload points into the
+ * mapping) and returns its position, or a negative errno (-ERANGE outside, -EBADMSG if the
+ * mapping no longer parses — the file was changed underneath). */
+int64_t q_seg_find(const q_seg *s, uint64_t offset, q_rec *out);
+/* Parses the record at position `pos` known to be `offset` (an iterator's next step); returns its
+ * span or a negative errno. Checksums are verified unless the segment is `verified`. */
+int64_t q_seg_at(const q_seg *s, uint32_t pos, uint64_t offset, q_rec *out);
+
+/* Unmaps, closes and frees the index. */
+void q_seg_close(q_seg *s);
+
+#endif

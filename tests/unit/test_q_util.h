@@ -1,0 +1,91 @@
+/* Helpers shared by the queue/ log tests (header only, static functions). */
+#ifndef TEST_Q_UTIL_H
+#define TEST_Q_UTIL_H
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/q_log.h"
+
+static int tq_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+/* A fresh directory under /tmp (a real disk, not tmpfs); removed by tq_rmdir. */
+static inline void tq_mkdtemp(char path[64])
+{
+    snprintf(path, 64, "/tmp/ringq-qtest-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(path));
+}
+
+static inline void tq_rmdir(const char *path) { nftw(path, tq_rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* Deterministic payload for offset `off`: length in [0, max_len], bytes from a xorshift. */
+static inline uint32_t tq_len(uint64_t off, uint32_t max_len)
+{
+    uint64_t x = off * 0x9E3779B97F4A7C15ull + 1;
+    x ^= x >> 29;
+    return (uint32_t)(x % (max_len + 1));
+}
+
+static inline void tq_fill(uint8_t *p, uint32_t len, uint64_t off)
+{
+    uint64_t x = off * 0xD1B54A32D192ED03ull + 0x1234567;
+    for (uint32_t i = 0; i < len; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        p[i] = (uint8_t)x;
+    }
+}
+
+/* Checks record `off` has the payload tq_fill made for it. */
+static inline void tq_check_rec(const q_rec *r, uint64_t off, uint32_t max_len)
+{
+    static uint8_t buf[1 << 16];
+    uint32_t len = tq_len(off, max_len);
+    ck_assert_uint_eq(r->offset, off);
+    ck_assert_uint_eq(r->len, len);
+    tq_fill(buf, len, off);
+    ck_assert(memcmp(r->payload, buf, len) == 0);
+}
+
+static inline int64_t tq_append(q_log *log, uint64_t off, uint32_t max_len)
+{
+    static uint8_t buf[1 << 16];
+    uint32_t len = tq_len(off, max_len);
+    tq_fill(buf, len, off);
+    return q_log_append(log, (uint16_t)(off & 0xffff), buf, len);
+}
+
+static inline void tq_opts(q_log_opts *o, uint32_t seg_bytes)
+{
+    q_log_opts_default(o);
+    o->segment_bytes = seg_bytes;
+    o->record_bytes_max = seg_bytes / 2;
+}
+
+static inline int tq_count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && strcmp(e->d_name + l - 5, ".qseg") == 0) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+#endif
