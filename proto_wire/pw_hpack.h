@@ -1,5 +1,6 @@
 /* proto_wire/pw_hpack: HPACK (RFC 7541) header compression — decoder and encoder, with the
- * dynamic table, table-size updates and Huffman coding. No I/O, no global state.
+ * dynamic table, table-size updates and Huffman coding. No I/O; the only global state is the
+ * read-only Huffman decode table, built once on first use (thread-safe).
  *
  * Errors are negative values below; a decoder error is a connection error of type
  * COMPRESSION_ERROR in HTTP/2 (RFC 9113 §4.3), after which the decoder must not be used again. */
@@ -27,6 +28,20 @@
  * so a Huffman "bomb" cannot make us allocate more than the caller allows. */
 #define PW_HPACK_TABLE_SIZE_DEFAULT 4096u
 #define PW_HPACK_ENTRY_OVERHEAD 32u /* RFC 7541 §4.1 */
+#define PW_HPACK_STATIC_COUNT 61u   /* RFC 7541 Appendix A */
+/* Largest integer the decoder accepts (index, string length, table size): every legitimate
+ * value is far below 2^32 - 1, and the bound keeps size arithmetic free of overflow. */
+#define PW_HPACK_INT_MAX UINT32_MAX
+/* Continuation octets after the prefix (§5.1): 5 x 7 bits already cover PW_HPACK_INT_MAX; more
+ * is either an attack (endless zero-padded integers) or garbage. */
+#define PW_HPACK_INT_CONT_BYTES_MAX 5u
+/* Octets of decoder scratch allowed above max(max_list_size, table size): room for the name
+ * and the value of one field at the limit without rounding games. */
+#define PW_HPACK_SCRATCH_SLACK_BYTES 64u
+/* The encoder never uses a dynamic table larger than this, whatever the peer advertises
+ * (§4.2 lets the encoder use less): 4 KiB holds a gRPC connection's repeated metadata, and
+ * more is memory per connection for no measurable gain. */
+#define PW_HPACK_ENC_TABLE_SIZE_MAX 4096u
 
 typedef struct pw_hpack_entry pw_hpack_entry; /* private */
 
@@ -40,11 +55,18 @@ typedef struct pw_hpack_table {
     size_t max_size;       /* current maximum size in octets */
 } pw_hpack_table;
 
+/* Reads dynamic table entry `i` (0 = newest, i.e. HPACK index 62). The views borrow the entry
+ * and stay valid until the table is next modified. Returns 0, or -1 if i >= t->count. */
+int pw_hpack_table_entry(const pw_hpack_table *t, size_t i, const uint8_t **name,
+                         size_t *name_len, const uint8_t **value, size_t *value_len);
+
 typedef struct pw_hpack_dec {
     pw_hpack_table table;
     uint32_t settings_max; /* the ceiling we advertised (SETTINGS_HEADER_TABLE_SIZE) */
     uint8_t *scratch;      /* Huffman-decoded strings of the current field, owned */
     size_t scratch_cap;
+    bool update_required;  /* settings_max was lowered below the table max: the next block
+                            * must start with a size update (RFC 7541 §4.2) */
     bool failed;           /* sticky: a previous block was malformed */
 } pw_hpack_dec;
 
@@ -55,10 +77,14 @@ typedef struct pw_hpack_enc {
     bool update_pending;
 } pw_hpack_enc;
 
-/* Decoder. `settings_max` is the SETTINGS_HEADER_TABLE_SIZE we advertise. Returns 0 or
- * PW_HPACK_ERR_NOMEM. */
+/* Decoder. `settings_max` is the SETTINGS_HEADER_TABLE_SIZE we advertise; the table starts at
+ * that size. Returns 0 or PW_HPACK_ERR_NOMEM. Nothing is allocated until needed. */
 int pw_hpack_dec_init(pw_hpack_dec *d, uint32_t settings_max);
 void pw_hpack_dec_deinit(pw_hpack_dec *d);
+/* Our SETTINGS_HEADER_TABLE_SIZE changed and the peer acknowledged it. Later size updates must
+ * be <= `settings_max`; if it is below the current table maximum, the next block must begin
+ * with a size update (else PW_HPACK_ERR_COMPRESSION). */
+void pw_hpack_dec_set_settings_max(pw_hpack_dec *d, uint32_t settings_max);
 
 /* Called once per decoded field. `name`/`value` are borrowed views valid only during the call
  * (they may point into the input, the dynamic table or the decoder's scratch). Return 0 to go
@@ -71,21 +97,36 @@ typedef int (*pw_hpack_emit_fn)(void *ud, const uint8_t *name, size_t name_len,
  * when exceeded, the rest of the block is still decoded (to keep the dynamic table in sync with
  * the peer) but not emitted, and PW_HPACK_ERR_LIST_TOO_LARGE is returned — a stream error, not a
  * connection error. Returns 0, PW_HPACK_ERR_*, or the emit's negative value; on
- * PW_HPACK_ERR_COMPRESSION `*err_desc` names the fault (static string). */
+ * PW_HPACK_ERR_COMPRESSION `*err_desc` names the fault (static string; err_desc may be NULL).
+ * Emitted flags: PW_HPACK_F_NEVER_INDEXED for never-indexed literals, else 0.
+ * Memory: the scratch never grows past max(max_list_size, table max) + PW_HPACK_SCRATCH_SLACK_BYTES
+ * and the dynamic table past settings_max octets.
+ * After PW_HPACK_ERR_COMPRESSION, PW_HPACK_ERR_NOMEM or an emit error the block was not fully
+ * processed, the table may be out of sync, and the decoder is failed for good (sticky). */
 int pw_hpack_decode_block(pw_hpack_dec *d, const uint8_t *src, size_t len, size_t max_list_size,
                           pw_hpack_emit_fn emit, void *ud, const char **err_desc);
 
-/* Encoder. `table_size` is the initial dynamic table size (4096 per RFC). */
+/* Encoder. `table_size` is the dynamic table size both ends assume at the start (4096 per RFC);
+ * above PW_HPACK_ENC_TABLE_SIZE_MAX the encoder announces its cap in the first block. Returns 0
+ * (nothing is allocated until needed). */
 int pw_hpack_enc_init(pw_hpack_enc *e, uint32_t table_size);
 void pw_hpack_enc_deinit(pw_hpack_enc *e);
-/* The peer changed SETTINGS_HEADER_TABLE_SIZE; a size update is emitted at the next block. */
+/* The peer changed SETTINGS_HEADER_TABLE_SIZE; a size update is emitted at the next block
+ * (the smallest size seen since the last block first, then the final one, §4.2). The encoder
+ * uses min(size, PW_HPACK_ENC_TABLE_SIZE_MAX). */
 void pw_hpack_enc_set_max_table_size(pw_hpack_enc *e, uint32_t size);
-/* Starts a header block: emits any pending dynamic table size update into `out`. */
+/* Starts a header block: emits any pending dynamic table size update into `out`. Must be the
+ * first call of every block, before pw_hpack_encode_field (§4.2). Returns 0 or
+ * -ENOBUFS (out's cap) / PW_HPACK_ERR_NOMEM; on error nothing is written and the update stays
+ * pending. */
 int pw_hpack_encode_begin(pw_hpack_enc *e, buf *out);
 /* Appends one field to `out`. Picks the shortest representation: full static/dynamic index
  * match, name index + literal, Huffman when shorter. Names must be lowercase. Flags:
  * PW_HPACK_F_NO_INDEX / PW_HPACK_F_NEVER_INDEXED; otherwise the field is added to the dynamic
- * table when it fits. Returns 0 or -ENOBUFS (out's cap) / PW_HPACK_ERR_NOMEM. */
+ * table when it fits. A never-indexed field is always sent as a never-indexed literal (never as
+ * an index, §7.1.3). Returns 0 or -ENOBUFS (out's cap) / PW_HPACK_ERR_NOMEM; on error nothing is
+ * written and the table is unchanged, so the encoder stays usable. `name`/`value` are borrowed
+ * for the call; strings longer than PW_HPACK_INT_MAX are rejected with -ENOBUFS. */
 int pw_hpack_encode_field(pw_hpack_enc *e, buf *out, const uint8_t *name, size_t name_len,
                           const uint8_t *value, size_t value_len, unsigned flags);
 
@@ -95,7 +136,11 @@ size_t pw_huff_encoded_len(const uint8_t *src, size_t len);
 /* Encodes into `dst` (at least pw_huff_encoded_len bytes); returns bytes written. */
 size_t pw_huff_encode(uint8_t *dst, const uint8_t *src, size_t len);
 /* Decodes into `dst` of `dst_cap` bytes. Returns bytes written, or -1 on invalid input (EOS in
- * the string, padding longer than 7 bits or not all ones) or when dst_cap is too small. */
+ * the string, padding longer than 7 bits or not all ones) or when dst_cap is too small.
+ * A decoded string is at most len * 8 / 5 bytes (the shortest code is 5 bits). */
 long pw_huff_decode(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t len);
+/* Validates `len` bytes of Huffman input without writing anything. Returns the decoded length,
+ * or -1 on invalid input (same rules as pw_huff_decode). */
+long pw_huff_decoded_len(const uint8_t *src, size_t len);
 
 #endif
