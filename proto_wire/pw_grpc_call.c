@@ -1,0 +1,375 @@
+/* proto_wire/pw_grpc_call: the call API handlers use — metadata, sending messages, finishing
+ * with a status — and the plumbing that moves a call's queued output into its HTTP/2 stream. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_wire/pw_grpc_server_int.h"
+
+/* One gzip context per thread: a deflate state is ~256 KiB, far too much per connection, and a
+ * shard thread compresses one message at a time. */
+static _Thread_local pw_gzip_ctx t_gzip;
+static _Thread_local bool t_gzip_ready;
+
+pw_gzip_ctx *pw_grpc_gzip(void)
+{
+    if (!t_gzip_ready) {
+        pw_gzip_ctx_init(&t_gzip, -1);
+        t_gzip_ready = true;
+    }
+    return &t_gzip;
+}
+
+pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_method *m)
+{
+    pw_grpc_call *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->conn = g;
+    c->stream_id = sid;
+    c->m = m;
+    c->refs = 1; /* the connection's */
+    c->deadline_ns = UINT64_MAX;
+    pw_grpc_deframer_init(&c->df, g->srv->cfg.max_recv_message_bytes);
+    /* Framed output may hold one full message plus a prefix beyond the high-water mark. */
+    buf_init(&c->outq, PW_GRPC_CALL_OUTQ_HIGH_BYTES + g->srv->cfg.max_send_message_bytes + 64);
+    c->next = g->calls;
+    if (g->calls) g->calls->prev = c;
+    g->calls = c;
+    g->ncalls++;
+    g->nactive++;
+    pw_h2_stream_set_user(g->h2, sid, c);
+    return c;
+}
+
+static void free_out_md(pw_grpc_out_md *md, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(md[i].name);
+        free(md[i].value);
+    }
+}
+
+static void call_free(pw_grpc_call *c)
+{
+    pw_grpc_deframer_deinit(&c->df);
+    free(c->held);
+    free(c->md);
+    free_out_md(c->init_md, c->ninit_md);
+    free_out_md(c->trail_md, c->ntrail_md);
+    free(c->final_message);
+    buf_deinit(&c->outq);
+    free(c);
+}
+
+void pw_grpc_call_ref(pw_grpc_call *c) { c->refs++; }
+
+void pw_grpc_call_unref(pw_grpc_call *c)
+{
+    if (--c->refs == 0) call_free(c);
+}
+
+static void mark_done(pw_grpc_call *c)
+{
+    if (c->done) return;
+    c->done = true;
+    if (c->conn) c->conn->nactive--;
+}
+
+void pw_grpc_call_detach(pw_grpc_call *c)
+{
+    pw_grpc_conn *g = c->conn;
+    if (!g) return;
+    mark_done(c);
+    if (c->prev) c->prev->next = c->next;
+    else g->calls = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    g->ncalls--;
+    if (!g->destroying) pw_h2_stream_set_user(g->h2, c->stream_id, NULL);
+    c->conn = NULL;
+    pw_grpc_call_unref(c);
+}
+
+void pw_grpc_call_abort(pw_grpc_call *c, pw_grpc_status st)
+{
+    bool was_finished = c->finished;
+    mark_done(c);
+    c->finished = true;
+    if (!was_finished && !c->cancel_notified && c->m->on_cancel) {
+        c->cancel_notified = true;
+        pw_grpc_call_ref(c);
+        c->m->on_cancel(c, st);
+        pw_grpc_call_unref(c);
+    }
+}
+
+void pw_grpc_call_set_user(pw_grpc_call *c, void *ud) { c->user = ud; }
+void *pw_grpc_call_user(const pw_grpc_call *c) { return c->user; }
+void *pw_grpc_call_method_ud(const pw_grpc_call *c) { return c->m->ud; }
+void *pw_grpc_call_conn_user(const pw_grpc_call *c) { return c->conn ? c->conn->user : NULL; }
+bool pw_grpc_call_done(const pw_grpc_call *c) { return c->done; }
+uint64_t pw_grpc_call_deadline(const pw_grpc_call *c) { return c->deadline_ns; }
+bool pw_grpc_call_request_compressed(const pw_grpc_call *c) { return c->last_compressed; }
+
+const pw_grpc_md *pw_grpc_call_metadata(const pw_grpc_call *c, size_t *n)
+{
+    *n = c->nmd;
+    return c->md;
+}
+
+const pw_grpc_md *pw_grpc_call_find_metadata(const pw_grpc_call *c, const char *name)
+{
+    for (size_t i = 0; i < c->nmd; i++)
+        if (strcmp(c->md[i].name, name) == 0) return &c->md[i];
+    return NULL;
+}
+
+/* ---- response metadata ---- */
+
+static int add_md(pw_grpc_out_md *arr, size_t *n, const char *name, const uint8_t *v, size_t len)
+{
+    size_t nl = strlen(name);
+    if (!pw_grpc_md_name_valid(name, nl) || pw_grpc_md_is_reserved(name, nl)) return -EINVAL;
+    bool bin = pw_grpc_md_is_bin(name, nl);
+    if (!bin && !pw_grpc_md_value_valid(name, nl, (const char *)v, len)) return -EINVAL;
+    if (*n >= PW_GRPC_OUT_MD_MAX) return -ENOSPC;
+    size_t wl = bin ? pw_b64_encoded_len(len, false) : len;
+    char *nm = strdup(name), *val = malloc(wl + 1);
+    if (!nm || !val) {
+        free(nm);
+        free(val);
+        return -ENOMEM;
+    }
+    if (bin) pw_b64_encode(val, v, len, false);
+    else memcpy(val, v, len);
+    val[wl] = 0;
+    arr[*n] = (pw_grpc_out_md){nm, val, wl};
+    (*n)++;
+    return 0;
+}
+
+int pw_grpc_call_add_initial_metadata(pw_grpc_call *c, const char *name, const uint8_t *v, size_t len)
+{
+    if (c->done) return -ECANCELED;
+    if (c->headers_sent) return -EALREADY;
+    return add_md(c->init_md, &c->ninit_md, name, v, len);
+}
+
+int pw_grpc_call_add_trailing_metadata(pw_grpc_call *c, const char *name, const uint8_t *v, size_t len)
+{
+    if (c->done) return -ECANCELED;
+    return add_md(c->trail_md, &c->ntrail_md, name, v, len);
+}
+
+void pw_grpc_call_set_compress(pw_grpc_call *c, bool on) { c->compress = on; }
+
+/* ---- headers and trailers ---- */
+
+#define HDRS_MAX (8 + PW_GRPC_OUT_MD_MAX)
+
+static size_t put_md(pw_h2_header *h, size_t k, const pw_grpc_out_md *md, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h[k++] = (pw_h2_header){md[i].name, strlen(md[i].name), md[i].value, md[i].value_len, 0};
+    return k;
+}
+
+static bool compressing(const pw_grpc_call *c) { return c->compress && c->accept_gzip; }
+
+static int send_headers(pw_grpc_call *c)
+{
+    if (c->headers_sent) return 0;
+    pw_h2_header h[HDRS_MAX];
+    size_t k = 0;
+    h[k++] = (pw_h2_header)PW_H2_HDR(":status", "200");
+    h[k++] = (pw_h2_header)PW_H2_HDR("content-type", "application/grpc");
+    h[k++] = (pw_h2_header)PW_H2_HDR("grpc-accept-encoding", "identity,gzip");
+    if (compressing(c)) h[k++] = (pw_h2_header)PW_H2_HDR("grpc-encoding", "gzip");
+    k = put_md(h, k, c->init_md, c->ninit_md);
+    c->headers_sent = true;
+    return pw_h2_submit_headers(c->conn->h2, c->stream_id, h, k, false);
+}
+
+static int send_trailers(pw_grpc_call *c)
+{
+    pw_h2_header h[HDRS_MAX];
+    size_t k = 0;
+    char st[12];
+    int stl = snprintf(st, sizeof st, "%d", (int)c->final_status);
+    bool trailers_only = !c->headers_sent;
+    if (trailers_only) {
+        h[k++] = (pw_h2_header)PW_H2_HDR(":status", "200");
+        h[k++] = (pw_h2_header)PW_H2_HDR("content-type", "application/grpc");
+        h[k++] = (pw_h2_header)PW_H2_HDR("grpc-accept-encoding", "identity,gzip");
+        k = put_md(h, k, c->init_md, c->ninit_md);
+    }
+    h[k++] = (pw_h2_header){"grpc-status", 11, st, (size_t)stl, 0};
+    if (c->final_message && *c->final_message)
+        h[k++] = (pw_h2_header){"grpc-message", 12, c->final_message, strlen(c->final_message), 0};
+    k = put_md(h, k, c->trail_md, c->ntrail_md);
+    c->trailers_pending = false;
+    if (trailers_only) {
+        c->headers_sent = true;
+        return pw_h2_submit_headers(c->conn->h2, c->stream_id, h, k, true);
+    }
+    return pw_h2_submit_trailers(c->conn->h2, c->stream_id, h, k);
+}
+
+void pw_grpc_call_pump(pw_grpc_call *c)
+{
+    if (!c->conn) return;
+    while (buf_size(&c->outq) > 0 && !c->in_send) {
+        ssize_t r = pw_h2_submit_data(c->conn->h2, c->stream_id, buf_begin(&c->outq), buf_size(&c->outq), false);
+        if (r <= 0) break;
+        buf_consume(&c->outq, (size_t)r);
+    }
+    if (buf_size(&c->outq) == 0) buf_shrink(&c->outq, 4096);
+    if (c->trailers_pending && buf_size(&c->outq) == 0) send_trailers(c);
+    if (c->want_writable && !c->done && buf_size(&c->outq) < PW_GRPC_CALL_OUTQ_HIGH_BYTES) {
+        c->want_writable = false;
+        if (c->m->on_writable) {
+            pw_grpc_call_ref(c);
+            c->m->on_writable(c);
+            pw_grpc_call_unref(c);
+        }
+    }
+}
+
+/* ---- sending ---- */
+
+static int check_can_send(pw_grpc_call *c)
+{
+    if (c->done || c->finished || !c->conn) return -ECANCELED;
+    if ((c->m->kind == PW_GRPC_UNARY || c->m->kind == PW_GRPC_CLIENT_STREAMING) && c->nresp > 0)
+        return -EPROTO;
+    if (buf_size(&c->outq) >= PW_GRPC_CALL_OUTQ_HIGH_BYTES) {
+        c->want_writable = true;
+        return -ENOBUFS;
+    }
+    return 0;
+}
+
+buf *pw_grpc_call_send_begin(pw_grpc_call *c)
+{
+    if (check_can_send(c) != 0) return NULL;
+    uint8_t *p = buf_reserve(&c->outq, PW_GRPC_MSG_PREFIX_BYTES);
+    if (!p) return NULL;
+    buf_commit(&c->outq, PW_GRPC_MSG_PREFIX_BYTES);
+    c->send_mark = c->outq.wr - PW_GRPC_MSG_PREFIX_BYTES - c->outq.rd;
+    c->in_send = true;
+    return &c->outq;
+}
+
+static void put_prefix(uint8_t *p, bool compressed, size_t len)
+{
+    p[0] = compressed ? 1 : 0;
+    p[1] = (uint8_t)(len >> 24);
+    p[2] = (uint8_t)(len >> 16);
+    p[3] = (uint8_t)(len >> 8);
+    p[4] = (uint8_t)len;
+}
+
+int pw_grpc_call_send_commit(pw_grpc_call *c, unsigned flags)
+{
+    if (!c->in_send) return -EINVAL;
+    c->in_send = false;
+    size_t start = c->outq.rd + c->send_mark;
+    size_t len = c->outq.wr - start - PW_GRPC_MSG_PREFIX_BYTES;
+    if (c->done || !c->conn) {
+        c->outq.wr = start;
+        return -ECANCELED;
+    }
+    if (len > c->conn->srv->cfg.max_send_message_bytes) {
+        c->outq.wr = start;
+        return -EMSGSIZE;
+    }
+    bool gz = compressing(c) && !(flags & PW_GRPC_SEND_NO_COMPRESS);
+    if (gz) {
+        buf z;
+        buf_init(&z, c->outq.cap);
+        int r = pw_gzip_compress(pw_grpc_gzip(), c->outq.data + start + PW_GRPC_MSG_PREFIX_BYTES, len, &z);
+        if (r == 0) {
+            c->outq.wr = start + PW_GRPC_MSG_PREFIX_BYTES;
+            r = buf_append(&c->outq, buf_begin(&z), buf_size(&z));
+            len = buf_size(&z);
+        }
+        buf_deinit(&z);
+        if (r != 0) {
+            c->outq.wr = start;
+            return r;
+        }
+    }
+    put_prefix(c->outq.data + start, gz, len);
+    c->nresp++;
+    int r = send_headers(c);
+    if (r < 0) return r;
+    pw_grpc_call_pump(c);
+    return 0;
+}
+
+int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned flags)
+{
+    int r = check_can_send(c);
+    if (r) return r;
+    if (len > c->conn->srv->cfg.max_send_message_bytes) return -EMSGSIZE;
+    buf *b = pw_grpc_call_send_begin(c);
+    if (!b) return -ENOMEM;
+    r = buf_append(b, msg, len);
+    if (r < 0) {
+        c->in_send = false;
+        c->outq.wr = c->outq.rd + c->send_mark;
+        return r;
+    }
+    return pw_grpc_call_send_commit(c, flags);
+}
+
+int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
+{
+    if (c->finished || !c->conn) {
+        mark_done(c);
+        return -ECANCELED;
+    }
+    c->finished = true;
+    c->cancel_notified = true; /* the handler (or we on its behalf) ended it: no on_cancel */
+    mark_done(c);
+    c->final_status = st;
+    if (message && *message) {
+        size_t ml = strlen(message);
+        size_t el = pw_grpc_pct_encoded_len((const uint8_t *)message, ml);
+        c->final_message = malloc(el + 1);
+        if (c->final_message) {
+            pw_grpc_pct_encode((uint8_t *)c->final_message, (const uint8_t *)message, ml);
+            c->final_message[el] = 0;
+        }
+    }
+    c->trailers_pending = true;
+    if (buf_size(&c->outq) == 0) send_trailers(c);
+    else pw_grpc_call_pump(c);
+    return 0;
+}
+
+/* ---- responses on streams without a call ---- */
+
+void pw_grpc_respond_http_error(pw_h2_session *h2, uint32_t sid, const char *status)
+{
+    pw_h2_header h[2] = {{":status", 7, status, strlen(status), 0},
+                         PW_H2_HDR("content-type", "text/plain")};
+    pw_h2_submit_headers(h2, sid, h, 2, true);
+}
+
+void pw_grpc_respond_status(pw_h2_session *h2, uint32_t sid, pw_grpc_status st, const char *msg)
+{
+    char sts[12];
+    int n = snprintf(sts, sizeof sts, "%d", (int)st);
+    char enc[512];
+    size_t ml = strlen(msg);
+    if (pw_grpc_pct_encoded_len((const uint8_t *)msg, ml) >= sizeof enc) ml = 100;
+    size_t el = pw_grpc_pct_encode((uint8_t *)enc, (const uint8_t *)msg, ml);
+    pw_h2_header h[5] = {PW_H2_HDR(":status", "200"),
+                         PW_H2_HDR("content-type", "application/grpc"),
+                         PW_H2_HDR("grpc-accept-encoding", "identity,gzip"),
+                         {"grpc-status", 11, sts, (size_t)n, 0},
+                         {"grpc-message", 12, enc, el, 0}};
+    pw_h2_submit_headers(h2, sid, h, 5, true);
+}

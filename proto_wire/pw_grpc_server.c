@@ -1,0 +1,424 @@
+/* proto_wire/pw_grpc_server: method registry, per-connection state and the HTTP/2 callbacks
+ * that turn streams into calls. See pw_grpc_server.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt_buf.h"
+#include "proto_wire/pw_grpc_server_int.h"
+
+/* ---- registry ---- */
+
+static uint32_t path_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: short keys, read-only table */
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h;
+}
+
+pw_grpc_server *pw_grpc_server_create(const pw_grpc_server_config *cfg)
+{
+    pw_grpc_server *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (cfg) s->cfg = *cfg;
+    if (!s->cfg.max_recv_message_bytes) s->cfg.max_recv_message_bytes = PW_GRPC_MAX_MSG_BYTES_DEFAULT;
+    if (!s->cfg.max_send_message_bytes) s->cfg.max_send_message_bytes = PW_GRPC_MAX_MSG_BYTES_DEFAULT;
+    if (!s->cfg.max_concurrent_streams) s->cfg.max_concurrent_streams = PW_H2_DEFAULT_MAX_CONCURRENT_STREAMS;
+    if (!s->cfg.initial_window_bytes) s->cfg.initial_window_bytes = 1024 * 1024;
+    if (!s->cfg.conn_window_bytes) s->cfg.conn_window_bytes = 16 * 1024 * 1024;
+    if (!s->cfg.max_header_list_bytes) s->cfg.max_header_list_bytes = PW_H2_DEFAULT_MAX_HEADER_LIST_BYTES;
+    for (size_t i = 0; i < PW_GRPC_PATH_SLOTS; i++) s->slots[i] = -1;
+    return s;
+}
+
+void pw_grpc_server_destroy(pw_grpc_server *s) { free(s); }
+
+const pw_grpc_method *pw_grpc_server_find(const pw_grpc_server *s, const char *path, size_t len)
+{
+    uint32_t h = path_hash(path, len) % PW_GRPC_PATH_SLOTS;
+    for (size_t i = 0; i < PW_GRPC_PATH_SLOTS; i++) {
+        int16_t k = s->slots[(h + i) % PW_GRPC_PATH_SLOTS];
+        if (k < 0) return NULL;
+        const char *mp = s->methods[k].path;
+        if (strlen(mp) == len && memcmp(mp, path, len) == 0) return &s->methods[k];
+    }
+    return NULL;
+}
+
+int pw_grpc_server_add_method(pw_grpc_server *s, const pw_grpc_method *m)
+{
+    size_t len = strlen(m->path);
+    if (pw_grpc_server_find(s, m->path, len)) return -EEXIST;
+    if (s->nmethods >= PW_GRPC_METHODS_MAX) return -ENOSPC;
+    s->methods[s->nmethods] = *m;
+    uint32_t h = path_hash(m->path, len) % PW_GRPC_PATH_SLOTS;
+    while (s->slots[h] >= 0) h = (h + 1) % PW_GRPC_PATH_SLOTS;
+    s->slots[h] = (int16_t)s->nmethods;
+    s->nmethods++;
+    return 0;
+}
+
+size_t pw_grpc_server_nmethods(const pw_grpc_server *s) { return s->nmethods; }
+const pw_grpc_method *pw_grpc_server_method_at(const pw_grpc_server *s, size_t i)
+{
+    return i < s->nmethods ? &s->methods[i] : NULL;
+}
+
+/* ---- request headers ---- */
+
+static bool view_is(const char *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    return n == l && memcmp(p, lit, l) == 0;
+}
+
+/* application/grpc, application/grpc+proto, application/grpc;charset=... (PROTOCOL-HTTP2.md). */
+static bool grpc_content_type(const char *p, size_t n)
+{
+    static const char base[] = "application/grpc";
+    size_t bl = sizeof base - 1;
+    if (n < bl || strncasecmp(p, base, bl) != 0) return false;
+    return n == bl || p[bl] == '+' || p[bl] == ';';
+}
+
+/* Whether a comma-separated list (grpc-accept-encoding) contains `tok`. */
+static bool list_has(const char *p, size_t n, const char *tok)
+{
+    size_t tl = strlen(tok), i = 0;
+    while (i < n) {
+        while (i < n && (p[i] == ' ' || p[i] == ',')) i++;
+        size_t s = i;
+        while (i < n && p[i] != ',') i++;
+        size_t e = i;
+        while (e > s && p[e - 1] == ' ') e--;
+        if (e - s == tl && strncasecmp(p + s, tok, tl) == 0) return true;
+    }
+    return false;
+}
+
+/* Copies the custom metadata of a request into one owned block. Returns 0 or -ENOMEM. */
+static int keep_metadata(pw_grpc_call *c, const pw_h2_header *h, size_t n)
+{
+    size_t bytes = 0, count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len == 0 || h[i].name[0] == ':') continue;
+        if (view_is(h[i].name, h[i].name_len, "content-type") || view_is(h[i].name, h[i].name_len, "te") ||
+            pw_grpc_md_is_reserved(h[i].name, h[i].name_len))
+            continue;
+        if (count == PW_GRPC_MD_MAX || bytes + h[i].name_len + h[i].value_len + 2 > PW_GRPC_MD_BYTES_MAX)
+            break;
+        count++;
+        bytes += h[i].name_len + h[i].value_len + 2;
+    }
+    if (count == 0) return 0;
+    uint8_t *block = malloc(count * sizeof(pw_grpc_md) + bytes);
+    if (!block) return -ENOMEM;
+    pw_grpc_md *md = (pw_grpc_md *)block;
+    uint8_t *store = block + count * sizeof(pw_grpc_md);
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < count; i++) {
+        if (h[i].name_len == 0 || h[i].name[0] == ':') continue;
+        if (view_is(h[i].name, h[i].name_len, "content-type") || view_is(h[i].name, h[i].name_len, "te") ||
+            pw_grpc_md_is_reserved(h[i].name, h[i].name_len))
+            continue;
+        memcpy(store, h[i].name, h[i].name_len);
+        store[h[i].name_len] = 0;
+        md[k].name = (const char *)store;
+        store += h[i].name_len + 1;
+        size_t vlen = h[i].value_len;
+        if (pw_grpc_md_is_bin(h[i].name, h[i].name_len)) {
+            long d = pw_b64_decode(store, h[i].value, h[i].value_len);
+            if (d < 0) {
+                memcpy(store, h[i].value, vlen); /* undecodable: keep it as sent */
+            } else {
+                vlen = (size_t)d;
+            }
+        } else {
+            memcpy(store, h[i].value, vlen);
+        }
+        store[vlen] = 0;
+        md[k].value = store;
+        md[k].value_len = vlen;
+        store += h[i].value_len + 1;
+        k++;
+    }
+    c->md = md;
+    c->nmd = k;
+    return 0;
+}
+
+/* ---- HTTP/2 callbacks ---- */
+
+static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
+{
+    pw_grpc_conn *g = ud;
+    pw_h2_session *h2 = g->h2;
+    if (flags & PW_H2_HF_TRAILERS) {
+        /* Clients do not send trailers in gRPC; treat them as the end of the request. */
+        pw_grpc_call *c = pw_h2_stream_get_user(h2, sid);
+        if (c && (flags & PW_H2_HF_END_STREAM)) {
+            c->client_half_closed = true;
+            if (pw_grpc_deframer_finish(&c->df) != 0 && !c->done)
+                pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "request ended inside a message");
+            else if (!c->done && c->m->on_half_close) c->m->on_half_close(c);
+        }
+        return 0;
+    }
+    const char *method = NULL, *path = NULL, *ctype = NULL, *timeout = NULL, *enc = NULL, *accept = NULL;
+    size_t method_n = 0, path_n = 0, ctype_n = 0, timeout_n = 0, enc_n = 0, accept_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = h[i].name;
+        size_t nl = h[i].name_len;
+        if (view_is(nm, nl, ":method")) { method = h[i].value; method_n = h[i].value_len; }
+        else if (view_is(nm, nl, ":path")) { path = h[i].value; path_n = h[i].value_len; }
+        else if (view_is(nm, nl, "content-type")) { ctype = h[i].value; ctype_n = h[i].value_len; }
+        else if (view_is(nm, nl, "grpc-timeout")) { timeout = h[i].value; timeout_n = h[i].value_len; }
+        else if (view_is(nm, nl, "grpc-encoding")) { enc = h[i].value; enc_n = h[i].value_len; }
+        else if (view_is(nm, nl, "grpc-accept-encoding")) { accept = h[i].value; accept_n = h[i].value_len; }
+    }
+    if (!method || !view_is(method, method_n, "POST")) {
+        pw_grpc_respond_http_error(h2, sid, "405");
+        return 0;
+    }
+    if (!ctype || !grpc_content_type(ctype, ctype_n)) {
+        pw_grpc_respond_http_error(h2, sid, "415");
+        return 0;
+    }
+    const pw_grpc_method *m = path ? pw_grpc_server_find(g->srv, path, path_n) : NULL;
+    if (!m) {
+        pw_grpc_respond_status(h2, sid, PW_GRPC_UNIMPLEMENTED, "unknown service or method");
+        return 0;
+    }
+    bool gz = false;
+    if (enc && !view_is(enc, enc_n, "identity")) {
+        if (!view_is(enc, enc_n, "gzip")) {
+            pw_grpc_respond_status(h2, sid, PW_GRPC_UNIMPLEMENTED,
+                                   "unsupported grpc-encoding (supported: identity, gzip)");
+            return 0;
+        }
+        gz = true;
+    }
+    uint64_t tmo = UINT64_MAX;
+    if (timeout && pw_grpc_timeout_parse(timeout, timeout_n, &tmo) != 0) {
+        pw_grpc_respond_status(h2, sid, PW_GRPC_INTERNAL, "malformed grpc-timeout");
+        return 0;
+    }
+    pw_grpc_call *c = pw_grpc_call_new(g, sid, m);
+    if (!c || keep_metadata(c, h, n) < 0) {
+        if (c) pw_grpc_call_detach(c);
+        pw_grpc_respond_status(h2, sid, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return 0;
+    }
+    c->req_gzip = gz;
+    c->accept_gzip = accept && list_has(accept, accept_n, "gzip");
+    pw_grpc_deframer_set_compression(&c->df, gz);
+    if (tmo != UINT64_MAX) {
+        c->deadline_ns = g->now_ns + tmo;
+        if (c->deadline_ns < g->now_ns) c->deadline_ns = UINT64_MAX - 1;
+    }
+    if (c->m->on_start) c->m->on_start(c);
+    if ((flags & PW_H2_HF_END_STREAM) && !c->done) {
+        c->client_half_closed = true;
+        if (c->m->kind == PW_GRPC_UNARY || c->m->kind == PW_GRPC_SERVER_STREAMING)
+            pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "request has no message");
+        else if (c->m->on_half_close)
+            c->m->on_half_close(c);
+    }
+    return 0;
+}
+
+/* Delivers one decoded (and decompressed) request message. */
+static void deliver(pw_grpc_call *c, const pw_grpc_msg *msg)
+{
+    const uint8_t *p = msg->ptr;
+    size_t len = msg->len;
+    buf plain;
+    buf_init(&plain, c->conn->srv->cfg.max_recv_message_bytes + 1);
+    if (msg->compressed) {
+        int r = pw_gzip_decompress(pw_grpc_gzip(), p, len, c->conn->srv->cfg.max_recv_message_bytes, &plain);
+        if (r != 0) {
+            buf_deinit(&plain);
+            pw_grpc_call_finish(c, r == PW_GZIP_ERR_CORRUPT ? PW_GRPC_INTERNAL : PW_GRPC_RESOURCE_EXHAUSTED,
+                                r == PW_GZIP_ERR_CORRUPT ? "corrupt gzip message"
+                                                         : "decompressed message larger than the limit");
+            return;
+        }
+        p = buf_size(&plain) ? buf_begin(&plain) : (const uint8_t *)"";
+        len = buf_size(&plain);
+    }
+    c->last_compressed = msg->compressed;
+    if (c->m->kind == PW_GRPC_UNARY || c->m->kind == PW_GRPC_SERVER_STREAMING) {
+        if (++c->nreq > 1) {
+            pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "more than one request message for a unary call");
+        } else {
+            c->held = malloc(len ? len : 1);
+            if (!c->held) {
+                pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+            } else {
+                memcpy(c->held, p, len);
+                c->held_len = len;
+                c->held_compressed = msg->compressed;
+            }
+        }
+    } else {
+        c->m->on_message(c, p, len);
+    }
+    buf_deinit(&plain);
+}
+
+static void half_close(pw_grpc_call *c)
+{
+    c->client_half_closed = true;
+    int r = pw_grpc_deframer_finish(&c->df);
+    if (r != 0) {
+        pw_grpc_call_finish(c, PW_GRPC_INTERNAL, pw_grpc_deframe_strerror(r));
+        return;
+    }
+    if (c->m->kind == PW_GRPC_UNARY || c->m->kind == PW_GRPC_SERVER_STREAMING) {
+        if (c->nreq != 1) {
+            pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "request has no message");
+            return;
+        }
+        uint8_t *held = c->held;
+        c->held = NULL;
+        c->last_compressed = c->held_compressed;
+        pw_grpc_call_ref(c);
+        c->m->on_message(c, held, c->held_len);
+        free(held);
+        if (!c->done && c->m->on_half_close) c->m->on_half_close(c);
+        pw_grpc_call_unref(c);
+        return;
+    }
+    if (c->m->on_half_close) c->m->on_half_close(c);
+}
+
+static int on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end_stream)
+{
+    pw_grpc_conn *g = ud;
+    pw_grpc_call *c = pw_h2_stream_get_user(g->h2, sid);
+    pw_h2_consume(g->h2, sid, n); /* messages are handled (or copied) synchronously below */
+    if (!c || c->done) return 0;
+    pw_grpc_call_ref(c);
+    pw_grpc_msg msg;
+    int r;
+    while (!c->done && (r = pw_grpc_deframe(&c->df, &p, &n, &msg)) == 1) deliver(c, &msg);
+    if (!c->done && r < 0) pw_grpc_call_finish(c, pw_grpc_deframe_err_status(r), pw_grpc_deframe_strerror(r));
+    if (!c->done && end_stream) half_close(c);
+    else if (end_stream) c->client_half_closed = true;
+    pw_grpc_call_unref(c);
+    return 0;
+}
+
+static void on_stream_close(void *ud, uint32_t sid, uint32_t code)
+{
+    pw_grpc_conn *g = ud;
+    pw_grpc_call *c = pw_h2_stream_get_user(g->h2, sid);
+    if (!c) return;
+    if (!c->done) pw_grpc_call_abort(c, g->destroying ? PW_GRPC_UNAVAILABLE : PW_GRPC_CANCELLED);
+    pw_grpc_call_detach(c);
+}
+
+static void on_stream_writable(void *ud, uint32_t sid)
+{
+    pw_grpc_conn *g = ud;
+    pw_grpc_call *c = pw_h2_stream_get_user(g->h2, sid);
+    if (c) pw_grpc_call_pump(c);
+}
+
+/* ---- connections ---- */
+
+pw_grpc_conn *pw_grpc_conn_create(const pw_grpc_server *s, uint64_t now_ns)
+{
+    pw_grpc_conn *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->srv = s;
+    pw_h2_config cfg;
+    pw_h2_config_default(&cfg);
+    cfg.max_concurrent_streams = s->cfg.max_concurrent_streams;
+    cfg.initial_window_size = s->cfg.initial_window_bytes;
+    cfg.conn_window_size = s->cfg.conn_window_bytes;
+    cfg.max_header_list_size = s->cfg.max_header_list_bytes;
+    static const pw_h2_callbacks cb = {
+        .on_headers = on_headers,
+        .on_data = on_data,
+        .on_stream_close = on_stream_close,
+        .on_stream_writable = on_stream_writable,
+    };
+    g->h2 = pw_h2_session_create(PW_H2_ROLE_SERVER, &cfg, &cb, g);
+    if (!g->h2) {
+        free(g);
+        return NULL;
+    }
+    (void)now_ns;
+    return g;
+}
+
+void pw_grpc_conn_destroy(pw_grpc_conn *g)
+{
+    if (!g) return;
+    g->destroying = true;
+    pw_h2_session_destroy(g->h2); /* on_stream_close for every open stream */
+    while (g->calls) {
+        pw_grpc_call *c = g->calls;
+        if (!c->done) pw_grpc_call_abort(c, PW_GRPC_UNAVAILABLE);
+        pw_grpc_call_detach(c);
+    }
+    free(g);
+}
+
+ssize_t pw_grpc_conn_recv(pw_grpc_conn *g, const uint8_t *in, size_t len, uint64_t now_ns)
+{
+    g->now_ns = now_ns;
+    return pw_h2_session_recv(g->h2, in, len, now_ns);
+}
+
+size_t pw_grpc_conn_output(pw_grpc_conn *g, const uint8_t **p)
+{
+    size_t n = 0;
+    pw_h2_session_output(g->h2, p, &n);
+    return n;
+}
+
+void pw_grpc_conn_output_consume(pw_grpc_conn *g, size_t n) { pw_h2_session_output_consume(g->h2, n); }
+bool pw_grpc_conn_want_close(const pw_grpc_conn *g) { return pw_h2_session_want_close(g->h2); }
+
+uint64_t pw_grpc_conn_next_deadline(const pw_grpc_conn *g)
+{
+    uint64_t dl = UINT64_MAX;
+    for (pw_grpc_call *c = g->calls; c; c = c->next)
+        if (!c->done && c->deadline_ns < dl) dl = c->deadline_ns;
+    return dl;
+}
+
+void pw_grpc_conn_expire(pw_grpc_conn *g, uint64_t now_ns)
+{
+    g->now_ns = now_ns;
+    pw_grpc_call *c = g->calls;
+    while (c) {
+        pw_grpc_call *next = c->next;
+        if (!c->done && c->deadline_ns <= now_ns) {
+            pw_grpc_call_ref(c);
+            pw_grpc_call_finish(c, PW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+            if (!c->cancel_notified && c->m->on_cancel) {
+                c->cancel_notified = true;
+                c->m->on_cancel(c, PW_GRPC_DEADLINE_EXCEEDED);
+            }
+            next = c->next;
+            pw_grpc_call_unref(c);
+        }
+        c = next;
+    }
+}
+
+void pw_grpc_conn_shutdown(pw_grpc_conn *g) { pw_h2_submit_goaway(g->h2, 0, NULL, 0); }
+size_t pw_grpc_conn_active_calls(const pw_grpc_conn *g) { return g->nactive; }
+
+bool pw_grpc_conn_idle(const pw_grpc_conn *g)
+{
+    pw_h2_stats st;
+    pw_h2_session_stats(g->h2, &st);
+    return st.open_streams == 0;
+}
+
+void pw_grpc_conn_set_user(pw_grpc_conn *g, void *ud) { g->user = ud; }
+void *pw_grpc_conn_user(const pw_grpc_conn *g) { return g->user; }

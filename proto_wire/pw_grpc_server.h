@@ -1,0 +1,177 @@
+/* proto_wire/pw_grpc_server: gRPC server calls on top of an HTTP/2 session (gRPC's
+ * PROTOCOL-HTTP2.md). No I/O: the connection glue feeds bytes in, drains bytes out, and passes
+ * time in. Handlers never block: they answer at once or later (after an fsync, after a message
+ * from another shard) by holding a reference on the call.
+ *
+ * Objects
+ *   pw_grpc_server   the method registry and limits; built once at start-up, then read-only and
+ *                    shared by every shard thread.
+ *   pw_grpc_conn     one HTTP/2 connection's gRPC state; owned by one shard thread.
+ *   pw_grpc_call     one RPC. Owned by its connection; a handler that answers later takes a
+ *                    reference (pw_grpc_call_ref) and drops it when done. After the call ends
+ *                    (finished, cancelled by RST_STREAM, deadline, connection gone) every send is
+ *                    a no-op returning -ECANCELED, and the handler's on_cancel runs once.
+ *
+ * Dispatch rules
+ *   - Unary and server-streaming methods get exactly one request message: on_message runs once
+ *     after the client half-closes (the message is held, bounded by max_message_bytes), followed
+ *     by on_half_close. Zero or several request messages end the call with INTERNAL.
+ *   - Client-streaming and bidi methods get on_message per message as it completes and
+ *     on_half_close when the client ends its side.
+ *   - Unknown service or method: UNIMPLEMENTED (trailers-only). A request whose :method is not
+ *     POST gets HTTP 405; a content-type that is not application/grpc[+proto|;...] gets HTTP 415.
+ *   - grpc-encoding other than identity/gzip: UNIMPLEMENTED, with grpc-accept-encoding.
+ *   - A message above max_message_bytes (after decompression too): RESOURCE_EXHAUSTED.
+ *   - grpc-timeout: DEADLINE_EXCEEDED when it passes; the handler's on_cancel runs. */
+#ifndef PW_GRPC_SERVER_H
+#define PW_GRPC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/rt_buf.h"
+#include "proto_wire/pw_grpc_util.h"
+
+typedef struct pw_grpc_server pw_grpc_server;
+typedef struct pw_grpc_conn pw_grpc_conn;
+typedef struct pw_grpc_call pw_grpc_call;
+
+typedef enum {
+    PW_GRPC_UNARY = 0,
+    PW_GRPC_CLIENT_STREAMING = 1,
+    PW_GRPC_SERVER_STREAMING = 2,
+    PW_GRPC_BIDI_STREAMING = 3,
+} pw_grpc_kind;
+
+/* Limits. */
+#define PW_GRPC_METHODS_MAX 256         /* registry size: fixed, allocated at start-up */
+#define PW_GRPC_MD_MAX 64               /* custom metadata entries kept per call */
+#define PW_GRPC_MD_BYTES_MAX (16 * 1024) /* bytes of custom metadata kept per call */
+#define PW_GRPC_OUT_MD_MAX 16           /* response metadata entries a handler may add */
+
+/* Handler callbacks. All run on the connection's shard thread. Views passed in are borrowed for
+ * the duration of the callback only. */
+typedef struct pw_grpc_method {
+    const char *path; /* "/package.Service/Method" (borrowed for the server's lifetime) */
+    pw_grpc_kind kind;
+    void *ud;         /* method's user data: pw_grpc_call_method_ud() */
+    /* The call arrived (headers parsed). Optional. */
+    void (*on_start)(pw_grpc_call *c);
+    /* One request message (decompressed). */
+    void (*on_message)(pw_grpc_call *c, const uint8_t *msg, size_t len);
+    /* The client has sent its last message. Optional. */
+    void (*on_half_close)(pw_grpc_call *c);
+    /* The call ended without the handler finishing it (RST_STREAM, deadline, connection closed,
+     * server drain). `status` is why (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE). Sends are no-ops
+     * from now on. Optional; runs at most once. */
+    void (*on_cancel)(pw_grpc_call *c, pw_grpc_status status);
+    /* Output that was refused with -ENOBUFS can be retried now. Optional. */
+    void (*on_writable)(pw_grpc_call *c);
+} pw_grpc_method;
+
+typedef struct pw_grpc_server_config {
+    size_t max_recv_message_bytes; /* default PW_GRPC_MAX_MSG_BYTES_DEFAULT (4 MiB) */
+    size_t max_send_message_bytes; /* default 4 MiB */
+    uint32_t max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS; default 100 */
+    uint32_t initial_window_bytes;   /* stream receive window; default 1 MiB */
+    uint32_t conn_window_bytes;      /* connection receive window; default 16 MiB */
+    uint32_t max_header_list_bytes;  /* default 16 KiB */
+} pw_grpc_server_config;
+
+/* Registry. create: returns NULL on ENOMEM. add_method: 0, -EEXIST, -ENOSPC. */
+pw_grpc_server *pw_grpc_server_create(const pw_grpc_server_config *cfg);
+void pw_grpc_server_destroy(pw_grpc_server *s);
+int pw_grpc_server_add_method(pw_grpc_server *s, const pw_grpc_method *m);
+const pw_grpc_method *pw_grpc_server_find(const pw_grpc_server *s, const char *path, size_t len);
+/* Registered methods in registration order (for reflection's list_services). */
+size_t pw_grpc_server_nmethods(const pw_grpc_server *s);
+const pw_grpc_method *pw_grpc_server_method_at(const pw_grpc_server *s, size_t i);
+
+/* ---- connections ---- */
+
+/* Creates the gRPC state of a new HTTP/2 (prior knowledge) server connection. The server
+ * SETTINGS frame is queued at once. Returns NULL on ENOMEM. */
+pw_grpc_conn *pw_grpc_conn_create(const pw_grpc_server *s, uint64_t now_ns);
+/* Ends every live call (on_cancel with UNAVAILABLE) and frees the connection. Calls still
+ * referenced by handlers stay valid (detached) until their last unref. */
+void pw_grpc_conn_destroy(pw_grpc_conn *c);
+/* Feeds received bytes. Returns `len`, or a negative value after a connection error: the
+ * session then holds a GOAWAY in its output; flush it and close. */
+ssize_t pw_grpc_conn_recv(pw_grpc_conn *c, const uint8_t *in, size_t len, uint64_t now_ns);
+/* Bytes waiting to be written: a view valid until the next call on this connection. */
+size_t pw_grpc_conn_output(pw_grpc_conn *c, const uint8_t **p);
+void pw_grpc_conn_output_consume(pw_grpc_conn *c, size_t n);
+/* True when the connection should be closed once its output is flushed. */
+bool pw_grpc_conn_want_close(const pw_grpc_conn *c);
+/* Earliest call deadline (CLOCK_MONOTONIC ns) or UINT64_MAX. */
+uint64_t pw_grpc_conn_next_deadline(const pw_grpc_conn *c);
+/* Ends calls whose deadline is at or before now with DEADLINE_EXCEEDED. */
+void pw_grpc_conn_expire(pw_grpc_conn *c, uint64_t now_ns);
+/* Graceful drain: GOAWAY, new streams refused, calls in flight continue. */
+void pw_grpc_conn_shutdown(pw_grpc_conn *c);
+/* Calls in flight (not yet finished or cancelled). */
+size_t pw_grpc_conn_active_calls(const pw_grpc_conn *c);
+/* Whether any stream is open at the HTTP/2 level (for idle timeouts). */
+bool pw_grpc_conn_idle(const pw_grpc_conn *c);
+/* Sets a pointer the glue can read back from a call (e.g. its connection object). */
+void pw_grpc_conn_set_user(pw_grpc_conn *c, void *ud);
+void *pw_grpc_conn_user(const pw_grpc_conn *c);
+
+/* ---- calls ---- */
+
+void pw_grpc_call_ref(pw_grpc_call *call);
+void pw_grpc_call_unref(pw_grpc_call *call);
+void pw_grpc_call_set_user(pw_grpc_call *call, void *ud);
+void *pw_grpc_call_user(const pw_grpc_call *call);
+void *pw_grpc_call_method_ud(const pw_grpc_call *call);
+/* The connection's user pointer, or NULL when the connection is gone. */
+void *pw_grpc_call_conn_user(const pw_grpc_call *call);
+/* True once the call ended (finished, cancelled or expired). */
+bool pw_grpc_call_done(const pw_grpc_call *call);
+/* CLOCK_MONOTONIC deadline or UINT64_MAX. */
+uint64_t pw_grpc_call_deadline(const pw_grpc_call *call);
+/* Whether the request message just delivered was compressed on the wire. */
+bool pw_grpc_call_request_compressed(const pw_grpc_call *call);
+
+typedef struct pw_grpc_md {
+    const char *name; /* lowercase, NUL-terminated */
+    const uint8_t *value; /* for -bin names: the decoded bytes */
+    size_t value_len;
+} pw_grpc_md;
+/* The request's custom metadata (no pseudo-headers, no grpc-* reserved ones, no te/content-type).
+ * Owned by the call; valid for its lifetime. */
+const pw_grpc_md *pw_grpc_call_metadata(const pw_grpc_call *call, size_t *n);
+/* First value for `name`, or NULL. */
+const pw_grpc_md *pw_grpc_call_find_metadata(const pw_grpc_call *call, const char *name);
+
+/* Response metadata: copied; must be added before the first send (initial) or before finish
+ * (trailing). -bin values are base64-encoded for you. Returns 0, -EINVAL (bad name or value),
+ * -ENOSPC (PW_GRPC_OUT_MD_MAX), -EALREADY (headers already sent), -ECANCELED. */
+int pw_grpc_call_add_initial_metadata(pw_grpc_call *call, const char *name, const uint8_t *v,
+                                      size_t len);
+int pw_grpc_call_add_trailing_metadata(pw_grpc_call *call, const char *name, const uint8_t *v,
+                                       size_t len);
+
+/* Asks for gzip-compressed responses (when the client accepts gzip). Must precede the first
+ * send. Per message it can be turned off with PW_GRPC_SEND_NO_COMPRESS. */
+void pw_grpc_call_set_compress(pw_grpc_call *call, bool on);
+
+#define PW_GRPC_SEND_NO_COMPRESS 0x1u
+/* Sends one response message (initial metadata go first if not sent yet). The bytes are copied.
+ * Returns 0, -ECANCELED (call ended), -ENOBUFS (the stream's output is full: wait for
+ * on_writable), -EMSGSIZE (above max_send_message_bytes), -EPROTO (unary call already sent its
+ * one response). */
+int pw_grpc_call_send(pw_grpc_call *call, const uint8_t *msg, size_t len, unsigned flags);
+/* Zero-copy variant: returns a buffer positioned after a reserved 5-byte prefix to encode one
+ * message into, then commit it. Between begin and commit no other call on this connection may
+ * send. NULL when the call ended. */
+buf *pw_grpc_call_send_begin(pw_grpc_call *call);
+int pw_grpc_call_send_commit(pw_grpc_call *call, unsigned flags);
+/* Ends the call with a status and message (percent-encoded for you; may be NULL). Sends
+ * trailers (or a trailers-only response when nothing was sent). Idempotent: later calls return
+ * -ECANCELED. Returns 0. */
+int pw_grpc_call_finish(pw_grpc_call *call, pw_grpc_status status, const char *message);
+
+#endif

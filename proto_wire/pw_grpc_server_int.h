@@ -1,0 +1,102 @@
+/* proto_wire/pw_grpc_server_int: structures shared by pw_grpc_server.c (registry, connection,
+ * HTTP/2 callbacks) and pw_grpc_call.c (the call API). Not a public header. */
+#ifndef PW_GRPC_SERVER_INT_H
+#define PW_GRPC_SERVER_INT_H
+
+#include "proto_wire/pw_grpc_msg.h"
+#include "proto_wire/pw_grpc_server.h"
+#include "proto_wire/pw_gzip.h"
+#include "proto_wire/pw_h2.h"
+
+/* Open-addressing path table: twice the method cap keeps probes short. */
+#define PW_GRPC_PATH_SLOTS (2 * PW_GRPC_METHODS_MAX)
+/* A call's queued response bytes (framed messages not yet accepted by the HTTP/2 stream) above
+ * which pw_grpc_call_send returns -ENOBUFS. One message is always accepted when the queue is
+ * empty, so a single large response never fails for lack of room. */
+#define PW_GRPC_CALL_OUTQ_HIGH_BYTES (256u * 1024u)
+
+struct pw_grpc_server {
+    pw_grpc_server_config cfg;
+    pw_grpc_method methods[PW_GRPC_METHODS_MAX];
+    size_t nmethods;
+    int16_t slots[PW_GRPC_PATH_SLOTS]; /* index into methods, -1 empty */
+};
+
+typedef struct pw_grpc_out_md {
+    char *name;   /* owned */
+    char *value;  /* owned, wire form (base64 for -bin) */
+    size_t value_len;
+} pw_grpc_out_md;
+
+struct pw_grpc_call {
+    pw_grpc_conn *conn;   /* NULL once detached (stream closed) */
+    uint32_t stream_id;
+    int refs;
+    const pw_grpc_method *m;
+    void *user;
+    uint64_t deadline_ns;
+
+    bool headers_sent;
+    bool finished;        /* the handler (or we) ended the call: trailers queued or sent */
+    bool trailers_pending;/* finished, trailers wait for outq to drain */
+    bool done;            /* no more sends: finished, cancelled or detached */
+    bool cancel_notified;
+    bool client_half_closed;
+    bool req_gzip;        /* request messages may be gzip-compressed */
+    bool accept_gzip;     /* the client accepts gzip responses */
+    bool compress;        /* the handler asked for compressed responses */
+    bool last_compressed;
+    bool want_writable;
+    bool in_send;         /* between send_begin and send_commit */
+    int nreq;             /* request messages seen (unary kinds) */
+    int nresp;            /* response messages sent */
+
+    pw_grpc_deframer df;
+    uint8_t *held;        /* unary: the one request message, owned */
+    size_t held_len;
+    bool held_compressed;
+
+    pw_grpc_md *md;       /* request metadata, in one owned block with their bytes */
+    size_t nmd;
+
+    pw_grpc_out_md init_md[PW_GRPC_OUT_MD_MAX];
+    size_t ninit_md;
+    pw_grpc_out_md trail_md[PW_GRPC_OUT_MD_MAX];
+    size_t ntrail_md;
+    pw_grpc_status final_status;
+    char *final_message;  /* owned, percent-encoded */
+
+    buf outq;             /* framed response messages not yet accepted by the stream */
+    size_t send_mark;     /* send_begin: offset of the reserved prefix in outq */
+
+    pw_grpc_call *prev, *next; /* connection's live-call list */
+};
+
+struct pw_grpc_conn {
+    const pw_grpc_server *srv;
+    pw_h2_session *h2;
+    void *user;
+    pw_grpc_call *calls;
+    size_t ncalls;       /* calls attached (stream open) */
+    size_t nactive;      /* attached calls not yet finished */
+    bool destroying;
+    uint64_t now_ns;     /* time of the input being processed */
+};
+
+/* pw_grpc_call.c */
+pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *conn, uint32_t stream_id, const pw_grpc_method *m);
+/* Moves queued output into the stream as its window allows; sends pending trailers. */
+void pw_grpc_call_pump(pw_grpc_call *c);
+/* Ends the call from the transport side: `st` is the reason given to on_cancel. */
+void pw_grpc_call_abort(pw_grpc_call *c, pw_grpc_status st);
+/* Unlinks from the connection; drops the connection's reference. */
+void pw_grpc_call_detach(pw_grpc_call *c);
+/* Responds with HTTP-level error (405, 415) on a stream that has no call. */
+void pw_grpc_respond_http_error(pw_h2_session *h2, uint32_t stream_id, const char *status);
+/* Trailers-only gRPC error on a stream that has no call. */
+void pw_grpc_respond_status(pw_h2_session *h2, uint32_t stream_id, pw_grpc_status st,
+                            const char *msg);
+/* The shard-local gzip context. */
+pw_gzip_ctx *pw_grpc_gzip(void);
+
+#endif

@@ -1,0 +1,297 @@
+/* server/srv_conn: connection glue between the reactor and the protocol engines.
+ *
+ * A connection starts in SNIFF mode: the first bytes tell an HTTP/2 client preface from an
+ * HTTP/1.1 request. In H2 mode, received bytes go straight from the provided recv buffer into
+ * the gRPC connection (no copy), and its output is swapped into `out` and sent; while a send is in
+ * flight new output accumulates in the engine and goes out with the next send.
+ *
+ * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
+ * connection once neither the recv nor the send op is busy. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/rt_clock.h"
+#include "core/rt_log.h"
+#include "core/rt_net.h"
+#include "server/srv_internal.h"
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define H2_PREFACE_LEN 24u
+
+static void ctr_add(_Atomic uint64_t *c, uint64_t n)
+{
+    /* Single writer (the owning shard): a relaxed load+store is enough and avoids a locked op. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static void conn_arm_timer(srv_conn *c);
+static void conn_maybe_free(srv_conn *c);
+
+static void conn_unlink(srv_conn *c)
+{
+    srv_shard *sh = c->sh;
+    if (c->prev) c->prev->next = c->next;
+    else sh->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    sh->nconns--;
+    ctr_add(&sh->ctr.conns_open, (uint64_t)-1);
+}
+
+static void conn_maybe_free(srv_conn *c)
+{
+    if (!c->closing || c->recv_op.busy || c->send_op.busy) return;
+    srv_shard *sh = c->sh;
+    ev_timer_stop(sh->loop, &c->timer);
+    if (c->g) pw_grpc_conn_destroy(c->g);
+    c->g = NULL;
+    close(c->fd);
+    buf_deinit(&c->in);
+    buf_deinit(&c->out);
+    conn_unlink(c);
+    free(c);
+    srv_shard_conn_gone(sh);
+}
+
+void srv_conn_close(srv_conn *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    /* shutdown() makes a pending multishot recv complete with 0 and fails pending sends, so
+     * both ops reach their final completion without an explicit cancel. */
+    shutdown(c->fd, SHUT_RDWR);
+    if (c->recv_op.busy) ev_cancel(c->sh->loop, NULL, &c->recv_op);
+    conn_maybe_free(c);
+}
+
+static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags);
+
+void srv_conn_flush(srv_conn *c)
+{
+    if (c->closing || c->send_op.busy) return;
+    if (buf_size(&c->out) == 0 && c->g) {
+        /* Move the engine's pending output into our send buffer. */
+        const uint8_t *p;
+        size_t n = pw_grpc_conn_output(c->g, &p);
+        if (n > 0) {
+            if (buf_append(&c->out, p, n) < 0) {
+                srv_conn_close(c);
+                return;
+            }
+            pw_grpc_conn_output_consume(c->g, n);
+        }
+    }
+    size_t n = buf_size(&c->out);
+    if (n == 0) {
+        buf_shrink(&c->out, 0);
+        if (c->close_after_flush || (c->g && pw_grpc_conn_want_close(c->g))) srv_conn_close(c);
+        return;
+    }
+    int r = ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->out), n);
+    if (r < 0) srv_conn_close(c);
+}
+
+static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
+{
+    srv_conn *c = op->ud;
+    if (res < 0) {
+        if (!c->closing) log_debug("send failed", "fd=%d err=%d", c->fd, res);
+        srv_conn_close(c);
+        conn_maybe_free(c);
+        return;
+    }
+    ctr_add(&c->sh->ctr.bytes_out, (uint64_t)res);
+    buf_consume(&c->out, (size_t)res); /* a short write leaves the rest for the next send */
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    srv_conn_flush(c);
+    if (!c->closing) conn_arm_timer(c);
+}
+
+static void conn_to_h2(srv_conn *c)
+{
+    c->mode = SRV_CONN_H2;
+    c->g = pw_grpc_conn_create(c->sh->rt->grpc, ev_loop_now(c->sh->loop));
+    if (!c->g) {
+        srv_conn_close(c);
+        return;
+    }
+    pw_grpc_conn_set_user(c->g, c);
+    if (c->sh->draining) pw_grpc_conn_shutdown(c->g);
+}
+
+static void h2_input(srv_conn *c, const uint8_t *p, size_t n)
+{
+    ssize_t r = pw_grpc_conn_recv(c->g, p, n, ev_loop_now(c->sh->loop));
+    if (r < 0) {
+        ctr_add(&c->sh->ctr.proto_errors, 1);
+        c->close_after_flush = true;
+    }
+}
+
+/* Decides the protocol from the first bytes. Returns true when decided. */
+static bool sniff(srv_conn *c)
+{
+    size_t n = buf_size(&c->in);
+    const uint8_t *p = buf_begin(&c->in);
+    size_t cmp = n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN;
+    if (memcmp(p, h2_preface, cmp) == 0) {
+        if (n < H2_PREFACE_LEN) return false;
+        conn_to_h2(c);
+        if (c->closing) return true;
+        h2_input(c, p, n);
+        buf_consume(&c->in, n);
+        buf_shrink(&c->in, 0);
+        return true;
+    }
+    /* Anything else is treated as HTTP/1.1; its parser rejects garbage with a 400. */
+    c->mode = SRV_CONN_HTTP1;
+    return true;
+}
+
+static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
+{
+    srv_conn *c = op->ud;
+    if (res > 0) {
+        const uint8_t *p = ev_op_buffer(loop, op);
+        uint16_t bid = op->bid;
+        ctr_add(&c->sh->ctr.bytes_in, (uint64_t)res);
+        if (!c->closing && !c->close_after_flush) {
+            if (c->mode == SRV_CONN_H2) {
+                h2_input(c, p, (size_t)res);
+            } else {
+                if (buf_append(&c->in, p, (size_t)res) < 0) {
+                    c->close_after_flush = true; /* request head far too large */
+                } else if (c->mode == SRV_CONN_SNIFF) {
+                    sniff(c);
+                }
+                if (c->mode == SRV_CONN_HTTP1 && !c->closing) srv_http1_on_input(c);
+            }
+        }
+        ev_buffer_release(loop, bid);
+        if (!(flags & EV_F_MORE) && !c->closing) {
+            if (ev_recv_multishot(loop, &c->recv_op, c->fd) < 0) srv_conn_close(c);
+        }
+        if (!c->closing) {
+            srv_conn_flush(c);
+            conn_arm_timer(c);
+        }
+        conn_maybe_free(c);
+        return;
+    }
+    if (res == -ENOBUFS && !c->closing) {
+        /* The provided-buffer ring ran dry: flow control. Re-arm; buffers come back as other
+         * connections finish with theirs in this same iteration. */
+        if (!(flags & EV_F_MORE) && ev_recv_multishot(loop, &c->recv_op, c->fd) < 0)
+            srv_conn_close(c);
+        return;
+    }
+    /* EOF or error: the peer is gone. Flush nothing more. */
+    if (!(flags & EV_F_MORE)) c->recv_stopped = true;
+    srv_conn_close(c);
+    conn_maybe_free(c);
+}
+
+static void on_timer(ev_loop *loop, ev_timer *t)
+{
+    srv_conn *c = t->ud;
+    if (c->closing) return;
+    uint64_t now = ev_loop_now(loop);
+    if (c->mode != SRV_CONN_H2) {
+        if (now >= c->handshake_deadline_ns) {
+            log_debug("handshake timeout", "fd=%d", c->fd);
+            srv_conn_close(c);
+            return;
+        }
+    } else {
+        pw_grpc_conn_expire(c->g, now);
+        uint32_t idle_ms = c->sh->rt->opt.idle_ms;
+        if (idle_ms && pw_grpc_conn_idle(c->g)) {
+            if (c->idle_since_ns == 0) c->idle_since_ns = now;
+            else if (now - c->idle_since_ns >= (uint64_t)idle_ms * RT_NS_PER_MS) {
+                log_debug("idle timeout", "fd=%d", c->fd);
+                pw_grpc_conn_shutdown(c->g);
+                c->close_after_flush = true;
+            }
+        } else {
+            c->idle_since_ns = 0;
+        }
+        srv_conn_flush(c);
+    }
+    if (!c->closing) conn_arm_timer(c);
+}
+
+/* One timer per connection, at the earliest of: handshake deadline (before HTTP/2 is up), the
+ * next call deadline, the idle check. */
+static void conn_arm_timer(srv_conn *c)
+{
+    uint64_t now = ev_loop_now(c->sh->loop);
+    uint64_t dl = UINT64_MAX;
+    if (c->mode != SRV_CONN_H2) {
+        dl = c->handshake_deadline_ns;
+    } else {
+        dl = pw_grpc_conn_next_deadline(c->g);
+        uint32_t idle_ms = c->sh->rt->opt.idle_ms;
+        if (idle_ms && pw_grpc_conn_idle(c->g)) {
+            uint64_t since = c->idle_since_ns ? c->idle_since_ns : now;
+            uint64_t idl = since + (uint64_t)idle_ms * RT_NS_PER_MS;
+            if (c->idle_since_ns == 0) c->idle_since_ns = now;
+            if (idl < dl) dl = idl;
+        }
+    }
+    if (dl == UINT64_MAX) {
+        ev_timer_stop(c->sh->loop, &c->timer);
+        return;
+    }
+    if (ev_timer_armed(&c->timer) && c->timer.deadline_ns == dl) return;
+    ev_timer_start(c->sh->loop, &c->timer, dl);
+}
+
+void srv_conn_accepted(srv_shard *sh, int fd)
+{
+    srv_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    rt_socket_tune(fd);
+    c->sh = sh;
+    c->fd = fd;
+    c->mode = SRV_CONN_SNIFF;
+    buf_init(&c->in, SRV_CONN_IN_BYTES_MAX);
+    /* The send buffer holds at most what the engine had queued, which the engine bounds. */
+    buf_init(&c->out, (size_t)1 << 30);
+    c->recv_op.cb = on_recv;
+    c->recv_op.ud = c;
+    c->send_op.cb = on_send;
+    c->send_op.ud = c;
+    ev_timer_init(&c->timer, on_timer, c);
+    c->next = sh->conns;
+    if (sh->conns) sh->conns->prev = c;
+    sh->conns = c;
+    sh->nconns++;
+    ctr_add(&sh->ctr.conns_accepted, 1);
+    ctr_add(&sh->ctr.conns_open, 1);
+    c->handshake_deadline_ns = ev_loop_now(sh->loop) + (uint64_t)sh->rt->opt.handshake_ms * RT_NS_PER_MS;
+    if (ev_recv_multishot(sh->loop, &c->recv_op, fd) < 0) {
+        srv_conn_close(c);
+        return;
+    }
+    conn_arm_timer(c);
+}
+
+void srv_conn_begin_drain(srv_conn *c)
+{
+    if (c->closing) return;
+    if (c->mode == SRV_CONN_H2) {
+        pw_grpc_conn_shutdown(c->g);
+        srv_conn_flush(c);
+    } else {
+        srv_conn_close(c);
+    }
+}

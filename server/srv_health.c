@@ -1,0 +1,173 @@
+#include "server/srv_health.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_wire/pw_pb.h"
+
+typedef struct health_entry {
+    char name[128];
+    _Atomic int status;
+} health_entry;
+
+static health_entry g_services[SRV_HEALTH_SERVICES_MAX];
+static int g_nservices;
+
+/* A Watch stream on this shard. */
+typedef struct watcher {
+    pw_grpc_call *call;
+    int idx;         /* service index, or -1 for an unknown name */
+    int last_sent;   /* last status sent */
+    struct watcher *next;
+} watcher;
+static _Thread_local watcher *t_watchers;
+
+int srv_health_register(const char *service, srv_health_status st)
+{
+    if (g_nservices >= SRV_HEALTH_SERVICES_MAX) return -ENOSPC;
+    if (strlen(service) >= sizeof g_services[0].name) return -EINVAL;
+    for (int i = 0; i < g_nservices; i++)
+        if (strcmp(g_services[i].name, service) == 0) return -EEXIST;
+    strcpy(g_services[g_nservices].name, service);
+    atomic_store(&g_services[g_nservices].status, (int)st);
+    g_nservices++;
+    return 0;
+}
+
+void srv_health_set_all(srv_health_status st)
+{
+    for (int i = 0; i < g_nservices; i++) atomic_store(&g_services[i].status, (int)st);
+}
+
+static int find_service(const uint8_t *name, size_t len)
+{
+    for (int i = 0; i < g_nservices; i++)
+        if (strlen(g_services[i].name) == len && memcmp(g_services[i].name, name, len) == 0) return i;
+    return -1;
+}
+
+/* Parses HealthCheckRequest; returns 0 and the service view, or -1 on a malformed message. */
+static int parse_request(const uint8_t *msg, size_t len, const uint8_t **svc, size_t *svc_len)
+{
+    pw_pb_reader r;
+    pw_pb_field f;
+    int rc;
+    *svc = (const uint8_t *)"";
+    *svc_len = 0;
+    pw_pb_reader_init(&r, msg, len);
+    while ((rc = pw_pb_next(&r, &f)) == 1) {
+        if (f.num == 1) {
+            if (f.wt != PW_PB_WT_LEN) return -1;
+            *svc = f.bytes.ptr;
+            *svc_len = f.bytes.len;
+        }
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static int send_status(pw_grpc_call *c, int st)
+{
+    buf *b = pw_grpc_call_send_begin(c);
+    if (!b) return -ECANCELED;
+    if (st) pw_pb_put_uint32(b, 1, (uint32_t)st);
+    return pw_grpc_call_send_commit(c, 0);
+}
+
+static void on_check(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    const uint8_t *svc;
+    size_t n;
+    if (parse_request(msg, len, &svc, &n) < 0) {
+        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "malformed HealthCheckRequest");
+        return;
+    }
+    int i = find_service(svc, n);
+    if (i < 0) {
+        pw_grpc_call_finish(c, PW_GRPC_NOT_FOUND, "unknown service");
+        return;
+    }
+    send_status(c, atomic_load(&g_services[i].status));
+    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+}
+
+static void on_list(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    buf *b = pw_grpc_call_send_begin(c);
+    if (!b) return;
+    for (int i = 0; i < g_nservices; i++) {
+        /* map<string, HealthCheckResponse> statuses = 1: entries {key = 1, value = 2}. */
+        pw_pb_mark entry, value;
+        pw_pb_submsg_begin(b, 1, &entry);
+        pw_pb_put_string(b, 1, g_services[i].name, strlen(g_services[i].name));
+        pw_pb_submsg_begin(b, 2, &value);
+        int st = atomic_load(&g_services[i].status);
+        if (st) pw_pb_put_uint32(b, 1, (uint32_t)st);
+        pw_pb_submsg_end(b, &value);
+        pw_pb_submsg_end(b, &entry);
+    }
+    pw_grpc_call_send_commit(c, 0);
+    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+}
+
+static void watcher_remove(pw_grpc_call *c)
+{
+    for (watcher **pp = &t_watchers; *pp; pp = &(*pp)->next) {
+        if ((*pp)->call == c) {
+            watcher *w = *pp;
+            *pp = w->next;
+            pw_grpc_call_unref(w->call);
+            free(w);
+            return;
+        }
+    }
+}
+
+static void on_watch(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    const uint8_t *svc;
+    size_t n;
+    if (parse_request(msg, len, &svc, &n) < 0) {
+        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "malformed HealthCheckRequest");
+        return;
+    }
+    watcher *w = calloc(1, sizeof *w);
+    if (!w) {
+        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    w->call = c;
+    w->idx = find_service(svc, n);
+    w->last_sent = w->idx < 0 ? SRV_HEALTH_SERVICE_UNKNOWN : atomic_load(&g_services[w->idx].status);
+    pw_grpc_call_ref(c);
+    w->next = t_watchers;
+    t_watchers = w;
+    send_status(c, w->last_sent);
+}
+
+static void on_watch_cancel(pw_grpc_call *c, pw_grpc_status st) { watcher_remove(c); }
+
+void srv_health_notify_shard(void)
+{
+    for (watcher *w = t_watchers; w; w = w->next) {
+        if (w->idx < 0) continue;
+        int st = atomic_load(&g_services[w->idx].status);
+        if (st != w->last_sent && send_status(w->call, st) == 0) w->last_sent = st;
+    }
+}
+
+int srv_health_add_methods(pw_grpc_server *s)
+{
+    static const pw_grpc_method m[] = {
+        {.path = "/grpc.health.v1.Health/Check", .kind = PW_GRPC_UNARY, .on_message = on_check},
+        {.path = "/grpc.health.v1.Health/List", .kind = PW_GRPC_UNARY, .on_message = on_list},
+        {.path = "/grpc.health.v1.Health/Watch", .kind = PW_GRPC_SERVER_STREAMING,
+         .on_message = on_watch, .on_cancel = on_watch_cancel},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        int r = pw_grpc_server_add_method(s, &m[i]);
+        if (r < 0) return r;
+    }
+    return 0;
+}

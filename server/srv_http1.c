@@ -1,0 +1,113 @@
+/* server/srv_http1: the small HTTP/1.1 endpoints on the gRPC port.
+ *
+ *   GET /healthz  -> 200 "ok" (503 "draining" during a drain)
+ *   GET /metrics  -> 200 Prometheus text exposition
+ *   other paths   -> 404; other methods on known paths -> 405; malformed -> 400; huge -> 431
+ *
+ * Requests with a body are answered and the connection is closed (we do not read bodies). */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/rt_clock.h"
+#include "proto_wire/pw_http1.h"
+#include "server/srv_internal.h"
+
+static void respond(srv_conn *c, int status, const char *reason, const char *ctype,
+                    const char *body, size_t blen, bool close_conn)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
+                     reason, ctype, blen, close_conn ? "Connection: close\r\n" : "");
+    if (buf_append(&c->out, head, (size_t)n) < 0 || buf_append(&c->out, body, blen) < 0) {
+        c->close_after_flush = true;
+        return;
+    }
+    if (close_conn) c->close_after_flush = true;
+}
+
+static void metric(buf *out, const char *name, const char *type, const char *help, uint64_t v)
+{
+    char line[512];
+    int n = snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name,
+                     type, name, (unsigned long long)v);
+    buf_append(out, line, (size_t)n);
+}
+
+static void metrics_body(srv_runtime *rt, buf *out)
+{
+    uint64_t acc = 0, open = 0, rej = 0, h1 = 0, bin = 0, bout = 0, perr = 0;
+    for (int i = 0; i < rt->nshards; i++) {
+        srv_counters *k = &rt->shards[i].ctr;
+        acc += atomic_load_explicit(&k->conns_accepted, memory_order_relaxed);
+        open += atomic_load_explicit(&k->conns_open, memory_order_relaxed);
+        rej += atomic_load_explicit(&k->conns_rejected, memory_order_relaxed);
+        h1 += atomic_load_explicit(&k->http1_requests, memory_order_relaxed);
+        bin += atomic_load_explicit(&k->bytes_in, memory_order_relaxed);
+        bout += atomic_load_explicit(&k->bytes_out, memory_order_relaxed);
+        perr += atomic_load_explicit(&k->proto_errors, memory_order_relaxed);
+    }
+    metric(out, "ringq_connections_accepted_total", "counter", "Connections accepted.", acc);
+    metric(out, "ringq_connections_open", "gauge", "Connections open now.", open);
+    metric(out, "ringq_connections_rejected_total", "counter", "Connections refused (limit or drain).", rej);
+    metric(out, "ringq_http1_requests_total", "counter", "HTTP/1.1 requests served.", h1);
+    metric(out, "ringq_bytes_received_total", "counter", "Bytes received.", bin);
+    metric(out, "ringq_bytes_sent_total", "counter", "Bytes sent.", bout);
+    metric(out, "ringq_protocol_errors_total", "counter", "Connections ended by a protocol error.", perr);
+    metric(out, "ringq_shards", "gauge", "Shard threads.", (uint64_t)rt->nshards);
+    metric(out, "ringq_draining", "gauge", "1 while draining.", (uint64_t)atomic_load(&rt->draining));
+    if (rt->hooks.metrics) rt->hooks.metrics(out, rt->hooks.ud);
+}
+
+void srv_http1_on_input(srv_conn *c)
+{
+    while (!c->close_after_flush && buf_size(&c->in) > 0) {
+        pw_http1_request req;
+        long r = pw_http1_parse_request(buf_begin(&c->in), buf_size(&c->in), &req);
+        if (r == PW_HTTP1_PARTIAL) return;
+        if (r == PW_HTTP1_INVALID) {
+            static const char b[] = "bad request\n";
+            respond(c, 400, "Bad Request", "text/plain", b, sizeof b - 1, true);
+            return;
+        }
+        if (r == PW_HTTP1_TOO_LARGE) {
+            static const char b[] = "request header fields too large\n";
+            respond(c, 431, "Request Header Fields Too Large", "text/plain", b, sizeof b - 1, true);
+            return;
+        }
+        atomic_store_explicit(&c->sh->ctr.http1_requests,
+                              atomic_load_explicit(&c->sh->ctr.http1_requests, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        bool close_conn = !req.keep_alive || req.has_body || c->sh->draining;
+        pw_http1_view path = req.target;
+        /* Ignore a query string. */
+        for (size_t i = 0; i < path.n; i++)
+            if (path.p[i] == '?') path.n = i;
+        bool get = pw_http1_view_eq(req.method, "GET") || pw_http1_view_eq(req.method, "HEAD");
+        bool head_only = pw_http1_view_eq(req.method, "HEAD");
+        if (pw_http1_view_eq(path, "/healthz")) {
+            if (!get) {
+                respond(c, 405, "Method Not Allowed", "text/plain", "method not allowed\n", 19, close_conn);
+            } else if (c->sh->draining) {
+                respond(c, 503, "Service Unavailable", "text/plain", head_only ? "" : "draining\n",
+                        head_only ? 0 : 9, true);
+            } else {
+                respond(c, 200, "OK", "text/plain", head_only ? "" : "ok\n", head_only ? 0 : 3, close_conn);
+            }
+        } else if (pw_http1_view_eq(path, "/metrics")) {
+            if (!get) {
+                respond(c, 405, "Method Not Allowed", "text/plain", "method not allowed\n", 19, close_conn);
+            } else {
+                buf body;
+                buf_init(&body, 1 << 20);
+                metrics_body(c->sh->rt, &body);
+                respond(c, 200, "OK", "text/plain; version=0.0.4", (const char *)buf_begin(&body),
+                        head_only ? 0 : buf_size(&body), close_conn);
+                buf_deinit(&body);
+            }
+        } else {
+            respond(c, 404, "Not Found", "text/plain", "not found\n", 10, close_conn);
+        }
+        buf_consume(&c->in, (size_t)r);
+    }
+}

@@ -1,0 +1,84 @@
+/* server/srv_internal: structures shared by srv_runtime.c, srv_conn.c and srv_http1.c. */
+#ifndef SRV_INTERNAL_H
+#define SRV_INTERNAL_H
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include "core/rt_buf.h"
+#include "server/srv_runtime.h"
+
+typedef struct srv_conn srv_conn;
+
+typedef enum {
+    SRV_CONN_SNIFF = 0, /* first bytes not yet seen: HTTP/2 preface or an HTTP/1.1 request? */
+    SRV_CONN_H2,
+    SRV_CONN_HTTP1,
+} srv_conn_mode;
+
+/* Bytes of a sniffed prefix or an HTTP/1.1 request head kept per connection. */
+#define SRV_CONN_IN_BYTES_MAX 16384u
+
+struct srv_conn {
+    srv_shard *sh;
+    int fd;
+    srv_conn_mode mode;
+    bool closing;      /* teardown started: no new I/O */
+    bool close_after_flush;
+    bool recv_stopped; /* multishot recv ended and was not re-armed */
+    ev_op recv_op;
+    ev_op send_op;
+    ev_timer timer;
+    uint64_t idle_since_ns;  /* when the last stream ended (or the handshake completed) */
+    uint64_t handshake_deadline_ns;
+    buf in;   /* SNIFF/HTTP1 input */
+    buf out;  /* bytes being sent (owned while send_op is busy) */
+    pw_grpc_conn *g;
+    srv_conn *prev, *next; /* shard's connection list */
+};
+
+struct srv_shard {
+    srv_runtime *rt;
+    int id;
+    ev_loop *loop;
+    int listen_fd;
+    ev_op accept_op;
+    int sigfd; /* shard 0 only, else -1 */
+    ev_op sig_op;
+    struct signalfd_siginfo siginfo;
+    bool draining;
+    bool stopped;
+    ev_timer drain_timer;
+    srv_conn *conns;
+    uint32_t nconns;
+    srv_counters ctr;
+    void *user;
+};
+
+struct srv_runtime {
+    srv_options opt;
+    pw_grpc_server *grpc;
+    srv_hooks hooks;
+    int nshards;
+    srv_shard *shards;
+    _Atomic int port;       /* the bound port (after shard 0 listens) */
+    _Atomic int ready;      /* shards that finished init */
+    _Atomic int draining;
+    _Atomic int failed;
+    uint64_t start_wall_ns;
+};
+
+/* srv_conn.c */
+void srv_conn_accepted(srv_shard *sh, int fd);
+void srv_conn_begin_drain(srv_conn *c);
+void srv_conn_close(srv_conn *c);
+/* Writes whatever output is pending (no-op while a send is in flight). */
+void srv_conn_flush(srv_conn *c);
+
+/* srv_http1.c: handles the buffered HTTP/1.1 input; may queue output and mark close. */
+void srv_http1_on_input(srv_conn *c);
+
+/* srv_runtime.c: called when a connection is gone, to see whether a drain is complete. */
+void srv_shard_conn_gone(srv_shard *sh);
+
+#endif

@@ -1,0 +1,339 @@
+/* server/srv_runtime: shard threads, listeners, signals and graceful drain. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/rt_clock.h"
+#include "core/rt_log.h"
+#include "core/rt_net.h"
+#include "server/srv_internal.h"
+
+/* Wake-up codes sent between shards. */
+#define SRV_WAKE_DRAIN 1u
+
+static _Thread_local srv_shard *t_self;
+
+ev_loop *srv_shard_loop(srv_shard *sh) { return sh->loop; }
+int srv_shard_id(const srv_shard *sh) { return sh->id; }
+srv_runtime *srv_shard_runtime(srv_shard *sh) { return sh->rt; }
+void *srv_shard_user(srv_shard *sh) { return sh->user; }
+void srv_shard_set_user(srv_shard *sh, void *ud) { sh->user = ud; }
+srv_shard *srv_shard_self(void) { return t_self; }
+int srv_runtime_nshards(const srv_runtime *rt) { return rt->nshards; }
+srv_shard *srv_runtime_shard(srv_runtime *rt, int i) { return &rt->shards[i]; }
+bool srv_runtime_draining(const srv_runtime *rt) { return atomic_load(&rt->draining) != 0; }
+
+void srv_options_defaults(srv_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = SRV_PORT_DEFAULT;
+    o->threads = 0;
+    o->data_dir = "./data";
+    o->handshake_ms = SRV_HANDSHAKE_MS_DEFAULT;
+    o->idle_ms = SRV_IDLE_MS_DEFAULT;
+    o->drain_ms = SRV_DRAIN_MS_DEFAULT;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max || s[0] == '-') return -1;
+    *out = v;
+    return 0;
+}
+
+int srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
+                      srv_extra_flag_fn extra, void *ud)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", argv[0], a);
+            return -1;
+        }
+        char name[64];
+        const char *val = NULL;
+        const char *eq = strchr(a, '=');
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a - 2), a + 2);
+            val = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", a + 2);
+            if (strcmp(name, "pin") != 0) {
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "%s: --%s needs a value\n", argv[0], name);
+                    return -1;
+                }
+                val = argv[++i];
+            }
+        }
+        uint64_t v = 0;
+        int bad = 0;
+        if (strcmp(name, "host") == 0) o->host = val;
+        else if (strcmp(name, "port") == 0) { bad = parse_u64(val, 65535, &v); o->port = (int)v; }
+        else if (strcmp(name, "threads") == 0) {
+            bad = parse_u64(val, RT_SHARDS_MAX, &v) || v == 0;
+            o->threads = (int)v;
+        }
+        else if (strcmp(name, "pin") == 0) o->pin = true;
+        else if (strcmp(name, "data") == 0) o->data_dir = val;
+        else if (strcmp(name, "port-file") == 0) o->port_file = val;
+        else if (strcmp(name, "log-level") == 0) {
+            log_level l;
+            bad = log_level_parse(val, &l) != 0;
+            if (!bad) log_set_level(l);
+        }
+        else if (strcmp(name, "max-message-bytes") == 0) {
+            bad = parse_u64(val, 1u << 30, &v) || v < 1024;
+            o->grpc.max_recv_message_bytes = o->grpc.max_send_message_bytes = (size_t)v;
+        }
+        else if (strcmp(name, "max-concurrent-streams") == 0) {
+            bad = parse_u64(val, 1u << 20, &v) || v == 0;
+            o->grpc.max_concurrent_streams = (uint32_t)v;
+        }
+        else if (strcmp(name, "idle-timeout-ms") == 0) { bad = parse_u64(val, UINT32_MAX, &v); o->idle_ms = (uint32_t)v; }
+        else if (strcmp(name, "handshake-timeout-ms") == 0) { bad = parse_u64(val, UINT32_MAX, &v) || v == 0; o->handshake_ms = (uint32_t)v; }
+        else if (strcmp(name, "drain-timeout-ms") == 0) { bad = parse_u64(val, UINT32_MAX, &v); o->drain_ms = (uint32_t)v; }
+        else {
+            int r = extra ? extra(name, val, ud) : 0;
+            if (r == 0) {
+                fprintf(stderr, "%s: unknown flag --%s (see --help)\n", argv[0], name);
+                return -1;
+            }
+            bad = r < 0;
+        }
+        if (bad) {
+            fprintf(stderr, "%s: bad value for --%s: '%s'\n", argv[0], name, val ? val : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- accept ---- */
+
+static void on_accept(ev_loop *loop, ev_op *op, int res, unsigned flags)
+{
+    srv_shard *sh = op->ud;
+    if (res >= 0) {
+        if (sh->draining || sh->nconns >= SRV_CONNS_PER_SHARD_MAX) {
+            atomic_store_explicit(&sh->ctr.conns_rejected,
+                                  atomic_load_explicit(&sh->ctr.conns_rejected, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+            close(res);
+        } else {
+            srv_conn_accepted(sh, res);
+        }
+    } else if (res != -ECANCELED) {
+        /* EMFILE/ENFILE/ENOMEM: log and keep going; the multishot may have ended. */
+        log_warn("accept failed", "err=%d", res);
+    }
+    if (!(flags & EV_F_MORE) && !sh->draining && sh->listen_fd >= 0) {
+        int r = ev_accept_multishot(loop, &sh->accept_op, sh->listen_fd);
+        if (r < 0) log_error("cannot re-arm accept", "err=%d", r);
+    }
+}
+
+/* ---- drain ---- */
+
+static void shard_maybe_stop(srv_shard *sh)
+{
+    if (sh->draining && sh->nconns == 0 && !sh->stopped) {
+        sh->stopped = true;
+        ev_timer_stop(sh->loop, &sh->drain_timer);
+        ev_loop_stop(sh->loop);
+    }
+}
+
+void srv_shard_conn_gone(srv_shard *sh) { shard_maybe_stop(sh); }
+
+static void on_drain_deadline(ev_loop *loop, ev_timer *t)
+{
+    srv_shard *sh = t->ud;
+    log_warn("drain deadline passed; closing remaining connections", "conns=%u", sh->nconns);
+    srv_conn *c = sh->conns;
+    while (c) {
+        srv_conn *next = c->next;
+        srv_conn_close(c);
+        c = next;
+    }
+    /* Connections finish closing asynchronously; shard_maybe_stop runs as each goes. */
+    if (sh->nconns == 0) shard_maybe_stop(sh);
+}
+
+static void shard_begin_drain(srv_shard *sh)
+{
+    if (sh->draining) return;
+    sh->draining = true;
+    if (sh->listen_fd >= 0) {
+        /* Closing the listener ends the multishot accept (it completes with an error). */
+        if (sh->accept_op.busy) ev_cancel(sh->loop, NULL, &sh->accept_op);
+        close(sh->listen_fd);
+        sh->listen_fd = -1;
+    }
+    if (sh->rt->hooks.on_drain) sh->rt->hooks.on_drain(sh, sh->rt->hooks.ud);
+    for (srv_conn *c = sh->conns; c; c = c->next) srv_conn_begin_drain(c);
+    ev_timer_init(&sh->drain_timer, on_drain_deadline, sh);
+    ev_timer_start(sh->loop, &sh->drain_timer,
+                   ev_loop_now(sh->loop) + (uint64_t)sh->rt->opt.drain_ms * RT_NS_PER_MS);
+    shard_maybe_stop(sh);
+}
+
+static void on_wake(ev_loop *loop, void *ud, uint32_t data)
+{
+    srv_shard *sh = ud;
+    if (data == SRV_WAKE_DRAIN || atomic_load(&sh->rt->draining)) shard_begin_drain(sh);
+}
+
+static void on_signal(ev_loop *loop, ev_op *op, int res, unsigned flags)
+{
+    srv_shard *sh = op->ud;
+    if (res == (int)sizeof sh->siginfo) {
+        int sig = (int)sh->siginfo.ssi_signo;
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (!atomic_exchange(&sh->rt->draining, 1)) {
+                log_info("signal received; draining", "signal=%d drain_ms=%u", sig, sh->rt->opt.drain_ms);
+                for (int i = 0; i < sh->rt->nshards; i++)
+                    if (i != sh->id) ev_loop_wake_from(loop, sh->rt->shards[i].loop, SRV_WAKE_DRAIN);
+                shard_begin_drain(sh);
+            } else if (sig == SIGINT) {
+                log_warn("second interrupt; exiting now", NULL);
+                _exit(130);
+            }
+        } else {
+            log_info("signal ignored", "signal=%d", sig);
+        }
+    }
+    if (!sh->stopped && res != -ECANCELED)
+        ev_read(loop, &sh->sig_op, sh->sigfd, &sh->siginfo, sizeof sh->siginfo, 0);
+}
+
+/* ---- shard thread ---- */
+
+static void write_port_file(const char *path, int port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    fprintf(f, "%d\n", port);
+    fclose(f);
+    rename(tmp, path);
+}
+
+static void shard_main(int id, void *arg)
+{
+    srv_runtime *rt = arg;
+    srv_shard *sh = &rt->shards[id];
+    t_self = sh;
+    int err;
+    const char *why;
+    ev_loop_opts lo = {.shard_id = id};
+    sh->loop = ev_loop_create(&lo, &err, &why);
+    if (!sh->loop) {
+        log_error(why, "err=%d", err);
+        atomic_store(&rt->failed, 1);
+        atomic_fetch_add(&rt->ready, 1);
+        return;
+    }
+    ev_loop_set_wake_handler(sh->loop, on_wake, sh);
+
+    /* Shard 0 binds first so that --port 0 resolves to one port all shards share. */
+    if (id != 0)
+        while (atomic_load(&rt->port) == 0 && !atomic_load(&rt->failed)) sched_yield();
+    int port = id == 0 ? rt->opt.port : atomic_load(&rt->port);
+    sh->listen_fd = atomic_load(&rt->failed) ? -1 : rt_listen_tcp(rt->opt.host, (uint16_t)port, true);
+    if (sh->listen_fd < 0) {
+        log_error("cannot listen", "host=%s port=%d err=%d reason=\"%s\"", rt->opt.host, port,
+                  sh->listen_fd, strerror(-sh->listen_fd));
+        atomic_store(&rt->failed, 1);
+        if (id == 0) atomic_store(&rt->port, -1);
+        atomic_fetch_add(&rt->ready, 1);
+        ev_loop_destroy(sh->loop);
+        sh->loop = NULL;
+        return;
+    }
+    if (id == 0) atomic_store(&rt->port, rt_socket_port(sh->listen_fd));
+    if (rt->hooks.shard_init) rt->hooks.shard_init(sh, rt->hooks.ud);
+    sh->accept_op.cb = on_accept;
+    sh->accept_op.ud = sh;
+    ev_accept_multishot(sh->loop, &sh->accept_op, sh->listen_fd);
+    if (sh->sigfd >= 0) {
+        sh->sig_op.cb = on_signal;
+        sh->sig_op.ud = sh;
+        ev_read(sh->loop, &sh->sig_op, sh->sigfd, &sh->siginfo, sizeof sh->siginfo, 0);
+    }
+    if (atomic_fetch_add(&rt->ready, 1) + 1 == rt->nshards && !atomic_load(&rt->failed)) {
+        int p = atomic_load(&rt->port);
+        log_info("listening", "host=%s port=%d threads=%d", rt->opt.host, p, rt->nshards);
+        if (rt->opt.port_file) write_port_file(rt->opt.port_file, p);
+    }
+    /* A drain may have been requested before this shard installed its wake handler. */
+    if (atomic_load(&rt->draining)) shard_begin_drain(sh);
+    int r = ev_loop_run(sh->loop);
+    if (r < 0) atomic_store(&rt->failed, 1);
+    if (rt->hooks.shard_fini) rt->hooks.shard_fini(sh, rt->hooks.ud);
+    while (sh->conns) srv_conn_close(sh->conns);
+    /* Let closing connections' final completions run before the loop goes away. */
+    for (int i = 0; i < 100 && sh->nconns > 0; i++) ev_loop_run_once(sh->loop, true);
+    if (sh->listen_fd >= 0) close(sh->listen_fd);
+}
+
+int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
+{
+    srv_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) return 1;
+    rt->opt = *o;
+    rt->grpc = grpc;
+    if (hooks) rt->hooks = *hooks;
+    rt->nshards = o->threads > 0 ? o->threads : rt_cpu_count();
+    rt->shards = calloc((size_t)rt->nshards, sizeof *rt->shards);
+    rt->start_wall_ns = rt_wall_ns();
+    int sigfd = rt_signalfd_create();
+    if (sigfd < 0) {
+        log_error("signalfd failed", "err=%d", sigfd);
+        return 1;
+    }
+    for (int i = 0; i < rt->nshards; i++) {
+        rt->shards[i].rt = rt;
+        rt->shards[i].id = i;
+        rt->shards[i].listen_fd = -1;
+        rt->shards[i].sigfd = i == 0 ? sigfd : -1;
+    }
+    rt_shards threads;
+    int r = rt_shards_start(&threads, rt->nshards, o->pin, shard_main, rt);
+    if (r < 0) {
+        log_error("cannot start shard threads", "err=%d", r);
+        atomic_store(&rt->failed, 1);
+    }
+    /* If a shard failed at start-up, stop the others. */
+    while (atomic_load(&rt->ready) < threads.n) sched_yield();
+    if (atomic_load(&rt->failed)) {
+        atomic_store(&rt->draining, 1);
+        for (int i = 0; i < rt->nshards; i++) {
+            if (!rt->shards[i].loop) continue;
+            ev_loop_wake_from(NULL, rt->shards[i].loop, SRV_WAKE_DRAIN);
+        }
+    }
+    rt_shards_join(&threads);
+    int failed = atomic_load(&rt->failed);
+    for (int i = 0; i < rt->nshards; i++)
+        if (rt->shards[i].loop) ev_loop_destroy(rt->shards[i].loop);
+    close(sigfd);
+    free(rt->shards);
+    free(rt);
+    if (!failed) log_info("stopped", NULL);
+    return failed ? 1 : 0;
+}

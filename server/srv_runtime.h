@@ -1,0 +1,93 @@
+/* server/srv_runtime: the shard runtime shared by ringqd and ringq-interop-server.
+ *
+ * One shard thread per core: each owns an ev_loop, an SO_REUSEPORT listener, its connections.
+ * Shard 0 also reads the process signalfd: SIGTERM/SIGINT start a graceful drain on every shard
+ * (stop accepting, GOAWAY to every connection, let calls in flight finish up to drain_ms, then
+ * exit 0). */
+#ifndef SRV_RUNTIME_H
+#define SRV_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/ev_reactor.h"
+#include "core/rt_shard.h"
+#include "proto_wire/pw_grpc_server.h"
+
+/* Defaults, with reasons. */
+#define SRV_PORT_DEFAULT 7070
+#define SRV_HANDSHAKE_MS_DEFAULT 10000u   /* preface/request head must arrive within 10 s */
+#define SRV_IDLE_MS_DEFAULT 300000u       /* a connection with no stream for 5 min gets GOAWAY */
+#define SRV_DRAIN_MS_DEFAULT 10000u       /* calls in flight get 10 s to finish on SIGTERM */
+#define SRV_CONNS_PER_SHARD_MAX 65536u    /* beyond this, new connections are closed at once */
+
+typedef struct srv_options {
+    const char *host;
+    int port;             /* 0: pick a free port (logged as port=N) */
+    int threads;          /* shards; default: online CPUs */
+    bool pin;             /* pin shard i to CPU i */
+    const char *data_dir; /* ringqd only */
+    const char *port_file; /* when set, the bound port is written there once listening */
+    uint32_t handshake_ms;
+    uint32_t idle_ms;
+    uint32_t drain_ms;
+    pw_grpc_server_config grpc;
+} srv_options;
+
+/* Per-shard counters: written only by the owning shard (relaxed stores), read by anyone
+ * (/metrics) with relaxed loads: monotonic figures that need no ordering. */
+typedef struct srv_counters {
+    _Atomic uint64_t conns_accepted;
+    _Atomic uint64_t conns_open;
+    _Atomic uint64_t conns_rejected;
+    _Atomic uint64_t http1_requests;
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t proto_errors;
+} srv_counters;
+
+typedef struct srv_shard srv_shard;
+typedef struct srv_runtime srv_runtime;
+
+/* Called on each shard thread after its loop exists and before it accepts: services that keep
+ * per-shard state set it up here. */
+typedef void (*srv_shard_init_fn)(srv_shard *sh, void *ud);
+typedef void (*srv_shard_fini_fn)(srv_shard *sh, void *ud);
+/* Called on every shard when a drain starts (e.g. health turns NOT_SERVING). */
+typedef void (*srv_drain_fn)(srv_shard *sh, void *ud);
+/* Appends extra Prometheus text to /metrics. */
+typedef void (*srv_metrics_fn)(buf *out, void *ud);
+
+typedef struct srv_hooks {
+    srv_shard_init_fn shard_init;
+    srv_shard_fini_fn shard_fini;
+    srv_drain_fn on_drain;
+    srv_metrics_fn metrics;
+    void *ud;
+} srv_hooks;
+
+/* Parses the common flags (see srv_usage()). Unknown flags are an error unless `extra` handles
+ * them: extra(name, value, ud) returns 1 when it consumed a flag with a value, 0 when not its
+ * flag, negative on a bad value. Returns 0, 1 (help printed: exit 0) or -1 (error printed). */
+typedef int (*srv_extra_flag_fn)(const char *name, const char *value, void *ud);
+int srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
+                      srv_extra_flag_fn extra, void *ud);
+void srv_options_defaults(srv_options *o);
+
+/* Runs the server until drained. Returns the process exit code (0 after a graceful drain). */
+int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks);
+
+/* Shard accessors (for handlers and services). */
+ev_loop *srv_shard_loop(srv_shard *sh);
+int srv_shard_id(const srv_shard *sh);
+srv_runtime *srv_shard_runtime(srv_shard *sh);
+void *srv_shard_user(srv_shard *sh);
+void srv_shard_set_user(srv_shard *sh, void *ud);
+/* The shard whose thread is running (NULL outside shard threads). */
+srv_shard *srv_shard_self(void);
+int srv_runtime_nshards(const srv_runtime *rt);
+srv_shard *srv_runtime_shard(srv_runtime *rt, int i);
+bool srv_runtime_draining(const srv_runtime *rt);
+
+#endif
