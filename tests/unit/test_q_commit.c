@@ -1,0 +1,186 @@
+/* queue/q_commit: async group commit on the io_uring reactor. Skips (exit 77) when io_uring is
+ * unusable here. */
+#include "test_q_util.h"
+
+#include "core/ev_reactor.h"
+
+#define SEG (1024u * 1024u)
+#define MAXLEN 200u
+
+typedef struct appender {
+    q_commit_waiter w;
+    uint64_t last;   /* offset of its latest append */
+    int left;        /* appends still to make */
+    struct bench *b;
+} appender;
+
+typedef struct bench {
+    q_log *log;
+    ev_loop *loop;
+    int running;        /* appenders not finished */
+    uint64_t acks;      /* commit callbacks */
+    uint64_t fsyncs;    /* durable-end moves */
+    uint64_t last_durable;
+    int bad;            /* invariant violations seen in callbacks */
+} bench;
+
+static void append_and_commit(appender *a);
+
+static void on_commit(q_log *log, void *ud, int status, uint64_t durable)
+{
+    appender *a = ud;
+    bench *b = a->b;
+    b->acks++;
+    if (status != 0 || durable <= a->last || durable < b->last_durable || durable > q_log_next(log))
+        b->bad++;
+    if (--a->left > 0) append_and_commit(a);
+    else b->running--;
+}
+
+static void append_and_commit(appender *a)
+{
+    bench *b = a->b;
+    uint64_t off = q_log_next(b->log);
+    if (tq_append(b->log, off, MAXLEN) != (int64_t)off) b->bad++;
+    a->last = off;
+    int r = q_log_commit_async(b->log, &a->w, on_commit, a);
+    if (r == 1) on_commit(b->log, a, 0, q_log_durable(b->log));
+    else if (r != 0) b->bad++;
+}
+
+static void on_durable(q_log *log, void *ud, uint64_t durable)
+{
+    (void)log;
+    bench *b = ud;
+    b->fsyncs++;
+    if (durable <= b->last_durable) b->bad++;
+    b->last_durable = durable;
+}
+
+static ev_loop *make_loop(void)
+{
+    int err;
+    const char *why;
+    ev_loop *loop = ev_loop_create(NULL, &err, &why);
+    ck_assert_ptr_nonnull(loop);
+    return loop;
+}
+
+static void run(const char *policy, int nappenders, int per)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    ck_assert_int_eq(q_commit_policy_parse(policy, &o), 0);
+    bench b = {0};
+    b.loop = make_loop();
+    ck_assert_int_eq(q_log_open(dir, &o, &b.log, NULL), 0);
+    ck_assert_int_eq(q_log_attach(b.log, b.loop), 0);
+    q_log_on_durable(b.log, on_durable, &b);
+    appender *as = calloc((size_t)nappenders, sizeof *as);
+    b.running = nappenders;
+    for (int i = 0; i < nappenders; i++) {
+        as[i].b = &b;
+        as[i].left = per;
+        append_and_commit(&as[i]);
+    }
+    while (b.running > 0) ck_assert_int_ge(ev_loop_run_once(b.loop, true), 0);
+    uint64_t total = (uint64_t)nappenders * (uint64_t)per;
+    ck_assert_int_eq(b.bad, 0);
+    ck_assert_uint_eq(b.acks, total);
+    ck_assert_uint_eq(q_log_next(b.log), total);
+    ck_assert_uint_eq(q_log_durable(b.log), total);
+    if (strcmp(policy, "never") != 0 && nappenders >= 16) {
+        /* Group commit: one fdatasync covers many appends (at most one is in flight, and all
+         * appenders wait on it, so each fsync covers roughly all of them). */
+        ck_assert_uint_le(b.fsyncs * 4, total);
+    }
+    ck_assert_int_eq(q_log_close(b.log), 0);
+    /* Everything acknowledged is there after reopen. */
+    ck_assert_int_eq(q_log_open(dir, &o, &b.log, NULL), 0);
+    ck_assert_uint_eq(q_log_next(b.log), total);
+    for (uint64_t off = 0; off < total; off++) {
+        q_rec r;
+        ck_assert_int_eq(q_log_read(b.log, off, &r), 0);
+        tq_check_rec(&r, off, MAXLEN);
+    }
+    ck_assert_int_eq(q_log_close(b.log), 0);
+    ev_loop_destroy(b.loop);
+    free(as);
+    tq_rmdir(dir);
+}
+
+START_TEST(always_1) { run("always", 1, 200); }
+END_TEST
+START_TEST(always_256) { run("always", 256, 40); }
+END_TEST
+START_TEST(interval_64) { run("interval:2", 64, 20); }
+END_TEST
+START_TEST(never_16) { run("never", 16, 50); }
+END_TEST
+
+static void count_cb(q_log *log, void *ud, int status, uint64_t durable)
+{
+    (void)log;
+    uint64_t *seen = ud;
+    ck_assert_int_eq(status, 0);
+    seen[seen[0] + 1] = durable;
+    seen[0]++;
+}
+
+START_TEST(edge_cases)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    q_commit_waiter w1, w2;
+    uint64_t seen[4] = {0};
+    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), -EINVAL); /* not attached */
+    ev_loop *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 1); /* nothing to sync */
+    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 0);
+    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
+    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, seen), 0); /* waits for the next */
+    ck_assert_uint_eq(seen[0], 0);                                    /* never called inline */
+    ck_assert_int_eq(q_log_close(log), -EBUSY);                       /* fsync in flight */
+    while (seen[0] < 2) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_ge(seen[1], 1); /* the first covers offset 0 (maybe 1 too) */
+    ck_assert_uint_eq(seen[2], 2);
+    ck_assert_uint_eq(q_log_durable(log), 2);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+END_TEST
+
+int main(void)
+{
+    int err;
+    const char *why;
+    ev_loop *probe = ev_loop_create(NULL, &err, &why);
+    if (!probe) {
+        printf("SKIP test_q_commit: io_uring unusable: %s\n", why);
+        return 77;
+    }
+    ev_loop_destroy(probe);
+    Suite *s = suite_create("q_commit");
+    TCase *tc = tcase_create("commit");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, always_1);
+    tcase_add_test(tc, always_256);
+    tcase_add_test(tc, interval_64);
+    tcase_add_test(tc, never_16);
+    tcase_add_test(tc, edge_cases);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
