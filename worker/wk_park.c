@@ -6,6 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "worker/wk_atomic.h"
+
 void wk_futex_wait(_Atomic uint32_t *word, uint32_t val)
 {
     /* EAGAIN (value changed), EINTR and spurious returns all mean "re-check"; the caller loops. */
@@ -32,7 +34,7 @@ uint32_t wk_park_prepare(wk_park *p)
     /* Relaxed increment, then a seq_cst fence: the fence orders the announce before the
      * caller's re-check of its condition (the Dekker pair with the fence in notify). */
     atomic_fetch_add_explicit(&p->waiters, 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    wk_fence_seq_cst();
     return key;
 }
 
@@ -54,7 +56,7 @@ void wk_park_notify(wk_park *p, bool all)
 {
     /* seq_cst fence: orders the caller's condition write before the read of `waiters` (the
      * other half of the Dekker pair with prepare). */
-    atomic_thread_fence(memory_order_seq_cst);
+    wk_fence_seq_cst();
     /* Relaxed: ordered by the fence above. */
     if (atomic_load_explicit(&p->waiters, memory_order_relaxed) == 0) return;
     /* Relaxed: the epoch carries no data; it only makes a racing futex_wait return. */
