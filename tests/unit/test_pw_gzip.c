@@ -67,7 +67,7 @@ START_TEST(round_trip_sizes)
             if (kind == 0 && n >= 65536) ck_assert_uint_lt(buf_size(&z), n / 2);
             ck_assert_int_eq(pw_gzip_decompress(&ctx, buf_begin(&z), buf_size(&z), n, &back), 0);
             ck_assert_uint_eq(buf_size(&back), n);
-            ck_assert(memcmp(buf_begin(&back), src, n) == 0);
+            ck_assert(n == 0 || memcmp(buf_begin(&back), src, n) == 0);
             /* zlib itself (an independent decoder configuration) agrees. */
             uint8_t *chk = malloc(n + 1);
             z_stream s = {0};
@@ -253,7 +253,7 @@ START_TEST(context_reuse)
         ck_assert_int_eq(pw_gzip_compress(&ctx, src, n, &z), 0);
         ck_assert_int_eq(pw_gzip_decompress(&ctx, buf_begin(&z), buf_size(&z), n, &out), 0);
         ck_assert_uint_eq(buf_size(&out), n);
-        ck_assert(memcmp(buf_begin(&out), src, n) == 0);
+        ck_assert(n == 0 || memcmp(buf_begin(&out), src, n) == 0);
         free(src);
     }
     buf_deinit(&z);
