@@ -1,0 +1,197 @@
+/* worker/wk_pool: worker threads over an MPMC ring, completing through the mesh.
+ *
+ * Shutdown without stranding a job: a submitter increments `submitting` and then reads `state`;
+ * a worker exits only after reading state != RUNNING, then submitting == 0, then an empty ring.
+ * All four are seq_cst, so either the worker sees the submitter's increment (and waits for its
+ * push), or the submitter sees the stop (and refuses). */
+#include "worker/wk_pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "worker/wk_mpmc.h"
+#include "worker/wk_park.h"
+
+typedef struct wk_worker {
+    wk_pool *pool;
+    pthread_t th;
+    int ep;
+    /* Written by this worker, read by anyone for stats. Relaxed: counters only. */
+    _Atomic uint64_t ran;
+    _Atomic uint64_t cancelled;
+} wk_worker;
+
+struct wk_pool {
+    wk_mpmc q;                     /* wk_job pointers */
+    alignas(WK_CACHE_LINE_BYTES) _Atomic int state;
+    _Atomic uint32_t submitting;   /* submits between their state check and their push */
+    wk_park park;                  /* idle workers */
+    wk_mesh *mesh;
+    int n;
+    wk_worker *w;
+};
+
+static void on_job_done(wk_mesh *m, int self, const wk_msg *msg)
+{
+    wk_job *job = msg->arg;
+    job->result = (int)(int64_t)msg->arg2;
+    job->done(job, job->result);
+}
+
+static void run_one(wk_pool *p, wk_worker *w, wk_job *job)
+{
+    int res;
+    /* Relaxed: a hint that only decides run-or-cancel; both outcomes are valid for a job that
+     * races with a stop. */
+    if (atomic_load_explicit(&p->state, memory_order_relaxed) == WK_POOL_CANCELLING) {
+        res = -ECANCELED;
+        atomic_fetch_add_explicit(&w->cancelled, 1, memory_order_relaxed);
+    } else {
+        res = job->run(job);
+        atomic_fetch_add_explicit(&w->ran, 1, memory_order_relaxed);
+    }
+    wk_msg msg = {.fn = on_job_done, .arg = job, .arg2 = (uint64_t)(int64_t)res};
+    /* Blocks while the lane to the shard is full; the job itself is delivered through the lane's
+     * release/acquire pair, so done sees everything run wrote. */
+    wk_mesh_send_wait(p->mesh, w->ep, job->shard, &msg);
+}
+
+static bool may_exit(wk_pool *p)
+{
+    /* seq_cst: see the file comment (the Dekker pair with wk_pool_submit). */
+    return atomic_load_explicit(&p->state, memory_order_seq_cst) != WK_POOL_RUNNING &&
+           atomic_load_explicit(&p->submitting, memory_order_seq_cst) == 0;
+}
+
+static void *worker_main(void *arg)
+{
+    wk_worker *w = arg;
+    wk_pool *p = w->pool;
+    wk_job *job;
+    for (;;) {
+        if (wk_mpmc_pop(&p->q, &job)) {
+            run_one(p, w, job);
+            continue;
+        }
+        uint32_t key = wk_park_prepare(&p->park);
+        if (wk_mpmc_pop(&p->q, &job)) {
+            wk_park_cancel(&p->park);
+            run_one(p, w, job);
+            continue;
+        }
+        if (may_exit(p)) {
+            wk_park_cancel(&p->park);
+            if (wk_mpmc_pop(&p->q, &job)) {
+                run_one(p, w, job);
+                continue;
+            }
+            return NULL;
+        }
+        wk_park_wait(&p->park, key);
+    }
+}
+
+int wk_pool_create(const wk_pool_opts *o, wk_mesh *m, wk_pool **out)
+{
+    *out = NULL;
+    if (!o || o->n_threads < 1 || o->n_threads > WK_POOL_THREADS_MAX ||
+        o->first_ep < wk_mesh_shards(m) || o->first_ep + o->n_threads > wk_mesh_endpoints(m))
+        return -EINVAL;
+    uint32_t cap = o->queue_cap ? o->queue_cap : WK_POOL_QUEUE_CAP_DEFAULT;
+    wk_pool *p = aligned_alloc(WK_CACHE_LINE_BYTES,
+                               (sizeof *p + WK_CACHE_LINE_BYTES - 1) & ~(size_t)(WK_CACHE_LINE_BYTES - 1));
+    if (!p) return -ENOMEM;
+    int r = wk_mpmc_init(&p->q, cap, sizeof(wk_job *));
+    if (r < 0) {
+        free(p);
+        return r;
+    }
+    /* Relaxed: before the workers exist (pthread_create orders it). */
+    atomic_store_explicit(&p->state, WK_POOL_RUNNING, memory_order_relaxed);
+    atomic_store_explicit(&p->submitting, 0, memory_order_relaxed);
+    wk_park_init(&p->park);
+    p->mesh = m;
+    p->n = 0;
+    p->w = calloc((size_t)o->n_threads, sizeof *p->w);
+    if (!p->w) {
+        wk_mpmc_deinit(&p->q);
+        free(p);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < o->n_threads; i++) {
+        wk_worker *w = &p->w[i];
+        w->pool = p;
+        w->ep = o->first_ep + i;
+        atomic_store_explicit(&w->ran, 0, memory_order_relaxed);
+        atomic_store_explicit(&w->cancelled, 0, memory_order_relaxed);
+        r = pthread_create(&w->th, NULL, worker_main, w);
+        if (r != 0) {
+            wk_pool_destroy(p); /* joins the p->n already started */
+            return -r;
+        }
+        p->n++;
+    }
+    *out = p;
+    return 0;
+}
+
+int wk_pool_submit(wk_pool *p, int shard, wk_job *job)
+{
+    if (shard < 0 || shard >= wk_mesh_shards(p->mesh) || !job->run || !job->done) return -EINVAL;
+    job->shard = shard;
+    /* seq_cst: the submit half of the shutdown Dekker pair (file comment). */
+    atomic_fetch_add_explicit(&p->submitting, 1, memory_order_seq_cst);
+    bool running = atomic_load_explicit(&p->state, memory_order_seq_cst) == WK_POOL_RUNNING;
+    bool ok = running && wk_mpmc_push(&p->q, &job);
+    atomic_fetch_sub_explicit(&p->submitting, 1, memory_order_seq_cst);
+    if (ok) {
+        wk_park_notify(&p->park, !running);
+        return 0;
+    }
+    /* Stopping workers may be parked waiting for submitting to reach 0. */
+    if (atomic_load_explicit(&p->state, memory_order_seq_cst) != WK_POOL_RUNNING)
+        wk_park_notify(&p->park, true);
+    return running ? -EAGAIN : -ESHUTDOWN;
+}
+
+void wk_pool_stop(wk_pool *p, wk_pool_stop_mode mode)
+{
+    int want = mode == WK_POOL_CANCEL ? WK_POOL_CANCELLING : WK_POOL_DRAINING;
+    /* seq_cst: the stop half of the shutdown Dekker pair. Only moves forward
+     * (RUNNING -> DRAINING -> CANCELLING). */
+    int cur = atomic_load_explicit(&p->state, memory_order_seq_cst);
+    while (cur < want &&
+           !atomic_compare_exchange_weak_explicit(&p->state, &cur, want, memory_order_seq_cst,
+                                                  memory_order_seq_cst)) {
+    }
+    wk_park_notify(&p->park, true);
+}
+
+wk_pool_state wk_pool_get_state(const wk_pool *p)
+{
+    /* Relaxed: an observation. */
+    return (wk_pool_state)atomic_load_explicit(&p->state, memory_order_relaxed);
+}
+
+void wk_pool_get_stats(const wk_pool *p, wk_pool_stats *out)
+{
+    out->ran = out->cancelled = 0;
+    for (int i = 0; i < p->n; i++) {
+        /* Relaxed: counters. */
+        out->ran += atomic_load_explicit(&p->w[i].ran, memory_order_relaxed);
+        out->cancelled += atomic_load_explicit(&p->w[i].cancelled, memory_order_relaxed);
+    }
+}
+
+void wk_pool_destroy(wk_pool *p)
+{
+    if (!p) return;
+    wk_pool_stop(p, WK_POOL_DRAIN);
+    for (int i = 0; i < p->n; i++) pthread_join(p->w[i].th, NULL);
+    wk_mpmc_deinit(&p->q);
+    free(p->w);
+    free(p);
+}
