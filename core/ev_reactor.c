@@ -57,8 +57,9 @@ struct ev_loop {
     void *hooks_ud[EV_HOOKS_MAX];
     int nhooks;
 
-    ev_wake_fn wake_fn;
-    void *wake_ud;
+    ev_wake_fn wake_fn[EV_WAKE_HANDLERS_MAX];
+    void *wake_ud[EV_WAKE_HANDLERS_MAX];
+    int nwake;
     int efd;           /* eventfd for wakes from threads without a loop */
     uint64_t efd_val;  /* read target */
     bool efd_armed;
@@ -212,10 +213,23 @@ int ev_loop_add_hook(ev_loop *loop, ev_hook_fn fn, void *ud)
     return 0;
 }
 
-void ev_loop_set_wake_handler(ev_loop *loop, ev_wake_fn fn, void *ud)
+int ev_loop_add_wake_handler(ev_loop *loop, ev_wake_fn fn, void *ud)
 {
-    loop->wake_fn = fn;
-    loop->wake_ud = ud;
+    if (loop->nwake >= EV_WAKE_HANDLERS_MAX) return -ENOSPC;
+    loop->wake_fn[loop->nwake] = fn;
+    loop->wake_ud[loop->nwake] = ud;
+    loop->nwake++;
+    return 0;
+}
+
+int ev_loop_set_wake_handler(ev_loop *loop, ev_wake_fn fn, void *ud)
+{
+    return ev_loop_add_wake_handler(loop, fn, ud);
+}
+
+static void run_wake(ev_loop *loop, uint32_t data)
+{
+    for (int i = 0; i < loop->nwake; i++) loop->wake_fn[i](loop, loop->wake_ud[i], data);
 }
 
 int ev_loop_wake_from(ev_loop *self, ev_loop *target, uint32_t data)
@@ -489,13 +503,13 @@ static void dispatch(ev_loop *loop, const ev_cqe *c)
 {
     if (c->ud == EV_UD_IGNORE) return;
     if (c->ud == EV_UD_WAKE) {
-        if (loop->wake_fn) loop->wake_fn(loop, loop->wake_ud, (uint32_t)c->res);
+        run_wake(loop, (uint32_t)c->res);
         return;
     }
     if (c->ud == EV_UD_EVENTFD) {
         loop->efd_armed = false;
         if (c->res != -ECANCELED) arm_eventfd(loop);
-        if (loop->wake_fn && c->res > 0) loop->wake_fn(loop, loop->wake_ud, 0);
+        if (c->res > 0) run_wake(loop, 0);
         return;
     }
     ev_op *op = (ev_op *)(uintptr_t)c->ud;

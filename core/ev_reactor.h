@@ -108,9 +108,15 @@ int ev_loop_shard(const ev_loop *loop);
 typedef bool (*ev_hook_fn)(ev_loop *loop, void *ud, bool going_to_sleep);
 int ev_loop_add_hook(ev_loop *loop, ev_hook_fn fn, void *ud);
 
-/* Called on the loop's thread for every wake-up message sent with ev_loop_wake_from(). */
+/* Called on the loop's thread for every wake-up message sent with ev_loop_wake_from(). Several
+ * subsystems share a loop (the server runtime, the cross-shard mailbox), so a loop keeps up to
+ * EV_WAKE_HANDLERS_MAX handlers and runs every one for every wake-up; each filters on `data`
+ * (wakes through the eventfd fallback carry data 0). Returns 0 or -ENOSPC. */
+#define EV_WAKE_HANDLERS_MAX 4
 typedef void (*ev_wake_fn)(ev_loop *loop, void *ud, uint32_t data);
-void ev_loop_set_wake_handler(ev_loop *loop, ev_wake_fn fn, void *ud);
+int ev_loop_add_wake_handler(ev_loop *loop, ev_wake_fn fn, void *ud);
+/* Same as ev_loop_add_wake_handler (kept for callers written before handlers were shared). */
+int ev_loop_set_wake_handler(ev_loop *loop, ev_wake_fn fn, void *ud);
 
 /* Wakes `target` from another thread. `self` is the caller's own loop (IORING_OP_MSG_RING is
  * submitted on it) or NULL for a thread without a loop (then an eventfd write is used).

@@ -248,7 +248,7 @@ static void shard_main(int id, void *arg)
         atomic_fetch_add(&rt->ready, 1);
         return;
     }
-    ev_loop_set_wake_handler(sh->loop, on_wake, sh);
+    ev_loop_add_wake_handler(sh->loop, on_wake, sh);
 
     /* Shard 0 binds first so that --port 0 resolves to one port all shards share. */
     if (id != 0)
