@@ -82,7 +82,8 @@ typedef struct pw_pb_field {
     pw_pb_bytes bytes;
 } pw_pb_field;
 
-/* Reader over a borrowed (ptr, len) view. After an error every later pw_pb_next() returns it. */
+/* Reader over a borrowed (ptr, len) view; ptr may be NULL when len is 0. After an error every
+ * later pw_pb_next() returns it. */
 typedef struct pw_pb_reader {
     const uint8_t *p;
     const uint8_t *end;
@@ -92,7 +93,7 @@ typedef struct pw_pb_reader {
 static inline void pw_pb_reader_init(pw_pb_reader *r, const uint8_t *ptr, size_t len)
 {
     r->p = ptr;
-    r->end = ptr + len;
+    r->end = len ? ptr + len : ptr; /* (NULL, 0) is an empty message; NULL + 0 is UB in C */
     r->err = 0;
 }
 
@@ -172,7 +173,7 @@ typedef struct pw_pb_packed {
 static inline void pw_pb_packed_init(pw_pb_packed *it, pw_pb_bytes v)
 {
     it->p = v.ptr;
-    it->end = v.ptr + v.len;
+    it->end = v.len ? v.ptr + v.len : v.ptr;
 }
 /* Next element. Return 1 (stored in *out), 0 (end) or PW_PB_ERR_TRUNCATED / _BAD_VARINT.
  * fixed32 elements are zero-extended into *out. */
