@@ -1,0 +1,394 @@
+/* proto_wire/pw_h2_hblock: header blocks in (RFC 9113 §4.3, §6.2, §6.10): reassembly of
+ * HEADERS + CONTINUATION, HPACK decoding (always, to keep the dynamic table in sync, §4.3),
+ * field validation (§8.2, §8.3) and delivery to on_headers. */
+#include <stdint.h>
+#include <string.h>
+
+#include "proto_wire/pw_h2_int.h"
+
+typedef enum hb_kind { HB_REQUEST, HB_RESPONSE, HB_TRAILERS, HB_DISCARD } hb_kind;
+
+#define PS_METHOD 0x01u
+#define PS_SCHEME 0x02u
+#define PS_AUTHORITY 0x04u
+#define PS_PATH 0x08u
+#define PS_STATUS 0x10u
+
+typedef struct hb_ctx {
+    pw_h2_session *s;
+    hb_kind kind;
+    const char *malformed; /* first reason the message is malformed (§8.1.1), or NULL */
+    bool overflow;         /* our copy ran out of room: the list is too large */
+    bool regular_seen;
+    bool is_connect, is_head;
+    unsigned pseudo_seen;
+    int status;
+    int64_t content_length;
+} hb_ctx;
+
+void pw_h2i_hblock_reset(pw_h2_session *s)
+{
+    s->cont_stream = 0;
+    s->cont_frames = 0;
+    buf_deinit(&s->hblock);
+    buf_deinit(&s->hbytes);
+    buf_deinit(&s->hfields);
+}
+
+static bool eq(const uint8_t *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    return n == l && memcmp(p, lit, l) == 0;
+}
+
+/* §8.2.1: no 0x00-0x20, no uppercase, no 0x7f-0xff, no colon (outside the pseudo prefix). */
+static bool name_ok(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c <= 0x20 || (c >= 0x41 && c <= 0x5a) || c >= 0x7f || c == ':') return false;
+    }
+    return true;
+}
+
+/* §8.2.1: no NUL, LF or CR; no leading or trailing SP / HTAB. */
+static bool value_ok(const uint8_t *p, size_t n)
+{
+    if (n && (p[0] == ' ' || p[0] == '\t' || p[n - 1] == ' ' || p[n - 1] == '\t')) return false;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == 0 || p[i] == '\n' || p[i] == '\r') return false;
+    return true;
+}
+
+/* content-length: 1*DIGIT, at most 18 digits so the value fits comfortably in int64. */
+static int64_t parse_content_length(const uint8_t *p, size_t n)
+{
+    if (n == 0 || n > 18) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* RFC 9110 §5.6.2 tchar. */
+static bool is_tchar(uint8_t c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* A view of a buffer's bytes that is never a null pointer (for empty buffers). */
+static const uint8_t *bytes_of(const buf *b)
+{
+    return b->data ? buf_begin(b) : (const uint8_t *)"";
+}
+
+static const char *check_pseudo(hb_ctx *c, const uint8_t *name, size_t nlen, const uint8_t *value,
+                                size_t vlen)
+{
+    if (c->kind == HB_TRAILERS) return "pseudo-header in trailers"; /* §8.1 */
+    if (c->regular_seen) return "pseudo-header after a regular field"; /* §8.3 */
+    unsigned bit = 0;
+    if (c->kind == HB_REQUEST) { /* §8.3.1 */
+        if (eq(name, nlen, ":method")) bit = PS_METHOD;
+        else if (eq(name, nlen, ":scheme")) bit = PS_SCHEME;
+        else if (eq(name, nlen, ":authority")) bit = PS_AUTHORITY;
+        else if (eq(name, nlen, ":path")) bit = PS_PATH;
+    } else if (eq(name, nlen, ":status")) { /* §8.3.2 */
+        bit = PS_STATUS;
+    }
+    if (!bit) return "unknown or misplaced pseudo-header"; /* §8.3 */
+    if (c->pseudo_seen & bit) return "duplicate pseudo-header";
+    c->pseudo_seen |= bit;
+    switch (bit) {
+    case PS_METHOD: /* RFC 9110 §9.1: method = token */
+        if (vlen == 0) return "empty :method";
+        for (size_t i = 0; i < vlen; i++)
+            if (!is_tchar(value[i])) return "invalid :method";
+        c->is_connect = eq(value, vlen, "CONNECT");
+        c->is_head = eq(value, vlen, "HEAD");
+        break;
+    case PS_PATH:
+        if (vlen == 0) return "empty :path"; /* §8.3.1 */
+        break;
+    case PS_SCHEME:
+        if (vlen == 0) return "empty :scheme";
+        break;
+    case PS_STATUS:
+        if (vlen != 3) return "invalid :status";
+        c->status = 0;
+        for (size_t i = 0; i < 3; i++) {
+            if (value[i] < '0' || value[i] > '9') return "invalid :status";
+            c->status = c->status * 10 + (value[i] - '0');
+        }
+        if (c->status < 100) return "invalid :status";
+        break;
+    default:
+        break;
+    }
+    return NULL;
+}
+
+static const char *check_regular(hb_ctx *c, const uint8_t *name, size_t nlen,
+                                 const uint8_t *value, size_t vlen)
+{
+    c->regular_seen = true;
+    if (nlen == 0) return "empty field name";
+    if (!name_ok(name, nlen)) return "invalid field name";
+    /* §8.2.2: connection-specific fields are malformed; TE may only say "trailers". */
+    if (eq(name, nlen, "connection") || eq(name, nlen, "proxy-connection") ||
+        eq(name, nlen, "keep-alive") || eq(name, nlen, "transfer-encoding") ||
+        eq(name, nlen, "upgrade"))
+        return "connection-specific field";
+    if (eq(name, nlen, "te") && !eq(value, vlen, "trailers")) return "TE other than trailers";
+    if (eq(name, nlen, "content-length")) {
+        int64_t v = parse_content_length(value, vlen);
+        if (v < 0) return "invalid content-length";
+        if (c->content_length >= 0 && c->content_length != v) return "conflicting content-length";
+        c->content_length = v;
+    }
+    return NULL;
+}
+
+/* Copies a field into the session's block scratch (hbytes / hfields). Pointers are stored as
+ * offsets into hbytes (it may move while growing) and fixed up in deliver(). */
+static void collect(hb_ctx *c, const uint8_t *name, size_t nlen, const uint8_t *value,
+                    size_t vlen, unsigned flags)
+{
+    pw_h2_session *s = c->s;
+    size_t off = buf_size(&s->hbytes);
+    pw_h2_header h = {(const char *)(uintptr_t)off, nlen, (const char *)(uintptr_t)(off + nlen),
+                      vlen, flags};
+    if (buf_append(&s->hbytes, name, nlen) < 0 || buf_append(&s->hbytes, value, vlen) < 0 ||
+        buf_append(&s->hfields, &h, sizeof h) < 0)
+        c->overflow = true;
+}
+
+static int emit(void *ud, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen,
+                unsigned flags)
+{
+    hb_ctx *c = ud;
+    if (c->kind == HB_DISCARD || c->malformed || c->overflow) return 0; /* decode on, for sync */
+    const char *bad = nlen && name[0] == ':' ? check_pseudo(c, name, nlen, value, vlen)
+                                             : check_regular(c, name, nlen, value, vlen);
+    if (!bad && nlen && name[0] == ':' && !name_ok(name + 1, nlen - 1)) bad = "invalid name";
+    if (!bad && !value_ok(value, vlen)) bad = "invalid field value";
+    if (bad) {
+        c->malformed = bad;
+        return 0;
+    }
+    collect(c, name, nlen, value, vlen, flags);
+    return 0;
+}
+
+/* Whole-message checks once the block is decoded (§8.3.1, §8.3.2, §8.5). */
+static const char *check_complete(const hb_ctx *c)
+{
+    if (c->malformed) return c->malformed;
+    if (c->kind == HB_REQUEST) {
+        if (!(c->pseudo_seen & PS_METHOD)) return "missing :method";
+        if (c->is_connect) { /* §8.5: only :method and :authority */
+            if (!(c->pseudo_seen & PS_AUTHORITY)) return "CONNECT without :authority";
+            if (c->pseudo_seen & (PS_SCHEME | PS_PATH)) return "CONNECT with :scheme or :path";
+        } else if ((c->pseudo_seen & (PS_SCHEME | PS_PATH)) != (PS_SCHEME | PS_PATH)) {
+            return "missing :scheme or :path";
+        }
+    } else if (c->kind == HB_RESPONSE) {
+        if (!(c->pseudo_seen & PS_STATUS)) return "missing :status";
+        if (c->status == 101) return "101 is not allowed in HTTP/2"; /* §8.6 */
+    }
+    return NULL;
+}
+
+static int deliver(pw_h2_session *s, pw_h2_stream *st, unsigned hflags)
+{
+    size_t n = buf_size(&s->hfields) / sizeof(pw_h2_header);
+    pw_h2_header *h = n ? (pw_h2_header *)(void *)(s->hfields.data + s->hfields.rd) : NULL;
+    const char *base = (const char *)bytes_of(&s->hbytes);
+    for (size_t i = 0; i < n; i++) {
+        h[i].name = base + (uintptr_t)h[i].name;
+        h[i].value = base + (uintptr_t)h[i].value;
+    }
+    int rc = 0;
+    s->cb_depth++;
+    if (s->cb.on_headers) rc = s->cb.on_headers(s->ud, st->id, h, n, hflags);
+    s->cb_depth--;
+    if (rc < 0) return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "application failed on_headers");
+    return 0;
+}
+
+/* A new peer stream (server role): open it and deliver the request (§5.1, §8.3.1). */
+static int open_request(pw_h2_session *s, uint32_t sid, bool es, const hb_ctx *c)
+{
+    if (s->goaway_sent) { /* §6.8: after our GOAWAY new streams are not processed */
+        int rc = pw_h2i_out_rst(s, sid, PW_H2_REFUSED_STREAM);
+        pw_h2i_closed_remember(s, sid, PW_H2_CLOSED_BY_US);
+        return rc;
+    }
+    /* §5.1.2: beyond our MAX_CONCURRENT_STREAMS: REFUSED_STREAM (retryable). */
+    if (s->n_peer_live >= s->cfg.max_concurrent_streams)
+        return pw_h2i_stream_error(s, sid, PW_H2_REFUSED_STREAM);
+    /* §8.1.1: content-length must match the DATA total, which is 0 here. */
+    if (es && c->content_length > 0) return pw_h2i_stream_error(s, sid, PW_H2_PROTOCOL_ERROR);
+    pw_h2_stream *st = pw_h2i_stream_new(s, sid, false);
+    if (!st) return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+    pw_h2i_stream_set_state(s, st, es ? PW_H2_SS_HALF_CLOSED_REMOTE : PW_H2_SS_OPEN);
+    st->flags |= PW_H2_SF_HDRS_IN;
+    st->content_length = c->content_length;
+    s->last_processed_id = sid;
+    if (s->cb.on_begin_stream) {
+        s->cb_depth++;
+        int rc = s->cb.on_begin_stream(s->ud, sid);
+        s->cb_depth--;
+        if (rc < 0) return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "application failed a stream");
+    }
+    return deliver(s, st, es ? PW_H2_HF_END_STREAM : 0);
+}
+
+/* Headers on a stream that is receiving: trailers, or a response (client role). */
+static int on_stream_block(pw_h2_session *s, pw_h2_stream *st, bool es, const hb_ctx *c)
+{
+    unsigned hflags = es ? PW_H2_HF_END_STREAM : 0;
+    if (c->kind == HB_TRAILERS) {
+        /* §8.1: a trailer section must end the stream. */
+        if (!es) return pw_h2i_stream_error(s, st->id, PW_H2_PROTOCOL_ERROR);
+        hflags |= PW_H2_HF_TRAILERS;
+    } else if (c->status < 200) { /* §8.1: 1xx informational, more HEADERS follow */
+        if (es) return pw_h2i_stream_error(s, st->id, PW_H2_PROTOCOL_ERROR);
+        hflags |= PW_H2_HF_INFORMATIONAL;
+    } else {
+        st->flags |= PW_H2_SF_HDRS_IN;
+        st->content_length = c->content_length;
+        /* No body is expected after HEAD or for 204 / 304, whatever content-length says. */
+        if (c->status == 204 || c->status == 304) st->flags |= PW_H2_SF_HEAD_REQ;
+    }
+    /* §8.1.1: at END_STREAM the DATA total must equal content-length. */
+    if (es && st->content_length >= 0 && !(st->flags & PW_H2_SF_HEAD_REQ) &&
+        (uint64_t)st->content_length != st->data_recvd)
+        return pw_h2i_stream_error(s, st->id, PW_H2_PROTOCOL_ERROR);
+    int rc = deliver(s, st, hflags);
+    if (rc < 0) return rc;
+    if (es && st->state != PW_H2_SS_CLOSED) pw_h2i_stream_on_recv_es(s, st);
+    return 0;
+}
+
+/* Where a complete block goes (§5.1): sets *kind, or returns a connection error, or a stream
+ * error code through *rst (the block is decoded and dropped, then the stream reset). */
+static int classify(pw_h2_session *s, uint32_t sid, hb_kind *kind, uint32_t *rst)
+{
+    pw_h2_stream *st = pw_h2i_stream_find(s, sid);
+    *rst = 0;
+    if (st && st->state != PW_H2_SS_CLOSED) {
+        if (st->state == PW_H2_SS_IDLE)
+            return pw_h2i_fail(s, PW_H2_PROTOCOL_ERROR, "HEADERS on idle stream");
+        if (st->state == PW_H2_SS_HALF_CLOSED_REMOTE) { /* §5.1: half-closed (remote) */
+            *kind = HB_DISCARD;
+            *rst = PW_H2_STREAM_CLOSED;
+            return 0;
+        }
+        bool response = s->role == PW_H2_ROLE_CLIENT && !(st->flags & PW_H2_SF_HDRS_IN);
+        *kind = response ? HB_RESPONSE : HB_TRAILERS;
+        return 0;
+    }
+    if (!st && s->role == PW_H2_ROLE_SERVER && pw_h2i_is_peer_id(s, sid) && sid > s->last_peer_id) {
+        *kind = HB_REQUEST; /* §5.1.1: a new stream, implicitly closing lower idle ones */
+        return 0;
+    }
+    if (!st && pw_h2i_stream_is_idle(s, sid)) /* §5.1 idle; §8.4 no push without promise */
+        return pw_h2i_fail(s, PW_H2_PROTOCOL_ERROR, "HEADERS on idle stream");
+    switch (pw_h2i_closed_lookup(s, sid)) {
+    case PW_H2_CLOSED_BY_US: /* §5.4.2: in flight after our RST_STREAM: ignore */
+        *kind = HB_DISCARD;
+        return 0;
+    case PW_H2_CLOSED_BY_PEER: /* §5.1 closed: after its END_STREAM / RST_STREAM */
+        return pw_h2i_fail(s, PW_H2_STREAM_CLOSED, "HEADERS on closed stream");
+    default:
+        if (pw_h2i_is_peer_id(s, sid)) /* §5.1.1: ids must increase */
+            return pw_h2i_fail(s, PW_H2_PROTOCOL_ERROR, "HEADERS stream id not increasing");
+        *kind = HB_DISCARD; /* one of ours, long closed: drop */
+        return 0;
+    }
+}
+
+static int block_done(pw_h2_session *s, uint32_t sid, uint8_t flags, uint32_t frame_err,
+                      const uint8_t *block, size_t len)
+{
+    bool es = (flags & PW_H2_FLAG_END_STREAM) != 0;
+    hb_ctx c = {.s = s, .content_length = -1};
+    uint32_t rst;
+    int rc = classify(s, sid, &c.kind, &rst);
+    if (rc < 0) return rc;
+    if (c.kind == HB_REQUEST) s->last_peer_id = sid;
+    buf_consume(&s->hbytes, buf_size(&s->hbytes));
+    buf_consume(&s->hfields, buf_size(&s->hfields));
+    const char *desc = NULL;
+    rc = pw_hpack_decode_block(&s->dec, block, len, s->cfg.max_header_list_size, emit, &c, &desc);
+    if (rc == PW_HPACK_ERR_COMPRESSION) /* §4.3 */
+        return pw_h2i_fail(s, PW_H2_COMPRESSION_ERROR, desc ? desc : "HPACK decoding failed");
+    if (rc < 0 && rc != PW_HPACK_ERR_LIST_TOO_LARGE)
+        return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "HPACK decoder out of memory");
+    if (c.kind == HB_DISCARD) rc = rst ? pw_h2i_stream_error(s, sid, rst) : 0;
+    else if (frame_err) rc = pw_h2i_stream_error(s, sid, frame_err); /* §5.3.1 self-dependency */
+    else if (rc == PW_HPACK_ERR_LIST_TOO_LARGE || c.overflow)
+        /* §6.5.2 / §10.5.1: beyond our header list cap: refuse this stream only. */
+        rc = pw_h2i_stream_error(s, sid, PW_H2_ENHANCE_YOUR_CALM);
+    else if ((c.malformed = check_complete(&c)) != NULL)
+        rc = pw_h2i_stream_error(s, sid, PW_H2_PROTOCOL_ERROR); /* §8.1.1 malformed */
+    else if (c.kind == HB_REQUEST)
+        rc = open_request(s, sid, es, &c);
+    else
+        rc = on_stream_block(s, pw_h2i_stream_find(s, sid), es, &c);
+    buf_consume(&s->hbytes, buf_size(&s->hbytes));
+    buf_consume(&s->hfields, buf_size(&s->hfields));
+    buf_shrink(&s->hbytes, 0);
+    buf_shrink(&s->hfields, 0);
+    return rc;
+}
+
+static int take_empty(pw_h2_session *s)
+{
+    /* CVE-2019-9518: frames that carry nothing still cost us a dispatch each. */
+    if (!pw_h2i_bucket_take(&s->empty_budget, s->now_ns))
+        return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "empty frame flood");
+    return 0;
+}
+
+int pw_h2i_on_headers(pw_h2_session *s, const pw_h2_frame *f)
+{
+    const uint8_t *block = f->u.headers.block;
+    size_t len = f->u.headers.block_len;
+    if (f->hd.flags & PW_H2_FLAG_END_HEADERS)
+        return block_done(s, f->hd.stream_id, f->hd.flags, f->stream_error, block, len);
+    if (len == 0 && take_empty(s) < 0) return -(int)s->error_code;
+    /* CVE-2024-27316: the block is bounded by PW_H2_HEADER_BLOCK_IN_FACTOR x the list cap. */
+    if (buf_append(&s->hblock, block, len) < 0)
+        return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "header block too large");
+    s->cont_stream = f->hd.stream_id;
+    s->cont_flags = f->hd.flags;
+    s->cont_stream_error = (uint8_t)f->stream_error;
+    s->cont_frames = 0;
+    return 0;
+}
+
+int pw_h2i_on_continuation(pw_h2_session *s, const pw_h2_frame *f)
+{
+    /* §6.10: a CONTINUATION not preceded by HEADERS / CONTINUATION without END_HEADERS. */
+    if (!s->cont_stream) return pw_h2i_fail(s, PW_H2_PROTOCOL_ERROR, "unexpected CONTINUATION");
+    if (++s->cont_frames > PW_H2_CONTINUATION_FRAMES_MAX)
+        return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "too many CONTINUATION frames");
+    size_t len = f->u.continuation.block_len;
+    bool end = (f->hd.flags & PW_H2_FLAG_END_HEADERS) != 0;
+    if (len == 0 && !end && take_empty(s) < 0) return -(int)s->error_code;
+    if (buf_append(&s->hblock, f->u.continuation.block, len) < 0)
+        return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "header block too large");
+    if (!end) return 0;
+    uint32_t sid = s->cont_stream;
+    s->cont_stream = 0;
+    int rc = block_done(s, sid, s->cont_flags, s->cont_stream_error, bytes_of(&s->hblock),
+                        buf_size(&s->hblock));
+    buf_consume(&s->hblock, buf_size(&s->hblock));
+    buf_shrink(&s->hblock, 0);
+    return rc;
+}

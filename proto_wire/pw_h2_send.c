@@ -1,0 +1,497 @@
+/* proto_wire/pw_h2_send: everything we send. submit_* queue per-stream work; the pump turns it
+ * into HEADERS (+ CONTINUATION, §6.10) and DATA frames while the send windows (§6.9) and the
+ * output watermark allow; control frames go straight to the output, counted against the
+ * control-flood budget (CVE-2019-9512/9514/9515). */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_wire/pw_h2_int.h"
+
+enum unit_result { UNIT_NOTHING, UNIT_SENT, UNIT_BLOCKED_STREAM, UNIT_BLOCKED_CONN };
+
+/* Per field, an upper bound of the HPACK overhead beyond name and value: a representation
+ * byte plus two length prefixes of at most 5 bytes each (RFC 7541 §5.1, 32-bit lengths). */
+#define HPACK_FIELD_OVERHEAD_MAX 11u
+/* A dynamic table size update at the start of a block (RFC 7541 §6.3). */
+#define HPACK_BLOCK_OVERHEAD_MAX 10u
+
+static bool failed(const pw_h2_session *s)
+{
+    return s->in_state == PW_H2_IN_FAILED;
+}
+
+/* ---- send queue ---- */
+
+void pw_h2i_sendq_add(pw_h2_session *s, pw_h2_stream *st)
+{
+    if (st->flags & PW_H2_SF_IN_SENDQ) return;
+    st->flags |= PW_H2_SF_IN_SENDQ;
+    st->sq_next = NULL;
+    st->sq_prev = s->sq_tail;
+    if (s->sq_tail) s->sq_tail->sq_next = st;
+    else s->sq_head = st;
+    s->sq_tail = st;
+    s->sq_len++;
+}
+
+void pw_h2i_sendq_remove(pw_h2_session *s, pw_h2_stream *st)
+{
+    if (!(st->flags & PW_H2_SF_IN_SENDQ)) return;
+    st->flags &= (uint16_t)~PW_H2_SF_IN_SENDQ;
+    if (st->sq_prev) st->sq_prev->sq_next = st->sq_next;
+    else s->sq_head = st->sq_next;
+    if (st->sq_next) st->sq_next->sq_prev = st->sq_prev;
+    else s->sq_tail = st->sq_prev;
+    st->sq_prev = st->sq_next = NULL;
+    s->sq_len--;
+}
+
+/* Our side of the stream has not ended yet (§5.1: idle, open, half-closed (remote)). */
+static bool we_send(const pw_h2_stream *st)
+{
+    return st->state == PW_H2_SS_IDLE || st->state == PW_H2_SS_OPEN ||
+           st->state == PW_H2_SS_HALF_CLOSED_REMOTE;
+}
+
+bool pw_h2i_stream_has_output(const pw_h2_stream *st)
+{
+    return we_send(st) && (st->out_headers || buf_size(&st->pending) || st->out_trailers ||
+                           (st->flags & PW_H2_SF_ES_SUBMIT));
+}
+
+/* ---- control frames ---- */
+
+static bool ctrl_room(const pw_h2_session *s, size_t n)
+{
+    return buf_size(&s->out) + n <= PW_H2_OUT_CAP_BYTES - PW_H2_OUT_GOAWAY_RESERVE_BYTES;
+}
+
+/* After appending a control frame: a response the peer provoked counts until the output
+ * holding it has been consumed. A peer that keeps provoking without reading is cut off. */
+static int ctrl_done(pw_h2_session *s, bool provoked)
+{
+    s->frames_out++;
+    if (!provoked) return 0;
+    s->ctrl_queued++;
+    s->ctrl_last_end = s->out_consumed_total + buf_size(&s->out);
+    if (s->ctrl_queued > PW_H2_OUT_CTRL_QUEUED_MAX)
+        return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "control frame flood");
+    return 0;
+}
+
+static int ctrl_check(pw_h2_session *s, size_t n)
+{
+    if (failed(s)) return -(int)s->error_code;
+    if (!ctrl_room(s, n)) return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "output buffer full");
+    return 0;
+}
+
+int pw_h2i_out_rst(pw_h2_session *s, uint32_t id, uint32_t code)
+{
+    int rc = ctrl_check(s, PW_H2_FRAME_HEADER_BYTES + 4);
+    if (rc < 0) return rc;
+    if (pw_h2_write_rst_stream(&s->out, id, code) < 0)
+        return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+    s->local_resets++;
+    return ctrl_done(s, true);
+}
+
+int pw_h2i_out_window_update(pw_h2_session *s, uint32_t id, uint32_t inc)
+{
+    int rc = ctrl_check(s, PW_H2_FRAME_HEADER_BYTES + 4);
+    if (rc < 0) return rc;
+    if (pw_h2_write_window_update(&s->out, id, inc) < 0)
+        return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+    /* Not counted: the peer must send half a window of DATA for each one. */
+    return ctrl_done(s, false);
+}
+
+int pw_h2i_out_settings_ack(pw_h2_session *s)
+{
+    int rc = ctrl_check(s, PW_H2_FRAME_HEADER_BYTES);
+    if (rc < 0) return rc;
+    if (pw_h2_write_settings_ack(&s->out) < 0)
+        return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+    return ctrl_done(s, true);
+}
+
+int pw_h2i_out_ping_ack(pw_h2_session *s, const uint8_t opaque[PW_H2_PING_PAYLOAD_BYTES])
+{
+    int rc = ctrl_check(s, PW_H2_CTRL_FRAME_MAX_BYTES);
+    if (rc < 0) return rc;
+    if (pw_h2_write_ping(&s->out, true, opaque) < 0)
+        return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+    return ctrl_done(s, true);
+}
+
+/* ---- header blocks out ---- */
+
+void pw_h2i_hlist_free(pw_h2_hlist *l)
+{
+    free(l);
+}
+
+static bool out_name_ok(const char *p, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c <= 0x20 || (c >= 'A' && c <= 'Z') || c >= 0x7f || (c == ':' && i > 0)) return false;
+    }
+    return true;
+}
+
+static bool out_value_ok(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '\0' || p[i] == '\r' || p[i] == '\n') return false;
+    return true;
+}
+
+/* Copies a header list into one allocation. Returns 0, -EINVAL, -E2BIG or -ENOMEM. */
+static int hlist_copy(const pw_h2_header *h, size_t n, pw_h2_hlist **out)
+{
+    size_t bytes = 0, enc = HPACK_BLOCK_OVERHEAD_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (!out_name_ok(h[i].name, h[i].name_len) || !out_value_ok(h[i].value, h[i].value_len))
+            return -EINVAL;
+        bytes += h[i].name_len + h[i].value_len;
+        enc += h[i].name_len + h[i].value_len + HPACK_FIELD_OVERHEAD_MAX;
+        if (enc > PW_H2_OUT_HEADER_BLOCK_MAX_BYTES) return -E2BIG;
+    }
+    pw_h2_hlist *l = malloc(sizeof *l + n * sizeof(pw_h2_header) + bytes + 1);
+    if (!l) return -ENOMEM;
+    l->n = n;
+    l->encoded_max = enc;
+    char *w = (char *)(l->h + n);
+    for (size_t i = 0; i < n; i++) {
+        l->h[i] = h[i];
+        memcpy(w, h[i].name, h[i].name_len);
+        l->h[i].name = w;
+        w += h[i].name_len;
+        if (h[i].value_len) memcpy(w, h[i].value, h[i].value_len);
+        l->h[i].value = w;
+        w += h[i].value_len;
+    }
+    *out = l;
+    return 0;
+}
+
+static uint32_t frame_max(const pw_h2_session *s)
+{
+    return s->peer_max_frame < PW_H2_OUT_FRAME_MAX_BYTES ? s->peer_max_frame
+                                                         : PW_H2_OUT_FRAME_MAX_BYTES;
+}
+
+/* Encodes `l` straight into the output after a placeholder frame header, then splits it into
+ * HEADERS + CONTINUATION frames in place (§4.3: one contiguous sequence). The caller ensured
+ * room (output below the watermark), so an encoder failure can only be ENOMEM. */
+static int out_header_block(pw_h2_session *s, uint32_t id, const pw_h2_hlist *l, bool es)
+{
+    size_t start = buf_size(&s->out);
+    if (!buf_reserve(&s->out, PW_H2_FRAME_HEADER_BYTES)) goto nomem;
+    buf_commit(&s->out, PW_H2_FRAME_HEADER_BYTES);
+    if (pw_hpack_encode_begin(&s->enc, &s->out) != 0) goto nomem;
+    for (size_t i = 0; i < l->n; i++) {
+        const pw_h2_header *h = &l->h[i];
+        if (pw_hpack_encode_field(&s->enc, &s->out, (const uint8_t *)h->name, h->name_len,
+                                  (const uint8_t *)h->value, h->value_len, h->flags) != 0)
+            goto nomem;
+    }
+    size_t len = buf_size(&s->out) - start - PW_H2_FRAME_HEADER_BYTES, fmax = frame_max(s);
+    size_t nframes = len <= fmax ? 1 : (len + fmax - 1) / fmax;
+    size_t extra = (nframes - 1) * PW_H2_FRAME_HEADER_BYTES;
+    if (extra) {
+        if (!buf_reserve(&s->out, extra)) goto nomem;
+        buf_commit(&s->out, extra);
+    }
+    uint8_t *base = (uint8_t *)buf_begin(&s->out) + start + PW_H2_FRAME_HEADER_BYTES;
+    for (size_t i = nframes - 1; i >= 1; i--) { /* back to front so nothing is overwritten */
+        size_t clen = i == nframes - 1 ? len - i * fmax : fmax;
+        uint8_t *dst = base + i * fmax + i * PW_H2_FRAME_HEADER_BYTES;
+        memmove(dst, base + i * fmax, clen);
+        pw_h2_frame_hd hd = {(uint32_t)clen, PW_H2_FT_CONTINUATION,
+                             i == nframes - 1 ? PW_H2_FLAG_END_HEADERS : 0, id};
+        pw_h2_frame_hd_encode(dst - PW_H2_FRAME_HEADER_BYTES, &hd);
+    }
+    uint8_t flags = (uint8_t)((es ? PW_H2_FLAG_END_STREAM : 0) |
+                              (nframes == 1 ? PW_H2_FLAG_END_HEADERS : 0));
+    pw_h2_frame_hd hd = {(uint32_t)(nframes == 1 ? len : fmax), PW_H2_FT_HEADERS, flags, id};
+    pw_h2_frame_hd_encode(base - PW_H2_FRAME_HEADER_BYTES, &hd);
+    s->frames_out += nframes;
+    return 0;
+nomem:
+    /* The HPACK encoder state may now differ from what the peer will see: fatal (§4.3). */
+    return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "header encoding failed");
+}
+
+/* ---- the pump ---- */
+
+static int send_headers_unit(pw_h2_session *s, pw_h2_stream *st, pw_h2_hlist **slot, bool es)
+{
+    pw_h2_hlist *l = *slot;
+    *slot = NULL;
+    int rc = out_header_block(s, st->id, l, es);
+    pw_h2i_hlist_free(l);
+    if (rc < 0) return rc;
+    if (st->state == PW_H2_SS_IDLE) pw_h2i_stream_set_state(s, st, PW_H2_SS_OPEN);
+    st->flags |= PW_H2_SF_HDRS_OUT;
+    if (es) pw_h2i_stream_on_send_es(s, st);
+    return UNIT_SENT;
+}
+
+static int send_data_unit(pw_h2_session *s, pw_h2_stream *st)
+{
+    size_t pend = buf_size(&st->pending);
+    if (st->send_window <= 0) return UNIT_BLOCKED_STREAM;
+    if (s->conn_send_window <= 0) return UNIT_BLOCKED_CONN;
+    size_t n = pend;
+    if ((int64_t)n > st->send_window) n = (size_t)st->send_window;
+    if ((int64_t)n > s->conn_send_window) n = (size_t)s->conn_send_window;
+    if (n > frame_max(s)) n = frame_max(s);
+    bool es = (st->flags & PW_H2_SF_ES_SUBMIT) && n == pend && !st->out_trailers;
+    if (pw_h2_write_data(&s->out, st->id, es ? PW_H2_FLAG_END_STREAM : 0, buf_begin(&st->pending),
+                         n, -1) < 0)
+        return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+    s->frames_out++;
+    buf_consume(&st->pending, n);
+    buf_shrink(&st->pending, 0);
+    st->send_window -= (int64_t)n;
+    s->conn_send_window -= (int64_t)n;
+    if ((st->flags & PW_H2_SF_WANT_WRITABLE) &&
+        buf_size(&st->pending) <= s->cfg.stream_pending_max / PW_H2_STREAM_WRITABLE_DIVISOR) {
+        st->flags &= (uint16_t)~PW_H2_SF_WANT_WRITABLE;
+        st->flags |= PW_H2_SF_EV_WRITABLE;
+        pw_h2i_event_queue(s, st);
+    }
+    if (es) pw_h2i_stream_on_send_es(s, st);
+    return UNIT_SENT;
+}
+
+/* Generates the next frame(s) of one stream, in order: headers, DATA, trailers / END_STREAM. */
+static int send_unit(pw_h2_session *s, pw_h2_stream *st)
+{
+    if (!we_send(st)) return UNIT_NOTHING;
+    bool pend = buf_size(&st->pending) > 0;
+    if (st->out_headers) {
+        bool es = (st->flags & PW_H2_SF_ES_SUBMIT) && !pend && !st->out_trailers;
+        return send_headers_unit(s, st, &st->out_headers, es);
+    }
+    if (!(st->flags & PW_H2_SF_HDRS_OUT)) return UNIT_NOTHING;
+    if (pend) return send_data_unit(s, st);
+    if (st->out_trailers) return send_headers_unit(s, st, &st->out_trailers, true);
+    if (st->flags & PW_H2_SF_ES_SUBMIT) { /* END_STREAM on an empty DATA frame */
+        if (pw_h2_write_data(&s->out, st->id, PW_H2_FLAG_END_STREAM, NULL, 0, -1) < 0)
+            return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+        s->frames_out++;
+        pw_h2i_stream_on_send_es(s, st);
+        return UNIT_SENT;
+    }
+    return UNIT_NOTHING;
+}
+
+void pw_h2i_pump(pw_h2_session *s)
+{
+    uint32_t idle = 0; /* consecutive streams that could not progress (connection window) */
+    while (!failed(s) && s->sq_head && idle < s->sq_len &&
+           buf_size(&s->out) < PW_H2_OUT_DATA_WATERMARK_BYTES) {
+        pw_h2_stream *st = s->sq_head;
+        pw_h2i_sendq_remove(s, st);
+        int r = send_unit(s, st);
+        if (r < 0) return;
+        if (r == UNIT_SENT) idle = 0;
+        if (r == UNIT_BLOCKED_CONN) idle++;
+        /* Round robin: back to the tail while it has more, unless its own window is shut (a
+         * WINDOW_UPDATE or SETTINGS re-queues it). */
+        if ((r == UNIT_SENT || r == UNIT_BLOCKED_CONN) && pw_h2i_stream_has_output(st))
+            pw_h2i_sendq_add(s, st);
+    }
+}
+
+/* ---- output ---- */
+
+void pw_h2_session_output(pw_h2_session *s, const uint8_t **p, size_t *n)
+{
+    pw_h2i_pump(s);
+    *n = buf_size(&s->out);
+    *p = *n ? buf_begin(&s->out) : NULL;
+}
+
+void pw_h2_session_output_consume(pw_h2_session *s, size_t n)
+{
+    assert(n <= buf_size(&s->out));
+    buf_consume(&s->out, n);
+    s->out_consumed_total += n;
+    if (s->out_consumed_total >= s->ctrl_last_end) s->ctrl_queued = 0;
+    pw_h2i_pump(s);
+    buf_shrink(&s->out, 0); /* drained: an idle connection holds no output storage */
+    pw_h2i_run_events(s);
+}
+
+/* ---- submit ---- */
+
+static pw_h2_stream *live_stream(pw_h2_session *s, uint32_t id)
+{
+    pw_h2_stream *st = pw_h2i_stream_find(s, id);
+    return st && st->state != PW_H2_SS_CLOSED ? st : NULL;
+}
+
+static void after_submit(pw_h2_session *s, pw_h2_stream *st)
+{
+    if (st && pw_h2i_stream_has_output(st)) pw_h2i_sendq_add(s, st);
+    pw_h2i_pump(s);
+    pw_h2i_run_events(s);
+}
+
+int pw_h2_submit_headers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs, size_t n,
+                         bool end_stream)
+{
+    pw_h2_stream *st = live_stream(s, stream_id);
+    if (!st) return -ENOENT;
+    if ((st->flags & PW_H2_SF_HDRS_SUBMIT) || !we_send(st)) return -EPIPE;
+    pw_h2_hlist *l;
+    int rc = hlist_copy(hdrs, n, &l);
+    if (rc < 0) return rc;
+    st->out_headers = l;
+    st->flags |= PW_H2_SF_HDRS_SUBMIT | (end_stream ? PW_H2_SF_ES_SUBMIT : 0);
+    after_submit(s, st);
+    return 0;
+}
+
+ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p, size_t n,
+                          bool end_stream)
+{
+    pw_h2_stream *st = live_stream(s, stream_id);
+    if (!st) return -ENOENT;
+    if (!(st->flags & PW_H2_SF_HDRS_SUBMIT) || (st->flags & PW_H2_SF_ES_SUBMIT) || !we_send(st))
+        return -EPIPE;
+    size_t room = s->cfg.stream_pending_max - buf_size(&st->pending);
+    size_t take = n < room ? n : room;
+    if (n > 0 && take == 0) {
+        st->flags |= PW_H2_SF_WANT_WRITABLE;
+        return -ENOBUFS;
+    }
+    if (take && buf_append(&st->pending, p, take) < 0) return -ENOMEM;
+    if (take < n) st->flags |= PW_H2_SF_WANT_WRITABLE;
+    else if (end_stream) st->flags |= PW_H2_SF_ES_SUBMIT;
+    after_submit(s, st);
+    return (ssize_t)take;
+}
+
+int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs,
+                          size_t n)
+{
+    pw_h2_stream *st = live_stream(s, stream_id);
+    if (!st) return -ENOENT;
+    if (!(st->flags & PW_H2_SF_HDRS_SUBMIT) || (st->flags & PW_H2_SF_ES_SUBMIT) || !we_send(st))
+        return -EPIPE;
+    pw_h2_hlist *l;
+    int rc = hlist_copy(hdrs, n, &l);
+    if (rc < 0) return rc;
+    st->out_trailers = l;
+    st->flags |= PW_H2_SF_TRL_SUBMIT | PW_H2_SF_ES_SUBMIT;
+    after_submit(s, st);
+    return 0;
+}
+
+int pw_h2_submit_rst(pw_h2_session *s, uint32_t stream_id, uint32_t error_code)
+{
+    pw_h2_stream *st = live_stream(s, stream_id);
+    if (!st) return -ENOENT;
+    /* §6.4: no RST_STREAM for an idle stream (a request whose HEADERS never left). */
+    if (st->state != PW_H2_SS_IDLE) {
+        int rc = pw_h2i_out_rst(s, stream_id, error_code);
+        if (rc < 0) {
+            pw_h2i_run_events(s);
+            return 0; /* the connection failed instead; the stream is closed with it */
+        }
+    }
+    pw_h2i_stream_close(s, st, error_code, PW_H2_CLOSED_BY_US);
+    after_submit(s, NULL);
+    return 0;
+}
+
+int pw_h2_submit_goaway(pw_h2_session *s, uint32_t error_code, const uint8_t *debug,
+                        size_t debug_len)
+{
+    if (s->goaway_sent) return -EALREADY;
+    if (error_code != PW_H2_NO_ERROR) {
+        pw_h2i_fail_debug(s, error_code, "GOAWAY submitted", debug, debug_len);
+    } else {
+        /* §6.8: graceful: streams up to last_processed_id complete; later ones are refused. */
+        if (debug_len > PW_H2_GOAWAY_DEBUG_MAX_BYTES) debug_len = PW_H2_GOAWAY_DEBUG_MAX_BYTES;
+        if (pw_h2_write_goaway(&s->out, s->last_processed_id, PW_H2_NO_ERROR, debug,
+                               debug_len) == 0)
+            s->frames_out++;
+        s->goaway_sent = true;
+        s->goaway_sent_code = PW_H2_NO_ERROR;
+    }
+    after_submit(s, NULL);
+    return 0;
+}
+
+int pw_h2_submit_ping(pw_h2_session *s, const uint8_t opaque[PW_H2_PING_PAYLOAD_BYTES])
+{
+    if (failed(s) || !ctrl_room(s, PW_H2_CTRL_FRAME_MAX_BYTES)) return -ENOBUFS;
+    if (pw_h2_write_ping(&s->out, false, opaque) < 0) return -ENOBUFS;
+    s->frames_out++;
+    return 0;
+}
+
+int64_t pw_h2_submit_request(pw_h2_session *s, const pw_h2_header *hdrs, size_t n,
+                             bool end_stream, void *stream_user)
+{
+    if (s->role != PW_H2_ROLE_CLIENT) return -EPROTO;
+    if (failed(s) || s->goaway_sent || s->goaway_recvd) return -ENOTCONN;
+    if (s->n_local_live >= s->peer_max_concurrent) return -EAGAIN; /* §5.1.2 */
+    if (s->next_local_id > PW_H2_STREAM_ID_MAX) return -ENOSPC;     /* §5.1.1 */
+    pw_h2_hlist *l;
+    int rc = hlist_copy(hdrs, n, &l);
+    if (rc < 0) return rc;
+    pw_h2_stream *st = pw_h2i_stream_new(s, s->next_local_id, true);
+    if (!st) {
+        pw_h2i_hlist_free(l);
+        return -ENOMEM;
+    }
+    s->next_local_id += 2;
+    st->user = stream_user;
+    st->out_headers = l;
+    st->flags |= PW_H2_SF_HDRS_SUBMIT | (end_stream ? PW_H2_SF_ES_SUBMIT : 0);
+    for (size_t i = 0; i < n; i++)
+        if (hdrs[i].name_len == 7 && memcmp(hdrs[i].name, ":method", 7) == 0 &&
+            hdrs[i].value_len == 4 && memcmp(hdrs[i].value, "HEAD", 4) == 0)
+            st->flags |= PW_H2_SF_HEAD_REQ;
+    uint32_t id = st->id;
+    after_submit(s, st);
+    return id;
+}
+
+/* ---- per-stream accessors ---- */
+
+int pw_h2_stream_set_user(pw_h2_session *s, uint32_t stream_id, void *user)
+{
+    pw_h2_stream *st = pw_h2i_stream_find(s, stream_id);
+    if (!st) return -ENOENT;
+    st->user = user;
+    return 0;
+}
+
+void *pw_h2_stream_get_user(const pw_h2_session *s, uint32_t stream_id)
+{
+    const pw_h2_stream *st = pw_h2i_stream_find(s, stream_id);
+    return st ? st->user : NULL;
+}
+
+size_t pw_h2_stream_pending(const pw_h2_session *s, uint32_t stream_id)
+{
+    const pw_h2_stream *st = pw_h2i_stream_find(s, stream_id);
+    return st ? buf_size(&st->pending) : 0;
+}
+
+int64_t pw_h2_stream_send_window(const pw_h2_session *s, uint32_t stream_id)
+{
+    const pw_h2_stream *st = pw_h2i_stream_find(s, stream_id);
+    return st ? st->send_window : 0;
+}
