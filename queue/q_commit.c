@@ -1,10 +1,13 @@
 /* queue/q_commit: group commit on the owner's io_uring reactor.
  *
- * At most one fdatasync (IORING_OP_FSYNC + DATASYNC through ev_fsync) is in flight per log. It
- * covers every append made before it was started (its target). Waiters whose target it covers
- * are detached first, the next fsync is started (ALWAYS) or the window timer armed (INTERVAL)
- * if more waiters remain, and only then are the callbacks run: a callback may append and commit
- * again without seeing the log half updated. */
+ * A commit is a chain run on one ev_op, so at most one fsync is in flight per log: fdatasync
+ * (IORING_OP_FSYNC + DATASYNC through ev_fsync) of each segment appended to since the last
+ * commit — one, unless the log rolled — then the renames that publish rolled segments and an
+ * fsync of the directory. It covers every append made before it started (its target).
+ *
+ * When it completes, the waiters it covers are detached and their callbacks run; appends and
+ * commits made from inside those callbacks join the next chain, which is started (ALWAYS) or
+ * timed (INTERVAL) only after the last callback returned, so one fsync covers them all. */
 #include <errno.h>
 
 #include "core/rt_clock.h"
@@ -25,16 +28,47 @@ int q_log_attach(q_log *log, ev_loop *loop)
     return 0;
 }
 
+/* Next step of the chain: the fdatasync of segment chain_base, or the directory fsync. */
+static int chain_step(q_log *log)
+{
+    int fd = log->chain_dir ? log->dirfd : log->segs[q_log_seg_of(log, log->chain_base)].fd;
+    int r = ev_fsync(log->loop, &log->fsync_op, fd, !log->chain_dir);
+    if (r) return r;
+    log->inflight_fd = fd;
+    return 0;
+}
+
 static int start_fsync(q_log *log)
 {
-    const q_seg *s = &log->segs[log->nsegs - 1];
-    /* Older segments were sealed with an fdatasync when the log rolled past them. */
-    int r = ev_fsync(log->loop, &log->fsync_op, s->fd, true);
-    if (r) return r;
-    log->inflight = true;
     log->inflight_target = log->next;
-    log->inflight_fd = s->fd;
-    return 0;
+    log->chain_last = log->segs[log->nsegs - 1].base;
+    uint32_t first = q_log_seg_of(log, log->sync_from);
+    log->chain_base = log->segs[first].base;
+    log->chain_dir = false;
+    int r = chain_step(log);
+    if (r == 0) log->inflight = true;
+    return r;
+}
+
+/* The op completed without error. Returns 1 when the chain is done, 0 when it continues, or a
+ * negative errno. */
+static int chain_advance(q_log *log)
+{
+    if (!log->chain_dir && log->chain_base < log->chain_last) {
+        uint32_t i = q_log_seg_of(log, log->chain_base);
+        log->chain_base = log->segs[i + 1].base;
+        return chain_step(log);
+    }
+    if (!log->chain_dir) {
+        int renamed = q_log_publish_upto(log, log->chain_last);
+        if (renamed < 0) return renamed;
+        if (renamed > 0) {
+            log->chain_dir = true;
+            return chain_step(log);
+        }
+    }
+    log->sync_from = log->chain_last;
+    return 1;
 }
 
 /* Detaches the waiters whose target is covered (all of them on failure) and returns them. */
@@ -63,7 +97,7 @@ static void run_waiters(q_log *log, q_commit_waiter *w)
 /* Starts what the remaining waiters need, per policy. Failures of ev_fsync are sticky. */
 static void schedule(q_log *log)
 {
-    if (!log->whead || log->inflight || log->failed) return;
+    if (!log->whead || log->inflight || log->in_callbacks || log->failed) return;
     if (log->opts.policy == Q_COMMIT_INTERVAL) {
         if (!ev_timer_armed(&log->timer)) {
             uint64_t at = ev_loop_now(log->loop) + (uint64_t)log->opts.interval_ms * RT_NS_PER_MS;
@@ -78,24 +112,25 @@ static void schedule(q_log *log)
 static void on_fsync(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     q_log *log = op->ud;
-    log->inflight = false;
     log->inflight_fd = -1;
+    if (res >= 0 && !log->failed) {
+        int r = chain_advance(log);
+        if (r == 0) return; /* next step in flight */
+        res = r < 0 ? r : 0;
+    }
+    log->inflight = false;
     if (res < 0) {
         log->failed = res;
-        log_error("log fdatasync failed", "dir=%s err=%d", log->dir, res);
-    } else {
+        log_error("log commit failed", "dir=%s err=%d", log->dir, res);
+    } else if (!log->failed) {
         q_log_set_durable(log, log->inflight_target);
     }
+    /* On failure every waiter is detached (and told); nothing more will be started. */
     q_commit_waiter *done = detach_done(log);
-    schedule(log);
-    if (log->failed) {
-        /* Nothing more will be started: every waiter learns the failure now. */
-        q_commit_waiter *rest = detach_done(log);
-        run_waiters(log, done);
-        run_waiters(log, rest);
-        return;
-    }
+    log->in_callbacks = true;
     run_waiters(log, done);
+    log->in_callbacks = false;
+    schedule(log);
 }
 
 static void on_timer(ev_loop *loop, ev_timer *t)
@@ -107,7 +142,11 @@ static void on_timer(ev_loop *loop, ev_timer *t)
         int r = start_fsync(log);
         if (r) log->failed = r; /* then every waiter is detached, with the error */
     }
-    run_waiters(log, detach_done(log));
+    q_commit_waiter *done = detach_done(log);
+    log->in_callbacks = true;
+    run_waiters(log, done);
+    log->in_callbacks = false;
+    schedule(log);
 }
 
 int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)

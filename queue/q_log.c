@@ -52,7 +52,7 @@ uint32_t q_log_seg_of(const q_log *log, uint64_t offset)
     return lo;
 }
 
-int q_log_add_segment(q_log *log, uint64_t base)
+int q_log_add_segment(q_log *log, uint64_t base, bool publish)
 {
     if (log->nsegs == Q_LOG_SEGMENTS_MAX) return -ENOSPC;
     if (log->nsegs == log->segs_cap) {
@@ -65,22 +65,33 @@ int q_log_add_segment(q_log *log, uint64_t base)
     q_seg ns;
     int r = q_seg_create(log->dirfd, base, log->opts.segment_bytes, &ns);
     if (r) return r;
-    if (log->nsegs > 0) {
-        /* Seal the segment we leave: recovery takes every segment but the last as complete and
-         * verified, so its records must be on disk before the next name can exist. */
-        if (q_sys.fdatasync(log->segs[log->nsegs - 1].fd) != 0) {
+    if (publish) {
+        if ((r = q_seg_publish(log->dirfd, &ns)) != 0) {
+            q_seg_discard(log->dirfd, &ns);
+            return r;
+        }
+        if (q_sys.fsync(log->dirfd) != 0) {
             r = -errno;
             q_seg_discard(log->dirfd, &ns);
-            log->failed = r;
             return r;
         }
     }
-    if ((r = q_seg_publish(log->dirfd, &ns)) != 0) {
-        q_seg_discard(log->dirfd, &ns);
-        return r;
-    }
     log->segs[log->nsegs++] = ns;
     return 0;
+}
+
+int q_log_publish_upto(q_log *log, uint64_t upto)
+{
+    int n = 0;
+    for (uint32_t i = q_log_seg_of(log, log->sync_from); i < log->nsegs; i++) {
+        q_seg *s = &log->segs[i];
+        if (s->base > upto) break;
+        if (s->published) continue;
+        int r = q_seg_publish(log->dirfd, s);
+        if (r) return r;
+        n++;
+    }
+    return n;
 }
 
 static int64_t append_rec(q_log *log, uint16_t type, uint16_t flags, uint64_t id, uint64_t ts,
@@ -92,8 +103,10 @@ static int64_t append_rec(q_log *log, uint16_t type, uint16_t flags, uint64_t id
     uint64_t span = q_rec_span(len);
     q_seg *s = &log->segs[log->nsegs - 1];
     if (s->used + span > s->bytes) {
-        /* q_log_open checked that an empty segment of segment_bytes holds the largest record. */
-        int r = q_log_add_segment(log, log->next);
+        /* Roll. The new segment keeps its temporary name until a commit has fdatasync'd the one
+         * we leave (see q_log_open.c), so the roll itself waits for no disk flush.
+         * q_log_open checked that an empty segment of segment_bytes holds the largest record. */
+        int r = q_log_add_segment(log, log->next, false);
         if (r) return r;
         s = &log->segs[log->nsegs - 1];
     }
@@ -141,12 +154,21 @@ int q_log_commit(q_log *log)
     if (log->opts.read_only) return -EROFS;
     uint64_t target = log->next;
     if (log->durable >= target) return 0;
-    /* Older segments were fdatasync'd when they were sealed; the last one holds the rest. */
-    if (q_sys.fdatasync(log->segs[log->nsegs - 1].fd) != 0) {
-        log->failed = -errno;
-        log_error("log fdatasync failed", "dir=%s err=%d", log->dir, log->failed);
-        return log->failed;
+    /* fdatasync every segment appended to since the last commit (one, unless the log rolled),
+     * then give the new ones their final names and make the names durable. */
+    uint64_t last = log->segs[log->nsegs - 1].base;
+    int r = 0;
+    for (uint32_t i = q_log_seg_of(log, log->sync_from); i < log->nsegs && r == 0; i++)
+        if (q_sys.fdatasync(log->segs[i].fd) != 0) r = -errno;
+    int renamed = r ? 0 : q_log_publish_upto(log, last);
+    if (renamed < 0) r = renamed;
+    else if (renamed > 0 && q_sys.fsync(log->dirfd) != 0) r = -errno;
+    if (r) {
+        log->failed = r;
+        log_error("log commit failed", "dir=%s err=%d", log->dir, r);
+        return r;
     }
+    log->sync_from = last;
     q_log_set_durable(log, target);
     return 0;
 }
@@ -202,11 +224,12 @@ int q_log_retain(q_log *log, uint64_t low_water)
 {
     if (log->opts.read_only) return -EROFS;
     uint32_t k = 0;
-    /* Segment k goes when every record in it is below low_water; never the last one, nor one
-     * whose fd an async fsync still uses. Oldest first, the directory synced after each, so a
-     * crash can only leave a prefix deleted, never a gap. */
+    /* Segment k goes when every record in it is below low_water; never the last published one
+     * or a later one, nor one whose fd an async fsync still uses. Oldest first, the directory
+     * synced after each, so a crash can only leave a prefix deleted, never a gap. */
     int r = 0;
     while (k + 1 < log->nsegs && log->segs[k + 1].base <= low_water &&
+           log->segs[k + 1].published && log->segs[k + 1].base <= log->sync_from &&
            !(log->inflight && log->segs[k].fd == log->inflight_fd)) {
         char name[Q_SEG_NAME_BYTES];
         q_seg_name(name, log->segs[k].base, false);

@@ -128,8 +128,9 @@ void q_iter_init(q_iter *it, const q_log *log, uint64_t from, bool durable_only)
 int q_iter_next(q_iter *it, q_rec *out);
 
 /* Retention: deletes whole segments whose records are all below `low_water` (the caller's
- * oldest live record). The segment being appended to is never deleted. Returns the number of
- * segments deleted or a negative errno. */
+ * oldest live record). Only segments a commit has covered go (the segment being appended to and
+ * those rolled since the last commit stay). Returns the number of segments deleted or a negative
+ * errno. */
 int q_log_retain(q_log *log, uint64_t low_water);
 /* End of the oldest segment: a live record below this offset pins that segment; compacting it
  * lets q_log_retain() free it. Equals q_log_next() when only one segment exists. */

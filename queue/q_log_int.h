@@ -17,6 +17,7 @@ struct q_log {
     uint64_t gen;      /* bumped when segments are deleted, so iterators re-locate */
     uint64_t next;     /* offset the next append gets */
     uint64_t durable;  /* every offset below is durable */
+    uint64_t sync_from; /* base of the oldest segment that may hold appends not fdatasync'd */
     int failed;        /* sticky negative errno, 0 while healthy */
     q_durable_fn durable_fn;
     void *durable_ud;
@@ -24,9 +25,13 @@ struct q_log {
     ev_loop *loop;
     ev_op fsync_op;
     ev_timer timer;
-    bool inflight;            /* fsync_op is in flight */
-    uint64_t inflight_target; /* q_log.next when it was started */
-    int inflight_fd;          /* the fd it syncs: its segment is not deleted while in flight */
+    bool inflight;            /* a commit chain is running (fsync_op in flight) */
+    bool in_callbacks;        /* commit callbacks are running: start nothing until they end */
+    uint64_t inflight_target; /* q_log.next when the chain started */
+    uint64_t chain_base;      /* base of the segment the chain syncs now */
+    uint64_t chain_last;      /* base of the last segment it syncs (the last one at start) */
+    bool chain_dir;           /* the chain is at its directory fsync */
+    int inflight_fd;          /* the fd in flight: its segment is not deleted meanwhile */
     q_commit_waiter *whead, *wtail;
     char dir[4096];
 };
@@ -35,7 +40,12 @@ struct q_log {
 void q_log_set_durable(q_log *log, uint64_t to);
 /* Index of the segment holding `offset` (oldest <= offset < next), by binary search. */
 uint32_t q_log_seg_of(const q_log *log, uint64_t offset);
-/* Appends an empty segment at `base` (created, published) to the array. 0 or negative errno. */
-int q_log_add_segment(q_log *log, uint64_t base);
+/* Appends an empty segment at `base` to the array: created and, when `publish`, renamed to its
+ * final name with the directory fsync'd (the first segment of a log). 0 or negative errno. */
+int q_log_add_segment(q_log *log, uint64_t base, bool publish);
+/* Renames the unpublished segments with base <= upto (oldest first; everything before them
+ * must have been fdatasync'd). Returns how many were renamed (the caller then fsyncs the
+ * directory) or a negative errno. */
+int q_log_publish_upto(q_log *log, uint64_t upto);
 
 #endif

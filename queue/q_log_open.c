@@ -1,13 +1,16 @@
 /* queue/q_log_open: opening a log directory and recovering it.
  *
- * Invariants recovery relies on (kept by q_log.c):
- *  - A segment's final name exists only after its file is fully allocated, its header is written
- *    and fsync'd (creation under a ".tmp" name, then rename + directory fsync).
- *  - Every segment but the last was fdatasync'd before its successor got its name: it is sealed,
- *    so it must verify completely and end exactly where the next one begins.
- *  - Only the last segment can hold a torn or partly flushed tail. It is cut at the first record
- *    that fails, and everything after the cut is zeroed so stale bytes can never line up with
- *    later appends and resurface as records. */
+ * Names. A segment is created as "<base>.qseg.tmp" and renamed to "<base>.qseg" (published) only
+ * by a commit, after every segment before it has been fdatasync'd; the rename is followed by a
+ * directory fsync before the commit reports anything durable. The first segment of a new log is
+ * published at creation. So, with L the last published segment:
+ *  - segments before L are sealed: complete, synced. Each must verify and end exactly where the
+ *    next begins; anything else is damage (an error naming file and position, or salvage).
+ *  - L and the temporary segments after it are the tail: nothing past the last commit is
+ *    promised, so recovery walks them in order and cuts at the first record that fails (torn
+ *    write, zero bytes, bit flip). Later temporary segments hold no acknowledged record and are
+ *    deleted. Everything after the cut is zeroed so stale bytes can never line up with later
+ *    appends and resurface as records. The kept tail is then synced and published. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -61,14 +64,21 @@ static int check_opts(const q_log_opts *o)
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
+typedef struct seg_ent {
+    uint64_t base;
+    bool published;
+} seg_ent;
+
+static int cmp_ent(const void *a, const void *b)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    const seg_ent *x = a, *y = b;
+    if (x->base != y->base) return x->base < y->base ? -1 : 1;
+    return (int)y->published - (int)x->published; /* the published one first */
 }
 
-/* Lists segment bases (sorted) and removes leftover temporary files. */
-static int list_segments(q_log *log, uint64_t **bases, uint32_t *n)
+/* Lists segment files, sorted by base. A temporary file that shadows a published one of the
+ * same base (cannot happen through q_log, but a copy could) is ignored. */
+static int list_segments(q_log *log, seg_ent **ents, uint32_t *n)
 {
     int fd = dup(log->dirfd);
     if (fd < 0) return -errno;
@@ -79,35 +89,42 @@ static int list_segments(q_log *log, uint64_t **bases, uint32_t *n)
         return r;
     }
     uint32_t cap = 64, cnt = 0;
-    uint64_t *v = malloc(cap * sizeof *v);
+    seg_ent *v = malloc(cap * sizeof *v);
     int r = v ? 0 : -ENOMEM;
     struct dirent *e;
     while (r == 0 && (e = readdir(d)) != NULL) {
         uint64_t base;
         int kind = q_seg_name_parse(e->d_name, &base);
-        if (kind == 2 && !log->opts.read_only) {
-            /* A segment whose creation never finished: it holds no record. */
-            log_warn("log removing unfinished segment", "dir=%s file=%s", log->dir, e->d_name);
-            q_sys.unlinkat(log->dirfd, e->d_name, 0);
-        }
-        if (kind != 1) continue;
+        if (kind == 0) continue;
         if (cnt == Q_LOG_SEGMENTS_MAX) r = -E2BIG;
         else if (cnt == cap) {
-            uint64_t *nv = realloc(v, (cap *= 2) * sizeof *v);
+            seg_ent *nv = realloc(v, (cap *= 2) * sizeof *v);
             if (!nv) r = -ENOMEM;
             else v = nv;
         }
-        if (r == 0) v[cnt++] = base;
+        if (r == 0) v[cnt++] = (seg_ent){base, kind == 1};
     }
     closedir(d);
     if (r) {
         free(v);
         return r;
     }
-    qsort(v, cnt, sizeof *v, cmp_u64);
-    *bases = v;
-    *n = cnt;
+    qsort(v, cnt, sizeof *v, cmp_ent);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < cnt; i++)
+        if (k == 0 || v[k - 1].base != v[i].base) v[k++] = v[i];
+    *ents = v;
+    *n = k;
     return 0;
+}
+
+static void remove_ent(q_log *log, const seg_ent *e, const char *why)
+{
+    char name[Q_SEG_NAME_BYTES];
+    q_seg_name(name, e->base, !e->published);
+    log_warn("log removing segment past the tail", "dir=%s file=%s why=\"%s\"", log->dir, name,
+             why);
+    if (!log->opts.read_only) q_sys.unlinkat(log->dirfd, name, 0);
 }
 
 static void set_err(q_log_err *err, uint64_t base, uint64_t pos, uint64_t off, uint64_t bytes,
@@ -122,10 +139,10 @@ static void set_err(q_log_err *err, uint64_t base, uint64_t pos, uint64_t off, u
 }
 
 /* Salvage: copies segment `base` into <dir>/salvaged/ (keep = true) or moves it there. */
-static int salvage_file(q_log *log, uint64_t base, bool keep)
+static int salvage_file(q_log *log, const seg_ent *e, bool keep)
 {
     char name[Q_SEG_NAME_BYTES], dst[Q_SEG_NAME_BYTES + sizeof SALVAGE_DIR + 1];
-    q_seg_name(name, base, false);
+    q_seg_name(name, e->base, !e->published);
     snprintf(dst, sizeof dst, "%s/%s", SALVAGE_DIR, name);
     if (mkdirat(log->dirfd, SALVAGE_DIR, 0755) != 0 && errno != EEXIST) return -errno;
     log_warn("log salvage: segment set aside", "dir=%s file=%s to=%s copy=%d", log->dir, name,
@@ -172,14 +189,34 @@ static int check_segment(q_log *log, q_seg *s, uint64_t next_base, bool last, q_
     return 0;
 }
 
-static int recover(q_log *log, uint64_t *bases, uint32_t n, q_log_err *err)
+/* Damage in a sealed segment (or a published segment's header): fail, or with salvage keep
+ * what is before it and set the rest aside. `keep_damaged`: the damaged segment itself stays (cut
+ * at the damage, a copy set aside); else it goes too. Returns the new entry count or -errno. */
+static int salvage_from(q_log *log, const seg_ent *ents, uint32_t n, uint32_t i, bool keep_damaged)
+{
+    if (!log->opts.salvage || log->opts.read_only) return -EBADMSG;
+    int r = salvage_file(log, &ents[i], keep_damaged);
+    for (uint32_t j = i + 1; j < n && r == 0; j++) r = salvage_file(log, &ents[j], false);
+    return r ? r : (int)(keep_damaged ? i + 1 : i);
+}
+
+static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
 {
     const q_log_opts *o = &log->opts;
+    uint32_t last_pub = UINT32_MAX;
+    for (uint32_t i = 0; i < n; i++)
+        if (ents[i].published) last_pub = i;
+    if (last_pub == UINT32_MAX) {
+        /* Only unfinished segments: the log's first commit never completed. */
+        for (uint32_t i = 0; i < n; i++) remove_ent(log, &ents[i], "no published segment");
+        return o->read_only ? -ENOENT : q_log_add_segment(log, n ? ents[0].base : o->first_offset, true);
+    }
+    bool renamed = false;
     for (uint32_t i = 0; i < n; i++) {
-        bool last = i + 1 == n;
+        bool tail = i >= last_pub, last = i + 1 == n;
         const char *why = NULL;
         q_seg s;
-        int r = q_seg_open(log->dirfd, bases[i], o->read_only, &s, &why);
+        int r = q_seg_open(log->dirfd, ents[i].base, ents[i].published, o->read_only, &s, &why);
         if (r == 0 && log->nsegs > 0) {
             const q_seg *prev = &log->segs[log->nsegs - 1];
             if (prev->base + prev->count != s.base) {
@@ -188,32 +225,52 @@ static int recover(q_log *log, uint64_t *bases, uint32_t n, q_log_err *err)
                 r = -EBADMSG;
             }
         }
+        if (r == -EBADMSG && tail && i > last_pub) {
+            /* An unpublished segment past a cut or never finished: nothing in it was acked. */
+            for (uint32_t j = i; j < n; j++) remove_ent(log, &ents[j], why);
+            break;
+        }
         if (r == -EBADMSG) {
-            set_err(err, bases[i], 0, bases[i], 0, why);
+            set_err(err, ents[i].base, 0, ents[i].base, 0, why);
             log_error("log damaged segment", "dir=%s base=%" PRIu64 " why=\"%s\"", log->dir,
-                      bases[i], why);
-            if (!o->salvage || o->read_only) return r;
-            for (uint32_t j = i; j < n; j++)
-                if ((r = salvage_file(log, bases[j], false)) != 0) return r;
-            if (log->nsegs == 0) return q_log_add_segment(log, bases[i]);
-            return 0; /* the previous segment, complete and verified, is the tail */
+                      ents[i].base, why);
+            if ((r = salvage_from(log, ents, n, i, false)) < 0) return r;
+            if (log->nsegs == 0) return q_log_add_segment(log, ents[i].base, true);
+            break; /* the previous segment, complete and verified, is the tail */
         }
         if (r) return r;
-        r = check_segment(log, &s, last ? 0 : bases[i + 1], last, err);
-        if (r == -EBADMSG && o->salvage && !o->read_only) {
-            if ((r = salvage_file(log, bases[i], true)) != 0) {
-                q_seg_close(&s);
-                return r;
-            }
-            for (uint32_t j = i + 1; j < n; j++) {
-                if ((r = salvage_file(log, bases[j], false)) != 0) {
+        /* A segment in the tail that ends cleanly where the next begins is not cut. */
+        bool clean_end;
+        if (!tail) {
+            r = check_segment(log, &s, ents[i + 1].base, false, err);
+            if (r == -EBADMSG) {
+                if ((r = salvage_from(log, ents, n, i, true)) < 0) {
                     q_seg_close(&s);
                     return r;
                 }
+                n = (uint32_t)r;
+                last = true;
+                r = 0;
             }
-            n = i + 1;
-            last = true;
-            r = 0;
+            clean_end = !last;
+        } else {
+            q_scan_stop st = q_seg_scan(&s, Q_REC_BYTES_MAX, true);
+            clean_end = !last && (st == Q_SCAN_END || st == Q_SCAN_ZERO) &&
+                        s.base + s.count == ents[i + 1].base;
+            if (!clean_end) {
+                check_segment(log, &s, 0, true, err); /* reports the cut, if any */
+                for (uint32_t j = i + 1; j < n; j++) remove_ent(log, &ents[j], "past the cut");
+                n = i + 1;
+                last = true;
+            }
+        }
+        if (!s.published && !o->read_only) {
+            /* Sealed or kept tail: synced below or now, then published. */
+            if (!last && q_sys.fdatasync(s.fd) != 0) r = -errno;
+            else if (last && (r = q_seg_clean_tail(&s)) != 0) {}
+            else if ((r = q_seg_publish(log->dirfd, &s)) == 0) renamed = true;
+        } else if (last && !o->read_only) {
+            r = q_seg_clean_tail(&s);
         }
         if (r) {
             q_seg_close(&s);
@@ -221,9 +278,9 @@ static int recover(q_log *log, uint64_t *bases, uint32_t n, q_log_err *err)
         }
         log->segs[log->nsegs++] = s;
         if (o->progress) o->progress(o->progress_ud, i + 1, n);
-        if (last && !o->read_only && (r = q_seg_clean_tail(&log->segs[log->nsegs - 1])) != 0)
-            return r;
+        if (last) break;
     }
+    if (renamed && q_sys.fsync(log->dirfd) != 0) return -errno;
     return 0;
 }
 
@@ -252,24 +309,24 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
         free(log);
         return r;
     }
-    uint64_t *bases = NULL;
+    seg_ent *ents = NULL;
     uint32_t n = 0;
     /* One writer per log: a second ringqd (or tool) on the same directory is refused. */
     if (!opts->read_only && flock(log->dirfd, LOCK_EX | LOCK_NB) != 0)
         r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-    if (r == 0) r = list_segments(log, &bases, &n);
+    if (r == 0) r = list_segments(log, &ents, &n);
     if (r == 0) {
         log->segs_cap = n + 16;
         log->segs = calloc(log->segs_cap, sizeof *log->segs);
         if (!log->segs) r = -ENOMEM;
     }
     if (r == 0 && n == 0) {
-        r = opts->read_only ? -ENOENT : q_log_add_segment(log, opts->first_offset);
+        r = opts->read_only ? -ENOENT : q_log_add_segment(log, opts->first_offset, true);
         if (r == 0) r = q_sys.fsync(log->dirfd) == 0 ? 0 : -errno;
     } else if (r == 0) {
-        r = recover(log, bases, n, err);
+        r = recover(log, ents, n, err);
     }
-    free(bases);
+    free(ents);
     if (r) {
         q_log_close(log);
         return r;
@@ -277,6 +334,7 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     const q_seg *t = &log->segs[log->nsegs - 1];
     log->next = t->base + t->count;
     log->durable = log->next; /* the tail was fdatasync'd by q_seg_clean_tail */
+    log->sync_from = t->base;
     *out = log;
     return 0;
 }

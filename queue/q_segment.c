@@ -83,25 +83,27 @@ int q_seg_publish(int dirfd, q_seg *s)
     q_seg_name(tmp, s->base, true);
     q_seg_name(fin, s->base, false);
     if (q_sys.renameat(dirfd, tmp, dirfd, fin) != 0) return -errno;
-    if (q_sys.fsync(dirfd) != 0) return -errno;
+    s->published = true;
     return 0;
 }
 
 void q_seg_discard(int dirfd, q_seg *s)
 {
-    char tmp[Q_SEG_NAME_BYTES];
-    q_seg_name(tmp, s->base, true);
+    char name[Q_SEG_NAME_BYTES];
+    q_seg_name(name, s->base, !s->published);
     q_seg_close(s);
-    q_sys.unlinkat(dirfd, tmp, 0);
+    q_sys.unlinkat(dirfd, name, 0);
 }
 
-int q_seg_open(int dirfd, uint64_t base, bool rdonly, q_seg *out, const char **why)
+int q_seg_open(int dirfd, uint64_t base, bool published, bool rdonly, q_seg *out,
+               const char **why)
 {
     char name[Q_SEG_NAME_BYTES];
-    q_seg_name(name, base, false);
+    q_seg_name(name, base, !published);
     memset(out, 0, sizeof *out);
     out->base = base;
     out->rdonly = rdonly;
+    out->published = published;
     out->used = Q_SEG_HDR_BYTES;
     *why = NULL;
     out->fd = q_sys.openat(dirfd, name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);

@@ -29,6 +29,7 @@ typedef struct q_seg {
     uint32_t bytes; /* file size == mapping size */
     int fd;
     bool rdonly;
+    bool published; /* has its final name (else still "<name>.tmp", see q_log_open.c) */
     bool verified;  /* every record's checksum was checked (or we wrote it): reads skip it */
     uint8_t *map;   /* whole file, MAP_SHARED; PROT_READ only when rdonly */
     uint32_t *idx;  /* idx[i]: position of record base + i * Q_SEG_IDX_STRIDE */
@@ -46,15 +47,18 @@ int q_seg_name_parse(const char *name, uint64_t *base);
  * is metadata) and maps it. The name stays temporary until q_seg_publish(). Returns 0 or a
  * negative errno (-ENOSPC from fallocate); on error nothing is left behind. */
 int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, q_seg *out);
-/* Renames the temporary file to its final name and fsync()s the directory, so the name is
- * durable. Returns 0 or a negative errno (the file then stays temporary; q_seg_discard it). */
+/* Renames the temporary file to its final name (the caller fsyncs the directory afterwards).
+ * Returns 0 or a negative errno. */
 int q_seg_publish(int dirfd, q_seg *s);
-/* Closes and unlinks a segment that was never published. */
+/* Closes and unlinks a segment (under its current name): one never published, or a recovered
+ * segment past a cut. */
 void q_seg_discard(int dirfd, q_seg *s);
 
-/* Opens and maps an existing segment and checks its file header. Returns 0, -EBADMSG with a
- * static reason in *why (damaged or foreign file), or another negative errno. */
-int q_seg_open(int dirfd, uint64_t base, bool rdonly, q_seg *out, const char **why);
+/* Opens and maps an existing segment (its temporary name unless `published`) and checks its
+ * file header. Returns 0, -EBADMSG with a static reason in *why (damaged or foreign file), or
+ * another negative errno. */
+int q_seg_open(int dirfd, uint64_t base, bool published, bool rdonly, q_seg *out,
+               const char **why);
 
 /* Walks the records from the file header, building the index, and sets count and used. Stops at
  * the first record that does not parse; returns why (Q_SCAN_END or Q_SCAN_ZERO are clean ends).

@@ -69,6 +69,8 @@ START_TEST(roll_index_reopen)
     q_log_stats st;
     q_log_get_stats(log, &st);
     ck_assert_uint_gt(st.segments, 10);
+    ck_assert_int_eq(tq_count_files(dir), 1); /* rolled segments are published by a commit */
+    ck_assert_int_eq(q_log_commit(log), 0);
     ck_assert_int_eq(tq_count_files(dir), (int)st.segments);
     check_all(log, 1000, 4000);
     /* Lookups in reverse and random order exercise the index, not just the iterator. */
@@ -185,6 +187,10 @@ START_TEST(retention_and_compaction)
         ck_assert_int_ge(q_log_retain(log, live), 0);
         q_log_stats st;
         q_log_get_stats(log, &st);
+        ck_assert_uint_le(st.segments, 4); /* nothing is deleted past the last commit */
+        ck_assert_int_eq(q_log_commit(log), 0);
+        ck_assert_int_ge(q_log_retain(log, live), 0);
+        q_log_get_stats(log, &st);
         /* Disk use tracks live data: the live record and the head, not the history. */
         ck_assert_uint_le(st.segments, 3);
         ck_assert_uint_le(q_log_oldest(log), live);
@@ -274,8 +280,9 @@ START_TEST(full_disk)
     q_sys_reset();
     /* Space is back: the same append goes through and the log rolls. */
     ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-    ck_assert_int_eq(tq_count_files(dir), 2);
+    ck_assert_int_eq(tq_count_files(dir), 1); /* the new segment is published by a commit */
     ck_assert_int_eq(q_log_commit(log), 0);
+    ck_assert_int_eq(tq_count_files(dir), 2);
     check_all(log, 0, off + 1);
     ck_assert_int_eq(q_log_close(log), 0);
     ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);

@@ -347,6 +347,86 @@ START_TEST(sealed_segment_short_and_leftovers)
 }
 END_TEST
 
+/* Appends across three rolls with no commit: segment 0 is published, the rest are temporary. */
+static uint64_t build_unpublished(const char *dir, uint64_t bases[4])
+{
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    uint64_t off = 0;
+    q_log_stats st;
+    do {
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+        off++;
+        q_log_get_stats(log, &st);
+    } while (st.segments < 4 || q_log_next(log) - q_log_oldest(log) < 20 + off / 2);
+    for (uint32_t i = 0; i < 4; i++) {
+        char name[64];
+        uint64_t end;
+        uint32_t used, bytes;
+        ck_assert_int_eq(q_log_segment_info(log, i, name, &bases[i], &end, &used, &bytes), 0);
+    }
+    ck_assert_int_eq(q_log_close(log), 0); /* no commit: like a crash, the page cache keeps it */
+    ck_assert_int_eq(tq_count_files(dir), 1);
+    return off;
+}
+
+START_TEST(unpublished_tail_segments)
+{
+    char dir[64], path[160];
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    q_log_err err;
+    uint64_t bases[4];
+    /* Intact: everything is recovered, and the rolled segments get their final names. */
+    tq_mkdtemp(dir);
+    uint64_t n = build_unpublished(dir, bases);
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    ck_assert_ptr_null(err.why);
+    check_prefix(log, n);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ck_assert_int_eq(tq_count_files(dir), 4);
+    tq_rmdir(dir);
+    /* A torn record inside the first temporary segment: cut there, later ones removed. */
+    tq_mkdtemp(dir);
+    n = build_unpublished(dir, bases);
+    snprintf(path, sizeof path, "%s/%020llu.qseg.tmp", dir, (unsigned long long)bases[1]);
+    image im = load(path);
+    uint32_t pos = Q_SEG_HDR_BYTES;
+    for (uint64_t off = bases[1]; off < bases[1] + 7; off++) pos += (uint32_t)q_rec_span(tq_len(off, MAXLEN));
+    im.bytes[pos + Q_REC_HDR_BYTES - 1] ^= 0x40; /* a header byte of record base+7 */
+    store(path, im.bytes, im.size);
+    free(im.bytes);
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    ck_assert_ptr_nonnull(err.why);
+    ck_assert_uint_eq(err.pos, pos);
+    check_prefix(log, bases[1] + 7);
+    ck_assert_int_eq(tq_append(log, bases[1] + 7, MAXLEN), (int64_t)(bases[1] + 7));
+    ck_assert_int_eq(q_log_commit(log), 0);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ck_assert_int_eq(tq_count_files(dir), 2);
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    check_prefix(log, bases[1] + 8);
+    ck_assert_int_eq(q_log_close(log), 0);
+    tq_rmdir(dir);
+    /* A temporary segment whose creation never finished (bad header): it and later ones go. */
+    tq_mkdtemp(dir);
+    n = build_unpublished(dir, bases);
+    snprintf(path, sizeof path, "%s/%020llu.qseg.tmp", dir, (unsigned long long)bases[2]);
+    im = load(path);
+    memset(im.bytes, 0, Q_SEG_HDR_BYTES);
+    store(path, im.bytes, im.size);
+    free(im.bytes);
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    check_prefix(log, bases[2]);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ck_assert_int_eq(tq_count_files(dir), 2);
+    tq_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_OFF); /* thousands of expected "tail cut" and "damage" lines */
@@ -358,6 +438,7 @@ int main(void)
     tcase_add_test(tc, bit_flips_sealed);
     tcase_add_test(tc, zero_filled_tail_and_stale_bytes);
     tcase_add_test(tc, sealed_segment_short_and_leftovers);
+    tcase_add_test(tc, unpublished_tail_segments);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
