@@ -252,7 +252,7 @@ int pw_hpack_decode_block(pw_hpack_dec *d, const uint8_t *src, size_t len, size_
         *err_desc = "decoder failed earlier";
         return PW_HPACK_ERR_COMPRESSION;
     }
-    dec_ctx c = {.d = d, .p = src, .end = src + len, .max_list = max_list_size,
+    dec_ctx c = {.d = d, .p = src, .end = len ? src + len : src, .max_list = max_list_size,
                  .emit = emit, .ud = ud};
     int r = 0;
     while (r == 0 && c.p < c.end) {
@@ -368,7 +368,7 @@ static size_t dyn_find(const pw_hpack_table *t, const uint8_t *name, size_t name
     for (size_t i = 0; i < t->count; i++) {
         const pw_hpack_entry *en = pw_hpack_table_get(t, i);
         if (en->name_hash != hash || en->name_len != name_len ||
-            memcmp(pw_hpack_entry_name(en), name, name_len) != 0)
+            (name_len && memcmp(pw_hpack_entry_name(en), name, name_len) != 0))
             continue;
         const size_t idx = PW_HPACK_STATIC_COUNT + 1 + i;
         if (en->value_len == value_len &&

@@ -1,4 +1,6 @@
 /* proto_wire/pw_hpack_static: the HPACK static table (RFC 7541 Appendix A) and its lookup. */
+#include <assert.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "proto_wire/pw_hpack_int.h"
@@ -71,17 +73,44 @@ const pw_hpack_static_entry pw_hpack_static_table[PW_HPACK_STATIC_COUNT] = {
 
 #undef S
 
+/* Static indexes grouped by name length (in index order within a group), so a lookup
+ * compares only names of the right length. Built once from the table above. */
+enum { STATIC_NAME_LEN_MAX = 27 }; /* "access-control-allow-origin" */
+static uint8_t by_len_start[STATIC_NAME_LEN_MAX + 2];
+static uint8_t by_len[PW_HPACK_STATIC_COUNT];
+static pthread_once_t by_len_once = PTHREAD_ONCE_INIT;
+
+static void by_len_build(void)
+{
+    unsigned count[STATIC_NAME_LEN_MAX + 1] = {0};
+    for (unsigned i = 0; i < PW_HPACK_STATIC_COUNT; i++) {
+        assert(pw_hpack_static_table[i].name_len <= STATIC_NAME_LEN_MAX);
+        count[pw_hpack_static_table[i].name_len]++;
+    }
+    unsigned pos = 0;
+    for (unsigned l = 0; l <= STATIC_NAME_LEN_MAX; l++) {
+        by_len_start[l] = (uint8_t)pos;
+        pos += count[l];
+    }
+    by_len_start[STATIC_NAME_LEN_MAX + 1] = (uint8_t)pos;
+    unsigned fill[STATIC_NAME_LEN_MAX + 1] = {0};
+    for (unsigned i = 0; i < PW_HPACK_STATIC_COUNT; i++) {
+        const unsigned l = pw_hpack_static_table[i].name_len;
+        by_len[by_len_start[l] + fill[l]++] = (uint8_t)i;
+    }
+}
+
 unsigned pw_hpack_static_find(const uint8_t *name, size_t name_len, const uint8_t *value,
                               size_t value_len, int *exact)
 {
-    unsigned name_idx = 0;
     *exact = 0;
-    for (unsigned i = 0; i < PW_HPACK_STATIC_COUNT; i++) {
+    if (name_len == 0 || name_len > STATIC_NAME_LEN_MAX) return 0;
+    pthread_once(&by_len_once, by_len_build);
+    unsigned name_idx = 0;
+    for (unsigned k = by_len_start[name_len]; k < by_len_start[name_len + 1]; k++) {
+        const unsigned i = by_len[k];
         const pw_hpack_static_entry *s = &pw_hpack_static_table[i];
-        if (s->name_len != name_len || memcmp(s->name, name, name_len) != 0) {
-            if (name_idx) break; /* entries with one name are adjacent: no more matches */
-            continue;
-        }
+        if (memcmp(s->name, name, name_len) != 0) continue;
         if (!name_idx) name_idx = i + 1;
         if (s->value_len == value_len &&
             (value_len == 0 || memcmp(s->value, value, value_len) == 0)) {

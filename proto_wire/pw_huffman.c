@@ -194,11 +194,10 @@ static void fsm_build(void)
     }
 }
 
-/* The shared loop: writes to dst when non-NULL (up to dst_cap), else only counts.
+/* The checked loop: stops at the first invalid symbol or when dst (if any) is full.
  * Returns the decoded length, -1 on invalid input, -2 when dst_cap is too small. */
-static long huff_run(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t len)
+static long huff_run_checked(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t len)
 {
-    pthread_once(&fsm_once, fsm_build);
     size_t out = 0;
     unsigned state = 0;
     for (size_t i = 0; i < len; i++) {
@@ -216,18 +215,44 @@ static long huff_run(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t le
             state = e.next;
         }
     }
-    if (!fsm_accept[state]) return -1;
+    return fsm_accept[state] ? (long)out : -1;
+}
+
+/* The hot loop, branch-free per nibble: always stores the entry's symbol and advances only
+ * on FSM_EMIT, so dst needs one spare byte past the longest possible output. Faults are
+ * collected and checked once at the end (the output is then discarded). */
+static long huff_run_fast(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    size_t out = 0;
+    unsigned state = 0, flags = 0;
+    for (size_t i = 0; i < len; i++) {
+        fsm_entry e = fsm[state][src[i] >> 4];
+        dst[out] = e.sym;
+        out += e.flags & FSM_EMIT;
+        flags |= e.flags;
+        e = fsm[e.next][src[i] & 0xfu];
+        dst[out] = e.sym;
+        out += e.flags & FSM_EMIT;
+        flags |= e.flags;
+        state = e.next;
+    }
+    if ((flags & FSM_FAIL) || !fsm_accept[state]) return -1;
     return (long)out;
 }
 
 long pw_huff_decode(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t len)
 {
-    static uint8_t dummy;
-    const long r = huff_run(dst ? dst : &dummy, dst ? dst_cap : 0, src, len);
+    pthread_once(&fsm_once, fsm_build);
+    /* At most len * 8 / 5 symbols (5-bit shortest code), + 1 spare for the fast loop. */
+    if (dst && len <= SIZE_MAX / 8 && dst_cap > len * 8 / 5) return huff_run_fast(dst, src, len);
+    if (!dst) dst_cap = 0;
+    uint8_t none;
+    const long r = huff_run_checked(dst ? dst : &none, dst_cap, src, len);
     return r < 0 ? -1 : r;
 }
 
 long pw_huff_decoded_len(const uint8_t *src, size_t len)
 {
-    return huff_run(NULL, 0, src, len);
+    pthread_once(&fsm_once, fsm_build);
+    return huff_run_checked(NULL, 0, src, len);
 }

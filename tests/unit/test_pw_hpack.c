@@ -347,6 +347,54 @@ START_TEST(test_encode_flags)
 }
 END_TEST
 
+/* Every static entry encodes as its one-byte index; every static name with another value as
+ * a literal naming the first entry with that name (RFC 7541 Appendix A). */
+START_TEST(test_encode_static_all)
+{
+    static const char *const names[61] = {
+        ":authority", ":method", ":method", ":path", ":path", ":scheme", ":scheme", ":status",
+        ":status", ":status", ":status", ":status", ":status", ":status", "accept-charset",
+        "accept-encoding", "accept-language", "accept-ranges", "accept",
+        "access-control-allow-origin", "age", "allow", "authorization", "cache-control",
+        "content-disposition", "content-encoding", "content-language", "content-length",
+        "content-location", "content-range", "content-type", "cookie", "date", "etag", "expect",
+        "expires", "from", "host", "if-match", "if-modified-since", "if-none-match", "if-range",
+        "if-unmodified-since", "last-modified", "link", "location", "max-forwards",
+        "proxy-authenticate", "proxy-authorization", "range", "referer", "refresh",
+        "retry-after", "server", "set-cookie", "strict-transport-security",
+        "transfer-encoding", "user-agent", "vary", "via", "www-authenticate"};
+    static const char *const values[15] = {"", "GET", "POST", "/", "/index.html", "http",
+                                           "https", "200", "204", "206", "304", "400", "404",
+                                           "500", ""};
+    pw_hpack_enc e;
+    pw_hpack_enc_init(&e, 4096);
+    for (int i = 0; i < 61; i++) {
+        const char *v = i < 15 ? values[i] : (i == 15 ? "gzip, deflate" : "");
+        buf out;
+        buf_init(&out, 256);
+        ck_assert_int_eq(pw_hpack_encode_field(&e, &out, (const uint8_t *)names[i],
+                                               strlen(names[i]), (const uint8_t *)v, strlen(v),
+                                               0),
+                         0);
+        ck_assert_uint_eq(buf_size(&out), 1);
+        ck_assert_int_eq(buf_begin(&out)[0], 0x80 | (i + 1));
+        buf_consume(&out, 1);
+        ck_assert_int_eq(pw_hpack_encode_field(&e, &out, (const uint8_t *)names[i],
+                                               strlen(names[i]), (const uint8_t *)"zz", 2,
+                                               PW_HPACK_F_NO_INDEX),
+                         0);
+        int first = i;
+        while (first > 0 && strcmp(names[first - 1], names[i]) == 0) first--;
+        const uint8_t *p = buf_begin(&out);
+        const int idx = p[0] < 0x0f ? p[0] : 0x0f + p[1];
+        ck_assert_int_eq(idx, first + 1);
+        buf_deinit(&out);
+    }
+    ck_assert_uint_eq(e.table.count, 0);
+    pw_hpack_enc_deinit(&e);
+}
+END_TEST
+
 START_TEST(test_encode_roundtrip_flags)
 {
     pw_hpack_enc e;
@@ -881,6 +929,7 @@ int main(void)
     tcase_add_test(enc, test_encode_c4_exact);
     tcase_add_test(enc, test_encode_c6_exact);
     tcase_add_test(enc, test_encode_flags);
+    tcase_add_test(enc, test_encode_static_all);
     tcase_add_test(enc, test_encode_roundtrip_flags);
     tcase_add_test(enc, test_encode_size_updates);
     tcase_add_test(enc, test_random_roundtrip);
