@@ -12,6 +12,12 @@
 /* First scratch allocation: a typical Huffman-coded gRPC value (path, user-agent) fits. */
 #define SCRATCH_INITIAL_BYTES 256u
 
+/* Field sizes add two 32-bit lengths and the overhead in size_t without overflow checks. */
+_Static_assert(sizeof(size_t) >= 8, "pw_hpack assumes a 64-bit size_t");
+/* The continuation limit must still admit every value up to PW_HPACK_INT_MAX. */
+_Static_assert(7 * PW_HPACK_INT_CONT_BYTES_MAX >= 32, "continuations cannot reach INT_MAX");
+_Static_assert(PW_HPACK_ENC_TABLE_SIZE_MAX <= PW_HPACK_INT_MAX, "table size is a 32-bit int");
+
 /* ================================ decoder ================================================== */
 
 int pw_hpack_dec_init(pw_hpack_dec *d, uint32_t settings_max)
@@ -267,7 +273,8 @@ int pw_hpack_decode_block(pw_hpack_dec *d, const uint8_t *src, size_t len, size_
     if (r == 0 && d->update_required) r = fault(&c, "missing required table size update");
     if (r != 0) {
         d->failed = true; /* compression error, no memory, or emit stopped us mid-block */
-        if (r == PW_HPACK_ERR_COMPRESSION) *err_desc = c.err;
+        if (r == PW_HPACK_ERR_COMPRESSION) /* c.err is NULL if the emit itself returned it */
+            *err_desc = c.err ? c.err : "emit callback returned PW_HPACK_ERR_COMPRESSION";
         return r;
     }
     return c.too_large ? PW_HPACK_ERR_LIST_TOO_LARGE : PW_HPACK_OK;

@@ -20,7 +20,8 @@
 #define PW_HPACK_ERR_NOMEM (-3)
 
 /* Flags on a decoded or encoded field. */
-#define PW_HPACK_F_NEVER_INDEXED 0x1u /* literal never indexed (sensitive): keep it so on re-encode */
+/* Literal never indexed (sensitive): keep it so on re-encode (RFC 7541 §6.2.3, §7.1.3). */
+#define PW_HPACK_F_NEVER_INDEXED 0x1u
 #define PW_HPACK_F_NO_INDEX 0x2u      /* encoder: literal without indexing */
 
 /* Default and limits. The table size we accept from a peer's updates is bounded by what we

@@ -205,7 +205,10 @@ START_TEST(test_c4_requests_huffman) { run_sequence(4096, c4_hex, req_list, req_
 END_TEST
 START_TEST(test_c5_responses) { run_sequence(256, c5_hex, resp_list, resp_table, resp_size); }
 END_TEST
-START_TEST(test_c6_responses_huffman) { run_sequence(256, c6_hex, resp_list, resp_table, resp_size); }
+START_TEST(test_c6_responses_huffman)
+{
+    run_sequence(256, c6_hex, resp_list, resp_table, resp_size);
+}
 END_TEST
 
 /* ---- encoder: byte-exact where the RFC's choices are ours, round trips elsewhere --------- */
