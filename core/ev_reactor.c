@@ -526,11 +526,12 @@ static void dispatch(ev_loop *loop, const ev_cqe *c)
 
 int ev_loop_run_once(ev_loop *loop, bool block)
 {
+    for (int i = 0; i < loop->nhooks; i++) loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_ITERATION);
     publish_buffers(loop);
-    bool sleep = block && io_uring_cq_ready(&loop->ring) == 0;
+    bool sleep = block && io_uring_cq_ready(&loop->ring) == 0 && !loop->stop;
     if (sleep) {
         for (int i = 0; i < loop->nhooks; i++)
-            if (!loop->hooks[i](loop, loop->hooks_ud[i], true)) sleep = false;
+            if (!loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_BEFORE_SLEEP)) sleep = false;
     }
     int r;
     if (sleep) {
@@ -545,7 +546,7 @@ int ev_loop_run_once(ev_loop *loop, bool block)
         } else {
             r = io_uring_submit_and_wait(&loop->ring, 1);
         }
-        for (int i = 0; i < loop->nhooks; i++) loop->hooks[i](loop, loop->hooks_ud[i], false);
+        for (int i = 0; i < loop->nhooks; i++) loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_AFTER_WAKE);
     } else {
         r = io_uring_submit(&loop->ring);
         /* With DEFER_TASKRUN, completions are only posted when we enter the kernel to wait;

@@ -99,13 +99,20 @@ void ev_loop_stop(ev_loop *loop);
 uint64_t ev_loop_now(ev_loop *loop);
 int ev_loop_shard(const ev_loop *loop);
 
-/* Hook run right before the loop blocks in the kernel (going_to_sleep = true), and again after
- * it wakes (false). The mailbox uses it to publish "I may be asleep" before sleeping and then
- * re-check its rings: when a hook returns false on going_to_sleep, the loop does not block this
- * iteration (it polls and runs again), so a message that raced with the flag is never stranded.
- * The return value is ignored when going_to_sleep is false. At most EV_HOOKS_MAX hooks. */
+/* Hooks run at three points of every loop iteration:
+ *   EV_HOOK_ITERATION     every iteration, before submitting and waiting: flush work that
+ *                         callbacks of the previous iteration batched up (mailbox lanes, dirty
+ *                         connections). Runs even when the loop never sleeps, so a busy loop
+ *                         cannot starve what a hook does. Return value ignored.
+ *   EV_HOOK_BEFORE_SLEEP  the loop is about to block in the kernel. The mailbox publishes
+ *                         "I may be asleep" here and re-checks its rings: returning false vetoes
+ *                         the sleep (the loop polls and runs again), so a message that raced
+ *                         with the flag is never stranded.
+ *   EV_HOOK_AFTER_WAKE    the loop came back from blocking. Return value ignored.
+ * At most EV_HOOKS_MAX hooks; they run in the order added. */
 #define EV_HOOKS_MAX 8
-typedef bool (*ev_hook_fn)(ev_loop *loop, void *ud, bool going_to_sleep);
+typedef enum { EV_HOOK_ITERATION = 0, EV_HOOK_BEFORE_SLEEP = 1, EV_HOOK_AFTER_WAKE = 2 } ev_hook_phase;
+typedef bool (*ev_hook_fn)(ev_loop *loop, void *ud, ev_hook_phase phase);
 int ev_loop_add_hook(ev_loop *loop, ev_hook_fn fn, void *ud);
 
 /* Called on the loop's thread for every wake-up message sent with ev_loop_wake_from(). Several

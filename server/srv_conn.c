@@ -43,7 +43,7 @@ static void conn_unlink(srv_conn *c)
 
 static void conn_maybe_free(srv_conn *c)
 {
-    if (!c->closing || c->recv_op.busy || c->send_op.busy) return;
+    if (!c->closing || c->hold > 0 || c->recv_op.busy || c->send_op.busy) return;
     srv_shard *sh = c->sh;
     ev_timer_stop(sh->loop, &c->timer);
     if (c->g) pw_grpc_conn_destroy(c->g);
@@ -68,6 +68,13 @@ void srv_conn_close(srv_conn *c)
 }
 
 static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags);
+
+/* Every callback holds the connection while it runs; the last release frees a closed one. */
+static void conn_enter(srv_conn *c) { c->hold++; }
+static void conn_leave(srv_conn *c)
+{
+    if (--c->hold == 0) conn_maybe_free(c);
+}
 
 void srv_conn_flush(srv_conn *c)
 {
@@ -97,20 +104,17 @@ void srv_conn_flush(srv_conn *c)
 static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     srv_conn *c = op->ud;
+    conn_enter(c);
     if (res < 0) {
         if (!c->closing) log_debug("send failed", "fd=%d err=%d", c->fd, res);
         srv_conn_close(c);
-        conn_maybe_free(c);
-        return;
+    } else {
+        ctr_add(&c->sh->ctr.bytes_out, (uint64_t)res);
+        buf_consume(&c->out, (size_t)res); /* a short write leaves the rest for the next send */
+        if (!c->closing) srv_conn_flush(c);
+        if (!c->closing) conn_arm_timer(c);
     }
-    ctr_add(&c->sh->ctr.bytes_out, (uint64_t)res);
-    buf_consume(&c->out, (size_t)res); /* a short write leaves the rest for the next send */
-    if (c->closing) {
-        conn_maybe_free(c);
-        return;
-    }
-    srv_conn_flush(c);
-    if (!c->closing) conn_arm_timer(c);
+    conn_leave(c);
 }
 
 static void conn_to_h2(srv_conn *c)
@@ -157,6 +161,7 @@ static bool sniff(srv_conn *c)
 static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     srv_conn *c = op->ud;
+    conn_enter(c);
     if (res > 0) {
         const uint8_t *p = ev_op_buffer(loop, op);
         uint16_t bid = op->bid;
@@ -177,36 +182,31 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
         if (!(flags & EV_F_MORE) && !c->closing) {
             if (ev_recv_multishot(loop, &c->recv_op, c->fd) < 0) srv_conn_close(c);
         }
-        if (!c->closing) {
-            srv_conn_flush(c);
-            conn_arm_timer(c);
-        }
-        conn_maybe_free(c);
-        return;
-    }
-    if (res == -ENOBUFS && !c->closing) {
+        if (!c->closing) srv_conn_flush(c);
+        if (!c->closing) conn_arm_timer(c);
+    } else if (res == -ENOBUFS && !c->closing) {
         /* The provided-buffer ring ran dry: flow control. Re-arm; buffers come back as other
          * connections finish with theirs in this same iteration. */
         if (!(flags & EV_F_MORE) && ev_recv_multishot(loop, &c->recv_op, c->fd) < 0)
             srv_conn_close(c);
-        return;
+    } else {
+        /* EOF or error: the peer is gone. */
+        if (!(flags & EV_F_MORE)) c->recv_stopped = true;
+        srv_conn_close(c);
     }
-    /* EOF or error: the peer is gone. Flush nothing more. */
-    if (!(flags & EV_F_MORE)) c->recv_stopped = true;
-    srv_conn_close(c);
-    conn_maybe_free(c);
+    conn_leave(c);
 }
 
 static void on_timer(ev_loop *loop, ev_timer *t)
 {
     srv_conn *c = t->ud;
     if (c->closing) return;
+    conn_enter(c);
     uint64_t now = ev_loop_now(loop);
     if (c->mode != SRV_CONN_H2) {
         if (now >= c->handshake_deadline_ns) {
             log_debug("handshake timeout", "fd=%d", c->fd);
             srv_conn_close(c);
-            return;
         }
     } else {
         pw_grpc_conn_expire(c->g, now);
@@ -224,6 +224,7 @@ static void on_timer(ev_loop *loop, ev_timer *t)
         srv_conn_flush(c);
     }
     if (!c->closing) conn_arm_timer(c);
+    conn_leave(c);
 }
 
 /* One timer per connection, at the earliest of: handshake deadline (before HTTP/2 is up), the

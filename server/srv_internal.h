@@ -26,6 +26,7 @@ struct srv_conn {
     bool closing;      /* teardown started: no new I/O */
     bool close_after_flush;
     bool recv_stopped; /* multishot recv ended and was not re-armed */
+    uint32_t hold;     /* callbacks of this connection on the stack: no free while > 0 */
     ev_op recv_op;
     ev_op send_op;
     ev_timer timer;

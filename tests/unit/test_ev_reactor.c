@@ -257,9 +257,9 @@ END_TEST
 
 /* A hook that vetoes sleep runs the loop without blocking. */
 static int hook_calls;
-static bool veto_hook(ev_loop *loop, void *ud, bool going)
+static bool veto_hook(ev_loop *loop, void *ud, ev_hook_phase phase)
 {
-    if (going) {
+    if (phase == EV_HOOK_BEFORE_SLEEP) {
         hook_calls++;
         if (hook_calls == 3) ev_loop_stop(loop);
         return false;
