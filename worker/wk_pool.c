@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "worker/wk_mpmc.h"
@@ -25,7 +26,9 @@ typedef struct wk_worker {
 } wk_worker;
 
 struct wk_pool {
-    wk_mpmc q;                     /* wk_job pointers */
+    wk_mpmc q;                     /* wk_job pointers; 2 x queue_cap cells (see submit) */
+    uint32_t queue_cap;            /* jobs waiting for a worker, at most */
+    _Atomic uint32_t queued;       /* jobs submitted and not yet taken by a worker */
     alignas(WK_CACHE_LINE_BYTES) _Atomic int state;
     _Atomic uint32_t submitting;   /* submits between their state check and their push */
     wk_park park;                  /* idle workers */
@@ -59,6 +62,15 @@ static void run_one(wk_pool *p, wk_worker *w, wk_job *job)
     wk_mesh_send_wait(p->mesh, w->ep, job->shard, &msg);
 }
 
+/* Takes the oldest job; keeps `queued` in step. */
+static bool take(wk_pool *p, wk_job **job)
+{
+    if (!wk_mpmc_pop(&p->q, job)) return false;
+    /* Relaxed: a bound on occupancy, not a hand-off (the job came through the ring). */
+    atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
+    return true;
+}
+
 static bool may_exit(wk_pool *p)
 {
     /* seq_cst: see the file comment (the Dekker pair with wk_pool_submit). */
@@ -72,19 +84,19 @@ static void *worker_main(void *arg)
     wk_pool *p = w->pool;
     wk_job *job;
     for (;;) {
-        if (wk_mpmc_pop(&p->q, &job)) {
+        if (take(p, &job)) {
             run_one(p, w, job);
             continue;
         }
         uint32_t key = wk_park_prepare(&p->park);
-        if (wk_mpmc_pop(&p->q, &job)) {
+        if (take(p, &job)) {
             wk_park_cancel(&p->park);
             run_one(p, w, job);
             continue;
         }
         if (may_exit(p)) {
             wk_park_cancel(&p->park);
-            if (wk_mpmc_pop(&p->q, &job)) {
+            if (take(p, &job)) {
                 run_one(p, w, job);
                 continue;
             }
@@ -104,7 +116,13 @@ int wk_pool_create(const wk_pool_opts *o, wk_mesh *m, wk_pool **out)
     wk_pool *p = aligned_alloc(WK_CACHE_LINE_BYTES,
                                (sizeof *p + WK_CACHE_LINE_BYTES - 1) & ~(size_t)(WK_CACHE_LINE_BYTES - 1));
     if (!p) return -ENOMEM;
-    int r = wk_mpmc_init(&p->q, cap, sizeof(wk_job *));
+    if (cap < 2 || (cap & (cap - 1)) != 0 || cap > WK_MPMC_CAP_MAX / 2) {
+        free(p);
+        return -EINVAL;
+    }
+    p->queue_cap = cap;
+    atomic_store_explicit(&p->queued, 0, memory_order_relaxed);
+    int r = wk_mpmc_init(&p->q, cap * 2, sizeof(wk_job *));
     if (r < 0) {
         free(p);
         return r;
@@ -145,7 +163,18 @@ int wk_pool_submit(wk_pool *p, int shard, wk_job *job)
     /* seq_cst: the submit half of the shutdown Dekker pair (file comment). */
     atomic_fetch_add_explicit(&p->submitting, 1, memory_order_seq_cst);
     bool running = atomic_load_explicit(&p->state, memory_order_seq_cst) == WK_POOL_RUNNING;
-    bool ok = running && wk_mpmc_push(&p->q, &job);
+    bool ok = false;
+    /* Relaxed: `queued` only bounds occupancy; the job itself travels through the ring. */
+    if (running && atomic_fetch_add_explicit(&p->queued, 1, memory_order_relaxed) < p->queue_cap) {
+        /* At most queue_cap jobs wait, and the ring has twice as many cells, so a push fails
+         * only when a worker was preempted between claiming a cell and releasing it a whole
+         * ring's length ago (Vyukov's ring is FIFO per cell). Its copy-out is a pointer; wait
+         * for it rather than refusing a job the caller sized for. */
+        while (!wk_mpmc_push(&p->q, &job)) sched_yield();
+        ok = true;
+    } else if (running) {
+        atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
+    }
     atomic_fetch_sub_explicit(&p->submitting, 1, memory_order_seq_cst);
     if (ok) {
         wk_park_notify(&p->park, !running);

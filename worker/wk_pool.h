@@ -54,7 +54,7 @@ typedef struct wk_pool_opts {
     int n_threads;      /* 1..WK_POOL_THREADS_MAX */
     int first_ep;       /* workers are mesh endpoints first_ep..first_ep + n_threads - 1; these
                            must be helper endpoints (>= wk_mesh_shards) used by nobody else */
-    uint32_t queue_cap; /* power of two; 0: WK_POOL_QUEUE_CAP_DEFAULT */
+    uint32_t queue_cap; /* jobs waiting for a worker at most; power of two; 0: default */
 } wk_pool_opts;
 
 typedef struct wk_pool_stats {
@@ -66,8 +66,9 @@ typedef struct wk_pool_stats {
  * -ENOMEM, or the pthread_create error negated (no thread is left running then). */
 int wk_pool_create(const wk_pool_opts *opts, wk_mesh *m, wk_pool **out);
 /* Queues `job` for shard `shard` (the caller's own shard, on its thread). Returns 0, -EAGAIN
- * (queue full: retry later; size queue_cap above the shards' bound on jobs in flight to never
- * see it), -ESHUTDOWN (stopping) or -EINVAL. */
+ * (queue_cap jobs are waiting for a worker: retry later; size queue_cap at or above the
+ * shards' total bound on jobs in flight and it never happens), -ESHUTDOWN (stopping) or
+ * -EINVAL. */
 int wk_pool_submit(wk_pool *p, int shard, wk_job *job);
 /* Any thread, non-blocking. Refuses new jobs from now on. CANCEL after DRAIN upgrades the stop;
  * DRAIN after CANCEL changes nothing. */

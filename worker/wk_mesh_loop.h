@@ -1,0 +1,43 @@
+/* worker/wk_mesh_loop: runs a mesh shard from its ev_loop.
+ *
+ * Attaching shard S to its loop installs:
+ *   - an io_uring waker: senders wake S with ev_loop_wake_from(), i.e. IORING_OP_MSG_RING from
+ *     a sender's own loop, or the loop's eventfd from a helper thread;
+ *   - a wake handler: runs S's inbound messages (wk_mesh_poll) and flushes what they sent;
+ *   - a before-sleep hook: polls, flushes S's outbound lanes (when handlers ran, it vetoes this
+ *     sleep so the loop notices ev_loop_stop or new work from them), optionally spins for
+ *     opts.spin_ns watching the inbound lanes, then runs the sleep protocol (wk_mesh_sleep_begin).
+ *     When the
+ *     re-check finds work, the hook vetoes the sleep, so the loop polls and runs again instead
+ *     of blocking on a message that raced with the flag. After waking it clears the flag.
+ *
+ * An idle shard therefore sits in io_uring_enter with no timer and uses no CPU, and a busy one
+ * gets no wake-ups at all (its flag stays 0).
+ *
+ * Shutdown order: a shard's loop may be destroyed only once nobody can wake it any more:
+ * destroy the pool (joins its workers), stop every shard's loop, wait until all have returned
+ * from ev_loop_run, then destroy the loops. (Senders call ev_loop_wake_from(target) on the
+ * target loop's ring fd or eventfd, so the target must outlive them.) */
+#ifndef WK_MESH_LOOP_H
+#define WK_MESH_LOOP_H
+
+#include "core/ev_reactor.h"
+#include "worker/wk_mesh.h"
+
+/* `data` of mesh wake-ups (the wake handler ignores it; other values are not ours). */
+#define WK_MESH_WAKE_DATA 0x776bu
+
+/* The binding of one shard to its loop. Caller's memory: keep it alive and unmoved while the
+ * loop runs (it is the hook's and wake handler's user data). */
+typedef struct wk_mesh_loop {
+    wk_mesh *mesh;
+    ev_loop *loop;
+    int shard;
+} wk_mesh_loop;
+
+/* Attaches shard `shard` to `loop`. Call on the shard's thread after ev_loop_create, before any
+ * other thread sends to the shard. Takes the loop's wake handler (one per loop) and one hook
+ * slot. Returns 0, -EINVAL (not a shard of m) or -ENOSPC (no free hook slot). */
+int wk_mesh_loop_init(wk_mesh_loop *ml, wk_mesh *m, int shard, ev_loop *loop);
+
+#endif
