@@ -21,6 +21,14 @@ pw_gzip_ctx *pw_grpc_gzip(void)
     return &t_gzip;
 }
 
+void pw_grpc_thread_exit(void)
+{
+    if (t_gzip_ready) {
+        pw_gzip_ctx_deinit(&t_gzip);
+        t_gzip_ready = false;
+    }
+}
+
 pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_method *m)
 {
     pw_grpc_call *c = calloc(1, sizeof *c);
@@ -219,6 +227,7 @@ static int send_trailers(pw_grpc_call *c)
 void pw_grpc_call_pump(pw_grpc_call *c)
 {
     if (!c->conn) return;
+    pw_grpc_conn_touch(c->conn);
     while (buf_size(&c->outq) > 0 && !c->in_send) {
         ssize_t r = pw_h2_submit_data(c->conn->h2, c->stream_id, buf_begin(&c->outq), buf_size(&c->outq), false);
         if (r <= 0) break;
@@ -346,6 +355,7 @@ int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
     c->trailers_pending = true;
     if (buf_size(&c->outq) == 0) send_trailers(c);
     else pw_grpc_call_pump(c);
+    pw_grpc_conn_touch(c->conn);
     return 0;
 }
 

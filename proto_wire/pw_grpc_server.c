@@ -369,7 +369,10 @@ void pw_grpc_conn_destroy(pw_grpc_conn *g)
 ssize_t pw_grpc_conn_recv(pw_grpc_conn *g, const uint8_t *in, size_t len, uint64_t now_ns)
 {
     g->now_ns = now_ns;
-    return pw_h2_session_recv(g->h2, in, len, now_ns);
+    g->in_recv++;
+    ssize_t r = pw_h2_session_recv(g->h2, in, len, now_ns);
+    g->in_recv--;
+    return r;
 }
 
 size_t pw_grpc_conn_output(pw_grpc_conn *g, const uint8_t **p)
@@ -393,6 +396,7 @@ uint64_t pw_grpc_conn_next_deadline(const pw_grpc_conn *g)
 void pw_grpc_conn_expire(pw_grpc_conn *g, uint64_t now_ns)
 {
     g->now_ns = now_ns;
+    g->in_recv++;
     pw_grpc_call *c = g->calls;
     while (c) {
         pw_grpc_call *next = c->next;
@@ -408,6 +412,7 @@ void pw_grpc_conn_expire(pw_grpc_conn *g, uint64_t now_ns)
         }
         c = next;
     }
+    g->in_recv--;
 }
 
 void pw_grpc_conn_shutdown(pw_grpc_conn *g) { pw_h2_submit_goaway(g->h2, 0, NULL, 0); }
@@ -421,4 +426,5 @@ bool pw_grpc_conn_idle(const pw_grpc_conn *g)
 }
 
 void pw_grpc_conn_set_user(pw_grpc_conn *g, void *ud) { g->user = ud; }
+void pw_grpc_conn_set_notify(pw_grpc_conn *g, void (*fn)(void *user)) { g->notify = fn; }
 void *pw_grpc_conn_user(const pw_grpc_conn *g) { return g->user; }

@@ -89,6 +89,9 @@ const pw_grpc_method *pw_grpc_server_find(const pw_grpc_server *s, const char *p
 size_t pw_grpc_server_nmethods(const pw_grpc_server *s);
 const pw_grpc_method *pw_grpc_server_method_at(const pw_grpc_server *s, size_t i);
 
+/* Frees this thread's per-thread state (the gzip context). Call when a shard thread ends. */
+void pw_grpc_thread_exit(void);
+
 /* ---- connections ---- */
 
 /* Creates the gRPC state of a new HTTP/2 (prior knowledge) server connection. The server
@@ -117,6 +120,10 @@ size_t pw_grpc_conn_active_calls(const pw_grpc_conn *c);
 bool pw_grpc_conn_idle(const pw_grpc_conn *c);
 /* Sets a pointer the glue can read back from a call (e.g. its connection object). */
 void pw_grpc_conn_set_user(pw_grpc_conn *c, void *ud);
+/* `fn(user)` runs when a call produces output outside pw_grpc_conn_recv/expire (a handler that
+ * answered later): the glue should flush the connection soon (e.g. at the end of the loop
+ * iteration, batching many answers into one send). */
+void pw_grpc_conn_set_notify(pw_grpc_conn *c, void (*fn)(void *user));
 void *pw_grpc_conn_user(const pw_grpc_conn *c);
 
 /* ---- calls ---- */

@@ -81,7 +81,15 @@ struct pw_grpc_conn {
     size_t nactive;      /* attached calls not yet finished */
     bool destroying;
     uint64_t now_ns;     /* time of the input being processed */
+    int in_recv;         /* inside pw_grpc_conn_recv/expire: the glue flushes afterwards */
+    void (*notify)(void *user); /* output appeared outside recv (an async handler answered) */
 };
+
+/* Tells the glue that output is waiting, unless it will flush anyway after recv. */
+static inline void pw_grpc_conn_touch(pw_grpc_conn *g)
+{
+    if (g && !g->in_recv && g->notify) g->notify(g->user);
+}
 
 /* pw_grpc_call.c */
 pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *conn, uint32_t stream_id, const pw_grpc_method *m);

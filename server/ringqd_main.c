@@ -24,7 +24,7 @@ static const char usage[] =
 static void on_drain(srv_shard *sh, void *ud)
 {
     srv_health_set_all(SRV_HEALTH_NOT_SERVING);
-    srv_health_notify_shard();
+    srv_health_drain_shard();
 }
 
 int main(int argc, char **argv)

@@ -117,6 +117,29 @@ static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
     conn_leave(c);
 }
 
+/* An async handler produced output: flush at the next loop iteration (batched). */
+static void on_notify(void *user)
+{
+    srv_conn *c = user;
+    if (c->dirty || c->closing) return;
+    c->dirty = true;
+    conn_enter(c); /* the dirty list holds the connection */
+    c->dirty_next = c->sh->dirty;
+    c->sh->dirty = c;
+}
+
+void srv_shard_flush_dirty(srv_shard *sh)
+{
+    while (sh->dirty) {
+        srv_conn *c = sh->dirty;
+        sh->dirty = c->dirty_next;
+        c->dirty = false;
+        if (!c->closing) srv_conn_flush(c);
+        if (!c->closing) conn_arm_timer(c);
+        conn_leave(c);
+    }
+}
+
 static void conn_to_h2(srv_conn *c)
 {
     c->mode = SRV_CONN_H2;
@@ -126,6 +149,7 @@ static void conn_to_h2(srv_conn *c)
         return;
     }
     pw_grpc_conn_set_user(c->g, c);
+    pw_grpc_conn_set_notify(c->g, on_notify);
     if (c->sh->draining) pw_grpc_conn_shutdown(c->g);
 }
 

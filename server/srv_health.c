@@ -157,6 +157,16 @@ void srv_health_notify_shard(void)
     }
 }
 
+void srv_health_drain_shard(void)
+{
+    srv_health_notify_shard();
+    while (t_watchers) {
+        pw_grpc_call *c = t_watchers->call;
+        pw_grpc_call_finish(c, PW_GRPC_UNAVAILABLE, "server is shutting down");
+        watcher_remove(c);
+    }
+}
+
 int srv_health_add_methods(pw_grpc_server *s)
 {
     static const pw_grpc_method m[] = {

@@ -25,6 +25,9 @@ int srv_health_register(const char *service, srv_health_status st);
 void srv_health_set_all(srv_health_status st);
 /* Sends the current status to this shard's watchers whose status changed. Shard thread only. */
 void srv_health_notify_shard(void);
+/* Drain: notifies this shard's watchers, then ends their streams (UNAVAILABLE) so they do
+ * not hold the drain open. Shard thread only. */
+void srv_health_drain_shard(void);
 /* Adds the Health methods to the registry. */
 int srv_health_add_methods(pw_grpc_server *s);
 

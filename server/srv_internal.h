@@ -27,6 +27,8 @@ struct srv_conn {
     bool close_after_flush;
     bool recv_stopped; /* multishot recv ended and was not re-armed */
     uint32_t hold;     /* callbacks of this connection on the stack: no free while > 0 */
+    bool dirty;        /* on the shard's dirty list: flush at the next loop iteration */
+    srv_conn *dirty_next;
     ev_op recv_op;
     ev_op send_op;
     ev_timer timer;
@@ -54,6 +56,7 @@ struct srv_shard {
     uint32_t nconns;
     srv_counters ctr;
     void *user;
+    srv_conn *dirty; /* connections with output produced outside their own callbacks */
 };
 
 struct srv_runtime {
@@ -75,6 +78,9 @@ void srv_conn_begin_drain(srv_conn *c);
 void srv_conn_close(srv_conn *c);
 /* Writes whatever output is pending (no-op while a send is in flight). */
 void srv_conn_flush(srv_conn *c);
+
+/* Flushes connections marked dirty (run from the shard's per-iteration hook). */
+void srv_shard_flush_dirty(srv_shard *sh);
 
 /* srv_http1.c: handles the buffered HTTP/1.1 input; may queue output and mark close. */
 void srv_http1_on_input(srv_conn *c);

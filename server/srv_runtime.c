@@ -191,6 +191,12 @@ static void shard_begin_drain(srv_shard *sh)
     shard_maybe_stop(sh);
 }
 
+static bool on_iteration(ev_loop *loop, void *ud, ev_hook_phase phase)
+{
+    if (phase == EV_HOOK_ITERATION) srv_shard_flush_dirty(ud);
+    return true;
+}
+
 static void on_wake(ev_loop *loop, void *ud, uint32_t data)
 {
     srv_shard *sh = ud;
@@ -249,6 +255,7 @@ static void shard_main(int id, void *arg)
         return;
     }
     ev_loop_add_wake_handler(sh->loop, on_wake, sh);
+    ev_loop_add_hook(sh->loop, on_iteration, sh);
 
     /* Shard 0 binds first so that --port 0 resolves to one port all shards share. */
     if (id != 0)
@@ -289,6 +296,7 @@ static void shard_main(int id, void *arg)
     /* Let closing connections' final completions run before the loop goes away. */
     for (int i = 0; i < 100 && sh->nconns > 0; i++) ev_loop_run_once(sh->loop, true);
     if (sh->listen_fd >= 0) close(sh->listen_fd);
+    pw_grpc_thread_exit();
 }
 
 int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)

@@ -41,7 +41,7 @@ class Http1Test(unittest.TestCase):
 
     def test_healthz(self):
         code, body = curl(f"http://{self.srv.addr}/healthz")
-        self.assertEqual((code, body), (200, "ok"))
+        self.assertEqual((code, body), (200, "ok\n"))
 
     def test_metrics(self):
         code, body = curl(f"http://{self.srv.addr}/metrics")

@@ -28,8 +28,9 @@ class InteropTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.ch.close()
         code = cls.srv.terminate()
+        log = "".join(cls.srv.lines[-80:])
         cls.srv.close()
-        assert code == 0, f"interop server exited {code}"
+        assert code == 0, f"interop server exited {code}:\n{log}"
 
     def test_empty_unary(self):
         r = H.unary(self.ch, SVC + "EmptyCall", empty_pb2.Empty(), empty_pb2.Empty)
