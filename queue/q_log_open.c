@@ -161,32 +161,34 @@ static int salvage_file(q_log *log, const seg_ent *e, bool keep)
     return r;
 }
 
-/* Checks segment i of n; on damage fills err. Returns 0, or -EBADMSG. `last` means it is the
- * tail: a failure there is a cut, not damage. */
-static int check_segment(q_log *log, q_seg *s, uint64_t next_base, bool last, q_log_err *err)
+/* Checks a sealed segment: it must verify and end exactly where the next one begins. Returns 0
+ * or -EBADMSG with err filled. */
+static int check_sealed(q_log *log, q_seg *s, uint64_t next_base, q_log_err *err)
 {
-    bool verify = last || log->opts.verify == Q_VERIFY_ALL;
-    q_scan_stop st = q_seg_scan(s, Q_REC_BYTES_MAX, verify);
+    q_scan_stop st = q_seg_scan(s, Q_REC_BYTES_MAX, log->opts.verify == Q_VERIFY_ALL);
     uint64_t end = s->base + s->count;
-    if (!last) {
-        if ((st == Q_SCAN_END || st == Q_SCAN_ZERO) && end == next_base) return 0;
-        const char *why = (st == Q_SCAN_END || st == Q_SCAN_ZERO)
-                              ? "sealed segment ends before the next segment begins"
-                              : q_scan_stop_str(st);
-        set_err(err, s->base, s->used, end, 0, why);
-        log_error("log damage in sealed segment", "dir=%s file=%s pos=%u offset=%" PRIu64
-                  " why=\"%s\"", log->dir, err ? err->file : "?", s->used, end, why);
-        return -EBADMSG;
-    }
+    if ((st == Q_SCAN_END || st == Q_SCAN_ZERO) && end == next_base) return 0;
+    const char *why = (st == Q_SCAN_END || st == Q_SCAN_ZERO)
+                          ? "sealed segment ends before the next segment begins"
+                          : q_scan_stop_str(st);
+    set_err(err, s->base, s->used, end, 0, why);
+    log_error("log damage in sealed segment", "dir=%s base=%" PRIu64 " pos=%u offset=%" PRIu64
+              " why=\"%s\"", log->dir, s->base, s->used, end, why);
+    return -EBADMSG;
+}
+
+/* Logs (and reports in err) what is cut off the end of the tail segment, if anything. */
+static void report_tail(q_log *log, const q_seg *s, q_log_err *err)
+{
+    q_scan_stop st = (q_scan_stop)s->stop;
     uint64_t garbage = q_seg_garbage_bytes(s, s->used);
-    if (st != Q_SCAN_END && (st != Q_SCAN_ZERO || garbage > 0)) {
-        set_err(err, s->base, s->used, end, garbage, q_scan_stop_str(st));
-        char name[Q_SEG_NAME_BYTES];
-        q_seg_name(name, s->base, false);
-        log_warn("log tail cut", "dir=%s file=%s pos=%u offset=%" PRIu64 " bytes=%" PRIu64
-                 " why=\"%s\"", log->dir, name, s->used, end, garbage, q_scan_stop_str(st));
-    }
-    return 0;
+    if (st == Q_SCAN_END || (st == Q_SCAN_ZERO && garbage == 0)) return;
+    uint64_t end = s->base + s->count;
+    set_err(err, s->base, s->used, end, garbage, q_scan_stop_str(st));
+    char name[Q_SEG_NAME_BYTES];
+    q_seg_name(name, s->base, !s->published);
+    log_warn("log tail cut", "dir=%s file=%s pos=%u offset=%" PRIu64 " bytes=%" PRIu64
+             " why=\"%s\"", log->dir, name, s->used, end, garbage, q_scan_stop_str(st));
 }
 
 /* Damage in a sealed segment (or a published segment's header): fail, or with salvage keep
@@ -211,7 +213,6 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
         for (uint32_t i = 0; i < n; i++) remove_ent(log, &ents[i], "no published segment");
         return o->read_only ? -ENOENT : q_log_add_segment(log, n ? ents[0].base : o->first_offset, true);
     }
-    bool renamed = false;
     for (uint32_t i = 0; i < n; i++) {
         bool tail = i >= last_pub, last = i + 1 == n;
         const char *why = NULL;
@@ -240,9 +241,8 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
         }
         if (r) return r;
         /* A segment in the tail that ends cleanly where the next begins is not cut. */
-        bool clean_end;
         if (!tail) {
-            r = check_segment(log, &s, ents[i + 1].base, false, err);
+            r = check_sealed(log, &s, ents[i + 1].base, err);
             if (r == -EBADMSG) {
                 if ((r = salvage_from(log, ents, n, i, true)) < 0) {
                     q_seg_close(&s);
@@ -252,33 +252,36 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
                 last = true;
                 r = 0;
             }
-            clean_end = !last;
         } else {
+            /* A tail segment that ends cleanly where the next begins is kept whole. */
             q_scan_stop st = q_seg_scan(&s, Q_REC_BYTES_MAX, true);
-            clean_end = !last && (st == Q_SCAN_END || st == Q_SCAN_ZERO) &&
-                        s.base + s.count == ents[i + 1].base;
-            if (!clean_end) {
-                check_segment(log, &s, 0, true, err); /* reports the cut, if any */
+            bool clean_end = !last && (st == Q_SCAN_END || st == Q_SCAN_ZERO) &&
+                             s.base + s.count == ents[i + 1].base;
+            if (!clean_end && !last) {
                 for (uint32_t j = i + 1; j < n; j++) remove_ent(log, &ents[j], "past the cut");
                 n = i + 1;
                 last = true;
             }
         }
-        if (!s.published && !o->read_only) {
-            /* Sealed or kept tail: synced below or now, then published. */
-            if (!last && q_sys.fdatasync(s.fd) != 0) r = -errno;
-            else if (last && (r = q_seg_clean_tail(&s)) != 0) {}
-            else if ((r = q_seg_publish(log->dirfd, &s)) == 0) renamed = true;
-        } else if (last && !o->read_only) {
-            r = q_seg_clean_tail(&s);
-        }
-        if (r) {
-            q_seg_close(&s);
-            return r;
-        }
         log->segs[log->nsegs++] = s;
         if (o->progress) o->progress(o->progress_ud, i + 1, n);
         if (last) break;
+    }
+    /* The last kept segment is the tail: report its cut, zero what follows it, and publish
+     * (after an fdatasync) every segment that still has its temporary name. */
+    report_tail(log, &log->segs[log->nsegs - 1], err);
+    if (o->read_only) return 0;
+    bool renamed = false;
+    for (uint32_t k = 0; k < log->nsegs; k++) {
+        q_seg *x = &log->segs[k];
+        int r = 0;
+        if (k + 1 == log->nsegs) r = q_seg_clean_tail(x);
+        else if (!x->published && q_sys.fdatasync(x->fd) != 0) r = -errno;
+        if (r == 0 && !x->published) {
+            r = q_seg_publish(log->dirfd, x);
+            renamed = true;
+        }
+        if (r) return r;
     }
     if (renamed && q_sys.fsync(log->dirfd) != 0) return -errno;
     return 0;

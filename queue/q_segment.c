@@ -135,6 +135,7 @@ q_scan_stop q_seg_scan(q_seg *s, uint32_t rec_max, bool verify)
         q_scan_stop st = q_rec_parse(s->map + pos, s->bytes - pos, s->base + s->count, rec_max,
                                      verify, &rec, &span);
         if (st != Q_SCAN_OK) {
+            s->stop = (uint8_t)st;
             s->used = pos;
             s->verified = verify;
             return st;

@@ -30,6 +30,7 @@ typedef struct q_seg {
     int fd;
     bool rdonly;
     bool published; /* has its final name (else still "<name>.tmp", see q_log_open.c) */
+    uint8_t stop;   /* q_scan_stop of the last q_seg_scan */
     bool verified;  /* every record's checksum was checked (or we wrote it): reads skip it */
     uint8_t *map;   /* whole file, MAP_SHARED; PROT_READ only when rdonly */
     uint32_t *idx;  /* idx[i]: position of record base + i * Q_SEG_IDX_STRIDE */

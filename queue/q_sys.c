@@ -10,19 +10,19 @@ static int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
     return openat(dirfd, path, flags, mode);
 }
 
-static const q_sys_ops real_ops = {
-    .openat = sys_openat,
-    .close = close,
-    .fallocate = fallocate,
-    .pwrite = pwrite,
-    .fdatasync = fdatasync,
-    .fsync = fsync,
-    .renameat = renameat,
-    .unlinkat = unlinkat,
-    .mmap = mmap,
-    .munmap = munmap,
-};
+#define REAL_OPS {                                                                        \
+    .openat = sys_openat,                                                            \
+    .close = close,                                                                  \
+    .fallocate = fallocate,                                                          \
+    .pwrite = pwrite,                                                                \
+    .fdatasync = fdatasync,                                                          \
+    .fsync = fsync,                                                                  \
+    .renameat = renameat,                                                            \
+    .unlinkat = unlinkat,                                                            \
+    .mmap = mmap,                                                                    \
+    .munmap = munmap,                                                                \
+}
 
-q_sys_ops q_sys = real_ops;
+q_sys_ops q_sys = REAL_OPS;
 
-void q_sys_reset(void) { q_sys = real_ops; }
+void q_sys_reset(void) { q_sys = (q_sys_ops)REAL_OPS; }

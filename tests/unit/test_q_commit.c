@@ -4,7 +4,7 @@
 
 #include "core/ev_reactor.h"
 
-#define SEG (1024u * 1024u)
+#define SEG (64u * 1024u) /* rolls inside a commit chain, too */
 #define MAXLEN 200u
 
 typedef struct appender {

@@ -1,0 +1,394 @@
+/* queue/q_part: one partition of the task queue — a q_log directory plus the in-memory state of
+ * every queue hashed to it (docs/semantics.md states the rules; this is the state machine).
+ *
+ * Every state change appends a record to the partition's log (queue/q_part_rec.h draws them).
+ * Opening replays the log: tasks enqueued and not acked come back READY (or DELAYED while their
+ * time has not come), leases are dropped, attempts are kept as written, dead tasks stay dead,
+ * queue configuration and idempotency keys are rebuilt.
+ *
+ * Durability is the caller's: a call that appends records leaves them in the log; answer the
+ * client only once q_log_durable(q_part_log(p)) >= the `commit_to` the call returned (use
+ * q_log_commit_async on the owner's loop). Lease and Extend write nothing.
+ *
+ * Memory: a task costs 48 bytes in a slab plus ~6.7 bytes of id index (see q_task_tab.h); its
+ * payload, headers and key stay in the log and are handed out as views into the mapping.
+ *
+ * Time: every call takes `now_ms`, the wall clock in ms since the Unix epoch (rt_wall_ns() /
+ * 1e6 in the server, anything in tests). Delays, not-before times, lease deadlines and dedup
+ * expiries are all in that clock.
+ *
+ * Views (q_leased.payload, q_task_info.payload/headers/key/last_error, queue names) point into
+ * the log's mapping or the partition's memory. They stay valid until the next q_part_tick() (which
+ * may delete segments) or q_part_close(), whichever comes first. Copy what must live longer.
+ *
+ * Results: operations return a q_status whose numbers ARE the gRPC status codes, and fill
+ * `err` (may be NULL) with a message that says why. q_part_open/close return negative errno.
+ *
+ * Threads: a partition belongs to one thread (its shard). No call is thread-safe. */
+#ifndef Q_PART_H
+#define Q_PART_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/q_log.h"
+
+/* ---- Limits (docs/semantics.md quotes them; the proto comments too). ---- */
+#define Q_QUEUE_NAME_BYTES_MAX 128u /* the API's rule: 1..128 of [A-Za-z0-9._-] */
+#define Q_PRIORITY_MAX 15u          /* 16 levels: one FIFO list each, a u16 mask of non-empty */
+#define Q_BATCH_MAX 1000u           /* tasks per Enqueue, ids per Ack/Redrive, tasks per Lease */
+#define Q_HEADERS_MAX 64u           /* headers per task: metadata, not a second payload */
+#define Q_HEADER_NAME_BYTES_MAX 256u
+#define Q_KEY_BYTES_MAX 256u        /* idempotency key; hashed, only the hash is in memory */
+#define Q_REASON_BYTES_MAX 1024u    /* nack reason kept with a dead task */
+#define Q_DELAY_MS_MAX (366ull * 86400000ull) /* delay, not-before ahead, backoff: a year */
+#define Q_LEASE_MS_MIN 1u
+#define Q_LEASE_MS_MAX (12u * 3600000u)       /* longer work should extend its lease */
+#define Q_ATTEMPTS_MAX 1000u                  /* fits the u16 attempt counter */
+#define Q_DEDUP_WINDOW_MS_MAX (7ull * 86400000ull) /* keys pin log records that long */
+#define Q_WAIT_MS_MAX 60000u       /* Lease long-poll (the server's): longer is a client bug */
+#define Q_PAGE_MAX 1000u           /* ListQueues / ListDeadTasks page size */
+#define Q_PAGE_DEFAULT 100u
+#define Q_PART_QUEUES_MAX 4096u    /* queues per partition: u16 queue index, bounded memory */
+#define Q_PART_TASKS_DEFAULT 100000000u /* tasks per partition: 4.8 GB of slab at most */
+#define Q_PART_TASKS_MAX 0xfffffff0u    /* u32 slab indices (Q_NIL and a margin excluded) */
+#define Q_DEDUP_KEYS_DEFAULT (1u << 20) /* keys remembered per partition: ~48 MB at most */
+#define Q_DEDUP_KEYS_MAX (1u << 26)
+
+/* ---- Queue defaults. ---- */
+#define Q_MAX_ATTEMPTS_DEFAULT 5u
+#define Q_LEASE_MS_DEFAULT 30000u
+#define Q_BACKOFF_BASE_MS_DEFAULT 1000u
+#define Q_BACKOFF_MAX_MS_DEFAULT 300000u
+#define Q_DEDUP_WINDOW_MS_DEFAULT 86400000u
+
+/* Partition housekeeping defaults. */
+#define Q_RETAIN_EVERY_MS_DEFAULT 1000u /* retention/compaction check period */
+#define Q_COMPACT_LIVE_PCT_DEFAULT 25u  /* compact the oldest segment when <= this % is live */
+#define Q_PIN_BUCKET_SHIFT_DEFAULT 12u  /* live records are counted per 4096 offsets */
+
+#define Q_ID_STR_BYTES 32u  /* "<partition>-<offset>" + NUL: 5 + 1 + 20 + 1, rounded up */
+#define Q_ERR_MSG_BYTES 192u
+
+_Static_assert(Q_PRIORITY_MAX < 16, "ready_mask is a u16");
+_Static_assert(Q_ATTEMPTS_MAX <= UINT16_MAX, "attempts are u16");
+_Static_assert(Q_PART_QUEUES_MAX < UINT16_MAX, "queue indices are u16");
+_Static_assert(Q_BACKOFF_MAX_MS_DEFAULT <= Q_DELAY_MS_MAX, "default backoff in range");
+
+/* gRPC status codes, same numbers (grpc/doc/statuscodes.md). */
+typedef enum q_status {
+    Q_OK = 0,
+    Q_CANCELLED = 1,
+    Q_UNKNOWN = 2,
+    Q_INVALID_ARGUMENT = 3,
+    Q_DEADLINE_EXCEEDED = 4,
+    Q_NOT_FOUND = 5,
+    Q_ALREADY_EXISTS = 6,
+    Q_PERMISSION_DENIED = 7,
+    Q_RESOURCE_EXHAUSTED = 8,
+    Q_FAILED_PRECONDITION = 9,
+    Q_ABORTED = 10,
+    Q_OUT_OF_RANGE = 11,
+    Q_UNIMPLEMENTED = 12,
+    Q_INTERNAL = 13,
+    Q_UNAVAILABLE = 14,
+    Q_DATA_LOSS = 15,
+    Q_UNAUTHENTICATED = 16,
+} q_status;
+
+/* The gRPC name ("NOT_FOUND", ...), static. */
+const char *q_status_name(q_status s);
+
+typedef struct q_err {
+    q_status code;
+    char msg[Q_ERR_MSG_BYTES]; /* "" when code == Q_OK */
+} q_err;
+
+/* One result of a batch (Ack, Redrive by ids). `why` is static text, NULL when code == Q_OK. */
+typedef struct q_item {
+    q_status code;
+    const char *why;
+} q_item;
+
+/* Task states; the numbers are ringq.v1.TaskState's. */
+typedef enum q_task_state {
+    Q_TASK_GONE = 0, /* (internal) free slot; never reported for an existing task */
+    Q_TASK_READY = 1,
+    Q_TASK_DELAYED = 2,
+    Q_TASK_LEASED = 3,
+    Q_TASK_DEAD = 4,
+} q_task_state;
+
+/* ---- Names and ids. ---- */
+
+/* Checks the queue-name rule. Q_OK or Q_INVALID_ARGUMENT with the reason in err. */
+q_status q_queue_name_check(const char *name, size_t len, q_err *err);
+/* The partition of a queue: XXH3-64(name) mod nparts (nparts >= 1). */
+uint32_t q_part_of(const char *name, size_t len, uint32_t nparts);
+/* Writes the opaque id string of task `id` of partition `part_no` into buf (NUL-terminated);
+ * returns its length. */
+size_t q_id_format(char buf[Q_ID_STR_BYTES], uint32_t part_no, uint64_t id);
+/* Parses an id string (len bytes, no NUL needed). 0 or -EINVAL (not an id of ours). */
+int q_id_parse(const char *s, size_t len, uint32_t *part_no, uint64_t *id);
+
+/* ---- Task headers: stored in the record as a packed list, walked with an iterator. ---- */
+
+typedef struct q_header {
+    const char *name;
+    uint32_t name_len;
+    const char *value;
+    uint32_t value_len;
+} q_header;
+
+typedef struct q_hdr_iter {
+    const uint8_t *p, *end;
+} q_hdr_iter;
+static inline void q_hdr_iter_init(q_hdr_iter *it, const uint8_t *headers, uint32_t len)
+{
+    it->p = headers;
+    it->end = headers + len;
+}
+/* Returns true with *out filled (views into the record), false at the end. The packed list was
+ * validated when the record was read, so this never fails on a record from the log. */
+bool q_hdr_next(q_hdr_iter *it, q_header *out);
+
+/* ---- Queue configuration. ---- */
+
+typedef struct q_queue_cfg {
+    uint32_t max_attempts;     /* 1..Q_ATTEMPTS_MAX */
+    uint32_t lease_ms;         /* Q_LEASE_MS_MIN..Q_LEASE_MS_MAX */
+    uint64_t backoff_base_ms;  /* 1..Q_DELAY_MS_MAX */
+    uint64_t backoff_max_ms;   /* backoff_base_ms..Q_DELAY_MS_MAX */
+    uint64_t dedup_window_ms;  /* 0 (off)..Q_DEDUP_WINDOW_MS_MAX */
+    bool dead_letter;          /* keep dead tasks (true) or delete them */
+} q_queue_cfg;
+
+void q_queue_cfg_default(q_queue_cfg *c);
+
+/* A partial update: the fields whose Q_CFG_* bit is in `set` replace the queue's. */
+#define Q_CFG_MAX_ATTEMPTS 0x01u
+#define Q_CFG_LEASE_MS 0x02u
+#define Q_CFG_BACKOFF_BASE_MS 0x04u
+#define Q_CFG_BACKOFF_MAX_MS 0x08u
+#define Q_CFG_DEAD_LETTER 0x10u
+#define Q_CFG_DEDUP_WINDOW_MS 0x20u
+typedef struct q_queue_cfg_patch {
+    uint32_t set;
+    q_queue_cfg v;
+} q_queue_cfg_patch;
+
+/* Figures of one queue (Admin.GetQueue / ListQueues). */
+typedef struct q_queue_info {
+    const char *name; /* view: valid until q_part_close */
+    uint32_t name_len;
+    bool paused;
+    q_queue_cfg cfg;
+    uint64_t ready, delayed, leased, dead;
+    uint64_t enqueued_total, acked_total, nacked_total, expired_total, dead_total,
+        duplicates_total; /* since open */
+    double enqueue_rate, ack_rate; /* per second over the last complete window (>= 10 s) */
+} q_queue_info;
+
+/* ---- Partition. ---- */
+
+typedef struct q_part q_part;
+
+typedef struct q_part_opts {
+    q_log_opts log;            /* for q_log_open (defaults: q_log_opts_default) */
+    uint64_t tasks_max;        /* live tasks (any state); default Q_PART_TASKS_DEFAULT */
+    uint32_t dedup_keys_max;   /* idempotency keys remembered; default Q_DEDUP_KEYS_DEFAULT */
+    uint32_t retain_every_ms;  /* retention / compaction period; default 1000 */
+    uint32_t compact_live_pct; /* compact the oldest segment at <= this % live; default 25 */
+    uint32_t pin_bucket_shift; /* 2^shift offsets per live-record counter; default 12 */
+    uint64_t seed;             /* backoff jitter PRNG; 0 = from the clock */
+} q_part_opts;
+
+void q_part_opts_default(q_part_opts *o);
+
+/* Opens (creating) the log in `dir` and replays it. `opts` may be NULL (defaults); `lerr` (may
+ * be NULL) gets what q_log_open found. Returns 0 with *out owning the partition, or a negative
+ * errno: those of q_log_open, -EBADMSG for a record this code cannot read (lerr->why says
+ * which), -ENOMEM. */
+int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint64_t now_ms,
+                q_part **out, q_log_err *lerr);
+/* Closes the partition and its log (no commit). -EBUSY, doing nothing, while an async fsync is
+ * in flight (see q_log_close). */
+int q_part_close(q_part *p);
+
+/* The partition's log: attach it to the loop, commit, read q_log_durable. Borrowed. */
+q_log *q_part_log(q_part *p);
+uint32_t q_part_no(const q_part *p);
+
+/* ---- Queue operations. ---- */
+
+/* One task to enqueue; every pointer is borrowed for the call. */
+typedef struct q_task_spec {
+    const uint8_t *payload;
+    uint32_t payload_len;
+    const q_header *headers;
+    uint32_t nheaders;
+    uint32_t priority;      /* 0..Q_PRIORITY_MAX */
+    uint64_t delay_ms;      /* at most one of delay_ms / not_before_ms non-zero */
+    uint64_t not_before_ms; /* wall clock, ms since the epoch */
+    uint32_t max_attempts;  /* 0 = queue's */
+    uint32_t lease_ms;      /* 0 = request's or queue's */
+    const char *key;        /* idempotency key, NULL / key_len 0 = none */
+    uint32_t key_len;
+} q_task_spec;
+
+typedef struct q_enq_result {
+    uint64_t id;    /* format with q_id_format(q_part_no(p), id, ...) */
+    bool duplicate; /* the key was in the window: nothing enqueued, id is the original's */
+} q_enq_result;
+
+/* Enqueues n (1..Q_BATCH_MAX) tasks into queue `name` (created if new). The whole batch is
+ * validated first: Q_INVALID_ARGUMENT (names the task and the rule) or Q_RESOURCE_EXHAUSTED
+ * (queue or task limit) enqueue nothing. Then one record per new task; duplicates (also within
+ * the batch) append nothing. out[i] answers tasks[i]. *commit_to is the durable end to wait
+ * for before answering. A log failure part-way (Q_RESOURCE_EXHAUSTED disk full, Q_INTERNAL I/O)
+ * leaves the tasks before it enqueued (their out[] filled, *commit_to set): answer the error.
+ * Tasks that are ready at once mark the queue for q_part_drain_ready(). */
+q_status q_part_enqueue(q_part *p, const char *name, size_t name_len, const q_task_spec *tasks,
+                        uint32_t n, uint64_t now_ms, q_enq_result *out, uint64_t *commit_to,
+                        q_err *err);
+
+/* A leased task: views valid until the next q_part_tick / q_part_close. */
+typedef struct q_leased {
+    uint64_t id;
+    const uint8_t *payload;
+    uint32_t payload_len;
+    const uint8_t *headers; /* walk with q_hdr_iter */
+    uint32_t headers_len;
+    uint32_t nheaders;
+    uint32_t priority;
+    uint32_t attempt;       /* attempts used + 1 */
+    uint32_t max_attempts;  /* resolved: the task's or the queue's */
+    uint64_t lease_deadline_ms;
+    uint64_t enqueued_ms;
+} q_leased;
+
+/* Leases up to max_n (1..Q_BATCH_MAX) ready tasks of queue `name`: highest priority first,
+ * FIFO within one. Lease duration: the task's own, else lease_ms (if non-zero), else the
+ * queue's. *n_out = tasks written to out (0 when the queue is unknown, paused or empty: Q_OK).
+ * Writes no record. Q_INVALID_ARGUMENT for a bad name, max_n or lease_ms. A task whose record
+ * fails its checksum is not handed out: it is made DEAD ("record damaged") and logged. */
+q_status q_part_lease(q_part *p, const char *name, size_t name_len, uint32_t max_n,
+                      uint32_t lease_ms, uint64_t now_ms, q_leased *out, uint32_t *n_out,
+                      q_err *err);
+
+/* Acks n (1..Q_BATCH_MAX) tasks: one record for all that qualify. items[i] answers ids[i]:
+ * Q_OK, Q_NOT_FOUND (unknown: never existed, acked, deleted, purged), Q_FAILED_PRECONDITION
+ * (lease expired — deadline <= now_ms, even before q_part_tick noticed — or not leased).
+ * Returns Q_OK, Q_INVALID_ARGUMENT (n out of range), or the log's failure (nothing acked then).
+ * *commit_to as for enqueue. */
+q_status q_part_ack(q_part *p, const uint64_t *ids, uint32_t n, uint64_t now_ms, q_item *items,
+                    uint64_t *commit_to, q_err *err);
+
+typedef struct q_nack {
+    bool dead_letter;    /* to the dead letters now */
+    bool has_delay;      /* retry after delay_ms (else the queue's backoff with jitter) */
+    uint64_t delay_ms;   /* 0..Q_DELAY_MS_MAX */
+    const char *reason;  /* borrowed; 0..Q_REASON_BYTES_MAX bytes */
+    uint32_t reason_len;
+} q_nack;
+
+typedef struct q_nack_result {
+    q_task_state state; /* DELAYED, READY, DEAD, or GONE (deleted: dead_letter off) */
+    uint64_t ready_ms;  /* READY/DELAYED: when it is ready again */
+    uint32_t attempts;  /* attempts used, this one included */
+} q_nack_result;
+
+/* Gives a leased task back, counting an attempt; one record (retry, dead or delete). Errors:
+ * Q_NOT_FOUND, Q_FAILED_PRECONDITION (not leased / lease expired), Q_INVALID_ARGUMENT (delay
+ * or reason too long), the log's failure (nothing changed). */
+q_status q_part_nack(q_part *p, uint64_t id, const q_nack *nk, uint64_t now_ms,
+                     q_nack_result *res, uint64_t *commit_to, q_err *err);
+
+/* Moves a leased task's deadline to now + lease_ms (0 = the task's or queue's lease). Writes
+ * nothing. Q_NOT_FOUND, Q_FAILED_PRECONDITION, Q_INVALID_ARGUMENT (lease_ms out of range). */
+q_status q_part_extend(q_part *p, uint64_t id, uint32_t lease_ms, uint64_t now_ms,
+                       uint64_t *deadline_ms, q_err *err);
+
+/* Time passes: dedup keys expire, delayed tasks whose time came become READY, expired leases
+ * count an attempt and return to READY (or die) with a record each; every retain_every_ms the
+ * log's dead segments are deleted and a mostly dead oldest segment is compacted. Sets
+ * *next_ms to when to call again (UINT64_MAX: nothing pending). Returns Q_OK or the log's
+ * failure (the in-memory transitions still happen; attempts not written are lost on restart,
+ * as with a crash). Invalidates views handed out before. Appends records: commit afterwards
+ * (nobody waits for them, so q_log_commit_async without a waiter answer is fine). */
+q_status q_part_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms);
+
+/* Queues that got ready tasks (or were resumed with some) since the last call: for each, runs
+ * fn(ud, p, name, name_len, ready). The set is taken before the first call, so fn may call any
+ * q_part function (q_part_lease to serve long-polls and Work streams). Returns how many. */
+typedef void (*q_ready_fn)(void *ud, q_part *p, const char *name, uint32_t name_len,
+                           uint64_t ready);
+uint32_t q_part_drain_ready(q_part *p, q_ready_fn fn, void *ud);
+
+/* ---- Admin. ---- */
+
+/* Q_NOT_FOUND for an unknown queue. */
+q_status q_part_get_queue(q_part *p, const char *name, size_t name_len, uint64_t now_ms,
+                          q_queue_info *out, q_err *err);
+/* Queues whose name sorts after `after` (after_len 0: from the start), by name (memcmp then
+ * length), up to max. *more says whether more follow. */
+q_status q_part_list_queues(q_part *p, const char *after, size_t after_len, uint32_t max,
+                            uint64_t now_ms, q_queue_info *out, uint32_t *n_out, bool *more);
+/* Applies a patch (validated whole first: Q_INVALID_ARGUMENT changes nothing), creating the
+ * queue if new; one record. out (may be NULL) gets the result. */
+q_status q_part_configure(q_part *p, const char *name, size_t name_len,
+                          const q_queue_cfg_patch *patch, uint64_t now_ms, q_queue_info *out,
+                          uint64_t *commit_to, q_err *err);
+/* Pause (true) / resume (false); one record when it changes. Q_NOT_FOUND for an unknown queue. */
+q_status q_part_pause(q_part *p, const char *name, size_t name_len, bool paused,
+                      uint64_t now_ms, q_queue_info *out, uint64_t *commit_to, q_err *err);
+/* Deletes every task of the queue (one record). */
+q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now_ms,
+                      uint64_t *purged, uint64_t *commit_to, q_err *err);
+
+typedef struct q_task_info {
+    uint64_t id;
+    const char *queue; /* view, valid until q_part_close */
+    uint32_t queue_len;
+    q_task_state state;
+    const uint8_t *payload; /* views into the log: valid until the next tick */
+    uint32_t payload_len;
+    const uint8_t *headers;
+    uint32_t headers_len, nheaders;
+    const char *key;
+    uint32_t key_len;
+    const char *last_error; /* DEAD: why ("" otherwise) */
+    uint32_t last_error_len;
+    uint32_t priority, attempts, max_attempts;
+    uint64_t enqueued_ms;
+    uint64_t due_ms; /* DELAYED: ready time; LEASED: deadline; else 0 */
+} q_task_info;
+
+/* Q_NOT_FOUND for an unknown id; Q_DATA_LOSS if its record fails its checksum. */
+q_status q_part_get_task(q_part *p, uint64_t id, q_task_info *out, q_err *err);
+/* Dead tasks of a queue with id > after_id, ascending, up to max (1..Q_PAGE_MAX). *more says
+ * whether more follow (continue with after_id = the last id). Q_NOT_FOUND unknown queue. */
+q_status q_part_list_dead(q_part *p, const char *name, size_t name_len, uint64_t after_id,
+                          uint32_t max, q_task_info *out, uint32_t *n_out, bool *more,
+                          q_err *err);
+/* Dead tasks back to READY with attempts reset: n == 0 redrives every dead task of the queue;
+ * otherwise ids (1..Q_BATCH_MAX) with items[i] for each (Q_NOT_FOUND: unknown or another
+ * queue's, Q_FAILED_PRECONDITION: not dead). One record. */
+q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint64_t *ids,
+                        uint32_t n, uint64_t now_ms, q_item *items, uint64_t *redriven,
+                        uint64_t *commit_to, q_err *err);
+/* Deletes one task in any state (one record). Q_NOT_FOUND. */
+q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit_to,
+                       q_err *err);
+
+typedef struct q_part_stats {
+    uint64_t tasks, queues;
+    uint64_t dedup_keys, dedup_evicted;
+    uint64_t mem_bytes;          /* task slab + id index + heap + dedup + pins (allocated) */
+    uint64_t compactions, records_compacted, segments_deleted;
+    uint64_t replayed_records;   /* at open */
+} q_part_stats;
+void q_part_get_stats(const q_part *p, q_part_stats *st);
+
+#endif

@@ -1,0 +1,145 @@
+/* queue/q_part_int: the q_part structures and the helpers the q_part*.c files share. Not part
+ * of the API (server code includes queue/q_part.h only).
+ *
+ * Where a task is, by state (every task is in exactly one list of its queue):
+ *   READY    ready[prio] FIFO list          due = 0
+ *   DELAYED  waiting list + heap            due = ready time (ms)
+ *   LEASED   waiting list + heap            due = lease deadline (ms)
+ *   DEAD     dead list                      due = offset of the record with its reason
+ * q_task_move() is the one place that changes a state: it unlinks, links, and keeps the counts.
+ *
+ * Live records (pins): every record the state needs after a restart is pinned — each task's
+ * ENQUEUE (t->rec), each dedup key's record, each queue's latest QUEUE record. Pins are counted
+ * per bucket of 2^shift offsets; the first non-empty bucket bounds what retention may delete.
+ * Records after a pinned one (acks, retries, ...) survive with it: retention deletes prefixes. */
+#ifndef Q_PART_INT_H
+#define Q_PART_INT_H
+
+#include "queue/q_part.h"
+#include "queue/q_part_dedup.h"
+#include "queue/q_part_rec.h"
+#include "queue/q_task_tab.h"
+
+#define Q_PRIO_LEVELS (Q_PRIORITY_MAX + 1)
+#define Q_QSLOTS (2 * Q_PART_QUEUES_MAX) /* queue name index: load <= 0.5 */
+#define Q_QNIL UINT16_MAX
+#define Q_RATE_WINDOW_MS 10000u /* rates are averaged over windows of at least this */
+
+typedef struct q_list {
+    uint32_t head, tail; /* slab slots, Q_NIL when empty */
+} q_list;
+
+typedef struct q_queue {
+    char name[Q_QUEUE_NAME_BYTES_MAX + 1]; /* NUL-terminated for logs */
+    uint16_t name_len;
+    uint16_t idx;
+    bool paused;
+    bool wake_pending;  /* in p->wake */
+    uint16_t ready_mask; /* bit i: ready[i] non-empty */
+    q_queue_cfg cfg;
+    uint64_t cfg_rec; /* its latest QUEUE record (pinned), Q_OFF_NONE if never configured */
+    q_list ready[Q_PRIO_LEVELS];
+    q_list waiting; /* DELAYED and LEASED */
+    q_list dead;
+    uint64_t n[5]; /* tasks per q_task_state (n[0] unused) */
+    uint64_t enqueued_total, acked_total, nacked_total, expired_total, dead_total,
+        duplicates_total;
+    uint64_t win_start_ms, win_enq0, win_ack0;
+    double enq_rate, ack_rate;
+} q_queue;
+
+typedef struct q_pins {
+    uint32_t *cnt;  /* cnt[i]: pins in bucket base + i */
+    uint64_t base;  /* bucket number of cnt[0] */
+    uint32_t len;   /* buckets in use from base */
+    uint32_t cap;
+    uint32_t shift; /* bucket = offset >> shift */
+    uint64_t total;
+} q_pins;
+
+struct q_part {
+    q_log *log;
+    uint32_t no;
+    q_part_opts opts;
+    q_task_tab tt;
+    q_dedup dd;
+    q_pins pins;
+    q_queue *queues[Q_PART_QUEUES_MAX];
+    uint32_t nqueues;
+    uint16_t qslots[Q_QSLOTS];
+    uint16_t wake[Q_PART_QUEUES_MAX];
+    uint32_t nwake;
+    uint64_t rng;
+    uint64_t next_retain_ms;
+    bool replaying;
+    uint64_t compactions, records_compacted, segments_deleted, replayed_records;
+};
+
+/* ---- q_part_util.c ---- */
+/* Fills err (if not NULL) and returns code. */
+q_status q_fail(q_err *err, q_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline q_status q_ok(q_err *err)
+{
+    if (err) {
+        err->code = Q_OK;
+        err->msg[0] = 0;
+    }
+    return Q_OK;
+}
+/* A log error (negative errno) as a status: -ENOSPC RESOURCE_EXHAUSTED, -EMSGSIZE
+ * INVALID_ARGUMENT, anything else INTERNAL. */
+q_status q_fail_log(q_err *err, int rc, const char *what);
+uint64_t q_key_hash(const char *key, size_t len);
+uint64_t q_rand(q_part *p);
+
+/* ---- q_part_queue.c ---- */
+q_queue *q_queue_find(q_part *p, const char *name, size_t len);
+/* Finds or creates (Q_RESOURCE_EXHAUSTED past Q_PART_QUEUES_MAX; unlimited while replaying). */
+q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_err *err);
+static inline q_queue *q_queue_of(q_part *p, const q_task *t) { return p->queues[t->queue]; }
+/* Effective limits of a task in its queue. */
+uint32_t q_task_max_attempts(const q_part *p, const q_task *t);
+uint32_t q_task_lease_ms(const q_part *p, const q_task *t, uint32_t req_lease_ms);
+/* The one state setter (see the table above). `due` as in the table (READY: ignored). */
+void q_task_move(q_part *p, uint32_t slot, q_task_state to, uint64_t due);
+/* Removes a task in any state: unlinks, unpins its record, frees the slot. */
+void q_task_remove(q_part *p, uint32_t slot);
+/* Marks a queue for q_part_drain_ready when it has ready tasks and is not paused. */
+void q_queue_wake(q_part *p, q_queue *q);
+/* Rolls the rate window when it is over. */
+void q_queue_rates(q_queue *q, uint64_t now_ms);
+void q_queue_fill_info(q_part *p, q_queue *q, uint64_t now_ms, q_queue_info *out);
+
+/* ---- pins (q_part_queue.c) ---- */
+int q_pins_init(q_pins *pn, uint32_t shift);
+void q_pins_deinit(q_pins *pn);
+/* Makes room for pins at offsets up to `off` (inclusive). 0 or -ENOMEM. */
+int q_pins_reserve(q_pins *pn, uint64_t off);
+/* Counts a pin at `off` (room reserved: cannot fail for off >= the first bucket). */
+void q_pins_add(q_pins *pn, uint64_t off);
+void q_pins_del(q_pins *pn, uint64_t off);
+/* First offset of the first non-empty bucket, or `none` when nothing is pinned. */
+uint64_t q_pins_low(const q_pins *pn, uint64_t none);
+/* Pins in buckets that start below `off`. */
+uint64_t q_pins_below(const q_pins *pn, uint64_t off);
+/* Drops empty buckets at the front. */
+void q_pins_trim(q_pins *pn);
+
+/* ---- records (q_part_ops.c) ---- */
+/* Appends a small record; returns its offset or a negative errno. */
+int64_t q_part_append(q_part *p, const q_prec *r);
+/* Reads and decodes the ENQUEUE record of a task. 0 or negative errno. */
+int q_task_read(const q_part *p, const q_task *t, q_enq_rec *out);
+/* The queue's dedup callback: unpins the entry's record. */
+void q_dedup_unpin(void *ud, const q_dedup_ent *e);
+/* Kills a leased or ready task for `cause` (record DEAD, or DELETE when dead_letter is off).
+ * Returns the log result (the in-memory move happens regardless). */
+int q_task_kill(q_part *p, uint32_t slot, uint8_t cause, uint64_t now_ms, const char *reason,
+                uint32_t reason_len);
+
+/* ---- replay (q_part_open.c) and housekeeping (q_part_tick.c) ---- */
+int q_part_apply(q_part *p, const q_rec *r, uint64_t now_ms);
+q_status q_part_retain(q_part *p, uint64_t now_ms);
+
+#endif

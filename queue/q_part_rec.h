@@ -1,0 +1,133 @@
+/* queue/q_part_rec: the records a partition writes to its log — their types (the log's u16
+ * record type) and payload layouts. Pure encode/decode: no I/O, no allocation.
+ *
+ * All integers little-endian, no alignment assumed (payloads are read with q_ld*). Every
+ * decoder checks that the lengths add up to the record's length exactly and returns -EBADMSG
+ * otherwise. Changing a layout or a type number means bumping Q_PART_REC_VERSION and keeping a
+ * reader for the old one: logs outlive binaries.
+ *
+ * ENQUEUE (1) — a new task; the record's id is the task id
+ *   OFF  SIZE  DESCRIPTION
+ *   0    2     queue name length N (1..128)
+ *   2    1     priority (0..15)
+ *   3    1     reserved, 0
+ *   4    2     max_attempts (0 = the queue's)
+ *   6    2     header count
+ *   8    4     lease_ms (0 = the request's or the queue's)
+ *   12   4     headers bytes H
+ *   16   8     not_before_ms: ready at (0 = at once)
+ *   24   8     enqueued_ms
+ *   32   2     idempotency key length K (0 = none)
+ *   34   2     reserved, 0
+ *   36   4     payload length L
+ *   40   N     queue name | K key | H headers | L payload
+ *   headers: count x { u16 name length, u32 value length, name, value }
+ *
+ * ACK (2)      0 u32 count c | 4 u32 0 | 8 c x u64 task id
+ * RETRY (3)    0 u64 id | 8 u64 ready_ms | 16 u16 attempts | 18 u8 cause | 19 u8 0 | 20 u32 0
+ * DEAD (4)     0 u64 id | 8 u64 when_ms | 16 u16 attempts | 18 u8 cause | 19 u8 0 |
+ *              20 u16 reason length R | 22 u16 0 | 24 R reason
+ * DELETE (5)   0 u64 id | 8 u8 cause | 9 7 x 0
+ * REDRIVE (6)  0 u16 N | 2 u16 0 | 4 u32 count c (0 = every dead task) | 8 N name | c x u64 id
+ * PURGE (7)    0 u16 N | 2 u16 0 | 4 u32 0 | 8 N name
+ * QUEUE (8)    0 u16 N | 2 u8 paused | 3 u8 dead_letter | 4 u32 max_attempts | 8 u32 lease_ms |
+ *              12 u32 0 | 16 u64 backoff_base_ms | 24 u64 backoff_max_ms |
+ *              32 u64 dedup_window_ms | 40 N name          (the queue's whole state)
+ * STATE (9)    0 u64 id | 8 u64 due_ms | 16 u16 attempts | 18 u8 q_task_state | 19 u8 0 |
+ *              20 u16 reason length R | 22 u16 0 | 24 R reason
+ *              (written right after a task's ENQUEUE is compacted: its state at that time)
+ * DEDUP (10)   0 u64 key hash | 8 u64 task id | 16 u64 expiry_ms | 24 u16 N | 26 u16 0 |
+ *              28 u32 0 | 32 N name   (an idempotency key outliving its ENQUEUE record) */
+#ifndef Q_PART_REC_H
+#define Q_PART_REC_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "queue/q_format.h"
+#include "queue/q_part.h"
+
+#define Q_PART_REC_VERSION 1u
+
+enum {
+    Q_RT_ENQUEUE = 1,
+    Q_RT_ACK = 2,
+    Q_RT_RETRY = 3,
+    Q_RT_DEAD = 4,
+    Q_RT_DELETE = 5,
+    Q_RT_REDRIVE = 6,
+    Q_RT_PURGE = 7,
+    Q_RT_QUEUE = 8,
+    Q_RT_STATE = 9,
+    Q_RT_DEDUP = 10,
+};
+
+/* Why a task was retried, died or was deleted (RETRY, DEAD, DELETE cause byte). */
+enum {
+    Q_CAUSE_NACK = 1,     /* the worker's nack */
+    Q_CAUSE_EXPIRED = 2,  /* the lease expired */
+    Q_CAUSE_ADMIN = 3,    /* Admin.DeleteTask */
+    Q_CAUSE_DAMAGED = 4,  /* the record failed its checksum when read */
+};
+
+#define Q_ENQ_FIXED_BYTES 40u
+#define Q_HDR_PREFIX_BYTES 6u /* u16 name length + u32 value length */
+
+/* A decoded ENQUEUE record: views into the record payload. */
+typedef struct q_enq_rec {
+    const char *queue;
+    uint32_t queue_len;
+    uint32_t priority, max_attempts, lease_ms, nheaders;
+    uint64_t not_before_ms, enqueued_ms;
+    const char *key;
+    uint32_t key_len;
+    const uint8_t *headers;
+    uint32_t headers_len;
+    const uint8_t *payload;
+    uint32_t payload_len;
+} q_enq_rec;
+
+/* Scratch for encoding an ENQUEUE record as iovecs (the payload is not copied). */
+typedef struct q_enq_enc {
+    uint8_t fixed[Q_ENQ_FIXED_BYTES];
+    uint8_t prefix[Q_HEADERS_MAX][Q_HDR_PREFIX_BYTES];
+    struct iovec iov[4 + 2 * Q_HEADERS_MAX + Q_HEADERS_MAX];
+    int n;
+    uint64_t len;
+} q_enq_enc;
+
+/* Bytes of the ENQUEUE payload for this task (to check against the log's record limit). */
+uint64_t q_enq_size(size_t name_len, const q_task_spec *t);
+/* Builds the iovecs; the spec's buffers and name are borrowed until the append. */
+void q_enq_encode(q_enq_enc *e, const char *name, size_t name_len, const q_task_spec *t,
+                  uint64_t not_before_ms, uint64_t enqueued_ms);
+/* 0 or -EBADMSG (lengths do not add up, a header runs past the end). */
+int q_enq_decode(const uint8_t *p, uint32_t len, q_enq_rec *out);
+
+/* Any other record, decoded. Fields not in the type's layout are zero. */
+typedef struct q_prec {
+    uint16_t type;
+    uint8_t cause;     /* RETRY, DEAD, DELETE */
+    uint8_t state;     /* STATE */
+    uint32_t attempts; /* RETRY, DEAD, STATE */
+    uint64_t id;       /* RETRY, DEAD, DELETE, STATE, DEDUP */
+    uint64_t t_ms;     /* RETRY ready_ms, DEAD when_ms, STATE due_ms, DEDUP expiry_ms */
+    uint64_t key_hash; /* DEDUP */
+    const char *name;  /* REDRIVE, PURGE, QUEUE, DEDUP */
+    uint32_t name_len;
+    const char *reason; /* DEAD, STATE */
+    uint32_t reason_len;
+    const uint8_t *ids; /* ACK, REDRIVE: nids x u64, unaligned */
+    uint32_t nids;
+    bool paused;        /* QUEUE */
+    q_queue_cfg cfg;    /* QUEUE */
+} q_prec;
+
+/* Decodes a non-ENQUEUE record. 0, -EBADMSG (bad layout), -EPROTO (unknown type). */
+int q_prec_decode(uint16_t type, const uint8_t *p, uint32_t len, q_prec *out);
+
+/* Encoders for the small records: write the fixed part into `fixed` (at least 40 bytes) and the
+ * iovecs (borrowing name/reason/ids) into iov (at most 4); return the iovec count. */
+int q_prec_encode(const q_prec *r, uint8_t fixed[40], struct iovec iov[4]);
+
+#endif

@@ -1,0 +1,199 @@
+/* queue/q_task_tab: task slab, id index (linear probing, backward-shift deletion), timer heap. */
+#include "queue/q_task_tab.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Ids are dense log offsets: a multiplicative (Fibonacci) hash spreads them over the table. */
+static inline uint32_t id_hash(uint64_t id, uint32_t nslots)
+{
+    return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (nslots - 1);
+}
+
+int q_task_tab_init(q_task_tab *tt)
+{
+    memset(tt, 0, sizeof *tt);
+    tt->free_head = Q_NIL;
+    tt->slots = malloc(Q_TAB_SLOTS_MIN * sizeof *tt->slots);
+    if (!tt->slots) return -ENOMEM;
+    memset(tt->slots, 0xff, Q_TAB_SLOTS_MIN * sizeof *tt->slots);
+    tt->nslots = Q_TAB_SLOTS_MIN;
+    return 0;
+}
+
+void q_task_tab_deinit(q_task_tab *tt)
+{
+    free(tt->t);
+    free(tt->slots);
+    free(tt->heap);
+    memset(tt, 0, sizeof *tt);
+}
+
+uint64_t q_task_tab_bytes(const q_task_tab *tt)
+{
+    return (uint64_t)tt->cap * sizeof(q_task) + (uint64_t)tt->nslots * 4 +
+           (uint64_t)tt->heap_cap * 4;
+}
+
+static void index_put(uint32_t *slots, uint32_t nslots, const q_task *t, uint32_t slot)
+{
+    uint32_t i = id_hash(t[slot].id, nslots);
+    while (slots[i] != Q_NIL) i = (i + 1) & (nslots - 1);
+    slots[i] = slot;
+}
+
+static int index_grow(q_task_tab *tt)
+{
+    uint32_t n = tt->nslots * 2;
+    uint32_t *s = malloc((size_t)n * sizeof *s);
+    if (!s) return -ENOMEM;
+    memset(s, 0xff, (size_t)n * sizeof *s);
+    for (uint32_t i = 0; i < tt->nslots; i++)
+        if (tt->slots[i] != Q_NIL) index_put(s, n, tt->t, tt->slots[i]);
+    free(tt->slots);
+    tt->slots = s;
+    tt->nslots = n;
+    return 0;
+}
+
+uint32_t q_task_new(q_task_tab *tt, uint64_t id)
+{
+    if ((uint64_t)(tt->live + 1) * 100 > (uint64_t)tt->nslots * Q_TAB_LOAD_PCT &&
+        index_grow(tt) != 0)
+        return Q_NIL;
+    if (tt->live == tt->heap_cap) {
+        /* Every task may wait at once; the untouched tail of a large block costs no RSS. */
+        uint32_t cap = tt->heap_cap ? tt->heap_cap * 2 : 1024;
+        uint32_t *h = realloc(tt->heap, (size_t)cap * sizeof *h);
+        if (!h) return Q_NIL;
+        tt->heap = h;
+        tt->heap_cap = cap;
+    }
+    uint32_t slot;
+    if (tt->free_head != Q_NIL) {
+        slot = tt->free_head;
+        tt->free_head = tt->t[slot].next;
+    } else {
+        if (tt->used == tt->cap) {
+            if (tt->cap >= Q_NIL / 2) return Q_NIL;
+            uint32_t cap = tt->cap ? tt->cap * 2 : 1024;
+            q_task *t = realloc(tt->t, (size_t)cap * sizeof *t);
+            if (!t) return Q_NIL;
+            tt->t = t;
+            tt->cap = cap;
+        }
+        slot = tt->used++;
+    }
+    q_task *t = &tt->t[slot];
+    memset(t, 0, sizeof *t);
+    t->id = id;
+    t->rec = id;
+    t->next = t->prev = t->heap = Q_NIL;
+    index_put(tt->slots, tt->nslots, tt->t, slot);
+    tt->live++;
+    return slot;
+}
+
+uint32_t q_task_find(const q_task_tab *tt, uint64_t id)
+{
+    uint32_t mask = tt->nslots - 1;
+    for (uint32_t i = id_hash(id, tt->nslots);; i = (i + 1) & mask) {
+        uint32_t s = tt->slots[i];
+        if (s == Q_NIL) return Q_NIL;
+        if (tt->t[s].id == id) return s;
+    }
+}
+
+void q_task_free(q_task_tab *tt, uint32_t slot)
+{
+    q_task *t = &tt->t[slot];
+    assert(t->heap == Q_NIL);
+    uint32_t mask = tt->nslots - 1;
+    uint32_t i = id_hash(t->id, tt->nslots);
+    while (tt->slots[i] != slot) {
+        assert(tt->slots[i] != Q_NIL);
+        i = (i + 1) & mask;
+    }
+    /* Backward-shift deletion: pull later members of the probe run into the hole when their
+     * home position does not lie cyclically in (hole, j]. No tombstones, so lookups stay short. */
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & mask; tt->slots[j] != Q_NIL; j = (j + 1) & mask) {
+        uint32_t home = id_hash(tt->t[tt->slots[j]].id, tt->nslots);
+        bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (!stays) {
+            tt->slots[hole] = tt->slots[j];
+            hole = j;
+        }
+    }
+    tt->slots[hole] = Q_NIL;
+    t->state = 0;
+    t->next = tt->free_head;
+    tt->free_head = slot;
+    tt->live--;
+}
+
+/* ---- heap ---- */
+
+static inline bool before(const q_task *a, const q_task *b)
+{
+    return a->due < b->due || (a->due == b->due && a->id < b->id);
+}
+
+static inline void heap_set(q_task_tab *tt, uint32_t i, uint32_t slot)
+{
+    tt->heap[i] = slot;
+    tt->t[slot].heap = i;
+}
+
+static void sift_up(q_task_tab *tt, uint32_t i)
+{
+    uint32_t slot = tt->heap[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (!before(&tt->t[slot], &tt->t[tt->heap[parent]])) break;
+        heap_set(tt, i, tt->heap[parent]);
+        i = parent;
+    }
+    heap_set(tt, i, slot);
+}
+
+static void sift_down(q_task_tab *tt, uint32_t i)
+{
+    uint32_t slot = tt->heap[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= tt->nheap) break;
+        if (c + 1 < tt->nheap && before(&tt->t[tt->heap[c + 1]], &tt->t[tt->heap[c]])) c++;
+        if (!before(&tt->t[tt->heap[c]], &tt->t[slot])) break;
+        heap_set(tt, i, tt->heap[c]);
+        i = c;
+    }
+    heap_set(tt, i, slot);
+}
+
+void q_heap_push(q_task_tab *tt, uint32_t slot)
+{
+    assert(tt->t[slot].heap == Q_NIL && tt->nheap < tt->heap_cap);
+    tt->heap[tt->nheap] = slot;
+    sift_up(tt, tt->nheap++);
+}
+
+void q_heap_remove(q_task_tab *tt, uint32_t slot)
+{
+    uint32_t i = tt->t[slot].heap;
+    assert(i < tt->nheap && tt->heap[i] == slot);
+    tt->t[slot].heap = Q_NIL;
+    uint32_t last = tt->heap[--tt->nheap];
+    if (i == tt->nheap) return;
+    heap_set(tt, i, last);
+    q_heap_fix(tt, last);
+}
+
+void q_heap_fix(q_task_tab *tt, uint32_t slot)
+{
+    uint32_t i = tt->t[slot].heap;
+    if (i > 0 && before(&tt->t[slot], &tt->t[tt->heap[(i - 1) / 2]])) sift_up(tt, i);
+    else sift_down(tt, i);
+}
