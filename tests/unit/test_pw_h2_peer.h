@@ -45,8 +45,8 @@ static size_t tp_outpos;
 static size_t tp_skip_preface; /* bytes of client preface to skip in the output (client role) */
 static tp_ev tp_evs[TP_EV_MAX];
 static size_t tp_nev;
-static size_t tp_data_bytes[1024];  /* by stream id */
-static unsigned tp_closes[1024];    /* on_stream_close count by stream id */
+static size_t tp_data_bytes[8192];  /* by stream id */
+static unsigned tp_closes[8192];    /* on_stream_close count by stream id */
 static int (*tp_hook_headers)(uint32_t sid, unsigned flags);
 static int (*tp_hook_data)(uint32_t sid, size_t n, bool es);
 static void (*tp_hook_writable)(uint32_t sid);
@@ -92,7 +92,7 @@ static inline int tp_on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n,
     e->n = n;
     e->flags = es;
     memcpy(e->text, p, n < sizeof e->text - 1 ? n : sizeof e->text - 1);
-    tp_data_bytes[sid % 1024] += n;
+    tp_data_bytes[sid % 8192] += n;
     return tp_hook_data ? tp_hook_data(sid, n, es) : 0;
 }
 
@@ -100,7 +100,7 @@ static inline void tp_on_close(void *ud, uint32_t sid, uint32_t code)
 {
     (void)ud;
     tp_push('C', sid)->code = code;
-    tp_closes[sid % 1024]++;
+    tp_closes[sid % 8192]++;
     if (tp_hook_close) tp_hook_close(sid, code);
 }
 
@@ -367,7 +367,7 @@ static inline void tp_stop(void)
 {
     pw_h2_session_destroy(S);
     S = NULL;
-    for (size_t i = 0; i < 1024; i++) ck_assert_uint_le(tp_closes[i], 1); /* exactly once */
+    for (size_t i = 0; i < 8192; i++) ck_assert_uint_le(tp_closes[i], 1); /* exactly once */
     buf_deinit(&tp_in);
     pw_hpack_enc_deinit(&tp_enc);
     pw_hpack_dec_deinit(&tp_dec);
