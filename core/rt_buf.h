@@ -26,7 +26,7 @@ void buf_init(buf *b, size_t cap);
 void buf_deinit(buf *b);
 
 static inline size_t buf_size(const buf *b) { return b->wr - b->rd; }
-static inline const uint8_t *buf_begin(const buf *b) { return b->data + b->rd; }
+static inline const uint8_t *buf_begin(const buf *b) { return b->data ? b->data + b->rd : (const uint8_t *)""; }
 
 /* Ensures `n` writable bytes after wr; returns a pointer to them or NULL (-ENOBUFS/-ENOMEM):
  * the cap would be exceeded or allocation failed. The pointer is valid until the next call
