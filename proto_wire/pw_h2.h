@@ -133,7 +133,9 @@ void pw_h2_session_destroy(pw_h2_session *s);
  * `in` (a partial frame is kept internally, at most max_frame_size + 9 bytes), fires callbacks
  * and queues output. Returns `len`, or a negative RFC 9113 error code after a connection error:
  * a GOAWAY with that code is then queued, every stream is closed (on_stream_close), further
- * input is refused with the same code, and want_close() is true. `in` is borrowed for the call. */
+ * input is refused with the same code, and want_close() is true (also after the application's
+ * pw_h2_submit_goaway with an error code: then that code, negated). `in` is borrowed for the
+ * call. */
 ssize_t pw_h2_session_recv(pw_h2_session *s, const uint8_t *in, size_t len, uint64_t now_ns);
 
 /* Queued output: `*p` / `*n` view the bytes to send (valid until the next call on the session).

@@ -361,7 +361,7 @@ int pw_h2i_on_headers(pw_h2_session *s, const pw_h2_frame *f)
     size_t len = f->u.headers.block_len;
     if (f->hd.flags & PW_H2_FLAG_END_HEADERS)
         return block_done(s, f->hd.stream_id, f->hd.flags, f->stream_error, block, len);
-    if (len == 0 && take_empty(s) < 0) return -(int)s->error_code;
+    if (len == 0 && take_empty(s) < 0) return pw_h2i_neg(s->error_code);
     /* CVE-2024-27316: the block is bounded by PW_H2_HEADER_BLOCK_IN_FACTOR x the list cap. */
     if (buf_append(&s->hblock, block, len) < 0)
         return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "header block too large");
@@ -380,7 +380,7 @@ int pw_h2i_on_continuation(pw_h2_session *s, const pw_h2_frame *f)
         return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "too many CONTINUATION frames");
     size_t len = f->u.continuation.block_len;
     bool end = (f->hd.flags & PW_H2_FLAG_END_HEADERS) != 0;
-    if (len == 0 && !end && take_empty(s) < 0) return -(int)s->error_code;
+    if (len == 0 && !end && take_empty(s) < 0) return pw_h2i_neg(s->error_code);
     if (buf_append(&s->hblock, f->u.continuation.block, len) < 0)
         return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "header block too large");
     if (!end) return 0;

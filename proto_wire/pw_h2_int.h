@@ -151,6 +151,14 @@ struct pw_h2_session {
     uint64_t frames_in, frames_out, peer_resets, local_resets;
 };
 
+/* An error code as a negative int return. Codes come from the RFC (<= 0xd) except one the
+ * application passed to pw_h2_submit_goaway, which may be any 32-bit value: clamped so the
+ * result stays negative. */
+static inline int pw_h2i_neg(uint32_t code)
+{
+    return code == 0 ? -1 : code <= (uint32_t)INT32_MAX ? -(int)code : INT32_MIN;
+}
+
 /* ---- pw_h2_session.c ---- */
 /* Connection error (RFC §5.4.1): queue GOAWAY(code), close all streams, stop input. Returns
  * -code for convenient `return pw_h2i_fail(...)`. Idempotent (the first error wins). */

@@ -83,7 +83,7 @@ static int ctrl_done(pw_h2_session *s, bool provoked)
 
 static int ctrl_check(pw_h2_session *s, size_t n)
 {
-    if (failed(s)) return -(int)s->error_code;
+    if (failed(s)) return pw_h2i_neg(s->error_code);
     if (!ctrl_room(s, n)) return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "output buffer full");
     return 0;
 }

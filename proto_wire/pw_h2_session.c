@@ -184,7 +184,7 @@ int pw_h2i_fail(pw_h2_session *s, uint32_t code, const char *desc)
 int pw_h2i_fail_debug(pw_h2_session *s, uint32_t code, const char *desc, const uint8_t *debug,
                       size_t dlen)
 {
-    if (s->in_state == PW_H2_IN_FAILED) return -(int)s->error_code;
+    if (s->in_state == PW_H2_IN_FAILED) return pw_h2i_neg(s->error_code);
     s->in_state = PW_H2_IN_FAILED;
     s->error_code = code;
     s->error_desc = desc;
@@ -201,7 +201,7 @@ int pw_h2i_fail_debug(pw_h2_session *s, uint32_t code, const char *desc, const u
         if (st && st->state != PW_H2_SS_CLOSED)
             pw_h2i_stream_close(s, st, code, PW_H2_CLOSED_BY_US);
     }
-    return -(int)code;
+    return pw_h2i_neg(code);
 }
 
 void pw_h2i_run_events(pw_h2_session *s)
