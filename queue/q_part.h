@@ -367,9 +367,10 @@ typedef struct q_task_info {
 
 /* Q_NOT_FOUND for an unknown id; Q_DATA_LOSS if its record fails its checksum. */
 q_status q_part_get_task(q_part *p, uint64_t id, q_task_info *out, q_err *err);
-/* Dead tasks of a queue with id > after_id, ascending, up to max (1..Q_PAGE_MAX). *more says
- * whether more follow (continue with after_id = the last id). Q_NOT_FOUND unknown queue. */
-q_status q_part_list_dead(q_part *p, const char *name, size_t name_len, uint64_t after_id,
+/* Dead tasks of a queue with id >= from_id, ascending, up to max (1..Q_PAGE_MAX). *more says
+ * whether more follow (continue with from_id = the last id + 1). Q_NOT_FOUND unknown queue,
+ * Q_INVALID_ARGUMENT bad max. A task whose record cannot be read is listed without payload. */
+q_status q_part_list_dead(q_part *p, const char *name, size_t name_len, uint64_t from_id,
                           uint32_t max, q_task_info *out, uint32_t *n_out, bool *more,
                           q_err *err);
 /* Dead tasks back to READY with attempts reset: n == 0 redrives every dead task of the queue;

@@ -106,6 +106,15 @@ static void pop_head(q_dedup *d, q_dedup_drop_fn drop, void *ud)
     d->head++;
 }
 
+int q_dedup_reserve(q_dedup *d, uint32_t n)
+{
+    uint64_t want = d->tail - d->head + n;
+    if (want > d->max) want = d->max;
+    uint32_t cap = d->cap;
+    while (cap < want) cap *= 2;
+    return cap == d->cap ? 0 : alloc_tables(d, cap);
+}
+
 q_dedup_ent *q_dedup_add(q_dedup *d, const q_dedup_ent *e, q_dedup_drop_fn drop, void *ud)
 {
     uint64_t n = d->tail - d->head;

@@ -50,6 +50,8 @@ q_dedup_ent *q_dedup_find_any(q_dedup *d, uint64_t hash, uint16_t queue);
 /* Adds an entry (the caller checked there is none for (hash, queue)); when full, the head goes
  * first (drop called, evicted++). Returns the entry, or NULL on -ENOMEM. */
 q_dedup_ent *q_dedup_add(q_dedup *d, const q_dedup_ent *e, q_dedup_drop_fn drop, void *ud);
+/* Makes room so the next n q_dedup_add cannot fail. 0 or -ENOMEM. */
+int q_dedup_reserve(q_dedup *d, uint32_t n);
 /* Drops entries from the head while expired (expiry <= now). Returns how many. */
 uint32_t q_dedup_expire(q_dedup *d, uint64_t now_ms, q_dedup_drop_fn drop, void *ud);
 /* Expiry of the head entry (UINT64_MAX when empty). */

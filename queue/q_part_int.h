@@ -114,8 +114,8 @@ void q_queue_fill_info(q_part *p, q_queue *q, uint64_t now_ms, q_queue_info *out
 /* ---- pins (q_part_queue.c) ---- */
 int q_pins_init(q_pins *pn, uint32_t shift);
 void q_pins_deinit(q_pins *pn);
-/* Makes room for pins at offsets up to `off` (inclusive). 0 or -ENOMEM. */
-int q_pins_reserve(q_pins *pn, uint64_t off);
+/* Makes room for pins at offsets lo..hi (inclusive). 0 or -ENOMEM. */
+int q_pins_reserve(q_pins *pn, uint64_t lo, uint64_t hi);
 /* Counts a pin at `off` (room reserved: cannot fail for off >= the first bucket). */
 void q_pins_add(q_pins *pn, uint64_t off);
 void q_pins_del(q_pins *pn, uint64_t off);

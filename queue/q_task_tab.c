@@ -58,32 +58,42 @@ static int index_grow(q_task_tab *tt)
     return 0;
 }
 
-uint32_t q_task_new(q_task_tab *tt, uint64_t id)
+int q_task_tab_reserve(q_task_tab *tt, uint32_t n)
 {
-    if ((uint64_t)(tt->live + 1) * 100 > (uint64_t)tt->nslots * Q_TAB_LOAD_PCT &&
-        index_grow(tt) != 0)
-        return Q_NIL;
-    if (tt->live == tt->heap_cap) {
+    uint64_t want = (uint64_t)tt->live + n;
+    if (want >= Q_NIL / 2) return -ENOMEM;
+    while (want * 100 > (uint64_t)tt->nslots * Q_TAB_LOAD_PCT)
+        if (index_grow(tt) != 0) return -ENOMEM;
+    if (want > tt->heap_cap) {
         /* Every task may wait at once; the untouched tail of a large block costs no RSS. */
-        uint32_t cap = tt->heap_cap ? tt->heap_cap * 2 : 1024;
+        uint32_t cap = tt->heap_cap ? tt->heap_cap : 1024;
+        while (cap < want) cap *= 2;
         uint32_t *h = realloc(tt->heap, (size_t)cap * sizeof *h);
-        if (!h) return Q_NIL;
+        if (!h) return -ENOMEM;
         tt->heap = h;
         tt->heap_cap = cap;
     }
+    /* Free slots are used - live (the free list) plus cap - used (never handed out). */
+    if (want > tt->cap) {
+        uint32_t cap = tt->cap ? tt->cap : 1024;
+        while (cap < want) cap *= 2;
+        q_task *t = realloc(tt->t, (size_t)cap * sizeof *t);
+        if (!t) return -ENOMEM;
+        tt->t = t;
+        tt->cap = cap;
+    }
+    return 0;
+}
+
+uint32_t q_task_new(q_task_tab *tt, uint64_t id)
+{
+    if (q_task_tab_reserve(tt, 1) != 0) return Q_NIL;
     uint32_t slot;
     if (tt->free_head != Q_NIL) {
         slot = tt->free_head;
         tt->free_head = tt->t[slot].next;
     } else {
-        if (tt->used == tt->cap) {
-            if (tt->cap >= Q_NIL / 2) return Q_NIL;
-            uint32_t cap = tt->cap ? tt->cap * 2 : 1024;
-            q_task *t = realloc(tt->t, (size_t)cap * sizeof *t);
-            if (!t) return Q_NIL;
-            tt->t = t;
-            tt->cap = cap;
-        }
+        assert(tt->used < tt->cap);
         slot = tt->used++;
     }
     q_task *t = &tt->t[slot];

@@ -54,6 +54,9 @@ uint64_t q_task_tab_bytes(const q_task_tab *tt);
 /* A new task with this id (not already present): zeroed but for id, rec = id, links and heap
  * (Q_NIL). Reserves index and heap room for it. Returns its slot, or Q_NIL on -ENOMEM. */
 uint32_t q_task_new(q_task_tab *tt, uint64_t id);
+/* Makes room for n more tasks (slab, index, heap) so the next n q_task_new cannot fail.
+ * 0 or -ENOMEM (nothing changed but capacity). */
+int q_task_tab_reserve(q_task_tab *tt, uint32_t n);
 /* Removes task `slot` from the index and frees its slot (it must not be in the heap). */
 void q_task_free(q_task_tab *tt, uint32_t slot);
 /* The slot of task `id`, or Q_NIL. */

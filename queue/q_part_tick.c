@@ -1,0 +1,247 @@
+/* queue/q_part_tick: time passing — delayed tasks, lease expiry, dedup expiry — and keeping
+ * disk use to live data: retention of dead segments, compaction of stragglers. */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/rt_log.h"
+#include "queue/q_part_int.h"
+
+/* Tasks moved per tick at most: a million tasks due at once must not stall the shard. The
+ * tick then asks to be called again at once (next_ms = now). */
+#define Q_TICK_MOVES_MAX 65536u
+
+static const char expired_why[] = "lease expired on the last attempt";
+
+/* An expired lease: an attempt is used; back to READY, or dead on the last one. */
+static int expire(q_part *p, uint32_t slot, uint64_t now_ms)
+{
+    q_task *t = q_task_at(&p->tt, slot);
+    q_queue *q = q_queue_of(p, t);
+    q->expired_total++;
+    t->attempts++;
+    if (t->attempts >= q_task_max_attempts(p, t))
+        return q_task_kill(p, slot, Q_CAUSE_EXPIRED, now_ms, expired_why,
+                           (uint32_t)sizeof expired_why - 1);
+    q_prec r = {.type = Q_RT_RETRY, .id = t->id, .t_ms = now_ms, .attempts = t->attempts,
+                .cause = Q_CAUSE_EXPIRED};
+    int64_t off = q_part_append(p, &r);
+    q_task_move(p, slot, Q_TASK_READY, 0);
+    return off < 0 ? (int)off : 0;
+}
+
+q_status q_part_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms)
+{
+    int first = 0;
+    q_dedup_expire(&p->dd, now_ms, q_dedup_unpin, p);
+    uint32_t moves = 0;
+    uint32_t slot;
+    while ((slot = q_heap_top(&p->tt)) != Q_NIL && moves < Q_TICK_MOVES_MAX) {
+        q_task *t = q_task_at(&p->tt, slot);
+        if (t->due > now_ms) break;
+        moves++;
+        if (t->state == Q_TASK_DELAYED) {
+            q_task_move(p, slot, Q_TASK_READY, 0);
+            continue;
+        }
+        int rc = expire(p, slot, now_ms);
+        if (rc && !first) first = rc;
+    }
+    q_status st = Q_OK;
+    q_err err;
+    if (first) {
+        st = q_fail_log(&err, first, "lease expiry");
+        log_error("tick: record not written", "partition=%u err=%d", p->no, first);
+    }
+    if (now_ms >= p->next_retain_ms) {
+        q_status rs = q_part_retain(p, now_ms);
+        if (rs && !st) st = rs;
+        p->next_retain_ms = now_ms + p->opts.retain_every_ms;
+    }
+    uint64_t next = UINT64_MAX;
+    if ((slot = q_heap_top(&p->tt)) != Q_NIL)
+        next = moves == Q_TICK_MOVES_MAX ? now_ms : q_task_at(&p->tt, slot)->due;
+    if (q_log_oldest_segment_end(p->log) < q_log_next(p->log) && p->next_retain_ms < next)
+        next = p->next_retain_ms;
+    *next_ms = next;
+    return st;
+}
+
+uint32_t q_part_drain_ready(q_part *p, q_ready_fn fn, void *ud)
+{
+    uint16_t list[Q_PART_QUEUES_MAX];
+    uint32_t n = p->nwake;
+    memcpy(list, p->wake, n * sizeof list[0]);
+    p->nwake = 0;
+    for (uint32_t i = 0; i < n; i++) p->queues[list[i]]->wake_pending = false;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        q_queue *q = p->queues[list[i]];
+        if (q->paused || q->n[Q_TASK_READY] == 0) continue;
+        fn(ud, p, q->name, q->name_len, q->n[Q_TASK_READY]);
+        k++;
+    }
+    return k;
+}
+
+/* ---- compaction ---- */
+
+/* Moves the pin of a record from `from` to `to`. */
+static void repin(q_part *p, uint64_t *where, uint64_t to)
+{
+    if (*where != Q_OFF_NONE) q_pins_del(&p->pins, *where);
+    *where = to;
+    if (to != Q_OFF_NONE) q_pins_add(&p->pins, to);
+}
+
+/* The reason kept with a dead task (a view into the log), "" if none is readable. */
+static void dead_reason(const q_part *p, const q_task *t, const char **r, uint32_t *len)
+{
+    *r = "";
+    *len = 0;
+    q_rec rec;
+    q_prec pr;
+    if (t->due == Q_OFF_NONE || q_log_read(p->log, t->due, &rec) != 0) return;
+    if (q_prec_decode(rec.type, rec.payload, rec.len, &pr) != 0) return;
+    if (pr.type != Q_RT_DEAD && pr.type != Q_RT_STATE) return;
+    *r = pr.reason;
+    *len = pr.reason_len;
+}
+
+/* Re-appends a live task's ENQUEUE and a STATE record with its state now. */
+static int compact_task(q_part *p, uint32_t slot, q_dedup_ent *key)
+{
+    q_task *t = q_task_at(&p->tt, slot);
+    int64_t off = q_log_compact(p->log, t->rec);
+    if (off < 0) return (int)off;
+    uint64_t old = t->rec;
+    repin(p, &t->rec, (uint64_t)off);
+    if (key && key->rec == old) repin(p, &key->rec, (uint64_t)off);
+    q_prec r = {.type = Q_RT_STATE, .id = t->id, .attempts = t->attempts};
+    switch ((q_task_state)t->state) {
+    case Q_TASK_DELAYED:
+        r.state = Q_TASK_DELAYED;
+        r.t_ms = t->due;
+        break;
+    case Q_TASK_DEAD:
+        r.state = Q_TASK_DEAD;
+        dead_reason(p, t, &r.reason, &r.reason_len);
+        break;
+    default: /* READY, and LEASED: leases do not survive a restart */
+        r.state = Q_TASK_READY;
+        break;
+    }
+    int64_t so = q_part_append(p, &r);
+    if (so < 0) return (int)so;
+    if (t->state == Q_TASK_DEAD) t->due = (uint64_t)so;
+    return 0;
+}
+
+/* Keeps one record of [from, to) alive by re-writing it at the head if it is still needed. */
+static int compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t *moved)
+{
+    if (rec->type == Q_RT_ENQUEUE) {
+        q_enq_rec er;
+        if (q_enq_decode(rec->payload, rec->len, &er) != 0) return 0;
+        uint32_t slot = q_task_find(&p->tt, rec->id);
+        bool live = slot != Q_NIL && q_task_at(&p->tt, slot)->rec == rec->offset;
+        q_dedup_ent *key = NULL;
+        q_queue *q = q_queue_find(p, er.queue, er.queue_len);
+        if (er.key_len && q) {
+            key = q_dedup_find_any(&p->dd, q_key_hash(er.key, er.key_len), q->idx);
+            if (key && key->rec != rec->offset) key = NULL;
+            if (key && key->expiry_ms <= now_ms) {
+                repin(p, &key->rec, Q_OFF_NONE); /* leaves the ring later, needs no record */
+                key = NULL;
+            }
+        }
+        if (live) {
+            (*moved)++;
+            return compact_task(p, slot, key);
+        }
+        if (!key) return 0;
+        q_prec r = {.type = Q_RT_DEDUP, .key_hash = key->hash, .id = key->id,
+                    .t_ms = key->expiry_ms, .name = q->name, .name_len = q->name_len};
+        int64_t off = q_part_append(p, &r);
+        if (off < 0) return (int)off;
+        repin(p, &key->rec, (uint64_t)off);
+        (*moved)++;
+        return 0;
+    }
+    q_prec pr;
+    if (q_prec_decode(rec->type, rec->payload, rec->len, &pr) != 0) return 0;
+    q_queue *q = (pr.type == Q_RT_DEDUP || pr.type == Q_RT_QUEUE)
+                     ? q_queue_find(p, pr.name, pr.name_len) : NULL;
+    if (!q) return 0;
+    if (pr.type == Q_RT_DEDUP) {
+        q_dedup_ent *key = q_dedup_find_any(&p->dd, pr.key_hash, q->idx);
+        if (!key || key->rec != rec->offset) return 0;
+        if (key->expiry_ms <= now_ms) {
+            repin(p, &key->rec, Q_OFF_NONE);
+            return 0;
+        }
+        pr.t_ms = key->expiry_ms;
+        int64_t off = q_part_append(p, &pr);
+        if (off < 0) return (int)off;
+        repin(p, &key->rec, (uint64_t)off);
+        (*moved)++;
+        return 0;
+    }
+    if (q->cfg_rec != rec->offset) return 0;
+    q_prec r = {.type = Q_RT_QUEUE, .name = q->name, .name_len = q->name_len,
+                .paused = q->paused, .cfg = q->cfg};
+    int64_t off = q_part_append(p, &r);
+    if (off < 0) return (int)off;
+    repin(p, &q->cfg_rec, (uint64_t)off);
+    (*moved)++;
+    return 0;
+}
+
+static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
+{
+    /* Each record may become two (ENQUEUE + STATE): room for their pins first. */
+    uint64_t next = q_log_next(p->log);
+    if (q_pins_reserve(&p->pins, next, next + 2 * (to - from) + 2)) return -ENOMEM;
+    q_iter it;
+    q_iter_init(&it, p->log, from, false);
+    uint64_t moved = 0;
+    int rc = 0;
+    while (it.next < to) {
+        q_rec rec;
+        rc = q_iter_next(&it, &rec);
+        if (rc <= 0) break;
+        rc = compact_rec(p, &rec, now_ms, &moved);
+        if (rc) break;
+    }
+    p->compactions++;
+    p->records_compacted += moved;
+    log_info("compacted oldest segment", "partition=%u from=%" PRIu64 " to=%" PRIu64
+             " moved=%" PRIu64 " rc=%d", p->no, from, to, moved, rc);
+    return rc < 0 ? rc : 0;
+}
+
+q_status q_part_retain(q_part *p, uint64_t now_ms)
+{
+    q_err err;
+    q_status st = Q_OK;
+    uint64_t next = q_log_next(p->log);
+    int n = q_log_retain(p->log, q_pins_low(&p->pins, next));
+    if (n > 0) p->segments_deleted += (uint64_t)n;
+    uint64_t oldest = q_log_oldest(p->log), end = q_log_oldest_segment_end(p->log);
+    if (end < next && q_pins_low(&p->pins, next) < end) {
+        uint64_t live = q_pins_below(&p->pins, end);
+        if (live * 100 <= (end - oldest) * p->opts.compact_live_pct) {
+            int rc = compact_range(p, oldest, end, now_ms);
+            if (rc) st = q_fail_log(&err, rc, "compaction");
+            /* After a complete pass nothing live is left below `end`, even if the first pinned
+             * bucket straddles it (pins count per bucket, not per record). */
+            uint64_t low = q_pins_low(&p->pins, q_log_next(p->log));
+            if (rc == 0 && low < end) low = end;
+            n = q_log_retain(p->log, low);
+            if (n > 0) p->segments_deleted += (uint64_t)n;
+        }
+    }
+    if (n < 0 && !st) st = q_fail_log(&err, n, "retention");
+    q_pins_trim(&p->pins);
+    return st;
+}

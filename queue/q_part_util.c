@@ -1,0 +1,141 @@
+/* queue/q_part_util: statuses, names, ids, defaults. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "queue/q_part_int.h"
+
+const char *q_status_name(q_status s)
+{
+    static const char *const names[] = {
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+        "UNAUTHENTICATED",
+    };
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+q_status q_fail(q_err *err, q_status code, const char *fmt, ...)
+{
+    if (err) {
+        err->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+q_status q_fail_log(q_err *err, int rc, const char *what)
+{
+    switch (rc) {
+    case -ENOSPC:
+        return q_fail(err, Q_RESOURCE_EXHAUSTED, "%s: no space left for the task log", what);
+    case -EMSGSIZE:
+        return q_fail(err, Q_INVALID_ARGUMENT, "%s: record larger than the log accepts", what);
+    case -ENOMEM:
+        return q_fail(err, Q_RESOURCE_EXHAUSTED, "%s: out of memory", what);
+    default:
+        return q_fail(err, Q_INTERNAL, "%s: task log failed: %s", what, strerror(-rc));
+    }
+}
+
+q_status q_queue_name_check(const char *name, size_t len, q_err *err)
+{
+    if (len == 0) return q_fail(err, Q_INVALID_ARGUMENT, "queue name is empty");
+    if (len > Q_QUEUE_NAME_BYTES_MAX)
+        return q_fail(err, Q_INVALID_ARGUMENT, "queue name is %zu bytes; at most %u allowed",
+                      len, Q_QUEUE_NAME_BYTES_MAX);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (ok) continue;
+        if (c >= 0x21 && c < 0x7f)
+            return q_fail(err, Q_INVALID_ARGUMENT,
+                          "queue name has '%c' at position %zu; allowed: A-Z a-z 0-9 . _ -", c,
+                          i);
+        return q_fail(err, Q_INVALID_ARGUMENT,
+                      "queue name has byte 0x%02x at position %zu; allowed: A-Z a-z 0-9 . _ -",
+                      c, i);
+    }
+    return Q_OK;
+}
+
+uint32_t q_part_of(const char *name, size_t len, uint32_t nparts)
+{
+    return (uint32_t)(XXH3_64bits(name, len) % (nparts ? nparts : 1));
+}
+
+uint64_t q_key_hash(const char *key, size_t len) { return XXH3_64bits(key, len); }
+
+size_t q_id_format(char buf[Q_ID_STR_BYTES], uint32_t part_no, uint64_t id)
+{
+    int n = snprintf(buf, Q_ID_STR_BYTES, "%" PRIu32 "-%" PRIu64, part_no, id);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* Decimal without sign, leading zeros or overflow past `max`. */
+static int parse_dec(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    if (len == 0 || len > 20 || (len > 1 && s[0] == '0')) return -EINVAL;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return -EINVAL;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (max - d) / 10) return -EINVAL;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+int q_id_parse(const char *s, size_t len, uint32_t *part_no, uint64_t *id)
+{
+    const char *dash = memchr(s, '-', len);
+    if (!dash) return -EINVAL;
+    uint64_t part, off;
+    if (parse_dec(s, (size_t)(dash - s), UINT16_MAX, &part) ||
+        parse_dec(dash + 1, len - (size_t)(dash - s) - 1, INT64_MAX, &off))
+        return -EINVAL;
+    *part_no = (uint32_t)part;
+    *id = off;
+    return 0;
+}
+
+void q_queue_cfg_default(q_queue_cfg *c)
+{
+    c->max_attempts = Q_MAX_ATTEMPTS_DEFAULT;
+    c->lease_ms = Q_LEASE_MS_DEFAULT;
+    c->backoff_base_ms = Q_BACKOFF_BASE_MS_DEFAULT;
+    c->backoff_max_ms = Q_BACKOFF_MAX_MS_DEFAULT;
+    c->dedup_window_ms = Q_DEDUP_WINDOW_MS_DEFAULT;
+    c->dead_letter = true;
+}
+
+void q_part_opts_default(q_part_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    q_log_opts_default(&o->log);
+    o->tasks_max = Q_PART_TASKS_DEFAULT;
+    o->dedup_keys_max = Q_DEDUP_KEYS_DEFAULT;
+    o->retain_every_ms = Q_RETAIN_EVERY_MS_DEFAULT;
+    o->compact_live_pct = Q_COMPACT_LIVE_PCT_DEFAULT;
+    o->pin_bucket_shift = Q_PIN_BUCKET_SHIFT_DEFAULT;
+}
+
+/* xorshift64*: jitter only, never security. */
+uint64_t q_rand(q_part *p)
+{
+    uint64_t x = p->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    p->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
