@@ -32,7 +32,8 @@ struct wk_call {
 };
 
 /* Sends `call` from shard `from` to shard `to` (to == from runs it through the self lane, still
- * asynchronously). Never refused: a full lane parks the call. Call on `from`'s thread. */
+ * asynchronously). Both must be shards (the reply comes back to `from`). Never refused: a full
+ * lane parks the call. Call on `from`'s thread. */
 void wk_call_start(wk_mesh *m, int from, int to, wk_call *call);
 
 #endif

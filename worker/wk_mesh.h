@@ -116,15 +116,17 @@ uint64_t wk_mesh_spin_ns(const wk_mesh *m);
 
 /* Stages a copy of `msg` on lane (from, to); it becomes visible at the next flush (or at once
  * when the lane has WK_MESH_PUBLISH_BATCH staged). Returns 0, -EAGAIN when the lane is full or
- * has a backlog (the message is not taken; the lane is armed, so `from` is woken when room
- * appears; retry later or use wk_mesh_send_node), -EINVAL on bad endpoint ids. */
+ * has parked nodes (the message is not taken and nothing is armed: loops should use
+ * wk_mesh_send_node, which never refuses; helper threads wk_mesh_send_wait), -EINVAL on bad
+ * endpoint ids or a NULL fn. */
 int wk_mesh_send(wk_mesh *m, int from, int to, const wk_msg *msg);
 /* Like wk_mesh_send but never refuses: when the lane is full, `node` is parked (the mesh borrows
  * it) and moved into the lane by a later flush, still in send order. The node's memory must stay
  * valid until its message's fn starts running on the receiver; it may be reused from then on. */
 void wk_mesh_send_node(wk_mesh *m, int from, int to, wk_msg_node *node);
 /* Publishes staged messages, moves parked nodes into lanes with room, and wakes receivers that
- * may be asleep. Returns the number of nodes still parked (0 when all went in). */
+ * may be asleep. Returns the number of lanes that still hold parked nodes (0: all went in);
+ * those lanes are armed, so the receiver wakes `from` once it frees room. */
 unsigned wk_mesh_flush(wk_mesh *m, int from);
 /* Helper threads: sends and flushes, blocking (futex) while the lane is full. Returns 0 or
  * -EINVAL. Deadlocks if the receiver stops polling: stop helpers before shards. */
@@ -161,7 +163,8 @@ typedef int (*wk_wake_fn)(wk_mesh *m, int to, void *from_ctx, void *to_ctx);
 /* Installs a waker for endpoint `ep` (NULL fn: the default futex waker). Returns 0 or -EINVAL. */
 int wk_mesh_set_waker(wk_mesh *m, int ep, wk_wake_fn fn, void *ctx);
 
-/* Counters of endpoint `ep`; read on its owner thread, or after the threads are joined. */
+/* Counters of endpoint `ep`; read on its owner thread, or after the threads are joined. The
+ * sleep protocol guarantees: sum of wakes over all endpoints <= sum of sleeps. */
 void wk_mesh_get_stats(const wk_mesh *m, int ep, wk_mesh_stats *out);
 
 #endif
