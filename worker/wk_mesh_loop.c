@@ -15,6 +15,9 @@ static int loop_wake(wk_mesh *m, int to, void *from_ctx, void *to_ctx)
 static void on_wake(ev_loop *loop, void *ud, uint32_t data)
 {
     wk_mesh_loop *ml = ud;
+    /* Wake handlers are shared: ours are WK_MESH_WAKE_DATA (MSG_RING) and 0 (the eventfd
+     * fallback used by helper threads, which carries no data). */
+    if (data != WK_MESH_WAKE_DATA && data != 0) return;
     wk_mesh_poll(ml->mesh, ml->shard, 0);
     wk_mesh_flush(ml->mesh, ml->shard);
 }
@@ -57,6 +60,7 @@ int wk_mesh_loop_init(wk_mesh_loop *ml, wk_mesh *m, int shard, ev_loop *loop)
     ml->shard = shard;
     int r = ev_loop_add_hook(loop, on_sleep_hook, ml);
     if (r < 0) return r;
-    ev_loop_set_wake_handler(loop, on_wake, ml);
+    r = ev_loop_add_wake_handler(loop, on_wake, ml);
+    if (r < 0) return r;
     return wk_mesh_set_waker(m, shard, loop_wake, loop);
 }

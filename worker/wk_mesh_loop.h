@@ -4,7 +4,9 @@
  *   - an io_uring waker: senders wake S with ev_loop_wake_from(), i.e. IORING_OP_MSG_RING from
  *     a sender's own loop, or the loop's eventfd from a helper thread;
  *   - a wake handler: runs S's inbound messages (wk_mesh_poll) and flushes what they sent;
- *   - a before-sleep hook: polls, flushes S's outbound lanes (when handlers ran, it vetoes this
+ *   - an every-iteration hook phase: polls and flushes, so a busy loop that never sleeps still
+ *     receives and publishes;
+ *   - a before-sleep hook phase: polls, flushes S's outbound lanes (when handlers ran, it vetoes this
  *     sleep so the loop notices ev_loop_stop or new work from them), optionally spins for
  *     opts.spin_ns watching the inbound lanes, then runs the sleep protocol (wk_mesh_sleep_begin).
  *     When the
@@ -24,7 +26,7 @@
 #include "core/ev_reactor.h"
 #include "worker/wk_mesh.h"
 
-/* `data` of mesh wake-ups (the wake handler ignores it; other values are not ours). */
+/* `data` of mesh wake-ups; the handler ignores wake-ups with other non-zero data. */
 #define WK_MESH_WAKE_DATA 0x776bu
 
 /* The binding of one shard to its loop. Caller's memory: keep it alive and unmoved while the
@@ -36,8 +38,10 @@ typedef struct wk_mesh_loop {
 } wk_mesh_loop;
 
 /* Attaches shard `shard` to `loop`. Call on the shard's thread after ev_loop_create, before any
- * other thread sends to the shard. Takes the loop's wake handler (one per loop) and one hook
- * slot. Returns 0, -EINVAL (not a shard of m) or -ENOSPC (no free hook slot). */
+ * other thread sends to the shard. Adds one wake handler (filtering on WK_MESH_WAKE_DATA and the
+ * eventfd's 0) and one hook (all three phases: every iteration it polls and flushes, so a busy
+ * loop that never sleeps still delivers). Returns 0, -EINVAL (not a shard of m) or -ENOSPC (no
+ * free hook or wake-handler slot). */
 int wk_mesh_loop_init(wk_mesh_loop *ml, wk_mesh *m, int shard, ev_loop *loop);
 
 #endif
