@@ -55,6 +55,7 @@ void q_rec_encode(uint8_t *dst, uint64_t offset, uint64_t id, uint64_t ts_ns, ui
     q_st64(dst + Q_REC_OFF_TS, ts_ns);
     uint8_t *p = dst + Q_REC_HDR_BYTES;
     for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len == 0) continue; /* base may be NULL */
         memcpy(p, iov[i].iov_base, iov[i].iov_len);
         p += iov[i].iov_len;
     }
