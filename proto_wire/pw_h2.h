@@ -182,8 +182,10 @@ int pw_h2_submit_goaway(pw_h2_session *s, uint32_t error_code, const uint8_t *de
 int pw_h2_submit_ping(pw_h2_session *s, const uint8_t opaque[PW_H2_PING_PAYLOAD_BYTES]);
 /* The application processed `n` bytes of DATA delivered on `stream_id`: returns them to the
  * connection window and, if the stream is still receiving, the stream window. WINDOW_UPDATEs
- * are batched (sent once half a window is consumed). Works on closed streams too (connection
- * window only). Returns 0 or -EINVAL (n exceeds what was delivered and not yet consumed). */
+ * are batched (sent once half a window is consumed). Bytes still unconsumed when a stream's
+ * on_stream_close returns are returned to the connection automatically; afterwards the id is
+ * unknown and the call is a no-op. Returns 0 or -EINVAL (n exceeds what was delivered and not
+ * yet consumed). */
 int pw_h2_consume(pw_h2_session *s, uint32_t stream_id, size_t n);
 
 /* Client role. Opens a stream with a request header block (copied); `stream_user` is its user

@@ -215,6 +215,9 @@ void pw_h2i_stream_free(pw_h2_session *s, pw_h2_stream *st)
 {
     assert(st->state == PW_H2_SS_CLOSED);
     assert(!(st->flags & PW_H2_SF_IN_SENDQ));
+    /* DATA the application was given but never consumed would shrink the connection window
+     * for good: it is returned now (later pw_h2_consume calls for this id are no-ops). */
+    if (st->recv_delivered) pw_h2i_credit(s, NULL, st->recv_delivered);
     pw_h2i_closed_remember(s, st->id, (pw_h2_closed_how)st->closed_how);
     tab_remove(s, st->id);
     buf_deinit(&st->pending);

@@ -256,6 +256,32 @@ START_TEST(data_beyond_connection_window)
 }
 END_TEST
 
+START_TEST(unconsumed_data_returned_at_close)
+{
+    tp_stop();
+    pw_h2_config cfg;
+    pw_h2_config_default(&cfg);
+    cfg.conn_window_size = 65535;
+    cfg.initial_window_size = 1 << 20;
+    tp_start_server(&cfg);
+    tp_request(1, false);
+    for (int i = 0; i < 3; i++) tp_data(1, chunk, 16384, false);
+    ck_assert_int_ge(tp_flush(), 0);
+    ck_assert_int_eq(pw_h2_consume(S, 1, 1000), 0);
+    tp_drain();
+    ck_assert_uint_eq(tp_count_out(PW_H2_FT_WINDOW_UPDATE), 0);
+    ck_assert_int_eq(pw_h2_write_rst_stream(&tp_in, 1, PW_H2_CANCEL), 0);
+    ck_assert_int_ge(tp_flush(), 0);
+    tp_drain();
+    tp_frame *wu = tp_find(PW_H2_FT_WINDOW_UPDATE, 0);
+    ck_assert_ptr_nonnull(wu);
+    ck_assert_uint_eq(tp_get32(wu->p), 3 * 16384);
+    ck_assert_int_eq(pw_h2_consume(S, 1, 5000), 0); /* late: a no-op */
+    tp_drain();
+    ck_assert_uint_eq(tp_count_out(PW_H2_FT_WINDOW_UPDATE), 1);
+}
+END_TEST
+
 START_TEST(padded_data)
 {
     tp_request(1, false);
@@ -544,6 +570,7 @@ int main(void)
     tcase_add_test(tc, receive_window_and_consume_batching);
     tcase_add_test(tc, data_beyond_stream_window);
     tcase_add_test(tc, data_beyond_connection_window);
+    tcase_add_test(tc, unconsumed_data_returned_at_close);
     tcase_add_test(tc, padded_data);
     tcase_add_test(tc, auto_consume);
     suite_add_tcase(su, tc);
