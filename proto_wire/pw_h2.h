@@ -216,6 +216,10 @@ typedef struct pw_h2_stats {
 } pw_h2_stats;
 void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out);
 
+/* Our SETTINGS are not acknowledged yet. The glue may arm a timer at creation and, if this is
+ * still true when it fires, call pw_h2_submit_goaway(s, PW_H2_SETTINGS_TIMEOUT, ...) (§6.5.3). */
+bool pw_h2_session_settings_pending(const pw_h2_session *s);
+
 /* The connection error (RFC code, 0 if none) and its static description. */
 uint32_t pw_h2_session_error(const pw_h2_session *s, const char **desc);
 

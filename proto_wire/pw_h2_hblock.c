@@ -222,11 +222,9 @@ static int deliver(pw_h2_session *s, pw_h2_stream *st, unsigned hflags)
 /* A new peer stream (server role): open it and deliver the request (§5.1, §8.3.1). */
 static int open_request(pw_h2_session *s, uint32_t sid, bool es, const hb_ctx *c)
 {
-    if (s->goaway_sent) { /* §6.8: after our GOAWAY new streams are not processed */
-        int rc = pw_h2i_out_rst(s, sid, PW_H2_REFUSED_STREAM);
-        pw_h2i_closed_remember(s, sid, PW_H2_CLOSED_BY_US);
-        return rc;
-    }
+    /* §6.8: after our GOAWAY new streams are not processed. Refusals still draw from the reset
+     * budget: a peer that keeps opening streams after GOAWAY is flooding. */
+    if (s->goaway_sent) return pw_h2i_stream_error(s, sid, PW_H2_REFUSED_STREAM);
     /* §5.1.2: beyond our MAX_CONCURRENT_STREAMS: REFUSED_STREAM (retryable). */
     if (s->n_peer_live >= s->cfg.max_concurrent_streams)
         return pw_h2i_stream_error(s, sid, PW_H2_REFUSED_STREAM);

@@ -462,6 +462,11 @@ void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out)
     out->local_resets = s->local_resets;
 }
 
+bool pw_h2_session_settings_pending(const pw_h2_session *s)
+{
+    return s->settings_ack_pending;
+}
+
 uint32_t pw_h2_session_error(const pw_h2_session *s, const char **desc)
 {
     if (desc) *desc = s->error_desc;

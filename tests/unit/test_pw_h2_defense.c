@@ -82,6 +82,24 @@ START_TEST(reset_flood_without_reading)
 }
 END_TEST
 
+/* New streams after our GOAWAY are refused; a peer that keeps opening them is cut off. */
+START_TEST(streams_after_goaway_are_stopped)
+{
+    ck_assert_int_eq(pw_h2_submit_goaway(S, PW_H2_NO_ERROR, NULL, 0), 0);
+    ssize_t r = 0;
+    uint32_t sid = 1;
+    for (; sid < 4000 && r >= 0; sid += 2) {
+        tp_request(sid, true);
+        r = tp_flush();
+        tp_drain();
+        tp_out_reset();
+    }
+    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_uint_eq((sid - 1) / 2, PW_H2_RESET_BURST + 1);
+    ck_assert_uint_eq(tp_count('H'), 0);
+}
+END_TEST
+
 /* ---- CVE-2024-27316 CONTINUATION flood ---- */
 
 START_TEST(continuation_flood_many_frames)
@@ -319,6 +337,7 @@ int main(void)
     tcase_add_test(tc, cancel_rate_within_budget_is_fine);
     tcase_add_test(tc, provoked_resets_are_stopped);
     tcase_add_test(tc, reset_flood_without_reading);
+    tcase_add_test(tc, streams_after_goaway_are_stopped);
     tcase_add_test(tc, continuation_flood_many_frames);
     tcase_add_test(tc, continuation_flood_many_bytes);
     tcase_add_test(tc, empty_continuation_flood);

@@ -38,6 +38,10 @@ START_TEST(server_sends_settings_at_creation)
     tp_drain();
     ck_assert_uint_eq(tp_nout, 1);
     ck_assert_uint_eq(tp_out[0].hd.flags, PW_H2_FLAG_ACK);
+    ck_assert(pw_h2_session_settings_pending(S));
+    ck_assert_int_eq(pw_h2_write_settings_ack(&tp_in), 0);
+    ck_assert_int_ge(tp_flush(), 0);
+    ck_assert(!pw_h2_session_settings_pending(S));
     tp_stop();
 }
 END_TEST
