@@ -170,21 +170,24 @@ static int replay(q_part *p, uint64_t now_ms, q_log_err *lerr)
     p->replaying = true;
     int rc;
     q_rec rec;
+    uint64_t at = it.next; /* the record being applied */
     while ((rc = q_iter_next(&it, &rec)) == 1) {
+        at = rec.offset;
         rc = q_part_apply(p, &rec, now_ms);
         if (rc) break;
         p->replayed_records++;
+        at = it.next;
     }
     p->replaying = false;
     if (rc < 0) {
         if (lerr) {
-            lerr->offset = it.next - (rc == -EBADMSG || rc == -EPROTO ? 1 : 0);
+            lerr->offset = at;
             lerr->why = rc == -EPROTO ? "record of a type this version does not know"
                         : rc == -ENOMEM ? "out of memory during replay"
                                          : "partition record does not decode";
         }
         log_error("partition replay failed", "partition=%u offset=%" PRIu64 " err=%d", p->no,
-                  it.next, rc);
+                  at, rc);
         return rc == -EPROTO ? -EBADMSG : rc;
     }
     /* Delayed tasks whose time passed while we were down become ready now. */

@@ -4,6 +4,8 @@
 
 #include "test_q_util.h"
 
+#include <inttypes.h>
+
 #include "queue/q_part.h"
 
 #define T0 1700000000000ull /* a wall clock in ms; tests move it by hand */
@@ -101,8 +103,11 @@ static inline q_status tp_ack(tp *t, uint64_t id, uint64_t now)
     return it.code;
 }
 
+/* Commits (as the server does after its writes: retention frees only committed segments),
+ * then ticks. */
 static inline uint64_t tp_tick(tp *t, uint64_t now)
 {
+    ck_assert_int_eq(q_log_commit(q_part_log(t->p)), 0);
     uint64_t next;
     ck_assert_int_eq(q_part_tick(t->p, now, &next), Q_OK);
     return next;

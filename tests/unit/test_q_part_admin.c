@@ -1,0 +1,217 @@
+/* queue/q_part admin calls: pause/resume and ready wake-ups, purge, redrive, delete, dead-letter
+ * pages, queue listing, configuration validation. */
+#include <inttypes.h>
+
+#include "test_q_part_util.h"
+
+#include "core/rt_log.h"
+
+#define SEG (256u * 1024u)
+
+static uint32_t woken;
+static char woken_name[Q_QUEUE_NAME_BYTES_MAX + 1];
+static void on_ready(void *ud, q_part *p, const char *name, uint32_t len, uint64_t ready)
+{
+    (void)ud;
+    (void)p;
+    (void)ready;
+    woken++;
+    memcpy(woken_name, name, len);
+    woken_name[len] = 0;
+}
+
+START_TEST(pause_resume_and_wakeups)
+{
+    tp t;
+    tp_open(&t, SEG);
+    tp_enq(&t, "q", "a", 0, T0);
+    woken = 0;
+    ck_assert_uint_eq(q_part_drain_ready(t.p, on_ready, NULL), 1);
+    ck_assert_uint_eq(woken, 1);
+    ck_assert_str_eq(woken_name, "q");
+    ck_assert_uint_eq(q_part_drain_ready(t.p, on_ready, NULL), 0);
+    q_queue_info qi;
+    uint64_t commit;
+    q_err e;
+    ck_assert_int_eq(q_part_pause(t.p, "q", 1, true, T0, &qi, &commit, &e), Q_OK);
+    ck_assert(qi.paused);
+    tp_enq(&t, "q", "b", 0, T0); /* accepted */
+    ck_assert_uint_eq(q_part_drain_ready(t.p, on_ready, NULL), 0);
+    q_leased l[2];
+    ck_assert_uint_eq(tp_lease(&t, "q", 2, 0, T0, l), 0);
+    ck_assert_uint_eq(tp_info(&t, "q", T0).ready, 2);
+    ck_assert_int_eq(q_part_pause(t.p, "q", 1, false, T0, &qi, &commit, &e), Q_OK);
+    ck_assert_uint_eq(q_part_drain_ready(t.p, on_ready, NULL), 1);
+    ck_assert_uint_eq(tp_lease(&t, "q", 2, 0, T0, l), 2);
+    ck_assert_int_eq(q_part_pause(t.p, "zz", 2, true, T0, &qi, &commit, &e), Q_NOT_FOUND);
+    /* A delayed task wakes its queue when its time comes. */
+    q_task_spec s = {.payload = (const uint8_t *)"d", .payload_len = 1, .delay_ms = 10};
+    q_enq_result r;
+    ck_assert_int_eq(tp_enq_spec(&t, "q", &s, T0, &r), Q_OK);
+    ck_assert_uint_eq(q_part_drain_ready(t.p, on_ready, NULL), 0);
+    tp_tick(&t, T0 + 10);
+    ck_assert_uint_eq(q_part_drain_ready(t.p, on_ready, NULL), 1);
+    tp_done(&t);
+}
+END_TEST
+
+START_TEST(purge_redrive_delete)
+{
+    tp t;
+    tp_open(&t, SEG);
+    q_queue_cfg c = {.max_attempts = 1};
+    tp_cfg(&t, "q", Q_CFG_MAX_ATTEMPTS, &c);
+    uint64_t ids[6];
+    for (int i = 0; i < 6; i++) ids[i] = tp_enq(&t, "q", "x", 0, T0);
+    /* Kill 4 by expiry (max_attempts 1). */
+    q_leased l[6];
+    ck_assert_uint_eq(tp_lease(&t, "q", 4, 10, T0, l), 4);
+    tp_tick(&t, T0 + 10);
+    ck_assert_uint_eq(tp_info(&t, "q", T0).dead, 4);
+    /* Redrive one by id; one not dead; one unknown. */
+    uint64_t rid[3] = {ids[0], ids[5], 777};
+    q_item it[3];
+    uint64_t n, commit;
+    q_err e;
+    ck_assert_int_eq(q_part_redrive(t.p, "q", 1, rid, 3, T0, it, &n, &commit, &e), Q_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(it[0].code, Q_OK);
+    ck_assert_int_eq(it[1].code, Q_FAILED_PRECONDITION);
+    ck_assert_int_eq(it[2].code, Q_NOT_FOUND);
+    ck_assert_int_eq(tp_state(&t, ids[0]), Q_TASK_READY);
+    q_task_info ti;
+    ck_assert_int_eq(q_part_get_task(t.p, ids[0], &ti, &e), Q_OK);
+    ck_assert_uint_eq(ti.attempts, 0);
+    /* Redrive all. */
+    ck_assert_int_eq(q_part_redrive(t.p, "q", 1, NULL, 0, T0, NULL, &n, &commit, &e), Q_OK);
+    ck_assert_uint_eq(n, 3);
+    q_queue_info qi = tp_info(&t, "q", T0);
+    ck_assert_uint_eq(qi.dead, 0);
+    ck_assert_uint_eq(qi.ready, 6);
+    /* Delete a ready and a leased task. */
+    ck_assert_int_eq(q_part_delete(t.p, ids[1], T0, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_delete(t.p, ids[1], T0, &commit, &e), Q_NOT_FOUND);
+    uint64_t leased = tp_lease1(&t, "q", 1000, T0);
+    ck_assert_int_eq(q_part_delete(t.p, leased, T0, &commit, &e), Q_OK);
+    ck_assert_int_eq(tp_ack(&t, leased, T0), Q_NOT_FOUND);
+    /* Purge: every state. */
+    uint64_t held = tp_lease1(&t, "q", 1000, T0);
+    q_task_spec s = {.payload = (const uint8_t *)"d", .payload_len = 1, .delay_ms = 100};
+    q_enq_result r;
+    ck_assert_int_eq(tp_enq_spec(&t, "q", &s, T0, &r), Q_OK);
+    uint64_t purged;
+    ck_assert_int_eq(q_part_purge(t.p, "q", 1, T0, &purged, &commit, &e), Q_OK);
+    ck_assert_uint_eq(purged, 5);
+    qi = tp_info(&t, "q", T0);
+    ck_assert_uint_eq(qi.ready + qi.delayed + qi.leased + qi.dead, 0);
+    ck_assert_int_eq(tp_ack(&t, held, T0), Q_NOT_FOUND);
+    ck_assert_uint_eq(qi.cfg.max_attempts, 1); /* configuration stays */
+    ck_assert_uint_eq(tp_tick(&t, T0 + 100), UINT64_MAX);
+    tp_done(&t);
+}
+END_TEST
+
+START_TEST(list_dead_pages_and_list_queues)
+{
+    tp t;
+    tp_open(&t, SEG);
+    q_nack dead = {.dead_letter = true};
+    uint64_t ids[25];
+    for (int i = 0; i < 25; i++) ids[i] = tp_enq(&t, "q", "x", 0, T0);
+    q_leased l[25];
+    ck_assert_uint_eq(tp_lease(&t, "q", 25, 0, T0, l), 25);
+    for (int i = 24; i >= 0; i--) { /* die in reverse: pages still come in id order */
+        q_nack_result nr;
+        uint64_t commit;
+        q_err e;
+        ck_assert_int_eq(q_part_nack(t.p, ids[i], &dead, T0, &nr, &commit, &e), Q_OK);
+    }
+    q_task_info ti[10];
+    uint32_t n;
+    bool more;
+    q_err e;
+    uint64_t from = 0;
+    int seen = 0;
+    for (int page = 0; page < 3; page++) {
+        ck_assert_int_eq(q_part_list_dead(t.p, "q", 1, from, 10, ti, &n, &more, &e), Q_OK);
+        ck_assert_uint_eq(n, page < 2 ? 10 : 5);
+        ck_assert(more == (page < 2));
+        for (uint32_t i = 0; i < n; i++) ck_assert_uint_eq(ti[i].id, ids[seen++]);
+        from = ti[n - 1].id + 1;
+        if (page == 0) { /* redriving between pages does not disturb the next page */
+            uint64_t commit, k;
+            q_item it;
+            ck_assert_int_eq(q_part_redrive(t.p, "q", 1, &ids[3], 1, T0, &it, &k, &commit, &e),
+                             Q_OK);
+        }
+    }
+    ck_assert_int_eq(seen, 25);
+    ck_assert_int_eq(q_part_list_dead(t.p, "q", 1, 0, 0, ti, &n, &more, &e), Q_INVALID_ARGUMENT);
+
+    tp_enq(&t, "b", "x", 0, T0);
+    tp_enq(&t, "a", "x", 0, T0);
+    tp_enq(&t, "ab", "x", 0, T0);
+    q_queue_info qi[4];
+    ck_assert_int_eq(q_part_list_queues(t.p, "", 0, 2, T0, qi, &n, &more), Q_OK);
+    ck_assert(n == 2 && more);
+    ck_assert(qi[0].name_len == 1 && qi[0].name[0] == 'a');
+    ck_assert(qi[1].name_len == 2 && memcmp(qi[1].name, "ab", 2) == 0);
+    ck_assert_int_eq(q_part_list_queues(t.p, "ab", 2, 2, T0, qi, &n, &more), Q_OK);
+    ck_assert(n == 2 && !more);
+    ck_assert(qi[0].name[0] == 'b' && qi[1].name[0] == 'q');
+    ck_assert_uint_eq(qi[1].dead, 24);
+    tp_done(&t);
+}
+END_TEST
+
+START_TEST(configure_validation)
+{
+    tp t;
+    tp_open(&t, SEG);
+    q_queue_cfg_patch pt = {.set = Q_CFG_MAX_ATTEMPTS, .v = {.max_attempts = 0}};
+    q_queue_info qi;
+    uint64_t commit;
+    q_err e;
+    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e),
+                     Q_INVALID_ARGUMENT);
+    ck_assert(strstr(e.msg, "max_attempts"));
+    pt.v.max_attempts = Q_ATTEMPTS_MAX + 1;
+    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e),
+                     Q_INVALID_ARGUMENT);
+    pt = (q_queue_cfg_patch){.set = Q_CFG_BACKOFF_BASE_MS, .v = {.backoff_base_ms = 400000}};
+    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e),
+                     Q_INVALID_ARGUMENT);
+    ck_assert(strstr(e.msg, "backoff_base_ms"));
+    pt = (q_queue_cfg_patch){.set = Q_CFG_DEDUP_WINDOW_MS,
+                             .v = {.dedup_window_ms = Q_DEDUP_WINDOW_MS_MAX + 1}};
+    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e),
+                     Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_get_queue(t.p, "q", 1, T0, &qi, &e), Q_NOT_FOUND); /* unchanged */
+    pt = (q_queue_cfg_patch){.set = Q_CFG_LEASE_MS | Q_CFG_DEAD_LETTER,
+                             .v = {.lease_ms = 1234, .dead_letter = false}};
+    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e), Q_OK);
+    ck_assert_uint_eq(qi.cfg.lease_ms, 1234);
+    ck_assert(!qi.cfg.dead_letter);
+    ck_assert_uint_eq(qi.cfg.max_attempts, Q_MAX_ATTEMPTS_DEFAULT);
+    ck_assert_uint_eq(qi.cfg.dedup_window_ms, Q_DEDUP_WINDOW_MS_DEFAULT);
+    tp_done(&t);
+}
+END_TEST
+
+int main(void)
+{
+    log_set_level(LOG_WARN);
+    Suite *s = suite_create("q_part_admin");
+    TCase *tc = tcase_create("admin");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, pause_resume_and_wakeups);
+    tcase_add_test(tc, purge_redrive_delete);
+    tcase_add_test(tc, list_dead_pages_and_list_queues);
+    tcase_add_test(tc, configure_validation);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
