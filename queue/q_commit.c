@@ -2,8 +2,9 @@
  *
  * A commit is a chain run on one ev_op, so at most one fsync is in flight per log: fdatasync
  * (IORING_OP_FSYNC + DATASYNC through ev_fsync) of each segment appended to since the last
- * commit — one, unless the log rolled — then the renames that publish rolled segments and an
- * fsync of the directory. It covers every append made before it started (its target).
+ * commit — one, unless the log rolled (a rolled, unpublished segment gets a full fsync: its size
+ * and header are new) — then the renames that publish rolled segments and an fsync of the
+ * directory. It covers every append made before it started (its target).
  *
  * When it completes, the waiters it covers are detached and their callbacks run; appends and
  * commits made from inside those callbacks join the next chain, which is started (ALWAYS) or
@@ -31,8 +32,11 @@ int q_log_attach(q_log *log, ev_loop *loop)
 /* Next step of the chain: the fdatasync of segment chain_base, or the directory fsync. */
 static int chain_step(q_log *log)
 {
-    int fd = log->chain_dir ? log->dirfd : log->segs[q_log_seg_of(log, log->chain_base)].fd;
-    int r = ev_fsync(log->loop, &log->fsync_op, fd, !log->chain_dir);
+    const q_seg *s = &log->segs[q_log_seg_of(log, log->chain_base)];
+    int fd = log->chain_dir ? log->dirfd : s->fd;
+    /* Data only, except for the directory and for a segment still unpublished: its size and
+     * header are new metadata. */
+    int r = ev_fsync(log->loop, &log->fsync_op, fd, !log->chain_dir && s->published);
     if (r) return r;
     log->inflight_fd = fd;
     return 0;

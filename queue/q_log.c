@@ -8,8 +8,8 @@
  *   page of the file and waits for it, then flushes the device cache. msync(MS_SYNC) is, on
  *   Linux, the same file-range fsync restricted to a range, and it cannot go through io_uring;
  *   IORING_OP_FSYNC with IORING_FSYNC_DATASYNC can, so the reactor never blocks. fdatasync is
- *   enough (no fsync): the file size never changes after fallocate (made durable with a full
- *   fsync at creation), and the unwritten-to-written extent conversion of a first write into a
+ *   enough once a segment is published: its size never changes after fallocate (made durable
+ *   by the full fsync of the commit that publishes it), and the unwritten-to-written extent conversion of a first write into a
  *   preallocated block is metadata needed to read the data back, which fdatasync must commit. */
 #include "queue/q_log.h"
 
@@ -63,7 +63,7 @@ int q_log_add_segment(q_log *log, uint64_t base, bool publish)
         log->segs_cap = cap;
     }
     q_seg ns;
-    int r = q_seg_create(log->dirfd, base, log->opts.segment_bytes, &ns);
+    int r = q_seg_create(log->dirfd, base, log->opts.segment_bytes, publish, &ns);
     if (r) return r;
     if (publish) {
         if ((r = q_seg_publish(log->dirfd, &ns)) != 0) {
@@ -158,8 +158,11 @@ int q_log_commit(q_log *log)
      * then give the new ones their final names and make the names durable. */
     uint64_t last = log->segs[log->nsegs - 1].base;
     int r = 0;
-    for (uint32_t i = q_log_seg_of(log, log->sync_from); i < log->nsegs && r == 0; i++)
-        if (q_sys.fdatasync(log->segs[i].fd) != 0) r = -errno;
+    for (uint32_t i = q_log_seg_of(log, log->sync_from); i < log->nsegs && r == 0; i++) {
+        /* A segment not yet published gets a full fsync: its size and header are new. */
+        const q_seg *s = &log->segs[i];
+        if ((s->published ? q_sys.fdatasync(s->fd) : q_sys.fsync(s->fd)) != 0) r = -errno;
+    }
     int renamed = r ? 0 : q_log_publish_upto(log, last);
     if (renamed < 0) r = renamed;
     else if (renamed > 0 && q_sys.fsync(log->dirfd) != 0) r = -errno;

@@ -276,7 +276,7 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
         q_seg *x = &log->segs[k];
         int r = 0;
         if (k + 1 == log->nsegs) r = q_seg_clean_tail(x);
-        else if (!x->published && q_sys.fdatasync(x->fd) != 0) r = -errno;
+        else if (!x->published && q_sys.fsync(x->fd) != 0) r = -errno;
         if (r == 0 && !x->published) {
             r = q_seg_publish(log->dirfd, x);
             renamed = true;

@@ -54,7 +54,7 @@ static int map_seg(q_seg *s)
     return 0;
 }
 
-int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, q_seg *out)
+int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, bool sync, q_seg *out)
 {
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, base, true);
@@ -71,7 +71,7 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, q_seg *out)
     if (q_sys.fallocate(out->fd, 0, 0, bytes) != 0) r = -errno;
     else if (q_sys.pwrite(out->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) r = errno ? -errno : -EIO;
     /* fsync, not fdatasync: the file size set by fallocate must be durable too. */
-    else if (q_sys.fsync(out->fd) != 0) r = -errno;
+    else if (sync && q_sys.fsync(out->fd) != 0) r = -errno;
     else if ((r = idx_alloc(out)) == 0) r = map_seg(out);
     if (r) q_seg_discard(dirfd, out);
     return r;
@@ -185,8 +185,9 @@ int q_seg_clean_tail(q_seg *s)
             return -errno;
         }
     }
-    /* fdatasync flushes the pages dirtied through the mapping (see q_log.c on why). */
-    if (q_sys.fdatasync(s->fd) != 0) return -errno;
+    /* A full fsync: the segment may be one whose creation was never synced (see q_log.c on
+     * why syncing the fd covers pages dirtied through the mapping). */
+    if (q_sys.fsync(s->fd) != 0) return -errno;
     return 0;
 }
 

@@ -44,10 +44,11 @@ void q_seg_name(char buf[Q_SEG_NAME_BYTES], uint64_t base, bool tmp);
 int q_seg_name_parse(const char *name, uint64_t *base);
 
 /* Creates the temporary file for a new segment in dirfd: fallocate()s `bytes` (so appends
- * through the mapping never hit ENOSPC or SIGBUS), writes the file header, fsync()s it (the size
- * is metadata) and maps it. The name stays temporary until q_seg_publish(). Returns 0 or a
- * negative errno (-ENOSPC from fallocate); on error nothing is left behind. */
-int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, q_seg *out);
+ * through the mapping never hit ENOSPC or SIGBUS), writes the file header, maps it and, when
+ * `sync`, fsync()s it (size and header; otherwise the commit that publishes it does). The name
+ * stays temporary until q_seg_publish(). Returns 0 or a negative errno (-ENOSPC from
+ * fallocate); on error nothing is left behind. */
+int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, bool sync, q_seg *out);
 /* Renames the temporary file to its final name (the caller fsyncs the directory afterwards).
  * Returns 0 or a negative errno. */
 int q_seg_publish(int dirfd, q_seg *s);
@@ -71,7 +72,7 @@ q_scan_stop q_seg_scan(q_seg *s, uint32_t rec_max, bool verify);
 uint64_t q_seg_garbage_bytes(const q_seg *s, uint32_t pos);
 
 /* Makes everything from `used` to the end of the file zero and allocated again, then
- * fdatasync()s: the bytes after a cut can never resurface as records after later appends.
+ * fsync()s: the bytes after a cut can never resurface as records after later appends.
  * Zeroes the partial page in the mapping and punches the rest (re-allocating it), falling back
  * to writing zeros where punching is unsupported. Returns 0 or a negative errno. */
 int q_seg_clean_tail(q_seg *s);
