@@ -71,17 +71,18 @@ static int bench_append(const char *dir, uint32_t size, uint64_t total_mib)
     char logdir[512];
     snprintf(logdir, sizeof logdir, "%s/log", dir);
     mkdir(dir, 0755);
-    double base = getenv("SKIP_BASE") ? 1 : memcpy_rate(dir, size, total, src);
+    double base = memcpy_rate(dir, size, total, src);
     q_log *log;
     q_log_opts o;
     q_log_opts_default(&o);
-    if (getenv("SEG_MIB")) o.segment_bytes = (uint32_t)(strtoull(getenv("SEG_MIB"), NULL, 10) << 20);
+    const char *seg_mib = getenv("SEG_MIB"); /* segment size override, for experiments */
+    if (seg_mib) o.segment_bytes = (uint32_t)(strtoull(seg_mib, NULL, 10) << 20);
     int r = q_log_open(logdir, &o, &log, NULL);
     if (r) die("open", r);
     uint64_t n = total / size;
     uint64_t t0 = rt_now_ns();
     for (uint64_t i = 0; i < n; i++)
-        if ((r = (int)q_log_append(log, 1, src, size)) < 0 && q_log_next(log) == 0) die("append", r);
+        if ((r = (int)q_log_append(log, 1, src, size)) < 0) die("append", r);
     double dt = secs(rt_now_ns() - t0);
     q_log_close(log);
     rm_rf(logdir);

@@ -77,9 +77,17 @@ static inline uint64_t q_rec_span(uint64_t len)
     return Q_REC_HDR_BYTES + ((len + Q_REC_ALIGN - 1) & ~(uint64_t)(Q_REC_ALIGN - 1));
 }
 
-static inline uint16_t q_ld16(const uint8_t *p) { uint16_t v; __builtin_memcpy(&v, p, 2); return v; }
-static inline uint32_t q_ld32(const uint8_t *p) { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
-static inline uint64_t q_ld64(const uint8_t *p) { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
+#define Q_LD(bits)                                                                                \
+    static inline uint##bits##_t q_ld##bits(const uint8_t *p)                                     \
+    {                                                                                             \
+        uint##bits##_t v;                                                                         \
+        __builtin_memcpy(&v, p, sizeof v);                                                        \
+        return v;                                                                                 \
+    }
+Q_LD(16)
+Q_LD(32)
+Q_LD(64)
+#undef Q_LD
 static inline void q_st16(uint8_t *p, uint16_t v) { __builtin_memcpy(p, &v, 2); }
 static inline void q_st32(uint8_t *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
 static inline void q_st64(uint8_t *p, uint64_t v) { __builtin_memcpy(p, &v, 8); }

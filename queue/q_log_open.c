@@ -59,7 +59,8 @@ static int check_opts(const q_log_opts *o)
         o->segment_bytes % 4096 != 0)
         return -EINVAL;
     if (Q_SEG_HDR_BYTES + q_rec_span(o->record_bytes_max) > o->segment_bytes) return -EINVAL;
-    if (o->policy == Q_COMMIT_INTERVAL && (o->interval_ms == 0 || o->interval_ms > Q_INTERVAL_MS_MAX))
+    if (o->policy == Q_COMMIT_INTERVAL &&
+        (o->interval_ms == 0 || o->interval_ms > Q_INTERVAL_MS_MAX))
         return -EINVAL;
     return 0;
 }
@@ -211,7 +212,8 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
     if (last_pub == UINT32_MAX) {
         /* Only unfinished segments: the log's first commit never completed. */
         for (uint32_t i = 0; i < n; i++) remove_ent(log, &ents[i], "no published segment");
-        return o->read_only ? -ENOENT : q_log_add_segment(log, n ? ents[0].base : o->first_offset, true);
+        if (o->read_only) return -ENOENT;
+        return q_log_add_segment(log, n ? ents[0].base : o->first_offset, true);
     }
     for (uint32_t i = 0; i < n; i++) {
         bool tail = i >= last_pub, last = i + 1 == n;

@@ -69,7 +69,8 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, bool sync, q_seg *out
     q_seg_hdr_encode(hdr, base, bytes, rt_wall_ns());
     int r = 0;
     if (q_sys.fallocate(out->fd, 0, 0, bytes) != 0) r = -errno;
-    else if (q_sys.pwrite(out->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) r = errno ? -errno : -EIO;
+    else if (q_sys.pwrite(out->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+        r = errno ? -errno : -EIO;
     /* fsync, not fdatasync: the file size set by fallocate must be durable too. */
     else if (sync && q_sys.fsync(out->fd) != 0) r = -errno;
     else if ((r = idx_alloc(out)) == 0) r = map_seg(out);

@@ -152,7 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         walk(log);
         if (flags & F_WRITE) {
             uint64_t next = q_log_next(log);
-            if (q_log_append(log, 9, data, size < 100 ? (uint32_t)size : 100) != (int64_t)next) abort();
+            uint32_t len = size < 100 ? (uint32_t)size : 100;
+            if (q_log_append(log, 9, data, len) != (int64_t)next) abort();
             if (q_log_commit(log) != 0) abort();
             q_log_close(log);
             o.read_only = true;

@@ -10,7 +10,8 @@
 
 static void fill_log(q_log *log, uint64_t from, uint64_t n)
 {
-    for (uint64_t off = from; off < from + n; off++) ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+    for (uint64_t off = from; off < from + n; off++)
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
 }
 
 static void check_all(q_log *log, uint64_t from, uint64_t to)
@@ -163,7 +164,8 @@ START_TEST(retention_and_compaction)
         uint64_t base = q_log_next(log);
         fill_log(log, base, 150);
         /* The live record pins the oldest segment: compact it forward, then retain. */
-        if (live < q_log_oldest_segment_end(log) && q_log_next(log) > q_log_oldest_segment_end(log)) {
+        uint64_t pinned = q_log_oldest_segment_end(log);
+        if (live < pinned && q_log_next(log) > pinned) {
             q_rec before;
             ck_assert_int_eq(q_log_read(log, live, &before), 0);
             uint32_t len = before.len;

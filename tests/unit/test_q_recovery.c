@@ -55,7 +55,8 @@ static uint64_t build(const char *dir, uint64_t extra, uint32_t *starts, uint32_
         ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
         off++;
     }
-    for (uint64_t i = 0; i < extra; i++, off++) ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+    for (uint64_t i = 0; i < extra; i++, off++)
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
     ck_assert_int_eq(q_log_commit(log), 0);
     q_log_stats st;
     q_log_get_stats(log, &st);
@@ -225,7 +226,8 @@ START_TEST(bit_flips_sealed)
     for (uint32_t i = 0; i < s0[2] * 8 + (s0[n0] - s0[n0 - 2]) * 8 + 3000; i++) {
         uint32_t bitpos;
         if (i < s0[2] * 8) bitpos = i;
-        else if (i < s0[2] * 8 + (s0[n0] - s0[n0 - 2]) * 8) bitpos = s0[n0 - 2] * 8 + (i - s0[2] * 8);
+        else if (i < s0[2] * 8 + (s0[n0] - s0[n0 - 2]) * 8)
+            bitpos = s0[n0 - 2] * 8 + (i - s0[2] * 8);
         else {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17;
             bitpos = (uint32_t)(x % (s0[n0] * 8u));
@@ -395,7 +397,8 @@ START_TEST(unpublished_tail_segments)
     snprintf(path, sizeof path, "%s/%020llu.qseg.tmp", dir, (unsigned long long)bases[1]);
     image im = load(path);
     uint32_t pos = Q_SEG_HDR_BYTES;
-    for (uint64_t off = bases[1]; off < bases[1] + 7; off++) pos += (uint32_t)q_rec_span(tq_len(off, MAXLEN));
+    for (uint64_t off = bases[1]; off < bases[1] + 7; off++)
+        pos += (uint32_t)q_rec_span(tq_len(off, MAXLEN));
     im.bytes[pos + Q_REC_HDR_BYTES - 1] ^= 0x40; /* a header byte of record base+7 */
     store(path, im.bytes, im.size);
     free(im.bytes);
