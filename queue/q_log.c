@@ -282,7 +282,7 @@ int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *ba
 int q_log_close(q_log *log)
 {
     if (!log) return 0;
-    if (log->inflight) return -EBUSY;
+    if (log->inflight || log->whead) return -EBUSY;
     if (log->loop && ev_timer_armed(&log->timer)) ev_timer_stop(log->loop, &log->timer);
     for (uint32_t i = 0; i < log->nsegs; i++) q_seg_close(&log->segs[i]);
     free(log->segs);

@@ -3,6 +3,7 @@
 #include "test_q_util.h"
 
 #include "core/ev_reactor.h"
+#include "queue/q_log_int.h" /* to make one fsync fail */
 
 #define SEG (64u * 1024u) /* rolls inside a commit chain, too */
 #define MAXLEN 200u
@@ -159,6 +160,51 @@ START_TEST(edge_cases)
 }
 END_TEST
 
+static void status_cb(q_log *log, void *ud, int status, uint64_t durable)
+{
+    (void)log;
+    (void)durable;
+    int *st = ud;
+    st[st[0] + 1] = status;
+    st[0]++;
+}
+
+START_TEST(async_failure_is_sticky)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    ev_loop *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    /* The fsync fails like a disk would (EBADF here): every waiter learns it, and it sticks. */
+    q_seg *tail = &log->segs[log->nsegs - 1];
+    int real_fd = tail->fd;
+    tail->fd = dup(real_fd);
+    close(tail->fd);
+    q_commit_waiter w1, w2;
+    int st[3] = {0};
+    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, status_cb, st), 0);
+    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
+    ck_assert_int_eq(q_log_commit_async(log, &w2, status_cb, st), 0);
+    while (st[0] < 2) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_int_eq(st[1], -EBADF);
+    ck_assert_int_eq(st[2], -EBADF);
+    ck_assert_int_eq(q_log_failed(log), -EBADF);
+    ck_assert_uint_eq(q_log_durable(log), 0);
+    ck_assert_int_eq(tq_append(log, 2, MAXLEN), -EBADF);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, status_cb, st), -EBADF);
+    ck_assert_int_eq(q_log_commit(log), -EBADF);
+    tail->fd = real_fd;
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     int err;
@@ -177,6 +223,7 @@ int main(void)
     tcase_add_test(tc, interval_64);
     tcase_add_test(tc, never_16);
     tcase_add_test(tc, edge_cases);
+    tcase_add_test(tc, async_failure_is_sticky);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
