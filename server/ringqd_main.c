@@ -4,7 +4,10 @@
 #include "core/rt_log.h"
 #include "server/srv_health.h"
 #include "server/srv_reflection.h"
+#include "server/srv_queue.h"
 #include "server/srv_runtime.h"
+#include <stdlib.h>
+#include <string.h>
 
 static const char usage[] =
     "usage: ringqd [--port N] [--host ADDR] [--data DIR] [--threads N] [flags]\n"
@@ -18,6 +21,9 @@ static const char usage[] =
     "  --max-concurrent-streams N  per connection (default 100)\n"
     "  --idle-timeout-ms N      GOAWAY to connections idle that long (default 300000; 0 never)\n"
     "  --drain-timeout-ms N     on SIGTERM, time calls get to finish (default 10000)\n"
+    "  --fsync POLICY           always (default: ack after fdatasync) | interval:MS | never\n"
+    "  --partitions N           partitions of a new data directory (default 16; fixed after)\n"
+    "  --segment-bytes N        log segment size (default 67108864)\n"
     "  --port-file PATH         write the bound port there once listening\n"
     "  --log-level L            debug|info|warn|error (default info)\n";
 
@@ -25,14 +31,42 @@ static void on_drain(srv_shard *sh, void *ud)
 {
     srv_health_set_all(SRV_HEALTH_NOT_SERVING);
     srv_health_drain_shard();
+    srv_queue_on_drain(sh, ud);
+}
+
+static int extra_flag(const char *name, const char *value, void *ud)
+{
+    srv_queue_opts *q = ud;
+    char *end;
+    if (strcmp(name, "fsync") == 0) return q_commit_policy_parse(value, &q->log) == 0 ? 1 : -1;
+    if (strcmp(name, "partitions") == 0) {
+        unsigned long v = strtoul(value, &end, 10);
+        if (*end || v == 0 || v > SRV_PARTITIONS_MAX) return -1;
+        q->partitions = (uint32_t)v;
+        return 1;
+    }
+    if (strcmp(name, "segment-bytes") == 0) {
+        unsigned long v = strtoul(value, &end, 10);
+        if (*end || v < 65536 || v > (1ul << 31)) return -1;
+        q->log.segment_bytes = (uint32_t)v;
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     srv_options o;
     srv_options_defaults(&o);
-    int r = srv_options_parse(&o, argc, argv, usage, NULL, NULL);
+    srv_queue_opts qo;
+    memset(&qo, 0, sizeof qo);
+    q_log_opts_default(&qo.log);
+    int r = srv_options_parse(&o, argc, argv, usage, extra_flag, &qo);
     if (r != 0) return r > 0 ? 0 : 2;
+    qo.data_dir = o.data_dir;
+    int nshards = o.threads > 0 ? o.threads : rt_cpu_count();
+    o.threads = nshards;
+    if (srv_queue_setup(&qo, nshards) != 0) return 1;
     pw_grpc_server *g = pw_grpc_server_create(&o.grpc);
     if (!g) {
         fprintf(stderr, "ringqd: out of memory\n");
@@ -41,11 +75,13 @@ int main(int argc, char **argv)
     srv_health_register("", SRV_HEALTH_SERVING);
     srv_health_register("ringq.v1.Queue", SRV_HEALTH_SERVING);
     srv_health_register("ringq.v1.Admin", SRV_HEALTH_SERVING);
-    if (srv_health_add_methods(g) < 0 || srv_reflection_add_methods(g) < 0 ||
+    if (srv_queue_add_methods(g) < 0 || srv_admin_add_methods(g) < 0 ||
+        srv_health_add_methods(g) < 0 || srv_reflection_add_methods(g) < 0 ||
         srv_reflection_init(g) < 0) {
         fprintf(stderr, "ringqd: cannot register services\n");
         return 1;
     }
-    srv_hooks hooks = {.on_drain = on_drain};
+    srv_hooks hooks = {.shard_init = srv_queue_shard_init, .shard_fini = srv_queue_shard_fini,
+                       .on_drain = on_drain, .metrics = srv_queue_metrics};
     return srv_run(&o, g, &hooks);
 }

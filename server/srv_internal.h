@@ -67,6 +67,7 @@ struct srv_runtime {
     srv_shard *shards;
     _Atomic int port;       /* the bound port (after shard 0 listens) */
     _Atomic int ready;      /* shards that finished init */
+    _Atomic int inited;     /* shards whose shard_init hook ran (barrier before accepting) */
     _Atomic int draining;
     _Atomic int failed;
     uint64_t start_wall_ns;

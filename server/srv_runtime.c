@@ -26,6 +26,7 @@ srv_shard *srv_shard_self(void) { return t_self; }
 int srv_runtime_nshards(const srv_runtime *rt) { return rt->nshards; }
 srv_shard *srv_runtime_shard(srv_runtime *rt, int i) { return &rt->shards[i]; }
 bool srv_runtime_draining(const srv_runtime *rt) { return atomic_load(&rt->draining) != 0; }
+void srv_runtime_fail(srv_runtime *rt) { atomic_store(&rt->failed, 1); }
 
 void srv_options_defaults(srv_options *o)
 {
@@ -251,6 +252,7 @@ static void shard_main(int id, void *arg)
     if (!sh->loop) {
         log_error(why, "err=%d", err);
         atomic_store(&rt->failed, 1);
+        atomic_fetch_add(&rt->inited, 1);
         atomic_fetch_add(&rt->ready, 1);
         return;
     }
@@ -267,6 +269,7 @@ static void shard_main(int id, void *arg)
                   sh->listen_fd, strerror(-sh->listen_fd));
         atomic_store(&rt->failed, 1);
         if (id == 0) atomic_store(&rt->port, -1);
+        atomic_fetch_add(&rt->inited, 1);
         atomic_fetch_add(&rt->ready, 1);
         ev_loop_destroy(sh->loop);
         sh->loop = NULL;
@@ -274,6 +277,10 @@ static void shard_main(int id, void *arg)
     }
     if (id == 0) atomic_store(&rt->port, rt_socket_port(sh->listen_fd));
     if (rt->hooks.shard_init) rt->hooks.shard_init(sh, rt->hooks.ud);
+    /* Barrier: no shard accepts (and so sends cross-shard work) before every shard has set up
+     * its state and its mailbox waker. Start-up only. */
+    atomic_fetch_add(&rt->inited, 1);
+    while (atomic_load(&rt->inited) < rt->nshards && !atomic_load(&rt->failed)) sched_yield();
     sh->accept_op.cb = on_accept;
     sh->accept_op.ud = sh;
     ev_accept_multishot(sh->loop, &sh->accept_op, sh->listen_fd);

@@ -89,5 +89,7 @@ srv_shard *srv_shard_self(void);
 int srv_runtime_nshards(const srv_runtime *rt);
 srv_shard *srv_runtime_shard(srv_runtime *rt, int i);
 bool srv_runtime_draining(const srv_runtime *rt);
+/* Marks start-up failed (from a shard_init hook): the process stops and exits 1. */
+void srv_runtime_fail(srv_runtime *rt);
 
 #endif

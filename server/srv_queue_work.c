@@ -1,0 +1,487 @@
+/* server/srv_queue_work: ringq.v1.Queue/Work, the bidi stream for workers.
+ *
+ * The worker subscribes to queues and grants credits; the server pushes tasks while credits
+ * last; acks, nacks, extends and more credits come back on the same stream, each answered by a
+ * WorkResult carrying the request_id.
+ *
+ * Shape across shards: the session lives on the shard of its connection (the origin). Each
+ * subscribed queue gets a registration (srv_sub) on the owner shard of its partition. Credits
+ * are one atomic counter in the session: an owner claims credits (compare-and-swap) before it
+ * leases, gives back what it could not use, and sends the leased tasks to the origin as a
+ * deliver job. So the stream never gets more tasks than credits granted, across any number of
+ * partitions, without a lock.
+ *
+ * Lifetime: the session is freed on the origin only. Each registration holds a reference that
+ * is dropped when its unregister job comes back; delivers from an owner travel on the same
+ * (owner -> origin) lane before that reply, so no deliver outlives the session. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_wire/pw_pb.h"
+#include "server/srv_queue_rpc.h"
+
+#define WORK_SUBS_MAX 16            /* queues one stream may subscribe to */
+#define WORK_CREDITS_MAX 100000     /* outstanding credits: bounds tasks leased to one stream */
+#define WORK_DELIVER_BATCH 64u      /* tasks leased per claim */
+#define WORK_PENDING_BYTES_MAX (64u << 20) /* delivered tasks waiting for the stream's window */
+
+typedef struct srv_work {
+    pw_grpc_call *call;
+    int origin;
+    int refs;                 /* origin-only: 1 for the stream + 1 per registration */
+    _Atomic int32_t credits;
+    _Atomic bool closed;
+    uint32_t lease_ms;
+    uint32_t nsubs;
+    struct {
+        char name[Q_QUEUE_NAME_BYTES_MAX + 1];
+        uint32_t len;
+        uint32_t part;
+    } subs[WORK_SUBS_MAX];
+    uint32_t inflight;        /* ack/nack/extend jobs not yet answered */
+    bool half_closed;
+    bool finished;
+    buf pending;              /* WorkResponse messages, varint-length-prefixed */
+} srv_work;
+
+struct srv_sub {
+    srv_work *w;
+    struct srv_sub *next;
+};
+
+static void work_unref(srv_work *w)
+{
+    if (--w->refs > 0) return;
+    pw_grpc_call_set_user(w->call, NULL);
+    pw_grpc_call_unref(w->call);
+    buf_deinit(&w->pending);
+    free(w);
+}
+
+/* ---- sending on the stream (origin) ---- */
+
+static void flush_pending(srv_work *w)
+{
+    while (buf_size(&w->pending) > 0 && !pw_grpc_call_done(w->call)) {
+        uint64_t len;
+        const uint8_t *p = buf_begin(&w->pending);
+        int k = pw_pb_read_varint(p, buf_size(&w->pending), &len);
+        if (k <= 0) break;
+        int r = pw_grpc_call_send(w->call, p + k, (size_t)len, 0);
+        if (r == -ENOBUFS) return; /* on_writable resumes */
+        buf_consume(&w->pending, (size_t)k + (size_t)len);
+    }
+    if (pw_grpc_call_done(w->call)) buf_consume(&w->pending, buf_size(&w->pending));
+}
+
+static void stream_send(srv_work *w, const uint8_t *msg, size_t len)
+{
+    if (pw_grpc_call_done(w->call)) return;
+    if (buf_size(&w->pending) == 0) {
+        int r = pw_grpc_call_send(w->call, msg, len, 0);
+        if (r != -ENOBUFS) return;
+    }
+    pw_pb_put_varint(&w->pending, len);
+    buf_append(&w->pending, msg, len);
+}
+
+static void work_close(srv_work *w);
+
+static void maybe_finish(srv_work *w)
+{
+    if (w->half_closed && w->inflight == 0 && !w->finished && buf_size(&w->pending) == 0) {
+        w->finished = true;
+        pw_grpc_call_finish(w->call, PW_GRPC_OK, NULL);
+        work_close(w);
+    }
+}
+
+/* WorkResponse{result{request_id, code, message, <which> = body}}. */
+static void send_result(srv_work *w, uint64_t request_id, q_status code, const char *message,
+                        uint32_t which, const uint8_t *body, size_t body_len)
+{
+    buf b;
+    buf_init(&b, (size_t)16 << 20);
+    pw_pb_mark m;
+    pw_pb_submsg_begin(&b, 2, &m);
+    if (request_id) pw_pb_put_uint64(&b, 1, request_id);
+    if (code) pw_pb_put_uint32(&b, 2, (uint32_t)code);
+    if (message && *message) pw_pb_put_string(&b, 3, message, strlen(message));
+    if (which && code == Q_OK) pw_pb_put_bytes(&b, which, body, body_len);
+    pw_pb_submsg_end(&b, &m);
+    stream_send(w, buf_begin(&b), buf_size(&b));
+    buf_deinit(&b);
+}
+
+/* ---- owner side: registrations and deliveries ---- */
+
+static bool claim(srv_work *w, uint32_t want, uint32_t *got)
+{
+    int32_t c = atomic_load_explicit(&w->credits, memory_order_relaxed);
+    do {
+        if (c <= 0) return false;
+        *got = (uint32_t)c < want ? (uint32_t)c : want;
+        /* acq_rel: a successful claim orders with other owners' claims and the origin's grants. */
+    } while (!atomic_compare_exchange_weak_explicit(&w->credits, &c, c - (int32_t)*got,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    return true;
+}
+
+static void deliver_done(srv_job *j)
+{
+    srv_work *w = j->ctx;
+    const uint8_t *p = buf_begin(&j->resp);
+    size_t left = buf_size(&j->resp);
+    while (left > 0) {
+        uint64_t len;
+        int k = pw_pb_read_varint(p, left, &len);
+        if (k <= 0 || len > left - (size_t)k) break;
+        if (!atomic_load(&w->closed)) stream_send(w, p + k, (size_t)len);
+        p += (size_t)k + len;
+        left -= (size_t)k + len;
+    }
+}
+
+void srv_sub_serve(srv_part *sp, srv_waitq *wq)
+{
+    for (struct srv_sub *s = wq->subs; s; s = s->next) {
+        srv_work *w = s->w;
+        for (int round = 0; round < 4 && !atomic_load(&w->closed); round++) {
+            uint32_t take;
+            if (!claim(w, WORK_DELIVER_BATCH, &take)) break;
+            srv_job *j = srv_job_new(NULL, NULL, 0);
+            if (!j) {
+                atomic_fetch_add(&w->credits, (int32_t)take);
+                return;
+            }
+            j->origin = w->origin;
+            j->owner = sp->shard;
+            j->part_no = sp->no;
+            j->ctx = w;
+            j->done = deliver_done;
+            /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
+            buf tasks;
+            buf_init(&tasks, (size_t)64 << 20);
+            srv_job tmp;
+            memset(&tmp, 0, sizeof tmp);
+            tmp.resp = tasks;
+            int n = srv_lease_into(&tmp, sp, wq->name, wq->name_len, take, w->lease_ms, 1);
+            tasks = tmp.resp;
+            if (n < 0) n = 0;
+            if ((uint32_t)n < take) atomic_fetch_add(&w->credits, (int32_t)(take - (uint32_t)n));
+            if (n == 0) {
+                buf_deinit(&tasks);
+                srv_job_free(j);
+                break;
+            }
+            /* Split the repeated field-1 Tasks into separate WorkResponse messages. */
+            pw_pb_reader r;
+            pw_pb_field f;
+            pw_pb_reader_init(&r, buf_begin(&tasks), buf_size(&tasks));
+            while (pw_pb_next(&r, &f) == 1) {
+                size_t msg_len = pw_pb_len_field_len(1, f.bytes.len);
+                pw_pb_put_varint(&j->resp, msg_len);
+                pw_pb_put_bytes(&j->resp, 1, f.bytes.ptr, f.bytes.len);
+            }
+            buf_deinit(&tasks);
+            srv_job_reply(j);
+            if ((uint32_t)n < take) break;
+        }
+    }
+}
+
+static void run_register(srv_job *j, srv_part *sp)
+{
+    srv_work *w = j->ctx;
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, true);
+    struct srv_sub *s = wq ? calloc(1, sizeof *s) : NULL;
+    if (!s) {
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+        srv_job_reply(j);
+        return;
+    }
+    s->w = w;
+    s->next = wq->subs;
+    wq->subs = s;
+    srv_job_reply(j);
+    srv_sub_serve(sp, wq);
+}
+
+static void run_unregister(srv_job *j, srv_part *sp)
+{
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, false);
+    if (wq)
+        for (struct srv_sub **pp = &wq->subs; *pp; pp = &(*pp)->next)
+            if ((*pp)->w == j->ctx) {
+                struct srv_sub *s = *pp;
+                *pp = s->next;
+                free(s);
+                break;
+            }
+    srv_job_reply(j);
+}
+
+static void run_poke(srv_job *j, srv_part *sp)
+{
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, false);
+    srv_job_reply(j);
+    if (wq && wq->subs) srv_sub_serve(sp, wq);
+}
+
+/* ---- origin side ---- */
+
+/* A failed registration (out of memory) still gets its unregister at close, which drops the
+ * reference: nothing to do here. */
+static void register_done(srv_job *j) {}
+
+static void unregister_done(srv_job *j) { work_unref(j->ctx); }
+static void poke_done(srv_job *j) {}
+
+static void send_sub_job(srv_work *w, uint32_t i, srv_job_run_fn run, srv_job_done_fn done)
+{
+    srv_job *j = srv_job_new(NULL, (const uint8_t *)w->subs[i].name, w->subs[i].len);
+    if (!j) return;
+    j->ctx = w;
+    srv_job_dispatch(j, w->subs[i].part, run, done);
+}
+
+static void work_close(srv_work *w)
+{
+    if (atomic_exchange(&w->closed, true)) return;
+    for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_unregister, unregister_done);
+    work_unref(w); /* the stream's reference */
+}
+
+static void grant(srv_work *w, uint64_t n)
+{
+    int32_t cur = atomic_load(&w->credits);
+    if (n > (uint64_t)WORK_CREDITS_MAX - (uint64_t)(cur > 0 ? cur : 0))
+        n = (uint64_t)WORK_CREDITS_MAX - (uint64_t)(cur > 0 ? cur : 0);
+    if (n == 0) return;
+    atomic_fetch_add(&w->credits, (int32_t)n);
+    for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_poke, poke_done);
+}
+
+static q_status subscribe(srv_work *w, const uint8_t *p, size_t len, char *why, size_t why_len)
+{
+    pw_pb_reader r;
+    pw_pb_field f;
+    uint64_t credits = 0;
+    uint32_t before = w->nsubs;
+    pw_pb_reader_init(&r, p, len);
+    while (pw_pb_next(&r, &f) == 1) {
+        if (f.num == 1 && f.wt == PW_PB_WT_LEN) {
+            q_err e;
+            if (q_queue_name_check((const char *)f.bytes.ptr, f.bytes.len, &e) != Q_OK) {
+                snprintf(why, why_len, "%s", e.msg);
+                w->nsubs = before;
+                return Q_INVALID_ARGUMENT;
+            }
+            bool dup = false;
+            for (uint32_t i = 0; i < w->nsubs; i++)
+                dup |= w->subs[i].len == f.bytes.len && memcmp(w->subs[i].name, f.bytes.ptr, f.bytes.len) == 0;
+            if (dup) continue;
+            if (w->nsubs == WORK_SUBS_MAX) {
+                snprintf(why, why_len, "a stream subscribes to at most %d queues", WORK_SUBS_MAX);
+                w->nsubs = before;
+                return Q_RESOURCE_EXHAUSTED;
+            }
+            memcpy(w->subs[w->nsubs].name, f.bytes.ptr, f.bytes.len);
+            w->subs[w->nsubs].name[f.bytes.len] = 0;
+            w->subs[w->nsubs].len = (uint32_t)f.bytes.len;
+            w->subs[w->nsubs].part = q_part_of((const char *)f.bytes.ptr, f.bytes.len, srv_q.nparts);
+            w->nsubs++;
+        } else if (f.num == 2 && f.wt == PW_PB_WT_VARINT) {
+            credits = f.u64;
+        } else if (f.num == 3 && f.wt == PW_PB_WT_VARINT) {
+            if (f.u64 > Q_LEASE_MS_MAX) {
+                snprintf(why, why_len, "lease_ms must be at most %u", Q_LEASE_MS_MAX);
+                w->nsubs = before;
+                return Q_INVALID_ARGUMENT;
+            }
+            w->lease_ms = (uint32_t)f.u64;
+        }
+    }
+    if (w->nsubs == 0) {
+        snprintf(why, why_len, "subscribe names no queue");
+        return Q_INVALID_ARGUMENT;
+    }
+    for (uint32_t i = before; i < w->nsubs; i++) {
+        w->refs++;
+        send_sub_job(w, i, run_register, register_done);
+    }
+    grant(w, credits);
+    return Q_OK;
+}
+
+static void ack_done(srv_ack_fanout *fo)
+{
+    srv_work *w = fo->ctx;
+    buf b;
+    buf_init(&b, (size_t)16 << 20);
+    if (fo->status == Q_OK) srv_ack_fanout_encode(fo, &b);
+    send_result(w, fo->tag, fo->status, fo->msg, 4, buf_begin(&b), buf_size(&b));
+    buf_deinit(&b);
+    w->inflight--;
+    srv_ack_fanout_free(fo);
+    maybe_finish(w);
+    work_unref(w);
+}
+
+/* Nack/Extend from the stream: the reply body goes in WorkResult field 5 / 6. */
+typedef struct work_req {
+    srv_work *w;
+    uint64_t request_id;
+    uint32_t which;
+} work_req;
+
+static void by_id_done(srv_job *j)
+{
+    work_req *wr = j->ctx;
+    srv_work *w = wr->w;
+    send_result(w, wr->request_id, j->status, j->msg, wr->which, buf_begin(&j->resp), buf_size(&j->resp));
+    free(wr);
+    w->inflight--;
+    maybe_finish(w);
+    work_unref(w);
+}
+
+static void by_id(srv_work *w, uint64_t request_id, const uint8_t *p, size_t len, uint32_t which)
+{
+    srv_job *j = srv_job_new(NULL, p, len);
+    work_req *wr = j ? malloc(sizeof *wr) : NULL;
+    if (!wr) {
+        if (j) srv_job_free(j);
+        send_result(w, request_id, Q_RESOURCE_EXHAUSTED, "out of memory", 0, NULL, 0);
+        return;
+    }
+    *wr = (work_req){w, request_id, which};
+    j->ctx = wr;
+    w->inflight++;
+    w->refs++;
+    if (srv_route_by_id(j, which == 5 ? srv_run_nack : srv_run_extend, by_id_done) < 0) {
+        send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
+        free(wr);
+        srv_job_free(j);
+        w->inflight--;
+        w->refs--;
+    }
+}
+
+static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    srv_work *w = pw_grpc_call_user(c);
+    pw_pb_reader r;
+    pw_pb_field f;
+    uint64_t request_id = 0;
+    uint32_t kind = 0;
+    pw_pb_bytes body = {NULL, 0};
+    int rc;
+    pw_pb_reader_init(&r, msg, len);
+    while ((rc = pw_pb_next(&r, &f)) == 1) {
+        if (f.num == 1 && f.wt == PW_PB_WT_VARINT) request_id = f.u64;
+        else if (f.num >= 2 && f.num <= 6 && f.wt == PW_PB_WT_LEN) {
+            kind = f.num;
+            body = f.bytes;
+        }
+    }
+    if (rc < 0 || kind == 0) {
+        send_result(w, request_id, Q_INVALID_ARGUMENT, rc < 0 ? "malformed WorkRequest" : "empty WorkRequest", 0, NULL, 0);
+        return;
+    }
+    char why[Q_ERR_MSG_BYTES];
+    switch (kind) {
+    case 2: {
+        q_status st = subscribe(w, body.ptr, body.len, why, sizeof why);
+        send_result(w, request_id, st, st == Q_OK ? NULL : why, 0, NULL, 0);
+        break;
+    }
+    case 3: {
+        uint64_t n = 0;
+        pw_pb_reader cr;
+        pw_pb_field cf;
+        pw_pb_reader_init(&cr, body.ptr, body.len);
+        while (pw_pb_next(&cr, &cf) == 1)
+            if (cf.num == 1 && cf.wt == PW_PB_WT_VARINT) n = cf.u64;
+        if (w->nsubs == 0) send_result(w, request_id, Q_FAILED_PRECONDITION, "credit before subscribe", 0, NULL, 0);
+        else grant(w, n);
+        break;
+    }
+    case 4: {
+        q_err e;
+        w->inflight++;
+        w->refs++;
+        if (!srv_ack_start(NULL, body.ptr, body.len, ack_done, w, request_id, &e)) {
+            w->inflight--;
+            w->refs--;
+            send_result(w, request_id, e.code, e.msg, 0, NULL, 0);
+        }
+        break;
+    }
+    case 5:
+    case 6:
+        by_id(w, request_id, body.ptr, body.len, kind);
+        break;
+    }
+}
+
+static void on_start(pw_grpc_call *c)
+{
+    srv_work *w = calloc(1, sizeof *w);
+    if (!w) {
+        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    w->call = c;
+    pw_grpc_call_ref(c);
+    w->origin = srv_q_self();
+    w->refs = 1;
+    buf_init(&w->pending, WORK_PENDING_BYTES_MAX);
+    pw_grpc_call_set_user(c, w);
+    if (srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
+        pw_grpc_call_finish(c, PW_GRPC_UNAVAILABLE, "server is draining");
+        work_close(w);
+    }
+}
+
+static void on_half_close(pw_grpc_call *c)
+{
+    srv_work *w = pw_grpc_call_user(c);
+    if (!w) return;
+    w->half_closed = true;
+    /* No more requests: stop delivering; finish once the answers in flight are sent. */
+    atomic_store(&w->credits, 0);
+    maybe_finish(w);
+}
+
+static void on_writable(pw_grpc_call *c)
+{
+    srv_work *w = pw_grpc_call_user(c);
+    if (!w) return;
+    flush_pending(w);
+    maybe_finish(w);
+}
+
+static void on_cancel(pw_grpc_call *c, pw_grpc_status st)
+{
+    srv_work *w = pw_grpc_call_user(c);
+    if (w) work_close(w);
+}
+
+/* The call may end by our own finish (half-close path): close the session then too. */
+static void on_message_or_close(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    srv_work *w = pw_grpc_call_user(c);
+    if (!w || pw_grpc_call_done(c)) return;
+    on_message(c, msg, len);
+}
+
+int srv_work_add_method(pw_grpc_server *g)
+{
+    static const pw_grpc_method m = {
+        .path = "/ringq.v1.Queue/Work", .kind = PW_GRPC_BIDI_STREAMING, .on_start = on_start,
+        .on_message = on_message_or_close, .on_half_close = on_half_close, .on_cancel = on_cancel,
+        .on_writable = on_writable};
+    return pw_grpc_server_add_method(g, &m);
+}
