@@ -20,6 +20,8 @@ void buf_deinit(buf *b)
 
 uint8_t *buf_reserve(buf *b, size_t n)
 {
+    static uint8_t empty[1];
+    if (n == 0 && !b->data) return empty; /* nothing to write; never NULL + 0 */
     if (b->len - b->wr >= n) return b->data + b->wr;
     size_t used = b->wr - b->rd;
     if (n > b->cap || used > b->cap - n) {
