@@ -46,6 +46,7 @@ run() { # run KEY ARGS... -> median line over REPS
 }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a >= b)}'; }
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "suite_log: append 4 KiB"; A4=$(run ratio append "$BASE/a" 4096 "$APPEND_MIB")
 echo "suite_log: append 100 B"; A1=$(run ratio append "$BASE/a" 100 "$APPEND_MIB")
 echo "suite_log: raw fdatasync"; FS=$(run fsync_per_s fsync "$BASE/f" 2000)
@@ -67,6 +68,8 @@ echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
 echo "$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)."
 echo "Log directory on: $(df -T "${LOG_BENCH_DIR:-/tmp}" | awk 'NR==2{print $1" ("$2")"}'). Median of $REPS runs each."
+echo "Load average before/after the suite: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews"
+echo "the fsync figures most)."
 echo
 echo "| figure | measured | limit beside it | ratio | goal |"
 echo "|---|---:|---:|---:|---|"

@@ -13,7 +13,7 @@
 #define ROUNDS 200
 #define SEG (64u * 1024u)
 #define MAXLEN 700u
-#define REPORTS_MAX 40 /* kill after 1..REPORTS_MAX durable reports */
+#define REPORTS_MAX 16 /* kill after 1..REPORTS_MAX durable reports */
 
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
 static uint64_t rng(void)
