@@ -13,7 +13,7 @@
 static inline uint32_t key_hash(uint64_t hash, uint16_t queue, uint32_t nslots)
 {
     uint64_t h = (hash ^ ((uint64_t)queue * 0xC2B2AE3D27D4EB4Full)) * 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(h >> 32) & (nslots - 1);
+    return (uint32_t)(h >> (64 - __builtin_ctz(nslots)));
 }
 
 static int alloc_tables(q_dedup *d, uint32_t cap)

@@ -48,7 +48,9 @@ static int apply_enqueue(q_part *p, const q_rec *rec, uint64_t now_ms)
         return -EBADMSG;
     q_queue *q;
     if (q_queue_get(p, er.queue, er.queue_len, &q, NULL)) return -ENOMEM;
-    uint32_t slot = q_task_find(&p->tt, rec->id);
+    /* Only a compacted copy can name a task already known: an original ENQUEUE's id is its
+     * own offset, new by construction (and lookups of absent ids are the costly ones). */
+    uint32_t slot = rec->flags & Q_REC_F_COMPACTED ? q_task_find(&p->tt, rec->id) : Q_NIL;
     if (slot != Q_NIL) {
         /* A compacted copy while the original is still in the log: the task moves. */
         int rc = pin(p, &q_task_at(&p->tt, slot)->rec, rec->offset);
@@ -173,6 +175,7 @@ static int replay(q_part *p, uint64_t now_ms, q_log_err *lerr)
     uint64_t at = it.next; /* the record being applied */
     while ((rc = q_iter_next(&it, &rec)) == 1) {
         at = rec.offset;
+        q_task_prefetch(&p->tt, rec.offset + Q_TAB_PREFETCH); /* offsets are dense */
         rc = q_part_apply(p, &rec, now_ms);
         if (rc) break;
         p->replayed_records++;

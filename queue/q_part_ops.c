@@ -135,6 +135,7 @@ q_status q_part_enqueue(q_part *p, const char *name, size_t name_len, const q_ta
         q_enq_enc enc;
         q_enq_encode(&enc, name, name_len, s, ready_ms, now_ms);
         int64_t off = q_log_appendv(p->log, Q_RT_ENQUEUE, enc.iov, enc.n);
+        q_task_prefetch(&p->tt, (uint64_t)off + Q_TAB_PREFETCH); /* a later task of the batch */
         if (off < 0) {
             *commit_to = q_log_next(p->log);
             return q_fail_log(err, (int)off, "enqueue");

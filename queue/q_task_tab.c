@@ -5,20 +5,43 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-/* Ids are dense log offsets: a multiplicative (Fibonacci) hash spreads them over the table. */
+/* Ids are dense log offsets: Fibonacci hashing (the top bits of id * 2^64/phi) spreads runs of
+ * consecutive ids evenly over the table. */
 static inline uint32_t id_hash(uint64_t id, uint32_t nslots)
 {
-    return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (nslots - 1);
+    return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> (64 - __builtin_ctz(nslots)));
+}
+
+/* Lookups land anywhere in the index and the slab: with millions of tasks, TLB misses cost as
+ * much as cache misses, so ask for transparent huge pages (a hint; the kernel may ignore it).
+ * Only the 2 MiB-aligned interior of a block can be advised. */
+#define HUGE_BYTES (2u << 20)
+static void advise_huge(void *p, size_t len)
+{
+    if (len < 2 * HUGE_BYTES) return;
+    uintptr_t a = ((uintptr_t)p + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1);
+    uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)(HUGE_BYTES - 1);
+    if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
+/* Index slots, all Q_NIL. */
+static uint32_t *slots_alloc(uint32_t n)
+{
+    uint32_t *s = malloc((size_t)n * sizeof *s);
+    if (!s) return NULL;
+    advise_huge(s, (size_t)n * sizeof *s);
+    memset(s, 0xff, (size_t)n * sizeof *s);
+    return s;
 }
 
 int q_task_tab_init(q_task_tab *tt)
 {
     memset(tt, 0, sizeof *tt);
     tt->free_head = Q_NIL;
-    tt->slots = malloc(Q_TAB_SLOTS_MIN * sizeof *tt->slots);
+    tt->slots = slots_alloc(Q_TAB_SLOTS_MIN);
     if (!tt->slots) return -ENOMEM;
-    memset(tt->slots, 0xff, Q_TAB_SLOTS_MIN * sizeof *tt->slots);
     tt->nslots = Q_TAB_SLOTS_MIN;
     return 0;
 }
@@ -47,11 +70,14 @@ static void index_put(uint32_t *slots, uint32_t nslots, const q_task *t, uint32_
 static int index_grow(q_task_tab *tt)
 {
     uint32_t n = tt->nslots * 2;
-    uint32_t *s = malloc((size_t)n * sizeof *s);
+    uint32_t *s = slots_alloc(n);
     if (!s) return -ENOMEM;
-    memset(s, 0xff, (size_t)n * sizeof *s);
-    for (uint32_t i = 0; i < tt->nslots; i++)
-        if (tt->slots[i] != Q_NIL) index_put(s, n, tt->t, tt->slots[i]);
+    /* Slab order is (mostly) id order: walk it, prefetching where a later task will land. */
+    for (uint32_t i = 0; i < tt->used; i++) {
+        if (i + Q_TAB_PREFETCH < tt->used)
+            __builtin_prefetch(&s[id_hash(tt->t[i + Q_TAB_PREFETCH].id, n)], 1);
+        if (tt->t[i].id != Q_TAB_FREE_ID) index_put(s, n, tt->t, i);
+    }
     free(tt->slots);
     tt->slots = s;
     tt->nslots = n;
@@ -79,6 +105,7 @@ int q_task_tab_reserve(q_task_tab *tt, uint32_t n)
         while (cap < want) cap *= 2;
         q_task *t = realloc(tt->t, (size_t)cap * sizeof *t);
         if (!t) return -ENOMEM;
+        advise_huge(t, (size_t)cap * sizeof *t);
         tt->t = t;
         tt->cap = cap;
     }
@@ -104,6 +131,11 @@ uint32_t q_task_new(q_task_tab *tt, uint64_t id)
     index_put(tt->slots, tt->nslots, tt->t, slot);
     tt->live++;
     return slot;
+}
+
+void q_task_prefetch(const q_task_tab *tt, uint64_t id)
+{
+    __builtin_prefetch(&tt->slots[id_hash(id, tt->nslots)], 1);
 }
 
 uint32_t q_task_find(const q_task_tab *tt, uint64_t id)
@@ -139,6 +171,7 @@ void q_task_free(q_task_tab *tt, uint32_t slot)
     }
     tt->slots[hole] = Q_NIL;
     t->state = 0;
+    t->id = Q_TAB_FREE_ID;
     t->next = tt->free_head;
     tt->free_head = slot;
     tt->live--;

@@ -16,6 +16,8 @@
 #define Q_NIL UINT32_MAX
 #define Q_TAB_SLOTS_MIN 1024u /* index slots at start: 4 KiB */
 #define Q_TAB_LOAD_PCT 75u    /* grow the index beyond this load (linear probing) */
+#define Q_TAB_FREE_ID UINT64_MAX /* id of a free slab slot (task ids are offsets < 2^63) */
+#define Q_TAB_PREFETCH 16u    /* tasks ahead to prefetch index slots for: ~ DRAM latency */
 
 /* One task. The payload, headers and key stay in the log (record `rec`). */
 typedef struct q_task {
@@ -59,6 +61,9 @@ uint32_t q_task_new(q_task_tab *tt, uint64_t id);
 int q_task_tab_reserve(q_task_tab *tt, uint32_t n);
 /* Removes task `slot` from the index and frees its slot (it must not be in the heap). */
 void q_task_free(q_task_tab *tt, uint32_t slot);
+/* Hints the CPU to fetch the index slot of a task about to be created (replay and enqueue know
+ * the next offsets). */
+void q_task_prefetch(const q_task_tab *tt, uint64_t id);
 /* The slot of task `id`, or Q_NIL. */
 uint32_t q_task_find(const q_task_tab *tt, uint64_t id);
 
