@@ -67,6 +67,7 @@
 #define Q_RETAIN_EVERY_MS_DEFAULT 1000u /* retention/compaction check period */
 #define Q_COMPACT_LIVE_PCT_DEFAULT 25u  /* compact the oldest segment when <= this % is live */
 #define Q_PIN_BUCKET_SHIFT_DEFAULT 12u  /* live records are counted per 4096 offsets */
+#define Q_TICK_MOVES_MAX 65536u         /* tasks moved per tick: a burst must not stall a shard */
 
 #define Q_ID_STR_BYTES 32u  /* "<partition>-<offset>" + NUL: 5 + 1 + 20 + 1, rounded up */
 #define Q_ERR_MSG_BYTES 192u
@@ -313,11 +314,17 @@ q_status q_part_extend(q_part *p, uint64_t id, uint32_t lease_ms, uint64_t now_m
 /* Time passes: dedup keys expire, delayed tasks whose time came become READY, expired leases
  * count an attempt and return to READY (or die) with a record each; every retain_every_ms the
  * log's dead segments are deleted and a mostly dead oldest segment is compacted. Sets
- * *next_ms to when to call again (UINT64_MAX: nothing pending). Returns Q_OK or the log's
- * failure (the in-memory transitions still happen; attempts not written are lost on restart,
- * as with a crash). Invalidates views handed out before. Appends records: commit afterwards
- * (nobody waits for them, so q_log_commit_async without a waiter answer is fine). */
+ * *next_ms to when to call again (UINT64_MAX: nothing pending; now_ms: more work was left for
+ * the next call, at most Q_TICK_MOVES_MAX moves per call). Returns Q_OK or the log's failure
+ * (the in-memory transitions still happen; attempts not written are lost on restart, as with a
+ * crash). Invalidates views handed out before. Appends records: commit afterwards (nobody waits
+ * on them). Retention frees only segments a commit has covered (q_log_retain), so with
+ * Q_COMMIT_NEVER nothing is freed unless the caller runs q_log_commit now and then. */
 q_status q_part_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms);
+/* When q_part_tick has work next (the earliest delayed task or lease deadline, the next
+ * retention pass), UINT64_MAX if none. Cheap: call it after any operation (a lease, a delayed
+ * enqueue, a nack, an extend can bring it forward) to re-arm the shard's one timer. */
+uint64_t q_part_next_ms(const q_part *p);
 
 /* Queues that got ready tasks (or were resumed with some) since the last call: for each, runs
  * fn(ud, p, name, name_len, ready). The set is taken before the first call, so fn may call any

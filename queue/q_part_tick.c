@@ -7,10 +7,6 @@
 #include "core/rt_log.h"
 #include "queue/q_part_int.h"
 
-/* Tasks moved per tick at most: a million tasks due at once must not stall the shard. The
- * tick then asks to be called again at once (next_ms = now). */
-#define Q_TICK_MOVES_MAX 65536u
-
 static const char expired_why[] = "lease expired on the last attempt";
 
 /* An expired lease: an attempt is used; back to READY, or dead on the last one. */
@@ -58,13 +54,18 @@ q_status q_part_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms)
         if (rs && !st) st = rs;
         p->next_retain_ms = now_ms + p->opts.retain_every_ms;
     }
+    *next_ms = moves == Q_TICK_MOVES_MAX ? now_ms : q_part_next_ms(p);
+    return st;
+}
+
+uint64_t q_part_next_ms(const q_part *p)
+{
     uint64_t next = UINT64_MAX;
-    if ((slot = q_heap_top(&p->tt)) != Q_NIL)
-        next = moves == Q_TICK_MOVES_MAX ? now_ms : q_task_at(&p->tt, slot)->due;
+    uint32_t slot = q_heap_top(&p->tt);
+    if (slot != Q_NIL) next = q_task_at(&p->tt, slot)->due;
     if (q_log_oldest_segment_end(p->log) < q_log_next(p->log) && p->next_retain_ms < next)
         next = p->next_retain_ms;
-    *next_ms = next;
-    return st;
+    return next;
 }
 
 uint32_t q_part_drain_ready(q_part *p, q_ready_fn fn, void *ud)

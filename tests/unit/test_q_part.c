@@ -323,6 +323,7 @@ START_TEST(extend_moves_the_deadline)
     q_err e;
     ck_assert_int_eq(q_part_extend(t.p, id, 200, T0 + 50, &dl, &e), Q_OK);
     ck_assert_uint_eq(dl, T0 + 250);
+    ck_assert_uint_eq(q_part_next_ms(t.p), T0 + 250); /* re-arm the timer after an extend */
     ck_assert_uint_eq(tp_tick(&t, T0 + 150), T0 + 250);
     ck_assert_int_eq(tp_state(&t, id), Q_TASK_LEASED);
     ck_assert_int_eq(tp_ack(&t, id, T0 + 249), Q_OK);
@@ -486,6 +487,30 @@ START_TEST(limits)
 }
 END_TEST
 
+START_TEST(tick_moves_a_burst_in_steps)
+{
+    tp t;
+    tp_open(&t, 16u << 20);
+    enum { N = Q_TICK_MOVES_MAX + 5000 };
+    static q_task_spec s[Q_BATCH_MAX];
+    static q_enq_result r[Q_BATCH_MAX];
+    for (uint32_t i = 0; i < Q_BATCH_MAX; i++)
+        s[i] = (q_task_spec){.payload = (const uint8_t *)"b", .payload_len = 1, .delay_ms = 10};
+    for (uint32_t done = 0; done < N; done += Q_BATCH_MAX) {
+        uint32_t n = N - done < Q_BATCH_MAX ? N - done : Q_BATCH_MAX;
+        uint64_t commit;
+        q_err e;
+        ck_assert_int_eq(q_part_enqueue(t.p, "q", 1, s, n, T0, r, &commit, &e), Q_OK);
+    }
+    ck_assert_uint_eq(q_part_next_ms(t.p), T0 + 10);
+    ck_assert_uint_eq(tp_tick(&t, T0 + 10), T0 + 10); /* more left: call again now */
+    ck_assert_uint_eq(tp_info(&t, "q", T0).ready, Q_TICK_MOVES_MAX);
+    ck_assert_uint_eq(tp_tick(&t, T0 + 10), UINT64_MAX);
+    ck_assert_uint_eq(tp_info(&t, "q", T0).ready, N);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -506,6 +531,7 @@ int main(void)
     tcase_add_test(tc, dedup_window);
     tcase_add_test(tc, dedup_bound_evicts_oldest);
     tcase_add_test(tc, limits);
+    tcase_add_test(tc, tick_moves_a_burst_in_steps);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
