@@ -6,6 +6,7 @@
 #include "test_q_part_util.h"
 
 #include "core/rt_log.h"
+#include "queue/q_sys.h"
 
 #define SEG (256u * 1024u)
 #define SMALL (64u * 1024u) /* ~200 tasks of 200 bytes per segment: many segments */
@@ -347,6 +348,49 @@ START_TEST(unknown_record_fails_open)
 }
 END_TEST
 
+static int fail_fallocate(int fd, int mode, off_t off, off_t len)
+{
+    (void)fd; (void)mode; (void)off; (void)len;
+    errno = ENOSPC;
+    return -1;
+}
+
+START_TEST(disk_full_mid_batch_keeps_the_prefix)
+{
+    tp t;
+    tp_open(&t, SMALL);
+    /* Fill the first segment to a few records short of its end. */
+    uint32_t n0 = 0;
+    while (q_log_oldest_segment_end(q_part_log(t.p)) == q_log_next(q_part_log(t.p)) &&
+           segments(&t) == 1 && n0 < 190) {
+        enq_body(&t, "q", (int)n0, T0);
+        n0++;
+    }
+    q_sys.fallocate = fail_fallocate; /* the next segment cannot be created */
+    static q_task_spec s[100];
+    static q_enq_result r[100];
+    char b[201];
+    body(b, 0);
+    for (int i = 0; i < 100; i++) s[i] = (q_task_spec){.payload = (const uint8_t *)b, .payload_len = 200};
+    uint64_t commit;
+    q_err e;
+    q_status st = q_part_enqueue(t.p, "q", 1, s, 100, T0, r, &commit, &e);
+    q_sys_reset();
+    ck_assert_int_eq(st, Q_RESOURCE_EXHAUSTED);
+    ck_assert(strstr(e.msg, "no space"));
+    uint64_t ready = tp_info(&t, "q", T0).ready;
+    ck_assert_uint_gt(ready, n0);           /* a prefix went in ... */
+    ck_assert_uint_lt(ready, n0 + 100);     /* ... not the whole batch */
+    ck_assert_uint_eq(commit, q_log_next(q_part_log(t.p)));
+    /* The log stays usable: the space came back. */
+    ck_assert_int_eq(q_part_enqueue(t.p, "q", 1, s, 100, T0, r, &commit, &e), Q_OK);
+    tp_close(&t);
+    tp_reopen(&t, T0);
+    ck_assert_uint_eq(tp_info(&t, "q", T0).ready, ready + 100);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -359,6 +403,7 @@ int main(void)
     tcase_add_test(tc, compaction_moves_stragglers);
     tcase_add_test(tc, expired_keys_release_their_segments);
     tcase_add_test(tc, unknown_record_fails_open);
+    tcase_add_test(tc, disk_full_mid_batch_keeps_the_prefix);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
