@@ -64,6 +64,7 @@ struct ev_loop {
     uint64_t efd_val;  /* read target */
     bool efd_armed;
 
+    bool in_timers; /* run_timers is on the stack */
     ev_cqe batch[EV_BATCH_MAX];
 };
 
@@ -448,6 +449,9 @@ void ev_timer_stop(ev_loop *loop, ev_timer *t)
 
 int ev_timer_start(ev_loop *loop, ev_timer *t, uint64_t deadline_ns)
 {
+    /* A timer (re)armed into the past from a timer callback fires at the next iteration, not in
+     * this pass: one bad re-arm cannot spin the loop without it ever doing I/O. */
+    if (loop->in_timers && deadline_ns <= loop->now_ns) deadline_ns = loop->now_ns + 1;
     if (t->heap_idx != UINT32_MAX) {
         uint64_t old = t->deadline_ns;
         t->deadline_ns = deadline_ns;
@@ -473,12 +477,14 @@ int ev_timer_start(ev_loop *loop, ev_timer *t, uint64_t deadline_ns)
 static int run_timers(ev_loop *loop)
 {
     int n = 0;
+    loop->in_timers = true;
     while (loop->heap_len > 0 && loop->heap[0]->deadline_ns <= loop->now_ns) {
         ev_timer *t = loop->heap[0];
         ev_timer_stop(loop, t);
         t->cb(loop, t);
         n++;
     }
+    loop->in_timers = false;
     return n;
 }
 

@@ -425,6 +425,7 @@ bool pw_grpc_conn_idle(const pw_grpc_conn *g)
     return st.open_streams == 0;
 }
 
+bool pw_grpc_conn_in_header_block(const pw_grpc_conn *g) { return pw_h2_session_in_header_block(g->h2); }
 void pw_grpc_conn_set_user(pw_grpc_conn *g, void *ud) { g->user = ud; }
 void pw_grpc_conn_set_notify(pw_grpc_conn *g, void (*fn)(void *user)) { g->notify = fn; }
 void *pw_grpc_conn_user(const pw_grpc_conn *g) { return g->user; }

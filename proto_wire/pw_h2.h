@@ -220,6 +220,10 @@ void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out);
  * still true when it fires, call pw_h2_submit_goaway(s, PW_H2_SETTINGS_TIMEOUT, ...) (§6.5.3). */
 bool pw_h2_session_settings_pending(const pw_h2_session *s);
 
+/* True while a header block is incomplete (HEADERS without END_HEADERS, CONTINUATIONs pending):
+ * the glue bounds how long that may last (slow header delivery). */
+bool pw_h2_session_in_header_block(const pw_h2_session *s);
+
 /* The connection error (RFC code, 0 if none) and its static description. */
 uint32_t pw_h2_session_error(const pw_h2_session *s, const char **desc);
 

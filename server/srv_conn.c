@@ -94,11 +94,25 @@ void srv_conn_flush(srv_conn *c)
     size_t n = buf_size(&c->out);
     if (n == 0) {
         buf_shrink(&c->out, 0);
-        if (c->close_after_flush || (c->g && pw_grpc_conn_want_close(c->g))) srv_conn_close(c);
+        if (c->g && pw_grpc_conn_want_close(c->g) && !c->close_after_flush) srv_conn_close_after_flush(c);
+        if (c->close_after_flush && !c->lingering) {
+            /* Everything is out: FIN after it, then drain the peer's input until it closes (or
+             * the deadline), so our last frames are not lost to a reset. */
+            c->lingering = true;
+            shutdown(c->fd, SHUT_WR);
+            conn_arm_timer(c);
+        }
         return;
     }
     int r = ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->out), n);
     if (r < 0) srv_conn_close(c);
+}
+
+void srv_conn_close_after_flush(srv_conn *c)
+{
+    if (c->close_after_flush) return;
+    c->close_after_flush = true;
+    c->close_deadline_ns = ev_loop_now(c->sh->loop) + (uint64_t)SRV_CLOSE_LINGER_MS * RT_NS_PER_MS;
 }
 
 static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
@@ -158,7 +172,12 @@ static void h2_input(srv_conn *c, const uint8_t *p, size_t n)
     ssize_t r = pw_grpc_conn_recv(c->g, p, n, ev_loop_now(c->sh->loop));
     if (r < 0) {
         ctr_add(&c->sh->ctr.proto_errors, 1);
-        c->close_after_flush = true;
+        srv_conn_close_after_flush(c);
+    }
+    if (pw_grpc_conn_in_header_block(c->g)) {
+        if (c->hblock_since_ns == 0) c->hblock_since_ns = ev_loop_now(c->sh->loop);
+    } else {
+        c->hblock_since_ns = 0;
     }
 }
 
@@ -190,12 +209,12 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
         const uint8_t *p = ev_op_buffer(loop, op);
         uint16_t bid = op->bid;
         ctr_add(&c->sh->ctr.bytes_in, (uint64_t)res);
-        if (!c->closing && !c->close_after_flush) {
+        if (!c->closing && !c->close_after_flush && !c->lingering) {
             if (c->mode == SRV_CONN_H2) {
                 h2_input(c, p, (size_t)res);
             } else {
                 if (buf_append(&c->in, p, (size_t)res) < 0) {
-                    c->close_after_flush = true; /* request head far too large */
+                    srv_conn_close_after_flush(c); /* request head far too large */
                 } else if (c->mode == SRV_CONN_SNIFF) {
                     sniff(c);
                 }
@@ -227,20 +246,30 @@ static void on_timer(ev_loop *loop, ev_timer *t)
     if (c->closing) return;
     conn_enter(c);
     uint64_t now = ev_loop_now(loop);
-    if (c->mode != SRV_CONN_H2) {
-        if (now >= c->handshake_deadline_ns) {
+    uint64_t hs_ns = (uint64_t)c->sh->rt->opt.handshake_ms * RT_NS_PER_MS;
+    if ((c->close_after_flush || c->lingering) && now >= c->close_deadline_ns) {
+        srv_conn_close(c); /* the peer did not read our last bytes or did not close in time */
+    } else if (c->mode != SRV_CONN_H2) {
+        if (now >= c->handshake_deadline_ns && !c->close_after_flush) {
             log_debug("handshake timeout", "fd=%d", c->fd);
             srv_conn_close(c);
         }
-    } else {
+    } else if (!c->close_after_flush) {
         pw_grpc_conn_expire(c->g, now);
+        if (c->hblock_since_ns && now - c->hblock_since_ns >= hs_ns) {
+            /* Slow header delivery: a header block must complete within the handshake time. */
+            log_debug("header block timeout", "fd=%d", c->fd);
+            ctr_add(&c->sh->ctr.proto_errors, 1);
+            pw_grpc_conn_shutdown(c->g);
+            srv_conn_close_after_flush(c);
+        }
         uint32_t idle_ms = c->sh->rt->opt.idle_ms;
-        if (idle_ms && pw_grpc_conn_idle(c->g)) {
+        if (!c->close_after_flush && idle_ms && pw_grpc_conn_idle(c->g)) {
             if (c->idle_since_ns == 0) c->idle_since_ns = now;
             else if (now - c->idle_since_ns >= (uint64_t)idle_ms * RT_NS_PER_MS) {
                 log_debug("idle timeout", "fd=%d", c->fd);
                 pw_grpc_conn_shutdown(c->g);
-                c->close_after_flush = true;
+                srv_conn_close_after_flush(c);
             }
         } else {
             c->idle_since_ns = 0;
@@ -251,21 +280,27 @@ static void on_timer(ev_loop *loop, ev_timer *t)
     conn_leave(c);
 }
 
-/* One timer per connection, at the earliest of: handshake deadline (before HTTP/2 is up), the
- * next call deadline, the idle check. */
+/* One timer per connection, at the earliest of: the close deadline (closing), the handshake
+ * deadline (before HTTP/2 is up), the next call deadline, the header-block deadline, the idle
+ * check. */
 static void conn_arm_timer(srv_conn *c)
 {
     uint64_t now = ev_loop_now(c->sh->loop);
     uint64_t dl = UINT64_MAX;
-    if (c->mode != SRV_CONN_H2) {
+    if (c->close_after_flush || c->lingering) {
+        dl = c->close_deadline_ns;
+    } else if (c->mode != SRV_CONN_H2) {
         dl = c->handshake_deadline_ns;
     } else {
         dl = pw_grpc_conn_next_deadline(c->g);
+        if (c->hblock_since_ns) {
+            uint64_t h = c->hblock_since_ns + (uint64_t)c->sh->rt->opt.handshake_ms * RT_NS_PER_MS;
+            if (h < dl) dl = h;
+        }
         uint32_t idle_ms = c->sh->rt->opt.idle_ms;
         if (idle_ms && pw_grpc_conn_idle(c->g)) {
-            uint64_t since = c->idle_since_ns ? c->idle_since_ns : now;
-            uint64_t idl = since + (uint64_t)idle_ms * RT_NS_PER_MS;
             if (c->idle_since_ns == 0) c->idle_since_ns = now;
+            uint64_t idl = c->idle_since_ns + (uint64_t)idle_ms * RT_NS_PER_MS;
             if (idl < dl) dl = idl;
         }
     }

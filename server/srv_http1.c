@@ -20,10 +20,10 @@ static void respond(srv_conn *c, int status, const char *reason, const char *cty
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
                      reason, ctype, blen, close_conn ? "Connection: close\r\n" : "");
     if (buf_append(&c->out, head, (size_t)n) < 0 || buf_append(&c->out, body, blen) < 0) {
-        c->close_after_flush = true;
+        srv_conn_close_after_flush(c);
         return;
     }
-    if (close_conn) c->close_after_flush = true;
+    if (close_conn) srv_conn_close_after_flush(c);
 }
 
 static void metric(buf *out, const char *name, const char *type, const char *help, uint64_t v)

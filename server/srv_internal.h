@@ -16,6 +16,11 @@ typedef enum {
     SRV_CONN_HTTP1,
 } srv_conn_mode;
 
+/* A connection asked to close gets this long to flush its last bytes (GOAWAY, an HTTP/1.1
+ * answer) and for the peer to see them before we close (so the kernel does not reset it with
+ * unread input and drop what we sent): a peer that does not read cannot hold it open longer. */
+#define SRV_CLOSE_LINGER_MS 1000u
+
 /* Bytes of a sniffed prefix or an HTTP/1.1 request head kept per connection. */
 #define SRV_CONN_IN_BYTES_MAX 16384u
 
@@ -28,6 +33,9 @@ struct srv_conn {
     bool recv_stopped; /* multishot recv ended and was not re-armed */
     uint32_t hold;     /* callbacks of this connection on the stack: no free while > 0 */
     bool dirty;        /* on the shard's dirty list: flush at the next loop iteration */
+    bool lingering;    /* output flushed, write side shut: reading and dropping until EOF */
+    uint64_t close_deadline_ns; /* with close_after_flush/lingering: hard close then */
+    uint64_t hblock_since_ns;   /* when the current incomplete header block started */
     srv_conn *dirty_next;
     ev_op recv_op;
     ev_op send_op;
@@ -79,6 +87,8 @@ void srv_conn_begin_drain(srv_conn *c);
 void srv_conn_close(srv_conn *c);
 /* Writes whatever output is pending (no-op while a send is in flight). */
 void srv_conn_flush(srv_conn *c);
+/* Asks for a graceful close: flush, shut the write side, linger (bounded), close. */
+void srv_conn_close_after_flush(srv_conn *c);
 
 /* Flushes connections marked dirty (run from the shard's per-iteration hook). */
 void srv_shard_flush_dirty(srv_shard *sh);
