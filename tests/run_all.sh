@@ -3,10 +3,14 @@
 #   N passed, N failed
 set -u
 BUILD=${BUILD:-build}
-u=$(bash tests/run_unit.sh "$BUILD" | tee /dev/stderr | tail -1)
-i=$(bash tests/run_integration.sh | tee /dev/stderr | tail -1)
-up=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$u"); uf=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$u")
-ip=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$i"); if_=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$i")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bash tests/run_unit.sh "$BUILD" | tee "$tmp/unit"
+bash tests/run_integration.sh | tee "$tmp/integ"
+u=$(tail -1 "$tmp/unit"); i=$(tail -1 "$tmp/integ")
+num() { sed -nE "s/.*: ([0-9]+) passed, ([0-9]+) failed.*/\\$1/p" <<<"$2"; }
+up=$(num 1 "$u"); uf=$(num 2 "$u"); ip=$(num 1 "$i"); if_=$(num 2 "$i")
 case "$up$uf$ip$if_" in *[!0-9]*|"") echo "test runner output unreadable"; echo "0 passed, 1 failed"; exit 1;; esac
+[ -n "$up" ] && [ -n "$uf" ] && [ -n "$ip" ] && [ -n "$if_" ] || { echo "0 passed, 1 failed"; exit 1; }
 echo "$((up+ip)) passed, $((uf+if_)) failed"
 [ $((uf+if_)) -eq 0 ]
