@@ -62,8 +62,10 @@
 #define PW_H2_OUT_CTRL_SLACK_BYTES (PW_H2_OUT_CTRL_QUEUED_MAX * PW_H2_CTRL_FRAME_MAX_BYTES + 1024u)
 /* GOAWAY debug data we send is truncated to this. */
 #define PW_H2_GOAWAY_DEBUG_MAX_BYTES 64u
-/* Always kept free for the final GOAWAY, so a connection error can always be reported. */
-#define PW_H2_OUT_GOAWAY_RESERVE_BYTES (PW_H2_FRAME_HEADER_BYTES + 8u + PW_H2_GOAWAY_DEBUG_MAX_BYTES)
+/* Always kept free for GOAWAY frames: a graceful one, then possibly one with an error, so a
+ * connection error can always be reported. */
+#define PW_H2_GOAWAY_FRAME_MAX_BYTES (PW_H2_FRAME_HEADER_BYTES + 8u + PW_H2_GOAWAY_DEBUG_MAX_BYTES)
+#define PW_H2_OUT_GOAWAY_RESERVE_BYTES (2u * PW_H2_GOAWAY_FRAME_MAX_BYTES)
 /* Hard cap of the output buffer: watermark + one header block (with its frame headers) + one
  * DATA frame + control slack + the GOAWAY reserve. */
 #define PW_H2_OUT_CAP_BYTES                                                                  \
