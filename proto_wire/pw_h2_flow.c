@@ -105,8 +105,10 @@ int pw_h2i_on_data(pw_h2_session *s, const pw_h2_frame *f)
         if (rc < 0) return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "application failed on_data");
     }
     if (s->cfg.auto_consume && dlen) {
-        st->recv_delivered -= (uint32_t)dlen;
-        if ((rc = pw_h2i_credit(s, st, dlen)) < 0) return rc;
+        /* Whatever the callback did not already consume itself. */
+        size_t c = dlen < st->recv_delivered ? dlen : st->recv_delivered;
+        st->recv_delivered -= (uint32_t)c;
+        if ((rc = pw_h2i_credit(s, st, c)) < 0) return rc;
     }
     if (es && peer_sending(st)) pw_h2i_stream_on_recv_es(s, st);
     return 0;
