@@ -1,0 +1,557 @@
+/* proto_wire/pw_grpc_client: gRPC client calls over a pw_h2 client session. See the header. */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt_buf.h"
+#include "proto_wire/pw_grpc_client.h"
+#include "proto_wire/pw_grpc_msg.h"
+#include "proto_wire/pw_h2.h"
+
+/* Request header fields at most: 6 fixed + grpc-timeout + user-agent + spare. */
+#define CC_REQ_HEADERS_MAX 10
+
+struct pw_grpc_ccall {
+    pw_grpc_client *cl;
+    pw_grpc_ccall *prev, *next; /* client's list of live calls, in start order */
+    pw_grpc_ccall_state state;
+    uint32_t stream_id;
+    char *path;
+    uint64_t deadline_ns;
+    pw_grpc_ccall_cbs cb;
+    void *ud;
+    buf out;          /* framed messages not yet accepted by the session */
+    bool send_end;    /* the application half-closed */
+    bool end_sent;    /* END_STREAM handed to the session */
+    bool got_headers; /* response headers seen */
+    bool got_status;  /* grpc-status seen (trailers or trailers-only) */
+    pw_grpc_status status;
+    /* A status decided locally (deadline, cancel, bad response): wins over the stream's own. */
+    bool forced;
+    pw_grpc_status forced_code;
+    const char *forced_msg; /* static */
+    pw_grpc_deframer df;
+    char message[PW_GRPC_CCALL_MESSAGE_MAX];
+    size_t message_len;
+};
+
+struct pw_grpc_client {
+    pw_h2_session *h2;
+    pw_grpc_ccall *head, *tail;
+    size_t ncalls;
+    char authority[PW_GRPC_CLIENT_AUTHORITY_MAX + 1];
+    char user_agent[64];
+    size_t max_recv;
+    const char *fail_why; /* set by _fail/_destroy: every close is UNAVAILABLE with it */
+    bool goaway;
+    bool in_api; /* inside recv/output_consume/tick: pending calls are started at its end */
+    int cb_depth; /* > 0 inside a pw_h2 callback: the session defers stream closes */
+    uint64_t now_ns;
+};
+
+/* ---- list and close ---- */
+
+static void list_remove(pw_grpc_client *cl, pw_grpc_ccall *c)
+{
+    if (c->prev) c->prev->next = c->next; else cl->head = c->next;
+    if (c->next) c->next->prev = c->prev; else cl->tail = c->prev;
+    c->prev = c->next = NULL;
+    cl->ncalls--;
+}
+
+static void call_free(pw_grpc_ccall *c)
+{
+    buf_deinit(&c->out);
+    pw_grpc_deframer_deinit(&c->df);
+    free(c->path);
+    free(c);
+}
+
+/* Delivers on_close with `st` and frees the call. */
+static void call_finish(pw_grpc_ccall *c, pw_grpc_status code, const char *msg, size_t msg_len,
+                        bool refused)
+{
+    pw_grpc_client *cl = c->cl;
+    assert(c->state != PW_GRPC_CC_CLOSED);
+    c->state = PW_GRPC_CC_CLOSED;
+    list_remove(cl, c);
+    pw_grpc_cstatus st = {code, msg ? msg : "", msg ? msg_len : 0, refused};
+    if (c->cb.on_close) c->cb.on_close(c, c->ud, &st);
+    call_free(c);
+}
+
+static void call_force(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
+{
+    if (c->forced) return;
+    c->forced = true;
+    c->forced_code = code;
+    c->forced_msg = msg;
+}
+
+static bool call_live(const pw_grpc_client *cl, const pw_grpc_ccall *c)
+{
+    for (const pw_grpc_ccall *p = cl->head; p; p = p->next)
+        if (p == c) return true;
+    return false;
+}
+
+/* Ends an open call with a local status: RST_STREAM(CANCEL), then on_close once the session
+ * reports the stream closed (at once outside a session callback). */
+static void call_reset(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
+{
+    pw_grpc_client *cl = c->cl;
+    uint32_t sid = c->stream_id;
+    call_force(c, code, msg);
+    pw_h2_submit_rst(cl->h2, sid, PW_H2_CANCEL);
+    if (cl->cb_depth == 0 && call_live(cl, c) && c->state != PW_GRPC_CC_CLOSED) {
+        /* The session did not report the close (stream unknown to it): close it here and
+         * detach it so no later event can reach the freed call. */
+        pw_h2_stream_set_user(cl->h2, sid, NULL);
+        call_finish(c, c->forced_code, c->forced_msg, strlen(c->forced_msg), false);
+    }
+}
+
+/* ---- sending ---- */
+
+/* Hands queued bytes (and END_STREAM) to the session as far as its per-stream cap allows. */
+static void call_flush(pw_grpc_ccall *c)
+{
+    if (c->state != PW_GRPC_CC_OPEN || c->end_sent) return;
+    pw_h2_session *s = c->cl->h2;
+    while (buf_size(&c->out) > 0) {
+        size_t have = buf_size(&c->out);
+        ssize_t n = pw_h2_submit_data(s, c->stream_id, buf_begin(&c->out), have, c->send_end);
+        if (n <= 0) return; /* -ENOBUFS: on_stream_writable resumes; other errors: closing */
+        buf_consume(&c->out, (size_t)n);
+        if ((size_t)n == have && c->send_end) {
+            c->end_sent = true;
+            return;
+        }
+    }
+    if (c->send_end && pw_h2_submit_data(s, c->stream_id, NULL, 0, true) == 0) c->end_sent = true;
+}
+
+static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
+{
+    pw_grpc_client *cl = c->cl;
+    pw_h2_header h[CC_REQ_HEADERS_MAX];
+    size_t k = 0;
+    h[k++] = (pw_h2_header)PW_H2_HDR(":method", "POST");
+    h[k++] = (pw_h2_header)PW_H2_HDR(":scheme", "http");
+    h[k++] = (pw_h2_header){":path", 5, c->path, strlen(c->path), 0};
+    h[k++] = (pw_h2_header){":authority", 10, cl->authority, strlen(cl->authority), 0};
+    h[k++] = (pw_h2_header)PW_H2_HDR("content-type", "application/grpc");
+    h[k++] = (pw_h2_header)PW_H2_HDR("te", "trailers");
+    char tmo[PW_GRPC_TIMEOUT_STR_BYTES];
+    if (c->deadline_ns) {
+        uint64_t left = c->deadline_ns > now_ns ? c->deadline_ns - now_ns : 0;
+        size_t tl = pw_grpc_timeout_format(left, tmo);
+        h[k++] = (pw_h2_header){"grpc-timeout", 12, tmo, tl, 0};
+    }
+    h[k++] = (pw_h2_header){"user-agent", 10, cl->user_agent, strlen(cl->user_agent), 0};
+    assert(k <= CC_REQ_HEADERS_MAX);
+    int64_t id = pw_h2_submit_request(cl->h2, h, k, false, c);
+    if (id < 0) return (int)id;
+    c->stream_id = (uint32_t)id;
+    c->state = PW_GRPC_CC_OPEN;
+    call_flush(c);
+    return 0;
+}
+
+/* Opens pending calls while stream slots allow; fails them all once the connection drains. */
+static void start_pending(pw_grpc_client *cl)
+{
+    pw_grpc_ccall *c = cl->head;
+    while (c) {
+        pw_grpc_ccall *next = c->next;
+        if (c->state == PW_GRPC_CC_PENDING) {
+            int rc = cl->goaway || cl->fail_why ? -ENOTCONN : call_open(c, cl->now_ns);
+            if (rc == -EAGAIN) return; /* still no slot: keep start order */
+            if (rc < 0) {
+                static const char why[] = "connection closing before the call was sent";
+                call_finish(c, PW_GRPC_UNAVAILABLE, why, sizeof why - 1, true);
+                next = cl->head; /* the callback may have changed the list */
+            }
+        }
+        c = next;
+    }
+}
+
+/* ---- HTTP/2 callbacks ---- */
+
+static bool hname_is(const pw_h2_header *h, const char *s)
+{
+    size_t n = strlen(s);
+    return h->name_len == n && memcmp(h->name, s, n) == 0;
+}
+
+/* gRPC's HTTP-to-gRPC status mapping for a non-200 response (doc/http-grpc-status-mapping.md). */
+static pw_grpc_status http_status_map(unsigned st)
+{
+    switch (st) {
+    case 400: return PW_GRPC_INTERNAL;
+    case 401: return PW_GRPC_UNAUTHENTICATED;
+    case 403: return PW_GRPC_PERMISSION_DENIED;
+    case 404: return PW_GRPC_UNIMPLEMENTED;
+    case 429: case 502: case 503: case 504: return PW_GRPC_UNAVAILABLE;
+    default: return PW_GRPC_UNKNOWN;
+    }
+}
+
+static void take_status(pw_grpc_ccall *c, const pw_h2_header *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (hname_is(&h[i], "grpc-status")) {
+            pw_grpc_status st;
+            if (pw_grpc_status_parse(h[i].value, h[i].value_len, &st) == 0) {
+                c->status = st;
+                c->got_status = true;
+            }
+        } else if (hname_is(&h[i], "grpc-message")) {
+            size_t len = h[i].value_len < sizeof c->message ? h[i].value_len : sizeof c->message;
+            memcpy(c->message, h[i].value, len);
+            c->message_len = pw_grpc_pct_decode((uint8_t *)c->message, (uint8_t *)c->message, len);
+        }
+    }
+    if (!c->got_status) call_force(c, PW_GRPC_INTERNAL, "response ended without grpc-status");
+}
+
+static int headers_in(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
+{
+    pw_grpc_client *cl = ud;
+    pw_grpc_ccall *c = pw_h2_stream_get_user(cl->h2, sid);
+    if (!c || (flags & PW_H2_HF_INFORMATIONAL)) return 0;
+    if (!c->got_headers && !(flags & PW_H2_HF_TRAILERS)) {
+        c->got_headers = true;
+        unsigned status = 0;
+        bool grpc_ct = false;
+        for (size_t i = 0; i < n; i++) {
+            if (hname_is(&h[i], ":status")) {
+                for (size_t k = 0; k < h[i].value_len && k < 3; k++)
+                    status = status * 10 + (unsigned)(h[i].value[k] - '0');
+            } else if (hname_is(&h[i], "content-type")) {
+                grpc_ct = h[i].value_len >= 16 && memcmp(h[i].value, "application/grpc", 16) == 0;
+            } else if (hname_is(&h[i], "grpc-encoding")) {
+                bool ident = h[i].value_len == 8 && memcmp(h[i].value, "identity", 8) == 0;
+                if (!ident) call_force(c, PW_GRPC_INTERNAL, "server compressed a response we "
+                                                            "did not ask to be compressed");
+            }
+        }
+        if (status != 200) {
+            call_force(c, http_status_map(status), "HTTP status is not 200");
+        } else if (!grpc_ct) {
+            call_force(c, PW_GRPC_UNKNOWN, "response content-type is not application/grpc");
+        }
+        if (flags & PW_H2_HF_END_STREAM) take_status(c, h, n); /* trailers-only */
+        if (c->forced) {
+            c->forced = false;
+            call_reset(c, c->forced_code, c->forced_msg);
+        }
+        return 0;
+    }
+    take_status(c, h, n);
+    return 0;
+}
+
+static int data_in(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end)
+{
+    pw_grpc_client *cl = ud;
+    pw_grpc_ccall *c = pw_h2_stream_get_user(cl->h2, sid);
+    if (!c || c->forced) return 0;
+    pw_grpc_msg m;
+    int rc;
+    while ((rc = pw_grpc_deframe(&c->df, &p, &n, &m)) == 1) {
+        if (c->cb.on_message && c->cb.on_message(c, c->ud, m.ptr, m.len) < 0) {
+            call_reset(c, PW_GRPC_CANCELLED, "cancelled by the application");
+            return 0;
+        }
+        if (c->forced) return 0; /* cancelled from the callback */
+    }
+    if (rc == 0 && end) rc = pw_grpc_deframer_finish(&c->df);
+    if (rc < 0) {
+        call_reset(c, pw_grpc_deframe_err_status(rc), pw_grpc_deframe_strerror(rc));
+    }
+    return 0;
+}
+
+/* RFC 9113 error code of a reset stream -> gRPC status (PROTOCOL-HTTP2.md "Errors"). */
+static pw_grpc_status rst_status(uint32_t code)
+{
+    switch (code) {
+    case PW_H2_REFUSED_STREAM: return PW_GRPC_UNAVAILABLE;
+    case PW_H2_CANCEL: return PW_GRPC_CANCELLED;
+    case PW_H2_ENHANCE_YOUR_CALM: return PW_GRPC_RESOURCE_EXHAUSTED;
+    case PW_H2_INADEQUATE_SECURITY: return PW_GRPC_PERMISSION_DENIED;
+    default: return PW_GRPC_INTERNAL;
+    }
+}
+
+static void stream_closed(void *ud, uint32_t sid, uint32_t code)
+{
+    pw_grpc_client *cl = ud;
+    pw_grpc_ccall *c = pw_h2_stream_get_user(cl->h2, sid);
+    if (!c || c->state == PW_GRPC_CC_CLOSED) return;
+    if (c->forced) {
+        const char *m = c->forced_msg ? c->forced_msg : "";
+        call_finish(c, c->forced_code, m, strlen(m), false);
+    } else if (c->got_status) {
+        call_finish(c, c->status, c->message, c->message_len, false);
+    } else if (cl->fail_why) {
+        call_finish(c, PW_GRPC_UNAVAILABLE, cl->fail_why, strlen(cl->fail_why), false);
+    } else if (code == PW_H2_REFUSED_STREAM) {
+        static const char why[] = "refused by the server (not processed)";
+        call_finish(c, PW_GRPC_UNAVAILABLE, why, sizeof why - 1, true);
+    } else {
+        char why[64];
+        int wl = snprintf(why, sizeof why, "stream reset with HTTP/2 error %u", code);
+        call_finish(c, code == PW_H2_NO_ERROR ? PW_GRPC_INTERNAL : rst_status(code), why,
+                    (size_t)wl, false);
+    }
+    if (!cl->in_api) start_pending(cl);
+}
+
+static void on_stream_writable(void *ud, uint32_t sid)
+{
+    pw_grpc_client *cl = ud;
+    pw_grpc_ccall *c = pw_h2_stream_get_user(cl->h2, sid);
+    if (c) call_flush(c);
+}
+
+static void on_goaway(void *ud, uint32_t last, uint32_t code, const uint8_t *d, size_t dn)
+{
+    pw_grpc_client *cl = ud;
+    cl->goaway = true;
+}
+
+/* The session's callbacks, counting depth so call_reset knows a close will be deferred. */
+static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
+{
+    pw_grpc_client *cl = ud;
+    cl->cb_depth++;
+    int rc = headers_in(ud, sid, h, n, flags);
+    cl->cb_depth--;
+    return rc;
+}
+
+static int on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end)
+{
+    pw_grpc_client *cl = ud;
+    cl->cb_depth++;
+    int rc = data_in(ud, sid, p, n, end);
+    cl->cb_depth--;
+    return rc;
+}
+
+static void on_stream_close(void *ud, uint32_t sid, uint32_t code)
+{
+    pw_grpc_client *cl = ud;
+    cl->cb_depth++;
+    stream_closed(ud, sid, code);
+    cl->cb_depth--;
+}
+
+/* ---- client ---- */
+
+pw_grpc_client *pw_grpc_client_create(const pw_grpc_client_opts *opts)
+{
+    const char *auth = opts && opts->authority ? opts->authority : "localhost";
+    const char *ua = opts && opts->user_agent ? opts->user_agent : "ringq-c/1";
+    if (strlen(auth) > PW_GRPC_CLIENT_AUTHORITY_MAX) return NULL;
+    pw_grpc_client *cl = calloc(1, sizeof *cl);
+    if (!cl) return NULL;
+    memcpy(cl->authority, auth, strlen(auth) + 1);
+    snprintf(cl->user_agent, sizeof cl->user_agent, "%s", ua);
+    cl->max_recv = opts && opts->max_recv_msg_bytes ? opts->max_recv_msg_bytes
+                                                    : PW_GRPC_MAX_MSG_BYTES_DEFAULT;
+    pw_h2_callbacks cb = {
+        .on_headers = on_headers, .on_data = on_data, .on_stream_close = on_stream_close,
+        .on_stream_writable = on_stream_writable, .on_goaway = on_goaway,
+    };
+    pw_h2_config cfg;
+    pw_h2_config_default(&cfg);
+    cfg.auto_consume = true; /* memory is bounded by the deframer's message limit */
+    cfg.max_concurrent_streams = 0; /* servers do not open streams to us (push is off) */
+    cl->h2 = pw_h2_session_create(PW_H2_ROLE_CLIENT, &cfg, &cb, cl);
+    if (!cl->h2) {
+        free(cl);
+        return NULL;
+    }
+    return cl;
+}
+
+void pw_grpc_client_fail(pw_grpc_client *cl, const char *why)
+{
+    if (!cl->fail_why) cl->fail_why = why ? why : "connection failed";
+    cl->in_api = true;
+    pw_grpc_ccall *c;
+    while ((c = cl->head) != NULL) {
+        if (c->state == PW_GRPC_CC_PENDING) {
+            call_finish(c, PW_GRPC_UNAVAILABLE, cl->fail_why, strlen(cl->fail_why), true);
+            continue;
+        }
+        call_reset(c, PW_GRPC_UNAVAILABLE, cl->fail_why);
+    }
+    cl->in_api = false;
+}
+
+void pw_grpc_client_destroy(pw_grpc_client *cl)
+{
+    if (!cl) return;
+    pw_grpc_client_fail(cl, cl->fail_why ? cl->fail_why : "connection closed");
+    pw_h2_session_destroy(cl->h2);
+    assert(cl->ncalls == 0);
+    free(cl);
+}
+
+ssize_t pw_grpc_client_recv(pw_grpc_client *cl, const uint8_t *in, size_t len, uint64_t now_ns)
+{
+    cl->now_ns = now_ns;
+    cl->in_api = true;
+    ssize_t rc = pw_h2_session_recv(cl->h2, in, len, now_ns);
+    cl->in_api = false;
+    start_pending(cl);
+    return rc;
+}
+
+void pw_grpc_client_output(pw_grpc_client *cl, const uint8_t **p, size_t *n)
+{
+    pw_h2_session_output(cl->h2, p, n);
+}
+
+void pw_grpc_client_output_consume(pw_grpc_client *cl, size_t n)
+{
+    cl->in_api = true;
+    pw_h2_session_output_consume(cl->h2, n);
+    cl->in_api = false;
+    start_pending(cl);
+}
+
+bool pw_grpc_client_want_write(const pw_grpc_client *cl) { return pw_h2_session_want_write(cl->h2); }
+
+bool pw_grpc_client_want_close(const pw_grpc_client *cl)
+{
+    return pw_h2_session_want_close(cl->h2) || (cl->goaway && cl->ncalls == 0);
+}
+
+bool pw_grpc_client_draining(const pw_grpc_client *cl) { return cl->goaway || cl->fail_why; }
+
+size_t pw_grpc_client_calls(const pw_grpc_client *cl) { return cl->ncalls; }
+
+size_t pw_grpc_client_tick(pw_grpc_client *cl, uint64_t now_ns)
+{
+    size_t expired = 0;
+    cl->now_ns = now_ns;
+    cl->in_api = true;
+    for (bool again = true; again;) {
+        again = false;
+        for (pw_grpc_ccall *c = cl->head; c; c = c->next) {
+            if (!c->deadline_ns || c->deadline_ns > now_ns || c->forced) continue;
+            static const char why[] = "deadline exceeded";
+            expired++;
+            again = true;
+            if (c->state == PW_GRPC_CC_PENDING) {
+                call_finish(c, PW_GRPC_DEADLINE_EXCEEDED, why, sizeof why - 1, false);
+            } else {
+                call_reset(c, PW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+            }
+            break; /* the list may have changed: scan again */
+        }
+    }
+    cl->in_api = false;
+    start_pending(cl);
+    return expired;
+}
+
+uint64_t pw_grpc_client_next_deadline(const pw_grpc_client *cl)
+{
+    uint64_t best = 0;
+    for (const pw_grpc_ccall *c = cl->head; c; c = c->next)
+        if (c->deadline_ns && !c->forced && (!best || c->deadline_ns < best)) best = c->deadline_ns;
+    return best;
+}
+
+/* ---- calls ---- */
+
+pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_t deadline_ns,
+                                   uint64_t now_ns, const pw_grpc_ccall_cbs *cb, void *ud,
+                                   int *err)
+{
+    int dummy;
+    if (!err) err = &dummy;
+    if (!path || path[0] != '/') {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (cl->goaway || cl->fail_why || pw_h2_session_want_close(cl->h2)) {
+        *err = -ENOTCONN;
+        return NULL;
+    }
+    pw_grpc_ccall *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(path))) {
+        free(c);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    c->cl = cl;
+    c->state = PW_GRPC_CC_PENDING;
+    c->deadline_ns = deadline_ns;
+    c->cb = *cb;
+    c->ud = ud;
+    buf_init(&c->out, PW_GRPC_CCALL_OUT_MAX_BYTES);
+    pw_grpc_deframer_init(&c->df, cl->max_recv);
+    c->prev = cl->tail;
+    if (cl->tail) cl->tail->next = c; else cl->head = c;
+    cl->tail = c;
+    cl->ncalls++;
+    cl->now_ns = now_ns;
+    /* Keep start order: open now only if no earlier call is still waiting for a slot. */
+    bool earlier_pending = false;
+    for (pw_grpc_ccall *p = cl->head; p != c; p = p->next)
+        if (p->state == PW_GRPC_CC_PENDING) earlier_pending = true;
+    if (!earlier_pending) {
+        int rc = call_open(c, now_ns);
+        if (rc < 0 && rc != -EAGAIN) {
+            list_remove(cl, c);
+            call_free(c);
+            *err = rc == -ENOTCONN ? -ENOTCONN : rc;
+            return NULL;
+        }
+    }
+    *err = 0;
+    return c;
+}
+
+int pw_grpc_ccall_send(pw_grpc_ccall *c, const uint8_t *msg, size_t len, bool end)
+{
+    if (c->state == PW_GRPC_CC_CLOSED || c->send_end || c->forced) return -EPIPE;
+    int rc = pw_grpc_msg_encode(&c->out, msg, len, false);
+    if (rc < 0) return rc;
+    c->send_end = end;
+    call_flush(c);
+    return 0;
+}
+
+int pw_grpc_ccall_close_send(pw_grpc_ccall *c)
+{
+    if (c->state == PW_GRPC_CC_CLOSED || c->send_end) return -EPIPE;
+    c->send_end = true;
+    call_flush(c);
+    return 0;
+}
+
+void pw_grpc_ccall_cancel(pw_grpc_ccall *c)
+{
+    if (c->state == PW_GRPC_CC_CLOSED || c->forced) return;
+    static const char why[] = "cancelled by the application";
+    if (c->state == PW_GRPC_CC_PENDING) {
+        call_finish(c, PW_GRPC_CANCELLED, why, sizeof why - 1, false);
+        return;
+    }
+    call_reset(c, PW_GRPC_CANCELLED, "cancelled by the application");
+}
+
+pw_grpc_ccall_state pw_grpc_ccall_get_state(const pw_grpc_ccall *c) { return c->state; }
+
+uint32_t pw_grpc_ccall_stream_id(const pw_grpc_ccall *c) { return c->stream_id; }

@@ -1,0 +1,359 @@
+/* Unit tests for proto_wire/pw_grpc_client: a client talking to our own gRPC server connection
+ * (pw_grpc_conn) through an in-memory pipe. Unary calls, error statuses, bidi streaming,
+ * deadlines, cancellation, pending calls behind MAX_CONCURRENT_STREAMS, GOAWAY and a failed
+ * transport. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_wire/pw_grpc_client.h"
+#include "proto_wire/pw_grpc_server.h"
+
+/* ---- the server side ---- */
+
+static void echo_msg(pw_grpc_call *c, const uint8_t *m, size_t n)
+{
+    pw_grpc_call_send(c, m, n, 0);
+    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+}
+static void fail_msg(pw_grpc_call *c, const uint8_t *m, size_t n)
+{
+    pw_grpc_call_finish(c, PW_GRPC_NOT_FOUND, "no such thing: 100%");
+}
+static void bidi_msg(pw_grpc_call *c, const uint8_t *m, size_t n)
+{
+    uint8_t out[64];
+    size_t k = n < sizeof out - 1 ? n : sizeof out - 1;
+    out[0] = '>';
+    memcpy(out + 1, m, k);
+    pw_grpc_call_send(c, out, k + 1, 0);
+}
+static void bidi_half(pw_grpc_call *c) { pw_grpc_call_finish(c, PW_GRPC_OK, NULL); }
+static int hang_cancels;
+static void hang_msg(pw_grpc_call *c, const uint8_t *m, size_t n) {}
+static void hang_cancel(pw_grpc_call *c, pw_grpc_status st) { hang_cancels++; }
+
+static pw_grpc_server *SRV;
+static pw_grpc_conn *CONN;
+static pw_grpc_client *CL;
+static uint64_t NOW = 1000000000ull;
+
+static void setup_with(uint32_t max_streams)
+{
+    pw_grpc_server_config cfg = {0};
+    cfg.max_concurrent_streams = max_streams;
+    SRV = pw_grpc_server_create(&cfg);
+    ck_assert_ptr_nonnull(SRV);
+    pw_grpc_method ms[] = {
+        {.path = "/t.S/Echo", .kind = PW_GRPC_UNARY, .on_message = echo_msg},
+        {.path = "/t.S/Fail", .kind = PW_GRPC_UNARY, .on_message = fail_msg},
+        {.path = "/t.S/Bidi", .kind = PW_GRPC_BIDI_STREAMING, .on_message = bidi_msg,
+         .on_half_close = bidi_half},
+        {.path = "/t.S/Hang", .kind = PW_GRPC_UNARY, .on_message = hang_msg,
+         .on_cancel = hang_cancel},
+    };
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        ck_assert_int_eq(pw_grpc_server_add_method(SRV, &ms[i]), 0);
+    CONN = pw_grpc_conn_create(SRV, NOW);
+    pw_grpc_client_opts o = {.authority = "127.0.0.1:1"};
+    CL = pw_grpc_client_create(&o);
+    ck_assert_ptr_nonnull(CL);
+    hang_cancels = 0;
+}
+static void setup(void) { setup_with(0); }
+
+static void teardown(void)
+{
+    pw_grpc_client_destroy(CL);
+    if (CONN) pw_grpc_conn_destroy(CONN);
+    pw_grpc_server_destroy(SRV);
+}
+
+/* Moves bytes both ways until neither side has output. */
+static void pump(void)
+{
+    for (int rounds = 0; rounds < 1000; rounds++) {
+        const uint8_t *p;
+        size_t n, moved = 0;
+        pw_grpc_client_output(CL, &p, &n);
+        if (n) {
+            if (CONN) pw_grpc_conn_recv(CONN, p, n, NOW);
+            pw_grpc_client_output_consume(CL, n);
+            moved += n;
+        }
+        if (CONN && (n = pw_grpc_conn_output(CONN, &p)) > 0) {
+            ck_assert_int_ge(pw_grpc_client_recv(CL, p, n, NOW), 0);
+            pw_grpc_conn_output_consume(CONN, n);
+            moved += n;
+        }
+        if (!moved) return;
+    }
+    ck_abort_msg("pump did not settle");
+}
+
+/* A call's record. */
+typedef struct rec {
+    int msgs;
+    char last[128];
+    size_t last_len;
+    bool closed;
+    pw_grpc_status code;
+    char message[128];
+    bool refused;
+    bool cancel_on_msg;
+} rec;
+
+static int r_msg(pw_grpc_ccall *c, void *ud, const uint8_t *p, size_t n)
+{
+    rec *r = ud;
+    r->msgs++;
+    r->last_len = n < sizeof r->last ? n : sizeof r->last;
+    memcpy(r->last, p, r->last_len);
+    return r->cancel_on_msg ? -1 : 0;
+}
+static void r_close(pw_grpc_ccall *c, void *ud, const pw_grpc_cstatus *st)
+{
+    rec *r = ud;
+    ck_assert(!r->closed);
+    r->closed = true;
+    r->code = st->code;
+    r->refused = st->refused;
+    size_t k = st->message_len < sizeof r->message - 1 ? st->message_len : sizeof r->message - 1;
+    memcpy(r->message, st->message, k);
+    r->message[k] = 0;
+}
+static const pw_grpc_ccall_cbs CBS = {r_msg, r_close};
+
+static pw_grpc_ccall *start(const char *path, uint64_t deadline, rec *r)
+{
+    int err = 1;
+    pw_grpc_ccall *c = pw_grpc_ccall_start(CL, path, deadline, NOW, &CBS, r, &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(err, 0);
+    return c;
+}
+
+START_TEST(unary_ok)
+{
+    rec r = {0};
+    pw_grpc_ccall *c = start("/t.S/Echo", 0, &r);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)"ping", 4, true), 0);
+    pump();
+    ck_assert(r.closed);
+    ck_assert_int_eq(r.code, PW_GRPC_OK);
+    ck_assert_int_eq(r.msgs, 1);
+    ck_assert_mem_eq(r.last, "ping", 4);
+    ck_assert_uint_eq(pw_grpc_client_calls(CL), 0);
+    /* An empty message is a message too. */
+    rec r2 = {0};
+    c = start("/t.S/Echo", 0, &r2);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, NULL, 0, true), 0);
+    pump();
+    ck_assert_int_eq(r2.code, PW_GRPC_OK);
+    ck_assert_int_eq(r2.msgs, 1);
+    ck_assert_uint_eq(r2.last_len, 0);
+}
+END_TEST
+
+START_TEST(unary_error_status_and_unknown_method)
+{
+    rec r = {0}, u = {0};
+    pw_grpc_ccall_send(start("/t.S/Fail", 0, &r), (const uint8_t *)"x", 1, true);
+    pw_grpc_ccall_send(start("/t.S/Nope", 0, &u), (const uint8_t *)"x", 1, true);
+    pump();
+    ck_assert_int_eq(r.code, PW_GRPC_NOT_FOUND);
+    ck_assert_str_eq(r.message, "no such thing: 100%"); /* percent-decoded */
+    ck_assert_int_eq(r.msgs, 0);
+    ck_assert_int_eq(u.code, PW_GRPC_UNIMPLEMENTED);
+    ck_assert(!u.refused);
+}
+END_TEST
+
+START_TEST(bidi_stream)
+{
+    rec r = {0};
+    pw_grpc_ccall *c = start("/t.S/Bidi", 0, &r);
+    for (int i = 0; i < 5; i++) {
+        char m[8];
+        int n = snprintf(m, sizeof m, "m%d", i);
+        ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)m, (size_t)n, false), 0);
+        pump();
+        ck_assert_int_eq(r.msgs, i + 1); /* answered before the client half-closes */
+        ck_assert_mem_eq(r.last, ">", 1);
+        ck_assert_mem_eq(r.last + 1, m, (size_t)n);
+    }
+    ck_assert(!r.closed);
+    ck_assert_int_eq(pw_grpc_ccall_close_send(c), 0);
+    ck_assert_int_eq(pw_grpc_ccall_close_send(c), -EPIPE);
+    pump();
+    ck_assert(r.closed);
+    ck_assert_int_eq(r.code, PW_GRPC_OK);
+}
+END_TEST
+
+START_TEST(large_messages_cross_windows)
+{
+    /* 3 MiB each way: more than the stream and connection windows, many DATA frames. */
+    size_t n = 3u << 20;
+    uint8_t *big = malloc(n);
+    for (size_t i = 0; i < n; i++) big[i] = (uint8_t)(i * 7);
+    rec r = {0};
+    pw_grpc_ccall *c = start("/t.S/Echo", 0, &r);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, big, n, true), 0);
+    pump();
+    ck_assert_int_eq(r.code, PW_GRPC_OK);
+    ck_assert_int_eq(r.msgs, 1);
+    free(big);
+}
+END_TEST
+
+START_TEST(deadline_expires)
+{
+    rec r = {0};
+    pw_grpc_ccall *c = start("/t.S/Hang", NOW + 50000000ull, &r);
+    pw_grpc_ccall_send(c, (const uint8_t *)"x", 1, true);
+    pump();
+    ck_assert(!r.closed);
+    ck_assert_uint_eq(pw_grpc_client_next_deadline(CL), NOW + 50000000ull);
+    ck_assert_uint_eq(pw_grpc_client_tick(CL, NOW + 49999999ull), 0);
+    ck_assert_uint_eq(pw_grpc_client_tick(CL, NOW + 50000000ull), 1);
+    ck_assert(r.closed);
+    ck_assert_int_eq(r.code, PW_GRPC_DEADLINE_EXCEEDED);
+    pump(); /* the RST reaches the server: its handler is cancelled */
+    ck_assert_int_eq(hang_cancels, 1);
+    ck_assert_uint_eq(pw_grpc_client_next_deadline(CL), 0);
+}
+END_TEST
+
+START_TEST(cancel_by_call_and_from_callback)
+{
+    rec r = {0}, m = {.cancel_on_msg = true};
+    pw_grpc_ccall *c = start("/t.S/Hang", 0, &r);
+    pw_grpc_ccall_send(c, (const uint8_t *)"x", 1, true);
+    pump();
+    pw_grpc_ccall_cancel(c);
+    ck_assert(r.closed); /* outside a callback: at once */
+    ck_assert_int_eq(r.code, PW_GRPC_CANCELLED);
+    pump();
+    ck_assert_int_eq(hang_cancels, 1);
+    pw_grpc_ccall *b = start("/t.S/Bidi", 0, &m);
+    pw_grpc_ccall_send(b, (const uint8_t *)"x", 1, false);
+    pump();
+    ck_assert_int_eq(m.msgs, 1);
+    ck_assert(m.closed);
+    ck_assert_int_eq(m.code, PW_GRPC_CANCELLED);
+}
+END_TEST
+
+START_TEST(pending_behind_stream_limit)
+{
+    teardown();
+    setup_with(1);
+    pump(); /* SETTINGS: the server allows one stream */
+    rec r[4] = {{0}};
+    for (int i = 0; i < 4; i++) {
+        pw_grpc_ccall *c = start("/t.S/Echo", 0, &r[i]);
+        char m = (char)('a' + i);
+        pw_grpc_ccall_send(c, (const uint8_t *)&m, 1, true);
+        if (i > 0) ck_assert_int_eq(pw_grpc_ccall_get_state(c), PW_GRPC_CC_PENDING);
+    }
+    pump();
+    for (int i = 0; i < 4; i++) {
+        ck_assert(r[i].closed);
+        ck_assert_int_eq(r[i].code, PW_GRPC_OK);
+        ck_assert_int_eq(r[i].last[0], 'a' + i);
+    }
+}
+END_TEST
+
+START_TEST(goaway_finishes_accepted_refuses_new)
+{
+    rec r = {0};
+    pw_grpc_ccall *c = start("/t.S/Bidi", 0, &r);
+    pw_grpc_ccall_send(c, (const uint8_t *)"1", 1, false);
+    pump();
+    pw_grpc_conn_shutdown(CONN);
+    pump();
+    ck_assert(pw_grpc_client_draining(CL));
+    int err = 0;
+    ck_assert_ptr_null(pw_grpc_ccall_start(CL, "/t.S/Echo", 0, NOW, &CBS, &r, &err));
+    ck_assert_int_eq(err, -ENOTCONN);
+    /* The accepted stream still works and finishes. */
+    pw_grpc_ccall_send(c, (const uint8_t *)"2", 1, true);
+    pump();
+    ck_assert(r.closed);
+    ck_assert_int_eq(r.code, PW_GRPC_OK);
+    ck_assert_int_eq(r.msgs, 2);
+    ck_assert(pw_grpc_client_want_close(CL));
+}
+END_TEST
+
+START_TEST(transport_failure_closes_all)
+{
+    teardown();
+    setup_with(1);
+    pump();
+    rec a = {0}, b = {0};
+    pw_grpc_ccall *ca = start("/t.S/Hang", 0, &a);
+    pw_grpc_ccall_send(ca, (const uint8_t *)"x", 1, true);
+    pw_grpc_ccall *cb = start("/t.S/Hang", 0, &b);
+    ck_assert_int_eq(pw_grpc_ccall_get_state(cb), PW_GRPC_CC_PENDING);
+    pump();
+    pw_grpc_client_fail(CL, "connection reset");
+    ck_assert(a.closed && b.closed);
+    ck_assert_int_eq(a.code, PW_GRPC_UNAVAILABLE);
+    ck_assert_str_eq(a.message, "connection reset");
+    ck_assert(!a.refused); /* it reached the server */
+    ck_assert_int_eq(b.code, PW_GRPC_UNAVAILABLE);
+    ck_assert(b.refused); /* it never left: safe to retry */
+    int err = 0;
+    ck_assert_ptr_null(pw_grpc_ccall_start(CL, "/t.S/Echo", 0, NOW, &CBS, &a, &err));
+    ck_assert_int_eq(err, -ENOTCONN);
+}
+END_TEST
+
+START_TEST(bad_path_and_destroy_with_live_calls)
+{
+    int err = 0;
+    rec r = {0};
+    ck_assert_ptr_null(pw_grpc_ccall_start(CL, "nope", 0, NOW, &CBS, &r, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    pw_grpc_ccall *c = start("/t.S/Hang", 0, &r);
+    pw_grpc_ccall_send(c, (const uint8_t *)"x", 1, true);
+    pump();
+    pw_grpc_client_destroy(CL);
+    CL = pw_grpc_client_create(NULL);
+    ck_assert(r.closed);
+    ck_assert_int_eq(r.code, PW_GRPC_UNAVAILABLE);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+    Suite *s = suite_create("pw_grpc_client");
+    TCase *tc = tcase_create("calls");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, unary_ok);
+    tcase_add_test(tc, unary_error_status_and_unknown_method);
+    tcase_add_test(tc, bidi_stream);
+    tcase_add_test(tc, large_messages_cross_windows);
+    tcase_add_test(tc, deadline_expires);
+    tcase_add_test(tc, cancel_by_call_and_from_callback);
+    tcase_add_test(tc, pending_behind_stream_limit);
+    tcase_add_test(tc, goaway_finishes_accepted_refuses_new);
+    tcase_add_test(tc, transport_failure_closes_all);
+    tcase_add_test(tc, bad_path_and_destroy_with_live_calls);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(client_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
