@@ -1,0 +1,434 @@
+/* client/rq_conn: libringq's connection — a TCP socket driven by the core io_uring loop, one
+ * pw_grpc_client per connection, deadlines on a loop timer, blocking unary calls that run the
+ * loop until they complete. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/rq_int.h"
+#include "core/rt_clock.h"
+
+int rq_set_status(rq_status *st, int code, const char *fmt, ...)
+{
+    if (st) {
+        st->code = code;
+        st->message[0] = 0;
+        if (fmt) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(st->message, sizeof st->message, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return code;
+}
+
+const char *rq_status_name(int code)
+{
+    if (code == RQ_ECONNECT) return "CONNECT_FAILED";
+    if (code == RQ_EINVAL) return "INVALID_ARGS";
+    return pw_grpc_status_name(code);
+}
+
+/* Splits "host:port", "[v6]:port" or "host" (port 7070). Returns 0 or -1. */
+static int parse_addr(rq_client *c, const char *addr)
+{
+    const char *colon;
+    size_t hl;
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+        if (!end) return -1;
+        hl = (size_t)(end - addr - 1);
+        if (hl == 0 || hl >= sizeof c->host) return -1;
+        memcpy(c->host, addr + 1, hl);
+        colon = end[1] == ':' ? end + 1 : NULL;
+        if (end[1] && !colon) return -1;
+    } else {
+        colon = strrchr(addr, ':');
+        hl = colon ? (size_t)(colon - addr) : strlen(addr);
+        if (hl == 0 || hl >= sizeof c->host) return -1;
+        memcpy(c->host, addr, hl);
+    }
+    c->host[hl] = 0;
+    const char *port = colon ? colon + 1 : "7070";
+    size_t pl = strlen(port);
+    if (pl == 0 || pl >= sizeof c->port || strspn(port, "0123456789") != pl) return -1;
+    long pv = strtol(port, NULL, 10);
+    if (pv <= 0 || pv > 65535) return -1;
+    memcpy(c->port, port, pl + 1);
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    return 0;
+}
+
+static void on_timer(ev_loop *loop, ev_timer *t)
+{
+    rq_client *c = t->ud;
+    if (c->conn) pw_grpc_client_tick(c->conn->g, rt_now_ns());
+    rq_conn_flush(c);
+}
+
+static void on_poll_timer(ev_loop *loop, ev_timer *t) {}
+
+rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
+{
+    rq_client_opts o = opts ? *opts : (rq_client_opts){0};
+    const char *addr = o.addr ? o.addr : getenv("RINGQ_ADDR");
+    if (!addr || !*addr) addr = RQ_ADDR_DEFAULT;
+    rq_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    if (parse_addr(c, addr) < 0) {
+        rq_set_status(st, RQ_EINVAL, "bad address '%s' (want host:port)", addr);
+        free(c);
+        return NULL;
+    }
+    c->timeout_ms = o.timeout_ms ? o.timeout_ms : RQ_TIMEOUT_MS_DEFAULT;
+    c->connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms
+                                                 : RQ_CONNECT_TIMEOUT_MS_DEFAULT;
+    if (o.loop) {
+        c->loop = o.loop;
+    } else {
+        int err;
+        const char *why;
+        ev_loop_opts lo = {.sq_entries = 64, .buf_count = 16, .buf_size = 4096, .shard_id = -1};
+        c->loop = ev_loop_create(&lo, &err, &why);
+        if (!c->loop) {
+            rq_set_status(st, RQ_ECONNECT, "io_uring unavailable: %s (%s)", why, strerror(-err));
+            free(c);
+            return NULL;
+        }
+        c->own_loop = true;
+    }
+    ev_timer_init(&c->timer, on_timer, c);
+    ev_timer_init(&c->poll_timer, on_poll_timer, c);
+    rq_set_status(st, 0, NULL);
+    return c;
+}
+
+static void conn_maybe_free(rq_conn *k)
+{
+    if (!k->dead || k->rop.busy || k->sop.busy) return;
+    if (k->fd >= 0) close(k->fd);
+    free(k->sbuf);
+    free(k);
+}
+
+/* Ends the connection: every call closes (UNAVAILABLE, `why`); memory goes once the reads and
+ * sends in flight have completed. */
+static void conn_drop(rq_conn *k, const char *why)
+{
+    if (k->dead) return;
+    k->dead = true;
+    rq_client *c = k->cl;
+    if (c->conn == k) c->conn = NULL;
+    shutdown(k->fd, SHUT_RDWR); /* completes the read in flight */
+    pw_grpc_client_fail(k->g, why);
+    pw_grpc_client_destroy(k->g);
+    k->g = NULL;
+    conn_maybe_free(k);
+}
+
+void rq_client_destroy(rq_client *c)
+{
+    if (!c) return;
+    rq_work_client_gone(c);
+    if (c->conn) conn_drop(c->conn, "client closed");
+    ev_timer_stop(c->loop, &c->timer);
+    ev_timer_stop(c->loop, &c->poll_timer);
+    /* Let the reads and sends of dropped connections complete so their memory is freed. */
+    for (int i = 0; i < 100 && ev_loop_run_once(c->loop, false) > 0; i++) {
+    }
+    if (c->own_loop) ev_loop_destroy(c->loop);
+    free(c);
+}
+
+struct ev_loop *rq_client_loop(rq_client *c) { return c->loop; }
+const char *rq_client_addr(const rq_client *c) { return c->addr; }
+
+int rq_client_poll(rq_client *c, int timeout_ms)
+{
+    if (timeout_ms >= 0)
+        ev_timer_start(c->loop, &c->poll_timer, rt_now_ns() + (uint64_t)timeout_ms * RT_NS_PER_MS);
+    int rc = ev_loop_run_once(c->loop, true);
+    ev_timer_stop(c->loop, &c->poll_timer);
+    return rc;
+}
+
+/* ---- I/O ---- */
+
+static void arm_read(rq_conn *k);
+
+static void on_read(ev_loop *loop, ev_op *op, int res, unsigned flags)
+{
+    rq_conn *k = op->ud;
+    if (k->dead) {
+        conn_maybe_free(k);
+        return;
+    }
+    if (res <= 0) {
+        char why[256];
+        snprintf(why, sizeof why, "connection to %.100s lost: %.60s", k->cl->addr,
+                 res == 0 ? "closed by the server" : strerror(-res));
+        conn_drop(k, why);
+        return;
+    }
+    rq_client *c = k->cl;
+    ssize_t rc = pw_grpc_client_recv(k->g, k->rbuf, (size_t)res, rt_now_ns());
+    if (!k->dead && rc >= 0) arm_read(k);
+    rq_conn_flush(c);
+}
+
+static void arm_read(rq_conn *k)
+{
+    k->rop.cb = on_read;
+    k->rop.ud = k;
+    int rc = ev_read(k->cl->loop, &k->rop, k->fd, k->rbuf, sizeof k->rbuf, (uint64_t)-1);
+    if (rc < 0) conn_drop(k, "cannot queue a socket read");
+}
+
+static void on_sent(ev_loop *loop, ev_op *op, int res, unsigned flags)
+{
+    rq_conn *k = op->ud;
+    if (k->dead) {
+        conn_maybe_free(k);
+        return;
+    }
+    if (res < 0) {
+        conn_drop(k, "send failed: connection lost");
+        return;
+    }
+    k->soff += (size_t)res;
+    if (k->soff == k->slen) k->soff = k->slen = 0;
+    rq_conn_flush(k->cl);
+}
+
+static void conn_pump(rq_conn *k)
+{
+    if (k->sop.busy) return;
+    const uint8_t *p;
+    size_t n;
+    while (k->slen == 0 && k->g && pw_grpc_client_want_write(k->g)) {
+        pw_grpc_client_output(k->g, &p, &n);
+        if (n == 0) break;
+        if (n > k->scap) {
+            uint8_t *nb = realloc(k->sbuf, n);
+            if (!nb) {
+                conn_drop(k, "out of memory");
+                return;
+            }
+            k->sbuf = nb;
+            k->scap = n;
+        }
+        memcpy(k->sbuf, p, n);
+        k->slen = n;
+        k->soff = 0;
+        pw_grpc_client_output_consume(k->g, n); /* may run callbacks that queue more */
+        if (k->dead) return;
+    }
+    if (k->slen > k->soff) {
+        k->sop.cb = on_sent;
+        k->sop.ud = k;
+        if (ev_send(k->cl->loop, &k->sop, k->fd, k->sbuf + k->soff, k->slen - k->soff) < 0)
+            conn_drop(k, "cannot queue a socket send");
+    }
+}
+
+void rq_conn_flush(rq_client *c)
+{
+    if (c->in_flush) {
+        c->flush_again = true;
+        return;
+    }
+    c->in_flush = true;
+    do {
+        c->flush_again = false;
+        rq_conn *k = c->conn;
+        if (!k) break;
+        conn_pump(k);
+        if (k->dead) continue;
+        if (pw_grpc_client_want_close(k->g) && k->slen == 0 && !k->sop.busy &&
+            !pw_grpc_client_want_write(k->g)) {
+            conn_drop(k, "the server closed the connection");
+            continue;
+        }
+        uint64_t d = pw_grpc_client_next_deadline(k->g);
+        if (d) ev_timer_start(c->loop, &c->timer, d);
+        else ev_timer_stop(c->loop, &c->timer);
+    } while (c->flush_again);
+    c->in_flush = false;
+}
+
+static int connect_to(rq_client *c, char *why, size_t why_len)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
+    int gai = getaddrinfo(c->host, c->port, &hints, &res);
+    if (gai != 0) {
+        snprintf(why, why_len, "cannot resolve %.100s: %.60s", c->host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        /* Linux bounds a blocking connect by the send timeout. */
+        struct timeval tv = {.tv_sec = c->connect_timeout_ms / 1000,
+                             .tv_usec = (c->connect_timeout_ms % 1000) * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+        err = errno == EINPROGRESS ? ETIMEDOUT : errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        snprintf(why, why_len, "cannot connect to %.100s: %.60s", c->addr, strerror(err));
+        return -1;
+    }
+    struct timeval zero = {0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+rq_conn *rq_conn_get(rq_client *c, rq_status *st)
+{
+    if (c->conn && !pw_grpc_client_draining(c->conn->g)) return c->conn;
+    if (c->conn) {
+        /* Draining (GOAWAY): its accepted calls finish on it; new ones need a new one. The
+         * old connection is dropped only when empty, by rq_conn_flush. */
+        rq_conn *old = c->conn;
+        c->conn = NULL;
+        if (pw_grpc_client_calls(old->g) == 0) conn_drop(old, "replaced");
+        /* else: it stays alive through its ops' callbacks; see on_read (k->cl->conn differs,
+         * which is fine: flush only pumps the current connection, so pump it here once). */
+        else conn_pump(old);
+    }
+    char why[256];
+    int fd = connect_to(c, why, sizeof why);
+    if (fd < 0) {
+        rq_set_status(st, RQ_ECONNECT, "%s", why);
+        return NULL;
+    }
+    rq_conn *k = calloc(1, sizeof *k);
+    pw_grpc_client_opts go = {.authority = c->addr, .max_recv_msg_bytes = RQ_MAX_RECV_BYTES};
+    if (!k || !(k->g = pw_grpc_client_create(&go))) {
+        free(k);
+        close(fd);
+        rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    k->cl = c;
+    k->fd = fd;
+    c->conn = k;
+    arm_read(k);
+    if (k->dead) {
+        rq_set_status(st, RQ_ECONNECT, "cannot read from %s", c->addr);
+        return NULL;
+    }
+    return k;
+}
+
+pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_ns,
+                             const pw_grpc_ccall_cbs *cb, void *ud, rq_status *st)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rq_conn *k = rq_conn_get(c, st);
+        if (!k) return NULL;
+        int err;
+        pw_grpc_ccall *call = pw_grpc_ccall_start(k->g, path, deadline_ns, rt_now_ns(), cb, ud, &err);
+        if (call) return call;
+        if (err != -ENOTCONN) {
+            rq_set_status(st, PW_GRPC_INTERNAL, "cannot start %s: %s", path, strerror(-err));
+            return NULL;
+        }
+        /* The connection is closing: the next attempt opens a new one. */
+    }
+    rq_set_status(st, PW_GRPC_UNAVAILABLE, "the connection keeps closing");
+    return NULL;
+}
+
+/* ---- blocking unary calls ---- */
+
+typedef struct unary_wait {
+    bool done;
+    int code;
+    bool refused;
+    int msgs;
+    buf *resp;
+    rq_status *st;
+} unary_wait;
+
+static int unary_msg(pw_grpc_ccall *call, void *ud, const uint8_t *p, size_t n)
+{
+    unary_wait *w = ud;
+    w->msgs++;
+    if (w->msgs > 1) return -1;
+    return buf_append(w->resp, p, n) < 0 ? -1 : 0;
+}
+
+static void unary_close(pw_grpc_ccall *call, void *ud, const pw_grpc_cstatus *s)
+{
+    unary_wait *w = ud;
+    w->done = true;
+    w->code = (int)s->code;
+    w->refused = s->refused;
+    if (w->st) {
+        w->st->code = (int)s->code;
+        size_t k = s->message_len < sizeof w->st->message - 1 ? s->message_len
+                                                               : sizeof w->st->message - 1;
+        memcpy(w->st->message, s->message, k);
+        w->st->message[k] = 0;
+    }
+    if (w->code == 0 && w->msgs != 1) {
+        w->code = PW_GRPC_INTERNAL;
+        rq_set_status(w->st, w->code, "the server answered a unary call with %d messages", w->msgs);
+    }
+}
+
+int rq_unary(rq_client *c, const char *path, const buf *req, buf *resp, rq_status *st)
+{
+    static const pw_grpc_ccall_cbs cbs = {unary_msg, unary_close};
+    rq_status local;
+    if (!st) st = &local;
+    uint64_t deadline = rt_now_ns() + (uint64_t)c->timeout_ms * RT_NS_PER_MS;
+    for (int attempt = 0;; attempt++) {
+        size_t resp_mark = buf_size(resp);
+        unary_wait w = {.resp = resp, .st = st};
+        pw_grpc_ccall *call = rq_conn_start(c, path, deadline, &cbs, &w, st);
+        if (!call) return st->code;
+        int rc = pw_grpc_ccall_send(call, buf_begin(req), buf_size(req), true);
+        if (rc < 0) {
+            pw_grpc_ccall_cancel(call);
+            rq_conn_flush(c);
+            return rq_set_status(st, RQ_EINVAL, "request not sent: %s", strerror(-rc));
+        }
+        rq_conn_flush(c);
+        while (!w.done) {
+            int n = ev_loop_run_once(c->loop, true);
+            if (n < 0 && n != -EINTR && n != -ETIME) {
+                if (!w.done) pw_grpc_ccall_cancel(call);
+                rq_conn_flush(c);
+                if (!w.done) return rq_set_status(st, PW_GRPC_INTERNAL, "loop failed: %s",
+                                                 strerror(-n));
+            }
+        }
+        if (w.refused && attempt < RQ_RETRIES_MAX && rt_now_ns() < deadline) {
+            resp->wr = resp->rd + resp_mark; /* drop any partial answer */
+            continue;
+        }
+        return w.code;
+    }
+}

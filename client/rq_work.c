@@ -1,0 +1,308 @@
+/* client/rq_work: the ringq.v1.Queue/Work stream — subscribe with credits, receive tasks, send
+ * acks/nacks/extends and credits, re-subscribe with backoff after a loss. Requests with a
+ * request_id stay queued until their WorkResult arrives, so those lost with a stream are sent
+ * again on the next one (acks by id are safe to repeat: a second answer is NOT_FOUND). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/rq_int.h"
+#include "core/rt_clock.h"
+
+#define WORK_PATH "/ringq.v1.Queue/Work"
+/* Queues per Subscribe (queue.proto). */
+#define RQ_WORK_QUEUES_MAX 64
+
+typedef struct wreq {
+    struct wreq *next;
+    uint64_t request_id;
+    bool sent; /* on the current stream */
+    size_t len;
+    uint8_t bytes[];
+} wreq;
+
+struct rq_work {
+    rq_client *c;
+    rq_work *next;
+    char **queues;
+    size_t nq;
+    uint32_t lease_ms;
+    uint32_t credits_left; /* granted and not yet used by a task */
+    rq_work_cbs cb;
+    void *ud;
+    pw_grpc_ccall *call;
+    bool connected;
+    ev_timer retry;
+    uint32_t backoff_ms;
+    wreq *head, *tail;
+    size_t unanswered;
+    bool closing; /* rq_work_close ran: the stream's on_close frees */
+};
+
+static void work_free(rq_work *w)
+{
+    while (w->head) {
+        wreq *r = w->head;
+        w->head = r->next;
+        free(r);
+    }
+    for (size_t i = 0; i < w->nq; i++) free(w->queues[i]);
+    free(w->queues);
+    free(w);
+}
+
+static void work_open(rq_work *w);
+
+static void retry_fire(ev_loop *loop, ev_timer *t) { work_open(t->ud); }
+
+static void schedule_retry(rq_work *w)
+{
+    w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : RQ_BACKOFF_MIN_MS;
+    if (w->backoff_ms > RQ_BACKOFF_MAX_MS) w->backoff_ms = RQ_BACKOFF_MAX_MS;
+    ev_timer_start(w->c->loop, &w->retry, rt_now_ns() + (uint64_t)w->backoff_ms * RT_NS_PER_MS);
+}
+
+/* Sends queued requests not yet sent on this stream; forgets those needing no answer. */
+static void send_queued(rq_work *w)
+{
+    if (!w->call) return;
+    wreq **pp = &w->head, *prev = NULL;
+    while (*pp) {
+        wreq *r = *pp;
+        if (!r->sent) {
+            if (pw_grpc_ccall_send(w->call, r->bytes, r->len, false) < 0) break; /* full */
+            r->sent = true;
+        }
+        if (r->request_id == 0) {
+            *pp = r->next;
+            if (w->tail == r) w->tail = prev;
+            free(r);
+            continue;
+        }
+        prev = r;
+        pp = &r->next;
+    }
+    rq_conn_flush(w->c);
+}
+
+static int on_msg(pw_grpc_ccall *call, void *ud, const uint8_t *p, size_t n)
+{
+    rq_work *w = ud;
+    w->backoff_ms = 0;
+    pw_pb_bytes v;
+    if (rq_pb_find(p, n, 1, &v)) {
+        rq_task *t = rq_task_decode(v.ptr, v.len);
+        if (!t) return -1;
+        if (w->credits_left) w->credits_left--;
+        if (w->cb.on_task) w->cb.on_task(w, w->ud, t);
+        else rq_task_free(t);
+    } else if (rq_pb_find(p, n, 2, &v)) {
+        uint64_t id = rq_pb_u64(v.ptr, v.len, 1);
+        int code = (int)rq_pb_u64(v.ptr, v.len, 2);
+        pw_pb_bytes m = {(const uint8_t *)"", 0};
+        rq_pb_find(v.ptr, v.len, 3, &m);
+        char msg[256];
+        size_t l = m.len < sizeof msg - 1 ? m.len : sizeof msg - 1;
+        memcpy(msg, m.ptr, l);
+        msg[l] = 0;
+        wreq **pp = &w->head, *prev = NULL;
+        for (; id && *pp; prev = *pp, pp = &(*pp)->next) {
+            if ((*pp)->request_id != id) continue;
+            wreq *r = *pp;
+            *pp = r->next;
+            if (w->tail == r) w->tail = prev;
+            free(r);
+            w->unanswered--;
+            break;
+        }
+        if (w->cb.on_result && (id || code)) w->cb.on_result(w, w->ud, id, code, msg);
+    }
+    return 0;
+}
+
+static void on_close(pw_grpc_ccall *call, void *ud, const pw_grpc_cstatus *s)
+{
+    rq_work *w = ud;
+    w->call = NULL;
+    if (w->closing) {
+        work_free(w);
+        return;
+    }
+    bool was = w->connected;
+    w->connected = false;
+    for (wreq *r = w->head; r; r = r->next) r->sent = false;
+    rq_status st;
+    rq_set_status(&st, (int)s->code, "%.*s", (int)s->message_len, s->message);
+    if (st.code == 0) rq_set_status(&st, PW_GRPC_UNAVAILABLE, "the server ended the stream");
+    if (w->cb.on_state && was) w->cb.on_state(w, w->ud, false, &st);
+    schedule_retry(w);
+}
+
+static int encode_subscribe(buf *b, const rq_work *w)
+{
+    pw_pb_mark m;
+    int rc = pw_pb_submsg_begin(b, 2, &m);
+    for (size_t i = 0; i < w->nq; i++)
+        rc |= pw_pb_put_string(b, 1, w->queues[i], strlen(w->queues[i]));
+    if (w->credits_left) rc |= pw_pb_put_uint32(b, 2, w->credits_left);
+    if (w->lease_ms) rc |= pw_pb_put_uint32(b, 3, w->lease_ms);
+    rc |= pw_pb_submsg_end(b, &m);
+    return rc;
+}
+
+static void work_open(rq_work *w)
+{
+    static const pw_grpc_ccall_cbs cbs = {on_msg, on_close};
+    rq_status st;
+    w->call = rq_conn_start(w->c, WORK_PATH, 0, &cbs, w, &st);
+    if (!w->call) {
+        schedule_retry(w);
+        return;
+    }
+    buf b;
+    buf_init(&b, 64 * 1024);
+    if (encode_subscribe(&b, w) == 0) pw_grpc_ccall_send(w->call, buf_begin(&b), buf_size(&b), false);
+    buf_deinit(&b);
+    w->connected = true;
+    send_queued(w);
+    if (w->cb.on_state) {
+        rq_set_status(&st, 0, NULL);
+        w->cb.on_state(w, w->ud, true, &st);
+    }
+}
+
+rq_work *rq_work_open(rq_client *c, const char *const *queues, size_t nq, uint32_t credits,
+                      uint32_t lease_ms, const rq_work_cbs *cbs, void *ud, rq_status *st)
+{
+    if (!queues || nq == 0 || nq > RQ_WORK_QUEUES_MAX) {
+        rq_set_status(st, RQ_EINVAL, "work needs 1..%d queues", RQ_WORK_QUEUES_MAX);
+        return NULL;
+    }
+    rq_work *w = calloc(1, sizeof *w);
+    if (!w || !(w->queues = calloc(nq, sizeof *w->queues))) {
+        free(w);
+        rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        if (!queues[i] || !*queues[i] || !(w->queues[i] = strdup(queues[i]))) {
+            w->nq = i;
+            work_free(w);
+            rq_set_status(st, RQ_EINVAL, "empty queue name");
+            return NULL;
+        }
+    }
+    w->c = c;
+    w->nq = nq;
+    w->credits_left = credits;
+    w->lease_ms = lease_ms;
+    w->cb = *cbs;
+    w->ud = ud;
+    ev_timer_init(&w->retry, retry_fire, w);
+    w->next = c->works;
+    c->works = w;
+    rq_set_status(st, 0, NULL);
+    work_open(w);
+    return w;
+}
+
+/* Queues an encoded WorkRequest {request_id, kind field `field` = body}. */
+static int queue_req(rq_work *w, uint64_t request_id, uint32_t field, const buf *body)
+{
+    buf b;
+    buf_init(&b, RQ_MAX_SEND_BYTES);
+    int rc = request_id ? pw_pb_put_uint64(&b, 1, request_id) : 0;
+    rc |= pw_pb_put_bytes(&b, field, buf_begin(body), buf_size(body));
+    wreq *r = rc ? NULL : malloc(sizeof *r + buf_size(&b));
+    if (!r) {
+        buf_deinit(&b);
+        return -ENOMEM;
+    }
+    r->next = NULL;
+    r->request_id = request_id;
+    r->sent = false;
+    r->len = buf_size(&b);
+    memcpy(r->bytes, buf_begin(&b), r->len);
+    buf_deinit(&b);
+    if (w->tail) w->tail->next = r; else w->head = r;
+    w->tail = r;
+    if (request_id) w->unanswered++;
+    send_queued(w);
+    return 0;
+}
+
+int rq_work_credit(rq_work *w, uint32_t n)
+{
+    if (n == 0) return 0;
+    w->credits_left += n;
+    if (!w->connected) return 0; /* the next Subscribe carries them */
+    buf b;
+    buf_init(&b, 64);
+    int rc = pw_pb_put_uint32(&b, 1, n) ? -ENOMEM : queue_req(w, 0, 3, &b);
+    buf_deinit(&b);
+    return rc;
+}
+
+int rq_work_ack(rq_work *w, const char *id, uint64_t request_id)
+{
+    if (!id || !*id) return -EINVAL;
+    buf b;
+    buf_init(&b, 4096);
+    int rc = pw_pb_put_string(&b, 1, id, strlen(id)) ? -ENOMEM : queue_req(w, request_id, 4, &b);
+    buf_deinit(&b);
+    return rc;
+}
+
+int rq_work_nack(rq_work *w, const char *id, const rq_nack_opts *opts, uint64_t request_id)
+{
+    if (!id || !*id) return -EINVAL;
+    buf b;
+    buf_init(&b, 8192);
+    int rc = rq_encode_nack(&b, id, opts) ? -ENOMEM : queue_req(w, request_id, 5, &b);
+    buf_deinit(&b);
+    return rc;
+}
+
+int rq_work_extend(rq_work *w, const char *id, uint32_t lease_ms, uint64_t request_id)
+{
+    if (!id || !*id) return -EINVAL;
+    buf b;
+    buf_init(&b, 4096);
+    int rc = pw_pb_put_string(&b, 1, id, strlen(id));
+    if (lease_ms) rc |= pw_pb_put_uint32(&b, 2, lease_ms);
+    rc = rc ? -ENOMEM : queue_req(w, request_id, 6, &b);
+    buf_deinit(&b);
+    return rc;
+}
+
+size_t rq_work_unanswered(const rq_work *w) { return w->unanswered; }
+bool rq_work_connected(const rq_work *w) { return w->connected; }
+
+void rq_work_close(rq_work *w)
+{
+    if (!w) return;
+    if (w->c) {
+        for (rq_work **pp = &w->c->works; *pp; pp = &(*pp)->next) {
+            if (*pp == w) {
+                *pp = w->next;
+                break;
+            }
+        }
+        ev_timer_stop(w->c->loop, &w->retry);
+    }
+    w->cb = (rq_work_cbs){0};
+    if (!w->call) {
+        work_free(w);
+        return;
+    }
+    rq_client *c = w->c;
+    pw_grpc_ccall *call = w->call;
+    w->closing = true;
+    pw_grpc_ccall_cancel(call); /* its on_close frees w (now, or later inside a callback) */
+    rq_conn_flush(c);
+}
+
+void rq_work_client_gone(rq_client *c)
+{
+    while (c->works) rq_work_close(c->works);
+}
