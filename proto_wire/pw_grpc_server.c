@@ -425,6 +425,15 @@ bool pw_grpc_conn_idle(const pw_grpc_conn *g)
     return st.open_streams == 0;
 }
 
+size_t pw_grpc_conn_pending_bytes(const pw_grpc_conn *g)
+{
+    pw_h2_stats st;
+    pw_h2_session_stats(g->h2, &st);
+    size_t n = st.pending_bytes + st.output_bytes;
+    for (const pw_grpc_call *c = g->calls; c; c = c->next) n += buf_size(&c->outq);
+    return n;
+}
+
 bool pw_grpc_conn_in_header_block(const pw_grpc_conn *g) { return pw_h2_session_in_header_block(g->h2); }
 void pw_grpc_conn_set_user(pw_grpc_conn *g, void *ud) { g->user = ud; }
 void pw_grpc_conn_set_notify(pw_grpc_conn *g, void (*fn)(void *user)) { g->notify = fn; }

@@ -118,6 +118,9 @@ void pw_grpc_conn_shutdown(pw_grpc_conn *c);
 size_t pw_grpc_conn_active_calls(const pw_grpc_conn *c);
 /* Whether any stream is open at the HTTP/2 level (for idle timeouts). */
 bool pw_grpc_conn_idle(const pw_grpc_conn *c);
+/* Response bytes waiting for the peer's flow-control window or the socket: calls' queued
+ * messages, the session's pending DATA and its output buffer. */
+size_t pw_grpc_conn_pending_bytes(const pw_grpc_conn *c);
 /* A header block has been started and not finished (see pw_h2_session_in_header_block). */
 bool pw_grpc_conn_in_header_block(const pw_grpc_conn *c);
 /* Sets a pointer the glue can read back from a call (e.g. its connection object). */

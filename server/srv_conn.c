@@ -125,6 +125,7 @@ static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
     } else {
         ctr_add(&c->sh->ctr.bytes_out, (uint64_t)res);
         buf_consume(&c->out, (size_t)res); /* a short write leaves the rest for the next send */
+        if (res > 0) c->stall_since_ns = 0; /* progress */
         if (!c->closing) srv_conn_flush(c);
         if (!c->closing) conn_arm_timer(c);
     }
@@ -256,6 +257,13 @@ static void on_timer(ev_loop *loop, ev_timer *t)
         }
     } else if (!c->close_after_flush) {
         pw_grpc_conn_expire(c->g, now);
+        if (c->stall_since_ns && now - c->stall_since_ns >= (uint64_t)SRV_WRITE_STALL_MS * RT_NS_PER_MS &&
+            pw_grpc_conn_pending_bytes(c->g) > 0) {
+            log_debug("write stall timeout", "fd=%d", c->fd);
+            srv_conn_close(c);
+            conn_leave(c);
+            return;
+        }
         if (c->hblock_since_ns && now - c->hblock_since_ns >= hs_ns) {
             /* Slow header delivery: a header block must complete within the handshake time. */
             log_debug("header block timeout", "fd=%d", c->fd);
@@ -293,6 +301,13 @@ static void conn_arm_timer(srv_conn *c)
         dl = c->handshake_deadline_ns;
     } else {
         dl = pw_grpc_conn_next_deadline(c->g);
+        if (pw_grpc_conn_pending_bytes(c->g) > 0) {
+            if (c->stall_since_ns == 0) c->stall_since_ns = now;
+            uint64_t st = c->stall_since_ns + (uint64_t)SRV_WRITE_STALL_MS * RT_NS_PER_MS;
+            if (st < dl) dl = st;
+        } else {
+            c->stall_since_ns = 0;
+        }
         if (c->hblock_since_ns) {
             uint64_t h = c->hblock_since_ns + (uint64_t)c->sh->rt->opt.handshake_ms * RT_NS_PER_MS;
             if (h < dl) dl = h;

@@ -20,6 +20,10 @@ typedef enum {
  * answer) and for the peer to see them before we close (so the kernel does not reset it with
  * unread input and drop what we sent): a peer that does not read cannot hold it open longer. */
 #define SRV_CLOSE_LINGER_MS 1000u
+/* A connection with response bytes waiting that makes no progress at all (the peer keeps its
+ * flow-control window at zero or does not read) for this long is closed: otherwise a peer could
+ * pin every stream's pending output forever (CVE-2019-9511/9517 style). */
+#define SRV_WRITE_STALL_MS 30000u
 
 /* Bytes of a sniffed prefix or an HTTP/1.1 request head kept per connection. */
 #define SRV_CONN_IN_BYTES_MAX 16384u
@@ -36,6 +40,7 @@ struct srv_conn {
     bool lingering;    /* output flushed, write side shut: reading and dropping until EOF */
     uint64_t close_deadline_ns; /* with close_after_flush/lingering: hard close then */
     uint64_t hblock_since_ns;   /* when the current incomplete header block started */
+    uint64_t stall_since_ns;    /* output pending without progress since then (0: not stalled) */
     srv_conn *dirty_next;
     ev_op recv_op;
     ev_op send_op;
