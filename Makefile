@@ -24,7 +24,9 @@ LIBS     = $(foreach m,$(MODULES),$(BUILD)/lib$(m).a)
 # Program name : entry source
 PROGRAMS = ringqd:server/ringqd_main.c \
            ringq-interop-server:server/interop_main.c \
-           ringq-log:tools/ringq_log_main.c
+           ringq-log:tools/ringq_log_main.c \
+           ringq:tools/ringq_main.c \
+           ringq-worker:tools/ringq_worker_main.c
 prog_name = $(word 1,$(subst :, ,$(1)))
 prog_src  = $(word 2,$(subst :, ,$(1)))
 PROG_BINS = $(foreach p,$(PROGRAMS),$(if $(wildcard $(call prog_src,$(p))),$(BUILD)/$(call prog_name,$(p))))
