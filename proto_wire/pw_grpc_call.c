@@ -203,8 +203,11 @@ static int send_trailers(pw_grpc_call *c)
 {
     pw_h2_header h[HDRS_MAX];
     size_t k = 0;
-    char st[12];
-    int stl = snprintf(st, sizeof st, "%d", (int)c->final_status);
+    static const char *const codes[] = {"0", "1", "2", "3", "4", "5", "6", "7", "8",
+                                        "9", "10", "11", "12", "13", "14", "15", "16"};
+    unsigned code = (unsigned)c->final_status <= PW_GRPC_STATUS_MAX ? (unsigned)c->final_status : 2u;
+    const char *st = codes[code];
+    size_t stl = strlen(st);
     bool trailers_only = !c->headers_sent;
     if (trailers_only) {
         h[k++] = (pw_h2_header)PW_H2_HDR(":status", "200");
@@ -212,7 +215,7 @@ static int send_trailers(pw_grpc_call *c)
         h[k++] = (pw_h2_header)PW_H2_HDR("grpc-accept-encoding", "identity,gzip");
         k = put_md(h, k, c->init_md, c->ninit_md);
     }
-    h[k++] = (pw_h2_header){"grpc-status", 11, st, (size_t)stl, 0};
+    h[k++] = (pw_h2_header){"grpc-status", 11, st, stl, 0};
     if (c->final_message && *c->final_message)
         h[k++] = (pw_h2_header){"grpc-message", 12, c->final_message, strlen(c->final_message), 0};
     k = put_md(h, k, c->trail_md, c->ntrail_md);

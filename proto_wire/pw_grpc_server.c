@@ -227,8 +227,12 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
     return 0;
 }
 
-/* Delivers one decoded (and decompressed) request message. */
-static void deliver(pw_grpc_call *c, const pw_grpc_msg *msg)
+static void half_close(pw_grpc_call *c);
+
+/* Delivers one decoded (and decompressed) request message. `last` says the stream ends right
+ * after it (END_STREAM in the same DATA frame, the usual unary case): then a unary request is
+ * handed to the handler straight from the receive buffer, with no copy. */
+static void deliver(pw_grpc_call *c, const pw_grpc_msg *msg, bool last)
 {
     const uint8_t *p = msg->ptr;
     size_t len = msg->len;
@@ -248,7 +252,15 @@ static void deliver(pw_grpc_call *c, const pw_grpc_msg *msg)
     }
     c->last_compressed = msg->compressed;
     if (c->m->kind == PW_GRPC_UNARY || c->m->kind == PW_GRPC_SERVER_STREAMING) {
-        if (++c->nreq > 1) {
+        if (last && c->nreq == 0 && pw_grpc_deframer_at_boundary(&c->df)) {
+            c->nreq = 1;
+            c->client_half_closed = true;
+            pw_grpc_call_ref(c);
+            c->m->on_message(c, p, len);
+            if (!c->done && c->m->on_half_close) c->m->on_half_close(c);
+            c->delivered_unary = true;
+            pw_grpc_call_unref(c);
+        } else if (++c->nreq > 1) {
             pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "more than one request message for a unary call");
         } else {
             c->held = malloc(len ? len : 1);
@@ -301,9 +313,9 @@ static int on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end_
     pw_grpc_call_ref(c);
     pw_grpc_msg msg;
     int r;
-    while (!c->done && (r = pw_grpc_deframe(&c->df, &p, &n, &msg)) == 1) deliver(c, &msg);
+    while (!c->done && (r = pw_grpc_deframe(&c->df, &p, &n, &msg)) == 1) deliver(c, &msg, end_stream && n == 0);
     if (!c->done && r < 0) pw_grpc_call_finish(c, pw_grpc_deframe_err_status(r), pw_grpc_deframe_strerror(r));
-    if (!c->done && end_stream) half_close(c);
+    if (!c->done && end_stream && !c->delivered_unary) half_close(c);
     else if (end_stream) c->client_half_closed = true;
     pw_grpc_call_unref(c);
     return 0;

@@ -48,6 +48,7 @@ struct pw_grpc_call {
     bool last_compressed;
     bool want_writable;
     bool in_send;         /* between send_begin and send_commit */
+    bool delivered_unary; /* the unary request went to the handler with its END_STREAM */
     int nreq;             /* request messages seen (unary kinds) */
     int nresp;            /* response messages sent */
 
