@@ -205,6 +205,16 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
         srv_part *sp = qs->parts[k];
         if (!sp) continue;
         ev_timer_stop(qs->loop, &sp->tick);
+        while (sp->waits) {
+            srv_waitq *wq = sp->waits;
+            sp->waits = wq->next;
+            while (wq->subs) {
+                struct srv_sub *s = wq->subs;
+                wq->subs = s->next;
+                free(s);
+            }
+            free(wq);
+        }
         /* Let in-flight fsyncs finish, then make everything durable before closing. */
         for (int i = 0; i < 1000 && q_part_close(sp->p) == -EBUSY; i++) ev_loop_run_once(qs->loop, true);
         qs->parts[k] = NULL;
@@ -359,6 +369,18 @@ srv_waitq *srv_part_waitq(srv_part *sp, const char *name, uint32_t name_len, boo
     return w;
 }
 
+/* Frees a wait list nobody waits on any more (queue names come and go; the lists must not). */
+void srv_part_waitq_gc(srv_part *sp, srv_waitq *wq)
+{
+    if (wq->head || wq->subs) return;
+    for (srv_waitq **pp = &sp->waits; *pp; pp = &(*pp)->next)
+        if (*pp == wq) {
+            *pp = wq->next;
+            free(wq);
+            return;
+        }
+}
+
 static void waitq_unlink(srv_waitq *wq, srv_job *j)
 {
     if (j->wait_prev) j->wait_prev->wait_next = j->wait_next;
@@ -372,7 +394,12 @@ static void waitq_unlink(srv_waitq *wq, srv_job *j)
 static void on_wait_timeout(ev_loop *loop, ev_timer *t)
 {
     srv_job *j = t->ud;
-    if (j->waitq) waitq_unlink(j->waitq, j);
+    srv_waitq *wq = j->waitq;
+    if (wq) {
+        waitq_unlink(wq, j);
+        srv_part *sp = srv_q_part(j->part_no);
+        if (sp) srv_part_waitq_gc(sp, wq);
+    }
     srv_job_reply(j); /* resp holds an empty response */
 }
 
@@ -418,6 +445,7 @@ static void on_ready(void *ud, q_part *p, const char *name, uint32_t name_len, u
         j = next;
     }
     if (wq->subs) srv_sub_serve(sp, wq);
+    srv_part_waitq_gc(sp, wq);
 }
 
 void srv_part_serve_ready(srv_part *sp) { q_part_drain_ready(sp->p, on_ready, sp); }

@@ -122,6 +122,7 @@ void srv_part_schedule(srv_part *sp, uint64_t next_ms);
 void srv_part_park(srv_part *sp, srv_job *j, const char *name, uint32_t name_len, uint64_t wait_ms,
                    srv_job_run_fn retry);
 srv_waitq *srv_part_waitq(srv_part *sp, const char *name, uint32_t name_len, bool create);
+void srv_part_waitq_gc(srv_part *sp, srv_waitq *wq);
 
 /* ---- codec helpers (srv_queue_codec.c) ---- */
 
@@ -143,8 +144,12 @@ int srv_pb_string(const uint8_t *msg, size_t len, uint32_t num, const char **s, 
 /* Validates a queue name view; on failure sets the job's status. */
 bool srv_check_queue(srv_job *j, const char *name, size_t len);
 
-/* Work streams (srv_queue_work.c): owner side of a subscription. */
-typedef struct srv_sub srv_sub;
+/* Work streams (srv_queue_work.c): owner side of a subscription (the session is opaque here). */
+struct srv_work;
+typedef struct srv_sub {
+    struct srv_work *w;
+    struct srv_sub *next;
+} srv_sub;
 void srv_sub_serve(srv_part *sp, srv_waitq *wq);
 
 #endif

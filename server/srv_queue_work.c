@@ -45,11 +45,6 @@ typedef struct srv_work {
     buf pending;              /* WorkResponse messages, varint-length-prefixed */
 } srv_work;
 
-struct srv_sub {
-    srv_work *w;
-    struct srv_sub *next;
-};
-
 static void work_unref(srv_work *w)
 {
     if (--w->refs > 0) return;
@@ -146,7 +141,7 @@ static void deliver_done(srv_job *j)
 void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 {
     for (struct srv_sub *s = wq->subs; s; s = s->next) {
-        srv_work *w = s->w;
+        srv_work *w = (srv_work *)s->w;
         for (int round = 0; round < 4 && !atomic_load(&w->closed); round++) {
             uint32_t take;
             if (!claim(w, WORK_DELIVER_BATCH, &take)) break;
@@ -201,7 +196,7 @@ static void run_register(srv_job *j, srv_part *sp)
         srv_job_reply(j);
         return;
     }
-    s->w = w;
+    s->w = (struct srv_work *)w;
     s->next = wq->subs;
     wq->subs = s;
     srv_job_reply(j);
@@ -213,12 +208,13 @@ static void run_unregister(srv_job *j, srv_part *sp)
     srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, false);
     if (wq)
         for (struct srv_sub **pp = &wq->subs; *pp; pp = &(*pp)->next)
-            if ((*pp)->w == j->ctx) {
+            if ((void *)(*pp)->w == j->ctx) {
                 struct srv_sub *s = *pp;
                 *pp = s->next;
                 free(s);
                 break;
             }
+    if (wq) srv_part_waitq_gc(sp, wq);
     srv_job_reply(j);
 }
 
