@@ -1,0 +1,212 @@
+"""The `ringq` CLI and libringq against a real ringqd: every subcommand, --json parsed here,
+bad input and exit codes (2 usage, 3 rejected by the server, 4 cannot connect), and interop
+(tasks enqueued by the CLI are leased by Python grpcio). Also runs rq_api_prog, the C program
+that drives libringq's API (Queue, Admin, Work stream)."""
+import json
+import os
+import subprocess
+import unittest
+
+import grpc
+
+import ringq_harness as H
+from ringq.v1 import admin_pb2, queue_pb2
+
+RINGQ = os.path.join(H.BUILD, "ringq")
+PROG = os.path.join(H.BUILD, "aux", "tests", "integration", "rq_api_prog")
+RUN_TIMEOUT_S = 20
+
+
+class CliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = H.Server("ringqd", threads=2)
+        cls.ch = cls.srv.channel()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ch.close()
+        code = cls.srv.terminate()
+        cls.srv.close()
+        assert code == 0, f"ringqd exited {code}"
+
+    def ringq(self, *args, stdin=None, addr=None, env_addr=True):
+        env = dict(os.environ)
+        env.pop("RINGQ_ADDR", None)
+        if env_addr:
+            env["RINGQ_ADDR"] = self.srv.addr
+        argv = [RINGQ] + (["--addr", addr] if addr else []) + list(args)
+        p = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env,
+                           timeout=RUN_TIMEOUT_S)
+        return p.returncode, p.stdout, p.stderr
+
+    def ok(self, *args, **kw):
+        rc, out, err = self.ringq(*args, **kw)
+        self.assertEqual(rc, 0, f"ringq {args} -> {rc}: {err}")
+        return out
+
+    def js(self, *args, **kw):
+        return json.loads(self.ok("--json", *args, **kw))
+
+    def q(self):
+        return "cli-" + self._testMethodName.replace("test_", "")[:40]
+
+    def lease(self, queue, n=10, lease_ms=60000):
+        fn = self.ch.unary_unary("/ringq.v1.Queue/Lease",
+                                 request_serializer=lambda m: m.SerializeToString(),
+                                 response_deserializer=queue_pb2.LeaseResponse.FromString)
+        return fn(queue_pb2.LeaseRequest(queue=queue, max_tasks=n, lease_ms=lease_ms),
+                  timeout=10).tasks
+
+    def nack_dead(self, task_id):
+        fn = self.ch.unary_unary("/ringq.v1.Queue/Nack",
+                                 request_serializer=lambda m: m.SerializeToString(),
+                                 response_deserializer=queue_pb2.NackResponse.FromString)
+        return fn(queue_pb2.NackRequest(id=task_id, dead_letter=True, reason="broken"), timeout=10)
+
+    # ---- enqueue ----
+
+    def test_enqueue_arguments_json_and_grpcio_lease(self):
+        q = self.q()
+        res = self.js("enqueue", q, "-p", "7", "-H", "trace=t1", "--max-attempts", "4",
+                      "one", "two")
+        self.assertEqual(len(res), 2)
+        self.assertTrue(all(r["id"] and r["duplicate"] is False for r in res))
+        tasks = self.lease(q)  # interop: the CLI's tasks as grpcio sees them
+        self.assertEqual([t.id for t in tasks], [r["id"] for r in res])
+        self.assertEqual([t.payload for t in tasks], [b"one", b"two"])
+        self.assertEqual(tasks[0].priority, 7)
+        self.assertEqual(dict(tasks[0].headers), {"trace": "t1"})
+        self.assertEqual(tasks[0].max_attempts, 4)
+
+    def test_enqueue_stdin_lines_in_batches(self):
+        q = self.q()
+        lines = "".join(f"line {i}\n" for i in range(7))
+        out = self.ok("enqueue", "--batch", "3", q, stdin=lines)
+        ids = out.split()
+        self.assertEqual(len(ids), 7)
+        self.assertEqual(len(set(ids)), 7)
+        info = self.js("stats", q)[0]
+        self.assertEqual(info["ready"], 7)
+        self.assertEqual([t.payload for t in self.lease(q)], [f"line {i}".encode() for i in range(7)])
+
+    def test_enqueue_key_delay_and_duplicate(self):
+        q = self.q()
+        first = self.js("enqueue", "--key", "k1", "--delay-ms", "3600000", q, "x")[0]
+        again = self.js("enqueue", "--key", "k1", q, "x")[0]
+        self.assertTrue(again["duplicate"])
+        self.assertEqual(again["id"], first["id"])
+        t = self.js("get", first["id"])
+        self.assertEqual(t["state"], "delayed")
+        self.assertEqual(t["idempotency_key"], "k1")
+        self.assertEqual(t["payload"], "x")
+
+    # ---- inspection ----
+
+    def test_stats_peek_get_tables_and_json(self):
+        q = self.q()
+        tid = self.js("enqueue", q, "-H", "a=b", "payload\twith tab")[0]["id"]
+        table = self.ok("stats")
+        self.assertIn("QUEUE", table.splitlines()[0])
+        self.assertTrue(any(line.split()[0] == q for line in table.splitlines()[1:]))
+        all_q = self.js("stats")
+        mine = [x for x in all_q if x["name"] == q][0]
+        self.assertEqual(mine["ready"], 1)
+        self.assertEqual(mine["config"]["max_attempts"], 5)
+        self.assertIn("1 ready", self.ok("peek", q))
+        self.assertEqual(self.js("peek", q)["name"], q)
+        self.assertIn("payload:      payload\twith tab", self.ok("get", tid))
+        t = self.js("get", tid)
+        self.assertEqual((t["id"], t["queue"], t["state"]), (tid, q, "ready"))
+        self.assertEqual(t["headers"], {"a": "b"})
+
+    def test_watch_refreshes_count_times(self):
+        q = self.q()
+        self.ok("enqueue", q, "x")
+        out = self.ok("watch", "--count", "3", "--interval-ms", "20")
+        self.assertEqual(out.count("QUEUE"), 3)
+        self.assertIn(q, out)
+
+    # ---- dead letters, redrive, purge, pause, config ----
+
+    def test_dead_redrive_purge(self):
+        q = self.q()
+        ids = [r["id"] for r in self.js("enqueue", q, "a", "b", "c")]
+        for t in self.lease(q):
+            self.nack_dead(t.id)
+        dead = self.js("dead", q)
+        self.assertEqual(sorted(d["id"] for d in dead), sorted(ids))
+        self.assertTrue(all(d["state"] == "dead" and d["last_error"] == "broken" for d in dead))
+        self.assertEqual(len(self.js("dead", "--limit", "2", q)), 2)
+        self.assertIn("broken", self.ok("dead", q))
+        self.assertEqual(self.js("redrive", q, ids[0])["redriven"], 1)
+        self.assertEqual(self.js("redrive", q)["redriven"], 2)
+        info = self.js("stats", q)[0]
+        self.assertEqual((info["ready"], info["dead"]), (3, 0))
+        self.assertEqual(self.js("purge", q)["purged"], 3)
+        self.assertEqual(self.js("stats", q)[0]["ready"], 0)
+
+    def test_pause_resume_config(self):
+        q = self.q()
+        self.ok("enqueue", q, "x")
+        self.assertTrue(self.js("pause", q)["paused"])
+        self.assertEqual(len(self.lease(q)), 0)
+        self.assertFalse(self.js("resume", q)["paused"])
+        c = self.js("config", q, "--max-attempts", "9", "--lease-ms", "1234",
+                    "--dead-letter", "off", "--dedup-window-ms", "0")["config"]
+        self.assertEqual((c["max_attempts"], c["lease_ms"], c["dead_letter"], c["dedup_window_ms"]),
+                         (9, 1234, False, 0))
+        self.assertIn("max_attempts=9", self.ok("config", q))
+
+    # ---- errors and exit codes ----
+
+    def test_usage_errors_exit_2(self):
+        for args in (["bogus"], [], ["enqueue"], ["enqueue", "q", "-p", "high", "x"],
+                     ["enqueue", "q", "-H", "novalue", "x"], ["config", "q", "--dead-letter", "maybe"],
+                     ["get"], ["dead", "q", "--limit", "-1"], ["stats", "a", "b"]):
+            rc, out, err = self.ringq(*args)
+            self.assertEqual(rc, 2, f"{args}: {rc} {err}")
+            self.assertIn("ringq:", err)
+
+    def test_server_rejections_exit_3(self):
+        rc, _, err = self.ringq("enqueue", "bad/name", "x")
+        self.assertEqual(rc, 3)
+        self.assertIn("INVALID_ARGUMENT", err)
+        self.assertIn("queue name", err)
+        rc, _, err = self.ringq("get", "no-such-id")
+        self.assertEqual(rc, 3)
+        rc, _, err = self.ringq("enqueue", "-p", "99", self.q(), "x")
+        self.assertEqual(rc, 3)
+        self.assertIn("priority", err)
+
+    def test_cannot_connect_exit_4_and_addr_flag(self):
+        rc, _, err = self.ringq("stats", addr="127.0.0.1:1")
+        self.assertEqual(rc, 4)
+        self.assertIn("CONNECT_FAILED", err)
+        rc, _, err = self.ringq("stats", addr="localhost:notaport")
+        self.assertEqual(rc, 2)
+        # --addr alone (no environment) reaches the server.
+        rc, out, err = self.ringq("--json", "stats", addr=self.srv.addr, env_addr=False)
+        self.assertEqual(rc, 0, err)
+        self.assertIsInstance(json.loads(out), list)
+
+    def test_help_fits_a_screen(self):
+        for binary in ("ringq", "ringq-worker"):
+            p = subprocess.run([os.path.join(H.BUILD, binary), "--help"], capture_output=True,
+                               text=True, timeout=RUN_TIMEOUT_S)
+            self.assertEqual(p.returncode, 0)
+            lines = p.stdout.splitlines()
+            self.assertLessEqual(len(lines), 24, binary)
+            self.assertTrue(all(len(line) <= 100 for line in lines), binary)
+
+    # ---- libringq's C API ----
+
+    def test_c_api_program(self):
+        p = subprocess.run([PROG, self.srv.addr, self.q()], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("OK (0 failures)", p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
