@@ -40,7 +40,7 @@ AUX_BINS   = $(patsubst %.c,$(BUILD)/aux/%,$(AUX_SRCS))
 PROTOS     = $(shell find proto -name '*.proto' | sort)
 DESC_BIN   = $(BUILD)/gen/ringq_descriptors.bin
 
-.PHONY: all test unit integration run deps san tsan fuzz bench clean check-layers
+.PHONY: all test unit integration run deps san tsan fuzz bench clean check-layers lib install
 all: $(PROG_BINS) $(TEST_BINS) $(AUX_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -119,6 +119,34 @@ bench: all
 
 check-layers:
 	@bash tools/check_layers.sh
+
+# libringq: static and shared. The shared library uses its own -fPIC objects of the modules
+# the client needs (client, proto_wire, worker, core), so `make` itself stays as it was.
+PREFIX     ?= /usr/local
+RINGQ_MODS  = client proto_wire worker core
+RINGQ_PIC   = $(patsubst %.c,$(BUILD)/pic/%.o,$(foreach m,$(RINGQ_MODS),$(call lib_srcs,$(m))))
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=default -c $< -o $@
+$(BUILD)/libringq.so: $(RINGQ_PIC)
+	$(CC) -shared -Wl,-soname,libringq.so.0 -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/libringq.a: $(RINGQ_PIC)
+	@rm -f $@
+	ar rcs $@ $^
+lib: $(BUILD)/libringq.so $(BUILD)/libringq.a
+
+install: all lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/ringq
+	install -m 755 $(PROG_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libringq.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libringq.so $(DESTDIR)$(PREFIX)/lib/libringq.so.0
+	ln -sf libringq.so.0 $(DESTDIR)$(PREFIX)/lib/libringq.so
+	install -m 644 client/ringq.h $(DESTDIR)$(PREFIX)/include/
+	sed 's|@PREFIX@|$(PREFIX)|' packaging/ringq.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringq.pc
+	sed 's|/usr/local/bin|$(PREFIX)/bin|' packaging/ringqd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/ringqd.service
+	sed 's|/usr/local/bin|$(PREFIX)/bin|' packaging/ringq-worker@.service > '$(DESTDIR)$(PREFIX)/lib/systemd/system/ringq-worker@.service'
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/ringq/
 
 clean:
 	rm -rf build build-san build-tsan build-fuzz
