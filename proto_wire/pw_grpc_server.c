@@ -414,11 +414,10 @@ void pw_grpc_conn_expire(pw_grpc_conn *g, uint64_t now_ns)
         pw_grpc_call *next = c->next;
         if (!c->done && c->deadline_ns <= now_ns) {
             pw_grpc_call_ref(c);
+            /* The handler did not finish in time: answer for it, then tell it (once). */
+            bool notify = !c->cancel_notified && c->m->on_cancel;
             pw_grpc_call_finish(c, PW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
-            if (!c->cancel_notified && c->m->on_cancel) {
-                c->cancel_notified = true;
-                c->m->on_cancel(c, PW_GRPC_DEADLINE_EXCEEDED);
-            }
+            if (notify) c->m->on_cancel(c, PW_GRPC_DEADLINE_EXCEEDED);
             next = c->next;
             pw_grpc_call_unref(c);
         }

@@ -1,0 +1,362 @@
+/* Unit tests for proto_wire/pw_grpc_server and pw_grpc_call: a pw_h2 client session talks to a
+ * pw_grpc_conn through memory (no sockets), and the tests check statuses, trailers, framing,
+ * deadlines, cancellation and asynchronous answers. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_wire/pw_grpc_msg.h"
+#include "proto_wire/pw_grpc_server.h"
+#include "proto_wire/pw_gzip.h"
+#include "proto_wire/pw_h2.h"
+
+/* ---- what the client saw ---- */
+typedef struct resp {
+    char status[8];        /* :status */
+    char grpc_status[8];   /* from trailers (or trailers-only headers) */
+    char grpc_message[256];
+    char echo_md[64];
+    uint8_t body[1 << 16];
+    size_t body_len;
+    bool closed;
+    uint32_t close_code;
+} resp;
+
+static resp R[8];
+static pw_h2_session *C;
+static pw_grpc_conn *G;
+static pw_grpc_server *SRV;
+static uint64_t NOW = 1000000000ull;
+
+static void copy_hdr(char *dst, size_t cap, const pw_h2_header *h)
+{
+    size_t n = h->value_len < cap - 1 ? h->value_len : cap - 1;
+    memcpy(dst, h->value, n);
+    dst[n] = 0;
+}
+
+static int c_on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
+{
+    resp *r = &R[(sid - 1) / 2];
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len == 7 && !memcmp(h[i].name, ":status", 7)) copy_hdr(r->status, sizeof r->status, &h[i]);
+        if (h[i].name_len == 11 && !memcmp(h[i].name, "grpc-status", 11)) copy_hdr(r->grpc_status, sizeof r->grpc_status, &h[i]);
+        if (h[i].name_len == 12 && !memcmp(h[i].name, "grpc-message", 12)) copy_hdr(r->grpc_message, sizeof r->grpc_message, &h[i]);
+        if (h[i].name_len == 6 && !memcmp(h[i].name, "x-echo", 6)) copy_hdr(r->echo_md, sizeof r->echo_md, &h[i]);
+    }
+    return 0;
+}
+
+static int c_on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end)
+{
+    resp *r = &R[(sid - 1) / 2];
+    ck_assert(r->body_len + n <= sizeof r->body);
+    memcpy(r->body + r->body_len, p, n);
+    r->body_len += n;
+    pw_h2_consume(C, sid, n);
+    return 0;
+}
+
+static void c_on_close(void *ud, uint32_t sid, uint32_t code)
+{
+    R[(sid - 1) / 2].closed = true;
+    R[(sid - 1) / 2].close_code = code;
+}
+
+/* Moves bytes both ways until neither side has output. */
+static void pump(void)
+{
+    for (int round = 0; round < 100; round++) {
+        const uint8_t *p;
+        size_t n;
+        bool moved = false;
+        pw_h2_session_output(C, &p, &n);
+        if (n) {
+            ck_assert_int_eq(pw_grpc_conn_recv(G, p, n, NOW), (ssize_t)n);
+            pw_h2_session_output_consume(C, n);
+            moved = true;
+        }
+        n = pw_grpc_conn_output(G, &p);
+        if (n) {
+            ck_assert_int_ge(pw_h2_session_recv(C, p, n, NOW), 0);
+            pw_grpc_conn_output_consume(G, n);
+            moved = true;
+        }
+        if (!moved) return;
+    }
+    ck_abort_msg("pump did not settle");
+}
+
+/* ---- handlers ---- */
+static pw_grpc_call *held;   /* a call answered later */
+static int cancels;
+static pw_grpc_status cancel_status;
+
+static void echo(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    const pw_grpc_md *md = pw_grpc_call_find_metadata(c, "x-echo");
+    if (md) pw_grpc_call_add_initial_metadata(c, "x-echo", md->value, md->value_len);
+    pw_grpc_call_send(c, msg, len, 0);
+    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+}
+
+static void failing(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    pw_grpc_call_finish(c, PW_GRPC_NOT_FOUND, "no such thing: 100% \xe2\x98\xba");
+}
+
+static void later(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    pw_grpc_call_ref(c);
+    held = c;
+}
+
+static void on_cancel(pw_grpc_call *c, pw_grpc_status st)
+{
+    cancels++;
+    cancel_status = st;
+}
+
+static void stream_sum(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    uintptr_t sum = (uintptr_t)pw_grpc_call_user(c) + len;
+    pw_grpc_call_set_user(c, (void *)sum);
+}
+
+static void stream_done(pw_grpc_call *c)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lu", (unsigned long)(uintptr_t)pw_grpc_call_user(c));
+    pw_grpc_call_send(c, (const uint8_t *)b, (size_t)n, 0);
+    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+}
+
+static void setup(void)
+{
+    memset(R, 0, sizeof R);
+    held = NULL;
+    cancels = 0;
+    pw_grpc_server_config cfg = {.max_recv_message_bytes = 4096};
+    SRV = pw_grpc_server_create(&cfg);
+    pw_grpc_method m[] = {
+        {.path = "/t.S/Echo", .kind = PW_GRPC_UNARY, .on_message = echo},
+        {.path = "/t.S/Fail", .kind = PW_GRPC_UNARY, .on_message = failing},
+        {.path = "/t.S/Later", .kind = PW_GRPC_UNARY, .on_message = later, .on_cancel = on_cancel},
+        {.path = "/t.S/Sum", .kind = PW_GRPC_CLIENT_STREAMING, .on_message = stream_sum,
+         .on_half_close = stream_done},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) ck_assert_int_eq(pw_grpc_server_add_method(SRV, &m[i]), 0);
+    ck_assert_int_eq(pw_grpc_server_add_method(SRV, &m[0]), -EEXIST);
+    G = pw_grpc_conn_create(SRV, NOW);
+    static const pw_h2_callbacks cb = {.on_headers = c_on_headers, .on_data = c_on_data,
+                                       .on_stream_close = c_on_close};
+    C = pw_h2_session_create(PW_H2_ROLE_CLIENT, NULL, &cb, NULL);
+    pump();
+}
+
+static void teardown(void)
+{
+    if (held) pw_grpc_call_unref(held);
+    held = NULL;
+    pw_h2_session_destroy(C);
+    pw_grpc_conn_destroy(G);
+    pw_grpc_server_destroy(SRV);
+}
+
+static uint32_t request(const char *path, const char *ctype, const char *extra_name,
+                        const char *extra_value, const uint8_t *body, size_t len, bool end)
+{
+    pw_h2_header h[8] = {PW_H2_HDR(":method", "POST"), PW_H2_HDR(":scheme", "http"),
+                         {":path", 5, path, strlen(path), 0}, PW_H2_HDR(":authority", "x"),
+                         {"content-type", 12, ctype, strlen(ctype), 0}, PW_H2_HDR("te", "trailers")};
+    size_t n = 6;
+    if (extra_name) h[n++] = (pw_h2_header){extra_name, strlen(extra_name), extra_value, strlen(extra_value), 0};
+    int64_t sid = pw_h2_submit_request(C, h, n, false, NULL);
+    ck_assert_int_gt(sid, 0);
+    ck_assert_int_eq(pw_h2_submit_data(C, (uint32_t)sid, body, len, end), (ssize_t)len);
+    return (uint32_t)sid;
+}
+
+static size_t frame(uint8_t *out, const char *msg, bool compressed)
+{
+    size_t n = strlen(msg);
+    out[0] = compressed;
+    out[1] = (uint8_t)(n >> 24);
+    out[2] = (uint8_t)(n >> 16);
+    out[3] = (uint8_t)(n >> 8);
+    out[4] = (uint8_t)n;
+    memcpy(out + 5, msg, n);
+    return n + 5;
+}
+
+START_TEST(unary_echo_with_metadata)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "hello", false);
+    request("/t.S/Echo", "application/grpc", "x-echo", "v1", b, n, true);
+    pump();
+    ck_assert_str_eq(R[0].status, "200");
+    ck_assert_str_eq(R[0].grpc_status, "0");
+    ck_assert_str_eq(R[0].echo_md, "v1");
+    ck_assert_uint_eq(R[0].body_len, n);
+    ck_assert_mem_eq(R[0].body, b, n);
+    ck_assert(R[0].closed);
+}
+END_TEST
+
+START_TEST(errors_by_status)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "x", false);
+    request("/t.S/Nope", "application/grpc", NULL, NULL, b, n, true);          /* stream 1 */
+    request("/t.S/Echo", "text/plain", NULL, NULL, b, n, true);                /* 3: 415 */
+    request("/t.S/Fail", "application/grpc+proto", NULL, NULL, b, n, true);    /* 5 */
+    request("/t.S/Echo", "application/grpc", "grpc-encoding", "snappy", b, n, true); /* 7 */
+    pump();
+    ck_assert_str_eq(R[0].grpc_status, "12");
+    ck_assert_str_eq(R[1].status, "415");
+    ck_assert_str_eq(R[2].grpc_status, "5");
+    /* Percent-encoded: '%' and the non-ASCII bytes. */
+    ck_assert_str_eq(R[2].grpc_message, "no such thing: 100%25 %E2%98%BA");
+    ck_assert_str_eq(R[3].grpc_status, "12");
+}
+END_TEST
+
+START_TEST(message_limits_and_framing)
+{
+    static uint8_t big[5000 + 5];
+    memset(big, 'a', sizeof big);
+    big[0] = 0;
+    big[1] = 0;
+    big[2] = 0;
+    big[3] = (uint8_t)(5000 >> 8);
+    big[4] = (uint8_t)(5000 & 0xff);
+    request("/t.S/Echo", "application/grpc", NULL, NULL, big, sizeof big, true); /* > 4096 */
+    uint8_t b[64];
+    size_t n = frame(b, "abc", false);
+    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n - 1, true);       /* truncated */
+    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n, false);          /* no END_STREAM */
+    n = frame(b, "abc", true);                                                  /* flag, no encoding */
+    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n, true);
+    pump();
+    ck_assert_str_eq(R[0].grpc_status, "8");
+    ck_assert_str_eq(R[1].grpc_status, "13");
+    ck_assert_str_eq(R[2].grpc_status, "");  /* waiting for the client to finish */
+    ck_assert_str_eq(R[3].grpc_status, "13");
+    ck_assert_uint_eq(pw_grpc_conn_active_calls(G), 1);
+}
+END_TEST
+
+START_TEST(gzip_request)
+{
+    pw_gzip_ctx z;
+    pw_gzip_ctx_init(&z, -1);
+    buf out;
+    buf_init(&out, 1 << 20);
+    ck_assert_int_eq(pw_gzip_compress(&z, (const uint8_t *)"squeeze", 7, &out), 0);
+    uint8_t b[256];
+    size_t n = buf_size(&out);
+    b[0] = 1;
+    b[1] = b[2] = b[3] = 0;
+    b[4] = (uint8_t)n;
+    memcpy(b + 5, buf_begin(&out), n);
+    request("/t.S/Echo", "application/grpc", "grpc-encoding", "gzip", b, n + 5, true);
+    pump();
+    ck_assert_str_eq(R[0].grpc_status, "0");
+    ck_assert_uint_eq(R[0].body_len, 12);
+    ck_assert_mem_eq(R[0].body + 5, "squeeze", 7); /* answered uncompressed: not asked */
+    buf_deinit(&out);
+    pw_gzip_ctx_deinit(&z);
+}
+END_TEST
+
+START_TEST(client_streaming_split_frames)
+{
+    uint8_t b[64];
+    size_t n1 = frame(b, "12345", false);
+    size_t n2 = frame(b + n1, "678", false);
+    int64_t sid;
+    pw_h2_header h[] = {PW_H2_HDR(":method", "POST"), PW_H2_HDR(":scheme", "http"),
+                        PW_H2_HDR(":path", "/t.S/Sum"), PW_H2_HDR(":authority", "x"),
+                        PW_H2_HDR("content-type", "application/grpc")};
+    sid = pw_h2_submit_request(C, h, 5, false, NULL);
+    /* One byte per DATA frame: messages reassembled across frames. */
+    for (size_t i = 0; i < n1 + n2; i++) {
+        ck_assert_int_eq(pw_h2_submit_data(C, (uint32_t)sid, b + i, 1, i + 1 == n1 + n2), 1);
+        pump();
+    }
+    ck_assert_str_eq(R[0].grpc_status, "0");
+    ck_assert_uint_eq(R[0].body_len, 6);
+    ck_assert_mem_eq(R[0].body + 5, "8", 1);
+}
+END_TEST
+
+START_TEST(answer_later_and_deadline)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "x", false);
+    request("/t.S/Later", "application/grpc", NULL, NULL, b, n, true);
+    pump();
+    ck_assert_ptr_nonnull(held);
+    ck_assert_str_eq(R[0].grpc_status, "");
+    pw_grpc_call_send(held, (const uint8_t *)"ok", 2, 0);
+    pw_grpc_call_finish(held, PW_GRPC_OK, NULL);
+    pump();
+    ck_assert_str_eq(R[0].grpc_status, "0");
+    pw_grpc_call_unref(held);
+    held = NULL;
+    /* A deadline: 100 ms. */
+    request("/t.S/Later", "application/grpc", "grpc-timeout", "100m", b, n, true);
+    pump();
+    uint64_t dl = pw_grpc_conn_next_deadline(G);
+    ck_assert_uint_eq(dl, NOW + 100000000ull);
+    pw_grpc_conn_expire(G, dl - 1);
+    pump();
+    ck_assert_str_eq(R[1].grpc_status, "");
+    pw_grpc_conn_expire(G, dl);
+    pump();
+    ck_assert_str_eq(R[1].grpc_status, "4");
+    ck_assert_int_eq(cancels, 1);
+    ck_assert_int_eq(cancel_status, PW_GRPC_DEADLINE_EXCEEDED);
+    ck_assert(pw_grpc_call_done(held));
+    ck_assert_int_eq(pw_grpc_call_send(held, (const uint8_t *)"late", 4, 0), -ECANCELED);
+}
+END_TEST
+
+START_TEST(cancel_by_rst_reaches_handler)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "x", false);
+    uint32_t sid = request("/t.S/Later", "application/grpc", NULL, NULL, b, n, true);
+    pump();
+    ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(pw_h2_submit_rst(C, sid, 8 /* CANCEL */), 0);
+    pump();
+    ck_assert_int_eq(cancels, 1);
+    ck_assert_int_eq(cancel_status, PW_GRPC_CANCELLED);
+    ck_assert(pw_grpc_call_done(held));
+    ck_assert_int_eq(pw_grpc_call_finish(held, PW_GRPC_OK, NULL), -ECANCELED);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pw_grpc_server");
+    TCase *tc = tcase_create("calls");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, unary_echo_with_metadata);
+    tcase_add_test(tc, errors_by_status);
+    tcase_add_test(tc, message_limits_and_framing);
+    tcase_add_test(tc, gzip_request);
+    tcase_add_test(tc, client_streaming_split_frames);
+    tcase_add_test(tc, answer_later_and_deadline);
+    tcase_add_test(tc, cancel_by_rst_reaches_handler);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? 1 : 0;
+}
