@@ -132,7 +132,9 @@ static void on_tick(ev_loop *loop, ev_timer *t)
         sp->tick_commit_busy = r == 0;
     }
     srv_part_serve_ready(sp);
-    srv_part_schedule(sp, next);
+    /* Serving parked leases and Work streams may have set lease deadlines before `next`. */
+    uint64_t soon = q_part_next_ms(sp->p);
+    srv_part_schedule(sp, soon < next ? soon : next);
 }
 
 void srv_part_schedule(srv_part *sp, uint64_t next_ms)
@@ -308,6 +310,9 @@ static void on_owner(wk_mesh *m, int self, const wk_msg *msg)
         return;
     }
     j->run(j, sp);
+    /* A lease, a delayed enqueue, a nack, an extend or a redrive may bring the partition's next
+     * deadline forward: re-arm its timer. */
+    srv_part_schedule(sp, q_part_next_ms(sp->p));
 }
 
 void srv_job_dispatch(srv_job *j, uint32_t part_no, srv_job_run_fn run, srv_job_done_fn done)
