@@ -19,7 +19,9 @@
  * Enqueue RPC with its group commit, queueing in the server and delivery.
  *
  * Backlog bound: producers pause while (tasks whose Enqueue succeeded) - (tasks received by a
- * worker) exceeds --max-backlog (default producers x batch), until it is back to half. Without
+ * worker) exceeds --max-backlog (default max(2 x producers x batch, 1024)), until it is back to
+ * half. (A small bound couples producers to any task the server holds back: a few late tasks
+ * would stop them all.) Without
  * a bound, producers that outrun the workers grow the queue without limit and the latency
  * measures only that queue. Throughput is unchanged as long as the workers are the bottleneck.
  *
@@ -539,8 +541,8 @@ int main(int argc, char **argv)
         O.payload < 16 || O.nq < 1 || O.nq > QB_QUEUES_MAX || O.parts < 1 || O.credits < 1 ||
         O.lease_max < 1 || O.lease_max > 1000 || O.duration_s <= 0 || O.warmup_s < 0)
         usage();
-    if (O.max_backlog == 0) O.max_backlog = (uint64_t)O.producers * O.batch;
-    if (O.max_backlog < 2) O.max_backlog = 2;
+    if (O.max_backlog == 0) O.max_backlog = 2 * (uint64_t)O.producers * O.batch;
+    if (O.max_backlog < 1024) O.max_backlog = 1024;
     pick_queues();
 
     rq_client *admin = client_new();

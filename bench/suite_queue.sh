@@ -168,8 +168,8 @@ mkdir -p "$(dirname "$OUT")"
     echo "the ${DURATION_S} s window after ${WARMUP_S} s warm-up. Latency = worker receives the task −"
     echo "producer's clock just before its Enqueue call (same process, CLOCK_MONOTONIC): Enqueue RPC"
     echo "with its group commit, queueing, push on the stream. Producers pause while more than"
-    echo "producers × batch tasks are enqueued but not yet received (until half of that), so the latency"
-    echo "is not just an ever-growing queue. Median of $REPS runs by tasks/s, each on a fresh server and data"
+    echo "max(2 × producers × batch, 1024) tasks are enqueued but not yet received (until half of that),"
+    echo "so the latency is not just an ever-growing queue. Median of $REPS runs by tasks/s, each on a fresh server and data"
     echo "directory; p50/p99 are those of the median run."
     echo
     echo "CPUs: the machine has $(nproc). \`--threads 1\`: ringqd pinned to CPU $SERVER_CPU, the driver to CPU"
@@ -205,6 +205,11 @@ mkdir -p "$(dirname "$OUT")"
     echo "\"Queues empty\": after the drain, Admin.ListQueues figures of both queues: ready 0, delayed 0,"
     echo "leased 0, dead 0, acked_total = enqueued_total = the driver's successful enqueues, and no"
     echo "enqueue, ack or stream error (every run's figures are in the raw lines below)."
+    echo
+    late=$(grep -c '"lat_max_us":[0-9]\{6,\}' "$TMP/raw.txt" 2>/dev/null)
+    worst=$(grep -o '"lat_max_us":[0-9.]*' "$TMP/raw.txt" 2>/dev/null | cut -d: -f2 | sort -g | tail -1)
+    echo "Runs in which some task reached its worker more than 100 ms after its Enqueue began: ${late:-0}"
+    echo "of $(wc -l <"$TMP/raw.txt" 2>/dev/null || echo 0) (worst: $(fmt_lat "$worst"))."
     echo
     echo "Raw fdatasync (4 KiB pwrite appended + fdatasync, $FSYNC_COUNT times, in the directory holding the"
     echo "data directories, on $DISK): before the matrix **$FS_B_RATE /s ($FS_B_US µs each)**, after"
