@@ -231,13 +231,13 @@ void pw_grpc_call_pump(pw_grpc_call *c)
 {
     if (!c->conn) return;
     pw_grpc_conn_touch(c->conn);
-    while (buf_size(&c->outq) > 0 && !c->in_send) {
+    while (c->conn && buf_size(&c->outq) > 0 && !c->in_send) {
         ssize_t r = pw_h2_submit_data(c->conn->h2, c->stream_id, buf_begin(&c->outq), buf_size(&c->outq), false);
         if (r <= 0) break;
         buf_consume(&c->outq, (size_t)r);
     }
     if (buf_size(&c->outq) == 0) buf_shrink(&c->outq, 4096);
-    if (c->trailers_pending && buf_size(&c->outq) == 0) send_trailers(c);
+    if (c->conn && c->trailers_pending && buf_size(&c->outq) == 0) send_trailers(c);
     if (c->want_writable && !c->done && buf_size(&c->outq) < PW_GRPC_CALL_OUTQ_HIGH_BYTES) {
         c->want_writable = false;
         if (c->m->on_writable) {
@@ -356,9 +356,12 @@ int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
         }
     }
     c->trailers_pending = true;
+    /* Sending the last frame can close the stream, and closing detaches the call (c->conn
+     * becomes NULL) from inside the submit: keep the connection to notify it. */
+    pw_grpc_conn *g = c->conn;
     if (buf_size(&c->outq) == 0) send_trailers(c);
     else pw_grpc_call_pump(c);
-    pw_grpc_conn_touch(c->conn);
+    pw_grpc_conn_touch(g);
     return 0;
 }
 

@@ -192,9 +192,12 @@ static void shard_begin_drain(srv_shard *sh)
     shard_maybe_stop(sh);
 }
 
+/* Connections dirtied by answers that arrived from other shards (or from the mailbox's own
+ * per-iteration poll, which runs after this hook) are flushed every iteration and again right
+ * before sleeping, so no answer waits for the next wake-up. */
 static bool on_iteration(ev_loop *loop, void *ud, ev_hook_phase phase)
 {
-    if (phase == EV_HOOK_ITERATION) srv_shard_flush_dirty(ud);
+    if (phase != EV_HOOK_AFTER_WAKE) srv_shard_flush_dirty(ud);
     return true;
 }
 

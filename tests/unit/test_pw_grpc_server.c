@@ -133,8 +133,12 @@ static void stream_done(pw_grpc_call *c)
     pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
 }
 
+static int notified;
+static void on_notify(void *user) { notified++; }
+
 static void setup(void)
 {
+    notified = 0;
     memset(R, 0, sizeof R);
     held = NULL;
     cancels = 0;
@@ -150,6 +154,7 @@ static void setup(void)
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) ck_assert_int_eq(pw_grpc_server_add_method(SRV, &m[i]), 0);
     ck_assert_int_eq(pw_grpc_server_add_method(SRV, &m[0]), -EEXIST);
     G = pw_grpc_conn_create(SRV, NOW);
+    pw_grpc_conn_set_notify(G, on_notify);
     static const pw_h2_callbacks cb = {.on_headers = c_on_headers, .on_data = c_on_data,
                                        .on_stream_close = c_on_close};
     C = pw_h2_session_create(PW_H2_ROLE_CLIENT, NULL, &cb, NULL);
@@ -325,6 +330,28 @@ START_TEST(answer_later_and_deadline)
 }
 END_TEST
 
+/* END_STREAM on a separate empty DATA frame (what grpcio sends), answered later with an error:
+ * a trailers-only response must still go out. */
+START_TEST(late_error_after_empty_end_stream)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "x", false);
+    uint32_t sid = request("/t.S/Later", "application/grpc", NULL, NULL, b, n, false);
+    pump();
+    ck_assert_ptr_null(held);
+    ck_assert_int_eq(pw_h2_submit_data(C, sid, (const uint8_t *)"", 0, true), 0);
+    pump();
+    ck_assert_ptr_nonnull(held);
+    notified = 0;
+    pw_grpc_call_finish(held, PW_GRPC_INVALID_ARGUMENT, "bad");
+    /* The stream closed inside the finish; the glue must still be told to flush. */
+    ck_assert_int_ge(notified, 1);
+    pump();
+    ck_assert_str_eq(R[0].grpc_status, "3");
+    ck_assert(R[0].closed);
+}
+END_TEST
+
 START_TEST(cancel_by_rst_reaches_handler)
 {
     uint8_t b[64];
@@ -353,6 +380,7 @@ int main(void)
     tcase_add_test(tc, client_streaming_split_frames);
     tcase_add_test(tc, answer_later_and_deadline);
     tcase_add_test(tc, cancel_by_rst_reaches_handler);
+    tcase_add_test(tc, late_error_after_empty_end_stream);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
