@@ -432,7 +432,12 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const uint8_t *msg, size_t len
         if (f.num != 1 || f.wt != PW_PB_WT_LEN) continue;
         fo->ids[k].ptr = (const char *)f.bytes.ptr;
         fo->ids[k].len = f.bytes.len;
-        if (q_id_parse(fo->ids[k].ptr, fo->ids[k].len, &parts[k], &tids[k]) != 0 || parts[k] >= srv_q.nparts) {
+        if (q_id_parse(fo->ids[k].ptr, fo->ids[k].len, &parts[k], &tids[k]) != 0) {
+            /* AckResponse: INVALID_ARGUMENT for a string that is not a ringq id at all. */
+            parts[k] = UINT32_MAX;
+            fo->codes[k] = Q_INVALID_ARGUMENT;
+            fo->whys[k] = "not a ringq task id";
+        } else if (parts[k] >= srv_q.nparts) {
             parts[k] = UINT32_MAX;
             fo->codes[k] = Q_NOT_FOUND;
             fo->whys[k] = "unknown task id";
