@@ -346,7 +346,15 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
     uint32_t page = Q_PAGE_DEFAULT;
     pw_pb_reader_init(&r, msg, len);
     while (pw_pb_next(&r, &f) == 1)
-        if (f.num == 1 && f.wt == PW_PB_WT_VARINT && f.u64) page = f.u64 > Q_PAGE_MAX ? Q_PAGE_MAX : (uint32_t)f.u64;
+        if (f.num == 1 && f.wt == PW_PB_WT_VARINT && f.u64) {
+            if (f.u64 > Q_PAGE_MAX) {
+                char m[64];
+                snprintf(m, sizeof m, "page_size must be 1..%u (0: %u)", Q_PAGE_MAX, Q_PAGE_DEFAULT);
+                pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, m);
+                return;
+            }
+            page = (uint32_t)f.u64;
+        }
     list_ctx *lc = calloc(1, sizeof *lc);
     if (lc) lc->parts = calloc(srv_q.nparts, sizeof *lc->parts);
     if (!lc || !lc->parts) {

@@ -318,6 +318,18 @@ int srv_route_by_queue(srv_job *j, srv_job_run_fn run, srv_job_done_fn done)
     return 0;
 }
 
+/* "<digits>-<digits>": the shape of our ids, even when out of range (then NOT_FOUND rather
+ * than INVALID_ARGUMENT). */
+bool srv_id_shaped(const char *s, size_t n)
+{
+    size_t i = 0, a = 0, b = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++, a++;
+    if (i == n || s[i] != '-') return false;
+    i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++, b++;
+    return i == n && a > 0 && b > 0;
+}
+
 /* ---- Ack: ids may span partitions ---- */
 
 typedef struct ack_item {
@@ -433,10 +445,12 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const uint8_t *msg, size_t len
         fo->ids[k].ptr = (const char *)f.bytes.ptr;
         fo->ids[k].len = f.bytes.len;
         if (q_id_parse(fo->ids[k].ptr, fo->ids[k].len, &parts[k], &tids[k]) != 0) {
-            /* AckResponse: INVALID_ARGUMENT for a string that is not a ringq id at all. */
+            /* AckResponse: INVALID_ARGUMENT for a string that is not a ringq id at all; an id of
+             * our shape that cannot exist (partition out of range) is NOT_FOUND. */
             parts[k] = UINT32_MAX;
-            fo->codes[k] = Q_INVALID_ARGUMENT;
-            fo->whys[k] = "not a ringq task id";
+            bool shaped = srv_id_shaped(fo->ids[k].ptr, fo->ids[k].len);
+            fo->codes[k] = shaped ? Q_NOT_FOUND : Q_INVALID_ARGUMENT;
+            fo->whys[k] = shaped ? "unknown task id" : "not a ringq task id";
         } else if (parts[k] >= srv_q.nparts) {
             parts[k] = UINT32_MAX;
             fo->codes[k] = Q_NOT_FOUND;

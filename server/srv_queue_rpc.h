@@ -40,6 +40,8 @@ int srv_lease_into(srv_job *j, srv_part *sp, const char *name, size_t nl, uint32
 extern srv_job_run_fn srv_run_nack;
 extern srv_job_run_fn srv_run_extend;
 
+bool srv_id_shaped(const char *s, size_t n);
+
 /* srv_queue_work.c */
 int srv_work_add_method(pw_grpc_server *g);
 

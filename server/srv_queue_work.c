@@ -21,8 +21,8 @@
 #include "proto_wire/pw_pb.h"
 #include "server/srv_queue_rpc.h"
 
-#define WORK_SUBS_MAX 16            /* queues one stream may subscribe to */
-#define WORK_CREDITS_MAX 100000     /* outstanding credits: bounds tasks leased to one stream */
+#define WORK_SUBS_MAX 64            /* queues one stream may subscribe to (the API's limit) */
+#define WORK_CREDITS_MAX 10000      /* outstanding credits (the API's limit): bounds tasks leased to one stream */
 #define WORK_DELIVER_BATCH 64u      /* tasks leased per claim */
 #define WORK_PENDING_BYTES_MAX (64u << 20) /* delivered tasks waiting for the stream's window */
 
@@ -96,6 +96,7 @@ static void maybe_finish(srv_work *w)
 static void send_result(srv_work *w, uint64_t request_id, q_status code, const char *message,
                         uint32_t which, const uint8_t *body, size_t body_len)
 {
+    if (request_id == 0 && code == Q_OK) return; /* the API: 0 asks for no result on success */
     buf b;
     buf_init(&b, (size_t)16 << 20);
     pw_pb_mark m;
@@ -142,7 +143,8 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 {
     for (struct srv_sub *s = wq->subs; s; s = s->next) {
         srv_work *w = (srv_work *)s->w;
-        for (int round = 0; round < 4 && !atomic_load(&w->closed); round++) {
+        /* Until the credits or the ready tasks run out (credits bound the work: <= 10000). */
+        while (!atomic_load(&w->closed)) {
             uint32_t take;
             if (!claim(w, WORK_DELIVER_BATCH, &take)) break;
             srv_job *j = srv_job_new(NULL, NULL, 0);
@@ -264,49 +266,82 @@ static q_status subscribe(srv_work *w, const uint8_t *p, size_t len, char *why, 
     pw_pb_reader r;
     pw_pb_field f;
     uint64_t credits = 0;
-    uint32_t before = w->nsubs;
+    uint32_t lease_ms = w->lease_ms;
+    /* The new set, validated whole before anything changes. */
+    struct {
+        char name[Q_QUEUE_NAME_BYTES_MAX + 1];
+        uint32_t len;
+    } *set = calloc(WORK_SUBS_MAX, sizeof *set);
+    uint32_t n = 0;
+    if (!set) {
+        snprintf(why, why_len, "out of memory");
+        return Q_RESOURCE_EXHAUSTED;
+    }
     pw_pb_reader_init(&r, p, len);
     while (pw_pb_next(&r, &f) == 1) {
         if (f.num == 1 && f.wt == PW_PB_WT_LEN) {
             q_err e;
             if (q_queue_name_check((const char *)f.bytes.ptr, f.bytes.len, &e) != Q_OK) {
                 snprintf(why, why_len, "%s", e.msg);
-                w->nsubs = before;
+                free(set);
                 return Q_INVALID_ARGUMENT;
             }
             bool dup = false;
-            for (uint32_t i = 0; i < w->nsubs; i++)
-                dup |= w->subs[i].len == f.bytes.len && memcmp(w->subs[i].name, f.bytes.ptr, f.bytes.len) == 0;
+            for (uint32_t i = 0; i < n; i++)
+                dup |= set[i].len == f.bytes.len && memcmp(set[i].name, f.bytes.ptr, f.bytes.len) == 0;
             if (dup) continue;
-            if (w->nsubs == WORK_SUBS_MAX) {
-                snprintf(why, why_len, "a stream subscribes to at most %d queues", WORK_SUBS_MAX);
-                w->nsubs = before;
-                return Q_RESOURCE_EXHAUSTED;
+            if (n == WORK_SUBS_MAX) {
+                snprintf(why, why_len, "a stream subscribes to 1..%d queues", WORK_SUBS_MAX);
+                free(set);
+                return Q_INVALID_ARGUMENT;
             }
-            memcpy(w->subs[w->nsubs].name, f.bytes.ptr, f.bytes.len);
-            w->subs[w->nsubs].name[f.bytes.len] = 0;
-            w->subs[w->nsubs].len = (uint32_t)f.bytes.len;
-            w->subs[w->nsubs].part = q_part_of((const char *)f.bytes.ptr, f.bytes.len, srv_q.nparts);
-            w->nsubs++;
+            memcpy(set[n].name, f.bytes.ptr, f.bytes.len);
+            set[n].name[f.bytes.len] = 0;
+            set[n].len = (uint32_t)f.bytes.len;
+            n++;
         } else if (f.num == 2 && f.wt == PW_PB_WT_VARINT) {
             credits = f.u64;
         } else if (f.num == 3 && f.wt == PW_PB_WT_VARINT) {
             if (f.u64 > Q_LEASE_MS_MAX) {
                 snprintf(why, why_len, "lease_ms must be at most %u", Q_LEASE_MS_MAX);
-                w->nsubs = before;
+                free(set);
                 return Q_INVALID_ARGUMENT;
             }
-            w->lease_ms = (uint32_t)f.u64;
+            lease_ms = (uint32_t)f.u64;
         }
     }
-    if (w->nsubs == 0) {
-        snprintf(why, why_len, "subscribe names no queue");
+    if (n == 0) {
+        snprintf(why, why_len, "subscribe names no queue (1..%d)", WORK_SUBS_MAX);
+        free(set);
         return Q_INVALID_ARGUMENT;
     }
-    for (uint32_t i = before; i < w->nsubs; i++) {
+    w->lease_ms = lease_ms;
+    /* Drop the queues that left the set (their registrations end on the owners)... */
+    for (uint32_t i = 0; i < w->nsubs;) {
+        bool keep = false;
+        for (uint32_t k = 0; k < n && !keep; k++)
+            keep = set[k].len == w->subs[i].len && memcmp(set[k].name, w->subs[i].name, set[k].len) == 0;
+        if (keep) {
+            i++;
+            continue;
+        }
+        send_sub_job(w, i, run_unregister, unregister_done);
+        w->subs[i] = w->subs[--w->nsubs];
+    }
+    /* ...and register the new ones. */
+    for (uint32_t k = 0; k < n; k++) {
+        bool have = false;
+        for (uint32_t i = 0; i < w->nsubs && !have; i++)
+            have = set[k].len == w->subs[i].len && memcmp(set[k].name, w->subs[i].name, set[k].len) == 0;
+        if (have) continue;
+        uint32_t i = w->nsubs++;
+        memcpy(w->subs[i].name, set[k].name, set[k].len + 1);
+        w->subs[i].len = set[k].len;
+        w->subs[i].part = q_part_of(set[k].name, set[k].len, srv_q.nparts);
         w->refs++;
         send_sub_job(w, i, run_register, register_done);
     }
+    free(set);
     grant(w, credits);
     return Q_OK;
 }
@@ -400,8 +435,12 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
         pw_pb_reader_init(&cr, body.ptr, body.len);
         while (pw_pb_next(&cr, &cf) == 1)
             if (cf.num == 1 && cf.wt == PW_PB_WT_VARINT) n = cf.u64;
-        if (w->nsubs == 0) send_result(w, request_id, Q_FAILED_PRECONDITION, "credit before subscribe", 0, NULL, 0);
-        else grant(w, n);
+        if (w->nsubs == 0) {
+            send_result(w, request_id, Q_FAILED_PRECONDITION, "credit before subscribe", 0, NULL, 0);
+        } else {
+            grant(w, n);
+            send_result(w, request_id, Q_OK, NULL, 0, NULL, 0);
+        }
         break;
     }
     case 4: {
