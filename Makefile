@@ -40,9 +40,9 @@ AUX_BINS   = $(patsubst %.c,$(BUILD)/aux/%,$(AUX_SRCS))
 PROTOS     = $(shell find proto -name '*.proto' | sort)
 DESC_BIN   = $(BUILD)/gen/ringq_descriptors.bin
 
-.PHONY: all test unit integration run deps san tsan fuzz bench clean check-layers
+.PHONY: all test unit integration run deps san tsan fuzz bench clean check-layers lib install
 # Keep intermediate objects (test and aux objects come from chained pattern rules).
-.SECONDARY: lib install
+.SECONDARY:
 all: $(PROG_BINS) $(TEST_BINS) $(AUX_BINS)
 
 $(BUILD)/obj/%.o: %.c
