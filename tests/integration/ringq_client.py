@@ -1,0 +1,289 @@
+"""Small helpers for the ringq.v1 tests: typed wrappers around grpcio's generic stubs, a Work
+stream driven from the test thread, and status assertions. Everything goes through the real
+ringqd over HTTP/2 with Python grpcio."""
+import itertools
+import queue
+import threading
+import time
+
+import grpc
+
+import ringq_harness as H
+from ringq.v1 import admin_pb2, queue_pb2, types_pb2  # noqa: F401  (generated; PYTHONPATH)
+
+Q = "/ringq.v1.Queue/"
+A = "/ringq.v1.Admin/"
+MiB = 1024 * 1024
+
+# Calls answer quickly; a generous per-call deadline turns a hang into a failure, not a stall.
+CALL_TIMEOUT_S = 20.0
+
+_ids = itertools.count(1)
+
+
+def qname(prefix):
+    """A queue name unique in this process."""
+    return f"{prefix}-{next(_ids)}-{int(time.time() * 1000) % 100000}"
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def spec(payload=b"", **kw):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return types_pb2.TaskSpec(payload=payload, **kw)
+
+
+_METHODS = {
+    "Enqueue": (Q, queue_pb2.EnqueueRequest, queue_pb2.EnqueueResponse),
+    "Lease": (Q, queue_pb2.LeaseRequest, queue_pb2.LeaseResponse),
+    "Ack": (Q, queue_pb2.AckRequest, queue_pb2.AckResponse),
+    "Nack": (Q, queue_pb2.NackRequest, queue_pb2.NackResponse),
+    "Extend": (Q, queue_pb2.ExtendRequest, queue_pb2.ExtendResponse),
+    "ListQueues": (A, admin_pb2.ListQueuesRequest, admin_pb2.ListQueuesResponse),
+    "GetQueue": (A, admin_pb2.GetQueueRequest, admin_pb2.QueueInfo),
+    "ConfigureQueue": (A, admin_pb2.ConfigureQueueRequest, admin_pb2.QueueInfo),
+    "PauseQueue": (A, admin_pb2.PauseQueueRequest, admin_pb2.QueueInfo),
+    "ResumeQueue": (A, admin_pb2.ResumeQueueRequest, admin_pb2.QueueInfo),
+    "PurgeQueue": (A, admin_pb2.PurgeQueueRequest, admin_pb2.PurgeQueueResponse),
+    "GetTask": (A, admin_pb2.GetTaskRequest, types_pb2.TaskInfo),
+    "ListDeadTasks": (A, admin_pb2.ListDeadTasksRequest, admin_pb2.ListDeadTasksResponse),
+    "RedriveDeadTasks": (A, admin_pb2.RedriveDeadTasksRequest, admin_pb2.RedriveDeadTasksResponse),
+    "DeleteTask": (A, admin_pb2.DeleteTaskRequest, admin_pb2.DeleteTaskResponse),
+}
+
+
+class Client:
+    """One channel; `c.Enqueue(queue=..., tasks=[...])` builds the request from keyword
+    arguments (or takes a ready request message) and returns the response message. Extra
+    keywords for grpcio (timeout, ...) go in `grpc_kw`."""
+
+    def __init__(self, channel):
+        self.ch = channel
+        self._stubs = {}
+        for name, (svc, req_cls, resp_cls) in _METHODS.items():
+            self._stubs[name] = (req_cls, channel.unary_unary(
+                svc + name, request_serializer=lambda m: m.SerializeToString(),
+                response_deserializer=resp_cls.FromString))
+
+    def call(self, _method, req=None, timeout=CALL_TIMEOUT_S, **fields):
+        req_cls, fn = self._stubs[_method]
+        if req is None:
+            req = req_cls(**fields)
+        return fn(req, timeout=timeout)
+
+    def future(self, _method, req=None, timeout=CALL_TIMEOUT_S, **fields):
+        req_cls, fn = self._stubs[_method]
+        if req is None:
+            req = req_cls(**fields)
+        return fn.future(req, timeout=timeout)
+
+    def __getattr__(self, method):
+        if method in _METHODS:
+            return lambda req=None, timeout=CALL_TIMEOUT_S, **f: self.call(
+                method, req, timeout, **f)
+        raise AttributeError(method)
+
+    # Conveniences used everywhere.
+    def put(self, queue_name, *payloads, **kw):
+        """Enqueues one task per payload with the same TaskSpec fields; returns the ids."""
+        r = self.Enqueue(queue=queue_name, tasks=[spec(p, **kw) for p in payloads])
+        return [x.id for x in r.results]
+
+    def take(self, queue_name, n=1, wait_ms=0, lease_ms=0, timeout=CALL_TIMEOUT_S):
+        return list(self.Lease(queue=queue_name, max_tasks=n, wait_ms=wait_ms,
+                               lease_ms=lease_ms, timeout=timeout).tasks)
+
+    def ack(self, *ids):
+        return list(self.Ack(ids=list(ids)).results)
+
+    def state(self, task_id):
+        return self.GetTask(id=task_id).state
+
+
+def rpc_error(fn, *a, **kw):
+    """Runs fn and returns the grpc.RpcError it raised (AssertionError if it did not)."""
+    try:
+        fn(*a, **kw)
+    except grpc.RpcError as e:
+        return e
+    raise AssertionError(f"expected an RpcError from {getattr(fn, '__name__', fn)}")
+
+
+def assert_code(test, code, fn, *a, contains=None, **kw):
+    """Asserts fn(*a, **kw) fails with `code` and, if given, a message containing each string
+    of `contains` (case-insensitive). Returns the error's details."""
+    e = rpc_error(fn, *a, **kw)
+    test.assertEqual(e.code(), code, f"details: {e.details()!r}")
+    details = e.details() or ""
+    test.assertTrue(details, "an error must say why")
+    for s in ([contains] if isinstance(contains, str) else contains or []):
+        test.assertIn(s.lower(), details.lower())
+    return details
+
+
+def poll(fn, timeout_s, what, every_s=0.02):
+    """Calls fn() until it returns a truthy value or timeout_s passes; returns the value.
+    For rules that are about time (lease expiry, delays): a bounded loop, not a sleep."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(every_s)
+
+
+class WorkStream:
+    """A Queue/Work bidi stream. Requests are queued to the call's request iterator; a reader
+    thread collects responses into a queue. `half_close()` ends the request side."""
+
+    _END = object()
+
+    def __init__(self, channel, timeout=60.0):
+        self._reqs = queue.Queue()
+        self._resps = queue.Queue()
+        self.tasks = []      # every Task received, in order
+        self.results = {}    # request_id -> WorkResult (last one)
+        self.unmatched = []  # results already taken by next_result
+        self.error = None
+        self.done = threading.Event()
+        fn = channel.stream_stream(Q + "Work", request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=queue_pb2.WorkResponse.FromString)
+        self.call = fn(self._gen(), timeout=timeout)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _gen(self):
+        while True:
+            m = self._reqs.get()
+            if m is self._END:
+                return
+            yield m
+
+    def _read(self):
+        try:
+            for r in self.call:
+                self._resps.put(r)
+        except grpc.RpcError as e:
+            self.error = e
+        finally:
+            self.done.set()
+            self._resps.put(None)
+
+    def send(self, request_id=0, **kind):
+        self._reqs.put(queue_pb2.WorkRequest(request_id=request_id, **kind))
+
+    def subscribe(self, queues, credits=0, lease_ms=0, request_id=0):
+        self.send(request_id, subscribe=queue_pb2.Subscribe(queues=list(queues), credits=credits,
+                                                             lease_ms=lease_ms))
+
+    def credit(self, n, request_id=0):
+        self.send(request_id, credit=queue_pb2.Credit(n=n))
+
+    def ack(self, ids, request_id):
+        self.send(request_id, ack=queue_pb2.AckRequest(ids=list(ids)))
+
+    def nack(self, request_id, **kw):
+        self.send(request_id, nack=queue_pb2.NackRequest(**kw))
+
+    def extend(self, request_id, **kw):
+        self.send(request_id, extend=queue_pb2.ExtendRequest(**kw))
+
+    def half_close(self):
+        self._reqs.put(self._END)
+
+    def cancel(self):
+        self.call.cancel()
+
+    def next(self, timeout):
+        """The next WorkResponse, or None at the end of the stream. Raises queue.Empty."""
+        r = self._resps.get(timeout=timeout)
+        if r is None:
+            self._resps.put(None)  # keep reporting the end
+            return None
+        if r.HasField("task"):
+            self.tasks.append(r.task)
+        else:
+            self.results[r.result.request_id] = r.result
+        return r
+
+    def wait_tasks(self, n, timeout=10.0):
+        """Reads until `n` tasks in total were received; returns them."""
+        deadline = time.monotonic() + timeout
+        while len(self.tasks) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"got {len(self.tasks)} tasks of {n} expected")
+            try:
+                if self.next(left) is None:
+                    raise AssertionError(
+                        f"stream ended ({self.error!r}) after {len(self.tasks)} tasks")
+            except queue.Empty:
+                pass
+        return self.tasks[:n]
+
+    def wait_result(self, request_id, timeout=10.0):
+        """Reads until the WorkResult for request_id arrives; returns it."""
+        deadline = time.monotonic() + timeout
+        while request_id not in self.results:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no WorkResult for request_id {request_id}")
+            try:
+                if self.next(left) is None:
+                    raise AssertionError(
+                        f"stream ended ({self.error!r}) before result {request_id}")
+            except queue.Empty:
+                pass
+        return self.results.pop(request_id)
+
+    def drain_until_end(self, timeout=10.0):
+        """Reads everything up to the end of the stream; returns the responses read."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("stream did not end")
+            try:
+                r = self.next(left)
+            except queue.Empty:
+                continue
+            if r is None:
+                return out
+            out.append(r)
+
+
+def start_ringqd(*args, threads=2, data_dir=None):
+    return H.Server("ringqd", *args, threads=threads, data_dir=data_dir)
+
+
+def stop(srv, *channels):
+    for ch in channels:
+        ch.close()
+    code = srv.terminate()
+    log = "".join(srv.lines[-60:])
+    srv.close()
+    return code, log
+
+
+def names_by_shard(client, prefix, nshards=2, per_shard=1, nparts=16):
+    """Queue names (created with ConfigureQueue, which reports the partition) such that each of
+    the `nshards` shards owns `per_shard` of them: partition p is owned by shard p % nshards.
+    Returns a list of lists, one per shard."""
+    out = [[] for _ in range(nshards)]
+    for i in range(200):
+        name = f"{prefix}.{i}"
+        info = client.ConfigureQueue(name=name)
+        assert info.partition < nparts
+        s = info.partition % nshards
+        if len(out[s]) < per_shard:
+            out[s].append(name)
+        if all(len(x) == per_shard for x in out):
+            return out
+    raise AssertionError("could not spread queues over the shards")
+
