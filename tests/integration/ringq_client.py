@@ -287,3 +287,15 @@ def names_by_shard(client, prefix, nshards=2, per_shard=1, nparts=16):
             return out
     raise AssertionError("could not spread queues over the shards")
 
+
+
+def partition_of(name, nparts=16):
+    """QueueInfo.partition as documented: XXH3-64(name) mod the partition count (libxxhash, the
+    library ringqd links)."""
+    import ctypes
+    lib = ctypes.CDLL("libxxhash.so.0")
+    fn = lib.XXH3_64bits
+    fn.restype = ctypes.c_uint64
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    b = name.encode()
+    return fn(b, len(b)) % nparts

@@ -417,6 +417,50 @@ class AdminTest(unittest.TestCase):
             C.assert_code(self, S.INVALID_ARGUMENT, call, name="q:1", contains="':'")
 
 
+class QueueLimitTest(unittest.TestCase):
+    """A partition holds at most 4096 queues: the next new one is RESOURCE_EXHAUSTED, while
+    existing queues and other partitions go on working."""
+
+    def test_queues_per_partition(self):
+        srv = C.start_ringqd(threads=2)
+        ch = srv.channel()
+        try:
+            c = C.Client(ch)
+            target = 3
+            names, i = [], 0
+            while len(names) < 4097:
+                n = f"lim.{i}"
+                i += 1
+                if C.partition_of(n) == target:
+                    names.append(n)
+            self.assertEqual(c.ConfigureQueue(name=names[0]).partition, target)
+            for k in range(1, 4096, 256):
+                futs = [c.future("ConfigureQueue", name=n) for n in names[k:min(k + 256, 4096)]]
+                for f in futs:
+                    self.assertEqual(f.result().partition, target)
+            d = C.assert_code(self, S.RESOURCE_EXHAUSTED, c.Enqueue, queue=names[4096],
+                              tasks=[spec("x")], contains="4096")
+            self.assertIn("queues", d)
+            C.assert_code(self, S.RESOURCE_EXHAUSTED, c.ConfigureQueue, name=names[4096])
+            C.assert_code(self, S.NOT_FOUND, c.GetQueue, name=names[4096])
+            self.assertEqual(len(c.put(names[17], "still fine")), 1)
+            other = next(f"lim.other.{j}" for j in range(100)
+                         if C.partition_of(f"lim.other.{j}") != target)
+            self.assertEqual(len(c.put(other, "fine")), 1)
+            # ListQueues pages through all of them, in order, across partitions.
+            seen, tok = [], ""
+            while True:
+                r = c.ListQueues(page_size=1000, page_token=tok)
+                seen += [x.name for x in r.queues]
+                tok = r.next_page_token
+                if not tok:
+                    break
+            self.assertEqual(seen, sorted(names[:4096] + [other], key=str.encode))
+        finally:
+            code, log = C.stop(srv, ch)
+        self.assertEqual(code, 0, log)
+
+
 class RestartTest(unittest.TestCase):
     """What survives a restart on the same data directory: tasks come back READY (or DELAYED),
     leases are dropped without counting an attempt, attempts are kept, acked tasks never

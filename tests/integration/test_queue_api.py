@@ -480,6 +480,18 @@ class QueueApiTest(unittest.TestCase):
         self.assertEqual([t.id for t in r.tasks], [tid])
         self.assertLess(time.monotonic() - t0, 10)
 
+    def test_long_poll_woken_by_nack_and_redrive(self):
+        c, q = self.c, self.q()
+        a, b = c.put(q, "a", "b")
+        c.take(q, n=2, lease_ms=60000)
+        c.Nack(id=b, dead_letter=True)
+        r = self._long_poll_woken(q, lambda: [a] if c.Nack(id=a, delay_ms=0) else [])
+        self.assertEqual(r.tasks[0].attempt, 2)
+        r = self._long_poll_woken(
+            q, lambda: [b] if c.RedriveDeadTasks(queue=q).redriven == 1 else [])
+        self.assertEqual(r.tasks[0].attempt, 1)
+        c.ack(a, b)
+
     def test_long_poll_several_waiters_each_get_a_task(self):
         c, q = self.c, self.q()
         futs = [self.c2.future("Lease", queue=q, wait_ms=20000, lease_ms=30000) for _ in range(3)]

@@ -8,6 +8,7 @@ pushed, so Admin's `leased` figure shows any over-delivery, and a barrier (an Ex
 partition involved, answered on the same owner-to-connection path as deliveries) makes sure
 earlier deliveries have arrived before counting."""
 import itertools
+import signal
 import time
 import unittest
 
@@ -419,6 +420,43 @@ class WorkStreamTest(unittest.TestCase):
         self.assertEqual(w.wait_result(51).ack.results[0].code, 0)
         w.ack([a], 52)
         self.assertEqual(w.wait_result(52).ack.results[0].code, S.NOT_FOUND.value[0])
+
+
+
+class DrainTest(unittest.TestCase):
+    """SIGTERM: the server drains. Waiting long-polls answer at once (empty), Work streams end
+    with UNAVAILABLE (the API's code for a draining server) instead of holding the shutdown,
+    and new calls are refused with UNAVAILABLE."""
+
+    def test_sigterm_ends_long_polls_and_work_streams_promptly(self):
+        srv = C.start_ringqd(threads=2)
+        chans = [srv.channel() for _ in range(3)]
+        try:
+            c = C.Client(chans[0])
+            q = C.qname("drain")
+            tid = c.put(q, "held")[0]
+            w = C.WorkStream(chans[1])
+            w.subscribe([q], credits=5, request_id=1)
+            self.assertEqual(w.wait_tasks(1)[0].id, tid)
+            fut = C.Client(chans[2]).future("Lease", queue=C.qname("empty"), wait_ms=30000)
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                self.assertFalse(fut.done())
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(list(fut.result(timeout=10).tasks), [])
+            self.assertLess(time.monotonic() - t0, 3, "the long-poll held the drain")
+            self.assertTrue(w.done.wait(8), "the Work stream is still open")
+            self.assertLess(time.monotonic() - t0, 5, "the Work stream held the drain")
+            self.assertIsNotNone(w.error)
+            self.assertEqual(w.error.code(), S.UNAVAILABLE)
+            self.assertEqual(srv.proc.wait(timeout=10), 0)
+            self.assertLess(time.monotonic() - t0, 5)
+        finally:
+            for ch in chans:
+                ch.close()
+            srv.close()
 
 
 if __name__ == "__main__":
