@@ -582,6 +582,29 @@ class QueueApiTest(unittest.TestCase):
         self.assertEqual(c.Enqueue(queue=q, tasks=[spec("x")] * 1000).results.__len__(), 1000)
         self.assertEqual(c.PurgeQueue(name=q).purged, len(good) + 1000)
 
+    def test_lease_response_fits_the_message_limit(self):
+        # Three 3 MiB tasks do not fit one 8 MiB response (this server's --max-message-bytes):
+        # a Lease for all three answers with what fits, and what it did not hand out stays
+        # READY (not leased to nobody).
+        c, q = self.c, self.q()
+        ids = [c.put(q, bytes([65 + i]) * (3 * C.MiB))[0] for i in range(3)]
+        r = c.Lease(queue=q, max_tasks=3, lease_ms=60000)
+        self.assertIsNotNone(r, "OK status without a response message")
+        got = [t.id for t in r.tasks]
+        self.assertTrue(1 <= len(got) <= 2, got)
+        self.assertEqual(got, ids[:len(got)])
+        for t in r.tasks:
+            self.assertEqual(len(t.payload), 3 * C.MiB)
+        info = c.GetQueue(name=q)
+        self.assertEqual((info.leased, info.ready), (len(got), 3 - len(got)))
+        rest = []
+        while len(got) + len(rest) < 3:
+            r = c.Lease(queue=q, max_tasks=3, lease_ms=60000)
+            self.assertTrue(r is not None and len(r.tasks) >= 1)
+            rest += [t.id for t in r.tasks]
+        self.assertEqual(got + rest, ids)
+        c.ack(*ids)
+
     # ---- bad input: Lease, Ack, ids ----
 
     def test_lease_field_limits(self):
