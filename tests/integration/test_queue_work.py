@@ -438,11 +438,14 @@ class DrainTest(unittest.TestCase):
             w = C.WorkStream(chans[1])
             w.subscribe([q], credits=5, request_id=1)
             self.assertEqual(w.wait_tasks(1)[0].id, tid)
-            fut = C.Client(chans[2]).future("Lease", queue=C.qname("empty"), wait_ms=30000)
-            end = time.monotonic() + 0.3
-            while time.monotonic() < end:
-                self.assertFalse(fut.done())
-                time.sleep(0.02)
+            empty = C.qname("empty")
+            c.ConfigureQueue(name=empty)
+            c2 = C.Client(chans[2])
+            fut = c2.future("Lease", queue=empty, wait_ms=30000)
+            # Same connection, same partition, sent after it: once GetQueue has answered, the
+            # owner has run the Lease, which is parked (nothing is ready).
+            c2.GetQueue(name=empty)
+            self.assertFalse(fut.done())
             t0 = time.monotonic()
             srv.proc.send_signal(signal.SIGTERM)
             self.assertEqual(list(fut.result(timeout=10).tasks), [])
