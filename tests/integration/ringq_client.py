@@ -263,12 +263,15 @@ def start_ringqd(*args, threads=2, data_dir=None):
 
 
 def stop(srv, *channels):
-    for ch in channels:
-        ch.close()
-    code = srv.terminate()
-    log = "".join(srv.lines[-60:])
-    srv.close()
-    return code, log
+    """SIGTERM and wait; returns (exit code, last log lines). The process is gone afterwards
+    whatever happens (close() kills it if the drain hangs)."""
+    try:
+        for ch in channels:
+            ch.close()
+        code = srv.terminate()
+        return code, "".join(srv.lines[-60:])
+    finally:
+        srv.close()
 
 
 def names_by_shard(client, prefix, nshards=2, per_shard=1, nparts=16):
