@@ -278,6 +278,13 @@ q_status q_part_lease(q_part *p, const char *name, size_t name_len, uint32_t max
                       uint32_t lease_ms, uint64_t now_ms, q_leased *out, uint32_t *n_out,
                       q_err *err);
 
+/* q_part_lease with a byte budget: stops before the task whose payload + headers +
+ * per_task_bytes would take the running total past budget_bytes (the first task always goes),
+ * so a response message holding the tasks stays under the caller's message limit. */
+q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint32_t max_n,
+                             uint32_t lease_ms, uint64_t now_ms, size_t budget_bytes,
+                             size_t per_task_bytes, q_leased *out, uint32_t *n_out, q_err *err);
+
 /* Acks n (1..Q_BATCH_MAX) tasks: one record for all that qualify. items[i] answers ids[i]:
  * Q_OK, Q_NOT_FOUND (unknown: never existed, acked, deleted, purged), Q_FAILED_PRECONDITION
  * (lease expired — deadline <= now_ms, even before q_part_tick noticed — or not leased).

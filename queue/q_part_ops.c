@@ -168,6 +168,14 @@ q_status q_part_lease(q_part *p, const char *name, size_t name_len, uint32_t max
                       uint32_t lease_ms, uint64_t now_ms, q_leased *out, uint32_t *n_out,
                       q_err *err)
 {
+    return q_part_lease_budget(p, name, name_len, max_n, lease_ms, now_ms, SIZE_MAX, 0, out, n_out, err);
+}
+
+q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint32_t max_n,
+                             uint32_t lease_ms, uint64_t now_ms, size_t budget_bytes,
+                             size_t per_task_bytes, q_leased *out, uint32_t *n_out, q_err *err)
+{
+    size_t used = 0;
     *n_out = 0;
     q_status st = q_queue_name_check(name, name_len, err);
     if (st) return st;
@@ -192,6 +200,10 @@ q_status q_part_lease(q_part *p, const char *name, size_t name_len, uint32_t max
             q_task_kill(p, slot, Q_CAUSE_DAMAGED, now_ms, "record damaged", 14);
             continue;
         }
+        /* The byte budget: stop before a task that would not fit (the first always goes). */
+        size_t cost = (size_t)er.payload_len + er.headers_len + per_task_bytes;
+        if (k > 0 && (cost > budget_bytes || used > budget_bytes - cost)) break;
+        used += cost;
         uint64_t deadline = now_ms + q_task_lease_ms(p, t, lease_ms);
         q_leased *l = &out[k++];
         l->id = t->id;

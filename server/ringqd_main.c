@@ -64,6 +64,7 @@ int main(int argc, char **argv)
     int r = srv_options_parse(&o, argc, argv, usage, extra_flag, &qo);
     if (r != 0) return r > 0 ? 0 : 2;
     qo.data_dir = o.data_dir;
+    qo.max_msg_bytes = o.grpc.max_send_message_bytes;
     int nshards = o.threads > 0 ? o.threads : rt_cpu_count();
     o.threads = nshards;
     if (srv_queue_setup(&qo, nshards) != 0) return 1;

@@ -64,6 +64,7 @@ struct srv_shard {
     struct signalfd_siginfo siginfo;
     bool draining;
     bool stopped;
+    bool idle_counted; /* counted out of busy_shards (draining, no connection left) */
     ev_timer drain_timer;
     srv_conn *conns;
     uint32_t nconns;
@@ -83,6 +84,7 @@ struct srv_runtime {
     _Atomic int inited;     /* shards whose shard_init hook ran (barrier before accepting) */
     _Atomic int draining;
     _Atomic int failed;
+    _Atomic int busy_shards; /* shards not yet idle in a drain; all stop when it reaches 0 */
     uint64_t start_wall_ns;
 };
 

@@ -12,6 +12,7 @@
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "server/srv_queue_int.h"
+#include "server/srv_queue_rpc.h"
 
 srv_qglobal srv_q;
 
@@ -102,6 +103,7 @@ int srv_queue_setup(const srv_queue_opts *o, int nshards)
     srv_q.nparts = parts;
     srv_q.nshards = nshards;
     srv_q.log = o->log;
+    srv_q.max_msg_bytes = o->max_msg_bytes ? o->max_msg_bytes : (size_t)4 << 20;
     wk_mesh_opts mo = {.n_shards = nshards};
     if (wk_mesh_create(&mo, &srv_q.mesh) != 0) {
         fprintf(stderr, "ringqd: cannot create the shard mesh\n");
@@ -226,7 +228,9 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
 
 void srv_queue_on_drain(srv_shard *sh, void *ud)
 {
-    /* Long-polls answer now (with what they have: nothing) so they do not hold the drain. */
+    /* Long-polls answer now (with what they have: nothing) so they do not hold the drain, and
+     * Work streams end. */
+    srv_work_drain_shard();
     srv_qshard *qs = &srv_q.shards[srv_shard_id(sh)];
     if (!qs->parts) return;
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
@@ -351,8 +355,9 @@ void srv_job_answer(srv_job *j)
     pw_grpc_call *c = j->call;
     if (!c || pw_grpc_call_done(c)) return;
     if (j->status == Q_OK) {
-        pw_grpc_call_send(c, buf_begin(&j->resp), buf_size(&j->resp), 0);
-        pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+        int r = pw_grpc_call_send(c, buf_begin(&j->resp), buf_size(&j->resp), 0);
+        if (r == -EMSGSIZE) pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "response larger than the message limit");
+        else pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
     } else {
         pw_grpc_call_finish(c, (pw_grpc_status)j->status, j->msg);
     }

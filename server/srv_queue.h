@@ -23,6 +23,7 @@ typedef struct srv_queue_opts {
     const char *data_dir;
     uint32_t partitions; /* 0: what the data directory records, or the default for a new one */
     q_log_opts log;      /* fsync policy and segment sizes for every partition */
+    size_t max_msg_bytes; /* the server's max send message size (0: 4 MiB) */
 } srv_queue_opts;
 
 /* Creates or checks the data directory (ringq.meta) and sets up the mesh for `nshards`. Call

@@ -82,6 +82,7 @@ typedef struct srv_qglobal {
     q_log_opts log;
     wk_mesh *mesh;
     srv_qshard *shards;
+    size_t max_msg_bytes; /* largest gRPC message we send: bounds a Lease response */
 } srv_qglobal;
 
 extern srv_qglobal srv_q;

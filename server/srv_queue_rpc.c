@@ -174,7 +174,12 @@ int srv_lease_into(srv_job *j, srv_part *sp, const char *name, size_t nl, uint32
     }
     uint32_t n = 0;
     q_err e;
-    q_status st = q_part_lease(sp->p, name, nl, max_n, lease_ms, srv_q_now_ms(), out, &n, &e);
+    /* Bound the response by the message limit: each task costs its payload and headers plus
+     * its other fields (id, queue name, numbers, map framing). */
+    size_t per_task = 64 + nl + 16 * Q_HEADERS_MAX;
+    size_t budget = srv_q.max_msg_bytes > 1024 ? srv_q.max_msg_bytes - 1024 : srv_q.max_msg_bytes;
+    q_status st = q_part_lease_budget(sp->p, name, nl, max_n, lease_ms, srv_q_now_ms(),
+                                      task_field == 1 && max_n > 1 ? budget : SIZE_MAX, per_task, out, &n, &e);
     if (st != Q_OK) {
         free(out);
         srv_job_err(j, &e);

@@ -44,5 +44,7 @@ bool srv_id_shaped(const char *s, size_t n);
 
 /* srv_queue_work.c */
 int srv_work_add_method(pw_grpc_server *g);
+/* Drain: ends this shard's Work streams with UNAVAILABLE. Shard thread only. */
+void srv_work_drain_shard(void);
 
 #endif

@@ -40,10 +40,22 @@ typedef struct srv_work {
         uint32_t part;
     } subs[WORK_SUBS_MAX];
     uint32_t inflight;        /* ack/nack/extend jobs not yet answered */
+    uint32_t held;            /* tasks delivered and not yet acked or nacked on the stream */
     bool half_closed;
     bool finished;
     buf pending;              /* WorkResponse messages, varint-length-prefixed */
+    struct srv_work *snext, *sprev; /* the shard's open sessions (for drain) */
 } srv_work;
+
+static _Thread_local srv_work *t_sessions;
+
+static void session_unlink(srv_work *w)
+{
+    if (w->sprev) w->sprev->snext = w->snext;
+    else if (t_sessions == w) t_sessions = w->snext;
+    if (w->snext) w->snext->sprev = w->sprev;
+    w->snext = w->sprev = NULL;
+}
 
 static void work_unref(srv_work *w)
 {
@@ -133,10 +145,36 @@ static void deliver_done(srv_job *j)
         uint64_t len;
         int k = pw_pb_read_varint(p, left, &len);
         if (k <= 0 || len > left - (size_t)k) break;
-        if (!atomic_load(&w->closed)) stream_send(w, p + k, (size_t)len);
+        if (!atomic_load(&w->closed)) {
+            stream_send(w, p + k, (size_t)len);
+            w->held++;
+        }
         p += (size_t)k + len;
         left -= (size_t)k + len;
     }
+}
+
+static void poke_all(srv_work *w);
+
+static void repoke_done(srv_job *j)
+{
+    srv_work *w = j->ctx;
+    if (!atomic_load(&w->closed)) poke_all(w);
+    work_unref(w);
+}
+
+/* Credits went back unused (a lease got fewer tasks than ready said): other queues of the
+ * stream may have been passed over meanwhile, so the origin pokes them all again. */
+static void repoke(srv_work *w, srv_part *sp)
+{
+    srv_job *j = srv_job_new(NULL, NULL, 0);
+    if (!j) return;
+    j->origin = w->origin;
+    j->owner = sp->shard;
+    j->part_no = sp->no;
+    j->ctx = w;
+    j->done = repoke_done;
+    srv_job_reply(j);
 }
 
 void srv_sub_serve(srv_part *sp, srv_waitq *wq)
@@ -145,8 +183,16 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
         srv_work *w = (srv_work *)s->w;
         /* Until the credits or the ready tasks run out (credits bound the work: <= 10000). */
         while (!atomic_load(&w->closed)) {
+            /* Claim only what this queue can use now, so credits are not held back from the
+             * stream's other queues (on other shards) by a queue with little ready. */
+            q_queue_info qi;
+            q_err qe;
+            if (q_part_get_queue(sp->p, wq->name, wq->name_len, srv_q_now_ms(), &qi, &qe) != Q_OK ||
+                qi.paused || qi.ready == 0)
+                break;
             uint32_t take;
-            if (!claim(w, WORK_DELIVER_BATCH, &take)) break;
+            uint32_t want = qi.ready < WORK_DELIVER_BATCH ? (uint32_t)qi.ready : WORK_DELIVER_BATCH;
+            if (!claim(w, want, &take)) break;
             srv_job *j = srv_job_new(NULL, NULL, 0);
             if (!j) {
                 atomic_fetch_add(&w->credits, (int32_t)take);
@@ -166,7 +212,10 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             int n = srv_lease_into(&tmp, sp, wq->name, wq->name_len, take, w->lease_ms, 1);
             tasks = tmp.resp;
             if (n < 0) n = 0;
-            if ((uint32_t)n < take) atomic_fetch_add(&w->credits, (int32_t)(take - (uint32_t)n));
+            if ((uint32_t)n < take) {
+                atomic_fetch_add(&w->credits, (int32_t)(take - (uint32_t)n));
+                repoke(w, sp);
+            }
             if (n == 0) {
                 buf_deinit(&tasks);
                 srv_job_free(j);
@@ -247,18 +296,26 @@ static void send_sub_job(srv_work *w, uint32_t i, srv_job_run_fn run, srv_job_do
 static void work_close(srv_work *w)
 {
     if (atomic_exchange(&w->closed, true)) return;
+    session_unlink(w);
     for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_unregister, unregister_done);
     work_unref(w); /* the stream's reference */
 }
 
+static void poke_all(srv_work *w)
+{
+    for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_poke, poke_done);
+}
+
+/* Credits left plus tasks held (delivered, not yet acked or nacked) stay <= the API's 10000. */
 static void grant(srv_work *w, uint64_t n)
 {
     int32_t cur = atomic_load(&w->credits);
-    if (n > (uint64_t)WORK_CREDITS_MAX - (uint64_t)(cur > 0 ? cur : 0))
-        n = (uint64_t)WORK_CREDITS_MAX - (uint64_t)(cur > 0 ? cur : 0);
+    uint64_t out = (uint64_t)(cur > 0 ? cur : 0) + w->held;
+    if (out >= WORK_CREDITS_MAX) return;
+    if (n > WORK_CREDITS_MAX - out) n = WORK_CREDITS_MAX - out;
     if (n == 0) return;
     atomic_fetch_add(&w->credits, (int32_t)n);
-    for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_poke, poke_done);
+    poke_all(w);
 }
 
 static q_status subscribe(srv_work *w, const uint8_t *p, size_t len, char *why, size_t why_len)
@@ -352,6 +409,8 @@ static void ack_done(srv_ack_fanout *fo)
     buf b;
     buf_init(&b, (size_t)16 << 20);
     if (fo->status == Q_OK) srv_ack_fanout_encode(fo, &b);
+    for (uint32_t i = 0; i < fo->n && w->held > 0; i++)
+        if (fo->status == Q_OK && (fo->codes[i] == Q_OK || fo->codes[i] == Q_FAILED_PRECONDITION)) w->held--;
     send_result(w, fo->tag, fo->status, fo->msg, 4, buf_begin(&b), buf_size(&b));
     buf_deinit(&b);
     w->inflight--;
@@ -372,6 +431,7 @@ static void by_id_done(srv_job *j)
     work_req *wr = j->ctx;
     srv_work *w = wr->w;
     send_result(w, wr->request_id, j->status, j->msg, wr->which, buf_begin(&j->resp), buf_size(&j->resp));
+    if (wr->which == 5 && (j->status == Q_OK || j->status == Q_FAILED_PRECONDITION) && w->held > 0) w->held--;
     free(wr);
     w->inflight--;
     maybe_finish(w);
@@ -474,6 +534,9 @@ static void on_start(pw_grpc_call *c)
     w->refs = 1;
     buf_init(&w->pending, WORK_PENDING_BYTES_MAX);
     pw_grpc_call_set_user(c, w);
+    w->snext = t_sessions;
+    if (t_sessions) t_sessions->sprev = w;
+    t_sessions = w;
     if (srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
         pw_grpc_call_finish(c, PW_GRPC_UNAVAILABLE, "server is draining");
         work_close(w);
@@ -510,6 +573,18 @@ static void on_message_or_close(pw_grpc_call *c, const uint8_t *msg, size_t len)
     srv_work *w = pw_grpc_call_user(c);
     if (!w || pw_grpc_call_done(c)) return;
     on_message(c, msg, len);
+}
+
+void srv_work_drain_shard(void)
+{
+    /* The API: Work streams end with UNAVAILABLE when the server drains (tasks they hold come
+     * back when their leases expire), so they do not hold the shutdown. */
+    while (t_sessions) {
+        srv_work *w = t_sessions;
+        w->finished = true;
+        pw_grpc_call_finish(w->call, PW_GRPC_UNAVAILABLE, "server is draining");
+        work_close(w);
+    }
 }
 
 int srv_work_add_method(pw_grpc_server *g)

@@ -14,6 +14,7 @@
 
 /* Wake-up codes sent between shards. */
 #define SRV_WAKE_DRAIN 1u
+#define SRV_WAKE_STOP 2u
 
 static _Thread_local srv_shard *t_self;
 
@@ -149,12 +150,26 @@ static void on_accept(ev_loop *loop, ev_op *op, int res, unsigned flags)
 
 /* ---- drain ---- */
 
+/* A draining shard whose last connection is gone is idle, but it keeps running: other shards'
+ * calls may still need its partitions (jobs cross shards). Every shard stops together once the
+ * last one is idle (the last wakes the others with SRV_WAKE_STOP). */
+static void shard_stop_now(srv_shard *sh)
+{
+    if (sh->stopped) return;
+    sh->stopped = true;
+    ev_timer_stop(sh->loop, &sh->drain_timer);
+    ev_loop_stop(sh->loop);
+}
+
 static void shard_maybe_stop(srv_shard *sh)
 {
-    if (sh->draining && sh->nconns == 0 && !sh->stopped) {
-        sh->stopped = true;
-        ev_timer_stop(sh->loop, &sh->drain_timer);
-        ev_loop_stop(sh->loop);
+    if (!sh->draining || sh->nconns != 0 || sh->idle_counted) return;
+    sh->idle_counted = true;
+    if (atomic_fetch_sub(&sh->rt->busy_shards, 1) == 1) {
+        for (int i = 0; i < sh->rt->nshards; i++)
+            if (i != sh->id && sh->rt->shards[i].loop)
+                ev_loop_wake_from(sh->loop, sh->rt->shards[i].loop, SRV_WAKE_STOP);
+        shard_stop_now(sh);
     }
 }
 
@@ -205,6 +220,7 @@ static void on_wake(ev_loop *loop, void *ud, uint32_t data)
 {
     srv_shard *sh = ud;
     if (data == SRV_WAKE_DRAIN || atomic_load(&sh->rt->draining)) shard_begin_drain(sh);
+    if (data == SRV_WAKE_STOP || (sh->draining && atomic_load(&sh->rt->busy_shards) == 0)) shard_stop_now(sh);
 }
 
 static void on_signal(ev_loop *loop, ev_op *op, int res, unsigned flags)
@@ -317,6 +333,7 @@ int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
     rt->grpc = grpc;
     if (hooks) rt->hooks = *hooks;
     rt->nshards = o->threads > 0 ? o->threads : rt_cpu_count();
+    atomic_store(&rt->busy_shards, rt->nshards);
     rt->shards = calloc((size_t)rt->nshards, sizeof *rt->shards);
     rt->start_wall_ns = rt_wall_ns();
     int sigfd = rt_signalfd_create();
