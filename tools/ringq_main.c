@@ -581,10 +581,9 @@ static int cmd_config(args *a)
     return EX_OK;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv, char **rest)
 {
     rq_client_opts o = {0};
-    char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int n = 0;
     bool opts_done = false;
     for (int i = 1; i < argc; i++) {
@@ -626,7 +625,15 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "config") == 0) rc = cmd_config(&a);
     else rc = usage("unknown command '%s'", cmd);
     rq_client_destroy(C);
-    free(rest);
     fflush(stdout);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest) return EX_SERVER;
+    int rc = run(argc, argv, rest);
+    free(rest);
     return rc;
 }
