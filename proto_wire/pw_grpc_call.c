@@ -230,12 +230,23 @@ static int send_trailers(pw_grpc_call *c)
 void pw_grpc_call_pump(pw_grpc_call *c)
 {
     if (!c->conn) return;
-    pw_grpc_conn_touch(c->conn);
-    while (c->conn && buf_size(&c->outq) > 0 && !c->in_send) {
-        ssize_t r = pw_h2_submit_data(c->conn->h2, c->stream_id, buf_begin(&c->outq), buf_size(&c->outq), false);
-        if (r <= 0) break;
-        buf_consume(&c->outq, (size_t)r);
+    /* A submit made outside the session's callbacks may run on_stream_writable (and so this
+     * function) from inside itself, before we consumed what it accepted: never re-enter. */
+    if (c->pumping) {
+        c->pump_again = true;
+        return;
     }
+    c->pumping = true;
+    pw_grpc_conn_touch(c->conn);
+    do {
+        c->pump_again = false;
+        while (c->conn && buf_size(&c->outq) > 0 && !c->in_send) {
+            ssize_t r = pw_h2_submit_data(c->conn->h2, c->stream_id, buf_begin(&c->outq), buf_size(&c->outq), false);
+            if (r <= 0) break;
+            buf_consume(&c->outq, (size_t)r);
+        }
+    } while (c->pump_again && c->conn && buf_size(&c->outq) > 0);
+    c->pumping = false;
     if (buf_size(&c->outq) == 0) buf_shrink(&c->outq, 4096);
     if (c->conn && c->trailers_pending && buf_size(&c->outq) == 0) send_trailers(c);
     if (c->want_writable && !c->done && buf_size(&c->outq) < PW_GRPC_CALL_OUTQ_HIGH_BYTES) {

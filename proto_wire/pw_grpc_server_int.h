@@ -49,6 +49,8 @@ struct pw_grpc_call {
     bool want_writable;
     bool in_send;         /* between send_begin and send_commit */
     bool delivered_unary; /* the unary request went to the handler with its END_STREAM */
+    bool pumping;         /* pw_grpc_call_pump is on the stack */
+    bool pump_again;      /* it was asked again meanwhile */
     int nreq;             /* request messages seen (unary kinds) */
     int nresp;            /* response messages sent */
 

@@ -133,6 +133,16 @@ static void on_tick(ev_loop *loop, ev_timer *t)
         int r = q_log_commit_async(q_part_log(sp->p), &sp->tick_cw, on_tick_commit, sp);
         sp->tick_commit_busy = r == 0;
     }
+    /* With --fsync never no commit ever runs, and rolled segments are only published (and so
+     * can only be retained or deleted) by a commit: once the log has rolled, commit it at most
+     * once a second so disk use keeps following live tasks. */
+    uint64_t now_ms = srv_q_now_ms();
+    if (srv_q.log.policy == Q_COMMIT_NEVER && now_ms - sp->last_sync_ms >= Q_RETAIN_EVERY_MS_DEFAULT) {
+        q_log_stats ls;
+        q_log_get_stats(q_part_log(sp->p), &ls);
+        if (ls.segments > 1 && !sp->tick_commit_busy) q_log_commit(q_part_log(sp->p));
+        sp->last_sync_ms = now_ms;
+    }
     srv_part_serve_ready(sp);
     /* Serving parked leases and Work streams may have set lease deadlines before `next`. */
     uint64_t soon = q_part_next_ms(sp->p);

@@ -62,6 +62,7 @@ struct srv_part {
     uint64_t tick_at_ms;
     q_commit_waiter tick_cw;
     bool tick_commit_busy;
+    uint64_t last_sync_ms; /* --fsync never: last housekeeping commit */
     srv_waitq *waits;
 };
 

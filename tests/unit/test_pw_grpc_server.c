@@ -18,7 +18,7 @@ typedef struct resp {
     char grpc_status[8];   /* from trailers (or trailers-only headers) */
     char grpc_message[256];
     char echo_md[64];
-    uint8_t body[1 << 16];
+    uint8_t body[1 << 20];
     size_t body_len;
     bool closed;
     uint32_t close_code;
@@ -352,6 +352,26 @@ START_TEST(late_error_after_empty_end_stream)
 }
 END_TEST
 
+/* A large answer sent later: more than the stream's pending cap, so it is pumped out in pieces
+ * as the window and the pending queue allow; the bytes must arrive once, in order. */
+START_TEST(large_late_answer_arrives_intact)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "x", false);
+    request("/t.S/Later", "application/grpc", NULL, NULL, b, n, true);
+    pump();
+    ck_assert_ptr_nonnull(held);
+    static uint8_t big[70000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 7);
+    ck_assert_int_eq(pw_grpc_call_send(held, big, sizeof big, 0), 0);
+    pw_grpc_call_finish(held, PW_GRPC_OK, NULL);
+    pump();
+    ck_assert_str_eq(R[0].grpc_status, "0");
+    ck_assert_uint_eq(R[0].body_len, sizeof big + 5);
+    ck_assert_mem_eq(R[0].body + 5, big, sizeof big);
+}
+END_TEST
+
 START_TEST(cancel_by_rst_reaches_handler)
 {
     uint8_t b[64];
@@ -381,6 +401,7 @@ int main(void)
     tcase_add_test(tc, answer_later_and_deadline);
     tcase_add_test(tc, cancel_by_rst_reaches_handler);
     tcase_add_test(tc, late_error_after_empty_end_stream);
+    tcase_add_test(tc, large_late_answer_arrives_intact);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
