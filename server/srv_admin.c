@@ -244,8 +244,7 @@ static void run_list_part(srv_job *j, srv_part *sp)
         for (uint32_t i = 0; i < n; i++) {
             one.rd = one.wr = 0;
             srv_encode_queue_info(&one, &out[i], sp->no);
-            pw_pb_put_varint(&j->resp, buf_size(&one));
-            buf_append(&j->resp, buf_begin(&one), buf_size(&one));
+            srv_lp_put(&j->resp, buf_begin(&one), buf_size(&one));
         }
         buf_deinit(&one);
         j->tag = more;
@@ -277,34 +276,19 @@ static void list_finish(list_ctx *lc)
         if (lc->status != Q_OK) {
             pw_grpc_call_finish(c, (pw_grpc_status)lc->status, lc->msg);
         } else {
-            size_t total = 0;
-            for (uint32_t k = 0; k < srv_q.nparts; k++) {
-                const uint8_t *p = buf_begin(&lc->parts[k]);
-                size_t left = buf_size(&lc->parts[k]);
-                uint64_t len;
-                int v;
-                while (left && (v = pw_pb_read_varint(p, left, &len)) > 0 && len <= left - (size_t)v) {
+            const uint8_t *p, *m;
+            size_t left, ml, total = 0, n = 0;
+            for (uint32_t k = 0; k < srv_q.nparts; k++)
+                for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]); srv_lp_next(&p, &left, &m, &ml);)
                     total++;
-                    p += (size_t)v + len;
-                    left -= (size_t)v + len;
-                }
-            }
             qi_ref *refs = calloc(total ? total : 1, sizeof *refs);
-            size_t n = 0;
-            for (uint32_t k = 0; refs && k < srv_q.nparts; k++) {
-                const uint8_t *p = buf_begin(&lc->parts[k]);
-                size_t left = buf_size(&lc->parts[k]);
-                uint64_t len;
-                int v;
-                while (left && (v = pw_pb_read_varint(p, left, &len)) > 0 && len <= left - (size_t)v) {
-                    refs[n].p = p + v;
-                    refs[n].len = (size_t)len;
-                    srv_pb_string(refs[n].p, refs[n].len, 1, &refs[n].name, &refs[n].name_len);
+            for (uint32_t k = 0; refs && k < srv_q.nparts; k++)
+                for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]); srv_lp_next(&p, &left, &m, &ml);) {
+                    refs[n].p = m;
+                    refs[n].len = ml;
+                    srv_pb_string(m, ml, 1, &refs[n].name, &refs[n].name_len);
                     n++;
-                    p += (size_t)v + len;
-                    left -= (size_t)v + len;
                 }
-            }
             qsort(refs, n, sizeof *refs, cmp_ref);
             buf *b = pw_grpc_call_send_begin(c);
             if (b) {
@@ -385,28 +369,12 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
 
 static void by_queue(pw_grpc_call *c, const uint8_t *msg, size_t len, srv_job_run_fn run)
 {
-    srv_job *j = srv_job_new(c, msg, len);
-    if (!j) {
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return;
-    }
-    if (srv_route_by_queue(j, run, NULL) < 0) {
-        srv_job_answer(j);
-        srv_job_free(j);
-    }
+    srv_call_route(c, msg, len, srv_route_by_queue, run);
 }
 
 static void by_id(pw_grpc_call *c, const uint8_t *msg, size_t len, srv_job_run_fn run)
 {
-    srv_job *j = srv_job_new(c, msg, len);
-    if (!j) {
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return;
-    }
-    if (srv_route_by_id(j, run, NULL) < 0) {
-        srv_job_answer(j);
-        srv_job_free(j);
-    }
+    srv_call_route(c, msg, len, srv_route_by_id, run);
 }
 
 static void on_get_queue(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_get_queue); }

@@ -127,3 +127,21 @@ int srv_encode_item(buf *out, uint32_t field, const char *id, size_t id_len, q_s
     if (r == 0) r = pw_pb_submsg_end(out, &m);
     return r;
 }
+
+int srv_lp_put(buf *out, const uint8_t *msg, size_t len)
+{
+    int r = pw_pb_put_varint(out, len);
+    return r ? r : buf_append(out, msg, len);
+}
+
+bool srv_lp_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len)
+{
+    uint64_t n;
+    int k = *left ? pw_pb_read_varint(*p, *left, &n) : 0;
+    if (k <= 0 || n > *left - (size_t)k) return false;
+    *msg = *p + k;
+    *len = (size_t)n;
+    *p += (size_t)k + (size_t)n;
+    *left -= (size_t)k + (size_t)n;
+    return true;
+}

@@ -143,6 +143,11 @@ int srv_encode_item(buf *out, uint32_t field, const char *id, size_t id_len, q_s
                     const char *why);
 /* Reads the first string field `num` of a message (view), "" when absent. -1 malformed. */
 int srv_pb_string(const uint8_t *msg, size_t len, uint32_t num, const char **s, size_t *n);
+/* A list of messages, each prefixed with its varint length: how one job carries several
+ * messages between shards. put: 0 or -ENOBUFS/-ENOMEM. next: false at the end (or on a
+ * truncated entry); *msg views the list. */
+int srv_lp_put(buf *out, const uint8_t *msg, size_t len);
+bool srv_lp_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len);
 /* Validates a queue name view; on failure sets the job's status. */
 bool srv_check_queue(srv_job *j, const char *name, size_t len);
 

@@ -164,29 +164,39 @@ static int decode_lease(const uint8_t *msg, size_t len, lease_req *q)
 }
 
 /* Leases into j->resp. Returns the number of tasks, or -1 after setting an error status. */
-int srv_lease_into(srv_job *j, srv_part *sp, const char *name, size_t nl, uint32_t max_n,
-                   uint32_t lease_ms, uint32_t task_field)
+int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, uint32_t lease_ms,
+                     bool framed, buf *out, q_err *err)
 {
-    q_leased *out = calloc(max_n, sizeof *out);
-    if (!out) {
-        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+    q_leased *tasks = calloc(max_n, sizeof *tasks);
+    if (!tasks) {
+        err->code = Q_RESOURCE_EXHAUSTED;
+        snprintf(err->msg, sizeof err->msg, "out of memory");
         return -1;
     }
     uint32_t n = 0;
-    q_err e;
-    /* Bound the response by the message limit: each task costs its payload and headers plus
-     * its other fields (id, queue name, numbers, map framing). */
+    /* A LeaseResponse holds every task in one message: bound it by the message limit. Each task
+     * costs its payload and headers plus its other fields (id, queue name, numbers, framing). */
     size_t per_task = 64 + nl + 16 * Q_HEADERS_MAX;
     size_t budget = srv_q.max_msg_bytes > 1024 ? srv_q.max_msg_bytes - 1024 : srv_q.max_msg_bytes;
     q_status st = q_part_lease_budget(sp->p, name, nl, max_n, lease_ms, srv_q_now_ms(),
-                                      task_field == 1 && max_n > 1 ? budget : SIZE_MAX, per_task, out, &n, &e);
+                                      !framed && max_n > 1 ? budget : SIZE_MAX, per_task, tasks, &n, err);
     if (st != Q_OK) {
-        free(out);
-        srv_job_err(j, &e);
+        free(tasks);
         return -1;
     }
-    for (uint32_t i = 0; i < n; i++) srv_encode_task(&j->resp, task_field, sp->no, name, nl, &out[i]);
-    free(out);
+    buf one;
+    buf_init(&one, (size_t)64 << 20);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!framed) {
+            srv_encode_task(out, 1, sp->no, name, nl, &tasks[i]);
+            continue;
+        }
+        one.rd = one.wr = 0;
+        srv_encode_task(&one, 1, sp->no, name, nl, &tasks[i]);
+        srv_lp_put(out, buf_begin(&one), buf_size(&one));
+    }
+    buf_deinit(&one);
+    free(tasks);
     return (int)n;
 }
 
@@ -217,7 +227,9 @@ static void run_lease(srv_job *j, srv_part *sp)
         srv_job_reply(j);
         return;
     }
-    int n = srv_lease_into(j, sp, q.name, q.name_len, max_n, q.lease_ms, 1);
+    q_err e;
+    int n = srv_lease_encode(sp, q.name, q.name_len, max_n, q.lease_ms, false, &j->resp, &e);
+    if (n < 0) srv_job_err(j, &e);
     if (n != 0 || q.wait_ms == 0 || srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
         srv_job_reply(j);
         return;
@@ -510,15 +522,21 @@ static void finish_failed(srv_job *j)
     srv_job_free(j);
 }
 
-static void on_enqueue(pw_grpc_call *c, const uint8_t *msg, size_t len)
+void srv_call_route(pw_grpc_call *c, const uint8_t *msg, size_t len, srv_route_fn route,
+                    srv_job_run_fn run)
 {
-    if (reject_draining(c)) return;
     srv_job *j = srv_job_new(c, msg, len);
     if (!j) {
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    if (srv_route_by_queue(j, run_enqueue, NULL) < 0) finish_failed(j);
+    if (route(j, run, NULL) < 0) finish_failed(j);
+}
+
+static void on_enqueue(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    if (reject_draining(c)) return;
+    srv_call_route(c, msg, len, srv_route_by_queue, run_enqueue);
 }
 
 static void lease_done(srv_job *j)
@@ -584,12 +602,7 @@ static void on_ack(pw_grpc_call *c, const uint8_t *msg, size_t len)
 static void on_by_id(pw_grpc_call *c, const uint8_t *msg, size_t len, srv_job_run_fn run)
 {
     if (reject_draining(c)) return;
-    srv_job *j = srv_job_new(c, msg, len);
-    if (!j) {
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return;
-    }
-    if (srv_route_by_id(j, run, NULL) < 0) finish_failed(j);
+    srv_call_route(c, msg, len, srv_route_by_id, run);
 }
 
 static void on_nack(pw_grpc_call *c, const uint8_t *msg, size_t len) { on_by_id(c, msg, len, run_nack); }

@@ -33,10 +33,17 @@ void srv_ack_fanout_free(srv_ack_fanout *fo);
  * 0 when dispatched; -1 with the job's status set (nothing dispatched). */
 int srv_route_by_id(srv_job *j, srv_job_run_fn run, srv_job_done_fn done);
 int srv_route_by_queue(srv_job *j, srv_job_run_fn run, srv_job_done_fn done);
-/* Leases up to max_n tasks of `name` into j->resp as repeated field `task_field` (0: bare Task
- * messages, length-prefixed with a varint each). Returns the count or -1 (status set). */
-int srv_lease_into(srv_job *j, srv_part *sp, const char *name, size_t nl, uint32_t max_n,
-                   uint32_t lease_ms, uint32_t task_field);
+typedef int (*srv_route_fn)(srv_job *j, srv_job_run_fn run, srv_job_done_fn done);
+/* A unary call served by one job: copies the request, routes it with `route`, answers with
+ * the job's response or status (srv_job_answer). Answers at once when routing fails. */
+void srv_call_route(pw_grpc_call *c, const uint8_t *msg, size_t len, srv_route_fn route,
+                    srv_job_run_fn run);
+/* Leases up to max_n tasks of `name` and encodes each as a field-1 Task entry, which is what
+ * both LeaseResponse.tasks and WorkResponse.task are: back to back into `out` (one
+ * LeaseResponse, bounded by the message limit), or when `framed` each as its own
+ * length-prefixed WorkResponse (srv_lp_put). Returns the count, or -1 with *err. */
+int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, uint32_t lease_ms,
+                     bool framed, buf *out, q_err *err);
 extern srv_job_run_fn srv_run_nack;
 extern srv_job_run_fn srv_run_extend;
 

@@ -71,13 +71,12 @@ static void work_unref(srv_work *w)
 static void flush_pending(srv_work *w)
 {
     while (buf_size(&w->pending) > 0 && !pw_grpc_call_done(w->call)) {
-        uint64_t len;
-        const uint8_t *p = buf_begin(&w->pending);
-        int k = pw_pb_read_varint(p, buf_size(&w->pending), &len);
-        if (k <= 0) break;
-        int r = pw_grpc_call_send(w->call, p + k, (size_t)len, 0);
+        const uint8_t *p = buf_begin(&w->pending), *msg;
+        size_t left = buf_size(&w->pending), len;
+        if (!srv_lp_next(&p, &left, &msg, &len)) break;
+        int r = pw_grpc_call_send(w->call, msg, len, 0);
         if (r == -ENOBUFS) return; /* on_writable resumes */
-        buf_consume(&w->pending, (size_t)k + (size_t)len);
+        buf_consume(&w->pending, buf_size(&w->pending) - left);
     }
     if (pw_grpc_call_done(w->call)) buf_consume(&w->pending, buf_size(&w->pending));
 }
@@ -89,8 +88,7 @@ static void stream_send(srv_work *w, const uint8_t *msg, size_t len)
         int r = pw_grpc_call_send(w->call, msg, len, 0);
         if (r != -ENOBUFS) return;
     }
-    pw_pb_put_varint(&w->pending, len);
-    buf_append(&w->pending, msg, len);
+    srv_lp_put(&w->pending, msg, len);
 }
 
 static void work_close(srv_work *w);
@@ -139,18 +137,12 @@ static bool claim(srv_work *w, uint32_t want, uint32_t *got)
 static void deliver_done(srv_job *j)
 {
     srv_work *w = j->ctx;
-    const uint8_t *p = buf_begin(&j->resp);
-    size_t left = buf_size(&j->resp);
-    while (left > 0) {
-        uint64_t len;
-        int k = pw_pb_read_varint(p, left, &len);
-        if (k <= 0 || len > left - (size_t)k) break;
-        if (!atomic_load(&w->closed)) {
-            stream_send(w, p + k, (size_t)len);
-            w->held++;
-        }
-        p += (size_t)k + len;
-        left -= (size_t)k + len;
+    const uint8_t *p = buf_begin(&j->resp), *msg;
+    size_t left = buf_size(&j->resp), len;
+    while (srv_lp_next(&p, &left, &msg, &len)) {
+        if (atomic_load(&w->closed)) break;
+        stream_send(w, msg, len);
+        w->held++;
     }
 }
 
@@ -204,33 +196,17 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             j->ctx = w;
             j->done = deliver_done;
             /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
-            buf tasks;
-            buf_init(&tasks, (size_t)64 << 20);
-            srv_job tmp;
-            memset(&tmp, 0, sizeof tmp);
-            tmp.resp = tasks;
-            int n = srv_lease_into(&tmp, sp, wq->name, wq->name_len, take, w->lease_ms, 1);
-            tasks = tmp.resp;
+            q_err qe2;
+            int n = srv_lease_encode(sp, wq->name, wq->name_len, take, w->lease_ms, true, &j->resp, &qe2);
             if (n < 0) n = 0;
             if ((uint32_t)n < take) {
                 atomic_fetch_add(&w->credits, (int32_t)(take - (uint32_t)n));
                 repoke(w, sp);
             }
             if (n == 0) {
-                buf_deinit(&tasks);
                 srv_job_free(j);
                 break;
             }
-            /* Split the repeated field-1 Tasks into separate WorkResponse messages. */
-            pw_pb_reader r;
-            pw_pb_field f;
-            pw_pb_reader_init(&r, buf_begin(&tasks), buf_size(&tasks));
-            while (pw_pb_next(&r, &f) == 1) {
-                size_t msg_len = pw_pb_len_field_len(1, f.bytes.len);
-                pw_pb_put_varint(&j->resp, msg_len);
-                pw_pb_put_bytes(&j->resp, 1, f.bytes.ptr, f.bytes.len);
-            }
-            buf_deinit(&tasks);
             srv_job_reply(j);
             if ((uint32_t)n < take) break;
         }
