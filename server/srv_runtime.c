@@ -269,8 +269,8 @@ static void shard_main(int id, void *arg)
     ev_loop_opts lo = {.shard_id = id};
     sh->loop = ev_loop_create(&lo, &err, &why);
     if (!sh->loop) {
-        log_error(why, "err=%d", err);
-        atomic_store(&rt->failed, 1);
+        /* Every shard fails the same way: one line says why. */
+        if (!atomic_exchange(&rt->failed, 1)) log_error(why, "err=%d", err);
         atomic_fetch_add(&rt->inited, 1);
         atomic_fetch_add(&rt->ready, 1);
         return;
