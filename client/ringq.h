@@ -115,6 +115,25 @@ typedef struct rq_enqueue_result {
 int rq_enqueue(rq_client *c, const char *queue, const rq_task_spec *tasks, size_t n,
                rq_enqueue_result *results, rq_status *st);
 
+/* ---- asynchronous calls (programs that run their own loop: rq_client_opts.loop) ----
+ * The callback runs exactly once, from an iteration of the client's loop (never from inside the
+ * starting call). Refused calls are retried and lost connections re-dialled with backoff, as for
+ * the blocking calls, until the call's deadline. Views passed to a callback are valid during it
+ * only. Return 0 when started, or a negative errno (-EINVAL, -ENOMEM): then no callback runs. */
+
+/* Any unary gRPC call: `req` is the serialized request message (copied); `resp` the response
+ * message (NULL when st->code != 0). timeout_ms 0: the client's. */
+typedef void (*rq_call_fn)(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp,
+                           size_t resp_len);
+int rq_call_async(rq_client *c, const char *path, const void *req, size_t len,
+                  uint32_t timeout_ms, rq_call_fn done, void *ud);
+
+/* Enqueue (the same request as rq_enqueue; `tasks` is encoded before the call returns). */
+typedef void (*rq_enqueue_fn)(rq_client *c, void *ud, const rq_status *st,
+                              const rq_enqueue_result *results, size_t n);
+int rq_enqueue_async(rq_client *c, const char *queue, const rq_task_spec *tasks, size_t n,
+                     rq_enqueue_fn done, void *ud);
+
 /* ---- workers ---- */
 
 /* A delivered task: one allocation, freed with rq_task_free. */

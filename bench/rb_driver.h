@@ -1,0 +1,105 @@
+/* bench/rb_driver: the interface between ringq-bench's engine (bench/rb_main.c, rb_engine.c) and
+ * the system it drives (ringq, a plain gRPC server, beanstalkd, Redis, NATS JetStream).
+ *
+ * Model
+ *   The engine runs one or more generator threads; each owns a core ev_loop (io_uring). A driver
+ *   is a table of functions; every I/O it does is asynchronous on the loop of the thread that
+ *   opened the connection (ev_recv_multishot / ev_send on a connected socket; connect() itself
+ *   may block: it happens before the measured phase). A driver never sleeps, never spins, never
+ *   starts threads.
+ *
+ *   The engine decides *when* to send (closed loop: keep N operations in flight per connection;
+ *   open loop: at scheduled times) and measures *how long*; the driver only moves bytes and
+ *   reports completions through rb_events. Latency is taken by the engine, never by a driver.
+ *
+ * Operations (one rb_conn plays one role for its life)
+ *   RB_ROLE_CALL      rpc scenario: rb_driver.call() sends one unary request of o->size bytes;
+ *                     ev->done(tag, err) when the reply (with its status) has arrived.
+ *   RB_ROLE_PRODUCER  rb_driver.send() enqueues a batch of n payloads as one operation (one RPC
+ *                     for ringq; pipelined commands answered together for the others);
+ *                     ev->done(tag, err) once the system confirmed every one of them with its
+ *                     configured durability (ringq: Enqueue answered; beanstalkd: INSERTED;
+ *                     Redis: the LPUSH reply; JetStream: the PubAck).
+ *   RB_ROLE_CONSUMER  rb_driver.consume() asks for up to `n` more tasks (credits); each task
+ *                     arrives as ev->task(payload, len, handle) at the moment the worker would
+ *                     start work. The engine later calls rb_driver.ack(handle) (it may ack after
+ *                     the callback returns; the payload view is valid only during ev->task);
+ *                     ev->acked(err) reports the system's answer to that ack.
+ *
+ * Errors: functions return 0 or a negative errno; `err` strings name the system and the reason
+ * ("beanstalkd 127.0.0.1:11300: JOB_TOO_BIG"). A connection that fails calls ev->failed(why)
+ * once; the engine stops the run with that message (benchmarks do not retry silently).
+ *
+ * Payloads: the engine writes the payload bytes (the first 16 bytes carry the scheduled send
+ * time and a sequence number; see rb_payload_stamp in rb_engine.h); drivers send them as opaque
+ * bytes and deliver them back unchanged. Drivers that need text-safe bodies say so in
+ * rb_driver.binary_safe = false and the engine hex-encodes the stamp instead. */
+#ifndef RB_DRIVER_H
+#define RB_DRIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+
+typedef enum { RB_ROLE_CALL = 0, RB_ROLE_PRODUCER, RB_ROLE_CONSUMER } rb_role;
+
+/* Settings the driver may read (owned by the engine, valid for the whole run). */
+typedef struct rb_target {
+    const char *addr;    /* host:port of the system under test */
+    const char *queue;   /* queue / tube / list / stream subject, or NULL for the default */
+    const char *method;  /* RB_ROLE_CALL: gRPC path, NULL: /grpc.health.v1.Health/Check */
+    size_t size;         /* payload bytes per task / request body bytes */
+    uint32_t lease_ms;   /* consumers: lease / ack-wait the system should give a task */
+    bool durable;        /* the system is configured to fsync every write (for labels only) */
+} rb_target;
+
+/* Engine callbacks for one connection; `ud` is the engine's pointer passed to open(). */
+typedef struct rb_events {
+    void (*done)(void *ud, uint64_t tag, int err, const char *why);
+    void (*task)(void *ud, const uint8_t *payload, size_t len, uint64_t handle);
+    void (*acked)(void *ud, uint64_t handle, int err, const char *why);
+    void (*failed)(void *ud, const char *why);
+} rb_events;
+
+typedef struct rb_conn rb_conn; /* driver-private */
+
+typedef struct rb_payload {
+    const uint8_t *p;
+    size_t len;
+} rb_payload;
+
+typedef struct rb_driver {
+    const char *name;       /* "ringq", "grpc", "beanstalkd", "redis", "jetstream" */
+    bool can_call, can_queue;
+    bool binary_safe;       /* payload bytes may be any value */
+    uint32_t batch_max;     /* largest n send() accepts */
+
+    /* Once per run on the main thread, blocking I/O allowed: create the queue/stream/consumer,
+     * and empty it so the run starts from zero. */
+    int (*setup)(const rb_target *t, char *err, size_t errlen);
+    /* Tasks still queued (ready + in flight), blocking; for drain's preload check and the
+     * end-of-run verification. */
+    int (*backlog)(const rb_target *t, uint64_t *n, char *err, size_t errlen);
+    /* A connection on the calling thread's loop, ready when it returns (connect may block). */
+    rb_conn *(*open)(struct ev_loop *loop, const rb_target *t, rb_role role,
+                     const rb_events *ev, void *ud, char *err, size_t errlen);
+    int (*call)(rb_conn *c, const uint8_t *body, size_t len, uint64_t tag);
+    int (*send)(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag);
+    int (*consume)(rb_conn *c, uint32_t n);
+    int (*ack)(rb_conn *c, uint64_t handle);
+    /* Frees the connection; no callback runs afterwards. */
+    void (*close)(rb_conn *c);
+    /* Version string of the system (asked over the wire or from its binary), blocking; may
+     * be NULL. */
+    int (*version)(const rb_target *t, char *out, size_t outlen);
+} rb_driver;
+
+extern const rb_driver rb_drv_ringq;
+extern const rb_driver rb_drv_grpc;
+extern const rb_driver rb_drv_beanstalkd;
+extern const rb_driver rb_drv_redis;
+extern const rb_driver rb_drv_jetstream;
+
+#endif
