@@ -387,6 +387,26 @@ q_status q_part_get_task(q_part *p, uint64_t id, q_task_info *out, q_err *err);
 q_status q_part_list_dead(q_part *p, const char *name, size_t name_len, uint64_t from_id,
                           uint32_t max, q_task_info *out, uint32_t *n_out, bool *more,
                           q_err *err);
+/* Which tasks q_part_peek walks (bits; at least one). */
+#define Q_PEEK_READY 0x1u
+#define Q_PEEK_DELAYED 0x2u
+#define Q_PEEK_LIMIT_DEFAULT 10u /* the API's default peek size; at most Q_PAGE_MAX */
+/* The next tasks of a queue in delivery order, read-only: with Q_PEEK_READY the ready tasks in
+ * the order q_part_lease would hand them out (highest priority first, FIFO within one), then
+ * with Q_PEEK_DELAYED the delayed tasks in the order they become ready (due time, then id).
+ * Leased and dead tasks are never listed. A paused queue is peeked like any other (what it
+ * would hand out once resumed). Writes up to max (1..Q_PAGE_MAX) entries to out, stopping
+ * early, like q_part_lease_budget, before the task whose payload + headers + key +
+ * per_task_bytes would take the running total past budget_bytes (the first always goes;
+ * SIZE_MAX: no budget). *more says whether tasks of the selected states were left out.
+ * Changes nothing (no state, no record, no wake-up) and allocates nothing: memory is O(max)
+ * on the stack. Time: O(entries) for ready tasks; O(delayed + leased tasks of the queue) once
+ * Q_PEEK_DELAYED is walked (they share one unordered list). A task whose record cannot be read
+ * is listed without payload (q_part_lease would make it dead). Q_NOT_FOUND unknown queue,
+ * Q_INVALID_ARGUMENT bad name, max or states. */
+q_status q_part_peek(q_part *p, const char *name, size_t name_len, uint32_t states,
+                     uint32_t max, size_t budget_bytes, size_t per_task_bytes,
+                     q_task_info *out, uint32_t *n_out, bool *more, q_err *err);
 /* Dead tasks back to READY with attempts reset: n == 0 redrives every dead task of the queue;
  * otherwise ids (1..Q_BATCH_MAX) with items[i] for each (Q_NOT_FOUND: unknown or another
  * queue's, Q_FAILED_PRECONDITION: not dead). One record. */

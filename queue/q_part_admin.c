@@ -165,8 +165,7 @@ q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now
     return q_ok(err);
 }
 
-/* Fills a task_info; the record is read for payload, headers, key, enqueue time. */
-static q_status fill_task(q_part *p, uint32_t slot, q_task_info *o, q_err *err)
+q_status q_task_fill_info(q_part *p, uint32_t slot, q_task_info *o, q_err *err)
 {
     const q_task *t = q_task_at(&p->tt, slot);
     const q_queue *q = q_queue_of(p, t);
@@ -209,7 +208,7 @@ q_status q_part_get_task(q_part *p, uint64_t id, q_task_info *out, q_err *err)
 {
     uint32_t slot = q_task_find(&p->tt, id);
     if (slot == Q_NIL) return q_fail(err, Q_NOT_FOUND, "task %" PRIu64 " not found", id);
-    q_status st = fill_task(p, slot, out, err);
+    q_status st = q_task_fill_info(p, slot, out, err);
     return st ? st : q_ok(err);
 }
 
@@ -274,7 +273,7 @@ q_status q_part_list_dead(q_part *p, const char *name, size_t name_len, uint64_t
     if (n > max) n = max;
     for (uint32_t i = 0; i < n; i++) {
         q_err ignore;
-        fill_task(p, q_task_find(&p->tt, h[i]), &out[i], &ignore); /* payload empty if lost */
+        q_task_fill_info(p, q_task_find(&p->tt, h[i]), &out[i], &ignore); /* payload empty if lost */
     }
     *n_out = n;
     return q_ok(err);

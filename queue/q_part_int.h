@@ -138,6 +138,12 @@ void q_dedup_unpin(void *ud, const q_dedup_ent *e);
 int q_task_kill(q_part *p, uint32_t slot, uint8_t cause, uint64_t now_ms, const char *reason,
                 uint32_t reason_len);
 
+/* ---- task info (q_part_admin.c) ---- */
+/* Fills a task_info of task `slot`; its record is read for payload, headers, key, enqueue
+ * time (views as q_task_info says). Q_DATA_LOSS, with the rest filled, when the record cannot
+ * be read. */
+q_status q_task_fill_info(q_part *p, uint32_t slot, q_task_info *out, q_err *err);
+
 /* ---- replay (q_part_open.c) and housekeeping (q_part_tick.c) ---- */
 int q_part_apply(q_part *p, const q_rec *r, uint64_t now_ms);
 q_status q_part_retain(q_part *p, uint64_t now_ms);
