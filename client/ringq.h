@@ -280,6 +280,13 @@ int rq_get_task(rq_client *c, const char *id, rq_task_info **out, rq_status *st)
 /* Dead tasks of `queue` in id order, at most `limit` (0: all); *out a new array. */
 int rq_list_dead(rq_client *c, const char *queue, size_t limit, rq_task_info ***out, size_t *n,
                  rq_status *st);
+/* The next tasks of `queue` in delivery order without leasing them (nothing changes): ready
+ * tasks in the order a lease would take them (priority, then FIFO), then delayed ones by due
+ * time. state: RQ_STATE_READY or RQ_STATE_DELAYED for only those, RQ_STATE_UNSPECIFIED both.
+ * limit: 1..1000 (0: the server's default, 10); fewer come back when large payloads fill a
+ * response message. *out a new array of *n (NULL when none). NOT_FOUND for an unknown queue. */
+int rq_peek(rq_client *c, const char *queue, int state, size_t limit, rq_task_info ***out,
+            size_t *n, rq_status *st);
 /* Redrives the given dead tasks (n 0: every dead task of the queue). */
 int rq_redrive(rq_client *c, const char *queue, const char *const *ids, size_t n,
                uint64_t *redriven, rq_status *st);

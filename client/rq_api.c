@@ -374,6 +374,31 @@ int rq_list_dead(rq_client *c, const char *queue, size_t limit, rq_task_info ***
     }
 }
 
+int rq_peek(rq_client *c, const char *queue, int state, size_t limit, rq_task_info ***out,
+            size_t *n, rq_status *st)
+{
+    *out = NULL;
+    *n = 0;
+    if (!str_ok(queue)) return rq_set_status(st, RQ_EINVAL, "peek needs a queue");
+    if (state != RQ_STATE_UNSPECIFIED && state != RQ_STATE_READY && state != RQ_STATE_DELAYED)
+        return rq_set_status(st, RQ_EINVAL, "peek shows ready or delayed tasks (or both)");
+    if (limit > UINT32_MAX) limit = UINT32_MAX; /* the server answers INVALID_ARGUMENT */
+    msgs m;
+    msgs_init(&m);
+    int rc = pw_pb_put_string(&m.req, 1, queue, strlen(queue));
+    if (limit) rc |= pw_pb_put_uint32(&m.req, 2, (uint32_t)limit);
+    if (state) rc |= pw_pb_put_uint32(&m.req, 3, (uint32_t)state);
+    if (rc) return nomem(&m, st);
+    rc = rq_unary(c, APATH "PeekTasks", &m.req, &m.resp, st);
+    if (rc == 0) rc = decode_list(&m.resp, 1, info_dec, (void ***)out, n, 0, st);
+    if (rc) {
+        rq_task_infos_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return msgs_done(&m, rc);
+}
+
 int rq_redrive(rq_client *c, const char *queue, const char *const *ids, size_t n,
                uint64_t *redriven, rq_status *st)
 {
