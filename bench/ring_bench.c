@@ -29,6 +29,9 @@
 #define BATCH 32u        /* items per batch in the batched SPSC run */
 #define GOAL_SPSC_RATIO 20.0
 #define GOAL_RTT_P50_US 5.0
+#ifndef BACKOFF_PAUSES
+#define BACKOFF_PAUSES 32u
+#endif
 #ifndef BACKOFF_YIELD_EVERY
 #define BACKOFF_YIELD_EVERY 1024u /* pauses between sched_yields while a ring is empty/full */
 #endif
@@ -47,12 +50,15 @@ static void pin(int cpu)
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
-/* Waiting on an empty/full lock-free ring: each side has its own CPU, so spin with a pause and
- * yield only now and then (a sched_yield per miss would measure the syscall, not the ring). */
+/* Waiting on an empty/full lock-free ring: each side has its own CPU, so spin with pauses and
+ * yield only now and then (a sched_yield per miss would measure the syscall, not the ring).
+ * BACKOFF_PAUSES pauses between looks: a consumer right on the producer's heels pulls each
+ * slot's cache line across once per item; letting a few items accumulate moves it once per
+ * line. (The mutex queue's consumer instead sleeps in the condvar.) */
 static inline void backoff(unsigned *spins)
 {
     if (++*spins % BACKOFF_YIELD_EVERY == 0) sched_yield();
-    else wk_cpu_relax();
+    else for (unsigned i = 0; i < BACKOFF_PAUSES; i++) wk_cpu_relax();
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -143,7 +149,7 @@ static void *producer(void *p)
         for (uint64_t i = 0; i < t->items; i++) {
             uint64_t v = base + i;
             unsigned spins = 0;
-            while (!wk_spsc_push_n(&t->spsc, &v, 1)) backoff(&spins);
+            while (!wk_spsc_push_sized(&t->spsc, &v, 1, sizeof v)) backoff(&spins);
         }
         break;
     case K_SPSC_BATCH: {
@@ -152,7 +158,7 @@ static void *producer(void *p)
         for (uint64_t i = 0; i < t->items;) {
             uint32_t n = t->items - i < BATCH ? (uint32_t)(t->items - i) : BATCH;
             for (uint32_t j = 0; j < n; j++) buf[j] = base + i + j;
-            uint32_t k = wk_spsc_push_n(&t->spsc, buf, n);
+            uint32_t k = wk_spsc_push_sized(&t->spsc, buf, n, sizeof buf[0]);
             if (!k) backoff(&spins);
             i += k;
         }
@@ -194,7 +200,7 @@ static void *consumer(void *p)
     case K_SPSC:
         for (uint64_t i = 0; i < total;) {
             uint64_t v;
-            if (wk_spsc_pop_n(&t->spsc, &v, 1)) {
+            if (wk_spsc_pop_sized(&t->spsc, &v, 1, sizeof v)) {
                 sum += v;
                 i++;
             } else {
@@ -205,7 +211,7 @@ static void *consumer(void *p)
     case K_SPSC_BATCH: {
         uint64_t buf[BATCH];
         for (uint64_t i = 0; i < total;) {
-            uint32_t k = wk_spsc_pop_n(&t->spsc, buf, BATCH);
+            uint32_t k = wk_spsc_pop_sized(&t->spsc, buf, BATCH, sizeof buf[0]);
             for (uint32_t j = 0; j < k; j++) sum += buf[j];
             if (!k) backoff(&spins);
             i += k;
@@ -502,15 +508,16 @@ int main(int argc, char **argv)
     rtt_summary(&r, &e50, &e99);
     if (rtt_mailbox(&r, 0) == 0) {
         rtt_summary(&r, &b50, &b99);
-        printf("| mailbox request/reply, sleeping shards: p50 / p99 (us) | %.1f / %.1f | %.1f / %.1f "
+        printf("| mailbox request/reply, spin off (shards sleep at once): p50 / p99 (us) | %.1f / %.1f | %.1f / %.1f "
                "| %.1f / %.1f | %.2fx | p50 < %.0f |\n",
                b50, b99, m50, m99, e50, e99, m50 / b50, GOAL_RTT_P50_US);
     }
-    if (rtt_mailbox(&r, 50000) == 0) {
+    if (rtt_mailbox(&r, WK_MESH_SPIN_NS_DEFAULT) == 0) {
         rtt_summary(&r, &s50, &s99);
-        printf("| mailbox request/reply, spin_ns=50000: p50 / p99 (us) | %.1f / %.1f | %.1f / %.1f "
-               "| %.1f / %.1f | %.2fx | p50 < %.0f |\n",
-               s50, s99, m50, m99, e50, e99, m50 / s50, GOAL_RTT_P50_US);
+        printf("| mailbox request/reply, adaptive spin %u us (ringqd default): p50 / p99 (us) "
+               "| %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2fx | p50 < %.0f |\n",
+               WK_MESH_SPIN_NS_DEFAULT / 1000u, s50, s99, m50, m99, e50, e99, m50 / s50,
+               GOAL_RTT_P50_US);
     }
     free(r.lat);
     return 0;

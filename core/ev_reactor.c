@@ -530,6 +530,14 @@ static void dispatch(ev_loop *loop, const ev_cqe *c)
     op->cb(loop, op, c->res, fl);
 }
 
+bool ev_loop_has_events(ev_loop *loop)
+{
+    int r = io_uring_submit(&loop->ring);
+    if (loop->defer_taskrun && r >= 0) io_uring_get_events(&loop->ring);
+    if (io_uring_cq_ready(&loop->ring) > 0) return true;
+    return loop->heap_len > 0 && loop->heap[0]->deadline_ns <= rt_now_ns();
+}
+
 int ev_loop_run_once(ev_loop *loop, bool block)
 {
     for (int i = 0; i < loop->nhooks; i++) loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_ITERATION);

@@ -157,6 +157,12 @@ int ev_timer_start(ev_loop *loop, ev_timer *t, uint64_t deadline_ns);
 void ev_timer_stop(ev_loop *loop, ev_timer *t);
 static inline bool ev_timer_armed(const ev_timer *t) { return t->heap_idx != UINT32_MAX; }
 
+/* For a before-sleep hook that polls for a while instead of sleeping: submits queued SQEs,
+ * lets the kernel post completions it deferred (DEFER_TASKRUN) without waiting, and returns
+ * true when completions are ready or a timer is due, i.e. when the hook should stop polling
+ * and let the loop run. One io_uring_enter: call it every few microseconds, not in a tight
+ * loop. */
+bool ev_loop_has_events(ev_loop *loop);
 /* Submits queued SQEs now (normally done once per loop iteration). */
 int ev_loop_flush(ev_loop *loop);
 

@@ -6,6 +6,7 @@
 #include "server/srv_reflection.h"
 #include "server/srv_queue.h"
 #include "server/srv_runtime.h"
+#include "worker/wk_mesh.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,8 @@ static const char usage[] =
     "  --fsync POLICY           always (default: ack after fdatasync) | interval:MS | never\n"
     "  --partitions N           partitions of a new data directory (default 16; fixed after)\n"
     "  --segment-bytes N        log segment size (default 67108864)\n"
+    "  --spin-us N              after cross-shard traffic, poll N us before sleeping\n"
+    "                           (default 20; 0: always sleep at once)\n"
     "  --port-file PATH         write the bound port there once listening\n"
     "  --log-level L            debug|info|warn|error (default info)\n";
 
@@ -45,6 +48,12 @@ static int extra_flag(const char *name, const char *value, void *ud)
         q->partitions = (uint32_t)v;
         return 1;
     }
+    if (strcmp(name, "spin-us") == 0) {
+        unsigned long v = strtoul(value, &end, 10);
+        if (*end || !*value || v * 1000u > WK_MESH_SPIN_NS_MAX) return -1;
+        q->spin_ns = (uint64_t)v * 1000u;
+        return 1;
+    }
     if (strcmp(name, "segment-bytes") == 0) {
         unsigned long v = strtoul(value, &end, 10);
         if (*end || v < 65536 || v > (1ul << 31)) return -1;
@@ -61,6 +70,7 @@ int main(int argc, char **argv)
     srv_queue_opts qo;
     memset(&qo, 0, sizeof qo);
     q_log_opts_default(&qo.log);
+    qo.spin_ns = SRV_SPIN_NS_DEFAULT;
     int r = srv_options_parse(&o, argc, argv, usage, extra_flag, &qo);
     if (r != 0) return r > 0 ? 0 : 2;
     qo.data_dir = o.data_dir;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/rt_buf.h"
+#include "worker/wk_mesh.h"
 #include "proto_wire/pw_grpc_server.h"
 #include "queue/q_log.h"
 #include "server/srv_runtime.h"
@@ -24,7 +25,13 @@ typedef struct srv_queue_opts {
     uint32_t partitions; /* 0: what the data directory records, or the default for a new one */
     q_log_opts log;      /* fsync policy and segment sizes for every partition */
     size_t max_msg_bytes; /* the server's max send message size (0: 4 MiB) */
+    uint64_t spin_ns;     /* mesh adaptive polling after cross-shard traffic (wk_mesh_opts) */
 } srv_queue_opts;
+
+/* ringqd's default spin: a shard that just exchanged messages with another polls 20 us before
+ * sleeping, so request/reply between shards costs about a microsecond, not a wake-up (tens of
+ * microseconds on a VM); shards with no cross-shard traffic never spin. */
+#define SRV_SPIN_NS_DEFAULT WK_MESH_SPIN_NS_DEFAULT
 
 /* Creates or checks the data directory (ringq.meta) and sets up the mesh for `nshards`. Call
  * before srv_run. Returns 0, or -1 after printing a one-line reason to stderr. */

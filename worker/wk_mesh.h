@@ -60,6 +60,10 @@
 #define WK_MESH_POLL_BUDGET_DEFAULT 256u
 /* Longest optional spin before sleeping (opts.spin_ns): 1 ms. */
 #define WK_MESH_SPIN_NS_MAX 1000000ull
+/* A good spin_ns for loop shards (ringqd's default): long enough to catch the next message of a
+ * request/reply exchange between shards, short enough that a shard with occasional traffic
+ * spends little CPU. */
+#define WK_MESH_SPIN_NS_DEFAULT 20000u
 
 _Static_assert(WK_MESH_ENDPOINTS_MAX >= RT_SHARDS_MAX, "every shard thread can be an endpoint");
 _Static_assert(WK_MESH_PUBLISH_BATCH <= WK_MESH_LANE_CAP_DEFAULT, "batch fits a lane");
@@ -90,7 +94,7 @@ typedef struct wk_mesh_opts {
     int n_shards;      /* 1..RT_SHARDS_MAX */
     int n_threads;     /* helper (send-only) endpoints; n_shards + n_threads <= ENDPOINTS_MAX */
     uint32_t lane_cap; /* messages per lane, power of two >= 2; 0: WK_MESH_LANE_CAP_DEFAULT */
-    uint64_t spin_ns;  /* loop shards poll their lanes this long before sleeping; 0: never.
+    uint64_t spin_ns;  /* loop shards poll this long after mesh traffic before sleeping; 0: never.
                           Bounded by WK_MESH_SPIN_NS_MAX. Trades CPU for round-trip latency. */
 } wk_mesh_opts;
 

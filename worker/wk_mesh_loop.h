@@ -7,14 +7,18 @@
  *   - an every-iteration hook phase: polls and flushes, so a busy loop that never sleeps still
  *     receives and publishes;
  *   - a before-sleep hook phase: polls, flushes S's outbound lanes (when handlers ran, it vetoes this
- *     sleep so the loop notices ev_loop_stop or new work from them), optionally spins for
- *     opts.spin_ns watching the inbound lanes, then runs the sleep protocol (wk_mesh_sleep_begin).
- *     When the
- *     re-check finds work, the hook vetoes the sleep, so the loop polls and runs again instead
- *     of blocking on a message that raced with the flag. After waking it clears the flag.
+ *     sleep so the loop notices ev_loop_stop or new work from them), then, when the shard ran
+ *     or sent mesh messages less than opts.spin_ns ago, keeps polling until spin_ns after that
+ *     traffic (adaptive polling: a shard in a cross-shard conversation answers the next
+ *     message in about a microsecond instead of paying a wake-up; it also submits its queued
+ *     SQEs and stops at once when a completion or timer is ready, see ev_loop_has_events),
+ *     and finally runs the sleep protocol (wk_mesh_sleep_begin). When the re-check finds work,
+ *     the hook vetoes the sleep, so the loop polls and runs again instead of blocking on a
+ *     message that raced with the flag. After waking it clears the flag.
  *
- * An idle shard therefore sits in io_uring_enter with no timer and uses no CPU, and a busy one
- * gets no wake-ups at all (its flag stays 0).
+ * An idle shard therefore sits in io_uring_enter with no timer and uses no CPU (spinning only
+ * ever follows mesh traffic, and lasts at most spin_ns after it), and a busy one gets no
+ * wake-ups at all (its flag stays 0).
  *
  * Shutdown order: a shard's loop may be destroyed only once nobody can wake it any more:
  * destroy the pool (joins its workers), stop every shard's loop, wait until all have returned
@@ -35,6 +39,8 @@ typedef struct wk_mesh_loop {
     wk_mesh *mesh;
     ev_loop *loop;
     int shard;
+    uint64_t last_traffic_ns; /* last time this shard ran or sent mesh messages */
+    uint64_t sent_seen;       /* the shard's `sent` counter at that time */
 } wk_mesh_loop;
 
 /* Attaches shard `shard` to `loop`. Call on the shard's thread after ev_loop_create, before any

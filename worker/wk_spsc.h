@@ -135,6 +135,14 @@ static inline uint32_t wk_spsc_push_n(wk_spsc *r, const void *items, uint32_t n)
     return k;
 }
 
+/* Producer: push_n with a constant element size (pass sizeof(your type)): the copy is inlined,
+ * which is what a one-item push costs most without it. */
+static inline uint32_t wk_spsc_push_sized(wk_spsc *r, const void *items, uint32_t n, uint32_t esz)
+{
+    uint32_t k = wk_spsc_stage_sized(r, items, n, esz);
+    if (k) wk_spsc_publish(r);
+    return k;
+}
 static inline bool wk_spsc_push(wk_spsc *r, const void *item)
 {
     return wk_spsc_push_n(r, item, 1) == 1;
