@@ -237,6 +237,41 @@ START_TEST(send_reports_bytes_and_errors)
 }
 END_TEST
 
+/* ev_loop_has_events: false with nothing to do; true once a queued op has completed (it submits
+ * the op itself) and when a timer is due; the completion is then dispatched normally. */
+static void on_timer_noop(ev_loop *loop, ev_timer *t) { *(int *)t->ud += 1; }
+
+START_TEST(has_events_submits_and_sees_completions)
+{
+    ev_loop *l = mk_loop();
+    ck_assert(!ev_loop_has_events(l));
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int res = 0;
+    ev_op op = {.cb = on_send, .ud = &res};
+    ck_assert_int_eq(ev_send(l, &op, sv[0], "abc", 3), 0);
+    /* A socketpair send completes inline or as task work: poll until it is posted. */
+    bool seen = false;
+    for (int i = 0; i < 100000 && !seen; i++) seen = ev_loop_has_events(l);
+    ck_assert(seen);
+    char b[4];
+    ck_assert_int_eq(read(sv[1], b, 4), 3); /* the send was submitted by has_events */
+    ck_assert_int_ge(ev_loop_run_once(l, false), 1);
+    ck_assert_int_eq(res, 3);
+    ck_assert(!ev_loop_has_events(l));
+    int fired = 0;
+    ev_timer t;
+    ev_timer_init(&t, on_timer_noop, &fired);
+    ck_assert_int_eq(ev_timer_start(l, &t, rt_now_ns()), 0);
+    ck_assert(ev_loop_has_events(l));
+    ev_loop_run_once(l, false);
+    ck_assert_int_eq(fired, 1);
+    close(sv[0]);
+    close(sv[1]);
+    ev_loop_destroy(l);
+}
+END_TEST
+
 START_TEST(fsync_completes)
 {
     ev_loop *l = mk_loop();
@@ -298,6 +333,7 @@ int main(void)
     tcase_add_test(tc, accept_and_multishot_recv);
     tcase_add_test(tc, send_reports_bytes_and_errors);
     tcase_add_test(tc, fsync_completes);
+    tcase_add_test(tc, has_events_submits_and_sees_completions);
     tcase_add_test(tc, hook_veto_prevents_blocking);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
