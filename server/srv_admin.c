@@ -195,6 +195,63 @@ static void run_redrive(srv_job *j, srv_part *sp)
     srv_job_reply_durable(j, sp);
 }
 
+/* PeekTasks: the next tasks of a queue without leasing them (q_part_peek), bounded by the
+ * limit and by the message limit like a LeaseResponse. */
+static void run_peek(srv_job *j, srv_part *sp)
+{
+    const char *name = "";
+    size_t nl = 0;
+    uint64_t limit = Q_PEEK_LIMIT_DEFAULT, state = 0;
+    pw_pb_reader r;
+    pw_pb_field f;
+    int rc;
+    pw_pb_reader_init(&r, j->req, j->req_len);
+    while ((rc = pw_pb_next(&r, &f)) == 1) {
+        if (f.num == 1 && f.wt == PW_PB_WT_LEN) { name = (const char *)f.bytes.ptr; nl = f.bytes.len; }
+        else if (f.num == 2 && f.wt == PW_PB_WT_VARINT) limit = f.u64 ? f.u64 : Q_PEEK_LIMIT_DEFAULT;
+        else if (f.num == 3 && f.wt == PW_PB_WT_VARINT) state = f.u64;
+    }
+    uint32_t states = state == Q_TASK_READY ? Q_PEEK_READY
+                      : state == Q_TASK_DELAYED ? Q_PEEK_DELAYED
+                      : state == 0 ? Q_PEEK_READY | Q_PEEK_DELAYED : 0;
+    if (rc < 0) srv_job_fail(j, Q_INVALID_ARGUMENT, "malformed PeekTasksRequest");
+    else if (limit > Q_PAGE_MAX)
+        srv_job_fail(j, Q_INVALID_ARGUMENT, "limit must be 1..%u (0: %u)", Q_PAGE_MAX, Q_PEEK_LIMIT_DEFAULT);
+    else if (!states)
+        srv_job_fail(j, Q_INVALID_ARGUMENT, "state must be TASK_STATE_READY, TASK_STATE_DELAYED or unspecified (both)");
+    if (j->status != Q_OK) {
+        srv_job_reply(j);
+        return;
+    }
+    q_task_info *out = calloc((size_t)limit, sizeof *out);
+    if (!out) {
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+        srv_job_reply(j);
+        return;
+    }
+    /* One TaskInfo costs its payload, headers, key and error text plus its other fields (id,
+     * queue name, numbers, per-header and message framing). */
+    size_t per_task = 96 + nl + 16 * Q_HEADERS_MAX;
+    size_t budget = srv_q.max_msg_bytes > 1024 ? srv_q.max_msg_bytes - 1024 : srv_q.max_msg_bytes;
+    uint32_t n = 0;
+    bool more = false;
+    q_err e;
+    q_status st = q_part_peek(sp->p, name, nl, states, (uint32_t)limit, budget, per_task, out, &n, &more, &e);
+    if (st != Q_OK) {
+        srv_job_err(j, &e);
+    } else {
+        for (uint32_t i = 0; i < n; i++) {
+            pw_pb_mark m;
+            pw_pb_submsg_begin(&j->resp, 1, &m);
+            srv_encode_task_info(&j->resp, sp->no, &out[i]);
+            pw_pb_submsg_end(&j->resp, &m);
+        }
+        if (more) pw_pb_put_bool(&j->resp, 2, true);
+    }
+    free(out);
+    srv_job_reply(j);
+}
+
 static void run_get_task(srv_job *j, srv_part *sp)
 {
     q_task_info ti;
@@ -384,6 +441,7 @@ static void on_resume(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c,
 static void on_purge(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_purge); }
 static void on_list_dead(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_list_dead); }
 static void on_redrive(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_redrive); }
+static void on_peek(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_peek); }
 static void on_get_task(pw_grpc_call *c, const uint8_t *m, size_t n) { by_id(c, m, n, run_get_task); }
 static void on_delete(pw_grpc_call *c, const uint8_t *m, size_t n) { by_id(c, m, n, run_delete); }
 
@@ -400,6 +458,7 @@ int srv_admin_add_methods(pw_grpc_server *g)
         {.path = "/ringq.v1.Admin/ListDeadTasks", .kind = PW_GRPC_UNARY, .on_message = on_list_dead},
         {.path = "/ringq.v1.Admin/RedriveDeadTasks", .kind = PW_GRPC_UNARY, .on_message = on_redrive},
         {.path = "/ringq.v1.Admin/DeleteTask", .kind = PW_GRPC_UNARY, .on_message = on_delete},
+        {.path = "/ringq.v1.Admin/PeekTasks", .kind = PW_GRPC_UNARY, .on_message = on_peek},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         int r = pw_grpc_server_add_method(g, &m[i]);

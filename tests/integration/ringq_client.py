@@ -52,6 +52,7 @@ _METHODS = {
     "ListDeadTasks": (A, admin_pb2.ListDeadTasksRequest, admin_pb2.ListDeadTasksResponse),
     "RedriveDeadTasks": (A, admin_pb2.RedriveDeadTasksRequest, admin_pb2.RedriveDeadTasksResponse),
     "DeleteTask": (A, admin_pb2.DeleteTaskRequest, admin_pb2.DeleteTaskResponse),
+    "PeekTasks": (A, admin_pb2.PeekTasksRequest, admin_pb2.PeekTasksResponse),
 }
 
 
