@@ -205,6 +205,7 @@ int wk_mesh_send(wk_mesh *m, int from, int to, const wk_msg *msg)
         return -EAGAIN;
     }
     e->st.sent++;
+    if (to != from) e->st.cross++;
     mark_dirty(e, l, to);
     if (wk_spsc_staged(&l->ring) >= WK_MESH_PUBLISH_BATCH) publish_and_wake(m, from, to, l);
     return 0;
@@ -218,6 +219,7 @@ void wk_mesh_send_node(wk_mesh *m, int from, int to, wk_msg_node *node)
     mark_dirty(e, l, to);
     if (!l->bl_head && wk_spsc_stage_sized(&l->ring, &node->msg, 1, sizeof(wk_msg)) == 1) {
         e->st.sent++;
+        if (to != from) e->st.cross++;
         if (wk_spsc_staged(&l->ring) >= WK_MESH_PUBLISH_BATCH) publish_and_wake(m, from, to, l);
         return;
     }
@@ -341,6 +343,7 @@ unsigned wk_mesh_poll(wk_mesh *m, int self, unsigned budget)
             progress = true;
             space_check(m, self, from, l);
             e->st.received += got;
+            if (from != self) e->st.cross += got;
             n += got;
             for (uint32_t i = 0; i < got; i++) buf[i].fn(m, self, &buf[i]);
         }

@@ -16,14 +16,15 @@ static int loop_wake(wk_mesh *m, int to, void *from_ctx, void *to_ctx)
  * network completions, and keeps the syscalls to a few hundred thousand a second at most. */
 #define SPIN_PEEK_NS 2000u
 
-/* Records mesh traffic (messages run, or sent since the last look) for the adaptive spin. */
-static void note_traffic(wk_mesh_loop *ml, unsigned ran)
+/* Records traffic with other endpoints since the last look, for the adaptive spin. (A lone
+ * shard's self-lane jobs never start a spin: nothing could arrive on the mesh meanwhile.) */
+static void note_traffic(wk_mesh_loop *ml)
 {
     if (!wk_mesh_spin_ns(ml->mesh)) return;
     wk_mesh_stats st;
     wk_mesh_get_stats(ml->mesh, ml->shard, &st);
-    if (ran || st.sent != ml->sent_seen) {
-        ml->sent_seen = st.sent;
+    if (st.cross != ml->cross_seen) {
+        ml->cross_seen = st.cross;
         ml->last_traffic_ns = rt_now_ns();
     }
 }
@@ -53,9 +54,9 @@ static void on_wake(ev_loop *loop, void *ud, uint32_t data)
     /* Wake handlers are shared: ours are WK_MESH_WAKE_DATA (MSG_RING) and 0 (the eventfd
      * fallback used by helper threads, which carries no data). */
     if (data != WK_MESH_WAKE_DATA && data != 0) return;
-    unsigned ran = wk_mesh_poll(ml->mesh, ml->shard, 0);
+    wk_mesh_poll(ml->mesh, ml->shard, 0);
     wk_mesh_flush(ml->mesh, ml->shard);
-    note_traffic(ml, ran);
+    note_traffic(ml);
 }
 
 static bool on_sleep_hook(ev_loop *loop, void *ud, ev_hook_phase phase)
@@ -68,16 +69,16 @@ static bool on_sleep_hook(ev_loop *loop, void *ud, ev_hook_phase phase)
     if (phase == EV_HOOK_ITERATION) {
         /* A busy loop never sleeps: poll inbound lanes and publish outbound ones every
          * iteration, so neither direction waits for the loop to go idle. */
-        unsigned ran = wk_mesh_poll(ml->mesh, ml->shard, 0);
+        wk_mesh_poll(ml->mesh, ml->shard, 0);
         wk_mesh_flush(ml->mesh, ml->shard);
-        note_traffic(ml, ran);
+        note_traffic(ml);
         return true;
     }
     unsigned ran = wk_mesh_poll(ml->mesh, ml->shard, 0);
     wk_mesh_flush(ml->mesh, ml->shard);
+    note_traffic(ml);
     /* Handlers ran: they may have stopped the loop or started work, so go around once more
      * instead of blocking (the next pass sleeps if nothing new arrived). */
-    note_traffic(ml, ran);
     if (ran) return false;
     if (!spin_after_traffic(ml)) return false;
     return wk_mesh_sleep_begin(ml->mesh, ml->shard);
@@ -90,7 +91,7 @@ int wk_mesh_loop_init(wk_mesh_loop *ml, wk_mesh *m, int shard, ev_loop *loop)
     ml->loop = loop;
     ml->shard = shard;
     ml->last_traffic_ns = 0;
-    ml->sent_seen = 0;
+    ml->cross_seen = 0;
     int r = ev_loop_add_hook(loop, on_sleep_hook, ml);
     if (r < 0) return r;
     r = ev_loop_add_wake_handler(loop, on_wake, ml);

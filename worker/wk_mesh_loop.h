@@ -8,7 +8,8 @@
  *     receives and publishes;
  *   - a before-sleep hook phase: polls, flushes S's outbound lanes (when handlers ran, it vetoes this
  *     sleep so the loop notices ev_loop_stop or new work from them), then, when the shard ran
- *     or sent mesh messages less than opts.spin_ns ago, keeps polling until spin_ns after that
+ *     or sent messages from or to another endpoint (not its self lane) less than
+ *     opts.spin_ns ago, keeps polling until spin_ns after that
  *     traffic (adaptive polling: a shard in a cross-shard conversation answers the next
  *     message in about a microsecond instead of paying a wake-up; it also submits its queued
  *     SQEs and stops at once when a completion or timer is ready, see ev_loop_has_events),
@@ -39,8 +40,8 @@ typedef struct wk_mesh_loop {
     wk_mesh *mesh;
     ev_loop *loop;
     int shard;
-    uint64_t last_traffic_ns; /* last time this shard ran or sent mesh messages */
-    uint64_t sent_seen;       /* the shard's `sent` counter at that time */
+    uint64_t last_traffic_ns; /* last time this shard exchanged messages with another */
+    uint64_t cross_seen;      /* the shard's `cross` counter at that time */
 } wk_mesh_loop;
 
 /* Attaches shard `shard` to `loop`. Call on the shard's thread after ev_loop_create, before any

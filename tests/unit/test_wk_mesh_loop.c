@@ -264,6 +264,8 @@ typedef struct {
     uint64_t cpu_start_ns, cpu_woken_ns, wall_start_ns, wall_woken_ns;
     ev_timer timer;
     bool woke;
+    bool warm;     /* shard 0 sends one message at start: shard 1 spins after it, then sleeps */
+    bool warm_ran;
 } idle_ctx;
 
 static uint64_t thread_cpu_ns(void)
@@ -288,6 +290,11 @@ static void on_idle_timer(ev_loop *loop, ev_timer *t)
     ck_assert_int_eq(wk_mesh_send(g_h->m, 0, 1, &msg), 0); /* flushed by shard 0's hook */
 }
 
+static void on_warm(wk_mesh *m, int self, const wk_msg *msg)
+{
+    ((idle_ctx *)g_h->ctx)->warm_ran = true;
+}
+
 static void idle_setup(harness *h, int shard)
 {
     idle_ctx *ic = h->ctx;
@@ -296,19 +303,24 @@ static void idle_setup(harness *h, int shard)
         ic->wall_start_ns = rt_now_ns();
         return;
     }
+    if (ic->warm) {
+        wk_msg msg = {.fn = on_warm};
+        ck_assert_int_eq(wk_mesh_send(h->m, 0, 1, &msg), 0);
+    }
     ev_timer_init(&ic->timer, on_idle_timer, NULL);
     ck_assert_int_eq(ev_timer_start(h->loops[0], &ic->timer,
                                     rt_now_ns() + IDLE_WINDOW_MS * RT_NS_PER_MS),
                      0);
 }
 
-static void run_idle(uint64_t spin_ns)
+static void run_idle(uint64_t spin_ns, bool warm)
 {
-    idle_ctx ic = {0};
+    idle_ctx ic = {.warm = warm};
     harness h = {.setup = idle_setup, .ctx = &ic};
     g_h = &h;
     run_shards(&h, &(wk_mesh_opts){.n_shards = SHARDS, .spin_ns = spin_ns});
     ck_assert(ic.woke);
+    ck_assert(ic.warm_ran == warm);
     uint64_t used = ic.cpu_woken_ns - ic.cpu_start_ns;
     ck_assert_msg(used < IDLE_CPU_MAX_MS * RT_NS_PER_MS,
                   "idle shard used %llu ns CPU over %llu ns", (unsigned long long)used,
@@ -321,9 +333,12 @@ static void run_idle(uint64_t spin_ns)
     wk_mesh_destroy(h.m);
 }
 
-START_TEST(idle_shard_sleeps_until_woken) { run_idle(0); }
+START_TEST(idle_shard_sleeps_until_woken) { run_idle(0, false); }
 END_TEST
-START_TEST(idle_shard_with_spin_still_sleeps) { run_idle(50000); }
+START_TEST(idle_shard_with_spin_still_sleeps) { run_idle(50000, false); }
+END_TEST
+/* Traffic starts a spin of at most spin_ns (the longest allowed here); then the shard sleeps. */
+START_TEST(spin_after_traffic_ends_in_sleep) { run_idle(WK_MESH_SPIN_NS_MAX, true); }
 END_TEST
 
 int main(void)
@@ -343,6 +358,7 @@ int main(void)
     tcase_add_test(tc, calls_and_pool_jobs_with_spin);
     tcase_add_test(tc, idle_shard_sleeps_until_woken);
     tcase_add_test(tc, idle_shard_with_spin_still_sleeps);
+    tcase_add_test(tc, spin_after_traffic_ends_in_sleep);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
