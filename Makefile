@@ -71,6 +71,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
+# ringq-bench pieces under unit test: tests/unit/test_rb_*.c also link bench/rb_sock.c.
+$(BUILD)/tests/test_rb_%: $(BUILD)/obj/tests/unit/test_rb_%.o $(BUILD)/obj/bench/rb_sock.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/obj/bench/rb_sock.o $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+
 $(BUILD)/aux/%: $(BUILD)/obj/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
