@@ -33,7 +33,7 @@ static const char USAGE[] =
     "          [--lease-ms N] [--key KEY] [-H NAME=VALUE]... [--batch N]\n"
     "  stats [QUEUE]                table of queues (or one queue)\n"
     "  watch [--interval-ms N] [--count N]   stats refreshed in place\n"
-    "  peek QUEUE                   a queue's settings and figures\n"
+    "  peek QUEUE [--limit N] [--state ready|delayed|all]   next tasks, without leasing\n"
     "  get ID                       one task in any state\n"
     "  dead QUEUE [--limit N]       dead tasks of a queue\n"
     "  redrive QUEUE [ID...]        dead tasks back to ready (all when no ID)\n"
@@ -412,28 +412,111 @@ static int need_one(args *a, const char *what)
     return 0;
 }
 
+/* Payload (or any server string) for a table cell: at most `width` (>= 4) columns of
+ * printable ASCII — control bytes, DEL and non-ASCII as \n, \t, \xNN (and \\), so nothing a
+ * producer put in a payload can move the cursor or recolour the terminal; "..." when cut.
+ * Returns the columns written. */
+static size_t put_preview(const uint8_t *p, size_t n, size_t width)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        char e[8];
+        unsigned char ch = p[i];
+        if (ch == '\\') snprintf(e, sizeof e, "\\\\");
+        else if (ch == '\n') snprintf(e, sizeof e, "\\n");
+        else if (ch == '\t') snprintf(e, sizeof e, "\\t");
+        else if (ch < 0x20 || ch >= 0x7f) snprintf(e, sizeof e, "\\x%02x", ch);
+        else e[0] = (char)ch, e[1] = 0;
+        size_t k = strlen(e);
+        /* The last piece may use the room "..." would have taken. */
+        if (w + k > width || (w + k > width - 3 && i + 1 < n)) {
+            fputs("...", stdout);
+            return w + 3;
+        }
+        fputs(e, stdout);
+        w += k;
+    }
+    return w;
+}
+
+/* "2024-05-01T12:00:00.123Z", or "-" for 0. */
+static void put_time_ms(uint64_t ms)
+{
+    if (!ms) {
+        printf("%-24s", "-");
+        return;
+    }
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    char b[32];
+    if (!gmtime_r(&s, &tm) || !strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm)) {
+        printf("%-24" PRIu64, ms);
+        return;
+    }
+    printf("%s.%03uZ", b, (unsigned)(ms % 1000));
+}
+
 static int cmd_peek(args *a)
 {
-    if (need_one(a, "QUEUE")) return EX_USAGE;
-    rq_status st;
-    rq_queue_info q;
-    if (rq_get_queue(C, a->v[1], &q, &st)) return fail(&st);
-    if (json) {
-        json_queue(&q);
-        putchar('\n');
-        return EX_OK;
+    const char *queue = NULL;
+    uint64_t limit = 10;
+    int state = RQ_STATE_UNSPECIFIED;
+    for (int i = 1; i < a->n; i++) {
+        const char *o = a->v[i], *v;
+        if (strcmp(o, "--limit") == 0) {
+            if (!(v = optval(a, &i)) || !parse_u64(v, &limit) || limit < 1 || limit > 1000)
+                return usage("--limit takes 1..1000");
+        } else if (strcmp(o, "--state") == 0) {
+            v = optval(a, &i);
+            if (v && strcmp(v, "ready") == 0) state = RQ_STATE_READY;
+            else if (v && strcmp(v, "delayed") == 0) state = RQ_STATE_DELAYED;
+            else if (v && strcmp(v, "all") == 0) state = RQ_STATE_UNSPECIFIED;
+            else return usage("--state takes ready, delayed or all");
+        } else if (o[0] == '-') {
+            return usage("peek: unknown option %s", o);
+        } else if (!queue) {
+            queue = o;
+        } else {
+            return usage("peek takes one QUEUE");
+        }
     }
-    printf("queue:        %s (partition %u)%s\n", q.name, q.partition, q.paused ? " PAUSED" : "");
-    printf("tasks:        %" PRIu64 " ready, %" PRIu64 " delayed, %" PRIu64 " leased, %" PRIu64
-           " dead\n", q.ready, q.delayed, q.leased, q.dead);
-    printf("since start:  %" PRIu64 " enqueued, %" PRIu64 " acked, %" PRIu64 " nacked, %" PRIu64
-           " expired, %" PRIu64 " died, %" PRIu64 " duplicates\n", q.enqueued_total,
-           q.acked_total, q.nacked_total, q.expired_total, q.dead_total, q.duplicates_total);
-    printf("rates:        %.1f enqueued/s, %.1f acked/s\n", q.enqueue_rate, q.ack_rate);
-    printf("config:       max_attempts=%u lease_ms=%u backoff_base_ms=%" PRIu64
-           " backoff_max_ms=%" PRIu64 " dead_letter=%s dedup_window_ms=%" PRIu64 "\n",
-           q.config.max_attempts, q.config.lease_ms, q.config.backoff_base_ms,
-           q.config.backoff_max_ms, q.config.dead_letter ? "on" : "off", q.config.dedup_window_ms);
+    if (!queue) return usage("peek needs a QUEUE");
+    rq_status st;
+    rq_task_info **ts;
+    size_t n;
+    /* One more than shown tells whether more are waiting (not when the limit is the API's
+     * largest, nor when large payloads filled the response: then fewer come back). */
+    size_t ask = limit < 1000 ? (size_t)limit + 1 : (size_t)limit;
+    if (rq_peek(C, queue, state, ask, &ts, &n, &st)) return fail(&st);
+    bool more = n > limit;
+    size_t show = more ? (size_t)limit : n;
+    if (json) {
+        putchar('[');
+        for (size_t i = 0; i < show; i++) {
+            if (i) putchar(',');
+            json_task_info(ts[i]);
+        }
+        printf("]\n");
+    } else {
+        printf("%-24s %-7s %4s %8s  %-24s %9s  %s\n", "ID", "STATE", "PRIO", "ATTEMPTS",
+               "ENQUEUED/DUE (UTC)", "BYTES", "PAYLOAD");
+        for (size_t i = 0; i < show; i++) {
+            const rq_task_info *t = ts[i];
+            char att[24];
+            snprintf(att, sizeof att, "%u/%u", t->attempts, t->max_attempts);
+            size_t w = put_preview((const uint8_t *)t->id, strlen(t->id), 24);
+            printf("%*s %-7s %4u %8s  ", (int)(24 - w), "", rq_state_name(t->state), t->priority,
+                   att);
+            put_time_ms(t->state == RQ_STATE_DELAYED ? t->due_unix_ms : t->enqueued_unix_ms);
+            printf(" %9zu  ", t->payload_len);
+            put_preview(t->payload, t->payload_len, 48);
+            putchar('\n');
+        }
+        if (show == 0) printf("(no %s tasks)\n", state == RQ_STATE_READY ? "ready"
+                              : state == RQ_STATE_DELAYED ? "delayed" : "ready or delayed");
+        else if (more) printf("(more tasks follow: --limit N shows up to 1000)\n");
+    }
+    rq_task_infos_free(ts, n);
     return EX_OK;
 }
 

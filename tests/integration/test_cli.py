@@ -10,7 +10,7 @@ import unittest
 import grpc
 
 import ringq_harness as H
-from ringq.v1 import admin_pb2, queue_pb2
+from ringq.v1 import admin_pb2, queue_pb2, types_pb2
 
 RINGQ = os.path.join(H.BUILD, "ringq")
 PROG = os.path.join(H.BUILD, "aux", "tests", "integration", "rq_api_prog")
@@ -113,12 +113,66 @@ class CliTest(unittest.TestCase):
         mine = [x for x in all_q if x["name"] == q][0]
         self.assertEqual(mine["ready"], 1)
         self.assertEqual(mine["config"]["max_attempts"], 5)
-        self.assertIn("1 ready", self.ok("peek", q))
-        self.assertEqual(self.js("peek", q)["name"], q)
+        self.assertEqual([t["id"] for t in self.js("peek", q)], [tid])
         self.assertIn("payload:      payload\twith tab", self.ok("get", tid))
         t = self.js("get", tid)
         self.assertEqual((t["id"], t["queue"], t["state"]), (tid, q, "ready"))
         self.assertEqual(t["headers"], {"a": "b"})
+
+    def enqueue_raw(self, queue, payload, **kw):
+        fn = self.ch.unary_unary("/ringq.v1.Queue/Enqueue",
+                                 request_serializer=lambda m: m.SerializeToString(),
+                                 response_deserializer=queue_pb2.EnqueueResponse.FromString)
+        return fn(queue_pb2.EnqueueRequest(queue=queue, tasks=[types_pb2.TaskSpec(
+            payload=payload, **kw)]), timeout=10).results[0].id
+
+    def test_peek_order_state_limit_and_escaping(self):
+        q = self.q()
+        low = self.js("enqueue", "-p", "1", q, "low")[0]["id"]
+        high = self.js("enqueue", "-p", "9", q, "high")[0]["id"]
+        low2 = self.js("enqueue", "-p", "1", q, "low2")[0]["id"]
+        later = self.js("enqueue", "--delay-ms", "3600000", q, "later")[0]["id"]
+        nasty = self.enqueue_raw(q, b"\x1b[2Jred\x00\xff\\n" + b"z" * 100)  # priority 0
+        order = [high, low, low2, nasty, later]
+        got = self.js("peek", q)
+        self.assertEqual([t["id"] for t in got], order)
+        self.assertEqual([t["state"] for t in got], ["ready"] * 4 + ["delayed"])
+        self.assertEqual([t["priority"] for t in got], [9, 1, 1, 0, 0])
+        self.assertEqual(got[0]["payload"], "high")
+        self.assertIn("payload_base64", got[3])
+        self.assertGreater(got[4]["due_unix_ms"], got[4]["enqueued_unix_ms"])
+        self.assertEqual([t["id"] for t in self.js("peek", q, "--state", "delayed")], [later])
+        self.assertEqual([t["id"] for t in self.js("peek", "--state", "ready", q)], order[:4])
+        self.assertEqual([t["id"] for t in self.js("peek", q, "--limit", "2")], order[:2])
+        self.assertEqual([t["id"] for t in self.js("peek", q, "--state", "all", "--limit",
+                                                   "1000")], order)
+        # The table: one row per task, in order, payloads escaped (no raw control bytes).
+        out = self.ok("peek", q, "--limit", "2")
+        lines = out.splitlines()
+        self.assertIn("ID", lines[0])
+        self.assertIn("PAYLOAD", lines[0])
+        self.assertEqual([line.split()[0] for line in lines[1:3]], order[:2])
+        self.assertEqual(lines[1].split()[1:3], ["ready", "9"])
+        self.assertIn("more tasks follow", lines[3])
+        out = self.ok("peek", q)
+        row = [line for line in out.splitlines() if line.startswith(nasty)][0]
+        self.assertIn("\\x1b[2Jred\\x00\\xff\\\\n", row)
+        self.assertTrue(row.endswith("..."))
+        self.assertFalse(any(ch < " " for ch in out.replace("\n", "")))
+        self.assertIn("delayed", [line.split()[1] for line in out.splitlines()[1:]])
+        self.assertNotIn("more tasks follow", out)
+        # Peeking changed nothing: a lease gets the same tasks, in the same order.
+        self.assertEqual([t.id for t in self.lease(q)], order[:4])
+        self.assertIn("no ready tasks", self.ok("peek", q, "--state", "ready"))
+        # Errors: unknown queue rejected by the server (3), bad arguments refused here (2).
+        rc, _, err = self.ringq("peek", q + "-nope")
+        self.assertEqual(rc, 3)
+        self.assertIn("NOT_FOUND", err)
+        for args in (["peek"], ["peek", q, "--limit", "0"], ["peek", q, "--limit", "1001"],
+                     ["peek", q, "--state", "leased"], ["peek", q, "--state"], ["peek", q, q],
+                     ["peek", q, "--bogus"]):
+            rc, _, err = self.ringq(*args)
+            self.assertEqual(rc, 2, f"{args}: {rc} {err}")
 
     def test_watch_refreshes_count_times(self):
         q = self.q()
