@@ -119,7 +119,11 @@ int rq_enqueue(rq_client *c, const char *queue, const rq_task_spec *tasks, size_
  * The callback runs exactly once, from an iteration of the client's loop (never from inside the
  * starting call). Refused calls are retried and lost connections re-dialled with backoff, as for
  * the blocking calls, until the call's deadline. Views passed to a callback are valid during it
- * only. Return 0 when started, or a negative errno (-EINVAL, -ENOMEM): then no callback runs. */
+ * only. Return 0 when started, or a negative errno (-EINVAL, -ENOMEM): then no callback runs.
+ * Any number of calls may be in flight on the one connection (beyond the server's stream limit
+ * they wait their turn). rq_client_destroy ends calls still in flight with CANCELLED: their
+ * callbacks run inside it (starting a call from one fails with -EINVAL). A blocking call made
+ * from inside a libringq callback fails with RQ_EINVAL. */
 
 /* Any unary gRPC call: `req` is the serialized request message (copied); `resp` the response
  * message (NULL when st->code != 0). timeout_ms 0: the client's. */

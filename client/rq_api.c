@@ -62,22 +62,24 @@ static int encode_spec(buf *b, const rq_task_spec *t)
     return rc;
 }
 
-int rq_enqueue(rq_client *c, const char *queue, const rq_task_spec *tasks, size_t n,
-               rq_enqueue_result *results, rq_status *st)
+int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
+                      rq_status *st)
 {
-    if (!str_ok(queue) || !tasks || n == 0 || !results)
+    if (!str_ok(queue) || !tasks || n == 0)
         return rq_set_status(st, RQ_EINVAL, "enqueue needs a queue and 1..1000 tasks");
-    msgs m;
-    msgs_init(&m);
-    int rc = pw_pb_put_string(&m.req, 1, queue, strlen(queue));
-    for (size_t i = 0; i < n && rc == 0; i++) rc = encode_spec(&m.req, &tasks[i]);
-    if (rc) return nomem(&m, st);
-    rc = rq_unary(c, QPATH "Enqueue", &m.req, &m.resp, st);
-    if (rc) return msgs_done(&m, rc);
+    int rc = pw_pb_put_string(b, 1, queue, strlen(queue));
+    for (size_t i = 0; i < n && rc == 0; i++) rc = encode_spec(b, &tasks[i]);
+    if (rc) return rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
+    return 0;
+}
+
+int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results, size_t n,
+                      rq_status *st)
+{
     pw_pb_reader r;
     pw_pb_field f;
     size_t k = 0;
-    pw_pb_reader_init(&r, buf_begin(&m.resp), buf_size(&m.resp));
+    pw_pb_reader_init(&r, p, len);
     while (pw_pb_next(&r, &f) == 1 && k < n) {
         if (f.num != 1 || f.wt != PW_PB_WT_LEN) continue;
         pw_pb_bytes id = {(const uint8_t *)"", 0};
@@ -89,9 +91,61 @@ int rq_enqueue(rq_client *c, const char *queue, const rq_task_spec *tasks, size_
         k++;
     }
     if (k != n)
-        return msgs_done(&m, rq_set_status(st, PW_GRPC_INTERNAL,
-                                           "the server returned %zu results for %zu tasks", k, n));
-    return msgs_done(&m, 0);
+        return rq_set_status(st, PW_GRPC_INTERNAL, "the server returned %zu results for %zu tasks",
+                             k, n);
+    return 0;
+}
+
+int rq_enqueue(rq_client *c, const char *queue, const rq_task_spec *tasks, size_t n,
+               rq_enqueue_result *results, rq_status *st)
+{
+    if (!results) return rq_set_status(st, RQ_EINVAL, "enqueue needs a results array");
+    msgs m;
+    msgs_init(&m);
+    int rc = rq_enqueue_encode(&m.req, queue, tasks, n, st);
+    if (rc == 0) rc = rq_unary(c, QPATH "Enqueue", &m.req, &m.resp, st);
+    if (rc == 0) rc = rq_enqueue_decode(buf_begin(&m.resp), buf_size(&m.resp), results, n, st);
+    return msgs_done(&m, rc);
+}
+
+static void enqueue_fin(rq_acall *a, const rq_status *st, const uint8_t *resp, size_t len)
+{
+    rq_client *c = a->c;
+    rq_enqueue_fn done = (rq_enqueue_fn)a->fn;
+    if (st->code) {
+        done(c, a->ud, st, NULL, 0);
+        return;
+    }
+    rq_status dst;
+    if (a->n > c->enq_cap) {
+        rq_enqueue_result *nr = realloc(c->enq_res, a->n * sizeof *nr);
+        if (!nr) {
+            rq_set_status(&dst, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory for the results");
+            done(c, a->ud, &dst, NULL, 0);
+            return;
+        }
+        c->enq_res = nr;
+        c->enq_cap = a->n;
+    }
+    if (rq_enqueue_decode(resp, len, c->enq_res, a->n, &dst)) done(c, a->ud, &dst, NULL, 0);
+    else done(c, a->ud, st, c->enq_res, a->n);
+}
+
+int rq_enqueue_async(rq_client *c, const char *queue, const rq_task_spec *tasks, size_t n,
+                     rq_enqueue_fn done, void *ud)
+{
+    if (!c || !done || c->closing || !str_ok(queue) || !tasks || n == 0) return -EINVAL;
+    rq_acall *a = rq_acall_new(c, QPATH "Enqueue", false);
+    if (!a) return -ENOMEM;
+    a->fn = (void *)done;
+    a->ud = ud;
+    a->n = n;
+    rq_status st;
+    if (rq_enqueue_encode(&a->req, queue, tasks, n, &st)) {
+        rq_acall_free(a);
+        return -EINVAL; /* above RQ_MAX_SEND_BYTES (or out of memory) */
+    }
+    return rq_acall_submit(a, 0, enqueue_fin);
 }
 
 /* Decodes every repeated message field `num` of the response with `dec` into a new array. */

@@ -1,6 +1,6 @@
-/* client/rq_conn: libringq's connection — a TCP socket driven by the core io_uring loop, one
- * pw_grpc_client per connection, deadlines on a loop timer, blocking unary calls that run the
- * loop until they complete. */
+/* client/rq_conn: libringq's connections — TCP sockets driven by the core io_uring loop, one
+ * pw_grpc_client each. New calls start on the current connection; one that received a GOAWAY
+ * stays on the client's list (read, flushed) until its last call ends. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -67,12 +67,7 @@ static int parse_addr(rq_client *c, const char *addr)
     return 0;
 }
 
-static void on_timer(ev_loop *loop, ev_timer *t)
-{
-    rq_client *c = t->ud;
-    if (c->conn) pw_grpc_client_tick(c->conn->g, rt_now_ns());
-    rq_conn_flush(c);
-}
+static void on_kick(ev_loop *loop, ev_timer *t) { rq_async_run(t->ud); }
 
 static void on_poll_timer(ev_loop *loop, ev_timer *t) {}
 
@@ -108,7 +103,7 @@ rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
         }
         c->own_loop = true;
     }
-    ev_timer_init(&c->timer, on_timer, c);
+    ev_timer_init(&c->kick, on_kick, c);
     ev_timer_init(&c->poll_timer, on_poll_timer, c);
     rq_set_status(st, 0, NULL);
     return c;
@@ -130,19 +125,30 @@ static void conn_drop(rq_conn *k, const char *why)
     k->dead = true;
     rq_client *c = k->cl;
     if (c->conn == k) c->conn = NULL;
+    for (rq_conn **pp = &c->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    }
     shutdown(k->fd, SHUT_RDWR); /* completes the read in flight */
+    c->in_grpc++;
     pw_grpc_client_fail(k->g, why);
     pw_grpc_client_destroy(k->g);
+    c->in_grpc--;
     k->g = NULL;
     conn_maybe_free(k);
+    rq_conn_flush(c); /* what the closes' callbacks queued on other connections */
 }
 
 void rq_client_destroy(rq_client *c)
 {
     if (!c) return;
+    c->closing = true;
     rq_work_client_gone(c);
-    if (c->conn) conn_drop(c->conn, "client closed");
-    ev_timer_stop(c->loop, &c->timer);
+    while (c->conns) conn_drop(c->conns, "client closed");
+    rq_async_close(c);
+    ev_timer_stop(c->loop, &c->kick);
     ev_timer_stop(c->loop, &c->poll_timer);
     /* Let the reads and sends of dropped connections complete so their memory is freed. */
     for (int i = 0; i < 100 && ev_loop_run_once(c->loop, false) > 0; i++) {
@@ -182,9 +188,12 @@ static void on_read(ev_loop *loop, ev_op *op, int res, unsigned flags)
         return;
     }
     rq_client *c = k->cl;
+    c->in_grpc++;
     ssize_t rc = pw_grpc_client_recv(k->g, k->rbuf, (size_t)res, rt_now_ns());
+    c->in_grpc--;
     if (!k->dead && rc >= 0) arm_read(k);
     rq_conn_flush(c);
+    rq_async_run(c);
 }
 
 static void arm_read(rq_conn *k)
@@ -231,7 +240,9 @@ static void conn_pump(rq_conn *k)
         memcpy(k->sbuf, p, n);
         k->slen = n;
         k->soff = 0;
+        k->cl->in_grpc++;
         pw_grpc_client_output_consume(k->g, n); /* may run callbacks that queue more */
+        k->cl->in_grpc--;
         if (k->dead) return;
     }
     if (k->slen > k->soff) {
@@ -244,25 +255,33 @@ static void conn_pump(rq_conn *k)
 
 void rq_conn_flush(rq_client *c)
 {
-    if (c->in_flush) {
-        c->flush_again = true;
+    if (c->in_flush || c->in_grpc) {
+        c->flush_again = true; /* the caller up the stack flushes once out of pw_grpc */
         return;
     }
     c->in_flush = true;
     do {
         c->flush_again = false;
-        rq_conn *k = c->conn;
-        if (!k) break;
-        conn_pump(k);
-        if (k->dead) continue;
-        if (pw_grpc_client_want_close(k->g) && k->slen == 0 && !k->sop.busy &&
-            !pw_grpc_client_want_write(k->g)) {
-            conn_drop(k, "the server closed the connection");
-            continue;
+        rq_conn *next;
+        for (rq_conn *k = c->conns; k; k = next) {
+            next = k->next;
+            conn_pump(k);
+            if (k->dead) {
+                c->flush_again = true; /* the list changed */
+                break;
+            }
+            bool idle = k->slen == 0 && !k->sop.busy && !pw_grpc_client_want_write(k->g);
+            if (idle && pw_grpc_client_want_close(k->g)) {
+                conn_drop(k, "the server closed the connection");
+                c->flush_again = true;
+                break;
+            }
+            if (idle && k != c->conn && pw_grpc_client_calls(k->g) == 0) {
+                conn_drop(k, "drained");
+                c->flush_again = true;
+                break;
+            }
         }
-        uint64_t d = pw_grpc_client_next_deadline(k->g);
-        if (d) ev_timer_start(c->loop, &c->timer, d);
-        else ev_timer_stop(c->loop, &c->timer);
     } while (c->flush_again);
     c->in_flush = false;
 }
@@ -303,19 +322,19 @@ static int connect_to(rq_client *c, char *why, size_t why_len)
     return fd;
 }
 
+rq_conn *rq_conn_ready(rq_client *c)
+{
+    rq_conn *k = c->conn;
+    return k && !pw_grpc_client_draining(k->g) && !pw_grpc_client_want_close(k->g) ? k : NULL;
+}
+
 rq_conn *rq_conn_get(rq_client *c, rq_status *st)
 {
-    if (c->conn && !pw_grpc_client_draining(c->conn->g)) return c->conn;
-    if (c->conn) {
-        /* Draining (GOAWAY): its accepted calls finish on it; new ones need a new one. The
-         * old connection is dropped only when empty, by rq_conn_flush. */
-        rq_conn *old = c->conn;
-        c->conn = NULL;
-        if (pw_grpc_client_calls(old->g) == 0) conn_drop(old, "replaced");
-        /* else: it stays alive through its ops' callbacks; see on_read (k->cl->conn differs,
-         * which is fine: flush only pumps the current connection, so pump it here once). */
-        else conn_pump(old);
-    }
+    if (rq_conn_ready(c)) return c->conn;
+    /* Draining (GOAWAY): the calls it accepted finish on it (it stays on c->conns, read and
+     * flushed, until its last call ends); new calls need a new connection. */
+    c->conn = NULL;
+    rq_conn_flush(c);
     char why[256];
     int fd = connect_to(c, why, sizeof why);
     if (fd < 0) {
@@ -333,6 +352,8 @@ rq_conn *rq_conn_get(rq_client *c, rq_status *st)
     k->cl = c;
     k->fd = fd;
     c->conn = k;
+    k->next = c->conns;
+    c->conns = k;
     arm_read(k);
     if (k->dead) {
         rq_set_status(st, RQ_ECONNECT, "cannot read from %s", c->addr);
@@ -358,77 +379,4 @@ pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_n
     }
     rq_set_status(st, PW_GRPC_UNAVAILABLE, "the connection keeps closing");
     return NULL;
-}
-
-/* ---- blocking unary calls ---- */
-
-typedef struct unary_wait {
-    bool done;
-    int code;
-    bool refused;
-    int msgs;
-    buf *resp;
-    rq_status *st;
-} unary_wait;
-
-static int unary_msg(pw_grpc_ccall *call, void *ud, const uint8_t *p, size_t n)
-{
-    unary_wait *w = ud;
-    w->msgs++;
-    if (w->msgs > 1) return -1;
-    return buf_append(w->resp, p, n) < 0 ? -1 : 0;
-}
-
-static void unary_close(pw_grpc_ccall *call, void *ud, const pw_grpc_cstatus *s)
-{
-    unary_wait *w = ud;
-    w->done = true;
-    w->code = (int)s->code;
-    w->refused = s->refused;
-    if (w->st) {
-        w->st->code = (int)s->code;
-        size_t k = s->message_len < sizeof w->st->message - 1 ? s->message_len
-                                                               : sizeof w->st->message - 1;
-        memcpy(w->st->message, s->message, k);
-        w->st->message[k] = 0;
-    }
-    if (w->code == 0 && w->msgs != 1) {
-        w->code = PW_GRPC_INTERNAL;
-        rq_set_status(w->st, w->code, "the server answered a unary call with %d messages", w->msgs);
-    }
-}
-
-int rq_unary(rq_client *c, const char *path, const buf *req, buf *resp, rq_status *st)
-{
-    static const pw_grpc_ccall_cbs cbs = {unary_msg, unary_close};
-    rq_status local;
-    if (!st) st = &local;
-    uint64_t deadline = rt_now_ns() + (uint64_t)c->timeout_ms * RT_NS_PER_MS;
-    for (int attempt = 0;; attempt++) {
-        size_t resp_mark = buf_size(resp);
-        unary_wait w = {.resp = resp, .st = st};
-        pw_grpc_ccall *call = rq_conn_start(c, path, deadline, &cbs, &w, st);
-        if (!call) return st->code;
-        int rc = pw_grpc_ccall_send(call, buf_begin(req), buf_size(req), true);
-        if (rc < 0) {
-            pw_grpc_ccall_cancel(call);
-            rq_conn_flush(c);
-            return rq_set_status(st, RQ_EINVAL, "request not sent: %s", strerror(-rc));
-        }
-        rq_conn_flush(c);
-        while (!w.done) {
-            int n = ev_loop_run_once(c->loop, true);
-            if (n < 0 && n != -EINTR && n != -ETIME) {
-                if (!w.done) pw_grpc_ccall_cancel(call);
-                rq_conn_flush(c);
-                if (!w.done) return rq_set_status(st, PW_GRPC_INTERNAL, "loop failed: %s",
-                                                 strerror(-n));
-            }
-        }
-        if (w.refused && attempt < RQ_RETRIES_MAX && rt_now_ns() < deadline) {
-            resp->wr = resp->rd + resp_mark; /* drop any partial answer */
-            continue;
-        }
-        return w.code;
-    }
 }

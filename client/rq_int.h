@@ -20,8 +20,10 @@
 /* Largest request we build (an Enqueue batch). */
 #define RQ_MAX_SEND_BYTES (64u * 1024u * 1024u)
 
-typedef struct rq_conn {
+typedef struct rq_conn rq_conn;
+struct rq_conn {
     rq_client *cl;
+    rq_conn *next; /* the client's live connections: the current one and draining ones */
     int fd;
     pw_grpc_client *g;
     ev_op rop, sop;
@@ -29,7 +31,39 @@ typedef struct rq_conn {
     uint8_t *sbuf; /* bytes being sent */
     size_t scap, slen, soff;
     uint8_t rbuf[RQ_READ_BYTES];
-} rq_conn;
+};
+
+/* One unary call (rq_async.c): waiting for a connection, running on one, or finished and
+ * waiting for its completion to run from the loop. Pooled by the client with its buffers. */
+typedef struct rq_acall rq_acall;
+/* The completion: runs from a loop iteration (never inside the starting call), once. `resp` is
+ * the response message (valid during the call only), NULL unless st->code is 0. */
+typedef void (*rq_acall_fin)(rq_acall *a, const rq_status *st, const uint8_t *resp, size_t n);
+struct rq_acall {
+    rq_client *c;
+    rq_acall *next, *prev; /* on the client's wait or done list, or its pool */
+    uint8_t where;         /* RQ_AC_* */
+    bool local;            /* st was set here (deadline, send failure): keep it */
+    bool expired;
+    int attempts;          /* sends refused by the server so far */
+    int msgs;              /* response messages */
+    uint64_t deadline_ns;
+    ev_timer timer; /* the deadline */
+    pw_grpc_ccall *call;
+    const char *path;      /* static */
+    char path_buf[128];
+    buf req, resp;
+    rq_status st;
+    rq_acall_fin fin;
+    /* the caller's */
+    void *fn, *ud;
+    size_t n;
+};
+
+typedef struct rq_acall_list {
+    rq_acall *head, *tail;
+    size_t n;
+} rq_acall_list;
 
 struct rq_client {
     ev_loop *loop;
@@ -38,11 +72,18 @@ struct rq_client {
     char host[256];
     char port[8];
     uint32_t timeout_ms, connect_timeout_ms;
-    rq_conn *conn;
-    ev_timer timer;      /* earliest call deadline */
+    rq_conn *conn;       /* the current connection (new calls start here) */
+    rq_conn *conns;      /* every live connection, the current one included */
     ev_timer poll_timer; /* rq_client_poll's wait */
     bool in_flush, flush_again;
+    int in_grpc;         /* > 0 inside a pw_grpc_client function that runs callbacks */
     rq_work *works;      /* open Work streams */
+    /* asynchronous calls (rq_async.c) */
+    rq_acall_list waitq, done, pool;
+    ev_timer kick; /* runs rq_async_run at the next iteration */
+    bool dispatching, closing;
+    rq_enqueue_result *enq_res; /* rq_enqueue_async's results, reused */
+    size_t enq_cap;
 };
 
 /* Fills st (may be NULL). Returns code. */
@@ -56,9 +97,33 @@ pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_n
                              const pw_grpc_ccall_cbs *cb, void *ud, rq_status *st);
 /* Sends what the calls queued, re-arms the deadline timer, drops a finished connection. */
 void rq_conn_flush(rq_client *c);
+/* The connection calls may start on now, or NULL: none is up (a dial is needed). */
+rq_conn *rq_conn_ready(rq_client *c);
+
+/* ---- unary calls (rq_async.c) ---- */
+/* A call object for `path` (static string, or copied when `copy`), with an empty request
+ * buffer to encode into. NULL: out of memory or path too long. */
+rq_acall *rq_acall_new(rq_client *c, const char *path, bool copy);
+/* Releases a call that was not submitted. */
+void rq_acall_free(rq_acall *a);
+/* Starts it: the deadline is now + timeout_ms (0: the client's). `fin` runs once from the loop.
+ * Returns 0 or -ENOMEM (then nothing runs and `a` is released). */
+int rq_acall_submit(rq_acall *a, uint32_t timeout_ms, rq_acall_fin fin);
+/* Starts waiting calls and runs finished calls' completions; safe points only (loop callbacks
+ * outside pw_grpc). */
+void rq_async_run(rq_client *c);
+/* Fails every call (client closing): completions run before this returns. */
+void rq_async_close(rq_client *c);
 /* One blocking unary call: `req` is the request message; the response message is appended
- * to `resp`. Retries refused calls. Returns the status code. */
+ * to `resp`. Runs the loop until the call completes (retries as the asynchronous calls do).
+ * Returns the status code. */
 int rq_unary(rq_client *c, const char *path, const buf *req, buf *resp, rq_status *st);
+
+/* ---- Enqueue's request and response (rq_api.c), shared by rq_enqueue and _async ---- */
+int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
+                      rq_status *st);
+int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results, size_t n,
+                      rq_status *st);
 
 /* ---- codec (rq_codec.c) ---- */
 /* Decodes a Task / TaskInfo message into one allocation. NULL on malformed input or ENOMEM. */

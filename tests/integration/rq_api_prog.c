@@ -1,9 +1,15 @@
 /* libringq's API against a real ringqd: rq_api_prog HOST:PORT QUEUE. Exercises enqueue (with
  * options), lease, ack, nack, extend, the admin calls and the Work stream; prints one line per
  * failed check and exits 1 if any failed, 0 otherwise. Driven by tests/integration/test_cli.py. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "client/ringq.h"
 
@@ -30,6 +36,186 @@ static void w_task(rq_work *w, void *ud, rq_task *t)
     s->tasks++;
     rq_work_ack(w, t->id, (uint64_t)s->tasks);
     rq_task_free(t);
+}
+
+/* ---- asynchronous calls ---- */
+
+typedef struct astate {
+    bool in_start; /* a callback must never run inside the starting call */
+    int started, done, ok, bad_context;
+    char ids[400][RQ_ID_MAX];
+    int nids;
+} astate;
+
+static void a_enq(rq_client *c, void *ud, const rq_status *st, const rq_enqueue_result *r,
+                  size_t n)
+{
+    astate *s = ud;
+    if (s->in_start) s->bad_context++;
+    s->done++;
+    if (st->code == 0 && r && n == 2) {
+        s->ok++;
+        for (size_t i = 0; i < n && s->nids < 400; i++)
+            snprintf(s->ids[s->nids++], RQ_ID_MAX, "%s", r[i].id);
+    } else {
+        printf("async enqueue: %d %s (n %zu)\n", st->code, st->message, n);
+    }
+}
+
+/* One generic call's outcome. */
+typedef struct acall {
+    astate *s;
+    int code; /* -1 until the callback */
+    char msg[256];
+    bool resp_null;
+    uint8_t resp[512];
+    size_t n;
+} acall;
+
+static void a_call(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
+{
+    acall *a = ud;
+    if (a->s->in_start || a->code != -1) a->s->bad_context++;
+    a->s->done++;
+    a->code = st->code;
+    snprintf(a->msg, sizeof a->msg, "%s", st->message);
+    a->resp_null = resp == NULL;
+    a->n = n;
+    if (resp) memcpy(a->resp, resp, n < sizeof a->resp ? n : sizeof a->resp);
+}
+
+static void run_until(rq_client *c, const int *done, int want)
+{
+    for (int i = 0; i < 2000 && *done < want; i++) rq_client_poll(c, 50);
+}
+
+/* Several hundred Enqueues in flight at once on the one connection, then generic calls: a
+ * GetQueue whose answer names the queue, an unknown method, and a Lease whose long-poll
+ * outlasts its deadline. */
+static void async_checks(rq_client *c, const char *q)
+{
+    static astate s; /* large */
+    memset(&s, 0, sizeof s);
+    enum { CALLS = 200 };
+    for (int i = 0; i < CALLS; i++) {
+        char p1[32], p2[32];
+        snprintf(p1, sizeof p1, "async-%d-a", i);
+        snprintf(p2, sizeof p2, "async-%d-b", i);
+        rq_task_spec sp[2] = {{.payload = p1, .payload_len = strlen(p1)},
+                              {.payload = p2, .payload_len = strlen(p2), .delay_ms = 3600000}};
+        s.in_start = true;
+        int rc = rq_enqueue_async(c, q, sp, 2, a_enq, &s);
+        s.in_start = false;
+        CHECK(rc == 0, "enqueue_async %d", rc);
+        if (rc == 0) s.started++;
+    }
+    CHECK(s.done == 0, "no callback before the loop runs (%d)", s.done);
+    run_until(c, &s.done, s.started);
+    CHECK(s.done == CALLS && s.ok == CALLS && s.bad_context == 0,
+          "async enqueues: done %d ok %d bad %d", s.done, s.ok, s.bad_context);
+    int dups = 0;
+    for (int i = 1; i < s.nids; i++)
+        for (int j = 0; j < i; j++) dups += strcmp(s.ids[i], s.ids[j]) == 0;
+    CHECK(s.nids == 2 * CALLS || (s.nids == 512 && 2 * CALLS > 512), "ids %d", s.nids);
+    CHECK(dups == 0, "distinct ids (%d duplicates)", dups);
+    rq_status st;
+    rq_queue_info qi;
+    int rc = rq_get_queue(c, q, &qi, &st);
+    CHECK(rc == 0 && qi.ready == CALLS && qi.delayed == CALLS, "after async: ready %llu delayed %llu",
+          (unsigned long long)qi.ready, (unsigned long long)qi.delayed);
+    rq_task_spec bad = {.payload = "x", .payload_len = 1};
+    CHECK(rq_enqueue_async(c, "", &bad, 1, a_enq, &s) < 0, "empty queue refused");
+    CHECK(rq_enqueue_async(c, q, &bad, 0, a_enq, &s) < 0, "no tasks refused");
+
+    /* Generic calls: the request messages are encoded here by hand. */
+    uint8_t req[256];
+    size_t ql = strlen(q);
+    req[0] = 0x0a; /* field 1, LEN: the queue name */
+    req[1] = (uint8_t)ql;
+    memcpy(req + 2, q, ql);
+    char eq[128];
+    snprintf(eq, sizeof eq, "%s-empty", q);
+    rq_task_spec later = {.payload = "later", .payload_len = 5, .delay_ms = 3600000};
+    rq_enqueue_result lr;
+    rc = rq_enqueue(c, eq, &later, 1, &lr, &st); /* a queue with nothing ready */
+    CHECK(rc == 0, "empty queue: %s", st.message);
+    /* Long-poll it: wait_ms 5000, past a 300 ms deadline (the server answers by then). */
+    uint8_t lreq[256];
+    size_t ll = 0;
+    lreq[ll++] = 0x0a;
+    lreq[ll++] = (uint8_t)strlen(eq);
+    memcpy(lreq + ll, eq, strlen(eq));
+    ll += strlen(eq);
+    lreq[ll++] = 0x18; /* field 3 wait_ms = 5000 (varint) */
+    lreq[ll++] = 0x88;
+    lreq[ll++] = 0x27;
+    acall get = {.s = &s, .code = -1}, unknown = get, poll = get;
+    int base = s.done;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    s.in_start = true;
+    rc = rq_call_async(c, "/ringq.v1.Admin/GetQueue", req, 2 + ql, 0, a_call, &get);
+    CHECK(rc == 0, "call_async GetQueue %d", rc);
+    rc = rq_call_async(c, "/ringq.v1.Admin/NoSuchMethod", req, 2 + ql, 0, a_call, &unknown);
+    CHECK(rc == 0, "call_async unknown %d", rc);
+    rc = rq_call_async(c, "/ringq.v1.Queue/Lease", lreq, ll, 300, a_call, &poll);
+    CHECK(rc == 0, "call_async Lease %d", rc);
+    CHECK(rq_call_async(c, "no-slash", req, 1, 0, a_call, &get) < 0, "bad path refused");
+    s.in_start = false;
+    CHECK(s.done == base, "no callback inside the start");
+    run_until(c, &s.done, base + 3);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(s.done == base + 3 && s.bad_context == 0, "generic calls done %d bad %d",
+          s.done - base, s.bad_context);
+    CHECK(get.code == 0 && !get.resp_null && get.n > ql && memmem(get.resp, get.n, q, ql),
+          "GetQueue answered: %d %s (len %zu)", get.code, get.msg, get.n);
+    CHECK(unknown.code == 12 && unknown.resp_null, "unknown method: %d", unknown.code);
+    CHECK((poll.code == 0 || poll.code == 4) && secs < 3.0,
+          "long-poll bounded by its deadline: %d %s after %.2f s", poll.code, poll.msg, secs);
+    rc = rq_purge_queue(c, q, NULL, &st);
+    CHECK(rc == 0, "purge after async %d", rc);
+}
+
+/* A server that accepts TCP connections (the kernel's backlog) and never answers: the client
+ * must end calls at their deadline, the asynchronous ones and the blocking ones. */
+static void silent_server_checks(void)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    int rc = bind(lfd, (struct sockaddr *)&sa, sizeof sa);
+    rc |= listen(lfd, 16);
+    rc |= getsockname(lfd, (struct sockaddr *)&sa, &sl);
+    CHECK(rc == 0, "silent listener");
+    if (rc) return;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+    rq_status st;
+    rq_client_opts o = {.addr = addr, .timeout_ms = 300};
+    rq_client *c = rq_client_create(&o, &st);
+    CHECK(c, "create: %s", st.message);
+    if (!c) return;
+    static astate s;
+    memset(&s, 0, sizeof s);
+    acall calls[5];
+    for (int i = 0; i < 5; i++) {
+        calls[i] = (acall){.s = &s, .code = -1};
+        s.in_start = true;
+        rc = rq_call_async(c, "/ringq.v1.Admin/GetQueue", "\x0a\x01q", 3, 100 + 50 * (uint32_t)i,
+                           a_call, &calls[i]);
+        s.in_start = false;
+        CHECK(rc == 0, "start %d", rc);
+    }
+    run_until(c, &s.done, 5);
+    for (int i = 0; i < 5; i++)
+        CHECK(calls[i].code == 4 && calls[i].resp_null, "silent server, call %d: %d %s", i,
+              calls[i].code, calls[i].msg);
+    CHECK(s.bad_context == 0, "callback contexts");
+    rc = rq_get_queue(c, "q", NULL, &st);
+    CHECK(rc == 4, "blocking call to a silent server: %d %s", rc, st.message);
+    rq_client_destroy(c);
+    close(lfd);
 }
 
 static void w_result(rq_work *w, void *ud, uint64_t rid, int code, const char *msg)
@@ -142,6 +328,9 @@ int main(int argc, char **argv)
     CHECK(rc == 0 && qi.ready == 0 && qi.leased == 0 && qi.acked_total == 4,
           "after work: ready %llu leased %llu acked %llu", (unsigned long long)qi.ready,
           (unsigned long long)qi.leased, (unsigned long long)qi.acked_total);
+
+    async_checks(c, q);
+    silent_server_checks();
 
     rq_client_destroy(c);
     /* No server: a connect error, not a server status. */
