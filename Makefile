@@ -40,7 +40,7 @@ AUX_BINS   = $(patsubst %.c,$(BUILD)/aux/%,$(AUX_SRCS))
 PROTOS     = $(shell find proto -name '*.proto' | sort)
 DESC_BIN   = $(BUILD)/gen/ringq_descriptors.bin
 
-.PHONY: all test unit integration run deps san tsan fuzz bench clean check-layers lib install
+.PHONY: all test unit integration run deps san tsan fuzz bench bench-quick bench-all clean check-layers lib install
 # Keep intermediate objects (test and aux objects come from chained pattern rules).
 .SECONDARY:
 all: $(PROG_BINS) $(TEST_BINS) $(AUX_BINS)
@@ -121,8 +121,18 @@ FUZZ_SECONDS ?= 30
 fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
 
-bench: all
-	@bash bench/run.sh
+# make bench: bench/suite_bench.sh (ringq against beanstalkd, Redis, JetStream and C++ gRPC with
+# ringq-bench; bench/README.md); bench-quick: the same in QUICK mode (~1-2 min); bench-all: every
+# bench/suite_*.sh in turn (bench/run.sh).
+RINGQ_BENCH_BIN = $(if $(wildcard bench/rb_main.c),$(BUILD)/ringq-bench)
+bench: all $(RINGQ_BENCH_BIN)
+	@BUILD=$(BUILD) bash bench/suite_bench.sh
+
+bench-quick: all $(RINGQ_BENCH_BIN)
+	@QUICK=1 BUILD=$(BUILD) bash bench/suite_bench.sh
+
+bench-all: all $(RINGQ_BENCH_BIN)
+	@BUILD=$(BUILD) bash bench/run.sh
 
 check-layers:
 	@bash tools/check_layers.sh

@@ -1,0 +1,507 @@
+#!/usr/bin/python3
+"""bench/report.py: median runs, tables, issue targets and gnuplot plots for bench/suite_bench.sh.
+
+Usage (run with /usr/bin/python3 from the repository root):
+  report.py peak DIR GROUP SYSTEM COLUMN   print the best median throughput of that series (0 if none)
+  report.py report DIR OUT_MD              write the Markdown report, DIR/*.dat, *.gp and *.svg
+
+DIR holds what suite_bench.sh wrote:
+  runs.tsv  one line per run: group system column scenario x run json rc alive command
+            (json relative to DIR; rc = ringq-bench exit status or "start" if the server did not
+            come up; alive = "yes" if the server was still running after the run)
+  meta.tsv  key<TAB>value: machine, versions, command, parameters, server command lines
+  raw/*.json  ringq-bench results
+A run counts when ringq-bench exited 0, its JSON says passed, and the server survived. The median
+of the counted runs by throughput is kept (with two, the lower one), with that run's latencies.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+
+# group id -> (title, throughput field, unit, what the latency is)
+GROUPS = [
+    ("e2e-b1", "End to end, closed loop, batch 1", "tasks_per_s", "tasks/s",
+     "enqueue-to-start latency (producer sends → worker receives)"),
+    ("e2e-batch", "End to end, closed loop, batched producers", "tasks_per_s", "tasks/s",
+     "enqueue-to-start latency (producer sends → worker receives)"),
+    ("open", "End to end, open loop at half of ringq's peak", "tasks_per_s", "tasks/s",
+     "enqueue-to-start latency from the scheduled send time"),
+    ("enqueue-b1", "Enqueue only, batch 1", "tasks_per_s", "tasks/s",
+     "enqueue latency (request → durable confirmation)"),
+    ("enqueue-batch", "Enqueue only, batched", "tasks_per_s", "tasks/s",
+     "enqueue latency per batch (request → durable confirmation)"),
+    ("drain", "Drain a preloaded backlog", "tasks_per_s", "tasks/s",
+     "latency reported by ringq-bench drain"),
+    ("rpc", "Unary gRPC (grpc.health.v1.Health/Check)", "ops_per_s", "req/s",
+     "call latency"),
+]
+GROUP_INFO = {g[0]: g for g in GROUPS}
+COLUMNS = ["durable", "fast"]
+SYSTEM_ORDER = ["ringq", "beanstalkd", "redis", "jetstream", "grpc-sync", "grpc-callback"]
+
+
+def read_meta(d):
+    meta = {}
+    with open(os.path.join(d, "meta.tsv")) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if "\t" in line:
+                k, v = line.split("\t", 1)
+                meta[k] = v
+    return meta
+
+
+def read_runs(d):
+    runs = []
+    path = os.path.join(d, "runs.tsv")
+    if not os.path.exists(path):
+        return runs
+    with open(path) as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) < 10:
+                continue
+            r = dict(zip(["group", "system", "column", "scenario", "x", "run", "json", "rc",
+                          "alive", "command"], p))
+            r["x"] = int(r["x"])
+            r["result"] = None
+            jp = os.path.join(d, r["json"])
+            try:
+                with open(jp) as jf:
+                    r["result"] = json.load(jf)
+            except (OSError, ValueError):
+                pass
+            res = r["result"] or {}
+            if r["rc"] == "start":
+                r["ok"], r["why"] = False, "server did not start"
+            elif r["rc"] != "0" or not res.get("passed"):
+                why = res.get("error") or ("exit %s" % r["rc"])
+                if r["rc"] == "124":
+                    why = "timed out"
+                r["ok"], r["why"] = False, why
+            elif r["alive"] != "yes":
+                r["ok"], r["why"] = False, "server exited during the run"
+            else:
+                r["ok"], r["why"] = True, ""
+            runs.append(r)
+    return runs
+
+
+def tput_of(group, res):
+    field = GROUP_INFO[group][2]
+    v = (res or {}).get(field)
+    return float(v) if isinstance(v, (int, float)) else float("nan")
+
+
+def series(runs):
+    """(group, system, column, x) -> dict(runs=[...], med=run or None)."""
+    out = {}
+    for r in runs:
+        out.setdefault((r["group"], r["system"], r["column"], r["x"]), {"runs": []})["runs"].append(r)
+    for s in out.values():
+        ok = sorted((r for r in s["runs"] if r["ok"]), key=lambda r: tput_of(r["group"], r["result"]))
+        s["med"] = ok[(len(ok) - 1) // 2] if ok else None
+        s["npass"] = len(ok)
+    return out
+
+
+def med_tput(s):
+    return tput_of(s["med"]["group"], s["med"]["result"]) if s and s.get("med") else None
+
+
+def best(ser, group, system, column):
+    """Best median throughput over x for one series, and its x."""
+    cands = [(med_tput(s), k[3]) for k, s in ser.items()
+             if k[:3] == (group, system, column) and med_tput(s) is not None]
+    return max(cands) if cands else (None, None)
+
+
+def lat(s, q):
+    if not s or not s.get("med"):
+        return None
+    v = (s["med"]["result"].get("latency_us") or {}).get(q)
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def fmt_n(v):
+    return "-" if v is None or v != v else "{:,.0f}".format(v)
+
+
+def fmt_us(v):
+    if v is None or v != v:
+        return "-"
+    if v >= 1e6:
+        return "%.2f s" % (v / 1e6)
+    if v >= 1000:
+        return "%.2f ms" % (v / 1000)
+    return "%.0f µs" % v
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or not b or a != a or b != b:
+        return "-"
+    return "%.2f×" % (a / b)
+
+
+class Notes:
+    """Numbered footnotes for failed or missing cells."""
+
+    def __init__(self):
+        self.items = []
+
+    def ref(self, text):
+        if text not in self.items:
+            self.items.append(text)
+        return "[%d]" % (self.items.index(text) + 1)
+
+
+def systems_in(ser, group):
+    present = {k[1] for k in ser if k[0] == group}
+    return [s for s in SYSTEM_ORDER if s in present] + sorted(present - set(SYSTEM_ORDER))
+
+
+def cell_for(ser, key, meta, notes):
+    """(throughput cell, p50, p99, p99.9) for one series key."""
+    s = ser.get(key)
+    if s is None:
+        na = meta.get("na.%s.%s" % (key[1], key[2]))
+        if na:
+            return ["n/a " + notes.ref(na)] + ["-"] * 3
+        return ["not run"] + ["-"] * 3
+    if not s["med"]:
+        why = "; ".join(sorted({r["why"] for r in s["runs"]}))
+        return ["FAIL " + notes.ref("%s %s %s x=%d: %s" % (key[0], key[1], key[2], key[3], why))] + ["-"] * 3
+    t = fmt_n(med_tput(s))
+    if s["npass"] < len(s["runs"]):
+        bad = [r for r in s["runs"] if not r["ok"]]
+        t += " " + notes.ref("%s %s %s x=%d: %d of %d runs failed (%s); median of the rest" % (
+            key[0], key[1], key[2], key[3], len(bad), len(s["runs"]),
+            "; ".join(sorted({r["why"] for r in bad}))))
+    return [t, fmt_us(lat(s, "p50")), fmt_us(lat(s, "p99")), fmt_us(lat(s, "p999"))]
+
+
+def group_table(ser, group, meta, notes):
+    _, title, _, unit, latwhat = GROUP_INFO[group]
+    cols = sorted({k[2] for k in ser if k[0] == group},
+                  key=lambda c: COLUMNS.index(c) if c in COLUMNS else 9)
+    xs = sorted({k[3] for k in ser if k[0] == group})
+    syss = systems_in(ser, group)
+    lines = ["### %s" % title, ""]
+    if meta.get("desc." + group):
+        lines += [meta["desc." + group], ""]
+    lines += ["Latency: %s. `x` = %s." % (latwhat, meta.get("xdesc." + group, "concurrency")), ""]
+    head = ["x", "system"]
+    for c in cols:
+        pre = "" if c == "-" else c + " "
+        head += [pre + unit, "p50", "p99", "p99.9", "ringq ÷ system"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "|".join(["---:", "---"] + ["---:"] * (len(head) - 2)) + "|")
+    for x in xs:
+        for sysname in syss:
+            row = [str(x), sysname]
+            anything = False
+            for c in cols:
+                key = (group, sysname, c, x)
+                if key in ser:
+                    anything = True
+                cells = cell_for(ser, key, meta, notes)
+                rq = ser.get((group, "ringq", c, x))
+                ratio = "" if sysname == "ringq" else fmt_ratio(med_tput(rq), med_tput(ser.get(key)))
+                row += cells + [ratio]
+            if anything or any(meta.get("na.%s.%s" % (sysname, c)) for c in cols):
+                lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    return lines
+
+
+def fsync_us(meta):
+    vals = []
+    for k in ("fsync.before", "fsync.after"):
+        try:
+            vals.append(float(json.loads(meta.get(k, "{}")).get("us_each")))
+        except (ValueError, TypeError):
+            pass
+    return max(vals) if vals else None
+
+
+def verdict(ok):
+    return "**NOT MEASURED**" if ok is None else ("**MET**" if ok else "**NOT MET**")
+
+
+def targets(ser, meta):
+    L = ["## Issue targets", ""]
+    L.append("| target | measured | verdict |")
+    L.append("|---|---|---|")
+    for group, what in (("e2e-b1", "batch 1"), ("e2e-batch", "batched")):
+        rq, rqx = best(ser, group, "ringq", "durable")
+        for peer, need, conf in (("beanstalkd", 5, "fsync every write (-f 0)"),
+                                 ("redis", 3, "appendfsync always")):
+            pv, px = best(ser, group, peer, "durable")
+            if rq is None or pv is None:
+                meas, ok = "ringq %s, %s %s" % (fmt_n(rq), peer, fmt_n(pv)), None
+            else:
+                ok = rq >= need * pv
+                meas = "ringq %s tasks/s (x=%s) vs %s %s tasks/s (x=%s): **%.2f×**" % (
+                    fmt_n(rq), rqx, peer, fmt_n(pv), px, rq / pv)
+            L.append("| durable e2e tasks/s (%s, each at its best x) ≥ %d× %s %s | %s | %s |" % (
+                what, need, peer, conf, meas, verdict(ok)))
+    fs = fsync_us(meta)
+    for col, limit, text in (("fast", 1000.0, "< 1 ms with `--fsync never`"),
+                             ("durable", 3 * fs if fs else None,
+                              "< 3× fdatasync latency with `--fsync always` (3 × %s = %s)" % (
+                                  fmt_us(fs), fmt_us(3 * fs if fs else None)))):
+        s = [v for k, v in ser.items() if k[:3] == ("open", "ringq", col)]
+        p99 = lat(s[0], "p99") if s else None
+        rate = meta.get("open.rate.%s" % col, "?")
+        ok = None if p99 is None or limit is None else p99 < limit
+        meas = "p99 %s at %s tasks/s offered (half of peak %s)" % (
+            fmt_us(p99), rate, meta.get("open.peak.%s" % col, "?"))
+        if s and s[0]["med"]:
+            res = s[0]["med"]["result"]
+            meas += "; achieved %s tasks/s, %s late sends" % (fmt_n(res.get("tasks_per_s")),
+                                                               res.get("late_sends", "?"))
+        L.append("| p99 enqueue-to-start at half of peak %s | %s | %s |" % (text, meas, verdict(ok)))
+    rq, rqx = best(ser, "rpc", "ringq", "-")
+    peers = [(best(ser, "rpc", p, "-"), p) for p in ("grpc-sync", "grpc-callback")]
+    peers = [(v, x, p) for (v, x), p in peers if v is not None]
+    if rq is None or not peers:
+        meas, ok = "ringq %s; C++ gRPC %s" % (fmt_n(rq), "-"), None
+    else:
+        pv, px, pn = max(peers)
+        ok = rq >= 3 * pv
+        meas = "ringqd %s req/s (x=%s) vs %s %s req/s (x=%s): **%.2f×**" % (
+            fmt_n(rq), rqx, pn, fmt_n(pv), px, rq / pv)
+    L.append("| unary gRPC req/s on one core ≥ 3× Debian C++ gRPC (its faster API) | %s | %s |" % (
+        meas, verdict(ok)))
+    L.append("")
+    if meta.get("quick") == "1":
+        L += ["QUICK mode: one short run per point — these verdicts are a smoke test, not the "
+              "benchmark.", ""]
+    return L
+
+
+# ---- plots -------------------------------------------------------------------------------------
+
+def gp_header(out_svg, title, xlabel, ylabel, logx=True, logy=False):
+    s = ["set terminal svg size 860,520 dynamic enhanced font 'sans,12' background rgb 'white'",
+         "set output '%s'" % out_svg, "set title '%s' noenhanced" % title,
+         "set xlabel '%s' noenhanced" % xlabel, "set ylabel '%s' noenhanced" % ylabel,
+         "set grid", "set key outside right top noenhanced"]
+    if logx:
+        s.append("set logscale x 2" if "concurrency" in xlabel or "in flight" in xlabel
+                 else "set logscale x 10")
+    if logy:
+        s.append("set logscale y 10")
+    return s
+
+
+def plot_tput(d, ser, group, col, name, title):
+    syss = [s for s in systems_in(ser, group) if any(k[:3] == (group, s, col) for k in ser)]
+    plots = []
+    for sysname in syss:
+        pts = sorted((k[3], med_tput(v)) for k, v in ser.items()
+                     if k[:3] == (group, sysname, col) and med_tput(v) is not None)
+        if not pts:
+            continue
+        dat = "%s-%s.dat" % (name, sysname)
+        with open(os.path.join(d, dat), "w") as f:
+            f.writelines("%d %.3f\n" % p for p in pts)
+        plots.append("'%s' using 1:2 with linespoints lw 2 pt 7 title '%s'" % (dat, sysname))
+    if not plots:
+        return None
+    unit = GROUP_INFO[group][3]
+    gp = gp_header(name + ".svg", title, "concurrency x (%s)" % "requests in flight", unit,
+                   logy=True)
+    gp.append("set xtics 2")
+    gp.append("plot " + ", \\\n     ".join(plots))
+    return write_gp(d, name, gp)
+
+
+def plot_cdf(d, curves, name, title, marks=()):
+    """curves: [(label, run)]; marks: [(us, text)] vertical lines."""
+    plots = []
+    for i, (label, run) in enumerate(curves):
+        cdf = (run["result"] or {}).get("cdf") or []
+        if not cdf:
+            continue
+        dat = "%s-%d.dat" % (name, i)
+        with open(os.path.join(d, dat), "w") as f:
+            for p in cdf:
+                if isinstance(p, list) and len(p) == 2 and p[0] > 0:
+                    f.write("%.3f %.6f\n" % (p[0], p[1]))
+        plots.append("'%s' using 1:2 with lines lw 2 title '%s'" % (dat, label))
+    if not plots:
+        return None
+    for i, (us, text) in enumerate(marks):  # vertical dashed lines, as two-point data sets
+        dat = "%s-mark%d.dat" % (name, i)
+        with open(os.path.join(d, dat), "w") as f:
+            f.write("%.3f 0\n%.3f 1\n" % (us, us))
+        plots.append("'%s' using 1:2 with lines dt 2 lw 1.5 lc rgb '%s' title '%s'" % (
+            dat, ("red", "dark-red", "black")[i % 3], text))
+    gp = gp_header(name + ".svg", title, "latency (µs, log scale)", "fraction of tasks ≤ latency")
+    gp.append("set key inside left top box opaque noenhanced")
+    gp.append("set yrange [0:1.02]")
+    gp.append("plot " + ", \\\n     ".join(plots))
+    return write_gp(d, name, gp)
+
+
+def write_gp(d, name, gp):
+    with open(os.path.join(d, name + ".gp"), "w") as f:
+        f.write("\n".join(gp) + "\n")
+    return name
+
+
+def run_gnuplot(d, names):
+    made, errs = [], []
+    for n in names:
+        try:
+            p = subprocess.run(["gnuplot", n + ".gp"], cwd=d, capture_output=True, text=True,
+                               timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            errs.append("%s: %s" % (n, e))
+            continue
+        if p.returncode == 0 and os.path.exists(os.path.join(d, n + ".svg")):
+            made.append(n)
+        else:
+            errs.append("%s: %s" % (n, p.stderr.strip()[-300:]))
+    return made, errs
+
+
+def plots(d, ser, meta):
+    names = []
+    for col in COLUMNS:
+        for group, what in (("e2e-b1", "batch 1"), ("e2e-batch", "batched")):
+            n = plot_tput(d, ser, group, col, "throughput-%s-%s" % (group, col),
+                          "End to end %s, %s (%s), closed loop" % (what, col, meta.get(
+                              "coldesc." + col, "")))
+            if n:
+                names.append(n)
+    n = plot_tput(d, ser, "rpc", "-", "throughput-rpc", "Unary gRPC Health/Check, server on one CPU")
+    if n:
+        names.append(n)
+    cdf_x = int(meta.get("cdf_x", "0") or 0)
+    for col in COLUMNS:
+        curves = [(s, ser[("e2e-b1", s, col, cdf_x)]["med"]) for s in systems_in(ser, "e2e-b1")
+                  if ser.get(("e2e-b1", s, col, cdf_x), {}).get("med")]
+        n = plot_cdf(d, curves, "cdf-e2e-%s" % col,
+                     "Enqueue-to-start latency CDF, e2e batch 1, x=%d, %s" % (cdf_x, col))
+        if n:
+            names.append(n)
+    curves = [("ringq %s (%s tasks/s offered)" % (c, meta.get("open.rate." + c, "?")), v["med"])
+              for c in COLUMNS for k, v in ser.items() if k[:3] == ("open", "ringq", c) and v["med"]]
+    fs = fsync_us(meta)
+    marks = [(1000.0, "target, fast: 1 ms")] + ([(3 * fs, "target, durable: 3 x fdatasync = %s" % fmt_us(3 * fs))] if fs else [])
+    n = plot_cdf(d, curves, "cdf-open", "ringq open loop at half of peak: enqueue-to-start CDF",
+                 marks)
+    if n:
+        names.append(n)
+    xs = sorted({k[3] for k in ser if k[0] == "rpc"})
+    if xs:
+        curves = [(s, ser[("rpc", s, "-", xs[-1])]["med"]) for s in systems_in(ser, "rpc")
+                  if ser.get(("rpc", s, "-", xs[-1]), {}).get("med")]
+        n = plot_cdf(d, curves, "cdf-rpc", "Unary gRPC call latency CDF, x=%d" % xs[-1])
+        if n:
+            names.append(n)
+    return names
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+def report(d, out_md):
+    meta = read_meta(d)
+    runs = read_runs(d)
+    ser = series(runs)
+    notes = Notes()
+    rel = os.path.relpath(d, os.path.dirname(os.path.abspath(out_md)) or ".")
+    L = ["# ringq benchmark suite — %s on %s%s" % (meta.get("date", "?"), meta.get("host", "?"),
+                                                 " (QUICK mode)" if meta.get("quick") == "1" else ""),
+         ""]
+    if meta.get("quick") == "1":
+        L += ["**QUICK mode** (`QUICK=1`): one short run per point and fewer points, to check the "
+              "plumbing. Not a measurement to quote.", ""]
+    L += [meta.get("intro", ""), ""]
+    L += targets(ser, meta)
+    L += ["## Systems and configurations", ""]
+    L += ["| system | durable | fast |", "|---|---|---|"]
+    for sysname in ("ringq", "beanstalkd", "redis", "jetstream"):
+        row = [sysname + (" " + meta["version." + sysname] if meta.get("version." + sysname) else "")]
+        for c in COLUMNS:
+            row.append(meta.get("na.%s.%s" % (sysname, c)) or meta.get("conf.%s.%s" % (sysname, c), "-"))
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    if meta.get("conf.rpc"):
+        L += [meta["conf.rpc"], ""]
+    L += ["## Results", "", "Median of %s run(s) per point by throughput; latencies are those of "
+          "the median run. ringq ÷ system = ringq's throughput over that system's at the same x "
+          "and column." % meta.get("reps", "?"), ""]
+    names = []
+    if meta.get("gnuplot") == "yes":
+        names, errs = run_gnuplot(d, plots(d, ser, meta))
+    else:
+        errs = ["gnuplot not installed (apt-get install -y gnuplot-nox): no plots"]
+    for g in GROUPS:
+        if any(k[0] == g[0] for k in ser):
+            L += group_table(ser, g[0], meta, notes)
+            for n in names:
+                if (g[0] in ("e2e-b1", "e2e-batch") and n.startswith("throughput-" + g[0] + "-")) or \
+                        (g[0] == "e2e-b1" and n.startswith("cdf-e2e-")) or \
+                        (g[0] == "open" and n == "cdf-open") or \
+                        (g[0] == "rpc" and n in ("throughput-rpc", "cdf-rpc")):
+                    L += ["![%s](%s/%s.svg)" % (n, rel, n), ""]
+    if errs:
+        L += ["Plots: " + "; ".join(errs), ""]
+    if notes.items:
+        L += ["Notes:", ""] + ["%d. %s" % (i + 1, t) for i, t in enumerate(notes.items)] + [""]
+    L += ["## Machine and versions", ""]
+    for k, label in (("cpu", "CPU"), ("mem", "memory"), ("kernel", "kernel"), ("disk", "data directories on"),
+                     ("fsync.text", "raw fdatasync (4 KiB append + fdatasync, in the data directory)"),
+                     ("pinning", "pinning"), ("load", "load average (1/5/15 min)"),
+                     ("commit", "ringq commit"), ("gcc", "compiler"),
+                     ("version.beanstalkd", "beanstalkd"), ("version.redis", "redis-server"),
+                     ("version.jetstream", "nats-server"), ("version.grpc", "C++ gRPC (Debian)"),
+                     ("elapsed", "suite wall time")):
+        if meta.get(k):
+            L.append("- %s: %s" % (label, meta[k]))
+    L += ["", "## Commands", "", "```", meta.get("command", "?"), "```", "",
+          "Servers (a fresh process and data directory for every run; PORT is a free port, DIR a "
+          "new directory under %s):" % meta.get("bench_dir", "/tmp"), "", "```"]
+    L += [v for k, v in sorted(meta.items()) if k.startswith("server.")]
+    L += ["```", "", "<details><summary>Every ringq-bench command (%d runs)</summary>" % len(runs),
+          "", "```"]
+    L += ["%s  # %s" % (r["command"], "ok" if r["ok"] else "FAIL: " + r["why"]) for r in runs]
+    L += ["```", "", "</details>", "",
+          "Raw results: [%s/raw/](%s/raw/) (ringq-bench JSON, one file per run), "
+          "[runs.tsv](%s/runs.tsv), [meta.tsv](%s/meta.tsv); plot data and gnuplot scripts next "
+          "to the SVGs." % (rel, rel, rel, rel), ""]
+    L += ["## All runs", "", "| group | system | column | x | runs (throughput) | counted |",
+          "|---|---|---|---:|---|---:|"]
+    for k in sorted(ser, key=lambda k: ([g[0] for g in GROUPS].index(k[0]) if k[0] in GROUP_INFO else 99,
+                                         SYSTEM_ORDER.index(k[1]) if k[1] in SYSTEM_ORDER else 99,
+                                         k[2], k[3])):
+        s = ser[k]
+        vals = " / ".join(fmt_n(tput_of(r["group"], r["result"])) if r["ok"] else "FAIL"
+                          for r in s["runs"])
+        L.append("| %s | %s | %s | %d | %s | %d/%d |" % (k[0], k[1], k[2], k[3], vals, s["npass"],
+                                                        len(s["runs"])))
+    L.append("")
+    with open(out_md, "w") as f:
+        f.write("\n".join(L))
+    return 0
+
+
+def main(argv):
+    if len(argv) == 6 and argv[1] == "peak":
+        ser = series(read_runs(argv[2]))
+        v, _ = best(ser, argv[3], argv[4], argv[5])
+        print("%.0f" % v if v is not None and not math.isnan(v) else "0")
+        return 0
+    if len(argv) == 4 and argv[1] == "report":
+        return report(argv[2], argv[3])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

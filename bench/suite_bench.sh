@@ -1,0 +1,476 @@
+#!/usr/bin/env bash
+# bench/suite_bench.sh: ringq against beanstalkd, Redis and NATS JetStream (task queue) and against
+# Debian's C++ gRPC (unary RPC), all driven by one load generator, $BUILD/ringq-bench. `make bench`
+# runs it; `make bench-quick` runs it with QUICK=1 (one short run per point, ~1-2 minutes).
+#
+# Each system runs in two configurations:
+#   durable  ringqd --fsync always | beanstalkd -b DIR -f 0 | redis appendonly yes, appendfsync
+#            always | JetStream: n/a (nats-server 2.9 has no fsync-per-write setting; its
+#            jetstream block rejects sync_interval, which arrived in 2.10)
+#   fast     ringqd --fsync never | beanstalkd -b DIR -F (binlog, never fsync) | redis appendonly
+#            yes, appendfsync no | JetStream file storage, 2.9 default (writes each message to the
+#            OS at once, fsyncs on its own timer)
+# Scenarios (x = concurrency; CxI = C connections with I requests in flight each):
+#   e2e-b1      e2e closed loop, batch 1, at $E2E_POINTS, $E2E_WORKERS workers
+#   e2e-batch   e2e closed loop, batch $BATCH, at $E2E_BATCH_POINTS
+#   open        ringq only: e2e open loop at half of ringq's best e2e-b1 rate in that column
+#               ("p99 enqueue-to-start at half of peak load")
+#   enqueue-b1  enqueue only, batch 1, at $ENQ_POINTS;  enqueue-batch: batch $BATCH at $ENQ_BATCH_POINTS
+#   drain       $DRAIN_PRELOAD tasks preloaded, then drained by $DRAIN_WORKERS workers
+#   rpc         ringqd --threads 1 vs bench/peers/greeter_server (--api sync and callback) at $RPC_POINTS
+# Every run: a fresh server process with a fresh data directory under $BENCH_DIR (default /tmp,
+# i.e. the disk of /tmp), on a free port, pinned to CPU $SERVER_CPU; it must answer its own
+# protocol (bench/bench_ready.py polls it: /healthz, gRPC health, stats, PING, $JS.API.INFO) before
+# ringq-bench starts, pinned to CPU $CLIENT_CPU with --threads 1. ringq-bench warms up for
+# $WARMUP_S s and measures $DURATION_S s. $REPS runs per point; bench/report.py keeps the median by
+# throughput (with that run's latencies), writes the tables, the issue's targets with MET / NOT
+# MET, and gnuplot SVGs.
+#
+# Output: bench/results/<YYYY-MM-DD>-<host>.md (QUICK: ...-quick.md) and a directory of the same
+# name with raw/*.json (every run), runs.tsv, meta.tsv, the plots and their data. A full run (not
+# QUICK) also points README.md's "Benchmarks" link at the new file (UPDATE_README=0 to skip).
+#
+# Peers: beanstalkd, redis-server, nats-server and gnuplot come from Debian; run as root the
+# suite installs the missing ones (apt-get install -y), otherwise it says what to run and skips
+# them. Run from the repository root after `make all` and ringq-bench are built:
+#   bash bench/suite_bench.sh                 # the full suite (~40 min with the defaults)
+#   QUICK=1 bash bench/suite_bench.sh         # smoke test
+#   SYSTEMS="ringq redis" GROUPS_RUN="e2e-b1 open" bash bench/suite_bench.sh   # a subset
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+# The exact command, with the settings given in the environment.
+SETTINGS=(QUICK BUILD SERVER_CPU CLIENT_CPU BENCH_DIR REPS WARMUP_S DURATION_S SIZE SYSTEMS
+    GROUPS_RUN E2E_POINTS E2E_BATCH_POINTS E2E_WORKERS BATCH ENQ_POINTS ENQ_BATCH_POINTS
+    DRAIN_PRELOAD DRAIN_WORKERS RPC_POINTS OPEN_POINT CDF_X RINGQ_BENCH NAME RESULTS UPDATE_README)
+CMDLINE=""
+for v in "${SETTINGS[@]}"; do
+    [ -n "${!v+x}" ] && CMDLINE+="$v=$(printf '%q' "${!v}") "
+done
+CMDLINE+="bash bench/suite_bench.sh${*:+ $*}"
+
+BUILD=${BUILD:-build}
+PY=/usr/bin/python3
+QUICK=${QUICK:-0}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}}
+SIZE=${SIZE:-100}
+BATCH=${BATCH:-64}
+E2E_WORKERS=${E2E_WORKERS:-4}
+DRAIN_WORKERS=${DRAIN_WORKERS:-4}
+SYSTEMS=${SYSTEMS:-ringq beanstalkd redis jetstream}
+GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open enqueue-b1 enqueue-batch drain rpc}
+if [ "$QUICK" = 1 ]; then
+    REPS=${REPS:-1}
+    WARMUP_S=${WARMUP_S:-1}
+    DURATION_S=${DURATION_S:-1}
+    E2E_POINTS=${E2E_POINTS:-1x1 4x16}
+    E2E_BATCH_POINTS=${E2E_BATCH_POINTS:-4x1}
+    ENQ_POINTS=${ENQ_POINTS:-4x16}
+    ENQ_BATCH_POINTS=${ENQ_BATCH_POINTS:-4x1}
+    DRAIN_PRELOAD=${DRAIN_PRELOAD:-20000}
+    RPC_POINTS=${RPC_POINTS:-4x16}
+else
+    REPS=${REPS:-3}
+    WARMUP_S=${WARMUP_S:-2}
+    DURATION_S=${DURATION_S:-8}
+    E2E_POINTS=${E2E_POINTS:-1x1 4x1 4x4 4x16 4x64}
+    E2E_BATCH_POINTS=${E2E_BATCH_POINTS:-1x1 4x1 4x4}
+    ENQ_POINTS=${ENQ_POINTS:-4x16}
+    ENQ_BATCH_POINTS=${ENQ_BATCH_POINTS:-4x4}
+    DRAIN_PRELOAD=${DRAIN_PRELOAD:-100000}
+    RPC_POINTS=${RPC_POINTS:-1x1 4x16 16x32}
+fi
+OPEN_POINT=${OPEN_POINT:-4x64}   # open loop: connections x cap on requests in flight each
+CDF_X=${CDF_X:-}                 # e2e-b1 point whose latency CDFs are plotted (default: 4x16 or the last)
+FSYNC_COUNT=${FSYNC_COUNT:-$([ "$QUICK" = 1 ] && echo 300 || echo 2000)}
+START_TIMEOUT_S=30
+NAME=${NAME:-$(date +%Y-%m-%d)-$(hostname -s)$([ "$QUICK" = 1 ] && echo -quick)}
+RESULTS=${RESULTS:-bench/results}
+OUT_MD=$RESULTS/$NAME.md
+OUT_DIR=$RESULTS/$NAME
+UPDATE_README=${UPDATE_README:-$([ "$QUICK" = 1 ] && echo 0 || echo 1)}
+
+RINGQD=$BUILD/ringqd
+RINGQ_BENCH=${RINGQ_BENCH:-$BUILD/ringq-bench}
+GREETER=$BUILD/peers/greeter_server
+QUEUE_BENCH=$BUILD/aux/bench/queue_bench   # its "fsync DIR N" mode measures raw fdatasync
+
+log() { echo "suite_bench: $*" >&2; }
+
+# --- prerequisites ------------------------------------------------------------------------------
+for bin in "$RINGQD" "$RINGQ_BENCH"; do
+    [ -x "$bin" ] || { log "missing $bin (make BUILD=$BUILD all $BUILD/ringq-bench)"; exit 1; }
+done
+for tool in taskset timeout "$PY"; do
+    command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }
+done
+if [ "$(nproc)" -lt 2 ] || [ "$SERVER_CPU" = "$CLIENT_CPU" ]; then
+    log "needs two CPUs (server on SERVER_CPU=$SERVER_CPU, generator on CLIENT_CPU=$CLIENT_CPU); have $(nproc)"
+    exit 1
+fi
+
+# Peers from Debian: installed here when root, else the command to run is printed and the
+# missing systems are reported as not installed.
+declare -A PKG_OF=([beanstalkd]=beanstalkd [redis-server]=redis-server [nats-server]=nats-server
+    [gnuplot]=gnuplot-nox)
+missing=()
+for b in beanstalkd redis-server nats-server gnuplot; do
+    command -v "$b" >/dev/null || missing+=("${PKG_OF[$b]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        log "installing ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 ||
+            { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2; } ||
+            log "apt-get install failed; going on without ${missing[*]}"
+    else
+        log "not root: to compare with every peer run  sudo apt-get install -y ${missing[*]}"
+        log "going on without them"
+    fi
+fi
+have() { command -v "$1" >/dev/null; }
+GREETER_OK=no
+if make -s -C bench/peers PEERS_OUT="$ROOT/$BUILD/peers" >&2 && [ -x "$GREETER" ]; then
+    GREETER_OK=yes
+else
+    log "cannot build bench/peers (libgrpc++-dev, protobuf-compiler-grpc: make deps): no C++ gRPC peer"
+fi
+
+mkdir -p "$BENCH_DIR"
+TMP=$(mktemp -d "$BENCH_DIR/ringq-suite-bench.XXXXXX") || exit 1
+SERVER_PID=
+BENCH_PID=
+cleanup() {
+    [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null && wait "$BENCH_PID" 2>/dev/null
+    stop_server
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rm -rf "$OUT_DIR"
+mkdir -p "$OUT_DIR/raw"
+RUNS=$OUT_DIR/runs.tsv
+META=$OUT_DIR/meta.tsv
+: >"$RUNS"
+: >"$META"
+meta() { printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\t\n' '  ')" >>"$META"; }
+
+# --- servers -------------------------------------------------------------------------------------
+free_port() {
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# server_argv SYSTEM COLUMN PORT DIR: sets SARGV to the server's argv; returns 1 if that system
+# has no such configuration.
+server_argv() {
+    local sys=$1 col=$2 port=$3 dir=$4
+    local redis=(redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/data" --save ''
+        --appendonly yes --protected-mode no --loglevel warning)
+    local ringqd=("$RINGQD" --threads 1 --port 0 --port-file "$dir/port" --data "$dir/data"
+        --log-level warn)
+    case $sys/$col in
+    ringq/durable | ringq/-) SARGV=("${ringqd[@]}" --fsync always) ;;
+    ringq/fast) SARGV=("${ringqd[@]}" --fsync never) ;;
+    beanstalkd/durable) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -f 0) ;;
+    beanstalkd/fast) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -F) ;;
+    redis/durable) SARGV=("${redis[@]}" --appendfsync always) ;;
+    redis/fast) SARGV=("${redis[@]}" --appendfsync no) ;;
+    jetstream/fast) SARGV=(nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/data") ;;
+    grpc-sync/-) SARGV=("$GREETER" --api sync --port 0) ;;
+    grpc-callback/-) SARGV=("$GREETER" --api callback --port 0) ;;
+    *) SARGV=(); return 1 ;;
+    esac
+}
+
+# na_reason SYSTEM COLUMN: why a system/column is not run ("" if it is).
+na_reason() {
+    case $1/$2 in
+    jetstream/durable) echo "nats-server 2.9 cannot fsync every write (no sync_interval before 2.10); its file storage is in the fast column"; return ;;
+    esac
+    case $1 in
+    beanstalkd) have beanstalkd || echo "not installed (apt-get install -y beanstalkd)" ;;
+    redis) have redis-server || echo "not installed (apt-get install -y redis-server)" ;;
+    jetstream) have nats-server || echo "not installed (apt-get install -y nats-server)" ;;
+    grpc-*) [ "$GREETER_OK" = yes ] || echo "bench/peers/greeter_server not built (make deps; make -C bench/peers)" ;;
+    esac
+}
+
+probe_kind() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
+driver_of() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
+
+# start_server SYSTEM COLUMN: fresh data dir, free port, pinned; waits until it answers.
+# Sets SERVER_PID and ADDR; returns 1 (stderr tail logged) if it does not come up.
+start_server() {
+    local sys=$1 col=$2 attempt port dir=$TMP/run i
+    for attempt in 1 2 3; do
+        rm -rf "$dir"
+        mkdir -p "$dir/data"
+        port=$(free_port)
+        server_argv "$sys" "$col" "$port" "$dir" || return 1
+        taskset -c "$SERVER_CPU" "${SARGV[@]}" >"$dir/server.log" 2>&1 &
+        SERVER_PID=$!
+        case $sys in
+        ringq)
+            for ((i = 0; i < START_TIMEOUT_S * 50; i++)); do
+                [ -s "$dir/port" ] && break
+                kill -0 "$SERVER_PID" 2>/dev/null || break
+                sleep 0.02
+            done
+            port=$(cat "$dir/port" 2>/dev/null)
+            ;;
+        grpc-*)
+            for ((i = 0; i < START_TIMEOUT_S * 50; i++)); do
+                grep -q 'port=[1-9]' "$dir/server.log" 2>/dev/null && break
+                kill -0 "$SERVER_PID" 2>/dev/null || break
+                sleep 0.02
+            done
+            port=$(sed -n 's/.*greeter_server.* port=\([0-9]*\).*/\1/p' "$dir/server.log" | head -1)
+            ;;
+        esac
+        ADDR=127.0.0.1:$port
+        if [ -n "$port" ] && "$PY" bench/bench_ready.py "$(probe_kind "$sys")" "$ADDR" "$SERVER_PID" \
+            "$START_TIMEOUT_S" 2>>"$dir/server.log"; then
+            return 0
+        fi
+        log "$sys ($col) did not come up (attempt $attempt):"
+        tail -5 "$dir/server.log" | sed 's/^/    /' >&2
+        stop_server
+        # Another process may have taken the free port between the probe and the bind: retry.
+        grep -qi 'address already in use\|bind' "$dir/server.log" || break
+    done
+    cp "$dir/server.log" "$OUT_DIR/failed-start-$sys-$col.log" 2>/dev/null
+    return 1
+}
+
+stop_server() {
+    local i
+    [ -n "$SERVER_PID" ] || return 0
+    kill "$SERVER_PID" 2>/dev/null
+    for ((i = 0; i < 400; i++)); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+}
+
+# --- runs ----------------------------------------------------------------------------------------
+NRUN=0
+T_START=$(date +%s)
+
+# bench_point GROUP SYSTEM COLUMN SCENARIO X TIMEOUT_S -- RINGQ_BENCH_ARGS...: $REPS runs, each on
+# a fresh server; appends to runs.tsv.
+bench_point() {
+    local group=$1 sys=$2 col=$3 scen=$4 x=$5 tmo=$6 r id json rc alive cmd tput
+    shift 7
+    for ((r = 1; r <= REPS; r++)); do
+        NRUN=$((NRUN + 1))
+        id=$group.$sys.$col.x$x.r$r
+        id=${id//.-./.any.}
+        json=raw/$id.json
+        cmd=(taskset -c "$CLIENT_CPU" "$RINGQ_BENCH" "$scen" --system "$(driver_of "$sys")"
+            --label "$col" --threads 1 --size "$SIZE" --warmup "$WARMUP_S" --duration "$DURATION_S"
+            --quiet "$@")
+        if ! start_server "$sys" "$col"; then
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$sys" "$col" "$scen" "$x" \
+                "$r" "$json" start no "${cmd[*]}" >>"$RUNS"
+            continue
+        fi
+        cmd+=(--addr "$ADDR" --json "$OUT_DIR/$json")
+        timeout -k 5 "$tmo" "${cmd[@]}" >>"$TMP/bench.log" 2>&1 &
+        BENCH_PID=$!
+        wait "$BENCH_PID"
+        rc=$?
+        BENCH_PID=
+        alive=yes
+        kill -0 "$SERVER_PID" 2>/dev/null || alive=no
+        stop_server
+        [ "$alive" = no ] && cp "$TMP/run/server.log" "$OUT_DIR/died-$id.log" 2>/dev/null
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$sys" "$col" "$scen" "$x" "$r" \
+            "$json" "$rc" "$alive" "${cmd[*]}" >>"$RUNS"
+        tput=$(json_brief "$OUT_DIR/$json")
+        log "[$NRUN, $(($(date +%s) - T_START)) s] $group $sys $col x=$x run $r/$REPS: exit $rc${tput:+, $tput}$([ "$alive" = no ] && echo ", SERVER DIED")"
+        [ "$rc" = 0 ] || tail -3 "$TMP/bench.log" | sed 's/^/    /' >&2
+    done
+}
+
+json_brief() { # json_brief FILE: "N tasks/s, p99 X us" from a ringq-bench result
+    "$PY" -c 'import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+    print("%.0f tasks/s, %.0f ops/s, p99 %.0f us%s" % (r.get("tasks_per_s", 0), r.get("ops_per_s", 0),
+          (r.get("latency_us") or {}).get("p99", 0), ", " + r["error"] if r.get("error") else ""))
+except Exception as e:
+    print("no result (%s)" % e)' "$1"
+}
+conns_of() { echo "${1%x*}"; }
+infl_of() { echo "${1#*x}"; }
+credits_for() { # credits_for C I B: enough credits that workers never starve producers
+    local c=$(($1 * $2 * $3 * 2 / E2E_WORKERS))
+    [ "$c" -lt 256 ] && c=256
+    [ "$c" -gt 4096 ] && c=4096
+    echo "$c"
+}
+wants() { [[ " $GROUPS_RUN " == *" $1 "* ]]; }
+RUN_TMO=$((${WARMUP_S%.*} + ${DURATION_S%.*} + 120))
+
+run_e2e() { # run_e2e GROUP SYSTEM COLUMN BATCH POINTS
+    local p c i
+    for p in $5; do
+        c=$(conns_of "$p"); i=$(infl_of "$p")
+        bench_point "$1" "$2" "$3" e2e $((c * i)) "$RUN_TMO" -- --batch "$4" --conns "$c" \
+            --inflight "$i" --workers "$E2E_WORKERS" --credits "$(credits_for "$c" "$i" "$4")"
+    done
+}
+run_enqueue() { # run_enqueue GROUP SYSTEM COLUMN BATCH POINTS
+    local p c i
+    for p in $5; do
+        c=$(conns_of "$p"); i=$(infl_of "$p")
+        bench_point "$1" "$2" "$3" enqueue $((c * i)) "$RUN_TMO" -- --batch "$4" --conns "$c" --inflight "$i"
+    done
+}
+run_drain() {
+    # The preload itself happens before the measured phase: give slow durable peers time for it.
+    bench_point drain "$1" "$2" drain "$DRAIN_WORKERS" $((RUN_TMO + 600)) -- --preload "$DRAIN_PRELOAD" \
+        --workers "$DRAIN_WORKERS" --credits 256 --batch "$BATCH" --conns 4 --inflight 4
+}
+run_open() { # run_open COLUMN: ringq only, half of ringq's best e2e-b1 in that column
+    local peak rate c i
+    peak=$("$PY" bench/report.py peak "$OUT_DIR" e2e-b1 ringq "$1")
+    meta "open.peak.$1" "$peak"
+    if [ "${peak:-0}" = 0 ]; then
+        log "open loop ($1): no e2e-b1 peak for ringq; skipped"
+        return
+    fi
+    rate=$((peak / 2))
+    meta "open.rate.$1" "$rate"
+    c=$(conns_of "$OPEN_POINT"); i=$(infl_of "$OPEN_POINT")
+    bench_point open ringq "$1" e2e $((c * i)) "$RUN_TMO" -- --rate "$rate" --batch 1 --conns "$c" \
+        --inflight "$i" --workers "$E2E_WORKERS" --credits "$(credits_for "$c" "$i" 1)"
+}
+
+# --- machine and versions ------------------------------------------------------------------------
+fsync_json() { "$QUEUE_BENCH" fsync "$TMP" "$FSYNC_COUNT" 2>&1 | tail -1; }
+jnum() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
+
+meta date "$(date +%Y-%m-%d)"
+meta host "$(hostname -s)"
+meta quick "$QUICK"
+meta reps "$REPS"
+meta command "$CMDLINE"
+meta bench_dir "$BENCH_DIR"
+meta gnuplot "$(have gnuplot && echo yes || echo no)"
+meta cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs online"
+meta mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+meta kernel "$(uname -srm)"
+meta disk "$(df -T "$TMP" | awk 'NR==2 {printf "%s (%s), mounted on %s", $1, $2, $7}') — $TMP's disk"
+meta gcc "$(${CC:-gcc} --version | head -1); liburing $(dpkg-query -W -f '${Version}' liburing2 2>/dev/null || echo '?')"
+DIRTY=$(git status --porcelain -- client server queue proto_wire core worker bench/rb_*.c bench/rb_*.h 2>/dev/null | wc -l)
+meta commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown) ($(git log -1 --format=%cd --date=short 2>/dev/null))$([ "$DIRTY" -gt 0 ] && echo ", with $DIRTY uncommitted source files")"
+meta version.ringq "$(git describe --always --dirty 2>/dev/null || git rev-parse --short HEAD)"
+have beanstalkd && meta version.beanstalkd "$(beanstalkd -v 2>&1 | head -1 | awk '{print $NF}')"
+have redis-server && meta version.redis "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
+have nats-server && meta version.jetstream "$(nats-server --version 2>&1 | awk '{print $NF}')"
+meta version.grpc "$(dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n' 'libgrpc++*' 2>/dev/null | awk '$3 ~ /^ii/ {printf "%s%s %s", sep, $1, $2; sep=", "}')"
+meta pinning "servers on CPU $SERVER_CPU (taskset; ringqd --threads 1), ringq-bench on CPU $CLIENT_CPU (taskset, --threads 1)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+log "raw fdatasync in $TMP ($FSYNC_COUNT x 4 KiB)"
+FS_BEFORE=""
+[ -x "$QUEUE_BENCH" ] && FS_BEFORE=$(fsync_json)
+meta fsync.before "$FS_BEFORE"
+log "fdatasync: $FS_BEFORE"
+
+for sys in ringq beanstalkd redis jetstream grpc-sync grpc-callback; do
+    for col in durable fast -; do
+        server_argv "$sys" "$col" PORT DIR || continue
+        cmd=$(printf '%q ' "${SARGV[@]}")
+        if [ "$sys" = ringq ] && [ "$col" = - ]; then label="rpc"; else label=$col; fi
+        meta "server.$sys.$col" "taskset -c $SERVER_CPU $cmd   # $sys, $label"
+    done
+done
+meta conf.ringq.durable "\`--fsync always\`: Enqueue answered after fdatasync (group commit)"
+meta conf.ringq.fast "\`--fsync never\`: log written, never fsynced"
+meta conf.beanstalkd.durable "\`-b DIR -f 0\`: binlog, fsync after every write"
+meta conf.beanstalkd.fast "\`-b DIR -F\`: binlog, never fsync"
+meta conf.redis.durable "\`--appendonly yes --appendfsync always\` (no RDB snapshots)"
+meta conf.redis.fast "\`--appendonly yes --appendfsync no\` (no RDB snapshots)"
+meta conf.jetstream.fast "file storage, 2.9 defaults (each message written to the OS at once, fsync on its own timer); stream created by ringq-bench"
+meta conf.rpc "RPC: \`ringqd --threads 1\` against \`bench/peers/greeter_server --api sync\` and \`--api callback\` (Debian libgrpc++, grpc.health.v1.Health/Check, answers SERVING), each pinned to CPU $SERVER_CPU."
+meta coldesc.durable "fsync every write"
+meta coldesc.fast "no fsync per write"
+for sys in ringq beanstalkd redis jetstream grpc-sync grpc-callback; do
+    for col in durable fast -; do
+        why=$(na_reason "$sys" "$col")
+        [ -n "$why" ] && meta "na.$sys.$col" "$why"
+    done
+done
+
+E2E_CREDITS_TXT="credits per worker = max(256, 2 × tasks in flight ÷ workers), at most 4096"
+meta intro "Load from \`ringq-bench\` (one C generator for every system; payload $SIZE bytes; warm-up ${WARMUP_S} s, then ${DURATION_S} s measured). Every run starts the system fresh, with an empty data directory, pinned to one CPU; the generator runs on another. Throughput counts tasks acknowledged by workers (e2e, drain), tasks confirmed to producers (enqueue) or answered calls (rpc) in the measured window."
+meta desc.e2e-b1 "Closed loop: C producer connections, each keeping I single-task enqueues in flight; $E2E_WORKERS worker connections take tasks and ack each one ($E2E_CREDITS_TXT)."
+meta xdesc.e2e-b1 "C × I producer requests in flight (points $E2E_POINTS)"
+meta desc.e2e-batch "As above with $BATCH tasks per enqueue (one RPC for ringq; pipelined commands for the peers)."
+meta xdesc.e2e-batch "C × I producer batches in flight (points $E2E_BATCH_POINTS)"
+meta desc.open "Open loop on ringq alone: tasks sent at a fixed rate of half the best e2e batch-1 throughput ringq reached in that column (above), from $(conns_of "$OPEN_POINT") connections (at most $(infl_of "$OPEN_POINT") in flight each), $E2E_WORKERS workers. Latency from the scheduled send time, so a late sender counts against the server."
+meta xdesc.open "connections × in-flight cap"
+meta desc.enqueue-b1 "Producers only: C connections × I single-task enqueues in flight; the backlog grows."
+meta xdesc.enqueue-b1 "C × I requests in flight (points $ENQ_POINTS)"
+meta desc.enqueue-batch "Producers only, $BATCH tasks per enqueue."
+meta xdesc.enqueue-batch "C × I batches in flight (points $ENQ_BATCH_POINTS)"
+meta desc.drain "$DRAIN_PRELOAD tasks preloaded (batches of $BATCH) before the clock starts, then $DRAIN_WORKERS workers (256 credits each) take and ack them."
+meta xdesc.drain "workers"
+meta desc.rpc "C connections × I unary calls in flight, empty HealthCheckRequest."
+meta xdesc.rpc "C × I calls in flight (points $RPC_POINTS)"
+if [ -z "$CDF_X" ]; then
+    CDF_X=64
+    [[ " $E2E_POINTS " == *" 4x16 "* ]] ||
+        CDF_X=$(($(conns_of "${E2E_POINTS##* }") * $(infl_of "${E2E_POINTS##* }")))
+fi
+meta cdf_x "$CDF_X"
+
+# --- the matrix ----------------------------------------------------------------------------------
+log "results in $OUT_DIR; data directories under $TMP"
+for col in durable fast; do
+    for sys in $SYSTEMS; do
+        why=$(na_reason "$sys" "$col")
+        if [ -n "$why" ]; then log "$sys ($col): $why"; continue; fi
+        wants e2e-b1 && run_e2e e2e-b1 "$sys" "$col" 1 "$E2E_POINTS"
+        [ "$sys" = ringq ] && wants open && run_open "$col"
+        wants e2e-batch && run_e2e e2e-batch "$sys" "$col" "$BATCH" "$E2E_BATCH_POINTS"
+        wants enqueue-b1 && run_enqueue enqueue-b1 "$sys" "$col" 1 "$ENQ_POINTS"
+        wants enqueue-batch && run_enqueue enqueue-batch "$sys" "$col" "$BATCH" "$ENQ_BATCH_POINTS"
+        wants drain && run_drain "$sys" "$col"
+    done
+done
+if wants rpc; then
+    for sys in ringq grpc-sync grpc-callback; do
+        why=$(na_reason "$sys" -)
+        if [ -n "$why" ]; then log "$sys: $why"; continue; fi
+        for p in $RPC_POINTS; do
+            c=$(conns_of "$p"); i=$(infl_of "$p")
+            bench_point rpc "$sys" - rpc $((c * i)) "$RUN_TMO" -- --conns "$c" --inflight "$i"
+        done
+    done
+fi
+
+FS_AFTER=""
+[ -x "$QUEUE_BENCH" ] && FS_AFTER=$(fsync_json)
+meta fsync.after "$FS_AFTER"
+meta fsync.text "before the runs $(jnum "$FS_BEFORE" per_s)/s ($(jnum "$FS_BEFORE" us_each) µs each), after $(jnum "$FS_AFTER" per_s)/s ($(jnum "$FS_AFTER" us_each) µs each): \`$QUEUE_BENCH fsync DIR $FSYNC_COUNT\`"
+meta load "before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs; the machine may be shared)"
+meta elapsed "$(($(date +%s) - T_START)) s, $NRUN runs"
+
+"$PY" bench/report.py report "$OUT_DIR" "$OUT_MD" || { log "report.py failed"; exit 1; }
+if [ "$UPDATE_README" = 1 ] && grep -q '<!-- bench-latest -->' README.md; then
+    sed -i "s|^.*<!-- bench-latest -->.*\$|Latest full run: [$OUT_MD]($OUT_MD) <!-- bench-latest -->|" README.md
+    log "README.md now links $OUT_MD"
+fi
+sed -n '/^## Issue targets/,/^## Systems/p' "$OUT_MD" | sed '$d'
+log "wrote $OUT_MD and $OUT_DIR/ ($NRUN runs, $(($(date +%s) - T_START)) s)"
