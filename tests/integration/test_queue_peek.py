@@ -9,7 +9,7 @@ from google.protobuf import descriptor_pb2
 
 import ringq_client as C
 import ringq_harness as H
-from ringq.v1 import types_pb2
+from ringq.v1 import admin_pb2, types_pb2
 from grpc.reflection.v1 import reflection_pb2 as refl_v1  # noqa: E402
 
 S = grpc.StatusCode
@@ -150,6 +150,13 @@ class PeekTest(unittest.TestCase):
             with self.subTest(state=bad):
                 C.assert_code(self, S.INVALID_ARGUMENT, self.peek, q, state=bad,
                               contains="state")
+        # Malformed requests: a truncated field, a truncated varint after a good queue name.
+        raw = self.ch.unary_unary(C.A + "PeekTasks", request_serializer=lambda b: b,
+                                  response_deserializer=admin_pb2.PeekTasksResponse.FromString)
+        for bad in (b"\x0a\x05ab", b"\x0a" + bytes([len(q)]) + q.encode() + b"\x10\xff"):
+            with self.subTest(raw=bad):
+                C.assert_code(self, S.INVALID_ARGUMENT, raw, bad, timeout=C.CALL_TIMEOUT_S,
+                              contains="malformed")
         # A known queue with nothing to show, and a paused one (shown as it is).
         e = self.q()
         c.ConfigureQueue(name=e, max_attempts=3)
