@@ -356,7 +356,34 @@ run_open() { # run_open COLUMN: ringq only, half of ringq's best e2e-b1 in that 
 }
 
 # --- machine and versions ------------------------------------------------------------------------
-fsync_json() { "$QUEUE_BENCH" fsync "$TMP" "$FSYNC_COUNT" 2>&1 | tail -1; }
+# fsync_json: raw fdatasync latency in the data directories' filesystem (COUNT x a 4 KiB page
+# appended + fdatasync), as one JSON line: queue_bench's figure, or the same loop in Python when
+# queue_bench is not built.
+fsync_json() {
+    if [ -x "$QUEUE_BENCH" ]; then
+        "$QUEUE_BENCH" fsync "$TMP" "$FSYNC_COUNT" 2>&1 | tail -1
+        return
+    fi
+    "$PY" - "$TMP" "$FSYNC_COUNT" <<'PYEOF'
+import os, sys, time
+path = os.path.join(sys.argv[1], "suite_bench.fsync.%d" % os.getpid())
+n = int(sys.argv[2])
+fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+page = bytearray(4096)
+t0 = time.monotonic()
+for i in range(n):
+    page[0] = i & 255
+    os.pwrite(fd, page, i * 4096)
+    os.fdatasync(fd)
+dt = time.monotonic() - t0
+os.close(fd)
+os.unlink(path)
+print('{"bench":"fdatasync","tool":"python","count":%d,"per_s":%.0f,"us_each":%.1f}'
+      % (n, n / dt, dt / n * 1e6))
+PYEOF
+}
+FSYNC_TOOL="\`$QUEUE_BENCH fsync DIR $FSYNC_COUNT\`"
+[ -x "$QUEUE_BENCH" ] || FSYNC_TOOL="the same loop as \`queue_bench fsync\` in Python ($QUEUE_BENCH not built), $FSYNC_COUNT times"
 jnum() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
 
 meta date "$(date +%Y-%m-%d)"
@@ -382,8 +409,7 @@ meta pinning "servers on CPU $SERVER_CPU (taskset; ringqd --threads 1), ringq-be
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log "raw fdatasync in $TMP ($FSYNC_COUNT x 4 KiB)"
-FS_BEFORE=""
-[ -x "$QUEUE_BENCH" ] && FS_BEFORE=$(fsync_json)
+FS_BEFORE=$(fsync_json)
 meta fsync.before "$FS_BEFORE"
 log "fdatasync: $FS_BEFORE"
 
@@ -460,10 +486,9 @@ if wants rpc; then
     done
 fi
 
-FS_AFTER=""
-[ -x "$QUEUE_BENCH" ] && FS_AFTER=$(fsync_json)
+FS_AFTER=$(fsync_json)
 meta fsync.after "$FS_AFTER"
-meta fsync.text "before the runs $(jnum "$FS_BEFORE" per_s)/s ($(jnum "$FS_BEFORE" us_each) µs each), after $(jnum "$FS_AFTER" per_s)/s ($(jnum "$FS_AFTER" us_each) µs each): \`$QUEUE_BENCH fsync DIR $FSYNC_COUNT\`"
+meta fsync.text "before the runs $(jnum "$FS_BEFORE" per_s)/s ($(jnum "$FS_BEFORE" us_each) µs each), after $(jnum "$FS_AFTER" per_s)/s ($(jnum "$FS_AFTER" us_each) µs each): $FSYNC_TOOL"
 meta load "before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs; the machine may be shared)"
 meta elapsed "$(($(date +%s) - T_START)) s, $NRUN runs"
 
