@@ -16,8 +16,14 @@
  * Connections
  *   One HTTP/2 connection, opened on first use and again after it is lost. A unary call the
  *   server did not process (refused stream, above a GOAWAY's last stream id, connection lost
- *   before sending) is retried on a new connection, at most RQ_RETRIES_MAX times. The Work
- *   stream re-subscribes after a loss with exponential backoff (RQ_BACKOFF_*).
+ *   before sending) is retried on a new connection, at most RQ_RETRIES_MAX times. When the
+ *   server cannot be reached (refused, down, restarting), unary calls wait and the connection
+ *   is dialled again with exponential backoff (RQ_BACKOFF_MIN_MS doubling to RQ_BACKOFF_MAX_MS)
+ *   until each call's deadline; a call still waiting then ends with RQ_ECONNECT and the last
+ *   dial error. A call already sent when its connection is lost ends with UNAVAILABLE (the server
+ *   may have processed it). After a GOAWAY the old connection keeps serving the calls the server
+ *   accepted while new calls go to a new one. The Work stream re-subscribes after a loss with
+ *   the same backoff.
  *
  * Memory: results the library allocates are freed with the matching rq_*_free function. */
 #ifndef RINGQ_H

@@ -8,6 +8,7 @@
  * holds its deadline, whatever state the call is in. Blocking rq_unary is the same call with a
  * completion that stops the loop it runs. Finished calls go to a pool with their buffers. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,16 +197,15 @@ static void start_waiting(rq_client *c)
     if (c->in_grpc || !c->waitq.head) return;
     int redials = 0;
     while (c->waitq.head) {
-        rq_conn *k = rq_conn_ready(c);
+        rq_conn *k = rq_conn_for_calls(c);
         if (!k) {
-            rq_status st;
-            k = rq_conn_get(c, &st);
-            if (!k) {
-                /* Nothing to send on: every waiting call fails with the reason. */
+            if (!c->dial_fails) {
+                /* Not a dial failure (out of memory): fail rather than spin. */
                 rq_acall *a;
-                while ((a = list_pop(&c->waitq))) acall_fail(a, st.code, st.message);
-                break;
+                while ((a = list_pop(&c->waitq)))
+                    acall_fail(a, PW_GRPC_RESOURCE_EXHAUSTED, "cannot set up a connection");
             }
+            break; /* the calls wait for the next dial, or their deadline */
         }
         if (!acall_run(c->waitq.head, k)) {
             /* The connection started draining under us: the next loop turn opens a new one. */
@@ -225,7 +225,14 @@ static void on_deadline(ev_loop *loop, ev_timer *t)
     switch (a->where) {
     case RQ_AC_WAIT:
         list_remove(&c->waitq, a);
-        acall_fail(a, PW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+        if (c->dial_fails && !rq_conn_ready(c)) {
+            char why[sizeof a->st.message];
+            snprintf(why, sizeof why, "%.180s (%u attempts until the deadline)",
+                     c->dial_err.message, c->dial_fails);
+            acall_fail(a, RQ_ECONNECT, why);
+        } else {
+            acall_fail(a, PW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+        }
         break;
     case RQ_AC_RUN:
         a->expired = true;

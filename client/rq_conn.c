@@ -68,6 +68,7 @@ static int parse_addr(rq_client *c, const char *addr)
 }
 
 static void on_kick(ev_loop *loop, ev_timer *t) { rq_async_run(t->ud); }
+static void on_dial_timer(ev_loop *loop, ev_timer *t) { rq_async_run(t->ud); }
 
 static void on_poll_timer(ev_loop *loop, ev_timer *t) {}
 
@@ -104,6 +105,7 @@ rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
         c->own_loop = true;
     }
     ev_timer_init(&c->kick, on_kick, c);
+    ev_timer_init(&c->dial_timer, on_dial_timer, c);
     ev_timer_init(&c->poll_timer, on_poll_timer, c);
     rq_set_status(st, 0, NULL);
     return c;
@@ -149,6 +151,7 @@ void rq_client_destroy(rq_client *c)
     while (c->conns) conn_drop(c->conns, "client closed");
     rq_async_close(c);
     ev_timer_stop(c->loop, &c->kick);
+    ev_timer_stop(c->loop, &c->dial_timer);
     ev_timer_stop(c->loop, &c->poll_timer);
     /* Let the reads and sends of dropped connections complete so their memory is freed. */
     for (int i = 0; i < 100 && ev_loop_run_once(c->loop, false) > 0; i++) {
@@ -338,9 +341,17 @@ rq_conn *rq_conn_get(rq_client *c, rq_status *st)
     char why[256];
     int fd = connect_to(c, why, sizeof why);
     if (fd < 0) {
+        /* Waiting calls dial again after a backoff: RQ_BACKOFF_MIN_MS doubling to _MAX_MS. */
+        c->dial_fails++;
+        c->dial_backoff_ms = c->dial_backoff_ms ? c->dial_backoff_ms * 2 : RQ_BACKOFF_MIN_MS;
+        if (c->dial_backoff_ms > RQ_BACKOFF_MAX_MS) c->dial_backoff_ms = RQ_BACKOFF_MAX_MS;
+        c->dial_next_ns = rt_now_ns() + (uint64_t)c->dial_backoff_ms * RT_NS_PER_MS;
+        rq_set_status(&c->dial_err, RQ_ECONNECT, "%s", why);
         rq_set_status(st, RQ_ECONNECT, "%s", why);
         return NULL;
     }
+    c->dial_fails = 0;
+    c->dial_backoff_ms = 0;
     rq_conn *k = calloc(1, sizeof *k);
     pw_grpc_client_opts go = {.authority = c->addr, .max_recv_msg_bytes = RQ_MAX_RECV_BYTES};
     if (!k || !(k->g = pw_grpc_client_create(&go))) {
@@ -359,6 +370,15 @@ rq_conn *rq_conn_get(rq_client *c, rq_status *st)
         rq_set_status(st, RQ_ECONNECT, "cannot read from %s", c->addr);
         return NULL;
     }
+    return k;
+}
+
+rq_conn *rq_conn_for_calls(rq_client *c)
+{
+    rq_conn *k = rq_conn_ready(c);
+    if (k) return k;
+    if (!c->dial_fails || rt_now_ns() >= c->dial_next_ns) k = rq_conn_get(c, NULL);
+    if (!k && c->dial_fails) ev_timer_start(c->loop, &c->dial_timer, c->dial_next_ns);
     return k;
 }
 

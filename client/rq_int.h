@@ -84,6 +84,12 @@ struct rq_client {
     bool dispatching, closing;
     rq_enqueue_result *enq_res; /* rq_enqueue_async's results, reused */
     size_t enq_cap;
+    /* dialling (rq_conn.c): after a failed dial, the next one waits dial_backoff_ms */
+    unsigned dial_fails;      /* consecutive failed dials (0: the last one worked) */
+    uint32_t dial_backoff_ms;
+    uint64_t dial_next_ns;    /* no dial for waiting calls before this */
+    rq_status dial_err;       /* why the last dial failed */
+    ev_timer dial_timer;      /* wakes the waiting calls for the next dial */
 };
 
 /* Fills st (may be NULL). Returns code. */
@@ -99,6 +105,9 @@ pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_n
 void rq_conn_flush(rq_client *c);
 /* The connection calls may start on now, or NULL: none is up (a dial is needed). */
 rq_conn *rq_conn_ready(rq_client *c);
+/* For waiting unary calls: the connection to start them on, dialling unless a failed dial's
+ * backoff is still running. NULL: none yet — rq_async_run runs again when the backoff ends. */
+rq_conn *rq_conn_for_calls(rq_client *c);
 
 /* ---- unary calls (rq_async.c) ---- */
 /* A call object for `path` (static string, or copied when `copy`), with an empty request

@@ -53,7 +53,7 @@ static void a_enq(rq_client *c, void *ud, const rq_status *st, const rq_enqueue_
     astate *s = ud;
     if (s->in_start) s->bad_context++;
     s->done++;
-    if (st->code == 0 && r && n == 2) {
+    if (st->code == 0 && r && n >= 1) {
         s->ok++;
         for (size_t i = 0; i < n && s->nids < 400; i++)
             snprintf(s->ids[s->nids++], RQ_ID_MAX, "%s", r[i].id);
@@ -225,10 +225,40 @@ static void w_result(rq_work *w, void *ud, uint64_t rid, int code, const char *m
     if (code) s->result_errors++;
 }
 
+/* --late: the server is not listening yet. Starts an asynchronous Enqueue, runs the loop once
+ * (the first dial fails), says "dialled" on stdout and then makes a blocking Enqueue; both
+ * must succeed once the server comes up (the test starts it on reading "dialled"). */
+static int late_server(const char *addr, const char *q)
+{
+    rq_status st;
+    rq_client_opts o = {.addr = addr, .timeout_ms = 15000};
+    rq_client *c = rq_client_create(&o, &st);
+    CHECK(c, "create: %s", st.message);
+    if (!c) return 1;
+    static astate s;
+    rq_task_spec sp = {.payload = "late-async", .payload_len = 10};
+    int rc = rq_enqueue_async(c, q, &sp, 1, a_enq, &s);
+    CHECK(rc == 0, "enqueue_async %d", rc);
+    rq_client_poll(c, 0);
+    CHECK(s.done == 0, "not done before the server is up");
+    printf("dialled\n");
+    fflush(stdout);
+    rq_task_spec sp2 = {.payload = "late-blocking", .payload_len = 13};
+    rq_enqueue_result r;
+    rc = rq_enqueue(c, q, &sp2, 1, &r, &st);
+    CHECK(rc == 0 && r.id[0], "blocking enqueue once the server is up: %d %s", rc, st.message);
+    run_until(c, &s.done, 1);
+    CHECK(s.done == 1 && s.nids == 1, "async enqueue once the server is up: done %d", s.done);
+    rq_client_destroy(c);
+    printf("%s (%d failures)\n", failures ? "FAILED" : "OK", failures);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--late") == 0) return late_server(argv[2], argv[3]);
     if (argc != 3) {
-        fprintf(stderr, "usage: rq_api_prog HOST:PORT QUEUE\n");
+        fprintf(stderr, "usage: rq_api_prog [--late] HOST:PORT QUEUE\n");
         return 2;
     }
     const char *q = argv[2];
@@ -333,11 +363,19 @@ int main(int argc, char **argv)
     silent_server_checks();
 
     rq_client_destroy(c);
-    /* No server: a connect error, not a server status. */
-    rq_client_opts bad = {.addr = "127.0.0.1:1"};
+    /* No server: dialled again with backoff until the deadline, then a connect error (not a
+     * server status) that says why. */
+    rq_client_opts bad = {.addr = "127.0.0.1:1", .timeout_ms = 700};
     c = rq_client_create(&bad, &st);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = rq_purge_queue(c, q, NULL, &st);
-    CHECK(rc == RQ_ECONNECT, "connect failure %d %s", rc, st.message);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(rc == RQ_ECONNECT && strstr(st.message, "cannot connect to 127.0.0.1:1") &&
+              strstr(st.message, "attempts"),
+          "connect failure %d %s", rc, st.message);
+    CHECK(secs >= 0.6 && secs < 5, "tried until the deadline: %.2f s", secs);
     rq_client_destroy(c);
     printf("%s (%d failures)\n", failures ? "FAILED" : "OK", failures);
     return failures ? 1 : 0;

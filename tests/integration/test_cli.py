@@ -4,6 +4,7 @@ bad input and exit codes (2 usage, 3 rejected by the server, 4 cannot connect), 
 that drives libringq's API (Queue, Admin, Work stream)."""
 import json
 import os
+import socket
 import subprocess
 import unittest
 
@@ -234,7 +235,8 @@ class CliTest(unittest.TestCase):
         # here so this file stays deterministic.)
 
     def test_cannot_connect_exit_4_and_addr_flag(self):
-        rc, _, err = self.ringq("stats", addr="127.0.0.1:1")
+        # libringq dials again with backoff until the call's deadline: keep it short here.
+        rc, _, err = self.ringq("--timeout-ms", "300", "stats", addr="127.0.0.1:1")
         self.assertEqual(rc, 4)
         self.assertIn("CONNECT_FAILED", err)
         rc, _, err = self.ringq("stats", addr="localhost:notaport")
@@ -260,6 +262,37 @@ class CliTest(unittest.TestCase):
                            timeout=60)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("OK (0 failures)", p.stdout)
+
+    def test_c_api_call_before_the_server_listens(self):
+        """Calls started while nothing listens are dialled again with backoff and succeed once
+        ringqd comes up on that port, within their deadline (the program says "dialled" after
+        its first dial failed; the server is started only then)."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        p = subprocess.Popen([PROG, "--late", f"127.0.0.1:{port}", "late-q"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        srv = None
+        try:
+            first = p.stdout.readline()
+            if first.strip() != "dialled":
+                self.fail(first + p.communicate(timeout=30)[1])
+            srv = H.Server("ringqd", "--port", str(port), threads=1)
+            out, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 0, out + err)
+            self.assertIn("OK (0 failures)", out)
+            with srv.channel() as ch:
+                info = H.unary(ch, "/ringq.v1.Admin/GetQueue",
+                               admin_pb2.GetQueueRequest(name="late-q"), admin_pb2.QueueInfo,
+                               timeout=10)
+            self.assertEqual(info.ready, 2)  # the asynchronous and the blocking Enqueue
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            if srv:
+                srv.terminate()
+                srv.close()
 
 
 if __name__ == "__main__":
