@@ -71,10 +71,15 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
-# ringq-bench pieces under unit test: tests/unit/test_rb_*.c also link bench/rb_sock.c.
-$(BUILD)/tests/test_rb_%: $(BUILD)/obj/tests/unit/test_rb_%.o $(BUILD)/obj/bench/rb_sock.o $(LIBS)
+# ringq-bench pieces under unit test: tests/unit/test_rb_*.c also link librb_unit.a, an archive
+# of every bench/rb_*.c but the entry point (the linker takes only the objects a test uses).
+RB_UNIT_SRCS = $(filter-out bench/rb_main.c,$(wildcard bench/rb_*.c))
+$(BUILD)/librb_unit.a: $(call objs_of,$(RB_UNIT_SRCS))
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/tests/test_rb_%: $(BUILD)/obj/tests/unit/test_rb_%.o $(BUILD)/librb_unit.a $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/obj/bench/rb_sock.o $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/librb_unit.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 $(BUILD)/aux/%: $(BUILD)/obj/%.o $(LIBS)
 	@mkdir -p $(dir $@)
