@@ -74,6 +74,9 @@ typedef struct rq_client_opts {
     uint32_t timeout_ms;         /* deadline of each unary call; 0: RQ_TIMEOUT_MS_DEFAULT */
     uint32_t connect_timeout_ms; /* 0: RQ_CONNECT_TIMEOUT_MS_DEFAULT */
     struct ev_loop *loop;        /* NULL: the client creates and owns one */
+    uint32_t gzip_min_bytes;     /* gzip request messages of at least this many bytes once the
+                                    server listed gzip in grpc-accept-encoding; 0: never.
+                                    gzip responses are always accepted. */
 } rq_client_opts;
 
 /* Creates a client (no connection yet: the first call connects). Returns NULL with st filled

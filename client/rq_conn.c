@@ -88,6 +88,7 @@ rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
         return NULL;
     }
     c->timeout_ms = o.timeout_ms ? o.timeout_ms : RQ_TIMEOUT_MS_DEFAULT;
+    c->gzip_min_bytes = o.gzip_min_bytes;
     c->connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms
                                                  : RQ_CONNECT_TIMEOUT_MS_DEFAULT;
     if (o.loop) {
@@ -353,7 +354,8 @@ rq_conn *rq_conn_get(rq_client *c, rq_status *st)
     c->dial_fails = 0;
     c->dial_backoff_ms = 0;
     rq_conn *k = calloc(1, sizeof *k);
-    pw_grpc_client_opts go = {.authority = c->addr, .max_recv_msg_bytes = RQ_MAX_RECV_BYTES};
+    pw_grpc_client_opts go = {.authority = c->addr, .max_recv_msg_bytes = RQ_MAX_RECV_BYTES,
+                              .gzip_min_bytes = c->gzip_min_bytes};
     if (!k || !(k->g = pw_grpc_client_create(&go))) {
         free(k);
         close(fd);

@@ -71,7 +71,7 @@ struct rq_client {
     char addr[300];
     char host[256];
     char port[8];
-    uint32_t timeout_ms, connect_timeout_ms;
+    uint32_t timeout_ms, connect_timeout_ms, gzip_min_bytes;
     rq_conn *conn;       /* the current connection (new calls start here) */
     rq_conn *conns;      /* every live connection, the current one included */
     ev_timer poll_timer; /* rq_client_poll's wait */

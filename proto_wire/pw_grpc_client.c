@@ -4,14 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_client.h"
 #include "proto_wire/pw_grpc_msg.h"
+#include "proto_wire/pw_gzip.h"
 #include "proto_wire/pw_h2.h"
 
-/* Request header fields at most: 6 fixed + grpc-timeout + user-agent + spare. */
-#define CC_REQ_HEADERS_MAX 10
+/* Request header fields at most: 6 fixed + grpc-timeout + user-agent + grpc-accept-encoding +
+ * grpc-encoding + spare. */
+#define CC_REQ_HEADERS_MAX 12
 
 struct pw_grpc_ccall {
     pw_grpc_client *cl;
@@ -27,6 +30,7 @@ struct pw_grpc_ccall {
     bool end_sent;    /* END_STREAM handed to the session */
     bool got_headers; /* response headers seen */
     bool got_status;  /* grpc-status seen (trailers or trailers-only) */
+    bool req_gzip;    /* sent grpc-encoding: gzip (large messages are compressed) */
     pw_grpc_status status;
     /* A status decided locally (deadline, cancel, bad response): wins over the stream's own. */
     bool forced;
@@ -44,6 +48,10 @@ struct pw_grpc_client {
     char authority[PW_GRPC_CLIENT_AUTHORITY_MAX + 1];
     char user_agent[64];
     size_t max_recv;
+    size_t gzip_min;  /* compress request messages of at least this many bytes; 0: never */
+    bool peer_gzip;   /* the server listed gzip in a grpc-accept-encoding */
+    pw_gzip_ctx gz;   /* zlib states, allocated on first use */
+    buf zin, zout;    /* one decompressed response / compressed request message */
     const char *fail_why; /* set by _fail/_destroy: every close is UNAVAILABLE with it */
     bool goaway;
     bool in_api; /* inside recv/output_consume/tick: pending calls are started at its end */
@@ -151,6 +159,11 @@ static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
         h[k++] = (pw_h2_header){"grpc-timeout", 12, tmo, tl, 0};
     }
     h[k++] = (pw_h2_header){"user-agent", 10, cl->user_agent, strlen(cl->user_agent), 0};
+    h[k++] = (pw_h2_header)PW_H2_HDR("grpc-accept-encoding", "identity,gzip");
+    /* Decided when the headers go out: messages queued before (a unary request sent right
+     * after the start, while no stream slot was free) were left uncompressed. */
+    c->req_gzip = cl->gzip_min && cl->peer_gzip && buf_size(&c->out) == 0;
+    if (c->req_gzip) h[k++] = (pw_h2_header)PW_H2_HDR("grpc-encoding", "gzip");
     assert(k <= CC_REQ_HEADERS_MAX);
     int64_t id = pw_h2_submit_request(cl->h2, h, k, false, c);
     if (id < 0) return (int)id;
@@ -234,9 +247,15 @@ static int headers_in(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
             } else if (hname_is(&h[i], "content-type")) {
                 grpc_ct = h[i].value_len >= 16 && memcmp(h[i].value, "application/grpc", 16) == 0;
             } else if (hname_is(&h[i], "grpc-encoding")) {
-                bool ident = h[i].value_len == 8 && memcmp(h[i].value, "identity", 8) == 0;
-                if (!ident) call_force(c, PW_GRPC_INTERNAL, "server compressed a response we "
-                                                            "did not ask to be compressed");
+                /* We accept identity and gzip (grpc-accept-encoding); anything else is the
+                 * server's error. */
+                if (h[i].value_len == 4 && strncasecmp(h[i].value, "gzip", 4) == 0)
+                    pw_grpc_deframer_set_compression(&c->df, true);
+                else if (!(h[i].value_len == 8 && memcmp(h[i].value, "identity", 8) == 0))
+                    call_force(c, PW_GRPC_INTERNAL, "response in a grpc-encoding we did not "
+                                                    "offer");
+            } else if (hname_is(&h[i], "grpc-accept-encoding")) {
+                if (pw_grpc_list_has(h[i].value, h[i].value_len, "gzip")) cl->peer_gzip = true;
             }
         }
         if (status != 200) {
@@ -263,6 +282,23 @@ static int data_in(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end)
     pw_grpc_msg m;
     int rc;
     while ((rc = pw_grpc_deframe(&c->df, &p, &n, &m)) == 1) {
+        if (m.compressed) {
+            buf_consume(&cl->zin, buf_size(&cl->zin));
+            buf_shrink(&cl->zin, 64 * 1024);
+            int zr = pw_gzip_decompress(&cl->gz, m.ptr, m.len, cl->max_recv, &cl->zin);
+            if (zr < 0) {
+                if (zr == PW_GZIP_ERR_TOO_LARGE)
+                    call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "decompressed response message "
+                                                              "above the limit");
+                else if (zr == PW_GZIP_ERR_CORRUPT)
+                    call_reset(c, PW_GRPC_INTERNAL, "corrupt gzip response message");
+                else
+                    call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory decompressing");
+                return 0;
+            }
+            m.ptr = buf_begin(&cl->zin);
+            m.len = buf_size(&cl->zin);
+        }
         if (c->cb.on_message && c->cb.on_message(c, c->ud, m.ptr, m.len) < 0) {
             call_reset(c, PW_GRPC_CANCELLED, "cancelled by the application");
             return 0;
@@ -365,6 +401,10 @@ pw_grpc_client *pw_grpc_client_create(const pw_grpc_client_opts *opts)
     snprintf(cl->user_agent, sizeof cl->user_agent, "%s", ua);
     cl->max_recv = opts && opts->max_recv_msg_bytes ? opts->max_recv_msg_bytes
                                                     : PW_GRPC_MAX_MSG_BYTES_DEFAULT;
+    cl->gzip_min = opts ? opts->gzip_min_bytes : 0;
+    pw_gzip_ctx_init(&cl->gz, -1);
+    buf_init(&cl->zin, cl->max_recv < SIZE_MAX ? cl->max_recv + 1 : SIZE_MAX);
+    buf_init(&cl->zout, PW_GRPC_CCALL_OUT_MAX_BYTES); /* larger: sent plain */
     pw_h2_callbacks cb = {
         .on_headers = on_headers, .on_data = on_data, .on_stream_close = on_stream_close,
         .on_stream_writable = on_stream_writable, .on_goaway = on_goaway,
@@ -402,6 +442,9 @@ void pw_grpc_client_destroy(pw_grpc_client *cl)
     pw_grpc_client_fail(cl, cl->fail_why ? cl->fail_why : "connection closed");
     pw_h2_session_destroy(cl->h2);
     assert(cl->ncalls == 0);
+    pw_gzip_ctx_deinit(&cl->gz);
+    buf_deinit(&cl->zin);
+    buf_deinit(&cl->zout);
     free(cl);
 }
 
@@ -526,7 +569,16 @@ pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_
 int pw_grpc_ccall_send(pw_grpc_ccall *c, const uint8_t *msg, size_t len, bool end)
 {
     if (c->state == PW_GRPC_CC_CLOSED || c->send_end || c->forced) return -EPIPE;
-    int rc = pw_grpc_msg_encode(&c->out, msg, len, false);
+    pw_grpc_client *cl = c->cl;
+    int rc = 1;
+    if (c->req_gzip && len >= cl->gzip_min) {
+        buf_consume(&cl->zout, buf_size(&cl->zout));
+        if (pw_gzip_compress(&cl->gz, msg, len, &cl->zout) == 0 && buf_size(&cl->zout) < len)
+            rc = pw_grpc_msg_encode(&c->out, buf_begin(&cl->zout), buf_size(&cl->zout), true);
+        buf_consume(&cl->zout, buf_size(&cl->zout));
+        buf_shrink(&cl->zout, 64 * 1024);
+    }
+    if (rc == 1) rc = pw_grpc_msg_encode(&c->out, msg, len, false); /* small, or no gain */
     if (rc < 0) return rc;
     c->send_end = end;
     call_flush(c);

@@ -76,6 +76,10 @@ typedef struct pw_grpc_client_opts {
     const char *authority;   /* :authority ("host:port"); copied; NULL: "localhost" */
     const char *user_agent;  /* copied; NULL: "ringq-c/1" */
     size_t max_recv_msg_bytes; /* 0: PW_GRPC_MAX_MSG_BYTES_DEFAULT */
+    /* Request messages of at least this many bytes are gzip-compressed once the server listed
+     * gzip in a response's grpc-accept-encoding (earlier calls on the connection go plain);
+     * 0: never. Responses in gzip are always accepted (every request offers identity,gzip). */
+    size_t gzip_min_bytes;
 } pw_grpc_client_opts;
 
 /* Creates the client state for a fresh connection; the HTTP/2 preface and SETTINGS are queued

@@ -81,21 +81,6 @@ static bool grpc_content_type(const char *p, size_t n)
     return n == bl || p[bl] == '+' || p[bl] == ';';
 }
 
-/* Whether a comma-separated list (grpc-accept-encoding) contains `tok`. */
-static bool list_has(const char *p, size_t n, const char *tok)
-{
-    size_t tl = strlen(tok), i = 0;
-    while (i < n) {
-        while (i < n && (p[i] == ' ' || p[i] == ',')) i++;
-        size_t s = i;
-        while (i < n && p[i] != ',') i++;
-        size_t e = i;
-        while (e > s && p[e - 1] == ' ') e--;
-        if (e - s == tl && strncasecmp(p + s, tok, tl) == 0) return true;
-    }
-    return false;
-}
-
 /* Copies the custom metadata of a request into one owned block. Returns 0 or -ENOMEM. */
 static int keep_metadata(pw_grpc_call *c, const pw_h2_header *h, size_t n)
 {
@@ -210,7 +195,7 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
         return 0;
     }
     c->req_gzip = gz;
-    c->accept_gzip = accept && list_has(accept, accept_n, "gzip");
+    c->accept_gzip = accept && pw_grpc_list_has(accept, accept_n, "gzip");
     pw_grpc_deframer_set_compression(&c->df, gz);
     if (tmo != UINT64_MAX) {
         c->deadline_ns = g->now_ns + tmo;

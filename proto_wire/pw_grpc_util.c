@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- Status codes ---- */
 
@@ -283,4 +284,18 @@ bool pw_grpc_md_value_valid(const char *name, size_t name_len, const char *value
         }
     }
     return true;
+}
+
+bool pw_grpc_list_has(const char *p, size_t n, const char *tok)
+{
+    size_t tl = strlen(tok), i = 0;
+    while (i < n) {
+        while (i < n && (p[i] == ' ' || p[i] == ',')) i++;
+        size_t s = i;
+        while (i < n && p[i] != ',') i++;
+        size_t e = i;
+        while (e > s && p[e - 1] == ' ') e--;
+        if (e - s == tl && strncasecmp(p + s, tok, tl) == 0) return true;
+    }
+    return false;
 }

@@ -63,6 +63,12 @@ int pw_grpc_timeout_parse(const char *s, size_t len, uint64_t *ns_out);
  * Returns the length (2..9). */
 size_t pw_grpc_timeout_format(uint64_t ns, char out[PW_GRPC_TIMEOUT_STR_BYTES]);
 
+/* ---- grpc-accept-encoding ---- */
+
+/* Whether a comma-separated token list (`n` bytes, not NUL-terminated) contains `tok`,
+ * case-insensitively, ignoring spaces around items. */
+bool pw_grpc_list_has(const char *p, size_t n, const char *tok);
+
 /* ---- grpc-message percent-encoding ---- */
 
 /* Bytes pw_grpc_pct_encode writes for src (3 per byte outside 0x20..0x7E or '%', else 1). */

@@ -42,6 +42,7 @@ typedef struct fs_conn {
     int nst;
 } fs_conn;
 
+static rq_client *C; /* the client under test */
 static int fs_lfd = -1;
 static char fs_addr[64];
 static fs_conn fs_c[FS_CONNS];
@@ -175,21 +176,26 @@ static void fs_raw_goaway(fs_conn *k, uint32_t last)
     ck_assert_int_eq(send(k->fd, f, sizeof f, MSG_NOSIGNAL), (ssize_t)sizeof f);
 }
 
-/* Answers stream `sid` with one message (gzip-compressed when `gz`) and grpc-status `code`. */
-static void fs_answer(fs_conn *k, uint32_t sid, const char *msg, bool gz, int code)
+/* fs_answer flags */
+#define FA_GZ 1u      /* gzip the message (grpc-encoding: gzip) */
+#define FA_ACCEPT 2u  /* list gzip in grpc-accept-encoding */
+#define FA_CORRUPT 4u /* a compressed-flagged message that is not gzip */
+
+/* Answers stream `sid` with one message of `n` bytes (none when msg is NULL) and grpc-status
+ * `code`. */
+static void fs_answer_n(fs_conn *k, uint32_t sid, const char *msg, size_t n, unsigned fl, int code)
 {
-    pw_h2_header h[3] = {PW_H2_HDR(":status", "200"),
-                         PW_H2_HDR("content-type", "application/grpc"),
-                         PW_H2_HDR("grpc-encoding", "gzip")};
-    ck_assert_int_eq(pw_h2_submit_headers(k->s, sid, h, gz ? 3 : 2, false), 0);
+    pw_h2_header h[4] = {PW_H2_HDR(":status", "200"), PW_H2_HDR("content-type", "application/grpc")};
+    size_t nh = 2;
+    if (fl & (FA_GZ | FA_CORRUPT)) h[nh++] = (pw_h2_header)PW_H2_HDR("grpc-encoding", "gzip");
+    if (fl & FA_ACCEPT) h[nh++] = (pw_h2_header)PW_H2_HDR("grpc-accept-encoding", "identity,gzip");
+    ck_assert_int_eq(pw_h2_submit_headers(k->s, sid, h, nh, false), 0);
     if (msg) {
-        buf body;
-        buf_init(&body, 1 << 20);
+        buf body, z;
+        buf_init(&body, 1 << 22);
+        buf_init(&z, 1 << 22);
         const uint8_t *p = (const uint8_t *)msg;
-        size_t n = strlen(msg);
-        buf z;
-        buf_init(&z, 1 << 20);
-        if (gz) {
+        if (fl & FA_GZ) {
             pw_gzip_ctx g;
             pw_gzip_ctx_init(&g, -1);
             ck_assert_int_eq(pw_gzip_compress(&g, p, n, &z), 0);
@@ -197,12 +203,22 @@ static void fs_answer(fs_conn *k, uint32_t sid, const char *msg, bool gz, int co
             p = buf_begin(&z);
             n = buf_size(&z);
         }
-        uint8_t hd[5] = {gz ? 1 : 0, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+        bool flag = fl & (FA_GZ | FA_CORRUPT);
+        uint8_t hd[5] = {flag, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
                          (uint8_t)n};
         buf_append(&body, hd, 5);
         buf_append(&body, p, n);
-        ck_assert_int_eq(pw_h2_submit_data(k->s, sid, buf_begin(&body), buf_size(&body), false),
-                         (ssize_t)buf_size(&body));
+        size_t off = 0;
+        while (off < buf_size(&body)) { /* the session takes what its per-stream cap allows */
+            ssize_t w = pw_h2_submit_data(k->s, sid, buf_begin(&body) + off, buf_size(&body) - off,
+                                          false);
+            if (w > 0) off += (size_t)w;
+            fs_flush(k);
+            if (w <= 0) {
+                rq_client_poll(C, 1); /* let the client read and open windows */
+                fs_pump();
+            }
+        }
         buf_deinit(&body);
         buf_deinit(&z);
     }
@@ -211,6 +227,11 @@ static void fs_answer(fs_conn *k, uint32_t sid, const char *msg, bool gz, int co
     pw_h2_header t[1] = {{"grpc-status", 11, cs, strlen(cs), 0}};
     ck_assert_int_eq(pw_h2_submit_trailers(k->s, sid, t, 1), 0);
     fs_flush(k);
+}
+
+static void fs_answer(fs_conn *k, uint32_t sid, const char *msg, bool gz, int code)
+{
+    fs_answer_n(k, sid, msg, msg ? strlen(msg) : 0, gz ? FA_GZ : 0, code);
 }
 
 static void fs_stop(void)
@@ -243,8 +264,6 @@ static void on_done(rq_client *c, void *ud, const rq_status *st, const uint8_t *
     r->resp_null = resp == NULL;
     if (resp) snprintf(r->resp, sizeof r->resp, "%.*s", (int)n, (const char *)resp);
 }
-
-static rq_client *C;
 
 /* Runs the client and the fake server until `cond` holds (or about 5 s pass). */
 #define SPIN_UNTIL(cond)                                                                    \
@@ -383,6 +402,90 @@ START_TEST(many_in_flight_out_of_order)
 }
 END_TEST
 
+/* Every request offers gzip; a gzip response (small, and 1 MiB that compresses well) is
+ * decoded; a corrupt one fails the call with INTERNAL. */
+START_TEST(gzip_responses)
+{
+    client_up(5000);
+    res a = {0}, b = {0}, d = {0};
+    ck_assert_int_eq(rq_call_async(C, "/t.S/A", "a", 1, 0, on_done, &a), 0);
+    ck_assert_int_eq(rq_call_async(C, "/t.S/B", "b", 1, 0, on_done, &b), 0);
+    ck_assert_int_eq(rq_call_async(C, "/t.S/D", "d", 1, 0, on_done, &d), 0);
+    SPIN_UNTIL(ended(0, 2));
+    ck_assert_str_eq(fs_c[0].st[0].accept_enc, "identity,gzip");
+    ck_assert_str_eq(fs_c[0].st[0].enc, ""); /* nothing compressed before the server says so */
+    fs_answer(&fs_c[0], 1, "zipped answer", true, 0);
+    size_t big = 1u << 20;
+    char *m = malloc(big + 1);
+    for (size_t i = 0; i < big; i++) m[i] = "ringq"[i % 5];
+    m[big] = 0;
+    fs_answer_n(&fs_c[0], 3, m, big, FA_GZ, 0);
+    fs_answer_n(&fs_c[0], 5, "not gzip at all", 15, FA_CORRUPT, 0);
+    SPIN_UNTIL(a.done && b.done && d.done);
+    ck_assert_int_eq(a.code, 0);
+    ck_assert_str_eq(a.resp, "zipped answer");
+    ck_assert_int_eq(b.code, 0);
+    ck_assert_int_eq(strncmp(b.resp, m, sizeof b.resp - 1), 0); /* the first 255 bytes */
+    ck_assert_int_eq(d.code, 13);
+    ck_assert_msg(strstr(d.msg, "gzip"), "%s", d.msg);
+    free(m);
+    client_down();
+}
+END_TEST
+
+static void on_len(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
+{
+    res *r = ud;
+    on_done(c, ud, st, resp, n);
+    snprintf(r->resp, sizeof r->resp, "%zu", n);
+}
+
+/* With gzip_min_bytes, requests that large are compressed once the server listed gzip in a
+ * response's grpc-accept-encoding; smaller ones go plain. */
+START_TEST(gzip_requests)
+{
+    fs_start();
+    rq_status st;
+    rq_client_opts o = {.addr = fs_addr, .timeout_ms = 5000, .gzip_min_bytes = 100};
+    C = rq_client_create(&o, &st);
+    ck_assert_ptr_nonnull(C);
+    static char big[8192];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = "abcabcabd"[i % 9];
+    res r1 = {0}, r2 = {0}, r3 = {0};
+    ck_assert_int_eq(rq_call_async(C, "/t.S/A", big, sizeof big, 0, on_len, &r1), 0);
+    SPIN_UNTIL(ended(0, 0));
+    ck_assert_str_eq(fs_c[0].st[0].enc, "");
+    ck_assert_uint_eq(buf_size(&fs_c[0].st[0].body), 5 + sizeof big);
+    ck_assert_int_eq(buf_begin(&fs_c[0].st[0].body)[0], 0);
+    fs_answer_n(&fs_c[0], 1, "ok", 2, FA_ACCEPT, 0);
+    SPIN_UNTIL(r1.done);
+    ck_assert_int_eq(rq_call_async(C, "/t.S/B", big, sizeof big, 0, on_len, &r2), 0);
+    ck_assert_int_eq(rq_call_async(C, "/t.S/C", "small", 5, 0, on_len, &r3), 0);
+    SPIN_UNTIL(ended(0, 2));
+    fs_stream *s2 = &fs_c[0].st[1], *s3 = &fs_c[0].st[2];
+    ck_assert_str_eq(s2->enc, "gzip");
+    const uint8_t *p = buf_begin(&s2->body);
+    ck_assert_int_eq(p[0], 1);
+    ck_assert_uint_lt(buf_size(&s2->body), 1000);
+    buf plain;
+    buf_init(&plain, 1 << 20);
+    pw_gzip_ctx g;
+    pw_gzip_ctx_init(&g, -1);
+    ck_assert_int_eq(pw_gzip_decompress(&g, p + 5, buf_size(&s2->body) - 5, 1 << 20, &plain), 0);
+    pw_gzip_ctx_deinit(&g);
+    ck_assert_uint_eq(buf_size(&plain), sizeof big);
+    ck_assert_int_eq(memcmp(buf_begin(&plain), big, sizeof big), 0);
+    buf_deinit(&plain);
+    ck_assert_int_eq(buf_begin(&s3->body)[0], 0); /* below gzip_min_bytes */
+    fs_answer_n(&fs_c[0], s2->id, "ok", 2, 0, 0);
+    fs_answer_n(&fs_c[0], s3->id, "ok", 2, 0, 0);
+    SPIN_UNTIL(r2.done && r3.done);
+    ck_assert_int_eq(r2.code, 0);
+    ck_assert_int_eq(r3.code, 0);
+    client_down();
+}
+END_TEST
+
 static Suite *rq_suite(void)
 {
     Suite *s = suite_create("rq_client");
@@ -391,6 +494,8 @@ static Suite *rq_suite(void)
     tcase_add_test(tc, goaway_old_connection_serviced);
     tcase_add_test(tc, goaway_old_connection_deadline);
     tcase_add_test(tc, many_in_flight_out_of_order);
+    tcase_add_test(tc, gzip_responses);
+    tcase_add_test(tc, gzip_requests);
     suite_add_tcase(s, tc);
     return s;
 }
