@@ -33,21 +33,25 @@
  *
  * Durability (what the PubAck means), nats-server 2.9.10 as installed here:
  *   fast (default):  nats-server -js -sd DIR -a 127.0.0.1 -p PORT
- *       JetStream file storage writes each message record with pwrite() before it sends the
- *       PubAck (strace: the .blk write precedes the PubAck writev), so an acked message survives
- *       a crash of the server process (measured: 3 x 20000 pipelined acked publishes, SIGKILL
- *       right after the last PubAck, restart: nothing lost). It is fsynced only every
- *       2 minutes (filestore defaultSyncInterval): an OS crash or power loss can lose up to
- *       2 minutes of acknowledged messages and acks.
+ *       A single-server stream writes each message record with its own pwrite() before the
+ *       PubAck goes out (2.9 stream.go sets AsyncFlush = false: the filestore flushes in place;
+ *       strace shows the .blk write before the PubAck's writev), so an acked message survives a
+ *       crash of the server process (measured: 3 x 20000 pipelined acked publishes, SIGKILL
+ *       right after the last PubAck, restart: nothing lost). fsync runs only every 2 minutes
+ *       (SyncInterval, hard-coded in 2.9): an OS crash or power loss can lose up to 2 minutes
+ *       of acknowledged messages.
  *   durable:  mkdir DIR && chattr +S DIR && nats-server -js -sd DIR -a 127.0.0.1 -p PORT
- *       2.9 has no setting for an fsync per write: `jetstream { sync_interval: always }` (the
- *       2.10+ option, nats-server PR #4483) makes 2.9.10 refuse the config ("unknown field
- *       sync_interval"). The ext4 synchronous-updates attribute on the empty store directory is
- *       inherited by every file and directory JetStream creates below it, and makes each of
- *       those pwrite()s synchronous (O_SYNC semantics), so with the ordering above a PubAck (and
- *       an ack's answer) follows the write reaching the disk. Needs ext4 (or another file system
- *       honouring 'S'), set before the server creates its files. With 2.10+ use instead:
- *       nats-server -c FILE with `jetstream { store_dir: DIR, sync_interval: always }`. */
+ *       2.9 has no fsync-per-write setting: `jetstream { sync_interval: always }` (2.10+,
+ *       nats-server PR #4483) makes 2.9.10 refuse the config ("unknown field sync_interval").
+ *       The ext4 synchronous-updates attribute set on the empty store directory is inherited by
+ *       every file and directory JetStream creates below it and makes each of those writes
+ *       synchronous (O_SYNC semantics), so with the ordering above a PubAck follows its message
+ *       reaching the disk. One sync per message: batching publishes does not group them. What
+ *       an ack removes (block index, consumer state) is written lazily, so after a crash an
+ *       acked task may be delivered again (at least once), never lost. Needs ext4 (or another
+ *       file system honouring 'S'), set before the server creates its files. With 2.10+ use
+ *       instead nats-server -c FILE with `jetstream { store_dir: DIR, sync_interval: always }`.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
