@@ -48,8 +48,9 @@
  *       synchronous (O_SYNC semantics), so with the ordering above a PubAck follows its message
  *       reaching the disk. One sync per message: batching publishes does not group them. What
  *       an ack removes (block index, consumer state) is written lazily, so after a crash an
- *       acked task may be delivered again (at least once), never lost. Needs ext4 (or another
- *       file system honouring 'S'), set before the server creates its files. With 2.10+ use
+ *       acked task may be delivered again (at least once). Not power-fail tested here: the
+ *       claim rests on the write ordering and the attribute. Needs ext4 (or another file
+ *       system honouring 'S'), set before the server creates its files. With 2.10+ use
  *       instead nats-server -c FILE with `jetstream { store_dir: DIR, sync_interval: always }`.
  */
 #include <errno.h>
