@@ -104,10 +104,10 @@ $(PYGEN): $(PROTOS)
 unit: $(TEST_BINS)
 	@bash tests/run_unit.sh $(BUILD)
 
-integration: all $(PYGEN)
+integration: all lib $(PYGEN)
 	@BUILD=$(BUILD) PY=$(PY) bash tests/run_integration.sh
 
-test: all $(PYGEN)
+test: all lib $(PYGEN)
 	@BUILD=$(BUILD) PY=$(PY) bash tests/run_all.sh
 
 run: $(BUILD)/ringqd
@@ -150,8 +150,15 @@ RINGQ_PIC   = $(patsubst %.c,$(BUILD)/pic/%.o,$(foreach m,$(RINGQ_MODS),$(call l
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=default -c $< -o $@
-$(BUILD)/libringq.so: $(RINGQ_PIC)
-	$(CC) -shared -Wl,-soname,libringq.so.0 -o $@ $^ $(LDLIBS_ALL)
+# It exports exactly the functions client/ringq.h declares (an anonymous version script made from
+# the header); every other symbol of the modules stays local.
+$(BUILD)/libringq.map: client/ringq.h
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; grep -oE '\brq_[a-z0-9_]+ *\(' $< | tr -d ' (' | sort -u | sed 's/$$/;/'; \
+	  echo 'local: *; };'; } > $@
+$(BUILD)/libringq.so: $(RINGQ_PIC) $(BUILD)/libringq.map
+	$(CC) -shared -Wl,-soname,libringq.so.0 -Wl,--version-script=$(BUILD)/libringq.map \
+	    -o $@ $(RINGQ_PIC) $(LDLIBS_ALL)
 $(BUILD)/libringq.a: $(RINGQ_PIC)
 	@rm -f $@
 	ar rcs $@ $^
