@@ -131,7 +131,7 @@ static int on_reply(rb_conn *c, rb_peer_cmd *e, rb_peer_words *w, const uint8_t 
         }
         /* A per-job refusal: the batch completes with the first one. */
         static const struct { const char *word; int err; } refusals[] = {
-            {"JOB_TOO_BIG", -EMSGSIZE}, {"BURIED", -ENOMEM}, {"DRAINING", -ESHUTDOWN},
+            {"JOB_TOO_BIG (raise beanstalkd -z)", -EMSGSIZE}, {"BURIED", -ENOMEM}, {"DRAINING", -ESHUTDOWN},
             {"OUT_OF_MEMORY", -ENOMEM}, {"EXPECTED_CRLF", -EPROTO},
         };
         for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)

@@ -1,0 +1,251 @@
+"""ringq-bench's beanstalkd and Redis drivers (bench/rb_drv_beanstalkd.c, bench/rb_drv_redis.c)
+against the real servers, started here on ephemeral ports with the suite's durable settings
+(beanstalkd binlog with -f 0, Redis AOF with appendfsync always) and once with the fast ones:
+e2e runs about a second and must pass with every task received once and acked and the queue
+left empty; enqueue leaves its tasks behind and the drain run's setup must start from an empty
+queue again; an oversized job and a server that is not there fail with a clear message.
+
+Skips when beanstalkd / redis-server (Debian packages of those names) or ringq-bench is missing."""
+import json
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from ringq_harness import BUILD
+
+BEANSTALKD = shutil.which("beanstalkd") or next(
+    (p for p in ("/usr/bin/beanstalkd", "/usr/sbin/beanstalkd") if os.path.exists(p)), None)
+REDIS = shutil.which("redis-server") or next(
+    (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.path.exists(p)), None)
+BENCH = os.path.join(BUILD, "ringq-bench")
+START_TIMEOUT_S = 20.0
+RUN_TIMEOUT_S = 60.0
+JOB_MAX = 1 << 20  # beanstalkd -z
+
+
+class PeerServer:
+    """A server process whose output lines are collected; `ready(line)` returns the address
+    once a line shows it listening, or None."""
+
+    def __init__(self, name, argv, ready, probe):
+        self.name = name
+        self.lines = []
+        self._q = queue.Queue()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        self.addr = self._wait(ready)
+        self._answers(probe)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._q.put(line)
+        self._q.put(None)
+
+    def _wait(self, ready):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise RuntimeError(f"{self.name} did not start:\n" + "".join(self.lines))
+            try:
+                line = self._q.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.proc.wait()
+                raise RuntimeError(f"{self.name} exited:\n" + "".join(self.lines))
+            addr = ready(line)
+            if addr:
+                return addr
+
+    def _answers(self, probe):
+        """Listening is not serving yet (beanstalkd binds before it replays its binlog): wait
+        until the server answers `probe` (request, expected reply prefix)."""
+        host, port = self.addr.rsplit(":", 1)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n" + "".join(self.lines))
+            try:
+                with socket.create_connection((host, int(port)), timeout=2) as s:
+                    s.sendall(probe[0])
+                    if s.recv(64).startswith(probe[1]):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"{self.name} does not answer:\n" + "".join(self.lines))
+            time.sleep(0.05)  # polling a readiness condition, bounded by the deadline
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_beanstalkd(data, durable=True):
+    """beanstalkd -p 0 binds an ephemeral port and, with -V, logs 'bind FD HOST:PORT'."""
+    os.makedirs(data, exist_ok=True)
+    argv = [BEANSTALKD, "-l", "127.0.0.1", "-p", "0", "-V", "-z", str(JOB_MAX), "-b", data]
+    argv += ["-f", "0"] if durable else ["-F"]
+
+    def ready(line):
+        parts = line.split()
+        return parts[2] if len(parts) == 3 and parts[0] == "bind" else None
+    return PeerServer("beanstalkd", argv, ready, (b"stats\r\n", b"OK "))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(data, durable=True):
+    """redis-server cannot pick its own port (--port 0 disables TCP): try free ports until one
+    is still free when Redis binds it."""
+    os.makedirs(data, exist_ok=True)
+    last = None
+    for _ in range(5):
+        port = free_port()
+        argv = [REDIS, "--bind", "127.0.0.1", "--port", str(port), "--dir", data,
+                "--appendonly", "yes", "--appendfsync", "always" if durable else "no",
+                "--save", "", "--daemonize", "no", "--logfile", ""]
+        try:
+            return PeerServer("redis-server", argv,
+                              lambda line: f"127.0.0.1:{port}"
+                              if "Ready to accept connections" in line else None,
+                              (b"*1\r\n$4\r\nPING\r\n", b"+PONG"))
+        except RuntimeError as e:  # lost the port to someone else: another one
+            last = e
+    raise last
+
+
+def run_bench(*args):
+    """Runs ringq-bench; returns (exit code, result dict or None, stderr)."""
+    with tempfile.TemporaryDirectory(prefix="ringq-it-rb-") as d:
+        out = os.path.join(d, "result.json")
+        p = subprocess.run([BENCH, *args, "--quiet", "--json", out], capture_output=True,
+                           text=True, timeout=RUN_TIMEOUT_S)
+        res = None
+        if os.path.exists(out) and os.path.getsize(out) > 0:
+            with open(out) as f:
+                res = json.load(f)
+        return p.returncode, res, p.stderr
+
+
+class PeerBench:
+    """The tests both peers share; subclasses set SYSTEM and start()."""
+    SYSTEM = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix=f"ringq-it-{cls.SYSTEM}-")
+        cls.server = cls.start(os.path.join(cls.tmp.name, "durable"), True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+        cls.tmp.cleanup()
+
+    def bench(self, scenario, *args, addr=None, backlog_end=0):
+        rc, res, err = run_bench(scenario, "--system", self.SYSTEM,
+                                 "--addr", addr or self.server.addr, *args)
+        self.assertIsNotNone(res, f"no result JSON; exit {rc}; stderr:\n{err}")
+        self.assertEqual(rc, 0, f"{res.get('error')}\n{err}")
+        self.assertTrue(res["passed"], res.get("error"))
+        self.assertEqual(res["errors"], 0)
+        expect = res["enqueued"] if backlog_end is None else backlog_end
+        self.assertEqual(res["backlog_end"], expect, "queue backlog after the run")
+        self.assertRegex(res["system_version"], r"^\d+\.\d+")
+        return res
+
+    def check_e2e(self, res):
+        self.assertGreater(res["tasks"], 0)
+        self.assertEqual(res["duplicates"], 0)
+        self.assertEqual(res["foreign"], 0)
+        self.assertEqual(res["received"], res["stamped"])
+        self.assertEqual(res["acked"], res["received"])
+
+    def test_e2e_durable(self):
+        res = self.bench("e2e", "--queue", "it-e2e", "--warmup", "0.2", "--duration", "1",
+                         "--batch", "8", "--inflight", "2", "--workers", "2", "--credits", "32")
+        self.check_e2e(res)
+
+    def test_e2e_fast_and_binary_payloads(self):
+        fast = self.start(os.path.join(self.tmp.name, "fast"), False)
+        try:
+            res = self.bench("e2e", "--queue", "it-fast", "--warmup", "0.2", "--duration", "1",
+                             "--size", "3000", "--conns", "2", "--threads", "2",
+                             "--workers", "2", addr=fast.addr)
+        finally:
+            fast.close()
+        self.check_e2e(res)
+
+    def test_enqueue_then_drain(self):
+        res = self.bench("enqueue", "--queue", "it-enq", "--batch", "16", "--inflight", "4",
+                         "--size", "1000", "--warmup", "0", "--duration", "0.5",
+                         backlog_end=None)
+        self.assertGreater(res["ops"], 0)
+        self.assertEqual(res["tasks"], res["ops"] * 16)
+        # the tasks enqueue left behind must be gone before drain preloads
+        res = self.bench("drain", "--queue", "it-enq", "--preload", "3000", "--batch", "64",
+                         "--workers", "2")
+        self.assertEqual(res["preloaded"], 3000)
+        self.assertEqual(res["acked"], 3000)
+
+    def test_server_not_there(self):
+        port = free_port()
+        rc, res, err = run_bench("e2e", "--system", self.SYSTEM, "--addr", f"127.0.0.1:{port}",
+                                 "--warmup", "0", "--duration", "0.2")
+        self.assertNotEqual(rc, 0)
+        text = (res or {}).get("error", "") + err
+        self.assertIn(f"127.0.0.1:{port}", text)
+        self.assertIn("refused", text.lower())
+
+
+@unittest.skipUnless(BEANSTALKD, "beanstalkd not installed (apt-get install beanstalkd)")
+@unittest.skipUnless(os.path.exists(BENCH), f"{BENCH} not built")
+class BeanstalkdBenchTest(PeerBench, unittest.TestCase):
+    SYSTEM = "beanstalkd"
+    start = staticmethod(start_beanstalkd)
+
+    def test_job_too_big(self):
+        rc, res, err = run_bench("enqueue", "--system", "beanstalkd", "--addr", self.server.addr,
+                                 "--queue", "it-big", "--size", str(JOB_MAX + 1),
+                                 "--warmup", "0", "--duration", "0.2")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("JOB_TOO_BIG", (res or {}).get("error", "") + err)
+
+
+@unittest.skipUnless(REDIS, "redis-server not installed (apt-get install redis-server)")
+@unittest.skipUnless(os.path.exists(BENCH), f"{BENCH} not built")
+class RedisBenchTest(PeerBench, unittest.TestCase):
+    SYSTEM = "redis"
+    start = staticmethod(start_redis)
+
+    def test_processing_list_is_empty_after_e2e(self):
+        self.bench("e2e", "--queue", "it-rel", "--warmup", "0", "--duration", "0.5")
+        host, port = self.server.addr.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            key = b"it-rel:processing"
+            s.sendall(b"*2\r\n$4\r\nLLEN\r\n$%d\r\n%s\r\n" % (len(key), key))
+            self.assertEqual(s.recv(64), b":0\r\n")
+
+
+if __name__ == "__main__":
+    unittest.main()
