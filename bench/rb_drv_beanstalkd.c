@@ -130,13 +130,19 @@ static int on_reply(rb_conn *c, rb_peer_cmd *e, rb_peer_words *w, const uint8_t 
             return rb_peer_batch_reply(pc, 0, NULL) ? 0 : -ECANCELED;
         }
         /* A per-job refusal: the batch completes with the first one. */
-        static const struct { const char *word; int err; } refusals[] = {
-            {"JOB_TOO_BIG (raise beanstalkd -z)", -EMSGSIZE}, {"BURIED", -ENOMEM}, {"DRAINING", -ESHUTDOWN},
-            {"OUT_OF_MEMORY", -ENOMEM}, {"EXPECTED_CRLF", -EPROTO},
+        static const struct {
+            const char *word, *why;
+            int err;
+        } refusals[] = {
+            {"JOB_TOO_BIG", "JOB_TOO_BIG (start beanstalkd with a larger -z)", -EMSGSIZE},
+            {"BURIED", "BURIED (server out of memory)", -ENOMEM},
+            {"DRAINING", "DRAINING", -ESHUTDOWN},
+            {"OUT_OF_MEMORY", "OUT_OF_MEMORY", -ENOMEM},
+            {"EXPECTED_CRLF", "EXPECTED_CRLF", -EPROTO},
         };
         for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
             if (rb_peer_word_is(w, 0, refusals[i].word))
-                return rb_peer_batch_reply(pc, refusals[i].err, refusals[i].word) ? 0 : -ECANCELED;
+                return rb_peer_batch_reply(pc, refusals[i].err, refusals[i].why) ? 0 : -ECANCELED;
         break;
     }
     case BS_RESERVE_FAST:

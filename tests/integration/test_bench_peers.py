@@ -229,7 +229,9 @@ class BeanstalkdBenchTest(PeerBench, unittest.TestCase):
                                  "--queue", "it-big", "--size", str(JOB_MAX + 1),
                                  "--warmup", "0", "--duration", "0.2")
         self.assertEqual(rc, 1, err)
-        self.assertIn("JOB_TOO_BIG", (res or {}).get("error", "") + err)
+        text = (res or {}).get("error", "") + err
+        self.assertIn("JOB_TOO_BIG (start beanstalkd with a larger -z)", text)
+        self.assertNotIn("unexpected reply", text)
 
 
 @unittest.skipUnless(REDIS, "redis-server not installed (apt-get install redis-server)")
