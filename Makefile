@@ -37,13 +37,18 @@ TEST_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 AUX_SRCS   = $(wildcard tests/crash/*_prog.c tests/integration/*_prog.c bench/*_bench.c)
 AUX_BINS   = $(patsubst %.c,$(BUILD)/aux/%,$(AUX_SRCS))
 
+# ringq-bench: every bench/rb_*.c (the engine and whichever system drivers exist; see
+# bench/rb_drivers.c). Other bench programs may use the shared histogram bench/rb_hist.c.
+RB_SRCS    = $(wildcard bench/rb_*.c)
+RB_BIN     = $(BUILD)/ringq-bench
+
 PROTOS     = $(shell find proto -name '*.proto' | sort)
 DESC_BIN   = $(BUILD)/gen/ringq_descriptors.bin
 
 .PHONY: all test unit integration run deps san tsan fuzz bench bench-quick bench-all clean check-layers lib install
 # Keep intermediate objects (test and aux objects come from chained pattern rules).
 .SECONDARY:
-all: $(PROG_BINS) $(TEST_BINS) $(AUX_BINS)
+all: $(PROG_BINS) $(TEST_BINS) $(AUX_BINS) $(RB_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -84,6 +89,13 @@ $(BUILD)/tests/test_rb_%: $(BUILD)/obj/tests/unit/test_rb_%.o $(BUILD)/librb_uni
 $(BUILD)/aux/%: $(BUILD)/obj/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/aux/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/obj/bench/rb_hist.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.o,$^) $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+
+$(RB_BIN): $(call objs_of,$(RB_SRCS)) $(LIBS)
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS_ALL)
 
 # Descriptor set for server reflection: protoc at build time, embedded with .incbin.
 $(DESC_BIN): $(PROTOS)

@@ -50,6 +50,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "bench/rb_hist.h"
 #include "client/ringq.h"
 
 #define QB_QUEUES_MAX 16
@@ -67,73 +68,6 @@ static void sleep_ns(uint64_t ns)
     struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-}
-
-/* ---- log-linear histogram (HDR-style): exact below 128, then 64 sub-buckets per power of
- * two, so a recorded value is reported at most 1/64 (1.6 %) above what was measured. ---- */
-
-#define H_SUB_BITS 6u
-#define H_SUB (1u << H_SUB_BITS)
-#define H_BUCKETS ((64u - H_SUB_BITS + 1u) * H_SUB)
-
-typedef struct hist {
-    uint64_t n, max, min, sum;
-    uint64_t b[H_BUCKETS];
-} hist;
-
-static unsigned h_index(uint64_t v)
-{
-    if (v < 2u * H_SUB) return (unsigned)v;
-    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-    unsigned shift = msb - H_SUB_BITS;
-    return (shift + 1u) * H_SUB + (unsigned)((v >> shift) - H_SUB);
-}
-
-/* The highest value that lands in bucket `i`. */
-static uint64_t h_value(unsigned i)
-{
-    if (i < 2u * H_SUB) return i;
-    unsigned shift = i / H_SUB - 1u;
-    uint64_t sub = i % H_SUB + H_SUB;
-    return ((sub + 1u) << shift) - 1u;
-}
-
-static void h_record(hist *h, uint64_t v)
-{
-    h->b[h_index(v)]++;
-    if (h->n == 0 || v < h->min) h->min = v;
-    if (v > h->max) h->max = v;
-    h->n++;
-    h->sum += v;
-}
-
-static void h_merge(hist *to, const hist *from)
-{
-    if (from->n == 0) return;
-    for (unsigned i = 0; i < H_BUCKETS; i++) to->b[i] += from->b[i];
-    if (to->n == 0 || from->min < to->min) to->min = from->min;
-    if (from->max > to->max) to->max = from->max;
-    to->n += from->n;
-    to->sum += from->sum;
-}
-
-/* Value at quantile q (0..1]: the bucket holding the ceil(q*n)-th smallest value, capped by the
- * exact maximum. */
-static uint64_t h_quantile(const hist *h, double q)
-{
-    if (h->n == 0) return 0;
-    uint64_t rank = (uint64_t)(q * (double)h->n + 0.999999);
-    if (rank < 1) rank = 1;
-    if (rank > h->n) rank = h->n;
-    uint64_t seen = 0;
-    for (unsigned i = 0; i < H_BUCKETS; i++) {
-        seen += h->b[i];
-        if (seen >= rank) {
-            uint64_t v = h_value(i);
-            return v < h->max ? v : h->max;
-        }
-    }
-    return h->max;
 }
 
 /* ---- options and shared state ---- */
@@ -257,7 +191,7 @@ typedef struct wctx {
     rq_work *w;
     uint64_t rid;
     uint32_t credit_pending;
-    hist h;
+    rb_hist h;
 } wctx;
 
 /* A task reached the worker: latency, counters, wake producers held by the backlog bound. */
@@ -266,7 +200,7 @@ static void got_task(wctx *x, const rq_task *t, uint64_t now)
     uint64_t t0 = 0;
     if (t->payload_len >= 8) memcpy(&t0, t->payload, 8);
     if (atomic_load_explicit(&G.phase, memory_order_relaxed) == 1 && t0 && now >= t0)
-        h_record(&x->h, now - t0);
+        rb_hist_record(&x->h, now - t0);
     atomic_fetch_add(&G.received, 1);
     if (atomic_load(&G.waiters) && backlog() <= O.max_backlog / 2) {
         pthread_mutex_lock(&G.mu);
@@ -600,9 +534,9 @@ int main(int argc, char **argv)
     atomic_store(&G.done, true);
     for (unsigned i = 0; i < O.workers; i++) pthread_join(wt[i], NULL);
 
-    hist *h = calloc(1, sizeof *h);
+    rb_hist *h = calloc(1, sizeof *h);
     if (!h) return 1;
-    for (unsigned i = 0; i < O.workers; i++) h_merge(h, &wx[i].h);
+    for (unsigned i = 0; i < O.workers; i++) rb_hist_merge(h, &wx[i].h);
     qsum after = queue_figures(admin);
     rq_client_destroy(admin);
 
@@ -627,8 +561,8 @@ int main(int argc, char **argv)
             " ack %" PRIu64 " stream %" PRIu64 ", reconnects %" PRIu64 ", drain %.0f ms%s\n"
             "queue_bench: end: ready %" PRIu64 " delayed %" PRIu64 " leased %" PRIu64 " dead %" PRIu64
             ", server enqueued_total %" PRIu64 " acked_total %" PRIu64 " -> %s%s%s\n",
-            tps, eps, win, (double)h_quantile(h, 0.5) / us, (double)h_quantile(h, 0.99) / us,
-            (double)h_quantile(h, 0.999) / us, (double)h->max / us, h->n, drv_cpu, srv_cpu, enq, acked, enq_err,
+            tps, eps, win, (double)rb_hist_quantile(h, 0.5) / us, (double)rb_hist_quantile(h, 0.99) / us,
+            (double)rb_hist_quantile(h, 0.999) / us, (double)h->max / us, h->n, drv_cpu, srv_cpu, enq, acked, enq_err,
             ack_err, stream_err, recon, drain_ms, drained ? "" : " (NOT drained)", after.ready,
             after.delayed, after.leased, after.dead, after.enqueued_total, after.acked_total,
             pass ? "PASS" : "FAIL", G.first_err[0] || after.err[0] ? "; first error: " : "",
@@ -644,8 +578,8 @@ int main(int argc, char **argv)
            ",\"server_enqueued_total\":%" PRIu64 ",\"server_acked_total\":%" PRIu64
            ",\"end_empty\":%s,\"pass\":%s}\n",
            O.lease_mode ? "lease" : "work", O.producers, O.workers, O.batch, O.payload, O.nq,
-           O.credits, O.max_backlog, win, tps, eps, (double)h_quantile(h, 0.5) / us,
-           (double)h_quantile(h, 0.99) / us, (double)h_quantile(h, 0.999) / us,
+           O.credits, O.max_backlog, win, tps, eps, (double)rb_hist_quantile(h, 0.5) / us,
+           (double)rb_hist_quantile(h, 0.99) / us, (double)rb_hist_quantile(h, 0.999) / us,
            (double)h->max / us, h->n ? (double)h->sum / (double)h->n / us : 0.0, h->n, enq, acked,
            enq_err, ack_err, stream_err, recon, drv_cpu, srv_cpu, drained ? "true" : "false", drain_ms, after.ready,
            after.delayed, after.leased, after.dead, after.enqueued_total, after.acked_total,

@@ -85,8 +85,17 @@ typedef struct rb_driver {
     /* A connection on the calling thread's loop, ready when it returns (connect may block). */
     rb_conn *(*open)(struct ev_loop *loop, const rb_target *t, rb_role role,
                      const rb_events *ev, void *ud, char *err, size_t errlen);
+    /* call()/send(): the body and payload views are borrowed for the call only (copy what is
+     * kept). `tag` is the engine's (small, dense: its slot index) and comes back in ev->done.
+     * ev->done may run from inside call()/send() only if the driver cannot avoid it; the
+     * engine copes, but prefers completions from a later loop iteration. */
     int (*call)(rb_conn *c, const uint8_t *body, size_t len, uint64_t tag);
     int (*send)(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag);
+    /* consume(n) adds n credits; the engine grants `--credits` once when consumers start and
+     * then gives credits back in lumps of max(1, credits/4) as acks are answered.
+     * ack(handle): the engine queues the handles of ev->task and acks them at the start of the
+     * next loop iteration (never from inside ev->task), each exactly once, even for a task it
+     * did not recognise. */
     int (*consume)(rb_conn *c, uint32_t n);
     int (*ack)(rb_conn *c, uint64_t handle);
     /* Frees the connection; no callback runs afterwards. */

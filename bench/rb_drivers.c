@@ -1,0 +1,35 @@
+/* bench/rb_drivers: the systems ringq-bench knows. Every driver is referenced weakly, so the
+ * binary links whichever bench/rb_drv_*.c files exist; a known system whose driver is absent is
+ * reported as "driver not built". */
+#include <string.h>
+
+#include "bench/rb_engine.h"
+
+extern const rb_driver rb_drv_ringq __attribute__((weak));
+extern const rb_driver rb_drv_grpc __attribute__((weak));
+extern const rb_driver rb_drv_beanstalkd __attribute__((weak));
+extern const rb_driver rb_drv_redis __attribute__((weak));
+extern const rb_driver rb_drv_jetstream __attribute__((weak));
+
+typedef struct known {
+    const char *name;
+    const rb_driver *d;
+} known;
+
+const rb_driver *rb_driver_find(const char *name, bool *is_known)
+{
+    const known tab[] = {
+        {"ringq", &rb_drv_ringq},         {"grpc", &rb_drv_grpc},
+        {"beanstalkd", &rb_drv_beanstalkd}, {"redis", &rb_drv_redis},
+        {"jetstream", &rb_drv_jetstream},
+    };
+    *is_known = false;
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+        if (!name || strcmp(name, tab[i].name) != 0) continue;
+        *is_known = true;
+        return tab[i].d;
+    }
+    return NULL;
+}
+
+const char *rb_driver_names(void) { return "ringq|grpc|beanstalkd|redis|jetstream"; }

@@ -1,0 +1,333 @@
+/* bench/rb_drv_ringq: ringq-bench's driver for ringqd (ringq.v1 through libringq). One rq_client
+ * (one HTTP/2 connection) per rb_conn, bound to the generator thread's loop.
+ *
+ *   producer  send() = one Enqueue of n tasks (rq_enqueue_async); done when it is answered (the
+ *             server answers once the tasks are durable as configured).
+ *   consumer  the Work stream (rq_work_open) on the queue with lease_ms; consume(n) grants n
+ *             credits; every delivered task goes to the engine, whose ack() becomes a Work ack
+ *             with a request_id, answered by a WorkResult -> acked().
+ *   caller    rpc: /ringq.v1.Admin/GetQueue on the queue (a read served by the queue's shard),
+ *             or --method PATH with the body as field 1 (bytes).
+ *   setup     ConfigureQueue (creates the queue, lease_ms) then PurgeQueue; backlog = GetQueue's
+ *             ready + delayed + leased (NOT_FOUND: 0).
+ * A consumer whose Work stream is lost, or a client that cannot reach the server, fails the
+ * connection (ev->failed): benchmarks do not reconnect silently. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/rb_driver.h"
+#include "bench/rb_rq.h"
+
+#define GETQUEUE_PATH "/ringq.v1.Admin/GetQueue"
+#define GRPC_NOT_FOUND 5 /* gRPC status code */
+/* Tasks per Enqueue (queue.proto). */
+#define RINGQ_BATCH_MAX 1000u
+/* Deadline of setup's and backlog's blocking admin calls. */
+#define RINGQ_ADMIN_MS 10000u
+
+/* A delivered task the engine has not had answered yet: its id for the ack. */
+typedef struct held {
+    struct held *prev, *next;
+    char id[RQ_ID_MAX];
+} held;
+
+struct rb_conn {
+    rq_client *c;
+    rq_work *w;
+    const rb_target *t;
+    const rb_events *ev;
+    void *ud;
+    bool closing, failed;
+    held *held;             /* tasks delivered and not yet answered */
+    rq_task_spec *specs;    /* send() scratch */
+    size_t nspecs;
+    uint8_t *req;           /* call() scratch */
+    size_t req_cap;
+};
+
+typedef struct op_ctx {
+    rb_conn *k;
+    uint64_t tag;
+} op_ctx;
+
+static void conn_failed(rb_conn *k, const char *why)
+{
+    if (k->failed || k->closing) return;
+    k->failed = true;
+    k->ev->failed(k->ud, why);
+}
+
+/* ---- setup / backlog (blocking, main thread) ---- */
+
+static rq_client *admin_client(const rb_target *t, char *err, size_t errlen)
+{
+    rq_status st;
+    rq_client_opts o = {.addr = t->addr, .timeout_ms = RINGQ_ADMIN_MS,
+                        .connect_timeout_ms = RINGQ_ADMIN_MS};
+    rq_client *c = rq_client_create(&o, &st);
+    if (!c) snprintf(err, errlen, "%s: %s", rq_status_name(st.code), st.message);
+    return c;
+}
+
+static int ringq_setup(const rb_target *t, char *err, size_t errlen)
+{
+    rq_client *c = admin_client(t, err, errlen);
+    if (!c) return -1;
+    rq_status st;
+    rq_queue_settings s = {.has_lease_ms = true, .v = {.lease_ms = t->lease_ms}};
+    uint64_t purged = 0;
+    int rc = rq_configure_queue(c, t->queue, &s, NULL, &st);
+    if (rc == 0) rc = rq_purge_queue(c, t->queue, &purged, &st);
+    if (rc != 0) snprintf(err, errlen, "queue %s: %s: %s", t->queue, rq_status_name(rc), st.message);
+    rq_client_destroy(c);
+    return rc ? -1 : 0;
+}
+
+static int ringq_backlog(const rb_target *t, uint64_t *n, char *err, size_t errlen)
+{
+    rq_client *c = admin_client(t, err, errlen);
+    if (!c) return -1;
+    rq_status st;
+    rq_queue_info qi;
+    int rc = rq_get_queue(c, t->queue, &qi, &st);
+    rq_client_destroy(c);
+    if (rc == GRPC_NOT_FOUND) {
+        *n = 0;
+        return 0;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "GetQueue %s: %s: %s", t->queue, rq_status_name(rc), st.message);
+        return -1;
+    }
+    *n = qi.ready + qi.delayed + qi.leased;
+    return 0;
+}
+
+/* ---- calls and producers ---- */
+
+/* A message with field 1 = src (bytes or string) in k->req. SIZE_MAX when out of memory. */
+static size_t build(rb_conn *k, const void *src, size_t n)
+{
+    if (k->req_cap < n + 11) {
+        uint8_t *nb = realloc(k->req, n + 11);
+        if (!nb) return SIZE_MAX;
+        k->req = nb;
+        k->req_cap = n + 11;
+    }
+    return rb_rq_field1(k->req, k->req_cap, src, n);
+}
+
+/* GetQueueRequest{name}, or field 1 = body with --method. */
+static size_t build_call(rb_conn *k, const uint8_t *body, size_t len)
+{
+    return k->t->method ? build(k, body, len) : build(k, k->t->queue, strlen(k->t->queue));
+}
+
+static void status_why(char *why, size_t n, const char *what, const rq_status *st)
+{
+    snprintf(why, n, "%s: %s: %s", what, rq_status_name(st->code), st->message);
+}
+
+static void on_call(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
+{
+    op_ctx *x = ud;
+    rb_conn *k = x->k;
+    uint64_t tag = x->tag;
+    free(x);
+    if (k->closing) return;
+    if (st->code == 0) {
+        k->ev->done(k->ud, tag, 0, NULL);
+        return;
+    }
+    char why[320];
+    status_why(why, sizeof why, k->t->method ? k->t->method : GETQUEUE_PATH, st);
+    k->ev->done(k->ud, tag, -EIO, why);
+    if (st->code == RQ_ECONNECT) conn_failed(k, why);
+}
+
+static int ringq_call(rb_conn *k, const uint8_t *body, size_t len, uint64_t tag)
+{
+    size_t n = build_call(k, body, len);
+    op_ctx *x = n == SIZE_MAX ? NULL : malloc(sizeof *x);
+    if (!x) return -ENOMEM;
+    *x = (op_ctx){k, tag};
+    int rc = rq_call_async(k->c, k->t->method ? k->t->method : GETQUEUE_PATH, k->req, n, 0,
+                           on_call, x);
+    if (rc < 0) free(x);
+    return rc;
+}
+
+static void on_enqueued(rq_client *c, void *ud, const rq_status *st,
+                        const rq_enqueue_result *results, size_t n)
+{
+    op_ctx *x = ud;
+    rb_conn *k = x->k;
+    uint64_t tag = x->tag;
+    free(x);
+    if (k->closing) return;
+    if (st->code == 0) {
+        k->ev->done(k->ud, tag, 0, NULL);
+        return;
+    }
+    char why[320];
+    status_why(why, sizeof why, "Enqueue", st);
+    k->ev->done(k->ud, tag, -EIO, why);
+    if (st->code == RQ_ECONNECT) conn_failed(k, why);
+}
+
+static int ringq_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
+{
+    if (n == 0 || n > RINGQ_BATCH_MAX) return -EINVAL;
+    if (n > k->nspecs) {
+        rq_task_spec *ns = realloc(k->specs, n * sizeof *ns);
+        if (!ns) return -ENOMEM;
+        k->specs = ns;
+        k->nspecs = n;
+    }
+    for (size_t i = 0; i < n; i++) k->specs[i] = (rq_task_spec){.payload = p[i].p, .payload_len = p[i].len};
+    op_ctx *x = malloc(sizeof *x);
+    if (!x) return -ENOMEM;
+    *x = (op_ctx){k, tag};
+    int rc = rq_enqueue_async(k->c, k->t->queue, k->specs, n, on_enqueued, x);
+    if (rc < 0) free(x);
+    return rc;
+}
+
+/* ---- consumers ---- */
+
+static void held_unlink(rb_conn *k, held *h)
+{
+    if (h->prev) h->prev->next = h->next;
+    else k->held = h->next;
+    if (h->next) h->next->prev = h->prev;
+}
+
+static void on_task(rq_work *w, void *ud, rq_task *t)
+{
+    rb_conn *k = ud;
+    held *h = k->closing ? NULL : malloc(sizeof *h);
+    if (!h || strlen(t->id) >= sizeof h->id) {
+        free(h);
+        rq_task_free(t);
+        if (!k->closing) conn_failed(k, "out of memory, or a task id longer than RQ_ID_MAX");
+        return;
+    }
+    memcpy(h->id, t->id, strlen(t->id) + 1);
+    h->prev = NULL;
+    h->next = k->held;
+    if (k->held) k->held->prev = h;
+    k->held = h;
+    k->ev->task(k->ud, t->payload, t->payload_len, (uint64_t)(uintptr_t)h);
+    rq_task_free(t);
+}
+
+static void on_result(rq_work *w, void *ud, uint64_t request_id, int code, const char *message)
+{
+    rb_conn *k = ud;
+    char why[320];
+    if (request_id == 0) { /* an error about a request sent without an id (a credit) */
+        snprintf(why, sizeof why, "Work stream: %s: %s", rq_status_name(code), message);
+        conn_failed(k, why);
+        return;
+    }
+    held *h = (held *)(uintptr_t)request_id;
+    held_unlink(k, h);
+    free(h);
+    if (k->closing) return;
+    if (code != 0) snprintf(why, sizeof why, "Work ack: %s: %s", rq_status_name(code), message);
+    k->ev->acked(k->ud, request_id, code ? -EIO : 0, code ? why : NULL);
+}
+
+static void on_state(rq_work *w, void *ud, bool connected, const rq_status *st)
+{
+    rb_conn *k = ud;
+    if (connected) return;
+    char why[320];
+    status_why(why, sizeof why, "Work stream lost", st);
+    conn_failed(k, why);
+}
+
+static int ringq_consume(rb_conn *k, uint32_t n)
+{
+    return k->w ? rq_work_credit(k->w, n) : -EINVAL;
+}
+
+static int ringq_ack(rb_conn *k, uint64_t handle)
+{
+    held *h = (held *)(uintptr_t)handle;
+    return k->w && h ? rq_work_ack(k->w, h->id, handle) : -EINVAL;
+}
+
+/* ---- connections ---- */
+
+static void ringq_close(rb_conn *k)
+{
+    if (!k) return;
+    k->closing = true;
+    if (k->w) rq_work_close(k->w);
+    rq_client_destroy(k->c); /* calls in flight complete (cancelled) inside: ignored */
+    while (k->held) {
+        held *h = k->held;
+        k->held = h->next;
+        free(h);
+    }
+    free(k->specs);
+    free(k->req);
+    free(k);
+}
+
+static rb_conn *ringq_open(struct ev_loop *loop, const rb_target *t, rb_role role,
+                           const rb_events *ev, void *ud, char *err, size_t errlen)
+{
+    rb_conn *k = calloc(1, sizeof *k);
+    if (!k) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    k->t = t;
+    k->ev = ev;
+    k->ud = ud;
+    if (!(k->c = rb_rq_client(loop, t->addr, err, errlen))) {
+        free(k);
+        return NULL;
+    }
+    /* Reach the server now (the queue may not exist yet: NOT_FOUND is fine). */
+    size_t n = build(k, t->queue, strlen(t->queue));
+    if (n == SIZE_MAX || rb_rq_probe(k->c, GETQUEUE_PATH, k->req, n, GRPC_NOT_FOUND, NULL, 0,
+                                     NULL, err, errlen) < 0) {
+        if (n == SIZE_MAX) snprintf(err, errlen, "out of memory");
+        ringq_close(k);
+        return NULL;
+    }
+    if (role == RB_ROLE_CONSUMER) {
+        static const rq_work_cbs cbs = {on_task, on_result, on_state};
+        rq_status st;
+        const char *q = t->queue;
+        k->w = rq_work_open(k->c, &q, 1, 0, t->lease_ms, &cbs, k, &st);
+        if (!k->w) {
+            snprintf(err, errlen, "Work: %s: %s", rq_status_name(st.code), st.message);
+            ringq_close(k);
+            return NULL;
+        }
+    }
+    return k;
+}
+
+const rb_driver rb_drv_ringq = {
+    .name = "ringq",
+    .can_call = true,
+    .can_queue = true,
+    .binary_safe = true,
+    .batch_max = RINGQ_BATCH_MAX,
+    .setup = ringq_setup,
+    .backlog = ringq_backlog,
+    .open = ringq_open,
+    .call = ringq_call,
+    .send = ringq_send,
+    .consume = ringq_consume,
+    .ack = ringq_ack,
+    .close = ringq_close,
+};

@@ -1,0 +1,129 @@
+/* bench/rb_engine: ringq-bench's load generator — generator threads each running a core ev_loop,
+ * connections opened through an rb_driver (bench/rb_driver.h), closed- or open-loop scheduling,
+ * the warmup / measure / stop phases, the progress line, verification and the result.
+ *
+ * Scenarios (rb_opts.scenario)
+ *   RB_RPC      unary calls on --conns RB_ROLE_CALL connections; latency per call.
+ *   RB_ENQUEUE  producers only; one operation = one send() of --batch tasks; latency per send.
+ *   RB_E2E      producers and --workers consumers; every task is acked; latency = the time the
+ *               task reaches the consumer minus the time stamped in its payload (closed loop:
+ *               when it was sent; open loop: its SCHEDULED send time, so a system that falls
+ *               behind shows it in the latency instead of hiding it: no coordinated omission).
+ *               Closed-loop producers pause while the backlog (tasks stamped and not yet
+ *               received, minus failed sends) is >= rb_result.max_backlog, which is
+ *               max(4 x conns x inflight x batch, 1024), and resume once it is back to half;
+ *               otherwise producers faster than the consumers would only measure a growing
+ *               queue. Open loop has no such bound (falling behind is what it measures).
+ *   RB_DRAIN    preload --preload tasks (closed loop, batches of max(--batch, 64) capped by the
+ *               driver, at least 4 in flight per connection), check backlog() == preload, then
+ *               start the consumers and time until every task is received and acked. Latency =
+ *               ack round trip. No warmup; duration_s is the time to empty.
+ *
+ * Phases (rpc / enqueue / e2e): warmup seconds discarded, then duration seconds measured (ops,
+ * tasks and latencies counted when they complete inside the window), then producers stop, their
+ * operations in flight complete and, for e2e, consumers drain what was enqueued. A stage that
+ * makes no progress for RB_STALL_S fails the run.
+ *
+ * Open loop (rate > 0): every generator thread owns a schedule of rate x (its connections /
+ * all connections) slots per second; a timer fires at the next slot and sends every due slot on
+ * the next connection with room (at most rb_opts.inflight outstanding per connection, default
+ * RB_OPEN_INFLIGHT_DEFAULT in open loop). Each operation carries its scheduled time; one that
+ * leaves more than RB_LATE_NS after it counts in late_sends.
+ *
+ * Payloads (tasks): the first bytes carry the stamp (rb_payload_stamp); the rest is filler. */
+#ifndef RB_ENGINE_H
+#define RB_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bench/rb_driver.h"
+#include "bench/rb_hist.h"
+
+/* A send that leaves this long after its scheduled time is late (open loop). */
+#define RB_LATE_NS 1000000ull
+/* Outstanding operations per connection in open loop when --inflight is not given. */
+#define RB_OPEN_INFLIGHT_DEFAULT 1024u
+/* A stop / drain / preload stage that completes nothing for this long fails the run. */
+#define RB_STALL_S 10u
+/* Bytes of the stamp: binary (8 bytes time + 8 bytes sequence, little-endian) or, for drivers
+ * with binary_safe == false, the same 16 bytes as 32 lowercase hex digits. */
+#define RB_STAMP_BYTES 16u
+#define RB_STAMP_TEXT_BYTES 32u
+/* Points of the result's CDF. */
+#define RB_CDF_POINTS 100u
+/* Bounds of the options (sanity, and memory: payload scratch is batch x size per thread). */
+#define RB_SIZE_MAX (16u * 1024u * 1024u)
+#define RB_BATCH_MAX 10000u
+#define RB_CONNS_MAX 4096u
+#define RB_THREADS_MAX 64u
+/* Tasks one run can stamp is 2^40 (rb_eng_int.h); a preload stays well below. */
+#define RB_PRELOAD_MAX (1ull << 36)
+
+typedef enum { RB_RPC = 0, RB_ENQUEUE, RB_E2E, RB_DRAIN } rb_scenario;
+
+/* Everything the CLI sets (rb_main.c fills it; strings are borrowed for the run). */
+typedef struct rb_opts {
+    rb_scenario scenario;
+    const char *system;
+    rb_target t;             /* addr, queue, method, size, lease_ms */
+    uint32_t batch, conns, inflight, workers, credits, threads;
+    bool inflight_set;       /* --inflight given (open loop otherwise uses the default above) */
+    double rate;             /* ops/s in total; 0 = closed loop */
+    double warmup_s, duration_s;
+    uint64_t preload;
+    const char *label;       /* may be NULL */
+    const char *json_path;   /* NULL: stdout */
+    bool quiet;
+} rb_opts;
+
+/* What a run measured. rb_engine_run fills it; hist is the merged latency histogram (ns). */
+typedef struct rb_result {
+    double duration_s;         /* measured window (drain: time to empty) */
+    uint64_t ops, tasks;       /* completed OK in the window */
+    double ops_per_s, tasks_per_s;
+    uint64_t errors;           /* failed ops + failed acks + foreign/duplicate tasks + fatal */
+    uint64_t late_sends;
+    uint64_t op_errors, ack_errors;
+    uint64_t stamped, enqueued, enqueue_errors, received, acked, duplicates, foreign;
+    uint64_t max_backlog;      /* e2e closed loop: the producers' bound; else 0 */
+    uint64_t preloaded;        /* drain */
+    int64_t backlog_end;       /* backlog() after the run; -1 when unknown */
+    size_t size_effective;     /* payload bytes sent per task */
+    uint32_t batch_effective;
+    char version[128];         /* system version, "" when unknown */
+    bool passed;
+    char error[512];           /* why it failed, "" when passed */
+    rb_hist hist;
+} rb_result;
+
+/* Runs the scenario with driver `d` and fills `r` (which the caller allocates: it is large).
+ * Prints the progress line on stderr unless o->quiet. Returns 0 when the run passed, 1 when
+ * it failed (r->error says why). */
+int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r);
+
+/* Writes the result JSON object (one line) to `f`. */
+void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r);
+
+/* ---- payload stamps ---- */
+/* Bytes the stamp takes for a driver (binary_safe or not). */
+static inline size_t rb_stamp_bytes(bool binary_safe)
+{
+    return binary_safe ? RB_STAMP_BYTES : RB_STAMP_TEXT_BYTES;
+}
+/* Writes the stamp (time t_ns on CLOCK_MONOTONIC, sequence number seq) at the start of p;
+ * len must be >= rb_stamp_bytes(binary_safe). */
+void rb_payload_stamp(uint8_t *p, size_t len, uint64_t t_ns, uint64_t seq, bool binary_safe);
+/* Reads a stamp back; false when the payload is too short or (text) not hex. */
+bool rb_payload_read(const uint8_t *p, size_t len, bool binary_safe, uint64_t *t_ns,
+                     uint64_t *seq);
+
+/* Drivers compiled into this binary (bench/rb_drivers.c). *known is set to whether `name` is a
+ * system ringq-bench knows; NULL is returned when it is unknown or its driver was not built. */
+const rb_driver *rb_driver_find(const char *name, bool *known);
+/* "ringq|grpc|..." for the usage text. */
+const char *rb_driver_names(void);
+
+#endif

@@ -1,0 +1,90 @@
+/* bench/rb_report: ringq-bench's result as one JSON object (see rb_engine.h and rb_main.c for
+ * the fields). Latencies are in microseconds. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "bench/rb_engine.h"
+
+static void jstr(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static const char *scenario_name(rb_scenario s)
+{
+    static const char *n[] = {"rpc", "enqueue", "e2e", "drain"};
+    return (unsigned)s < 4u ? n[s] : "?";
+}
+
+static double us(uint64_t ns) { return (double)ns / 1e3; }
+
+void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r)
+{
+    const rb_hist *h = &r->hist;
+    fputs("{\"scenario\":", f);
+    jstr(f, scenario_name(o->scenario));
+    fputs(",\"system\":", f);
+    jstr(f, o->system);
+    fputs(",\"label\":", f);
+    jstr(f, o->label ? o->label : "");
+    fputs(",\"system_version\":", f);
+    jstr(f, r->version);
+    fputs(",\"config\":{\"addr\":", f);
+    jstr(f, o->t.addr);
+    fputs(",\"queue\":", f);
+    jstr(f, o->t.queue);
+    fputs(",\"method\":", f);
+    jstr(f, o->t.method);
+    fprintf(f,
+            ",\"size\":%zu,\"batch\":%u,\"conns\":%u,\"inflight\":%u,\"rate\":%.3f,"
+            "\"workers\":%u,\"credits\":%u,\"threads\":%u,\"warmup_s\":%.3f,\"duration_s\":%.3f,"
+            "\"preload\":%" PRIu64 ",\"lease_ms\":%u,\"loop\":\"%s\",\"size_effective\":%zu,"
+            "\"batch_effective\":%u,\"max_backlog\":%" PRIu64 "}",
+            o->t.size, o->batch, o->conns, o->inflight, o->rate, o->workers, o->credits,
+            o->threads, o->warmup_s, o->duration_s, o->preload, o->t.lease_ms,
+            o->rate > 0 && o->scenario != RB_DRAIN ? "open" : "closed", r->size_effective,
+            r->batch_effective, r->max_backlog);
+    fprintf(f,
+            ",\"duration_s\":%.6f,\"ops\":%" PRIu64 ",\"tasks\":%" PRIu64 ",\"ops_per_s\":%.1f,"
+            "\"tasks_per_s\":%.1f,\"errors\":%" PRIu64 ",\"late_sends\":%" PRIu64,
+            r->duration_s, r->ops, r->tasks, r->ops_per_s, r->tasks_per_s, r->errors,
+            r->late_sends);
+    fprintf(f,
+            ",\"latency_us\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
+            "\"min\":%.3f,\"mean\":%.3f,\"count\":%" PRIu64 "}",
+            us(rb_hist_quantile(h, 0.5)), us(rb_hist_quantile(h, 0.9)),
+            us(rb_hist_quantile(h, 0.99)), us(rb_hist_quantile(h, 0.999)), us(h->max),
+            us(h->min), rb_hist_mean(h) / 1e3, h->n);
+    uint64_t vals[RB_CDF_POINTS];
+    double fr[RB_CDF_POINTS];
+    size_t n = rb_hist_cdf(h, RB_CDF_POINTS, vals, fr);
+    fputs(",\"cdf\":[", f);
+    for (size_t i = 0; i < n; i++) fprintf(f, "%s[%.3f,%.6f]", i ? "," : "", us(vals[i]), fr[i]);
+    fputc(']', f);
+    fprintf(f,
+            ",\"op_errors\":%" PRIu64 ",\"ack_errors\":%" PRIu64
+            ",\"stamped\":%" PRIu64 ",\"enqueued\":%" PRIu64 ",\"enqueue_errors\":%" PRIu64
+            ",\"received\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"duplicates\":%" PRIu64
+            ",\"foreign\":%" PRIu64 ",\"preloaded\":%" PRIu64,
+            r->op_errors, r->ack_errors, r->stamped, r->enqueued, r->enqueue_errors, r->received,
+            r->acked, r->duplicates, r->foreign, r->preloaded);
+    if (r->backlog_end >= 0) fprintf(f, ",\"backlog_end\":%" PRId64, r->backlog_end);
+    else fputs(",\"backlog_end\":null", f);
+    fprintf(f, ",\"passed\":%s", r->passed ? "true" : "false");
+    if (!r->passed) {
+        fputs(",\"error\":", f);
+        jstr(f, r->error[0] ? r->error : "failed");
+    }
+    (void)d;
+    fputs("}\n", f);
+}

@@ -1,0 +1,76 @@
+/* bench/rb_rq: libringq helpers for the ringq and grpc drivers (see rb_rq.h). */
+#include "bench/rb_rq.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/ev_reactor.h"
+
+rq_client *rb_rq_client(struct ev_loop *loop, const char *addr, char *err, size_t errlen)
+{
+    rq_status st;
+    rq_client_opts o = {.addr = addr, .loop = loop};
+    rq_client *c = rq_client_create(&o, &st);
+    if (!c) snprintf(err, errlen, "%s: %s", rq_status_name(st.code), st.message);
+    return c;
+}
+
+typedef struct probe {
+    bool done;
+    rq_status st;
+    uint8_t *out;
+    size_t outcap, outlen;
+} probe;
+
+static void on_probe(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
+{
+    probe *p = ud;
+    p->done = true;
+    p->st = *st;
+    if (resp && p->out) {
+        p->outlen = n < p->outcap ? n : p->outcap;
+        memcpy(p->out, resp, p->outlen);
+    }
+}
+
+int rb_rq_probe(rq_client *c, const char *path, const void *req, size_t len, int accept,
+                uint8_t *out, size_t outcap, size_t *outlen, char *err, size_t errlen)
+{
+    probe p = {.out = out, .outcap = outcap};
+    int rc = rq_call_async(c, path, req, len, RB_RQ_PROBE_MS, on_probe, &p);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot start the call: %s", path, strerror(-rc));
+        return -1;
+    }
+    ev_loop *loop = rq_client_loop(c);
+    while (!p.done) {
+        rc = ev_loop_run_once(loop, true);
+        if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN) {
+            snprintf(err, errlen, "%s: loop failed: %s", path, strerror(-rc));
+            return -1; /* p is on our stack: the loop is dead, no callback can run */
+        }
+    }
+    if (outlen) *outlen = p.outlen;
+    if (p.st.code != 0 && p.st.code != accept) {
+        snprintf(err, errlen, "%s: %s: %s", path, rq_status_name(p.st.code), p.st.message);
+        return -1;
+    }
+    return 0;
+}
+
+size_t rb_rq_field1(uint8_t *buf, size_t cap, const void *body, size_t len)
+{
+    size_t n = 0;
+    if (cap < len + 11) return 0;
+    buf[n++] = 0x0a; /* field 1, wire type 2 */
+    uint64_t v = len;
+    do {
+        uint8_t b = v & 0x7f;
+        v >>= 7;
+        buf[n++] = v ? (uint8_t)(b | 0x80) : b;
+    } while (v);
+    memcpy(buf + n, body, len);
+    return n + len;
+}

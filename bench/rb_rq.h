@@ -1,0 +1,26 @@
+/* bench/rb_rq: libringq helpers shared by ringq-bench's ringq and grpc drivers. */
+#ifndef RB_RQ_H
+#define RB_RQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/ringq.h"
+
+/* Deadline of the probe call open() makes to fail fast when the server is absent (libringq
+ * otherwise keeps re-dialling until the call's deadline). */
+#define RB_RQ_PROBE_MS 2000u
+
+/* A client on `loop` (NULL: its own) for addr. NULL with err filled. */
+rq_client *rb_rq_client(struct ev_loop *loop, const char *addr, char *err, size_t errlen);
+/* One unary call, run to completion on the client's loop (only before the loop runs the
+ * benchmark: this runs loop iterations). Status `accept` (e.g. NOT_FOUND; -1: none) counts as
+ * success. The response (up to outcap bytes, may be NULL) is copied to out, its length to
+ * *outlen. Returns 0, or -1 with err filled. */
+int rb_rq_probe(rq_client *c, const char *path, const void *req, size_t len, int accept,
+                uint8_t *out, size_t outcap, size_t *outlen, char *err, size_t errlen);
+/* Encodes `body` as field 1 (bytes) of a message into buf (cap bytes; needs len + 11).
+ * Returns the encoded length. */
+size_t rb_rq_field1(uint8_t *buf, size_t cap, const void *body, size_t len);
+
+#endif

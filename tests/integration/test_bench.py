@@ -1,0 +1,166 @@
+"""ringq-bench (bench/rb_*.c) against a real ringqd: every scenario with the ringq driver, rpc
+with the plain gRPC driver (health check), for about a second each with small settings, checking
+the result JSON: passed, work counted, percentiles ordered, the CDF monotone and ending at 1, and
+for e2e/drain that every enqueued task was received and acked and the queue is empty. Also the
+exit codes for bad usage and for an unreachable server."""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import unittest
+
+import ringq_harness as H
+
+BENCH = os.path.join(H.BUILD, "ringq-bench")
+SHORT = ["--warmup", "0.2", "--duration", "0.8"]
+
+
+class BenchTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = H.Server("ringqd", threads=2)
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ringq-bench-it-")
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.terminate()
+        cls.srv.close()
+        cls.tmp.cleanup()
+        assert code == 0, f"ringqd exited {code}"
+
+    def bench(self, *args, expect_rc=0, quiet=True):
+        out = os.path.join(self.tmp.name, self._testMethodName + ".json")
+        argv = [BENCH, *args, "--json", out] + (["--quiet"] if quiet else [])
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, expect_rc, f"{argv}\nstderr:\n{p.stderr}")
+        with open(out) as f:
+            r = json.load(f)
+        return r, p.stderr
+
+    def ringq(self, scenario, *args, **kw):
+        return self.bench(scenario, "--system", "ringq", "--addr", self.srv.addr,
+                          "--queue", "bench-" + self._testMethodName[5:], *args, **kw)
+
+    def assert_latency(self, r):
+        lat = r["latency_us"]
+        self.assertGreater(lat["count"], 0)
+        self.assertLessEqual(lat["min"], lat["p50"])
+        self.assertLessEqual(lat["p50"], lat["p90"])
+        self.assertLessEqual(lat["p90"], lat["p99"])
+        self.assertLessEqual(lat["p99"], lat["p999"])
+        self.assertLessEqual(lat["p999"], lat["max"])
+        self.assertLessEqual(lat["min"], lat["mean"])
+        self.assertLessEqual(lat["mean"], lat["max"])
+        cdf = r["cdf"]
+        self.assertGreaterEqual(len(cdf), 2)
+        self.assertLessEqual(len(cdf), 100)
+        for (v0, f0), (v1, f1) in zip(cdf, cdf[1:]):
+            self.assertLess(v0, v1)
+            self.assertLess(f0, f1)
+        self.assertEqual(cdf[-1], [lat["max"], 1.0])
+
+    def assert_passed(self, r, scenario):
+        self.assertEqual(r["scenario"], scenario)
+        self.assertTrue(r["passed"], r.get("error"))
+        self.assertNotIn("error", r)
+        self.assertEqual(r["errors"], 0)
+        self.assertGreater(r["ops"], 0)
+        self.assertGreater(r["tasks"], 0)
+        self.assertGreater(r["duration_s"], 0)
+        rate = r["tasks"] / r["duration_s"]  # duration_s has 6 decimals: relative tolerance
+        self.assertAlmostEqual(r["tasks_per_s"], rate, delta=max(1.0, rate * 1e-3))
+        self.assert_latency(r)
+
+    def assert_all_delivered(self, r):
+        self.assertGreater(r["enqueued"], 0)
+        self.assertEqual(r["enqueue_errors"], 0)
+        self.assertEqual(r["received"], r["enqueued"])
+        self.assertEqual(r["acked"], r["enqueued"])
+        self.assertEqual(r["duplicates"], 0)
+        self.assertEqual(r["foreign"], 0)
+        self.assertEqual(r["backlog_end"], 0)
+
+    # ---- scenarios ----
+
+    def test_rpc_ringq(self):
+        r, _ = self.ringq("rpc", *SHORT, "--conns", "2", "--inflight", "4", "--label", "it")
+        self.assert_passed(r, "rpc")
+        self.assertEqual(r["system"], "ringq")
+        self.assertEqual(r["label"], "it")
+        self.assertEqual(r["config"]["conns"], 2)
+        self.assertEqual(r["config"]["loop"], "closed")
+        self.assertEqual(r["ops"], r["tasks"])
+
+    def test_rpc_grpc_health_with_progress(self):
+        r, err = self.bench("rpc", "--system", "grpc", "--addr", self.srv.addr, *SHORT,
+                            "--threads", "2", "--conns", "2", quiet=False)
+        self.assert_passed(r, "rpc")
+        self.assertIsNone(r["config"]["method"])
+        # stderr is not a tty: one progress line per second, each ending with a newline
+        lines = [l for l in err.splitlines() if "ops/s" in l]
+        self.assertGreaterEqual(len(lines), 1, err)
+        self.assertNotIn("\r", err)
+
+    def test_enqueue(self):
+        r, _ = self.ringq("enqueue", *SHORT, "--batch", "8", "--inflight", "2", "--size", "64")
+        self.assert_passed(r, "enqueue")
+        self.assertEqual(r["tasks"], 8 * r["ops"])
+        self.assertEqual(r["config"]["size_effective"], 64)
+        # nothing consumed: every task enqueued by the run is still in the (purged) queue
+        self.assertEqual(r["backlog_end"], r["enqueued"])
+        self.assertEqual(r["received"], 0)
+
+    def test_e2e_closed_loop_two_threads(self):
+        r, _ = self.ringq("e2e", *SHORT, "--threads", "2", "--conns", "2", "--workers", "2",
+                          "--batch", "4", "--inflight", "2", "--credits", "32")
+        self.assert_passed(r, "e2e")
+        self.assert_all_delivered(r)
+        self.assertEqual(r["config"]["max_backlog"], 1024)
+        self.assertEqual(r["late_sends"], 0)
+
+    def test_e2e_open_loop(self):
+        rate = 1000
+        r, _ = self.ringq("e2e", *SHORT, "--rate", str(rate), "--batch", "2")
+        self.assert_passed(r, "e2e")
+        self.assert_all_delivered(r)
+        self.assertEqual(r["config"]["loop"], "open")
+        self.assertEqual(r["config"]["max_backlog"], 0)
+        self.assertGreater(r["ops_per_s"], 0.5 * rate)
+        self.assertLess(r["ops_per_s"], 1.2 * rate)
+        self.assertGreaterEqual(r["late_sends"], 0)
+
+    def test_drain(self):
+        r, _ = self.ringq("drain", "--preload", "5000", "--workers", "2", "--credits", "128")
+        self.assert_passed(r, "drain")
+        self.assert_all_delivered(r)
+        self.assertEqual(r["preloaded"], 5000)
+        self.assertEqual(r["enqueued"], 5000)
+        self.assertEqual(r["tasks"], 5000)
+        self.assertEqual(r["ops"], 5000)
+        self.assertEqual(r["latency_us"]["count"], 5000)
+
+    # ---- failures ----
+
+    def test_bad_usage_exits_2(self):
+        for argv in (["e2e"], ["nope", "--system", "ringq"], ["rpc", "--system", "nope"],
+                     ["rpc", "--system", "ringq", "--size", "8"],
+                     ["rpc", "--system", "ringq", "--conns", "0"],
+                     ["e2e", "--system", "ringq", "--duration", "x"]):
+            p = subprocess.run([BENCH, *argv], capture_output=True, text=True, timeout=10)
+            self.assertEqual(p.returncode, 2, argv)
+            self.assertIn("usage", p.stderr)
+
+    def test_unreachable_server_fails(self):
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        r, err = self.bench("rpc", "--system", "grpc", "--addr", f"127.0.0.1:{port}", *SHORT,
+                            expect_rc=1)
+        self.assertFalse(r["passed"])
+        self.assertIn(f"127.0.0.1:{port}", r["error"])
+        self.assertIn("FAILED", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
