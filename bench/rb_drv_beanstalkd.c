@@ -77,8 +77,8 @@ static bool tube_ok(const char *s)
     if (n == 0 || n > RB_BS_TUBE_MAX || s[0] == '-') return false;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  strchr("-+/;.$_()", ch) != NULL;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || strchr("-+/;.$_()", ch) != NULL;
         if (!ok) return false;
     }
     return true;
@@ -102,8 +102,8 @@ static int bs_issue(void *owner, bool wait)
     rb_conn *c = owner;
     int r = rb_peer_push(&c->pc, wait ? BS_RESERVE_WAIT : BS_RESERVE_FAST, 1, 0);
     if (r == 0)
-        r = rb_sock_write(c->pc.sock, wait ? "reserve-with-timeout 1\r\n" : "reserve-with-timeout 0\r\n",
-                          24);
+        r = rb_sock_write(c->pc.sock,
+                          wait ? "reserve-with-timeout 1\r\n" : "reserve-with-timeout 0\r\n", 24);
     return r;
 }
 
@@ -326,7 +326,8 @@ static bool reply_complete(const char *p, size_t n)
     if (!nl) return n > RB_BS_LINE_MAX; /* let the caller see the garbage */
     size_t ll = (size_t)(nl - p) + 2;
     const char *last = NULL;
-    if (strncmp(p, "OK ", 3) == 0 || strncmp(p, "FOUND ", 6) == 0 || strncmp(p, "RESERVED ", 9) == 0)
+    if (strncmp(p, "OK ", 3) == 0 || strncmp(p, "FOUND ", 6) == 0 ||
+        strncmp(p, "RESERVED ", 9) == 0)
         last = memrchr(p, ' ', ll - 2);
     if (!last) return true;
     unsigned long long b = strtoull(last + 1, NULL, 10);

@@ -425,7 +425,8 @@ static int rd_backlog(const rb_target *t, uint64_t *n, char *err, size_t errlen)
     if (r >= 0 && !int_reply(out, &a)) r = -EPROTO;
     if (r >= 0) r = admin(fd, t->addr, pq, 2, out, err, errlen);
     if (r >= 0 && !int_reply(out, &b)) r = -EPROTO;
-    if (r == -EPROTO) snprintf(err, errlen, "redis %s: LLEN: unexpected reply \"%.40s\"", t->addr, out);
+    if (r == -EPROTO)
+        snprintf(err, errlen, "redis %s: LLEN: unexpected reply \"%.40s\"", t->addr, out);
     *n = a + b;
     close(fd);
     free(out);

@@ -124,8 +124,9 @@ static void expect(fx *f, const void *want, size_t n)
             poll(&pfd, 1, 1);
         }
     }
-    ck_assert_msg(have == n && memcmp(got, want, n) == 0, "server got %zu bytes \"%.*s\", want \"%.*s\"",
-                  have, (int)have, got, (int)n, (const char *)want);
+    ck_assert_msg(have == n && memcmp(got, want, n) == 0,
+                  "server got %zu bytes \"%.*s\", want \"%.*s\"", have, (int)have, got, (int)n,
+                  (const char *)want);
 }
 #define EXPECT(f, s) expect(f, s, sizeof(s) - 1)
 
@@ -253,7 +254,8 @@ static const struct {
     {"WATCHING 1\r\nNOT_IGNORED\r\n", 0, "unexpected reply \"NOT_IGNORED\""},
     {"WATCHING 1\r\nWATCH\0ING 1\r\n", 25, "malformed"},
     {"WATCHING 1\nx", 0, "malformed"},
-    {"WATCHING 1\r\nWATCHING 1\r\nTIMED_OUT\r\nTIMED_OUT\r\nDELETED\r\n", 0, "unexpected reply \"DELETED\""},
+    {"WATCHING 1\r\nWATCHING 1\r\nTIMED_OUT\r\nTIMED_OUT\r\nDELETED\r\n", 0,
+     "unexpected reply \"DELETED\""},
     {"WATCHING 1\r\nWATCHING 1\r\nBAD_FORMAT\r\n", 0, "unexpected reply \"BAD_FORMAT\""},
 };
 
@@ -314,12 +316,18 @@ START_TEST(rd_producer_lpush_is_binary_safe)
 }
 END_TEST
 
+#define LMOVE_Q \
+    "*5\r\n$5\r\nLMOVE\r\n$1\r\nq\r\n$12\r\nq:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n"
+#define BLMOVE_Q                                                                              \
+    "*6\r\n$6\r\nBLMOVE\r\n$1\r\nq\r\n$12\r\nq:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n"  \
+    "$1\r\n1\r\n"
+
 START_TEST(rd_consumer_moves_acks_and_blocks_when_empty)
 {
     fx f;
     fx_open(&f, &rb_drv_redis, RB_ROLE_CONSUMER);
     ck_assert_int_eq(rb_drv_redis.consume(f.c, 1), 0);
-    EXPECT(&f, "*5\r\n$5\r\nLMOVE\r\n$1\r\nq\r\n$12\r\nq:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n");
+    EXPECT(&f, LMOVE_Q);
     FEED(&f, "$5\r\nhe");
     for (int i = 0; i < 10; i++) ev_loop_run_once(f.loop, false);
     ck_assert_int_eq(f.tasks, 0);
@@ -335,11 +343,11 @@ START_TEST(rd_consumer_moves_acks_and_blocks_when_empty)
     wait_for(&f, &f.acked, 1);
     ck_assert_int_eq(f.acked_err, 0);
     ck_assert_int_eq(rb_drv_redis.consume(f.c, 1), 0);
-    EXPECT(&f, "*5\r\n$5\r\nLMOVE\r\n$1\r\nq\r\n$12\r\nq:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n");
+    EXPECT(&f, LMOVE_Q);
     FEED(&f, "$-1\r\n"); /* empty: one blocking move */
-    EXPECT(&f, "*6\r\n$6\r\nBLMOVE\r\n$1\r\nq\r\n$12\r\nq:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n$1\r\n1\r\n");
+    EXPECT(&f, BLMOVE_Q);
     FEED(&f, "*-1\r\n"); /* timed out: again */
-    EXPECT(&f, "*6\r\n$6\r\nBLMOVE\r\n$1\r\nq\r\n$12\r\nq:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n$1\r\n1\r\n");
+    EXPECT(&f, BLMOVE_Q);
     ck_assert_int_eq(f.failed, 0);
     fx_close(&f);
 }
