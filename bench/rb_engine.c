@@ -95,15 +95,18 @@ void rb_eng_poke(rb_eng *e)
 
 /* ---- stages ---- */
 
+/* Publishes the stage and wakes every thread. The wakes happen under the mutex: a thread that
+ * sees RB_PH_DONE leaves its loop and passes the exit gate (rb_gen_main), which takes the mutex,
+ * before destroying its loop, so no loop is destroyed while we still write to it. */
 static void set_phase(rb_eng *e, int ph)
 {
     pthread_mutex_lock(&e->mu);
     atomic_store(&e->t_done, 0);
     atomic_store(&e->phase, ph);
     pthread_cond_broadcast(&e->cv);
-    pthread_mutex_unlock(&e->mu);
     for (unsigned i = 0; i < e->nthr; i++)
         if (e->thr[i].loop) ev_loop_wake_from(NULL, e->thr[i].loop, 1);
+    pthread_mutex_unlock(&e->mu);
 }
 
 typedef struct prog {

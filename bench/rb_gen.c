@@ -165,10 +165,11 @@ static bool backlog_allows(rb_thr *th)
     if (atomic_load(&th->paused)) return false;
     if (rb_eng_backlog(e) < e->max_backlog) return true;
     atomic_store(&th->paused, true);
-    atomic_fetch_add(&e->npaused, 1);
-    /* Pairs with the fence in rb_gen_release: either we see the consumers' RECEIVED that brought
-     * the backlog down, or they see npaused and release us. */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* Both sides do a read-modify-write on npaused, so one of them comes later in its
+     * modification order and synchronises with the other: either we see the RECEIVED counts
+     * that brought the backlog down, or the consumer (rb_gen_release) sees npaused and frees
+     * us. (RMWs rather than fences: ThreadSanitizer understands them.) */
+    atomic_fetch_add_explicit(&e->npaused, 1, memory_order_acq_rel);
     if (rb_eng_backlog(e) <= e->max_backlog / 2 && atomic_exchange(&th->paused, false)) {
         atomic_fetch_sub(&e->npaused, 1);
         return true;
@@ -284,9 +285,11 @@ static void ev_done(void *ud, uint64_t tag, int err, const char *why)
 void rb_gen_release(rb_eng *e, rb_thr *self)
 {
     if (rb_phase_now(e) >= RB_PH_STOP) return; /* producers are done */
-    /* Orders our RECEIVED store before reading npaused; pairs with backlog_allows. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&e->npaused) == 0 || rb_eng_backlog(e) > e->max_backlog / 2) return;
+    /* An RMW, not a load: it publishes our RECEIVED store to a producer that pauses after it
+     * (see backlog_allows). */
+    if (atomic_fetch_add_explicit(&e->npaused, 0, memory_order_acq_rel) == 0 ||
+        rb_eng_backlog(e) > e->max_backlog / 2)
+        return;
     for (unsigned i = 0; i < e->nthr; i++) {
         rb_thr *t = &e->thr[i];
         if (!atomic_load(&t->paused) || !atomic_exchange(&t->paused, false)) continue;
