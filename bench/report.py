@@ -33,7 +33,7 @@ GROUPS = [
     ("enqueue-batch", "Enqueue only, batched", "tasks_per_s", "tasks/s",
      "enqueue latency per batch (request → durable confirmation)"),
     ("drain", "Drain a preloaded backlog", "tasks_per_s", "tasks/s",
-     "latency reported by ringq-bench drain"),
+     "ack round trip (worker sends the ack → the system answers)"),
     ("rpc", "Unary gRPC (grpc.health.v1.Health/Check)", "ops_per_s", "req/s",
      "call latency"),
 ]
@@ -288,7 +288,8 @@ def gp_header(out_svg, title, xlabel, ylabel, logx=True, logy=False):
     s = ["set terminal svg size 860,520 dynamic enhanced font 'sans,12' background rgb 'white'",
          "set output '%s'" % out_svg, "set title '%s' noenhanced" % title,
          "set xlabel '%s' noenhanced" % xlabel, "set ylabel '%s' noenhanced" % ylabel,
-         "set grid", "set key outside right top noenhanced"]
+         "set grid", "set key outside right top noenhanced", "set format x '%.0f'",
+         "set format y '%.0f'" if logy else "set format y '%g'"]
     if logx:
         s.append("set logscale x 2" if "concurrency" in xlabel or "in flight" in xlabel
                  else "set logscale x 10")
@@ -331,18 +332,23 @@ def plot_cdf(d, curves, name, title, marks=()):
             for p in cdf:
                 if isinstance(p, list) and len(p) == 2 and p[0] > 0:
                     f.write("%.3f %.6f\n" % (p[0], p[1]))
-        plots.append("'%s' using 1:2 with lines lw 2 title '%s'" % (dat, label))
+        plots.append("'%s' using 1:(pct($2)) with lines lw 2 title '%s'" % (dat, label))
     if not plots:
         return None
     for i, (us, text) in enumerate(marks):  # vertical dashed lines, as two-point data sets
         dat = "%s-mark%d.dat" % (name, i)
         with open(os.path.join(d, dat), "w") as f:
-            f.write("%.3f 0\n%.3f 1\n" % (us, us))
-        plots.append("'%s' using 1:2 with lines dt 2 lw 1.5 lc rgb '%s' title '%s'" % (
+            f.write("%.3f 0\n%.3f 1\n" % (us, us))  # fraction 0 .. 1 -> bottom .. top
+        plots.append("'%s' using 1:($2 * 5.1) with lines dt 2 lw 1.5 lc rgb '%s' title '%s'" % (
             dat, ("red", "dark-red", "black")[i % 3], text))
-    gp = gp_header(name + ".svg", title, "latency (µs, log scale)", "fraction of tasks ≤ latency")
-    gp.append("set key inside left top box opaque noenhanced")
-    gp.append("set yrange [0:1.02]")
+    # Percentile scale: y = -log10(1 - fraction), so the bulk and the tail (p99, p99.9) both show;
+    # fractions past 99.999 % are drawn at the top.
+    gp = gp_header(name + ".svg", title, "latency (µs, log scale)", "percentile (tasks ≤ latency)")
+    gp.append("set key inside right bottom box opaque noenhanced")
+    gp.append("pct(f) = f >= 0.99999 ? 5 : -log10(1 - f)")
+    gp.append("set yrange [0:5.1]")
+    gp.append('set ytics ("0" 0, "50%%" 0.30103, "90%%" 1, "99%%" 2, "99.9%%" 3, "99.99%%" 4, '
+              '"99.999%%" 5)')
     gp.append("plot " + ", \\\n     ".join(plots))
     return write_gp(d, name, gp)
 
@@ -366,6 +372,10 @@ def run_gnuplot(d, names):
             made.append(n)
         else:
             errs.append("%s: %s" % (n, p.stderr.strip()[-300:]))
+            try:
+                os.unlink(os.path.join(d, n + ".svg"))  # half-written
+            except OSError:
+                pass
     return made, errs
 
 

@@ -62,18 +62,19 @@ BATCH=${BATCH:-64}
 E2E_WORKERS=${E2E_WORKERS:-4}
 DRAIN_WORKERS=${DRAIN_WORKERS:-4}
 SYSTEMS=${SYSTEMS:-ringq beanstalkd redis jetstream}
-GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open enqueue-b1 enqueue-batch drain rpc}
 if [ "$QUICK" = 1 ]; then
+    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open enqueue-batch drain rpc}
     REPS=${REPS:-1}
-    WARMUP_S=${WARMUP_S:-1}
+    WARMUP_S=${WARMUP_S:-0.5}
     DURATION_S=${DURATION_S:-1}
     E2E_POINTS=${E2E_POINTS:-1x1 4x16}
     E2E_BATCH_POINTS=${E2E_BATCH_POINTS:-4x1}
     ENQ_POINTS=${ENQ_POINTS:-4x16}
     ENQ_BATCH_POINTS=${ENQ_BATCH_POINTS:-4x1}
-    DRAIN_PRELOAD=${DRAIN_PRELOAD:-20000}
+    DRAIN_PRELOAD=${DRAIN_PRELOAD:-5000}
     RPC_POINTS=${RPC_POINTS:-4x16}
 else
+    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open enqueue-b1 enqueue-batch drain rpc}
     REPS=${REPS:-3}
     WARMUP_S=${WARMUP_S:-2}
     DURATION_S=${DURATION_S:-8}
@@ -84,7 +85,7 @@ else
     DRAIN_PRELOAD=${DRAIN_PRELOAD:-100000}
     RPC_POINTS=${RPC_POINTS:-1x1 4x16 16x32}
 fi
-OPEN_POINT=${OPEN_POINT:-4x64}   # open loop: connections x cap on requests in flight each
+OPEN_POINT=${OPEN_POINT:-8x64}   # open loop: connections x cap on requests in flight each
 CDF_X=${CDF_X:-}                 # e2e-b1 point whose latency CDFs are plotted (default: 4x16 or the last)
 FSYNC_COUNT=${FSYNC_COUNT:-$([ "$QUICK" = 1 ] && echo 300 || echo 2000)}
 START_TIMEOUT_S=30
@@ -201,6 +202,7 @@ na_reason() {
 }
 
 probe_kind() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
+# The rpc group drives ringqd and the C++ peers with the same plain gRPC driver and method.
 driver_of() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
 
 # start_server SYSTEM COLUMN: fresh data dir, free port, pinned; waits until it answers.
@@ -267,14 +269,16 @@ T_START=$(date +%s)
 # bench_point GROUP SYSTEM COLUMN SCENARIO X TIMEOUT_S -- RINGQ_BENCH_ARGS...: $REPS runs, each on
 # a fresh server; appends to runs.tsv.
 bench_point() {
-    local group=$1 sys=$2 col=$3 scen=$4 x=$5 tmo=$6 r id json rc alive cmd tput
+    local group=$1 sys=$2 col=$3 scen=$4 x=$5 tmo=$6 r id json rc alive cmd tput drv
     shift 7
     for ((r = 1; r <= REPS; r++)); do
         NRUN=$((NRUN + 1))
         id=$group.$sys.$col.x$x.r$r
         id=${id//.-./.any.}
         json=raw/$id.json
-        cmd=(taskset -c "$CLIENT_CPU" "$RINGQ_BENCH" "$scen" --system "$(driver_of "$sys")"
+        drv=$(driver_of "$sys")
+        [ "$group" = rpc ] && drv=grpc
+        cmd=(taskset -c "$CLIENT_CPU" "$RINGQ_BENCH" "$scen" --system "$drv"
             --label "$col" --threads 1 --size "$SIZE" --warmup "$WARMUP_S" --duration "$DURATION_S"
             --quiet "$@")
         if ! start_server "$sys" "$col"; then
@@ -400,7 +404,7 @@ meta disk "$(df -T "$TMP" | awk 'NR==2 {printf "%s (%s), mounted on %s", $1, $2,
 meta gcc "$(${CC:-gcc} --version | head -1); liburing $(dpkg-query -W -f '${Version}' liburing2 2>/dev/null || echo '?')"
 DIRTY=$(git status --porcelain -- client server queue proto_wire core worker bench/rb_*.c bench/rb_*.h 2>/dev/null | wc -l)
 meta commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown) ($(git log -1 --format=%cd --date=short 2>/dev/null))$([ "$DIRTY" -gt 0 ] && echo ", with $DIRTY uncommitted source files")"
-meta version.ringq "$(git describe --always --dirty 2>/dev/null || git rev-parse --short HEAD)"
+meta version.ringq "$(git rev-parse --short HEAD 2>/dev/null)"
 have beanstalkd && meta version.beanstalkd "$(beanstalkd -v 2>&1 | head -1 | awk '{print $NF}')"
 have redis-server && meta version.redis "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
 have nats-server && meta version.jetstream "$(nats-server --version 2>&1 | awk '{print $NF}')"
@@ -450,7 +454,7 @@ meta desc.enqueue-b1 "Producers only: C connections × I single-task enqueues in
 meta xdesc.enqueue-b1 "C × I requests in flight (points $ENQ_POINTS)"
 meta desc.enqueue-batch "Producers only, $BATCH tasks per enqueue."
 meta xdesc.enqueue-batch "C × I batches in flight (points $ENQ_BATCH_POINTS)"
-meta desc.drain "$DRAIN_PRELOAD tasks preloaded (batches of $BATCH) before the clock starts, then $DRAIN_WORKERS workers (256 credits each) take and ack them."
+meta desc.drain "$DRAIN_PRELOAD tasks preloaded (batches of $BATCH, checked with the system's own count) before the clock starts, then $DRAIN_WORKERS workers (256 credits each) take and ack them; throughput = preload ÷ time until the last ack is answered (no warm-up)."
 meta xdesc.drain "workers"
 meta desc.rpc "C connections × I unary calls in flight, empty HealthCheckRequest."
 meta xdesc.rpc "C × I calls in flight (points $RPC_POINTS)"
@@ -481,7 +485,8 @@ if wants rpc; then
         if [ -n "$why" ]; then log "$sys: $why"; continue; fi
         for p in $RPC_POINTS; do
             c=$(conns_of "$p"); i=$(infl_of "$p")
-            bench_point rpc "$sys" - rpc $((c * i)) "$RUN_TMO" -- --conns "$c" --inflight "$i"
+            bench_point rpc "$sys" - rpc $((c * i)) "$RUN_TMO" -- --conns "$c" --inflight "$i" \
+                --method /grpc.health.v1.Health/Check
         done
     done
 fi
