@@ -39,7 +39,7 @@
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 # The exact command, with the settings given in the environment.
 SETTINGS=(QUICK BUILD SERVER_CPU CLIENT_CPU BENCH_DIR REPS WARMUP_S DURATION_S SIZE SYSTEMS
@@ -420,9 +420,9 @@ log "fdatasync: $FS_BEFORE"
 for sys in ringq beanstalkd redis jetstream grpc-sync grpc-callback; do
     for col in durable fast -; do
         server_argv "$sys" "$col" PORT DIR || continue
-        cmd=$(printf '%q ' "${SARGV[@]}")
+        scmd=$(printf '%q ' "${SARGV[@]}")
         if [ "$sys" = ringq ] && [ "$col" = - ]; then label="rpc"; else label=$col; fi
-        meta "server.$sys.$col" "taskset -c $SERVER_CPU $cmd   # $sys, $label"
+        meta "server.$sys.$col" "taskset -c $SERVER_CPU $scmd  # $sys, $label"
     done
 done
 meta conf.ringq.durable "\`--fsync always\`: Enqueue answered after fdatasync (group commit)"
