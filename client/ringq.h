@@ -20,10 +20,11 @@
  *   server cannot be reached (refused, down, restarting), unary calls wait and the connection
  *   is dialled again with exponential backoff (RQ_BACKOFF_MIN_MS doubling to RQ_BACKOFF_MAX_MS)
  *   until each call's deadline; a call still waiting then ends with RQ_ECONNECT and the last
- *   dial error. A call already sent when its connection is lost ends with UNAVAILABLE (the server
- *   may have processed it). After a GOAWAY the old connection keeps serving the calls the server
- *   accepted while new calls go to a new one. The Work stream re-subscribes after a loss with
- *   the same backoff.
+ *   dial error. Dials run on the loop (io_uring connect; only name resolution blocks). A call
+ *   already sent when its connection is lost ends with UNAVAILABLE (the server may have
+ *   processed it). After a GOAWAY the old connection keeps serving the calls the server accepted
+ *   while new calls go to a new one. The Work stream re-subscribes after a loss with the same
+ *   backoff (at once when a connection comes up).
  *
  * Memory: results the library allocates are freed with the matching rq_*_free function. */
 #ifndef RINGQ_H
@@ -72,7 +73,7 @@ typedef struct rq_client_opts {
     const char *addr;            /* "host:port" (IPv4, [IPv6] or a name); NULL: $RINGQ_ADDR,
                                     else RQ_ADDR_DEFAULT */
     uint32_t timeout_ms;         /* deadline of each unary call; 0: RQ_TIMEOUT_MS_DEFAULT */
-    uint32_t connect_timeout_ms; /* 0: RQ_CONNECT_TIMEOUT_MS_DEFAULT */
+    uint32_t connect_timeout_ms; /* one dial's limit; 0: RQ_CONNECT_TIMEOUT_MS_DEFAULT */
     struct ev_loop *loop;        /* NULL: the client creates and owns one */
     uint32_t gzip_min_bytes;     /* gzip request messages of at least this many bytes once the
                                     server listed gzip in grpc-accept-encoding; 0: never.

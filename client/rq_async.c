@@ -198,15 +198,7 @@ static void start_waiting(rq_client *c)
     int redials = 0;
     while (c->waitq.head) {
         rq_conn *k = rq_conn_for_calls(c);
-        if (!k) {
-            if (!c->dial_fails) {
-                /* Not a dial failure (out of memory): fail rather than spin. */
-                rq_acall *a;
-                while ((a = list_pop(&c->waitq)))
-                    acall_fail(a, PW_GRPC_RESOURCE_EXHAUSTED, "cannot set up a connection");
-            }
-            break; /* the calls wait for the next dial, or their deadline */
-        }
+        if (!k) break; /* connecting, or a dial's backoff: they wait (or meet their deadline) */
         if (!acall_run(c->waitq.head, k)) {
             /* The connection started draining under us: the next loop turn opens a new one. */
             if (++redials > 2) {
@@ -229,6 +221,11 @@ static void on_deadline(ev_loop *loop, ev_timer *t)
             char why[sizeof a->st.message];
             snprintf(why, sizeof why, "%.180s (%u attempts until the deadline)",
                      c->dial_err.message, c->dial_fails);
+            acall_fail(a, RQ_ECONNECT, why);
+        } else if (c->conn && c->conn->connecting) {
+            char why[sizeof a->st.message];
+            snprintf(why, sizeof why, "connecting to %.180s: no answer before the deadline",
+                     c->addr);
             acall_fail(a, RQ_ECONNECT, why);
         } else {
             acall_fail(a, PW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");

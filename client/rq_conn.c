@@ -114,8 +114,10 @@ rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
 
 static void conn_maybe_free(rq_conn *k)
 {
-    if (!k->dead || k->rop.busy || k->sop.busy) return;
+    if (!k->dead || k->rop.busy || k->sop.busy || k->cop.busy) return;
     if (k->fd >= 0) close(k->fd);
+    if (k->ais) freeaddrinfo(k->ais);
+    k->cl->zombies--;
     free(k->sbuf);
     free(k);
 }
@@ -127,6 +129,9 @@ static void conn_drop(rq_conn *k, const char *why)
     if (k->dead) return;
     k->dead = true;
     rq_client *c = k->cl;
+    c->zombies++; /* until conn_maybe_free */
+    ev_timer_stop(c->loop, &k->ctimer);
+    if (k->cop.busy) ev_cancel(c->loop, NULL, &k->cop);
     if (c->conn == k) c->conn = NULL;
     for (rq_conn **pp = &c->conns; *pp; pp = &(*pp)->next) {
         if (*pp == k) {
@@ -154,9 +159,9 @@ void rq_client_destroy(rq_client *c)
     ev_timer_stop(c->loop, &c->kick);
     ev_timer_stop(c->loop, &c->dial_timer);
     ev_timer_stop(c->loop, &c->poll_timer);
-    /* Let the reads and sends of dropped connections complete so their memory is freed. */
-    for (int i = 0; i < 100 && ev_loop_run_once(c->loop, false) > 0; i++) {
-    }
+    /* Let the reads, sends and connects of dropped connections complete so their memory is
+     * freed (and no completion reaches them afterwards on a loop that outlives the client). */
+    for (int i = 0; i < 200 && c->zombies > 0; i++) rq_client_poll(c, 10);
     if (c->own_loop) ev_loop_destroy(c->loop);
     free(c);
 }
@@ -226,7 +231,7 @@ static void on_sent(ev_loop *loop, ev_op *op, int res, unsigned flags)
 
 static void conn_pump(rq_conn *k)
 {
-    if (k->sop.busy) return;
+    if (k->sop.busy || k->connecting) return;
     const uint8_t *p;
     size_t n;
     while (k->slen == 0 && k->g && pw_grpc_client_want_write(k->g)) {
@@ -290,106 +295,165 @@ void rq_conn_flush(rq_client *c)
     c->in_flush = false;
 }
 
-static int connect_to(rq_client *c, char *why, size_t why_len)
+/* ---- dialling: getaddrinfo, then one io_uring connect per address until one answers ---- */
+
+/* A dial failed: waiting calls dial again after a backoff (RQ_BACKOFF_MIN_MS doubling to
+ * RQ_BACKOFF_MAX_MS) and, at their deadline, report `why`. */
+static void dial_failed(rq_client *c, const char *why)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
-    int gai = getaddrinfo(c->host, c->port, &hints, &res);
-    if (gai != 0) {
-        snprintf(why, why_len, "cannot resolve %.100s: %.60s", c->host, gai_strerror(gai));
-        return -1;
+    c->dial_fails++;
+    c->dial_backoff_ms = c->dial_backoff_ms ? c->dial_backoff_ms * 2 : RQ_BACKOFF_MIN_MS;
+    if (c->dial_backoff_ms > RQ_BACKOFF_MAX_MS) c->dial_backoff_ms = RQ_BACKOFF_MAX_MS;
+    c->dial_next_ns = rt_now_ns() + (uint64_t)c->dial_backoff_ms * RT_NS_PER_MS;
+    rq_set_status(&c->dial_err, RQ_ECONNECT, "%s", why);
+    ev_timer_start(c->loop, &c->dial_timer, c->dial_next_ns);
+}
+
+static int conn_try_next(rq_conn *k);
+
+static void on_connected(ev_loop *loop, ev_op *op, int res, unsigned flags)
+{
+    rq_conn *k = op->ud;
+    if (k->dead) {
+        conn_maybe_free(k);
+        return;
     }
-    int fd = -1, err = 0;
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
+    rq_client *c = k->cl;
+    if (res < 0) {
+        k->err = k->timed_out ? ETIMEDOUT : -res;
+        close(k->fd);
+        k->fd = -1;
+        if (!k->timed_out && conn_try_next(k) == 0) return;
+        char why[256];
+        snprintf(why, sizeof why, "cannot connect to %.100s: %.60s", c->addr, strerror(k->err));
+        dial_failed(c, why);
+        conn_drop(k, c->dial_err.message);
+        return;
+    }
+    ev_timer_stop(loop, &k->ctimer);
+    freeaddrinfo(k->ais);
+    k->ais = k->ai = NULL;
+    int one = 1;
+    setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    k->connecting = false;
+    c->dial_fails = 0;
+    c->dial_backoff_ms = 0;
+    arm_read(k);
+    rq_conn_flush(c);
+    rq_async_run(c);    /* the calls that waited for it */
+    rq_work_conn_up(c); /* and the Work streams */
+}
+
+static void on_connect_timeout(ev_loop *loop, ev_timer *t)
+{
+    rq_conn *k = t->ud;
+    k->timed_out = true;
+    if (k->cop.busy) ev_cancel(loop, NULL, &k->cop);
+}
+
+/* Starts a connect to the next address. 0, or -1 when none is left (k->err says why). */
+static int conn_try_next(rq_conn *k)
+{
+    for (; k->ai; k->ai = k->ai->ai_next) {
+        const struct addrinfo *ai = k->ai;
+        if (ai->ai_addrlen > sizeof k->sa) continue;
+        k->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (k->fd < 0) {
+            k->err = errno;
             continue;
         }
-        /* Linux bounds a blocking connect by the send timeout. */
-        struct timeval tv = {.tv_sec = c->connect_timeout_ms / 1000,
-                             .tv_usec = (c->connect_timeout_ms % 1000) * 1000};
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
-        err = errno == EINPROGRESS ? ETIMEDOUT : errno;
-        close(fd);
-        fd = -1;
+        memcpy(&k->sa, ai->ai_addr, ai->ai_addrlen);
+        k->ai = ai->ai_next;
+        k->cop.cb = on_connected;
+        k->cop.ud = k;
+        int rc = ev_connect(k->cl->loop, &k->cop, k->fd, (struct sockaddr *)&k->sa,
+                            ai->ai_addrlen);
+        if (rc == 0) return 0;
+        k->err = -rc;
+        close(k->fd);
+        k->fd = -1;
+        if (!k->ai) break;
     }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(why, why_len, "cannot connect to %.100s: %.60s", c->addr, strerror(err));
-        return -1;
-    }
-    struct timeval zero = {0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
+    return -1;
 }
 
 rq_conn *rq_conn_ready(rq_client *c)
 {
     rq_conn *k = c->conn;
-    return k && !pw_grpc_client_draining(k->g) && !pw_grpc_client_want_close(k->g) ? k : NULL;
+    return k && !k->connecting && !pw_grpc_client_draining(k->g) &&
+                   !pw_grpc_client_want_close(k->g)
+               ? k
+               : NULL;
 }
 
 rq_conn *rq_conn_get(rq_client *c, rq_status *st)
 {
-    if (rq_conn_ready(c)) return c->conn;
+    if (rq_conn_ready(c) || (c->conn && c->conn->connecting)) return c->conn;
     /* Draining (GOAWAY): the calls it accepted finish on it (it stays on c->conns, read and
      * flushed, until its last call ends); new calls need a new connection. */
     c->conn = NULL;
     rq_conn_flush(c);
     char why[256];
-    int fd = connect_to(c, why, sizeof why);
-    if (fd < 0) {
-        /* Waiting calls dial again after a backoff: RQ_BACKOFF_MIN_MS doubling to _MAX_MS. */
-        c->dial_fails++;
-        c->dial_backoff_ms = c->dial_backoff_ms ? c->dial_backoff_ms * 2 : RQ_BACKOFF_MIN_MS;
-        if (c->dial_backoff_ms > RQ_BACKOFF_MAX_MS) c->dial_backoff_ms = RQ_BACKOFF_MAX_MS;
-        c->dial_next_ns = rt_now_ns() + (uint64_t)c->dial_backoff_ms * RT_NS_PER_MS;
-        rq_set_status(&c->dial_err, RQ_ECONNECT, "%s", why);
-        rq_set_status(st, RQ_ECONNECT, "%s", why);
-        return NULL;
-    }
-    c->dial_fails = 0;
-    c->dial_backoff_ms = 0;
-    rq_conn *k = calloc(1, sizeof *k);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int gai = getaddrinfo(c->host, c->port, &hints, &res);
+    rq_conn *k = gai == 0 ? calloc(1, sizeof *k) : NULL;
     pw_grpc_client_opts go = {.authority = c->addr, .max_recv_msg_bytes = RQ_MAX_RECV_BYTES,
                               .gzip_min_bytes = c->gzip_min_bytes};
     if (!k || !(k->g = pw_grpc_client_create(&go))) {
+        if (gai) snprintf(why, sizeof why, "cannot resolve %.100s: %.60s", c->host, gai_strerror(gai));
+        else snprintf(why, sizeof why, "out of memory for a connection");
+        if (res) freeaddrinfo(res);
         free(k);
-        close(fd);
-        rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        dial_failed(c, why);
+        rq_set_status(st, RQ_ECONNECT, "%s", why);
         return NULL;
     }
     k->cl = c;
-    k->fd = fd;
+    k->fd = -1;
+    k->ais = k->ai = res;
+    k->connecting = true;
+    k->err = EADDRNOTAVAIL;
+    ev_timer_init(&k->ctimer, on_connect_timeout, k);
     c->conn = k;
     k->next = c->conns;
     c->conns = k;
-    arm_read(k);
-    if (k->dead) {
-        rq_set_status(st, RQ_ECONNECT, "cannot read from %s", c->addr);
+    if (conn_try_next(k) < 0) {
+        snprintf(why, sizeof why, "cannot connect to %.100s: %.60s", c->addr, strerror(k->err));
+        dial_failed(c, why);
+        conn_drop(k, c->dial_err.message);
+        rq_set_status(st, RQ_ECONNECT, "%s", why);
         return NULL;
     }
+    ev_timer_start(c->loop, &k->ctimer,
+                   rt_now_ns() + (uint64_t)c->connect_timeout_ms * RT_NS_PER_MS);
     return k;
 }
 
 rq_conn *rq_conn_for_calls(rq_client *c)
 {
     rq_conn *k = rq_conn_ready(c);
-    if (k) return k;
-    if (!c->dial_fails || rt_now_ns() >= c->dial_next_ns) k = rq_conn_get(c, NULL);
-    if (!k && c->dial_fails) ev_timer_start(c->loop, &c->dial_timer, c->dial_next_ns);
-    return k;
+    if (k || (c->conn && c->conn->connecting)) return k; /* connecting: on_connected runs them */
+    if (c->dial_fails && rt_now_ns() < c->dial_next_ns) {
+        ev_timer_start(c->loop, &c->dial_timer, c->dial_next_ns);
+        return NULL;
+    }
+    rq_conn_get(c, NULL); /* a dial: its completion (or the dial timer) runs the calls */
+    return NULL;
 }
 
 pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_ns,
                              const pw_grpc_ccall_cbs *cb, void *ud, rq_status *st)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
-        rq_conn *k = rq_conn_get(c, st);
-        if (!k) return NULL;
+        rq_conn *k = rq_conn_ready(c);
+        if (!k) {
+            /* Dial (unless a failed dial's backoff runs); the caller retries once it is up
+             * (rq_work_conn_up). */
+            rq_conn_for_calls(c);
+            rq_set_status(st, RQ_ECONNECT, "%s", c->dial_fails ? c->dial_err.message
+                                                                : "connecting");
+            return NULL;
+        }
         int err;
         pw_grpc_ccall *call = pw_grpc_ccall_start(k->g, path, deadline_ns, rt_now_ns(), cb, ud, &err);
         if (call) return call;

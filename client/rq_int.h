@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include "client/ringq.h"
 #include "core/ev_reactor.h"
 #include "core/rt_buf.h"
@@ -26,8 +29,13 @@ struct rq_conn {
     rq_conn *next; /* the client's live connections: the current one and draining ones */
     int fd;
     pw_grpc_client *g;
-    ev_op rop, sop;
+    ev_op rop, sop, cop; /* read, send, connect */
     bool dead;
+    bool connecting, timed_out;
+    int err;                    /* errno of the last failed connect */
+    struct addrinfo *ais, *ai;  /* getaddrinfo's list and the next address to try */
+    struct sockaddr_storage sa; /* the address being connected to */
+    ev_timer ctimer;            /* connect timeout */
     uint8_t *sbuf; /* bytes being sent */
     size_t scap, slen, soff;
     uint8_t rbuf[RQ_READ_BYTES];
@@ -74,6 +82,7 @@ struct rq_client {
     uint32_t timeout_ms, connect_timeout_ms, gzip_min_bytes;
     rq_conn *conn;       /* the current connection (new calls start here) */
     rq_conn *conns;      /* every live connection, the current one included */
+    int zombies;         /* dropped connections whose I/O has not completed yet */
     ev_timer poll_timer; /* rq_client_poll's wait */
     bool in_flush, flush_again;
     int in_grpc;         /* > 0 inside a pw_grpc_client function that runs callbacks */
@@ -96,9 +105,11 @@ struct rq_client {
 int rq_set_status(rq_status *st, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The connection, connecting first if needed. NULL with st filled (RQ_ECONNECT). */
+/* The current connection — possibly still connecting — dialling first when there is none.
+ * NULL with st filled (RQ_ECONNECT) when the dial failed at once. */
 rq_conn *rq_conn_get(rq_client *c, rq_status *st);
-/* Starts a call on the current connection (connecting if needed). NULL with st filled. */
+/* Starts a call on the current connection once it is up. NULL with st filled otherwise (a
+ * dial is started; rq_work_conn_up tells when to try again). */
 pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_ns,
                              const pw_grpc_ccall_cbs *cb, void *ud, rq_status *st);
 /* Sends what the calls queued, re-arms the deadline timer, drops a finished connection. */
@@ -145,5 +156,7 @@ uint64_t rq_pb_u64(const uint8_t *p, size_t n, uint32_t num);
 int rq_encode_nack(buf *b, const char *id, const rq_nack_opts *o);
 
 void rq_work_client_gone(rq_client *c);
+/* A connection came up (or a dial failed): Work streams waiting for one try again now. */
+void rq_work_conn_up(rq_client *c);
 
 #endif

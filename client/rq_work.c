@@ -302,6 +302,12 @@ void rq_work_close(rq_work *w)
     rq_conn_flush(c);
 }
 
+void rq_work_conn_up(rq_client *c)
+{
+    for (rq_work *w = c->works; w; w = w->next)
+        if (!w->call && ev_timer_armed(&w->retry)) ev_timer_start(c->loop, &w->retry, 0);
+}
+
 void rq_work_client_gone(rq_client *c)
 {
     while (c->works) rq_work_close(c->works);

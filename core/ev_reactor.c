@@ -319,6 +319,16 @@ int ev_send(ev_loop *loop, ev_op *op, int fd, const void *b, size_t len)
     return 0;
 }
 
+int ev_connect(ev_loop *loop, ev_op *op, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_CONNECT, &sqe);
+    if (r) return r;
+    io_uring_prep_connect(sqe, fd, addr, addrlen);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
 int ev_read(ev_loop *loop, ev_op *op, int fd, void *b, size_t len, uint64_t off)
 {
     struct io_uring_sqe *sqe;

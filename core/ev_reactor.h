@@ -55,6 +55,7 @@ typedef enum {
     EV_OP_CLOSE,
     EV_OP_POLL,
     EV_OP_FALLOCATE,
+    EV_OP_CONNECT,
 } ev_op_kind;
 
 struct ev_op {
@@ -140,6 +141,9 @@ int ev_recv_multishot(ev_loop *loop, ev_op *op, int fd);
 const uint8_t *ev_op_buffer(ev_loop *loop, const ev_op *op);
 void ev_buffer_release(ev_loop *loop, uint16_t bid);
 int ev_send(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len);
+/* Connects a stream socket (IORING_OP_CONNECT): res 0, or a negative errno (-ECONNREFUSED,
+ * -ECANCELED after ev_cancel, ...). `addr` must stay valid until the completion. */
+int ev_connect(ev_loop *loop, ev_op *op, int fd, const struct sockaddr *addr, socklen_t addrlen);
 int ev_read(ev_loop *loop, ev_op *op, int fd, void *buf, size_t len, uint64_t off);
 int ev_write(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len, uint64_t off);
 /* fdatasync when `datasync`, fsync otherwise; through IORING_OP_FSYNC so the loop never blocks. */

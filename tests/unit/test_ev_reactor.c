@@ -237,6 +237,33 @@ START_TEST(send_reports_bytes_and_errors)
 }
 END_TEST
 
+/* ev_connect: 0 against a listener, -ECONNREFUSED once nothing listens there. */
+START_TEST(connect_completes_or_is_refused)
+{
+    ev_loop *l = mk_loop();
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(lfd, (struct sockaddr *)&sa, &sl);
+    int res = 1;
+    ev_op op = {.cb = on_send, .ud = &res};
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(ev_connect(l, &op, c, (struct sockaddr *)&sa, sizeof sa), 0);
+    ev_loop_run(l);
+    ck_assert_int_eq(res, 0);
+    close(c);
+    close(lfd);
+    c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(ev_connect(l, &op, c, (struct sockaddr *)&sa, sizeof sa), 0);
+    ev_loop_run(l);
+    ck_assert_int_eq(res, -ECONNREFUSED);
+    close(c);
+    ev_loop_destroy(l);
+}
+END_TEST
+
 /* ev_loop_has_events: false with nothing to do; true once a queued op has completed (it submits
  * the op itself) and when a timer is due; the completion is then dispatched normally. */
 static void on_timer_noop(ev_loop *loop, ev_timer *t) { *(int *)t->ud += 1; }
@@ -333,6 +360,7 @@ int main(void)
     tcase_add_test(tc, accept_and_multishot_recv);
     tcase_add_test(tc, send_reports_bytes_and_errors);
     tcase_add_test(tc, fsync_completes);
+    tcase_add_test(tc, connect_completes_or_is_refused);
     tcase_add_test(tc, has_events_submits_and_sees_completions);
     tcase_add_test(tc, hook_veto_prevents_blocking);
     suite_add_tcase(s, tc);

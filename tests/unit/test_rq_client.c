@@ -486,6 +486,43 @@ START_TEST(gzip_requests)
 }
 END_TEST
 
+/* A server whose accept queue is full drops our SYNs: the connect times out after
+ * connect_timeout_ms, is tried again with backoff, and the call ends at its deadline with
+ * RQ_ECONNECT saying why — while the loop keeps running (the connect never blocks it). */
+START_TEST(connect_timeout_and_backoff)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(lfd, 0), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    int fill[4];
+    for (int i = 0; i < 4; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
+    }
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+    rq_status st;
+    rq_client_opts o = {.addr = addr, .timeout_ms = 1500, .connect_timeout_ms = 200};
+    C = rq_client_create(&o, &st);
+    ck_assert_ptr_nonnull(C);
+    res r = {0};
+    ck_assert_int_eq(rq_call_async(C, "/t.S/A", "a", 1, 0, on_done, &r), 0);
+    int polls = 0;
+    for (int i = 0; i < 3000 && !r.done; i++, polls++) rq_client_poll(C, 1);
+    ck_assert_int_eq(r.done, 1);
+    ck_assert_int_eq(r.code, RQ_ECONNECT);
+    ck_assert_msg(strstr(r.msg, "timed out") && strstr(r.msg, "attempts"), "%s", r.msg);
+    ck_assert_int_gt(polls, 100); /* the loop ran all along */
+    rq_client_destroy(C);
+    C = NULL;
+    for (int i = 0; i < 4; i++) close(fill[i]);
+    close(lfd);
+}
+END_TEST
+
 static Suite *rq_suite(void)
 {
     Suite *s = suite_create("rq_client");
@@ -496,6 +533,7 @@ static Suite *rq_suite(void)
     tcase_add_test(tc, many_in_flight_out_of_order);
     tcase_add_test(tc, gzip_responses);
     tcase_add_test(tc, gzip_requests);
+    tcase_add_test(tc, connect_timeout_and_backoff);
     suite_add_tcase(s, tc);
     return s;
 }
