@@ -5,8 +5,10 @@
 #
 # Each system runs in two configurations:
 #   durable  ringqd --fsync always | beanstalkd -b DIR -f 0 | redis appendonly yes, appendfsync
-#            always | JetStream: n/a (nats-server 2.9 has no fsync-per-write setting; its
-#            jetstream block rejects sync_interval, which arrived in 2.10)
+#            always | JetStream: file storage in a store directory marked `chattr +S` (nats-server
+#            2.9 has no fsync-per-write setting: its jetstream block rejects sync_interval, which
+#            arrived in 2.10; with +S every file it creates there is written synchronously, so
+#            the PubAck follows the data reaching the disk; n/a where the filesystem refuses +S)
 #   fast     ringqd --fsync never | beanstalkd -b DIR -F (binlog, never fsync) | redis appendonly
 #            yes, appendfsync no | JetStream file storage, 2.9 default (writes each message to the
 #            OS at once, fsyncs on its own timer)
@@ -76,10 +78,10 @@ if [ "$QUICK" = 1 ]; then
 else
     GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open enqueue-b1 enqueue-batch drain rpc}
     REPS=${REPS:-3}
-    WARMUP_S=${WARMUP_S:-2}
-    DURATION_S=${DURATION_S:-8}
-    E2E_POINTS=${E2E_POINTS:-1x1 4x1 4x4 4x16 4x64}
-    E2E_BATCH_POINTS=${E2E_BATCH_POINTS:-1x1 4x1 4x4}
+    WARMUP_S=${WARMUP_S:-1}
+    DURATION_S=${DURATION_S:-5}
+    E2E_POINTS=${E2E_POINTS:-1x1 4x4 4x16 4x64}
+    E2E_BATCH_POINTS=${E2E_BATCH_POINTS:-1x1 4x4}
     ENQ_POINTS=${ENQ_POINTS:-4x16}
     ENQ_BATCH_POINTS=${ENQ_BATCH_POINTS:-4x4}
     DRAIN_PRELOAD=${DRAIN_PRELOAD:-100000}
@@ -177,11 +179,14 @@ server_argv() {
     case $sys/$col in
     ringq/durable | ringq/-) SARGV=("${ringqd[@]}" --fsync always) ;;
     ringq/fast) SARGV=("${ringqd[@]}" --fsync never) ;;
-    beanstalkd/durable) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -f 0) ;;
-    beanstalkd/fast) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -F) ;;
+    beanstalkd/durable) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -f 0 -z 1048576) ;;
+    beanstalkd/fast) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -F -z 1048576) ;;
     redis/durable) SARGV=("${redis[@]}" --appendfsync always) ;;
     redis/fast) SARGV=("${redis[@]}" --appendfsync no) ;;
     jetstream/fast) SARGV=(nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/data") ;;
+    jetstream/durable)
+        [ "$dir" = DIR ] || chattr +S "$dir/data" 2>/dev/null || { SARGV=(); return 1; }
+        SARGV=(nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/data") ;;
     grpc-sync/-) SARGV=("$GREETER" --api sync --port 0) ;;
     grpc-callback/-) SARGV=("$GREETER" --api callback --port 0) ;;
     *) SARGV=(); return 1 ;;
@@ -191,7 +196,11 @@ server_argv() {
 # na_reason SYSTEM COLUMN: why a system/column is not run ("" if it is).
 na_reason() {
     case $1/$2 in
-    jetstream/durable) echo "nats-server 2.9 cannot fsync every write (no sync_interval before 2.10); its file storage is in the fast column"; return ;;
+    jetstream/durable)
+        if ! sync_dir_ok; then
+            echo "nats-server 2.9 cannot fsync every write (no sync_interval before 2.10) and the filesystem of $BENCH_DIR refuses chattr +S"
+            return
+        fi ;;
     esac
     case $1 in
     beanstalkd) have beanstalkd || echo "not installed (apt-get install -y beanstalkd)" ;;
@@ -199,6 +208,16 @@ na_reason() {
     jetstream) have nats-server || echo "not installed (apt-get install -y nats-server)" ;;
     grpc-*) [ "$GREETER_OK" = yes ] || echo "bench/peers/greeter_server not built (make deps; make -C bench/peers)" ;;
     esac
+}
+
+# sync_dir_ok: the filesystem of $BENCH_DIR accepts chattr +S (synchronous writes).
+sync_dir_ok() {
+    local d
+    d=$(mktemp -d "$BENCH_DIR/ringq-syncprobe.XXXXXX") || return 1
+    chattr +S "$d" 2>/dev/null
+    local rc=$?
+    rm -rf "$d"
+    return $rc
 }
 
 probe_kind() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
@@ -422,7 +441,9 @@ for sys in ringq beanstalkd redis jetstream grpc-sync grpc-callback; do
         server_argv "$sys" "$col" PORT DIR || continue
         scmd=$(printf '%q ' "${SARGV[@]}")
         if [ "$sys" = ringq ] && [ "$col" = - ]; then label="rpc"; else label=$col; fi
-        meta "server.$sys.$col" "taskset -c $SERVER_CPU $scmd  # $sys, $label"
+        pre=
+        [ "$sys/$col" = jetstream/durable ] && pre="chattr +S DIR/data && "
+        meta "server.$sys.$col" "${pre}taskset -c $SERVER_CPU $scmd  # $sys, $label"
     done
 done
 meta conf.ringq.durable "\`--fsync always\`: Enqueue answered after fdatasync (group commit)"
@@ -431,6 +452,7 @@ meta conf.beanstalkd.durable "\`-b DIR -f 0\`: binlog, fsync after every write"
 meta conf.beanstalkd.fast "\`-b DIR -F\`: binlog, never fsync"
 meta conf.redis.durable "\`--appendonly yes --appendfsync always\` (no RDB snapshots)"
 meta conf.redis.fast "\`--appendonly yes --appendfsync no\` (no RDB snapshots)"
+meta conf.jetstream.durable "file storage in a \`chattr +S\` store directory: every write synchronous, PubAck after the data is on disk (2.9 has no sync_interval)"
 meta conf.jetstream.fast "file storage, 2.9 defaults (each message written to the OS at once, fsync on its own timer); stream created by ringq-bench"
 meta conf.rpc "RPC: \`ringqd --threads 1\` against \`bench/peers/greeter_server --api sync\` and \`--api callback\` (Debian libgrpc++, grpc.health.v1.Health/Check, answers SERVING), each pinned to CPU $SERVER_CPU."
 meta coldesc.durable "fsync every write"
