@@ -31,6 +31,7 @@ struct pw_grpc_ccall {
     bool got_headers; /* response headers seen */
     bool got_status;  /* grpc-status seen (trailers or trailers-only) */
     bool req_gzip;    /* sent grpc-encoding: gzip (large messages are compressed) */
+    bool queued;      /* PENDING and counted in the client's pending suffix */
     pw_grpc_status status;
     /* A status decided locally (deadline, cancel, bad response): wins over the stream's own. */
     bool forced;
@@ -45,6 +46,10 @@ struct pw_grpc_client {
     pw_h2_session *h2;
     pw_grpc_ccall *head, *tail;
     size_t ncalls;
+    /* Calls waiting for a stream slot open in start order, so they are always the list's
+     * tail: first_pending starts that suffix (NULL: none). Keeps starts and pumps O(1). */
+    pw_grpc_ccall *first_pending;
+    size_t npending;
     char authority[PW_GRPC_CLIENT_AUTHORITY_MAX + 1];
     char user_agent[64];
     size_t max_recv;
@@ -61,8 +66,18 @@ struct pw_grpc_client {
 
 /* ---- list and close ---- */
 
+/* `c` leaves the pending suffix (opened or removed). */
+static void unqueue(pw_grpc_client *cl, pw_grpc_ccall *c)
+{
+    if (!c->queued) return;
+    c->queued = false;
+    cl->npending--;
+    if (cl->first_pending == c) cl->first_pending = c->next;
+}
+
 static void list_remove(pw_grpc_client *cl, pw_grpc_ccall *c)
 {
+    unqueue(cl, c);
     if (c->prev) c->prev->next = c->next; else cl->head = c->next;
     if (c->next) c->next->prev = c->prev; else cl->tail = c->prev;
     c->prev = c->next = NULL;
@@ -169,6 +184,7 @@ static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
     if (id < 0) return (int)id;
     c->stream_id = (uint32_t)id;
     c->state = PW_GRPC_CC_OPEN;
+    unqueue(cl, c);
     call_flush(c);
     return 0;
 }
@@ -176,19 +192,15 @@ static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
 /* Opens pending calls while stream slots allow; fails them all once the connection drains. */
 static void start_pending(pw_grpc_client *cl)
 {
-    pw_grpc_ccall *c = cl->head;
-    while (c) {
-        pw_grpc_ccall *next = c->next;
-        if (c->state == PW_GRPC_CC_PENDING) {
-            int rc = cl->goaway || cl->fail_why ? -ENOTCONN : call_open(c, cl->now_ns);
-            if (rc == -EAGAIN) return; /* still no slot: keep start order */
-            if (rc < 0) {
-                static const char why[] = "connection closing before the call was sent";
-                call_finish(c, PW_GRPC_UNAVAILABLE, why, sizeof why - 1, true);
-                next = cl->head; /* the callback may have changed the list */
-            }
+    pw_grpc_ccall *c;
+    while ((c = cl->first_pending) != NULL) {
+        int rc = cl->goaway || cl->fail_why ? -ENOTCONN : call_open(c, cl->now_ns);
+        if (rc == -EAGAIN) return; /* still no slot: keep start order */
+        if (rc < 0) {
+            static const char why[] = "connection closing before the call was sent";
+            call_finish(c, PW_GRPC_UNAVAILABLE, why, sizeof why - 1, true);
         }
-        c = next;
+        /* opened or finished: it left the suffix (callbacks may have changed the list) */
     }
 }
 
@@ -550,10 +562,7 @@ pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_
     cl->ncalls++;
     cl->now_ns = now_ns;
     /* Keep start order: open now only if no earlier call is still waiting for a slot. */
-    bool earlier_pending = false;
-    for (pw_grpc_ccall *p = cl->head; p != c; p = p->next)
-        if (p->state == PW_GRPC_CC_PENDING) earlier_pending = true;
-    if (!earlier_pending) {
+    if (cl->npending == 0) {
         int rc = call_open(c, now_ns);
         if (rc < 0 && rc != -EAGAIN) {
             list_remove(cl, c);
@@ -561,6 +570,11 @@ pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_
             *err = rc == -ENOTCONN ? -ENOTCONN : rc;
             return NULL;
         }
+    }
+    if (c->state == PW_GRPC_CC_PENDING) {
+        c->queued = true;
+        cl->npending++;
+        if (!cl->first_pending) cl->first_pending = c;
     }
     *err = 0;
     return c;

@@ -131,6 +131,7 @@ struct pw_h2_session {
     uint32_t peer_initial_window;
     uint32_t peer_max_frame;
     uint32_t peer_max_concurrent;
+    bool peer_settings_seen; /* the peer's first SETTINGS arrived */
     uint32_t peer_max_header_list;
 
     /* Output. */

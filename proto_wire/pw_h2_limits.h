@@ -23,6 +23,8 @@
 /* gRPC servers conventionally advertise 100; each stream costs a small struct and its pending
  * output (bounded below), so 100 keeps a busy connection in the low MiB. */
 #define PW_H2_DEFAULT_MAX_CONCURRENT_STREAMS 100u
+/* Client role: streams we open before the server's first SETTINGS say how many it allows. */
+#define PW_H2_CLIENT_INITIAL_PEER_STREAMS 100u
 /* Per-stream receive window. Large enough for one typical gRPC message in flight; the
  * connection window below bounds the total the peer may have unconsumed. */
 #define PW_H2_DEFAULT_STREAM_WINDOW_BYTES (256u * 1024u)

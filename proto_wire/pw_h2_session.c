@@ -135,7 +135,11 @@ pw_h2_session *pw_h2_session_create(pw_h2_role role, const pw_h2_config *cfg,
     s->local_initial_window = PW_H2_WINDOW_INITIAL_BYTES; /* until our SETTINGS are acked */
     s->peer_initial_window = PW_H2_WINDOW_INITIAL_BYTES;
     s->peer_max_frame = PW_H2_FRAME_SIZE_MIN_BYTES;
-    s->peer_max_concurrent = UINT32_MAX; /* §6.5.2: unlimited until the peer says otherwise */
+    /* §6.5.2 says unlimited until the peer's SETTINGS arrive; a client that opens more streams
+     * than the server turns out to allow gets them refused (and a server may count the refusals
+     * as abuse), so a client assumes the conventional limit until then. */
+    s->peer_max_concurrent = role == PW_H2_ROLE_CLIENT ? PW_H2_CLIENT_INITIAL_PEER_STREAMS
+                                                       : UINT32_MAX;
     s->peer_max_header_list = UINT32_MAX;
     bucket_init(&s->reset_budget, s->cfg.reset_burst, s->cfg.reset_per_s);
     bucket_init(&s->empty_budget, s->cfg.empty_frame_burst, s->cfg.empty_frame_per_s);
@@ -243,6 +247,10 @@ static int on_settings(pw_h2_session *s, const pw_h2_frame *f)
         for (uint32_t i = 0; i < s->tab_cap; i++)
             if (s->tab[i]) s->tab[i]->recv_window += delta;
         return 0;
+    }
+    if (!s->peer_settings_seen) {
+        s->peer_settings_seen = true;
+        s->peer_max_concurrent = UINT32_MAX; /* unless these SETTINGS say otherwise */
     }
     for (size_t i = 0; i < f->u.settings.count; i++) {
         pw_h2_setting st = pw_h2_settings_get(f, i);

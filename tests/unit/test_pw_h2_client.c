@@ -161,6 +161,24 @@ START_TEST(peer_concurrency_limit)
 }
 END_TEST
 
+/* Before the server's SETTINGS a client opens at most PW_H2_CLIENT_INITIAL_PEER_STREAMS streams
+ * (so a server allowing fewer refuses few); SETTINGS without MAX_CONCURRENT_STREAMS lift it. */
+START_TEST(initial_concurrency_until_settings)
+{
+    tp_stop();
+    tp_reset_peer();
+    S = pw_h2_session_create(PW_H2_ROLE_CLIENT, NULL, &tp_cb, NULL);
+    ck_assert_ptr_nonnull(S);
+    for (uint32_t i = 0; i < PW_H2_CLIENT_INITIAL_PEER_STREAMS; i++)
+        ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, false, NULL), 1 + 2 * i);
+    ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, false, NULL), -EAGAIN);
+    tp_settings(NULL, 0);
+    ck_assert_int_ge(tp_flush(), 0);
+    ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, false, NULL),
+                     1 + 2 * PW_H2_CLIENT_INITIAL_PEER_STREAMS);
+}
+END_TEST
+
 START_TEST(server_cannot_submit_request)
 {
     pw_h2_session *sv = pw_h2_session_create(PW_H2_ROLE_SERVER, NULL, &tp_cb, NULL);
@@ -290,6 +308,7 @@ int main(void)
     tcase_add_test(tc, goaway_refuses_unprocessed_streams);
     tcase_add_test(tc, peer_concurrency_limit);
     tcase_add_test(tc, server_cannot_submit_request);
+    tcase_add_test(tc, initial_concurrency_until_settings);
     tcase_add_test(tc, client_talks_to_server);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
