@@ -78,6 +78,11 @@ typedef struct rq_client_opts {
     uint32_t gzip_min_bytes;     /* gzip request messages of at least this many bytes once the
                                     server listed gzip in grpc-accept-encoding; 0: never.
                                     gzip responses are always accepted. */
+    bool fail_fast;              /* false (default, gRPC's wait-for-ready): unary calls wait for
+                                    the server through failed dials until their deadline.
+                                    true: a failed dial ends every waiting unary call at once
+                                    with RQ_ECONNECT (for tools that report and exit). The Work
+                                    stream always re-subscribes. */
 } rq_client_opts;
 
 /* Creates a client (no connection yet: the first call connects). Returns NULL with st filled
@@ -298,9 +303,10 @@ int rq_list_dead(rq_client *c, const char *queue, size_t limit, rq_task_info ***
  * tasks in the order a lease would take them (priority, then FIFO), then delayed ones by due
  * time. state: RQ_STATE_READY or RQ_STATE_DELAYED for only those, RQ_STATE_UNSPECIFIED both.
  * limit: 1..1000 (0: the server's default, 10); fewer come back when large payloads fill a
- * response message. *out a new array of *n (NULL when none). NOT_FOUND for an unknown queue. */
+ * response message. *out a new array of *n (NULL when none); *more (may be NULL) is true when
+ * further tasks of the asked states follow. NOT_FOUND for an unknown queue. */
 int rq_peek(rq_client *c, const char *queue, int state, size_t limit, rq_task_info ***out,
-            size_t *n, rq_status *st);
+            size_t *n, bool *more, rq_status *st);
 /* Redrives the given dead tasks (n 0: every dead task of the queue). */
 int rq_redrive(rq_client *c, const char *queue, const char *const *ids, size_t n,
                uint64_t *redriven, rq_status *st);

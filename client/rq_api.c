@@ -429,10 +429,11 @@ int rq_list_dead(rq_client *c, const char *queue, size_t limit, rq_task_info ***
 }
 
 int rq_peek(rq_client *c, const char *queue, int state, size_t limit, rq_task_info ***out,
-            size_t *n, rq_status *st)
+            size_t *n, bool *more, rq_status *st)
 {
     *out = NULL;
     *n = 0;
+    if (more) *more = false;
     if (!str_ok(queue)) return rq_set_status(st, RQ_EINVAL, "peek needs a queue");
     if (state != RQ_STATE_UNSPECIFIED && state != RQ_STATE_READY && state != RQ_STATE_DELAYED)
         return rq_set_status(st, RQ_EINVAL, "peek shows ready or delayed tasks (or both)");
@@ -445,6 +446,7 @@ int rq_peek(rq_client *c, const char *queue, int state, size_t limit, rq_task_in
     if (rc) return nomem(&m, st);
     rc = rq_unary(c, APATH "PeekTasks", &m.req, &m.resp, st);
     if (rc == 0) rc = decode_list(&m.resp, 1, info_dec, (void ***)out, n, 0, st);
+    if (rc == 0 && more) *more = rq_pb_u64(buf_begin(&m.resp), buf_size(&m.resp), 2) != 0;
     if (rc) {
         rq_task_infos_free(*out, *n);
         *out = NULL;

@@ -113,6 +113,15 @@ static void acall_fail(rq_acall *a, int code, const char *msg)
     acall_done(a);
 }
 
+void rq_async_fail_waiting(rq_client *c, int code, const char *why)
+{
+    while (c->waitq.head) {
+        rq_acall *a = c->waitq.head;
+        list_remove(&c->waitq, a);
+        acall_fail(a, code, why);
+    }
+}
+
 /* ---- running on a connection ---- */
 
 static int on_msg(pw_grpc_ccall *call, void *ud, const uint8_t *p, size_t n)

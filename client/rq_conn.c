@@ -89,6 +89,7 @@ rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
     }
     c->timeout_ms = o.timeout_ms ? o.timeout_ms : RQ_TIMEOUT_MS_DEFAULT;
     c->gzip_min_bytes = o.gzip_min_bytes;
+    c->fail_fast = o.fail_fast;
     c->connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms
                                                  : RQ_CONNECT_TIMEOUT_MS_DEFAULT;
     if (o.loop) {
@@ -307,6 +308,7 @@ static void dial_failed(rq_client *c, const char *why)
     c->dial_next_ns = rt_now_ns() + (uint64_t)c->dial_backoff_ms * RT_NS_PER_MS;
     rq_set_status(&c->dial_err, RQ_ECONNECT, "%s", why);
     ev_timer_start(c->loop, &c->dial_timer, c->dial_next_ns);
+    if (c->fail_fast) rq_async_fail_waiting(c, RQ_ECONNECT, c->dial_err.message);
 }
 
 static int conn_try_next(rq_conn *k);

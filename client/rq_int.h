@@ -98,6 +98,7 @@ struct rq_client {
     uint32_t dial_backoff_ms;
     uint64_t dial_next_ns;    /* no dial for waiting calls before this */
     rq_status dial_err;       /* why the last dial failed */
+    bool fail_fast;           /* rq_client_opts.fail_fast */
     ev_timer dial_timer;      /* wakes the waiting calls for the next dial */
 };
 
@@ -134,6 +135,8 @@ int rq_acall_submit(rq_acall *a, uint32_t timeout_ms, rq_acall_fin fin);
 void rq_async_run(rq_client *c);
 /* Fails every call (client closing): completions run before this returns. */
 void rq_async_close(rq_client *c);
+/* Ends every call waiting for a connection with `code` / `why` (fail-fast clients). */
+void rq_async_fail_waiting(rq_client *c, int code, const char *why);
 /* One blocking unary call: `req` is the request message; the response message is appended
  * to `resp`. Runs the loop until the call completes (retries as the asynchronous calls do).
  * Returns the status code. */

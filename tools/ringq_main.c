@@ -484,12 +484,9 @@ static int cmd_peek(args *a)
     rq_status st;
     rq_task_info **ts;
     size_t n;
-    /* One more than shown tells whether more are waiting (not when the limit is the API's
-     * largest, nor when large payloads filled the response: then fewer come back). */
-    size_t ask = limit < 1000 ? (size_t)limit + 1 : (size_t)limit;
-    if (rq_peek(C, queue, state, ask, &ts, &n, &st)) return fail(&st);
-    bool more = n > limit;
-    size_t show = more ? (size_t)limit : n;
+    bool more;
+    if (rq_peek(C, queue, state, (size_t)limit, &ts, &n, &more, &st)) return fail(&st);
+    size_t show = n;
     if (json) {
         putchar('[');
         for (size_t i = 0; i < show; i++) {
@@ -666,7 +663,7 @@ static int cmd_config(args *a)
 
 static int run(int argc, char **argv, char **rest)
 {
-    rq_client_opts o = {0};
+    rq_client_opts o = {.fail_fast = true}; /* a tool reports a down server at once */
     int n = 0;
     bool opts_done = false;
     for (int i = 1; i < argc; i++) {

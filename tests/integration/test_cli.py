@@ -3,6 +3,7 @@ bad input and exit codes (2 usage, 3 rejected by the server, 4 cannot connect), 
 (tasks enqueued by the CLI are leased by Python grpcio). Also runs rq_api_prog, the C program
 that drives libringq's API (Queue, Admin, Work stream)."""
 import json
+import time
 import os
 import socket
 import subprocess
@@ -235,10 +236,14 @@ class CliTest(unittest.TestCase):
         # here so this file stays deterministic.)
 
     def test_cannot_connect_exit_4_and_addr_flag(self):
-        # libringq dials again with backoff until the call's deadline: keep it short here.
-        rc, _, err = self.ringq("--timeout-ms", "300", "stats", addr="127.0.0.1:1")
+        # The CLI is a fail-fast client: a refused dial ends the call at once, long before
+        # the default 30 s deadline (a wait-for-ready client would keep dialling until then).
+        t0 = time.monotonic()
+        rc, _, err = self.ringq("stats", addr="127.0.0.1:1")
         self.assertEqual(rc, 4)
         self.assertIn("CONNECT_FAILED", err)
+        self.assertIn("refused", err)
+        self.assertLess(time.monotonic() - t0, 10.0)
         rc, _, err = self.ringq("stats", addr="localhost:notaport")
         self.assertEqual(rc, 2)
         # --addr alone (no environment) reaches the server.
