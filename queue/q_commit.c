@@ -180,3 +180,25 @@ int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
     }
     return 0;
 }
+
+int q_log_sync_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
+{
+    if (log->failed) return log->failed;
+    if (!log->loop) return -EINVAL;
+    if (log->inflight || log->in_callbacks) return -EBUSY;
+    int r = start_fsync(log);
+    if (r) {
+        log->failed = r;
+        return r;
+    }
+    /* Queued behind any waiters (under NEVER there are none: they return at once); on_fsync
+     * moves durable to this chain's target, which covers w. */
+    w->cb = cb;
+    w->ud = ud;
+    w->target = log->inflight_target;
+    w->next = NULL;
+    if (log->wtail) log->wtail->next = w;
+    else log->whead = w;
+    log->wtail = w;
+    return 0;
+}

@@ -178,5 +178,11 @@ void q_log_on_durable(q_log *log, q_durable_fn fn, void *ud);
  * fdatasync now unless one is in flight (then the next starts when it completes); INTERVAL starts
  * one when the window's timer fires; NEVER reports everything appended as durable (returns 1). */
 int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud);
+/* Starts the fsync chain now, whatever the policy: fdatasync of what was appended, then the
+ * renames that publish rolled segments (so retention may delete them) and the directory fsync,
+ * all through the loop — the housekeeping sync of --fsync never, which must not block the shard.
+ * Returns 0 when started (cb runs once, from the loop), -EBUSY when a chain is in flight (try
+ * again later), or a negative errno (sticky failure, not attached). */
+int q_log_sync_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud);
 
 #endif

@@ -122,6 +122,12 @@ static void on_tick_commit(q_log *log, void *ud, int status, uint64_t durable)
     sp->tick_commit_busy = false;
 }
 
+static void on_sync_done(q_log *log, void *ud, int status, uint64_t durable)
+{
+    srv_part *sp = ud;
+    sp->sync_busy = false;
+}
+
 static void on_tick(ev_loop *loop, ev_timer *t)
 {
     srv_part *sp = t->ud;
@@ -135,12 +141,15 @@ static void on_tick(ev_loop *loop, ev_timer *t)
     }
     /* With --fsync never no commit ever runs, and rolled segments are only published (and so
      * can only be retained or deleted) by a commit: once the log has rolled, commit it at most
-     * once a second so disk use keeps following live tasks. */
+     * once a second so disk use keeps following live tasks. Through the loop: a synchronous
+     * fdatasync of a second's appends stalled the shard for tens of milliseconds. */
     uint64_t now_ms = srv_q_now_ms();
-    if (srv_q.log.policy == Q_COMMIT_NEVER && now_ms - sp->last_sync_ms >= Q_RETAIN_EVERY_MS_DEFAULT) {
+    if (srv_q.log.policy == Q_COMMIT_NEVER && !sp->sync_busy &&
+        now_ms - sp->last_sync_ms >= Q_RETAIN_EVERY_MS_DEFAULT) {
         q_log_stats ls;
         q_log_get_stats(q_part_log(sp->p), &ls);
-        if (ls.segments > 1 && !sp->tick_commit_busy) q_log_commit(q_part_log(sp->p));
+        if (ls.segments > 1)
+            sp->sync_busy = q_log_sync_async(q_part_log(sp->p), &sp->sync_cw, on_sync_done, sp) == 0;
         sp->last_sync_ms = now_ms;
     }
     srv_part_serve_ready(sp);

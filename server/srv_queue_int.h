@@ -63,6 +63,8 @@ struct srv_part {
     q_commit_waiter tick_cw;
     bool tick_commit_busy;
     uint64_t last_sync_ms; /* --fsync never: last housekeeping commit */
+    q_commit_waiter sync_cw; /* that commit (q_log_sync_async), while sync_busy */
+    bool sync_busy;
     srv_waitq *waits;
 };
 

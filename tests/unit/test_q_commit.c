@@ -160,6 +160,43 @@ START_TEST(edge_cases)
 }
 END_TEST
 
+/* --fsync never: q_log_sync_async runs the fsync chain through the loop anyway and publishes
+ * rolled segments (what the server's housekeeping needs), one chain at a time. */
+START_TEST(sync_async_publishes_under_never)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    ck_assert_int_eq(q_commit_policy_parse("never", &o), 0);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    q_commit_waiter w, w2;
+    uint64_t seen[4] = {0};
+    ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), -EINVAL); /* not attached */
+    ev_loop *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    uint64_t n = 0;
+    q_log_stats st;
+    do {
+        ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
+        n++;
+        q_log_get_stats(log, &st);
+    } while (st.segments < 3);
+    int published = tq_count_files(dir);
+    ck_assert_int_lt(published, (int)st.segments); /* rolled segments wait for a commit */
+    ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_sync_async(log, &w2, count_cb, seen), -EBUSY);
+    ck_assert_uint_eq(seen[0], 0); /* never called inline */
+    while (seen[0] < 1) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_ge(seen[1], n);
+    ck_assert_int_eq(tq_count_files(dir), (int)st.segments);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+END_TEST
+
 static void status_cb(q_log *log, void *ud, int status, uint64_t durable)
 {
     (void)log;
@@ -223,6 +260,7 @@ int main(void)
     tcase_add_test(tc, interval_64);
     tcase_add_test(tc, never_16);
     tcase_add_test(tc, edge_cases);
+    tcase_add_test(tc, sync_async_publishes_under_never);
     tcase_add_test(tc, async_failure_is_sticky);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
