@@ -181,49 +181,40 @@ static int on_reply(rb_conn *c, rb_peer_cmd *e, rb_peer_words *w, const uint8_t 
     return -EPROTO;
 }
 
-static ssize_t on_data(void *ud, const uint8_t *p, size_t len)
+/* One reply at p (rb_peer_open's one_reply contract): its line, and after RESERVED the job
+ * body. */
+static ssize_t one_reply(void *owner, const uint8_t *p, size_t len)
 {
-    rb_conn *c = ud;
-    size_t used = 0;
-    while (used < len && !c->pc.failed) {
-        rb_peer_words w;
-        ssize_t ll = rb_peer_line(&c->pc, p + used, len - used, RB_BS_LINE_MAX, &w);
-        if (ll < 0) return ll;
-        if (ll == 0) break;
-        rb_peer_cmd *e = rb_peer_head(&c->pc);
-        if (!e) {
-            rb_peer_fail(&c->pc, "beanstalkd %s: reply \"%s\" to no command", c->pc.addr, w.line);
+    rb_conn *c = owner;
+    rb_peer_words w;
+    ssize_t ll = rb_peer_line(&c->pc, p, len, RB_BS_LINE_MAX, &w);
+    if (ll <= 0) return ll;
+    rb_peer_cmd *e = rb_peer_head(&c->pc);
+    if (!e) {
+        rb_peer_fail(&c->pc, "beanstalkd %s: reply \"%s\" to no command", c->pc.addr, w.line);
+        return -EPROTO;
+    }
+    const uint8_t *body = NULL;
+    size_t blen = 0, total = (size_t)ll;
+    uint64_t id, n;
+    if ((e->kind == BS_RESERVE_FAST || e->kind == BS_RESERVE_WAIT) &&
+        rb_peer_word_is(&w, 0, "RESERVED")) {
+        if (w.n != 3 || !rb_peer_u64(&w, 1, &id) || !rb_peer_u64(&w, 2, &n) ||
+            n > RB_BS_BODY_MAX) {
+            rb_peer_fail(&c->pc, "beanstalkd %s: bad reply \"%s\"", c->pc.addr, w.line);
             return -EPROTO;
         }
-        const uint8_t *body = NULL;
-        size_t blen = 0, total = (size_t)ll;
-        uint64_t id, n;
-        if ((e->kind == BS_RESERVE_FAST || e->kind == BS_RESERVE_WAIT) &&
-            rb_peer_word_is(&w, 0, "RESERVED")) {
-            if (w.n != 3 || !rb_peer_u64(&w, 1, &id) || !rb_peer_u64(&w, 2, &n) ||
-                n > RB_BS_BODY_MAX) {
-                rb_peer_fail(&c->pc, "beanstalkd %s: bad reply \"%s\"", c->pc.addr, w.line);
-                return -EPROTO;
-            }
-            if (len - used - (size_t)ll < n + 2) break; /* body not all here yet */
-            body = p + used + ll;
-            blen = (size_t)n;
-            if (body[blen] != '\r' || body[blen + 1] != '\n') {
-                rb_peer_fail(&c->pc, "beanstalkd %s: job body not followed by CRLF", c->pc.addr);
-                return -EPROTO;
-            }
-            total += blen + 2;
+        if (len - (size_t)ll < n + 2) return 0; /* body not all here yet */
+        body = p + ll;
+        blen = (size_t)n;
+        if (body[blen] != '\r' || body[blen + 1] != '\n') {
+            rb_peer_fail(&c->pc, "beanstalkd %s: job body not followed by CRLF", c->pc.addr);
+            return -EPROTO;
         }
-        int r = on_reply(c, e, &w, body, blen);
-        if (r == -ECANCELED) return 0; /* closed from a callback: nothing more */
-        if (r < 0) {
-            rb_peer_fail(&c->pc, "beanstalkd %s: %s", c->pc.addr, strerror(-r));
-            return r;
-        }
-        used += total;
-        if (rb_peer_closing(&c->pc)) return 0;
+        total += blen + 2;
     }
-    return (ssize_t)used;
+    int r = on_reply(c, e, &w, body, blen);
+    return r < 0 ? r : (ssize_t)total;
 }
 
 /* ---- the driver ---- */
@@ -239,23 +230,17 @@ static rb_conn *bs_open(ev_loop *loop, const rb_target *t, rb_role role, const r
                         void *ud, char *err, size_t errlen)
 {
     const char *tube = tube_of(t);
-    if (role == RB_ROLE_CALL) {
-        snprintf(err, errlen, "beanstalkd has no rpc scenario");
-        return NULL;
-    }
+    rb_conn *c = rb_peer_alloc(sizeof *c, "beanstalkd", role, err, errlen);
+    if (!c) return NULL;
     if (!tube_ok(tube)) {
         snprintf(err, errlen, "beanstalkd: bad tube name \"%s\"", tube);
-        return NULL;
-    }
-    rb_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        snprintf(err, errlen, "beanstalkd: out of memory");
+        free(c);
         return NULL;
     }
     c->role = role;
     snprintf(c->tube, sizeof c->tube, "%s", tube);
     c->ttr = ttr_of(t);
-    if (rb_peer_open(&c->pc, loop, t->addr, "beanstalkd", on_data, bs_destroy, ev, ud, c, err,
+    if (rb_peer_open(&c->pc, loop, t->addr, "beanstalkd", one_reply, bs_destroy, ev, ud, c, err,
                      errlen) < 0) {
         free(c);
         return NULL;
@@ -283,9 +268,8 @@ static rb_conn *bs_open(ev_loop *loop, const rb_target *t, rb_role role, const r
 
 static int bs_send(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag)
 {
-    if (c->pc.failed) return -EPIPE;
-    if (c->role != RB_ROLE_PRODUCER || n == 0 || n > RB_BS_BATCH_MAX) return -EINVAL;
-    int r = rb_peer_push(&c->pc, BS_PUT, (uint32_t)n, tag);
+    int r = rb_peer_usable(&c->pc, c->role == RB_ROLE_PRODUCER && n > 0 && n <= RB_BS_BATCH_MAX);
+    if (r == 0) r = rb_peer_push(&c->pc, BS_PUT, (uint32_t)n, tag);
     for (size_t i = 0; i < n && r == 0; i++) {
         r = rb_sock_printf(c->pc.sock, "put %u 0 %u %zu\r\n", RB_BS_PRI, c->ttr, p[i].len);
         if (r == 0) r = rb_sock_write(c->pc.sock, p[i].p, p[i].len);
@@ -296,16 +280,14 @@ static int bs_send(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag)
 
 static int bs_consume(rb_conn *c, uint32_t n)
 {
-    if (c->pc.failed) return -EPIPE;
-    if (c->role != RB_ROLE_CONSUMER) return -EINVAL;
-    return rb_peer_pull_credit(&c->pull, n);
+    int r = rb_peer_usable(&c->pc, c->role == RB_ROLE_CONSUMER);
+    return r ? r : rb_peer_pull_credit(&c->pull, n);
 }
 
 static int bs_ack(rb_conn *c, uint64_t handle)
 {
-    if (c->pc.failed) return -EPIPE;
-    if (c->role != RB_ROLE_CONSUMER) return -EINVAL;
-    int r = rb_peer_push(&c->pc, BS_DELETE, 1, handle);
+    int r = rb_peer_usable(&c->pc, c->role == RB_ROLE_CONSUMER);
+    if (r == 0) r = rb_peer_push(&c->pc, BS_DELETE, 1, handle);
     if (r == 0) r = rb_sock_printf(c->pc.sock, "delete %llu\r\n", (unsigned long long)handle);
     if (r == 0) r = rb_peer_pull_acking(&c->pull);
     return r;
@@ -371,17 +353,9 @@ static int with_admin(const rb_target *t, char *err, size_t errlen, int *fd, cha
         snprintf(err, errlen, "beanstalkd: bad tube name \"%s\"", tube_of(t));
         return -EINVAL;
     }
-    *out = malloc(RB_BS_RPC_OUT + 1);
-    if (!*out) {
-        snprintf(err, errlen, "beanstalkd: out of memory");
-        return -ENOMEM;
-    }
-    *fd = rb_sock_dial(t->addr, RB_BS_RPC_MS, err, errlen);
-    if (*fd < 0) {
-        free(*out);
-        return *fd;
-    }
-    return 0;
+    *fd = rb_peer_admin_dial("beanstalkd", t->addr, RB_BS_RPC_OUT + 1, RB_BS_RPC_MS, out, err,
+                             errlen);
+    return *fd < 0 ? *fd : 0;
 }
 
 static int bs_backlog_fd(int fd, const rb_target *t, uint64_t *n, char *out, char *err,
@@ -476,17 +450,7 @@ static int bs_version(const rb_target *t, char *vout, size_t outlen)
     char *out, err[256];
     if (with_admin(t, err, sizeof err, &fd, &out) < 0) return -EIO;
     ssize_t n = admin(fd, t->addr, "stats\r\n", out, RB_BS_RPC_OUT + 1, err, sizeof err);
-    int r = -EPROTO;
-    const char *v = n > 0 ? strstr(out, "\nversion: ") : NULL;
-    if (v) {
-        v += 10;
-        if (*v == '"') v++;
-        size_t vl = strcspn(v, "\"\r\n");
-        if (vl > 0 && vl < outlen && vl < 64) {
-            snprintf(vout, outlen, "%.*s", (int)vl, v);
-            r = 0;
-        }
-    }
+    int r = n > 0 ? rb_peer_version_of(out, "\nversion: ", vout, outlen) : -EPROTO;
     close(fd);
     free(out);
     return r;

@@ -246,30 +246,20 @@ static int on_reply(rb_conn *c, rb_peer_cmd *e, rd_reply *rp)
     return -ECANCELED;
 }
 
-static ssize_t on_data(void *owner, const uint8_t *p, size_t len)
+/* One reply at p (rb_peer_open's one_reply contract). */
+static ssize_t one_reply(void *owner, const uint8_t *p, size_t len)
 {
     rb_conn *c = owner;
-    size_t used = 0;
-    while (used < len && !c->pc.failed) {
-        rd_reply rp;
-        ssize_t n = parse_reply(c, p + used, len - used, &rp);
-        if (n < 0) return n;
-        if (n == 0) break;
-        rb_peer_cmd *e = rb_peer_head(&c->pc);
-        if (!e) {
-            rb_peer_fail(&c->pc, "redis %s: reply \"%.80s\" to no command", c->pc.addr, rp.w.line);
-            return -EPROTO;
-        }
-        int r = on_reply(c, e, &rp);
-        if (r == -ECANCELED) return 0;
-        if (r < 0) {
-            rb_peer_fail(&c->pc, "redis %s: %s", c->pc.addr, strerror(-r));
-            return r;
-        }
-        used += (size_t)n;
-        if (rb_peer_closing(&c->pc)) return 0;
+    rd_reply rp;
+    ssize_t n = parse_reply(c, p, len, &rp);
+    if (n <= 0) return n;
+    rb_peer_cmd *e = rb_peer_head(&c->pc);
+    if (!e) {
+        rb_peer_fail(&c->pc, "redis %s: reply \"%.80s\" to no command", c->pc.addr, rp.w.line);
+        return -EPROTO;
     }
-    return (ssize_t)used;
+    int r = on_reply(c, e, &rp);
+    return r < 0 ? r : n;
 }
 
 /* ---- the driver ---- */
@@ -299,19 +289,12 @@ static bool names(rd_names *k, const rb_target *t, char *err, size_t errlen)
 static rb_conn *rd_open(ev_loop *loop, const rb_target *t, rb_role role, const rb_events *ev,
                         void *ud, char *err, size_t errlen)
 {
-    if (role == RB_ROLE_CALL) {
-        snprintf(err, errlen, "redis has no rpc scenario");
-        return NULL;
-    }
-    rb_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        snprintf(err, errlen, "redis: out of memory");
-        return NULL;
-    }
+    rb_conn *c = rb_peer_alloc(sizeof *c, "redis", role, err, errlen);
+    if (!c) return NULL;
     c->role = role;
     c->free_head = UINT32_MAX;
     if (!names(&c->k, t, err, errlen) ||
-        rb_peer_open(&c->pc, loop, t->addr, "redis", on_data, rd_destroy, ev, ud, c, err,
+        rb_peer_open(&c->pc, loop, t->addr, "redis", one_reply, rd_destroy, ev, ud, c, err,
                      errlen) < 0) {
         free(c);
         return NULL;
@@ -322,10 +305,9 @@ static rb_conn *rd_open(ev_loop *loop, const rb_target *t, rb_role role, const r
 
 static int rd_send(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag)
 {
-    if (c->pc.failed) return -EPIPE;
-    if (c->role != RB_ROLE_PRODUCER || n == 0 || n > RB_RD_BATCH_MAX) return -EINVAL;
+    int r = rb_peer_usable(&c->pc, c->role == RB_ROLE_PRODUCER && n > 0 && n <= RB_RD_BATCH_MAX);
     rb_sock *s = c->pc.sock;
-    int r = rb_peer_push(&c->pc, RD_LPUSH, 1, tag);
+    if (r == 0) r = rb_peer_push(&c->pc, RD_LPUSH, 1, tag);
     if (r == 0) r = rb_sock_printf(s, "*%zu\r\n", n + 2);
     if (r == 0) r = arg(s, "LPUSH", 5);
     if (r == 0) r = arg(s, c->k.queue, c->k.qlen);
@@ -335,19 +317,18 @@ static int rd_send(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag)
 
 static int rd_consume(rb_conn *c, uint32_t n)
 {
-    if (c->pc.failed) return -EPIPE;
-    if (c->role != RB_ROLE_CONSUMER) return -EINVAL;
-    return rb_peer_pull_credit(&c->pull, n);
+    int r = rb_peer_usable(&c->pc, c->role == RB_ROLE_CONSUMER);
+    return r ? r : rb_peer_pull_credit(&c->pull, n);
 }
 
 static int rd_ack(rb_conn *c, uint64_t handle)
 {
-    if (c->pc.failed) return -EPIPE;
-    if (c->role != RB_ROLE_CONSUMER) return -EINVAL;
+    int r = rb_peer_usable(&c->pc, c->role == RB_ROLE_CONSUMER);
+    if (r) return r;
     rd_held *h = held_get(c, handle);
     if (!h) return -ENOENT;
     rb_sock *s = c->pc.sock;
-    int r = rb_peer_push(&c->pc, RD_LREM, 1, handle);
+    r = rb_peer_push(&c->pc, RD_LREM, 1, handle);
     if (r == 0) r = rb_sock_write(s, "*4\r\n$4\r\nLREM\r\n", 14);
     if (r == 0) r = arg(s, c->k.proc, c->k.plen);
     if (r == 0) r = arg(s, "-1", 2);
@@ -403,14 +384,7 @@ static bool int_reply(const char *out, uint64_t *v)
 static int with_admin(const rb_target *t, rd_names *k, char **out, char *err, size_t errlen)
 {
     if (!names(k, t, err, errlen)) return -EINVAL;
-    *out = malloc(RB_RD_RPC_OUT + 1);
-    if (!*out) {
-        snprintf(err, errlen, "redis: out of memory");
-        return -ENOMEM;
-    }
-    int fd = rb_sock_dial(t->addr, RB_RD_RPC_MS, err, errlen);
-    if (fd < 0) free(*out);
-    return fd;
+    return rb_peer_admin_dial("redis", t->addr, RB_RD_RPC_OUT + 1, RB_RD_RPC_MS, out, err, errlen);
 }
 
 static int rd_backlog(const rb_target *t, uint64_t *n, char *err, size_t errlen)
@@ -459,16 +433,8 @@ static int rd_version(const rb_target *t, char *vout, size_t outlen)
     if (fd < 0) return fd;
     const char *info[] = {"INFO", "server"};
     ssize_t n = admin(fd, t->addr, info, 2, out, err, sizeof err);
-    int r = -EPROTO;
-    const char *v = n > 0 && out[0] == '$' ? strstr(out, "\nredis_version:") : NULL;
-    if (v) {
-        v += 15;
-        size_t vl = strcspn(v, "\r\n");
-        if (vl > 0 && vl < outlen && vl < 64) {
-            snprintf(vout, outlen, "%.*s", (int)vl, v);
-            r = 0;
-        }
-    }
+    int r = n > 0 && out[0] == '$' ? rb_peer_version_of(out, "\nredis_version:", vout, outlen)
+                                   : -EPROTO;
     close(fd);
     free(out);
     return r;

@@ -120,6 +120,12 @@ static size_t build(rb_conn *k, const void *src, size_t n)
     return rb_rq_field1(k->req, k->req_cap, src, n);
 }
 
+/* The call's gRPC path: --method, or GetQueue. */
+static const char *call_path(const rb_conn *k)
+{
+    return k->t->method ? k->t->method : GETQUEUE_PATH;
+}
+
 /* GetQueueRequest{name}, or field 1 = body with --method. */
 static size_t build_call(rb_conn *k, const uint8_t *body, size_t len)
 {
@@ -131,9 +137,11 @@ static void status_why(char *why, size_t n, const char *what, const rq_status *s
     snprintf(why, n, "%s: %s: %s", what, rq_status_name(st->code), st->message);
 }
 
-static void on_call(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
+/* The end of an async call or Enqueue (`what` names it in messages; NULL: the call's path):
+ * ev->done(tag) unless the connection is closing, and the connection fails when the client
+ * could not connect. Frees x. */
+static void op_done(op_ctx *x, const rq_status *st, const char *what)
 {
-    op_ctx *x = ud;
     rb_conn *k = x->k;
     uint64_t tag = x->tag;
     free(x);
@@ -143,9 +151,14 @@ static void on_call(rq_client *c, void *ud, const rq_status *st, const uint8_t *
         return;
     }
     char why[320];
-    status_why(why, sizeof why, k->t->method ? k->t->method : GETQUEUE_PATH, st);
+    status_why(why, sizeof why, what ? what : call_path(k), st);
     k->ev->done(k->ud, tag, -EIO, why);
     if (st->code == RQ_ECONNECT) conn_failed(k, why);
+}
+
+static void on_call(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
+{
+    op_done(ud, st, NULL);
 }
 
 static int ringq_call(rb_conn *k, const uint8_t *body, size_t len, uint64_t tag)
@@ -154,8 +167,7 @@ static int ringq_call(rb_conn *k, const uint8_t *body, size_t len, uint64_t tag)
     op_ctx *x = n == SIZE_MAX ? NULL : malloc(sizeof *x);
     if (!x) return -ENOMEM;
     *x = (op_ctx){k, tag};
-    int rc = rq_call_async(k->c, k->t->method ? k->t->method : GETQUEUE_PATH, k->req, n, 0,
-                           on_call, x);
+    int rc = rq_call_async(k->c, call_path(k), k->req, n, 0, on_call, x);
     if (rc < 0) free(x);
     return rc;
 }
@@ -163,19 +175,7 @@ static int ringq_call(rb_conn *k, const uint8_t *body, size_t len, uint64_t tag)
 static void on_enqueued(rq_client *c, void *ud, const rq_status *st,
                         const rq_enqueue_result *results, size_t n)
 {
-    op_ctx *x = ud;
-    rb_conn *k = x->k;
-    uint64_t tag = x->tag;
-    free(x);
-    if (k->closing) return;
-    if (st->code == 0) {
-        k->ev->done(k->ud, tag, 0, NULL);
-        return;
-    }
-    char why[320];
-    status_why(why, sizeof why, "Enqueue", st);
-    k->ev->done(k->ud, tag, -EIO, why);
-    if (st->code == RQ_ECONNECT) conn_failed(k, why);
+    op_done(ud, st, "Enqueue");
 }
 
 static int ringq_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)

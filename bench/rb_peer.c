@@ -54,18 +54,32 @@ bool rb_peer_fail(rb_peer_conn *pc, const char *fmt, ...)
     return leave(pc);
 }
 
+/* The replies in p, one by one (rb_peer_open's one_reply contract). Returns the bytes used, or
+ * -errno with the connection failed. */
+static ssize_t replies(rb_peer_conn *pc, const uint8_t *p, size_t len)
+{
+    size_t used = 0;
+    while (used < len && !pc->failed) {
+        ssize_t n = pc->one_reply(pc->owner, p + used, len - used);
+        if (n == -ECANCELED) return 0; /* closed from a callback: nothing more */
+        if (n < 0) {
+            rb_peer_fail(pc, "%s %s: %s", pc->system, pc->addr, strerror((int)-n));
+            return n;
+        }
+        if (n == 0) break;
+        used += (size_t)n;
+        if (rb_peer_closing(pc)) return 0;
+    }
+    return (ssize_t)used;
+}
+
 static ssize_t sock_on_data(void *ud, const uint8_t *p, size_t len)
 {
     rb_peer_conn *pc = ud;
     if (pc->failed || pc->close_requested) return (ssize_t)len; /* drop what follows a failure */
     enter(pc);
-    ssize_t r = pc->on_data(pc->owner, p, len);
-    if (!leave(pc)) return 0; /* rb_sock was freed meanwhile and ignores this */
-    if (r < 0 && !pc->failed) {
-        if (!rb_peer_fail(pc, "%s %s: protocol error: %s", pc->system, pc->addr,
-                          strerror((int)-r)))
-            return 0;
-    }
+    ssize_t r = replies(pc, p, len); /* < 0: the connection has failed */
+    if (!leave(pc)) return 0;        /* rb_sock was freed meanwhile and ignores this */
     return r;
 }
 
@@ -75,8 +89,19 @@ static void sock_on_error(void *ud, const char *why)
     rb_peer_fail(pc, "%s %s", pc->system, why); /* why starts with the address */
 }
 
+void *rb_peer_alloc(size_t size, const char *system, rb_role role, char *err, size_t errlen)
+{
+    if (role == RB_ROLE_CALL) {
+        snprintf(err, errlen, "%s has no rpc scenario", system);
+        return NULL;
+    }
+    void *c = calloc(1, size);
+    if (!c) snprintf(err, errlen, "%s: out of memory", system);
+    return c;
+}
+
 int rb_peer_open(rb_peer_conn *pc, struct ev_loop *loop, const char *addr, const char *system,
-                 ssize_t (*on_data)(void *owner, const uint8_t *p, size_t len),
+                 ssize_t (*one_reply)(void *owner, const uint8_t *p, size_t len),
                  void (*destroy)(void *owner), const rb_events *ev, void *ud, void *owner,
                  char *err, size_t errlen)
 {
@@ -85,7 +110,7 @@ int rb_peer_open(rb_peer_conn *pc, struct ev_loop *loop, const char *addr, const
     pc->ev = ev;
     pc->ud = ud;
     pc->system = system;
-    pc->on_data = on_data;
+    pc->one_reply = one_reply;
     pc->destroy = destroy;
     pc->owner = owner;
     snprintf(pc->addr, sizeof pc->addr, "%s", addr ? addr : "");
@@ -226,6 +251,36 @@ bool rb_peer_u64(const rb_peer_words *w, size_t i, uint64_t *v)
 {
     if (i >= w->n) return false;
     return rb_peer_parse_u64(w->w[i], strcspn(w->w[i], " "), v);
+}
+
+/* ---- blocking admin connections ---- */
+
+int rb_peer_admin_dial(const char *system, const char *addr, size_t outcap, int timeout_ms,
+                       char **out, char *err, size_t errlen)
+{
+    *out = malloc(outcap);
+    if (!*out) {
+        snprintf(err, errlen, "%s: out of memory", system);
+        return -ENOMEM;
+    }
+    int fd = rb_sock_dial(addr, timeout_ms, err, errlen);
+    if (fd < 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return fd;
+}
+
+int rb_peer_version_of(const char *text, const char *key, char *out, size_t outlen)
+{
+    const char *v = strstr(text, key);
+    if (!v) return -EPROTO;
+    v += strlen(key);
+    if (*v == '"') v++;
+    size_t vl = strcspn(v, "\"\r\n");
+    if (vl == 0 || vl >= outlen || vl >= 64) return -EPROTO;
+    snprintf(out, outlen, "%.*s", (int)vl, v);
+    return 0;
 }
 
 /* ---- the consumer's pull pump ---- */

@@ -11,6 +11,7 @@
 #ifndef RB_PEER_H
 #define RB_PEER_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,8 +45,8 @@ typedef struct rb_peer_conn {
     void *ud;
     const char *system; /* "beanstalkd", "redis": the first word of every message */
     char addr[128];
-    /* The driver's parser (same contract as rb_sock_cbs.on_data) and destructor. */
-    ssize_t (*on_data)(void *owner, const uint8_t *p, size_t len);
+    /* The driver's reply parser (see rb_peer_open) and destructor. */
+    ssize_t (*one_reply)(void *owner, const uint8_t *p, size_t len);
     void (*destroy)(void *owner);
     void *owner;
     /* FIFO ring */
@@ -56,9 +57,17 @@ typedef struct rb_peer_conn {
     bool close_requested; /* rb_peer_close() ran while depth > 0 */
 } rb_peer_conn;
 
-/* Connects and arms the receive (blocking connect). 0, or -errno with err filled. */
+/* The driver's connection for rb_driver.open(): `size` zeroed bytes (the caller frees them), or
+ * NULL with err set ("<system> has no rpc scenario" for RB_ROLE_CALL, or out of memory). */
+void *rb_peer_alloc(size_t size, const char *system, rb_role role, char *err, size_t errlen);
+/* Connects and arms the receive (blocking connect). 0, or -errno with err filled.
+ * Received bytes go to one_reply(owner, p, len), called for each reply in turn while the
+ * connection is neither failed nor closing: it parses and handles the reply at p against
+ * rb_peer_head() and returns the bytes it used, 0 when the reply is not complete yet,
+ * -ECANCELED when the engine closed the connection from a callback (nothing more is read), or
+ * -errno (the connection is failed with that error unless it failed already). */
 int rb_peer_open(rb_peer_conn *pc, struct ev_loop *loop, const char *addr, const char *system,
-                 ssize_t (*on_data)(void *owner, const uint8_t *p, size_t len),
+                 ssize_t (*one_reply)(void *owner, const uint8_t *p, size_t len),
                  void (*destroy)(void *owner), const rb_events *ev, void *ud, void *owner,
                  char *err, size_t errlen);
 /* The engine's close(): destroys now, or after the callback on the stack returns. */
@@ -67,6 +76,13 @@ static inline bool rb_peer_closing(const rb_peer_conn *pc) { return pc->close_re
 
 /* Fails the connection once: ev->failed(why). Returns false when the owner is gone. */
 bool rb_peer_fail(rb_peer_conn *pc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The first check of send / consume / ack: -EPIPE when the connection failed, else -EINVAL
+ * unless `ok` (the call fits the connection's role and limits), else 0. */
+static inline int rb_peer_usable(const rb_peer_conn *pc, bool ok)
+{
+    return pc->failed ? -EPIPE : ok ? 0 : -EINVAL;
+}
 
 /* FIFO. push: 0 or -ENOBUFS (RB_PEER_FIFO_MAX) / -ENOMEM. */
 int rb_peer_push(rb_peer_conn *pc, uint8_t kind, uint32_t replies, uint64_t val);
@@ -95,6 +111,17 @@ bool rb_peer_word_is(const rb_peer_words *w, size_t i, const char *s);
 /* Strict decimal (1..20 digits, no sign, no overflow). */
 bool rb_peer_u64(const rb_peer_words *w, size_t i, uint64_t *v);
 bool rb_peer_parse_u64(const char *s, size_t n, uint64_t *v);
+
+/* ---- blocking admin connections (setup, backlog, version) ---- */
+
+/* Allocates the reply buffer *out (outcap bytes; the caller frees it) and dials addr. Returns
+ * the socket, or -errno with err set and nothing allocated. */
+int rb_peer_admin_dial(const char *system, const char *addr, size_t outcap, int timeout_ms,
+                       char **out, char *err, size_t errlen);
+/* The server's version out of a stats text: the value after `key` (e.g. "\nversion: "), one
+ * leading quote skipped, up to CR, LF or a quote, copied into out. 0, or -EPROTO when `key` is
+ * missing or the value is empty, 64 bytes or longer, or does not fit outlen. */
+int rb_peer_version_of(const char *text, const char *key, char *out, size_t outlen);
 
 /* ---- the consumer's pull pump ----
  * Both servers answer a connection's commands in order, and a blocking pop (beanstalkd
