@@ -83,6 +83,19 @@ static void run_purge(srv_job *j, srv_part *sp)
     srv_job_reply_durable(j, sp);
 }
 
+/* ---- task listings ---- */
+
+/* The response's repeated TaskInfo tasks = 1 (ListDeadTasks, PeekTasks). */
+static void put_task_infos(srv_job *j, srv_part *sp, const q_task_info *ts, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        pw_pb_mark m;
+        pw_pb_submsg_begin(&j->resp, 1, &m);
+        srv_encode_task_info(&j->resp, sp->no, &ts[i]);
+        pw_pb_submsg_end(&j->resp, &m);
+    }
+}
+
 /* page_token of ListDeadTasks: the decimal id to continue from. */
 static void run_list_dead(srv_job *j, srv_part *sp)
 {
@@ -116,12 +129,7 @@ static void run_list_dead(srv_job *j, srv_part *sp)
     if (st != Q_OK) {
         srv_job_err(j, &e);
     } else {
-        for (uint32_t i = 0; i < n; i++) {
-            pw_pb_mark m;
-            pw_pb_submsg_begin(&j->resp, 1, &m);
-            srv_encode_task_info(&j->resp, sp->no, &out[i]);
-            pw_pb_submsg_end(&j->resp, &m);
-        }
+        put_task_infos(j, sp, out, n);
         if (more && n > 0) {
             char t[24];
             int k = snprintf(t, sizeof t, "%llu", (unsigned long long)(out[n - 1].id + 1));
@@ -240,12 +248,7 @@ static void run_peek(srv_job *j, srv_part *sp)
     if (st != Q_OK) {
         srv_job_err(j, &e);
     } else {
-        for (uint32_t i = 0; i < n; i++) {
-            pw_pb_mark m;
-            pw_pb_submsg_begin(&j->resp, 1, &m);
-            srv_encode_task_info(&j->resp, sp->no, &out[i]);
-            pw_pb_submsg_end(&j->resp, &m);
-        }
+        put_task_infos(j, sp, out, n);
         if (more) pw_pb_put_bool(&j->resp, 2, true);
     }
     free(out);
