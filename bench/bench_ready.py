@@ -29,12 +29,19 @@ def recv_until(s, pred, limit=1 << 16):
     return buf
 
 
-def probe_ringq(host, port):
+def probe_line(host, port, request, prefix, what):
+    """Sends `request` on a new connection; OSError unless the first reply line starts with
+    `prefix`."""
     with socket.create_connection((host, port), timeout=2) as s:
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall(request)
         buf = recv_until(s, lambda b: b"\r\n" in b)
-        if not buf.startswith(b"HTTP/1.1 200"):
-            raise OSError("healthz: %r" % buf.split(b"\r\n")[0])
+        if not buf.startswith(prefix):
+            raise OSError("%s: %r" % (what, buf.split(b"\r\n")[0][:80]))
+
+
+def probe_ringq(host, port):
+    probe_line(host, port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+               b"HTTP/1.1 200", "healthz")
 
 
 def probe_grpc(host, port):
@@ -50,19 +57,11 @@ def probe_grpc(host, port):
 
 
 def probe_beanstalkd(host, port):
-    with socket.create_connection((host, port), timeout=2) as s:
-        s.sendall(b"stats\r\n")
-        buf = recv_until(s, lambda b: b"\r\n" in b)
-        if not buf.startswith(b"OK "):
-            raise OSError("stats: %r" % buf[:80])
+    probe_line(host, port, b"stats\r\n", b"OK ", "stats")
 
 
 def probe_redis(host, port):
-    with socket.create_connection((host, port), timeout=2) as s:
-        s.sendall(b"PING\r\n")
-        buf = recv_until(s, lambda b: b"\r\n" in b)
-        if not buf.startswith(b"+PONG"):
-            raise OSError("PING: %r" % buf[:80])
+    probe_line(host, port, b"PING\r\n", b"+PONG", "PING")
 
 
 def probe_jetstream(host, port):

@@ -20,22 +20,26 @@ import os
 import subprocess
 import sys
 
+E2E_LATENCY = "enqueue-to-start latency (producer sends → worker receives)"
+
+
+def _tasks(gid, title, latency):
+    """A group measured in tasks per second."""
+    return (gid, title, "tasks_per_s", "tasks/s", latency)
+
+
 # group id -> (title, throughput field, unit, what the latency is)
 GROUPS = [
-    ("e2e-b1", "End to end, closed loop, batch 1", "tasks_per_s", "tasks/s",
-     "enqueue-to-start latency (producer sends → worker receives)"),
-    ("e2e-batch", "End to end, closed loop, batched producers", "tasks_per_s", "tasks/s",
-     "enqueue-to-start latency (producer sends → worker receives)"),
-    ("open", "End to end, open loop at half of ringq's peak", "tasks_per_s", "tasks/s",
-     "enqueue-to-start latency from the scheduled send time"),
-    ("enqueue-b1", "Enqueue only, batch 1", "tasks_per_s", "tasks/s",
-     "enqueue latency (request → durable confirmation)"),
-    ("enqueue-batch", "Enqueue only, batched", "tasks_per_s", "tasks/s",
-     "enqueue latency per batch (request → durable confirmation)"),
-    ("drain", "Drain a preloaded backlog", "tasks_per_s", "tasks/s",
-     "ack round trip (worker sends the ack → the system answers)"),
-    ("rpc", "Unary gRPC (grpc.health.v1.Health/Check)", "ops_per_s", "req/s",
-     "call latency"),
+    _tasks("e2e-b1", "End to end, closed loop, batch 1", E2E_LATENCY),
+    _tasks("e2e-batch", "End to end, closed loop, batched producers", E2E_LATENCY),
+    _tasks("open", "End to end, open loop at half of ringq's peak",
+           "enqueue-to-start latency from the scheduled send time"),
+    _tasks("enqueue-b1", "Enqueue only, batch 1", "enqueue latency (request → durable confirmation)"),
+    _tasks("enqueue-batch", "Enqueue only, batched",
+           "enqueue latency per batch (request → durable confirmation)"),
+    _tasks("drain", "Drain a preloaded backlog",
+           "ack round trip (worker sends the ack → the system answers)"),
+    ("rpc", "Unary gRPC (grpc.health.v1.Health/Check)", "ops_per_s", "req/s", "call latency"),
 ]
 GROUP_INFO = {g[0]: g for g in GROUPS}
 COLUMNS = ["durable", "fast"]
