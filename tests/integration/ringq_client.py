@@ -5,6 +5,7 @@ import itertools
 import queue
 import threading
 import time
+import unittest
 
 import grpc
 
@@ -273,6 +274,25 @@ def stop(srv, *channels):
         return code, "".join(srv.lines[-60:])
     finally:
         srv.close()
+
+
+class RingqdTest(unittest.TestCase):
+    """Tests sharing one ringqd (2 shards) for the class: cls.srv, cls.ch and a Client cls.c on
+    it; the server must exit 0 on SIGTERM at the end. q() is a queue name unique to the test."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = start_ringqd(threads=2)
+        cls.ch = cls.srv.channel()
+        cls.c = Client(cls.ch)
+
+    @classmethod
+    def tearDownClass(cls):
+        code, log = stop(cls.srv, cls.ch)
+        assert code == 0, f"ringqd exited {code}:\n{log}"
+
+    def q(self):
+        return qname(self._testMethodName[5:35])
 
 
 def names_by_shard(client, prefix, nshards=2, per_shard=1, nparts=16):

@@ -6,70 +6,31 @@ left empty; enqueue leaves its tasks behind and the drain run's setup must start
 queue again; an oversized job and a server that is not there fail with a clear message.
 
 Skips when beanstalkd / redis-server (Debian packages of those names) or ringq-bench is missing."""
-import json
 import os
-import queue
-import shutil
 import socket
-import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from ringq_harness import BUILD
+from bench_harness import (BENCH, START_TIMEOUT_S, BenchChecks, LogServer, error_text,
+                           find_program, run_bench)
 
-BEANSTALKD = shutil.which("beanstalkd") or next(
-    (p for p in ("/usr/bin/beanstalkd", "/usr/sbin/beanstalkd") if os.path.exists(p)), None)
-REDIS = shutil.which("redis-server") or next(
-    (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.path.exists(p)), None)
-BENCH = os.path.join(BUILD, "ringq-bench")
-START_TIMEOUT_S = 20.0
-RUN_TIMEOUT_S = 60.0
+BEANSTALKD = find_program("beanstalkd")
+REDIS = find_program("redis-server")
 JOB_MAX = 1 << 20  # beanstalkd -z
 
 
-class PeerServer:
-    """A server process whose output lines are collected; `ready(line)` returns the address
-    once a line shows it listening, or None."""
+class PeerServer(LogServer):
+    """A server whose output lines show when it listens (`ready(line)` returns the address),
+    and which then answers `probe` (request, expected reply prefix)."""
 
     def __init__(self, name, argv, ready, probe):
-        self.name = name
-        self.lines = []
-        self._q = queue.Queue()
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-        self.addr = self._wait(ready)
+        super().__init__(name, argv, ready)
         self._answers(probe)
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._q.put(line)
-        self._q.put(None)
-
-    def _wait(self, ready):
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.close()
-                raise RuntimeError(f"{self.name} did not start:\n" + "".join(self.lines))
-            try:
-                line = self._q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.proc.wait()
-                raise RuntimeError(f"{self.name} exited:\n" + "".join(self.lines))
-            addr = ready(line)
-            if addr:
-                return addr
 
     def _answers(self, probe):
         """Listening is not serving yet (beanstalkd binds before it replays its binlog): wait
-        until the server answers `probe` (request, expected reply prefix)."""
+        until the server answers `probe`."""
         host, port = self.addr.rsplit(":", 1)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -86,15 +47,6 @@ class PeerServer:
                 self.close()
                 raise RuntimeError(f"{self.name} does not answer:\n" + "".join(self.lines))
             time.sleep(0.05)  # polling a readiness condition, bounded by the deadline
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def start_beanstalkd(data, durable=True):
@@ -135,20 +87,7 @@ def start_redis(data, durable=True):
     raise last
 
 
-def run_bench(*args):
-    """Runs ringq-bench; returns (exit code, result dict or None, stderr)."""
-    with tempfile.TemporaryDirectory(prefix="ringq-it-rb-") as d:
-        out = os.path.join(d, "result.json")
-        p = subprocess.run([BENCH, *args, "--quiet", "--json", out], capture_output=True,
-                           text=True, timeout=RUN_TIMEOUT_S)
-        res = None
-        if os.path.exists(out) and os.path.getsize(out) > 0:
-            with open(out) as f:
-                res = json.load(f)
-        return p.returncode, res, p.stderr
-
-
-class PeerBench:
+class PeerBench(BenchChecks):
     """The tests both peers share; subclasses set SYSTEM and start()."""
     SYSTEM = None
 
@@ -163,23 +102,11 @@ class PeerBench:
         cls.tmp.cleanup()
 
     def bench(self, scenario, *args, addr=None, backlog_end=0):
-        rc, res, err = run_bench(scenario, "--system", self.SYSTEM,
-                                 "--addr", addr or self.server.addr, *args)
-        self.assertIsNotNone(res, f"no result JSON; exit {rc}; stderr:\n{err}")
-        self.assertEqual(rc, 0, f"{res.get('error')}\n{err}")
-        self.assertTrue(res["passed"], res.get("error"))
-        self.assertEqual(res["errors"], 0)
-        expect = res["enqueued"] if backlog_end is None else backlog_end
-        self.assertEqual(res["backlog_end"], expect, "queue backlog after the run")
+        res = self.check_run(*run_bench(scenario, "--system", self.SYSTEM,
+                                        "--addr", addr or self.server.addr, *args),
+                             backlog_end=backlog_end)
         self.assertRegex(res["system_version"], r"^\d+\.\d+")
         return res
-
-    def check_e2e(self, res):
-        self.assertGreater(res["tasks"], 0)
-        self.assertEqual(res["duplicates"], 0)
-        self.assertEqual(res["foreign"], 0)
-        self.assertEqual(res["received"], res["stamped"])
-        self.assertEqual(res["acked"], res["received"])
 
     def test_e2e_durable(self):
         res = self.bench("e2e", "--queue", "it-e2e", "--warmup", "0.2", "--duration", "1",
@@ -213,7 +140,7 @@ class PeerBench:
         rc, res, err = run_bench("e2e", "--system", self.SYSTEM, "--addr", f"127.0.0.1:{port}",
                                  "--warmup", "0", "--duration", "0.2")
         self.assertNotEqual(rc, 0)
-        text = (res or {}).get("error", "") + err
+        text = error_text(res, err)
         self.assertIn(f"127.0.0.1:{port}", text)
         self.assertIn("refused", text.lower())
 
@@ -229,7 +156,7 @@ class BeanstalkdBenchTest(PeerBench, unittest.TestCase):
                                  "--queue", "it-big", "--size", str(JOB_MAX + 1),
                                  "--warmup", "0", "--duration", "0.2")
         self.assertEqual(rc, 1, err)
-        text = (res or {}).get("error", "") + err
+        text = error_text(res, err)
         self.assertIn("JOB_TOO_BIG (start beanstalkd with a larger -z)", text)
         self.assertNotIn("unexpected reply", text)
 

@@ -20,21 +20,7 @@ TWELVE_H_MS = 12 * 3600000
 ST = types_pb2
 
 
-class AdminTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = C.start_ringqd(threads=2)
-        cls.ch = cls.srv.channel()
-        cls.c = C.Client(cls.ch)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = C.stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
-
-    def q(self):
-        return C.qname(self._testMethodName[5:35])
-
+class AdminTest(C.RingqdTest):
     def dead_tasks(self, q, n, reason="r"):
         """n tasks of q sent to the dead letters; returns their ids in enqueue order."""
         ids = self.c.put(q, *[f"d{i}" for i in range(n)])

@@ -17,21 +17,7 @@ ST = types_pb2
 HOUR_MS = 3600000
 
 
-class PeekTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = C.start_ringqd(threads=2)
-        cls.ch = cls.srv.channel()
-        cls.c = C.Client(cls.ch)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = C.stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
-
-    def q(self):
-        return C.qname(self._testMethodName[5:35])
-
+class PeekTest(C.RingqdTest):
     def peek(self, q, **kw):
         return self.c.PeekTasks(queue=q, **kw)
 
