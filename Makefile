@@ -1,7 +1,8 @@
 # ringq — one non-recursive Makefile.
 # Layout: each module directory (core, proto_wire, queue, worker, server, client) becomes a
 # static library build/lib<module>.a from its *.c files, except files named *_main.c, which are
-# program entry points listed in PROGRAMS below. Tests: tests/unit/test_*.c, one Check binary each.
+# program entry points listed in PROGRAMS below (tools/: the programs' shared pieces are
+# build/libtools.a). Tests: tests/unit/test_*.c, one Check binary each.
 # Fuzz targets: tests/fuzz/fuzz_*.c (clang libFuzzer).
 
 CC       ?= gcc
@@ -30,6 +31,12 @@ PROGRAMS = ringqd:server/ringqd_main.c \
 prog_name = $(word 1,$(subst :, ,$(1)))
 prog_src  = $(word 2,$(subst :, ,$(1)))
 PROG_BINS = $(foreach p,$(PROGRAMS),$(if $(wildcard $(call prog_src,$(p))),$(BUILD)/$(call prog_name,$(p))))
+# A program directory that is not a module (tools/) may hold more than entry points: its other
+# *.c files become build/lib<dir>.a, linked into each program of that directory.
+prog_dir  = $(patsubst %/,%,$(dir $(call prog_src,$(1))))
+PROG_DIRS = $(sort $(foreach p,$(PROGRAMS),$(call prog_dir,$(p))))
+PROG_LIB_DIRS = $(foreach d,$(filter-out $(MODULES),$(PROG_DIRS)),$(if $(call lib_srcs,$(d)),$(d)))
+prog_libs = $(foreach d,$(filter $(PROG_LIB_DIRS),$(call prog_dir,$(1))),$(BUILD)/lib$(d).a)
 
 # Helper programs for tests and benches: tests/**/*_prog.c and bench/*_bench.c, each one binary.
 TEST_SRCS  = $(wildcard tests/unit/test_*.c)
@@ -64,11 +71,11 @@ $(BUILD)/lib$(1).a: $(call objs_of,$(call lib_srcs,$(1))) $(if $(filter server,$
 	@rm -f $$@
 	ar rcs $$@ $$^
 endef
-$(foreach m,$(MODULES),$(eval $(call lib_rule,$(m))))
+$(foreach m,$(MODULES) $(PROG_LIB_DIRS),$(eval $(call lib_rule,$(m))))
 
 define prog_rule
-$(BUILD)/$(call prog_name,$(1)): $(call objs_of,$(call prog_src,$(1))) $(LIBS)
-	$(CC) $(CFLAGS_ALL) -o $$@ $$< $(LIBS) $(LDLIBS_ALL)
+$(BUILD)/$(call prog_name,$(1)): $(call objs_of,$(call prog_src,$(1))) $(call prog_libs,$(1)) $(LIBS)
+	$(CC) $(CFLAGS_ALL) -o $$@ $$< $(call prog_libs,$(1)) $(LIBS) $(LDLIBS_ALL)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call prog_rule,$(p))))
 

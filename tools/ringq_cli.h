@@ -1,0 +1,60 @@
+/* tools/ringq_cli: what the pieces of the ringq command-line client share - exit codes, one
+ * invocation (the client, --json, the command's arguments), usage and failure reporting, number
+ * parsing - and the commands themselves (tools/ringq_cmd_*.c), which tools/ringq_main.c
+ * dispatches to. Every command prints its result to stdout (a table or text for people, JSON
+ * with --json) and its errors to stderr, and returns the process exit code. */
+#ifndef RINGQ_CLI_H
+#define RINGQ_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/ringq.h"
+
+/* Exit codes (docs/cli.md). */
+enum {
+    CLI_EX_OK = 0,       /* done */
+    CLI_EX_SERVER = 1,   /* the server failed the request (INTERNAL, UNAVAILABLE, ...) */
+    CLI_EX_USAGE = 2,    /* bad command line or input */
+    CLI_EX_REJECTED = 3, /* the server rejected the request as invalid (INVALID_ARGUMENT, ...) */
+    CLI_EX_CONNECT = 4,  /* could not connect */
+};
+
+/* One invocation: v[0] is the command, v[1..n) its arguments (borrowed from argv; a command
+ * may write into them). */
+typedef struct cli_args {
+    int n;
+    char **v;
+    rq_client *c; /* connected (fail-fast) client, borrowed */
+    bool json;    /* --json: machine-readable output */
+} cli_args;
+
+/* "ringq: <message>" and the --help hint on stderr; returns CLI_EX_USAGE. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The status on stderr; returns the exit code it maps to. */
+int cli_fail(const rq_status *st);
+/* Strict decimal (digits only, at most 19 / no more than UINT32_MAX); false leaves *out. */
+bool cli_parse_u64(const char *s, uint64_t *out);
+bool cli_parse_u32(const char *s, uint32_t *out);
+/* The value of the option at v[*i] (advancing *i), or NULL when it is the last argument. */
+const char *cli_optval(cli_args *a, int *i);
+/* 0 when the command has exactly one operand (not an option), else cli_usage's code. */
+int cli_need_one(cli_args *a, const char *what);
+
+/* ---- the commands: exit code ---- */
+
+/* tools/ringq_cmd_enqueue.c */
+int cmd_enqueue(cli_args *a);
+/* tools/ringq_cmd_queue.c: queue figures and settings */
+int cmd_stats(cli_args *a);
+int cmd_watch(cli_args *a);
+int cmd_purge(cli_args *a);
+int cmd_pause(cli_args *a, bool pause); /* pause, or resume with pause = false */
+int cmd_config(cli_args *a);
+/* tools/ringq_cmd_task.c: looking at tasks, and redrive */
+int cmd_peek(cli_args *a);
+int cmd_get(cli_args *a);
+int cmd_dead(cli_args *a);
+int cmd_redrive(cli_args *a);
+
+#endif

@@ -1,0 +1,142 @@
+/* tools/ringq_cmd_enqueue: `ringq enqueue QUEUE [PAYLOAD...]` - one task per PAYLOAD argument,
+ * or per stdin line when there is none, sent in Enqueue batches of --batch tasks; prints the
+ * task ids (a JSON array with --json) as each batch is answered. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "tools/ringq_cli.h"
+#include "tools/ringq_fmt.h"
+
+/* Tasks per Enqueue call at most (the server's batch limit). */
+#define BATCH_MAX 1000
+/* Headers per task on the command line (the server allows 64). */
+#define HEADERS_MAX 64
+/* Longest stdin line (one task's payload), bytes. */
+#define LINE_MAX_BYTES (4u * 1024 * 1024)
+
+static int enqueue_flush(cli_args *a, const char *queue, rq_task_spec *specs, size_t n,
+                         char **owned)
+{
+    if (n == 0) return CLI_EX_OK;
+    rq_enqueue_result *res = calloc(n, sizeof *res);
+    if (!res) return cli_usage("out of memory");
+    rq_status st;
+    if (rq_enqueue(a->c, queue, specs, n, res, &st) != 0) {
+        free(res);
+        return cli_fail(&st);
+    }
+    static bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (a->json) {
+            printf("%s{\"id\":", first ? "" : ",");
+            fmt_json_cstr(res[i].id);
+            printf(",\"duplicate\":%s}", res[i].duplicate ? "true" : "false");
+            first = false;
+        } else {
+            printf("%s%s\n", res[i].id, res[i].duplicate ? " (duplicate)" : "");
+        }
+        if (owned) free(owned[i]);
+    }
+    free(res);
+    return CLI_EX_OK;
+}
+
+int cmd_enqueue(cli_args *a)
+{
+    rq_task_spec base = {0};
+    rq_header hdrs[HEADERS_MAX];
+    char *payloads[BATCH_MAX];
+    size_t npay = 0, batch = 100;
+    const char *queue = NULL;
+    for (int i = 1; i < a->n; i++) {
+        const char *o = a->v[i], *v;
+        uint64_t u;
+        if (strcmp(o, "-p") == 0 || strcmp(o, "--priority") == 0) {
+            if (!(v = cli_optval(a, &i)) || !cli_parse_u32(v, &base.priority))
+                return cli_usage("%s needs a number", o);
+        } else if (strcmp(o, "--delay-ms") == 0) {
+            if (!(v = cli_optval(a, &i)) || !cli_parse_u64(v, &base.delay_ms))
+                return cli_usage("bad %s", o);
+        } else if (strcmp(o, "--not-before-ms") == 0) {
+            if (!(v = cli_optval(a, &i)) || !cli_parse_u64(v, &base.not_before_unix_ms))
+                return cli_usage("bad %s", o);
+        } else if (strcmp(o, "--max-attempts") == 0) {
+            if (!(v = cli_optval(a, &i)) || !cli_parse_u32(v, &base.max_attempts))
+                return cli_usage("bad %s", o);
+        } else if (strcmp(o, "--lease-ms") == 0) {
+            if (!(v = cli_optval(a, &i)) || !cli_parse_u32(v, &base.lease_ms))
+                return cli_usage("bad %s", o);
+        } else if (strcmp(o, "--key") == 0) {
+            if (!(base.idempotency_key = cli_optval(a, &i)))
+                return cli_usage("--key needs a value");
+        } else if (strcmp(o, "--batch") == 0) {
+            if (!(v = cli_optval(a, &i)) || !cli_parse_u64(v, &u) || u == 0 || u > BATCH_MAX)
+                return cli_usage("--batch takes 1..%d", BATCH_MAX);
+            batch = (size_t)u;
+        } else if (strcmp(o, "-H") == 0 || strcmp(o, "--header") == 0) {
+            char *hv = (char *)cli_optval(a, &i);
+            char *eq = hv ? strchr(hv, '=') : NULL;
+            if (!eq || eq == hv) return cli_usage("%s takes NAME=VALUE", o);
+            if (base.nheaders == HEADERS_MAX) return cli_usage("at most %d headers", HEADERS_MAX);
+            *eq = 0;
+            hdrs[base.nheaders++] = (rq_header){hv, eq + 1};
+        } else if (o[0] == '-' && o[1]) {
+            return cli_usage("enqueue: unknown option %s", o);
+        } else if (!queue) {
+            queue = o;
+        } else {
+            if (npay == BATCH_MAX) return cli_usage("at most %d payload arguments", BATCH_MAX);
+            payloads[npay++] = (char *)o;
+        }
+    }
+    if (!queue) return cli_usage("enqueue needs a QUEUE");
+    if (base.idempotency_key && npay != 1)
+        return cli_usage("--key applies to exactly one task (one PAYLOAD argument)");
+    base.headers = hdrs;
+    rq_task_spec *specs = calloc(batch > npay ? batch : npay, sizeof *specs);
+    if (!specs) return cli_usage("out of memory");
+    if (a->json) putchar('[');
+    int rc = CLI_EX_OK;
+    if (npay) {
+        for (size_t i = 0; i < npay; i++) {
+            specs[i] = base;
+            specs[i].payload = payloads[i];
+            specs[i].payload_len = strlen(payloads[i]);
+        }
+        for (size_t off = 0; off < npay && rc == CLI_EX_OK; off += batch)
+            rc = enqueue_flush(a, queue, specs + off, npay - off < batch ? npay - off : batch,
+                               NULL);
+    } else {
+        char **lines = calloc(batch, sizeof *lines);
+        size_t k = 0;
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        while (rc == CLI_EX_OK && lines && (len = getline(&line, &cap, stdin)) >= 0) {
+            if (len > 0 && line[len - 1] == '\n') line[--len] = 0;
+            if ((size_t)len > LINE_MAX_BYTES) {
+                rc = cli_usage("a stdin line is longer than %u bytes", LINE_MAX_BYTES);
+                break;
+            }
+            specs[k] = base;
+            specs[k].payload = lines[k] = line;
+            specs[k].payload_len = (size_t)len;
+            line = NULL;
+            cap = 0;
+            if (++k == batch) {
+                rc = enqueue_flush(a, queue, specs, k, lines);
+                k = 0;
+            }
+        }
+        free(line);
+        if (rc == CLI_EX_OK) rc = enqueue_flush(a, queue, specs, k, lines);
+        else for (size_t i = 0; i < k; i++) free(lines[i]);
+        free(lines);
+    }
+    if (a->json) printf("]\n");
+    free(specs);
+    return rc;
+}
