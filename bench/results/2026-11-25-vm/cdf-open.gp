@@ -12,7 +12,7 @@ set key inside right bottom box opaque noenhanced
 pct(f) = f >= 0.99999 ? 5 : -log10(1 - f)
 set yrange [0:5.1]
 set ytics ("0" 0, "50%%" 0.30103, "90%%" 1, "99%%" 2, "99.9%%" 3, "99.99%%" 4, "99.999%%" 5)
-plot 'cdf-open-0.dat' using 1:(pct($2)) with lines lw 2 title 'ringq durable (51107 tasks/s offered)', \
-     'cdf-open-1.dat' using 1:(pct($2)) with lines lw 2 title 'ringq fast (83369 tasks/s offered)', \
+plot 'cdf-open-0.dat' using 1:(pct($2)) with lines lw 2 title 'ringq durable (53304 tasks/s offered)', \
+     'cdf-open-1.dat' using 1:(pct($2)) with lines lw 2 title 'ringq fast (79648 tasks/s offered)', \
      'cdf-open-mark0.dat' using 1:($2 * 5.1) with lines dt 2 lw 1.5 lc rgb 'red' title 'target, fast: 1 ms', \
-     'cdf-open-mark1.dat' using 1:($2 * 5.1) with lines dt 2 lw 1.5 lc rgb 'dark-red' title 'target, durable: 3 x fdatasync = 550 µs'
+     'cdf-open-mark1.dat' using 1:($2 * 5.1) with lines dt 2 lw 1.5 lc rgb 'dark-red' title 'target, durable: 3 x fdatasync = 485 µs'
