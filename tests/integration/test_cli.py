@@ -12,6 +12,7 @@ import unittest
 import grpc
 
 import ringq_harness as H
+from ringq_client import RingqdTest
 from ringq.v1 import admin_pb2, queue_pb2, types_pb2
 
 RINGQ = os.path.join(H.BUILD, "ringq")
@@ -19,18 +20,8 @@ PROG = os.path.join(H.BUILD, "aux", "tests", "integration", "rq_api_prog")
 RUN_TIMEOUT_S = 20
 
 
-class CliTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = H.Server("ringqd", threads=2)
-        cls.ch = cls.srv.channel()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ch.close()
-        code = cls.srv.terminate()
-        cls.srv.close()
-        assert code == 0, f"ringqd exited {code}"
+class CliTest(RingqdTest):
+    """One ringqd (2 shards) for the class: cls.srv, cls.ch (ringq_client.RingqdTest)."""
 
     def ringq(self, *args, stdin=None, addr=None, env_addr=True):
         env = dict(os.environ)

@@ -11,6 +11,7 @@ import time
 import unittest
 
 import ringq_harness as H
+from ringq_client import RingqdTest
 from ringq.v1 import admin_pb2, queue_pb2, types_pb2
 
 WORKER = os.path.join(H.BUILD, "ringq-worker")
@@ -57,18 +58,8 @@ class Agent:
             self.t.join(timeout=5)
 
 
-class WorkerAgentTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = H.Server("ringqd", threads=2)
-        cls.ch = cls.srv.channel()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ch.close()
-        code = cls.srv.terminate()
-        cls.srv.close()
-        assert code == 0
+class WorkerAgentTest(RingqdTest):
+    """One ringqd (2 shards) for the class: cls.srv, cls.ch (ringq_client.RingqdTest)."""
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ringq-worker-")
