@@ -143,9 +143,29 @@ static inline uint32_t wk_spsc_push_sized(wk_spsc *r, const void *items, uint32_
     if (k) wk_spsc_publish(r);
     return k;
 }
+
+/* Producer: stages and publishes one element of `esz` bytes (pass sizeof(your type)); returns
+ * false when the ring is full. Same effect as push_sized(r, item, 1, esz), without the batch
+ * path's clamping and wrap split: one compare, one inlined copy, two stores. Any staged items are
+ * published with it. */
+static inline bool wk_spsc_push_one_sized(wk_spsc *r, const void *item, uint32_t esz)
+{
+    uint64_t t = r->tail_staged;
+    if (t - r->head_cache >= r->cap) {
+        /* Acquire: as in wk_spsc_free_ (the consumer's reads of this slot are done). */
+        r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (t - r->head_cache >= r->cap) return false;
+    }
+    memcpy(r->slots + (size_t)(t & r->mask) * esz, item, esz);
+    r->tail_staged = t + 1;
+    /* Release: the slot write above is visible before the new tail (as in wk_spsc_publish). */
+    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    return true;
+}
+
 static inline bool wk_spsc_push(wk_spsc *r, const void *item)
 {
-    return wk_spsc_push_n(r, item, 1) == 1;
+    return wk_spsc_push_one_sized(r, item, r->elem_size);
 }
 
 /* Producer: true when at least one slot is free (reloads head if the cache says full). */
@@ -189,7 +209,28 @@ static inline uint32_t wk_spsc_pop_n(wk_spsc *r, void *out, uint32_t n)
     return wk_spsc_pop_sized(r, out, n, r->elem_size);
 }
 
-static inline bool wk_spsc_pop(wk_spsc *r, void *out) { return wk_spsc_pop_n(r, out, 1) == 1; }
+/* Consumer: takes one element of `esz` bytes (pass sizeof(your type)) into `out`; returns false
+ * when none is published. The one-item counterpart of pop_sized, as push_one_sized is of
+ * push_sized. */
+static inline bool wk_spsc_pop_one_sized(wk_spsc *r, void *out, uint32_t esz)
+{
+    /* Relaxed: head is written only by this (the consumer) thread. */
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (h == r->tail_cache) {
+        /* Acquire: as in wk_spsc_avail_ (the slot below the new tail is fully written). */
+        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (h == r->tail_cache) return false;
+    }
+    memcpy(out, r->slots + (size_t)(h & r->mask) * esz, esz);
+    /* Release: our slot read completes before the producer may reuse the slot. */
+    atomic_store_explicit(&r->head, h + 1, memory_order_release);
+    return true;
+}
+
+static inline bool wk_spsc_pop(wk_spsc *r, void *out)
+{
+    return wk_spsc_pop_one_sized(r, out, r->elem_size);
+}
 
 /* Consumer: true when at least one published element is waiting. */
 static inline bool wk_spsc_readable(wk_spsc *r)

@@ -130,12 +130,44 @@ START_TEST(staged_items_are_invisible_until_published)
 }
 END_TEST
 
+/* The one-item push publishes what was staged before it, in order, and respects capacity. */
+START_TEST(push_one_publishes_staged_items)
+{
+    wk_spsc r;
+    ck_assert_int_eq(wk_spsc_init(&r, 4, sizeof(uint32_t)), 0);
+    uint32_t v = 1;
+    ck_assert(wk_spsc_stage(&r, &v));
+    v = 2;
+    ck_assert(wk_spsc_stage(&r, &v));
+    ck_assert(!wk_spsc_readable(&r));
+    v = 3;
+    ck_assert(wk_spsc_push_one_sized(&r, &v, sizeof v));
+    ck_assert_uint_eq(wk_spsc_staged(&r), 0);
+    ck_assert_uint_eq(wk_spsc_size_approx(&r), 3);
+    v = 4;
+    ck_assert(wk_spsc_push_one_sized(&r, &v, sizeof v));
+    ck_assert(!wk_spsc_push_one_sized(&r, &v, sizeof v)); /* full */
+    for (uint32_t want = 1; want <= 4; want++) {
+        ck_assert(wk_spsc_pop_one_sized(&r, &v, sizeof v));
+        ck_assert_uint_eq(v, want);
+    }
+    ck_assert(!wk_spsc_pop_one_sized(&r, &v, sizeof v));
+    /* Wraps: the positions keep growing past the capacity. */
+    for (uint32_t i = 0; i < 10; i++) {
+        ck_assert(wk_spsc_push_one_sized(&r, &i, sizeof i));
+        ck_assert(wk_spsc_pop_one_sized(&r, &v, sizeof v));
+        ck_assert_uint_eq(v, i);
+    }
+    wk_spsc_deinit(&r);
+}
+END_TEST
+
 /* ---- two-thread stress ---- */
 
 typedef struct {
     wk_spsc *r;
     uint64_t n;
-    int mode; /* 0: single push, 1: push_n, 2: stage then publish */
+    int mode; /* 0: push_n of 1, 1: push_n, 2: stage then publish, 3: push_one/pop_one */
     uint64_t bad;
 } stress_arg;
 
@@ -145,11 +177,13 @@ static void *producer(void *p)
     uint64_t next = 0, buf[37];
     unsigned seed = 1;
     while (next < a->n) {
-        uint32_t want = a->mode == 0 ? 1 : (uint32_t)(rand_r(&seed) % 37) + 1;
+        uint32_t want = a->mode == 0 || a->mode == 3 ? 1 : (uint32_t)(rand_r(&seed) % 37) + 1;
         if (want > a->n - next) want = (uint32_t)(a->n - next);
         for (uint32_t i = 0; i < want; i++) buf[i] = next + i;
         uint32_t k;
-        if (a->mode == 2) {
+        if (a->mode == 3) {
+            k = wk_spsc_push_one_sized(a->r, buf, sizeof buf[0]);
+        } else if (a->mode == 2) {
             k = wk_spsc_stage_n(a->r, buf, want);
             if (k) wk_spsc_publish(a->r);
         } else {
@@ -167,8 +201,9 @@ static void *consumer(void *p)
     uint64_t next = 0, buf[41];
     unsigned seed = 2;
     while (next < a->n) {
-        uint32_t want = a->mode == 0 ? 1 : (uint32_t)(rand_r(&seed) % 41) + 1;
-        uint32_t k = wk_spsc_pop_n(a->r, buf, want);
+        uint32_t want = a->mode == 0 || a->mode == 3 ? 1 : (uint32_t)(rand_r(&seed) % 41) + 1;
+        uint32_t k = a->mode == 3 ? wk_spsc_pop_one_sized(a->r, buf, sizeof buf[0])
+                                  : wk_spsc_pop_n(a->r, buf, want);
         for (uint32_t i = 0; i < k; i++)
             if (buf[i] != next + i) a->bad++;
         next += k;
@@ -195,6 +230,8 @@ static void run_stress(int mode, uint64_t n, uint32_t cap)
 
 START_TEST(stress_single_items) { run_stress(0, STRESS_ITEMS / 4, 1024); }
 END_TEST
+START_TEST(stress_one_item_fast_path) { run_stress(3, STRESS_ITEMS / 4, 256); }
+END_TEST
 START_TEST(stress_batches) { run_stress(1, STRESS_ITEMS, 1024); }
 END_TEST
 START_TEST(stress_staged_batches_small_ring) { run_stress(2, STRESS_ITEMS / 4, 64); }
@@ -210,7 +247,9 @@ int main(void)
     tcase_add_test(tc, wrap_around_batches);
     tcase_add_test(tc, partial_batch_when_nearly_full);
     tcase_add_test(tc, staged_items_are_invisible_until_published);
+    tcase_add_test(tc, push_one_publishes_staged_items);
     tcase_add_test(tc, stress_single_items);
+    tcase_add_test(tc, stress_one_item_fast_path);
     tcase_add_test(tc, stress_batches);
     tcase_add_test(tc, stress_staged_batches_small_ring);
     suite_add_tcase(s, tc);
