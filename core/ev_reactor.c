@@ -379,6 +379,17 @@ int ev_close(ev_loop *loop, ev_op *op, int fd)
     return 0;
 }
 
+int ev_close_detached(ev_loop *loop, int fd)
+{
+    struct io_uring_sqe *sqe = get_sqe(loop);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_close(sqe, fd);
+    sqe->flags |= IOSQE_ASYNC;
+    /* The result has no one to tell: close(2) errors leave nothing to retry. */
+    io_uring_sqe_set_data64(sqe, EV_UD_IGNORE);
+    return 0;
+}
+
 int ev_cancel(ev_loop *loop, ev_op *op, ev_op *target)
 {
     if (!target->busy) return -ENOENT;

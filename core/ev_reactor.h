@@ -150,6 +150,12 @@ int ev_write(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len, uint
 int ev_fsync(ev_loop *loop, ev_op *op, int fd, bool datasync);
 int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint64_t len);
 int ev_close(ev_loop *loop, ev_op *op, int fd);
+/* Closes `fd` (ownership passes) in io_uring's worker threads (IOSQE_ASYNC), fire and forget,
+ * so the work a last reference does runs there, never on this loop's thread: for an unlinked file
+ * that is freeing its pages and blocks, which on a filesystem mounted with `discard` waits for the
+ * device synchronously (milliseconds per 64 MiB segment). The SQE goes in at the next submit.
+ * Returns 0, or -EBUSY when no SQE is free (the fd stays the caller's). */
+int ev_close_detached(ev_loop *loop, int fd);
 /* Requests cancellation of the operation in flight on `target`; its callback still runs (with
  * -ECANCELED or its natural result). `op` (may be NULL: fire and forget) reports the cancel. */
 int ev_cancel(ev_loop *loop, ev_op *op, ev_op *target);

@@ -241,6 +241,10 @@ int q_log_retain(q_log *log, uint64_t low_water)
             r = -errno;
             break;
         }
+        /* The mapping goes now (it holds a reference too); the descriptor's last reference,
+         * which frees the file's pages and blocks (a synchronous discard on some mounts), is
+         * dropped off this thread when the log runs on a loop. */
+        if (log->loop && ev_close_detached(log->loop, log->segs[k].fd) == 0) log->segs[k].fd = -1;
         q_seg_close(&log->segs[k]);
         k++;
     }

@@ -197,6 +197,49 @@ START_TEST(sync_async_publishes_under_never)
 }
 END_TEST
 
+/* Retention on a loop hands a deleted segment's descriptor to io_uring's workers: its last
+ * close, which frees the file's blocks (a synchronous discard on some mounts), never runs on the
+ * loop's thread. The descriptor is still open right after q_log_retain and closed once the loop
+ * has submitted the close. */
+START_TEST(retain_closes_segments_off_the_loop_thread)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    ck_assert_int_eq(q_commit_policy_parse("never", &o), 0);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    ev_loop *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    uint64_t n = 0;
+    q_log_stats st;
+    do {
+        ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
+        n++;
+        q_log_get_stats(log, &st);
+    } while (st.segments < 3);
+    q_commit_waiter w;
+    uint64_t seen[4] = {0};
+    ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), 0);
+    while (seen[0] < 1) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    int fd0 = log->segs[0].fd, fd1 = log->segs[1].fd;
+    ck_assert_int_ge(q_log_retain(log, n), 2); /* every segment but the last */
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.segments, 1);
+    ck_assert_int_eq(tq_count_files(dir), 1);
+    ck_assert_int_ne(fcntl(fd0, F_GETFD), -1); /* not closed inline */
+    while (fcntl(fd0, F_GETFD) != -1 || fcntl(fd1, F_GETFD) != -1)
+        ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_int_eq(errno, EBADF);
+    /* The log still appends and reads after the segments it dropped. */
+    ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+END_TEST
+
 static void status_cb(q_log *log, void *ud, int status, uint64_t durable)
 {
     (void)log;
@@ -260,6 +303,7 @@ int main(void)
     tcase_add_test(tc, interval_64);
     tcase_add_test(tc, never_16);
     tcase_add_test(tc, edge_cases);
+    tcase_add_test(tc, retain_closes_segments_off_the_loop_thread);
     tcase_add_test(tc, sync_async_publishes_under_never);
     tcase_add_test(tc, async_failure_is_sticky);
     suite_add_tcase(s, tc);
