@@ -476,6 +476,8 @@ int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r)
     p.t0 = p.last_t = rt_now_ns();
     p.next = p.t0 + RT_NS_PER_S;
     if (ok) wrc = o->scenario == RB_DRAIN ? run_drain(e, &p, r) : run_timed(e, &p, r);
+    /* A run shorter than the 1 s progress period still shows one line. */
+    if (ok && !p.printed) prog_print(e, &p, rt_now_ns());
     set_phase(e, RB_PH_DONE);
     for (unsigned i = 0; i < started; i++) pthread_join(e->thr[i].tid, NULL);
     if (p.printed && p.tty) fputc('\n', stderr);
