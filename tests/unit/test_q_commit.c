@@ -160,29 +160,45 @@ START_TEST(edge_cases)
 }
 END_TEST
 
-/* --fsync never: q_log_sync_async runs the fsync chain through the loop anyway and publishes
- * rolled segments (what the server's housekeeping needs), one chain at a time. */
-START_TEST(sync_async_publishes_under_never)
+/* A log in dir with the "never" policy (commits only when asked). */
+static q_log *open_never(const char *dir)
 {
-    char dir[64];
-    tq_mkdtemp(dir);
     q_log_opts o;
     tq_opts(&o, SEG);
     ck_assert_int_eq(q_commit_policy_parse("never", &o), 0);
     q_log *log;
     ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    q_commit_waiter w, w2;
-    uint64_t seen[4] = {0};
-    ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), -EINVAL); /* not attached */
-    ev_loop *loop = make_loop();
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    return log;
+}
+
+/* Appends records until the log has `segs` segments; returns how many it appended. */
+static uint64_t fill_segments(q_log *log, uint32_t segs)
+{
     uint64_t n = 0;
     q_log_stats st;
     do {
         ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
         n++;
         q_log_get_stats(log, &st);
-    } while (st.segments < 3);
+    } while (st.segments < segs);
+    return n;
+}
+
+/* --fsync never: q_log_sync_async runs the fsync chain through the loop anyway and publishes
+ * rolled segments (what the server's housekeeping needs), one chain at a time. */
+START_TEST(sync_async_publishes_under_never)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log *log = open_never(dir);
+    q_commit_waiter w, w2;
+    uint64_t seen[4] = {0};
+    ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), -EINVAL); /* not attached */
+    ev_loop *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    uint64_t n = fill_segments(log, 3);
+    q_log_stats st;
+    q_log_get_stats(log, &st);
     int published = tq_count_files(dir);
     ck_assert_int_lt(published, (int)st.segments); /* rolled segments wait for a commit */
     ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), 0);
@@ -205,20 +221,12 @@ START_TEST(retain_closes_segments_off_the_loop_thread)
 {
     char dir[64];
     tq_mkdtemp(dir);
-    q_log_opts o;
-    tq_opts(&o, SEG);
-    ck_assert_int_eq(q_commit_policy_parse("never", &o), 0);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    q_log *log = open_never(dir);
     ev_loop *loop = make_loop();
     ck_assert_int_eq(q_log_attach(log, loop), 0);
-    uint64_t n = 0;
+    uint64_t n = fill_segments(log, 3);
     q_log_stats st;
-    do {
-        ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
-        n++;
-        q_log_get_stats(log, &st);
-    } while (st.segments < 3);
+    q_log_get_stats(log, &st);
     q_commit_waiter w;
     uint64_t seen[4] = {0};
     ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), 0);
