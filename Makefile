@@ -50,12 +50,13 @@ RB_SRCS    = $(wildcard bench/rb_*.c)
 RB_BIN     = $(BUILD)/ringq-bench
 
 PROTOS     = $(shell find proto -name '*.proto' | sort)
+PYGEN      = $(BUILD)/gen/py/.stamp
 DESC_BIN   = $(BUILD)/gen/ringq_descriptors.bin
 
-.PHONY: all test unit integration run deps san tsan fuzz bench bench-quick bench-all clean check-layers lib install
+.PHONY: all test test-only unit integration run run-only deps san tsan fuzz bench bench-quick bench-all clean check-layers lib install
 # Keep intermediate objects (test and aux objects come from chained pattern rules).
 .SECONDARY:
-all: $(PROG_BINS) $(TEST_BINS) $(AUX_BINS) $(RB_BIN)
+all: $(PROG_BINS) $(TEST_BINS) $(AUX_BINS) $(RB_BIN) $(PYGEN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -113,8 +114,7 @@ $(BUILD)/gen/srv_descriptors.S: $(DESC_BIN)
 	@mkdir -p $(dir $@)
 	printf '\t.section .rodata\n\t.global srv_descriptor_set\n\t.global srv_descriptor_set_end\n\t.balign 16\nsrv_descriptor_set:\n\t.incbin "%s"\nsrv_descriptor_set_end:\n\t.section .note.GNU-stack,"",@progbits\n' "$(abspath $(DESC_BIN))" > $@
 
-# Python stubs for integration tests (messages only; tests use grpc's generic stubs).
-PYGEN = $(BUILD)/gen/py/.stamp
+# Python message modules (build/gen/py) for the integration tests and the README's example.
 $(PYGEN): $(PROTOS)
 	@mkdir -p $(BUILD)/gen/py
 	protoc -Iproto --python_out=$(BUILD)/gen/py $(PROTOS)
@@ -126,11 +126,28 @@ unit: $(TEST_BINS)
 integration: all lib $(PYGEN)
 	@BUILD=$(BUILD) PY=$(PY) bash tests/run_integration.sh
 
-test: all lib $(PYGEN)
+# make test / make run: first the Debian packages (tools/deps.sh installs what is missing as root,
+# else stops printing the one apt-get line), then the build, then the work. The second make runs
+# only after the packages are there, whatever -j says.
+test:
+	@bash tools/deps.sh
+	@$(MAKE) --no-print-directory test-only
+
+test-only: all lib $(PYGEN)
 	@BUILD=$(BUILD) PY=$(PY) bash tests/run_all.sh
 
-run: $(BUILD)/ringqd
-	$(BUILD)/ringqd --host 127.0.0.1 --port 7070 --data ./data
+# make run PORT=N DATA=DIR HOST=ADDR: ringqd on its embedded defaults, with every program and the
+# Python modules the README's quickstart uses built first.
+PORT ?= 7070
+DATA ?= ./data
+HOST ?= 127.0.0.1
+QUICKSTART_BINS = $(BUILD)/ringqd $(BUILD)/ringq $(BUILD)/ringq-worker
+run:
+	@bash tools/deps.sh
+	@$(MAKE) --no-print-directory run-only
+
+run-only: $(QUICKSTART_BINS) $(PYGEN)
+	$(BUILD)/ringqd --host $(HOST) --port $(PORT) --data $(DATA)
 
 deps:
 	@bash tools/deps.sh

@@ -1,19 +1,49 @@
 #!/usr/bin/env bash
-# make deps: the Debian packages ringq needs to build, test and benchmark. beanstalkd,
-# redis-server and nats-server are the peers ringq-bench drives: make test runs its drivers
-# against them (tests/integration/test_bench_*.py, on ephemeral ports).
+# make deps (and the first step of make run / make test): install the Debian packages ringq needs
+# to build, test and benchmark that are missing. As root: one `apt-get update`, then one
+# `apt-get install` of just the missing ones. Otherwise: print that one command and exit 1, so
+# make stops at once instead of failing later on a missing header.
+# Each package and why (docs/operations.md repeats this table for operators):
 set -eu
-PKGS="build-essential clang pkg-config liburing-dev libxxhash-dev check zlib1g-dev \
-protobuf-compiler libprotobuf-dev python3 python3-grpcio python3-protobuf python3-h2 \
-nghttp2-client curl libgrpc++-dev protobuf-compiler-grpc libclang-rt-14-dev \
-beanstalkd redis-server nats-server"
-if [ "$(id -u)" -ne 0 ]; then
-    echo "make deps needs root; run:"
-    echo "  sudo apt-get update && sudo apt-get install -y $PKGS"
-    exit 0
-fi
-missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"; done)
+PKG_TABLE='
+build-essential     C compiler, make, libc headers: everything is C17
+pkg-config          finds the Check flags
+liburing-dev        the io_uring reactor (core/ev_reactor.c)
+libxxhash-dev       XXH3 checksums of every log record
+zlib1g-dev          gzip message compression (grpc-encoding: gzip)
+check               the unit-test framework of tests/unit
+protobuf-compiler   protoc: the reflection descriptor set and the Python modules from proto/
+libprotobuf-dev     the well-known .proto files protoc imports
+python3             the integration tests and the README example (/usr/bin/python3)
+python3-grpcio      a gRPC client we did not write, for the integration tests and the example
+python3-protobuf    the message classes the generated Python modules use
+python3-h2          a second HTTP/2 implementation for the HTTP/2 conformance tests
+nghttp2-client      nghttp and h2load: HTTP/2 tests and the RPC benchmark
+curl                /healthz and /metrics tests, as an operator would call them
+clang               libFuzzer targets (make fuzz)
+libclang-rt-14-dev  the libFuzzer and sanitizer runtimes clang links
+libgrpc++-dev       the C++ gRPC peer server of the benchmarks and interop tests
+protobuf-compiler-grpc  generates that peer from proto/
+beanstalkd          a peer queue that ringq-bench compares against (tests run its driver)
+redis-server        a peer queue that ringq-bench compares against (tests run its driver)
+nats-server         JetStream, a peer that ringq-bench compares against (tests run its driver)
+'
+PKGS=$(printf '%s\n' "$PKG_TABLE" | awk 'NF {print $1}' | tr '\n' ' ')
+if [ "${1:-}" = "--list" ]; then printf '%s\n' "$PKG_TABLE" | sed '/^$/d'; exit 0; fi
+
+missing=$(for p in $PKGS; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"
+done | tr '\n' ' ')
+missing=${missing% }
 if [ -z "$missing" ]; then echo "deps: all installed"; exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing Debian packages: $missing" >&2
+    echo "deps: run this as root, then make again:" >&2
+    echo "  sudo sh -c 'apt-get update && apt-get install -y $missing'" >&2
+    exit 1
+fi
+echo "deps: installing $missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# shellcheck disable=SC2086 # one word per package
 apt-get install -y -qq $missing
