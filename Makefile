@@ -9,7 +9,9 @@ CC       ?= gcc
 BUILD    ?= build
 OPT      ?= -O2
 SAN      ?=
-CFLAGS_ALL = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+# core/rt_version.h: the commit a build came from, for --version and ringq_build_info.
+GIT_DESC  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CFLAGS_ALL = -DRT_VERSION_GIT='"$(GIT_DESC)"' -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -g $(OPT) $(SAN) -pthread -I. -I$(BUILD)/gen -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS_ALL = -luring -lxxhash -lz -lm -pthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
