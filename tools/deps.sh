@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # make deps: the Debian packages ringq needs to build, test and benchmark. beanstalkd,
 # redis-server and nats-server are the peers ringq-bench drives: make test runs its drivers
-# against them (tests/integration/test_bench_*.py, on ephemeral ports).
+# against them (tests/integration/test_bench_*.py, on ephemeral ports). libev-dev: a program
+# linking libringq.a next to libev must get libev's ev_* functions, not our reactor's
+# (tests/integration/test_libringq_static.py).
 set -eu
 PKGS="build-essential clang pkg-config liburing-dev libxxhash-dev check zlib1g-dev \
 protobuf-compiler libprotobuf-dev python3 python3-grpcio python3-protobuf python3-h2 \
 nghttp2-client curl libgrpc++-dev protobuf-compiler-grpc libclang-rt-14-dev \
-beanstalkd redis-server nats-server"
+beanstalkd redis-server nats-server libev-dev"
 if [ "$(id -u)" -ne 0 ]; then
     echo "make deps needs root; run:"
     echo "  sudo apt-get update && sudo apt-get install -y $PKGS"
