@@ -188,18 +188,26 @@ RINGQ_PIC   = $(patsubst %.c,$(BUILD)/pic/%.o,$(foreach m,$(RINGQ_MODS),$(call l
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=default -c $< -o $@
-# It exports exactly the functions client/ringq.h declares (an anonymous version script made from
-# the header); every other symbol of the modules stays local.
-$(BUILD)/libringq.map: client/ringq.h
+# Both export exactly the functions client/ringq.h declares (libringq.syms, made from the
+# header); every other symbol of the modules (ev_*, buf_*, log_*, pw_*, ...) stays local, so a
+# program may link libev or anything else with the same generic names next to libringq.
+$(BUILD)/libringq.syms: client/ringq.h
 	@mkdir -p $(dir $@)
-	{ echo '{ global:'; grep -oE '\brq_[a-z0-9_]+ *\(' $< | tr -d ' (' | sort -u | sed 's/$$/;/'; \
-	  echo 'local: *; };'; } > $@
+	grep -oE '\brq_[a-z0-9_]+ *\(' $< | tr -d ' (' | sort -u > $@
+# The shared library: an anonymous version script of those names.
+$(BUILD)/libringq.map: $(BUILD)/libringq.syms
+	{ echo '{ global:'; sed 's/$$/;/' $<; echo 'local: *; };'; } > $@
 $(BUILD)/libringq.so: $(RINGQ_PIC) $(BUILD)/libringq.map
 	$(CC) -shared -Wl,-soname,libringq.so.0 -Wl,--version-script=$(BUILD)/libringq.map \
 	    -o $@ $(RINGQ_PIC) $(LDLIBS_ALL)
-$(BUILD)/libringq.a: $(RINGQ_PIC)
-	@rm -f $@
-	ar rcs $@ $^
+# The static library: one relocatable object (ld -r resolves the modules' references to each
+# other inside it), then every defined symbol but those names made local. A plain archive of the
+# objects would export all of them: linked next to libev, ev_loop_destroy resolved to ours.
+$(BUILD)/libringq.a: $(RINGQ_PIC) $(BUILD)/libringq.syms
+	@rm -f $@ $(BUILD)/libringq.o
+	$(LD) -r -o $(BUILD)/libringq.o $(RINGQ_PIC)
+	objcopy --keep-global-symbols=$(BUILD)/libringq.syms $(BUILD)/libringq.o
+	ar rcs $@ $(BUILD)/libringq.o
 lib: $(BUILD)/libringq.so $(BUILD)/libringq.a
 
 install: all lib

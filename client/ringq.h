@@ -218,8 +218,10 @@ typedef struct rq_work_cbs {
     void (*on_task)(rq_work *w, void *ud, rq_task *task);
     /* The answer to a request sent with a non-zero request_id (code 0 = OK). Optional. */
     void (*on_result)(rq_work *w, void *ud, uint64_t request_id, int code, const char *message);
-    /* The stream is up (connected true) or was lost (why filled; a re-subscribe follows after a
-     * backoff, with the credits not yet used). Optional. */
+    /* The stream is up (connected true), or was lost or could not be opened (why filled:
+     * RQ_ECONNECT with the dial error when the server cannot be reached, called at every failed
+     * attempt). A re-subscribe follows after rq_work_retry_ms(), with the credits not yet
+     * used. Optional. */
     void (*on_state)(rq_work *w, void *ud, bool connected, const rq_status *why);
 } rq_work_cbs;
 
@@ -237,6 +239,9 @@ int rq_work_extend(rq_work *w, const char *id, uint32_t lease_ms, uint64_t reque
 /* Requests with a request_id whose answer has not arrived yet. */
 size_t rq_work_unanswered(const rq_work *w);
 bool rq_work_connected(const rq_work *w);
+/* Milliseconds until the next re-subscribe attempt (RQ_BACKOFF_MIN_MS doubling to
+ * RQ_BACKOFF_MAX_MS); 0 when none is scheduled (the stream is open). */
+uint32_t rq_work_retry_ms(const rq_work *w);
 /* Ends the stream (cancelling it) and frees it. No callback runs afterwards. */
 void rq_work_close(rq_work *w);
 

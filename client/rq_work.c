@@ -157,6 +157,9 @@ static void work_open(rq_work *w)
     w->call = rq_conn_start(w->c, WORK_PATH, 0, &cbs, w, &st);
     if (!w->call) {
         schedule_retry(w);
+        /* The server cannot be reached (a dial failed): say so at each attempt, not only when
+         * a stream that was up is lost. A first dial still in progress is no failure. */
+        if (w->cb.on_state && w->c->dial_fails) w->cb.on_state(w, w->ud, false, &st);
         return;
     }
     buf b;
@@ -300,6 +303,12 @@ void rq_work_close(rq_work *w)
     w->closing = true;
     pw_grpc_ccall_cancel(call); /* its on_close frees w (now, or later inside a callback) */
     rq_conn_flush(c);
+}
+
+uint32_t rq_work_retry_ms(const rq_work *w)
+{
+    if (w->call || !ev_timer_armed(&w->retry)) return 0;
+    return w->backoff_ms;
 }
 
 void rq_work_conn_up(rq_client *c)

@@ -32,6 +32,8 @@ struct pw_grpc_ccall {
     bool got_status;  /* grpc-status seen (trailers or trailers-only) */
     bool req_gzip;    /* sent grpc-encoding: gzip (large messages are compressed) */
     bool queued;      /* PENDING and counted in the client's pending suffix */
+    bool flushing;    /* inside call_flush (it must not nest: see there) */
+    bool flush_again; /* the session became writable during a flush: go round again */
     pw_grpc_status status;
     /* A status decided locally (deadline, cancel, bad response): wins over the stream's own. */
     bool forced;
@@ -102,6 +104,7 @@ static void call_finish(pw_grpc_ccall *c, pw_grpc_status code, const char *msg, 
     list_remove(cl, c);
     pw_grpc_cstatus st = {code, msg ? msg : "", msg ? msg_len : 0, refused};
     if (c->cb.on_close) c->cb.on_close(c, c->ud, &st);
+    if (c->flushing) return; /* closed from inside its own submit: call_flush frees it */
     call_free(c);
 }
 
@@ -139,14 +142,14 @@ static void call_reset(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
 /* ---- sending ---- */
 
 /* Hands queued bytes (and END_STREAM) to the session as far as its per-stream cap allows. */
-static void call_flush(pw_grpc_ccall *c)
+static void call_flush_once(pw_grpc_ccall *c)
 {
-    if (c->state != PW_GRPC_CC_OPEN || c->end_sent) return;
     pw_h2_session *s = c->cl->h2;
     while (buf_size(&c->out) > 0) {
         size_t have = buf_size(&c->out);
         ssize_t n = pw_h2_submit_data(s, c->stream_id, buf_begin(&c->out), have, c->send_end);
-        if (n <= 0) return; /* -ENOBUFS: on_stream_writable resumes; other errors: closing */
+        if (n <= 0 || c->state != PW_GRPC_CC_OPEN) return; /* -ENOBUFS: on_stream_writable
+                                                               resumes; otherwise closing */
         buf_consume(&c->out, (size_t)n);
         if ((size_t)n == have && c->send_end) {
             c->end_sent = true;
@@ -154,6 +157,29 @@ static void call_flush(pw_grpc_ccall *c)
         }
     }
     if (c->send_end && pw_h2_submit_data(s, c->stream_id, NULL, 0, true) == 0) c->end_sent = true;
+}
+
+static void call_flush(pw_grpc_ccall *c)
+{
+    if (c->state != PW_GRPC_CC_OPEN || c->end_sent) return;
+    /* A submit made outside the session's callbacks may pump the stream's DATA out and run
+     * on_stream_writable (so this function) from inside pw_h2_submit_data, before the bytes it
+     * accepted were consumed from c->out: a nested flush would hand the same bytes over again
+     * (a message of 65,518+ bytes was sent with its first 64 KiB twice). Never re-enter: the
+     * outer flush goes round again instead. */
+    if (c->flushing) {
+        c->flush_again = true;
+        return;
+    }
+    c->flushing = true;
+    do {
+        c->flush_again = false;
+        call_flush_once(c);
+    } while (c->flush_again && !c->end_sent && c->state == PW_GRPC_CC_OPEN);
+    c->flushing = false;
+    /* The stream closed inside a submit (our END_STREAM after the server's): on_close ran
+     * there and left the freeing to us. */
+    if (c->state == PW_GRPC_CC_CLOSED) call_free(c);
 }
 
 static int call_open(pw_grpc_ccall *c, uint64_t now_ns)

@@ -17,9 +17,12 @@
  *   on_stream_writable only) from submit calls made outside any callback. Inside a callback the
  *   application may call any pw_h2_submit_* / pw_h2_consume / stream_set_user function, but not
  *   pw_h2_session_recv, pw_h2_session_destroy or output_consume. on_stream_close and
- *   on_stream_writable are deferred: they never run nested inside another callback or inside
- *   the submit call that caused them, so a stream's user context stays valid for the whole of
- *   any callback about it.
+ *   on_stream_writable are deferred: they never run nested inside another callback, so a
+ *   stream's user context stays valid for the whole of any callback about it. A submit made
+ *   outside any callback does run them before it returns: pw_h2_submit_data pumps the stream
+ *   and may call on_stream_writable for that very stream before the caller has seen how many
+ *   bytes were accepted. A writer that resubmits from on_stream_writable must not nest
+ *   (pw_grpc_call_pump, call_flush in pw_grpc_client.c: a flag, and go round again).
  *
  * Errors
  *   Functions returning int/ssize_t return >= 0 on success or a negative value: session-level

@@ -27,6 +27,7 @@ protobuf-compiler-grpc  generates that peer from proto/
 beanstalkd          a peer queue that ringq-bench compares against (tests run its driver)
 redis-server        a peer queue that ringq-bench compares against (tests run its driver)
 nats-server         JetStream, a peer that ringq-bench compares against (tests run its driver)
+libev-dev           tests link libringq.a next to libev: only rq_* symbols may be visible
 '
 PKGS=$(printf '%s\n' "$PKG_TABLE" | awk 'NF {print $1}' | tr '\n' ' ')
 if [ "${1:-}" = "--list" ]; then printf '%s\n' "$PKG_TABLE" | sed '/^$/d'; exit 0; fi

@@ -11,7 +11,11 @@
  *
  * SIGTERM/SIGINT: no new task is started (tasks still pushed are nacked with delay 0, so they
  * return at once); running handlers get --grace-ms to finish, then are killed and nacked with
- * delay 0; the agent exits once every ack/nack has been answered. */
+ * delay 0; the agent exits once every ack/nack has been answered.
+ *
+ * A handler that cannot be started is nacked with the reason. Failed connects are logged with
+ * each retry's delay. Queue names are checked with the server's own rule before connecting;
+ * a subscription the server refuses anyway ends the agent (EXIT_REFUSED). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -27,6 +31,7 @@
 #include "core/ev_reactor.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
+#include "queue/q_part.h"
 #include "worker/wk_mesh_loop.h"
 #include "worker/wk_pool.h"
 
@@ -39,6 +44,9 @@ extern char **environ;
 #define LINE_LOG_MAX 4096
 /* After the grace period, how long to wait for the server's answers before exiting anyway. */
 #define ANSWER_WAIT_MS 5000
+/* Exit statuses beyond 0 (drained) and 1 (handlers still running at exit). */
+#define EXIT_USAGE 2   /* bad arguments, an invalid queue name among them */
+#define EXIT_REFUSED 3 /* the server refused the subscription (INVALID_ARGUMENT) */
 
 static const char USAGE[] =
     "usage: ringq-worker [OPTIONS] -q QUEUE [-q QUEUE...] -- COMMAND [ARGS...]\n"
@@ -54,7 +62,11 @@ static const char USAGE[] =
     "  --timeout-ms N      kill and nack a handler running longer (default 3600000)\n"
     "  --grace-ms N        on SIGTERM, wait this long for running handlers (default 30000)\n"
     "  --log-level L       debug|info|warn|error (default info)\n"
-    "  -h, --help\n";
+    "  -h, --help\n"
+    "\n"
+    "A handler that cannot be started nacks its task with the reason. Exit status: 0 drained\n"
+    "(SIGTERM/SIGINT); 1 handlers still running at exit, or could not start; 2 bad arguments\n"
+    "(an invalid queue name among them); 3 the server refused the subscription.\n";
 
 typedef struct handler handler;
 
@@ -81,6 +93,7 @@ struct handler {
     wk_job job;
     bool exited;
     int wstatus;
+    int start_err; /* spawn's negative errno when the handler could not be started; 0: it ran */
     enum { KILL_NONE, KILL_TIMEOUT, KILL_SHUTDOWN } killed;
     ev_timer extend_timer, timeout_timer;
 };
@@ -100,6 +113,8 @@ static struct {
     uint32_t running;
     uint64_t next_rid;
     bool stopping, done;
+    int exit_code;     /* EXIT_* when done for a reason other than a signal */
+    uint32_t failures; /* failed subscribe attempts since the stream was last up */
     ev_timer grace_timer, answer_timer;
     int sfd;
     ev_op sig_op;
@@ -140,13 +155,16 @@ static void finish(handler *h)
     uint64_t ms = (rt_now_ns() - h->started_ns) / RT_NS_PER_MS;
     const char *id = h->task->id;
     uint64_t rid = ++A.next_rid;
-    if (h->killed == KILL_NONE && WIFEXITED(h->wstatus) && WEXITSTATUS(h->wstatus) == 0) {
+    if (!h->start_err && h->killed == KILL_NONE && WIFEXITED(h->wstatus) &&
+        WEXITSTATUS(h->wstatus) == 0) {
         rq_work_ack(A.w, id, rid);
         log_info("task done", "task=%s queue=%s attempt=%u ms=%llu", id, h->task->queue,
                  h->task->attempt, (unsigned long long)ms);
     } else {
         rq_nack_opts no = {.reason = reason};
-        if (h->killed == KILL_TIMEOUT)
+        if (h->start_err)
+            snprintf(reason, sizeof reason, "cannot start handler: %s", strerror(-h->start_err));
+        else if (h->killed == KILL_TIMEOUT)
             snprintf(reason, sizeof reason, "timed out after %u ms", A.timeout_ms);
         else if (h->killed == KILL_SHUTDOWN)
             snprintf(reason, sizeof reason, "worker shutting down");
@@ -396,13 +414,18 @@ static void on_task(rq_work *w, void *ud, rq_task *t)
     h->used = true;
     h->task = t;
     h->started_ns = rt_now_ns();
+    /* Before anything can fail: finish() stops both timers, armed or not. */
+    ev_timer_init(&h->extend_timer, on_extend, h);
+    ev_timer_init(&h->timeout_timer, on_timeout, h);
     A.running++;
     int rc = spawn(h);
     if (rc < 0) {
+        /* A typo in the command, or no permission: nack the task with the reason (the queue's
+         * backoff, then its dead letters, decide what happens to it) and keep running. */
         log_error("cannot start handler", "task=%s cmd=%s err=\"%s\"", t->id, A.cmd[0],
                   strerror(-rc));
         h->in_done = h->out.eof = h->err.eof = h->exited = true;
-        h->wstatus = 127 << 8;
+        h->start_err = rc;
         finish(h);
         return;
     }
@@ -418,14 +441,23 @@ static void on_task(rq_work *w, void *ud, rq_task *t)
         waitpid(h->pid, &h->wstatus, 0);
         h->exited = true;
     }
-    ev_timer_init(&h->extend_timer, on_extend, h);
-    ev_timer_init(&h->timeout_timer, on_timeout, h);
     ev_timer_start(A.loop, &h->extend_timer, h->started_ns + extend_period_ns());
     ev_timer_start(A.loop, &h->timeout_timer, h->started_ns + (uint64_t)A.timeout_ms * RT_NS_PER_MS);
 }
 
+/* gRPC INVALID_ARGUMENT: the server refused the request as written. */
+#define CODE_INVALID_ARGUMENT 3
+
 static void on_result(rq_work *w, void *ud, uint64_t rid, int code, const char *msg)
 {
+    if (rid == 0 && code == CODE_INVALID_ARGUMENT) {
+        /* The Subscribe (the one request sent without an id) was refused: no task will ever
+         * come, and sending it again would be refused again. */
+        log_error("subscription refused", "code=%s message=\"%s\"", rq_status_name(code), msg);
+        A.exit_code = EXIT_REFUSED;
+        A.done = true;
+        return;
+    }
     if (code) log_warn("request failed", "request=%llu code=%s message=\"%s\"",
                        (unsigned long long)rid, rq_status_name(code), msg);
     check_done();
@@ -433,8 +465,20 @@ static void on_result(rq_work *w, void *ud, uint64_t rid, int code, const char *
 
 static void on_state(rq_work *w, void *ud, bool up, const rq_status *why)
 {
-    if (up) log_info("subscribed", "addr=%s", rq_client_addr(A.c));
-    else log_warn("stream lost", "code=%s why=\"%s\"", rq_status_name(why->code), why->message);
+    if (up) {
+        if (A.failures)
+            log_info("subscribed", "addr=%s after_failures=%u", rq_client_addr(A.c), A.failures);
+        else
+            log_info("subscribed", "addr=%s", rq_client_addr(A.c));
+        A.failures = 0;
+        return;
+    }
+    A.failures++;
+    /* Every failed attempt and the wait before the next one (RQ_BACKOFF_MIN_MS doubling to
+     * RQ_BACKOFF_MAX_MS): an operator sees at once that the server cannot be reached. */
+    log_warn(why->code == RQ_ECONNECT ? "connect failed" : "stream lost",
+             "addr=%s code=%s why=\"%s\" attempt=%u retry_in_ms=%u", rq_client_addr(A.c),
+             rq_status_name(why->code), why->message, A.failures, rq_work_retry_ms(w));
 }
 
 /* ---- shutdown ---- */
@@ -475,7 +519,7 @@ static int bad(const char *fmt, const char *arg)
     fprintf(stderr, "ringq-worker: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n(ringq-worker --help for usage)\n");
-    return 2;
+    return EXIT_USAGE;
 }
 
 static bool num(const char *s, uint32_t *out)
@@ -524,6 +568,15 @@ int main(int argc, char **argv)
         i++;
     }
     if (A.nq == 0) return bad("no queue (-q QUEUE)%s", "");
+    for (size_t i = 0; i < A.nq; i++) {
+        /* The server's own rule (docs/semantics.md), so a typo fails here, not in a loop of
+         * refused subscriptions. */
+        q_err e;
+        if (q_queue_name_check(A.queues[i], strlen(A.queues[i]), &e) != Q_OK) {
+            fprintf(stderr, "ringq-worker: invalid queue name '%s': %s\n", A.queues[i], e.msg);
+            return EXIT_USAGE;
+        }
+    }
     if (!A.cmd || !A.cmd[0]) return bad("no command (-- COMMAND [ARGS...])%s", "");
 
     /* Signals: SIGTERM/SIGINT through a signalfd read by the loop; blocked before any thread
@@ -560,7 +613,7 @@ int main(int argc, char **argv)
     A.w = rq_work_open(A.c, A.queues, A.nq, A.concurrency, A.lease_ms, &cbs, NULL, &st);
     if (!A.w) {
         fprintf(stderr, "ringq-worker: %s\n", st.message);
-        return 2;
+        return EXIT_USAGE;
     }
     log_info("ringq-worker started", "addr=%s queues=%zu concurrency=%u cmd=%s",
              rq_client_addr(A.c), A.nq, A.concurrency, A.cmd[0]);
@@ -578,5 +631,6 @@ int main(int argc, char **argv)
     rq_client_destroy(A.c);
     wk_mesh_destroy(A.mesh);
     free(A.hs);
+    if (A.exit_code) return A.exit_code;
     return A.running ? 1 : 0;
 }

@@ -1,14 +1,20 @@
 """ringq-worker running real commands against a real ringqd: success and failure (ack/nack),
 the task's environment and logged output, a handler killed at --timeout-ms while its lease is
 extended, and SIGTERM drains (handlers finish within the grace period, or are killed and their
-tasks returned at once) with nothing lost. Tasks are enqueued with Python grpcio (interop)."""
+tasks returned at once) with nothing lost. A handler that cannot be started is nacked with the
+reason; failed connects are logged with each retry; an invalid queue name, or a subscription the
+server refuses, ends the worker with an error. Tasks are enqueued with Python grpcio (interop)."""
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
+from concurrent import futures
+
+import grpc
 
 import ringq_harness as H
 from ringq_client import RingqdTest
@@ -151,6 +157,80 @@ class WorkerAgentTest(RingqdTest):
                    queue_pb2.LeaseResponse).tasks
         self.assertEqual(sorted(t.id for t in got), sorted(ids))
         self.assertIn('reason="worker shutting down"', "".join(a.lines))
+
+    def test_handler_that_cannot_start_nacks_with_reason(self):
+        # A typo in the command: posix_spawn fails. The worker once crashed (SIGSEGV in
+        # ev_timer_stop) and left the task leased; now it nacks it with the reason and goes on.
+        missing = os.path.join(self.tmp.name, "no-such-handler")
+        (first,) = self.enqueue("one", max_attempts=1)  # one nack makes it dead, reason kept
+        a = Agent(self.srv.addr, [self.q], [missing, "--flag"])
+        try:
+            i = self.wait_info(lambda i: i.dead == 1, "the first task nacked to dead")
+            self.assertEqual(i.leased, 0)
+            self.assertIsNone(a.proc.poll(), "the worker exited:\n" + "".join(a.lines))
+            (second,) = self.enqueue("two", max_attempts=1)  # still taking tasks
+            self.wait_info(lambda i: i.dead == 2, "the second task nacked to dead")
+            a.wait_lines('msg="cannot start handler"', 2)
+        finally:
+            self.assertEqual(a.stop(), 0)
+        for tid in (first, second):
+            t = call(self.ch, "Admin", "GetTask", admin_pb2.GetTaskRequest(id=tid),
+                     types_pb2.TaskInfo)
+            self.assertEqual(t.last_error, "cannot start handler: No such file or directory")
+        log = "".join(a.lines)
+        self.assertIn(f'cmd={missing} err="No such file or directory"', log)
+        self.assertIn('reason="cannot start handler: No such file or directory"', log)
+
+    def test_logs_failed_connects_and_retries(self):
+        # A port bound but not listening: every connect is refused (and no one else gets it
+        # while we hold it).
+        with socket.socket() as hold:
+            hold.bind(("127.0.0.1", 0))
+            addr = f"127.0.0.1:{hold.getsockname()[1]}"
+            a = Agent(addr, [self.q], ["true"])
+            try:
+                a.wait_lines('msg="connect failed"', 3)
+            finally:
+                self.assertEqual(a.stop(), 0)
+        fails = [l for l in a.lines if 'msg="connect failed"' in l]
+        for k, line in enumerate(fails[:3], 1):
+            self.assertIn(f"addr={addr} code=CONNECT_FAILED", line)
+            self.assertIn(f'why="cannot connect to {addr}: Connection refused"', line)
+            # Each attempt numbered, and the wait before the next one doubling from 200 ms.
+            self.assertIn(f"attempt={k} retry_in_ms={100 << k}", line)
+
+    def test_invalid_queue_name_exits_with_error(self):
+        for name, why in (("bad/name", "queue name has '/' at position 3"),
+                          ("x" * 129, "queue name is 129 bytes; at most 128 allowed"),
+                          ("", "queue name is empty")):
+            p = subprocess.run([WORKER, "--addr", self.srv.addr, "-q", "ok", "-q", name, "--",
+                                "true"], capture_output=True, text=True, timeout=WAIT_S)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(f"ringq-worker: invalid queue name '{name}': {why}", p.stderr)
+
+    def test_subscription_refused_by_the_server_exits_with_error(self):
+        # A server that refuses every Subscribe (as ringqd answers one it finds invalid: a
+        # WorkResult with INVALID_ARGUMENT and no request id). Python grpcio, on port 0.
+        def work(requests, ctx):
+            for _ in requests:
+                yield queue_pb2.WorkResponse(result=queue_pb2.WorkResult(
+                    code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message="refused by the test"))
+                return
+        srv = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("ringq.v1.Queue", {
+            "Work": grpc.stream_stream_rpc_method_handler(
+                work, request_deserializer=queue_pb2.WorkRequest.FromString,
+                response_serializer=queue_pb2.WorkResponse.SerializeToString)}),))
+        port = srv.add_insecure_port("127.0.0.1:0")
+        srv.start()
+        try:
+            p = subprocess.run([WORKER, "--addr", f"127.0.0.1:{port}", "-q", self.q, "--", "true"],
+                               capture_output=True, text=True, timeout=WAIT_S)
+        finally:
+            srv.stop(None).wait()
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn('msg="subscription refused" code=INVALID_ARGUMENT '
+                      'message="refused by the test"', p.stderr)
 
     def test_bad_arguments(self):
         for args in ([], ["-q", "x"], ["--", "true"], ["-q", "x", "-c", "0", "--", "true"]):

@@ -53,6 +53,7 @@ static void setup_with(uint32_t max_streams)
          .on_half_close = bidi_half},
         {.path = "/t.S/Hang", .kind = PW_GRPC_UNARY, .on_message = hang_msg,
          .on_cancel = hang_cancel},
+        {.path = "/t.S/First", .kind = PW_GRPC_BIDI_STREAMING, .on_message = echo_msg},
     };
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         ck_assert_int_eq(pw_grpc_server_add_method(SRV, &ms[i]), 0);
@@ -209,6 +210,101 @@ START_TEST(large_messages_cross_windows)
 }
 END_TEST
 
+/* Keeps a whole response message (r_msg keeps 128 bytes). */
+typedef struct whole {
+    rec r;
+    uint8_t *got;
+    size_t got_len;
+} whole;
+
+static int w_msg(pw_grpc_ccall *c, void *ud, const uint8_t *p, size_t n)
+{
+    whole *w = ud;
+    w->r.msgs++;
+    free(w->got);
+    w->got = malloc(n ? n : 1);
+    ck_assert_ptr_nonnull(w->got);
+    if (n) memcpy(w->got, p, n);
+    w->got_len = n;
+    return 0;
+}
+static void w_close(pw_grpc_ccall *c, void *ud, const pw_grpc_cstatus *st)
+{
+    r_close(c, &((whole *)ud)->r, st);
+}
+
+/* Message sizes around every edge of the request path: the 16,384-byte frame, the 65,535-byte
+ * initial windows, the session's 64 KiB per-stream pending cap (a framed message is 5 bytes
+ * longer than the message), twice that, 1 MiB and the 4 MiB limit. The issue's failing range
+ * (65,518 to 131,052 bytes of payload) lies inside. */
+static const size_t EDGE_SIZES[] = {
+    0, 1, 16378, 16379, 16380, 16383, 16384, 16385,
+    65512, 65513, 65517, 65518, 65519, 65529, 65530, 65531, 65532, 65534, 65535, 65536, 65537,
+    70000, 98304, 131052, 131053, 131066, 131067, 131068, 131071, 131072, 131073,
+    (1u << 20) - 6, (1u << 20) - 5, (1u << 20) - 4, (1u << 20) + 1,
+    (4u << 20) - 6, (4u << 20) - 5, (4u << 20) - 1, 4u << 20,
+};
+
+START_TEST(echo_every_edge_size_intact)
+{
+    /* Each size on a fresh connection: the request is submitted before the server's SETTINGS
+     * arrive, so the stream window is the initial 65,535 and the session pumps a window's worth
+     * out from inside the submit (where on_stream_writable once re-entered the flush and sent
+     * the message's first 64 KiB twice). The echo must come back byte for byte. */
+    size_t max = (4u << 20) + 1;
+    uint8_t *big = malloc(max);
+    ck_assert_ptr_nonnull(big);
+    for (size_t i = 0; i < max; i++) big[i] = (uint8_t)(i * 131 + (i >> 9));
+    for (size_t k = 0; k < sizeof EDGE_SIZES / sizeof EDGE_SIZES[0]; k++) {
+        size_t n = EDGE_SIZES[k];
+        teardown();
+        setup();
+        whole w = {{0}, NULL, 0};
+        static const pw_grpc_ccall_cbs wcbs = {w_msg, w_close};
+        int err = 1;
+        pw_grpc_ccall *c = pw_grpc_ccall_start(CL, "/t.S/Echo", 0, NOW, &wcbs, &w, &err);
+        ck_assert_ptr_nonnull(c);
+        ck_assert_int_eq(pw_grpc_ccall_send(c, big, n, true), 0);
+        pump();
+        ck_assert_msg(w.r.closed && w.r.code == PW_GRPC_OK, "size %zu: status %d %s", n,
+                      (int)w.r.code, w.r.message);
+        ck_assert_msg(w.r.msgs == 1 && w.got_len == n, "size %zu: %d messages, %zu bytes", n,
+                      w.r.msgs, w.got_len);
+        ck_assert_msg(n == 0 || memcmp(w.got, big, n) == 0, "size %zu: echo differs", n);
+        free(w.got);
+    }
+    /* One byte above the server's 4 MiB receive limit is refused, not corrupted. */
+    teardown();
+    setup();
+    rec r = {0};
+    ck_assert_int_eq(pw_grpc_ccall_send(start("/t.S/Echo", 0, &r), big, max, true), 0);
+    pump();
+    ck_assert(r.closed);
+    ck_assert_int_eq(r.code, PW_GRPC_RESOURCE_EXHAUSTED);
+    free(big);
+}
+END_TEST
+
+START_TEST(stream_closed_inside_own_send)
+{
+    /* The server finishes the stream (trailers, END_STREAM) after the first message while the
+     * client has not half-closed. The client's END_STREAM, handed to the session inside the
+     * next pw_grpc_ccall_send, closes the stream there, so on_close runs inside that send: the
+     * call must be freed only once the send is done with it (ASan sees a use after free). */
+    rec r = {0};
+    pw_grpc_ccall *c = start("/t.S/First", 0, &r);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)"1", 1, false), 0);
+    pump();
+    ck_assert_int_eq(r.msgs, 1);
+    ck_assert(!r.closed);
+    ck_assert_int_eq(pw_grpc_ccall_close_send(c), 0);
+    ck_assert(r.closed); /* inside the call that ended the stream */
+    ck_assert_int_eq(r.code, PW_GRPC_OK);
+    ck_assert_uint_eq(pw_grpc_client_calls(CL), 0);
+    pump();
+}
+END_TEST
+
 START_TEST(deadline_expires)
 {
     rec r = {0};
@@ -339,6 +435,8 @@ static Suite *client_suite(void)
     tcase_add_test(tc, unary_error_status_and_unknown_method);
     tcase_add_test(tc, bidi_stream);
     tcase_add_test(tc, large_messages_cross_windows);
+    tcase_add_test(tc, echo_every_edge_size_intact);
+    tcase_add_test(tc, stream_closed_inside_own_send);
     tcase_add_test(tc, deadline_expires);
     tcase_add_test(tc, cancel_by_call_and_from_callback);
     tcase_add_test(tc, pending_behind_stream_limit);
