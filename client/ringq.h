@@ -277,6 +277,12 @@ int rq_configure_queue(rq_client *c, const char *name, const rq_queue_settings *
 int rq_pause_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *st);
 int rq_resume_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *st);
 int rq_purge_queue(rq_client *c, const char *name, uint64_t *purged, rq_status *st);
+/* Deletes a queue entirely: its tasks in every state, settings, pause state and idempotency
+ * keys (Admin.DeleteQueue); the name is free afterwards. A queue with leased tasks fails with
+ * FAILED_PRECONDITION unless `force`. *deleted (may be NULL): tasks deleted with it. NOT_FOUND
+ * for an unknown queue. */
+int rq_delete_queue(rq_client *c, const char *name, bool force, uint64_t *deleted,
+                    rq_status *st);
 
 /* Everything about one task: one allocation, freed with rq_task_info_free. */
 typedef struct rq_task_info {
@@ -310,6 +316,10 @@ int rq_peek(rq_client *c, const char *queue, int state, size_t limit, rq_task_in
 /* Redrives the given dead tasks (n 0: every dead task of the queue). */
 int rq_redrive(rq_client *c, const char *queue, const char *const *ids, size_t n,
                uint64_t *redriven, rq_status *st);
+/* rq_redrive with one result per id (n >= 1): results[n] gets OK, NOT_FOUND (unknown or
+ * another queue's) or FAILED_PRECONDITION (not dead) with the server's reason. */
+int rq_redrive_each(rq_client *c, const char *queue, const char *const *ids, size_t n,
+                    rq_item_status *results, uint64_t *redriven, rq_status *st);
 int rq_delete_task(rq_client *c, const char *id, rq_status *st);
 
 #ifdef __cplusplus
