@@ -27,6 +27,7 @@
 #include "core/ev_reactor.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
+#include "core/rt_version.h"
 #include "worker/wk_mesh_loop.h"
 #include "worker/wk_pool.h"
 
@@ -54,7 +55,8 @@ static const char USAGE[] =
     "  --timeout-ms N      kill and nack a handler running longer (default 3600000)\n"
     "  --grace-ms N        on SIGTERM, wait this long for running handlers (default 30000)\n"
     "  --log-level L       debug|info|warn|error (default info)\n"
-    "  -h, --help\n";
+    "  -h, --help\n"
+    "  --version\n";
 
 typedef struct handler handler;
 
@@ -499,6 +501,9 @@ int main(int argc, char **argv)
             break;
         } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
             fputs(USAGE, stdout);
+            return 0;
+        } else if (strcmp(s, "--version") == 0) {
+            printf("ringq-worker %s (%s)\n", RT_VERSION, RT_VERSION_GIT);
             return 0;
         } else if (strcmp(s, "--addr") == 0 && v) {
             o.addr = v;
