@@ -209,13 +209,11 @@ void fmt_color_init(bool json)
     g_color = !json && isatty(STDOUT_FILENO) && !(nc && nc[0]);
 }
 
-bool fmt_color_on(void) { return g_color; }
-
 const char *fmt_on(fmt_color c)
 {
     static const char *const sgr[] = {
         [FMT_BOLD] = "\033[1m", [FMT_RED] = "\033[31m", [FMT_GREEN] = "\033[32m",
-        [FMT_YELLOW] = "\033[33m", [FMT_CYAN] = "\033[36m", [FMT_DIM] = "\033[2m",
+        [FMT_YELLOW] = "\033[33m", [FMT_CYAN] = "\033[36m",
     };
     return g_color ? sgr[c] : "";
 }

@@ -1,6 +1,7 @@
 /* tools/ringq_fmt: the ringq CLI's output on stdout - JSON values (strings escaped, payloads as
- * text or base64, queues, tasks), the queue table, a task as text, and the cells of the peek
- * table (escaped previews, times). Arguments are borrowed for the call. */
+ * text or base64, queues, tasks), the queue table, a task as text, the cells of the peek and
+ * dead tables (escaped previews, state cells), the one time format (also ringq-log's) and
+ * table colour (on a terminal only, NO_COLOR honoured). Arguments are borrowed for the call. */
 #ifndef RINGQ_FMT_H
 #define RINGQ_FMT_H
 
@@ -56,13 +57,11 @@ typedef enum fmt_color {
     FMT_GREEN,
     FMT_YELLOW,
     FMT_CYAN,
-    FMT_DIM,
 } fmt_color;
 
 /* Decides once whether tables are coloured: only when stdout is a terminal and NO_COLOR is
  * unset or empty (no-color.org), and never for --json. */
 void fmt_color_init(bool json);
-bool fmt_color_on(void);
 /* The colour's start and reset sequences ("" when colour is off), for printf. */
 const char *fmt_on(fmt_color c);
 const char *fmt_off(void);
