@@ -316,8 +316,10 @@ int rq_peek(rq_client *c, const char *queue, int state, size_t limit, rq_task_in
 /* Redrives the given dead tasks (n 0: every dead task of the queue). */
 int rq_redrive(rq_client *c, const char *queue, const char *const *ids, size_t n,
                uint64_t *redriven, rq_status *st);
-/* rq_redrive with one result per id (n >= 1): results[n] gets OK, NOT_FOUND (unknown or
- * another queue's) or FAILED_PRECONDITION (not dead) with the server's reason. */
+/* rq_redrive with one result per id: ids[n] (1..1000, borrowed for the call) and results[n]
+ * (the caller's), each OK, NOT_FOUND (unknown or another queue's) or FAILED_PRECONDITION (not
+ * dead) with the server's reason. Returns 0 when the call succeeded (check each result), else
+ * the status code, st set: RQ_EINVAL (no queue, no ids, no results), or the call's status. */
 int rq_redrive_each(rq_client *c, const char *queue, const char *const *ids, size_t n,
                     rq_item_status *results, uint64_t *redriven, rq_status *st);
 int rq_delete_task(rq_client *c, const char *id, rq_status *st);
