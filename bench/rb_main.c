@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bench/rb_engine.h"
+#include "core/rt_version.h"
 
 static const char usage_text[] =
     "usage: ringq-bench <rpc|enqueue|e2e|drain> --system ringq|grpc|beanstalkd|redis|jetstream "
@@ -33,6 +34,7 @@ static const char usage_text[] =
     "  --label TEXT          copied into the result\n"
     "  --json FILE           write the JSON result there (default: stdout)\n"
     "  --quiet               no progress line\n"
+    "  --version             print the version and exit\n"
     "e2e closed loop: producers pause while max(4 x conns x inflight x batch, 1024) tasks are\n"
     "stamped but not yet received, until that backlog halves. Exit: 0 passed, 1 failed, 2 usage.\n";
 
@@ -107,6 +109,10 @@ int main(int argc, char **argv)
     const char *sc = argv[1];
     if (strcmp(sc, "-h") == 0 || strcmp(sc, "--help") == 0) {
         fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(sc, "--version") == 0) {
+        printf("ringq-bench %s (%s)\n", RT_VERSION, RT_VERSION_GIT);
         return 0;
     }
     if (strcmp(sc, "rpc") == 0) o.scenario = RB_RPC;

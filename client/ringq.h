@@ -282,6 +282,12 @@ int rq_configure_queue(rq_client *c, const char *name, const rq_queue_settings *
 int rq_pause_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *st);
 int rq_resume_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *st);
 int rq_purge_queue(rq_client *c, const char *name, uint64_t *purged, rq_status *st);
+/* Deletes a queue entirely: its tasks in every state, settings, pause state and idempotency
+ * keys (Admin.DeleteQueue); the name is free afterwards. A queue with leased tasks fails with
+ * FAILED_PRECONDITION unless `force`. *deleted (may be NULL): tasks deleted with it. NOT_FOUND
+ * for an unknown queue. */
+int rq_delete_queue(rq_client *c, const char *name, bool force, uint64_t *deleted,
+                    rq_status *st);
 
 /* Everything about one task: one allocation, freed with rq_task_info_free. */
 typedef struct rq_task_info {
@@ -315,6 +321,12 @@ int rq_peek(rq_client *c, const char *queue, int state, size_t limit, rq_task_in
 /* Redrives the given dead tasks (n 0: every dead task of the queue). */
 int rq_redrive(rq_client *c, const char *queue, const char *const *ids, size_t n,
                uint64_t *redriven, rq_status *st);
+/* rq_redrive with one result per id: ids[n] (1..1000, borrowed for the call) and results[n]
+ * (the caller's), each OK, NOT_FOUND (unknown or another queue's) or FAILED_PRECONDITION (not
+ * dead) with the server's reason. Returns 0 when the call succeeded (check each result), else
+ * the status code, st set: RQ_EINVAL (no queue, no ids, no results), or the call's status. */
+int rq_redrive_each(rq_client *c, const char *queue, const char *const *ids, size_t n,
+                    rq_item_status *results, uint64_t *redriven, rq_status *st);
 int rq_delete_task(rq_client *c, const char *id, rq_status *st);
 
 #ifdef __cplusplus

@@ -310,6 +310,20 @@ int rq_purge_queue(rq_client *c, const char *name, uint64_t *purged, rq_status *
     return msgs_done(&m, rc);
 }
 
+int rq_delete_queue(rq_client *c, const char *name, bool force, uint64_t *deleted,
+                    rq_status *st)
+{
+    if (!str_ok(name)) return rq_set_status(st, RQ_EINVAL, "delete needs a queue");
+    msgs m;
+    msgs_init(&m);
+    int rc = pw_pb_put_string(&m.req, 1, name, strlen(name));
+    if (force) rc |= pw_pb_put_bool(&m.req, 2, true);
+    if (rc) return nomem(&m, st);
+    rc = rq_unary(c, APATH "DeleteQueue", &m.req, &m.resp, st);
+    if (rc == 0 && deleted) *deleted = rq_pb_u64(buf_begin(&m.resp), buf_size(&m.resp), 1);
+    return msgs_done(&m, rc);
+}
+
 int rq_delete_task(rq_client *c, const char *id, rq_status *st)
 {
     msgs m;
@@ -467,4 +481,30 @@ int rq_redrive(rq_client *c, const char *queue, const char *const *ids, size_t n
     rc = rq_unary(c, APATH "RedriveDeadTasks", &m.req, &m.resp, st);
     if (rc == 0 && redriven) *redriven = rq_pb_u64(buf_begin(&m.resp), buf_size(&m.resp), 1);
     return msgs_done(&m, rc);
+}
+
+int rq_redrive_each(rq_client *c, const char *queue, const char *const *ids, size_t n,
+                    rq_item_status *results, uint64_t *redriven, rq_status *st)
+{
+    if (!str_ok(queue) || !ids || n == 0 || !results)
+        return rq_set_status(st, RQ_EINVAL, "redrive_each needs a queue and 1..1000 ids");
+    msgs m;
+    msgs_init(&m);
+    int rc = pw_pb_put_string(&m.req, 1, queue, strlen(queue));
+    for (size_t i = 0; i < n; i++) rc |= pw_pb_put_string(&m.req, 2, ids[i], strlen(ids[i]));
+    if (rc) return nomem(&m, st);
+    rc = rq_unary(c, APATH "RedriveDeadTasks", &m.req, &m.resp, st);
+    if (rc) return msgs_done(&m, rc);
+    if (redriven) *redriven = rq_pb_u64(buf_begin(&m.resp), buf_size(&m.resp), 1);
+    pw_pb_reader r;
+    pw_pb_field f;
+    size_t k = 0;
+    pw_pb_reader_init(&r, buf_begin(&m.resp), buf_size(&m.resp));
+    while (pw_pb_next(&r, &f) == 1 && k < n)
+        if (f.num == 2 && f.wt == PW_PB_WT_LEN) item_decode(f.bytes.ptr, f.bytes.len, &results[k++]);
+    for (; k < n; k++) {
+        results[k].code = PW_GRPC_INTERNAL;
+        strcpy(results[k].message, "no result from the server");
+    }
+    return msgs_done(&m, 0);
 }

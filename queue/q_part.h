@@ -361,6 +361,16 @@ q_status q_part_pause(q_part *p, const char *name, size_t name_len, bool paused,
 q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now_ms,
                       uint64_t *purged, uint64_t *commit_to, q_err *err);
 
+/* Deletes a queue entirely: its tasks in every state, its configuration and pause state, its
+ * idempotency keys (one QDELETE record; replay deletes it again). The name is free afterwards:
+ * an Enqueue or ConfigureQueue naming it starts a new queue with default settings. Leased
+ * tasks make it Q_FAILED_PRECONDITION (nothing changes) unless `force`: then they go too and
+ * their acks answer Q_NOT_FOUND. *deleted = the tasks removed. Q_NOT_FOUND unknown queue,
+ * Q_INVALID_ARGUMENT bad name, or the log's failure (nothing changed). */
+q_status q_part_delete_queue(q_part *p, const char *name, size_t name_len, bool force,
+                             uint64_t now_ms, uint64_t *deleted, uint64_t *commit_to,
+                             q_err *err);
+
 typedef struct q_task_info {
     uint64_t id;
     const char *queue; /* view, valid until q_part_close */

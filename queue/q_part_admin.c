@@ -1,4 +1,5 @@
-/* queue/q_part_admin: queue figures and configuration, pause, purge, task lookup, dead letters. */
+/* queue/q_part_admin: queue figures and configuration, pause, purge, queue deletion, task lookup,
+ * dead letters. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -47,7 +48,7 @@ q_status q_part_list_queues(q_part *p, const char *after, size_t after_len, uint
     uint32_t n = 0;
     for (uint32_t i = 0; i < p->nqueues; i++) {
         q_queue *q = p->queues[i];
-        if (name_cmp(q->name, q->name_len, after, after_len) > 0) sel[n++] = q;
+        if (!q->deleted && name_cmp(q->name, q->name_len, after, after_len) > 0) sel[n++] = q;
     }
     qsort(sel, n, sizeof sel[0], queue_cmp);
     *more = n > max;
@@ -161,6 +162,28 @@ q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now
     for (; q->waiting.head != Q_NIL; k++) q_task_remove(p, q->waiting.head);
     for (; q->dead.head != Q_NIL; k++) q_task_remove(p, q->dead.head);
     *purged = k;
+    *commit_to = q_log_next(p->log);
+    return q_ok(err);
+}
+
+q_status q_part_delete_queue(q_part *p, const char *name, size_t name_len, bool force,
+                             uint64_t now_ms, uint64_t *deleted, uint64_t *commit_to,
+                             q_err *err)
+{
+    (void)now_ms;
+    *commit_to = q_log_next(p->log);
+    *deleted = 0;
+    q_queue *q;
+    q_status st = find_queue(p, name, name_len, &q, err);
+    if (st) return st;
+    if (q->n[Q_TASK_LEASED] && !force)
+        return q_fail(err, Q_FAILED_PRECONDITION,
+                      "queue '%.*s' has %" PRIu64 " leased tasks; force deletes them too",
+                      (int)name_len, name, q->n[Q_TASK_LEASED]);
+    q_prec r = {.type = Q_RT_QDELETE, .name = q->name, .name_len = q->name_len};
+    int64_t off = q_part_append(p, &r);
+    if (off < 0) return q_fail_log(err, (int)off, "queue delete");
+    *deleted = q_queue_drop(p, q);
     *commit_to = q_log_next(p->log);
     return q_ok(err);
 }

@@ -69,7 +69,7 @@ q_dedup_ent *q_dedup_find_any(q_dedup *d, uint64_t hash, uint16_t queue)
         uint32_t pos = d->slots[i];
         if (pos == Q_NIL) return NULL;
         q_dedup_ent *e = &d->ring[pos];
-        if (e->hash == hash && e->queue == queue) return e;
+        if (e->hash == hash && e->queue == queue && e->expiry_ms != Q_DEDUP_DROPPED) return e;
     }
 }
 

@@ -17,6 +17,9 @@
 #include <stdint.h>
 
 #define Q_OFF_NONE UINT64_MAX
+/* expiry_ms of an entry dropped before its time (its queue was deleted): no lookup finds it;
+ * it waits in the ring until it reaches the head. */
+#define Q_DEDUP_DROPPED 0u
 
 typedef struct q_dedup_ent {
     uint64_t hash;   /* XXH3-64 of the key */
@@ -45,7 +48,8 @@ uint64_t q_dedup_bytes(const q_dedup *d);
 
 /* The live (expiry > now) entry for (hash, queue), or NULL. */
 q_dedup_ent *q_dedup_find(q_dedup *d, uint64_t hash, uint16_t queue, uint64_t now_ms);
-/* The entry for (hash, queue) whatever its expiry, or NULL (replay, compaction). */
+/* The entry for (hash, queue) whatever its expiry, or NULL (replay, compaction); dropped
+ * entries (Q_DEDUP_DROPPED) are never returned. */
 q_dedup_ent *q_dedup_find_any(q_dedup *d, uint64_t hash, uint16_t queue);
 /* Adds an entry (the caller checked there is none for (hash, queue)); when full, the head goes
  * first (drop called, evicted++). Returns the entry, or NULL on -ENOMEM. */

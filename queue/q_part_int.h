@@ -35,6 +35,7 @@ typedef struct q_queue {
     uint16_t idx;
     bool paused;
     bool wake_pending;  /* in p->wake */
+    bool deleted;       /* Admin.DeleteQueue: invisible (q_queue_find), slot kept for its name */
     uint16_t ready_mask; /* bit i: ready[i] non-empty */
     q_queue_cfg cfg;
     uint64_t cfg_rec; /* its latest QUEUE record (pinned), Q_OFF_NONE if never configured */
@@ -94,8 +95,10 @@ uint64_t q_key_hash(const char *key, size_t len);
 uint64_t q_rand(q_part *p);
 
 /* ---- q_part_queue.c ---- */
+/* The queue of that name, NULL when unknown or deleted. */
 q_queue *q_queue_find(q_part *p, const char *name, size_t len);
-/* Finds or creates (Q_RESOURCE_EXHAUSTED past Q_PART_QUEUES_MAX; unlimited while replaying). */
+/* Finds or creates (Q_RESOURCE_EXHAUSTED past Q_PART_QUEUES_MAX; unlimited while replaying). A
+ * deleted queue of that name comes back new: default settings, no figures. */
 q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_err *err);
 static inline q_queue *q_queue_of(q_part *p, const q_task *t) { return p->queues[t->queue]; }
 /* Effective limits of a task in its queue. */
@@ -105,6 +108,10 @@ uint32_t q_task_lease_ms(const q_part *p, const q_task *t, uint32_t req_lease_ms
 void q_task_move(q_part *p, uint32_t slot, q_task_state to, uint64_t due);
 /* Removes a task in any state: unlinks, unpins its record, frees the slot. */
 void q_task_remove(q_part *p, uint32_t slot);
+/* Deletes a queue in memory (QDELETE): removes every task, unpins its QUEUE record, forgets
+ * its idempotency keys (expired now, their records unpinned) and marks it deleted. The slot
+ * and index stay with the name, so ids of keys still in the dedup ring keep meaning it. */
+uint64_t q_queue_drop(q_part *p, q_queue *q);
 /* Marks a queue for q_part_drain_ready when it has ready tasks and is not paused. */
 void q_queue_wake(q_part *p, q_queue *q);
 /* Rolls the rate window when it is over. */

@@ -145,6 +145,9 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
         while (q->waiting.head != Q_NIL) q_task_remove(p, q->waiting.head);
         while (q->dead.head != Q_NIL) q_task_remove(p, q->dead.head);
         return 0;
+    case Q_RT_QDELETE:
+        q_queue_drop(p, q);
+        return 0;
     case Q_RT_QUEUE:
         if (!cfg_valid(&pr.cfg)) return -EBADMSG;
         q->cfg = pr.cfg;

@@ -20,14 +20,66 @@ q_queue *q_queue_find(q_part *p, const char *name, size_t len)
         uint16_t qi = p->qslots[i];
         if (qi == Q_QNIL) return NULL;
         q_queue *q = p->queues[qi];
+        if (q->name_len == len && memcmp(q->name, name, len) == 0) return q->deleted ? NULL : q;
+    }
+}
+
+/* A queue as new: default settings, no tasks, no figures (name, index and wake flag kept). */
+static void queue_reset(q_queue *q)
+{
+    q->paused = false;
+    q->deleted = false;
+    q->ready_mask = 0;
+    q_queue_cfg_default(&q->cfg);
+    q->cfg_rec = Q_OFF_NONE;
+    for (uint32_t i = 0; i < Q_PRIO_LEVELS; i++) q->ready[i].head = q->ready[i].tail = Q_NIL;
+    q->waiting.head = q->waiting.tail = Q_NIL;
+    q->dead.head = q->dead.tail = Q_NIL;
+    memset(q->n, 0, sizeof q->n);
+    q->enqueued_total = q->acked_total = q->nacked_total = q->expired_total = 0;
+    q->dead_total = q->duplicates_total = 0;
+    q->win_start_ms = q->win_enq0 = q->win_ack0 = 0;
+    q->enq_rate = q->ack_rate = 0;
+}
+
+/* The slot of that name, deleted or not. */
+static q_queue *queue_slot(q_part *p, const char *name, size_t len)
+{
+    for (uint32_t i = qslot_home(name, len);; i = (i + 1) & (Q_QSLOTS - 1)) {
+        uint16_t qi = p->qslots[i];
+        if (qi == Q_QNIL) return NULL;
+        q_queue *q = p->queues[qi];
         if (q->name_len == len && memcmp(q->name, name, len) == 0) return q;
     }
 }
 
+uint64_t q_queue_drop(q_part *p, q_queue *q)
+{
+    uint64_t k = 0;
+    for (uint32_t i = 0; i < Q_PRIO_LEVELS; i++)
+        for (; q->ready[i].head != Q_NIL; k++) q_task_remove(p, q->ready[i].head);
+    for (; q->waiting.head != Q_NIL; k++) q_task_remove(p, q->waiting.head);
+    for (; q->dead.head != Q_NIL; k++) q_task_remove(p, q->dead.head);
+    if (q->cfg_rec != Q_OFF_NONE) q_pins_del(&p->pins, q->cfg_rec);
+    /* Its keys: expired now (lookups ignore them; they leave from the ring's head in turn) and
+     * unpinned, so compaction never writes a DEDUP record that would bring the queue back. */
+    for (uint64_t s = p->dd.head; s < p->dd.tail; s++) {
+        q_dedup_ent *e = &p->dd.ring[s & (p->dd.cap - 1)];
+        if (e->queue != q->idx) continue;
+        if (e->rec != Q_OFF_NONE) q_pins_del(&p->pins, e->rec);
+        e->rec = Q_OFF_NONE;
+        e->expiry_ms = Q_DEDUP_DROPPED;
+    }
+    queue_reset(q);
+    q->deleted = true;
+    return k;
+}
+
 q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_err *err)
 {
-    q_queue *q = q_queue_find(p, name, len);
+    q_queue *q = queue_slot(p, name, len);
     if (q) {
+        if (q->deleted) queue_reset(q);
         *out = q;
         return Q_OK;
     }
@@ -40,11 +92,7 @@ q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_e
     memcpy(q->name, name, len);
     q->name_len = (uint16_t)len;
     q->idx = (uint16_t)p->nqueues;
-    q_queue_cfg_default(&q->cfg);
-    q->cfg_rec = Q_OFF_NONE;
-    for (uint32_t i = 0; i < Q_PRIO_LEVELS; i++) q->ready[i].head = q->ready[i].tail = Q_NIL;
-    q->waiting.head = q->waiting.tail = Q_NIL;
-    q->dead.head = q->dead.tail = Q_NIL;
+    queue_reset(q);
     p->queues[p->nqueues++] = q;
     uint32_t i = qslot_home(name, len);
     while (p->qslots[i] != Q_QNIL) i = (i + 1) & (Q_QSLOTS - 1);

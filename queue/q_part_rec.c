@@ -104,6 +104,24 @@ bool q_hdr_next(q_hdr_iter *it, q_header *out)
     return true;
 }
 
+const char *q_prec_type_name(uint16_t type)
+{
+    switch (type) {
+    case Q_RT_ENQUEUE: return "enqueue";
+    case Q_RT_ACK: return "ack";
+    case Q_RT_RETRY: return "retry";
+    case Q_RT_DEAD: return "dead";
+    case Q_RT_DELETE: return "delete";
+    case Q_RT_REDRIVE: return "redrive";
+    case Q_RT_PURGE: return "purge";
+    case Q_RT_QUEUE: return "queue";
+    case Q_RT_STATE: return "state";
+    case Q_RT_DEDUP: return "dedup";
+    case Q_RT_QDELETE: return "queue-delete";
+    default: return NULL;
+    }
+}
+
 /* Fixed sizes of the small records (without their variable tail). */
 static uint32_t fixed_len(uint16_t type)
 {
@@ -114,6 +132,7 @@ static uint32_t fixed_len(uint16_t type)
     case Q_RT_DELETE: return 16;
     case Q_RT_REDRIVE: return 8;
     case Q_RT_PURGE: return 8;
+    case Q_RT_QDELETE: return 8;
     case Q_RT_QUEUE: return 40;
     case Q_RT_STATE: return 24;
     case Q_RT_DEDUP: return 32;
@@ -158,6 +177,7 @@ int q_prec_decode(uint16_t type, const uint8_t *p, uint32_t len, q_prec *o)
         return tail == 0 ? 0 : -EBADMSG;
     case Q_RT_REDRIVE:
     case Q_RT_PURGE:
+    case Q_RT_QDELETE:
         o->name_len = q_ld16(p);
         o->name = (const char *)p + 8;
         o->nids = type == Q_RT_REDRIVE ? q_ld32(p + 4) : 0;
@@ -216,6 +236,7 @@ int q_prec_encode(const q_prec *r, uint8_t f[40], struct iovec iov[4])
         break;
     case Q_RT_REDRIVE:
     case Q_RT_PURGE:
+    case Q_RT_QDELETE:
         q_st16(f, (uint16_t)r->name_len);
         if (r->type == Q_RT_REDRIVE) q_st32(f + 4, r->nids);
         break;

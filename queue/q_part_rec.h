@@ -37,7 +37,10 @@
  *              20 u16 reason length R | 22 u16 0 | 24 R reason
  *              (written right after a task's ENQUEUE is compacted: its state at that time)
  * DEDUP (10)   0 u64 key hash | 8 u64 task id | 16 u64 expiry_ms | 24 u16 N | 26 u16 0 |
- *              28 u32 0 | 32 N name   (an idempotency key outliving its ENQUEUE record) */
+ *              28 u32 0 | 32 N name   (an idempotency key outliving its ENQUEUE record)
+ * QDELETE (11) 0 u16 N | 2 u16 0 | 4 u32 0 | 8 N name   (Admin.DeleteQueue: the queue with its
+ *              tasks, configuration and idempotency keys is gone; a later record naming it
+ *              starts a new queue. Version 2.) */
 #ifndef Q_PART_REC_H
 #define Q_PART_REC_H
 
@@ -47,7 +50,7 @@
 #include "queue/q_format.h"
 #include "queue/q_part.h"
 
-#define Q_PART_REC_VERSION 1u
+#define Q_PART_REC_VERSION 2u /* 2: QDELETE; version 1 logs read as they are */
 
 enum {
     Q_RT_ENQUEUE = 1,
@@ -60,7 +63,12 @@ enum {
     Q_RT_QUEUE = 8,
     Q_RT_STATE = 9,
     Q_RT_DEDUP = 10,
+    Q_RT_QDELETE = 11,
 };
+
+/* The type's name as docs and ringq-log print it ("enqueue", "ack", ..., "queue-delete"),
+ * static; NULL for a type this code does not know. */
+const char *q_prec_type_name(uint16_t type);
 
 /* Why a task was retried, died or was deleted (RETRY, DEAD, DELETE cause byte). */
 enum {
@@ -113,7 +121,7 @@ typedef struct q_prec {
     uint64_t id;       /* RETRY, DEAD, DELETE, STATE, DEDUP */
     uint64_t t_ms;     /* RETRY ready_ms, DEAD when_ms, STATE due_ms, DEDUP expiry_ms */
     uint64_t key_hash; /* DEDUP */
-    const char *name;  /* REDRIVE, PURGE, QUEUE, DEDUP */
+    const char *name;  /* REDRIVE, PURGE, QUEUE, DEDUP, QDELETE */
     uint32_t name_len;
     const char *reason; /* DEAD, STATE */
     uint32_t reason_len;

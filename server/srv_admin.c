@@ -83,6 +83,33 @@ static void run_purge(srv_job *j, srv_part *sp)
     srv_job_reply_durable(j, sp);
 }
 
+/* DeleteQueue: name = 1, force = 2. */
+static void run_delete_queue(srv_job *j, srv_part *sp)
+{
+    const char *name = "";
+    size_t nl = 0;
+    bool force = false;
+    pw_pb_reader r;
+    pw_pb_field f;
+    int rc;
+    pw_pb_reader_init(&r, j->req, j->req_len);
+    while ((rc = pw_pb_next(&r, &f)) == 1) {
+        if (f.num == 1 && f.wt == PW_PB_WT_LEN) { name = (const char *)f.bytes.ptr; nl = f.bytes.len; }
+        else if (f.num == 2 && f.wt == PW_PB_WT_VARINT) force = f.u64 != 0;
+    }
+    if (rc < 0) {
+        srv_job_fail(j, Q_INVALID_ARGUMENT, "malformed DeleteQueueRequest");
+        srv_job_reply(j);
+        return;
+    }
+    uint64_t deleted = 0, commit_to;
+    q_err e;
+    q_status st = q_part_delete_queue(sp->p, name, nl, force, srv_q_now_ms(), &deleted, &commit_to, &e);
+    if (st != Q_OK) srv_job_err(j, &e);
+    else if (deleted) pw_pb_put_uint64(&j->resp, 1, deleted);
+    srv_job_reply_durable(j, sp);
+}
+
 /* ---- task listings ---- */
 
 /* The response's repeated TaskInfo tasks = 1 (ListDeadTasks, PeekTasks). */
@@ -442,6 +469,7 @@ static void on_configure(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue
 static void on_pause(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_pause); }
 static void on_resume(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_resume); }
 static void on_purge(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_purge); }
+static void on_delete_queue(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_delete_queue); }
 static void on_list_dead(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_list_dead); }
 static void on_redrive(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_redrive); }
 static void on_peek(pw_grpc_call *c, const uint8_t *m, size_t n) { by_queue(c, m, n, run_peek); }
@@ -457,6 +485,7 @@ int srv_admin_add_methods(pw_grpc_server *g)
         {.path = "/ringq.v1.Admin/PauseQueue", .kind = PW_GRPC_UNARY, .on_message = on_pause},
         {.path = "/ringq.v1.Admin/ResumeQueue", .kind = PW_GRPC_UNARY, .on_message = on_resume},
         {.path = "/ringq.v1.Admin/PurgeQueue", .kind = PW_GRPC_UNARY, .on_message = on_purge},
+        {.path = "/ringq.v1.Admin/DeleteQueue", .kind = PW_GRPC_UNARY, .on_message = on_delete_queue},
         {.path = "/ringq.v1.Admin/GetTask", .kind = PW_GRPC_UNARY, .on_message = on_get_task},
         {.path = "/ringq.v1.Admin/ListDeadTasks", .kind = PW_GRPC_UNARY, .on_message = on_list_dead},
         {.path = "/ringq.v1.Admin/RedriveDeadTasks", .kind = PW_GRPC_UNARY, .on_message = on_redrive},

@@ -51,10 +51,11 @@ int cmd_watch(cli_args *a);
 int cmd_purge(cli_args *a);
 int cmd_pause(cli_args *a, bool pause); /* pause, or resume with pause = false */
 int cmd_config(cli_args *a);
-/* tools/ringq_cmd_task.c: looking at tasks, and redrive */
+/* tools/ringq_cmd_task.c: looking at tasks, redrive, and delete (tasks or a queue) */
 int cmd_peek(cli_args *a);
 int cmd_get(cli_args *a);
 int cmd_dead(cli_args *a);
 int cmd_redrive(cli_args *a);
+int cmd_delete(cli_args *a); /* delete task ID... | delete queue QUEUE [--force] */
 
 #endif

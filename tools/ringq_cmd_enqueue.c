@@ -115,12 +115,14 @@ int cmd_enqueue(cli_args *a)
         char *line = NULL;
         size_t cap = 0;
         ssize_t len;
+        bool any_line = false; /* empty stdin: say so (exit 0: nothing to do is no failure) */
         while (rc == CLI_EX_OK && lines && (len = getline(&line, &cap, stdin)) >= 0) {
             if (len > 0 && line[len - 1] == '\n') line[--len] = 0;
             if ((size_t)len > LINE_MAX_BYTES) {
                 rc = cli_usage("a stdin line is longer than %u bytes", LINE_MAX_BYTES);
                 break;
             }
+            any_line = true;
             specs[k] = base;
             specs[k].payload = lines[k] = line;
             specs[k].payload_len = (size_t)len;
@@ -132,8 +134,10 @@ int cmd_enqueue(cli_args *a)
             }
         }
         free(line);
-        if (rc == CLI_EX_OK) rc = enqueue_flush(a, queue, specs, k, lines);
+        if (!lines) rc = cli_usage("out of memory");
+        else if (rc == CLI_EX_OK) rc = enqueue_flush(a, queue, specs, k, lines);
         else for (size_t i = 0; i < k; i++) free(lines[i]);
+        if (rc == CLI_EX_OK && !any_line) fputs("ringq: no input: nothing enqueued\n", stderr);
         free(lines);
     }
     if (a->json) printf("]\n");

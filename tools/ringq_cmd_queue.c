@@ -28,6 +28,8 @@ static int stats_once(cli_args *a, const char *queue, bool header)
             fmt_json_queue(&qs[i]);
         }
         printf("]\n");
+    } else if (n == 0) {
+        printf("no queues\n");
     } else {
         if (header) fmt_table_head();
         for (size_t i = 0; i < n; i++) fmt_table_row(&qs[i]);
@@ -65,9 +67,10 @@ int cmd_watch(cli_args *a)
         }
         if (tty && !a->json) printf("\033[H\033[J"); /* home, clear: redraw in place */
         if (!a->json) {
-            time_t now = time(NULL);
-            char tb[32];
-            strftime(tb, sizeof tb, "%H:%M:%S", localtime(&now));
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            char tb[FMT_TIME_BYTES];
+            fmt_time_str(tb, (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u);
             printf("ringq %s  %s  every %u ms\n", rq_client_addr(a->c), tb, interval);
         }
         int rc = stats_once(a, NULL, true);

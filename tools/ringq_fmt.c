@@ -2,10 +2,12 @@
 #include "tools/ringq_fmt.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "proto_wire/pw_grpc_util.h"
 
@@ -85,10 +87,16 @@ void fmt_json_task_info(const rq_task_info *t)
     fmt_json_cstr(t->id);
     fputs(",\"queue\":", stdout);
     fmt_json_cstr(t->queue);
+    char enq[FMT_TIME_BYTES], due[FMT_TIME_BYTES];
+    fmt_time_str(enq, t->enqueued_unix_ms);
+    fmt_time_str(due, t->due_unix_ms);
     printf(",\"state\":\"%s\",\"priority\":%u,\"attempts\":%u,\"max_attempts\":%u,"
-           "\"enqueued_unix_ms\":%" PRIu64 ",\"due_unix_ms\":%" PRIu64 ",",
+           "\"enqueued_unix_ms\":%" PRIu64 ",\"due_unix_ms\":%" PRIu64 ",\"enqueued\":\"%s\","
+           "\"due\":",
            rq_state_name(t->state), t->priority, t->attempts, t->max_attempts,
-           t->enqueued_unix_ms, t->due_unix_ms);
+           t->enqueued_unix_ms, t->due_unix_ms, enq);
+    if (t->due_unix_ms) printf("\"%s\",", due);
+    else fputs("null,", stdout);
     fmt_json_payload(t->payload, t->payload_len);
     putchar(',');
     fmt_json_headers(t->headers, t->nheaders);
@@ -101,26 +109,42 @@ void fmt_json_task_info(const rq_task_info *t)
 
 /* ---- tables ---- */
 
+void fmt_head(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(fmt_on(FMT_BOLD), stdout);
+    vprintf(fmt, ap);
+    fputs(fmt_off(), stdout);
+    putchar('\n');
+    va_end(ap);
+}
+
 void fmt_table_head(void)
 {
-    printf("%-32s %10s %10s %10s %10s %9s %9s %s\n", "QUEUE", "READY", "DELAYED", "LEASED",
-           "DEAD", "ENQ/S", "ACK/S", "PAUSED");
+    fmt_head("%-32s %10s %10s %10s %10s %9s %9s %s", "QUEUE", "READY", "DELAYED", "LEASED",
+             "DEAD", "ENQ/S", "ACK/S", "PAUSED");
 }
 
 void fmt_table_row(const rq_queue_info *q)
 {
-    printf("%-32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9.1f %9.1f %s\n",
-           q->name, q->ready, q->delayed, q->leased, q->dead, q->enqueue_rate, q->ack_rate,
-           q->paused ? "yes" : "no");
+    printf("%-32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %s%10" PRIu64 "%s %9.1f %9.1f ",
+           q->name, q->ready, q->delayed, q->leased, q->dead ? fmt_on(FMT_RED) : "", q->dead,
+           q->dead ? fmt_off() : "", q->enqueue_rate, q->ack_rate);
+    if (q->paused) printf("%syes%s\n", fmt_on(FMT_YELLOW), fmt_off());
+    else printf("no\n");
 }
 
 void fmt_task_info(const rq_task_info *t)
 {
+    char enq[FMT_TIME_BYTES], due[FMT_TIME_BYTES];
+    fmt_time_str(enq, t->enqueued_unix_ms);
+    fmt_time_str(due, t->due_unix_ms);
     printf("id:           %s\nqueue:        %s\nstate:        %s\npriority:     %u\n"
-           "attempts:     %u of %u\nenqueued:     %" PRIu64 " (unix ms)\n",
+           "attempts:     %u of %u\nenqueued:     %s\n",
            t->id, t->queue, rq_state_name(t->state), t->priority, t->attempts, t->max_attempts,
-           t->enqueued_unix_ms);
-    if (t->due_unix_ms) printf("due:          %" PRIu64 " (unix ms)\n", t->due_unix_ms);
+           enq);
+    if (t->due_unix_ms) printf("due:          %s\n", due);
     if (t->idempotency_key[0]) printf("key:          %s\n", t->idempotency_key);
     if (t->last_error[0]) printf("last error:   %s\n", t->last_error);
     for (size_t i = 0; i < t->nheaders; i++)
@@ -156,19 +180,58 @@ size_t fmt_preview(const uint8_t *p, size_t n, size_t width)
     return w;
 }
 
-/* "2024-05-01T12:00:00.123Z", or "-" for 0. */
-void fmt_time_ms(uint64_t ms)
+size_t fmt_time_str(char out[FMT_TIME_BYTES], uint64_t ms)
 {
-    if (!ms) {
-        printf("%-24s", "-");
-        return;
-    }
+    if (!ms) return (size_t)snprintf(out, FMT_TIME_BYTES, "-");
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
-    char b[32];
-    if (!gmtime_r(&s, &tm) || !strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm)) {
-        printf("%-24" PRIu64, ms);
-        return;
+    char b[FMT_TIME_BYTES];
+    if (!gmtime_r(&s, &tm) || !strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm))
+        return (size_t)snprintf(out, FMT_TIME_BYTES, "%" PRIu64, ms); /* beyond struct tm */
+    int n = snprintf(out, FMT_TIME_BYTES, "%.20s.%03uZ", b, (unsigned)(ms % 1000));
+    return n < 0 ? 0 : (size_t)n;
+}
+
+void fmt_time_ms(uint64_t ms)
+{
+    char b[FMT_TIME_BYTES];
+    fmt_time_str(b, ms);
+    printf("%-24s", b);
+}
+
+/* ---- colour ---- */
+
+static bool g_color;
+
+void fmt_color_init(bool json)
+{
+    const char *nc = getenv("NO_COLOR");
+    g_color = !json && isatty(STDOUT_FILENO) && !(nc && nc[0]);
+}
+
+const char *fmt_on(fmt_color c)
+{
+    static const char *const sgr[] = {
+        [FMT_BOLD] = "\033[1m", [FMT_RED] = "\033[31m", [FMT_GREEN] = "\033[32m",
+        [FMT_YELLOW] = "\033[33m", [FMT_CYAN] = "\033[36m",
+    };
+    return g_color ? sgr[c] : "";
+}
+
+const char *fmt_off(void) { return g_color ? "\033[0m" : ""; }
+
+/* The colour of a task state's cell. */
+static fmt_color state_color(int state)
+{
+    switch (state) {
+    case RQ_STATE_READY: return FMT_GREEN;
+    case RQ_STATE_DELAYED: return FMT_YELLOW;
+    case RQ_STATE_LEASED: return FMT_CYAN;
+    default: return FMT_RED;
     }
-    printf("%s.%03uZ", b, (unsigned)(ms % 1000));
+}
+
+void fmt_state_cell(int state, int width)
+{
+    printf("%s%-*s%s", fmt_on(state_color(state)), width, rq_state_name(state), fmt_off());
 }

@@ -1,5 +1,6 @@
 /* ringq: the command-line client of ringqd. Subcommands enqueue, stats, watch, peek, get, dead,
- * redrive, purge, pause, resume, config; tables for people, --json for scripts.
+ * redrive, purge, delete (task or queue), pause, resume, config; tables for people (coloured on
+ * a terminal unless NO_COLOR is set), --json for scripts; `ringq COMMAND --help` for each.
  *
  * Exit codes (docs/cli.md): 0 done; 1 the server failed the request (INTERNAL, RESOURCE_EXHAUSTED,
  * UNAVAILABLE, DEADLINE_EXCEEDED, ...); 2 usage error (bad command line or input); 3 the server
@@ -14,10 +15,13 @@
 #include <string.h>
 
 #include "client/ringq.h"
+#include "core/rt_version.h"
 #include "tools/ringq_cli.h"
+#include "tools/ringq_fmt.h"
 
 static const char USAGE[] =
     "usage: ringq [--addr HOST:PORT] [--json] [--timeout-ms N] COMMAND [ARGS]\n"
+    "       ringq COMMAND --help | ringq --version\n"
     "\n"
     "  enqueue QUEUE [PAYLOAD...]   one task per PAYLOAD, or per stdin line when none\n"
     "          [-p PRIO] [--delay-ms N] [--not-before-ms T] [--max-attempts N]\n"
@@ -29,17 +33,102 @@ static const char USAGE[] =
     "  dead QUEUE [--limit N]       dead tasks of a queue\n"
     "  redrive QUEUE [ID...]        dead tasks back to ready (all when no ID)\n"
     "  purge QUEUE                  delete every task of a queue\n"
+    "  delete task ID...            delete tasks in any state\n"
+    "  delete queue QUEUE [--force] delete a queue: tasks, settings, keys\n"
     "  pause QUEUE | resume QUEUE\n"
     "  config QUEUE [--max-attempts N] [--lease-ms N] [--backoff-base-ms N]\n"
     "          [--backoff-max-ms N] [--dead-letter on|off] [--dedup-window-ms N]\n"
     "\n"
-    "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ".\n"
+    "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC.\n"
+    "Tables are coloured on a terminal unless NO_COLOR is set.\n"
     "Exit: 0 ok, 1 server error, 2 usage, 3 rejected by the server, 4 cannot connect.\n";
+
+static int run_pause(cli_args *a) { return cmd_pause(a, true); }
+static int run_resume(cli_args *a) { return cmd_pause(a, false); }
+
+/* Each command: its name, its code and its --help text (stdout, exit 0). */
+typedef struct cli_cmd {
+    const char *name;
+    int (*run)(cli_args *a);
+    const char *help;
+} cli_cmd;
+
+static const cli_cmd CMDS[] = {
+    {"enqueue", cmd_enqueue,
+     "usage: ringq enqueue QUEUE [OPTIONS] [PAYLOAD...]\n"
+     "One task per PAYLOAD argument, or one per stdin line when there is none (empty stdin:\n"
+     "\"no input: nothing enqueued\" on stderr, exit 0). Prints each task id (\"(duplicate)\"\n"
+     "when its key was seen), or a JSON array of {id, duplicate} with --json.\n"
+     "  -p, --priority N      0..15, higher first (default 0)\n"
+     "  --delay-ms N          ready after N ms\n"
+     "  --not-before-ms T     ready at unix time T (ms)\n"
+     "  --max-attempts N      attempts before the task dies (default: the queue's)\n"
+     "  --lease-ms N          lease per delivery (default: the queue's)\n"
+     "  --key KEY             idempotency key (exactly one PAYLOAD)\n"
+     "  -H, --header N=V      a header (repeatable, up to 64)\n"
+     "  --batch N             tasks per Enqueue call, 1..1000 (default 100)\n"},
+    {"stats", cmd_stats,
+     "usage: ringq stats [QUEUE]\n"
+     "A table of every queue (or one): ready, delayed, leased, dead, rates, paused. \"no queues\"\n"
+     "when there is none. --json: an array of queues with their settings and counters.\n"},
+    {"watch", cmd_watch,
+     "usage: ringq watch [--interval-ms N] [--count N]\n"
+     "The stats table redrawn in place every N ms (default 1000), COUNT times (default: until\n"
+     "interrupted), under a line with the server and the time (RFC 3339 UTC).\n"},
+    {"peek", cmd_peek,
+     "usage: ringq peek QUEUE [--limit N] [--state ready|delayed|all]\n"
+     "The next tasks without leasing them (nothing changes): ready tasks in the order a lease\n"
+     "would take them, then delayed ones by due time. --limit 1..1000 (default 10), --state\n"
+     "default all. Times are RFC 3339 UTC. --json: an array of tasks as get prints them.\n"},
+    {"get", cmd_get,
+     "usage: ringq get ID\n"
+     "One task in any state: queue, state, priority, attempts, times (RFC 3339 UTC), key,\n"
+     "last error, headers, payload. --json: one object (with *_unix_ms and RFC 3339 times).\n"},
+    {"dead", cmd_dead,
+     "usage: ringq dead QUEUE [--limit N]\n"
+     "The dead tasks of QUEUE by id, with attempts, enqueue time and last error; \"no dead tasks\n"
+     "in QUEUE\" when there is none. --limit N: at most N (default: all).\n"},
+    {"redrive", cmd_redrive,
+     "usage: ringq redrive QUEUE [ID...]\n"
+     "Dead tasks back to ready with their attempts reset: the given ones (at most 1000), or\n"
+     "every dead task of QUEUE when no ID is given. Prints how many were redriven, then one\n"
+     "\"skipped ID: why (CODE)\" line per id that was not (unknown, another queue's, not dead);\n"
+     "exit 3 when any was skipped. --json: {redriven, skipped: [{id, code, reason}]}.\n"},
+    {"purge", cmd_purge,
+     "usage: ringq purge QUEUE\n"
+     "Deletes every task of QUEUE in every state; its settings and keys stay.\n"},
+    {"delete", cmd_delete,
+     "usage: ringq delete task ID...\n"
+     "       ringq delete queue QUEUE [--force]\n"
+     "delete task: each task, in any state (a leased task's ack then fails). An id that fails\n"
+     "is reported on stderr and the rest go on; the exit code is the first failure's.\n"
+     "delete queue: the queue with its tasks (dead ones too), settings, pause state and\n"
+     "idempotency keys; it stays deleted across restarts and the name is free to use again.\n"
+     "A queue with leased tasks is refused (exit 3) unless --force.\n"},
+    {"pause", run_pause,
+     "usage: ringq pause QUEUE\n"
+     "Stop handing out tasks of QUEUE (it still accepts them; leases run on).\n"},
+    {"resume", run_resume,
+     "usage: ringq resume QUEUE\n"
+     "Hand out tasks of a paused QUEUE again.\n"},
+    {"config", cmd_config,
+     "usage: ringq config QUEUE [OPTIONS]\n"
+     "Without options, shows the settings; with them, changes those (creating the queue).\n"
+     "  --max-attempts N  --lease-ms N  --backoff-base-ms N  --backoff-max-ms N\n"
+     "  --dead-letter on|off  --dedup-window-ms N\n"},
+};
+
+static const cli_cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < sizeof CMDS / sizeof CMDS[0]; i++)
+        if (strcmp(CMDS[i].name, name) == 0) return &CMDS[i];
+    return NULL;
+}
 
 static int run(int argc, char **argv, char **rest)
 {
     rq_client_opts o = {.fail_fast = true}; /* a tool reports a down server at once */
-    bool json = false;
+    bool json = false, help = false;
     int n = 0;
     bool opts_done = false;
     for (int i = 1; i < argc; i++) {
@@ -47,7 +136,13 @@ static int run(int argc, char **argv, char **rest)
         if (!opts_done && strcmp(s, "--") == 0) {
             opts_done = true;
         } else if (!opts_done && (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)) {
-            fputs(USAGE, stdout);
+            if (n == 0) {
+                fputs(USAGE, stdout);
+                return CLI_EX_OK;
+            }
+            help = true; /* the command's own help */
+        } else if (!opts_done && n == 0 && strcmp(s, "--version") == 0) {
+            printf("ringq %s (%s)\n", RT_VERSION, RT_VERSION_GIT);
             return CLI_EX_OK;
         } else if (!opts_done && strcmp(s, "--json") == 0) {
             json = true;
@@ -62,24 +157,18 @@ static int run(int argc, char **argv, char **rest)
         }
     }
     if (n == 0) return cli_usage("no command");
+    const cli_cmd *cmd = find_cmd(rest[0]);
+    if (!cmd) return cli_usage("unknown command '%s'", rest[0]);
+    if (help) {
+        fputs(cmd->help, stdout);
+        return CLI_EX_OK;
+    }
+    fmt_color_init(json);
     rq_status st;
     rq_client *c = rq_client_create(&o, &st);
     if (!c) return cli_fail(&st);
     cli_args a = {.n = n, .v = rest, .c = c, .json = json};
-    const char *cmd = rest[0];
-    int rc;
-    if (strcmp(cmd, "enqueue") == 0) rc = cmd_enqueue(&a);
-    else if (strcmp(cmd, "stats") == 0) rc = cmd_stats(&a);
-    else if (strcmp(cmd, "watch") == 0) rc = cmd_watch(&a);
-    else if (strcmp(cmd, "peek") == 0) rc = cmd_peek(&a);
-    else if (strcmp(cmd, "get") == 0) rc = cmd_get(&a);
-    else if (strcmp(cmd, "dead") == 0) rc = cmd_dead(&a);
-    else if (strcmp(cmd, "redrive") == 0) rc = cmd_redrive(&a);
-    else if (strcmp(cmd, "purge") == 0) rc = cmd_purge(&a);
-    else if (strcmp(cmd, "pause") == 0) rc = cmd_pause(&a, true);
-    else if (strcmp(cmd, "resume") == 0) rc = cmd_pause(&a, false);
-    else if (strcmp(cmd, "config") == 0) rc = cmd_config(&a);
-    else rc = cli_usage("unknown command '%s'", cmd);
+    int rc = cmd->run(&a);
     rq_client_destroy(c);
     fflush(stdout);
     return rc;

@@ -31,6 +31,7 @@
 #include "core/ev_reactor.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
+#include "core/rt_version.h"
 #include "queue/q_part.h"
 #include "worker/wk_mesh_loop.h"
 #include "worker/wk_pool.h"
@@ -63,6 +64,7 @@ static const char USAGE[] =
     "  --grace-ms N        on SIGTERM, wait this long for running handlers (default 30000)\n"
     "  --log-level L       debug|info|warn|error (default info)\n"
     "  -h, --help\n"
+    "  --version\n"
     "\n"
     "A handler that cannot be started nacks its task with the reason. Exit status: 0 drained\n"
     "(SIGTERM/SIGINT); 1 handlers still running at exit, or could not start; 2 bad arguments\n"
@@ -543,6 +545,9 @@ int main(int argc, char **argv)
             break;
         } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
             fputs(USAGE, stdout);
+            return 0;
+        } else if (strcmp(s, "--version") == 0) {
+            printf("ringq-worker %s (%s)\n", RT_VERSION, RT_VERSION_GIT);
             return 0;
         } else if (strcmp(s, "--addr") == 0 && v) {
             o.addr = v;

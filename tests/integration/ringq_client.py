@@ -49,6 +49,7 @@ _METHODS = {
     "PauseQueue": (A, admin_pb2.PauseQueueRequest, admin_pb2.QueueInfo),
     "ResumeQueue": (A, admin_pb2.ResumeQueueRequest, admin_pb2.QueueInfo),
     "PurgeQueue": (A, admin_pb2.PurgeQueueRequest, admin_pb2.PurgeQueueResponse),
+    "DeleteQueue": (A, admin_pb2.DeleteQueueRequest, admin_pb2.DeleteQueueResponse),
     "GetTask": (A, admin_pb2.GetTaskRequest, types_pb2.TaskInfo),
     "ListDeadTasks": (A, admin_pb2.ListDeadTasksRequest, admin_pb2.ListDeadTasksResponse),
     "RedriveDeadTasks": (A, admin_pb2.RedriveDeadTasksRequest, admin_pb2.RedriveDeadTasksResponse),

@@ -1,5 +1,6 @@
 """ringq.v1.Admin against the real ringqd (2 shards, 16 partitions) with Python grpcio: queue
-figures and configuration, pause/resume, purge, delete, get task, dead letters with paging,
+figures and configuration, pause/resume, purge, delete (tasks and queues), get task, dead
+letters with paging,
 redrive, ListQueues paging across partitions, bad input for each field, and what survives a
 restart (SIGKILL and SIGTERM) of the server on the same data directory."""
 import os
@@ -211,6 +212,46 @@ class AdminTest(C.RingqdTest):
         self.assertEqual((again.id, again.duplicate), (keyed, True))
         self.assertEqual(c.PurgeQueue(name=q).purged, 0)
         C.assert_code(self, S.NOT_FOUND, c.PurgeQueue, name=self.q())
+
+    def test_delete_queue_refuses_leases_unless_forced_and_frees_the_name(self):
+        c, q, other = self.c, self.q(), self.q()
+        c.ConfigureQueue(name=q, max_attempts=4, lease_ms=40000, dedup_window_ms=3600000)
+        keyed = c.Enqueue(queue=q, tasks=[spec("k", idempotency_key="once")]).results[0].id
+        leased, dead, ready = c.put(q, "l", "d", "r")
+        delayed = c.put(q, "later", delay_ms=3600000)[0]
+        kept = c.put(other, "stays")[0]
+        got = [t.id for t in c.take(q, n=3, lease_ms=60000)]
+        self.assertEqual(got, [keyed, leased, dead])
+        c.Nack(id=dead, dead_letter=True)
+        c.Nack(id=keyed, delay_ms=0)
+        c.PauseQueue(name=q)
+        C.assert_code(self, S.FAILED_PRECONDITION, c.DeleteQueue, name=q, contains="leased")
+        self.assertEqual(c.GetQueue(name=q).leased, 1)  # nothing changed
+        r = c.DeleteQueue(name=q, force=True)
+        self.assertEqual(r.deleted_tasks, 5)
+        C.assert_code(self, S.NOT_FOUND, c.GetQueue, name=q)
+        for i in (keyed, leased, dead, ready, delayed):
+            C.assert_code(self, S.NOT_FOUND, c.GetTask, id=i)
+        self.assertEqual(c.ack(leased)[0].code, S.NOT_FOUND.value[0])
+        C.assert_code(self, S.NOT_FOUND, c.ListDeadTasks, queue=q)
+        names = [x.name for x in c.ListQueues(page_size=1000).queues]
+        self.assertNotIn(q, names)
+        self.assertIn(other, names)
+        self.assertEqual(c.GetTask(id=kept).state, ST.TASK_STATE_READY)
+        C.assert_code(self, S.NOT_FOUND, c.DeleteQueue, name=q, contains=q)
+        C.assert_code(self, S.NOT_FOUND, c.DeleteQueue, name=self.q())
+        C.assert_code(self, S.INVALID_ARGUMENT, c.DeleteQueue, name="bad/name")
+        # The name starts a new queue: default settings, not paused, the old key forgotten.
+        again = c.Enqueue(queue=q, tasks=[spec("k", idempotency_key="once")]).results[0]
+        self.assertFalse(again.duplicate)
+        info = c.GetQueue(name=q)
+        self.assertFalse(info.paused)
+        self.assertEqual((info.config.max_attempts, info.config.lease_ms), (5, 30000))
+        self.assertEqual((info.ready, info.delayed, info.leased, info.dead), (1, 0, 0, 0))
+        self.assertEqual([t.id for t in c.take(q)], [again.id])
+        # Without leases no force is needed.
+        c.ack(again.id)
+        self.assertEqual(c.DeleteQueue(name=q).deleted_tasks, 0)
 
     def test_delete_task_in_each_state(self):
         c, q = self.c, self.q()
@@ -561,6 +602,27 @@ class RestartTest(unittest.TestCase):
 
     def test_restart_after_sigkill(self):
         self.scenario("kill")
+
+    def test_deleted_queue_stays_deleted_after_sigkill(self):
+        c = self.start()
+        gone, kept = C.qname("del"), C.qname("keep")
+        c.ConfigureQueue(name=gone, max_attempts=9)
+        gone_ids = c.put(gone, "a", "b")
+        kept_id = c.put(kept, "k")[0]
+        self.assertEqual(c.DeleteQueue(name=gone).deleted_tasks, 2)  # answered once durable
+        c = self.restart("kill")
+        C.assert_code(self, S.NOT_FOUND, c.GetQueue, name=gone)
+        for i in gone_ids:
+            C.assert_code(self, S.NOT_FOUND, c.GetTask, id=i)
+        self.assertEqual(c.GetTask(id=kept_id).state, ST.TASK_STATE_READY)
+        self.assertNotIn(gone, [x.name for x in c.ListQueues(page_size=1000).queues])
+        # Re-created after the delete: the new queue (and only it) survives the next restart.
+        new = c.put(gone, "new")[0]
+        c = self.restart("term")
+        info = c.GetQueue(name=gone)
+        self.assertEqual((info.ready, info.config.max_attempts), (1, 5))
+        self.assertEqual(c.GetTask(id=new).payload, b"new")
+        self.assertEqual(self.srv.terminate(), 0)
 
     def test_restart_after_sigterm(self):
         self.scenario("term")

@@ -1,5 +1,5 @@
 /* queue/q_part admin calls: pause/resume and ready wake-ups, purge, redrive, delete, dead-letter
- * pages, queue listing, configuration validation. */
+ * pages, queue listing, configuration validation, queue deletion (with replay and compaction). */
 #include <inttypes.h>
 
 #include "test_q_part_util.h"
@@ -198,6 +198,126 @@ START_TEST(configure_validation)
 }
 END_TEST
 
+/* Admin.DeleteQueue: leased tasks refuse it unless forced; afterwards the queue, its tasks,
+ * settings and keys are gone, in memory and after a reopen; the name starts a new queue. */
+START_TEST(delete_queue)
+{
+    tp t;
+    tp_open(&t, SEG);
+    q_queue_cfg c = {.max_attempts = 3};
+    tp_cfg(&t, "q", Q_CFG_MAX_ATTEMPTS, &c);
+    q_task_spec ks = {.payload = (const uint8_t *)"k", .payload_len = 1, .key = "key-1",
+                      .key_len = 5};
+    q_enq_result rk;
+    ck_assert_int_eq(tp_enq_spec(&t, "q", &ks, T0, &rk), Q_OK);
+    uint64_t a = tp_enq(&t, "q", "a", 0, T0);
+    uint64_t other = tp_enq(&t, "o", "stays", 0, T0);
+    uint64_t leased = tp_lease1(&t, "q", 0, T0);
+    q_queue_info qi;
+    uint64_t n = 0, commit;
+    q_err e;
+    ck_assert_int_eq(q_part_pause(t.p, "q", 1, true, T0, &qi, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_delete_queue(t.p, "q", 1, false, T0, &n, &commit, &e),
+                     Q_FAILED_PRECONDITION);
+    ck_assert_msg(strstr(e.msg, "1 leased") != NULL, "%s", e.msg);
+    ck_assert_uint_eq(tp_info(&t, "q", T0).leased, 1); /* nothing changed */
+    uint64_t before = q_log_next(q_part_log(t.p));
+    ck_assert_int_eq(q_part_delete_queue(t.p, "q", 1, true, T0, &n, &commit, &e), Q_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(commit, before + 1); /* one record */
+    ck_assert_int_eq(q_part_get_queue(t.p, "q", 1, T0, &qi, &e), Q_NOT_FOUND);
+    ck_assert_int_eq(tp_state(&t, a), Q_TASK_GONE);
+    ck_assert_int_eq(tp_ack(&t, leased, T0), Q_NOT_FOUND);
+    ck_assert_int_eq(q_part_delete_queue(t.p, "q", 1, true, T0, &n, &commit, &e), Q_NOT_FOUND);
+    ck_assert_int_eq(q_part_delete_queue(t.p, "nope", 4, true, T0, &n, &commit, &e),
+                     Q_NOT_FOUND);
+    ck_assert_int_eq(q_part_delete_queue(t.p, "b/d", 3, true, T0, &n, &commit, &e),
+                     Q_INVALID_ARGUMENT);
+    q_queue_info list[4];
+    uint32_t k;
+    bool more;
+    ck_assert_int_eq(q_part_list_queues(t.p, "", 0, 4, T0, list, &k, &more), Q_OK);
+    ck_assert_uint_eq(k, 1);
+    ck_assert(list[0].name_len == 1 && list[0].name[0] == 'o');
+    ck_assert_int_eq(tp_state(&t, other), Q_TASK_READY);
+    tp_close(&t);
+
+    /* Replay deletes it again. */
+    tp_reopen(&t, T0 + 1);
+    ck_assert_int_eq(q_part_get_queue(t.p, "q", 1, T0 + 1, &qi, &e), Q_NOT_FOUND);
+    ck_assert_int_eq(tp_state(&t, a), Q_TASK_GONE);
+    ck_assert_int_eq(tp_state(&t, other), Q_TASK_READY);
+
+    /* The name starts a new queue: default settings, not paused, the old key forgotten. */
+    q_enq_result r2;
+    ck_assert_int_eq(tp_enq_spec(&t, "q", &ks, T0 + 2, &r2), Q_OK);
+    ck_assert(!r2.duplicate);
+    qi = tp_info(&t, "q", T0 + 2);
+    ck_assert(!qi.paused);
+    ck_assert_uint_eq(qi.cfg.max_attempts, Q_MAX_ATTEMPTS_DEFAULT);
+    ck_assert_uint_eq(qi.ready, 1);
+    ck_assert_uint_eq(qi.enqueued_total, 1);
+    q_enq_result r3;
+    ck_assert_int_eq(tp_enq_spec(&t, "q", &ks, T0 + 3, &r3), Q_OK);
+    ck_assert(r3.duplicate); /* the new queue's key works */
+    ck_assert_uint_eq(r3.id, r2.id);
+    tp_close(&t);
+    tp_reopen(&t, T0 + 4);
+    qi = tp_info(&t, "q", T0 + 4);
+    ck_assert_uint_eq(qi.ready, 1);
+    ck_assert_int_eq(tp_state(&t, r2.id), Q_TASK_READY);
+    ck_assert_int_eq(tp_enq_spec(&t, "q", &ks, T0 + 5, &r3), Q_OK);
+    ck_assert(r3.duplicate && r3.id == r2.id);
+    tp_done(&t);
+}
+END_TEST
+
+/* Compaction after a delete never re-writes the deleted queue's settings or keys: it stays
+ * deleted once the log has moved past its records. */
+START_TEST(delete_queue_then_compaction)
+{
+    tp t;
+    tp_open(&t, 64u * 1024u);
+    q_queue_cfg c = {.max_attempts = 9};
+    tp_cfg(&t, "gone", Q_CFG_MAX_ATTEMPTS, &c);
+    q_task_spec ks = {.payload = (const uint8_t *)"k", .payload_len = 1, .key = "key-1",
+                      .key_len = 5};
+    q_enq_result rk;
+    ck_assert_int_eq(tp_enq_spec(&t, "gone", &ks, T0, &rk), Q_OK);
+    uint64_t keep = tp_enq(&t, "o", "kept", 0, T0);
+    uint64_t n, commit;
+    q_err e;
+    ck_assert_int_eq(q_part_delete_queue(t.p, "gone", 4, false, T0, &n, &commit, &e), Q_OK);
+    ck_assert_uint_eq(n, 1);
+    char body[200];
+    memset(body, 'x', sizeof body - 1);
+    body[sizeof body - 1] = 0;
+    uint64_t now = T0;
+    for (int i = 0; i < 2000; i++) {
+        tp_enq(&t, "o2", body, 0, now);
+        ck_assert_int_eq(tp_ack(&t, tp_lease1(&t, "o2", 0, now), now), Q_OK);
+    }
+    q_log_stats ls;
+    for (int round = 0; round < 10; round++) {
+        now += 1000;
+        tp_tick(&t, now);
+        q_log_get_stats(q_part_log(t.p), &ls);
+        if (ls.segments <= 2) break;
+    }
+    ck_assert_uint_le(ls.segments, 2);
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), keep); /* the originals are gone */
+    tp_close(&t);
+    tp_reopen(&t, now);
+    q_queue_info qi;
+    ck_assert_int_eq(q_part_get_queue(t.p, "gone", 4, now, &qi, &e), Q_NOT_FOUND);
+    ck_assert_int_eq(tp_state(&t, keep), Q_TASK_READY);
+    q_enq_result r2;
+    ck_assert_int_eq(tp_enq_spec(&t, "gone", &ks, now, &r2), Q_OK);
+    ck_assert(!r2.duplicate);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -208,6 +328,8 @@ int main(void)
     tcase_add_test(tc, purge_redrive_delete);
     tcase_add_test(tc, list_dead_pages_and_list_queues);
     tcase_add_test(tc, configure_validation);
+    tcase_add_test(tc, delete_queue);
+    tcase_add_test(tc, delete_queue_then_compaction);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

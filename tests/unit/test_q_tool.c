@@ -1,6 +1,11 @@
-/* tools/ringq_log_main.c: build/ringq-log verify | stats | dump | salvage, run as a process on
- * logs made here (the binary is found beside the tests directory: $BUILD/ringq-log). */
+/* tools/ringq_log_main.c: build/ringq-log verify | stats | dump | salvage, --help and --version,
+ * run as a process on logs made here (the binary is found beside the tests directory:
+ * $BUILD/ringq-log). */
 #include "test_q_util.h"
+
+#include "core/rt_log.h"
+#include "core/rt_version.h"
+#include "queue/q_part.h"
 
 #include <libgen.h>
 #include <sys/wait.h>
@@ -10,11 +15,9 @@
 
 static char g_tool[4096];
 
-/* Runs the tool; returns its exit code and its stdout in out. */
-static int tool(const char *cmd, const char *dir, char *out, size_t n)
+/* Runs a shell line; returns its exit code and its stdout in out. */
+static int run_line(const char *line, char *out, size_t n)
 {
-    char line[8192];
-    snprintf(line, sizeof line, "%s %s %s 2>/dev/null", g_tool, cmd, dir);
     FILE *p = popen(line, "r");
     ck_assert_ptr_nonnull(p);
     size_t k = fread(out, 1, n - 1, p);
@@ -24,6 +27,14 @@ static int tool(const char *cmd, const char *dir, char *out, size_t n)
     int st = pclose(p);
     ck_assert(WIFEXITED(st));
     return WEXITSTATUS(st);
+}
+
+/* Runs the tool; returns its exit code and its stdout in out. */
+static int tool(const char *cmd, const char *dir, char *out, size_t n)
+{
+    char line[8192];
+    snprintf(line, sizeof line, "%s %s %s 2>/dev/null", g_tool, cmd, dir);
+    return run_line(line, out, n);
 }
 
 static uint64_t make_log(const char *dir)
@@ -119,17 +130,82 @@ START_TEST(torn_tail)
 }
 END_TEST
 
+/* dump names each record's type (and the queue it names); a partition's own records. */
+START_TEST(dump_names_record_types)
+{
+    if (access(g_tool, X_OK) != 0) return;
+    char dir[64], out[1 << 16];
+    tq_mkdtemp(dir);
+    q_part_opts o;
+    q_part_opts_default(&o);
+    o.log.policy = Q_COMMIT_NEVER;
+    q_part *p;
+    const uint64_t now = 1700000000123ull;
+    ck_assert_int_eq(q_part_open(dir, 0, &o, now, &p, NULL), 0);
+    q_task_spec s = {.payload = (const uint8_t *)"hi", .payload_len = 2};
+    q_enq_result r;
+    uint64_t commit, n;
+    q_err e;
+    ck_assert_int_eq(q_part_enqueue(p, "mail", 4, &s, 1, now, &r, &commit, &e), Q_OK);
+    q_leased l;
+    uint32_t got;
+    ck_assert_int_eq(q_part_lease(p, "mail", 4, 1, 0, now, &l, &got, &e), Q_OK);
+    ck_assert_uint_eq(got, 1);
+    q_item it;
+    ck_assert_int_eq(q_part_ack(p, &r.id, 1, now, &it, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_purge(p, "mail", 4, now, &n, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_delete_queue(p, "mail", 4, false, now, &n, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_log_commit(q_part_log(p)), 0);
+    ck_assert_int_eq(q_part_close(p), 0);
+    ck_assert_int_eq(tool("dump", dir, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "offset=0 id=0 type=enqueue queue=mail ") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "offset=1 id=1 type=ack ") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "offset=2 id=2 type=purge queue=mail ") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "offset=3 id=3 type=queue-delete queue=mail ") != NULL, "%s", out);
+    /* One time format: RFC 3339 UTC with milliseconds (the record's write time). */
+    ck_assert_msg(strstr(out, "ts=20") != NULL && strstr(out, "Z payload=") != NULL, "%s", out);
+    const char *ts = strstr(out, "ts=") + 3;
+    ck_assert_msg(ts[19] == '.' && ts[23] == 'Z', "%s", out);
+    tq_rmdir(dir);
+}
+END_TEST
+
+/* --help goes to stdout with exit 0; --version too; a bad command line is 64 on stderr. */
+START_TEST(help_and_version)
+{
+    if (access(g_tool, X_OK) != 0) return;
+    char line[8192], out[1 << 16];
+    snprintf(line, sizeof line, "%s --help 2>/dev/null", g_tool);
+    ck_assert_int_eq(run_line(line, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "usage: ringq-log") != NULL, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "queue-delete"));
+    snprintf(line, sizeof line, "%s dump -h 2>/dev/null", g_tool);
+    ck_assert_int_eq(run_line(line, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage: ringq-log"));
+    snprintf(line, sizeof line, "%s --version 2>/dev/null", g_tool);
+    ck_assert_int_eq(run_line(line, out, sizeof out), 0);
+    ck_assert_msg(strncmp(out, "ringq-log " RT_VERSION " (", 11 + strlen(RT_VERSION)) == 0,
+                  "%s", out);
+    snprintf(line, sizeof line, "%s bogus 2>/dev/null", g_tool);
+    ck_assert_int_eq(run_line(line, out, sizeof out), 64);
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     (void)argc;
     char self[4096];
     snprintf(self, sizeof self, "%s", argv[0]);
     snprintf(g_tool, sizeof g_tool, "%s/../ringq-log", dirname(self));
+    log_set_level(LOG_WARN);
     Suite *s = suite_create("q_tool");
     TCase *tc = tcase_create("tool");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, verify_stats_dump_salvage);
     tcase_add_test(tc, torn_tail);
+    tcase_add_test(tc, dump_names_record_types);
+    tcase_add_test(tc, help_and_version);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
