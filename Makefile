@@ -221,7 +221,7 @@ install: all lib
 	sed 's|@PREFIX@|$(PREFIX)|' packaging/ringq.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringq.pc
 	sed 's|/usr/local/bin|$(PREFIX)/bin|' packaging/ringqd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/ringqd.service
 	sed 's|/usr/local/bin|$(PREFIX)/bin|' packaging/ringq-worker@.service > '$(DESTDIR)$(PREFIX)/lib/systemd/system/ringq-worker@.service'
-	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/ringq/
+	install -m 644 README.md LICENSE docs/*.md $(DESTDIR)$(PREFIX)/share/doc/ringq/
 
 clean:
 	rm -rf build build-san build-tsan build-fuzz
