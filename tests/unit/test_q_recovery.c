@@ -3,6 +3,7 @@
 #include "test_q_util.h"
 
 #include <sys/mman.h>
+#include <xxhash.h>
 
 #include "core/rt_log.h"
 
@@ -41,10 +42,13 @@ static void store(const char *path, const uint8_t *bytes, uint32_t size)
     close(fd);
 }
 
-/* Builds a log with one sealed segment and a tail of `extra` + 1 records; returns the tail's
- * base and the record start positions of the tail segment in starts[] (count in *nstarts, and
- * starts[count] is the end). */
-static uint64_t build(const char *dir, uint64_t extra, uint32_t *starts, uint32_t *nstarts)
+/* Builds a log with one sealed segment and a tail of `extra` + 1 records, then appends `loose`
+ * more without a commit (the close is like a crash: the page cache keeps them, but no fsync
+ * covered them, so they are past the synced watermark). Returns the tail's base and the record
+ * start positions of the tail segment in starts[] (count in *nstarts, and starts[count] is the
+ * end). */
+static uint64_t build(const char *dir, uint64_t extra, uint64_t loose, uint32_t *starts,
+                      uint32_t *nstarts)
 {
     q_log_opts o;
     tq_opts(&o, SEG);
@@ -58,6 +62,8 @@ static uint64_t build(const char *dir, uint64_t extra, uint32_t *starts, uint32_
     for (uint64_t i = 0; i < extra; i++, off++)
         ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
     ck_assert_int_eq(q_log_commit(log), 0);
+    for (uint64_t i = 0; i < loose; i++, off++)
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
     q_log_stats st;
     q_log_get_stats(log, &st);
     ck_assert_uint_ge(st.segments, 2);
@@ -75,6 +81,41 @@ static uint64_t build(const char *dir, uint64_t extra, uint32_t *starts, uint32_
     ck_assert_uint_eq(pos, used);
     ck_assert_int_eq(q_log_close(log), 0);
     return base;
+}
+
+/* The one file in <dir>/salvaged/ (fails unless there is exactly one): its bytes. */
+static image salvaged_only(const char *dir)
+{
+    char sal[128], path[512];
+    snprintf(sal, sizeof sal, "%s/salvaged", dir);
+    DIR *d = opendir(sal);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", sal, e->d_name);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_eq(n, 1);
+    image im = load(path);
+    ck_assert_int_eq(unlink(path), 0); /* consumed: the next check sees only its own */
+    return im;
+}
+
+/* One past the last non-zero byte of b[0, n). */
+static uint32_t data_end(const uint8_t *b, uint32_t n)
+{
+    while (n > 0 && b[n - 1] == 0) n--;
+    return n;
+}
+
+static bool salvaged_exists(const char *dir)
+{
+    char sal[128];
+    snprintf(sal, sizeof sal, "%s/salvaged", dir);
+    return access(sal, F_OK) == 0;
 }
 
 static void check_prefix(q_log *log, uint64_t upto)
@@ -96,15 +137,15 @@ START_TEST(every_byte_truncation)
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    uint64_t base = build(dir, 10, starts, &ns);
+    uint64_t base = build(dir, 7, 3, starts, &ns);
     ck_assert_uint_ge(ns, 4);
     seg_path(path, sizeof path, dir, base);
     image orig = load(path);
     uint8_t *work = malloc(orig.size);
     q_log_opts o;
     tq_opts(&o, SEG);
-    /* Cut at every byte of the last three records: what is before the cut reached the disk,
-     * the rest never did (zeros). */
+    /* Cut at every byte of the last three records, the ones no fsync covered: what is before
+     * the cut reached the disk, the rest never did (zeros). */
     for (uint32_t cut = starts[ns - 3]; cut <= starts[ns]; cut++) {
         memcpy(work, orig.bytes, cut);
         memset(work + cut, 0, orig.size - cut);
@@ -123,6 +164,15 @@ START_TEST(every_byte_truncation)
         ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
         check_prefix(log, base + keep);
         ck_assert(err.why == NULL || cut != starts[keep]);
+        if (err.why) {
+            /* What was cut is kept: exactly the bytes from the cut to the end of the data. */
+            ck_assert_uint_eq(err.pos, starts[keep]);
+            ck_assert_uint_eq(err.pos + err.bytes, data_end(work, orig.size));
+            image cp = salvaged_only(dir);
+            ck_assert_uint_eq(cp.size, err.bytes);
+            ck_assert(memcmp(cp.bytes, work + err.pos, cp.size) == 0);
+            free(cp.bytes);
+        }
         /* The log is usable after the cut: append, commit, reopen. */
         ck_assert_int_eq(tq_append(log, base + keep, MAXLEN), (int64_t)(base + keep));
         ck_assert_int_eq(q_log_commit(log), 0);
@@ -132,6 +182,19 @@ START_TEST(every_byte_truncation)
         check_prefix(log, base + keep + 1);
         ck_assert_int_eq(q_log_close(log), 0);
     }
+    /* A cut that reaches the records the commit covered is damage, not a torn write: refused,
+     * and nothing on disk changes. */
+    memcpy(work, orig.bytes, orig.size);
+    memset(work + starts[ns - 4] + 5, 0, orig.size - starts[ns - 4] - 5);
+    store(path, work, orig.size);
+    q_log *log;
+    q_log_err err;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), -EBADMSG);
+    ck_assert_uint_eq(err.pos, starts[ns - 4]);
+    ck_assert_uint_eq(err.offset, base + ns - 4);
+    image after = load(path);
+    ck_assert(after.size == orig.size && memcmp(after.bytes, work, orig.size) == 0);
+    free(after.bytes);
     free(work);
     free(orig.bytes);
     tq_rmdir(dir);
@@ -150,7 +213,8 @@ START_TEST(bit_flips_tail)
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    uint64_t base = build(dir, 4, starts, &ns);
+    uint64_t base = build(dir, 4, 3, starts, &ns);
+    uint32_t synced = ns - 3; /* records the commit covered */
     seg_path(path, sizeof path, dir, base);
     image orig = load(path);
     q_log_opts o;
@@ -168,9 +232,22 @@ START_TEST(bit_flips_tail)
             q_log *log;
             q_log_err err;
             int r = q_log_open(dir, &o, &log, &err);
-            if (byte < Q_SEG_HDR_BYTES) {
+            if (byte >= Q_SEG_OFF_SYNCED && byte < Q_SEG_OFF_CSUM) {
+                /* A watermark slot: it fails its own check and the other slot (older) is
+                 * used; nothing is damaged and nothing is lost. */
+                ck_assert_int_eq(r, 0);
+                ck_assert_uint_eq(q_log_next(log), base + ns);
+                ck_assert_int_eq(q_log_close(log), 0);
+            } else if (byte < Q_SEG_HDR_BYTES) {
                 ck_assert_int_eq(r, -EBADMSG);
                 ck_assert_str_eq(err.file, path + strlen(dir) + 1);
+            } else if (byte < starts[synced]) {
+                /* Synced: refused, naming the file, the record's position and offset. */
+                uint32_t k = record_of(starts, ns, byte);
+                ck_assert_int_eq(r, -EBADMSG);
+                ck_assert_str_eq(err.file, path + strlen(dir) + 1);
+                ck_assert_uint_eq(err.pos, starts[k]);
+                ck_assert_uint_eq(err.offset, base + k);
             } else if (byte < starts[ns]) {
                 ck_assert_int_eq(r, 0);
                 uint32_t k = record_of(starts, ns, byte);
@@ -201,7 +278,7 @@ START_TEST(bit_flips_sealed)
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    build(dir, 4, starts, &ns);
+    build(dir, 4, 0, starts, &ns);
     seg_path(path, sizeof path, dir, 0);
     image orig = load(path);
     /* The sealed segment's record starts. */
@@ -233,6 +310,7 @@ START_TEST(bit_flips_sealed)
             bitpos = (uint32_t)(x % (s0[n0] * 8u));
         }
         uint32_t byte = bitpos / 8;
+        if (byte >= Q_SEG_OFF_SYNCED && byte < Q_SEG_OFF_CSUM) continue; /* see bit_flips_tail */
         m[byte] ^= (uint8_t)(1u << (bitpos % 8));
         q_log *log;
         q_log_err err;
@@ -275,14 +353,15 @@ START_TEST(zero_filled_tail_and_stale_bytes)
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    uint64_t base = build(dir, 60, starts, &ns);
+    uint64_t base = build(dir, 2, 58, starts, &ns);
     ck_assert_uint_ge(ns, 40);
     seg_path(path, sizeof path, dir, base);
     image orig = load(path);
     /* Power loss with out-of-order writeback: the 4 KiB block holding record k's start never
-     * reached the disk (zeros), later blocks did. */
+     * reached the disk (zeros), later blocks did. Nothing from k on was covered by an fsync. */
     uint32_t blk = 8192, k = record_of(starts, ns, blk);
     ck_assert_uint_lt(blk + 4096, starts[ns]);
+    ck_assert_uint_gt(starts[k], starts[3]);
     uint8_t *work = malloc(orig.size);
     memcpy(work, orig.bytes, orig.size);
     memset(work + blk, 0, 4096);
@@ -297,6 +376,12 @@ START_TEST(zero_filled_tail_and_stale_bytes)
     ck_assert_ptr_nonnull(err.why);
     ck_assert_uint_gt(err.bytes, 0);
     check_prefix(log, base + kept);
+    /* The copy holds everything cut, the records after the zero block included. */
+    ck_assert_uint_eq(err.pos + err.bytes, data_end(work, orig.size));
+    image cp = salvaged_only(dir);
+    ck_assert_uint_eq(cp.size, err.bytes);
+    ck_assert(memcmp(cp.bytes, work + err.pos, cp.size) == 0);
+    free(cp.bytes);
     /* Re-append the very same records: they land exactly where the old ones were. Before the
      * fix of cleaning the tail, the old records after them would verify again on reopen. */
     for (uint64_t off = base + kept; off < base + kept + 3; off++)
@@ -317,8 +402,8 @@ START_TEST(sealed_segment_short_and_leftovers)
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    build(dir, 4, starts, &ns);
-    /* A leftover temporary segment (creation interrupted) is removed. */
+    build(dir, 4, 0, starts, &ns);
+    /* A leftover temporary segment (creation interrupted) is set aside. */
     snprintf(path, sizeof path, "%s/00000000000099999999.qseg.tmp", dir);
     int fd = open(path, O_CREAT | O_WRONLY, 0644);
     ck_assert_int_ge(fd, 0);
@@ -430,6 +515,209 @@ START_TEST(unpublished_tail_segments)
 }
 END_TEST
 
+/* Record start positions of the only segment of a log of n records (starts[n] is the end). */
+static void one_segment_starts(uint64_t n, uint32_t *starts)
+{
+    uint32_t pos = Q_SEG_HDR_BYTES;
+    for (uint64_t off = 0; off <= n; off++) {
+        starts[off] = pos;
+        pos += (uint32_t)q_rec_span(tq_len(off, MAXLEN));
+    }
+}
+
+/* The issue's scenario on the log: records appended in three commits (enqueue 10, ack 5,
+ * enqueue 10), closed, one bit flipped in the second record of the only segment. Before the
+ * watermark, open cut the log there as if it were a torn write and zeroed the rest: 23 synced
+ * records gone, no copy. */
+START_TEST(flip_before_synced_end_is_refused)
+{
+    char dir[64], path[128];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    uint64_t off = 0;
+    for (int batch = 0; batch < 3; batch++) {
+        for (int i = 0; i < (batch == 1 ? 5 : 10); i++, off++)
+            ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+        ck_assert_int_eq(q_log_commit(log), 0);
+    }
+    ck_assert_int_eq(q_log_close(log), 0); /* no final sync: a SIGTERM'd or killed process */
+    uint32_t starts[32];
+    one_segment_starts(off, starts);
+    seg_path(path, sizeof path, dir, 0);
+    image im = load(path);
+    ck_assert_uint_eq(data_end(im.bytes, im.size), data_end(im.bytes, starts[off]));
+    im.bytes[starts[1] + Q_REC_HDR_BYTES + 1] ^= 0x04; /* a payload bit of record 1 */
+    store(path, im.bytes, im.size);
+    q_log_err err;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), -EBADMSG);
+    ck_assert_str_eq(err.file, "00000000000000000000.qseg");
+    ck_assert_uint_eq(err.pos, starts[1]);
+    ck_assert_uint_eq(err.offset, 1);
+    ck_assert_uint_eq(err.synced, off);
+    ck_assert_ptr_nonnull(strstr(err.why, "before the synced end"));
+    /* Refused without writing anything: the file is as it was, nothing set aside. */
+    image after = load(path);
+    ck_assert(after.size == im.size && memcmp(after.bytes, im.bytes, im.size) == 0);
+    free(after.bytes);
+    ck_assert(!salvaged_exists(dir));
+    /* Read-only opens (ringq-log verify) say the same. */
+    o.read_only = true;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), -EBADMSG);
+    ck_assert_uint_eq(err.pos, starts[1]);
+    /* Salvage keeps record 0 and sets a whole copy of the damaged segment aside. */
+    o.read_only = false;
+    o.salvage = true;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    ck_assert_str_eq(err.kept, "salvaged/00000000000000000000.qseg");
+    check_prefix(log, 1);
+    ck_assert_int_eq(q_log_close(log), 0);
+    image cp = salvaged_only(dir);
+    ck_assert(cp.size == im.size && memcmp(cp.bytes, im.bytes, im.size) == 0);
+    free(cp.bytes);
+    /* The watermark was lowered with the cut: the log opens normally again, and grows. */
+    o.salvage = false;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    ck_assert_ptr_null(err.why);
+    check_prefix(log, 1);
+    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
+    ck_assert_int_eq(q_log_commit_final(log), 0);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    check_prefix(log, 2);
+    ck_assert_int_eq(q_log_close(log), 0);
+    free(im.bytes);
+    tq_rmdir(dir);
+}
+END_TEST
+
+/* The watermark lives in the mapping from the moment the fsync returned: a process that dies
+ * right after a commit (no final sync) still has it; records appended after the last commit are
+ * past it, and a torn one among them is cut with a copy kept. */
+START_TEST(torn_record_past_synced_end_is_cut_with_copy)
+{
+    char dir[64], path[128];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    for (uint64_t off = 0; off < 13; off++) {
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+        if (off == 9) ck_assert_int_eq(q_log_commit(log), 0);
+    }
+    ck_assert_int_eq(q_log_close(log), 0);
+    uint32_t starts[32];
+    one_segment_starts(13, starts);
+    seg_path(path, sizeof path, dir, 0);
+    image im = load(path);
+    im.bytes[starts[11] + 3] ^= 0x80; /* record 11's checksum */
+    store(path, im.bytes, im.size);
+    q_log_err err;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    ck_assert_ptr_nonnull(err.why);
+    ck_assert_uint_eq(err.pos, starts[11]);
+    ck_assert_uint_eq(err.offset, 11);
+    ck_assert_uint_eq(err.synced, 10);
+    ck_assert_ptr_nonnull(strstr(err.kept, "salvaged/00000000000000000000.qseg.cut-"));
+    check_prefix(log, 11);
+    ck_assert_int_eq(q_log_close(log), 0);
+    image cp = salvaged_only(dir);
+    uint32_t end = data_end(im.bytes, im.size);
+    ck_assert_uint_eq(cp.size, end - starts[11]);
+    ck_assert(memcmp(cp.bytes, im.bytes + starts[11], cp.size) == 0);
+    free(cp.bytes);
+    /* The cut records are zero on disk now (so they cannot resurface), the rest unchanged. */
+    image after = load(path);
+    ck_assert(memcmp(after.bytes + Q_SEG_OFF_BASE, im.bytes + Q_SEG_OFF_BASE,
+                     Q_SEG_OFF_SYNCED - Q_SEG_OFF_BASE) == 0);
+    ck_assert(memcmp(after.bytes + Q_SEG_HDR_BYTES, im.bytes + Q_SEG_HDR_BYTES,
+                     starts[11] - Q_SEG_HDR_BYTES) == 0);
+    ck_assert_uint_le(data_end(after.bytes, after.size), starts[11]);
+    free(after.bytes);
+    /* Recovery synced what it kept: all 11 records are below the watermark now. */
+    after = load(path);
+    after.bytes[starts[10] + Q_REC_HDR_BYTES] ^= 1;
+    store(path, after.bytes, after.size);
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), -EBADMSG);
+    ck_assert_uint_eq(err.offset, 10);
+    free(after.bytes);
+    free(im.bytes);
+    tq_rmdir(dir);
+}
+END_TEST
+
+/* Rewrites the header of segment file `path` as format version 1 wrote it. */
+static void make_v1(const char *path)
+{
+    image im = load(path);
+    q_st16(im.bytes + Q_SEG_OFF_VERSION, 1);
+    memset(im.bytes + Q_SEG_OFF_SYNCED, 0, Q_SEG_OFF_CSUM - Q_SEG_OFF_SYNCED);
+    q_st64(im.bytes + Q_SEG_OFF_CSUM, XXH3_64bits(im.bytes, Q_SEG_OFF_CSUM));
+    store(path, im.bytes, im.size);
+    free(im.bytes);
+}
+
+/* Version-1 segments (no watermark) still open; damage in their tail is cut as before, now
+ * with a copy kept; new segments are version 2. */
+START_TEST(version1_segments_still_open)
+{
+    char dir[64], path[128];
+    tq_mkdtemp(dir);
+    uint32_t starts[4096], ns;
+    uint64_t base = build(dir, 6, 0, starts, &ns);
+    char p0[128];
+    seg_path(p0, sizeof p0, dir, 0);
+    seg_path(path, sizeof path, dir, base);
+    make_v1(p0);
+    make_v1(path);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    q_log_err err;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    ck_assert_ptr_null(err.why);
+    check_prefix(log, base + ns);
+    /* Appends and commits on a version-1 tail keep it a valid version-1 file. */
+    ck_assert_int_eq(tq_append(log, base + ns, MAXLEN), (int64_t)(base + ns));
+    ck_assert_int_eq(q_log_commit_final(log), 0);
+    ck_assert_int_eq(q_log_close(log), 0);
+    image im = load(path);
+    ck_assert_uint_eq(q_ld16(im.bytes + Q_SEG_OFF_VERSION), 1);
+    /* Its watermark is unknown: a flipped record is cut (a copy kept), not refused. */
+    im.bytes[starts[2] + Q_REC_HDR_BYTES] ^= 0x01;
+    store(path, im.bytes, im.size);
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
+    ck_assert_uint_eq(err.pos, starts[2]);
+    ck_assert(err.kept[0] != 0);
+    check_prefix(log, base + 2);
+    /* The next segment is version 2, its watermark covering what was committed. */
+    uint64_t off = base + 2;
+    q_log_stats st;
+    do {
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+        off++;
+        q_log_get_stats(log, &st);
+    } while (st.segments < 3);
+    ck_assert_int_eq(q_log_commit_final(log), 0);
+    char name[64];
+    uint64_t b2, end;
+    uint32_t used, bytes;
+    ck_assert_int_eq(q_log_segment_info(log, 2, name, &b2, &end, &used, &bytes), 0);
+    ck_assert_int_eq(q_log_close(log), 0);
+    seg_path(path, sizeof path, dir, b2);
+    image im2 = load(path);
+    ck_assert_uint_eq(q_ld16(im2.bytes + Q_SEG_OFF_VERSION), Q_FORMAT_VERSION);
+    uint32_t slot;
+    ck_assert_uint_eq(q_seg_synced_decode(im2.bytes, b2, &slot), end - b2);
+    free(im2.bytes);
+    free(im.bytes);
+    tq_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_OFF); /* thousands of expected "tail cut" and "damage" lines */
@@ -442,6 +730,9 @@ int main(void)
     tcase_add_test(tc, zero_filled_tail_and_stale_bytes);
     tcase_add_test(tc, sealed_segment_short_and_leftovers);
     tcase_add_test(tc, unpublished_tail_segments);
+    tcase_add_test(tc, flip_before_synced_end_is_refused);
+    tcase_add_test(tc, torn_record_past_synced_end_is_cut_with_copy);
+    tcase_add_test(tc, version1_segments_still_open);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
