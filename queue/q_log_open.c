@@ -197,16 +197,20 @@ static int check_tail(q_log *log, q_seg *s, q_scan_stop *st, q_log_err *err)
 }
 
 /* Logs (and reports in err) what is cut off the end of the tail segment, if anything. Returns
- * the bytes cut: from the cut to the last non-zero byte of the file. */
-static uint64_t report_tail(q_log *log, const q_seg *s, q_log_err *err)
+ * the bytes cut: from the cut to the last non-zero byte of the file. `damage`: err already
+ * describes the damage this cut is at (salvage): only the byte count is added. */
+static uint64_t report_tail(q_log *log, const q_seg *s, bool damage, q_log_err *err)
 {
     q_scan_stop st = (q_scan_stop)s->stop;
     if (st == Q_SCAN_END) return 0;
     uint64_t garbage = q_seg_garbage_bytes(s, s->used);
     if (st == Q_SCAN_ZERO && garbage == 0) return 0;
     uint64_t end = s->base + s->count;
-    set_err(err, s->base, s->used, end, garbage, q_scan_stop_str(st));
-    if (err) err->synced = s->base + s->synced;
+    if (damage && err) err->bytes = garbage;
+    else if (err) {
+        set_err(err, s->base, s->used, end, garbage, q_scan_stop_str(st));
+        err->synced = s->base + s->synced;
+    }
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, s->base, !s->published);
     log_warn("log tail cut", "dir=%s file=%s pos=%u offset=%" PRIu64 " bytes=%" PRIu64
@@ -244,7 +248,7 @@ static int salvage_from(q_log *log, const seg_ent *ents, uint32_t n, uint32_t i,
 static int finish_tail(q_log *log, uint32_t tail, bool copied, q_log_err *err)
 {
     q_seg *t = &log->segs[log->nsegs - 1];
-    uint64_t cut = report_tail(log, t, err);
+    uint64_t cut = report_tail(log, t, copied, err);
     if (log->opts.read_only) return 0;
     int r = 0;
     if (cut > 0 && !copied) {
