@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include "core/rt_log.h"
+#include "queue/q_sys.h"
 
 #define SEG (64u * 1024u)
 #define MAXLEN 300u
@@ -718,6 +719,74 @@ START_TEST(version1_segments_still_open)
 }
 END_TEST
 
+/* The watermark never claims more than the disk holds: whenever a segment is fsync'd, the
+ * header it is about to write names no record that an earlier, completed fsync did not cover
+ * (so a power loss at any point leaves a watermark <= what is on disk); and once a commit
+ * returned, the watermark in the page cache covers everything it made durable. */
+static uint64_t g_synced_end; /* offset end covered by the last completed commit */
+
+static void check_header_at_sync(int fd)
+{
+    uint8_t hdr[Q_SEG_HDR_BYTES];
+    if (pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) return; /* the directory */
+    uint64_t base = q_ld64(hdr + Q_SEG_OFF_BASE);
+    uint32_t slot;
+    uint64_t count = q_seg_synced_decode(hdr, base, &slot);
+    ck_assert_uint_le(base + count, g_synced_end > base ? g_synced_end : base);
+}
+
+static int hook_fdatasync(int fd)
+{
+    check_header_at_sync(fd);
+    return fdatasync(fd);
+}
+
+static int hook_fsync(int fd)
+{
+    check_header_at_sync(fd);
+    return fsync(fd);
+}
+
+START_TEST(watermark_never_ahead_of_an_fsync)
+{
+    char dir[64], path[128];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    g_synced_end = 0;
+    q_sys.fdatasync = hook_fdatasync;
+    q_sys.fsync = hook_fsync;
+    uint64_t off = 0;
+    for (int round = 0; round < 400; round++) {
+        for (int k = 0; k < 1 + round % 5; k++, off++)
+            ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+        ck_assert_int_eq(q_log_commit(log), 0);
+        g_synced_end = off;
+        /* After the commit: the tail's header (read through the page cache) covers it all. */
+        q_log_stats st;
+        q_log_get_stats(log, &st);
+        char name[64];
+        uint64_t base, end;
+        uint32_t used, bytes, slot;
+        ck_assert_int_eq(q_log_segment_info(log, st.segments - 1, name, &base, &end, &used,
+                                            &bytes), 0);
+        seg_path(path, sizeof path, dir, base);
+        image im = load(path);
+        ck_assert_uint_eq(base + q_seg_synced_decode(im.bytes, base, &slot), off);
+        free(im.bytes);
+    }
+    ck_assert_int_eq(q_log_commit_final(log), 0);
+    q_sys_reset();
+    q_log_stats st;
+    q_log_get_stats(log, &st);
+    ck_assert_uint_ge(st.segments, 3); /* rolls were part of it */
+    ck_assert_int_eq(q_log_close(log), 0);
+    tq_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_OFF); /* thousands of expected "tail cut" and "damage" lines */
@@ -733,6 +802,7 @@ int main(void)
     tcase_add_test(tc, flip_before_synced_end_is_refused);
     tcase_add_test(tc, torn_record_past_synced_end_is_cut_with_copy);
     tcase_add_test(tc, version1_segments_still_open);
+    tcase_add_test(tc, watermark_never_ahead_of_an_fsync);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
