@@ -6,11 +6,15 @@
  * published at creation. So, with L the last published segment:
  *  - segments before L are sealed: complete, synced. Each must verify and end exactly where the
  *    next begins; anything else is damage (an error naming file and position, or salvage).
- *  - L and the temporary segments after it are the tail: nothing past the last commit is
- *    promised, so recovery walks them in order and cuts at the first record that fails (torn
- *    write, zero bytes, bit flip). Later temporary segments hold no acknowledged record and are
- *    deleted. Everything after the cut is zeroed so stale bytes can never line up with later
- *    appends and resurface as records. The kept tail is then synced and published. */
+ *  - L and the temporary segments after it are the tail. Recovery walks them in order to the
+ *    first record that fails. If that record is below its segment's synced watermark (records
+ *    a completed fsync covered, kept in the header: q_format.h), it is damage, refused like
+ *    damage in a sealed segment, and nothing is written. Otherwise it is a torn write (nothing
+ *    past the last commit was promised): the log is cut there. Later temporary segments hold no
+ *    acknowledged record. What the cut throws away is first copied (the bytes) or moved (later
+ *    segments) into salvaged/ (q_log_salvage.c); then everything after the cut is zeroed so
+ *    stale bytes can never line up with later appends and resurface as records. The kept tail
+ *    is synced and published, and its watermark raised to all it holds. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
