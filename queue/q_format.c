@@ -22,14 +22,18 @@ int q_seg_hdr_check(const uint8_t *src, uint64_t base, uint64_t file_bytes, cons
     static const uint8_t zero[Q_SEG_OFF_CSUM - Q_SEG_OFF_SYNCED];
     uint16_t version = q_ld16(src + Q_SEG_OFF_VERSION);
     /* Version 1 checksummed the reserved bytes too (zero then); version 2 keeps its watermark
-     * there, outside the checksum. */
-    size_t csum_bytes = version == 1 ? Q_SEG_OFF_CSUM : Q_SEG_CSUM_BYTES;
+     * there, outside the checksum. Which sum matches says which layout this is, so a flipped
+     * version bit reads as the checksum mismatch it is. */
+    uint64_t csum = q_ld64(src + Q_SEG_OFF_CSUM);
+    int layout = csum == XXH3_64bits(src, Q_SEG_CSUM_BYTES) ? 2
+                 : csum == XXH3_64bits(src, Q_SEG_OFF_CSUM) ? 1 : 0;
     *why = NULL;
     if (q_ld64(src + Q_SEG_OFF_MAGIC) != Q_SEG_MAGIC) *why = "bad segment magic";
-    else if (version < Q_FORMAT_VERSION_MIN || version > Q_FORMAT_VERSION)
+    else if (layout == 0 && version > Q_FORMAT_VERSION) *why = "unsupported segment format version";
+    else if (layout == 0) *why = "segment header checksum mismatch";
+    else if (version < Q_FORMAT_VERSION_MIN || version > Q_FORMAT_VERSION ||
+             (version == 1) != (layout == 1))
         *why = "unsupported segment format version";
-    else if (q_ld64(src + Q_SEG_OFF_CSUM) != XXH3_64bits(src, csum_bytes))
-        *why = "segment header checksum mismatch";
     else if (q_ld16(src + Q_SEG_OFF_HDRLEN) != Q_SEG_HDR_BYTES) *why = "bad segment header size";
     else if (q_ld32(src + Q_SEG_OFF_FLAGS) != 0 ||
              (version == 1 && memcmp(src + Q_SEG_OFF_SYNCED, zero, sizeof zero) != 0))

@@ -174,9 +174,9 @@ uint64_t q_seg_garbage_bytes(const q_seg *s, uint32_t pos)
     /* Walk the data extents only: a preallocated segment is mostly unwritten extents, which read
      * as zeros and which SEEK_DATA skips without touching the pages. */
     while (p < s->bytes) {
-        off_t d = lseek(s->fd, (off_t)p, SEEK_DATA), h;
+        off_t d = lseek(s->fd, (off_t)p, SEEK_DATA), h = (off_t)s->bytes;
         if (d < 0 && errno == ENXIO) break; /* no data after p */
-        if (d < 0) d = (off_t)p, h = (off_t)s->bytes; /* cannot tell: read it all */
+        if (d < 0) d = (off_t)p;            /* cannot tell: read it all */
         else if ((h = lseek(s->fd, d, SEEK_HOLE)) < 0) h = (off_t)s->bytes;
         if ((uint64_t)d >= s->bytes) break;
         uint64_t from = (uint64_t)d > p ? (uint64_t)d : p;
