@@ -127,6 +127,7 @@ static void on_fsync(ev_loop *loop, ev_op *op, int res, unsigned flags)
         log->failed = res;
         log_error("log commit failed", "dir=%s err=%d", log->dir, res);
     } else if (!log->failed) {
+        q_log_set_synced(log, log->inflight_target);
         q_log_set_durable(log, log->inflight_target);
     }
     /* On failure every waiter is detached (and told); nothing more will be started. */

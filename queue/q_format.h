@@ -15,8 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bump on any change to a header below, and say what changed in docs/storage.md. */
-#define Q_FORMAT_VERSION 1u
+/* Bump on any change to a header below, and say what changed in docs/storage.md.
+ * Version 2: the segment header keeps the synced watermark in bytes 40..55 (two slots, see
+ * below) and its checksum covers bytes 0..39 only, so rewriting a slot never touches what the
+ * checksum protects. Version 1 segments are still read (their watermark is unknown: 0). Records
+ * did not change: they still carry Q_REC_VERSION. */
+#define Q_FORMAT_VERSION 2u
+#define Q_FORMAT_VERSION_MIN 1u /* oldest segment header version still read */
+#define Q_REC_VERSION 1u        /* record header layout; unchanged since format 1 */
 
 /* Segment file header: 64 bytes, checksummed. */
 #define Q_SEG_MAGIC 0x47455351474e4952ull /* "RINGQSEG" little-endian */
@@ -28,14 +34,30 @@
 #define Q_SEG_OFF_BASE 16u     /* u64 offset of the first record; equals the file name */
 #define Q_SEG_OFF_BYTES 24u    /* u64 file size at creation */
 #define Q_SEG_OFF_CTIME 32u    /* u64 creation time, ns since the epoch */
-#define Q_SEG_OFF_CSUM 56u     /* u64 XXH3-64 of bytes [0, 56) */
+#define Q_SEG_OFF_SYNCED 40u   /* v2: Q_SEG_SYNCED_SLOTS watermark slots; v1: zero */
+#define Q_SEG_OFF_CSUM 56u     /* u64 XXH3-64 of bytes [0, 40) (v2) or [0, 56) (v1) */
+#define Q_SEG_CSUM_BYTES 40u   /* v2: the immutable fields the header checksum covers */
+
+/* The synced watermark (v2). Slot k (Q_SEG_SYNCED_SLOT_BYTES at Q_SEG_OFF_SYNCED + 8k) holds a
+ * u32 count and a u32 check, the low 32 bits of XXH3-64 (seed: the segment base) of the count's
+ * 4 bytes; an all-zero slot means 0. "count" says: the first `count` records of this segment were
+ * covered by a completed fsync, so damage among them is corruption, not a torn write. A slot is
+ * raised only after the fsync that covered those records returned, so it never claims more than
+ * the disk has, and it is rewritten in place (one aligned 8-byte store into the mapping) by
+ * alternating slots: a torn slot leaves the other, older one. The reader takes the larger valid
+ * count; a count is lowered (recovery cut it) by writing both. */
+#define Q_SEG_SYNCED_SLOTS 2u
+#define Q_SEG_SYNCED_SLOT_BYTES 8u
+_Static_assert(Q_SEG_OFF_SYNCED + Q_SEG_SYNCED_SLOTS * Q_SEG_SYNCED_SLOT_BYTES == Q_SEG_OFF_CSUM,
+               "the watermark slots fill the reserved bytes 40..55 exactly");
+_Static_assert(Q_SEG_CSUM_BYTES == Q_SEG_OFF_SYNCED, "the v2 checksum stops at the slots");
 
 /* Record header: 48 bytes, 8-aligned. */
 #define Q_REC_MAGIC 0x7152u /* "Rq" */
 #define Q_REC_HDR_BYTES 48u
 #define Q_REC_OFF_CSUM 0u    /* u64 XXH3-64 of bytes [8, span): rest of header, payload, padding */
 #define Q_REC_OFF_MAGIC 8u   /* u16 Q_REC_MAGIC */
-#define Q_REC_OFF_VERSION 10u /* u16 Q_FORMAT_VERSION */
+#define Q_REC_OFF_VERSION 10u /* u16 Q_REC_VERSION */
 #define Q_REC_OFF_LEN 12u    /* u32 payload bytes (padding not counted) */
 #define Q_REC_OFF_TYPE 16u   /* u16 caller-defined type */
 #define Q_REC_OFF_FLAGS 18u  /* u16 Q_REC_F_* */
@@ -93,12 +115,22 @@ static inline void q_st32(uint8_t *p, uint32_t v) { __builtin_memcpy(p, &v, 4); 
 static inline void q_st64(uint8_t *p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the format is little-endian");
 
-/* Fills a segment file header into `dst` (Q_SEG_HDR_BYTES bytes). */
+/* Fills a segment file header into `dst` (Q_SEG_HDR_BYTES bytes): version Q_FORMAT_VERSION,
+ * watermark slots zero. */
 void q_seg_hdr_encode(uint8_t *dst, uint64_t base, uint64_t seg_bytes, uint64_t ctime_ns);
-/* Checks a segment file header: magic, version, reserved bits, checksum, and that the base and
- * size agree with the caller's (from the file name and fstat). Returns 0 or -EBADMSG with a
- * static reason in *why. */
+/* Checks a segment file header: magic, version (Q_FORMAT_VERSION_MIN .. Q_FORMAT_VERSION),
+ * reserved bits, checksum, and that the base and size agree with the caller's (from the file name
+ * and fstat). The watermark slots are not checked here (q_seg_synced_decode). Returns the header's
+ * version (> 0) or -EBADMSG with a static reason in *why. */
 int q_seg_hdr_check(const uint8_t *src, uint64_t base, uint64_t file_bytes, const char **why);
+
+/* Reads the watermark of a checked version-2 header `hdr`: the larger count of the valid slots
+ * (0 when none is). *slot gets the index of the slot it came from (the next raise writes the
+ * other one). */
+uint32_t q_seg_synced_decode(const uint8_t *hdr, uint64_t base, uint32_t *slot);
+/* Writes `count` into watermark slot `slot` of the header at `hdr` (in a mapping: one aligned
+ * 8-byte store). */
+void q_seg_synced_encode(uint8_t *hdr, uint64_t base, uint32_t slot, uint32_t count);
 
 /* Writes a whole record at `dst` (which must have q_rec_span(len) bytes): header, payload from
  * the `n` pieces in iov (their lengths sum to `len`), padding, and the checksum last. */

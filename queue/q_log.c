@@ -42,6 +42,18 @@ void q_log_set_durable(q_log *log, uint64_t to)
     if (log->durable_fn) log->durable_fn(log, log->durable_ud, to);
 }
 
+void q_log_set_synced(q_log *log, uint64_t to)
+{
+    if (to <= log->synced) return;
+    for (uint32_t i = q_log_seg_of(log, log->synced); i < log->nsegs; i++) {
+        q_seg *s = &log->segs[i];
+        if (s->base >= to) break;
+        uint64_t end = s->base + s->count;
+        q_seg_set_synced(s, (uint32_t)((to < end ? to : end) - s->base));
+    }
+    log->synced = to;
+}
+
 uint32_t q_log_seg_of(const q_log *log, uint64_t offset)
 {
     uint32_t lo = 0, hi = log->nsegs; /* invariant: segs[lo].base <= offset < segs[hi].base */
@@ -154,7 +166,8 @@ int q_log_commit(q_log *log)
     if (log->failed) return log->failed;
     if (log->opts.read_only) return -EROFS;
     uint64_t target = log->next;
-    if (log->durable >= target) return 0;
+    /* synced, not durable: under Q_COMMIT_NEVER durable runs ahead of what was ever synced. */
+    if (log->synced >= target) return 0;
     /* fdatasync every segment appended to since the last commit (one, unless the log rolled),
      * then give the new ones their final names and make the names durable. */
     uint64_t last = log->segs[log->nsegs - 1].base;
@@ -173,8 +186,27 @@ int q_log_commit(q_log *log)
         return r;
     }
     log->sync_from = last;
+    q_log_set_synced(log, target);
     q_log_set_durable(log, target);
     return 0;
+}
+
+int q_log_commit_final(q_log *log)
+{
+    if (log->opts.read_only) return -EROFS;
+    if (log->inflight || log->whead) return -EBUSY;
+    int r = q_log_commit(log);
+    if (r) return r;
+    /* The commit raised the watermark in the mapping only; one more fdatasync of the tail
+     * segment (its header page is all that is dirty) makes it durable, so that damage to anything
+     * acknowledged is refused at the next open even after a power loss. */
+    const q_seg *t = &log->segs[log->nsegs - 1];
+    if (t->version >= 2 && q_sys.fdatasync(t->fd) != 0) {
+        r = -errno;
+        log->failed = r;
+        log_error("log final sync failed", "dir=%s err=%d", log->dir, r);
+    }
+    return r;
 }
 
 int q_log_read(const q_log *log, uint64_t offset, q_rec *out)

@@ -8,8 +8,11 @@
  *
  * On open the segments are checked: every checksum in sealed segments (Q_VERIFY_ALL, the
  * default), and the tail segment is cut at the first record that does not verify (torn write,
- * zero bytes, bit flip), the cut being logged with file, position and bytes. Damage inside a
- * sealed segment fails the open with the file and position in q_log_err, unless `salvage`.
+ * zero bytes, bit flip) past its synced watermark (the records a completed fsync covered, kept in
+ * the segment header), the cut bytes being copied into <dir>/salvaged/ first and the cut logged
+ * with file, position, bytes and the copy. Damage inside a sealed segment, or before the
+ * watermark of the tail, fails the open with the file, position and offset in q_log_err, unless
+ * `salvage`.
  *
  * Record views (q_rec.payload) point into a segment mapping: they stay valid until
  * q_log_retain() deletes that segment or q_log_close(). Copy what must live longer.
@@ -56,8 +59,9 @@ typedef struct q_log_opts {
     q_verify_mode verify;
     bool read_only;            /* no writes at all: tools, the fuzzer; the tail is cut in memory */
     bool no_create;            /* fail with -ENOENT instead of creating a missing log */
-    bool salvage;              /* damage in a sealed segment: cut there like a torn tail and move
-                                * the later segments into <dir>/salvaged/ instead of failing */
+    bool salvage;              /* damage in a sealed segment or before the tail's watermark: cut
+                                * there like a torn tail, a copy of the damaged segment and the
+                                * later segments going to <dir>/salvaged/, instead of failing */
     uint64_t first_offset;     /* offset of the first record of a new log */
     /* Called after each segment is checked during open (long verifications), may be NULL. */
     void (*progress)(void *ud, uint32_t done, uint32_t total);
@@ -70,6 +74,10 @@ typedef struct q_log_err {
     uint64_t pos;      /* byte position inside that file */
     uint64_t offset;   /* the record offset expected there */
     uint64_t bytes;    /* bytes cut (tail) */
+    uint64_t synced;   /* the synced watermark of that file (an offset; 0 when unknown): damage
+                        * below it is refused, a cut at or above it is a torn write */
+    char kept[96];     /* where the first copy of what was cut or set aside went, relative to
+                        * the log directory ("salvaged/..."); "" when nothing was */
     const char *why;   /* static text, NULL when nothing happened */
 } q_log_err;
 
@@ -99,6 +107,11 @@ int64_t q_log_appendv(q_log *log, uint16_t type, const struct iovec *iov, int n)
  * (q_log_durable() == q_log_next()) or a negative errno (sticky). With Q_COMMIT_NEVER it still
  * syncs: it is the explicit request. */
 int q_log_commit(q_log *log);
+/* Clean shutdown, before q_log_close: q_log_commit, then one more fdatasync of the tail segment so
+ * that the synced watermark (see docs/storage.md) covering everything is on disk too. Blocks.
+ * Returns 0, -EBUSY while an async commit is in flight or has waiters (run the loop, call again),
+ * -EROFS read-only, or the errors of q_log_commit (sticky). */
+int q_log_commit_final(q_log *log);
 
 /* Offsets. All records in [oldest, next) are readable; those below durable are durable. */
 uint64_t q_log_oldest(const q_log *log);

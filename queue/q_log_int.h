@@ -17,6 +17,8 @@ struct q_log {
     uint64_t gen;      /* bumped when segments are deleted, so iterators re-locate */
     uint64_t next;     /* offset the next append gets */
     uint64_t durable;  /* every offset below is durable */
+    uint64_t synced;   /* every offset below was covered by a completed fsync (never more than
+                        * durable; less under Q_COMMIT_NEVER), and the segment headers say so */
     uint64_t sync_from; /* base of the oldest segment that may hold appends not fdatasync'd */
     int failed;        /* sticky negative errno, 0 while healthy */
     q_durable_fn durable_fn;
@@ -38,6 +40,10 @@ struct q_log {
 
 /* Sets the durable end to `to` if that moves it, and runs the durable callback. */
 void q_log_set_durable(q_log *log, uint64_t to);
+/* Raises the synced watermark to `to`, which a completed fsync has just covered: the headers
+ * of the segments holding offsets in [synced, to) are updated in the mapping (q_seg_set_synced),
+ * to reach the disk with the next fsync — never an extra one. */
+void q_log_set_synced(q_log *log, uint64_t to);
 /* Index of the segment holding `offset` (oldest <= offset < next), by binary search. */
 uint32_t q_log_seg_of(const q_log *log, uint64_t offset);
 /* Appends an empty segment at `base` to the array: created and, when `publish`, renamed to its
@@ -47,5 +53,21 @@ int q_log_add_segment(q_log *log, uint64_t base, bool publish);
  * must have been fdatasync'd). Returns how many were renamed (the caller then fsyncs the
  * directory) or a negative errno. */
 int q_log_publish_upto(q_log *log, uint64_t upto);
+
+/* ---- Copies of what recovery cuts (q_log_salvage.c); never on a read-only log. ---- */
+#define Q_LOG_SALVAGE_DIR "salvaged"
+#define Q_LOG_ASIDE_PATH_BYTES 96 /* "salvaged/" + a segment name + ".cut-<pos>" + ".<k>" */
+_Static_assert(Q_LOG_ASIDE_PATH_BYTES <= sizeof(((q_log_err *)0)->kept), "kept holds a path");
+
+/* Moves file `name` (in the log directory) into salvaged/, under a name no earlier copy has.
+ * Fills err->kept if still empty. 0 or a negative errno. */
+int q_log_aside_move(q_log *log, const char *name, q_log_err *err);
+/* Copies bytes [from, to) of file `name` into salvaged/<name><suffix> (a fresh name) and fsyncs
+ * the copy. Fills err->kept if still empty. 0 or a negative errno (no partial copy is left). */
+int q_log_aside_copy(q_log *log, const char *name, uint64_t from, uint64_t to,
+                     const char *suffix, q_log_err *err);
+/* fsyncs salvaged/ and the log directory: call after the moves and copies, before anything is
+ * zeroed. 0 or a negative errno. */
+int q_log_aside_sync(q_log *log);
 
 #endif

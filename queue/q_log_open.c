@@ -6,11 +6,15 @@
  * published at creation. So, with L the last published segment:
  *  - segments before L are sealed: complete, synced. Each must verify and end exactly where the
  *    next begins; anything else is damage (an error naming file and position, or salvage).
- *  - L and the temporary segments after it are the tail: nothing past the last commit is
- *    promised, so recovery walks them in order and cuts at the first record that fails (torn
- *    write, zero bytes, bit flip). Later temporary segments hold no acknowledged record and are
- *    deleted. Everything after the cut is zeroed so stale bytes can never line up with later
- *    appends and resurface as records. The kept tail is then synced and published. */
+ *  - L and the temporary segments after it are the tail. Recovery walks them in order to the
+ *    first record that fails. If that record is below its segment's synced watermark (records
+ *    a completed fsync covered, kept in the header: q_format.h), it is damage, refused like
+ *    damage in a sealed segment, and nothing is written. Otherwise it is a torn write (nothing
+ *    past the last commit was promised): the log is cut there. Later temporary segments hold no
+ *    acknowledged record. What the cut throws away is first copied (the bytes) or moved (later
+ *    segments) into salvaged/ (q_log_salvage.c); then everything after the cut is zeroed so
+ *    stale bytes can never line up with later appends and resurface as records. The kept tail
+ *    is synced and published, and its watermark raised to all it holds. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,8 +30,6 @@
 #include "queue/q_log.h"
 #include "queue/q_log_int.h"
 #include "queue/q_sys.h"
-
-#define SALVAGE_DIR "salvaged"
 
 void q_log_opts_default(q_log_opts *o)
 {
@@ -119,13 +121,23 @@ static int list_segments(q_log *log, seg_ent **ents, uint32_t *n)
     return 0;
 }
 
-static void remove_ent(q_log *log, const seg_ent *e, const char *why)
+/* Takes segment file ents[i] out of the log: moved into salvaged/ (read-only: left alone). */
+static int set_aside(q_log *log, const seg_ent *e, const char *why, q_log_err *err)
 {
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, e->base, !e->published);
-    log_warn("log removing segment past the tail", "dir=%s file=%s why=\"%s\"", log->dir, name,
+    log_warn("log segment past the tail set aside", "dir=%s file=%s why=\"%s\"", log->dir, name,
              why);
-    if (!log->opts.read_only) q_sys.unlinkat(log->dirfd, name, 0);
+    return log->opts.read_only ? 0 : q_log_aside_move(log, name, err);
+}
+
+static int set_aside_from(q_log *log, const seg_ent *ents, uint32_t from, uint32_t n,
+                          const char *why, q_log_err *err)
+{
+    int r = 0;
+    for (uint32_t j = from; j < n && r == 0; j++) r = set_aside(log, &ents[j], why, err);
+    if (r == 0 && from < n && !log->opts.read_only) r = q_log_aside_sync(log);
+    return r;
 }
 
 static void set_err(q_log_err *err, uint64_t base, uint64_t pos, uint64_t off, uint64_t bytes,
@@ -137,29 +149,6 @@ static void set_err(q_log_err *err, uint64_t base, uint64_t pos, uint64_t off, u
     err->offset = off;
     err->bytes = bytes;
     err->why = why;
-}
-
-/* Salvage: copies segment `base` into <dir>/salvaged/ (keep = true) or moves it there. */
-static int salvage_file(q_log *log, const seg_ent *e, bool keep)
-{
-    char name[Q_SEG_NAME_BYTES], dst[Q_SEG_NAME_BYTES + sizeof SALVAGE_DIR + 1];
-    q_seg_name(name, e->base, !e->published);
-    snprintf(dst, sizeof dst, "%s/%s", SALVAGE_DIR, name);
-    if (mkdirat(log->dirfd, SALVAGE_DIR, 0755) != 0 && errno != EEXIST) return -errno;
-    log_warn("log salvage: segment set aside", "dir=%s file=%s to=%s copy=%d", log->dir, name,
-             dst, keep);
-    if (!keep) return renameat(log->dirfd, name, log->dirfd, dst) == 0 ? 0 : -errno;
-    int in = openat(log->dirfd, name, O_RDONLY | O_CLOEXEC);
-    int out = openat(log->dirfd, dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int r = (in < 0 || out < 0) ? -errno : 0;
-    char buf[65536];
-    ssize_t k;
-    while (r == 0 && (k = read(in, buf, sizeof buf)) > 0)
-        if (write(out, buf, (size_t)k) != k) r = -EIO;
-    if (r == 0 && fsync(out) != 0) r = -errno;
-    if (in >= 0) close(in);
-    if (out >= 0) close(out);
-    return r;
 }
 
 /* Checks a sealed segment: it must verify and end exactly where the next one begins. Returns 0
@@ -178,29 +167,119 @@ static int check_sealed(q_log *log, q_seg *s, uint64_t next_base, q_log_err *err
     return -EBADMSG;
 }
 
-/* Logs (and reports in err) what is cut off the end of the tail segment, if anything. */
-static void report_tail(q_log *log, const q_seg *s, q_log_err *err)
+static const char *synced_damage_str(q_scan_stop st)
+{
+    switch (st) {
+    case Q_SCAN_ZERO: return "zero bytes before the synced end";
+    case Q_SCAN_BAD_HEADER: return "bad record header before the synced end";
+    case Q_SCAN_BAD_LENGTH: return "bad record length before the synced end";
+    case Q_SCAN_BAD_OFFSET: return "record offset out of sequence before the synced end";
+    case Q_SCAN_BAD_CHECKSUM: return "record checksum mismatch before the synced end";
+    case Q_SCAN_OK:
+    case Q_SCAN_END: break;
+    }
+    return "segment ends before the synced end";
+}
+
+/* Scans a tail segment. The records its watermark covers were synced (a completed fsync) and
+ * may have been acknowledged: if the scan stops among them, that is damage, never a torn write.
+ * Returns 0 (*st says where the scan stopped) or -EBADMSG with err filled. */
+static int check_tail(q_log *log, q_seg *s, q_scan_stop *st, q_log_err *err)
+{
+    *st = q_seg_scan(s, Q_REC_BYTES_MAX, true);
+    if (s->count >= s->synced) return 0;
+    const char *why = synced_damage_str(*st);
+    uint64_t end = s->base + s->count;
+    set_err(err, s->base, s->used, end, 0, why);
+    if (err) err->synced = s->base + s->synced;
+    char name[Q_SEG_NAME_BYTES];
+    q_seg_name(name, s->base, !s->published);
+    log_error("log damage before the synced end", "dir=%s file=%s pos=%u offset=%" PRIu64
+              " synced=%" PRIu64 " why=\"%s\"", log->dir, name, s->used, end,
+              s->base + s->synced, why);
+    return -EBADMSG;
+}
+
+/* Logs (and reports in err) what is cut off the end of the tail segment, if anything. Returns
+ * the bytes cut: from the cut to the last non-zero byte of the file. `damage`: err already
+ * describes the damage this cut is at (salvage): only the byte count is added. */
+static uint64_t report_tail(q_log *log, const q_seg *s, bool damage, q_log_err *err)
 {
     q_scan_stop st = (q_scan_stop)s->stop;
+    if (st == Q_SCAN_END) return 0;
     uint64_t garbage = q_seg_garbage_bytes(s, s->used);
-    if (st == Q_SCAN_END || (st == Q_SCAN_ZERO && garbage == 0)) return;
+    if (st == Q_SCAN_ZERO && garbage == 0) return 0;
     uint64_t end = s->base + s->count;
-    set_err(err, s->base, s->used, end, garbage, q_scan_stop_str(st));
+    if (damage && err) err->bytes = garbage;
+    else if (err) {
+        set_err(err, s->base, s->used, end, garbage, q_scan_stop_str(st));
+        err->synced = s->base + s->synced;
+    }
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, s->base, !s->published);
     log_warn("log tail cut", "dir=%s file=%s pos=%u offset=%" PRIu64 " bytes=%" PRIu64
-             " why=\"%s\"", log->dir, name, s->used, end, garbage, q_scan_stop_str(st));
+             " synced=%" PRIu64 " why=\"%s\"", log->dir, name, s->used, end, garbage,
+             s->base + s->synced, q_scan_stop_str(st));
+    return garbage;
 }
 
-/* Damage in a sealed segment (or a published segment's header): fail, or with salvage keep
- * what is before it and set the rest aside. `keep_damaged`: the damaged segment itself stays (cut
- * at the damage, a copy set aside); else it goes too. Returns the new entry count or -errno. */
-static int salvage_from(q_log *log, const seg_ent *ents, uint32_t n, uint32_t i, bool keep_damaged)
+/* Damage (in a sealed segment, a published segment's header, or before a tail segment's
+ * watermark): fail, or with salvage keep what is before it and set the rest aside.
+ * `keep_damaged`: the damaged segment itself stays (cut at the damage, a whole copy set aside);
+ * else it is moved aside too. Returns the new entry count or -errno. */
+static int salvage_from(q_log *log, const seg_ent *ents, uint32_t n, uint32_t i,
+                        bool keep_damaged, q_log_err *err)
 {
     if (!log->opts.salvage || log->opts.read_only) return -EBADMSG;
-    int r = salvage_file(log, &ents[i], keep_damaged);
-    for (uint32_t j = i + 1; j < n && r == 0; j++) r = salvage_file(log, &ents[j], false);
+    char name[Q_SEG_NAME_BYTES];
+    q_seg_name(name, ents[i].base, !ents[i].published);
+    int r;
+    if (keep_damaged) {
+        struct stat st;
+        r = fstatat(log->dirfd, name, &st, 0) == 0 ? 0 : -errno;
+        if (r == 0) r = q_log_aside_copy(log, name, 0, (uint64_t)st.st_size, "", err);
+    } else {
+        r = set_aside(log, &ents[i], "damaged", err);
+    }
+    if (r == 0) r = set_aside_from(log, ents, i + 1, n, "after damage (salvage)", err);
+    if (r == 0) r = q_log_aside_sync(log);
     return r ? r : (int)(keep_damaged ? i + 1 : i);
+}
+
+/* The last kept segment is the tail: copy aside what its cut throws away, zero it, sync every
+ * tail segment (from index `tail`) and publish those that still have their temporary name.
+ * Then raise their watermarks: everything kept is synced now. */
+static int finish_tail(q_log *log, uint32_t tail, bool copied, q_log_err *err)
+{
+    q_seg *t = &log->segs[log->nsegs - 1];
+    uint64_t cut = report_tail(log, t, copied, err);
+    if (log->opts.read_only) return 0;
+    int r = 0;
+    if (cut > 0 && !copied) {
+        char name[Q_SEG_NAME_BYTES], suffix[32];
+        q_seg_name(name, t->base, !t->published);
+        snprintf(suffix, sizeof suffix, ".cut-%u", t->used);
+        r = q_log_aside_copy(log, name, t->used, t->used + cut, suffix, err);
+        if (r == 0) r = q_log_aside_sync(log);
+        if (r) return r;
+    }
+    /* Salvage cut synced records: lower the watermark in the same fsync as the cut. */
+    if (t->synced > t->count) q_seg_set_synced(t, (uint32_t)t->count);
+    bool renamed = false;
+    for (uint32_t k = tail; k < log->nsegs && r == 0; k++) {
+        q_seg *x = &log->segs[k];
+        /* Every tail segment: its records past the watermark may be in the page cache only. */
+        if (k + 1 == log->nsegs) r = q_seg_clean_tail(x);
+        else if (q_sys.fsync(x->fd) != 0) r = -errno;
+        if (r == 0 && !x->published) {
+            r = q_seg_publish(log->dirfd, x);
+            renamed = true;
+        }
+    }
+    if (r == 0 && renamed && q_sys.fsync(log->dirfd) != 0) r = -errno;
+    for (uint32_t k = tail; k < log->nsegs && r == 0; k++)
+        q_seg_set_synced(&log->segs[k], (uint32_t)log->segs[k].count);
+    return r;
 }
 
 static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
@@ -211,10 +290,12 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
         if (ents[i].published) last_pub = i;
     if (last_pub == UINT32_MAX) {
         /* Only unfinished segments: the log's first commit never completed. */
-        for (uint32_t i = 0; i < n; i++) remove_ent(log, &ents[i], "no published segment");
+        int r = set_aside_from(log, ents, 0, n, "no published segment", err);
+        if (r) return r;
         if (o->read_only) return -ENOENT;
         return q_log_add_segment(log, n ? ents[0].base : o->first_offset, true);
     }
+    bool copied = false; /* salvage kept a whole copy of the segment that becomes the tail */
     for (uint32_t i = 0; i < n; i++) {
         bool tail = i >= last_pub, last = i + 1 == n;
         const char *why = NULL;
@@ -230,37 +311,37 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
         }
         if (r == -EBADMSG && tail && i > last_pub) {
             /* An unpublished segment past a cut or never finished: nothing in it was acked. */
-            for (uint32_t j = i; j < n; j++) remove_ent(log, &ents[j], why);
+            if ((r = set_aside_from(log, ents, i, n, why, err)) < 0) return r;
             break;
         }
         if (r == -EBADMSG) {
             set_err(err, ents[i].base, 0, ents[i].base, 0, why);
             log_error("log damaged segment", "dir=%s base=%" PRIu64 " why=\"%s\"", log->dir,
                       ents[i].base, why);
-            if ((r = salvage_from(log, ents, n, i, false)) < 0) return r;
+            if ((r = salvage_from(log, ents, n, i, false, err)) < 0) return r;
             if (log->nsegs == 0) return q_log_add_segment(log, ents[i].base, true);
             break; /* the previous segment, complete and verified, is the tail */
         }
         if (r) return r;
-        /* A segment in the tail that ends cleanly where the next begins is not cut. */
-        if (!tail) {
-            r = check_sealed(log, &s, ents[i + 1].base, err);
-            if (r == -EBADMSG) {
-                if ((r = salvage_from(log, ents, n, i, true)) < 0) {
+        q_scan_stop st = Q_SCAN_END;
+        r = tail ? check_tail(log, &s, &st, err) : check_sealed(log, &s, ents[i + 1].base, err);
+        if (r == -EBADMSG) {
+            if ((r = salvage_from(log, ents, n, i, true, err)) < 0) {
+                q_seg_close(&s);
+                return r;
+            }
+            n = (uint32_t)r;
+            last = copied = true;
+        } else if (tail && !last) {
+            /* A tail segment that ends cleanly where the next begins is kept whole; after
+             * any other end the later segments hold nothing acknowledged. */
+            bool clean_end = (st == Q_SCAN_END || st == Q_SCAN_ZERO) &&
+                             s.base + s.count == ents[i + 1].base;
+            if (!clean_end) {
+                if ((r = set_aside_from(log, ents, i + 1, n, "past the cut", err)) < 0) {
                     q_seg_close(&s);
                     return r;
                 }
-                n = (uint32_t)r;
-                last = true;
-                r = 0;
-            }
-        } else {
-            /* A tail segment that ends cleanly where the next begins is kept whole. */
-            q_scan_stop st = q_seg_scan(&s, Q_REC_BYTES_MAX, true);
-            bool clean_end = !last && (st == Q_SCAN_END || st == Q_SCAN_ZERO) &&
-                             s.base + s.count == ents[i + 1].base;
-            if (!clean_end && !last) {
-                for (uint32_t j = i + 1; j < n; j++) remove_ent(log, &ents[j], "past the cut");
                 n = i + 1;
                 last = true;
             }
@@ -269,24 +350,8 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
         if (o->progress) o->progress(o->progress_ud, i + 1, n);
         if (last) break;
     }
-    /* The last kept segment is the tail: report its cut, zero what follows it, and publish
-     * (after an fdatasync) every segment that still has its temporary name. */
-    report_tail(log, &log->segs[log->nsegs - 1], err);
-    if (o->read_only) return 0;
-    bool renamed = false;
-    for (uint32_t k = 0; k < log->nsegs; k++) {
-        q_seg *x = &log->segs[k];
-        int r = 0;
-        if (k + 1 == log->nsegs) r = q_seg_clean_tail(x);
-        else if (!x->published && q_sys.fsync(x->fd) != 0) r = -errno;
-        if (r == 0 && !x->published) {
-            r = q_seg_publish(log->dirfd, x);
-            renamed = true;
-        }
-        if (r) return r;
-    }
-    if (renamed && q_sys.fsync(log->dirfd) != 0) return -errno;
-    return 0;
+    uint32_t tail = last_pub < log->nsegs ? last_pub : log->nsegs - 1;
+    return finish_tail(log, tail, copied, err);
 }
 
 int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *err)
@@ -339,6 +404,7 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     const q_seg *t = &log->segs[log->nsegs - 1];
     log->next = t->base + t->count;
     log->durable = log->next; /* the tail was fdatasync'd by q_seg_clean_tail */
+    log->synced = log->next;
     log->sync_from = t->base;
     *out = log;
     return 0;

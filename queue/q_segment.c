@@ -63,6 +63,7 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, bool sync, q_seg *out
     out->bytes = bytes;
     out->used = Q_SEG_HDR_BYTES;
     out->verified = true;
+    out->version = Q_FORMAT_VERSION;
     out->fd = q_sys.openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out->fd < 0) return -errno;
     uint8_t hdr[Q_SEG_HDR_BYTES];
@@ -122,6 +123,13 @@ int q_seg_open(int dirfd, uint64_t base, bool published, bool rdonly, q_seg *out
         if ((r = idx_alloc(out)) == 0 && (r = map_seg(out)) == 0)
             r = q_seg_hdr_check(out->map, base, out->bytes, why);
     }
+    if (r > 0) {
+        out->version = (uint8_t)r;
+        uint32_t slot = 0;
+        if (r >= 2) out->synced = q_seg_synced_decode(out->map, base, &slot);
+        out->synced_slot = (uint8_t)slot;
+        r = 0;
+    }
     if (r) q_seg_close(out);
     return r;
 }
@@ -147,24 +155,52 @@ q_scan_stop q_seg_scan(q_seg *s, uint32_t rec_max, bool verify)
     }
 }
 
+/* One past the last non-zero byte in [from, to), or `from` when all are zero. */
+static uint64_t last_nonzero(const uint8_t *m, uint64_t from, uint64_t to)
+{
+    uint64_t i = to;
+    while (i > from && i % 8 != 0)
+        if (m[--i]) return i + 1;
+    while (i >= from + 8 && q_ld64(m + i - 8) == 0) i -= 8;
+    while (i > from)
+        if (m[--i]) return i + 1;
+    return from;
+}
+
 uint64_t q_seg_garbage_bytes(const q_seg *s, uint32_t pos)
 {
     uint64_t last = pos; /* one past the last non-zero byte seen */
     uint64_t p = pos;
+    /* Walk the data extents only: a preallocated segment is mostly unwritten extents, which read
+     * as zeros and which SEEK_DATA skips without touching the pages. */
     while (p < s->bytes) {
-        uint64_t page_end = (p / PAGE_BYTES + 1) * PAGE_BYTES;
-        if (page_end > s->bytes) page_end = s->bytes;
-        bool zero = true;
-        for (uint64_t i = p; i < page_end; i++) {
-            if (s->map[i]) {
-                zero = false;
-                last = i + 1;
-            }
-        }
-        if (zero && p % PAGE_BYTES == 0) break;
-        p = page_end;
+        off_t d = lseek(s->fd, (off_t)p, SEEK_DATA), h = (off_t)s->bytes;
+        if (d < 0 && errno == ENXIO) break; /* no data after p */
+        if (d < 0) d = (off_t)p;            /* cannot tell: read it all */
+        else if ((h = lseek(s->fd, d, SEEK_HOLE)) < 0) h = (off_t)s->bytes;
+        if ((uint64_t)d >= s->bytes) break;
+        uint64_t from = (uint64_t)d > p ? (uint64_t)d : p;
+        uint64_t to = (uint64_t)h < s->bytes ? (uint64_t)h : s->bytes;
+        if (to <= from) break; /* no progress: a filesystem answering nonsense */
+        uint64_t e = last_nonzero(s->map, from, to);
+        if (e > from) last = e;
+        p = to;
     }
     return last - pos;
+}
+
+void q_seg_set_synced(q_seg *s, uint32_t count)
+{
+    if (s->rdonly || s->version < 2 || count == s->synced) return;
+    if (count > s->synced) {
+        s->synced_slot ^= 1;
+        q_seg_synced_encode(s->map, s->base, s->synced_slot, count);
+    } else {
+        /* Lowered: both slots, or the larger old one would still win. */
+        for (uint32_t k = 0; k < Q_SEG_SYNCED_SLOTS; k++)
+            q_seg_synced_encode(s->map, s->base, k, count);
+    }
+    s->synced = count;
 }
 
 int q_seg_clean_tail(q_seg *s)

@@ -32,6 +32,10 @@ typedef struct q_seg {
     bool published; /* has its final name (else still "<name>.tmp", see q_log_open.c) */
     uint8_t stop;   /* q_scan_stop of the last q_seg_scan */
     bool verified;  /* every record's checksum was checked (or we wrote it): reads skip it */
+    uint8_t version;     /* of the file header: Q_FORMAT_VERSION_MIN .. Q_FORMAT_VERSION */
+    uint8_t synced_slot; /* watermark slot holding `synced` (the next raise writes the other) */
+    uint32_t synced;     /* the first `synced` records were covered by a completed fsync, as the
+                          * header's watermark says (0: unknown, or a version-1 file) */
     uint8_t *map;   /* whole file, MAP_SHARED; PROT_READ only when rdonly */
     uint32_t *idx;  /* idx[i]: position of record base + i * Q_SEG_IDX_STRIDE */
     uint32_t idx_cap;
@@ -67,9 +71,17 @@ int q_seg_open(int dirfd, uint64_t base, bool published, bool rdonly, q_seg *out
  * With verify false, checksums are not computed (headers and sequence still are). */
 q_scan_stop q_seg_scan(q_seg *s, uint32_t rec_max, bool verify);
 
-/* Bytes that are not zero from `pos` up to the first all-zero 4 KiB page (bounded by the end):
- * what a cut at pos throws away, for the recovery log line. */
+/* Bytes from `pos` to one past the last non-zero byte of the file: what a cut at pos throws
+ * away (recovery copies them aside first). Only the file's data extents are read
+ * (SEEK_DATA/SEEK_HOLE; the whole range where the filesystem cannot tell). */
 uint64_t q_seg_garbage_bytes(const q_seg *s, uint32_t pos);
+
+/* Sets the synced watermark to `count` records (see Q_SEG_OFF_SYNCED): a raise writes the slot
+ * not holding the current value, a lowering (recovery cut synced records) writes both. Only in the
+ * mapping: the next fsync of the file carries it. The caller guarantees that the first `count`
+ * records have been covered by a completed fsync (for a raise). No-op on read-only segments and
+ * version-1 files (their header checksum covers the slots' bytes). */
+void q_seg_set_synced(q_seg *s, uint32_t count);
 
 /* Makes everything from `used` to the end of the file zero and allocated again, then
  * fsync()s: the bytes after a cut can never resurface as records after later appends.

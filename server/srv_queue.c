@@ -199,15 +199,18 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         srv_part *sp = calloc(1, sizeof *sp);
         int r = sp ? q_part_open(dir, k, &po, srv_q_now_ms(), &sp->p, &le) : -ENOMEM;
         if (r < 0) {
-            log_error("cannot open partition", "dir=%s err=%d reason=\"%s\" file=%s pos=%llu", dir, r,
-                      le.why ? le.why : strerror(-r), le.file, (unsigned long long)le.pos);
+            log_error("cannot open partition", "dir=%s err=%d reason=\"%s\" file=%s pos=%llu offset=%llu%s%s%s",
+                      dir, r, le.why ? le.why : strerror(-r), le.file, (unsigned long long)le.pos,
+                      (unsigned long long)le.offset, r == -EBADMSG ? " salvage=\"ringq-log salvage " : "",
+                      r == -EBADMSG ? dir : "", r == -EBADMSG ? "\"" : "");
             free(sp);
             srv_runtime_fail(srv_shard_runtime(sh));
             return;
         }
         if (le.why)
-            log_warn("partition tail cut at recovery", "dir=%s file=%s pos=%llu bytes=%llu why=\"%s\"", dir,
-                     le.file, (unsigned long long)le.pos, (unsigned long long)le.bytes, le.why);
+            log_warn("partition tail cut at recovery", "dir=%s file=%s pos=%llu offset=%llu bytes=%llu kept=%s why=\"%s\"",
+                     dir, le.file, (unsigned long long)le.pos, (unsigned long long)le.offset,
+                     (unsigned long long)le.bytes, le.kept[0] ? le.kept : "-", le.why);
         sp->no = k;
         sp->shard = id;
         q_log_attach(q_part_log(sp->p), qs->loop);
@@ -238,7 +241,12 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
             }
             free(wq);
         }
-        /* Let in-flight fsyncs finish, then make everything durable before closing. */
+        /* Let in-flight fsyncs finish, then make everything durable before closing, the synced
+         * watermark included (a later open refuses damage to anything acknowledged). */
+        q_log *log = q_part_log(sp->p);
+        int r = -EBUSY;
+        for (int i = 0; i < 1000 && (r = q_log_commit_final(log)) == -EBUSY; i++) ev_loop_run_once(qs->loop, true);
+        if (r < 0) log_warn("final log sync failed", "partition=%u err=%d", sp->no, r);
         for (int i = 0; i < 1000 && q_part_close(sp->p) == -EBUSY; i++) ev_loop_run_once(qs->loop, true);
         qs->parts[k] = NULL;
         free(sp);

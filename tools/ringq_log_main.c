@@ -3,11 +3,13 @@
  *   ringq-log dump    DIR [--from OFFSET] [--limit N]   one line per record: its type by name
  *                             (enqueue, ack, retry, dead, ...; docs/storage.md), the queue it
  *                             names, a payload preview
- *   ringq-log verify  DIR     every checksum of every segment; exit 0 clean, 1 damage
- *                             (file and position printed), 2 torn tail (cut on next open)
+ *   ringq-log verify  DIR     every checksum of every segment; exit 0 clean, 1 damage (in a
+ *                             sealed segment, or before the tail's synced end: the server
+ *                             refuses to start; file, position and offset printed), 2 torn tail
+ *                             (past the synced end: cut on next open, a copy kept)
  *   ringq-log stats   DIR     segments, records, bytes, live range; --segments for each one
- *   ringq-log salvage DIR     opens for writing and keeps everything before damage in a sealed
- *                             segment; later segments go to DIR/salvaged/
+ *   ringq-log salvage DIR     opens for writing and keeps everything before the damage; a copy
+ *                             of the damaged segment and the later segments go to DIR/salvaged/
  *
  * --help prints the usage to stdout (exit 0), --version the version; a bad command line prints
  * it to stderr (exit 64).
@@ -62,10 +64,12 @@ static void on_progress(void *ud, uint32_t done, uint32_t total)
     if (tty && done == total) fputc('\n', stderr);
 }
 
-static void print_err(const char *what, const q_log_err *e)
+static void print_err(const char *what, const char *dir, const q_log_err *e)
 {
-    printf("%s: file=%s pos=%" PRIu64 " offset=%" PRIu64 " bytes=%" PRIu64 " why=\"%s\"\n", what,
-           e->file, e->pos, e->offset, e->bytes, e->why ? e->why : "");
+    printf("%s: file=%s pos=%" PRIu64 " offset=%" PRIu64 " bytes=%" PRIu64 " synced=%" PRIu64
+           " why=\"%s\"\n", what, e->file, e->pos, e->offset, e->bytes, e->synced,
+           e->why ? e->why : "");
+    if (e->kept[0]) printf("set aside: %s/%s\n", dir, e->kept);
 }
 
 static int open_log(const char *dir, bool write, bool salvage, q_log **log, q_log_err *err)
@@ -81,7 +85,7 @@ static int open_log(const char *dir, bool write, bool salvage, q_log **log, q_lo
     o.progress_ud = &tty;
     int r = q_log_open(dir, &o, log, err);
     if (r == -EBADMSG) {
-        print_err("damage", err);
+        print_err("damage", dir, err);
         return EXIT_DAMAGE;
     }
     if (r) {
@@ -184,13 +188,13 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "dump") == 0) rc = cmd_dump(log, from, limit);
     else if (strcmp(cmd, "stats") == 0) rc = cmd_stats(log, segments);
     else if (salvage) {
-        if (err.why) print_err("salvaged", &err);
+        if (err.why) print_err("salvaged", dir, &err);
         rc = cmd_stats(log, false);
     } else {
         q_log_stats st;
         q_log_get_stats(log, &st);
         if (err.why) {
-            print_err("torn tail", &err);
+            print_err("torn tail", dir, &err);
             rc = EXIT_TORN;
         } else {
             printf("ok: segments=%u records=%" PRIu64 " oldest=%" PRIu64 " next=%" PRIu64 "\n",

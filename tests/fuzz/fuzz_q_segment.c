@@ -62,7 +62,7 @@ static uint64_t fixup(uint8_t *b, size_t n, uint64_t base)
         uint32_t len = q_ld32(r + Q_REC_OFF_LEN) % 4096u;
         if (q_rec_span(len) > n - pos || q_ld16(r + Q_REC_OFF_MAGIC) == 0) break;
         q_st16(r + Q_REC_OFF_MAGIC, Q_REC_MAGIC);
-        q_st16(r + Q_REC_OFF_VERSION, Q_FORMAT_VERSION);
+        q_st16(r + Q_REC_OFF_VERSION, Q_REC_VERSION);
         q_st32(r + Q_REC_OFF_LEN, len);
         q_st64(r + Q_REC_OFF_OFFSET, off);
         if (!(q_ld16(r + Q_REC_OFF_FLAGS) & Q_REC_F_COMPACTED)) q_st64(r + Q_REC_OFF_ID, off);

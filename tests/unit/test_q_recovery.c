@@ -1,110 +1,26 @@
 /* queue/q_log_open: recovery. Every-byte truncation of the tail, single bit flips anywhere,
- * zero-filled tails, stale bytes after a cut, damage in sealed segments and salvage. */
-#include "test_q_util.h"
+ * zero-filled tails, stale bytes after a cut, damage in sealed segments and salvage (the synced
+ * watermark's own cases: test_q_recovery_synced.c). */
+#include "test_q_recovery_util.h"
 
 #include <sys/mman.h>
 
 #include "core/rt_log.h"
-
-#define SEG (64u * 1024u)
-#define MAXLEN 300u
-
-typedef struct {
-    uint8_t *bytes;
-    uint32_t size;
-} image;
-
-static void seg_path(char *out, size_t n, const char *dir, uint64_t base)
-{
-    snprintf(out, n, "%s/%020llu.qseg", dir, (unsigned long long)base);
-}
-
-static image load(const char *path)
-{
-    image im;
-    int fd = open(path, O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    im.size = (uint32_t)st.st_size;
-    im.bytes = malloc(im.size);
-    ck_assert_int_eq(pread(fd, im.bytes, im.size, 0), (ssize_t)im.size);
-    close(fd);
-    return im;
-}
-
-static void store(const char *path, const uint8_t *bytes, uint32_t size)
-{
-    int fd = open(path, O_WRONLY | O_TRUNC);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(pwrite(fd, bytes, size, 0), (ssize_t)size);
-    close(fd);
-}
-
-/* Builds a log with one sealed segment and a tail of `extra` + 1 records; returns the tail's
- * base and the record start positions of the tail segment in starts[] (count in *nstarts, and
- * starts[count] is the end). */
-static uint64_t build(const char *dir, uint64_t extra, uint32_t *starts, uint32_t *nstarts)
-{
-    q_log_opts o;
-    tq_opts(&o, SEG);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    uint64_t off = 0;
-    while (q_log_oldest_segment_end(log) == q_log_next(log)) {
-        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-        off++;
-    }
-    for (uint64_t i = 0; i < extra; i++, off++)
-        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-    ck_assert_int_eq(q_log_commit(log), 0);
-    q_log_stats st;
-    q_log_get_stats(log, &st);
-    ck_assert_uint_ge(st.segments, 2);
-    char name[64];
-    uint64_t base, end;
-    uint32_t used, bytes;
-    ck_assert_int_eq(q_log_segment_info(log, st.segments - 1, name, &base, &end, &used, &bytes), 0);
-    uint32_t pos = Q_SEG_HDR_BYTES;
-    *nstarts = 0;
-    for (off = base; off < end; off++) {
-        starts[(*nstarts)++] = pos;
-        pos += (uint32_t)q_rec_span(tq_len(off, MAXLEN));
-    }
-    starts[*nstarts] = pos;
-    ck_assert_uint_eq(pos, used);
-    ck_assert_int_eq(q_log_close(log), 0);
-    return base;
-}
-
-static void check_prefix(q_log *log, uint64_t upto)
-{
-    ck_assert_uint_eq(q_log_oldest(log), 0);
-    ck_assert_uint_eq(q_log_next(log), upto);
-    q_iter it;
-    q_iter_init(&it, log, 0, false);
-    q_rec r;
-    for (uint64_t off = 0; off < upto; off++) {
-        ck_assert_int_eq(q_iter_next(&it, &r), 1);
-        tq_check_rec(&r, off, MAXLEN);
-    }
-    ck_assert_int_eq(q_iter_next(&it, &r), 0);
-}
 
 START_TEST(every_byte_truncation)
 {
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    uint64_t base = build(dir, 10, starts, &ns);
+    uint64_t base = build(dir, 7, 3, starts, &ns);
     ck_assert_uint_ge(ns, 4);
     seg_path(path, sizeof path, dir, base);
     image orig = load(path);
     uint8_t *work = malloc(orig.size);
     q_log_opts o;
     tq_opts(&o, SEG);
-    /* Cut at every byte of the last three records: what is before the cut reached the disk,
-     * the rest never did (zeros). */
+    /* Cut at every byte of the last three records, the ones no fsync covered: what is before
+     * the cut reached the disk, the rest never did (zeros). */
     for (uint32_t cut = starts[ns - 3]; cut <= starts[ns]; cut++) {
         memcpy(work, orig.bytes, cut);
         memset(work + cut, 0, orig.size - cut);
@@ -123,6 +39,15 @@ START_TEST(every_byte_truncation)
         ck_assert_int_eq(q_log_open(dir, &o, &log, &err), 0);
         check_prefix(log, base + keep);
         ck_assert(err.why == NULL || cut != starts[keep]);
+        if (err.why) {
+            /* What was cut is kept: exactly the bytes from the cut to the end of the data. */
+            ck_assert_uint_eq(err.pos, starts[keep]);
+            ck_assert_uint_eq(err.pos + err.bytes, data_end(work, orig.size));
+            image cp = salvaged_only(dir);
+            ck_assert_uint_eq(cp.size, err.bytes);
+            ck_assert(memcmp(cp.bytes, work + err.pos, cp.size) == 0);
+            free(cp.bytes);
+        }
         /* The log is usable after the cut: append, commit, reopen. */
         ck_assert_int_eq(tq_append(log, base + keep, MAXLEN), (int64_t)(base + keep));
         ck_assert_int_eq(q_log_commit(log), 0);
@@ -132,25 +57,32 @@ START_TEST(every_byte_truncation)
         check_prefix(log, base + keep + 1);
         ck_assert_int_eq(q_log_close(log), 0);
     }
+    /* A cut that reaches the records the commit covered is damage, not a torn write: refused,
+     * and nothing on disk changes. */
+    memcpy(work, orig.bytes, orig.size);
+    memset(work + starts[ns - 4] + 5, 0, orig.size - starts[ns - 4] - 5);
+    store(path, work, orig.size);
+    q_log *log;
+    q_log_err err;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, &err), -EBADMSG);
+    ck_assert_uint_eq(err.pos, starts[ns - 4]);
+    ck_assert_uint_eq(err.offset, base + ns - 4);
+    image after = load(path);
+    ck_assert(after.size == orig.size && memcmp(after.bytes, work, orig.size) == 0);
+    free(after.bytes);
     free(work);
     free(orig.bytes);
     tq_rmdir(dir);
 }
 END_TEST
 
-static uint32_t record_of(const uint32_t *starts, uint32_t ns, uint32_t pos)
-{
-    uint32_t k = 0;
-    while (k + 1 <= ns && starts[k + 1] <= pos) k++;
-    return k;
-}
-
 START_TEST(bit_flips_tail)
 {
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    uint64_t base = build(dir, 4, starts, &ns);
+    uint64_t base = build(dir, 4, 3, starts, &ns);
+    uint32_t synced = ns - 3; /* records the commit covered */
     seg_path(path, sizeof path, dir, base);
     image orig = load(path);
     q_log_opts o;
@@ -168,9 +100,22 @@ START_TEST(bit_flips_tail)
             q_log *log;
             q_log_err err;
             int r = q_log_open(dir, &o, &log, &err);
-            if (byte < Q_SEG_HDR_BYTES) {
+            if (byte >= Q_SEG_OFF_SYNCED && byte < Q_SEG_OFF_CSUM) {
+                /* A watermark slot: it fails its own check and the other slot (older) is
+                 * used; nothing is damaged and nothing is lost. */
+                ck_assert_int_eq(r, 0);
+                ck_assert_uint_eq(q_log_next(log), base + ns);
+                ck_assert_int_eq(q_log_close(log), 0);
+            } else if (byte < Q_SEG_HDR_BYTES) {
                 ck_assert_int_eq(r, -EBADMSG);
                 ck_assert_str_eq(err.file, path + strlen(dir) + 1);
+            } else if (byte < starts[synced]) {
+                /* Synced: refused, naming the file, the record's position and offset. */
+                uint32_t k = record_of(starts, ns, byte);
+                ck_assert_int_eq(r, -EBADMSG);
+                ck_assert_str_eq(err.file, path + strlen(dir) + 1);
+                ck_assert_uint_eq(err.pos, starts[k]);
+                ck_assert_uint_eq(err.offset, base + k);
             } else if (byte < starts[ns]) {
                 ck_assert_int_eq(r, 0);
                 uint32_t k = record_of(starts, ns, byte);
@@ -201,7 +146,7 @@ START_TEST(bit_flips_sealed)
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    build(dir, 4, starts, &ns);
+    build(dir, 4, 0, starts, &ns);
     seg_path(path, sizeof path, dir, 0);
     image orig = load(path);
     /* The sealed segment's record starts. */
@@ -233,6 +178,7 @@ START_TEST(bit_flips_sealed)
             bitpos = (uint32_t)(x % (s0[n0] * 8u));
         }
         uint32_t byte = bitpos / 8;
+        if (byte >= Q_SEG_OFF_SYNCED && byte < Q_SEG_OFF_CSUM) continue; /* see bit_flips_tail */
         m[byte] ^= (uint8_t)(1u << (bitpos % 8));
         q_log *log;
         q_log_err err;
@@ -275,14 +221,15 @@ START_TEST(zero_filled_tail_and_stale_bytes)
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    uint64_t base = build(dir, 60, starts, &ns);
+    uint64_t base = build(dir, 2, 58, starts, &ns);
     ck_assert_uint_ge(ns, 40);
     seg_path(path, sizeof path, dir, base);
     image orig = load(path);
     /* Power loss with out-of-order writeback: the 4 KiB block holding record k's start never
-     * reached the disk (zeros), later blocks did. */
+     * reached the disk (zeros), later blocks did. Nothing from k on was covered by an fsync. */
     uint32_t blk = 8192, k = record_of(starts, ns, blk);
     ck_assert_uint_lt(blk + 4096, starts[ns]);
+    ck_assert_uint_gt(starts[k], starts[3]);
     uint8_t *work = malloc(orig.size);
     memcpy(work, orig.bytes, orig.size);
     memset(work + blk, 0, 4096);
@@ -297,6 +244,12 @@ START_TEST(zero_filled_tail_and_stale_bytes)
     ck_assert_ptr_nonnull(err.why);
     ck_assert_uint_gt(err.bytes, 0);
     check_prefix(log, base + kept);
+    /* The copy holds everything cut, the records after the zero block included. */
+    ck_assert_uint_eq(err.pos + err.bytes, data_end(work, orig.size));
+    image cp = salvaged_only(dir);
+    ck_assert_uint_eq(cp.size, err.bytes);
+    ck_assert(memcmp(cp.bytes, work + err.pos, cp.size) == 0);
+    free(cp.bytes);
     /* Re-append the very same records: they land exactly where the old ones were. Before the
      * fix of cleaning the tail, the old records after them would verify again on reopen. */
     for (uint64_t off = base + kept; off < base + kept + 3; off++)
@@ -317,8 +270,8 @@ START_TEST(sealed_segment_short_and_leftovers)
     char dir[64], path[128];
     tq_mkdtemp(dir);
     uint32_t starts[4096], ns;
-    build(dir, 4, starts, &ns);
-    /* A leftover temporary segment (creation interrupted) is removed. */
+    build(dir, 4, 0, starts, &ns);
+    /* A leftover temporary segment (creation interrupted) is set aside. */
     snprintf(path, sizeof path, "%s/00000000000099999999.qseg.tmp", dir);
     int fd = open(path, O_CREAT | O_WRONLY, 0644);
     ck_assert_int_ge(fd, 0);

@@ -37,7 +37,8 @@ static int tool(const char *cmd, const char *dir, char *out, size_t n)
     return run_line(line, out, n);
 }
 
-static uint64_t make_log(const char *dir)
+/* 700 records committed, then `loose` more no commit covered (past the synced watermark). */
+static uint64_t make_log(const char *dir, uint64_t loose)
 {
     q_log_opts o;
     tq_opts(&o, SEG);
@@ -46,6 +47,7 @@ static uint64_t make_log(const char *dir)
     uint64_t off = 0;
     for (; off < 700; off++) ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
     ck_assert_int_eq(q_log_commit(log), 0);
+    for (; off < 700 + loose; off++) ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
     ck_assert_int_eq(q_log_close(log), 0);
     return off;
 }
@@ -71,7 +73,7 @@ START_TEST(verify_stats_dump_salvage)
     }
     char dir[64], out[1 << 16];
     tq_mkdtemp(dir);
-    uint64_t n = make_log(dir);
+    uint64_t n = make_log(dir, 0);
     ck_assert_int_eq(tool("verify", dir, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "ok: segments="));
     ck_assert_int_eq(tool("stats", dir, out, sizeof out), 0);
@@ -104,12 +106,12 @@ START_TEST(verify_stats_dump_salvage)
 }
 END_TEST
 
-START_TEST(torn_tail)
+START_TEST(torn_tail_and_damaged_tail)
 {
     if (access(g_tool, X_OK) != 0) return;
-    char dir[64], out[1 << 16];
+    char dir[64], out[1 << 16], want[256];
     tq_mkdtemp(dir);
-    make_log(dir);
+    uint64_t n = make_log(dir, 3);
     q_log_opts o;
     tq_opts(&o, SEG);
     o.read_only = true;
@@ -122,9 +124,28 @@ START_TEST(torn_tail)
     uint32_t used, bytes;
     ck_assert_int_eq(q_log_segment_info(log, st.segments - 1, name, &base, &end, &used, &bytes), 0);
     ck_assert_int_eq(q_log_close(log), 0);
+    ck_assert_uint_eq(end, n);
+    ck_assert_uint_ge(n - base, 5);
+    /* Past the synced end (the last record, never committed): a torn tail. */
     flip(dir, base, used - 3); /* the last record's padding or payload */
     ck_assert_int_eq(tool("verify", dir, out, sizeof out), 2);
     ck_assert_ptr_nonnull(strstr(out, "torn tail: file="));
+    flip(dir, base, used - 3);
+    /* Before it (record n - 5, committed): damage, file, position and offset named. */
+    uint32_t pos = Q_SEG_HDR_BYTES;
+    for (uint64_t off = base; off < n - 5; off++) pos += (uint32_t)q_rec_span(tq_len(off, MAXLEN));
+    flip(dir, base, pos + Q_REC_HDR_BYTES);
+    ck_assert_int_eq(tool("verify", dir, out, sizeof out), 1);
+    snprintf(want, sizeof want, "damage: file=%s pos=%u offset=%llu", name, pos,
+             (unsigned long long)(n - 5));
+    ck_assert_msg(strstr(out, want) != NULL, "got: %s", out);
+    /* salvage is the way out: what is before the damage stays, the rest is set aside. */
+    ck_assert_int_eq(tool("salvage", dir, out, sizeof out), 0);
+    snprintf(want, sizeof want, "set aside: %s/salvaged/%s", dir, name);
+    ck_assert_msg(strstr(out, want) != NULL, "got: %s", out);
+    ck_assert_int_eq(tool("verify", dir, out, sizeof out), 0);
+    snprintf(want, sizeof want, "next=%llu", (unsigned long long)(n - 5));
+    ck_assert_msg(strstr(out, want) != NULL, "got: %s", out);
     ck_assert_int_eq(tool("verify", "/tmp/ringq-qtest-no-such-log", out, sizeof out), 1);
     tq_rmdir(dir);
 }
@@ -203,7 +224,7 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("tool");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, verify_stats_dump_salvage);
-    tcase_add_test(tc, torn_tail);
+    tcase_add_test(tc, torn_tail_and_damaged_tail);
     tcase_add_test(tc, dump_names_record_types);
     tcase_add_test(tc, help_and_version);
     suite_add_tcase(s, tc);
