@@ -276,6 +276,9 @@ static void run_delete(srv_job *j, srv_part *sp)
 
 /* ---- ListQueues: every partition, merged by name ---- */
 
+#define LIST_MSG_SLACK_BYTES 1024u   /* the page token and message framing */
+#define LIST_ENTRY_FRAMING_BYTES 6u /* tag + length varint of one QueueInfo */
+
 typedef struct list_ctx {
     pw_grpc_call *call;
     uint32_t page;
@@ -352,7 +355,15 @@ static void list_finish(list_ctx *lc)
             qsort(refs, n, sizeof *refs, cmp_ref);
             buf *b = pw_grpc_call_send_begin(c);
             if (b) {
-                size_t take = n < lc->page ? n : lc->page;
+                /* A page stops early rather than pass the message limit (its token says
+                 * where the next page starts); the first entry always goes. */
+                size_t budget = srv_q.max_msg_bytes > LIST_MSG_SLACK_BYTES
+                                    ? srv_q.max_msg_bytes - LIST_MSG_SLACK_BYTES : 0;
+                size_t take = 0, bytes = 0, want = n < lc->page ? n : lc->page;
+                for (; take < want; take++) {
+                    bytes += refs[take].len + LIST_ENTRY_FRAMING_BYTES;
+                    if (take > 0 && bytes > budget) break;
+                }
                 for (size_t i = 0; i < take; i++) pw_pb_put_bytes(b, 1, refs[i].p, refs[i].len);
                 if ((n > take || lc->more) && take > 0)
                     pw_pb_put_string(b, 2, refs[take - 1].name, refs[take - 1].name_len);

@@ -198,6 +198,87 @@ START_TEST(configure_validation)
 }
 END_TEST
 
+/* Past the old limits (4,096 queues per partition, u16 queue indices): 70,000 queues created
+ * out of name order, listed completely in pages while more appear, a task and a key in the
+ * last one, and the same after a reopen (replay). */
+#define MANY_QUEUES 70000u
+#define MANY_STRIDE 7919u /* prime, coprime with MANY_QUEUES: a permutation of the names */
+
+static void many_name(char *b, uint32_t i) { snprintf(b, 16, "q%06u", i); }
+
+/* Lists every queue in pages of Q_PAGE_MAX; asserts names ascend; returns how many. */
+static uint32_t list_all(tp *t, uint32_t add_between)
+{
+    static q_queue_info qi[Q_PAGE_MAX];
+    char after[Q_QUEUE_NAME_BYTES_MAX + 1] = "";
+    size_t al = 0;
+    uint32_t total = 0, n, pages = 0;
+    bool more = true;
+    while (more) {
+        ck_assert_int_eq(q_part_list_queues(t->p, after, al, Q_PAGE_MAX, T0, qi, &n, &more),
+                         Q_OK);
+        ck_assert(n == Q_PAGE_MAX || !more);
+        for (uint32_t i = 0; i < n; i++) {
+            ck_assert(al == 0 || memcmp(after, qi[i].name, 7) < 0);
+            memcpy(after, qi[i].name, qi[i].name_len);
+            al = qi[i].name_len;
+        }
+        total += n;
+        if (add_between && pages++ == 0) { /* new names before and after the cursor */
+            q_queue_cfg_patch pt = {.set = 0};
+            uint64_t commit;
+            q_err e;
+            ck_assert_int_eq(q_part_configure(t->p, "a-new", 5, &pt, T0, NULL, &commit, &e),
+                             Q_OK);
+            ck_assert_int_eq(q_part_configure(t->p, "z-new", 5, &pt, T0, NULL, &commit, &e),
+                             Q_OK);
+        }
+    }
+    return total;
+}
+
+START_TEST(many_queues_listed_and_replayed)
+{
+    tp t;
+    tp_open(&t, 8u << 20);
+    q_queue_cfg_patch pt = {.set = Q_CFG_MAX_ATTEMPTS, .v = {.max_attempts = 7}};
+    uint64_t commit;
+    q_err e;
+    char name[16];
+    for (uint32_t k = 0; k < MANY_QUEUES; k++) {
+        many_name(name, (uint32_t)((uint64_t)k * MANY_STRIDE % MANY_QUEUES));
+        ck_assert_msg(q_part_configure(t.p, name, 7, &pt, T0, NULL, &commit, &e) == Q_OK,
+                      "queue %u: %s", k, e.msg);
+    }
+    /* The last queue created has index 69,999: its tasks and keys carry it. */
+    many_name(name, (uint32_t)((uint64_t)(MANY_QUEUES - 1) * MANY_STRIDE % MANY_QUEUES));
+    q_task_spec s = {.payload = (const uint8_t *)"x", .payload_len = 1, .key = "k", .key_len = 1};
+    q_enq_result r1, r2;
+    ck_assert_int_eq(tp_enq_spec(&t, name, &s, T0, &r1), Q_OK);
+    ck_assert_int_eq(tp_enq_spec(&t, name, &s, T0, &r2), Q_OK);
+    ck_assert(r2.duplicate && r2.id == r1.id);
+    ck_assert_uint_eq(list_all(&t, 0), MANY_QUEUES);
+    ck_assert_uint_eq(list_all(&t, 1), MANY_QUEUES + 1); /* a-new is behind the cursor */
+    ck_assert_uint_eq(list_all(&t, 0), MANY_QUEUES + 2);
+    q_part_stats st;
+    q_part_get_stats(t.p, &st);
+    ck_assert_uint_eq(st.queues, MANY_QUEUES + 2);
+    tp_close(&t);
+    tp_reopen(&t, T0);
+    ck_assert_uint_eq(list_all(&t, 0), MANY_QUEUES + 2);
+    q_queue_info qi = tp_info(&t, name, T0);
+    ck_assert_uint_eq(qi.ready, 1);
+    ck_assert_uint_eq(qi.cfg.max_attempts, 7);
+    ck_assert_int_eq(tp_enq_spec(&t, name, &s, T0, &r2), Q_OK);
+    ck_assert(r2.duplicate && r2.id == r1.id);
+    q_leased l[1];
+    ck_assert_uint_eq(tp_lease(&t, name, 1, 0, T0, l), 1);
+    ck_assert_uint_eq(l[0].id, r1.id);
+    ck_assert_uint_eq(l[0].max_attempts, 7);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -208,6 +289,7 @@ int main(void)
     tcase_add_test(tc, purge_redrive_delete);
     tcase_add_test(tc, list_dead_pages_and_list_queues);
     tcase_add_test(tc, configure_validation);
+    tcase_add_test(tc, many_queues_listed_and_replayed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
