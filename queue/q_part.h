@@ -204,6 +204,8 @@ typedef struct q_part q_part;
 typedef struct q_part_opts {
     q_log_opts log;            /* for q_log_open (defaults: q_log_opts_default) */
     uint64_t tasks_max;        /* live tasks (any state); default Q_PART_TASKS_DEFAULT */
+    uint32_t queues_max;       /* queues (1..Q_PART_QUEUES_MAX, the default); a log written
+                                * with a larger limit still replays whole */
     uint32_t dedup_keys_max;   /* idempotency keys remembered; default Q_DEDUP_KEYS_DEFAULT */
     uint32_t retain_every_ms;  /* retention / compaction period; default 1000 */
     uint32_t compact_live_pct; /* compact the oldest segment at <= this % live; default 25 */

@@ -101,7 +101,8 @@ uint64_t q_rand(q_part *p);
 
 /* ---- q_part_queue.c ---- */
 q_queue *q_queue_find(q_part *p, const char *name, size_t len);
-/* Finds or creates (Q_RESOURCE_EXHAUSTED past Q_PART_QUEUES_MAX or out of memory). */
+/* Finds or creates (Q_RESOURCE_EXHAUSTED past opts.queues_max — Q_PART_QUEUES_MAX while
+ * replaying — or out of memory). */
 q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_err *err);
 static inline q_queue *q_queue_of(q_part *p, const q_task *t) { return p->queues[t->queue]; }
 /* Effective limits of a task in its queue. */

@@ -159,6 +159,7 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
 static int check_opts(const q_part_opts *o)
 {
     if (o->tasks_max == 0 || o->tasks_max > Q_PART_TASKS_MAX) return -EINVAL;
+    if (o->queues_max == 0 || o->queues_max > Q_PART_QUEUES_MAX) return -EINVAL;
     if (o->dedup_keys_max == 0 || o->dedup_keys_max > Q_DEDUP_KEYS_MAX) return -EINVAL;
     if (o->pin_bucket_shift > 30 || o->compact_live_pct > 100 || o->retain_every_ms == 0)
         return -EINVAL;

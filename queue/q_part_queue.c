@@ -67,10 +67,10 @@ q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_e
         *out = q;
         return Q_OK;
     }
-    if (p->nqueues == Q_PART_QUEUES_MAX)
+    uint32_t max = p->replaying ? Q_PART_QUEUES_MAX : p->opts.queues_max;
+    if (p->nqueues >= max)
         return q_fail(err, Q_RESOURCE_EXHAUSTED,
-                      "partition %u already holds %u queues, the limit", p->no,
-                      Q_PART_QUEUES_MAX);
+                      "partition %u already holds %u queues, the limit", p->no, max);
     if (queues_room(p) || !(q = calloc(1, sizeof *q)))
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "out of memory for a new queue");
     memcpy(q->name, name, len);

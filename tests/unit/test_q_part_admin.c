@@ -1,5 +1,6 @@
 /* queue/q_part admin calls: pause/resume and ready wake-ups, purge, redrive, delete, dead-letter
  * pages, queue listing, configuration validation. */
+#include <errno.h>
 #include <inttypes.h>
 
 #include "test_q_part_util.h"
@@ -279,6 +280,52 @@ START_TEST(many_queues_listed_and_replayed)
 }
 END_TEST
 
+/* The queue limit is an option (default Q_PART_QUEUES_MAX): the next new queue is
+ * RESOURCE_EXHAUSTED and changes nothing; a log holding more replays whole. */
+START_TEST(queues_max_option)
+{
+    tp t;
+    tq_mkdtemp(t.dir);
+    tp_opts(&t, SEG);
+    q_part_opts d;
+    q_part_opts_default(&d);
+    ck_assert_uint_eq(d.queues_max, Q_PART_QUEUES_MAX);
+    q_part *bad;
+    t.o.queues_max = 0;
+    ck_assert_int_eq(q_part_open(t.dir, 3, &t.o, T0, &bad, NULL), -EINVAL);
+    t.o.queues_max = Q_PART_QUEUES_MAX + 1;
+    ck_assert_int_eq(q_part_open(t.dir, 3, &t.o, T0, &bad, NULL), -EINVAL);
+    t.o.queues_max = 3;
+    tp_reopen(&t, T0);
+    tp_enq(&t, "a", "x", 0, T0);
+    tp_enq(&t, "b", "x", 0, T0);
+    tp_enq(&t, "c", "x", 0, T0);
+    q_task_spec s = {.payload = (const uint8_t *)"x", .payload_len = 1};
+    q_enq_result r;
+    uint64_t commit;
+    q_err e;
+    ck_assert_int_eq(q_part_enqueue(t.p, "d", 1, &s, 1, T0, &r, &commit, &e),
+                     Q_RESOURCE_EXHAUSTED);
+    ck_assert_msg(strstr(e.msg, "3 queues"), "%s", e.msg);
+    q_queue_cfg_patch pt = {.set = 0};
+    ck_assert_int_eq(q_part_configure(t.p, "d", 1, &pt, T0, NULL, &commit, &e),
+                     Q_RESOURCE_EXHAUSTED);
+    q_queue_info qi;
+    ck_assert_int_eq(q_part_get_queue(t.p, "d", 1, T0, &qi, &e), Q_NOT_FOUND);
+    tp_enq(&t, "b", "y", 0, T0); /* existing queues go on */
+    tp_close(&t);
+    t.o.queues_max = 2;
+    tp_reopen(&t, T0);
+    q_part_stats st;
+    q_part_get_stats(t.p, &st);
+    ck_assert_uint_eq(st.queues, 3);
+    ck_assert_uint_eq(tp_info(&t, "c", T0).ready, 1);
+    ck_assert_int_eq(q_part_enqueue(t.p, "d", 1, &s, 1, T0, &r, &commit, &e),
+                     Q_RESOURCE_EXHAUSTED);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -290,6 +337,7 @@ int main(void)
     tcase_add_test(tc, list_dead_pages_and_list_queues);
     tcase_add_test(tc, configure_validation);
     tcase_add_test(tc, many_queues_listed_and_replayed);
+    tcase_add_test(tc, queues_max_option);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
