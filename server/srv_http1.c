@@ -4,7 +4,9 @@
  *   GET /metrics  -> 200 Prometheus text exposition
  *   other paths   -> 404; other methods on known paths -> 405; malformed -> 400; huge -> 431
  *
- * Requests with a body are answered and the connection is closed (we do not read bodies). */
+ * Requests with a body are answered and the connection is closed (we do not read bodies).
+ * The same answers go to plain (non-gRPC) requests on HTTP/2 connections: srv_conn.c hands
+ * them here through pw_grpc_conn_set_plain (srv_http_on_h2_request). */
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +61,52 @@ static void metrics_body(srv_runtime *rt, buf *out)
     if (rt->hooks.metrics) rt->hooks.metrics(out, rt->hooks.ud);
 }
 
+/* The answer to `method path` (HTTP/1.1 or HTTP/2 alike): status, reason, content-type and
+ * the body appended to `body`. A query string is ignored. HEAD is answered like GET (the
+ * caller drops the body). *close: the connection should close after it (draining). */
+typedef struct http_answer {
+    int status;
+    const char *reason;
+    const char *ctype;
+    bool close;
+} http_answer;
+
+static http_answer answer(srv_shard *sh, pw_http1_view method, pw_http1_view path, buf *body)
+{
+    for (size_t i = 0; i < path.n; i++)
+        if (path.p[i] == '?') path.n = i;
+    bool get = pw_http1_view_eq(method, "GET") || pw_http1_view_eq(method, "HEAD");
+    bool healthz = pw_http1_view_eq(path, "/healthz"), metrics = pw_http1_view_eq(path, "/metrics");
+    if (!healthz && !metrics) {
+        buf_append(body, "not found\n", 10);
+        return (http_answer){404, "Not Found", "text/plain", false};
+    }
+    if (!get) {
+        buf_append(body, "method not allowed\n", 19);
+        return (http_answer){405, "Method Not Allowed", "text/plain", false};
+    }
+    if (healthz && sh->draining) {
+        buf_append(body, "draining\n", 9);
+        return (http_answer){503, "Service Unavailable", "text/plain", true};
+    }
+    if (healthz) {
+        buf_append(body, "ok\n", 3);
+        return (http_answer){200, "OK", "text/plain", false};
+    }
+    metrics_body(sh->rt, body);
+    return (http_answer){200, "OK", "text/plain; version=0.0.4", false};
+}
+
+/* Plain requests on an HTTP/2 connection (pw_grpc_conn_set_plain): the same answers. */
+void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_plain_resp *resp)
+{
+    srv_conn *c = user;
+    pw_http1_view m = {req->method, req->method_len}, path = {req->path, req->path_len};
+    http_answer a = answer(c->sh, m, path, &resp->body);
+    resp->status = a.status;
+    resp->ctype = a.ctype;
+}
+
 void srv_http1_on_input(srv_conn *c)
 {
     while (!c->close_after_flush && buf_size(&c->in) > 0) {
@@ -79,35 +127,13 @@ void srv_http1_on_input(srv_conn *c)
                               atomic_load_explicit(&c->sh->ctr.http1_requests, memory_order_relaxed) + 1,
                               memory_order_relaxed);
         bool close_conn = !req.keep_alive || req.has_body || c->sh->draining;
-        pw_http1_view path = req.target;
-        /* Ignore a query string. */
-        for (size_t i = 0; i < path.n; i++)
-            if (path.p[i] == '?') path.n = i;
-        bool get = pw_http1_view_eq(req.method, "GET") || pw_http1_view_eq(req.method, "HEAD");
         bool head_only = pw_http1_view_eq(req.method, "HEAD");
-        if (pw_http1_view_eq(path, "/healthz")) {
-            if (!get) {
-                respond(c, 405, "Method Not Allowed", "text/plain", "method not allowed\n", 19, close_conn);
-            } else if (c->sh->draining) {
-                respond(c, 503, "Service Unavailable", "text/plain", head_only ? "" : "draining\n",
-                        head_only ? 0 : 9, true);
-            } else {
-                respond(c, 200, "OK", "text/plain", head_only ? "" : "ok\n", head_only ? 0 : 3, close_conn);
-            }
-        } else if (pw_http1_view_eq(path, "/metrics")) {
-            if (!get) {
-                respond(c, 405, "Method Not Allowed", "text/plain", "method not allowed\n", 19, close_conn);
-            } else {
-                buf body;
-                buf_init(&body, 1 << 20);
-                metrics_body(c->sh->rt, &body);
-                respond(c, 200, "OK", "text/plain; version=0.0.4", (const char *)buf_begin(&body),
-                        head_only ? 0 : buf_size(&body), close_conn);
-                buf_deinit(&body);
-            }
-        } else {
-            respond(c, 404, "Not Found", "text/plain", "not found\n", 10, close_conn);
-        }
+        buf body;
+        buf_init(&body, PW_GRPC_PLAIN_BODY_BYTES_MAX);
+        http_answer a = answer(c->sh, req.method, req.target, &body);
+        respond(c, a.status, a.reason, a.ctype, (const char *)buf_begin(&body),
+                head_only ? 0 : buf_size(&body), close_conn || a.close);
+        buf_deinit(&body);
         buf_consume(&c->in, (size_t)r);
     }
 }

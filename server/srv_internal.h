@@ -102,6 +102,9 @@ void srv_shard_flush_dirty(srv_shard *sh);
 
 /* srv_http1.c: handles the buffered HTTP/1.1 input; may queue output and mark close. */
 void srv_http1_on_input(srv_conn *c);
+/* srv_http1.c: the same answers to a plain request on an HTTP/2 connection; `user` is the
+ * srv_conn (pw_grpc_plain_fn). */
+void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_plain_resp *resp);
 
 /* srv_runtime.c: called when a connection is gone, to see whether a drain is complete. */
 void srv_shard_conn_gone(srv_shard *sh);
