@@ -12,7 +12,9 @@
 
 typedef struct pw_grpc_plain {
     uint32_t sid;
-    buf body; /* the bytes not yet accepted by the stream */
+    buf body;     /* the bytes not yet accepted by the stream */
+    bool head;    /* a HEAD request: headers only */
+    bool waiting; /* the handler answers later (pw_grpc_conn_plain_answer) */
     struct pw_grpc_plain *next;
 } pw_grpc_plain;
 
@@ -23,30 +25,67 @@ static pw_grpc_plain **find(pw_grpc_conn *g, uint32_t sid)
     return pp;
 }
 
-static void unlink_free(pw_grpc_plain **pp)
+static void plain_free(pw_grpc_plain *p)
 {
-    pw_grpc_plain *p = *pp;
-    *pp = p->next;
     buf_deinit(&p->body);
     free(p);
 }
 
-/* Feeds the stream what it accepts; frees the response once all went (or on an error). */
-static void pump(pw_grpc_conn *g, pw_grpc_plain **pp)
+/* Takes *pp off the list. A submit made outside the session's callbacks runs the events it
+ * causes (on_stream_close when our END_STREAM goes out) before it returns: an entry being
+ * submitted is off the list, so those events cannot free it under us. */
+static pw_grpc_plain *detach(pw_grpc_plain **pp)
 {
     pw_grpc_plain *p = *pp;
+    *pp = p->next;
+    p->next = NULL;
+    return p;
+}
+
+static void relink(pw_grpc_conn *g, pw_grpc_plain *p)
+{
+    p->next = g->plains;
+    g->plains = p;
+}
+
+/* Feeds the stream what it accepts (p detached); frees p once all went or on an error, else
+ * puts it back to wait for on_stream_writable. */
+static void pump(pw_grpc_conn *g, pw_grpc_plain *p)
+{
     size_t n = buf_size(&p->body);
     ssize_t r = pw_h2_submit_data(g->h2, p->sid, buf_begin(&p->body), n, true);
-    if (r == -ENOBUFS) return; /* flow control: on_stream_writable brings us back */
-    if (r < 0) {
+    if (r == -ENOBUFS) { /* flow control */
+        relink(g, p);
+    } else if (r < 0) {
         pw_h2_submit_rst(g->h2, p->sid, PW_H2_INTERNAL_ERROR);
-        unlink_free(pp);
+        plain_free(p);
     } else if ((size_t)r == n) {
-        unlink_free(pp);
+        plain_free(p);
     } else {
         buf_consume(&p->body, (size_t)r);
+        relink(g, p);
     }
     pw_grpc_conn_touch(g);
+}
+
+/* Sends the headers of p (detached, its body set) and starts the body. */
+static void start(pw_grpc_conn *g, pw_grpc_plain *p, int status, const char *ctype)
+{
+    p->waiting = false;
+    char st[8], clen[24];
+    int sn = snprintf(st, sizeof st, "%d", status >= 100 && status <= 599 ? status : 500);
+    int cn = snprintf(clen, sizeof clen, "%zu", buf_size(&p->body));
+    if (p->head) buf_consume(&p->body, buf_size(&p->body));
+    pw_h2_header h[3] = {{":status", 7, st, (size_t)sn, 0},
+                         {"content-type", 12, ctype, strlen(ctype), 0},
+                         {"content-length", 14, clen, (size_t)cn, 0}};
+    bool empty = buf_size(&p->body) == 0;
+    if (pw_h2_submit_headers(g->h2, p->sid, h, 3, empty) < 0 || empty) {
+        plain_free(p);
+        pw_grpc_conn_touch(g);
+        return;
+    }
+    pump(g, p);
 }
 
 void pw_grpc_plain_respond(pw_grpc_conn *g, uint32_t sid, const pw_grpc_plain_req *req)
@@ -57,42 +96,47 @@ void pw_grpc_plain_respond(pw_grpc_conn *g, uint32_t sid, const pw_grpc_plain_re
         return;
     }
     p->sid = sid;
+    p->head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
     pw_grpc_plain_resp resp = {.status = 500, .ctype = "text/plain"};
     buf_init(&resp.body, PW_GRPC_PLAIN_BODY_BYTES_MAX);
     g->plain(g->user, req, &resp);
     p->body = resp.body;
-    char status[8], clen[24];
-    int sn = snprintf(status, sizeof status, "%d", resp.status >= 100 && resp.status <= 599 ? resp.status : 500);
-    int cn = snprintf(clen, sizeof clen, "%zu", buf_size(&p->body));
-    bool head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-    if (head) buf_consume(&p->body, buf_size(&p->body));
-    pw_h2_header h[3] = {{":status", 7, status, (size_t)sn, 0},
-                         {"content-type", 12, resp.ctype, strlen(resp.ctype), 0},
-                         {"content-length", 14, clen, (size_t)cn, 0}};
-    bool empty = buf_size(&p->body) == 0;
-    if (pw_h2_submit_headers(g->h2, sid, h, 3, empty) < 0 || empty) {
-        buf_deinit(&p->body);
-        free(p);
+    if (resp.later) {
+        buf_consume(&p->body, buf_size(&p->body));
+        p->waiting = true; /* pw_grpc_conn_plain_answer */
+        relink(g, p);
         return;
     }
-    p->next = g->plains;
-    g->plains = p;
-    pump(g, &g->plains);
+    start(g, p, resp.status, resp.ctype);
+}
+
+int pw_grpc_conn_plain_answer(pw_grpc_conn *g, uint32_t sid, int status, const char *ctype,
+                              buf *body)
+{
+    pw_grpc_plain **pp = find(g, sid);
+    if (!*pp || !(*pp)->waiting) return -ENOENT;
+    pw_grpc_plain *p = detach(pp);
+    buf t = p->body;
+    p->body = *body;
+    *body = t;
+    buf_consume(body, buf_size(body));
+    start(g, p, status, ctype);
+    return 0;
 }
 
 void pw_grpc_plain_pump(pw_grpc_conn *g, uint32_t sid)
 {
     pw_grpc_plain **pp = find(g, sid);
-    if (*pp) pump(g, pp);
+    if (*pp && !(*pp)->waiting) pump(g, detach(pp));
 }
 
 void pw_grpc_plain_drop(pw_grpc_conn *g, uint32_t sid)
 {
     pw_grpc_plain **pp = find(g, sid);
-    if (*pp) unlink_free(pp);
+    if (*pp) plain_free(detach(pp));
 }
 
 void pw_grpc_plain_drop_all(pw_grpc_conn *g)
 {
-    while (g->plains) unlink_free(&g->plains);
+    while (g->plains) plain_free(detach(&g->plains));
 }

@@ -164,7 +164,8 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
     bool is_grpc = method && view_is(method, method_n, "POST") && ctype &&
                    grpc_content_type(ctype, ctype_n);
     if (!is_grpc && g->plain && !(path && pw_grpc_server_find(g->srv, path, path_n))) {
-        pw_grpc_plain_req rq = {.method = method ? method : "", .method_len = method_n,
+        pw_grpc_plain_req rq = {.stream_id = sid, .method = method ? method : "",
+                                .method_len = method_n,
                                 .path = path ? path : "", .path_len = path_n};
         pw_grpc_plain_respond(g, sid, &rq);
         return 0;
@@ -179,13 +180,13 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
     }
     const pw_grpc_method *m = path ? pw_grpc_server_find(g->srv, path, path_n) : NULL;
     if (!m) {
-        pw_grpc_respond_status(h2, sid, PW_GRPC_UNIMPLEMENTED, "unknown service or method");
+        pw_grpc_respond_status(g, sid, PW_GRPC_UNIMPLEMENTED, "unknown service or method");
         return 0;
     }
     bool gz = false;
     if (enc && !view_is(enc, enc_n, "identity")) {
         if (!view_is(enc, enc_n, "gzip")) {
-            pw_grpc_respond_status(h2, sid, PW_GRPC_UNIMPLEMENTED,
+            pw_grpc_respond_status(g, sid, PW_GRPC_UNIMPLEMENTED,
                                    "unsupported grpc-encoding (supported: identity, gzip)");
             return 0;
         }
@@ -193,13 +194,13 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
     }
     uint64_t tmo = UINT64_MAX;
     if (timeout && pw_grpc_timeout_parse(timeout, timeout_n, &tmo) != 0) {
-        pw_grpc_respond_status(h2, sid, PW_GRPC_INTERNAL, "malformed grpc-timeout");
+        pw_grpc_respond_status(g, sid, PW_GRPC_INTERNAL, "malformed grpc-timeout");
         return 0;
     }
     pw_grpc_call *c = pw_grpc_call_new(g, sid, m);
     if (!c || keep_metadata(c, h, n) < 0) {
         if (c) pw_grpc_call_detach(c);
-        pw_grpc_respond_status(h2, sid, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        pw_grpc_respond_status(g, sid, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return 0;
     }
     c->req_gzip = gz;
@@ -448,3 +449,4 @@ void pw_grpc_conn_set_user(pw_grpc_conn *g, void *ud) { g->user = ud; }
 void pw_grpc_conn_set_notify(pw_grpc_conn *g, void (*fn)(void *user)) { g->notify = fn; }
 void *pw_grpc_conn_user(const pw_grpc_conn *g) { return g->user; }
 void pw_grpc_conn_set_plain(pw_grpc_conn *g, pw_grpc_plain_fn fn) { g->plain = fn; }
+void pw_grpc_conn_set_on_done(pw_grpc_conn *g, pw_grpc_done_fn fn) { g->on_done = fn; }

@@ -93,6 +93,7 @@ int main(int argc, char **argv)
         return 1;
     }
     srv_hooks hooks = {.shard_init = srv_queue_shard_init, .shard_fini = srv_queue_shard_fini,
-                       .on_drain = on_drain, .metrics = srv_queue_metrics};
+                       .on_drain = on_drain, .metrics = srv_queue_metrics,
+                       .metrics_gather = srv_queue_metrics_gather};
     return srv_run(&o, g, &hooks);
 }

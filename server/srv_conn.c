@@ -82,6 +82,9 @@ static void conn_leave(srv_conn *c)
     if (--c->hold == 0) conn_maybe_free(c);
 }
 
+void srv_conn_hold(srv_conn *c) { conn_enter(c); }
+void srv_conn_release(srv_conn *c) { conn_leave(c); }
+
 void srv_conn_flush(srv_conn *c)
 {
     if (c->closing || c->send_op.busy) return;
@@ -172,6 +175,7 @@ static void conn_to_h2(srv_conn *c)
     pw_grpc_conn_set_user(c->g, c);
     pw_grpc_conn_set_notify(c->g, on_notify);
     pw_grpc_conn_set_plain(c->g, srv_http_on_h2_request);
+    pw_grpc_conn_set_on_done(c->g, srv_metrics_on_rpc_done);
     if (c->sh->draining) pw_grpc_conn_shutdown(c->g);
 }
 
