@@ -15,6 +15,10 @@ typedef struct pw_grpc_plain {
     buf body;     /* the bytes not yet accepted by the stream */
     bool head;    /* a HEAD request: headers only */
     bool waiting; /* the handler answers later (pw_grpc_conn_plain_answer) */
+    /* A submit made outside the session's callbacks runs the events it causes before it
+     * returns: on_stream_writable (its DATA went out at once) and on_stream_close (its
+     * END_STREAM did). While we submit (busy) those only leave a note, acted on after. */
+    bool busy, again, dropped;
     struct pw_grpc_plain *next;
 } pw_grpc_plain;
 
@@ -25,50 +29,41 @@ static pw_grpc_plain **find(pw_grpc_conn *g, uint32_t sid)
     return pp;
 }
 
-static void plain_free(pw_grpc_plain *p)
+static void unlink_free(pw_grpc_conn *g, pw_grpc_plain *p)
 {
+    pw_grpc_plain **pp = &g->plains;
+    while (*pp && *pp != p) pp = &(*pp)->next;
+    if (*pp) *pp = p->next;
     buf_deinit(&p->body);
     free(p);
 }
 
-/* Takes *pp off the list. A submit made outside the session's callbacks runs the events it
- * causes (on_stream_close when our END_STREAM goes out) before it returns: an entry being
- * submitted is off the list, so those events cannot free it under us. */
-static pw_grpc_plain *detach(pw_grpc_plain **pp)
-{
-    pw_grpc_plain *p = *pp;
-    *pp = p->next;
-    p->next = NULL;
-    return p;
-}
-
-static void relink(pw_grpc_conn *g, pw_grpc_plain *p)
-{
-    p->next = g->plains;
-    g->plains = p;
-}
-
-/* Feeds the stream what it accepts (p detached); frees p once all went or on an error, else
- * puts it back to wait for on_stream_writable. */
+/* Feeds the stream what it accepts, again while it reports room during the submit; frees p
+ * once all went, on an error, or when the stream closed meanwhile. */
 static void pump(pw_grpc_conn *g, pw_grpc_plain *p)
 {
-    size_t n = buf_size(&p->body);
-    ssize_t r = pw_h2_submit_data(g->h2, p->sid, buf_begin(&p->body), n, true);
-    if (r == -ENOBUFS) { /* flow control */
-        relink(g, p);
-    } else if (r < 0) {
-        pw_h2_submit_rst(g->h2, p->sid, PW_H2_INTERNAL_ERROR);
-        plain_free(p);
-    } else if ((size_t)r == n) {
-        plain_free(p);
-    } else {
-        buf_consume(&p->body, (size_t)r);
-        relink(g, p);
-    }
+    bool done = false;
+    p->busy = true;
+    do {
+        p->again = false;
+        size_t n = buf_size(&p->body);
+        ssize_t r = pw_h2_submit_data(g->h2, p->sid, buf_begin(&p->body), n, true);
+        if (r == -ENOBUFS) continue; /* flow control: on_stream_writable brings us back */
+        if (r < 0) {
+            if (!p->dropped) pw_h2_submit_rst(g->h2, p->sid, PW_H2_INTERNAL_ERROR);
+            done = true;
+        } else if ((size_t)r == n) {
+            done = true;
+        } else {
+            buf_consume(&p->body, (size_t)r);
+        }
+    } while (!done && p->again && !p->dropped);
+    p->busy = false;
+    if (done || p->dropped) unlink_free(g, p);
     pw_grpc_conn_touch(g);
 }
 
-/* Sends the headers of p (detached, its body set) and starts the body. */
+/* Sends the headers of p (its body set) and starts the body. */
 static void start(pw_grpc_conn *g, pw_grpc_plain *p, int status, const char *ctype)
 {
     p->waiting = false;
@@ -80,8 +75,11 @@ static void start(pw_grpc_conn *g, pw_grpc_plain *p, int status, const char *cty
                          {"content-type", 12, ctype, strlen(ctype), 0},
                          {"content-length", 14, clen, (size_t)cn, 0}};
     bool empty = buf_size(&p->body) == 0;
-    if (pw_h2_submit_headers(g->h2, p->sid, h, 3, empty) < 0 || empty) {
-        plain_free(p);
+    p->busy = true;
+    int r = pw_h2_submit_headers(g->h2, p->sid, h, 3, empty);
+    p->busy = false;
+    if (r < 0 || empty || p->dropped) {
+        unlink_free(g, p);
         pw_grpc_conn_touch(g);
         return;
     }
@@ -101,10 +99,11 @@ void pw_grpc_plain_respond(pw_grpc_conn *g, uint32_t sid, const pw_grpc_plain_re
     buf_init(&resp.body, PW_GRPC_PLAIN_BODY_BYTES_MAX);
     g->plain(g->user, req, &resp);
     p->body = resp.body;
+    p->next = g->plains;
+    g->plains = p;
     if (resp.later) {
         buf_consume(&p->body, buf_size(&p->body));
         p->waiting = true; /* pw_grpc_conn_plain_answer */
-        relink(g, p);
         return;
     }
     start(g, p, resp.status, resp.ctype);
@@ -113,9 +112,8 @@ void pw_grpc_plain_respond(pw_grpc_conn *g, uint32_t sid, const pw_grpc_plain_re
 int pw_grpc_conn_plain_answer(pw_grpc_conn *g, uint32_t sid, int status, const char *ctype,
                               buf *body)
 {
-    pw_grpc_plain **pp = find(g, sid);
-    if (!*pp || !(*pp)->waiting) return -ENOENT;
-    pw_grpc_plain *p = detach(pp);
+    pw_grpc_plain *p = *find(g, sid);
+    if (!p || !p->waiting) return -ENOENT;
     buf t = p->body;
     p->body = *body;
     *body = t;
@@ -126,17 +124,21 @@ int pw_grpc_conn_plain_answer(pw_grpc_conn *g, uint32_t sid, int status, const c
 
 void pw_grpc_plain_pump(pw_grpc_conn *g, uint32_t sid)
 {
-    pw_grpc_plain **pp = find(g, sid);
-    if (*pp && !(*pp)->waiting) pump(g, detach(pp));
+    pw_grpc_plain *p = *find(g, sid);
+    if (!p || p->waiting) return;
+    if (p->busy) p->again = true;
+    else pump(g, p);
 }
 
 void pw_grpc_plain_drop(pw_grpc_conn *g, uint32_t sid)
 {
-    pw_grpc_plain **pp = find(g, sid);
-    if (*pp) plain_free(detach(pp));
+    pw_grpc_plain *p = *find(g, sid);
+    if (!p) return;
+    if (p->busy) p->dropped = true; /* the submit on the stack frees it */
+    else unlink_free(g, p);
 }
 
 void pw_grpc_plain_drop_all(pw_grpc_conn *g)
 {
-    while (g->plains) plain_free(detach(&g->plains));
+    while (g->plains) unlink_free(g, g->plains);
 }

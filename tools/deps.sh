@@ -5,6 +5,7 @@
 set -eu
 PKGS="build-essential clang pkg-config liburing-dev libxxhash-dev check zlib1g-dev \
 protobuf-compiler libprotobuf-dev python3 python3-grpcio python3-protobuf python3-h2 \
+python3-prometheus-client \
 nghttp2-client curl libgrpc++-dev protobuf-compiler-grpc libclang-rt-14-dev \
 beanstalkd redis-server nats-server"
 if [ "$(id -u)" -ne 0 ]; then
