@@ -12,7 +12,7 @@
 
 static const char usage[] =
     "usage: ringqd [--port N] [--host ADDR] [--data DIR] [--threads N] [flags]\n"
-    "  ringq task-queue server: gRPC over HTTP/2 (h2c), /healthz and /metrics over HTTP/1.1.\n"
+    "  ringq task-queue server: gRPC over h2c; /healthz and /metrics over HTTP/1.1 and h2c.\n"
     "  --port N                 TCP port (default 7070; 0 picks a free one, logged as port=N)\n"
     "  --host ADDR              listen address (default 127.0.0.1)\n"
     "  --data DIR               data directory (default ./data)\n"

@@ -3,9 +3,11 @@
  * A connection starts in SNIFF mode: the first bytes tell an HTTP/2 client preface from an
  * HTTP/1.1 request. Bytes that begin like the preface ("PRI ") but differ from it get
  * GOAWAY(PROTOCOL_ERROR), not an HTTP/1.1 400. Plain requests over HTTP/2 (GET /healthz,
- * /metrics) are answered by srv_http1.c through the gRPC connection's plain handler. In H2 mode, received bytes go straight from the provided recv buffer into
- * the gRPC connection (no copy), and its output is swapped into `out` and sent; while a send is in
- * flight new output accumulates in the engine and goes out with the next send.
+ * /metrics) are answered by srv_http1.c through the gRPC connection's plain handler.
+ *
+ * In H2 mode, received bytes go straight from the provided recv buffer into the gRPC connection
+ * (no copy), and its output is swapped into `out` and sent; while a send is in flight new
+ * output accumulates in the engine and goes out with the next send.
  *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */
@@ -201,7 +203,8 @@ static void h2_bad_preface(srv_conn *c)
     static const char why[] = "invalid connection preface";
     ctr_add(&c->sh->ctr.proto_errors, 1);
     buf_consume(&c->in, buf_size(&c->in));
-    if (pw_h2_write_goaway(&c->out, 0, PW_H2_PROTOCOL_ERROR, (const uint8_t *)why, sizeof why - 1) < 0) {
+    if (pw_h2_write_goaway(&c->out, 0, PW_H2_PROTOCOL_ERROR, (const uint8_t *)why,
+                           sizeof why - 1) < 0) {
         srv_conn_close(c);
         return;
     }

@@ -186,7 +186,8 @@ void srv_http1_on_input(srv_conn *c)
             respond(c, 503, "Service Unavailable", "text/plain", "out of memory\n", 14, true);
             return;
         }
-        *s = (h1_scrape){.c = c, .consumed = (size_t)r, .head_only = head_only, .close_conn = close_conn};
+        *s = (h1_scrape){.c = c, .consumed = (size_t)r, .head_only = head_only,
+                         .close_conn = close_conn};
         buf_init(&s->body, PW_GRPC_PLAIN_BODY_BYTES_MAX);
         http_answer a = answer(c->sh, req.method, req.target, &s->body);
         if (a.status == 0) {

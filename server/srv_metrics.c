@@ -52,7 +52,10 @@ size_t srv_metric_escape(char *dst, size_t cap, const char *v, size_t len)
 {
     size_t k = 0;
     for (size_t i = 0; i < len && cap > 0; i++) {
-        const char *rep = v[i] == '\\' ? "\\\\" : v[i] == '"' ? "\\\"" : v[i] == '\n' ? "\\n" : NULL;
+        const char *rep = v[i] == '\\'  ? "\\\\"
+                          : v[i] == '"' ? "\\\""
+                          : v[i] == '\n' ? "\\n"
+                                         : NULL;
         size_t rl = rep ? 2 : 1;
         if (k + rl >= cap) break;
         if (rep) memcpy(dst + k, rep, 2);
@@ -65,7 +68,10 @@ size_t srv_metric_escape(char *dst, size_t cap, const char *v, size_t len)
 
 /* ---- families ---- */
 
-static uint64_t ld(const _Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+static uint64_t ld(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
 
 static void one(buf *out, const char *name, const char *type, const char *help, uint64_t v)
 {
@@ -88,11 +94,13 @@ static void metrics_connections(srv_runtime *rt, buf *out)
     }
     one(out, "ringq_connections_accepted_total", "counter", "Connections accepted.", acc);
     one(out, "ringq_connections_open", "gauge", "Connections open now.", open);
-    one(out, "ringq_connections_rejected_total", "counter", "Connections refused (limit or drain).", rej);
+    one(out, "ringq_connections_rejected_total", "counter", "Connections refused (limit or drain).",
+        rej);
     one(out, "ringq_http1_requests_total", "counter", "HTTP/1.1 requests served.", h1);
     one(out, "ringq_bytes_received_total", "counter", "Bytes received.", bin);
     one(out, "ringq_bytes_sent_total", "counter", "Bytes sent.", bout);
-    one(out, "ringq_protocol_errors_total", "counter", "Connections ended by a protocol error.", perr);
+    one(out, "ringq_protocol_errors_total", "counter", "Connections ended by a protocol error.",
+        perr);
     one(out, "ringq_shards", "gauge", "Shard threads.", (uint64_t)rt->nshards);
     one(out, "ringq_draining", "gauge", "1 while draining.", (uint64_t)atomic_load(&rt->draining));
 }
@@ -124,7 +132,8 @@ static void metrics_rpc(srv_runtime *rt, buf *out)
             if (!v) continue;
             char esc[256], labels[384];
             srv_metric_escape(esc, sizeof esc, path, strlen(path));
-            snprintf(labels, sizeof labels, "method=\"%s\",code=\"%s\"", esc, pw_grpc_status_name((int)st));
+            snprintf(labels, sizeof labels, "method=\"%s\",code=\"%s\"", esc,
+                     pw_grpc_status_name((int)st));
             srv_metric_u64(out, "ringq_rpc_requests_total", labels, v);
         }
     }
@@ -186,19 +195,23 @@ static void metrics_process(buf *out)
     uint64_t ut, st, start, rss;
     long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     if (tck > 0 && page > 0 && proc_stat(&ut, &st, &start, &rss) == 0) {
-        srv_metric_family(out, "process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.");
+        srv_metric_family(out, "process_cpu_seconds_total", "counter",
+                          "User and system CPU time spent in seconds.");
         srv_metric_f64(out, "process_cpu_seconds_total", NULL, (double)(ut + st) / (double)tck);
-        srv_metric_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        srv_metric_family(out, "process_resident_memory_bytes", "gauge",
+                          "Resident memory size in bytes.");
         srv_metric_u64(out, "process_resident_memory_bytes", NULL, rss * (uint64_t)page);
         uint64_t bt = boot_time_s();
         if (bt) {
             srv_metric_family(out, "process_start_time_seconds", "gauge",
                               "Start time of the process since unix epoch in seconds.");
-            srv_metric_f64(out, "process_start_time_seconds", NULL, (double)bt + (double)start / (double)tck);
+            srv_metric_f64(out, "process_start_time_seconds", NULL,
+                           (double)bt + (double)start / (double)tck);
         }
     }
     int fds = open_fds();
-    if (fds >= 0) one(out, "process_open_fds", "gauge", "Number of open file descriptors.", (uint64_t)fds);
+    if (fds >= 0)
+        one(out, "process_open_fds", "gauge", "Number of open file descriptors.", (uint64_t)fds);
 }
 
 static void metrics_build_info(buf *out)
@@ -207,7 +220,8 @@ static void metrics_build_info(buf *out)
     srv_metric_escape(v, sizeof v, RT_VERSION, strlen(RT_VERSION));
     srv_metric_escape(g, sizeof g, RT_VERSION_GIT, strlen(RT_VERSION_GIT));
     snprintf(labels, sizeof labels, "version=\"%s\",git=\"%s\"", v, g);
-    srv_metric_family(out, "ringq_build_info", "gauge", "The running build: version and git revision; value 1.");
+    srv_metric_family(out, "ringq_build_info", "gauge",
+                      "The running build: version and git revision; value 1.");
     srv_metric_u64(out, "ringq_build_info", labels, 1);
 }
 
@@ -221,7 +235,7 @@ int srv_metrics_scrape(srv_shard *sh, buf *body, srv_gather_done_fn done, void *
     metrics_process(body);
     metrics_build_info(body);
     if (rt->hooks.metrics) rt->hooks.metrics(body, rt->hooks.ud);
-    if (rt->hooks.metrics_gather && rt->hooks.metrics_gather(sh, body, done, ctx, rt->hooks.ud) == 0)
-        return 1;
+    srv_metrics_gather_fn gather = rt->hooks.metrics_gather;
+    if (gather && gather(sh, body, done, ctx, rt->hooks.ud) == 0) return 1;
     return 0;
 }

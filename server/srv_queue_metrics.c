@@ -23,7 +23,11 @@
 #define SRV_METRICS_QUEUES_MAX 1000u
 #define QM_OTHER "(other)" /* '(' is not allowed in queue names: no clash */
 
-enum { QM_READY, QM_DELAYED, QM_LEASED, QM_DEAD, QM_ENQ, QM_ACK, QM_NACK, QM_EXPIRED, QM_DEAD_TOTAL, QM_NVALS };
+enum {
+    QM_READY, QM_DELAYED, QM_LEASED, QM_DEAD, /* gauges */
+    QM_ENQ, QM_ACK, QM_NACK, QM_EXPIRED, QM_DEAD_TOTAL, /* counters */
+    QM_NVALS
+};
 
 /* One queue's figures. `name` points into its partition, which lives as long as the process
  * serves (queues are never removed), so the scraping shard may read it. */
@@ -100,7 +104,8 @@ static int cmp_entry(const void *a, const void *b)
 
 static const qm_part *part_of(const qm_gather *g, uint32_t k)
 {
-    return buf_size(&g->parts[k]) >= sizeof(qm_part) ? (const qm_part *)buf_begin(&g->parts[k]) : NULL;
+    const buf *b = &g->parts[k];
+    return buf_size(b) >= sizeof(qm_part) ? (const qm_part *)buf_begin(b) : NULL;
 }
 
 /* ---- families ---- */
@@ -109,11 +114,11 @@ static void family_queue_values(buf *out, const qm_entry *e, size_t n, const uin
 {
     static const char *const states[4] = {"ready", "delayed", "leased", "dead"};
     static const struct { const char *name, *help; } counters[5] = {
-        {"ringq_queue_tasks_enqueued_total", "Tasks enqueued (duplicates not counted), since the partition opened."},
-        {"ringq_queue_tasks_acked_total", "Tasks acknowledged, since the partition opened."},
-        {"ringq_queue_tasks_nacked_total", "Nacks (attempts given back), since the partition opened."},
-        {"ringq_queue_leases_expired_total", "Leases that expired, since the partition opened."},
-        {"ringq_queue_tasks_dead_total", "Tasks that went to the dead letters, since the partition opened."},
+        {"ringq_queue_tasks_enqueued_total", "Tasks enqueued (duplicates not counted)."},
+        {"ringq_queue_tasks_acked_total", "Tasks acknowledged."},
+        {"ringq_queue_tasks_nacked_total", "Nacks (attempts given back)."},
+        {"ringq_queue_leases_expired_total", "Leases that expired."},
+        {"ringq_queue_tasks_dead_total", "Tasks that went to the dead letters."},
     };
     char q[2 * Q_QUEUE_NAME_BYTES_MAX + 1], labels[sizeof q + 64];
     srv_metric_family(out, "ringq_queue_tasks", "gauge", "Tasks of a queue now, by state.");
@@ -121,7 +126,8 @@ static void family_queue_values(buf *out, const qm_entry *e, size_t n, const uin
         for (size_t i = 0; i <= n; i++) {
             if (i == n && !other) break;
             if (i < n) srv_metric_escape(q, sizeof q, e[i].name, e[i].name_len);
-            snprintf(labels, sizeof labels, "queue=\"%s\",state=\"%s\"", i < n ? q : QM_OTHER, states[s]);
+            snprintf(labels, sizeof labels, "queue=\"%s\",state=\"%s\"", i < n ? q : QM_OTHER,
+                     states[s]);
             srv_metric_u64(out, "ringq_queue_tasks", labels, i < n ? e[i].v[s] : other[s]);
         }
     }
@@ -131,7 +137,8 @@ static void family_queue_values(buf *out, const qm_entry *e, size_t n, const uin
             if (i == n && !other) break;
             if (i < n) srv_metric_escape(q, sizeof q, e[i].name, e[i].name_len);
             snprintf(labels, sizeof labels, "queue=\"%s\"", i < n ? q : QM_OTHER);
-            srv_metric_u64(out, counters[c].name, labels, i < n ? e[i].v[QM_ENQ + c] : other[QM_ENQ + c]);
+            uint64_t v = i < n ? e[i].v[QM_ENQ + c] : other[QM_ENQ + c];
+            srv_metric_u64(out, counters[c].name, labels, v);
         }
     }
 }
@@ -148,13 +155,15 @@ static void family_fsync(buf *out, const qm_gather *g)
         ns += p->log.fsync_ns_total;
     }
     srv_metric_family(out, "ringq_fsync_seconds", "histogram",
-                      "Latency of the commit fsyncs (fdatasync of a segment, fsync of the directory).");
+                      "Latency of the commit fsyncs (segment fdatasync, directory fsync).");
     uint64_t cum = 0;
     char labels[48];
     for (uint32_t i = 0; i < Q_FSYNC_BUCKETS; i++) {
         cum += b[i];
-        if (i + 1 < Q_FSYNC_BUCKETS) snprintf(labels, sizeof labels, "le=\"%.9g\"", (double)bounds[i] / 1e9);
-        else snprintf(labels, sizeof labels, "le=\"+Inf\"");
+        if (i + 1 < Q_FSYNC_BUCKETS)
+            snprintf(labels, sizeof labels, "le=\"%.9g\"", (double)bounds[i] / 1e9);
+        else
+            snprintf(labels, sizeof labels, "le=\"+Inf\"");
         srv_metric_u64(out, "ringq_fsync_seconds_bucket", labels, cum);
     }
     srv_metric_f64(out, "ringq_fsync_seconds_sum", NULL, (double)ns / 1e9);

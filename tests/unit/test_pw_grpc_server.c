@@ -501,7 +501,8 @@ START_TEST(answered_rpcs_counted_once_each)
     pw_grpc_call_finish(held, PW_GRPC_OK, NULL); /* too late: not counted again */
     ck_assert_int_eq(ndone, 4);
     int want_m[4] = {0, 1, -1, 2};
-    pw_grpc_status want_s[4] = {PW_GRPC_OK, PW_GRPC_NOT_FOUND, PW_GRPC_UNIMPLEMENTED, PW_GRPC_CANCELLED};
+    pw_grpc_status want_s[4] = {PW_GRPC_OK, PW_GRPC_NOT_FOUND, PW_GRPC_UNIMPLEMENTED,
+                                PW_GRPC_CANCELLED};
     for (int i = 0; i < 4; i++) {
         ck_assert_int_eq(done_method[i], want_m[i]);
         ck_assert_int_eq(done_status[i], want_s[i]);
