@@ -99,9 +99,17 @@ void pw_grpc_call_detach(pw_grpc_call *c)
     pw_grpc_call_unref(c);
 }
 
+/* The call's one answered-RPC count (pw_grpc_conn_set_on_done). */
+static void count_done(pw_grpc_call *c, pw_grpc_status st)
+{
+    pw_grpc_conn *g = c->conn;
+    if (g && g->on_done) g->on_done(g->user, (int)(c->m - g->srv->methods), st);
+}
+
 void pw_grpc_call_abort(pw_grpc_call *c, pw_grpc_status st)
 {
     bool was_finished = c->finished;
+    if (!was_finished) count_done(c, st);
     mark_done(c);
     c->finished = true;
     if (!was_finished && !c->cancel_notified && c->m->on_cancel) {
@@ -355,6 +363,7 @@ int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
     }
     c->finished = true;
     c->cancel_notified = true; /* the handler (or we on its behalf) ended it: no on_cancel */
+    count_done(c, st);
     mark_done(c);
     c->final_status = st;
     if (message && *message) {
@@ -385,8 +394,10 @@ void pw_grpc_respond_http_error(pw_h2_session *h2, uint32_t sid, const char *sta
     pw_h2_submit_headers(h2, sid, h, 2, true);
 }
 
-void pw_grpc_respond_status(pw_h2_session *h2, uint32_t sid, pw_grpc_status st, const char *msg)
+void pw_grpc_respond_status(pw_grpc_conn *g, uint32_t sid, pw_grpc_status st, const char *msg)
 {
+    pw_h2_session *h2 = g->h2;
+    if (g->on_done) g->on_done(g->user, -1, st);
     char sts[12];
     int n = snprintf(sts, sizeof sts, "%d", (int)st);
     char enc[512];

@@ -161,6 +161,15 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
         else if (view_is(nm, nl, "grpc-encoding")) { enc = h[i].value; enc_n = h[i].value_len; }
         else if (view_is(nm, nl, "grpc-accept-encoding")) { accept = h[i].value; accept_n = h[i].value_len; }
     }
+    bool is_grpc = method && view_is(method, method_n, "POST") && ctype &&
+                   grpc_content_type(ctype, ctype_n);
+    if (!is_grpc && g->plain && !(path && pw_grpc_server_find(g->srv, path, path_n))) {
+        pw_grpc_plain_req rq = {.stream_id = sid, .method = method ? method : "",
+                                .method_len = method_n,
+                                .path = path ? path : "", .path_len = path_n};
+        pw_grpc_plain_respond(g, sid, &rq);
+        return 0;
+    }
     if (!method || !view_is(method, method_n, "POST")) {
         pw_grpc_respond_http_error(h2, sid, "405");
         return 0;
@@ -171,13 +180,13 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
     }
     const pw_grpc_method *m = path ? pw_grpc_server_find(g->srv, path, path_n) : NULL;
     if (!m) {
-        pw_grpc_respond_status(h2, sid, PW_GRPC_UNIMPLEMENTED, "unknown service or method");
+        pw_grpc_respond_status(g, sid, PW_GRPC_UNIMPLEMENTED, "unknown service or method");
         return 0;
     }
     bool gz = false;
     if (enc && !view_is(enc, enc_n, "identity")) {
         if (!view_is(enc, enc_n, "gzip")) {
-            pw_grpc_respond_status(h2, sid, PW_GRPC_UNIMPLEMENTED,
+            pw_grpc_respond_status(g, sid, PW_GRPC_UNIMPLEMENTED,
                                    "unsupported grpc-encoding (supported: identity, gzip)");
             return 0;
         }
@@ -185,13 +194,13 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
     }
     uint64_t tmo = UINT64_MAX;
     if (timeout && pw_grpc_timeout_parse(timeout, timeout_n, &tmo) != 0) {
-        pw_grpc_respond_status(h2, sid, PW_GRPC_INTERNAL, "malformed grpc-timeout");
+        pw_grpc_respond_status(g, sid, PW_GRPC_INTERNAL, "malformed grpc-timeout");
         return 0;
     }
     pw_grpc_call *c = pw_grpc_call_new(g, sid, m);
     if (!c || keep_metadata(c, h, n) < 0) {
         if (c) pw_grpc_call_detach(c);
-        pw_grpc_respond_status(h2, sid, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        pw_grpc_respond_status(g, sid, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return 0;
     }
     c->req_gzip = gz;
@@ -310,7 +319,10 @@ static void on_stream_close(void *ud, uint32_t sid, uint32_t code)
 {
     pw_grpc_conn *g = ud;
     pw_grpc_call *c = pw_h2_stream_get_user(g->h2, sid);
-    if (!c) return;
+    if (!c) {
+        pw_grpc_plain_drop(g, sid);
+        return;
+    }
     if (!c->done) pw_grpc_call_abort(c, g->destroying ? PW_GRPC_UNAVAILABLE : PW_GRPC_CANCELLED);
     pw_grpc_call_detach(c);
 }
@@ -320,6 +332,7 @@ static void on_stream_writable(void *ud, uint32_t sid)
     pw_grpc_conn *g = ud;
     pw_grpc_call *c = pw_h2_stream_get_user(g->h2, sid);
     if (c) pw_grpc_call_pump(c);
+    else pw_grpc_plain_pump(g, sid);
 }
 
 /* ---- connections ---- */
@@ -355,6 +368,7 @@ void pw_grpc_conn_destroy(pw_grpc_conn *g)
     if (!g) return;
     g->destroying = true;
     pw_h2_session_destroy(g->h2); /* on_stream_close for every open stream */
+    pw_grpc_plain_drop_all(g);
     while (g->calls) {
         pw_grpc_call *c = g->calls;
         if (!c->done) pw_grpc_call_abort(c, PW_GRPC_UNAVAILABLE);
@@ -434,3 +448,5 @@ bool pw_grpc_conn_in_header_block(const pw_grpc_conn *g) { return pw_h2_session_
 void pw_grpc_conn_set_user(pw_grpc_conn *g, void *ud) { g->user = ud; }
 void pw_grpc_conn_set_notify(pw_grpc_conn *g, void (*fn)(void *user)) { g->notify = fn; }
 void *pw_grpc_conn_user(const pw_grpc_conn *g) { return g->user; }
+void pw_grpc_conn_set_plain(pw_grpc_conn *g, pw_grpc_plain_fn fn) { g->plain = fn; }
+void pw_grpc_conn_set_on_done(pw_grpc_conn *g, pw_grpc_done_fn fn) { g->on_done = fn; }

@@ -20,6 +20,9 @@
  *     on_half_close when the client ends its side.
  *   - Unknown service or method: UNIMPLEMENTED (trailers-only). A request whose :method is not
  *     POST gets HTTP 405; a content-type that is not application/grpc[+proto|;...] gets HTTP 415.
+ *   - Unless the connection has a plain-HTTP handler (pw_grpc_conn_set_plain): then a request
+ *     that is not gRPC (not POST, or not a gRPC content-type) on a path that is no registered
+ *     method is answered by it, with a status, a content-type and a body.
  *   - grpc-encoding other than identity/gzip: UNIMPLEMENTED, with grpc-accept-encoding.
  *   - A message above max_message_bytes (after decompression too): RESOURCE_EXHAUSTED.
  *   - grpc-timeout: DEADLINE_EXCEEDED when it passes; the handler's on_cancel runs. */
@@ -130,6 +133,53 @@ void pw_grpc_conn_set_user(pw_grpc_conn *c, void *ud);
  * iteration, batching many answers into one send). */
 void pw_grpc_conn_set_notify(pw_grpc_conn *c, void (*fn)(void *user));
 void *pw_grpc_conn_user(const pw_grpc_conn *c);
+
+/* ---- plain HTTP requests on a gRPC connection (GET /healthz, /metrics over h2c) ---- */
+
+/* A request that is not gRPC. Views borrowed for the handler call only. */
+typedef struct pw_grpc_plain_req {
+    uint32_t stream_id; /* for pw_grpc_conn_plain_answer when answering later */
+    const char *method; /* "" when the request had none (the session rejects that anyway) */
+    size_t method_len;
+    const char *path;   /* with its query string, if any */
+    size_t path_len;
+} pw_grpc_plain_req;
+
+/* Largest plain answer body (buf cap): health and metrics pages, not downloads. */
+#define PW_GRPC_PLAIN_BODY_BYTES_MAX (16u * 1024u * 1024u)
+
+/* The handler's answer: `body` arrives initialized (cap PW_GRPC_PLAIN_BODY_BYTES_MAX) and
+ * empty; the handler appends to it and sets status (100..599) and ctype (a static string). A
+ * HEAD request gets the headers (with content-length) and no body. Or the handler sets `later`
+ * and answers with pw_grpc_conn_plain_answer (what it appended now is dropped). */
+typedef struct pw_grpc_plain_resp {
+    int status;
+    const char *ctype;
+    buf body;
+    bool later;
+} pw_grpc_plain_resp;
+
+/* Runs on the connection's thread with the connection's user pointer. */
+typedef void (*pw_grpc_plain_fn)(void *user, const pw_grpc_plain_req *req,
+                                 pw_grpc_plain_resp *resp);
+/* Sets (fn) or removes (NULL) the connection's plain-HTTP handler. A response body larger than
+ * the stream's pending cap goes out as the peer's windows allow; the connection owns it until
+ * it is sent or the stream closes. */
+void pw_grpc_conn_set_plain(pw_grpc_conn *c, pw_grpc_plain_fn fn);
+/* Answers a plain request left for later (resp->later). Takes the contents of `body`, leaving
+ * it empty (the caller still deinits it). Returns 0, or -ENOENT (the stream is gone: reset, or
+ * the connection closing) with `body` untouched. */
+int pw_grpc_conn_plain_answer(pw_grpc_conn *c, uint32_t stream_id, int status, const char *ctype,
+                              buf *body);
+
+/* ---- answered RPCs (metrics) ---- */
+
+/* Runs once per RPC answered on the connection: a call that finishes (its final status, also
+ * DEADLINE_EXCEEDED) or ends from the transport side (CANCELLED by RST_STREAM, UNAVAILABLE when
+ * the connection goes), with its method's index (pw_grpc_server_method_at); and answers given
+ * without a call (an unknown method, a bad grpc-encoding or grpc-timeout), method_index -1. */
+typedef void (*pw_grpc_done_fn)(void *user, int method_index, pw_grpc_status status);
+void pw_grpc_conn_set_on_done(pw_grpc_conn *c, pw_grpc_done_fn fn);
 
 /* ---- calls ---- */
 

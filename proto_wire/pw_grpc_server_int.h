@@ -86,6 +86,9 @@ struct pw_grpc_conn {
     uint64_t now_ns;     /* time of the input being processed */
     int in_recv;         /* inside pw_grpc_conn_recv/expire: the glue flushes afterwards */
     void (*notify)(void *user); /* output appeared outside recv (an async handler answered) */
+    pw_grpc_plain_fn plain;     /* answers requests that are not gRPC; NULL: 405/415 */
+    pw_grpc_done_fn on_done;    /* counts answered RPCs; may be NULL */
+    struct pw_grpc_plain *plains; /* plain responses still sending (pw_grpc_plain.c) */
 };
 
 /* Tells the glue that output is waiting, unless it will flush anyway after recv. */
@@ -104,9 +107,19 @@ void pw_grpc_call_abort(pw_grpc_call *c, pw_grpc_status st);
 void pw_grpc_call_detach(pw_grpc_call *c);
 /* Responds with HTTP-level error (405, 415) on a stream that has no call. */
 void pw_grpc_respond_http_error(pw_h2_session *h2, uint32_t stream_id, const char *status);
-/* Trailers-only gRPC error on a stream that has no call. */
-void pw_grpc_respond_status(pw_h2_session *h2, uint32_t stream_id, pw_grpc_status st,
+/* Trailers-only gRPC error on a stream that has no call (counted with method index -1). */
+void pw_grpc_respond_status(pw_grpc_conn *g, uint32_t stream_id, pw_grpc_status st,
                             const char *msg);
+/* pw_grpc_plain.c: a plain-HTTP response on stream `sid` (headers now, the body as windows
+ * allow). Resets the stream if it cannot be answered (out of memory). */
+void pw_grpc_plain_respond(pw_grpc_conn *g, uint32_t sid, const pw_grpc_plain_req *req);
+/* The stream can take more DATA: sends more of its plain response, if it has one. */
+void pw_grpc_plain_pump(pw_grpc_conn *g, uint32_t sid);
+/* The stream closed: drops its plain response, if it has one. */
+void pw_grpc_plain_drop(pw_grpc_conn *g, uint32_t sid);
+/* Drops every plain response (the connection is being destroyed). */
+void pw_grpc_plain_drop_all(pw_grpc_conn *g);
+
 /* The shard-local gzip context. */
 pw_gzip_ctx *pw_grpc_gzip(void);
 

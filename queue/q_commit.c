@@ -36,6 +36,7 @@ static int chain_step(q_log *log)
     int fd = log->chain_dir ? log->dirfd : s->fd;
     /* Data only, except for the directory and for a segment still unpublished: its size and
      * header are new metadata. */
+    log->fsync_start_ns = rt_now_ns();
     int r = ev_fsync(log->loop, &log->fsync_op, fd, !log->chain_dir && s->published);
     if (r) return r;
     log->inflight_fd = fd;
@@ -113,10 +114,23 @@ static void schedule(q_log *log)
     if (r) log->failed = r;
 }
 
+/* Counts one fsync op's latency in the histogram. */
+static void fsync_timed(q_log *log)
+{
+    static const uint64_t bounds[Q_FSYNC_BUCKETS - 1] = Q_FSYNC_BOUNDS_NS;
+    uint64_t ns = rt_now_ns() - log->fsync_start_ns;
+    uint32_t b = 0;
+    while (b < Q_FSYNC_BUCKETS - 1 && ns > bounds[b]) b++;
+    log->fsync_buckets[b]++;
+    log->fsyncs++;
+    log->fsync_ns_total += ns;
+}
+
 static void on_fsync(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     q_log *log = op->ud;
     log->inflight_fd = -1;
+    fsync_timed(log);
     if (res >= 0 && !log->failed) {
         int r = chain_advance(log);
         if (r == 0) return; /* next step in flight */

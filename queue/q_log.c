@@ -300,6 +300,9 @@ void q_log_get_stats(const q_log *log, q_log_stats *st)
     st->next = log->next;
     st->durable = log->durable;
     st->records = st->next - st->oldest;
+    memcpy(st->fsync_buckets, log->fsync_buckets, sizeof st->fsync_buckets);
+    st->fsyncs = log->fsyncs;
+    st->fsync_ns_total = log->fsync_ns_total;
 }
 
 int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base,

@@ -152,12 +152,25 @@ uint64_t q_log_oldest_segment_end(const q_log *log);
  * Q_REC_F_COMPACTED. Returns the new offset or a negative errno. */
 int64_t q_log_compact(q_log *log, uint64_t offset);
 
+/* fsync latency histogram of the async commits (each fdatasync / fsync op of a chain): upper
+ * bounds of its buckets in ns, ascending; one more bucket counts the slower ones. From 100 us
+ * (a fast NVMe flush) to 2.5 s (a disk in trouble): Prometheus-style 1-2.5-5 steps. */
+#define Q_FSYNC_BUCKETS 15u
+#define Q_FSYNC_BOUNDS_NS                                                                        \
+    {100000ull, 250000ull, 500000ull, 1000000ull, 2500000ull, 5000000ull, 10000000ull,          \
+     25000000ull, 50000000ull, 100000000ull, 250000000ull, 500000000ull, 1000000000ull,         \
+     2500000000ull}
+
 typedef struct q_log_stats {
     uint32_t segments;
     uint64_t records;    /* next - oldest */
     uint64_t disk_bytes; /* sum of segment file sizes */
     uint64_t used_bytes; /* bytes holding headers and records */
     uint64_t oldest, next, durable;
+    /* Async commit fsync ops so far: how many fell in each bucket (not cumulative; the last is
+     * above every bound), their count and their total time. */
+    uint64_t fsync_buckets[Q_FSYNC_BUCKETS];
+    uint64_t fsyncs, fsync_ns_total;
 } q_log_stats;
 void q_log_get_stats(const q_log *log, q_log_stats *st);
 /* Name of segment i (0 = oldest) and its [base, end) range, for tools. -ERANGE past the end. */

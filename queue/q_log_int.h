@@ -33,6 +33,9 @@ struct q_log {
     uint64_t chain_base;      /* base of the segment the chain syncs now */
     uint64_t chain_last;      /* base of the last segment it syncs (the last one at start) */
     bool chain_dir;           /* the chain is at its directory fsync */
+    uint64_t fsync_start_ns;  /* when the op in flight started (rt_now_ns) */
+    uint64_t fsync_buckets[Q_FSYNC_BUCKETS]; /* latency histogram (q_log_stats) */
+    uint64_t fsyncs, fsync_ns_total;
     int inflight_fd;          /* the fd in flight: its segment is not deleted meanwhile */
     q_commit_waiter *whead, *wtail;
     char dir[4096];

@@ -50,7 +50,13 @@
 #define Q_WAIT_MS_MAX 60000u       /* Lease long-poll (the server's): longer is a client bug */
 #define Q_PAGE_MAX 1000u           /* ListQueues / ListDeadTasks page size */
 #define Q_PAGE_DEFAULT 100u
-#define Q_PART_QUEUES_MAX 4096u    /* queues per partition: u16 queue index, bounded memory */
+/* Queues per partition. Memory is per queue, allocated as queues appear: Q_QUEUE_BYTES each
+ * (its struct, an entry in the index array and in the by-name array, two name-index slots);
+ * queues live as long as the partition. The limit keeps one partition's queue memory under
+ * ~Q_PART_QUEUES_MAX * Q_QUEUE_BYTES = 128 MiB, far more queues than a shard can serve
+ * separately; it fits the 24-bit queue index of a task (q_task_tab.h). */
+#define Q_PART_QUEUES_MAX (1u << 18)
+#define Q_QUEUE_BYTES 512u /* upper bound of the memory of one queue (asserted in q_part_int.h) */
 #define Q_PART_TASKS_DEFAULT 100000000u /* tasks per partition: 4.8 GB of slab at most */
 #define Q_PART_TASKS_MAX 0xfffffff0u    /* u32 slab indices (Q_NIL and a margin excluded) */
 #define Q_DEDUP_KEYS_DEFAULT (1u << 20) /* keys remembered per partition: ~48 MB at most */
@@ -74,7 +80,7 @@
 
 _Static_assert(Q_PRIORITY_MAX < 16, "ready_mask is a u16");
 _Static_assert(Q_ATTEMPTS_MAX <= UINT16_MAX, "attempts are u16");
-_Static_assert(Q_PART_QUEUES_MAX < UINT16_MAX, "queue indices are u16");
+_Static_assert(Q_PART_QUEUES_MAX < (1u << 24), "a task's queue index is 24 bits");
 _Static_assert(Q_BACKOFF_MAX_MS_DEFAULT <= Q_DELAY_MS_MAX, "default backoff in range");
 
 /* gRPC status codes, same numbers (grpc/doc/statuscodes.md). */
@@ -198,6 +204,8 @@ typedef struct q_part q_part;
 typedef struct q_part_opts {
     q_log_opts log;            /* for q_log_open (defaults: q_log_opts_default) */
     uint64_t tasks_max;        /* live tasks (any state); default Q_PART_TASKS_DEFAULT */
+    uint32_t queues_max;       /* queues (1..Q_PART_QUEUES_MAX, the default); a log written
+                                * with a larger limit still replays whole */
     uint32_t dedup_keys_max;   /* idempotency keys remembered; default Q_DEDUP_KEYS_DEFAULT */
     uint32_t retain_every_ms;  /* retention / compaction period; default 1000 */
     uint32_t compact_live_pct; /* compact the oldest segment at <= this % live; default 25 */

@@ -38,22 +38,60 @@ static int queue_cmp(const void *a, const void *b)
     return name_cmp(x->name, x->name_len, y->name, y->name_len);
 }
 
+/* Sorts the queues created since the last listing into p->by_name: the new tail is sorted,
+ * then merged with the sorted head from the back (the array has room for both). O(new log new
+ * + all) once per batch of new queues; a listing with nothing new sorts nothing. */
+static void sort_new_queues(q_part *p)
+{
+    uint32_t a = p->nsorted, n = p->nqueues;
+    if (a == n) return;
+    q_queue **v = p->by_name;
+    qsort(v + a, n - a, sizeof v[0], queue_cmp);
+    if (a > 0 && queue_cmp(&v[a - 1], &v[a]) > 0) {
+        /* Merge in place needs a buffer for the tail; its size is the new queues only. */
+        q_queue **tail = malloc((size_t)(n - a) * sizeof *tail);
+        if (!tail) {
+            qsort(v, n, sizeof v[0], queue_cmp); /* no memory: sort the whole array instead */
+            p->nsorted = n;
+            return;
+        }
+        memcpy(tail, v + a, (size_t)(n - a) * sizeof *tail);
+        uint32_t i = a, j = n - a, k = n;
+        while (j > 0) {
+            if (i > 0 && queue_cmp(&v[i - 1], &tail[j - 1]) > 0) v[--k] = v[--i];
+            else v[--k] = tail[--j];
+        }
+        free(tail);
+    }
+    p->nsorted = n;
+}
+
 q_status q_part_list_queues(q_part *p, const char *after, size_t after_len, uint32_t max,
                             uint64_t now_ms, q_queue_info *out, uint32_t *n_out, bool *more)
 {
     *n_out = 0;
     *more = false;
     if (max == 0 || max > Q_PAGE_MAX) return Q_INVALID_ARGUMENT;
-    q_queue *sel[Q_PART_QUEUES_MAX];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < p->nqueues; i++) {
-        q_queue *q = p->queues[i];
-        if (!q->deleted && name_cmp(q->name, q->name_len, after, after_len) > 0) sel[n++] = q;
+    sort_new_queues(p);
+    /* The first queue whose name sorts after `after`: binary search. Deleted queues keep their
+     * slot (and their place in by_name) but are not listed. */
+    uint32_t lo = 0, hi = p->nqueues;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const q_queue *q = p->by_name[mid];
+        if (name_cmp(q->name, q->name_len, after, after_len) > 0) hi = mid;
+        else lo = mid + 1;
     }
-    qsort(sel, n, sizeof sel[0], queue_cmp);
-    *more = n > max;
-    if (n > max) n = max;
-    for (uint32_t i = 0; i < n; i++) q_queue_fill_info(p, sel[i], now_ms, &out[i]);
+    uint32_t n = 0;
+    for (uint32_t i = lo; i < p->nqueues; i++) {
+        q_queue *q = p->by_name[i];
+        if (q->deleted) continue;
+        if (n == max) {
+            *more = true;
+            break;
+        }
+        q_queue_fill_info(p, q, now_ms, &out[n++]);
+    }
     *n_out = n;
     return Q_OK;
 }

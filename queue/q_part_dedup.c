@@ -10,7 +10,7 @@
 
 #define DEDUP_CAP_MIN 256u
 
-static inline uint32_t key_hash(uint64_t hash, uint16_t queue, uint32_t nslots)
+static inline uint32_t key_hash(uint64_t hash, uint32_t queue, uint32_t nslots)
 {
     uint64_t h = (hash ^ ((uint64_t)queue * 0xC2B2AE3D27D4EB4Full)) * 0x9E3779B97F4A7C15ull;
     return (uint32_t)(h >> (64 - __builtin_ctz(nslots)));
@@ -62,7 +62,7 @@ uint64_t q_dedup_bytes(const q_dedup *d)
     return (uint64_t)d->cap * sizeof(q_dedup_ent) + (uint64_t)d->nslots * 4;
 }
 
-q_dedup_ent *q_dedup_find_any(q_dedup *d, uint64_t hash, uint16_t queue)
+q_dedup_ent *q_dedup_find_any(q_dedup *d, uint64_t hash, uint32_t queue)
 {
     uint32_t mask = d->nslots - 1;
     for (uint32_t i = key_hash(hash, queue, d->nslots);; i = (i + 1) & mask) {
@@ -73,7 +73,7 @@ q_dedup_ent *q_dedup_find_any(q_dedup *d, uint64_t hash, uint16_t queue)
     }
 }
 
-q_dedup_ent *q_dedup_find(q_dedup *d, uint64_t hash, uint16_t queue, uint64_t now_ms)
+q_dedup_ent *q_dedup_find(q_dedup *d, uint64_t hash, uint32_t queue, uint64_t now_ms)
 {
     q_dedup_ent *e = q_dedup_find_any(d, hash, queue);
     return e && e->expiry_ms > now_ms ? e : NULL;

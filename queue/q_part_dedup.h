@@ -26,7 +26,7 @@ typedef struct q_dedup_ent {
     uint64_t id;     /* the task the key named first */
     uint64_t expiry_ms;
     uint64_t rec;    /* record that carries it across restarts, or Q_OFF_NONE */
-    uint16_t queue;
+    uint32_t queue;  /* queue index in the partition */
 } q_dedup_ent;
 
 typedef struct q_dedup {
@@ -47,10 +47,10 @@ static inline uint64_t q_dedup_count(const q_dedup *d) { return d->tail - d->hea
 uint64_t q_dedup_bytes(const q_dedup *d);
 
 /* The live (expiry > now) entry for (hash, queue), or NULL. */
-q_dedup_ent *q_dedup_find(q_dedup *d, uint64_t hash, uint16_t queue, uint64_t now_ms);
+q_dedup_ent *q_dedup_find(q_dedup *d, uint64_t hash, uint32_t queue, uint64_t now_ms);
 /* The entry for (hash, queue) whatever its expiry, or NULL (replay, compaction); dropped
  * entries (Q_DEDUP_DROPPED) are never returned. */
-q_dedup_ent *q_dedup_find_any(q_dedup *d, uint64_t hash, uint16_t queue);
+q_dedup_ent *q_dedup_find_any(q_dedup *d, uint64_t hash, uint32_t queue);
 /* Adds an entry (the caller checked there is none for (hash, queue)); when full, the head goes
  * first (drop called, evicted++). Returns the entry, or NULL on -ENOMEM. */
 q_dedup_ent *q_dedup_add(q_dedup *d, const q_dedup_ent *e, q_dedup_drop_fn drop, void *ud);

@@ -21,8 +21,9 @@
 #include "queue/q_task_tab.h"
 
 #define Q_PRIO_LEVELS (Q_PRIORITY_MAX + 1)
-#define Q_QSLOTS (2 * Q_PART_QUEUES_MAX) /* queue name index: load <= 0.5 */
-#define Q_QNIL UINT16_MAX
+#define Q_QNIL UINT32_MAX     /* empty slot of the queue name index */
+#define Q_QSLOTS_MIN 64u      /* name index slots at first: 256 bytes; load kept <= 1/2 */
+#define Q_QUEUES_CAP_MIN 32u  /* queue array entries at first; doubles as queues appear */
 #define Q_RATE_WINDOW_MS 10000u /* rates are averaged over windows of at least this */
 
 typedef struct q_list {
@@ -32,10 +33,11 @@ typedef struct q_list {
 typedef struct q_queue {
     char name[Q_QUEUE_NAME_BYTES_MAX + 1]; /* NUL-terminated for logs */
     uint16_t name_len;
-    uint16_t idx;
+    uint32_t idx;       /* in p->queues; < Q_PART_QUEUES_MAX */
     bool paused;
-    bool wake_pending;  /* in p->wake */
+    bool wake_pending;  /* in the wake list (p->wake_head) */
     bool deleted;       /* Admin.DeleteQueue: invisible (q_queue_find), slot kept for its name */
+    struct q_queue *wake_next; /* next in the wake list */
     uint16_t ready_mask; /* bit i: ready[i] non-empty */
     q_queue_cfg cfg;
     uint64_t cfg_rec; /* its latest QUEUE record (pinned), Q_OFF_NONE if never configured */
@@ -48,6 +50,9 @@ typedef struct q_queue {
     uint64_t win_start_ms, win_enq0, win_ack0;
     double enq_rate, ack_rate;
 } q_queue;
+/* What Q_QUEUE_BYTES counts: the struct, two array entries, two index slots (load <= 1/2). */
+_Static_assert(sizeof(q_queue) + 2 * sizeof(q_queue *) + 2 * sizeof(uint32_t) <= Q_QUEUE_BYTES,
+               "Q_QUEUE_BYTES bounds a queue's memory");
 
 typedef struct q_pins {
     uint32_t *cnt;  /* cnt[i]: pins in bucket base + i */
@@ -65,11 +70,12 @@ struct q_part {
     q_task_tab tt;
     q_dedup dd;
     q_pins pins;
-    q_queue *queues[Q_PART_QUEUES_MAX];
-    uint32_t nqueues;
-    uint16_t qslots[Q_QSLOTS];
-    uint16_t wake[Q_PART_QUEUES_MAX];
-    uint32_t nwake;
+    q_queue **queues;  /* by index (creation order); queues are never removed */
+    q_queue **by_name; /* the same queues: [0, nsorted) sorted by name, the rest not yet */
+    uint32_t nqueues, nsorted, queues_cap;
+    uint32_t *qslots;  /* name index: open addressing, queue index or Q_QNIL */
+    uint32_t nqslots;  /* power of two, >= 2 * nqueues */
+    q_queue *wake_head, *wake_tail; /* queues to drain (FIFO, linked through wake_next) */
     uint64_t rng;
     uint64_t next_retain_ms;
     bool replaying;
@@ -97,8 +103,9 @@ uint64_t q_rand(q_part *p);
 /* ---- q_part_queue.c ---- */
 /* The queue of that name, NULL when unknown or deleted. */
 q_queue *q_queue_find(q_part *p, const char *name, size_t len);
-/* Finds or creates (Q_RESOURCE_EXHAUSTED past Q_PART_QUEUES_MAX; unlimited while replaying). A
- * deleted queue of that name comes back new: default settings, no figures. */
+/* Finds or creates (Q_RESOURCE_EXHAUSTED past opts.queues_max — Q_PART_QUEUES_MAX while
+ * replaying — or out of memory). A deleted queue of that name comes back new: default
+ * settings, no figures. */
 q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_err *err);
 static inline q_queue *q_queue_of(q_part *p, const q_task *t) { return p->queues[t->queue]; }
 /* Effective limits of a task in its queue. */
@@ -117,6 +124,8 @@ void q_queue_wake(q_part *p, q_queue *q);
 /* Rolls the rate window when it is over. */
 void q_queue_rates(q_queue *q, uint64_t now_ms);
 void q_queue_fill_info(q_part *p, q_queue *q, uint64_t now_ms, q_queue_info *out);
+/* Frees the queues and their indexes (q_part_close). */
+void q_queues_free(q_part *p);
 
 /* ---- pins (q_part_queue.c) ---- */
 int q_pins_init(q_pins *pn, uint32_t shift);

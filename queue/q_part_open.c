@@ -162,6 +162,7 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
 static int check_opts(const q_part_opts *o)
 {
     if (o->tasks_max == 0 || o->tasks_max > Q_PART_TASKS_MAX) return -EINVAL;
+    if (o->queues_max == 0 || o->queues_max > Q_PART_QUEUES_MAX) return -EINVAL;
     if (o->dedup_keys_max == 0 || o->dedup_keys_max > Q_DEDUP_KEYS_MAX) return -EINVAL;
     if (o->pin_bucket_shift > 30 || o->compact_live_pct > 100 || o->retain_every_ms == 0)
         return -EINVAL;
@@ -217,7 +218,6 @@ int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint
         return rc;
     }
     p->no = part_no;
-    memset(p->qslots, 0xff, sizeof p->qslots);
     p->rng = p->opts.seed ? p->opts.seed : (rt_wall_ns() | 1);
     if ((rc = q_task_tab_init(&p->tt)) || (rc = q_dedup_init(&p->dd, p->opts.dedup_keys_max)) ||
         (rc = q_pins_init(&p->pins, p->opts.pin_bucket_shift)) ||
@@ -240,7 +240,7 @@ int q_part_close(q_part *p)
         int rc = q_log_close(p->log);
         if (rc) return rc;
     }
-    for (uint32_t i = 0; i < p->nqueues; i++) free(p->queues[i]);
+    q_queues_free(p);
     q_task_tab_deinit(&p->tt);
     q_dedup_deinit(&p->dd);
     q_pins_deinit(&p->pins);
@@ -260,7 +260,8 @@ void q_part_get_stats(const q_part *p, q_part_stats *st)
     st->dedup_evicted = p->dd.evicted;
     st->mem_bytes = q_task_tab_bytes(&p->tt) + q_dedup_bytes(&p->dd) +
                     (uint64_t)p->pins.cap * 4 + sizeof *p +
-                    (uint64_t)p->nqueues * sizeof(q_queue);
+                    (uint64_t)p->nqueues * sizeof(q_queue) +
+                    (uint64_t)p->queues_cap * 2 * sizeof(q_queue *) + (uint64_t)p->nqslots * 4;
     st->compactions = p->compactions;
     st->records_compacted = p->records_compacted;
     st->segments_deleted = p->segments_deleted;

@@ -9,19 +9,27 @@
 
 /* ---- queues ---- */
 
-static uint32_t qslot_home(const char *name, size_t len)
+static uint32_t qslot_home(const char *name, size_t len, uint32_t nslots)
 {
-    return (uint32_t)XXH3_64bits(name, len) & (Q_QSLOTS - 1);
+    return (uint32_t)XXH3_64bits(name, len) & (nslots - 1);
+}
+
+/* The slot of that name, deleted or not. */
+static q_queue *queue_slot(q_part *p, const char *name, size_t len)
+{
+    if (p->nqslots == 0) return NULL;
+    for (uint32_t i = qslot_home(name, len, p->nqslots);; i = (i + 1) & (p->nqslots - 1)) {
+        uint32_t qi = p->qslots[i];
+        if (qi == Q_QNIL) return NULL;
+        q_queue *q = p->queues[qi];
+        if (q->name_len == len && memcmp(q->name, name, len) == 0) return q;
+    }
 }
 
 q_queue *q_queue_find(q_part *p, const char *name, size_t len)
 {
-    for (uint32_t i = qslot_home(name, len);; i = (i + 1) & (Q_QSLOTS - 1)) {
-        uint16_t qi = p->qslots[i];
-        if (qi == Q_QNIL) return NULL;
-        q_queue *q = p->queues[qi];
-        if (q->name_len == len && memcmp(q->name, name, len) == 0) return q->deleted ? NULL : q;
-    }
+    q_queue *q = queue_slot(p, name, len);
+    return q && !q->deleted ? q : NULL;
 }
 
 /* A queue as new: default settings, no tasks, no figures (name, index and wake flag kept). */
@@ -40,17 +48,6 @@ static void queue_reset(q_queue *q)
     q->dead_total = q->duplicates_total = 0;
     q->win_start_ms = q->win_enq0 = q->win_ack0 = 0;
     q->enq_rate = q->ack_rate = 0;
-}
-
-/* The slot of that name, deleted or not. */
-static q_queue *queue_slot(q_part *p, const char *name, size_t len)
-{
-    for (uint32_t i = qslot_home(name, len);; i = (i + 1) & (Q_QSLOTS - 1)) {
-        uint16_t qi = p->qslots[i];
-        if (qi == Q_QNIL) return NULL;
-        q_queue *q = p->queues[qi];
-        if (q->name_len == len && memcmp(q->name, name, len) == 0) return q;
-    }
 }
 
 uint64_t q_queue_drop(q_part *p, q_queue *q)
@@ -75,6 +72,41 @@ uint64_t q_queue_drop(q_part *p, q_queue *q)
     return k;
 }
 
+static void qslots_put(uint32_t *slots, uint32_t nslots, const q_queue *q)
+{
+    uint32_t i = qslot_home(q->name, q->name_len, nslots);
+    while (slots[i] != Q_QNIL) i = (i + 1) & (nslots - 1);
+    slots[i] = q->idx;
+}
+
+/* Room for one more queue: the arrays double, the name index doubles past load 1/2 (rebuilt).
+ * 0 or -ENOMEM with nothing lost (a grown array keeps its contents). */
+static int queues_room(q_part *p)
+{
+    if (p->nqueues == p->queues_cap) {
+        uint32_t cap = p->queues_cap ? 2 * p->queues_cap : Q_QUEUES_CAP_MIN;
+        if (cap > Q_PART_QUEUES_MAX) cap = Q_PART_QUEUES_MAX;
+        q_queue **a = realloc(p->queues, (size_t)cap * sizeof *a);
+        if (!a) return -ENOMEM;
+        p->queues = a;
+        q_queue **b = realloc(p->by_name, (size_t)cap * sizeof *b);
+        if (!b) return -ENOMEM;
+        p->by_name = b;
+        p->queues_cap = cap;
+    }
+    if (2 * (p->nqueues + 1) > p->nqslots) {
+        uint32_t n = p->nqslots ? 2 * p->nqslots : Q_QSLOTS_MIN;
+        uint32_t *slots = malloc((size_t)n * sizeof *slots);
+        if (!slots) return -ENOMEM;
+        memset(slots, 0xff, (size_t)n * sizeof *slots);
+        for (uint32_t k = 0; k < p->nqueues; k++) qslots_put(slots, n, p->queues[k]);
+        free(p->qslots);
+        p->qslots = slots;
+        p->nqslots = n;
+    }
+    return 0;
+}
+
 q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_err *err)
 {
     q_queue *q = queue_slot(p, name, len);
@@ -83,22 +115,33 @@ q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_e
         *out = q;
         return Q_OK;
     }
-    if (p->nqueues == Q_PART_QUEUES_MAX)
+    uint32_t max = p->replaying ? Q_PART_QUEUES_MAX : p->opts.queues_max;
+    if (p->nqueues >= max)
         return q_fail(err, Q_RESOURCE_EXHAUSTED,
-                      "partition %u already holds %u queues, the limit", p->no,
-                      Q_PART_QUEUES_MAX);
-    q = calloc(1, sizeof *q);
-    if (!q) return q_fail(err, Q_RESOURCE_EXHAUSTED, "out of memory for a new queue");
+                      "partition %u already holds %u queues, the limit", p->no, max);
+    if (queues_room(p) || !(q = calloc(1, sizeof *q)))
+        return q_fail(err, Q_RESOURCE_EXHAUSTED, "out of memory for a new queue");
     memcpy(q->name, name, len);
     q->name_len = (uint16_t)len;
-    q->idx = (uint16_t)p->nqueues;
+    q->idx = p->nqueues;
     queue_reset(q);
-    p->queues[p->nqueues++] = q;
-    uint32_t i = qslot_home(name, len);
-    while (p->qslots[i] != Q_QNIL) i = (i + 1) & (Q_QSLOTS - 1);
-    p->qslots[i] = q->idx;
+    p->queues[p->nqueues] = q;
+    p->by_name[p->nqueues] = q; /* sorted in by q_part_list_queues */
+    p->nqueues++;
+    qslots_put(p->qslots, p->nqslots, q);
     *out = q;
     return Q_OK;
+}
+
+void q_queues_free(q_part *p)
+{
+    for (uint32_t i = 0; i < p->nqueues; i++) free(p->queues[i]);
+    free(p->queues);
+    free(p->by_name);
+    free(p->qslots);
+    p->queues = p->by_name = NULL;
+    p->qslots = NULL;
+    p->nqueues = p->nsorted = p->queues_cap = p->nqslots = 0;
 }
 
 uint32_t q_task_max_attempts(const q_part *p, const q_task *t)
@@ -116,7 +159,10 @@ void q_queue_wake(q_part *p, q_queue *q)
 {
     if (p->replaying || q->paused || q->wake_pending || q->n[Q_TASK_READY] == 0) return;
     q->wake_pending = true;
-    p->wake[p->nwake++] = q->idx;
+    q->wake_next = NULL;
+    if (p->wake_tail) p->wake_tail->wake_next = q;
+    else p->wake_head = q;
+    p->wake_tail = q;
 }
 
 /* ---- lists ---- */

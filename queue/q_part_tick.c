@@ -70,17 +70,20 @@ uint64_t q_part_next_ms(const q_part *p)
 
 uint32_t q_part_drain_ready(q_part *p, q_ready_fn fn, void *ud)
 {
-    uint16_t list[Q_PART_QUEUES_MAX];
-    uint32_t n = p->nwake;
-    memcpy(list, p->wake, n * sizeof list[0]);
-    p->nwake = 0;
-    for (uint32_t i = 0; i < n; i++) p->queues[list[i]]->wake_pending = false;
+    /* Take the whole list: a queue fn wakes again is linked into a new list (drained next
+     * time) once it is behind us; one still ahead of us stays pending and is served here. */
+    q_queue *q = p->wake_head;
+    p->wake_head = p->wake_tail = NULL;
     uint32_t k = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        q_queue *q = p->queues[list[i]];
-        if (q->paused || q->n[Q_TASK_READY] == 0) continue;
-        fn(ud, p, q->name, q->name_len, q->n[Q_TASK_READY]);
-        k++;
+    while (q) {
+        q_queue *next = q->wake_next;
+        q->wake_pending = false;
+        q->wake_next = NULL;
+        if (!q->paused && q->n[Q_TASK_READY] > 0) {
+            fn(ud, p, q->name, q->name_len, q->n[Q_TASK_READY]);
+            k++;
+        }
+        q = next;
     }
     return k;
 }

@@ -123,6 +123,7 @@ void q_part_opts_default(q_part_opts *o)
     memset(o, 0, sizeof *o);
     q_log_opts_default(&o->log);
     o->tasks_max = Q_PART_TASKS_DEFAULT;
+    o->queues_max = Q_PART_QUEUES_MAX;
     o->dedup_keys_max = Q_DEDUP_KEYS_DEFAULT;
     o->retain_every_ms = Q_RETAIN_EVERY_MS_DEFAULT;
     o->compact_live_pct = Q_COMPACT_LIVE_PCT_DEFAULT;

@@ -28,13 +28,14 @@ typedef struct q_task {
     uint32_t next, prev;   /* the queue list its state puts it in; Q_NIL ends; free-list link */
     uint32_t heap;         /* position in the heap (DELAYED, LEASED) or Q_NIL */
     uint32_t lease_ms;     /* its own lease duration, 0 = request's or queue's */
-    uint16_t queue;        /* queue index in the partition */
+    uint32_t queue : 24;   /* queue index in the partition (Q_PART_QUEUES_MAX fits) */
+    uint32_t prio : 4;     /* 0..Q_PRIORITY_MAX */
+    uint32_t state : 4;    /* q_task_state */
     uint16_t attempts;     /* deliveries that ended without an ack */
     uint16_t max_attempts; /* its own limit, 0 = queue's */
-    uint8_t prio;
-    uint8_t state;         /* q_task_state */
 } q_task;
 _Static_assert(sizeof(q_task) == 48, "the memory budget counts 48 bytes per task");
+#define Q_TASK_QUEUE_BITS 24u /* width of q_task.queue */
 
 typedef struct q_task_tab {
     q_task *t;

@@ -12,7 +12,7 @@
 
 static const char usage[] =
     "usage: ringqd [--port N] [--host ADDR] [--data DIR] [--threads N] [flags]\n"
-    "  ringq task-queue server: gRPC over HTTP/2 (h2c), /healthz and /metrics over HTTP/1.1.\n"
+    "  ringq task-queue server: gRPC over h2c; /healthz and /metrics over HTTP/1.1 and h2c.\n"
     "  --port N                 TCP port (default 7070; 0 picks a free one, logged as port=N)\n"
     "  --host ADDR              listen address (default 127.0.0.1)\n"
     "  --data DIR               data directory (default ./data)\n"
@@ -93,6 +93,7 @@ int main(int argc, char **argv)
         return 1;
     }
     srv_hooks hooks = {.shard_init = srv_queue_shard_init, .shard_fini = srv_queue_shard_fini,
-                       .on_drain = on_drain, .metrics = srv_queue_metrics};
+                       .on_drain = on_drain, .metrics = srv_queue_metrics,
+                       .metrics_gather = srv_queue_metrics_gather};
     return srv_run(&o, g, &hooks);
 }

@@ -301,17 +301,37 @@ static void run_delete(srv_job *j, srv_part *sp)
     srv_job_reply_durable(j, sp);
 }
 
-/* ---- ListQueues: every partition, merged by name ---- */
+/* ---- ListQueues: every partition, merged by name ----
+ *
+ * A page is the `page` smallest names after the token over all partitions. Asking each
+ * partition for `page` names would do nparts times the work a page needs (a 1000-name page of
+ * 16 partitions encoded 16,000 QueueInfo to send 1,000), so each partition is asked for at most
+ * `part_max` names (list_part_max). A partition that had more than that ("cut") bounds the
+ * page: names past the smallest last name of a cut partition might be missing, so the page
+ * ends there, and may hold fewer than `page` names, though never fewer than part_max; the token
+ * carries on after it. Names hashed evenly over the partitions never hit the cap. */
+
+#define LIST_MSG_SLACK_BYTES 1024u   /* the page token and message framing */
+#define LIST_ENTRY_FRAMING_BYTES 6u /* tag + length varint of one QueueInfo */
+#define LIST_PART_SPREAD 2u          /* a partition may hold this times its even share... */
+#define LIST_PART_SLACK 32u          /* ...plus this many names before it cuts the page */
 
 typedef struct list_ctx {
     pw_grpc_call *call;
-    uint32_t page;
+    uint32_t page;     /* names wanted */
+    uint32_t part_max; /* names asked of each partition */
     uint32_t pending;
     q_status status;
     char msg[Q_ERR_MSG_BYTES];
-    buf *parts; /* per partition: encoded QueueInfo messages, varint-length-prefixed */
-    bool more;
+    buf *parts;     /* per partition: encoded QueueInfo messages, varint-length-prefixed */
+    bool *part_cut; /* per partition: it had more than part_max names after the token */
 } list_ctx;
+
+static uint32_t list_part_max(uint32_t page, uint32_t nparts)
+{
+    uint64_t m = (uint64_t)page * LIST_PART_SPREAD / nparts + LIST_PART_SLACK;
+    return m < page ? (uint32_t)m : page;
+}
 
 static void run_list_part(srv_job *j, srv_part *sp)
 {
@@ -319,15 +339,15 @@ static void run_list_part(srv_job *j, srv_part *sp)
     const char *tok;
     size_t tl;
     srv_pb_string(j->req, j->req_len, 2, &tok, &tl);
-    q_queue_info *out = calloc(lc->page, sizeof *out);
+    q_queue_info *out = calloc(lc->part_max, sizeof *out);
     uint32_t n = 0;
     bool more = false;
     if (!out) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     } else {
-        q_part_list_queues(sp->p, tok, tl, lc->page, srv_q_now_ms(), out, &n, &more);
+        q_part_list_queues(sp->p, tok, tl, lc->part_max, srv_q_now_ms(), out, &n, &more);
         buf one;
-        buf_init(&one, (size_t)1 << 20);
+        buf_init(&one, 512);
         for (uint32_t i = 0; i < n; i++) {
             one.rd = one.wr = 0;
             srv_encode_queue_info(&one, &out[i], sp->no);
@@ -347,13 +367,44 @@ typedef struct qi_ref {
     size_t name_len;
 } qi_ref;
 
+static int name_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : (al > bl) - (al < bl);
+}
+
 static int cmp_ref(const void *a, const void *b)
 {
     const qi_ref *x = a, *y = b;
-    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
-    int c = memcmp(x->name, y->name, n);
-    if (c) return c;
-    return x->name_len < y->name_len ? -1 : x->name_len > y->name_len;
+    return name_cmp(x->name, x->name_len, y->name, y->name_len);
+}
+
+/* Every partition's names as refs (into lc->parts), sorted, and the cut: the smallest last
+ * name of a partition that had more (cut->name NULL when none did). Returns how many refs;
+ * *out is malloc'd (NULL on -ENOMEM). */
+static size_t list_collect(list_ctx *lc, qi_ref **out, qi_ref *cut)
+{
+    const uint8_t *p, *m;
+    size_t left, ml, total = 0, n = 0;
+    for (uint32_t k = 0; k < srv_q.nparts; k++)
+        for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]); srv_lp_next(&p, &left, &m, &ml);)
+            total++;
+    qi_ref *refs = *out = calloc(total ? total : 1, sizeof *refs);
+    memset(cut, 0, sizeof *cut);
+    for (uint32_t k = 0; refs && k < srv_q.nparts; k++) {
+        size_t first = n;
+        for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]); srv_lp_next(&p, &left, &m, &ml);) {
+            refs[n].p = m;
+            refs[n].len = ml;
+            srv_pb_string(m, ml, 1, &refs[n].name, &refs[n].name_len);
+            n++;
+        }
+        if (lc->part_cut[k] && n > first && (!cut->name || cmp_ref(&refs[n - 1], cut) < 0))
+            *cut = refs[n - 1];
+    }
+    if (!refs) return 0;
+    qsort(refs, n, sizeof *refs, cmp_ref);
+    return n;
 }
 
 static void list_finish(list_ctx *lc)
@@ -363,34 +414,33 @@ static void list_finish(list_ctx *lc)
         if (lc->status != Q_OK) {
             pw_grpc_call_finish(c, (pw_grpc_status)lc->status, lc->msg);
         } else {
-            const uint8_t *p, *m;
-            size_t left, ml, total = 0, n = 0;
-            for (uint32_t k = 0; k < srv_q.nparts; k++)
-                for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]); srv_lp_next(&p, &left, &m, &ml);)
-                    total++;
-            qi_ref *refs = calloc(total ? total : 1, sizeof *refs);
-            for (uint32_t k = 0; refs && k < srv_q.nparts; k++)
-                for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]); srv_lp_next(&p, &left, &m, &ml);) {
-                    refs[n].p = m;
-                    refs[n].len = ml;
-                    srv_pb_string(m, ml, 1, &refs[n].name, &refs[n].name_len);
-                    n++;
-                }
-            qsort(refs, n, sizeof *refs, cmp_ref);
-            buf *b = pw_grpc_call_send_begin(c);
+            qi_ref *refs, cut;
+            size_t n = list_collect(lc, &refs, &cut);
+            buf *b = refs ? pw_grpc_call_send_begin(c) : NULL;
             if (b) {
-                size_t take = n < lc->page ? n : lc->page;
+                /* A page stops early rather than pass the message limit (its token says
+                 * where the next page starts); the first entry always goes. */
+                size_t budget = srv_q.max_msg_bytes > LIST_MSG_SLACK_BYTES
+                                    ? srv_q.max_msg_bytes - LIST_MSG_SLACK_BYTES : 0;
+                size_t take = 0, bytes = 0, want = n < lc->page ? n : lc->page;
+                for (; take < want; take++) {
+                    if (cut.name && cmp_ref(&refs[take], &cut) > 0) break;
+                    bytes += refs[take].len + LIST_ENTRY_FRAMING_BYTES;
+                    if (take > 0 && bytes > budget) break;
+                }
                 for (size_t i = 0; i < take; i++) pw_pb_put_bytes(b, 1, refs[i].p, refs[i].len);
-                if ((n > take || lc->more) && take > 0)
+                if ((n > take || cut.name) && take > 0)
                     pw_pb_put_string(b, 2, refs[take - 1].name, refs[take - 1].name_len);
                 pw_grpc_call_send_commit(c, 0);
             }
             free(refs);
-            pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+            if (b) pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+            else pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         }
     }
     for (uint32_t k = 0; k < srv_q.nparts; k++) buf_deinit(&lc->parts[k]);
     free(lc->parts);
+    free(lc->part_cut);
     pw_grpc_call_unref(lc->call);
     free(lc);
 }
@@ -402,7 +452,7 @@ static void list_part_done(srv_job *j)
         lc->status = j->status;
         snprintf(lc->msg, sizeof lc->msg, "%s", j->msg);
     }
-    if (j->tag) lc->more = true;
+    lc->part_cut[j->part_no] = j->tag != 0;
     /* Keep the partition's page: swap the job's buffer into the context. */
     buf t = lc->parts[j->part_no];
     lc->parts[j->part_no] = j->resp;
@@ -427,8 +477,15 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
             page = (uint32_t)f.u64;
         }
     list_ctx *lc = calloc(1, sizeof *lc);
-    if (lc) lc->parts = calloc(srv_q.nparts, sizeof *lc->parts);
-    if (!lc || !lc->parts) {
+    if (lc) {
+        lc->parts = calloc(srv_q.nparts, sizeof *lc->parts);
+        lc->part_cut = calloc(srv_q.nparts, sizeof *lc->part_cut);
+    }
+    if (!lc || !lc->parts || !lc->part_cut) {
+        if (lc) {
+            free(lc->parts);
+            free(lc->part_cut);
+        }
         free(lc);
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
@@ -437,6 +494,7 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
     lc->call = c;
     pw_grpc_call_ref(c);
     lc->page = page;
+    lc->part_max = list_part_max(page, srv_q.nparts);
     lc->pending = 1;
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
         srv_job *j = srv_job_new(NULL, msg, len);

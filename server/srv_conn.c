@@ -1,9 +1,13 @@
 /* server/srv_conn: connection glue between the reactor and the protocol engines.
  *
  * A connection starts in SNIFF mode: the first bytes tell an HTTP/2 client preface from an
- * HTTP/1.1 request. In H2 mode, received bytes go straight from the provided recv buffer into
- * the gRPC connection (no copy), and its output is swapped into `out` and sent; while a send is in
- * flight new output accumulates in the engine and goes out with the next send.
+ * HTTP/1.1 request. Bytes that begin like the preface ("PRI ") but differ from it get
+ * GOAWAY(PROTOCOL_ERROR), not an HTTP/1.1 400. Plain requests over HTTP/2 (GET /healthz,
+ * /metrics) are answered by srv_http1.c through the gRPC connection's plain handler.
+ *
+ * In H2 mode, received bytes go straight from the provided recv buffer into the gRPC connection
+ * (no copy), and its output is swapped into `out` and sent; while a send is in flight new
+ * output accumulates in the engine and goes out with the next send.
  *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */
@@ -16,10 +20,14 @@
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "core/rt_net.h"
+#include "proto_wire/pw_h2_frame.h"
 #include "server/srv_internal.h"
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2_PREFACE_LEN 24u
+/* First bytes that make a connection an HTTP/2 one even if the rest of the preface is wrong:
+ * "PRI " — the PRI method exists only for the preface (RFC 9113 §3.4, RFC 7540 §11.6). */
+#define H2_PREFACE_LIKE_BYTES 4u
 
 static void ctr_add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -75,6 +83,9 @@ static void conn_leave(srv_conn *c)
 {
     if (--c->hold == 0) conn_maybe_free(c);
 }
+
+void srv_conn_hold(srv_conn *c) { conn_enter(c); }
+void srv_conn_release(srv_conn *c) { conn_leave(c); }
 
 void srv_conn_flush(srv_conn *c)
 {
@@ -165,6 +176,8 @@ static void conn_to_h2(srv_conn *c)
     }
     pw_grpc_conn_set_user(c->g, c);
     pw_grpc_conn_set_notify(c->g, on_notify);
+    pw_grpc_conn_set_plain(c->g, srv_http_on_h2_request);
+    pw_grpc_conn_set_on_done(c->g, srv_metrics_on_rpc_done);
     if (c->sh->draining) pw_grpc_conn_shutdown(c->g);
 }
 
@@ -182,19 +195,40 @@ static void h2_input(srv_conn *c, const uint8_t *p, size_t n)
     }
 }
 
+/* RFC 9113 §3.4: an invalid connection preface is a connection error (PROTOCOL_ERROR): a
+ * GOAWAY (last stream 0), then close. No SETTINGS: no HTTP/2 session was ever set up (h2spec
+ * 3.5 expects just the GOAWAY). */
+static void h2_bad_preface(srv_conn *c)
+{
+    static const char why[] = "invalid connection preface";
+    ctr_add(&c->sh->ctr.proto_errors, 1);
+    buf_consume(&c->in, buf_size(&c->in));
+    if (pw_h2_write_goaway(&c->out, 0, PW_H2_PROTOCOL_ERROR, (const uint8_t *)why,
+                           sizeof why - 1) < 0) {
+        srv_conn_close(c);
+        return;
+    }
+    srv_conn_close_after_flush(c);
+}
+
 /* Decides the protocol from the first bytes. Returns true when decided. */
 static bool sniff(srv_conn *c)
 {
     size_t n = buf_size(&c->in);
     const uint8_t *p = buf_begin(&c->in);
-    size_t cmp = n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN;
-    if (memcmp(p, h2_preface, cmp) == 0) {
+    size_t cmp = n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN, same = 0;
+    while (same < cmp && p[same] == (uint8_t)h2_preface[same]) same++;
+    if (same == cmp) {
         if (n < H2_PREFACE_LEN) return false;
         conn_to_h2(c);
         if (c->closing) return true;
         h2_input(c, p, n);
         buf_consume(&c->in, n);
         buf_shrink(&c->in, 0);
+        return true;
+    }
+    if (same >= H2_PREFACE_LIKE_BYTES) { /* "PRI ...": an HTTP/2 client with a bad preface */
+        h2_bad_preface(c); /* stays SNIFF: no HTTP/2 session is made for it */
         return true;
     }
     /* Anything else is treated as HTTP/1.1; its parser rejects garbage with a 400. */

@@ -4,13 +4,17 @@
  *   GET /metrics  -> 200 Prometheus text exposition
  *   other paths   -> 404; other methods on known paths -> 405; malformed -> 400; huge -> 431
  *
- * Requests with a body are answered and the connection is closed (we do not read bodies). */
+ * Requests with a body are answered and the connection is closed (we do not read bodies).
+ * The same answers go to plain (non-gRPC) requests on HTTP/2 connections: srv_conn.c hands
+ * them here through pw_grpc_conn_set_plain (srv_http_on_h2_request). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/rt_clock.h"
 #include "proto_wire/pw_http1.h"
 #include "server/srv_internal.h"
+#include "server/srv_metrics.h"
 
 static void respond(srv_conn *c, int status, const char *reason, const char *ctype,
                     const char *body, size_t blen, bool close_conn)
@@ -26,42 +30,139 @@ static void respond(srv_conn *c, int status, const char *reason, const char *cty
     if (close_conn) srv_conn_close_after_flush(c);
 }
 
-static void metric(buf *out, const char *name, const char *type, const char *help, uint64_t v)
+/* The answer to `method path` (HTTP/1.1 or HTTP/2 alike): status, reason, content-type and
+ * the body appended to `body`. A query string is ignored. HEAD is answered like GET (the
+ * caller drops the body). *close: the connection should close after it (draining). Status 0:
+ * GET /metrics, which the caller scrapes (srv_metrics_scrape, maybe asynchronously). */
+typedef struct http_answer {
+    int status;
+    const char *reason;
+    const char *ctype;
+    bool close;
+} http_answer;
+
+#define METRICS_CTYPE "text/plain; version=0.0.4"
+
+static http_answer answer(srv_shard *sh, pw_http1_view method, pw_http1_view path, buf *body)
 {
-    char line[512];
-    int n = snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name,
-                     type, name, (unsigned long long)v);
-    buf_append(out, line, (size_t)n);
+    for (size_t i = 0; i < path.n; i++)
+        if (path.p[i] == '?') path.n = i;
+    bool get = pw_http1_view_eq(method, "GET") || pw_http1_view_eq(method, "HEAD");
+    bool healthz = pw_http1_view_eq(path, "/healthz"), metrics = pw_http1_view_eq(path, "/metrics");
+    if (!healthz && !metrics) {
+        buf_append(body, "not found\n", 10);
+        return (http_answer){404, "Not Found", "text/plain", false};
+    }
+    if (!get) {
+        buf_append(body, "method not allowed\n", 19);
+        return (http_answer){405, "Method Not Allowed", "text/plain", false};
+    }
+    if (healthz && sh->draining) {
+        buf_append(body, "draining\n", 9);
+        return (http_answer){503, "Service Unavailable", "text/plain", true};
+    }
+    if (healthz) {
+        buf_append(body, "ok\n", 3);
+        return (http_answer){200, "OK", "text/plain", false};
+    }
+    return (http_answer){0, "OK", METRICS_CTYPE, false};
 }
 
-static void metrics_body(srv_runtime *rt, buf *out)
+/* ---- HTTP/2 (pw_grpc_conn_set_plain) ---- */
+
+typedef struct h2_scrape {
+    srv_conn *c; /* held until done */
+    uint32_t sid;
+    buf body;
+    bool in_handler; /* srv_http_on_h2_request is on the stack: it answers itself */
+    bool ready;      /* the gathering finished while in_handler */
+} h2_scrape;
+
+static void h2_scrape_done(void *ctx)
 {
-    uint64_t acc = 0, open = 0, rej = 0, h1 = 0, bin = 0, bout = 0, perr = 0;
-    for (int i = 0; i < rt->nshards; i++) {
-        srv_counters *k = &rt->shards[i].ctr;
-        acc += atomic_load_explicit(&k->conns_accepted, memory_order_relaxed);
-        open += atomic_load_explicit(&k->conns_open, memory_order_relaxed);
-        rej += atomic_load_explicit(&k->conns_rejected, memory_order_relaxed);
-        h1 += atomic_load_explicit(&k->http1_requests, memory_order_relaxed);
-        bin += atomic_load_explicit(&k->bytes_in, memory_order_relaxed);
-        bout += atomic_load_explicit(&k->bytes_out, memory_order_relaxed);
-        perr += atomic_load_explicit(&k->proto_errors, memory_order_relaxed);
+    h2_scrape *s = ctx;
+    if (s->in_handler) {
+        s->ready = true; /* every partition answered at once: the handler sends it */
+        return;
     }
-    metric(out, "ringq_connections_accepted_total", "counter", "Connections accepted.", acc);
-    metric(out, "ringq_connections_open", "gauge", "Connections open now.", open);
-    metric(out, "ringq_connections_rejected_total", "counter", "Connections refused (limit or drain).", rej);
-    metric(out, "ringq_http1_requests_total", "counter", "HTTP/1.1 requests served.", h1);
-    metric(out, "ringq_bytes_received_total", "counter", "Bytes received.", bin);
-    metric(out, "ringq_bytes_sent_total", "counter", "Bytes sent.", bout);
-    metric(out, "ringq_protocol_errors_total", "counter", "Connections ended by a protocol error.", perr);
-    metric(out, "ringq_shards", "gauge", "Shard threads.", (uint64_t)rt->nshards);
-    metric(out, "ringq_draining", "gauge", "1 while draining.", (uint64_t)atomic_load(&rt->draining));
-    if (rt->hooks.metrics) rt->hooks.metrics(out, rt->hooks.ud);
+    srv_conn *c = s->c;
+    if (!c->closing && c->g) pw_grpc_conn_plain_answer(c->g, s->sid, 200, METRICS_CTYPE, &s->body);
+    buf_deinit(&s->body);
+    free(s);
+    srv_conn_release(c);
+}
+
+/* Plain requests on an HTTP/2 connection: the same answers as over HTTP/1.1. */
+void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_plain_resp *resp)
+{
+    srv_conn *c = user;
+    pw_http1_view m = {req->method, req->method_len}, path = {req->path, req->path_len};
+    http_answer a = answer(c->sh, m, path, &resp->body);
+    resp->status = a.status;
+    resp->ctype = a.ctype;
+    if (a.status != 0) return;
+    resp->status = 200;
+    h2_scrape *s = calloc(1, sizeof *s);
+    if (!s) {
+        resp->status = 503;
+        resp->ctype = "text/plain";
+        buf_append(&resp->body, "out of memory\n", 14);
+        return;
+    }
+    *s = (h2_scrape){.c = c, .sid = req->stream_id, .in_handler = true};
+    buf_init(&s->body, PW_GRPC_PLAIN_BODY_BYTES_MAX);
+    int r = srv_metrics_scrape(c->sh, &s->body, h2_scrape_done, s);
+    s->in_handler = false;
+    if (r == 1 && !s->ready) {
+        srv_conn_hold(c);
+        resp->later = true; /* h2_scrape_done answers */
+        return;
+    }
+    buf t = resp->body; /* complete now: hand the body over */
+    resp->body = s->body;
+    s->body = t;
+    buf_deinit(&s->body);
+    free(s);
+}
+
+/* ---- HTTP/1.1 ---- */
+
+typedef struct h1_scrape {
+    srv_conn *c; /* held until done */
+    buf body;
+    size_t consumed; /* the request's bytes in c->in */
+    bool head_only, close_conn;
+} h1_scrape;
+
+static void h1_scrape_send(h1_scrape *s)
+{
+    srv_conn *c = s->c;
+    respond(c, 200, "OK", METRICS_CTYPE, (const char *)buf_begin(&s->body),
+            s->head_only ? 0 : buf_size(&s->body), s->close_conn);
+    buf_consume(&c->in, s->consumed);
+    buf_deinit(&s->body);
+    free(s);
+}
+
+static void h1_scrape_done(void *ctx)
+{
+    h1_scrape *s = ctx;
+    srv_conn *c = s->c;
+    c->http1_waiting = false;
+    if (c->closing || c->close_after_flush) {
+        buf_deinit(&s->body);
+        free(s);
+    } else {
+        h1_scrape_send(s);
+        srv_http1_on_input(c); /* requests pipelined behind it */
+        srv_conn_flush(c);
+    }
+    srv_conn_release(c);
 }
 
 void srv_http1_on_input(srv_conn *c)
 {
-    while (!c->close_after_flush && buf_size(&c->in) > 0) {
+    while (!c->close_after_flush && !c->http1_waiting && buf_size(&c->in) > 0) {
         pw_http1_request req;
         long r = pw_http1_parse_request(buf_begin(&c->in), buf_size(&c->in), &req);
         if (r == PW_HTTP1_PARTIAL) return;
@@ -79,35 +180,30 @@ void srv_http1_on_input(srv_conn *c)
                               atomic_load_explicit(&c->sh->ctr.http1_requests, memory_order_relaxed) + 1,
                               memory_order_relaxed);
         bool close_conn = !req.keep_alive || req.has_body || c->sh->draining;
-        pw_http1_view path = req.target;
-        /* Ignore a query string. */
-        for (size_t i = 0; i < path.n; i++)
-            if (path.p[i] == '?') path.n = i;
-        bool get = pw_http1_view_eq(req.method, "GET") || pw_http1_view_eq(req.method, "HEAD");
         bool head_only = pw_http1_view_eq(req.method, "HEAD");
-        if (pw_http1_view_eq(path, "/healthz")) {
-            if (!get) {
-                respond(c, 405, "Method Not Allowed", "text/plain", "method not allowed\n", 19, close_conn);
-            } else if (c->sh->draining) {
-                respond(c, 503, "Service Unavailable", "text/plain", head_only ? "" : "draining\n",
-                        head_only ? 0 : 9, true);
-            } else {
-                respond(c, 200, "OK", "text/plain", head_only ? "" : "ok\n", head_only ? 0 : 3, close_conn);
-            }
-        } else if (pw_http1_view_eq(path, "/metrics")) {
-            if (!get) {
-                respond(c, 405, "Method Not Allowed", "text/plain", "method not allowed\n", 19, close_conn);
-            } else {
-                buf body;
-                buf_init(&body, 1 << 20);
-                metrics_body(c->sh->rt, &body);
-                respond(c, 200, "OK", "text/plain; version=0.0.4", (const char *)buf_begin(&body),
-                        head_only ? 0 : buf_size(&body), close_conn);
-                buf_deinit(&body);
-            }
-        } else {
-            respond(c, 404, "Not Found", "text/plain", "not found\n", 10, close_conn);
+        h1_scrape *s = calloc(1, sizeof *s);
+        if (!s) {
+            respond(c, 503, "Service Unavailable", "text/plain", "out of memory\n", 14, true);
+            return;
         }
+        *s = (h1_scrape){.c = c, .consumed = (size_t)r, .head_only = head_only,
+                         .close_conn = close_conn};
+        buf_init(&s->body, PW_GRPC_PLAIN_BODY_BYTES_MAX);
+        http_answer a = answer(c->sh, req.method, req.target, &s->body);
+        if (a.status == 0) {
+            /* Waiting before the scrape starts: its done may run at once (one shard). */
+            c->http1_waiting = true;
+            srv_conn_hold(c);
+            if (srv_metrics_scrape(c->sh, &s->body, h1_scrape_done, s) == 1) return;
+            c->http1_waiting = false; /* complete: nothing to gather */
+            srv_conn_release(c);
+            h1_scrape_send(s);
+            continue;
+        }
+        respond(c, a.status, a.reason, a.ctype, (const char *)buf_begin(&s->body),
+                head_only ? 0 : buf_size(&s->body), close_conn || a.close);
         buf_consume(&c->in, (size_t)r);
+        buf_deinit(&s->body);
+        free(s);
     }
 }

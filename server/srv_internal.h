@@ -47,6 +47,7 @@ struct srv_conn {
     ev_timer timer;
     uint64_t idle_since_ns;  /* when the last stream ended (or the handshake completed) */
     uint64_t handshake_deadline_ns;
+    bool http1_waiting; /* an HTTP/1.1 answer is being gathered: input waits in `in` */
     buf in;   /* SNIFF/HTTP1 input */
     buf out;  /* bytes being sent (owned while send_op is busy) */
     pw_grpc_conn *g;
@@ -69,6 +70,9 @@ struct srv_shard {
     srv_conn *conns;
     uint32_t nconns;
     srv_counters ctr;
+    /* RPCs answered: [method index + 1][status] (row 0: without a call). Written by this shard
+     * only (relaxed), read by any /metrics scrape. */
+    _Atomic uint64_t rpc_done[PW_GRPC_METHODS_MAX + 1][PW_GRPC_STATUS_MAX + 1];
     void *user;
     srv_conn *dirty; /* connections with output produced outside their own callbacks */
 };
@@ -97,11 +101,25 @@ void srv_conn_flush(srv_conn *c);
 /* Asks for a graceful close: flush, shut the write side, linger (bounded), close. */
 void srv_conn_close_after_flush(srv_conn *c);
 
+/* Keeps the connection's memory alive across an asynchronous answer (a /metrics scrape);
+ * release frees it if it closed meanwhile. */
+void srv_conn_hold(srv_conn *c);
+void srv_conn_release(srv_conn *c);
+
 /* Flushes connections marked dirty (run from the shard's per-iteration hook). */
 void srv_shard_flush_dirty(srv_shard *sh);
 
 /* srv_http1.c: handles the buffered HTTP/1.1 input; may queue output and mark close. */
 void srv_http1_on_input(srv_conn *c);
+/* srv_http1.c: the same answers to a plain request on an HTTP/2 connection; `user` is the
+ * srv_conn (pw_grpc_plain_fn). */
+void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_plain_resp *resp);
+
+/* srv_metrics.c: renders /metrics into `body`. Returns 0 when it is complete, 1 when the
+ * gather hook still runs: then done(ctx) runs later on this shard and `body` must live until. */
+int srv_metrics_scrape(srv_shard *sh, buf *body, srv_gather_done_fn done, void *ctx);
+/* pw_grpc_done_fn of every HTTP/2 connection (user: its srv_conn): counts answered RPCs. */
+void srv_metrics_on_rpc_done(void *user, int method_index, pw_grpc_status status);
 
 /* srv_runtime.c: called when a connection is gone, to see whether a drain is complete. */
 void srv_shard_conn_gone(srv_shard *sh);

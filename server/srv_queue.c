@@ -276,14 +276,6 @@ void srv_queue_on_drain(srv_shard *sh, void *ud)
     }
 }
 
-void srv_queue_metrics(buf *out, void *ud)
-{
-    char line[256];
-    int n = snprintf(line, sizeof line, "# HELP ringq_partitions Partitions in the data directory.\n"
-                                        "# TYPE ringq_partitions gauge\nringq_partitions %u\n", srv_q.nparts);
-    buf_append(out, line, (size_t)n);
-}
-
 /* ---- jobs ---- */
 
 srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len)

@@ -42,6 +42,9 @@ void srv_queue_shard_init(srv_shard *sh, void *ud);
 void srv_queue_shard_fini(srv_shard *sh, void *ud);
 void srv_queue_on_drain(srv_shard *sh, void *ud);
 void srv_queue_metrics(buf *out, void *ud);
+/* srv_metrics_gather_fn: per-queue figures and the fsync histogram from every partition
+ * (server/srv_queue_metrics.c). */
+int srv_queue_metrics_gather(srv_shard *sh, buf *out, srv_gather_done_fn done, void *ctx, void *ud);
 /* Registers ringq.v1.Queue and ringq.v1.Admin. */
 int srv_queue_add_methods(pw_grpc_server *g);
 int srv_admin_add_methods(pw_grpc_server *g);

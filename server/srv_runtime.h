@@ -59,11 +59,20 @@ typedef void (*srv_drain_fn)(srv_shard *sh, void *ud);
 /* Appends extra Prometheus text to /metrics. */
 typedef void (*srv_metrics_fn)(buf *out, void *ud);
 
+/* Appends Prometheus text that must be gathered from other shards (per-queue figures): starts
+ * the gathering and returns 0, then appends to `out` and runs done(ctx) later on this shard's
+ * thread; or returns a negative errno (nothing appended, done never runs). `out` stays valid
+ * until done. */
+typedef void (*srv_gather_done_fn)(void *ctx);
+typedef int (*srv_metrics_gather_fn)(srv_shard *sh, buf *out, srv_gather_done_fn done, void *ctx,
+                                     void *ud);
+
 typedef struct srv_hooks {
     srv_shard_init_fn shard_init;
     srv_shard_fini_fn shard_fini;
     srv_drain_fn on_drain;
     srv_metrics_fn metrics;
+    srv_metrics_gather_fn metrics_gather;
     void *ud;
 } srv_hooks;
 

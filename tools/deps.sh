@@ -3,7 +3,7 @@
 # to build, test and benchmark that are missing. As root: one `apt-get update`, then one
 # `apt-get install` of just the missing ones. Otherwise: print that one command and exit 1, so
 # make stops at once instead of failing later on a missing header.
-# Each package and why (docs/operations.md repeats this table for operators):
+# Each package and why (`tools/deps.sh --list` prints this table):
 set -eu
 PKG_TABLE='
 build-essential     C compiler, make, libc headers: everything is C17
@@ -27,6 +27,7 @@ protobuf-compiler-grpc  generates that peer from proto/
 beanstalkd          a peer queue that ringq-bench compares against (tests run its driver)
 redis-server        a peer queue that ringq-bench compares against (tests run its driver)
 nats-server         JetStream, a peer that ringq-bench compares against (tests run its driver)
+python3-prometheus-client  its text parser checks /metrics in the tests (a parser we did not write)
 libev-dev           tests link libringq.a next to libev: only rq_* symbols may be visible
 '
 PKGS=$(printf '%s\n' "$PKG_TABLE" | awk 'NF {print $1}' | tr '\n' ' ')

@@ -58,10 +58,31 @@ class PrefaceTest(R.ServerCase):
         c.send(b"INVALID CONNECTION PREFACE\r\n\r\n")
         self._not_h2(c)
 
+    def _bad_preface_goaway(self, c):
+        """§3.4: bytes that begin like the preface but differ: GOAWAY(PROTOCOL_ERROR), then the
+        close; no HTTP/1.1 answer, no SETTINGS."""
+        frames, closed = c.read_all()
+        self.assertTrue(closed, "the server kept a connection with an invalid preface open")
+        self.assertFalse(bytes(c.rbuf).startswith(b"HTTP/"), f"got {bytes(c.rbuf)[:80]!r}")
+        self.assertEqual([f.type for f in frames], [GOAWAY], f"got {frames}")
+        self.assertEqual(frames[0].error_code, R.PROTOCOL_ERROR)
+        self.assertEqual(frames[0].last_stream_id, 0)
+
     def test_corrupted_preface_tail(self):
         c = self.conn(handshake=False)
         c.send(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + frame(SETTINGS))
-        self._not_h2(c)
+        self._bad_preface_goaway(c)
+
+    def test_preface_with_http1_version(self):
+        c = self.conn(handshake=False)
+        c.send(b"PRI * HTTP/1.1\r\nHost: x\r\n\r\n")
+        self._bad_preface_goaway(c)
+
+    def test_preface_differs_in_first_line_split(self):
+        c = self.conn(handshake=False)
+        c.send(b"PRI * HT")  # a prefix of the preface: the server waits for more
+        c.send(b"TP/3.0\r\n\r\nSM\r\n\r\n")
+        self._bad_preface_goaway(c)
 
     def test_first_frame_not_settings(self):
         c = self.conn(handshake=False)

@@ -388,6 +388,128 @@ START_TEST(cancel_by_rst_reaches_handler)
 }
 END_TEST
 
+/* ---- plain (non-gRPC) requests and answered-RPC counts ---- */
+
+static uint32_t later_sid; /* the plain request left for later */
+static void plain(void *user, const pw_grpc_plain_req *rq, pw_grpc_plain_resp *rs)
+{
+    if (rq->path_len == 4 && !memcmp(rq->path, "/big", 4)) {
+        buf_append(&rs->body, "dropped", 7);
+        rs->later = true;
+        later_sid = rq->stream_id;
+        return;
+    }
+    rs->status = 404;
+    rs->ctype = "text/plain";
+    buf_append(&rs->body, "not found\n", 10);
+}
+
+static uint32_t get(const char *method, const char *path)
+{
+    pw_h2_header h[4] = {{":method", 7, method, strlen(method), 0}, PW_H2_HDR(":scheme", "http"),
+                         {":path", 5, path, strlen(path), 0}, PW_H2_HDR(":authority", "x")};
+    int64_t sid = pw_h2_submit_request(C, h, 4, true, NULL);
+    ck_assert_int_gt(sid, 0);
+    return (uint32_t)sid;
+}
+
+START_TEST(plain_requests_without_a_handler_keep_405)
+{
+    get("GET", "/healthz");
+    pump();
+    ck_assert_str_eq(R[0].status, "405");
+}
+END_TEST
+
+START_TEST(plain_answers_now_later_and_large)
+{
+    pw_grpc_conn_set_plain(G, plain);
+    get("GET", "/x");
+    get("HEAD", "/x");
+    uint32_t big = get("GET", "/big");
+    get("GET", "/t.S/Echo"); /* a gRPC method's path: still gRPC's 405 */
+    pump();
+    ck_assert_str_eq(R[0].status, "404");
+    ck_assert_uint_eq(R[0].body_len, 10);
+    ck_assert_mem_eq(R[0].body, "not found\n", 10);
+    ck_assert(R[0].closed);
+    ck_assert_str_eq(R[1].status, "404");
+    ck_assert_uint_eq(R[1].body_len, 0);
+    ck_assert(R[1].closed);
+    ck_assert_str_eq(R[2].status, "");
+    ck_assert(!R[2].closed);
+    ck_assert_uint_eq(later_sid, big);
+    ck_assert_str_eq(R[3].status, "405");
+    /* 300 kB: past the stream's pending cap and the client's initial window. */
+    static uint8_t data[300000];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 13);
+    buf b;
+    buf_init(&b, sizeof data);
+    ck_assert_int_eq(buf_append(&b, data, sizeof data), 0);
+    ck_assert_int_eq(pw_grpc_conn_plain_answer(G, big, 200, "text/plain", &b), 0);
+    ck_assert_uint_eq(buf_size(&b), 0);
+    pump();
+    ck_assert_str_eq(R[2].status, "200");
+    ck_assert_uint_eq(R[2].body_len, sizeof data);
+    ck_assert_mem_eq(R[2].body, data, sizeof data);
+    ck_assert(R[2].closed && R[2].close_code == 0);
+    ck_assert_int_eq(pw_grpc_conn_plain_answer(G, big, 200, "text/plain", &b), -ENOENT);
+    buf_deinit(&b);
+}
+END_TEST
+
+START_TEST(plain_answer_after_reset_is_dropped)
+{
+    pw_grpc_conn_set_plain(G, plain);
+    uint32_t big = get("GET", "/big");
+    pump();
+    ck_assert_int_eq(pw_h2_submit_rst(C, big, 8 /* CANCEL */), 0);
+    pump();
+    buf b;
+    buf_init(&b, 64);
+    buf_append(&b, "late", 4);
+    ck_assert_int_eq(pw_grpc_conn_plain_answer(G, big, 200, "text/plain", &b), -ENOENT);
+    ck_assert_uint_eq(buf_size(&b), 4);
+    buf_deinit(&b);
+}
+END_TEST
+
+static int done_method[16];
+static pw_grpc_status done_status[16];
+static int ndone;
+static void on_done(void *user, int method_index, pw_grpc_status st)
+{
+    ck_assert_int_lt(ndone, 16);
+    done_method[ndone] = method_index;
+    done_status[ndone++] = st;
+}
+
+START_TEST(answered_rpcs_counted_once_each)
+{
+    ndone = 0;
+    pw_grpc_conn_set_on_done(G, on_done);
+    uint8_t b[64];
+    size_t n = frame(b, "x", false);
+    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n, true);
+    request("/t.S/Fail", "application/grpc", NULL, NULL, b, n, true);
+    request("/t.S/Nope", "application/grpc", NULL, NULL, b, n, true);
+    uint32_t sid = request("/t.S/Later", "application/grpc", NULL, NULL, b, n, true);
+    pump();
+    ck_assert_int_eq(ndone, 3);
+    ck_assert_int_eq(pw_h2_submit_rst(C, sid, 8 /* CANCEL */), 0);
+    pump();
+    pw_grpc_call_finish(held, PW_GRPC_OK, NULL); /* too late: not counted again */
+    ck_assert_int_eq(ndone, 4);
+    int want_m[4] = {0, 1, -1, 2};
+    pw_grpc_status want_s[4] = {PW_GRPC_OK, PW_GRPC_NOT_FOUND, PW_GRPC_UNIMPLEMENTED,
+                                PW_GRPC_CANCELLED};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(done_method[i], want_m[i]);
+        ck_assert_int_eq(done_status[i], want_s[i]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pw_grpc_server");
@@ -402,6 +524,10 @@ int main(void)
     tcase_add_test(tc, cancel_by_rst_reaches_handler);
     tcase_add_test(tc, late_error_after_empty_end_stream);
     tcase_add_test(tc, large_late_answer_arrives_intact);
+    tcase_add_test(tc, plain_requests_without_a_handler_keep_405);
+    tcase_add_test(tc, plain_answers_now_later_and_large);
+    tcase_add_test(tc, plain_answer_after_reset_is_dropped);
+    tcase_add_test(tc, answered_rpcs_counted_once_each);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,5 +1,7 @@
 /* queue/q_part admin calls: pause/resume and ready wake-ups, purge, redrive, delete, dead-letter
- * pages, queue listing, configuration validation, queue deletion (with replay and compaction). */
+ * pages, queue listing (70,000 queues, the queues_max option), configuration validation, queue
+ * deletion (with replay and compaction). */
+#include <errno.h>
 #include <inttypes.h>
 
 #include "test_q_part_util.h"
@@ -318,6 +320,133 @@ START_TEST(delete_queue_then_compaction)
 }
 END_TEST
 
+/* Past the old limits (4,096 queues per partition, u16 queue indices): 70,000 queues created
+ * out of name order, listed completely in pages while more appear, a task and a key in the
+ * last one, and the same after a reopen (replay). */
+#define MANY_QUEUES 70000u
+#define MANY_STRIDE 7919u /* prime, coprime with MANY_QUEUES: a permutation of the names */
+
+static void many_name(char *b, uint32_t i) { snprintf(b, 16, "q%06u", i); }
+
+/* Lists every queue in pages of Q_PAGE_MAX; asserts names ascend; returns how many. */
+static uint32_t list_all(tp *t, uint32_t add_between)
+{
+    static q_queue_info qi[Q_PAGE_MAX];
+    char after[Q_QUEUE_NAME_BYTES_MAX + 1] = "";
+    size_t al = 0;
+    uint32_t total = 0, n, pages = 0;
+    bool more = true;
+    while (more) {
+        ck_assert_int_eq(q_part_list_queues(t->p, after, al, Q_PAGE_MAX, T0, qi, &n, &more),
+                         Q_OK);
+        ck_assert(n == Q_PAGE_MAX || !more);
+        for (uint32_t i = 0; i < n; i++) {
+            ck_assert(al == 0 || memcmp(after, qi[i].name, 7) < 0);
+            memcpy(after, qi[i].name, qi[i].name_len);
+            al = qi[i].name_len;
+        }
+        total += n;
+        if (add_between && pages++ == 0) { /* new names before and after the cursor */
+            q_queue_cfg_patch pt = {.set = 0};
+            uint64_t commit;
+            q_err e;
+            ck_assert_int_eq(q_part_configure(t->p, "a-new", 5, &pt, T0, NULL, &commit, &e),
+                             Q_OK);
+            ck_assert_int_eq(q_part_configure(t->p, "z-new", 5, &pt, T0, NULL, &commit, &e),
+                             Q_OK);
+        }
+    }
+    return total;
+}
+
+START_TEST(many_queues_listed_and_replayed)
+{
+    tp t;
+    tp_open(&t, 8u << 20);
+    q_queue_cfg_patch pt = {.set = Q_CFG_MAX_ATTEMPTS, .v = {.max_attempts = 7}};
+    uint64_t commit;
+    q_err e;
+    char name[16];
+    for (uint32_t k = 0; k < MANY_QUEUES; k++) {
+        many_name(name, (uint32_t)((uint64_t)k * MANY_STRIDE % MANY_QUEUES));
+        ck_assert_msg(q_part_configure(t.p, name, 7, &pt, T0, NULL, &commit, &e) == Q_OK,
+                      "queue %u: %s", k, e.msg);
+    }
+    /* The last queue created has index 69,999: its tasks and keys carry it. */
+    many_name(name, (uint32_t)((uint64_t)(MANY_QUEUES - 1) * MANY_STRIDE % MANY_QUEUES));
+    q_task_spec s = {.payload = (const uint8_t *)"x", .payload_len = 1, .key = "k", .key_len = 1};
+    q_enq_result r1, r2;
+    ck_assert_int_eq(tp_enq_spec(&t, name, &s, T0, &r1), Q_OK);
+    ck_assert_int_eq(tp_enq_spec(&t, name, &s, T0, &r2), Q_OK);
+    ck_assert(r2.duplicate && r2.id == r1.id);
+    ck_assert_uint_eq(list_all(&t, 0), MANY_QUEUES);
+    ck_assert_uint_eq(list_all(&t, 1), MANY_QUEUES + 1); /* a-new is behind the cursor */
+    ck_assert_uint_eq(list_all(&t, 0), MANY_QUEUES + 2);
+    q_part_stats st;
+    q_part_get_stats(t.p, &st);
+    ck_assert_uint_eq(st.queues, MANY_QUEUES + 2);
+    tp_close(&t);
+    tp_reopen(&t, T0);
+    ck_assert_uint_eq(list_all(&t, 0), MANY_QUEUES + 2);
+    q_queue_info qi = tp_info(&t, name, T0);
+    ck_assert_uint_eq(qi.ready, 1);
+    ck_assert_uint_eq(qi.cfg.max_attempts, 7);
+    ck_assert_int_eq(tp_enq_spec(&t, name, &s, T0, &r2), Q_OK);
+    ck_assert(r2.duplicate && r2.id == r1.id);
+    q_leased l[1];
+    ck_assert_uint_eq(tp_lease(&t, name, 1, 0, T0, l), 1);
+    ck_assert_uint_eq(l[0].id, r1.id);
+    ck_assert_uint_eq(l[0].max_attempts, 7);
+    tp_done(&t);
+}
+END_TEST
+
+/* The queue limit is an option (default Q_PART_QUEUES_MAX): the next new queue is
+ * RESOURCE_EXHAUSTED and changes nothing; a log holding more replays whole. */
+START_TEST(queues_max_option)
+{
+    tp t;
+    tq_mkdtemp(t.dir);
+    tp_opts(&t, SEG);
+    q_part_opts d;
+    q_part_opts_default(&d);
+    ck_assert_uint_eq(d.queues_max, Q_PART_QUEUES_MAX);
+    q_part *bad;
+    t.o.queues_max = 0;
+    ck_assert_int_eq(q_part_open(t.dir, 3, &t.o, T0, &bad, NULL), -EINVAL);
+    t.o.queues_max = Q_PART_QUEUES_MAX + 1;
+    ck_assert_int_eq(q_part_open(t.dir, 3, &t.o, T0, &bad, NULL), -EINVAL);
+    t.o.queues_max = 3;
+    tp_reopen(&t, T0);
+    tp_enq(&t, "a", "x", 0, T0);
+    tp_enq(&t, "b", "x", 0, T0);
+    tp_enq(&t, "c", "x", 0, T0);
+    q_task_spec s = {.payload = (const uint8_t *)"x", .payload_len = 1};
+    q_enq_result r;
+    uint64_t commit;
+    q_err e;
+    ck_assert_int_eq(q_part_enqueue(t.p, "d", 1, &s, 1, T0, &r, &commit, &e),
+                     Q_RESOURCE_EXHAUSTED);
+    ck_assert_msg(strstr(e.msg, "3 queues"), "%s", e.msg);
+    q_queue_cfg_patch pt = {.set = 0};
+    ck_assert_int_eq(q_part_configure(t.p, "d", 1, &pt, T0, NULL, &commit, &e),
+                     Q_RESOURCE_EXHAUSTED);
+    q_queue_info qi;
+    ck_assert_int_eq(q_part_get_queue(t.p, "d", 1, T0, &qi, &e), Q_NOT_FOUND);
+    tp_enq(&t, "b", "y", 0, T0); /* existing queues go on */
+    tp_close(&t);
+    t.o.queues_max = 2;
+    tp_reopen(&t, T0);
+    q_part_stats st;
+    q_part_get_stats(t.p, &st);
+    ck_assert_uint_eq(st.queues, 3);
+    ck_assert_uint_eq(tp_info(&t, "c", T0).ready, 1);
+    ck_assert_int_eq(q_part_enqueue(t.p, "d", 1, &s, 1, T0, &r, &commit, &e),
+                     Q_RESOURCE_EXHAUSTED);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -330,6 +459,8 @@ int main(void)
     tcase_add_test(tc, configure_validation);
     tcase_add_test(tc, delete_queue);
     tcase_add_test(tc, delete_queue_then_compaction);
+    tcase_add_test(tc, many_queues_listed_and_replayed);
+    tcase_add_test(tc, queues_max_option);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

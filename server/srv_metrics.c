@@ -1,0 +1,241 @@
+/* server/srv_metrics: /metrics — the runtime's metric families, one function each, and the
+ * scrape that puts them together with the service's (srv_hooks.metrics, .metrics_gather).
+ *
+ * Families here: connections and bytes (per-shard counters), RPCs answered by method and status
+ * (ringq_rpc_requests_total), the process (process_* from /proc, the names every Prometheus
+ * client library uses) and ringq_build_info. docs/operations.md lists them all. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/rt_version.h"
+#include "server/srv_internal.h"
+#include "server/srv_metrics.h"
+
+/* ---- text helpers ---- */
+
+void srv_metric_family(buf *out, const char *name, const char *type, const char *help)
+{
+    char line[SRV_METRIC_LINE_BYTES_MAX];
+    int n = snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    if (n > 0) buf_append(out, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void series(buf *out, const char *name, const char *labels, const char *value)
+{
+    char line[SRV_METRIC_LINE_BYTES_MAX];
+    bool has = labels && *labels;
+    int n = snprintf(line, sizeof line, "%s%s%s%s %s\n", name, has ? "{" : "", has ? labels : "",
+                     has ? "}" : "", value);
+    if (n > 0 && (size_t)n < sizeof line) buf_append(out, line, (size_t)n);
+}
+
+void srv_metric_u64(buf *out, const char *name, const char *labels, uint64_t v)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%" PRIu64, v);
+    series(out, name, labels, s);
+}
+
+void srv_metric_f64(buf *out, const char *name, const char *labels, double v)
+{
+    char s[40];
+    snprintf(s, sizeof s, "%.15g", v); /* 15 digits: a start time to the 10 us, no 0.1 noise */
+    series(out, name, labels, s);
+}
+
+size_t srv_metric_escape(char *dst, size_t cap, const char *v, size_t len)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len && cap > 0; i++) {
+        const char *rep = v[i] == '\\'  ? "\\\\"
+                          : v[i] == '"' ? "\\\""
+                          : v[i] == '\n' ? "\\n"
+                                         : NULL;
+        size_t rl = rep ? 2 : 1;
+        if (k + rl >= cap) break;
+        if (rep) memcpy(dst + k, rep, 2);
+        else dst[k] = v[i];
+        k += rl;
+    }
+    if (cap > 0) dst[k] = 0;
+    return k;
+}
+
+/* ---- families ---- */
+
+static uint64_t ld(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static void one(buf *out, const char *name, const char *type, const char *help, uint64_t v)
+{
+    srv_metric_family(out, name, type, help);
+    srv_metric_u64(out, name, NULL, v);
+}
+
+static void metrics_connections(srv_runtime *rt, buf *out)
+{
+    uint64_t acc = 0, open = 0, rej = 0, h1 = 0, bin = 0, bout = 0, perr = 0;
+    for (int i = 0; i < rt->nshards; i++) {
+        srv_counters *k = &rt->shards[i].ctr;
+        acc += ld(&k->conns_accepted);
+        open += ld(&k->conns_open);
+        rej += ld(&k->conns_rejected);
+        h1 += ld(&k->http1_requests);
+        bin += ld(&k->bytes_in);
+        bout += ld(&k->bytes_out);
+        perr += ld(&k->proto_errors);
+    }
+    one(out, "ringq_connections_accepted_total", "counter", "Connections accepted.", acc);
+    one(out, "ringq_connections_open", "gauge", "Connections open now.", open);
+    one(out, "ringq_connections_rejected_total", "counter", "Connections refused (limit or drain).",
+        rej);
+    one(out, "ringq_http1_requests_total", "counter", "HTTP/1.1 requests served.", h1);
+    one(out, "ringq_bytes_received_total", "counter", "Bytes received.", bin);
+    one(out, "ringq_bytes_sent_total", "counter", "Bytes sent.", bout);
+    one(out, "ringq_protocol_errors_total", "counter", "Connections ended by a protocol error.",
+        perr);
+    one(out, "ringq_shards", "gauge", "Shard threads.", (uint64_t)rt->nshards);
+    one(out, "ringq_draining", "gauge", "1 while draining.", (uint64_t)atomic_load(&rt->draining));
+}
+
+void srv_metrics_on_rpc_done(void *user, int method_index, pw_grpc_status status)
+{
+    srv_conn *c = user;
+    if (method_index < -1 || method_index >= (int)PW_GRPC_METHODS_MAX ||
+        (unsigned)status > PW_GRPC_STATUS_MAX)
+        return;
+    _Atomic uint64_t *k = &c->sh->rpc_done[method_index + 1][status];
+    /* Single writer (the owning shard): a relaxed load+store, as for srv_counters. */
+    atomic_store_explicit(k, ld(k) + 1, memory_order_relaxed);
+}
+
+/* ringq_rpc_requests_total{method,code}: RPCs answered, summed over the shards; only the pairs
+ * seen so far. method "unknown": answered without a call (no such method, bad encoding). */
+static void metrics_rpc(srv_runtime *rt, buf *out)
+{
+    srv_metric_family(out, "ringq_rpc_requests_total", "counter",
+                      "gRPC requests answered, by method and status code.");
+    size_t nm = pw_grpc_server_nmethods(rt->grpc);
+    for (size_t m = 0; m <= nm && m <= PW_GRPC_METHODS_MAX; m++) {
+        const pw_grpc_method *pm = m ? pw_grpc_server_method_at(rt->grpc, m - 1) : NULL;
+        const char *path = pm ? pm->path + (pm->path[0] == '/') : "unknown";
+        for (unsigned st = 0; st <= PW_GRPC_STATUS_MAX; st++) {
+            uint64_t v = 0;
+            for (int i = 0; i < rt->nshards; i++) v += ld(&rt->shards[i].rpc_done[m][st]);
+            if (!v) continue;
+            char esc[256], labels[384];
+            srv_metric_escape(esc, sizeof esc, path, strlen(path));
+            snprintf(labels, sizeof labels, "method=\"%s\",code=\"%s\"", esc,
+                     pw_grpc_status_name((int)st));
+            srv_metric_u64(out, "ringq_rpc_requests_total", labels, v);
+        }
+    }
+}
+
+/* Fields 14 (utime), 15 (stime), 22 (starttime, ticks after boot) and 24 (rss, pages) of
+ * /proc/self/stat (proc(5)). 0 or -EIO. */
+static int proc_stat(uint64_t *utime, uint64_t *stime, uint64_t *start, uint64_t *rss)
+{
+    char b[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return -EIO;
+    size_t n = fread(b, 1, sizeof b - 1, f);
+    fclose(f);
+    b[n] = 0;
+    char *p = strrchr(b, ')'); /* the command name may hold spaces and parentheses */
+    if (!p) return -EIO;
+    unsigned long long v[24] = {0};
+    int field = 2; /* p is the end of field 2 */
+    for (char *s = p + 1; *s && field < 24;) {
+        while (*s == ' ') s++;
+        field++;
+        v[field - 1] = strtoull(s, &s, 10);
+        while (*s && *s != ' ') s++;
+    }
+    if (field < 24) return -EIO;
+    *utime = v[13];
+    *stime = v[14];
+    *start = v[21];
+    *rss = v[23];
+    return 0;
+}
+
+static uint64_t boot_time_s(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long bt = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %llu", &bt) == 1) break;
+    fclose(f);
+    return bt;
+}
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -EIO;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+static void metrics_process(buf *out)
+{
+    uint64_t ut, st, start, rss;
+    long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    if (tck > 0 && page > 0 && proc_stat(&ut, &st, &start, &rss) == 0) {
+        srv_metric_family(out, "process_cpu_seconds_total", "counter",
+                          "User and system CPU time spent in seconds.");
+        srv_metric_f64(out, "process_cpu_seconds_total", NULL, (double)(ut + st) / (double)tck);
+        srv_metric_family(out, "process_resident_memory_bytes", "gauge",
+                          "Resident memory size in bytes.");
+        srv_metric_u64(out, "process_resident_memory_bytes", NULL, rss * (uint64_t)page);
+        uint64_t bt = boot_time_s();
+        if (bt) {
+            srv_metric_family(out, "process_start_time_seconds", "gauge",
+                              "Start time of the process since unix epoch in seconds.");
+            srv_metric_f64(out, "process_start_time_seconds", NULL,
+                           (double)bt + (double)start / (double)tck);
+        }
+    }
+    int fds = open_fds();
+    if (fds >= 0)
+        one(out, "process_open_fds", "gauge", "Number of open file descriptors.", (uint64_t)fds);
+}
+
+static void metrics_build_info(buf *out)
+{
+    char v[64], g[128], labels[256];
+    srv_metric_escape(v, sizeof v, RT_VERSION, strlen(RT_VERSION));
+    srv_metric_escape(g, sizeof g, RT_VERSION_GIT, strlen(RT_VERSION_GIT));
+    snprintf(labels, sizeof labels, "version=\"%s\",git=\"%s\"", v, g);
+    srv_metric_family(out, "ringq_build_info", "gauge",
+                      "The running build: version and git revision; value 1.");
+    srv_metric_u64(out, "ringq_build_info", labels, 1);
+}
+
+/* ---- the scrape ---- */
+
+int srv_metrics_scrape(srv_shard *sh, buf *body, srv_gather_done_fn done, void *ctx)
+{
+    srv_runtime *rt = sh->rt;
+    metrics_connections(rt, body);
+    metrics_rpc(rt, body);
+    metrics_process(body);
+    metrics_build_info(body);
+    if (rt->hooks.metrics) rt->hooks.metrics(body, rt->hooks.ud);
+    srv_metrics_gather_fn gather = rt->hooks.metrics_gather;
+    if (gather && gather(sh, body, done, ctx, rt->hooks.ud) == 0) return 1;
+    return 0;
+}

@@ -1,0 +1,248 @@
+/* server/srv_queue_metrics: the queue service's part of /metrics, gathered from every partition
+ * on its owner shard (the only thread that may read it), then merged on the scraping shard:
+ *
+ *   ringq_partitions                      gauge
+ *   ringq_queues                          gauge    queues in all partitions
+ *   ringq_queue_tasks{queue,state}        gauge    state: ready, delayed, leased, dead
+ *   ringq_queue_tasks_enqueued_total{queue}, ringq_queue_tasks_acked_total,
+ *   ringq_queue_tasks_nacked_total, ringq_queue_leases_expired_total,
+ *   ringq_queue_tasks_dead_total          counters since the partition was opened
+ *   ringq_fsync_seconds                   histogram of the commit fsyncs, all partitions
+ *
+ * Per-queue series are bounded: the first SRV_METRICS_QUEUES_MAX queues by name get their own;
+ * the others are summed into queue="(other)" (a name no queue can have), so a scrape of 100,000
+ * queues stays near 1 MB instead of 60. One family function each, so more merge easily. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/srv_metrics.h"
+#include "server/srv_queue_int.h"
+
+/* Queues with series of their own: a dashboard's worth; the rest are summed. */
+#define SRV_METRICS_QUEUES_MAX 1000u
+#define QM_OTHER "(other)" /* '(' is not allowed in queue names: no clash */
+
+enum {
+    QM_READY, QM_DELAYED, QM_LEASED, QM_DEAD, /* gauges */
+    QM_ENQ, QM_ACK, QM_NACK, QM_EXPIRED, QM_DEAD_TOTAL, /* counters */
+    QM_NVALS
+};
+
+/* One queue's figures. `name` points into its partition, which lives as long as the process
+ * serves (queues are never removed), so the scraping shard may read it. */
+typedef struct qm_entry {
+    const char *name;
+    uint32_t name_len;
+    uint64_t v[QM_NVALS];
+} qm_entry;
+
+/* A partition's answer (the job's resp): this header, then `n` entries. */
+typedef struct qm_part {
+    uint64_t nqueues;
+    uint64_t sum[QM_NVALS]; /* over all its queues */
+    q_log_stats log;
+    uint32_t n;
+} qm_part;
+
+typedef struct qm_gather {
+    buf *out;
+    srv_gather_done_fn done;
+    void *ctx;
+    uint32_t pending;
+    buf *parts; /* per partition: its qm_part and entries */
+} qm_gather;
+
+static void fill(uint64_t v[QM_NVALS], const q_queue_info *q)
+{
+    const uint64_t x[QM_NVALS] = {q->ready, q->delayed, q->leased, q->dead, q->enqueued_total,
+                                  q->acked_total, q->nacked_total, q->expired_total, q->dead_total};
+    memcpy(v, x, sizeof x);
+}
+
+/* Owner shard: every queue of the partition, in name order, pages of Q_PAGE_MAX. */
+static void run_part(srv_job *j, srv_part *sp)
+{
+    qm_part h;
+    memset(&h, 0, sizeof h);
+    q_queue_info *page = calloc(Q_PAGE_MAX, sizeof *page);
+    buf ents;
+    buf_init(&ents, (size_t)SRV_METRICS_QUEUES_MAX * sizeof(qm_entry));
+    const char *after = "";
+    size_t al = 0;
+    bool more = page != NULL;
+    while (more) {
+        uint32_t n = 0;
+        q_part_list_queues(sp->p, after, al, Q_PAGE_MAX, srv_q_now_ms(), page, &n, &more);
+        for (uint32_t i = 0; i < n; i++) {
+            qm_entry e = {.name = page[i].name, .name_len = page[i].name_len};
+            fill(e.v, &page[i]);
+            for (int k = 0; k < QM_NVALS; k++) h.sum[k] += e.v[k];
+            h.nqueues++;
+            if (h.n < SRV_METRICS_QUEUES_MAX && buf_append(&ents, &e, sizeof e) == 0) h.n++;
+        }
+        if (n == 0) break;
+        after = page[n - 1].name;
+        al = page[n - 1].name_len;
+    }
+    q_log_get_stats(q_part_log(sp->p), &h.log);
+    if (!page) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+    else if (buf_append(&j->resp, &h, sizeof h) < 0 ||
+             buf_append(&j->resp, buf_begin(&ents), buf_size(&ents)) < 0)
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+    buf_deinit(&ents);
+    free(page);
+    srv_job_reply(j);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const qm_entry *x = a, *y = b;
+    int c = memcmp(x->name, y->name, x->name_len < y->name_len ? x->name_len : y->name_len);
+    return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+static const qm_part *part_of(const qm_gather *g, uint32_t k)
+{
+    const buf *b = &g->parts[k];
+    return buf_size(b) >= sizeof(qm_part) ? (const qm_part *)buf_begin(b) : NULL;
+}
+
+/* ---- families ---- */
+
+static void family_queue_values(buf *out, const qm_entry *e, size_t n, const uint64_t *other)
+{
+    static const char *const states[4] = {"ready", "delayed", "leased", "dead"};
+    static const struct { const char *name, *help; } counters[5] = {
+        {"ringq_queue_tasks_enqueued_total", "Tasks enqueued (duplicates not counted)."},
+        {"ringq_queue_tasks_acked_total", "Tasks acknowledged."},
+        {"ringq_queue_tasks_nacked_total", "Nacks (attempts given back)."},
+        {"ringq_queue_leases_expired_total", "Leases that expired."},
+        {"ringq_queue_tasks_dead_total", "Tasks that went to the dead letters."},
+    };
+    char q[2 * Q_QUEUE_NAME_BYTES_MAX + 1], labels[sizeof q + 64];
+    srv_metric_family(out, "ringq_queue_tasks", "gauge", "Tasks of a queue now, by state.");
+    for (int s = 0; s < 4; s++) {
+        for (size_t i = 0; i <= n; i++) {
+            if (i == n && !other) break;
+            if (i < n) srv_metric_escape(q, sizeof q, e[i].name, e[i].name_len);
+            snprintf(labels, sizeof labels, "queue=\"%s\",state=\"%s\"", i < n ? q : QM_OTHER,
+                     states[s]);
+            srv_metric_u64(out, "ringq_queue_tasks", labels, i < n ? e[i].v[s] : other[s]);
+        }
+    }
+    for (int c = 0; c < 5; c++) {
+        srv_metric_family(out, counters[c].name, "counter", counters[c].help);
+        for (size_t i = 0; i <= n; i++) {
+            if (i == n && !other) break;
+            if (i < n) srv_metric_escape(q, sizeof q, e[i].name, e[i].name_len);
+            snprintf(labels, sizeof labels, "queue=\"%s\"", i < n ? q : QM_OTHER);
+            uint64_t v = i < n ? e[i].v[QM_ENQ + c] : other[QM_ENQ + c];
+            srv_metric_u64(out, counters[c].name, labels, v);
+        }
+    }
+}
+
+static void family_fsync(buf *out, const qm_gather *g)
+{
+    static const uint64_t bounds[Q_FSYNC_BUCKETS - 1] = Q_FSYNC_BOUNDS_NS;
+    uint64_t b[Q_FSYNC_BUCKETS] = {0}, count = 0, ns = 0;
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        const qm_part *p = part_of(g, k);
+        if (!p) continue;
+        for (uint32_t i = 0; i < Q_FSYNC_BUCKETS; i++) b[i] += p->log.fsync_buckets[i];
+        count += p->log.fsyncs;
+        ns += p->log.fsync_ns_total;
+    }
+    srv_metric_family(out, "ringq_fsync_seconds", "histogram",
+                      "Latency of the commit fsyncs (segment fdatasync, directory fsync).");
+    uint64_t cum = 0;
+    char labels[48];
+    for (uint32_t i = 0; i < Q_FSYNC_BUCKETS; i++) {
+        cum += b[i];
+        if (i + 1 < Q_FSYNC_BUCKETS)
+            snprintf(labels, sizeof labels, "le=\"%.9g\"", (double)bounds[i] / 1e9);
+        else
+            snprintf(labels, sizeof labels, "le=\"+Inf\"");
+        srv_metric_u64(out, "ringq_fsync_seconds_bucket", labels, cum);
+    }
+    srv_metric_f64(out, "ringq_fsync_seconds_sum", NULL, (double)ns / 1e9);
+    srv_metric_u64(out, "ringq_fsync_seconds_count", NULL, count);
+}
+
+/* Merges the partitions' first queues by name, keeps the first SRV_METRICS_QUEUES_MAX, sums
+ * the rest, and writes the families. */
+static void gather_finish(qm_gather *g)
+{
+    size_t total = 0;
+    uint64_t nqueues = 0, sum[QM_NVALS] = {0};
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        const qm_part *p = part_of(g, k);
+        if (!p) continue;
+        total += p->n;
+        nqueues += p->nqueues;
+        for (int v = 0; v < QM_NVALS; v++) sum[v] += p->sum[v];
+    }
+    qm_entry *all = calloc(total ? total : 1, sizeof *all);
+    size_t n = 0;
+    for (uint32_t k = 0; all && k < srv_q.nparts; k++) {
+        const qm_part *p = part_of(g, k);
+        if (!p) continue;
+        memcpy(all + n, p + 1, (size_t)p->n * sizeof *all);
+        n += p->n;
+    }
+    qsort(all, n, sizeof *all, cmp_entry);
+    if (n > SRV_METRICS_QUEUES_MAX) n = SRV_METRICS_QUEUES_MAX;
+    uint64_t other[QM_NVALS];
+    memcpy(other, sum, sizeof other);
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < QM_NVALS; v++) other[v] -= all[i].v[v];
+    srv_metric_family(g->out, "ringq_queues", "gauge", "Queues in all partitions.");
+    srv_metric_u64(g->out, "ringq_queues", NULL, nqueues);
+    if (all) family_queue_values(g->out, all, n, nqueues > n ? other : NULL);
+    family_fsync(g->out, g);
+    free(all);
+    for (uint32_t k = 0; k < srv_q.nparts; k++) buf_deinit(&g->parts[k]);
+    free(g->parts);
+    srv_gather_done_fn done = g->done;
+    void *ctx = g->ctx;
+    free(g);
+    done(ctx);
+}
+
+static void part_done(srv_job *j)
+{
+    qm_gather *g = j->ctx;
+    buf t = g->parts[j->part_no];
+    g->parts[j->part_no] = j->resp;
+    j->resp = t;
+    if (j->status != Q_OK) buf_consume(&g->parts[j->part_no], buf_size(&g->parts[j->part_no]));
+    if (--g->pending == 0) gather_finish(g);
+}
+
+void srv_queue_metrics(buf *out, void *ud)
+{
+    srv_metric_family(out, "ringq_partitions", "gauge", "Partitions in the data directory.");
+    srv_metric_u64(out, "ringq_partitions", NULL, srv_q.nparts);
+}
+
+int srv_queue_metrics_gather(srv_shard *sh, buf *out, srv_gather_done_fn done, void *ctx, void *ud)
+{
+    qm_gather *g = calloc(1, sizeof *g);
+    if (g) g->parts = calloc(srv_q.nparts, sizeof *g->parts);
+    if (!g || !g->parts) {
+        free(g);
+        return -ENOMEM;
+    }
+    for (uint32_t k = 0; k < srv_q.nparts; k++) buf_init(&g->parts[k], 1);
+    *g = (qm_gather){.out = out, .done = done, .ctx = ctx, .pending = 1, .parts = g->parts};
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        srv_job *j = srv_job_new(NULL, NULL, 0);
+        if (!j) continue; /* that partition is left out of this scrape */
+        j->ctx = g;
+        g->pending++;
+        srv_job_dispatch(j, k, run_part, part_done);
+    }
+    if (--g->pending == 0) gather_finish(g); /* every partition answered at once (one shard) */
+    return 0;
+}
