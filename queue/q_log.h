@@ -95,6 +95,33 @@ int64_t q_log_append(q_log *log, uint16_t type, const void *payload, uint32_t le
 /* Same with the payload in `n` pieces (n <= IOV_MAX). */
 int64_t q_log_appendv(q_log *log, uint16_t type, const struct iovec *iov, int n);
 
+/* ---- Space (queue/q_log_space.c) ----
+ * A segment's blocks are allocated in steps ahead of the writer (see q_segment.h): on a log
+ * attached to a loop, an IORING_OP_FALLOCATE in io_uring's workers is started when the free
+ * allocated room falls under half a step; an append that finds no allocated room (the async step
+ * is late, or there is no loop) allocates on the calling thread (counted in grow_sync_total).
+ *
+ * The reserve: a plain append is accepted only when `reserve` allocated bytes stay free in the
+ * open segment after it (rolling to a new segment, allocated with its reserve, when they do not
+ * fit). Appends that free space (acks, deletes, purges: q_log_appendv_freeing) may use them, so
+ * a full disk never strands a task: its ack is written, retention deletes the segments it
+ * pinned, and plain appends resume. The caller sets the reserve to what those records of every
+ * live task would take (q_log_set_reserve); it is clamped to reserve_max, a quarter of a segment
+ * (and less where the largest record would no longer fit an empty segment beside it).
+ *
+ * Disk full: a plain append that cannot get room (fallocate: -ENOSPC) is refused with -ENOSPC
+ * (nothing written, the log stays usable) and the log enters the disk-full state, logging one
+ * warning line and counting it in disk_full_total; the next plain append that gets its room
+ * leaves the state with one info line. */
+
+/* Sets the bytes plain appends leave for freeing appends (clamped, see above). */
+void q_log_set_reserve(q_log *log, uint64_t bytes);
+uint32_t q_log_reserve(const q_log *log);
+/* Appends a record that frees space (an ack, a delete, a purge): may use the reserve. Returns
+ * its offset or a negative errno, as q_log_appendv(). */
+int64_t q_log_appendv_freeing(q_log *log, uint16_t type, const struct iovec *iov, int n);
+bool q_log_disk_full(const q_log *log);
+
 /* Synchronous commit: one fdatasync covering every append so far, blocking the caller. Returns 0
  * (q_log_durable() == q_log_next()) or a negative errno (sticky). With Q_COMMIT_NEVER it still
  * syncs: it is the explicit request. */
@@ -143,6 +170,10 @@ typedef struct q_log_stats {
     uint32_t segments;
     uint64_t records;    /* next - oldest */
     uint64_t disk_bytes; /* sum of segment file sizes */
+    uint64_t alloc_bytes; /* bytes allocated in the open segment (older ones: their size) */
+    bool disk_full;
+    uint64_t disk_full_total;  /* times the log entered the disk-full state */
+    uint64_t grow_sync_total;  /* appends that allocated on the owner's thread */
     uint64_t used_bytes; /* bytes holding headers and records */
     uint64_t oldest, next, durable;
 } q_log_stats;
