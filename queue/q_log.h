@@ -120,7 +120,9 @@ uint32_t q_log_reserve(const q_log *log);
 /* Appends a record that frees space (an ack, a delete, a purge): may use the reserve. Returns
  * its offset or a negative errno, as q_log_appendv(). */
 int64_t q_log_appendv_freeing(q_log *log, uint16_t type, const struct iovec *iov, int n);
+/* The disk-full state now, and how many times the log entered it (cheap: for every request). */
 bool q_log_disk_full(const q_log *log);
+uint64_t q_log_disk_full_total(const q_log *log);
 
 /* Synchronous commit: one fdatasync covering every append so far, blocking the caller. Returns 0
  * (q_log_durable() == q_log_next()) or a negative errno (sticky). With Q_COMMIT_NEVER it still

@@ -23,6 +23,7 @@ void q_log_set_reserve(q_log *log, uint64_t bytes)
 
 uint32_t q_log_reserve(const q_log *log) { return log->reserve; }
 bool q_log_disk_full(const q_log *log) { return log->disk_full; }
+uint64_t q_log_disk_full_total(const q_log *log) { return log->disk_full_total; }
 
 static int refuse(q_log *log, int r, uint64_t need, bool frees)
 {

@@ -128,6 +128,30 @@ static void on_sync_done(q_log *log, void *ud, int status, uint64_t durable)
     sp->sync_busy = false;
 }
 
+/* /metrics: partitions whose log is in the disk-full state, and times a log entered it. Written
+ * by each partition's owner (note_space), read by whichever shard serves /metrics. */
+static _Atomic uint32_t g_disk_full_parts;
+static _Atomic uint64_t g_disk_full_total;
+
+/* Counts the partition's disk-full changes since the last call (on its owner, after anything
+ * that appends). */
+static void note_space(srv_part *sp)
+{
+    const q_log *log = q_part_log(sp->p);
+    uint64_t total = q_log_disk_full_total(log);
+    bool full = q_log_disk_full(log);
+    if (total != sp->disk_full_seen) {
+        atomic_fetch_add_explicit(&g_disk_full_total, total - sp->disk_full_seen,
+                                  memory_order_relaxed);
+        sp->disk_full_seen = total;
+    }
+    if (full != sp->disk_full) {
+        if (full) atomic_fetch_add_explicit(&g_disk_full_parts, 1, memory_order_relaxed);
+        else atomic_fetch_sub_explicit(&g_disk_full_parts, 1, memory_order_relaxed);
+        sp->disk_full = full;
+    }
+}
+
 static void on_tick(ev_loop *loop, ev_timer *t)
 {
     srv_part *sp = t->ud;
@@ -153,6 +177,7 @@ static void on_tick(ev_loop *loop, ev_timer *t)
         sp->last_sync_ms = now_ms;
     }
     srv_part_serve_ready(sp);
+    note_space(sp);
     /* Serving parked leases and Work streams may have set lease deadlines before `next`. */
     uint64_t soon = q_part_next_ms(sp->p);
     srv_part_schedule(sp, soon < next ? soon : next);
@@ -270,9 +295,18 @@ void srv_queue_on_drain(srv_shard *sh, void *ud)
 
 void srv_queue_metrics(buf *out, void *ud)
 {
-    char line[256];
+    char line[512];
     int n = snprintf(line, sizeof line, "# HELP ringq_partitions Partitions in the data directory.\n"
                                         "# TYPE ringq_partitions gauge\nringq_partitions %u\n", srv_q.nparts);
+    buf_append(out, line, (size_t)n);
+    n = snprintf(line, sizeof line,
+                 "# HELP ringq_disk_full Partitions whose log refuses appends for lack of disk "
+                 "space (acks still accepted).\n# TYPE ringq_disk_full gauge\nringq_disk_full %u\n"
+                 "# HELP ringq_disk_full_total Times a partition's log found the disk full.\n"
+                 "# TYPE ringq_disk_full_total counter\nringq_disk_full_total %llu\n",
+                 atomic_load_explicit(&g_disk_full_parts, memory_order_relaxed),
+                 (unsigned long long)atomic_load_explicit(&g_disk_full_total,
+                                                          memory_order_relaxed));
     buf_append(out, line, (size_t)n);
 }
 
@@ -333,6 +367,7 @@ static void on_owner(wk_mesh *m, int self, const wk_msg *msg)
         return;
     }
     j->run(j, sp);
+    note_space(sp);
     /* A lease, a delayed enqueue, a nack, an extend or a redrive may bring the partition's next
      * deadline forward: re-arm its timer. */
     srv_part_schedule(sp, q_part_next_ms(sp->p));

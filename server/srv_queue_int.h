@@ -66,6 +66,8 @@ struct srv_part {
     q_commit_waiter sync_cw; /* that commit (q_log_sync_async), while sync_busy */
     bool sync_busy;
     srv_waitq *waits;
+    bool disk_full;            /* the log's disk-full state, as last counted in /metrics */
+    uint64_t disk_full_seen;   /* the log's disk_full_total, as last counted */
 };
 
 /* Shard-local queue state. */
