@@ -8,10 +8,10 @@
  *   page of the file and waits for it, then flushes the device cache. msync(MS_SYNC) is, on
  *   Linux, the same file-range fsync restricted to a range, and it cannot go through io_uring;
  *   IORING_OP_FSYNC with IORING_FSYNC_DATASYNC can, so the reactor never blocks. fdatasync is
- *   enough once a segment is published: its size never changes after fallocate (made durable
- *   by the full fsync of the commit that publishes it), and the unwritten-to-written extent
- *   conversion of a first write into a preallocated block is metadata needed to read the data
- *   back, which fdatasync must commit. */
+ *   enough once a segment is published: its size never changes after ftruncate (made durable
+ *   by the full fsync of the commit that publishes it), and the blocks of an allocation step
+ *   and the unwritten-to-written extent conversion of a first write into one are metadata
+ *   needed to read the data back, which fdatasync must commit. */
 #include "queue/q_log.h"
 
 #include <errno.h>

@@ -15,8 +15,8 @@
  * q_log_retain() deletes that segment or q_log_close(). Copy what must live longer.
  *
  * Threads: a log belongs to one thread (its shard). No call is thread-safe.
- * Errors: negative errno. -EMSGSIZE record too large (nothing written), -ENOSPC no room for a
- * new segment (nothing written; the log stays usable), -EROFS opened read-only, -EBUSY another
+ * Errors: negative errno. -EMSGSIZE record too large (nothing written), -ENOSPC no room: the disk
+ * is full (nothing written; the log stays usable, see "Space" below), -EROFS opened read-only, -EBUSY another
  * process has the log open for writing, -EBADMSG damage (see q_log_err), -EIO and any error of a
  * failed fsync are sticky: the log refuses further appends and commits (after a failed fsync the
  * page cache can no longer be trusted to hold what was written). */
