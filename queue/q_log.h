@@ -86,7 +86,8 @@ int q_commit_policy_parse(const char *s, q_log_opts *o);
  * -EBUSY (locked by another writer), -EINVAL (bad opts), or another negative errno. */
 int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *err);
 /* Closes the log (without a commit). Returns -EBUSY and does nothing while an async commit is in
- * flight or has waiters: run the loop until the commit callbacks have run. */
+ * flight or has waiters, or an allocation step is in flight (see "Space"): run the loop until
+ * the callbacks have run. */
 int q_log_close(q_log *log);
 
 /* Appends one record. `type` is the caller's; the payload is copied (borrowed for the call).

@@ -201,21 +201,16 @@ int q_seg_clean_tail(q_seg *s, uint64_t alloc_to)
     s->alloc = (uint32_t)page_up;
     if (page_up < s->bytes) {
         off_t off = (off_t)page_up, len = (off_t)(s->bytes - page_up);
-        if (q_sys.fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0) {
-            /* Allocate the first step again: appends through the mapping must not fault on a
-             * full disk. Without room the log still opens; its appends find the disk full. */
-            int r = q_seg_grow(s, alloc_to);
-            if (r && r != -ENOSPC) return r;
-        } else if (errno == EOPNOTSUPP) {
-            /* Only words that hold bytes are stored to, so only allocated blocks are touched;
-             * without punching there is no telling what else is allocated: allocate it all. */
+        if (q_sys.fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) != 0) {
+            if (errno != EOPNOTSUPP) return -errno;
+            /* Only words that hold bytes are stored to: blocks that are allocated already. */
             for (uint64_t i = page_up; i < s->bytes; i += 8)
                 if (q_ld64(s->map + i)) q_st64(s->map + i, 0);
-            if (q_sys.fallocate(s->fd, 0, off, len) != 0) return -errno;
-            s->alloc = s->bytes;
-        } else {
-            return -errno;
         }
+        /* Allocate the first step again: appends through the mapping must not fault on a full
+         * disk. Without room the log still opens; its appends find the disk full. */
+        int r = q_seg_grow(s, alloc_to);
+        if (r && r != -ENOSPC) return r;
     }
     /* A full fsync: the segment may be one whose creation was never synced (see q_log.c on
      * why syncing the fd covers pages dirtied through the mapping). */
