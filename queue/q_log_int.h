@@ -23,6 +23,7 @@ struct q_log {
     uint32_t reserve;      /* bytes a plain append leaves allocated in the open segment */
     uint32_t reserve_max;  /* q_log_set_reserve's clamp (see q_log_open.c) */
     bool disk_full;        /* the last plain append was refused for lack of space */
+    bool reserve_out;      /* ... and a freeing append too (logged once per episode) */
     uint64_t disk_full_total;
     uint64_t grow_sync_total; /* appends that allocated on the owner's thread */
     ev_op grow_op;         /* async allocation ahead of the writer (IORING_OP_FALLOCATE) */

@@ -34,9 +34,11 @@ static int refuse(q_log *log, int r, uint64_t need, bool frees)
         log_warn("disk full: no room for the task log, appends refused, acks still accepted",
                  "dir=%s need=%" PRIu64 " reserve=%u", log->dir, need, log->reserve);
     }
-    if (frees)
+    if (frees && !log->reserve_out) {
+        log->reserve_out = true; /* once per episode: every later ack would say it again */
         log_error("disk full: no room even for a record that frees space (reserve used up)",
                   "dir=%s need=%" PRIu64, log->dir, need);
+    }
     return r;
 }
 
@@ -77,6 +79,7 @@ int q_log_room(q_log *log, uint64_t span, bool frees)
     if (r) return refuse(log, r, need, frees);
     if (log->disk_full && !frees) {
         log->disk_full = false;
+        log->reserve_out = false;
         log_info("disk space recovered: appends accepted again", "dir=%s", log->dir);
     }
     return 0;
