@@ -159,7 +159,8 @@ class DiskFull(unittest.TestCase):
         self.assertGreaterEqual(acked, enqueued)
         info = c.GetQueue(name=q)
         self.assertEqual((info.ready, info.leased), (0, 0))
-        # Retention deletes the acked segments; then enqueues are accepted again.
+        # Enqueues are accepted again (the acks gave back the room kept for them, and retention
+        # frees the segments they released), and the log and /metrics say so.
         ids = C.poll(lambda: try_enqueue(c, q, BATCH)[0], WAIT_S, "an enqueue accepted again")
         self.assertEqual(len(ids), BATCH)
         self.assertTrue(srv.wait_log('msg="disk space recovered', timeout=WAIT_S),
