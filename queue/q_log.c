@@ -8,10 +8,10 @@
  *   page of the file and waits for it, then flushes the device cache. msync(MS_SYNC) is, on
  *   Linux, the same file-range fsync restricted to a range, and it cannot go through io_uring;
  *   IORING_OP_FSYNC with IORING_FSYNC_DATASYNC can, so the reactor never blocks. fdatasync is
- *   enough once a segment is published: its size never changes after fallocate (made durable
- *   by the full fsync of the commit that publishes it), and the unwritten-to-written extent
- *   conversion of a first write into a preallocated block is metadata needed to read the data
- *   back, which fdatasync must commit. */
+ *   enough once a segment is published: its size never changes after ftruncate (made durable
+ *   by the full fsync of the commit that publishes it), and the blocks of an allocation step
+ *   and the unwritten-to-written extent conversion of a first write into one are metadata
+ *   needed to read the data back, which fdatasync must commit. */
 #include "queue/q_log.h"
 
 #include <errno.h>
@@ -65,7 +65,7 @@ uint32_t q_log_seg_of(const q_log *log, uint64_t offset)
     return lo;
 }
 
-int q_log_add_segment(q_log *log, uint64_t base, bool publish)
+int q_log_add_segment(q_log *log, uint64_t base, uint32_t alloc, bool publish)
 {
     if (log->nsegs == Q_LOG_SEGMENTS_MAX) return -ENOSPC;
     if (log->nsegs == log->segs_cap) {
@@ -76,7 +76,10 @@ int q_log_add_segment(q_log *log, uint64_t base, bool publish)
         log->segs_cap = cap;
     }
     q_seg ns;
-    int r = q_seg_create(log->dirfd, base, log->opts.segment_bytes, publish, &ns);
+    uint32_t first = alloc > Q_SEG_ALLOC_FIRST_BYTES ? alloc : Q_SEG_ALLOC_FIRST_BYTES;
+    int r = q_seg_create(log->dirfd, base, log->opts.segment_bytes, first, publish, &ns);
+    if (r == -ENOSPC && first > alloc)
+        r = q_seg_create(log->dirfd, base, log->opts.segment_bytes, alloc, publish, &ns);
     if (r) return r;
     if (publish) {
         if ((r = q_seg_publish(log->dirfd, &ns)) != 0) {
@@ -108,21 +111,19 @@ int q_log_publish_upto(q_log *log, uint64_t upto)
 }
 
 static int64_t append_rec(q_log *log, uint16_t type, uint16_t flags, uint64_t id, uint64_t ts,
-                          const struct iovec *iov, int n, uint64_t len, uint32_t len_max)
+                          const struct iovec *iov, int n, uint64_t len, uint32_t len_max,
+                          bool frees)
 {
     if (log->failed) return log->failed;
     if (log->opts.read_only) return -EROFS;
     if (len > len_max) return -EMSGSIZE;
     uint64_t span = q_rec_span(len);
+    /* Allocated room for the record (and, unless it frees space, the reserve after it), rolling
+     * when the segment is out of room (see q_log_space.c). */
+    int r = q_log_room(log, span, frees);
+    if (r) return r;
     q_seg *s = &log->segs[log->nsegs - 1];
-    if (s->used + span > s->bytes) {
-        /* Roll. The new segment keeps its temporary name until a commit has fdatasync'd the one
-         * we leave (see q_log_open.c), so the roll itself waits for no disk flush.
-         * q_log_open checked that an empty segment of segment_bytes holds the largest record. */
-        int r = q_log_add_segment(log, log->next, false);
-        if (r) return r;
-        s = &log->segs[log->nsegs - 1];
-    }
+    if (s->used + span > s->alloc) return -EFAULT; /* never store into an unallocated block */
     uint64_t off = log->next;
     uint32_t pos = s->used;
     q_rec_encode(s->map + pos, off, id == UINT64_MAX ? off : id, ts, type, flags, iov, n,
@@ -131,16 +132,27 @@ static int64_t append_rec(q_log *log, uint16_t type, uint16_t flags, uint64_t id
     s->count++;
     s->used += (uint32_t)span;
     log->next++;
+    q_log_grow_ahead(log);
     return (int64_t)off;
 }
 
-int64_t q_log_appendv(q_log *log, uint16_t type, const struct iovec *iov, int n)
+static int64_t appendv(q_log *log, uint16_t type, const struct iovec *iov, int n, bool frees)
 {
     if (n < 0 || n > IOV_MAX) return -EINVAL;
     uint64_t len = 0;
     for (int i = 0; i < n; i++) len += iov[i].iov_len;
     return append_rec(log, type, 0, UINT64_MAX, rt_wall_ns(), iov, n, len,
-                      log->opts.record_bytes_max);
+                      log->opts.record_bytes_max, frees);
+}
+
+int64_t q_log_appendv(q_log *log, uint16_t type, const struct iovec *iov, int n)
+{
+    return appendv(log, type, iov, n, false);
+}
+
+int64_t q_log_appendv_freeing(q_log *log, uint16_t type, const struct iovec *iov, int n)
+{
+    return appendv(log, type, iov, n, true);
 }
 
 int64_t q_log_append(q_log *log, uint16_t type, const void *payload, uint32_t len)
@@ -158,7 +170,7 @@ int64_t q_log_compact(q_log *log, uint64_t offset)
      * source of the copy. The limit is the format's, not record_bytes_max: the record exists. */
     struct iovec iov = {.iov_base = (void *)rec.payload, .iov_len = rec.len};
     return append_rec(log, rec.type, rec.flags | Q_REC_F_COMPACTED, rec.id, rec.ts_ns, &iov, 1,
-                      rec.len, Q_REC_BYTES_MAX);
+                      rec.len, Q_REC_BYTES_MAX, false);
 }
 
 int q_log_commit(q_log *log)
@@ -266,7 +278,8 @@ int q_log_retain(q_log *log, uint64_t low_water)
     int r = 0;
     while (k + 1 < log->nsegs && log->segs[k + 1].base <= low_water &&
            log->segs[k + 1].published && log->segs[k + 1].base <= log->sync_from &&
-           !(log->inflight && log->segs[k].fd == log->inflight_fd)) {
+           !(log->inflight && log->segs[k].fd == log->inflight_fd) &&
+           !(log->growing && log->segs[k].fd == log->grow_fd)) {
         char name[Q_SEG_NAME_BYTES];
         q_seg_name(name, log->segs[k].base, false);
         if (q_sys.unlinkat(log->dirfd, name, 0) != 0 || q_sys.fsync(log->dirfd) != 0) {
@@ -296,6 +309,10 @@ void q_log_get_stats(const q_log *log, q_log_stats *st)
         st->disk_bytes += log->segs[i].bytes;
         st->used_bytes += log->segs[i].used;
     }
+    st->alloc_bytes = log->segs[log->nsegs - 1].alloc;
+    st->disk_full = log->disk_full;
+    st->disk_full_total = log->disk_full_total;
+    st->grow_sync_total = log->grow_sync_total;
     st->oldest = q_log_oldest(log);
     st->next = log->next;
     st->durable = log->durable;
@@ -321,7 +338,7 @@ int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *ba
 int q_log_close(q_log *log)
 {
     if (!log) return 0;
-    if (log->inflight || log->whead) return -EBUSY;
+    if (log->inflight || log->whead || log->growing) return -EBUSY;
     if (log->loop && ev_timer_armed(&log->timer)) ev_timer_stop(log->loop, &log->timer);
     for (uint32_t i = 0; i < log->nsegs; i++) q_seg_close(&log->segs[i]);
     free(log->segs);

@@ -18,8 +18,8 @@
  * q_log_retain() deletes that segment or q_log_close(). Copy what must live longer.
  *
  * Threads: a log belongs to one thread (its shard). No call is thread-safe.
- * Errors: negative errno. -EMSGSIZE record too large (nothing written), -ENOSPC no room for a
- * new segment (nothing written; the log stays usable), -EROFS opened read-only, -EBUSY another
+ * Errors: negative errno. -EMSGSIZE record too large (nothing written), -ENOSPC no room: the disk
+ * is full (nothing written; the log stays usable, see "Space" below), -EROFS opened read-only, -EBUSY another
  * process has the log open for writing, -EBADMSG damage (see q_log_err), -EIO and any error of a
  * failed fsync are sticky: the log refuses further appends and commits (after a failed fsync the
  * page cache can no longer be trusted to hold what was written). */
@@ -94,7 +94,8 @@ int q_commit_policy_parse(const char *s, q_log_opts *o);
  * -EBUSY (locked by another writer), -EINVAL (bad opts), or another negative errno. */
 int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *err);
 /* Closes the log (without a commit). Returns -EBUSY and does nothing while an async commit is in
- * flight or has waiters: run the loop until the commit callbacks have run. */
+ * flight or has waiters, or an allocation step is in flight (see "Space"): run the loop until
+ * the callbacks have run. */
 int q_log_close(q_log *log);
 
 /* Appends one record. `type` is the caller's; the payload is copied (borrowed for the call).
@@ -102,6 +103,35 @@ int q_log_close(q_log *log);
 int64_t q_log_append(q_log *log, uint16_t type, const void *payload, uint32_t len);
 /* Same with the payload in `n` pieces (n <= IOV_MAX). */
 int64_t q_log_appendv(q_log *log, uint16_t type, const struct iovec *iov, int n);
+
+/* ---- Space (queue/q_log_space.c) ----
+ * A segment's blocks are allocated in steps ahead of the writer (see q_segment.h): on a log
+ * attached to a loop, an IORING_OP_FALLOCATE in io_uring's workers is started when the free
+ * allocated room falls under half a step; an append that finds no allocated room (the async step
+ * is late, or there is no loop) allocates on the calling thread (counted in grow_sync_total).
+ *
+ * The reserve: a plain append is accepted only when `reserve` allocated bytes stay free in the
+ * open segment after it (rolling to a new segment, allocated with its reserve, when they do not
+ * fit). Appends that free space (acks, deletes, purges: q_log_appendv_freeing) may use them, so
+ * a full disk never strands a task: its ack is written, retention deletes the segments it
+ * pinned, and plain appends resume. The caller sets the reserve to what those records of every
+ * live task would take (q_log_set_reserve); it is clamped to reserve_max, a quarter of a segment
+ * (and less where the largest record would no longer fit an empty segment beside it).
+ *
+ * Disk full: a plain append that cannot get room (fallocate: -ENOSPC) is refused with -ENOSPC
+ * (nothing written, the log stays usable) and the log enters the disk-full state, logging one
+ * warning line and counting it in disk_full_total; the next plain append that gets its room
+ * leaves the state with one info line. */
+
+/* Sets the bytes plain appends leave for freeing appends (clamped, see above). */
+void q_log_set_reserve(q_log *log, uint64_t bytes);
+uint32_t q_log_reserve(const q_log *log);
+/* Appends a record that frees space (an ack, a delete, a purge): may use the reserve. Returns
+ * its offset or a negative errno, as q_log_appendv(). */
+int64_t q_log_appendv_freeing(q_log *log, uint16_t type, const struct iovec *iov, int n);
+/* The disk-full state now, and how many times the log entered it (cheap: for every request). */
+bool q_log_disk_full(const q_log *log);
+uint64_t q_log_disk_full_total(const q_log *log);
 
 /* Synchronous commit: one fdatasync covering every append so far, blocking the caller. Returns 0
  * (q_log_durable() == q_log_next()) or a negative errno (sticky). With Q_COMMIT_NEVER it still
@@ -165,6 +195,10 @@ typedef struct q_log_stats {
     uint32_t segments;
     uint64_t records;    /* next - oldest */
     uint64_t disk_bytes; /* sum of segment file sizes */
+    uint64_t alloc_bytes; /* bytes allocated in the open segment (older ones: their size) */
+    bool disk_full;
+    uint64_t disk_full_total;  /* times the log entered the disk-full state */
+    uint64_t grow_sync_total;  /* appends that allocated on the owner's thread */
     uint64_t used_bytes; /* bytes holding headers and records */
     uint64_t oldest, next, durable;
     /* Async commit fsync ops so far: how many fell in each bucket (not cumulative; the last is

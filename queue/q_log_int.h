@@ -21,6 +21,18 @@ struct q_log {
                         * durable; less under Q_COMMIT_NEVER), and the segment headers say so */
     uint64_t sync_from; /* base of the oldest segment that may hold appends not fdatasync'd */
     int failed;        /* sticky negative errno, 0 while healthy */
+    /* space (q_log.c): room kept for appends that free space, and the disk-full state */
+    uint32_t reserve;      /* bytes a plain append leaves allocated in the open segment */
+    uint32_t reserve_max;  /* q_log_set_reserve's clamp (see q_log_open.c) */
+    bool disk_full;        /* the last plain append was refused for lack of space */
+    bool reserve_out;      /* ... and a freeing append too (logged once per episode) */
+    uint64_t disk_full_total;
+    uint64_t grow_sync_total; /* appends that allocated on the owner's thread */
+    ev_op grow_op;         /* async allocation ahead of the writer (IORING_OP_FALLOCATE) */
+    bool growing;
+    uint64_t grow_base;    /* segment it allocates in */
+    uint32_t grow_to;      /* end of the range it allocates */
+    int grow_fd;
     q_durable_fn durable_fn;
     void *durable_ud;
     /* async commit (q_commit.c) */
@@ -49,9 +61,17 @@ void q_log_set_durable(q_log *log, uint64_t to);
 void q_log_set_synced(q_log *log, uint64_t to);
 /* Index of the segment holding `offset` (oldest <= offset < next), by binary search. */
 uint32_t q_log_seg_of(const q_log *log, uint64_t offset);
-/* Appends an empty segment at `base` to the array: created and, when `publish`, renamed to its
- * final name with the directory fsync'd (the first segment of a log). 0 or negative errno. */
-int q_log_add_segment(q_log *log, uint64_t base, bool publish);
+/* Appends an empty segment at `base` to the array: created with at least `alloc` bytes
+ * allocated (at least Q_SEG_ALLOC_FIRST_BYTES; when that fails for space, exactly `alloc`) and,
+ * when `publish`, renamed to its final name with the directory fsync'd (the first segment of a
+ * log). 0 or negative errno. */
+int q_log_add_segment(q_log *log, uint64_t base, uint32_t alloc, bool publish);
+/* Makes room in the open segment for a record of `span` bytes and, unless `frees`, the reserve
+ * after it: allocates or rolls (q_log_space.c). 0, -ENOSPC (disk-full state entered), -EMSGSIZE,
+ * or another negative errno; nothing is written either way. */
+int q_log_room(q_log *log, uint64_t span, bool frees);
+/* After an append: starts the async allocation of the next step when the room runs low. */
+void q_log_grow_ahead(q_log *log);
 /* Renames the unpublished segments with base <= upto (oldest first; everything before them
  * must have been fdatasync'd). Returns how many were renamed (the caller then fsyncs the
  * directory) or a negative errno. */

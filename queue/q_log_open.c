@@ -269,7 +269,7 @@ static int finish_tail(q_log *log, uint32_t tail, bool copied, q_log_err *err)
     for (uint32_t k = tail; k < log->nsegs && r == 0; k++) {
         q_seg *x = &log->segs[k];
         /* Every tail segment: its records past the watermark may be in the page cache only. */
-        if (k + 1 == log->nsegs) r = q_seg_clean_tail(x);
+        if (k + 1 == log->nsegs) r = q_seg_clean_tail(x, x->used + Q_SEG_ALLOC_FIRST_BYTES);
         else if (q_sys.fsync(x->fd) != 0) r = -errno;
         if (r == 0 && !x->published) {
             r = q_seg_publish(log->dirfd, x);
@@ -293,7 +293,7 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
         int r = set_aside_from(log, ents, 0, n, "no published segment", err);
         if (r) return r;
         if (o->read_only) return -ENOENT;
-        return q_log_add_segment(log, n ? ents[0].base : o->first_offset, true);
+        return q_log_add_segment(log, n ? ents[0].base : o->first_offset, 0, true);
     }
     bool copied = false; /* salvage kept a whole copy of the segment that becomes the tail */
     for (uint32_t i = 0; i < n; i++) {
@@ -319,7 +319,7 @@ static int recover(q_log *log, seg_ent *ents, uint32_t n, q_log_err *err)
             log_error("log damaged segment", "dir=%s base=%" PRIu64 " why=\"%s\"", log->dir,
                       ents[i].base, why);
             if ((r = salvage_from(log, ents, n, i, false, err)) < 0) return r;
-            if (log->nsegs == 0) return q_log_add_segment(log, ents[i].base, true);
+            if (log->nsegs == 0) return q_log_add_segment(log, ents[i].base, 0, true);
             break; /* the previous segment, complete and verified, is the tail */
         }
         if (r) return r;
@@ -372,6 +372,12 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     if (!log) return -ENOMEM;
     log->opts = *opts;
     log->inflight_fd = -1;
+    log->grow_fd = -1;
+    /* The reserve: at most a quarter of a segment, and never so much that the largest record
+     * would not fit an empty segment beside it (check_opts: the record alone fits). */
+    uint64_t beside = opts->segment_bytes - Q_SEG_HDR_BYTES - q_rec_span(opts->record_bytes_max);
+    uint32_t quarter = opts->segment_bytes / 4;
+    log->reserve_max = beside < quarter ? (uint32_t)beside : quarter;
     strcpy(log->dir, dir);
     log->dirfd = q_sys.openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (log->dirfd < 0) {
@@ -391,7 +397,7 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
         if (!log->segs) r = -ENOMEM;
     }
     if (r == 0 && n == 0) {
-        r = opts->read_only ? -ENOENT : q_log_add_segment(log, opts->first_offset, true);
+        r = opts->read_only ? -ENOENT : q_log_add_segment(log, opts->first_offset, 0, true);
         if (r == 0) r = q_sys.fsync(log->dirfd) == 0 ? 0 : -errno;
     } else if (r == 0) {
         r = recover(log, ents, n, err);

@@ -143,8 +143,17 @@ uint64_t q_pins_below(const q_pins *pn, uint64_t off);
 void q_pins_trim(q_pins *pn);
 
 /* ---- records (q_part_ops.c) ---- */
-/* Appends a small record; returns its offset or a negative errno. */
+/* Log bytes one task's end takes: an ACK record for one id (48-byte header, 8 fixed, 8 per id)
+ * or a DELETE (48 + 16). The log's reserve holds this much per live task (q_part_keep_room). */
+#define Q_PART_FREE_REC_BYTES 64u
+_Static_assert(Q_REC_HDR_BYTES + 8 + 8 <= Q_PART_FREE_REC_BYTES, "one ack fits the reserve");
+_Static_assert(Q_REC_HDR_BYTES + 16 <= Q_PART_FREE_REC_BYTES, "one delete fits the reserve");
+/* Appends a small record; returns its offset or a negative errno. Acks, deletes and purges may
+ * use the log's reserve (q_log_appendv_freeing); other records leave it, set first to the ends
+ * of every live task. */
 int64_t q_part_append(q_part *p, const q_prec *r);
+/* Sets the log's reserve to the ends of the live tasks plus `more_tasks` (enqueue: its own). */
+void q_part_keep_room(q_part *p, uint64_t more_tasks);
 /* Reads and decodes the ENQUEUE record of a task. 0 or negative errno. */
 int q_task_read(const q_part *p, const q_task *t, q_enq_rec *out);
 /* The queue's dedup callback: unpins the entry's record. */

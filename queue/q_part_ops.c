@@ -6,11 +6,27 @@
 #include "core/rt_log.h"
 #include "queue/q_part_int.h"
 
+/* A record that frees space: an ack, a delete or a purge ends tasks, so retention can delete the
+ * segments they pinned. Nack (RETRY) and DEAD keep their task, so they do not: a failing task
+ * retried in a loop could use up the reserve without ever freeing anything. Refusing them is
+ * safe: the lease expires and the task is delivered again once there is room. */
+static bool frees_space(uint16_t type)
+{
+    return type == Q_RT_ACK || type == Q_RT_DELETE || type == Q_RT_PURGE;
+}
+
+void q_part_keep_room(q_part *p, uint64_t more_tasks)
+{
+    q_log_set_reserve(p->log, ((uint64_t)p->tt.live + more_tasks) * Q_PART_FREE_REC_BYTES);
+}
+
 int64_t q_part_append(q_part *p, const q_prec *r)
 {
     uint8_t fixed[40];
     struct iovec iov[4];
     int n = q_prec_encode(r, fixed, iov);
+    if (frees_space(r->type)) return q_log_appendv_freeing(p->log, r->type, iov, n);
+    q_part_keep_room(p, 0);
     return q_log_appendv(p->log, r->type, iov, n);
 }
 
@@ -134,6 +150,7 @@ q_status q_part_enqueue(q_part *p, const char *name, size_t name_len, const q_ta
         if (ready_ms <= now_ms) ready_ms = 0;
         q_enq_enc enc;
         q_enq_encode(&enc, name, name_len, s, ready_ms, now_ms);
+        q_part_keep_room(p, 1); /* this task's ack too */
         int64_t off = q_log_appendv(p->log, Q_RT_ENQUEUE, enc.iov, enc.n);
         q_task_prefetch(&p->tt, (uint64_t)off + Q_TAB_PREFETCH); /* a later task of the batch */
         if (off < 0) {

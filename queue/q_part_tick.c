@@ -116,6 +116,7 @@ static void dead_reason(const q_part *p, const q_task *t, const char **r, uint32
 static int compact_task(q_part *p, uint32_t slot, q_dedup_ent *key)
 {
     q_task *t = q_task_at(&p->tt, slot);
+    q_part_keep_room(p, 0);
     int64_t off = q_log_compact(p->log, t->rec);
     if (off < 0) return (int)off;
     uint64_t old = t->rec;

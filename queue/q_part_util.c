@@ -35,7 +35,9 @@ q_status q_fail_log(q_err *err, int rc, const char *what)
 {
     switch (rc) {
     case -ENOSPC:
-        return q_fail(err, Q_RESOURCE_EXHAUSTED, "%s: no space left for the task log", what);
+        return q_fail(err, Q_RESOURCE_EXHAUSTED,
+                      "%s: disk full: no space left for the task log (acks are still accepted "
+                      "and free space as tasks finish)", what);
     case -EMSGSIZE:
         return q_fail(err, Q_INVALID_ARGUMENT, "%s: record larger than the log accepts", what);
     case -ENOMEM:

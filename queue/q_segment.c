@@ -54,7 +54,30 @@ static int map_seg(q_seg *s)
     return 0;
 }
 
-int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, bool sync, q_seg *out)
+uint32_t q_seg_alloc_round(const q_seg *s, uint64_t n)
+{
+    uint64_t r = (n + Q_SEG_ALLOC_UNIT_BYTES - 1) / Q_SEG_ALLOC_UNIT_BYTES * Q_SEG_ALLOC_UNIT_BYTES;
+    return r > s->bytes ? s->bytes : (uint32_t)r;
+}
+
+uint32_t q_seg_alloc_step(const q_seg *s)
+{
+    if (s->alloc < Q_SEG_ALLOC_FIRST_BYTES) return Q_SEG_ALLOC_FIRST_BYTES;
+    return s->alloc > Q_SEG_ALLOC_STEP_MAX_BYTES ? Q_SEG_ALLOC_STEP_MAX_BYTES : s->alloc;
+}
+
+int q_seg_grow(q_seg *s, uint64_t to)
+{
+    uint32_t end = q_seg_alloc_round(s, to);
+    if (end <= s->alloc) return 0;
+    /* Mode 0 inside the file size: allocates (unwritten extents), never changes the size. */
+    if (q_sys.fallocate(s->fd, 0, (off_t)s->alloc, (off_t)(end - s->alloc)) != 0) return -errno;
+    s->alloc = end;
+    return 0;
+}
+
+int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync,
+                 q_seg *out)
 {
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, base, true);
@@ -68,13 +91,13 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, bool sync, q_seg *out
     if (out->fd < 0) return -errno;
     uint8_t hdr[Q_SEG_HDR_BYTES];
     q_seg_hdr_encode(hdr, base, bytes, rt_wall_ns());
-    int r = 0;
-    if (q_sys.fallocate(out->fd, 0, 0, bytes) != 0) r = -errno;
-    else if (q_sys.pwrite(out->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+    int r = q_sys.ftruncate(out->fd, bytes) == 0 ? 0 : -errno;
+    if (r == 0) r = q_seg_grow(out, alloc < Q_SEG_HDR_BYTES ? Q_SEG_HDR_BYTES : alloc);
+    if (r == 0 && q_sys.pwrite(out->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
         r = errno ? -errno : -EIO;
-    /* fsync, not fdatasync: the file size set by fallocate must be durable too. */
-    else if (sync && q_sys.fsync(out->fd) != 0) r = -errno;
-    else if ((r = idx_alloc(out)) == 0) r = map_seg(out);
+    /* fsync, not fdatasync: the file size set by ftruncate must be durable too. */
+    if (r == 0 && sync && q_sys.fsync(out->fd) != 0) r = -errno;
+    if (r == 0 && (r = idx_alloc(out)) == 0) r = map_seg(out);
     if (r) q_seg_discard(dirfd, out);
     return r;
 }
@@ -203,24 +226,27 @@ void q_seg_set_synced(q_seg *s, uint32_t count)
     s->synced = count;
 }
 
-int q_seg_clean_tail(q_seg *s)
+int q_seg_clean_tail(q_seg *s, uint64_t alloc_to)
 {
     uint64_t from = s->used;
     uint64_t page_up = (from + PAGE_BYTES - 1) / PAGE_BYTES * PAGE_BYTES;
     if (page_up > s->bytes) page_up = s->bytes;
+    /* The page holding the last record was written, so it has its block: zeroing its rest
+     * through the mapping cannot fault. */
     if (page_up > from) memset(s->map + from, 0, page_up - from);
+    s->alloc = (uint32_t)page_up;
     if (page_up < s->bytes) {
         off_t off = (off_t)page_up, len = (off_t)(s->bytes - page_up);
-        if (q_sys.fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0) {
-            /* Allocate the punched range again: appends through the mapping must not fault
-             * on a full disk. */
-            if (q_sys.fallocate(s->fd, 0, off, len) != 0) return -errno;
-        } else if (errno == EOPNOTSUPP) {
+        if (q_sys.fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) != 0) {
+            if (errno != EOPNOTSUPP) return -errno;
+            /* Only words that hold bytes are stored to: blocks that are allocated already. */
             for (uint64_t i = page_up; i < s->bytes; i += 8)
                 if (q_ld64(s->map + i)) q_st64(s->map + i, 0);
-        } else {
-            return -errno;
         }
+        /* Allocate the first step again: appends through the mapping must not fault on a full
+         * disk. Without room the log still opens; its appends find the disk full. */
+        int r = q_seg_grow(s, alloc_to);
+        if (r && r != -ENOSPC) return r;
     }
     /* A full fsync: the segment may be one whose creation was never synced (see q_log.c on
      * why syncing the fd covers pages dirtied through the mapping). */

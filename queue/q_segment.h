@@ -1,10 +1,14 @@
 /* queue/q_segment: one segment file of a log: create, open, map, scan, index, clean the tail.
  *
- * A segment is a preallocated file named by its first offset (Q_SEG_NAME_FMT, zero-padded so
- * names sort), mapped MAP_SHARED for its whole size. Records are appended by writing into the
- * mapping (the log does that); this file owns the file descriptor, the mapping and a sparse
- * in-memory index rebuilt by the scan on open: the position of every Q_SEG_IDX_STRIDE-th record,
- * so a lookup is one index read plus at most Q_SEG_IDX_STRIDE - 1 header hops.
+ * A segment is a file named by its first offset (Q_SEG_NAME_FMT, zero-padded so names sort),
+ * sized with ftruncate and mapped MAP_SHARED for its whole size. Its blocks are allocated
+ * (fallocate) only up to `alloc`, in steps ahead of the writer (q_seg_alloc_step): a store through
+ * the mapping into an unallocated block would need a block at page-fault time, which on a full
+ * disk is SIGBUS, so the log writes only below `alloc`. Holes past it read as zeros: the end of
+ * the records. Records are appended by writing into the mapping (the log does that); this file
+ * owns the file descriptor, the mapping and a sparse in-memory index rebuilt by the scan on open:
+ * the position of every Q_SEG_IDX_STRIDE-th record, so a lookup is one index read plus at most
+ * Q_SEG_IDX_STRIDE - 1 header hops.
  *
  * Not thread-safe: a segment belongs to its log's owner thread. */
 #ifndef Q_SEGMENT_H
@@ -21,12 +25,25 @@
 #define Q_SEG_NAME_BYTES 32 /* 20 digits + ".qseg" + ".tmp" + NUL, rounded up */
 /* Index granularity: 4 bytes of memory per 32 records; a lookup hops at most 31 headers. */
 #define Q_SEG_IDX_STRIDE 32u
+/* Allocation steps. The first is small so that an empty log costs little disk: 16 empty
+ * partitions hold 4 MiB. Each later step is the size allocated so far (doubling), up to the
+ * largest, so a busy log issues one fallocate per 4 MiB and the last step of a 64 MiB segment
+ * over-allocates at most 4 MiB. Positions and steps are multiples of the allocation unit, a page,
+ * so a page written through the mapping is allocated whole. */
+#define Q_SEG_ALLOC_UNIT_BYTES 4096u
+#define Q_SEG_ALLOC_FIRST_BYTES (256u * 1024u)
+#define Q_SEG_ALLOC_STEP_MAX_BYTES (4u * 1024u * 1024u)
+_Static_assert(Q_SEG_ALLOC_FIRST_BYTES <= Q_SEG_BYTES_MIN * 4, "first step near a small segment");
+_Static_assert(Q_SEG_ALLOC_FIRST_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "steps are whole pages");
+_Static_assert(Q_SEG_ALLOC_STEP_MAX_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "steps are whole pages");
 
 typedef struct q_seg {
     uint64_t base;  /* offset of the first record (the file name) */
     uint64_t count; /* records in the segment */
     uint32_t used;  /* bytes in use: file header + records */
     uint32_t bytes; /* file size == mapping size */
+    uint32_t alloc; /* [0, alloc) has blocks: stores through the mapping stay below it (writable
+                     * tail segment only; 0 when unknown: a sealed or read-only segment) */
     int fd;
     bool rdonly;
     bool published; /* has its final name (else still "<name>.tmp", see q_log_open.c) */
@@ -47,12 +64,23 @@ void q_seg_name(char buf[Q_SEG_NAME_BYTES], uint64_t base, bool tmp);
  * anything else (left alone). */
 int q_seg_name_parse(const char *name, uint64_t *base);
 
-/* Creates the temporary file for a new segment in dirfd: fallocate()s `bytes` (so appends
- * through the mapping never hit ENOSPC or SIGBUS), writes the file header, maps it and, when
+/* Creates the temporary file for a new segment in dirfd: sets its size to `bytes` (ftruncate),
+ * fallocate()s its first `alloc` bytes (rounded up to Q_SEG_ALLOC_UNIT_BYTES, at most `bytes`;
+ * appends below that never hit ENOSPC or SIGBUS), writes the file header, maps it and, when
  * `sync`, fsync()s it (size and header; otherwise the commit that publishes it does). The name
  * stays temporary until q_seg_publish(). Returns 0 or a negative errno (-ENOSPC from
  * fallocate); on error nothing is left behind. */
-int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, bool sync, q_seg *out);
+int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync,
+                 q_seg *out);
+/* `n` rounded up to the allocation unit, at most the segment size. */
+uint32_t q_seg_alloc_round(const q_seg *s, uint64_t n);
+/* The next allocation step: what is allocated so far, between Q_SEG_ALLOC_FIRST_BYTES and
+ * Q_SEG_ALLOC_STEP_MAX_BYTES. */
+uint32_t q_seg_alloc_step(const q_seg *s);
+/* Allocates blocks from `alloc` up to `to` (rounded up, at most the size) on the calling thread
+ * and moves `alloc`. Returns 0 (also when already allocated) or a negative errno (-ENOSPC: the
+ * disk is full; `alloc` is unchanged). */
+int q_seg_grow(q_seg *s, uint64_t to);
 /* Renames the temporary file to its final name (the caller fsyncs the directory afterwards).
  * Returns 0 or a negative errno. */
 int q_seg_publish(int dirfd, q_seg *s);
@@ -83,11 +111,13 @@ uint64_t q_seg_garbage_bytes(const q_seg *s, uint32_t pos);
  * version-1 files (their header checksum covers the slots' bytes). */
 void q_seg_set_synced(q_seg *s, uint32_t count);
 
-/* Makes everything from `used` to the end of the file zero and allocated again, then
- * fsync()s: the bytes after a cut can never resurface as records after later appends.
- * Zeroes the partial page in the mapping and punches the rest (re-allocating it), falling back
- * to writing zeros where punching is unsupported. Returns 0 or a negative errno. */
-int q_seg_clean_tail(q_seg *s);
+/* Makes everything from `used` to the end of the file zero, then fsync()s: the bytes after a cut
+ * can never resurface as records after later appends. Zeroes the partial page in the mapping and
+ * punches the rest, falling back to writing zeros where punching is unsupported; then allocates
+ * again up to `alloc_to` (at least the page holding `used`) and sets `alloc`. A full disk is no
+ * error here: `alloc` stays at the end of the records and the appends find the disk full.
+ * Returns 0 or a negative errno. */
+int q_seg_clean_tail(q_seg *s, uint64_t alloc_to);
 
 /* Records the position of a new record with offset base + count (call before count++). */
 static inline void q_seg_index_add(q_seg *s, uint32_t pos)

@@ -14,6 +14,7 @@ static int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
     .openat = sys_openat,                                                            \
     .close = close,                                                                  \
     .fallocate = fallocate,                                                          \
+    .ftruncate = ftruncate,                                                          \
     .pwrite = pwrite,                                                                \
     .fdatasync = fdatasync,                                                          \
     .fsync = fsync,                                                                  \

@@ -14,6 +14,7 @@ typedef struct q_sys_ops {
     int (*openat)(int dirfd, const char *path, int flags, mode_t mode);
     int (*close)(int fd);
     int (*fallocate)(int fd, int mode, off_t off, off_t len);
+    int (*ftruncate)(int fd, off_t len);
     ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
     int (*fdatasync)(int fd);
     int (*fsync)(int fd);

@@ -8,6 +8,9 @@
  *   ringq_queue_tasks_nacked_total, ringq_queue_leases_expired_total,
  *   ringq_queue_tasks_dead_total          counters since the partition was opened
  *   ringq_fsync_seconds                   histogram of the commit fsyncs, all partitions
+ *   ringq_disk_full                       gauge    partitions whose log refuses appends for
+ *                                                  lack of disk space (acks still accepted)
+ *   ringq_disk_full_total                 counter  times a partition's log found the disk full
  *
  * Per-queue series are bounded: the first SRV_METRICS_QUEUES_MAX queues by name get their own;
  * the others are summed into queue="(other)" (a name no queue can have), so a scrape of 100,000
@@ -143,6 +146,24 @@ static void family_queue_values(buf *out, const qm_entry *e, size_t n, const uin
     }
 }
 
+static void family_disk_full(buf *out, const qm_gather *g)
+{
+    uint64_t full = 0, total = 0;
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        const qm_part *p = part_of(g, k);
+        if (!p) continue;
+        full += p->log.disk_full;
+        total += p->log.disk_full_total;
+    }
+    srv_metric_family(out, "ringq_disk_full", "gauge",
+                      "Partitions whose log refuses appends for lack of disk space (acks still "
+                      "accepted).");
+    srv_metric_u64(out, "ringq_disk_full", NULL, full);
+    srv_metric_family(out, "ringq_disk_full_total", "counter",
+                      "Times a partition's log found the disk full.");
+    srv_metric_u64(out, "ringq_disk_full_total", NULL, total);
+}
+
 static void family_fsync(buf *out, const qm_gather *g)
 {
     static const uint64_t bounds[Q_FSYNC_BUCKETS - 1] = Q_FSYNC_BOUNDS_NS;
@@ -201,6 +222,7 @@ static void gather_finish(qm_gather *g)
     srv_metric_u64(g->out, "ringq_queues", NULL, nqueues);
     if (all) family_queue_values(g->out, all, n, nqueues > n ? other : NULL);
     family_fsync(g->out, g);
+    family_disk_full(g->out, g);
     free(all);
     for (uint32_t k = 0; k < srv_q.nparts; k++) buf_deinit(&g->parts[k]);
     free(g->parts);
