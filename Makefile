@@ -2,7 +2,8 @@
 # Layout: each module directory (core, proto_wire, queue, worker, server, client) becomes a
 # static library build/lib<module>.a from its *.c files, except files named *_main.c, which are
 # program entry points listed in PROGRAMS below (tools/: the programs' shared pieces are
-# build/libtools.a). Tests: tests/unit/test_*.c, one Check binary each.
+# build/libtools.a). Tests: tests/unit/test_*.c, one Check binary each. Generated C: the schema
+# of proto/ (build/gen/proto_wire/pw_msgs.[ch], by proto_wire/gen/pw_msg_gen), in libproto_wire.a.
 # Fuzz targets: tests/fuzz/fuzz_*.c (clang libFuzzer).
 
 CC       ?= gcc
