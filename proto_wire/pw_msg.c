@@ -145,13 +145,15 @@ static void store_scalar(uint8_t kind, void *p, uint64_t v)
         break;
     }
     case PW_MSG_BOOL: *(bool *)p = v != 0; break;
-    default:
-        if (elem_size(&(pw_msg_field){.kind = kind}) == 8) {
-            memcpy(p, &v, 8); /* int64/uint64/fixed64/sfixed64/double: the bits as they came */
-        } else {
-            uint32_t x = (uint32_t)v; /* int32/enum: low 32 bits, two's complement */
-            memcpy(p, &x, 4);
-        }
+    case PW_MSG_DOUBLE:
+    case PW_MSG_INT64:
+    case PW_MSG_UINT64:
+    case PW_MSG_FIXED64:
+    case PW_MSG_SFIXED64: memcpy(p, &v, 8); break; /* the bits as they came */
+    default: {
+        uint32_t x = (uint32_t)v; /* int32/enum: low 32 bits, two's complement */
+        memcpy(p, &x, 4);
+    }
     }
 }
 
