@@ -3,7 +3,9 @@
  *  1. Decode: no crash, no read outside the input (ASan), only pw_pb / pw_msg error codes, every
  *     string view inside the input.
  *  2. Re-encode what decoded: the size-first prediction holds, the bytes decode again, and a
- *     second encode is byte-identical to the first (encode is canonical and stable). */
+ *     second encode is byte-identical to the first (encode is canonical and stable).
+ * Seeds (tests/fuzz/seeds/fuzz_pw_msg/): ringq.v1 messages written by python3-protobuf, each
+ * prefixed with its index in pwm_messages when they were made. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
