@@ -128,12 +128,11 @@ $(BUILD)/gen/srv_descriptors.S: $(DESC_BIN)
 # so it is built before the library that holds its output.
 $(PWGEN): $(call objs_of,proto_wire/gen/pw_msg_gen.c proto_wire/pw_pb.c core/rt_buf.c)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
-$(PWMSGS_H): $(PWGEN) $(DESC_BIN)
-	@mkdir -p $(dir $@)
-	$(PWGEN) $(DESC_BIN) $@.tmp $(PWMSGS_C).tmp
+$(PWMSGS_H) $(PWMSGS_C) &: $(PWGEN) $(DESC_BIN)
+	@mkdir -p $(dir $(PWMSGS_H))
+	$(PWGEN) $(DESC_BIN) $(PWMSGS_H).tmp $(PWMSGS_C).tmp
 	mv $(PWMSGS_C).tmp $(PWMSGS_C)
-	mv $@.tmp $@
-$(PWMSGS_C): $(PWMSGS_H) ;
+	mv $(PWMSGS_H).tmp $(PWMSGS_H)
 $(PWMSGS_O): $(PWMSGS_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
