@@ -7,11 +7,13 @@ python3-protobuf). Writes tests/unit/test_pw_msg_golden.h; rerun after changing 
 Two sources: (1) `t.AllKinds`, a message built here from a FileDescriptorProto (every scalar
 kind, packed and unpacked repeated, nested, repeated nested, proto3 optional, oneof, map) whose
 C table the test writes by hand; (2) ringq.v1 messages from build/gen/py, decoded with the
-generated tables. The values are the C test's too: change them in both places."""
+generated tables. The values are the C test's too: change them in both places.
+tests/integration/test_pw_msg_golden.py checks that the committed header is this script's output."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "build", "gen", "py"))
+BUILD = os.environ.get("RINGQ_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+sys.path.insert(0, os.path.join(os.path.abspath(BUILD), "gen", "py"))
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # noqa: E402
 from ringq.v1 import queue_pb2, types_pb2  # noqa: E402
 
