@@ -2,7 +2,8 @@
 # Layout: each module directory (core, proto_wire, queue, worker, server, client) becomes a
 # static library build/lib<module>.a from its *.c files, except files named *_main.c, which are
 # program entry points listed in PROGRAMS below (tools/: the programs' shared pieces are
-# build/libtools.a). Tests: tests/unit/test_*.c, one Check binary each.
+# build/libtools.a). Tests: tests/unit/test_*.c, one Check binary each. Generated C: the schema
+# of proto/ (build/gen/proto_wire/pw_msgs.[ch], by proto_wire/gen/pw_msg_gen), in libproto_wire.a.
 # Fuzz targets: tests/fuzz/fuzz_*.c (clang libFuzzer).
 
 CC       ?= gcc
@@ -54,6 +55,11 @@ RB_BIN     = $(BUILD)/ringq-bench
 PROTOS     = $(shell find proto -name '*.proto' | sort)
 PYGEN      = $(BUILD)/gen/py/.stamp
 DESC_BIN   = $(BUILD)/gen/ringq_descriptors.bin
+# The generated schema (rules below, next to the descriptor set's).
+PWGEN      = $(BUILD)/pw_msg_gen
+PWMSGS_H   = $(BUILD)/gen/proto_wire/pw_msgs.h
+PWMSGS_C   = $(BUILD)/gen/proto_wire/pw_msgs.c
+PWMSGS_O   = $(BUILD)/obj/gen/pw_msgs.o
 
 .PHONY: all test test-only unit integration run run-only deps san tsan fuzz bench bench-quick bench-all clean check-layers lib install
 # Keep intermediate objects (test and aux objects come from chained pattern rules).
@@ -69,7 +75,7 @@ $(BUILD)/obj/%.o: $(BUILD)/gen/%.S $(DESC_BIN)
 	$(CC) $(SAN) -I$(BUILD)/gen -c $< -o $@
 
 define lib_rule
-$(BUILD)/lib$(1).a: $(call objs_of,$(call lib_srcs,$(1))) $(if $(filter server,$(1)),$(BUILD)/obj/srv_descriptors.o)
+$(BUILD)/lib$(1).a: $(call objs_of,$(call lib_srcs,$(1))) $(if $(filter server,$(1)),$(BUILD)/obj/srv_descriptors.o) $(if $(filter proto_wire,$(1)),$(PWMSGS_O))
 	@mkdir -p $$(dir $$@)
 	@rm -f $$@
 	ar rcs $$@ $$^
@@ -115,6 +121,25 @@ $(DESC_BIN): $(PROTOS)
 $(BUILD)/gen/srv_descriptors.S: $(DESC_BIN)
 	@mkdir -p $(dir $@)
 	printf '\t.section .rodata\n\t.global srv_descriptor_set\n\t.global srv_descriptor_set_end\n\t.balign 16\nsrv_descriptor_set:\n\t.incbin "%s"\nsrv_descriptor_set_end:\n\t.section .note.GNU-stack,"",@progbits\n' "$(abspath $(DESC_BIN))" > $@
+
+# The schema: proto_wire/gen/pw_msg_gen reads the descriptor set and writes the C structs and
+# pw_msg tables of every message (build/gen/proto_wire/pw_msgs.[ch], compiled into
+# libproto_wire.a; docs/architecture.md "The schema"). The generator links only pw_pb and rt_buf,
+# so it is built before the library that holds its output.
+$(PWGEN): $(call objs_of,proto_wire/gen/pw_msg_gen.c proto_wire/pw_pb.c core/rt_buf.c)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+$(PWMSGS_H) $(PWMSGS_C) &: $(PWGEN) $(DESC_BIN)
+	@mkdir -p $(dir $(PWMSGS_H))
+	$(PWGEN) $(DESC_BIN) $(PWMSGS_H).tmp $(PWMSGS_C).tmp
+	mv $(PWMSGS_C).tmp $(PWMSGS_C)
+	mv $(PWMSGS_H).tmp $(PWMSGS_H)
+$(PWMSGS_O): $(PWMSGS_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+# Objects that may include the generated header wait for it (after the first build -MMD knows).
+GEN_USERS = $(call objs_of,$(call lib_srcs,client) $(wildcard bench/*.c tests/fuzz/*.c) $(TEST_SRCS)) \
+            $(patsubst %.c,$(BUILD)/pic/%.o,$(call lib_srcs,client))
+$(GEN_USERS): | $(PWMSGS_H)
 
 # Python message modules (build/gen/py) for the integration tests and the README's example.
 $(PYGEN): $(PROTOS)
@@ -184,8 +209,12 @@ check-layers:
 # the client needs (client, proto_wire, worker, core), so `make` itself stays as it was.
 PREFIX     ?= /usr/local
 RINGQ_MODS  = client proto_wire worker core
-RINGQ_PIC   = $(patsubst %.c,$(BUILD)/pic/%.o,$(foreach m,$(RINGQ_MODS),$(call lib_srcs,$(m))))
+RINGQ_PIC   = $(patsubst %.c,$(BUILD)/pic/%.o,$(foreach m,$(RINGQ_MODS),$(call lib_srcs,$(m)))) \
+              $(BUILD)/pic/gen/pw_msgs.o
 $(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=default -c $< -o $@
+$(BUILD)/pic/gen/pw_msgs.o: $(PWMSGS_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=default -c $< -o $@
 # Both export exactly the functions client/ringq.h declares (libringq.syms, made from the

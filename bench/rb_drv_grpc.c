@@ -3,9 +3,9 @@
  * connection) per rb_conn on the generator thread's loop.
  *
  * Request: without --method, /grpc.health.v1.Health/Check with an empty HealthCheckRequest
- * (service ""), and the answer must say SERVING; with --method PATH, a message whose field 1
- * (bytes) carries the engine's body of --size bytes (the shape of grpc.testing's payloads and of
- * most "echo" methods); the response is not inspected beyond its status. open() makes one such
+ * (service ""), and the answer must say SERVING; with --method PATH, a message whose field
+ * RB_RQ_BODY_FIELD (bytes) carries the engine's body of --size bytes (the shape of most "echo"
+ * methods); the response is not inspected beyond its status. open() makes one such
  * call (deadline RB_RQ_PROBE_MS) so a wrong address or method fails before the run. */
 #include <errno.h>
 #include <stdint.h>
@@ -15,9 +15,10 @@
 
 #include "bench/rb_driver.h"
 #include "bench/rb_rq.h"
+#include "proto_wire/pw_msg.h"
+#include "proto_wire/pw_msgs.h"
 
-#define HEALTH_PATH "/grpc.health.v1.Health/Check"
-#define HEALTH_SERVING 1u
+#define HEALTH_PATH pwm_grpc_health_v1_Health_Check_PATH
 
 struct rb_conn {
     rq_client *c;
@@ -36,9 +37,14 @@ typedef struct call_ctx {
     uint64_t tag;
 } call_ctx;
 
+/* The HealthCheckResponse says SERVING (it has no repeated field: no arena is needed). */
 static bool serving(const uint8_t *p, size_t n)
 {
-    return n >= 2 && p[0] == 0x08 && p[1] == HEALTH_SERVING; /* field 1 varint */
+    pwm_grpc_health_v1_HealthCheckResponse r;
+    pw_msg_arena none;
+    pw_msg_arena_init(&none, NULL, 0);
+    return pw_msg_decode(&pwm_grpc_health_v1_HealthCheckResponse_desc, &r, p, n, &none) == 0 &&
+           r.status == pwm_grpc_health_v1_HealthCheckResponse_SERVING;
 }
 
 static void on_call(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
@@ -75,7 +81,7 @@ static size_t build(rb_conn *k, const uint8_t *body, size_t len)
         k->req = n;
         k->req_cap = len + 11;
     }
-    return rb_rq_field1(k->req, k->req_cap, body, len);
+    return rb_rq_body_msg(k->req, k->req_cap, body, len);
 }
 
 static void grpc_close(rb_conn *k)

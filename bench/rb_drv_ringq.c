@@ -7,7 +7,7 @@
  *             credits; every delivered task goes to the engine, whose ack() becomes a Work ack
  *             with a request_id, answered by a WorkResult -> acked().
  *   caller    rpc: /ringq.v1.Admin/GetQueue on the queue (a read served by the queue's shard),
- *             or --method PATH with the body as field 1 (bytes).
+ *             or --method PATH with the body as field RB_RQ_BODY_FIELD (bytes).
  *   setup     ConfigureQueue (creates the queue, lease_ms) then PurgeQueue; backlog = GetQueue's
  *             ready + delayed + leased (NOT_FOUND: 0).
  * A consumer whose Work stream is lost, or a client that cannot reach the server, fails the
@@ -20,8 +20,8 @@
 
 #include "bench/rb_driver.h"
 #include "bench/rb_rq.h"
+#include "proto_wire/pw_msgs.h"
 
-#define GETQUEUE_PATH "/ringq.v1.Admin/GetQueue"
 #define GRPC_NOT_FOUND 5 /* gRPC status code */
 /* Tasks per Enqueue (queue.proto). */
 #define RINGQ_BATCH_MAX 1000u
@@ -108,28 +108,41 @@ static int ringq_backlog(const rb_target *t, uint64_t *n, char *err, size_t errl
 
 /* ---- calls and producers ---- */
 
-/* A message with field 1 = src (bytes or string) in k->req. SIZE_MAX when out of memory. */
+/* Room for n bytes of body in k->req. false when out of memory. */
+static bool req_room(rb_conn *k, size_t n)
+{
+    if (k->req_cap >= n + 11) return true;
+    uint8_t *nb = realloc(k->req, n + 11);
+    if (!nb) return false;
+    k->req = nb;
+    k->req_cap = n + 11;
+    return true;
+}
+
+/* --method's request (the body as RB_RQ_BODY_FIELD) in k->req. SIZE_MAX when out of memory. */
 static size_t build(rb_conn *k, const void *src, size_t n)
 {
-    if (k->req_cap < n + 11) {
-        uint8_t *nb = realloc(k->req, n + 11);
-        if (!nb) return SIZE_MAX;
-        k->req = nb;
-        k->req_cap = n + 11;
-    }
-    return rb_rq_field1(k->req, k->req_cap, src, n);
+    return req_room(k, n) ? rb_rq_body_msg(k->req, k->req_cap, src, n) : SIZE_MAX;
+}
+
+/* GetQueueRequest{name = the queue} in k->req. SIZE_MAX when out of memory. */
+static size_t build_get_queue(rb_conn *k)
+{
+    size_t n = rb_rq_get_queue_msg(k->req, req_room(k, strlen(k->t->queue)) ? k->req_cap : 0,
+                                   k->t->queue);
+    return n ? n : SIZE_MAX;
 }
 
 /* The call's gRPC path: --method, or GetQueue. */
 static const char *call_path(const rb_conn *k)
 {
-    return k->t->method ? k->t->method : GETQUEUE_PATH;
+    return k->t->method ? k->t->method : pwm_ringq_v1_Admin_GetQueue_PATH;
 }
 
-/* GetQueueRequest{name}, or field 1 = body with --method. */
+/* GetQueueRequest{name}, or the body with --method. */
 static size_t build_call(rb_conn *k, const uint8_t *body, size_t len)
 {
-    return k->t->method ? build(k, body, len) : build(k, k->t->queue, strlen(k->t->queue));
+    return k->t->method ? build(k, body, len) : build_get_queue(k);
 }
 
 static void status_why(char *why, size_t n, const char *what, const rq_status *st)
@@ -295,8 +308,8 @@ static rb_conn *ringq_open(struct ev_loop *loop, const rb_target *t, rb_role rol
         return NULL;
     }
     /* Reach the server now (the queue may not exist yet: NOT_FOUND is fine). */
-    size_t n = build(k, t->queue, strlen(t->queue));
-    if (n == SIZE_MAX || rb_rq_probe(k->c, GETQUEUE_PATH, k->req, n, GRPC_NOT_FOUND, NULL, 0,
+    size_t n = build_get_queue(k);
+    if (n == SIZE_MAX || rb_rq_probe(k->c, pwm_ringq_v1_Admin_GetQueue_PATH, k->req, n, GRPC_NOT_FOUND, NULL, 0,
                                      NULL, err, errlen) < 0) {
         if (n == SIZE_MAX) snprintf(err, errlen, "out of memory");
         ringq_close(k);

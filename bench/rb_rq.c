@@ -7,6 +7,11 @@
 #include <string.h>
 
 #include "core/ev_reactor.h"
+#include "proto_wire/pw_msg.h"
+#include "proto_wire/pw_msgs.h"
+#include "proto_wire/pw_pb.h"
+
+_Static_assert(RB_RQ_BODY_FIELD < 16, "the body tag fits one byte");
 
 rq_client *rb_rq_client(struct ev_loop *loop, const char *addr, char *err, size_t errlen)
 {
@@ -60,17 +65,25 @@ int rb_rq_probe(rq_client *c, const char *path, const void *req, size_t len, int
     return 0;
 }
 
-size_t rb_rq_field1(uint8_t *buf, size_t cap, const void *body, size_t len)
+size_t rb_rq_body_msg(uint8_t *dst, size_t cap, const void *body, size_t len)
 {
     size_t n = 0;
     if (cap < len + 11) return 0;
-    buf[n++] = 0x0a; /* field 1, wire type 2 */
-    uint64_t v = len;
+    uint64_t v = (uint64_t)RB_RQ_BODY_FIELD << 3 | PW_PB_WT_LEN; /* the tag, one byte */
+    dst[n++] = (uint8_t)v;
+    v = len;
     do {
         uint8_t b = v & 0x7f;
         v >>= 7;
-        buf[n++] = v ? (uint8_t)(b | 0x80) : b;
+        dst[n++] = v ? (uint8_t)(b | 0x80) : b;
     } while (v);
-    memcpy(buf + n, body, len);
+    memcpy(dst + n, body, len);
     return n + len;
+}
+
+size_t rb_rq_get_queue_msg(uint8_t *dst, size_t cap, const char *queue)
+{
+    pwm_ringq_v1_GetQueueRequest req = {.name = {(const uint8_t *)queue, strlen(queue)}};
+    long n = pw_msg_encode_to(&pwm_ringq_v1_GetQueueRequest_desc, &req, dst, cap);
+    return n < 0 ? 0 : (size_t)n;
 }

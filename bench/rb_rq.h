@@ -19,8 +19,15 @@ rq_client *rb_rq_client(struct ev_loop *loop, const char *addr, char *err, size_
  * *outlen. Returns 0, or -1 with err filled. */
 int rb_rq_probe(rq_client *c, const char *path, const void *req, size_t len, int accept,
                 uint8_t *out, size_t outcap, size_t *outlen, char *err, size_t errlen);
-/* Encodes `body` as field 1 (bytes) of a message into buf (cap bytes; needs len + 11).
- * Returns the encoded length. */
-size_t rb_rq_field1(uint8_t *buf, size_t cap, const void *body, size_t len);
+/* The field a --method request carries its body in: a message whose field 1 is bytes, the
+ * common shape of "echo" methods. It belongs to whatever method the user names, not to a proto
+ * of ours (ringq's own requests are built from the generated schema, proto_wire/pw_msgs.h). */
+#define RB_RQ_BODY_FIELD 1u
+/* Encodes `body` as field RB_RQ_BODY_FIELD (bytes) of a message into dst (cap bytes; needs
+ * len + 11). Returns the encoded length, or 0 when cap is too small. */
+size_t rb_rq_body_msg(uint8_t *dst, size_t cap, const void *body, size_t len);
+/* Encodes GetQueueRequest{name = queue} into dst (cap bytes). Returns the length, or 0 when cap
+ * is too small. */
+size_t rb_rq_get_queue_msg(uint8_t *dst, size_t cap, const char *queue);
 
 #endif

@@ -1,6 +1,7 @@
-/* client/rq_codec: ringq.v1 messages the client decodes (Task, TaskInfo, QueueInfo) and small
- * protobuf helpers. A decoded task is one allocation: the struct, its header array and every
- * string, laid out by a table of fields (one table per message). */
+/* client/rq_codec: ringq.v1 messages through the generated schema (proto_wire/pw_msgs.h). A
+ * response is decoded once, zero-copy, into a per-call arena; the public rq_task / rq_task_info
+ * each become one allocation (the struct, its header array and every string, NUL-terminated),
+ * laid out from the decoded view. No field number is written here: they live in proto/. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -8,123 +9,144 @@
 
 #include "client/rq_int.h"
 
-typedef enum { F_STR, F_BYTES, F_U32, F_U64, F_INT, F_HEADERS } fkind;
-
-typedef struct fdesc {
-    uint32_t num;
-    fkind kind;
-    size_t off;     /* the char* / uint8_t* / integer / rq_header* member */
-    size_t len_off; /* F_BYTES: size_t length member; F_HEADERS: size_t count member */
-} fdesc;
-
-#define TF(n, k, m) {n, k, offsetof(rq_task, m), 0}
-static const fdesc TASK_FIELDS[] = {
-    TF(1, F_STR, id), TF(2, F_STR, queue),
-    {3, F_BYTES, offsetof(rq_task, payload), offsetof(rq_task, payload_len)},
-    {4, F_HEADERS, offsetof(rq_task, headers), offsetof(rq_task, nheaders)},
-    TF(5, F_U32, priority), TF(6, F_U32, attempt), TF(7, F_U64, lease_deadline_unix_ms),
-    TF(8, F_U64, enqueued_unix_ms), TF(9, F_U32, max_attempts),
-};
-#define IF(n, k, m) {n, k, offsetof(rq_task_info, m), 0}
-static const fdesc INFO_FIELDS[] = {
-    IF(1, F_STR, id), IF(2, F_STR, queue), IF(3, F_INT, state),
-    {4, F_BYTES, offsetof(rq_task_info, payload), offsetof(rq_task_info, payload_len)},
-    {5, F_HEADERS, offsetof(rq_task_info, headers), offsetof(rq_task_info, nheaders)},
-    IF(6, F_U32, priority), IF(7, F_U32, attempts), IF(8, F_U32, max_attempts),
-    IF(9, F_U64, enqueued_unix_ms), IF(10, F_U64, due_unix_ms), IF(11, F_STR, idempotency_key),
-    IF(12, F_STR, last_error),
-};
-
-static const fdesc *find_fd(const fdesc *t, size_t n, uint32_t num)
+pw_pb_bytes rq_str(const char *s)
 {
-    for (size_t i = 0; i < n; i++)
-        if (t[i].num == num) return &t[i];
-    return NULL;
+    return (pw_pb_bytes){(const uint8_t *)(s ? s : ""), s ? strlen(s) : 0};
+}
+
+void rq_copy_str(char *dst, size_t cap, pw_pb_bytes v)
+{
+    size_t l = v.len < cap - 1 ? v.len : cap - 1;
+    if (l) memcpy(dst, v.ptr, l);
+    dst[l] = 0;
+}
+
+int rq_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *p, size_t n, pw_msg_arena *a)
+{
+    pw_msg_arena_init_heap(a, 0, RQ_DECODE_ARENA_BYTES);
+    int rc = pw_msg_decode(d, msg, p, n, a);
+    if (rc < 0) pw_msg_arena_deinit(a);
+    return rc;
+}
+
+int rq_msg_encode(buf *b, const pw_msg_desc *d, const void *msg)
+{
+    return pw_msg_encode(d, msg, b) ? -ENOMEM : 0;
 }
 
 /* Copies `len` bytes plus a NUL into the arena; returns where. */
-static char *arena_put(char **arena, const uint8_t *p, size_t len)
+static char *arena_put(char **arena, pw_pb_bytes v)
 {
     char *d = *arena;
-    if (len) memcpy(d, p, len);
-    d[len] = 0;
-    *arena += len + 1;
+    if (v.len) memcpy(d, v.ptr, v.len);
+    d[v.len] = 0;
+    *arena += v.len + 1;
     return d;
 }
 
-/* Two passes: size everything, then fill one allocation of `size` + arrays + strings. */
-static void *obj_decode(const uint8_t *p, size_t n, const fdesc *t, size_t nt, size_t size)
+/* One allocation: `size` bytes of struct, then nh headers, then `strings` bytes. */
+static uint8_t *obj_alloc(size_t size, size_t nh, size_t strings, rq_header **hdrs, char **arena)
 {
-    pw_pb_reader r;
-    pw_pb_field f;
-    int rc;
-    size_t strings = 0, nh = 0;
-    pw_pb_reader_init(&r, p, n);
-    while ((rc = pw_pb_next(&r, &f)) == 1) {
-        const fdesc *d = find_fd(t, nt, f.num);
-        if (!d) continue;
-        bool is_len = d->kind == F_STR || d->kind == F_BYTES || d->kind == F_HEADERS;
-        if (is_len != (f.wt == PW_PB_WT_LEN)) return NULL;
-        if (d->kind == F_HEADERS) {
-            nh++;
-            strings += f.bytes.len + 2; /* key and value fit in the entry's bytes */
-        } else if (is_len) {
-            strings += f.bytes.len + 1;
-        }
-    }
-    if (rc < 0) return NULL;
-    /* Every string member gets at least "" even when absent. */
-    strings += nt;
     size_t hdr_off = (size + _Alignof(rq_header) - 1) / _Alignof(rq_header) * _Alignof(rq_header);
     uint8_t *obj = calloc(1, hdr_off + nh * sizeof(rq_header) + strings);
     if (!obj) return NULL;
-    rq_header *hdrs = (rq_header *)(obj + hdr_off);
-    char *arena = (char *)(hdrs + nh);
-    for (size_t i = 0; i < nt; i++) {
-        if (t[i].kind == F_STR || t[i].kind == F_BYTES)
-            *(char **)(obj + t[i].off) = arena_put(&arena, NULL, 0);
-        if (t[i].kind == F_HEADERS) *(rq_header **)(obj + t[i].off) = hdrs;
-    }
-    pw_pb_reader_init(&r, p, n);
-    while (pw_pb_next(&r, &f) == 1) {
-        const fdesc *d = find_fd(t, nt, f.num);
-        if (!d) continue;
-        switch (d->kind) {
-        case F_STR:
-            *(char **)(obj + d->off) = arena_put(&arena, f.bytes.ptr, f.bytes.len);
-            break;
-        case F_BYTES:
-            *(uint8_t **)(obj + d->off) = (uint8_t *)arena_put(&arena, f.bytes.ptr, f.bytes.len);
-            *(size_t *)(obj + d->len_off) = f.bytes.len;
-            break;
-        case F_U32: *(uint32_t *)(obj + d->off) = (uint32_t)f.u64; break;
-        case F_U64: *(uint64_t *)(obj + d->off) = f.u64; break;
-        case F_INT: *(int *)(obj + d->off) = (int)f.u64; break;
-        case F_HEADERS: {
-            size_t *count = (size_t *)(obj + d->len_off);
-            rq_header *h = &hdrs[(*count)++];
-            pw_pb_bytes k = {(const uint8_t *)"", 0}, v = {(const uint8_t *)"", 0};
-            rq_pb_find(f.bytes.ptr, f.bytes.len, 1, &k);
-            rq_pb_find(f.bytes.ptr, f.bytes.len, 2, &v);
-            h->name = arena_put(&arena, k.ptr, k.len);
-            h->value = arena_put(&arena, v.ptr, v.len);
-            break;
-        }
-        }
-    }
+    *hdrs = (rq_header *)(obj + hdr_off);
+    *arena = (char *)(*hdrs + nh);
     return obj;
+}
+
+static size_t headers_bytes(const pwm_ringq_v1_Task_HeadersEntry *h, size_t n)
+{
+    size_t s = 0;
+    for (size_t i = 0; i < n; i++) s += h[i].key.len + h[i].value.len + 2;
+    return s;
+}
+
+static void headers_put(rq_header *dst, const pwm_ringq_v1_Task_HeadersEntry *h, size_t n,
+                        char **arena)
+{
+    for (size_t i = 0; i < n; i++) {
+        dst[i].name = arena_put(arena, h[i].key);
+        dst[i].value = arena_put(arena, h[i].value);
+    }
+}
+
+rq_task *rq_task_from(const pwm_ringq_v1_Task *m)
+{
+    rq_header *hdrs;
+    char *arena;
+    size_t strings = m->id.len + m->queue.len + m->payload.len + 3 +
+                     headers_bytes(m->headers, m->headers_count);
+    rq_task *t = (rq_task *)obj_alloc(sizeof *t, m->headers_count, strings, &hdrs, &arena);
+    if (!t) return NULL;
+    t->id = arena_put(&arena, m->id);
+    t->queue = arena_put(&arena, m->queue);
+    t->payload = (uint8_t *)arena_put(&arena, m->payload);
+    t->payload_len = m->payload.len;
+    t->headers = hdrs;
+    t->nheaders = m->headers_count;
+    headers_put(hdrs, m->headers, m->headers_count, &arena);
+    t->priority = m->priority;
+    t->attempt = m->attempt;
+    t->max_attempts = m->max_attempts;
+    t->lease_deadline_unix_ms = m->lease_deadline_unix_ms;
+    t->enqueued_unix_ms = m->enqueued_unix_ms;
+    return t;
+}
+
+/* TaskInfo's map entries have their own generated type, of the same layout as Task's. */
+_Static_assert(sizeof(pwm_ringq_v1_TaskInfo_HeadersEntry) ==
+                   sizeof(pwm_ringq_v1_Task_HeadersEntry) &&
+               offsetof(pwm_ringq_v1_TaskInfo_HeadersEntry, value) ==
+                   offsetof(pwm_ringq_v1_Task_HeadersEntry, value),
+               "map<string,string> entries share one layout");
+
+rq_task_info *rq_task_info_from(const pwm_ringq_v1_TaskInfo *m)
+{
+    rq_header *hdrs;
+    char *arena;
+    const pwm_ringq_v1_Task_HeadersEntry *h = (const void *)m->headers;
+    size_t strings = m->id.len + m->queue.len + m->payload.len + m->idempotency_key.len +
+                     m->last_error.len + 5 + headers_bytes(h, m->headers_count);
+    rq_task_info *t = (rq_task_info *)obj_alloc(sizeof *t, m->headers_count, strings, &hdrs,
+                                                &arena);
+    if (!t) return NULL;
+    t->id = arena_put(&arena, m->id);
+    t->queue = arena_put(&arena, m->queue);
+    t->state = m->state;
+    t->payload = (uint8_t *)arena_put(&arena, m->payload);
+    t->payload_len = m->payload.len;
+    t->headers = hdrs;
+    t->nheaders = m->headers_count;
+    headers_put(hdrs, h, m->headers_count, &arena);
+    t->priority = m->priority;
+    t->attempts = m->attempts;
+    t->max_attempts = m->max_attempts;
+    t->enqueued_unix_ms = m->enqueued_unix_ms;
+    t->due_unix_ms = m->due_unix_ms;
+    t->idempotency_key = arena_put(&arena, m->idempotency_key);
+    t->last_error = arena_put(&arena, m->last_error);
+    return t;
 }
 
 rq_task *rq_task_decode(const uint8_t *p, size_t n)
 {
-    return obj_decode(p, n, TASK_FIELDS, sizeof TASK_FIELDS / sizeof TASK_FIELDS[0],
-                      sizeof(rq_task));
+    pwm_ringq_v1_Task m;
+    pw_msg_arena a;
+    if (rq_msg_decode(&pwm_ringq_v1_Task_desc, &m, p, n, &a) < 0) return NULL;
+    rq_task *t = rq_task_from(&m);
+    pw_msg_arena_deinit(&a);
+    return t;
 }
 
 rq_task_info *rq_task_info_decode(const uint8_t *p, size_t n)
 {
-    return obj_decode(p, n, INFO_FIELDS, sizeof INFO_FIELDS / sizeof INFO_FIELDS[0],
-                      sizeof(rq_task_info));
+    pwm_ringq_v1_TaskInfo m;
+    pw_msg_arena a;
+    if (rq_msg_decode(&pwm_ringq_v1_TaskInfo_desc, &m, p, n, &a) < 0) return NULL;
+    rq_task_info *t = rq_task_info_from(&m);
+    pw_msg_arena_deinit(&a);
+    return t;
 }
 
 void rq_task_free(rq_task *t) { free(t); }
@@ -144,97 +166,54 @@ void rq_task_infos_free(rq_task_info **t, size_t n)
     free(t);
 }
 
-bool rq_pb_find(const uint8_t *p, size_t n, uint32_t num, pw_pb_bytes *out)
+void rq_queue_info_from(const pwm_ringq_v1_QueueInfo *m, rq_queue_info *q)
 {
-    pw_pb_reader r;
-    pw_pb_field f;
-    pw_pb_reader_init(&r, p, n);
-    while (pw_pb_next(&r, &f) == 1) {
-        if (f.num == num && f.wt == PW_PB_WT_LEN) {
-            *out = f.bytes;
-            return true;
-        }
+    memset(q, 0, sizeof *q);
+    rq_copy_str(q->name, sizeof q->name, m->name);
+    q->partition = m->partition;
+    q->paused = m->paused;
+    if (m->config) {
+        q->config.max_attempts = m->config->max_attempts;
+        q->config.lease_ms = m->config->lease_ms;
+        q->config.backoff_base_ms = m->config->backoff_base_ms;
+        q->config.backoff_max_ms = m->config->backoff_max_ms;
+        q->config.dead_letter = m->config->dead_letter;
+        q->config.dedup_window_ms = m->config->dedup_window_ms;
     }
-    return false;
-}
-
-uint64_t rq_pb_u64(const uint8_t *p, size_t n, uint32_t num)
-{
-    pw_pb_reader r;
-    pw_pb_field f;
-    uint64_t v = 0;
-    pw_pb_reader_init(&r, p, n);
-    while (pw_pb_next(&r, &f) == 1)
-        if (f.num == num && f.wt != PW_PB_WT_LEN) v = f.u64;
-    return v;
-}
-
-static void config_decode(const uint8_t *p, size_t n, rq_queue_config *c)
-{
-    pw_pb_reader r;
-    pw_pb_field f;
-    pw_pb_reader_init(&r, p, n);
-    while (pw_pb_next(&r, &f) == 1) {
-        switch (f.num) {
-        case 1: c->max_attempts = (uint32_t)f.u64; break;
-        case 2: c->lease_ms = (uint32_t)f.u64; break;
-        case 3: c->backoff_base_ms = f.u64; break;
-        case 4: c->backoff_max_ms = f.u64; break;
-        case 5: c->dead_letter = f.u64 != 0; break;
-        case 6: c->dedup_window_ms = f.u64; break;
-        default: break;
-        }
-    }
+    q->ready = m->ready;
+    q->delayed = m->delayed;
+    q->leased = m->leased;
+    q->dead = m->dead;
+    q->enqueued_total = m->enqueued_total;
+    q->acked_total = m->acked_total;
+    q->nacked_total = m->nacked_total;
+    q->expired_total = m->expired_total;
+    q->dead_total = m->dead_total;
+    q->duplicates_total = m->duplicates_total;
+    q->enqueue_rate = m->enqueue_rate;
+    q->ack_rate = m->ack_rate;
 }
 
 int rq_queue_info_decode(const uint8_t *p, size_t n, rq_queue_info *q)
 {
-    pw_pb_reader r;
-    pw_pb_field f;
-    int rc;
-    memset(q, 0, sizeof *q);
-    pw_pb_reader_init(&r, p, n);
-    while ((rc = pw_pb_next(&r, &f)) == 1) {
-        uint64_t v = f.u64;
-        switch (f.num) {
-        case 1: {
-            size_t l = f.bytes.len < sizeof q->name - 1 ? f.bytes.len : sizeof q->name - 1;
-            memcpy(q->name, f.bytes.ptr, l);
-            q->name[l] = 0;
-            break;
-        }
-        case 2: q->partition = (uint32_t)v; break;
-        case 3: q->paused = v != 0; break;
-        case 4: config_decode(f.bytes.ptr, f.bytes.len, &q->config); break;
-        case 5: q->ready = v; break;
-        case 6: q->delayed = v; break;
-        case 7: q->leased = v; break;
-        case 8: q->dead = v; break;
-        case 9: q->enqueued_total = v; break;
-        case 10: q->acked_total = v; break;
-        case 11: q->nacked_total = v; break;
-        case 12: q->expired_total = v; break;
-        case 13: q->dead_total = v; break;
-        case 14: q->duplicates_total = v; break;
-        case 15: q->enqueue_rate = pw_pb_as_double(v); break;
-        case 16: q->ack_rate = pw_pb_as_double(v); break;
-        default: break;
-        }
-    }
-    return rc < 0 ? -1 : 0;
+    pwm_ringq_v1_QueueInfo m;
+    pw_msg_arena a;
+    int rc = rq_msg_decode(&pwm_ringq_v1_QueueInfo_desc, &m, p, n, &a);
+    if (rc < 0) return rc;
+    rq_queue_info_from(&m, q);
+    pw_msg_arena_deinit(&a);
+    return 0;
 }
 
-int rq_encode_nack(buf *b, const char *id, const rq_nack_opts *o)
+void rq_nack_fill(pwm_ringq_v1_NackRequest *m, const char *id, const rq_nack_opts *o)
 {
-    int rc = pw_pb_put_string(b, 1, id, strlen(id));
-    if (o && o->has_delay) {
-        /* proto3 optional: present even when 0 */
-        rc |= pw_pb_put_tag(b, 2, PW_PB_WT_VARINT);
-        rc |= pw_pb_put_varint(b, o->delay_ms);
-    }
-    if (o && o->dead_letter) rc |= pw_pb_put_bool(b, 3, true);
-    if (o && o->reason && *o->reason) rc |= pw_pb_put_string(b, 4, o->reason, strlen(o->reason));
-    return rc ? -ENOMEM : 0;
+    memset(m, 0, sizeof *m);
+    m->id = rq_str(id);
+    if (!o) return;
+    m->has_delay_ms = o->has_delay; /* proto3 optional: present even when 0 */
+    m->delay_ms = o->delay_ms;
+    m->dead_letter = o->dead_letter;
+    m->reason = rq_str(o->reason);
 }
 
 const char *rq_state_name(int state)

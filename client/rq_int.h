@@ -13,6 +13,8 @@
 #include "core/ev_reactor.h"
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_client.h"
+#include "proto_wire/pw_msg.h"
+#include "proto_wire/pw_msgs.h"
 #include "proto_wire/pw_pb.h"
 
 /* Bytes read from the socket per completion. */
@@ -22,6 +24,11 @@
 #define RQ_MAX_RECV_BYTES (16u * 1024u * 1024u)
 /* Largest request we build (an Enqueue batch). */
 #define RQ_MAX_SEND_BYTES (64u * 1024u * 1024u)
+/* Most memory one decoded response may take in its arena (rq_msg_decode): the decoded structs
+ * of a response of RQ_MAX_RECV_BYTES. A Task costs ~150 bytes of struct for >= 2 bytes on the
+ * wire, so a hostile response could ask for ~75x its size; 4x bounds it while a Lease of 1000
+ * real tasks (each with an id, a queue and a payload) takes a small fraction. */
+#define RQ_DECODE_ARENA_BYTES (4u * RQ_MAX_RECV_BYTES)
 
 typedef struct rq_conn rq_conn;
 struct rq_conn {
@@ -148,15 +155,28 @@ int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size
 int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results, size_t n,
                       rq_status *st);
 
-/* ---- codec (rq_codec.c) ---- */
-/* Decodes a Task / TaskInfo message into one allocation. NULL on malformed input or ENOMEM. */
+/* ---- codec (rq_codec.c): ringq.v1 through the generated schema ---- */
+/* A view of a C string (borrowed; NULL is the empty string). */
+pw_pb_bytes rq_str(const char *s);
+/* Copies a view into dst[0..cap) NUL-terminated, cut at cap - 1 bytes. */
+void rq_copy_str(char *dst, size_t cap, pw_pb_bytes v);
+/* Decodes p[0..n) as `d` into *msg over a fresh heap arena *a (at most RQ_DECODE_ARENA_BYTES).
+ * 0: the caller reads *msg (views into p, arrays in a) and then pw_msg_arena_deinit(a).
+ * < 0 (PW_PB_ERR_*, PW_MSG_ERR_DEPTH, -ENOMEM): malformed or too big; nothing to free. */
+int rq_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *p, size_t n, pw_msg_arena *a);
+/* Appends *msg encoded as `d` to b. 0 or -ENOMEM (b's cap or out of memory). */
+int rq_msg_encode(buf *b, const pw_msg_desc *d, const void *msg);
+/* The public types from decoded messages: one allocation each (NULL: out of memory). */
+rq_task *rq_task_from(const pwm_ringq_v1_Task *m);
+rq_task_info *rq_task_info_from(const pwm_ringq_v1_TaskInfo *m);
+void rq_queue_info_from(const pwm_ringq_v1_QueueInfo *m, rq_queue_info *q);
+/* Decode a Task / TaskInfo message into one allocation. NULL on malformed input or ENOMEM. */
 rq_task *rq_task_decode(const uint8_t *p, size_t n);
 rq_task_info *rq_task_info_decode(const uint8_t *p, size_t n);
+/* 0, or a negative error of rq_msg_decode. */
 int rq_queue_info_decode(const uint8_t *p, size_t n, rq_queue_info *out);
-/* The first LEN field `num` of a message as a view; false if absent. */
-bool rq_pb_find(const uint8_t *p, size_t n, uint32_t num, pw_pb_bytes *out);
-uint64_t rq_pb_u64(const uint8_t *p, size_t n, uint32_t num);
-int rq_encode_nack(buf *b, const char *id, const rq_nack_opts *o);
+/* A NackRequest for `id` (borrowed, as are o's strings, while *m is used); o may be NULL. */
+void rq_nack_fill(pwm_ringq_v1_NackRequest *m, const char *id, const rq_nack_opts *o);
 
 void rq_work_client_gone(rq_client *c);
 /* A connection came up (or a dial failed): Work streams waiting for one try again now. */

@@ -9,9 +9,11 @@
 #include "client/rq_int.h"
 #include "core/rt_clock.h"
 
-#define WORK_PATH "/ringq.v1.Queue/Work"
 /* Queues per Subscribe (queue.proto). */
 #define RQ_WORK_QUEUES_MAX 64
+/* The encoded Subscribe: RQ_WORK_QUEUES_MAX names of at most RQ_QUEUE_NAME_MAX bytes, each with
+ * a tag and a length, plus the credits, the lease and the WorkRequest's own tag and length. */
+#define RQ_WORK_SUBSCRIBE_BYTES_MAX (RQ_WORK_QUEUES_MAX * (RQ_QUEUE_NAME_MAX + 4) + 64)
 
 typedef struct wreq {
     struct wreq *next;
@@ -85,39 +87,46 @@ static void send_queued(rq_work *w)
     rq_conn_flush(w->c);
 }
 
+/* A WorkResult: forgets the request it answers and tells the caller. */
+static void on_result(rq_work *w, const pwm_ringq_v1_WorkResult *res)
+{
+    char msg[256];
+    rq_copy_str(msg, sizeof msg, res->message);
+    uint64_t id = res->request_id;
+    int code = (int)res->code;
+    wreq **pp = &w->head, *prev = NULL;
+    for (; id && *pp; prev = *pp, pp = &(*pp)->next) {
+        if ((*pp)->request_id != id) continue;
+        wreq *r = *pp;
+        *pp = r->next;
+        if (w->tail == r) w->tail = prev;
+        free(r);
+        w->unanswered--;
+        break;
+    }
+    if (w->cb.on_result && (id || code)) w->cb.on_result(w, w->ud, id, code, msg);
+}
+
+/* One WorkResponse, decoded once: a task or a result. A malformed one cancels the stream. */
 static int on_msg(pw_grpc_ccall *call, void *ud, const uint8_t *p, size_t n)
 {
     rq_work *w = ud;
+    pwm_ringq_v1_WorkResponse resp;
+    pw_msg_arena a;
     w->backoff_ms = 0;
-    pw_pb_bytes v;
-    if (rq_pb_find(p, n, 1, &v)) {
-        rq_task *t = rq_task_decode(v.ptr, v.len);
-        if (!t) return -1;
-        if (w->credits_left) w->credits_left--;
-        if (w->cb.on_task) w->cb.on_task(w, w->ud, t);
+    int rc = rq_msg_decode(&pwm_ringq_v1_WorkResponse_desc, &resp, p, n, &a);
+    if (rc < 0) return rc;
+    if (resp.kind_case == pwm_ringq_v1_WorkResponse_FIELD_task && resp.task) {
+        rq_task *t = rq_task_from(resp.task);
+        if (!t) rc = -ENOMEM;
+        else if (w->credits_left) w->credits_left--;
+        if (t && w->cb.on_task) w->cb.on_task(w, w->ud, t);
         else rq_task_free(t);
-    } else if (rq_pb_find(p, n, 2, &v)) {
-        uint64_t id = rq_pb_u64(v.ptr, v.len, 1);
-        int code = (int)rq_pb_u64(v.ptr, v.len, 2);
-        pw_pb_bytes m = {(const uint8_t *)"", 0};
-        rq_pb_find(v.ptr, v.len, 3, &m);
-        char msg[256];
-        size_t l = m.len < sizeof msg - 1 ? m.len : sizeof msg - 1;
-        memcpy(msg, m.ptr, l);
-        msg[l] = 0;
-        wreq **pp = &w->head, *prev = NULL;
-        for (; id && *pp; prev = *pp, pp = &(*pp)->next) {
-            if ((*pp)->request_id != id) continue;
-            wreq *r = *pp;
-            *pp = r->next;
-            if (w->tail == r) w->tail = prev;
-            free(r);
-            w->unanswered--;
-            break;
-        }
-        if (w->cb.on_result && (id || code)) w->cb.on_result(w, w->ud, id, code, msg);
+    } else if (resp.kind_case == pwm_ringq_v1_WorkResponse_FIELD_result && resp.result) {
+        on_result(w, resp.result);
     }
-    return 0;
+    pw_msg_arena_deinit(&a);
+    return rc;
 }
 
 static void on_close(pw_grpc_ccall *call, void *ud, const pw_grpc_cstatus *s)
@@ -138,23 +147,28 @@ static void on_close(pw_grpc_ccall *call, void *ud, const pw_grpc_cstatus *s)
     schedule_retry(w);
 }
 
-static int encode_subscribe(buf *b, const rq_work *w)
+static int queue_req(rq_work *w, pwm_ringq_v1_WorkRequest *req);
+
+/* Sends the stream's Subscribe (queues, the credits not yet used, the lease) first. */
+static int send_subscribe(rq_work *w)
 {
-    pw_pb_mark m;
-    int rc = pw_pb_submsg_begin(b, 2, &m);
-    for (size_t i = 0; i < w->nq; i++)
-        rc |= pw_pb_put_string(b, 1, w->queues[i], strlen(w->queues[i]));
-    if (w->credits_left) rc |= pw_pb_put_uint32(b, 2, w->credits_left);
-    if (w->lease_ms) rc |= pw_pb_put_uint32(b, 3, w->lease_ms);
-    rc |= pw_pb_submsg_end(b, &m);
-    return rc;
+    pw_pb_bytes names[RQ_WORK_QUEUES_MAX];
+    for (size_t i = 0; i < w->nq; i++) names[i] = rq_str(w->queues[i]);
+    pwm_ringq_v1_Subscribe sub = {.queues = names, .queues_count = w->nq,
+                                  .credits = w->credits_left, .lease_ms = w->lease_ms};
+    pwm_ringq_v1_WorkRequest req = {.kind_case = pwm_ringq_v1_WorkRequest_FIELD_subscribe,
+                                    .subscribe = &sub};
+    uint8_t bytes[RQ_WORK_SUBSCRIBE_BYTES_MAX];
+    long n = pw_msg_encode_to(&pwm_ringq_v1_WorkRequest_desc, &req, bytes, sizeof bytes);
+    if (n < 0) return (int)n;
+    return pw_grpc_ccall_send(w->call, bytes, (size_t)n, false);
 }
 
 static void work_open(rq_work *w)
 {
     static const pw_grpc_ccall_cbs cbs = {on_msg, on_close};
     rq_status st;
-    w->call = rq_conn_start(w->c, WORK_PATH, 0, &cbs, w, &st);
+    w->call = rq_conn_start(w->c, pwm_ringq_v1_Queue_Work_PATH, 0, &cbs, w, &st);
     if (!w->call) {
         schedule_retry(w);
         /* The server cannot be reached (a dial failed): say so at each attempt, not only when
@@ -162,10 +176,11 @@ static void work_open(rq_work *w)
         if (w->cb.on_state && w->c->dial_fails) w->cb.on_state(w, w->ud, false, &st);
         return;
     }
-    buf b;
-    buf_init(&b, 64 * 1024);
-    if (encode_subscribe(&b, w) == 0) pw_grpc_ccall_send(w->call, buf_begin(&b), buf_size(&b), false);
-    buf_deinit(&b);
+    if (send_subscribe(w) < 0) { /* cannot happen within the limits: names are bounded */
+        pw_grpc_ccall_cancel(w->call); /* on_close schedules the retry */
+        rq_conn_flush(w->c);
+        return;
+    }
     w->connected = true;
     send_queued(w);
     if (w->cb.on_state) {
@@ -188,10 +203,11 @@ rq_work *rq_work_open(rq_client *c, const char *const *queues, size_t nq, uint32
         return NULL;
     }
     for (size_t i = 0; i < nq; i++) {
-        if (!queues[i] || !*queues[i] || !(w->queues[i] = strdup(queues[i]))) {
+        if (!queues[i] || !*queues[i] || strlen(queues[i]) >= RQ_QUEUE_NAME_MAX ||
+            !(w->queues[i] = strdup(queues[i]))) {
             w->nq = i;
             work_free(w);
-            rq_set_status(st, RQ_EINVAL, "empty queue name");
+            rq_set_status(st, RQ_EINVAL, "empty or too long queue name (or out of memory)");
             return NULL;
         }
     }
@@ -209,27 +225,25 @@ rq_work *rq_work_open(rq_client *c, const char *const *queues, size_t nq, uint32
     return w;
 }
 
-/* Queues an encoded WorkRequest {request_id, kind field `field` = body}. */
-static int queue_req(rq_work *w, uint64_t request_id, uint32_t field, const buf *body)
+/* Encodes *req once, straight into a queued request, and sends what can go. 0 or -ENOMEM. */
+static int queue_req(rq_work *w, pwm_ringq_v1_WorkRequest *req)
 {
-    buf b;
-    buf_init(&b, RQ_MAX_SEND_BYTES);
-    int rc = request_id ? pw_pb_put_uint64(&b, 1, request_id) : 0;
-    rc |= pw_pb_put_bytes(&b, field, buf_begin(body), buf_size(body));
-    wreq *r = rc ? NULL : malloc(sizeof *r + buf_size(&b));
-    if (!r) {
-        buf_deinit(&b);
+    size_t n = pw_msg_size(&pwm_ringq_v1_WorkRequest_desc, req);
+    if (n > RQ_MAX_SEND_BYTES) return -ENOMEM;
+    wreq *r = malloc(sizeof *r + n);
+    if (!r) return -ENOMEM;
+    long got = pw_msg_encode_to(&pwm_ringq_v1_WorkRequest_desc, req, r->bytes, n);
+    if (got != (long)n) {
+        free(r);
         return -ENOMEM;
     }
     r->next = NULL;
-    r->request_id = request_id;
+    r->request_id = req->request_id;
     r->sent = false;
-    r->len = buf_size(&b);
-    memcpy(r->bytes, buf_begin(&b), r->len);
-    buf_deinit(&b);
+    r->len = n;
     if (w->tail) w->tail->next = r; else w->head = r;
     w->tail = r;
-    if (request_id) w->unanswered++;
+    if (r->request_id) w->unanswered++;
     send_queued(w);
     return 0;
 }
@@ -239,43 +253,40 @@ int rq_work_credit(rq_work *w, uint32_t n)
     if (n == 0) return 0;
     w->credits_left += n;
     if (!w->connected) return 0; /* the next Subscribe carries them */
-    buf b;
-    buf_init(&b, 64);
-    int rc = pw_pb_put_uint32(&b, 1, n) ? -ENOMEM : queue_req(w, 0, 3, &b);
-    buf_deinit(&b);
-    return rc;
+    pwm_ringq_v1_Credit credit = {.n = n};
+    pwm_ringq_v1_WorkRequest req = {.kind_case = pwm_ringq_v1_WorkRequest_FIELD_credit,
+                                    .credit = &credit};
+    return queue_req(w, &req);
 }
 
 int rq_work_ack(rq_work *w, const char *id, uint64_t request_id)
 {
     if (!id || !*id) return -EINVAL;
-    buf b;
-    buf_init(&b, 4096);
-    int rc = pw_pb_put_string(&b, 1, id, strlen(id)) ? -ENOMEM : queue_req(w, request_id, 4, &b);
-    buf_deinit(&b);
-    return rc;
+    pw_pb_bytes ids[1] = {rq_str(id)};
+    pwm_ringq_v1_AckRequest ack = {.ids = ids, .ids_count = 1};
+    pwm_ringq_v1_WorkRequest req = {.request_id = request_id,
+                                    .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
+    return queue_req(w, &req);
 }
 
 int rq_work_nack(rq_work *w, const char *id, const rq_nack_opts *opts, uint64_t request_id)
 {
     if (!id || !*id) return -EINVAL;
-    buf b;
-    buf_init(&b, 8192);
-    int rc = rq_encode_nack(&b, id, opts) ? -ENOMEM : queue_req(w, request_id, 5, &b);
-    buf_deinit(&b);
-    return rc;
+    pwm_ringq_v1_NackRequest nack;
+    rq_nack_fill(&nack, id, opts);
+    pwm_ringq_v1_WorkRequest req = {.request_id = request_id,
+                                    .kind_case = pwm_ringq_v1_WorkRequest_FIELD_nack, .nack = &nack};
+    return queue_req(w, &req);
 }
 
 int rq_work_extend(rq_work *w, const char *id, uint32_t lease_ms, uint64_t request_id)
 {
     if (!id || !*id) return -EINVAL;
-    buf b;
-    buf_init(&b, 4096);
-    int rc = pw_pb_put_string(&b, 1, id, strlen(id));
-    if (lease_ms) rc |= pw_pb_put_uint32(&b, 2, lease_ms);
-    rc = rc ? -ENOMEM : queue_req(w, request_id, 6, &b);
-    buf_deinit(&b);
-    return rc;
+    pwm_ringq_v1_ExtendRequest ext = {.id = rq_str(id), .lease_ms = lease_ms};
+    pwm_ringq_v1_WorkRequest req = {.request_id = request_id,
+                                    .kind_case = pwm_ringq_v1_WorkRequest_FIELD_extend,
+                                    .extend = &ext};
+    return queue_req(w, &req);
 }
 
 size_t rq_work_unanswered(const rq_work *w) { return w->unanswered; }

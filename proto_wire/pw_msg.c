@@ -1,0 +1,556 @@
+/* proto_wire/pw_msg: the table-driven runtime of the generated messages. See pw_msg.h. */
+#include "proto_wire/pw_msg.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Arena ---- */
+
+struct pw_msg_chunk {
+    pw_msg_chunk *next;
+    size_t bytes; /* including this header */
+};
+
+void pw_msg_arena_init(pw_msg_arena *a, void *mem, size_t cap)
+{
+    memset(a, 0, sizeof *a);
+    a->base = mem;
+    a->cap = mem ? cap : 0;
+}
+
+void pw_msg_arena_init_heap(pw_msg_arena *a, size_t chunk_bytes, size_t limit_bytes)
+{
+    memset(a, 0, sizeof *a);
+    a->chunk_bytes = chunk_bytes ? chunk_bytes : PW_MSG_ARENA_CHUNK_BYTES;
+    a->limit_bytes = limit_bytes;
+}
+
+void pw_msg_arena_reset(pw_msg_arena *a) { a->used = 0; }
+
+void pw_msg_arena_deinit(pw_msg_arena *a)
+{
+    pw_msg_chunk *c = a->chunks;
+    while (c) {
+        pw_msg_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    if (a->chunk_bytes) {
+        a->chunks = NULL;
+        a->base = NULL;
+        a->cap = a->used = a->heap_bytes = 0;
+    }
+}
+
+/* A fresh heap chunk able to hold n bytes at `align`; NULL past the limit or out of memory. */
+static bool arena_grow(pw_msg_arena *a, size_t n, size_t align)
+{
+    size_t hdr = (sizeof(pw_msg_chunk) + 15u) & ~(size_t)15u;
+    size_t want = n + align + hdr;
+    if (want < n) return false;
+    if (want < a->chunk_bytes) want = a->chunk_bytes;
+    if (want > a->limit_bytes || a->heap_bytes > a->limit_bytes - want) return false;
+    pw_msg_chunk *c = malloc(want);
+    if (!c) return false;
+    c->next = a->chunks;
+    c->bytes = want;
+    a->chunks = c;
+    a->heap_bytes += want;
+    a->base = (uint8_t *)c + hdr;
+    a->cap = want - hdr;
+    a->used = 0;
+    return true;
+}
+
+void *pw_msg_arena_alloc(pw_msg_arena *a, size_t n, size_t align)
+{
+    assert(align && (align & (align - 1)) == 0);
+    for (int tries = 0; tries < 2; tries++) {
+        uintptr_t at = (uintptr_t)a->base + a->used;
+        size_t pad = (size_t)(-at & (align - 1));
+        if (a->base && pad <= a->cap - a->used && n <= a->cap - a->used - pad) {
+            uint8_t *p = a->base + a->used + pad;
+            a->used += pad + n;
+            memset(p, 0, n);
+            return p;
+        }
+        if (!a->chunk_bytes || !arena_grow(a, n, align)) return NULL;
+    }
+    return NULL;
+}
+
+/* ---- Field kinds ---- */
+
+static pw_pb_wire_type kind_wt(uint8_t kind)
+{
+    switch (kind) {
+    case PW_MSG_DOUBLE:
+    case PW_MSG_FIXED64:
+    case PW_MSG_SFIXED64: return PW_PB_WT_I64;
+    case PW_MSG_FLOAT:
+    case PW_MSG_FIXED32:
+    case PW_MSG_SFIXED32: return PW_PB_WT_I32;
+    case PW_MSG_STRING:
+    case PW_MSG_BYTES:
+    case PW_MSG_MESSAGE: return PW_PB_WT_LEN;
+    default: return PW_PB_WT_VARINT;
+    }
+}
+
+/* Bytes one element takes in the C struct (or array). */
+static size_t elem_size(const pw_msg_field *fd)
+{
+    switch (fd->kind) {
+    case PW_MSG_DOUBLE:
+    case PW_MSG_INT64:
+    case PW_MSG_UINT64:
+    case PW_MSG_FIXED64:
+    case PW_MSG_SFIXED64:
+    case PW_MSG_SINT64: return 8;
+    case PW_MSG_BOOL: return sizeof(bool);
+    case PW_MSG_STRING:
+    case PW_MSG_BYTES: return sizeof(pw_pb_bytes);
+    case PW_MSG_MESSAGE: return fd->sub->size;
+    default: return 4;
+    }
+}
+
+static size_t elem_align(const pw_msg_field *fd)
+{
+    switch (fd->kind) {
+    case PW_MSG_BOOL: return _Alignof(bool);
+    case PW_MSG_STRING:
+    case PW_MSG_BYTES: return _Alignof(pw_pb_bytes);
+    case PW_MSG_MESSAGE: return fd->sub->align;
+    default: return elem_size(fd);
+    }
+}
+
+static bool kind_packable(uint8_t kind) { return kind_wt(kind) != PW_PB_WT_LEN; }
+
+/* Stores the wire value v as the C value of `kind` at p. */
+static void store_scalar(uint8_t kind, void *p, uint64_t v)
+{
+    switch (kind) {
+    case PW_MSG_SINT64: {
+        int64_t x = pw_pb_zigzag_decode64(v);
+        memcpy(p, &x, 8);
+        break;
+    }
+    case PW_MSG_SINT32: {
+        int32_t x = pw_pb_zigzag_decode32((uint32_t)v);
+        memcpy(p, &x, 4);
+        break;
+    }
+    case PW_MSG_BOOL: *(bool *)p = v != 0; break;
+    case PW_MSG_DOUBLE:
+    case PW_MSG_INT64:
+    case PW_MSG_UINT64:
+    case PW_MSG_FIXED64:
+    case PW_MSG_SFIXED64: memcpy(p, &v, 8); break; /* the bits as they came */
+    default: {
+        uint32_t x = (uint32_t)v; /* int32/enum: low 32 bits, two's complement */
+        memcpy(p, &x, 4);
+    }
+    }
+}
+
+/* The wire value of the C value of `kind` at p (a VARINT, I32 or I64 payload). */
+static uint64_t load_scalar(uint8_t kind, const void *p)
+{
+    switch (kind) {
+    case PW_MSG_INT32:
+    case PW_MSG_ENUM: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        return (uint64_t)(int64_t)x; /* negative: sign-extended, 10 bytes on the wire */
+    }
+    case PW_MSG_SINT32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        return pw_pb_zigzag_encode32(x);
+    }
+    case PW_MSG_SINT64: {
+        int64_t x;
+        memcpy(&x, p, 8);
+        return pw_pb_zigzag_encode64(x);
+    }
+    case PW_MSG_BOOL: return *(const bool *)p ? 1 : 0;
+    case PW_MSG_UINT32:
+    case PW_MSG_FIXED32:
+    case PW_MSG_SFIXED32:
+    case PW_MSG_FLOAT: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        return x;
+    }
+    default: {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        return x;
+    }
+    }
+}
+
+static size_t scalar_wire_len(uint8_t kind, uint64_t v)
+{
+    switch (kind_wt(kind)) {
+    case PW_PB_WT_I64: return 8;
+    case PW_PB_WT_I32: return 4;
+    default: return pw_pb_varint_len(v);
+    }
+}
+
+const pw_msg_field *pw_msg_field_find(const pw_msg_desc *d, uint32_t num)
+{
+    size_t lo = 0, hi = d->nfields;
+    while (lo < hi) { /* fields are sorted by number (the generator sorts them) */
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->fields[mid].num == num) return &d->fields[mid];
+        if (d->fields[mid].num < num) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+const char *pw_msg_strerror(int err)
+{
+    if (err == PW_MSG_ERR_DEPTH) return "nested too deep";
+    if (err == -ENOMEM) return "out of memory";
+    return pw_pb_strerror(err);
+}
+
+/* ---- Decode ---- */
+
+/* Checks f's wire type against fd; for a repeated field returns how many elements f holds. */
+static long field_elems(const pw_msg_field *fd, const pw_pb_field *f)
+{
+    bool rep = fd->flags & PW_MSG_F_REPEATED;
+    if (rep && f->wt == PW_PB_WT_LEN && kind_packable(fd->kind)) {
+        switch (kind_wt(fd->kind)) {
+        case PW_PB_WT_I64: return f->bytes.len % 8 ? PW_PB_ERR_TRUNCATED : (long)(f->bytes.len / 8);
+        case PW_PB_WT_I32: return f->bytes.len % 4 ? PW_PB_ERR_TRUNCATED : (long)(f->bytes.len / 4);
+        default: return pw_pb_packed_varint_count(f->bytes);
+        }
+    }
+    return f->wt == kind_wt(fd->kind) ? 1 : PW_PB_ERR_BAD_WIRE_TYPE;
+}
+
+static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size_t len,
+                      pw_msg_arena *a, unsigned depth);
+
+/* Decodes one element of fd (wire value f) into dst. */
+static int decode_elem(const pw_msg_field *fd, uint8_t *dst, const pw_pb_field *f,
+                       pw_msg_arena *a, unsigned depth)
+{
+    switch (fd->kind) {
+    case PW_MSG_STRING:
+    case PW_MSG_BYTES: memcpy(dst, &f->bytes, sizeof f->bytes); return 0;
+    case PW_MSG_MESSAGE: return decode_msg(fd->sub, dst, f->bytes.ptr, f->bytes.len, a, depth + 1);
+    default: store_scalar(fd->kind, dst, f->u64); return 0;
+    }
+}
+
+/* Appends the elements of one occurrence of repeated field fd to its array. */
+static int decode_repeated(const pw_msg_field *fd, uint8_t *m, const pw_pb_field *f,
+                           pw_msg_arena *a, unsigned depth)
+{
+    uint8_t *arr = *(uint8_t **)(m + fd->off);
+    size_t *cnt = (size_t *)(m + fd->aux_off);
+    size_t es = elem_size(fd);
+    if (f->wt != PW_PB_WT_LEN || !kind_packable(fd->kind))
+        return decode_elem(fd, arr + es * (*cnt)++, f, a, depth);
+    pw_pb_packed it;
+    uint64_t v;
+    int rc;
+    pw_pb_packed_init(&it, f->bytes);
+    for (;;) {
+        switch (kind_wt(fd->kind)) {
+        case PW_PB_WT_I64: rc = pw_pb_packed_next_fixed64(&it, &v); break;
+        case PW_PB_WT_I32: rc = pw_pb_packed_next_fixed32(&it, &v); break;
+        default: rc = pw_pb_packed_next_varint(&it, &v); break;
+        }
+        if (rc <= 0) return rc;
+        store_scalar(fd->kind, arr + es * (*cnt)++, v);
+    }
+}
+
+/* Decodes a singular field. */
+static int decode_single(const pw_msg_field *fd, uint8_t *m, const pw_pb_field *f,
+                         pw_msg_arena *a, unsigned depth)
+{
+    int rc;
+    if (fd->kind == PW_MSG_MESSAGE) {
+        uint8_t *sub = pw_msg_arena_alloc(a, fd->sub->size, fd->sub->align);
+        if (!sub) return -ENOMEM;
+        rc = decode_msg(fd->sub, sub, f->bytes.ptr, f->bytes.len, a, depth + 1);
+        *(uint8_t **)(m + fd->off) = sub;
+    } else {
+        rc = decode_elem(fd, m + fd->off, f, a, depth);
+    }
+    if (fd->flags & PW_MSG_F_OPTIONAL) *(bool *)(m + fd->pres_off) = true;
+    if (fd->flags & PW_MSG_F_ONEOF) *(uint32_t *)(m + fd->pres_off) = fd->num;
+    return rc;
+}
+
+/* Pass 1: checks wire types and counts the elements of each repeated field into counts[]. */
+static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, size_t *counts)
+{
+    pw_pb_reader r;
+    pw_pb_field f;
+    int rc;
+    pw_pb_reader_init(&r, src, len);
+    while ((rc = pw_pb_next(&r, &f)) == 1) {
+        const pw_msg_field *fd = pw_msg_field_find(d, f.num);
+        if (!fd) continue; /* unknown: skipped */
+        long n = field_elems(fd, &f);
+        if (n < 0) return (int)n;
+        if (fd->flags & PW_MSG_F_REPEATED) counts[fd - d->fields] += (size_t)n;
+    }
+    return rc;
+}
+
+/* Carves each repeated field's array (counts[i] elements) from the arena. */
+static int alloc_arrays(const pw_msg_desc *d, uint8_t *m, const size_t *counts, pw_msg_arena *a)
+{
+    for (size_t i = 0; i < d->nfields; i++) {
+        const pw_msg_field *fd = &d->fields[i];
+        if (!counts[i]) continue;
+        size_t es = elem_size(fd);
+        if (counts[i] > SIZE_MAX / es) return -ENOMEM;
+        uint8_t *arr = pw_msg_arena_alloc(a, counts[i] * es, elem_align(fd));
+        if (!arr) return -ENOMEM;
+        *(uint8_t **)(m + fd->off) = arr;
+    }
+    return 0;
+}
+
+static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size_t len,
+                      pw_msg_arena *a, unsigned depth)
+{
+    size_t counts[PW_MSG_FIELDS_MAX] = {0};
+    pw_pb_reader r;
+    pw_pb_field f;
+    int rc;
+    if (depth > PW_MSG_DEPTH_MAX) return PW_MSG_ERR_DEPTH;
+    assert(d->nfields <= PW_MSG_FIELDS_MAX);
+    memset(m, 0, d->size);
+    if ((rc = count_repeated(d, src, len, counts)) < 0) return rc;
+    if ((rc = alloc_arrays(d, m, counts, a)) < 0) return rc;
+    pw_pb_reader_init(&r, src, len);
+    while ((rc = pw_pb_next(&r, &f)) == 1) { /* pass 2: wire types already checked */
+        const pw_msg_field *fd = pw_msg_field_find(d, f.num);
+        if (!fd) continue;
+        rc = (fd->flags & PW_MSG_F_REPEATED) ? decode_repeated(fd, m, &f, a, depth)
+                                             : decode_single(fd, m, &f, a, depth);
+        if (rc < 0) return rc;
+    }
+    return rc;
+}
+
+int pw_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *src, size_t len,
+                  pw_msg_arena *a)
+{
+    return decode_msg(d, msg, src, len, a, 0);
+}
+
+/* ---- Encode ---- */
+
+static size_t elem_body_len(const pw_msg_field *fd, const uint8_t *p)
+{
+    switch (fd->kind) {
+    case PW_MSG_STRING:
+    case PW_MSG_BYTES: return ((const pw_pb_bytes *)p)->len;
+    case PW_MSG_MESSAGE: return pw_msg_size(fd->sub, p);
+    default: return scalar_wire_len(fd->kind, load_scalar(fd->kind, p));
+    }
+}
+
+/* Bytes of one element with its tag (unpacked form). */
+static size_t elem_field_len(const pw_msg_field *fd, const uint8_t *p)
+{
+    size_t body = elem_body_len(fd, p);
+    if (kind_wt(fd->kind) == PW_PB_WT_LEN) return pw_pb_len_field_len(fd->num, body);
+    return pw_pb_tag_len(fd->num) + body;
+}
+
+/* Where a singular field's value is, or NULL when proto3 says it is not written. */
+static const uint8_t *single_present(const pw_msg_field *fd, const uint8_t *m)
+{
+    const uint8_t *v = m + fd->off;
+    if (fd->kind == PW_MSG_MESSAGE) v = *(const uint8_t *const *)v;
+    if (fd->flags & PW_MSG_F_OPTIONAL) return *(const bool *)(m + fd->pres_off) ? v : NULL;
+    if (fd->flags & PW_MSG_F_ONEOF) return *(const uint32_t *)(m + fd->pres_off) == fd->num ? v : NULL;
+    if (fd->kind == PW_MSG_MESSAGE) return v;
+    if (fd->kind == PW_MSG_STRING || fd->kind == PW_MSG_BYTES)
+        return ((const pw_pb_bytes *)v)->len ? v : NULL;
+    return load_scalar(fd->kind, v) ? v : NULL;
+}
+
+static size_t packed_body_len(const pw_msg_field *fd, const uint8_t *arr, size_t n)
+{
+    size_t body = 0, es = elem_size(fd);
+    for (size_t i = 0; i < n; i++) body += elem_body_len(fd, arr + i * es);
+    return body;
+}
+
+static size_t field_len(const pw_msg_field *fd, const uint8_t *m)
+{
+    if (!(fd->flags & PW_MSG_F_REPEATED)) {
+        const uint8_t *v = single_present(fd, m);
+        return v ? elem_field_len(fd, v) : 0;
+    }
+    size_t n = *(const size_t *)(m + fd->aux_off);
+    const uint8_t *arr = *(const uint8_t *const *)(m + fd->off);
+    if (!n) return 0;
+    if (fd->flags & PW_MSG_F_PACKED) return pw_pb_len_field_len(fd->num, packed_body_len(fd, arr, n));
+    size_t total = 0, es = elem_size(fd);
+    for (size_t i = 0; i < n; i++) total += elem_field_len(fd, arr + i * es);
+    return total;
+}
+
+size_t pw_msg_size(const pw_msg_desc *d, const void *msg)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < d->nfields; i++) total += field_len(&d->fields[i], msg);
+    return total;
+}
+
+/* A writer over memory already sized by pw_msg_size: bounds are asserted, not checked. */
+typedef struct wr {
+    uint8_t *p;
+    uint8_t *end;
+} wr;
+
+static void put_varint(wr *w, uint64_t v)
+{
+    assert((size_t)(w->end - w->p) >= pw_pb_varint_len(v));
+    while (v >= 0x80) {
+        *w->p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *w->p++ = (uint8_t)v;
+}
+
+static void put_le(wr *w, uint64_t v, unsigned n)
+{
+    assert((size_t)(w->end - w->p) >= n);
+    for (unsigned i = 0; i < n; i++) *w->p++ = (uint8_t)(v >> (8 * i));
+}
+
+static void put_tag(wr *w, uint32_t num, pw_pb_wire_type wt)
+{
+    put_varint(w, (uint64_t)num << 3 | (uint64_t)wt);
+}
+
+static void write_msg(const pw_msg_desc *d, const uint8_t *m, wr *w);
+
+/* Writes the value (no tag) of one element. */
+static void write_value(const pw_msg_field *fd, const uint8_t *p, wr *w)
+{
+    switch (fd->kind) {
+    case PW_MSG_STRING:
+    case PW_MSG_BYTES: {
+        const pw_pb_bytes *b = (const pw_pb_bytes *)p;
+        put_varint(w, b->len);
+        assert((size_t)(w->end - w->p) >= b->len);
+        if (b->len) memcpy(w->p, b->ptr, b->len);
+        w->p += b->len;
+        return;
+    }
+    case PW_MSG_MESSAGE:
+        put_varint(w, pw_msg_size(fd->sub, p));
+        write_msg(fd->sub, p, w);
+        return;
+    default: {
+        uint64_t v = load_scalar(fd->kind, p);
+        switch (kind_wt(fd->kind)) {
+        case PW_PB_WT_I64: put_le(w, v, 8); break;
+        case PW_PB_WT_I32: put_le(w, v, 4); break;
+        default: put_varint(w, v); break;
+        }
+    }
+    }
+}
+
+static void write_field(const pw_msg_field *fd, const uint8_t *m, wr *w)
+{
+    if (!(fd->flags & PW_MSG_F_REPEATED)) {
+        const uint8_t *v = single_present(fd, m);
+        if (!v) return;
+        put_tag(w, fd->num, kind_wt(fd->kind));
+        write_value(fd, v, w);
+        return;
+    }
+    size_t n = *(const size_t *)(m + fd->aux_off), es = elem_size(fd);
+    const uint8_t *arr = *(const uint8_t *const *)(m + fd->off);
+    if (!n) return;
+    if (fd->flags & PW_MSG_F_PACKED) {
+        put_tag(w, fd->num, PW_PB_WT_LEN);
+        put_varint(w, packed_body_len(fd, arr, n));
+        for (size_t i = 0; i < n; i++) write_value(fd, arr + i * es, w);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        put_tag(w, fd->num, kind_wt(fd->kind));
+        write_value(fd, arr + i * es, w);
+    }
+}
+
+static void write_msg(const pw_msg_desc *d, const uint8_t *m, wr *w)
+{
+    for (size_t i = 0; i < d->nfields; i++) write_field(&d->fields[i], m, w);
+}
+
+long pw_msg_encode_to(const pw_msg_desc *d, const void *msg, uint8_t *dst, size_t cap)
+{
+    size_t n = pw_msg_size(d, msg);
+    if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
+    if (n > cap) return -ENOBUFS;
+    wr w = {dst, dst + n};
+    write_msg(d, msg, &w);
+    assert(w.p == dst + n); /* the size pass and the write pass agree */
+    return (long)n;
+}
+
+/* Reserves n bytes at the end of out: the pointer, or NULL with *err set. */
+static uint8_t *reserve(buf *out, size_t n, int *err)
+{
+    uint8_t *p = buf_reserve(out, n);
+    if (!p) *err = buf_size(out) + n > out->cap || n > out->cap ? -ENOBUFS : -ENOMEM;
+    return p;
+}
+
+int pw_msg_encode(const pw_msg_desc *d, const void *msg, buf *out)
+{
+    size_t n = pw_msg_size(d, msg);
+    int err = 0;
+    if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
+    uint8_t *p = reserve(out, n, &err);
+    if (!p) return err;
+    wr w = {p, p + n};
+    write_msg(d, msg, &w);
+    assert(w.p == p + n);
+    buf_commit(out, n);
+    return 0;
+}
+
+int pw_msg_encode_field(const pw_msg_desc *d, const void *msg, uint32_t field, buf *out)
+{
+    size_t body = pw_msg_size(d, msg);
+    if (body > PW_PB_LEN_MAX) return -EMSGSIZE;
+    if (field == 0 || field > PW_PB_FIELD_MAX) return -EINVAL;
+    size_t n = pw_pb_len_field_len(field, body);
+    int err = 0;
+    uint8_t *p = reserve(out, n, &err);
+    if (!p) return err;
+    wr w = {p, p + n};
+    put_tag(&w, field, PW_PB_WT_LEN);
+    put_varint(&w, body);
+    write_msg(d, msg, &w);
+    assert(w.p == p + n);
+    buf_commit(out, n);
+    return 0;
+}
