@@ -414,6 +414,24 @@ void pw_grpc_conn_expire(pw_grpc_conn *g, uint64_t now_ns)
 void pw_grpc_conn_shutdown(pw_grpc_conn *g) { pw_h2_submit_goaway(g->h2, 0, NULL, 0); }
 size_t pw_grpc_conn_active_calls(const pw_grpc_conn *g) { return g->nactive; }
 
+size_t pw_grpc_conn_reset_finished(pw_grpc_conn *g)
+{
+    /* RFC 9113 §8.1: a server that sent a complete response may ask the client to stop
+     * sending its request with RST_STREAM(NO_ERROR). Only once the trailers are out: a reset
+     * drops the stream's pending output. The close that follows is deferred, so the list
+     * stays intact while we walk it. */
+    pw_h2_stats st;
+    pw_h2_session_stats(g->h2, &st);
+    if (st.pending_bytes + st.output_bytes > 0) return 0;
+    size_t n = 0;
+    for (pw_grpc_call *c = g->calls; c; c = c->next) {
+        if (!c->finished || c->trailers_pending || c->client_half_closed || buf_size(&c->outq))
+            continue;
+        if (pw_h2_submit_rst(g->h2, c->stream_id, PW_H2_NO_ERROR) == 0) n++;
+    }
+    return n;
+}
+
 bool pw_grpc_conn_idle(const pw_grpc_conn *g)
 {
     pw_h2_stats st;
