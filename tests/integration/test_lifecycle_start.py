@@ -168,6 +168,15 @@ class StartFailures(unittest.TestCase):
                 self.assertIn("ringqd: ", err)
         self.assertFalse(os.path.exists(self.data), "a bad flag must stop before anything starts")
 
+    def test_smallest_segment_bytes_starts(self):
+        """The lower bound --help and the error give is one the log accepts."""
+        srv = H.Server("ringqd", "--segment-bytes", "4198400", threads=2, data_dir=self.data)
+        try:
+            self.assertEqual(healthz(srv.port), 200)
+        finally:
+            code, log = C.stop(srv)
+        self.assertEqual(code, 0, log)
+
     def test_help_shows_ranges_and_version(self):
         p = subprocess.run([RINGQD, "--help"], capture_output=True, text=True, timeout=10)
         self.assertEqual(p.returncode, 0)
