@@ -49,8 +49,9 @@ int srv_queue_lock_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, "ringqd: cannot open data directory %s: %s\n", dir, strerror(errno));
-        return -errno;
+        int e = errno;
+        fprintf(stderr, "ringqd: cannot open data directory %s: %s\n", dir, strerror(e));
+        return -e;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;

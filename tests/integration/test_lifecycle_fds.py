@@ -81,5 +81,23 @@ def try_get(client, q):
         return None
 
 
+class RaisedLimit(unittest.TestCase):
+    def test_soft_limit_raised_to_hard(self):
+        def soft_low():
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard <= 256:
+            self.skipTest("hard RLIMIT_NOFILE too low to see a raise")
+        srv = H.Server("ringqd", threads=1, preexec_fn=soft_low)
+        try:
+            with open(f"/proc/{srv.proc.pid}/limits") as f:
+                row = next(l for l in f if l.startswith("Max open files")).split()
+            self.assertEqual(row[3], str(hard) if hard != resource.RLIM_INFINITY else "unlimited")
+        finally:
+            code, log = C.stop(srv)
+        self.assertEqual(code, 0, log)
+
+
 if __name__ == "__main__":
     unittest.main()
