@@ -97,7 +97,7 @@ class DrainIdleWork(unittest.TestCase):
             self.assertEqual(ws.wait_result(9).code, 0)
             self.assertTrue(ws.done.wait(EXIT_WITHIN_S))
             self.assertEqual(ws.error.code(), grpc.StatusCode.UNAVAILABLE)
-            self.assertEqual(srv.proc.wait(timeout=EXIT_WITHIN_S), 0)
+            self.assertEqual(srv.proc.wait(timeout=EXIT_WITHIN_S), 0, "".join(srv.lines[-40:]))
         finally:
             ch.close()
             srv.close()
