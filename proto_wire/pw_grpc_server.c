@@ -428,6 +428,32 @@ void pw_grpc_conn_expire(pw_grpc_conn *g, uint64_t now_ns)
 void pw_grpc_conn_shutdown(pw_grpc_conn *g) { pw_h2_submit_goaway(g->h2, 0, NULL, 0); }
 size_t pw_grpc_conn_active_calls(const pw_grpc_conn *g) { return g->nactive; }
 
+size_t pw_grpc_conn_reset_finished(pw_grpc_conn *g)
+{
+    /* RFC 9113 §8.1: a server that sent a complete response may ask the client to stop
+     * sending its request with RST_STREAM(NO_ERROR). Only once the trailers are out: a reset
+     * drops the stream's pending output. A reset made outside the session's callbacks closes
+     * the stream (and frees its call) before it returns, so each round walks the list afresh
+     * and resets the next stream id up: O(n^2) over at most max_concurrent_streams calls, once
+     * per drain. */
+    pw_h2_stats st;
+    pw_h2_session_stats(g->h2, &st);
+    if (st.pending_bytes + st.output_bytes > 0) return 0;
+    size_t n = 0;
+    uint32_t after = 0;
+    for (;;) {
+        uint32_t sid = 0;
+        for (pw_grpc_call *c = g->calls; c; c = c->next) {
+            if (!c->finished || c->trailers_pending || c->client_half_closed || buf_size(&c->outq))
+                continue;
+            if (c->stream_id > after && (sid == 0 || c->stream_id < sid)) sid = c->stream_id;
+        }
+        if (sid == 0) return n;
+        if (pw_h2_submit_rst(g->h2, sid, PW_H2_NO_ERROR) == 0) n++;
+        after = sid;
+    }
+}
+
 bool pw_grpc_conn_idle(const pw_grpc_conn *g)
 {
     pw_h2_stats st;

@@ -119,6 +119,11 @@ void pw_grpc_conn_expire(pw_grpc_conn *c, uint64_t now_ns);
 void pw_grpc_conn_shutdown(pw_grpc_conn *c);
 /* Calls in flight (not yet finished or cancelled). */
 size_t pw_grpc_conn_active_calls(const pw_grpc_conn *c);
+/* Resets (RST_STREAM NO_ERROR) the streams whose call is finished and whose trailers are
+ * out but whose client never ended its side (a bidi stream the client keeps open), so a
+ * draining connection can close once no call is left. Does nothing while any output is
+ * pending. Returns the number of streams reset; flush the output afterwards. */
+size_t pw_grpc_conn_reset_finished(pw_grpc_conn *g);
 /* Whether any stream is open at the HTTP/2 level (for idle timeouts). */
 bool pw_grpc_conn_idle(const pw_grpc_conn *c);
 /* Response bytes waiting for the peer's flow-control window or the socket: calls' queued

@@ -85,6 +85,12 @@ typedef struct q_log q_log;
 
 /* Fills the defaults. */
 void q_log_opts_default(q_log_opts *o);
+/* The range of segment_bytes q_log_open accepts with these options: a multiple of
+ * Q_SEG_ALIGN_BYTES from the smallest that holds one record of o->record_bytes_max to
+ * Q_SEG_BYTES_MAX. For flag checks before anything opens. */
+#define Q_SEG_ALIGN_BYTES 4096u /* page size: segments are mapped */
+uint32_t q_log_segment_bytes_min(const q_log_opts *o);
+uint32_t q_log_segment_bytes_max(void);
 /* Parses "always" | "never" | "interval:<ms>" into o->policy / o->interval_ms. 0 or -EINVAL. */
 int q_commit_policy_parse(const char *s, q_log_opts *o);
 

@@ -55,10 +55,20 @@ int q_commit_policy_parse(const char *s, q_log_opts *o)
     return 0;
 }
 
+uint32_t q_log_segment_bytes_min(const q_log_opts *o)
+{
+    uint64_t need = Q_SEG_HDR_BYTES + q_rec_span(o->record_bytes_max);
+    if (need < Q_SEG_BYTES_MIN) need = Q_SEG_BYTES_MIN;
+    need = (need + Q_SEG_ALIGN_BYTES - 1) / Q_SEG_ALIGN_BYTES * Q_SEG_ALIGN_BYTES;
+    return need > Q_SEG_BYTES_MAX ? (uint32_t)Q_SEG_BYTES_MAX : (uint32_t)need;
+}
+
+uint32_t q_log_segment_bytes_max(void) { return (uint32_t)Q_SEG_BYTES_MAX; }
+
 static int check_opts(const q_log_opts *o)
 {
     if (o->segment_bytes < Q_SEG_BYTES_MIN || o->segment_bytes > Q_SEG_BYTES_MAX ||
-        o->segment_bytes % 4096 != 0)
+        o->segment_bytes % Q_SEG_ALIGN_BYTES != 0)
         return -EINVAL;
     if (Q_SEG_HDR_BYTES + q_rec_span(o->record_bytes_max) > o->segment_bytes) return -EINVAL;
     if (o->policy == Q_COMMIT_INTERVAL &&

@@ -11,14 +11,17 @@
 static const char usage[] =
     "usage: ringq-interop-server [--port N] [--host ADDR] [--threads N] [flags]\n"
     "  gRPC interop TestService, health and reflection on HTTP/2 (h2c).\n"
-    "  --port N                 TCP port (default 7070; 0 picks a free one, logged as port=N)\n"
-    "  --host ADDR              listen address (default 127.0.0.1)\n"
-    "  --threads N              shard threads (default: online CPUs)\n"
+    "  --port N                 TCP port, 0..65535 (default 7070; 0 picks a free one, logged\n"
+    "                           as port=N); a port held by anything else: \"address in use\"\n"
+    "  --host ADDR              IPv4/IPv6 address, localhost or * (default 127.0.0.1)\n"
+    "  --threads N              shard threads, 1..64 (default: online CPUs)\n"
     "  --pin                    pin shard i to CPU i\n"
-    "  --max-message-bytes N    largest gRPC message (default 4194304)\n"
-    "  --max-concurrent-streams N  per connection (default 100)\n"
+    "  --max-message-bytes N    largest gRPC message, 1024..1073741824 (default 4194304)\n"
+    "  --max-concurrent-streams N  per connection, 1..1048576 (default 100)\n"
+    "  --handshake-timeout-ms N, --idle-timeout-ms N, --drain-timeout-ms N  as for ringqd\n"
     "  --port-file PATH         write the bound port there once listening\n"
-    "  --log-level L            debug|info|warn|error (default info)\n";
+    "  --log-level L            debug|info|warn|error (default info)\n"
+    "  --version                print the version and exit\n";
 
 static void on_drain(srv_shard *sh, void *ud)
 {

@@ -7,28 +7,37 @@
 #include "server/srv_queue.h"
 #include "server/srv_runtime.h"
 #include "worker/wk_mesh.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
     "usage: ringqd [--port N] [--host ADDR] [--data DIR] [--threads N] [flags]\n"
     "  ringq task-queue server: gRPC over h2c; /healthz and /metrics over HTTP/1.1 and h2c.\n"
-    "  --port N                 TCP port (default 7070; 0 picks a free one, logged as port=N)\n"
-    "  --host ADDR              listen address (default 127.0.0.1)\n"
-    "  --data DIR               data directory (default ./data)\n"
-    "  --threads N              shard threads (default: online CPUs)\n"
+    "  Every flag is checked before anything starts; a bad one exits 2 with its range.\n"
+    "  --port N                 TCP port, 0..65535 (default 7070; 0 picks a free one, logged\n"
+    "                           as port=N); a port held by anything else: \"address in use\"\n"
+    "  --host ADDR              IPv4/IPv6 address, localhost or * (default 127.0.0.1)\n"
+    "  --data DIR               data directory (default ./data), one ringqd at a time\n"
+    "  --threads N              shard threads, 1..64 (default: online CPUs)\n"
     "  --pin                    pin shard i to CPU i\n"
-    "  --max-message-bytes N    largest gRPC message (default 4194304)\n"
-    "  --max-concurrent-streams N  per connection (default 100)\n"
+    "  --max-message-bytes N    largest gRPC message, 1024..1073741824 (default 4194304)\n"
+    "  --max-concurrent-streams N  per connection, 1..1048576 (default 100)\n"
+    "  --handshake-timeout-ms N time for the preface or a request head, >= 1 (default 10000)\n"
     "  --idle-timeout-ms N      GOAWAY to connections idle that long (default 300000; 0 never)\n"
     "  --drain-timeout-ms N     on SIGTERM, time calls get to finish (default 10000)\n"
-    "  --fsync POLICY           always (default: ack after fdatasync) | interval:MS | never\n"
-    "  --partitions N           partitions of a new data directory (default 16; fixed after)\n"
-    "  --segment-bytes N        log segment size (default 67108864)\n"
-    "  --spin-us N              after cross-shard traffic, poll N us before sleeping\n"
+    "  --fsync POLICY           always (default: ack after fdatasync) | interval:MS (MS 1..60000)\n"
+    "                           | never\n"
+    "  --partitions N           partitions of a new data directory, 1..1024 (default 16; fixed\n"
+    "                           after)\n"
+    "  --segment-bytes N        log segment size, a multiple of 4096 from 4198400 to 1073741824\n"
+    "                           (default 67108864)\n"
+    "  --spin-us N              after cross-shard traffic, poll N us before sleeping, 0..1000\n"
     "                           (default 20; 0: always sleep at once)\n"
     "  --port-file PATH         write the bound port there once listening\n"
-    "  --log-level L            debug|info|warn|error (default info)\n";
+    "  --log-level L            debug|info|warn|error (default info)\n"
+    "  --version                print the version and exit\n"
+    "  Under systemd (Type=notify) READY=1 is sent once listening, STOPPING=1 on SIGTERM.\n";
 
 static void on_drain(srv_shard *sh, void *ud)
 {
@@ -37,30 +46,55 @@ static void on_drain(srv_shard *sh, void *ud)
     srv_queue_on_drain(sh, ud);
 }
 
+static int say_range(const char *flag, const char *value, unsigned long long lo, unsigned long long hi,
+                     const char *more)
+{
+    fprintf(stderr, "ringqd: --%s must be between %llu and %llu%s (got '%s')\n", flag, lo, hi, more,
+            value);
+    return SRV_FLAG_BAD_SAID;
+}
+
+static bool parse_ul(const char *s, unsigned long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoul(s, &end, 10);
+    return *s && *s != '-' && !*end && errno == 0;
+}
+
 static int extra_flag(const char *name, const char *value, void *ud)
 {
     srv_queue_opts *q = ud;
-    char *end;
-    if (strcmp(name, "fsync") == 0) return q_commit_policy_parse(value, &q->log) == 0 ? 1 : -1;
+    static const char *const mine[] = {"fsync", "partitions", "spin-us", "segment-bytes"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++) known |= strcmp(name, mine[i]) == 0;
+    if (!known) return 0;
+    if (!value) return 1; /* only asked whether the flag is ours */
+    unsigned long v;
+    if (strcmp(name, "fsync") == 0) {
+        if (q_commit_policy_parse(value, &q->log) == 0) return 1;
+        fprintf(stderr, "ringqd: --fsync must be always, never or interval:MS with MS 1..%u (got '%s')\n",
+                Q_INTERVAL_MS_MAX, value);
+        return SRV_FLAG_BAD_SAID;
+    }
     if (strcmp(name, "partitions") == 0) {
-        unsigned long v = strtoul(value, &end, 10);
-        if (*end || v == 0 || v > SRV_PARTITIONS_MAX) return -1;
+        if (!parse_ul(value, &v) || v == 0 || v > SRV_PARTITIONS_MAX)
+            return say_range(name, value, 1, SRV_PARTITIONS_MAX, "");
         q->partitions = (uint32_t)v;
         return 1;
     }
     if (strcmp(name, "spin-us") == 0) {
-        unsigned long v = strtoul(value, &end, 10);
-        if (*end || !*value || v * 1000u > WK_MESH_SPIN_NS_MAX) return -1;
+        if (!parse_ul(value, &v) || v > WK_MESH_SPIN_NS_MAX / 1000u)
+            return say_range(name, value, 0, WK_MESH_SPIN_NS_MAX / 1000u, "");
         q->spin_ns = (uint64_t)v * 1000u;
         return 1;
     }
-    if (strcmp(name, "segment-bytes") == 0) {
-        unsigned long v = strtoul(value, &end, 10);
-        if (*end || v < 65536 || v > (1ul << 31)) return -1;
-        q->log.segment_bytes = (uint32_t)v;
-        return 1;
-    }
-    return 0;
+    /* segment-bytes: the range q_log_open accepts, so a bad size never reaches a shard. */
+    uint32_t lo = q_log_segment_bytes_min(&q->log), hi = q_log_segment_bytes_max();
+    if (!parse_ul(value, &v) || v < lo || v > hi || v % Q_SEG_ALIGN_BYTES != 0)
+        return say_range(name, value, lo, hi, " and a multiple of 4096");
+    q->log.segment_bytes = (uint32_t)v;
+    return 1;
 }
 
 int main(int argc, char **argv)

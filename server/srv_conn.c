@@ -86,6 +86,16 @@ static void conn_leave(srv_conn *c)
 
 void srv_conn_hold(srv_conn *c) { conn_enter(c); }
 void srv_conn_release(srv_conn *c) { conn_leave(c); }
+/* A draining connection with no call left is done even while the peer keeps streams open on
+ * its side: a client that got a bidi stream's trailers need not end its half (ringq-worker does
+ * not), and waiting for it would hold the drain for --drain-timeout-ms. Those streams are
+ * reset with NO_ERROR once everything else is out; the session then wants to close. Returns
+ * true when resets were queued (flush again). */
+static bool conn_reset_drained(srv_conn *c)
+{
+    return c->sh->draining && pw_grpc_conn_active_calls(c->g) == 0 &&
+           pw_grpc_conn_reset_finished(c->g) > 0;
+}
 
 void srv_conn_flush(srv_conn *c)
 {
@@ -105,6 +115,10 @@ void srv_conn_flush(srv_conn *c)
     size_t n = buf_size(&c->out);
     if (n == 0) {
         buf_shrink(&c->out, 0);
+        if (c->g && !c->close_after_flush && conn_reset_drained(c)) {
+            srv_conn_flush(c);
+            return;
+        }
         if (c->g && pw_grpc_conn_want_close(c->g) && !c->close_after_flush) srv_conn_close_after_flush(c);
         if (c->close_after_flush && !c->lingering) {
             /* Everything is out: FIN after it, then drain the peer's input until it closes (or

@@ -66,7 +66,12 @@ struct srv_shard {
     bool draining;
     bool stopped;
     bool idle_counted; /* counted out of busy_shards (draining, no connection left) */
+    bool running;      /* passed start-up: its loop runs (or is about to) */
     ev_timer drain_timer;
+    ev_timer accept_timer;      /* ends a pause of accepting after EMFILE/ENFILE */
+    bool accept_paused;
+    uint64_t accept_refused;    /* accepts failed for want of descriptors since the last log */
+    uint64_t accept_log_ns;     /* when that was last logged (0: never) */
     srv_conn *conns;
     uint32_t nconns;
     srv_counters ctr;
@@ -83,7 +88,8 @@ struct srv_runtime {
     srv_hooks hooks;
     int nshards;
     srv_shard *shards;
-    _Atomic int port;       /* the bound port (after shard 0 listens) */
+    _Atomic int port;       /* the bound port (after shard 0 binds) */
+    int port_lock_fd;       /* srv_port_claim's / srv_port_lock's lock, or -1 */
     _Atomic int ready;      /* shards that finished init */
     _Atomic int inited;     /* shards whose shard_init hook ran (barrier before accepting) */
     _Atomic int draining;
@@ -120,6 +126,19 @@ void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_pl
 int srv_metrics_scrape(srv_shard *sh, buf *body, srv_gather_done_fn done, void *ctx);
 /* pw_grpc_done_fn of every HTTP/2 connection (user: its srv_conn): counts answered RPCs. */
 void srv_metrics_on_rpc_done(void *user, int method_index, pw_grpc_status status);
+
+/* srv_listen.c: makes sure o->host:o->port is free for this process's listeners before the
+ * shards bind it with SO_REUSEPORT (which would let them join another process's listeners
+ * silently). With port 0 there is nothing to claim. Takes the abstract lock
+ * "ringq-listen:<host>:<port>" (released when the process exits, however it exits: two servers
+ * starting at once cannot both pass), then probes the port without SO_REUSEPORT, waiting
+ * briefly for a killed predecessor's listeners to close. On success *lock_fd holds the lock
+ * (keep it open while serving; -1 with port 0). Errors are printed ("address in use"); returns
+ * 0 or a negative errno. */
+int srv_port_claim(const srv_options *o, int *lock_fd);
+/* Takes the abstract lock for host:`port` alone (after --port 0 resolved). Returns its fd or a
+ * negative errno after printing why (-EADDRINUSE: "address in use"). */
+int srv_port_lock(const srv_options *o, int port);
 
 /* srv_runtime.c: called when a connection is gone, to see whether a drain is complete. */
 void srv_shard_conn_gone(srv_shard *sh);

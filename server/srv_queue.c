@@ -77,6 +77,7 @@ int srv_queue_setup(const srv_queue_opts *o, int nshards)
         fprintf(stderr, "ringqd: cannot create data directory %s: %s\n", o->data_dir, strerror(errno));
         return -1;
     }
+    if (srv_queue_lock_dir(o->data_dir) < 0) return -1;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", o->data_dir, META_FILE);
     uint32_t parts = 0;
@@ -189,6 +190,7 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
     uint64_t t0 = rt_now_ns();
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
         if (srv_q_owner(k) != id) continue;
+        if (srv_runtime_failed(srv_shard_runtime(sh))) return; /* another shard failed: stop */
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/p%03u", srv_q.data_dir, k);
         q_part_opts po;

@@ -161,4 +161,9 @@ typedef struct srv_sub {
 } srv_sub;
 void srv_sub_serve(srv_part *sp, srv_waitq *wq);
 
+/* srv_queue_lock.c: takes the data directory's lock (flock on the directory) and records our
+ * pid in ringqd.pid. Returns the lock's fd (keep it open while running), or a negative errno
+ * after printing the reason ("data directory D is in use by another ringqd (pid N)": -EBUSY). */
+int srv_queue_lock_dir(const char *dir);
+
 #endif

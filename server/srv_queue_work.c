@@ -42,6 +42,7 @@ typedef struct srv_work {
     uint32_t inflight;        /* ack/nack/extend jobs not yet answered */
     uint32_t held;            /* tasks delivered and not yet acked or nacked on the stream */
     bool half_closed;
+    bool draining;            /* the server drains: end once no task is held */
     bool finished;
     buf pending;              /* WorkResponse messages, varint-length-prefixed */
     struct srv_work *snext, *sprev; /* the shard's open sessions (for drain) */
@@ -95,9 +96,17 @@ static void work_close(srv_work *w);
 
 static void maybe_finish(srv_work *w)
 {
-    if (w->half_closed && w->inflight == 0 && !w->finished && buf_size(&w->pending) == 0) {
+    if (w->finished || w->inflight != 0 || buf_size(&w->pending) != 0) return;
+    if (w->half_closed) {
         w->finished = true;
         pw_grpc_call_finish(w->call, PW_GRPC_OK, NULL);
+        work_close(w);
+    } else if (w->draining && w->held == 0) {
+        /* UNAVAILABLE, not OK: every gRPC client treats it as "try again" (ringq-worker
+         * re-subscribes with backoff, on the restarted server or another one); OK would read as
+         * "the server ended the subscription on purpose". */
+        w->finished = true;
+        pw_grpc_call_finish(w->call, PW_GRPC_UNAVAILABLE, "server is draining");
         work_close(w);
     }
 }
@@ -285,6 +294,7 @@ static void poke_all(srv_work *w)
 /* Credits left plus tasks held (delivered, not yet acked or nacked) stay <= the API's 10000. */
 static void grant(srv_work *w, uint64_t n)
 {
+    if (w->draining) return; /* no new deliveries once the server drains */
     int32_t cur = atomic_load(&w->credits);
     uint64_t out = (uint64_t)(cur > 0 ? cur : 0) + w->held;
     if (out >= WORK_CREDITS_MAX) return;
@@ -553,13 +563,17 @@ static void on_message_or_close(pw_grpc_call *c, const uint8_t *msg, size_t len)
 
 void srv_work_drain_shard(void)
 {
-    /* The API: Work streams end with UNAVAILABLE when the server drains (tasks they hold come
-     * back when their leases expire), so they do not hold the shutdown. */
-    while (t_sessions) {
-        srv_work *w = t_sessions;
-        w->finished = true;
-        pw_grpc_call_finish(w->call, PW_GRPC_UNAVAILABLE, "server is draining");
-        work_close(w);
+    /* The API: Work streams end with UNAVAILABLE when the server drains. An idle one (no task
+     * held, no ack in flight) ends now, so it does not hold the shutdown; one that holds tasks
+     * gets no new ones and ends once they are acked or nacked (within the drain time; after it
+     * the connection closes and the leases bring the tasks back). maybe_finish may unlink the
+     * session, so walk with the next pointer taken first. */
+    srv_work *next;
+    for (srv_work *w = t_sessions; w; w = next) {
+        next = w->snext;
+        w->draining = true;
+        atomic_store(&w->credits, 0);
+        maybe_finish(w);
     }
 }
 

@@ -5,16 +5,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "core/rt_net.h"
+#include "core/rt_notify.h"
+#include "core/rt_version.h"
 #include "server/srv_internal.h"
 
 /* Wake-up codes sent between shards. */
 #define SRV_WAKE_DRAIN 1u
 #define SRV_WAKE_STOP 2u
+
+/* Out of descriptors (EMFILE/ENFILE), accepting stops for this long: the failed connection stays
+ * in the backlog, so accepting again at once fails again in a loop that pegs the core and floods
+ * the log. 100 ms keeps a recovered server quick to notice freed descriptors. */
+#define SRV_ACCEPT_PAUSE_MS 100u
+/* At most one log line per this interval about refused accepts, with their count. */
+#define SRV_ACCEPT_LOG_EVERY_MS 1000u
+_Static_assert(SRV_ACCEPT_PAUSE_MS < SRV_ACCEPT_LOG_EVERY_MS, "a pause is shorter than a log interval");
 
 static _Thread_local srv_shard *t_self;
 
@@ -28,10 +39,12 @@ int srv_runtime_nshards(const srv_runtime *rt) { return rt->nshards; }
 srv_shard *srv_runtime_shard(srv_runtime *rt, int i) { return &rt->shards[i]; }
 bool srv_runtime_draining(const srv_runtime *rt) { return atomic_load(&rt->draining) != 0; }
 void srv_runtime_fail(srv_runtime *rt) { atomic_store(&rt->failed, 1); }
+bool srv_runtime_failed(const srv_runtime *rt) { return atomic_load(&rt->failed) != 0; }
 
 void srv_options_defaults(srv_options *o)
 {
     memset(o, 0, sizeof *o);
+    o->prog = "ringqd";
     o->host = "127.0.0.1";
     o->port = SRV_PORT_DEFAULT;
     o->threads = 0;
@@ -52,17 +65,107 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
+/* A numeric flag: the value must be a decimal in [lo, hi]. */
+typedef struct num_flag {
+    const char *name;
+    uint64_t lo, hi;
+} num_flag;
+
+static const num_flag num_flags[] = {
+    {"port", 0, 65535},
+    {"threads", 1, RT_SHARDS_MAX},
+    {"max-message-bytes", 1024, 1u << 30},
+    {"max-concurrent-streams", 1, 1u << 20},
+    {"idle-timeout-ms", 0, UINT32_MAX},
+    {"handshake-timeout-ms", 1, UINT32_MAX},
+    {"drain-timeout-ms", 0, UINT32_MAX},
+};
+
+static const num_flag *num_flag_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof num_flags / sizeof num_flags[0]; i++)
+        if (strcmp(num_flags[i].name, name) == 0) return &num_flags[i];
+    return NULL;
+}
+
+static void num_flag_set(srv_options *o, const char *name, uint64_t v)
+{
+    if (strcmp(name, "port") == 0) o->port = (int)v;
+    else if (strcmp(name, "threads") == 0) o->threads = (int)v;
+    else if (strcmp(name, "max-message-bytes") == 0)
+        o->grpc.max_recv_message_bytes = o->grpc.max_send_message_bytes = (size_t)v;
+    else if (strcmp(name, "max-concurrent-streams") == 0) o->grpc.max_concurrent_streams = (uint32_t)v;
+    else if (strcmp(name, "idle-timeout-ms") == 0) o->idle_ms = (uint32_t)v;
+    else if (strcmp(name, "handshake-timeout-ms") == 0) o->handshake_ms = (uint32_t)v;
+    else if (strcmp(name, "drain-timeout-ms") == 0) o->drain_ms = (uint32_t)v;
+}
+
+/* Returns 0, or -1 after printing why. */
+static int parse_flag(srv_options *o, const char *name, const char *val, srv_extra_flag_fn extra,
+                      void *ud)
+{
+    const num_flag *nf = num_flag_find(name);
+    if (nf) {
+        uint64_t v = 0;
+        if (parse_u64(val, nf->hi, &v) || v < nf->lo) {
+            fprintf(stderr, "%s: --%s must be between %llu and %llu (got '%s')\n", o->prog, name,
+                    (unsigned long long)nf->lo, (unsigned long long)nf->hi, val);
+            return -1;
+        }
+        num_flag_set(o, name, v);
+        return 0;
+    }
+    int bad = 0;
+    if (strcmp(name, "host") == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (rt_addr_parse(val, 0, &ss, &sl) != 0) {
+            fprintf(stderr, "%s: --host must be an IPv4 or IPv6 address, localhost or '*' (got '%s')\n",
+                    o->prog, val);
+            return -1;
+        }
+        o->host = val;
+    } else if (strcmp(name, "pin") == 0) o->pin = true;
+    else if (strcmp(name, "data") == 0) bad = !*val, o->data_dir = val;
+    else if (strcmp(name, "port-file") == 0) bad = !*val, o->port_file = val;
+    else if (strcmp(name, "log-level") == 0) {
+        log_level l;
+        bad = log_level_parse(val, &l) != 0;
+        if (!bad) log_set_level(l);
+    } else {
+        int r = extra ? extra(name, val, ud) : 0;
+        if (r == 0) {
+            fprintf(stderr, "%s: unknown flag --%s (see %s --help)\n", o->prog, name, o->prog);
+            return -1;
+        }
+        if (r == SRV_FLAG_BAD_SAID) return -1;
+        bad = r < 0;
+    }
+    if (bad) {
+        fprintf(stderr, "%s: bad value for --%s: '%s' (see %s --help)\n", o->prog, name,
+                val ? val : "", o->prog);
+        return -1;
+    }
+    return 0;
+}
+
 int srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
                       srv_extra_flag_fn extra, void *ud)
 {
+    const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    if (argc > 0) o->prog = slash ? slash + 1 : argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             return 1;
         }
+        if (strcmp(a, "--version") == 0) {
+            printf("%s %s (%s)\n", o->prog, RT_VERSION, RT_VERSION_GIT);
+            return 1;
+        }
         if (strncmp(a, "--", 2) != 0) {
-            fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", argv[0], a);
+            fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", o->prog, a, o->prog);
             return -1;
         }
         char name[64];
@@ -74,57 +177,58 @@ int srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
         } else {
             snprintf(name, sizeof name, "%s", a + 2);
             if (strcmp(name, "pin") != 0) {
+                bool known = num_flag_find(name) || strcmp(name, "host") == 0 ||
+                             strcmp(name, "data") == 0 || strcmp(name, "port-file") == 0 ||
+                             strcmp(name, "log-level") == 0 || (extra && extra(name, NULL, ud) != 0);
+                if (!known) {
+                    fprintf(stderr, "%s: unknown flag --%s (see %s --help)\n", o->prog, name, o->prog);
+                    return -1;
+                }
                 if (i + 1 >= argc) {
-                    fprintf(stderr, "%s: --%s needs a value\n", argv[0], name);
+                    fprintf(stderr, "%s: --%s needs a value\n", o->prog, name);
                     return -1;
                 }
                 val = argv[++i];
             }
         }
-        uint64_t v = 0;
-        int bad = 0;
-        if (strcmp(name, "host") == 0) o->host = val;
-        else if (strcmp(name, "port") == 0) { bad = parse_u64(val, 65535, &v); o->port = (int)v; }
-        else if (strcmp(name, "threads") == 0) {
-            bad = parse_u64(val, RT_SHARDS_MAX, &v) || v == 0;
-            o->threads = (int)v;
-        }
-        else if (strcmp(name, "pin") == 0) o->pin = true;
-        else if (strcmp(name, "data") == 0) o->data_dir = val;
-        else if (strcmp(name, "port-file") == 0) o->port_file = val;
-        else if (strcmp(name, "log-level") == 0) {
-            log_level l;
-            bad = log_level_parse(val, &l) != 0;
-            if (!bad) log_set_level(l);
-        }
-        else if (strcmp(name, "max-message-bytes") == 0) {
-            bad = parse_u64(val, 1u << 30, &v) || v < 1024;
-            o->grpc.max_recv_message_bytes = o->grpc.max_send_message_bytes = (size_t)v;
-        }
-        else if (strcmp(name, "max-concurrent-streams") == 0) {
-            bad = parse_u64(val, 1u << 20, &v) || v == 0;
-            o->grpc.max_concurrent_streams = (uint32_t)v;
-        }
-        else if (strcmp(name, "idle-timeout-ms") == 0) { bad = parse_u64(val, UINT32_MAX, &v); o->idle_ms = (uint32_t)v; }
-        else if (strcmp(name, "handshake-timeout-ms") == 0) { bad = parse_u64(val, UINT32_MAX, &v) || v == 0; o->handshake_ms = (uint32_t)v; }
-        else if (strcmp(name, "drain-timeout-ms") == 0) { bad = parse_u64(val, UINT32_MAX, &v); o->drain_ms = (uint32_t)v; }
-        else {
-            int r = extra ? extra(name, val, ud) : 0;
-            if (r == 0) {
-                fprintf(stderr, "%s: unknown flag --%s (see --help)\n", argv[0], name);
-                return -1;
-            }
-            bad = r < 0;
-        }
-        if (bad) {
-            fprintf(stderr, "%s: bad value for --%s: '%s'\n", argv[0], name, val ? val : "");
-            return -1;
-        }
+        if (parse_flag(o, name, val, extra, ud) != 0) return -1;
     }
     return 0;
 }
 
 /* ---- accept ---- */
+
+static void accept_arm(srv_shard *sh)
+{
+    if (sh->draining || sh->listen_fd < 0 || sh->accept_paused || sh->accept_op.busy) return;
+    int r = ev_accept_multishot(sh->loop, &sh->accept_op, sh->listen_fd);
+    if (r < 0) log_error("cannot re-arm accept", "err=%d", r);
+}
+
+static void on_accept_resume(ev_loop *loop, ev_timer *t)
+{
+    srv_shard *sh = t->ud;
+    sh->accept_paused = false;
+    accept_arm(sh);
+}
+
+/* Out of descriptors: the connection stays in the backlog. Stop accepting for a moment (the
+ * connections we serve keep going and may free some) and say so at most once per interval. */
+static void accept_pause(srv_shard *sh, int err)
+{
+    sh->accept_refused++;
+    uint64_t now = ev_loop_now(sh->loop);
+    if (sh->accept_log_ns == 0 || now - sh->accept_log_ns >= (uint64_t)SRV_ACCEPT_LOG_EVERY_MS * RT_NS_PER_MS) {
+        log_warn("out of file descriptors; accepting paused", "err=%d refused=%llu pause_ms=%u conns=%u", err,
+                 (unsigned long long)sh->accept_refused, SRV_ACCEPT_PAUSE_MS, sh->nconns);
+        sh->accept_log_ns = now;
+        sh->accept_refused = 0;
+    }
+    if (sh->accept_paused) return;
+    sh->accept_paused = true;
+    if (sh->accept_op.busy) ev_cancel(sh->loop, NULL, &sh->accept_op);
+    ev_timer_start(sh->loop, &sh->accept_timer, now + (uint64_t)SRV_ACCEPT_PAUSE_MS * RT_NS_PER_MS);
+}
 
 static void on_accept(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
@@ -138,14 +242,13 @@ static void on_accept(ev_loop *loop, ev_op *op, int res, unsigned flags)
         } else {
             srv_conn_accepted(sh, res);
         }
-    } else if (res != -ECANCELED) {
-        /* EMFILE/ENFILE/ENOMEM: log and keep going; the multishot may have ended. */
+    } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+        accept_pause(sh, res);
+    } else if (res != -ECANCELED && !(sh->draining && res == -EBADF)) {
+        /* (A drain closes the listener; an accept queued before it then finds no socket.) */
         log_warn("accept failed", "err=%d", res);
     }
-    if (!(flags & EV_F_MORE) && !sh->draining && sh->listen_fd >= 0) {
-        int r = ev_accept_multishot(loop, &sh->accept_op, sh->listen_fd);
-        if (r < 0) log_error("cannot re-arm accept", "err=%d", r);
-    }
+    if (!(flags & EV_F_MORE)) accept_arm(sh);
 }
 
 /* ---- drain ---- */
@@ -158,6 +261,7 @@ static void shard_stop_now(srv_shard *sh)
     if (sh->stopped) return;
     sh->stopped = true;
     ev_timer_stop(sh->loop, &sh->drain_timer);
+    ev_timer_stop(sh->loop, &sh->accept_timer);
     ev_loop_stop(sh->loop);
 }
 
@@ -193,6 +297,7 @@ static void shard_begin_drain(srv_shard *sh)
 {
     if (sh->draining) return;
     sh->draining = true;
+    ev_timer_stop(sh->loop, &sh->accept_timer);
     if (sh->listen_fd >= 0) {
         /* Closing the listener ends the multishot accept (it completes with an error). */
         if (sh->accept_op.busy) ev_cancel(sh->loop, NULL, &sh->accept_op);
@@ -201,7 +306,6 @@ static void shard_begin_drain(srv_shard *sh)
     }
     if (sh->rt->hooks.on_drain) sh->rt->hooks.on_drain(sh, sh->rt->hooks.ud);
     for (srv_conn *c = sh->conns; c; c = c->next) srv_conn_begin_drain(c);
-    ev_timer_init(&sh->drain_timer, on_drain_deadline, sh);
     ev_timer_start(sh->loop, &sh->drain_timer,
                    ev_loop_now(sh->loop) + (uint64_t)sh->rt->opt.drain_ms * RT_NS_PER_MS);
     shard_maybe_stop(sh);
@@ -219,6 +323,11 @@ static bool on_iteration(ev_loop *loop, void *ud, ev_hook_phase phase)
 static void on_wake(ev_loop *loop, void *ud, uint32_t data)
 {
     srv_shard *sh = ud;
+    /* Start-up failed elsewhere (the main thread's wake through the eventfd carries no code). */
+    if (atomic_load(&sh->rt->failed)) {
+        shard_stop_now(sh);
+        return;
+    }
     if (data == SRV_WAKE_DRAIN || atomic_load(&sh->rt->draining)) shard_begin_drain(sh);
     if (data == SRV_WAKE_STOP || (sh->draining && atomic_load(&sh->rt->busy_shards) == 0)) shard_stop_now(sh);
 }
@@ -231,6 +340,8 @@ static void on_signal(ev_loop *loop, ev_op *op, int res, unsigned flags)
         if (sig == SIGTERM || sig == SIGINT) {
             if (!atomic_exchange(&sh->rt->draining, 1)) {
                 log_info("signal received; draining", "signal=%d drain_ms=%u", sig, sh->rt->opt.drain_ms);
+                int nr = rt_notify("STOPPING=1\nSTATUS=draining");
+                if (nr < 0) log_warn("cannot notify the service manager", "err=%d", nr);
                 for (int i = 0; i < sh->rt->nshards; i++)
                     if (i != sh->id) ev_loop_wake_from(loop, sh->rt->shards[i].loop, SRV_WAKE_DRAIN);
                 shard_begin_drain(sh);
@@ -259,63 +370,105 @@ static void write_port_file(const char *path, int port)
     rename(tmp, path);
 }
 
+/* Start-up failed on this shard: say why once for the process (the first failure is the
+ * cause; the others only follow it) and stop the start. */
+static void start_fail(srv_runtime *rt, const char *msg, const char *fmt_host, int port, int err)
+{
+    if (!atomic_exchange(&rt->failed, 1))
+        log_error(msg, "host=%s port=%d err=%d reason=\"%s\"", fmt_host, port, err, strerror(-err));
+}
+
+/* Binds this shard's listener (not listening yet). Shard 0 binds first so that --port 0
+ * resolves to one port all shards share. Returns false when start-up failed. */
+static bool shard_bind(srv_runtime *rt, srv_shard *sh)
+{
+    if (sh->id != 0)
+        while (atomic_load(&rt->port) == 0 && !atomic_load(&rt->failed)) sched_yield();
+    if (atomic_load(&rt->failed)) return false;
+    int port = sh->id == 0 ? rt->opt.port : atomic_load(&rt->port);
+    sh->listen_fd = rt_bind_tcp(rt->opt.host, (uint16_t)port, true);
+    if (sh->listen_fd < 0) {
+        start_fail(rt, "cannot bind", rt->opt.host, port, sh->listen_fd);
+        if (sh->id == 0) atomic_store(&rt->port, -1);
+        return false;
+    }
+    if (sh->id == 0) {
+        int p = rt_socket_port(sh->listen_fd);
+        if (p <= 0) {
+            start_fail(rt, "cannot read the bound port", rt->opt.host, port, p < 0 ? p : -EINVAL);
+            atomic_store(&rt->port, -1);
+            return false;
+        }
+        /* --port 0: lock the port the kernel gave us, so a ringqd started on it fails. */
+        if (rt->port_lock_fd < 0 && (rt->port_lock_fd = srv_port_lock(&rt->opt, p)) < 0) {
+            atomic_store(&rt->failed, 1);
+            atomic_store(&rt->port, -1);
+            return false;
+        }
+        atomic_store(&rt->port, p);
+    }
+    return true;
+}
+
 static void shard_main(int id, void *arg)
 {
     srv_runtime *rt = arg;
     srv_shard *sh = &rt->shards[id];
     t_self = sh;
+    ev_timer_init(&sh->drain_timer, on_drain_deadline, sh);
+    ev_timer_init(&sh->accept_timer, on_accept_resume, sh);
     int err;
     const char *why;
     ev_loop_opts lo = {.shard_id = id};
     sh->loop = ev_loop_create(&lo, &err, &why);
-    if (!sh->loop) {
-        /* Every shard fails the same way: one line says why. */
-        if (!atomic_exchange(&rt->failed, 1)) log_error(why, "err=%d", err);
-        atomic_fetch_add(&rt->inited, 1);
-        atomic_fetch_add(&rt->ready, 1);
-        return;
+    bool ok = sh->loop != NULL;
+    if (!ok && !atomic_exchange(&rt->failed, 1)) log_error(why, "err=%d", err);
+    if (ok) {
+        ev_loop_add_wake_handler(sh->loop, on_wake, sh);
+        ev_loop_add_hook(sh->loop, on_iteration, sh);
+        ok = shard_bind(rt, sh);
     }
-    ev_loop_add_wake_handler(sh->loop, on_wake, sh);
-    ev_loop_add_hook(sh->loop, on_iteration, sh);
-
-    /* Shard 0 binds first so that --port 0 resolves to one port all shards share. */
-    if (id != 0)
-        while (atomic_load(&rt->port) == 0 && !atomic_load(&rt->failed)) sched_yield();
-    int port = id == 0 ? rt->opt.port : atomic_load(&rt->port);
-    sh->listen_fd = atomic_load(&rt->failed) ? -1 : rt_listen_tcp(rt->opt.host, (uint16_t)port, true);
-    if (sh->listen_fd < 0) {
-        log_error("cannot listen", "host=%s port=%d err=%d reason=\"%s\"", rt->opt.host, port,
-                  sh->listen_fd, strerror(-sh->listen_fd));
-        atomic_store(&rt->failed, 1);
-        if (id == 0) atomic_store(&rt->port, -1);
-        atomic_fetch_add(&rt->inited, 1);
-        atomic_fetch_add(&rt->ready, 1);
-        ev_loop_destroy(sh->loop);
-        sh->loop = NULL;
-        return;
-    }
-    if (id == 0) atomic_store(&rt->port, rt_socket_port(sh->listen_fd));
-    if (rt->hooks.shard_init) rt->hooks.shard_init(sh, rt->hooks.ud);
+    bool init_ran = ok && rt->hooks.shard_init;
+    if (init_ran) rt->hooks.shard_init(sh, rt->hooks.ud);
     /* Barrier: no shard accepts (and so sends cross-shard work) before every shard has set up
-     * its state and its mailbox waker. Start-up only. */
+     * its state and its mailbox waker. A failure anywhere ends the wait: nobody serves. */
     atomic_fetch_add(&rt->inited, 1);
     while (atomic_load(&rt->inited) < rt->nshards && !atomic_load(&rt->failed)) sched_yield();
+    /* Only now listen: until every shard is ready the port refuses connections (a client
+     * retries a refused connect) instead of queueing them where nobody accepts. */
+    if (ok && !atomic_load(&rt->failed)) {
+        int r = rt_listen(sh->listen_fd);
+        if (r < 0) start_fail(rt, "cannot listen", rt->opt.host, atomic_load(&rt->port), r);
+    }
+    if (!ok || atomic_load(&rt->failed)) {
+        if (init_ran && rt->hooks.shard_fini) rt->hooks.shard_fini(sh, rt->hooks.ud);
+        if (sh->listen_fd >= 0) close(sh->listen_fd);
+        sh->listen_fd = -1;
+        atomic_fetch_add(&rt->ready, 1);
+        pw_grpc_thread_exit();
+        return;
+    }
     sh->accept_op.cb = on_accept;
     sh->accept_op.ud = sh;
-    ev_accept_multishot(sh->loop, &sh->accept_op, sh->listen_fd);
+    accept_arm(sh);
     if (sh->sigfd >= 0) {
         sh->sig_op.cb = on_signal;
         sh->sig_op.ud = sh;
         ev_read(sh->loop, &sh->sig_op, sh->sigfd, &sh->siginfo, sizeof sh->siginfo, 0);
     }
+    sh->running = true;
     if (atomic_fetch_add(&rt->ready, 1) + 1 == rt->nshards && !atomic_load(&rt->failed)) {
         int p = atomic_load(&rt->port);
         log_info("listening", "host=%s port=%d threads=%d", rt->opt.host, p, rt->nshards);
         if (rt->opt.port_file) write_port_file(rt->opt.port_file, p);
+        int nr = rt_notify("READY=1\nSTATUS=listening");
+        if (nr < 0) log_warn("cannot notify the service manager", "err=%d", nr);
     }
-    /* A drain may have been requested before this shard installed its wake handler. */
+    /* A drain may have been requested before this shard installed its wake handler. It may
+     * also have stopped the shard already (no connection: the drain is complete), and
+     * ev_loop_run would forget that stop: then do not run at all. */
     if (atomic_load(&rt->draining)) shard_begin_drain(sh);
-    int r = ev_loop_run(sh->loop);
+    int r = sh->stopped ? 0 : ev_loop_run(sh->loop);
     if (r < 0) atomic_store(&rt->failed, 1);
     if (rt->hooks.shard_fini) rt->hooks.shard_fini(sh, rt->hooks.ud);
     while (sh->conns) srv_conn_close(sh->conns);
@@ -325,16 +478,39 @@ static void shard_main(int id, void *arg)
     pw_grpc_thread_exit();
 }
 
+/* Raises the soft descriptor limit to the hard one: every connection and segment is a
+ * descriptor, and distributions start services at a soft 1024. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_warn("cannot read RLIMIT_NOFILE", "err=%d", -errno);
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) log_warn("cannot raise RLIMIT_NOFILE", "err=%d", -errno);
+        else log_debug("raised RLIMIT_NOFILE", "from=%llu to=%llu", (unsigned long long)was,
+                       (unsigned long long)rl.rlim_cur);
+    }
+}
+
 int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
 {
+    raise_nofile();
+    int lock_fd;
+    if (srv_port_claim(o, &lock_fd) < 0) return 1;
     srv_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) return 1;
     rt->opt = *o;
+    rt->port_lock_fd = lock_fd;
     rt->grpc = grpc;
     if (hooks) rt->hooks = *hooks;
     rt->nshards = o->threads > 0 ? o->threads : rt_cpu_count();
     atomic_store(&rt->busy_shards, rt->nshards);
     rt->shards = calloc((size_t)rt->nshards, sizeof *rt->shards);
+    if (!rt->shards) return 1;
     rt->start_wall_ns = rt_wall_ns();
     int sigfd = rt_signalfd_create();
     if (sigfd < 0) {
@@ -353,20 +529,20 @@ int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
         log_error("cannot start shard threads", "err=%d", r);
         atomic_store(&rt->failed, 1);
     }
-    /* If a shard failed at start-up, stop the others. */
+    /* Every started shard reports once: serving, or gave up. If start-up failed anywhere, the
+     * shards already running stop at once (nothing was accepted: their listeners were not
+     * listening before every shard was ready). */
     while (atomic_load(&rt->ready) < threads.n) sched_yield();
     if (atomic_load(&rt->failed)) {
-        atomic_store(&rt->draining, 1);
-        for (int i = 0; i < rt->nshards; i++) {
-            if (!rt->shards[i].loop) continue;
-            ev_loop_wake_from(NULL, rt->shards[i].loop, SRV_WAKE_DRAIN);
-        }
+        for (int i = 0; i < rt->nshards; i++)
+            if (rt->shards[i].running) ev_loop_wake_from(NULL, rt->shards[i].loop, SRV_WAKE_STOP);
     }
     rt_shards_join(&threads);
     int failed = atomic_load(&rt->failed);
     for (int i = 0; i < rt->nshards; i++)
         if (rt->shards[i].loop) ev_loop_destroy(rt->shards[i].loop);
     close(sigfd);
+    if (rt->port_lock_fd >= 0) close(rt->port_lock_fd);
     free(rt->shards);
     free(rt);
     if (!failed) log_info("stopped", NULL);

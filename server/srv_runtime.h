@@ -23,6 +23,7 @@
 #define SRV_CONNS_PER_SHARD_MAX 65536u    /* beyond this, new connections are closed at once */
 
 typedef struct srv_options {
+    const char *prog;     /* program name for messages (argv[0]'s last component) */
     const char *host;
     int port;             /* 0: pick a free port (logged as port=N) */
     int threads;          /* shards; default: online CPUs */
@@ -76,15 +77,25 @@ typedef struct srv_hooks {
     void *ud;
 } srv_hooks;
 
-/* Parses the common flags (see srv_usage()). Unknown flags are an error unless `extra` handles
- * them: extra(name, value, ud) returns 1 when it consumed a flag with a value, 0 when not its
- * flag, negative on a bad value. Returns 0, 1 (help printed: exit 0) or -1 (error printed). */
+/* Parses and validates the common flags, before anything starts. Unknown flags are an error
+ * ("unknown flag --x") unless `extra` handles them: extra(name, value, ud) returns 1 when it
+ * consumed a flag with a value, 0 when not its flag (called with value NULL first, to tell an
+ * unknown flag from a missing value), SRV_FLAG_BAD on a bad value (the parser
+ * prints "bad value"), or SRV_FLAG_BAD_SAID after printing its own message (with the range).
+ * --help prints `usage`; --version prints "<prog> RT_VERSION (RT_VERSION_GIT)". Returns 0, 1
+ * (help or version printed: exit 0) or -1 (error printed on stderr: exit 2). */
+#define SRV_FLAG_BAD (-1)
+#define SRV_FLAG_BAD_SAID (-2)
 typedef int (*srv_extra_flag_fn)(const char *name, const char *value, void *ud);
 int srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
                       srv_extra_flag_fn extra, void *ud);
 void srv_options_defaults(srv_options *o);
 
-/* Runs the server until drained. Returns the process exit code (0 after a graceful drain). */
+/* Runs the server until drained. Before any shard starts: raises RLIMIT_NOFILE's soft limit to
+ * the hard one and claims the listen address (srv_port_claim). Shards bind, run shard_init,
+ * and only then listen: a connection is accepted only once every shard can serve it. Sends
+ * READY=1 ($NOTIFY_SOCKET) once listening and STOPPING=1 when a drain starts. Returns the
+ * process exit code (0 after a graceful drain, 1 when start-up failed). */
 int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks);
 
 /* Shard accessors (for handlers and services). */
@@ -98,7 +109,10 @@ srv_shard *srv_shard_self(void);
 int srv_runtime_nshards(const srv_runtime *rt);
 srv_shard *srv_runtime_shard(srv_runtime *rt, int i);
 bool srv_runtime_draining(const srv_runtime *rt);
-/* Marks start-up failed (from a shard_init hook): the process stops and exits 1. */
+/* Marks start-up failed (from a shard_init hook): every shard stops without serving and the
+ * process exits 1 at once (log the cause first). */
 void srv_runtime_fail(srv_runtime *rt);
+/* Whether start-up failed: a long shard_init (recovery) checks it to give up early. */
+bool srv_runtime_failed(const srv_runtime *rt);
 
 #endif

@@ -24,7 +24,7 @@ class Server:
     """A server process. Its stderr is collected line by line by a reader thread; `port` is
     taken from the 'listening' log line."""
 
-    def __init__(self, binary, *args, threads=2, data_dir=None, env=None):
+    def __init__(self, binary, *args, threads=2, data_dir=None, env=None, preexec_fn=None):
         self.binary = os.path.join(BUILD, binary)
         self.tmp = tempfile.TemporaryDirectory(prefix="ringq-it-")
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
@@ -35,7 +35,7 @@ class Server:
         self.lines = []
         self._q = queue.Queue()
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=env, text=True)
+                                     env=env, text=True, preexec_fn=preexec_fn)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.port = self._wait_port()

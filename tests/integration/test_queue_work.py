@@ -425,8 +425,8 @@ class WorkStreamTest(unittest.TestCase):
 
 class DrainTest(unittest.TestCase):
     """SIGTERM: the server drains. Waiting long-polls answer at once (empty), Work streams end
-    with UNAVAILABLE (the API's code for a draining server) instead of holding the shutdown,
-    and new calls are refused with UNAVAILABLE."""
+    with UNAVAILABLE (the API's code for a draining server) once they hold no task instead of
+    holding the shutdown, and new calls are refused with UNAVAILABLE."""
 
     def test_sigterm_ends_long_polls_and_work_streams_promptly(self):
         srv = C.start_ringqd(threads=2)
@@ -450,6 +450,8 @@ class DrainTest(unittest.TestCase):
             srv.proc.send_signal(signal.SIGTERM)
             self.assertEqual(list(fut.result(timeout=10).tasks), [])
             self.assertLess(time.monotonic() - t0, 3, "the long-poll held the drain")
+            # The stream holds a task: it gets the drain time to finish it, and ends once acked.
+            w.ack([tid], request_id=2)
             self.assertTrue(w.done.wait(8), "the Work stream is still open")
             self.assertLess(time.monotonic() - t0, 5, "the Work stream held the drain")
             self.assertIsNotNone(w.error)
