@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_grpc_server_int.h"
 
 /* One gzip context per thread: a deflate state is ~256 KiB, far too much per connection, and a
@@ -31,7 +32,7 @@ void pw_grpc_thread_exit(void)
 
 pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_method *m)
 {
-    pw_grpc_call *c = calloc(1, sizeof *c);
+    pw_grpc_call *c = rt_calloc(1, sizeof *c);
     if (!c) return NULL;
     c->conn = g;
     c->stream_id = sid;
@@ -53,21 +54,21 @@ pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_meth
 static void free_out_md(pw_grpc_out_md *md, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(md[i].name);
-        free(md[i].value);
+        rt_free(md[i].name);
+        rt_free(md[i].value);
     }
 }
 
 static void call_free(pw_grpc_call *c)
 {
     pw_grpc_deframer_deinit(&c->df);
-    free(c->held);
-    free(c->md);
+    rt_free(c->held);
+    rt_free(c->md);
     free_out_md(c->init_md, c->ninit_md);
     free_out_md(c->trail_md, c->ntrail_md);
-    free(c->final_message);
+    rt_free(c->final_message);
     buf_deinit(&c->outq);
-    free(c);
+    rt_free(c);
 }
 
 void pw_grpc_call_ref(pw_grpc_call *c) { c->refs++; }
@@ -151,10 +152,10 @@ static int add_md(pw_grpc_out_md *arr, size_t *n, const char *name, const uint8_
     if (!bin && !pw_grpc_md_value_valid(name, nl, (const char *)v, len)) return -EINVAL;
     if (*n >= PW_GRPC_OUT_MD_MAX) return -ENOSPC;
     size_t wl = bin ? pw_b64_encoded_len(len, false) : len;
-    char *nm = strdup(name), *val = malloc(wl + 1);
+    char *nm = rt_strdup(name), *val = rt_malloc(wl + 1);
     if (!nm || !val) {
-        free(nm);
-        free(val);
+        rt_free(nm);
+        rt_free(val);
         return -ENOMEM;
     }
     if (bin) pw_b64_encode(val, v, len, false);
@@ -284,8 +285,8 @@ static int check_can_send(pw_grpc_call *c)
 buf *pw_grpc_call_send_begin(pw_grpc_call *c)
 {
     if (check_can_send(c) != 0) return NULL;
-    uint8_t *p = buf_reserve(&c->outq, PW_GRPC_MSG_PREFIX_BYTES);
-    if (!p) return NULL;
+    uint8_t *p;
+    if (buf_reserve(&c->outq, PW_GRPC_MSG_PREFIX_BYTES, &p) < 0) return NULL;
     buf_commit(&c->outq, PW_GRPC_MSG_PREFIX_BYTES);
     c->send_mark = c->outq.wr - PW_GRPC_MSG_PREFIX_BYTES - c->outq.rd;
     c->in_send = true;
@@ -369,7 +370,7 @@ int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
     if (message && *message) {
         size_t ml = strlen(message);
         size_t el = pw_grpc_pct_encoded_len((const uint8_t *)message, ml);
-        c->final_message = malloc(el + 1);
+        c->final_message = rt_malloc(el + 1);
         if (c->final_message) {
             pw_grpc_pct_encode((uint8_t *)c->final_message, (const uint8_t *)message, ml);
             c->final_message[el] = 0;

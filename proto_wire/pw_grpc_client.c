@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_client.h"
 #include "proto_wire/pw_grpc_msg.h"
@@ -90,8 +91,8 @@ static void call_free(pw_grpc_ccall *c)
 {
     buf_deinit(&c->out);
     pw_grpc_deframer_deinit(&c->df);
-    free(c->path);
-    free(c);
+    rt_free(c->path);
+    rt_free(c);
 }
 
 /* Delivers on_close with `st` and frees the call. */
@@ -433,7 +434,7 @@ pw_grpc_client *pw_grpc_client_create(const pw_grpc_client_opts *opts)
     const char *auth = opts && opts->authority ? opts->authority : "localhost";
     const char *ua = opts && opts->user_agent ? opts->user_agent : "ringq-c/1";
     if (strlen(auth) > PW_GRPC_CLIENT_AUTHORITY_MAX) return NULL;
-    pw_grpc_client *cl = calloc(1, sizeof *cl);
+    pw_grpc_client *cl = rt_calloc(1, sizeof *cl);
     if (!cl) return NULL;
     memcpy(cl->authority, auth, strlen(auth) + 1);
     snprintf(cl->user_agent, sizeof cl->user_agent, "%s", ua);
@@ -453,7 +454,7 @@ pw_grpc_client *pw_grpc_client_create(const pw_grpc_client_opts *opts)
     cfg.max_concurrent_streams = 0; /* servers do not open streams to us (push is off) */
     cl->h2 = pw_h2_session_create(PW_H2_ROLE_CLIENT, &cfg, &cb, cl);
     if (!cl->h2) {
-        free(cl);
+        rt_free(cl);
         return NULL;
     }
     return cl;
@@ -483,7 +484,7 @@ void pw_grpc_client_destroy(pw_grpc_client *cl)
     pw_gzip_ctx_deinit(&cl->gz);
     buf_deinit(&cl->zin);
     buf_deinit(&cl->zout);
-    free(cl);
+    rt_free(cl);
 }
 
 ssize_t pw_grpc_client_recv(pw_grpc_client *cl, const uint8_t *in, size_t len, uint64_t now_ns)
@@ -569,9 +570,9 @@ pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_
         *err = -ENOTCONN;
         return NULL;
     }
-    pw_grpc_ccall *c = calloc(1, sizeof *c);
-    if (!c || !(c->path = strdup(path))) {
-        free(c);
+    pw_grpc_ccall *c = rt_calloc(1, sizeof *c);
+    if (!c || !(c->path = rt_strdup(path))) {
+        rt_free(c);
         *err = -ENOMEM;
         return NULL;
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_grpc_server_int.h"
 
 typedef struct pw_grpc_plain {
@@ -35,7 +36,7 @@ static void unlink_free(pw_grpc_conn *g, pw_grpc_plain *p)
     while (*pp && *pp != p) pp = &(*pp)->next;
     if (*pp) *pp = p->next;
     buf_deinit(&p->body);
-    free(p);
+    rt_free(p);
 }
 
 /* Feeds the stream what it accepts, again while it reports room during the submit; frees p
@@ -88,7 +89,7 @@ static void start(pw_grpc_conn *g, pw_grpc_plain *p, int status, const char *cty
 
 void pw_grpc_plain_respond(pw_grpc_conn *g, uint32_t sid, const pw_grpc_plain_req *req)
 {
-    pw_grpc_plain *p = calloc(1, sizeof *p);
+    pw_grpc_plain *p = rt_calloc(1, sizeof *p);
     if (!p) {
         pw_h2_submit_rst(g->h2, sid, PW_H2_INTERNAL_ERROR);
         return;
