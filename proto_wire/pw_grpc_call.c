@@ -204,8 +204,9 @@ static int send_headers(pw_grpc_call *c)
     h[k++] = (pw_h2_header)PW_H2_HDR("grpc-accept-encoding", "identity,gzip");
     if (compressing(c)) h[k++] = (pw_h2_header)PW_H2_HDR("grpc-encoding", "gzip");
     k = put_md(h, k, c->init_md, c->ninit_md);
-    c->headers_sent = true;
-    return pw_h2_submit_headers(c->conn->h2, c->stream_id, h, k, false);
+    int r = pw_h2_submit_headers(c->conn->h2, c->stream_id, h, k, false);
+    if (r == 0) c->headers_sent = true;
+    return r;
 }
 
 static int send_trailers(pw_grpc_call *c)
@@ -236,6 +237,20 @@ static int send_trailers(pw_grpc_call *c)
     return pw_h2_submit_trailers(c->conn->h2, c->stream_id, h, k);
 }
 
+/* The stream cannot carry the rest of the answer (out of memory, a failed session): reset it
+ * (RST_STREAM INTERNAL_ERROR, which the client reports as INTERNAL) rather than leave the peer
+ * waiting for an end that never comes. A reset that fails too has failed the connection. */
+static void reset_on_error(pw_grpc_call *c, int err)
+{
+    if (c->conn) (void)pw_h2_submit_rst(c->conn->h2, c->stream_id, pw_h2_err_code(err));
+}
+
+static void end_stream(pw_grpc_call *c)
+{
+    int r = send_trailers(c);
+    if (r < 0) reset_on_error(c, r);
+}
+
 void pw_grpc_call_pump(pw_grpc_call *c)
 {
     if (!c->conn) return;
@@ -251,13 +266,14 @@ void pw_grpc_call_pump(pw_grpc_call *c)
         c->pump_again = false;
         while (c->conn && buf_size(&c->outq) > 0 && !c->in_send) {
             ssize_t r = pw_h2_submit_data(c->conn->h2, c->stream_id, buf_begin(&c->outq), buf_size(&c->outq), false);
+            if (r < 0 && r != -ENOBUFS) reset_on_error(c, (int)r); /* -ENOBUFS: writable later */
             if (r <= 0) break;
             buf_consume(&c->outq, (size_t)r);
         }
     } while (c->pump_again && c->conn && buf_size(&c->outq) > 0);
     c->pumping = false;
     if (buf_size(&c->outq) == 0) buf_shrink(&c->outq, 4096);
-    if (c->conn && c->trailers_pending && buf_size(&c->outq) == 0) send_trailers(c);
+    if (c->conn && c->trailers_pending && buf_size(&c->outq) == 0) end_stream(c);
     if (c->want_writable && !c->done && buf_size(&c->outq) < PW_GRPC_CALL_OUTQ_HIGH_BYTES) {
         c->want_writable = false;
         if (c->m->on_writable) {
@@ -332,10 +348,13 @@ int pw_grpc_call_send_commit(pw_grpc_call *c, unsigned flags)
             return r;
         }
     }
+    int r = send_headers(c);
+    if (r < 0) { /* nothing of this message is queued: the caller may finish with a status */
+        c->outq.wr = start;
+        return r;
+    }
     put_prefix(c->outq.data + start, gz, len);
     c->nresp++;
-    int r = send_headers(c);
-    if (r < 0) return r;
     pw_grpc_call_pump(c);
     return 0;
 }
@@ -380,7 +399,7 @@ int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
     /* Sending the last frame can close the stream, and closing detaches the call (c->conn
      * becomes NULL) from inside the submit: keep the connection to notify it. */
     pw_grpc_conn *g = c->conn;
-    if (buf_size(&c->outq) == 0) send_trailers(c);
+    if (buf_size(&c->outq) == 0) end_stream(c);
     else pw_grpc_call_pump(c);
     pw_grpc_conn_touch(g);
     return 0;
@@ -392,7 +411,8 @@ void pw_grpc_respond_http_error(pw_h2_session *h2, uint32_t sid, const char *sta
 {
     pw_h2_header h[2] = {{":status", 7, status, strlen(status), 0},
                          PW_H2_HDR("content-type", "text/plain")};
-    pw_h2_submit_headers(h2, sid, h, 2, true);
+    if (pw_h2_submit_headers(h2, sid, h, 2, true) < 0)
+        (void)pw_h2_submit_rst(h2, sid, PW_H2_INTERNAL_ERROR); /* fails only with the session */
 }
 
 void pw_grpc_respond_status(pw_grpc_conn *g, uint32_t sid, pw_grpc_status st, const char *msg)
@@ -410,5 +430,6 @@ void pw_grpc_respond_status(pw_grpc_conn *g, uint32_t sid, pw_grpc_status st, co
                          PW_H2_HDR("grpc-accept-encoding", "identity,gzip"),
                          {"grpc-status", 11, sts, (size_t)n, 0},
                          {"grpc-message", 12, enc, el, 0}};
-    pw_h2_submit_headers(h2, sid, h, 5, true);
+    if (pw_h2_submit_headers(h2, sid, h, 5, true) < 0)
+        (void)pw_h2_submit_rst(h2, sid, PW_H2_INTERNAL_ERROR); /* fails only with the session */
 }

@@ -142,6 +142,16 @@ static void call_reset(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
 
 /* ---- sending ---- */
 
+/* A submit failed for good (not -ENOBUFS, which on_stream_writable resumes): the request can
+ * no longer be sent whole, so the call ends now (out of memory: RESOURCE_EXHAUSTED) instead of
+ * waiting for an answer that cannot come. */
+static void call_send_failed(pw_grpc_ccall *c, ssize_t err)
+{
+    if (c->state != PW_GRPC_CC_OPEN) return;
+    if (err == -ENOMEM) call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    else call_reset(c, PW_GRPC_UNAVAILABLE, "connection failed");
+}
+
 /* Hands queued bytes (and END_STREAM) to the session as far as its per-stream cap allows. */
 static void call_flush_once(pw_grpc_ccall *c)
 {
@@ -149,6 +159,10 @@ static void call_flush_once(pw_grpc_ccall *c)
     while (buf_size(&c->out) > 0) {
         size_t have = buf_size(&c->out);
         ssize_t n = pw_h2_submit_data(s, c->stream_id, buf_begin(&c->out), have, c->send_end);
+        if (n < 0 && n != -ENOBUFS) {
+            call_send_failed(c, n);
+            return;
+        }
         if (n <= 0 || c->state != PW_GRPC_CC_OPEN) return; /* -ENOBUFS: on_stream_writable
                                                                resumes; otherwise closing */
         buf_consume(&c->out, (size_t)n);
@@ -157,7 +171,10 @@ static void call_flush_once(pw_grpc_ccall *c)
             return;
         }
     }
-    if (c->send_end && pw_h2_submit_data(s, c->stream_id, NULL, 0, true) == 0) c->end_sent = true;
+    if (!c->send_end) return;
+    ssize_t n = pw_h2_submit_data(s, c->stream_id, NULL, 0, true);
+    if (n == 0) c->end_sent = true;
+    else if (n != -ENOBUFS) call_send_failed(c, n);
 }
 
 static void call_flush(pw_grpc_ccall *c)
@@ -207,8 +224,13 @@ static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
     c->req_gzip = cl->gzip_min && cl->peer_gzip && buf_size(&c->out) == 0;
     if (c->req_gzip) h[k++] = (pw_h2_header)PW_H2_HDR("grpc-encoding", "gzip");
     assert(k <= CC_REQ_HEADERS_MAX);
-    int64_t id = pw_h2_submit_request(cl->h2, h, k, false, c);
+    /* The stream gets its user only once the submit returned: a submit outside a callback
+     * pumps the headers out at once, and if that fails (out of memory) the session fails and
+     * closes the new stream inside the submit; with the user set, on_stream_close would end
+     * and free the call under our feet (and before pw_grpc_ccall_start returned it). */
+    int64_t id = pw_h2_submit_request(cl->h2, h, k, false, NULL);
     if (id < 0) return (int)id;
+    if (pw_h2_stream_set_user(cl->h2, (uint32_t)id, c) < 0) return -ENOTCONN; /* failed */
     c->stream_id = (uint32_t)id;
     c->state = PW_GRPC_CC_OPEN;
     unqueue(cl, c);

@@ -38,7 +38,7 @@ void pw_grpc_deframer_init(pw_grpc_deframer *d, size_t max_msg_bytes)
     memset(d, 0, sizeof *d);
     d->state = PW_GRPC_DF_HEADER;
     d->max_msg_bytes = max_msg_bytes ? max_msg_bytes : PW_GRPC_MAX_MSG_BYTES_DEFAULT;
-    d->realloc_fn = realloc;
+    d->realloc_fn = rt_realloc;
 }
 
 static void release_body(pw_grpc_deframer *d)

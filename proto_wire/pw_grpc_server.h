@@ -103,7 +103,7 @@ pw_grpc_conn *pw_grpc_conn_create(const pw_grpc_server *s, uint64_t now_ns);
 /* Ends every live call (on_cancel with UNAVAILABLE) and frees the connection. Calls still
  * referenced by handlers stay valid (detached) until their last unref. */
 void pw_grpc_conn_destroy(pw_grpc_conn *c);
-/* Feeds received bytes. Returns `len`, or a negative value after a connection error: the
+/* Feeds received bytes. Returns `len`, or PW_H2_ERR_* (pw_h2_frame.h) after a connection error: the
  * session then holds a GOAWAY in its output; flush it and close. */
 ssize_t pw_grpc_conn_recv(pw_grpc_conn *c, const uint8_t *in, size_t len, uint64_t now_ns);
 /* Bytes waiting to be written: a view valid until the next call on this connection. */
