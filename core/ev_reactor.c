@@ -73,8 +73,9 @@ static struct io_uring_sqe *get_sqe(ev_loop *loop)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
     if (!sqe) {
-        /* SQ full: hand what we have to the kernel and try once more. */
-        io_uring_submit(&loop->ring);
+        /* SQ full: hand what we have to the kernel and try once more. A failed submit leaves
+         * the SQ full, and the NULL below reports it to the caller. */
+        (void)io_uring_submit(&loop->ring);
         sqe = io_uring_get_sqe(&loop->ring);
     }
     return sqe;

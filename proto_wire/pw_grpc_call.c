@@ -34,6 +34,11 @@ pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_meth
 {
     pw_grpc_call *c = rt_calloc(1, sizeof *c);
     if (!c) return NULL;
+    /* -ENOENT cannot happen while the session delivers the stream's headers; checked anyway. */
+    if (pw_h2_stream_set_user(g->h2, sid, c) < 0) {
+        rt_free(c);
+        return NULL;
+    }
     c->conn = g;
     c->stream_id = sid;
     c->m = m;
@@ -47,7 +52,6 @@ pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_meth
     g->calls = c;
     g->ncalls++;
     g->nactive++;
-    pw_h2_stream_set_user(g->h2, sid, c);
     return c;
 }
 

@@ -131,11 +131,11 @@ static void call_reset(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
     pw_grpc_client *cl = c->cl;
     uint32_t sid = c->stream_id;
     call_force(c, code, msg);
-    pw_h2_submit_rst(cl->h2, sid, PW_H2_CANCEL);
+    (void)pw_h2_submit_rst(cl->h2, sid, PW_H2_CANCEL); /* -ENOENT: handled just below */
     if (cl->cb_depth == 0 && call_live(cl, c) && c->state != PW_GRPC_CC_CLOSED) {
         /* The session did not report the close (stream unknown to it): close it here and
          * detach it so no later event can reach the freed call. */
-        pw_h2_stream_set_user(cl->h2, sid, NULL);
+        (void)pw_h2_stream_set_user(cl->h2, sid, NULL); /* -ENOENT: nothing to detach */
         call_finish(c, c->forced_code, c->forced_msg, strlen(c->forced_msg), false);
     }
 }

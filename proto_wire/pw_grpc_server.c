@@ -303,7 +303,8 @@ static int on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end_
 {
     pw_grpc_conn *g = ud;
     pw_grpc_call *c = pw_h2_stream_get_user(g->h2, sid);
-    pw_h2_consume(g->h2, sid, n); /* messages are handled (or copied) synchronously below */
+    (void)pw_h2_consume(g->h2, sid, n); /* n was just delivered: -EINVAL cannot happen; the
+                                          * messages are handled (or copied) synchronously below */
     if (!c || c->done) return 0;
     pw_grpc_call_ref(c);
     pw_grpc_msg msg;
