@@ -37,10 +37,12 @@ static _Atomic uint64_t test_count;
 static _Atomic uint64_t test_fail_nth;
 static _Atomic int64_t test_live;
 static _Atomic int test_failed;
+static _Atomic int test_armed;
 
 /* Counts one allocation; false when it is the one to fail. */
 static int test_admit(void)
 {
+    if (!atomic_load(&test_armed)) return 1;
     uint64_t nth = atomic_fetch_add(&test_count, 1) + 1;
     if (nth == atomic_load(&test_fail_nth)) {
         atomic_store(&test_failed, 1);
@@ -102,9 +104,11 @@ void rt_alloc_test_start(uint64_t fail_nth)
     atomic_store(&test_fail_nth, fail_nth);
     atomic_store(&test_live, 0);
     atomic_store(&test_failed, 0);
+    atomic_store(&test_armed, 1);
     rt_alloc_set(&test_allocator);
 }
 
+void rt_alloc_test_arm(int armed) { atomic_store(&test_armed, armed); }
 uint64_t rt_alloc_test_count(void) { return atomic_load(&test_count); }
 int64_t rt_alloc_test_live(void) { return atomic_load(&test_live); }
 int rt_alloc_test_failed(void) { return atomic_load(&test_failed); }

@@ -45,7 +45,11 @@ char *rt_strdup(const char *s);
  * blocks, and fails the allocation numbered `fail_nth` (1-based, counted from the last
  * rt_alloc_test_start), once. fail_nth 0 fails nothing: a dry run that counts. */
 void rt_alloc_test_start(uint64_t fail_nth);
-/* Allocations seen since rt_alloc_test_start. */
+/* Only armed allocations are numbered (and may fail); all are counted in `live`. Armed from
+ * rt_alloc_test_start on; a test disarms it while its own scaffolding (a scripted peer)
+ * allocates, so that only the code under test sees the failure. */
+void rt_alloc_test_arm(int armed);
+/* Armed allocations seen since rt_alloc_test_start. */
 uint64_t rt_alloc_test_count(void);
 /* Blocks allocated since rt_alloc_test_start and not yet freed (a leak if non-zero after
  * teardown). Blocks allocated before the start and freed after it count as -1 each. */

@@ -37,6 +37,9 @@ static inline void buf_commit(buf *b, size_t n) { b->wr += n; }
 
 /* Copies `n` bytes in; returns 0 or -ENOBUFS (cap) / -ENOMEM. */
 int buf_append(buf *b, const void *p, size_t n);
+/* Drops bytes from the end so that buf_size(b) == size (size <= buf_size): undoes appends made
+ * since the size was taken, e.g. a half-written frame after an error. */
+static inline void buf_truncate(buf *b, size_t size) { b->wr = b->rd + size; }
 /* Drops `n` bytes from the front (n <= buf_size). Resets to empty cheaply when all consumed. */
 void buf_consume(buf *b, size_t n);
 /* Releases storage when empty and larger than `keep` bytes, to bound idle-connection memory. */

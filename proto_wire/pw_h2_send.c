@@ -225,7 +225,10 @@ static int out_header_block(pw_h2_session *s, uint32_t id, const pw_h2_hlist *l,
     s->frames_out += nframes;
     return 0;
 nomem:
-    /* The HPACK encoder state may now differ from what the peer will see: fatal (§4.3). */
+    /* Nothing of the half-written block may reach the peer (the GOAWAY follows the frames
+     * before it). The HPACK encoder state may now differ from what the peer will see: fatal
+     * (§4.3). */
+    buf_truncate(&s->out, start);
     return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "header encoding failed");
 }
 
