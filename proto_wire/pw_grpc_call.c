@@ -302,16 +302,22 @@ static int check_can_send(pw_grpc_call *c)
     return 0;
 }
 
-buf *pw_grpc_call_send_begin(pw_grpc_call *c)
+/* Reserves the prefix of the next message: 0, check_can_send's errors, -ENOBUFS (outq's cap)
+ * or -ENOMEM. */
+static int send_begin(pw_grpc_call *c)
 {
-    if (check_can_send(c) != 0) return NULL;
+    int r = check_can_send(c);
+    if (r) return r;
     uint8_t *p;
-    if (buf_reserve(&c->outq, PW_GRPC_MSG_PREFIX_BYTES, &p) < 0) return NULL;
+    r = buf_reserve(&c->outq, PW_GRPC_MSG_PREFIX_BYTES, &p);
+    if (r < 0) return r;
     buf_commit(&c->outq, PW_GRPC_MSG_PREFIX_BYTES);
     c->send_mark = c->outq.wr - PW_GRPC_MSG_PREFIX_BYTES - c->outq.rd;
     c->in_send = true;
-    return &c->outq;
+    return 0;
 }
+
+buf *pw_grpc_call_send_begin(pw_grpc_call *c) { return send_begin(c) == 0 ? &c->outq : NULL; }
 
 static void put_prefix(uint8_t *p, bool compressed, size_t len)
 {
@@ -368,9 +374,9 @@ int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned 
     int r = check_can_send(c);
     if (r) return r;
     if (len > c->conn->srv->cfg.max_send_message_bytes) return -EMSGSIZE;
-    buf *b = pw_grpc_call_send_begin(c);
-    if (!b) return -ENOMEM;
-    r = buf_append(b, msg, len);
+    r = send_begin(c);
+    if (r < 0) return r;
+    r = buf_append(&c->outq, msg, len);
     if (r < 0) {
         c->in_send = false;
         c->outq.wr = c->outq.rd + c->send_mark;

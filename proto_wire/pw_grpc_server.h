@@ -224,11 +224,12 @@ void pw_grpc_call_set_compress(pw_grpc_call *call, bool on);
 /* Sends one response message (initial metadata go first if not sent yet). The bytes are copied.
  * Returns 0, -ECANCELED (call ended), -ENOBUFS (the stream's output is full: wait for
  * on_writable), -EMSGSIZE (above max_send_message_bytes), -EPROTO (unary call already sent its
- * one response). */
+ * one response), -ENOMEM (then end the call, e.g. RESOURCE_EXHAUSTED), or PW_H2_ERR_* (the
+ * connection failed). */
 int pw_grpc_call_send(pw_grpc_call *call, const uint8_t *msg, size_t len, unsigned flags);
 /* Zero-copy variant: returns a buffer positioned after a reserved 5-byte prefix to encode one
  * message into, then commit it. Between begin and commit no other call on this connection may
- * send. NULL when the call ended. */
+ * send. NULL when the call ended, its output is full, or out of memory. */
 buf *pw_grpc_call_send_begin(pw_grpc_call *call);
 int pw_grpc_call_send_commit(pw_grpc_call *call, unsigned flags);
 /* Ends the call with a status and message (percent-encoded for you; may be NULL). Sends
