@@ -15,7 +15,10 @@ void *rt_calloc(size_t nmemb, size_t size)
     return hooks ? hooks->calloc_fn(hooks->ud, nmemb, size) : calloc(nmemb, size);
 }
 
-void *rt_realloc(void *p, size_t n) { return hooks ? hooks->realloc_fn(hooks->ud, p, n) : realloc(p, n); }
+void *rt_realloc(void *p, size_t n)
+{
+    return hooks ? hooks->realloc_fn(hooks->ud, p, n) : realloc(p, n);
+}
 
 void rt_free(void *p)
 {

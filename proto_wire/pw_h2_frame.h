@@ -163,7 +163,8 @@ void pw_h2_frame_hd_encode(uint8_t dst[PW_H2_FRAME_HEADER_BYTES], const pw_h2_fr
 /* Decodes the payload of a frame whose header is `hd` (payload is hd->length bytes, borrowed).
  * Validates what the frame alone determines (RFC §6): lengths, padding, stream id 0 vs not.
  * Returns 0 (maybe with f->stream_error set) or a connection error:
- * PW_H2_ERR_FRAME_SIZE, PW_H2_ERR_PROTOCOL or PW_H2_ERR_FLOW_CONTROL, with `*err_desc` (static) set if non-NULL.
+ * PW_H2_ERR_FRAME_SIZE, PW_H2_ERR_PROTOCOL or PW_H2_ERR_FLOW_CONTROL, with `*err_desc` (static)
+ * set if non-NULL.
  * Does not check MAX_FRAME_SIZE (the caller knows it) nor stream states. */
 int pw_h2_frame_payload_decode(pw_h2_frame *f, const pw_h2_frame_hd *hd, const uint8_t *payload,
                                const char **err_desc);

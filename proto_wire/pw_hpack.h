@@ -20,10 +20,12 @@
  * pw_pb's (-1001 ..) and pw_h2's (-1100 ..) ranges. */
 #define PW_HPACK_OK 0
 #define PW_HPACK_ERR_BASE 1200
-#define PW_HPACK_ERR_COMPRESSION (-(PW_HPACK_ERR_BASE + 1))  /* malformed block: COMPRESSION_ERROR */
-#define PW_HPACK_ERR_LIST_TOO_LARGE (-(PW_HPACK_ERR_BASE + 2)) /* decoded list > max_header_list_size */
-#define PW_HPACK_ERR_HUFFMAN (-(PW_HPACK_ERR_BASE + 3))      /* invalid Huffman string (§5.2) */
-#define PW_HPACK_ERR_RANGE (-(PW_HPACK_ERR_BASE + 4))        /* no dynamic table entry there */
+/* A malformed block: COMPRESSION_ERROR. */
+#define PW_HPACK_ERR_COMPRESSION (-(PW_HPACK_ERR_BASE + 1))
+/* The decoded list exceeds max_header_list_size: a stream error. */
+#define PW_HPACK_ERR_LIST_TOO_LARGE (-(PW_HPACK_ERR_BASE + 2))
+#define PW_HPACK_ERR_HUFFMAN (-(PW_HPACK_ERR_BASE + 3)) /* invalid Huffman string (§5.2) */
+#define PW_HPACK_ERR_RANGE (-(PW_HPACK_ERR_BASE + 4))   /* no dynamic table entry there */
 
 /* Short static name of a PW_HPACK_ERR_* or errno result, for logs ("compression", "ENOMEM"). */
 const char *pw_hpack_strerror(int err);
@@ -146,8 +148,9 @@ int pw_hpack_encode_field(pw_hpack_enc *e, buf *out, const uint8_t *name, size_t
 size_t pw_huff_encoded_len(const uint8_t *src, size_t len);
 /* Encodes into `dst` (at least pw_huff_encoded_len bytes); returns bytes written. */
 size_t pw_huff_encode(uint8_t *dst, const uint8_t *src, size_t len);
-/* Decodes into `dst` of `dst_cap` bytes. Returns bytes written, or PW_HPACK_ERR_HUFFMAN on invalid input (EOS in
- * the string, padding longer than 7 bits or not all ones) or when dst_cap is too small.
+/* Decodes into `dst` of `dst_cap` bytes. Returns bytes written, or PW_HPACK_ERR_HUFFMAN on
+ * invalid input (EOS in the string, padding longer than 7 bits or not all ones) or when dst_cap
+ * is too small.
  * A decoded string is at most len * 8 / 5 bytes (the shortest code is 5 bits). */
 long pw_huff_decode(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t len);
 /* Validates `len` bytes of Huffman input without writing anything. Returns the decoded length,
