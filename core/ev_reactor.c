@@ -172,13 +172,16 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
     r = setup_buffers(loop);
     if (r < 0) {
         *err = r;
-        *why = "io_uring provided buffer ring unavailable (need Linux 5.19 or later)";
+        *why = r == -ENOMEM ? "out of memory"
+                            : "io_uring provided buffer ring unavailable (need Linux 5.19 or later)";
         ev_loop_destroy(loop);
         return NULL;
     }
     loop->efd = eventfd(0, EFD_CLOEXEC);
-    if (loop->efd < 0 || arm_eventfd(loop) < 0) {
-        *err = -errno;
+    /* errno is read right after the call that set it; arm_eventfd returns its own error. */
+    r = loop->efd < 0 ? -errno : arm_eventfd(loop);
+    if (r < 0) {
+        *err = r;
         *why = "eventfd failed";
         ev_loop_destroy(loop);
         return NULL;
