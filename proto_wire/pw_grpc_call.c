@@ -399,7 +399,7 @@ int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
     if (message && *message) {
         size_t ml = strlen(message);
         size_t el = pw_grpc_pct_encoded_len((const uint8_t *)message, ml);
-        c->final_message = rt_malloc(el + 1);
+        c->final_message = rt_malloc(el + 1); /* NULL: the status goes without its message */
         if (c->final_message) {
             pw_grpc_pct_encode((uint8_t *)c->final_message, (const uint8_t *)message, ml);
             c->final_message[el] = 0;

@@ -159,7 +159,8 @@ static inline int pw_h2i_neg(uint32_t code) { return pw_h2_err_from_code(code); 
 
 /* ---- pw_h2_session.c ---- */
 /* Connection error (RFC §5.4.1): queue GOAWAY(code), close all streams, stop input. Returns
- * PW_H2_ERR_OF(code) for convenient `return pw_h2i_fail(...)`. Idempotent (the first error wins). */
+ * pw_h2_err_from_code(code) for convenient `return pw_h2i_fail(...)`. Idempotent (the first
+ * error wins). */
 int pw_h2i_fail(pw_h2_session *s, uint32_t code, const char *desc);
 /* The same with explicit GOAWAY debug data (truncated to PW_H2_GOAWAY_DEBUG_MAX_BYTES). */
 int pw_h2i_fail_debug(pw_h2_session *s, uint32_t code, const char *desc, const uint8_t *debug,
