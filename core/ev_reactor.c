@@ -172,8 +172,9 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
     r = setup_buffers(loop);
     if (r < 0) {
         *err = r;
-        *why = r == -ENOMEM ? "out of memory"
-                            : "io_uring provided buffer ring unavailable (need Linux 5.19 or later)";
+        *why = r == -ENOMEM
+                   ? "out of memory"
+                   : "io_uring provided buffer ring unavailable (need Linux 5.19 or later)";
         ev_loop_destroy(loop);
         return NULL;
     }
