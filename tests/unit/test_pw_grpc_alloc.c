@@ -11,7 +11,9 @@
  *   - a failure is reported, not swallowed: a create returns NULL, an API returns -ENOMEM, a
  *     call closes with a non-OK status (RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE, ...), or a
  *     session fails with a GOAWAY (PW_H2_ERR_*);
- *   - after teardown no block allocated during the exchange is still live (no leak). */
+ *   - after teardown no block allocated during the exchange is still live (no leak).
+ * The same walk runs over a plain GET /healthz on such a connection (pw_grpc_plain), the
+ * client being a bare pw_h2 session. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,7 +22,7 @@
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_grpc_client.h"
 #include "proto_wire/pw_grpc_server.h"
-#include "proto_wire/pw_h2_frame.h"
+#include "proto_wire/pw_h2.h"
 
 /* Response size of the large call, bytes: above the 64 KiB initial stream window, so the
  * exchange goes through WINDOW_UPDATEs and several DATA frames. */
@@ -333,6 +335,139 @@ START_TEST(fail_each_allocation)
 }
 END_TEST
 
+/* ---- a plain HTTP request (GET /healthz over h2c) on the same connection type ---- */
+
+#define PLAIN_BODY_BYTES 40000u /* several DATA frames, above the stream's first window */
+
+static void plain_handler(void *user, const pw_grpc_plain_req *req, pw_grpc_plain_resp *resp)
+{
+    static uint8_t page[PLAIN_BODY_BYTES];
+    memset(page, 'h', sizeof page);
+    if (buf_append(&resp->body, page, sizeof page) < 0) { /* out of memory: say so */
+        resp->status = 503;
+        return;
+    }
+    resp->status = 200;
+}
+
+typedef struct plain_seen {
+    char status[4];
+    size_t body;
+    bool ended, closed;
+    uint32_t close_code;
+    int closes;
+} plain_seen;
+
+static plain_seen PS;
+static pw_h2_session *PC;
+
+static int pc_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
+{
+    for (size_t i = 0; i < n; i++)
+        if (h[i].name_len == 7 && !memcmp(h[i].name, ":status", 7) && h[i].value_len == 3)
+            memcpy(PS.status, h[i].value, 3);
+    if (flags & PW_H2_HF_END_STREAM) PS.ended = true;
+    return 0;
+}
+
+static int pc_data(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end)
+{
+    PS.body += n;
+    if (end) PS.ended = true;
+    return 0;
+}
+
+static void pc_close(void *ud, uint32_t sid, uint32_t code)
+{
+    PS.closes++;
+    PS.closed = true;
+    PS.close_code = code;
+}
+
+static const pw_h2_callbacks PC_CB = {
+    .on_headers = pc_headers, .on_data = pc_data, .on_stream_close = pc_close};
+
+/* Moves bytes both ways until neither side has output; true if either session failed. */
+static bool plain_pump(pw_grpc_conn *conn)
+{
+    bool failed = false;
+    for (int rounds = 0; rounds < 10000; rounds++) {
+        const uint8_t *p;
+        size_t n, moved = 0;
+        pw_h2_session_output(PC, &p, &n);
+        if (n) {
+            ssize_t r = pw_grpc_conn_recv(conn, p, n, NOW);
+            if (r < 0) ck_assert(pw_h2_is_err(r));
+            failed = failed || r < 0;
+            pw_h2_session_output_consume(PC, n);
+            moved += n;
+        }
+        if ((n = pw_grpc_conn_output(conn, &p)) > 0) {
+            ssize_t r = pw_h2_session_recv(PC, p, n, NOW);
+            if (r < 0) ck_assert(pw_h2_is_err(r));
+            failed = failed || r < 0;
+            pw_grpc_conn_output_consume(conn, n);
+            moved += n;
+        }
+        if (!moved) return failed;
+    }
+    ck_abort_msg("pump did not settle");
+    return failed;
+}
+
+static uint64_t plain_exchange(uint64_t fail_nth)
+{
+    memset(&PS, 0, sizeof PS);
+    rt_alloc_test_start(fail_nth);
+    pw_grpc_server *srv = server_new();
+    pw_grpc_conn *conn = srv ? pw_grpc_conn_create(srv, NOW) : NULL;
+    pw_h2_config cfg;
+    pw_h2_config_default(&cfg);
+    cfg.auto_consume = true;
+    PC = conn ? pw_h2_session_create(PW_H2_ROLE_CLIENT, &cfg, &PC_CB, NULL) : NULL;
+    bool failed = false, started = false;
+    if (PC) {
+        pw_grpc_conn_set_plain(conn, plain_handler);
+        static const pw_h2_header req[] = {
+            PW_H2_HDR(":method", "GET"), PW_H2_HDR(":scheme", "http"),
+            PW_H2_HDR(":path", "/healthz"), PW_H2_HDR(":authority", "localhost")};
+        int64_t id = pw_h2_submit_request(PC, req, 4, true, NULL);
+        ck_assert_msg(id == 1 || id == -ENOMEM || pw_h2_is_err(id), "request: %lld",
+                      (long long)id);
+        started = id == 1;
+        failed = plain_pump(conn);
+        if (started && !PS.closed)
+            ck_assert_msg(failed, "N=%llu: the request is still open after the exchange "
+                          "settled", (unsigned long long)fail_nth);
+        if (PS.ended && !strcmp(PS.status, "200")) /* ended as if complete: then complete */
+            ck_assert_msg(PS.body == PLAIN_BODY_BYTES, "N=%llu: 200 with %zu of %u bytes",
+                          (unsigned long long)fail_nth, PS.body, PLAIN_BODY_BYTES);
+        if (!rt_alloc_test_failed())
+            ck_assert(started && PS.ended && !strcmp(PS.status, "200") && PS.close_code == 0);
+    }
+    pw_h2_session_destroy(PC);
+    PC = NULL;
+    if (started) ck_assert_int_eq(PS.closes, 1);
+    pw_grpc_conn_destroy(conn);
+    pw_grpc_server_destroy(srv);
+    pw_grpc_thread_exit();
+    uint64_t n = rt_alloc_test_count();
+    const int64_t live = rt_alloc_test_live();
+    rt_alloc_test_stop();
+    ck_assert_msg(live == 0, "N=%llu: %lld blocks leaked", (unsigned long long)fail_nth,
+                  (long long)live);
+    return n;
+}
+
+START_TEST(plain_request_each_allocation)
+{
+    const uint64_t total = plain_exchange(0);
+    ck_assert_uint_gt(total, 5);
+    ck_assert_uint_lt(total, WALK_MAX);
+    for (uint64_t n = 1; n <= total; n++) plain_exchange(n);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("pw_grpc_alloc");
@@ -340,6 +475,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, dry_run_succeeds);
     tcase_add_test(tc, fail_each_allocation);
+    tcase_add_test(tc, plain_request_each_allocation);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
