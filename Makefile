@@ -124,9 +124,9 @@ $(BUILD)/gen/srv_descriptors.S: $(DESC_BIN)
 
 # The schema: proto_wire/gen/pw_msg_gen reads the descriptor set and writes the C structs and
 # pw_msg tables of every message (build/gen/proto_wire/pw_msgs.[ch], compiled into
-# libproto_wire.a; docs/architecture.md "The schema"). The generator links only pw_pb and rt_buf,
+# libproto_wire.a; docs/architecture.md "The schema"). The generator links only pw_pb, rt_buf and rt_alloc,
 # so it is built before the library that holds its output.
-$(PWGEN): $(call objs_of,proto_wire/gen/pw_msg_gen.c proto_wire/pw_pb.c core/rt_buf.c)
+$(PWGEN): $(call objs_of,proto_wire/gen/pw_msg_gen.c proto_wire/pw_pb.c core/rt_buf.c core/rt_alloc.c)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 $(PWMSGS_H) $(PWMSGS_C) &: $(PWGEN) $(DESC_BIN)
 	@mkdir -p $(dir $(PWMSGS_H))

@@ -416,8 +416,9 @@ int rb_sock_printf(rb_sock *s, const char *fmt, ...)
     if ((size_t)n < sizeof small) return rb_sock_write(s, small, (size_t)n);
     if ((size_t)n > RB_SOCK_OUT_MAX - queued(s)) return over_limit(s, (size_t)n);
     buf *b = &s->out[s->fill];
-    uint8_t *dst = buf_reserve(b, (size_t)n + 1);
-    if (!dst) return errno == ENOBUFS ? over_limit(s, (size_t)n) : -ENOMEM;
+    uint8_t *dst;
+    int rc = buf_reserve(b, (size_t)n + 1, &dst);
+    if (rc < 0) return rc == -ENOBUFS ? over_limit(s, (size_t)n) : rc;
     va_start(ap, fmt);
     vsnprintf((char *)dst, (size_t)n + 1, fmt, ap);
     va_end(ap);

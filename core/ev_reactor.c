@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 
@@ -72,8 +73,9 @@ static struct io_uring_sqe *get_sqe(ev_loop *loop)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
     if (!sqe) {
-        /* SQ full: hand what we have to the kernel and try once more. */
-        io_uring_submit(&loop->ring);
+        /* SQ full: hand what we have to the kernel and try once more. A failed submit leaves
+         * the SQ full, and the NULL below reports it to the caller. */
+        (void)io_uring_submit(&loop->ring);
         sqe = io_uring_get_sqe(&loop->ring);
     }
     return sqe;
@@ -96,7 +98,7 @@ static int setup_buffers(ev_loop *loop)
     void *br = mmap(NULL, loop->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (br == MAP_FAILED) return -errno;
     loop->br = br;
-    loop->bufs = malloc((size_t)loop->buf_count * loop->buf_size);
+    loop->bufs = rt_malloc((size_t)loop->buf_count * loop->buf_size);
     if (!loop->bufs) return -ENOMEM;
     struct io_uring_buf_reg reg = {
         .ring_addr = (unsigned long)br,
@@ -125,7 +127,7 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
         *why = "buf_count must be a power of two <= 32768";
         return NULL;
     }
-    ev_loop *loop = calloc(1, sizeof *loop);
+    ev_loop *loop = rt_calloc(1, sizeof *loop);
     if (!loop) {
         *err = -ENOMEM;
         *why = "out of memory";
@@ -157,26 +159,30 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
              : r == -ENOSYS ? "this kernel has no io_uring (need Linux 6.0 or later)"
              : r == -ENOMEM ? "io_uring setup failed: out of locked memory (RLIMIT_MEMLOCK)"
                             : "io_uring setup failed";
-        free(loop);
+        rt_free(loop);
         return NULL;
     }
     if (!(p.features & IORING_FEAT_EXT_ARG) || !(p.features & IORING_FEAT_NODROP)) {
         *err = -ENOSYS;
         *why = "this kernel's io_uring lacks EXT_ARG/NODROP (need Linux 6.0 or later)";
         io_uring_queue_exit(&loop->ring);
-        free(loop);
+        rt_free(loop);
         return NULL;
     }
     r = setup_buffers(loop);
     if (r < 0) {
         *err = r;
-        *why = "io_uring provided buffer ring unavailable (need Linux 5.19 or later)";
+        *why = r == -ENOMEM
+                   ? "out of memory"
+                   : "io_uring provided buffer ring unavailable (need Linux 5.19 or later)";
         ev_loop_destroy(loop);
         return NULL;
     }
     loop->efd = eventfd(0, EFD_CLOEXEC);
-    if (loop->efd < 0 || arm_eventfd(loop) < 0) {
-        *err = -errno;
+    /* errno is read right after the call that set it; arm_eventfd returns its own error. */
+    r = loop->efd < 0 ? -errno : arm_eventfd(loop);
+    if (r < 0) {
+        *err = r;
         *why = "eventfd failed";
         ev_loop_destroy(loop);
         return NULL;
@@ -196,9 +202,9 @@ void ev_loop_destroy(ev_loop *loop)
     }
     io_uring_queue_exit(&loop->ring);
     if (loop->efd >= 0) close(loop->efd);
-    free(loop->bufs);
-    free(loop->heap);
-    free(loop);
+    rt_free(loop->bufs);
+    rt_free(loop->heap);
+    rt_free(loop);
 }
 
 uint64_t ev_loop_now(ev_loop *loop) { return loop->now_ns; }
@@ -482,7 +488,7 @@ int ev_timer_start(ev_loop *loop, ev_timer *t, uint64_t deadline_ns)
     }
     if (loop->heap_len == loop->heap_cap) {
         uint32_t ncap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        ev_timer **nh = realloc(loop->heap, ncap * sizeof *nh);
+        ev_timer **nh = rt_realloc(loop->heap, ncap * sizeof *nh);
         if (!nh) return -ENOMEM;
         loop->heap = nh;
         loop->heap_cap = ncap;

@@ -28,14 +28,18 @@ void buf_deinit(buf *b);
 static inline size_t buf_size(const buf *b) { return b->wr - b->rd; }
 static inline const uint8_t *buf_begin(const buf *b) { return b->data ? b->data + b->rd : (const uint8_t *)""; }
 
-/* Ensures `n` writable bytes after wr; returns a pointer to them or NULL (-ENOBUFS/-ENOMEM):
- * the cap would be exceeded or allocation failed. The pointer is valid until the next call
- * that may reallocate. Call buf_commit() with what was written. */
-uint8_t *buf_reserve(buf *b, size_t n);
+/* Ensures `n` writable bytes after wr and points `*dst` at them. Returns 0, -ENOBUFS (the cap
+ * would be exceeded: flow control, the caller decides) or -ENOMEM (allocation failed); on error
+ * the buffer is unchanged and `*dst` untouched. Never touches the global errno. The pointer is
+ * valid until the next call that may reallocate. Call buf_commit() with what was written. */
+int buf_reserve(buf *b, size_t n, uint8_t **dst);
 static inline void buf_commit(buf *b, size_t n) { b->wr += n; }
 
 /* Copies `n` bytes in; returns 0 or -ENOBUFS (cap) / -ENOMEM. */
 int buf_append(buf *b, const void *p, size_t n);
+/* Drops bytes from the end so that buf_size(b) == size (size <= buf_size): undoes appends made
+ * since the size was taken, e.g. a half-written frame after an error. */
+static inline void buf_truncate(buf *b, size_t size) { b->wr = b->rd + size; }
 /* Drops `n` bytes from the front (n <= buf_size). Resets to empty cheaply when all consumed. */
 void buf_consume(buf *b, size_t n);
 /* Releases storage when empty and larger than `keep` bytes, to bound idle-connection memory. */

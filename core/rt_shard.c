@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_log.h"
 
 int rt_cpu_count(void)
@@ -29,7 +30,7 @@ typedef struct start_arg {
 static void *thread_main(void *p)
 {
     start_arg a = *(start_arg *)p;
-    free(p);
+    rt_free(p);
     if (a.cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
@@ -60,11 +61,11 @@ int rt_shards_start(rt_shards *s, int n, bool pin, rt_shard_fn fn, void *arg)
     s->n = 0;
     int rc = 0;
     for (int i = 0; i < n; i++) {
-        start_arg *a = malloc(sizeof *a);
+        start_arg *a = rt_malloc(sizeof *a);
         if (!a) { rc = -ENOMEM; break; }
         *a = (start_arg){.fn = fn, .arg = arg, .shard = i, .cpu = ncpu ? cpus[i % ncpu] : -1};
         int e = pthread_create(&s->th[i], NULL, thread_main, a);
-        if (e) { free(a); rc = -e; break; }
+        if (e) { rt_free(a); rc = -e; break; }
         s->n++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);

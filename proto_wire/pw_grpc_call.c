@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_grpc_server_int.h"
 
 /* One gzip context per thread: a deflate state is ~256 KiB, far too much per connection, and a
@@ -31,8 +32,13 @@ void pw_grpc_thread_exit(void)
 
 pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_method *m)
 {
-    pw_grpc_call *c = calloc(1, sizeof *c);
+    pw_grpc_call *c = rt_calloc(1, sizeof *c);
     if (!c) return NULL;
+    /* -ENOENT cannot happen while the session delivers the stream's headers; checked anyway. */
+    if (pw_h2_stream_set_user(g->h2, sid, c) < 0) {
+        rt_free(c);
+        return NULL;
+    }
     c->conn = g;
     c->stream_id = sid;
     c->m = m;
@@ -46,28 +52,27 @@ pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_meth
     g->calls = c;
     g->ncalls++;
     g->nactive++;
-    pw_h2_stream_set_user(g->h2, sid, c);
     return c;
 }
 
 static void free_out_md(pw_grpc_out_md *md, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(md[i].name);
-        free(md[i].value);
+        rt_free(md[i].name);
+        rt_free(md[i].value);
     }
 }
 
 static void call_free(pw_grpc_call *c)
 {
     pw_grpc_deframer_deinit(&c->df);
-    free(c->held);
-    free(c->md);
+    rt_free(c->held);
+    rt_free(c->md);
     free_out_md(c->init_md, c->ninit_md);
     free_out_md(c->trail_md, c->ntrail_md);
-    free(c->final_message);
+    rt_free(c->final_message);
     buf_deinit(&c->outq);
-    free(c);
+    rt_free(c);
 }
 
 void pw_grpc_call_ref(pw_grpc_call *c) { c->refs++; }
@@ -151,10 +156,10 @@ static int add_md(pw_grpc_out_md *arr, size_t *n, const char *name, const uint8_
     if (!bin && !pw_grpc_md_value_valid(name, nl, (const char *)v, len)) return -EINVAL;
     if (*n >= PW_GRPC_OUT_MD_MAX) return -ENOSPC;
     size_t wl = bin ? pw_b64_encoded_len(len, false) : len;
-    char *nm = strdup(name), *val = malloc(wl + 1);
+    char *nm = rt_strdup(name), *val = rt_malloc(wl + 1);
     if (!nm || !val) {
-        free(nm);
-        free(val);
+        rt_free(nm);
+        rt_free(val);
         return -ENOMEM;
     }
     if (bin) pw_b64_encode(val, v, len, false);
@@ -203,8 +208,9 @@ static int send_headers(pw_grpc_call *c)
     h[k++] = (pw_h2_header)PW_H2_HDR("grpc-accept-encoding", "identity,gzip");
     if (compressing(c)) h[k++] = (pw_h2_header)PW_H2_HDR("grpc-encoding", "gzip");
     k = put_md(h, k, c->init_md, c->ninit_md);
-    c->headers_sent = true;
-    return pw_h2_submit_headers(c->conn->h2, c->stream_id, h, k, false);
+    int r = pw_h2_submit_headers(c->conn->h2, c->stream_id, h, k, false);
+    if (r == 0) c->headers_sent = true;
+    return r;
 }
 
 static int send_trailers(pw_grpc_call *c)
@@ -235,6 +241,20 @@ static int send_trailers(pw_grpc_call *c)
     return pw_h2_submit_trailers(c->conn->h2, c->stream_id, h, k);
 }
 
+/* The stream cannot carry the rest of the answer (out of memory, a failed session): reset it
+ * (RST_STREAM INTERNAL_ERROR, which the client reports as INTERNAL) rather than leave the peer
+ * waiting for an end that never comes. A reset that fails too has failed the connection. */
+static void reset_on_error(pw_grpc_call *c, int err)
+{
+    if (c->conn) (void)pw_h2_submit_rst(c->conn->h2, c->stream_id, pw_h2_err_code(err));
+}
+
+static void end_stream(pw_grpc_call *c)
+{
+    int r = send_trailers(c);
+    if (r < 0) reset_on_error(c, r);
+}
+
 void pw_grpc_call_pump(pw_grpc_call *c)
 {
     if (!c->conn) return;
@@ -250,13 +270,14 @@ void pw_grpc_call_pump(pw_grpc_call *c)
         c->pump_again = false;
         while (c->conn && buf_size(&c->outq) > 0 && !c->in_send) {
             ssize_t r = pw_h2_submit_data(c->conn->h2, c->stream_id, buf_begin(&c->outq), buf_size(&c->outq), false);
+            if (r < 0 && r != -ENOBUFS) reset_on_error(c, (int)r); /* -ENOBUFS: writable later */
             if (r <= 0) break;
             buf_consume(&c->outq, (size_t)r);
         }
     } while (c->pump_again && c->conn && buf_size(&c->outq) > 0);
     c->pumping = false;
     if (buf_size(&c->outq) == 0) buf_shrink(&c->outq, 4096);
-    if (c->conn && c->trailers_pending && buf_size(&c->outq) == 0) send_trailers(c);
+    if (c->conn && c->trailers_pending && buf_size(&c->outq) == 0) end_stream(c);
     if (c->want_writable && !c->done && buf_size(&c->outq) < PW_GRPC_CALL_OUTQ_HIGH_BYTES) {
         c->want_writable = false;
         if (c->m->on_writable) {
@@ -281,16 +302,22 @@ static int check_can_send(pw_grpc_call *c)
     return 0;
 }
 
-buf *pw_grpc_call_send_begin(pw_grpc_call *c)
+/* Reserves the prefix of the next message: 0, check_can_send's errors, -ENOBUFS (outq's cap)
+ * or -ENOMEM. */
+static int send_begin(pw_grpc_call *c)
 {
-    if (check_can_send(c) != 0) return NULL;
-    uint8_t *p = buf_reserve(&c->outq, PW_GRPC_MSG_PREFIX_BYTES);
-    if (!p) return NULL;
+    int r = check_can_send(c);
+    if (r) return r;
+    uint8_t *p;
+    r = buf_reserve(&c->outq, PW_GRPC_MSG_PREFIX_BYTES, &p);
+    if (r < 0) return r;
     buf_commit(&c->outq, PW_GRPC_MSG_PREFIX_BYTES);
     c->send_mark = c->outq.wr - PW_GRPC_MSG_PREFIX_BYTES - c->outq.rd;
     c->in_send = true;
-    return &c->outq;
+    return 0;
 }
+
+buf *pw_grpc_call_send_begin(pw_grpc_call *c) { return send_begin(c) == 0 ? &c->outq : NULL; }
 
 static void put_prefix(uint8_t *p, bool compressed, size_t len)
 {
@@ -331,10 +358,13 @@ int pw_grpc_call_send_commit(pw_grpc_call *c, unsigned flags)
             return r;
         }
     }
+    int r = send_headers(c);
+    if (r < 0) { /* nothing of this message is queued: the caller may finish with a status */
+        c->outq.wr = start;
+        return r;
+    }
     put_prefix(c->outq.data + start, gz, len);
     c->nresp++;
-    int r = send_headers(c);
-    if (r < 0) return r;
     pw_grpc_call_pump(c);
     return 0;
 }
@@ -344,9 +374,9 @@ int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned 
     int r = check_can_send(c);
     if (r) return r;
     if (len > c->conn->srv->cfg.max_send_message_bytes) return -EMSGSIZE;
-    buf *b = pw_grpc_call_send_begin(c);
-    if (!b) return -ENOMEM;
-    r = buf_append(b, msg, len);
+    r = send_begin(c);
+    if (r < 0) return r;
+    r = buf_append(&c->outq, msg, len);
     if (r < 0) {
         c->in_send = false;
         c->outq.wr = c->outq.rd + c->send_mark;
@@ -369,7 +399,7 @@ int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
     if (message && *message) {
         size_t ml = strlen(message);
         size_t el = pw_grpc_pct_encoded_len((const uint8_t *)message, ml);
-        c->final_message = malloc(el + 1);
+        c->final_message = rt_malloc(el + 1); /* NULL: the status goes without its message */
         if (c->final_message) {
             pw_grpc_pct_encode((uint8_t *)c->final_message, (const uint8_t *)message, ml);
             c->final_message[el] = 0;
@@ -379,7 +409,7 @@ int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
     /* Sending the last frame can close the stream, and closing detaches the call (c->conn
      * becomes NULL) from inside the submit: keep the connection to notify it. */
     pw_grpc_conn *g = c->conn;
-    if (buf_size(&c->outq) == 0) send_trailers(c);
+    if (buf_size(&c->outq) == 0) end_stream(c);
     else pw_grpc_call_pump(c);
     pw_grpc_conn_touch(g);
     return 0;
@@ -391,7 +421,8 @@ void pw_grpc_respond_http_error(pw_h2_session *h2, uint32_t sid, const char *sta
 {
     pw_h2_header h[2] = {{":status", 7, status, strlen(status), 0},
                          PW_H2_HDR("content-type", "text/plain")};
-    pw_h2_submit_headers(h2, sid, h, 2, true);
+    if (pw_h2_submit_headers(h2, sid, h, 2, true) < 0)
+        (void)pw_h2_submit_rst(h2, sid, PW_H2_INTERNAL_ERROR); /* fails only with the session */
 }
 
 void pw_grpc_respond_status(pw_grpc_conn *g, uint32_t sid, pw_grpc_status st, const char *msg)
@@ -409,5 +440,6 @@ void pw_grpc_respond_status(pw_grpc_conn *g, uint32_t sid, pw_grpc_status st, co
                          PW_H2_HDR("grpc-accept-encoding", "identity,gzip"),
                          {"grpc-status", 11, sts, (size_t)n, 0},
                          {"grpc-message", 12, enc, el, 0}};
-    pw_h2_submit_headers(h2, sid, h, 5, true);
+    if (pw_h2_submit_headers(h2, sid, h, 5, true) < 0)
+        (void)pw_h2_submit_rst(h2, sid, PW_H2_INTERNAL_ERROR); /* fails only with the session */
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_client.h"
 #include "proto_wire/pw_grpc_msg.h"
@@ -90,8 +91,8 @@ static void call_free(pw_grpc_ccall *c)
 {
     buf_deinit(&c->out);
     pw_grpc_deframer_deinit(&c->df);
-    free(c->path);
-    free(c);
+    rt_free(c->path);
+    rt_free(c);
 }
 
 /* Delivers on_close with `st` and frees the call. */
@@ -130,16 +131,26 @@ static void call_reset(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
     pw_grpc_client *cl = c->cl;
     uint32_t sid = c->stream_id;
     call_force(c, code, msg);
-    pw_h2_submit_rst(cl->h2, sid, PW_H2_CANCEL);
+    (void)pw_h2_submit_rst(cl->h2, sid, PW_H2_CANCEL); /* -ENOENT: handled just below */
     if (cl->cb_depth == 0 && call_live(cl, c) && c->state != PW_GRPC_CC_CLOSED) {
         /* The session did not report the close (stream unknown to it): close it here and
          * detach it so no later event can reach the freed call. */
-        pw_h2_stream_set_user(cl->h2, sid, NULL);
+        (void)pw_h2_stream_set_user(cl->h2, sid, NULL); /* -ENOENT: nothing to detach */
         call_finish(c, c->forced_code, c->forced_msg, strlen(c->forced_msg), false);
     }
 }
 
 /* ---- sending ---- */
+
+/* A submit failed for good (not -ENOBUFS, which on_stream_writable resumes): the request can
+ * no longer be sent whole, so the call ends now (out of memory: RESOURCE_EXHAUSTED) instead of
+ * waiting for an answer that cannot come. */
+static void call_send_failed(pw_grpc_ccall *c, ssize_t err)
+{
+    if (c->state != PW_GRPC_CC_OPEN) return;
+    if (err == -ENOMEM) call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    else call_reset(c, PW_GRPC_UNAVAILABLE, "connection failed");
+}
 
 /* Hands queued bytes (and END_STREAM) to the session as far as its per-stream cap allows. */
 static void call_flush_once(pw_grpc_ccall *c)
@@ -148,6 +159,10 @@ static void call_flush_once(pw_grpc_ccall *c)
     while (buf_size(&c->out) > 0) {
         size_t have = buf_size(&c->out);
         ssize_t n = pw_h2_submit_data(s, c->stream_id, buf_begin(&c->out), have, c->send_end);
+        if (n < 0 && n != -ENOBUFS) {
+            call_send_failed(c, n);
+            return;
+        }
         if (n <= 0 || c->state != PW_GRPC_CC_OPEN) return; /* -ENOBUFS: on_stream_writable
                                                                resumes; otherwise closing */
         buf_consume(&c->out, (size_t)n);
@@ -156,7 +171,10 @@ static void call_flush_once(pw_grpc_ccall *c)
             return;
         }
     }
-    if (c->send_end && pw_h2_submit_data(s, c->stream_id, NULL, 0, true) == 0) c->end_sent = true;
+    if (!c->send_end) return;
+    ssize_t n = pw_h2_submit_data(s, c->stream_id, NULL, 0, true);
+    if (n == 0) c->end_sent = true;
+    else if (n != -ENOBUFS) call_send_failed(c, n);
 }
 
 static void call_flush(pw_grpc_ccall *c)
@@ -206,8 +224,13 @@ static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
     c->req_gzip = cl->gzip_min && cl->peer_gzip && buf_size(&c->out) == 0;
     if (c->req_gzip) h[k++] = (pw_h2_header)PW_H2_HDR("grpc-encoding", "gzip");
     assert(k <= CC_REQ_HEADERS_MAX);
-    int64_t id = pw_h2_submit_request(cl->h2, h, k, false, c);
+    /* The stream gets its user only once the submit returned: a submit outside a callback
+     * pumps the headers out at once, and if that fails (out of memory) the session fails and
+     * closes the new stream inside the submit; with the user set, on_stream_close would end
+     * and free the call under our feet (and before pw_grpc_ccall_start returned it). */
+    int64_t id = pw_h2_submit_request(cl->h2, h, k, false, NULL);
     if (id < 0) return (int)id;
+    if (pw_h2_stream_set_user(cl->h2, (uint32_t)id, c) < 0) return -ENOTCONN; /* failed */
     c->stream_id = (uint32_t)id;
     c->state = PW_GRPC_CC_OPEN;
     unqueue(cl, c);
@@ -433,7 +456,7 @@ pw_grpc_client *pw_grpc_client_create(const pw_grpc_client_opts *opts)
     const char *auth = opts && opts->authority ? opts->authority : "localhost";
     const char *ua = opts && opts->user_agent ? opts->user_agent : "ringq-c/1";
     if (strlen(auth) > PW_GRPC_CLIENT_AUTHORITY_MAX) return NULL;
-    pw_grpc_client *cl = calloc(1, sizeof *cl);
+    pw_grpc_client *cl = rt_calloc(1, sizeof *cl);
     if (!cl) return NULL;
     memcpy(cl->authority, auth, strlen(auth) + 1);
     snprintf(cl->user_agent, sizeof cl->user_agent, "%s", ua);
@@ -453,7 +476,7 @@ pw_grpc_client *pw_grpc_client_create(const pw_grpc_client_opts *opts)
     cfg.max_concurrent_streams = 0; /* servers do not open streams to us (push is off) */
     cl->h2 = pw_h2_session_create(PW_H2_ROLE_CLIENT, &cfg, &cb, cl);
     if (!cl->h2) {
-        free(cl);
+        rt_free(cl);
         return NULL;
     }
     return cl;
@@ -483,7 +506,7 @@ void pw_grpc_client_destroy(pw_grpc_client *cl)
     pw_gzip_ctx_deinit(&cl->gz);
     buf_deinit(&cl->zin);
     buf_deinit(&cl->zout);
-    free(cl);
+    rt_free(cl);
 }
 
 ssize_t pw_grpc_client_recv(pw_grpc_client *cl, const uint8_t *in, size_t len, uint64_t now_ns)
@@ -569,9 +592,9 @@ pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_
         *err = -ENOTCONN;
         return NULL;
     }
-    pw_grpc_ccall *c = calloc(1, sizeof *c);
-    if (!c || !(c->path = strdup(path))) {
-        free(c);
+    pw_grpc_ccall *c = rt_calloc(1, sizeof *c);
+    if (!c || !(c->path = rt_strdup(path))) {
+        rt_free(c);
         *err = -ENOMEM;
         return NULL;
     }

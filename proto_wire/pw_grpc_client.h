@@ -25,7 +25,8 @@
  * callback the application may start, send on, half-close and cancel calls, but must not call
  * pw_grpc_client_recv, _output_consume, _tick or _destroy.
  *
- * Errors are negative errno values, documented per function. */
+ * Errors are negative errno values, documented per function, except pw_grpc_client_recv's
+ * PW_H2_ERR_* (docs/architecture.md "Errors"). */
 #ifndef PW_GRPC_CLIENT_H
 #define PW_GRPC_CLIENT_H
 
@@ -94,7 +95,7 @@ void pw_grpc_client_destroy(pw_grpc_client *cl);
  * and `why` (static, borrowed); the client then only accepts pw_grpc_client_destroy. */
 void pw_grpc_client_fail(pw_grpc_client *cl, const char *why);
 
-/* Received bytes (borrowed for the call). Returns len, or a negative RFC 9113 code when the
+/* Received bytes (borrowed for the call). Returns len, or PW_H2_ERR_* (pw_h2_frame.h) when the
  * connection failed (calls are closed; flush the output, then close). */
 ssize_t pw_grpc_client_recv(pw_grpc_client *cl, const uint8_t *in, size_t len, uint64_t now_ns);
 /* Output to send: a view valid until the next call on the client. */

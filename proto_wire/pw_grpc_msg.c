@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
+
 _Static_assert(PW_GRPC_MAX_MSG_BYTES_DEFAULT <= UINT32_MAX, "fits the 32-bit length field");
 _Static_assert(PW_GRPC_DEFRAMER_KEEP_BYTES <= PW_GRPC_MAX_MSG_BYTES_DEFAULT,
                "keeping more than a default message would be pointless");
@@ -36,12 +38,12 @@ void pw_grpc_deframer_init(pw_grpc_deframer *d, size_t max_msg_bytes)
     memset(d, 0, sizeof *d);
     d->state = PW_GRPC_DF_HEADER;
     d->max_msg_bytes = max_msg_bytes ? max_msg_bytes : PW_GRPC_MAX_MSG_BYTES_DEFAULT;
-    d->realloc_fn = realloc;
+    d->realloc_fn = rt_realloc;
 }
 
 static void release_body(pw_grpc_deframer *d)
 {
-    free(d->body);
+    rt_free(d->body);
     d->body = NULL;
     d->body_cap = 0;
     d->body_have = 0;
@@ -76,7 +78,7 @@ static int on_prefix(pw_grpc_deframer *d, const uint8_t **src, size_t *len, pw_g
         return 1;
     }
     if (d->body_cap < mlen) {
-        free(d->body);
+        rt_free(d->body);
         d->body = NULL;
         d->body_cap = 0;
         uint8_t *p = d->realloc_fn(NULL, mlen); /* exactly one message, at most max_msg_bytes */
@@ -166,13 +168,12 @@ const char *pw_grpc_deframe_strerror(int err)
 
 /* ---- Encoder ---- */
 
-static inline int reserve_err(void) { return errno == ENOMEM ? -ENOMEM : -ENOBUFS; }
-
 int pw_grpc_msg_encode(buf *out, const uint8_t *payload, size_t len, bool compressed)
 {
     if (len > UINT32_MAX) return -EMSGSIZE;
-    uint8_t *p = buf_reserve(out, PW_GRPC_MSG_PREFIX_BYTES + len);
-    if (!p) return reserve_err();
+    uint8_t *p;
+    int rc = buf_reserve(out, PW_GRPC_MSG_PREFIX_BYTES + len, &p);
+    if (rc < 0) return rc;
     pw_grpc_msg_put_prefix(p, compressed, (uint32_t)len);
     if (len) memcpy(p + PW_GRPC_MSG_PREFIX_BYTES, payload, len);
     buf_commit(out, PW_GRPC_MSG_PREFIX_BYTES + len);
@@ -181,8 +182,9 @@ int pw_grpc_msg_encode(buf *out, const uint8_t *payload, size_t len, bool compre
 
 int pw_grpc_msg_begin(buf *out, pw_grpc_msg_mark *m)
 {
-    uint8_t *p = buf_reserve(out, PW_GRPC_MSG_PREFIX_BYTES);
-    if (!p) return reserve_err();
+    uint8_t *p;
+    int rc = buf_reserve(out, PW_GRPC_MSG_PREFIX_BYTES, &p);
+    if (rc < 0) return rc;
     memset(p, 0, PW_GRPC_MSG_PREFIX_BYTES);
     buf_commit(out, PW_GRPC_MSG_PREFIX_BYTES);
     m->off = buf_size(out) - PW_GRPC_MSG_PREFIX_BYTES;

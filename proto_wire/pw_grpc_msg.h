@@ -64,7 +64,8 @@ typedef struct pw_grpc_deframer {
     uint8_t *body;        /* owned assembly buffer (NULL until a message is split) */
     size_t body_cap;
     size_t body_have;
-    /* Allocation seam (realloc by default): tests replace it to inject failures. */
+    /* Allocation seam (core/rt_alloc's rt_realloc by default; the body is freed with rt_free):
+     * tests replace it to inject failures. */
     void *(*realloc_fn)(void *p, size_t n);
 } pw_grpc_deframer;
 

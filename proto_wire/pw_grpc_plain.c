@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_grpc_server_int.h"
 
 typedef struct pw_grpc_plain {
@@ -35,7 +36,7 @@ static void unlink_free(pw_grpc_conn *g, pw_grpc_plain *p)
     while (*pp && *pp != p) pp = &(*pp)->next;
     if (*pp) *pp = p->next;
     buf_deinit(&p->body);
-    free(p);
+    rt_free(p);
 }
 
 /* Feeds the stream what it accepts, again while it reports room during the submit; frees p
@@ -50,7 +51,8 @@ static void pump(pw_grpc_conn *g, pw_grpc_plain *p)
         ssize_t r = pw_h2_submit_data(g->h2, p->sid, buf_begin(&p->body), n, true);
         if (r == -ENOBUFS) continue; /* flow control: on_stream_writable brings us back */
         if (r < 0) {
-            if (!p->dropped) pw_h2_submit_rst(g->h2, p->sid, PW_H2_INTERNAL_ERROR);
+            /* A failed reset has failed the session: the connection ends anyway. */
+            if (!p->dropped) (void)pw_h2_submit_rst(g->h2, p->sid, PW_H2_INTERNAL_ERROR);
             done = true;
         } else if ((size_t)r == n) {
             done = true;
@@ -78,6 +80,8 @@ static void start(pw_grpc_conn *g, pw_grpc_plain *p, int status, const char *cty
     p->busy = true;
     int r = pw_h2_submit_headers(g->h2, p->sid, h, 3, empty);
     p->busy = false;
+    /* Headers that could not be queued (out of memory): reset, or the client waits forever. */
+    if (r < 0 && !p->dropped) (void)pw_h2_submit_rst(g->h2, p->sid, PW_H2_INTERNAL_ERROR);
     if (r < 0 || empty || p->dropped) {
         unlink_free(g, p);
         pw_grpc_conn_touch(g);
@@ -88,9 +92,9 @@ static void start(pw_grpc_conn *g, pw_grpc_plain *p, int status, const char *cty
 
 void pw_grpc_plain_respond(pw_grpc_conn *g, uint32_t sid, const pw_grpc_plain_req *req)
 {
-    pw_grpc_plain *p = calloc(1, sizeof *p);
-    if (!p) {
-        pw_h2_submit_rst(g->h2, sid, PW_H2_INTERNAL_ERROR);
+    pw_grpc_plain *p = rt_calloc(1, sizeof *p);
+    if (!p) { /* out of memory: reset (a failed reset has failed the whole session) */
+        (void)pw_h2_submit_rst(g->h2, sid, PW_H2_INTERNAL_ERROR);
         return;
     }
     p->sid = sid;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_server_int.h"
 
@@ -18,7 +19,7 @@ static uint32_t path_hash(const char *p, size_t n)
 
 pw_grpc_server *pw_grpc_server_create(const pw_grpc_server_config *cfg)
 {
-    pw_grpc_server *s = calloc(1, sizeof *s);
+    pw_grpc_server *s = rt_calloc(1, sizeof *s);
     if (!s) return NULL;
     if (cfg) s->cfg = *cfg;
     if (!s->cfg.max_recv_message_bytes) s->cfg.max_recv_message_bytes = PW_GRPC_MAX_MSG_BYTES_DEFAULT;
@@ -31,7 +32,7 @@ pw_grpc_server *pw_grpc_server_create(const pw_grpc_server_config *cfg)
     return s;
 }
 
-void pw_grpc_server_destroy(pw_grpc_server *s) { free(s); }
+void pw_grpc_server_destroy(pw_grpc_server *s) { rt_free(s); }
 
 const pw_grpc_method *pw_grpc_server_find(const pw_grpc_server *s, const char *path, size_t len)
 {
@@ -96,7 +97,7 @@ static int keep_metadata(pw_grpc_call *c, const pw_h2_header *h, size_t n)
         bytes += h[i].name_len + h[i].value_len + 2;
     }
     if (count == 0) return 0;
-    uint8_t *block = malloc(count * sizeof(pw_grpc_md) + bytes);
+    uint8_t *block = rt_malloc(count * sizeof(pw_grpc_md) + bytes);
     if (!block) return -ENOMEM;
     pw_grpc_md *md = (pw_grpc_md *)block;
     uint8_t *store = block + count * sizeof(pw_grpc_md);
@@ -257,7 +258,7 @@ static void deliver(pw_grpc_call *c, const pw_grpc_msg *msg, bool last)
         } else if (++c->nreq > 1) {
             pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "more than one request message for a unary call");
         } else {
-            c->held = malloc(len ? len : 1);
+            c->held = rt_malloc(len ? len : 1);
             if (!c->held) {
                 pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
             } else {
@@ -290,7 +291,7 @@ static void half_close(pw_grpc_call *c)
         c->last_compressed = c->held_compressed;
         pw_grpc_call_ref(c);
         c->m->on_message(c, held, c->held_len);
-        free(held);
+        rt_free(held);
         if (!c->done && c->m->on_half_close) c->m->on_half_close(c);
         pw_grpc_call_unref(c);
         return;
@@ -302,7 +303,8 @@ static int on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end_
 {
     pw_grpc_conn *g = ud;
     pw_grpc_call *c = pw_h2_stream_get_user(g->h2, sid);
-    pw_h2_consume(g->h2, sid, n); /* messages are handled (or copied) synchronously below */
+    (void)pw_h2_consume(g->h2, sid, n); /* n was just delivered: -EINVAL cannot happen; the
+                                          * messages are handled (or copied) synchronously below */
     if (!c || c->done) return 0;
     pw_grpc_call_ref(c);
     pw_grpc_msg msg;
@@ -339,7 +341,7 @@ static void on_stream_writable(void *ud, uint32_t sid)
 
 pw_grpc_conn *pw_grpc_conn_create(const pw_grpc_server *s, uint64_t now_ns)
 {
-    pw_grpc_conn *g = calloc(1, sizeof *g);
+    pw_grpc_conn *g = rt_calloc(1, sizeof *g);
     if (!g) return NULL;
     g->srv = s;
     pw_h2_config cfg;
@@ -356,7 +358,7 @@ pw_grpc_conn *pw_grpc_conn_create(const pw_grpc_server *s, uint64_t now_ns)
     };
     g->h2 = pw_h2_session_create(PW_H2_ROLE_SERVER, &cfg, &cb, g);
     if (!g->h2) {
-        free(g);
+        rt_free(g);
         return NULL;
     }
     (void)now_ns;
@@ -374,7 +376,7 @@ void pw_grpc_conn_destroy(pw_grpc_conn *g)
         if (!c->done) pw_grpc_call_abort(c, PW_GRPC_UNAVAILABLE);
         pw_grpc_call_detach(c);
     }
-    free(g);
+    rt_free(g);
 }
 
 ssize_t pw_grpc_conn_recv(pw_grpc_conn *g, const uint8_t *in, size_t len, uint64_t now_ns)

@@ -103,7 +103,7 @@ pw_grpc_conn *pw_grpc_conn_create(const pw_grpc_server *s, uint64_t now_ns);
 /* Ends every live call (on_cancel with UNAVAILABLE) and frees the connection. Calls still
  * referenced by handlers stay valid (detached) until their last unref. */
 void pw_grpc_conn_destroy(pw_grpc_conn *c);
-/* Feeds received bytes. Returns `len`, or a negative value after a connection error: the
+/* Feeds received bytes. Returns `len`, or PW_H2_ERR_* (pw_h2_frame.h) after a connection error: the
  * session then holds a GOAWAY in its output; flush it and close. */
 ssize_t pw_grpc_conn_recv(pw_grpc_conn *c, const uint8_t *in, size_t len, uint64_t now_ns);
 /* Bytes waiting to be written: a view valid until the next call on this connection. */
@@ -229,11 +229,12 @@ void pw_grpc_call_set_compress(pw_grpc_call *call, bool on);
 /* Sends one response message (initial metadata go first if not sent yet). The bytes are copied.
  * Returns 0, -ECANCELED (call ended), -ENOBUFS (the stream's output is full: wait for
  * on_writable), -EMSGSIZE (above max_send_message_bytes), -EPROTO (unary call already sent its
- * one response). */
+ * one response), -ENOMEM (then end the call, e.g. RESOURCE_EXHAUSTED), or PW_H2_ERR_* (the
+ * connection failed). */
 int pw_grpc_call_send(pw_grpc_call *call, const uint8_t *msg, size_t len, unsigned flags);
 /* Zero-copy variant: returns a buffer positioned after a reserved 5-byte prefix to encode one
  * message into, then commit it. Between begin and commit no other call on this connection may
- * send. NULL when the call ended. */
+ * send. NULL when the call ended, its output is full, or out of memory. */
 buf *pw_grpc_call_send_begin(pw_grpc_call *call);
 int pw_grpc_call_send_commit(pw_grpc_call *call, unsigned flags);
 /* Ends the call with a status and message (percent-encoded for you; may be NULL). Sends

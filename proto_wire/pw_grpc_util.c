@@ -138,8 +138,9 @@ int pw_grpc_pct_encode_buf(buf *out, const uint8_t *src, size_t len)
 {
     size_t n = pw_grpc_pct_encoded_len(src, len);
     if (n == 0) return 0;
-    uint8_t *p = buf_reserve(out, n);
-    if (!p) return errno == ENOMEM ? -ENOMEM : -ENOBUFS;
+    uint8_t *p;
+    int rc = buf_reserve(out, n, &p);
+    if (rc < 0) return rc;
     buf_commit(out, pw_grpc_pct_encode(p, src, len));
     return 0;
 }

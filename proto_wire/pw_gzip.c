@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+#include "core/rt_alloc.h"
+
 /* zlib's default memLevel: deflate state about 256 KiB + 6 KiB, once per context. */
 #define GZIP_MEM_LEVEL 8
 
@@ -20,14 +22,27 @@ void pw_gzip_ctx_deinit(pw_gzip_ctx *c)
 {
     if (c->deflate) {
         deflateEnd(c->deflate);
-        free(c->deflate);
+        rt_free(c->deflate);
         c->deflate = NULL;
     }
     if (c->inflate) {
         inflateEnd(c->inflate);
-        free(c->inflate);
+        rt_free(c->inflate);
         c->inflate = NULL;
     }
+}
+
+/* zlib's own allocations go through core/rt_alloc too, so a test can fail them. */
+static voidpf zalloc_rt(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return rt_calloc(items, size);
+}
+
+static void zfree_rt(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    rt_free(p);
 }
 
 /* Returns the reset deflate stream, or NULL with *err = -ENOMEM / -EINVAL (bad level). */
@@ -38,15 +53,17 @@ static z_stream *deflater(pw_gzip_ctx *c, int *err)
         *err = -EINVAL;
         return NULL;
     }
-    z_stream *z = calloc(1, sizeof *z);
+    z_stream *z = rt_calloc(1, sizeof *z);
     if (!z) {
         *err = -ENOMEM;
         return NULL;
     }
+    z->zalloc = zalloc_rt;
+    z->zfree = zfree_rt;
     int rc = deflateInit2(z, c->level, Z_DEFLATED, PW_GZIP_WINDOW_BITS, GZIP_MEM_LEVEL,
                           Z_DEFAULT_STRATEGY);
     if (rc != Z_OK) {
-        free(z);
+        rt_free(z);
         *err = rc == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
         return NULL;
     }
@@ -60,10 +77,12 @@ static z_stream *inflater(pw_gzip_ctx *c)
         if (inflateReset(c->inflate) != Z_OK) return NULL;
         return c->inflate;
     }
-    z_stream *z = calloc(1, sizeof *z);
+    z_stream *z = rt_calloc(1, sizeof *z);
     if (!z) return NULL;
+    z->zalloc = zalloc_rt;
+    z->zfree = zfree_rt;
     if (inflateInit2(z, PW_GZIP_WINDOW_BITS) != Z_OK) {
-        free(z);
+        rt_free(z);
         return NULL;
     }
     c->inflate = z;
@@ -94,8 +113,9 @@ int pw_gzip_compress(pw_gzip_ctx *c, const uint8_t *src, size_t len, buf *out)
     for (;;) {
         size_t room = min_sz(min_sz(step, out->cap - buf_size(out)), UINT_MAX);
         if (room == 0) return rollback(out, orig, -ENOBUFS);
-        uint8_t *dst = buf_reserve(out, room);
-        if (!dst) return rollback(out, orig, errno == ENOMEM ? -ENOMEM : -ENOBUFS);
+        uint8_t *dst;
+        int rrc = buf_reserve(out, room, &dst);
+        if (rrc < 0) return rollback(out, orig, rrc);
         z->next_out = dst;
         z->avail_out = (uInt)room;
         int rc = deflate(z, Z_FINISH);
@@ -134,8 +154,8 @@ int pw_gzip_decompress(pw_gzip_ctx *c, const uint8_t *src, size_t len, size_t ma
         uint8_t *dst = &probe;
         size_t avail = 1;
         if (room > 0) {
-            dst = buf_reserve(out, room);
-            if (!dst) return rollback(out, orig, errno == ENOMEM ? -ENOMEM : -ENOBUFS);
+            int rrc = buf_reserve(out, room, &dst);
+            if (rrc < 0) return rollback(out, orig, rrc);
             avail = room;
         }
         z->next_out = dst;

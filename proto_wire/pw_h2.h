@@ -24,10 +24,13 @@
  *   bytes were accepted. A writer that resubmits from on_stream_writable must not nest
  *   (pw_grpc_call_pump, call_flush in pw_grpc_client.c: a flag, and go round again).
  *
- * Errors
- *   Functions returning int/ssize_t return >= 0 on success or a negative value: session-level
- *   input errors are negated RFC 9113 §7 codes (-PW_H2_PROTOCOL_ERROR, ...); API misuse and
- *   resource limits are negative errno values, as documented per function.
+ * Errors (docs/architecture.md "Errors")
+ *   Functions returning int/ssize_t return >= 0 on success or a negative value in one of two
+ *   disjoint spaces: what the connection did (an input error, or a connection already failed)
+ *   is PW_H2_ERR_* (pw_h2_frame.h: the RFC 9113 §7 code c as -(1100 + c); pw_h2_err_code gives
+ *   the code for GOAWAY/RST_STREAM, pw_h2_strerror a name for logs); API misuse and resources
+ *   are negative errno values (-ENOMEM, -ENOBUFS as flow control, -ENOENT, ...), as documented
+ *   per function. Never the global errno, never a bare -1.
  *
  * Memory
  *   An idle session holds its struct, the HPACK tables and nothing else: input, output, header
@@ -134,11 +137,12 @@ void pw_h2_session_destroy(pw_h2_session *s);
 
 /* Feeds received bytes; `now_ns` is a monotonic time used by the flood budgets. Consumes all of
  * `in` (a partial frame is kept internally, at most max_frame_size + 9 bytes), fires callbacks
- * and queues output. Returns `len`, or a negative RFC 9113 error code after a connection error:
+ * and queues output. Returns `len`, or PW_H2_ERR_* after a connection error:
  * a GOAWAY with that code is then queued, every stream is closed (on_stream_close), further
  * input is refused with the same code, and want_close() is true (also after the application's
- * pw_h2_submit_goaway with an error code: then that code, negated). `in` is borrowed for the
- * call. */
+ * pw_h2_submit_goaway with an error code: then pw_h2_err_from_code(that code)). Out of memory
+ * while receiving is a connection error INTERNAL_ERROR (PW_H2_ERR_INTERNAL, GOAWAY sent): the
+ * one connection ends, the process goes on. `in` is borrowed for the call. */
 ssize_t pw_h2_session_recv(pw_h2_session *s, const uint8_t *in, size_t len, uint64_t now_ns);
 
 /* Queued output: `*p` / `*n` view the bytes to send (valid until the next call on the session).
@@ -172,7 +176,8 @@ ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p
 int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs,
                           size_t n);
 /* Resets a stream: drops its pending output, queues RST_STREAM(code), closes it
- * (on_stream_close(code) follows, deferred). Returns 0 or -ENOENT (not open; nothing sent). */
+ * (on_stream_close(code) follows, deferred). Returns 0, -ENOENT (not open; nothing sent) or
+ * PW_H2_ERR_* (the connection failed while queueing it: output flood, out of memory). */
 int pw_h2_submit_rst(pw_h2_session *s, uint32_t stream_id, uint32_t error_code);
 /* GOAWAY with the last peer stream we processed (RFC §6.8). NO_ERROR is a graceful shutdown:
  * open streams complete, new peer streams are refused with REFUSED_STREAM, want_close() turns

@@ -4,6 +4,16 @@
 #include <errno.h>
 #include <string.h>
 
+#include "proto_wire/pw_hpack.h"
+
+/* The largest errno value (Linux). Each proto_wire range lies above it and apart from the
+ * others, so one negative int names one fault whichever layer returned it. */
+#define ERRNO_LAST EHWPOISON
+_Static_assert(PW_H2_ERR_BASE > ERRNO_LAST, "pw_h2 errors overlap errno");
+_Static_assert(PW_HPACK_ERR_BASE > ERRNO_LAST, "pw_hpack errors overlap errno");
+_Static_assert(-PW_H2_ERR_MIN < PW_HPACK_ERR_BASE, "pw_h2 and pw_hpack ranges overlap");
+_Static_assert(PW_H2_ERR_BASE > 1000 + 99, "pw_h2 and pw_pb (-1001 ..) ranges overlap");
+
 /* RFC 9113 §3.4: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */
 const uint8_t pw_h2_preface[PW_H2_PREFACE_BYTES] = {
     'P', 'R', 'I', ' ', '*', ' ', 'H', 'T', 'T', 'P', '/', '2', '.', '0',
@@ -19,6 +29,37 @@ const char *pw_h2_error_name(uint32_t code)
         "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED",
     };
     return code < sizeof names / sizeof names[0] ? names[code] : "UNKNOWN";
+}
+
+int pw_h2_err_from_code(uint32_t code)
+{
+    return code <= PW_H2_HTTP_1_1_REQUIRED ? PW_H2_ERR_OF(code) : PW_H2_ERR_OTHER;
+}
+
+bool pw_h2_is_err(long err) { return err <= PW_H2_ERR_OF(0) && err >= PW_H2_ERR_MIN; }
+
+uint32_t pw_h2_err_code(long err)
+{
+    if (err >= 0) return PW_H2_NO_ERROR;
+    if (err <= PW_H2_ERR_OF(0) && err >= PW_H2_ERR_OF(PW_H2_HTTP_1_1_REQUIRED))
+        return (uint32_t)(-err - PW_H2_ERR_BASE);
+    if (err == PW_HPACK_ERR_COMPRESSION || err == PW_HPACK_ERR_HUFFMAN)
+        return PW_H2_COMPRESSION_ERROR;
+    return PW_H2_INTERNAL_ERROR; /* PW_H2_ERR_OTHER, -ENOMEM, -ENOBUFS, ... */
+}
+
+const char *pw_h2_strerror(long err)
+{
+    if (err <= PW_H2_ERR_OF(0) && err >= PW_H2_ERR_OF(PW_H2_HTTP_1_1_REQUIRED))
+        return pw_h2_error_name(pw_h2_err_code(err));
+    if (err == PW_H2_ERR_OTHER) return "error code outside RFC 9113";
+    if (err <= -PW_HPACK_ERR_BASE && err > -PW_HPACK_ERR_BASE - 100)
+        return pw_hpack_strerror((int)err);
+    if (err < 0 && -err <= ERRNO_LAST) {
+        const char *n = strerrorname_np((int)-err);
+        if (n) return n;
+    }
+    return "unknown";
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -55,7 +96,7 @@ void pw_h2_frame_hd_encode(uint8_t dst[PW_H2_FRAME_HEADER_BYTES], const pw_h2_fr
 #define FAIL(code, desc)                      \
     do {                                      \
         if (err_desc) *err_desc = (desc);     \
-        return -(int)(code);                  \
+        return PW_H2_ERR_OF(code);            \
     } while (0)
 
 static void decode_priority(pw_h2_priority *pri, const uint8_t *p)
@@ -241,11 +282,9 @@ static uint8_t *frame_begin(buf *out, size_t length, uint8_t type, uint8_t flags
         *rc = -EINVAL;
         return NULL;
     }
-    uint8_t *p = buf_reserve(out, PW_H2_FRAME_HEADER_BYTES + length);
-    if (!p) {
-        *rc = -errno;
-        return NULL;
-    }
+    uint8_t *p;
+    *rc = buf_reserve(out, PW_H2_FRAME_HEADER_BYTES + length, &p);
+    if (*rc < 0) return NULL;
     pw_h2_frame_hd hd = {(uint32_t)length, type, flags, stream_id};
     pw_h2_frame_hd_encode(p, &hd);
     *rc = 0;

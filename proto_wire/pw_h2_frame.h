@@ -1,8 +1,9 @@
 /* proto_wire/pw_h2_frame: HTTP/2 frame codec (RFC 9113 §4 and §6) for all ten frame types.
  * No I/O, no allocation in the decoder: decoded frames are views into the caller's bytes.
  *
- * Errors are negated RFC 9113 §7 error codes (-PW_H2_PROTOCOL_ERROR, ...), never errno, except
- * the writers, which append to an rt_buf and return -ENOBUFS / -ENOMEM from it. */
+ * Errors (docs/architecture.md "Errors"): the decoders return PW_H2_ERR_* (an RFC 9113 §7 code
+ * carried in this module's own negative range, outside errno's), the writers negative errno
+ * (-ENOBUFS / -ENOMEM from the rt_buf they append to, -EINVAL). */
 #ifndef PW_H2_FRAME_H
 #define PW_H2_FRAME_H
 
@@ -34,6 +35,45 @@ typedef enum pw_h2_error_code {
 
 /* Static name of an error code ("PROTOCOL_ERROR"; "UNKNOWN" for others). */
 const char *pw_h2_error_name(uint32_t code);
+
+/* ---- Errors as return values ----
+ * pw_h2 reports what the peer's bytes did (and connection failures) as PW_H2_ERR_*: the RFC
+ * code c becomes -(PW_H2_ERR_BASE + c), so -1100 .. -1113, plus PW_H2_ERR_OTHER for a code
+ * outside the RFC's list (one the application passed to pw_h2_submit_goaway). The range lies
+ * above every errno value (Linux's last, EHWPOISON, is 133; nghttp2 likewise keeps its library
+ * errors at <= -500) and apart from pw_pb's (-1001 ..) and pw_hpack's (-1201 ..), so -2 can no
+ * longer mean both INTERNAL_ERROR and -ENOENT. API misuse and resources stay negative errno:
+ * -ENOMEM, -ENOBUFS (flow control: retry later, liburing style), -ENOENT, -EINVAL, ... */
+#define PW_H2_ERR_BASE 1100
+#define PW_H2_ERR_OF(code) (-(PW_H2_ERR_BASE + (int)(code))) /* code: an RFC code <= 0xd */
+#define PW_H2_ERR_PROTOCOL PW_H2_ERR_OF(PW_H2_PROTOCOL_ERROR)
+#define PW_H2_ERR_INTERNAL PW_H2_ERR_OF(PW_H2_INTERNAL_ERROR)
+#define PW_H2_ERR_FLOW_CONTROL PW_H2_ERR_OF(PW_H2_FLOW_CONTROL_ERROR)
+#define PW_H2_ERR_SETTINGS_TIMEOUT PW_H2_ERR_OF(PW_H2_SETTINGS_TIMEOUT)
+#define PW_H2_ERR_STREAM_CLOSED PW_H2_ERR_OF(PW_H2_STREAM_CLOSED)
+#define PW_H2_ERR_FRAME_SIZE PW_H2_ERR_OF(PW_H2_FRAME_SIZE_ERROR)
+#define PW_H2_ERR_REFUSED_STREAM PW_H2_ERR_OF(PW_H2_REFUSED_STREAM)
+#define PW_H2_ERR_CANCEL PW_H2_ERR_OF(PW_H2_CANCEL)
+#define PW_H2_ERR_COMPRESSION PW_H2_ERR_OF(PW_H2_COMPRESSION_ERROR)
+#define PW_H2_ERR_CONNECT PW_H2_ERR_OF(PW_H2_CONNECT_ERROR)
+#define PW_H2_ERR_ENHANCE_YOUR_CALM PW_H2_ERR_OF(PW_H2_ENHANCE_YOUR_CALM)
+#define PW_H2_ERR_INADEQUATE_SECURITY PW_H2_ERR_OF(PW_H2_INADEQUATE_SECURITY)
+#define PW_H2_ERR_HTTP_1_1_REQUIRED PW_H2_ERR_OF(PW_H2_HTTP_1_1_REQUIRED)
+#define PW_H2_ERR_OTHER (-(PW_H2_ERR_BASE + 99)) /* a code beyond the RFC's: see session_error */
+#define PW_H2_ERR_MIN PW_H2_ERR_OTHER
+
+/* An RFC code (a connection failure's) as a return value: PW_H2_ERR_OF(code), PW_H2_ERR_OTHER
+ * for a code above HTTP_1_1_REQUIRED. NO_ERROR maps to PW_H2_ERR_OF(0), never to 0. */
+int pw_h2_err_from_code(uint32_t code);
+/* `err` is in pw_h2's range. */
+bool pw_h2_is_err(long err);
+/* The RFC 9113 code to put in GOAWAY / RST_STREAM for a negative result of any proto_wire layer:
+ * PW_H2_ERR_* its own code (OTHER: INTERNAL_ERROR), PW_HPACK_ERR_COMPRESSION and _HUFFMAN
+ * COMPRESSION_ERROR, -ENOBUFS / -ENOMEM and anything else INTERNAL_ERROR. 0 for err >= 0. */
+uint32_t pw_h2_err_code(long err);
+/* Static name for logs: "PROTOCOL_ERROR" for PW_H2_ERR_*, pw_hpack_strerror's names, errno's
+ * symbolic name ("ENOMEM"), else "unknown". */
+const char *pw_h2_strerror(long err);
 
 /* RFC 9113 §6 frame types. */
 typedef enum pw_h2_frame_type {
@@ -122,14 +162,15 @@ void pw_h2_frame_hd_encode(uint8_t dst[PW_H2_FRAME_HEADER_BYTES], const pw_h2_fr
 
 /* Decodes the payload of a frame whose header is `hd` (payload is hd->length bytes, borrowed).
  * Validates what the frame alone determines (RFC §6): lengths, padding, stream id 0 vs not.
- * Returns 0 (maybe with f->stream_error set) or a negative connection error code:
- * -PW_H2_FRAME_SIZE_ERROR or -PW_H2_PROTOCOL_ERROR, with `*err_desc` (static) set if non-NULL.
+ * Returns 0 (maybe with f->stream_error set) or a connection error:
+ * PW_H2_ERR_FRAME_SIZE, PW_H2_ERR_PROTOCOL or PW_H2_ERR_FLOW_CONTROL, with `*err_desc` (static)
+ * set if non-NULL.
  * Does not check MAX_FRAME_SIZE (the caller knows it) nor stream states. */
 int pw_h2_frame_payload_decode(pw_h2_frame *f, const pw_h2_frame_hd *hd, const uint8_t *payload,
                                const char **err_desc);
 
 /* Decodes one whole frame from `src`: bytes consumed (9 + length), 0 if `len` does not hold a
- * whole frame yet, or a negative connection error (-PW_H2_FRAME_SIZE_ERROR when the length
+ * whole frame yet, or a connection error (PW_H2_ERR_FRAME_SIZE when the length
  * exceeds `max_frame_size`, or any error of pw_h2_frame_payload_decode). */
 ssize_t pw_h2_frame_decode(pw_h2_frame *f, const uint8_t *src, size_t len,
                            uint32_t max_frame_size, const char **err_desc);

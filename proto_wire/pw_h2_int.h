@@ -152,17 +152,15 @@ struct pw_h2_session {
     uint64_t frames_in, frames_out, peer_resets, local_resets;
 };
 
-/* An error code as a negative int return. Codes come from the RFC (<= 0xd) except one the
- * application passed to pw_h2_submit_goaway, which may be any 32-bit value: clamped so the
- * result stays negative. */
-static inline int pw_h2i_neg(uint32_t code)
-{
-    return code == 0 ? -1 : code <= (uint32_t)INT32_MAX ? -(int)code : INT32_MIN;
-}
+/* An error code as a negative int return (PW_H2_ERR_*). Codes come from the RFC (<= 0xd) except
+ * one the application passed to pw_h2_submit_goaway, which may be any 32-bit value: that one
+ * is PW_H2_ERR_OTHER (pw_h2_session_error still tells the exact code). */
+static inline int pw_h2i_neg(uint32_t code) { return pw_h2_err_from_code(code); }
 
 /* ---- pw_h2_session.c ---- */
 /* Connection error (RFC §5.4.1): queue GOAWAY(code), close all streams, stop input. Returns
- * -code for convenient `return pw_h2i_fail(...)`. Idempotent (the first error wins). */
+ * pw_h2_err_from_code(code) for convenient `return pw_h2i_fail(...)`. Idempotent (the first
+ * error wins). */
 int pw_h2i_fail(pw_h2_session *s, uint32_t code, const char *desc);
 /* The same with explicit GOAWAY debug data (truncated to PW_H2_GOAWAY_DEBUG_MAX_BYTES). */
 int pw_h2i_fail_debug(pw_h2_session *s, uint32_t code, const char *desc, const uint8_t *debug,

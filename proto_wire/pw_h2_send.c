@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_h2_int.h"
 
 enum unit_result { UNIT_NOTHING, UNIT_SENT, UNIT_BLOCKED_STREAM, UNIT_BLOCKED_CONN };
@@ -130,7 +131,7 @@ int pw_h2i_out_ping_ack(pw_h2_session *s, const uint8_t opaque[PW_H2_PING_PAYLOA
 
 void pw_h2i_hlist_free(pw_h2_hlist *l)
 {
-    free(l);
+    rt_free(l);
 }
 
 static bool out_name_ok(const char *p, size_t n)
@@ -161,7 +162,7 @@ static int hlist_copy(const pw_h2_header *h, size_t n, pw_h2_hlist **out)
         enc += h[i].name_len + h[i].value_len + HPACK_FIELD_OVERHEAD_MAX;
         if (enc > PW_H2_OUT_HEADER_BLOCK_MAX_BYTES) return -E2BIG;
     }
-    pw_h2_hlist *l = malloc(sizeof *l + n * sizeof(pw_h2_header) + bytes + 1);
+    pw_h2_hlist *l = rt_malloc(sizeof *l + n * sizeof(pw_h2_header) + bytes + 1);
     if (!l) return -ENOMEM;
     l->n = n;
     l->encoded_max = enc;
@@ -191,7 +192,8 @@ static uint32_t frame_max(const pw_h2_session *s)
 static int out_header_block(pw_h2_session *s, uint32_t id, const pw_h2_hlist *l, bool es)
 {
     size_t start = buf_size(&s->out);
-    if (!buf_reserve(&s->out, PW_H2_FRAME_HEADER_BYTES)) goto nomem;
+    uint8_t *room;
+    if (buf_reserve(&s->out, PW_H2_FRAME_HEADER_BYTES, &room) < 0) goto nomem;
     buf_commit(&s->out, PW_H2_FRAME_HEADER_BYTES);
     if (pw_hpack_encode_begin(&s->enc, &s->out) != 0) goto nomem;
     for (size_t i = 0; i < l->n; i++) {
@@ -204,7 +206,7 @@ static int out_header_block(pw_h2_session *s, uint32_t id, const pw_h2_hlist *l,
     size_t nframes = len <= fmax ? 1 : (len + fmax - 1) / fmax;
     size_t extra = (nframes - 1) * PW_H2_FRAME_HEADER_BYTES;
     if (extra) {
-        if (!buf_reserve(&s->out, extra)) goto nomem;
+        if (buf_reserve(&s->out, extra, &room) < 0) goto nomem;
         buf_commit(&s->out, extra);
     }
     uint8_t *base = (uint8_t *)buf_begin(&s->out) + start + PW_H2_FRAME_HEADER_BYTES;
@@ -223,7 +225,10 @@ static int out_header_block(pw_h2_session *s, uint32_t id, const pw_h2_hlist *l,
     s->frames_out += nframes;
     return 0;
 nomem:
-    /* The HPACK encoder state may now differ from what the peer will see: fatal (§4.3). */
+    /* Nothing of the half-written block may reach the peer (the GOAWAY follows the frames
+     * before it). The HPACK encoder state may now differ from what the peer will see: fatal
+     * (§4.3). */
+    buf_truncate(&s->out, start);
     return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "header encoding failed");
 }
 

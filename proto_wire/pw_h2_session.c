@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_h2_int.h"
 
 static_assert(sizeof(pw_h2_session) <= PW_H2_SESSION_STRUCT_MAX_BYTES,
@@ -87,7 +88,8 @@ static int queue_preface(pw_h2_session *s)
     pw_h2_setting st[6];
     size_t n = 0;
     if (s->role == PW_H2_ROLE_CLIENT) {
-        if (buf_append(&s->out, pw_h2_preface, PW_H2_PREFACE_BYTES) < 0) return -1;
+        int rc = buf_append(&s->out, pw_h2_preface, PW_H2_PREFACE_BYTES);
+        if (rc < 0) return rc;
     }
     /* §6.5.2: a server MAY send ENABLE_PUSH only as 0; a client disables push with it. */
     st[n++] = (pw_h2_setting){PW_H2_SETTINGS_ENABLE_PUSH, 0};
@@ -98,13 +100,15 @@ static int queue_preface(pw_h2_session *s)
         st[n++] = (pw_h2_setting){PW_H2_SETTINGS_MAX_FRAME_SIZE, s->cfg.max_frame_size};
     if (s->cfg.header_table_size != PW_HPACK_TABLE_SIZE_DEFAULT)
         st[n++] = (pw_h2_setting){PW_H2_SETTINGS_HEADER_TABLE_SIZE, s->cfg.header_table_size};
-    if (pw_h2_write_settings(&s->out, st, n) < 0) return -1;
+    int rc = pw_h2_write_settings(&s->out, st, n);
+    if (rc < 0) return rc;
     s->settings_ack_pending = true;
     s->frames_out++;
     /* §6.9.2: the connection window only grows by WINDOW_UPDATE. */
     if (s->cfg.conn_window_size > PW_H2_WINDOW_INITIAL_BYTES) {
         uint32_t inc = s->cfg.conn_window_size - PW_H2_WINDOW_INITIAL_BYTES;
-        if (pw_h2_write_window_update(&s->out, 0, inc) < 0) return -1;
+        rc = pw_h2_write_window_update(&s->out, 0, inc);
+        if (rc < 0) return rc;
         s->conn_recv_window += inc;
         s->frames_out++;
     }
@@ -114,7 +118,7 @@ static int queue_preface(pw_h2_session *s)
 pw_h2_session *pw_h2_session_create(pw_h2_role role, const pw_h2_config *cfg,
                                     const pw_h2_callbacks *cb, void *ud)
 {
-    pw_h2_session *s = calloc(1, sizeof *s);
+    pw_h2_session *s = rt_calloc(1, sizeof *s);
     if (!s) return NULL;
     s->role = role;
     if (cfg) s->cfg = *cfg;
@@ -153,7 +157,7 @@ fail_enc:
     pw_hpack_dec_deinit(&s->dec);
 fail_dec:
     buf_deinit(&s->out);
-    free(s);
+    rt_free(s);
     return NULL;
 }
 
@@ -177,7 +181,7 @@ void pw_h2_session_destroy(pw_h2_session *s)
     buf_deinit(&s->hbytes);
     buf_deinit(&s->hfields);
     buf_deinit(&s->out);
-    free(s);
+    rt_free(s);
 }
 
 int pw_h2i_fail(pw_h2_session *s, uint32_t code, const char *desc)
@@ -333,7 +337,7 @@ static int on_frame(pw_h2_session *s, const pw_h2_frame_hd *hd, const uint8_t *p
     pw_h2_frame f;
     const char *desc = "malformed frame";
     int rc = pw_h2_frame_payload_decode(&f, hd, payload, &desc);
-    if (rc < 0) return pw_h2i_fail(s, (uint32_t)-rc, desc);
+    if (rc < 0) return pw_h2i_fail(s, pw_h2_err_code(rc), desc);
     switch (hd->type) {
     case PW_H2_FT_DATA: rc = pw_h2i_on_data(s, &f); break;
     case PW_H2_FT_HEADERS: rc = pw_h2i_on_headers(s, &f); break;
@@ -400,7 +404,7 @@ static size_t feed_partial(pw_h2_session *s, const uint8_t *in, size_t len)
 ssize_t pw_h2_session_recv(pw_h2_session *s, const uint8_t *in, size_t len, uint64_t now_ns)
 {
     assert(s->cb_depth == 0);
-    if (s->in_state == PW_H2_IN_FAILED) return -(ssize_t)s->error_code;
+    if (s->in_state == PW_H2_IN_FAILED) return pw_h2i_neg(s->error_code);
     s->now_ns = now_ns;
     size_t off = 0;
     while (off < len && s->in_state != PW_H2_IN_FAILED) {
@@ -433,7 +437,7 @@ ssize_t pw_h2_session_recv(pw_h2_session *s, const uint8_t *in, size_t len, uint
     if (s->in_state == PW_H2_IN_FAILED) {
         buf_deinit(&s->in);
         pw_h2i_hblock_reset(s);
-        return -(ssize_t)s->error_code;
+        return pw_h2i_neg(s->error_code);
     }
     return (ssize_t)len;
 }

@@ -1,7 +1,9 @@
 /* proto_wire/pw_h2_stream: the stream table, the RFC 9113 §5.1 state machine and closing. */
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_h2_int.h"
 
 /* ---- table: open addressing with linear probing, keyed by stream id ---- */
@@ -35,11 +37,11 @@ static int tab_grow(pw_h2_session *s)
     /* Keep the load factor at or below 1/2. */
     if (s->tab && (s->tab_count + 1) * 2 <= s->tab_cap) return 0;
     uint32_t cap = s->tab_cap ? s->tab_cap * 2 : TAB_CAP_MIN;
-    pw_h2_stream **tab = calloc(cap, sizeof *tab);
-    if (!tab) return -1;
+    pw_h2_stream **tab = rt_calloc(cap, sizeof *tab);
+    if (!tab) return -ENOMEM;
     for (uint32_t i = 0; i < s->tab_cap; i++)
         if (s->tab[i]) tab_put(tab, cap, s->tab[i]);
-    free(s->tab);
+    rt_free(s->tab);
     s->tab = tab;
     s->tab_cap = cap;
     return 0;
@@ -58,7 +60,7 @@ static void tab_remove(pw_h2_session *s, uint32_t id)
         tab_put(s->tab, s->tab_cap, st);
     }
     if (s->tab_count == 0) { /* an idle connection holds no table */
-        free(s->tab);
+        rt_free(s->tab);
         s->tab = NULL;
         s->tab_cap = 0;
     }
@@ -67,7 +69,7 @@ static void tab_remove(pw_h2_session *s, uint32_t id)
 pw_h2_stream *pw_h2i_stream_new(pw_h2_session *s, uint32_t id, bool local)
 {
     if (tab_grow(s) < 0) return NULL;
-    pw_h2_stream *st = calloc(1, sizeof *st);
+    pw_h2_stream *st = rt_calloc(1, sizeof *st);
     if (!st) return NULL;
     st->id = id;
     st->state = PW_H2_SS_IDLE;
@@ -92,9 +94,9 @@ void pw_h2i_stream_table_free(pw_h2_session *s)
         buf_deinit(&st->pending);
         pw_h2i_hlist_free(st->out_headers);
         pw_h2i_hlist_free(st->out_trailers);
-        free(st);
+        rt_free(st);
     }
-    free(s->tab);
+    rt_free(s->tab);
     s->tab = NULL;
     s->tab_cap = s->tab_count = 0;
 }
@@ -221,7 +223,7 @@ void pw_h2i_stream_free(pw_h2_session *s, pw_h2_stream *st)
     pw_h2i_closed_remember(s, st->id, (pw_h2_closed_how)st->closed_how);
     tab_remove(s, st->id);
     buf_deinit(&st->pending);
-    free(st);
+    rt_free(st);
 }
 
 void pw_h2i_closed_remember(pw_h2_session *s, uint32_t id, pw_h2_closed_how how)

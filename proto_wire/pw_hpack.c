@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_hpack_int.h"
 
 /* Largest encoding of a PW_HPACK_INT_MAX integer: the prefix octet plus 5 continuations. */
@@ -31,7 +32,7 @@ int pw_hpack_dec_init(pw_hpack_dec *d, uint32_t settings_max)
 void pw_hpack_dec_deinit(pw_hpack_dec *d)
 {
     pw_hpack_table_deinit(&d->table);
-    free(d->scratch);
+    rt_free(d->scratch);
     memset(d, 0, sizeof(*d));
 }
 
@@ -98,8 +99,8 @@ static int scratch_reserve(dec_ctx *c, size_t need)
     size_t cap = d->scratch_cap ? d->scratch_cap * 2 : SCRATCH_INITIAL_BYTES;
     if (cap < need) cap = need;
     if (cap > c->scratch_limit) cap = c->scratch_limit;
-    uint8_t *p = realloc(d->scratch, cap);
-    if (!p) return PW_HPACK_ERR_NOMEM;
+    uint8_t *p = rt_realloc(d->scratch, cap);
+    if (!p) return -ENOMEM;
     d->scratch = p;
     d->scratch_cap = cap;
     return 0;
@@ -330,14 +331,12 @@ static size_t int_encode(uint8_t *dst, uint8_t first, unsigned prefix_bits, uint
     return n;
 }
 
-/* Maps buf_reserve's errno to the encoder's results. */
-static int reserve_error(void) { return errno == ENOBUFS ? -ENOBUFS : PW_HPACK_ERR_NOMEM; }
-
 int pw_hpack_encode_begin(pw_hpack_enc *e, buf *out)
 {
     if (!e->update_pending) return 0;
-    uint8_t *dst = buf_reserve(out, 2 * INT_ENCODED_MAX_BYTES);
-    if (!dst) return reserve_error();
+    uint8_t *dst;
+    int rc = buf_reserve(out, 2 * INT_ENCODED_MAX_BYTES, &dst);
+    if (rc < 0) return rc;
     size_t n = 0;
     size_t cur = e->table.max_size;
     if (e->min_pending < cur) { /* §4.2: the smallest size first, so the peer evicts */
@@ -409,16 +408,18 @@ int pw_hpack_encode_field(pw_hpack_enc *e, buf *out, const uint8_t *name, size_t
         }
     }
     if (exact && !never) { /* §6.1; a sensitive field is never sent as an index (§7.1.3) */
-        uint8_t *dst = buf_reserve(out, INT_ENCODED_MAX_BYTES);
-        if (!dst) return reserve_error();
+        uint8_t *dst;
+        int rc = buf_reserve(out, INT_ENCODED_MAX_BYTES, &dst);
+        if (rc < 0) return rc;
         buf_commit(out, int_encode(dst, 0x80, 7, idx));
         return 0;
     }
     const bool indexing = !never && !(flags & PW_HPACK_F_NO_INDEX) &&
                           name_len + value_len + PW_HPACK_ENTRY_OVERHEAD <= e->table.max_size;
     size_t need = 3 * INT_ENCODED_MAX_BYTES + value_len + (idx ? 0 : name_len);
-    uint8_t *dst = buf_reserve(out, need);
-    if (!dst) return reserve_error();
+    uint8_t *dst;
+    int rc = buf_reserve(out, need, &dst);
+    if (rc < 0) return rc;
     size_t n;
     if (indexing) n = int_encode(dst, 0x40, 6, idx);     /* §6.2.1 */
     else if (never) n = int_encode(dst, 0x10, 4, idx);   /* §6.2.3 */
@@ -432,4 +433,18 @@ int pw_hpack_encode_field(pw_hpack_enc *e, buf *out, const uint8_t *name, size_t
     }
     buf_commit(out, n);
     return 0;
+}
+
+const char *pw_hpack_strerror(int err)
+{
+    switch (err) {
+    case PW_HPACK_OK: return "ok";
+    case PW_HPACK_ERR_COMPRESSION: return "compression";
+    case PW_HPACK_ERR_LIST_TOO_LARGE: return "header list too large";
+    case PW_HPACK_ERR_HUFFMAN: return "invalid Huffman string";
+    case PW_HPACK_ERR_RANGE: return "no such table entry";
+    case -ENOMEM: return "ENOMEM";
+    case -ENOBUFS: return "ENOBUFS";
+    default: return "unknown";
+    }
 }

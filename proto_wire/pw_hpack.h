@@ -2,8 +2,11 @@
  * dynamic table, table-size updates and Huffman coding. No I/O; the only global state is the
  * read-only Huffman decode table, built once on first use (thread-safe).
  *
- * Errors are negative values below; a decoder error is a connection error of type
- * COMPRESSION_ERROR in HTTP/2 (RFC 9113 §4.3), after which the decoder must not be used again. */
+ * Errors (docs/architecture.md "Errors"): faults in the data are PW_HPACK_ERR_*, negative values
+ * in this module's own range, outside errno's (-1201 ..), so they never collide with the
+ * resource errors, which stay negative errno: -ENOMEM (allocation failed) and -ENOBUFS (the
+ * output buffer's cap). A decoder error is a connection error of type COMPRESSION_ERROR in
+ * HTTP/2 (RFC 9113 §4.3), after which the decoder must not be used again. */
 #ifndef PW_HPACK_H
 #define PW_HPACK_H
 
@@ -13,11 +16,19 @@
 
 #include "core/rt_buf.h"
 
-/* Results. */
+/* Results. The base is above every errno value (Linux's last is EHWPOISON, 133) and apart from
+ * pw_pb's (-1001 ..) and pw_h2's (-1100 ..) ranges. */
 #define PW_HPACK_OK 0
-#define PW_HPACK_ERR_COMPRESSION (-1)  /* malformed block: COMPRESSION_ERROR */
-#define PW_HPACK_ERR_LIST_TOO_LARGE (-2) /* decoded list exceeds max_header_list_size */
-#define PW_HPACK_ERR_NOMEM (-3)
+#define PW_HPACK_ERR_BASE 1200
+/* A malformed block: COMPRESSION_ERROR. */
+#define PW_HPACK_ERR_COMPRESSION (-(PW_HPACK_ERR_BASE + 1))
+/* The decoded list exceeds max_header_list_size: a stream error. */
+#define PW_HPACK_ERR_LIST_TOO_LARGE (-(PW_HPACK_ERR_BASE + 2))
+#define PW_HPACK_ERR_HUFFMAN (-(PW_HPACK_ERR_BASE + 3)) /* invalid Huffman string (§5.2) */
+#define PW_HPACK_ERR_RANGE (-(PW_HPACK_ERR_BASE + 4))   /* no dynamic table entry there */
+
+/* Short static name of a PW_HPACK_ERR_* or errno result, for logs ("compression", "ENOMEM"). */
+const char *pw_hpack_strerror(int err);
 
 /* Flags on a decoded or encoded field. */
 /* Literal never indexed (sensitive): keep it so on re-encode (RFC 7541 §6.2.3, §7.1.3). */
@@ -57,7 +68,8 @@ typedef struct pw_hpack_table {
 } pw_hpack_table;
 
 /* Reads dynamic table entry `i` (0 = newest, i.e. HPACK index 62). The views borrow the entry
- * and stay valid until the table is next modified. Returns 0, or -1 if i >= t->count. */
+ * and stay valid until the table is next modified. Returns 0, or PW_HPACK_ERR_RANGE if
+ * i >= t->count. */
 int pw_hpack_table_entry(const pw_hpack_table *t, size_t i, const uint8_t **name,
                          size_t *name_len, const uint8_t **value, size_t *value_len);
 
@@ -79,7 +91,7 @@ typedef struct pw_hpack_enc {
 } pw_hpack_enc;
 
 /* Decoder. `settings_max` is the SETTINGS_HEADER_TABLE_SIZE we advertise; the table starts at
- * that size. Returns 0 or PW_HPACK_ERR_NOMEM. Nothing is allocated until needed. */
+ * that size. Returns 0 (it cannot fail). Nothing is allocated until needed. */
 int pw_hpack_dec_init(pw_hpack_dec *d, uint32_t settings_max);
 void pw_hpack_dec_deinit(pw_hpack_dec *d);
 /* Our SETTINGS_HEADER_TABLE_SIZE changed and the peer acknowledged it. Later size updates must
@@ -97,12 +109,12 @@ typedef int (*pw_hpack_emit_fn)(void *ud, const uint8_t *name, size_t name_len,
  * `max_list_size` bounds the decoded list (sum of name + value + 32 per field, RFC 9113 §6.5.2):
  * when exceeded, the rest of the block is still decoded (to keep the dynamic table in sync with
  * the peer) but not emitted, and PW_HPACK_ERR_LIST_TOO_LARGE is returned — a stream error, not a
- * connection error. Returns 0, PW_HPACK_ERR_*, or the emit's negative value; on
+ * connection error. Returns 0, PW_HPACK_ERR_*, -ENOMEM, or the emit's negative value; on
  * PW_HPACK_ERR_COMPRESSION `*err_desc` names the fault (static string; err_desc may be NULL).
  * Emitted flags: PW_HPACK_F_NEVER_INDEXED for never-indexed literals, else 0.
  * Memory: the scratch never grows past max(max_list_size, table max) + PW_HPACK_SCRATCH_SLACK_BYTES
  * and the dynamic table past settings_max octets.
- * After PW_HPACK_ERR_COMPRESSION, PW_HPACK_ERR_NOMEM or an emit error the block was not fully
+ * After PW_HPACK_ERR_COMPRESSION, -ENOMEM or an emit error the block was not fully
  * processed, the table may be out of sync, and the decoder is failed for good (sticky). */
 int pw_hpack_decode_block(pw_hpack_dec *d, const uint8_t *src, size_t len, size_t max_list_size,
                           pw_hpack_emit_fn emit, void *ud, const char **err_desc);
@@ -118,14 +130,14 @@ void pw_hpack_enc_deinit(pw_hpack_enc *e);
 void pw_hpack_enc_set_max_table_size(pw_hpack_enc *e, uint32_t size);
 /* Starts a header block: emits any pending dynamic table size update into `out`. Must be the
  * first call of every block, before pw_hpack_encode_field (§4.2). Returns 0 or
- * -ENOBUFS (out's cap) / PW_HPACK_ERR_NOMEM; on error nothing is written and the update stays
+ * -ENOBUFS (out's cap) / -ENOMEM; on error nothing is written and the update stays
  * pending. */
 int pw_hpack_encode_begin(pw_hpack_enc *e, buf *out);
 /* Appends one field to `out`. Picks the shortest representation: full static/dynamic index
  * match, name index + literal, Huffman when shorter. Names must be lowercase. Flags:
  * PW_HPACK_F_NO_INDEX / PW_HPACK_F_NEVER_INDEXED; otherwise the field is added to the dynamic
  * table when it fits. A never-indexed field is always sent as a never-indexed literal (never as
- * an index, §7.1.3). Returns 0 or -ENOBUFS (out's cap) / PW_HPACK_ERR_NOMEM; on error nothing is
+ * an index, §7.1.3). Returns 0 or -ENOBUFS (out's cap) / -ENOMEM; on error nothing is
  * written and the table is unchanged, so the encoder stays usable. `name`/`value` are borrowed
  * for the call; strings longer than PW_HPACK_INT_MAX are rejected with -ENOBUFS. */
 int pw_hpack_encode_field(pw_hpack_enc *e, buf *out, const uint8_t *name, size_t name_len,
@@ -136,12 +148,13 @@ int pw_hpack_encode_field(pw_hpack_enc *e, buf *out, const uint8_t *name, size_t
 size_t pw_huff_encoded_len(const uint8_t *src, size_t len);
 /* Encodes into `dst` (at least pw_huff_encoded_len bytes); returns bytes written. */
 size_t pw_huff_encode(uint8_t *dst, const uint8_t *src, size_t len);
-/* Decodes into `dst` of `dst_cap` bytes. Returns bytes written, or -1 on invalid input (EOS in
- * the string, padding longer than 7 bits or not all ones) or when dst_cap is too small.
+/* Decodes into `dst` of `dst_cap` bytes. Returns bytes written, or PW_HPACK_ERR_HUFFMAN on
+ * invalid input (EOS in the string, padding longer than 7 bits or not all ones) or when dst_cap
+ * is too small.
  * A decoded string is at most len * 8 / 5 bytes (the shortest code is 5 bits). */
 long pw_huff_decode(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t len);
 /* Validates `len` bytes of Huffman input without writing anything. Returns the decoded length,
- * or -1 on invalid input (same rules as pw_huff_decode). */
+ * or PW_HPACK_ERR_HUFFMAN on invalid input (same rules as pw_huff_decode). */
 long pw_huff_decoded_len(const uint8_t *src, size_t len);
 
 #endif

@@ -61,7 +61,7 @@ static inline const pw_hpack_entry *pw_hpack_table_get(const pw_hpack_table *t, 
 void pw_hpack_table_set_max(pw_hpack_table *t, size_t max_size);
 /* Adds a copy of the field as the newest entry, evicting per §4.4 first. An entry larger than
  * the maximum empties the table and is not added (not an error). Copies before evicting, so
- * `name` may point into an entry that gets evicted. Returns 0, or PW_HPACK_ERR_NOMEM with the
+ * `name` may point into an entry that gets evicted. Returns 0, or -ENOMEM with the
  * table unchanged. */
 int pw_hpack_table_insert(pw_hpack_table *t, const uint8_t *name, size_t name_len,
                           const uint8_t *value, size_t value_len, uint32_t name_hash);

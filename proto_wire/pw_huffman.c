@@ -244,15 +244,19 @@ long pw_huff_decode(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t len
 {
     pthread_once(&fsm_once, fsm_build);
     /* At most len * 8 / 5 symbols (5-bit shortest code), + 1 spare for the fast loop. */
-    if (dst && len <= SIZE_MAX / 8 && dst_cap > len * 8 / 5) return huff_run_fast(dst, src, len);
+    if (dst && len <= SIZE_MAX / 8 && dst_cap > len * 8 / 5) {
+        const long r = huff_run_fast(dst, src, len);
+        return r < 0 ? PW_HPACK_ERR_HUFFMAN : r;
+    }
     if (!dst) dst_cap = 0;
     uint8_t none;
     const long r = huff_run_checked(dst ? dst : &none, dst_cap, src, len);
-    return r < 0 ? -1 : r;
+    return r < 0 ? PW_HPACK_ERR_HUFFMAN : r;
 }
 
 long pw_huff_decoded_len(const uint8_t *src, size_t len)
 {
     pthread_once(&fsm_once, fsm_build);
-    return huff_run_checked(NULL, 0, src, len);
+    const long r = huff_run_checked(NULL, 0, src, len);
+    return r < 0 ? PW_HPACK_ERR_HUFFMAN : r;
 }

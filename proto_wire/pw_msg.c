@@ -1,6 +1,8 @@
 /* proto_wire/pw_msg: the table-driven runtime of the generated messages. See pw_msg.h. */
 #include "proto_wire/pw_msg.h"
 
+#include "core/rt_alloc.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -34,7 +36,7 @@ void pw_msg_arena_deinit(pw_msg_arena *a)
     pw_msg_chunk *c = a->chunks;
     while (c) {
         pw_msg_chunk *next = c->next;
-        free(c);
+        rt_free(c);
         c = next;
     }
     if (a->chunk_bytes) {
@@ -52,7 +54,7 @@ static bool arena_grow(pw_msg_arena *a, size_t n, size_t align)
     if (want < n) return false;
     if (want < a->chunk_bytes) want = a->chunk_bytes;
     if (want > a->limit_bytes || a->heap_bytes > a->limit_bytes - want) return false;
-    pw_msg_chunk *c = malloc(want);
+    pw_msg_chunk *c = rt_malloc(want);
     if (!c) return false;
     c->next = a->chunks;
     c->bytes = want;
@@ -515,12 +517,14 @@ long pw_msg_encode_to(const pw_msg_desc *d, const void *msg, uint8_t *dst, size_
     return (long)n;
 }
 
-/* Reserves n bytes at the end of out: the pointer, or NULL with *err set. */
+/* Reserves n bytes at the end of out: the pointer, or NULL with *err set (-ENOBUFS past the
+ * buffer's cap, -ENOMEM). */
 static uint8_t *reserve(buf *out, size_t n, int *err)
 {
-    uint8_t *p = buf_reserve(out, n);
-    if (!p) *err = buf_size(out) + n > out->cap || n > out->cap ? -ENOBUFS : -ENOMEM;
-    return p;
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, n, &p);
+    if (rc < 0) *err = rc;
+    return rc < 0 ? NULL : p;
 }
 
 int pw_msg_encode(const pw_msg_desc *d, const void *msg, buf *out)

@@ -157,9 +157,10 @@ long pw_pb_packed_varint_count(pw_pb_bytes v)
 /* Reserves exactly `n` bytes (n > 0), so a field that fits under the cap is never refused. */
 static inline uint8_t *reserve(buf *out, size_t n, int *err)
 {
-    uint8_t *p = buf_reserve(out, n);
-    if (!p) *err = errno == ENOMEM ? -ENOMEM : -ENOBUFS;
-    return p;
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, n, &p);
+    if (rc < 0) *err = rc;
+    return rc < 0 ? NULL : p;
 }
 
 static inline uint8_t *write_varint(uint8_t *p, uint64_t v)

@@ -121,8 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ssize_t n = pw_h2_frame_decode(&f, data + off, size - off, max, &desc);
         if (n == 0) break; /* incomplete */
         if (n < 0) {
-            CHECK(n == -PW_H2_FRAME_SIZE_ERROR || n == -PW_H2_PROTOCOL_ERROR ||
-                  n == -PW_H2_FLOW_CONTROL_ERROR);
+            CHECK(n == PW_H2_ERR_FRAME_SIZE || n == PW_H2_ERR_PROTOCOL ||
+                  n == PW_H2_ERR_FLOW_CONTROL);
             CHECK(desc != NULL);
             /* Skip the frame and go on, as if the error were a stream error. */
             pw_h2_frame_hd hd;

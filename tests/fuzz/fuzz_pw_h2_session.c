@@ -135,7 +135,8 @@ static void feed(const uint8_t *p, size_t n)
     ssize_t r = pw_h2_session_recv(S, p, n, now_ns);
     if (r < 0) {
         CHECK(pw_h2_session_want_close(S));
-        CHECK(pw_h2_session_error(S, NULL) == (uint32_t)-r);
+        CHECK(pw_h2_is_err(r)); /* never errno, never a bare -1 */
+        CHECK(pw_h2_err_from_code(pw_h2_session_error(S, NULL)) == r);
     } else {
         CHECK((size_t)r == n);
     }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/ev_reactor.h"
+#include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 
 static ev_loop *mk_loop(void)
@@ -340,6 +341,54 @@ START_TEST(hook_veto_prevents_blocking)
 }
 END_TEST
 
+/* ---- allocation failure ---- */
+
+/* Timers started by the walk: more than the heap's first 64 slots, so it grows. */
+#define WALK_TIMERS 200
+
+static void on_walk_timer(ev_loop *loop, ev_timer *t) {}
+
+/* A loop's life (create, timers that grow the heap, one turn, destroy) with allocation N
+ * failing: create returns NULL with -ENOMEM and says "out of memory", or a timer start returns
+ * -ENOMEM and leaves the loop usable; nothing leaks. */
+static uint64_t loop_life(uint64_t fail_nth)
+{
+    static ev_timer ts[WALK_TIMERS];
+    rt_alloc_test_start(fail_nth);
+    int err = 1;
+    const char *why = NULL;
+    ev_loop *l = ev_loop_create(NULL, &err, &why);
+    if (!l) {
+        ck_assert_int_eq(err, -ENOMEM);
+        ck_assert_str_eq(why, "out of memory");
+    } else {
+        ck_assert_int_eq(err, 0);
+        int nomem = 0;
+        uint64_t far = ev_loop_now(l) + 3600ull * 1000000000ull;
+        for (int i = 0; i < WALK_TIMERS; i++) {
+            ev_timer_init(&ts[i], on_walk_timer, NULL);
+            int rc = ev_timer_start(l, &ts[i], far + (uint64_t)i);
+            ck_assert_msg(rc == 0 || rc == -ENOMEM, "timer start: %d", rc);
+            nomem += rc == -ENOMEM;
+        }
+        ck_assert_int_le(nomem, WALK_TIMERS - 64); /* only the growth can fail */
+        for (int i = 0; i < WALK_TIMERS; i++) ev_timer_stop(l, &ts[i]);
+        ev_loop_destroy(l);
+    }
+    uint64_t n = rt_alloc_test_count();
+    ck_assert_int_eq(rt_alloc_test_live(), 0);
+    rt_alloc_test_stop();
+    return n;
+}
+
+START_TEST(allocation_failures_are_reported_not_fatal)
+{
+    const uint64_t total = loop_life(0);
+    ck_assert_uint_ge(total, 3); /* the loop, its buffers, the timer heap */
+    for (uint64_t n = 1; n <= total; n++) loop_life(n);
+}
+END_TEST
+
 int main(void)
 {
     int err;
@@ -363,6 +412,7 @@ int main(void)
     tcase_add_test(tc, connect_completes_or_is_refused);
     tcase_add_test(tc, has_events_submits_and_sees_completions);
     tcase_add_test(tc, hook_veto_prevents_blocking);
+    tcase_add_test(tc, allocation_failures_are_reported_not_fatal);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -35,7 +35,8 @@ static void stream_build(stream *s, size_t n, const size_t *lens)
         s->seed[i] = (uint8_t)(i * 37 + 1);
         pw_grpc_msg_mark m;
         ck_assert_int_eq(pw_grpc_msg_begin(&s->wire, &m), 0);
-        uint8_t *p = lens[i] ? buf_reserve(&s->wire, lens[i]) : NULL;
+        uint8_t *p = NULL;
+        if (lens[i]) ck_assert_int_eq(buf_reserve(&s->wire, lens[i], &p), 0);
         for (size_t k = 0; k < lens[i]; k++) p[k] = (uint8_t)(s->seed[i] + k);
         buf_commit(&s->wire, lens[i]);
         ck_assert_int_eq(pw_grpc_msg_end(&s->wire, &m, false), 0);

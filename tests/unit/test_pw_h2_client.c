@@ -108,7 +108,7 @@ START_TEST(server_must_start_with_settings)
     tp_reset_peer();
     S = pw_h2_session_create(PW_H2_ROLE_CLIENT, NULL, &tp_cb, NULL);
     ck_assert_int_eq(pw_h2_write_ping(&tp_in, false, (const uint8_t *)"12345678"), 0);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
 }
 END_TEST
 
@@ -117,16 +117,16 @@ START_TEST(push_is_refused)
     ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, true, NULL), 1);
     ck_assert_int_eq(pw_h2_write_push_promise(&tp_in, 1, PW_H2_FLAG_END_HEADERS, 2,
                                               (const uint8_t *)"\x82", 1, -1), 0);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR); /* §6.6: we disabled push */
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL); /* §6.6: we disabled push */
     tp_stop();
     start();
     pw_h2_setting st = {PW_H2_SETTINGS_ENABLE_PUSH, 1}; /* §6.5.2 */
     tp_settings(&st, 1);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     tp_stop();
     start();
     tp_headers(2, PW_H2_FLAG_END_HEADERS, ":status: 200\n"); /* server stream, no promise */
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
 }
 END_TEST
 

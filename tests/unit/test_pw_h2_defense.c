@@ -28,7 +28,7 @@ START_TEST(rapid_reset_is_stopped)
         ck_assert_int_eq(pw_h2_write_rst_stream(&tp_in, sid, PW_H2_CANCEL), 0);
         r = tp_flush();
     }
-    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     uint32_t resets = (sid - 1) / 2;
     ck_assert_uint_ge(resets, PW_H2_RESET_BURST);
     ck_assert_uint_le(resets, PW_H2_RESET_BURST + 1);
@@ -59,7 +59,7 @@ START_TEST(provoked_resets_are_stopped)
         tp_headers(sid, PW_H2_FLAG_END_HEADERS, ":method: GET\n"); /* malformed */
         r = tp_flush();
     }
-    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     ck_assert_uint_eq(tp_count('H'), 0);
 }
 END_TEST
@@ -74,7 +74,7 @@ START_TEST(reset_flood_without_reading)
         tp_headers(sid, PW_H2_FLAG_END_HEADERS, ":method: GET\n");
         r = tp_flush();
     }
-    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     pw_h2_stats st;
     pw_h2_session_stats(S, &st);
     ck_assert_uint_le(st.local_resets, PW_H2_OUT_CTRL_QUEUED_MAX + 1);
@@ -94,7 +94,7 @@ START_TEST(streams_after_goaway_are_stopped)
         tp_drain();
         tp_out_reset();
     }
-    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     ck_assert_uint_eq((sid - 1) / 2, PW_H2_RESET_BURST + 1);
     ck_assert_uint_eq(tp_count('H'), 0);
 }
@@ -113,7 +113,7 @@ START_TEST(continuation_flood_many_frames)
         frames++;
         ck_assert_uint_le(allocated(), 4096);
     }
-    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     ck_assert_int_eq(frames, PW_H2_CONTINUATION_FRAMES_MAX + 1);
     ck_assert_uint_eq(tp_goaway(), PW_H2_ENHANCE_YOUR_CALM);
 }
@@ -133,7 +133,7 @@ START_TEST(continuation_flood_many_bytes)
         ck_assert_uint_le(allocated(), PW_H2_HEADER_BLOCK_IN_FACTOR *
                                            PW_H2_DEFAULT_MAX_HEADER_LIST_BYTES + 16384 + 9);
     }
-    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     ck_assert_int_eq(frames, 2);
 }
 END_TEST
@@ -143,7 +143,7 @@ START_TEST(empty_continuation_flood)
     ck_assert_int_eq(pw_h2_write_headers(&tp_in, 1, 0, NULL, NULL, 0, -1), 0);
     for (int i = 0; i < 200; i++)
         ck_assert_int_eq(pw_h2_write_continuation(&tp_in, 1, 0, NULL, 0), 0);
-    ck_assert_int_eq(tp_flush(), -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_ENHANCE_YOUR_CALM);
 }
 END_TEST
 
@@ -157,7 +157,7 @@ START_TEST(ping_flood_without_reading)
         ck_assert_int_eq(pw_h2_write_ping(&tp_in, false, (const uint8_t *)"flooding"), 0);
         r = tp_flush();
     }
-    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     ck_assert_int_eq(n, PW_H2_OUT_CTRL_QUEUED_MAX + 1);
     pw_h2_stats st;
     pw_h2_session_stats(S, &st);
@@ -187,7 +187,7 @@ START_TEST(settings_flood_without_reading)
         tp_settings(&st, 1);
         r = tp_flush();
     }
-    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     ck_assert_int_eq(n, PW_H2_OUT_CTRL_QUEUED_MAX + 1);
 }
 END_TEST
@@ -203,7 +203,7 @@ START_TEST(empty_data_flood)
         tp_data(1, NULL, 0, false);
         r = tp_flush();
     }
-    ck_assert_int_eq(r, -PW_H2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     ck_assert_int_eq(n, PW_H2_EMPTY_FRAME_BURST + 1);
 }
 END_TEST

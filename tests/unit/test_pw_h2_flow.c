@@ -170,7 +170,7 @@ START_TEST(initial_window_change_adjusts_streams)
     tp_window_update(1, 0x7fffffff - 1000);
     st.value = 0x7fffffff;
     tp_settings(&st, 1);
-    ck_assert_int_eq(tp_flush(), -PW_H2_FLOW_CONTROL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_FLOW_CONTROL);
     ck_assert_uint_eq(tp_goaway(), PW_H2_FLOW_CONTROL_ERROR);
 }
 END_TEST
@@ -186,16 +186,16 @@ START_TEST(window_update_errors)
     ck_assert_int_ge(tp_flush(), 0);
     ck_assert_uint_eq(tp_rst(3), PW_H2_FLOW_CONTROL_ERROR);
     tp_window_update(0, 0x7fffffff);
-    ck_assert_int_eq(tp_flush(), -PW_H2_FLOW_CONTROL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_FLOW_CONTROL);
     ck_assert_uint_eq(tp_goaway(), PW_H2_FLOW_CONTROL_ERROR);
     tp_stop();
     start();
     tp_frame_raw(4, PW_H2_FT_WINDOW_UPDATE, 0, 0, "\0\0\0\0");
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     tp_stop();
     start();
     tp_frame_raw(3, PW_H2_FT_WINDOW_UPDATE, 0, 0, "\0\0\1");
-    ck_assert_int_eq(tp_flush(), -PW_H2_FRAME_SIZE_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_FRAME_SIZE);
 }
 END_TEST
 
@@ -251,7 +251,7 @@ START_TEST(data_beyond_connection_window)
     tp_data(1, chunk, 3, false); /* exactly 65535 */
     ck_assert_int_ge(tp_flush(), 0);
     tp_data(1, chunk, 1, false);
-    ck_assert_int_eq(tp_flush(), -PW_H2_FLOW_CONTROL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_FLOW_CONTROL);
     ck_assert_uint_eq(tp_goaway(), PW_H2_FLOW_CONTROL_ERROR);
 }
 END_TEST
@@ -290,7 +290,7 @@ START_TEST(padded_data)
     ck_assert_uint_eq(tp_last('D')->n, 3);
     ck_assert_mem_eq(tp_last('D')->text, "abc", 3);
     tp_frame_raw(3, PW_H2_FT_DATA, PW_H2_FLAG_PADDED, 1, "\x03zz"); /* §6.1 */
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
 }
 END_TEST
 
@@ -357,7 +357,7 @@ START_TEST(ping_is_acked)
     tp_drain();
     ck_assert_uint_eq(tp_out[1].hd.flags, 0);
     tp_frame_raw(7, PW_H2_FT_PING, 0, 0, "1234567");
-    ck_assert_int_eq(tp_flush(), -PW_H2_FRAME_SIZE_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_FRAME_SIZE);
 }
 END_TEST
 
@@ -366,7 +366,7 @@ START_TEST(push_promise_from_client)
     tp_request(1, false);
     ck_assert_int_eq(pw_h2_write_push_promise(&tp_in, 1, PW_H2_FLAG_END_HEADERS, 2,
                                               (const uint8_t *)"\x82", 1, -1), 0);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR); /* §8.4 */
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL); /* §8.4 */
     ck_assert_uint_eq(tp_goaway(), PW_H2_PROTOCOL_ERROR);
     ck_assert_uint_eq(tp_last('C')->code, PW_H2_PROTOCOL_ERROR);
 }
@@ -384,7 +384,7 @@ START_TEST(unknown_frames_ignored_but_not_inside_header_block)
     tp_encode(&b, TP_REQ);
     ck_assert_int_eq(pw_h2_write_headers(&tp_in, 3, PW_H2_FLAG_END_STREAM, NULL, buf_begin(&b), 10, -1), 0);
     tp_frame_raw(5, 0xbb, 0, 0, "hello"); /* §4.3 / §5.5 */
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     buf_deinit(&b);
 }
 END_TEST
@@ -406,16 +406,16 @@ START_TEST(continuation_sequences)
     /* CONTINUATION of another stream, or any other frame: PROTOCOL_ERROR (§6.10). */
     ck_assert_int_eq(pw_h2_write_headers(&tp_in, 3, 0, NULL, buf_begin(&b), 5, -1), 0);
     ck_assert_int_eq(pw_h2_write_continuation(&tp_in, 5, PW_H2_FLAG_END_HEADERS, buf_begin(&b) + 5, 1), 0);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     tp_stop();
     start();
     ck_assert_int_eq(pw_h2_write_continuation(&tp_in, 1, PW_H2_FLAG_END_HEADERS, buf_begin(&b), 1), 0);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR); /* no HEADERS before */
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL); /* no HEADERS before */
     tp_stop();
     start();
     ck_assert_int_eq(pw_h2_write_headers(&tp_in, 1, 0, NULL, buf_begin(&b), 5, -1), 0);
     ck_assert_int_eq(pw_h2_write_ping(&tp_in, false, (const uint8_t *)"12345678"), 0);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     buf_deinit(&b);
 }
 END_TEST
@@ -423,16 +423,16 @@ END_TEST
 START_TEST(frame_too_large_and_stream_zero)
 {
     tp_frame_raw(16385, PW_H2_FT_DATA, 0, 1, chunk); /* §4.2 */
-    ck_assert_int_eq(tp_flush(), -PW_H2_FRAME_SIZE_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_FRAME_SIZE);
     ck_assert_uint_eq(tp_goaway(), PW_H2_FRAME_SIZE_ERROR);
     tp_stop();
     start();
     tp_request(0, true); /* §6.2 */
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     tp_stop();
     start();
     tp_data(0, "x", 1, false); /* §6.1 */
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
 }
 END_TEST
 
@@ -440,7 +440,7 @@ START_TEST(hpack_error_is_compression_error)
 {
     /* Indexed field 0x7f+... pointing far past both tables. */
     tp_frame_raw(3, PW_H2_FT_HEADERS, PW_H2_FLAG_END_HEADERS, 1, "\xff\xff\x7f");
-    ck_assert_int_eq(tp_flush(), -PW_H2_COMPRESSION_ERROR); /* §4.3 */
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_COMPRESSION); /* §4.3 */
     ck_assert_uint_eq(tp_goaway(), PW_H2_COMPRESSION_ERROR);
 }
 END_TEST
@@ -537,7 +537,7 @@ START_TEST(callback_failure_fails_connection)
 {
     tp_hook_headers = fail_headers;
     tp_request(1, false);
-    ck_assert_int_eq(tp_flush(), -PW_H2_INTERNAL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_INTERNAL);
     ck_assert_uint_eq(tp_goaway(), PW_H2_INTERNAL_ERROR);
     ck_assert_uint_eq(tp_closes[1], 1);
 }

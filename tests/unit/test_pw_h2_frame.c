@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "proto_wire/pw_h2_frame.h"
+#include "proto_wire/pw_hpack.h"
+#include "proto_wire/pw_pb.h"
 
 /* Builds a raw frame by hand (independent of the writers) into `dst`; returns its size. */
 static size_t raw(uint8_t *dst, uint32_t len, uint8_t type, uint8_t flags, uint32_t sid,
@@ -64,7 +66,7 @@ START_TEST(incomplete_and_too_large)
     /* §4.2: above our MAX_FRAME_SIZE, known from the header alone. */
     static uint8_t big[16385];
     raw(fb, 16385, PW_H2_FT_DATA, 0, 1, big);
-    ck_assert_int_eq(pw_h2_frame_decode(&fr, fb, 9, 16384, &desc), -PW_H2_FRAME_SIZE_ERROR);
+    ck_assert_int_eq(pw_h2_frame_decode(&fr, fb, 9, 16384, &desc), PW_H2_ERR_FRAME_SIZE);
     ck_assert_int_eq(pw_h2_frame_decode(&fr, fb, 9, 16385, &desc), 0);
 }
 END_TEST
@@ -195,11 +197,11 @@ END_TEST
 /* Every malformed frame and its error code. */
 START_TEST(malformed_data)
 {
-    ck_assert_int_eq(dec(1, PW_H2_FT_DATA, 0, 0, "x"), -PW_H2_PROTOCOL_ERROR); /* §6.1 stream 0 */
+    ck_assert_int_eq(dec(1, PW_H2_FT_DATA, 0, 0, "x"), PW_H2_ERR_PROTOCOL); /* §6.1 stream 0 */
     ck_assert_ptr_nonnull(desc);
-    ck_assert_int_eq(dec(0, PW_H2_FT_DATA, PW_H2_FLAG_PADDED, 1, ""), -PW_H2_FRAME_SIZE_ERROR);
+    ck_assert_int_eq(dec(0, PW_H2_FT_DATA, PW_H2_FLAG_PADDED, 1, ""), PW_H2_ERR_FRAME_SIZE);
     /* §6.1: pad length >= payload length is a PROTOCOL_ERROR. */
-    ck_assert_int_eq(dec(3, PW_H2_FT_DATA, PW_H2_FLAG_PADDED, 1, "\x03zz"), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(dec(3, PW_H2_FT_DATA, PW_H2_FLAG_PADDED, 1, "\x03zz"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(3, PW_H2_FT_DATA, PW_H2_FLAG_PADDED, 1, "\x02zz"), 12);
     ck_assert_uint_eq(fr.u.data.len, 0);
 }
@@ -207,13 +209,13 @@ END_TEST
 
 START_TEST(malformed_headers)
 {
-    ck_assert_int_eq(dec(1, PW_H2_FT_HEADERS, 4, 0, "x"), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(dec(1, PW_H2_FT_HEADERS, 4, 0, "x"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(4, PW_H2_FT_HEADERS, PW_H2_FLAG_PRIORITY, 1, "\0\0\0\0"),
-                     -PW_H2_FRAME_SIZE_ERROR);
+                     PW_H2_ERR_FRAME_SIZE);
     ck_assert_int_eq(dec(6, PW_H2_FT_HEADERS, PW_H2_FLAG_PRIORITY | PW_H2_FLAG_PADDED, 1,
-                         "\x01\0\0\0\0\x10"), -PW_H2_PROTOCOL_ERROR); /* no room for padding */
+                         "\x01\0\0\0\0\x10"), PW_H2_ERR_PROTOCOL); /* no room for padding */
     ck_assert_int_eq(dec(2, PW_H2_FT_HEADERS, PW_H2_FLAG_PADDED, 1, "\x02x"),
-                     -PW_H2_PROTOCOL_ERROR);
+                     PW_H2_ERR_PROTOCOL);
     /* §5.3.1: depending on itself is a stream error. */
     ck_assert_int_eq(dec(5, PW_H2_FT_HEADERS, PW_H2_FLAG_PRIORITY, 3, "\0\0\0\x03\x10"), 14);
     ck_assert_uint_eq(fr.stream_error, PW_H2_PROTOCOL_ERROR);
@@ -222,7 +224,7 @@ END_TEST
 
 START_TEST(malformed_priority)
 {
-    ck_assert_int_eq(dec(5, PW_H2_FT_PRIORITY, 0, 0, "\0\0\0\x01\x10"), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(dec(5, PW_H2_FT_PRIORITY, 0, 0, "\0\0\0\x01\x10"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(4, PW_H2_FT_PRIORITY, 0, 1, "\0\0\0\0"), 13); /* §6.3: stream error */
     ck_assert_uint_eq(fr.stream_error, PW_H2_FRAME_SIZE_ERROR);
     ck_assert_int_eq(dec(5, PW_H2_FT_PRIORITY, 0, 1, "\x80\0\0\x01\x10"), 14);
@@ -234,20 +236,20 @@ END_TEST
 
 START_TEST(malformed_rst_settings)
 {
-    ck_assert_int_eq(dec(4, PW_H2_FT_RST_STREAM, 0, 0, "\0\0\0\x08"), -PW_H2_PROTOCOL_ERROR);
-    ck_assert_int_eq(dec(3, PW_H2_FT_RST_STREAM, 0, 1, "\0\0\0"), -PW_H2_FRAME_SIZE_ERROR);
-    ck_assert_int_eq(dec(5, PW_H2_FT_RST_STREAM, 0, 1, "\0\0\0\0\0"), -PW_H2_FRAME_SIZE_ERROR);
-    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 1, "\0\x01\0\0\0\0"), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(dec(4, PW_H2_FT_RST_STREAM, 0, 0, "\0\0\0\x08"), PW_H2_ERR_PROTOCOL);
+    ck_assert_int_eq(dec(3, PW_H2_FT_RST_STREAM, 0, 1, "\0\0\0"), PW_H2_ERR_FRAME_SIZE);
+    ck_assert_int_eq(dec(5, PW_H2_FT_RST_STREAM, 0, 1, "\0\0\0\0\0"), PW_H2_ERR_FRAME_SIZE);
+    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 1, "\0\x01\0\0\0\0"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, PW_H2_FLAG_ACK, 0, "\0\x01\0\0\0\0"),
-                     -PW_H2_FRAME_SIZE_ERROR);
-    ck_assert_int_eq(dec(5, PW_H2_FT_SETTINGS, 0, 0, "\0\x01\0\0\0"), -PW_H2_FRAME_SIZE_ERROR);
-    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x02\0\0\0\x02"), -PW_H2_PROTOCOL_ERROR);
+                     PW_H2_ERR_FRAME_SIZE);
+    ck_assert_int_eq(dec(5, PW_H2_FT_SETTINGS, 0, 0, "\0\x01\0\0\0"), PW_H2_ERR_FRAME_SIZE);
+    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x02\0\0\0\x02"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x02\0\0\0\x01"), 15);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x04\x80\0\0\0"),
-                     -PW_H2_FLOW_CONTROL_ERROR);
+                     PW_H2_ERR_FLOW_CONTROL);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x04\x7f\xff\xff\xff"), 15);
-    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x05\0\0\x3f\xff"), -PW_H2_PROTOCOL_ERROR);
-    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x05\x01\0\0\0"), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x05\0\0\x3f\xff"), PW_H2_ERR_PROTOCOL);
+    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x05\x01\0\0\0"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x05\0\xff\xff\xff"), 15);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\xab\xcd\xff\xff\xff\xff"), 15);
     ck_assert_int_eq(dec(0, PW_H2_FT_SETTINGS, 0, 0, ""), 9);
@@ -256,20 +258,60 @@ END_TEST
 
 START_TEST(malformed_push_ping_goaway_wu_continuation)
 {
-    ck_assert_int_eq(dec(4, PW_H2_FT_PUSH_PROMISE, 4, 0, "\0\0\0\x02"), -PW_H2_PROTOCOL_ERROR);
-    ck_assert_int_eq(dec(3, PW_H2_FT_PUSH_PROMISE, 4, 1, "\0\0\0"), -PW_H2_FRAME_SIZE_ERROR);
-    ck_assert_int_eq(dec(8, PW_H2_FT_PING, 0, 1, "12345678"), -PW_H2_PROTOCOL_ERROR);
-    ck_assert_int_eq(dec(7, PW_H2_FT_PING, 0, 0, "1234567"), -PW_H2_FRAME_SIZE_ERROR);
-    ck_assert_int_eq(dec(9, PW_H2_FT_PING, 0, 0, "123456789"), -PW_H2_FRAME_SIZE_ERROR);
-    ck_assert_int_eq(dec(8, PW_H2_FT_GOAWAY, 0, 1, "\0\0\0\0\0\0\0\0"), -PW_H2_PROTOCOL_ERROR);
-    ck_assert_int_eq(dec(7, PW_H2_FT_GOAWAY, 0, 0, "\0\0\0\0\0\0\0"), -PW_H2_FRAME_SIZE_ERROR);
-    ck_assert_int_eq(dec(3, PW_H2_FT_WINDOW_UPDATE, 0, 0, "\0\0\x01"), -PW_H2_FRAME_SIZE_ERROR);
-    ck_assert_int_eq(dec(4, PW_H2_FT_WINDOW_UPDATE, 0, 0, "\0\0\0\0"), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(dec(4, PW_H2_FT_PUSH_PROMISE, 4, 0, "\0\0\0\x02"), PW_H2_ERR_PROTOCOL);
+    ck_assert_int_eq(dec(3, PW_H2_FT_PUSH_PROMISE, 4, 1, "\0\0\0"), PW_H2_ERR_FRAME_SIZE);
+    ck_assert_int_eq(dec(8, PW_H2_FT_PING, 0, 1, "12345678"), PW_H2_ERR_PROTOCOL);
+    ck_assert_int_eq(dec(7, PW_H2_FT_PING, 0, 0, "1234567"), PW_H2_ERR_FRAME_SIZE);
+    ck_assert_int_eq(dec(9, PW_H2_FT_PING, 0, 0, "123456789"), PW_H2_ERR_FRAME_SIZE);
+    ck_assert_int_eq(dec(8, PW_H2_FT_GOAWAY, 0, 1, "\0\0\0\0\0\0\0\0"), PW_H2_ERR_PROTOCOL);
+    ck_assert_int_eq(dec(7, PW_H2_FT_GOAWAY, 0, 0, "\0\0\0\0\0\0\0"), PW_H2_ERR_FRAME_SIZE);
+    ck_assert_int_eq(dec(3, PW_H2_FT_WINDOW_UPDATE, 0, 0, "\0\0\x01"), PW_H2_ERR_FRAME_SIZE);
+    ck_assert_int_eq(dec(4, PW_H2_FT_WINDOW_UPDATE, 0, 0, "\0\0\0\0"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(4, PW_H2_FT_WINDOW_UPDATE, 0, 1, "\x80\0\0\0"), 13);
     ck_assert_uint_eq(fr.stream_error, PW_H2_PROTOCOL_ERROR); /* §6.9: 0 on a stream */
     ck_assert_int_eq(dec(4, PW_H2_FT_WINDOW_UPDATE, 0, 1, "\x80\0\0\x01"), 13);
     ck_assert_uint_eq(fr.u.window_update.increment, 1); /* reserved bit ignored */
-    ck_assert_int_eq(dec(1, PW_H2_FT_CONTINUATION, 0, 0, "x"), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(dec(1, PW_H2_FT_CONTINUATION, 0, 0, "x"), PW_H2_ERR_PROTOCOL);
+}
+END_TEST
+
+/* One error space per layer: a pw_h2 result never equals an errno value or another proto_wire
+ * module's code (before: -PW_H2_INTERNAL_ERROR == -2 == -ENOENT), and each maps back to the RFC
+ * code for GOAWAY/RST_STREAM and to a name for logs. */
+START_TEST(error_spaces_disjoint)
+{
+    for (uint32_t code = PW_H2_NO_ERROR; code <= PW_H2_HTTP_1_1_REQUIRED; code++) {
+        const int e = pw_h2_err_from_code(code);
+        ck_assert_int_lt(e, -EHWPOISON); /* below every errno value */
+        ck_assert(pw_h2_is_err(e));
+        ck_assert_uint_eq(pw_h2_err_code(e), code);
+        ck_assert_str_eq(pw_h2_strerror(e), pw_h2_error_name(code));
+        ck_assert_int_ne(e, PW_PB_ERR_TRUNCATED);
+        ck_assert(e != PW_HPACK_ERR_COMPRESSION && e != PW_HPACK_ERR_LIST_TOO_LARGE);
+    }
+    ck_assert_int_ne(PW_H2_ERR_INTERNAL, -ENOENT);
+    ck_assert_int_ne(PW_H2_ERR_PROTOCOL, -EPERM);
+    ck_assert_int_eq(PW_H2_ERR_PROTOCOL, pw_h2_err_from_code(PW_H2_PROTOCOL_ERROR));
+    /* A code beyond the RFC's (an application's GOAWAY) stays in range and negative. */
+    ck_assert_int_eq(pw_h2_err_from_code(0xdeadbeefu), PW_H2_ERR_OTHER);
+    ck_assert(pw_h2_is_err(PW_H2_ERR_OTHER));
+    ck_assert_uint_eq(pw_h2_err_code(PW_H2_ERR_OTHER), PW_H2_INTERNAL_ERROR);
+    /* Other layers map to the code a GOAWAY carries. */
+    ck_assert(!pw_h2_is_err(-ENOMEM) && !pw_h2_is_err(PW_HPACK_ERR_COMPRESSION));
+    ck_assert_uint_eq(pw_h2_err_code(-ENOMEM), PW_H2_INTERNAL_ERROR);
+    ck_assert_uint_eq(pw_h2_err_code(-ENOBUFS), PW_H2_INTERNAL_ERROR);
+    ck_assert_uint_eq(pw_h2_err_code(PW_HPACK_ERR_COMPRESSION), PW_H2_COMPRESSION_ERROR);
+    ck_assert_uint_eq(pw_h2_err_code(PW_HPACK_ERR_HUFFMAN), PW_H2_COMPRESSION_ERROR);
+    ck_assert_uint_eq(pw_h2_err_code(0), PW_H2_NO_ERROR);
+    ck_assert_str_eq(pw_h2_strerror(-ENOMEM), "ENOMEM");
+    ck_assert_str_eq(pw_h2_strerror(-ENOBUFS), "ENOBUFS");
+    ck_assert_str_eq(pw_h2_strerror(PW_HPACK_ERR_COMPRESSION), "compression");
+    /* The frame decoder speaks the same space. */
+    uint8_t wu[9 + 4] = {0, 0, 4, PW_H2_FT_WINDOW_UPDATE, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    pw_h2_frame f;
+    const ssize_t r = pw_h2_frame_decode(&f, wu, sizeof wu, 16384, NULL);
+    ck_assert_int_eq(r, PW_H2_ERR_PROTOCOL);
+    ck_assert_uint_eq(pw_h2_err_code(r), PW_H2_PROTOCOL_ERROR);
 }
 END_TEST
 
@@ -290,6 +332,7 @@ int main(void)
     tcase_add_test(tc, malformed_priority);
     tcase_add_test(tc, malformed_rst_settings);
     tcase_add_test(tc, malformed_push_ping_goaway_wu_continuation);
+    tcase_add_test(tc, error_spaces_disjoint);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

@@ -51,11 +51,11 @@ START_TEST(bad_preface_is_protocol_error)
     tp_reset_peer();
     S = pw_h2_session_create(PW_H2_ROLE_SERVER, NULL, &tp_cb, NULL);
     ck_assert_int_eq(pw_h2_session_recv(S, (const uint8_t *)"GET / HTTP/1.1\r\n", 16, tp_now),
-                     -PW_H2_PROTOCOL_ERROR);
+                     PW_H2_ERR_PROTOCOL);
     ck_assert(pw_h2_session_want_close(S));
     ck_assert_uint_eq(tp_goaway(), PW_H2_PROTOCOL_ERROR);
     /* Sticky: more input gets the same answer. */
-    ck_assert_int_eq(pw_h2_session_recv(S, pw_h2_preface, 24, tp_now), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(pw_h2_session_recv(S, pw_h2_preface, 24, tp_now), PW_H2_ERR_PROTOCOL);
     tp_stop();
 }
 END_TEST
@@ -66,7 +66,7 @@ START_TEST(first_frame_must_be_settings)
     S = pw_h2_session_create(PW_H2_ROLE_SERVER, NULL, &tp_cb, NULL);
     ck_assert_int_eq(buf_append(&tp_in, pw_h2_preface, PW_H2_PREFACE_BYTES), 0);
     ck_assert_int_eq(pw_h2_write_ping(&tp_in, false, (const uint8_t *)"12345678"), 0);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     ck_assert_uint_eq(tp_goaway(), PW_H2_PROTOCOL_ERROR);
     tp_stop();
 }
@@ -271,7 +271,7 @@ END_TEST
 START_TEST(even_stream_id_is_connection_error)
 {
     tp_request(2, true);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     ck_assert_uint_eq(tp_goaway(), PW_H2_PROTOCOL_ERROR);
 }
 END_TEST
@@ -280,7 +280,7 @@ START_TEST(decreasing_stream_id_is_connection_error)
 {
     tp_request(5, true);
     tp_request(3, true);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     ck_assert_uint_eq(tp_goaway(), PW_H2_PROTOCOL_ERROR);
     /* GOAWAY names the last stream processed. */
     ck_assert_uint_eq(tp_get32(tp_find(PW_H2_FT_GOAWAY, 0)->p), 5);
@@ -291,15 +291,15 @@ END_TEST
 START_TEST(frames_on_idle_streams)
 {
     tp_data(1, "x", 1, false); /* §5.1 idle: only HEADERS / PRIORITY */
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     tp_stop();
     start();
     ck_assert_int_eq(pw_h2_write_rst_stream(&tp_in, 1, PW_H2_CANCEL), 0);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     tp_stop();
     start();
     tp_window_update(7, 10);
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     tp_stop();
     start();
     pw_h2_priority pri = {0, 16, false};
@@ -338,7 +338,7 @@ START_TEST(data_after_peer_reset_is_stream_closed)
     tp_window_update(1, 5);
     ck_assert_int_ge(tp_flush(), 0);
     tp_data(1, "x", 1, false);
-    ck_assert_int_eq(tp_flush(), -PW_H2_STREAM_CLOSED);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_STREAM_CLOSED);
     ck_assert_uint_eq(tp_goaway(), PW_H2_STREAM_CLOSED);
 }
 END_TEST
@@ -404,7 +404,7 @@ START_TEST(settings_invalid_values)
 {
     pw_h2_setting st = {bad_settings[_i].id, bad_settings[_i].v};
     tp_settings(&st, 1);
-    ck_assert_int_eq(tp_flush(), -(ssize_t)bad_settings[_i].code);
+    ck_assert_int_eq(tp_flush(), (ssize_t)pw_h2_err_from_code(bad_settings[_i].code));
     ck_assert_uint_eq(tp_goaway(), bad_settings[_i].code);
 }
 END_TEST
@@ -412,15 +412,15 @@ END_TEST
 START_TEST(settings_malformed_frames)
 {
     tp_frame_raw(6, PW_H2_FT_SETTINGS, PW_H2_FLAG_ACK, 0, "\0\x01\0\0\0\0");
-    ck_assert_int_eq(tp_flush(), -PW_H2_FRAME_SIZE_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_FRAME_SIZE);
     tp_stop();
     start();
     tp_frame_raw(7, PW_H2_FT_SETTINGS, 0, 0, "\0\x01\0\0\0\0\0");
-    ck_assert_int_eq(tp_flush(), -PW_H2_FRAME_SIZE_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_FRAME_SIZE);
     tp_stop();
     start();
     tp_frame_raw(0, PW_H2_FT_SETTINGS, 0, 1, "");
-    ck_assert_int_eq(tp_flush(), -PW_H2_PROTOCOL_ERROR);
+    ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
 }
 END_TEST
 

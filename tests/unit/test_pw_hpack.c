@@ -77,7 +77,7 @@ static void table_text(const pw_hpack_table *t, char *out, size_t cap)
     }
     const uint8_t *n, *v;
     size_t nl, vl;
-    ck_assert_int_eq(pw_hpack_table_entry(t, t->count, &n, &nl, &v, &vl), -1);
+    ck_assert_int_eq(pw_hpack_table_entry(t, t->count, &n, &nl, &v, &vl), PW_HPACK_ERR_RANGE);
 }
 
 static void check_table(const pw_hpack_table *t, size_t size, const char *want)

@@ -6,6 +6,9 @@
 
 #include "proto_wire/pw_hpack.h"
 
+/* Invalid input, in pw_hpack's error space. */
+#define BAD PW_HPACK_ERR_HUFFMAN
+
 static size_t unhex(const char *hex, uint8_t *out)
 {
     size_t n = 0;
@@ -69,7 +72,7 @@ static void roundtrip(const uint8_t *s, size_t n)
     ck_assert_int_eq(pw_huff_decode(dec, n, enc, elen), (long)n);
     if (n) ck_assert_mem_eq(dec, s, n);
     ck_assert_int_eq(pw_huff_decoded_len(enc, elen), (long)n);
-    if (n) ck_assert_int_eq(pw_huff_decode(dec, n - 1, enc, elen), -1); /* one byte short */
+    if (n) ck_assert_int_eq(pw_huff_decode(dec, n - 1, enc, elen), BAD); /* one byte short */
     free(enc);
     free(dec);
 }
@@ -111,27 +114,27 @@ START_TEST(test_invalid)
 {
     uint8_t out[64], in[16];
     /* EOS (30 ones) + 2 padding ones: EOS inside a string is an error. */
-    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), (const uint8_t *)"\xff\xff\xff\xff", 4), -1);
-    ck_assert_int_eq(pw_huff_decoded_len((const uint8_t *)"\xff\xff\xff\xff", 4), -1);
+    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), (const uint8_t *)"\xff\xff\xff\xff", 4), BAD);
+    ck_assert_int_eq(pw_huff_decoded_len((const uint8_t *)"\xff\xff\xff\xff", 4), BAD);
     /* 'a' (00011) then EOS: still an error. */
     in[0] = 0x1f, in[1] = 0xff, in[2] = 0xff, in[3] = 0xff, in[4] = 0xfe;
-    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), in, 5), -1);
+    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), in, 5), BAD);
     /* 'a' + "111" padding: valid. */
     ck_assert_int_eq(pw_huff_decode(out, sizeof(out), (const uint8_t *)"\x1f", 1), 1);
     ck_assert_int_eq(out[0], 'a');
     /* 'a' + "000": padding not all ones. */
-    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), (const uint8_t *)"\x18", 1), -1);
+    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), (const uint8_t *)"\x18", 1), BAD);
     /* 'a' + "110": padding not all ones. */
-    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), (const uint8_t *)"\x1e", 1), -1);
+    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), (const uint8_t *)"\x1e", 1), BAD);
     /* 'a' + 11 ones: padding longer than 7 bits. */
-    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), (const uint8_t *)"\x1f\xff", 2), -1);
+    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), (const uint8_t *)"\x1f\xff", 2), BAD);
     /* A whole byte of ones after an exact fit (8 x 'a' = 40 bits): 8 bits of padding. */
     const uint8_t a8[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
     size_t n = pw_huff_encode(in, a8, 8);
     ck_assert_uint_eq(n, 5);
     ck_assert_int_eq(pw_huff_decode(out, sizeof(out), in, n), 8);
     in[n] = 0xff;
-    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), in, n + 1), -1);
+    ck_assert_int_eq(pw_huff_decode(out, sizeof(out), in, n + 1), BAD);
     /* Exactly 7 padding bits is fine: 'a'(5) + 'b'(6) + 'b'(6) = 17 bits. */
     n = pw_huff_encode(in, (const uint8_t *)"abb", 3);
     ck_assert_uint_eq(n, 3);
@@ -140,7 +143,7 @@ START_TEST(test_invalid)
     ck_assert_mem_eq(out, "abb", 3);
     /* Empty input decodes to the empty string; NULL dst with no room fails on any output. */
     ck_assert_int_eq(pw_huff_decode(out, sizeof(out), in, 0), 0);
-    ck_assert_int_eq(pw_huff_decode(NULL, 0, (const uint8_t *)"\x1f", 1), -1);
+    ck_assert_int_eq(pw_huff_decode(NULL, 0, (const uint8_t *)"\x1f", 1), BAD);
 }
 END_TEST
 
@@ -176,16 +179,16 @@ static long ref_decode(uint8_t *dst, const uint8_t *src, size_t len)
         nbits++;
         for (int s = 0; s < 257; s++) {
             if (ref_len[s] == nbits && ref_code[s] == cur) {
-                if (s == 256) return -1;
+                if (s == 256) return PW_HPACK_ERR_HUFFMAN;
                 dst[out++] = (uint8_t)s;
                 cur = 0;
                 nbits = 0;
                 break;
             }
         }
-        if (nbits > 30) return -1;
+        if (nbits > 30) return PW_HPACK_ERR_HUFFMAN;
     }
-    if (nbits > 7 || cur != (1u << nbits) - 1) return -1;
+    if (nbits > 7 || cur != (1u << nbits) - 1) return PW_HPACK_ERR_HUFFMAN;
     return out;
 }
 
