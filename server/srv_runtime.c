@@ -428,18 +428,24 @@ static void shard_main(int id, void *arg)
         ev_loop_add_hook(sh->loop, on_iteration, sh);
         ok = shard_bind(rt, sh);
     }
+    /* Listen now, accept only once every shard is ready: during recovery the kernel completes
+     * handshakes into the backlog, so a client that connects while the log is being replayed
+     * waits for its first SETTINGS instead of being refused (a refused or reset connect sends
+     * gRPC clients into their reconnect backoff: 1 s, then x1.6 — the "first call stalls"
+     * after a restart). Nothing is read or answered before the barrier below. */
+    if (ok) {
+        int r = rt_listen(sh->listen_fd);
+        if (r < 0) {
+            start_fail(rt, "cannot listen", rt->opt.host, atomic_load(&rt->port), r);
+            ok = false;
+        }
+    }
     bool init_ran = ok && rt->hooks.shard_init;
     if (init_ran) rt->hooks.shard_init(sh, rt->hooks.ud);
     /* Barrier: no shard accepts (and so sends cross-shard work) before every shard has set up
      * its state and its mailbox waker. A failure anywhere ends the wait: nobody serves. */
     atomic_fetch_add(&rt->inited, 1);
     while (atomic_load(&rt->inited) < rt->nshards && !atomic_load(&rt->failed)) sched_yield();
-    /* Only now listen: until every shard is ready the port refuses connections (a client
-     * retries a refused connect) instead of queueing them where nobody accepts. */
-    if (ok && !atomic_load(&rt->failed)) {
-        int r = rt_listen(sh->listen_fd);
-        if (r < 0) start_fail(rt, "cannot listen", rt->opt.host, atomic_load(&rt->port), r);
-    }
     if (!ok || atomic_load(&rt->failed)) {
         if (init_ran && rt->hooks.shard_fini) rt->hooks.shard_fini(sh, rt->hooks.ud);
         if (sh->listen_fd >= 0) close(sh->listen_fd);
