@@ -375,16 +375,6 @@ int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint6
     return 0;
 }
 
-int ev_close(ev_loop *loop, ev_op *op, int fd)
-{
-    struct io_uring_sqe *sqe;
-    int r = start(loop, op, EV_OP_CLOSE, &sqe);
-    if (r) return r;
-    io_uring_prep_close(sqe, fd);
-    io_uring_sqe_set_data(sqe, op);
-    return 0;
-}
-
 int ev_close_detached(ev_loop *loop, int fd)
 {
     struct io_uring_sqe *sqe = get_sqe(loop);

@@ -52,7 +52,6 @@ typedef enum {
     EV_OP_FSYNC,
     EV_OP_MSG_RING,
     EV_OP_CANCEL,
-    EV_OP_CLOSE,
     EV_OP_POLL,
     EV_OP_FALLOCATE,
     EV_OP_CONNECT,
@@ -149,7 +148,6 @@ int ev_write(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len, uint
 /* fdatasync when `datasync`, fsync otherwise; through IORING_OP_FSYNC so the loop never blocks. */
 int ev_fsync(ev_loop *loop, ev_op *op, int fd, bool datasync);
 int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint64_t len);
-int ev_close(ev_loop *loop, ev_op *op, int fd);
 /* Closes `fd` (ownership passes) in io_uring's worker threads (IOSQE_ASYNC), fire and forget,
  * so the work a last reference does runs there, never on this loop's thread: for an unlinked file
  * that is freeing its pages and blocks, which on a filesystem mounted with `discard` waits for the

@@ -475,6 +475,5 @@ size_t pw_grpc_conn_pending_bytes(const pw_grpc_conn *g)
 bool pw_grpc_conn_in_header_block(const pw_grpc_conn *g) { return pw_h2_session_in_header_block(g->h2); }
 void pw_grpc_conn_set_user(pw_grpc_conn *g, void *ud) { g->user = ud; }
 void pw_grpc_conn_set_notify(pw_grpc_conn *g, void (*fn)(void *user)) { g->notify = fn; }
-void *pw_grpc_conn_user(const pw_grpc_conn *g) { return g->user; }
 void pw_grpc_conn_set_plain(pw_grpc_conn *g, pw_grpc_plain_fn fn) { g->plain = fn; }
 void pw_grpc_conn_set_on_done(pw_grpc_conn *g, pw_grpc_done_fn fn) { g->on_done = fn; }

@@ -137,7 +137,6 @@ void pw_grpc_conn_set_user(pw_grpc_conn *c, void *ud);
  * answered later): the glue should flush the connection soon (e.g. at the end of the loop
  * iteration, batching many answers into one send). */
 void pw_grpc_conn_set_notify(pw_grpc_conn *c, void (*fn)(void *user));
-void *pw_grpc_conn_user(const pw_grpc_conn *c);
 
 /* ---- plain HTTP requests on a gRPC connection (GET /healthz, /metrics over h2c) ---- */
 

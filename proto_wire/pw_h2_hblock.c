@@ -390,3 +390,6 @@ int pw_h2i_on_continuation(pw_h2_session *s, const pw_h2_frame *f)
     buf_shrink(&s->hblock, 0);
     return rc;
 }
+
+/* pw_h2.h: the glue bounds how long a block may stay open. */
+bool pw_h2_session_in_header_block(const pw_h2_session *s) { return s->cont_stream != 0; }

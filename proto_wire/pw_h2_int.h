@@ -5,7 +5,8 @@
  *                    connection-level frames (SETTINGS, PING, GOAWAY), connection errors,
  *                    deferred events.
  *   pw_h2_stream.c   stream table, the state machine setter, closing, recently-closed ring.
- *   pw_h2_hblock.c   HEADERS / CONTINUATION reassembly, HPACK decoding, §8.2/§8.3 validation.
+ *   pw_h2_hblock.c   HEADERS / CONTINUATION reassembly, HPACK decoding, §8.2/§8.3 validation,
+ *                    whether a block is open (pw_h2_session_in_header_block).
  *   pw_h2_flow.c     DATA and WINDOW_UPDATE receipt, RST_STREAM, PRIORITY, consume.
  *   pw_h2_send.c     submit_*, the output pump (HEADERS/DATA generation), control output. */
 #ifndef PW_H2_INT_H

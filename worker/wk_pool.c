@@ -20,9 +20,6 @@ typedef struct wk_worker {
     wk_pool *pool;
     pthread_t th;
     int ep;
-    /* Written by this worker, read by anyone for stats. Relaxed: counters only. */
-    _Atomic uint64_t ran;
-    _Atomic uint64_t cancelled;
 } wk_worker;
 
 struct wk_pool {
@@ -51,10 +48,8 @@ static void run_one(wk_pool *p, wk_worker *w, wk_job *job)
      * races with a stop. */
     if (atomic_load_explicit(&p->state, memory_order_relaxed) == WK_POOL_CANCELLING) {
         res = -ECANCELED;
-        atomic_fetch_add_explicit(&w->cancelled, 1, memory_order_relaxed);
     } else {
         res = job->run(job);
-        atomic_fetch_add_explicit(&w->ran, 1, memory_order_relaxed);
     }
     wk_msg msg = {.fn = on_job_done, .arg = job, .arg2 = (uint64_t)(int64_t)res};
     /* Blocks while the lane to the shard is full; the job itself is delivered through the lane's
@@ -143,8 +138,6 @@ int wk_pool_create(const wk_pool_opts *o, wk_mesh *m, wk_pool **out)
         wk_worker *w = &p->w[i];
         w->pool = p;
         w->ep = o->first_ep + i;
-        atomic_store_explicit(&w->ran, 0, memory_order_relaxed);
-        atomic_store_explicit(&w->cancelled, 0, memory_order_relaxed);
         r = pthread_create(&w->th, NULL, worker_main, w);
         if (r != 0) {
             wk_pool_destroy(p); /* joins the p->n already started */
@@ -203,16 +196,6 @@ wk_pool_state wk_pool_get_state(const wk_pool *p)
 {
     /* Relaxed: an observation. */
     return (wk_pool_state)atomic_load_explicit(&p->state, memory_order_relaxed);
-}
-
-void wk_pool_get_stats(const wk_pool *p, wk_pool_stats *out)
-{
-    out->ran = out->cancelled = 0;
-    for (int i = 0; i < p->n; i++) {
-        /* Relaxed: counters. */
-        out->ran += atomic_load_explicit(&p->w[i].ran, memory_order_relaxed);
-        out->cancelled += atomic_load_explicit(&p->w[i].cancelled, memory_order_relaxed);
-    }
 }
 
 void wk_pool_destroy(wk_pool *p)
