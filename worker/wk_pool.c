@@ -23,12 +23,12 @@ typedef struct wk_worker {
 } wk_worker;
 
 struct wk_pool {
-    wk_mpmc q;                     /* wk_job pointers; 2 x queue_cap cells (see submit) */
-    uint32_t queue_cap;            /* jobs waiting for a worker, at most */
-    _Atomic uint32_t queued;       /* jobs submitted and not yet taken by a worker */
+    wk_mpmc q;               /* wk_job pointers; 2 x queue_cap cells (see submit) */
+    uint32_t queue_cap;      /* jobs waiting for a worker, at most */
+    _Atomic uint32_t queued; /* jobs submitted and not yet taken by a worker */
     alignas(WK_CACHE_LINE_BYTES) _Atomic int state;
-    _Atomic uint32_t submitting;   /* submits between their state check and their push */
-    wk_park park;                  /* idle workers */
+    _Atomic uint32_t submitting; /* submits between their state check and their push */
+    wk_park park;                /* idle workers */
     wk_mesh *mesh;
     int n;
     wk_worker *w;
@@ -108,8 +108,8 @@ int wk_pool_create(const wk_pool_opts *o, wk_mesh *m, wk_pool **out)
         o->first_ep < wk_mesh_shards(m) || o->first_ep + o->n_threads > wk_mesh_endpoints(m))
         return -EINVAL;
     uint32_t cap = o->queue_cap ? o->queue_cap : WK_POOL_QUEUE_CAP_DEFAULT;
-    wk_pool *p = aligned_alloc(WK_CACHE_LINE_BYTES,
-                               (sizeof *p + WK_CACHE_LINE_BYTES - 1) & ~(size_t)(WK_CACHE_LINE_BYTES - 1));
+    wk_pool *p = aligned_alloc(WK_CACHE_LINE_BYTES, (sizeof *p + WK_CACHE_LINE_BYTES - 1) &
+                                                        ~(size_t)(WK_CACHE_LINE_BYTES - 1));
     if (!p) return -ENOMEM;
     if (cap < 2 || (cap & (cap - 1)) != 0 || cap > WK_MPMC_CAP_MAX / 2) {
         free(p);
@@ -185,10 +185,8 @@ void wk_pool_stop(wk_pool *p, wk_pool_stop_mode mode)
     /* seq_cst: the stop half of the shutdown Dekker pair. Only moves forward
      * (RUNNING -> DRAINING -> CANCELLING). */
     int cur = atomic_load_explicit(&p->state, memory_order_seq_cst);
-    while (cur < want &&
-           !atomic_compare_exchange_weak_explicit(&p->state, &cur, want, memory_order_seq_cst,
-                                                  memory_order_seq_cst)) {
-    }
+    while (cur < want && !atomic_compare_exchange_weak_explicit(
+                             &p->state, &cur, want, memory_order_seq_cst, memory_order_seq_cst)) {}
     wk_park_notify(&p->park, true);
 }
 
