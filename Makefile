@@ -61,7 +61,7 @@ PWMSGS_H   = $(BUILD)/gen/proto_wire/pw_msgs.h
 PWMSGS_C   = $(BUILD)/gen/proto_wire/pw_msgs.c
 PWMSGS_O   = $(BUILD)/obj/gen/pw_msgs.o
 
-.PHONY: all test test-only unit integration run run-only deps san tsan fuzz bench bench-quick bench-all clean check-layers lib install
+.PHONY: all test test-only unit integration run run-only deps san tsan fuzz bench bench-quick bench-all clean check-layers format format-check check-fn-len lib install
 # Keep intermediate objects (test and aux objects come from chained pattern rules).
 .SECONDARY:
 all: $(PROG_BINS) $(TEST_BINS) $(AUX_BINS) $(RB_BIN) $(PYGEN)
@@ -204,6 +204,19 @@ bench-all: all $(RINGQ_BENCH_BIN)
 
 check-layers:
 	@bash tools/check_layers.sh
+
+# make format rewrites with clang-format (.clang-format); make format-check lists the files that
+# differ and fails (make test runs it, tests/run_hygiene.sh). FORMAT_DIRS leaves out server/,
+# queue/ and tests/ for now: they are being reworked in parallel and are formatted next session.
+FORMAT_DIRS = core proto_wire worker client tools bench
+format:
+	@bash tools/check_format.sh --fix $(FORMAT_DIRS)
+format-check:
+	@bash tools/check_format.sh $(FORMAT_DIRS)
+# No function over 80 lines (tools/check_fn_len.sh); server/ joins once it has been split.
+FN_LEN_DIRS = client
+check-fn-len:
+	@bash tools/check_fn_len.sh $(FN_LEN_DIRS)
 
 # libringq: static and shared. The shared library uses its own -fPIC objects of the modules
 # the client needs (client, proto_wire, worker, core), so `make` itself stays as it was.

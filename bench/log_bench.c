@@ -34,7 +34,9 @@ static void die(const char *what, int err)
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(p);
 }
 static void rm_rf(const char *p) { nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
@@ -88,8 +90,8 @@ static int bench_append(const char *dir, uint32_t size, uint64_t total_mib)
     rm_rf(logdir);
     double rate = (double)(n * size) / dt;
     printf("figure=append size=%u records=%" PRIu64 " rec_per_s=%.0f MiB_per_s=%.1f "
-           "memcpy_MiB_per_s=%.1f ratio=%.2f\n", size, n, (double)n / dt, rate / 1048576.0,
-           base / 1048576.0, rate / base);
+           "memcpy_MiB_per_s=%.1f ratio=%.2f\n",
+           size, n, (double)n / dt, rate / 1048576.0, base / 1048576.0, rate / base);
     free(src);
     return 0;
 }
@@ -133,7 +135,8 @@ static void start_one(appender *a);
 
 static void on_ack(q_log *log, void *ud, int status, uint64_t durable)
 {
-    (void)log; (void)durable;
+    (void)log;
+    (void)durable;
     appender *a = ud;
     if (status) die("commit", status);
     a->run->acked++;
@@ -158,7 +161,8 @@ static void start_one(appender *a)
 
 static void on_durable(q_log *log, void *ud, uint64_t durable)
 {
-    (void)log; (void)durable;
+    (void)log;
+    (void)durable;
     ((durable_run *)ud)->fsyncs++;
 }
 
@@ -187,7 +191,8 @@ static int bench_durable(const char *dir, int appenders, uint64_t count)
         if ((r = ev_loop_run_once(loop, true)) < 0) die("loop", r);
     double dt = secs(rt_now_ns() - t0);
     printf("figure=durable appenders=%d acked=%" PRIu64 " durable_per_s=%.0f fsyncs=%" PRIu64
-           " appends_per_fsync=%.1f\n", appenders, run.acked, (double)run.acked / dt, run.fsyncs,
+           " appends_per_fsync=%.1f\n",
+           appenders, run.acked, (double)run.acked / dt, run.fsyncs,
            (double)run.acked / (double)(run.fsyncs ? run.fsyncs : 1));
     q_log_close(run.log);
     ev_loop_destroy(loop);
@@ -259,8 +264,8 @@ static int bench_recover(const char *dir, uint64_t mib)
     double cold = time_open(dir, &records);
     double gib = (double)st.used_bytes / (double)(1ull << 30);
     printf("figure=recover bytes=%" PRIu64 " records=%" PRIu64 " segments=%u warm_s=%.3f "
-           "warm_GiB_per_s=%.2f cold_s=%.3f cold_GiB_per_s=%.2f\n", st.used_bytes, records,
-           st.segments, warm, gib / warm, cold, gib / cold);
+           "warm_GiB_per_s=%.2f cold_s=%.3f cold_GiB_per_s=%.2f\n",
+           st.used_bytes, records, st.segments, warm, gib / warm, cold, gib / cold);
     rm_rf(dir);
     return 0;
 }

@@ -163,7 +163,8 @@ int main(int argc, char **argv)
            ls.used_bytes / 1048576.0 / replay_s, st.tasks, anon3 / 1048576.0,
            ((double)anon3 - (double)anon2) / 1048576.0);
     printf("reopen split: log open + iterate %.2f s (%" PRIu64 " records), partition replay "
-           "%.2f s\n", log_s, nrec, replay_s - log_s);
+           "%.2f s\n",
+           log_s, nrec, replay_s - log_s);
     if ((rc = q_part_close(p))) die("q_part_close", strerror(-rc));
     if (argc > 4 && strcmp(argv[4], "keep") == 0) printf("kept: %s\n", dir);
     else nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);

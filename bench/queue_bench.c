@@ -65,9 +65,9 @@ static uint64_t now_ns(void)
 
 static void sleep_ns(uint64_t ns)
 {
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+                          .tv_nsec = (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 /* ---- options and shared state ---- */
@@ -82,13 +82,22 @@ static struct {
     const char *prefix;
     char qnames[QB_QUEUES_MAX][64];
     unsigned qpart[QB_QUEUES_MAX];
-} O = {.producers = 8, .workers = 2, .batch = 1, .payload = 100, .nq = 2, .credits = 256,
-       .lease_max = 64, .parts = 16, .duration_s = 8, .warmup_s = 2, .drain_s = 30,
+} O = {.producers = 8,
+       .workers = 2,
+       .batch = 1,
+       .payload = 100,
+       .nq = 2,
+       .credits = 256,
+       .lease_max = 64,
+       .parts = 16,
+       .duration_s = 8,
+       .warmup_s = 2,
+       .drain_s = 30,
        .prefix = "qbench"};
 
 static struct {
-    _Atomic int phase;       /* 0 warm-up, 1 measuring, 2 producers stop */
-    _Atomic bool done;       /* workers stop */
+    _Atomic int phase; /* 0 warm-up, 1 measuring, 2 producers stop */
+    _Atomic bool done; /* workers stop */
     _Atomic uint64_t enq_ok, enq_err, received, acked, ack_err, stream_err, reconnects;
     _Atomic unsigned waiters;
     pthread_mutex_t mu;
@@ -306,7 +315,8 @@ static void *worker(void *arg)
 {
     wctx *x = arg;
     x->c = client_new();
-    if (O.lease_mode) lease_loop(x); else work_loop(x);
+    if (O.lease_mode) lease_loop(x);
+    else work_loop(x);
     rq_client_destroy(x->c);
     return NULL;
 }
@@ -440,12 +450,12 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "fsync") == 0) return fsync_main(argv[2], atol(argv[3]));
     static const struct option lo[] = {
-        {"addr", 1, 0, 'a'},     {"producers", 1, 0, 'p'}, {"workers", 1, 0, 'w'},
-        {"batch", 1, 0, 'b'},    {"payload", 1, 0, 'l'},   {"queues", 1, 0, 'q'},
-        {"partitions", 1, 0, 'P'}, {"prefix", 1, 0, 'n'},  {"duration", 1, 0, 'd'},
-        {"warmup", 1, 0, 'W'},   {"drain", 1, 0, 'D'},     {"max-backlog", 1, 0, 'B'},
-        {"mode", 1, 0, 'm'},     {"credits", 1, 0, 'c'},   {"lease-max", 1, 0, 'L'},
-        {"server-pid", 1, 0, 'S'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"addr", 1, 0, 'a'},       {"producers", 1, 0, 'p'}, {"workers", 1, 0, 'w'},
+        {"batch", 1, 0, 'b'},      {"payload", 1, 0, 'l'},   {"queues", 1, 0, 'q'},
+        {"partitions", 1, 0, 'P'}, {"prefix", 1, 0, 'n'},    {"duration", 1, 0, 'd'},
+        {"warmup", 1, 0, 'W'},     {"drain", 1, 0, 'D'},     {"max-backlog", 1, 0, 'B'},
+        {"mode", 1, 0, 'm'},       {"credits", 1, 0, 'c'},   {"lease-max", 1, 0, 'L'},
+        {"server-pid", 1, 0, 'S'}, {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (opt) {
@@ -486,8 +496,9 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    fprintf(stderr, "queue_bench: %s producers=%u workers=%u batch=%u payload=%u mode=%s "
-                    "credits=%u max_backlog=%" PRIu64 " queues=",
+    fprintf(stderr,
+            "queue_bench: %s producers=%u workers=%u batch=%u payload=%u mode=%s "
+            "credits=%u max_backlog=%" PRIu64 " queues=",
             rq_client_addr(admin), O.producers, O.workers, O.batch, O.payload,
             O.lease_mode ? "lease" : "work", O.credits, O.max_backlog);
     for (unsigned i = 0; i < O.nq; i++)
@@ -547,43 +558,46 @@ int main(int argc, char **argv)
     uint64_t enq_err = atomic_load(&G.enq_err), ack_err = atomic_load(&G.ack_err);
     uint64_t stream_err = atomic_load(&G.stream_err), recon = atomic_load(&G.reconnects);
     bool empty = after.ok && after.ready == 0 && after.delayed == 0 && after.leased == 0 &&
-                 after.dead == 0 &&
-                 after.enqueued_total - before.enqueued_total == enq &&
+                 after.dead == 0 && after.enqueued_total - before.enqueued_total == enq &&
                  after.acked_total - before.acked_total == enq;
     bool pass = empty && drained && enq_err == 0 && ack_err == 0 && stream_err == 0 && recon == 0 &&
                 acked == enq && h->n > 0;
     double us = 1e3;
-    fprintf(stderr,
-            "queue_bench: %.0f tasks/s acked (%.0f enqueued/s) over %.2f s; latency enqueue->worker "
-            "p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us (%" PRIu64 " samples)\n"
-            "queue_bench: CPU in the window: driver %.2f cores, server %.2f cores\n"
-            "queue_bench: total enqueued %" PRIu64 ", acked %" PRIu64 ", errors enqueue %" PRIu64
-            " ack %" PRIu64 " stream %" PRIu64 ", reconnects %" PRIu64 ", drain %.0f ms%s\n"
-            "queue_bench: end: ready %" PRIu64 " delayed %" PRIu64 " leased %" PRIu64 " dead %" PRIu64
-            ", server enqueued_total %" PRIu64 " acked_total %" PRIu64 " -> %s%s%s\n",
-            tps, eps, win, (double)rb_hist_quantile(h, 0.5) / us, (double)rb_hist_quantile(h, 0.99) / us,
-            (double)rb_hist_quantile(h, 0.999) / us, (double)h->max / us, h->n, drv_cpu, srv_cpu, enq, acked, enq_err,
-            ack_err, stream_err, recon, drain_ms, drained ? "" : " (NOT drained)", after.ready,
-            after.delayed, after.leased, after.dead, after.enqueued_total, after.acked_total,
-            pass ? "PASS" : "FAIL", G.first_err[0] || after.err[0] ? "; first error: " : "",
-            G.first_err[0] ? G.first_err : after.err);
-    printf("{\"bench\":\"queue\",\"mode\":\"%s\",\"producers\":%u,\"workers\":%u,\"batch\":%u,"
-           "\"payload\":%u,\"queues\":%u,\"credits\":%u,\"max_backlog\":%" PRIu64 ","
-           "\"duration_s\":%.3f,\"tasks_per_s\":%.0f,\"enqueued_per_s\":%.0f,"
-           "\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,\"lat_max_us\":%.1f,"
-           "\"lat_mean_us\":%.1f,\"samples\":%" PRIu64 ",\"enqueued\":%" PRIu64 ",\"acked\":%" PRIu64
-           ",\"enqueue_errors\":%" PRIu64 ",\"ack_errors\":%" PRIu64 ",\"stream_errors\":%" PRIu64
-           ",\"reconnects\":%" PRIu64 ",\"driver_cpu\":%.2f,\"server_cpu\":%.2f,\"drained\":%s,\"drain_ms\":%.0f,\"end_ready\":%" PRIu64
-           ",\"end_delayed\":%" PRIu64 ",\"end_leased\":%" PRIu64 ",\"end_dead\":%" PRIu64
-           ",\"server_enqueued_total\":%" PRIu64 ",\"server_acked_total\":%" PRIu64
-           ",\"end_empty\":%s,\"pass\":%s}\n",
-           O.lease_mode ? "lease" : "work", O.producers, O.workers, O.batch, O.payload, O.nq,
-           O.credits, O.max_backlog, win, tps, eps, (double)rb_hist_quantile(h, 0.5) / us,
-           (double)rb_hist_quantile(h, 0.99) / us, (double)rb_hist_quantile(h, 0.999) / us,
-           (double)h->max / us, h->n ? (double)h->sum / (double)h->n / us : 0.0, h->n, enq, acked,
-           enq_err, ack_err, stream_err, recon, drv_cpu, srv_cpu, drained ? "true" : "false", drain_ms, after.ready,
-           after.delayed, after.leased, after.dead, after.enqueued_total, after.acked_total,
-           empty ? "true" : "false", pass ? "true" : "false");
+    fprintf(
+        stderr,
+        "queue_bench: %.0f tasks/s acked (%.0f enqueued/s) over %.2f s; latency enqueue->worker "
+        "p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us (%" PRIu64 " samples)\n"
+        "queue_bench: CPU in the window: driver %.2f cores, server %.2f cores\n"
+        "queue_bench: total enqueued %" PRIu64 ", acked %" PRIu64 ", errors enqueue %" PRIu64
+        " ack %" PRIu64 " stream %" PRIu64 ", reconnects %" PRIu64 ", drain %.0f ms%s\n"
+        "queue_bench: end: ready %" PRIu64 " delayed %" PRIu64 " leased %" PRIu64 " dead %" PRIu64
+        ", server enqueued_total %" PRIu64 " acked_total %" PRIu64 " -> %s%s%s\n",
+        tps, eps, win, (double)rb_hist_quantile(h, 0.5) / us,
+        (double)rb_hist_quantile(h, 0.99) / us, (double)rb_hist_quantile(h, 0.999) / us,
+        (double)h->max / us, h->n, drv_cpu, srv_cpu, enq, acked, enq_err, ack_err, stream_err,
+        recon, drain_ms, drained ? "" : " (NOT drained)", after.ready, after.delayed, after.leased,
+        after.dead, after.enqueued_total, after.acked_total, pass ? "PASS" : "FAIL",
+        G.first_err[0] || after.err[0] ? "; first error: " : "",
+        G.first_err[0] ? G.first_err : after.err);
+    printf(
+        "{\"bench\":\"queue\",\"mode\":\"%s\",\"producers\":%u,\"workers\":%u,\"batch\":%u,"
+        "\"payload\":%u,\"queues\":%u,\"credits\":%u,\"max_backlog\":%" PRIu64 ","
+        "\"duration_s\":%.3f,\"tasks_per_s\":%.0f,\"enqueued_per_s\":%.0f,"
+        "\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,\"lat_max_us\":%.1f,"
+        "\"lat_mean_us\":%.1f,\"samples\":%" PRIu64 ",\"enqueued\":%" PRIu64 ",\"acked\":%" PRIu64
+        ",\"enqueue_errors\":%" PRIu64 ",\"ack_errors\":%" PRIu64 ",\"stream_errors\":%" PRIu64
+        ",\"reconnects\":%" PRIu64
+        ",\"driver_cpu\":%.2f,\"server_cpu\":%.2f,\"drained\":%s,\"drain_ms\":%.0f,\"end_ready\":%" PRIu64
+        ",\"end_delayed\":%" PRIu64 ",\"end_leased\":%" PRIu64 ",\"end_dead\":%" PRIu64
+        ",\"server_enqueued_total\":%" PRIu64 ",\"server_acked_total\":%" PRIu64
+        ",\"end_empty\":%s,\"pass\":%s}\n",
+        O.lease_mode ? "lease" : "work", O.producers, O.workers, O.batch, O.payload, O.nq,
+        O.credits, O.max_backlog, win, tps, eps, (double)rb_hist_quantile(h, 0.5) / us,
+        (double)rb_hist_quantile(h, 0.99) / us, (double)rb_hist_quantile(h, 0.999) / us,
+        (double)h->max / us, h->n ? (double)h->sum / (double)h->n / us : 0.0, h->n, enq, acked,
+        enq_err, ack_err, stream_err, recon, drv_cpu, srv_cpu, drained ? "true" : "false", drain_ms,
+        after.ready, after.delayed, after.leased, after.dead, after.enqueued_total,
+        after.acked_total, empty ? "true" : "false", pass ? "true" : "false");
     free(h);
     free(wx);
     free(wt);

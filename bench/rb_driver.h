@@ -47,12 +47,12 @@ typedef enum { RB_ROLE_CALL = 0, RB_ROLE_PRODUCER, RB_ROLE_CONSUMER } rb_role;
 
 /* Settings the driver may read (owned by the engine, valid for the whole run). */
 typedef struct rb_target {
-    const char *addr;    /* host:port of the system under test */
-    const char *queue;   /* queue / tube / list / stream subject, or NULL for the default */
-    const char *method;  /* RB_ROLE_CALL: gRPC path, NULL: /grpc.health.v1.Health/Check */
-    size_t size;         /* payload bytes per task / request body bytes */
-    uint32_t lease_ms;   /* consumers: lease / ack-wait the system should give a task */
-    bool durable;        /* the system is configured to fsync every write (for labels only) */
+    const char *addr;   /* host:port of the system under test */
+    const char *queue;  /* queue / tube / list / stream subject, or NULL for the default */
+    const char *method; /* RB_ROLE_CALL: gRPC path, NULL: /grpc.health.v1.Health/Check */
+    size_t size;        /* payload bytes per task / request body bytes */
+    uint32_t lease_ms;  /* consumers: lease / ack-wait the system should give a task */
+    bool durable;       /* the system is configured to fsync every write (for labels only) */
 } rb_target;
 
 /* Engine callbacks for one connection; `ud` is the engine's pointer passed to open(). */
@@ -71,10 +71,10 @@ typedef struct rb_payload {
 } rb_payload;
 
 typedef struct rb_driver {
-    const char *name;       /* "ringq", "grpc", "beanstalkd", "redis", "jetstream" */
+    const char *name; /* "ringq", "grpc", "beanstalkd", "redis", "jetstream" */
     bool can_call, can_queue;
-    bool binary_safe;       /* payload bytes may be any value */
-    uint32_t batch_max;     /* largest n send() accepts */
+    bool binary_safe;   /* payload bytes may be any value */
+    uint32_t batch_max; /* largest n send() accepts */
 
     /* Once per run on the main thread, blocking I/O allowed: create the queue/stream/consumer,
      * and empty it so the run starts from zero. */
@@ -83,8 +83,8 @@ typedef struct rb_driver {
      * end-of-run verification. */
     int (*backlog)(const rb_target *t, uint64_t *n, char *err, size_t errlen);
     /* A connection on the calling thread's loop, ready when it returns (connect may block). */
-    rb_conn *(*open)(struct ev_loop *loop, const rb_target *t, rb_role role,
-                     const rb_events *ev, void *ud, char *err, size_t errlen);
+    rb_conn *(*open)(struct ev_loop *loop, const rb_target *t, rb_role role, const rb_events *ev,
+                     void *ud, char *err, size_t errlen);
     /* call()/send(): the body and payload views are borrowed for the call only (copy what is
      * kept). `tag` is the engine's (small, dense: its slot index) and comes back in ev->done.
      * ev->done may run from inside call()/send() only if the driver cannot avoid it; the

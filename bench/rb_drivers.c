@@ -19,7 +19,7 @@ typedef struct known {
 const rb_driver *rb_driver_find(const char *name, bool *is_known)
 {
     const known tab[] = {
-        {"ringq", &rb_drv_ringq},         {"grpc", &rb_drv_grpc},
+        {"ringq", &rb_drv_ringq},           {"grpc", &rb_drv_grpc},
         {"beanstalkd", &rb_drv_beanstalkd}, {"redis", &rb_drv_redis},
         {"jetstream", &rb_drv_jetstream},
     };

@@ -47,19 +47,26 @@
 #include "core/rt_clock.h"
 
 #define RB_BS_DEFAULT_TUBE "ringq-bench"
-#define RB_BS_TUBE_MAX 200u       /* protocol limit */
-#define RB_BS_LINE_MAX 256u       /* longest reply line we accept (the protocol's are < 100) */
+#define RB_BS_TUBE_MAX 200u        /* protocol limit */
+#define RB_BS_LINE_MAX 256u        /* longest reply line we accept (the protocol's are < 100) */
 #define RB_BS_BODY_MAX (32u << 20) /* job body; beanstalkd's own cap is 1 GiB, ours 16 MiB + */
-#define RB_BS_PRI 1024u           /* the protocol's "normal" priority */
+#define RB_BS_PRI 1024u            /* the protocol's "normal" priority */
 #define RB_BS_TTR_MIN_S 2u
-#define RB_BS_RETRY_MS 100u       /* DEADLINE_SOON back-off */
+#define RB_BS_RETRY_MS 100u /* DEADLINE_SOON back-off */
 #define RB_BS_BATCH_MAX 10000u
 #define RB_BS_RPC_MS 5000
-#define RB_BS_RPC_OUT (4u << 20)   /* setup/backlog/version replies (a peeked job body) */
-#define RB_BS_DRAIN_MAX 10000000u  /* setup deletes at most this many leftover jobs */
+#define RB_BS_RPC_OUT (4u << 20)  /* setup/backlog/version replies (a peeked job body) */
+#define RB_BS_DRAIN_MAX 10000000u /* setup deletes at most this many leftover jobs */
 
-typedef enum { BS_USE = 1, BS_WATCH, BS_IGNORE, BS_PUT, BS_RESERVE_FAST, BS_RESERVE_WAIT,
-               BS_DELETE } bs_kind;
+typedef enum {
+    BS_USE = 1,
+    BS_WATCH,
+    BS_IGNORE,
+    BS_PUT,
+    BS_RESERVE_FAST,
+    BS_RESERVE_WAIT,
+    BS_DELETE
+} bs_kind;
 
 struct rb_conn {
     rb_peer_conn pc; /* sock, events, FIFO, failure and deferred close */
@@ -110,8 +117,7 @@ static int bs_issue(void *owner, bool wait)
 /* ---- replies ---- */
 
 /* One reply to the FIFO head `e` (line `w[0..nw)` split into words, body for RESERVED). */
-static int on_reply(rb_conn *c, rb_peer_cmd *e, rb_peer_words *w, const uint8_t *body,
-                    size_t blen)
+static int on_reply(rb_conn *c, rb_peer_cmd *e, rb_peer_words *w, const uint8_t *body, size_t blen)
 {
     rb_peer_conn *pc = &c->pc;
     switch ((bs_kind)e->kind) {
@@ -199,8 +205,7 @@ static ssize_t one_reply(void *owner, const uint8_t *p, size_t len)
     uint64_t id, n;
     if ((e->kind == BS_RESERVE_FAST || e->kind == BS_RESERVE_WAIT) &&
         rb_peer_word_is(&w, 0, "RESERVED")) {
-        if (w.n != 3 || !rb_peer_u64(&w, 1, &id) || !rb_peer_u64(&w, 2, &n) ||
-            n > RB_BS_BODY_MAX) {
+        if (w.n != 3 || !rb_peer_u64(&w, 1, &id) || !rb_peer_u64(&w, 2, &n) || n > RB_BS_BODY_MAX) {
             rb_peer_fail(&c->pc, "beanstalkd %s: bad reply \"%s\"", c->pc.addr, w.line);
             return -EPROTO;
         }
@@ -424,8 +429,8 @@ static int bs_setup(const rb_target *t, char *err, size_t errlen)
             n = admin(fd, t->addr, req, out, RB_BS_RPC_OUT + 1, err, errlen);
             if (n >= 0 && strncmp(out, "DELETED\r\n", 9) != 0 &&
                 strncmp(out, "NOT_FOUND\r\n", 11) != 0) {
-                snprintf(err, errlen, "beanstalkd %s: delete: unexpected reply \"%.60s\"",
-                         t->addr, out);
+                snprintf(err, errlen, "beanstalkd %s: delete: unexpected reply \"%.60s\"", t->addr,
+                         out);
                 n = -EPROTO;
             }
             deleted++;

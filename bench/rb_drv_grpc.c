@@ -25,10 +25,10 @@ struct rb_conn {
     const rb_events *ev;
     void *ud;
     const char *path;
-    bool health;      /* check the answer says SERVING */
-    bool closing;     /* close() runs: completions only free their context */
+    bool health;  /* check the answer says SERVING */
+    bool closing; /* close() runs: completions only free their context */
     bool failed;
-    uint8_t *req;     /* request scratch */
+    uint8_t *req; /* request scratch */
     size_t req_cap;
 };
 

@@ -140,8 +140,7 @@ struct rb_conn {
 
 __attribute__((format(printf, 2, 3))) static int js_fail(rb_conn *c, const char *fmt, ...)
 {
-    if (c->failed)
-        return -EPROTO;
+    if (c->failed) return -EPROTO;
     c->failed = true;
     char msg[JS_WHY_MAX], why[JS_WHY_MAX + 96];
     va_list ap;
@@ -162,14 +161,11 @@ static js_batch *js_batch_at(rb_conn *c, uint32_t i)
 
 static int js_batches_grow(rb_conn *c)
 {
-    if (c->bcap >= JS_BATCHES_MAX)
-        return -ENOBUFS;
+    if (c->bcap >= JS_BATCHES_MAX) return -ENOBUFS;
     uint32_t ncap = c->bcap ? c->bcap * 2 : JS_BATCHES_INIT;
     js_batch *nb = malloc((size_t)ncap * sizeof(*nb));
-    if (!nb)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < c->bcount; i++)
-        nb[i] = *js_batch_at(c, i);
+    if (!nb) return -ENOMEM;
+    for (uint32_t i = 0; i < c->bcount; i++) nb[i] = *js_batch_at(c, i);
     free(c->batches);
     c->batches = nb;
     c->bcap = ncap;
@@ -183,13 +179,10 @@ static int64_t js_batch_find(rb_conn *c, uint64_t num)
     uint32_t lo = 0, hi = c->bcount;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (js_batch_at(c, mid)->first <= num)
-            lo = mid + 1;
-        else
-            hi = mid;
+        if (js_batch_at(c, mid)->first <= num) lo = mid + 1;
+        else hi = mid;
     }
-    if (lo == 0)
-        return -1;
+    if (lo == 0) return -1;
     js_batch *b = js_batch_at(c, lo - 1);
     return num < b->first + b->n ? (int64_t)(lo - 1) : -1;
 }
@@ -204,8 +197,7 @@ static const char *js_puback_error(const rb_nats_frame *f, char *buf, size_t buf
         int64_t pending;
         if (rb_nats_status(f->hdr, f->hdr_len, &code, &desc, &dlen, &pending) != 0)
             return "malformed status header on a PubAck";
-        if (code == 503)
-            return "no responders: no stream captures the subject";
+        if (code == 503) return "no responders: no stream captures the subject";
         snprintf(buf, buflen, "PubAck status %d %.*s", code, (int)(dlen > 80 ? 80 : dlen), desc);
         return buf;
     }
@@ -243,8 +235,7 @@ static int js_on_puback(rb_conn *c, uint64_t num, const rb_nats_frame *f)
         b->err = -EIO;
         snprintf(b->why, sizeof(b->why), "jetstream %.40s: %.140s", c->t->addr, why);
     }
-    if (++b->answered < b->n)
-        return 0;
+    if (++b->answered < b->n) return 0;
     /* Copy what the callback needs: it may call send(), which can move the ring. */
     uint64_t tag = b->tag;
     int err = b->err;
@@ -261,17 +252,13 @@ static int js_on_puback(rb_conn *c, uint64_t num, const rb_nats_frame *f)
 
 static int js_send(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag)
 {
-    if (c->failed)
-        return -EPIPE;
-    if (c->role != RB_ROLE_PRODUCER || n == 0 || n > JS_BATCH_MAX)
-        return -EINVAL;
+    if (c->failed) return -EPIPE;
+    if (c->role != RB_ROLE_PRODUCER || n == 0 || n > JS_BATCH_MAX) return -EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (p[i].len > c->max_payload)
-            return -EMSGSIZE;
+        if (p[i].len > c->max_payload) return -EMSGSIZE;
     if (c->bcount == c->bcap) {
         int rc = js_batches_grow(c);
-        if (rc != 0)
-            return rc;
+        if (rc != 0) return rc;
     }
     js_batch *b = js_batch_at(c, c->bcount);
     memset(b, 0, offsetof(js_batch, why) + 1);
@@ -282,10 +269,8 @@ static int js_send(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag)
     for (size_t i = 0; i < n; i++) {
         int rc = rb_sock_printf(c->sock, "PUB %s %s.p.%llu %zu\r\n", c->names.subject, c->inbox,
                                 (unsigned long long)c->pub_next++, p[i].len);
-        if (rc == 0)
-            rc = rb_sock_write(c->sock, p[i].p, p[i].len);
-        if (rc == 0)
-            rc = rb_sock_write(c->sock, "\r\n", 2);
+        if (rc == 0) rc = rb_sock_write(c->sock, p[i].p, p[i].len);
+        if (rc == 0) rc = rb_sock_write(c->sock, "\r\n", 2);
         if (rc != 0) {
             js_fail(c, "send buffer: %s", strerror(-rc));
             return rc;
@@ -303,8 +288,7 @@ static int js_pull(rb_conn *c, uint64_t batch)
                         (unsigned long long)batch, JS_PULL_EXPIRES_NS);
     int rc = rb_sock_printf(c->sock, "PUB %s %s.f.%llu %d\r\n%s\r\n", c->next_subj, c->inbox,
                             (unsigned long long)c->pull_next++, blen, body);
-    if (rc != 0)
-        return js_fail(c, "send buffer: %s", strerror(-rc));
+    if (rc != 0) return js_fail(c, "send buffer: %s", strerror(-rc));
     c->outstanding += batch;
     return 0;
 }
@@ -312,43 +296,35 @@ static int js_pull(rb_conn *c, uint64_t batch)
 /* Keeps outstanding ~= credits (see the file comment for the threshold). */
 static int js_maybe_pull(rb_conn *c)
 {
-    if (c->failed || c->role != RB_ROLE_CONSUMER)
-        return 0;
+    if (c->failed || c->role != RB_ROLE_CONSUMER) return 0;
     uint64_t thresh = c->credits_hw / 4 ? c->credits_hw / 4 : 1;
     while (c->credits > c->outstanding) {
         uint64_t deficit = c->credits - c->outstanding;
-        if (c->outstanding > 0 && deficit < thresh)
-            break;
+        if (c->outstanding > 0 && deficit < thresh) break;
         int rc = js_pull(c, deficit < JS_PULL_BATCH_MAX ? deficit : JS_PULL_BATCH_MAX);
-        if (rc != 0)
-            return rc;
+        if (rc != 0) return rc;
     }
     return 0;
 }
 
 static int js_consume(rb_conn *c, uint32_t n)
 {
-    if (c->failed)
-        return -EPIPE;
-    if (c->role != RB_ROLE_CONSUMER)
-        return -EINVAL;
+    if (c->failed) return -EPIPE;
+    if (c->role != RB_ROLE_CONSUMER) return -EINVAL;
     if (c->credits + n > JS_SLOTS_MAX)
         return -ENOBUFS; /* more than the slot table could ever hold */
     c->credits += n;
-    if (c->credits > c->credits_hw)
-        c->credits_hw = c->credits;
+    if (c->credits > c->credits_hw) c->credits_hw = c->credits;
     return js_maybe_pull(c);
 }
 
 static uint32_t js_slot_alloc(rb_conn *c)
 {
     if (c->free_head == JS_NO_SLOT) {
-        if (c->nslots >= JS_SLOTS_MAX)
-            return JS_NO_SLOT;
+        if (c->nslots >= JS_SLOTS_MAX) return JS_NO_SLOT;
         uint32_t ncap = c->nslots ? c->nslots * 2 : JS_SLOTS_INIT;
         js_slot *ns = realloc(c->slots, (size_t)ncap * sizeof(*ns));
-        if (!ns)
-            return JS_NO_SLOT;
+        if (!ns) return JS_NO_SLOT;
         for (uint32_t i = c->nslots; i < ncap; i++) {
             ns[i].gen = 1;
             ns[i].state = JS_SLOT_FREE;
@@ -398,12 +374,11 @@ static int js_on_pull_status(rb_conn *c, const rb_nats_frame *f)
     const char *desc;
     size_t dlen;
     int64_t pending;
-    if (f->kind != RB_NATS_HMSG || rb_nats_status(f->hdr, f->hdr_len, &code, &desc, &dlen,
-                                                  &pending) != 0)
+    if (f->kind != RB_NATS_HMSG ||
+        rb_nats_status(f->hdr, f->hdr_len, &code, &desc, &dlen, &pending) != 0)
         return js_fail(c, "pull request answered without a valid status");
     int dl = (int)(dlen > 80 ? 80 : dlen);
-    if (code == 100)
-        return 0; /* idle heartbeat: we ask for none, harmless */
+    if (code == 100) return 0; /* idle heartbeat: we ask for none, harmless */
     if (code != 404 && code != 408)
         return js_fail(c, "pull request ended with status %d %.*s", code, dl, desc);
     if (pending < 0)
@@ -430,11 +405,10 @@ static int js_on_ack_reply(rb_conn *c, uint64_t i, const rb_nats_frame *f)
         const char *desc;
         size_t dlen;
         int64_t pending;
-        if (rb_nats_status(f->hdr, f->hdr_len, &code, &desc, &dlen, &pending) != 0 ||
-            code >= 300) {
+        if (rb_nats_status(f->hdr, f->hdr_len, &code, &desc, &dlen, &pending) != 0 || code >= 300) {
             err = -EIO;
-            snprintf(why, sizeof(why), "jetstream %s: ack answered with status %d %.*s",
-                     c->t->addr, code, (int)(dlen > 80 ? 80 : dlen), desc);
+            snprintf(why, sizeof(why), "jetstream %s: ack answered with status %d %.*s", c->t->addr,
+                     code, (int)(dlen > 80 ? 80 : dlen), desc);
         }
     }
     c->ev->acked(c->ud, handle, err, err ? why : NULL);
@@ -443,8 +417,7 @@ static int js_on_ack_reply(rb_conn *c, uint64_t i, const rb_nats_frame *f)
 
 static int js_ack(rb_conn *c, uint64_t handle)
 {
-    if (c->failed)
-        return -EPIPE;
+    if (c->failed) return -EPIPE;
     uint32_t i = (uint32_t)handle, gen = (uint32_t)(handle >> 32);
     if (c->role != RB_ROLE_CONSUMER || i >= c->nslots || c->slots[i].gen != gen ||
         c->slots[i].state != JS_SLOT_HELD)
@@ -452,8 +425,7 @@ static int js_ack(rb_conn *c, uint64_t handle)
     js_slot *s = &c->slots[i];
     int rc = rb_sock_printf(c->sock, "PUB %.*s %s.a.%u 4\r\n+ACK\r\n", (int)s->subj_len, s->subj,
                             c->inbox, i);
-    if (rc != 0)
-        return js_fail(c, "send buffer: %s", strerror(-rc));
+    if (rc != 0) return js_fail(c, "send buffer: %s", strerror(-rc));
     s->state = JS_SLOT_ACKING;
     return 0;
 }
@@ -464,8 +436,8 @@ static int js_ack(rb_conn *c, uint64_t handle)
 static bool js_token(const rb_conn *c, const rb_nats_frame *f, char *kind, uint64_t *num)
 {
     size_t il = c->inbox_len;
-    if (f->subject_len < il + 4 || memcmp(f->subject, c->inbox, il) != 0 ||
-        f->subject[il] != '.' || f->subject[il + 2] != '.')
+    if (f->subject_len < il + 4 || memcmp(f->subject, c->inbox, il) != 0 || f->subject[il] != '.' ||
+        f->subject[il + 2] != '.')
         return false;
     *kind = f->subject[il + 1];
     const char *d = f->subject + il + 3;
@@ -478,18 +450,15 @@ static int js_on_msg(rb_conn *c, const rb_nats_frame *f)
     char kind;
     uint64_t num;
     if (js_token(c, f, &kind, &num)) {
-        if (kind == 'p' && c->role == RB_ROLE_PRODUCER)
-            return js_on_puback(c, num, f);
-        if (kind == 'f' && c->role == RB_ROLE_CONSUMER)
-            return js_on_pull_status(c, f);
-        if (kind == 'a' && c->role == RB_ROLE_CONSUMER)
-            return js_on_ack_reply(c, num, f);
+        if (kind == 'p' && c->role == RB_ROLE_PRODUCER) return js_on_puback(c, num, f);
+        if (kind == 'f' && c->role == RB_ROLE_CONSUMER) return js_on_pull_status(c, f);
+        if (kind == 'a' && c->role == RB_ROLE_CONSUMER) return js_on_ack_reply(c, num, f);
     } else if (c->role == RB_ROLE_CONSUMER && f->reply_len > 8 &&
                memcmp(f->reply, "$JS.ACK.", 8) == 0) {
         return js_on_task(c, f);
     }
-    return js_fail(c, "unexpected message on \"%.*s\"", (int)(f->subject_len > 80 ? 80 :
-                   f->subject_len), f->subject);
+    return js_fail(c, "unexpected message on \"%.*s\"",
+                   (int)(f->subject_len > 80 ? 80 : f->subject_len), f->subject);
 }
 
 static int js_on_frame(rb_conn *c, const rb_nats_frame *f)
@@ -500,8 +469,7 @@ static int js_on_frame(rb_conn *c, const rb_nats_frame *f)
         return rc ? js_fail(c, "send buffer: %s", strerror(-rc)) : 0;
     }
     case RB_NATS_PONG:
-    case RB_NATS_OK:
-        return 0;
+    case RB_NATS_OK: return 0;
     case RB_NATS_INFO: {
         const char *v;
         size_t vlen;
@@ -515,8 +483,7 @@ static int js_on_frame(rb_conn *c, const rb_nats_frame *f)
         return js_fail(c, "-ERR '%.*s'", (int)(f->body_len > 120 ? 120 : f->body_len),
                        (const char *)f->body);
     case RB_NATS_MSG:
-    case RB_NATS_HMSG:
-        return js_on_msg(c, f);
+    case RB_NATS_HMSG: return js_on_msg(c, f);
     }
     return js_fail(c, "unknown frame");
 }
@@ -526,8 +493,7 @@ static void js_free(rb_conn *c);
 /* Called when a callback returns: a close() from inside it takes effect now. */
 static bool js_unwind(rb_conn *c)
 {
-    if (--c->depth > 0 || !c->close_deferred)
-        return false;
+    if (--c->depth > 0 || !c->close_deferred) return false;
     js_free(c);
     return true;
 }
@@ -542,15 +508,13 @@ static ssize_t js_on_data(void *ud, const uint8_t *p, size_t len)
         rb_nats_frame f;
         const char *why;
         ssize_t r = rb_nats_parse(p + off, len - off, RB_JS_BODY_MAX, &f, &why);
-        if (r == 0)
-            break;
+        if (r == 0) break;
         if (r < 0) {
             js_fail(c, "%s", why);
             break;
         }
         off += (size_t)r;
-        if (js_on_frame(c, &f) < 0)
-            break;
+        if (js_on_frame(c, &f) < 0) break;
     }
     ret = c->failed ? -EPROTO : (ssize_t)off;
     return js_unwind(c) ? -ECANCELED : ret;
@@ -584,8 +548,7 @@ static void js_inbox_init(rb_conn *c)
             rnd[i] = (uint8_t)(x >> 56);
     }
     memcpy(c->inbox, "_INBOX.", 7);
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        c->inbox[7 + i] = digits[rnd[i] % 62];
+    for (size_t i = 0; i < sizeof(rnd); i++) c->inbox[7 + i] = digits[rnd[i] % 62];
     c->inbox_len = 7 + sizeof(rnd);
     c->inbox[c->inbox_len] = '\0';
 }
@@ -601,10 +564,8 @@ static void js_free(rb_conn *c)
  * engine may close a connection from ev->failed or ev->done). */
 static void js_close(rb_conn *c)
 {
-    if (!c)
-        return;
-    if (c->sock)
-        rb_sock_free(c->sock);
+    if (!c) return;
+    if (c->sock) rb_sock_free(c->sock);
     c->sock = NULL;
     if (c->depth > 0) {
         c->failed = true; /* nothing more is sent and no callback runs */
@@ -614,8 +575,8 @@ static void js_close(rb_conn *c)
     js_free(c);
 }
 
-static rb_conn *js_open(struct ev_loop *loop, const rb_target *t, rb_role role,
-                        const rb_events *ev, void *ud, char *err, size_t errlen)
+static rb_conn *js_open(struct ev_loop *loop, const rb_target *t, rb_role role, const rb_events *ev,
+                        void *ud, char *err, size_t errlen)
 {
     if (role != RB_ROLE_PRODUCER && role != RB_ROLE_CONSUMER) {
         snprintf(err, errlen, "jetstream: only producer and consumer connections");
@@ -636,8 +597,8 @@ static rb_conn *js_open(struct ev_loop *loop, const rb_target *t, rb_role role,
         js_close(c);
         return NULL;
     }
-    snprintf(c->next_subj, sizeof(c->next_subj), "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
-             c->names.stream, RB_JS_CONSUMER);
+    snprintf(c->next_subj, sizeof(c->next_subj), "$JS.API.CONSUMER.MSG.NEXT.%s.%s", c->names.stream,
+             RB_JS_CONSUMER);
     js_inbox_init(c);
     static const rb_sock_cbs cbs = {.on_data = js_on_data, .on_error = js_on_error};
     c->sock = rb_sock_connect(loop, t->addr, &cbs, c, err, errlen);
@@ -646,8 +607,7 @@ static rb_conn *js_open(struct ev_loop *loop, const rb_target *t, rb_role role,
         return NULL;
     }
     int rc = role == RB_ROLE_PRODUCER ? js_batches_grow(c) : 0;
-    if (rc == 0)
-        rc = rb_sock_printf(c->sock, RB_JS_CONNECT "SUB %s.> 1\r\nPING\r\n", c->inbox);
+    if (rc == 0) rc = rb_sock_printf(c->sock, RB_JS_CONNECT "SUB %s.> 1\r\nPING\r\n", c->inbox);
     if (rc != 0) {
         snprintf(err, errlen, "jetstream %s: %s", t->addr, strerror(-rc));
         js_close(c);
@@ -656,10 +616,7 @@ static rb_conn *js_open(struct ev_loop *loop, const rb_target *t, rb_role role,
     return c;
 }
 
-static int js_call(rb_conn *c, const uint8_t *body, size_t len, uint64_t tag)
-{
-    return -ENOTSUP;
-}
+static int js_call(rb_conn *c, const uint8_t *body, size_t len, uint64_t tag) { return -ENOTSUP; }
 
 const rb_driver rb_drv_jetstream = {
     .name = "jetstream",

@@ -51,15 +51,15 @@
 #define RB_RD_LINE_MAX 500u        /* a reply line (errors included) */
 #define RB_RD_BULK_MAX (32u << 20) /* a value; the engine's payloads are <= 16 MiB */
 #define RB_RD_BATCH_MAX 10000u
-#define RB_RD_HELD_MAX (1u << 20)  /* values handed to the engine and not yet acked */
+#define RB_RD_HELD_MAX (1u << 20) /* values handed to the engine and not yet acked */
 #define RB_RD_RPC_MS 5000
-#define RB_RD_RPC_OUT (1u << 20)   /* INFO server is ~1.5 KiB */
+#define RB_RD_RPC_OUT (1u << 20) /* INFO server is ~1.5 KiB */
 #define RB_RD_PROCESSING ":processing"
 
 typedef enum { RD_LPUSH = 1, RD_MOVE_FAST, RD_MOVE_WAIT, RD_LREM } rd_kind;
 
 typedef struct rd_held {
-    uint8_t *v;   /* the value (NULL: free slot) */
+    uint8_t *v; /* the value (NULL: free slot) */
     size_t len;
     uint32_t gen; /* bumped on every reuse: a stale handle does not match */
     uint32_t next_free;
@@ -158,12 +158,12 @@ static void held_free(rb_conn *c, rd_held *h)
 /* ---- replies ---- */
 
 typedef struct rd_reply {
-    char type;          /* '+', '-', ':', '$', '*' */
-    bool nil;           /* $-1 or *-1 */
-    int64_t num;        /* ':' */
+    char type;   /* '+', '-', ':', '$', '*' */
+    bool nil;    /* $-1 or *-1 */
+    int64_t num; /* ':' */
     const uint8_t *bulk;
     size_t blen;
-    rb_peer_words w;    /* the first line (for messages) */
+    rb_peer_words w; /* the first line (for messages) */
 } rd_reply;
 
 /* Parses one reply at p. Returns bytes consumed, 0 when incomplete, -EPROTO (failed). */
@@ -178,8 +178,7 @@ static ssize_t parse_reply(rb_conn *c, const uint8_t *p, size_t len, rd_reply *r
     uint64_t u;
     switch (l[0]) {
     case '+':
-    case '-':
-        return ll;
+    case '-': return ll;
     case ':':
         if (l[1] == '-' ? !rb_peer_parse_u64(l + 2, body - 1, &u) || u > INT64_MAX
                         : !rb_peer_parse_u64(l + 1, body, &u) || u > INT64_MAX)
@@ -198,8 +197,7 @@ static ssize_t parse_reply(rb_conn *c, const uint8_t *p, size_t len, rd_reply *r
         rp->blen = (size_t)u;
         if (rp->bulk[u] != '\r' || rp->bulk[u + 1] != '\n') break;
         return ll + (ssize_t)u + 2;
-    default:
-        break;
+    default: break;
     }
     rb_peer_fail(&c->pc, "redis %s: unexpected reply \"%.80s\"", c->pc.addr, l);
     return -EPROTO;
@@ -293,9 +291,8 @@ static rb_conn *rd_open(ev_loop *loop, const rb_target *t, rb_role role, const r
     if (!c) return NULL;
     c->role = role;
     c->free_head = UINT32_MAX;
-    if (!names(&c->k, t, err, errlen) ||
-        rb_peer_open(&c->pc, loop, t->addr, "redis", one_reply, rd_destroy, ev, ud, c, err,
-                     errlen) < 0) {
+    if (!names(&c->k, t, err, errlen) || rb_peer_open(&c->pc, loop, t->addr, "redis", one_reply,
+                                                      rd_destroy, ev, ud, c, err, errlen) < 0) {
         free(c);
         return NULL;
     }

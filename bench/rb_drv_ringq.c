@@ -41,10 +41,10 @@ struct rb_conn {
     const rb_events *ev;
     void *ud;
     bool closing, failed;
-    held *held;             /* tasks delivered and not yet answered */
-    rq_task_spec *specs;    /* send() scratch */
+    held *held;          /* tasks delivered and not yet answered */
+    rq_task_spec *specs; /* send() scratch */
     size_t nspecs;
-    uint8_t *req;           /* call() scratch */
+    uint8_t *req; /* call() scratch */
     size_t req_cap;
 };
 
@@ -65,8 +65,8 @@ static void conn_failed(rb_conn *k, const char *why)
 static rq_client *admin_client(const rb_target *t, char *err, size_t errlen)
 {
     rq_status st;
-    rq_client_opts o = {.addr = t->addr, .timeout_ms = RINGQ_ADMIN_MS,
-                        .connect_timeout_ms = RINGQ_ADMIN_MS};
+    rq_client_opts o = {
+        .addr = t->addr, .timeout_ms = RINGQ_ADMIN_MS, .connect_timeout_ms = RINGQ_ADMIN_MS};
     rq_client *c = rq_client_create(&o, &st);
     if (!c) snprintf(err, errlen, "%s: %s", rq_status_name(st.code), st.message);
     return c;
@@ -81,7 +81,8 @@ static int ringq_setup(const rb_target *t, char *err, size_t errlen)
     uint64_t purged = 0;
     int rc = rq_configure_queue(c, t->queue, &s, NULL, &st);
     if (rc == 0) rc = rq_purge_queue(c, t->queue, &purged, &st);
-    if (rc != 0) snprintf(err, errlen, "queue %s: %s: %s", t->queue, rq_status_name(rc), st.message);
+    if (rc != 0)
+        snprintf(err, errlen, "queue %s: %s: %s", t->queue, rq_status_name(rc), st.message);
     rq_client_destroy(c);
     return rc ? -1 : 0;
 }
@@ -200,7 +201,8 @@ static int ringq_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
         k->specs = ns;
         k->nspecs = n;
     }
-    for (size_t i = 0; i < n; i++) k->specs[i] = (rq_task_spec){.payload = p[i].p, .payload_len = p[i].len};
+    for (size_t i = 0; i < n; i++)
+        k->specs[i] = (rq_task_spec){.payload = p[i].p, .payload_len = p[i].len};
     op_ctx *x = malloc(sizeof *x);
     if (!x) return -ENOMEM;
     *x = (op_ctx){k, tag};
@@ -309,8 +311,8 @@ static rb_conn *ringq_open(struct ev_loop *loop, const rb_target *t, rb_role rol
     }
     /* Reach the server now (the queue may not exist yet: NOT_FOUND is fine). */
     size_t n = build_get_queue(k);
-    if (n == SIZE_MAX || rb_rq_probe(k->c, pwm_ringq_v1_Admin_GetQueue_PATH, k->req, n, GRPC_NOT_FOUND, NULL, 0,
-                                     NULL, err, errlen) < 0) {
+    if (n == SIZE_MAX || rb_rq_probe(k->c, pwm_ringq_v1_Admin_GetQueue_PATH, k->req, n,
+                                     GRPC_NOT_FOUND, NULL, 0, NULL, err, errlen) < 0) {
         if (n == SIZE_MAX) snprintf(err, errlen, "out of memory");
         ringq_close(k);
         return NULL;

@@ -28,17 +28,17 @@ enum {
     RB_C_OPS_STARTED, /* call()/send() accepted */
     RB_C_OPS_OK,
     RB_C_OPS_ERR,
-    RB_C_STAMPED,     /* tasks handed to send() */
-    RB_C_ENQ_OK,      /* tasks whose send was confirmed */
-    RB_C_ENQ_ERR,     /* tasks whose send failed */
-    RB_C_RECEIVED,    /* tasks delivered to a consumer (including foreign and duplicates) */
-    RB_C_FOREIGN,     /* delivered tasks without a stamp of this run */
-    RB_C_DUPS,        /* delivered a second time */
+    RB_C_STAMPED,  /* tasks handed to send() */
+    RB_C_ENQ_OK,   /* tasks whose send was confirmed */
+    RB_C_ENQ_ERR,  /* tasks whose send failed */
+    RB_C_RECEIVED, /* tasks delivered to a consumer (including foreign and duplicates) */
+    RB_C_FOREIGN,  /* delivered tasks without a stamp of this run */
+    RB_C_DUPS,     /* delivered a second time */
     RB_C_ACK_SENT,
     RB_C_ACK_OK,
     RB_C_ACK_ERR,
-    RB_C_LATE,        /* open loop: sends that left > RB_LATE_NS after their slot */
-    RB_C_OPS_WIN,     /* completed OK inside the counted phase */
+    RB_C_LATE,    /* open loop: sends that left > RB_LATE_NS after their slot */
+    RB_C_OPS_WIN, /* completed OK inside the counted phase */
     RB_C_TASKS_WIN,
     RB_C_N
 };
@@ -63,9 +63,9 @@ void rb_seen_free(rb_seen *s);
 
 /* One operation in flight on a producer / caller connection; its index is the driver's tag. */
 typedef struct rb_slot {
-    uint64_t t0;       /* latency origin: send time (closed loop) or scheduled time (open) */
-    uint32_t n;        /* tasks in it (calls: 1) */
-    uint32_t next;     /* free list */
+    uint64_t t0;   /* latency origin: send time (closed loop) or scheduled time (open) */
+    uint32_t n;    /* tasks in it (calls: 1) */
+    uint32_t next; /* free list */
 } rb_slot;
 
 typedef struct rb_thr rb_thr;
@@ -74,8 +74,8 @@ typedef struct rb_thr rb_thr;
 typedef struct rb_cx {
     rb_thr *th;
     rb_role role;
-    unsigned idx;        /* 0.. within its role over the whole run, for messages */
-    rb_conn *dc;         /* the driver's connection */
+    unsigned idx; /* 0.. within its role over the whole run, for messages */
+    rb_conn *dc;  /* the driver's connection */
     /* producer / caller */
     rb_slot *slots;
     uint32_t cap, inflight, free_head;
@@ -86,7 +86,7 @@ typedef struct rb_cx {
     uint64_t *mk, *mv;
     uint8_t *mused;
     uint32_t mmask, mn;
-    uint32_t owed;       /* credits to give back (in lumps of e->lump) */
+    uint32_t owed; /* credits to give back (in lumps of e->lump) */
     bool started;
 } rb_cx;
 
@@ -97,21 +97,21 @@ struct rb_thr {
     unsigned idx;
     pthread_t tid;
     ev_loop *loop;
-    rb_cx *cx;           /* producers / callers first (nprod), then consumers */
+    rb_cx *cx; /* producers / callers first (nprod), then consumers */
     size_t ncx, nprod;
     /* loop thread only */
     int seen_phase;
     bool running, exit, pump, acks, prod_started;
-    bool in_start;       /* inside the driver's call()/send() */
-    ev_timer sched;      /* open loop: next slot */
+    bool in_start;  /* inside the driver's call()/send() */
+    ev_timer sched; /* open loop: next slot */
     uint64_t s_t0, s_k;
     double s_iv_ns;
     size_t s_rr;
-    bool s_blocked;      /* due slots wait for room on a connection */
-    ev_timer tick;       /* publishes p99_ns once a second */
-    rb_hist *hist;       /* counted latencies (ns) */
-    rb_hist *prog;       /* latencies of the current second, for the progress line */
-    uint8_t *pbuf;       /* batch x size payload scratch */
+    bool s_blocked; /* due slots wait for room on a connection */
+    ev_timer tick;  /* publishes p99_ns once a second */
+    rb_hist *hist;  /* counted latencies (ns) */
+    rb_hist *prog;  /* latencies of the current second, for the progress line */
+    uint8_t *pbuf;  /* batch x size payload scratch */
     rb_payload *pl;
     /* any thread */
     _Atomic bool paused; /* e2e: producers held by the backlog bound */
@@ -122,30 +122,30 @@ struct rb_thr {
 struct rb_eng {
     const rb_opts *o;
     const rb_driver *d;
-    rb_target t;             /* o->t with defaults filled */
+    rb_target t; /* o->t with defaults filled */
     _Atomic int phase;
     rb_thr *thr;
     unsigned nthr;
-    pthread_mutex_t mu;      /* guards nready, fatal, why, first_err; cv: phase and progress */
+    pthread_mutex_t mu; /* guards nready, fatal, why, first_err; cv: phase and progress */
     pthread_cond_t cv;
     unsigned nready;
     unsigned nstarted, nexited; /* threads destroy their loops only after all left them */
-    bool started_final;      /* nstarted is final */
+    bool started_final;         /* nstarted is final */
     bool fatal;
     char why[512];           /* the fatal error */
     char first_err[512];     /* the first non-fatal error (a failed op or ack) */
     _Atomic uint64_t t_done; /* when a thread saw the current stage finished (0: not yet) */
     /* derived settings, fixed before threads start */
-    size_t size;             /* payload / body bytes */
+    size_t size; /* payload / body bytes */
     bool binary;
     uint32_t batch;
-    uint32_t cap;            /* operations in flight per producer / caller */
+    uint32_t cap; /* operations in flight per producer / caller */
     bool open_loop;
     double rate_per_conn;
-    uint64_t max_backlog;    /* 0: unbounded */
+    uint64_t max_backlog; /* 0: unbounded */
     uint32_t credits, lump;
-    uint64_t nonce;          /* in the sequence numbers' top bits */
-    uint64_t t_start;        /* CLOCK_MONOTONIC at the start: stamps before it are foreign */
+    uint64_t nonce;   /* in the sequence numbers' top bits */
+    uint64_t t_start; /* CLOCK_MONOTONIC at the start: stamps before it are foreign */
     _Atomic uint64_t seq;
     _Atomic int64_t preload_left;
     _Atomic unsigned npaused;

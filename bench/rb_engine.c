@@ -25,14 +25,15 @@ uint64_t rb_eng_sum(rb_eng *e, int c)
 /* Tasks delivered once with this run's stamp. */
 static uint64_t valid_received(rb_eng *e)
 {
-    uint64_t r = rb_eng_sum(e, RB_C_RECEIVED), bad = rb_eng_sum(e, RB_C_FOREIGN) +
-                                                      rb_eng_sum(e, RB_C_DUPS);
+    uint64_t r = rb_eng_sum(e, RB_C_RECEIVED),
+             bad = rb_eng_sum(e, RB_C_FOREIGN) + rb_eng_sum(e, RB_C_DUPS);
     return r > bad ? r - bad : 0;
 }
 
 uint64_t rb_eng_backlog(rb_eng *e)
 {
-    uint64_t out = rb_eng_sum(e, RB_C_STAMPED) - rb_eng_sum(e, RB_C_ENQ_ERR), in = valid_received(e);
+    uint64_t out = rb_eng_sum(e, RB_C_STAMPED) - rb_eng_sum(e, RB_C_ENQ_ERR),
+             in = valid_received(e);
     return out > in ? out - in : 0;
 }
 
@@ -158,8 +159,10 @@ static void prog_print(rb_eng *e, prog *p, uint64_t now)
                     rb_eng_sum(e, RB_C_FOREIGN) + rb_eng_sum(e, RB_C_DUPS);
     uint64_t backlog;
     switch (e->o->scenario) {
-    case RB_RPC: backlog = rb_eng_sum(e, RB_C_OPS_STARTED) - rb_eng_sum(e, RB_C_OPS_OK) -
-                           rb_eng_sum(e, RB_C_OPS_ERR); break;
+    case RB_RPC:
+        backlog = rb_eng_sum(e, RB_C_OPS_STARTED) - rb_eng_sum(e, RB_C_OPS_OK) -
+                  rb_eng_sum(e, RB_C_OPS_ERR);
+        break;
     case RB_ENQUEUE: backlog = rb_eng_sum(e, RB_C_ENQ_OK); break;
     case RB_E2E: backlog = rb_eng_backlog(e); break;
     default: {
@@ -180,8 +183,8 @@ static void prog_print(rb_eng *e, prog *p, uint64_t now)
 
 static uint64_t activity(rb_eng *e)
 {
-    return rb_eng_sum(e, RB_C_OPS_OK) + rb_eng_sum(e, RB_C_OPS_ERR) +
-           rb_eng_sum(e, RB_C_RECEIVED) + rb_eng_sum(e, RB_C_ACK_OK) + rb_eng_sum(e, RB_C_ACK_ERR);
+    return rb_eng_sum(e, RB_C_OPS_OK) + rb_eng_sum(e, RB_C_OPS_ERR) + rb_eng_sum(e, RB_C_RECEIVED) +
+           rb_eng_sum(e, RB_C_ACK_OK) + rb_eng_sum(e, RB_C_ACK_ERR);
 }
 
 enum { WAIT_OK = 0, WAIT_FATAL = -1, WAIT_STALLED = -2 };
@@ -290,7 +293,8 @@ static int derive(rb_eng *e, const rb_opts *o, const rb_driver *d, rb_result *r)
 static int plan(rb_eng *e)
 {
     const rb_opts *o = e->o;
-    unsigned nprod = o->conns, ncons = (o->scenario == RB_E2E || o->scenario == RB_DRAIN) ? o->workers : 0;
+    unsigned nprod = o->conns,
+             ncons = (o->scenario == RB_E2E || o->scenario == RB_DRAIN) ? o->workers : 0;
     unsigned total = nprod + ncons;
     e->nthr = o->threads < total ? o->threads : total;
     if (e->nthr == 0) e->nthr = 1;
@@ -409,13 +413,16 @@ static void verify(rb_eng *e, int wrc, rb_result *r)
     uint64_t valid = r->received - r->duplicates - r->foreign;
     if (e->fatal) snprintf(why, wn, "%s", e->why);
     else if (wrc == WAIT_STALLED && o->scenario != RB_RPC && o->scenario != RB_ENQUEUE)
-        snprintf(why, wn, "stalled: nothing completed for %u s with %llu of %llu tasks received "
-                 "and %llu acked", RB_STALL_S, (unsigned long long)valid,
-                 (unsigned long long)r->enqueued, (unsigned long long)(r->acked + r->ack_errors));
+        snprintf(why, wn,
+                 "stalled: nothing completed for %u s with %llu of %llu tasks received "
+                 "and %llu acked",
+                 RB_STALL_S, (unsigned long long)valid, (unsigned long long)r->enqueued,
+                 (unsigned long long)(r->acked + r->ack_errors));
     else if (wrc == WAIT_STALLED)
         snprintf(why, wn, "stalled: operations in flight did not complete within %u s", RB_STALL_S);
-    else if (r->errors) snprintf(why, wn, "%llu errors; first: %.400s", (unsigned long long)r->errors,
-                                 e->first_err[0] ? e->first_err : "?");
+    else if (r->errors)
+        snprintf(why, wn, "%llu errors; first: %.400s", (unsigned long long)r->errors,
+                 e->first_err[0] ? e->first_err : "?");
     else if (o->scenario == RB_DRAIN ? r->acked == 0 : r->ops == 0)
         snprintf(why, wn, "nothing completed in the measured window");
     else if ((o->scenario == RB_E2E || o->scenario == RB_DRAIN) &&
@@ -424,8 +431,9 @@ static void verify(rb_eng *e, int wrc, rb_result *r)
                  (unsigned long long)r->enqueued, (unsigned long long)valid,
                  (unsigned long long)r->acked);
     else if ((o->scenario == RB_E2E || o->scenario == RB_DRAIN) && r->backlog_end != 0)
-        snprintf(why, wn, r->backlog_end < 0 ? "backlog unknown at the end: %.400s"
-                                             : "the system still holds tasks at the end: %.400s",
+        snprintf(why, wn,
+                 r->backlog_end < 0 ? "backlog unknown at the end: %.400s"
+                                    : "the system still holds tasks at the end: %.400s",
                  e->first_err[0] ? e->first_err : "backlog > 0");
     if ((e->fatal || wrc != WAIT_OK) && r->errors == 0) r->errors = 1;
     r->passed = why[0] == 0;

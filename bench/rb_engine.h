@@ -68,34 +68,34 @@ typedef enum { RB_RPC = 0, RB_ENQUEUE, RB_E2E, RB_DRAIN } rb_scenario;
 typedef struct rb_opts {
     rb_scenario scenario;
     const char *system;
-    rb_target t;             /* addr, queue, method, size, lease_ms */
+    rb_target t; /* addr, queue, method, size, lease_ms */
     uint32_t batch, conns, inflight, workers, credits, threads;
-    bool inflight_set;       /* --inflight given (open loop otherwise uses the default above) */
-    double rate;             /* ops/s in total; 0 = closed loop */
+    bool inflight_set; /* --inflight given (open loop otherwise uses the default above) */
+    double rate;       /* ops/s in total; 0 = closed loop */
     double warmup_s, duration_s;
     uint64_t preload;
-    const char *label;       /* may be NULL */
-    const char *json_path;   /* NULL: stdout */
+    const char *label;     /* may be NULL */
+    const char *json_path; /* NULL: stdout */
     bool quiet;
 } rb_opts;
 
 /* What a run measured. rb_engine_run fills it; hist is the merged latency histogram (ns). */
 typedef struct rb_result {
-    double duration_s;         /* measured window (drain: time to empty) */
-    uint64_t ops, tasks;       /* completed OK in the window */
+    double duration_s;   /* measured window (drain: time to empty) */
+    uint64_t ops, tasks; /* completed OK in the window */
     double ops_per_s, tasks_per_s;
-    uint64_t errors;           /* failed ops + failed acks + foreign/duplicate tasks + fatal */
+    uint64_t errors; /* failed ops + failed acks + foreign/duplicate tasks + fatal */
     uint64_t late_sends;
     uint64_t op_errors, ack_errors;
     uint64_t stamped, enqueued, enqueue_errors, received, acked, duplicates, foreign;
-    uint64_t max_backlog;      /* e2e closed loop: the producers' bound; else 0 */
-    uint64_t preloaded;        /* drain */
-    int64_t backlog_end;       /* backlog() after the run; -1 when unknown */
-    size_t size_effective;     /* payload bytes sent per task */
+    uint64_t max_backlog;  /* e2e closed loop: the producers' bound; else 0 */
+    uint64_t preloaded;    /* drain */
+    int64_t backlog_end;   /* backlog() after the run; -1 when unknown */
+    size_t size_effective; /* payload bytes sent per task */
     uint32_t batch_effective;
-    char version[128];         /* system version, "" when unknown */
+    char version[128]; /* system version, "" when unknown */
     bool passed;
-    char error[512];           /* why it failed, "" when passed */
+    char error[512]; /* why it failed, "" when passed */
     rb_hist hist;
 } rb_result;
 
@@ -117,8 +117,7 @@ static inline size_t rb_stamp_bytes(bool binary_safe)
  * len must be >= rb_stamp_bytes(binary_safe). */
 void rb_payload_stamp(uint8_t *p, size_t len, uint64_t t_ns, uint64_t seq, bool binary_safe);
 /* Reads a stamp back; false when the payload is too short or (text) not hex. */
-bool rb_payload_read(const uint8_t *p, size_t len, bool binary_safe, uint64_t *t_ns,
-                     uint64_t *seq);
+bool rb_payload_read(const uint8_t *p, size_t len, bool binary_safe, uint64_t *t_ns, uint64_t *seq);
 
 /* Drivers compiled into this binary (bench/rb_drivers.c). *known is set to whether `name` is a
  * system ringq-bench knows; NULL is returned when it is unknown or its driver was not built. */

@@ -111,7 +111,8 @@ static uint32_t claim(rb_eng *e)
     for (;;) {
         if (left <= 0) return 0;
         int64_t take = left < (int64_t)e->batch ? left : (int64_t)e->batch;
-        if (atomic_compare_exchange_weak(&e->preload_left, &left, left - take)) return (uint32_t)take;
+        if (atomic_compare_exchange_weak(&e->preload_left, &left, left - take))
+            return (uint32_t)take;
     }
 }
 
@@ -205,7 +206,8 @@ static void sched_run(rb_thr *th)
     for (;;) {
         uint64_t due = th->s_t0 + (uint64_t)((double)th->s_k * th->s_iv_ns);
         if (due > now) {
-            if (ev_timer_start(th->loop, &th->sched, due) < 0) rb_eng_fail(e, "timer: out of memory");
+            if (ev_timer_start(th->loop, &th->sched, due) < 0)
+                rb_eng_fail(e, "timer: out of memory");
             return;
         }
         rb_cx *x = NULL;
@@ -397,8 +399,9 @@ static void ev_failed(void *ud, const char *why)
     rb_cx *x = ud;
     rb_eng *e = x->th->e;
     rb_eng_fail(e, "%s %s %u failed: %s", e->d->name,
-                x->role == RB_ROLE_CONSUMER ? "consumer" : x->role == RB_ROLE_CALL ? "caller"
-                                                                                  : "producer",
+                x->role == RB_ROLE_CONSUMER ? "consumer"
+                : x->role == RB_ROLE_CALL   ? "caller"
+                                            : "producer",
                 x->idx, why && *why ? why : "(no reason given)");
 }
 
@@ -502,7 +505,8 @@ static int th_setup(rb_thr *th, char *err, size_t errlen)
     }
     /* Filler: printable for text drivers, recognisable in a capture. */
     for (size_t i = 0; i < (size_t)nb * e->size; i++) th->pbuf[i] = (uint8_t)('a' + i % 26);
-    for (uint32_t i = 0; i < nb; i++) th->pl[i] = (rb_payload){th->pbuf + (size_t)i * e->size, e->size};
+    for (uint32_t i = 0; i < nb; i++)
+        th->pl[i] = (rb_payload){th->pbuf + (size_t)i * e->size, e->size};
     for (size_t i = 0; i < th->ncx; i++) {
         rb_cx *x = &th->cx[i];
         if (x->role != RB_ROLE_CONSUMER) {
@@ -517,7 +521,8 @@ static int th_setup(rb_thr *th, char *err, size_t errlen)
         char derr[400] = "";
         x->dc = e->d->open(th->loop, &e->t, x->role, &gen_events, x, derr, sizeof derr);
         if (!x->dc) {
-            snprintf(err, errlen, "%s %s: %s", e->d->name, e->t.addr, derr[0] ? derr : "open failed");
+            snprintf(err, errlen, "%s %s: %s", e->d->name, e->t.addr,
+                     derr[0] ? derr : "open failed");
             return -1;
         }
     }

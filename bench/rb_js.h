@@ -21,8 +21,8 @@
 
 /* The CONNECT we send: no +OK per command, headers on (JetStream status messages are HMSG),
  * no_responders so a publish nobody captures is answered by a 503 status instead of silence. */
-#define RB_JS_CONNECT                                                                          \
-    "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,"  \
+#define RB_JS_CONNECT                                                                        \
+    "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true," \
     "\"protocol\":1,\"name\":\"ringq-bench\",\"lang\":\"c\",\"version\":\"1\"}\r\n"
 
 /* Largest message body we accept from the server. nats-server's max_payload defaults to 1 MiB

@@ -57,14 +57,15 @@ int rb_js_names_init(rb_js_names *n, const rb_target *t, char *err, size_t errle
              ch == '_' || ch == '-' || ch == '.';
     }
     if (!ok) {
-        snprintf(err, errlen, "jetstream: queue \"%.80s\" is not a plain subject (1..%d bytes "
-                 "of [A-Za-z0-9_-] tokens separated by dots)", q, RB_JS_SUBJECT_MAX);
+        snprintf(err, errlen,
+                 "jetstream: queue \"%.80s\" is not a plain subject (1..%d bytes "
+                 "of [A-Za-z0-9_-] tokens separated by dots)",
+                 q, RB_JS_SUBJECT_MAX);
         return -EINVAL;
     }
     memcpy(n->subject, q, len + 1);
     memcpy(n->stream, "RB_", 3);
-    for (size_t i = 0; i <= len; i++)
-        n->stream[3 + i] = q[i] == '.' ? '_' : q[i];
+    for (size_t i = 0; i <= len; i++) n->stream[3 + i] = q[i] == '.' ? '_' : q[i];
     return 0;
 }
 
@@ -78,10 +79,8 @@ static bool js_scan_until(const char *p, size_t n, rb_nats_kind want)
         rb_nats_frame f;
         const char *why;
         ssize_t r = rb_nats_parse(b + off, n - off, RB_JS_BODY_MAX, &f, &why);
-        if (r < 0)
-            return true;
-        if (r == 0)
-            return false;
+        if (r < 0) return true;
+        if (r == 0) return false;
         off += (size_t)r;
         if (f.kind == want || f.kind == RB_NATS_ERR ||
             (want == RB_NATS_MSG && f.kind == RB_NATS_HMSG))
@@ -89,15 +88,9 @@ static bool js_scan_until(const char *p, size_t n, rb_nats_kind want)
     }
 }
 
-static bool js_complete_pong(const char *p, size_t n)
-{
-    return js_scan_until(p, n, RB_NATS_PONG);
-}
+static bool js_complete_pong(const char *p, size_t n) { return js_scan_until(p, n, RB_NATS_PONG); }
 
-static bool js_complete_msg(const char *p, size_t n)
-{
-    return js_scan_until(p, n, RB_NATS_MSG);
-}
+static bool js_complete_msg(const char *p, size_t n) { return js_scan_until(p, n, RB_NATS_MSG); }
 
 static void js_info(js_admin *a, const rb_nats_frame *f)
 {
@@ -111,8 +104,9 @@ static void js_info(js_admin *a, const rb_nats_frame *f)
 
 /* Sends req and reads until `complete`; then walks the frames: INFO is recorded, -ERR fails,
  * the first MSG/HMSG becomes a->body (an HMSG must be a status, which fails). */
-static int js_exchange(js_admin *a, const char *req, size_t reqlen, bool (*complete)(const char *,
-                       size_t), const char *what, char *err, size_t errlen)
+static int js_exchange(js_admin *a, const char *req, size_t reqlen,
+                       bool (*complete)(const char *, size_t), const char *what, char *err,
+                       size_t errlen)
 {
     ssize_t n = rb_sock_rpc(a->fd, req, reqlen, a->buf, JS_ADMIN_BUF, complete,
                             RB_JS_ADMIN_TIMEOUT_MS);
@@ -159,8 +153,7 @@ static int js_exchange(js_admin *a, const char *req, size_t reqlen, bool (*compl
 
 static void js_admin_close(js_admin *a)
 {
-    if (a->fd >= 0)
-        close(a->fd);
+    if (a->fd >= 0) close(a->fd);
     free(a->buf);
 }
 
@@ -170,8 +163,7 @@ static int js_admin_open(js_admin *a, const rb_target *t, bool need_js, char *er
     a->fd = -1;
     a->t = t;
     int rc = rb_js_names_init(&a->names, t, err, errlen);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     if (!(a->buf = malloc(JS_ADMIN_BUF + 1))) {
         snprintf(err, errlen, "jetstream: out of memory");
         return -ENOMEM;
@@ -191,32 +183,32 @@ static int js_admin_open(js_admin *a, const rb_target *t, bool need_js, char *er
     int n = snprintf(hello, sizeof(hello), RB_JS_CONNECT "SUB %s.* 1\r\nPING\r\n", a->inbox);
     rc = js_exchange(a, hello, (size_t)n, js_complete_pong, "connect", err, errlen);
     if (rc == 0 && need_js && !a->jetstream) {
-        snprintf(err, errlen, "jetstream %s: the server (%s) has JetStream disabled (start "
-                 "nats-server with -js)", t->addr, a->version[0] ? a->version : "no INFO");
+        snprintf(err, errlen,
+                 "jetstream %s: the server (%s) has JetStream disabled (start "
+                 "nats-server with -js)",
+                 t->addr, a->version[0] ? a->version : "no INFO");
         rc = -ENOTSUP;
     }
-    if (rc != 0)
-        js_admin_close(a);
+    if (rc != 0) js_admin_close(a);
     return rc;
 }
 
 /* One API request; on success a->body is the answer. *err_code receives the answer's
  * error.err_code (0 when it has no error member); an error answer returns -EIO with err
  * filled unless its err_code equals `tolerated`. */
-static int js_api(js_admin *a, const char *api, const char *json, uint32_t tolerated,
-                  char *err, size_t errlen)
+static int js_api(js_admin *a, const char *api, const char *json, uint32_t tolerated, char *err,
+                  size_t errlen)
 {
     char req[1024];
     size_t jlen = strlen(json);
-    int n = snprintf(req, sizeof(req), "PUB $JS.API.%s %s.r %zu\r\n%s\r\n", api, a->inbox,
-                     jlen, json);
+    int n = snprintf(req, sizeof(req), "PUB $JS.API.%s %s.r %zu\r\n%s\r\n", api, a->inbox, jlen,
+                     json);
     if (n < 0 || (size_t)n >= sizeof(req)) {
         snprintf(err, errlen, "jetstream: request %s too long", api);
         return -EINVAL;
     }
     int rc = js_exchange(a, req, (size_t)n, js_complete_msg, api, err, errlen);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     if (!a->body) {
         snprintf(err, errlen, "jetstream %s: %s: no answer", a->t->addr, api);
         return -EPROTO;
@@ -224,8 +216,7 @@ static int js_api(js_admin *a, const char *api, const char *json, uint32_t toler
     const char *v;
     size_t vlen;
     int f = rb_json_find(a->body, a->body_len, "error", &v, &vlen);
-    if (f == -ENOENT)
-        return 0;
+    if (f == -ENOENT) return 0;
     char desc[160] = "malformed answer";
     uint64_t code = 0, ecode = 0;
     if (f == 0) {
@@ -233,12 +224,9 @@ static int js_api(js_admin *a, const char *api, const char *json, uint32_t toler
         size_t dlen;
         if (rb_json_find(v, vlen, "description", &d, &dlen) == 0)
             rb_json_str(d, dlen, desc, sizeof(desc));
-        if (rb_json_find(v, vlen, "code", &d, &dlen) == 0)
-            rb_json_u64(d, dlen, &code);
-        if (rb_json_find(v, vlen, "err_code", &d, &dlen) == 0)
-            rb_json_u64(d, dlen, &ecode);
-        if (tolerated != 0 && ecode == tolerated)
-            return 0;
+        if (rb_json_find(v, vlen, "code", &d, &dlen) == 0) rb_json_u64(d, dlen, &code);
+        if (rb_json_find(v, vlen, "err_code", &d, &dlen) == 0) rb_json_u64(d, dlen, &ecode);
+        if (tolerated != 0 && ecode == tolerated) return 0;
     }
     snprintf(err, errlen, "jetstream %s: %s: %s (code %llu, err_code %llu)", a->t->addr, api, desc,
              (unsigned long long)code, (unsigned long long)ecode);
@@ -249,8 +237,7 @@ int rb_js_setup(const rb_target *t, char *err, size_t errlen)
 {
     js_admin a;
     int rc = js_admin_open(&a, t, true, err, errlen);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     const rb_js_names *nm = &a.names;
     char api[160], json[768];
     uint64_t ack_wait_ns = (uint64_t)(t->lease_ms ? t->lease_ms : RB_JS_ACK_WAIT_MS_DEFAULT) *
@@ -272,8 +259,8 @@ int rb_js_setup(const rb_target *t, char *err, size_t errlen)
                  "\"ack_policy\":\"explicit\",\"ack_wait\":%llu,\"max_ack_pending\":%u,"
                  "\"max_waiting\":%u,\"deliver_policy\":\"all\",\"max_deliver\":-1,"
                  "\"replay_policy\":\"instant\"}}",
-                 nm->stream, RB_JS_CONSUMER, (unsigned long long)ack_wait_ns,
-                 RB_JS_MAX_ACK_PENDING, RB_JS_MAX_WAITING);
+                 nm->stream, RB_JS_CONSUMER, (unsigned long long)ack_wait_ns, RB_JS_MAX_ACK_PENDING,
+                 RB_JS_MAX_WAITING);
         rc = js_api(&a, api, json, 0, err, errlen);
     }
     js_admin_close(&a);
@@ -284,8 +271,7 @@ int rb_js_backlog(const rb_target *t, uint64_t *n, char *err, size_t errlen)
 {
     js_admin a;
     int rc = js_admin_open(&a, t, true, err, errlen);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     char api[160];
     snprintf(api, sizeof(api), "STREAM.INFO.%s", a.names.stream);
     rc = js_api(&a, api, "", 0, err, errlen);
@@ -308,8 +294,7 @@ int rb_js_version(const rb_target *t, char *out, size_t outlen)
     js_admin a;
     char err[256];
     int rc = js_admin_open(&a, t, false, err, sizeof(err));
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     snprintf(out, outlen, "%s", a.version[0] ? a.version : "unknown");
     js_admin_close(&a);
     return 0;

@@ -13,15 +13,13 @@ typedef struct json_cur {
 
 static const char *json_ws(const char *p, const char *e)
 {
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
     return p;
 }
 
 static const char *json_fail(json_cur *c, int err)
 {
-    if (c->err == 0)
-        c->err = err;
+    if (c->err == 0) c->err = err;
     return NULL;
 }
 
@@ -30,12 +28,9 @@ static const char *json_skip_str(json_cur *c, const char *p)
 {
     for (p++; p < c->end; p++) {
         unsigned char ch = (unsigned char)*p;
-        if (ch == '"')
-            return p + 1;
-        if (ch < 0x20)
-            return json_fail(c, -EPROTO);
-        if (ch == '\\' && ++p >= c->end)
-            break;
+        if (ch == '"') return p + 1;
+        if (ch < 0x20) return json_fail(c, -EPROTO);
+        if (ch == '\\' && ++p >= c->end) break;
     }
     return json_fail(c, -EPROTO);
 }
@@ -47,27 +42,21 @@ static const char *json_skip_container(json_cur *c, const char *p, int depth)
 {
     bool obj = *p == '{';
     char close = obj ? '}' : ']';
-    if (depth >= RB_JSON_DEPTH_MAX)
-        return json_fail(c, -E2BIG);
+    if (depth >= RB_JSON_DEPTH_MAX) return json_fail(c, -E2BIG);
     p = json_ws(p + 1, c->end);
-    if (p < c->end && *p == close)
-        return p + 1;
+    if (p < c->end && *p == close) return p + 1;
     for (;;) {
         if (obj) {
             if (p >= c->end || *p != '"' || !(p = json_skip_str(c, p)))
                 return json_fail(c, -EPROTO);
             p = json_ws(p, c->end);
-            if (p >= c->end || *p != ':')
-                return json_fail(c, -EPROTO);
+            if (p >= c->end || *p != ':') return json_fail(c, -EPROTO);
             p = json_ws(p + 1, c->end);
         }
-        if (!(p = json_skip_value(c, p, depth + 1)))
-            return NULL;
+        if (!(p = json_skip_value(c, p, depth + 1))) return NULL;
         p = json_ws(p, c->end);
-        if (p < c->end && *p == close)
-            return p + 1;
-        if (p >= c->end || *p != ',')
-            return json_fail(c, -EPROTO);
+        if (p < c->end && *p == close) return p + 1;
+        if (p >= c->end || *p != ',') return json_fail(c, -EPROTO);
         p = json_ws(p + 1, c->end);
     }
 }
@@ -75,33 +64,24 @@ static const char *json_skip_container(json_cur *c, const char *p, int depth)
 static const char *json_skip_lit(json_cur *c, const char *p, const char *lit)
 {
     size_t n = strlen(lit);
-    if ((size_t)(c->end - p) < n || memcmp(p, lit, n) != 0)
-        return json_fail(c, -EPROTO);
+    if ((size_t)(c->end - p) < n || memcmp(p, lit, n) != 0) return json_fail(c, -EPROTO);
     return p + n;
 }
 
 static const char *json_skip_value(json_cur *c, const char *p, int depth)
 {
-    if (p >= c->end)
-        return json_fail(c, -EPROTO);
+    if (p >= c->end) return json_fail(c, -EPROTO);
     switch (*p) {
-    case '"':
-        return json_skip_str(c, p);
+    case '"': return json_skip_str(c, p);
     case '{':
-    case '[':
-        return json_skip_container(c, p, depth);
-    case 't':
-        return json_skip_lit(c, p, "true");
-    case 'f':
-        return json_skip_lit(c, p, "false");
-    case 'n':
-        return json_skip_lit(c, p, "null");
-    default:
-        break;
+    case '[': return json_skip_container(c, p, depth);
+    case 't': return json_skip_lit(c, p, "true");
+    case 'f': return json_skip_lit(c, p, "false");
+    case 'n': return json_skip_lit(c, p, "null");
+    default: break;
     }
     const char *s = p;
-    while (p < c->end && (strchr("0123456789+-.eE", *p) != NULL && *p != '\0'))
-        p++;
+    while (p < c->end && (strchr("0123456789+-.eE", *p) != NULL && *p != '\0')) p++;
     return p == s ? json_fail(c, -EPROTO) : p;
 }
 
@@ -111,25 +91,19 @@ int rb_json_find(const char *js, size_t len, const char *path, const char **val,
     const char *p = json_ws(js, c.end);
     const char *seg = path;
     for (int depth = 0;; depth++) {
-        if (depth >= RB_JSON_DEPTH_MAX)
-            return -E2BIG;
-        if (p >= c.end || *p != '{')
-            return depth == 0 ? -EPROTO : -ENOENT;
+        if (depth >= RB_JSON_DEPTH_MAX) return -E2BIG;
+        if (p >= c.end || *p != '{') return depth == 0 ? -EPROTO : -ENOENT;
         const char *dot = strchr(seg, '.');
         size_t seglen = dot ? (size_t)(dot - seg) : strlen(seg);
         p = json_ws(p + 1, c.end);
-        if (p < c.end && *p == '}')
-            return -ENOENT;
+        if (p < c.end && *p == '}') return -ENOENT;
         for (;;) {
-            if (p >= c.end || *p != '"')
-                return -EPROTO;
+            if (p >= c.end || *p != '"') return -EPROTO;
             const char *key = p + 1;
-            if (!(p = json_skip_str(&c, p)))
-                return c.err;
+            if (!(p = json_skip_str(&c, p))) return c.err;
             size_t keylen = (size_t)(p - 1 - key);
             p = json_ws(p, c.end);
-            if (p >= c.end || *p != ':')
-                return -EPROTO;
+            if (p >= c.end || *p != ':') return -EPROTO;
             p = json_ws(p + 1, c.end);
             bool match = keylen == seglen && memcmp(key, seg, seglen) == 0;
             if (match && dot) {
@@ -137,18 +111,15 @@ int rb_json_find(const char *js, size_t len, const char *path, const char **val,
                 break; /* descend: p is at the member's value */
             }
             const char *vend = json_skip_value(&c, p, depth + 1);
-            if (!vend)
-                return c.err;
+            if (!vend) return c.err;
             if (match) {
                 *val = p;
                 *vlen = (size_t)(vend - p);
                 return 0;
             }
             p = json_ws(vend, c.end);
-            if (p < c.end && *p == '}')
-                return -ENOENT;
-            if (p >= c.end || *p != ',')
-                return -EPROTO;
+            if (p < c.end && *p == '}') return -ENOENT;
+            if (p >= c.end || *p != ',') return -EPROTO;
             p = json_ws(p + 1, c.end);
         }
     }
@@ -156,13 +127,11 @@ int rb_json_find(const char *js, size_t len, const char *path, const char **val,
 
 int rb_json_u64(const char *val, size_t vlen, uint64_t *out)
 {
-    if (vlen == 0 || vlen > 20)
-        return -EINVAL;
+    if (vlen == 0 || vlen > 20) return -EINVAL;
     uint64_t v = 0;
     for (size_t i = 0; i < vlen; i++) {
         unsigned d = (unsigned)(val[i] - '0');
-        if (d > 9 || v > (UINT64_MAX - d) / 10)
-            return -EINVAL;
+        if (d > 9 || v > (UINT64_MAX - d) / 10) return -EINVAL;
         v = v * 10 + d;
     }
     *out = v;
@@ -171,8 +140,7 @@ int rb_json_u64(const char *val, size_t vlen, uint64_t *out)
 
 int rb_json_str(const char *val, size_t vlen, char *out, size_t outlen)
 {
-    if (vlen < 2 || val[0] != '"' || val[vlen - 1] != '"' || outlen == 0)
-        return -EINVAL;
+    if (vlen < 2 || val[0] != '"' || val[vlen - 1] != '"' || outlen == 0) return -EINVAL;
     size_t o = 0;
     for (size_t i = 1; i + 1 < vlen && o + 1 < outlen; i++) {
         char ch = val[i];

@@ -85,26 +85,61 @@ static const char *default_addr(const char *system)
 
 int main(int argc, char **argv)
 {
-    enum { O_ADDR = 256, O_QUEUE, O_METHOD, O_SIZE, O_BATCH, O_CONNS, O_INFLIGHT, O_RATE,
-           O_WORKERS, O_CREDITS, O_THREADS, O_WARMUP, O_DURATION, O_PRELOAD, O_LEASE, O_LABEL,
-           O_JSON, O_QUIET, O_SYSTEM, O_HELP };
+    enum {
+        O_ADDR = 256,
+        O_QUEUE,
+        O_METHOD,
+        O_SIZE,
+        O_BATCH,
+        O_CONNS,
+        O_INFLIGHT,
+        O_RATE,
+        O_WORKERS,
+        O_CREDITS,
+        O_THREADS,
+        O_WARMUP,
+        O_DURATION,
+        O_PRELOAD,
+        O_LEASE,
+        O_LABEL,
+        O_JSON,
+        O_QUIET,
+        O_SYSTEM,
+        O_HELP
+    };
     static const struct option lo[] = {
-        {"system", required_argument, 0, O_SYSTEM}, {"addr", required_argument, 0, O_ADDR},
-        {"queue", required_argument, 0, O_QUEUE},   {"method", required_argument, 0, O_METHOD},
-        {"size", required_argument, 0, O_SIZE},     {"batch", required_argument, 0, O_BATCH},
-        {"conns", required_argument, 0, O_CONNS},   {"inflight", required_argument, 0, O_INFLIGHT},
-        {"rate", required_argument, 0, O_RATE},     {"workers", required_argument, 0, O_WORKERS},
+        {"system", required_argument, 0, O_SYSTEM},
+        {"addr", required_argument, 0, O_ADDR},
+        {"queue", required_argument, 0, O_QUEUE},
+        {"method", required_argument, 0, O_METHOD},
+        {"size", required_argument, 0, O_SIZE},
+        {"batch", required_argument, 0, O_BATCH},
+        {"conns", required_argument, 0, O_CONNS},
+        {"inflight", required_argument, 0, O_INFLIGHT},
+        {"rate", required_argument, 0, O_RATE},
+        {"workers", required_argument, 0, O_WORKERS},
         {"credits", required_argument, 0, O_CREDITS},
         {"threads", required_argument, 0, O_THREADS},
-        {"warmup", required_argument, 0, O_WARMUP}, {"duration", required_argument, 0, O_DURATION},
+        {"warmup", required_argument, 0, O_WARMUP},
+        {"duration", required_argument, 0, O_DURATION},
         {"preload", required_argument, 0, O_PRELOAD},
-        {"lease-ms", required_argument, 0, O_LEASE}, {"label", required_argument, 0, O_LABEL},
-        {"json", required_argument, 0, O_JSON},     {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0},
+        {"lease-ms", required_argument, 0, O_LEASE},
+        {"label", required_argument, 0, O_LABEL},
+        {"json", required_argument, 0, O_JSON},
+        {"quiet", no_argument, 0, O_QUIET},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
     };
     rb_opts o = {.t = {.queue = "bench", .size = 100, .lease_ms = 30000},
-                 .batch = 1, .conns = 1, .inflight = 1, .workers = 1, .credits = 64,
-                 .threads = 1, .warmup_s = 2, .duration_s = 10, .preload = 100000};
+                 .batch = 1,
+                 .conns = 1,
+                 .inflight = 1,
+                 .workers = 1,
+                 .credits = 64,
+                 .threads = 1,
+                 .warmup_s = 2,
+                 .duration_s = 10,
+                 .preload = 100000};
     if (argc < 2) return usage(NULL);
     const char *sc = argv[1];
     if (strcmp(sc, "-h") == 0 || strcmp(sc, "--help") == 0) {
@@ -129,9 +164,18 @@ int main(int argc, char **argv)
         switch (c) {
         case O_SYSTEM: o.system = a; break;
         case O_ADDR: o.t.addr = a; break;
-        case O_QUEUE: o.t.queue = a; ok = *a != 0; break;
-        case O_METHOD: o.t.method = a; ok = a[0] == '/'; break;
-        case O_SIZE: ok = parse_u64(a, 0, RB_SIZE_MAX, &v64); o.t.size = (size_t)v64; break;
+        case O_QUEUE:
+            o.t.queue = a;
+            ok = *a != 0;
+            break;
+        case O_METHOD:
+            o.t.method = a;
+            ok = a[0] == '/';
+            break;
+        case O_SIZE:
+            ok = parse_u64(a, 0, RB_SIZE_MAX, &v64);
+            o.t.size = (size_t)v64;
+            break;
         case O_BATCH: ok = parse_u32(a, 1, RB_BATCH_MAX, &o.batch); break;
         case O_CONNS: ok = parse_u32(a, 1, RB_CONNS_MAX, &o.conns); break;
         case O_INFLIGHT:

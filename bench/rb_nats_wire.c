@@ -17,10 +17,7 @@ typedef struct nats_tok {
     size_t n;
 } nats_tok;
 
-static bool nats_is_sp(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
+static bool nats_is_sp(char ch) { return ch == ' ' || ch == '\t'; }
 
 /* Splits line[0..n) into at most `max` fields; returns the count, or max + 1 when there are
  * more. */
@@ -29,15 +26,11 @@ static int nats_split(const char *line, size_t n, nats_tok *toks, int max)
     int count = 0;
     size_t i = 0;
     for (;;) {
-        while (i < n && nats_is_sp(line[i]))
-            i++;
-        if (i >= n)
-            return count;
-        if (count == max)
-            return max + 1;
+        while (i < n && nats_is_sp(line[i])) i++;
+        if (i >= n) return count;
+        if (count == max) return max + 1;
         size_t s = i;
-        while (i < n && !nats_is_sp(line[i]))
-            i++;
+        while (i < n && !nats_is_sp(line[i])) i++;
         toks[count].p = line + s;
         toks[count].n = i - s;
         count++;
@@ -47,12 +40,10 @@ static int nats_split(const char *line, size_t n, nats_tok *toks, int max)
 /* A decimal count of at most 18 digits (no overflow possible). 0 or -EPROTO. */
 static int nats_u64(const char *p, size_t n, uint64_t *out)
 {
-    if (n == 0 || n > 18)
-        return -EPROTO;
+    if (n == 0 || n > 18) return -EPROTO;
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -EPROTO;
+        if (p[i] < '0' || p[i] > '9') return -EPROTO;
         v = v * 10 + (uint64_t)(p[i] - '0');
     }
     *out = v;
@@ -87,16 +78,14 @@ static ssize_t nats_parse_msg(const uint8_t *p, size_t len, size_t line_end, boo
         return nats_fail(why, "MSG/HMSG: bad sid or size", -EPROTO);
     if (hmsg && (nats_u64(t[n - 2].p, t[n - 2].n, &hdr) != 0 || hdr > total))
         return nats_fail(why, "HMSG: bad header size", -EPROTO);
-    if (total > body_max)
-        return nats_fail(why, "MSG/HMSG: body larger than allowed", -EMSGSIZE);
+    if (total > body_max) return nats_fail(why, "MSG/HMSG: body larger than allowed", -EMSGSIZE);
     f->kind = hmsg ? RB_NATS_HMSG : RB_NATS_MSG;
     f->subject = t[0].p;
     f->subject_len = t[0].n;
     f->reply = n == fixed + 1 ? t[2].p : NULL;
     f->reply_len = n == fixed + 1 ? t[2].n : 0;
     size_t start = line_end + 2;
-    if (len - start < total + 2)
-        return 0;
+    if (len - start < total + 2) return 0;
     if (p[start + total] != '\r' || p[start + total + 1] != '\n')
         return nats_fail(why, "MSG/HMSG: body not followed by CRLF", -EPROTO);
     f->hdr = hmsg ? p + start : NULL;
@@ -139,10 +128,8 @@ ssize_t rb_nats_parse(const uint8_t *p, size_t len, size_t body_max, rb_nats_fra
     bool info = nats_op_is(line, line_end, "INFO");
     if (info || nats_op_is(line, line_end, "-ERR")) {
         size_t s = 4, e = line_end; /* "INFO" and "-ERR" */
-        while (s < e && nats_is_sp(line[s]))
-            s++;
-        while (e > s && nats_is_sp(line[e - 1]))
-            e--;
+        while (s < e && nats_is_sp(line[s])) s++;
+        while (e > s && nats_is_sp(line[e - 1])) e--;
         if (!info && e - s >= 2 && line[s] == '\'' && line[e - 1] == '\'') {
             s++;
             e--;
@@ -155,8 +142,8 @@ ssize_t rb_nats_parse(const uint8_t *p, size_t len, size_t body_max, rb_nats_fra
     return nats_fail(why, "unknown operation from the server", -EPROTO);
 }
 
-int rb_nats_status(const uint8_t *hdr, size_t len, int *code, const char **desc,
-                   size_t *desc_len, int64_t *pending)
+int rb_nats_status(const uint8_t *hdr, size_t len, int *code, const char **desc, size_t *desc_len,
+                   int64_t *pending)
 {
     const char *h = (const char *)hdr;
     *code = 0;
@@ -164,22 +151,17 @@ int rb_nats_status(const uint8_t *hdr, size_t len, int *code, const char **desc,
     *desc_len = 0;
     *pending = -1;
     const char *eol = memmem(h, len, "\r\n", 2);
-    if (len < 8 || memcmp(h, "NATS/1.0", 8) != 0 || !eol)
-        return -EPROTO;
+    if (len < 8 || memcmp(h, "NATS/1.0", 8) != 0 || !eol) return -EPROTO;
     size_t i = 8, e = (size_t)(eol - h);
-    while (i < e && nats_is_sp(h[i]))
-        i++;
+    while (i < e && nats_is_sp(h[i])) i++;
     if (i < e) {
-        if (e - i < 3)
-            return -EPROTO;
+        if (e - i < 3) return -EPROTO;
         for (size_t k = 0; k < 3; k++) {
-            if (h[i + k] < '0' || h[i + k] > '9')
-                return -EPROTO;
+            if (h[i + k] < '0' || h[i + k] > '9') return -EPROTO;
             *code = *code * 10 + (h[i + k] - '0');
         }
         i += 3;
-        while (i < e && nats_is_sp(h[i]))
-            i++;
+        while (i < e && nats_is_sp(h[i])) i++;
         *desc = h + i;
         *desc_len = e - i;
     }
@@ -191,11 +173,9 @@ int rb_nats_status(const uint8_t *hdr, size_t len, int *code, const char **desc,
         size_t le = nl ? (size_t)(nl - h) : len;
         if (le - s > klen && strncasecmp(h + s, key, klen) == 0) {
             size_t v = s + klen;
-            while (v < le && nats_is_sp(h[v]))
-                v++;
+            while (v < le && nats_is_sp(h[v])) v++;
             uint64_t n;
-            if (nats_u64(h + v, le - v, &n) != 0)
-                return -EPROTO;
+            if (nats_u64(h + v, le - v, &n) != 0) return -EPROTO;
             *pending = (int64_t)n;
         }
         s = le + 2;

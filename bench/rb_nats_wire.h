@@ -51,7 +51,7 @@ ssize_t rb_nats_parse(const uint8_t *p, size_t len, size_t body_max, rb_nats_fra
  * headers). *pending is the Nats-Pending-Messages header's value, or -1 when absent.
  * *desc / *desc_len view the status description ("Request Timeout"), possibly empty.
  * Returns 0 or -EPROTO (no "NATS/1.0" version line, bad code, bad pending count). */
-int rb_nats_status(const uint8_t *hdr, size_t len, int *code, const char **desc,
-                   size_t *desc_len, int64_t *pending);
+int rb_nats_status(const uint8_t *hdr, size_t len, int *code, const char **desc, size_t *desc_len,
+                   int64_t *pending);
 
 #endif

@@ -194,8 +194,7 @@ bool rb_peer_acked(rb_peer_conn *pc, uint64_t handle, int err, const char *why)
 
 /* ---- reply lines ---- */
 
-ssize_t rb_peer_line(rb_peer_conn *pc, const uint8_t *p, size_t len, size_t max,
-                     rb_peer_words *w)
+ssize_t rb_peer_line(rb_peer_conn *pc, const uint8_t *p, size_t len, size_t max, rb_peer_words *w)
 {
     if (max >= RB_PEER_LINE_BUF) max = RB_PEER_LINE_BUF - 1;
     size_t scan = len < max + 2 ? len : max + 2;
@@ -297,8 +296,7 @@ static void pull_timer(ev_loop *loop, ev_timer *t)
         if (r == 0) pl->fast++;
     }
     if (r == 0) r = rb_peer_pull_pump(pl);
-    if (r < 0)
-        rb_peer_fail(pl->pc, "%s %s: pull: %s", pl->pc->system, pl->pc->addr, strerror(-r));
+    if (r < 0) rb_peer_fail(pl->pc, "%s %s: pull: %s", pl->pc->system, pl->pc->addr, strerror(-r));
 }
 
 void rb_peer_pull_init(rb_peer_pull *pl, rb_peer_conn *pc, int (*issue)(void *owner, bool wait))

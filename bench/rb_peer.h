@@ -105,8 +105,7 @@ typedef struct rb_peer_words {
 /* Finds the CRLF-terminated line at p. Returns its length with CRLF, 0 when incomplete, or
  * -EPROTO (the connection is failed) when it is longer than `max` (< RB_PEER_LINE_BUF) or holds
  * a NUL or a bare LF. */
-ssize_t rb_peer_line(rb_peer_conn *pc, const uint8_t *p, size_t len, size_t max,
-                     rb_peer_words *w);
+ssize_t rb_peer_line(rb_peer_conn *pc, const uint8_t *p, size_t len, size_t max, rb_peer_words *w);
 bool rb_peer_word_is(const rb_peer_words *w, size_t i, const char *s);
 /* Strict decimal (1..20 digits, no sign, no overflow). */
 bool rb_peer_u64(const rb_peer_words *w, size_t i, uint64_t *v);
@@ -143,7 +142,7 @@ typedef struct rb_peer_pull {
     uint32_t fast;    /* non-blocking pulls in flight */
     uint32_t wait;    /* blocking pulls in flight (0 or 1) */
     bool hot;
-    bool backoff;     /* the timer is a back-off: no pulls until it fires */
+    bool backoff; /* the timer is a back-off: no pulls until it fires */
     ev_timer timer;
 } rb_peer_pull;
 

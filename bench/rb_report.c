@@ -50,8 +50,8 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
             "\"workers\":%u,\"credits\":%u,\"threads\":%u,\"warmup_s\":%.3f,\"duration_s\":%.3f,"
             "\"preload\":%" PRIu64 ",\"lease_ms\":%u,\"loop\":\"%s\",\"size_effective\":%zu,"
             "\"batch_effective\":%u,\"max_backlog\":%" PRIu64 "}",
-            o->t.size, o->batch, o->conns, o->inflight, o->rate, o->workers, o->credits,
-            o->threads, o->warmup_s, o->duration_s, o->preload, o->t.lease_ms,
+            o->t.size, o->batch, o->conns, o->inflight, o->rate, o->workers, o->credits, o->threads,
+            o->warmup_s, o->duration_s, o->preload, o->t.lease_ms,
             o->rate > 0 && o->scenario != RB_DRAIN ? "open" : "closed", r->size_effective,
             r->batch_effective, r->max_backlog);
     fprintf(f,
@@ -63,8 +63,8 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
             ",\"latency_us\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
             "\"min\":%.3f,\"mean\":%.3f,\"count\":%" PRIu64 "}",
             us(rb_hist_quantile(h, 0.5)), us(rb_hist_quantile(h, 0.9)),
-            us(rb_hist_quantile(h, 0.99)), us(rb_hist_quantile(h, 0.999)), us(h->max),
-            us(h->min), rb_hist_mean(h) / 1e3, h->n);
+            us(rb_hist_quantile(h, 0.99)), us(rb_hist_quantile(h, 0.999)), us(h->max), us(h->min),
+            rb_hist_mean(h) / 1e3, h->n);
     uint64_t vals[RB_CDF_POINTS];
     double fr[RB_CDF_POINTS];
     size_t n = rb_hist_cdf(h, RB_CDF_POINTS, vals, fr);
@@ -72,10 +72,10 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
     for (size_t i = 0; i < n; i++) fprintf(f, "%s[%.3f,%.6f]", i ? "," : "", us(vals[i]), fr[i]);
     fputc(']', f);
     fprintf(f,
-            ",\"op_errors\":%" PRIu64 ",\"ack_errors\":%" PRIu64
-            ",\"stamped\":%" PRIu64 ",\"enqueued\":%" PRIu64 ",\"enqueue_errors\":%" PRIu64
-            ",\"received\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"duplicates\":%" PRIu64
-            ",\"foreign\":%" PRIu64 ",\"preloaded\":%" PRIu64,
+            ",\"op_errors\":%" PRIu64 ",\"ack_errors\":%" PRIu64 ",\"stamped\":%" PRIu64
+            ",\"enqueued\":%" PRIu64 ",\"enqueue_errors\":%" PRIu64 ",\"received\":%" PRIu64
+            ",\"acked\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"foreign\":%" PRIu64
+            ",\"preloaded\":%" PRIu64,
             r->op_errors, r->ack_errors, r->stamped, r->enqueued, r->enqueue_errors, r->received,
             r->acked, r->duplicates, r->foreign, r->preloaded);
     if (r->backlog_end >= 0) fprintf(f, ",\"backlog_end\":%" PRId64, r->backlog_end);

@@ -78,8 +78,8 @@ struct rb_sock {
     ev_timer flush_timer;
 
     buf out[2];
-    int fill;          /* index of the accumulating buffer; the other one is in flight */
-    bool sending;      /* send_op carries out[!fill] */
+    int fill;           /* index of the accumulating buffer; the other one is in flight */
+    bool sending;       /* send_op carries out[!fill] */
     bool error_pending; /* a failure found outside a callback; delivered by the flush timer */
     char why[RB_SOCK_WHY_MAX];
 
@@ -92,7 +92,6 @@ struct rb_sock {
 
 static pthread_mutex_t rb_graveyard_mu = PTHREAD_MUTEX_INITIALIZER;
 static rb_sock *rb_graveyard;
-
 
 /* ---- address parsing and connecting ----------------------------------------------------- */
 

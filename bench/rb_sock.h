@@ -26,8 +26,8 @@ typedef struct rb_sock_cbs {
 } rb_sock_cbs;
 
 /* Connects (blocking, TCP_NODELAY) to "host:port" and arms the receive. NULL with err filled. */
-rb_sock *rb_sock_connect(struct ev_loop *loop, const char *addr, const rb_sock_cbs *cbs,
-                         void *ud, char *err, size_t errlen);
+rb_sock *rb_sock_connect(struct ev_loop *loop, const char *addr, const rb_sock_cbs *cbs, void *ud,
+                         char *err, size_t errlen);
 /* Queues bytes for sending (copied); flushed at the end of the loop iteration. 0 or -ENOMEM. */
 int rb_sock_write(rb_sock *s, const void *p, size_t n);
 /* printf into the send buffer. 0 or -ENOMEM / -EINVAL. */

@@ -42,8 +42,7 @@ static int unhex(uint8_t c)
     return -1;
 }
 
-bool rb_payload_read(const uint8_t *p, size_t len, bool binary_safe, uint64_t *t_ns,
-                     uint64_t *seq)
+bool rb_payload_read(const uint8_t *p, size_t len, bool binary_safe, uint64_t *t_ns, uint64_t *seq)
 {
     uint8_t raw[RB_STAMP_BYTES];
     if (binary_safe) {

@@ -26,8 +26,8 @@
 #include "worker/wk_spsc.h"
 
 #define RUNS 5
-#define QUEUE_CAP 1024u  /* slots in every queue under test */
-#define BATCH 32u        /* items per batch in the batched SPSC run */
+#define QUEUE_CAP 1024u /* slots in every queue under test */
+#define BATCH 32u       /* items per batch in the batched SPSC run */
 #define GOAL_SPSC_RATIO 20.0
 #define GOAL_RTT_P50_US 5.0
 #ifndef BACKOFF_PAUSES
@@ -59,7 +59,8 @@ static void pin(int cpu)
 static inline void backoff(unsigned *spins)
 {
     if (++*spins % BACKOFF_YIELD_EVERY == 0) sched_yield();
-    else for (unsigned i = 0; i < BACKOFF_PAUSES; i++) wk_cpu_relax();
+    else
+        for (unsigned i = 0; i < BACKOFF_PAUSES; i++) wk_cpu_relax();
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -113,8 +114,8 @@ typedef struct {
     wk_spsc spsc;
     wk_mpmc mpmc;
     mutexq mq;
-    int efd;        /* eventfd: items available (semaphore mode) */
-    int efd_space;  /* eventfd: free slots (semaphore mode) */
+    int efd;       /* eventfd: items available (semaphore mode) */
+    int efd_space; /* eventfd: free slots (semaphore mode) */
     _Atomic uint64_t consumed;
     uint64_t sum[4];
     /* Each thread's clock after the start barrier and when it is done, indexed producers first
@@ -132,15 +133,13 @@ typedef struct {
 
 static void efd_add(int fd, uint64_t n)
 {
-    while (write(fd, &n, sizeof n) != (ssize_t)sizeof n && errno == EINTR) {
-    }
+    while (write(fd, &n, sizeof n) != (ssize_t)sizeof n && errno == EINTR) {}
 }
 
 static void efd_take(int fd)
 {
     uint64_t v;
-    while (read(fd, &v, sizeof v) != (ssize_t)sizeof v && errno == EINTR) {
-    }
+    while (read(fd, &v, sizeof v) != (ssize_t)sizeof v && errno == EINTR) {}
 }
 
 static void *producer(void *p)
@@ -472,9 +471,9 @@ static void *mb_shard(void *p)
     pin(id);
     int err;
     const char *why;
-    ev_loop *loop = ev_loop_create(&(ev_loop_opts){.sq_entries = 64, .buf_count = 16,
-                                                   .buf_size = 4096, .shard_id = id},
-                                   &err, &why);
+    ev_loop *loop = ev_loop_create(
+        &(ev_loop_opts){.sq_entries = 64, .buf_count = 16, .buf_size = 4096, .shard_id = id}, &err,
+        &why);
     if (!loop) {
         fprintf(stderr, "ring_bench: no io_uring (%s): skipping the mailbox round trip\n", why);
         mb->failed = 1;
@@ -525,8 +524,8 @@ int main(int argc, char **argv)
     cmp_result sb = compare_tput(K_SPSC_BATCH, 1, 1, g_items_spsc);
     printf("| SPSC 1->1, single items (M items/s) | %.1f | %.2f | %.2f | %.0fx | >= %.0fx |\n",
            s1.ring / 1e6, s1.mutex / 1e6, s1.eventfd / 1e6, s1.ratio, GOAL_SPSC_RATIO);
-    printf("| SPSC 1->1, batches of %u (M items/s) | %.1f | %.2f | %.2f | %.0fx | >= %.0fx |\n", BATCH,
-           sb.ring / 1e6, sb.mutex / 1e6, sb.eventfd / 1e6, sb.ratio, GOAL_SPSC_RATIO);
+    printf("| SPSC 1->1, batches of %u (M items/s) | %.1f | %.2f | %.2f | %.0fx | >= %.0fx |\n",
+           BATCH, sb.ring / 1e6, sb.mutex / 1e6, sb.eventfd / 1e6, sb.ratio, GOAL_SPSC_RATIO);
     cmp_result mp = compare_tput(K_MPMC, 2, 2, g_items_spsc / 4);
     printf("| MPMC 2->2 (M items/s) | %.1f | %.2f | %.2f | %.0fx | - |\n", mp.ring / 1e6,
            mp.mutex / 1e6, mp.eventfd / 1e6, mp.ratio);
@@ -540,9 +539,10 @@ int main(int argc, char **argv)
     rtt_summary(&r, &e50, &e99);
     if (rtt_mailbox(&r, 0) == 0) {
         rtt_summary(&r, &b50, &b99);
-        printf("| mailbox request/reply, spin off (shards sleep at once): p50 / p99 (us) | %.1f / %.1f | %.1f / %.1f "
-               "| %.1f / %.1f | %.2fx | p50 < %.0f |\n",
-               b50, b99, m50, m99, e50, e99, m50 / b50, GOAL_RTT_P50_US);
+        printf(
+            "| mailbox request/reply, spin off (shards sleep at once): p50 / p99 (us) | %.1f / %.1f | %.1f / %.1f "
+            "| %.1f / %.1f | %.2fx | p50 < %.0f |\n",
+            b50, b99, m50, m99, e50, e99, m50 / b50, GOAL_RTT_P50_US);
     }
     if (rtt_mailbox(&r, WK_MESH_SPIN_NS_DEFAULT) == 0) {
         rtt_summary(&r, &s50, &s99);
@@ -552,8 +552,9 @@ int main(int argc, char **argv)
                GOAL_RTT_P50_US);
     }
     free(r.lat);
-    printf("\nThroughput: medians of %d rounds, each running the mutex queue, the eventfd queue and the "
-           "ring back to back; a ratio is the median of the rounds' own ratios.\n",
-           RUNS);
+    printf(
+        "\nThroughput: medians of %d rounds, each running the mutex queue, the eventfd queue and the "
+        "ring back to back; a ratio is the median of the rounds' own ratios.\n",
+        RUNS);
     return 0;
 }

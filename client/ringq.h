@@ -113,7 +113,7 @@ typedef struct rq_task_spec {
     size_t payload_len;
     const rq_header *headers;
     size_t nheaders;
-    uint32_t priority;           /* 0..15 */
+    uint32_t priority; /* 0..15 */
     uint64_t delay_ms;
     uint64_t not_before_unix_ms;
     uint32_t max_attempts;
@@ -144,8 +144,8 @@ int rq_enqueue(rq_client *c, const char *queue, const rq_task_spec *tasks, size_
  * message (NULL when st->code != 0). timeout_ms 0: the client's. */
 typedef void (*rq_call_fn)(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp,
                            size_t resp_len);
-int rq_call_async(rq_client *c, const char *path, const void *req, size_t len,
-                  uint32_t timeout_ms, rq_call_fn done, void *ud);
+int rq_call_async(rq_client *c, const char *path, const void *req, size_t len, uint32_t timeout_ms,
+                  rq_call_fn done, void *ud);
 
 /* Enqueue (the same request as rq_enqueue; `tasks` is encoded before the call returns). */
 typedef void (*rq_enqueue_fn)(rq_client *c, void *ud, const rq_status *st,
@@ -185,19 +185,23 @@ typedef struct rq_item_status {
 
 /* Acks n ids; results[n] (may be NULL) gets one status per id. The call fails only for a
  * malformed request; check each item. */
-int rq_ack(rq_client *c, const char *const *ids, size_t n, rq_item_status *results,
-           rq_status *st);
+int rq_ack(rq_client *c, const char *const *ids, size_t n, rq_item_status *results, rq_status *st);
 
 typedef struct rq_nack_opts {
-    bool has_delay;      /* false: the queue's backoff */
+    bool has_delay; /* false: the queue's backoff */
     uint64_t delay_ms;
     bool dead_letter;
-    const char *reason;  /* NULL: none */
+    const char *reason; /* NULL: none */
 } rq_nack_opts;
 
 /* TaskState values (types.proto). */
-enum { RQ_STATE_UNSPECIFIED = 0, RQ_STATE_READY = 1, RQ_STATE_DELAYED = 2, RQ_STATE_LEASED = 3,
-       RQ_STATE_DEAD = 4 };
+enum {
+    RQ_STATE_UNSPECIFIED = 0,
+    RQ_STATE_READY = 1,
+    RQ_STATE_DELAYED = 2,
+    RQ_STATE_LEASED = 3,
+    RQ_STATE_DEAD = 4
+};
 const char *rq_state_name(int state); /* "ready", "delayed", ... */
 
 typedef struct rq_nack_result {
@@ -262,8 +266,7 @@ typedef struct rq_queue_info {
     bool paused;
     rq_queue_config config;
     uint64_t ready, delayed, leased, dead;
-    uint64_t enqueued_total, acked_total, nacked_total, expired_total, dead_total,
-        duplicates_total;
+    uint64_t enqueued_total, acked_total, nacked_total, expired_total, dead_total, duplicates_total;
     double enqueue_rate, ack_rate;
 } rq_queue_info;
 
@@ -273,8 +276,8 @@ int rq_get_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *
 
 /* Settings to change: set has_* for each one to change. */
 typedef struct rq_queue_settings {
-    bool has_max_attempts, has_lease_ms, has_backoff_base_ms, has_backoff_max_ms,
-        has_dead_letter, has_dedup_window_ms;
+    bool has_max_attempts, has_lease_ms, has_backoff_base_ms, has_backoff_max_ms, has_dead_letter,
+        has_dedup_window_ms;
     rq_queue_config v;
 } rq_queue_settings;
 int rq_configure_queue(rq_client *c, const char *name, const rq_queue_settings *s,
@@ -286,8 +289,7 @@ int rq_purge_queue(rq_client *c, const char *name, uint64_t *purged, rq_status *
  * keys (Admin.DeleteQueue); the name is free afterwards. A queue with leased tasks fails with
  * FAILED_PRECONDITION unless `force`. *deleted (may be NULL): tasks deleted with it. NOT_FOUND
  * for an unknown queue. */
-int rq_delete_queue(rq_client *c, const char *name, bool force, uint64_t *deleted,
-                    rq_status *st);
+int rq_delete_queue(rq_client *c, const char *name, bool force, uint64_t *deleted, rq_status *st);
 
 /* Everything about one task: one allocation, freed with rq_task_info_free. */
 typedef struct rq_task_info {

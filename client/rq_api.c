@@ -7,7 +7,6 @@
 
 #include "client/rq_int.h"
 
-
 typedef struct msgs {
     buf req, resp;
 } msgs;
@@ -45,15 +44,15 @@ static int decode(msgs *m, const pw_msg_desc *d, void *msg, pw_msg_arena *a, rq_
 
 /* ---- Queue ---- */
 
-int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
-                      rq_status *st)
+int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size_t n, rq_status *st)
 {
     if (!str_ok(queue) || !tasks || n == 0)
         return rq_set_status(st, RQ_EINVAL, "enqueue needs a queue and 1..1000 tasks");
     size_t nh = 0;
     for (size_t i = 0; i < n; i++) nh += tasks[i].nheaders;
     /* one allocation for the specs and every header entry; views borrow the caller's tasks */
-    pwm_ringq_v1_TaskSpec *specs = calloc(1, n * sizeof *specs + nh * sizeof(pwm_ringq_v1_TaskSpec_HeadersEntry));
+    pwm_ringq_v1_TaskSpec *specs = calloc(1, n * sizeof *specs +
+                                                 nh * sizeof(pwm_ringq_v1_TaskSpec_HeadersEntry));
     if (!specs) return rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
     pwm_ringq_v1_TaskSpec_HeadersEntry *h = (pwm_ringq_v1_TaskSpec_HeadersEntry *)(specs + n);
     for (size_t i = 0; i < n; i++) {
@@ -174,8 +173,8 @@ static bool tasks_from(const pwm_ringq_v1_Task *in, size_t k, rq_task ***out, si
 }
 
 /* Appends decoded TaskInfos (at most `limit` in all when non-zero) to *out (*n so far). */
-static bool infos_append(const pwm_ringq_v1_TaskInfo *in, size_t k, rq_task_info ***out,
-                         size_t *n, size_t limit)
+static bool infos_append(const pwm_ringq_v1_TaskInfo *in, size_t k, rq_task_info ***out, size_t *n,
+                         size_t limit)
 {
     if (limit && k > limit - *n) k = limit - *n;
     if (!k) return true;
@@ -202,8 +201,8 @@ int rq_lease(rq_client *c, const char *queue, uint32_t max_tasks, uint32_t wait_
     if (!str_ok(queue)) return rq_set_status(st, RQ_EINVAL, "lease needs a queue");
     msgs m;
     msgs_init(&m);
-    pwm_ringq_v1_LeaseRequest req = {.queue = rq_str(queue), .max_tasks = max_tasks,
-                                     .wait_ms = wait_ms, .lease_ms = lease_ms};
+    pwm_ringq_v1_LeaseRequest req = {
+        .queue = rq_str(queue), .max_tasks = max_tasks, .wait_ms = wait_ms, .lease_ms = lease_ms};
     pwm_ringq_v1_LeaseResponse resp;
     pw_msg_arena a;
     int rc = encode(&m, &pwm_ringq_v1_LeaseRequest_desc, &req, st);
@@ -241,8 +240,7 @@ static pw_pb_bytes *id_views(const char *const *ids, size_t n)
     return v;
 }
 
-int rq_ack(rq_client *c, const char *const *ids, size_t n, rq_item_status *results,
-           rq_status *st)
+int rq_ack(rq_client *c, const char *const *ids, size_t n, rq_item_status *results, rq_status *st)
 {
     if (!ids || n == 0) return rq_set_status(st, RQ_EINVAL, "ack needs 1..1000 ids");
     msgs m;
@@ -340,16 +338,18 @@ static int queue_call(rq_client *c, const char *method, const pw_msg_desc *d, co
 
 int rq_get_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *st)
 {
-    return queue_call(c, pwm_ringq_v1_Admin_GetQueue_PATH, &pwm_ringq_v1_GetQueueRequest_desc, name, out, st);
+    return queue_call(c, pwm_ringq_v1_Admin_GetQueue_PATH, &pwm_ringq_v1_GetQueueRequest_desc, name,
+                      out, st);
 }
 int rq_pause_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *st)
 {
-    return queue_call(c, pwm_ringq_v1_Admin_PauseQueue_PATH, &pwm_ringq_v1_PauseQueueRequest_desc, name, out, st);
+    return queue_call(c, pwm_ringq_v1_Admin_PauseQueue_PATH, &pwm_ringq_v1_PauseQueueRequest_desc,
+                      name, out, st);
 }
 int rq_resume_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *st)
 {
-    return queue_call(c, pwm_ringq_v1_Admin_ResumeQueue_PATH, &pwm_ringq_v1_ResumeQueueRequest_desc, name, out,
-                      st);
+    return queue_call(c, pwm_ringq_v1_Admin_ResumeQueue_PATH, &pwm_ringq_v1_ResumeQueueRequest_desc,
+                      name, out, st);
 }
 
 int rq_purge_queue(rq_client *c, const char *name, uint64_t *purged, rq_status *st)
@@ -358,7 +358,8 @@ int rq_purge_queue(rq_client *c, const char *name, uint64_t *purged, rq_status *
     msgs_init(&m);
     pwm_ringq_v1_PurgeQueueResponse resp;
     pw_msg_arena a;
-    int rc = name_call(c, pwm_ringq_v1_Admin_PurgeQueue_PATH, &pwm_ringq_v1_PurgeQueueRequest_desc, name, &m, st);
+    int rc = name_call(c, pwm_ringq_v1_Admin_PurgeQueue_PATH, &pwm_ringq_v1_PurgeQueueRequest_desc,
+                       name, &m, st);
     if (rc == 0 && purged &&
         (rc = decode(&m, &pwm_ringq_v1_PurgeQueueResponse_desc, &resp, &a, st)) == 0) {
         *purged = resp.purged;
@@ -367,8 +368,7 @@ int rq_purge_queue(rq_client *c, const char *name, uint64_t *purged, rq_status *
     return msgs_done(&m, rc);
 }
 
-int rq_delete_queue(rq_client *c, const char *name, bool force, uint64_t *deleted,
-                    rq_status *st)
+int rq_delete_queue(rq_client *c, const char *name, bool force, uint64_t *deleted, rq_status *st)
 {
     if (!str_ok(name)) return rq_set_status(st, RQ_EINVAL, "delete needs a queue");
     msgs m;
@@ -390,8 +390,8 @@ int rq_delete_task(rq_client *c, const char *id, rq_status *st)
 {
     msgs m;
     msgs_init(&m);
-    return msgs_done(&m, name_call(c, pwm_ringq_v1_Admin_DeleteTask_PATH, &pwm_ringq_v1_DeleteTaskRequest_desc,
-                                   id, &m, st));
+    return msgs_done(&m, name_call(c, pwm_ringq_v1_Admin_DeleteTask_PATH,
+                                   &pwm_ringq_v1_DeleteTaskRequest_desc, id, &m, st));
 }
 
 int rq_get_task(rq_client *c, const char *id, rq_task_info **out, rq_status *st)
@@ -399,7 +399,8 @@ int rq_get_task(rq_client *c, const char *id, rq_task_info **out, rq_status *st)
     *out = NULL;
     msgs m;
     msgs_init(&m);
-    int rc = name_call(c, pwm_ringq_v1_Admin_GetTask_PATH, &pwm_ringq_v1_GetTaskRequest_desc, id, &m, st);
+    int rc = name_call(c, pwm_ringq_v1_Admin_GetTask_PATH, &pwm_ringq_v1_GetTaskRequest_desc, id,
+                       &m, st);
     if (rc == 0 && !(*out = rq_task_info_decode(buf_begin(&m.resp), buf_size(&m.resp))))
         rc = rq_set_status(st, PW_GRPC_INTERNAL, "malformed TaskInfo from the server");
     return msgs_done(&m, rc);
@@ -413,12 +414,18 @@ int rq_configure_queue(rq_client *c, const char *name, const rq_queue_settings *
     msgs_init(&m);
     pwm_ringq_v1_ConfigureQueueRequest req = {
         .name = rq_str(name),
-        .max_attempts = s->v.max_attempts, .has_max_attempts = s->has_max_attempts,
-        .lease_ms = s->v.lease_ms, .has_lease_ms = s->has_lease_ms,
-        .backoff_base_ms = s->v.backoff_base_ms, .has_backoff_base_ms = s->has_backoff_base_ms,
-        .backoff_max_ms = s->v.backoff_max_ms, .has_backoff_max_ms = s->has_backoff_max_ms,
-        .dead_letter = s->v.dead_letter, .has_dead_letter = s->has_dead_letter,
-        .dedup_window_ms = s->v.dedup_window_ms, .has_dedup_window_ms = s->has_dedup_window_ms,
+        .max_attempts = s->v.max_attempts,
+        .has_max_attempts = s->has_max_attempts,
+        .lease_ms = s->v.lease_ms,
+        .has_lease_ms = s->has_lease_ms,
+        .backoff_base_ms = s->v.backoff_base_ms,
+        .has_backoff_base_ms = s->has_backoff_base_ms,
+        .backoff_max_ms = s->v.backoff_max_ms,
+        .has_backoff_max_ms = s->has_backoff_max_ms,
+        .dead_letter = s->v.dead_letter,
+        .has_dead_letter = s->has_dead_letter,
+        .dedup_window_ms = s->v.dedup_window_ms,
+        .has_dedup_window_ms = s->has_dedup_window_ms,
     };
     int rc = encode(&m, &pwm_ringq_v1_ConfigureQueueRequest_desc, &req, st);
     if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Admin_ConfigureQueue_PATH, &m.req, &m.resp, st);
@@ -446,7 +453,8 @@ static int queues_page(rq_client *c, const char *tok_in, char *tok, size_t tok_c
         rq_queue_info *na = realloc(*out, (*n + resp.queues_count) * sizeof *na);
         if (!na) rc = oom(st);
         else *out = na;
-        for (size_t i = 0; na && i < resp.queues_count; i++) rq_queue_info_from(&resp.queues[i], &na[(*n)++]);
+        for (size_t i = 0; na && i < resp.queues_count; i++)
+            rq_queue_info_from(&resp.queues[i], &na[(*n)++]);
     }
     pw_msg_arena_deinit(&a);
     return msgs_done(&m, rc);
@@ -478,7 +486,8 @@ static int dead_page(rq_client *c, const char *queue, size_t limit, char *tok, s
     msgs_init(&m);
     size_t want = limit ? limit - *n : RQ_PAGE_MAX;
     pwm_ringq_v1_ListDeadTasksRequest req = {
-        .queue = rq_str(queue), .page_size = (uint32_t)(want > RQ_PAGE_MAX ? RQ_PAGE_MAX : want),
+        .queue = rq_str(queue),
+        .page_size = (uint32_t)(want > RQ_PAGE_MAX ? RQ_PAGE_MAX : want),
         .page_token = rq_str(tok)};
     pwm_ringq_v1_ListDeadTasksResponse resp;
     pw_msg_arena a;
@@ -523,8 +532,8 @@ int rq_peek(rq_client *c, const char *queue, int state, size_t limit, rq_task_in
     if (limit > UINT32_MAX) limit = UINT32_MAX; /* the server answers INVALID_ARGUMENT */
     msgs m;
     msgs_init(&m);
-    pwm_ringq_v1_PeekTasksRequest req = {.queue = rq_str(queue), .limit = (uint32_t)limit,
-                                         .state = state};
+    pwm_ringq_v1_PeekTasksRequest req = {
+        .queue = rq_str(queue), .limit = (uint32_t)limit, .state = state};
     pwm_ringq_v1_PeekTasksResponse resp;
     pw_msg_arena a;
     int rc = encode(&m, &pwm_ringq_v1_PeekTasksRequest_desc, &req, st);

@@ -27,15 +27,18 @@ static void list_push(rq_acall_list *l, rq_acall *a)
 {
     a->next = NULL;
     a->prev = l->tail;
-    if (l->tail) l->tail->next = a; else l->head = a;
+    if (l->tail) l->tail->next = a;
+    else l->head = a;
     l->tail = a;
     l->n++;
 }
 
 static void list_remove(rq_acall_list *l, rq_acall *a)
 {
-    if (a->prev) a->prev->next = a->next; else l->head = a->next;
-    if (a->next) a->next->prev = a->prev; else l->tail = a->prev;
+    if (a->prev) a->prev->next = a->next;
+    else l->head = a->next;
+    if (a->next) a->next->prev = a->prev;
+    else l->tail = a->prev;
     a->next = a->prev = NULL;
     l->n--;
 }
@@ -55,7 +58,7 @@ static void on_deadline(ev_loop *loop, ev_timer *t);
 
 rq_acall *rq_acall_new(rq_client *c, const char *path, bool copy)
 {
-    if (copy && strlen(path) >= sizeof ((rq_acall *)0)->path_buf) return NULL;
+    if (copy && strlen(path) >= sizeof((rq_acall *)0)->path_buf) return NULL;
     rq_acall *a = list_pop(&c->pool);
     if (!a) {
         a = calloc(1, sizeof *a);
@@ -128,8 +131,9 @@ static int on_msg(pw_grpc_ccall *call, void *ud, const uint8_t *p, size_t n)
 {
     rq_acall *a = ud;
     if (++a->msgs > 1) {
-        rq_set_status(&a->st, PW_GRPC_INTERNAL, "the server answered a unary call with more "
-                                                "than one message");
+        rq_set_status(&a->st, PW_GRPC_INTERNAL,
+                      "the server answered a unary call with more "
+                      "than one message");
         a->local = true;
         return -1;
     }
@@ -155,8 +159,7 @@ static void on_close(pw_grpc_ccall *call, void *ud, const pw_grpc_cstatus *s)
         acall_fail(a, PW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
         return;
     }
-    if (s->refused && a->attempts < RQ_RETRIES_MAX && !c->closing &&
-        rt_now_ns() < a->deadline_ns) {
+    if (s->refused && a->attempts < RQ_RETRIES_MAX && !c->closing && rt_now_ns() < a->deadline_ns) {
         /* Not processed by the server: send it again (on a new connection, as this one is
          * going away). */
         a->attempts++;
@@ -169,8 +172,10 @@ static void on_close(pw_grpc_ccall *call, void *ud, const pw_grpc_cstatus *s)
     }
     rq_set_status(&a->st, (int)s->code, "%.*s", (int)s->message_len, s->message);
     if (a->st.code == 0 && a->msgs != 1)
-        rq_set_status(&a->st, PW_GRPC_INTERNAL, "the server answered a unary call with %d "
-                                                "messages", a->msgs);
+        rq_set_status(&a->st, PW_GRPC_INTERNAL,
+                      "the server answered a unary call with %d "
+                      "messages",
+                      a->msgs);
     acall_done(a);
 }
 
@@ -179,8 +184,8 @@ static bool acall_run(rq_acall *a, rq_conn *k)
 {
     static const pw_grpc_ccall_cbs cbs = {on_msg, on_close};
     int err;
-    pw_grpc_ccall *call = pw_grpc_ccall_start(k->g, a->path, a->deadline_ns, rt_now_ns(), &cbs,
-                                              a, &err);
+    pw_grpc_ccall *call = pw_grpc_ccall_start(k->g, a->path, a->deadline_ns, rt_now_ns(), &cbs, a,
+                                              &err);
     if (!call) {
         if (err == -ENOTCONN) return false;
         list_remove(&a->c->waitq, a);
@@ -245,8 +250,7 @@ static void on_deadline(ev_loop *loop, ev_timer *t)
         if (a->call) pw_grpc_ccall_cancel(a->call); /* on_close reports DEADLINE_EXCEEDED */
         rq_conn_flush(c);                           /* the RST_STREAM */
         break;
-    default:
-        break;
+    default: break;
     }
     rq_async_run(c);
 }
@@ -318,8 +322,8 @@ static void call_fin(rq_acall *a, const rq_status *st, const uint8_t *resp, size
     done(a->c, a->ud, st, resp, n);
 }
 
-int rq_call_async(rq_client *c, const char *path, const void *req, size_t len,
-                  uint32_t timeout_ms, rq_call_fn done, void *ud)
+int rq_call_async(rq_client *c, const char *path, const void *req, size_t len, uint32_t timeout_ms,
+                  rq_call_fn done, void *ud)
 {
     if (!c || !path || path[0] != '/' || !done || (len && !req) || c->closing) return -EINVAL;
     rq_acall *a = rq_acall_new(c, path, true);
@@ -373,8 +377,7 @@ int rq_unary(rq_client *c, const char *path, const buf *req, buf *resp, rq_statu
                 list_remove(&c->waitq, a);
                 acall_fail(a, PW_GRPC_INTERNAL, "the event loop failed");
             } else if (a->where == RQ_AC_RUN && a->call) {
-                rq_set_status(&a->st, PW_GRPC_INTERNAL, "the event loop failed: %s",
-                              strerror(-n));
+                rq_set_status(&a->st, PW_GRPC_INTERNAL, "the event loop failed: %s", strerror(-n));
                 a->local = true;
                 pw_grpc_ccall_cancel(a->call);
             }

@@ -96,9 +96,9 @@ rq_task *rq_task_from(const pwm_ringq_v1_Task *m)
 
 /* TaskInfo's map entries have their own generated type, of the same layout as Task's. */
 _Static_assert(sizeof(pwm_ringq_v1_TaskInfo_HeadersEntry) ==
-                   sizeof(pwm_ringq_v1_Task_HeadersEntry) &&
-               offsetof(pwm_ringq_v1_TaskInfo_HeadersEntry, value) ==
-                   offsetof(pwm_ringq_v1_Task_HeadersEntry, value),
+                       sizeof(pwm_ringq_v1_Task_HeadersEntry) &&
+                   offsetof(pwm_ringq_v1_TaskInfo_HeadersEntry, value) ==
+                       offsetof(pwm_ringq_v1_Task_HeadersEntry, value),
                "map<string,string> entries share one layout");
 
 rq_task_info *rq_task_info_from(const pwm_ringq_v1_TaskInfo *m)

@@ -368,8 +368,7 @@ static int conn_try_next(rq_conn *k)
         k->ai = ai->ai_next;
         k->cop.cb = on_connected;
         k->cop.ud = k;
-        int rc = ev_connect(k->cl->loop, &k->cop, k->fd, (struct sockaddr *)&k->sa,
-                            ai->ai_addrlen);
+        int rc = ev_connect(k->cl->loop, &k->cop, k->fd, (struct sockaddr *)&k->sa, ai->ai_addrlen);
         if (rc == 0) return 0;
         k->err = -rc;
         close(k->fd);
@@ -382,8 +381,7 @@ static int conn_try_next(rq_conn *k)
 rq_conn *rq_conn_ready(rq_client *c)
 {
     rq_conn *k = c->conn;
-    return k && !k->connecting && !pw_grpc_client_draining(k->g) &&
-                   !pw_grpc_client_want_close(k->g)
+    return k && !k->connecting && !pw_grpc_client_draining(k->g) && !pw_grpc_client_want_close(k->g)
                ? k
                : NULL;
 }
@@ -399,10 +397,12 @@ rq_conn *rq_conn_get(rq_client *c, rq_status *st)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
     int gai = getaddrinfo(c->host, c->port, &hints, &res);
     rq_conn *k = gai == 0 ? calloc(1, sizeof *k) : NULL;
-    pw_grpc_client_opts go = {.authority = c->addr, .max_recv_msg_bytes = RQ_MAX_RECV_BYTES,
+    pw_grpc_client_opts go = {.authority = c->addr,
+                              .max_recv_msg_bytes = RQ_MAX_RECV_BYTES,
                               .gzip_min_bytes = c->gzip_min_bytes};
     if (!k || !(k->g = pw_grpc_client_create(&go))) {
-        if (gai) snprintf(why, sizeof why, "cannot resolve %.100s: %.60s", c->host, gai_strerror(gai));
+        if (gai)
+            snprintf(why, sizeof why, "cannot resolve %.100s: %.60s", c->host, gai_strerror(gai));
         else snprintf(why, sizeof why, "out of memory for a connection");
         if (res) freeaddrinfo(res);
         free(k);
@@ -452,12 +452,13 @@ pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_n
             /* Dial (unless a failed dial's backoff runs); the caller retries once it is up
              * (rq_work_conn_up). */
             rq_conn_for_calls(c);
-            rq_set_status(st, RQ_ECONNECT, "%s", c->dial_fails ? c->dial_err.message
-                                                                : "connecting");
+            rq_set_status(st, RQ_ECONNECT, "%s",
+                          c->dial_fails ? c->dial_err.message : "connecting");
             return NULL;
         }
         int err;
-        pw_grpc_ccall *call = pw_grpc_ccall_start(k->g, path, deadline_ns, rt_now_ns(), cb, ud, &err);
+        pw_grpc_ccall *call = pw_grpc_ccall_start(k->g, path, deadline_ns, rt_now_ns(), cb, ud,
+                                                  &err);
         if (call) return call;
         if (err != -ENOTCONN) {
             rq_set_status(st, PW_GRPC_INTERNAL, "cannot start %s: %s", path, strerror(-err));

@@ -43,7 +43,7 @@ struct rq_conn {
     struct addrinfo *ais, *ai;  /* getaddrinfo's list and the next address to try */
     struct sockaddr_storage sa; /* the address being connected to */
     ev_timer ctimer;            /* connect timeout */
-    uint8_t *sbuf; /* bytes being sent */
+    uint8_t *sbuf;              /* bytes being sent */
     size_t scap, slen, soff;
     uint8_t rbuf[RQ_READ_BYTES];
 };
@@ -60,12 +60,12 @@ struct rq_acall {
     uint8_t where;         /* RQ_AC_* */
     bool local;            /* st was set here (deadline, send failure): keep it */
     bool expired;
-    int attempts;          /* sends refused by the server so far */
-    int msgs;              /* response messages */
+    int attempts; /* sends refused by the server so far */
+    int msgs;     /* response messages */
     uint64_t deadline_ns;
     ev_timer timer; /* the deadline */
     pw_grpc_ccall *call;
-    const char *path;      /* static */
+    const char *path; /* static */
     char path_buf[128];
     buf req, resp;
     rq_status st;
@@ -92,8 +92,8 @@ struct rq_client {
     int zombies;         /* dropped connections whose I/O has not completed yet */
     ev_timer poll_timer; /* rq_client_poll's wait */
     bool in_flush, flush_again;
-    int in_grpc;         /* > 0 inside a pw_grpc_client function that runs callbacks */
-    rq_work *works;      /* open Work streams */
+    int in_grpc;    /* > 0 inside a pw_grpc_client function that runs callbacks */
+    rq_work *works; /* open Work streams */
     /* asynchronous calls (rq_async.c) */
     rq_acall_list waitq, done, pool;
     ev_timer kick; /* runs rq_async_run at the next iteration */
@@ -101,12 +101,12 @@ struct rq_client {
     rq_enqueue_result *enq_res; /* rq_enqueue_async's results, reused */
     size_t enq_cap;
     /* dialling (rq_conn.c): after a failed dial, the next one waits dial_backoff_ms */
-    unsigned dial_fails;      /* consecutive failed dials (0: the last one worked) */
+    unsigned dial_fails; /* consecutive failed dials (0: the last one worked) */
     uint32_t dial_backoff_ms;
-    uint64_t dial_next_ns;    /* no dial for waiting calls before this */
-    rq_status dial_err;       /* why the last dial failed */
-    bool fail_fast;           /* rq_client_opts.fail_fast */
-    ev_timer dial_timer;      /* wakes the waiting calls for the next dial */
+    uint64_t dial_next_ns; /* no dial for waiting calls before this */
+    rq_status dial_err;    /* why the last dial failed */
+    bool fail_fast;        /* rq_client_opts.fail_fast */
+    ev_timer dial_timer;   /* wakes the waiting calls for the next dial */
 };
 
 /* Fills st (may be NULL). Returns code. */

@@ -154,8 +154,10 @@ static int send_subscribe(rq_work *w)
 {
     pw_pb_bytes names[RQ_WORK_QUEUES_MAX];
     for (size_t i = 0; i < w->nq; i++) names[i] = rq_str(w->queues[i]);
-    pwm_ringq_v1_Subscribe sub = {.queues = names, .queues_count = w->nq,
-                                  .credits = w->credits_left, .lease_ms = w->lease_ms};
+    pwm_ringq_v1_Subscribe sub = {.queues = names,
+                                  .queues_count = w->nq,
+                                  .credits = w->credits_left,
+                                  .lease_ms = w->lease_ms};
     pwm_ringq_v1_WorkRequest req = {.kind_case = pwm_ringq_v1_WorkRequest_FIELD_subscribe,
                                     .subscribe = &sub};
     uint8_t bytes[RQ_WORK_SUBSCRIBE_BYTES_MAX];
@@ -176,7 +178,7 @@ static void work_open(rq_work *w)
         if (w->cb.on_state && w->c->dial_fails) w->cb.on_state(w, w->ud, false, &st);
         return;
     }
-    if (send_subscribe(w) < 0) { /* cannot happen within the limits: names are bounded */
+    if (send_subscribe(w) < 0) {       /* cannot happen within the limits: names are bounded */
         pw_grpc_ccall_cancel(w->call); /* on_close schedules the retry */
         rq_conn_flush(w->c);
         return;
@@ -241,7 +243,8 @@ static int queue_req(rq_work *w, pwm_ringq_v1_WorkRequest *req)
     r->request_id = req->request_id;
     r->sent = false;
     r->len = n;
-    if (w->tail) w->tail->next = r; else w->head = r;
+    if (w->tail) w->tail->next = r;
+    else w->head = r;
     w->tail = r;
     if (r->request_id) w->unanswered++;
     send_queued(w);
@@ -264,8 +267,8 @@ int rq_work_ack(rq_work *w, const char *id, uint64_t request_id)
     if (!id || !*id) return -EINVAL;
     pw_pb_bytes ids[1] = {rq_str(id)};
     pwm_ringq_v1_AckRequest ack = {.ids = ids, .ids_count = 1};
-    pwm_ringq_v1_WorkRequest req = {.request_id = request_id,
-                                    .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
+    pwm_ringq_v1_WorkRequest req = {
+        .request_id = request_id, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
     return queue_req(w, &req);
 }
 
@@ -274,8 +277,8 @@ int rq_work_nack(rq_work *w, const char *id, const rq_nack_opts *opts, uint64_t 
     if (!id || !*id) return -EINVAL;
     pwm_ringq_v1_NackRequest nack;
     rq_nack_fill(&nack, id, opts);
-    pwm_ringq_v1_WorkRequest req = {.request_id = request_id,
-                                    .kind_case = pwm_ringq_v1_WorkRequest_FIELD_nack, .nack = &nack};
+    pwm_ringq_v1_WorkRequest req = {
+        .request_id = request_id, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_nack, .nack = &nack};
     return queue_req(w, &req);
 }
 

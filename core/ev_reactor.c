@@ -61,8 +61,8 @@ struct ev_loop {
     ev_wake_fn wake_fn[EV_WAKE_HANDLERS_MAX];
     void *wake_ud[EV_WAKE_HANDLERS_MAX];
     int nwake;
-    int efd;           /* eventfd for wakes from threads without a loop */
-    uint64_t efd_val;  /* read target */
+    int efd;          /* eventfd for wakes from threads without a loop */
+    uint64_t efd_val; /* read target */
     bool efd_armed;
 
     bool in_timers; /* run_timers is on the stack */
@@ -95,7 +95,8 @@ static int setup_buffers(ev_loop *loop)
 {
     loop->buf_mask = loop->buf_count - 1;
     loop->br_bytes = loop->buf_count * sizeof(struct io_uring_buf);
-    void *br = mmap(NULL, loop->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *br = mmap(NULL, loop->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                    0);
     if (br == MAP_FAILED) return -errno;
     loop->br = br;
     loop->bufs = rt_malloc((size_t)loop->buf_count * loop->buf_size);
@@ -156,9 +157,9 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
     if (r < 0) {
         *err = r;
         *why = r == -EPERM ? "io_uring is disabled (kernel.io_uring_disabled or a seccomp policy)"
-             : r == -ENOSYS ? "this kernel has no io_uring (need Linux 6.0 or later)"
-             : r == -ENOMEM ? "io_uring setup failed: out of locked memory (RLIMIT_MEMLOCK)"
-                            : "io_uring setup failed";
+               : r == -ENOSYS ? "this kernel has no io_uring (need Linux 6.0 or later)"
+               : r == -ENOMEM ? "io_uring setup failed: out of locked memory (RLIMIT_MEMLOCK)"
+                              : "io_uring setup failed";
         rt_free(loop);
         return NULL;
     }
@@ -375,16 +376,6 @@ int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint6
     return 0;
 }
 
-int ev_close(ev_loop *loop, ev_op *op, int fd)
-{
-    struct io_uring_sqe *sqe;
-    int r = start(loop, op, EV_OP_CLOSE, &sqe);
-    if (r) return r;
-    io_uring_prep_close(sqe, fd);
-    io_uring_sqe_set_data(sqe, op);
-    return 0;
-}
-
 int ev_close_detached(ev_loop *loop, int fd)
 {
     struct io_uring_sqe *sqe = get_sqe(loop);
@@ -521,7 +512,7 @@ static unsigned collect(ev_loop *loop)
 {
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
-    io_uring_for_each_cqe(&loop->ring, head, cqe) {
+    io_uring_for_each_cqe (&loop->ring, head, cqe) {
         if (n == EV_BATCH_MAX) break;
         loop->batch[n].ud = cqe->user_data;
         loop->batch[n].res = cqe->res;
@@ -567,7 +558,8 @@ bool ev_loop_has_events(ev_loop *loop)
 
 int ev_loop_run_once(ev_loop *loop, bool block)
 {
-    for (int i = 0; i < loop->nhooks; i++) loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_ITERATION);
+    for (int i = 0; i < loop->nhooks; i++)
+        loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_ITERATION);
     publish_buffers(loop);
     bool sleep = block && io_uring_cq_ready(&loop->ring) == 0 && !loop->stop;
     if (sleep) {
@@ -587,7 +579,8 @@ int ev_loop_run_once(ev_loop *loop, bool block)
         } else {
             r = io_uring_submit_and_wait(&loop->ring, 1);
         }
-        for (int i = 0; i < loop->nhooks; i++) loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_AFTER_WAKE);
+        for (int i = 0; i < loop->nhooks; i++)
+            loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_AFTER_WAKE);
     } else {
         r = io_uring_submit(&loop->ring);
         /* With DEFER_TASKRUN, completions are only posted when we enter the kernel to wait;

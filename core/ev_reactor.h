@@ -52,7 +52,6 @@ typedef enum {
     EV_OP_FSYNC,
     EV_OP_MSG_RING,
     EV_OP_CANCEL,
-    EV_OP_CLOSE,
     EV_OP_POLL,
     EV_OP_FALLOCATE,
     EV_OP_CONNECT,
@@ -76,10 +75,10 @@ struct ev_timer {
 };
 
 typedef struct ev_loop_opts {
-    unsigned sq_entries;   /* SQ size; default 1024 */
-    unsigned buf_count;    /* provided recv buffers (power of two); default 256 */
-    unsigned buf_size;     /* bytes per provided buffer; default 16384 */
-    int shard_id;          /* for logs */
+    unsigned sq_entries; /* SQ size; default 1024 */
+    unsigned buf_count;  /* provided recv buffers (power of two); default 256 */
+    unsigned buf_size;   /* bytes per provided buffer; default 16384 */
+    int shard_id;        /* for logs */
 } ev_loop_opts;
 
 /* Creates a loop on the calling thread (it becomes the ring's single issuer). Tries
@@ -112,7 +111,11 @@ int ev_loop_shard(const ev_loop *loop);
  *   EV_HOOK_AFTER_WAKE    the loop came back from blocking. Return value ignored.
  * At most EV_HOOKS_MAX hooks; they run in the order added. */
 #define EV_HOOKS_MAX 8
-typedef enum { EV_HOOK_ITERATION = 0, EV_HOOK_BEFORE_SLEEP = 1, EV_HOOK_AFTER_WAKE = 2 } ev_hook_phase;
+typedef enum {
+    EV_HOOK_ITERATION = 0,
+    EV_HOOK_BEFORE_SLEEP = 1,
+    EV_HOOK_AFTER_WAKE = 2
+} ev_hook_phase;
 typedef bool (*ev_hook_fn)(ev_loop *loop, void *ud, ev_hook_phase phase);
 int ev_loop_add_hook(ev_loop *loop, ev_hook_fn fn, void *ud);
 
@@ -149,7 +152,6 @@ int ev_write(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len, uint
 /* fdatasync when `datasync`, fsync otherwise; through IORING_OP_FSYNC so the loop never blocks. */
 int ev_fsync(ev_loop *loop, ev_op *op, int fd, bool datasync);
 int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint64_t len);
-int ev_close(ev_loop *loop, ev_op *op, int fd);
 /* Closes `fd` (ownership passes) in io_uring's worker threads (IOSQE_ASYNC), fire and forget,
  * so the work a last reference does runs there, never on this loop's thread: for an unlinked file
  * that is freeing its pages and blocks, which on a filesystem mounted with `discard` waits for the

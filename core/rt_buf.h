@@ -26,7 +26,10 @@ void buf_init(buf *b, size_t cap);
 void buf_deinit(buf *b);
 
 static inline size_t buf_size(const buf *b) { return b->wr - b->rd; }
-static inline const uint8_t *buf_begin(const buf *b) { return b->data ? b->data + b->rd : (const uint8_t *)""; }
+static inline const uint8_t *buf_begin(const buf *b)
+{
+    return b->data ? b->data + b->rd : (const uint8_t *)"";
+}
 
 /* Ensures `n` writable bytes after wr and points `*dst` at them. Returns 0, -ENOBUFS (the cap
  * would be exceeded: flow control, the caller decides) or -ENOMEM (allocation failed); on error

@@ -24,9 +24,12 @@ void log_set_shard(int shard);
 void log_write(log_level level, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_debug(msg, ...) do { if (log_get_level() <= LOG_DEBUG) log_write(LOG_DEBUG, msg, __VA_ARGS__); } while (0)
-#define log_info(msg, ...)  log_write(LOG_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...)  log_write(LOG_WARN, msg, __VA_ARGS__)
+#define log_debug(msg, ...)                                                       \
+    do {                                                                          \
+        if (log_get_level() <= LOG_DEBUG) log_write(LOG_DEBUG, msg, __VA_ARGS__); \
+    } while (0)
+#define log_info(msg, ...) log_write(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...) log_write(LOG_WARN, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_write(LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

@@ -17,7 +17,8 @@ int rt_addr_parse(const char *host, uint16_t port, struct sockaddr_storage *ss, 
         strcmp(host, "localhost") == 0) {
         struct sockaddr_in *sa = (struct sockaddr_in *)ss;
         sa->sin_family = AF_INET;
-        sa->sin_addr.s_addr = htonl(host && strcmp(host, "localhost") == 0 ? INADDR_LOOPBACK : INADDR_ANY);
+        sa->sin_addr.s_addr = htonl(host && strcmp(host, "localhost") == 0 ? INADDR_LOOPBACK
+                                                                           : INADDR_ANY);
         sa->sin_port = htons(port);
         *len = sizeof *sa;
     } else if (strchr(host, ':')) {
@@ -93,7 +94,8 @@ int rt_name_lock(const char *name)
     memcpy(sa.sun_path + 1, name, n); /* sun_path[0] == 0: the abstract namespace */
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
-    if (bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0) {
+    if (bind(fd, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0) {
         int e = -errno;
         close(fd);
         return e;

@@ -62,10 +62,17 @@ int rt_shards_start(rt_shards *s, int n, bool pin, rt_shard_fn fn, void *arg)
     int rc = 0;
     for (int i = 0; i < n; i++) {
         start_arg *a = rt_malloc(sizeof *a);
-        if (!a) { rc = -ENOMEM; break; }
+        if (!a) {
+            rc = -ENOMEM;
+            break;
+        }
         *a = (start_arg){.fn = fn, .arg = arg, .shard = i, .cpu = ncpu ? cpus[i % ncpu] : -1};
         int e = pthread_create(&s->th[i], NULL, thread_main, a);
-        if (e) { rt_free(a); rc = -e; break; }
+        if (e) {
+            rt_free(a);
+            rc = -e;
+            break;
+        }
         s->n++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);

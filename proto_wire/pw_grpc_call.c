@@ -170,14 +170,16 @@ static int add_md(pw_grpc_out_md *arr, size_t *n, const char *name, const uint8_
     return 0;
 }
 
-int pw_grpc_call_add_initial_metadata(pw_grpc_call *c, const char *name, const uint8_t *v, size_t len)
+int pw_grpc_call_add_initial_metadata(pw_grpc_call *c, const char *name, const uint8_t *v,
+                                      size_t len)
 {
     if (c->done) return -ECANCELED;
     if (c->headers_sent) return -EALREADY;
     return add_md(c->init_md, &c->ninit_md, name, v, len);
 }
 
-int pw_grpc_call_add_trailing_metadata(pw_grpc_call *c, const char *name, const uint8_t *v, size_t len)
+int pw_grpc_call_add_trailing_metadata(pw_grpc_call *c, const char *name, const uint8_t *v,
+                                       size_t len)
 {
     if (c->done) return -ECANCELED;
     return add_md(c->trail_md, &c->ntrail_md, name, v, len);
@@ -217,9 +219,10 @@ static int send_trailers(pw_grpc_call *c)
 {
     pw_h2_header h[HDRS_MAX];
     size_t k = 0;
-    static const char *const codes[] = {"0", "1", "2", "3", "4", "5", "6", "7", "8",
+    static const char *const codes[] = {"0", "1",  "2",  "3",  "4",  "5",  "6",  "7", "8",
                                         "9", "10", "11", "12", "13", "14", "15", "16"};
-    unsigned code = (unsigned)c->final_status <= PW_GRPC_STATUS_MAX ? (unsigned)c->final_status : 2u;
+    unsigned code = (unsigned)c->final_status <= PW_GRPC_STATUS_MAX ? (unsigned)c->final_status
+                                                                    : 2u;
     const char *st = codes[code];
     size_t stl = strlen(st);
     bool trailers_only = !c->headers_sent;
@@ -269,7 +272,8 @@ void pw_grpc_call_pump(pw_grpc_call *c)
     do {
         c->pump_again = false;
         while (c->conn && buf_size(&c->outq) > 0 && !c->in_send) {
-            ssize_t r = pw_h2_submit_data(c->conn->h2, c->stream_id, buf_begin(&c->outq), buf_size(&c->outq), false);
+            ssize_t r = pw_h2_submit_data(c->conn->h2, c->stream_id, buf_begin(&c->outq),
+                                          buf_size(&c->outq), false);
             if (r < 0 && r != -ENOBUFS) reset_on_error(c, (int)r); /* -ENOBUFS: writable later */
             if (r <= 0) break;
             buf_consume(&c->outq, (size_t)r);
@@ -346,7 +350,8 @@ int pw_grpc_call_send_commit(pw_grpc_call *c, unsigned flags)
     if (gz) {
         buf z;
         buf_init(&z, c->outq.cap);
-        int r = pw_gzip_compress(pw_grpc_gzip(), c->outq.data + start + PW_GRPC_MSG_PREFIX_BYTES, len, &z);
+        int r = pw_gzip_compress(pw_grpc_gzip(), c->outq.data + start + PW_GRPC_MSG_PREFIX_BYTES,
+                                 len, &z);
         if (r == 0) {
             c->outq.wr = start + PW_GRPC_MSG_PREFIX_BYTES;
             r = buf_append(&c->outq, buf_begin(&z), buf_size(&z));

@@ -56,13 +56,13 @@ struct pw_grpc_client {
     char authority[PW_GRPC_CLIENT_AUTHORITY_MAX + 1];
     char user_agent[64];
     size_t max_recv;
-    size_t gzip_min;  /* compress request messages of at least this many bytes; 0: never */
-    bool peer_gzip;   /* the server listed gzip in a grpc-accept-encoding */
-    pw_gzip_ctx gz;   /* zlib states, allocated on first use */
-    buf zin, zout;    /* one decompressed response / compressed request message */
+    size_t gzip_min;      /* compress request messages of at least this many bytes; 0: never */
+    bool peer_gzip;       /* the server listed gzip in a grpc-accept-encoding */
+    pw_gzip_ctx gz;       /* zlib states, allocated on first use */
+    buf zin, zout;        /* one decompressed response / compressed request message */
     const char *fail_why; /* set by _fail/_destroy: every close is UNAVAILABLE with it */
     bool goaway;
-    bool in_api; /* inside recv/output_consume/tick: pending calls are started at its end */
+    bool in_api;  /* inside recv/output_consume/tick: pending calls are started at its end */
     int cb_depth; /* > 0 inside a pw_h2 callback: the session defers stream closes */
     uint64_t now_ns;
 };
@@ -81,8 +81,10 @@ static void unqueue(pw_grpc_client *cl, pw_grpc_ccall *c)
 static void list_remove(pw_grpc_client *cl, pw_grpc_ccall *c)
 {
     unqueue(cl, c);
-    if (c->prev) c->prev->next = c->next; else cl->head = c->next;
-    if (c->next) c->next->prev = c->prev; else cl->tail = c->prev;
+    if (c->prev) c->prev->next = c->next;
+    else cl->head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    else cl->tail = c->prev;
     c->prev = c->next = NULL;
     cl->ncalls--;
 }
@@ -163,7 +165,8 @@ static void call_flush_once(pw_grpc_ccall *c)
             call_send_failed(c, n);
             return;
         }
-        if (n <= 0 || c->state != PW_GRPC_CC_OPEN) return; /* -ENOBUFS: on_stream_writable
+        if (n <= 0 || c->state != PW_GRPC_CC_OPEN)
+            return; /* -ENOBUFS: on_stream_writable
                                                                resumes; otherwise closing */
         buf_consume(&c->out, (size_t)n);
         if ((size_t)n == have && c->send_end) {
@@ -269,7 +272,10 @@ static pw_grpc_status http_status_map(unsigned st)
     case 401: return PW_GRPC_UNAUTHENTICATED;
     case 403: return PW_GRPC_PERMISSION_DENIED;
     case 404: return PW_GRPC_UNIMPLEMENTED;
-    case 429: case 502: case 503: case 504: return PW_GRPC_UNAVAILABLE;
+    case 429:
+    case 502:
+    case 503:
+    case 504: return PW_GRPC_UNAVAILABLE;
     default: return PW_GRPC_UNKNOWN;
     }
 }
@@ -313,8 +319,9 @@ static int headers_in(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
                 if (h[i].value_len == 4 && strncasecmp(h[i].value, "gzip", 4) == 0)
                     pw_grpc_deframer_set_compression(&c->df, true);
                 else if (!(h[i].value_len == 8 && memcmp(h[i].value, "identity", 8) == 0))
-                    call_force(c, PW_GRPC_INTERNAL, "response in a grpc-encoding we did not "
-                                                    "offer");
+                    call_force(c, PW_GRPC_INTERNAL,
+                               "response in a grpc-encoding we did not "
+                               "offer");
             } else if (hname_is(&h[i], "grpc-accept-encoding")) {
                 if (pw_grpc_list_has(h[i].value, h[i].value_len, "gzip")) cl->peer_gzip = true;
             }
@@ -349,12 +356,12 @@ static int data_in(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end)
             int zr = pw_gzip_decompress(&cl->gz, m.ptr, m.len, cl->max_recv, &cl->zin);
             if (zr < 0) {
                 if (zr == PW_GZIP_ERR_TOO_LARGE)
-                    call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "decompressed response message "
-                                                              "above the limit");
+                    call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED,
+                               "decompressed response message "
+                               "above the limit");
                 else if (zr == PW_GZIP_ERR_CORRUPT)
                     call_reset(c, PW_GRPC_INTERNAL, "corrupt gzip response message");
-                else
-                    call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory decompressing");
+                else call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory decompressing");
                 return 0;
             }
             m.ptr = buf_begin(&cl->zin);
@@ -467,12 +474,15 @@ pw_grpc_client *pw_grpc_client_create(const pw_grpc_client_opts *opts)
     buf_init(&cl->zin, cl->max_recv < SIZE_MAX ? cl->max_recv + 1 : SIZE_MAX);
     buf_init(&cl->zout, PW_GRPC_CCALL_OUT_MAX_BYTES); /* larger: sent plain */
     pw_h2_callbacks cb = {
-        .on_headers = on_headers, .on_data = on_data, .on_stream_close = on_stream_close,
-        .on_stream_writable = on_stream_writable, .on_goaway = on_goaway,
+        .on_headers = on_headers,
+        .on_data = on_data,
+        .on_stream_close = on_stream_close,
+        .on_stream_writable = on_stream_writable,
+        .on_goaway = on_goaway,
     };
     pw_h2_config cfg;
     pw_h2_config_default(&cfg);
-    cfg.auto_consume = true; /* memory is bounded by the deframer's message limit */
+    cfg.auto_consume = true;        /* memory is bounded by the deframer's message limit */
     cfg.max_concurrent_streams = 0; /* servers do not open streams to us (push is off) */
     cl->h2 = pw_h2_session_create(PW_H2_ROLE_CLIENT, &cfg, &cb, cl);
     if (!cl->h2) {
@@ -532,7 +542,10 @@ void pw_grpc_client_output_consume(pw_grpc_client *cl, size_t n)
     start_pending(cl);
 }
 
-bool pw_grpc_client_want_write(const pw_grpc_client *cl) { return pw_h2_session_want_write(cl->h2); }
+bool pw_grpc_client_want_write(const pw_grpc_client *cl)
+{
+    return pw_h2_session_want_write(cl->h2);
+}
 
 bool pw_grpc_client_want_close(const pw_grpc_client *cl)
 {
@@ -579,8 +592,7 @@ uint64_t pw_grpc_client_next_deadline(const pw_grpc_client *cl)
 /* ---- calls ---- */
 
 pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_t deadline_ns,
-                                   uint64_t now_ns, const pw_grpc_ccall_cbs *cb, void *ud,
-                                   int *err)
+                                   uint64_t now_ns, const pw_grpc_ccall_cbs *cb, void *ud, int *err)
 {
     int dummy;
     if (!err) err = &dummy;
@@ -606,7 +618,8 @@ pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_
     buf_init(&c->out, PW_GRPC_CCALL_OUT_MAX_BYTES);
     pw_grpc_deframer_init(&c->df, cl->max_recv);
     c->prev = cl->tail;
-    if (cl->tail) cl->tail->next = c; else cl->head = c;
+    if (cl->tail) cl->tail->next = c;
+    else cl->head = c;
     cl->tail = c;
     cl->ncalls++;
     cl->now_ns = now_ns;

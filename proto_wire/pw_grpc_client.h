@@ -74,8 +74,8 @@ typedef struct pw_grpc_ccall_cbs {
 } pw_grpc_ccall_cbs;
 
 typedef struct pw_grpc_client_opts {
-    const char *authority;   /* :authority ("host:port"); copied; NULL: "localhost" */
-    const char *user_agent;  /* copied; NULL: "ringq-c/1" */
+    const char *authority;     /* :authority ("host:port"); copied; NULL: "localhost" */
+    const char *user_agent;    /* copied; NULL: "ringq-c/1" */
     size_t max_recv_msg_bytes; /* 0: PW_GRPC_MAX_MSG_BYTES_DEFAULT */
     /* Request messages of at least this many bytes are gzip-compressed once the server listed
      * gzip in a response's grpc-accept-encoding (earlier calls on the connection go plain);

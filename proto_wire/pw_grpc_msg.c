@@ -98,8 +98,7 @@ static int on_prefix(pw_grpc_deframer *d, const uint8_t **src, size_t *len, pw_g
 int pw_grpc_deframe(pw_grpc_deframer *d, const uint8_t **src, size_t *len, pw_grpc_msg *out)
 {
     switch (d->state) {
-    case PW_GRPC_DF_FAILED:
-        return d->err;
+    case PW_GRPC_DF_FAILED: return d->err;
 
     case PW_GRPC_DF_HEADER: {
         /* The previous yield's view is dead now: drop a large assembly buffer. */
@@ -147,10 +146,8 @@ pw_grpc_status pw_grpc_deframe_err_status(int err)
 {
     switch (err) {
     case PW_GRPC_DEFRAME_ERR_TOO_LARGE:
-    case -ENOMEM:
-        return PW_GRPC_RESOURCE_EXHAUSTED;
-    default:
-        return PW_GRPC_INTERNAL;
+    case -ENOMEM: return PW_GRPC_RESOURCE_EXHAUSTED;
+    default: return PW_GRPC_INTERNAL;
     }
 }
 

@@ -59,9 +59,9 @@ typedef struct pw_grpc_deframer {
     bool compression_ok;  /* a grpc-encoding other than identity was negotiated */
     uint8_t hdr[PW_GRPC_MSG_PREFIX_BYTES];
     size_t hdr_have;
-    bool cur_compressed;  /* current message, valid in BODY */
+    bool cur_compressed; /* current message, valid in BODY */
     size_t cur_len;
-    uint8_t *body;        /* owned assembly buffer (NULL until a message is split) */
+    uint8_t *body; /* owned assembly buffer (NULL until a message is split) */
     size_t body_cap;
     size_t body_have;
     /* Allocation seam (core/rt_alloc's rt_realloc by default; the body is freed with rt_free):

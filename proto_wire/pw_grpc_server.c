@@ -22,12 +22,16 @@ pw_grpc_server *pw_grpc_server_create(const pw_grpc_server_config *cfg)
     pw_grpc_server *s = rt_calloc(1, sizeof *s);
     if (!s) return NULL;
     if (cfg) s->cfg = *cfg;
-    if (!s->cfg.max_recv_message_bytes) s->cfg.max_recv_message_bytes = PW_GRPC_MAX_MSG_BYTES_DEFAULT;
-    if (!s->cfg.max_send_message_bytes) s->cfg.max_send_message_bytes = PW_GRPC_MAX_MSG_BYTES_DEFAULT;
-    if (!s->cfg.max_concurrent_streams) s->cfg.max_concurrent_streams = PW_H2_DEFAULT_MAX_CONCURRENT_STREAMS;
+    if (!s->cfg.max_recv_message_bytes)
+        s->cfg.max_recv_message_bytes = PW_GRPC_MAX_MSG_BYTES_DEFAULT;
+    if (!s->cfg.max_send_message_bytes)
+        s->cfg.max_send_message_bytes = PW_GRPC_MAX_MSG_BYTES_DEFAULT;
+    if (!s->cfg.max_concurrent_streams)
+        s->cfg.max_concurrent_streams = PW_H2_DEFAULT_MAX_CONCURRENT_STREAMS;
     if (!s->cfg.initial_window_bytes) s->cfg.initial_window_bytes = 1024 * 1024;
     if (!s->cfg.conn_window_bytes) s->cfg.conn_window_bytes = 16 * 1024 * 1024;
-    if (!s->cfg.max_header_list_bytes) s->cfg.max_header_list_bytes = PW_H2_DEFAULT_MAX_HEADER_LIST_BYTES;
+    if (!s->cfg.max_header_list_bytes)
+        s->cfg.max_header_list_bytes = PW_H2_DEFAULT_MAX_HEADER_LIST_BYTES;
     for (size_t i = 0; i < PW_GRPC_PATH_SLOTS; i++) s->slots[i] = -1;
     return s;
 }
@@ -88,10 +92,12 @@ static int keep_metadata(pw_grpc_call *c, const pw_h2_header *h, size_t n)
     size_t bytes = 0, count = 0;
     for (size_t i = 0; i < n; i++) {
         if (h[i].name_len == 0 || h[i].name[0] == ':') continue;
-        if (view_is(h[i].name, h[i].name_len, "content-type") || view_is(h[i].name, h[i].name_len, "te") ||
+        if (view_is(h[i].name, h[i].name_len, "content-type") ||
+            view_is(h[i].name, h[i].name_len, "te") ||
             pw_grpc_md_is_reserved(h[i].name, h[i].name_len))
             continue;
-        if (count == PW_GRPC_MD_MAX || bytes + h[i].name_len + h[i].value_len + 2 > PW_GRPC_MD_BYTES_MAX)
+        if (count == PW_GRPC_MD_MAX ||
+            bytes + h[i].name_len + h[i].value_len + 2 > PW_GRPC_MD_BYTES_MAX)
             break;
         count++;
         bytes += h[i].name_len + h[i].value_len + 2;
@@ -104,7 +110,8 @@ static int keep_metadata(pw_grpc_call *c, const pw_h2_header *h, size_t n)
     size_t k = 0;
     for (size_t i = 0; i < n && k < count; i++) {
         if (h[i].name_len == 0 || h[i].name[0] == ':') continue;
-        if (view_is(h[i].name, h[i].name_len, "content-type") || view_is(h[i].name, h[i].name_len, "te") ||
+        if (view_is(h[i].name, h[i].name_len, "content-type") ||
+            view_is(h[i].name, h[i].name_len, "te") ||
             pw_grpc_md_is_reserved(h[i].name, h[i].name_len))
             continue;
         memcpy(store, h[i].name, h[i].name_len);
@@ -150,24 +157,40 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
         }
         return 0;
     }
-    const char *method = NULL, *path = NULL, *ctype = NULL, *timeout = NULL, *enc = NULL, *accept = NULL;
+    const char *method = NULL, *path = NULL, *ctype = NULL, *timeout = NULL, *enc = NULL,
+               *accept = NULL;
     size_t method_n = 0, path_n = 0, ctype_n = 0, timeout_n = 0, enc_n = 0, accept_n = 0;
     for (size_t i = 0; i < n; i++) {
         const char *nm = h[i].name;
         size_t nl = h[i].name_len;
-        if (view_is(nm, nl, ":method")) { method = h[i].value; method_n = h[i].value_len; }
-        else if (view_is(nm, nl, ":path")) { path = h[i].value; path_n = h[i].value_len; }
-        else if (view_is(nm, nl, "content-type")) { ctype = h[i].value; ctype_n = h[i].value_len; }
-        else if (view_is(nm, nl, "grpc-timeout")) { timeout = h[i].value; timeout_n = h[i].value_len; }
-        else if (view_is(nm, nl, "grpc-encoding")) { enc = h[i].value; enc_n = h[i].value_len; }
-        else if (view_is(nm, nl, "grpc-accept-encoding")) { accept = h[i].value; accept_n = h[i].value_len; }
+        if (view_is(nm, nl, ":method")) {
+            method = h[i].value;
+            method_n = h[i].value_len;
+        } else if (view_is(nm, nl, ":path")) {
+            path = h[i].value;
+            path_n = h[i].value_len;
+        } else if (view_is(nm, nl, "content-type")) {
+            ctype = h[i].value;
+            ctype_n = h[i].value_len;
+        } else if (view_is(nm, nl, "grpc-timeout")) {
+            timeout = h[i].value;
+            timeout_n = h[i].value_len;
+        } else if (view_is(nm, nl, "grpc-encoding")) {
+            enc = h[i].value;
+            enc_n = h[i].value_len;
+        } else if (view_is(nm, nl, "grpc-accept-encoding")) {
+            accept = h[i].value;
+            accept_n = h[i].value_len;
+        }
     }
     bool is_grpc = method && view_is(method, method_n, "POST") && ctype &&
                    grpc_content_type(ctype, ctype_n);
     if (!is_grpc && g->plain && !(path && pw_grpc_server_find(g->srv, path, path_n))) {
-        pw_grpc_plain_req rq = {.stream_id = sid, .method = method ? method : "",
+        pw_grpc_plain_req rq = {.stream_id = sid,
+                                .method = method ? method : "",
                                 .method_len = method_n,
-                                .path = path ? path : "", .path_len = path_n};
+                                .path = path ? path : "",
+                                .path_len = path_n};
         pw_grpc_plain_respond(g, sid, &rq);
         return 0;
     }
@@ -216,8 +239,7 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
         c->client_half_closed = true;
         if (c->m->kind == PW_GRPC_UNARY || c->m->kind == PW_GRPC_SERVER_STREAMING)
             pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "request has no message");
-        else if (c->m->on_half_close)
-            c->m->on_half_close(c);
+        else if (c->m->on_half_close) c->m->on_half_close(c);
     }
     return 0;
 }
@@ -234,12 +256,14 @@ static void deliver(pw_grpc_call *c, const pw_grpc_msg *msg, bool last)
     buf plain;
     buf_init(&plain, c->conn->srv->cfg.max_recv_message_bytes + 1);
     if (msg->compressed) {
-        int r = pw_gzip_decompress(pw_grpc_gzip(), p, len, c->conn->srv->cfg.max_recv_message_bytes, &plain);
+        int r = pw_gzip_decompress(pw_grpc_gzip(), p, len, c->conn->srv->cfg.max_recv_message_bytes,
+                                   &plain);
         if (r != 0) {
             buf_deinit(&plain);
-            pw_grpc_call_finish(c, r == PW_GZIP_ERR_CORRUPT ? PW_GRPC_INTERNAL : PW_GRPC_RESOURCE_EXHAUSTED,
-                                r == PW_GZIP_ERR_CORRUPT ? "corrupt gzip message"
-                                                         : "decompressed message larger than the limit");
+            pw_grpc_call_finish(
+                c, r == PW_GZIP_ERR_CORRUPT ? PW_GRPC_INTERNAL : PW_GRPC_RESOURCE_EXHAUSTED,
+                r == PW_GZIP_ERR_CORRUPT ? "corrupt gzip message"
+                                         : "decompressed message larger than the limit");
             return;
         }
         p = buf_size(&plain) ? buf_begin(&plain) : (const uint8_t *)"";
@@ -256,7 +280,8 @@ static void deliver(pw_grpc_call *c, const pw_grpc_msg *msg, bool last)
             c->delivered_unary = true;
             pw_grpc_call_unref(c);
         } else if (++c->nreq > 1) {
-            pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "more than one request message for a unary call");
+            pw_grpc_call_finish(c, PW_GRPC_INTERNAL,
+                                "more than one request message for a unary call");
         } else {
             c->held = rt_malloc(len ? len : 1);
             if (!c->held) {
@@ -309,8 +334,10 @@ static int on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end_
     pw_grpc_call_ref(c);
     pw_grpc_msg msg;
     int r;
-    while (!c->done && (r = pw_grpc_deframe(&c->df, &p, &n, &msg)) == 1) deliver(c, &msg, end_stream && n == 0);
-    if (!c->done && r < 0) pw_grpc_call_finish(c, pw_grpc_deframe_err_status(r), pw_grpc_deframe_strerror(r));
+    while (!c->done && (r = pw_grpc_deframe(&c->df, &p, &n, &msg)) == 1)
+        deliver(c, &msg, end_stream && n == 0);
+    if (!c->done && r < 0)
+        pw_grpc_call_finish(c, pw_grpc_deframe_err_status(r), pw_grpc_deframe_strerror(r));
     if (!c->done && end_stream && !c->delivered_unary) half_close(c);
     else if (end_stream) c->client_half_closed = true;
     pw_grpc_call_unref(c);
@@ -395,7 +422,10 @@ size_t pw_grpc_conn_output(pw_grpc_conn *g, const uint8_t **p)
     return n;
 }
 
-void pw_grpc_conn_output_consume(pw_grpc_conn *g, size_t n) { pw_h2_session_output_consume(g->h2, n); }
+void pw_grpc_conn_output_consume(pw_grpc_conn *g, size_t n)
+{
+    pw_h2_session_output_consume(g->h2, n);
+}
 bool pw_grpc_conn_want_close(const pw_grpc_conn *g) { return pw_h2_session_want_close(g->h2); }
 
 uint64_t pw_grpc_conn_next_deadline(const pw_grpc_conn *g)
@@ -472,9 +502,11 @@ size_t pw_grpc_conn_pending_bytes(const pw_grpc_conn *g)
     return n;
 }
 
-bool pw_grpc_conn_in_header_block(const pw_grpc_conn *g) { return pw_h2_session_in_header_block(g->h2); }
+bool pw_grpc_conn_in_header_block(const pw_grpc_conn *g)
+{
+    return pw_h2_session_in_header_block(g->h2);
+}
 void pw_grpc_conn_set_user(pw_grpc_conn *g, void *ud) { g->user = ud; }
 void pw_grpc_conn_set_notify(pw_grpc_conn *g, void (*fn)(void *user)) { g->notify = fn; }
-void *pw_grpc_conn_user(const pw_grpc_conn *g) { return g->user; }
 void pw_grpc_conn_set_plain(pw_grpc_conn *g, pw_grpc_plain_fn fn) { g->plain = fn; }
 void pw_grpc_conn_set_on_done(pw_grpc_conn *g, pw_grpc_done_fn fn) { g->on_done = fn; }

@@ -49,17 +49,17 @@ typedef enum {
 } pw_grpc_kind;
 
 /* Limits. */
-#define PW_GRPC_METHODS_MAX 256         /* registry size: fixed, allocated at start-up */
-#define PW_GRPC_MD_MAX 64               /* custom metadata entries kept per call */
+#define PW_GRPC_METHODS_MAX 256          /* registry size: fixed, allocated at start-up */
+#define PW_GRPC_MD_MAX 64                /* custom metadata entries kept per call */
 #define PW_GRPC_MD_BYTES_MAX (16 * 1024) /* bytes of custom metadata kept per call */
-#define PW_GRPC_OUT_MD_MAX 16           /* response metadata entries a handler may add */
+#define PW_GRPC_OUT_MD_MAX 16            /* response metadata entries a handler may add */
 
 /* Handler callbacks. All run on the connection's shard thread. Views passed in are borrowed for
  * the duration of the callback only. */
 typedef struct pw_grpc_method {
     const char *path; /* "/package.Service/Method" (borrowed for the server's lifetime) */
     pw_grpc_kind kind;
-    void *ud;         /* method's user data: pw_grpc_call_method_ud() */
+    void *ud; /* method's user data: pw_grpc_call_method_ud() */
     /* The call arrived (headers parsed). Optional. */
     void (*on_start)(pw_grpc_call *c);
     /* One request message (decompressed). */
@@ -75,8 +75,8 @@ typedef struct pw_grpc_method {
 } pw_grpc_method;
 
 typedef struct pw_grpc_server_config {
-    size_t max_recv_message_bytes; /* default PW_GRPC_MAX_MSG_BYTES_DEFAULT (4 MiB) */
-    size_t max_send_message_bytes; /* default 4 MiB */
+    size_t max_recv_message_bytes;   /* default PW_GRPC_MAX_MSG_BYTES_DEFAULT (4 MiB) */
+    size_t max_send_message_bytes;   /* default 4 MiB */
     uint32_t max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS; default 100 */
     uint32_t initial_window_bytes;   /* stream receive window; default 1 MiB */
     uint32_t conn_window_bytes;      /* connection receive window; default 16 MiB */
@@ -137,7 +137,6 @@ void pw_grpc_conn_set_user(pw_grpc_conn *c, void *ud);
  * answered later): the glue should flush the connection soon (e.g. at the end of the loop
  * iteration, batching many answers into one send). */
 void pw_grpc_conn_set_notify(pw_grpc_conn *c, void (*fn)(void *user));
-void *pw_grpc_conn_user(const pw_grpc_conn *c);
 
 /* ---- plain HTTP requests on a gRPC connection (GET /healthz, /metrics over h2c) ---- */
 
@@ -146,7 +145,7 @@ typedef struct pw_grpc_plain_req {
     uint32_t stream_id; /* for pw_grpc_conn_plain_answer when answering later */
     const char *method; /* "" when the request had none (the session rejects that anyway) */
     size_t method_len;
-    const char *path;   /* with its query string, if any */
+    const char *path; /* with its query string, if any */
     size_t path_len;
 } pw_grpc_plain_req;
 
@@ -203,7 +202,7 @@ uint64_t pw_grpc_call_deadline(const pw_grpc_call *call);
 bool pw_grpc_call_request_compressed(const pw_grpc_call *call);
 
 typedef struct pw_grpc_md {
-    const char *name; /* lowercase, NUL-terminated */
+    const char *name;     /* lowercase, NUL-terminated */
     const uint8_t *value; /* for -bin names: the decoded bytes */
     size_t value_len;
 } pw_grpc_md;

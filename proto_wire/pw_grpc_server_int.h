@@ -23,13 +23,13 @@ struct pw_grpc_server {
 };
 
 typedef struct pw_grpc_out_md {
-    char *name;   /* owned */
-    char *value;  /* owned, wire form (base64 for -bin) */
+    char *name;  /* owned */
+    char *value; /* owned, wire form (base64 for -bin) */
     size_t value_len;
 } pw_grpc_out_md;
 
 struct pw_grpc_call {
-    pw_grpc_conn *conn;   /* NULL once detached (stream closed) */
+    pw_grpc_conn *conn; /* NULL once detached (stream closed) */
     uint32_t stream_id;
     int refs;
     const pw_grpc_method *m;
@@ -37,14 +37,14 @@ struct pw_grpc_call {
     uint64_t deadline_ns;
 
     bool headers_sent;
-    bool finished;        /* the handler (or we) ended the call: trailers queued or sent */
-    bool trailers_pending;/* finished, trailers wait for outq to drain */
-    bool done;            /* no more sends: finished, cancelled or detached */
+    bool finished;         /* the handler (or we) ended the call: trailers queued or sent */
+    bool trailers_pending; /* finished, trailers wait for outq to drain */
+    bool done;             /* no more sends: finished, cancelled or detached */
     bool cancel_notified;
     bool client_half_closed;
-    bool req_gzip;        /* request messages may be gzip-compressed */
-    bool accept_gzip;     /* the client accepts gzip responses */
-    bool compress;        /* the handler asked for compressed responses */
+    bool req_gzip;    /* request messages may be gzip-compressed */
+    bool accept_gzip; /* the client accepts gzip responses */
+    bool compress;    /* the handler asked for compressed responses */
     bool last_compressed;
     bool want_writable;
     bool in_send;         /* between send_begin and send_commit */
@@ -55,11 +55,11 @@ struct pw_grpc_call {
     int nresp;            /* response messages sent */
 
     pw_grpc_deframer df;
-    uint8_t *held;        /* unary: the one request message, owned */
+    uint8_t *held; /* unary: the one request message, owned */
     size_t held_len;
     bool held_compressed;
 
-    pw_grpc_md *md;       /* request metadata, in one owned block with their bytes */
+    pw_grpc_md *md; /* request metadata, in one owned block with their bytes */
     size_t nmd;
 
     pw_grpc_out_md init_md[PW_GRPC_OUT_MD_MAX];
@@ -67,10 +67,10 @@ struct pw_grpc_call {
     pw_grpc_out_md trail_md[PW_GRPC_OUT_MD_MAX];
     size_t ntrail_md;
     pw_grpc_status final_status;
-    char *final_message;  /* owned, percent-encoded */
+    char *final_message; /* owned, percent-encoded */
 
-    buf outq;             /* framed response messages not yet accepted by the stream */
-    size_t send_mark;     /* send_begin: offset of the reserved prefix in outq */
+    buf outq;         /* framed response messages not yet accepted by the stream */
+    size_t send_mark; /* send_begin: offset of the reserved prefix in outq */
 
     pw_grpc_call *prev, *next; /* connection's live-call list */
 };
@@ -80,14 +80,14 @@ struct pw_grpc_conn {
     pw_h2_session *h2;
     void *user;
     pw_grpc_call *calls;
-    size_t ncalls;       /* calls attached (stream open) */
-    size_t nactive;      /* attached calls not yet finished */
+    size_t ncalls;  /* calls attached (stream open) */
+    size_t nactive; /* attached calls not yet finished */
     bool destroying;
-    uint64_t now_ns;     /* time of the input being processed */
-    int in_recv;         /* inside pw_grpc_conn_recv/expire: the glue flushes afterwards */
-    void (*notify)(void *user); /* output appeared outside recv (an async handler answered) */
-    pw_grpc_plain_fn plain;     /* answers requests that are not gRPC; NULL: 405/415 */
-    pw_grpc_done_fn on_done;    /* counts answered RPCs; may be NULL */
+    uint64_t now_ns;              /* time of the input being processed */
+    int in_recv;                  /* inside pw_grpc_conn_recv/expire: the glue flushes afterwards */
+    void (*notify)(void *user);   /* output appeared outside recv (an async handler answered) */
+    pw_grpc_plain_fn plain;       /* answers requests that are not gRPC; NULL: 405/415 */
+    pw_grpc_done_fn on_done;      /* counts answered RPCs; may be NULL */
     struct pw_grpc_plain *plains; /* plain responses still sending (pw_grpc_plain.c) */
 };
 

@@ -54,8 +54,12 @@ typedef struct timeout_unit {
 
 /* Largest first. */
 static const timeout_unit units[] = {
-    {'H', 3600ull * 1000000000ull}, {'M', 60ull * 1000000000ull}, {'S', 1000000000ull},
-    {'m', 1000000ull},              {'u', 1000ull},               {'n', 1ull},
+    {'H', 3600ull * 1000000000ull},
+    {'M', 60ull * 1000000000ull},
+    {'S', 1000000000ull},
+    {'m', 1000000ull},
+    {'u', 1000ull},
+    {'n', 1ull},
 };
 #define N_UNITS (sizeof units / sizeof units[0])
 #define TIMEOUT_VALUE_MAX 99999999ull /* PW_GRPC_TIMEOUT_DIGITS_MAX nines */

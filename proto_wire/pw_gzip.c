@@ -163,23 +163,20 @@ int pw_gzip_decompress(pw_gzip_ctx *c, const uint8_t *src, size_t len, size_t ma
         int rc = inflate(z, Z_NO_FLUSH);
         size_t got = avail - z->avail_out;
         if (room == 0 && got > 0)
-            return rollback(out, orig,
-                            produced == max_out ? PW_GZIP_ERR_TOO_LARGE : -ENOBUFS);
+            return rollback(out, orig, produced == max_out ? PW_GZIP_ERR_TOO_LARGE : -ENOBUFS);
         if (room > 0) {
             buf_commit(out, got);
             produced += got;
         }
         switch (rc) {
-        case Z_OK:
-            continue;
+        case Z_OK: continue;
         case Z_STREAM_END:
             if (z->avail_in == 0 && in_left == 0) return 0;
             /* RFC 1952 §2.2: a gzip file is a series of members. Anything that is not another
              * member fails in the next inflate() with Z_DATA_ERROR. */
             if (inflateReset(z) != Z_OK) return rollback(out, orig, PW_GZIP_ERR_CORRUPT);
             continue;
-        case Z_MEM_ERROR:
-            return rollback(out, orig, -ENOMEM);
+        case Z_MEM_ERROR: return rollback(out, orig, -ENOMEM);
         default: /* Z_BUF_ERROR (no progress: input ended early), Z_DATA_ERROR, Z_NEED_DICT */
             return rollback(out, orig, PW_GZIP_ERR_CORRUPT);
         }

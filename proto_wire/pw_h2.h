@@ -65,7 +65,10 @@ typedef struct pw_h2_header {
     unsigned flags;
 } pw_h2_header;
 /* Initializer from two string literals: PW_H2_HDR(":status", "200"). */
-#define PW_H2_HDR(n, v) { (n), sizeof(n) - 1, (v), sizeof(v) - 1, 0u }
+#define PW_H2_HDR(n, v)                            \
+    {                                              \
+        (n), sizeof(n) - 1, (v), sizeof(v) - 1, 0u \
+    }
 
 /* Flags for on_headers. */
 #define PW_H2_HF_END_STREAM 0x1u    /* the peer ended its side of the stream with this block */
@@ -97,8 +100,8 @@ typedef struct pw_h2_callbacks {
     void (*on_stream_writable)(void *ud, uint32_t stream_id);
     /* Optional. The peer sent GOAWAY. Client role: streams above last_stream_id are closed with
      * PW_H2_REFUSED_STREAM (safe to retry) right after this callback. */
-    void (*on_goaway)(void *ud, uint32_t last_stream_id, uint32_t error_code,
-                      const uint8_t *debug, size_t debug_len);
+    void (*on_goaway)(void *ud, uint32_t last_stream_id, uint32_t error_code, const uint8_t *debug,
+                      size_t debug_len);
     /* Optional. The ACK of a PING we sent with pw_h2_submit_ping. */
     void (*on_ping_ack)(void *ud, const uint8_t opaque[PW_H2_PING_PAYLOAD_BYTES]);
 } pw_h2_callbacks;
@@ -173,8 +176,7 @@ ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p
                           bool end_stream);
 /* Trailers: a HEADERS with END_STREAM, sent after the pending DATA drains. Copies `hdrs`.
  * Errors as pw_h2_submit_headers (-EPIPE also if headers were never submitted). */
-int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs,
-                          size_t n);
+int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs, size_t n);
 /* Resets a stream: drops its pending output, queues RST_STREAM(code), closes it
  * (on_stream_close(code) follows, deferred). Returns 0, -ENOENT (not open; nothing sent) or
  * PW_H2_ERR_* (the connection failed while queueing it: output flood, out of memory). */
@@ -200,8 +202,8 @@ int pw_h2_consume(pw_h2_session *s, uint32_t stream_id, size_t n);
  * pointer. Returns the new (odd) stream id, or -EPROTO (server role), -ENOTCONN (GOAWAY sent or
  * received, or connection failed), -EAGAIN (the peer's MAX_CONCURRENT_STREAMS is reached: retry
  * after an on_stream_close), -ENOSPC (stream ids exhausted), -EINVAL, -E2BIG, -ENOMEM. */
-int64_t pw_h2_submit_request(pw_h2_session *s, const pw_h2_header *hdrs, size_t n,
-                             bool end_stream, void *stream_user);
+int64_t pw_h2_submit_request(pw_h2_session *s, const pw_h2_header *hdrs, size_t n, bool end_stream,
+                             void *stream_user);
 
 /* Per-stream user pointer. set: 0 or -ENOENT. get: NULL if unset or no such stream. Valid
  * until on_stream_close for that stream has returned. */
@@ -213,14 +215,14 @@ size_t pw_h2_stream_pending(const pw_h2_session *s, uint32_t stream_id);
 int64_t pw_h2_stream_send_window(const pw_h2_session *s, uint32_t stream_id);
 
 typedef struct pw_h2_stats {
-    uint32_t open_streams;      /* streams in open / half-closed states (both directions) */
-    size_t output_bytes;        /* queued in the output buffer */
-    size_t pending_bytes;       /* submitted DATA not yet framed, all streams */
-    size_t allocated_bytes;     /* heap held by the session's buffers and streams (not HPACK) */
+    uint32_t open_streams;  /* streams in open / half-closed states (both directions) */
+    size_t output_bytes;    /* queued in the output buffer */
+    size_t pending_bytes;   /* submitted DATA not yet framed, all streams */
+    size_t allocated_bytes; /* heap held by the session's buffers and streams (not HPACK) */
     uint32_t last_peer_stream_id;
     uint64_t frames_in, frames_out;
-    uint64_t peer_resets;       /* RST_STREAM received on live streams */
-    uint64_t local_resets;      /* RST_STREAM we sent */
+    uint64_t peer_resets;  /* RST_STREAM received on live streams */
+    uint64_t local_resets; /* RST_STREAM we sent */
 } pw_h2_stats;
 void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out);
 

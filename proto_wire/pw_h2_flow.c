@@ -150,7 +150,7 @@ int pw_h2i_on_window_update(pw_h2_session *s, const pw_h2_frame *f)
         return pw_h2i_fail(s, PW_H2_PROTOCOL_ERROR, "WINDOW_UPDATE on idle stream");
     if (!st || st->state == PW_H2_SS_CLOSED) return 0; /* §5.1 closed: may arrive; ignore */
     if (f->stream_error) return pw_h2i_stream_error(s, sid, f->stream_error); /* §6.9: 0 */
-    if (st->send_window + inc > PW_H2_WINDOW_MAX_BYTES) /* §6.9.1 */
+    if (st->send_window + inc > PW_H2_WINDOW_MAX_BYTES)                       /* §6.9.1 */
         return pw_h2i_stream_error(s, sid, PW_H2_FLOW_CONTROL_ERROR);
     st->send_window += inc;
     if (st->send_window > 0 && pw_h2i_stream_has_output(st)) pw_h2i_sendq_add(s, st);

@@ -16,17 +16,27 @@ _Static_assert(PW_H2_ERR_BASE > 1000 + 99, "pw_h2 and pw_pb (-1001 ..) ranges ov
 
 /* RFC 9113 §3.4: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */
 const uint8_t pw_h2_preface[PW_H2_PREFACE_BYTES] = {
-    'P', 'R', 'I', ' ', '*', ' ', 'H', 'T', 'T', 'P', '/', '2', '.', '0',
-    '\r', '\n', '\r', '\n', 'S', 'M', '\r', '\n', '\r', '\n',
+    'P', 'R', 'I',  ' ',  '*',  ' ',  'H', 'T', 'T',  'P',  '/',  '2',
+    '.', '0', '\r', '\n', '\r', '\n', 'S', 'M', '\r', '\n', '\r', '\n',
 };
 
 const char *pw_h2_error_name(uint32_t code)
 {
     static const char *const names[] = {
-        "NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR",
-        "SETTINGS_TIMEOUT", "STREAM_CLOSED", "FRAME_SIZE_ERROR", "REFUSED_STREAM",
-        "CANCEL", "COMPRESSION_ERROR", "CONNECT_ERROR", "ENHANCE_YOUR_CALM",
-        "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED",
+        "NO_ERROR",
+        "PROTOCOL_ERROR",
+        "INTERNAL_ERROR",
+        "FLOW_CONTROL_ERROR",
+        "SETTINGS_TIMEOUT",
+        "STREAM_CLOSED",
+        "FRAME_SIZE_ERROR",
+        "REFUSED_STREAM",
+        "CANCEL",
+        "COMPRESSION_ERROR",
+        "CONNECT_ERROR",
+        "ENHANCE_YOUR_CALM",
+        "INADEQUATE_SECURITY",
+        "HTTP_1_1_REQUIRED",
     };
     return code < sizeof names / sizeof names[0] ? names[code] : "UNKNOWN";
 }
@@ -93,10 +103,10 @@ void pw_h2_frame_hd_encode(uint8_t dst[PW_H2_FRAME_HEADER_BYTES], const pw_h2_fr
     put32(dst + 5, hd->stream_id & PW_H2_STREAM_ID_MAX); /* §4.1: R bit sent as 0 */
 }
 
-#define FAIL(code, desc)                      \
-    do {                                      \
-        if (err_desc) *err_desc = (desc);     \
-        return PW_H2_ERR_OF(code);            \
+#define FAIL(code, desc)                  \
+    do {                                  \
+        if (err_desc) *err_desc = (desc); \
+        return PW_H2_ERR_OF(code);        \
     } while (0)
 
 static void decode_priority(pw_h2_priority *pri, const uint8_t *p)
@@ -154,8 +164,7 @@ static int decode_settings(pw_h2_frame *f, const uint8_t *payload, const char **
             if (st.value < PW_H2_FRAME_SIZE_MIN_BYTES || st.value > PW_H2_FRAME_SIZE_MAX_BYTES)
                 FAIL(PW_H2_PROTOCOL_ERROR, "SETTINGS_MAX_FRAME_SIZE out of range");
             break;
-        default: /* §6.5.2: unknown settings MUST be ignored */
-            break;
+        default: /* §6.5.2: unknown settings MUST be ignored */ break;
         }
     }
     return 0;
@@ -206,8 +215,7 @@ int pw_h2_frame_payload_decode(pw_h2_frame *f, const pw_h2_frame_hd *hd, const u
         if (len != 4) FAIL(PW_H2_FRAME_SIZE_ERROR, "RST_STREAM length != 4");
         f->u.rst_stream.error_code = get32(payload);
         return 0;
-    case PW_H2_FT_SETTINGS:
-        return decode_settings(f, payload, err_desc);
+    case PW_H2_FT_SETTINGS: return decode_settings(f, payload, err_desc);
     case PW_H2_FT_PUSH_PROMISE: /* §6.6 */
         if (hd->stream_id == 0) FAIL(PW_H2_PROTOCOL_ERROR, "PUSH_PROMISE on stream 0");
         if ((rc = strip_padding(hd, payload, 4, &off, &end, &pad, err_desc)) < 0) return rc;
@@ -249,8 +257,8 @@ int pw_h2_frame_payload_decode(pw_h2_frame *f, const pw_h2_frame_hd *hd, const u
     }
 }
 
-ssize_t pw_h2_frame_decode(pw_h2_frame *f, const uint8_t *src, size_t len,
-                           uint32_t max_frame_size, const char **err_desc)
+ssize_t pw_h2_frame_decode(pw_h2_frame *f, const uint8_t *src, size_t len, uint32_t max_frame_size,
+                           const char **err_desc)
 {
     if (len < PW_H2_FRAME_HEADER_BYTES) return 0;
     pw_h2_frame_hd hd;
@@ -393,23 +401,22 @@ int pw_h2_write_push_promise(buf *out, uint32_t stream_id, uint8_t flags, uint32
 {
     uint8_t fixed[4];
     put32(fixed, promised_id & PW_H2_STREAM_ID_MAX);
-    return write_padded(out, PW_H2_FT_PUSH_PROMISE, stream_id, flags, fixed, 4, block, n,
-                        pad_len);
+    return write_padded(out, PW_H2_FT_PUSH_PROMISE, stream_id, flags, fixed, 4, block, n, pad_len);
 }
 
 int pw_h2_write_ping(buf *out, bool ack, const uint8_t opaque[PW_H2_PING_PAYLOAD_BYTES])
 {
     int rc;
-    uint8_t *w = frame_begin(out, PW_H2_PING_PAYLOAD_BYTES, PW_H2_FT_PING,
-                             ack ? PW_H2_FLAG_ACK : 0, 0, &rc);
+    uint8_t *w = frame_begin(out, PW_H2_PING_PAYLOAD_BYTES, PW_H2_FT_PING, ack ? PW_H2_FLAG_ACK : 0,
+                             0, &rc);
     if (!w) return rc;
     memcpy(w, opaque, PW_H2_PING_PAYLOAD_BYTES);
     buf_commit(out, PW_H2_FRAME_HEADER_BYTES + PW_H2_PING_PAYLOAD_BYTES);
     return 0;
 }
 
-int pw_h2_write_goaway(buf *out, uint32_t last_stream_id, uint32_t error_code,
-                       const uint8_t *debug, size_t debug_len)
+int pw_h2_write_goaway(buf *out, uint32_t last_stream_id, uint32_t error_code, const uint8_t *debug,
+                       size_t debug_len)
 {
     if (debug_len > LENGTH_MAX - 8) return -EINVAL;
     int rc;

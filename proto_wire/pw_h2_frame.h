@@ -135,24 +135,52 @@ typedef struct pw_h2_frame {
     pw_h2_frame_hd hd;
     uint32_t stream_error;
     union {
-        struct { const uint8_t *data; size_t len; size_t pad_len; } data;
         struct {
-            const uint8_t *block; size_t block_len; size_t pad_len;
-            bool has_priority; pw_h2_priority pri;
+            const uint8_t *data;
+            size_t len;
+            size_t pad_len;
+        } data;
+        struct {
+            const uint8_t *block;
+            size_t block_len;
+            size_t pad_len;
+            bool has_priority;
+            pw_h2_priority pri;
         } headers;
         pw_h2_priority priority;
-        struct { uint32_t error_code; } rst_stream;
-        struct { const uint8_t *entries; size_t count; } settings; /* see pw_h2_settings_get */
         struct {
-            uint32_t promised_id; const uint8_t *block; size_t block_len; size_t pad_len;
+            uint32_t error_code;
+        } rst_stream;
+        struct {
+            const uint8_t *entries;
+            size_t count;
+        } settings; /* see pw_h2_settings_get */
+        struct {
+            uint32_t promised_id;
+            const uint8_t *block;
+            size_t block_len;
+            size_t pad_len;
         } push_promise;
-        struct { uint8_t opaque[PW_H2_PING_PAYLOAD_BYTES]; } ping;
         struct {
-            uint32_t last_stream_id; uint32_t error_code; const uint8_t *debug; size_t debug_len;
+            uint8_t opaque[PW_H2_PING_PAYLOAD_BYTES];
+        } ping;
+        struct {
+            uint32_t last_stream_id;
+            uint32_t error_code;
+            const uint8_t *debug;
+            size_t debug_len;
         } goaway;
-        struct { uint32_t increment; } window_update;
-        struct { const uint8_t *block; size_t block_len; } continuation;
-        struct { const uint8_t *payload; size_t len; } unknown; /* types >= PW_H2_FT_COUNT */
+        struct {
+            uint32_t increment;
+        } window_update;
+        struct {
+            const uint8_t *block;
+            size_t block_len;
+        } continuation;
+        struct {
+            const uint8_t *payload;
+            size_t len;
+        } unknown; /* types >= PW_H2_FT_COUNT */
     } u;
 } pw_h2_frame;
 
@@ -172,8 +200,8 @@ int pw_h2_frame_payload_decode(pw_h2_frame *f, const pw_h2_frame_hd *hd, const u
 /* Decodes one whole frame from `src`: bytes consumed (9 + length), 0 if `len` does not hold a
  * whole frame yet, or a connection error (PW_H2_ERR_FRAME_SIZE when the length
  * exceeds `max_frame_size`, or any error of pw_h2_frame_payload_decode). */
-ssize_t pw_h2_frame_decode(pw_h2_frame *f, const uint8_t *src, size_t len,
-                           uint32_t max_frame_size, const char **err_desc);
+ssize_t pw_h2_frame_decode(pw_h2_frame *f, const uint8_t *src, size_t len, uint32_t max_frame_size,
+                           const char **err_desc);
 
 /* The i-th entry (i < f->u.settings.count) of a decoded SETTINGS frame. */
 pw_h2_setting pw_h2_settings_get(const pw_h2_frame *f, size_t i);
@@ -196,8 +224,8 @@ int pw_h2_write_settings_ack(buf *out);
 int pw_h2_write_push_promise(buf *out, uint32_t stream_id, uint8_t flags, uint32_t promised_id,
                              const uint8_t *block, size_t n, int pad_len);
 int pw_h2_write_ping(buf *out, bool ack, const uint8_t opaque[PW_H2_PING_PAYLOAD_BYTES]);
-int pw_h2_write_goaway(buf *out, uint32_t last_stream_id, uint32_t error_code,
-                       const uint8_t *debug, size_t debug_len);
+int pw_h2_write_goaway(buf *out, uint32_t last_stream_id, uint32_t error_code, const uint8_t *debug,
+                       size_t debug_len);
 int pw_h2_write_window_update(buf *out, uint32_t stream_id, uint32_t increment);
 int pw_h2_write_continuation(buf *out, uint32_t stream_id, uint8_t flags, const uint8_t *block,
                              size_t n);

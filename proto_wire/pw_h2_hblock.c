@@ -88,7 +88,7 @@ static const uint8_t *bytes_of(const buf *b)
 static const char *check_pseudo(hb_ctx *c, const uint8_t *name, size_t nlen, const uint8_t *value,
                                 size_t vlen)
 {
-    if (c->kind == HB_TRAILERS) return "pseudo-header in trailers"; /* §8.1 */
+    if (c->kind == HB_TRAILERS) return "pseudo-header in trailers";    /* §8.1 */
     if (c->regular_seen) return "pseudo-header after a regular field"; /* §8.3 */
     unsigned bit = 0;
     if (c->kind == HB_REQUEST) { /* §8.3.1 */
@@ -125,14 +125,13 @@ static const char *check_pseudo(hb_ctx *c, const uint8_t *name, size_t nlen, con
         }
         if (c->status < 100) return "invalid :status";
         break;
-    default:
-        break;
+    default: break;
     }
     return NULL;
 }
 
-static const char *check_regular(hb_ctx *c, const uint8_t *name, size_t nlen,
-                                 const uint8_t *value, size_t vlen)
+static const char *check_regular(hb_ctx *c, const uint8_t *name, size_t nlen, const uint8_t *value,
+                                 size_t vlen)
 {
     c->regular_seen = true;
     if (nlen == 0) return "empty field name";
@@ -154,8 +153,8 @@ static const char *check_regular(hb_ctx *c, const uint8_t *name, size_t nlen,
 
 /* Copies a field into the session's block scratch (hbytes / hfields). Pointers are stored as
  * offsets into hbytes (it may move while growing) and fixed up in deliver(). */
-static void collect(hb_ctx *c, const uint8_t *name, size_t nlen, const uint8_t *value,
-                    size_t vlen, unsigned flags)
+static void collect(hb_ctx *c, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen,
+                    unsigned flags)
 {
     pw_h2_session *s = c->s;
     size_t off = buf_size(&s->hbytes);
@@ -334,10 +333,8 @@ static int block_done(pw_h2_session *s, uint32_t sid, uint8_t flags, uint32_t fr
         rc = pw_h2i_stream_error(s, sid, PW_H2_ENHANCE_YOUR_CALM);
     else if ((c.malformed = check_complete(&c)) != NULL)
         rc = pw_h2i_stream_error(s, sid, PW_H2_PROTOCOL_ERROR); /* §8.1.1 malformed */
-    else if (c.kind == HB_REQUEST)
-        rc = open_request(s, sid, es, &c);
-    else
-        rc = on_stream_block(s, pw_h2i_stream_find(s, sid), es, &c);
+    else if (c.kind == HB_REQUEST) rc = open_request(s, sid, es, &c);
+    else rc = on_stream_block(s, pw_h2i_stream_find(s, sid), es, &c);
     buf_consume(&s->hbytes, buf_size(&s->hbytes));
     buf_consume(&s->hfields, buf_size(&s->hfields));
     buf_shrink(&s->hbytes, 0);
@@ -390,3 +387,6 @@ int pw_h2i_on_continuation(pw_h2_session *s, const pw_h2_frame *f)
     buf_shrink(&s->hblock, 0);
     return rc;
 }
+
+/* pw_h2.h: the glue bounds how long a block may stay open. */
+bool pw_h2_session_in_header_block(const pw_h2_session *s) { return s->cont_stream != 0; }

@@ -5,7 +5,8 @@
  *                    connection-level frames (SETTINGS, PING, GOAWAY), connection errors,
  *                    deferred events.
  *   pw_h2_stream.c   stream table, the state machine setter, closing, recently-closed ring.
- *   pw_h2_hblock.c   HEADERS / CONTINUATION reassembly, HPACK decoding, §8.2/§8.3 validation.
+ *   pw_h2_hblock.c   HEADERS / CONTINUATION reassembly, HPACK decoding, §8.2/§8.3 validation,
+ *                    whether a block is open (pw_h2_session_in_header_block).
  *   pw_h2_flow.c     DATA and WINDOW_UPDATE receipt, RST_STREAM, PRIORITY, consume.
  *   pw_h2_send.c     submit_*, the output pump (HEADERS/DATA generation), control output. */
 #ifndef PW_H2_INT_H
@@ -77,8 +78,8 @@ typedef struct pw_h2_bucket {
 } pw_h2_bucket;
 
 typedef enum pw_h2_in_state {
-    PW_H2_IN_PREFACE = 0,     /* server: matching the 24-byte client preface */
-    PW_H2_IN_FIRST_SETTINGS,  /* the first frame must be a SETTINGS (RFC §3.4) */
+    PW_H2_IN_PREFACE = 0,    /* server: matching the 24-byte client preface */
+    PW_H2_IN_FIRST_SETTINGS, /* the first frame must be a SETTINGS (RFC §3.4) */
     PW_H2_IN_FRAMES,
     PW_H2_IN_FAILED,
 } pw_h2_in_state;
@@ -95,13 +96,13 @@ struct pw_h2_session {
     buf in;              /* partial frame; cap max_frame_size + 9 */
 
     /* Header block in progress (HEADERS without END_HEADERS, then CONTINUATIONs). */
-    uint32_t cont_stream;  /* != 0: only a CONTINUATION on this stream may come next */
-    uint8_t cont_flags;    /* the HEADERS frame's flags (END_STREAM) */
+    uint32_t cont_stream;      /* != 0: only a CONTINUATION on this stream may come next */
+    uint8_t cont_flags;        /* the HEADERS frame's flags (END_STREAM) */
     uint8_t cont_stream_error; /* stream error carried by the HEADERS frame (self-dependency) */
     uint32_t cont_frames;
-    buf hblock;            /* the block so far; cap PW_H2_HEADER_BLOCK_IN_FACTOR x list size */
-    buf hbytes;            /* decoded names/values of the current block */
-    buf hfields;           /* pw_h2_header array of the current block */
+    buf hblock;  /* the block so far; cap PW_H2_HEADER_BLOCK_IN_FACTOR x list size */
+    buf hbytes;  /* decoded names/values of the current block */
+    buf hfields; /* pw_h2_header array of the current block */
 
     pw_hpack_dec dec;
     pw_hpack_enc enc;
@@ -109,12 +110,15 @@ struct pw_h2_session {
     /* Streams: open addressing on the id, allocated lazily. */
     pw_h2_stream **tab;
     uint32_t tab_cap, tab_count;
-    uint32_t n_peer_live;  /* peer-initiated streams open or half-closed (§5.1.2) */
-    uint32_t n_local_live; /* our streams not yet closed (including idle ones) */
+    uint32_t n_peer_live;       /* peer-initiated streams open or half-closed (§5.1.2) */
+    uint32_t n_local_live;      /* our streams not yet closed (including idle ones) */
     uint32_t last_peer_id;      /* highest peer stream id seen (opened or refused) */
     uint32_t last_processed_id; /* highest peer stream id given to the application */
     uint32_t next_local_id;     /* next id we would use */
-    struct { uint32_t id; uint32_t how; } closed[PW_H2_CLOSED_STREAMS_KEPT];
+    struct {
+        uint32_t id;
+        uint32_t how;
+    } closed[PW_H2_CLOSED_STREAMS_KEPT];
     uint32_t closed_next;
     pw_h2_stream *sq_head, *sq_tail;
     uint32_t sq_len;
@@ -181,8 +185,7 @@ void pw_h2i_stream_set_state(pw_h2_session *s, pw_h2_stream *st, pw_h2_stream_st
 void pw_h2i_stream_on_recv_es(pw_h2_session *s, pw_h2_stream *st);
 void pw_h2i_stream_on_send_es(pw_h2_session *s, pw_h2_stream *st);
 /* Closes a live stream: drops its output, queues on_stream_close(code). */
-void pw_h2i_stream_close(pw_h2_session *s, pw_h2_stream *st, uint32_t code,
-                         pw_h2_closed_how how);
+void pw_h2i_stream_close(pw_h2_session *s, pw_h2_stream *st, uint32_t code, pw_h2_closed_how how);
 /* Frees a closed stream after its event and remembers it in the ring. */
 void pw_h2i_stream_free(pw_h2_session *s, pw_h2_stream *st);
 pw_h2_closed_how pw_h2i_closed_lookup(const pw_h2_session *s, uint32_t id);

@@ -8,16 +8,16 @@
 #include <stdint.h>
 
 /* ---- RFC 9113 protocol constants ---- */
-#define PW_H2_FRAME_HEADER_BYTES 9u                /* RFC §4.1 */
-#define PW_H2_PREFACE_BYTES 24u                    /* RFC §3.4 client connection preface */
-#define PW_H2_FRAME_SIZE_MIN_BYTES 16384u          /* RFC §4.2: smallest MAX_FRAME_SIZE */
-#define PW_H2_FRAME_SIZE_MAX_BYTES 16777215u       /* RFC §6.5.2: largest MAX_FRAME_SIZE */
-#define PW_H2_WINDOW_MAX_BYTES 0x7fffffffu         /* RFC §6.9.1: 2^31-1 */
-#define PW_H2_WINDOW_INITIAL_BYTES 65535u          /* RFC §6.9.2: before SETTINGS */
-#define PW_H2_STREAM_ID_MAX 0x7fffffffu            /* RFC §5.1.1: 31-bit ids */
-#define PW_H2_PING_PAYLOAD_BYTES 8u                /* RFC §6.7 */
-#define PW_H2_SETTING_ENTRY_BYTES 6u               /* RFC §6.5.1 */
-#define PW_H2_HEADER_FIELD_OVERHEAD_BYTES 32u      /* RFC §6.5.2 (as RFC 7541 §4.1) */
+#define PW_H2_FRAME_HEADER_BYTES 9u           /* RFC §4.1 */
+#define PW_H2_PREFACE_BYTES 24u               /* RFC §3.4 client connection preface */
+#define PW_H2_FRAME_SIZE_MIN_BYTES 16384u     /* RFC §4.2: smallest MAX_FRAME_SIZE */
+#define PW_H2_FRAME_SIZE_MAX_BYTES 16777215u  /* RFC §6.5.2: largest MAX_FRAME_SIZE */
+#define PW_H2_WINDOW_MAX_BYTES 0x7fffffffu    /* RFC §6.9.1: 2^31-1 */
+#define PW_H2_WINDOW_INITIAL_BYTES 65535u     /* RFC §6.9.2: before SETTINGS */
+#define PW_H2_STREAM_ID_MAX 0x7fffffffu       /* RFC §5.1.1: 31-bit ids */
+#define PW_H2_PING_PAYLOAD_BYTES 8u           /* RFC §6.7 */
+#define PW_H2_SETTING_ENTRY_BYTES 6u          /* RFC §6.5.1 */
+#define PW_H2_HEADER_FIELD_OVERHEAD_BYTES 32u /* RFC §6.5.2 (as RFC 7541 §4.1) */
 
 /* ---- Defaults for our SETTINGS (pw_h2_config) ---- */
 /* gRPC servers conventionally advertise 100; each stream costs a small struct and its pending
@@ -70,10 +70,11 @@
 #define PW_H2_OUT_GOAWAY_RESERVE_BYTES (2u * PW_H2_GOAWAY_FRAME_MAX_BYTES)
 /* Hard cap of the output buffer: watermark + one header block (with its frame headers) + one
  * DATA frame + control slack + the GOAWAY reserve. */
-#define PW_H2_OUT_CAP_BYTES                                                                  \
-    (PW_H2_OUT_DATA_WATERMARK_BYTES + PW_H2_OUT_HEADER_BLOCK_MAX_BYTES +                     \
-     (PW_H2_OUT_HEADER_BLOCK_MAX_BYTES / PW_H2_OUT_FRAME_MAX_BYTES + 1u) * PW_H2_FRAME_HEADER_BYTES + \
-     PW_H2_OUT_FRAME_MAX_BYTES + PW_H2_FRAME_HEADER_BYTES + PW_H2_OUT_CTRL_SLACK_BYTES +    \
+#define PW_H2_OUT_CAP_BYTES                                                              \
+    (PW_H2_OUT_DATA_WATERMARK_BYTES + PW_H2_OUT_HEADER_BLOCK_MAX_BYTES +                 \
+     (PW_H2_OUT_HEADER_BLOCK_MAX_BYTES / PW_H2_OUT_FRAME_MAX_BYTES + 1u) *               \
+         PW_H2_FRAME_HEADER_BYTES +                                                      \
+     PW_H2_OUT_FRAME_MAX_BYTES + PW_H2_FRAME_HEADER_BYTES + PW_H2_OUT_CTRL_SLACK_BYTES + \
      PW_H2_OUT_GOAWAY_RESERVE_BYTES)
 /* Per-stream pending (submitted, not yet framed) DATA: a stream whose peer does not open its
  * window cannot make us hold more than this (CVE-2019-9511/9517). */

@@ -18,10 +18,7 @@ enum unit_result { UNIT_NOTHING, UNIT_SENT, UNIT_BLOCKED_STREAM, UNIT_BLOCKED_CO
 /* A dynamic table size update at the start of a block (RFC 7541 §6.3). */
 #define HPACK_BLOCK_OVERHEAD_MAX 10u
 
-static bool failed(const pw_h2_session *s)
-{
-    return s->in_state == PW_H2_IN_FAILED;
-}
+static bool failed(const pw_h2_session *s) { return s->in_state == PW_H2_IN_FAILED; }
 
 /* ---- send queue ---- */
 
@@ -129,10 +126,7 @@ int pw_h2i_out_ping_ack(pw_h2_session *s, const uint8_t opaque[PW_H2_PING_PAYLOA
 
 /* ---- header blocks out ---- */
 
-void pw_h2i_hlist_free(pw_h2_hlist *l)
-{
-    rt_free(l);
-}
+void pw_h2i_hlist_free(pw_h2_hlist *l) { rt_free(l); }
 
 static bool out_name_ok(const char *p, size_t n)
 {
@@ -385,8 +379,7 @@ ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p
     return (ssize_t)take;
 }
 
-int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs,
-                          size_t n)
+int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs, size_t n)
 {
     pw_h2_stream *st = live_stream(s, stream_id);
     if (!st) return -ENOENT;
@@ -427,8 +420,8 @@ int pw_h2_submit_goaway(pw_h2_session *s, uint32_t error_code, const uint8_t *de
     } else {
         /* §6.8: graceful: streams up to last_processed_id complete; later ones are refused. */
         if (debug_len > PW_H2_GOAWAY_DEBUG_MAX_BYTES) debug_len = PW_H2_GOAWAY_DEBUG_MAX_BYTES;
-        if (pw_h2_write_goaway(&s->out, s->last_processed_id, PW_H2_NO_ERROR, debug,
-                               debug_len) == 0)
+        if (pw_h2_write_goaway(&s->out, s->last_processed_id, PW_H2_NO_ERROR, debug, debug_len) ==
+            0)
             s->frames_out++;
         s->goaway_sent = true;
         s->goaway_sent_code = PW_H2_NO_ERROR;
@@ -445,13 +438,13 @@ int pw_h2_submit_ping(pw_h2_session *s, const uint8_t opaque[PW_H2_PING_PAYLOAD_
     return 0;
 }
 
-int64_t pw_h2_submit_request(pw_h2_session *s, const pw_h2_header *hdrs, size_t n,
-                             bool end_stream, void *stream_user)
+int64_t pw_h2_submit_request(pw_h2_session *s, const pw_h2_header *hdrs, size_t n, bool end_stream,
+                             void *stream_user)
 {
     if (s->role != PW_H2_ROLE_CLIENT) return -EPROTO;
     if (failed(s) || s->goaway_sent || s->goaway_recvd) return -ENOTCONN;
     if (s->n_local_live >= s->peer_max_concurrent) return -EAGAIN; /* §5.1.2 */
-    if (s->next_local_id > PW_H2_STREAM_ID_MAX) return -ENOSPC;     /* §5.1.1 */
+    if (s->next_local_id > PW_H2_STREAM_ID_MAX) return -ENOSPC;    /* §5.1.1 */
     pw_h2_hlist *l;
     int rc = hlist_copy(hdrs, n, &l);
     if (rc < 0) return rc;

@@ -36,11 +36,11 @@ static uint32_t clamp32(uint32_t v, uint32_t lo, uint32_t hi)
 
 static void config_clamp(pw_h2_config *c)
 {
-    c->max_frame_size =
-        clamp32(c->max_frame_size, PW_H2_FRAME_SIZE_MIN_BYTES, PW_H2_FRAME_SIZE_MAX_BYTES);
+    c->max_frame_size = clamp32(c->max_frame_size, PW_H2_FRAME_SIZE_MIN_BYTES,
+                                PW_H2_FRAME_SIZE_MAX_BYTES);
     c->initial_window_size = clamp32(c->initial_window_size, 0, PW_H2_WINDOW_MAX_BYTES);
-    c->conn_window_size =
-        clamp32(c->conn_window_size, PW_H2_CONN_WINDOW_MIN_BYTES, PW_H2_CONN_WINDOW_MAX_BYTES);
+    c->conn_window_size = clamp32(c->conn_window_size, PW_H2_CONN_WINDOW_MIN_BYTES,
+                                  PW_H2_CONN_WINDOW_MAX_BYTES);
     /* A list must hold at least a few fields (each costs 32 + name + value). */
     c->max_header_list_size = clamp32(c->max_header_list_size, 256u, 1u << 24);
     c->stream_pending_max = clamp32(c->stream_pending_max, PW_H2_OUT_FRAME_MAX_BYTES, 1u << 30);
@@ -130,8 +130,7 @@ pw_h2_session *pw_h2_session_create(pw_h2_role role, const pw_h2_config *cfg,
     buf_init(&s->in, (size_t)s->cfg.max_frame_size + PW_H2_FRAME_HEADER_BYTES);
     buf_init(&s->hblock, (size_t)list * PW_H2_HEADER_BLOCK_IN_FACTOR);
     buf_init(&s->hbytes, list);
-    buf_init(&s->hfields,
-             (list / PW_H2_HEADER_FIELD_OVERHEAD_BYTES + 1) * sizeof(pw_h2_header));
+    buf_init(&s->hfields, (list / PW_H2_HEADER_FIELD_OVERHEAD_BYTES + 1) * sizeof(pw_h2_header));
     buf_init(&s->out, PW_H2_OUT_CAP_BYTES);
     s->in_state = role == PW_H2_ROLE_SERVER ? PW_H2_IN_PREFACE : PW_H2_IN_FIRST_SETTINGS;
     s->next_local_id = role == PW_H2_ROLE_CLIENT ? 1 : 2;
@@ -200,8 +199,7 @@ int pw_h2i_fail_debug(pw_h2_session *s, uint32_t code, const char *desc, const u
     /* §5.4.1: GOAWAY with the last stream we processed and the error; the output keeps
      * PW_H2_OUT_GOAWAY_RESERVE_BYTES free for exactly this frame. */
     if (dlen > PW_H2_GOAWAY_DEBUG_MAX_BYTES) dlen = PW_H2_GOAWAY_DEBUG_MAX_BYTES;
-    if (pw_h2_write_goaway(&s->out, s->last_processed_id, code, debug, dlen) == 0)
-        s->frames_out++;
+    if (pw_h2_write_goaway(&s->out, s->last_processed_id, code, debug, dlen) == 0) s->frames_out++;
     s->goaway_sent = true;
     s->goaway_sent_code = code;
     for (uint32_t i = 0; i < s->tab_cap; i++) {
@@ -260,29 +258,23 @@ static int on_settings(pw_h2_session *s, const pw_h2_frame *f)
         pw_h2_setting st = pw_h2_settings_get(f, i);
         switch (st.id) {
         case PW_H2_SETTINGS_HEADER_TABLE_SIZE:
-            pw_hpack_enc_set_max_table_size(
-                &s->enc, st.value < PW_H2_ENC_TABLE_MAX_BYTES ? st.value : PW_H2_ENC_TABLE_MAX_BYTES);
+            pw_hpack_enc_set_max_table_size(&s->enc, st.value < PW_H2_ENC_TABLE_MAX_BYTES
+                                                         ? st.value
+                                                         : PW_H2_ENC_TABLE_MAX_BYTES);
             break;
         case PW_H2_SETTINGS_ENABLE_PUSH:
             if (s->role == PW_H2_ROLE_CLIENT && st.value == 1)
                 return pw_h2i_fail(s, PW_H2_PROTOCOL_ERROR, "server sent ENABLE_PUSH 1");
             break;
-        case PW_H2_SETTINGS_MAX_CONCURRENT_STREAMS:
-            s->peer_max_concurrent = st.value;
-            break;
+        case PW_H2_SETTINGS_MAX_CONCURRENT_STREAMS: s->peer_max_concurrent = st.value; break;
         case PW_H2_SETTINGS_INITIAL_WINDOW_SIZE: {
             int rc = pw_h2i_peer_initial_window(s, st.value);
             if (rc < 0) return rc;
             break;
         }
-        case PW_H2_SETTINGS_MAX_FRAME_SIZE:
-            s->peer_max_frame = st.value;
-            break;
-        case PW_H2_SETTINGS_MAX_HEADER_LIST_SIZE:
-            s->peer_max_header_list = st.value;
-            break;
-        default:
-            break; /* §6.5.2: unknown settings are ignored */
+        case PW_H2_SETTINGS_MAX_FRAME_SIZE: s->peer_max_frame = st.value; break;
+        case PW_H2_SETTINGS_MAX_HEADER_LIST_SIZE: s->peer_max_header_list = st.value; break;
+        default: break; /* §6.5.2: unknown settings are ignored */
         }
     }
     /* §6.5.3: acknowledge once all values are applied. */
@@ -331,8 +323,7 @@ static int on_frame(pw_h2_session *s, const pw_h2_frame_hd *hd, const uint8_t *p
         s->in_state = PW_H2_IN_FRAMES;
     }
     /* §6.2, §6.10: a field block is contiguous: only CONTINUATIONs of the same stream. */
-    if (s->cont_stream &&
-        (hd->type != PW_H2_FT_CONTINUATION || hd->stream_id != s->cont_stream))
+    if (s->cont_stream && (hd->type != PW_H2_FT_CONTINUATION || hd->stream_id != s->cont_stream))
         return pw_h2i_fail(s, PW_H2_PROTOCOL_ERROR, "expected CONTINUATION");
     pw_h2_frame f;
     const char *desc = "malformed frame";
@@ -442,10 +433,7 @@ ssize_t pw_h2_session_recv(pw_h2_session *s, const uint8_t *in, size_t len, uint
     return (ssize_t)len;
 }
 
-bool pw_h2_session_want_write(const pw_h2_session *s)
-{
-    return buf_size(&s->out) > 0;
-}
+bool pw_h2_session_want_write(const pw_h2_session *s) { return buf_size(&s->out) > 0; }
 
 bool pw_h2_session_want_close(const pw_h2_session *s)
 {
@@ -459,8 +447,8 @@ void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out)
     memset(out, 0, sizeof *out);
     out->open_streams = s->n_peer_live + s->n_local_live;
     out->output_bytes = buf_size(&s->out);
-    out->allocated_bytes = s->in.len + s->hblock.len + s->hbytes.len + s->hfields.len +
-                           s->out.len + s->tab_cap * sizeof(pw_h2_stream *);
+    out->allocated_bytes = s->in.len + s->hblock.len + s->hbytes.len + s->hfields.len + s->out.len +
+                           s->tab_cap * sizeof(pw_h2_stream *);
     for (uint32_t i = 0; i < s->tab_cap; i++) {
         const pw_h2_stream *st = s->tab[i];
         if (!st) continue;
@@ -474,10 +462,7 @@ void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out)
     out->local_resets = s->local_resets;
 }
 
-bool pw_h2_session_settings_pending(const pw_h2_session *s)
-{
-    return s->settings_ack_pending;
-}
+bool pw_h2_session_settings_pending(const pw_h2_session *s) { return s->settings_ack_pending; }
 
 uint32_t pw_h2_session_error(const pw_h2_session *s, const char **desc)
 {

@@ -128,10 +128,8 @@ static bool transition_legal(uint8_t from, uint8_t to)
         return to == PW_H2_SS_HALF_CLOSED_LOCAL || to == PW_H2_SS_HALF_CLOSED_REMOTE ||
                to == PW_H2_SS_CLOSED;
     case PW_H2_SS_HALF_CLOSED_LOCAL:
-    case PW_H2_SS_HALF_CLOSED_REMOTE:
-        return to == PW_H2_SS_CLOSED;
-    default:
-        return false;
+    case PW_H2_SS_HALF_CLOSED_REMOTE: return to == PW_H2_SS_CLOSED;
+    default: return false;
     }
 }
 
@@ -165,8 +163,7 @@ void pw_h2i_event_queue(pw_h2_session *s, pw_h2_stream *st)
     s->ev_tail = st;
 }
 
-void pw_h2i_stream_close(pw_h2_session *s, pw_h2_stream *st, uint32_t code,
-                         pw_h2_closed_how how)
+void pw_h2i_stream_close(pw_h2_session *s, pw_h2_stream *st, uint32_t code, pw_h2_closed_how how)
 {
     assert(st->state != PW_H2_SS_CLOSED);
     pw_h2i_stream_set_state(s, st, PW_H2_SS_CLOSED);
@@ -177,7 +174,7 @@ void pw_h2i_stream_close(pw_h2_session *s, pw_h2_stream *st, uint32_t code,
     pw_h2i_hlist_free(st->out_headers);
     pw_h2i_hlist_free(st->out_trailers);
     st->out_headers = st->out_trailers = NULL;
-    st->flags &= (uint16_t)~(PW_H2_SF_WANT_WRITABLE | PW_H2_SF_EV_WRITABLE);
+    st->flags &= (uint16_t) ~(PW_H2_SF_WANT_WRITABLE | PW_H2_SF_EV_WRITABLE);
     pw_h2i_event_queue(s, st);
 }
 
@@ -185,14 +182,11 @@ void pw_h2i_stream_on_recv_es(pw_h2_session *s, pw_h2_stream *st)
 {
     switch (st->state) {
     case PW_H2_SS_IDLE: /* a request with END_STREAM on its HEADERS */
-    case PW_H2_SS_OPEN:
-        pw_h2i_stream_set_state(s, st, PW_H2_SS_HALF_CLOSED_REMOTE);
-        break;
+    case PW_H2_SS_OPEN: pw_h2i_stream_set_state(s, st, PW_H2_SS_HALF_CLOSED_REMOTE); break;
     case PW_H2_SS_HALF_CLOSED_LOCAL:
         pw_h2i_stream_close(s, st, PW_H2_NO_ERROR, PW_H2_CLOSED_BY_PEER);
         break;
-    default:
-        assert(!"END_STREAM received on a stream not receiving");
+    default: assert(!"END_STREAM received on a stream not receiving");
     }
 }
 
@@ -200,16 +194,13 @@ void pw_h2i_stream_on_send_es(pw_h2_session *s, pw_h2_stream *st)
 {
     switch (st->state) {
     case PW_H2_SS_IDLE: /* client: request HEADERS with END_STREAM */
-    case PW_H2_SS_OPEN:
-        pw_h2i_stream_set_state(s, st, PW_H2_SS_HALF_CLOSED_LOCAL);
-        break;
+    case PW_H2_SS_OPEN: pw_h2i_stream_set_state(s, st, PW_H2_SS_HALF_CLOSED_LOCAL); break;
     case PW_H2_SS_HALF_CLOSED_REMOTE:
         /* Both sides ended. The peer ended first, so late DATA/HEADERS from it are
          * STREAM_CLOSED; WINDOW_UPDATE / RST_STREAM in flight are ignored (§5.1 "closed"). */
         pw_h2i_stream_close(s, st, PW_H2_NO_ERROR, PW_H2_CLOSED_BY_PEER);
         break;
-    default:
-        assert(!"END_STREAM sent on a stream not sending");
+    default: assert(!"END_STREAM sent on a stream not sending");
     }
 }
 

@@ -61,7 +61,7 @@ typedef struct dec_ctx {
     pw_hpack_emit_fn emit;
     void *ud;
     const char *err;
-    bool too_large;  /* list exceeded: decode on for table sync, emit nothing more */
+    bool too_large;   /* list exceeded: decode on for table sync, emit nothing more */
     bool fields_seen; /* a field representation was seen: size updates are over */
 } dec_ctx;
 
@@ -130,8 +130,8 @@ static int str_decode(dec_ctx *c, dec_str *s)
     uint8_t *dst = c->d->scratch ? c->d->scratch + c->scratch_used : NULL;
     long got = pw_huff_decode(dst, want, raw, n);
     if (got >= 0) {
-        *s = (dec_str){.off = c->scratch_used, .len = (size_t)got, .in_scratch = true,
-                       .avail = true};
+        *s = (dec_str){
+            .off = c->scratch_used, .len = (size_t)got, .in_scratch = true, .avail = true};
         c->scratch_used += (size_t)got;
         return 0;
     }
@@ -241,10 +241,10 @@ static int decode_one(dec_ctx *c)
         c->fields_seen = true;
         if (c->d->update_required) return fault(c, "missing required table size update");
     }
-    if (b & 0x80) return field_indexed(c);                         /* §6.1 1xxxxxxx */
-    if (b & 0x40) return field_literal(c, 6, 0, true);             /* §6.2.1 01xxxxxx */
+    if (b & 0x80) return field_indexed(c);             /* §6.1 1xxxxxxx */
+    if (b & 0x40) return field_literal(c, 6, 0, true); /* §6.2.1 01xxxxxx */
     if (b & 0x10) return field_literal(c, 4, PW_HPACK_F_NEVER_INDEXED, false); /* §6.2.3 */
-    return field_literal(c, 4, 0, false);                          /* §6.2.2 0000xxxx */
+    return field_literal(c, 4, 0, false); /* §6.2.2 0000xxxx */
 }
 
 static size_t size_max(size_t a, size_t b) { return a > b ? a : b; }
@@ -259,8 +259,12 @@ int pw_hpack_decode_block(pw_hpack_dec *d, const uint8_t *src, size_t len, size_
         *err_desc = "decoder failed earlier";
         return PW_HPACK_ERR_COMPRESSION;
     }
-    dec_ctx c = {.d = d, .p = src, .end = len ? src + len : src, .max_list = max_list_size,
-                 .emit = emit, .ud = ud};
+    dec_ctx c = {.d = d,
+                 .p = src,
+                 .end = len ? src + len : src,
+                 .max_list = max_list_size,
+                 .emit = emit,
+                 .ud = ud};
     int r = 0;
     while (r == 0 && c.p < c.end) {
         /* Recomputed per field: a size update may change the table maximum. Saturating. */
@@ -286,8 +290,8 @@ int pw_hpack_decode_block(pw_hpack_dec *d, const uint8_t *src, size_t len, size_
 int pw_hpack_enc_init(pw_hpack_enc *e, uint32_t table_size)
 {
     memset(e, 0, sizeof(*e));
-    const uint32_t use =
-        table_size < PW_HPACK_ENC_TABLE_SIZE_MAX ? table_size : PW_HPACK_ENC_TABLE_SIZE_MAX;
+    const uint32_t use = table_size < PW_HPACK_ENC_TABLE_SIZE_MAX ? table_size
+                                                                  : PW_HPACK_ENC_TABLE_SIZE_MAX;
     /* The table mirrors the peer's decoder, which starts at table_size; the first
      * pw_hpack_encode_begin() announces our cap and shrinks both (the table is empty). */
     pw_hpack_table_init(&e->table, table_size);
@@ -366,8 +370,8 @@ static size_t str_encode(uint8_t *dst, const uint8_t *s, size_t len)
 
 /* Looks the field up in the dynamic table: returns the HPACK index of an exact match (and sets
  * *exact) or of the newest name match, or 0. */
-static size_t dyn_find(const pw_hpack_table *t, const uint8_t *name, size_t name_len,
-                       uint32_t hash, const uint8_t *value, size_t value_len, int *exact)
+static size_t dyn_find(const pw_hpack_table *t, const uint8_t *name, size_t name_len, uint32_t hash,
+                       const uint8_t *value, size_t value_len, int *exact)
 {
     size_t name_idx = 0;
     *exact = 0;
@@ -398,8 +402,7 @@ int pw_hpack_encode_field(pw_hpack_enc *e, buf *out, const uint8_t *name, size_t
     if (!exact) {
         hash = pw_hpack_hash(name, name_len);
         int dyn_exact;
-        const size_t didx = dyn_find(&e->table, name, name_len, hash, value, value_len,
-                                     &dyn_exact);
+        const size_t didx = dyn_find(&e->table, name, name_len, hash, value, value_len, &dyn_exact);
         if (dyn_exact) {
             exact = 1;
             idx = didx;
@@ -421,9 +424,9 @@ int pw_hpack_encode_field(pw_hpack_enc *e, buf *out, const uint8_t *name, size_t
     int rc = buf_reserve(out, need, &dst);
     if (rc < 0) return rc;
     size_t n;
-    if (indexing) n = int_encode(dst, 0x40, 6, idx);     /* §6.2.1 */
-    else if (never) n = int_encode(dst, 0x10, 4, idx);   /* §6.2.3 */
-    else n = int_encode(dst, 0x00, 4, idx);              /* §6.2.2 */
+    if (indexing) n = int_encode(dst, 0x40, 6, idx);   /* §6.2.1 */
+    else if (never) n = int_encode(dst, 0x10, 4, idx); /* §6.2.3 */
+    else n = int_encode(dst, 0x00, 4, idx);            /* §6.2.2 */
     if (!idx) n += str_encode(dst + n, name, name_len);
     n += str_encode(dst + n, value, value_len);
     assert(n <= need);

@@ -33,7 +33,7 @@ const char *pw_hpack_strerror(int err);
 /* Flags on a decoded or encoded field. */
 /* Literal never indexed (sensitive): keep it so on re-encode (RFC 7541 §6.2.3, §7.1.3). */
 #define PW_HPACK_F_NEVER_INDEXED 0x1u
-#define PW_HPACK_F_NO_INDEX 0x2u      /* encoder: literal without indexing */
+#define PW_HPACK_F_NO_INDEX 0x2u /* encoder: literal without indexing */
 
 /* Default and limits. The table size we accept from a peer's updates is bounded by what we
  * advertised in SETTINGS_HEADER_TABLE_SIZE; a string literal is bounded by the header list cap
@@ -70,17 +70,17 @@ typedef struct pw_hpack_table {
 /* Reads dynamic table entry `i` (0 = newest, i.e. HPACK index 62). The views borrow the entry
  * and stay valid until the table is next modified. Returns 0, or PW_HPACK_ERR_RANGE if
  * i >= t->count. */
-int pw_hpack_table_entry(const pw_hpack_table *t, size_t i, const uint8_t **name,
-                         size_t *name_len, const uint8_t **value, size_t *value_len);
+int pw_hpack_table_entry(const pw_hpack_table *t, size_t i, const uint8_t **name, size_t *name_len,
+                         const uint8_t **value, size_t *value_len);
 
 typedef struct pw_hpack_dec {
     pw_hpack_table table;
     uint32_t settings_max; /* the ceiling we advertised (SETTINGS_HEADER_TABLE_SIZE) */
     uint8_t *scratch;      /* Huffman-decoded strings of the current field, owned */
     size_t scratch_cap;
-    bool update_required;  /* settings_max was lowered below the table max: the next block
+    bool update_required; /* settings_max was lowered below the table max: the next block
                             * must start with a size update (RFC 7541 §4.2) */
-    bool failed;           /* sticky: a previous block was malformed */
+    bool failed;          /* sticky: a previous block was malformed */
 } pw_hpack_dec;
 
 typedef struct pw_hpack_enc {

@@ -5,70 +5,73 @@
 
 #include "proto_wire/pw_hpack_int.h"
 
-#define S(n, v) {n, v, sizeof(n) - 1, sizeof(v) - 1}
+#define S(n, v)                            \
+    {                                      \
+        n, v, sizeof(n) - 1, sizeof(v) - 1 \
+    }
 
 const pw_hpack_static_entry pw_hpack_static_table[PW_HPACK_STATIC_COUNT] = {
-    S(":authority", ""),                  /*  1 */
-    S(":method", "GET"),                  /*  2 */
-    S(":method", "POST"),                 /*  3 */
-    S(":path", "/"),                      /*  4 */
-    S(":path", "/index.html"),            /*  5 */
-    S(":scheme", "http"),                 /*  6 */
-    S(":scheme", "https"),                /*  7 */
-    S(":status", "200"),                  /*  8 */
-    S(":status", "204"),                  /*  9 */
-    S(":status", "206"),                  /* 10 */
-    S(":status", "304"),                  /* 11 */
-    S(":status", "400"),                  /* 12 */
-    S(":status", "404"),                  /* 13 */
-    S(":status", "500"),                  /* 14 */
-    S("accept-charset", ""),              /* 15 */
+    S(":authority", ""),                   /*  1 */
+    S(":method", "GET"),                   /*  2 */
+    S(":method", "POST"),                  /*  3 */
+    S(":path", "/"),                       /*  4 */
+    S(":path", "/index.html"),             /*  5 */
+    S(":scheme", "http"),                  /*  6 */
+    S(":scheme", "https"),                 /*  7 */
+    S(":status", "200"),                   /*  8 */
+    S(":status", "204"),                   /*  9 */
+    S(":status", "206"),                   /* 10 */
+    S(":status", "304"),                   /* 11 */
+    S(":status", "400"),                   /* 12 */
+    S(":status", "404"),                   /* 13 */
+    S(":status", "500"),                   /* 14 */
+    S("accept-charset", ""),               /* 15 */
     S("accept-encoding", "gzip, deflate"), /* 16 */
-    S("accept-language", ""),             /* 17 */
-    S("accept-ranges", ""),               /* 18 */
-    S("accept", ""),                      /* 19 */
-    S("access-control-allow-origin", ""), /* 20 */
-    S("age", ""),                         /* 21 */
-    S("allow", ""),                       /* 22 */
-    S("authorization", ""),               /* 23 */
-    S("cache-control", ""),               /* 24 */
-    S("content-disposition", ""),         /* 25 */
-    S("content-encoding", ""),            /* 26 */
-    S("content-language", ""),            /* 27 */
-    S("content-length", ""),              /* 28 */
-    S("content-location", ""),            /* 29 */
-    S("content-range", ""),               /* 30 */
-    S("content-type", ""),                /* 31 */
-    S("cookie", ""),                      /* 32 */
-    S("date", ""),                        /* 33 */
-    S("etag", ""),                        /* 34 */
-    S("expect", ""),                      /* 35 */
-    S("expires", ""),                     /* 36 */
-    S("from", ""),                        /* 37 */
-    S("host", ""),                        /* 38 */
-    S("if-match", ""),                    /* 39 */
-    S("if-modified-since", ""),           /* 40 */
-    S("if-none-match", ""),               /* 41 */
-    S("if-range", ""),                    /* 42 */
-    S("if-unmodified-since", ""),         /* 43 */
-    S("last-modified", ""),               /* 44 */
-    S("link", ""),                        /* 45 */
-    S("location", ""),                    /* 46 */
-    S("max-forwards", ""),                /* 47 */
-    S("proxy-authenticate", ""),          /* 48 */
-    S("proxy-authorization", ""),         /* 49 */
-    S("range", ""),                       /* 50 */
-    S("referer", ""),                     /* 51 */
-    S("refresh", ""),                     /* 52 */
-    S("retry-after", ""),                 /* 53 */
-    S("server", ""),                      /* 54 */
-    S("set-cookie", ""),                  /* 55 */
-    S("strict-transport-security", ""),   /* 56 */
-    S("transfer-encoding", ""),           /* 57 */
-    S("user-agent", ""),                  /* 58 */
-    S("vary", ""),                        /* 59 */
-    S("via", ""),                         /* 60 */
-    S("www-authenticate", ""),            /* 61 */
+    S("accept-language", ""),              /* 17 */
+    S("accept-ranges", ""),                /* 18 */
+    S("accept", ""),                       /* 19 */
+    S("access-control-allow-origin", ""),  /* 20 */
+    S("age", ""),                          /* 21 */
+    S("allow", ""),                        /* 22 */
+    S("authorization", ""),                /* 23 */
+    S("cache-control", ""),                /* 24 */
+    S("content-disposition", ""),          /* 25 */
+    S("content-encoding", ""),             /* 26 */
+    S("content-language", ""),             /* 27 */
+    S("content-length", ""),               /* 28 */
+    S("content-location", ""),             /* 29 */
+    S("content-range", ""),                /* 30 */
+    S("content-type", ""),                 /* 31 */
+    S("cookie", ""),                       /* 32 */
+    S("date", ""),                         /* 33 */
+    S("etag", ""),                         /* 34 */
+    S("expect", ""),                       /* 35 */
+    S("expires", ""),                      /* 36 */
+    S("from", ""),                         /* 37 */
+    S("host", ""),                         /* 38 */
+    S("if-match", ""),                     /* 39 */
+    S("if-modified-since", ""),            /* 40 */
+    S("if-none-match", ""),                /* 41 */
+    S("if-range", ""),                     /* 42 */
+    S("if-unmodified-since", ""),          /* 43 */
+    S("last-modified", ""),                /* 44 */
+    S("link", ""),                         /* 45 */
+    S("location", ""),                     /* 46 */
+    S("max-forwards", ""),                 /* 47 */
+    S("proxy-authenticate", ""),           /* 48 */
+    S("proxy-authorization", ""),          /* 49 */
+    S("range", ""),                        /* 50 */
+    S("referer", ""),                      /* 51 */
+    S("refresh", ""),                      /* 52 */
+    S("retry-after", ""),                  /* 53 */
+    S("server", ""),                       /* 54 */
+    S("set-cookie", ""),                   /* 55 */
+    S("strict-transport-security", ""),    /* 56 */
+    S("transfer-encoding", ""),            /* 57 */
+    S("user-agent", ""),                   /* 58 */
+    S("vary", ""),                         /* 59 */
+    S("via", ""),                          /* 60 */
+    S("www-authenticate", ""),             /* 61 */
 };
 
 #undef S

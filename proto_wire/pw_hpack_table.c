@@ -42,8 +42,8 @@ void pw_hpack_table_deinit(pw_hpack_table *t)
     memset(t, 0, sizeof(*t));
 }
 
-int pw_hpack_table_entry(const pw_hpack_table *t, size_t i, const uint8_t **name,
-                         size_t *name_len, const uint8_t **value, size_t *value_len)
+int pw_hpack_table_entry(const pw_hpack_table *t, size_t i, const uint8_t **name, size_t *name_len,
+                         const uint8_t **value, size_t *value_len)
 {
     if (i >= t->count) return PW_HPACK_ERR_RANGE;
     const pw_hpack_entry *e = pw_hpack_table_get(t, i);

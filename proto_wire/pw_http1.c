@@ -45,7 +45,8 @@ long pw_http1_parse_request(const uint8_t *b, size_t len, pw_http1_request *req)
     if (i == t0 || i >= (size_t)eol || b[i] != ' ') return PW_HTTP1_INVALID;
     req->target = (pw_http1_view){(const char *)b + t0, i - t0};
     i++;
-    if ((size_t)eol - i != 8 || memcmp(b + i, "HTTP/1.", 7) != 0 || (b[i + 7] != '0' && b[i + 7] != '1'))
+    if ((size_t)eol - i != 8 || memcmp(b + i, "HTTP/1.", 7) != 0 ||
+        (b[i + 7] != '0' && b[i + 7] != '1'))
         return PW_HTTP1_INVALID;
     req->minor_version = b[i + 7] - '0';
     req->keep_alive = req->minor_version == 1;

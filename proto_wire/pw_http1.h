@@ -15,8 +15,8 @@
 #define PW_HTTP1_HEAD_BYTES_MAX 8192
 #define PW_HTTP1_HEADERS_MAX 32
 
-#define PW_HTTP1_PARTIAL (-2) /* need more bytes */
-#define PW_HTTP1_INVALID (-1) /* malformed: answer 400 and close */
+#define PW_HTTP1_PARTIAL (-2)   /* need more bytes */
+#define PW_HTTP1_INVALID (-1)   /* malformed: answer 400 and close */
 #define PW_HTTP1_TOO_LARGE (-3) /* head over PW_HTTP1_HEAD_BYTES_MAX: 431 and close */
 
 typedef struct pw_http1_view {

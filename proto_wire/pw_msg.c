@@ -244,8 +244,8 @@ static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size
                       pw_msg_arena *a, unsigned depth);
 
 /* Decodes one element of fd (wire value f) into dst. */
-static int decode_elem(const pw_msg_field *fd, uint8_t *dst, const pw_pb_field *f,
-                       pw_msg_arena *a, unsigned depth)
+static int decode_elem(const pw_msg_field *fd, uint8_t *dst, const pw_pb_field *f, pw_msg_arena *a,
+                       unsigned depth)
 {
     switch (fd->kind) {
     case PW_MSG_STRING:
@@ -280,8 +280,8 @@ static int decode_repeated(const pw_msg_field *fd, uint8_t *m, const pw_pb_field
 }
 
 /* Decodes a singular field. */
-static int decode_single(const pw_msg_field *fd, uint8_t *m, const pw_pb_field *f,
-                         pw_msg_arena *a, unsigned depth)
+static int decode_single(const pw_msg_field *fd, uint8_t *m, const pw_pb_field *f, pw_msg_arena *a,
+                         unsigned depth)
 {
     int rc;
     if (fd->kind == PW_MSG_MESSAGE) {
@@ -352,8 +352,7 @@ static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size
     return rc;
 }
 
-int pw_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *src, size_t len,
-                  pw_msg_arena *a)
+int pw_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *src, size_t len, pw_msg_arena *a)
 {
     return decode_msg(d, msg, src, len, a, 0);
 }
@@ -384,7 +383,8 @@ static const uint8_t *single_present(const pw_msg_field *fd, const uint8_t *m)
     const uint8_t *v = m + fd->off;
     if (fd->kind == PW_MSG_MESSAGE) v = *(const uint8_t *const *)v;
     if (fd->flags & PW_MSG_F_OPTIONAL) return *(const bool *)(m + fd->pres_off) ? v : NULL;
-    if (fd->flags & PW_MSG_F_ONEOF) return *(const uint32_t *)(m + fd->pres_off) == fd->num ? v : NULL;
+    if (fd->flags & PW_MSG_F_ONEOF)
+        return *(const uint32_t *)(m + fd->pres_off) == fd->num ? v : NULL;
     if (fd->kind == PW_MSG_MESSAGE) return v;
     if (fd->kind == PW_MSG_STRING || fd->kind == PW_MSG_BYTES)
         return ((const pw_pb_bytes *)v)->len ? v : NULL;
@@ -407,7 +407,8 @@ static size_t field_len(const pw_msg_field *fd, const uint8_t *m)
     size_t n = *(const size_t *)(m + fd->aux_off);
     const uint8_t *arr = *(const uint8_t *const *)(m + fd->off);
     if (!n) return 0;
-    if (fd->flags & PW_MSG_F_PACKED) return pw_pb_len_field_len(fd->num, packed_body_len(fd, arr, n));
+    if (fd->flags & PW_MSG_F_PACKED)
+        return pw_pb_len_field_len(fd->num, packed_body_len(fd, arr, n));
     size_t total = 0, es = elem_size(fd);
     for (size_t i = 0; i < n; i++) total += elem_field_len(fd, arr + i * es);
     return total;

@@ -54,7 +54,7 @@
 #define PW_MSG_ARENA_CHUNK_BYTES 4096u
 
 /* Runtime errors, next to pw_pb's (-1001..-1005), outside the errno range. */
-#define PW_MSG_ERR_DEPTH (-1020)    /* sub-messages nested deeper than PW_MSG_DEPTH_MAX */
+#define PW_MSG_ERR_DEPTH (-1020) /* sub-messages nested deeper than PW_MSG_DEPTH_MAX */
 
 typedef enum pw_msg_kind {
     PW_MSG_DOUBLE = 1, /* numbered as FieldDescriptorProto.Type, so the generator copies them */
@@ -89,11 +89,11 @@ struct pw_msg_desc;
 /* One field of a message table (generated; read-only). */
 typedef struct pw_msg_field {
     uint32_t num;
-    uint8_t kind;  /* pw_msg_kind */
-    uint8_t flags; /* pw_msg_flag */
-    uint32_t off;      /* the value; repeated: the array pointer */
-    uint32_t aux_off;  /* repeated: the size_t count */
-    uint32_t pres_off; /* OPTIONAL: bool has_; ONEOF: uint32_t case */
+    uint8_t kind;                  /* pw_msg_kind */
+    uint8_t flags;                 /* pw_msg_flag */
+    uint32_t off;                  /* the value; repeated: the array pointer */
+    uint32_t aux_off;              /* repeated: the size_t count */
+    uint32_t pres_off;             /* OPTIONAL: bool has_; ONEOF: uint32_t case */
     const struct pw_msg_desc *sub; /* MESSAGE: the sub-message's table */
     const char *name;
 } pw_msg_field;
@@ -151,8 +151,7 @@ void *pw_msg_arena_alloc(pw_msg_arena *a, size_t n, size_t align);
 /* Decodes src[0..len) as message `d` into *msg (a struct of d->size bytes; zeroed first).
  * Returns 0 or PW_PB_ERR_* / PW_MSG_ERR_DEPTH / -ENOMEM (see the contract above); on error
  * *msg holds a partial decode that must not be used. Views borrow src; arrays borrow `a`. */
-int pw_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *src, size_t len,
-                  pw_msg_arena *a);
+int pw_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *src, size_t len, pw_msg_arena *a);
 
 /* Encoded size of *msg in bytes (borrowed for the call). */
 size_t pw_msg_size(const pw_msg_desc *d, const void *msg);

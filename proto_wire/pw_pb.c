@@ -229,8 +229,14 @@ static int put_fixed_field(buf *out, uint32_t field, uint64_t v, unsigned width)
     return 0;
 }
 
-int pw_pb_put_uint64(buf *out, uint32_t field, uint64_t v) { return put_varint_field(out, field, v); }
-int pw_pb_put_uint32(buf *out, uint32_t field, uint32_t v) { return put_varint_field(out, field, v); }
+int pw_pb_put_uint64(buf *out, uint32_t field, uint64_t v)
+{
+    return put_varint_field(out, field, v);
+}
+int pw_pb_put_uint32(buf *out, uint32_t field, uint32_t v)
+{
+    return put_varint_field(out, field, v);
+}
 int pw_pb_put_int64(buf *out, uint32_t field, int64_t v)
 {
     return put_varint_field(out, field, (uint64_t)v);

@@ -61,11 +61,11 @@ typedef enum pw_pb_wire_type {
 } pw_pb_wire_type;
 
 /* Decoder errors (negative, outside the errno range so they never collide with -ENOBUFS etc.). */
-#define PW_PB_ERR_TRUNCATED (-1001)      /* input ends inside a tag, varint or fixed value */
-#define PW_PB_ERR_BAD_VARINT (-1002)     /* varint longer than 10 bytes or overflowing 64 bits */
-#define PW_PB_ERR_BAD_WIRE_TYPE (-1003)  /* wire type 3, 4 (groups), 6 or 7 */
-#define PW_PB_ERR_BAD_FIELD (-1004)      /* field number 0 or above PW_PB_FIELD_MAX */
-#define PW_PB_ERR_LEN_OVERFLOW (-1005)   /* LEN value extends beyond the input */
+#define PW_PB_ERR_TRUNCATED (-1001)     /* input ends inside a tag, varint or fixed value */
+#define PW_PB_ERR_BAD_VARINT (-1002)    /* varint longer than 10 bytes or overflowing 64 bits */
+#define PW_PB_ERR_BAD_WIRE_TYPE (-1003) /* wire type 3, 4 (groups), 6 or 7 */
+#define PW_PB_ERR_BAD_FIELD (-1004)     /* field number 0 or above PW_PB_FIELD_MAX */
+#define PW_PB_ERR_LEN_OVERFLOW (-1005)  /* LEN value extends beyond the input */
 
 /* A borrowed byte range. */
 typedef struct pw_pb_bytes {
@@ -194,7 +194,10 @@ static inline size_t pw_pb_varint_len(uint64_t v)
     return (bits + 6) / 7;
 }
 /* Bytes a tag takes. */
-static inline size_t pw_pb_tag_len(uint32_t field) { return pw_pb_varint_len((uint64_t)field << 3); }
+static inline size_t pw_pb_tag_len(uint32_t field)
+{
+    return pw_pb_varint_len((uint64_t)field << 3);
+}
 /* Bytes a whole LEN field with a body of `len` bytes takes. */
 static inline size_t pw_pb_len_field_len(uint32_t field, size_t len)
 {

@@ -142,8 +142,3 @@ uint32_t q_dedup_expire(q_dedup *d, uint64_t now_ms, q_dedup_drop_fn drop, void 
     }
     return k;
 }
-
-uint64_t q_dedup_next_expiry(const q_dedup *d)
-{
-    return d->head < d->tail ? d->ring[d->head & (d->cap - 1)].expiry_ms : UINT64_MAX;
-}

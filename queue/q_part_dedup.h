@@ -58,7 +58,5 @@ q_dedup_ent *q_dedup_add(q_dedup *d, const q_dedup_ent *e, q_dedup_drop_fn drop,
 int q_dedup_reserve(q_dedup *d, uint32_t n);
 /* Drops entries from the head while expired (expiry <= now). Returns how many. */
 uint32_t q_dedup_expire(q_dedup *d, uint64_t now_ms, q_dedup_drop_fn drop, void *ud);
-/* Expiry of the head entry (UINT64_MAX when empty). */
-uint64_t q_dedup_next_expiry(const q_dedup *d);
 
 #endif

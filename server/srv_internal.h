@@ -78,7 +78,6 @@ struct srv_shard {
     /* RPCs answered: [method index + 1][status] (row 0: without a call). Written by this shard
      * only (relaxed), read by any /metrics scrape. */
     _Atomic uint64_t rpc_done[PW_GRPC_METHODS_MAX + 1][PW_GRPC_STATUS_MAX + 1];
-    void *user;
     srv_conn *dirty; /* connections with output produced outside their own callbacks */
 };
 

@@ -32,11 +32,8 @@ static _Thread_local srv_shard *t_self;
 ev_loop *srv_shard_loop(srv_shard *sh) { return sh->loop; }
 int srv_shard_id(const srv_shard *sh) { return sh->id; }
 srv_runtime *srv_shard_runtime(srv_shard *sh) { return sh->rt; }
-void *srv_shard_user(srv_shard *sh) { return sh->user; }
-void srv_shard_set_user(srv_shard *sh, void *ud) { sh->user = ud; }
 srv_shard *srv_shard_self(void) { return t_self; }
 int srv_runtime_nshards(const srv_runtime *rt) { return rt->nshards; }
-srv_shard *srv_runtime_shard(srv_runtime *rt, int i) { return &rt->shards[i]; }
 bool srv_runtime_draining(const srv_runtime *rt) { return atomic_load(&rt->draining) != 0; }
 void srv_runtime_fail(srv_runtime *rt) { atomic_store(&rt->failed, 1); }
 bool srv_runtime_failed(const srv_runtime *rt) { return atomic_load(&rt->failed) != 0; }

@@ -102,12 +102,9 @@ int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks);
 ev_loop *srv_shard_loop(srv_shard *sh);
 int srv_shard_id(const srv_shard *sh);
 srv_runtime *srv_shard_runtime(srv_shard *sh);
-void *srv_shard_user(srv_shard *sh);
-void srv_shard_set_user(srv_shard *sh, void *ud);
 /* The shard whose thread is running (NULL outside shard threads). */
 srv_shard *srv_shard_self(void);
 int srv_runtime_nshards(const srv_runtime *rt);
-srv_shard *srv_runtime_shard(srv_runtime *rt, int i);
 bool srv_runtime_draining(const srv_runtime *rt);
 /* Marks start-up failed (from a shard_init hook): every shard stops without serving and the
  * process exits 1 at once (log the cause first). */

@@ -21,6 +21,7 @@ python3-h2          a second HTTP/2 implementation for the HTTP/2 conformance te
 nghttp2-client      nghttp and h2load: HTTP/2 tests and the RPC benchmark
 curl                /healthz and /metrics tests, as an operator would call them
 clang               libFuzzer targets (make fuzz)
+clang-format        make format / make format-check (.clang-format), run in make test
 libclang-rt-14-dev  the libFuzzer and sanitizer runtimes clang links
 libgrpc++-dev       the C++ gRPC peer server of the benchmarks and interop tests
 protobuf-compiler-grpc  generates that peer from proto/

@@ -26,9 +26,11 @@ int cli_fail(const rq_status *st)
     switch (st->code) {
     case RQ_ECONNECT: return CLI_EX_CONNECT;
     case RQ_EINVAL: return CLI_EX_USAGE;
-    case PW_GRPC_INVALID_ARGUMENT: case PW_GRPC_NOT_FOUND: case PW_GRPC_FAILED_PRECONDITION:
-    case PW_GRPC_ALREADY_EXISTS: case PW_GRPC_OUT_OF_RANGE:
-        return CLI_EX_REJECTED;
+    case PW_GRPC_INVALID_ARGUMENT:
+    case PW_GRPC_NOT_FOUND:
+    case PW_GRPC_FAILED_PRECONDITION:
+    case PW_GRPC_ALREADY_EXISTS:
+    case PW_GRPC_OUT_OF_RANGE: return CLI_EX_REJECTED;
     default: return CLI_EX_SERVER;
     }
 }
@@ -56,7 +58,6 @@ const char *cli_optval(cli_args *a, int *i)
 
 int cli_need_one(cli_args *a, const char *what)
 {
-    if (a->n != 2 || a->v[1][0] == '-')
-        return cli_usage("%s takes exactly one %s", a->v[0], what);
+    if (a->n != 2 || a->v[1][0] == '-') return cli_usage("%s takes exactly one %s", a->v[0], what);
     return 0;
 }

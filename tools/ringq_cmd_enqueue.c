@@ -136,7 +136,8 @@ int cmd_enqueue(cli_args *a)
         free(line);
         if (!lines) rc = cli_usage("out of memory");
         else if (rc == CLI_EX_OK) rc = enqueue_flush(a, queue, specs, k, lines);
-        else for (size_t i = 0; i < k; i++) free(lines[i]);
+        else
+            for (size_t i = 0; i < k; i++) free(lines[i]);
         if (rc == CLI_EX_OK && !any_line) fputs("ringq: no input: nothing enqueued\n", stderr);
         free(lines);
     }

@@ -155,9 +155,10 @@ int cmd_config(cli_args *a)
         putchar('\n');
     } else {
         printf("max_attempts=%u lease_ms=%u backoff_base_ms=%" PRIu64 " backoff_max_ms=%" PRIu64
-               " dead_letter=%s dedup_window_ms=%" PRIu64 "\n", q.config.max_attempts,
-               q.config.lease_ms, q.config.backoff_base_ms, q.config.backoff_max_ms,
-               q.config.dead_letter ? "on" : "off", q.config.dedup_window_ms);
+               " dead_letter=%s dedup_window_ms=%" PRIu64 "\n",
+               q.config.max_attempts, q.config.lease_ms, q.config.backoff_base_ms,
+               q.config.backoff_max_ms, q.config.dead_letter ? "on" : "off",
+               q.config.dedup_window_ms);
     }
     return CLI_EX_OK;
 }

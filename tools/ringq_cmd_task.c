@@ -50,8 +50,9 @@ int cmd_peek(cli_args *a)
         }
         printf("]\n");
     } else {
-        if (show) fmt_head("%-24s %-7s %4s %8s  %-24s %9s  %s", "ID", "STATE", "PRIO",
-                           "ATTEMPTS", "ENQUEUED/DUE (UTC)", "BYTES", "PAYLOAD");
+        if (show)
+            fmt_head("%-24s %-7s %4s %8s  %-24s %9s  %s", "ID", "STATE", "PRIO", "ATTEMPTS",
+                     "ENQUEUED/DUE (UTC)", "BYTES", "PAYLOAD");
         for (size_t i = 0; i < show; i++) {
             const rq_task_info *t = ts[i];
             char att[24];
@@ -65,9 +66,12 @@ int cmd_peek(cli_args *a)
             fmt_preview(t->payload, t->payload_len, 48);
             putchar('\n');
         }
-        if (show == 0) printf("no %s tasks in %s\n", state == RQ_STATE_READY ? "ready"
-                              : state == RQ_STATE_DELAYED ? "delayed" : "ready or delayed",
-                              queue);
+        if (show == 0)
+            printf("no %s tasks in %s\n",
+                   state == RQ_STATE_READY     ? "ready"
+                   : state == RQ_STATE_DELAYED ? "delayed"
+                                               : "ready or delayed",
+                   queue);
         else if (more) printf("(more tasks follow: --limit N shows up to 1000)\n");
     }
     rq_task_infos_free(ts, n);
@@ -114,8 +118,9 @@ int cmd_dead(cli_args *a)
     if (rq_list_dead(a->c, queue, (size_t)limit, &ts, &n, &st)) return cli_fail(&st);
     if (a->json) putchar('[');
     else if (n == 0) printf("no dead tasks in %s\n", queue);
-    else fmt_head("%-24s %8s  %-24s  %-30s %s", "ID", "ATTEMPTS", "ENQUEUED (UTC)",
-                  "LAST ERROR", "PAYLOAD");
+    else
+        fmt_head("%-24s %8s  %-24s  %-30s %s", "ID", "ATTEMPTS", "ENQUEUED (UTC)", "LAST ERROR",
+                 "PAYLOAD");
     for (size_t i = 0; i < n; i++) {
         const rq_task_info *t = ts[i];
         if (a->json) {

@@ -93,8 +93,8 @@ void fmt_json_task_info(const rq_task_info *t)
     printf(",\"state\":\"%s\",\"priority\":%u,\"attempts\":%u,\"max_attempts\":%u,"
            "\"enqueued_unix_ms\":%" PRIu64 ",\"due_unix_ms\":%" PRIu64 ",\"enqueued\":\"%s\","
            "\"due\":",
-           rq_state_name(t->state), t->priority, t->attempts, t->max_attempts,
-           t->enqueued_unix_ms, t->due_unix_ms, enq);
+           rq_state_name(t->state), t->priority, t->attempts, t->max_attempts, t->enqueued_unix_ms,
+           t->due_unix_ms, enq);
     if (t->due_unix_ms) printf("\"%s\",", due);
     else fputs("null,", stdout);
     fmt_json_payload(t->payload, t->payload_len);
@@ -122,8 +122,8 @@ void fmt_head(const char *fmt, ...)
 
 void fmt_table_head(void)
 {
-    fmt_head("%-32s %10s %10s %10s %10s %9s %9s %s", "QUEUE", "READY", "DELAYED", "LEASED",
-             "DEAD", "ENQ/S", "ACK/S", "PAUSED");
+    fmt_head("%-32s %10s %10s %10s %10s %9s %9s %s", "QUEUE", "READY", "DELAYED", "LEASED", "DEAD",
+             "ENQ/S", "ACK/S", "PAUSED");
 }
 
 void fmt_table_row(const rq_queue_info *q)
@@ -212,7 +212,7 @@ void fmt_color_init(bool json)
 const char *fmt_on(fmt_color c)
 {
     static const char *const sgr[] = {
-        [FMT_BOLD] = "\033[1m", [FMT_RED] = "\033[31m", [FMT_GREEN] = "\033[32m",
+        [FMT_BOLD] = "\033[1m",    [FMT_RED] = "\033[31m",  [FMT_GREEN] = "\033[32m",
         [FMT_YELLOW] = "\033[33m", [FMT_CYAN] = "\033[36m",
     };
     return g_color ? sgr[c] : "";

@@ -67,8 +67,8 @@ static void on_progress(void *ud, uint32_t done, uint32_t total)
 static void print_err(const char *what, const char *dir, const q_log_err *e)
 {
     printf("%s: file=%s pos=%" PRIu64 " offset=%" PRIu64 " bytes=%" PRIu64 " synced=%" PRIu64
-           " why=\"%s\"\n", what, e->file, e->pos, e->offset, e->bytes, e->synced,
-           e->why ? e->why : "");
+           " why=\"%s\"\n",
+           what, e->file, e->pos, e->offset, e->bytes, e->synced, e->why ? e->why : "");
     if (e->kept[0]) printf("set aside: %s/%s\n", dir, e->kept);
 }
 
@@ -149,7 +149,8 @@ static int cmd_stats(q_log *log, bool segments)
         uint32_t used, bytes;
         q_log_segment_info(log, i, name, &base, &end, &used, &bytes);
         printf("segment=%s first=%" PRIu64 " end=%" PRIu64 " records=%" PRIu64
-               " used=%u bytes=%u\n", name, base, end, end - base, used, bytes);
+               " used=%u bytes=%u\n",
+               name, base, end, end - base, used, bytes);
     }
     return 0;
 }
@@ -178,8 +179,7 @@ int main(int argc, char **argv)
         else usage();
     }
     bool salvage = strcmp(cmd, "salvage") == 0;
-    if (!salvage && strcmp(cmd, "dump") && strcmp(cmd, "verify") && strcmp(cmd, "stats"))
-        usage();
+    if (!salvage && strcmp(cmd, "dump") && strcmp(cmd, "verify") && strcmp(cmd, "stats")) usage();
     log_set_level(LOG_ERROR); /* the findings are printed below, once */
     q_log *log;
     q_log_err err;

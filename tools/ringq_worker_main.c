@@ -172,8 +172,7 @@ static void finish(handler *h)
             snprintf(reason, sizeof reason, "worker shutting down");
         else if (WIFEXITED(h->wstatus))
             snprintf(reason, sizeof reason, "exit status %d", WEXITSTATUS(h->wstatus));
-        else
-            snprintf(reason, sizeof reason, "killed by signal %d", WTERMSIG(h->wstatus));
+        else snprintf(reason, sizeof reason, "killed by signal %d", WTERMSIG(h->wstatus));
         if (h->killed == KILL_SHUTDOWN) no.has_delay = true; /* delay 0: back at once */
         rq_work_nack(A.w, id, &no, rid);
         log_warn("task failed", "task=%s queue=%s attempt=%u ms=%llu reason=\"%s\"", id,
@@ -353,9 +352,16 @@ static int spawn(handler *h)
 {
     int in[2], out[2], err[2];
     if (pipe2(in, O_CLOEXEC) < 0) return -errno;
-    if (pipe2(out, O_CLOEXEC) < 0) { close(in[0]); close(in[1]); return -errno; }
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        close(in[0]);
+        close(in[1]);
+        return -errno;
+    }
     if (pipe2(err, O_CLOEXEC) < 0) {
-        close(in[0]); close(in[1]); close(out[0]); close(out[1]);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
         return -errno;
     }
     posix_spawn_file_actions_t fa;
@@ -386,7 +392,9 @@ static int spawn(handler *h)
     close(out[1]);
     close(err[1]);
     if (rc != 0) {
-        close(in[1]); close(out[0]); close(err[0]);
+        close(in[1]);
+        close(out[0]);
+        close(err[0]);
         return -rc;
     }
     h->in_fd = in[1];
@@ -444,7 +452,8 @@ static void on_task(rq_work *w, void *ud, rq_task *t)
         h->exited = true;
     }
     ev_timer_start(A.loop, &h->extend_timer, h->started_ns + extend_period_ns());
-    ev_timer_start(A.loop, &h->timeout_timer, h->started_ns + (uint64_t)A.timeout_ms * RT_NS_PER_MS);
+    ev_timer_start(A.loop, &h->timeout_timer,
+                   h->started_ns + (uint64_t)A.timeout_ms * RT_NS_PER_MS);
 }
 
 /* gRPC INVALID_ARGUMENT: the server refused the request as written. */
@@ -460,8 +469,9 @@ static void on_result(rq_work *w, void *ud, uint64_t rid, int code, const char *
         A.done = true;
         return;
     }
-    if (code) log_warn("request failed", "request=%llu code=%s message=\"%s\"",
-                       (unsigned long long)rid, rq_status_name(code), msg);
+    if (code)
+        log_warn("request failed", "request=%llu code=%s message=\"%s\"", (unsigned long long)rid,
+                 rq_status_name(code), msg);
     check_done();
 }
 
@@ -470,8 +480,7 @@ static void on_state(rq_work *w, void *ud, bool up, const rq_status *why)
     if (up) {
         if (A.failures)
             log_info("subscribed", "addr=%s after_failures=%u", rq_client_addr(A.c), A.failures);
-        else
-            log_info("subscribed", "addr=%s", rq_client_addr(A.c));
+        else log_info("subscribed", "addr=%s", rq_client_addr(A.c));
         A.failures = 0;
         return;
     }
@@ -560,7 +569,8 @@ int main(int argc, char **argv)
         } else if (strcmp(s, "--lease-ms") == 0) {
             if (!num(v, &A.lease_ms) || !A.lease_ms) return bad("bad --lease-ms '%s'", v ? v : "");
         } else if (strcmp(s, "--timeout-ms") == 0) {
-            if (!num(v, &A.timeout_ms) || !A.timeout_ms) return bad("bad --timeout-ms '%s'", v ? v : "");
+            if (!num(v, &A.timeout_ms) || !A.timeout_ms)
+                return bad("bad --timeout-ms '%s'", v ? v : "");
         } else if (strcmp(s, "--grace-ms") == 0) {
             if (!num(v, &A.grace_ms)) return bad("bad --grace-ms '%s'", v ? v : "");
         } else if (strcmp(s, "--log-level") == 0 && v) {
@@ -604,7 +614,8 @@ int main(int argc, char **argv)
     wk_mesh_opts mo = {.n_shards = 1, .n_threads = (int)A.concurrency};
     wk_pool_opts po = {.n_threads = (int)A.concurrency, .first_ep = 1};
     A.hs = calloc(A.concurrency, sizeof *A.hs);
-    if (!A.hs || wk_mesh_create(&mo, &A.mesh) < 0 || wk_mesh_loop_init(&A.ml, A.mesh, 0, A.loop) < 0 ||
+    if (!A.hs || wk_mesh_create(&mo, &A.mesh) < 0 ||
+        wk_mesh_loop_init(&A.ml, A.mesh, 0, A.loop) < 0 ||
         wk_pool_create(&po, A.mesh, &A.pool) < 0 || A.sfd < 0) {
         fprintf(stderr, "ringq-worker: cannot start the worker pool\n");
         return 1;

@@ -130,10 +130,7 @@ int wk_mesh_set_waker(wk_mesh *m, int ep, wk_wake_fn fn, void *ctx)
     return 0;
 }
 
-void wk_mesh_get_stats(const wk_mesh *m, int ep, wk_mesh_stats *out)
-{
-    *out = m->ep[ep].st;
-}
+void wk_mesh_get_stats(const wk_mesh *m, int ep, wk_mesh_stats *out) { *out = m->ep[ep].st; }
 
 bool wk_mesh_asleep(const wk_mesh *m, int ep)
 {

@@ -99,13 +99,13 @@ typedef struct wk_mesh_opts {
 } wk_mesh_opts;
 
 typedef struct wk_mesh_stats {
-    uint64_t sent;       /* messages accepted from this endpoint */
-    uint64_t received;   /* messages run on this shard */
-    uint64_t cross;      /* messages this endpoint sent to, or ran from, another endpoint
+    uint64_t sent;     /* messages accepted from this endpoint */
+    uint64_t received; /* messages run on this shard */
+    uint64_t cross;    /* messages this endpoint sent to, or ran from, another endpoint
                             (self-lane traffic excluded): what starts an adaptive spin */
-    uint64_t wakes;      /* wake-ups this endpoint sent (receivers or blocked senders) */
-    uint64_t full;       /* sends that met a full lane (-EAGAIN or parked) */
-    uint64_t sleeps;     /* times this endpoint announced it may sleep (set its flag to 1);
+    uint64_t wakes;    /* wake-ups this endpoint sent (receivers or blocked senders) */
+    uint64_t full;     /* sends that met a full lane (-EAGAIN or parked) */
+    uint64_t sleeps;   /* times this endpoint announced it may sleep (set its flag to 1);
                             each announcement pays for at most one wake-up, so the sum of
                             wakes over all endpoints <= the sum of sleeps */
 } wk_mesh_stats;

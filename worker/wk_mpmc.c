@@ -6,7 +6,7 @@
 #include <string.h>
 
 _Static_assert((WK_MPMC_CAP_MAX & (WK_MPMC_CAP_MAX - 1)) == 0, "cap max is a power of two");
-_Static_assert((uint64_t)WK_MPMC_CAP_MAX * (WK_MPMC_ELEM_BYTES_MAX + 8) <= (1ull << 32),
+_Static_assert((uint64_t)WK_MPMC_CAP_MAX *(WK_MPMC_ELEM_BYTES_MAX + 8) <= (1ull << 32),
                "largest ring stays under 4 GiB");
 
 typedef struct wk_cell {
@@ -33,7 +33,8 @@ int wk_mpmc_init(wk_mpmc *q, uint32_t cap, uint32_t elem_size)
     q->elem_size = elem_size;
     q->stride = stride;
     /* Relaxed: init happens before the ring is shared (thread creation orders it). */
-    for (uint64_t i = 0; i < cap; i++) atomic_store_explicit(&cell_at(q, i)->seq, i, memory_order_relaxed);
+    for (uint64_t i = 0; i < cap; i++)
+        atomic_store_explicit(&cell_at(q, i)->seq, i, memory_order_relaxed);
     atomic_store_explicit(&q->enq_pos, 0, memory_order_relaxed);
     atomic_store_explicit(&q->deq_pos, 0, memory_order_relaxed);
     return 0;

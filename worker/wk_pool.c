@@ -20,18 +20,15 @@ typedef struct wk_worker {
     wk_pool *pool;
     pthread_t th;
     int ep;
-    /* Written by this worker, read by anyone for stats. Relaxed: counters only. */
-    _Atomic uint64_t ran;
-    _Atomic uint64_t cancelled;
 } wk_worker;
 
 struct wk_pool {
-    wk_mpmc q;                     /* wk_job pointers; 2 x queue_cap cells (see submit) */
-    uint32_t queue_cap;            /* jobs waiting for a worker, at most */
-    _Atomic uint32_t queued;       /* jobs submitted and not yet taken by a worker */
+    wk_mpmc q;               /* wk_job pointers; 2 x queue_cap cells (see submit) */
+    uint32_t queue_cap;      /* jobs waiting for a worker, at most */
+    _Atomic uint32_t queued; /* jobs submitted and not yet taken by a worker */
     alignas(WK_CACHE_LINE_BYTES) _Atomic int state;
-    _Atomic uint32_t submitting;   /* submits between their state check and their push */
-    wk_park park;                  /* idle workers */
+    _Atomic uint32_t submitting; /* submits between their state check and their push */
+    wk_park park;                /* idle workers */
     wk_mesh *mesh;
     int n;
     wk_worker *w;
@@ -51,10 +48,8 @@ static void run_one(wk_pool *p, wk_worker *w, wk_job *job)
      * races with a stop. */
     if (atomic_load_explicit(&p->state, memory_order_relaxed) == WK_POOL_CANCELLING) {
         res = -ECANCELED;
-        atomic_fetch_add_explicit(&w->cancelled, 1, memory_order_relaxed);
     } else {
         res = job->run(job);
-        atomic_fetch_add_explicit(&w->ran, 1, memory_order_relaxed);
     }
     wk_msg msg = {.fn = on_job_done, .arg = job, .arg2 = (uint64_t)(int64_t)res};
     /* Blocks while the lane to the shard is full; the job itself is delivered through the lane's
@@ -113,8 +108,8 @@ int wk_pool_create(const wk_pool_opts *o, wk_mesh *m, wk_pool **out)
         o->first_ep < wk_mesh_shards(m) || o->first_ep + o->n_threads > wk_mesh_endpoints(m))
         return -EINVAL;
     uint32_t cap = o->queue_cap ? o->queue_cap : WK_POOL_QUEUE_CAP_DEFAULT;
-    wk_pool *p = aligned_alloc(WK_CACHE_LINE_BYTES,
-                               (sizeof *p + WK_CACHE_LINE_BYTES - 1) & ~(size_t)(WK_CACHE_LINE_BYTES - 1));
+    wk_pool *p = aligned_alloc(WK_CACHE_LINE_BYTES, (sizeof *p + WK_CACHE_LINE_BYTES - 1) &
+                                                        ~(size_t)(WK_CACHE_LINE_BYTES - 1));
     if (!p) return -ENOMEM;
     if (cap < 2 || (cap & (cap - 1)) != 0 || cap > WK_MPMC_CAP_MAX / 2) {
         free(p);
@@ -143,8 +138,6 @@ int wk_pool_create(const wk_pool_opts *o, wk_mesh *m, wk_pool **out)
         wk_worker *w = &p->w[i];
         w->pool = p;
         w->ep = o->first_ep + i;
-        atomic_store_explicit(&w->ran, 0, memory_order_relaxed);
-        atomic_store_explicit(&w->cancelled, 0, memory_order_relaxed);
         r = pthread_create(&w->th, NULL, worker_main, w);
         if (r != 0) {
             wk_pool_destroy(p); /* joins the p->n already started */
@@ -192,10 +185,8 @@ void wk_pool_stop(wk_pool *p, wk_pool_stop_mode mode)
     /* seq_cst: the stop half of the shutdown Dekker pair. Only moves forward
      * (RUNNING -> DRAINING -> CANCELLING). */
     int cur = atomic_load_explicit(&p->state, memory_order_seq_cst);
-    while (cur < want &&
-           !atomic_compare_exchange_weak_explicit(&p->state, &cur, want, memory_order_seq_cst,
-                                                  memory_order_seq_cst)) {
-    }
+    while (cur < want && !atomic_compare_exchange_weak_explicit(
+                             &p->state, &cur, want, memory_order_seq_cst, memory_order_seq_cst)) {}
     wk_park_notify(&p->park, true);
 }
 
@@ -203,16 +194,6 @@ wk_pool_state wk_pool_get_state(const wk_pool *p)
 {
     /* Relaxed: an observation. */
     return (wk_pool_state)atomic_load_explicit(&p->state, memory_order_relaxed);
-}
-
-void wk_pool_get_stats(const wk_pool *p, wk_pool_stats *out)
-{
-    out->ran = out->cancelled = 0;
-    for (int i = 0; i < p->n; i++) {
-        /* Relaxed: counters. */
-        out->ran += atomic_load_explicit(&p->w[i].ran, memory_order_relaxed);
-        out->cancelled += atomic_load_explicit(&p->w[i].cancelled, memory_order_relaxed);
-    }
 }
 
 void wk_pool_destroy(wk_pool *p)

@@ -57,11 +57,6 @@ typedef struct wk_pool_opts {
     uint32_t queue_cap; /* jobs waiting for a worker at most; power of two; 0: default */
 } wk_pool_opts;
 
-typedef struct wk_pool_stats {
-    uint64_t ran;       /* jobs whose run was called */
-    uint64_t cancelled; /* jobs completed with -ECANCELED without running */
-} wk_pool_stats;
-
 /* Starts the workers (they inherit the caller's signal mask). Returns 0 and *out, or -EINVAL,
  * -ENOMEM, or the pthread_create error negated (no thread is left running then). */
 int wk_pool_create(const wk_pool_opts *opts, wk_mesh *m, wk_pool **out);
@@ -74,8 +69,6 @@ int wk_pool_submit(wk_pool *p, int shard, wk_job *job);
  * DRAIN after CANCEL changes nothing. */
 void wk_pool_stop(wk_pool *p, wk_pool_stop_mode mode);
 wk_pool_state wk_pool_get_state(const wk_pool *p);
-/* Any thread: counters so far (relaxed; exact once destroy has joined the workers). */
-void wk_pool_get_stats(const wk_pool *p, wk_pool_stats *out);
 /* Stops with DRAIN unless already stopped, joins the workers, frees the pool. Not on a shard
  * thread that workers may be completing to (it would stop polling while they wait on it). */
 void wk_pool_destroy(wk_pool *p);

@@ -6,7 +6,7 @@
 
 _Static_assert(WK_CACHE_LINE_BYTES >= 64, "indexes must not share a 64-byte line");
 _Static_assert((WK_SPSC_CAP_MAX & (WK_SPSC_CAP_MAX - 1)) == 0, "cap max is a power of two");
-_Static_assert((uint64_t)WK_SPSC_CAP_MAX * WK_SPSC_ELEM_BYTES_MAX <= (1ull << 32),
+_Static_assert((uint64_t)WK_SPSC_CAP_MAX *WK_SPSC_ELEM_BYTES_MAX <= (1ull << 32),
                "largest ring stays under 4 GiB");
 
 int wk_spsc_init(wk_spsc *r, uint32_t cap, uint32_t elem_size)

@@ -49,7 +49,7 @@ typedef struct wk_spsc {
     uint64_t head_cache;  /* producer-private: last head seen */
     /* Consumer's line. */
     alignas(WK_CACHE_LINE_BYTES) _Atomic uint64_t head; /* [tail - cap, head) writable */
-    uint64_t tail_cache; /* consumer-private: last tail seen */
+    uint64_t tail_cache;                                /* consumer-private: last tail seen */
     /* Read-only after init. */
     alignas(WK_CACHE_LINE_BYTES) uint8_t *slots;
     uint64_t mask;
