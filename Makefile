@@ -137,7 +137,7 @@ $(PWMSGS_O): $(PWMSGS_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 # Objects that may include the generated header wait for it (after the first build -MMD knows).
-GEN_USERS = $(call objs_of,$(call lib_srcs,client) $(wildcard bench/*.c tests/fuzz/*.c) $(TEST_SRCS)) \
+GEN_USERS = $(call objs_of,$(call lib_srcs,client) $(wildcard server/*.c) $(wildcard bench/*.c tests/fuzz/*.c) $(TEST_SRCS)) \
             $(patsubst %.c,$(BUILD)/pic/%.o,$(call lib_srcs,client))
 $(GEN_USERS): | $(PWMSGS_H)
 
