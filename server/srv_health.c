@@ -73,6 +73,11 @@ static void on_check(pw_grpc_call *c, const uint8_t *msg, size_t len)
 
 static void on_list(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
+    pwm_grpc_health_v1_HealthListRequest req;
+    pw_msg_arena a;
+    if (srv_msg_decode(c, &pwm_grpc_health_v1_HealthListRequest_desc, &req, msg, len, &a) < 0)
+        return;
+    pw_msg_arena_deinit(&a);
     pwm_grpc_health_v1_HealthCheckResponse st[SRV_HEALTH_SERVICES_MAX];
     pwm_grpc_health_v1_HealthListResponse_StatusesEntry e[SRV_HEALTH_SERVICES_MAX];
     int n = g_nservices;
