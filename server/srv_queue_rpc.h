@@ -5,6 +5,8 @@
 #include "proto_wire/pw_msgs.h"
 #include "server/srv_queue_int.h"
 
+/* ---- srv_queue_ack.c ---- */
+
 /* An Ack fanned out to the partitions its ids live in; `done` runs on the origin shard when
  * every partition has answered (codes[i]/whys[i] answer ids[i]). */
 typedef struct srv_ack_fanout {
@@ -32,6 +34,12 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
 int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out);
 /* Frees the fan-out (raw is freed too). */
 void srv_ack_fanout_free(srv_ack_fanout *fo);
+
+/* "<digits>-<digits>": the shape of our ids, even when out of range (then NOT_FOUND rather than
+ * INVALID_ARGUMENT). */
+bool srv_id_shaped(const char *s, size_t n);
+
+/* ---- srv_queue_rpc.c ---- */
 
 /* Routing, with the key the origin decoded (a view, read during the call only): by a task id
  * (sets j->tag to the task id within its partition) or by a queue name. 0 when dispatched; -1
@@ -67,9 +75,7 @@ int srv_route_by_id(srv_job *j, srv_by_id kind, pw_pb_bytes id, srv_job_done_fn 
 int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, uint32_t lease_ms,
                      bool framed, buf *out, q_err *err);
 
-bool srv_id_shaped(const char *s, size_t n);
-
-/* srv_queue_work.c */
+/* ---- srv_queue_work.c ---- */
 int srv_work_add_method(pw_grpc_server *g);
 /* Drain: ends this shard's Work streams with UNAVAILABLE. Shard thread only. */
 void srv_work_drain_shard(void);
