@@ -119,11 +119,13 @@ static void on_watch(pw_grpc_call *c, const uint8_t *msg, size_t len)
     }
     w->call = c;
     w->idx = find_service(req.service.ptr, req.service.len);
-    w->last_sent = w->idx < 0 ? SRV_HEALTH_SERVICE_UNKNOWN : atomic_load(&g_services[w->idx].status);
+    int st = w->idx < 0 ? SRV_HEALTH_SERVICE_UNKNOWN : atomic_load(&g_services[w->idx].status);
     pw_grpc_call_ref(c);
     w->next = t_watchers;
     t_watchers = w;
-    send_status(c, w->last_sent);
+    /* A first status that could not be sent (no memory, output full) goes out with the next
+     * notify: last_sent stays one no status has. */
+    w->last_sent = send_status(c, st) == 0 ? st : -1;
 }
 
 static void on_watch_cancel(pw_grpc_call *c, pw_grpc_status st) { watcher_remove(c); }
