@@ -241,7 +241,7 @@ static void redrive_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_Redrive
     for (uint32_t k = 0; k < n; k++) {
         uint32_t part;
         uint64_t id;
-        if (q_id_parse((const char *)r->ids[k].ptr, r->ids[k].len, &part, &id) != 0 || part != sp->no)
+        if (q_id_parse(srv_chars(r->ids[k]), r->ids[k].len, &part, &id) != 0 || part != sp->no)
             bad[k] = true;
         else
             gids[good++] = id;
@@ -386,7 +386,8 @@ static uint32_t list_part_max(uint32_t page, uint32_t nparts)
 static void run_list_part(srv_job *j, srv_part *sp)
 {
     list_ctx *lc = j->ctx;
-    const char *tok = (const char *)j->req; /* the job's copy of page_token (may be empty) */
+    /* the job's copy of page_token (empty: no copy, j->req NULL) */
+    const char *tok = j->req_len ? (const char *)j->req : "";
     size_t tl = j->req_len;
     q_queue_info *out = calloc(lc->part_max, sizeof *out);
     uint32_t n = 0;

@@ -62,7 +62,7 @@ static void on_check(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (srv_msg_decode(c, &pwm_grpc_health_v1_HealthCheckRequest_desc, &req, msg, len, &a) < 0)
         return;
     pw_msg_arena_deinit(&a); /* no sub-messages: only the service view, borrowed from msg */
-    int i = find_service(req.service.ptr, req.service.len);
+    int i = find_service((const uint8_t *)srv_chars(req.service), req.service.len);
     if (i < 0) {
         pw_grpc_call_finish(c, PW_GRPC_NOT_FOUND, "unknown service");
         return;
@@ -118,7 +118,7 @@ static void on_watch(pw_grpc_call *c, const uint8_t *msg, size_t len)
         return;
     }
     w->call = c;
-    w->idx = find_service(req.service.ptr, req.service.len);
+    w->idx = find_service((const uint8_t *)srv_chars(req.service), req.service.len);
     int st = w->idx < 0 ? SRV_HEALTH_SERVICE_UNKNOWN : atomic_load(&g_services[w->idx].status);
     pw_grpc_call_ref(c);
     w->next = t_watchers;

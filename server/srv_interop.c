@@ -240,7 +240,7 @@ static pw_grpc_status queue_request(interop_call *ic, const pwm_grpc_testing_Str
     if (es && es->code != 0) {
         ic->status = es->code < 0 || es->code > PW_GRPC_STATUS_MAX ? PW_GRPC_UNKNOWN : (pw_grpc_status)es->code;
         free(ic->status_msg);
-        ic->status_msg = strndup((const char *)es->message.ptr, es->message.len);
+        ic->status_msg = strndup(srv_chars(es->message), es->message.len);
         if (!ic->status_msg) return PW_GRPC_RESOURCE_EXHAUSTED;
         ic->finish_pending = true;
     }

@@ -22,6 +22,10 @@
 /* First chunk the arena asks for, in bytes: one request of a few tasks fits. */
 #define SRV_MSG_ARENA_CHUNK_BYTES 4096u
 
+/* The bytes of a decoded string/bytes view as a pointer that is never NULL: an absent field
+ * decodes to {NULL, 0}, and memcmp/memcpy/strndup must not see NULL even for 0 bytes. */
+static inline const char *srv_chars(pw_pb_bytes b) { return b.ptr ? (const char *)b.ptr : ""; }
+
 /* Decodes msg[0..len) as `d` into *out (a struct of d->size bytes) with arena `a`, which this
  * initialises (a heap arena bounded by SRV_MSG_ARENA_BYTES_MAX; the caller deinits it after a
  * 0 return, when done with *out). Views in *out borrow msg. Returns 0; on a malformed body

@@ -22,21 +22,19 @@
 static void task_spec_view(const pwm_ringq_v1_TaskSpec *spec, q_task_spec *t, q_header *hdrs)
 {
     memset(t, 0, sizeof *t);
-    t->payload = spec->payload.ptr;
+    t->payload = (const uint8_t *)srv_chars(spec->payload);
     t->payload_len = (uint32_t)spec->payload.len;
     t->headers = hdrs;
     t->nheaders = (uint32_t)spec->headers_count;
     for (size_t i = 0; i < spec->headers_count; i++)
-        hdrs[i] = (q_header){(const char *)spec->headers[i].key.ptr,
-                             (uint32_t)spec->headers[i].key.len,
-                             (const char *)spec->headers[i].value.ptr,
-                             (uint32_t)spec->headers[i].value.len};
+        hdrs[i] = (q_header){srv_chars(spec->headers[i].key), (uint32_t)spec->headers[i].key.len,
+                             srv_chars(spec->headers[i].value), (uint32_t)spec->headers[i].value.len};
     t->priority = spec->priority;
     t->delay_ms = spec->delay_ms;
     t->not_before_ms = spec->not_before_unix_ms;
     t->max_attempts = spec->max_attempts;
     t->lease_ms = spec->lease_ms;
-    t->key = (const char *)spec->idempotency_key.ptr;
+    t->key = srv_chars(spec->idempotency_key);
     t->key_len = (uint32_t)spec->idempotency_key.len;
 }
 

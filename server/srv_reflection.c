@@ -63,7 +63,7 @@ static int add_symbol(const char *prefix, pw_pb_bytes name, int file, bool is_me
         s[pl] = '.';
         k = pl + 1;
     }
-    memcpy(s + k, name.ptr, name.len);
+    memcpy(s + k, srv_chars(name), name.len);
     s[k + name.len] = 0;
     g_syms[g_nsyms++] = (refl_symbol){s, file, is_message};
     return 0;
@@ -227,12 +227,13 @@ static void answer(refl_answer *an, const pwm_grpc_reflection_v1_ServerReflectio
     int fi;
     switch (req->message_request_case) {
     case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_file_by_filename:
-        fi = find_file(req->file_by_filename.ptr, req->file_by_filename.len);
+        fi = find_file((const uint8_t *)srv_chars(req->file_by_filename), req->file_by_filename.len);
         if (fi >= 0) reply_files(out, &an->files, an->file_bytes, fi);
         else reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "file not found");
         break;
     case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_file_containing_symbol:
-        fi = find_symbol(req->file_containing_symbol.ptr, req->file_containing_symbol.len, NULL);
+        fi = find_symbol((const uint8_t *)srv_chars(req->file_containing_symbol),
+                         req->file_containing_symbol.len, NULL);
         if (fi >= 0) reply_files(out, &an->files, an->file_bytes, fi);
         else reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "symbol not found");
         break;
@@ -240,7 +241,8 @@ static void answer(refl_answer *an, const pwm_grpc_reflection_v1_ServerReflectio
         reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "extension not found");
         break;
     case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_all_extension_numbers_of_type:
-        fi = find_symbol(req->all_extension_numbers_of_type.ptr, req->all_extension_numbers_of_type.len, &is_msg);
+        fi = find_symbol((const uint8_t *)srv_chars(req->all_extension_numbers_of_type),
+                         req->all_extension_numbers_of_type.len, &is_msg);
         if (fi >= 0 && is_msg) {
             an->ext = (pwm_grpc_reflection_v1_ExtensionNumberResponse){
                 .base_type_name = req->all_extension_numbers_of_type};

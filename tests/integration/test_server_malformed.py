@@ -10,6 +10,7 @@ The bodies, each malformed in a way pw_pb/pw_msg reject (docs/architecture.md "T
   WRONG_TYPE  field 1 sent as a varint where every request below declares a string/bytes
   NESTED_BAD  field 2 a sub-message whose own field 1 is truncated (Enqueue's TaskSpec)
 """
+import queue
 import unittest
 
 import grpc
@@ -102,12 +103,17 @@ class RingqdMalformedTest(MalformedBodies):
         ids = self.c.put(q, b"w")
         good = queue_pb2.WorkRequest(request_id=7, subscribe=queue_pb2.Subscribe(
             queues=[q], credits=1)).SerializeToString()
-        call = fn(iter([TRUNCATED, good]), timeout=C.CALL_TIMEOUT_S)
+        # The request side stays open until the task came: a half-close would end deliveries.
+        reqs = queue.Queue()
+        reqs.put(TRUNCATED)
+        reqs.put(good)
+        call = fn(iter(reqs.get, None), timeout=C.CALL_TIMEOUT_S)
         got = []
         for r in call:
             got.append(r)
             if r.WhichOneof("kind") == "task":
                 break
+        reqs.put(None)
         call.cancel()
         bad = got[0].result
         self.assertEqual(bad.code, S.INVALID_ARGUMENT.value[0])
