@@ -1,8 +1,8 @@
 /* server/srv_admin: ringq.v1.Admin, through the generated schema (proto_wire/pw_msgs.h).
- * Requests naming a queue or a task id are decoded on the origin (to check and route them) and
- * run on the owner of its partition, which decodes the job's copy of the request (its views
- * borrow j->req, owned by the job until it is freed on the origin); ListQueues asks every
- * partition and merges the pages by name. Replies are encoded once with pw_msg_encode. */
+ * Requests naming a queue or a task id are decoded once, on the origin, from the job's own copy
+ * (srv_job_decoded), routed by that decode and run on the owner of the partition, which reads
+ * the decoded request the job carries (srv_job_msg); ListQueues asks every partition and
+ * merges the pages by name. Replies are encoded once with pw_msg_encode. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,22 +10,6 @@
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
-
-/* Owner side: decodes j->req as `d` into *out with a fresh arena `a` (deinit it after a true
- * return). false after answering the job (the origin decoded the same bytes, so only memory
- * can fail here). */
-static bool owner_decode(srv_job *j, const pw_msg_desc *d, void *out, pw_msg_arena *a)
-{
-    pw_msg_arena_init_heap(a, SRV_MSG_ARENA_CHUNK_BYTES, SRV_MSG_ARENA_BYTES_MAX);
-    int rc = pw_msg_decode(d, out, j->req, j->req_len, a);
-    if (rc == 0) return true;
-    pw_msg_arena_deinit(a);
-    srv_job_fail(j, rc == -ENOMEM ? Q_RESOURCE_EXHAUSTED : Q_INVALID_ARGUMENT, "decoding %s: %s",
-                 d->full_name, pw_msg_strerror(rc));
-    srv_job_reply(j);
-    return false;
-}
-#define OWNER_DECODE(j, Msg, r, a) owner_decode(j, &pwm_ringq_v1_##Msg##_desc, &(r), &(a))
 
 /* Encodes `msg` as the job's reply; a failed encode (out of memory) becomes the job's status. */
 static void put_reply(srv_job *j, const pw_msg_desc *d, const void *msg)
@@ -47,14 +31,11 @@ static void put_info(srv_job *j, srv_part *sp, q_status st, const q_queue_info *
 
 static void run_get_queue(srv_job *j, srv_part *sp)
 {
-    pwm_ringq_v1_GetQueueRequest r;
-    pw_msg_arena a;
-    if (!OWNER_DECODE(j, GetQueueRequest, r, a)) return;
+    const pwm_ringq_v1_GetQueueRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
     q_queue_info qi;
     q_err e;
-    put_info(j, sp, q_part_get_queue(sp->p, (const char *)r.name.ptr, r.name.len, srv_q_now_ms(),
+    put_info(j, sp, q_part_get_queue(sp->p, (const char *)r->name.ptr, r->name.len, srv_q_now_ms(),
                                      &qi, &e), &qi, &e);
-    pw_msg_arena_deinit(&a);
     srv_job_reply(j);
 }
 
@@ -75,32 +56,26 @@ static void cfg_patch_of(const pwm_ringq_v1_ConfigureQueueRequest *r, q_queue_cf
 
 static void run_configure(srv_job *j, srv_part *sp)
 {
-    pwm_ringq_v1_ConfigureQueueRequest r;
-    pw_msg_arena a;
-    if (!OWNER_DECODE(j, ConfigureQueueRequest, r, a)) return;
+    const pwm_ringq_v1_ConfigureQueueRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
     q_queue_cfg_patch patch;
-    cfg_patch_of(&r, &patch);
+    cfg_patch_of(r, &patch);
     q_queue_info qi;
     q_err e;
     uint64_t commit_to;
-    put_info(j, sp, q_part_configure(sp->p, (const char *)r.name.ptr, r.name.len, &patch,
+    put_info(j, sp, q_part_configure(sp->p, (const char *)r->name.ptr, r->name.len, &patch,
                                      srv_q_now_ms(), &qi, &commit_to, &e), &qi, &e);
-    pw_msg_arena_deinit(&a);
     srv_job_reply_durable(j, sp);
 }
 
 /* Pause and Resume: both requests are just the queue's name. */
 static void run_pause_common(srv_job *j, srv_part *sp, bool paused)
 {
-    pwm_ringq_v1_PauseQueueRequest r;
-    pw_msg_arena a;
-    if (!OWNER_DECODE(j, PauseQueueRequest, r, a)) return;
+    const pwm_ringq_v1_PauseQueueRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
     q_queue_info qi;
     q_err e;
     uint64_t commit_to;
-    put_info(j, sp, q_part_pause(sp->p, (const char *)r.name.ptr, r.name.len, paused,
+    put_info(j, sp, q_part_pause(sp->p, (const char *)r->name.ptr, r->name.len, paused,
                                  srv_q_now_ms(), &qi, &commit_to, &e), &qi, &e);
-    pw_msg_arena_deinit(&a);
     if (!paused) srv_part_serve_ready(sp);
     srv_job_reply_durable(j, sp);
 }
@@ -111,14 +86,11 @@ static void run_resume(srv_job *j, srv_part *sp) { run_pause_common(j, sp, false
 
 static void run_purge(srv_job *j, srv_part *sp)
 {
-    pwm_ringq_v1_PurgeQueueRequest r;
-    pw_msg_arena a;
-    if (!OWNER_DECODE(j, PurgeQueueRequest, r, a)) return;
+    const pwm_ringq_v1_PurgeQueueRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
     uint64_t purged = 0, commit_to;
     q_err e;
-    q_status st = q_part_purge(sp->p, (const char *)r.name.ptr, r.name.len, srv_q_now_ms(), &purged,
+    q_status st = q_part_purge(sp->p, (const char *)r->name.ptr, r->name.len, srv_q_now_ms(), &purged,
                                &commit_to, &e);
-    pw_msg_arena_deinit(&a);
     pwm_ringq_v1_PurgeQueueResponse out = {.purged = purged};
     if (st != Q_OK) srv_job_err(j, &e);
     else put_reply(j, &pwm_ringq_v1_PurgeQueueResponse_desc, &out);
@@ -127,14 +99,11 @@ static void run_purge(srv_job *j, srv_part *sp)
 
 static void run_delete_queue(srv_job *j, srv_part *sp)
 {
-    pwm_ringq_v1_DeleteQueueRequest r;
-    pw_msg_arena a;
-    if (!OWNER_DECODE(j, DeleteQueueRequest, r, a)) return;
+    const pwm_ringq_v1_DeleteQueueRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
     uint64_t deleted = 0, commit_to;
     q_err e;
-    q_status st = q_part_delete_queue(sp->p, (const char *)r.name.ptr, r.name.len, r.force,
+    q_status st = q_part_delete_queue(sp->p, (const char *)r->name.ptr, r->name.len, r->force,
                                       srv_q_now_ms(), &deleted, &commit_to, &e);
-    pw_msg_arena_deinit(&a);
     pwm_ringq_v1_DeleteQueueResponse out = {.deleted_tasks = deleted};
     if (st != Q_OK) srv_job_err(j, &e);
     else put_reply(j, &pwm_ringq_v1_DeleteQueueResponse_desc, &out);
@@ -177,14 +146,12 @@ static void put_dead_page(srv_job *j, srv_part *sp, const q_task_info *out, uint
 
 static void run_list_dead(srv_job *j, srv_part *sp)
 {
-    pwm_ringq_v1_ListDeadTasksRequest r;
-    pw_msg_arena a;
-    if (!OWNER_DECODE(j, ListDeadTasksRequest, r, a)) return;
-    uint32_t page = r.page_size > Q_PAGE_MAX ? Q_PAGE_MAX + 1 : r.page_size;
+    const pwm_ringq_v1_ListDeadTasksRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
+    uint32_t page = r->page_size > Q_PAGE_MAX ? Q_PAGE_MAX + 1 : r->page_size;
     if (page == 0) page = Q_PAGE_DEFAULT;
     uint64_t from;
     q_task_info *out = NULL;
-    if (!dead_token_parse(r.page_token, &from)) {
+    if (!dead_token_parse(r->page_token, &from)) {
         srv_job_fail(j, Q_INVALID_ARGUMENT, "bad page_token");
         goto done;
     }
@@ -192,7 +159,7 @@ static void run_list_dead(srv_job *j, srv_part *sp)
     uint32_t n = 0;
     bool more = false;
     q_err e;
-    q_status st = out ? q_part_list_dead(sp->p, (const char *)r.queue.ptr, r.queue.len, from, page,
+    q_status st = out ? q_part_list_dead(sp->p, (const char *)r->queue.ptr, r->queue.len, from, page,
                                          out, &n, &more, &e)
                       : Q_RESOURCE_EXHAUSTED;
     if (!out) snprintf(e.msg, sizeof e.msg, "out of memory"), e.code = st;
@@ -200,7 +167,6 @@ static void run_list_dead(srv_job *j, srv_part *sp)
     else put_dead_page(j, sp, out, n, more);
 done:
     free(out);
-    pw_msg_arena_deinit(&a);
     srv_job_reply(j);
 }
 
@@ -266,14 +232,11 @@ out:
 
 static void run_redrive(srv_job *j, srv_part *sp)
 {
-    pwm_ringq_v1_RedriveDeadTasksRequest r;
-    pw_msg_arena a;
-    if (!OWNER_DECODE(j, RedriveDeadTasksRequest, r, a)) return;
-    if (r.ids_count > Q_BATCH_MAX)
+    const pwm_ringq_v1_RedriveDeadTasksRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
+    if (r->ids_count > Q_BATCH_MAX)
         srv_job_fail(j, Q_INVALID_ARGUMENT, "a redrive names at most %u ids", Q_BATCH_MAX);
     else
-        redrive_decoded(j, sp, &r);
-    pw_msg_arena_deinit(&a);
+        redrive_decoded(j, sp, r);
     srv_job_reply_durable(j, sp);
 }
 
@@ -316,18 +279,15 @@ static void peek_encode(srv_job *j, srv_part *sp, pw_pb_bytes name, uint32_t sta
  * limit and by the message limit like a LeaseResponse. */
 static void run_peek(srv_job *j, srv_part *sp)
 {
-    pwm_ringq_v1_PeekTasksRequest r;
-    pw_msg_arena a;
-    if (!OWNER_DECODE(j, PeekTasksRequest, r, a)) return;
-    uint32_t limit = r.limit ? r.limit : Q_PEEK_LIMIT_DEFAULT;
-    uint32_t states = peek_states(r.state);
+    const pwm_ringq_v1_PeekTasksRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
+    uint32_t limit = r->limit ? r->limit : Q_PEEK_LIMIT_DEFAULT;
+    uint32_t states = peek_states(r->state);
     if (limit > Q_PAGE_MAX)
         srv_job_fail(j, Q_INVALID_ARGUMENT, "limit must be 1..%u (0: %u)", Q_PAGE_MAX, Q_PEEK_LIMIT_DEFAULT);
     else if (!states)
         srv_job_fail(j, Q_INVALID_ARGUMENT, "state must be TASK_STATE_READY, TASK_STATE_DELAYED or unspecified (both)");
     else
-        peek_encode(j, sp, r.queue, states, limit);
-    pw_msg_arena_deinit(&a);
+        peek_encode(j, sp, r->queue, states, limit);
     srv_job_reply(j);
 }
 
@@ -584,15 +544,13 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
 
 /* ---- handlers: each request decoded once here, to check and route it ---- */
 
-/* on_<name>: decodes the request `Msg` and routes it by its queue name or task id `member`. */
+/* on_<name>: decodes the request `Msg` once (the job carries it to the owner) and routes it by
+ * its queue name or task id `member`. */
 #define ADMIN_ROUTED(fn, Msg, route, member, run)                                              \
     static void fn(pw_grpc_call *c, const uint8_t *m, size_t n)                                \
     {                                                                                          \
-        pwm_ringq_v1_##Msg r;                                                                  \
-        pw_msg_arena a;                                                                        \
-        if (srv_msg_decode(c, &pwm_ringq_v1_##Msg##_desc, &r, m, n, &a) < 0) return;           \
-        route(c, m, n, r.member, run);                                                         \
-        pw_msg_arena_deinit(&a);                                                               \
+        srv_job *j = srv_job_decoded(c, m, n, &pwm_ringq_v1_##Msg##_desc);                     \
+        if (j) route(j, ((const pwm_ringq_v1_##Msg *)srv_job_msg(j))->member, run);            \
     }
 
 ADMIN_ROUTED(on_get_queue, GetQueueRequest, srv_call_route_queue, name, run_get_queue)

@@ -1,10 +1,10 @@
 /* server/srv_queue_rpc: ringq.v1.Queue unary methods — Enqueue, Lease (long-poll), Ack (fanned
  * out across partitions by srv_queue_ack.c), Nack, Extend — through the generated schema (proto_wire/pw_msgs.h).
- * The origin shard decodes each request once (zero-copy, srv_msg_decode) to check and route it;
- * Lease, Nack, Extend and Ack jobs carry the decoded arguments to the owners (self-contained
- * copies: no owner reads the origin's buffers); Enqueue's owner decodes the job's copy of the
- * request once more (see docs/architecture.md "The schema"). Replies are encoded on the owner
- * with pw_msg_encode (payload views come from the owner's mapping). */
+ * The origin shard decodes each request once (zero-copy, srv_msg_decode) to check and route it,
+ * and the owner uses that decode: Enqueue's job carries the decoded request (srv_decoded, over
+ * the job's own copy of the bytes); Lease, Nack, Extend and Ack jobs carry their decoded
+ * arguments as self-contained structs. Replies are encoded on the owner with pw_msg_encode
+ * (payload views come from the owner's mapping). See docs/architecture.md "The schema". */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,22 +86,11 @@ out:
     free(res);
 }
 
-/* Owner side. j->req is the job's copy of the EnqueueRequest, decoded here once more (the
- * origin decoded it to route and validate; carrying the decoded form needs an arena the job
- * owns, see docs/architecture.md "The schema"). The views borrow j->req, alive until the job
- * is freed on the origin. */
+/* Owner side: the EnqueueRequest the origin decoded (srv_job_msg: views into the job's copy of
+ * the request, arrays in the origin's arena; read only). */
 static void run_enqueue(srv_job *j, srv_part *sp)
 {
-    pwm_ringq_v1_EnqueueRequest r;
-    pw_msg_arena a;
-    pw_msg_arena_init_heap(&a, SRV_MSG_ARENA_CHUNK_BYTES, SRV_MSG_ARENA_BYTES_MAX);
-    int rc = pw_msg_decode(&pwm_ringq_v1_EnqueueRequest_desc, &r, j->req, j->req_len, &a);
-    if (rc < 0) /* cannot happen for bytes the origin decoded, but for memory */
-        srv_job_fail(j, rc == -ENOMEM ? Q_RESOURCE_EXHAUSTED : Q_INVALID_ARGUMENT,
-                     "decoding ringq.v1.EnqueueRequest: %s", pw_msg_strerror(rc));
-    else
-        enqueue_decoded(j, sp, &r);
-    pw_msg_arena_deinit(&a);
+    enqueue_decoded(j, sp, srv_job_msg(j));
     srv_part_serve_ready(sp);
     srv_job_reply_durable(j, sp);
 }
@@ -314,43 +303,68 @@ static void finish_failed(srv_job *j)
     srv_job_free(j);
 }
 
-void srv_call_route_queue(pw_grpc_call *c, const uint8_t *msg, size_t len, pw_pb_bytes name,
-                          srv_job_run_fn run)
+srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d)
 {
     srv_job *j = srv_job_new(c, msg, len);
-    if (!j) {
+    srv_decoded *dc = j ? calloc(1, sizeof *dc + d->size) : NULL;
+    if (!dc) {
+        if (j) srv_job_free(j);
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return;
+        return NULL;
     }
-    if (srv_route_queue(j, name, run, NULL) < 0) finish_failed(j);
+    if (srv_msg_decode(c, d, dc->msg, j->req, j->req_len, &dc->arena) < 0) { /* answered */
+        free(dc);
+        srv_job_free(j);
+        return NULL;
+    }
+    j->ctx = dc;
+    return j;
 }
 
-void srv_call_route_id(pw_grpc_call *c, const uint8_t *msg, size_t len, pw_pb_bytes id,
-                       srv_job_run_fn run)
+static void decoded_free(srv_job *j)
 {
-    srv_job *j = srv_job_new(c, msg, len);
-    if (!j) {
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return;
-    }
-    if (srv_route_id(j, id, run, NULL) < 0) finish_failed(j);
+    srv_decoded *dc = j->ctx;
+    pw_msg_arena_deinit(&dc->arena);
+    free(dc);
+    j->ctx = NULL;
+}
+
+/* Origin: the reply is back; the owner is done with the decoded request. */
+static void decoded_done(srv_job *j)
+{
+    srv_job_answer(j);
+    decoded_free(j);
+}
+
+void srv_job_decoded_refuse(srv_job *j)
+{
+    decoded_done(j);
+    srv_job_free(j);
+}
+
+void srv_call_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run)
+{
+    if (srv_route_queue(j, name, run, decoded_done) < 0) srv_job_decoded_refuse(j);
+}
+
+void srv_call_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run)
+{
+    if (srv_route_id(j, id, run, decoded_done) < 0) srv_job_decoded_refuse(j);
 }
 
 static void on_enqueue(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
     if (reject_draining(c)) return;
-    pwm_ringq_v1_EnqueueRequest r;
-    pw_msg_arena a;
-    if (srv_msg_decode(c, &pwm_ringq_v1_EnqueueRequest_desc, &r, msg, len, &a) < 0) return;
-    if (r.tasks_count == 0 || r.tasks_count > Q_BATCH_MAX) {
-        char why[Q_ERR_MSG_BYTES];
-        snprintf(why, sizeof why, "an enqueue carries 1..%u tasks, got %zu", Q_BATCH_MAX,
-                 r.tasks_count);
-        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, why);
-    } else {
-        srv_call_route_queue(c, msg, len, r.queue, run_enqueue);
+    srv_job *j = srv_job_decoded(c, msg, len, &pwm_ringq_v1_EnqueueRequest_desc);
+    if (!j) return;
+    const pwm_ringq_v1_EnqueueRequest *r = srv_job_msg(j);
+    if (r->tasks_count == 0 || r->tasks_count > Q_BATCH_MAX) {
+        srv_job_fail(j, Q_INVALID_ARGUMENT, "an enqueue carries 1..%u tasks, got %zu", Q_BATCH_MAX,
+                     r->tasks_count);
+        srv_job_decoded_refuse(j);
+        return;
     }
-    pw_msg_arena_deinit(&a);
+    srv_call_route_queue(j, r->queue, run_enqueue);
 }
 
 static void lease_done(srv_job *j)

@@ -2,6 +2,9 @@
 #ifndef SRV_QUEUE_RPC_H
 #define SRV_QUEUE_RPC_H
 
+#include <stddef.h>
+
+#include "proto_wire/pw_msg.h"
 #include "proto_wire/pw_msgs.h"
 #include "server/srv_queue_int.h"
 
@@ -46,13 +49,32 @@ bool srv_id_shaped(const char *s, size_t n);
  * with the job's status set (nothing dispatched; the caller still owns j). */
 int srv_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run, srv_job_done_fn done);
 int srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_job_done_fn done);
-/* A unary call served by one job: copies the request (msg) into the job, routes it by the
- * decoded key, answers with the job's response or status (srv_job_answer). Answers at once
- * when routing fails or memory runs out. The owner's `run` decodes j->req. */
-void srv_call_route_queue(pw_grpc_call *c, const uint8_t *msg, size_t len, pw_pb_bytes name,
-                          srv_job_run_fn run);
-void srv_call_route_id(pw_grpc_call *c, const uint8_t *msg, size_t len, pw_pb_bytes id,
-                       srv_job_run_fn run);
+/* A request decoded once, on the origin, from the job's own copy of it: j->req holds the bytes
+ * (owned by the job, never written after the copy), j->ctx this. Its views point into j->req,
+ * its sub-messages and arrays into `arena`. It crosses to the owner inside the job's mesh
+ * message (the lane orders the origin's writes before the owner's reads); the owner only reads
+ * it; the origin frees it when the job is back (the job's done callback). */
+typedef struct srv_decoded {
+    pw_msg_arena arena;
+    _Alignas(max_align_t) unsigned char msg[]; /* the generated struct */
+} srv_decoded;
+/* A job for unary call `c` with a copy of msg[0..len) decoded as `d` (see srv_decoded). NULL
+ * after finishing the call: malformed (INVALID_ARGUMENT "malformed <message>: <reason>") or
+ * out of memory (RESOURCE_EXHAUSTED). */
+srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d);
+/* The decoded request of such a job (the generated struct of its `d`). */
+static inline const void *srv_job_msg(const srv_job *j)
+{
+    return ((const srv_decoded *)j->ctx)->msg;
+}
+/* Answers such a job with its status (set by the caller) and frees it: a request refused on the
+ * origin. */
+void srv_job_decoded_refuse(srv_job *j);
+/* Routes such a job by the decoded key (a view into j->req) to run `run` on the owner; the
+ * reply answers the call (srv_job_answer) and frees the decoded request. Answers and frees at
+ * once when routing fails. */
+void srv_call_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run);
+void srv_call_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run);
 
 /* The task-id methods that mutate a leased task, by name rather than by field number. */
 typedef enum srv_by_id {
