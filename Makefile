@@ -128,16 +128,23 @@ $(BUILD)/gen/srv_descriptors.S: $(DESC_BIN)
 # so it is built before the library that holds its output.
 $(PWGEN): $(call objs_of,proto_wire/gen/pw_msg_gen.c proto_wire/pw_pb.c core/rt_buf.c core/rt_alloc.c)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
-$(PWMSGS_H) $(PWMSGS_C) &: $(PWGEN) $(DESC_BIN)
+# Its input is proto/ plus descriptor.proto (libprotobuf-dev): server reflection reads the
+# embedded descriptor set through those tables. Not embedded: reflection serves proto/ only.
+# (Makefile: this list of inputs is in it; .SECONDARY would not remake a missing input alone.)
+SCHEMA_BIN = $(BUILD)/gen/pw_msg_schema.bin
+$(SCHEMA_BIN): $(PROTOS) Makefile
+	@mkdir -p $(dir $@)
+	protoc -Iproto --include_imports --descriptor_set_out=$@ $(PROTOS) google/protobuf/descriptor.proto
+$(PWMSGS_H) $(PWMSGS_C) &: $(PWGEN) $(SCHEMA_BIN)
 	@mkdir -p $(dir $(PWMSGS_H))
-	$(PWGEN) $(DESC_BIN) $(PWMSGS_H).tmp $(PWMSGS_C).tmp
+	$(PWGEN) $(SCHEMA_BIN) $(PWMSGS_H).tmp $(PWMSGS_C).tmp
 	mv $(PWMSGS_C).tmp $(PWMSGS_C)
 	mv $(PWMSGS_H).tmp $(PWMSGS_H)
 $(PWMSGS_O): $(PWMSGS_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 # Objects that may include the generated header wait for it (after the first build -MMD knows).
-GEN_USERS = $(call objs_of,$(call lib_srcs,client) $(wildcard bench/*.c tests/fuzz/*.c) $(TEST_SRCS)) \
+GEN_USERS = $(call objs_of,$(call lib_srcs,client) $(wildcard server/*.c) $(wildcard bench/*.c tests/fuzz/*.c) $(TEST_SRCS)) \
             $(patsubst %.c,$(BUILD)/pic/%.o,$(call lib_srcs,client))
 $(GEN_USERS): | $(PWMSGS_H)
 

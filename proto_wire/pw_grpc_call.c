@@ -374,6 +374,13 @@ int pw_grpc_call_send_commit(pw_grpc_call *c, unsigned flags)
     return 0;
 }
 
+void pw_grpc_call_send_abort(pw_grpc_call *c)
+{
+    if (!c->in_send) return;
+    c->in_send = false;
+    c->outq.wr = c->outq.rd + c->send_mark;
+}
+
 int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned flags)
 {
     int r = check_can_send(c);

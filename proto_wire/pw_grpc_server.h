@@ -236,6 +236,9 @@ int pw_grpc_call_send(pw_grpc_call *call, const uint8_t *msg, size_t len, unsign
  * send. NULL when the call ended, its output is full, or out of memory. */
 buf *pw_grpc_call_send_begin(pw_grpc_call *call);
 int pw_grpc_call_send_commit(pw_grpc_call *call, unsigned flags);
+/* Drops what was written since pw_grpc_call_send_begin (an encode that failed half-way); no
+ * message is sent and the call may still send or finish. No-op outside begin/commit. */
+void pw_grpc_call_send_abort(pw_grpc_call *call);
 /* Ends the call with a status and message (percent-encoded for you; may be NULL). Sends
  * trailers (or a trailers-only response when nothing was sent). Idempotent: later calls return
  * -ECANCELED. Returns 0. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto_wire/pw_pb.h"
+#include "server/srv_msg.h"
 
 typedef struct health_entry {
     char name[128];
@@ -48,67 +48,48 @@ static int find_service(const uint8_t *name, size_t len)
     return -1;
 }
 
-/* Parses HealthCheckRequest; returns 0 and the service view, or -1 on a malformed message. */
-static int parse_request(const uint8_t *msg, size_t len, const uint8_t **svc, size_t *svc_len)
-{
-    pw_pb_reader r;
-    pw_pb_field f;
-    int rc;
-    *svc = (const uint8_t *)"";
-    *svc_len = 0;
-    pw_pb_reader_init(&r, msg, len);
-    while ((rc = pw_pb_next(&r, &f)) == 1) {
-        if (f.num == 1) {
-            if (f.wt != PW_PB_WT_LEN) return -1;
-            *svc = f.bytes.ptr;
-            *svc_len = f.bytes.len;
-        }
-    }
-    return rc < 0 ? -1 : 0;
-}
-
+/* A HealthCheckResponse with status `st` (0, UNKNOWN, is not written: proto3). */
 static int send_status(pw_grpc_call *c, int st)
 {
-    buf *b = pw_grpc_call_send_begin(c);
-    if (!b) return -ECANCELED;
-    if (st) pw_pb_put_uint32(b, 1, (uint32_t)st);
-    return pw_grpc_call_send_commit(c, 0);
+    pwm_grpc_health_v1_HealthCheckResponse r = {.status = st};
+    return srv_msg_send(c, &pwm_grpc_health_v1_HealthCheckResponse_desc, &r, 0);
 }
 
 static void on_check(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
-    const uint8_t *svc;
-    size_t n;
-    if (parse_request(msg, len, &svc, &n) < 0) {
-        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "malformed HealthCheckRequest");
+    pwm_grpc_health_v1_HealthCheckRequest req;
+    pw_msg_arena a;
+    if (srv_msg_decode(c, &pwm_grpc_health_v1_HealthCheckRequest_desc, &req, msg, len, &a) < 0)
         return;
-    }
-    int i = find_service(svc, n);
+    pw_msg_arena_deinit(&a); /* no sub-messages: only the service view, borrowed from msg */
+    int i = find_service((const uint8_t *)srv_chars(req.service), req.service.len);
     if (i < 0) {
         pw_grpc_call_finish(c, PW_GRPC_NOT_FOUND, "unknown service");
         return;
     }
-    send_status(c, atomic_load(&g_services[i].status));
-    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+    pwm_grpc_health_v1_HealthCheckResponse r = {.status = atomic_load(&g_services[i].status)};
+    srv_msg_reply(c, &pwm_grpc_health_v1_HealthCheckResponse_desc, &r);
 }
 
 static void on_list(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
-    buf *b = pw_grpc_call_send_begin(c);
-    if (!b) return;
-    for (int i = 0; i < g_nservices; i++) {
-        /* map<string, HealthCheckResponse> statuses = 1: entries {key = 1, value = 2}. */
-        pw_pb_mark entry, value;
-        pw_pb_submsg_begin(b, 1, &entry);
-        pw_pb_put_string(b, 1, g_services[i].name, strlen(g_services[i].name));
-        pw_pb_submsg_begin(b, 2, &value);
-        int st = atomic_load(&g_services[i].status);
-        if (st) pw_pb_put_uint32(b, 1, (uint32_t)st);
-        pw_pb_submsg_end(b, &value);
-        pw_pb_submsg_end(b, &entry);
+    pwm_grpc_health_v1_HealthListRequest req;
+    pw_msg_arena a;
+    if (srv_msg_decode(c, &pwm_grpc_health_v1_HealthListRequest_desc, &req, msg, len, &a) < 0)
+        return;
+    pw_msg_arena_deinit(&a);
+    pwm_grpc_health_v1_HealthCheckResponse st[SRV_HEALTH_SERVICES_MAX];
+    pwm_grpc_health_v1_HealthListResponse_StatusesEntry e[SRV_HEALTH_SERVICES_MAX];
+    int n = g_nservices;
+    for (int i = 0; i < n; i++) {
+        st[i] = (pwm_grpc_health_v1_HealthCheckResponse){
+            .status = atomic_load(&g_services[i].status)};
+        e[i] = (pwm_grpc_health_v1_HealthListResponse_StatusesEntry){
+            .key = {(const uint8_t *)g_services[i].name, strlen(g_services[i].name)},
+            .value = &st[i]};
     }
-    pw_grpc_call_send_commit(c, 0);
-    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+    pwm_grpc_health_v1_HealthListResponse r = {.statuses = e, .statuses_count = (size_t)n};
+    srv_msg_reply(c, &pwm_grpc_health_v1_HealthListResponse_desc, &r);
 }
 
 static void watcher_remove(pw_grpc_call *c)
@@ -126,24 +107,25 @@ static void watcher_remove(pw_grpc_call *c)
 
 static void on_watch(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
-    const uint8_t *svc;
-    size_t n;
-    if (parse_request(msg, len, &svc, &n) < 0) {
-        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "malformed HealthCheckRequest");
+    pwm_grpc_health_v1_HealthCheckRequest req;
+    pw_msg_arena a;
+    if (srv_msg_decode(c, &pwm_grpc_health_v1_HealthCheckRequest_desc, &req, msg, len, &a) < 0)
         return;
-    }
+    pw_msg_arena_deinit(&a);
     watcher *w = calloc(1, sizeof *w);
     if (!w) {
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     w->call = c;
-    w->idx = find_service(svc, n);
-    w->last_sent = w->idx < 0 ? SRV_HEALTH_SERVICE_UNKNOWN : atomic_load(&g_services[w->idx].status);
+    w->idx = find_service((const uint8_t *)srv_chars(req.service), req.service.len);
+    int st = w->idx < 0 ? SRV_HEALTH_SERVICE_UNKNOWN : atomic_load(&g_services[w->idx].status);
     pw_grpc_call_ref(c);
     w->next = t_watchers;
     t_watchers = w;
-    send_status(c, w->last_sent);
+    /* A first status that could not be sent (no memory, output full) goes out with the next
+     * notify: last_sent stays one no status has. */
+    w->last_sent = send_status(c, st) == 0 ? st : -1;
 }
 
 static void on_watch_cancel(pw_grpc_call *c, pw_grpc_status st) { watcher_remove(c); }

@@ -25,7 +25,7 @@
 
 #include "core/ev_reactor.h"
 #include "core/rt_clock.h"
-#include "proto_wire/pw_pb.h"
+#include "server/srv_msg.h"
 #include "server/srv_runtime.h"
 
 static uint8_t *g_zeros;   /* read-only zero bytes for payload bodies */
@@ -53,66 +53,27 @@ typedef struct interop_call {
     size_t qhead, qlen, qcap;
 } interop_call;
 
-/* ---- parsing helpers ---- */
+/* ---- messages (generated schema: proto/grpc/testing/messages.proto) ---- */
 
-static bool bool_value(pw_pb_bytes b)
-{
-    pw_pb_reader r;
-    pw_pb_field f;
-    pw_pb_reader_init(&r, b.ptr, b.len);
-    while (pw_pb_next(&r, &f) == 1)
-        if (f.num == 1 && f.wt == PW_PB_WT_VARINT) return f.u64 != 0;
-    return false;
-}
-
-static size_t payload_body_len(pw_pb_bytes b)
-{
-    pw_pb_reader r;
-    pw_pb_field f;
-    pw_pb_reader_init(&r, b.ptr, b.len);
-    while (pw_pb_next(&r, &f) == 1)
-        if (f.num == 2 && f.wt == PW_PB_WT_LEN) return f.bytes.len;
-    return 0;
-}
-
-typedef struct echo_status {
-    bool set;
-    int32_t code;
-    pw_pb_bytes message;
-} echo_status;
-
-static echo_status parse_echo_status(pw_pb_bytes b)
-{
-    echo_status es = {.set = true, .code = 0, .message = {(const uint8_t *)"", 0}};
-    pw_pb_reader r;
-    pw_pb_field f;
-    pw_pb_reader_init(&r, b.ptr, b.len);
-    while (pw_pb_next(&r, &f) == 1) {
-        if (f.num == 1 && f.wt == PW_PB_WT_VARINT) es.code = pw_pb_as_int32(f.u64);
-        else if (f.num == 2 && f.wt == PW_PB_WT_LEN) es.message = f.bytes;
-    }
-    return es;
-}
+/* A grpc.testing.BoolValue wrapper's value (an absent wrapper is false). */
+static bool bool_value(const pwm_grpc_testing_BoolValue *b) { return b && b->value; }
 
 /* Finishes with an echoed status (code clamped into the valid range). */
-static void finish_echo(pw_grpc_call *c, const echo_status *es)
+static void finish_echo(pw_grpc_call *c, const pwm_grpc_testing_EchoStatus *es)
 {
     char msg[4096];
     size_t n = es->message.len < sizeof msg - 1 ? es->message.len : sizeof msg - 1;
-    memcpy(msg, es->message.ptr, n);
+    if (n) memcpy(msg, es->message.ptr, n);
     msg[n] = 0;
     int code = es->code;
     if (code < 0 || code > PW_GRPC_STATUS_MAX) code = PW_GRPC_UNKNOWN;
     pw_grpc_call_finish(c, (pw_grpc_status)code, msg);
 }
 
-static int put_payload(buf *b, uint32_t field, int32_t size)
+/* A Payload of `size` zero bytes (views g_zeros; size checked by the caller). */
+static pwm_grpc_testing_Payload zero_payload(int32_t size)
 {
-    pw_pb_mark m;
-    int r = pw_pb_submsg_begin(b, field, &m);
-    if (r == 0 && size > 0) r = pw_pb_put_bytes(b, 2, g_zeros, (size_t)size);
-    if (r == 0) r = pw_pb_submsg_end(b, &m);
-    return r;
+    return (pwm_grpc_testing_Payload){.body = {g_zeros, size > 0 ? (size_t)size : 0}};
 }
 
 static void echo_metadata(pw_grpc_call *c)
@@ -129,55 +90,48 @@ static void on_start(pw_grpc_call *c) { echo_metadata(c); }
 
 static void empty_call(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
-    pw_grpc_call_send(c, (const uint8_t *)"", 0, 0);
-    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+    pwm_grpc_testing_Empty e;
+    pw_msg_arena a;
+    if (srv_msg_decode(c, &pwm_grpc_testing_Empty_desc, &e, msg, len, &a) < 0) return;
+    pw_msg_arena_deinit(&a);
+    srv_msg_reply(c, &pwm_grpc_testing_Empty_desc, &e);
+}
+
+/* The SimpleResponse of a checked request, encoded once into the call's send buffer. */
+static void unary_reply(pw_grpc_call *c, const pwm_grpc_testing_SimpleRequest *r)
+{
+    pwm_grpc_testing_Payload pl = zero_payload(r->response_size);
+    pwm_grpc_testing_SimpleResponse out = {
+        .payload = &pl,
+        .server_id = {(const uint8_t *)g_server_id, r->fill_server_id ? strlen(g_server_id) : 0},
+        .hostname = {(const uint8_t *)g_hostname, strlen(g_hostname)},
+    };
+    if (bool_value(r->response_compressed)) pw_grpc_call_set_compress(c, true);
+    int rc = srv_msg_send(c, &pwm_grpc_testing_SimpleResponse_desc, &out, 0);
+    if (rc == -ECANCELED) return;
+    if (rc < 0) {
+        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, rc == -EMSGSIZE
+                            ? "response larger than the limit" : "out of memory");
+        return;
+    }
+    if (r->response_status) finish_echo(c, r->response_status);
+    else pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
 }
 
 static void unary_call(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
-    pw_pb_reader r;
-    pw_pb_field f;
-    int32_t size = 0;
-    bool compressed = false, expect_compressed = false, fill_id = false;
-    echo_status es = {0};
-    int rc;
-    pw_pb_reader_init(&r, msg, len);
-    while ((rc = pw_pb_next(&r, &f)) == 1) {
-        if (f.num == 2 && f.wt == PW_PB_WT_VARINT) size = pw_pb_as_int32(f.u64);
-        else if (f.num == 6 && f.wt == PW_PB_WT_LEN) compressed = bool_value(f.bytes);
-        else if (f.num == 7 && f.wt == PW_PB_WT_LEN) es = parse_echo_status(f.bytes);
-        else if (f.num == 8 && f.wt == PW_PB_WT_LEN) expect_compressed = bool_value(f.bytes);
-        else if (f.num == 9 && f.wt == PW_PB_WT_VARINT) fill_id = f.u64 != 0;
-    }
-    if (rc < 0) {
-        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "malformed SimpleRequest");
-        return;
-    }
-    if (expect_compressed && !pw_grpc_call_request_compressed(c)) {
+    pwm_grpc_testing_SimpleRequest r;
+    pw_msg_arena a;
+    if (srv_msg_decode(c, &pwm_grpc_testing_SimpleRequest_desc, &r, msg, len, &a) < 0) return;
+    if (bool_value(r.expect_compressed) && !pw_grpc_call_request_compressed(c))
         pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "expected a compressed request");
-        return;
-    }
-    if (es.set && es.code != 0) {
-        finish_echo(c, &es);
-        return;
-    }
-    if (size < 0 || (size_t)size > g_zeros_len) {
+    else if (r.response_status && r.response_status->code != 0)
+        finish_echo(c, r.response_status);
+    else if (r.response_size < 0 || (size_t)r.response_size > g_zeros_len)
         pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "response_size out of range");
-        return;
-    }
-    if (compressed) pw_grpc_call_set_compress(c, true);
-    buf *b = pw_grpc_call_send_begin(c);
-    if (!b) return;
-    int er = put_payload(b, 1, size);
-    if (er == 0 && fill_id) er = pw_pb_put_string(b, 4, g_server_id, strlen(g_server_id));
-    if (er == 0) er = pw_pb_put_string(b, 6, g_hostname, strlen(g_hostname));
-    int sr = pw_grpc_call_send_commit(c, 0);
-    if (er != 0 || sr == -EMSGSIZE) {
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "response larger than the limit");
-        return;
-    }
-    if (es.set) finish_echo(c, &es);
-    else pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+    else
+        unary_reply(c, &r);
+    pw_msg_arena_deinit(&a);
 }
 
 /* ---- streaming ---- */
@@ -250,12 +204,14 @@ static void ic_pump(interop_call *ic)
             pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "response size out of range");
             break;
         }
-        buf *b = pw_grpc_call_send_begin(c);
-        if (!b) return; /* -ENOBUFS: on_writable resumes; or the call ended */
-        put_payload(b, 1, it->size);
-        int r = pw_grpc_call_send_commit(c, it->compressed == 1 ? 0 : PW_GRPC_SEND_NO_COMPRESS);
-        if (r == -EMSGSIZE) {
-            pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "response larger than the limit");
+        pwm_grpc_testing_Payload pl = zero_payload(it->size);
+        pwm_grpc_testing_StreamingOutputCallResponse out = {.payload = &pl};
+        int r = srv_msg_send(c, &pwm_grpc_testing_StreamingOutputCallResponse_desc, &out,
+                             it->compressed == 1 ? 0 : PW_GRPC_SEND_NO_COMPRESS);
+        if (r == -ECANCELED) return; /* output full (on_writable resumes) or the call ended */
+        if (r < 0) {
+            pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, r == -EMSGSIZE
+                                ? "response larger than the limit" : "out of memory");
             break;
         }
         ic->qhead++;
@@ -269,37 +225,43 @@ static void ic_pump(interop_call *ic)
     if (pw_grpc_call_done(c)) ic_free(ic);
 }
 
-/* Parses a StreamingOutputCallRequest into the queue. Returns 0 or a status to fail with. */
-static pw_grpc_status queue_request(interop_call *ic, const uint8_t *msg, size_t len)
+/* Queues the responses a decoded StreamingOutputCallRequest asks for; an echoed non-OK status
+ * ends the call once they are sent. Returns OK or RESOURCE_EXHAUSTED. */
+static pw_grpc_status queue_request(interop_call *ic, const pwm_grpc_testing_StreamingOutputCallRequest *r)
 {
-    pw_pb_reader r;
-    pw_pb_field f;
-    int rc;
-    pw_pb_reader_init(&r, msg, len);
-    while ((rc = pw_pb_next(&r, &f)) == 1) {
-        if (f.num == 2 && f.wt == PW_PB_WT_LEN) {
-            resp_item it = {.size = 0, .interval_us = 0, .compressed = -1};
-            pw_pb_reader pr;
-            pw_pb_field pf;
-            pw_pb_reader_init(&pr, f.bytes.ptr, f.bytes.len);
-            while (pw_pb_next(&pr, &pf) == 1) {
-                if (pf.num == 1 && pf.wt == PW_PB_WT_VARINT) it.size = pw_pb_as_int32(pf.u64);
-                else if (pf.num == 2 && pf.wt == PW_PB_WT_VARINT) it.interval_us = pw_pb_as_int32(pf.u64);
-                else if (pf.num == 3 && pf.wt == PW_PB_WT_LEN) it.compressed = bool_value(pf.bytes);
-            }
-            if (ic_push(ic, it) < 0) return PW_GRPC_RESOURCE_EXHAUSTED;
-            if (it.compressed == 1) pw_grpc_call_set_compress(ic->call, true);
-        } else if (f.num == 7 && f.wt == PW_PB_WT_LEN) {
-            echo_status es = parse_echo_status(f.bytes);
-            if (es.code != 0) {
-                ic->status = es.code < 0 || es.code > PW_GRPC_STATUS_MAX ? PW_GRPC_UNKNOWN : (pw_grpc_status)es.code;
-                free(ic->status_msg);
-                ic->status_msg = strndup((const char *)es.message.ptr, es.message.len);
-                ic->finish_pending = true;
-            }
-        }
+    for (size_t i = 0; i < r->response_parameters_count; i++) {
+        const pwm_grpc_testing_ResponseParameters *p = &r->response_parameters[i];
+        resp_item it = {.size = p->size, .interval_us = p->interval_us,
+                        .compressed = p->compressed ? p->compressed->value : -1};
+        if (ic_push(ic, it) < 0) return PW_GRPC_RESOURCE_EXHAUSTED;
+        if (it.compressed == 1) pw_grpc_call_set_compress(ic->call, true);
     }
-    return rc < 0 ? PW_GRPC_INVALID_ARGUMENT : PW_GRPC_OK;
+    const pwm_grpc_testing_EchoStatus *es = r->response_status;
+    if (es && es->code != 0) {
+        ic->status = es->code < 0 || es->code > PW_GRPC_STATUS_MAX ? PW_GRPC_UNKNOWN : (pw_grpc_status)es->code;
+        free(ic->status_msg);
+        ic->status_msg = strndup(srv_chars(es->message), es->message.len);
+        if (!ic->status_msg) return PW_GRPC_RESOURCE_EXHAUSTED;
+        ic->finish_pending = true;
+    }
+    return PW_GRPC_OK;
+}
+
+/* Decodes a StreamingOutputCallRequest and queues it; false after ending the call. */
+static bool queue_message(interop_call *ic, const uint8_t *msg, size_t len)
+{
+    pwm_grpc_testing_StreamingOutputCallRequest r;
+    pw_msg_arena a;
+    if (srv_msg_decode(ic->call, &pwm_grpc_testing_StreamingOutputCallRequest_desc, &r, msg, len, &a) < 0) {
+        ic_free(ic);
+        return false;
+    }
+    pw_grpc_status st = queue_request(ic, &r);
+    pw_msg_arena_deinit(&a);
+    if (st == PW_GRPC_OK) return true;
+    pw_grpc_call_finish(ic->call, st, "out of memory");
+    ic_free(ic);
+    return false;
 }
 
 static void streaming_output(pw_grpc_call *c, const uint8_t *msg, size_t len)
@@ -309,12 +271,7 @@ static void streaming_output(pw_grpc_call *c, const uint8_t *msg, size_t len)
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    pw_grpc_status st = queue_request(ic, msg, len);
-    if (st != PW_GRPC_OK) {
-        pw_grpc_call_finish(c, st, "malformed StreamingOutputCallRequest");
-        ic_free(ic);
-        return;
-    }
+    if (!queue_message(ic, msg, len)) return;
     ic->finish_pending = true; /* with ic->status (OK unless echoed) once the queue drains */
     ic_pump(ic);
 }
@@ -326,14 +283,7 @@ static void duplex_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    bool had_status = ic->finish_pending;
-    pw_grpc_status st = queue_request(ic, msg, len);
-    if (st != PW_GRPC_OK) {
-        pw_grpc_call_finish(c, st, "malformed StreamingOutputCallRequest");
-        ic_free(ic);
-        return;
-    }
-    (void)had_status;
+    if (!queue_message(ic, msg, len)) return;
     if (!ic->half_duplex) ic_pump(ic);
 }
 
@@ -364,17 +314,18 @@ static void streaming_input(pw_grpc_call *c, const uint8_t *msg, size_t len)
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    pw_pb_reader r;
-    pw_pb_field f;
-    pw_pb_reader_init(&r, msg, len);
-    while (pw_pb_next(&r, &f) == 1) {
-        if (f.num == 1 && f.wt == PW_PB_WT_LEN) ic->aggregated += (int64_t)payload_body_len(f.bytes);
-        else if (f.num == 2 && f.wt == PW_PB_WT_LEN && bool_value(f.bytes) &&
-                 !pw_grpc_call_request_compressed(c)) {
-            pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "expected a compressed request");
-            ic_free(ic);
-            return;
-        }
+    pwm_grpc_testing_StreamingInputCallRequest r;
+    pw_msg_arena a;
+    if (srv_msg_decode(c, &pwm_grpc_testing_StreamingInputCallRequest_desc, &r, msg, len, &a) < 0) {
+        ic_free(ic);
+        return;
+    }
+    if (r.payload) ic->aggregated += (int64_t)r.payload->body.len;
+    bool expect = bool_value(r.expect_compressed);
+    pw_msg_arena_deinit(&a);
+    if (expect && !pw_grpc_call_request_compressed(c)) {
+        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "expected a compressed request");
+        ic_free(ic);
     }
 }
 
@@ -382,12 +333,8 @@ static void streaming_input_done(pw_grpc_call *c)
 {
     interop_call *ic = ic_get(c);
     int64_t total = ic ? ic->aggregated : 0;
-    buf *b = pw_grpc_call_send_begin(c);
-    if (b) {
-        pw_pb_put_int32(b, 1, (int32_t)total);
-        pw_grpc_call_send_commit(c, 0);
-    }
-    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+    pwm_grpc_testing_StreamingInputCallResponse out = {.aggregated_payload_size = (int32_t)total};
+    srv_msg_reply(c, &pwm_grpc_testing_StreamingInputCallResponse_desc, &out);
     if (ic) ic_free(ic);
 }
 
@@ -416,22 +363,22 @@ int srv_interop_init(size_t max_message_bytes)
 int srv_interop_add_methods(pw_grpc_server *s)
 {
     static const pw_grpc_method m[] = {
-        {.path = "/grpc.testing.TestService/EmptyCall", .kind = PW_GRPC_UNARY,
+        {.path = pwm_grpc_testing_TestService_EmptyCall_PATH, .kind = PW_GRPC_UNARY,
          .on_start = on_start, .on_message = empty_call},
-        {.path = "/grpc.testing.TestService/UnaryCall", .kind = PW_GRPC_UNARY,
+        {.path = pwm_grpc_testing_TestService_UnaryCall_PATH, .kind = PW_GRPC_UNARY,
          .on_start = on_start, .on_message = unary_call},
-        {.path = "/grpc.testing.TestService/CacheableUnaryCall", .kind = PW_GRPC_UNARY,
+        {.path = pwm_grpc_testing_TestService_CacheableUnaryCall_PATH, .kind = PW_GRPC_UNARY,
          .on_start = on_start, .on_message = unary_call},
-        {.path = "/grpc.testing.TestService/StreamingOutputCall", .kind = PW_GRPC_SERVER_STREAMING,
+        {.path = pwm_grpc_testing_TestService_StreamingOutputCall_PATH, .kind = PW_GRPC_SERVER_STREAMING,
          .on_start = on_start, .on_message = streaming_output, .on_cancel = on_cancel,
          .on_writable = on_writable},
-        {.path = "/grpc.testing.TestService/StreamingInputCall", .kind = PW_GRPC_CLIENT_STREAMING,
+        {.path = pwm_grpc_testing_TestService_StreamingInputCall_PATH, .kind = PW_GRPC_CLIENT_STREAMING,
          .on_start = on_start, .on_message = streaming_input, .on_half_close = streaming_input_done,
          .on_cancel = on_cancel},
-        {.path = "/grpc.testing.TestService/FullDuplexCall", .kind = PW_GRPC_BIDI_STREAMING,
+        {.path = pwm_grpc_testing_TestService_FullDuplexCall_PATH, .kind = PW_GRPC_BIDI_STREAMING,
          .on_start = on_start, .on_message = duplex_message, .on_half_close = duplex_half_close,
          .on_cancel = on_cancel, .on_writable = on_writable},
-        {.path = "/grpc.testing.TestService/HalfDuplexCall", .kind = PW_GRPC_BIDI_STREAMING,
+        {.path = pwm_grpc_testing_TestService_HalfDuplexCall_PATH, .kind = PW_GRPC_BIDI_STREAMING,
          .on_start = half_duplex_start, .on_message = duplex_message,
          .on_half_close = duplex_half_close, .on_cancel = on_cancel, .on_writable = on_writable},
     };

@@ -1,26 +1,15 @@
-/* server/srv_queue_codec: protobuf encoding of ringq.v1 messages from queue/q_part results.
- * Field numbers are those of proto/ringq/v1/types.proto and admin.proto. */
+/* server/srv_queue_codec: ringq.v1 messages from queue/q_part results, through the generated
+ * schema (proto_wire/pw_msgs.h). Each builder fills the generated struct with views of the
+ * partition's data (the log mapping, the id formatted on the stack) and encodes it once,
+ * straight into the caller's buffer. No field number is written here: they live in proto/. */
+#include <errno.h>
 #include <string.h>
 
 #include "proto_wire/pw_pb.h"
+#include "server/srv_msg.h"
 #include "server/srv_queue_int.h"
 
-int srv_pb_string(const uint8_t *msg, size_t len, uint32_t num, const char **s, size_t *n)
-{
-    pw_pb_reader r;
-    pw_pb_field f;
-    int rc;
-    *s = "";
-    *n = 0;
-    pw_pb_reader_init(&r, msg, len);
-    while ((rc = pw_pb_next(&r, &f)) == 1) {
-        if (f.num == num && f.wt == PW_PB_WT_LEN) {
-            *s = (const char *)f.bytes.ptr;
-            *n = f.bytes.len;
-        }
-    }
-    return rc < 0 ? -1 : 0;
-}
+static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
 
 bool srv_check_queue(srv_job *j, const char *name, size_t len)
 {
@@ -30,102 +19,124 @@ bool srv_check_queue(srv_job *j, const char *name, size_t len)
     return false;
 }
 
-int srv_encode_headers(buf *out, uint32_t field, const uint8_t *headers, uint32_t headers_len)
+/* Fills hs[0..Q_HEADERS_MAX) with views of the packed headers; returns the count, or -E2BIG
+ * when the record holds more than a task may (a corrupt record: the checksum passed). The
+ * generated Task_HeadersEntry and TaskInfo_HeadersEntry share one layout {key, value}. */
+static int headers_view(const uint8_t *headers, uint32_t headers_len,
+                        pwm_ringq_v1_Task_HeadersEntry hs[Q_HEADERS_MAX])
 {
     q_hdr_iter it;
     q_header h;
-    int r = 0;
+    int n = 0;
     q_hdr_iter_init(&it, headers, headers_len);
-    while (r == 0 && q_hdr_next(&it, &h)) {
-        pw_pb_mark m;
-        r = pw_pb_submsg_begin(out, field, &m);
-        if (r == 0) r = pw_pb_put_string(out, 1, h.name, h.name_len);
-        if (r == 0) r = pw_pb_put_string(out, 2, h.value, h.value_len);
-        if (r == 0) r = pw_pb_submsg_end(out, &m);
+    while (q_hdr_next(&it, &h)) {
+        if (n == (int)Q_HEADERS_MAX) return -E2BIG;
+        hs[n++] = (pwm_ringq_v1_Task_HeadersEntry){view(h.name, h.name_len),
+                                                   view(h.value, h.value_len)};
     }
-    return r;
+    return n;
 }
 
-int srv_encode_task(buf *out, uint32_t field, uint32_t part_no, const char *queue, size_t queue_len,
-                    const q_leased *t)
+_Static_assert(sizeof(pwm_ringq_v1_Task_HeadersEntry) == sizeof(pwm_ringq_v1_TaskInfo_HeadersEntry),
+               "Task and TaskInfo header entries share a layout");
+
+int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char *queue,
+                    size_t queue_len, const q_leased *t)
 {
-    pw_pb_mark m;
-    int r = 0;
-    if (field) r = pw_pb_submsg_begin(out, field, &m);
+    pwm_ringq_v1_Task_HeadersEntry hs[Q_HEADERS_MAX];
+    int nh = headers_view(t->headers, t->headers_len, hs);
+    if (nh < 0) return nh;
     char id[Q_ID_STR_BYTES];
     size_t idl = q_id_format(id, part_no, t->id);
-    if (r == 0) r = pw_pb_put_string(out, 1, id, idl);
-    if (r == 0) r = pw_pb_put_string(out, 2, queue, queue_len);
-    if (r == 0 && t->payload_len) r = pw_pb_put_bytes(out, 3, t->payload, t->payload_len);
-    if (r == 0) r = srv_encode_headers(out, 4, t->headers, t->headers_len);
-    if (r == 0 && t->priority) r = pw_pb_put_uint32(out, 5, t->priority);
-    if (r == 0 && t->attempt) r = pw_pb_put_uint32(out, 6, t->attempt);
-    if (r == 0 && t->lease_deadline_ms) r = pw_pb_put_uint64(out, 7, t->lease_deadline_ms);
-    if (r == 0 && t->enqueued_ms) r = pw_pb_put_uint64(out, 8, t->enqueued_ms);
-    if (r == 0 && t->max_attempts) r = pw_pb_put_uint32(out, 9, t->max_attempts);
-    if (r == 0 && field) r = pw_pb_submsg_end(out, &m);
+    pwm_ringq_v1_Task m = {
+        .id = view(id, idl),
+        .queue = view(queue, queue_len),
+        .payload = view(t->payload, t->payload_len),
+        .headers = hs,
+        .headers_count = (size_t)nh,
+        .priority = t->priority,
+        .attempt = t->attempt,
+        .lease_deadline_unix_ms = t->lease_deadline_ms,
+        .enqueued_unix_ms = t->enqueued_ms,
+        .max_attempts = t->max_attempts,
+    };
+    if (frame == SRV_TASK_LEASE_ENTRY)
+        return pw_msg_encode_field(&pwm_ringq_v1_Task_desc, &m, pwm_ringq_v1_LeaseResponse_FIELD_tasks,
+                                   out);
+    /* SRV_TASK_WORK_FRAMED: the size is known before a byte is written, so the length prefix
+     * goes first and the message is encoded once, in place behind it. */
+    pwm_ringq_v1_WorkResponse wr = {.kind_case = pwm_ringq_v1_WorkResponse_FIELD_task, .task = &m};
+    size_t size = pw_msg_size(&pwm_ringq_v1_WorkResponse_desc, &wr);
+    size_t mark = buf_size(out);
+    int r = pw_pb_put_varint(out, size);
+    if (r == 0) r = pw_msg_encode(&pwm_ringq_v1_WorkResponse_desc, &wr, out);
+    if (r < 0) buf_truncate(out, mark); /* nothing half-written stays behind */
     return r;
 }
 
-static int encode_cfg(buf *out, uint32_t field, const q_queue_cfg *c)
+void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cfg,
+                            const q_queue_info *qi, uint32_t part_no)
 {
-    pw_pb_mark m;
-    int r = pw_pb_submsg_begin(out, field, &m);
-    if (r == 0 && c->max_attempts) r = pw_pb_put_uint32(out, 1, c->max_attempts);
-    if (r == 0 && c->lease_ms) r = pw_pb_put_uint32(out, 2, c->lease_ms);
-    if (r == 0 && c->backoff_base_ms) r = pw_pb_put_uint64(out, 3, c->backoff_base_ms);
-    if (r == 0 && c->backoff_max_ms) r = pw_pb_put_uint64(out, 4, c->backoff_max_ms);
-    if (r == 0 && c->dead_letter) r = pw_pb_put_bool(out, 5, true);
-    if (r == 0 && c->dedup_window_ms) r = pw_pb_put_uint64(out, 6, c->dedup_window_ms);
-    if (r == 0) r = pw_pb_submsg_end(out, &m);
-    return r;
+    *cfg = (pwm_ringq_v1_QueueConfig){
+        .max_attempts = qi->cfg.max_attempts,
+        .lease_ms = qi->cfg.lease_ms,
+        .backoff_base_ms = qi->cfg.backoff_base_ms,
+        .backoff_max_ms = qi->cfg.backoff_max_ms,
+        .dead_letter = qi->cfg.dead_letter,
+        .dedup_window_ms = qi->cfg.dedup_window_ms,
+    };
+    *m = (pwm_ringq_v1_QueueInfo){
+        .name = view(qi->name, qi->name_len),
+        .partition = part_no,
+        .paused = qi->paused,
+        .config = cfg,
+        .ready = qi->ready,
+        .delayed = qi->delayed,
+        .leased = qi->leased,
+        .dead = qi->dead,
+        .enqueued_total = qi->enqueued_total,
+        .acked_total = qi->acked_total,
+        .nacked_total = qi->nacked_total,
+        .expired_total = qi->expired_total,
+        .dead_total = qi->dead_total,
+        .duplicates_total = qi->duplicates_total,
+        .enqueue_rate = qi->enqueue_rate,
+        .ack_rate = qi->ack_rate,
+    };
 }
 
 int srv_encode_queue_info(buf *out, const q_queue_info *qi, uint32_t part_no)
 {
-    int r = pw_pb_put_string(out, 1, qi->name, qi->name_len);
-    if (r == 0 && part_no) r = pw_pb_put_uint32(out, 2, part_no);
-    if (r == 0 && qi->paused) r = pw_pb_put_bool(out, 3, true);
-    if (r == 0) r = encode_cfg(out, 4, &qi->cfg);
-    const uint64_t v[] = {qi->ready, qi->delayed, qi->leased, qi->dead, qi->enqueued_total,
-                          qi->acked_total, qi->nacked_total, qi->expired_total, qi->dead_total,
-                          qi->duplicates_total};
-    for (uint32_t i = 0; r == 0 && i < sizeof v / sizeof v[0]; i++)
-        if (v[i]) r = pw_pb_put_uint64(out, 5 + i, v[i]);
-    if (r == 0 && qi->enqueue_rate != 0) r = pw_pb_put_double(out, 15, qi->enqueue_rate);
-    if (r == 0 && qi->ack_rate != 0) r = pw_pb_put_double(out, 16, qi->ack_rate);
-    return r;
+    pwm_ringq_v1_QueueInfo m;
+    pwm_ringq_v1_QueueConfig cfg;
+    srv_queue_info_view(&m, &cfg, qi, part_no);
+    return pw_msg_encode(&pwm_ringq_v1_QueueInfo_desc, &m, out);
 }
 
-int srv_encode_task_info(buf *out, uint32_t part_no, const q_task_info *ti)
+int srv_encode_task_info(buf *out, uint32_t field, uint32_t part_no, const q_task_info *ti)
 {
+    pwm_ringq_v1_Task_HeadersEntry hs[Q_HEADERS_MAX];
+    int nh = ti->headers ? headers_view(ti->headers, ti->headers_len, hs) : 0;
+    if (nh < 0) return nh;
     char id[Q_ID_STR_BYTES];
     size_t idl = q_id_format(id, part_no, ti->id);
-    int r = pw_pb_put_string(out, 1, id, idl);
-    if (r == 0) r = pw_pb_put_string(out, 2, ti->queue, ti->queue_len);
-    if (r == 0 && ti->state) r = pw_pb_put_uint32(out, 3, (uint32_t)ti->state);
-    if (r == 0 && ti->payload_len) r = pw_pb_put_bytes(out, 4, ti->payload, ti->payload_len);
-    if (r == 0 && ti->headers) r = srv_encode_headers(out, 5, ti->headers, ti->headers_len);
-    if (r == 0 && ti->priority) r = pw_pb_put_uint32(out, 6, ti->priority);
-    if (r == 0 && ti->attempts) r = pw_pb_put_uint32(out, 7, ti->attempts);
-    if (r == 0 && ti->max_attempts) r = pw_pb_put_uint32(out, 8, ti->max_attempts);
-    if (r == 0 && ti->enqueued_ms) r = pw_pb_put_uint64(out, 9, ti->enqueued_ms);
-    if (r == 0 && ti->due_ms) r = pw_pb_put_uint64(out, 10, ti->due_ms);
-    if (r == 0 && ti->key_len) r = pw_pb_put_string(out, 11, ti->key, ti->key_len);
-    if (r == 0 && ti->last_error_len) r = pw_pb_put_string(out, 12, ti->last_error, ti->last_error_len);
-    return r;
-}
-
-int srv_encode_item(buf *out, uint32_t field, const char *id, size_t id_len, q_status code,
-                    const char *why)
-{
-    pw_pb_mark m;
-    int r = pw_pb_submsg_begin(out, field, &m);
-    if (r == 0) r = pw_pb_put_string(out, 1, id, id_len);
-    if (r == 0 && code) r = pw_pb_put_uint32(out, 2, (uint32_t)code);
-    if (r == 0 && why && *why) r = pw_pb_put_string(out, 3, why, strlen(why));
-    if (r == 0) r = pw_pb_submsg_end(out, &m);
-    return r;
+    pwm_ringq_v1_TaskInfo m = {
+        .id = view(id, idl),
+        .queue = view(ti->queue, ti->queue_len),
+        .state = (int32_t)ti->state,
+        .payload = view(ti->payload, ti->payload_len),
+        .headers = (const pwm_ringq_v1_TaskInfo_HeadersEntry *)(const void *)hs,
+        .headers_count = (size_t)nh,
+        .priority = ti->priority,
+        .attempts = ti->attempts,
+        .max_attempts = ti->max_attempts,
+        .enqueued_unix_ms = ti->enqueued_ms,
+        .due_unix_ms = ti->due_ms,
+        .idempotency_key = view(ti->key, ti->key_len),
+        .last_error = view(ti->last_error, ti->last_error_len),
+    };
+    if (field) return pw_msg_encode_field(&pwm_ringq_v1_TaskInfo_desc, &m, field, out);
+    return pw_msg_encode(&pwm_ringq_v1_TaskInfo_desc, &m, out);
 }
 
 int srv_lp_put(buf *out, const uint8_t *msg, size_t len)

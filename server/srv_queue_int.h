@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "core/ev_reactor.h"
+#include "proto_wire/pw_msgs.h"
 #include "queue/q_part.h"
 #include "server/srv_queue.h"
 #include "worker/wk_mesh.h"
@@ -130,21 +131,25 @@ void srv_part_waitq_gc(srv_part *sp, srv_waitq *wq);
 
 /* ---- codec helpers (srv_queue_codec.c) ---- */
 
-/* Encodes one ringq.v1.Task (fields of q_leased) into `out` as the body of field `field` of the
- * enclosing message (field 0: the Task message itself, not wrapped). */
-int srv_encode_task(buf *out, uint32_t field, uint32_t part_no, const char *queue, size_t queue_len,
-                    const q_leased *t);
-/* Encodes a map<string,string> of packed q_headers as field `field`. */
-int srv_encode_headers(buf *out, uint32_t field, const uint8_t *headers, uint32_t headers_len);
+/* How srv_encode_task frames a Task: as one LeaseResponse.tasks entry, or as a whole
+ * WorkResponse{task} behind its varint length (one entry of an srv_lp_* list). */
+typedef enum srv_task_frame {
+    SRV_TASK_LEASE_ENTRY,
+    SRV_TASK_WORK_FRAMED,
+} srv_task_frame;
+/* Encodes one ringq.v1.Task (fields of q_leased; views borrowed for the call) into `out`,
+ * once and in place. The encoders below return 0, or pw_msg_encode's -ENOMEM / -ENOBUFS /
+ * -EMSGSIZE (out unchanged then), or -E2BIG for a record with more than Q_HEADERS_MAX headers. */
+int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char *queue,
+                    size_t queue_len, const q_leased *t);
+/* Fills *m (a QueueInfo, its config pointing at *cfg) from qi; views borrow qi. */
+void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cfg,
+                         const q_queue_info *qi, uint32_t part_no);
 /* Encodes ringq.v1.QueueInfo (as the message itself). */
 int srv_encode_queue_info(buf *out, const q_queue_info *qi, uint32_t part_no);
-/* Encodes ringq.v1.TaskInfo (as the message itself). */
-int srv_encode_task_info(buf *out, uint32_t part_no, const q_task_info *ti);
-/* Encodes ringq.v1.ItemStatus as field `field`. */
-int srv_encode_item(buf *out, uint32_t field, const char *id, size_t id_len, q_status code,
-                    const char *why);
-/* Reads the first string field `num` of a message (view), "" when absent. -1 malformed. */
-int srv_pb_string(const uint8_t *msg, size_t len, uint32_t num, const char **s, size_t *n);
+/* Encodes ringq.v1.TaskInfo: as the message itself (field 0) or as field `field` (a generated
+ * pwm_*_FIELD_* constant) of the enclosing message. */
+int srv_encode_task_info(buf *out, uint32_t field, uint32_t part_no, const q_task_info *ti);
 /* A list of messages, each prefixed with its varint length: how one job carries several
  * messages between shards. put: 0 or -ENOBUFS/-ENOMEM. next: false at the end (or on a
  * truncated entry); *msg views the list. */

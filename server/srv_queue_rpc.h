@@ -1,14 +1,20 @@
-/* server/srv_queue_rpc: pieces of the Queue service shared with the Work stream. */
+/* server/srv_queue_rpc: pieces of the Queue service shared with the Work stream and Admin. */
 #ifndef SRV_QUEUE_RPC_H
 #define SRV_QUEUE_RPC_H
 
+#include <stddef.h>
+
+#include "proto_wire/pw_msg.h"
+#include "proto_wire/pw_msgs.h"
 #include "server/srv_queue_int.h"
+
+/* ---- srv_queue_ack.c ---- */
 
 /* An Ack fanned out to the partitions its ids live in; `done` runs on the origin shard when
  * every partition has answered (codes[i]/whys[i] answer ids[i]). */
 typedef struct srv_ack_fanout {
     pw_grpc_call *call;  /* referenced, may be NULL */
-    uint8_t *raw;        /* owned copy of the AckRequest: ids[] point into it */
+    uint8_t *raw;        /* owned copy of the ids' bytes: ids[] point into it */
     struct { const char *ptr; size_t len; } *ids;
     q_status *codes;
     const char **whys;
@@ -21,35 +27,77 @@ typedef struct srv_ack_fanout {
     uint64_t tag;
 } srv_ack_fanout;
 
-/* Starts an Ack of the AckRequest `msg`. Returns the fan-out (its `done` runs later, or at once
- * when no id needs a partition), or NULL with *err (malformed, empty, too many ids). */
-srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const uint8_t *msg, size_t len,
+/* Starts an Ack of the decoded AckRequest `req` (borrowed for the call: the ids are copied).
+ * Returns the fan-out (its `done` runs later, or at once when no id needs a partition), or NULL
+ * with *err (INVALID_ARGUMENT: no ids or too many; RESOURCE_EXHAUSTED: out of memory). */
+srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest *req,
                               void (*done)(srv_ack_fanout *), void *ctx, uint64_t tag, q_err *err);
-void srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out);
+/* Encodes AckResponse{results} of a finished fan-out into `out` (once, in place). Returns 0 or
+ * pw_msg_encode's -ENOMEM / -ENOBUFS / -EMSGSIZE (out unchanged then). */
+int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out);
 /* Frees the fan-out (raw is freed too). */
 void srv_ack_fanout_free(srv_ack_fanout *fo);
 
-/* Routing: by the task id in field 1 (j->tag = the task id), or by the queue name in field 1.
- * 0 when dispatched; -1 with the job's status set (nothing dispatched). */
-int srv_route_by_id(srv_job *j, srv_job_run_fn run, srv_job_done_fn done);
-int srv_route_by_queue(srv_job *j, srv_job_run_fn run, srv_job_done_fn done);
-typedef int (*srv_route_fn)(srv_job *j, srv_job_run_fn run, srv_job_done_fn done);
-/* A unary call served by one job: copies the request, routes it with `route`, answers with
- * the job's response or status (srv_job_answer). Answers at once when routing fails. */
-void srv_call_route(pw_grpc_call *c, const uint8_t *msg, size_t len, srv_route_fn route,
-                    srv_job_run_fn run);
-/* Leases up to max_n tasks of `name` and encodes each as a field-1 Task entry, which is what
- * both LeaseResponse.tasks and WorkResponse.task are: back to back into `out` (one
- * LeaseResponse, bounded by the message limit), or when `framed` each as its own
- * length-prefixed WorkResponse (srv_lp_put). Returns the count, or -1 with *err. */
-int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, uint32_t lease_ms,
-                     bool framed, buf *out, q_err *err);
-extern srv_job_run_fn srv_run_nack;
-extern srv_job_run_fn srv_run_extend;
-
+/* "<digits>-<digits>": the shape of our ids, even when out of range (then NOT_FOUND rather than
+ * INVALID_ARGUMENT). */
 bool srv_id_shaped(const char *s, size_t n);
 
-/* srv_queue_work.c */
+/* ---- srv_queue_rpc.c ---- */
+
+/* Routing, with the key the origin decoded (a view, read during the call only): by a task id
+ * (sets j->tag to the task id within its partition) or by a queue name. 0 when dispatched; -1
+ * with the job's status set (nothing dispatched; the caller still owns j). */
+int srv_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run, srv_job_done_fn done);
+int srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_job_done_fn done);
+/* A request decoded once, on the origin, from the job's own copy of it: j->req holds the bytes
+ * (owned by the job, never written after the copy), j->ctx this. Its views point into j->req,
+ * its sub-messages and arrays into `arena`. It crosses to the owner inside the job's mesh
+ * message (the lane orders the origin's writes before the owner's reads); the owner only reads
+ * it; the origin frees it when the job is back (the job's done callback). */
+typedef struct srv_decoded {
+    pw_msg_arena arena;
+    _Alignas(max_align_t) unsigned char msg[]; /* the generated struct */
+} srv_decoded;
+/* A job for unary call `c` with a copy of msg[0..len) decoded as `d` (see srv_decoded). NULL
+ * after finishing the call: malformed (INVALID_ARGUMENT "malformed <message>: <reason>") or
+ * out of memory (RESOURCE_EXHAUSTED). */
+srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d);
+/* The decoded request of such a job (the generated struct of its `d`). */
+static inline const void *srv_job_msg(const srv_job *j)
+{
+    return ((const srv_decoded *)j->ctx)->msg;
+}
+/* Answers such a job with its status (set by the caller) and frees it: a request refused on the
+ * origin. */
+void srv_job_decoded_refuse(srv_job *j);
+/* Routes such a job by the decoded key (a view into j->req) to run `run` on the owner; the
+ * reply answers the call (srv_job_answer) and frees the decoded request. Answers and frees at
+ * once when routing fails. */
+void srv_call_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run);
+void srv_call_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run);
+
+/* The task-id methods that mutate a leased task, by name rather than by field number. */
+typedef enum srv_by_id {
+    SRV_BY_ID_NACK,
+    SRV_BY_ID_EXTEND,
+} srv_by_id;
+/* A job carrying a decoded Nack / Extend request (its reason copied: nothing in the job
+ * borrows `r`), for `call` (may be NULL; a reference is taken). NULL when out of memory. */
+srv_job *srv_nack_job(pw_grpc_call *call, const pwm_ringq_v1_NackRequest *r);
+srv_job *srv_extend_job(pw_grpc_call *call, const pwm_ringq_v1_ExtendRequest *r);
+/* Routes such a job by the request's task id `id` to the owner, which runs the Nack or Extend
+ * and encodes NackResponse / ExtendResponse into j->resp. Returns as srv_route_id. */
+int srv_route_by_id(srv_job *j, srv_by_id kind, pw_pb_bytes id, srv_job_done_fn done);
+
+/* Leases up to max_n tasks of `name` and encodes each Task into `out`: as LeaseResponse.tasks
+ * entries back to back (one LeaseResponse, bounded by the message limit), or when `framed` each
+ * as its own length-prefixed WorkResponse{task} (the srv_lp_* list). Returns the count, or -1
+ * with *err (the partition's error, or RESOURCE_EXHAUSTED when the encode ran out of memory:
+ * the tasks then stay leased until their lease ends). */
+int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, uint32_t lease_ms,
+                     bool framed, buf *out, q_err *err);
+
+/* ---- srv_queue_work.c ---- */
 int srv_work_add_method(pw_grpc_server *g);
 /* Drain: ends this shard's Work streams with UNAVAILABLE. Shard thread only. */
 void srv_work_drain_shard(void);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "proto_wire/pw_pb.h"
+#include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
 
 #define WORK_SUBS_MAX 64            /* queues one stream may subscribe to (the API's limit) */
@@ -111,21 +112,26 @@ static void maybe_finish(srv_work *w)
     }
 }
 
-/* WorkResponse{result{request_id, code, message, <which> = body}}. */
+/* WorkResponse{result{request_id, code, message, <which> = body}}: the WorkResult's own fields
+ * through the generated table, then `body` (an AckResponse / NackResponse / ExtendResponse the
+ * owner already encoded) as its oneof member `which` (a WorkResult_FIELD_* constant, 0: none). */
 static void send_result(srv_work *w, uint64_t request_id, q_status code, const char *message,
                         uint32_t which, const uint8_t *body, size_t body_len)
 {
     if (request_id == 0 && code == Q_OK) return; /* the API: 0 asks for no result on success */
+    pwm_ringq_v1_WorkResult res = {
+        .request_id = request_id,
+        .code = (uint32_t)code,
+        .message = {(const uint8_t *)(message ? message : ""), message ? strlen(message) : 0},
+    };
     buf b;
     buf_init(&b, (size_t)16 << 20);
     pw_pb_mark m;
-    pw_pb_submsg_begin(&b, 2, &m);
-    if (request_id) pw_pb_put_uint64(&b, 1, request_id);
-    if (code) pw_pb_put_uint32(&b, 2, (uint32_t)code);
-    if (message && *message) pw_pb_put_string(&b, 3, message, strlen(message));
-    if (which && code == Q_OK) pw_pb_put_bytes(&b, which, body, body_len);
-    pw_pb_submsg_end(&b, &m);
-    stream_send(w, buf_begin(&b), buf_size(&b));
+    int r = pw_pb_submsg_begin(&b, pwm_ringq_v1_WorkResponse_FIELD_result, &m);
+    if (r == 0) r = pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, &res, &b);
+    if (r == 0 && which && code == Q_OK) r = pw_pb_put_bytes(&b, which, body, body_len);
+    if (r == 0) r = pw_pb_submsg_end(&b, &m);
+    if (r == 0) stream_send(w, buf_begin(&b), buf_size(&b));
     buf_deinit(&b);
 }
 
@@ -304,11 +310,9 @@ static void grant(srv_work *w, uint64_t n)
     poke_all(w);
 }
 
-static q_status subscribe(srv_work *w, const uint8_t *p, size_t len, char *why, size_t why_len)
+static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *why, size_t why_len)
 {
-    pw_pb_reader r;
-    pw_pb_field f;
-    uint64_t credits = 0;
+    uint64_t credits = sub->credits;
     uint32_t lease_ms = w->lease_ms;
     /* The new set, validated whole before anything changes. */
     struct {
@@ -320,38 +324,35 @@ static q_status subscribe(srv_work *w, const uint8_t *p, size_t len, char *why, 
         snprintf(why, why_len, "out of memory");
         return Q_RESOURCE_EXHAUSTED;
     }
-    pw_pb_reader_init(&r, p, len);
-    while (pw_pb_next(&r, &f) == 1) {
-        if (f.num == 1 && f.wt == PW_PB_WT_LEN) {
-            q_err e;
-            if (q_queue_name_check((const char *)f.bytes.ptr, f.bytes.len, &e) != Q_OK) {
-                snprintf(why, why_len, "%s", e.msg);
-                free(set);
-                return Q_INVALID_ARGUMENT;
-            }
-            bool dup = false;
-            for (uint32_t i = 0; i < n; i++)
-                dup |= set[i].len == f.bytes.len && memcmp(set[i].name, f.bytes.ptr, f.bytes.len) == 0;
-            if (dup) continue;
-            if (n == WORK_SUBS_MAX) {
-                snprintf(why, why_len, "a stream subscribes to 1..%d queues", WORK_SUBS_MAX);
-                free(set);
-                return Q_INVALID_ARGUMENT;
-            }
-            memcpy(set[n].name, f.bytes.ptr, f.bytes.len);
-            set[n].name[f.bytes.len] = 0;
-            set[n].len = (uint32_t)f.bytes.len;
-            n++;
-        } else if (f.num == 2 && f.wt == PW_PB_WT_VARINT) {
-            credits = f.u64;
-        } else if (f.num == 3 && f.wt == PW_PB_WT_VARINT) {
-            if (f.u64 > Q_LEASE_MS_MAX) {
-                snprintf(why, why_len, "lease_ms must be at most %u", Q_LEASE_MS_MAX);
-                free(set);
-                return Q_INVALID_ARGUMENT;
-            }
-            lease_ms = (uint32_t)f.u64;
+    for (size_t qi = 0; qi < sub->queues_count; qi++) {
+        pw_pb_bytes name = sub->queues[qi];
+        q_err e;
+        if (q_queue_name_check((const char *)name.ptr, name.len, &e) != Q_OK) {
+            snprintf(why, why_len, "%s", e.msg);
+            free(set);
+            return Q_INVALID_ARGUMENT;
         }
+        bool dup = false;
+        for (uint32_t i = 0; i < n; i++)
+            dup |= set[i].len == name.len && memcmp(set[i].name, name.ptr, name.len) == 0;
+        if (dup) continue;
+        if (n == WORK_SUBS_MAX) {
+            snprintf(why, why_len, "a stream subscribes to 1..%d queues", WORK_SUBS_MAX);
+            free(set);
+            return Q_INVALID_ARGUMENT;
+        }
+        memcpy(set[n].name, name.ptr, name.len);
+        set[n].name[name.len] = 0;
+        set[n].len = (uint32_t)name.len;
+        n++;
+    }
+    if (sub->lease_ms) {
+        if (sub->lease_ms > Q_LEASE_MS_MAX) {
+            snprintf(why, why_len, "lease_ms must be at most %u", Q_LEASE_MS_MAX);
+            free(set);
+            return Q_INVALID_ARGUMENT;
+        }
+        lease_ms = sub->lease_ms;
     }
     if (n == 0) {
         snprintf(why, why_len, "subscribe names no queue (1..%d)", WORK_SUBS_MAX);
@@ -394,10 +395,14 @@ static void ack_done(srv_ack_fanout *fo)
     srv_work *w = fo->ctx;
     buf b;
     buf_init(&b, (size_t)16 << 20);
-    if (fo->status == Q_OK) srv_ack_fanout_encode(fo, &b);
     for (uint32_t i = 0; i < fo->n && w->held > 0; i++)
         if (fo->status == Q_OK && (fo->codes[i] == Q_OK || fo->codes[i] == Q_FAILED_PRECONDITION)) w->held--;
-    send_result(w, fo->tag, fo->status, fo->msg, 4, buf_begin(&b), buf_size(&b));
+    if (fo->status == Q_OK && srv_ack_fanout_encode(fo, &b) < 0) {
+        fo->status = Q_RESOURCE_EXHAUSTED;
+        snprintf(fo->msg, sizeof fo->msg, "acked, but the reply could not be encoded");
+    }
+    send_result(w, fo->tag, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack, buf_begin(&b),
+                buf_size(&b));
     buf_deinit(&b);
     w->inflight--;
     srv_ack_fanout_free(fo);
@@ -405,39 +410,45 @@ static void ack_done(srv_ack_fanout *fo)
     work_unref(w);
 }
 
-/* Nack/Extend from the stream: the reply body goes in WorkResult field 5 / 6. */
+/* Nack/Extend from the stream: the reply body goes in WorkResult's nack / extend member. */
 typedef struct work_req {
     srv_work *w;
     uint64_t request_id;
-    uint32_t which;
+    srv_by_id kind;
 } work_req;
 
 static void by_id_done(srv_job *j)
 {
     work_req *wr = j->ctx;
     srv_work *w = wr->w;
-    send_result(w, wr->request_id, j->status, j->msg, wr->which, buf_begin(&j->resp), buf_size(&j->resp));
-    if (wr->which == 5 && (j->status == Q_OK || j->status == Q_FAILED_PRECONDITION) && w->held > 0) w->held--;
+    uint32_t which = wr->kind == SRV_BY_ID_NACK ? pwm_ringq_v1_WorkResult_FIELD_nack
+                                                : pwm_ringq_v1_WorkResult_FIELD_extend;
+    send_result(w, wr->request_id, j->status, j->msg, which, buf_begin(&j->resp), buf_size(&j->resp));
+    if (wr->kind == SRV_BY_ID_NACK && (j->status == Q_OK || j->status == Q_FAILED_PRECONDITION) &&
+        w->held > 0)
+        w->held--;
     free(wr);
     w->inflight--;
     maybe_finish(w);
     work_unref(w);
 }
 
-static void by_id(srv_work *w, uint64_t request_id, const uint8_t *p, size_t len, uint32_t which)
+static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkRequest *req)
 {
-    srv_job *j = srv_job_new(NULL, p, len);
+    srv_by_id kind = req->nack ? SRV_BY_ID_NACK : SRV_BY_ID_EXTEND;
+    srv_job *j = req->nack ? srv_nack_job(NULL, req->nack) : srv_extend_job(NULL, req->extend);
+    pw_pb_bytes id = req->nack ? req->nack->id : req->extend->id;
     work_req *wr = j ? malloc(sizeof *wr) : NULL;
     if (!wr) {
         if (j) srv_job_free(j);
         send_result(w, request_id, Q_RESOURCE_EXHAUSTED, "out of memory", 0, NULL, 0);
         return;
     }
-    *wr = (work_req){w, request_id, which};
+    *wr = (work_req){w, request_id, kind};
     j->ctx = wr;
     w->inflight++;
     w->refs++;
-    if (srv_route_by_id(j, which == 5 ? srv_run_nack : srv_run_extend, by_id_done) < 0) {
+    if (srv_route_by_id(j, kind, id, by_id_done) < 0) {
         send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
         free(wr);
         srv_job_free(j);
@@ -446,65 +457,58 @@ static void by_id(srv_work *w, uint64_t request_id, const uint8_t *p, size_t len
     }
 }
 
+static void work_ack(srv_work *w, uint64_t request_id, const pwm_ringq_v1_AckRequest *ack)
+{
+    q_err e;
+    w->inflight++;
+    w->refs++;
+    if (!srv_ack_start(NULL, ack, ack_done, w, request_id, &e)) {
+        w->inflight--;
+        w->refs--;
+        send_result(w, request_id, e.code, e.msg, 0, NULL, 0);
+    }
+}
+
+static void work_credit(srv_work *w, uint64_t request_id, const pwm_ringq_v1_Credit *cr)
+{
+    if (w->nsubs == 0) {
+        send_result(w, request_id, Q_FAILED_PRECONDITION, "credit before subscribe", 0, NULL, 0);
+        return;
+    }
+    grant(w, cr->n);
+    send_result(w, request_id, Q_OK, NULL, 0, NULL, 0);
+}
+
+/* One WorkRequest, decoded once (zero-copy into msg; the arena holds its sub-message). */
 static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
     srv_work *w = pw_grpc_call_user(c);
-    pw_pb_reader r;
-    pw_pb_field f;
-    uint64_t request_id = 0;
-    uint32_t kind = 0;
-    pw_pb_bytes body = {NULL, 0};
-    int rc;
-    pw_pb_reader_init(&r, msg, len);
-    while ((rc = pw_pb_next(&r, &f)) == 1) {
-        if (f.num == 1 && f.wt == PW_PB_WT_VARINT) request_id = f.u64;
-        else if (f.num >= 2 && f.num <= 6 && f.wt == PW_PB_WT_LEN) {
-            kind = f.num;
-            body = f.bytes;
-        }
-    }
-    if (rc < 0 || kind == 0) {
-        send_result(w, request_id, Q_INVALID_ARGUMENT, rc < 0 ? "malformed WorkRequest" : "empty WorkRequest", 0, NULL, 0);
+    pwm_ringq_v1_WorkRequest req;
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, SRV_MSG_ARENA_CHUNK_BYTES, SRV_MSG_ARENA_BYTES_MAX);
+    int rc = pw_msg_decode(&pwm_ringq_v1_WorkRequest_desc, &req, msg, len, &a);
+    if (rc < 0 || req.kind_case == 0) {
+        char why[Q_ERR_MSG_BYTES];
+        snprintf(why, sizeof why, rc < 0 ? "malformed ringq.v1.WorkRequest: %s" : "empty WorkRequest",
+                 rc < 0 ? pw_msg_strerror(rc) : "");
+        send_result(w, rc < 0 ? 0 : req.request_id, rc == -ENOMEM ? Q_RESOURCE_EXHAUSTED : Q_INVALID_ARGUMENT,
+                    why, 0, NULL, 0);
+        pw_msg_arena_deinit(&a);
         return;
     }
     char why[Q_ERR_MSG_BYTES];
-    switch (kind) {
-    case 2: {
-        q_status st = subscribe(w, body.ptr, body.len, why, sizeof why);
-        send_result(w, request_id, st, st == Q_OK ? NULL : why, 0, NULL, 0);
+    switch (req.kind_case) {
+    case pwm_ringq_v1_WorkRequest_FIELD_subscribe: {
+        q_status st = subscribe(w, req.subscribe, why, sizeof why);
+        send_result(w, req.request_id, st, st == Q_OK ? NULL : why, 0, NULL, 0);
         break;
     }
-    case 3: {
-        uint64_t n = 0;
-        pw_pb_reader cr;
-        pw_pb_field cf;
-        pw_pb_reader_init(&cr, body.ptr, body.len);
-        while (pw_pb_next(&cr, &cf) == 1)
-            if (cf.num == 1 && cf.wt == PW_PB_WT_VARINT) n = cf.u64;
-        if (w->nsubs == 0) {
-            send_result(w, request_id, Q_FAILED_PRECONDITION, "credit before subscribe", 0, NULL, 0);
-        } else {
-            grant(w, n);
-            send_result(w, request_id, Q_OK, NULL, 0, NULL, 0);
-        }
-        break;
+    case pwm_ringq_v1_WorkRequest_FIELD_credit: work_credit(w, req.request_id, req.credit); break;
+    case pwm_ringq_v1_WorkRequest_FIELD_ack: work_ack(w, req.request_id, req.ack); break;
+    case pwm_ringq_v1_WorkRequest_FIELD_nack:
+    case pwm_ringq_v1_WorkRequest_FIELD_extend: by_id(w, req.request_id, &req); break;
     }
-    case 4: {
-        q_err e;
-        w->inflight++;
-        w->refs++;
-        if (!srv_ack_start(NULL, body.ptr, body.len, ack_done, w, request_id, &e)) {
-            w->inflight--;
-            w->refs--;
-            send_result(w, request_id, e.code, e.msg, 0, NULL, 0);
-        }
-        break;
-    }
-    case 5:
-    case 6:
-        by_id(w, request_id, body.ptr, body.len, kind);
-        break;
-    }
+    pw_msg_arena_deinit(&a);
 }
 
 static void on_start(pw_grpc_call *c)

@@ -5,7 +5,8 @@
  * that is embedded in the binary (srv_descriptor_set, see the Makefile). At start-up the set is
  * indexed once (files, their dependencies, every fully qualified symbol); the index is read-only
  * afterwards and shared by all shards. Descriptor bytes are served straight from the embedded
- * blob. */
+ * blob. Requests and answers go through the generated schema (reflection's and descriptor.proto's
+ * tables in proto_wire/pw_msgs.h). */
 #include "server/srv_reflection.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "proto_wire/pw_pb.h"
+#include "server/srv_msg.h"
 
 extern const uint8_t srv_descriptor_set[];
 extern const uint8_t srv_descriptor_set_end[];
@@ -22,6 +24,12 @@ extern const uint8_t srv_descriptor_set_end[];
 #define REFL_DEPS_MAX 16
 #define REFL_SYMBOLS_MAX 2048
 #define REFL_NAME_BYTES_MAX 256
+/* Services listed in one ListServiceResponse: ringqd registers 5 (Queue, Admin, Health, two
+ * reflections), the interop server 4. */
+#define REFL_SERVICES_MAX 32
+/* Arena of one decoded FileDescriptorProto at start-up: our largest file (ringq/v1/admin.proto)
+ * decodes into well under 64 KiB of structs; the bound only stops a broken build. */
+#define REFL_DECODE_ARENA_BYTES (1u << 20)
 
 typedef struct refl_file {
     pw_pb_bytes name;
@@ -55,41 +63,25 @@ static int add_symbol(const char *prefix, pw_pb_bytes name, int file, bool is_me
         s[pl] = '.';
         k = pl + 1;
     }
-    memcpy(s + k, name.ptr, name.len);
+    memcpy(s + k, srv_chars(name), name.len);
     s[k + name.len] = 0;
     g_syms[g_nsyms++] = (refl_symbol){s, file, is_message};
     return 0;
 }
 
-static pw_pb_bytes field_string(const uint8_t *p, size_t len, uint32_t num)
-{
-    pw_pb_reader r;
-    pw_pb_field f;
-    pw_pb_reader_init(&r, p, len);
-    while (pw_pb_next(&r, &f) == 1)
-        if (f.num == num && f.wt == PW_PB_WT_LEN) return f.bytes;
-    return (pw_pb_bytes){(const uint8_t *)"", 0};
-}
-
 /* Indexes a DescriptorProto (message) and, recursively, its nested messages and enums. */
-static int index_message(const char *prefix, pw_pb_bytes msg, int file, int depth)
+static int index_message(const char *prefix, const pwm_google_protobuf_DescriptorProto *m, int file,
+                         int depth)
 {
     if (depth > 32) return -ELOOP;
-    pw_pb_bytes name = field_string(msg.ptr, msg.len, 1);
-    int r = add_symbol(prefix, name, file, true);
+    int r = add_symbol(prefix, m->name, file, true);
     if (r < 0) return r;
     const char *full = g_syms[g_nsyms - 1].name;
-    pw_pb_reader rd;
-    pw_pb_field f;
-    pw_pb_reader_init(&rd, msg.ptr, msg.len);
-    while (pw_pb_next(&rd, &f) == 1) {
-        if (f.wt != PW_PB_WT_LEN) continue;
-        if (f.num == 3) r = index_message(full, f.bytes, file, depth + 1);
-        else if (f.num == 4) r = add_symbol(full, field_string(f.bytes.ptr, f.bytes.len, 1), file, false);
-        else continue;
-        if (r < 0) return r;
-    }
-    return 0;
+    for (size_t i = 0; r == 0 && i < m->nested_type_count; i++)
+        r = index_message(full, &m->nested_type[i], file, depth + 1);
+    for (size_t i = 0; r == 0 && i < m->enum_type_count; i++)
+        r = add_symbol(full, m->enum_type[i].name, file, false);
+    return r;
 }
 
 static int find_file(const uint8_t *name, size_t len)
@@ -99,6 +91,43 @@ static int find_file(const uint8_t *name, size_t len)
     return -1;
 }
 
+/* A service and its methods (pkg.Service.Method). */
+static int index_service(const char *prefix, const pwm_google_protobuf_ServiceDescriptorProto *sv,
+                         int fi)
+{
+    int r = add_symbol(prefix, sv->name, fi, false);
+    if (r < 0) return r;
+    char svc[REFL_NAME_BYTES_MAX];
+    snprintf(svc, sizeof svc, "%s", g_syms[g_nsyms - 1].name);
+    for (size_t i = 0; r == 0 && i < sv->method_count; i++) r = add_symbol(svc, sv->method[i].name, fi, false);
+    return r;
+}
+
+/* Indexes one decoded FileDescriptorProto as file `fi` (its views borrow the embedded blob). */
+static int index_file(refl_file *rf, int fi, const pwm_google_protobuf_FileDescriptorProto *fd)
+{
+    rf->name = fd->name;
+    char prefix[REFL_NAME_BYTES_MAX];
+    if (fd->package.len >= sizeof prefix) return -ENAMETOOLONG;
+    if (fd->package.len) memcpy(prefix, fd->package.ptr, fd->package.len);
+    prefix[fd->package.len] = 0;
+    /* protoc --include_imports lists dependencies before their dependents. */
+    for (size_t i = 0; i < fd->dependency_count; i++) {
+        int d = find_file(fd->dependency[i].ptr, fd->dependency[i].len);
+        if (d >= 0 && rf->ndeps < REFL_DEPS_MAX) rf->deps[rf->ndeps++] = d;
+    }
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < fd->message_type_count; i++)
+        r = index_message(prefix, &fd->message_type[i], fi, 0);
+    for (size_t i = 0; r == 0 && i < fd->enum_type_count; i++)
+        r = add_symbol(prefix, fd->enum_type[i].name, fi, false);
+    for (size_t i = 0; r == 0 && i < fd->service_count; i++) r = index_service(prefix, &fd->service[i], fi);
+    return r;
+}
+
+/* The set is walked entry by entry (not decoded whole) because each file is also served as the
+ * exact bytes protoc wrote; each entry is then decoded through descriptor.proto's generated
+ * table (build/gen: the schema's input includes google/protobuf/descriptor.proto). */
 int srv_reflection_init(const pw_grpc_server *server)
 {
     g_server = server;
@@ -108,47 +137,18 @@ int srv_reflection_init(const pw_grpc_server *server)
     pw_pb_reader_init(&set, srv_descriptor_set, total);
     int rc;
     while ((rc = pw_pb_next(&set, &f)) == 1) {
-        if (f.num != 1 || f.wt != PW_PB_WT_LEN) continue;
+        if (f.num != pwm_google_protobuf_FileDescriptorSet_FIELD_file || f.wt != PW_PB_WT_LEN) continue;
         if (g_nfiles >= REFL_FILES_MAX) return -ENOSPC;
+        pwm_google_protobuf_FileDescriptorProto fd;
+        pw_msg_arena a;
+        pw_msg_arena_init_heap(&a, 0, REFL_DECODE_ARENA_BYTES);
+        int r = pw_msg_decode(&pwm_google_protobuf_FileDescriptorProto_desc, &fd, f.bytes.ptr,
+                              f.bytes.len, &a);
         refl_file *rf = &g_files[g_nfiles];
         rf->bytes = f.bytes;
-        rf->name = field_string(f.bytes.ptr, f.bytes.len, 1);
-        pw_pb_bytes pkg = field_string(f.bytes.ptr, f.bytes.len, 2);
-        char prefix[REFL_NAME_BYTES_MAX];
-        if (pkg.len >= sizeof prefix) return -ENAMETOOLONG;
-        memcpy(prefix, pkg.ptr, pkg.len);
-        prefix[pkg.len] = 0;
-        int fi = g_nfiles++;
-        pw_pb_reader fr;
-        pw_pb_field ff;
-        pw_pb_reader_init(&fr, f.bytes.ptr, f.bytes.len);
-        while (pw_pb_next(&fr, &ff) == 1) {
-            if (ff.wt != PW_PB_WT_LEN) continue;
-            int r = 0;
-            if (ff.num == 3) {
-                /* protoc --include_imports lists dependencies before their dependents. */
-                int d = find_file(ff.bytes.ptr, ff.bytes.len);
-                if (d >= 0 && rf->ndeps < REFL_DEPS_MAX) rf->deps[rf->ndeps++] = d;
-            } else if (ff.num == 4) {
-                r = index_message(prefix, ff.bytes, fi, 0);
-            } else if (ff.num == 5) {
-                r = add_symbol(prefix, field_string(ff.bytes.ptr, ff.bytes.len, 1), fi, false);
-            } else if (ff.num == 6) {
-                r = add_symbol(prefix, field_string(ff.bytes.ptr, ff.bytes.len, 1), fi, false);
-                if (r == 0) {
-                    /* Methods: pkg.Service.Method. */
-                    char svc[REFL_NAME_BYTES_MAX];
-                    snprintf(svc, sizeof svc, "%s", g_syms[g_nsyms - 1].name);
-                    pw_pb_reader mr;
-                    pw_pb_field mf;
-                    pw_pb_reader_init(&mr, ff.bytes.ptr, ff.bytes.len);
-                    while (r == 0 && pw_pb_next(&mr, &mf) == 1)
-                        if (mf.num == 2 && mf.wt == PW_PB_WT_LEN)
-                            r = add_symbol(svc, field_string(mf.bytes.ptr, mf.bytes.len, 1), fi, false);
-                }
-            }
-            if (r < 0) return r;
-        }
+        if (r == 0) r = index_file(rf, g_nfiles++, &fd);
+        pw_msg_arena_deinit(&a);
+        if (r < 0) return r;
     }
     return rc < 0 ? rc : 0;
 }
@@ -172,112 +172,120 @@ static void collect(int fi, bool *seen, int *out, int *n)
     for (int i = 0; i < g_files[fi].ndeps; i++) collect(g_files[fi].deps[i], seen, out, n);
 }
 
-static void reply_files(buf *b, int fi)
+/* FileDescriptorResponse: file `fi` and its dependencies, the embedded bytes as they are. */
+static void reply_files(pwm_grpc_reflection_v1_ServerReflectionResponse *out,
+                        pwm_grpc_reflection_v1_FileDescriptorResponse *fr, pw_pb_bytes *files, int fi)
 {
     bool seen[REFL_FILES_MAX] = {false};
     int order[REFL_FILES_MAX], n = 0;
     collect(fi, seen, order, &n);
-    pw_pb_mark m;
-    pw_pb_submsg_begin(b, 4, &m);
-    for (int i = 0; i < n; i++)
-        pw_pb_put_bytes(b, 1, g_files[order[i]].bytes.ptr, g_files[order[i]].bytes.len);
-    pw_pb_submsg_end(b, &m);
+    for (int i = 0; i < n; i++) files[i] = g_files[order[i]].bytes;
+    *fr = (pwm_grpc_reflection_v1_FileDescriptorResponse){files, (size_t)n};
+    out->message_response_case = pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_file_descriptor_response;
+    out->file_descriptor_response = fr;
 }
 
-static void reply_error(buf *b, pw_grpc_status code, const char *msg)
+static void reply_error(pwm_grpc_reflection_v1_ServerReflectionResponse *out,
+                        pwm_grpc_reflection_v1_ErrorResponse *er, pw_grpc_status code, const char *msg)
 {
-    pw_pb_mark m;
-    pw_pb_submsg_begin(b, 7, &m);
-    pw_pb_put_int32(b, 1, (int32_t)code);
-    pw_pb_put_string(b, 2, msg, strlen(msg));
-    pw_pb_submsg_end(b, &m);
+    *er = (pwm_grpc_reflection_v1_ErrorResponse){(int32_t)code, {(const uint8_t *)msg, strlen(msg)}};
+    out->message_response_case = pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_error_response;
+    out->error_response = er;
 }
 
-static void reply_services(buf *b)
+/* ListServiceResponse: each service of the server's methods once, into svcs[0..). */
+static size_t list_services(pwm_grpc_reflection_v1_ServiceResponse *svcs, size_t cap)
 {
-    pw_pb_mark m;
-    pw_pb_submsg_begin(b, 6, &m);
-    size_t n = pw_grpc_server_nmethods(g_server);
-    for (size_t i = 0; i < n; i++) {
+    size_t n = pw_grpc_server_nmethods(g_server), k = 0;
+    for (size_t i = 0; i < n && k < cap; i++) {
         const char *path = pw_grpc_server_method_at(g_server, i)->path;
         const char *slash = strrchr(path, '/');
         size_t sl = (size_t)(slash - path - 1);
         /* Each service once: skip if an earlier method had the same service. */
         bool dup = false;
-        for (size_t j = 0; j < i && !dup; j++) {
-            const char *pj = pw_grpc_server_method_at(g_server, j)->path;
-            const char *sj = strrchr(pj, '/');
-            dup = (size_t)(sj - pj - 1) == sl && memcmp(pj + 1, path + 1, sl) == 0;
-        }
-        if (dup) continue;
-        pw_pb_mark s;
-        pw_pb_submsg_begin(b, 1, &s);
-        pw_pb_put_string(b, 1, path + 1, sl);
-        pw_pb_submsg_end(b, &s);
+        for (size_t j = 0; j < k && !dup; j++) dup = svcs[j].name.len == sl && memcmp(svcs[j].name.ptr, path + 1, sl) == 0;
+        if (!dup) svcs[k++].name = (pw_pb_bytes){(const uint8_t *)path + 1, sl};
     }
-    pw_pb_submsg_end(b, &m);
+    return k;
 }
 
-static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
+/* Room for one answer's parts: every member the response may point at. */
+typedef struct refl_answer {
+    pwm_grpc_reflection_v1_ServerReflectionResponse out;
+    pwm_grpc_reflection_v1_FileDescriptorResponse files;
+    pw_pb_bytes file_bytes[REFL_FILES_MAX];
+    pwm_grpc_reflection_v1_ErrorResponse error;
+    pwm_grpc_reflection_v1_ExtensionNumberResponse ext;
+    pwm_grpc_reflection_v1_ListServiceResponse list;
+    pwm_grpc_reflection_v1_ServiceResponse svcs[REFL_SERVICES_MAX];
+} refl_answer;
+
+static void answer(refl_answer *an, const pwm_grpc_reflection_v1_ServerReflectionRequest *req)
 {
-    pw_pb_reader r;
-    pw_pb_field f;
-    pw_pb_bytes host = {(const uint8_t *)"", 0};
-    int kind = 0;
-    pw_pb_bytes arg = {NULL, 0};
-    int rc;
-    pw_pb_reader_init(&r, msg, len);
-    while ((rc = pw_pb_next(&r, &f)) == 1) {
-        if (f.wt != PW_PB_WT_LEN) continue;
-        if (f.num == 1) host = f.bytes;
-        else if (f.num >= 3 && f.num <= 7) {
-            kind = (int)f.num;
-            arg = f.bytes;
-        }
-    }
-    if (rc < 0) {
-        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "malformed ServerReflectionRequest");
-        return;
-    }
-    buf *b = pw_grpc_call_send_begin(c);
-    if (!b) return;
-    if (host.len) pw_pb_put_string(b, 1, (const char *)host.ptr, host.len);
-    pw_pb_put_bytes(b, 2, msg, len); /* original_request */
+    pwm_grpc_reflection_v1_ServerReflectionResponse *out = &an->out;
     bool is_msg = false;
     int fi;
-    switch (kind) {
-    case 3:
-        fi = find_file(arg.ptr, arg.len);
-        if (fi >= 0) reply_files(b, fi);
-        else reply_error(b, PW_GRPC_NOT_FOUND, "file not found");
+    switch (req->message_request_case) {
+    case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_file_by_filename:
+        fi = find_file((const uint8_t *)srv_chars(req->file_by_filename), req->file_by_filename.len);
+        if (fi >= 0) reply_files(out, &an->files, an->file_bytes, fi);
+        else reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "file not found");
         break;
-    case 4:
-        fi = find_symbol(arg.ptr, arg.len, NULL);
-        if (fi >= 0) reply_files(b, fi);
-        else reply_error(b, PW_GRPC_NOT_FOUND, "symbol not found");
+    case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_file_containing_symbol:
+        fi = find_symbol((const uint8_t *)srv_chars(req->file_containing_symbol),
+                         req->file_containing_symbol.len, NULL);
+        if (fi >= 0) reply_files(out, &an->files, an->file_bytes, fi);
+        else reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "symbol not found");
         break;
-    case 5:
-        reply_error(b, PW_GRPC_NOT_FOUND, "extension not found");
+    case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_file_containing_extension:
+        reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "extension not found");
         break;
-    case 6:
-        fi = find_symbol(arg.ptr, arg.len, &is_msg);
+    case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_all_extension_numbers_of_type:
+        fi = find_symbol((const uint8_t *)srv_chars(req->all_extension_numbers_of_type),
+                         req->all_extension_numbers_of_type.len, &is_msg);
         if (fi >= 0 && is_msg) {
-            pw_pb_mark m;
-            pw_pb_submsg_begin(b, 5, &m);
-            pw_pb_put_string(b, 1, (const char *)arg.ptr, arg.len);
-            pw_pb_submsg_end(b, &m);
+            an->ext = (pwm_grpc_reflection_v1_ExtensionNumberResponse){
+                .base_type_name = req->all_extension_numbers_of_type};
+            out->message_response_case =
+                pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_all_extension_numbers_response;
+            out->all_extension_numbers_response = &an->ext;
         } else {
-            reply_error(b, PW_GRPC_NOT_FOUND, "message type not found");
+            reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "message type not found");
         }
         break;
-    case 7:
-        reply_services(b);
+    case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_list_services:
+        an->list = (pwm_grpc_reflection_v1_ListServiceResponse){an->svcs,
+                                                                 list_services(an->svcs, REFL_SERVICES_MAX)};
+        out->message_response_case = pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_list_services_response;
+        out->list_services_response = &an->list;
         break;
     default:
-        reply_error(b, PW_GRPC_INVALID_ARGUMENT, "empty or unknown message_request");
+        reply_error(out, &an->error, PW_GRPC_INVALID_ARGUMENT, "empty or unknown message_request");
         break;
     }
-    pw_grpc_call_send_commit(c, 0);
+}
+
+/* One ServerReflectionRequest, one ServerReflectionResponse. v1alpha is v1 under another
+ * package (the same messages, fields and numbers), so both decode with v1's table. */
+static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    pwm_grpc_reflection_v1_ServerReflectionRequest req;
+    pw_msg_arena a;
+    if (srv_msg_decode(c, &pwm_grpc_reflection_v1_ServerReflectionRequest_desc, &req, msg, len, &a) < 0)
+        return;
+    refl_answer *an = calloc(1, sizeof *an);
+    if (!an) {
+        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    } else {
+        an->out.valid_host = req.host;
+        an->out.original_request = &req;
+        answer(an, &req);
+        int rc = srv_msg_send(c, &pwm_grpc_reflection_v1_ServerReflectionResponse_desc, &an->out, 0);
+        if (rc < 0 && rc != -ECANCELED)
+            pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "the answer could not be sent");
+    }
+    free(an);
+    pw_msg_arena_deinit(&a);
 }
 
 static void on_half_close(pw_grpc_call *c) { pw_grpc_call_finish(c, PW_GRPC_OK, NULL); }
@@ -287,10 +295,10 @@ static void on_writable(pw_grpc_call *c) {}
 int srv_reflection_add_methods(pw_grpc_server *s)
 {
     static const pw_grpc_method m[] = {
-        {.path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        {.path = pwm_grpc_reflection_v1_ServerReflection_ServerReflectionInfo_PATH,
          .kind = PW_GRPC_BIDI_STREAMING, .on_message = on_message, .on_half_close = on_half_close,
          .on_writable = on_writable},
-        {.path = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        {.path = pwm_grpc_reflection_v1alpha_ServerReflection_ServerReflectionInfo_PATH,
          .kind = PW_GRPC_BIDI_STREAMING, .on_message = on_message, .on_half_close = on_half_close,
          .on_writable = on_writable},
     };

@@ -133,6 +133,20 @@ static void stream_done(pw_grpc_call *c)
     pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
 }
 
+/* Begins a message, writes half of something, aborts it (an encode that failed), then sends
+ * the real answer: the client must see only that one message. */
+static void aborted_then_sent(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    buf *b = pw_grpc_call_send_begin(c);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(buf_append(b, "half-written", 12), 0);
+    pw_grpc_call_send_abort(c);
+    pw_grpc_call_send_abort(c); /* outside begin/commit: no-op */
+    ck_assert_int_eq(pw_grpc_call_send_commit(c, 0), -EINVAL); /* nothing begun */
+    ck_assert_int_eq(pw_grpc_call_send(c, msg, len, 0), 0);
+    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+}
+
 static int notified;
 static void on_notify(void *user) { notified++; }
 
@@ -150,6 +164,7 @@ static void setup(void)
         {.path = "/t.S/Later", .kind = PW_GRPC_UNARY, .on_message = later, .on_cancel = on_cancel},
         {.path = "/t.S/Sum", .kind = PW_GRPC_CLIENT_STREAMING, .on_message = stream_sum,
          .on_half_close = stream_done},
+        {.path = "/t.S/Abort", .kind = PW_GRPC_UNARY, .on_message = aborted_then_sent},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) ck_assert_int_eq(pw_grpc_server_add_method(SRV, &m[i]), 0);
     ck_assert_int_eq(pw_grpc_server_add_method(SRV, &m[0]), -EEXIST);
@@ -208,6 +223,18 @@ START_TEST(unary_echo_with_metadata)
     ck_assert_uint_eq(R[0].body_len, n);
     ck_assert_mem_eq(R[0].body, b, n);
     ck_assert(R[0].closed);
+}
+END_TEST
+
+START_TEST(send_abort_drops_the_begun_message)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "answer", false);
+    request("/t.S/Abort", "application/grpc", NULL, NULL, b, n, true);
+    pump();
+    ck_assert_str_eq(R[0].grpc_status, "0");
+    ck_assert_uint_eq(R[0].body_len, n);
+    ck_assert_mem_eq(R[0].body, b, n);
 }
 END_TEST
 
@@ -517,6 +544,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, unary_echo_with_metadata);
     tcase_add_test(tc, errors_by_status);
+    tcase_add_test(tc, send_abort_drops_the_begun_message);
     tcase_add_test(tc, message_limits_and_framing);
     tcase_add_test(tc, gzip_request);
     tcase_add_test(tc, client_streaming_split_frames);

@@ -1,0 +1,217 @@
+/* server/srv_queue_ack: an Ack fanned out across partitions (unary Ack and the Work stream's
+ * ack). The origin decoded the AckRequest once; the fan-out copies the ids' bytes (the request
+ * is only borrowed) and sends each partition an owned array of the task ids it holds. Each
+ * owner acks its share and the origin collects the answers; the AckResponse is encoded once
+ * through the generated schema. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_wire/pw_msg.h"
+#include "server/srv_queue_int.h"
+#include "server/srv_queue_rpc.h"
+
+/* "<digits>-<digits>": the shape of our ids, even when out of range (then NOT_FOUND rather
+ * than INVALID_ARGUMENT). */
+bool srv_id_shaped(const char *s, size_t n)
+{
+    size_t i = 0, a = 0, b = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++, a++;
+    if (i == n || s[i] != '-') return false;
+    i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++, b++;
+    return i == n && a > 0 && b > 0;
+}
+
+/* ---- Ack: ids may span partitions ---- */
+
+typedef struct ack_item {
+    uint32_t index;
+    uint64_t id;
+    q_status code;
+    const char *why; /* static text from q_part */
+} ack_item;
+
+static void run_ack(srv_job *j, srv_part *sp)
+{
+    ack_item *it = (ack_item *)j->req;
+    uint32_t n = (uint32_t)(j->req_len / sizeof *it);
+    uint64_t *ids = malloc(n * sizeof *ids);
+    q_item *items = malloc(n * sizeof *items);
+    if (!ids || !items) {
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+    } else {
+        for (uint32_t i = 0; i < n; i++) ids[i] = it[i].id;
+        q_err e;
+        uint64_t commit_to;
+        q_status st = q_part_ack(sp->p, ids, n, srv_q_now_ms(), items, &commit_to, &e);
+        if (st != Q_OK) srv_job_err(j, &e);
+        else
+            for (uint32_t i = 0; i < n; i++) {
+                it[i].code = items[i].code;
+                it[i].why = items[i].why;
+            }
+    }
+    free(ids);
+    free(items);
+    srv_job_reply_durable(j, sp);
+}
+
+static void ack_part_done(srv_job *j)
+{
+    srv_ack_fanout *fo = j->ctx;
+    ack_item *it = (ack_item *)j->req;
+    uint32_t n = (uint32_t)(j->req_len / sizeof *it);
+    for (uint32_t i = 0; i < n; i++) {
+        fo->codes[it[i].index] = j->status != Q_OK ? j->status : it[i].code;
+        fo->whys[it[i].index] = j->status != Q_OK ? "log write failed" : it[i].why;
+    }
+    if (j->status != Q_OK && fo->status == Q_OK) {
+        fo->status = j->status;
+        snprintf(fo->msg, sizeof fo->msg, "%s", j->msg);
+    }
+    if (--fo->pending == 0) fo->done(fo);
+}
+
+void srv_ack_fanout_free(srv_ack_fanout *fo)
+{
+    if (!fo) return;
+    if (fo->call) pw_grpc_call_unref(fo->call);
+    free(fo->raw);
+    free(fo->ids);
+    free(fo->codes);
+    free(fo->whys);
+    free(fo);
+}
+
+/* Encodes AckResponse{results} from a finished fan-out into `out`. 0 or a negative errno. */
+int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out)
+{
+    pwm_ringq_v1_ItemStatus *items = calloc(fo->n, sizeof *items);
+    if (!items) return -ENOMEM;
+    for (uint32_t i = 0; i < fo->n; i++) {
+        const char *why = fo->codes[i] == Q_OK || !fo->whys[i] ? "" : fo->whys[i];
+        items[i] = (pwm_ringq_v1_ItemStatus){.id = {(const uint8_t *)fo->ids[i].ptr, fo->ids[i].len},
+                                             .code = (uint32_t)fo->codes[i],
+                                             .message = {(const uint8_t *)why, strlen(why)}};
+    }
+    pwm_ringq_v1_AckResponse r = {.results = items, .results_count = fo->n};
+    int rc = pw_msg_encode(&pwm_ringq_v1_AckResponse_desc, &r, out);
+    free(items);
+    return rc;
+}
+
+/* A fan-out for n ids whose bytes take `id_bytes`: the ids are copied into fo->raw (the
+ * request they came from is only borrowed) and fo->ids view that copy. NULL: no memory. */
+static srv_ack_fanout *fanout_new(const pwm_ringq_v1_AckRequest *req)
+{
+    uint32_t n = (uint32_t)req->ids_count;
+    size_t id_bytes = 0;
+    for (uint32_t i = 0; i < n; i++) id_bytes += req->ids[i].len;
+    srv_ack_fanout *fo = calloc(1, sizeof *fo);
+    if (fo) {
+        fo->ids = calloc(n, sizeof *fo->ids);
+        fo->codes = calloc(n, sizeof *fo->codes);
+        fo->whys = calloc(n, sizeof *fo->whys);
+        fo->raw = malloc(id_bytes ? id_bytes : 1);
+    }
+    if (!fo || !fo->ids || !fo->codes || !fo->whys || !fo->raw) {
+        srv_ack_fanout_free(fo);
+        return NULL;
+    }
+    size_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (req->ids[i].len) memcpy(fo->raw + off, req->ids[i].ptr, req->ids[i].len);
+        fo->ids[i].ptr = (const char *)fo->raw + off;
+        fo->ids[i].len = req->ids[i].len;
+        off += req->ids[i].len;
+    }
+    fo->n = n;
+    return fo;
+}
+
+/* Which partition holds fo->ids[k] (*tid its task id), or UINT32_MAX after answering the id
+ * here: INVALID_ARGUMENT for a string that is not a ringq id at all; an id of our shape that
+ * cannot exist (partition out of range) is NOT_FOUND. */
+static uint32_t ack_part_of(srv_ack_fanout *fo, uint32_t k, uint64_t *tid)
+{
+    uint32_t part;
+    if (q_id_parse(fo->ids[k].ptr, fo->ids[k].len, &part, tid) != 0) {
+        bool shaped = srv_id_shaped(fo->ids[k].ptr, fo->ids[k].len);
+        fo->codes[k] = shaped ? Q_NOT_FOUND : Q_INVALID_ARGUMENT;
+        fo->whys[k] = shaped ? "unknown task id" : "not a ringq task id";
+        return UINT32_MAX;
+    }
+    if (part >= srv_q.nparts) {
+        fo->codes[k] = Q_NOT_FOUND;
+        fo->whys[k] = "unknown task id";
+        return UINT32_MAX;
+    }
+    return part;
+}
+
+/* Sends partition p its share of the ids (parts[i] == p); answers them here when out of memory. */
+static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count,
+                              const uint32_t *parts, const uint64_t *tids)
+{
+    srv_job *j = srv_job_new(NULL, NULL, 0);
+    ack_item *it = j ? malloc(count * sizeof *it) : NULL;
+    if (!it) {
+        if (j) srv_job_free(j);
+        for (uint32_t i = 0; i < fo->n; i++)
+            if (parts[i] == p) {
+                fo->codes[i] = Q_RESOURCE_EXHAUSTED;
+                fo->whys[i] = "out of memory";
+            }
+        return;
+    }
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < fo->n; i++)
+        if (parts[i] == p) it[m++] = (ack_item){.index = i, .id = tids[i]};
+    j->req = (uint8_t *)it;
+    j->req_len = m * sizeof *it;
+    j->ctx = fo;
+    fo->pending++;
+    srv_job_dispatch(j, p, run_ack, ack_part_done);
+}
+
+srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest *req,
+                              void (*done)(srv_ack_fanout *), void *ctx, uint64_t tag, q_err *err)
+{
+    uint32_t n = req->ids_count > Q_BATCH_MAX ? Q_BATCH_MAX + 1 : (uint32_t)req->ids_count;
+    if (n == 0 || n > Q_BATCH_MAX) {
+        err->code = Q_INVALID_ARGUMENT;
+        snprintf(err->msg, sizeof err->msg, "an ack carries 1..%u ids", Q_BATCH_MAX);
+        return NULL;
+    }
+    srv_ack_fanout *fo = fanout_new(req);
+    /* Per partition: the items it owns. */
+    uint32_t *per = fo ? calloc(srv_q.nparts, sizeof *per) : NULL;
+    uint32_t *parts = per ? calloc(n, sizeof *parts) : NULL;
+    uint64_t *tids = parts ? calloc(n, sizeof *tids) : NULL;
+    if (!tids) {
+        free(per);
+        free(parts);
+        srv_ack_fanout_free(fo);
+        err->code = Q_RESOURCE_EXHAUSTED;
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return NULL;
+    }
+    fo->done = done;
+    fo->ctx = ctx;
+    fo->tag = tag;
+    fo->call = call;
+    if (call) pw_grpc_call_ref(call);
+    for (uint32_t k = 0; k < n; k++) {
+        parts[k] = ack_part_of(fo, k, &tids[k]);
+        if (parts[k] != UINT32_MAX) per[parts[k]]++;
+    }
+    fo->pending = 1; /* held while dispatching */
+    for (uint32_t p = 0; p < srv_q.nparts; p++)
+        if (per[p]) ack_dispatch_part(fo, p, per[p], parts, tids);
+    free(per);
+    free(parts);
+    free(tids);
+    if (--fo->pending == 0) fo->done(fo);
+    return fo;
+}
