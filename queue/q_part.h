@@ -441,6 +441,9 @@ typedef struct q_part_stats {
     uint64_t mem_bytes;          /* task slab + id index + heap + dedup + pins (allocated) */
     uint64_t compactions, records_compacted, segments_deleted;
     uint64_t replayed_records;   /* at open */
+    uint64_t leased_undurable;   /* tasks a lease handed out while their ENQUEUE record was not
+                                  * yet durable (q_task id >= q_log_durable): the check that
+                                  * docs/semantics.md's "durable before visible" holds */
 } q_part_stats;
 void q_part_get_stats(const q_part *p, q_part_stats *st);
 

@@ -80,6 +80,7 @@ struct q_part {
     uint64_t next_retain_ms;
     bool replaying;
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
+    uint64_t leased_undurable; /* q_part_stats.leased_undurable */
 };
 
 /* ---- q_part_util.c ---- */

@@ -223,6 +223,7 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
         used += cost;
         uint64_t deadline = now_ms + q_task_lease_ms(p, t, lease_ms);
         q_leased *l = &out[k++];
+        if (t->id >= q_log_durable(p->log)) p->leased_undurable++;
         l->id = t->id;
         l->payload = er.payload;
         l->payload_len = er.payload_len;

@@ -11,6 +11,8 @@
  *   ringq_disk_full                       gauge    partitions whose log refuses appends for
  *                                                  lack of disk space (acks still accepted)
  *   ringq_disk_full_total                 counter  times a partition's log found the disk full
+ *   ringq_leased_before_durable_total     counter  tasks handed out before their Enqueue was
+ *                                                  durable (0 under --fsync always)
  *
  * Per-queue series are bounded: the first SRV_METRICS_QUEUES_MAX queues by name get their own;
  * the others are summed into queue="(other)" (a name no queue can have), so a scrape of 100,000
@@ -45,6 +47,7 @@ typedef struct qm_part {
     uint64_t nqueues;
     uint64_t sum[QM_NVALS]; /* over all its queues */
     q_log_stats log;
+    uint64_t leased_undurable; /* q_part_stats.leased_undurable */
     uint32_t n;
 } qm_part;
 
@@ -89,6 +92,9 @@ static void run_part(srv_job *j, srv_part *sp)
         al = page[n - 1].name_len;
     }
     q_log_get_stats(q_part_log(sp->p), &h.log);
+    q_part_stats ps;
+    q_part_get_stats(sp->p, &ps);
+    h.leased_undurable = ps.leased_undurable;
     if (!page) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     else if (buf_append(&j->resp, &h, sizeof h) < 0 ||
              buf_append(&j->resp, buf_begin(&ents), buf_size(&ents)) < 0)
@@ -164,6 +170,19 @@ static void family_disk_full(buf *out, const qm_gather *g)
     srv_metric_u64(out, "ringq_disk_full_total", NULL, total);
 }
 
+static void family_undurable(buf *out, const qm_gather *g)
+{
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        const qm_part *p = part_of(g, k);
+        if (p) total += p->leased_undurable;
+    }
+    srv_metric_family(out, "ringq_leased_before_durable_total", "counter",
+                      "Tasks handed to a worker (Lease or Work) before their Enqueue was durable: "
+                      "0 under --fsync always (docs/semantics.md).");
+    srv_metric_u64(out, "ringq_leased_before_durable_total", NULL, total);
+}
+
 static void family_fsync(buf *out, const qm_gather *g)
 {
     static const uint64_t bounds[Q_FSYNC_BUCKETS - 1] = Q_FSYNC_BOUNDS_NS;
@@ -223,6 +242,7 @@ static void gather_finish(qm_gather *g)
     if (all) family_queue_values(g->out, all, n, nqueues > n ? other : NULL);
     family_fsync(g->out, g);
     family_disk_full(g->out, g);
+    family_undurable(g->out, g);
     free(all);
     for (uint32_t k = 0; k < srv_q.nparts; k++) buf_deinit(&g->parts[k]);
     free(g->parts);
