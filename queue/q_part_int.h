@@ -38,6 +38,8 @@ typedef struct q_queue {
     bool wake_pending;  /* in the wake list (p->wake_head) */
     bool deleted;       /* Admin.DeleteQueue: invisible (q_queue_find), slot kept for its name */
     struct q_queue *wake_next; /* next in the wake list */
+    uint64_t wake_durable; /* opts.ready_when_durable: drain once q_log_durable() reaches this
+                            * (one past the newest ENQUEUE record of a task made READY) */
     uint16_t ready_mask; /* bit i: ready[i] non-empty */
     q_queue_cfg cfg;
     uint64_t cfg_rec; /* its latest QUEUE record (pinned), Q_OFF_NONE if never configured */

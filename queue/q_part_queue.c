@@ -228,6 +228,7 @@ void q_task_move(q_part *p, uint32_t slot, q_task_state to, uint64_t due)
         t->due = 0;
         list_push(&p->tt, &q->ready[t->prio], slot);
         q->ready_mask |= (uint16_t)(1u << t->prio);
+        if (t->id + 1 > q->wake_durable) q->wake_durable = t->id + 1;
         q_queue_wake(p, q);
         break;
     case Q_TASK_DELAYED:

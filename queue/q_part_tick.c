@@ -74,16 +74,31 @@ uint32_t q_part_drain_ready(q_part *p, q_ready_fn fn, void *ud)
      * time) once it is behind us; one still ahead of us stays pending and is served here. */
     q_queue *q = p->wake_head;
     p->wake_head = p->wake_tail = NULL;
+    /* Queues whose newest ready task is not durable yet stay pending, ahead of new wakes. */
+    q_queue *held = NULL, *held_last = NULL;
+    uint64_t durable = q_log_durable(p->log);
     uint32_t k = 0;
     while (q) {
         q_queue *next = q->wake_next;
-        q->wake_pending = false;
         q->wake_next = NULL;
-        if (!q->paused && q->n[Q_TASK_READY] > 0) {
-            fn(ud, p, q->name, q->name_len, q->n[Q_TASK_READY]);
-            k++;
+        bool ready = !q->paused && q->n[Q_TASK_READY] > 0;
+        if (ready && p->opts.ready_when_durable && q->wake_durable > durable) {
+            if (held_last) held_last->wake_next = q;
+            else held = q;
+            held_last = q;
+        } else {
+            q->wake_pending = false;
+            if (ready) {
+                fn(ud, p, q->name, q->name_len, q->n[Q_TASK_READY]);
+                k++;
+            }
         }
         q = next;
+    }
+    if (held) {
+        held_last->wake_next = p->wake_head;
+        if (!p->wake_head) p->wake_tail = held_last;
+        p->wake_head = held;
     }
     return k;
 }

@@ -121,12 +121,14 @@ static void on_tick_commit(q_log *log, void *ud, int status, uint64_t durable)
 {
     srv_part *sp = ud;
     sp->tick_commit_busy = false;
+    srv_part_serve_ready(sp); /* tasks held until durable (ready_when_durable) */
 }
 
 static void on_sync_done(q_log *log, void *ud, int status, uint64_t durable)
 {
     srv_part *sp = ud;
     sp->sync_busy = false;
+    srv_part_serve_ready(sp);
 }
 
 static void on_tick(ev_loop *loop, ev_timer *t)
@@ -196,6 +198,11 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         q_part_opts po;
         q_part_opts_default(&po);
         po.log = srv_q.log;
+        /* Durable before visible (docs/semantics.md): under --fsync always a task is handed to
+         * a worker only once its Enqueue is durable; the commit's completion callbacks
+         * (on_job_durable, on_tick_commit) serve what the commit made visible, so the gate
+         * adds no fsync. Under interval/never a task is visible once in the page cache. */
+        po.ready_when_durable = srv_q.log.policy == Q_COMMIT_ALWAYS;
         q_log_err le;
         memset(&le, 0, sizeof le);
         srv_part *sp = calloc(1, sizeof *sp);
@@ -360,6 +367,11 @@ static void on_job_durable(q_log *log, void *ud, int status, uint64_t durable)
 {
     srv_job *j = ud;
     if (status < 0) srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
+    /* The commit made its records durable: serve parked leases and Work streams the gate held
+     * (ready_when_durable). Inside the commit's callbacks, so what the serving appends joins
+     * the next fsync. Before the reply: the job may be freed once it is back on its origin. */
+    srv_part *sp = srv_q_part(j->part_no);
+    if (sp) srv_part_serve_ready(sp);
     srv_job_reply(j);
 }
 

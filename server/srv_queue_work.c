@@ -157,11 +157,13 @@ static void deliver_done(srv_job *j)
 
 static void poke_all(srv_work *w);
 
+/* No reference: like a deliver, a repoke travels on the owner -> origin lane ahead of the
+ * unregister reply that drops the registration's reference, so the session outlives it. (It
+ * used to drop a reference it never took, freeing the session early.) */
 static void repoke_done(srv_job *j)
 {
     srv_work *w = j->ctx;
     if (!atomic_load(&w->closed)) poke_all(w);
-    work_unref(w);
 }
 
 /* Credits went back unused (a lease got fewer tasks than ready said): other queues of the
@@ -191,6 +193,9 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             if (q_part_get_queue(sp->p, wq->name, wq->name_len, srv_q_now_ms(), &qi, &qe) != Q_OK ||
                 qi.paused || qi.ready == 0)
                 break;
+            /* Ready but not visible yet (durable before visible): the commit's callback serves
+             * the queue again; claiming now would only give the credits back and repoke. */
+            if (!q_part_lease_ready(sp->p, wq->name, wq->name_len)) break;
             uint32_t take;
             uint32_t want = qi.ready < WORK_DELIVER_BATCH ? (uint32_t)qi.ready : WORK_DELIVER_BATCH;
             if (!claim(w, want, &take)) break;
