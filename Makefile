@@ -182,8 +182,13 @@ deps:
 san:
 	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
+# tsan: the unit tests, then ringqd itself under a multi-shard smoke (Enqueue, Work streams and
+# acks across shards; tests/integration/test_tsan_smoke.py fails on any ThreadSanitizer report).
+TSAN_MAKE = $(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread"
 tsan:
-	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" unit
+	$(TSAN_MAKE) unit
+	$(TSAN_MAKE) build-tsan/ringqd build-tsan/gen/py/.stamp
+	@BUILD=build-tsan PY=$(PY) bash tests/run_integration.sh 'test_tsan_smoke.py'
 
 FUZZ_SECONDS ?= 30
 fuzz:

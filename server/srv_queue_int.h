@@ -36,6 +36,8 @@ struct srv_job {
     q_status status;
     char msg[Q_ERR_MSG_BYTES];
     bool keep;
+    uint32_t sub_lease_ms;  /* Work registration and poke jobs: the stream's lease_ms, copied
+                             * into the owner's srv_sub (the owner never reads the session's) */
     _Atomic bool cancelled; /* set by the origin when its call ended: long-polls give up */
     /* Owner-side state. */
     q_commit_waiter cw;
@@ -157,6 +159,7 @@ bool srv_check_queue(srv_job *j, const char *name, size_t len);
 struct srv_work;
 typedef struct srv_sub {
     struct srv_work *w;
+    uint32_t lease_ms; /* the stream's, as of its latest registration or poke message */
     struct srv_sub *next;
 } srv_sub;
 void srv_sub_serve(srv_part *sp, srv_waitq *wq);
