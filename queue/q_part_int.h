@@ -122,6 +122,9 @@ void q_task_remove(q_part *p, uint32_t slot);
  * its idempotency keys (expired now, their records unpinned) and marks it deleted. The slot
  * and index stay with the name, so ids of keys still in the dedup ring keep meaning it. */
 uint64_t q_queue_drop(q_part *p, q_queue *q);
+/* Whether q_part_lease would hand out a task of q now: some priority level's first ready task
+ * is durable (or opts.ready_when_durable is off and any task is ready). */
+bool q_queue_leasable(const q_part *p, const q_queue *q);
 /* Marks a queue for q_part_drain_ready when it has ready tasks and is not paused. */
 void q_queue_wake(q_part *p, q_queue *q);
 /* Rolls the rate window when it is over. */

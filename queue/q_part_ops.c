@@ -191,14 +191,7 @@ q_status q_part_lease(q_part *p, const char *name, size_t name_len, uint32_t max
 bool q_part_lease_ready(q_part *p, const char *name, size_t name_len)
 {
     q_queue *q = q_queue_find(p, name, name_len);
-    if (!q || q->paused) return false;
-    if (!p->opts.ready_when_durable) return q->ready_mask != 0;
-    uint64_t durable = q_log_durable(p->log);
-    for (uint32_t m = q->ready_mask; m; m &= m - 1) {
-        uint32_t prio = (uint32_t)__builtin_ctz(m);
-        if (q_task_at(&p->tt, q->ready[prio].head)->id < durable) return true;
-    }
-    return false;
+    return q && !q->paused && q_queue_leasable(p, q);
 }
 
 q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint32_t max_n,

@@ -98,6 +98,35 @@ START_TEST(nothing_visible_before_the_commit_callback)
 }
 END_TEST
 
+/* Steady load: a task enqueued while the fsync of an earlier one is in flight must not hold the
+ * earlier one back when that fsync completes (the next commit serves the later one). */
+START_TEST(newer_appends_do_not_hold_back_a_durable_task)
+{
+    tp t;
+    ev_loop *loop = open_gated(&t, true);
+    seen s = {.t = &t};
+    uint64_t a = tp_enq(&t, "q", "a", 0, T0);
+    q_commit_waiter wa, wb;
+    ck_assert_int_eq(q_log_commit_async(q_part_log(t.p), &wa, on_commit, &s), 0);
+    uint64_t b = tp_enq(&t, "q", "b", 0, T0); /* during a's fsync */
+    while (!s.committed) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_eq(s.drained, 1);
+    ck_assert_uint_eq(s.leased, 1);
+    ck_assert_uint_eq(s.leased_id, a);
+    ck_assert_uint_le(q_log_durable(q_part_log(t.p)), b);
+    /* b is still pending: the commit that covers it drains the queue again. */
+    s.committed = false;
+    ck_assert_int_eq(q_log_commit_async(q_part_log(t.p), &wb, on_commit, &s), 0);
+    while (!s.committed) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_eq(s.drained, 2);
+    ck_assert_uint_eq(s.leased, 2);
+    ck_assert_uint_eq(s.leased_id, b);
+    ck_assert_uint_eq(leased_undurable(&t), 0);
+    tp_done(&t);
+    ev_loop_destroy(loop);
+}
+END_TEST
+
 START_TEST(a_durable_level_is_not_held_by_a_newer_one)
 {
     tp t;
@@ -153,6 +182,7 @@ int main(void)
     TCase *tc = tcase_create("durable");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, nothing_visible_before_the_commit_callback);
+    tcase_add_test(tc, newer_appends_do_not_hold_back_a_durable_task);
     tcase_add_test(tc, a_durable_level_is_not_held_by_a_newer_one);
     tcase_add_test(tc, without_the_gate_tasks_are_visible_at_once);
     suite_add_tcase(s, tc);
