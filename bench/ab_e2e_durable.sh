@@ -32,7 +32,8 @@ for rep in $(seq "$REPS"); do
             rc=$?
             echo "$v $name r$rep rc=$rc $(/usr/bin/python3 -c 'import json, sys
 r = json.load(open(sys.argv[1])); l = r.get("latency_us") or {}
-print("%.0f tasks/s p50 %.0f p99 %.0f us" % (r.get("tasks_per_s", 0), l.get("p50", 0), l.get("p99", 0)))' "$json" 2>&1)"
+print("%.0f tasks/s p50 %.0f p99 %.0f us"
+      % (r.get("tasks_per_s", 0), l.get("p50", 0), l.get("p99", 0)))' "$json" 2>&1)"
             kill "$pid"
             wait "$pid" 2>/dev/null
             rm -rf "$d"
