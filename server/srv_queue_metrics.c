@@ -34,10 +34,13 @@ enum {
     QM_NVALS
 };
 
-/* One queue's figures. `name` points into its partition, which lives as long as the process
- * serves (queues are never removed), so the scraping shard may read it. */
+/* One queue's figures. The owner copies the name into its answer (after the entries) and sets
+ * name_off; the scraping shard points `name` at that copy when the answer arrives. (It used to
+ * point into the partition, another shard's memory: ThreadSanitizer saw the owner free it at
+ * shutdown with no ordering against the scraper's reads.) */
 typedef struct qm_entry {
-    const char *name;
+    const char *name;  /* origin: into this answer's names; NULL on the owner */
+    uint32_t name_off; /* owner: offset in the answer's names */
     uint32_t name_len;
     uint64_t v[QM_NVALS];
 } qm_entry;
@@ -72,8 +75,9 @@ static void run_part(srv_job *j, srv_part *sp)
     qm_part h;
     memset(&h, 0, sizeof h);
     q_queue_info *page = calloc(Q_PAGE_MAX, sizeof *page);
-    buf ents;
+    buf ents, names;
     buf_init(&ents, (size_t)SRV_METRICS_QUEUES_MAX * sizeof(qm_entry));
+    buf_init(&names, (size_t)SRV_METRICS_QUEUES_MAX * Q_QUEUE_NAME_BYTES_MAX);
     const char *after = "";
     size_t al = 0;
     bool more = page != NULL;
@@ -81,11 +85,15 @@ static void run_part(srv_job *j, srv_part *sp)
         uint32_t n = 0;
         q_part_list_queues(sp->p, after, al, Q_PAGE_MAX, srv_q_now_ms(), page, &n, &more);
         for (uint32_t i = 0; i < n; i++) {
-            qm_entry e = {.name = page[i].name, .name_len = page[i].name_len};
+            qm_entry e = {.name_off = (uint32_t)buf_size(&names), .name_len = page[i].name_len};
             fill(e.v, &page[i]);
             for (int k = 0; k < QM_NVALS; k++) h.sum[k] += e.v[k];
             h.nqueues++;
-            if (h.n < SRV_METRICS_QUEUES_MAX && buf_append(&ents, &e, sizeof e) == 0) h.n++;
+            if (h.n < SRV_METRICS_QUEUES_MAX &&
+                buf_append(&names, page[i].name, page[i].name_len) == 0) {
+                if (buf_append(&ents, &e, sizeof e) == 0) h.n++;
+                else buf_truncate(&names, e.name_off);
+            }
         }
         if (n == 0) break;
         after = page[n - 1].name;
@@ -97,9 +105,11 @@ static void run_part(srv_job *j, srv_part *sp)
     h.leased_undurable = ps.leased_undurable;
     if (!page) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     else if (buf_append(&j->resp, &h, sizeof h) < 0 ||
-             buf_append(&j->resp, buf_begin(&ents), buf_size(&ents)) < 0)
+             buf_append(&j->resp, buf_begin(&ents), buf_size(&ents)) < 0 ||
+             buf_append(&j->resp, buf_begin(&names), buf_size(&names)) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     buf_deinit(&ents);
+    buf_deinit(&names);
     free(page);
     srv_job_reply(j);
 }
@@ -252,6 +262,28 @@ static void gather_finish(qm_gather *g)
     done(ctx);
 }
 
+/* Origin: the answer is ours now; point each entry's name at the copy after the entries. */
+static void part_names(buf *b)
+{
+    if (buf_size(b) < sizeof(qm_part)) return;
+    qm_part *h = (qm_part *)buf_begin(b);
+    qm_entry *e = (qm_entry *)(h + 1);
+    size_t ents = (size_t)h->n * sizeof *e;
+    if (buf_size(b) - sizeof *h < ents) {
+        h->n = 0;
+        return;
+    }
+    const char *names = (const char *)buf_begin(b) + sizeof *h + ents;
+    size_t names_len = buf_size(b) - sizeof *h - ents;
+    for (uint32_t i = 0; i < h->n; i++) {
+        if ((size_t)e[i].name_off + e[i].name_len > names_len) {
+            h->n = i;
+            return;
+        }
+        e[i].name = names + e[i].name_off;
+    }
+}
+
 static void part_done(srv_job *j)
 {
     qm_gather *g = j->ctx;
@@ -259,6 +291,7 @@ static void part_done(srv_job *j)
     g->parts[j->part_no] = j->resp;
     j->resp = t;
     if (j->status != Q_OK) buf_consume(&g->parts[j->part_no], buf_size(&g->parts[j->part_no]));
+    part_names(&g->parts[j->part_no]);
     if (--g->pending == 0) gather_finish(g);
 }
 
