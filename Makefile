@@ -189,8 +189,16 @@ deps:
 san:
 	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
+# tsan: the unit tests, then ringqd itself under a multi-shard smoke (Enqueue, Work streams and
+# acks across shards; tests/integration/test_tsan_smoke.py) and test_queue_durable (parked
+# Leases, Work streams, /metrics, shutdown), with any ThreadSanitizer report fatal (exit 66).
+TSAN_MAKE = $(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread"
+TSAN_IT   = TSAN_OPTIONS="halt_on_error=1 exitcode=66" BUILD=build-tsan PY=$(PY) bash tests/run_integration.sh
 tsan:
-	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" unit
+	$(TSAN_MAKE) unit
+	$(TSAN_MAKE) build-tsan/ringqd build-tsan/gen/py/.stamp
+	@$(TSAN_IT) 'test_tsan_smoke.py'
+	@$(TSAN_IT) 'test_queue_durable.py'
 
 FUZZ_SECONDS ?= 30
 fuzz:

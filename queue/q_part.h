@@ -211,6 +211,9 @@ typedef struct q_part_opts {
     uint32_t compact_live_pct; /* compact the oldest segment at <= this % live; default 25 */
     uint32_t pin_bucket_shift; /* 2^shift offsets per live-record counter; default 12 */
     uint64_t seed;             /* backoff jitter PRNG; 0 = from the clock */
+    bool ready_when_durable;   /* hand a task out (q_part_lease, q_part_drain_ready) only once
+                                * its ENQUEUE record is below q_log_durable(): the server sets it
+                                * under Q_COMMIT_ALWAYS (docs/semantics.md). Default false. */
 } q_part_opts;
 
 void q_part_opts_default(q_part_opts *o);
@@ -281,10 +284,18 @@ typedef struct q_leased {
  * FIFO within one. Lease duration: the task's own, else lease_ms (if non-zero), else the
  * queue's. *n_out = tasks written to out (0 when the queue is unknown, paused or empty: Q_OK).
  * Writes no record. Q_INVALID_ARGUMENT for a bad name, max_n or lease_ms. A task whose record
- * fails its checksum is not handed out: it is made DEAD ("record damaged") and logged. */
+ * fails its checksum is not handed out: it is made DEAD ("record damaged") and logged. With
+ * opts.ready_when_durable, a priority level whose first ready task's ENQUEUE record is not yet
+ * durable hands out nothing until a commit covers it (tasks behind it wait too: FIFO). */
 q_status q_part_lease(q_part *p, const char *name, size_t name_len, uint32_t max_n,
                       uint32_t lease_ms, uint64_t now_ms, q_leased *out, uint32_t *n_out,
                       q_err *err);
+
+/* Whether q_part_lease would hand out a task now: the queue is known, not paused, and the first
+ * ready task of some priority level is leasable (with opts.ready_when_durable: its ENQUEUE
+ * record is durable). Lets a caller that reserves credits before leasing (Work streams) tell
+ * "nothing visible yet" from "taken meanwhile". Writes nothing. */
+bool q_part_lease_ready(q_part *p, const char *name, size_t name_len);
 
 /* q_part_lease with a byte budget: stops before the task whose payload + headers +
  * per_task_bytes would take the running total past budget_bytes (the first task always goes),
@@ -343,7 +354,10 @@ uint64_t q_part_next_ms(const q_part *p);
 
 /* Queues that got ready tasks (or were resumed with some) since the last call: for each, runs
  * fn(ud, p, name, name_len, ready). The set is taken before the first call, so fn may call any
- * q_part function (q_part_lease to serve long-polls and Work streams). Returns how many. */
+ * q_part function (q_part_lease to serve long-polls and Work streams). Returns how many. With
+ * opts.ready_when_durable, fn runs only for a queue with a task q_part_lease hands out now, and
+ * a queue with ready tasks not yet durable stays in the set until q_log_durable() passes them:
+ * call again from each commit's completion callback. */
 typedef void (*q_ready_fn)(void *ud, q_part *p, const char *name, uint32_t name_len,
                            uint64_t ready);
 uint32_t q_part_drain_ready(q_part *p, q_ready_fn fn, void *ud);
@@ -441,6 +455,9 @@ typedef struct q_part_stats {
     uint64_t mem_bytes;          /* task slab + id index + heap + dedup + pins (allocated) */
     uint64_t compactions, records_compacted, segments_deleted;
     uint64_t replayed_records;   /* at open */
+    uint64_t leased_undurable;   /* tasks a lease handed out while their ENQUEUE record was not
+                                  * yet durable (q_task id >= q_log_durable): the check that
+                                  * docs/semantics.md's "durable before visible" holds */
 } q_part_stats;
 void q_part_get_stats(const q_part *p, q_part_stats *st);
 

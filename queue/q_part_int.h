@@ -38,6 +38,8 @@ typedef struct q_queue {
     bool wake_pending;  /* in the wake list (p->wake_head) */
     bool deleted;       /* Admin.DeleteQueue: invisible (q_queue_find), slot kept for its name */
     struct q_queue *wake_next; /* next in the wake list */
+    uint64_t wake_durable; /* opts.ready_when_durable: drain once q_log_durable() reaches this
+                            * (one past the newest ENQUEUE record of a task made READY) */
     uint16_t ready_mask; /* bit i: ready[i] non-empty */
     q_queue_cfg cfg;
     uint64_t cfg_rec; /* its latest QUEUE record (pinned), Q_OFF_NONE if never configured */
@@ -80,6 +82,7 @@ struct q_part {
     uint64_t next_retain_ms;
     bool replaying;
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
+    uint64_t leased_undurable; /* q_part_stats.leased_undurable */
 };
 
 /* ---- q_part_util.c ---- */
@@ -119,6 +122,9 @@ void q_task_remove(q_part *p, uint32_t slot);
  * its idempotency keys (expired now, their records unpinned) and marks it deleted. The slot
  * and index stay with the name, so ids of keys still in the dedup ring keep meaning it. */
 uint64_t q_queue_drop(q_part *p, q_queue *q);
+/* Whether q_part_lease would hand out a task of q now: some priority level's first ready task
+ * is durable (or opts.ready_when_durable is off and any task is ready). */
+bool q_queue_leasable(const q_part *p, const q_queue *q);
 /* Marks a queue for q_part_drain_ready when it has ready tasks and is not paused. */
 void q_queue_wake(q_part *p, q_queue *q);
 /* Rolls the rate window when it is over. */

@@ -266,4 +266,5 @@ void q_part_get_stats(const q_part *p, q_part_stats *st)
     st->records_compacted = p->records_compacted;
     st->segments_deleted = p->segments_deleted;
     st->replayed_records = p->replayed_records;
+    st->leased_undurable = p->leased_undurable;
 }

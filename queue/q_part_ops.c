@@ -188,6 +188,12 @@ q_status q_part_lease(q_part *p, const char *name, size_t name_len, uint32_t max
     return q_part_lease_budget(p, name, name_len, max_n, lease_ms, now_ms, SIZE_MAX, 0, out, n_out, err);
 }
 
+bool q_part_lease_ready(q_part *p, const char *name, size_t name_len)
+{
+    q_queue *q = q_queue_find(p, name, name_len);
+    return q && !q->paused && q_queue_leasable(p, q);
+}
+
 q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint32_t max_n,
                              uint32_t lease_ms, uint64_t now_ms, size_t budget_bytes,
                              size_t per_task_bytes, q_leased *out, uint32_t *n_out, q_err *err)
@@ -205,10 +211,15 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
     q_queue *q = q_queue_find(p, name, name_len);
     if (!q || q->paused) return q_ok(err);
     uint32_t k = 0;
-    while (k < max_n && q->ready_mask) {
-        uint32_t prio = 31u - (uint32_t)__builtin_clz(q->ready_mask);
+    uint32_t held = 0; /* priority levels whose first task is not durable yet */
+    while (k < max_n && (q->ready_mask & ~held)) {
+        uint32_t prio = 31u - (uint32_t)__builtin_clz(q->ready_mask & ~held);
         uint32_t slot = q->ready[prio].head;
         q_task *t = q_task_at(&p->tt, slot);
+        if (p->opts.ready_when_durable && t->id >= q_log_durable(p->log)) {
+            held |= 1u << prio; /* durable before visible: wait for the commit */
+            continue;
+        }
         q_enq_rec er;
         int rc = q_task_read(p, t, &er);
         if (rc) {
@@ -223,6 +234,7 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
         used += cost;
         uint64_t deadline = now_ms + q_task_lease_ms(p, t, lease_ms);
         q_leased *l = &out[k++];
+        if (t->id >= q_log_durable(p->log)) p->leased_undurable++;
         l->id = t->id;
         l->payload = er.payload;
         l->payload_len = er.payload_len;

@@ -155,6 +155,17 @@ uint32_t q_task_lease_ms(const q_part *p, const q_task *t, uint32_t req_lease_ms
     return req_lease_ms ? req_lease_ms : p->queues[t->queue]->cfg.lease_ms;
 }
 
+bool q_queue_leasable(const q_part *p, const q_queue *q)
+{
+    if (!p->opts.ready_when_durable) return q->ready_mask != 0;
+    uint64_t durable = q_log_durable(p->log);
+    for (uint32_t m = q->ready_mask; m; m &= m - 1) {
+        uint32_t prio = (uint32_t)__builtin_ctz(m);
+        if (q_task_at(&p->tt, q->ready[prio].head)->id < durable) return true;
+    }
+    return false;
+}
+
 void q_queue_wake(q_part *p, q_queue *q)
 {
     if (p->replaying || q->paused || q->wake_pending || q->n[Q_TASK_READY] == 0) return;
@@ -228,6 +239,7 @@ void q_task_move(q_part *p, uint32_t slot, q_task_state to, uint64_t due)
         t->due = 0;
         list_push(&p->tt, &q->ready[t->prio], slot);
         q->ready_mask |= (uint16_t)(1u << t->prio);
+        if (t->id + 1 > q->wake_durable) q->wake_durable = t->id + 1;
         q_queue_wake(p, q);
         break;
     case Q_TASK_DELAYED:

@@ -74,16 +74,34 @@ uint32_t q_part_drain_ready(q_part *p, q_ready_fn fn, void *ud)
      * time) once it is behind us; one still ahead of us stays pending and is served here. */
     q_queue *q = p->wake_head;
     p->wake_head = p->wake_tail = NULL;
+    /* opts.ready_when_durable: fn runs for a queue with a task it can lease now; a queue whose
+     * newer ready tasks are not durable yet stays pending (ahead of new wakes) for the commit
+     * that covers them — even under steady load, where more arrive during every fsync. */
+    q_queue *held = NULL, *held_last = NULL;
+    bool gate = p->opts.ready_when_durable;
     uint32_t k = 0;
     while (q) {
         q_queue *next = q->wake_next;
-        q->wake_pending = false;
         q->wake_next = NULL;
-        if (!q->paused && q->n[Q_TASK_READY] > 0) {
+        q->wake_pending = false;
+        if (!q->paused && q->n[Q_TASK_READY] > 0 && q_queue_leasable(p, q)) {
             fn(ud, p, q->name, q->name_len, q->n[Q_TASK_READY]);
             k++;
         }
+        /* fn may have re-woken it (then it is in the new list already). */
+        if (gate && !q->wake_pending && !q->paused && q->n[Q_TASK_READY] > 0 &&
+            q->wake_durable > q_log_durable(p->log)) {
+            q->wake_pending = true;
+            if (held_last) held_last->wake_next = q;
+            else held = q;
+            held_last = q;
+        }
         q = next;
+    }
+    if (held) {
+        held_last->wake_next = p->wake_head;
+        if (!p->wake_head) p->wake_tail = held_last;
+        p->wake_head = held;
     }
     return k;
 }

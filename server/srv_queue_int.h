@@ -37,6 +37,8 @@ struct srv_job {
     q_status status;
     char msg[Q_ERR_MSG_BYTES];
     bool keep;
+    uint32_t sub_lease_ms;  /* Work registration and poke jobs: the stream's lease_ms, copied
+                             * into the owner's srv_sub (the owner never reads the session's) */
     _Atomic bool cancelled; /* set by the origin when its call ended: long-polls give up */
     /* Owner-side state. */
     q_commit_waiter cw;
@@ -66,6 +68,7 @@ struct srv_part {
     uint64_t last_sync_ms; /* --fsync never: last housekeeping commit */
     q_commit_waiter sync_cw; /* that commit (q_log_sync_async), while sync_busy */
     bool sync_busy;
+    uint64_t served_durable; /* the log's durable end at the last srv_part_serve_durable */
     srv_waitq *waits;
 };
 
@@ -121,6 +124,9 @@ static inline void srv_job_err(srv_job *j, const q_err *e)
 /* Owner side: after anything that may have made tasks ready (enqueue, nack, tick, redrive,
  * resume), serves parked long-polls and Work subscriptions. */
 void srv_part_serve_ready(srv_part *sp);
+/* Owner side, from a commit's completion callback: serves what the durable end's move made
+ * visible (ready_when_durable), once per move however many waiters the commit covered. */
+void srv_part_serve_durable(srv_part *sp);
 /* Owner side: (re)arms the partition's housekeeping timer from q_part_tick's next time. */
 void srv_part_schedule(srv_part *sp, uint64_t next_ms);
 /* Owner side: park a Lease long-poll until tasks arrive or `deadline_ms` (wall clock). */
@@ -162,6 +168,7 @@ bool srv_check_queue(srv_job *j, const char *name, size_t len);
 struct srv_work;
 typedef struct srv_sub {
     struct srv_work *w;
+    uint32_t lease_ms; /* the stream's, as of its latest registration or poke message */
     struct srv_sub *next;
 } srv_sub;
 void srv_sub_serve(srv_part *sp, srv_waitq *wq);

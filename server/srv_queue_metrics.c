@@ -11,6 +11,8 @@
  *   ringq_disk_full                       gauge    partitions whose log refuses appends for
  *                                                  lack of disk space (acks still accepted)
  *   ringq_disk_full_total                 counter  times a partition's log found the disk full
+ *   ringq_leased_before_durable_total     counter  tasks handed out before their Enqueue was
+ *                                                  durable (0 under --fsync always)
  *
  * Per-queue series are bounded: the first SRV_METRICS_QUEUES_MAX queues by name get their own;
  * the others are summed into queue="(other)" (a name no queue can have), so a scrape of 100,000
@@ -32,10 +34,13 @@ enum {
     QM_NVALS
 };
 
-/* One queue's figures. `name` points into its partition, which lives as long as the process
- * serves (queues are never removed), so the scraping shard may read it. */
+/* One queue's figures. The owner copies the name into its answer (after the entries) and sets
+ * name_off; the scraping shard points `name` at that copy when the answer arrives. (It used to
+ * point into the partition, another shard's memory: ThreadSanitizer saw the owner free it at
+ * shutdown with no ordering against the scraper's reads.) */
 typedef struct qm_entry {
-    const char *name;
+    const char *name;  /* origin: into this answer's names; NULL on the owner */
+    uint32_t name_off; /* owner: offset in the answer's names */
     uint32_t name_len;
     uint64_t v[QM_NVALS];
 } qm_entry;
@@ -45,6 +50,7 @@ typedef struct qm_part {
     uint64_t nqueues;
     uint64_t sum[QM_NVALS]; /* over all its queues */
     q_log_stats log;
+    uint64_t leased_undurable; /* q_part_stats.leased_undurable */
     uint32_t n;
 } qm_part;
 
@@ -69,8 +75,9 @@ static void run_part(srv_job *j, srv_part *sp)
     qm_part h;
     memset(&h, 0, sizeof h);
     q_queue_info *page = calloc(Q_PAGE_MAX, sizeof *page);
-    buf ents;
+    buf ents, names;
     buf_init(&ents, (size_t)SRV_METRICS_QUEUES_MAX * sizeof(qm_entry));
+    buf_init(&names, (size_t)SRV_METRICS_QUEUES_MAX * Q_QUEUE_NAME_BYTES_MAX);
     const char *after = "";
     size_t al = 0;
     bool more = page != NULL;
@@ -78,22 +85,31 @@ static void run_part(srv_job *j, srv_part *sp)
         uint32_t n = 0;
         q_part_list_queues(sp->p, after, al, Q_PAGE_MAX, srv_q_now_ms(), page, &n, &more);
         for (uint32_t i = 0; i < n; i++) {
-            qm_entry e = {.name = page[i].name, .name_len = page[i].name_len};
+            qm_entry e = {.name_off = (uint32_t)buf_size(&names), .name_len = page[i].name_len};
             fill(e.v, &page[i]);
             for (int k = 0; k < QM_NVALS; k++) h.sum[k] += e.v[k];
             h.nqueues++;
-            if (h.n < SRV_METRICS_QUEUES_MAX && buf_append(&ents, &e, sizeof e) == 0) h.n++;
+            if (h.n < SRV_METRICS_QUEUES_MAX &&
+                buf_append(&names, page[i].name, page[i].name_len) == 0) {
+                if (buf_append(&ents, &e, sizeof e) == 0) h.n++;
+                else buf_truncate(&names, e.name_off);
+            }
         }
         if (n == 0) break;
         after = page[n - 1].name;
         al = page[n - 1].name_len;
     }
     q_log_get_stats(q_part_log(sp->p), &h.log);
+    q_part_stats ps;
+    q_part_get_stats(sp->p, &ps);
+    h.leased_undurable = ps.leased_undurable;
     if (!page) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     else if (buf_append(&j->resp, &h, sizeof h) < 0 ||
-             buf_append(&j->resp, buf_begin(&ents), buf_size(&ents)) < 0)
+             buf_append(&j->resp, buf_begin(&ents), buf_size(&ents)) < 0 ||
+             buf_append(&j->resp, buf_begin(&names), buf_size(&names)) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     buf_deinit(&ents);
+    buf_deinit(&names);
     free(page);
     srv_job_reply(j);
 }
@@ -164,6 +180,19 @@ static void family_disk_full(buf *out, const qm_gather *g)
     srv_metric_u64(out, "ringq_disk_full_total", NULL, total);
 }
 
+static void family_undurable(buf *out, const qm_gather *g)
+{
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        const qm_part *p = part_of(g, k);
+        if (p) total += p->leased_undurable;
+    }
+    srv_metric_family(out, "ringq_leased_before_durable_total", "counter",
+                      "Tasks handed to a worker (Lease or Work) before their Enqueue was durable: "
+                      "0 under --fsync always (docs/semantics.md).");
+    srv_metric_u64(out, "ringq_leased_before_durable_total", NULL, total);
+}
+
 static void family_fsync(buf *out, const qm_gather *g)
 {
     static const uint64_t bounds[Q_FSYNC_BUCKETS - 1] = Q_FSYNC_BOUNDS_NS;
@@ -223,6 +252,7 @@ static void gather_finish(qm_gather *g)
     if (all) family_queue_values(g->out, all, n, nqueues > n ? other : NULL);
     family_fsync(g->out, g);
     family_disk_full(g->out, g);
+    family_undurable(g->out, g);
     free(all);
     for (uint32_t k = 0; k < srv_q.nparts; k++) buf_deinit(&g->parts[k]);
     free(g->parts);
@@ -232,6 +262,28 @@ static void gather_finish(qm_gather *g)
     done(ctx);
 }
 
+/* Origin: the answer is ours now; point each entry's name at the copy after the entries. */
+static void part_names(buf *b)
+{
+    if (buf_size(b) < sizeof(qm_part)) return;
+    qm_part *h = (qm_part *)buf_begin(b);
+    qm_entry *e = (qm_entry *)(h + 1);
+    size_t ents = (size_t)h->n * sizeof *e;
+    if (buf_size(b) - sizeof *h < ents) {
+        h->n = 0;
+        return;
+    }
+    const char *names = (const char *)buf_begin(b) + sizeof *h + ents;
+    size_t names_len = buf_size(b) - sizeof *h - ents;
+    for (uint32_t i = 0; i < h->n; i++) {
+        if ((size_t)e[i].name_off + e[i].name_len > names_len) {
+            h->n = i;
+            return;
+        }
+        e[i].name = names + e[i].name_off;
+    }
+}
+
 static void part_done(srv_job *j)
 {
     qm_gather *g = j->ctx;
@@ -239,6 +291,7 @@ static void part_done(srv_job *j)
     g->parts[j->part_no] = j->resp;
     j->resp = t;
     if (j->status != Q_OK) buf_consume(&g->parts[j->part_no], buf_size(&g->parts[j->part_no]));
+    part_names(&g->parts[j->part_no]);
     if (--g->pending == 0) gather_finish(g);
 }
 

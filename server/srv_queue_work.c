@@ -33,7 +33,7 @@ typedef struct srv_work {
     int refs;                 /* origin-only: 1 for the stream + 1 per registration */
     _Atomic int32_t credits;
     _Atomic bool closed;
-    uint32_t lease_ms;
+    uint32_t lease_ms;        /* origin-only; owners get it in each registration and poke */
     uint32_t nsubs;
     struct {
         char name[Q_QUEUE_NAME_BYTES_MAX + 1];
@@ -163,11 +163,13 @@ static void deliver_done(srv_job *j)
 
 static void poke_all(srv_work *w);
 
+/* No reference: like a deliver, a repoke travels on the owner -> origin lane ahead of the
+ * unregister reply that drops the registration's reference, so the session outlives it. (It
+ * used to drop a reference it never took, freeing the session early.) */
 static void repoke_done(srv_job *j)
 {
     srv_work *w = j->ctx;
     if (!atomic_load(&w->closed)) poke_all(w);
-    work_unref(w);
 }
 
 /* Credits went back unused (a lease got fewer tasks than ready said): other queues of the
@@ -197,6 +199,9 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             if (q_part_get_queue(sp->p, wq->name, wq->name_len, srv_q_now_ms(), &qi, &qe) != Q_OK ||
                 qi.paused || qi.ready == 0)
                 break;
+            /* Ready but not visible yet (durable before visible): the commit's callback serves
+             * the queue again; claiming now would only give the credits back and repoke. */
+            if (!q_part_lease_ready(sp->p, wq->name, wq->name_len)) break;
             uint32_t take;
             uint32_t want = qi.ready < WORK_DELIVER_BATCH ? (uint32_t)qi.ready : WORK_DELIVER_BATCH;
             if (!claim(w, want, &take)) break;
@@ -212,7 +217,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             j->done = deliver_done;
             /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
             q_err qe2;
-            int n = srv_lease_encode(sp, wq->name, wq->name_len, take, w->lease_ms, true, &j->resp, &qe2);
+            int n = srv_lease_encode(sp, wq->name, wq->name_len, take, s->lease_ms, true, &j->resp, &qe2);
             if (n < 0) n = 0;
             if ((uint32_t)n < take) {
                 atomic_fetch_add(&w->credits, (int32_t)(take - (uint32_t)n));
@@ -239,6 +244,7 @@ static void run_register(srv_job *j, srv_part *sp)
         return;
     }
     s->w = (struct srv_work *)w;
+    s->lease_ms = j->sub_lease_ms;
     s->next = wq->subs;
     wq->subs = s;
     srv_job_reply(j);
@@ -263,6 +269,9 @@ static void run_unregister(srv_job *j, srv_part *sp)
 static void run_poke(srv_job *j, srv_part *sp)
 {
     srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, false);
+    /* The session pointer only names the registration here: its fields are the origin's. */
+    for (struct srv_sub *s = wq ? wq->subs : NULL; s; s = s->next)
+        if ((void *)s->w == j->ctx) s->lease_ms = j->sub_lease_ms;
     srv_job_reply(j);
     if (wq && wq->subs) srv_sub_serve(sp, wq);
 }
@@ -281,6 +290,7 @@ static void send_sub_job(srv_work *w, uint32_t i, srv_job_run_fn run, srv_job_do
     srv_job *j = srv_job_new(NULL, (const uint8_t *)w->subs[i].name, w->subs[i].len);
     if (!j) return;
     j->ctx = w;
+    j->sub_lease_ms = w->lease_ms;
     srv_job_dispatch(j, w->subs[i].part, run, done);
 }
 
@@ -359,6 +369,7 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         free(set);
         return Q_INVALID_ARGUMENT;
     }
+    bool lease_changed = lease_ms != w->lease_ms;
     w->lease_ms = lease_ms;
     /* Drop the queues that left the set (their registrations end on the owners)... */
     for (uint32_t i = 0; i < w->nsubs;) {
@@ -386,6 +397,7 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         send_sub_job(w, i, run_register, register_done);
     }
     free(set);
+    if (lease_changed) poke_all(w); /* the kept registrations learn the new lease_ms */
     grant(w, credits);
     return Q_OK;
 }
