@@ -322,14 +322,7 @@ END_TEST
 
 int main(void)
 {
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        printf("SKIP test_q_commit: io_uring unusable: %s\n", why);
-        return 77;
-    }
-    ev_loop_destroy(probe);
+    tq_require_uring("test_q_commit");
     Suite *s = suite_create("q_commit");
     TCase *tc = tcase_create("commit");
     tcase_set_timeout(tc, 60);

@@ -170,14 +170,7 @@ END_TEST
 
 int main(void)
 {
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        printf("SKIP test_q_part_durable: io_uring unusable: %s\n", why);
-        return 77;
-    }
-    ev_loop_destroy(probe);
+    tq_require_uring("test_q_part_durable");
     Suite *s = suite_create("q_part_durable");
     TCase *tc = tcase_create("durable");
     tcase_set_timeout(tc, 60);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "core/ev_reactor.h"
 #include <unistd.h>
 
 #include "queue/q_log.h"
@@ -86,6 +88,20 @@ static inline int tq_count_files(const char *dir)
     }
     closedir(d);
     return n;
+}
+
+/* Exits 77 (the runner's skip) when this kernel or sandbox cannot run an io_uring loop: for the
+ * tests that need a real loop (async commits, fallocate steps, durable delivery). */
+static inline void tq_require_uring(const char *test)
+{
+    int err;
+    const char *why;
+    ev_loop *probe = ev_loop_create(NULL, &err, &why);
+    if (!probe) {
+        printf("SKIP %s: io_uring unusable: %s\n", test, why);
+        exit(77);
+    }
+    ev_loop_destroy(probe);
 }
 
 #endif
