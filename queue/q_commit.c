@@ -123,12 +123,6 @@ void q_log_on_committed(q_log *log, q_committed_fn fn, void *ud)
     log->committed_ud = ud;
 }
 
-void q_log_committed_stats(const q_log *log, uint64_t *total, uint64_t *overlapped)
-{
-    *total = log->committed_total;
-    *overlapped = log->committed_overlap;
-}
-
 /* After a completion's waiters ran and schedule() started what the rest need. */
 static void run_committed(q_log *log)
 {
