@@ -319,6 +319,8 @@ void q_log_get_stats(const q_log *log, q_log_stats *st)
     st->records = st->next - st->oldest;
     memcpy(st->fsync_buckets, log->fsync_buckets, sizeof st->fsync_buckets);
     st->fsyncs = log->fsyncs;
+    st->committed_total = log->committed_total;
+    st->committed_overlapped = log->committed_overlap;
     st->fsync_ns_total = log->fsync_ns_total;
 }
 

@@ -211,6 +211,9 @@ typedef struct q_log_stats {
      * above every bound), their count and their total time. */
     uint64_t fsync_buckets[Q_FSYNC_BUCKETS];
     uint64_t fsyncs, fsync_ns_total;
+    /* Completed commits that ran the committed callback (q_log_on_committed), and how many of
+     * them found the next fsync already in flight (the work done there overlapped it). */
+    uint64_t committed_total, committed_overlapped;
 } q_log_stats;
 void q_log_get_stats(const q_log *log, q_log_stats *st);
 /* Name of segment i (0 = oldest) and its [base, end) range, for tools. -ERANGE past the end. */
@@ -238,6 +241,15 @@ typedef struct q_commit_waiter {
 int q_log_attach(q_log *log, ev_loop *loop);
 /* Sets the callback run whenever the durable end moves (sync or async commits). */
 void q_log_on_durable(q_log *log, q_durable_fn fn, void *ud);
+/* Run once per completed async commit (q_log_commit_async, q_log_sync_async), after the
+ * callbacks of every waiter it covered have returned and after the next fsync, for the waiters
+ * queued meanwhile, has been started: the place for work the commit made possible that must not
+ * delay the next fsync or the waiters' answers (the server hands out the tasks the commit made
+ * visible here, so the leasing overlaps the next fsync and the producers' replies go first).
+ * Appends made from fn join the fsync in flight's successor; a commit asked for from fn starts
+ * at once if none is in flight. Not run after a failed commit (the waiters were told). */
+typedef void (*q_committed_fn)(q_log *log, void *ud, uint64_t durable);
+void q_log_on_committed(q_log *log, q_committed_fn fn, void *ud);
 /* Asks for every append so far to become durable. Returns 1 when it already is (the callback
  * will not run), 0 when queued (the callback runs exactly once, from the loop, never from inside
  * this call), or a negative errno (sticky failure, not attached). Policy: ALWAYS starts an

@@ -50,6 +50,10 @@ struct q_log {
     uint64_t fsyncs, fsync_ns_total;
     int inflight_fd;          /* the fd in flight: its segment is not deleted meanwhile */
     q_commit_waiter *whead, *wtail;
+    q_committed_fn committed_fn; /* q_log_on_committed: after each completion's callbacks */
+    void *committed_ud;
+    uint64_t committed_total;    /* completions that ran committed_fn */
+    uint64_t committed_overlap;  /* ... with the next fsync already in flight */
     char dir[4096];
 };
 

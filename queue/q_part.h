@@ -357,7 +357,7 @@ uint64_t q_part_next_ms(const q_part *p);
  * q_part function (q_part_lease to serve long-polls and Work streams). Returns how many. With
  * opts.ready_when_durable, fn runs only for a queue with a task q_part_lease hands out now, and
  * a queue with ready tasks not yet durable stays in the set until q_log_durable() passes them:
- * call again from each commit's completion callback. */
+ * call again after each commit completes (q_log_on_committed). */
 typedef void (*q_ready_fn)(void *ud, q_part *p, const char *name, uint32_t name_len,
                            uint64_t ready);
 uint32_t q_part_drain_ready(q_part *p, q_ready_fn fn, void *ud);

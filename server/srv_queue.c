@@ -121,14 +121,20 @@ static void on_tick_commit(q_log *log, void *ud, int status, uint64_t durable)
 {
     srv_part *sp = ud;
     sp->tick_commit_busy = false;
-    srv_part_serve_durable(sp); /* tasks held until durable (ready_when_durable) */
 }
 
 static void on_sync_done(q_log *log, void *ud, int status, uint64_t durable)
 {
     srv_part *sp = ud;
     sp->sync_busy = false;
-    srv_part_serve_durable(sp);
+}
+
+/* Every completed commit, after all its waiters' callbacks (the producers' replies are queued
+ * first) and with the next fsync already started: serve what the commit made visible (tasks
+ * held by ready_when_durable), so the leasing overlaps that fsync. */
+static void on_committed(q_log *log, void *ud, uint64_t durable)
+{
+    srv_part_serve_durable(ud);
 }
 
 static void on_tick(ev_loop *loop, ev_timer *t)
@@ -199,9 +205,9 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         q_part_opts_default(&po);
         po.log = srv_q.log;
         /* Durable before visible (docs/semantics.md): under --fsync always a task is handed to
-         * a worker only once its Enqueue is durable; the commit's completion callbacks
-         * (on_job_durable, on_tick_commit) serve what the commit made visible, so the gate
-         * adds no fsync. Under interval/never a task is visible once in the page cache. */
+         * a worker only once its Enqueue is durable; the commit's completion (on_committed,
+         * after the waiters' replies) serves what the commit made visible, so the gate adds
+         * no fsync. Under interval/never a task is visible once in the page cache. */
         po.ready_when_durable = srv_q.log.policy == Q_COMMIT_ALWAYS;
         q_log_err le;
         memset(&le, 0, sizeof le);
@@ -223,6 +229,7 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         sp->no = k;
         sp->shard = id;
         q_log_attach(q_part_log(sp->p), qs->loop);
+        q_log_on_committed(q_part_log(sp->p), on_committed, sp);
         ev_timer_init(&sp->tick, on_tick, sp);
         qs->parts[k] = sp;
         qs->nowned++;
@@ -367,13 +374,9 @@ static void on_job_durable(q_log *log, void *ud, int status, uint64_t durable)
 {
     srv_job *j = ud;
     if (status < 0) srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
-    /* The commit made its records durable: serve parked leases and Work streams the gate held
-     * (ready_when_durable). Inside the commit's callbacks, so what the serving appends joins
-     * the next fsync. The reply goes first (the producer's answer is not held up by the
-     * deliveries); sp is taken before it, as j may be freed once it is back on its origin. */
-    srv_part *sp = srv_q_part(j->part_no);
+    /* What the commit made visible is served by on_committed once every waiter it covered is
+     * answered and the next fsync is in flight — not here, between two waiters' replies. */
     srv_job_reply(j);
-    if (sp) srv_part_serve_durable(sp);
 }
 
 void srv_job_reply_durable(srv_job *j, srv_part *sp)
@@ -497,7 +500,7 @@ void srv_part_serve_ready(srv_part *sp) { q_part_drain_ready(sp->p, on_ready, sp
 void srv_part_serve_durable(srv_part *sp)
 {
     uint64_t durable = q_log_durable(q_part_log(sp->p));
-    if (durable == sp->served_durable) return; /* the commit's first callback served it */
+    if (durable == sp->served_durable) return; /* nothing new became visible */
     sp->served_durable = durable;
     srv_part_serve_ready(sp);
 }

@@ -124,7 +124,7 @@ static inline void srv_job_err(srv_job *j, const q_err *e)
 /* Owner side: after anything that may have made tasks ready (enqueue, nack, tick, redrive,
  * resume), serves parked long-polls and Work subscriptions. */
 void srv_part_serve_ready(srv_part *sp);
-/* Owner side, from a commit's completion callback: serves what the durable end's move made
+/* Owner side, from the log's committed callback (after the commit's waiters): serves what the durable end's move made
  * visible (ready_when_durable), once per move however many waiters the commit covered. */
 void srv_part_serve_durable(srv_part *sp);
 /* Owner side: (re)arms the partition's housekeeping timer from q_part_tick's next time. */

@@ -13,6 +13,9 @@
  *   ringq_disk_full_total                 counter  times a partition's log found the disk full
  *   ringq_leased_before_durable_total     counter  tasks handed out before their Enqueue was
  *                                                  durable (0 under --fsync always)
+ *   ringq_commits_served_total{overlap}   counter  completed commits after which the partition
+ *                                                  served what became visible; overlap="yes"
+ *                                                  when the next fsync was already in flight
  *
  * Per-queue series are bounded: the first SRV_METRICS_QUEUES_MAX queues by name get their own;
  * the others are summed into queue="(other)" (a name no queue can have), so a scrape of 100,000
@@ -220,6 +223,22 @@ static void family_fsync(buf *out, const qm_gather *g)
     srv_metric_u64(out, "ringq_fsync_seconds_count", NULL, count);
 }
 
+static void family_committed(buf *out, const qm_gather *g)
+{
+    uint64_t total = 0, overlapped = 0;
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        const qm_part *p = part_of(g, k);
+        if (!p) continue;
+        total += p->log.committed_total;
+        overlapped += p->log.committed_overlapped;
+    }
+    srv_metric_family(out, "ringq_commits_served_total", "counter",
+                      "Completed commits after which the partition served the tasks they made "
+                      "visible; overlap=\"yes\": with the next fsync already in flight.");
+    srv_metric_u64(out, "ringq_commits_served_total", "overlap=\"yes\"", overlapped);
+    srv_metric_u64(out, "ringq_commits_served_total", "overlap=\"no\"", total - overlapped);
+}
+
 /* Merges the partitions' first queues by name, keeps the first SRV_METRICS_QUEUES_MAX, sums
  * the rest, and writes the families. */
 static void gather_finish(qm_gather *g)
@@ -251,6 +270,7 @@ static void gather_finish(qm_gather *g)
     srv_metric_u64(g->out, "ringq_queues", NULL, nqueues);
     if (all) family_queue_values(g->out, all, n, nqueues > n ? other : NULL);
     family_fsync(g->out, g);
+    family_committed(g->out, g);
     family_disk_full(g->out, g);
     family_undurable(g->out, g);
     free(all);

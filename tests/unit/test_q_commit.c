@@ -187,6 +187,68 @@ START_TEST(edge_cases)
 }
 END_TEST
 
+/* The committed callback (what the server hands out tasks from): once per completed commit,
+ * after every waiter that commit covered was called back, and with the next fsync — for the
+ * waiters queued while the first ran — already in flight, so work done there overlaps it. */
+typedef struct committed_seen {
+    uint64_t waiters[4];     /* count_cb's: [0] = how many, then their durable ends */
+    uint64_t calls;          /* committed callbacks */
+    uint64_t waiters_at[2];  /* waiters called back when committed ran, per call */
+    bool inflight_at[2];     /* an fsync in flight when committed ran, per call */
+    uint64_t durable_at[2];
+} committed_seen;
+
+static void on_committed(q_log *log, void *ud, uint64_t durable)
+{
+    committed_seen *c = ud;
+    if (c->calls < 2) {
+        c->waiters_at[c->calls] = c->waiters[0];
+        c->inflight_at[c->calls] = log->inflight;
+        c->durable_at[c->calls] = durable;
+    }
+    c->calls++;
+}
+
+START_TEST(committed_runs_after_the_waiters_with_the_next_fsync_started)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    ev_loop *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    committed_seen c = {0};
+    q_log_on_committed(log, on_committed, &c);
+    q_commit_waiter w1, w2, w3;
+    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, c.waiters), 0); /* fsync 1 starts */
+    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
+    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, c.waiters), 0); /* wait for fsync 2 */
+    ck_assert_int_eq(tq_append(log, 2, MAXLEN), 2);
+    ck_assert_int_eq(q_log_commit_async(log, &w3, count_cb, c.waiters), 0);
+    while (c.calls < 2) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_eq(c.waiters[0], 3);
+    /* First completion: w1 answered, then committed ran with fsync 2 (w2, w3) in flight. */
+    ck_assert_uint_eq(c.durable_at[0], 1);
+    ck_assert_uint_eq(c.waiters_at[0], 1);
+    ck_assert(c.inflight_at[0]);
+    /* Second: both its waiters answered before it; nothing left to start. */
+    ck_assert_uint_eq(c.durable_at[1], 3);
+    ck_assert_uint_eq(c.waiters_at[1], 3);
+    ck_assert(!c.inflight_at[1]);
+    q_log_stats st;
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.committed_total, 2);
+    ck_assert_uint_eq(st.committed_overlapped, 1);
+    ck_assert_uint_eq(st.fsyncs, 2); /* no fsync of its own */
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+END_TEST
+
 /* A log in dir with the "never" policy (commits only when asked). */
 static q_log *open_never(const char *dir)
 {
@@ -331,6 +393,7 @@ int main(void)
     tcase_add_test(tc, interval_64);
     tcase_add_test(tc, never_16);
     tcase_add_test(tc, edge_cases);
+    tcase_add_test(tc, committed_runs_after_the_waiters_with_the_next_fsync_started);
     tcase_add_test(tc, retain_closes_segments_off_the_loop_thread);
     tcase_add_test(tc, sync_async_publishes_under_never);
     tcase_add_test(tc, async_failure_is_sticky);
