@@ -10,9 +10,14 @@ CC       ?= gcc
 BUILD    ?= build
 OPT      ?= -O2
 SAN      ?=
-# core/rt_version.h: the commit a build came from, for --version and ringq_build_info.
+# core/rt_version.h: the commit a build came from, for --version and ringq_build_info. Written to
+# $(BUILD)/gen/rt_version_git.h only when it changes, so exactly the files that include it are
+# rebuilt (through their .d dependencies) when the commit does, and nothing else.
 GIT_DESC  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
-CFLAGS_ALL = -DRT_VERSION_GIT='"$(GIT_DESC)"' -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+VERSION_H := $(BUILD)/gen/rt_version_git.h
+$(shell mkdir -p $(BUILD)/gen && printf '#define RT_VERSION_GIT "%s"\n' '$(GIT_DESC)' > $(VERSION_H).tmp && \
+  (cmp -s $(VERSION_H).tmp $(VERSION_H) || mv $(VERSION_H).tmp $(VERSION_H)); rm -f $(VERSION_H).tmp)
+CFLAGS_ALL = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -g $(OPT) $(SAN) -pthread -I. -I$(BUILD)/gen -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS_ALL = -luring -lxxhash -lz -lm -pthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
