@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 import grpc
 
@@ -113,6 +114,22 @@ class Server:
         self.kill()
         self._reader.join(timeout=5)
         self.tmp.cleanup()
+
+
+class InteropServerTest(unittest.TestCase):
+    """Tests sharing one ringq-interop-server (THREADS shards) for the class: cls.srv, cls.ch."""
+    THREADS = 1
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server("ringq-interop-server", threads=cls.THREADS)
+        cls.ch = cls.srv.channel()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ch.close()
+        cls.srv.terminate()
+        cls.srv.close()
 
 
 def unary(channel, path, req, resp_cls, **kw):

@@ -13,17 +13,8 @@ from grpc.reflection.v1alpha import reflection_pb2 as refl_v1a  # noqa: E402
 HEALTH = "/grpc.health.v1.Health/"
 
 
-class HealthTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = H.Server("ringq-interop-server", threads=2)
-        cls.ch = cls.srv.channel()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ch.close()
-        cls.srv.terminate()
-        cls.srv.close()
+class HealthTest(H.InteropServerTest):
+    THREADS = 2
 
     def check(self, service):
         return H.unary(self.ch, HEALTH + "Check", health_pb2.HealthCheckRequest(service=service),
@@ -73,17 +64,7 @@ class WatchDrainTest(unittest.TestCase):
             srv.close()
 
 
-class ReflectionTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = H.Server("ringq-interop-server", threads=1)
-        cls.ch = cls.srv.channel()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ch.close()
-        cls.srv.terminate()
-        cls.srv.close()
+class ReflectionTest(H.InteropServerTest):
 
     def ask(self, mod, path, reqs):
         return list(H.stream_stream(self.ch, path, iter(reqs), mod.ServerReflectionResponse))

@@ -122,18 +122,7 @@ class RingqdMalformedTest(MalformedBodies):
         self.assertIsNone(self.srv.proc.poll(), "ringqd died")
 
 
-class InteropMalformedTest(MalformedBodies):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = H.Server("ringq-interop-server", threads=1)
-        cls.ch = cls.srv.channel()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ch.close()
-        cls.srv.terminate()
-        cls.srv.close()
-
+class InteropMalformedTest(MalformedBodies, H.InteropServerTest):
     def test_test_service_rejects_malformed_bodies(self):
         self.check_rejected(self.ch, INTEROP_METHODS)
         self.assertIsNone(self.srv.proc.poll(), "interop server died")
