@@ -1,6 +1,7 @@
-/* core/rt_alloc: the one allocator of core/ and proto_wire/, behind a table tests can swap.
+/* core/rt_alloc: the one allocator of core/, proto_wire/, queue/, worker/ and server/, behind a
+ * table tests can swap.
  *
- * Every heap allocation in core/ and proto_wire/ (buffers, the HTTP/2 session and its streams,
+ * Every heap allocation in those layers (buffers, the HTTP/2 session and its streams,
  * HPACK tables, gRPC calls) goes through rt_malloc / rt_calloc / rt_realloc / rt_free. By
  * default they are the C library's. A test installs its own table (rt_alloc_set) or the
  * counting one below, which fails a chosen allocation: STYLE "fault injection seams" (SQLite's

@@ -12,6 +12,7 @@
  *   by the full fsync of the commit that publishes it), and the blocks of an allocation step
  *   and the unwritten-to-written extent conversion of a first write into one are metadata
  *   needed to read the data back, which fdatasync must commit. */
+#include "core/rt_alloc.h"
 #include "queue/q_log.h"
 
 #include <errno.h>
@@ -70,7 +71,7 @@ int q_log_add_segment(q_log *log, uint64_t base, uint32_t alloc, bool publish)
     if (log->nsegs == Q_LOG_SEGMENTS_MAX) return -ENOSPC;
     if (log->nsegs == log->segs_cap) {
         uint32_t cap = log->segs_cap ? log->segs_cap * 2 : 16;
-        q_seg *n = realloc(log->segs, cap * sizeof *n);
+        q_seg *n = rt_realloc(log->segs, cap * sizeof *n);
         if (!n) return -ENOMEM;
         log->segs = n;
         log->segs_cap = cap;
@@ -343,8 +344,8 @@ int q_log_close(q_log *log)
     if (log->inflight || log->whead || log->growing) return -EBUSY;
     if (log->loop && ev_timer_armed(&log->timer)) ev_timer_stop(log->loop, &log->timer);
     for (uint32_t i = 0; i < log->nsegs; i++) q_seg_close(&log->segs[i]);
-    free(log->segs);
+    rt_free(log->segs);
     if (log->dirfd >= 0) q_sys.close(log->dirfd); /* releases the flock */
-    free(log);
+    rt_free(log);
     return 0;
 }

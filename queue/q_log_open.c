@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_log.h"
 #include "queue/q_log.h"
 #include "queue/q_log_int.h"
@@ -102,7 +103,7 @@ static int list_segments(q_log *log, seg_ent **ents, uint32_t *n)
         return r;
     }
     uint32_t cap = 64, cnt = 0;
-    seg_ent *v = malloc(cap * sizeof *v);
+    seg_ent *v = rt_malloc(cap * sizeof *v);
     int r = v ? 0 : -ENOMEM;
     struct dirent *e;
     while (r == 0 && (e = readdir(d)) != NULL) {
@@ -111,7 +112,7 @@ static int list_segments(q_log *log, seg_ent **ents, uint32_t *n)
         if (kind == 0) continue;
         if (cnt == Q_LOG_SEGMENTS_MAX) r = -E2BIG;
         else if (cnt == cap) {
-            seg_ent *nv = realloc(v, (cap *= 2) * sizeof *v);
+            seg_ent *nv = rt_realloc(v, (cap *= 2) * sizeof *v);
             if (!nv) r = -ENOMEM;
             else v = nv;
         }
@@ -119,7 +120,7 @@ static int list_segments(q_log *log, seg_ent **ents, uint32_t *n)
     }
     closedir(d);
     if (r) {
-        free(v);
+        rt_free(v);
         return r;
     }
     qsort(v, cnt, sizeof *v, cmp_ent);
@@ -378,7 +379,7 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     if (strlen(dir) >= sizeof((q_log *)0)->dir) return -ENAMETOOLONG;
     if (!opts->read_only && !opts->no_create && mkdir(dir, 0755) != 0 && errno != EEXIST)
         return -errno;
-    q_log *log = calloc(1, sizeof *log);
+    q_log *log = rt_calloc(1, sizeof *log);
     if (!log) return -ENOMEM;
     log->opts = *opts;
     log->inflight_fd = -1;
@@ -392,7 +393,7 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     log->dirfd = q_sys.openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (log->dirfd < 0) {
         r = -errno;
-        free(log);
+        rt_free(log);
         return r;
     }
     seg_ent *ents = NULL;
@@ -403,7 +404,7 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     if (r == 0) r = list_segments(log, &ents, &n);
     if (r == 0) {
         log->segs_cap = n + 16;
-        log->segs = calloc(log->segs_cap, sizeof *log->segs);
+        log->segs = rt_calloc(log->segs_cap, sizeof *log->segs);
         if (!log->segs) r = -ENOMEM;
     }
     if (r == 0 && n == 0) {
@@ -412,7 +413,7 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     } else if (r == 0) {
         r = recover(log, ents, n, err);
     }
-    free(ents);
+    rt_free(ents);
     if (r) {
         q_log_close(log);
         return r;

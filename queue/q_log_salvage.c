@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_log.h"
 #include "queue/q_log_int.h"
 
@@ -61,7 +62,7 @@ int q_log_aside_move(q_log *log, const char *name, q_log_err *err)
 static int copy_range(int in, int out, uint64_t from, uint64_t to)
 {
     /* Shards recover their logs in parallel: no static buffer. */
-    uint8_t *buf = malloc(ASIDE_COPY_CHUNK);
+    uint8_t *buf = rt_malloc(ASIDE_COPY_CHUNK);
     if (!buf) return -ENOMEM;
     int r = 0;
     for (uint64_t at = from; at < to && r == 0;) {
@@ -72,7 +73,7 @@ static int copy_range(int in, int out, uint64_t from, uint64_t to)
         else if (pwrite(out, buf, (size_t)k, (off_t)(at - from)) != k) r = errno ? -errno : -EIO;
         else at += (uint64_t)k;
     }
-    free(buf);
+    rt_free(buf);
     return r;
 }
 

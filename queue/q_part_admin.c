@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "queue/q_part_int.h"
 
 static q_status find_queue(q_part *p, const char *name, size_t len, q_queue **q, q_err *err)
@@ -49,7 +50,7 @@ static void sort_new_queues(q_part *p)
     qsort(v + a, n - a, sizeof v[0], queue_cmp);
     if (a > 0 && queue_cmp(&v[a - 1], &v[a]) > 0) {
         /* Merge in place needs a buffer for the tail; its size is the new queues only. */
-        q_queue **tail = malloc((size_t)(n - a) * sizeof *tail);
+        q_queue **tail = rt_malloc((size_t)(n - a) * sizeof *tail);
         if (!tail) {
             qsort(v, n, sizeof v[0], queue_cmp); /* no memory: sort the whole array instead */
             p->nsorted = n;
@@ -61,7 +62,7 @@ static void sort_new_queues(q_part *p)
             if (i > 0 && queue_cmp(&v[i - 1], &tail[j - 1]) > 0) v[--k] = v[--i];
             else v[--k] = tail[--j];
         }
-        free(tail);
+        rt_free(tail);
     }
     p->nsorted = n;
 }

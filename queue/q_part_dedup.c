@@ -1,4 +1,5 @@
 /* queue/q_part_dedup: idempotency-key ring and index (see q_part_dedup.h). */
+#include "core/rt_alloc.h"
 #include "queue/q_part_dedup.h"
 
 #include <assert.h>
@@ -18,17 +19,17 @@ static inline uint32_t key_hash(uint64_t hash, uint32_t queue, uint32_t nslots)
 
 static int alloc_tables(q_dedup *d, uint32_t cap)
 {
-    q_dedup_ent *ring = malloc((size_t)cap * sizeof *ring);
-    uint32_t *slots = malloc((size_t)cap * 2 * sizeof *slots);
+    q_dedup_ent *ring = rt_malloc((size_t)cap * sizeof *ring);
+    uint32_t *slots = rt_malloc((size_t)cap * 2 * sizeof *slots);
     if (!ring || !slots) {
-        free(ring);
-        free(slots);
+        rt_free(ring);
+        rt_free(slots);
         return -ENOMEM;
     }
     memset(slots, 0xff, (size_t)cap * 2 * sizeof *slots);
     for (uint64_t s = d->head; s < d->tail; s++) ring[s & (cap - 1)] = d->ring[s & (d->cap - 1)];
-    free(d->ring);
-    free(d->slots);
+    rt_free(d->ring);
+    rt_free(d->slots);
     d->ring = ring;
     d->slots = slots;
     d->cap = cap;
@@ -52,8 +53,8 @@ int q_dedup_init(q_dedup *d, uint32_t max)
 
 void q_dedup_deinit(q_dedup *d)
 {
-    free(d->ring);
-    free(d->slots);
+    rt_free(d->ring);
+    rt_free(d->slots);
     memset(d, 0, sizeof *d);
 }
 

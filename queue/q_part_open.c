@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "queue/q_part_int.h"
@@ -208,13 +209,13 @@ static int replay(q_part *p, uint64_t now_ms, q_log_err *lerr)
 int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint64_t now_ms,
                 q_part **out, q_log_err *lerr)
 {
-    q_part *p = calloc(1, sizeof *p);
+    q_part *p = rt_calloc(1, sizeof *p);
     if (!p) return -ENOMEM;
     if (opts) p->opts = *opts;
     else q_part_opts_default(&p->opts);
     int rc = check_opts(&p->opts);
     if (rc) {
-        free(p);
+        rt_free(p);
         return rc;
     }
     p->no = part_no;
@@ -244,7 +245,7 @@ int q_part_close(q_part *p)
     q_task_tab_deinit(&p->tt);
     q_dedup_deinit(&p->dd);
     q_pins_deinit(&p->pins);
-    free(p);
+    rt_free(p);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/rt_alloc.h"
 #include "queue/q_part_int.h"
 
 /* ---- queues ---- */
@@ -86,21 +87,21 @@ static int queues_room(q_part *p)
     if (p->nqueues == p->queues_cap) {
         uint32_t cap = p->queues_cap ? 2 * p->queues_cap : Q_QUEUES_CAP_MIN;
         if (cap > Q_PART_QUEUES_MAX) cap = Q_PART_QUEUES_MAX;
-        q_queue **a = realloc(p->queues, (size_t)cap * sizeof *a);
+        q_queue **a = rt_realloc(p->queues, (size_t)cap * sizeof *a);
         if (!a) return -ENOMEM;
         p->queues = a;
-        q_queue **b = realloc(p->by_name, (size_t)cap * sizeof *b);
+        q_queue **b = rt_realloc(p->by_name, (size_t)cap * sizeof *b);
         if (!b) return -ENOMEM;
         p->by_name = b;
         p->queues_cap = cap;
     }
     if (2 * (p->nqueues + 1) > p->nqslots) {
         uint32_t n = p->nqslots ? 2 * p->nqslots : Q_QSLOTS_MIN;
-        uint32_t *slots = malloc((size_t)n * sizeof *slots);
+        uint32_t *slots = rt_malloc((size_t)n * sizeof *slots);
         if (!slots) return -ENOMEM;
         memset(slots, 0xff, (size_t)n * sizeof *slots);
         for (uint32_t k = 0; k < p->nqueues; k++) qslots_put(slots, n, p->queues[k]);
-        free(p->qslots);
+        rt_free(p->qslots);
         p->qslots = slots;
         p->nqslots = n;
     }
@@ -119,7 +120,7 @@ q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_e
     if (p->nqueues >= max)
         return q_fail(err, Q_RESOURCE_EXHAUSTED,
                       "partition %u already holds %u queues, the limit", p->no, max);
-    if (queues_room(p) || !(q = calloc(1, sizeof *q)))
+    if (queues_room(p) || !(q = rt_calloc(1, sizeof *q)))
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "out of memory for a new queue");
     memcpy(q->name, name, len);
     q->name_len = (uint16_t)len;
@@ -135,10 +136,10 @@ q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_e
 
 void q_queues_free(q_part *p)
 {
-    for (uint32_t i = 0; i < p->nqueues; i++) free(p->queues[i]);
-    free(p->queues);
-    free(p->by_name);
-    free(p->qslots);
+    for (uint32_t i = 0; i < p->nqueues; i++) rt_free(p->queues[i]);
+    rt_free(p->queues);
+    rt_free(p->by_name);
+    rt_free(p->qslots);
     p->queues = p->by_name = NULL;
     p->qslots = NULL;
     p->nqueues = p->nsorted = p->queues_cap = p->nqslots = 0;
@@ -316,14 +317,14 @@ int q_pins_init(q_pins *pn, uint32_t shift)
     return 0;
 }
 
-void q_pins_deinit(q_pins *pn) { free(pn->cnt); }
+void q_pins_deinit(q_pins *pn) { rt_free(pn->cnt); }
 
 static int pins_room(q_pins *pn, uint32_t len)
 {
     if (len <= pn->cap) return 0;
     uint32_t cap = pn->cap ? pn->cap : 64;
     while (cap < len) cap *= 2;
-    uint32_t *c = realloc(pn->cnt, (size_t)cap * sizeof *c);
+    uint32_t *c = rt_realloc(pn->cnt, (size_t)cap * sizeof *c);
     if (!c) return -ENOMEM;
     pn->cnt = c;
     pn->cap = cap;

@@ -1,3 +1,4 @@
+#include "core/rt_alloc.h"
 #include "queue/q_segment.h"
 
 #include <errno.h>
@@ -41,7 +42,7 @@ static int idx_alloc(q_seg *s)
     /* Enough slots for the densest possible segment: every record an empty payload. */
     uint64_t max_recs = (s->bytes - Q_SEG_HDR_BYTES) / Q_REC_HDR_BYTES + 1;
     s->idx_cap = (uint32_t)(max_recs / Q_SEG_IDX_STRIDE + 1);
-    s->idx = calloc(s->idx_cap, sizeof *s->idx);
+    s->idx = rt_calloc(s->idx_cap, sizeof *s->idx);
     return s->idx ? 0 : -ENOMEM;
 }
 
@@ -282,7 +283,7 @@ void q_seg_close(q_seg *s)
 {
     if (s->map) q_sys.munmap(s->map, s->bytes);
     if (s->fd >= 0) q_sys.close(s->fd);
-    free(s->idx);
+    rt_free(s->idx);
     s->map = NULL;
     s->fd = -1;
     s->idx = NULL;

@@ -1,4 +1,5 @@
 /* queue/q_task_tab: task slab, id index (linear probing, backward-shift deletion), timer heap. */
+#include "core/rt_alloc.h"
 #include "queue/q_task_tab.h"
 
 #include <assert.h>
@@ -29,7 +30,7 @@ static void advise_huge(void *p, size_t len)
 /* Index slots, all Q_NIL. */
 static uint32_t *slots_alloc(uint32_t n)
 {
-    uint32_t *s = malloc((size_t)n * sizeof *s);
+    uint32_t *s = rt_malloc((size_t)n * sizeof *s);
     if (!s) return NULL;
     advise_huge(s, (size_t)n * sizeof *s);
     memset(s, 0xff, (size_t)n * sizeof *s);
@@ -48,9 +49,9 @@ int q_task_tab_init(q_task_tab *tt)
 
 void q_task_tab_deinit(q_task_tab *tt)
 {
-    free(tt->t);
-    free(tt->slots);
-    free(tt->heap);
+    rt_free(tt->t);
+    rt_free(tt->slots);
+    rt_free(tt->heap);
     memset(tt, 0, sizeof *tt);
 }
 
@@ -78,7 +79,7 @@ static int index_grow(q_task_tab *tt)
             __builtin_prefetch(&s[id_hash(tt->t[i + Q_TAB_PREFETCH].id, n)], 1);
         if (tt->t[i].id != Q_TAB_FREE_ID) index_put(s, n, tt->t, i);
     }
-    free(tt->slots);
+    rt_free(tt->slots);
     tt->slots = s;
     tt->nslots = n;
     return 0;
@@ -94,7 +95,7 @@ int q_task_tab_reserve(q_task_tab *tt, uint32_t n)
         /* Every task may wait at once; the untouched tail of a large block costs no RSS. */
         uint32_t cap = tt->heap_cap ? tt->heap_cap : 1024;
         while (cap < want) cap *= 2;
-        uint32_t *h = realloc(tt->heap, (size_t)cap * sizeof *h);
+        uint32_t *h = rt_realloc(tt->heap, (size_t)cap * sizeof *h);
         if (!h) return -ENOMEM;
         tt->heap = h;
         tt->heap_cap = cap;
@@ -103,7 +104,7 @@ int q_task_tab_reserve(q_task_tab *tt, uint32_t n)
     if (want > tt->cap) {
         uint32_t cap = tt->cap ? tt->cap : 1024;
         while (cap < want) cap *= 2;
-        q_task *t = realloc(tt->t, (size_t)cap * sizeof *t);
+        q_task *t = rt_realloc(tt->t, (size_t)cap * sizeof *t);
         if (!t) return -ENOMEM;
         advise_huge(t, (size_t)cap * sizeof *t);
         tt->t = t;

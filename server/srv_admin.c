@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
@@ -155,7 +156,7 @@ static void run_list_dead(srv_job *j, srv_part *sp)
         srv_job_fail(j, Q_INVALID_ARGUMENT, "bad page_token");
         goto done;
     }
-    out = calloc(page <= Q_PAGE_MAX ? page : 1, sizeof *out);
+    out = rt_calloc(page <= Q_PAGE_MAX ? page : 1, sizeof *out);
     uint32_t n = 0;
     bool more = false;
     q_err e;
@@ -166,7 +167,7 @@ static void run_list_dead(srv_job *j, srv_part *sp)
     if (st != Q_OK) srv_job_err(j, &e);
     else put_dead_page(j, sp, out, n, more);
 done:
-    free(out);
+    rt_free(out);
     srv_job_reply(j);
 }
 
@@ -176,7 +177,7 @@ static void put_redrive(srv_job *j, const pwm_ringq_v1_RedriveDeadTasksRequest *
                         uint64_t redriven, const bool *bad, const q_item *items)
 {
     size_t n = r->ids_count;
-    pwm_ringq_v1_ItemStatus *res = calloc(n ? n : 1, sizeof *res);
+    pwm_ringq_v1_ItemStatus *res = rt_calloc(n ? n : 1, sizeof *res);
     if (!res) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
         return;
@@ -190,15 +191,15 @@ static void put_redrive(srv_job *j, const pwm_ringq_v1_RedriveDeadTasksRequest *
     pwm_ringq_v1_RedriveDeadTasksResponse out = {.redriven = redriven, .results = res,
                                                  .results_count = n};
     put_reply(j, &pwm_ringq_v1_RedriveDeadTasksResponse_desc, &out);
-    free(res);
+    rt_free(res);
 }
 
 static void redrive_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_RedriveDeadTasksRequest *r)
 {
     uint32_t n = (uint32_t)r->ids_count, good = 0;
-    uint64_t *gids = calloc(n ? n : 1, sizeof *gids);
-    q_item *items = calloc(n ? n : 1, sizeof *items);
-    bool *bad = calloc(n ? n : 1, sizeof *bad);
+    uint64_t *gids = rt_calloc(n ? n : 1, sizeof *gids);
+    q_item *items = rt_calloc(n ? n : 1, sizeof *items);
+    bool *bad = rt_calloc(n ? n : 1, sizeof *bad);
     if (!gids || !items || !bad) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
@@ -225,9 +226,9 @@ static void redrive_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_Redrive
         srv_part_serve_ready(sp);
     }
 out:
-    free(gids);
-    free(items);
-    free(bad);
+    rt_free(gids);
+    rt_free(items);
+    rt_free(bad);
 }
 
 static void run_redrive(srv_job *j, srv_part *sp)
@@ -252,7 +253,7 @@ static uint32_t peek_states(int32_t state)
 /* Peeks up to `limit` tasks of `name` in `states` and encodes PeekTasksResponse{tasks, more}. */
 static void peek_encode(srv_job *j, srv_part *sp, pw_pb_bytes name, uint32_t states, uint32_t limit)
 {
-    q_task_info *out = calloc(limit, sizeof *out);
+    q_task_info *out = rt_calloc(limit, sizeof *out);
     if (!out) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
         return;
@@ -272,7 +273,7 @@ static void peek_encode(srv_job *j, srv_part *sp, pw_pb_bytes name, uint32_t sta
     else if (put_task_infos(j, sp, pwm_ringq_v1_PeekTasksResponse_FIELD_tasks, out, n) < 0 ||
              pw_msg_encode(&pwm_ringq_v1_PeekTasksResponse_desc, &tail, &j->resp) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
-    free(out);
+    rt_free(out);
 }
 
 /* PeekTasks: the next tasks of a queue without leasing them (q_part_peek), bounded by the
@@ -349,7 +350,7 @@ static void run_list_part(srv_job *j, srv_part *sp)
     /* the job's copy of page_token (empty: no copy, j->req NULL) */
     const char *tok = j->req_len ? (const char *)j->req : "";
     size_t tl = j->req_len;
-    q_queue_info *out = calloc(lc->part_max, sizeof *out);
+    q_queue_info *out = rt_calloc(lc->part_max, sizeof *out);
     uint32_t n = 0;
     bool more = false;
     if (!out) {
@@ -370,7 +371,7 @@ static void run_list_part(srv_job *j, srv_part *sp)
         if (rc < 0) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the page");
         j->tag = more;
     }
-    free(out);
+    rt_free(out);
     srv_job_reply(j);
 }
 
@@ -403,7 +404,7 @@ static size_t list_collect(list_ctx *lc, qi_ref **out, qi_ref *cut)
     for (uint32_t k = 0; k < srv_q.nparts; k++)
         for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]); srv_lp_next(&p, &left, &m, &ml);)
             total++;
-    qi_ref *refs = *out = calloc(total ? total : 1, sizeof *refs);
+    qi_ref *refs = *out = rt_calloc(total ? total : 1, sizeof *refs);
     memset(cut, 0, sizeof *cut);
     for (uint32_t k = 0; refs && k < srv_q.nparts; k++) {
         size_t first = n;
@@ -467,16 +468,16 @@ static void list_finish(list_ctx *lc)
                 rc = list_put_page(b, refs, n, take, &cut);
                 rc = rc == 0 ? pw_grpc_call_send_commit(c, 0) : (pw_grpc_call_send_abort(c), rc);
             }
-            free(refs);
+            rt_free(refs);
             if (rc == 0) pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
             else pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         }
     }
     for (uint32_t k = 0; k < srv_q.nparts; k++) buf_deinit(&lc->parts[k]);
-    free(lc->parts);
-    free(lc->part_cut);
+    rt_free(lc->parts);
+    rt_free(lc->part_cut);
     pw_grpc_call_unref(lc->call);
-    free(lc);
+    rt_free(lc);
 }
 
 static void list_part_done(srv_job *j)
@@ -507,17 +508,17 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
         return;
     }
     uint32_t page = r.page_size ? r.page_size : Q_PAGE_DEFAULT;
-    list_ctx *lc = calloc(1, sizeof *lc);
+    list_ctx *lc = rt_calloc(1, sizeof *lc);
     if (lc) {
-        lc->parts = calloc(srv_q.nparts, sizeof *lc->parts);
-        lc->part_cut = calloc(srv_q.nparts, sizeof *lc->part_cut);
+        lc->parts = rt_calloc(srv_q.nparts, sizeof *lc->parts);
+        lc->part_cut = rt_calloc(srv_q.nparts, sizeof *lc->part_cut);
     }
     if (!lc || !lc->parts || !lc->part_cut) {
         if (lc) {
-            free(lc->parts);
-            free(lc->part_cut);
+            rt_free(lc->parts);
+            rt_free(lc->part_cut);
         }
-        free(lc);
+        rt_free(lc);
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "core/rt_net.h"
@@ -60,7 +61,7 @@ static void conn_maybe_free(srv_conn *c)
     buf_deinit(&c->in);
     buf_deinit(&c->out);
     conn_unlink(c);
-    free(c);
+    rt_free(c);
     srv_shard_conn_gone(sh);
 }
 
@@ -377,7 +378,7 @@ static void conn_arm_timer(srv_conn *c)
 
 void srv_conn_accepted(srv_shard *sh, int fd)
 {
-    srv_conn *c = calloc(1, sizeof *c);
+    srv_conn *c = rt_calloc(1, sizeof *c);
     if (!c) {
         close(fd);
         return;

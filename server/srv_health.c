@@ -1,3 +1,4 @@
+#include "core/rt_alloc.h"
 #include "server/srv_health.h"
 
 #include <errno.h>
@@ -99,7 +100,7 @@ static void watcher_remove(pw_grpc_call *c)
             watcher *w = *pp;
             *pp = w->next;
             pw_grpc_call_unref(w->call);
-            free(w);
+            rt_free(w);
             return;
         }
     }
@@ -112,7 +113,7 @@ static void on_watch(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (srv_msg_decode(c, &pwm_grpc_health_v1_HealthCheckRequest_desc, &req, msg, len, &a) < 0)
         return;
     pw_msg_arena_deinit(&a);
-    watcher *w = calloc(1, sizeof *w);
+    watcher *w = rt_calloc(1, sizeof *w);
     if (!w) {
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "proto_wire/pw_http1.h"
 #include "server/srv_internal.h"
@@ -88,7 +89,7 @@ static void h2_scrape_done(void *ctx)
     srv_conn *c = s->c;
     if (!c->closing && c->g) pw_grpc_conn_plain_answer(c->g, s->sid, 200, METRICS_CTYPE, &s->body);
     buf_deinit(&s->body);
-    free(s);
+    rt_free(s);
     srv_conn_release(c);
 }
 
@@ -102,7 +103,7 @@ void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_pl
     resp->ctype = a.ctype;
     if (a.status != 0) return;
     resp->status = 200;
-    h2_scrape *s = calloc(1, sizeof *s);
+    h2_scrape *s = rt_calloc(1, sizeof *s);
     if (!s) {
         resp->status = 503;
         resp->ctype = "text/plain";
@@ -122,7 +123,7 @@ void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_pl
     resp->body = s->body;
     s->body = t;
     buf_deinit(&s->body);
-    free(s);
+    rt_free(s);
 }
 
 /* ---- HTTP/1.1 ---- */
@@ -141,7 +142,7 @@ static void h1_scrape_send(h1_scrape *s)
             s->head_only ? 0 : buf_size(&s->body), s->close_conn);
     buf_consume(&c->in, s->consumed);
     buf_deinit(&s->body);
-    free(s);
+    rt_free(s);
 }
 
 static void h1_scrape_done(void *ctx)
@@ -151,7 +152,7 @@ static void h1_scrape_done(void *ctx)
     c->http1_waiting = false;
     if (c->closing || c->close_after_flush) {
         buf_deinit(&s->body);
-        free(s);
+        rt_free(s);
     } else {
         h1_scrape_send(s);
         srv_http1_on_input(c); /* requests pipelined behind it */
@@ -181,7 +182,7 @@ void srv_http1_on_input(srv_conn *c)
                               memory_order_relaxed);
         bool close_conn = !req.keep_alive || req.has_body || c->sh->draining;
         bool head_only = pw_http1_view_eq(req.method, "HEAD");
-        h1_scrape *s = calloc(1, sizeof *s);
+        h1_scrape *s = rt_calloc(1, sizeof *s);
         if (!s) {
             respond(c, 503, "Service Unavailable", "text/plain", "out of memory\n", 14, true);
             return;
@@ -204,6 +205,6 @@ void srv_http1_on_input(srv_conn *c)
                 head_only ? 0 : buf_size(&s->body), close_conn || a.close);
         buf_consume(&c->in, (size_t)r);
         buf_deinit(&s->body);
-        free(s);
+        rt_free(s);
     }
 }

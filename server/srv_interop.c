@@ -15,6 +15,7 @@
  * x-grpc-test-echo-trailing-bin as trailing metadata.
  *
  * Intervals are timers on the shard's loop: a handler never blocks. */
+#include "core/rt_alloc.h"
 #include "server/srv_interop.h"
 
 #include <errno.h>
@@ -149,7 +150,7 @@ static interop_call *ic_get(pw_grpc_call *c)
 {
     interop_call *ic = pw_grpc_call_user(c);
     if (ic) return ic;
-    ic = calloc(1, sizeof *ic);
+    ic = rt_calloc(1, sizeof *ic);
     if (!ic) return NULL;
     ic->call = c;
     ev_timer_init(&ic->timer, on_timer, ic);
@@ -164,9 +165,9 @@ static void ic_free(interop_call *ic)
     if (sh) ev_timer_stop(srv_shard_loop(sh), &ic->timer);
     pw_grpc_call_set_user(ic->call, NULL);
     pw_grpc_call_unref(ic->call);
-    free(ic->q);
-    free(ic->status_msg);
-    free(ic);
+    rt_free(ic->q);
+    rt_free(ic->status_msg);
+    rt_free(ic);
 }
 
 static int ic_push(interop_call *ic, resp_item it)
@@ -178,7 +179,7 @@ static int ic_push(interop_call *ic, resp_item it)
         } else {
             size_t nc = ic->qcap ? ic->qcap * 2 : 8;
             if (nc > 1u << 20) return -ENOSPC;
-            resp_item *nq = realloc(ic->q, nc * sizeof *nq);
+            resp_item *nq = rt_realloc(ic->q, nc * sizeof *nq);
             if (!nq) return -ENOMEM;
             ic->q = nq;
             ic->qcap = nc;
@@ -239,9 +240,11 @@ static pw_grpc_status queue_request(interop_call *ic, const pwm_grpc_testing_Str
     const pwm_grpc_testing_EchoStatus *es = r->response_status;
     if (es && es->code != 0) {
         ic->status = es->code < 0 || es->code > PW_GRPC_STATUS_MAX ? PW_GRPC_UNKNOWN : (pw_grpc_status)es->code;
-        free(ic->status_msg);
-        ic->status_msg = strndup(srv_chars(es->message), es->message.len);
+        rt_free(ic->status_msg);
+        ic->status_msg = rt_malloc(es->message.len + 1);
         if (!ic->status_msg) return PW_GRPC_RESOURCE_EXHAUSTED;
+        memcpy(ic->status_msg, srv_chars(es->message), es->message.len);
+        ic->status_msg[es->message.len] = 0;
         ic->finish_pending = true;
     }
     return PW_GRPC_OK;
@@ -353,7 +356,7 @@ static void on_writable(pw_grpc_call *c)
 int srv_interop_init(size_t max_message_bytes)
 {
     g_zeros_len = max_message_bytes;
-    g_zeros = calloc(1, g_zeros_len ? g_zeros_len : 1);
+    g_zeros = rt_calloc(1, g_zeros_len ? g_zeros_len : 1);
     if (!g_zeros) return -ENOMEM;
     snprintf(g_server_id, sizeof g_server_id, "ringq-interop-%d", (int)getpid());
     if (gethostname(g_hostname, sizeof g_hostname - 1) != 0) strcpy(g_hostname, "localhost");

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "server/srv_queue_int.h"
@@ -110,7 +111,7 @@ int srv_queue_setup(const srv_queue_opts *o, int nshards)
         fprintf(stderr, "ringqd: cannot create the shard mesh\n");
         return -1;
     }
-    srv_q.shards = calloc((size_t)nshards, sizeof *srv_q.shards);
+    srv_q.shards = rt_calloc((size_t)nshards, sizeof *srv_q.shards);
     if (!srv_q.shards) return -1;
     return 0;
 }
@@ -189,7 +190,7 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
     srv_qshard *qs = &srv_q.shards[id];
     qs->id = id;
     qs->loop = srv_shard_loop(sh);
-    qs->parts = calloc(srv_q.nparts, sizeof *qs->parts);
+    qs->parts = rt_calloc(srv_q.nparts, sizeof *qs->parts);
     if (!qs->parts || wk_mesh_loop_init(&qs->ml, srv_q.mesh, id, qs->loop) != 0) {
         log_error("queue shard init failed", "shard=%d", id);
         srv_runtime_fail(srv_shard_runtime(sh));
@@ -211,14 +212,14 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         po.ready_when_durable = srv_q.log.policy == Q_COMMIT_ALWAYS;
         q_log_err le;
         memset(&le, 0, sizeof le);
-        srv_part *sp = calloc(1, sizeof *sp);
+        srv_part *sp = rt_calloc(1, sizeof *sp);
         int r = sp ? q_part_open(dir, k, &po, srv_q_now_ms(), &sp->p, &le) : -ENOMEM;
         if (r < 0) {
             log_error("cannot open partition", "dir=%s err=%d reason=\"%s\" file=%s pos=%llu offset=%llu%s%s%s",
                       dir, r, le.why ? le.why : strerror(-r), le.file, (unsigned long long)le.pos,
                       (unsigned long long)le.offset, r == -EBADMSG ? " salvage=\"ringq-log salvage " : "",
                       r == -EBADMSG ? dir : "", r == -EBADMSG ? "\"" : "");
-            free(sp);
+            rt_free(sp);
             srv_runtime_fail(srv_shard_runtime(sh));
             return;
         }
@@ -253,9 +254,9 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
             while (wq->subs) {
                 struct srv_sub *s = wq->subs;
                 wq->subs = s->next;
-                free(s);
+                rt_free(s);
             }
-            free(wq);
+            rt_free(wq);
         }
         /* Let in-flight fsyncs finish, then make everything durable before closing, the synced
          * watermark included (a later open refuses damage to anything acknowledged). */
@@ -265,7 +266,7 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
         if (r < 0) log_warn("final log sync failed", "partition=%u err=%d", sp->no, r);
         for (int i = 0; i < 1000 && q_part_close(sp->p) == -EBUSY; i++) ev_loop_run_once(qs->loop, true);
         qs->parts[k] = NULL;
-        free(sp);
+        rt_free(sp);
     }
 }
 
@@ -296,12 +297,12 @@ void srv_queue_on_drain(srv_shard *sh, void *ud)
 
 srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len)
 {
-    srv_job *j = calloc(1, sizeof *j);
+    srv_job *j = rt_calloc(1, sizeof *j);
     if (!j) return NULL;
     if (req_len) {
-        j->req = malloc(req_len);
+        j->req = rt_malloc(req_len);
         if (!j->req) {
-            free(j);
+            rt_free(j);
             return NULL;
         }
         memcpy(j->req, req, req_len);
@@ -317,9 +318,9 @@ srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len)
 void srv_job_free(srv_job *j)
 {
     if (j->call) pw_grpc_call_unref(j->call);
-    free(j->req);
+    rt_free(j->req);
     buf_deinit(&j->resp);
-    free(j);
+    rt_free(j);
 }
 
 void srv_job_fail(srv_job *j, q_status st, const char *fmt, ...)
@@ -407,7 +408,7 @@ srv_waitq *srv_part_waitq(srv_part *sp, const char *name, uint32_t name_len, boo
     for (srv_waitq *w = sp->waits; w; w = w->next)
         if (w->name_len == name_len && memcmp(w->name, name, name_len) == 0) return w;
     if (!create || name_len > Q_QUEUE_NAME_BYTES_MAX) return NULL;
-    srv_waitq *w = calloc(1, sizeof *w);
+    srv_waitq *w = rt_calloc(1, sizeof *w);
     if (!w) return NULL;
     memcpy(w->name, name, name_len);
     w->name_len = name_len;
@@ -423,7 +424,7 @@ void srv_part_waitq_gc(srv_part *sp, srv_waitq *wq)
     for (srv_waitq **pp = &sp->waits; *pp; pp = &(*pp)->next)
         if (*pp == wq) {
             *pp = wq->next;
-            free(wq);
+            rt_free(wq);
             return;
         }
 }

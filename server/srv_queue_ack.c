@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_msg.h"
 #include "server/srv_queue_int.h"
 #include "server/srv_queue_rpc.h"
@@ -36,8 +37,8 @@ static void run_ack(srv_job *j, srv_part *sp)
 {
     ack_item *it = (ack_item *)j->req;
     uint32_t n = (uint32_t)(j->req_len / sizeof *it);
-    uint64_t *ids = malloc(n * sizeof *ids);
-    q_item *items = malloc(n * sizeof *items);
+    uint64_t *ids = rt_malloc(n * sizeof *ids);
+    q_item *items = rt_malloc(n * sizeof *items);
     if (!ids || !items) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     } else {
@@ -52,8 +53,8 @@ static void run_ack(srv_job *j, srv_part *sp)
                 it[i].why = items[i].why;
             }
     }
-    free(ids);
-    free(items);
+    rt_free(ids);
+    rt_free(items);
     srv_job_reply_durable(j, sp);
 }
 
@@ -77,17 +78,17 @@ void srv_ack_fanout_free(srv_ack_fanout *fo)
 {
     if (!fo) return;
     if (fo->call) pw_grpc_call_unref(fo->call);
-    free(fo->raw);
-    free(fo->ids);
-    free(fo->codes);
-    free(fo->whys);
-    free(fo);
+    rt_free(fo->raw);
+    rt_free(fo->ids);
+    rt_free(fo->codes);
+    rt_free(fo->whys);
+    rt_free(fo);
 }
 
 /* Encodes AckResponse{results} from a finished fan-out into `out`. 0 or a negative errno. */
 int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out)
 {
-    pwm_ringq_v1_ItemStatus *items = calloc(fo->n, sizeof *items);
+    pwm_ringq_v1_ItemStatus *items = rt_calloc(fo->n, sizeof *items);
     if (!items) return -ENOMEM;
     for (uint32_t i = 0; i < fo->n; i++) {
         const char *why = fo->codes[i] == Q_OK || !fo->whys[i] ? "" : fo->whys[i];
@@ -97,7 +98,7 @@ int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out)
     }
     pwm_ringq_v1_AckResponse r = {.results = items, .results_count = fo->n};
     int rc = pw_msg_encode(&pwm_ringq_v1_AckResponse_desc, &r, out);
-    free(items);
+    rt_free(items);
     return rc;
 }
 
@@ -108,12 +109,12 @@ static srv_ack_fanout *fanout_new(const pwm_ringq_v1_AckRequest *req)
     uint32_t n = (uint32_t)req->ids_count;
     size_t id_bytes = 0;
     for (uint32_t i = 0; i < n; i++) id_bytes += req->ids[i].len;
-    srv_ack_fanout *fo = calloc(1, sizeof *fo);
+    srv_ack_fanout *fo = rt_calloc(1, sizeof *fo);
     if (fo) {
-        fo->ids = calloc(n, sizeof *fo->ids);
-        fo->codes = calloc(n, sizeof *fo->codes);
-        fo->whys = calloc(n, sizeof *fo->whys);
-        fo->raw = malloc(id_bytes ? id_bytes : 1);
+        fo->ids = rt_calloc(n, sizeof *fo->ids);
+        fo->codes = rt_calloc(n, sizeof *fo->codes);
+        fo->whys = rt_calloc(n, sizeof *fo->whys);
+        fo->raw = rt_malloc(id_bytes ? id_bytes : 1);
     }
     if (!fo || !fo->ids || !fo->codes || !fo->whys || !fo->raw) {
         srv_ack_fanout_free(fo);
@@ -155,7 +156,7 @@ static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count,
                               const uint32_t *parts, const uint64_t *tids)
 {
     srv_job *j = srv_job_new(NULL, NULL, 0);
-    ack_item *it = j ? malloc(count * sizeof *it) : NULL;
+    ack_item *it = j ? rt_malloc(count * sizeof *it) : NULL;
     if (!it) {
         if (j) srv_job_free(j);
         for (uint32_t i = 0; i < fo->n; i++)
@@ -186,12 +187,12 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
     }
     srv_ack_fanout *fo = fanout_new(req);
     /* Per partition: the items it owns. */
-    uint32_t *per = fo ? calloc(srv_q.nparts, sizeof *per) : NULL;
-    uint32_t *parts = per ? calloc(n, sizeof *parts) : NULL;
-    uint64_t *tids = parts ? calloc(n, sizeof *tids) : NULL;
+    uint32_t *per = fo ? rt_calloc(srv_q.nparts, sizeof *per) : NULL;
+    uint32_t *parts = per ? rt_calloc(n, sizeof *parts) : NULL;
+    uint64_t *tids = parts ? rt_calloc(n, sizeof *tids) : NULL;
     if (!tids) {
-        free(per);
-        free(parts);
+        rt_free(per);
+        rt_free(parts);
         srv_ack_fanout_free(fo);
         err->code = Q_RESOURCE_EXHAUSTED;
         snprintf(err->msg, sizeof err->msg, "out of memory");
@@ -209,9 +210,9 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
     fo->pending = 1; /* held while dispatching */
     for (uint32_t p = 0; p < srv_q.nparts; p++)
         if (per[p]) ack_dispatch_part(fo, p, per[p], parts, tids);
-    free(per);
-    free(parts);
-    free(tids);
+    rt_free(per);
+    rt_free(parts);
+    rt_free(tids);
     if (--fo->pending == 0) fo->done(fo);
     return fo;
 }

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "server/srv_metrics.h"
 #include "server/srv_queue_int.h"
 
@@ -77,7 +78,7 @@ static void run_part(srv_job *j, srv_part *sp)
 {
     qm_part h;
     memset(&h, 0, sizeof h);
-    q_queue_info *page = calloc(Q_PAGE_MAX, sizeof *page);
+    q_queue_info *page = rt_calloc(Q_PAGE_MAX, sizeof *page);
     buf ents, names;
     buf_init(&ents, (size_t)SRV_METRICS_QUEUES_MAX * sizeof(qm_entry));
     buf_init(&names, (size_t)SRV_METRICS_QUEUES_MAX * Q_QUEUE_NAME_BYTES_MAX);
@@ -113,7 +114,7 @@ static void run_part(srv_job *j, srv_part *sp)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     buf_deinit(&ents);
     buf_deinit(&names);
-    free(page);
+    rt_free(page);
     srv_job_reply(j);
 }
 
@@ -252,7 +253,7 @@ static void gather_finish(qm_gather *g)
         nqueues += p->nqueues;
         for (int v = 0; v < QM_NVALS; v++) sum[v] += p->sum[v];
     }
-    qm_entry *all = calloc(total ? total : 1, sizeof *all);
+    qm_entry *all = rt_calloc(total ? total : 1, sizeof *all);
     size_t n = 0;
     for (uint32_t k = 0; all && k < srv_q.nparts; k++) {
         const qm_part *p = part_of(g, k);
@@ -273,12 +274,12 @@ static void gather_finish(qm_gather *g)
     family_committed(g->out, g);
     family_disk_full(g->out, g);
     family_undurable(g->out, g);
-    free(all);
+    rt_free(all);
     for (uint32_t k = 0; k < srv_q.nparts; k++) buf_deinit(&g->parts[k]);
-    free(g->parts);
+    rt_free(g->parts);
     srv_gather_done_fn done = g->done;
     void *ctx = g->ctx;
-    free(g);
+    rt_free(g);
     done(ctx);
 }
 
@@ -323,10 +324,10 @@ void srv_queue_metrics(buf *out, void *ud)
 
 int srv_queue_metrics_gather(srv_shard *sh, buf *out, srv_gather_done_fn done, void *ctx, void *ud)
 {
-    qm_gather *g = calloc(1, sizeof *g);
-    if (g) g->parts = calloc(srv_q.nparts, sizeof *g->parts);
+    qm_gather *g = rt_calloc(1, sizeof *g);
+    if (g) g->parts = rt_calloc(srv_q.nparts, sizeof *g->parts);
     if (!g || !g->parts) {
-        free(g);
+        rt_free(g);
         return -ENOMEM;
     }
     for (uint32_t k = 0; k < srv_q.nparts; k++) buf_init(&g->parts[k], 1);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
@@ -42,8 +43,8 @@ static void task_spec_view(const pwm_ringq_v1_TaskSpec *spec, q_task_spec *t, q_
 static int encode_enqueue_results(srv_job *j, uint32_t part_no, const q_enq_result *res,
                                   uint32_t nt)
 {
-    pwm_ringq_v1_EnqueueResult *out = calloc(nt, sizeof *out);
-    char (*ids)[Q_ID_STR_BYTES] = calloc(nt, sizeof *ids);
+    pwm_ringq_v1_EnqueueResult *out = rt_calloc(nt, sizeof *out);
+    char (*ids)[Q_ID_STR_BYTES] = rt_calloc(nt, sizeof *ids);
     int rc = -ENOMEM;
     if (out && ids) {
         for (uint32_t i = 0; i < nt; i++) {
@@ -54,8 +55,8 @@ static int encode_enqueue_results(srv_job *j, uint32_t part_no, const q_enq_resu
         pwm_ringq_v1_EnqueueResponse r = {.results = out, .results_count = nt};
         rc = pw_msg_encode(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
     }
-    free(out);
-    free(ids);
+    rt_free(out);
+    rt_free(ids);
     return rc;
 }
 
@@ -64,9 +65,9 @@ static void enqueue_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_Enqueue
 {
     uint32_t nt = (uint32_t)r->tasks_count, nh = 0;
     for (uint32_t i = 0; i < nt; i++) nh += (uint32_t)r->tasks[i].headers_count;
-    q_task_spec *tasks = calloc(nt, sizeof *tasks);
-    q_header *hdrs = calloc(nh ? nh : 1, sizeof *hdrs);
-    q_enq_result *res = calloc(nt, sizeof *res);
+    q_task_spec *tasks = rt_calloc(nt, sizeof *tasks);
+    q_header *hdrs = rt_calloc(nh ? nh : 1, sizeof *hdrs);
+    q_enq_result *res = rt_calloc(nt, sizeof *res);
     if (!tasks || !hdrs || !res) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
@@ -81,9 +82,9 @@ static void enqueue_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_Enqueue
     else if (encode_enqueue_results(j, sp->no, res, nt) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
 out:
-    free(tasks);
-    free(hdrs);
-    free(res);
+    rt_free(tasks);
+    rt_free(hdrs);
+    rt_free(res);
 }
 
 /* Owner side: the EnqueueRequest the origin decoded (srv_job_msg: views into the job's copy of
@@ -101,7 +102,7 @@ static void run_enqueue(srv_job *j, srv_part *sp)
 int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, uint32_t lease_ms,
                      bool framed, buf *out, q_err *err)
 {
-    q_leased *tasks = calloc(max_n, sizeof *tasks);
+    q_leased *tasks = rt_calloc(max_n, sizeof *tasks);
     if (!tasks) {
         err->code = Q_RESOURCE_EXHAUSTED;
         snprintf(err->msg, sizeof err->msg, "out of memory");
@@ -115,14 +116,14 @@ int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, 
     q_status st = q_part_lease_budget(sp->p, name, nl, max_n, lease_ms, srv_q_now_ms(),
                                       !framed && max_n > 1 ? budget : SIZE_MAX, per_task, tasks, &n, err);
     if (st != Q_OK) {
-        free(tasks);
+        rt_free(tasks);
         return -1;
     }
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < n; i++)
         rc = srv_encode_task(out, framed ? SRV_TASK_WORK_FRAMED : SRV_TASK_LEASE_ENTRY, sp->no,
                              name, nl, &tasks[i]);
-    free(tasks);
+    rt_free(tasks);
     if (rc < 0) {
         /* The tasks stay leased until their lease ends: say so rather than drop them silently. */
         err->code = Q_RESOURCE_EXHAUSTED;
@@ -231,7 +232,7 @@ static srv_job *job_with_args(pw_grpc_call *call, size_t size)
 {
     srv_job *j = srv_job_new(call, NULL, 0);
     if (!j) return NULL;
-    j->req = calloc(1, size);
+    j->req = rt_calloc(1, size);
     if (!j->req) {
         srv_job_free(j);
         return NULL;
@@ -306,14 +307,14 @@ static void finish_failed(srv_job *j)
 srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d)
 {
     srv_job *j = srv_job_new(c, msg, len);
-    srv_decoded *dc = j ? calloc(1, sizeof *dc + d->size) : NULL;
+    srv_decoded *dc = j ? rt_calloc(1, sizeof *dc + d->size) : NULL;
     if (!dc) {
         if (j) srv_job_free(j);
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
     }
     if (srv_msg_decode(c, d, dc->msg, j->req, j->req_len, &dc->arena) < 0) { /* answered */
-        free(dc);
+        rt_free(dc);
         srv_job_free(j);
         return NULL;
     }
@@ -325,7 +326,7 @@ static void decoded_free(srv_job *j)
 {
     srv_decoded *dc = j->ctx;
     pw_msg_arena_deinit(&dc->arena);
-    free(dc);
+    rt_free(dc);
     j->ctx = NULL;
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
@@ -65,7 +66,7 @@ static void work_unref(srv_work *w)
     pw_grpc_call_set_user(w->call, NULL);
     pw_grpc_call_unref(w->call);
     buf_deinit(&w->pending);
-    free(w);
+    rt_free(w);
 }
 
 /* ---- sending on the stream (origin) ---- */
@@ -237,7 +238,7 @@ static void run_register(srv_job *j, srv_part *sp)
 {
     srv_work *w = j->ctx;
     srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, true);
-    struct srv_sub *s = wq ? calloc(1, sizeof *s) : NULL;
+    struct srv_sub *s = wq ? rt_calloc(1, sizeof *s) : NULL;
     if (!s) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
         srv_job_reply(j);
@@ -259,7 +260,7 @@ static void run_unregister(srv_job *j, srv_part *sp)
             if ((void *)(*pp)->w == j->ctx) {
                 struct srv_sub *s = *pp;
                 *pp = s->next;
-                free(s);
+                rt_free(s);
                 break;
             }
     if (wq) srv_part_waitq_gc(sp, wq);
@@ -328,7 +329,7 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
     struct {
         char name[Q_QUEUE_NAME_BYTES_MAX + 1];
         uint32_t len;
-    } *set = calloc(WORK_SUBS_MAX, sizeof *set);
+    } *set = rt_calloc(WORK_SUBS_MAX, sizeof *set);
     uint32_t n = 0;
     if (!set) {
         snprintf(why, why_len, "out of memory");
@@ -339,7 +340,7 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         q_err e;
         if (q_queue_name_check((const char *)name.ptr, name.len, &e) != Q_OK) {
             snprintf(why, why_len, "%s", e.msg);
-            free(set);
+            rt_free(set);
             return Q_INVALID_ARGUMENT;
         }
         bool dup = false;
@@ -348,7 +349,7 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         if (dup) continue;
         if (n == WORK_SUBS_MAX) {
             snprintf(why, why_len, "a stream subscribes to 1..%d queues", WORK_SUBS_MAX);
-            free(set);
+            rt_free(set);
             return Q_INVALID_ARGUMENT;
         }
         memcpy(set[n].name, name.ptr, name.len);
@@ -359,14 +360,14 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
     if (sub->lease_ms) {
         if (sub->lease_ms > Q_LEASE_MS_MAX) {
             snprintf(why, why_len, "lease_ms must be at most %u", Q_LEASE_MS_MAX);
-            free(set);
+            rt_free(set);
             return Q_INVALID_ARGUMENT;
         }
         lease_ms = sub->lease_ms;
     }
     if (n == 0) {
         snprintf(why, why_len, "subscribe names no queue (1..%d)", WORK_SUBS_MAX);
-        free(set);
+        rt_free(set);
         return Q_INVALID_ARGUMENT;
     }
     bool lease_changed = lease_ms != w->lease_ms;
@@ -396,7 +397,7 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         w->refs++;
         send_sub_job(w, i, run_register, register_done);
     }
-    free(set);
+    rt_free(set);
     if (lease_changed) poke_all(w); /* the kept registrations learn the new lease_ms */
     grant(w, credits);
     return Q_OK;
@@ -439,7 +440,7 @@ static void by_id_done(srv_job *j)
     if (wr->kind == SRV_BY_ID_NACK && (j->status == Q_OK || j->status == Q_FAILED_PRECONDITION) &&
         w->held > 0)
         w->held--;
-    free(wr);
+    rt_free(wr);
     w->inflight--;
     maybe_finish(w);
     work_unref(w);
@@ -450,7 +451,7 @@ static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkReque
     srv_by_id kind = req->nack ? SRV_BY_ID_NACK : SRV_BY_ID_EXTEND;
     srv_job *j = req->nack ? srv_nack_job(NULL, req->nack) : srv_extend_job(NULL, req->extend);
     pw_pb_bytes id = req->nack ? req->nack->id : req->extend->id;
-    work_req *wr = j ? malloc(sizeof *wr) : NULL;
+    work_req *wr = j ? rt_malloc(sizeof *wr) : NULL;
     if (!wr) {
         if (j) srv_job_free(j);
         send_result(w, request_id, Q_RESOURCE_EXHAUSTED, "out of memory", 0, NULL, 0);
@@ -462,7 +463,7 @@ static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkReque
     w->refs++;
     if (srv_route_by_id(j, kind, id, by_id_done) < 0) {
         send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
-        free(wr);
+        rt_free(wr);
         srv_job_free(j);
         w->inflight--;
         w->refs--;
@@ -525,7 +526,7 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
 
 static void on_start(pw_grpc_call *c)
 {
-    srv_work *w = calloc(1, sizeof *w);
+    srv_work *w = rt_calloc(1, sizeof *w);
     if (!w) {
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;

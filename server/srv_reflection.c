@@ -7,6 +7,7 @@
  * afterwards and shared by all shards. Descriptor bytes are served straight from the embedded
  * blob. Requests and answers go through the generated schema (reflection's and descriptor.proto's
  * tables in proto_wire/pw_msgs.h). */
+#include "core/rt_alloc.h"
 #include "server/srv_reflection.h"
 
 #include <errno.h>
@@ -55,7 +56,7 @@ static int add_symbol(const char *prefix, pw_pb_bytes name, int file, bool is_me
     if (g_nsyms >= REFL_SYMBOLS_MAX) return -ENOSPC;
     size_t pl = strlen(prefix);
     if (pl + 1 + name.len >= REFL_NAME_BYTES_MAX) return -ENAMETOOLONG;
-    char *s = malloc(pl + name.len + 2);
+    char *s = rt_malloc(pl + name.len + 2);
     if (!s) return -ENOMEM;
     size_t k = 0;
     if (pl) {
@@ -273,7 +274,7 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
     pw_msg_arena a;
     if (srv_msg_decode(c, &pwm_grpc_reflection_v1_ServerReflectionRequest_desc, &req, msg, len, &a) < 0)
         return;
-    refl_answer *an = calloc(1, sizeof *an);
+    refl_answer *an = rt_calloc(1, sizeof *an);
     if (!an) {
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     } else {
@@ -284,7 +285,7 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
         if (rc < 0 && rc != -ECANCELED)
             pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "the answer could not be sent");
     }
-    free(an);
+    rt_free(an);
     pw_msg_arena_deinit(&a);
 }
 

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "core/rt_net.h"
@@ -504,7 +505,7 @@ int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
     raise_nofile();
     int lock_fd;
     if (srv_port_claim(o, &lock_fd) < 0) return 1;
-    srv_runtime *rt = calloc(1, sizeof *rt);
+    srv_runtime *rt = rt_calloc(1, sizeof *rt);
     if (!rt) return 1;
     rt->opt = *o;
     rt->port_lock_fd = lock_fd;
@@ -512,7 +513,7 @@ int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
     if (hooks) rt->hooks = *hooks;
     rt->nshards = o->threads > 0 ? o->threads : rt_cpu_count();
     atomic_store(&rt->busy_shards, rt->nshards);
-    rt->shards = calloc((size_t)rt->nshards, sizeof *rt->shards);
+    rt->shards = rt_calloc((size_t)rt->nshards, sizeof *rt->shards);
     if (!rt->shards) return 1;
     rt->start_wall_ns = rt_wall_ns();
     int sigfd = rt_signalfd_create();
@@ -546,8 +547,8 @@ int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
         if (rt->shards[i].loop) ev_loop_destroy(rt->shards[i].loop);
     close(sigfd);
     if (rt->port_lock_fd >= 0) close(rt->port_lock_fd);
-    free(rt->shards);
-    free(rt);
+    rt_free(rt->shards);
+    rt_free(rt);
     if (!failed) log_info("stopped", NULL);
     return failed ? 1 : 0;
 }

@@ -4,6 +4,7 @@
  * indexed from * n_shards + to. Every lane is an SPSC ring plus a `want_space` flag on its own
  * line and the sender's private backlog on another, so the receiver's polling never shares a
  * line with state the sender writes on every send. */
+#include "core/rt_alloc.h"
 #include "worker/wk_mesh.h"
 
 #include <errno.h>
@@ -72,7 +73,7 @@ int wk_mesh_create(const wk_mesh_opts *o, wk_mesh **out)
     uint32_t cap = o->lane_cap ? o->lane_cap : WK_MESH_LANE_CAP_DEFAULT;
     if (cap < 2 || (cap & (cap - 1)) != 0 || cap > WK_SPSC_CAP_MAX) return -EINVAL;
 
-    wk_mesh *m = calloc(1, sizeof *m);
+    wk_mesh *m = rt_calloc(1, sizeof *m);
     if (!m) return -ENOMEM;
     m->n_shards = o->n_shards;
     m->n_ep = o->n_shards + o->n_threads;
@@ -81,7 +82,7 @@ int wk_mesh_create(const wk_mesh_opts *o, wk_mesh **out)
     size_t nl = (size_t)m->n_ep * (size_t)m->n_shards;
     m->ep = aligned_alloc(WK_CACHE_LINE_BYTES, sizeof(wk_ep) * (size_t)m->n_ep);
     m->lanes = aligned_alloc(WK_CACHE_LINE_BYTES, sizeof(wk_lane) * nl);
-    m->dirty_store = calloc((size_t)m->n_ep * (size_t)m->n_shards, sizeof(uint16_t));
+    m->dirty_store = rt_calloc((size_t)m->n_ep * (size_t)m->n_shards, sizeof(uint16_t));
     if (!m->ep || !m->lanes || !m->dirty_store) goto nomem;
     memset(m->ep, 0, sizeof(wk_ep) * (size_t)m->n_ep);
     memset(m->lanes, 0, sizeof(wk_lane) * nl);
@@ -100,10 +101,10 @@ int wk_mesh_create(const wk_mesh_opts *o, wk_mesh **out)
     *out = m;
     return 0;
 nomem:
-    free(m->ep);
-    free(m->lanes);
-    free(m->dirty_store);
-    free(m);
+    rt_free(m->ep);
+    rt_free(m->lanes);
+    rt_free(m->dirty_store);
+    rt_free(m);
     return -ENOMEM;
 }
 
@@ -112,10 +113,10 @@ void wk_mesh_destroy(wk_mesh *m)
     if (!m) return;
     size_t nl = (size_t)m->n_ep * (size_t)m->n_shards;
     for (size_t i = 0; i < nl; i++) wk_spsc_deinit(&m->lanes[i].ring);
-    free(m->ep);
-    free(m->lanes);
-    free(m->dirty_store);
-    free(m);
+    rt_free(m->ep);
+    rt_free(m->lanes);
+    rt_free(m->dirty_store);
+    rt_free(m);
 }
 
 int wk_mesh_shards(const wk_mesh *m) { return m->n_shards; }

@@ -1,4 +1,5 @@
 /* worker/wk_mpmc: Vyukov's bounded MPMC ring. See wk_mpmc.h for the cell states. */
+#include "core/rt_alloc.h"
 #include "worker/wk_mpmc.h"
 
 #include <errno.h>
@@ -42,7 +43,7 @@ int wk_mpmc_init(wk_mpmc *q, uint32_t cap, uint32_t elem_size)
 
 void wk_mpmc_deinit(wk_mpmc *q)
 {
-    free(q->cells);
+    rt_free(q->cells);
     q->cells = NULL;
     q->cap = 0;
 }

@@ -4,6 +4,7 @@
  * a worker exits only after reading state != RUNNING, then submitting == 0, then an empty ring.
  * All four are seq_cst, so either the worker sees the submitter's increment (and waits for its
  * push), or the submitter sees the stop (and refuses). */
+#include "core/rt_alloc.h"
 #include "worker/wk_pool.h"
 
 #include <errno.h>
@@ -112,14 +113,14 @@ int wk_pool_create(const wk_pool_opts *o, wk_mesh *m, wk_pool **out)
                                                         ~(size_t)(WK_CACHE_LINE_BYTES - 1));
     if (!p) return -ENOMEM;
     if (cap < 2 || (cap & (cap - 1)) != 0 || cap > WK_MPMC_CAP_MAX / 2) {
-        free(p);
+        rt_free(p);
         return -EINVAL;
     }
     p->queue_cap = cap;
     atomic_store_explicit(&p->queued, 0, memory_order_relaxed);
     int r = wk_mpmc_init(&p->q, cap * 2, sizeof(wk_job *));
     if (r < 0) {
-        free(p);
+        rt_free(p);
         return r;
     }
     /* Relaxed: before the workers exist (pthread_create orders it). */
@@ -128,10 +129,10 @@ int wk_pool_create(const wk_pool_opts *o, wk_mesh *m, wk_pool **out)
     wk_park_init(&p->park);
     p->mesh = m;
     p->n = 0;
-    p->w = calloc((size_t)o->n_threads, sizeof *p->w);
+    p->w = rt_calloc((size_t)o->n_threads, sizeof *p->w);
     if (!p->w) {
         wk_mpmc_deinit(&p->q);
-        free(p);
+        rt_free(p);
         return -ENOMEM;
     }
     for (int i = 0; i < o->n_threads; i++) {
@@ -202,6 +203,6 @@ void wk_pool_destroy(wk_pool *p)
     wk_pool_stop(p, WK_POOL_DRAIN);
     for (int i = 0; i < p->n; i++) pthread_join(p->w[i].th, NULL);
     wk_mpmc_deinit(&p->q);
-    free(p->w);
-    free(p);
+    rt_free(p->w);
+    rt_free(p);
 }

@@ -1,4 +1,5 @@
 /* worker/wk_spsc: ring setup. The hot paths are inline in wk_spsc.h. */
+#include "core/rt_alloc.h"
 #include "worker/wk_spsc.h"
 
 #include <errno.h>
@@ -34,7 +35,7 @@ int wk_spsc_init(wk_spsc *r, uint32_t cap, uint32_t elem_size)
 
 void wk_spsc_deinit(wk_spsc *r)
 {
-    free(r->slots);
+    rt_free(r->slots);
     r->slots = NULL;
     r->cap = 0;
 }
