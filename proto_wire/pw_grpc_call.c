@@ -397,6 +397,90 @@ int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned 
     return pw_grpc_call_send_commit(c, flags);
 }
 
+/* Hands `len` bytes of `b` (already gRPC-framed messages, `nmsgs` of them) to the stream by
+ * reference, behind `prefix` (copied: a message prefix, or nothing). Behind bytes still in outq
+ * (the stream's pending was full) they are copied there instead, to keep the order; the blob
+ * counts that copy. */
+static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t prefix_len,
+                     uint32_t nmsgs)
+{
+    int r = send_headers(c);
+    if (r < 0) return r;
+    if (buf_size(&c->outq) > 0 || c->in_send) {
+        size_t mark = buf_size(&c->outq);
+        r = buf_append(&c->outq, prefix, prefix_len);
+        if (r == 0) r = buf_append(&c->outq, b->data, b->len);
+        if (r < 0) {
+            buf_truncate(&c->outq, mark);
+            return r;
+        }
+        b->copied_bytes += b->len;
+    } else {
+        ssize_t w = prefix_len ? pw_h2_submit_data(c->conn->h2, c->stream_id, prefix, prefix_len,
+                                                   false)
+                               : (ssize_t)prefix_len;
+        if (w >= 0 && (size_t)w < prefix_len) { /* the rest of the prefix waits in outq */
+            r = buf_append(&c->outq, prefix + w, prefix_len - (size_t)w);
+            if (r == 0) r = buf_append(&c->outq, b->data, b->len);
+            if (r < 0) {
+                reset_on_error(c, r);
+                return r;
+            }
+            b->copied_bytes += b->len;
+        } else if (w < 0 && w != -ENOBUFS) {
+            return (int)w;
+        } else if (w == -ENOBUFS) {
+            r = buf_append(&c->outq, prefix, prefix_len);
+            if (r == 0) r = buf_append(&c->outq, b->data, b->len);
+            if (r < 0) return r;
+            b->copied_bytes += b->len;
+        } else {
+            r = pw_h2_submit_data_ref(c->conn->h2, c->stream_id, b, b->data, b->len);
+            if (r < 0) {
+                reset_on_error(c, r); /* the prefix went out alone: the stream cannot go on */
+                return r;
+            }
+        }
+    }
+    c->nresp += (int)nmsgs;
+    pw_grpc_call_pump(c);
+    return 0;
+}
+
+static int send_owned_check(pw_grpc_call *c, size_t len)
+{
+    int r = check_can_send(c);
+    if (r) return r;
+    if (len > c->conn->srv->cfg.max_send_message_bytes) return -EMSGSIZE;
+    return 0;
+}
+
+int pw_grpc_call_send_buf(pw_grpc_call *c, buf *msg, unsigned flags)
+{
+    int r = send_owned_check(c, buf_size(msg));
+    if (r) return r;
+    if ((compressing(c) && !(flags & PW_GRPC_SEND_NO_COMPRESS)) || buf_size(msg) == 0) {
+        r = pw_grpc_call_send(c, buf_begin(msg), buf_size(msg), flags);
+        if (r == 0) buf_consume(msg, buf_size(msg));
+        return r;
+    }
+    uint8_t prefix[PW_GRPC_MSG_PREFIX_BYTES];
+    put_prefix(prefix, false, buf_size(msg));
+    rt_blob *b = rt_blob_from_buf(msg, NULL, NULL);
+    if (!b) return -ENOMEM;
+    r = send_blob(c, b, prefix, sizeof prefix, 1);
+    rt_blob_unref(b);
+    return r;
+}
+
+int pw_grpc_call_send_framed(pw_grpc_call *c, rt_blob *b, uint32_t nmsgs)
+{
+    int r = check_can_send(c);
+    if (r) return r;
+    if (compressing(c)) return -EOPNOTSUPP;
+    return send_blob(c, b, NULL, 0, nmsgs);
+}
+
 int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
 {
     if (c->finished || !c->conn) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "proto_wire/pw_grpc_msg.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_int.h"
@@ -63,13 +64,20 @@ int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char
     if (frame == SRV_TASK_LEASE_ENTRY)
         return pw_msg_encode_field(&pwm_ringq_v1_Task_desc, &m, pwm_ringq_v1_LeaseResponse_FIELD_tasks,
                                    out);
-    /* SRV_TASK_WORK_FRAMED: the size is known before a byte is written, so the length prefix
-     * goes first and the message is encoded once, in place behind it. */
+    /* SRV_TASK_WORK_FRAMED: the size is known before a byte is written, so the gRPC message
+     * prefix goes first and the message is encoded once, in place behind it: the batch is the
+     * stream's bytes as they go out, handed to the socket by reference (srv_queue_work.c). */
     pwm_ringq_v1_WorkResponse wr = {.kind_case = pwm_ringq_v1_WorkResponse_FIELD_task, .task = &m};
     size_t size = pw_msg_size(&pwm_ringq_v1_WorkResponse_desc, &wr);
+    if (size > UINT32_MAX) return -EMSGSIZE;
     size_t mark = buf_size(out);
-    int r = pw_pb_put_varint(out, size);
-    if (r == 0) r = pw_msg_encode(&pwm_ringq_v1_WorkResponse_desc, &wr, out);
+    uint8_t *pfx;
+    int r = buf_reserve(out, PW_GRPC_MSG_PREFIX_BYTES, &pfx);
+    if (r == 0) {
+        pw_grpc_msg_put_prefix(pfx, false, (uint32_t)size);
+        buf_commit(out, PW_GRPC_MSG_PREFIX_BYTES);
+        r = pw_msg_encode(&pwm_ringq_v1_WorkResponse_desc, &wr, out);
+    }
     if (r < 0) buf_truncate(out, mark); /* nothing half-written stays behind */
     return r;
 }
@@ -143,6 +151,19 @@ int srv_lp_put(buf *out, const uint8_t *msg, size_t len)
 {
     int r = pw_pb_put_varint(out, len);
     return r ? r : buf_append(out, msg, len);
+}
+
+bool srv_grpc_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len)
+{
+    if (*left < PW_GRPC_MSG_PREFIX_BYTES) return false;
+    const uint8_t *h = *p;
+    size_t n = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | h[4];
+    if (n > *left - PW_GRPC_MSG_PREFIX_BYTES) return false;
+    *msg = h + PW_GRPC_MSG_PREFIX_BYTES;
+    *len = n;
+    *p += PW_GRPC_MSG_PREFIX_BYTES + n;
+    *left -= PW_GRPC_MSG_PREFIX_BYTES + n;
+    return true;
 }
 
 bool srv_lp_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len)

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/rt_alloc.h"
+#include "core/rt_blob.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
@@ -84,14 +85,16 @@ static void flush_pending(srv_work *w)
     if (pw_grpc_call_done(w->call)) buf_consume(&w->pending, buf_size(&w->pending));
 }
 
-static void stream_send(srv_work *w, const uint8_t *msg, size_t len)
+/* Sends one message, or queues it behind those waiting for the window. Returns true when it
+ * was queued (copied into w->pending). */
+static bool stream_send(srv_work *w, const uint8_t *msg, size_t len)
 {
-    if (pw_grpc_call_done(w->call)) return;
+    if (pw_grpc_call_done(w->call)) return false;
     if (buf_size(&w->pending) == 0) {
         int r = pw_grpc_call_send(w->call, msg, len, 0);
-        if (r != -ENOBUFS) return;
+        if (r != -ENOBUFS) return false;
     }
-    srv_lp_put(&w->pending, msg, len);
+    return srv_lp_put(&w->pending, msg, len) == 0;
 }
 
 static void work_close(srv_work *w);
@@ -150,16 +153,51 @@ static bool claim(srv_work *w, uint32_t want, uint32_t *got)
     return true;
 }
 
+/* A batch's buffer went: what a layer had to copy of it after all (behind unsent messages, the
+ * stream's queue) joins the copy count. */
+static void batch_freed(rt_blob *b)
+{
+    if (b->copied_bytes) srv_count_payload(0, b->copied_bytes);
+}
+
+/* A message sent the copying way, pw_grpc_call_send: copied into the call's queue, into the
+ * HTTP/2 stream's pending DATA, and into the output buffer when framed. */
+#define WORK_COPYING_SEND_COPIES 3u
+
+/* Sends each message of a batch the copying way (a stream that compresses its responses, or
+ * messages already waiting for the stream's window), counting the copies. */
+static void send_each(srv_work *w, const uint8_t *p, size_t left)
+{
+    const uint8_t *msg;
+    size_t len;
+    while (srv_grpc_next(&p, &left, &msg, &len)) {
+        bool queued = stream_send(w, msg, len);
+        srv_count_payload(0, (uint64_t)len * (WORK_COPYING_SEND_COPIES + (queued ? 1 : 0)));
+    }
+}
+
+/* The batch (j->resp) is the stream's bytes: gRPC-framed WorkResponse{task} messages, encoded
+ * once on the owner. Handed to the call by reference, no copy (the one copy was the encode). */
 static void deliver_done(srv_job *j)
 {
     srv_work *w = j->ctx;
+    if (atomic_load(&w->closed)) return; /* the tasks stay leased until their lease ends */
     const uint8_t *p = buf_begin(&j->resp), *msg;
     size_t left = buf_size(&j->resp), len;
-    while (srv_lp_next(&p, &left, &msg, &len)) {
-        if (atomic_load(&w->closed)) break;
-        stream_send(w, msg, len);
-        w->held++;
+    uint32_t n = 0;
+    while (srv_grpc_next(&p, &left, &msg, &len)) n++;
+    w->held += n;
+    if (pw_grpc_call_done(w->call)) return;
+    if (buf_size(&w->pending) == 0) {
+        rt_blob *b = rt_blob_from_buf(&j->resp, batch_freed, NULL);
+        if (b) {
+            /* Other errors: the call ended, its sends are no-ops (as stream_send's). */
+            if (pw_grpc_call_send_framed(w->call, b, n) == -EOPNOTSUPP) send_each(w, b->data, b->len);
+            rt_blob_unref(b);
+            return;
+        }
     }
+    send_each(w, buf_begin(&j->resp), buf_size(&j->resp));
 }
 
 static void poke_all(srv_work *w);

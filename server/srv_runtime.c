@@ -50,6 +50,7 @@ void srv_options_defaults(srv_options *o)
     o->handshake_ms = SRV_HANDSHAKE_MS_DEFAULT;
     o->idle_ms = SRV_IDLE_MS_DEFAULT;
     o->drain_ms = SRV_DRAIN_MS_DEFAULT;
+    o->grpc.output_refs = true; /* srv_conn takes output as a chain (pw_grpc_conn_output_take) */
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
