@@ -110,6 +110,9 @@ static void metrics_connections(srv_runtime *rt, buf *out)
         "Bytes memcpy'd on the delivery path from the log mapping to the socket.", cop);
     one(out, "ringq_send_zc_bytes_total", "counter",
         "Bytes sent with zero-copy sendmsg (the kernel read them in place).", zc);
+    one(out, "ringq_send_zc_available", "gauge",
+        "1 when the kernel's io_uring has zero-copy sendmsg (large payloads use it).",
+        rt->nshards > 0 && ev_loop_has_send_zc(rt->shards[0].loop) ? 1 : 0);
     one(out, "ringq_shards", "gauge", "Shard threads.", (uint64_t)rt->nshards);
     one(out, "ringq_draining", "gauge", "1 while draining.", (uint64_t)atomic_load(&rt->draining));
 }
