@@ -188,8 +188,10 @@ static inline size_t pw_h2_outv_size(const pw_h2_outv *v)
 int pw_h2_outv_iov(const pw_h2_outv *v, struct iovec *iov, int max);
 /* The transport took `n` bytes of the chain (n <= size). Releases everything when all is sent. */
 void pw_h2_outv_consume(pw_h2_outv *v, size_t n);
-/* Releases the chain (drops every reference, frees the bytes). */
+/* Empties the chain (drops every reference; keeps the storage for reuse). */
 void pw_h2_outv_reset(pw_h2_outv *v);
+/* Empties it and frees its storage (a zeroed pw_h2_outv needs no other set-up). */
+void pw_h2_outv_deinit(pw_h2_outv *v);
 
 /* Moves everything queued (generating pending frames first, as windows allow) into `dst`,
  * which must be empty (pw_h2_outv_size == 0): nothing is copied, buffers are swapped and the

@@ -153,6 +153,15 @@ void pw_h2_outv_reset(pw_h2_outv *v)
     buf_consume(&v->bytes, buf_size(&v->bytes));
 }
 
+void pw_h2_outv_deinit(pw_h2_outv *v)
+{
+    pw_h2_outv_reset(v);
+    rt_free(v->refs);
+    v->refs = NULL;
+    v->cap = 0;
+    buf_deinit(&v->bytes);
+}
+
 void pw_h2_outv_consume(pw_h2_outv *v, size_t n)
 {
     assert(n <= pw_h2_outv_size(v));

@@ -180,9 +180,7 @@ void pw_h2_session_destroy(pw_h2_session *s)
     buf_deinit(&s->hbytes);
     buf_deinit(&s->hfields);
     buf_deinit(&s->out);
-    pw_h2_outv_reset(&s->orefs);
-    rt_free(s->orefs.refs);
-    buf_deinit(&s->orefs.bytes);
+    pw_h2_outv_deinit(&s->orefs);
     rt_free(s);
 }
 

@@ -62,9 +62,7 @@ static void conn_maybe_free(srv_conn *c)
     close(c->fd);
     buf_deinit(&c->in);
     buf_deinit(&c->out);
-    pw_h2_outv_reset(&c->outv); /* no send in flight: the kernel holds none of it */
-    rt_free(c->outv.refs);
-    buf_deinit(&c->outv.bytes);
+    pw_h2_outv_deinit(&c->outv); /* no send in flight: the kernel holds none of it */
     conn_unlink(c);
     rt_free(c);
     srv_shard_conn_gone(sh);
