@@ -398,14 +398,24 @@ int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned 
 }
 
 /* Hands `len` bytes of `b` (already gRPC-framed messages, `nmsgs` of them) to the stream by
- * reference, behind `prefix` (copied: a message prefix, or nothing). Behind bytes still in outq
- * (the stream's pending was full) they are copied there instead, to keep the order; the blob
- * counts that copy. */
+ * reference, behind `prefix` (copied: a message prefix, or nothing). Bytes still in outq (the
+ * stream's pending was full) go first, their storage handed on as a blob of its own (no copy);
+ * only inside a send_begin/commit, or when the prefix does not fit, is the blob copied into
+ * outq instead, to keep the order, and the blob counts that copy. */
 static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t prefix_len,
                      uint32_t nmsgs)
 {
     int r = send_headers(c);
     if (r < 0) return r;
+    if (buf_size(&c->outq) > 0 && !c->in_send) {
+        rt_blob *q = rt_blob_from_buf(&c->outq, NULL, NULL);
+        r = q ? pw_h2_submit_data_ref(c->conn->h2, c->stream_id, q, q->data, q->len) : -ENOMEM;
+        rt_blob_unref(q);
+        if (r < 0) {
+            reset_on_error(c, r); /* outq's bytes are gone with the blob */
+            return r;
+        }
+    }
     if (buf_size(&c->outq) > 0 || c->in_send) {
         size_t mark = buf_size(&c->outq);
         r = buf_append(&c->outq, prefix, prefix_len);

@@ -107,7 +107,8 @@ static int conn_send_chain(srv_conn *c)
 {
     int k = pw_h2_outv_iov(&c->outv, c->iov, SRV_SEND_IOV_MAX);
     c->msg = (struct msghdr){.msg_iov = c->iov, .msg_iovlen = (size_t)k};
-    c->send_zc = c->outv.ref_bytes >= SRV_SEND_ZC_MIN_BYTES && ev_loop_has_send_zc(c->sh->loop);
+    c->send_zc = c->outv.ref_bytes > 0 && c->outv.ref_bytes >= c->sh->rt->opt.send_zc_min_bytes &&
+                 ev_loop_has_send_zc(c->sh->loop);
     if (c->send_zc) return ev_sendmsg_zc(c->sh->loop, &c->send_op, c->fd, &c->msg);
     return ev_sendmsg(c->sh->loop, &c->send_op, c->fd, &c->msg);
 }

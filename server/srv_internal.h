@@ -35,11 +35,15 @@ typedef enum {
  * below the kernel's UIO_MAXIOV (1024). */
 #define SRV_SEND_IOV_MAX 64
 /* A send goes zero-copy (IORING_OP_SENDMSG_ZC) when it carries at least this many bytes of
- * referenced payload. Below it, pinning pages and the extra notification completion cost more
- * than the kernel's copy saves. Measured, see bench/results/2026-12-07-send-zc.md. The bytes a
- * connection has in flight zero-copy are bounded by what one send carries: one chain at a time,
- * at most PW_H2_OUT_CAP_BYTES (the engine pumps no more until it is taken). */
-#define SRV_SEND_ZC_MIN_BYTES (16u * 1024u)
+ * referenced payload (--send-zc-min-bytes). Off by default, by measurement: on the shared VM's
+ * loopback a zero-copy send lost at every size tried (64 KiB payloads: 247 vs 2,662 tasks/s;
+ * 16 KiB: 9,318 vs 16,058; bench/results/2026-12-07-send-zc.md): its notification comes only
+ * once TCP has its ACK, and a connection sends its next chain only after it (the chain must
+ * stay unchanged until then), so sends serialise on the round trip. The kernel's copy costs
+ * less than that wait here; a host with a real NIC and large payloads may lower it. The bytes a
+ * connection has in flight zero-copy are bounded by one send: one chain at a time, at most
+ * PW_H2_OUT_CAP_BYTES (the engine pumps no more until it is taken). */
+#define SRV_SEND_ZC_MIN_BYTES UINT32_MAX
 
 struct srv_conn {
     srv_shard *sh;

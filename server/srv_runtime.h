@@ -33,6 +33,9 @@ typedef struct srv_options {
     uint32_t handshake_ms;
     uint32_t idle_ms;
     uint32_t drain_ms;
+    /* A send carrying at least this many bytes of referenced payload goes zero-copy
+     * (--send-zc-min-bytes; SRV_SEND_ZC_MIN_BYTES by default). */
+    uint32_t send_zc_min_bytes;
     pw_grpc_server_config grpc;
 } srv_options;
 
