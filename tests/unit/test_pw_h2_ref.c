@@ -6,6 +6,7 @@
  * Without cfg.output_refs the same submit is copied when framed, and counted. */
 #include "tests/unit/test_pw_h2_peer.h"
 
+#include "core/rt_alloc.h"
 #include "core/rt_blob.h"
 
 #define PAYLOAD_BYTES 40000u /* > two 16 KiB frames: framed into three DATA frames */
@@ -227,6 +228,51 @@ START_TEST(submit_ref_errors)
 }
 END_TEST
 
+/* One exchange with every allocation armed: a copied piece, a reference, a copied piece behind
+ * it, then the chain taken and sent. Returns the allocations it made. */
+static uint64_t ref_exchange(uint64_t fail_nth)
+{
+    rt_alloc_test_start(fail_nth); /* from here every block is counted, to see what leaks */
+    rt_alloc_test_arm(0);
+    pw_h2_config cfg;
+    pw_h2_config_default(&cfg);
+    cfg.output_refs = true;
+    tp_start_server(&cfg);
+    respond(1);
+    rt_blob *b = pattern_blob(PAYLOAD_BYTES, 4);
+    rt_alloc_test_arm(1);
+    ssize_t r = pw_h2_submit_data(S, 1, (const uint8_t *)"head", 4, false);
+    ck_assert(r == 4 || r == -ENOMEM);
+    int rc = pw_h2_submit_data_ref(S, 1, b, b->data, b->len);
+    ck_assert(rc == 0 || rc == -ENOMEM || rc == -ENOENT);
+    r = pw_h2_submit_data(S, 1, (const uint8_t *)"tail", 4, true);
+    ck_assert(r == 4 || r == -ENOMEM || r == -ENOENT || r == -EPIPE);
+    buf out;
+    buf_init(&out, 1 << 20);
+    size_t ref_bytes = 0;
+    rt_alloc_test_arm(0); /* the test's own buffer is not the session's */
+    ck_assert_int_eq(buf_reserve(&out, 1 << 20, &(uint8_t *){0}), 0);
+    rt_alloc_test_arm(1);
+    take_and_send(&out, b, 5000, &ref_bytes);
+    rt_alloc_test_arm(0);
+    uint64_t n = rt_alloc_test_count();
+    tp_stop();
+    ck_assert_uint_eq(b->refs, 1); /* whatever failed, the session let go of the blob */
+    rt_blob_unref(b);
+    buf_deinit(&out);
+    ck_assert_int_eq(rt_alloc_test_live(), 0); /* nothing the exchange allocated leaked */
+    rt_alloc_test_stop();
+    return n;
+}
+
+START_TEST(every_allocation_failing_in_turn)
+{
+    uint64_t total = ref_exchange(0);
+    ck_assert_uint_gt(total, 0);
+    for (uint64_t n = 1; n <= total; n++) ref_exchange(n);
+}
+END_TEST
+
 static unsigned freed;
 static uint64_t freed_copied;
 static void on_free(rt_blob *b)
@@ -275,6 +321,9 @@ int main(void)
     tc = tcase_create("copy");
     tcase_add_checked_fixture(tc, start_plain, stop);
     tcase_add_test(tc, without_output_refs_the_payload_is_copied_and_counted);
+    suite_add_tcase(su, tc);
+    tc = tcase_create("alloc");
+    tcase_add_test(tc, every_allocation_failing_in_turn);
     suite_add_tcase(su, tc);
     tc = tcase_create("blob");
     tcase_add_test(tc, blob_from_buf_takes_storage);
