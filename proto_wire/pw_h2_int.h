@@ -206,10 +206,12 @@ void pw_h2i_sref_drop_all(pw_h2_stream *st);
 int pw_h2i_sref_push_copy(pw_h2_stream *st, const uint8_t *p, size_t n);
 /* Appends p[0..n) of `blob` by reference (a reference taken). 0 or -ENOMEM. */
 int pw_h2i_sref_submit(pw_h2_stream *st, rt_blob *blob, const uint8_t *p, size_t n);
-/* Frames up to `n` bytes of the first referenced piece as one DATA frame: the header into
- * `out`, the payload by reference (or copied when the session does not reference output).
- * Returns 0, or pw_h2i_fail's code when out of memory. */
-int pw_h2i_sref_frame(pw_h2_session *s, pw_h2_stream *st, size_t n, uint8_t flags);
+/* One DATA frame of `npre` bytes of `pending` (copied) followed by `n` bytes of the first
+ * referenced piece (by reference, or copied when the session does not reference output): the
+ * header and the copied bytes into `out`, the rest as a reference. A small message prefix and
+ * the message it precedes thus share one frame. Returns 0, or pw_h2i_fail's code when out of
+ * memory. */
+int pw_h2i_sref_frame(pw_h2_session *s, pw_h2_stream *st, size_t npre, size_t n, uint8_t flags);
 /* Bytes the output holds: `out` plus the referenced payloads. */
 static inline size_t pw_h2i_out_size(const pw_h2_session *s)
 {

@@ -75,30 +75,35 @@ static int oref_push(pw_h2_outv *v, size_t at, rt_blob *blob, const uint8_t *p, 
     return 0;
 }
 
-int pw_h2i_sref_frame(pw_h2_session *s, pw_h2_stream *st, size_t n, uint8_t flags)
+int pw_h2i_sref_frame(pw_h2_session *s, pw_h2_stream *st, size_t npre, size_t n, uint8_t flags)
 {
     pw_h2_sref *r = st->refs;
-    assert(r && n <= r->n);
-    size_t mark = buf_size(&s->out);
-    if (s->cfg.output_refs && n > 0) {
-        /* The header alone (a DATA frame without padding is header + payload), then the
-         * payload's place in the chain. */
-        int rc = pw_h2_write_data(&s->out, st->id, flags, NULL, 0, -1);
-        if (rc == 0) {
-            uint8_t *hd = (uint8_t *)buf_begin(&s->out) + mark;
-            hd[0] = (uint8_t)(n >> 16); /* RFC 9113 §4.1: the 24-bit length */
-            hd[1] = (uint8_t)(n >> 8);
-            hd[2] = (uint8_t)n;
-            rc = oref_push(&s->orefs, buf_size(&s->out), r->blob, r->p, n);
-        }
-        if (rc < 0) {
-            buf_truncate(&s->out, mark);
-            return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
-        }
+    assert(npre <= buf_size(&st->pending) && (n == 0 || (r && n <= r->n)));
+    size_t mark = buf_size(&s->out), len = npre + n;
+    /* The header (a DATA frame without padding is header + payload) with the whole length,
+     * the copied bytes behind it, then the referenced payload's place in the chain. */
+    int rc = pw_h2_write_data(&s->out, st->id, flags, NULL, 0, -1);
+    if (rc == 0) {
+        uint8_t *hd = (uint8_t *)buf_begin(&s->out) + mark;
+        hd[0] = (uint8_t)(len >> 16); /* RFC 9113 §4.1: the 24-bit length */
+        hd[1] = (uint8_t)(len >> 8);
+        hd[2] = (uint8_t)len;
+        rc = buf_append(&s->out, buf_begin(&st->pending), npre);
+    }
+    if (rc == 0 && n > 0) {
+        rc = s->cfg.output_refs ? oref_push(&s->orefs, buf_size(&s->out), r->blob, r->p, n)
+                                : buf_append(&s->out, r->p, n);
+    }
+    if (rc < 0) {
+        buf_truncate(&s->out, mark);
+        return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+    }
+    buf_consume(&st->pending, npre);
+    buf_shrink(&st->pending, 0);
+    if (n == 0) return 0;
+    if (s->cfg.output_refs) {
         s->data_ref_bytes += n;
     } else {
-        if (pw_h2_write_data(&s->out, st->id, flags, r->p, n, -1) < 0)
-            return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
         s->data_copied_bytes += n;
         r->blob->copied_bytes += n;
     }

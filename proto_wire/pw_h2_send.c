@@ -250,14 +250,15 @@ static int send_data_unit(pw_h2_session *s, pw_h2_stream *st)
     if ((int64_t)n > st->send_window) n = (size_t)st->send_window;
     if ((int64_t)n > s->conn_send_window) n = (size_t)s->conn_send_window;
     if (n > frame_max(s)) n = frame_max(s);
-    /* One frame holds bytes of one piece: the copied `pending` first, then each reference. */
-    bool copied = buf_size(&st->pending) > 0;
-    size_t piece = copied ? buf_size(&st->pending) : st->refs->n;
-    if (n > piece) n = piece;
+    /* The copied `pending` first, then the references in order; a frame holds the rest of
+     * `pending` and the start of the first reference at most. */
+    size_t npre = buf_size(&st->pending) < n ? buf_size(&st->pending) : n;
+    size_t nref = st->refs ? (n - npre < st->refs->n ? n - npre : st->refs->n) : 0;
+    n = npre + nref;
     bool es = (st->flags & PW_H2_SF_ES_SUBMIT) && n == pend && !st->out_trailers;
     uint8_t flags = es ? PW_H2_FLAG_END_STREAM : 0;
-    if (!copied) {
-        int rc = pw_h2i_sref_frame(s, st, n, flags);
+    if (nref > 0) {
+        int rc = pw_h2i_sref_frame(s, st, npre, nref, flags);
         if (rc < 0) return rc;
     } else {
         if (pw_h2_write_data(&s->out, st->id, flags, buf_begin(&st->pending), n, -1) < 0)

@@ -74,10 +74,13 @@ static void take_and_send(buf *out, const rt_blob *ref, size_t step, size_t *ref
     pw_h2_outv_deinit(&v);
 }
 
+static size_t data_frames; /* DATA frames data_of saw */
+
 /* Parses `out` (whole frames) and appends the DATA payloads of `sid` to `data`. Returns the
  * flags of the last DATA frame. */
 static uint8_t data_of(const buf *out, uint32_t sid, buf *data)
 {
+    data_frames = 0;
     const uint8_t *p = buf_begin(out);
     size_t left = buf_size(out);
     uint8_t last = 0;
@@ -90,6 +93,7 @@ static uint8_t data_of(const buf *out, uint32_t sid, buf *data)
         if (hd.type == PW_H2_FT_DATA && hd.stream_id == sid) {
             ck_assert_int_eq(buf_append(data, p + PW_H2_FRAME_HEADER_BYTES, hd.length), 0);
             last = hd.flags;
+            data_frames++;
         }
         p += PW_H2_FRAME_HEADER_BYTES + hd.length;
         left -= PW_H2_FRAME_HEADER_BYTES + hd.length;
@@ -113,6 +117,9 @@ START_TEST(payload_goes_out_by_reference_in_order)
     ck_assert_uint_eq(ref_bytes, PAYLOAD_BYTES); /* every payload byte sent from the blob */
     ck_assert_uint_eq(data_of(&out, 1, &data) & PW_H2_FLAG_END_STREAM, PW_H2_FLAG_END_STREAM);
     ck_assert_uint_eq(buf_size(&data), 4 + PAYLOAD_BYTES + 4);
+    /* Full frames: the copied head shares its frame with the reference's start. */
+    ck_assert_uint_eq(data_frames, (4 + PAYLOAD_BYTES + 4 + PW_H2_OUT_FRAME_MAX_BYTES - 1) /
+                                       PW_H2_OUT_FRAME_MAX_BYTES);
     ck_assert_mem_eq(buf_begin(&data), "head", 4);
     ck_assert_mem_eq(buf_begin(&data) + 4, b->data, PAYLOAD_BYTES);
     ck_assert_mem_eq(buf_begin(&data) + 4 + PAYLOAD_BYTES, "tail", 4);
