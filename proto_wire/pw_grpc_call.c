@@ -398,10 +398,10 @@ int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned 
 }
 
 /* Hands `len` bytes of `b` (already gRPC-framed messages, `nmsgs` of them) to the stream by
- * reference, behind `prefix` (copied: a message prefix, or nothing). Bytes still in outq (the
- * stream's pending was full) go first, their storage handed on as a blob of its own (no copy);
- * only inside a send_begin/commit, or when the prefix does not fit, is the blob copied into
- * outq instead, to keep the order, and the blob counts that copy. */
+ * reference, behind `prefix` (copied: a message prefix, or nothing), in one frame with it.
+ * Bytes still in outq (the stream's pending was full) go first, their storage handed on as a
+ * blob of its own (no copy); only inside a send_begin/commit is the blob copied into outq
+ * instead, to keep the order, and the blob counts that copy. */
 static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t prefix_len,
                      uint32_t nmsgs)
 {
@@ -409,14 +409,15 @@ static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t 
     if (r < 0) return r;
     if (buf_size(&c->outq) > 0 && !c->in_send) {
         rt_blob *q = rt_blob_from_buf(&c->outq, NULL, NULL);
-        r = q ? pw_h2_submit_data_ref(c->conn->h2, c->stream_id, q, q->data, q->len) : -ENOMEM;
+        r = q ? pw_h2_submit_data_ref(c->conn->h2, c->stream_id, NULL, 0, q, q->data, q->len)
+              : -ENOMEM;
         rt_blob_unref(q);
         if (r < 0) {
             reset_on_error(c, r); /* outq's bytes are gone with the blob */
             return r;
         }
     }
-    if (buf_size(&c->outq) > 0 || c->in_send) {
+    if (c->in_send) { /* behind a message being written: into outq after it, a copy */
         size_t mark = buf_size(&c->outq);
         r = buf_append(&c->outq, prefix, prefix_len);
         if (r == 0) r = buf_append(&c->outq, b->data, b->len);
@@ -426,31 +427,8 @@ static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t 
         }
         b->copied_bytes += b->len;
     } else {
-        ssize_t w = prefix_len ? pw_h2_submit_data(c->conn->h2, c->stream_id, prefix, prefix_len,
-                                                   false)
-                               : (ssize_t)prefix_len;
-        if (w >= 0 && (size_t)w < prefix_len) { /* the rest of the prefix waits in outq */
-            r = buf_append(&c->outq, prefix + w, prefix_len - (size_t)w);
-            if (r == 0) r = buf_append(&c->outq, b->data, b->len);
-            if (r < 0) {
-                reset_on_error(c, r);
-                return r;
-            }
-            b->copied_bytes += b->len;
-        } else if (w < 0 && w != -ENOBUFS) {
-            return (int)w;
-        } else if (w == -ENOBUFS) {
-            r = buf_append(&c->outq, prefix, prefix_len);
-            if (r == 0) r = buf_append(&c->outq, b->data, b->len);
-            if (r < 0) return r;
-            b->copied_bytes += b->len;
-        } else {
-            r = pw_h2_submit_data_ref(c->conn->h2, c->stream_id, b, b->data, b->len);
-            if (r < 0) {
-                reset_on_error(c, r); /* the prefix went out alone: the stream cannot go on */
-                return r;
-            }
-        }
+        r = pw_h2_submit_data_ref(c->conn->h2, c->stream_id, prefix, prefix_len, b, b->data, b->len);
+        if (r < 0) return r; /* -ENOMEM: nothing of it was queued */
     }
     c->nresp += (int)nmsgs;
     pw_grpc_call_pump(c);

@@ -220,14 +220,16 @@ int pw_h2_submit_headers(pw_h2_session *s, uint32_t stream_id, const pw_h2_heade
  * (our side ended / trailers submitted), -ENOMEM. */
 ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p, size_t n,
                           bool end_stream);
-/* Queues DATA by reference: p[0..n), inside `blob`, goes out after what was submitted before,
- * and a reference on `blob` is held (taken here) until the bytes were framed and the output
- * holding them consumed or released; the bytes must not change meanwhile. With
- * cfg.output_refs the payload is never copied; without, it is copied when framed. Accepts all
- * of it (the blob's memory exists already; the caller bounds how much it hands in, e.g. by
- * pw_h2_stream_pending). Returns 0, -ENOENT, -EPIPE as pw_h2_submit_data, -ENOMEM. */
-int pw_h2_submit_data_ref(pw_h2_session *s, uint32_t stream_id, rt_blob *blob,
-                          const uint8_t *p, size_t n);
+/* Queues DATA by reference: `pre[0..npre)` (copied: a small prefix, may be 0 bytes) then
+ * p[0..n), inside `blob`, go out after what was submitted before, the prefix in the same frame
+ * as the payload's start; a reference on `blob` is held (taken here) until the bytes were
+ * framed and the output holding them consumed or released; the bytes must not change
+ * meanwhile. With cfg.output_refs the payload is never copied; without, it is copied when
+ * framed. Accepts all of it (the blob's memory exists already; the caller bounds how much it
+ * hands in, e.g. by pw_h2_stream_pending). Returns 0, -ENOENT, -EPIPE as pw_h2_submit_data,
+ * -ENOMEM (nothing queued then). */
+int pw_h2_submit_data_ref(pw_h2_session *s, uint32_t stream_id, const uint8_t *pre, size_t npre,
+                          rt_blob *blob, const uint8_t *p, size_t n);
 /* Trailers: a HEADERS with END_STREAM, sent after the pending DATA drains. Copies `hdrs`.
  * Errors as pw_h2_submit_headers (-EPIPE also if headers were never submitted). */
 int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs, size_t n);

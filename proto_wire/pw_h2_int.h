@@ -204,6 +204,8 @@ void pw_h2i_sref_drop_all(pw_h2_stream *st);
 /* Appends a copy of p[0..n) as a piece behind the stream's references (a copy submitted after a
  * reference must go out after it). 0 or -ENOMEM. */
 int pw_h2i_sref_push_copy(pw_h2_stream *st, const uint8_t *p, size_t n);
+/* Drops the last piece (undoes a push when what was to follow it failed). */
+void pw_h2i_sref_pop_tail(pw_h2_stream *st);
 /* Appends p[0..n) of `blob` by reference (a reference taken). 0 or -ENOMEM. */
 int pw_h2i_sref_submit(pw_h2_stream *st, rt_blob *blob, const uint8_t *p, size_t n);
 /* One DATA frame of `npre` bytes of `pending` (copied) followed by `n` bytes of the first

@@ -51,6 +51,22 @@ int pw_h2i_sref_push_copy(pw_h2_stream *st, const uint8_t *p, size_t n)
     return r;
 }
 
+void pw_h2i_sref_pop_tail(pw_h2_stream *st)
+{
+    pw_h2_sref **pp = &st->refs, *prev = NULL;
+    while (*pp && (*pp)->next) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    pw_h2_sref *r = *pp;
+    if (!r) return;
+    *pp = NULL;
+    st->refs_tail = prev;
+    st->refs_bytes -= r->n;
+    rt_blob_unref(r->blob);
+    rt_free(r);
+}
+
 int pw_h2i_sref_submit(pw_h2_stream *st, rt_blob *blob, const uint8_t *p, size_t n)
 {
     assert(p >= blob->data && n <= blob->len - (size_t)(p - blob->data));

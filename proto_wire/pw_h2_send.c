@@ -397,15 +397,23 @@ ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p
     return (ssize_t)take;
 }
 
-int pw_h2_submit_data_ref(pw_h2_session *s, uint32_t stream_id, rt_blob *blob,
-                          const uint8_t *p, size_t n)
+int pw_h2_submit_data_ref(pw_h2_session *s, uint32_t stream_id, const uint8_t *pre, size_t npre,
+                          rt_blob *blob, const uint8_t *p, size_t n)
 {
     pw_h2_stream *st = live_stream(s, stream_id);
     if (!st) return -ENOENT;
     if (!(st->flags & PW_H2_SF_HDRS_SUBMIT) || (st->flags & PW_H2_SF_ES_SUBMIT) || !we_send(st))
         return -EPIPE;
-    if (n == 0) return 0;
-    if (pw_h2i_sref_submit(st, blob, p, n) < 0) return -ENOMEM;
+    if (n == 0 && npre == 0) return 0;
+    /* Both before the pump runs, so the prefix and the payload's start share a frame. */
+    size_t mark = buf_size(&st->pending);
+    if (npre && (st->refs ? pw_h2i_sref_push_copy(st, pre, npre) : buf_append(&st->pending, pre, npre)) < 0)
+        return -ENOMEM;
+    if (n && pw_h2i_sref_submit(st, blob, p, n) < 0) {
+        if (npre && !st->refs_tail) buf_truncate(&st->pending, mark);
+        else if (npre) pw_h2i_sref_pop_tail(st);
+        return -ENOMEM;
+    }
     if (pw_h2i_stream_pending(st) > s->cfg.stream_pending_max) st->flags |= PW_H2_SF_WANT_WRITABLE;
     after_submit(s, st);
     return 0;
