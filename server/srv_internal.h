@@ -36,8 +36,8 @@ typedef enum {
 #define SRV_SEND_IOV_MAX 64
 /* A send goes zero-copy (IORING_OP_SENDMSG_ZC) when it carries at least this many bytes of
  * referenced payload (--send-zc-min-bytes). Off by default, by measurement: on the shared VM's
- * loopback a zero-copy send lost at every size tried (64 KiB payloads: 247 vs 2,662 tasks/s;
- * 16 KiB: 9,318 vs 16,058; bench/results/2026-12-07-send-zc.md): its notification comes only
+ * loopback zero-copy sends lost at every size tried (64 KiB payloads: 388-755 against
+ * 1,533-2,601 tasks/s; bench/results/2026-12-07-send-zc.md): a send's notification comes only
  * once TCP has its ACK, and a connection sends its next chain only after it (the chain must
  * stay unchanged until then), so sends serialise on the round trip. The kernel's copy costs
  * less than that wait here; a host with a real NIC and large payloads may lower it. The bytes a
