@@ -9,8 +9,12 @@ rt_blob *rt_blob_from_buf(buf *b, rt_blob_free_fn on_free, void *ud)
     if (buf_size(b) == 0) return NULL;
     rt_blob *bl = rt_malloc(sizeof *bl);
     if (!bl) return NULL;
-    *bl = (rt_blob){.refs = 1, .data = b->data + b->rd, .len = buf_size(b), .on_free = on_free,
-                    .ud = ud, .storage_ = b->data};
+    *bl = (rt_blob){.refs = 1,
+                    .data = b->data + b->rd,
+                    .len = buf_size(b),
+                    .on_free = on_free,
+                    .ud = ud,
+                    .storage_ = b->data};
     b->data = NULL; /* the storage is the blob's now */
     b->rd = b->wr = b->len = 0;
     return bl;

@@ -23,7 +23,7 @@ struct rt_blob {
     uint32_t refs;
     const uint8_t *data; /* the bytes, `len` of them; never moves */
     size_t len;
-    uint64_t copied_bytes; /* bytes of this blob copied by a holder instead of referenced */
+    uint64_t copied_bytes;   /* bytes of this blob copied by a holder instead of referenced */
     rt_blob_free_fn on_free; /* optional: runs once, before the storage is freed */
     void *ud;                /* the owner's, for on_free */
     uint8_t *storage_;       /* owned allocation (data points into it) */

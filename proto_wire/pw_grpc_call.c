@@ -427,7 +427,8 @@ static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t 
         }
         b->copied_bytes += b->len;
     } else {
-        r = pw_h2_submit_data_ref(c->conn->h2, c->stream_id, prefix, prefix_len, b, b->data, b->len);
+        r = pw_h2_submit_data_ref(c->conn->h2, c->stream_id, prefix, prefix_len, b, b->data,
+                                  b->len);
         if (r < 0) return r; /* -ENOMEM: nothing of it was queued */
     }
     c->nresp += (int)nmsgs;

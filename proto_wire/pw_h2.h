@@ -277,8 +277,8 @@ typedef struct pw_h2_stats {
     size_t allocated_bytes; /* heap held by the session's buffers and streams (not HPACK) */
     uint32_t last_peer_stream_id;
     uint64_t frames_in, frames_out;
-    uint64_t peer_resets;  /* RST_STREAM received on live streams */
-    uint64_t local_resets; /* RST_STREAM we sent */
+    uint64_t peer_resets;       /* RST_STREAM received on live streams */
+    uint64_t local_resets;      /* RST_STREAM we sent */
     uint64_t data_ref_bytes;    /* DATA payload bytes sent by reference (never copied) */
     uint64_t data_copied_bytes; /* DATA payload bytes submitted by reference but copied */
 } pw_h2_stats;

@@ -69,16 +69,16 @@ struct pw_h2_stream {
     uint8_t closed_how; /* pw_h2_closed_how once CLOSED */
     uint16_t flags;     /* PW_H2_SF_* */
     uint32_t close_code;
-    int64_t send_window;      /* RFC §6.9.2: may go negative after a SETTINGS change */
-    int64_t recv_window;      /* what the peer may still send on this stream */
-    uint32_t recv_unacked;    /* consumed by the app, not yet returned by WINDOW_UPDATE */
-    uint32_t recv_delivered;  /* delivered to on_data, not yet consumed */
-    int64_t content_length;   /* -1: none announced */
-    uint64_t data_recvd;      /* DATA payload bytes received (content-length check) */
-    buf pending;              /* submitted DATA not yet framed (cap: stream_pending_max) */
+    int64_t send_window;          /* RFC §6.9.2: may go negative after a SETTINGS change */
+    int64_t recv_window;          /* what the peer may still send on this stream */
+    uint32_t recv_unacked;        /* consumed by the app, not yet returned by WINDOW_UPDATE */
+    uint32_t recv_delivered;      /* delivered to on_data, not yet consumed */
+    int64_t content_length;       /* -1: none announced */
+    uint64_t data_recvd;          /* DATA payload bytes received (content-length check) */
+    buf pending;                  /* submitted DATA not yet framed (cap: stream_pending_max) */
     pw_h2_sref *refs, *refs_tail; /* DATA submitted by reference, after `pending` */
     size_t refs_bytes;            /* bytes left in `refs` */
-    pw_h2_hlist *out_headers; /* submitted, not yet framed */
+    pw_h2_hlist *out_headers;     /* submitted, not yet framed */
     pw_h2_hlist *out_trailers;
     void *user;
     pw_h2_stream *sq_prev, *sq_next; /* send queue */

@@ -85,8 +85,7 @@ static int oref_push(pw_h2_outv *v, size_t at, rt_blob *blob, const uint8_t *p, 
         v->refs = a;
         v->cap = cap;
     }
-    v->refs[v->nrefs++] = (pw_h2_out_ref){.at = at, .blob = rt_blob_ref(blob),
-                                          .p = p, .n = n};
+    v->refs[v->nrefs++] = (pw_h2_out_ref){.at = at, .blob = rt_blob_ref(blob), .p = p, .n = n};
     v->ref_bytes += n;
     return 0;
 }

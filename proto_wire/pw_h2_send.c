@@ -389,7 +389,8 @@ ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p
         return -ENOBUFS;
     }
     /* Behind a reference, a copy joins the references (order is the stream's byte order). */
-    if (take && (st->refs ? pw_h2i_sref_push_copy(st, p, take) : buf_append(&st->pending, p, take)) < 0)
+    if (take &&
+        (st->refs ? pw_h2i_sref_push_copy(st, p, take) : buf_append(&st->pending, p, take)) < 0)
         return -ENOMEM;
     if (take < n) st->flags |= PW_H2_SF_WANT_WRITABLE;
     else if (end_stream) st->flags |= PW_H2_SF_ES_SUBMIT;
@@ -407,7 +408,8 @@ int pw_h2_submit_data_ref(pw_h2_session *s, uint32_t stream_id, const uint8_t *p
     if (n == 0 && npre == 0) return 0;
     /* Both before the pump runs, so the prefix and the payload's start share a frame. */
     size_t mark = buf_size(&st->pending);
-    if (npre && (st->refs ? pw_h2i_sref_push_copy(st, pre, npre) : buf_append(&st->pending, pre, npre)) < 0)
+    if (npre &&
+        (st->refs ? pw_h2i_sref_push_copy(st, pre, npre) : buf_append(&st->pending, pre, npre)) < 0)
         return -ENOMEM;
     if (n && pw_h2i_sref_submit(st, blob, p, n) < 0) {
         if (npre && !st->refs_tail) buf_truncate(&st->pending, mark);
