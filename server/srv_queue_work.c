@@ -237,7 +237,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 static void run_register(srv_job *j, srv_part *sp)
 {
     srv_work *w = j->ctx;
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, true);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, true);
     struct srv_sub *s = wq ? rt_calloc(1, sizeof *s) : NULL;
     if (!s) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
@@ -254,7 +254,7 @@ static void run_register(srv_job *j, srv_part *sp)
 
 static void run_unregister(srv_job *j, srv_part *sp)
 {
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, false);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, false);
     if (wq)
         for (struct srv_sub **pp = &wq->subs; *pp; pp = &(*pp)->next)
             if ((void *)(*pp)->w == j->ctx) {
@@ -269,7 +269,7 @@ static void run_unregister(srv_job *j, srv_part *sp)
 
 static void run_poke(srv_job *j, srv_part *sp)
 {
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, false);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, false);
     /* The session pointer only names the registration here: its fields are the origin's. */
     for (struct srv_sub *s = wq ? wq->subs : NULL; s; s = s->next)
         if ((void *)s->w == j->ctx) s->lease_ms = j->sub_lease_ms;
