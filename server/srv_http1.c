@@ -87,7 +87,7 @@ static void h2_scrape_done(void *ctx)
         return;
     }
     srv_conn *c = s->c;
-    if (!c->closing && c->g) pw_grpc_conn_plain_answer(c->g, s->sid, 200, METRICS_CTYPE, &s->body);
+    if (c->state != SRV_CONN_CLOSED && c->g) pw_grpc_conn_plain_answer(c->g, s->sid, 200, METRICS_CTYPE, &s->body);
     buf_deinit(&s->body);
     rt_free(s);
     srv_conn_release(c);
@@ -150,7 +150,7 @@ static void h1_scrape_done(void *ctx)
     h1_scrape *s = ctx;
     srv_conn *c = s->c;
     c->http1_waiting = false;
-    if (c->closing || c->close_after_flush) {
+    if (c->state != SRV_CONN_OPEN) {
         buf_deinit(&s->body);
         rt_free(s);
     } else {
@@ -163,7 +163,7 @@ static void h1_scrape_done(void *ctx)
 
 void srv_http1_on_input(srv_conn *c)
 {
-    while (!c->close_after_flush && !c->http1_waiting && buf_size(&c->in) > 0) {
+    while (c->state == SRV_CONN_OPEN && !c->http1_waiting && buf_size(&c->in) > 0) {
         pw_http1_request req;
         long r = pw_http1_parse_request(buf_begin(&c->in), buf_size(&c->in), &req);
         if (r == PW_HTTP1_PARTIAL) return;

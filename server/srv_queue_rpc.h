@@ -98,6 +98,29 @@ int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, 
                      bool framed, buf *out, q_err *err);
 
 /* ---- srv_queue_work.c ---- */
+/* A Work session's life on its origin shard (srv_queue_work.c). States only move forward,
+ * through its one setter, which asserts srv_work_state_next_ok:
+ *
+ *   from \ to     DRAINING          HALF_CLOSED        FINISHED              CLOSED
+ *   OPEN          server drains     client half-close  drain at start        cancel
+ *   DRAINING      -                 client half-close  nothing held: UNAVAIL cancel
+ *   HALF_CLOSED   (stays: ends OK)  -                  answers sent: OK      cancel
+ *   FINISHED      -                 -                  -                     work_close
+ *   CLOSED        (final: unregistered; freed when the last reference goes)
+ *
+ * Only OPEN takes credits and so gets deliveries. Owners never read `state`: they read the
+ * atomic `closed`, set once on the way to CLOSED. */
+typedef enum srv_work_state {
+    SRV_WORK_OPEN,        /* subscribing, granting credits, delivering */
+    SRV_WORK_DRAINING,    /* the server drains: no new credits; ends once no task is held */
+    SRV_WORK_HALF_CLOSED, /* the client sent its last request: ends once the answers are sent */
+    SRV_WORK_FINISHED,    /* trailers sent */
+    SRV_WORK_CLOSED,      /* unregistered from every owner */
+} srv_work_state;
+#define SRV_WORK_STATES 5
+/* true when the table above allows from -> to. */
+bool srv_work_state_next_ok(srv_work_state from, srv_work_state to);
+
 int srv_work_add_method(pw_grpc_server *g);
 /* Drain: ends this shard's Work streams with UNAVAILABLE. Shard thread only. */
 void srv_work_drain_shard(void);

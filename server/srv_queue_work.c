@@ -14,6 +14,7 @@
  * Lifetime: the session is freed on the origin only. Each registration holds a reference that
  * is dropped when its unregister job comes back; delivers from an owner travel on the same
  * (owner -> origin) lane before that reply, so no deliver outlives the session. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,8 @@ typedef struct srv_work {
     int origin;
     int refs;                 /* origin-only: 1 for the stream + 1 per registration */
     _Atomic int32_t credits;
-    _Atomic bool closed;
+    _Atomic bool closed;      /* owners read it: the session is (about to be) CLOSED */
+    srv_work_state state;     /* origin-only, through work_set_state */
     uint32_t lease_ms;        /* origin-only; owners get it in each registration and poke */
     uint32_t nsubs;
     struct {
@@ -43,14 +45,32 @@ typedef struct srv_work {
     } subs[WORK_SUBS_MAX];
     uint32_t inflight;        /* ack/nack/extend jobs not yet answered */
     uint32_t held;            /* tasks delivered and not yet acked or nacked on the stream */
-    bool half_closed;
-    bool draining;            /* the server drains: end once no task is held */
-    bool finished;
     buf pending;              /* WorkResponse messages, varint-length-prefixed */
     struct srv_work *snext, *sprev; /* the shard's open sessions (for drain) */
 } srv_work;
 
 static _Thread_local srv_work *t_sessions;
+
+bool srv_work_state_next_ok(srv_work_state from, srv_work_state to)
+{
+    /* The table in srv_queue_rpc.h, row `from`, column `to`. */
+    static const bool ok[SRV_WORK_STATES][SRV_WORK_STATES] = {
+        [SRV_WORK_OPEN] = {[SRV_WORK_DRAINING] = true, [SRV_WORK_HALF_CLOSED] = true,
+                           [SRV_WORK_FINISHED] = true, [SRV_WORK_CLOSED] = true},
+        [SRV_WORK_DRAINING] = {[SRV_WORK_HALF_CLOSED] = true, [SRV_WORK_FINISHED] = true,
+                               [SRV_WORK_CLOSED] = true},
+        [SRV_WORK_HALF_CLOSED] = {[SRV_WORK_FINISHED] = true, [SRV_WORK_CLOSED] = true},
+        [SRV_WORK_FINISHED] = {[SRV_WORK_CLOSED] = true},
+    };
+    return (unsigned)from < SRV_WORK_STATES && (unsigned)to < SRV_WORK_STATES && ok[from][to];
+}
+
+/* The one setter of w->state. */
+static void work_set_state(srv_work *w, srv_work_state next)
+{
+    assert(srv_work_state_next_ok(w->state, next));
+    w->state = next;
+}
 
 static void session_unlink(srv_work *w)
 {
@@ -98,16 +118,16 @@ static void work_close(srv_work *w);
 
 static void maybe_finish(srv_work *w)
 {
-    if (w->finished || w->inflight != 0 || buf_size(&w->pending) != 0) return;
-    if (w->half_closed) {
-        w->finished = true;
+    if (w->state >= SRV_WORK_FINISHED || w->inflight != 0 || buf_size(&w->pending) != 0) return;
+    if (w->state == SRV_WORK_HALF_CLOSED) {
+        work_set_state(w, SRV_WORK_FINISHED);
         pw_grpc_call_finish(w->call, PW_GRPC_OK, NULL);
         work_close(w);
-    } else if (w->draining && w->held == 0) {
+    } else if (w->state == SRV_WORK_DRAINING && w->held == 0) {
         /* UNAVAILABLE, not OK: every gRPC client treats it as "try again" (ringq-worker
          * re-subscribes with backoff, on the restarted server or another one); OK would read as
          * "the server ended the subscription on purpose". */
-        w->finished = true;
+        work_set_state(w, SRV_WORK_FINISHED);
         pw_grpc_call_finish(w->call, PW_GRPC_UNAVAILABLE, "server is draining");
         work_close(w);
     }
@@ -298,6 +318,7 @@ static void send_sub_job(srv_work *w, uint32_t i, srv_job_run_fn run, srv_job_do
 static void work_close(srv_work *w)
 {
     if (atomic_exchange(&w->closed, true)) return;
+    work_set_state(w, SRV_WORK_CLOSED);
     session_unlink(w);
     for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_unregister, unregister_done);
     work_unref(w); /* the stream's reference */
@@ -311,7 +332,7 @@ static void poke_all(srv_work *w)
 /* Credits left plus tasks held (delivered, not yet acked or nacked) stay <= the API's 10000. */
 static void grant(srv_work *w, uint64_t n)
 {
-    if (w->draining) return; /* no new deliveries once the server drains */
+    if (w->state != SRV_WORK_OPEN) return; /* no new deliveries once draining or half-closed */
     int32_t cur = atomic_load(&w->credits);
     uint64_t out = (uint64_t)(cur > 0 ? cur : 0) + w->held;
     if (out >= WORK_CREDITS_MAX) return;
@@ -541,6 +562,7 @@ static void on_start(pw_grpc_call *c)
     if (t_sessions) t_sessions->sprev = w;
     t_sessions = w;
     if (srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
+        work_set_state(w, SRV_WORK_FINISHED);
         pw_grpc_call_finish(c, PW_GRPC_UNAVAILABLE, "server is draining");
         work_close(w);
     }
@@ -550,7 +572,7 @@ static void on_half_close(pw_grpc_call *c)
 {
     srv_work *w = pw_grpc_call_user(c);
     if (!w) return;
-    w->half_closed = true;
+    if (w->state < SRV_WORK_HALF_CLOSED) work_set_state(w, SRV_WORK_HALF_CLOSED);
     /* No more requests: stop delivering; finish once the answers in flight are sent. */
     atomic_store(&w->credits, 0);
     maybe_finish(w);
@@ -588,7 +610,7 @@ void srv_work_drain_shard(void)
     srv_work *next;
     for (srv_work *w = t_sessions; w; w = next) {
         next = w->snext;
-        w->draining = true;
+        if (w->state < SRV_WORK_DRAINING) work_set_state(w, SRV_WORK_DRAINING);
         atomic_store(&w->credits, 0);
         maybe_finish(w);
     }
