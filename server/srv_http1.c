@@ -44,6 +44,13 @@ typedef struct http_answer {
 
 #define METRICS_CTYPE "text/plain; version=0.0.4"
 
+/* A short text body. Out of memory: the status line alone still answers (the text is a
+ * courtesy), so the body is left empty rather than half-written. */
+static void put_text(buf *body, const char *text)
+{
+    if (buf_append(body, text, strlen(text)) < 0) buf_truncate(body, 0);
+}
+
 static http_answer answer(srv_shard *sh, pw_http1_view method, pw_http1_view path, buf *body)
 {
     for (size_t i = 0; i < path.n; i++)
@@ -51,19 +58,19 @@ static http_answer answer(srv_shard *sh, pw_http1_view method, pw_http1_view pat
     bool get = pw_http1_view_eq(method, "GET") || pw_http1_view_eq(method, "HEAD");
     bool healthz = pw_http1_view_eq(path, "/healthz"), metrics = pw_http1_view_eq(path, "/metrics");
     if (!healthz && !metrics) {
-        buf_append(body, "not found\n", 10);
+        put_text(body, "not found\n");
         return (http_answer){404, "Not Found", "text/plain", false};
     }
     if (!get) {
-        buf_append(body, "method not allowed\n", 19);
+        put_text(body, "method not allowed\n");
         return (http_answer){405, "Method Not Allowed", "text/plain", false};
     }
     if (healthz && sh->draining) {
-        buf_append(body, "draining\n", 9);
+        put_text(body, "draining\n");
         return (http_answer){503, "Service Unavailable", "text/plain", true};
     }
     if (healthz) {
-        buf_append(body, "ok\n", 3);
+        put_text(body, "ok\n");
         return (http_answer){200, "OK", "text/plain", false};
     }
     return (http_answer){0, "OK", METRICS_CTYPE, false};
@@ -107,7 +114,7 @@ void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_pl
     if (!s) {
         resp->status = 503;
         resp->ctype = "text/plain";
-        buf_append(&resp->body, "out of memory\n", 14);
+        put_text(&resp->body, "out of memory\n");
         return;
     }
     *s = (h2_scrape){.c = c, .sid = req->stream_id, .in_handler = true};

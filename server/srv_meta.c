@@ -52,14 +52,14 @@ static int write_meta(const char *dir, uint32_t parts)
     return 0;
 }
 
-int srv_queue_setup(const srv_queue_opts *o, int nshards)
+srv_rc srv_queue_setup(const srv_queue_opts *o, int nshards)
 {
     snprintf(srv_q.data_dir, sizeof srv_q.data_dir, "%s", o->data_dir);
     if (mkdir(o->data_dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "ringqd: cannot create data directory %s: %s\n", o->data_dir, strerror(errno));
-        return -1;
+        return SRV_RC_SAID;
     }
-    if (srv_queue_lock_dir(o->data_dir) < 0) return -1;
+    if (srv_queue_lock_dir(o->data_dir) < 0) return SRV_RC_SAID; /* it printed why */
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", o->data_dir, META_FILE);
     uint32_t parts = 0;
@@ -68,20 +68,20 @@ int srv_queue_setup(const srv_queue_opts *o, int nshards)
         parts = o->partitions ? o->partitions : SRV_PARTITIONS_DEFAULT;
         if (parts > SRV_PARTITIONS_MAX) {
             fprintf(stderr, "ringqd: --partitions must be 1..%u\n", SRV_PARTITIONS_MAX);
-            return -1;
+            return SRV_RC_SAID;
         }
         r = write_meta(o->data_dir, parts);
         if (r < 0) {
             fprintf(stderr, "ringqd: cannot write %s: %s\n", path, strerror(-r));
-            return -1;
+            return SRV_RC_SAID;
         }
     } else if (r < 0) {
         fprintf(stderr, "ringqd: %s is unreadable or damaged (%s)\n", path, strerror(-r));
-        return -1;
+        return SRV_RC_SAID;
     } else if (o->partitions && o->partitions != parts) {
         fprintf(stderr, "ringqd: %s has %u partitions; --partitions %u cannot change it\n",
                 o->data_dir, parts, o->partitions);
-        return -1;
+        return SRV_RC_SAID;
     }
     srv_q.nparts = parts;
     srv_q.nshards = nshards;
@@ -90,9 +90,12 @@ int srv_queue_setup(const srv_queue_opts *o, int nshards)
     wk_mesh_opts mo = {.n_shards = nshards, .spin_ns = o->spin_ns};
     if (wk_mesh_create(&mo, &srv_q.mesh) != 0) {
         fprintf(stderr, "ringqd: cannot create the shard mesh\n");
-        return -1;
+        return SRV_RC_SAID;
     }
     srv_q.shards = rt_calloc((size_t)nshards, sizeof *srv_q.shards);
-    if (!srv_q.shards) return -1;
-    return 0;
+    if (!srv_q.shards) {
+        fprintf(stderr, "ringqd: out of memory setting up %d shards\n", nshards);
+        return SRV_RC_SAID;
+    }
+    return SRV_RC_OK;
 }

@@ -98,15 +98,15 @@ static void run_enqueue(srv_job *j, srv_part *sp)
 
 /* ---- Lease ---- */
 
-/* Leases into `out`. Returns the number of tasks, or -1 after setting *err. */
-int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, uint32_t lease_ms,
-                     bool framed, buf *out, q_err *err)
+q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
+                          uint32_t lease_ms, bool framed, buf *out, uint32_t *count, q_err *err)
 {
+    *count = 0;
     q_leased *tasks = rt_calloc(max_n, sizeof *tasks);
     if (!tasks) {
         err->code = Q_RESOURCE_EXHAUSTED;
         snprintf(err->msg, sizeof err->msg, "out of memory");
-        return -1;
+        return err->code;
     }
     uint32_t n = 0;
     /* A LeaseResponse holds every task in one message: bound it by the message limit. Each task
@@ -117,7 +117,7 @@ int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, 
                                       !framed && max_n > 1 ? budget : SIZE_MAX, per_task, tasks, &n, err);
     if (st != Q_OK) {
         rt_free(tasks);
-        return -1;
+        return st;
     }
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < n; i++)
@@ -128,9 +128,10 @@ int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, 
         /* The tasks stay leased until their lease ends: say so rather than drop them silently. */
         err->code = Q_RESOURCE_EXHAUSTED;
         snprintf(err->msg, sizeof err->msg, "encoding %u leased tasks: %s", n, strerror(-rc));
-        return -1;
+        return err->code;
     }
-    return (int)n;
+    *count = n;
+    return Q_OK;
 }
 
 /* What a Lease job carries to the owner (j->req.lease, owned by the job): the request as the
@@ -149,10 +150,12 @@ static void run_lease(srv_job *j, srv_part *sp)
         return;
     }
     q_err e;
-    int n = srv_lease_encode(sp, q->name, q->name_len, q->max_tasks, q->lease_ms, false,
-                             &j->resp, &e);
-    if (n < 0) srv_job_err(j, &e);
-    if (n != 0 || q->wait_ms == 0 || srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
+    uint32_t n = 0;
+    q_status st = srv_lease_encode(sp, q->name, q->name_len, q->max_tasks, q->lease_ms, false,
+                                   &j->resp, &n, &e);
+    if (st != Q_OK) srv_job_err(j, &e);
+    if (st != Q_OK || n != 0 || q->wait_ms == 0 ||
+        srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
         srv_job_reply(j);
         return;
     }
@@ -245,34 +248,34 @@ srv_job *srv_extend_job(pw_grpc_call *call, const pwm_ringq_v1_ExtendRequest *r)
     return j;
 }
 
-int srv_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run, srv_job_done_fn done)
+q_status srv_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run, srv_job_done_fn done)
 {
     const char *s = (const char *)id.ptr;
     uint32_t part;
     uint64_t tid;
     if (id.len == 0) {
         srv_job_fail(j, Q_INVALID_ARGUMENT, "id is required");
-        return -1;
+        return j->status;
     }
     if (q_id_parse(s, id.len, &part, &tid) != 0 || part >= srv_q.nparts) {
         srv_job_fail(j, Q_NOT_FOUND, "unknown task id '%.*s'", (int)(id.len > 64 ? 64 : id.len), s);
-        return -1;
+        return j->status;
     }
     j->task_id = tid;
     srv_job_dispatch(j, part, run, done);
-    return 0;
+    return Q_OK;
 }
 
-int srv_route_by_id(srv_job *j, srv_by_id kind, pw_pb_bytes id, srv_job_done_fn done)
+q_status srv_route_by_id(srv_job *j, srv_by_id kind, pw_pb_bytes id, srv_job_done_fn done)
 {
     return srv_route_id(j, id, kind == SRV_BY_ID_NACK ? run_nack : run_extend, done);
 }
 
-int srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_job_done_fn done)
+q_status srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_job_done_fn done)
 {
-    if (!srv_check_queue(j, (const char *)name.ptr, name.len)) return -1;
+    if (!srv_check_queue(j, (const char *)name.ptr, name.len)) return j->status;
     srv_job_dispatch(j, q_part_of((const char *)name.ptr, name.len, srv_q.nparts), run, done);
-    return 0;
+    return Q_OK;
 }
 
 /* ---- handlers (origin side): each request is decoded here once, zero-copy ---- */
@@ -331,12 +334,12 @@ void srv_job_decoded_refuse(srv_job *j)
 
 void srv_call_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run)
 {
-    if (srv_route_queue(j, name, run, decoded_done) < 0) srv_job_decoded_refuse(j);
+    if (srv_route_queue(j, name, run, decoded_done) != Q_OK) srv_job_decoded_refuse(j);
 }
 
 void srv_call_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run)
 {
-    if (srv_route_id(j, id, run, decoded_done) < 0) srv_job_decoded_refuse(j);
+    if (srv_route_id(j, id, run, decoded_done) != Q_OK) srv_job_decoded_refuse(j);
 }
 
 static void on_enqueue(pw_grpc_call *c, const uint8_t *msg, size_t len)
@@ -394,7 +397,7 @@ static void on_lease(pw_grpc_call *c, const uint8_t *msg, size_t len)
     srv_job *j = lease_job(c, &r);
     if (j) {
         pw_grpc_call_set_user(c, j);
-        if (srv_route_queue(j, r.queue, run_lease, lease_done) < 0) {
+        if (srv_route_queue(j, r.queue, run_lease, lease_done) != Q_OK) {
             pw_grpc_call_set_user(c, NULL);
             finish_failed(j);
         }
@@ -446,7 +449,7 @@ static void by_id_call(pw_grpc_call *c, srv_job *j, srv_by_id kind, pw_pb_bytes 
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    if (srv_route_by_id(j, kind, id, NULL) < 0) finish_failed(j);
+    if (srv_route_by_id(j, kind, id, NULL) != Q_OK) finish_failed(j);
 }
 
 static void on_nack(pw_grpc_call *c, const uint8_t *msg, size_t len)

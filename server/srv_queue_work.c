@@ -104,20 +104,43 @@ static void flush_pending(srv_work *w)
     if (pw_grpc_call_done(w->call)) buf_consume(&w->pending, buf_size(&w->pending));
 }
 
+/* A message the stream cannot carry (out of memory, or larger than the message limit): the
+ * stream ends with RESOURCE_EXHAUSTED rather than leave the worker waiting for a message that
+ * never comes (tasks it held come back when their leases end). The session closes at the next
+ * maybe_finish. */
+static void stream_fail(srv_work *w, int err)
+{
+    if (w->state >= SRV_WORK_FINISHED) return;
+    work_set_state(w, SRV_WORK_FINISHED);
+    atomic_store(&w->credits, 0);
+    buf_consume(&w->pending, buf_size(&w->pending));
+    pw_grpc_call_finish(w->call, PW_GRPC_RESOURCE_EXHAUSTED,
+                        err == -EMSGSIZE ? "a reply larger than the message limit" : "out of memory");
+}
+
 static void stream_send(srv_work *w, const uint8_t *msg, size_t len)
 {
     if (pw_grpc_call_done(w->call)) return;
     if (buf_size(&w->pending) == 0) {
         int r = pw_grpc_call_send(w->call, msg, len, 0);
-        if (r != -ENOBUFS) return;
+        if (r == 0) return;
+        if (r != -ENOBUFS) {
+            stream_fail(w, r);
+            return;
+        }
     }
-    srv_lp_put(&w->pending, msg, len);
+    int r = srv_lp_put(&w->pending, msg, len);
+    if (r < 0) stream_fail(w, r);
 }
 
 static void work_close(srv_work *w);
 
 static void maybe_finish(srv_work *w)
 {
+    if (w->state == SRV_WORK_FINISHED) { /* ended by stream_fail: close the session now */
+        work_close(w);
+        return;
+    }
     if (w->state >= SRV_WORK_FINISHED || w->inflight != 0 || buf_size(&w->pending) != 0) return;
     if (w->state == SRV_WORK_HALF_CLOSED) {
         work_set_state(w, SRV_WORK_FINISHED);
@@ -153,6 +176,7 @@ static void send_result(srv_work *w, uint64_t request_id, q_status code, const c
     if (r == 0 && which && code == Q_OK) r = pw_pb_put_bytes(&b, which, body, body_len);
     if (r == 0) r = pw_pb_submsg_end(&b, &m);
     if (r == 0) stream_send(w, buf_begin(&b), buf_size(&b));
+    else stream_fail(w, r);
     buf_deinit(&b);
 }
 
@@ -180,6 +204,7 @@ static void deliver_done(srv_job *j)
         stream_send(w, msg, len);
         w->held++;
     }
+    maybe_finish(w); /* a send that failed ended the stream */
 }
 
 static void poke_all(srv_work *w);
@@ -238,10 +263,11 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             j->done = deliver_done;
             /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
             q_err qe2;
-            int n = srv_lease_encode(sp, wq->name, wq->name_len, take, s->lease_ms, true, &j->resp, &qe2);
-            if (n < 0) n = 0;
-            if ((uint32_t)n < take) {
-                atomic_fetch_add(&w->credits, (int32_t)(take - (uint32_t)n));
+            uint32_t n = 0;
+            (void)srv_lease_encode(sp, wq->name, wq->name_len, take, s->lease_ms, true, &j->resp, &n,
+                                   &qe2); /* a failure delivers nothing (n 0): credits go back */
+            if (n < take) {
+                atomic_fetch_add(&w->credits, (int32_t)(take - n));
                 repoke(w, sp);
             }
             if (n == 0) {
@@ -249,7 +275,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
                 break;
             }
             srv_job_reply(j);
-            if ((uint32_t)n < take) break;
+            if (n < take) break;
         }
     }
 }
@@ -482,7 +508,7 @@ static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkReque
     j->ctx = wr;
     w->inflight++;
     w->refs++;
-    if (srv_route_by_id(j, kind, id, by_id_done) < 0) {
+    if (srv_route_by_id(j, kind, id, by_id_done) != Q_OK) {
         send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
         rt_free(wr);
         srv_job_free(j);
@@ -543,6 +569,7 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
     case pwm_ringq_v1_WorkRequest_FIELD_extend: by_id(w, req.request_id, &req); break;
     }
     pw_msg_arena_deinit(&a);
+    if (w->state == SRV_WORK_FINISHED) maybe_finish(w); /* a reply that could not be sent */
 }
 
 static void on_start(pw_grpc_call *c)
