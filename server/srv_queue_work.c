@@ -114,8 +114,8 @@ static void stream_fail(srv_work *w, int err)
     work_set_state(w, SRV_WORK_FINISHED);
     atomic_store(&w->credits, 0);
     buf_consume(&w->pending, buf_size(&w->pending));
-    pw_grpc_call_finish(w->call, PW_GRPC_RESOURCE_EXHAUSTED,
-                        err == -EMSGSIZE ? "a reply larger than the message limit" : "out of memory");
+    const char *why = err == -EMSGSIZE ? "a reply larger than the message limit" : "out of memory";
+    pw_grpc_call_finish(w->call, PW_GRPC_RESOURCE_EXHAUSTED, why);
 }
 
 static void stream_send(srv_work *w, const uint8_t *msg, size_t len)
@@ -368,62 +368,61 @@ static void grant(srv_work *w, uint64_t n)
     poke_all(w);
 }
 
-static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *why, size_t why_len)
+/* A Subscribe's queue set, deduplicated and checked. */
+typedef struct sub_name {
+    char name[Q_QUEUE_NAME_BYTES_MAX + 1];
+    uint32_t len;
+} sub_name;
+
+static bool sub_name_eq(const sub_name *a, const char *name, size_t len)
 {
-    uint64_t credits = sub->credits;
-    uint32_t lease_ms = w->lease_ms;
-    /* The new set, validated whole before anything changes. */
-    struct {
-        char name[Q_QUEUE_NAME_BYTES_MAX + 1];
-        uint32_t len;
-    } *set = rt_calloc(WORK_SUBS_MAX, sizeof *set);
-    uint32_t n = 0;
-    if (!set) {
-        snprintf(why, why_len, "out of memory");
-        return Q_RESOURCE_EXHAUSTED;
-    }
+    return a->len == len && memcmp(a->name, name, len) == 0;
+}
+
+/* Step 1: the new set (WORK_SUBS_MAX entries of `set`), validated whole before anything
+ * changes. Q_OK with *n set, or INVALID_ARGUMENT with `why`. */
+static q_status subscribe_parse(const pwm_ringq_v1_Subscribe *sub, sub_name *set, uint32_t *n,
+                                char *why, size_t why_len)
+{
+    *n = 0;
     for (size_t qi = 0; qi < sub->queues_count; qi++) {
         pw_pb_bytes name = sub->queues[qi];
         q_err e;
         if (q_queue_name_check((const char *)name.ptr, name.len, &e) != Q_OK) {
             snprintf(why, why_len, "%s", e.msg);
-            rt_free(set);
             return Q_INVALID_ARGUMENT;
         }
         bool dup = false;
-        for (uint32_t i = 0; i < n; i++)
-            dup |= set[i].len == name.len && memcmp(set[i].name, name.ptr, name.len) == 0;
+        for (uint32_t i = 0; i < *n; i++)
+            dup |= sub_name_eq(&set[i], (const char *)name.ptr, name.len);
         if (dup) continue;
-        if (n == WORK_SUBS_MAX) {
+        if (*n == WORK_SUBS_MAX) {
             snprintf(why, why_len, "a stream subscribes to 1..%d queues", WORK_SUBS_MAX);
-            rt_free(set);
             return Q_INVALID_ARGUMENT;
         }
-        memcpy(set[n].name, name.ptr, name.len);
-        set[n].name[name.len] = 0;
-        set[n].len = (uint32_t)name.len;
-        n++;
+        memcpy(set[*n].name, name.ptr, name.len);
+        set[*n].name[name.len] = 0;
+        set[*n].len = (uint32_t)name.len;
+        (*n)++;
     }
-    if (sub->lease_ms) {
-        if (sub->lease_ms > Q_LEASE_MS_MAX) {
-            snprintf(why, why_len, "lease_ms must be at most %u", Q_LEASE_MS_MAX);
-            rt_free(set);
-            return Q_INVALID_ARGUMENT;
-        }
-        lease_ms = sub->lease_ms;
-    }
-    if (n == 0) {
-        snprintf(why, why_len, "subscribe names no queue (1..%d)", WORK_SUBS_MAX);
-        rt_free(set);
+    if (sub->lease_ms > Q_LEASE_MS_MAX) {
+        snprintf(why, why_len, "lease_ms must be at most %u", Q_LEASE_MS_MAX);
         return Q_INVALID_ARGUMENT;
     }
-    bool lease_changed = lease_ms != w->lease_ms;
-    w->lease_ms = lease_ms;
-    /* Drop the queues that left the set (their registrations end on the owners)... */
+    if (*n == 0) {
+        snprintf(why, why_len, "subscribe names no queue (1..%d)", WORK_SUBS_MAX);
+        return Q_INVALID_ARGUMENT;
+    }
+    return Q_OK;
+}
+
+/* Step 2: unregister the queues that left the set, register the new ones. */
+static void subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
+{
     for (uint32_t i = 0; i < w->nsubs;) {
         bool keep = false;
         for (uint32_t k = 0; k < n && !keep; k++)
-            keep = set[k].len == w->subs[i].len && memcmp(set[k].name, w->subs[i].name, set[k].len) == 0;
+            keep = sub_name_eq(&set[k], w->subs[i].name, w->subs[i].len);
         if (keep) {
             i++;
             continue;
@@ -431,11 +430,10 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         send_sub_job(w, i, run_unregister, unregister_done);
         w->subs[i] = w->subs[--w->nsubs];
     }
-    /* ...and register the new ones. */
     for (uint32_t k = 0; k < n; k++) {
         bool have = false;
         for (uint32_t i = 0; i < w->nsubs && !have; i++)
-            have = set[k].len == w->subs[i].len && memcmp(set[k].name, w->subs[i].name, set[k].len) == 0;
+            have = sub_name_eq(&set[k], w->subs[i].name, w->subs[i].len);
         if (have) continue;
         uint32_t i = w->nsubs++;
         memcpy(w->subs[i].name, set[k].name, set[k].len + 1);
@@ -444,10 +442,27 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         w->refs++;
         send_sub_job(w, i, run_register, register_done);
     }
+}
+
+static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *why, size_t why_len)
+{
+    sub_name *set = rt_calloc(WORK_SUBS_MAX, sizeof *set);
+    if (!set) {
+        snprintf(why, why_len, "out of memory");
+        return Q_RESOURCE_EXHAUSTED;
+    }
+    uint32_t n = 0;
+    q_status st = subscribe_parse(sub, set, &n, why, why_len);
+    if (st == Q_OK) {
+        uint32_t lease_ms = sub->lease_ms ? sub->lease_ms : w->lease_ms;
+        bool lease_changed = lease_ms != w->lease_ms;
+        w->lease_ms = lease_ms;
+        subscribe_apply(w, set, n);
+        if (lease_changed) poke_all(w); /* the kept registrations learn the new lease_ms */
+        grant(w, sub->credits);
+    }
     rt_free(set);
-    if (lease_changed) poke_all(w); /* the kept registrations learn the new lease_ms */
-    grant(w, credits);
-    return Q_OK;
+    return st;
 }
 
 static void ack_done(srv_ack_fanout *fo)
