@@ -346,17 +346,16 @@ static uint32_t list_part_max(uint32_t page, uint32_t nparts)
 
 static void run_list_part(srv_job *j, srv_part *sp)
 {
-    list_ctx *lc = j->ctx;
     /* the job's copy of page_token (empty: no copy, SRV_JOB_REQ_NONE) */
     const char *tok = j->req_kind == SRV_JOB_REQ_BYTES ? (const char *)j->req.bytes.ptr : "";
     size_t tl = j->req_kind == SRV_JOB_REQ_BYTES ? j->req.bytes.len : 0;
-    q_queue_info *out = rt_calloc(lc->part_max, sizeof *out);
+    q_queue_info *out = rt_calloc(j->list_max, sizeof *out);
     uint32_t n = 0;
     bool more = false;
     if (!out) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     } else {
-        q_part_list_queues(sp->p, tok, tl, lc->part_max, srv_q_now_ms(), out, &n, &more);
+        q_part_list_queues(sp->p, tok, tl, j->list_max, srv_q_now_ms(), out, &n, &more);
         int rc = 0;
         for (uint32_t i = 0; rc == 0 && i < n; i++) {
             /* varint length, then the QueueInfo encoded once behind it */
@@ -536,7 +535,8 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
             snprintf(lc->msg, sizeof lc->msg, "out of memory");
             continue;
         }
-        j->ctx = lc;
+        j->ctx = lc; /* for list_part_done, on this shard */
+        j->list_max = lc->part_max;
         lc->pending++;
         srv_job_dispatch(j, k, run_list_part, list_part_done);
     }

@@ -69,7 +69,9 @@ struct srv_job {
     } req;
     uint64_t task_id;       /* jobs routed by a task id (Nack, Extend, GetTask, DeleteTask) */
     uint64_t wait_ms_max;   /* Lease: the call's deadline as a wait bound (0: none) */
-    bool list_cut;          /* ListQueues/ListTasks, set by the owner: the page stopped early */
+    uint32_t list_max;      /* ListQueues: names asked of the partition (the fan-out's part_max,
+                             * copied: the owner never reads the origin's list context) */
+    bool list_cut;          /* ListQueues, set by the owner: the page stopped early */
     buf resp;               /* response message, encoded on the owner */
     q_status status;
     char msg[Q_ERR_MSG_BYTES];

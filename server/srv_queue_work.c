@@ -220,11 +220,11 @@ static void repoke_done(srv_job *j)
 
 /* Credits went back unused (a lease got fewer tasks than ready said): other queues of the
  * stream may have been passed over meanwhile, so the origin pokes them all again. */
-static void repoke(srv_work *w, srv_part *sp)
+static void repoke(srv_work *w, int origin, srv_part *sp)
 {
     srv_job *j = srv_job_new(NULL, NULL, 0);
     if (!j) return;
-    j->origin = w->origin;
+    j->origin = origin;
     j->owner = sp->shard;
     j->part_no = sp->no;
     j->ctx = w;
@@ -256,7 +256,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
                 atomic_fetch_add(&w->credits, (int32_t)take);
                 return;
             }
-            j->origin = w->origin;
+            j->origin = s->origin;
             j->owner = sp->shard;
             j->part_no = sp->no;
             j->ctx = w;
@@ -268,7 +268,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
                                    &qe2); /* a failure delivers nothing (n 0): credits go back */
             if (n < take) {
                 atomic_fetch_add(&w->credits, (int32_t)(take - n));
-                repoke(w, sp);
+                repoke(w, s->origin, sp);
             }
             if (n == 0) {
                 srv_job_free(j);
@@ -291,6 +291,7 @@ static void run_register(srv_job *j, srv_part *sp)
         return;
     }
     s->w = (struct srv_work *)w;
+    s->origin = j->origin; /* from the message: the owner never reads the session's */
     s->lease_ms = j->sub_lease_ms;
     s->next = wq->subs;
     wq->subs = s;

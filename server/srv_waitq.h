@@ -12,7 +12,9 @@
 /* Work streams (srv_queue_work.c): owner side of a subscription (the session is opaque here). */
 struct srv_work;
 typedef struct srv_sub {
-    struct srv_work *w;
+    struct srv_work *w; /* names the session; the owner touches only its atomics (credits,
+                         * closed), never its plain fields */
+    int origin;        /* the session's shard, from the registration message */
     uint32_t lease_ms; /* the stream's, as of its latest registration or poke message */
     struct srv_sub *next;
 } srv_sub;
