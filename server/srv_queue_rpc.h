@@ -24,14 +24,15 @@ typedef struct srv_ack_fanout {
     char msg[Q_ERR_MSG_BYTES];
     void (*done)(struct srv_ack_fanout *fo);
     void *ctx;
-    uint64_t tag;
+    uint64_t request_id; /* the caller's (a Work stream's request id; 0 for a unary Ack) */
 } srv_ack_fanout;
 
 /* Starts an Ack of the decoded AckRequest `req` (borrowed for the call: the ids are copied).
  * Returns the fan-out (its `done` runs later, or at once when no id needs a partition), or NULL
  * with *err (INVALID_ARGUMENT: no ids or too many; RESOURCE_EXHAUSTED: out of memory). */
 srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest *req,
-                              void (*done)(srv_ack_fanout *), void *ctx, uint64_t tag, q_err *err);
+                              void (*done)(srv_ack_fanout *), void *ctx, uint64_t request_id,
+                              q_err *err);
 /* Encodes AckResponse{results} of a finished fan-out into `out` (once, in place). Returns 0 or
  * pw_msg_encode's -ENOMEM / -ENOBUFS / -EMSGSIZE (out unchanged then). */
 int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out);

@@ -477,7 +477,7 @@ static void ack_done(srv_ack_fanout *fo)
         fo->status = Q_RESOURCE_EXHAUSTED;
         snprintf(fo->msg, sizeof fo->msg, "acked, but the reply could not be encoded");
     }
-    send_result(w, fo->tag, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack, buf_begin(&b),
+    send_result(w, fo->request_id, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack, buf_begin(&b),
                 buf_size(&b));
     buf_deinit(&b);
     w->inflight--;
