@@ -442,6 +442,49 @@ static void *idle_main(void *p)
 /* CPU an idle shard may use in the window: a spinning one would use ~IDLE_WINDOW_MS. */
 #define IDLE_CPU_MAX_MS 20
 
+/* ---- a call finished later, and a reply nobody asked for ---- */
+
+static wk_call *g_parked; /* the call shard 1 holds between run and its reply */
+static int g_done_result, g_done_on;
+
+static void park_run(wk_call *c, int self) { g_parked = c; }
+
+static void note_done(wk_call *c, int result)
+{
+    g_done_result = result;
+    g_done_on = c->caller;
+}
+
+START_TEST(call_replies_after_run_returned_and_push_runs_done_on_the_caller)
+{
+    wk_mesh *m;
+    ck_assert_int_eq(wk_mesh_create(&(wk_mesh_opts){.n_shards = 2}, &m), 0);
+    wk_call c = {.run = park_run, .done = note_done};
+    g_parked = NULL;
+    g_done_on = -1;
+    wk_call_start(m, 0, 1, &c);
+    wk_mesh_flush(m, 0);
+    ck_assert_uint_eq(wk_mesh_poll(m, 1, 0), 1);
+    ck_assert_ptr_eq(g_parked, &c); /* run returned without replying */
+    wk_mesh_flush(m, 1);
+    ck_assert_uint_eq(wk_mesh_poll(m, 0, 0), 0); /* so nothing came back yet */
+    wk_call_reply(g_parked, 42);                 /* later, from shard 1's own loop */
+    wk_mesh_flush(m, 1);
+    ck_assert_uint_eq(wk_mesh_poll(m, 0, 0), 1);
+    ck_assert_int_eq(g_done_result, 42);
+    ck_assert_int_eq(g_done_on, 0);
+    /* Shard 1 sends shard 0 a finished call it never started (a delivery). */
+    wk_call p = {.done = note_done};
+    wk_call_push(m, 1, 0, &p, 7);
+    wk_mesh_flush(m, 1);
+    ck_assert_uint_eq(wk_mesh_poll(m, 0, 0), 1);
+    ck_assert_int_eq(g_done_result, 7);
+    ck_assert_int_eq(p.caller, 0);
+    ck_assert_int_eq(p.target, 1);
+    wk_mesh_destroy(m);
+}
+END_TEST
+
 START_TEST(idle_shard_sleeps_until_a_message)
 {
     wk_mesh *m;
@@ -485,6 +528,7 @@ int main(void)
     tcase_add_test(tc, stress_all_to_all_3_shards_1_helper);
     tcase_add_test(tc, stress_all_to_all_tiny_lanes);
     tcase_add_test(tc, request_reply_under_load);
+    tcase_add_test(tc, call_replies_after_run_returned_and_push_runs_done_on_the_caller);
     tcase_add_test(tc, idle_shard_sleeps_until_a_message);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
