@@ -126,7 +126,8 @@ static void on_watch(pw_grpc_call *c, const uint8_t *msg, size_t len)
     }
     w->call = c;
     w->idx = find_service((const uint8_t *)srv_chars(req.service), req.service.len);
-    int st = w->idx == SERVICE_NONE ? SRV_HEALTH_SERVICE_UNKNOWN : atomic_load(&g_services[w->idx].status);
+    int st = w->idx == SERVICE_NONE ? SRV_HEALTH_SERVICE_UNKNOWN
+                                    : atomic_load(&g_services[w->idx].status);
     pw_grpc_call_ref(c);
     w->next = t_watchers;
     t_watchers = w;

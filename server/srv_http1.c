@@ -94,7 +94,8 @@ static void h2_scrape_done(void *ctx)
         return;
     }
     srv_conn *c = s->c;
-    if (c->state != SRV_CONN_CLOSED && c->g) pw_grpc_conn_plain_answer(c->g, s->sid, 200, METRICS_CTYPE, &s->body);
+    if (c->state != SRV_CONN_CLOSED && c->g)
+        pw_grpc_conn_plain_answer(c->g, s->sid, 200, METRICS_CTYPE, &s->body);
     buf_deinit(&s->body);
     rt_free(s);
     srv_conn_release(c);

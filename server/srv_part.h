@@ -66,8 +66,9 @@ void srv_part_attach(srv_part *sp, ev_loop *loop);
 /* Owner side: after anything that may have made tasks ready (enqueue, nack, tick, redrive,
  * resume), serves parked long-polls and Work subscriptions. */
 void srv_part_serve_ready(srv_part *sp);
-/* Owner side, from the log's committed callback (after the commit's waiters): serves what the durable end's move made
- * visible (ready_when_durable), once per move however many waiters the commit covered. */
+/* Owner side, from the log's committed callback (after the commit's waiters): serves what the
+ * durable end's move made visible (ready_when_durable), once per move however many waiters the
+ * commit covered. */
 void srv_part_serve_durable(srv_part *sp);
 /* Owner side: (re)arms the partition's housekeeping timer from q_part_tick's next time. */
 void srv_part_schedule(srv_part *sp, uint64_t next_ms);

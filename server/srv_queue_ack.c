@@ -174,7 +174,8 @@ static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count,
 }
 
 srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest *req,
-                              void (*done)(srv_ack_fanout *), void *ctx, uint64_t request_id, q_err *err)
+                              void (*done)(srv_ack_fanout *), void *ctx, uint64_t request_id,
+                              q_err *err)
 {
     uint32_t n = req->ids_count > Q_BATCH_MAX ? Q_BATCH_MAX + 1 : (uint32_t)req->ids_count;
     if (n == 0 || n > Q_BATCH_MAX) {
