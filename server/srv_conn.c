@@ -8,11 +8,12 @@
  * In H2 mode, received bytes go straight from the provided recv buffer into the gRPC connection
  * (no copy), and its output is taken as a chain (`outv`: the engine's frame buffer swapped out,
  * DATA payloads referenced where they were encoded) and sent with one sendmsg over its iovecs
- * (zero-copy for large payloads, see SRV_SEND_ZC_MIN_BYTES); while a send is in flight new
- * output accumulates in the engine and goes out with the next send.
+ * (zero-copy when --send-zc-min-bytes says so); while a send is in flight new output
+ * accumulates in the engine and goes out with the next send.
  *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,30 @@ static void ctr_add(_Atomic uint64_t *c, uint64_t n)
 static void conn_arm_timer(srv_conn *c);
 static void conn_maybe_free(srv_conn *c);
 
+bool srv_conn_state_next_ok(srv_conn_state from, srv_conn_state to)
+{
+    /* The table in srv_internal.h, row `from`, column `to`. */
+    static const bool ok[SRV_CONN_STATES][SRV_CONN_STATES] = {
+        [SRV_CONN_OPEN] = {[SRV_CONN_FLUSHING] = true, [SRV_CONN_CLOSED] = true},
+        [SRV_CONN_FLUSHING] = {[SRV_CONN_LINGERING] = true, [SRV_CONN_CLOSED] = true},
+        [SRV_CONN_LINGERING] = {[SRV_CONN_CLOSED] = true},
+    };
+    return (unsigned)from < SRV_CONN_STATES && (unsigned)to < SRV_CONN_STATES && ok[from][to];
+}
+
+/* The one setter of c->state. */
+static void conn_set_state(srv_conn *c, srv_conn_state next)
+{
+    assert(srv_conn_state_next_ok(c->state, next));
+    c->state = next;
+}
+
+/* Asked to close, last bytes still going out or the peer's FIN awaited. */
+static bool conn_winding_down(const srv_conn *c)
+{
+    return c->state == SRV_CONN_FLUSHING || c->state == SRV_CONN_LINGERING;
+}
+
 static void conn_unlink(srv_conn *c)
 {
     srv_shard *sh = c->sh;
@@ -54,7 +79,7 @@ static void conn_unlink(srv_conn *c)
 
 static void conn_maybe_free(srv_conn *c)
 {
-    if (!c->closing || c->hold > 0 || c->recv_op.busy || c->send_op.busy) return;
+    if (c->state != SRV_CONN_CLOSED || c->hold > 0 || c->recv_op.busy || c->send_op.busy) return;
     srv_shard *sh = c->sh;
     ev_timer_stop(sh->loop, &c->timer);
     if (c->g) pw_grpc_conn_destroy(c->g);
@@ -70,8 +95,8 @@ static void conn_maybe_free(srv_conn *c)
 
 void srv_conn_close(srv_conn *c)
 {
-    if (c->closing) return;
-    c->closing = true;
+    if (c->state == SRV_CONN_CLOSED) return;
+    conn_set_state(c, SRV_CONN_CLOSED);
     /* shutdown() makes a pending multishot recv complete with 0 and fails pending sends, so
      * both ops reach their final completion without an explicit cancel. */
     shutdown(c->fd, SHUT_RDWR);
@@ -102,7 +127,7 @@ static bool conn_reset_drained(srv_conn *c)
 }
 
 /* Starts the send of the chain taken from the engine: one sendmsg over its iovecs, zero-copy
- * when the kernel has it and the chain references enough payload (SRV_SEND_ZC_MIN_BYTES). */
+ * when the kernel has it and the chain references enough payload (--send-zc-min-bytes). */
 static int conn_send_chain(srv_conn *c)
 {
     int k = pw_h2_outv_iov(&c->outv, c->iov, SRV_SEND_IOV_MAX);
@@ -115,7 +140,7 @@ static int conn_send_chain(srv_conn *c)
 
 void srv_conn_flush(srv_conn *c)
 {
-    if (c->closing || c->send_op.busy) return;
+    if (c->state == SRV_CONN_CLOSED || c->send_op.busy) return;
     size_t n;
     if (c->g) {
         /* Take the engine's output as it is: buffers swapped, payloads referenced, no copy. */
@@ -127,15 +152,16 @@ void srv_conn_flush(srv_conn *c)
     if (n == 0) {
         buf_shrink(&c->out, 0);
         buf_shrink(&c->outv.bytes, 0);
-        if (c->g && !c->close_after_flush && conn_reset_drained(c)) {
+        if (c->g && c->state == SRV_CONN_OPEN && conn_reset_drained(c)) {
             srv_conn_flush(c);
             return;
         }
-        if (c->g && pw_grpc_conn_want_close(c->g) && !c->close_after_flush) srv_conn_close_after_flush(c);
-        if (c->close_after_flush && !c->lingering) {
+        if (c->g && pw_grpc_conn_want_close(c->g) && c->state == SRV_CONN_OPEN)
+            srv_conn_close_after_flush(c);
+        if (c->state == SRV_CONN_FLUSHING) {
             /* Everything is out: FIN after it, then drain the peer's input until it closes (or
              * the deadline), so our last frames are not lost to a reset. */
-            c->lingering = true;
+            conn_set_state(c, SRV_CONN_LINGERING);
             shutdown(c->fd, SHUT_WR);
             conn_arm_timer(c);
         }
@@ -148,8 +174,8 @@ void srv_conn_flush(srv_conn *c)
 
 void srv_conn_close_after_flush(srv_conn *c)
 {
-    if (c->close_after_flush) return;
-    c->close_after_flush = true;
+    if (c->state != SRV_CONN_OPEN) return;
+    conn_set_state(c, SRV_CONN_FLUSHING);
     c->close_deadline_ns = ev_loop_now(c->sh->loop) + (uint64_t)SRV_CLOSE_LINGER_MS * RT_NS_PER_MS;
 }
 
@@ -160,20 +186,21 @@ static void conn_sent(srv_conn *c, size_t n)
     if (c->g) pw_h2_outv_consume(&c->outv, n); /* a short write leaves the rest for the next */
     else buf_consume(&c->out, n);
     if (n > 0) c->stall_since_ns = 0; /* progress */
-    if (!c->closing) srv_conn_flush(c);
-    if (!c->closing) conn_arm_timer(c);
+    if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
+    if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
 }
 
 static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     srv_conn *c = op->ud;
     conn_enter(c);
+    bool open = c->state != SRV_CONN_CLOSED;
     if (c->send_zc && (flags & EV_F_MORE)) {
         /* A zero-copy send's result: the kernel still reads the chain until its notification,
          * which comes next; until then nothing of it is released or changed. */
         c->send_zc_done = res > 0 ? (size_t)res : 0;
         if (res > 0) ctr_add(&c->sh->ctr.send_zc_bytes, (uint64_t)res);
-        if (res < 0 && !c->closing) log_debug("send failed", "fd=%d err=%d", c->fd, res);
+        if (res < 0 && open) log_debug("send failed", "fd=%d err=%d", c->fd, res);
         if (res < 0) srv_conn_close(c); /* the op stays busy: freed after the notification */
     } else if (c->send_zc) {
         /* The notification (or a result without one): the chain is the engine's again. */
@@ -181,13 +208,13 @@ static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
         size_t n = (flags & EV_F_NOTIF) ? c->send_zc_done : (res > 0 ? (size_t)res : 0);
         c->send_zc_done = 0;
         if (res < 0 && !(flags & EV_F_NOTIF)) {
-            if (!c->closing) log_debug("send failed", "fd=%d err=%d", c->fd, res);
+            if (open) log_debug("send failed", "fd=%d err=%d", c->fd, res);
             srv_conn_close(c);
-        } else if (!c->closing) {
+        } else if (open) {
             conn_sent(c, n);
         }
     } else if (res < 0) {
-        if (!c->closing) log_debug("send failed", "fd=%d err=%d", c->fd, res);
+        if (open) log_debug("send failed", "fd=%d err=%d", c->fd, res);
         srv_conn_close(c);
     } else {
         conn_sent(c, (size_t)res);
@@ -207,7 +234,7 @@ void srv_count_payload(uint64_t payload_bytes, uint64_t copied_bytes)
 static void on_notify(void *user)
 {
     srv_conn *c = user;
-    if (c->dirty || c->closing) return;
+    if (c->dirty || c->state == SRV_CONN_CLOSED) return;
     c->dirty = true;
     conn_enter(c); /* the dirty list holds the connection */
     c->dirty_next = c->sh->dirty;
@@ -220,8 +247,8 @@ void srv_shard_flush_dirty(srv_shard *sh)
         srv_conn *c = sh->dirty;
         sh->dirty = c->dirty_next;
         c->dirty = false;
-        if (!c->closing) srv_conn_flush(c);
-        if (!c->closing) conn_arm_timer(c);
+        if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
+        if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
         conn_leave(c);
     }
 }
@@ -281,7 +308,7 @@ static bool sniff(srv_conn *c)
     if (same == cmp) {
         if (n < H2_PREFACE_LEN) return false;
         conn_to_h2(c);
-        if (c->closing) return true;
+        if (c->state == SRV_CONN_CLOSED) return true;
         h2_input(c, p, n);
         buf_consume(&c->in, n);
         buf_shrink(&c->in, 0);
@@ -304,7 +331,7 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
         const uint8_t *p = ev_op_buffer(loop, op);
         uint16_t bid = op->bid;
         ctr_add(&c->sh->ctr.bytes_in, (uint64_t)res);
-        if (!c->closing && !c->close_after_flush && !c->lingering) {
+        if (c->state == SRV_CONN_OPEN) {
             if (c->mode == SRV_CONN_H2) {
                 h2_input(c, p, (size_t)res);
             } else {
@@ -313,16 +340,16 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
                 } else if (c->mode == SRV_CONN_SNIFF) {
                     sniff(c);
                 }
-                if (c->mode == SRV_CONN_HTTP1 && !c->closing) srv_http1_on_input(c);
+                if (c->mode == SRV_CONN_HTTP1 && c->state != SRV_CONN_CLOSED) srv_http1_on_input(c);
             }
         }
         ev_buffer_release(loop, bid);
-        if (!(flags & EV_F_MORE) && !c->closing) {
+        if (!(flags & EV_F_MORE) && c->state != SRV_CONN_CLOSED) {
             if (ev_recv_multishot(loop, &c->recv_op, c->fd) < 0) srv_conn_close(c);
         }
-        if (!c->closing) srv_conn_flush(c);
-        if (!c->closing) conn_arm_timer(c);
-    } else if (res == -ENOBUFS && !c->closing) {
+        if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
+        if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
+    } else if (res == -ENOBUFS && c->state != SRV_CONN_CLOSED) {
         /* The provided-buffer ring ran dry: flow control. Re-arm; buffers come back as other
          * connections finish with theirs in this same iteration. */
         if (!(flags & EV_F_MORE) && ev_recv_multishot(loop, &c->recv_op, c->fd) < 0)
@@ -338,18 +365,18 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
 static void on_timer(ev_loop *loop, ev_timer *t)
 {
     srv_conn *c = t->ud;
-    if (c->closing) return;
+    if (c->state == SRV_CONN_CLOSED) return;
     conn_enter(c);
     uint64_t now = ev_loop_now(loop);
     uint64_t hs_ns = (uint64_t)c->sh->rt->opt.handshake_ms * RT_NS_PER_MS;
-    if ((c->close_after_flush || c->lingering) && now >= c->close_deadline_ns) {
+    if (conn_winding_down(c) && now >= c->close_deadline_ns) {
         srv_conn_close(c); /* the peer did not read our last bytes or did not close in time */
     } else if (c->mode != SRV_CONN_H2) {
-        if (now >= c->handshake_deadline_ns && !c->close_after_flush) {
+        if (now >= c->handshake_deadline_ns && c->state == SRV_CONN_OPEN) {
             log_debug("handshake timeout", "fd=%d", c->fd);
             srv_conn_close(c);
         }
-    } else if (!c->close_after_flush) {
+    } else if (c->state == SRV_CONN_OPEN) {
         pw_grpc_conn_expire(c->g, now);
         if (c->stall_since_ns && now - c->stall_since_ns >= (uint64_t)SRV_WRITE_STALL_MS * RT_NS_PER_MS &&
             pw_grpc_conn_pending_bytes(c->g) > 0) {
@@ -366,7 +393,7 @@ static void on_timer(ev_loop *loop, ev_timer *t)
             srv_conn_close_after_flush(c);
         }
         uint32_t idle_ms = c->sh->rt->opt.idle_ms;
-        if (!c->close_after_flush && idle_ms && pw_grpc_conn_idle(c->g)) {
+        if (c->state == SRV_CONN_OPEN && idle_ms && pw_grpc_conn_idle(c->g)) {
             if (c->idle_since_ns == 0) c->idle_since_ns = now;
             else if (now - c->idle_since_ns >= (uint64_t)idle_ms * RT_NS_PER_MS) {
                 log_debug("idle timeout", "fd=%d", c->fd);
@@ -378,7 +405,7 @@ static void on_timer(ev_loop *loop, ev_timer *t)
         }
         srv_conn_flush(c);
     }
-    if (!c->closing) conn_arm_timer(c);
+    if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
     conn_leave(c);
 }
 
@@ -389,7 +416,7 @@ static void conn_arm_timer(srv_conn *c)
 {
     uint64_t now = ev_loop_now(c->sh->loop);
     uint64_t dl = UINT64_MAX;
-    if (c->close_after_flush || c->lingering) {
+    if (conn_winding_down(c)) {
         dl = c->close_deadline_ns;
     } else if (c->mode != SRV_CONN_H2) {
         dl = c->handshake_deadline_ns;
@@ -457,7 +484,7 @@ void srv_conn_accepted(srv_shard *sh, int fd)
 
 void srv_conn_begin_drain(srv_conn *c)
 {
-    if (c->closing) return;
+    if (c->state == SRV_CONN_CLOSED) return;
     if (c->mode == SRV_CONN_H2) {
         pw_grpc_conn_shutdown(c->g);
         srv_conn_flush(c);
