@@ -467,6 +467,15 @@ int pw_grpc_call_send_framed(pw_grpc_call *c, rt_blob *b, uint32_t nmsgs)
     int r = check_can_send(c);
     if (r) return r;
     if (compressing(c)) return -EOPNOTSUPP;
+    /* Each message within the limit, as pw_grpc_call_send checks one: walk the prefixes. */
+    for (size_t off = 0; off < b->len;) {
+        if (b->len - off < PW_GRPC_MSG_PREFIX_BYTES) return -EINVAL;
+        const uint8_t *h = b->data + off;
+        size_t n = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | h[4];
+        if (n > c->conn->srv->cfg.max_send_message_bytes) return -EMSGSIZE;
+        if (n > b->len - off - PW_GRPC_MSG_PREFIX_BYTES) return -EINVAL;
+        off += PW_GRPC_MSG_PREFIX_BYTES + n;
+    }
     return send_blob(c, b, NULL, 0, nmsgs);
 }
 

@@ -249,8 +249,9 @@ int pw_grpc_call_send(pw_grpc_call *call, const uint8_t *msg, size_t len, unsign
 int pw_grpc_call_send_buf(pw_grpc_call *call, buf *msg, unsigned flags);
 /* `nmsgs` messages already framed (each with its 5-byte prefix, uncompressed) in `blob`: queued
  * by reference (a reference taken, the caller keeps its own). -EOPNOTSUPP when the call
- * compresses its responses (frame them with pw_grpc_call_send then), else as
- * pw_grpc_call_send_buf. Each message must be within max_send_message_bytes (not checked). */
+ * compresses its responses (frame them with pw_grpc_call_send then), -EMSGSIZE when a message
+ * is above max_send_message_bytes and -EINVAL when the framing is cut short (nothing queued
+ * then), else as pw_grpc_call_send_buf. */
 int pw_grpc_call_send_framed(pw_grpc_call *call, rt_blob *blob, uint32_t nmsgs);
 /* Zero-copy variant: returns a buffer positioned after a reserved 5-byte prefix to encode one
  * message into, then commit it. Between begin and commit no other call on this connection may

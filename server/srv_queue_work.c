@@ -241,7 +241,8 @@ static void deliver_done(srv_job *j)
         if (b) {
             int r = pw_grpc_call_send_framed(w->call, b, n);
             if (r == -EOPNOTSUPP) send_each(w, b->data, b->len);
-            else if (r == -ENOMEM) stream_fail(w, r); /* nothing of the batch was queued */
+            else if (r == -ENOMEM || r == -EMSGSIZE || r == -EINVAL)
+                stream_fail(w, r); /* nothing of the batch was queued */
             /* Other errors: the call ended, its sends are no-ops (as stream_send's). */
             rt_blob_unref(b);
             maybe_finish(w); /* a send that failed ended the stream */
