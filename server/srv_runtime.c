@@ -34,6 +34,7 @@ ev_loop *srv_shard_loop(srv_shard *sh) { return sh->loop; }
 int srv_shard_id(const srv_shard *sh) { return sh->id; }
 srv_runtime *srv_shard_runtime(srv_shard *sh) { return sh->rt; }
 srv_shard *srv_shard_self(void) { return t_self; }
+void srv_shard_enter(srv_shard *sh) { t_self = sh; }
 int srv_runtime_nshards(const srv_runtime *rt) { return rt->nshards; }
 bool srv_runtime_draining(const srv_runtime *rt) { return atomic_load(&rt->draining) != 0; }
 void srv_runtime_fail(srv_runtime *rt) { atomic_store(&rt->failed, 1); }
