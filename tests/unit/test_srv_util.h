@@ -55,23 +55,23 @@
 
 /* ---- the data directory (test_q_util.h's helpers; that header's names clash with buf) ---- */
 
-static int ts_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+static inline int ts_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb; (void)flag; (void)ftw;
     return remove(p);
 }
 
 /* A fresh directory under /tmp (a real disk, not tmpfs). */
-static void ts_mkdtemp(char path[64])
+static inline void ts_mkdtemp(char path[64])
 {
     snprintf(path, 64, "/tmp/ringq-srvtest-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(path));
 }
 
-static void ts_rmdir(const char *path) { nftw(path, ts_rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void ts_rmdir(const char *path) { nftw(path, ts_rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* Exits 77 (Check: skipped) when io_uring is unusable here. */
-static void ts_require_uring(const char *test)
+static inline void ts_require_uring(const char *test)
 {
     int err;
     const char *why;
@@ -93,11 +93,11 @@ typedef struct ts_server {
     int lock_fd_floor; /* descriptors at and above it after setup: the data dir's lock */
 } ts_server;
 
-static srv_shard *ts_shard(ts_server *s, int i) { return srv_local_shard(s->rt, i); }
+static inline srv_shard *ts_shard(ts_server *s, int i) { return srv_local_shard(s->rt, i); }
 
 /* Starts the server with `nshards` shards and `nparts` partitions under `policy`. Returns 0 or
  * a negative errno (io_uring unusable: the caller skips). */
-static int ts_server_start(ts_server *s, int nshards, uint32_t nparts, q_commit_policy policy)
+static inline int ts_server_start(ts_server *s, int nshards, uint32_t nparts, q_commit_policy policy)
 {
     memset(s, 0, sizeof *s);
     ts_mkdtemp(s->dir);
@@ -129,7 +129,7 @@ static int ts_server_start(ts_server *s, int nshards, uint32_t nparts, q_commit_
 
 /* Stops the server: shard_fini commits and closes the partitions; then what srv_queue_setup
  * made (the mesh, the shard table, the data directory's lock) goes too. */
-static void ts_server_stop(ts_server *s)
+static inline void ts_server_stop(ts_server *s)
 {
     if (s->rt) srv_local_destroy(s->rt);
     s->rt = NULL;
@@ -154,10 +154,10 @@ static void ts_server_stop(ts_server *s)
 }
 
 /* The partition `k` on its owner (white-box checks of the owner's state). */
-static srv_part *ts_part(uint32_t k) { return srv_q.shards[srv_q_owner(k)].parts[k]; }
+static inline srv_part *ts_part(uint32_t k) { return srv_q.shards[srv_q_owner(k)].parts[k]; }
 
 /* A queue name ("<prefix>-<n>") whose partition is owned by shard `owner`. */
-static void ts_queue_on(char *out, size_t cap, const char *prefix, int owner)
+static inline void ts_queue_on(char *out, size_t cap, const char *prefix, int owner)
 {
     for (int n = 0; n < 10000; n++) {
         snprintf(out, cap, "%s-%d", prefix, n);
@@ -192,6 +192,7 @@ typedef struct ts_client {
     uint32_t next_sid;
     ts_call calls[TS_CALLS_MAX];
     bool goaway, eof;
+    bool settings_acked; /* the server acknowledged our SETTINGS */
     uint32_t goaway_code;
     bool step_mask_set;
     unsigned step_mask; /* shards a wait steps (all when not set) */
@@ -200,17 +201,17 @@ typedef struct ts_client {
 /* The scripted peer's own allocations are not the server's: with the counting allocator armed
  * (the fail-Nth walk), the client disarms it while it works. */
 static int ts_armed = 0;
-static void ts_quiet(void) { if (ts_armed) rt_alloc_test_arm(0); }
-static void ts_loud(void) { if (ts_armed) rt_alloc_test_arm(1); }
+static inline void ts_quiet(void) { if (ts_armed) rt_alloc_test_arm(0); }
+static inline void ts_loud(void) { if (ts_armed) rt_alloc_test_arm(1); }
 
-static ts_call *ts_call_of(ts_client *c, uint32_t sid)
+static inline ts_call *ts_call_of(ts_client *c, uint32_t sid)
 {
     if (sid == 0 || (sid & 1) == 0 || (sid - 1) / 2 >= TS_CALLS_MAX) return NULL;
     ts_call *k = &c->calls[(sid - 1) / 2];
     return k->used ? k : NULL;
 }
 
-static void ts_client_open(ts_client *c, ts_server *s, int shard)
+static inline void ts_client_open(ts_client *c, ts_server *s, int shard)
 {
     memset(c, 0, sizeof *c);
     c->s = s;
@@ -230,7 +231,7 @@ static void ts_client_open(ts_client *c, ts_server *s, int shard)
     srv_local_adopt(ts_shard(s, shard), sv[1]);
 }
 
-static void ts_client_close(ts_client *c)
+static inline void ts_client_close(ts_client *c)
 {
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
@@ -248,7 +249,7 @@ typedef struct ts_hdr_ctx {
     ts_call *k;
 } ts_hdr_ctx;
 
-static int ts_on_field(void *ud, const uint8_t *n, size_t nl, const uint8_t *v, size_t vl, unsigned fl)
+static inline int ts_on_field(void *ud, const uint8_t *n, size_t nl, const uint8_t *v, size_t vl, unsigned fl)
 {
     ts_call *k = ((ts_hdr_ctx *)ud)->k;
     if (!k) return 0;
@@ -265,12 +266,13 @@ static int ts_on_field(void *ud, const uint8_t *n, size_t nl, const uint8_t *v, 
 }
 
 /* Handles one frame from the server. */
-static void ts_on_frame(ts_client *c, const pw_h2_frame *f)
+static inline void ts_on_frame(ts_client *c, const pw_h2_frame *f)
 {
     ts_call *k = ts_call_of(c, f->hd.stream_id);
     switch (f->hd.type) {
     case PW_H2_FT_SETTINGS:
         if (!(f->hd.flags & PW_H2_FLAG_ACK)) ck_assert_int_eq(pw_h2_write_settings_ack(&c->out), 0);
+        else c->settings_acked = true;
         break;
     case PW_H2_FT_PING:
         if (!(f->hd.flags & PW_H2_FLAG_ACK))
@@ -310,7 +312,7 @@ static void ts_on_frame(ts_client *c, const pw_h2_frame *f)
 }
 
 /* Sends pending bytes, reads and parses what arrived. Returns true when anything moved. */
-static bool ts_io(ts_client *c)
+static inline bool ts_io(ts_client *c)
 {
     bool moved = false;
     ts_quiet();
@@ -350,7 +352,7 @@ static bool ts_io(ts_client *c)
 }
 
 /* One round: steps the client's shards (all, or its step mask), then the client's I/O. */
-static bool ts_round(ts_client *c)
+static inline bool ts_round(ts_client *c)
 {
     bool moved = false;
     for (int i = 0; i < c->s->nshards; i++) {
@@ -363,7 +365,7 @@ static bool ts_round(ts_client *c)
     return moved;
 }
 
-static void ts_idle(ts_client *c)
+static inline void ts_idle(ts_client *c)
 {
     struct pollfd p = {.fd = c->fd, .events = POLLIN};
     if (c->fd >= 0 && !c->eof) (void)poll(&p, 1, TS_IDLE_POLL_MS);
@@ -372,7 +374,7 @@ static void ts_idle(ts_client *c)
 typedef bool (*ts_cond_fn)(ts_client *c, const void *arg);
 
 /* Runs rounds until cond holds or `ms` pass. Returns whether it holds. */
-static bool ts_wait_for(ts_client *c, ts_cond_fn cond, const void *arg, uint64_t ms)
+static inline bool ts_wait_for(ts_client *c, ts_cond_fn cond, const void *arg, uint64_t ms)
 {
     uint64_t deadline = rt_now_ns() + ms * RT_NS_PER_MS;
     for (;;) {
@@ -383,7 +385,15 @@ static bool ts_wait_for(ts_client *c, ts_cond_fn cond, const void *arg, uint64_t
     }
 }
 
-static bool ts_cond_closed(ts_client *c, const void *arg)
+/* The connection's handshake is done: the server's SETTINGS arrived and ours is acknowledged
+ * (so the server has set the session up). */
+static inline bool ts_cond_ready(ts_client *c, const void *arg)
+{
+    (void)arg;
+    return c->settings_acked || c->eof;
+}
+
+static inline bool ts_cond_closed(ts_client *c, const void *arg)
 {
     ts_call *k = ts_call_of(c, *(const uint32_t *)arg);
     return (k && k->closed) || c->eof;
@@ -392,7 +402,7 @@ static bool ts_cond_closed(ts_client *c, const void *arg)
 /* ---- requests ---- */
 
 /* Opens a stream for `path` (HEADERS without END_STREAM). */
-static uint32_t ts_open(ts_client *c, const char *path)
+static inline uint32_t ts_open(ts_client *c, const char *path)
 {
     uint32_t sid = c->next_sid;
     c->next_sid += 2;
@@ -421,7 +431,7 @@ static uint32_t ts_open(ts_client *c, const char *path)
 }
 
 /* One gRPC message of raw bytes on `sid` (END_STREAM when `end`). */
-static void ts_send_raw(ts_client *c, uint32_t sid, const void *p, size_t n, bool end)
+static inline void ts_send_raw(ts_client *c, uint32_t sid, const void *p, size_t n, bool end)
 {
     ts_quiet();
     buf b;
@@ -437,7 +447,7 @@ static void ts_send_raw(ts_client *c, uint32_t sid, const void *p, size_t n, boo
 }
 
 /* One message encoded by the generated encoder. */
-static void ts_send(ts_client *c, uint32_t sid, const pw_msg_desc *d, const void *msg, bool end)
+static inline void ts_send(ts_client *c, uint32_t sid, const pw_msg_desc *d, const void *msg, bool end)
 {
     ts_quiet();
     buf b;
@@ -450,7 +460,7 @@ static void ts_send(ts_client *c, uint32_t sid, const pw_msg_desc *d, const void
     ts_loud();
 }
 
-static void ts_rst(ts_client *c, uint32_t sid, uint32_t code)
+static inline void ts_rst(ts_client *c, uint32_t sid, uint32_t code)
 {
     ts_quiet();
     ck_assert_int_eq(pw_h2_write_rst_stream(&c->out, sid, code), 0);
@@ -458,7 +468,7 @@ static void ts_rst(ts_client *c, uint32_t sid, uint32_t code)
 }
 
 /* A unary call: opens it, sends `msg`, half-closes. */
-static uint32_t ts_call_start(ts_client *c, const char *path, const pw_msg_desc *d, const void *msg)
+static inline uint32_t ts_call_start(ts_client *c, const char *path, const pw_msg_desc *d, const void *msg)
 {
     uint32_t sid = ts_open(c, path);
     ts_send(c, sid, d, msg, true);
@@ -466,14 +476,14 @@ static uint32_t ts_call_start(ts_client *c, const char *path, const pw_msg_desc 
 }
 
 /* Waits until call `sid` closes (or the connection does). Returns whether it did in time. */
-static bool ts_wait_closed(ts_client *c, uint32_t sid, uint64_t ms)
+static inline bool ts_wait_closed(ts_client *c, uint32_t sid, uint64_t ms)
 {
     return ts_wait_for(c, ts_cond_closed, &sid, ms);
 }
 
 /* The next whole response message of `sid`, decoded as `d` into `msg` with `arena`. Returns
  * false when none is complete yet. */
-static bool ts_next_msg(ts_client *c, uint32_t sid, const pw_msg_desc *d, void *msg, pw_msg_arena *arena)
+static inline bool ts_next_msg(ts_client *c, uint32_t sid, const pw_msg_desc *d, void *msg, pw_msg_arena *arena)
 {
     ts_call *k = ts_call_of(c, sid);
     ck_assert_ptr_nonnull(k);
@@ -492,14 +502,14 @@ static bool ts_next_msg(ts_client *c, uint32_t sid, const pw_msg_desc *d, void *
 }
 
 /* The grpc-status of a closed call (-1: none, e.g. reset or the connection ended). */
-static int ts_status(ts_client *c, uint32_t sid)
+static inline int ts_status(ts_client *c, uint32_t sid)
 {
     ts_call *k = ts_call_of(c, sid);
     ck_assert_ptr_nonnull(k);
     return k->status;
 }
 
-static pw_pb_bytes ts_str(const char *s) { return (pw_pb_bytes){(const uint8_t *)s, strlen(s)}; }
+static inline pw_pb_bytes ts_str(const char *s) { return (pw_pb_bytes){(const uint8_t *)s, strlen(s)}; }
 
 #define TS_PATH_ENQUEUE "/ringq.v1.Queue/Enqueue"
 #define TS_PATH_LEASE "/ringq.v1.Queue/Lease"
@@ -507,14 +517,14 @@ static pw_pb_bytes ts_str(const char *s) { return (pw_pb_bytes){(const uint8_t *
 #define TS_PATH_WORK "/ringq.v1.Queue/Work"
 #define TS_PATH_GET_QUEUE "/ringq.v1.Admin/GetQueue"
 
-static uint32_t ts_enqueue_start(ts_client *c, const char *queue, const char *payload)
+static inline uint32_t ts_enqueue_start(ts_client *c, const char *queue, const char *payload)
 {
     pwm_ringq_v1_TaskSpec t = {.payload = ts_str(payload)};
     pwm_ringq_v1_EnqueueRequest rq = {.queue = ts_str(queue), .tasks = &t, .tasks_count = 1};
     return ts_call_start(c, TS_PATH_ENQUEUE, &pwm_ringq_v1_EnqueueRequest_desc, &rq);
 }
 
-static uint32_t ts_lease_start(ts_client *c, const char *queue, uint32_t max, uint32_t wait_ms,
+static inline uint32_t ts_lease_start(ts_client *c, const char *queue, uint32_t max, uint32_t wait_ms,
                                uint32_t lease_ms)
 {
     pwm_ringq_v1_LeaseRequest rq = {.queue = ts_str(queue), .max_tasks = max, .wait_ms = wait_ms,
@@ -522,7 +532,7 @@ static uint32_t ts_lease_start(ts_client *c, const char *queue, uint32_t max, ui
     return ts_call_start(c, TS_PATH_LEASE, &pwm_ringq_v1_LeaseRequest_desc, &rq);
 }
 
-static uint32_t ts_ack_start(ts_client *c, const pw_pb_bytes *ids, size_t n)
+static inline uint32_t ts_ack_start(ts_client *c, const pw_pb_bytes *ids, size_t n)
 {
     pwm_ringq_v1_AckRequest rq = {.ids = ids, .ids_count = n};
     return ts_call_start(c, TS_PATH_ACK, &pwm_ringq_v1_AckRequest_desc, &rq);
