@@ -363,9 +363,15 @@ int pw_grpc_call_send_commit(pw_grpc_call *c, unsigned flags)
             return r;
         }
     }
+    /* Submitting the headers can fail the whole session (its output could not grow): that
+     * closes every stream and detaches this call. Keep the connection to notify it, so its
+     * owner flushes the GOAWAY and closes, instead of leaving the peer waiting. */
+    pw_grpc_conn *g = c->conn;
     int r = send_headers(c);
+    if (r == 0 && !c->conn) r = -ECANCELED;
     if (r < 0) { /* nothing of this message is queued: the caller may finish with a status */
         c->outq.wr = start;
+        pw_grpc_conn_touch(g);
         return r;
     }
     put_prefix(c->outq.data + start, gz, len);

@@ -163,6 +163,13 @@ static void on_tick(ev_loop *loop, ev_timer *t)
         sp->last_sync_ms = now_ms;
     }
     srv_part_serve_ready(sp);
+    if (sp->serve_retry) { /* see SRV_SERVE_RETRY_MS */
+        sp->serve_retry = false;
+        for (srv_waitq *wq = sp->waits, *wnext; wq; wq = wnext) {
+            wnext = wq->next;
+            if (wq->subs) srv_sub_serve(sp, wq);
+        }
+    }
     /* Serving parked leases and Work streams may have set lease deadlines before `next`. */
     uint64_t soon = q_part_next_ms(sp->p);
     srv_part_schedule(sp, soon < next ? soon : next);
@@ -394,7 +401,9 @@ void srv_job_answer(srv_job *j)
     if (!c || pw_grpc_call_done(c)) return;
     if (j->status == Q_OK) {
         int r = pw_grpc_call_send(c, buf_begin(&j->resp), buf_size(&j->resp), 0);
+        /* A response that was not sent is never answered OK (an OK without its message). */
         if (r == -EMSGSIZE) pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "response larger than the message limit");
+        else if (r < 0) pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "the response could not be sent");
         else pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
     } else {
         pw_grpc_call_finish(c, (pw_grpc_status)j->status, j->msg);

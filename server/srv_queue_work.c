@@ -40,6 +40,9 @@ typedef struct srv_work {
         char name[Q_QUEUE_NAME_BYTES_MAX + 1];
         uint32_t len;
         uint32_t part;
+        /* Its unregister job, allocated with the registration: ending a registration must not
+         * need memory (without it the owner would keep a pointer to a freed session). */
+        srv_job *unreg;
     } subs[WORK_SUBS_MAX];
     uint32_t inflight;        /* ack/nack/extend jobs not yet answered */
     uint32_t held;            /* tasks delivered and not yet acked or nacked on the stream */
@@ -207,8 +210,10 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             uint32_t want = qi.ready < WORK_DELIVER_BATCH ? (uint32_t)qi.ready : WORK_DELIVER_BATCH;
             if (!claim(w, want, &take)) break;
             srv_job *j = srv_job_new(NULL, NULL, 0);
-            if (!j) {
+            if (!j) { /* nothing leased yet: the tick tries again (SRV_SERVE_RETRY_MS) */
                 atomic_fetch_add(&w->credits, (int32_t)take);
+                sp->serve_retry = true;
+                srv_part_schedule(sp, srv_q_now_ms() + SRV_SERVE_RETRY_MS);
                 return;
             }
             j->origin = w->origin;
@@ -279,33 +284,67 @@ static void run_poke(srv_job *j, srv_part *sp)
 
 /* ---- origin side ---- */
 
-/* A failed registration (out of memory) still gets its unregister at close, which drops the
- * reference: nothing to do here. */
-static void register_done(srv_job *j) {}
+static void work_fail(srv_work *w, const char *why);
+
+/* A registration the owner could not make (out of memory) ends the stream with
+ * RESOURCE_EXHAUSTED: its Subscribe was answered OK, and a worker waiting on a queue nobody
+ * serves would wait for ever. Its unregister still comes at close and drops the reference. */
+static void register_done(srv_job *j)
+{
+    if (j->status != Q_OK) work_fail(j->ctx, "a subscription could not be registered: out of memory");
+}
 
 static void unregister_done(srv_job *j) { work_unref(j->ctx); }
 static void poke_done(srv_job *j) {}
 
-static void send_sub_job(srv_work *w, uint32_t i, srv_job_run_fn run, srv_job_done_fn done)
+static srv_job *sub_job_new(srv_work *w, uint32_t i)
 {
     srv_job *j = srv_job_new(NULL, (const uint8_t *)w->subs[i].name, w->subs[i].len);
-    if (!j) return;
-    j->ctx = w;
+    if (j) j->ctx = w;
+    return j;
+}
+
+static void sub_job_send(srv_work *w, uint32_t i, srv_job *j, srv_job_run_fn run, srv_job_done_fn done)
+{
     j->sub_lease_ms = w->lease_ms;
     srv_job_dispatch(j, w->subs[i].part, run, done);
+}
+
+/* Ends registration i (its job was allocated with it). */
+static void sub_unregister(srv_work *w, uint32_t i)
+{
+    srv_job *j = w->subs[i].unreg;
+    w->subs[i].unreg = NULL;
+    sub_job_send(w, i, j, run_unregister, unregister_done);
 }
 
 static void work_close(srv_work *w)
 {
     if (atomic_exchange(&w->closed, true)) return;
     session_unlink(w);
-    for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_unregister, unregister_done);
+    for (uint32_t i = 0; i < w->nsubs; i++) sub_unregister(w, i);
     work_unref(w); /* the stream's reference */
+}
+
+/* Ends the stream with RESOURCE_EXHAUSTED (what it holds comes back when its leases end). */
+static void work_fail(srv_work *w, const char *why)
+{
+    if (w->finished || atomic_load(&w->closed)) return;
+    w->finished = true;
+    pw_grpc_call_finish(w->call, PW_GRPC_RESOURCE_EXHAUSTED, why);
+    work_close(w);
 }
 
 static void poke_all(srv_work *w)
 {
-    for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_poke, poke_done);
+    for (uint32_t i = 0; i < w->nsubs; i++) {
+        srv_job *j = sub_job_new(w, i);
+        if (!j) { /* an owner not told of new credits would never deliver on them */
+            work_fail(w, "credits could not be passed on: out of memory");
+            return;
+        }
+        sub_job_send(w, i, j, run_poke, poke_done);
+    }
 }
 
 /* Credits left plus tasks held (delivered, not yet acked or nacked) stay <= the API's 10000. */
@@ -381,7 +420,7 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
             i++;
             continue;
         }
-        send_sub_job(w, i, run_unregister, unregister_done);
+        sub_unregister(w, i);
         w->subs[i] = w->subs[--w->nsubs];
     }
     /* ...and register the new ones. */
@@ -390,12 +429,21 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         for (uint32_t i = 0; i < w->nsubs && !have; i++)
             have = set[k].len == w->subs[i].len && memcmp(set[k].name, w->subs[i].name, set[k].len) == 0;
         if (have) continue;
-        uint32_t i = w->nsubs++;
+        uint32_t i = w->nsubs;
         memcpy(w->subs[i].name, set[k].name, set[k].len + 1);
         w->subs[i].len = set[k].len;
         w->subs[i].part = q_part_of(set[k].name, set[k].len, srv_q.nparts);
+        srv_job *reg = sub_job_new(w, i);
+        w->subs[i].unreg = reg ? sub_job_new(w, i) : NULL;
+        if (!w->subs[i].unreg) { /* the queues registered so far stay; this one is not */
+            if (reg) srv_job_free(reg);
+            rt_free(set);
+            snprintf(why, why_len, "out of memory");
+            return Q_RESOURCE_EXHAUSTED;
+        }
+        w->nsubs++;
         w->refs++;
-        send_sub_job(w, i, run_register, register_done);
+        sub_job_send(w, i, reg, run_register, register_done);
     }
     rt_free(set);
     if (lease_changed) poke_all(w); /* the kept registrations learn the new lease_ms */

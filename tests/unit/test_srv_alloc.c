@@ -39,7 +39,9 @@ typedef struct xres {
 static bool outcome(ts_client *c, uint32_t sid, bool strict, const char *what)
 {
     bool closed = ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
-    ck_assert_msg(closed, "%s: no answer", what);
+    ck_assert_msg(closed, "%s: no answer (eof %d goaway %d headers %d, server conns %u)", what,
+                  c->eof, c->goaway, ts_call_of(c, sid)->headers,
+                  srv_local_conns(ts_shard(c->s, c->shard)));
     ts_call *k = ts_call_of(c, sid);
     if (strict) {
         ck_assert_msg(k->status == 0, "%s: status %d (%s)", what, k->status, k->message);
@@ -104,7 +106,10 @@ static xres exchange(ts_client *c, const char *q, bool strict)
         pwm_ringq_v1_LeaseResponse rs;
         ck_assert(ts_next_msg(c, sid, &pwm_ringq_v1_LeaseResponse_desc, &rs, &a));
         leased = rs.tasks_count;
-        ck_assert_uint_le(leased, (size_t)x.enq_ok);
+        /* An Enqueue answered RESOURCE_EXHAUSTED after its append (its reply could not be
+         * encoded) still enqueued: like a reply lost on the network, the caller cannot tell;
+         * idempotency keys are the remedy. So at most the one task attempted. */
+        ck_assert_uint_le(leased, 1);
         if (strict) ck_assert_uint_eq(leased, 1);
         if (leased) {
             ck_assert(rs.tasks[0].payload.len == 6 && memcmp(rs.tasks[0].payload.ptr, "walk-a", 6) == 0);
@@ -136,7 +141,8 @@ static xres exchange(ts_client *c, const char *q, bool strict)
     bool subscribed = work_next(c, ws, strict, &m, &a);
     if (subscribed) {
         ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
-        ck_assert_uint_eq(m.result->request_id, 1);
+        /* request_id 0: the request could not even be decoded (out of memory) */
+        ck_assert(m.result->request_id == 1 || (!strict && m.result->request_id == 0));
         if (strict) ck_assert_uint_eq(m.result->code, 0);
         subscribed = m.result->code == 0;
         if (!subscribed) ck_assert_uint_eq(m.result->code, PW_GRPC_RESOURCE_EXHAUSTED);
@@ -168,7 +174,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
             ts_send(c, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
             while (work_next(c, ws, strict, &m, &a)) {
                 if (m.kind_case != pwm_ringq_v1_WorkResponse_FIELD_result) continue;
-                ck_assert_uint_eq(m.result->request_id, 7);
+                ck_assert(m.result->request_id == 7 || (!strict && m.result->request_id == 0));
                 if (strict) ck_assert_uint_eq(m.result->code, 0);
                 if (m.result->code == 0 && m.result->ack && m.result->ack->results_count == 1)
                     x.acked += m.result->ack->results[0].code == 0;
@@ -266,7 +272,7 @@ START_TEST(walk_exchange)
         run(n);
         failed++;
     }
-    printf("walked %llu allocations\n", (unsigned long long)failed);
+    printf("walked %llu allocations of %llu\n", (unsigned long long)failed, (unsigned long long)total);
 }
 END_TEST
 

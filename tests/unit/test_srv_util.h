@@ -396,7 +396,7 @@ static inline bool ts_cond_ready(ts_client *c, const void *arg)
 static inline bool ts_cond_closed(ts_client *c, const void *arg)
 {
     ts_call *k = ts_call_of(c, *(const uint32_t *)arg);
-    return (k && k->closed) || c->eof;
+    return (k && k->closed) || c->eof || c->goaway;
 }
 
 /* ---- requests ---- */
