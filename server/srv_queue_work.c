@@ -74,6 +74,11 @@ static void work_unref(srv_work *w)
 
 /* ---- sending on the stream (origin) ---- */
 
+static void work_fail(srv_work *w, const char *why);
+
+/* A message that cannot be sent (out of memory, or over the message limit) ends the stream with
+ * RESOURCE_EXHAUSTED: dropping it would leave the worker waiting for a task or a result that
+ * never comes. The session may be freed by then (when nothing else holds it). */
 static void flush_pending(srv_work *w)
 {
     while (buf_size(&w->pending) > 0 && !pw_grpc_call_done(w->call)) {
@@ -82,6 +87,11 @@ static void flush_pending(srv_work *w)
         if (!srv_lp_next(&p, &left, &msg, &len)) break;
         int r = pw_grpc_call_send(w->call, msg, len, 0);
         if (r == -ENOBUFS) return; /* on_writable resumes */
+        if (r < 0) {
+            buf_consume(&w->pending, buf_size(&w->pending));
+            work_fail(w, "a message could not be sent");
+            return;
+        }
         buf_consume(&w->pending, buf_size(&w->pending) - left);
     }
     if (pw_grpc_call_done(w->call)) buf_consume(&w->pending, buf_size(&w->pending));
@@ -92,9 +102,13 @@ static void stream_send(srv_work *w, const uint8_t *msg, size_t len)
     if (pw_grpc_call_done(w->call)) return;
     if (buf_size(&w->pending) == 0) {
         int r = pw_grpc_call_send(w->call, msg, len, 0);
-        if (r != -ENOBUFS) return;
+        if (r == 0) return;
+        if (r != -ENOBUFS) {
+            work_fail(w, "a message could not be sent");
+            return;
+        }
     }
-    srv_lp_put(&w->pending, msg, len);
+    if (srv_lp_put(&w->pending, msg, len) < 0) work_fail(w, "a message could not be queued");
 }
 
 static void work_close(srv_work *w);
@@ -136,6 +150,7 @@ static void send_result(srv_work *w, uint64_t request_id, q_status code, const c
     if (r == 0 && which && code == Q_OK) r = pw_pb_put_bytes(&b, which, body, body_len);
     if (r == 0) r = pw_pb_submsg_end(&b, &m);
     if (r == 0) stream_send(w, buf_begin(&b), buf_size(&b));
+    else work_fail(w, "a result could not be encoded");
     buf_deinit(&b);
 }
 
@@ -283,8 +298,6 @@ static void run_poke(srv_job *j, srv_part *sp)
 }
 
 /* ---- origin side ---- */
-
-static void work_fail(srv_work *w, const char *why);
 
 /* A registration the owner could not make (out of memory) ends the stream with
  * RESOURCE_EXHAUSTED: its Subscribe was answered OK, and a worker waiting on a queue nobody
@@ -510,11 +523,11 @@ static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkReque
     w->inflight++;
     w->refs++;
     if (srv_route_by_id(j, kind, id, by_id_done) < 0) {
-        send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
         rt_free(wr);
-        srv_job_free(j);
         w->inflight--;
-        w->refs--;
+        send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
+        srv_job_free(j);
+        work_unref(w); /* send_result may have closed the session: the reference keeps it */
     }
 }
 
@@ -609,7 +622,8 @@ static void on_writable(pw_grpc_call *c)
     srv_work *w = pw_grpc_call_user(c);
     if (!w) return;
     flush_pending(w);
-    maybe_finish(w);
+    w = pw_grpc_call_user(c); /* a send that failed may have ended and freed the session */
+    if (w) maybe_finish(w);
 }
 
 static void on_cancel(pw_grpc_call *c, pw_grpc_status st)
