@@ -48,6 +48,14 @@ static bool parked(const char *q)
 
 static bool cond_parked(ts_client *c, const void *q) { return parked(q); }
 
+/* Nobody (long-poll or Work registration) waits on queue q any more. */
+static bool cond_no_waitq(ts_client *c, const void *arg)
+{
+    const char *q = arg;
+    uint32_t k = q_part_of(q, strlen(q), srv_q.nparts);
+    return srv_part_waitq(ts_part(k), q, (uint32_t)strlen(q), false) == NULL;
+}
+
 /* Enqueues one task and returns its id (copied into id[64]). */
 static void enqueue_ok(const char *q, const char *payload, char id[64])
 {
@@ -260,8 +268,11 @@ START_TEST(work_stream_delivery_and_ack)
     q_queue_info qi = queue_info(q);
     ck_assert_uint_eq(qi.acked_total, 1);
     ck_assert_uint_eq(qi.leased, 0);
-    /* Half-close: the server ends the stream OK. */
+    /* Half-close: the server ends the stream OK, and its registration on the owner goes. */
     ts_send_raw(&C, ws, NULL, 0, true);
+    ck_assert(ts_wait_closed(&C, ws, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, ws), 0);
+    ck_assert(ts_wait_for(&C, cond_no_waitq, q, TS_WAIT_MS));
     stop();
 }
 END_TEST
