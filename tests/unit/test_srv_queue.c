@@ -31,6 +31,20 @@ static void step_only(int i)
 }
 static void step_all(void) { C.step_mask_set = false; }
 
+/* Messages shard `i` has sent through the mesh. */
+static uint64_t mesh_sent(int i)
+{
+    wk_mesh_stats st;
+    wk_mesh_get_stats(srv_q.mesh, i, &st);
+    return st.sent;
+}
+
+/* Shard 0 has sent a job since `*since` (its count then). */
+static bool cond_sent(ts_client *c, const void *since)
+{
+    return mesh_sent(0) > *(const uint64_t *)since;
+}
+
 /* Runs `rounds` rounds (no condition: used while a shard is held, to show nothing happens). */
 static void rounds(int n)
 {
@@ -125,7 +139,9 @@ START_TEST(enqueue_lease_ack_across_shards)
     ts_queue_on(q, sizeof q, "far", 1);
     /* Hold shard 1: the Enqueue's job waits in the lane, the call stays open. */
     step_only(0);
+    uint64_t sent0 = mesh_sent(0);
     uint32_t sid = ts_enqueue_start(&C, q, "hello");
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
     rounds(50);
     ck_assert(!ts_call_of(&C, sid)->closed);
     ck_assert_uint_eq(queue_info(q).enqueued_total, 0);
@@ -287,8 +303,10 @@ START_TEST(cancel_while_job_in_flight)
     ts_queue_on(q, sizeof q, "far", 1);
     enqueue_ok(q, "keep", id);
     step_only(0);
+    uint64_t sent0 = mesh_sent(0);
     uint32_t ls = ts_lease_start(&C, q, 1, 0, 30000);
-    rounds(20); /* shard 0 decoded it and sent the job; shard 1 has not run it */
+    /* Shard 0 decoded it and sent the job; shard 1 has not run it. */
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
     ck_assert(!ts_call_of(&C, ls)->closed);
     ts_rst(&C, ls, 0x8 /* CANCEL */);
     rounds(20); /* shard 0 ends the call: the job still holds its reference */
