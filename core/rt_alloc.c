@@ -28,7 +28,8 @@ void rt_free(void *p)
 
 void *rt_aligned_alloc(size_t align, size_t n)
 {
-    return hooks && hooks->aligned_fn ? hooks->aligned_fn(hooks->ud, align, n) : aligned_alloc(align, n);
+    return hooks && hooks->aligned_fn ? hooks->aligned_fn(hooks->ud, align, n)
+                                      : aligned_alloc(align, n);
 }
 
 char *rt_strdup(const char *s)
