@@ -30,6 +30,11 @@
 
 static ts_server S;
 
+/* How the calls of failed runs ended, for the summary line. */
+static struct {
+    uint64_t ok, exhausted, reset, conn_closed;
+} tally;
+
 typedef struct xres {
     int enq_ok;      /* tasks whose Enqueue answered OK */
     int acked;       /* tasks acked OK */
@@ -49,11 +54,22 @@ static bool outcome(ts_client *c, uint32_t sid, bool strict, const char *what)
         return true;
     }
     if (!k->closed || k->status < 0) {
-        ck_assert_msg(c->eof || c->goaway || k->reset, "%s: closed without status", what);
+        /* The connection failed (GOAWAY INTERNAL_ERROR), or the stream was reset because its
+         * answer could not be queued: with ENHANCE_YOUR_CALM, RESOURCE_EXHAUSTED to a gRPC
+         * client. */
+        bool conn_gone = c->eof || c->goaway;
+        ck_assert_msg(conn_gone || k->reset, "%s: closed without status", what);
+        if (!conn_gone)
+            ck_assert_msg(k->rst_code == 0xb /* ENHANCE_YOUR_CALM */, "%s: reset with code %u", what,
+                          k->rst_code);
+        if (conn_gone) tally.conn_closed++;
+        else tally.reset++;
         return false;
     }
     ck_assert_msg(k->status == 0 || k->status == PW_GRPC_RESOURCE_EXHAUSTED,
                   "%s: status %d (%s)", what, k->status, k->message);
+    if (k->status == 0) tally.ok++;
+    else tally.exhausted++;
     return k->status == 0;
 }
 
@@ -277,7 +293,10 @@ START_TEST(walk_exchange)
         if (verbose) fprintf(stderr, "  %llu ms\n", (unsigned long long)((rt_now_ns() - t0) / RT_NS_PER_MS));
         failed++;
     }
-    printf("walked %llu allocations of %llu\n", (unsigned long long)failed, (unsigned long long)total);
+    printf("walked %llu allocations of %llu; calls of failed runs: %llu OK, %llu RESOURCE_EXHAUSTED, "
+           "%llu reset ENHANCE_YOUR_CALM, %llu on a closed connection\n", (unsigned long long)failed,
+           (unsigned long long)total, (unsigned long long)tally.ok, (unsigned long long)tally.exhausted,
+           (unsigned long long)tally.reset, (unsigned long long)tally.conn_closed);
 }
 END_TEST
 
