@@ -9,6 +9,9 @@
 /* After a close, iterations given to the connections' final completions (srv_run gives its
  * shards as many): a socketpair's shutdown completes them in one or two. */
 #define SRV_LOCAL_CLOSE_STEPS 100
+/* Rounds (one step of every shard) given to a drain's answers to cross back between shards
+ * before the shards close: an answer takes two (the owner's send, the origin's run). */
+#define SRV_LOCAL_DRAIN_ROUNDS 100
 
 /* srv_run's per-iteration work that srv_local needs too: connections dirtied by answers that
  * came from other shards are flushed every iteration. */
@@ -33,8 +36,27 @@ int srv_local_step(srv_shard *sh)
     return ev_loop_run_once(sh->loop, false);
 }
 
+/* srv_run's drain, run to completion: every shard answers what it parked (long-polls, Work
+ * streams), and the answers reach their origins before anything closes (a parked job would
+ * otherwise be dropped with its call by shard_fini). */
+static void local_drain(srv_runtime *rt)
+{
+    atomic_store(&rt->draining, 1);
+    for (int i = 0; i < rt->nshards; i++) {
+        srv_shard *sh = &rt->shards[i];
+        if (!sh->loop || !sh->running) continue;
+        srv_shard_enter(sh);
+        sh->draining = true;
+        if (rt->hooks.on_drain) rt->hooks.on_drain(sh, rt->hooks.ud);
+    }
+    for (int k = 0; k < SRV_LOCAL_DRAIN_ROUNDS; k++)
+        for (int i = 0; i < rt->nshards; i++)
+            if (rt->shards[i].loop && rt->shards[i].running) (void)srv_local_step(&rt->shards[i]);
+}
+
 void srv_local_destroy(srv_runtime *rt)
 {
+    local_drain(rt);
     for (int i = 0; i < rt->nshards; i++) {
         srv_shard *sh = &rt->shards[i];
         if (!sh->loop) continue;

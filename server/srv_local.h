@@ -39,8 +39,9 @@ void srv_local_adopt(srv_shard *sh, int fd);
 int srv_local_step(srv_shard *sh);
 /* Connections open on `sh`. */
 unsigned srv_local_conns(const srv_shard *sh);
-/* Runs hooks->shard_fini on every shard (as that shard), closes their connections, lets the
- * closes complete, destroys the loops and frees the runtime. */
+/* Drains like srv_run (hooks->on_drain on every shard, then enough steps for the answers to
+ * cross back), runs hooks->shard_fini on every shard (as that shard), closes their connections,
+ * lets the closes complete, destroys the loops and frees the runtime. */
 void srv_local_destroy(srv_runtime *rt);
 
 #endif

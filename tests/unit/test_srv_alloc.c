@@ -22,6 +22,10 @@
  * lease for STRICT_LEASE_MS, so that on a slow machine their Acks always come first. */
 #define WALK_LEASE_MS 50u
 #define STRICT_LEASE_MS 60000u
+/* The long-poll's wait: a failed run whose Enqueue enqueued nothing waits it out, so short; the
+ * dry run and the follow-up wait long enough for their Enqueue on a slow machine. */
+#define WALK_WAIT_MS 200u
+#define STRICT_WAIT_MS 5000u
 /* Upper bound on the allocations of one exchange: the walk must not run for ever if a change
  * makes the exchange allocate per byte. */
 #define WALK_MAX 4000u
@@ -102,8 +106,22 @@ static void ack_req(pwm_ringq_v1_AckRequest *rq, pw_pb_bytes *id, const char *s)
     *rq = (pwm_ringq_v1_AckRequest){.ids = id, .ids_count = 1};
 }
 
-/* The exchange: Enqueue, Lease, Ack, then a Work stream that subscribes, gets an enqueued task
- * and acks it. strict: every step must succeed (dry run, follow-up). */
+/* A Lease long-poll is parked on the owner (or its call already ended). */
+typedef struct park_wait {
+    const char *q;
+    uint32_t sid;
+} park_wait;
+static bool cond_parked_or_closed(ts_client *c, const void *arg)
+{
+    const park_wait *pw = arg;
+    uint32_t k = q_part_of(pw->q, strlen(pw->q), srv_q.nparts);
+    srv_waitq *wq = srv_part_waitq(ts_part(k), pw->q, (uint32_t)strlen(pw->q), false);
+    return (wq && wq->head) || ts_cond_closed(c, &pw->sid);
+}
+
+/* The exchange: a Lease long-poll parked on the owner and woken by an Enqueue, the task's Ack,
+ * then a Work stream that subscribes, gets an enqueued task pushed and acks it on the stream.
+ * strict: every step must succeed (dry run, follow-up). */
 static xres exchange(ts_client *c, const char *q, bool strict)
 {
     xres x = {0, 0};
@@ -112,6 +130,12 @@ static xres exchange(ts_client *c, const char *q, bool strict)
     pw_msg_arena_init_heap(&a, 4096, 1 << 20);
     char id[64] = "";
 
+    /* Long-poll: a failed run's Enqueue may enqueue nothing, then the Lease waits it out. */
+    uint32_t ls = ts_lease_start(c, q, 10, strict ? STRICT_WAIT_MS : WALK_WAIT_MS, lease_ms);
+    park_wait pw = {q, ls};
+    bool parked = ts_wait_for(c, cond_parked_or_closed, &pw, TS_WAIT_MS);
+    ck_assert_msg(parked, "lease: neither parked nor answered");
+    if (strict) ck_assert(!ts_call_of(c, ls)->closed);
     uint32_t sid = ts_enqueue_start(c, q, "walk-a");
     if (outcome(c, sid, strict, "enqueue")) {
         pwm_ringq_v1_EnqueueResponse rs;
@@ -119,7 +143,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
         ck_assert_uint_eq(rs.results_count, 1);
         x.enq_ok++;
     }
-    sid = ts_lease_start(c, q, 10, 0, lease_ms);
+    sid = ls;
     size_t leased = 0;
     if (outcome(c, sid, strict, "lease")) {
         pwm_ringq_v1_LeaseResponse rs;
