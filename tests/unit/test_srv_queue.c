@@ -45,6 +45,26 @@ static bool cond_sent(ts_client *c, const void *since)
     return mesh_sent(0) > *(const uint64_t *)since;
 }
 
+/* Messages shard `i` has run from the mesh. */
+static uint64_t mesh_received(int i)
+{
+    wk_mesh_stats st;
+    wk_mesh_get_stats(srv_q.mesh, i, &st);
+    return st.received;
+}
+
+/* Shard 1 has run a message since `*since` (its count then). */
+static bool cond_owner_ran(ts_client *c, const void *since)
+{
+    return mesh_received(1) > *(const uint64_t *)since;
+}
+
+/* Shard 0 has no call open any more (it processed the client's reset). */
+static bool cond_no_calls(ts_client *c, const void *arg)
+{
+    return ts_active_calls(c->s, 0) == 0;
+}
+
 /* Runs `rounds` rounds (no condition: used while a shard is held, to show nothing happens). */
 static void rounds(int n)
 {
@@ -309,9 +329,11 @@ START_TEST(cancel_while_job_in_flight)
     ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
     ck_assert(!ts_call_of(&C, ls)->closed);
     ts_rst(&C, ls, 0x8 /* CANCEL */);
-    rounds(20); /* shard 0 ends the call: the job still holds its reference */
+    /* Shard 0 ends the call; the job in the lane still holds its reference. */
+    ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
+    uint64_t ran1 = mesh_received(1);
     step_all();
-    rounds(50);
+    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
     q_queue_info qi = queue_info(q);
     ck_assert_uint_eq(qi.leased, 0);
     ck_assert_uint_eq(qi.ready, 1);
@@ -337,10 +359,11 @@ START_TEST(cancel_while_parked_on_owner)
     ck_assert(ts_wait_for(&C, cond_parked, q, TS_WAIT_MS));
     step_only(0);
     ts_rst(&C, ls, 0x8 /* CANCEL */);
-    rounds(20);
+    ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
+    ck_assert(parked(q)); /* the owner has not heard of it */
     step_all();
+    /* The Enqueue's run on the owner serves the wait list before its reply leaves. */
     enqueue_ok(q, "stay", id);
-    rounds(20);
     ck_assert(!parked(q));
     q_queue_info qi = queue_info(q);
     ck_assert_uint_eq(qi.leased, 0);

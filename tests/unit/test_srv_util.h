@@ -39,6 +39,7 @@
 #include "proto_wire/pw_msg.h"
 #include "proto_wire/pw_msgs.h"
 #include "queue/q_part.h"
+#include "server/srv_internal.h"
 #include "server/srv_local.h"
 #include "server/srv_queue.h"
 #include "server/srv_queue_int.h"
@@ -151,6 +152,15 @@ static inline void ts_server_stop(ts_server *s)
         if (strcmp(target, s->dir) == 0) close(fd);
     }
     ts_rmdir(s->dir);
+}
+
+/* Calls open on shard `i`'s connections (white-box: the gRPC layer's count). */
+static inline size_t ts_active_calls(ts_server *s, int i)
+{
+    size_t n = 0;
+    for (srv_conn *c = ts_shard(s, i)->conns; c; c = c->next)
+        if (c->g) n += pw_grpc_conn_active_calls(c->g);
+    return n;
 }
 
 /* The partition `k` on its owner (white-box checks of the owner's state). */
