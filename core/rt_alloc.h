@@ -2,8 +2,8 @@
  * table tests can swap.
  *
  * Every heap allocation in those layers (buffers, the HTTP/2 session and its streams,
- * HPACK tables, gRPC calls) goes through rt_malloc / rt_calloc / rt_realloc / rt_free. By
- * default they are the C library's. A test installs its own table (rt_alloc_set) or the
+ * HPACK tables, gRPC calls, the mesh's cache-aligned lanes) goes through rt_malloc / rt_calloc /
+ * rt_realloc / rt_aligned_alloc / rt_free. By default they are the C library's. A test installs its own table (rt_alloc_set) or the
  * counting one below, which fails a chosen allocation: STYLE "fault injection seams" (SQLite's
  * overridable system calls, nghttp2's failing-allocation tests).
  *
