@@ -111,7 +111,7 @@ static inline int ts_server_start(ts_server *s, int nshards, uint32_t nparts, q_
     qo.data_dir = s->dir;
     qo.partitions = nparts;
     qo.spin_ns = 0; /* the test steps the shards: nobody spins */
-    int fd_before = dup(0);
+    int fd_before = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free descriptor */
     ck_assert_int_ge(fd_before, 0);
     close(fd_before);
     s->lock_fd_floor = fd_before;
