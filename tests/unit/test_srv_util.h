@@ -33,6 +33,7 @@
 #include "core/rt_alloc.h"
 #include "core/rt_buf.h"
 #include "core/rt_clock.h"
+#include "core/rt_log.h"
 #include "proto_wire/pw_grpc_server.h"
 #include "proto_wire/pw_h2_frame.h"
 #include "proto_wire/pw_hpack.h"
@@ -101,6 +102,7 @@ static inline srv_shard *ts_shard(ts_server *s, int i) { return srv_local_shard(
 static inline int ts_server_start(ts_server *s, int nshards, uint32_t nparts, q_commit_policy policy)
 {
     memset(s, 0, sizeof *s);
+    log_set_level(LOG_WARN); /* a server per case: its start-up lines would bury the results */
     ts_mkdtemp(s->dir);
     s->nshards = nshards;
     srv_queue_opts qo;
