@@ -50,8 +50,11 @@ static void local_drain(srv_runtime *rt)
         if (rt->hooks.on_drain) rt->hooks.on_drain(sh, rt->hooks.ud);
     }
     for (int k = 0; k < SRV_LOCAL_DRAIN_ROUNDS; k++)
-        for (int i = 0; i < rt->nshards; i++)
-            if (rt->shards[i].loop && rt->shards[i].running) (void)srv_local_step(&rt->shards[i]);
+        for (int i = 0; i < rt->nshards; i++) {
+            if (!rt->shards[i].loop || !rt->shards[i].running) continue;
+            int r = srv_local_step(&rt->shards[i]);
+            if (r < 0) log_warn("local drain: loop iteration failed", "shard=%d err=%d", i, r);
+        }
 }
 
 void srv_local_destroy(srv_runtime *rt)
@@ -66,8 +69,13 @@ void srv_local_destroy(srv_runtime *rt)
             next = c->next; /* a close may free c (its ops are idle) */
             srv_conn_close(c);
         }
-        for (int k = 0; k < SRV_LOCAL_CLOSE_STEPS && sh->nconns > 0; k++)
-            ev_loop_run_once(sh->loop, true);
+        for (int k = 0; k < SRV_LOCAL_CLOSE_STEPS && sh->nconns > 0; k++) {
+            int r = ev_loop_run_once(sh->loop, true);
+            if (r < 0) {
+                log_warn("local close: loop iteration failed", "shard=%d err=%d", i, r);
+                break;
+            }
+        }
     }
     for (int i = 0; i < rt->nshards; i++)
         if (rt->shards[i].loop) ev_loop_destroy(rt->shards[i].loop);
