@@ -477,7 +477,12 @@ static void shard_main(int id, void *arg)
     int r = sh->stopped ? 0 : ev_loop_run(sh->loop);
     if (r < 0) atomic_store(&rt->failed, 1);
     if (rt->hooks.shard_fini) rt->hooks.shard_fini(sh, rt->hooks.ud);
-    while (sh->conns) srv_conn_close(sh->conns);
+    /* Not `while (sh->conns) close(sh->conns)`: a connection whose ops are still in flight stays
+     * listed after its close, and that loop would spin on it for ever. */
+    for (srv_conn *c = sh->conns, *next; c; c = next) {
+        next = c->next;
+        srv_conn_close(c);
+    }
     /* Let closing connections' final completions run before the loop goes away. */
     for (int i = 0; i < 100 && sh->nconns > 0; i++) ev_loop_run_once(sh->loop, true);
     if (sh->listen_fd >= 0) close(sh->listen_fd);
