@@ -414,8 +414,15 @@ int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned 
 static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t prefix_len,
                      uint32_t nmsgs)
 {
+    /* Submitting the headers can fail the whole session (see pw_grpc_call_send_commit): the
+     * call is detached then; keep the connection to notify it. */
+    pw_grpc_conn *g = c->conn;
     int r = send_headers(c);
-    if (r < 0) return r;
+    if (r == 0 && !c->conn) r = -ECANCELED;
+    if (r < 0) {
+        pw_grpc_conn_touch(g);
+        return r;
+    }
     if (buf_size(&c->outq) > 0 && !c->in_send) {
         rt_blob *q = rt_blob_from_buf(&c->outq, NULL, NULL);
         r = q ? pw_h2_submit_data_ref(c->conn->h2, c->stream_id, NULL, 0, q, q->data, q->len)
@@ -424,6 +431,10 @@ static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t 
         if (r < 0) {
             reset_on_error(c, r); /* outq's bytes are gone with the blob */
             return r;
+        }
+        if (!c->conn) { /* the submit's pump failed the session: detached */
+            pw_grpc_conn_touch(g);
+            return -ECANCELED;
         }
     }
     if (c->in_send) { /* behind a message being written: into outq after it, a copy */
@@ -441,6 +452,10 @@ static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t 
         if (r < 0) return r; /* -ENOMEM: nothing of it was queued */
     }
     c->nresp += (int)nmsgs;
+    if (!c->conn) { /* queued, then the pump failed the session: its GOAWAY must go out */
+        pw_grpc_conn_touch(g);
+        return -ECANCELED;
+    }
     pw_grpc_call_pump(c);
     return 0;
 }
