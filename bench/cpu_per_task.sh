@@ -13,7 +13,7 @@
 #   [OUT=dir to keep the JSON in] bash bench/cpu_per_task.sh
 #
 # BEFORE for issue #13 item 8 is 93a318b:
-#   git worktree add /tmp/ringq-93a318b 93a318b && make -C /tmp/ringq-93a318b -j2 build/ringqd
+#   mkdir /tmp/ringq-93a318b && git archive 93a318b | tar -x -C /tmp/ringq-93a318b && make -C /tmp/ringq-93a318b -j2 build/ringqd
 # Prints one line per run, then per point the medians: CPU us/task, tasks/s, p50/p99 e2e
 # latency (enqueue sent -> task received by a worker) and the after/before ratios. Needs 2 CPUs.
 set -u
