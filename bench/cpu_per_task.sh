@@ -13,7 +13,8 @@
 #   [OUT=dir to keep the JSON in] bash bench/cpu_per_task.sh
 #
 # BEFORE for issue #13 item 8 is 93a318b:
-#   mkdir /tmp/ringq-93a318b && git archive 93a318b | tar -x -C /tmp/ringq-93a318b && make -C /tmp/ringq-93a318b -j2 build/ringqd
+#   mkdir /tmp/ringq-93a318b && git archive 93a318b | tar -x -C /tmp/ringq-93a318b
+#   make -C /tmp/ringq-93a318b -j2 build/ringqd
 # Prints one line per run, then per point the medians: CPU us/task, tasks/s, p50/p99 e2e
 # latency (enqueue sent -> task received by a worker) and the after/before ratios. Needs 2 CPUs.
 set -u
@@ -84,7 +85,8 @@ for fs in fsyncs:
             row[k] = [med(v, fs, pt, k) for v in ("before", "after")]
         c, t, p50, p99 = (row[k] for k in ("server_cpu_us_per_task", "tasks_per_s", "p50", "p99"))
         ratio = lambda a: a[1][0] / a[0][0] if a[0][0] else float("nan")
-        print("| %s | %s | %d/%d | %.2f | %.2f | %.2f | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f | %.0f |"
+        print(("| %s | %s | %d/%d | %.2f | %.2f | %.2f | %.0f | %.0f | %.2f | %.0f | %.0f "
+               "| %.0f | %.0f |")
               % (fs, pt, c[0][1], c[1][1], c[0][0], c[1][0], ratio(c), t[0][0], t[1][0], ratio(t),
                  p50[0][0], p50[1][0], p99[0][0], p99[1][0]))
 PY

@@ -94,7 +94,7 @@ typedef struct rb_result {
     int64_t backlog_end;   /* backlog() after the run; -1 when unknown */
     size_t size_effective; /* payload bytes sent per task */
     uint32_t batch_effective;
-    char version[128]; /* system version, "" when unknown */
+    char version[128];   /* system version, "" when unknown */
     double server_cpu_s; /* CPU time (user + system) of o->server_pid in the window; -1 unknown */
     bool passed;
     char error[512]; /* why it failed, "" when passed */

@@ -413,7 +413,8 @@ static const uint8_t *single_present(const pw_msg_field *fd, const uint8_t *m)
 static size_t packed_body_len(const pw_msg_field *fd, const uint8_t *arr, size_t n)
 {
     size_t body = 0, es = elem_size(fd);
-    for (size_t i = 0; i < n; i++) body += scalar_wire_len(fd->kind, load_scalar(fd->kind, arr + i * es));
+    for (size_t i = 0; i < n; i++)
+        body += scalar_wire_len(fd->kind, load_scalar(fd->kind, arr + i * es));
     return body;
 }
 

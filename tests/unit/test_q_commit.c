@@ -430,7 +430,8 @@ START_TEST(async_failure_is_sticky)
     ck_assert_int_eq(q_log_commit_async(log, &w1, status_cb, st), -EBADF);
     ck_assert_int_eq(q_log_commit(log), -EBADF);
     /* The second, pipelined fsync may still run: close waits for it (-EBUSY until then). */
-    for (int i = 0; i < 1000 && log->inflight; i++) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    for (int i = 0; i < 1000 && log->inflight; i++)
+        ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     tail->fd = real_fd;
     ck_assert_int_eq(q_log_close(log), 0);
     ev_loop_destroy(loop);
