@@ -297,8 +297,12 @@ static int decode_single(const pw_msg_field *fd, uint8_t *m, const pw_pb_field *
     return rc;
 }
 
-/* Pass 1: checks wire types and counts the elements of each repeated field into counts[]. */
-static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, size_t *counts)
+/* Pass 1: checks wire types and counts the elements of each repeated field into counts[]. Only
+ * the counters of repeated fields that occur are written (their bits set in *seen), so nothing
+ * is zeroed per message: that cost more than the count itself for a small nested message. */
+_Static_assert(PW_MSG_FIELDS_MAX <= 64, "one bit per field in a uint64_t");
+static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, size_t *counts,
+                          uint64_t *seen)
 {
     pw_pb_reader r;
     pw_pb_field f;
@@ -309,15 +313,23 @@ static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, 
         if (!fd) continue; /* unknown: skipped */
         long n = field_elems(fd, &f);
         if (n < 0) return (int)n;
-        if (fd->flags & PW_MSG_F_REPEATED) counts[fd - d->fields] += (size_t)n;
+        if (!(fd->flags & PW_MSG_F_REPEATED)) continue;
+        size_t k = (size_t)(fd - d->fields);
+        if (!(*seen >> k & 1u)) {
+            *seen |= 1ull << k;
+            counts[k] = 0;
+        }
+        counts[k] += (size_t)n;
     }
     return rc;
 }
 
-/* Carves each repeated field's array (counts[i] elements) from the arena. */
-static int alloc_arrays(const pw_msg_desc *d, uint8_t *m, const size_t *counts, pw_msg_arena *a)
+/* Carves the array of each repeated field seen (counts[i] elements) from the arena. */
+static int alloc_arrays(const pw_msg_desc *d, uint8_t *m, const size_t *counts, uint64_t seen,
+                        pw_msg_arena *a)
 {
-    for (size_t i = 0; i < d->nfields; i++) {
+    for (; seen; seen &= seen - 1) {
+        size_t i = (size_t)__builtin_ctzll(seen);
         const pw_msg_field *fd = &d->fields[i];
         if (!counts[i]) continue;
         size_t es = elem_size(fd);
@@ -332,15 +344,16 @@ static int alloc_arrays(const pw_msg_desc *d, uint8_t *m, const size_t *counts, 
 static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size_t len,
                       pw_msg_arena *a, unsigned depth)
 {
-    size_t counts[PW_MSG_FIELDS_MAX] = {0};
+    size_t counts[PW_MSG_FIELDS_MAX]; /* valid where `seen` has the field's bit */
+    uint64_t seen = 0;
     pw_pb_reader r;
     pw_pb_field f;
     int rc;
     if (depth > PW_MSG_DEPTH_MAX) return PW_MSG_ERR_DEPTH;
     assert(d->nfields <= PW_MSG_FIELDS_MAX);
     memset(m, 0, d->size);
-    if ((rc = count_repeated(d, src, len, counts)) < 0) return rc;
-    if ((rc = alloc_arrays(d, m, counts, a)) < 0) return rc;
+    if ((rc = count_repeated(d, src, len, counts, &seen)) < 0) return rc;
+    if ((rc = alloc_arrays(d, m, counts, seen, a)) < 0) return rc;
     pw_pb_reader_init(&r, src, len);
     while ((rc = pw_pb_next(&r, &f)) == 1) { /* pass 2: wire types already checked */
         const pw_msg_field *fd = pw_msg_field_find(d, f.num);
