@@ -445,7 +445,7 @@ typedef struct {
 
 static mbox *g_mb;
 
-static int mb_run(wk_call *c, int self) { return self; }
+static void mb_run(wk_call *c, int self) { wk_call_reply(c, self); }
 
 static void mb_on_stop(wk_mesh *m, int self, const wk_msg *msg) { ev_loop_stop(g_mb->loops[self]); }
 

@@ -296,7 +296,7 @@ static void run_get_task(srv_job *j, srv_part *sp)
 {
     q_task_info ti;
     q_err e;
-    q_status st = q_part_get_task(sp->p, j->tag, &ti, &e);
+    q_status st = q_part_get_task(sp->p, j->task_id, &ti, &e);
     if (st != Q_OK) srv_job_err(j, &e);
     else if (srv_encode_task_info(&j->resp, 0, sp->no, &ti) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
@@ -307,7 +307,7 @@ static void run_delete(srv_job *j, srv_part *sp)
 {
     q_err e;
     uint64_t commit_to;
-    q_status st = q_part_delete(sp->p, j->tag, srv_q_now_ms(), &commit_to, &e);
+    q_status st = q_part_delete(sp->p, j->task_id, srv_q_now_ms(), &commit_to, &e);
     if (st != Q_OK) srv_job_err(j, &e);
     srv_job_reply_durable(j, sp);
 }
@@ -346,17 +346,16 @@ static uint32_t list_part_max(uint32_t page, uint32_t nparts)
 
 static void run_list_part(srv_job *j, srv_part *sp)
 {
-    list_ctx *lc = j->ctx;
-    /* the job's copy of page_token (empty: no copy, j->req NULL) */
-    const char *tok = j->req_len ? (const char *)j->req : "";
-    size_t tl = j->req_len;
-    q_queue_info *out = rt_calloc(lc->part_max, sizeof *out);
+    /* the job's copy of page_token (empty: no copy, SRV_JOB_REQ_NONE) */
+    const char *tok = j->req_kind == SRV_JOB_REQ_BYTES ? (const char *)j->req.bytes.ptr : "";
+    size_t tl = j->req_kind == SRV_JOB_REQ_BYTES ? j->req.bytes.len : 0;
+    q_queue_info *out = rt_calloc(j->list_max, sizeof *out);
     uint32_t n = 0;
     bool more = false;
     if (!out) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     } else {
-        q_part_list_queues(sp->p, tok, tl, lc->part_max, srv_q_now_ms(), out, &n, &more);
+        q_part_list_queues(sp->p, tok, tl, j->list_max, srv_q_now_ms(), out, &n, &more);
         int rc = 0;
         for (uint32_t i = 0; rc == 0 && i < n; i++) {
             /* varint length, then the QueueInfo encoded once behind it */
@@ -369,7 +368,7 @@ static void run_list_part(srv_job *j, srv_part *sp)
             if (rc < 0) buf_truncate(&j->resp, mark);
         }
         if (rc < 0) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the page");
-        j->tag = more;
+        j->list_cut = more;
     }
     rt_free(out);
     srv_job_reply(j);
@@ -487,7 +486,7 @@ static void list_part_done(srv_job *j)
         lc->status = j->status;
         snprintf(lc->msg, sizeof lc->msg, "%s", j->msg);
     }
-    lc->part_cut[j->part_no] = j->tag != 0;
+    lc->part_cut[j->part_no] = j->list_cut;
     /* Keep the partition's page: swap the job's buffer into the context. */
     buf t = lc->parts[j->part_no];
     lc->parts[j->part_no] = j->resp;
@@ -536,7 +535,8 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
             snprintf(lc->msg, sizeof lc->msg, "out of memory");
             continue;
         }
-        j->ctx = lc;
+        j->ctx = lc; /* for list_part_done, on this shard */
+        j->list_max = lc->part_max;
         lc->pending++;
         srv_job_dispatch(j, k, run_list_part, list_part_done);
     }

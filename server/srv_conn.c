@@ -11,6 +11,7 @@
  *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,30 @@ static void ctr_add(_Atomic uint64_t *c, uint64_t n)
 static void conn_arm_timer(srv_conn *c);
 static void conn_maybe_free(srv_conn *c);
 
+bool srv_conn_state_next_ok(srv_conn_state from, srv_conn_state to)
+{
+    /* The table in srv_internal.h, row `from`, column `to`. */
+    static const bool ok[SRV_CONN_STATES][SRV_CONN_STATES] = {
+        [SRV_CONN_OPEN] = {[SRV_CONN_FLUSHING] = true, [SRV_CONN_CLOSED] = true},
+        [SRV_CONN_FLUSHING] = {[SRV_CONN_LINGERING] = true, [SRV_CONN_CLOSED] = true},
+        [SRV_CONN_LINGERING] = {[SRV_CONN_CLOSED] = true},
+    };
+    return (unsigned)from < SRV_CONN_STATES && (unsigned)to < SRV_CONN_STATES && ok[from][to];
+}
+
+/* The one setter of c->state. */
+static void conn_set_state(srv_conn *c, srv_conn_state next)
+{
+    assert(srv_conn_state_next_ok(c->state, next));
+    c->state = next;
+}
+
+/* Asked to close, last bytes still going out or the peer's FIN awaited. */
+static bool conn_winding_down(const srv_conn *c)
+{
+    return c->state == SRV_CONN_FLUSHING || c->state == SRV_CONN_LINGERING;
+}
+
 static void conn_unlink(srv_conn *c)
 {
     srv_shard *sh = c->sh;
@@ -52,7 +77,7 @@ static void conn_unlink(srv_conn *c)
 
 static void conn_maybe_free(srv_conn *c)
 {
-    if (!c->closing || c->hold > 0 || c->recv_op.busy || c->send_op.busy) return;
+    if (c->state != SRV_CONN_CLOSED || c->hold > 0 || c->recv_op.busy || c->send_op.busy) return;
     srv_shard *sh = c->sh;
     ev_timer_stop(sh->loop, &c->timer);
     if (c->g) pw_grpc_conn_destroy(c->g);
@@ -67,8 +92,8 @@ static void conn_maybe_free(srv_conn *c)
 
 void srv_conn_close(srv_conn *c)
 {
-    if (c->closing) return;
-    c->closing = true;
+    if (c->state == SRV_CONN_CLOSED) return;
+    conn_set_state(c, SRV_CONN_CLOSED);
     /* shutdown() makes a pending multishot recv complete with 0 and fails pending sends, so
      * both ops reach their final completion without an explicit cancel. */
     shutdown(c->fd, SHUT_RDWR);
@@ -100,7 +125,7 @@ static bool conn_reset_drained(srv_conn *c)
 
 void srv_conn_flush(srv_conn *c)
 {
-    if (c->closing || c->send_op.busy) return;
+    if (c->state == SRV_CONN_CLOSED || c->send_op.busy) return;
     if (buf_size(&c->out) == 0 && c->g) {
         /* Move the engine's pending output into our send buffer. */
         const uint8_t *p;
@@ -116,15 +141,16 @@ void srv_conn_flush(srv_conn *c)
     size_t n = buf_size(&c->out);
     if (n == 0) {
         buf_shrink(&c->out, 0);
-        if (c->g && !c->close_after_flush && conn_reset_drained(c)) {
+        if (c->g && c->state == SRV_CONN_OPEN && conn_reset_drained(c)) {
             srv_conn_flush(c);
             return;
         }
-        if (c->g && pw_grpc_conn_want_close(c->g) && !c->close_after_flush) srv_conn_close_after_flush(c);
-        if (c->close_after_flush && !c->lingering) {
+        if (c->g && pw_grpc_conn_want_close(c->g) && c->state == SRV_CONN_OPEN)
+            srv_conn_close_after_flush(c);
+        if (c->state == SRV_CONN_FLUSHING) {
             /* Everything is out: FIN after it, then drain the peer's input until it closes (or
              * the deadline), so our last frames are not lost to a reset. */
-            c->lingering = true;
+            conn_set_state(c, SRV_CONN_LINGERING);
             shutdown(c->fd, SHUT_WR);
             conn_arm_timer(c);
         }
@@ -136,8 +162,8 @@ void srv_conn_flush(srv_conn *c)
 
 void srv_conn_close_after_flush(srv_conn *c)
 {
-    if (c->close_after_flush) return;
-    c->close_after_flush = true;
+    if (c->state != SRV_CONN_OPEN) return;
+    conn_set_state(c, SRV_CONN_FLUSHING);
     c->close_deadline_ns = ev_loop_now(c->sh->loop) + (uint64_t)SRV_CLOSE_LINGER_MS * RT_NS_PER_MS;
 }
 
@@ -146,14 +172,14 @@ static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
     srv_conn *c = op->ud;
     conn_enter(c);
     if (res < 0) {
-        if (!c->closing) log_debug("send failed", "fd=%d err=%d", c->fd, res);
+        if (c->state != SRV_CONN_CLOSED) log_debug("send failed", "fd=%d err=%d", c->fd, res);
         srv_conn_close(c);
     } else {
         ctr_add(&c->sh->ctr.bytes_out, (uint64_t)res);
         buf_consume(&c->out, (size_t)res); /* a short write leaves the rest for the next send */
         if (res > 0) c->stall_since_ns = 0; /* progress */
-        if (!c->closing) srv_conn_flush(c);
-        if (!c->closing) conn_arm_timer(c);
+        if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
+        if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
     }
     conn_leave(c);
 }
@@ -162,7 +188,7 @@ static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
 static void on_notify(void *user)
 {
     srv_conn *c = user;
-    if (c->dirty || c->closing) return;
+    if (c->dirty || c->state == SRV_CONN_CLOSED) return;
     c->dirty = true;
     conn_enter(c); /* the dirty list holds the connection */
     c->dirty_next = c->sh->dirty;
@@ -175,8 +201,8 @@ void srv_shard_flush_dirty(srv_shard *sh)
         srv_conn *c = sh->dirty;
         sh->dirty = c->dirty_next;
         c->dirty = false;
-        if (!c->closing) srv_conn_flush(c);
-        if (!c->closing) conn_arm_timer(c);
+        if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
+        if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
         conn_leave(c);
     }
 }
@@ -236,7 +262,7 @@ static bool sniff(srv_conn *c)
     if (same == cmp) {
         if (n < H2_PREFACE_LEN) return false;
         conn_to_h2(c);
-        if (c->closing) return true;
+        if (c->state == SRV_CONN_CLOSED) return true;
         h2_input(c, p, n);
         buf_consume(&c->in, n);
         buf_shrink(&c->in, 0);
@@ -259,7 +285,7 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
         const uint8_t *p = ev_op_buffer(loop, op);
         uint16_t bid = op->bid;
         ctr_add(&c->sh->ctr.bytes_in, (uint64_t)res);
-        if (!c->closing && !c->close_after_flush && !c->lingering) {
+        if (c->state == SRV_CONN_OPEN) {
             if (c->mode == SRV_CONN_H2) {
                 h2_input(c, p, (size_t)res);
             } else {
@@ -268,16 +294,16 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
                 } else if (c->mode == SRV_CONN_SNIFF) {
                     sniff(c);
                 }
-                if (c->mode == SRV_CONN_HTTP1 && !c->closing) srv_http1_on_input(c);
+                if (c->mode == SRV_CONN_HTTP1 && c->state != SRV_CONN_CLOSED) srv_http1_on_input(c);
             }
         }
         ev_buffer_release(loop, bid);
-        if (!(flags & EV_F_MORE) && !c->closing) {
+        if (!(flags & EV_F_MORE) && c->state != SRV_CONN_CLOSED) {
             if (ev_recv_multishot(loop, &c->recv_op, c->fd) < 0) srv_conn_close(c);
         }
-        if (!c->closing) srv_conn_flush(c);
-        if (!c->closing) conn_arm_timer(c);
-    } else if (res == -ENOBUFS && !c->closing) {
+        if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
+        if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
+    } else if (res == -ENOBUFS && c->state != SRV_CONN_CLOSED) {
         /* The provided-buffer ring ran dry: flow control. Re-arm; buffers come back as other
          * connections finish with theirs in this same iteration. */
         if (!(flags & EV_F_MORE) && ev_recv_multishot(loop, &c->recv_op, c->fd) < 0)
@@ -293,18 +319,18 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
 static void on_timer(ev_loop *loop, ev_timer *t)
 {
     srv_conn *c = t->ud;
-    if (c->closing) return;
+    if (c->state == SRV_CONN_CLOSED) return;
     conn_enter(c);
     uint64_t now = ev_loop_now(loop);
     uint64_t hs_ns = (uint64_t)c->sh->rt->opt.handshake_ms * RT_NS_PER_MS;
-    if ((c->close_after_flush || c->lingering) && now >= c->close_deadline_ns) {
+    if (conn_winding_down(c) && now >= c->close_deadline_ns) {
         srv_conn_close(c); /* the peer did not read our last bytes or did not close in time */
     } else if (c->mode != SRV_CONN_H2) {
-        if (now >= c->handshake_deadline_ns && !c->close_after_flush) {
+        if (now >= c->handshake_deadline_ns && c->state == SRV_CONN_OPEN) {
             log_debug("handshake timeout", "fd=%d", c->fd);
             srv_conn_close(c);
         }
-    } else if (!c->close_after_flush) {
+    } else if (c->state == SRV_CONN_OPEN) {
         pw_grpc_conn_expire(c->g, now);
         if (c->stall_since_ns && now - c->stall_since_ns >= (uint64_t)SRV_WRITE_STALL_MS * RT_NS_PER_MS &&
             pw_grpc_conn_pending_bytes(c->g) > 0) {
@@ -321,7 +347,7 @@ static void on_timer(ev_loop *loop, ev_timer *t)
             srv_conn_close_after_flush(c);
         }
         uint32_t idle_ms = c->sh->rt->opt.idle_ms;
-        if (!c->close_after_flush && idle_ms && pw_grpc_conn_idle(c->g)) {
+        if (c->state == SRV_CONN_OPEN && idle_ms && pw_grpc_conn_idle(c->g)) {
             if (c->idle_since_ns == 0) c->idle_since_ns = now;
             else if (now - c->idle_since_ns >= (uint64_t)idle_ms * RT_NS_PER_MS) {
                 log_debug("idle timeout", "fd=%d", c->fd);
@@ -333,7 +359,7 @@ static void on_timer(ev_loop *loop, ev_timer *t)
         }
         srv_conn_flush(c);
     }
-    if (!c->closing) conn_arm_timer(c);
+    if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
     conn_leave(c);
 }
 
@@ -344,7 +370,7 @@ static void conn_arm_timer(srv_conn *c)
 {
     uint64_t now = ev_loop_now(c->sh->loop);
     uint64_t dl = UINT64_MAX;
-    if (c->close_after_flush || c->lingering) {
+    if (conn_winding_down(c)) {
         dl = c->close_deadline_ns;
     } else if (c->mode != SRV_CONN_H2) {
         dl = c->handshake_deadline_ns;
@@ -411,7 +437,7 @@ void srv_conn_accepted(srv_shard *sh, int fd)
 
 void srv_conn_begin_drain(srv_conn *c)
 {
-    if (c->closing) return;
+    if (c->state == SRV_CONN_CLOSED) return;
     if (c->mode == SRV_CONN_H2) {
         pw_grpc_conn_shutdown(c->g);
         srv_conn_flush(c);

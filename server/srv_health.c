@@ -20,7 +20,7 @@ static int g_nservices;
 typedef struct watcher {
     pw_grpc_call *call;
     int idx;         /* service index, or -1 for an unknown name */
-    int last_sent;   /* last status sent */
+    int last_sent;   /* last status sent, or STATUS_NONE_SENT */
     struct watcher *next;
 } watcher;
 static _Thread_local watcher *t_watchers;
@@ -42,11 +42,17 @@ void srv_health_set_all(srv_health_status st)
     for (int i = 0; i < g_nservices; i++) atomic_store(&g_services[i].status, (int)st);
 }
 
+/* A watcher's last_sent before any status went out: no status has this value. */
+#define STATUS_NONE_SENT (-1)
+/* find_service's answer for a name nobody registered (indexes are >= 0). */
+#define SERVICE_NONE (-1)
+
+/* The index of the registered service `name`, or SERVICE_NONE. */
 static int find_service(const uint8_t *name, size_t len)
 {
     for (int i = 0; i < g_nservices; i++)
         if (strlen(g_services[i].name) == len && memcmp(g_services[i].name, name, len) == 0) return i;
-    return -1;
+    return SERVICE_NONE;
 }
 
 /* A HealthCheckResponse with status `st` (0, UNKNOWN, is not written: proto3). */
@@ -64,7 +70,7 @@ static void on_check(pw_grpc_call *c, const uint8_t *msg, size_t len)
         return;
     pw_msg_arena_deinit(&a); /* no sub-messages: only the service view, borrowed from msg */
     int i = find_service((const uint8_t *)srv_chars(req.service), req.service.len);
-    if (i < 0) {
+    if (i == SERVICE_NONE) {
         pw_grpc_call_finish(c, PW_GRPC_NOT_FOUND, "unknown service");
         return;
     }
@@ -120,13 +126,14 @@ static void on_watch(pw_grpc_call *c, const uint8_t *msg, size_t len)
     }
     w->call = c;
     w->idx = find_service((const uint8_t *)srv_chars(req.service), req.service.len);
-    int st = w->idx < 0 ? SRV_HEALTH_SERVICE_UNKNOWN : atomic_load(&g_services[w->idx].status);
+    int st = w->idx == SERVICE_NONE ? SRV_HEALTH_SERVICE_UNKNOWN
+                                    : atomic_load(&g_services[w->idx].status);
     pw_grpc_call_ref(c);
     w->next = t_watchers;
     t_watchers = w;
     /* A first status that could not be sent (no memory, output full) goes out with the next
      * notify: last_sent stays one no status has. */
-    w->last_sent = send_status(c, st) == 0 ? st : -1;
+    w->last_sent = send_status(c, st) == 0 ? st : STATUS_NONE_SENT;
 }
 
 static void on_watch_cancel(pw_grpc_call *c, pw_grpc_status st) { watcher_remove(c); }

@@ -44,6 +44,13 @@ typedef struct http_answer {
 
 #define METRICS_CTYPE "text/plain; version=0.0.4"
 
+/* A short text body. Out of memory: the status line alone still answers (the text is a
+ * courtesy), so the body is left empty rather than half-written. */
+static void put_text(buf *body, const char *text)
+{
+    if (buf_append(body, text, strlen(text)) < 0) buf_truncate(body, 0);
+}
+
 static http_answer answer(srv_shard *sh, pw_http1_view method, pw_http1_view path, buf *body)
 {
     for (size_t i = 0; i < path.n; i++)
@@ -51,19 +58,19 @@ static http_answer answer(srv_shard *sh, pw_http1_view method, pw_http1_view pat
     bool get = pw_http1_view_eq(method, "GET") || pw_http1_view_eq(method, "HEAD");
     bool healthz = pw_http1_view_eq(path, "/healthz"), metrics = pw_http1_view_eq(path, "/metrics");
     if (!healthz && !metrics) {
-        buf_append(body, "not found\n", 10);
+        put_text(body, "not found\n");
         return (http_answer){404, "Not Found", "text/plain", false};
     }
     if (!get) {
-        buf_append(body, "method not allowed\n", 19);
+        put_text(body, "method not allowed\n");
         return (http_answer){405, "Method Not Allowed", "text/plain", false};
     }
     if (healthz && sh->draining) {
-        buf_append(body, "draining\n", 9);
+        put_text(body, "draining\n");
         return (http_answer){503, "Service Unavailable", "text/plain", true};
     }
     if (healthz) {
-        buf_append(body, "ok\n", 3);
+        put_text(body, "ok\n");
         return (http_answer){200, "OK", "text/plain", false};
     }
     return (http_answer){0, "OK", METRICS_CTYPE, false};
@@ -87,7 +94,8 @@ static void h2_scrape_done(void *ctx)
         return;
     }
     srv_conn *c = s->c;
-    if (!c->closing && c->g) pw_grpc_conn_plain_answer(c->g, s->sid, 200, METRICS_CTYPE, &s->body);
+    if (c->state != SRV_CONN_CLOSED && c->g)
+        pw_grpc_conn_plain_answer(c->g, s->sid, 200, METRICS_CTYPE, &s->body);
     buf_deinit(&s->body);
     rt_free(s);
     srv_conn_release(c);
@@ -107,7 +115,7 @@ void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_pl
     if (!s) {
         resp->status = 503;
         resp->ctype = "text/plain";
-        buf_append(&resp->body, "out of memory\n", 14);
+        put_text(&resp->body, "out of memory\n");
         return;
     }
     *s = (h2_scrape){.c = c, .sid = req->stream_id, .in_handler = true};
@@ -150,7 +158,7 @@ static void h1_scrape_done(void *ctx)
     h1_scrape *s = ctx;
     srv_conn *c = s->c;
     c->http1_waiting = false;
-    if (c->closing || c->close_after_flush) {
+    if (c->state != SRV_CONN_OPEN) {
         buf_deinit(&s->body);
         rt_free(s);
     } else {
@@ -163,7 +171,7 @@ static void h1_scrape_done(void *ctx)
 
 void srv_http1_on_input(srv_conn *c)
 {
-    while (!c->close_after_flush && !c->http1_waiting && buf_size(&c->in) > 0) {
+    while (c->state == SRV_CONN_OPEN && !c->http1_waiting && buf_size(&c->in) > 0) {
         pw_http1_request req;
         long r = pw_http1_parse_request(buf_begin(&c->in), buf_size(&c->in), &req);
         if (r == PW_HTTP1_PARTIAL) return;

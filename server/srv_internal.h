@@ -16,6 +16,27 @@ typedef enum {
     SRV_CONN_HTTP1,
 } srv_conn_mode;
 
+/* A connection's life, whatever its mode (the handshake is mode SNIFF in state OPEN; a GOAWAY
+ * sent is the engine's, and the connection stays OPEN until the engine wants to close). States
+ * only move forward, through conn_set_state, which asserts it:
+ *
+ *   from \ to   FLUSHING                    LINGERING               CLOSED
+ *   OPEN         srv_conn_close_after_flush  -                       srv_conn_close
+ *   FLUSHING     -                           all output sent (FIN)   srv_conn_close, deadline
+ *   LINGERING    -                           -                       EOF, srv_conn_close, deadline
+ *   CLOSED       (final: freed once no op is busy and no callback holds it)
+ */
+typedef enum srv_conn_state {
+    SRV_CONN_OPEN,      /* reading and answering */
+    SRV_CONN_FLUSHING,  /* asked to close: input ignored, the last bytes going out, until
+                         * close_deadline_ns */
+    SRV_CONN_LINGERING, /* output flushed, write side shut: reading and dropping until EOF */
+    SRV_CONN_CLOSED,    /* teardown started: no new I/O */
+} srv_conn_state;
+#define SRV_CONN_STATES 4
+/* true when the table above allows from -> to. */
+bool srv_conn_state_next_ok(srv_conn_state from, srv_conn_state to);
+
 /* A connection asked to close gets this long to flush its last bytes (GOAWAY, an HTTP/1.1
  * answer) and for the peer to see them before we close (so the kernel does not reset it with
  * unread input and drop what we sent): a peer that does not read cannot hold it open longer. */
@@ -32,13 +53,11 @@ struct srv_conn {
     srv_shard *sh;
     int fd;
     srv_conn_mode mode;
-    bool closing;      /* teardown started: no new I/O */
-    bool close_after_flush;
+    srv_conn_state state; /* only through conn_set_state (srv_conn.c) */
     bool recv_stopped; /* multishot recv ended and was not re-armed */
     uint32_t hold;     /* callbacks of this connection on the stack: no free while > 0 */
     bool dirty;        /* on the shard's dirty list: flush at the next loop iteration */
-    bool lingering;    /* output flushed, write side shut: reading and dropping until EOF */
-    uint64_t close_deadline_ns; /* with close_after_flush/lingering: hard close then */
+    uint64_t close_deadline_ns; /* FLUSHING/LINGERING: hard close then */
     uint64_t hblock_since_ns;   /* when the current incomplete header block started */
     uint64_t stall_since_ns;    /* output pending without progress since then (0: not stalled) */
     srv_conn *dirty_next;

@@ -34,8 +34,9 @@ typedef struct srv_queue_opts {
 #define SRV_SPIN_NS_DEFAULT WK_MESH_SPIN_NS_DEFAULT
 
 /* Creates or checks the data directory (ringq.meta) and sets up the mesh for `nshards`. Call
- * before srv_run. Returns 0, or -1 after printing a one-line reason to stderr. */
-int srv_queue_setup(const srv_queue_opts *o, int nshards);
+ * before srv_run. Returns SRV_RC_OK, or SRV_RC_SAID after printing a one-line reason to
+ * stderr. */
+srv_rc srv_queue_setup(const srv_queue_opts *o, int nshards);
 /* srv_hooks for srv_run: shard_init opens the shard's partitions and joins the mesh,
  * shard_fini commits and closes them, on_drain wakes long-polls, metrics adds queue figures. */
 void srv_queue_shard_init(srv_shard *sh, void *ud);

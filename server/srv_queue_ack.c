@@ -26,7 +26,7 @@ bool srv_id_shaped(const char *s, size_t n)
 
 /* ---- Ack: ids may span partitions ---- */
 
-typedef struct ack_item {
+typedef struct srv_ack_item {
     uint32_t index;
     uint64_t id;
     q_status code;
@@ -35,8 +35,8 @@ typedef struct ack_item {
 
 static void run_ack(srv_job *j, srv_part *sp)
 {
-    ack_item *it = (ack_item *)j->req;
-    uint32_t n = (uint32_t)(j->req_len / sizeof *it);
+    ack_item *it = j->req.acks.items;
+    uint32_t n = j->req.acks.n;
     uint64_t *ids = rt_malloc(n * sizeof *ids);
     q_item *items = rt_malloc(n * sizeof *items);
     if (!ids || !items) {
@@ -61,8 +61,8 @@ static void run_ack(srv_job *j, srv_part *sp)
 static void ack_part_done(srv_job *j)
 {
     srv_ack_fanout *fo = j->ctx;
-    ack_item *it = (ack_item *)j->req;
-    uint32_t n = (uint32_t)(j->req_len / sizeof *it);
+    const ack_item *it = j->req.acks.items;
+    uint32_t n = j->req.acks.n;
     for (uint32_t i = 0; i < n; i++) {
         fo->codes[it[i].index] = j->status != Q_OK ? j->status : it[i].code;
         fo->whys[it[i].index] = j->status != Q_OK ? "log write failed" : it[i].why;
@@ -155,10 +155,8 @@ static uint32_t ack_part_of(srv_ack_fanout *fo, uint32_t k, uint64_t *tid)
 static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count,
                               const uint32_t *parts, const uint64_t *tids)
 {
-    srv_job *j = srv_job_new(NULL, NULL, 0);
-    ack_item *it = j ? rt_malloc(count * sizeof *it) : NULL;
-    if (!it) {
-        if (j) srv_job_free(j);
+    srv_job *j = srv_job_new_args(NULL, SRV_JOB_REQ_ACKS, count * sizeof(ack_item));
+    if (!j) {
         for (uint32_t i = 0; i < fo->n; i++)
             if (parts[i] == p) {
                 fo->codes[i] = Q_RESOURCE_EXHAUSTED;
@@ -168,16 +166,16 @@ static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count,
     }
     uint32_t m = 0;
     for (uint32_t i = 0; i < fo->n; i++)
-        if (parts[i] == p) it[m++] = (ack_item){.index = i, .id = tids[i]};
-    j->req = (uint8_t *)it;
-    j->req_len = m * sizeof *it;
+        if (parts[i] == p) j->req.acks.items[m++] = (ack_item){.index = i, .id = tids[i]};
+    j->req.acks.n = m;
     j->ctx = fo;
     fo->pending++;
     srv_job_dispatch(j, p, run_ack, ack_part_done);
 }
 
 srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest *req,
-                              void (*done)(srv_ack_fanout *), void *ctx, uint64_t tag, q_err *err)
+                              void (*done)(srv_ack_fanout *), void *ctx, uint64_t request_id,
+                              q_err *err)
 {
     uint32_t n = req->ids_count > Q_BATCH_MAX ? Q_BATCH_MAX + 1 : (uint32_t)req->ids_count;
     if (n == 0 || n > Q_BATCH_MAX) {
@@ -200,7 +198,7 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
     }
     fo->done = done;
     fo->ctx = ctx;
-    fo->tag = tag;
+    fo->request_id = request_id;
     fo->call = call;
     if (call) pw_grpc_call_ref(call);
     for (uint32_t k = 0; k < n; k++) {

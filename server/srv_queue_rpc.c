@@ -98,15 +98,15 @@ static void run_enqueue(srv_job *j, srv_part *sp)
 
 /* ---- Lease ---- */
 
-/* Leases into `out`. Returns the number of tasks, or -1 after setting *err. */
-int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, uint32_t lease_ms,
-                     bool framed, buf *out, q_err *err)
+q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
+                          uint32_t lease_ms, bool framed, buf *out, uint32_t *count, q_err *err)
 {
+    *count = 0;
     q_leased *tasks = rt_calloc(max_n, sizeof *tasks);
     if (!tasks) {
         err->code = Q_RESOURCE_EXHAUSTED;
         snprintf(err->msg, sizeof err->msg, "out of memory");
-        return -1;
+        return err->code;
     }
     uint32_t n = 0;
     /* A LeaseResponse holds every task in one message: bound it by the message limit. Each task
@@ -117,7 +117,7 @@ int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, 
                                       !framed && max_n > 1 ? budget : SIZE_MAX, per_task, tasks, &n, err);
     if (st != Q_OK) {
         rt_free(tasks);
-        return -1;
+        return st;
     }
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < n; i++)
@@ -128,14 +128,15 @@ int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, 
         /* The tasks stay leased until their lease ends: say so rather than drop them silently. */
         err->code = Q_RESOURCE_EXHAUSTED;
         snprintf(err->msg, sizeof err->msg, "encoding %u leased tasks: %s", n, strerror(-rc));
-        return -1;
+        return err->code;
     }
-    return (int)n;
+    *count = n;
+    return Q_OK;
 }
 
-/* What a Lease job carries to the owner (j->req, owned by the job): the request as the origin
- * decoded it, self-contained (the queue name copied), so the owner parses nothing. */
-typedef struct lease_args {
+/* What a Lease job carries to the owner (j->req.lease, owned by the job): the request as the
+ * origin decoded it, self-contained (the queue name copied), so the owner parses nothing. */
+typedef struct srv_lease_args {
     uint32_t max_tasks, wait_ms, lease_ms;
     uint32_t name_len;
     char name[Q_QUEUE_NAME_BYTES_MAX];
@@ -143,22 +144,24 @@ typedef struct lease_args {
 
 static void run_lease(srv_job *j, srv_part *sp)
 {
-    const lease_args *q = (const lease_args *)j->req;
+    const lease_args *q = j->req.lease;
     if (atomic_load_explicit(&j->cancelled, memory_order_relaxed)) {
         srv_job_reply(j);
         return;
     }
     q_err e;
-    int n = srv_lease_encode(sp, q->name, q->name_len, q->max_tasks, q->lease_ms, false,
-                             &j->resp, &e);
-    if (n < 0) srv_job_err(j, &e);
-    if (n != 0 || q->wait_ms == 0 || srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
+    uint32_t n = 0;
+    q_status st = srv_lease_encode(sp, q->name, q->name_len, q->max_tasks, q->lease_ms, false,
+                                   &j->resp, &n, &e);
+    if (st != Q_OK) srv_job_err(j, &e);
+    if (st != Q_OK || n != 0 || q->wait_ms == 0 ||
+        srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
         srv_job_reply(j);
         return;
     }
-    /* Long-poll: wait for tasks, at most wait_ms and never past the call's deadline (j->tag). */
+    /* Long-poll: wait for tasks, at most wait_ms and never past the call's deadline. */
     uint64_t wait = q->wait_ms;
-    if (j->tag && j->tag < wait) wait = j->tag;
+    if (j->wait_ms_max && j->wait_ms_max < wait) wait = j->wait_ms_max;
     srv_part_park(sp, j, q->name, q->name_len, wait, run_lease);
 }
 
@@ -183,23 +186,23 @@ static bool lease_args_from(const pwm_ringq_v1_LeaseRequest *r, lease_args *q, q
 
 /* ---- Nack, Extend: routed by the task id; the job carries the decoded arguments ---- */
 
-typedef struct nack_args {
+typedef struct srv_nack_args {
     q_nack nk;       /* nk.reason points at reason[] below */
     char reason[];   /* nk.reason_len bytes */
 } nack_args;
 
-typedef struct extend_args {
+typedef struct srv_extend_args {
     uint32_t lease_ms;
 } extend_args;
 
 static void run_nack(srv_job *j, srv_part *sp)
 {
-    nack_args *a = (nack_args *)j->req;
+    nack_args *a = j->req.nack;
     a->nk.reason = a->reason; /* the job's own copy: no view into another shard's buffer */
     q_nack_result res;
     q_err e;
     uint64_t commit_to;
-    q_status st = q_part_nack(sp->p, j->tag, &a->nk, srv_q_now_ms(), &res, &commit_to, &e);
+    q_status st = q_part_nack(sp->p, j->task_id, &a->nk, srv_q_now_ms(), &res, &commit_to, &e);
     if (st != Q_OK) {
         srv_job_err(j, &e);
         srv_job_reply(j);
@@ -215,10 +218,10 @@ static void run_nack(srv_job *j, srv_part *sp)
 
 static void run_extend(srv_job *j, srv_part *sp)
 {
-    const extend_args *a = (const extend_args *)j->req;
+    const extend_args *a = j->req.extend;
     uint64_t deadline = 0;
     q_err e;
-    q_status st = q_part_extend(sp->p, j->tag, a->lease_ms, srv_q_now_ms(), &deadline, &e);
+    q_status st = q_part_extend(sp->p, j->task_id, a->lease_ms, srv_q_now_ms(), &deadline, &e);
     pwm_ringq_v1_ExtendResponse r = {.lease_deadline_unix_ms = deadline};
     if (st != Q_OK)
         srv_job_err(j, &e);
@@ -227,25 +230,11 @@ static void run_extend(srv_job *j, srv_part *sp)
     srv_job_reply(j);
 }
 
-/* A job (no call) whose j->req holds `size` zeroed bytes the caller fills; NULL: no memory. */
-static srv_job *job_with_args(pw_grpc_call *call, size_t size)
-{
-    srv_job *j = srv_job_new(call, NULL, 0);
-    if (!j) return NULL;
-    j->req = rt_calloc(1, size);
-    if (!j->req) {
-        srv_job_free(j);
-        return NULL;
-    }
-    j->req_len = size;
-    return j;
-}
-
 srv_job *srv_nack_job(pw_grpc_call *call, const pwm_ringq_v1_NackRequest *r)
 {
-    srv_job *j = job_with_args(call, sizeof(nack_args) + r->reason.len);
+    srv_job *j = srv_job_new_args(call, SRV_JOB_REQ_NACK, sizeof(nack_args) + r->reason.len);
     if (!j) return NULL;
-    nack_args *a = (nack_args *)j->req;
+    nack_args *a = j->req.nack;
     a->nk = (q_nack){.dead_letter = r->dead_letter, .has_delay = r->has_delay_ms,
                      .delay_ms = r->delay_ms, .reason_len = (uint32_t)r->reason.len};
     if (r->reason.len) memcpy(a->reason, r->reason.ptr, r->reason.len);
@@ -254,39 +243,39 @@ srv_job *srv_nack_job(pw_grpc_call *call, const pwm_ringq_v1_NackRequest *r)
 
 srv_job *srv_extend_job(pw_grpc_call *call, const pwm_ringq_v1_ExtendRequest *r)
 {
-    srv_job *j = job_with_args(call, sizeof(extend_args));
-    if (j) ((extend_args *)j->req)->lease_ms = r->lease_ms;
+    srv_job *j = srv_job_new_args(call, SRV_JOB_REQ_EXTEND, sizeof(extend_args));
+    if (j) j->req.extend->lease_ms = r->lease_ms;
     return j;
 }
 
-int srv_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run, srv_job_done_fn done)
+q_status srv_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run, srv_job_done_fn done)
 {
     const char *s = (const char *)id.ptr;
     uint32_t part;
     uint64_t tid;
     if (id.len == 0) {
         srv_job_fail(j, Q_INVALID_ARGUMENT, "id is required");
-        return -1;
+        return j->status;
     }
     if (q_id_parse(s, id.len, &part, &tid) != 0 || part >= srv_q.nparts) {
         srv_job_fail(j, Q_NOT_FOUND, "unknown task id '%.*s'", (int)(id.len > 64 ? 64 : id.len), s);
-        return -1;
+        return j->status;
     }
-    j->tag = tid;
+    j->task_id = tid;
     srv_job_dispatch(j, part, run, done);
-    return 0;
+    return Q_OK;
 }
 
-int srv_route_by_id(srv_job *j, srv_by_id kind, pw_pb_bytes id, srv_job_done_fn done)
+q_status srv_route_by_id(srv_job *j, srv_by_id kind, pw_pb_bytes id, srv_job_done_fn done)
 {
     return srv_route_id(j, id, kind == SRV_BY_ID_NACK ? run_nack : run_extend, done);
 }
 
-int srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_job_done_fn done)
+q_status srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_job_done_fn done)
 {
-    if (!srv_check_queue(j, (const char *)name.ptr, name.len)) return -1;
+    if (!srv_check_queue(j, (const char *)name.ptr, name.len)) return j->status;
     srv_job_dispatch(j, q_part_of((const char *)name.ptr, name.len, srv_q.nparts), run, done);
-    return 0;
+    return Q_OK;
 }
 
 /* ---- handlers (origin side): each request is decoded here once, zero-copy ---- */
@@ -313,7 +302,7 @@ srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const 
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
     }
-    if (srv_msg_decode(c, d, dc->msg, j->req, j->req_len, &dc->arena) < 0) { /* answered */
+    if (srv_msg_decode(c, d, dc->msg, j->req.bytes.ptr, j->req.bytes.len, &dc->arena) < 0) { /* answered */
         rt_free(dc);
         srv_job_free(j);
         return NULL;
@@ -345,12 +334,12 @@ void srv_job_decoded_refuse(srv_job *j)
 
 void srv_call_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run)
 {
-    if (srv_route_queue(j, name, run, decoded_done) < 0) srv_job_decoded_refuse(j);
+    if (srv_route_queue(j, name, run, decoded_done) != Q_OK) srv_job_decoded_refuse(j);
 }
 
 void srv_call_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run)
 {
-    if (srv_route_id(j, id, run, decoded_done) < 0) srv_job_decoded_refuse(j);
+    if (srv_route_id(j, id, run, decoded_done) != Q_OK) srv_job_decoded_refuse(j);
 }
 
 static void on_enqueue(pw_grpc_call *c, const uint8_t *msg, size_t len)
@@ -374,7 +363,7 @@ static void lease_done(srv_job *j)
     srv_job_answer(j);
 }
 
-/* The Lease job: the decoded, checked arguments, and the call's deadline in j->tag. */
+/* The Lease job: the decoded, checked arguments, and the call's deadline in j->wait_ms_max. */
 static srv_job *lease_job(pw_grpc_call *c, const pwm_ringq_v1_LeaseRequest *r)
 {
     lease_args q;
@@ -383,18 +372,18 @@ static srv_job *lease_job(pw_grpc_call *c, const pwm_ringq_v1_LeaseRequest *r)
         pw_grpc_call_finish(c, (pw_grpc_status)e.code, e.msg);
         return NULL;
     }
-    srv_job *j = job_with_args(c, sizeof q);
+    srv_job *j = srv_job_new_args(c, SRV_JOB_REQ_LEASE, sizeof q);
     if (!j) {
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
     }
-    memcpy(j->req, &q, sizeof q);
+    *j->req.lease = q;
     uint64_t dl = pw_grpc_call_deadline(c);
     if (dl != UINT64_MAX) {
         uint64_t now = rt_now_ns();
         /* Answer a little before the client's deadline so the tasks are not lost in flight. */
         uint64_t left_ms = dl > now ? (dl - now) / RT_NS_PER_MS : 0;
-        j->tag = left_ms > 50 ? left_ms - 50 : 1;
+        j->wait_ms_max = left_ms > 50 ? left_ms - 50 : 1;
     }
     return j;
 }
@@ -408,7 +397,7 @@ static void on_lease(pw_grpc_call *c, const uint8_t *msg, size_t len)
     srv_job *j = lease_job(c, &r);
     if (j) {
         pw_grpc_call_set_user(c, j);
-        if (srv_route_queue(j, r.queue, run_lease, lease_done) < 0) {
+        if (srv_route_queue(j, r.queue, run_lease, lease_done) != Q_OK) {
             pw_grpc_call_set_user(c, NULL);
             finish_failed(j);
         }
@@ -460,7 +449,7 @@ static void by_id_call(pw_grpc_call *c, srv_job *j, srv_by_id kind, pw_pb_bytes 
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    if (srv_route_by_id(j, kind, id, NULL) < 0) finish_failed(j);
+    if (srv_route_by_id(j, kind, id, NULL) != Q_OK) finish_failed(j);
 }
 
 static void on_nack(pw_grpc_call *c, const uint8_t *msg, size_t len)

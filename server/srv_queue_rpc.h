@@ -24,14 +24,15 @@ typedef struct srv_ack_fanout {
     char msg[Q_ERR_MSG_BYTES];
     void (*done)(struct srv_ack_fanout *fo);
     void *ctx;
-    uint64_t tag;
+    uint64_t request_id; /* the caller's (a Work stream's request id; 0 for a unary Ack) */
 } srv_ack_fanout;
 
 /* Starts an Ack of the decoded AckRequest `req` (borrowed for the call: the ids are copied).
  * Returns the fan-out (its `done` runs later, or at once when no id needs a partition), or NULL
  * with *err (INVALID_ARGUMENT: no ids or too many; RESOURCE_EXHAUSTED: out of memory). */
 srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest *req,
-                              void (*done)(srv_ack_fanout *), void *ctx, uint64_t tag, q_err *err);
+                              void (*done)(srv_ack_fanout *), void *ctx, uint64_t request_id,
+                              q_err *err);
 /* Encodes AckResponse{results} of a finished fan-out into `out` (once, in place). Returns 0 or
  * pw_msg_encode's -ENOMEM / -ENOBUFS / -EMSGSIZE (out unchanged then). */
 int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out);
@@ -45,10 +46,11 @@ bool srv_id_shaped(const char *s, size_t n);
 /* ---- srv_queue_rpc.c ---- */
 
 /* Routing, with the key the origin decoded (a view, read during the call only): by a task id
- * (sets j->tag to the task id within its partition) or by a queue name. 0 when dispatched; -1
- * with the job's status set (nothing dispatched; the caller still owns j). */
-int srv_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run, srv_job_done_fn done);
-int srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_job_done_fn done);
+ * (sets j->task_id to the task id within its partition) or by a queue name. Q_OK when
+ * dispatched; otherwise the job's status, set (INVALID_ARGUMENT, NOT_FOUND: nothing dispatched;
+ * the caller still owns j). */
+q_status srv_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run, srv_job_done_fn done);
+q_status srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_job_done_fn done);
 /* A request decoded once, on the origin, from the job's own copy of it: j->req holds the bytes
  * (owned by the job, never written after the copy), j->ctx this. Its views point into j->req,
  * its sub-messages and arrays into `arena`. It crosses to the owner inside the job's mesh
@@ -87,17 +89,41 @@ srv_job *srv_nack_job(pw_grpc_call *call, const pwm_ringq_v1_NackRequest *r);
 srv_job *srv_extend_job(pw_grpc_call *call, const pwm_ringq_v1_ExtendRequest *r);
 /* Routes such a job by the request's task id `id` to the owner, which runs the Nack or Extend
  * and encodes NackResponse / ExtendResponse into j->resp. Returns as srv_route_id. */
-int srv_route_by_id(srv_job *j, srv_by_id kind, pw_pb_bytes id, srv_job_done_fn done);
+q_status srv_route_by_id(srv_job *j, srv_by_id kind, pw_pb_bytes id, srv_job_done_fn done);
 
 /* Leases up to max_n tasks of `name` and encodes each Task into `out`: as LeaseResponse.tasks
  * entries back to back (one LeaseResponse, bounded by the message limit), or when `framed` each
- * as its own length-prefixed WorkResponse{task} (the srv_lp_* list). Returns the count, or -1
- * with *err (the partition's error, or RESOURCE_EXHAUSTED when the encode ran out of memory:
- * the tasks then stay leased until their lease ends). */
-int srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n, uint32_t lease_ms,
-                     bool framed, buf *out, q_err *err);
+ * as its own length-prefixed WorkResponse{task} (the srv_lp_* list). Returns Q_OK with *count
+ * set (0 when nothing was ready), or the failure's status with *err and *count 0 (the
+ * partition's error, or RESOURCE_EXHAUSTED when out of memory: when the encode ran out, the
+ * tasks stay leased until their lease ends). */
+q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
+                          uint32_t lease_ms, bool framed, buf *out, uint32_t *count, q_err *err);
 
 /* ---- srv_queue_work.c ---- */
+/* A Work session's life on its origin shard (srv_queue_work.c). States only move forward,
+ * through its one setter, which asserts srv_work_state_next_ok:
+ *
+ *   from \ to     DRAINING          HALF_CLOSED        FINISHED              CLOSED
+ *   OPEN          server drains     client half-close  drain at start        cancel
+ *   DRAINING      -                 client half-close  nothing held: UNAVAIL cancel
+ *   HALF_CLOSED   (stays: ends OK)  -                  answers sent: OK      cancel
+ *   FINISHED      -                 -                  -                     work_close
+ *   CLOSED        (final: unregistered; freed when the last reference goes)
+ *
+ * Only OPEN takes credits and so gets deliveries. Owners never read `state`: they read the
+ * atomic `closed`, set once on the way to CLOSED. */
+typedef enum srv_work_state {
+    SRV_WORK_OPEN,        /* subscribing, granting credits, delivering */
+    SRV_WORK_DRAINING,    /* the server drains: no new credits; ends once no task is held */
+    SRV_WORK_HALF_CLOSED, /* the client sent its last request: ends once the answers are sent */
+    SRV_WORK_FINISHED,    /* trailers sent */
+    SRV_WORK_CLOSED,      /* unregistered from every owner */
+} srv_work_state;
+#define SRV_WORK_STATES 5
+/* true when the table above allows from -> to. */
+bool srv_work_state_next_ok(srv_work_state from, srv_work_state to);
+
 int srv_work_add_method(pw_grpc_server *g);
 /* Drain: ends this shard's Work streams with UNAVAILABLE. Shard thread only. */
 void srv_work_drain_shard(void);

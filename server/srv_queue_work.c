@@ -14,6 +14,7 @@
  * Lifetime: the session is freed on the origin only. Each registration holds a reference that
  * is dropped when its unregister job comes back; delivers from an owner travel on the same
  * (owner -> origin) lane before that reply, so no deliver outlives the session. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,8 @@ typedef struct srv_work {
     int origin;
     int refs;                 /* origin-only: 1 for the stream + 1 per registration */
     _Atomic int32_t credits;
-    _Atomic bool closed;
+    _Atomic bool closed;      /* owners read it: the session is (about to be) CLOSED */
+    srv_work_state state;     /* origin-only, through work_set_state */
     uint32_t lease_ms;        /* origin-only; owners get it in each registration and poke */
     uint32_t nsubs;
     struct {
@@ -43,14 +45,32 @@ typedef struct srv_work {
     } subs[WORK_SUBS_MAX];
     uint32_t inflight;        /* ack/nack/extend jobs not yet answered */
     uint32_t held;            /* tasks delivered and not yet acked or nacked on the stream */
-    bool half_closed;
-    bool draining;            /* the server drains: end once no task is held */
-    bool finished;
     buf pending;              /* WorkResponse messages, varint-length-prefixed */
     struct srv_work *snext, *sprev; /* the shard's open sessions (for drain) */
 } srv_work;
 
 static _Thread_local srv_work *t_sessions;
+
+bool srv_work_state_next_ok(srv_work_state from, srv_work_state to)
+{
+    /* The table in srv_queue_rpc.h, row `from`, column `to`. */
+    static const bool ok[SRV_WORK_STATES][SRV_WORK_STATES] = {
+        [SRV_WORK_OPEN] = {[SRV_WORK_DRAINING] = true, [SRV_WORK_HALF_CLOSED] = true,
+                           [SRV_WORK_FINISHED] = true, [SRV_WORK_CLOSED] = true},
+        [SRV_WORK_DRAINING] = {[SRV_WORK_HALF_CLOSED] = true, [SRV_WORK_FINISHED] = true,
+                               [SRV_WORK_CLOSED] = true},
+        [SRV_WORK_HALF_CLOSED] = {[SRV_WORK_FINISHED] = true, [SRV_WORK_CLOSED] = true},
+        [SRV_WORK_FINISHED] = {[SRV_WORK_CLOSED] = true},
+    };
+    return (unsigned)from < SRV_WORK_STATES && (unsigned)to < SRV_WORK_STATES && ok[from][to];
+}
+
+/* The one setter of w->state. */
+static void work_set_state(srv_work *w, srv_work_state next)
+{
+    assert(srv_work_state_next_ok(w->state, next));
+    w->state = next;
+}
 
 static void session_unlink(srv_work *w)
 {
@@ -84,30 +104,53 @@ static void flush_pending(srv_work *w)
     if (pw_grpc_call_done(w->call)) buf_consume(&w->pending, buf_size(&w->pending));
 }
 
+/* A message the stream cannot carry (out of memory, or larger than the message limit): the
+ * stream ends with RESOURCE_EXHAUSTED rather than leave the worker waiting for a message that
+ * never comes (tasks it held come back when their leases end). The session closes at the next
+ * maybe_finish. */
+static void stream_fail(srv_work *w, int err)
+{
+    if (w->state >= SRV_WORK_FINISHED) return;
+    work_set_state(w, SRV_WORK_FINISHED);
+    atomic_store(&w->credits, 0);
+    buf_consume(&w->pending, buf_size(&w->pending));
+    const char *why = err == -EMSGSIZE ? "a reply larger than the message limit" : "out of memory";
+    pw_grpc_call_finish(w->call, PW_GRPC_RESOURCE_EXHAUSTED, why);
+}
+
 static void stream_send(srv_work *w, const uint8_t *msg, size_t len)
 {
     if (pw_grpc_call_done(w->call)) return;
     if (buf_size(&w->pending) == 0) {
         int r = pw_grpc_call_send(w->call, msg, len, 0);
-        if (r != -ENOBUFS) return;
+        if (r == 0) return;
+        if (r != -ENOBUFS) {
+            stream_fail(w, r);
+            return;
+        }
     }
-    srv_lp_put(&w->pending, msg, len);
+    int r = srv_lp_put(&w->pending, msg, len);
+    if (r < 0) stream_fail(w, r);
 }
 
 static void work_close(srv_work *w);
 
 static void maybe_finish(srv_work *w)
 {
-    if (w->finished || w->inflight != 0 || buf_size(&w->pending) != 0) return;
-    if (w->half_closed) {
-        w->finished = true;
+    if (w->state == SRV_WORK_FINISHED) { /* ended by stream_fail: close the session now */
+        work_close(w);
+        return;
+    }
+    if (w->state >= SRV_WORK_FINISHED || w->inflight != 0 || buf_size(&w->pending) != 0) return;
+    if (w->state == SRV_WORK_HALF_CLOSED) {
+        work_set_state(w, SRV_WORK_FINISHED);
         pw_grpc_call_finish(w->call, PW_GRPC_OK, NULL);
         work_close(w);
-    } else if (w->draining && w->held == 0) {
+    } else if (w->state == SRV_WORK_DRAINING && w->held == 0) {
         /* UNAVAILABLE, not OK: every gRPC client treats it as "try again" (ringq-worker
          * re-subscribes with backoff, on the restarted server or another one); OK would read as
          * "the server ended the subscription on purpose". */
-        w->finished = true;
+        work_set_state(w, SRV_WORK_FINISHED);
         pw_grpc_call_finish(w->call, PW_GRPC_UNAVAILABLE, "server is draining");
         work_close(w);
     }
@@ -133,6 +176,7 @@ static void send_result(srv_work *w, uint64_t request_id, q_status code, const c
     if (r == 0 && which && code == Q_OK) r = pw_pb_put_bytes(&b, which, body, body_len);
     if (r == 0) r = pw_pb_submsg_end(&b, &m);
     if (r == 0) stream_send(w, buf_begin(&b), buf_size(&b));
+    else stream_fail(w, r);
     buf_deinit(&b);
 }
 
@@ -160,6 +204,7 @@ static void deliver_done(srv_job *j)
         stream_send(w, msg, len);
         w->held++;
     }
+    maybe_finish(w); /* a send that failed ended the stream */
 }
 
 static void poke_all(srv_work *w);
@@ -175,11 +220,11 @@ static void repoke_done(srv_job *j)
 
 /* Credits went back unused (a lease got fewer tasks than ready said): other queues of the
  * stream may have been passed over meanwhile, so the origin pokes them all again. */
-static void repoke(srv_work *w, srv_part *sp)
+static void repoke(srv_work *w, int origin, srv_part *sp)
 {
     srv_job *j = srv_job_new(NULL, NULL, 0);
     if (!j) return;
-    j->origin = w->origin;
+    j->origin = origin;
     j->owner = sp->shard;
     j->part_no = sp->no;
     j->ctx = w;
@@ -211,25 +256,26 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
                 atomic_fetch_add(&w->credits, (int32_t)take);
                 return;
             }
-            j->origin = w->origin;
+            j->origin = s->origin;
             j->owner = sp->shard;
             j->part_no = sp->no;
             j->ctx = w;
             j->done = deliver_done;
             /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
             q_err qe2;
-            int n = srv_lease_encode(sp, wq->name, wq->name_len, take, s->lease_ms, true, &j->resp, &qe2);
-            if (n < 0) n = 0;
-            if ((uint32_t)n < take) {
-                atomic_fetch_add(&w->credits, (int32_t)(take - (uint32_t)n));
-                repoke(w, sp);
+            uint32_t n = 0;
+            (void)srv_lease_encode(sp, wq->name, wq->name_len, take, s->lease_ms, true, &j->resp, &n,
+                                   &qe2); /* a failure delivers nothing (n 0): credits go back */
+            if (n < take) {
+                atomic_fetch_add(&w->credits, (int32_t)(take - n));
+                repoke(w, s->origin, sp);
             }
             if (n == 0) {
                 srv_job_free(j);
                 break;
             }
             srv_job_reply(j);
-            if ((uint32_t)n < take) break;
+            if (n < take) break;
         }
     }
 }
@@ -237,7 +283,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 static void run_register(srv_job *j, srv_part *sp)
 {
     srv_work *w = j->ctx;
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, true);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, true);
     struct srv_sub *s = wq ? rt_calloc(1, sizeof *s) : NULL;
     if (!s) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
@@ -245,6 +291,7 @@ static void run_register(srv_job *j, srv_part *sp)
         return;
     }
     s->w = (struct srv_work *)w;
+    s->origin = j->origin; /* from the message: the owner never reads the session's */
     s->lease_ms = j->sub_lease_ms;
     s->next = wq->subs;
     wq->subs = s;
@@ -254,7 +301,7 @@ static void run_register(srv_job *j, srv_part *sp)
 
 static void run_unregister(srv_job *j, srv_part *sp)
 {
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, false);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, false);
     if (wq)
         for (struct srv_sub **pp = &wq->subs; *pp; pp = &(*pp)->next)
             if ((void *)(*pp)->w == j->ctx) {
@@ -269,7 +316,7 @@ static void run_unregister(srv_job *j, srv_part *sp)
 
 static void run_poke(srv_job *j, srv_part *sp)
 {
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req, (uint32_t)j->req_len, false);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, false);
     /* The session pointer only names the registration here: its fields are the origin's. */
     for (struct srv_sub *s = wq ? wq->subs : NULL; s; s = s->next)
         if ((void *)s->w == j->ctx) s->lease_ms = j->sub_lease_ms;
@@ -298,6 +345,7 @@ static void send_sub_job(srv_work *w, uint32_t i, srv_job_run_fn run, srv_job_do
 static void work_close(srv_work *w)
 {
     if (atomic_exchange(&w->closed, true)) return;
+    work_set_state(w, SRV_WORK_CLOSED);
     session_unlink(w);
     for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_unregister, unregister_done);
     work_unref(w); /* the stream's reference */
@@ -311,7 +359,7 @@ static void poke_all(srv_work *w)
 /* Credits left plus tasks held (delivered, not yet acked or nacked) stay <= the API's 10000. */
 static void grant(srv_work *w, uint64_t n)
 {
-    if (w->draining) return; /* no new deliveries once the server drains */
+    if (w->state != SRV_WORK_OPEN) return; /* no new deliveries once draining or half-closed */
     int32_t cur = atomic_load(&w->credits);
     uint64_t out = (uint64_t)(cur > 0 ? cur : 0) + w->held;
     if (out >= WORK_CREDITS_MAX) return;
@@ -321,62 +369,61 @@ static void grant(srv_work *w, uint64_t n)
     poke_all(w);
 }
 
-static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *why, size_t why_len)
+/* A Subscribe's queue set, deduplicated and checked. */
+typedef struct sub_name {
+    char name[Q_QUEUE_NAME_BYTES_MAX + 1];
+    uint32_t len;
+} sub_name;
+
+static bool sub_name_eq(const sub_name *a, const char *name, size_t len)
 {
-    uint64_t credits = sub->credits;
-    uint32_t lease_ms = w->lease_ms;
-    /* The new set, validated whole before anything changes. */
-    struct {
-        char name[Q_QUEUE_NAME_BYTES_MAX + 1];
-        uint32_t len;
-    } *set = rt_calloc(WORK_SUBS_MAX, sizeof *set);
-    uint32_t n = 0;
-    if (!set) {
-        snprintf(why, why_len, "out of memory");
-        return Q_RESOURCE_EXHAUSTED;
-    }
+    return a->len == len && memcmp(a->name, name, len) == 0;
+}
+
+/* Step 1: the new set (WORK_SUBS_MAX entries of `set`), validated whole before anything
+ * changes. Q_OK with *n set, or INVALID_ARGUMENT with `why`. */
+static q_status subscribe_parse(const pwm_ringq_v1_Subscribe *sub, sub_name *set, uint32_t *n,
+                                char *why, size_t why_len)
+{
+    *n = 0;
     for (size_t qi = 0; qi < sub->queues_count; qi++) {
         pw_pb_bytes name = sub->queues[qi];
         q_err e;
         if (q_queue_name_check((const char *)name.ptr, name.len, &e) != Q_OK) {
             snprintf(why, why_len, "%s", e.msg);
-            rt_free(set);
             return Q_INVALID_ARGUMENT;
         }
         bool dup = false;
-        for (uint32_t i = 0; i < n; i++)
-            dup |= set[i].len == name.len && memcmp(set[i].name, name.ptr, name.len) == 0;
+        for (uint32_t i = 0; i < *n; i++)
+            dup |= sub_name_eq(&set[i], (const char *)name.ptr, name.len);
         if (dup) continue;
-        if (n == WORK_SUBS_MAX) {
+        if (*n == WORK_SUBS_MAX) {
             snprintf(why, why_len, "a stream subscribes to 1..%d queues", WORK_SUBS_MAX);
-            rt_free(set);
             return Q_INVALID_ARGUMENT;
         }
-        memcpy(set[n].name, name.ptr, name.len);
-        set[n].name[name.len] = 0;
-        set[n].len = (uint32_t)name.len;
-        n++;
+        memcpy(set[*n].name, name.ptr, name.len);
+        set[*n].name[name.len] = 0;
+        set[*n].len = (uint32_t)name.len;
+        (*n)++;
     }
-    if (sub->lease_ms) {
-        if (sub->lease_ms > Q_LEASE_MS_MAX) {
-            snprintf(why, why_len, "lease_ms must be at most %u", Q_LEASE_MS_MAX);
-            rt_free(set);
-            return Q_INVALID_ARGUMENT;
-        }
-        lease_ms = sub->lease_ms;
-    }
-    if (n == 0) {
-        snprintf(why, why_len, "subscribe names no queue (1..%d)", WORK_SUBS_MAX);
-        rt_free(set);
+    if (sub->lease_ms > Q_LEASE_MS_MAX) {
+        snprintf(why, why_len, "lease_ms must be at most %u", Q_LEASE_MS_MAX);
         return Q_INVALID_ARGUMENT;
     }
-    bool lease_changed = lease_ms != w->lease_ms;
-    w->lease_ms = lease_ms;
-    /* Drop the queues that left the set (their registrations end on the owners)... */
+    if (*n == 0) {
+        snprintf(why, why_len, "subscribe names no queue (1..%d)", WORK_SUBS_MAX);
+        return Q_INVALID_ARGUMENT;
+    }
+    return Q_OK;
+}
+
+/* Step 2: unregister the queues that left the set, register the new ones. */
+static void subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
+{
     for (uint32_t i = 0; i < w->nsubs;) {
         bool keep = false;
         for (uint32_t k = 0; k < n && !keep; k++)
-            keep = set[k].len == w->subs[i].len && memcmp(set[k].name, w->subs[i].name, set[k].len) == 0;
+            keep = sub_name_eq(&set[k], w->subs[i].name, w->subs[i].len);
         if (keep) {
             i++;
             continue;
@@ -384,11 +431,10 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         send_sub_job(w, i, run_unregister, unregister_done);
         w->subs[i] = w->subs[--w->nsubs];
     }
-    /* ...and register the new ones. */
     for (uint32_t k = 0; k < n; k++) {
         bool have = false;
         for (uint32_t i = 0; i < w->nsubs && !have; i++)
-            have = set[k].len == w->subs[i].len && memcmp(set[k].name, w->subs[i].name, set[k].len) == 0;
+            have = sub_name_eq(&set[k], w->subs[i].name, w->subs[i].len);
         if (have) continue;
         uint32_t i = w->nsubs++;
         memcpy(w->subs[i].name, set[k].name, set[k].len + 1);
@@ -397,10 +443,27 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         w->refs++;
         send_sub_job(w, i, run_register, register_done);
     }
+}
+
+static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *why, size_t why_len)
+{
+    sub_name *set = rt_calloc(WORK_SUBS_MAX, sizeof *set);
+    if (!set) {
+        snprintf(why, why_len, "out of memory");
+        return Q_RESOURCE_EXHAUSTED;
+    }
+    uint32_t n = 0;
+    q_status st = subscribe_parse(sub, set, &n, why, why_len);
+    if (st == Q_OK) {
+        uint32_t lease_ms = sub->lease_ms ? sub->lease_ms : w->lease_ms;
+        bool lease_changed = lease_ms != w->lease_ms;
+        w->lease_ms = lease_ms;
+        subscribe_apply(w, set, n);
+        if (lease_changed) poke_all(w); /* the kept registrations learn the new lease_ms */
+        grant(w, sub->credits);
+    }
     rt_free(set);
-    if (lease_changed) poke_all(w); /* the kept registrations learn the new lease_ms */
-    grant(w, credits);
-    return Q_OK;
+    return st;
 }
 
 static void ack_done(srv_ack_fanout *fo)
@@ -414,7 +477,7 @@ static void ack_done(srv_ack_fanout *fo)
         fo->status = Q_RESOURCE_EXHAUSTED;
         snprintf(fo->msg, sizeof fo->msg, "acked, but the reply could not be encoded");
     }
-    send_result(w, fo->tag, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack, buf_begin(&b),
+    send_result(w, fo->request_id, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack, buf_begin(&b),
                 buf_size(&b));
     buf_deinit(&b);
     w->inflight--;
@@ -461,7 +524,7 @@ static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkReque
     j->ctx = wr;
     w->inflight++;
     w->refs++;
-    if (srv_route_by_id(j, kind, id, by_id_done) < 0) {
+    if (srv_route_by_id(j, kind, id, by_id_done) != Q_OK) {
         send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
         rt_free(wr);
         srv_job_free(j);
@@ -522,6 +585,7 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
     case pwm_ringq_v1_WorkRequest_FIELD_extend: by_id(w, req.request_id, &req); break;
     }
     pw_msg_arena_deinit(&a);
+    if (w->state == SRV_WORK_FINISHED) maybe_finish(w); /* a reply that could not be sent */
 }
 
 static void on_start(pw_grpc_call *c)
@@ -541,6 +605,7 @@ static void on_start(pw_grpc_call *c)
     if (t_sessions) t_sessions->sprev = w;
     t_sessions = w;
     if (srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
+        work_set_state(w, SRV_WORK_FINISHED);
         pw_grpc_call_finish(c, PW_GRPC_UNAVAILABLE, "server is draining");
         work_close(w);
     }
@@ -550,7 +615,7 @@ static void on_half_close(pw_grpc_call *c)
 {
     srv_work *w = pw_grpc_call_user(c);
     if (!w) return;
-    w->half_closed = true;
+    if (w->state < SRV_WORK_HALF_CLOSED) work_set_state(w, SRV_WORK_HALF_CLOSED);
     /* No more requests: stop delivering; finish once the answers in flight are sent. */
     atomic_store(&w->credits, 0);
     maybe_finish(w);
@@ -588,7 +653,7 @@ void srv_work_drain_shard(void)
     srv_work *next;
     for (srv_work *w = t_sessions; w; w = next) {
         next = w->snext;
-        w->draining = true;
+        if (w->state < SRV_WORK_DRAINING) work_set_state(w, SRV_WORK_DRAINING);
         atomic_store(&w->credits, 0);
         maybe_finish(w);
     }

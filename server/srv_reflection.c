@@ -85,11 +85,15 @@ static int index_message(const char *prefix, const pwm_google_protobuf_Descripto
     return r;
 }
 
+/* find_file's and find_symbol's answer for an unknown name (file indexes are >= 0). */
+#define REFL_NONE (-1)
+
+/* The index of the file named `name`, or REFL_NONE. */
 static int find_file(const uint8_t *name, size_t len)
 {
     for (int i = 0; i < g_nfiles; i++)
         if (g_files[i].name.len == len && memcmp(g_files[i].name.ptr, name, len) == 0) return i;
-    return -1;
+    return REFL_NONE;
 }
 
 /* A service and its methods (pkg.Service.Method). */
@@ -115,7 +119,7 @@ static int index_file(refl_file *rf, int fi, const pwm_google_protobuf_FileDescr
     /* protoc --include_imports lists dependencies before their dependents. */
     for (size_t i = 0; i < fd->dependency_count; i++) {
         int d = find_file(fd->dependency[i].ptr, fd->dependency[i].len);
-        if (d >= 0 && rf->ndeps < REFL_DEPS_MAX) rf->deps[rf->ndeps++] = d;
+        if (d != REFL_NONE && rf->ndeps < REFL_DEPS_MAX) rf->deps[rf->ndeps++] = d;
     }
     int r = 0;
     for (size_t i = 0; r == 0 && i < fd->message_type_count; i++)
@@ -154,6 +158,7 @@ int srv_reflection_init(const pw_grpc_server *server)
     return rc < 0 ? rc : 0;
 }
 
+/* The index of the file defining symbol `name` (and whether it is a message), or REFL_NONE. */
 static int find_symbol(const uint8_t *name, size_t len, bool *is_message)
 {
     for (int i = 0; i < g_nsyms; i++)
@@ -161,7 +166,7 @@ static int find_symbol(const uint8_t *name, size_t len, bool *is_message)
             if (is_message) *is_message = g_syms[i].is_message;
             return g_syms[i].file;
         }
-    return -1;
+    return REFL_NONE;
 }
 
 /* Adds file `fi` and its transitive dependencies to `out` (deduplicated), the file first. */
@@ -229,13 +234,13 @@ static void answer(refl_answer *an, const pwm_grpc_reflection_v1_ServerReflectio
     switch (req->message_request_case) {
     case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_file_by_filename:
         fi = find_file((const uint8_t *)srv_chars(req->file_by_filename), req->file_by_filename.len);
-        if (fi >= 0) reply_files(out, &an->files, an->file_bytes, fi);
+        if (fi != REFL_NONE) reply_files(out, &an->files, an->file_bytes, fi);
         else reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "file not found");
         break;
     case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_file_containing_symbol:
         fi = find_symbol((const uint8_t *)srv_chars(req->file_containing_symbol),
                          req->file_containing_symbol.len, NULL);
-        if (fi >= 0) reply_files(out, &an->files, an->file_bytes, fi);
+        if (fi != REFL_NONE) reply_files(out, &an->files, an->file_bytes, fi);
         else reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "symbol not found");
         break;
     case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_file_containing_extension:
@@ -244,7 +249,7 @@ static void answer(refl_answer *an, const pwm_grpc_reflection_v1_ServerReflectio
     case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_all_extension_numbers_of_type:
         fi = find_symbol((const uint8_t *)srv_chars(req->all_extension_numbers_of_type),
                          req->all_extension_numbers_of_type.len, &is_msg);
-        if (fi >= 0 && is_msg) {
+        if (fi != REFL_NONE && is_msg) {
             an->ext = (pwm_grpc_reflection_v1_ExtensionNumberResponse){
                 .base_type_name = req->all_extension_numbers_of_type};
             out->message_response_case =

@@ -52,15 +52,16 @@ void srv_options_defaults(srv_options *o)
     o->drain_ms = SRV_DRAIN_MS_DEFAULT;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+/* A decimal in [0, max]: true with *out set, false when s is not one. */
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-    if (!s || !*s) return -1;
+    if (!s || !*s) return false;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v > max || s[0] == '-') return -1;
+    if (errno || *end || v > max || s[0] == '-') return false;
     *out = v;
-    return 0;
+    return true;
 }
 
 /* A numeric flag: the value must be a decimal in [lo, hi]. */
@@ -98,20 +99,20 @@ static void num_flag_set(srv_options *o, const char *name, uint64_t v)
     else if (strcmp(name, "drain-timeout-ms") == 0) o->drain_ms = (uint32_t)v;
 }
 
-/* Returns 0, or -1 after printing why. */
-static int parse_flag(srv_options *o, const char *name, const char *val, srv_extra_flag_fn extra,
+/* Returns SRV_RC_OK, or SRV_RC_SAID after printing why. */
+static srv_rc parse_flag(srv_options *o, const char *name, const char *val, srv_extra_flag_fn extra,
                       void *ud)
 {
     const num_flag *nf = num_flag_find(name);
     if (nf) {
         uint64_t v = 0;
-        if (parse_u64(val, nf->hi, &v) || v < nf->lo) {
+        if (!parse_u64(val, nf->hi, &v) || v < nf->lo) {
             fprintf(stderr, "%s: --%s must be between %llu and %llu (got '%s')\n", o->prog, name,
                     (unsigned long long)nf->lo, (unsigned long long)nf->hi, val);
-            return -1;
+            return SRV_RC_SAID;
         }
         num_flag_set(o, name, v);
-        return 0;
+        return SRV_RC_OK;
     }
     int bad = 0;
     if (strcmp(name, "host") == 0) {
@@ -120,7 +121,7 @@ static int parse_flag(srv_options *o, const char *name, const char *val, srv_ext
         if (rt_addr_parse(val, 0, &ss, &sl) != 0) {
             fprintf(stderr, "%s: --host must be an IPv4 or IPv6 address, localhost or '*' (got '%s')\n",
                     o->prog, val);
-            return -1;
+            return SRV_RC_SAID;
         }
         o->host = val;
     } else if (strcmp(name, "pin") == 0) o->pin = true;
@@ -134,20 +135,20 @@ static int parse_flag(srv_options *o, const char *name, const char *val, srv_ext
         int r = extra ? extra(name, val, ud) : 0;
         if (r == 0) {
             fprintf(stderr, "%s: unknown flag --%s (see %s --help)\n", o->prog, name, o->prog);
-            return -1;
+            return SRV_RC_SAID;
         }
-        if (r == SRV_FLAG_BAD_SAID) return -1;
+        if (r == SRV_FLAG_BAD_SAID) return SRV_RC_SAID;
         bad = r < 0;
     }
     if (bad) {
         fprintf(stderr, "%s: bad value for --%s: '%s' (see %s --help)\n", o->prog, name,
                 val ? val : "", o->prog);
-        return -1;
+        return SRV_RC_SAID;
     }
-    return 0;
+    return SRV_RC_OK;
 }
 
-int srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
+srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
                       srv_extra_flag_fn extra, void *ud)
 {
     const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
@@ -156,15 +157,15 @@ int srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
-            return 1;
+            return SRV_RC_EXIT;
         }
         if (strcmp(a, "--version") == 0) {
             printf("%s %s (%s)\n", o->prog, RT_VERSION, RT_VERSION_GIT);
-            return 1;
+            return SRV_RC_EXIT;
         }
         if (strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", o->prog, a, o->prog);
-            return -1;
+            return SRV_RC_SAID;
         }
         char name[64];
         const char *val = NULL;
@@ -180,18 +181,18 @@ int srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
                              strcmp(name, "log-level") == 0 || (extra && extra(name, NULL, ud) != 0);
                 if (!known) {
                     fprintf(stderr, "%s: unknown flag --%s (see %s --help)\n", o->prog, name, o->prog);
-                    return -1;
+                    return SRV_RC_SAID;
                 }
                 if (i + 1 >= argc) {
                     fprintf(stderr, "%s: --%s needs a value\n", o->prog, name);
-                    return -1;
+                    return SRV_RC_SAID;
                 }
                 val = argv[++i];
             }
         }
-        if (parse_flag(o, name, val, extra, ud) != 0) return -1;
+        if (parse_flag(o, name, val, extra, ud) != SRV_RC_OK) return SRV_RC_SAID;
     }
-    return 0;
+    return SRV_RC_OK;
 }
 
 /* ---- accept ---- */

@@ -77,17 +77,27 @@ typedef struct srv_hooks {
     void *ud;
 } srv_hooks;
 
+/* server/'s result for start-up steps that report their own failure (a bad flag, an unusable
+ * data directory): the reason is already printed, the program only picks its exit code. Kept
+ * apart from negative errno and from q_status (docs/architecture.md, "Errors"). */
+typedef enum srv_rc {
+    SRV_RC_OK = 0,
+    SRV_RC_EXIT = 1,     /* nothing failed, but the program is done (--help, --version) */
+    SRV_RC_SAID = -500,  /* failed; why was printed on stderr or logged */
+} srv_rc;
+
 /* Parses and validates the common flags, before anything starts. Unknown flags are an error
  * ("unknown flag --x") unless `extra` handles them: extra(name, value, ud) returns 1 when it
  * consumed a flag with a value, 0 when not its flag (called with value NULL first, to tell an
  * unknown flag from a missing value), SRV_FLAG_BAD on a bad value (the parser
  * prints "bad value"), or SRV_FLAG_BAD_SAID after printing its own message (with the range).
- * --help prints `usage`; --version prints "<prog> RT_VERSION (RT_VERSION_GIT)". Returns 0, 1
- * (help or version printed: exit 0) or -1 (error printed on stderr: exit 2). */
+ * --help prints `usage`; --version prints "<prog> RT_VERSION (RT_VERSION_GIT)". Returns SRV_RC_OK,
+ * SRV_RC_EXIT (help or version printed: exit 0) or SRV_RC_SAID (error printed on stderr:
+ * exit 2). */
 #define SRV_FLAG_BAD (-1)
 #define SRV_FLAG_BAD_SAID (-2)
 typedef int (*srv_extra_flag_fn)(const char *name, const char *value, void *ud);
-int srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
+srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
                       srv_extra_flag_fn extra, void *ud);
 void srv_options_defaults(srv_options *o);
 

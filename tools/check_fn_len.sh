@@ -4,8 +4,8 @@
 # A function's length is its body in lines, from the `{` to the `}`, both at column 0 as the
 # tree writes them (one-line functions `T f(void) { ... }` count 1 and are never long). Prints
 # each function over MAX_LINES (default 80) as `file:line: name N lines (max M)` and exits 1;
-# otherwise one line `fn-len: ok ...` and exits 0. make test runs it over client/ (server/ joins
-# when it has been split; docs/architecture.md "Hygiene").
+# otherwise one line `fn-len: ok ...` and exits 0. make test runs it over client/ and server/
+# (docs/architecture.md "Hygiene").
 set -u
 max=80
 if [ "${1:-}" = "-m" ]; then max=${2:?-m needs a number}; shift 2; fi

@@ -287,21 +287,45 @@ END_TEST
 
 #define CALLS_IN_FLIGHT 64
 
-typedef struct {
+#define CALL_SHARDS_MAX 3
+
+typedef struct call_shard_s {
     wk_mesh *m;
     int id, shards;
     uint64_t started, done, bad;
     _Atomic uint64_t *served; /* per shard: runs executed there */
     _Atomic int *finished;    /* shards that completed their quota */
     wk_call calls[CALLS_IN_FLIGHT];
+    /* Calls run here whose reply waits for the next loop iteration (as a job waits for a group
+     * commit): at most every shard's calls in flight. */
+    struct call_shard_s *all;
+    wk_call *deferred[CALL_SHARDS_MAX * CALLS_IN_FLIGHT];
+    int ndeferred;
+    uint64_t deferred_total;
 } call_shard;
 
-static int call_run(wk_call *c, int self)
+static void call_run(wk_call *c, int self)
 {
     call_shard *owner = c->ud;
     /* Relaxed: a per-shard counter read after join. */
     atomic_fetch_add_explicit(&owner->served[self], 1, memory_order_relaxed);
-    return (int)(c->arg * 3 % 1000) + self;
+    int result = (int)(c->arg * 3 % 1000) + self;
+    if (c->arg % 2 == 0) {
+        wk_call_reply(c, result);
+        return;
+    }
+    /* Finish later, from the target's own loop: the call is ours until wk_call_reply. */
+    call_shard *here = &owner->all[self];
+    c->result = result;
+    here->deferred[here->ndeferred++] = c;
+    here->deferred_total++;
+}
+
+static void call_reply_deferred(call_shard *cs)
+{
+    int n = cs->ndeferred;
+    cs->ndeferred = 0;
+    for (int i = 0; i < n; i++) wk_call_reply(cs->deferred[i], cs->deferred[i]->result);
 }
 
 static void call_start_next(call_shard *cs, wk_call *c);
@@ -328,6 +352,7 @@ static void *call_shard_main(void *p)
     bool announced = false;
     for (;;) {
         wk_mesh_poll(cs->m, cs->id, 0);
+        call_reply_deferred(cs);
         wk_mesh_flush(cs->m, cs->id);
         if (cs->done == CALLS_PER_SHARD && !announced) {
             /* Release: our counters are final before others see us finished (not needed for the
@@ -346,7 +371,7 @@ static void *call_shard_main(void *p)
 
 START_TEST(request_reply_under_load)
 {
-    enum { N = 3 };
+    enum { N = CALL_SHARDS_MAX };
     wk_mesh *m;
     ck_assert_int_eq(wk_mesh_create(&(wk_mesh_opts){.n_shards = N, .lane_cap = 16}, &m), 0);
     _Atomic uint64_t served[N];
@@ -360,6 +385,7 @@ START_TEST(request_reply_under_load)
         cs[i].shards = N;
         cs[i].served = served;
         cs[i].finished = &finished;
+        cs[i].all = cs;
     }
     for (int i = 0; i < N; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, call_shard_main, &cs[i]), 0);
     for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
@@ -367,6 +393,8 @@ START_TEST(request_reply_under_load)
     for (int i = 0; i < N; i++) {
         ck_assert_uint_eq(cs[i].bad, 0);
         ck_assert_uint_eq(cs[i].done, CALLS_PER_SHARD);
+        ck_assert_int_eq(cs[i].ndeferred, 0);
+        ck_assert_uint_gt(cs[i].deferred_total, 0); /* replies from after run returned came back */
         total_served += atomic_load(&served[i]);
     }
     ck_assert_uint_eq(total_served, (uint64_t)N * CALLS_PER_SHARD);
@@ -414,6 +442,49 @@ static void *idle_main(void *p)
 /* CPU an idle shard may use in the window: a spinning one would use ~IDLE_WINDOW_MS. */
 #define IDLE_CPU_MAX_MS 20
 
+/* ---- a call finished later, and a reply nobody asked for ---- */
+
+static wk_call *g_parked; /* the call shard 1 holds between run and its reply */
+static int g_done_result, g_done_on;
+
+static void park_run(wk_call *c, int self) { g_parked = c; }
+
+static void note_done(wk_call *c, int result)
+{
+    g_done_result = result;
+    g_done_on = c->caller;
+}
+
+START_TEST(call_replies_after_run_returned_and_push_runs_done_on_the_caller)
+{
+    wk_mesh *m;
+    ck_assert_int_eq(wk_mesh_create(&(wk_mesh_opts){.n_shards = 2}, &m), 0);
+    wk_call c = {.run = park_run, .done = note_done};
+    g_parked = NULL;
+    g_done_on = -1;
+    wk_call_start(m, 0, 1, &c);
+    wk_mesh_flush(m, 0);
+    ck_assert_uint_eq(wk_mesh_poll(m, 1, 0), 1);
+    ck_assert_ptr_eq(g_parked, &c); /* run returned without replying */
+    wk_mesh_flush(m, 1);
+    ck_assert_uint_eq(wk_mesh_poll(m, 0, 0), 0); /* so nothing came back yet */
+    wk_call_reply(g_parked, 42);                 /* later, from shard 1's own loop */
+    wk_mesh_flush(m, 1);
+    ck_assert_uint_eq(wk_mesh_poll(m, 0, 0), 1);
+    ck_assert_int_eq(g_done_result, 42);
+    ck_assert_int_eq(g_done_on, 0);
+    /* Shard 1 sends shard 0 a finished call it never started (a delivery). */
+    wk_call p = {.done = note_done};
+    wk_call_push(m, 1, 0, &p, 7);
+    wk_mesh_flush(m, 1);
+    ck_assert_uint_eq(wk_mesh_poll(m, 0, 0), 1);
+    ck_assert_int_eq(g_done_result, 7);
+    ck_assert_int_eq(p.caller, 0);
+    ck_assert_int_eq(p.target, 1);
+    wk_mesh_destroy(m);
+}
+END_TEST
+
 START_TEST(idle_shard_sleeps_until_a_message)
 {
     wk_mesh *m;
@@ -457,6 +528,7 @@ int main(void)
     tcase_add_test(tc, stress_all_to_all_3_shards_1_helper);
     tcase_add_test(tc, stress_all_to_all_tiny_lanes);
     tcase_add_test(tc, request_reply_under_load);
+    tcase_add_test(tc, call_replies_after_run_returned_and_push_runs_done_on_the_caller);
     tcase_add_test(tc, idle_shard_sleeps_until_a_message);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,0 +1,158 @@
+/* server/srv_job: a request crossing from its origin shard to a partition's owner and back.
+ * See srv_job.h. */
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/rt_alloc.h"
+#include "server/srv_queue_int.h"
+
+srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len)
+{
+    srv_job *j = rt_calloc(1, sizeof *j);
+    if (!j) return NULL;
+    if (req_len) {
+        j->req.bytes.ptr = rt_malloc(req_len);
+        if (!j->req.bytes.ptr) {
+            rt_free(j);
+            return NULL;
+        }
+        memcpy(j->req.bytes.ptr, req, req_len);
+        j->req.bytes.len = req_len;
+        j->req_kind = SRV_JOB_REQ_BYTES;
+    }
+    buf_init(&j->resp, (size_t)64 << 20);
+    j->call = call;
+    if (call) pw_grpc_call_ref(call);
+    j->origin = srv_q_self();
+    return j;
+}
+
+srv_job *srv_job_new_args(pw_grpc_call *call, srv_job_req_kind kind, size_t size)
+{
+    assert(kind != SRV_JOB_REQ_NONE && kind != SRV_JOB_REQ_BYTES && size > 0);
+    srv_job *j = srv_job_new(call, NULL, 0);
+    void *args = j ? rt_calloc(1, size) : NULL;
+    if (!args) {
+        if (j) srv_job_free(j);
+        return NULL;
+    }
+    j->req_kind = kind;
+    switch (kind) {
+    case SRV_JOB_REQ_ACKS: j->req.acks.items = args; break;
+    case SRV_JOB_REQ_LEASE: j->req.lease = args; break;
+    case SRV_JOB_REQ_NACK: j->req.nack = args; break;
+    case SRV_JOB_REQ_EXTEND: j->req.extend = args; break;
+    case SRV_JOB_REQ_NONE:
+    case SRV_JOB_REQ_BYTES: break; /* refused above */
+    }
+    return j;
+}
+
+static void *job_req_ptr(srv_job *j)
+{
+    switch (j->req_kind) {
+    case SRV_JOB_REQ_NONE: return NULL;
+    case SRV_JOB_REQ_BYTES: return j->req.bytes.ptr;
+    case SRV_JOB_REQ_ACKS: return j->req.acks.items;
+    case SRV_JOB_REQ_LEASE: return j->req.lease;
+    case SRV_JOB_REQ_NACK: return j->req.nack;
+    case SRV_JOB_REQ_EXTEND: return j->req.extend;
+    }
+    return NULL;
+}
+
+void srv_job_free(srv_job *j)
+{
+    if (j->call) pw_grpc_call_unref(j->call);
+    rt_free(job_req_ptr(j));
+    buf_deinit(&j->resp);
+    rt_free(j);
+}
+
+void srv_job_fail(srv_job *j, q_status st, const char *fmt, ...)
+{
+    j->status = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->msg, sizeof j->msg, fmt, ap);
+    va_end(ap);
+}
+
+static void on_origin(wk_call *c, int result)
+{
+    srv_job *j = (srv_job *)((char *)c - offsetof(srv_job, wc));
+    if (j->done) j->done(j);
+    else srv_job_answer(j);
+    srv_job_free(j);
+}
+
+static void on_owner(wk_call *c, int self)
+{
+    srv_job *j = (srv_job *)((char *)c - offsetof(srv_job, wc));
+    srv_part *sp = srv_q.shards[self].parts[j->part_no];
+    if (!sp) {
+        srv_job_fail(j, Q_UNAVAILABLE, "partition %u is not open", j->part_no);
+        srv_job_reply(j);
+        return;
+    }
+    j->run(j, sp);
+    /* A lease, a delayed enqueue, a nack, an extend or a redrive may bring the partition's next
+     * deadline forward: re-arm its timer. */
+    srv_part_schedule(sp, q_part_next_ms(sp->p));
+}
+
+void srv_job_dispatch(srv_job *j, uint32_t part_no, srv_job_run_fn run, srv_job_done_fn done)
+{
+    j->part_no = part_no;
+    j->run = run;
+    j->done = done;
+    j->owner = srv_q_owner(part_no);
+    j->wc.run = on_owner;
+    j->wc.done = on_origin;
+    wk_call_start(srv_q.mesh, j->origin, j->owner, &j->wc);
+}
+
+void srv_job_reply(srv_job *j)
+{
+    /* The status travels in the job (j->status, j->msg); the call's result is unused. */
+    if (j->wc.mesh) {
+        wk_call_reply(&j->wc, 0); /* dispatched: the reply leg */
+        return;
+    }
+    j->wc.done = on_origin; /* made on the owner (a delivery, a repoke) */
+    wk_call_push(srv_q.mesh, j->owner, j->origin, &j->wc, 0);
+}
+
+static void on_job_durable(q_log *log, void *ud, int status, uint64_t durable)
+{
+    srv_job *j = ud;
+    if (status < 0) srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
+    /* What the commit made visible is served by on_committed once every waiter it covered is
+     * answered and the next fsync is in flight — not here, between two waiters' replies. */
+    srv_job_reply(j);
+}
+
+void srv_job_reply_durable(srv_job *j, srv_part *sp)
+{
+    int r = q_log_commit_async(q_part_log(sp->p), &j->cw, on_job_durable, j);
+    if (r == 0) return; /* on_job_durable replies */
+    if (r < 0) srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-r));
+    srv_job_reply(j);
+}
+
+void srv_job_answer(srv_job *j)
+{
+    pw_grpc_call *c = j->call;
+    if (!c || pw_grpc_call_done(c)) return;
+    if (j->status == Q_OK) {
+        int r = pw_grpc_call_send(c, buf_begin(&j->resp), buf_size(&j->resp), 0);
+        if (r == -EMSGSIZE) pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "response larger than the message limit");
+        else pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+    } else {
+        pw_grpc_call_finish(c, (pw_grpc_status)j->status, j->msg);
+    }
+}

@@ -1,0 +1,112 @@
+/* server/srv_part: a partition on its owner shard — housekeeping (the tick timer, its
+ * commits, the --fsync never sync) and serving what became ready or durable to parked Lease
+ * calls and Work subscriptions. See srv_part.h. */
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/rt_clock.h"
+#include "server/srv_queue_int.h"
+
+static void on_tick_commit(q_log *log, void *ud, int status, uint64_t durable)
+{
+    srv_part *sp = ud;
+    sp->tick_commit_busy = false;
+}
+
+static void on_sync_done(q_log *log, void *ud, int status, uint64_t durable)
+{
+    srv_part *sp = ud;
+    sp->sync_busy = false;
+}
+
+/* Every completed commit, after all its waiters' callbacks (the producers' replies are queued
+ * first) and with the next fsync already started: serve what the commit made visible (tasks
+ * held by ready_when_durable), so the leasing overlaps that fsync. */
+static void on_committed(q_log *log, void *ud, uint64_t durable)
+{
+    srv_part_serve_durable(ud);
+}
+
+static void on_tick(ev_loop *loop, ev_timer *t)
+{
+    srv_part *sp = t->ud;
+    uint64_t next = UINT64_MAX;
+    q_part_tick(sp->p, srv_q_now_ms(), &next);
+    /* Records written by the tick (expiries, deaths) are nobody's ack: commit them without a
+     * waiter so a crash loses at most what a crash loses anyway. */
+    if (!sp->tick_commit_busy) {
+        int r = q_log_commit_async(q_part_log(sp->p), &sp->tick_cw, on_tick_commit, sp);
+        sp->tick_commit_busy = r == 0;
+    }
+    /* With --fsync never no commit ever runs, and rolled segments are only published (and so
+     * can only be retained or deleted) by a commit: once the log has rolled, commit it at most
+     * once a second so disk use keeps following live tasks. Through the loop: a synchronous
+     * fdatasync of a second's appends stalled the shard for tens of milliseconds. */
+    uint64_t now_ms = srv_q_now_ms();
+    if (srv_q.log.policy == Q_COMMIT_NEVER && !sp->sync_busy &&
+        now_ms - sp->last_sync_ms >= Q_RETAIN_EVERY_MS_DEFAULT) {
+        q_log_stats ls;
+        q_log_get_stats(q_part_log(sp->p), &ls);
+        if (ls.segments > 1)
+            sp->sync_busy = q_log_sync_async(q_part_log(sp->p), &sp->sync_cw, on_sync_done, sp) == 0;
+        sp->last_sync_ms = now_ms;
+    }
+    srv_part_serve_ready(sp);
+    /* Serving parked leases and Work streams may have set lease deadlines before `next`. */
+    uint64_t soon = q_part_next_ms(sp->p);
+    srv_part_schedule(sp, soon < next ? soon : next);
+}
+
+void srv_part_attach(srv_part *sp, ev_loop *loop)
+{
+    q_log_attach(q_part_log(sp->p), loop);
+    q_log_on_committed(q_part_log(sp->p), on_committed, sp);
+    ev_timer_init(&sp->tick, on_tick, sp);
+}
+
+void srv_part_schedule(srv_part *sp, uint64_t next_ms)
+{
+    srv_qshard *qs = &srv_q.shards[sp->shard];
+    if (next_ms == UINT64_MAX) {
+        /* Still tick now and then: retention and compaction run from the tick. */
+        next_ms = srv_q_now_ms() + Q_RETAIN_EVERY_MS_DEFAULT;
+    }
+    if (ev_timer_armed(&sp->tick) && sp->tick_at_ms <= next_ms) return;
+    uint64_t now_ms = srv_q_now_ms();
+    uint64_t delta_ms = next_ms > now_ms ? next_ms - now_ms : 0;
+    sp->tick_at_ms = next_ms;
+    ev_timer_start(qs->loop, &sp->tick, ev_loop_now(qs->loop) + delta_ms * RT_NS_PER_MS);
+}
+
+static void on_ready(void *ud, q_part *p, const char *name, uint32_t name_len, uint64_t ready)
+{
+    srv_part *sp = ud;
+    srv_waitq *wq = srv_part_waitq(sp, name, name_len, false);
+    if (!wq) return;
+    srv_qshard *qs = &srv_q.shards[sp->shard];
+    /* Parked Lease calls first (FIFO): each retries its lease; one that still gets nothing
+     * (another took the tasks) stays parked. Cancelled ones are answered and dropped. */
+    srv_job *j = wq->head;
+    wq->head = wq->tail = NULL; /* detach: jobs that re-park join a fresh list */
+    while (j) {
+        srv_job *next = j->wait_next;
+        j->wait_next = j->wait_prev = NULL;
+        j->waitq = NULL;
+        ev_timer_stop(qs->loop, &j->timer);
+        if (atomic_load_explicit(&j->cancelled, memory_order_relaxed)) srv_job_reply(j);
+        else j->run(j, sp); /* re-parks itself if it got nothing */
+        j = next;
+    }
+    if (wq->subs) srv_sub_serve(sp, wq);
+    srv_part_waitq_gc(sp, wq);
+}
+
+void srv_part_serve_ready(srv_part *sp) { q_part_drain_ready(sp->p, on_ready, sp); }
+
+void srv_part_serve_durable(srv_part *sp)
+{
+    uint64_t durable = q_log_durable(q_part_log(sp->p));
+    if (durable == sp->served_durable) return; /* nothing new became visible */
+    sp->served_durable = durable;
+    srv_part_serve_ready(sp);
+}

@@ -1,0 +1,76 @@
+/* server/srv_part: the process-wide queue layout (srv_q: partitions, shards, mesh), partition
+ * ownership, and a partition as its owner shard holds it (housekeeping timer, commits, parked
+ * waiters). A srv_part and everything it points to belong to its owner shard's thread. */
+#ifndef SRV_PART_H
+#define SRV_PART_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/ev_reactor.h"
+#include "queue/q_log.h"
+#include "queue/q_part.h"
+#include "worker/wk_mesh.h"
+#include "worker/wk_mesh_loop.h"
+
+struct srv_waitq;
+
+typedef struct srv_part {
+    q_part *p;
+    uint32_t no;
+    int shard;
+    ev_timer tick;
+    uint64_t tick_at_ms;
+    q_commit_waiter tick_cw;
+    bool tick_commit_busy;
+    uint64_t last_sync_ms; /* --fsync never: last housekeeping commit */
+    q_commit_waiter sync_cw; /* that commit (q_log_sync_async), while sync_busy */
+    bool sync_busy;
+    uint64_t served_durable; /* the log's durable end at the last srv_part_serve_durable */
+    struct srv_waitq *waits;
+} srv_part;
+
+/* Shard-local queue state. */
+typedef struct srv_qshard {
+    int id;
+    ev_loop *loop;
+    wk_mesh_loop ml;
+    srv_part **parts; /* owned partitions (others NULL), indexed by partition number */
+    uint32_t nowned;
+} srv_qshard;
+
+/* Process-wide, read-only after setup. */
+typedef struct srv_qglobal {
+    char data_dir[4096];
+    uint32_t nparts;
+    int nshards;
+    q_log_opts log;
+    wk_mesh *mesh;
+    srv_qshard *shards;
+    size_t max_msg_bytes; /* largest gRPC message we send: bounds a Lease response */
+} srv_qglobal;
+
+extern srv_qglobal srv_q;
+
+/* Shard id of the calling thread (must be a shard thread). */
+int srv_q_self(void);
+/* Owner shard of a partition. */
+static inline int srv_q_owner(uint32_t part_no) { return (int)(part_no % (uint32_t)srv_q.nshards); }
+/* The partition `part_no` as seen by its owner (call on the owner only). */
+srv_part *srv_q_part(uint32_t part_no);
+uint64_t srv_q_now_ms(void);
+
+/* Owner side: attaches the opened partition's log to `loop` (borrowed for the partition's life)
+ * and sets up its housekeeping timer and committed callback. Cannot fail. */
+void srv_part_attach(srv_part *sp, ev_loop *loop);
+/* Owner side: after anything that may have made tasks ready (enqueue, nack, tick, redrive,
+ * resume), serves parked long-polls and Work subscriptions. */
+void srv_part_serve_ready(srv_part *sp);
+/* Owner side, from the log's committed callback (after the commit's waiters): serves what the
+ * durable end's move made visible (ready_when_durable), once per move however many waiters the
+ * commit covered. */
+void srv_part_serve_durable(srv_part *sp);
+/* Owner side: (re)arms the partition's housekeeping timer from q_part_tick's next time. */
+void srv_part_schedule(srv_part *sp, uint64_t next_ms);
+
+#endif

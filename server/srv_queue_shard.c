@@ -1,0 +1,130 @@
+/* server/srv_queue_shard: the process-wide queue layout (srv_q), partition ownership, and each
+ * shard's set-up (open its partitions, join the mesh), drain and teardown. See srv_queue.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/rt_alloc.h"
+#include "core/rt_clock.h"
+#include "core/rt_log.h"
+#include "server/srv_queue_int.h"
+#include "server/srv_queue_rpc.h"
+
+srv_qglobal srv_q;
+
+uint64_t srv_q_now_ms(void) { return rt_wall_ns() / RT_NS_PER_MS; }
+
+int srv_q_self(void)
+{
+    srv_shard *sh = srv_shard_self();
+    return sh ? srv_shard_id(sh) : 0;
+}
+
+srv_part *srv_q_part(uint32_t part_no) { return srv_q.shards[srv_q_self()].parts[part_no]; }
+
+void srv_queue_shard_init(srv_shard *sh, void *ud)
+{
+    int id = srv_shard_id(sh);
+    srv_qshard *qs = &srv_q.shards[id];
+    qs->id = id;
+    qs->loop = srv_shard_loop(sh);
+    qs->parts = rt_calloc(srv_q.nparts, sizeof *qs->parts);
+    if (!qs->parts || wk_mesh_loop_init(&qs->ml, srv_q.mesh, id, qs->loop) != 0) {
+        log_error("queue shard init failed", "shard=%d", id);
+        srv_runtime_fail(srv_shard_runtime(sh));
+        return;
+    }
+    uint64_t t0 = rt_now_ns();
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        if (srv_q_owner(k) != id) continue;
+        if (srv_runtime_failed(srv_shard_runtime(sh))) return; /* another shard failed: stop */
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/p%03u", srv_q.data_dir, k);
+        q_part_opts po;
+        q_part_opts_default(&po);
+        po.log = srv_q.log;
+        /* Durable before visible (docs/semantics.md): under --fsync always a task is handed to
+         * a worker only once its Enqueue is durable; the commit's completion (srv_part's on_committed,
+         * after the waiters' replies) serves what the commit made visible, so the gate adds
+         * no fsync. Under interval/never a task is visible once in the page cache. */
+        po.ready_when_durable = srv_q.log.policy == Q_COMMIT_ALWAYS;
+        q_log_err le;
+        memset(&le, 0, sizeof le);
+        srv_part *sp = rt_calloc(1, sizeof *sp);
+        int r = sp ? q_part_open(dir, k, &po, srv_q_now_ms(), &sp->p, &le) : -ENOMEM;
+        if (r < 0) {
+            log_error("cannot open partition", "dir=%s err=%d reason=\"%s\" file=%s pos=%llu offset=%llu%s%s%s",
+                      dir, r, le.why ? le.why : strerror(-r), le.file, (unsigned long long)le.pos,
+                      (unsigned long long)le.offset, r == -EBADMSG ? " salvage=\"ringq-log salvage " : "",
+                      r == -EBADMSG ? dir : "", r == -EBADMSG ? "\"" : "");
+            rt_free(sp);
+            srv_runtime_fail(srv_shard_runtime(sh));
+            return;
+        }
+        if (le.why)
+            log_warn("partition tail cut at recovery", "dir=%s file=%s pos=%llu offset=%llu bytes=%llu kept=%s why=\"%s\"",
+                     dir, le.file, (unsigned long long)le.pos, (unsigned long long)le.offset,
+                     (unsigned long long)le.bytes, le.kept[0] ? le.kept : "-", le.why);
+        sp->no = k;
+        sp->shard = id;
+        srv_part_attach(sp, qs->loop);
+        qs->parts[k] = sp;
+        qs->nowned++;
+        srv_part_schedule(sp, srv_q_now_ms());
+    }
+    log_info("partitions open", "owned=%u total=%u ms=%llu", qs->nowned, srv_q.nparts,
+             (unsigned long long)((rt_now_ns() - t0) / RT_NS_PER_MS));
+}
+
+void srv_queue_shard_fini(srv_shard *sh, void *ud)
+{
+    srv_qshard *qs = &srv_q.shards[srv_shard_id(sh)];
+    if (!qs->parts) return;
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        srv_part *sp = qs->parts[k];
+        if (!sp) continue;
+        ev_timer_stop(qs->loop, &sp->tick);
+        while (sp->waits) {
+            srv_waitq *wq = sp->waits;
+            sp->waits = wq->next;
+            while (wq->subs) {
+                struct srv_sub *s = wq->subs;
+                wq->subs = s->next;
+                rt_free(s);
+            }
+            rt_free(wq);
+        }
+        /* Let in-flight fsyncs finish, then make everything durable before closing, the synced
+         * watermark included (a later open refuses damage to anything acknowledged). */
+        q_log *log = q_part_log(sp->p);
+        int r = -EBUSY;
+        for (int i = 0; i < 1000 && (r = q_log_commit_final(log)) == -EBUSY; i++) ev_loop_run_once(qs->loop, true);
+        if (r < 0) log_warn("final log sync failed", "partition=%u err=%d", sp->no, r);
+        for (int i = 0; i < 1000 && q_part_close(sp->p) == -EBUSY; i++) ev_loop_run_once(qs->loop, true);
+        qs->parts[k] = NULL;
+        rt_free(sp);
+    }
+}
+
+void srv_queue_on_drain(srv_shard *sh, void *ud)
+{
+    /* Long-polls answer now (with what they have: nothing) so they do not hold the drain, and
+     * Work streams end. */
+    srv_work_drain_shard();
+    srv_qshard *qs = &srv_q.shards[srv_shard_id(sh)];
+    if (!qs->parts) return;
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        srv_part *sp = qs->parts[k];
+        if (!sp) continue;
+        for (srv_waitq *wq = sp->waits; wq; wq = wq->next) {
+            while (wq->head) {
+                srv_job *j = wq->head;
+                ev_timer_stop(qs->loop, &j->timer);
+                wq->head = j->wait_next;
+                if (!wq->head) wq->tail = NULL;
+                j->waitq = NULL;
+                srv_job_reply(j);
+            }
+        }
+    }
+}
