@@ -68,18 +68,16 @@ int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char
      * prefix goes first and the message is encoded once, in place behind it: the batch is the
      * stream's bytes as they go out, handed to the socket by reference (srv_queue_work.c). */
     pwm_ringq_v1_WorkResponse wr = {.kind_case = pwm_ringq_v1_WorkResponse_FIELD_task, .task = &m};
-    size_t size = pw_msg_size(&pwm_ringq_v1_WorkResponse_desc, &wr);
-    if (size > UINT32_MAX) return -EMSGSIZE;
-    size_t mark = buf_size(out);
-    uint8_t *pfx;
-    int r = buf_reserve(out, PW_GRPC_MSG_PREFIX_BYTES, &pfx);
-    if (r == 0) {
-        pw_grpc_msg_put_prefix(pfx, false, (uint32_t)size);
-        buf_commit(out, PW_GRPC_MSG_PREFIX_BYTES);
-        r = pw_msg_encode(&pwm_ringq_v1_WorkResponse_desc, &wr, out);
+    size_t mark = buf_size(out), body = 0;
+    int r = pw_msg_encode_headed(&pwm_ringq_v1_WorkResponse_desc, &wr, PW_GRPC_MSG_PREFIX_BYTES, out,
+                                 &body);
+    if (r < 0) return r; /* all or nothing */
+    if (body > UINT32_MAX) {
+        buf_truncate(out, mark);
+        return -EMSGSIZE;
     }
-    if (r < 0) buf_truncate(out, mark); /* nothing half-written stays behind */
-    return r;
+    pw_grpc_msg_put_prefix((uint8_t *)buf_begin(out) + mark, false, (uint32_t)body);
+    return 0;
 }
 
 void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cfg,
