@@ -236,6 +236,7 @@ static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
         rc = compact_rec(p, &rec, now_ms, &moved);
         if (rc) break;
     }
+    if (rc == 0) rc = q_ledger_compact(p, to, &moved); /* ledgers counted from [from, to) */
     p->compactions++;
     p->records_compacted += moved;
     log_info("compacted oldest segment", "partition=%u from=%" PRIu64 " to=%" PRIu64
