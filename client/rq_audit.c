@@ -51,15 +51,15 @@ int rq_audit_queues(rq_client *c, const char *queue, rq_audit *out, rq_status *s
     pwm_ringq_v1_AuditResponse r;
     pw_msg_arena a;
     int rc = rq_msg_encode(&req, &pwm_ringq_v1_AuditRequest_desc, &m) == 0
-                 ? 0 : rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
+                 ? 0
+                 : rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
     if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Admin_Audit_PATH, &req, &resp, st);
     if (rc == 0) {
         int d = rq_msg_decode(&pwm_ringq_v1_AuditResponse_desc, &r, buf_begin(&resp),
                               buf_size(&resp), &a);
         if (d < 0) {
             rc = rq_set_status(st, d == -ENOMEM ? PW_GRPC_RESOURCE_EXHAUSTED : PW_GRPC_INTERNAL,
-                               "malformed AuditResponse from the server: %s",
-                               pw_msg_strerror(d));
+                               "malformed AuditResponse from the server: %s", pw_msg_strerror(d));
         } else {
             rc = audit_from(&r, out, st);
             pw_msg_arena_deinit(&a);

@@ -13,11 +13,11 @@
 
 /* Exit codes (docs/cli.md). */
 enum {
-    CLI_EX_OK = 0,       /* done */
-    CLI_EX_SERVER = 1,   /* the server failed the request (INTERNAL, UNAVAILABLE, ...) */
-    CLI_EX_USAGE = 2,    /* bad command line or input */
-    CLI_EX_REJECTED = 3, /* the server rejected the request as invalid (INVALID_ARGUMENT, ...) */
-    CLI_EX_CONNECT = 4,  /* could not connect */
+    CLI_EX_OK = 0,         /* done */
+    CLI_EX_SERVER = 1,     /* the server failed the request (INTERNAL, UNAVAILABLE, ...) */
+    CLI_EX_USAGE = 2,      /* bad command line or input */
+    CLI_EX_REJECTED = 3,   /* the server rejected the request as invalid (INVALID_ARGUMENT, ...) */
+    CLI_EX_CONNECT = 4,    /* could not connect */
     CLI_EX_UNBALANCED = 5, /* audit: a queue's ledger does not balance */
 };
 

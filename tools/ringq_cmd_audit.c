@@ -18,8 +18,8 @@ static void print_ledger(const rq_ledger *l)
     printf("  tasks:        enqueued %" PRIu64 " + redriven %" PRIu64 " = acked %" PRIu64
            " + dead %" PRIu64 " + deleted %" PRIu64 " + purged %" PRIu64 " + ready %" PRIu64
            " + delayed %" PRIu64 " + leased %" PRIu64 "   (%" PRIu64 " %s %" PRIu64 ")\n",
-           l->enqueued, l->redriven, l->acked, l->dead, l->deleted, l->purged, l->ready,
-           l->delayed, l->leased, in, l->tasks_balanced ? "=" : "!=", out);
+           l->enqueued, l->redriven, l->acked, l->dead, l->deleted, l->purged, l->ready, l->delayed,
+           l->leased, in, l->tasks_balanced ? "=" : "!=", out);
     printf("  dead letters: dead %" PRIu64 " = redriven %" PRIu64 " + dead_dropped %" PRIu64
            " + dead_held %" PRIu64 "   (%" PRIu64 " %s %" PRIu64 ")\n",
            l->dead, l->redriven, l->dead_dropped, l->dead_held, l->dead,
@@ -31,9 +31,9 @@ static void json_ledger(const rq_ledger *l)
     printf("{\"name\":");
     fmt_json_cstr(l->name);
     printf(",\"partition\":%" PRIu32 ",\"enqueued\":%" PRIu64 ",\"redriven\":%" PRIu64
-           ",\"acked\":%" PRIu64 ",\"dead\":%" PRIu64 ",\"deleted\":%" PRIu64
-           ",\"purged\":%" PRIu64 ",\"dead_dropped\":%" PRIu64 ",\"ready\":%" PRIu64
-           ",\"delayed\":%" PRIu64 ",\"leased\":%" PRIu64 ",\"dead_held\":%" PRIu64
+           ",\"acked\":%" PRIu64 ",\"dead\":%" PRIu64 ",\"deleted\":%" PRIu64 ",\"purged\":%" PRIu64
+           ",\"dead_dropped\":%" PRIu64 ",\"ready\":%" PRIu64 ",\"delayed\":%" PRIu64
+           ",\"leased\":%" PRIu64 ",\"dead_held\":%" PRIu64
            ",\"tasks_balanced\":%s,\"dead_balanced\":%s,\"balanced\":%s}",
            l->partition, l->enqueued, l->redriven, l->acked, l->dead, l->deleted, l->purged,
            l->dead_dropped, l->ready, l->delayed, l->leased, l->dead_held,
@@ -59,8 +59,8 @@ int cmd_audit(cli_args *a)
         printf("]}\n");
     } else {
         for (size_t i = 0; i < au.n; i++) print_ledger(&au.queues[i]);
-        printf("%" PRIu64 " queue%s audited, %" PRIu64 " do%s not balance%s\n",
-               au.queues_audited, au.queues_audited == 1 ? "" : "s", au.queues_unbalanced,
+        printf("%" PRIu64 " queue%s audited, %" PRIu64 " do%s not balance%s\n", au.queues_audited,
+               au.queues_audited == 1 ? "" : "s", au.queues_unbalanced,
                au.queues_unbalanced == 1 ? "es" : "", au.truncated ? " (list cut short)" : "");
     }
     int rc = au.balanced ? CLI_EX_OK : CLI_EX_UNBALANCED;
