@@ -53,6 +53,8 @@ typedef struct q_queue {
     uint64_t led_rec; /* pinned: the record replay must start from to rebuild `led` — its
                        * latest LEDGER record, else its first counted record; Q_OFF_NONE while
                        * nothing was counted */
+    bool led_copied;  /* compaction copied a task of this queue and has not yet written the
+                       * LEDGER record that must follow the copy (q_ledger_compact) */
     uint64_t win_start_ms, win_enq0, win_ack0;
     double enq_rate, ack_rate;
 } q_queue;
@@ -88,6 +90,9 @@ struct q_part {
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
     uint64_t leased_undurable; /* q_part_stats.leased_undurable */
     uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
+    uint64_t ledger_hold;       /* lowest original offset of a task copied by compaction
+                                 * whose queue's LEDGER record is not written yet; UINT64_MAX
+                                 * when none: retention keeps everything from here on */
 };
 
 /* ---- q_part_util.c ---- */
@@ -197,9 +202,18 @@ void q_ledger_died(q_part *p, q_queue *q, bool kept, uint64_t off);
 int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t off);
 /* Forgets a queue's ledger (QDELETE): unpins its record, zeroes the counters. */
 void q_ledger_drop(q_part *p, q_queue *q);
-/* Compaction: every queue whose ledger record is below `below` gets a LEDGER record with its
- * counters now at the head (pinned instead). 0 or the log's negative errno. */
+/* Compaction: every queue whose ledger record is below `below`, or a task of which was copied
+ * (led_copied), gets a LEDGER record with its counters now at the head (pinned instead); once
+ * all are written, ledger_hold is lifted. 0 or the log's negative errno (led_copied and the
+ * hold stay where none was written). */
 int q_ledger_compact(q_part *p, uint64_t below, uint64_t *moved);
+/* What retention may delete below: `low` (the pins' low water), held back to the oldest
+ * original of a copy still waiting for its queue's LEDGER record (a compaction failed before
+ * writing it): the records counted for that task since its original are from there on. */
+static inline uint64_t q_ledger_low(const q_part *p, uint64_t low)
+{
+    return low < p->ledger_hold ? low : p->ledger_hold;
+}
 /* After replay: checks every queue (q_part_audit_all without a callback). */
 void q_ledger_check_open(q_part *p);
 

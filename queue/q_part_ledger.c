@@ -8,7 +8,12 @@
  * so the records after it count on top and the ones before it (some may be gone) do not
  * matter. The queue's led_rec pins the oldest record the counters still need; compaction moves
  * it to a fresh LEDGER record at the head, so retention never deletes a record that counted
- * and is not covered by a LEDGER record after it. */
+ * and is not covered by a LEDGER record after it.
+ *
+ * A compacted task copy needs a LEDGER record after it too: records that counted for the task
+ * between its original ENQUEUE and the copy (DEAD, REDRIVE) are replayed before the copy once
+ * the original is gone, when there is no task to count them for; they may also be newer than
+ * the queue's last LEDGER record. A LEDGER record after the copy makes them not matter. */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -69,18 +74,23 @@ int q_ledger_compact(q_part *p, uint64_t below, uint64_t *moved)
     if (q_pins_reserve(&p->pins, next, next + p->nqueues)) return -ENOMEM;
     for (uint32_t i = 0; i < p->nqueues; i++) {
         q_queue *q = p->queues[i];
-        if (q->deleted || q->led_rec == Q_OFF_NONE || q->led_rec >= below) continue;
+        if (q->deleted) q->led_copied = false; /* its copies went with it */
+        if (q->deleted || ((q->led_rec == Q_OFF_NONE || q->led_rec >= below) && !q->led_copied))
+            continue;
         q_prec r = {.type = Q_RT_LEDGER, .name = q->name, .name_len = q->name_len,
                     .led = q->led};
         int64_t off = q_part_append(p, &r);
         if (off < 0) return (int)off; /* the old record stays pinned: nothing is lost */
-        q_pins_del(&p->pins, q->led_rec);
+        if (q->led_rec != Q_OFF_NONE) q_pins_del(&p->pins, q->led_rec);
         q->led_rec = (uint64_t)off;
         q_pins_add(&p->pins, (uint64_t)off);
+        q->led_copied = false;
         (*moved)++;
     }
+    p->ledger_hold = UINT64_MAX;
     return 0;
 }
+
 
 /* Fills the audit of q and says (logs, counts) when it does not balance. */
 static void audit_queue(q_part *p, const q_queue *q, q_audit *a)

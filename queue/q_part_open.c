@@ -244,6 +244,7 @@ int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint
         return rc;
     }
     p->no = part_no;
+    p->ledger_hold = UINT64_MAX; /* nothing held back (q_ledger_low) */
     p->rng = p->opts.seed ? p->opts.seed : (rt_wall_ns() | 1);
     if ((rc = q_task_tab_init(&p->tt)) || (rc = q_dedup_init(&p->dd, p->opts.dedup_keys_max)) ||
         (rc = q_pins_init(&p->pins, p->opts.pin_bucket_shift)) ||

@@ -264,6 +264,40 @@ START_TEST(compaction_and_retention_keep_the_counters)
 }
 END_TEST
 
+/* A task whose original ENQUEUE is older than its queue's LEDGER record dies after that
+ * record; then compaction copies it. Replay meets its DEAD record before the copy (no task to
+ * count it for): the copy must be followed by a fresh LEDGER record, or the death is lost. */
+START_TEST(a_death_between_the_ledger_and_the_copy_is_kept)
+{
+    tp t;
+    tp_open(&t, SMALL);
+    uint64_t a = enq_body(&t, "q", 0, T0); /* segment 0 */
+    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    uint64_t x = enq_body(&t, "q", 1, T0); /* a later segment */
+    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    ack_all_but(&t, "f", NULL, 0, T0);
+    uint64_t now = T0 + 1000;
+    tp_tick(&t, now); /* compacts segment 0 only: a moves, q's ledger goes to a LEDGER record */
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), a);
+    ck_assert_uint_le(q_log_oldest(q_part_log(t.p)), x); /* x's original is still there */
+    q_leased l[2];
+    ck_assert_uint_eq(tp_lease(&t, "q", 2, 1000000, now, l), 2);
+    ck_assert_uint_eq(l[1].id, x);
+    nack(&t, x, &(q_nack){.dead_letter = true}, now); /* a DEAD record after the LEDGER one */
+    ck_assert_int_eq(tp_ack(&t, a, now), Q_OK);
+    want w = {.enq = 2, .acked = 1, .dead = 1, .held = 1};
+    check(&t, "q", w, "before");
+    now = compact_until_small(&t, now); /* x's original segment goes: x is copied */
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), x);
+    check(&t, "q", w, "after compaction");
+    tp_close(&t);
+    tp_reopen(&t, now);
+    check(&t, "q", w, "reopened");
+    mismatches(&t, 0);
+    tp_done(&t);
+}
+END_TEST
+
 /* Appends a LEDGER record for `q` with these counters straight to the log. */
 static void put_ledger(q_log *log, const char *q, const q_ledger *led)
 {
@@ -352,6 +386,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, every_action_moves_its_term_and_balances);
     tcase_add_test(tc, compaction_and_retention_keep_the_counters);
+    tcase_add_test(tc, a_death_between_the_ledger_and_the_copy_is_kept);
     tcase_add_test(tc, a_mismatch_is_logged_counted_and_left_alone);
     tcase_add_test(tc, audit_errors_and_record_round_trip);
     suite_add_tcase(s, tc);
