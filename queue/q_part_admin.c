@@ -195,7 +195,7 @@ q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now
     q_prec r = {.type = Q_RT_PURGE, .name = q->name, .name_len = q->name_len};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return q_fail_log(err, (int)off, "purge");
-    uint64_t k = q_part_purge_tasks(p, q, (uint64_t)off);
+    uint64_t k = q_part_purge_tasks(p, q);
     *purged = k;
     *commit_to = q_log_next(p->log);
     return q_ok(err);
@@ -387,7 +387,7 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
         q->led.redriven++;
         k++;
     }
-    if (k) q_ledger_touch(p, q, (uint64_t)off);
+    if (k) q_ledger_touch(q);
     *redriven = k;
     *commit_to = q_log_next(p->log);
     return q_ok(err);
@@ -404,7 +404,7 @@ q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit
     int64_t off = q_part_append(p, &r);
     if (off < 0) return q_fail_log(err, (int)off, "delete");
     const q_task *t = q_task_at(&p->tt, slot);
-    q_ledger_removed(p, q_queue_of(p, t), (q_task_state)t->state, false, (uint64_t)off);
+    q_ledger_removed(q_queue_of(p, t), (q_task_state)t->state, false);
     q_task_remove(p, slot);
     *commit_to = q_log_next(p->log);
     return q_ok(err);

@@ -50,11 +50,9 @@ typedef struct q_queue {
     uint64_t enqueued_total, acked_total, nacked_total, expired_total, dead_total,
         duplicates_total;
     q_ledger led;     /* the conservation ledger (q_part.h): kept in the log */
-    uint64_t led_rec; /* pinned: the record replay must start from to rebuild `led` — its
-                       * latest LEDGER record, else its first counted record; Q_OFF_NONE while
-                       * nothing was counted */
-    bool led_copied;  /* compaction copied a task of this queue and has not yet written the
-                       * LEDGER record that must follow the copy (q_ledger_compact) */
+    uint64_t led_rec; /* its latest LEDGER record (pinned), Q_OFF_NONE if none yet */
+    bool led_dirty;   /* counted since that record: retention writes a new one before it
+                       * deletes anything (q_ledger_flush) */
     uint64_t win_start_ms, win_enq0, win_ack0;
     double enq_rate, ack_rate;
 } q_queue;
@@ -90,9 +88,6 @@ struct q_part {
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
     uint64_t leased_undurable; /* q_part_stats.leased_undurable */
     uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
-    uint64_t ledger_hold;       /* lowest original offset of a task copied by compaction
-                                 * whose queue's LEDGER record is not written yet; UINT64_MAX
-                                 * when none: retention keeps everything from here on */
 };
 
 /* ---- q_part_util.c ---- */
@@ -132,9 +127,9 @@ void q_task_remove(q_part *p, uint32_t slot);
  * its idempotency keys (expired now, their records unpinned) and marks it deleted. The slot
  * and index stay with the name, so ids of keys still in the dedup ring keep meaning it. */
 uint64_t q_queue_drop(q_part *p, q_queue *q);
-/* Purge (PURGE at `off`, written or replayed): removes every task of q, counting each in the
+/* Purge (a PURGE record written or replayed): removes every task of q, counting each in the
  * ledger by its state. Returns how many. */
-uint64_t q_part_purge_tasks(q_part *p, q_queue *q, uint64_t off);
+uint64_t q_part_purge_tasks(q_part *p, q_queue *q);
 /* Whether q_part_lease would hand out a task of q now: some priority level's first ready task
  * is durable (or opts.ready_when_durable is off and any task is ready). */
 bool q_queue_leasable(const q_part *p, const q_queue *q);
@@ -191,29 +186,23 @@ q_status q_task_fill_info(q_part *p, uint32_t slot, q_task_info *out, q_err *err
 /* ---- the conservation ledger (q_part_ledger.c) ----
  * The counters change where the records that count are written (q_part_ops.c, q_part_admin.c,
  * q_part_tick.c) and where replay applies them (q_part_open.c), through these helpers, so both
- * count the same. `off` is the offset of the record that counts (pinned if the queue's ledger
- * had none: its counters come from there on). */
-void q_ledger_touch(q_part *p, q_queue *q, uint64_t off);
+ * count the same; each marks the queue dirty (counted since its LEDGER record). */
+static inline void q_ledger_touch(q_queue *q) { q->led_dirty = true; }
 /* A task of state `from` removed by DeleteTask (purge false) or Purge (true). */
-void q_ledger_removed(q_part *p, q_queue *q, q_task_state from, bool purge, uint64_t off);
+void q_ledger_removed(q_queue *q, q_task_state from, bool purge);
 /* A task died; `kept`: it stays as a dead letter (false: dropped at once, dead_letter off). */
-void q_ledger_died(q_part *p, q_queue *q, bool kept, uint64_t off);
-/* Replay of a LEDGER record: the counters as written; pins it. 0 or -ENOMEM. */
+void q_ledger_died(q_queue *q, bool kept);
+/* Replay of a LEDGER record: the counters as written, not dirty; pins it. 0 or -ENOMEM. */
 int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t off);
 /* Forgets a queue's ledger (QDELETE): unpins its record, zeroes the counters. */
 void q_ledger_drop(q_part *p, q_queue *q);
-/* Compaction: every queue whose ledger record is below `below`, or a task of which was copied
- * (led_copied), gets a LEDGER record with its counters now at the head (pinned instead); once
- * all are written, ledger_hold is lifted. 0 or the log's negative errno (led_copied and the
- * hold stay where none was written). */
-int q_ledger_compact(q_part *p, uint64_t below, uint64_t *moved);
-/* What retention may delete below: `low` (the pins' low water), held back to the oldest
- * original of a copy still waiting for its queue's LEDGER record (a compaction failed before
- * writing it): the records counted for that task since its original are from there on. */
-static inline uint64_t q_ledger_low(const q_part *p, uint64_t low)
-{
-    return low < p->ledger_hold ? low : p->ledger_hold;
-}
+/* Writes a LEDGER record (counters now, at the head, pinned instead of the old one) for every
+ * queue that is dirty or whose LEDGER record is below `below` (compaction moves it out of the
+ * segment; 0: dirty ones only). *moved (may be NULL) counts them. 0 or the log's negative
+ * errno (the queues not written stay as they were). Retention calls it before deleting
+ * anything: a record that counted after a queue's LEDGER record may name a task whose ENQUEUE
+ * is in the segments deleted, and replay could not count it then. */
+int q_ledger_flush(q_part *p, uint64_t below, uint64_t *moved);
 /* After replay: checks every queue (q_part_audit_all without a callback). */
 void q_ledger_check_open(q_part *p);
 

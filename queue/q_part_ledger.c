@@ -1,19 +1,22 @@
-/* queue/q_part_ledger: the conservation ledger (q_part.h) — the counters, their pin, the LEDGER
- * record that carries them across compaction, and the audit.
+/* queue/q_part_ledger: the conservation ledger (q_part.h) — the counters, the LEDGER record
+ * that carries them across compaction and retention, and the audit.
  *
  * Where the counters come from: every record that moves a task in or out of play counts once,
  * in the same helper whether it is being written now or replayed after a restart (ENQUEUE,
  * ACK, DEAD, DELETE, REDRIVE, PURGE; compacted ENQUEUE copies and STATE records never count).
- * A LEDGER record sets the counters to what it holds: the value they had when it was written,
- * so the records after it count on top and the ones before it (some may be gone) do not
- * matter. The queue's led_rec pins the oldest record the counters still need; compaction moves
- * it to a fresh LEDGER record at the head, so retention never deletes a record that counted
- * and is not covered by a LEDGER record after it.
+ * A LEDGER record sets the counters to what it holds — the values they had when it was
+ * written — so the records before it do not matter at replay and the ones after it count on
+ * top.
  *
- * A compacted task copy needs a LEDGER record after it too: records that counted for the task
- * between its original ENQUEUE and the copy (DEAD, REDRIVE) are replayed before the copy once
- * the original is gone, when there is no task to count them for; they may also be newer than
- * the queue's last LEDGER record. A LEDGER record after the copy makes them not matter. */
+ * Why replay comes out the same after retention: a record after the queue's last LEDGER record
+ * counts at replay only if the task it names is there then (ACK and DEAD records name ids, not
+ * queues). A task's ENQUEUE is kept while it lives (pinned, or copied by compaction), but once
+ * it has ended its ENQUEUE may go with its segment. So before retention deletes anything,
+ * every queue that counted since its last LEDGER record ("dirty") gets a new one
+ * (q_ledger_flush): all records before it no longer matter, and a record after it names a
+ * task that was alive when it was written, whose ENQUEUE (or copy) is still there. Each queue's
+ * latest LEDGER record is pinned; compaction re-writes it when it lies in the segment being
+ * compacted. */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -21,34 +24,19 @@
 #include "core/rt_log.h"
 #include "queue/q_part_int.h"
 
-void q_ledger_touch(q_part *p, q_queue *q, uint64_t off)
-{
-    if (q->led_rec != Q_OFF_NONE) return;
-    /* Room for a pin at a record just written (or replayed) is there in practice (its task or
-     * the enqueue before it reserved the bucket); should it not be, the ledger is still counted
-     * but could be cut by retention: say so rather than fail the operation. */
-    if (q_pins_reserve(&p->pins, off, off) != 0) {
-        log_error("ledger: no memory to pin its record", "partition=%u queue=%s offset=%" PRIu64,
-                  p->no, q->name, off);
-        return;
-    }
-    q->led_rec = off;
-    q_pins_add(&p->pins, off);
-}
-
-void q_ledger_removed(q_part *p, q_queue *q, q_task_state from, bool purge, uint64_t off)
+void q_ledger_removed(q_queue *q, q_task_state from, bool purge)
 {
     if (from == Q_TASK_DEAD) q->led.dead_dropped++;
     else if (purge) q->led.purged++;
     else q->led.deleted++;
-    q_ledger_touch(p, q, off);
+    q_ledger_touch(q);
 }
 
-void q_ledger_died(q_part *p, q_queue *q, bool kept, uint64_t off)
+void q_ledger_died(q_queue *q, bool kept)
 {
     q->led.dead++;
     if (!kept) q->led.dead_dropped++;
-    q_ledger_touch(p, q, off);
+    q_ledger_touch(q);
 }
 
 int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t off)
@@ -57,6 +45,7 @@ int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t off)
     if (q->led_rec != Q_OFF_NONE) q_pins_del(&p->pins, q->led_rec);
     q->led = *led;
     q->led_rec = off;
+    q->led_dirty = false;
     q_pins_add(&p->pins, off);
     return 0;
 }
@@ -65,32 +54,30 @@ void q_ledger_drop(q_part *p, q_queue *q)
 {
     if (q->led_rec != Q_OFF_NONE) q_pins_del(&p->pins, q->led_rec);
     q->led_rec = Q_OFF_NONE;
+    q->led_dirty = false;
     memset(&q->led, 0, sizeof q->led);
 }
 
-int q_ledger_compact(q_part *p, uint64_t below, uint64_t *moved)
+int q_ledger_flush(q_part *p, uint64_t below, uint64_t *moved)
 {
     uint64_t next = q_log_next(p->log);
     if (q_pins_reserve(&p->pins, next, next + p->nqueues)) return -ENOMEM;
     for (uint32_t i = 0; i < p->nqueues; i++) {
         q_queue *q = p->queues[i];
-        if (q->deleted) q->led_copied = false; /* its copies went with it */
-        if (q->deleted || ((q->led_rec == Q_OFF_NONE || q->led_rec >= below) && !q->led_copied))
-            continue;
+        bool old = q->led_rec != Q_OFF_NONE && q->led_rec < below;
+        if (q->deleted || !(q->led_dirty || old)) continue;
         q_prec r = {.type = Q_RT_LEDGER, .name = q->name, .name_len = q->name_len,
                     .led = q->led};
         int64_t off = q_part_append(p, &r);
-        if (off < 0) return (int)off; /* the old record stays pinned: nothing is lost */
+        if (off < 0) return (int)off; /* this queue stays dirty: nothing is deleted */
         if (q->led_rec != Q_OFF_NONE) q_pins_del(&p->pins, q->led_rec);
         q->led_rec = (uint64_t)off;
+        q->led_dirty = false;
         q_pins_add(&p->pins, (uint64_t)off);
-        q->led_copied = false;
-        (*moved)++;
+        if (moved) (*moved)++;
     }
-    p->ledger_hold = UINT64_MAX;
     return 0;
 }
-
 
 /* Fills the audit of q and says (logs, counts) when it does not balance. */
 static void audit_queue(q_part *p, const q_queue *q, q_audit *a)

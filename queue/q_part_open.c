@@ -73,7 +73,7 @@ static int apply_enqueue(q_part *p, const q_rec *rec, uint64_t now_ms)
          * that compaction wrote after it (q_part_ledger.c). */
         if (!(rec->flags & Q_REC_F_COMPACTED)) {
             q->led.enqueued++;
-            q_ledger_touch(p, q, rec->offset);
+            q_ledger_touch(q);
         }
     }
     if (er.key_len && q->cfg.dedup_window_ms)
@@ -87,7 +87,7 @@ static void redrive(q_part *p, q_queue *q, uint32_t slot, uint64_t off)
     q_task_at(&p->tt, slot)->attempts = 0;
     q_task_move(p, slot, Q_TASK_READY, 0);
     q->led.redriven++;
-    q_ledger_touch(p, q, off);
+    q_ledger_touch(q);
 }
 
 /* An ACK, or a DELETE of `cause`, removing task `slot` at record `off`. */
@@ -97,11 +97,11 @@ static void apply_end(q_part *p, uint32_t slot, uint16_t type, uint8_t cause, ui
     q_queue *q = q_queue_of(p, t);
     if (type == Q_RT_ACK) {
         q->led.acked++;
-        q_ledger_touch(p, q, off);
+        q_ledger_touch(q);
     } else if (cause == Q_CAUSE_ADMIN) {
-        q_ledger_removed(p, q, (q_task_state)t->state, false, off);
+        q_ledger_removed(q, (q_task_state)t->state, false);
     } else {
-        q_ledger_died(p, q, false, off); /* died with dead_letter off: not kept */
+        q_ledger_died(q, false); /* died with dead_letter off: not kept */
     }
     q_task_remove(p, slot);
 }
@@ -113,7 +113,7 @@ static void apply_state(q_part *p, uint32_t slot, const q_prec *pr, uint64_t off
     q_task_state to = pr->type == Q_RT_DEAD ? Q_TASK_DEAD : (q_task_state)pr->state;
     if (pr->type == Q_RT_RETRY) to = Q_TASK_DELAYED;
     uint64_t due = to == Q_TASK_DEAD ? off : pr->t_ms;
-    if (pr->type == Q_RT_DEAD) q_ledger_died(p, q_queue_of(p, t), true, off);
+    if (pr->type == Q_RT_DEAD) q_ledger_died(q_queue_of(p, t), true);
     if (to == t->state && (to == Q_TASK_READY || to == Q_TASK_DEAD)) {
         t->due = to == Q_TASK_DEAD ? off : 0;
         return;
@@ -166,7 +166,7 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
         }
         return 0;
     case Q_RT_PURGE:
-        q_part_purge_tasks(p, q, rec->offset);
+        q_part_purge_tasks(p, q);
         return 0;
     case Q_RT_QDELETE:
         q_queue_drop(p, q);
@@ -244,7 +244,6 @@ int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint
         return rc;
     }
     p->no = part_no;
-    p->ledger_hold = UINT64_MAX; /* nothing held back (q_ledger_low) */
     p->rng = p->opts.seed ? p->opts.seed : (rt_wall_ns() | 1);
     if ((rc = q_task_tab_init(&p->tt)) || (rc = q_dedup_init(&p->dd, p->opts.dedup_keys_max)) ||
         (rc = q_pins_init(&p->pins, p->opts.pin_bucket_shift)) ||

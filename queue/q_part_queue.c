@@ -49,7 +49,7 @@ static void queue_reset(q_queue *q)
     q->dead_total = q->duplicates_total = 0;
     memset(&q->led, 0, sizeof q->led);
     q->led_rec = Q_OFF_NONE; /* unpinned by q_ledger_drop when the queue had one */
-    q->led_copied = false;
+    q->led_dirty = false;
     q->win_start_ms = q->win_enq0 = q->win_ack0 = 0;
     q->enq_rate = q->ack_rate = 0;
 }
@@ -203,21 +203,20 @@ static void list_unlink(q_task_tab *tt, q_list *l, uint32_t slot)
     t->next = t->prev = Q_NIL;
 }
 
-uint64_t q_part_purge_tasks(q_part *p, q_queue *q, uint64_t off)
+uint64_t q_part_purge_tasks(q_part *p, q_queue *q)
 {
     uint64_t k = 0;
     for (uint32_t i = 0; i < Q_PRIO_LEVELS; i++)
         for (; q->ready[i].head != Q_NIL; k++) {
-            q_ledger_removed(p, q, Q_TASK_READY, true, off);
+            q_ledger_removed(q, Q_TASK_READY, true);
             q_task_remove(p, q->ready[i].head);
         }
     for (; q->waiting.head != Q_NIL; k++) {
-        q_ledger_removed(p, q, (q_task_state)q_task_at(&p->tt, q->waiting.head)->state, true,
-                         off);
+        q_ledger_removed(q, (q_task_state)q_task_at(&p->tt, q->waiting.head)->state, true);
         q_task_remove(p, q->waiting.head);
     }
     for (; q->dead.head != Q_NIL; k++) {
-        q_ledger_removed(p, q, Q_TASK_DEAD, true, off);
+        q_ledger_removed(q, Q_TASK_DEAD, true);
         q_task_remove(p, q->dead.head);
     }
     return k;

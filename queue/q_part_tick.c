@@ -139,8 +139,6 @@ static int compact_task(q_part *p, uint32_t slot, q_dedup_ent *key)
     if (off < 0) return (int)off;
     uint64_t old = t->rec;
     repin(p, &t->rec, (uint64_t)off);
-    q_queue_of(p, t)->led_copied = true; /* a LEDGER record must follow (q_part_ledger.c) */
-    if (old < p->ledger_hold) p->ledger_hold = old;
     if (key && key->rec == old) repin(p, &key->rec, (uint64_t)off);
     q_prec r = {.type = Q_RT_STATE, .id = t->id, .attempts = t->attempts};
     switch ((q_task_state)t->state) {
@@ -238,7 +236,7 @@ static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
         rc = compact_rec(p, &rec, now_ms, &moved);
         if (rc) break;
     }
-    if (rc == 0) rc = q_ledger_compact(p, to, &moved); /* ledgers counted from [from, to) */
+    if (rc == 0) rc = q_ledger_flush(p, to, &moved); /* LEDGER records in [from, to) move */
     p->compactions++;
     p->records_compacted += moved;
     log_info("compacted oldest segment", "partition=%u from=%" PRIu64 " to=%" PRIu64
@@ -246,30 +244,36 @@ static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
     return rc < 0 ? rc : 0;
 }
 
+/* Deletes the segments wholly below `low` (q_log_retain), after writing the LEDGER records
+ * that must precede any deletion (q_ledger_flush; if that fails nothing is deleted). Returns
+ * the segments deleted or a negative errno. */
+static int retain_below(q_part *p, uint64_t low)
+{
+    if (q_log_oldest_segment_end(p->log) > low) return 0; /* nothing would go */
+    int rc = q_ledger_flush(p, 0, NULL);
+    if (rc) return rc;
+    int n = q_log_retain(p->log, low);
+    if (n > 0) p->segments_deleted += (uint64_t)n;
+    return n;
+}
+
 q_status q_part_retain(q_part *p, uint64_t now_ms)
 {
     q_err err;
     q_status st = Q_OK;
     uint64_t next = q_log_next(p->log);
-    /* A compaction that failed before its LEDGER records: they go first (until then retention
-     * stops at the oldest original they cover, q_ledger_low). */
-    uint64_t led_moved = 0;
-    int lrc = p->ledger_hold != UINT64_MAX ? q_ledger_compact(p, 0, &led_moved) : 0;
-    if (lrc) st = q_fail_log(&err, lrc, "compaction");
-    int n = q_log_retain(p->log, q_ledger_low(p, q_pins_low(&p->pins, next)));
-    if (n > 0) p->segments_deleted += (uint64_t)n;
+    int n = retain_below(p, q_pins_low(&p->pins, next));
     uint64_t oldest = q_log_oldest(p->log), end = q_log_oldest_segment_end(p->log);
     if (end < next && q_pins_low(&p->pins, next) < end) {
         uint64_t live = q_pins_below(&p->pins, end);
         if (live * 100 <= (end - oldest) * p->opts.compact_live_pct) {
             int rc = compact_range(p, oldest, end, now_ms);
-            if (rc && !st) st = q_fail_log(&err, rc, "compaction");
+            if (rc) st = q_fail_log(&err, rc, "compaction");
             /* After a complete pass nothing live is left below `end`, even if the first pinned
              * bucket straddles it (pins count per bucket, not per record). */
             uint64_t low = q_pins_low(&p->pins, q_log_next(p->log));
             if (rc == 0 && low < end) low = end;
-            n = q_log_retain(p->log, q_ledger_low(p, low));
-            if (n > 0) p->segments_deleted += (uint64_t)n;
+            n = retain_below(p, low);
         }
     }
     if (n < 0 && !st) st = q_fail_log(&err, n, "retention");

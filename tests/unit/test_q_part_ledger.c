@@ -298,6 +298,50 @@ START_TEST(a_death_between_the_ledger_and_the_copy_is_kept)
 }
 END_TEST
 
+/* Tasks enqueued before their queue's LEDGER record and acked after it; then retention
+ * deletes their ENQUEUE records (nothing live is left there). Replay meets the acks with no
+ * task to count them for: retention must first write a LEDGER record that covers them. */
+START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
+{
+    tp t;
+    tp_open(&t, SMALL);
+    uint64_t ids[600], early[600], late[600], commit;
+    uint32_t ne = 0, nl = 0;
+    for (int i = 0; i < 600; i++) ids[i] = enq_body(&t, "q", i, T0);
+    uint64_t s0_end = q_log_oldest_segment_end(q_part_log(t.p));
+    static q_leased l[Q_BATCH_MAX];
+    ck_assert_uint_eq(tp_lease(&t, "q", Q_BATCH_MAX, 1000000, T0, l), 600);
+    for (int i = 0; i < 600; i++) {
+        if (ids[i] < s0_end) early[ne++] = ids[i];
+        else late[nl++] = ids[i];
+    }
+    ck_assert_uint_gt(nl, 100);
+    static q_item it[600];
+    q_err e;
+    /* Acks as one record each time, and live tasks of another queue around the LEDGER record:
+     * its segment stays mostly live, so no compaction writes a newer one. */
+    ck_assert_int_eq(q_part_ack(t.p, early, ne, T0, it, &commit, &e), Q_OK);
+    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    uint64_t now = T0 + 1000;
+    tp_tick(&t, now); /* segment 0 holds only q's ledger pin: a LEDGER record at the head */
+    ck_assert_uint_ge(q_log_oldest(q_part_log(t.p)), s0_end);
+    ck_assert_int_eq(q_part_ack(t.p, late, nl, now, it, &commit, &e), Q_OK);
+    for (uint32_t i = 0; i < nl; i++) ck_assert_int_eq(it[i].code, Q_OK);
+    for (int i = 0; i < 200; i++) enq_body(&t, "f", i, now);
+    want w = {.enq = 600, .acked = 600};
+    check(&t, "q", w, "before");
+    for (int round = 0; round < 5; round++) tp_tick(&t, now += 1000);
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), late[0]); /* ENQUEUEs of some: gone */
+    check(&t, "q", w, "after retention");
+    tp_close(&t);
+    tp_reopen(&t, now);
+    check(&t, "q", w, "reopened");
+    check(&t, "f", (want){.enq = 600, .ready = 600}, "reopened (f)");
+    mismatches(&t, 0);
+    tp_done(&t);
+}
+END_TEST
+
 /* Appends a LEDGER record for `q` with these counters straight to the log. */
 static void put_ledger(q_log *log, const char *q, const q_ledger *led)
 {
@@ -387,6 +431,7 @@ int main(void)
     tcase_add_test(tc, every_action_moves_its_term_and_balances);
     tcase_add_test(tc, compaction_and_retention_keep_the_counters);
     tcase_add_test(tc, a_death_between_the_ledger_and_the_copy_is_kept);
+    tcase_add_test(tc, acks_after_the_ledger_of_tasks_retention_deleted);
     tcase_add_test(tc, a_mismatch_is_logged_counted_and_left_alone);
     tcase_add_test(tc, audit_errors_and_record_round_trip);
     suite_add_tcase(s, tc);
