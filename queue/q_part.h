@@ -200,8 +200,9 @@ typedef struct q_queue_info {
 
 /* ---- The conservation ledger (docs/semantics.md, "The conservation ledger"). ----
  *
- * Per queue, counters kept in the log (rebuilt by replay, carried across compaction by LEDGER
- * records, q_part_rec.h) that say where every task ever enqueued went. Two equations hold:
+ * Per queue, counters kept in the log (rebuilt by replay, carried across compaction and
+ * retention by LEDGER records, q_part_rec.h) that say where every task ever enqueued went.
+ * Two equations hold:
  *   tasks:        enqueued + redriven = acked + dead + deleted + purged + ready + delayed + leased
  *   dead letters: dead = redriven + dead_dropped + dead_held
  * `dead` counts deaths (kept as dead letters or, with dead_letter off, dropped at once); a
@@ -366,7 +367,8 @@ q_status q_part_extend(q_part *p, uint64_t id, uint32_t lease_ms, uint64_t now_m
 
 /* Time passes: dedup keys expire, delayed tasks whose time came become READY, expired leases
  * count an attempt and return to READY (or die) with a record each; every retain_every_ms the
- * log's dead segments are deleted and a mostly dead oldest segment is compacted. Sets
+ * log's dead segments are deleted (after a LEDGER record for each queue that counted since its
+ * last one) and a mostly dead oldest segment is compacted. Sets
  * *next_ms to when to call again (UINT64_MAX: nothing pending; now_ms: more work was left for
  * the next call, at most Q_TICK_MOVES_MAX moves per call). Returns Q_OK or the log's failure
  * (the in-memory transitions still happen; attempts not written are lost on restart, as with a

@@ -44,8 +44,9 @@
  * LEDGER (12)  0 u16 N | 2 u16 0 | 4 u32 0 | 8 u64 enqueued | 16 u64 redriven | 24 u64 acked |
  *              32 u64 dead | 40 u64 deleted | 48 u64 purged | 56 u64 dead_dropped | 64 N name
  *              (the queue's conservation ledger as of this record: replay sets the counters
- *              to these values and counts the records after it; written when compaction
- *              would leave the records the counters came from behind. Version 3.) */
+ *              to these values and counts the records after it; written before retention
+ *              deletes a segment, for each queue that counted since its last one, and when
+ *              compaction empties the segment holding that one. Version 3.) */
 #ifndef Q_PART_REC_H
 #define Q_PART_REC_H
 
