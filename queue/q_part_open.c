@@ -69,8 +69,8 @@ static int apply_enqueue(q_part *p, const q_rec *rec, uint64_t now_ms)
         q_pins_add(&p->pins, rec->offset);
         q_task_move(p, slot, er.not_before_ms ? Q_TASK_DELAYED : Q_TASK_READY,
                     er.not_before_ms);
-        /* A compacted copy whose original is gone was counted before the LEDGER record
-         * that compaction wrote after it (q_part_ledger.c). */
+        /* A compacted copy never counts: its original did, before a LEDGER record that
+         * retention wrote before deleting it (q_part_ledger.c). */
         if (!(rec->flags & Q_REC_F_COMPACTED)) {
             q->led.enqueued++;
             q_ledger_touch(q);
@@ -82,7 +82,7 @@ static int apply_enqueue(q_part *p, const q_rec *rec, uint64_t now_ms)
     return 0;
 }
 
-static void redrive(q_part *p, q_queue *q, uint32_t slot, uint64_t off)
+static void redrive(q_part *p, q_queue *q, uint32_t slot)
 {
     q_task_at(&p->tt, slot)->attempts = 0;
     q_task_move(p, slot, Q_TASK_READY, 0);
@@ -90,8 +90,8 @@ static void redrive(q_part *p, q_queue *q, uint32_t slot, uint64_t off)
     q_ledger_touch(q);
 }
 
-/* An ACK, or a DELETE of `cause`, removing task `slot` at record `off`. */
-static void apply_end(q_part *p, uint32_t slot, uint16_t type, uint8_t cause, uint64_t off)
+/* An ACK, or a DELETE of `cause`, removing task `slot`. */
+static void apply_end(q_part *p, uint32_t slot, uint16_t type, uint8_t cause)
 {
     const q_task *t = q_task_at(&p->tt, slot);
     q_queue *q = q_queue_of(p, t);
@@ -143,7 +143,7 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
     case Q_RT_ACK:
         for (uint32_t i = 0; i < pr.nids; i++) {
             uint32_t s = q_task_find(&p->tt, q_ld64(pr.ids + 8 * i));
-            if (s != Q_NIL) apply_end(p, s, Q_RT_ACK, 0, rec->offset);
+            if (s != Q_NIL) apply_end(p, s, Q_RT_ACK, 0);
         }
         return 0;
     case Q_RT_RETRY:
@@ -152,17 +152,17 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
         if (slot != Q_NIL) apply_state(p, slot, &pr, rec->offset);
         return 0;
     case Q_RT_DELETE:
-        if (slot != Q_NIL) apply_end(p, slot, Q_RT_DELETE, pr.cause, rec->offset);
+        if (slot != Q_NIL) apply_end(p, slot, Q_RT_DELETE, pr.cause);
         return 0;
     case Q_RT_REDRIVE:
         if (pr.nids == 0) {
-            while (q->dead.head != Q_NIL) redrive(p, q, q->dead.head, rec->offset);
+            while (q->dead.head != Q_NIL) redrive(p, q, q->dead.head);
         }
         for (uint32_t i = 0; i < pr.nids; i++) {
             uint32_t s = q_task_find(&p->tt, q_ld64(pr.ids + 8 * i));
             if (s == Q_NIL) continue;
             const q_task *t = q_task_at(&p->tt, s);
-            if (t->queue == q->idx && t->state == Q_TASK_DEAD) redrive(p, q, s, rec->offset);
+            if (t->queue == q->idx && t->state == Q_TASK_DEAD) redrive(p, q, s);
         }
         return 0;
     case Q_RT_PURGE:

@@ -7,7 +7,8 @@
 #include "queue/q_part_int.h"
 
 /* A record that frees space: an ack, a delete or a purge ends tasks, so retention can delete the
- * segments they pinned; retention writes LEDGER records before it deletes (q_ledger_flush). Nack (RETRY) and DEAD keep their task, so they do not: a failing task
+ * segments they pinned; LEDGER records are what retention writes before it deletes
+ * (q_ledger_flush). Nack (RETRY) and DEAD keep their task, so they do not: a failing task
  * retried in a loop could use up the reserve without ever freeing anything. Refusing them is
  * safe: the lease expires and the task is delivered again once there is room. */
 static bool frees_space(uint16_t type)

@@ -91,12 +91,16 @@ static size_t audit_collect(audit_ctx *ac, ledger_ref **out)
 {
     const uint8_t *p, *m;
     size_t left, ml, total = 0, n = 0;
-    for (uint32_t k = 0; k < srv_q.nparts; k++)
-        for (p = buf_begin(&ac->parts[k]), left = buf_size(&ac->parts[k]); srv_lp_next(&p, &left, &m, &ml);)
-            total++;
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        p = buf_begin(&ac->parts[k]);
+        left = buf_size(&ac->parts[k]);
+        while (srv_lp_next(&p, &left, &m, &ml)) total++;
+    }
     ledger_ref *refs = *out = rt_calloc(total ? total : 1, sizeof *refs);
     for (uint32_t k = 0; refs && k < srv_q.nparts; k++) {
-        for (p = buf_begin(&ac->parts[k]), left = buf_size(&ac->parts[k]); srv_lp_next(&p, &left, &m, &ml);) {
+        p = buf_begin(&ac->parts[k]);
+        left = buf_size(&ac->parts[k]);
+        while (srv_lp_next(&p, &left, &m, &ml)) {
             /* Our own encoding, made by run_audit_part: it decodes (no sub-messages). */
             pwm_ringq_v1_QueueLedger l;
             pw_msg_arena a;
