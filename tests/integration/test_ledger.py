@@ -3,7 +3,8 @@ every admin action moves its term and Admin.Audit (grpcio) and `ringq audit` (th
 queue balances after each; the same counters come back after a SIGKILL and a restart on the
 same data directory; a ledger that does not balance (a LEDGER record forged into the stopped
 server's log, standing for a lost record) is logged at start, counted in
-ringq_ledger_mismatch_total, reported by Audit and `ringq audit` (exit 5), and left as found."""
+ringq_ledger_mismatch_total, reported by Audit and `ringq audit` (exit 5), and left as found;
+and the counters of a queue whose first segment retention deleted come back after SIGKILL."""
 import json
 import os
 import subprocess
@@ -178,6 +179,44 @@ class LedgerTest(unittest.TestCase):
         code, log = C.stop(self.srv, self.ch)
         self.srv = self.ch = None
         self.assertEqual(code, 0, log)
+
+    def test_counters_survive_retention_and_a_sigkill(self):
+        """Enough traffic that the queue's first segment is deleted (its tasks all acked): the
+        counters then live in LEDGER records only, and come back the same after SIGKILL."""
+        self.srv = C.start_ringqd("--segment-bytes", str(SEGMENT_BYTES), threads=2,
+                                  data_dir=self.data)
+        self.ch = self.srv.channel()
+        c = self.c = C.Client(self.ch)
+        q = "ledger-big"
+        part = os.path.join(self.data, f"p{C.partition_of(q):03d}")
+        body = b"x" * BIG_PAYLOAD_BYTES
+        total = 0
+        while segments(part)[0] == 0:  # until the first segment has been deleted
+            ids = c.put(q, *[body] * 100)
+            total += len(ids)
+            for t in c.take(q, n=100, lease_ms=60000):
+                self.assertEqual(c.ack(t.id)[0].code, 0)
+            self.assertLess(total, BIG_TASKS_MAX, f"no segment deleted: {segments(part)}")
+        self.check(q, "after retention", enqueued=total, acked=total)
+        self.kill()
+        self.srv = C.start_ringqd("--segment-bytes", str(SEGMENT_BYTES), threads=2,
+                                  data_dir=self.data)
+        self.ch = self.srv.channel()
+        self.c = C.Client(self.ch)
+        self.assertGreater(segments(part)[0], 0)
+        self.check(q, "after retention and SIGKILL", enqueued=total, acked=total)
+        self.assertEqual(metric(self.srv.addr, "ringq_ledger_mismatch_total"), 0)
+
+
+SEGMENT_BYTES = 4198400  # the smallest --segment-bytes
+BIG_PAYLOAD_BYTES = 4096
+BIG_TASKS_MAX = 20000  # 80 MB: retention has had many chances by then
+
+
+def segments(part_dir):
+    """Bases of the partition's segment files, oldest first ([0] when none is there yet)."""
+    bases = sorted(int(f.split(".")[0]) for f in os.listdir(part_dir) if f.endswith(".qseg"))
+    return bases or [0]
 
 
 if __name__ == "__main__":
