@@ -291,6 +291,28 @@ int rq_purge_queue(rq_client *c, const char *name, uint64_t *purged, rq_status *
  * for an unknown queue. */
 int rq_delete_queue(rq_client *c, const char *name, bool force, uint64_t *deleted, rq_status *st);
 
+/* The conservation ledger of one queue (Admin.Audit; docs/semantics.md): counters kept in the
+ * log since the queue was created, and the tasks there now. Balanced when
+ *   enqueued + redriven == acked + dead + deleted + purged + ready + delayed + leased  and
+ *   dead == redriven + dead_dropped + dead_held. */
+typedef struct rq_ledger {
+    char name[RQ_QUEUE_NAME_MAX];
+    uint32_t partition;
+    uint64_t enqueued, redriven, acked, dead, deleted, purged, dead_dropped;
+    uint64_t ready, delayed, leased, dead_held;
+    bool tasks_balanced, dead_balanced, balanced;
+} rq_ledger;
+typedef struct rq_audit {
+    rq_ledger *queues; /* unbalanced first, then by name; free() */
+    size_t n;
+    uint64_t queues_audited, queues_unbalanced; /* complete even when truncated */
+    bool balanced;                              /* every queue audited balances */
+    bool truncated; /* more queues than one reply holds: some left out of `queues` */
+} rq_audit;
+/* Audits `queue`, or every queue when it is NULL or "". *out->queues is a new array (free();
+ * NULL when n is 0). NOT_FOUND for an unknown queue. */
+int rq_audit_queues(rq_client *c, const char *queue, rq_audit *out, rq_status *st);
+
 /* Everything about one task: one allocation, freed with rq_task_info_free. */
 typedef struct rq_task_info {
     char *id;

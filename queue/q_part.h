@@ -53,10 +53,11 @@
 /* Queues per partition. Memory is per queue, allocated as queues appear: Q_QUEUE_BYTES each
  * (its struct, an entry in the index array and in the by-name array, two name-index slots);
  * queues live as long as the partition. The limit keeps one partition's queue memory under
- * ~Q_PART_QUEUES_MAX * Q_QUEUE_BYTES = 128 MiB, far more queues than a shard can serve
+ * ~Q_PART_QUEUES_MAX * Q_QUEUE_BYTES = 160 MiB, far more queues than a shard can serve
  * separately; it fits the 24-bit queue index of a task (q_task_tab.h). */
 #define Q_PART_QUEUES_MAX (1u << 18)
-#define Q_QUEUE_BYTES 512u /* upper bound of the memory of one queue (asserted in q_part_int.h) */
+#define Q_QUEUE_BYTES 640u /* upper bound of the memory of one queue (asserted in q_part_int.h;
+                            * 512 before the ledger counters) */
 #define Q_PART_TASKS_DEFAULT 100000000u /* tasks per partition: 4.8 GB of slab at most */
 #define Q_PART_TASKS_MAX 0xfffffff0u    /* u32 slab indices (Q_NIL and a margin excluded) */
 #define Q_DEDUP_KEYS_DEFAULT (1u << 20) /* keys remembered per partition: ~48 MB at most */
@@ -196,6 +197,33 @@ typedef struct q_queue_info {
         duplicates_total; /* since open */
     double enqueue_rate, ack_rate; /* per second over the last complete window (>= 10 s) */
 } q_queue_info;
+
+/* ---- The conservation ledger (docs/semantics.md, "The conservation ledger"). ----
+ *
+ * Per queue, counters kept in the log (rebuilt by replay, carried across compaction and
+ * retention by LEDGER records, q_part_rec.h) that say where every task ever enqueued went.
+ * Two equations hold:
+ *   tasks:        enqueued + redriven = acked + dead + deleted + purged + ready + delayed + leased
+ *   dead letters: dead = redriven + dead_dropped + dead_held
+ * `dead` counts deaths (kept as dead letters or, with dead_letter off, dropped at once); a
+ * redrive takes a task out of the dead letters (right of the second) and puts it back in play
+ * (left of the first): a redriven task is counted both ways. `deleted` and `purged` count tasks
+ * removed while ready, delayed or leased; a dead task removed (DeleteTask, Purge) or never kept
+ * counts in `dead_dropped`. Deleting the queue (DeleteQueue) starts a new ledger with the new
+ * queue. ready, delayed, leased and dead_held are the tasks there now, counted from the task
+ * lists, not from the counters. */
+typedef struct q_ledger {
+    uint64_t enqueued, redriven, acked, dead, deleted, purged, dead_dropped;
+} q_ledger;
+
+typedef struct q_audit {
+    const char *name; /* view: valid until q_part_close */
+    uint32_t name_len;
+    q_ledger led;
+    uint64_t ready, delayed, leased, dead_held; /* now */
+    bool tasks_balanced, dead_balanced;         /* the two equations */
+    bool balanced;                              /* both */
+} q_audit;
 
 /* ---- Partition. ---- */
 
@@ -339,7 +367,8 @@ q_status q_part_extend(q_part *p, uint64_t id, uint32_t lease_ms, uint64_t now_m
 
 /* Time passes: dedup keys expire, delayed tasks whose time came become READY, expired leases
  * count an attempt and return to READY (or die) with a record each; every retain_every_ms the
- * log's dead segments are deleted and a mostly dead oldest segment is compacted. Sets
+ * log's dead segments are deleted (after a LEDGER record for each queue that counted since its
+ * last one) and a mostly dead oldest segment is compacted. Sets
  * *next_ms to when to call again (UINT64_MAX: nothing pending; now_ms: more work was left for
  * the next call, at most Q_TICK_MOVES_MAX moves per call). Returns Q_OK or the log's failure
  * (the in-memory transitions still happen; attempts not written are lost on restart, as with a
@@ -449,6 +478,16 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
 q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit_to,
                        q_err *err);
 
+/* The ledger of one queue, checked now. A queue that does not balance is logged (one line with
+ * every term) and counted in q_part_stats.ledger_mismatches; nothing is changed. Q_NOT_FOUND
+ * unknown queue, Q_INVALID_ARGUMENT bad name. */
+q_status q_part_audit(q_part *p, const char *name, size_t name_len, q_audit *out, q_err *err);
+/* Every queue of the partition, in creation order: fn(ud, audit) for each (the audit's views
+ * valid during the call only), logged and counted as q_part_audit. Returns how many did not
+ * balance. */
+typedef void (*q_audit_fn)(void *ud, const q_audit *a);
+uint64_t q_part_audit_all(q_part *p, q_audit_fn fn, void *ud);
+
 typedef struct q_part_stats {
     uint64_t tasks, queues;
     uint64_t dedup_keys, dedup_evicted;
@@ -458,6 +497,8 @@ typedef struct q_part_stats {
     uint64_t leased_undurable;   /* tasks a lease handed out while their ENQUEUE record was not
                                   * yet durable (q_task id >= q_log_durable): the check that
                                   * docs/semantics.md's "durable before visible" holds */
+    uint64_t ledger_mismatches;  /* queue ledgers found unbalanced: at open (every queue is
+                                  * checked after replay) and by q_part_audit[_all] */
 } q_part_stats;
 void q_part_get_stats(const q_part *p, q_part_stats *st);
 

@@ -195,11 +195,7 @@ q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now
     q_prec r = {.type = Q_RT_PURGE, .name = q->name, .name_len = q->name_len};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return q_fail_log(err, (int)off, "purge");
-    uint64_t k = 0;
-    for (uint32_t i = 0; i < Q_PRIO_LEVELS; i++)
-        for (; q->ready[i].head != Q_NIL; k++) q_task_remove(p, q->ready[i].head);
-    for (; q->waiting.head != Q_NIL; k++) q_task_remove(p, q->waiting.head);
-    for (; q->dead.head != Q_NIL; k++) q_task_remove(p, q->dead.head);
+    uint64_t k = q_part_purge_tasks(p, q);
     *purged = k;
     *commit_to = q_log_next(p->log);
     return q_ok(err);
@@ -380,6 +376,7 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
         for (; q->dead.head != Q_NIL; k++) {
             q_task_at(&p->tt, q->dead.head)->attempts = 0;
             q_task_move(p, q->dead.head, Q_TASK_READY, 0);
+            q->led.redriven++;
         }
     }
     for (uint32_t i = 0; i < nok; i++) {
@@ -387,8 +384,10 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
         if (q_task_at(&p->tt, s)->state != Q_TASK_DEAD) continue; /* listed twice */
         q_task_at(&p->tt, s)->attempts = 0;
         q_task_move(p, s, Q_TASK_READY, 0);
+        q->led.redriven++;
         k++;
     }
+    if (k) q_ledger_touch(q);
     *redriven = k;
     *commit_to = q_log_next(p->log);
     return q_ok(err);
@@ -404,6 +403,8 @@ q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit
     q_prec r = {.type = Q_RT_DELETE, .id = id, .cause = Q_CAUSE_ADMIN};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return q_fail_log(err, (int)off, "delete");
+    const q_task *t = q_task_at(&p->tt, slot);
+    q_ledger_removed(q_queue_of(p, t), (q_task_state)t->state, false);
     q_task_remove(p, slot);
     *commit_to = q_log_next(p->log);
     return q_ok(err);

@@ -7,12 +7,13 @@
 #include "queue/q_part_int.h"
 
 /* A record that frees space: an ack, a delete or a purge ends tasks, so retention can delete the
- * segments they pinned. Nack (RETRY) and DEAD keep their task, so they do not: a failing task
+ * segments they pinned; LEDGER records are what retention writes before it deletes
+ * (q_ledger_flush). Nack (RETRY) and DEAD keep their task, so they do not: a failing task
  * retried in a loop could use up the reserve without ever freeing anything. Refusing them is
  * safe: the lease expires and the task is delivered again once there is room. */
 static bool frees_space(uint16_t type)
 {
-    return type == Q_RT_ACK || type == Q_RT_DELETE || type == Q_RT_PURGE;
+    return type == Q_RT_ACK || type == Q_RT_DELETE || type == Q_RT_PURGE || type == Q_RT_LEDGER;
 }
 
 void q_part_keep_room(q_part *p, uint64_t more_tasks)
@@ -22,7 +23,7 @@ void q_part_keep_room(q_part *p, uint64_t more_tasks)
 
 int64_t q_part_append(q_part *p, const q_prec *r)
 {
-    uint8_t fixed[40];
+    uint8_t fixed[Q_PREC_FIXED_BYTES_MAX];
     struct iovec iov[4];
     int n = q_prec_encode(r, fixed, iov);
     if (frees_space(r->type)) return q_log_appendv_freeing(p->log, r->type, iov, n);
@@ -54,12 +55,14 @@ int q_task_kill(q_part *p, uint32_t slot, uint8_t cause, uint64_t now_ms, const 
     if (!q->cfg.dead_letter) {
         q_prec r = {.type = Q_RT_DELETE, .id = t->id, .cause = cause};
         int64_t off = q_part_append(p, &r);
+        q_ledger_died(q, false);
         q_task_remove(p, slot);
         return off < 0 ? (int)off : 0;
     }
     q_prec r = {.type = Q_RT_DEAD, .id = t->id, .t_ms = now_ms, .attempts = t->attempts,
                 .cause = cause, .reason = reason, .reason_len = reason_len};
     int64_t off = q_part_append(p, &r);
+    q_ledger_died(q, true);
     q_task_move(p, slot, Q_TASK_DEAD, off < 0 ? Q_OFF_NONE : (uint64_t)off);
     return off < 0 ? (int)off : 0;
 }
@@ -172,6 +175,8 @@ q_status q_part_enqueue(q_part *p, const char *name, size_t name_len, const q_ta
             q_pins_add(&p->pins, (uint64_t)off);
         }
         q->enqueued_total++;
+        q->led.enqueued++;
+        q_ledger_touch(q);
         out[i].id = (uint64_t)off;
         out[i].duplicate = false;
     }
@@ -301,6 +306,8 @@ q_status q_part_ack(q_part *p, const uint64_t *ids, uint32_t n, uint64_t now_ms,
         q_queue *q = q_queue_of(p, q_task_at(&p->tt, slot));
         q_queue_rates(q, now_ms);
         q->acked_total++;
+        q->led.acked++;
+        q_ledger_touch(q);
         q_task_remove(p, slot);
     }
     *commit_to = q_log_next(p->log);
@@ -347,6 +354,7 @@ q_status q_part_nack(q_part *p, uint64_t id, const q_nack *nk, uint64_t now_ms,
         if (off < 0) return q_fail_log(err, (int)off, "nack");
         q->nacked_total++;
         q->dead_total++;
+        q_ledger_died(q, q->cfg.dead_letter);
         t->attempts = (uint16_t)attempts;
         if (q->cfg.dead_letter) {
             q_task_move(p, slot, Q_TASK_DEAD, (uint64_t)off);

@@ -55,6 +55,7 @@ _METHODS = {
     "RedriveDeadTasks": (A, admin_pb2.RedriveDeadTasksRequest, admin_pb2.RedriveDeadTasksResponse),
     "DeleteTask": (A, admin_pb2.DeleteTaskRequest, admin_pb2.DeleteTaskResponse),
     "PeekTasks": (A, admin_pb2.PeekTasksRequest, admin_pb2.PeekTasksResponse),
+    "Audit": (A, admin_pb2.AuditRequest, admin_pb2.AuditResponse),
 }
 
 
