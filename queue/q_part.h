@@ -317,10 +317,11 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
                              size_t per_task_bytes, q_leased *out, uint32_t *n_out, q_err *err);
 
 /* Lease tokens (Ack, Nack, Extend): `token` must be the one the task's current lease was handed
- * out with (q_leased.token). A different non-zero token is Q_FAILED_PRECONDITION "lease
- * superseded" — the task was delivered again since — and changes nothing. Token 0 means "none":
- * Q_FAILED_PRECONDITION "lease token required" unless the queue's allow_tokenless_ack is set,
- * then any live lease of the task qualifies (the rule before tokens). */
+ * out with (q_leased.token). On a leased task, a different non-zero token is
+ * Q_FAILED_PRECONDITION "lease superseded" — the task was delivered again since — and changes
+ * nothing; a task that is not leased any more is "not leased" whatever the token. Token 0 means
+ * "none": Q_FAILED_PRECONDITION "lease token required" unless the queue's allow_tokenless_ack
+ * is set, then any live lease of the task qualifies (the rule before tokens). */
 
 /* Acks n (1..Q_BATCH_MAX) tasks: one record for all that qualify. items[i] answers ids[i] with
  * tokens[i] (tokens NULL: all 0): Q_OK, Q_NOT_FOUND (unknown: never existed, acked, deleted,

@@ -271,7 +271,8 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
 /* ---- Ack, Nack, Extend ---- */
 
 /* The task of `id` if it holds a lease that has not expired and `token` names that lease (or is
- * 0, "no token", on a queue that allows it); else the status and why. */
+ * 0, "no token", on a queue that allows it); else the status and why. A task that is not leased
+ * says so whatever the token; a leased one held under another token is "lease superseded". */
 static q_status leased_task(q_part *p, uint64_t id, uint64_t token, uint64_t now_ms,
                             uint32_t *slot, const char **why)
 {
@@ -281,18 +282,14 @@ static q_status leased_task(q_part *p, uint64_t id, uint64_t token, uint64_t now
         return Q_NOT_FOUND;
     }
     const q_task *t = q_task_at(&p->tt, *slot);
-    if (token == 0 && !q_queue_of(p, t)->cfg.allow_tokenless_ack) {
-        *why = "lease token required (the queue does not allow tokenless acks)";
-        return Q_FAILED_PRECONDITION;
-    }
-    if (token != 0 && token != t->token) {
-        *why = "lease superseded (the task was delivered again since this token)";
-        return Q_FAILED_PRECONDITION;
-    }
     switch ((q_task_state)t->state) {
     case Q_TASK_LEASED:
-        if (t->due > now_ms) return Q_OK;
-        *why = "lease expired";
+        if (token == 0 && !q_queue_of(p, t)->cfg.allow_tokenless_ack)
+            *why = "lease token required (the queue does not allow tokenless acks)";
+        else if (token != 0 && token != t->token)
+            *why = "lease superseded (the task was delivered again since this token)";
+        else if (t->due <= now_ms) *why = "lease expired";
+        else return Q_OK;
         return Q_FAILED_PRECONDITION;
     case Q_TASK_READY: *why = "task is not leased (it is ready)"; break;
     case Q_TASK_DELAYED: *why = "task is not leased (it is delayed)"; break;
