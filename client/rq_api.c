@@ -246,8 +246,10 @@ int rq_ack(rq_client *c, const char *const *ids, const uint64_t *tokens, size_t 
     if (!ids || n == 0) return rq_set_status(st, RQ_EINVAL, "ack needs 1..1000 ids");
     msgs m;
     msgs_init(&m);
-    pwm_ringq_v1_AckRequest req = {.ids = id_views(ids, n), .ids_count = n,
-                                   .lease_tokens = tokens, .lease_tokens_count = tokens ? n : 0};
+    pwm_ringq_v1_AckRequest req = {.ids = id_views(ids, n),
+                                   .ids_count = n,
+                                   .lease_tokens = tokens,
+                                   .lease_tokens_count = tokens ? n : 0};
     if (!req.ids) return msgs_done(&m, oom(st));
     int rc = encode(&m, &pwm_ringq_v1_AckRequest_desc, &req, st);
     free((void *)req.ids);
@@ -288,8 +290,7 @@ int rq_extend(rq_client *c, const char *id, uint64_t token, uint32_t lease_ms,
     if (!str_ok(id)) return rq_set_status(st, RQ_EINVAL, "extend needs a task id");
     msgs m;
     msgs_init(&m);
-    pwm_ringq_v1_ExtendRequest req = {.id = rq_str(id), .lease_ms = lease_ms,
-                                      .lease_token = token};
+    pwm_ringq_v1_ExtendRequest req = {.id = rq_str(id), .lease_ms = lease_ms, .lease_token = token};
     pwm_ringq_v1_ExtendResponse resp;
     pw_msg_arena a;
     int rc = encode(&m, &pwm_ringq_v1_ExtendRequest_desc, &req, st);

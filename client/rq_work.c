@@ -267,8 +267,8 @@ int rq_work_ack(rq_work *w, const char *id, uint64_t token, uint64_t request_id)
     if (!id || !*id) return -EINVAL;
     pw_pb_bytes ids[1] = {rq_str(id)};
     uint64_t tokens[1] = {token};
-    pwm_ringq_v1_AckRequest ack = {.ids = ids, .ids_count = 1, .lease_tokens = tokens,
-                                   .lease_tokens_count = token ? 1 : 0};
+    pwm_ringq_v1_AckRequest ack = {
+        .ids = ids, .ids_count = 1, .lease_tokens = tokens, .lease_tokens_count = token ? 1 : 0};
     pwm_ringq_v1_WorkRequest req = {
         .request_id = request_id, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
     return queue_req(w, &req);
@@ -289,8 +289,7 @@ int rq_work_extend(rq_work *w, const char *id, uint64_t token, uint32_t lease_ms
                    uint64_t request_id)
 {
     if (!id || !*id) return -EINVAL;
-    pwm_ringq_v1_ExtendRequest ext = {.id = rq_str(id), .lease_ms = lease_ms,
-                                      .lease_token = token};
+    pwm_ringq_v1_ExtendRequest ext = {.id = rq_str(id), .lease_ms = lease_ms, .lease_token = token};
     pwm_ringq_v1_WorkRequest req = {.request_id = request_id,
                                     .kind_case = pwm_ringq_v1_WorkRequest_FIELD_extend,
                                     .extend = &ext};
