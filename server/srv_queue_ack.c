@@ -1,9 +1,8 @@
 /* server/srv_queue_ack: an Ack fanned out across partitions (unary Ack and the Work stream's
  * ack). The origin decoded the AckRequest once; the fan-out copies the ids' bytes (the request
  * is only borrowed) and sends each partition an owned array of the task ids it holds, each with
- * the lease token it was sent with (q_part_ack checks it). Each
- * owner acks its share and the origin collects the answers; the AckResponse is encoded once
- * through the generated schema. */
+ * the lease token it was sent with (q_part_ack checks it). Each owner acks its share and the
+ * origin collects the answers; the AckResponse is encoded once through the generated schema. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -110,8 +110,9 @@ q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t ma
     }
     uint32_t n = 0;
     /* A LeaseResponse holds every task in one message: bound it by the message limit. Each task
-     * costs its payload and headers plus its other fields (id, queue name, numbers, framing). */
-    size_t per_task = 64 + nl + 16 * Q_HEADERS_MAX;
+     * costs its payload and headers plus its other fields (id, queue name, numbers, framing):
+     * 63 bytes at most besides the name, and 10 for the lease token. */
+    size_t per_task = 80 + nl + 16 * Q_HEADERS_MAX;
     size_t budget = srv_q.max_msg_bytes > 1024 ? srv_q.max_msg_bytes - 1024 : srv_q.max_msg_bytes;
     q_status st = q_part_lease_budget(sp->p, name, nl, max_n, lease_ms, srv_q_now_ms(),
                                       !framed && max_n > 1 ? budget : SIZE_MAX, per_task, tasks, &n, err);
