@@ -26,6 +26,12 @@ void rt_free(void *p)
     else free(p);
 }
 
+void *rt_aligned_alloc(size_t align, size_t n)
+{
+    return hooks && hooks->aligned_fn ? hooks->aligned_fn(hooks->ud, align, n)
+                                      : aligned_alloc(align, n);
+}
+
 char *rt_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -85,6 +91,15 @@ static void *test_realloc(void *ud, void *p, size_t n)
     return q;
 }
 
+static void *test_aligned(void *ud, size_t align, size_t n)
+{
+    (void)ud;
+    if (!test_admit()) return NULL;
+    void *p = aligned_alloc(align, n);
+    if (p) atomic_fetch_add(&test_live, 1);
+    return p;
+}
+
 static void test_free(void *ud, void *p)
 {
     (void)ud;
@@ -98,6 +113,7 @@ static const rt_allocator test_allocator = {
     .calloc_fn = test_calloc,
     .realloc_fn = test_realloc,
     .free_fn = test_free,
+    .aligned_fn = test_aligned,
     .ud = NULL,
 };
 

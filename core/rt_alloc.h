@@ -2,8 +2,8 @@
  * table tests can swap.
  *
  * Every heap allocation in those layers (buffers, the HTTP/2 session and its streams,
- * HPACK tables, gRPC calls) goes through rt_malloc / rt_calloc / rt_realloc / rt_free. By
- * default they are the C library's. A test installs its own table (rt_alloc_set) or the
+ * HPACK tables, gRPC calls, the mesh's cache-aligned lanes) goes through rt_malloc / rt_calloc /
+ * rt_realloc / rt_aligned_alloc / rt_free. By default they are the C library's. A test installs its own table (rt_alloc_set) or the
  * counting one below, which fails a chosen allocation: STYLE "fault injection seams" (SQLite's
  * overridable system calls, nghttp2's failing-allocation tests).
  *
@@ -25,6 +25,8 @@ typedef struct rt_allocator {
     void *(*calloc_fn)(void *ud, size_t nmemb, size_t size);
     void *(*realloc_fn)(void *ud, void *p, size_t n);
     void (*free_fn)(void *ud, void *p);
+    /* As aligned_alloc(3), freed by free_fn; NULL in a table: the C library's. */
+    void *(*aligned_fn)(void *ud, size_t align, size_t n);
     void *ud;
 } rt_allocator;
 
@@ -38,6 +40,9 @@ void *rt_calloc(size_t nmemb, size_t size);
 /* As realloc(3): on NULL the old block is untouched and still owned by the caller. */
 void *rt_realloc(void *p, size_t n);
 void rt_free(void *p); /* NULL is a no-op */
+/* As aligned_alloc(3) (`n` a multiple of `align`, a power of two); freed with rt_free. The
+ * counting allocator counts it and may fail it like the others. */
+void *rt_aligned_alloc(size_t align, size_t n);
 /* A copy of the string `s` (borrowed) through rt_malloc; NULL when out of memory. */
 char *rt_strdup(const char *s);
 

@@ -245,11 +245,14 @@ static int send_trailers(pw_grpc_call *c)
 }
 
 /* The stream cannot carry the rest of the answer (out of memory, a failed session): reset it
- * (RST_STREAM INTERNAL_ERROR, which the client reports as INTERNAL) rather than leave the peer
- * waiting for an end that never comes. A reset that fails too has failed the connection. */
+ * rather than leave the peer waiting for an end that never comes. Out of memory resets with
+ * ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED (gRPC's PROTOCOL-HTTP2.md),
+ * the status out of memory gets everywhere else; anything else INTERNAL_ERROR (INTERNAL). A
+ * reset that fails too has failed the connection. */
 static void reset_on_error(pw_grpc_call *c, int err)
 {
-    if (c->conn) (void)pw_h2_submit_rst(c->conn->h2, c->stream_id, pw_h2_err_code(err));
+    uint32_t code = err == -ENOMEM ? PW_H2_ENHANCE_YOUR_CALM : pw_h2_err_code(err);
+    if (c->conn) (void)pw_h2_submit_rst(c->conn->h2, c->stream_id, code);
 }
 
 static void end_stream(pw_grpc_call *c)
@@ -363,9 +366,15 @@ int pw_grpc_call_send_commit(pw_grpc_call *c, unsigned flags)
             return r;
         }
     }
+    /* Submitting the headers can fail the whole session (its output could not grow): that
+     * closes every stream and detaches this call. Keep the connection to notify it, so its
+     * owner flushes the GOAWAY and closes, instead of leaving the peer waiting. */
+    pw_grpc_conn *g = c->conn;
     int r = send_headers(c);
+    if (r == 0 && !c->conn) r = -ECANCELED;
     if (r < 0) { /* nothing of this message is queued: the caller may finish with a status */
         c->outq.wr = start;
+        pw_grpc_conn_touch(g);
         return r;
     }
     put_prefix(c->outq.data + start, gz, len);

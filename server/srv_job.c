@@ -150,7 +150,10 @@ void srv_job_answer(srv_job *j)
     if (!c || pw_grpc_call_done(c)) return;
     if (j->status == Q_OK) {
         int r = pw_grpc_call_send(c, buf_begin(&j->resp), buf_size(&j->resp), 0);
-        if (r == -EMSGSIZE) pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "response larger than the message limit");
+        /* A response that was not sent is never answered OK (an OK without its message). */
+        if (r == -EMSGSIZE)
+            pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "response larger than the message limit");
+        else if (r < 0) pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "the response could not be sent");
         else pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
     } else {
         pw_grpc_call_finish(c, (pw_grpc_status)j->status, j->msg);

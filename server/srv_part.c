@@ -27,6 +27,18 @@ static void on_committed(q_log *log, void *ud, uint64_t durable)
     srv_part_serve_durable(ud);
 }
 
+/* A Work delivery that found no memory (SRV_SERVE_RETRY_MS): serve the partition's streams
+ * again, since nothing else would. */
+static void serve_retry(srv_part *sp)
+{
+    if (!sp->serve_retry) return;
+    sp->serve_retry = false;
+    for (srv_waitq *wq = sp->waits, *next; wq; wq = next) {
+        next = wq->next;
+        if (wq->subs) srv_sub_serve(sp, wq);
+    }
+}
+
 static void on_tick(ev_loop *loop, ev_timer *t)
 {
     srv_part *sp = t->ud;
@@ -52,6 +64,7 @@ static void on_tick(ev_loop *loop, ev_timer *t)
         sp->last_sync_ms = now_ms;
     }
     srv_part_serve_ready(sp);
+    serve_retry(sp);
     /* Serving parked leases and Work streams may have set lease deadlines before `next`. */
     uint64_t soon = q_part_next_ms(sp->p);
     srv_part_schedule(sp, soon < next ? soon : next);

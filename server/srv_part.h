@@ -27,6 +27,7 @@ typedef struct srv_part {
     q_commit_waiter sync_cw; /* that commit (q_log_sync_async), while sync_busy */
     bool sync_busy;
     uint64_t served_durable; /* the log's durable end at the last srv_part_serve_durable */
+    bool serve_retry;        /* a Work delivery found no memory: the tick serves streams again */
     struct srv_waitq *waits;
 } srv_part;
 
@@ -70,6 +71,10 @@ void srv_part_serve_ready(srv_part *sp);
  * durable end's move made visible (ready_when_durable), once per move however many waiters the
  * commit covered. */
 void srv_part_serve_durable(srv_part *sp);
+/* A Work delivery that could not get memory is retried by the partition's tick this much
+ * later: soon enough that a worker barely notices, late enough not to spin on an exhausted
+ * heap (nothing else would serve the stream again: its credits wait for ready tasks). */
+#define SRV_SERVE_RETRY_MS 10u
 /* Owner side: (re)arms the partition's housekeeping timer from q_part_tick's next time. */
 void srv_part_schedule(srv_part *sp, uint64_t next_ms);
 

@@ -42,6 +42,9 @@ typedef struct srv_work {
         char name[Q_QUEUE_NAME_BYTES_MAX + 1];
         uint32_t len;
         uint32_t part;
+        /* Its unregister job, allocated with the registration: ending a registration must not
+         * need memory (without it the owner would keep a pointer to a freed session). */
+        srv_job *unreg;
     } subs[WORK_SUBS_MAX];
     uint32_t inflight;        /* ack/nack/extend jobs not yet answered */
     uint32_t held;            /* tasks delivered and not yet acked or nacked on the stream */
@@ -91,6 +94,8 @@ static void work_unref(srv_work *w)
 
 /* ---- sending on the stream (origin) ---- */
 
+static void stream_fail(srv_work *w, int err);
+
 static void flush_pending(srv_work *w)
 {
     while (buf_size(&w->pending) > 0 && !pw_grpc_call_done(w->call)) {
@@ -99,6 +104,10 @@ static void flush_pending(srv_work *w)
         if (!srv_lp_next(&p, &left, &msg, &len)) break;
         int r = pw_grpc_call_send(w->call, msg, len, 0);
         if (r == -ENOBUFS) return; /* on_writable resumes */
+        if (r < 0) { /* a message dropped would leave the worker waiting (stream_fail) */
+            stream_fail(w, r);
+            return;
+        }
         buf_consume(&w->pending, buf_size(&w->pending) - left);
     }
     if (pw_grpc_call_done(w->call)) buf_consume(&w->pending, buf_size(&w->pending));
@@ -215,7 +224,9 @@ static void poke_all(srv_work *w);
 static void repoke_done(srv_job *j)
 {
     srv_work *w = j->ctx;
-    if (!atomic_load(&w->closed)) poke_all(w);
+    if (atomic_load(&w->closed)) return;
+    poke_all(w);
+    if (w->state == SRV_WORK_FINISHED) maybe_finish(w); /* a poke that could not be sent */
 }
 
 /* Credits went back unused (a lease got fewer tasks than ready said): other queues of the
@@ -252,8 +263,10 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             uint32_t want = qi.ready < WORK_DELIVER_BATCH ? (uint32_t)qi.ready : WORK_DELIVER_BATCH;
             if (!claim(w, want, &take)) break;
             srv_job *j = srv_job_new(NULL, NULL, 0);
-            if (!j) {
+            if (!j) { /* nothing leased yet: the tick tries again (SRV_SERVE_RETRY_MS) */
                 atomic_fetch_add(&w->credits, (int32_t)take);
+                sp->serve_retry = true;
+                srv_part_schedule(sp, srv_q_now_ms() + SRV_SERVE_RETRY_MS);
                 return;
             }
             j->origin = s->origin;
@@ -326,20 +339,38 @@ static void run_poke(srv_job *j, srv_part *sp)
 
 /* ---- origin side ---- */
 
-/* A failed registration (out of memory) still gets its unregister at close, which drops the
- * reference: nothing to do here. */
-static void register_done(srv_job *j) {}
+/* A registration the owner could not make (out of memory) ends the stream with
+ * RESOURCE_EXHAUSTED: its Subscribe was answered OK, and a worker waiting on a queue nobody
+ * serves would wait for ever. Its unregister still comes at close and drops the reference. */
+static void register_done(srv_job *j)
+{
+    if (j->status == Q_OK) return;
+    stream_fail(j->ctx, -ENOMEM);
+    maybe_finish(j->ctx);
+}
 
 static void unregister_done(srv_job *j) { work_unref(j->ctx); }
 static void poke_done(srv_job *j) {}
 
-static void send_sub_job(srv_work *w, uint32_t i, srv_job_run_fn run, srv_job_done_fn done)
+static srv_job *sub_job_new(srv_work *w, uint32_t i)
 {
     srv_job *j = srv_job_new(NULL, (const uint8_t *)w->subs[i].name, w->subs[i].len);
-    if (!j) return;
-    j->ctx = w;
+    if (j) j->ctx = w;
+    return j;
+}
+
+static void sub_job_send(srv_work *w, uint32_t i, srv_job *j, srv_job_run_fn run, srv_job_done_fn done)
+{
     j->sub_lease_ms = w->lease_ms;
     srv_job_dispatch(j, w->subs[i].part, run, done);
+}
+
+/* Ends registration i (its job was allocated with it). */
+static void sub_unregister(srv_work *w, uint32_t i)
+{
+    srv_job *j = w->subs[i].unreg;
+    w->subs[i].unreg = NULL;
+    sub_job_send(w, i, j, run_unregister, unregister_done);
 }
 
 static void work_close(srv_work *w)
@@ -347,13 +378,21 @@ static void work_close(srv_work *w)
     if (atomic_exchange(&w->closed, true)) return;
     work_set_state(w, SRV_WORK_CLOSED);
     session_unlink(w);
-    for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_unregister, unregister_done);
+    for (uint32_t i = 0; i < w->nsubs; i++) sub_unregister(w, i);
     work_unref(w); /* the stream's reference */
 }
 
 static void poke_all(srv_work *w)
 {
-    for (uint32_t i = 0; i < w->nsubs; i++) send_sub_job(w, i, run_poke, poke_done);
+    for (uint32_t i = 0; i < w->nsubs; i++) {
+        srv_job *j = sub_job_new(w, i);
+        if (!j) { /* an owner not told of new credits would never deliver on them; the
+                   * caller's maybe_finish closes the session */
+            stream_fail(w, -ENOMEM);
+            return;
+        }
+        sub_job_send(w, i, j, run_poke, poke_done);
+    }
 }
 
 /* Credits left plus tasks held (delivered, not yet acked or nacked) stay <= the API's 10000. */
@@ -417,8 +456,9 @@ static q_status subscribe_parse(const pwm_ringq_v1_Subscribe *sub, sub_name *set
     return Q_OK;
 }
 
-/* Step 2: unregister the queues that left the set, register the new ones. */
-static void subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
+/* Step 2: unregister the queues that left the set, register the new ones. Returns Q_OK, or
+ * Q_RESOURCE_EXHAUSTED when a registration could not be allocated (those made so far stay). */
+static q_status subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
 {
     for (uint32_t i = 0; i < w->nsubs;) {
         bool keep = false;
@@ -428,7 +468,7 @@ static void subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
             i++;
             continue;
         }
-        send_sub_job(w, i, run_unregister, unregister_done);
+        sub_unregister(w, i);
         w->subs[i] = w->subs[--w->nsubs];
     }
     for (uint32_t k = 0; k < n; k++) {
@@ -436,13 +476,21 @@ static void subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
         for (uint32_t i = 0; i < w->nsubs && !have; i++)
             have = sub_name_eq(&set[k], w->subs[i].name, w->subs[i].len);
         if (have) continue;
-        uint32_t i = w->nsubs++;
+        uint32_t i = w->nsubs;
         memcpy(w->subs[i].name, set[k].name, set[k].len + 1);
         w->subs[i].len = set[k].len;
         w->subs[i].part = q_part_of(set[k].name, set[k].len, srv_q.nparts);
+        srv_job *reg = sub_job_new(w, i);
+        w->subs[i].unreg = reg ? sub_job_new(w, i) : NULL;
+        if (!w->subs[i].unreg) {
+            if (reg) srv_job_free(reg);
+            return Q_RESOURCE_EXHAUSTED;
+        }
+        w->nsubs++;
         w->refs++;
-        send_sub_job(w, i, run_register, register_done);
+        sub_job_send(w, i, reg, run_register, register_done);
     }
+    return Q_OK;
 }
 
 static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *why, size_t why_len)
@@ -458,9 +506,10 @@ static q_status subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char *
         uint32_t lease_ms = sub->lease_ms ? sub->lease_ms : w->lease_ms;
         bool lease_changed = lease_ms != w->lease_ms;
         w->lease_ms = lease_ms;
-        subscribe_apply(w, set, n);
+        st = subscribe_apply(w, set, n);
+        if (st != Q_OK) snprintf(why, why_len, "out of memory");
         if (lease_changed) poke_all(w); /* the kept registrations learn the new lease_ms */
-        grant(w, sub->credits);
+        if (st == Q_OK) grant(w, sub->credits);
     }
     rt_free(set);
     return st;
@@ -525,11 +574,11 @@ static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkReque
     w->inflight++;
     w->refs++;
     if (srv_route_by_id(j, kind, id, by_id_done) != Q_OK) {
-        send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
         rt_free(wr);
-        srv_job_free(j);
         w->inflight--;
-        w->refs--;
+        send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
+        srv_job_free(j);
+        work_unref(w); /* send_result may have closed the session: the reference keeps it */
     }
 }
 

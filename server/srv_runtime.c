@@ -34,6 +34,7 @@ ev_loop *srv_shard_loop(srv_shard *sh) { return sh->loop; }
 int srv_shard_id(const srv_shard *sh) { return sh->id; }
 srv_runtime *srv_shard_runtime(srv_shard *sh) { return sh->rt; }
 srv_shard *srv_shard_self(void) { return t_self; }
+void srv_shard_enter(srv_shard *sh) { t_self = sh; }
 int srv_runtime_nshards(const srv_runtime *rt) { return rt->nshards; }
 bool srv_runtime_draining(const srv_runtime *rt) { return atomic_load(&rt->draining) != 0; }
 void srv_runtime_fail(srv_runtime *rt) { atomic_store(&rt->failed, 1); }
@@ -476,7 +477,12 @@ static void shard_main(int id, void *arg)
     int r = sh->stopped ? 0 : ev_loop_run(sh->loop);
     if (r < 0) atomic_store(&rt->failed, 1);
     if (rt->hooks.shard_fini) rt->hooks.shard_fini(sh, rt->hooks.ud);
-    while (sh->conns) srv_conn_close(sh->conns);
+    /* Not `while (sh->conns) close(sh->conns)`: a connection whose ops are still in flight stays
+     * listed after its close, and that loop would spin on it for ever. */
+    for (srv_conn *c = sh->conns, *next; c; c = next) {
+        next = c->next;
+        srv_conn_close(c);
+    }
     /* Let closing connections' final completions run before the loop goes away. */
     for (int i = 0; i < 100 && sh->nconns > 0; i++) ev_loop_run_once(sh->loop, true);
     if (sh->listen_fd >= 0) close(sh->listen_fd);

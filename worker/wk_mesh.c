@@ -80,8 +80,8 @@ int wk_mesh_create(const wk_mesh_opts *o, wk_mesh **out)
     m->lane_cap = cap;
     m->spin_ns = o->spin_ns;
     size_t nl = (size_t)m->n_ep * (size_t)m->n_shards;
-    m->ep = aligned_alloc(WK_CACHE_LINE_BYTES, sizeof(wk_ep) * (size_t)m->n_ep);
-    m->lanes = aligned_alloc(WK_CACHE_LINE_BYTES, sizeof(wk_lane) * nl);
+    m->ep = rt_aligned_alloc(WK_CACHE_LINE_BYTES, sizeof(wk_ep) * (size_t)m->n_ep);
+    m->lanes = rt_aligned_alloc(WK_CACHE_LINE_BYTES, sizeof(wk_lane) * nl);
     m->dirty_store = rt_calloc((size_t)m->n_ep * (size_t)m->n_shards, sizeof(uint16_t));
     if (!m->ep || !m->lanes || !m->dirty_store) goto nomem;
     memset(m->ep, 0, sizeof(wk_ep) * (size_t)m->n_ep);

@@ -27,7 +27,7 @@ int wk_mpmc_init(wk_mpmc *q, uint32_t cap, uint32_t elem_size)
     uint32_t stride = (uint32_t)((sizeof(uint64_t) + elem_size + 7u) & ~7u);
     size_t bytes = (size_t)cap * stride;
     bytes = (bytes + WK_CACHE_LINE_BYTES - 1) & ~(size_t)(WK_CACHE_LINE_BYTES - 1);
-    q->cells = aligned_alloc(WK_CACHE_LINE_BYTES, bytes);
+    q->cells = rt_aligned_alloc(WK_CACHE_LINE_BYTES, bytes);
     if (!q->cells) return -ENOMEM;
     q->mask = cap - 1;
     q->cap = cap;

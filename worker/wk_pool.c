@@ -109,8 +109,8 @@ int wk_pool_create(const wk_pool_opts *o, wk_mesh *m, wk_pool **out)
         o->first_ep < wk_mesh_shards(m) || o->first_ep + o->n_threads > wk_mesh_endpoints(m))
         return -EINVAL;
     uint32_t cap = o->queue_cap ? o->queue_cap : WK_POOL_QUEUE_CAP_DEFAULT;
-    wk_pool *p = aligned_alloc(WK_CACHE_LINE_BYTES, (sizeof *p + WK_CACHE_LINE_BYTES - 1) &
-                                                        ~(size_t)(WK_CACHE_LINE_BYTES - 1));
+    wk_pool *p = rt_aligned_alloc(WK_CACHE_LINE_BYTES, (sizeof *p + WK_CACHE_LINE_BYTES - 1) &
+                                                           ~(size_t)(WK_CACHE_LINE_BYTES - 1));
     if (!p) return -ENOMEM;
     if (cap < 2 || (cap & (cap - 1)) != 0 || cap > WK_MPMC_CAP_MAX / 2) {
         rt_free(p);

@@ -17,7 +17,7 @@ int wk_spsc_init(wk_spsc *r, uint32_t cap, uint32_t elem_size)
     size_t bytes = (size_t)cap * elem_size;
     /* Round up so aligned_alloc's size is a multiple of the alignment. */
     bytes = (bytes + WK_CACHE_LINE_BYTES - 1) & ~(size_t)(WK_CACHE_LINE_BYTES - 1);
-    uint8_t *slots = aligned_alloc(WK_CACHE_LINE_BYTES, bytes);
+    uint8_t *slots = rt_aligned_alloc(WK_CACHE_LINE_BYTES, bytes);
     if (!slots) return -ENOMEM;
     /* Relaxed: init happens before the ring is handed to other threads (thread creation or the
      * caller's own publication orders it). */

@@ -1,0 +1,440 @@
+/* server/ Queue service driven in process: two shards stepped by the test on its thread
+ * (server/srv_local), scripted HTTP/2 + gRPC frames over a socketpair (test_srv_util.h).
+ *
+ * The client always talks to shard 0; queue names are picked so their partition is owned by
+ * the shard a case needs. A job for another shard's partition waits in its mesh lane until the
+ * test steps that shard: the cases hold a job on its way (step shard 0 only), let the origin's
+ * call be cancelled meanwhile, and release it. */
+#include "test_srv_util.h"
+
+static ts_server S;
+static ts_client C;
+
+static void start(int nshards, q_commit_policy policy)
+{
+    ck_assert_int_eq(ts_server_start(&S, nshards, 4, policy), 0);
+    ts_client_open(&C, &S, 0);
+}
+
+static void stop(void)
+{
+    ts_client_close(&C);
+    ts_server_stop(&S);
+}
+
+/* Only shard `i` runs in waits until ts_step_all (the other shards' inbound lanes hold). */
+static void step_only(int i)
+{
+    C.step_mask_set = true;
+    C.step_mask = 1u << i;
+}
+static void step_all(void) { C.step_mask_set = false; }
+
+/* Messages shard `i` has sent through the mesh. */
+static uint64_t mesh_sent(int i)
+{
+    wk_mesh_stats st;
+    wk_mesh_get_stats(srv_q.mesh, i, &st);
+    return st.sent;
+}
+
+/* Shard 0 has sent a job since `*since` (its count then). */
+static bool cond_sent(ts_client *c, const void *since)
+{
+    return mesh_sent(0) > *(const uint64_t *)since;
+}
+
+/* Messages shard `i` has run from the mesh. */
+static uint64_t mesh_received(int i)
+{
+    wk_mesh_stats st;
+    wk_mesh_get_stats(srv_q.mesh, i, &st);
+    return st.received;
+}
+
+/* Shard 1 has run a message since `*since` (its count then). */
+static bool cond_owner_ran(ts_client *c, const void *since)
+{
+    return mesh_received(1) > *(const uint64_t *)since;
+}
+
+/* Shard 0 has no call open any more (it processed the client's reset). */
+static bool cond_no_calls(ts_client *c, const void *arg)
+{
+    return ts_active_calls(c->s, 0) == 0;
+}
+
+/* Runs `rounds` rounds (no condition: used while a shard is held, to show nothing happens). */
+static void rounds(int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!ts_round(&C)) ts_idle(&C);
+    }
+}
+
+static bool parked(const char *q)
+{
+    uint32_t k = q_part_of(q, strlen(q), srv_q.nparts);
+    srv_waitq *wq = srv_part_waitq(ts_part(k), q, (uint32_t)strlen(q), false);
+    return wq && wq->head;
+}
+
+static bool cond_parked(ts_client *c, const void *q) { return parked(q); }
+
+/* Nobody (long-poll or Work registration) waits on queue q any more. */
+static bool cond_no_waitq(ts_client *c, const void *arg)
+{
+    const char *q = arg;
+    uint32_t k = q_part_of(q, strlen(q), srv_q.nparts);
+    return srv_part_waitq(ts_part(k), q, (uint32_t)strlen(q), false) == NULL;
+}
+
+/* Enqueues one task and returns its id (copied into id[64]). */
+static void enqueue_ok(const char *q, const char *payload, char id[64])
+{
+    uint32_t sid = ts_enqueue_start(&C, q, payload);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    pwm_ringq_v1_EnqueueResponse rs;
+    ck_assert(ts_next_msg(&C, sid, &pwm_ringq_v1_EnqueueResponse_desc, &rs, &a));
+    ck_assert_uint_eq(rs.results_count, 1);
+    ck_assert(!rs.results[0].duplicate);
+    ck_assert_uint_lt(rs.results[0].id.len, 64);
+    snprintf(id, 64, "%.*s", (int)rs.results[0].id.len, (const char *)rs.results[0].id.ptr);
+    pw_msg_arena_deinit(&a);
+}
+
+/* The tasks of a closed Lease call: count, and the first's id and payload. */
+static size_t lease_result(uint32_t sid, char id[64], char payload[64], uint32_t *attempt)
+{
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    pwm_ringq_v1_LeaseResponse rs;
+    ck_assert(ts_next_msg(&C, sid, &pwm_ringq_v1_LeaseResponse_desc, &rs, &a));
+    size_t n = rs.tasks_count;
+    if (n > 0) {
+        snprintf(id, 64, "%.*s", (int)rs.tasks[0].id.len, (const char *)rs.tasks[0].id.ptr);
+        snprintf(payload, 64, "%.*s", (int)rs.tasks[0].payload.len, (const char *)rs.tasks[0].payload.ptr);
+        if (attempt) *attempt = rs.tasks[0].attempt;
+    }
+    pw_msg_arena_deinit(&a);
+    return n;
+}
+
+static void ack_ok(const char *id)
+{
+    pw_pb_bytes ids[1] = {ts_str(id)};
+    uint32_t sid = ts_ack_start(&C, ids, 1);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    pwm_ringq_v1_AckResponse rs;
+    ck_assert(ts_next_msg(&C, sid, &pwm_ringq_v1_AckResponse_desc, &rs, &a));
+    ck_assert_uint_eq(rs.results_count, 1);
+    ck_assert_uint_eq(rs.results[0].code, 0);
+    pw_msg_arena_deinit(&a);
+}
+
+/* The owner's figures for queue `q` (white-box, after the exchange settled). */
+static q_queue_info queue_info(const char *q)
+{
+    uint32_t k = q_part_of(q, strlen(q), srv_q.nparts);
+    q_queue_info qi;
+    memset(&qi, 0, sizeof qi);
+    q_err e;
+    q_status st = q_part_get_queue(ts_part(k)->p, q, strlen(q), srv_q_now_ms(), &qi, &e);
+    ck_assert(st == Q_OK || st == Q_NOT_FOUND);
+    return qi;
+}
+
+START_TEST(enqueue_lease_ack_across_shards)
+{
+    start(2, Q_COMMIT_NEVER);
+    char q[32], id[64], lid[64], payload[64];
+    ts_queue_on(q, sizeof q, "far", 1);
+    /* Hold shard 1: the Enqueue's job waits in the lane, the call stays open. */
+    step_only(0);
+    uint64_t sent0 = mesh_sent(0);
+    uint32_t sid = ts_enqueue_start(&C, q, "hello");
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    rounds(50);
+    ck_assert(!ts_call_of(&C, sid)->closed);
+    ck_assert_uint_eq(queue_info(q).enqueued_total, 0);
+    /* Release it: the owner appends, the reply crosses back, shard 0 answers. */
+    step_all();
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    pwm_ringq_v1_EnqueueResponse rs;
+    ck_assert(ts_next_msg(&C, sid, &pwm_ringq_v1_EnqueueResponse_desc, &rs, &a));
+    ck_assert_uint_eq(rs.results_count, 1);
+    snprintf(id, sizeof id, "%.*s", (int)rs.results[0].id.len, (const char *)rs.results[0].id.ptr);
+    pw_msg_arena_deinit(&a);
+
+    uint32_t ls = ts_lease_start(&C, q, 10, 0, 30000);
+    ck_assert(ts_wait_closed(&C, ls, TS_WAIT_MS));
+    uint32_t attempt = 0;
+    ck_assert_uint_eq(lease_result(ls, lid, payload, &attempt), 1);
+    ck_assert_str_eq(lid, id);
+    ck_assert_str_eq(payload, "hello");
+    ck_assert_uint_eq(attempt, 1);
+    ck_assert_uint_eq(queue_info(q).leased, 1);
+
+    ack_ok(id);
+    q_queue_info qi = queue_info(q);
+    ck_assert_uint_eq(qi.acked_total, 1);
+    ck_assert_uint_eq(qi.leased + qi.ready + qi.delayed, 0);
+    stop();
+}
+END_TEST
+
+START_TEST(malformed_body_invalid_argument)
+{
+    start(2, Q_COMMIT_NEVER);
+    char q[32];
+    ts_queue_on(q, sizeof q, "far", 1);
+    /* EnqueueRequest.queue (field 1, length-delimited) claiming 100 bytes of a 3-byte body. */
+    static const uint8_t bad[] = {0x0a, 0x64, 'a', 'b', 'c'};
+    uint32_t sid = ts_open(&C, TS_PATH_ENQUEUE);
+    ts_send_raw(&C, sid, bad, sizeof bad, true);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), PW_GRPC_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(ts_call_of(&C, sid)->message, "malformed") != NULL, "message: %s",
+                  ts_call_of(&C, sid)->message);
+    /* The same for a Lease (varint cut short), and the connection still serves. */
+    static const uint8_t bad2[] = {0x10, 0xff};
+    sid = ts_open(&C, TS_PATH_LEASE);
+    ts_send_raw(&C, sid, bad2, sizeof bad2, true);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), PW_GRPC_INVALID_ARGUMENT);
+    char id[64];
+    enqueue_ok(q, "after", id);
+    ck_assert_uint_eq(queue_info(q).enqueued_total, 1);
+    stop();
+}
+END_TEST
+
+START_TEST(lease_long_poll_woken_by_enqueue)
+{
+    start(2, Q_COMMIT_NEVER);
+    char q[32], id[64], lid[64], payload[64];
+    ts_queue_on(q, sizeof q, "far", 1);
+    uint64_t t0 = rt_now_ns();
+    uint32_t ls = ts_lease_start(&C, q, 1, 20000, 30000);
+    ck_assert(ts_wait_for(&C, cond_parked, q, TS_WAIT_MS));
+    ck_assert(!ts_call_of(&C, ls)->closed);
+    enqueue_ok(q, "wake", id);
+    ck_assert(ts_wait_closed(&C, ls, TS_WAIT_MS));
+    ck_assert_uint_eq(lease_result(ls, lid, payload, NULL), 1);
+    ck_assert_str_eq(lid, id);
+    ck_assert_str_eq(payload, "wake");
+    /* Woken by the Enqueue, not by its 20 s deadline. */
+    ck_assert_uint_lt((rt_now_ns() - t0) / RT_NS_PER_MS, 20000);
+    ck_assert(!parked(q));
+    stop();
+}
+END_TEST
+
+/* Waits for the next WorkResponse on `sid`. */
+static bool work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *a);
+typedef struct work_wait {
+    uint32_t sid;
+} work_wait;
+static bool cond_work_msg(ts_client *c, const void *arg)
+{
+    ts_call *k = ts_call_of(c, ((const work_wait *)arg)->sid);
+    size_t have = buf_size(&k->data) - k->taken;
+    if (have < 5) return k->closed;
+    const uint8_t *p = buf_begin(&k->data) + k->taken;
+    size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
+    return have >= 5 + n || k->closed;
+}
+static bool work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *a)
+{
+    work_wait w = {sid};
+    if (!ts_wait_for(&C, cond_work_msg, &w, TS_WAIT_MS)) return false;
+    return ts_next_msg(&C, sid, &pwm_ringq_v1_WorkResponse_desc, m, a);
+}
+
+START_TEST(work_stream_delivery_and_ack)
+{
+    start(2, Q_COMMIT_NEVER);
+    char q[32], id[64];
+    ts_queue_on(q, sizeof q, "far", 1);
+    uint32_t ws = ts_open(&C, TS_PATH_WORK);
+    pw_pb_bytes queues[1] = {ts_str(q)};
+    pwm_ringq_v1_Subscribe sub = {.queues = queues, .queues_count = 1, .credits = 4, .lease_ms = 30000};
+    pwm_ringq_v1_WorkRequest wr = {.request_id = 1, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_subscribe,
+                                   .subscribe = &sub};
+    ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wr, false);
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    pwm_ringq_v1_WorkResponse m;
+    /* The subscription is answered (request 1, OK) once it is registered on the owner. */
+    ck_assert(work_next(ws, &m, &a));
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
+    ck_assert_uint_eq(m.result->request_id, 1);
+    ck_assert_uint_eq(m.result->code, 0);
+    enqueue_ok(q, "work-me", id);
+    ck_assert(work_next(ws, &m, &a));
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_task);
+    ck_assert_int_eq((int)m.task->id.len, (int)strlen(id));
+    ck_assert(memcmp(m.task->id.ptr, id, m.task->id.len) == 0);
+    ck_assert(m.task->payload.len == 7 && memcmp(m.task->payload.ptr, "work-me", 7) == 0);
+    ck_assert_uint_eq(queue_info(q).leased, 1);
+
+    pw_pb_bytes ids[1] = {ts_str(id)};
+    pwm_ringq_v1_AckRequest ack = {.ids = ids, .ids_count = 1};
+    pwm_ringq_v1_WorkRequest wa = {.request_id = 7, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
+    ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
+    ck_assert(work_next(ws, &m, &a));
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
+    ck_assert_uint_eq(m.result->request_id, 7);
+    ck_assert_uint_eq(m.result->code, 0);
+    ck_assert_ptr_nonnull(m.result->ack);
+    ck_assert_uint_eq(m.result->ack->results_count, 1);
+    ck_assert_uint_eq(m.result->ack->results[0].code, 0);
+    pw_msg_arena_deinit(&a);
+    q_queue_info qi = queue_info(q);
+    ck_assert_uint_eq(qi.acked_total, 1);
+    ck_assert_uint_eq(qi.leased, 0);
+    /* Half-close: the server ends the stream OK, and its registration on the owner goes. */
+    ts_send_raw(&C, ws, NULL, 0, true);
+    ck_assert(ts_wait_closed(&C, ws, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, ws), 0);
+    ck_assert(ts_wait_for(&C, cond_no_waitq, q, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
+/* A Lease job held in the lane to its owner while the origin's call is reset: once released it
+ * must not lease the ready task to a call that is gone (the task would sit leased, undelivered,
+ * for its whole lease), and nothing it touches may be freed under it. */
+START_TEST(cancel_while_job_in_flight)
+{
+    start(2, Q_COMMIT_NEVER);
+    char q[32], id[64], lid[64], payload[64];
+    ts_queue_on(q, sizeof q, "far", 1);
+    enqueue_ok(q, "keep", id);
+    step_only(0);
+    uint64_t sent0 = mesh_sent(0);
+    uint32_t ls = ts_lease_start(&C, q, 1, 0, 30000);
+    /* Shard 0 decoded it and sent the job; shard 1 has not run it. */
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    ck_assert(!ts_call_of(&C, ls)->closed);
+    ts_rst(&C, ls, 0x8 /* CANCEL */);
+    /* Shard 0 ends the call; the job in the lane still holds its reference. */
+    ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
+    uint64_t ran1 = mesh_received(1);
+    step_all();
+    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
+    q_queue_info qi = queue_info(q);
+    ck_assert_uint_eq(qi.leased, 0);
+    ck_assert_uint_eq(qi.ready, 1);
+    /* The task goes, on its first attempt, to the next Lease. */
+    uint32_t l2 = ts_lease_start(&C, q, 1, 0, 30000);
+    ck_assert(ts_wait_closed(&C, l2, TS_WAIT_MS));
+    uint32_t attempt = 0;
+    ck_assert_uint_eq(lease_result(l2, lid, payload, &attempt), 1);
+    ck_assert_str_eq(lid, id);
+    ck_assert_uint_eq(attempt, 1);
+    stop();
+}
+END_TEST
+
+/* The same with the job parked on the owner (a long-poll) when the call is reset: the Enqueue
+ * that wakes the queue answers the dead job without a task and the task stays ready. */
+START_TEST(cancel_while_parked_on_owner)
+{
+    start(2, Q_COMMIT_NEVER);
+    char q[32], id[64], lid[64], payload[64];
+    ts_queue_on(q, sizeof q, "far", 1);
+    uint32_t ls = ts_lease_start(&C, q, 1, 20000, 30000);
+    ck_assert(ts_wait_for(&C, cond_parked, q, TS_WAIT_MS));
+    step_only(0);
+    ts_rst(&C, ls, 0x8 /* CANCEL */);
+    ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
+    ck_assert(parked(q)); /* the owner has not heard of it */
+    step_all();
+    /* The Enqueue's run on the owner serves the wait list before its reply leaves. */
+    enqueue_ok(q, "stay", id);
+    ck_assert(!parked(q));
+    q_queue_info qi = queue_info(q);
+    ck_assert_uint_eq(qi.leased, 0);
+    ck_assert_uint_eq(qi.ready, 1);
+    uint32_t l2 = ts_lease_start(&C, q, 1, 0, 30000);
+    ck_assert(ts_wait_closed(&C, l2, TS_WAIT_MS));
+    uint32_t attempt = 0;
+    ck_assert_uint_eq(lease_result(l2, lid, payload, &attempt), 1);
+    ck_assert_str_eq(lid, id);
+    ck_assert_uint_eq(attempt, 1);
+    stop();
+}
+END_TEST
+
+/* ---- durable before visible ---- */
+
+static const char *dq;     /* the queue under test */
+static int commits_seen;   /* commit completions processed on its partition */
+static int parked_at_first; /* whether the Lease was still parked at the first one */
+
+static void on_committed_probe(q_log *log, void *ud, uint64_t durable)
+{
+    if (commits_seen++ == 0) parked_at_first = parked(dq);
+    srv_part_serve_durable(ud); /* what the server's own handler does */
+}
+
+START_TEST(durable_before_visible)
+{
+    start(2, Q_COMMIT_ALWAYS);
+    char q[32], id[64], lid[64], payload[64];
+    ts_queue_on(q, sizeof q, "far", 1);
+    dq = q;
+    srv_part *sp = ts_part(q_part_of(q, strlen(q), srv_q.nparts));
+    uint32_t ls = ts_lease_start(&C, q, 1, 20000, 30000);
+    ck_assert(ts_wait_for(&C, cond_parked, q, TS_WAIT_MS));
+    q_log_on_committed(q_part_log(sp->p), on_committed_probe, sp);
+    uint32_t es = ts_enqueue_start(&C, q, "durable");
+    /* Step by step: whenever the parked Lease has left its wait list, a commit completion
+     * has been processed on the owner, and the Enqueue's record is below the durable end. */
+    uint64_t deadline = rt_now_ns() + (uint64_t)TS_WAIT_MS * RT_NS_PER_MS;
+    while (!(ts_call_of(&C, ls)->closed && ts_call_of(&C, es)->closed)) {
+        ck_assert_msg(rt_now_ns() < deadline, "the exchange did not finish");
+        bool moved = ts_round(&C);
+        if (!parked(q)) ck_assert_msg(commits_seen > 0, "leased before any commit completed");
+        if (!moved) ts_idle(&C);
+    }
+    ck_assert_int_eq(parked_at_first, 1);
+    ck_assert_int_eq(ts_status(&C, es), 0);
+    ck_assert_uint_eq(lease_result(ls, lid, payload, NULL), 1);
+    ck_assert_str_eq(payload, "durable");
+    (void)id;
+    stop();
+}
+END_TEST
+
+int main(void)
+{
+    ts_require_uring("test_srv_queue"); /* exits 77 (skip) without io_uring */
+    Suite *s = suite_create("srv_queue");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, enqueue_lease_ack_across_shards);
+    tcase_add_test(tc, malformed_body_invalid_argument);
+    tcase_add_test(tc, lease_long_poll_woken_by_enqueue);
+    tcase_add_test(tc, work_stream_delivery_and_ack);
+    tcase_add_test(tc, cancel_while_job_in_flight);
+    tcase_add_test(tc, cancel_while_parked_on_owner);
+    tcase_add_test(tc, durable_before_visible);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
