@@ -120,7 +120,8 @@ class Client:
         fut = fn.future(req, timeout=timeout)
         if _method == "Lease":
             fut.add_done_callback(
-                lambda f: remember(f.result().tasks) if f.exception() is None else None)
+                lambda f: remember(f.result().tasks)
+                if not f.cancelled() and f.exception() is None else None)
         return fut
 
     def __getattr__(self, method):
