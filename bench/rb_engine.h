@@ -77,6 +77,7 @@ typedef struct rb_opts {
     const char *label;     /* may be NULL */
     const char *json_path; /* NULL: stdout */
     bool quiet;
+    int server_pid; /* > 0: its CPU time over the measured window goes into the result */
 } rb_opts;
 
 /* What a run measured. rb_engine_run fills it; hist is the merged latency histogram (ns). */
@@ -93,7 +94,8 @@ typedef struct rb_result {
     int64_t backlog_end;   /* backlog() after the run; -1 when unknown */
     size_t size_effective; /* payload bytes sent per task */
     uint32_t batch_effective;
-    char version[128]; /* system version, "" when unknown */
+    char version[128];   /* system version, "" when unknown */
+    double server_cpu_s; /* CPU time (user + system) of o->server_pid in the window; -1 unknown */
     bool passed;
     char error[512]; /* why it failed, "" when passed */
     rb_hist hist;
@@ -103,6 +105,10 @@ typedef struct rb_result {
  * Prints the progress line on stderr unless o->quiet. Returns 0 when the run passed, 1 when
  * it failed (r->error says why). */
 int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r);
+
+/* CPU time (utime + stime, every thread, exited ones included) of process `pid` so far, in ns
+ * (clock-tick resolution, usually 10 ms), from /proc/PID/stat. 0 or a negative errno. */
+int rb_proc_cpu_ns(int pid, uint64_t *out);
 
 /* Writes the result JSON object (one line) to `f`. */
 void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r);

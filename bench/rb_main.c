@@ -34,6 +34,8 @@ static const char usage_text[] =
     "  --label TEXT          copied into the result\n"
     "  --json FILE           write the JSON result there (default: stdout)\n"
     "  --quiet               no progress line\n"
+    "  --server-pid PID      record that process's CPU time (user + system) over the measured\n"
+    "                        window: server_cpu_s and server_cpu_us_per_task in the JSON\n"
     "  --version             print the version and exit\n"
     "e2e closed loop: producers pause while max(4 x conns x inflight x batch, 1024) tasks are\n"
     "stamped but not yet received, until that backlog halves. Exit: 0 passed, 1 failed, 2 usage.\n";
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
         O_LABEL,
         O_JSON,
         O_QUIET,
+        O_SERVER_PID,
         O_SYSTEM,
         O_HELP
     };
@@ -127,6 +130,7 @@ int main(int argc, char **argv)
         {"label", required_argument, 0, O_LABEL},
         {"json", required_argument, 0, O_JSON},
         {"quiet", no_argument, 0, O_QUIET},
+        {"server-pid", required_argument, 0, O_SERVER_PID},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -157,6 +161,7 @@ int main(int argc, char **argv)
     else return usage("the first argument is the scenario: rpc, enqueue, e2e or drain");
     optind = 2;
     uint64_t v64;
+    uint32_t v32;
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         const char *a = optarg;
@@ -193,6 +198,10 @@ int main(int argc, char **argv)
         case O_LABEL: o.label = a; break;
         case O_JSON: o.json_path = a; break;
         case O_QUIET: o.quiet = true; break;
+        case O_SERVER_PID:
+            ok = parse_u32(a, 1, INT32_MAX, &v32);
+            o.server_pid = (int)v32;
+            break;
         case O_HELP: fputs(usage_text, stdout); return 0;
         default: return usage(NULL);
         }

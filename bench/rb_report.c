@@ -78,6 +78,9 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
             ",\"preloaded\":%" PRIu64,
             r->op_errors, r->ack_errors, r->stamped, r->enqueued, r->enqueue_errors, r->received,
             r->acked, r->duplicates, r->foreign, r->preloaded);
+    if (r->server_cpu_s >= 0 && r->tasks > 0)
+        fprintf(f, ",\"server_cpu_s\":%.3f,\"server_cpu_us_per_task\":%.4f", r->server_cpu_s,
+                r->server_cpu_s * 1e6 / (double)r->tasks);
     if (r->backlog_end >= 0) fprintf(f, ",\"backlog_end\":%" PRId64, r->backlog_end);
     else fputs(",\"backlog_end\":null", f);
     fprintf(f, ",\"passed\":%s", r->passed ? "true" : "false");

@@ -337,9 +337,17 @@ static int block_done(pw_h2_session *s, uint32_t sid, uint8_t flags, uint32_t fr
     else rc = on_stream_block(s, pw_h2i_stream_find(s, sid), es, &c);
     buf_consume(&s->hbytes, buf_size(&s->hbytes));
     buf_consume(&s->hfields, buf_size(&s->hfields));
-    buf_shrink(&s->hbytes, 0);
-    buf_shrink(&s->hfields, 0);
+    /* While streams are live the next block comes soon: keep the scratch (freeing it cost two
+     * mallocs and frees per request). An idle connection holds none: the last stream's close
+     * releases it (pw_h2i_hblock_release). */
+    if (s->n_peer_live + s->n_local_live == 0) pw_h2i_hblock_release(s);
     return rc;
+}
+
+void pw_h2i_hblock_release(pw_h2_session *s)
+{
+    buf_shrink(&s->hbytes, 0); /* only when empty: never under a block being delivered */
+    buf_shrink(&s->hfields, 0);
 }
 
 static int take_empty(pw_h2_session *s)

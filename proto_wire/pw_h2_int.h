@@ -202,6 +202,9 @@ void pw_h2i_stream_table_free(pw_h2_session *s);
 int pw_h2i_on_headers(pw_h2_session *s, const pw_h2_frame *f);
 int pw_h2i_on_continuation(pw_h2_session *s, const pw_h2_frame *f);
 void pw_h2i_hblock_reset(pw_h2_session *s);
+/* Frees the decoded-block scratch (hbytes, hfields) when it is empty: called once no stream is
+ * live, so an idle session holds no buffers while a busy one keeps them between blocks. */
+void pw_h2i_hblock_release(pw_h2_session *s);
 
 /* ---- pw_h2_flow.c ---- */
 int pw_h2i_on_data(pw_h2_session *s, const pw_h2_frame *f);

@@ -151,6 +151,7 @@ void pw_h2i_stream_set_state(pw_h2_session *s, pw_h2_stream *st, pw_h2_stream_st
         s->n_local_live--;
     }
     st->state = (uint8_t)to;
+    if (s->n_peer_live + s->n_local_live == 0) pw_h2i_hblock_release(s); /* idle: no scratch */
 }
 
 void pw_h2i_event_queue(pw_h2_session *s, pw_h2_stream *st)

@@ -297,8 +297,12 @@ static int decode_single(const pw_msg_field *fd, uint8_t *m, const pw_pb_field *
     return rc;
 }
 
-/* Pass 1: checks wire types and counts the elements of each repeated field into counts[]. */
-static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, size_t *counts)
+/* Pass 1: checks wire types and counts the elements of each repeated field into counts[]. Only
+ * the counters of repeated fields that occur are written (their bits set in *seen), so nothing
+ * is zeroed per message: that cost more than the count itself for a small nested message. */
+_Static_assert(PW_MSG_FIELDS_MAX <= 64, "one bit per field in a uint64_t");
+static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, size_t *counts,
+                          uint64_t *seen)
 {
     pw_pb_reader r;
     pw_pb_field f;
@@ -309,15 +313,23 @@ static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, 
         if (!fd) continue; /* unknown: skipped */
         long n = field_elems(fd, &f);
         if (n < 0) return (int)n;
-        if (fd->flags & PW_MSG_F_REPEATED) counts[fd - d->fields] += (size_t)n;
+        if (!(fd->flags & PW_MSG_F_REPEATED)) continue;
+        size_t k = (size_t)(fd - d->fields);
+        if (!(*seen >> k & 1u)) {
+            *seen |= 1ull << k;
+            counts[k] = 0;
+        }
+        counts[k] += (size_t)n;
     }
     return rc;
 }
 
-/* Carves each repeated field's array (counts[i] elements) from the arena. */
-static int alloc_arrays(const pw_msg_desc *d, uint8_t *m, const size_t *counts, pw_msg_arena *a)
+/* Carves the array of each repeated field seen (counts[i] elements) from the arena. */
+static int alloc_arrays(const pw_msg_desc *d, uint8_t *m, const size_t *counts, uint64_t seen,
+                        pw_msg_arena *a)
 {
-    for (size_t i = 0; i < d->nfields; i++) {
+    for (; seen; seen &= seen - 1) {
+        size_t i = (size_t)__builtin_ctzll(seen);
         const pw_msg_field *fd = &d->fields[i];
         if (!counts[i]) continue;
         size_t es = elem_size(fd);
@@ -332,15 +344,16 @@ static int alloc_arrays(const pw_msg_desc *d, uint8_t *m, const size_t *counts, 
 static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size_t len,
                       pw_msg_arena *a, unsigned depth)
 {
-    size_t counts[PW_MSG_FIELDS_MAX] = {0};
+    size_t counts[PW_MSG_FIELDS_MAX]; /* valid where `seen` has the field's bit */
+    uint64_t seen = 0;
     pw_pb_reader r;
     pw_pb_field f;
     int rc;
     if (depth > PW_MSG_DEPTH_MAX) return PW_MSG_ERR_DEPTH;
     assert(d->nfields <= PW_MSG_FIELDS_MAX);
     memset(m, 0, d->size);
-    if ((rc = count_repeated(d, src, len, counts)) < 0) return rc;
-    if ((rc = alloc_arrays(d, m, counts, a)) < 0) return rc;
+    if ((rc = count_repeated(d, src, len, counts, &seen)) < 0) return rc;
+    if ((rc = alloc_arrays(d, m, counts, seen, a)) < 0) return rc;
     pw_pb_reader_init(&r, src, len);
     while ((rc = pw_pb_next(&r, &f)) == 1) { /* pass 2: wire types already checked */
         const pw_msg_field *fd = pw_msg_field_find(d, f.num);
@@ -359,20 +372,38 @@ int pw_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *src, size_t le
 
 /* ---- Encode ---- */
 
-static size_t elem_body_len(const pw_msg_field *fd, const uint8_t *p)
+/* Sub-message sizes, recorded by the size pass in pre-order (an element's slot is taken before
+ * its own sub-messages are sized) and taken back in the same order by the write pass, which
+ * walks the fields and elements in the same order: every sub-message is sized once per encode
+ * instead of once per enclosing level. Past PW_MSG_SIZES_MAX sub-messages the write pass sizes
+ * the rest again (correct, only slower). */
+#define PW_MSG_SIZES_MAX 256u /* a Work delivery of 64 tasks with 2 headers each: 192 */
+typedef struct sizes {
+    size_t *v; /* NULL: record nothing (pw_msg_size) */
+    size_t n;  /* sub-messages met so far, recorded or not */
+} sizes;
+
+static size_t msg_size(const pw_msg_desc *d, const uint8_t *m, sizes *sz);
+
+static size_t elem_body_len(const pw_msg_field *fd, const uint8_t *p, sizes *sz)
 {
     switch (fd->kind) {
     case PW_MSG_STRING:
     case PW_MSG_BYTES: return ((const pw_pb_bytes *)p)->len;
-    case PW_MSG_MESSAGE: return pw_msg_size(fd->sub, p);
+    case PW_MSG_MESSAGE: {
+        size_t slot = sz->n++;
+        size_t n = msg_size(fd->sub, p, sz);
+        if (sz->v && slot < PW_MSG_SIZES_MAX) sz->v[slot] = n;
+        return n;
+    }
     default: return scalar_wire_len(fd->kind, load_scalar(fd->kind, p));
     }
 }
 
 /* Bytes of one element with its tag (unpacked form). */
-static size_t elem_field_len(const pw_msg_field *fd, const uint8_t *p)
+static size_t elem_field_len(const pw_msg_field *fd, const uint8_t *p, sizes *sz)
 {
-    size_t body = elem_body_len(fd, p);
+    size_t body = elem_body_len(fd, p, sz);
     if (kind_wt(fd->kind) == PW_PB_WT_LEN) return pw_pb_len_field_len(fd->num, body);
     return pw_pb_tag_len(fd->num) + body;
 }
@@ -391,18 +422,20 @@ static const uint8_t *single_present(const pw_msg_field *fd, const uint8_t *m)
     return load_scalar(fd->kind, v) ? v : NULL;
 }
 
+/* Packed: numeric kinds only, never messages (nothing to record). */
 static size_t packed_body_len(const pw_msg_field *fd, const uint8_t *arr, size_t n)
 {
     size_t body = 0, es = elem_size(fd);
-    for (size_t i = 0; i < n; i++) body += elem_body_len(fd, arr + i * es);
+    for (size_t i = 0; i < n; i++)
+        body += scalar_wire_len(fd->kind, load_scalar(fd->kind, arr + i * es));
     return body;
 }
 
-static size_t field_len(const pw_msg_field *fd, const uint8_t *m)
+static size_t field_len(const pw_msg_field *fd, const uint8_t *m, sizes *sz)
 {
     if (!(fd->flags & PW_MSG_F_REPEATED)) {
         const uint8_t *v = single_present(fd, m);
-        return v ? elem_field_len(fd, v) : 0;
+        return v ? elem_field_len(fd, v, sz) : 0;
     }
     size_t n = *(const size_t *)(m + fd->aux_off);
     const uint8_t *arr = *(const uint8_t *const *)(m + fd->off);
@@ -410,21 +443,29 @@ static size_t field_len(const pw_msg_field *fd, const uint8_t *m)
     if (fd->flags & PW_MSG_F_PACKED)
         return pw_pb_len_field_len(fd->num, packed_body_len(fd, arr, n));
     size_t total = 0, es = elem_size(fd);
-    for (size_t i = 0; i < n; i++) total += elem_field_len(fd, arr + i * es);
+    for (size_t i = 0; i < n; i++) total += elem_field_len(fd, arr + i * es, sz);
+    return total;
+}
+
+static size_t msg_size(const pw_msg_desc *d, const uint8_t *m, sizes *sz)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < d->nfields; i++) total += field_len(&d->fields[i], m, sz);
     return total;
 }
 
 size_t pw_msg_size(const pw_msg_desc *d, const void *msg)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < d->nfields; i++) total += field_len(&d->fields[i], msg);
-    return total;
+    sizes sz = {NULL, 0};
+    return msg_size(d, msg, &sz);
 }
 
-/* A writer over memory already sized by pw_msg_size: bounds are asserted, not checked. */
+/* A writer over memory already sized by msg_size: bounds are asserted, not checked. */
 typedef struct wr {
     uint8_t *p;
     uint8_t *end;
+    const size_t *sizes; /* the size pass's record */
+    size_t n;            /* next slot of it */
 } wr;
 
 static void put_varint(wr *w, uint64_t v)
@@ -463,10 +504,22 @@ static void write_value(const pw_msg_field *fd, const uint8_t *p, wr *w)
         w->p += b->len;
         return;
     }
-    case PW_MSG_MESSAGE:
-        put_varint(w, pw_msg_size(fd->sub, p));
+    case PW_MSG_MESSAGE: {
+        size_t slot = w->n++;
+        if (slot < PW_MSG_SIZES_MAX) {
+            put_varint(w, w->sizes[slot]);
+            write_msg(fd->sub, p, w);
+            return;
+        }
+        /* Past the record: size this one (and its sub-messages) again, then skip their slots. */
+        sizes sz = {NULL, 0};
+        put_varint(w, msg_size(fd->sub, p, &sz));
+        size_t after = w->n + sz.n;
         write_msg(fd->sub, p, w);
+        assert(w->n == after);
+        (void)after;
         return;
+    }
     default: {
         uint64_t v = load_scalar(fd->kind, p);
         switch (kind_wt(fd->kind)) {
@@ -509,12 +562,14 @@ static void write_msg(const pw_msg_desc *d, const uint8_t *m, wr *w)
 
 long pw_msg_encode_to(const pw_msg_desc *d, const void *msg, uint8_t *dst, size_t cap)
 {
-    size_t n = pw_msg_size(d, msg);
+    size_t rec[PW_MSG_SIZES_MAX];
+    sizes sz = {rec, 0};
+    size_t n = msg_size(d, msg, &sz);
     if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
     if (n > cap) return -ENOBUFS;
-    wr w = {dst, dst + n};
+    wr w = {dst, dst + n, rec, 0};
     write_msg(d, msg, &w);
-    assert(w.p == dst + n); /* the size pass and the write pass agree */
+    assert(w.p == dst + n && w.n == sz.n); /* the size pass and the write pass agree */
     return (long)n;
 }
 
@@ -528,34 +583,42 @@ static uint8_t *reserve(buf *out, size_t n, int *err)
     return rc < 0 ? NULL : p;
 }
 
-int pw_msg_encode(const pw_msg_desc *d, const void *msg, buf *out)
+/* Writes [tag, length] of field `field` when field != 0, [length] when `delimited`, then the
+ * message: one size pass, one write pass, straight into out. */
+static int encode_into(const pw_msg_desc *d, const void *msg, uint32_t field, bool delimited,
+                       buf *out)
 {
-    size_t n = pw_msg_size(d, msg);
+    size_t rec[PW_MSG_SIZES_MAX];
+    sizes sz = {rec, 0};
+    size_t body = msg_size(d, msg, &sz);
+    if (body > PW_PB_LEN_MAX) return -EMSGSIZE;
+    size_t n = body;
+    if (field) n = pw_pb_len_field_len(field, body);
+    else if (delimited) n += pw_pb_varint_len(body);
     int err = 0;
-    if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
     uint8_t *p = reserve(out, n, &err);
     if (!p) return err;
-    wr w = {p, p + n};
+    wr w = {p, p + n, rec, 0};
+    if (field) put_tag(&w, field, PW_PB_WT_LEN);
+    if (field || delimited) put_varint(&w, body);
     write_msg(d, msg, &w);
-    assert(w.p == p + n);
+    assert(w.p == p + n && w.n == sz.n);
     buf_commit(out, n);
     return 0;
 }
 
+int pw_msg_encode(const pw_msg_desc *d, const void *msg, buf *out)
+{
+    return encode_into(d, msg, 0, false, out);
+}
+
+int pw_msg_encode_delimited(const pw_msg_desc *d, const void *msg, buf *out)
+{
+    return encode_into(d, msg, 0, true, out);
+}
+
 int pw_msg_encode_field(const pw_msg_desc *d, const void *msg, uint32_t field, buf *out)
 {
-    size_t body = pw_msg_size(d, msg);
-    if (body > PW_PB_LEN_MAX) return -EMSGSIZE;
     if (field == 0 || field > PW_PB_FIELD_MAX) return -EINVAL;
-    size_t n = pw_pb_len_field_len(field, body);
-    int err = 0;
-    uint8_t *p = reserve(out, n, &err);
-    if (!p) return err;
-    wr w = {p, p + n};
-    put_tag(&w, field, PW_PB_WT_LEN);
-    put_varint(&w, body);
-    write_msg(d, msg, &w);
-    assert(w.p == p + n);
-    buf_commit(out, n);
-    return 0;
+    return encode_into(d, msg, field, false, out);
 }

@@ -31,8 +31,9 @@
  * not zero/empty, `optional` when has_ is set, a oneof member when its case names it, a message
  * when its pointer is non-NULL, repeated numerics packed (unless the .proto says packed=false).
  * Fields go out in field-number order. The size is computed first (pw_msg_size), then the bytes
- * are written straight into the caller's buffer: no intermediate copies. The size pass walks
- * sub-messages once per enclosing level (cost grows with depth; our messages are <= 4 deep). */
+ * are written straight into the caller's buffer: no intermediate copies. The size pass records
+ * each sub-message's size (up to 256 of them per encode, on the stack) and the write pass uses
+ * the record, so each sub-message is sized once per encode, not once per enclosing level. */
 #ifndef PW_MSG_H
 #define PW_MSG_H
 
@@ -167,6 +168,10 @@ int pw_msg_encode(const pw_msg_desc *d, const void *msg, buf *out);
 /* Appends field `field` of LEN type holding *msg (tag, length, body) to `out`: how a
  * sub-message is written by code that builds the outer message by hand. Errors as above. */
 int pw_msg_encode_field(const pw_msg_desc *d, const void *msg, uint32_t field, buf *out);
+
+/* Appends *msg with its length in front (a varint: the protobuf "delimited" form, as gRPC
+ * streams of messages framed by hand use it), sized once. Errors as pw_msg_encode. */
+int pw_msg_encode_delimited(const pw_msg_desc *d, const void *msg, buf *out);
 
 /* The field of `d` numbered `num`, or NULL. */
 const pw_msg_field *pw_msg_field_find(const pw_msg_desc *d, uint32_t num);

@@ -1,18 +1,29 @@
 /* queue/q_commit: group commit on the owner's io_uring reactor.
  *
- * A commit is a chain run on one ev_op, so at most one fsync is in flight per log: fdatasync
- * (IORING_OP_FSYNC + DATASYNC through ev_fsync) of each segment appended to since the last
- * commit — one, unless the log rolled (a rolled, unpublished segment gets a full fsync: its size
- * and header are new) — then the renames that publish rolled segments and an fsync of the
- * directory. It covers every append made before it started (its target).
+ * A commit is a chain run on one ev_op: fdatasync (IORING_OP_FSYNC + DATASYNC through ev_fsync)
+ * of each segment appended to since the last commit — one, unless the log rolled (a rolled,
+ * unpublished segment gets a full fsync: its size and header are new) — then the renames that
+ * publish rolled segments and an fsync of the directory. It covers every append made before it
+ * started (its target).
  *
- * When it completes, the waiters it covers are detached and their callbacks run; appends and
- * commits made from inside those callbacks join the next chain, which is started (ALWAYS) or
- * timed (INTERVAL) only after the last callback returned, so one fsync covers them all. Then
- * the committed callback (q_log_on_committed) runs, with that next fsync already in flight: the
- * work a commit unblocks (handing out what became visible) overlaps the next commit instead of
- * holding up its start. */
+ * Pipelining (ALWAYS): while one chain runs, waiters that need more than it covers start a
+ * second chain at once instead of waiting for the first to end — one fdatasync of the open
+ * segment, and only when the log has not rolled since the first started and that segment is
+ * published (so the second has no rename or directory step, and everything it covers that the
+ * first does not lies in the one file it syncs). Chains complete in the order they started: a
+ * second that ends first is held until the first ends, so the durable end only moves to a
+ * target once every fdatasync covering the records below it, each started after they were
+ * written, has returned. At most Q_COMMIT_CHAINS_MAX chains run; later waiters wait for the
+ * oldest to end.
+ *
+ * When the oldest chain completes, the waiters it covers are detached and their callbacks run;
+ * appends and commits made from inside those callbacks join the next chain, which is started
+ * (ALWAYS) or timed (INTERVAL) only after the last callback returned, so one fsync covers them
+ * all. Then the committed callback (q_log_on_committed) runs, with the next fsync already in
+ * flight: the work a commit unblocks (handing out what became visible) overlaps the next commit
+ * instead of holding up its start. */
 #include <errno.h>
+#include <stddef.h>
 
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
@@ -26,56 +37,95 @@ int q_log_attach(q_log *log, ev_loop *loop)
 {
     if (!loop || (log->loop && log->loop != loop) || log->opts.read_only) return -EINVAL;
     log->loop = loop;
-    log->fsync_op.cb = on_fsync;
-    log->fsync_op.ud = log;
+    for (uint32_t i = 0; i < Q_COMMIT_CHAINS_MAX; i++) {
+        log->chains[i].op.cb = on_fsync;
+        log->chains[i].op.ud = log;
+        log->chains[i].fd = -1;
+    }
     ev_timer_init(&log->timer, on_timer, log);
     return 0;
 }
 
-/* Next step of the chain: the fdatasync of segment chain_base, or the directory fsync. */
-static int chain_step(q_log *log)
+/* The k-th chain in flight, oldest first. */
+static q_commit_chain *chain_at(q_log *log, uint32_t k)
 {
-    const q_seg *s = &log->segs[q_log_seg_of(log, log->chain_base)];
-    int fd = log->chain_dir ? log->dirfd : s->fd;
+    return &log->chains[(log->chain_head + k) % Q_COMMIT_CHAINS_MAX];
+}
+
+bool q_commit_fd_busy(const q_log *log, int fd)
+{
+    for (uint32_t k = 0; k < log->nchains; k++) {
+        const q_commit_chain *c = &log->chains[(log->chain_head + k) % Q_COMMIT_CHAINS_MAX];
+        if (!c->done && c->fd == fd) return true;
+    }
+    return false;
+}
+
+/* Next step of chain c: the fdatasync of segment c->base, or the directory fsync. */
+static int chain_step(q_log *log, q_commit_chain *c)
+{
+    const q_seg *s = &log->segs[q_log_seg_of(log, c->base)];
+    int fd = c->dir ? log->dirfd : s->fd;
     /* Data only, except for the directory and for a segment still unpublished: its size and
      * header are new metadata. */
-    log->fsync_start_ns = rt_now_ns();
-    int r = ev_fsync(log->loop, &log->fsync_op, fd, !log->chain_dir && s->published);
+    c->start_ns = rt_now_ns();
+    int r = ev_fsync(log->loop, &c->op, fd, !c->dir && s->published);
     if (r) return r;
-    log->inflight_fd = fd;
+    c->fd = fd;
+    return 0;
+}
+
+/* Starts a chain covering every append so far, syncing the segments from the one holding
+ * offset `from` to the last. 0 or a negative errno (nothing started). */
+static int start_chain(q_log *log, uint64_t from)
+{
+    if (log->nchains >= Q_COMMIT_CHAINS_MAX) return -EBUSY;
+    q_commit_chain *c = chain_at(log, log->nchains);
+    c->done = false;
+    c->res = 0;
+    c->target = log->next;
+    c->last = log->segs[log->nsegs - 1].base;
+    c->base = log->segs[q_log_seg_of(log, from)].base;
+    c->dir = false;
+    int r = chain_step(log, c);
+    if (r) return r;
+    log->nchains++;
+    log->inflight = true;
     return 0;
 }
 
 static int start_fsync(q_log *log)
 {
-    log->inflight_target = log->next;
-    log->chain_last = log->segs[log->nsegs - 1].base;
-    uint32_t first = q_log_seg_of(log, log->sync_from);
-    log->chain_base = log->segs[first].base;
-    log->chain_dir = false;
-    int r = chain_step(log);
-    if (r == 0) log->inflight = true;
-    return r;
+    return start_chain(log, log->sync_from);
 }
 
-/* The op completed without error. Returns 1 when the chain is done, 0 when it continues, or a
- * negative errno. */
-static int chain_advance(q_log *log)
+/* Whether a second chain may start beside the one in flight: see the top of the file. */
+static bool may_pipeline(const q_log *log)
 {
-    if (!log->chain_dir && log->chain_base < log->chain_last) {
-        uint32_t i = q_log_seg_of(log, log->chain_base);
-        log->chain_base = log->segs[i + 1].base;
-        return chain_step(log);
+    if (log->opts.policy != Q_COMMIT_ALWAYS || log->nchains != 1) return false;
+    const q_commit_chain *c = &log->chains[log->chain_head];
+    const q_seg *open = &log->segs[log->nsegs - 1];
+    return !c->done && c->last == open->base && open->published && c->target < log->next &&
+           log->wtail && log->wtail->target > c->target;
+}
+
+/* Chain c's op completed without error. Returns 1 when the chain is done, 0 when it
+ * continues, or a negative errno. */
+static int chain_advance(q_log *log, q_commit_chain *c)
+{
+    if (!c->dir && c->base < c->last) {
+        uint32_t i = q_log_seg_of(log, c->base);
+        c->base = log->segs[i + 1].base;
+        return chain_step(log, c);
     }
-    if (!log->chain_dir) {
-        int renamed = q_log_publish_upto(log, log->chain_last);
+    if (!c->dir) {
+        int renamed = q_log_publish_upto(log, c->last);
         if (renamed < 0) return renamed;
         if (renamed > 0) {
-            log->chain_dir = true;
-            return chain_step(log);
+            c->dir = true;
+            return chain_step(log, c);
         }
     }
-    log->sync_from = log->chain_last;
     return 1;
 }
 
@@ -105,7 +155,16 @@ static void run_waiters(q_log *log, q_commit_waiter *w)
 /* Starts what the remaining waiters need, per policy. Failures of ev_fsync are sticky. */
 static void schedule(q_log *log)
 {
-    if (!log->whead || log->inflight || log->in_callbacks || log->failed) return;
+    if (!log->whead || log->in_callbacks || log->failed) return;
+    if (log->inflight) {
+        if (!may_pipeline(log)) return;
+        /* Everything below the first chain's target is its to cover; the rest is in the
+         * open segment (no roll since it started). */
+        /* Not sticky if it cannot start (no SQE): the waiters then wait for the first to end,
+         * and its completion starts their chain the usual way. */
+        if (start_chain(log, log->chains[log->chain_head].last) == 0) log->pipelined_total++;
+        return;
+    }
     if (log->opts.policy == Q_COMMIT_INTERVAL) {
         if (!ev_timer_armed(&log->timer)) {
             uint64_t at = ev_loop_now(log->loop) + (uint64_t)log->opts.interval_ms * RT_NS_PER_MS;
@@ -133,10 +192,10 @@ static void run_committed(q_log *log)
 }
 
 /* Counts one fsync op's latency in the histogram. */
-static void fsync_timed(q_log *log)
+static void fsync_timed(q_log *log, const q_commit_chain *c)
 {
     static const uint64_t bounds[Q_FSYNC_BUCKETS - 1] = Q_FSYNC_BOUNDS_NS;
-    uint64_t ns = rt_now_ns() - log->fsync_start_ns;
+    uint64_t ns = rt_now_ns() - c->start_ns;
     uint32_t b = 0;
     while (b < Q_FSYNC_BUCKETS - 1 && ns > bounds[b]) b++;
     log->fsync_buckets[b]++;
@@ -144,24 +203,42 @@ static void fsync_timed(q_log *log)
     log->fsync_ns_total += ns;
 }
 
+/* Retires the oldest chain, done: moves the durable end to its target, or fails the log
+ * (sticky) with its error. */
+static void chain_retire(q_log *log)
+{
+    q_commit_chain *c = &log->chains[log->chain_head];
+    if (c->res < 0 && !log->failed) {
+        log->failed = c->res;
+        log_error("log commit failed", "dir=%s err=%d", log->dir, c->res);
+    } else if (!log->failed) {
+        log->sync_from = c->last;
+        q_log_set_synced(log, c->target);
+        q_log_set_durable(log, c->target);
+    }
+    c->done = false;
+    c->fd = -1;
+    log->chain_head = (log->chain_head + 1) % Q_COMMIT_CHAINS_MAX;
+    log->nchains--;
+    log->inflight = log->nchains > 0;
+}
+
 static void on_fsync(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     q_log *log = op->ud;
-    log->inflight_fd = -1;
-    fsync_timed(log);
+    q_commit_chain *c = (q_commit_chain *)((char *)op - offsetof(q_commit_chain, op));
+    fsync_timed(log, c);
+    c->fd = -1;
     if (res >= 0 && !log->failed) {
-        int r = chain_advance(log);
+        int r = chain_advance(log, c);
         if (r == 0) return; /* next step in flight */
         res = r < 0 ? r : 0;
     }
-    log->inflight = false;
-    if (res < 0) {
-        log->failed = res;
-        log_error("log commit failed", "dir=%s err=%d", log->dir, res);
-    } else if (!log->failed) {
-        q_log_set_synced(log, log->inflight_target);
-        q_log_set_durable(log, log->inflight_target);
-    }
+    c->done = true;
+    c->res = res < 0 ? res : 0;
+    /* In start order: a younger chain that ends first waits for the older one. */
+    if (c != &log->chains[log->chain_head]) return;
+    while (log->nchains > 0 && log->chains[log->chain_head].done) chain_retire(log);
     /* On failure every waiter is detached (and told); nothing more will be started. */
     q_commit_waiter *done = detach_done(log);
     log->in_callbacks = true;
@@ -229,7 +306,7 @@ int q_log_sync_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
      * moves durable to this chain's target, which covers w. */
     w->cb = cb;
     w->ud = ud;
-    w->target = log->inflight_target;
+    w->target = log->chains[log->chain_head].target;
     w->next = NULL;
     if (log->wtail) log->wtail->next = w;
     else log->whead = w;

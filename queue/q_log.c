@@ -279,7 +279,7 @@ int q_log_retain(q_log *log, uint64_t low_water)
     int r = 0;
     while (k + 1 < log->nsegs && log->segs[k + 1].base <= low_water &&
            log->segs[k + 1].published && log->segs[k + 1].base <= log->sync_from &&
-           !(log->inflight && log->segs[k].fd == log->inflight_fd) &&
+           !q_commit_fd_busy(log, log->segs[k].fd) &&
            !(log->growing && log->segs[k].fd == log->grow_fd)) {
         char name[Q_SEG_NAME_BYTES];
         q_seg_name(name, log->segs[k].base, false);
@@ -322,6 +322,7 @@ void q_log_get_stats(const q_log *log, q_log_stats *st)
     st->fsyncs = log->fsyncs;
     st->committed_total = log->committed_total;
     st->committed_overlapped = log->committed_overlap;
+    st->commits_pipelined = log->pipelined_total;
     st->fsync_ns_total = log->fsync_ns_total;
 }
 

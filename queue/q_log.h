@@ -3,8 +3,10 @@
  * Appends return their dense 64-bit offset at once; durability is separate. A commit issues one
  * fdatasync that covers every append before it and moves the durable end; callers acknowledge
  * only offsets below q_log_durable(). Commits are synchronous (q_log_commit: tools, tests) or run
- * on the owner's io_uring reactor (q_log_commit_async: the server), with at most one fsync in
- * flight per log; appends made while it runs wait for the next one (group commit).
+ * on the owner's io_uring reactor (q_log_commit_async: the server), with at most two fsyncs in
+ * flight per log (a second starts at once for appends made while the first runs, under
+ * Q_COMMIT_ALWAYS, see queue/q_commit.c); appends made while both run wait for the next one
+ * (group commit).
  *
  * On open the segments are checked: every checksum in sealed segments (Q_VERIFY_ALL, the
  * default), and the tail segment is cut at the first record that does not verify (torn write,
@@ -40,7 +42,8 @@
 #define Q_LOG_SEGMENTS_MAX 65536u                     /* 4 TiB at the default size */
 
 typedef enum {
-    Q_COMMIT_ALWAYS = 0, /* a commit fdatasyncs right away (or right after the one in flight) */
+    Q_COMMIT_ALWAYS = 0, /* a commit fdatasyncs right away (beside the one in flight, or right
+                          * after the older of two in flight) */
     Q_COMMIT_INTERVAL,   /* commits are batched: one fdatasync every interval_ms at most */
     Q_COMMIT_NEVER,      /* no fdatasync: a commit reports everything appended at once; acks
                           * survive a process crash (the page cache has them), not power loss */
@@ -214,6 +217,8 @@ typedef struct q_log_stats {
     /* Completed commits that ran the committed callback (q_log_on_committed), and how many of
      * them found the next fsync already in flight (the work done there overlapped it). */
     uint64_t committed_total, committed_overlapped;
+    /* Commit chains started while an older one was in flight (pipelined, Q_COMMIT_ALWAYS). */
+    uint64_t commits_pipelined;
 } q_log_stats;
 void q_log_get_stats(const q_log *log, q_log_stats *st);
 /* Name of segment i (0 = oldest) and its [base, end) range, for tools. -ERANGE past the end. */

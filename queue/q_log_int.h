@@ -9,6 +9,26 @@
 #include "queue/q_log.h"
 #include "queue/q_segment.h"
 
+/* Commit chains in flight at once (ALWAYS policy). A second one starts while the first runs
+ * when new waiters need more than it covers (an Enqueue arriving during an Ack-only commit would
+ * otherwise wait for the rest of that fsync and all of the next); a third would only split what
+ * the second can still gather, so waiters beyond the second wait for the oldest to end. */
+#define Q_COMMIT_CHAINS_MAX 2u
+
+/* One commit chain (q_commit.c): fdatasync of each segment from base to last, then the renames
+ * that publish rolled segments and the directory fsync. It covers every append below target. */
+typedef struct q_commit_chain {
+    ev_op op;           /* op.ud: the log */
+    bool done;          /* completed, waiting for an older chain to complete first */
+    int res;            /* its result once done: 0 or a negative errno */
+    uint64_t target;    /* q_log.next when the chain started */
+    uint64_t base;      /* base of the segment it syncs now */
+    uint64_t last;      /* base of the last segment it syncs (the last one at start) */
+    bool dir;           /* at its directory fsync */
+    int fd;             /* the fd in flight: its segment is not deleted meanwhile */
+    uint64_t start_ns;  /* when the op in flight started (rt_now_ns) */
+} q_commit_chain;
+
 struct q_log {
     int dirfd;
     q_log_opts opts;
@@ -35,20 +55,17 @@ struct q_log {
     int grow_fd;
     q_durable_fn durable_fn;
     void *durable_ud;
-    /* async commit (q_commit.c) */
+    /* async commit (q_commit.c): up to Q_COMMIT_CHAINS_MAX chains in flight, completed in
+     * the order they started (chains[chain_head] is the oldest) */
     ev_loop *loop;
-    ev_op fsync_op;
     ev_timer timer;
-    bool inflight;            /* a commit chain is running (fsync_op in flight) */
+    bool inflight;            /* a commit chain is running (nchains > 0) */
     bool in_callbacks;        /* commit callbacks are running: start nothing until they end */
-    uint64_t inflight_target; /* q_log.next when the chain started */
-    uint64_t chain_base;      /* base of the segment the chain syncs now */
-    uint64_t chain_last;      /* base of the last segment it syncs (the last one at start) */
-    bool chain_dir;           /* the chain is at its directory fsync */
-    uint64_t fsync_start_ns;  /* when the op in flight started (rt_now_ns) */
+    q_commit_chain chains[Q_COMMIT_CHAINS_MAX];
+    uint32_t chain_head, nchains;
+    uint64_t pipelined_total; /* chains started while an older one was in flight */
     uint64_t fsync_buckets[Q_FSYNC_BUCKETS]; /* latency histogram (q_log_stats) */
     uint64_t fsyncs, fsync_ns_total;
-    int inflight_fd;          /* the fd in flight: its segment is not deleted meanwhile */
     q_commit_waiter *whead, *wtail;
     q_committed_fn committed_fn; /* q_log_on_committed: after each completion's callbacks */
     void *committed_ud;
@@ -57,6 +74,8 @@ struct q_log {
     char dir[4096];
 };
 
+/* Whether a commit chain in flight uses fd (retention does not delete its segment). */
+bool q_commit_fd_busy(const q_log *log, int fd);
 /* Sets the durable end to `to` if that moves it, and runs the durable callback. */
 void q_log_set_durable(q_log *log, uint64_t to);
 /* Raises the synced watermark to `to`, which a completed fsync has just covered: the headers

@@ -382,7 +382,6 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     q_log *log = rt_calloc(1, sizeof *log);
     if (!log) return -ENOMEM;
     log->opts = *opts;
-    log->inflight_fd = -1;
     log->grow_fd = -1;
     /* The reserve: at most a quarter of a segment, and never so much that the largest record
      * would not fit an empty segment beside it (check_opts: the record alone fits). */

@@ -67,12 +67,7 @@ int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char
     /* SRV_TASK_WORK_FRAMED: the size is known before a byte is written, so the length prefix
      * goes first and the message is encoded once, in place behind it. */
     pwm_ringq_v1_WorkResponse wr = {.kind_case = pwm_ringq_v1_WorkResponse_FIELD_task, .task = &m};
-    size_t size = pw_msg_size(&pwm_ringq_v1_WorkResponse_desc, &wr);
-    size_t mark = buf_size(out);
-    int r = pw_pb_put_varint(out, size);
-    if (r == 0) r = pw_msg_encode(&pwm_ringq_v1_WorkResponse_desc, &wr, out);
-    if (r < 0) buf_truncate(out, mark); /* nothing half-written stays behind */
-    return r;
+    return pw_msg_encode_delimited(&pwm_ringq_v1_WorkResponse_desc, &wr, out); /* all or nothing */
 }
 
 void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cfg,

@@ -16,6 +16,8 @@
  *   ringq_commits_served_total{overlap}   counter  completed commits after which the partition
  *                                                  served what became visible; overlap="yes"
  *                                                  when the next fsync was already in flight
+ *   ringq_commits_pipelined_total         counter  commit fsyncs started while an older one was
+ *                                                  in flight (--fsync always)
  *
  * Per-queue series are bounded: the first SRV_METRICS_QUEUES_MAX queues by name get their own;
  * the others are summed into queue="(other)" (a name no queue can have), so a scrape of 100,000
@@ -226,18 +228,22 @@ static void family_fsync(buf *out, const qm_gather *g)
 
 static void family_committed(buf *out, const qm_gather *g)
 {
-    uint64_t total = 0, overlapped = 0;
+    uint64_t total = 0, overlapped = 0, pipelined = 0;
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
         const qm_part *p = part_of(g, k);
         if (!p) continue;
         total += p->log.committed_total;
         overlapped += p->log.committed_overlapped;
+        pipelined += p->log.commits_pipelined;
     }
     srv_metric_family(out, "ringq_commits_served_total", "counter",
                       "Completed commits after which the partition served the tasks they made "
                       "visible; overlap=\"yes\": with the next fsync already in flight.");
     srv_metric_u64(out, "ringq_commits_served_total", "overlap=\"yes\"", overlapped);
     srv_metric_u64(out, "ringq_commits_served_total", "overlap=\"no\"", total - overlapped);
+    srv_metric_family(out, "ringq_commits_pipelined_total", "counter",
+                      "Commit fsyncs started while an older one was still in flight.");
+    srv_metric_u64(out, "ringq_commits_pipelined_total", NULL, pipelined);
 }
 
 /* Merges the partitions' first queues by name, keeps the first SRV_METRICS_QUEUES_MAX, sums

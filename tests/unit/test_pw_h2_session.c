@@ -2,6 +2,8 @@
  * Defences against floods are in test_pw_h2_defense.c, the client role in test_pw_h2_client.c. */
 #include "tests/unit/test_pw_h2_peer.h"
 
+#include "core/rt_alloc.h"
+
 static void start(void) { tp_start_server(NULL); }
 static void stop(void) { tp_stop(); }
 
@@ -73,6 +75,39 @@ START_TEST(first_frame_must_be_settings)
 END_TEST
 
 /* ---- requests and responses ---- */
+
+/* The decoded-block scratch (a header block's names and values) stays while a stream is live, so
+ * a busy connection does not allocate it for every request, and goes with the last live stream
+ * (an idle session holds no buffers). Before, every block allocated and freed it. */
+START_TEST(header_scratch_kept_while_a_stream_is_live)
+{
+    pw_h2_header rh[] = {PW_H2_HDR(":status", "200"), PW_H2_HDR("grpc-status", "0")};
+    tp_request(1, true);
+    ck_assert_int_ge(tp_flush(), 0); /* stream 1 stays live until answered */
+    tp_request(3, true);
+    rt_alloc_test_start(0);
+    ck_assert_int_ge(tp_flush(), 0);
+    uint64_t busy = rt_alloc_test_count();
+    rt_alloc_test_stop();
+    for (uint32_t sid = 1; sid <= 3; sid += 2)
+        ck_assert_int_eq(pw_h2_submit_headers(S, sid, rh, 2, true), 0);
+    tp_drain();
+    pw_h2_stats st;
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.open_streams, 0);
+    ck_assert_uint_eq(st.allocated_bytes, 0); /* the scratch went with the last stream */
+    tp_request(5, true);
+    rt_alloc_test_start(0);
+    ck_assert_int_ge(tp_flush(), 0);
+    uint64_t idle = rt_alloc_test_count();
+    rt_alloc_test_stop();
+    ck_assert_uint_ge(idle, busy + 2); /* hbytes and hfields: only when no stream was live */
+    ck_assert_int_eq(pw_h2_submit_headers(S, 5, rh, 2, true), 0);
+    tp_drain();
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.allocated_bytes, 0);
+}
+END_TEST
 
 START_TEST(request_response_with_trailers)
 {
@@ -458,6 +493,7 @@ int main(void)
     tc = tcase_create("streams");
     tcase_add_checked_fixture(tc, start, stop);
     tcase_add_test(tc, request_response_with_trailers);
+    tcase_add_test(tc, header_scratch_kept_while_a_stream_is_live);
     tcase_add_test(tc, request_trailers_and_user_pointer);
     tcase_add_test(tc, partial_frames_byte_by_byte);
     tcase_add_test(tc, response_header_block_split_into_continuations);

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/rt_buf.h"
@@ -440,6 +441,66 @@ START_TEST(encode_respects_buffer_cap)
 }
 END_TEST
 
+/* Sub-message sizes are recorded by the size pass and reused by the write pass, up to a limit
+ * past which they are sized again: 60 tasks with 3 headers each (240 sub-messages, within the
+ * record) and 100 (400, past it) encode to the same bytes as each task written on its own, decode
+ * back, and the delimited form is the length and then those bytes. */
+static void many_tasks(size_t ntasks)
+{
+    enum { NT = 100, NH = 3 };
+    ck_assert_uint_le(ntasks, NT);
+    static pwm_ringq_v1_Task ts[NT];
+    static pwm_ringq_v1_Task_HeadersEntry hs[NT][NH];
+    static char ids[NT][16];
+    for (size_t i = 0; i < ntasks; i++) {
+        int n = snprintf(ids[i], sizeof ids[i], "1-%zu", i * 1000);
+        for (size_t h = 0; h < NH; h++)
+            hs[i][h] = (pwm_ringq_v1_Task_HeadersEntry){{(const uint8_t *)"k", 1},
+                                                         {(const uint8_t *)ids[i], (size_t)n}};
+        ts[i] = (pwm_ringq_v1_Task){.id = {(const uint8_t *)ids[i], (size_t)n},
+                                    .queue = {(const uint8_t *)"q", 1},
+                                    .payload = {(const uint8_t *)ids[i], (size_t)n},
+                                    .headers = hs[i],
+                                    .headers_count = NH,
+                                    .attempt = (uint32_t)i + 1};
+    }
+    pwm_ringq_v1_LeaseResponse lr = {.tasks = ts, .tasks_count = ntasks};
+    buf each;
+    buf_init(&each, 1 << 20);
+    pw_msg_arena_reset(&arena);
+    for (size_t i = 0; i < ntasks; i++)
+        ck_assert_int_eq(pw_msg_encode_field(&pwm_ringq_v1_Task_desc, &ts[i],
+                                             pwm_ringq_v1_LeaseResponse_FIELD_tasks, &each), 0);
+    buf_truncate(&out, 0);
+    ck_assert_int_eq(pw_msg_encode(&pwm_ringq_v1_LeaseResponse_desc, &lr, &out), 0);
+    ck_assert_uint_eq(buf_size(&out), buf_size(&each));
+    ck_assert_uint_eq(buf_size(&out), pw_msg_size(&pwm_ringq_v1_LeaseResponse_desc, &lr));
+    ck_assert(memcmp(buf_begin(&out), buf_begin(&each), buf_size(&each)) == 0);
+    pwm_ringq_v1_LeaseResponse back;
+    ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_LeaseResponse_desc, &back, buf_begin(&out),
+                                   buf_size(&out), &arena), 0);
+    ck_assert_uint_eq(back.tasks_count, ntasks);
+    for (size_t i = 0; i < ntasks; i++) {
+        ck_assert(bytes_eq(back.tasks[i].id, ids[i]));
+        ck_assert_uint_eq(back.tasks[i].headers_count, NH);
+        ck_assert(bytes_eq(back.tasks[i].headers[NH - 1].value, ids[i]));
+        ck_assert_uint_eq(back.tasks[i].attempt, i + 1);
+    }
+    buf_truncate(&out, 0);
+    ck_assert_int_eq(pw_msg_encode_delimited(&pwm_ringq_v1_LeaseResponse_desc, &lr, &out), 0);
+    size_t pre = pw_pb_varint_len(buf_size(&each));
+    ck_assert_uint_eq(buf_size(&out), pre + buf_size(&each));
+    ck_assert(memcmp(buf_begin(&out) + pre, buf_begin(&each), buf_size(&each)) == 0);
+    buf_deinit(&each);
+}
+
+START_TEST(sub_message_sizes_within_and_past_the_record)
+{
+    many_tasks(60);
+    many_tasks(100);
+}
+END_TEST
+
 START_TEST(every_generated_message_decodes_empty)
 {
     static _Alignas(16) uint8_t msg[4096];
@@ -478,6 +539,7 @@ static Suite *msg_suite(void)
     tcase_add_test(tc, arena_limits);
     tcase_add_test(tc, encode_respects_buffer_cap);
     tcase_add_test(tc, every_generated_message_decodes_empty);
+    tcase_add_test(tc, sub_message_sizes_within_and_past_the_record);
     suite_add_tcase(s, tc);
     return s;
 }

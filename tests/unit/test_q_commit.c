@@ -11,6 +11,7 @@
 typedef struct appender {
     q_commit_waiter w;
     uint64_t last;   /* offset of its latest append */
+    uint64_t need;   /* fsync ops that must have completed before it may hear "durable" */
     int left;        /* appends still to make */
     struct bench *b;
 } appender;
@@ -37,6 +38,9 @@ static void on_commit(q_log *log, void *ud, int status, uint64_t durable)
         b->bad++;
     /* Before anyone hears of it, what an fsync made durable is under the synced watermark. */
     if (!b->never && log->synced < durable) b->bad++;
+    /* An append is durable only once an fsync that started after it was written returned: every
+     * op in flight then, and one more, must have completed (chains complete in order). */
+    if (!b->never && log->fsyncs < a->need) b->bad++;
     if (--a->left > 0) append_and_commit(a);
     else b->running--;
 }
@@ -47,6 +51,7 @@ static void append_and_commit(appender *a)
     uint64_t off = q_log_next(b->log);
     if (tq_append(b->log, off, MAXLEN) != (int64_t)off) b->bad++;
     a->last = off;
+    a->need = b->log->fsyncs + b->log->nchains + 1;
     int r = q_log_commit_async(b->log, &a->w, on_commit, a);
     if (r == 1) on_commit(b->log, a, 0, q_log_durable(b->log));
     else if (r != 0) b->bad++;
@@ -97,8 +102,8 @@ static void run(const char *policy, int nappenders, int per)
     ck_assert_uint_eq(q_log_next(b.log), total);
     ck_assert_uint_eq(q_log_durable(b.log), total);
     if (strcmp(policy, "never") != 0 && nappenders >= 16) {
-        /* Group commit: one fdatasync covers many appends (at most one is in flight, and all
-         * appenders wait on it, so each fsync covers roughly all of them). */
+        /* Group commit: one fdatasync covers many appends (at most two are in flight, and all
+         * appenders wait on them, so each fsync covers roughly half of them). */
         ck_assert_uint_le(b.fsyncs * 4, total);
     }
     q_log_stats st;
@@ -209,7 +214,7 @@ static void on_committed(q_log *log, void *ud, uint64_t durable)
     c->calls++;
 }
 
-START_TEST(committed_runs_after_the_waiters_with_the_next_fsync_started)
+START_TEST(second_fsync_starts_while_the_first_runs)
 {
     char dir[64];
     tq_mkdtemp(dir);
@@ -224,30 +229,41 @@ START_TEST(committed_runs_after_the_waiters_with_the_next_fsync_started)
     q_commit_waiter w1, w2, w3;
     ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
     ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, c.waiters), 0); /* fsync 1 starts */
+    ck_assert_uint_eq(log->nchains, 1);
+    /* Appended while fsync 1 runs: fsync 2 starts at once, beside it (it used to wait for
+     * fsync 1 to end, so this append waited for the rest of one fsync and all of the next). */
     ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
-    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, c.waiters), 0); /* wait for fsync 2 */
-    ck_assert_int_eq(tq_append(log, 2, MAXLEN), 2);
-    ck_assert_int_eq(q_log_commit_async(log, &w3, count_cb, c.waiters), 0);
-    while (c.calls < 2) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
-    ck_assert_uint_eq(c.waiters[0], 3);
-    /* First completion: w1 answered, then committed ran with fsync 2 (w2, w3) in flight. */
-    ck_assert_uint_eq(c.durable_at[0], 1);
-    ck_assert_uint_eq(c.waiters_at[0], 1);
-    ck_assert(c.inflight_at[0]);
-    /* Second: both its waiters answered before it; nothing left to start. */
-    ck_assert_uint_eq(c.durable_at[1], 3);
-    ck_assert_uint_eq(c.waiters_at[1], 3);
-    ck_assert(!c.inflight_at[1]);
+    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, c.waiters), 0);
+    ck_assert_uint_eq(log->nchains, 2);
     q_log_stats st;
     q_log_get_stats(log, &st);
-    ck_assert_uint_eq(st.committed_total, 2);
-    ck_assert_uint_eq(st.committed_overlapped, 1);
-    ck_assert_uint_eq(st.fsyncs, 2); /* no fsync of its own */
+    ck_assert_uint_eq(st.commits_pipelined, 1);
+    /* No third: this one waits for the oldest to end. */
+    ck_assert_int_eq(tq_append(log, 2, MAXLEN), 2);
+    ck_assert_int_eq(q_log_commit_async(log, &w3, count_cb, c.waiters), 0);
+    ck_assert_uint_eq(log->nchains, 2);
+    ck_assert_uint_eq(c.waiters[0], 0); /* never called inline */
+    while (c.waiters[0] < 3 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    /* In order, each covering its own append, whichever fsync's completion came first. */
+    ck_assert_uint_ge(c.waiters[1], 1);
+    ck_assert_uint_ge(c.waiters[2], 2);
+    ck_assert_uint_ge(c.waiters[2], c.waiters[1]);
+    ck_assert_uint_eq(c.waiters[3], 3);
+    /* The first committed callback ran after w1 was answered, with an fsync in flight (fsync 2,
+     * or fsync 3 for w3 when fsync 2 had ended first and both retired together). */
+    ck_assert_uint_ge(c.calls, 2);
+    ck_assert_uint_ge(c.waiters_at[0], 1);
+    ck_assert(c.inflight_at[0]);
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.committed_total, c.calls);
+    ck_assert_uint_eq(st.fsyncs, 3); /* w3's own; the committed callback starts none */
+    ck_assert_uint_eq(q_log_durable(log), 3);
     ck_assert_int_eq(q_log_close(log), 0);
     ev_loop_destroy(loop);
     tq_rmdir(dir);
 }
 END_TEST
+
 
 /* A log in dir with the "never" policy (commits only when asked). */
 static q_log *open_never(const char *dir)
@@ -346,6 +362,44 @@ static void status_cb(q_log *log, void *ud, int status, uint64_t durable)
     st[0]++;
 }
 
+/* A roll since the chain in flight started: no second fsync beside it (the rolled segment's
+ * rename and directory fsync belong to one chain); the waiter gets the next chain, which syncs
+ * and publishes everything. */
+START_TEST(no_second_fsync_across_a_roll)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    ev_loop *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    q_commit_waiter w1, w2;
+    uint64_t seen[4] = {0};
+    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 0);
+    q_log_stats st;
+    uint64_t n = 1;
+    do {
+        ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
+        n++;
+        q_log_get_stats(log, &st);
+    } while (st.segments < 2);
+    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, seen), 0);
+    ck_assert_uint_eq(log->nchains, 1);
+    while (seen[0] < 2 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_eq(seen[2], n);
+    ck_assert_uint_eq(q_log_durable(log), n);
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.commits_pipelined, 0);
+    ck_assert(log->segs[1].published);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+END_TEST
+
 START_TEST(async_failure_is_sticky)
 {
     char dir[64];
@@ -375,6 +429,9 @@ START_TEST(async_failure_is_sticky)
     ck_assert_int_eq(tq_append(log, 2, MAXLEN), -EBADF);
     ck_assert_int_eq(q_log_commit_async(log, &w1, status_cb, st), -EBADF);
     ck_assert_int_eq(q_log_commit(log), -EBADF);
+    /* The second, pipelined fsync may still run: close waits for it (-EBUSY until then). */
+    for (int i = 0; i < 1000 && log->inflight; i++)
+        ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     tail->fd = real_fd;
     ck_assert_int_eq(q_log_close(log), 0);
     ev_loop_destroy(loop);
@@ -393,7 +450,8 @@ int main(void)
     tcase_add_test(tc, interval_64);
     tcase_add_test(tc, never_16);
     tcase_add_test(tc, edge_cases);
-    tcase_add_test(tc, committed_runs_after_the_waiters_with_the_next_fsync_started);
+    tcase_add_test(tc, second_fsync_starts_while_the_first_runs);
+    tcase_add_test(tc, no_second_fsync_across_a_roll);
     tcase_add_test(tc, retain_closes_segments_off_the_loop_thread);
     tcase_add_test(tc, sync_async_publishes_under_never);
     tcase_add_test(tc, async_failure_is_sticky);

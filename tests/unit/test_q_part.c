@@ -38,6 +38,13 @@ START_TEST(names_and_ids)
     ck_assert_int_eq(q_id_parse(id, n, &part, &off), 0);
     ck_assert_uint_eq(part, 15);
     ck_assert_uint_eq(off, 1234567890123ull);
+    ck_assert_uint_eq(q_id_format(id, 0, 0), 3);
+    ck_assert_str_eq(id, "0-0");
+    n = q_id_format(id, UINT32_MAX, UINT64_MAX);
+    ck_assert_str_eq(id, "4294967295-18446744073709551615");
+    ck_assert_uint_eq(n, strlen(id));
+    ck_assert_uint_eq(q_id_format(id, 7, 10), 4);
+    ck_assert_str_eq(id, "7-10");
     const char *bad[] = {"", "-", "1-", "-1", "01-2", "1-02", "a-1", "1-1x", "70000-1",
                          "1-99999999999999999999", "1-2-3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
