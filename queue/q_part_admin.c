@@ -122,6 +122,7 @@ static q_status patch_cfg(q_queue_cfg *c, const q_queue_cfg_patch *pt, q_err *er
                       "backoff_base_ms %" PRIu64 " exceeds backoff_max_ms %" PRIu64,
                       c->backoff_base_ms, c->backoff_max_ms);
     if (pt->set & Q_CFG_DEAD_LETTER) c->dead_letter = v->dead_letter;
+    if (pt->set & Q_CFG_ALLOW_TOKENLESS) c->allow_tokenless_ack = v->allow_tokenless_ack;
     if (pt->set & Q_CFG_DEDUP_WINDOW_MS) {
         if (v->dedup_window_ms > Q_DEDUP_WINDOW_MS_MAX)
             return q_fail(err, Q_INVALID_ARGUMENT, "dedup_window_ms %" PRIu64 " exceeds %llu",
@@ -236,6 +237,7 @@ q_status q_task_fill_info(q_part *p, uint32_t slot, q_task_info *o, q_err *err)
     o->attempts = t->attempts;
     o->max_attempts = q_task_max_attempts(p, t);
     o->due_ms = t->state == Q_TASK_DELAYED || t->state == Q_TASK_LEASED ? t->due : 0;
+    o->lease_token = t->token;
     o->last_error = "";
     if (t->state == Q_TASK_DEAD && t->due != Q_OFF_NONE) {
         q_rec rec;

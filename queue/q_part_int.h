@@ -88,6 +88,7 @@ struct q_part {
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
     uint64_t leased_undurable; /* q_part_stats.leased_undurable */
     uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
+    uint64_t token_last;       /* the latest lease token handed out (q_part_lease) */
 };
 
 /* ---- q_part_util.c ---- */
@@ -107,6 +108,13 @@ static inline q_status q_ok(q_err *err)
 q_status q_fail_log(q_err *err, int rc, const char *what);
 uint64_t q_key_hash(const char *key, size_t len);
 uint64_t q_rand(q_part *p);
+
+/* ---- lease tokens (q_part_ops.c) ---- */
+/* The smallest token a lease at now_ms may carry: now_ms << Q_TOKEN_MS_SHIFT (saturated). */
+uint64_t q_part_token_floor(uint64_t now_ms);
+/* A new token: max(the latest + 1, the floor of now_ms); strictly increasing within an open
+ * partition, and above every token of a previous open as docs/semantics.md states. */
+uint64_t q_part_token_next(q_part *p, uint64_t now_ms);
 
 /* ---- q_part_queue.c ---- */
 /* The queue of that name, NULL when unknown or deleted. */

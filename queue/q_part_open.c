@@ -245,6 +245,7 @@ int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint
     }
     p->no = part_no;
     p->rng = p->opts.seed ? p->opts.seed : (rt_wall_ns() | 1);
+    p->token_last = q_part_token_floor(now_ms);
     if ((rc = q_task_tab_init(&p->tt)) || (rc = q_dedup_init(&p->dd, p->opts.dedup_keys_max)) ||
         (rc = q_pins_init(&p->pins, p->opts.pin_bucket_shift)) ||
         (rc = q_log_open(dir, &p->opts.log, &p->log, lerr)) || (rc = replay(p, now_ms, lerr))) {

@@ -54,6 +54,9 @@ static void cfg_patch_of(const pwm_ringq_v1_ConfigureQueueRequest *r, q_queue_cf
     if (r->has_dead_letter) patch->set |= Q_CFG_DEAD_LETTER, patch->v.dead_letter = r->dead_letter;
     if (r->has_dedup_window_ms)
         patch->set |= Q_CFG_DEDUP_WINDOW_MS, patch->v.dedup_window_ms = r->dedup_window_ms;
+    if (r->has_allow_tokenless_ack)
+        patch->set |= Q_CFG_ALLOW_TOKENLESS,
+            patch->v.allow_tokenless_ack = r->allow_tokenless_ack;
 }
 
 static void run_configure(srv_job *j, srv_part *sp)

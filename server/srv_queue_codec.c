@@ -60,6 +60,7 @@ int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char
         .lease_deadline_unix_ms = t->lease_deadline_ms,
         .enqueued_unix_ms = t->enqueued_ms,
         .max_attempts = t->max_attempts,
+        .lease_token = t->token,
     };
     if (frame == SRV_TASK_LEASE_ENTRY)
         return pw_msg_encode_field(&pwm_ringq_v1_Task_desc, &m, pwm_ringq_v1_LeaseResponse_FIELD_tasks,
@@ -90,6 +91,7 @@ void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cf
         .backoff_max_ms = qi->cfg.backoff_max_ms,
         .dead_letter = qi->cfg.dead_letter,
         .dedup_window_ms = qi->cfg.dedup_window_ms,
+        .allow_tokenless_ack = qi->cfg.allow_tokenless_ack,
     };
     *m = (pwm_ringq_v1_QueueInfo){
         .name = view(qi->name, qi->name_len),

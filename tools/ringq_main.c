@@ -38,6 +38,7 @@ static const char USAGE[] =
     "  pause QUEUE | resume QUEUE\n"
     "  config QUEUE [--max-attempts N] [--lease-ms N] [--backoff-base-ms N]\n"
     "          [--backoff-max-ms N] [--dead-letter on|off] [--dedup-window-ms N]\n"
+    "          [--tokenless-ack on|off]\n"
     "  audit [QUEUE]                the conservation ledger: does every task add up\n"
     "\n"
     "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC.\n"
@@ -117,7 +118,8 @@ static const cli_cmd CMDS[] = {
      "usage: ringq config QUEUE [OPTIONS]\n"
      "Without options, shows the settings; with them, changes those (creating the queue).\n"
      "  --max-attempts N  --lease-ms N  --backoff-base-ms N  --backoff-max-ms N\n"
-     "  --dead-letter on|off  --dedup-window-ms N\n"},
+     "  --dead-letter on|off  --dedup-window-ms N\n"
+     "  --tokenless-ack on|off   acks without a lease token allowed (old clients; default off)\n"},
     {"audit", cmd_audit,
      "usage: ringq audit [QUEUE]\n"
      "The conservation ledger of QUEUE, or of every queue (those that do not balance first):\n"
