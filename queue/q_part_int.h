@@ -84,6 +84,9 @@ struct q_part {
     q_queue *wake_head, *wake_tail; /* queues to drain (FIFO, linked through wake_next) */
     uint64_t rng;
     uint64_t next_retain_ms;
+    /* A deletion waiting for its records to be durable (q_part_tick.c retain_below): segments
+     * wholly below retain_low go once q_log_durable() reaches retain_wait; 0 = none waits. */
+    uint64_t retain_wait, retain_low;
     bool replaying;
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
     uint64_t leased_undurable; /* q_part_stats.leased_undurable */
