@@ -92,6 +92,8 @@ struct q_part {
     uint64_t leased_undurable; /* q_part_stats.leased_undurable */
     uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
     uint64_t token_last;       /* the latest lease token handed out (q_part_lease) */
+    uint64_t token_epoch;      /* the durable epoch token_last belongs to (q_part_epoch.c) */
+    int epoch_dirfd;           /* the partition directory, for the epoch file; -1 if none */
 };
 
 /* ---- q_part_util.c ---- */
@@ -112,11 +114,16 @@ q_status q_fail_log(q_err *err, int rc, const char *what);
 uint64_t q_key_hash(const char *key, size_t len);
 uint64_t q_rand(q_part *p);
 
-/* ---- lease tokens (q_part_ops.c) ---- */
-/* The smallest token a lease at now_ms may carry: now_ms << Q_TOKEN_MS_SHIFT (saturated). */
-uint64_t q_part_token_floor(uint64_t now_ms);
-/* A new token: max(the latest + 1, the floor of now_ms); strictly increasing within an open
- * partition, and above every token of a previous open as docs/semantics.md states. */
+/* ---- lease tokens (q_part_epoch.c) ---- */
+/* The first epoch of a directory without an epoch file: above every now_ms << 20 token of a
+ * build before epochs while the clock was right. */
+uint64_t q_part_epoch_from_clock(uint64_t now_ms);
+/* Makes the next epoch durable (at open: the file's + 1, or the clock's when there is none)
+ * and starts its tokens. 0, or a negative errno (file unreadable, write or fsync failed,
+ * -EOVERFLOW: epochs exhausted); then the partition must not hand out tokens. */
+int q_part_epoch_advance(q_part *p, uint64_t now_ms);
+/* A new token, strictly above every token of this and every earlier open of the partition;
+ * 0 when a new epoch was needed and could not be made durable (the lease must not go out). */
 uint64_t q_part_token_next(q_part *p, uint64_t now_ms);
 
 /* ---- q_part_queue.c ---- */
