@@ -238,6 +238,11 @@ typedef struct q_audit {
     uint64_t ready, delayed, leased, dead_held; /* now */
     bool tasks_balanced, dead_balanced;         /* the two equations */
     bool balanced;                              /* both */
+    /* The queue's history before this log offset is gone (a log written before LEDGER
+     * records, whose early segments retention deleted): its counters miss what those
+     * segments held, so an unbalanced ledger is not a finding — not logged as a mismatch,
+     * not counted, not in q_part_audit_all's result. UINT64_MAX: the history is complete. */
+    uint64_t incomplete_since;
 } q_audit;
 
 /* ---- Partition. ---- */

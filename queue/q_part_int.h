@@ -51,6 +51,7 @@ typedef struct q_queue {
         duplicates_total;
     q_ledger led;     /* the conservation ledger (q_part.h): kept in the log */
     uint64_t led_rec; /* its latest LEDGER record (pinned), Q_OFF_NONE if none yet */
+    uint64_t led_since; /* q_audit.incomplete_since: kept in its LEDGER records */
     bool led_dirty;   /* counted since that record: retention writes a new one before it
                        * deletes anything (q_ledger_flush) */
     uint64_t win_start_ms, win_enq0, win_ack0;
@@ -92,6 +93,7 @@ struct q_part {
     uint64_t leased_undurable; /* q_part_stats.leased_undurable */
     uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
     uint64_t token_last;       /* the latest lease token handed out (q_part_lease) */
+    bool ledger_seen;          /* replay met a LEDGER record (q_ledger_check_open) */
     uint64_t token_epoch;      /* the durable epoch token_last belongs to (q_part_epoch.c) */
     int epoch_dirfd;           /* the partition directory, for the epoch file; -1 if none */
 };
@@ -211,7 +213,7 @@ void q_ledger_removed(q_queue *q, q_task_state from, bool purge);
 /* A task died; `kept`: it stays as a dead letter (false: dropped at once, dead_letter off). */
 void q_ledger_died(q_queue *q, bool kept);
 /* Replay of a LEDGER record: the counters as written, not dirty; pins it. 0 or -ENOMEM. */
-int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t off);
+int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t since, uint64_t off);
 /* Forgets a queue's ledger (QDELETE): unpins its record, zeroes the counters. */
 void q_ledger_drop(q_part *p, q_queue *q);
 /* Writes a LEDGER record (counters now, at the head, pinned instead of the old one) for every
@@ -221,7 +223,8 @@ void q_ledger_drop(q_part *p, q_queue *q);
  * anything: a record that counted after a queue's LEDGER record may name a task whose ENQUEUE
  * is in the segments deleted, and replay could not count it then. */
 int q_ledger_flush(q_part *p, uint64_t below, uint64_t *moved);
-/* After replay: checks every queue (q_part_audit_all without a callback). */
+/* After replay: marks the queues whose history is incomplete (q_part_ledger.c), then checks
+ * every queue (q_part_audit_all without a callback). */
 void q_ledger_check_open(q_part *p);
 
 /* ---- replay (q_part_open.c) and housekeeping (q_part_tick.c) ---- */

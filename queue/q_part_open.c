@@ -181,7 +181,9 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
     case Q_RT_DEDUP:
         return remember_key(p, q, pr.key_hash, pr.id, pr.t_ms, rec->offset, now_ms);
     case Q_RT_LEDGER:
-        return q_ledger_apply(p, q, &pr.led, rec->offset);
+        p->ledger_seen = true;
+        return q_ledger_apply(p, q, &pr.led, pr.led_since1 ? pr.led_since1 - 1 : Q_OFF_NONE,
+                              rec->offset);
     }
     return -EPROTO;
 }

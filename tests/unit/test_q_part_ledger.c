@@ -491,6 +491,64 @@ START_TEST(a_power_cut_after_retention_keeps_the_ledger)
 }
 END_TEST
 
+/* A log from a build before LEDGER records, whose compaction copied a live task and whose
+ * retention then deleted the first segment: replay counts the copy's task as ready but not as
+ * enqueued (a copy never counts; its original did, in the segment that is gone). That queue
+ * cannot balance — not a finding but a history that starts mid-way: Audit says "incomplete
+ * since <oldest offset>", nothing is logged as a mismatch or counted, and the mark survives
+ * the LEDGER records retention writes later and the restarts after them. */
+START_TEST(a_log_from_before_ledger_records_is_incomplete_not_unbalanced)
+{
+    tp t;
+    tp_open(&t, SMALL);
+    uint64_t a = enq_body(&t, "q", 0, T0); /* segment 0 */
+    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    ack_all_but(&t, "f", NULL, 0, T0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    tp_close(&t); /* no tick: no LEDGER record was ever written, as by the old build */
+    /* The old build's compaction and retention, straight on the log. */
+    q_log *log;
+    ck_assert_int_eq(q_log_open(t.dir, &t.o.log, &log, NULL), 0);
+    ck_assert_int_ge(q_log_compact(log, a), 0);
+    uint64_t s0_end = q_log_oldest_segment_end(log);
+    ck_assert_int_eq(q_log_commit(log), 0);
+    ck_assert_int_ge(q_log_retain(log, s0_end), 1);
+    uint64_t oldest = q_log_oldest(log);
+    ck_assert_uint_gt(oldest, a);
+    ck_assert_int_eq(q_log_close(log), 0);
+
+    tp_reopen(&t, T0);
+    q_audit qa = audit(&t, "q");
+    ck_assert(!qa.balanced); /* the counters miss the lost history: enqueued 0, ready 1 */
+    ck_assert_uint_eq(qa.led.enqueued, 0);
+    ck_assert_uint_eq(qa.ready, 1);
+    ck_assert_uint_eq(qa.incomplete_since, oldest);
+    q_audit fa = audit(&t, "f"); /* balances: its history is complete enough */
+    ck_assert(fa.balanced);
+    ck_assert_uint_eq(fa.incomplete_since, UINT64_MAX);
+    ck_assert_uint_eq(q_part_audit_all(t.p, NULL, NULL), 0);
+    mismatches(&t, 0);
+    /* Traffic until retention deletes segments again: it writes q's LEDGER record first, with
+     * the mark; the next start reads it there. */
+    uint64_t now = T0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 400; i++) enq_body(&t, "f", i, now);
+        ack_all_but(&t, "f", NULL, 0, now);
+        tp_tick(&t, now += 1000);
+        tp_tick(&t, now += 1000);
+    }
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), oldest);
+    tp_close(&t);
+    tp_reopen(&t, now);
+    qa = audit(&t, "q");
+    ck_assert_uint_eq(qa.incomplete_since, oldest);
+    ck_assert_uint_eq(qa.ready, 1);
+    ck_assert(audit(&t, "f").balanced);
+    mismatches(&t, 0);
+    tp_done(&t);
+}
+END_TEST
+
 /* Appends a LEDGER record for `q` with these counters straight to the log. */
 static void put_ledger(q_log *log, const char *q, const q_ledger *led)
 {
@@ -582,6 +640,7 @@ int main(void)
     tcase_add_test(tc, a_death_between_the_ledger_and_the_copy_is_kept);
     tcase_add_test(tc, acks_after_the_ledger_of_tasks_retention_deleted);
     tcase_add_test(tc, a_power_cut_after_retention_keeps_the_ledger);
+    tcase_add_test(tc, a_log_from_before_ledger_records_is_incomplete_not_unbalanced);
     tcase_add_test(tc, a_mismatch_is_logged_counted_and_left_alone);
     tcase_add_test(tc, audit_errors_and_record_round_trip);
     suite_add_tcase(s, tc);
