@@ -267,9 +267,11 @@ typedef struct q_part_opts {
 void q_part_opts_default(q_part_opts *o);
 
 /* Opens (creating) the log in `dir` and replays it. `opts` may be NULL (defaults); `lerr` (may
- * be NULL) gets what q_log_open found. Returns 0 with *out owning the partition, or a negative
- * errno: those of q_log_open, -EBADMSG for a record this code cannot read (lerr->why says
- * which), -ENOMEM. */
+ * be NULL) gets what q_log_open found. Unless the log is read-only, first makes the next lease
+ * token epoch durable (file Q_EPOCH_FILE in `dir`, queue/q_part_epoch.c). Returns 0 with *out
+ * owning the partition, or a negative errno: those of q_log_open, -EBADMSG for a record this
+ * code cannot read (lerr->why says which) or a damaged epoch file, the epoch file's I/O
+ * errors, -EOVERFLOW (epochs exhausted), -ENOMEM. */
 int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint64_t now_ms,
                 q_part **out, q_log_err *lerr);
 /* Closes the partition and its log (no commit). -EBUSY, doing nothing, while an async fsync is
