@@ -9,8 +9,8 @@
  * ledger_forge_prog --old-retention PARTITION_DIR OFFSET does to the stopped server's log what
  * a build before LEDGER records did: records that name no task fill the segment until the log
  * rolls, compaction re-appends the live record at OFFSET (a task's ENQUEUE) into the new one,
- * and retention deletes the first segment — without any LEDGER record. The next start finds a queue whose
- * history starts mid-log (docs/semantics.md, "Incomplete history"). */
+ * and retention deletes the first segment — without any LEDGER record. The next start finds a
+ * queue whose history starts mid-log (docs/semantics.md, "Incomplete history"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

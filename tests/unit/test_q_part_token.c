@@ -1,6 +1,7 @@
 /* queue/q_part lease tokens (docs/semantics.md "Lease tokens"): every delivery carries a new
  * token; ack, nack and extend with a superseded token fail and change nothing; a missing token
- * is refused unless the queue allows it; tokens stay unique across a reopen. */
+ * is refused unless the queue allows it; tokens stay unique across a reopen, whatever the clock
+ * says (queue/q_part_epoch.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -165,7 +166,7 @@ END_TEST
 
 /* Leases do not survive a reopen (the task is READY again); the token handed out before is
  * refused after it, and the next delivery's token is above every token of the previous run
- * (the reopen's clock is later than the last lease's). */
+ * (the reopen's new epoch). */
 START_TEST(tokens_across_reopen)
 {
     tp t;
