@@ -311,12 +311,16 @@ typedef struct rq_ledger {
     uint64_t enqueued, redriven, acked, dead, deleted, purged, dead_dropped;
     uint64_t ready, delayed, leased, dead_held;
     bool tasks_balanced, dead_balanced, balanced;
+    /* 0, or the log offset since which the counters cover the queue's history (a log from
+     * before LEDGER records whose first segments were deleted): then an unbalanced ledger is
+     * not a finding and not counted in queues_unbalanced. */
+    uint64_t incomplete_since;
 } rq_ledger;
 typedef struct rq_audit {
     rq_ledger *queues; /* unbalanced first, then by name; free() */
     size_t n;
     uint64_t queues_audited, queues_unbalanced; /* complete even when truncated */
-    bool balanced;                              /* every queue audited balances */
+    bool balanced; /* every queue audited balances (or has an incomplete history) */
     bool truncated; /* more queues than one reply holds: some left out of `queues` */
 } rq_audit;
 /* Audits `queue`, or every queue when it is NULL or "". *out->queues is a new array (free();
