@@ -61,13 +61,17 @@ static const cli_cmd CMDS[] = {
      "usage: ringq enqueue QUEUE [OPTIONS] [PAYLOAD...]\n"
      "One task per PAYLOAD argument, or one per stdin line when there is none (empty stdin:\n"
      "\"no input: nothing enqueued\" on stderr, exit 0). Prints each task id (\"(duplicate)\"\n"
-     "when its key was seen), or a JSON array of {id, duplicate} with --json.\n"
+     "when its key was seen), or a JSON array of {id, duplicate, receipt} with --json.\n"
      "  -p, --priority N      0..15, higher first (default 0)\n"
      "  --delay-ms N          ready after N ms\n"
      "  --not-before-ms T     ready at unix time T (ms)\n"
      "  --max-attempts N      attempts before the task dies (default: the queue's)\n"
      "  --lease-ms N          lease per delivery (default: the queue's)\n"
      "  --key KEY             idempotency key (exactly one PAYLOAD)\n"
+     "  --durability LEVEL    memory | written | synced: when the server answers (default:\n"
+     "                        the server's; synced is refused under --fsync never)\n"
+     "  --receipt             print each task's receipt after its id: partition=P offset=O\n"
+     "                        commit_seq=S level=written|synced (--json always has it)\n"
      "  -H, --header N=V      a header (repeatable, up to 64)\n"
      "  --batch N             tasks per Enqueue call, 1..1000 (default 100)\n"},
     {"stats", cmd_stats,

@@ -9,7 +9,9 @@ Every check goes through a real ringqd over gRPC (grpcio): receipts against GetP
 fsync count on /metrics (`ringq_fsync_seconds_count`), deliveries held until the record is
 synced, refusals under --fsync never, and a SIGKILL under load after which every task with a
 SYNCED receipt (and, the page cache surviving a process crash, every WRITTEN one) is there."""
+import json
 import os
+import subprocess
 import tempfile
 import threading
 import unittest
@@ -18,6 +20,7 @@ import urllib.request
 import grpc
 
 import ringq_client as C
+import ringq_harness as H
 from ringq.v1 import queue_pb2
 
 MEMORY = queue_pb2.DURABILITY_MEMORY
@@ -199,6 +202,48 @@ class ReceiptCrashTest(ServerTest):
         for tid, r in synced + written:
             self.assertEqual(confirmed(c2, r), (True, True), tid)
         self.stop(srv2, ch2)
+
+
+class ReceiptCliTest(ServerTest):
+    """`ringq enqueue --durability LEVEL --receipt` (libringq's rq_enqueue_with)."""
+
+    def ringq(self, srv, *args):
+        env = dict(os.environ, RINGQ_ADDR=srv.addr)
+        p = subprocess.run([os.path.join(H.BUILD, "ringq")] + list(args), capture_output=True,
+                           text=True, env=env, timeout=20)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_cli_levels_and_receipts(self):
+        srv, ch, c = self.start("--fsync", "always")
+        q = C.qname("rcptcli")
+        rc, out, err = self.ringq(srv, "enqueue", "--durability", "written", "--receipt", q, "a")
+        self.assertEqual(rc, 0, err)
+        tid, *fields = out.split()
+        kv = dict(f.split("=") for f in fields)
+        self.assertEqual(kv["level"], "written")
+        self.assertEqual(int(kv["partition"]), c.GetQueue(name=q).partition)
+        self.assertEqual(c.GetTask(id=tid).id, tid)
+        C.poll(lambda: part(c, int(kv["partition"])).synced_commit_seq >= int(kv["commit_seq"]),
+               10, "the CLI's WRITTEN receipt synced")
+        rc, out, err = self.ringq(srv, "--json", "enqueue", "--durability", "synced", q, "b")
+        self.assertEqual(rc, 0, err)
+        (r,) = json.loads(out)
+        self.assertEqual(r["receipt"]["level"], "synced")
+        pi = part(c, r["receipt"]["partition"])
+        self.assertGreater(pi.synced_offset, r["receipt"]["offset"])
+        self.assertGreaterEqual(pi.synced_commit_seq, r["receipt"]["commit_seq"])
+        rc, out, err = self.ringq(srv, "enqueue", "--durability", "sometimes", q, "c")
+        self.assertEqual(rc, 2)
+        self.assertIn("--durability", err)
+        self.stop(srv, ch)
+
+    def test_cli_synced_refused_under_never(self):
+        srv, ch, c = self.start("--fsync", "never")
+        rc, out, err = self.ringq(srv, "enqueue", "--durability", "synced", C.qname("n"), "x")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("--fsync never", err)
+        self.assertEqual(out, "")
+        self.stop(srv, ch)
 
 
 if __name__ == "__main__":
