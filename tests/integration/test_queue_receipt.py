@@ -21,6 +21,7 @@ import grpc
 
 import ringq_client as C
 import ringq_harness as H
+from test_storage_edges import records
 from ringq.v1 import queue_pb2
 
 MEMORY = queue_pb2.DURABILITY_MEMORY
@@ -210,6 +211,45 @@ class ReceiptCrashTest(ServerTest):
         # and the records are synced (recovery syncs what the page cache kept).
         for tid, r in synced + written:
             self.assertEqual(confirmed(c2, r), (True, True), tid)
+        self.stop(srv2, ch2)
+
+    def test_power_loss_keeps_synced_receipts(self):
+        """A power loss, as test_storage_edges simulates it: the process is killed and every
+        record the last completed fsync did not cover is zeroed (the page cache is gone). Every
+        SYNCED receipt's task survives; WRITTEN ones answered before their commit are lost, as
+        the level allows, and only GetTask tells (docs/semantics.md: the sequence alone is no
+        proof across a power loss)."""
+        data = tempfile.TemporaryDirectory(prefix="ringq-rcpt-")
+        self.addCleanup(data.cleanup)
+        d = os.path.join(data.name, "data")
+        seg = os.path.join(d, "p000", "00000000000000000000.qseg")
+        # A 1.5 s window: the WRITTEN batch below stays unsynced until the kill.
+        args = ("--partitions", "1", "--fsync", "interval:1500")
+        srv, ch, c = self.start(*args, data_dir=d)
+        q = C.qname("rcptpower")
+        synced = enqueue(c, q, SYNCED, "s0", "s1", "s2")
+        written = enqueue(c, q, WRITTEN, "w0", "w1", "w2")
+        pi = part(c, 0)
+        srv.kill()
+        ch.close()
+        srv.close()
+        self.assertTrue(all(x.receipt.level == SYNCED for x in synced))
+        self.assertTrue(all(x.receipt.level == WRITTEN for x in written))
+        self.assertGreater(pi.synced_offset, max(x.receipt.offset for x in synced))
+        self.assertLessEqual(pi.synced_offset, min(x.receipt.offset for x in written))
+        lost = [r for r in records(seg) if r[1] >= pi.synced_offset]
+        self.assertEqual(len(lost), len(written))
+        with open(seg, "r+b") as f:
+            for pos, _, span in lost:
+                f.seek(pos)
+                f.write(bytes(span))
+        srv2, ch2, c2 = self.start(*args, data_dir=d)
+        seq = part(c2, 0).synced_commit_seq
+        for x in synced:
+            self.assertEqual(c2.GetTask(id=x.id).id, x.id)
+            self.assertGreaterEqual(seq, x.receipt.commit_seq)
+        for x in written:
+            C.assert_code(self, grpc.StatusCode.NOT_FOUND, c2.GetTask, id=x.id)
         self.stop(srv2, ch2)
 
 
