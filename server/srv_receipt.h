@@ -17,7 +17,7 @@
  * decoded, so possibly unknown). Returns the level (MEMORY, WRITTEN or SYNCED; UNSPECIFIED
  * resolves to the policy's default), or Q_INVALID_ARGUMENT (not a Durability value) or
  * Q_FAILED_PRECONDITION (above what the policy allows: SYNCED under never) as a negative
- * q_status, with the reason in msg[0..cap). */
+ * q_status, with the reason in msg[0..cap) (msg may be NULL when cap is 0). */
 int srv_durability_resolve(int32_t asked, q_commit_policy policy, char *msg, size_t cap);
 
 /* Fills the receipt of the task whose record is at `offset` in partition `part_no`'s log, as
