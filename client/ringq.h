@@ -155,8 +155,8 @@ typedef struct rq_receipt {
  * receipt in receipts[n]. Same errors as rq_enqueue, and FAILED_PRECONDITION for a level the
  * server does not allow (nothing enqueued), INVALID_ARGUMENT for an unknown level. */
 int rq_enqueue_with(rq_client *c, const char *queue, const rq_task_spec *tasks, size_t n,
-                    const rq_enqueue_opts *opts, rq_enqueue_result *results,
-                    rq_receipt *receipts, rq_status *st);
+                    const rq_enqueue_opts *opts, rq_enqueue_result *results, rq_receipt *receipts,
+                    rq_status *st);
 
 /* One partition's log (Admin.GetPartition): to confirm WRITTEN receipts became synced. */
 typedef struct rq_partition_info {

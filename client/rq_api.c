@@ -78,8 +78,8 @@ int rq_enqueue_encode_level(buf *b, const char *queue, const rq_task_spec *tasks
         s->lease_ms = t->lease_ms;
         s->idempotency_key = rq_str(t->idempotency_key);
     }
-    pwm_ringq_v1_EnqueueRequest req = {.queue = rq_str(queue), .tasks = specs, .tasks_count = n,
-                                       .durability = (int32_t)level};
+    pwm_ringq_v1_EnqueueRequest req = {
+        .queue = rq_str(queue), .tasks = specs, .tasks_count = n, .durability = (int32_t)level};
     int rc = rq_msg_encode(b, &pwm_ringq_v1_EnqueueRequest_desc, &req);
     free(specs);
     if (rc) return rq_set_status(st, RQ_EINVAL, "request too large or out of memory");

@@ -7,13 +7,13 @@
 #include "client/rq_int.h"
 
 /* Decodes an EnqueueResponse into results[n] and, when not NULL, receipts[n]. */
-static int decode_with_receipts(const buf *resp, rq_enqueue_result *results,
-                                rq_receipt *receipts, size_t n, rq_status *st)
+static int decode_with_receipts(const buf *resp, rq_enqueue_result *results, rq_receipt *receipts,
+                                size_t n, rq_status *st)
 {
     pwm_ringq_v1_EnqueueResponse r;
     pw_msg_arena a;
-    int rc = rq_msg_decode(&pwm_ringq_v1_EnqueueResponse_desc, &r, buf_begin(resp),
-                           buf_size(resp), &a);
+    int rc = rq_msg_decode(&pwm_ringq_v1_EnqueueResponse_desc, &r, buf_begin(resp), buf_size(resp),
+                           &a);
     if (rc < 0)
         return rq_set_status(st, PW_GRPC_INTERNAL, "malformed EnqueueResponse: %s",
                              pw_msg_strerror(rc));
@@ -35,8 +35,8 @@ static int decode_with_receipts(const buf *resp, rq_enqueue_result *results,
 }
 
 int rq_enqueue_with(rq_client *c, const char *queue, const rq_task_spec *tasks, size_t n,
-                    const rq_enqueue_opts *opts, rq_enqueue_result *results,
-                    rq_receipt *receipts, rq_status *st)
+                    const rq_enqueue_opts *opts, rq_enqueue_result *results, rq_receipt *receipts,
+                    rq_status *st)
 {
     if (!results) return rq_set_status(st, RQ_EINVAL, "enqueue needs a results array");
     rq_durability level = opts ? opts->durability : RQ_DURABILITY_DEFAULT;
