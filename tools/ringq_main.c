@@ -25,7 +25,7 @@ static const char USAGE[] =
     "\n"
     "  enqueue QUEUE [PAYLOAD...]   one task per PAYLOAD, or per stdin line when none\n"
     "          [-p PRIO] [--delay-ms N] [--not-before-ms T] [--max-attempts N]\n"
-    "          [--lease-ms N] [--key KEY] [-H NAME=VALUE]... [--batch N]\n"
+    "          [--lease-ms N] [--key KEY] [-H NAME=VALUE]... [--batch N] [--durability L] [--receipt]\n"
     "  stats [QUEUE]                table of queues (or one queue)\n"
     "  watch [--interval-ms N] [--count N]   stats refreshed in place\n"
     "  peek QUEUE [--limit N] [--state ready|delayed|all]   next tasks, without leasing\n"
