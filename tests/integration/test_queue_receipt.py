@@ -217,8 +217,8 @@ class ReceiptCrashTest(ServerTest):
         """A power loss, as test_storage_edges simulates it: the process is killed and every
         record the last completed fsync did not cover is zeroed (the page cache is gone). Every
         SYNCED receipt's task survives; WRITTEN ones answered before their commit are lost, as
-        the level allows, and only GetTask tells (docs/semantics.md: the sequence alone is no
-        proof across a power loss)."""
+        the level allows: with nothing enqueued since, GetTask shows it (docs/semantics.md: the
+        sequence alone is no proof across a power loss)."""
         data = tempfile.TemporaryDirectory(prefix="ringq-rcpt-")
         self.addCleanup(data.cleanup)
         d = os.path.join(data.name, "data")
