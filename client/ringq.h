@@ -359,7 +359,7 @@ typedef struct rq_audit {
     rq_ledger *queues; /* unbalanced first, then by name; free() */
     size_t n;
     uint64_t queues_audited, queues_unbalanced; /* complete even when truncated */
-    bool balanced; /* every queue audited balances (or has an incomplete history) */
+    bool balanced;  /* every queue audited balances (or has an incomplete history) */
     bool truncated; /* more queues than one reply holds: some left out of `queues` */
 } rq_audit;
 /* Audits `queue`, or every queue when it is NULL or "". *out->queues is a new array (free();
