@@ -57,6 +57,9 @@ static void cfg_patch_of(const pwm_ringq_v1_ConfigureQueueRequest *r, q_queue_cf
     if (r->has_allow_tokenless_ack)
         patch->set |= Q_CFG_ALLOW_TOKENLESS,
             patch->v.allow_tokenless_ack = r->allow_tokenless_ack;
+    if (r->has_release_counts_attempt)
+        patch->set |= Q_CFG_RELEASE_COUNTS,
+            patch->v.release_counts_attempt = r->release_counts_attempt;
 }
 
 static void run_configure(srv_job *j, srv_part *sp)

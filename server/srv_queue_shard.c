@@ -90,7 +90,7 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
             while (wq->subs) {
                 struct srv_sub *s = wq->subs;
                 wq->subs = s->next;
-                rt_free(s);
+                srv_sub_free(s);
             }
             rt_free(wq);
         }

@@ -37,6 +37,8 @@ typedef struct srv_work {
     _Atomic bool closed;      /* owners read it: the session is (about to be) CLOSED */
     srv_work_state state;     /* origin-only, through work_set_state */
     uint32_t lease_ms;        /* origin-only; owners get it in each registration and poke */
+    char worker[SRV_HOLDER_BYTES], addr[SRV_HOLDER_BYTES]; /* the holder (srv_work_holder),
+                              * copied into each registration message */
     uint32_t nsubs;
     struct {
         char name[Q_QUEUE_NAME_BYTES_MAX + 1];
@@ -277,8 +279,8 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
             q_err qe2;
             uint32_t n = 0;
-            (void)srv_lease_encode(sp, wq->name, wq->name_len, take, s->lease_ms, true, &j->resp, &n,
-                                   &qe2); /* a failure delivers nothing (n 0): credits go back */
+            (void)srv_lease_encode_held(sp, wq->name, wq->name_len, take, s->lease_ms, &j->resp, &n,
+                                        s, &qe2); /* a failure delivers nothing: credits go back */
             if (n < take) {
                 atomic_fetch_add(&w->credits, (int32_t)(take - n));
                 repoke(w, s->origin, sp);
@@ -296,7 +298,20 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 static void run_register(srv_job *j, srv_part *sp)
 {
     srv_work *w = j->ctx;
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, true);
+    /* The message: queue name NUL worker NUL address (register_job_new); names hold no NUL. */
+    const char *req = (const char *)j->req.bytes.ptr;
+    size_t nl = strnlen(req, j->req.bytes.len), wl = 0, al = 0;
+    const char *worker = req + nl + 1, *addr = "";
+    if (nl < j->req.bytes.len) {
+        wl = strnlen(worker, j->req.bytes.len - nl - 1);
+        if (nl + 1 + wl < j->req.bytes.len) {
+            addr = worker + wl + 1;
+            al = strnlen(addr, j->req.bytes.len - nl - wl - 2);
+        }
+    } else {
+        worker = "";
+    }
+    srv_waitq *wq = srv_part_waitq(sp, req, (uint32_t)nl, true);
     struct srv_sub *s = wq ? rt_calloc(1, sizeof *s) : NULL;
     if (!s) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
@@ -306,6 +321,8 @@ static void run_register(srv_job *j, srv_part *sp)
     s->w = (struct srv_work *)w;
     s->origin = j->origin; /* from the message: the owner never reads the session's */
     s->lease_ms = j->sub_lease_ms;
+    snprintf(s->worker, sizeof s->worker, "%.*s", (int)wl, worker);
+    snprintf(s->addr, sizeof s->addr, "%.*s", (int)al, addr);
     s->next = wq->subs;
     wq->subs = s;
     srv_job_reply(j);
@@ -320,7 +337,8 @@ static void run_unregister(srv_job *j, srv_part *sp)
             if ((void *)(*pp)->w == j->ctx) {
                 struct srv_sub *s = *pp;
                 *pp = s->next;
-                rt_free(s);
+                if (j->sub_release) srv_sub_release(sp, s); /* the stream ended */
+                srv_sub_free(s);
                 break;
             }
     if (wq) srv_part_waitq_gc(sp, wq);
@@ -359,17 +377,34 @@ static srv_job *sub_job_new(srv_work *w, uint32_t i)
     return j;
 }
 
+/* A registration: the queue name, NUL, the holder's worker id, NUL, its address (run_register). */
+static srv_job *register_job_new(srv_work *w, uint32_t i)
+{
+    size_t nl = w->subs[i].len, wl = strlen(w->worker), al = strlen(w->addr);
+    uint8_t msg[Q_QUEUE_NAME_BYTES_MAX + 2 * SRV_HOLDER_BYTES + 2];
+    memcpy(msg, w->subs[i].name, nl);
+    msg[nl] = 0;
+    memcpy(msg + nl + 1, w->worker, wl + 1);
+    memcpy(msg + nl + 1 + wl + 1, w->addr, al);
+    srv_job *j = srv_job_new(NULL, msg, nl + wl + al + 2);
+    if (j) j->ctx = w;
+    return j;
+}
+
 static void sub_job_send(srv_work *w, uint32_t i, srv_job *j, srv_job_run_fn run, srv_job_done_fn done)
 {
     j->sub_lease_ms = w->lease_ms;
     srv_job_dispatch(j, w->subs[i].part, run, done);
 }
 
-/* Ends registration i (its job was allocated with it). */
-static void sub_unregister(srv_work *w, uint32_t i)
+/* Ends registration i (its job was allocated with it); `release`: the stream ended, so the
+ * owner releases the tasks the registration holds (an unsubscribed queue's tasks stay leased
+ * to their deadline: the worker may still ack them). */
+static void sub_unregister(srv_work *w, uint32_t i, bool release)
 {
     srv_job *j = w->subs[i].unreg;
     w->subs[i].unreg = NULL;
+    j->sub_release = release;
     sub_job_send(w, i, j, run_unregister, unregister_done);
 }
 
@@ -378,7 +413,7 @@ static void work_close(srv_work *w)
     if (atomic_exchange(&w->closed, true)) return;
     work_set_state(w, SRV_WORK_CLOSED);
     session_unlink(w);
-    for (uint32_t i = 0; i < w->nsubs; i++) sub_unregister(w, i);
+    for (uint32_t i = 0; i < w->nsubs; i++) sub_unregister(w, i, true);
     work_unref(w); /* the stream's reference */
 }
 
@@ -468,7 +503,7 @@ static q_status subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
             i++;
             continue;
         }
-        sub_unregister(w, i);
+        sub_unregister(w, i, false);
         w->subs[i] = w->subs[--w->nsubs];
     }
     for (uint32_t k = 0; k < n; k++) {
@@ -480,7 +515,7 @@ static q_status subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
         memcpy(w->subs[i].name, set[k].name, set[k].len + 1);
         w->subs[i].len = set[k].len;
         w->subs[i].part = q_part_of(set[k].name, set[k].len, srv_q.nparts);
-        srv_job *reg = sub_job_new(w, i);
+        srv_job *reg = register_job_new(w, i);
         w->subs[i].unreg = reg ? sub_job_new(w, i) : NULL;
         if (!w->subs[i].unreg) {
             if (reg) srv_job_free(reg);
@@ -648,6 +683,7 @@ static void on_start(pw_grpc_call *c)
     pw_grpc_call_ref(c);
     w->origin = srv_q_self();
     w->refs = 1;
+    srv_work_holder(c, w->worker, w->addr);
     buf_init(&w->pending, WORK_PENDING_BYTES_MAX);
     pw_grpc_call_set_user(c, w);
     w->snext = t_sessions;
