@@ -50,7 +50,18 @@ static void nack(tp *t, uint64_t id, const q_nack *nk, uint64_t now)
     q_nack_result nr;
     uint64_t commit;
     q_err e;
-    ck_assert_int_eq(q_part_nack(t->p, id, nk, now, &nr, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_nack(t->p, id, tp_tok(t, id), nk, now, &nr, &commit, &e), Q_OK);
+}
+
+/* Acks ids[0..n) as the holders of their latest deliveries do (with their tokens). */
+static q_status ack_ids(tp *t, const uint64_t *ids, uint32_t n, uint64_t now, q_item *items)
+{
+    static uint64_t toks[Q_BATCH_MAX > 600 ? Q_BATCH_MAX : 600];
+    ck_assert_uint_le(n, sizeof toks / sizeof toks[0]);
+    for (uint32_t i = 0; i < n; i++) toks[i] = tp_tok(t, ids[i]);
+    uint64_t commit;
+    q_err e;
+    return q_part_ack(t->p, ids, toks, n, now, items, &commit, &e);
 }
 
 static void del(tp *t, uint64_t id)
@@ -201,9 +212,7 @@ static void ack_all_but(tp *t, const char *q, const uint64_t *keep, int nkeep, u
         }
         if (k == 0) break;
         static q_item it[Q_BATCH_MAX];
-        uint64_t commit;
-        q_err e;
-        ck_assert_int_eq(q_part_ack(t->p, ids, k, now, it, &commit, &e), Q_OK);
+        ck_assert_int_eq(ack_ids(t, ids, k, now, it), Q_OK);
     }
 }
 
@@ -305,7 +314,7 @@ START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
 {
     tp t;
     tp_open(&t, SMALL);
-    uint64_t ids[600], early[600], late[600], commit;
+    uint64_t ids[600], early[600], late[600];
     uint32_t ne = 0, nl = 0;
     for (int i = 0; i < 600; i++) ids[i] = enq_body(&t, "q", i, T0);
     uint64_t s0_end = q_log_oldest_segment_end(q_part_log(t.p));
@@ -317,15 +326,14 @@ START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
     }
     ck_assert_uint_gt(nl, 100);
     static q_item it[600];
-    q_err e;
     /* Acks as one record each time, and live tasks of another queue around the LEDGER record:
      * its segment stays mostly live, so no compaction writes a newer one. */
-    ck_assert_int_eq(q_part_ack(t.p, early, ne, T0, it, &commit, &e), Q_OK);
+    ck_assert_int_eq(ack_ids(&t, early, ne, T0, it), Q_OK);
     for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
     uint64_t now = T0 + 1000;
     tp_tick(&t, now); /* segment 0 holds only q's ledger pin: a LEDGER record at the head */
     ck_assert_uint_ge(q_log_oldest(q_part_log(t.p)), s0_end);
-    ck_assert_int_eq(q_part_ack(t.p, late, nl, now, it, &commit, &e), Q_OK);
+    ck_assert_int_eq(ack_ids(&t, late, nl, now, it), Q_OK);
     for (uint32_t i = 0; i < nl; i++) ck_assert_int_eq(it[i].code, Q_OK);
     for (int i = 0; i < 200; i++) enq_body(&t, "f", i, now);
     want w = {.enq = 600, .acked = 600};
