@@ -405,6 +405,21 @@ q_status q_part_extend(q_part *p, uint64_t id, uint64_t token, uint32_t lease_ms
 q_status q_part_release(q_part *p, const uint64_t *ids, const uint64_t *tokens, uint32_t n,
                         uint64_t now_ms, uint32_t *released, uint64_t *commit_to, q_err *err);
 
+/* One live lease (Admin.ListLeases). */
+typedef struct q_lease_info {
+    uint64_t id;
+    uint64_t deadline_ms;
+    uint64_t token;
+    uint32_t attempt; /* attempts used + 1: the one in progress */
+} q_lease_info;
+
+/* The leases of queue `name` now (state LEASED, deadline not passed), up to max of them into
+ * out, *n set; *more: some were left out. Q_NOT_FOUND for an unknown queue,
+ * Q_INVALID_ARGUMENT for a bad name. Writes nothing. */
+q_status q_part_list_leases(q_part *p, const char *name, size_t name_len, uint64_t now_ms,
+                            q_lease_info *out, uint32_t max, uint32_t *n, bool *more,
+                            q_err *err);
+
 /* Whether task `id` is leased now with `token` (and not expired). Writes nothing. */
 bool q_part_holds(q_part *p, uint64_t id, uint64_t token, uint64_t now_ms);
 

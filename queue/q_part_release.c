@@ -1,5 +1,5 @@
 /* queue/q_part_release: tasks given back because the Work stream holding them ended
- * (docs/semantics.md, "Leases bound to the stream"). The server's owner shard calls it when a
+ * (docs/semantics.md, "Leases bound to the stream"), and the list of a queue's leases. The server's owner shard calls it when a
  * stream's registration ends; a RETRY record with cause Q_CAUSE_RELEASED makes it durable, and
  * replay treats it as any RETRY (ready at its time, attempts as written). */
 #include <inttypes.h>
@@ -58,5 +58,28 @@ q_status q_part_release(q_part *p, const uint64_t *ids, const uint64_t *tokens, 
         *released += (uint32_t)rc;
     }
     *commit_to = q_log_next(p->log);
+    return q_ok(err);
+}
+
+q_status q_part_list_leases(q_part *p, const char *name, size_t name_len, uint64_t now_ms,
+                            q_lease_info *out, uint32_t max, uint32_t *n, bool *more,
+                            q_err *err)
+{
+    *n = 0;
+    *more = false;
+    q_status st = q_queue_name_check(name, name_len, err);
+    if (st) return st;
+    q_queue *q = q_queue_find(p, name, name_len);
+    if (!q) return q_fail(err, Q_NOT_FOUND, "queue '%.*s' not found", (int)name_len, name);
+    for (uint32_t s = q->waiting.head; s != Q_NIL; s = q_task_at(&p->tt, s)->next) {
+        const q_task *t = q_task_at(&p->tt, s);
+        if (t->state != Q_TASK_LEASED || t->due <= now_ms) continue;
+        if (*n == max) {
+            *more = true;
+            break;
+        }
+        out[(*n)++] = (q_lease_info){.id = t->id, .deadline_ms = t->due, .token = t->token,
+                                     .attempt = t->attempts + 1u};
+    }
     return q_ok(err);
 }

@@ -10,6 +10,7 @@
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_audit.h"
+#include "server/srv_leases.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
 
@@ -589,6 +590,7 @@ int srv_admin_add_methods(pw_grpc_server *g)
         {.path = pwm_ringq_v1_Admin_DeleteTask_PATH, .kind = PW_GRPC_UNARY, .on_message = on_delete},
         {.path = pwm_ringq_v1_Admin_PeekTasks_PATH, .kind = PW_GRPC_UNARY, .on_message = on_peek},
         {.path = pwm_ringq_v1_Admin_Audit_PATH, .kind = PW_GRPC_UNARY, .on_message = srv_audit_on_message},
+        {.path = pwm_ringq_v1_Admin_ListLeases_PATH, .kind = PW_GRPC_UNARY, .on_message = srv_leases_on_message},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         int r = pw_grpc_server_add_method(g, &m[i]);

@@ -4,7 +4,9 @@ Tasks delivered over a Work stream are released when that stream ends — the cl
 its process dies (the kernel closes the socket), the server drains — ready again at once,
 long before their lease deadline (LONG_LEASE_MS here), the attempt counted or not by the
 queue's release_counts_attempt, the reason in GetTask's last_error; the ledger balances after.
-A task acked before the stream ended stays acked."""
+A task acked before the stream ended stays acked. Admin.ListLeases (`ringq leases`) shows each
+lease's holder while it is held."""
+import json
 import os
 import signal
 import subprocess
@@ -182,6 +184,74 @@ class WorkReleaseDrainTest(unittest.TestCase):
             finally:
                 code, log = C.stop(srv, ch)
                 self.assertEqual(code, 0, log)
+
+
+
+class ListLeasesTest(C.RingqdTest):
+    """Admin.ListLeases and `ringq leases`: each lease with its holder while held."""
+
+    def ringq(self, *args):
+        p = subprocess.run([os.path.join(H.BUILD, "ringq"), "--addr", self.srv.addr, *args],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
+
+    def test_holder_while_held_gone_after(self):
+        c, q = self.c, self.q()
+        sids = c.put(q, "s1", "s2")
+        w = C.WorkStream(self.ch, metadata=[("ringq-worker-id", "billing-7")])
+        w.subscribe([q], credits=2, lease_ms=LONG_LEASE_MS)
+        got = w.wait_tasks(2)
+        uid = c.put(q, "u")[0]
+        u = c.Lease(queue=q, max_tasks=1, lease_ms=LONG_LEASE_MS // 2).tasks[0]
+        self.assertEqual(u.id, uid)
+        leases = c.ListLeases(queue=q).leases
+        self.assertEqual(sorted(l.id for l in leases), sorted(sids + [uid]))
+        by_id = {l.id: l for l in leases}
+        self.assertEqual(leases[0].id, uid)  # soonest deadline first
+        for t in got:
+            l = by_id[t.id]
+            self.assertEqual(l.worker_id, "billing-7")
+            self.assertRegex(l.address, r"^127\.0\.0\.1:\d+$")
+            self.assertEqual(l.lease_token, t.lease_token)
+            self.assertEqual(l.attempt, 1)
+            self.assertEqual(l.deadline_unix_ms, t.lease_deadline_unix_ms)
+        self.assertEqual(by_id[uid].worker_id, "")  # a unary Lease: no stream holds it
+        self.assertEqual(by_id[uid].address, "")
+        # The CLI: table and --json.
+        out = self.ringq("leases", q)
+        self.assertIn("billing-7", out)
+        self.assertIn("3 leases", out)
+        js = json.loads(self.ringq("--json", "leases", q))
+        self.assertEqual(sorted(x["id"] for x in js["leases"]), sorted(sids + [uid]))
+        self.assertFalse(js["truncated"])
+        self.assertEqual({x["worker_id"] for x in js["leases"] if x["id"] in sids},
+                         {"billing-7"})
+        # The stream ends: its leases are gone from the list, the unary one stays.
+        w.cancel()
+        for tid in sids:
+            wait_ready(self, c, tid)
+        self.assertEqual([l.id for l in c.ListLeases(queue=q).leases], [uid])
+        C.assert_code(self, C.grpc.StatusCode.NOT_FOUND, c.ListLeases, queue=q + "-none")
+
+    def test_holder_defaults_to_address_and_cli_config(self):
+        c, q = self.c, self.q()
+        tid = c.put(q, "a")[0]
+        w = C.WorkStream(self.ch)
+        try:
+            w.subscribe([q], credits=1, lease_ms=LONG_LEASE_MS)
+            w.wait_tasks(1)
+            l = c.ListLeases(queue=q).leases[0]
+            self.assertEqual(l.id, tid)
+            self.assertRegex(l.worker_id, r"^127\.0\.0\.1:\d+$")
+            self.assertEqual(l.worker_id, l.address)
+        finally:
+            w.cancel()
+        out = self.ringq("config", q, "--release-counts-attempt", "on")
+        self.assertIn("release_counts_attempt=on", out)
+        self.assertTrue(c.GetQueue(name=q).config.release_counts_attempt)
+        self.ringq("config", q, "--release-counts-attempt", "off")
+        self.assertFalse(c.GetQueue(name=q).config.release_counts_attempt)
 
 
 if __name__ == "__main__":
