@@ -13,7 +13,11 @@
  *
  * Lifetime: the session is freed on the origin only. Each registration holds a reference that
  * is dropped when its unregister job comes back; delivers from an owner travel on the same
- * (owner -> origin) lane before that reply, so no deliver outlives the session. */
+ * (owner -> origin) lane before that reply, so no deliver outlives the session.
+ *
+ * Leases bound to the stream (docs/semantics.md): each registration remembers, on its owner,
+ * the tasks it delivered (srv_work_hold.c); the unregister sent when the session closes (any
+ * way the stream ends) says "stream ended" and the owner releases the tasks still held. */
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -117,8 +121,8 @@ static void flush_pending(srv_work *w)
 
 /* A message the stream cannot carry (out of memory, or larger than the message limit): the
  * stream ends with RESOURCE_EXHAUSTED rather than leave the worker waiting for a message that
- * never comes (tasks it held come back when their leases end). The session closes at the next
- * maybe_finish. */
+ * never comes (the tasks it held are released when the session closes). The session closes at
+ * the next maybe_finish. */
 static void stream_fail(srv_work *w, int err)
 {
     if (w->state >= SRV_WORK_FINISHED) return;
@@ -733,7 +737,7 @@ void srv_work_drain_shard(void)
     /* The API: Work streams end with UNAVAILABLE when the server drains. An idle one (no task
      * held, no ack in flight) ends now, so it does not hold the shutdown; one that holds tasks
      * gets no new ones and ends once they are acked or nacked (within the drain time; after it
-     * the connection closes and the leases bring the tasks back). maybe_finish may unlink the
+     * the connection closes and the tasks it holds are released). maybe_finish may unlink the
      * session, so walk with the next pointer taken first. */
     srv_work *next;
     for (srv_work *w = t_sessions; w; w = next) {
