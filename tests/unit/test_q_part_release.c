@@ -146,6 +146,41 @@ START_TEST(release_replays)
 }
 END_TEST
 
+/* The list of leases: live ones only (expired and unary alike), with token and attempt. */
+START_TEST(list_leases)
+{
+    tp t;
+    tp_open(&t, SEG);
+    uint64_t a = tp_enq(&t, "q", "a", 0, T0), b = tp_enq(&t, "q", "b", 0, T0);
+    tp_enq(&t, "q", "ready", 0, T0);
+    q_leased la, lb;
+    ck_assert_uint_eq(tp_lease(&t, "q", 1, LONG_LEASE_MS, T0, &la), 1);
+    ck_assert_uint_eq(tp_lease(&t, "q", 1, 100, T0, &lb), 1);
+    ck_assert_uint_eq(la.id, a);
+    ck_assert_uint_eq(lb.id, b);
+    q_lease_info out[4];
+    uint32_t n;
+    bool more;
+    q_err e;
+    ck_assert_int_eq(q_part_list_leases(t.p, "q", 1, T0 + 1, out, 4, &n, &more, &e), Q_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert(!more);
+    ck_assert_int_eq(q_part_list_leases(t.p, "q", 1, T0 + 1, out, 1, &n, &more, &e), Q_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert(more);
+    /* b's lease has expired at T0 + 200 (the tick has not run): not listed. */
+    ck_assert_int_eq(q_part_list_leases(t.p, "q", 1, T0 + 200, out, 4, &n, &more, &e), Q_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(out[0].id, a);
+    ck_assert_uint_eq(out[0].token, la.token);
+    ck_assert_uint_eq(out[0].deadline_ms, la.lease_deadline_ms);
+    ck_assert_uint_eq(out[0].attempt, 1);
+    ck_assert_int_eq(q_part_list_leases(t.p, "nope", 4, T0, out, 4, &n, &more, &e),
+                     Q_NOT_FOUND);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -156,6 +191,7 @@ int main(void)
     tcase_add_test(tc, release_counts_when_set);
     tcase_add_test(tc, ack_first_wins);
     tcase_add_test(tc, release_replays);
+    tcase_add_test(tc, list_leases);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
