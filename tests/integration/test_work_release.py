@@ -43,13 +43,8 @@ def lease_back(test, c, q, ids, timeout=SOON_S):
 
 def wait_ready(test, c, tid, timeout=SOON_S):
     """Polls GetTask until tid is READY (the owner got the stream's end); returns its info."""
-    deadline = time.monotonic() + timeout
-    while True:
-        info = c.GetTask(id=tid)
-        if info.state == types_pb2.TASK_STATE_READY:
-            return info
-        test.assertLess(time.monotonic(), deadline, f"task {tid} still {info.state}")
-        time.sleep(0.02)
+    return C.poll(lambda: (lambda i: i if i.state == types_pb2.TASK_STATE_READY else None)(
+        c.GetTask(id=tid)), timeout, f"task {tid} to be released")
 
 
 def assert_balanced(test, c, q):
