@@ -341,7 +341,7 @@ static void run_unregister(srv_job *j, srv_part *sp)
             if ((void *)(*pp)->w == j->ctx) {
                 struct srv_sub *s = *pp;
                 *pp = s->next;
-                if (j->sub_release) srv_sub_release(sp, s); /* the stream ended */
+                if (j->sub_release && !sp->closing) srv_sub_release(sp, s); /* the stream ended */
                 srv_sub_free(s);
                 break;
             }
