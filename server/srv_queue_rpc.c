@@ -112,21 +112,29 @@ static q_status lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t
     uint32_t n = 0;
     /* A LeaseResponse holds every task in one message: bound it by the message limit. Each task
      * costs its payload and headers plus its other fields (id, queue name, numbers, framing):
-     * 63 bytes at most besides the name, and 10 for the lease token. */
+     * 63 bytes at most besides the name, and 10 for the lease token. A Work batch is as many
+     * messages but one buffer, held until the stream's reader took it (srv_queue_work.c): the
+     * same budget bounds what one batch pins. */
     size_t per_task = 80 + nl + 16 * Q_HEADERS_MAX;
     size_t budget = srv_q.max_msg_bytes > 1024 ? srv_q.max_msg_bytes - 1024 : srv_q.max_msg_bytes;
     q_status st = q_part_lease_budget(sp->p, name, nl, max_n, lease_ms, srv_q_now_ms(),
-                                      !framed && max_n > 1 ? budget : SIZE_MAX, per_task, tasks, &n, err);
+                                      max_n > 1 ? budget : SIZE_MAX, per_task, tasks, &n, err);
     if (st != Q_OK) {
         rt_free(tasks);
         return st;
     }
     int rc = 0;
     for (uint32_t i = 0; hold && i < n; i++) srv_sub_hold(sp, hold, tasks[i].id, tasks[i].token);
-    for (uint32_t i = 0; rc == 0 && i < n; i++)
+    uint64_t payload = 0;
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
         rc = srv_encode_task(out, framed ? SRV_TASK_WORK_FRAMED : SRV_TASK_LEASE_ENTRY, sp->no,
                              name, nl, &tasks[i]);
+        payload += tasks[i].payload_len;
+    }
     rt_free(tasks);
+    /* The payloads' one copy: from the log mapping into the reply, encoded in place. Every later
+     * step hands the reply on (srv_job_answer, the Work stream's deliver_done). */
+    if (rc == 0) srv_count_payload(payload, payload);
     if (rc < 0) {
         /* The tasks stay leased until their lease ends: say so rather than drop them silently. */
         err->code = Q_RESOURCE_EXHAUSTED;

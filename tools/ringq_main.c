@@ -35,14 +35,15 @@ static const char USAGE[] =
     "  purge QUEUE                  delete every task of a queue\n"
     "  delete task ID...            delete tasks in any state\n"
     "  delete queue QUEUE [--force] delete a queue: tasks, settings, keys\n"
-    "  pause QUEUE | resume QUEUE   stop / restart handing out tasks\n"
-    "  config QUEUE [OPTIONS]       show or change a queue's settings (config --help)\n"
+    "  pause QUEUE | resume QUEUE\n"
+    "  config QUEUE [OPTIONS]       show or change settings (ringq config --help)\n"
     "  audit [QUEUE]                the conservation ledger: does every task add up\n"
     "  leases QUEUE                 a queue's leases: who holds each, until when\n"
     "\n"
-    "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC;\n"
-    "tables are coloured on a terminal unless NO_COLOR is set.\n"
-    "Exit: 0 ok, 1 server error, 2 usage, 3 rejected, 4 cannot connect, 5 unbalanced (audit).\n";
+    "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC.\n"
+    "Tables are coloured on a terminal unless NO_COLOR is set.\n"
+    "Exit: 0 ok, 1 server error, 2 usage, 3 rejected by the server, 4 cannot connect,\n"
+    "5 a ledger does not balance (audit).\n";
 
 static int run_pause(cli_args *a) { return cmd_pause(a, true); }
 static int run_resume(cli_args *a) { return cmd_pause(a, false); }
