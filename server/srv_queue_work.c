@@ -348,20 +348,8 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 static void run_register(srv_job *j, srv_part *sp)
 {
     srv_work *w = j->ctx;
-    /* The message: queue name NUL worker NUL address (register_job_new); names hold no NUL. */
-    const char *req = (const char *)j->req.bytes.ptr;
-    size_t nl = strnlen(req, j->req.bytes.len), wl = 0, al = 0;
-    const char *worker = req + nl + 1, *addr = "";
-    if (nl < j->req.bytes.len) {
-        wl = strnlen(worker, j->req.bytes.len - nl - 1);
-        if (nl + 1 + wl < j->req.bytes.len) {
-            addr = worker + wl + 1;
-            al = strnlen(addr, j->req.bytes.len - nl - wl - 2);
-        }
-    } else {
-        worker = "";
-    }
-    srv_waitq *wq = srv_part_waitq(sp, req, (uint32_t)nl, true);
+    uint32_t nl = srv_sub_register_name_len(j);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, nl, true);
     struct srv_sub *s = wq ? rt_calloc(1, sizeof *s) : NULL;
     if (!s) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
@@ -371,8 +359,7 @@ static void run_register(srv_job *j, srv_part *sp)
     s->w = (struct srv_work *)w;
     s->origin = j->origin; /* from the message: the owner never reads the session's */
     s->lease_ms = j->sub_lease_ms;
-    snprintf(s->worker, sizeof s->worker, "%.*s", (int)wl, worker);
-    snprintf(s->addr, sizeof s->addr, "%.*s", (int)al, addr);
+    srv_sub_register_holder(j, s);
     s->next = wq->subs;
     wq->subs = s;
     srv_job_reply(j);
@@ -427,16 +414,10 @@ static srv_job *sub_job_new(srv_work *w, uint32_t i)
     return j;
 }
 
-/* A registration: the queue name, NUL, the holder's worker id, NUL, its address (run_register). */
+/* A registration: the queue name and the holder (srv_sub_register_job). */
 static srv_job *register_job_new(srv_work *w, uint32_t i)
 {
-    size_t nl = w->subs[i].len, wl = strlen(w->worker), al = strlen(w->addr);
-    uint8_t msg[Q_QUEUE_NAME_BYTES_MAX + 2 * SRV_HOLDER_BYTES + 2];
-    memcpy(msg, w->subs[i].name, nl);
-    msg[nl] = 0;
-    memcpy(msg + nl + 1, w->worker, wl + 1);
-    memcpy(msg + nl + 1 + wl + 1, w->addr, al);
-    srv_job *j = srv_job_new(NULL, msg, nl + wl + al + 2);
+    srv_job *j = srv_sub_register_job(w->subs[i].name, w->subs[i].len, w->worker, w->addr);
     if (j) j->ctx = w;
     return j;
 }

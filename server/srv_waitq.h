@@ -35,6 +35,14 @@ void srv_sub_hold(srv_part *sp, srv_sub *s, uint64_t id, uint64_t token);
 /* The stream of s ended: releases the tasks it still holds (q_part_release), a record each,
  * and schedules the partition's tick to commit them and serve the tasks again. */
 void srv_sub_release(srv_part *sp, srv_sub *s);
+/* The registration message of a Work stream for queue `name`: the name, NUL, the holder's
+ * worker id, NUL, its address (names hold no NUL). A new job (NULL: out of memory). */
+srv_job *srv_sub_register_job(const char *name, uint32_t name_len,
+                              const char worker[SRV_HOLDER_BYTES],
+                              const char addr[SRV_HOLDER_BYTES]);
+/* On the owner: the queue name's length in registration job j, and its holder into s. */
+uint32_t srv_sub_register_name_len(const srv_job *j);
+void srv_sub_register_holder(const srv_job *j, srv_sub *s);
 /* Frees s and what it owns (not unlinking it). */
 void srv_sub_free(srv_sub *s);
 

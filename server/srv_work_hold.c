@@ -132,3 +132,39 @@ void srv_work_holder(pw_grpc_call *c, char worker[SRV_HOLDER_BYTES],
     if (md && md->value_len > 0) holder_copy(worker, md->value, md->value_len);
     else snprintf(worker, SRV_HOLDER_BYTES, "%s", addr);
 }
+
+/* ---- the registration message: queue name NUL worker id NUL address ---- */
+
+srv_job *srv_sub_register_job(const char *name, uint32_t name_len,
+                              const char worker[SRV_HOLDER_BYTES],
+                              const char addr[SRV_HOLDER_BYTES])
+{
+    size_t wl = strnlen(worker, SRV_HOLDER_BYTES - 1), al = strnlen(addr, SRV_HOLDER_BYTES - 1);
+    uint8_t msg[Q_QUEUE_NAME_BYTES_MAX + 2 * SRV_HOLDER_BYTES];
+    memcpy(msg, name, name_len);
+    msg[name_len] = 0;
+    memcpy(msg + name_len + 1, worker, wl);
+    msg[name_len + 1 + wl] = 0;
+    memcpy(msg + name_len + 1 + wl + 1, addr, al);
+    return srv_job_new(NULL, msg, name_len + wl + al + 2);
+}
+
+uint32_t srv_sub_register_name_len(const srv_job *j)
+{
+    return (uint32_t)strnlen((const char *)j->req.bytes.ptr, j->req.bytes.len);
+}
+
+void srv_sub_register_holder(const srv_job *j, srv_sub *s)
+{
+    const char *p = (const char *)j->req.bytes.ptr, *end = p + j->req.bytes.len;
+    p += strnlen(p, (size_t)(end - p));
+    char *out[2] = {s->worker, s->addr};
+    for (int k = 0; k < 2; k++) {
+        out[k][0] = 0;
+        if (p >= end) continue;
+        p++; /* the NUL before it */
+        size_t n = strnlen(p, (size_t)(end - p));
+        snprintf(out[k], SRV_HOLDER_BYTES, "%.*s", (int)n, p);
+        p += n;
+    }
+}
