@@ -90,6 +90,7 @@ _METHODS = {
     "PeekTasks": (A, admin_pb2.PeekTasksRequest, admin_pb2.PeekTasksResponse),
     "Audit": (A, admin_pb2.AuditRequest, admin_pb2.AuditResponse),
     "ListLeases": (A, admin_pb2.ListLeasesRequest, admin_pb2.ListLeasesResponse),
+    "GetPartition": (A, admin_pb2.GetPartitionRequest, admin_pb2.PartitionInfo),
 }
 
 
