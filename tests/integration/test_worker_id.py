@@ -2,18 +2,24 @@
 handler holds a task (blocked reading a fifo until the test releases it), Admin.ListLeases
 (grpcio) and `ringq leases QUEUE` show the id given with --worker-id, else the default
 HOSTNAME:PID — sent by libringq as the Work stream's `ringq-worker-id` request metadata
-(docs/semantics.md "Leases bound to the stream"). A worker id the metadata rules refuse ends
-the agent with the usage status."""
+(docs/semantics.md "Leases bound to the stream"), again on every re-subscribe (seen by a Python
+grpcio Work server that ends the first stream). A worker id the metadata rules refuse ends the
+agent with the usage status."""
 import errno
 import os
 import re
 import socket
 import subprocess
 import tempfile
+import threading
 import unittest
+from concurrent import futures
+
+import grpc
 
 import ringq_client as C
 import ringq_harness as H
+from ringq.v1 import queue_pb2
 from test_worker_agent import Agent, WAIT_S
 
 RINGQ = os.path.join(H.BUILD, "ringq")
@@ -91,6 +97,42 @@ class WorkerIdTest(C.RingqdTest):
         self.assertEqual(lease.worker_id, f"{socket.gethostname()}:{agent.proc.pid}")
         self.assertNotEqual(lease.worker_id, lease.address)
         self.finish(q, tid)
+
+    def test_worker_id_sent_again_on_resubscribe(self):
+        # A grpcio Work server (not ours): records each stream's metadata and first request,
+        # ends the first stream with UNAVAILABLE, keeps the second open until the agent stops.
+        seen, cv = [], threading.Condition()
+
+        def work(requests, ctx):
+            first = next(requests, None)
+            with cv:
+                seen.append((dict(ctx.invocation_metadata()).get("ringq-worker-id"),
+                             first.WhichOneof("kind") if first else None))
+                cv.notify_all()
+                n = len(seen)
+            if n == 1:
+                ctx.abort(grpc.StatusCode.UNAVAILABLE, "the test ends the first stream")
+            for _ in requests:
+                pass
+            return iter(())
+
+        srv = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("ringq.v1.Queue", {
+            "Work": grpc.stream_stream_rpc_method_handler(
+                work, request_deserializer=queue_pb2.WorkRequest.FromString,
+                response_serializer=queue_pb2.WorkResponse.SerializeToString)}),))
+        port = srv.add_insecure_port("127.0.0.1:0")
+        srv.start()
+        try:
+            self.agent = Agent(f"127.0.0.1:{port}", ["q"], ["true"], "--worker-id", "w-resub")
+            with cv:
+                ok = cv.wait_for(lambda: len(seen) >= 2, WAIT_S)
+            self.assertTrue(ok, f"streams seen: {seen}\n" + "".join(self.agent.lines))
+            self.assertEqual(seen[:2], [("w-resub", "subscribe")] * 2)
+            self.assertEqual(self.agent.stop(), 0)
+            self.agent = None
+        finally:
+            srv.stop(None).wait()
 
     def test_invalid_worker_id_is_a_usage_error(self):
         q = self.q()
