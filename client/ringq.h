@@ -295,7 +295,8 @@ typedef struct rq_work_opts {
     const char *worker_id;
 } rq_work_opts;
 
-/* rq_work_open with options; same results (RQ_EINVAL also for a bad worker_id). */
+/* rq_work_open with options (`o` borrowed for the call); same results (RQ_EINVAL also for a
+ * bad worker_id, or `o` NULL). */
 rq_work *rq_work_open_opts(rq_client *c, const rq_work_opts *o, const rq_work_cbs *cbs, void *ud,
                            rq_status *st);
 /* Requests: queued and sent in order; a request whose answer was lost with the stream is sent

@@ -215,6 +215,10 @@ static bool worker_id_ok(const char *id)
 rq_work *rq_work_open_opts(rq_client *c, const rq_work_opts *o, const rq_work_cbs *cbs, void *ud,
                            rq_status *st)
 {
+    if (!o) {
+        rq_set_status(st, RQ_EINVAL, "no work options");
+        return NULL;
+    }
     const char *const *queues = o->queues;
     size_t nq = o->nq;
     const char *wid = o->worker_id && *o->worker_id ? o->worker_id : NULL;
