@@ -280,6 +280,25 @@ typedef struct rq_work_cbs {
  * keeps trying, reporting through on_state). `cbs` is copied. */
 rq_work *rq_work_open(rq_client *c, const char *const *queues, size_t nq, uint32_t credits,
                       uint32_t lease_ms, const rq_work_cbs *cbs, void *ud, rq_status *st);
+/* Bytes of a Work stream's worker id, at most (without the NUL): what Admin.ListLeases keeps
+ * (rq_lease_info.worker_id). */
+#define RQ_WORKER_ID_MAX 127
+
+typedef struct rq_work_opts {
+    const char *const *queues; /* 1..64 names, copied */
+    size_t nq;
+    uint32_t credits;
+    uint32_t lease_ms; /* 0: the queue's default */
+    /* Sent as the `ringq-worker-id` request metadata at every (re)subscribe: names the holder
+     * of this stream's leases in Admin.ListLeases (`ringq leases`). Copied; printable ASCII,
+     * at most RQ_WORKER_ID_MAX bytes. NULL or "": none (the server shows the peer address). */
+    const char *worker_id;
+} rq_work_opts;
+
+/* rq_work_open with options (`o` borrowed for the call); same results (RQ_EINVAL also for a
+ * bad worker_id, or `o` NULL). */
+rq_work *rq_work_open_opts(rq_client *c, const rq_work_opts *o, const rq_work_cbs *cbs, void *ud,
+                           rq_status *st);
 /* Requests: queued and sent in order; a request whose answer was lost with the stream is sent
  * again on the next one. Return 0, -ENOMEM or -EINVAL. */
 int rq_work_credit(rq_work *w, uint32_t n);
@@ -306,7 +325,7 @@ typedef struct rq_queue_config {
     uint64_t backoff_max_ms;
     bool dead_letter;
     uint64_t dedup_window_ms;
-    bool allow_tokenless_ack; /* acks without a lease token allowed (the old rule) */
+    bool allow_tokenless_ack;    /* acks without a lease token allowed (the old rule) */
     bool release_counts_attempt; /* a task released because its Work stream ended uses an
                                   * attempt (docs/semantics.md "Leases bound to the stream") */
 } rq_queue_config;
@@ -380,8 +399,8 @@ typedef struct rq_lease_info {
 } rq_lease_info;
 /* The leases of `queue` now, soonest deadline first (at most 1000; *truncated: more exist).
  * *out is a new array (free(); NULL when *n is 0). NOT_FOUND for an unknown queue. */
-int rq_list_leases(rq_client *c, const char *queue, rq_lease_info **out, size_t *n,
-                   bool *truncated, rq_status *st);
+int rq_list_leases(rq_client *c, const char *queue, rq_lease_info **out, size_t *n, bool *truncated,
+                   rq_status *st);
 
 /* Everything about one task: one allocation, freed with rq_task_info_free. */
 typedef struct rq_task_info {

@@ -446,6 +446,13 @@ rq_conn *rq_conn_for_calls(rq_client *c)
 pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_ns,
                              const pw_grpc_ccall_cbs *cb, void *ud, rq_status *st)
 {
+    return rq_conn_start_opts(c, path, deadline_ns, NULL, cb, ud, st);
+}
+
+pw_grpc_ccall *rq_conn_start_opts(rq_client *c, const char *path, uint64_t deadline_ns,
+                                  const pw_grpc_ccall_opts *opts, const pw_grpc_ccall_cbs *cb,
+                                  void *ud, rq_status *st)
+{
     for (int attempt = 0; attempt < 2; attempt++) {
         rq_conn *k = rq_conn_ready(c);
         if (!k) {
@@ -457,8 +464,8 @@ pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_n
             return NULL;
         }
         int err;
-        pw_grpc_ccall *call = pw_grpc_ccall_start(k->g, path, deadline_ns, rt_now_ns(), cb, ud,
-                                                  &err);
+        pw_grpc_ccall *call = pw_grpc_ccall_start_opts(k->g, path, deadline_ns, rt_now_ns(), opts,
+                                                       cb, ud, &err);
         if (call) return call;
         if (err != -ENOTCONN) {
             rq_set_status(st, PW_GRPC_INTERNAL, "cannot start %s: %s", path, strerror(-err));

@@ -109,6 +109,10 @@ struct rq_client {
     ev_timer dial_timer;   /* wakes the waiting calls for the next dial */
 };
 
+/* The Work stream's request metadata naming its worker (the server's SRV_WORKER_ID_HEADER,
+ * docs/semantics.md "Leases bound to the stream"). */
+#define RQ_WORKER_ID_HEADER "ringq-worker-id"
+
 /* Fills st (may be NULL). Returns code. */
 int rq_set_status(rq_status *st, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -120,6 +124,10 @@ rq_conn *rq_conn_get(rq_client *c, rq_status *st);
  * dial is started; rq_work_conn_up tells when to try again). */
 pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_ns,
                              const pw_grpc_ccall_cbs *cb, void *ud, rq_status *st);
+/* rq_conn_start with call options (custom metadata: borrowed for the call, copied by it). */
+pw_grpc_ccall *rq_conn_start_opts(rq_client *c, const char *path, uint64_t deadline_ns,
+                                  const pw_grpc_ccall_opts *opts, const pw_grpc_ccall_cbs *cb,
+                                  void *ud, rq_status *st);
 /* Sends what the calls queued, re-arms the deadline timer, drops a finished connection. */
 void rq_conn_flush(rq_client *c);
 /* The connection calls may start on now, or NULL: none is up (a dial is needed). */

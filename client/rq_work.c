@@ -28,6 +28,7 @@ struct rq_work {
     rq_work *next;
     char **queues;
     size_t nq;
+    char *worker_id; /* ringq-worker-id metadata; NULL: none */
     uint32_t lease_ms;
     uint32_t credits_left; /* granted and not yet used by a task */
     rq_work_cbs cb;
@@ -50,6 +51,7 @@ static void work_free(rq_work *w)
     }
     for (size_t i = 0; i < w->nq; i++) free(w->queues[i]);
     free(w->queues);
+    free(w->worker_id);
     free(w);
 }
 
@@ -170,7 +172,10 @@ static void work_open(rq_work *w)
 {
     static const pw_grpc_ccall_cbs cbs = {on_msg, on_close};
     rq_status st;
-    w->call = rq_conn_start(w->c, pwm_ringq_v1_Queue_Work_PATH, 0, &cbs, w, &st);
+    pw_grpc_cmeta md = {RQ_WORKER_ID_HEADER, (const uint8_t *)w->worker_id,
+                        w->worker_id ? strlen(w->worker_id) : 0};
+    pw_grpc_ccall_opts o = {.md = &md, .md_count = w->worker_id ? 1 : 0};
+    w->call = rq_conn_start_opts(w->c, pwm_ringq_v1_Queue_Work_PATH, 0, &o, &cbs, w, &st);
     if (!w->call) {
         schedule_retry(w);
         /* The server cannot be reached (a dial failed): say so at each attempt, not only when
@@ -194,6 +199,34 @@ static void work_open(rq_work *w)
 rq_work *rq_work_open(rq_client *c, const char *const *queues, size_t nq, uint32_t credits,
                       uint32_t lease_ms, const rq_work_cbs *cbs, void *ud, rq_status *st)
 {
+    rq_work_opts o = {.queues = queues, .nq = nq, .credits = credits, .lease_ms = lease_ms};
+    return rq_work_open_opts(c, &o, cbs, ud, st);
+}
+
+/* A worker id the server will show as given: printable ASCII (the metadata rule), bounded. */
+static bool worker_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n > RQ_WORKER_ID_MAX) return false;
+    pw_grpc_cmeta md = {RQ_WORKER_ID_HEADER, (const uint8_t *)id, n};
+    return pw_grpc_cmeta_check(&md) == 0;
+}
+
+rq_work *rq_work_open_opts(rq_client *c, const rq_work_opts *o, const rq_work_cbs *cbs, void *ud,
+                           rq_status *st)
+{
+    if (!o) {
+        rq_set_status(st, RQ_EINVAL, "no work options");
+        return NULL;
+    }
+    const char *const *queues = o->queues;
+    size_t nq = o->nq;
+    const char *wid = o->worker_id && *o->worker_id ? o->worker_id : NULL;
+    if (wid && !worker_id_ok(wid)) {
+        rq_set_status(st, RQ_EINVAL, "worker id: printable ASCII, at most %d bytes",
+                      RQ_WORKER_ID_MAX);
+        return NULL;
+    }
     if (!queues || nq == 0 || nq > RQ_WORK_QUEUES_MAX) {
         rq_set_status(st, RQ_EINVAL, "work needs 1..%d queues", RQ_WORK_QUEUES_MAX);
         return NULL;
@@ -213,10 +246,16 @@ rq_work *rq_work_open(rq_client *c, const char *const *queues, size_t nq, uint32
             return NULL;
         }
     }
+    if (wid && !(w->worker_id = strdup(wid))) {
+        w->nq = nq;
+        work_free(w);
+        rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
     w->c = c;
     w->nq = nq;
-    w->credits_left = credits;
-    w->lease_ms = lease_ms;
+    w->credits_left = o->credits;
+    w->lease_ms = o->lease_ms;
     w->cb = *cbs;
     w->ud = ud;
     ev_timer_init(&w->retry, retry_fire, w);

@@ -9,13 +9,14 @@
 #include "core/rt_alloc.h"
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_client.h"
+#include "proto_wire/pw_grpc_cmeta_int.h"
 #include "proto_wire/pw_grpc_msg.h"
 #include "proto_wire/pw_gzip.h"
 #include "proto_wire/pw_h2.h"
 
 /* Request header fields at most: 6 fixed + grpc-timeout + user-agent + grpc-accept-encoding +
- * grpc-encoding + spare. */
-#define CC_REQ_HEADERS_MAX 12
+ * grpc-encoding + spare, then the custom metadata. */
+#define CC_REQ_HEADERS_MAX (12 + PW_GRPC_CCALL_MD_MAX)
 
 struct pw_grpc_ccall {
     pw_grpc_client *cl;
@@ -23,6 +24,8 @@ struct pw_grpc_ccall {
     pw_grpc_ccall_state state;
     uint32_t stream_id;
     char *path;
+    pw_h2_header *md; /* custom metadata, ready to send (pw_grpc_cmeta_copy); NULL: none */
+    size_t md_count;
     uint64_t deadline_ns;
     pw_grpc_ccall_cbs cb;
     void *ud;
@@ -94,6 +97,7 @@ static void call_free(pw_grpc_ccall *c)
     buf_deinit(&c->out);
     pw_grpc_deframer_deinit(&c->df);
     rt_free(c->path);
+    rt_free(c->md);
     rt_free(c);
 }
 
@@ -226,6 +230,7 @@ static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
      * after the start, while no stream slot was free) were left uncompressed. */
     c->req_gzip = cl->gzip_min && cl->peer_gzip && buf_size(&c->out) == 0;
     if (c->req_gzip) h[k++] = (pw_h2_header)PW_H2_HDR("grpc-encoding", "gzip");
+    for (size_t i = 0; i < c->md_count; i++) h[k++] = c->md[i];
     assert(k <= CC_REQ_HEADERS_MAX);
     /* The stream gets its user only once the submit returned: a submit outside a callback
      * pumps the headers out at once, and if that fails (out of memory) the session fails and
@@ -594,6 +599,13 @@ uint64_t pw_grpc_client_next_deadline(const pw_grpc_client *cl)
 pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_t deadline_ns,
                                    uint64_t now_ns, const pw_grpc_ccall_cbs *cb, void *ud, int *err)
 {
+    return pw_grpc_ccall_start_opts(cl, path, deadline_ns, now_ns, NULL, cb, ud, err);
+}
+
+pw_grpc_ccall *pw_grpc_ccall_start_opts(pw_grpc_client *cl, const char *path, uint64_t deadline_ns,
+                                        uint64_t now_ns, const pw_grpc_ccall_opts *opts,
+                                        const pw_grpc_ccall_cbs *cb, void *ud, int *err)
+{
     int dummy;
     if (!err) err = &dummy;
     if (!path || path[0] != '/') {
@@ -604,12 +616,22 @@ pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_
         *err = -ENOTCONN;
         return NULL;
     }
+    pw_h2_header *md = NULL;
+    size_t md_count = opts ? opts->md_count : 0;
+    int mrc = pw_grpc_cmeta_copy(opts ? opts->md : NULL, md_count, &md);
+    if (mrc < 0) {
+        *err = mrc;
+        return NULL;
+    }
     pw_grpc_ccall *c = rt_calloc(1, sizeof *c);
     if (!c || !(c->path = rt_strdup(path))) {
         rt_free(c);
+        rt_free(md);
         *err = -ENOMEM;
         return NULL;
     }
+    c->md = md;
+    c->md_count = md_count;
     c->cl = cl;
     c->state = PW_GRPC_CC_PENDING;
     c->deadline_ns = deadline_ns;

@@ -115,6 +115,30 @@ size_t pw_grpc_client_tick(pw_grpc_client *cl, uint64_t now_ns);
 /* Earliest deadline of a live call (CLOCK_MONOTONIC ns), or 0 when none has one. */
 uint64_t pw_grpc_client_next_deadline(const pw_grpc_client *cl);
 
+/* Custom request metadata on a call (gRPC PROTOCOL-HTTP2 "Custom-Metadata"). */
+#define PW_GRPC_CCALL_MD_MAX 16u /* entries per call: a handful in practice (ids, tokens) */
+/* Bytes of names and (encoded) values per call: well under the 16 KiB header list our server
+ * and most others accept, so the request headers are never refused for their size. */
+#define PW_GRPC_CCALL_MD_BYTES_MAX (8u * 1024u)
+
+/* One metadata entry. `name`: lowercase 0-9 a-z _ - . (pw_grpc_md_name_valid), not reserved
+ * (grpc-*), not a pseudo-header, not one the client sets itself (te, content-type, user-agent)
+ * nor an HTTP/1 connection header. A name ending in -bin carries arbitrary bytes (sent in
+ * unpadded base64); any other value is printable ASCII (0x20..0x7E). */
+typedef struct pw_grpc_cmeta {
+    const char *name;
+    const uint8_t *value;
+    size_t value_len;
+} pw_grpc_cmeta;
+
+typedef struct pw_grpc_ccall_opts {
+    const pw_grpc_cmeta *md; /* borrowed for pw_grpc_ccall_start only (copied) */
+    size_t md_count;         /* 0..PW_GRPC_CCALL_MD_MAX */
+} pw_grpc_ccall_opts;
+
+/* Checks one entry against the rules of pw_grpc_cmeta. Returns 0 or -EINVAL. */
+int pw_grpc_cmeta_check(const pw_grpc_cmeta *m);
+
 /* Starts a call of `path` ("/pkg.Service/Method", copied). `deadline_ns` is absolute on the
  * caller's monotonic clock (0: none); it is sent as grpc-timeout relative to now_ns. `cb` is
  * copied, `ud` passed to it. Returns the call, or NULL with *err = -ENOTCONN (GOAWAY or failed
@@ -123,6 +147,13 @@ uint64_t pw_grpc_client_next_deadline(const pw_grpc_client *cl);
 pw_grpc_ccall *pw_grpc_ccall_start(pw_grpc_client *cl, const char *path, uint64_t deadline_ns,
                                    uint64_t now_ns, const pw_grpc_ccall_cbs *cb, void *ud,
                                    int *err);
+/* pw_grpc_ccall_start with options (NULL: none): the metadata are copied and sent in the
+ * request's HEADERS (also when the call opens later, after PENDING). *err = -EINVAL also for an
+ * invalid entry (pw_grpc_cmeta_check), more than PW_GRPC_CCALL_MD_MAX entries or
+ * PW_GRPC_CCALL_MD_BYTES_MAX bytes. */
+pw_grpc_ccall *pw_grpc_ccall_start_opts(pw_grpc_client *cl, const char *path, uint64_t deadline_ns,
+                                        uint64_t now_ns, const pw_grpc_ccall_opts *opts,
+                                        const pw_grpc_ccall_cbs *cb, void *ud, int *err);
 /* Queues one request message (copied) and, with `end`, half-closes after it. Returns 0,
  * -EPIPE (already half-closed or closed), -EMSGSIZE (above 4 GiB), -ENOBUFS (more than
  * PW_GRPC_CCALL_OUT_MAX_BYTES queued: wait for responses or window), -ENOMEM. */

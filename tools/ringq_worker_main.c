@@ -62,6 +62,8 @@ static const char USAGE[] =
     "  --lease-ms N        lease per delivery (default 30000); extended while running\n"
     "  --timeout-ms N      kill and nack a handler running longer (default 3600000)\n"
     "  --grace-ms N        on SIGTERM, wait this long for running handlers (default 30000)\n"
+    "  --worker-id ID      names this worker as the holder of its leases in `ringq leases`\n"
+    "                      (printable ASCII, at most 127 bytes; default HOSTNAME:PID)\n"
     "  --log-level L       debug|info|warn|error (default info)\n"
     "  -h, --help\n"
     "  --version\n"
@@ -540,9 +542,21 @@ static bool num(const char *s, uint32_t *out)
     return true;
 }
 
+/* The default worker id: HOSTNAME:PID (in Kubernetes the hostname is the pod's name). */
+static void default_worker_id(char out[RQ_WORKER_ID_MAX + 1])
+{
+    char host[RQ_WORKER_ID_MAX + 1];
+    if (gethostname(host, sizeof host) < 0) snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = 0;
+    /* Bounded so the ":PID" always fits. */
+    snprintf(out, RQ_WORKER_ID_MAX + 1, "%.100s:%ld", host, (long)getpid());
+}
+
 int main(int argc, char **argv)
 {
     rq_client_opts o = {0};
+    char wid_default[RQ_WORKER_ID_MAX + 1];
+    const char *worker_id = NULL;
     A.concurrency = 1;
     A.lease_ms = 30000;
     A.timeout_ms = 3600000;
@@ -573,6 +587,10 @@ int main(int argc, char **argv)
                 return bad("bad --timeout-ms '%s'", v ? v : "");
         } else if (strcmp(s, "--grace-ms") == 0) {
             if (!num(v, &A.grace_ms)) return bad("bad --grace-ms '%s'", v ? v : "");
+        } else if (strcmp(s, "--worker-id") == 0 && v) {
+            if (!*v || strlen(v) > RQ_WORKER_ID_MAX)
+                return bad("--worker-id takes 1..127 bytes, not '%s'", v);
+            worker_id = v;
         } else if (strcmp(s, "--log-level") == 0 && v) {
             log_level l;
             if (log_level_parse(v, &l) < 0) return bad("bad --log-level '%s'", v);
@@ -593,6 +611,10 @@ int main(int argc, char **argv)
         }
     }
     if (!A.cmd || !A.cmd[0]) return bad("no command (-- COMMAND [ARGS...])%s", "");
+    if (!worker_id) {
+        default_worker_id(wid_default);
+        worker_id = wid_default;
+    }
 
     /* Signals: SIGTERM/SIGINT through a signalfd read by the loop; blocked before any thread
      * starts so pool threads inherit the mask. Handlers get a clean mask (posix_spawn). */
@@ -626,13 +648,18 @@ int main(int argc, char **argv)
     ev_read(A.loop, &A.sig_op, A.sfd, &A.si, sizeof A.si, (uint64_t)-1);
 
     rq_work_cbs cbs = {.on_task = on_task, .on_result = on_result, .on_state = on_state};
-    A.w = rq_work_open(A.c, A.queues, A.nq, A.concurrency, A.lease_ms, &cbs, NULL, &st);
+    rq_work_opts wo = {.queues = A.queues,
+                       .nq = A.nq,
+                       .credits = A.concurrency,
+                       .lease_ms = A.lease_ms,
+                       .worker_id = worker_id};
+    A.w = rq_work_open_opts(A.c, &wo, &cbs, NULL, &st);
     if (!A.w) {
         fprintf(stderr, "ringq-worker: %s\n", st.message);
         return EXIT_USAGE;
     }
-    log_info("ringq-worker started", "addr=%s queues=%zu concurrency=%u cmd=%s",
-             rq_client_addr(A.c), A.nq, A.concurrency, A.cmd[0]);
+    log_info("ringq-worker started", "addr=%s queues=%zu concurrency=%u worker_id=%s cmd=%s",
+             rq_client_addr(A.c), A.nq, A.concurrency, worker_id, A.cmd[0]);
     while (!A.done) {
         int rc = ev_loop_run_once(A.loop, true);
         if (rc < 0 && rc != -EINTR && rc != -ETIME) {

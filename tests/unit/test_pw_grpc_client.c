@@ -1,7 +1,7 @@
 /* Unit tests for proto_wire/pw_grpc_client: a client talking to our own gRPC server connection
  * (pw_grpc_conn) through an in-memory pipe. Unary calls, error statuses, bidi streaming,
- * deadlines, cancellation, pending calls behind MAX_CONCURRENT_STREAMS, GOAWAY and a failed
- * transport. */
+ * deadlines, cancellation, pending calls behind MAX_CONCURRENT_STREAMS, GOAWAY, a failed
+ * transport and custom request metadata (read back by the server from the HEADERS block). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +35,29 @@ static int hang_cancels;
 static void hang_msg(pw_grpc_call *c, const uint8_t *m, size_t n) {}
 static void hang_cancel(pw_grpc_call *c, pw_grpc_status st) { hang_cancels++; }
 
+/* Answers with the request's metadata the test looks for, "id=<ringq-worker-id>;bin=<x-k-bin
+ * bytes>" ("-" when absent): what the server parsed out of the HEADERS block. */
+static void meta_msg(pw_grpc_call *c, const uint8_t *m, size_t n)
+{
+    char out[256];
+    size_t k = 0;
+    const char *names[] = {"ringq-worker-id", "x-k-bin"};
+    for (int i = 0; i < 2; i++) {
+        const pw_grpc_md *md = pw_grpc_call_find_metadata(c, names[i]);
+        int w = snprintf(out + k, sizeof out - k, "%s", i ? ";bin=" : "id=");
+        k += (size_t)w;
+        if (!md) {
+            out[k++] = '-';
+            continue;
+        }
+        ck_assert_uint_lt(k + md->value_len, sizeof out);
+        memcpy(out + k, md->value, md->value_len);
+        k += md->value_len;
+    }
+    pw_grpc_call_send(c, (const uint8_t *)out, k, 0);
+    pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+}
+
 static pw_grpc_server *SRV;
 static pw_grpc_conn *CONN;
 static pw_grpc_client *CL;
@@ -54,6 +77,7 @@ static void setup_with(uint32_t max_streams)
         {.path = "/t.S/Hang", .kind = PW_GRPC_UNARY, .on_message = hang_msg,
          .on_cancel = hang_cancel},
         {.path = "/t.S/First", .kind = PW_GRPC_BIDI_STREAMING, .on_message = echo_msg},
+        {.path = "/t.S/Meta", .kind = PW_GRPC_UNARY, .on_message = meta_msg},
     };
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         ck_assert_int_eq(pw_grpc_server_add_method(SRV, &ms[i]), 0);
@@ -426,6 +450,114 @@ START_TEST(bad_path_and_destroy_with_live_calls)
 }
 END_TEST
 
+static pw_grpc_ccall *start_md(const char *path, const pw_grpc_cmeta *md, size_t n, rec *r,
+                               int *err)
+{
+    pw_grpc_ccall_opts o = {.md = md, .md_count = n};
+    *err = 1;
+    return pw_grpc_ccall_start_opts(CL, path, 0, NOW, &o, &CBS, r, err);
+}
+
+#define MD(n, v) {n, (const uint8_t *)(v), sizeof(v) - 1}
+
+START_TEST(custom_metadata_in_headers)
+{
+    /* Borrowed for the start only: the entries live on a stack frame that is gone (overwritten
+     * here) before the headers go out of a pending call below. */
+    char id[] = "host-1:42";
+    uint8_t bin[] = {0x00, 0xff, 'A', '\n'};
+    pw_grpc_cmeta md[] = {{"ringq-worker-id", (const uint8_t *)id, strlen(id)},
+                          {"x-k-bin", bin, sizeof bin}};
+    rec r = {0};
+    int err;
+    pw_grpc_ccall *c = start_md("/t.S/Meta", md, 2, &r, &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(err, 0);
+    memset(id, 'z', sizeof id - 1);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)"?", 1, true), 0);
+    pump();
+    ck_assert_int_eq(r.code, PW_GRPC_OK);
+    ck_assert_uint_eq(r.last_len, 21);
+    ck_assert_mem_eq(r.last, "id=host-1:42;bin=\x00\xff" "A\n", 21);
+    /* Without options (the old entry point): no metadata. */
+    rec r0 = {0};
+    c = start("/t.S/Meta", 0, &r0);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)"?", 1, true), 0);
+    pump();
+    ck_assert_uint_eq(r0.last_len, 10);
+    ck_assert_mem_eq(r0.last, "id=-;bin=-", 10);
+}
+END_TEST
+
+START_TEST(custom_metadata_on_a_pending_call)
+{
+    teardown();
+    setup_with(1);
+    pump(); /* SETTINGS: the server allows one stream */
+    rec r[2] = {{0}};
+    pw_grpc_ccall *first = start("/t.S/Echo", 0, &r[0]);
+    char id[] = "late";
+    pw_grpc_cmeta md[] = {{"ringq-worker-id", (const uint8_t *)id, 4}};
+    int err;
+    pw_grpc_ccall *c = start_md("/t.S/Meta", md, 1, &r[1], &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(pw_grpc_ccall_get_state(c), PW_GRPC_CC_PENDING);
+    memcpy(id, "gone", 4);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)"?", 1, true), 0);
+    ck_assert_int_eq(pw_grpc_ccall_send(first, (const uint8_t *)"a", 1, true), 0);
+    pump();
+    ck_assert_int_eq(r[1].code, PW_GRPC_OK);
+    ck_assert_uint_eq(r[1].last_len, 13);
+    ck_assert_mem_eq(r[1].last, "id=late;bin=-", 13);
+}
+END_TEST
+
+START_TEST(custom_metadata_invalid)
+{
+    const pw_grpc_cmeta bad[] = {
+        MD("Ringq-Worker-Id", "x"), /* upper case */
+        MD("grpc-foo", "x"),        /* reserved */
+        MD(":path", "/x"),          /* pseudo-header */
+        MD("te", "trailers"),       /* set by the client */
+        MD("content-type", "a"),    /* set by the client */
+        MD("connection", "close"),  /* HTTP/1 connection header */
+        MD("x-id", "a\nb"),         /* control character */
+        MD("x-id", "caf\xc3\xa9"),  /* not ASCII */
+        MD("", "x"),                /* empty name */
+        MD("x id", "x"),            /* space in the name */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rec r = {0};
+        int err;
+        ck_assert_msg(start_md("/t.S/Meta", &bad[i], 1, &r, &err) == NULL, "entry %zu", i);
+        ck_assert_int_eq(err, -EINVAL);
+        ck_assert_int_eq(pw_grpc_cmeta_check(&bad[i]), -EINVAL);
+        ck_assert(!r.closed);
+    }
+    /* Too many entries, too many bytes. */
+    pw_grpc_cmeta many[PW_GRPC_CCALL_MD_MAX + 1];
+    for (size_t i = 0; i < PW_GRPC_CCALL_MD_MAX + 1; i++) many[i] = (pw_grpc_cmeta)MD("x-a", "1");
+    rec r = {0};
+    int err;
+    ck_assert_ptr_null(start_md("/t.S/Meta", many, PW_GRPC_CCALL_MD_MAX + 1, &r, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    static uint8_t big[PW_GRPC_CCALL_MD_BYTES_MAX];
+    memset(big, 'v', sizeof big);
+    pw_grpc_cmeta huge = {"x-big", big, sizeof big};
+    ck_assert_ptr_null(start_md("/t.S/Meta", &huge, 1, &r, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    ck_assert_uint_eq(pw_grpc_client_calls(CL), 0);
+    /* Valid edge cases: an empty value, a -bin value with control bytes, the maximum count. */
+    pw_grpc_cmeta ok[] = {MD("x-empty", ""), {"x-b-bin", (const uint8_t *)"\n\0", 2}};
+    for (size_t i = 0; i < 2; i++) ck_assert_int_eq(pw_grpc_cmeta_check(&ok[i]), 0);
+    pw_grpc_ccall *c = start_md("/t.S/Meta", many, PW_GRPC_CCALL_MD_MAX, &r, &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)"?", 1, true), 0);
+    pump();
+    ck_assert_int_eq(r.code, PW_GRPC_OK);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("pw_grpc_client");
@@ -443,6 +575,9 @@ static Suite *client_suite(void)
     tcase_add_test(tc, goaway_finishes_accepted_refuses_new);
     tcase_add_test(tc, transport_failure_closes_all);
     tcase_add_test(tc, bad_path_and_destroy_with_live_calls);
+    tcase_add_test(tc, custom_metadata_in_headers);
+    tcase_add_test(tc, custom_metadata_on_a_pending_call);
+    tcase_add_test(tc, custom_metadata_invalid);
     suite_add_tcase(s, tc);
     return s;
 }
