@@ -29,6 +29,14 @@ void pw_msg_arena_init_heap(pw_msg_arena *a, size_t chunk_bytes, size_t limit_by
     a->limit_bytes = limit_bytes;
 }
 
+void pw_msg_arena_init_heap_over(pw_msg_arena *a, void *mem, size_t cap, size_t chunk_bytes,
+                                 size_t limit_bytes)
+{
+    pw_msg_arena_init_heap(a, chunk_bytes, limit_bytes);
+    a->base = mem;
+    a->cap = mem ? cap : 0;
+}
+
 void pw_msg_arena_reset(pw_msg_arena *a) { a->used = 0; }
 
 void pw_msg_arena_deinit(pw_msg_arena *a)

@@ -28,6 +28,8 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
     srv_qshard *qs = &srv_q.shards[id];
     qs->id = id;
     qs->loop = srv_shard_loop(sh);
+    rt_cache_init(&qs->jobs, sizeof(srv_job), SRV_JOB_CACHE_MAX);
+    rt_cache_init(&qs->fanouts, srv_ack_fanout_cached_bytes(), SRV_FANOUT_CACHE_MAX);
     qs->parts = rt_calloc(srv_q.nparts, sizeof *qs->parts);
     if (!qs->parts || wk_mesh_loop_init(&qs->ml, srv_q.mesh, id, qs->loop) != 0) {
         log_error("queue shard init failed", "shard=%d", id);
@@ -50,8 +52,10 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         po.ready_when_durable = srv_q.log.policy == Q_COMMIT_ALWAYS;
         q_log_err le;
         memset(&le, 0, sizeof le);
+        /* Recovery runs before the loop's first step: the clock itself, not srv_q_now_ms. */
+        uint64_t open_ms = rt_wall_ns() / RT_NS_PER_MS;
         srv_part *sp = rt_calloc(1, sizeof *sp);
-        int r = sp ? q_part_open(dir, k, &po, srv_q_now_ms(), &sp->p, &le) : -ENOMEM;
+        int r = sp ? q_part_open(dir, k, &po, open_ms, &sp->p, &le) : -ENOMEM;
         if (r < 0) {
             log_error("cannot open partition", "dir=%s err=%d reason=\"%s\" file=%s pos=%llu offset=%llu%s%s%s",
                       dir, r, le.why ? le.why : strerror(-r), le.file, (unsigned long long)le.pos,
@@ -70,7 +74,7 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         srv_part_attach(sp, qs->loop);
         qs->parts[k] = sp;
         qs->nowned++;
-        srv_part_schedule(sp, srv_q_now_ms());
+        srv_part_schedule(sp, open_ms);
     }
     log_info("partitions open", "owned=%u total=%u ms=%llu", qs->nowned, srv_q.nparts,
              (unsigned long long)((rt_now_ns() - t0) / RT_NS_PER_MS));
@@ -104,6 +108,8 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
         qs->parts[k] = NULL;
         rt_free(sp);
     }
+    rt_cache_deinit(&qs->jobs);
+    rt_cache_deinit(&qs->fanouts);
 }
 
 void srv_queue_on_drain(srv_shard *sh, void *ud)
