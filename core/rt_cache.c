@@ -23,7 +23,7 @@ void rt_cache_init(rt_cache *c, size_t obj_bytes, uint32_t cap)
     c->owner = &thread_token;
 }
 
-void rt_cache_deinit(rt_cache *c)
+void rt_cache_trim(rt_cache *c)
 {
     assert(rt_cache_owned(c) || c->count == 0);
     while (c->head) {
@@ -32,6 +32,11 @@ void rt_cache_deinit(rt_cache *c)
         rt_free(n);
     }
     c->count = 0;
+}
+
+void rt_cache_deinit(rt_cache *c)
+{
+    rt_cache_trim(c);
     c->cap = 0;
 }
 

@@ -35,6 +35,8 @@ typedef struct rt_cache {
 void rt_cache_init(rt_cache *c, size_t obj_bytes, uint32_t cap);
 /* Frees every cached object (rt_free); later puts free at once and gets allocate. */
 void rt_cache_deinit(rt_cache *c);
+/* Frees every cached object and keeps the cache usable (e.g. when its user goes idle). */
+void rt_cache_trim(rt_cache *c);
 /* An object of obj_bytes, its contents undefined (as malloc's; the caller clears what it needs,
  * which for a large object sized for the worst case is much less than all of it): the most
  * recently put one, else a fresh rt_malloc. NULL when out of memory or when the allocator

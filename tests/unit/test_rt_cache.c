@@ -1,5 +1,5 @@
 /* Unit tests for core/rt_cache: a freed object is handed out again instead of a new
- * allocation; the list keeps at most `cap` objects and frees the rest; a hit is numbered by the
+ * allocation; the list keeps at most `cap` objects and frees the rest; trim empties it and keeps it usable; a hit is numbered by the
  * counting allocator like an allocation and fails when it is the chosen one; another thread
  * never takes from or adds to a cache it does not own (its gets allocate, its puts free);
  * deinit frees what the cache holds. Live-block counts prove nothing leaks. */
@@ -49,6 +49,12 @@ START_TEST(list_is_capped_and_the_rest_is_freed)
     for (unsigned i = 0; i < CAP + 3; i++) ck_assert(rt_cache_put(&c, objs[i]) == (i < CAP));
     ck_assert_uint_eq(c.count, CAP);
     ck_assert_int_eq(rt_alloc_test_live(), CAP); /* the three over the cap went back */
+    rt_cache_trim(&c); /* trim frees what is kept but keeps the cache working */
+    ck_assert_uint_eq(c.count, 0);
+    ck_assert_int_eq(rt_alloc_test_live(), 0);
+    void *q = rt_cache_get(&c);
+    ck_assert(rt_cache_put(&c, q));
+    ck_assert_int_eq(rt_alloc_test_live(), 1);
     rt_cache_deinit(&c);
     ck_assert_int_eq(rt_alloc_test_live(), 0);
     /* After deinit it is a pass-through: nothing is kept. */
