@@ -222,7 +222,7 @@ static void on_task(rq_work *w, void *ud, rq_task *t)
 {
     wctx *x = ud;
     got_task(x, t, now_ns());
-    if (rq_work_ack(w, t->id, ++x->rid) < 0) {
+    if (rq_work_ack(w, t->id, t->lease_token, ++x->rid) < 0) {
         atomic_fetch_add(&G.ack_err, 1);
         note_err("rq_work_ack %s%s failed", t->id, "");
     }
@@ -275,8 +275,9 @@ static void work_loop(wctx *x)
 static void lease_loop(wctx *x)
 {
     const char **ids = calloc(O.lease_max, sizeof *ids);
+    uint64_t *tokens = calloc(O.lease_max, sizeof *tokens);
     rq_item_status *res = calloc(O.lease_max, sizeof *res);
-    if (!ids || !res) exit(1);
+    if (!ids || !tokens || !res) exit(1);
     for (unsigned rr = x->idx; !atomic_load_explicit(&G.done, memory_order_relaxed); rr++) {
         rq_task **tasks = NULL;
         size_t n = 0;
@@ -292,9 +293,10 @@ static void lease_loop(wctx *x)
         for (size_t i = 0; i < n; i++) {
             got_task(x, tasks[i], now);
             ids[i] = tasks[i]->id;
+            tokens[i] = tasks[i]->lease_token;
         }
         if (n) {
-            rc = rq_ack(x->c, ids, n, res, &st);
+            rc = rq_ack(x->c, ids, tokens, n, res, &st);
             for (size_t i = 0; i < n; i++) {
                 if (rc == 0 && res[i].code == 0) {
                     atomic_fetch_add(&G.acked, 1);
@@ -308,6 +310,7 @@ static void lease_loop(wctx *x)
         rq_tasks_free(tasks, n);
     }
     free(ids);
+    free(tokens);
     free(res);
 }
 

@@ -28,10 +28,11 @@
 /* Deadline of setup's and backlog's blocking admin calls. */
 #define RINGQ_ADMIN_MS 10000u
 
-/* A delivered task the engine has not had answered yet: its id for the ack. */
+/* A delivered task the engine has not had answered yet: its id and lease token for the ack. */
 typedef struct held {
     struct held *prev, *next;
     char id[RQ_ID_MAX];
+    uint64_t token;
 } held;
 
 struct rb_conn {
@@ -231,6 +232,7 @@ static void on_task(rq_work *w, void *ud, rq_task *t)
         return;
     }
     memcpy(h->id, t->id, strlen(t->id) + 1);
+    h->token = t->lease_token;
     h->prev = NULL;
     h->next = k->held;
     if (k->held) k->held->prev = h;
@@ -273,7 +275,7 @@ static int ringq_consume(rb_conn *k, uint32_t n)
 static int ringq_ack(rb_conn *k, uint64_t handle)
 {
     held *h = (held *)(uintptr_t)handle;
-    return k->w && h ? rq_work_ack(k->w, h->id, handle) : -EINVAL;
+    return k->w && h ? rq_work_ack(k->w, h->id, h->token, handle) : -EINVAL;
 }
 
 /* ---- connections ---- */

@@ -168,6 +168,7 @@ typedef struct rq_task {
     uint32_t max_attempts;
     uint64_t lease_deadline_unix_ms;
     uint64_t enqueued_unix_ms;
+    uint64_t lease_token; /* this delivery's token: pass it to ack, nack and extend */
 } rq_task;
 void rq_task_free(rq_task *t);
 /* Frees an array from rq_lease and every task in it. */
@@ -183,9 +184,15 @@ typedef struct rq_item_status {
     char message[128];
 } rq_item_status;
 
-/* Acks n ids; results[n] (may be NULL) gets one status per id. The call fails only for a
- * malformed request; check each item. */
-int rq_ack(rq_client *c, const char *const *ids, size_t n, rq_item_status *results, rq_status *st);
+/* Lease tokens: ack, nack and extend name a task by its id and the lease_token it was delivered
+ * with (rq_task.lease_token). A stale token (the task was delivered again since) answers
+ * FAILED_PRECONDITION "lease superseded"; token 0 means none, refused unless the queue allows
+ * tokenless acks (rq_queue_config.allow_tokenless_ack). */
+
+/* Acks n ids, ids[i] with tokens[i] (tokens NULL: none for any); results[n] (may be NULL)
+ * gets one status per id. The call fails only for a malformed request; check each item. */
+int rq_ack(rq_client *c, const char *const *ids, const uint64_t *tokens, size_t n,
+           rq_item_status *results, rq_status *st);
 
 typedef struct rq_nack_opts {
     bool has_delay; /* false: the queue's backoff */
@@ -210,10 +217,10 @@ typedef struct rq_nack_result {
     uint32_t attempts;
 } rq_nack_result;
 
-int rq_nack(rq_client *c, const char *id, const rq_nack_opts *opts, rq_nack_result *out,
-            rq_status *st);
-int rq_extend(rq_client *c, const char *id, uint32_t lease_ms, uint64_t *deadline_unix_ms,
-              rq_status *st);
+int rq_nack(rq_client *c, const char *id, uint64_t token, const rq_nack_opts *opts,
+            rq_nack_result *out, rq_status *st);
+int rq_extend(rq_client *c, const char *id, uint64_t token, uint32_t lease_ms,
+              uint64_t *deadline_unix_ms, rq_status *st);
 
 /* ---- the Work stream ---- */
 
@@ -237,9 +244,11 @@ rq_work *rq_work_open(rq_client *c, const char *const *queues, size_t nq, uint32
 /* Requests: queued and sent in order; a request whose answer was lost with the stream is sent
  * again on the next one. Return 0, -ENOMEM or -EINVAL. */
 int rq_work_credit(rq_work *w, uint32_t n);
-int rq_work_ack(rq_work *w, const char *id, uint64_t request_id);
-int rq_work_nack(rq_work *w, const char *id, const rq_nack_opts *opts, uint64_t request_id);
-int rq_work_extend(rq_work *w, const char *id, uint32_t lease_ms, uint64_t request_id);
+int rq_work_ack(rq_work *w, const char *id, uint64_t token, uint64_t request_id);
+int rq_work_nack(rq_work *w, const char *id, uint64_t token, const rq_nack_opts *opts,
+                 uint64_t request_id);
+int rq_work_extend(rq_work *w, const char *id, uint64_t token, uint32_t lease_ms,
+                   uint64_t request_id);
 /* Requests with a request_id whose answer has not arrived yet. */
 size_t rq_work_unanswered(const rq_work *w);
 bool rq_work_connected(const rq_work *w);
@@ -258,6 +267,7 @@ typedef struct rq_queue_config {
     uint64_t backoff_max_ms;
     bool dead_letter;
     uint64_t dedup_window_ms;
+    bool allow_tokenless_ack; /* acks without a lease token allowed (the old rule) */
 } rq_queue_config;
 
 typedef struct rq_queue_info {
@@ -277,7 +287,7 @@ int rq_get_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *
 /* Settings to change: set has_* for each one to change. */
 typedef struct rq_queue_settings {
     bool has_max_attempts, has_lease_ms, has_backoff_base_ms, has_backoff_max_ms, has_dead_letter,
-        has_dedup_window_ms;
+        has_dedup_window_ms, has_allow_tokenless_ack;
     rq_queue_config v;
 } rq_queue_settings;
 int rq_configure_queue(rq_client *c, const char *name, const rq_queue_settings *s,
@@ -290,6 +300,28 @@ int rq_purge_queue(rq_client *c, const char *name, uint64_t *purged, rq_status *
  * FAILED_PRECONDITION unless `force`. *deleted (may be NULL): tasks deleted with it. NOT_FOUND
  * for an unknown queue. */
 int rq_delete_queue(rq_client *c, const char *name, bool force, uint64_t *deleted, rq_status *st);
+
+/* The conservation ledger of one queue (Admin.Audit; docs/semantics.md): counters kept in the
+ * log since the queue was created, and the tasks there now. Balanced when
+ *   enqueued + redriven == acked + dead + deleted + purged + ready + delayed + leased  and
+ *   dead == redriven + dead_dropped + dead_held. */
+typedef struct rq_ledger {
+    char name[RQ_QUEUE_NAME_MAX];
+    uint32_t partition;
+    uint64_t enqueued, redriven, acked, dead, deleted, purged, dead_dropped;
+    uint64_t ready, delayed, leased, dead_held;
+    bool tasks_balanced, dead_balanced, balanced;
+} rq_ledger;
+typedef struct rq_audit {
+    rq_ledger *queues; /* unbalanced first, then by name; free() */
+    size_t n;
+    uint64_t queues_audited, queues_unbalanced; /* complete even when truncated */
+    bool balanced;                              /* every queue audited balances */
+    bool truncated; /* more queues than one reply holds: some left out of `queues` */
+} rq_audit;
+/* Audits `queue`, or every queue when it is NULL or "". *out->queues is a new array (free();
+ * NULL when n is 0). NOT_FOUND for an unknown queue. */
+int rq_audit_queues(rq_client *c, const char *queue, rq_audit *out, rq_status *st);
 
 /* Everything about one task: one allocation, freed with rq_task_info_free. */
 typedef struct rq_task_info {

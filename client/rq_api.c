@@ -240,12 +240,16 @@ static pw_pb_bytes *id_views(const char *const *ids, size_t n)
     return v;
 }
 
-int rq_ack(rq_client *c, const char *const *ids, size_t n, rq_item_status *results, rq_status *st)
+int rq_ack(rq_client *c, const char *const *ids, const uint64_t *tokens, size_t n,
+           rq_item_status *results, rq_status *st)
 {
     if (!ids || n == 0) return rq_set_status(st, RQ_EINVAL, "ack needs 1..1000 ids");
     msgs m;
     msgs_init(&m);
-    pwm_ringq_v1_AckRequest req = {.ids = id_views(ids, n), .ids_count = n};
+    pwm_ringq_v1_AckRequest req = {.ids = id_views(ids, n),
+                                   .ids_count = n,
+                                   .lease_tokens = tokens,
+                                   .lease_tokens_count = tokens ? n : 0};
     if (!req.ids) return msgs_done(&m, oom(st));
     int rc = encode(&m, &pwm_ringq_v1_AckRequest_desc, &req, st);
     free((void *)req.ids);
@@ -259,8 +263,8 @@ int rq_ack(rq_client *c, const char *const *ids, size_t n, rq_item_status *resul
     return msgs_done(&m, 0);
 }
 
-int rq_nack(rq_client *c, const char *id, const rq_nack_opts *opts, rq_nack_result *out,
-            rq_status *st)
+int rq_nack(rq_client *c, const char *id, uint64_t token, const rq_nack_opts *opts,
+            rq_nack_result *out, rq_status *st)
 {
     if (!str_ok(id)) return rq_set_status(st, RQ_EINVAL, "nack needs a task id");
     msgs m;
@@ -268,7 +272,7 @@ int rq_nack(rq_client *c, const char *id, const rq_nack_opts *opts, rq_nack_resu
     pwm_ringq_v1_NackRequest req;
     pwm_ringq_v1_NackResponse resp;
     pw_msg_arena a;
-    rq_nack_fill(&req, id, opts);
+    rq_nack_fill(&req, id, token, opts);
     int rc = encode(&m, &pwm_ringq_v1_NackRequest_desc, &req, st);
     if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Queue_Nack_PATH, &m.req, &m.resp, st);
     if (rc == 0 && out && (rc = decode(&m, &pwm_ringq_v1_NackResponse_desc, &resp, &a, st)) == 0) {
@@ -280,13 +284,13 @@ int rq_nack(rq_client *c, const char *id, const rq_nack_opts *opts, rq_nack_resu
     return msgs_done(&m, rc);
 }
 
-int rq_extend(rq_client *c, const char *id, uint32_t lease_ms, uint64_t *deadline_unix_ms,
-              rq_status *st)
+int rq_extend(rq_client *c, const char *id, uint64_t token, uint32_t lease_ms,
+              uint64_t *deadline_unix_ms, rq_status *st)
 {
     if (!str_ok(id)) return rq_set_status(st, RQ_EINVAL, "extend needs a task id");
     msgs m;
     msgs_init(&m);
-    pwm_ringq_v1_ExtendRequest req = {.id = rq_str(id), .lease_ms = lease_ms};
+    pwm_ringq_v1_ExtendRequest req = {.id = rq_str(id), .lease_ms = lease_ms, .lease_token = token};
     pwm_ringq_v1_ExtendResponse resp;
     pw_msg_arena a;
     int rc = encode(&m, &pwm_ringq_v1_ExtendRequest_desc, &req, st);
@@ -426,6 +430,8 @@ int rq_configure_queue(rq_client *c, const char *name, const rq_queue_settings *
         .has_dead_letter = s->has_dead_letter,
         .dedup_window_ms = s->v.dedup_window_ms,
         .has_dedup_window_ms = s->has_dedup_window_ms,
+        .allow_tokenless_ack = s->v.allow_tokenless_ack,
+        .has_allow_tokenless_ack = s->has_allow_tokenless_ack,
     };
     int rc = encode(&m, &pwm_ringq_v1_ConfigureQueueRequest_desc, &req, st);
     if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Admin_ConfigureQueue_PATH, &m.req, &m.resp, st);

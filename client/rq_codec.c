@@ -89,6 +89,7 @@ rq_task *rq_task_from(const pwm_ringq_v1_Task *m)
     t->priority = m->priority;
     t->attempt = m->attempt;
     t->max_attempts = m->max_attempts;
+    t->lease_token = m->lease_token;
     t->lease_deadline_unix_ms = m->lease_deadline_unix_ms;
     t->enqueued_unix_ms = m->enqueued_unix_ms;
     return t;
@@ -179,6 +180,7 @@ void rq_queue_info_from(const pwm_ringq_v1_QueueInfo *m, rq_queue_info *q)
         q->config.backoff_max_ms = m->config->backoff_max_ms;
         q->config.dead_letter = m->config->dead_letter;
         q->config.dedup_window_ms = m->config->dedup_window_ms;
+        q->config.allow_tokenless_ack = m->config->allow_tokenless_ack;
     }
     q->ready = m->ready;
     q->delayed = m->delayed;
@@ -205,10 +207,12 @@ int rq_queue_info_decode(const uint8_t *p, size_t n, rq_queue_info *q)
     return 0;
 }
 
-void rq_nack_fill(pwm_ringq_v1_NackRequest *m, const char *id, const rq_nack_opts *o)
+void rq_nack_fill(pwm_ringq_v1_NackRequest *m, const char *id, uint64_t token,
+                  const rq_nack_opts *o)
 {
     memset(m, 0, sizeof *m);
     m->id = rq_str(id);
+    m->lease_token = token;
     if (!o) return;
     m->has_delay_ms = o->has_delay; /* proto3 optional: present even when 0 */
     m->delay_ms = o->delay_ms;

@@ -176,7 +176,9 @@ rq_task_info *rq_task_info_decode(const uint8_t *p, size_t n);
 /* 0, or a negative error of rq_msg_decode. */
 int rq_queue_info_decode(const uint8_t *p, size_t n, rq_queue_info *out);
 /* A NackRequest for `id` (borrowed, as are o's strings, while *m is used); o may be NULL. */
-void rq_nack_fill(pwm_ringq_v1_NackRequest *m, const char *id, const rq_nack_opts *o);
+/* Fills a NackRequest for task `id` with its lease token (0: none); views borrow id and o. */
+void rq_nack_fill(pwm_ringq_v1_NackRequest *m, const char *id, uint64_t token,
+                  const rq_nack_opts *o);
 
 void rq_work_client_gone(rq_client *c);
 /* A connection came up (or a dial failed): Work streams waiting for one try again now. */

@@ -262,30 +262,34 @@ int rq_work_credit(rq_work *w, uint32_t n)
     return queue_req(w, &req);
 }
 
-int rq_work_ack(rq_work *w, const char *id, uint64_t request_id)
+int rq_work_ack(rq_work *w, const char *id, uint64_t token, uint64_t request_id)
 {
     if (!id || !*id) return -EINVAL;
     pw_pb_bytes ids[1] = {rq_str(id)};
-    pwm_ringq_v1_AckRequest ack = {.ids = ids, .ids_count = 1};
+    uint64_t tokens[1] = {token};
+    pwm_ringq_v1_AckRequest ack = {
+        .ids = ids, .ids_count = 1, .lease_tokens = tokens, .lease_tokens_count = token ? 1 : 0};
     pwm_ringq_v1_WorkRequest req = {
         .request_id = request_id, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
     return queue_req(w, &req);
 }
 
-int rq_work_nack(rq_work *w, const char *id, const rq_nack_opts *opts, uint64_t request_id)
+int rq_work_nack(rq_work *w, const char *id, uint64_t token, const rq_nack_opts *opts,
+                 uint64_t request_id)
 {
     if (!id || !*id) return -EINVAL;
     pwm_ringq_v1_NackRequest nack;
-    rq_nack_fill(&nack, id, opts);
+    rq_nack_fill(&nack, id, token, opts);
     pwm_ringq_v1_WorkRequest req = {
         .request_id = request_id, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_nack, .nack = &nack};
     return queue_req(w, &req);
 }
 
-int rq_work_extend(rq_work *w, const char *id, uint32_t lease_ms, uint64_t request_id)
+int rq_work_extend(rq_work *w, const char *id, uint64_t token, uint32_t lease_ms,
+                   uint64_t request_id)
 {
     if (!id || !*id) return -EINVAL;
-    pwm_ringq_v1_ExtendRequest ext = {.id = rq_str(id), .lease_ms = lease_ms};
+    pwm_ringq_v1_ExtendRequest ext = {.id = rq_str(id), .lease_ms = lease_ms, .lease_token = token};
     pwm_ringq_v1_WorkRequest req = {.request_id = request_id,
                                     .kind_case = pwm_ringq_v1_WorkRequest_FIELD_extend,
                                     .extend = &ext};

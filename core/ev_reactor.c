@@ -33,11 +33,14 @@ typedef struct ev_cqe {
     uint32_t flags;
 } ev_cqe;
 
+static bool probe_send_zc(struct io_uring *ring);
+
 struct ev_loop {
     struct io_uring ring;
     int shard_id;
     bool stop;
     bool defer_taskrun;
+    bool has_send_zc; /* IORING_OP_SENDMSG_ZC supported (probed at creation) */
     uint64_t now_ns;
 
     /* Provided buffer ring for multishot recv. */
@@ -170,6 +173,7 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
         rt_free(loop);
         return NULL;
     }
+    loop->has_send_zc = probe_send_zc(&loop->ring);
     r = setup_buffers(loop);
     if (r < 0) {
         *err = r;
@@ -261,6 +265,17 @@ int ev_loop_wake_from(ev_loop *self, ev_loop *target, uint32_t data)
 
 /* ---- operations ---------------------------------------------------------------------------- */
 
+/* Asks the kernel which ops it knows (IORING_REGISTER_PROBE, Linux 5.6+): zero-copy sendmsg
+ * came in 6.1. A failed probe means "no": the caller falls back to copying sends. */
+static bool probe_send_zc(struct io_uring *ring)
+{
+    struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+    if (!p) return false;
+    bool ok = io_uring_opcode_supported(p, IORING_OP_SENDMSG_ZC);
+    io_uring_free_probe(p);
+    return ok;
+}
+
 static int start(ev_loop *loop, ev_op *op, ev_op_kind kind, struct io_uring_sqe **out)
 {
     if (op->busy) return -EBUSY;
@@ -325,6 +340,29 @@ int ev_send(ev_loop *loop, ev_op *op, int fd, const void *b, size_t len)
     io_uring_sqe_set_data(sqe, op);
     return 0;
 }
+
+int ev_sendmsg(ev_loop *loop, ev_op *op, int fd, const struct msghdr *msg)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_SENDMSG, &sqe);
+    if (r) return r;
+    io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+int ev_sendmsg_zc(ev_loop *loop, ev_op *op, int fd, const struct msghdr *msg)
+{
+    if (!loop->has_send_zc) return -EOPNOTSUPP;
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_SENDMSG_ZC, &sqe);
+    if (r) return r;
+    io_uring_prep_sendmsg_zc(sqe, fd, msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+bool ev_loop_has_send_zc(const ev_loop *loop) { return loop->has_send_zc; }
 
 int ev_connect(ev_loop *loop, ev_op *op, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
@@ -540,6 +578,7 @@ static void dispatch(ev_loop *loop, const ev_cqe *c)
     unsigned fl = 0;
     if (c->flags & IORING_CQE_F_MORE) fl |= EV_F_MORE;
     else op->busy = false;
+    if (c->flags & IORING_CQE_F_NOTIF) fl |= EV_F_NOTIF;
     if (c->flags & IORING_CQE_F_BUFFER) {
         fl |= EV_F_BUFFER;
         op->bid = (uint16_t)(c->flags >> IORING_CQE_BUFFER_SHIFT);

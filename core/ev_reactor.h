@@ -39,6 +39,7 @@ typedef struct ev_timer ev_timer;
 /* Completion flags passed to callbacks. */
 #define EV_F_MORE 0x1u   /* multishot op stays armed */
 #define EV_F_BUFFER 0x2u /* a provided buffer was used: see ev_op_buffer() */
+#define EV_F_NOTIF 0x4u  /* a zero-copy send's notification: the kernel let go of the buffers */
 
 typedef void (*ev_cb)(ev_loop *loop, ev_op *op, int res, unsigned flags);
 
@@ -55,6 +56,8 @@ typedef enum {
     EV_OP_POLL,
     EV_OP_FALLOCATE,
     EV_OP_CONNECT,
+    EV_OP_SENDMSG,
+    EV_OP_SENDMSG_ZC,
 } ev_op_kind;
 
 struct ev_op {
@@ -144,6 +147,16 @@ int ev_recv_multishot(ev_loop *loop, ev_op *op, int fd);
 const uint8_t *ev_op_buffer(ev_loop *loop, const ev_op *op);
 void ev_buffer_release(ev_loop *loop, uint16_t bid);
 int ev_send(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len);
+/* Gathers `msg`'s iovecs into one send (IORING_OP_SENDMSG, MSG_NOSIGNAL). `msg`, its iovec array
+ * and the bytes stay the caller's and unchanged until the completion. res: bytes sent or -errno. */
+int ev_sendmsg(ev_loop *loop, ev_op *op, int fd, const struct msghdr *msg);
+/* The same without copying the bytes into the kernel (IORING_OP_SENDMSG_ZC): two completions,
+ * the result (EV_F_MORE set, res: bytes or -errno), then the notification (EV_F_NOTIF, res 0)
+ * once the kernel no longer reads the bytes: only then may they change or be freed, and only
+ * then is `op` free again. -EOPNOTSUPP when the kernel lacks it (ev_loop_has_send_zc). */
+int ev_sendmsg_zc(ev_loop *loop, ev_op *op, int fd, const struct msghdr *msg);
+/* The kernel supports IORING_OP_SENDMSG_ZC (probed once at loop creation; Linux 6.1+). */
+bool ev_loop_has_send_zc(const ev_loop *loop);
 /* Connects a stream socket (IORING_OP_CONNECT): res 0, or a negative errno (-ECONNREFUSED,
  * -ECANCELED after ev_cancel, ...). `addr` must stay valid until the completion. */
 int ev_connect(ev_loop *loop, ev_op *op, int fd, const struct sockaddr *addr, socklen_t addrlen);

@@ -406,6 +406,103 @@ int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned 
     return pw_grpc_call_send_commit(c, flags);
 }
 
+/* Hands `len` bytes of `b` (already gRPC-framed messages, `nmsgs` of them) to the stream by
+ * reference, behind `prefix` (copied: a message prefix, or nothing), in one frame with it.
+ * Bytes still in outq (the stream's pending was full) go first, their storage handed on as a
+ * blob of its own (no copy); only inside a send_begin/commit is the blob copied into outq
+ * instead, to keep the order, and the blob counts that copy. */
+static int send_blob(pw_grpc_call *c, rt_blob *b, const uint8_t *prefix, size_t prefix_len,
+                     uint32_t nmsgs)
+{
+    /* Submitting the headers can fail the whole session (see pw_grpc_call_send_commit): the
+     * call is detached then; keep the connection to notify it. */
+    pw_grpc_conn *g = c->conn;
+    int r = send_headers(c);
+    if (r == 0 && !c->conn) r = -ECANCELED;
+    if (r < 0) {
+        pw_grpc_conn_touch(g);
+        return r;
+    }
+    if (buf_size(&c->outq) > 0 && !c->in_send) {
+        rt_blob *q = rt_blob_from_buf(&c->outq, NULL, NULL);
+        r = q ? pw_h2_submit_data_ref(c->conn->h2, c->stream_id, NULL, 0, q, q->data, q->len)
+              : -ENOMEM;
+        rt_blob_unref(q);
+        if (r < 0) {
+            reset_on_error(c, r); /* outq's bytes are gone with the blob */
+            return r;
+        }
+        if (!c->conn) { /* the submit's pump failed the session: detached */
+            pw_grpc_conn_touch(g);
+            return -ECANCELED;
+        }
+    }
+    if (c->in_send) { /* behind a message being written: into outq after it, a copy */
+        size_t mark = buf_size(&c->outq);
+        r = buf_append(&c->outq, prefix, prefix_len);
+        if (r == 0) r = buf_append(&c->outq, b->data, b->len);
+        if (r < 0) {
+            buf_truncate(&c->outq, mark);
+            return r;
+        }
+        b->copied_bytes += b->len;
+    } else {
+        r = pw_h2_submit_data_ref(c->conn->h2, c->stream_id, prefix, prefix_len, b, b->data,
+                                  b->len);
+        if (r < 0) return r; /* -ENOMEM: nothing of it was queued */
+    }
+    c->nresp += (int)nmsgs;
+    if (!c->conn) { /* queued, then the pump failed the session: its GOAWAY must go out */
+        pw_grpc_conn_touch(g);
+        return -ECANCELED;
+    }
+    pw_grpc_call_pump(c);
+    return 0;
+}
+
+static int send_owned_check(pw_grpc_call *c, size_t len)
+{
+    int r = check_can_send(c);
+    if (r) return r;
+    if (len > c->conn->srv->cfg.max_send_message_bytes) return -EMSGSIZE;
+    return 0;
+}
+
+int pw_grpc_call_send_buf(pw_grpc_call *c, buf *msg, unsigned flags)
+{
+    int r = send_owned_check(c, buf_size(msg));
+    if (r) return r;
+    if ((compressing(c) && !(flags & PW_GRPC_SEND_NO_COMPRESS)) || buf_size(msg) == 0) {
+        r = pw_grpc_call_send(c, buf_begin(msg), buf_size(msg), flags);
+        if (r == 0) buf_consume(msg, buf_size(msg));
+        return r;
+    }
+    uint8_t prefix[PW_GRPC_MSG_PREFIX_BYTES];
+    put_prefix(prefix, false, buf_size(msg));
+    rt_blob *b = rt_blob_from_buf(msg, NULL, NULL);
+    if (!b) return -ENOMEM;
+    r = send_blob(c, b, prefix, sizeof prefix, 1);
+    rt_blob_unref(b);
+    return r;
+}
+
+int pw_grpc_call_send_framed(pw_grpc_call *c, rt_blob *b, uint32_t nmsgs)
+{
+    int r = check_can_send(c);
+    if (r) return r;
+    if (compressing(c)) return -EOPNOTSUPP;
+    /* Each message within the limit, as pw_grpc_call_send checks one: walk the prefixes. */
+    for (size_t off = 0; off < b->len;) {
+        if (b->len - off < PW_GRPC_MSG_PREFIX_BYTES) return -EINVAL;
+        const uint8_t *h = b->data + off;
+        size_t n = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | h[4];
+        if (n > c->conn->srv->cfg.max_send_message_bytes) return -EMSGSIZE;
+        if (n > b->len - off - PW_GRPC_MSG_PREFIX_BYTES) return -EINVAL;
+        off += PW_GRPC_MSG_PREFIX_BYTES + n;
+    }
+    return send_blob(c, b, NULL, 0, nmsgs);
+}
+
 int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
 {
     if (c->finished || !c->conn) {

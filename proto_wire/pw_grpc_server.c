@@ -377,6 +377,7 @@ pw_grpc_conn *pw_grpc_conn_create(const pw_grpc_server *s, uint64_t now_ns)
     cfg.initial_window_size = s->cfg.initial_window_bytes;
     cfg.conn_window_size = s->cfg.conn_window_bytes;
     cfg.max_header_list_size = s->cfg.max_header_list_bytes;
+    cfg.output_refs = s->cfg.output_refs;
     static const pw_h2_callbacks cb = {
         .on_headers = on_headers,
         .on_data = on_data,
@@ -425,6 +426,19 @@ size_t pw_grpc_conn_output(pw_grpc_conn *g, const uint8_t **p)
 void pw_grpc_conn_output_consume(pw_grpc_conn *g, size_t n)
 {
     pw_h2_session_output_consume(g->h2, n);
+}
+
+size_t pw_grpc_conn_output_take(pw_grpc_conn *g, pw_h2_outv *dst)
+{
+    return pw_h2_session_output_take(g->h2, dst);
+}
+
+void pw_grpc_conn_data_stats(const pw_grpc_conn *g, uint64_t *ref_bytes, uint64_t *copied_bytes)
+{
+    pw_h2_stats st;
+    pw_h2_session_stats(g->h2, &st);
+    *ref_bytes = st.data_ref_bytes;
+    *copied_bytes = st.data_copied_bytes;
 }
 bool pw_grpc_conn_want_close(const pw_grpc_conn *g) { return pw_h2_session_want_close(g->h2); }
 

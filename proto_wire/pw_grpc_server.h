@@ -34,8 +34,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/rt_blob.h"
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_util.h"
+#include "proto_wire/pw_h2.h"
 
 typedef struct pw_grpc_server pw_grpc_server;
 typedef struct pw_grpc_conn pw_grpc_conn;
@@ -81,6 +83,9 @@ typedef struct pw_grpc_server_config {
     uint32_t initial_window_bytes;   /* stream receive window; default 1 MiB */
     uint32_t conn_window_bytes;      /* connection receive window; default 16 MiB */
     uint32_t max_header_list_bytes;  /* default 16 KiB */
+    /* Connections reference DATA handed on with pw_grpc_call_send_buf/_framed instead of copying
+     * it: read their output with pw_grpc_conn_output_take only (pw_h2_config.output_refs). */
+    bool output_refs;
 } pw_grpc_server_config;
 
 /* Registry. create: returns NULL on ENOMEM. add_method: 0, -EEXIST, -ENOSPC. */
@@ -109,6 +114,11 @@ ssize_t pw_grpc_conn_recv(pw_grpc_conn *c, const uint8_t *in, size_t len, uint64
 /* Bytes waiting to be written: a view valid until the next call on this connection. */
 size_t pw_grpc_conn_output(pw_grpc_conn *c, const uint8_t **p);
 void pw_grpc_conn_output_consume(pw_grpc_conn *c, size_t n);
+/* With output_refs: moves everything to send into `dst` (empty), by swapping buffers and handing
+ * on references, never copying (pw_h2_session_output_take). Returns the bytes taken. */
+size_t pw_grpc_conn_output_take(pw_grpc_conn *c, pw_h2_outv *dst);
+/* DATA bytes handed on by reference and sent without a copy, and those copied after all. */
+void pw_grpc_conn_data_stats(const pw_grpc_conn *c, uint64_t *ref_bytes, uint64_t *copied_bytes);
 /* True when the connection should be closed once its output is flushed. */
 bool pw_grpc_conn_want_close(const pw_grpc_conn *c);
 /* Earliest call deadline (CLOCK_MONOTONIC ns) or UINT64_MAX. */
@@ -231,6 +241,18 @@ void pw_grpc_call_set_compress(pw_grpc_call *call, bool on);
  * one response), -ENOMEM (then end the call, e.g. RESOURCE_EXHAUSTED), or PW_H2_ERR_* (the
  * connection failed). */
 int pw_grpc_call_send(pw_grpc_call *call, const uint8_t *msg, size_t len, unsigned flags);
+/* One message, handed on instead of copied: takes `msg`'s storage (left empty) and queues it by
+ * reference behind a 5-byte prefix; with a server made with h2.output_refs the bytes go from
+ * `msg`'s storage to the socket as they are. A call that compresses its responses copies (and
+ * compresses) as pw_grpc_call_send. Errors as pw_grpc_call_send (-ENOBUFS never: the stream
+ * takes it whole; the caller bounds what it hands in); on error `msg` may be empty. */
+int pw_grpc_call_send_buf(pw_grpc_call *call, buf *msg, unsigned flags);
+/* `nmsgs` messages already framed (each with its 5-byte prefix, uncompressed) in `blob`: queued
+ * by reference (a reference taken, the caller keeps its own). -EOPNOTSUPP when the call
+ * compresses its responses (frame them with pw_grpc_call_send then), -EMSGSIZE when a message
+ * is above max_send_message_bytes and -EINVAL when the framing is cut short (nothing queued
+ * then), else as pw_grpc_call_send_buf. */
+int pw_grpc_call_send_framed(pw_grpc_call *call, rt_blob *blob, uint32_t nmsgs);
 /* Zero-copy variant: returns a buffer positioned after a reserved 5-byte prefix to encode one
  * message into, then commit it. Between begin and commit no other call on this connection may
  * send. NULL when the call ended, its output is full, or out of memory. */

@@ -42,6 +42,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+
+#include "core/rt_blob.h"
 
 #include "proto_wire/pw_h2_frame.h"
 #include "proto_wire/pw_h2_limits.h"
@@ -123,6 +126,10 @@ typedef struct pw_h2_config {
     uint32_t empty_frame_burst, empty_frame_per_s;
     /* Return received DATA to the windows as soon as on_data returns (no pw_h2_consume). */
     bool auto_consume;
+    /* DATA submitted by reference (pw_h2_submit_data_ref) is framed by reference too: the
+     * output is a chain (pw_h2_session_output_take), not one buffer. Off: such DATA is copied
+     * into the output buffer when framed, and pw_h2_session_output works as always. */
+    bool output_refs;
 } pw_h2_config;
 
 /* Fills `cfg` with the PW_H2_DEFAULT_* values (auto_consume false). */
@@ -155,6 +162,45 @@ void pw_h2_session_output(pw_h2_session *s, const uint8_t **p, size_t *n);
  * the output storage when drained; may generate more frames and run on_stream_writable /
  * on_stream_close. */
 void pw_h2_session_output_consume(pw_h2_session *s, size_t n);
+/* The output as a chain: frame bytes in `bytes`, and DATA payloads referenced in place, each
+ * after the first `at` bytes of `bytes` that precede it (non-decreasing). Built by the
+ * session, sent with pw_h2_outv_iov / pw_h2_outv_consume, owned by whoever holds it. */
+typedef struct pw_h2_out_ref {
+    size_t at;        /* bytes of `bytes` before this payload */
+    rt_blob *blob;    /* one reference held */
+    const uint8_t *p; /* inside blob */
+    size_t n;
+} pw_h2_out_ref;
+typedef struct pw_h2_outv {
+    buf bytes;
+    pw_h2_out_ref *refs;
+    uint32_t nrefs, cap;
+    size_t ref_bytes; /* sum of refs[].n */
+    size_t sent;      /* bytes of the chain already consumed */
+} pw_h2_outv;
+/* Total bytes of the chain not yet consumed. */
+static inline size_t pw_h2_outv_size(const pw_h2_outv *v)
+{
+    return buf_size(&v->bytes) + v->ref_bytes - v->sent;
+}
+/* Fills up to `max` iovecs with the unsent chain, in order; returns how many (0: empty). The
+ * iovecs point into `v`'s bytes and blobs: valid until the next consume or take. */
+int pw_h2_outv_iov(const pw_h2_outv *v, struct iovec *iov, int max);
+/* The transport took `n` bytes of the chain (n <= size). Releases everything when all is sent. */
+void pw_h2_outv_consume(pw_h2_outv *v, size_t n);
+/* Empties the chain (drops every reference; keeps the storage for reuse). */
+void pw_h2_outv_reset(pw_h2_outv *v);
+/* Empties it and frees its storage (a zeroed pw_h2_outv needs no other set-up). */
+void pw_h2_outv_deinit(pw_h2_outv *v);
+
+/* Moves everything queued (generating pending frames first, as windows allow) into `dst`,
+ * which must be empty (pw_h2_outv_size == 0): nothing is copied, buffers are swapped and the
+ * references change hands. For a session made with cfg.output_refs; the old
+ * pw_h2_session_output/_consume pair must not be mixed with it. Counts as consumed for the
+ * control-frame budget, like pw_h2_session_output_consume; may run on_stream_writable /
+ * on_stream_close. Returns the bytes taken. */
+size_t pw_h2_session_output_take(pw_h2_session *s, pw_h2_outv *dst);
+
 /* There are bytes to send (or frames the pump can generate now). */
 bool pw_h2_session_want_write(const pw_h2_session *s);
 /* The session is finished: after a connection error, after our GOAWAY with an error code, or
@@ -174,6 +220,16 @@ int pw_h2_submit_headers(pw_h2_session *s, uint32_t stream_id, const pw_h2_heade
  * (our side ended / trailers submitted), -ENOMEM. */
 ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p, size_t n,
                           bool end_stream);
+/* Queues DATA by reference: `pre[0..npre)` (copied: a small prefix, may be 0 bytes) then
+ * p[0..n), inside `blob`, go out after what was submitted before, the prefix in the same frame
+ * as the payload's start; a reference on `blob` is held (taken here) until the bytes were
+ * framed and the output holding them consumed or released; the bytes must not change
+ * meanwhile. With cfg.output_refs the payload is never copied; without, it is copied when
+ * framed. Accepts all of it (the blob's memory exists already; the caller bounds how much it
+ * hands in, e.g. by pw_h2_stream_pending). Returns 0, -ENOENT, -EPIPE as pw_h2_submit_data,
+ * -ENOMEM (nothing queued then). */
+int pw_h2_submit_data_ref(pw_h2_session *s, uint32_t stream_id, const uint8_t *pre, size_t npre,
+                          rt_blob *blob, const uint8_t *p, size_t n);
 /* Trailers: a HEADERS with END_STREAM, sent after the pending DATA drains. Copies `hdrs`.
  * Errors as pw_h2_submit_headers (-EPIPE also if headers were never submitted). */
 int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs, size_t n);
@@ -221,8 +277,10 @@ typedef struct pw_h2_stats {
     size_t allocated_bytes; /* heap held by the session's buffers and streams (not HPACK) */
     uint32_t last_peer_stream_id;
     uint64_t frames_in, frames_out;
-    uint64_t peer_resets;  /* RST_STREAM received on live streams */
-    uint64_t local_resets; /* RST_STREAM we sent */
+    uint64_t peer_resets;       /* RST_STREAM received on live streams */
+    uint64_t local_resets;      /* RST_STREAM we sent */
+    uint64_t data_ref_bytes;    /* DATA payload bytes sent by reference (never copied) */
+    uint64_t data_copied_bytes; /* DATA payload bytes submitted by reference but copied */
 } pw_h2_stats;
 void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out);
 

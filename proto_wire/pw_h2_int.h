@@ -8,7 +8,9 @@
  *   pw_h2_hblock.c   HEADERS / CONTINUATION reassembly, HPACK decoding, §8.2/§8.3 validation,
  *                    whether a block is open (pw_h2_session_in_header_block).
  *   pw_h2_flow.c     DATA and WINDOW_UPDATE receipt, RST_STREAM, PRIORITY, consume.
- *   pw_h2_send.c     submit_*, the output pump (HEADERS/DATA generation), control output. */
+ *   pw_h2_send.c     submit_*, the output pump (HEADERS/DATA generation), control output.
+ *   pw_h2_ref.c      DATA by reference: a stream's queue of blob pieces, the output's
+ *                    references (framed DATA payloads not copied), taking the output. */
 #ifndef PW_H2_INT_H
 #define PW_H2_INT_H
 
@@ -51,6 +53,16 @@ typedef struct pw_h2_hlist {
 #define PW_H2_SF_HEAD_REQ 0x0200u      /* client: HEAD request (no content-length check) */
 #define PW_H2_SF_LOCAL 0x0400u         /* initiated by us */
 
+/* A piece of a stream's submitted DATA held by reference (pw_h2_submit_data_ref), in order
+ * behind `pending`. Owns one reference on `blob`. */
+typedef struct pw_h2_sref pw_h2_sref;
+struct pw_h2_sref {
+    rt_blob *blob;
+    const uint8_t *p; /* the next byte to frame, inside blob */
+    size_t n;         /* bytes left to frame */
+    pw_h2_sref *next;
+};
+
 typedef struct pw_h2_stream pw_h2_stream;
 struct pw_h2_stream {
     uint32_t id;
@@ -58,14 +70,16 @@ struct pw_h2_stream {
     uint8_t closed_how; /* pw_h2_closed_how once CLOSED */
     uint16_t flags;     /* PW_H2_SF_* */
     uint32_t close_code;
-    int64_t send_window;      /* RFC §6.9.2: may go negative after a SETTINGS change */
-    int64_t recv_window;      /* what the peer may still send on this stream */
-    uint32_t recv_unacked;    /* consumed by the app, not yet returned by WINDOW_UPDATE */
-    uint32_t recv_delivered;  /* delivered to on_data, not yet consumed */
-    int64_t content_length;   /* -1: none announced */
-    uint64_t data_recvd;      /* DATA payload bytes received (content-length check) */
-    buf pending;              /* submitted DATA not yet framed (cap: stream_pending_max) */
-    pw_h2_hlist *out_headers; /* submitted, not yet framed */
+    int64_t send_window;          /* RFC §6.9.2: may go negative after a SETTINGS change */
+    int64_t recv_window;          /* what the peer may still send on this stream */
+    uint32_t recv_unacked;        /* consumed by the app, not yet returned by WINDOW_UPDATE */
+    uint32_t recv_delivered;      /* delivered to on_data, not yet consumed */
+    int64_t content_length;       /* -1: none announced */
+    uint64_t data_recvd;          /* DATA payload bytes received (content-length check) */
+    buf pending;                  /* submitted DATA not yet framed (cap: stream_pending_max) */
+    pw_h2_sref *refs, *refs_tail; /* DATA submitted by reference, after `pending` */
+    size_t refs_bytes;            /* bytes left in `refs` */
+    pw_h2_hlist *out_headers;     /* submitted, not yet framed */
     pw_h2_hlist *out_trailers;
     void *user;
     pw_h2_stream *sq_prev, *sq_next; /* send queue */
@@ -143,6 +157,8 @@ struct pw_h2_session {
 
     /* Output. */
     buf out;
+    pw_h2_outv orefs; /* DATA payloads framed by reference, `at` their places in `out` (its own
+                       * `bytes` unused) */
     uint64_t out_consumed_total; /* bytes ever consumed from `out` */
     uint64_t ctrl_last_end;      /* absolute end offset of the newest queued control frame */
     uint32_t ctrl_queued;        /* control responses queued since the output last drained them */
@@ -157,6 +173,8 @@ struct pw_h2_session {
     int cb_depth; /* > 0 while a callback runs: deferred events wait */
 
     uint64_t frames_in, frames_out, peer_resets, local_resets;
+    uint64_t data_ref_bytes;    /* DATA payload bytes framed by reference (not copied) */
+    uint64_t data_copied_bytes; /* DATA payload bytes of referenced pieces copied into `out` */
 };
 
 /* An error code as a negative int return (PW_H2_ERR_*). Codes come from the RFC (<= 0xd) except
@@ -177,6 +195,33 @@ void pw_h2i_run_events(pw_h2_session *s);
 /* Takes one token; false when the budget is exhausted. */
 bool pw_h2i_bucket_take(pw_h2_bucket *b, uint64_t now_ns);
 bool pw_h2i_is_peer_id(const pw_h2_session *s, uint32_t id);
+
+/* ---- pw_h2_ref.c ---- */
+/* Bytes submitted and not yet framed: `pending` plus the referenced pieces. */
+static inline size_t pw_h2i_stream_pending(const pw_h2_stream *st)
+{
+    return buf_size(&st->pending) + st->refs_bytes;
+}
+/* Drops a stream's referenced pieces (stream closed or freed). */
+void pw_h2i_sref_drop_all(pw_h2_stream *st);
+/* Appends a copy of p[0..n) as a piece behind the stream's references (a copy submitted after a
+ * reference must go out after it). 0 or -ENOMEM. */
+int pw_h2i_sref_push_copy(pw_h2_stream *st, const uint8_t *p, size_t n);
+/* Drops the last piece (undoes a push when what was to follow it failed). */
+void pw_h2i_sref_pop_tail(pw_h2_stream *st);
+/* Appends p[0..n) of `blob` by reference (a reference taken). 0 or -ENOMEM. */
+int pw_h2i_sref_submit(pw_h2_stream *st, rt_blob *blob, const uint8_t *p, size_t n);
+/* One DATA frame of `npre` bytes of `pending` (copied) followed by `n` bytes of the first
+ * referenced piece (by reference, or copied when the session does not reference output): the
+ * header and the copied bytes into `out`, the rest as a reference. A small message prefix and
+ * the message it precedes thus share one frame. Returns 0, or pw_h2i_fail's code when out of
+ * memory. */
+int pw_h2i_sref_frame(pw_h2_session *s, pw_h2_stream *st, size_t npre, size_t n, uint8_t flags);
+/* Bytes the output holds: `out` plus the referenced payloads. */
+static inline size_t pw_h2i_out_size(const pw_h2_session *s)
+{
+    return buf_size(&s->out) + s->orefs.ref_bytes;
+}
 
 /* ---- pw_h2_stream.c ---- */
 pw_h2_stream *pw_h2i_stream_find(const pw_h2_session *s, uint32_t id);

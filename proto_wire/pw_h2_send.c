@@ -55,7 +55,7 @@ static bool we_send(const pw_h2_stream *st)
 
 bool pw_h2i_stream_has_output(const pw_h2_stream *st)
 {
-    return we_send(st) && (st->out_headers || buf_size(&st->pending) || st->out_trailers ||
+    return we_send(st) && (st->out_headers || pw_h2i_stream_pending(st) || st->out_trailers ||
                            (st->flags & PW_H2_SF_ES_SUBMIT));
 }
 
@@ -73,7 +73,7 @@ static int ctrl_done(pw_h2_session *s, bool provoked)
     s->frames_out++;
     if (!provoked) return 0;
     s->ctrl_queued++;
-    s->ctrl_last_end = s->out_consumed_total + buf_size(&s->out);
+    s->ctrl_last_end = s->out_consumed_total + pw_h2i_out_size(s);
     if (s->ctrl_queued > PW_H2_OUT_CTRL_QUEUED_MAX)
         return pw_h2i_fail(s, PW_H2_ENHANCE_YOUR_CALM, "control frame flood");
     return 0;
@@ -243,24 +243,34 @@ static int send_headers_unit(pw_h2_session *s, pw_h2_stream *st, pw_h2_hlist **s
 
 static int send_data_unit(pw_h2_session *s, pw_h2_stream *st)
 {
-    size_t pend = buf_size(&st->pending);
+    size_t pend = pw_h2i_stream_pending(st);
     if (st->send_window <= 0) return UNIT_BLOCKED_STREAM;
     if (s->conn_send_window <= 0) return UNIT_BLOCKED_CONN;
     size_t n = pend;
     if ((int64_t)n > st->send_window) n = (size_t)st->send_window;
     if ((int64_t)n > s->conn_send_window) n = (size_t)s->conn_send_window;
     if (n > frame_max(s)) n = frame_max(s);
+    /* The copied `pending` first, then the references in order; a frame holds the rest of
+     * `pending` and the start of the first reference at most. */
+    size_t npre = buf_size(&st->pending) < n ? buf_size(&st->pending) : n;
+    size_t nref = st->refs ? (n - npre < st->refs->n ? n - npre : st->refs->n) : 0;
+    n = npre + nref;
     bool es = (st->flags & PW_H2_SF_ES_SUBMIT) && n == pend && !st->out_trailers;
-    if (pw_h2_write_data(&s->out, st->id, es ? PW_H2_FLAG_END_STREAM : 0, buf_begin(&st->pending),
-                         n, -1) < 0)
-        return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+    uint8_t flags = es ? PW_H2_FLAG_END_STREAM : 0;
+    if (nref > 0) {
+        int rc = pw_h2i_sref_frame(s, st, npre, nref, flags);
+        if (rc < 0) return rc;
+    } else {
+        if (pw_h2_write_data(&s->out, st->id, flags, buf_begin(&st->pending), n, -1) < 0)
+            return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
+        buf_consume(&st->pending, n);
+        buf_shrink(&st->pending, 0);
+    }
     s->frames_out++;
-    buf_consume(&st->pending, n);
-    buf_shrink(&st->pending, 0);
     st->send_window -= (int64_t)n;
     s->conn_send_window -= (int64_t)n;
     if ((st->flags & PW_H2_SF_WANT_WRITABLE) &&
-        buf_size(&st->pending) <= s->cfg.stream_pending_max / PW_H2_STREAM_WRITABLE_DIVISOR) {
+        pw_h2i_stream_pending(st) <= s->cfg.stream_pending_max / PW_H2_STREAM_WRITABLE_DIVISOR) {
         st->flags &= (uint16_t)~PW_H2_SF_WANT_WRITABLE;
         st->flags |= PW_H2_SF_EV_WRITABLE;
         pw_h2i_event_queue(s, st);
@@ -273,7 +283,7 @@ static int send_data_unit(pw_h2_session *s, pw_h2_stream *st)
 static int send_unit(pw_h2_session *s, pw_h2_stream *st)
 {
     if (!we_send(st)) return UNIT_NOTHING;
-    bool pend = buf_size(&st->pending) > 0;
+    bool pend = pw_h2i_stream_pending(st) > 0;
     if (st->out_headers) {
         bool es = (st->flags & PW_H2_SF_ES_SUBMIT) && !pend && !st->out_trailers;
         return send_headers_unit(s, st, &st->out_headers, es);
@@ -295,7 +305,7 @@ void pw_h2i_pump(pw_h2_session *s)
 {
     uint32_t idle = 0; /* consecutive streams that could not progress (connection window) */
     while (!failed(s) && s->sq_head && idle < s->sq_len &&
-           buf_size(&s->out) < PW_H2_OUT_DATA_WATERMARK_BYTES) {
+           pw_h2i_out_size(s) < PW_H2_OUT_DATA_WATERMARK_BYTES) {
         pw_h2_stream *st = s->sq_head;
         pw_h2i_sendq_remove(s, st);
         int r = send_unit(s, st);
@@ -315,13 +325,18 @@ void pw_h2_session_output(pw_h2_session *s, const uint8_t **p, size_t *n)
 {
     pw_h2i_pump(s);
     *n = buf_size(&s->out);
+    /* A session that references its output is read with pw_h2_session_output_take; here only
+     * the bytes before the first reference can be offered. */
+    if (s->orefs.nrefs > 0) *n = s->orefs.refs[0].at;
     *p = *n ? buf_begin(&s->out) : NULL;
 }
 
 void pw_h2_session_output_consume(pw_h2_session *s, size_t n)
 {
     assert(n <= buf_size(&s->out));
+    assert(s->orefs.nrefs == 0 || n <= s->orefs.refs[0].at);
     buf_consume(&s->out, n);
+    for (uint32_t i = 0; i < s->orefs.nrefs; i++) s->orefs.refs[i].at -= n;
     s->out_consumed_total += n;
     if (s->out_consumed_total >= s->ctrl_last_end) s->ctrl_queued = 0;
     pw_h2i_pump(s);
@@ -366,17 +381,44 @@ ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p
     if (!st) return -ENOENT;
     if (!(st->flags & PW_H2_SF_HDRS_SUBMIT) || (st->flags & PW_H2_SF_ES_SUBMIT) || !we_send(st))
         return -EPIPE;
-    size_t room = s->cfg.stream_pending_max - buf_size(&st->pending);
+    size_t pend = pw_h2i_stream_pending(st);
+    size_t room = pend < s->cfg.stream_pending_max ? s->cfg.stream_pending_max - pend : 0;
     size_t take = n < room ? n : room;
     if (n > 0 && take == 0) {
         st->flags |= PW_H2_SF_WANT_WRITABLE;
         return -ENOBUFS;
     }
-    if (take && buf_append(&st->pending, p, take) < 0) return -ENOMEM;
+    /* Behind a reference, a copy joins the references (order is the stream's byte order). */
+    if (take &&
+        (st->refs ? pw_h2i_sref_push_copy(st, p, take) : buf_append(&st->pending, p, take)) < 0)
+        return -ENOMEM;
     if (take < n) st->flags |= PW_H2_SF_WANT_WRITABLE;
     else if (end_stream) st->flags |= PW_H2_SF_ES_SUBMIT;
     after_submit(s, st);
     return (ssize_t)take;
+}
+
+int pw_h2_submit_data_ref(pw_h2_session *s, uint32_t stream_id, const uint8_t *pre, size_t npre,
+                          rt_blob *blob, const uint8_t *p, size_t n)
+{
+    pw_h2_stream *st = live_stream(s, stream_id);
+    if (!st) return -ENOENT;
+    if (!(st->flags & PW_H2_SF_HDRS_SUBMIT) || (st->flags & PW_H2_SF_ES_SUBMIT) || !we_send(st))
+        return -EPIPE;
+    if (n == 0 && npre == 0) return 0;
+    /* Both before the pump runs, so the prefix and the payload's start share a frame. */
+    size_t mark = buf_size(&st->pending);
+    if (npre &&
+        (st->refs ? pw_h2i_sref_push_copy(st, pre, npre) : buf_append(&st->pending, pre, npre)) < 0)
+        return -ENOMEM;
+    if (n && pw_h2i_sref_submit(st, blob, p, n) < 0) {
+        if (npre && !st->refs_tail) buf_truncate(&st->pending, mark);
+        else if (npre) pw_h2i_sref_pop_tail(st);
+        return -ENOMEM;
+    }
+    if (pw_h2i_stream_pending(st) > s->cfg.stream_pending_max) st->flags |= PW_H2_SF_WANT_WRITABLE;
+    after_submit(s, st);
+    return 0;
 }
 
 int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs, size_t n)
@@ -485,7 +527,7 @@ void *pw_h2_stream_get_user(const pw_h2_session *s, uint32_t stream_id)
 size_t pw_h2_stream_pending(const pw_h2_session *s, uint32_t stream_id)
 {
     const pw_h2_stream *st = pw_h2i_stream_find(s, stream_id);
-    return st ? buf_size(&st->pending) : 0;
+    return st ? pw_h2i_stream_pending(st) : 0;
 }
 
 int64_t pw_h2_stream_send_window(const pw_h2_session *s, uint32_t stream_id)

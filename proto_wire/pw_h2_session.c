@@ -182,6 +182,7 @@ void pw_h2_session_destroy(pw_h2_session *s)
     buf_deinit(&s->hbytes);
     buf_deinit(&s->hfields);
     buf_deinit(&s->out);
+    pw_h2_outv_deinit(&s->orefs);
     rt_free(s);
 }
 
@@ -435,7 +436,7 @@ ssize_t pw_h2_session_recv(pw_h2_session *s, const uint8_t *in, size_t len, uint
     return (ssize_t)len;
 }
 
-bool pw_h2_session_want_write(const pw_h2_session *s) { return buf_size(&s->out) > 0; }
+bool pw_h2_session_want_write(const pw_h2_session *s) { return pw_h2i_out_size(s) > 0; }
 
 bool pw_h2_session_want_close(const pw_h2_session *s)
 {
@@ -448,13 +449,15 @@ void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->open_streams = s->n_peer_live + s->n_local_live;
-    out->output_bytes = buf_size(&s->out);
+    out->output_bytes = pw_h2i_out_size(s);
+    out->data_ref_bytes = s->data_ref_bytes;
+    out->data_copied_bytes = s->data_copied_bytes;
     out->allocated_bytes = s->in.len + s->hblock.len + s->hbytes.len + s->hfields.len + s->out.len +
                            s->tab_cap * sizeof(pw_h2_stream *);
     for (uint32_t i = 0; i < s->tab_cap; i++) {
         const pw_h2_stream *st = s->tab[i];
         if (!st) continue;
-        out->pending_bytes += buf_size(&st->pending);
+        out->pending_bytes += pw_h2i_stream_pending(st);
         out->allocated_bytes += sizeof *st + st->pending.len;
     }
     out->last_peer_stream_id = s->last_peer_id;

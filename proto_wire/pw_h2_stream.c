@@ -94,6 +94,7 @@ void pw_h2i_stream_table_free(pw_h2_session *s)
         pw_h2_stream *st = s->tab[i];
         if (!st) continue;
         buf_deinit(&st->pending);
+        pw_h2i_sref_drop_all(st);
         pw_h2i_hlist_free(st->out_headers);
         pw_h2i_hlist_free(st->out_trailers);
         rt_free(st);
@@ -174,6 +175,7 @@ void pw_h2i_stream_close(pw_h2_session *s, pw_h2_stream *st, uint32_t code, pw_h
     st->closed_how = (uint8_t)how;
     pw_h2i_sendq_remove(s, st);
     buf_deinit(&st->pending);
+    pw_h2i_sref_drop_all(st);
     pw_h2i_hlist_free(st->out_headers);
     pw_h2i_hlist_free(st->out_trailers);
     st->out_headers = st->out_trailers = NULL;
@@ -217,6 +219,7 @@ void pw_h2i_stream_free(pw_h2_session *s, pw_h2_stream *st)
     pw_h2i_closed_remember(s, st->id, (pw_h2_closed_how)st->closed_how);
     tab_remove(s, st->id);
     buf_deinit(&st->pending);
+    pw_h2i_sref_drop_all(st);
     /* An idle connection keeps no cached streams either. */
     if (s->tab_count == 0) {
         rt_cache_trim(&s->stream_cache);

@@ -601,8 +601,9 @@ static uint8_t *reserve(buf *out, size_t n, int *err)
 
 /* Writes [tag, length] of field `field` when field != 0, [length] when `delimited`, then the
  * message: one size pass, one write pass, straight into out. */
-static int encode_into(const pw_msg_desc *d, const void *msg, uint32_t field, bool delimited,
-                       buf *out)
+/* `head` bytes are left before the message for the caller's own framing (uninitialized). */
+static int encode_into_headed(const pw_msg_desc *d, const void *msg, uint32_t field, bool delimited,
+                              size_t head, buf *out, size_t *body_len)
 {
     size_t rec[PW_MSG_SIZES_MAX];
     sizes sz = {rec, 0};
@@ -612,15 +613,28 @@ static int encode_into(const pw_msg_desc *d, const void *msg, uint32_t field, bo
     if (field) n = pw_pb_len_field_len(field, body);
     else if (delimited) n += pw_pb_varint_len(body);
     int err = 0;
-    uint8_t *p = reserve(out, n, &err);
+    uint8_t *p = reserve(out, head + n, &err);
     if (!p) return err;
-    wr w = {p, p + n, rec, 0};
+    wr w = {p + head, p + head + n, rec, 0};
     if (field) put_tag(&w, field, PW_PB_WT_LEN);
     if (field || delimited) put_varint(&w, body);
     write_msg(d, msg, &w);
-    assert(w.p == p + n && w.n == sz.n);
-    buf_commit(out, n);
+    assert(w.p == p + head + n && w.n == sz.n);
+    buf_commit(out, head + n);
+    if (body_len) *body_len = body;
     return 0;
+}
+
+static int encode_into(const pw_msg_desc *d, const void *msg, uint32_t field, bool delimited,
+                       buf *out)
+{
+    return encode_into_headed(d, msg, field, delimited, 0, out, NULL);
+}
+
+int pw_msg_encode_headed(const pw_msg_desc *d, const void *msg, size_t head, buf *out,
+                         size_t *body_len)
+{
+    return encode_into_headed(d, msg, 0, false, head, out, body_len);
 }
 
 int pw_msg_encode(const pw_msg_desc *d, const void *msg, buf *out)

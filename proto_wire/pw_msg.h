@@ -177,6 +177,12 @@ int pw_msg_encode_field(const pw_msg_desc *d, const void *msg, uint32_t field, b
 /* Appends *msg with its length in front (a varint: the protobuf "delimited" form, as gRPC
  * streams of messages framed by hand use it), sized once. Errors as pw_msg_encode. */
 int pw_msg_encode_delimited(const pw_msg_desc *d, const void *msg, buf *out);
+/* Appends `head` bytes for the caller's own framing (left unwritten: it fills them at
+ * buf_begin(out) + the size before the call, e.g. a gRPC message prefix) and *msg behind them,
+ * sized once; *body_len (may be NULL) gets the message's size. Errors as pw_msg_encode, and
+ * then nothing is appended. */
+int pw_msg_encode_headed(const pw_msg_desc *d, const void *msg, size_t head, buf *out,
+                         size_t *body_len);
 
 /* The field of `d` numbered `num`, or NULL. */
 const pw_msg_field *pw_msg_field_find(const pw_msg_desc *d, uint32_t num);

@@ -10,7 +10,7 @@
  * client only once q_log_durable(q_part_log(p)) >= the `commit_to` the call returned (use
  * q_log_commit_async on the owner's loop). Lease and Extend write nothing.
  *
- * Memory: a task costs 48 bytes in a slab plus ~6.7 bytes of id index (see q_task_tab.h); its
+ * Memory: a task costs 56 bytes in a slab plus ~6.7 bytes of id index (see q_task_tab.h); its
  * payload, headers and key stay in the log and are handed out as views into the mapping.
  *
  * Time: every call takes `now_ms`, the wall clock in ms since the Unix epoch (rt_wall_ns() /
@@ -53,10 +53,11 @@
 /* Queues per partition. Memory is per queue, allocated as queues appear: Q_QUEUE_BYTES each
  * (its struct, an entry in the index array and in the by-name array, two name-index slots);
  * queues live as long as the partition. The limit keeps one partition's queue memory under
- * ~Q_PART_QUEUES_MAX * Q_QUEUE_BYTES = 128 MiB, far more queues than a shard can serve
+ * ~Q_PART_QUEUES_MAX * Q_QUEUE_BYTES = 160 MiB, far more queues than a shard can serve
  * separately; it fits the 24-bit queue index of a task (q_task_tab.h). */
 #define Q_PART_QUEUES_MAX (1u << 18)
-#define Q_QUEUE_BYTES 512u /* upper bound of the memory of one queue (asserted in q_part_int.h) */
+#define Q_QUEUE_BYTES 640u /* upper bound of the memory of one queue (asserted in q_part_int.h;
+                            * 512 before the ledger counters) */
 #define Q_PART_TASKS_DEFAULT 100000000u /* tasks per partition: 4.8 GB of slab at most */
 #define Q_PART_TASKS_MAX 0xfffffff0u    /* u32 slab indices (Q_NIL and a margin excluded) */
 #define Q_DEDUP_KEYS_DEFAULT (1u << 20) /* keys remembered per partition: ~48 MB at most */
@@ -74,6 +75,13 @@
 #define Q_COMPACT_LIVE_PCT_DEFAULT 25u  /* compact the oldest segment when <= this % is live */
 #define Q_PIN_BUCKET_SHIFT_DEFAULT 12u  /* live records are counted per 4096 offsets */
 #define Q_TICK_MOVES_MAX 65536u         /* tasks moved per tick: a burst must not stall a shard */
+
+/* Lease tokens (docs/semantics.md "Lease tokens"): a lease at wall-clock time now_ms carries
+ * max(previous token + 1, now_ms << Q_TOKEN_MS_SHIFT). 2^20 leases per ms per partition before
+ * tokens run ahead of the clock (a shard hands out far fewer); a reopened partition starts at
+ * its open time's floor, above every token of the previous run while the wall clock has not
+ * stepped back. now_ms < 2^44 (year 2527) keeps the shift within 64 bits. */
+#define Q_TOKEN_MS_SHIFT 20u
 
 #define Q_ID_STR_BYTES 32u  /* "<partition>-<offset>" + NUL: 5 + 1 + 20 + 1, rounded up */
 #define Q_ERR_MSG_BYTES 192u
@@ -169,6 +177,9 @@ typedef struct q_queue_cfg {
     uint64_t backoff_max_ms;   /* backoff_base_ms..Q_DELAY_MS_MAX */
     uint64_t dedup_window_ms;  /* 0 (off)..Q_DEDUP_WINDOW_MS_MAX */
     bool dead_letter;          /* keep dead tasks (true) or delete them */
+    bool allow_tokenless_ack;  /* ack/nack/extend without a lease token (token 0) follow the
+                                * old rule (any live lease of the task); default false: a
+                                * token is required (docs/semantics.md, "Lease tokens") */
 } q_queue_cfg;
 
 void q_queue_cfg_default(q_queue_cfg *c);
@@ -180,6 +191,7 @@ void q_queue_cfg_default(q_queue_cfg *c);
 #define Q_CFG_BACKOFF_MAX_MS 0x08u
 #define Q_CFG_DEAD_LETTER 0x10u
 #define Q_CFG_DEDUP_WINDOW_MS 0x20u
+#define Q_CFG_ALLOW_TOKENLESS 0x40u
 typedef struct q_queue_cfg_patch {
     uint32_t set;
     q_queue_cfg v;
@@ -196,6 +208,33 @@ typedef struct q_queue_info {
         duplicates_total; /* since open */
     double enqueue_rate, ack_rate; /* per second over the last complete window (>= 10 s) */
 } q_queue_info;
+
+/* ---- The conservation ledger (docs/semantics.md, "The conservation ledger"). ----
+ *
+ * Per queue, counters kept in the log (rebuilt by replay, carried across compaction and
+ * retention by LEDGER records, q_part_rec.h) that say where every task ever enqueued went.
+ * Two equations hold:
+ *   tasks:        enqueued + redriven = acked + dead + deleted + purged + ready + delayed + leased
+ *   dead letters: dead = redriven + dead_dropped + dead_held
+ * `dead` counts deaths (kept as dead letters or, with dead_letter off, dropped at once); a
+ * redrive takes a task out of the dead letters (right of the second) and puts it back in play
+ * (left of the first): a redriven task is counted both ways. `deleted` and `purged` count tasks
+ * removed while ready, delayed or leased; a dead task removed (DeleteTask, Purge) or never kept
+ * counts in `dead_dropped`. Deleting the queue (DeleteQueue) starts a new ledger with the new
+ * queue. ready, delayed, leased and dead_held are the tasks there now, counted from the task
+ * lists, not from the counters. */
+typedef struct q_ledger {
+    uint64_t enqueued, redriven, acked, dead, deleted, purged, dead_dropped;
+} q_ledger;
+
+typedef struct q_audit {
+    const char *name; /* view: valid until q_part_close */
+    uint32_t name_len;
+    q_ledger led;
+    uint64_t ready, delayed, leased, dead_held; /* now */
+    bool tasks_balanced, dead_balanced;         /* the two equations */
+    bool balanced;                              /* both */
+} q_audit;
 
 /* ---- Partition. ---- */
 
@@ -278,6 +317,7 @@ typedef struct q_leased {
     uint32_t max_attempts;  /* resolved: the task's or the queue's */
     uint64_t lease_deadline_ms;
     uint64_t enqueued_ms;
+    uint64_t token;         /* this delivery's lease token (never 0): ack/nack/extend name it */
 } q_leased;
 
 /* Leases up to max_n (1..Q_BATCH_MAX) ready tasks of queue `name`: highest priority first,
@@ -304,13 +344,21 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
                              uint32_t lease_ms, uint64_t now_ms, size_t budget_bytes,
                              size_t per_task_bytes, q_leased *out, uint32_t *n_out, q_err *err);
 
-/* Acks n (1..Q_BATCH_MAX) tasks: one record for all that qualify. items[i] answers ids[i]:
- * Q_OK, Q_NOT_FOUND (unknown: never existed, acked, deleted, purged), Q_FAILED_PRECONDITION
- * (lease expired — deadline <= now_ms, even before q_part_tick noticed — or not leased).
- * Returns Q_OK, Q_INVALID_ARGUMENT (n out of range), or the log's failure (nothing acked then).
- * *commit_to as for enqueue. */
-q_status q_part_ack(q_part *p, const uint64_t *ids, uint32_t n, uint64_t now_ms, q_item *items,
-                    uint64_t *commit_to, q_err *err);
+/* Lease tokens (Ack, Nack, Extend): `token` must be the one the task's current lease was handed
+ * out with (q_leased.token). On a leased task, a different non-zero token is
+ * Q_FAILED_PRECONDITION "lease superseded" — the task was delivered again since — and changes
+ * nothing; a task that is not leased any more is "not leased" whatever the token. Token 0 means
+ * "none": Q_FAILED_PRECONDITION "lease token required" unless the queue's allow_tokenless_ack
+ * is set, then any live lease of the task qualifies (the rule before tokens). */
+
+/* Acks n (1..Q_BATCH_MAX) tasks: one record for all that qualify. items[i] answers ids[i] with
+ * tokens[i] (tokens NULL: all 0): Q_OK, Q_NOT_FOUND (unknown: never existed, acked, deleted,
+ * purged), Q_FAILED_PRECONDITION (token superseded or missing — see above — lease expired —
+ * deadline <= now_ms, even before q_part_tick noticed — or not leased). Returns Q_OK,
+ * Q_INVALID_ARGUMENT (n out of range), or the log's failure (nothing acked then). *commit_to as
+ * for enqueue. ids and tokens are borrowed for the call. */
+q_status q_part_ack(q_part *p, const uint64_t *ids, const uint64_t *tokens, uint32_t n,
+                    uint64_t now_ms, q_item *items, uint64_t *commit_to, q_err *err);
 
 typedef struct q_nack {
     bool dead_letter;    /* to the dead letters now */
@@ -327,19 +375,21 @@ typedef struct q_nack_result {
 } q_nack_result;
 
 /* Gives a leased task back, counting an attempt; one record (retry, dead or delete). Errors:
- * Q_NOT_FOUND, Q_FAILED_PRECONDITION (not leased / lease expired), Q_INVALID_ARGUMENT (delay
- * or reason too long), the log's failure (nothing changed). */
-q_status q_part_nack(q_part *p, uint64_t id, const q_nack *nk, uint64_t now_ms,
+ * Q_NOT_FOUND, Q_FAILED_PRECONDITION (token superseded or missing, not leased, lease expired),
+ * Q_INVALID_ARGUMENT (delay or reason too long), the log's failure (nothing changed). */
+q_status q_part_nack(q_part *p, uint64_t id, uint64_t token, const q_nack *nk, uint64_t now_ms,
                      q_nack_result *res, uint64_t *commit_to, q_err *err);
 
-/* Moves a leased task's deadline to now + lease_ms (0 = the task's or queue's lease). Writes
- * nothing. Q_NOT_FOUND, Q_FAILED_PRECONDITION, Q_INVALID_ARGUMENT (lease_ms out of range). */
-q_status q_part_extend(q_part *p, uint64_t id, uint32_t lease_ms, uint64_t now_ms,
-                       uint64_t *deadline_ms, q_err *err);
+/* Moves a leased task's deadline to now + lease_ms (0 = the task's or queue's lease); the token
+ * stays the same. Writes nothing. Q_NOT_FOUND, Q_FAILED_PRECONDITION (token superseded or
+ * missing, not leased, expired), Q_INVALID_ARGUMENT (lease_ms out of range). */
+q_status q_part_extend(q_part *p, uint64_t id, uint64_t token, uint32_t lease_ms,
+                       uint64_t now_ms, uint64_t *deadline_ms, q_err *err);
 
 /* Time passes: dedup keys expire, delayed tasks whose time came become READY, expired leases
  * count an attempt and return to READY (or die) with a record each; every retain_every_ms the
- * log's dead segments are deleted and a mostly dead oldest segment is compacted. Sets
+ * log's dead segments are deleted (after a LEDGER record for each queue that counted since its
+ * last one) and a mostly dead oldest segment is compacted. Sets
  * *next_ms to when to call again (UINT64_MAX: nothing pending; now_ms: more work was left for
  * the next call, at most Q_TICK_MOVES_MAX moves per call). Returns Q_OK or the log's failure
  * (the in-memory transitions still happen; attempts not written are lost on restart, as with a
@@ -409,6 +459,8 @@ typedef struct q_task_info {
     uint32_t priority, attempts, max_attempts;
     uint64_t enqueued_ms;
     uint64_t due_ms; /* DELAYED: ready time; LEASED: deadline; else 0 */
+    uint64_t lease_token; /* its latest delivery's token (LEASED: the lease's), 0 if none since
+                           * open; for tests and tools, not for the API */
 } q_task_info;
 
 /* Q_NOT_FOUND for an unknown id; Q_DATA_LOSS if its record fails its checksum. */
@@ -449,6 +501,16 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
 q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit_to,
                        q_err *err);
 
+/* The ledger of one queue, checked now. A queue that does not balance is logged (one line with
+ * every term) and counted in q_part_stats.ledger_mismatches; nothing is changed. Q_NOT_FOUND
+ * unknown queue, Q_INVALID_ARGUMENT bad name. */
+q_status q_part_audit(q_part *p, const char *name, size_t name_len, q_audit *out, q_err *err);
+/* Every queue of the partition, in creation order: fn(ud, audit) for each (the audit's views
+ * valid during the call only), logged and counted as q_part_audit. Returns how many did not
+ * balance. */
+typedef void (*q_audit_fn)(void *ud, const q_audit *a);
+uint64_t q_part_audit_all(q_part *p, q_audit_fn fn, void *ud);
+
 typedef struct q_part_stats {
     uint64_t tasks, queues;
     uint64_t dedup_keys, dedup_evicted;
@@ -458,6 +520,8 @@ typedef struct q_part_stats {
     uint64_t leased_undurable;   /* tasks a lease handed out while their ENQUEUE record was not
                                   * yet durable (q_task id >= q_log_durable): the check that
                                   * docs/semantics.md's "durable before visible" holds */
+    uint64_t ledger_mismatches;  /* queue ledgers found unbalanced: at open (every queue is
+                                  * checked after replay) and by q_part_audit[_all] */
 } q_part_stats;
 void q_part_get_stats(const q_part *p, q_part_stats *st);
 

@@ -122,6 +122,7 @@ static q_status patch_cfg(q_queue_cfg *c, const q_queue_cfg_patch *pt, q_err *er
                       "backoff_base_ms %" PRIu64 " exceeds backoff_max_ms %" PRIu64,
                       c->backoff_base_ms, c->backoff_max_ms);
     if (pt->set & Q_CFG_DEAD_LETTER) c->dead_letter = v->dead_letter;
+    if (pt->set & Q_CFG_ALLOW_TOKENLESS) c->allow_tokenless_ack = v->allow_tokenless_ack;
     if (pt->set & Q_CFG_DEDUP_WINDOW_MS) {
         if (v->dedup_window_ms > Q_DEDUP_WINDOW_MS_MAX)
             return q_fail(err, Q_INVALID_ARGUMENT, "dedup_window_ms %" PRIu64 " exceeds %llu",
@@ -195,11 +196,7 @@ q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now
     q_prec r = {.type = Q_RT_PURGE, .name = q->name, .name_len = q->name_len};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return q_fail_log(err, (int)off, "purge");
-    uint64_t k = 0;
-    for (uint32_t i = 0; i < Q_PRIO_LEVELS; i++)
-        for (; q->ready[i].head != Q_NIL; k++) q_task_remove(p, q->ready[i].head);
-    for (; q->waiting.head != Q_NIL; k++) q_task_remove(p, q->waiting.head);
-    for (; q->dead.head != Q_NIL; k++) q_task_remove(p, q->dead.head);
+    uint64_t k = q_part_purge_tasks(p, q);
     *purged = k;
     *commit_to = q_log_next(p->log);
     return q_ok(err);
@@ -240,6 +237,7 @@ q_status q_task_fill_info(q_part *p, uint32_t slot, q_task_info *o, q_err *err)
     o->attempts = t->attempts;
     o->max_attempts = q_task_max_attempts(p, t);
     o->due_ms = t->state == Q_TASK_DELAYED || t->state == Q_TASK_LEASED ? t->due : 0;
+    o->lease_token = t->token;
     o->last_error = "";
     if (t->state == Q_TASK_DEAD && t->due != Q_OFF_NONE) {
         q_rec rec;
@@ -380,6 +378,7 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
         for (; q->dead.head != Q_NIL; k++) {
             q_task_at(&p->tt, q->dead.head)->attempts = 0;
             q_task_move(p, q->dead.head, Q_TASK_READY, 0);
+            q->led.redriven++;
         }
     }
     for (uint32_t i = 0; i < nok; i++) {
@@ -387,8 +386,10 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
         if (q_task_at(&p->tt, s)->state != Q_TASK_DEAD) continue; /* listed twice */
         q_task_at(&p->tt, s)->attempts = 0;
         q_task_move(p, s, Q_TASK_READY, 0);
+        q->led.redriven++;
         k++;
     }
+    if (k) q_ledger_touch(q);
     *redriven = k;
     *commit_to = q_log_next(p->log);
     return q_ok(err);
@@ -404,6 +405,8 @@ q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit
     q_prec r = {.type = Q_RT_DELETE, .id = id, .cause = Q_CAUSE_ADMIN};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return q_fail_log(err, (int)off, "delete");
+    const q_task *t = q_task_at(&p->tt, slot);
+    q_ledger_removed(q_queue_of(p, t), (q_task_state)t->state, false);
     q_task_remove(p, slot);
     *commit_to = q_log_next(p->log);
     return q_ok(err);

@@ -49,6 +49,10 @@ typedef struct q_queue {
     uint64_t n[5]; /* tasks per q_task_state (n[0] unused) */
     uint64_t enqueued_total, acked_total, nacked_total, expired_total, dead_total,
         duplicates_total;
+    q_ledger led;     /* the conservation ledger (q_part.h): kept in the log */
+    uint64_t led_rec; /* its latest LEDGER record (pinned), Q_OFF_NONE if none yet */
+    bool led_dirty;   /* counted since that record: retention writes a new one before it
+                       * deletes anything (q_ledger_flush) */
     uint64_t win_start_ms, win_enq0, win_ack0;
     double enq_rate, ack_rate;
 } q_queue;
@@ -83,6 +87,8 @@ struct q_part {
     bool replaying;
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
     uint64_t leased_undurable; /* q_part_stats.leased_undurable */
+    uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
+    uint64_t token_last;       /* the latest lease token handed out (q_part_lease) */
 };
 
 /* ---- q_part_util.c ---- */
@@ -103,6 +109,13 @@ q_status q_fail_log(q_err *err, int rc, const char *what);
 uint64_t q_key_hash(const char *key, size_t len);
 uint64_t q_rand(q_part *p);
 
+/* ---- lease tokens (q_part_ops.c) ---- */
+/* The smallest token a lease at now_ms may carry: now_ms << Q_TOKEN_MS_SHIFT (saturated). */
+uint64_t q_part_token_floor(uint64_t now_ms);
+/* A new token: max(the latest + 1, the floor of now_ms); strictly increasing within an open
+ * partition, and above every token of a previous open as docs/semantics.md states. */
+uint64_t q_part_token_next(q_part *p, uint64_t now_ms);
+
 /* ---- q_part_queue.c ---- */
 /* The queue of that name, NULL when unknown or deleted. */
 q_queue *q_queue_find(q_part *p, const char *name, size_t len);
@@ -122,6 +135,9 @@ void q_task_remove(q_part *p, uint32_t slot);
  * its idempotency keys (expired now, their records unpinned) and marks it deleted. The slot
  * and index stay with the name, so ids of keys still in the dedup ring keep meaning it. */
 uint64_t q_queue_drop(q_part *p, q_queue *q);
+/* Purge (a PURGE record written or replayed): removes every task of q, counting each in the
+ * ledger by its state. Returns how many. */
+uint64_t q_part_purge_tasks(q_part *p, q_queue *q);
 /* Whether q_part_lease would hand out a task of q now: some priority level's first ready task
  * is durable (or opts.ready_when_durable is off and any task is ready). */
 bool q_queue_leasable(const q_part *p, const q_queue *q);
@@ -174,6 +190,29 @@ int q_task_kill(q_part *p, uint32_t slot, uint8_t cause, uint64_t now_ms, const 
  * time (views as q_task_info says). Q_DATA_LOSS, with the rest filled, when the record cannot
  * be read. */
 q_status q_task_fill_info(q_part *p, uint32_t slot, q_task_info *out, q_err *err);
+
+/* ---- the conservation ledger (q_part_ledger.c) ----
+ * The counters change where the records that count are written (q_part_ops.c, q_part_admin.c,
+ * q_part_tick.c) and where replay applies them (q_part_open.c), through these helpers, so both
+ * count the same; each marks the queue dirty (counted since its LEDGER record). */
+static inline void q_ledger_touch(q_queue *q) { q->led_dirty = true; }
+/* A task of state `from` removed by DeleteTask (purge false) or Purge (true). */
+void q_ledger_removed(q_queue *q, q_task_state from, bool purge);
+/* A task died; `kept`: it stays as a dead letter (false: dropped at once, dead_letter off). */
+void q_ledger_died(q_queue *q, bool kept);
+/* Replay of a LEDGER record: the counters as written, not dirty; pins it. 0 or -ENOMEM. */
+int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t off);
+/* Forgets a queue's ledger (QDELETE): unpins its record, zeroes the counters. */
+void q_ledger_drop(q_part *p, q_queue *q);
+/* Writes a LEDGER record (counters now, at the head, pinned instead of the old one) for every
+ * queue that is dirty or whose LEDGER record is below `below` (compaction moves it out of the
+ * segment; 0: dirty ones only). *moved (may be NULL) counts them. 0 or the log's negative
+ * errno (the queues not written stay as they were). Retention calls it before deleting
+ * anything: a record that counted after a queue's LEDGER record may name a task whose ENQUEUE
+ * is in the segments deleted, and replay could not count it then. */
+int q_ledger_flush(q_part *p, uint64_t below, uint64_t *moved);
+/* After replay: checks every queue (q_part_audit_all without a callback). */
+void q_ledger_check_open(q_part *p);
 
 /* ---- replay (q_part_open.c) and housekeeping (q_part_tick.c) ---- */
 int q_part_apply(q_part *p, const q_rec *r, uint64_t now_ms);

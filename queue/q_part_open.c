@@ -69,6 +69,12 @@ static int apply_enqueue(q_part *p, const q_rec *rec, uint64_t now_ms)
         q_pins_add(&p->pins, rec->offset);
         q_task_move(p, slot, er.not_before_ms ? Q_TASK_DELAYED : Q_TASK_READY,
                     er.not_before_ms);
+        /* A compacted copy never counts: its original did, before a LEDGER record that
+         * retention wrote before deleting it (q_part_ledger.c). */
+        if (!(rec->flags & Q_REC_F_COMPACTED)) {
+            q->led.enqueued++;
+            q_ledger_touch(q);
+        }
     }
     if (er.key_len && q->cfg.dedup_window_ms)
         return remember_key(p, q, q_key_hash(er.key, er.key_len), rec->id,
@@ -76,10 +82,28 @@ static int apply_enqueue(q_part *p, const q_rec *rec, uint64_t now_ms)
     return 0;
 }
 
-static void redrive(q_part *p, uint32_t slot)
+static void redrive(q_part *p, q_queue *q, uint32_t slot)
 {
     q_task_at(&p->tt, slot)->attempts = 0;
     q_task_move(p, slot, Q_TASK_READY, 0);
+    q->led.redriven++;
+    q_ledger_touch(q);
+}
+
+/* An ACK, or a DELETE of `cause`, removing task `slot`. */
+static void apply_end(q_part *p, uint32_t slot, uint16_t type, uint8_t cause)
+{
+    const q_task *t = q_task_at(&p->tt, slot);
+    q_queue *q = q_queue_of(p, t);
+    if (type == Q_RT_ACK) {
+        q->led.acked++;
+        q_ledger_touch(q);
+    } else if (cause == Q_CAUSE_ADMIN) {
+        q_ledger_removed(q, (q_task_state)t->state, false);
+    } else {
+        q_ledger_died(q, false); /* died with dead_letter off: not kept */
+    }
+    q_task_remove(p, slot);
 }
 
 static void apply_state(q_part *p, uint32_t slot, const q_prec *pr, uint64_t off)
@@ -89,6 +113,7 @@ static void apply_state(q_part *p, uint32_t slot, const q_prec *pr, uint64_t off
     q_task_state to = pr->type == Q_RT_DEAD ? Q_TASK_DEAD : (q_task_state)pr->state;
     if (pr->type == Q_RT_RETRY) to = Q_TASK_DELAYED;
     uint64_t due = to == Q_TASK_DEAD ? off : pr->t_ms;
+    if (pr->type == Q_RT_DEAD) q_ledger_died(q_queue_of(p, t), true);
     if (to == t->state && (to == Q_TASK_READY || to == Q_TASK_DEAD)) {
         t->due = to == Q_TASK_DEAD ? off : 0;
         return;
@@ -105,7 +130,7 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
     q_queue *q = NULL;
     if (pr.name) {
         if (q_queue_name_check(pr.name, pr.name_len, NULL)) return -EBADMSG;
-        if (pr.type == Q_RT_QUEUE || pr.type == Q_RT_DEDUP) {
+        if (pr.type == Q_RT_QUEUE || pr.type == Q_RT_DEDUP || pr.type == Q_RT_LEDGER) {
             if (q_queue_get(p, pr.name, pr.name_len, &q, NULL)) return -ENOMEM;
         } else if (!(q = q_queue_find(p, pr.name, pr.name_len))) {
             return 0;
@@ -118,7 +143,7 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
     case Q_RT_ACK:
         for (uint32_t i = 0; i < pr.nids; i++) {
             uint32_t s = q_task_find(&p->tt, q_ld64(pr.ids + 8 * i));
-            if (s != Q_NIL) q_task_remove(p, s);
+            if (s != Q_NIL) apply_end(p, s, Q_RT_ACK, 0);
         }
         return 0;
     case Q_RT_RETRY:
@@ -127,24 +152,21 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
         if (slot != Q_NIL) apply_state(p, slot, &pr, rec->offset);
         return 0;
     case Q_RT_DELETE:
-        if (slot != Q_NIL) q_task_remove(p, slot);
+        if (slot != Q_NIL) apply_end(p, slot, Q_RT_DELETE, pr.cause);
         return 0;
     case Q_RT_REDRIVE:
         if (pr.nids == 0) {
-            while (q->dead.head != Q_NIL) redrive(p, q->dead.head);
+            while (q->dead.head != Q_NIL) redrive(p, q, q->dead.head);
         }
         for (uint32_t i = 0; i < pr.nids; i++) {
             uint32_t s = q_task_find(&p->tt, q_ld64(pr.ids + 8 * i));
             if (s == Q_NIL) continue;
             const q_task *t = q_task_at(&p->tt, s);
-            if (t->queue == q->idx && t->state == Q_TASK_DEAD) redrive(p, s);
+            if (t->queue == q->idx && t->state == Q_TASK_DEAD) redrive(p, q, s);
         }
         return 0;
     case Q_RT_PURGE:
-        for (uint32_t i = 0; i < Q_PRIO_LEVELS; i++)
-            while (q->ready[i].head != Q_NIL) q_task_remove(p, q->ready[i].head);
-        while (q->waiting.head != Q_NIL) q_task_remove(p, q->waiting.head);
-        while (q->dead.head != Q_NIL) q_task_remove(p, q->dead.head);
+        q_part_purge_tasks(p, q);
         return 0;
     case Q_RT_QDELETE:
         q_queue_drop(p, q);
@@ -156,6 +178,8 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
         return pin(p, &q->cfg_rec, rec->offset);
     case Q_RT_DEDUP:
         return remember_key(p, q, pr.key_hash, pr.id, pr.t_ms, rec->offset, now_ms);
+    case Q_RT_LEDGER:
+        return q_ledger_apply(p, q, &pr.led, rec->offset);
     }
     return -EPROTO;
 }
@@ -203,6 +227,7 @@ static int replay(q_part *p, uint64_t now_ms, q_log_err *lerr)
     do {
         q_part_tick(p, now_ms, &next);
     } while (next <= now_ms);
+    q_ledger_check_open(p); /* logs and counts; fixes nothing */
     return 0;
 }
 
@@ -220,6 +245,7 @@ int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint
     }
     p->no = part_no;
     p->rng = p->opts.seed ? p->opts.seed : (rt_wall_ns() | 1);
+    p->token_last = q_part_token_floor(now_ms);
     if ((rc = q_task_tab_init(&p->tt)) || (rc = q_dedup_init(&p->dd, p->opts.dedup_keys_max)) ||
         (rc = q_pins_init(&p->pins, p->opts.pin_bucket_shift)) ||
         (rc = q_log_open(dir, &p->opts.log, &p->log, lerr)) || (rc = replay(p, now_ms, lerr))) {
@@ -268,4 +294,5 @@ void q_part_get_stats(const q_part *p, q_part_stats *st)
     st->segments_deleted = p->segments_deleted;
     st->replayed_records = p->replayed_records;
     st->leased_undurable = p->leased_undurable;
+    st->ledger_mismatches = p->ledger_mismatches;
 }

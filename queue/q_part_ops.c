@@ -7,12 +7,13 @@
 #include "queue/q_part_int.h"
 
 /* A record that frees space: an ack, a delete or a purge ends tasks, so retention can delete the
- * segments they pinned. Nack (RETRY) and DEAD keep their task, so they do not: a failing task
+ * segments they pinned; LEDGER records are what retention writes before it deletes
+ * (q_ledger_flush). Nack (RETRY) and DEAD keep their task, so they do not: a failing task
  * retried in a loop could use up the reserve without ever freeing anything. Refusing them is
  * safe: the lease expires and the task is delivered again once there is room. */
 static bool frees_space(uint16_t type)
 {
-    return type == Q_RT_ACK || type == Q_RT_DELETE || type == Q_RT_PURGE;
+    return type == Q_RT_ACK || type == Q_RT_DELETE || type == Q_RT_PURGE || type == Q_RT_LEDGER;
 }
 
 void q_part_keep_room(q_part *p, uint64_t more_tasks)
@@ -22,7 +23,7 @@ void q_part_keep_room(q_part *p, uint64_t more_tasks)
 
 int64_t q_part_append(q_part *p, const q_prec *r)
 {
-    uint8_t fixed[40];
+    uint8_t fixed[Q_PREC_FIXED_BYTES_MAX];
     struct iovec iov[4];
     int n = q_prec_encode(r, fixed, iov);
     if (frees_space(r->type)) return q_log_appendv_freeing(p->log, r->type, iov, n);
@@ -54,14 +55,31 @@ int q_task_kill(q_part *p, uint32_t slot, uint8_t cause, uint64_t now_ms, const 
     if (!q->cfg.dead_letter) {
         q_prec r = {.type = Q_RT_DELETE, .id = t->id, .cause = cause};
         int64_t off = q_part_append(p, &r);
+        q_ledger_died(q, false);
         q_task_remove(p, slot);
         return off < 0 ? (int)off : 0;
     }
     q_prec r = {.type = Q_RT_DEAD, .id = t->id, .t_ms = now_ms, .attempts = t->attempts,
                 .cause = cause, .reason = reason, .reason_len = reason_len};
     int64_t off = q_part_append(p, &r);
+    q_ledger_died(q, true);
     q_task_move(p, slot, Q_TASK_DEAD, off < 0 ? Q_OFF_NONE : (uint64_t)off);
     return off < 0 ? (int)off : 0;
+}
+
+/* ---- Lease tokens ---- */
+
+uint64_t q_part_token_floor(uint64_t now_ms)
+{
+    if (now_ms > (UINT64_MAX >> Q_TOKEN_MS_SHIFT)) return UINT64_MAX - Q_BATCH_MAX;
+    return now_ms << Q_TOKEN_MS_SHIFT;
+}
+
+uint64_t q_part_token_next(q_part *p, uint64_t now_ms)
+{
+    uint64_t floor = q_part_token_floor(now_ms);
+    p->token_last = p->token_last + 1 > floor ? p->token_last + 1 : floor;
+    return p->token_last;
 }
 
 /* ---- Enqueue ---- */
@@ -172,6 +190,8 @@ q_status q_part_enqueue(q_part *p, const char *name, size_t name_len, const q_ta
             q_pins_add(&p->pins, (uint64_t)off);
         }
         q->enqueued_total++;
+        q->led.enqueued++;
+        q_ledger_touch(q);
         out[i].id = (uint64_t)off;
         out[i].duplicate = false;
     }
@@ -246,6 +266,7 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
         l->max_attempts = q_task_max_attempts(p, t);
         l->lease_deadline_ms = deadline;
         l->enqueued_ms = er.enqueued_ms;
+        l->token = t->token = q_part_token_next(p, now_ms);
         q_task_move(p, slot, Q_TASK_LEASED, deadline);
     }
     *n_out = k;
@@ -254,9 +275,11 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
 
 /* ---- Ack, Nack, Extend ---- */
 
-/* The task of `id` if it holds a lease that has not expired; else the status and why. */
-static q_status leased_task(q_part *p, uint64_t id, uint64_t now_ms, uint32_t *slot,
-                            const char **why)
+/* The task of `id` if it holds a lease that has not expired and `token` names that lease (or is
+ * 0, "no token", on a queue that allows it); else the status and why. A task that is not leased
+ * says so whatever the token; a leased one held under another token is "lease superseded". */
+static q_status leased_task(q_part *p, uint64_t id, uint64_t token, uint64_t now_ms,
+                            uint32_t *slot, const char **why)
 {
     *slot = q_task_find(&p->tt, id);
     if (*slot == Q_NIL) {
@@ -266,8 +289,12 @@ static q_status leased_task(q_part *p, uint64_t id, uint64_t now_ms, uint32_t *s
     const q_task *t = q_task_at(&p->tt, *slot);
     switch ((q_task_state)t->state) {
     case Q_TASK_LEASED:
-        if (t->due > now_ms) return Q_OK;
-        *why = "lease expired";
+        if (token == 0 && !q_queue_of(p, t)->cfg.allow_tokenless_ack)
+            *why = "lease token required (the queue does not allow tokenless acks)";
+        else if (token != 0 && token != t->token)
+            *why = "lease superseded (the task was delivered again since this token)";
+        else if (t->due <= now_ms) *why = "lease expired";
+        else return Q_OK;
         return Q_FAILED_PRECONDITION;
     case Q_TASK_READY: *why = "task is not leased (it is ready)"; break;
     case Q_TASK_DELAYED: *why = "task is not leased (it is delayed)"; break;
@@ -277,8 +304,8 @@ static q_status leased_task(q_part *p, uint64_t id, uint64_t now_ms, uint32_t *s
     return Q_FAILED_PRECONDITION;
 }
 
-q_status q_part_ack(q_part *p, const uint64_t *ids, uint32_t n, uint64_t now_ms, q_item *items,
-                    uint64_t *commit_to, q_err *err)
+q_status q_part_ack(q_part *p, const uint64_t *ids, const uint64_t *tokens, uint32_t n,
+                    uint64_t now_ms, q_item *items, uint64_t *commit_to, q_err *err)
 {
     *commit_to = q_log_next(p->log);
     if (n == 0 || n > Q_BATCH_MAX)
@@ -288,7 +315,8 @@ q_status q_part_ack(q_part *p, const uint64_t *ids, uint32_t n, uint64_t now_ms,
     for (uint32_t i = 0; i < n; i++) {
         uint32_t slot;
         items[i].why = NULL;
-        items[i].code = leased_task(p, ids[i], now_ms, &slot, &items[i].why);
+        uint64_t token = tokens ? tokens[i] : 0;
+        items[i].code = leased_task(p, ids[i], token, now_ms, &slot, &items[i].why);
         if (items[i].code == Q_OK) ok[nok++] = ids[i];
     }
     if (nok == 0) return q_ok(err);
@@ -301,6 +329,8 @@ q_status q_part_ack(q_part *p, const uint64_t *ids, uint32_t n, uint64_t now_ms,
         q_queue *q = q_queue_of(p, q_task_at(&p->tt, slot));
         q_queue_rates(q, now_ms);
         q->acked_total++;
+        q->led.acked++;
+        q_ledger_touch(q);
         q_task_remove(p, slot);
     }
     *commit_to = q_log_next(p->log);
@@ -319,7 +349,7 @@ static uint64_t backoff_ms(q_part *p, const q_queue_cfg *c, uint32_t attempts)
     return half + q_rand(p) % (d - half + 1);
 }
 
-q_status q_part_nack(q_part *p, uint64_t id, const q_nack *nk, uint64_t now_ms,
+q_status q_part_nack(q_part *p, uint64_t id, uint64_t token, const q_nack *nk, uint64_t now_ms,
                      q_nack_result *res, uint64_t *commit_to, q_err *err)
 {
     *commit_to = q_log_next(p->log);
@@ -332,7 +362,7 @@ q_status q_part_nack(q_part *p, uint64_t id, const q_nack *nk, uint64_t now_ms,
                       nk->reason_len, Q_REASON_BYTES_MAX);
     uint32_t slot;
     const char *why;
-    q_status st = leased_task(p, id, now_ms, &slot, &why);
+    q_status st = leased_task(p, id, token, now_ms, &slot, &why);
     if (st) return q_fail(err, st, "task %" PRIu64 ": %s", id, why);
     q_task *t = q_task_at(&p->tt, slot);
     q_queue *q = q_queue_of(p, t);
@@ -347,6 +377,7 @@ q_status q_part_nack(q_part *p, uint64_t id, const q_nack *nk, uint64_t now_ms,
         if (off < 0) return q_fail_log(err, (int)off, "nack");
         q->nacked_total++;
         q->dead_total++;
+        q_ledger_died(q, q->cfg.dead_letter);
         t->attempts = (uint16_t)attempts;
         if (q->cfg.dead_letter) {
             q_task_move(p, slot, Q_TASK_DEAD, (uint64_t)off);
@@ -371,15 +402,15 @@ q_status q_part_nack(q_part *p, uint64_t id, const q_nack *nk, uint64_t now_ms,
     return q_ok(err);
 }
 
-q_status q_part_extend(q_part *p, uint64_t id, uint32_t lease_ms, uint64_t now_ms,
-                       uint64_t *deadline_ms, q_err *err)
+q_status q_part_extend(q_part *p, uint64_t id, uint64_t token, uint32_t lease_ms,
+                       uint64_t now_ms, uint64_t *deadline_ms, q_err *err)
 {
     if (lease_ms > Q_LEASE_MS_MAX)
         return q_fail(err, Q_INVALID_ARGUMENT, "lease_ms %u exceeds %u", lease_ms,
                       Q_LEASE_MS_MAX);
     uint32_t slot;
     const char *why;
-    q_status st = leased_task(p, id, now_ms, &slot, &why);
+    q_status st = leased_task(p, id, token, now_ms, &slot, &why);
     if (st) return q_fail(err, st, "task %" PRIu64 ": %s", id, why);
     q_task *t = q_task_at(&p->tt, slot);
     uint64_t ms = lease_ms ? lease_ms : q_task_lease_ms(p, t, 0);

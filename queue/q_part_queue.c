@@ -47,6 +47,9 @@ static void queue_reset(q_queue *q)
     memset(q->n, 0, sizeof q->n);
     q->enqueued_total = q->acked_total = q->nacked_total = q->expired_total = 0;
     q->dead_total = q->duplicates_total = 0;
+    memset(&q->led, 0, sizeof q->led);
+    q->led_rec = Q_OFF_NONE; /* unpinned by q_ledger_drop when the queue had one */
+    q->led_dirty = false;
     q->win_start_ms = q->win_enq0 = q->win_ack0 = 0;
     q->enq_rate = q->ack_rate = 0;
 }
@@ -59,6 +62,7 @@ uint64_t q_queue_drop(q_part *p, q_queue *q)
     for (; q->waiting.head != Q_NIL; k++) q_task_remove(p, q->waiting.head);
     for (; q->dead.head != Q_NIL; k++) q_task_remove(p, q->dead.head);
     if (q->cfg_rec != Q_OFF_NONE) q_pins_del(&p->pins, q->cfg_rec);
+    q_ledger_drop(p, q); /* the new queue of that name starts its own ledger */
     /* Its keys: expired now (lookups ignore them; they leave from the ring's head in turn) and
      * unpinned, so compaction never writes a DEDUP record that would bring the queue back. */
     for (uint64_t s = p->dd.head; s < p->dd.tail; s++) {
@@ -197,6 +201,25 @@ static void list_unlink(q_task_tab *tt, q_list *l, uint32_t slot)
     if (t->next != Q_NIL) q_task_at(tt, t->next)->prev = t->prev;
     else l->tail = t->prev;
     t->next = t->prev = Q_NIL;
+}
+
+uint64_t q_part_purge_tasks(q_part *p, q_queue *q)
+{
+    uint64_t k = 0;
+    for (uint32_t i = 0; i < Q_PRIO_LEVELS; i++)
+        for (; q->ready[i].head != Q_NIL; k++) {
+            q_ledger_removed(q, Q_TASK_READY, true);
+            q_task_remove(p, q->ready[i].head);
+        }
+    for (; q->waiting.head != Q_NIL; k++) {
+        q_ledger_removed(q, (q_task_state)q_task_at(&p->tt, q->waiting.head)->state, true);
+        q_task_remove(p, q->waiting.head);
+    }
+    for (; q->dead.head != Q_NIL; k++) {
+        q_ledger_removed(q, Q_TASK_DEAD, true);
+        q_task_remove(p, q->dead.head);
+    }
+    return k;
 }
 
 static void unlink_task(q_part *p, q_queue *q, uint32_t slot)

@@ -118,6 +118,7 @@ const char *q_prec_type_name(uint16_t type)
     case Q_RT_STATE: return "state";
     case Q_RT_DEDUP: return "dedup";
     case Q_RT_QDELETE: return "queue-delete";
+    case Q_RT_LEDGER: return "ledger";
     default: return NULL;
     }
 }
@@ -136,6 +137,7 @@ static uint32_t fixed_len(uint16_t type)
     case Q_RT_QUEUE: return 40;
     case Q_RT_STATE: return 24;
     case Q_RT_DEDUP: return 32;
+    case Q_RT_LEDGER: return 64;
     default: return 0;
     }
 }
@@ -189,6 +191,7 @@ int q_prec_decode(uint16_t type, const uint8_t *p, uint32_t len, q_prec *o)
         o->cfg.dead_letter = p[3] != 0;
         o->cfg.max_attempts = q_ld32(p + 4);
         o->cfg.lease_ms = q_ld32(p + 8);
+        o->cfg.allow_tokenless_ack = (q_ld32(p + 12) & Q_QFLAG_TOKENLESS_ACK) != 0;
         o->cfg.backoff_base_ms = q_ld64(p + 16);
         o->cfg.backoff_max_ms = q_ld64(p + 24);
         o->cfg.dedup_window_ms = q_ld64(p + 32);
@@ -201,6 +204,17 @@ int q_prec_decode(uint16_t type, const uint8_t *p, uint32_t len, q_prec *o)
         o->name_len = q_ld16(p + 24);
         o->name = (const char *)p + 32;
         return tail == o->name_len ? 0 : -EBADMSG;
+    case Q_RT_LEDGER:
+        o->name_len = q_ld16(p);
+        o->led.enqueued = q_ld64(p + 8);
+        o->led.redriven = q_ld64(p + 16);
+        o->led.acked = q_ld64(p + 24);
+        o->led.dead = q_ld64(p + 32);
+        o->led.deleted = q_ld64(p + 40);
+        o->led.purged = q_ld64(p + 48);
+        o->led.dead_dropped = q_ld64(p + 56);
+        o->name = (const char *)p + 64;
+        return tail == o->name_len && q_ld16(p + 2) == 0 && q_ld32(p + 4) == 0 ? 0 : -EBADMSG;
     }
     return -EPROTO;
 }
@@ -213,10 +227,10 @@ static int put_iov(struct iovec *iov, int n, const void *p, size_t len)
     return n + 1;
 }
 
-int q_prec_encode(const q_prec *r, uint8_t f[40], struct iovec iov[4])
+int q_prec_encode(const q_prec *r, uint8_t f[Q_PREC_FIXED_BYTES_MAX], struct iovec iov[4])
 {
     uint32_t fl = fixed_len(r->type);
-    memset(f, 0, 40);
+    memset(f, 0, Q_PREC_FIXED_BYTES_MAX);
     switch (r->type) {
     case Q_RT_ACK:
         q_st32(f, r->nids);
@@ -246,6 +260,7 @@ int q_prec_encode(const q_prec *r, uint8_t f[40], struct iovec iov[4])
         f[3] = r->cfg.dead_letter;
         q_st32(f + 4, r->cfg.max_attempts);
         q_st32(f + 8, r->cfg.lease_ms);
+        q_st32(f + 12, r->cfg.allow_tokenless_ack ? Q_QFLAG_TOKENLESS_ACK : 0u);
         q_st64(f + 16, r->cfg.backoff_base_ms);
         q_st64(f + 24, r->cfg.backoff_max_ms);
         q_st64(f + 32, r->cfg.dedup_window_ms);
@@ -255,6 +270,16 @@ int q_prec_encode(const q_prec *r, uint8_t f[40], struct iovec iov[4])
         q_st64(f + 8, r->id);
         q_st64(f + 16, r->t_ms);
         q_st16(f + 24, (uint16_t)r->name_len);
+        break;
+    case Q_RT_LEDGER:
+        q_st16(f, (uint16_t)r->name_len);
+        q_st64(f + 8, r->led.enqueued);
+        q_st64(f + 16, r->led.redriven);
+        q_st64(f + 24, r->led.acked);
+        q_st64(f + 32, r->led.dead);
+        q_st64(f + 40, r->led.deleted);
+        q_st64(f + 48, r->led.purged);
+        q_st64(f + 56, r->led.dead_dropped);
         break;
     }
     int n = put_iov(iov, 0, f, fl);

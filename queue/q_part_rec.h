@@ -31,7 +31,7 @@
  * REDRIVE (6)  0 u16 N | 2 u16 0 | 4 u32 count c (0 = every dead task) | 8 N name | c x u64 id
  * PURGE (7)    0 u16 N | 2 u16 0 | 4 u32 0 | 8 N name
  * QUEUE (8)    0 u16 N | 2 u8 paused | 3 u8 dead_letter | 4 u32 max_attempts | 8 u32 lease_ms |
- *              12 u32 0 | 16 u64 backoff_base_ms | 24 u64 backoff_max_ms |
+ *              12 u32 flags (bit 0 allow_tokenless_ack; 0 in logs written before it) | 16 u64 backoff_base_ms | 24 u64 backoff_max_ms |
  *              32 u64 dedup_window_ms | 40 N name          (the queue's whole state)
  * STATE (9)    0 u64 id | 8 u64 due_ms | 16 u16 attempts | 18 u8 q_task_state | 19 u8 0 |
  *              20 u16 reason length R | 22 u16 0 | 24 R reason
@@ -40,7 +40,13 @@
  *              28 u32 0 | 32 N name   (an idempotency key outliving its ENQUEUE record)
  * QDELETE (11) 0 u16 N | 2 u16 0 | 4 u32 0 | 8 N name   (Admin.DeleteQueue: the queue with its
  *              tasks, configuration and idempotency keys is gone; a later record naming it
- *              starts a new queue. Version 2.) */
+ *              starts a new queue. Version 2.)
+ * LEDGER (12)  0 u16 N | 2 u16 0 | 4 u32 0 | 8 u64 enqueued | 16 u64 redriven | 24 u64 acked |
+ *              32 u64 dead | 40 u64 deleted | 48 u64 purged | 56 u64 dead_dropped | 64 N name
+ *              (the queue's conservation ledger as of this record: replay sets the counters
+ *              to these values and counts the records after it; written before retention
+ *              deletes a segment, for each queue that counted since its last one, and when
+ *              compaction empties the segment holding that one. Version 3.) */
 #ifndef Q_PART_REC_H
 #define Q_PART_REC_H
 
@@ -50,7 +56,7 @@
 #include "queue/q_format.h"
 #include "queue/q_part.h"
 
-#define Q_PART_REC_VERSION 2u /* 2: QDELETE; version 1 logs read as they are */
+#define Q_PART_REC_VERSION 3u /* 2: QDELETE, 3: LEDGER; older logs read as they are */
 
 enum {
     Q_RT_ENQUEUE = 1,
@@ -64,6 +70,7 @@ enum {
     Q_RT_STATE = 9,
     Q_RT_DEDUP = 10,
     Q_RT_QDELETE = 11,
+    Q_RT_LEDGER = 12,
 };
 
 /* The type's name as docs and ringq-log print it ("enqueue", "ack", ..., "queue-delete"),
@@ -77,6 +84,9 @@ enum {
     Q_CAUSE_ADMIN = 3,    /* Admin.DeleteTask */
     Q_CAUSE_DAMAGED = 4,  /* the record failed its checksum when read */
 };
+
+/* QUEUE record flags (offset 12). */
+#define Q_QFLAG_TOKENLESS_ACK 0x1u /* acks, nacks, extends without a lease token are allowed */
 
 #define Q_ENQ_FIXED_BYTES 40u
 #define Q_HDR_PREFIX_BYTES 6u /* u16 name length + u32 value length */
@@ -121,7 +131,7 @@ typedef struct q_prec {
     uint64_t id;       /* RETRY, DEAD, DELETE, STATE, DEDUP */
     uint64_t t_ms;     /* RETRY ready_ms, DEAD when_ms, STATE due_ms, DEDUP expiry_ms */
     uint64_t key_hash; /* DEDUP */
-    const char *name;  /* REDRIVE, PURGE, QUEUE, DEDUP, QDELETE */
+    const char *name;  /* REDRIVE, PURGE, QUEUE, DEDUP, QDELETE, LEDGER */
     uint32_t name_len;
     const char *reason; /* DEAD, STATE */
     uint32_t reason_len;
@@ -129,13 +139,17 @@ typedef struct q_prec {
     uint32_t nids;
     bool paused;        /* QUEUE */
     q_queue_cfg cfg;    /* QUEUE */
+    q_ledger led;       /* LEDGER */
 } q_prec;
 
 /* Decodes a non-ENQUEUE record. 0, -EBADMSG (bad layout), -EPROTO (unknown type). */
 int q_prec_decode(uint16_t type, const uint8_t *p, uint32_t len, q_prec *out);
 
-/* Encoders for the small records: write the fixed part into `fixed` (at least 40 bytes) and the
- * iovecs (borrowing name/reason/ids) into iov (at most 4); return the iovec count. */
-int q_prec_encode(const q_prec *r, uint8_t fixed[40], struct iovec iov[4]);
+/* The longest fixed part of a small record (LEDGER's). */
+#define Q_PREC_FIXED_BYTES_MAX 64u
+
+/* Encoders for the small records: write the fixed part into `fixed` and the iovecs (borrowing
+ * name/reason/ids) into iov (at most 4); return the iovec count. */
+int q_prec_encode(const q_prec *r, uint8_t fixed[Q_PREC_FIXED_BYTES_MAX], struct iovec iov[4]);
 
 #endif

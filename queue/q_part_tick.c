@@ -236,6 +236,7 @@ static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
         rc = compact_rec(p, &rec, now_ms, &moved);
         if (rc) break;
     }
+    if (rc == 0) rc = q_ledger_flush(p, to, &moved); /* LEDGER records in [from, to) move */
     p->compactions++;
     p->records_compacted += moved;
     log_info("compacted oldest segment", "partition=%u from=%" PRIu64 " to=%" PRIu64
@@ -243,13 +244,25 @@ static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
     return rc < 0 ? rc : 0;
 }
 
+/* Deletes the segments wholly below `low` (q_log_retain), after writing the LEDGER records
+ * that must precede any deletion (q_ledger_flush; if that fails nothing is deleted). Returns
+ * the segments deleted or a negative errno. */
+static int retain_below(q_part *p, uint64_t low)
+{
+    if (q_log_oldest_segment_end(p->log) > low) return 0; /* nothing would go */
+    int rc = q_ledger_flush(p, 0, NULL);
+    if (rc) return rc;
+    int n = q_log_retain(p->log, low);
+    if (n > 0) p->segments_deleted += (uint64_t)n;
+    return n;
+}
+
 q_status q_part_retain(q_part *p, uint64_t now_ms)
 {
     q_err err;
     q_status st = Q_OK;
     uint64_t next = q_log_next(p->log);
-    int n = q_log_retain(p->log, q_pins_low(&p->pins, next));
-    if (n > 0) p->segments_deleted += (uint64_t)n;
+    int n = retain_below(p, q_pins_low(&p->pins, next));
     uint64_t oldest = q_log_oldest(p->log), end = q_log_oldest_segment_end(p->log);
     if (end < next && q_pins_low(&p->pins, next) < end) {
         uint64_t live = q_pins_below(&p->pins, end);
@@ -260,8 +273,7 @@ q_status q_part_retain(q_part *p, uint64_t now_ms)
              * bucket straddles it (pins count per bucket, not per record). */
             uint64_t low = q_pins_low(&p->pins, q_log_next(p->log));
             if (rc == 0 && low < end) low = end;
-            n = q_log_retain(p->log, low);
-            if (n > 0) p->segments_deleted += (uint64_t)n;
+            n = retain_below(p, low);
         }
     }
     if (n < 0 && !st) st = q_fail_log(&err, n, "retention");

@@ -1,8 +1,8 @@
-/* queue/q_task_tab: where a partition's tasks live in memory — a slab of 48-byte q_task, an
+/* queue/q_task_tab: where a partition's tasks live in memory — a slab of 56-byte q_task, an
  * open-addressing index id -> slab slot, and a min-heap of the tasks waiting for a time
  * (delayed tasks and leases), keyed (due, id).
  *
- * Memory per task: 48 bytes of slab + 4 / load bytes of index (load <= 0.75, so 5.3..10.7) + 4
+ * Memory per task: 56 bytes of slab + 4 / load bytes of index (load <= 0.75, so 5.3..10.7) + 4
  * bytes of heap while it waits. The slab grows by doubling with realloc (large blocks are
  * mremap'd: untouched capacity costs no resident memory); freed slots are reused LIFO.
  *
@@ -33,8 +33,10 @@ typedef struct q_task {
     uint32_t state : 4;    /* q_task_state */
     uint16_t attempts;     /* deliveries that ended without an ack */
     uint16_t max_attempts; /* its own limit, 0 = queue's */
+    uint64_t token;        /* lease token of its latest delivery (0: never delivered since
+                            * open); ack/nack/extend must name it (docs/semantics.md) */
 } q_task;
-_Static_assert(sizeof(q_task) == 48, "the memory budget counts 48 bytes per task");
+_Static_assert(sizeof(q_task) == 56, "the memory budget counts 56 bytes per task");
 #define Q_TASK_QUEUE_BITS 24u /* width of q_task.queue */
 
 typedef struct q_task_tab {

@@ -18,7 +18,8 @@ static const char usage[] =
     "  --pin                    pin shard i to CPU i\n"
     "  --max-message-bytes N    largest gRPC message, 1024..1073741824 (default 4194304)\n"
     "  --max-concurrent-streams N  per connection, 1..1048576 (default 100)\n"
-    "  --handshake-timeout-ms N, --idle-timeout-ms N, --drain-timeout-ms N  as for ringqd\n"
+    "  --handshake-timeout-ms N, --idle-timeout-ms N, --drain-timeout-ms N,\n"
+    "  --send-zc-min-bytes N    as for ringqd\n"
     "  --port-file PATH         write the bound port there once listening\n"
     "  --log-level L            debug|info|warn|error (default info)\n"
     "  --version                print the version and exit\n";

@@ -26,6 +26,8 @@ static const char usage[] =
     "  --handshake-timeout-ms N time for the preface or a request head, >= 1 (default 10000)\n"
     "  --idle-timeout-ms N      GOAWAY to connections idle that long (default 300000; 0 never)\n"
     "  --drain-timeout-ms N     on SIGTERM, time calls get to finish (default 10000)\n"
+    "  --send-zc-min-bytes N    send zero-copy when a send carries N bytes of payload or more\n"
+    "                           (0..4294967295, default 4294967295: never)\n"
     "  --fsync POLICY           always (default: ack and deliver after fdatasync) | interval:MS\n"
     "                           (MS 1..60000) | never (docs/semantics.md, Durability)\n"
     "  --partitions N           partitions of a new data directory, 1..1024 (default 16; fixed\n"

@@ -9,6 +9,7 @@
 
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
+#include "server/srv_audit.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
 
@@ -53,6 +54,9 @@ static void cfg_patch_of(const pwm_ringq_v1_ConfigureQueueRequest *r, q_queue_cf
     if (r->has_dead_letter) patch->set |= Q_CFG_DEAD_LETTER, patch->v.dead_letter = r->dead_letter;
     if (r->has_dedup_window_ms)
         patch->set |= Q_CFG_DEDUP_WINDOW_MS, patch->v.dedup_window_ms = r->dedup_window_ms;
+    if (r->has_allow_tokenless_ack)
+        patch->set |= Q_CFG_ALLOW_TOKENLESS,
+            patch->v.allow_tokenless_ack = r->allow_tokenless_ack;
 }
 
 static void run_configure(srv_job *j, srv_part *sp)
@@ -581,6 +585,7 @@ int srv_admin_add_methods(pw_grpc_server *g)
         {.path = pwm_ringq_v1_Admin_RedriveDeadTasks_PATH, .kind = PW_GRPC_UNARY, .on_message = on_redrive},
         {.path = pwm_ringq_v1_Admin_DeleteTask_PATH, .kind = PW_GRPC_UNARY, .on_message = on_delete},
         {.path = pwm_ringq_v1_Admin_PeekTasks_PATH, .kind = PW_GRPC_UNARY, .on_message = on_peek},
+        {.path = pwm_ringq_v1_Admin_Audit_PATH, .kind = PW_GRPC_UNARY, .on_message = srv_audit_on_message},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         int r = pw_grpc_server_add_method(g, &m[i]);

@@ -6,8 +6,10 @@
  * /metrics) are answered by srv_http1.c through the gRPC connection's plain handler.
  *
  * In H2 mode, received bytes go straight from the provided recv buffer into the gRPC connection
- * (no copy), and its output is swapped into `out` and sent; while a send is in flight new
- * output accumulates in the engine and goes out with the next send.
+ * (no copy), and its output is taken as a chain (`outv`: the engine's frame buffer swapped out,
+ * DATA payloads referenced where they were encoded) and sent with one sendmsg over its iovecs
+ * (zero-copy when --send-zc-min-bytes says so); while a send is in flight new output
+ * accumulates in the engine and goes out with the next send.
  *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */
@@ -85,6 +87,7 @@ static void conn_maybe_free(srv_conn *c)
     close(c->fd);
     buf_deinit(&c->in);
     buf_deinit(&c->out);
+    pw_h2_outv_deinit(&c->outv); /* no send in flight: the kernel holds none of it */
     conn_unlink(c);
     rt_free(c);
     srv_shard_conn_gone(sh);
@@ -123,24 +126,32 @@ static bool conn_reset_drained(srv_conn *c)
            pw_grpc_conn_reset_finished(c->g) > 0;
 }
 
+/* Starts the send of the chain taken from the engine: one sendmsg over its iovecs, zero-copy
+ * when the kernel has it and the chain references enough payload (--send-zc-min-bytes). */
+static int conn_send_chain(srv_conn *c)
+{
+    int k = pw_h2_outv_iov(&c->outv, c->iov, SRV_SEND_IOV_MAX);
+    c->msg = (struct msghdr){.msg_iov = c->iov, .msg_iovlen = (size_t)k};
+    c->send_zc = c->outv.ref_bytes > 0 && c->outv.ref_bytes >= c->sh->rt->opt.send_zc_min_bytes &&
+                 ev_loop_has_send_zc(c->sh->loop);
+    if (c->send_zc) return ev_sendmsg_zc(c->sh->loop, &c->send_op, c->fd, &c->msg);
+    return ev_sendmsg(c->sh->loop, &c->send_op, c->fd, &c->msg);
+}
+
 void srv_conn_flush(srv_conn *c)
 {
     if (c->state == SRV_CONN_CLOSED || c->send_op.busy) return;
-    if (buf_size(&c->out) == 0 && c->g) {
-        /* Move the engine's pending output into our send buffer. */
-        const uint8_t *p;
-        size_t n = pw_grpc_conn_output(c->g, &p);
-        if (n > 0) {
-            if (buf_append(&c->out, p, n) < 0) {
-                srv_conn_close(c);
-                return;
-            }
-            pw_grpc_conn_output_consume(c->g, n);
-        }
+    size_t n;
+    if (c->g) {
+        /* Take the engine's output as it is: buffers swapped, payloads referenced, no copy. */
+        if (pw_h2_outv_size(&c->outv) == 0) pw_grpc_conn_output_take(c->g, &c->outv);
+        n = pw_h2_outv_size(&c->outv);
+    } else {
+        n = buf_size(&c->out);
     }
-    size_t n = buf_size(&c->out);
     if (n == 0) {
         buf_shrink(&c->out, 0);
+        buf_shrink(&c->outv.bytes, 0);
         if (c->g && c->state == SRV_CONN_OPEN && conn_reset_drained(c)) {
             srv_conn_flush(c);
             return;
@@ -156,7 +167,8 @@ void srv_conn_flush(srv_conn *c)
         }
         return;
     }
-    int r = ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->out), n);
+    int r = c->g ? conn_send_chain(c)
+                 : ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->out), n);
     if (r < 0) srv_conn_close(c);
 }
 
@@ -167,21 +179,55 @@ void srv_conn_close_after_flush(srv_conn *c)
     c->close_deadline_ns = ev_loop_now(c->sh->loop) + (uint64_t)SRV_CLOSE_LINGER_MS * RT_NS_PER_MS;
 }
 
+/* What a send completed: the bytes leave the chain (or the buffer), and the next send starts. */
+static void conn_sent(srv_conn *c, size_t n)
+{
+    ctr_add(&c->sh->ctr.bytes_out, (uint64_t)n);
+    if (c->g) pw_h2_outv_consume(&c->outv, n); /* a short write leaves the rest for the next */
+    else buf_consume(&c->out, n);
+    if (n > 0) c->stall_since_ns = 0; /* progress */
+    if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
+    if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
+}
+
 static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     srv_conn *c = op->ud;
     conn_enter(c);
-    if (res < 0) {
-        if (c->state != SRV_CONN_CLOSED) log_debug("send failed", "fd=%d err=%d", c->fd, res);
+    bool open = c->state != SRV_CONN_CLOSED;
+    if (c->send_zc && (flags & EV_F_MORE)) {
+        /* A zero-copy send's result: the kernel still reads the chain until its notification,
+         * which comes next; until then nothing of it is released or changed. */
+        c->send_zc_done = res > 0 ? (size_t)res : 0;
+        if (res > 0) ctr_add(&c->sh->ctr.send_zc_bytes, (uint64_t)res);
+        if (res < 0 && open) log_debug("send failed", "fd=%d err=%d", c->fd, res);
+        if (res < 0) srv_conn_close(c); /* the op stays busy: freed after the notification */
+    } else if (c->send_zc) {
+        /* The notification (or a result without one): the chain is the engine's again. */
+        c->send_zc = false;
+        size_t n = (flags & EV_F_NOTIF) ? c->send_zc_done : (res > 0 ? (size_t)res : 0);
+        c->send_zc_done = 0;
+        if (res < 0 && !(flags & EV_F_NOTIF)) {
+            if (open) log_debug("send failed", "fd=%d err=%d", c->fd, res);
+            srv_conn_close(c);
+        } else if (open) {
+            conn_sent(c, n);
+        }
+    } else if (res < 0) {
+        if (open) log_debug("send failed", "fd=%d err=%d", c->fd, res);
         srv_conn_close(c);
     } else {
-        ctr_add(&c->sh->ctr.bytes_out, (uint64_t)res);
-        buf_consume(&c->out, (size_t)res); /* a short write leaves the rest for the next send */
-        if (res > 0) c->stall_since_ns = 0; /* progress */
-        if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
-        if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
+        conn_sent(c, (size_t)res);
     }
     conn_leave(c);
+}
+
+void srv_count_payload(uint64_t payload_bytes, uint64_t copied_bytes)
+{
+    srv_shard *sh = srv_shard_self();
+    if (!sh) return;
+    ctr_add(&sh->ctr.payload_bytes, payload_bytes);
+    ctr_add(&sh->ctr.payload_copied_bytes, copied_bytes);
 }
 
 /* An async handler produced output: flush at the next loop iteration (batched). */
@@ -416,6 +462,7 @@ void srv_conn_accepted(srv_shard *sh, int fd)
     buf_init(&c->in, SRV_CONN_IN_BYTES_MAX);
     /* The send buffer holds at most what the engine had queued, which the engine bounds. */
     buf_init(&c->out, (size_t)1 << 30);
+    buf_init(&c->outv.bytes, 0); /* takes the engine's buffer (and cap) at the first flush */
     c->recv_op.cb = on_recv;
     c->recv_op.ud = c;
     c->send_op.cb = on_send;

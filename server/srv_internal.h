@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 
 #include "core/rt_buf.h"
+#include "proto_wire/pw_h2.h"
 #include "server/srv_runtime.h"
 
 typedef struct srv_conn srv_conn;
@@ -49,6 +50,22 @@ bool srv_conn_state_next_ok(srv_conn_state from, srv_conn_state to);
 /* Bytes of a sniffed prefix or an HTTP/1.1 request head kept per connection. */
 #define SRV_CONN_IN_BYTES_MAX 16384u
 
+/* iovecs per sendmsg: a chain alternates frame headers and referenced DATA payloads (at most
+ * 16 KiB each, PW_H2_OUT_FRAME_MAX_BYTES), so 64 entries carry about 512 KiB, more than the
+ * engine queues at once (PW_H2_OUT_CAP_BYTES); what does not fit goes with the next send. Far
+ * below the kernel's UIO_MAXIOV (1024). */
+#define SRV_SEND_IOV_MAX 64
+/* A send goes zero-copy (IORING_OP_SENDMSG_ZC) when it carries at least this many bytes of
+ * referenced payload (--send-zc-min-bytes). Off by default, by measurement: on the shared VM's
+ * loopback zero-copy sends lost at every size tried (64 KiB payloads: 388-755 against
+ * 1,533-2,601 tasks/s; bench/results/2026-12-07-send-zc.md): a send's notification comes only
+ * once TCP has its ACK, and a connection sends its next chain only after it (the chain must
+ * stay unchanged until then), so sends serialise on the round trip. The kernel's copy costs
+ * less than that wait here; a host with a real NIC and large payloads may lower it. The bytes a
+ * connection has in flight zero-copy are bounded by one send: one chain at a time, at most
+ * PW_H2_OUT_CAP_BYTES (the engine pumps no more until it is taken). */
+#define SRV_SEND_ZC_MIN_BYTES UINT32_MAX
+
 struct srv_conn {
     srv_shard *sh;
     int fd;
@@ -68,7 +85,14 @@ struct srv_conn {
     uint64_t handshake_deadline_ns;
     bool http1_waiting; /* an HTTP/1.1 answer is being gathered: input waits in `in` */
     buf in;   /* SNIFF/HTTP1 input */
-    buf out;  /* bytes being sent (owned while send_op is busy) */
+    buf out;  /* SNIFF/HTTP1: bytes being sent (owned while send_op is busy) */
+    /* H2: the chain being sent, taken from the engine without a copy (owned while send_op is
+     * busy, and with send-zc until its notification), and the sendmsg describing it. */
+    pw_h2_outv outv;
+    struct iovec iov[SRV_SEND_IOV_MAX];
+    struct msghdr msg;
+    bool send_zc;        /* the send in flight is zero-copy: wait for its notification */
+    size_t send_zc_done; /* bytes its result reported, consumed at the notification */
     pw_grpc_conn *g;
     srv_conn *prev, *next; /* shard's connection list */
 };

@@ -164,7 +164,8 @@ void srv_job_answer(srv_job *j)
     pw_grpc_call *c = j->call;
     if (!c || pw_grpc_call_done(c)) return;
     if (j->status == Q_OK) {
-        int r = pw_grpc_call_send(c, buf_begin(&j->resp), buf_size(&j->resp), 0);
+        /* The reply's buffer is handed on, not copied: it goes to the socket as it is. */
+        int r = pw_grpc_call_send_buf(c, &j->resp, 0);
         /* A response that was not sent is never answered OK (an OK without its message). */
         if (r == -EMSGSIZE)
             pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "response larger than the message limit");

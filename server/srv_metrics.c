@@ -81,7 +81,7 @@ static void one(buf *out, const char *name, const char *type, const char *help, 
 
 static void metrics_connections(srv_runtime *rt, buf *out)
 {
-    uint64_t acc = 0, open = 0, rej = 0, h1 = 0, bin = 0, bout = 0, perr = 0;
+    uint64_t acc = 0, open = 0, rej = 0, h1 = 0, bin = 0, bout = 0, perr = 0, pay = 0, cop = 0, zc = 0;
     for (int i = 0; i < rt->nshards; i++) {
         srv_counters *k = &rt->shards[i].ctr;
         acc += ld(&k->conns_accepted);
@@ -91,6 +91,9 @@ static void metrics_connections(srv_runtime *rt, buf *out)
         bin += ld(&k->bytes_in);
         bout += ld(&k->bytes_out);
         perr += ld(&k->proto_errors);
+        pay += ld(&k->payload_bytes);
+        cop += ld(&k->payload_copied_bytes);
+        zc += ld(&k->send_zc_bytes);
     }
     one(out, "ringq_connections_accepted_total", "counter", "Connections accepted.", acc);
     one(out, "ringq_connections_open", "gauge", "Connections open now.", open);
@@ -101,6 +104,15 @@ static void metrics_connections(srv_runtime *rt, buf *out)
     one(out, "ringq_bytes_sent_total", "counter", "Bytes sent.", bout);
     one(out, "ringq_protocol_errors_total", "counter", "Connections ended by a protocol error.",
         perr);
+    one(out, "ringq_payload_delivered_bytes_total", "counter",
+        "Task payload bytes delivered (Lease answers, Work deliveries).", pay);
+    one(out, "ringq_payload_copied_bytes_total", "counter",
+        "Bytes memcpy'd on the delivery path from the log mapping to the socket.", cop);
+    one(out, "ringq_send_zc_bytes_total", "counter",
+        "Bytes sent with zero-copy sendmsg (the kernel read them in place).", zc);
+    one(out, "ringq_send_zc_available", "gauge",
+        "1 when the kernel's io_uring has zero-copy sendmsg (large payloads use it).",
+        rt->nshards > 0 && ev_loop_has_send_zc(rt->shards[0].loop) ? 1 : 0);
     one(out, "ringq_shards", "gauge", "Shard threads.", (uint64_t)rt->nshards);
     one(out, "ringq_draining", "gauge", "1 while draining.", (uint64_t)atomic_load(&rt->draining));
 }

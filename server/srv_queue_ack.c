@@ -1,8 +1,8 @@
 /* server/srv_queue_ack: an Ack fanned out across partitions (unary Ack and the Work stream's
  * ack). The origin decoded the AckRequest once; the fan-out copies the ids' bytes (the request
- * is only borrowed) and sends each partition an owned array of the task ids it holds. Each
- * owner acks its share and the origin collects the answers; the AckResponse is encoded once
- * through the generated schema. */
+ * is only borrowed) and sends each partition an owned array of the task ids it holds, each with
+ * the lease token it was sent with (q_part_ack checks it). Each owner acks its share and the
+ * origin collects the answers; the AckResponse is encoded once through the generated schema. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +29,7 @@ bool srv_id_shaped(const char *s, size_t n)
 typedef struct srv_ack_item {
     uint32_t index;
     uint64_t id;
+    uint64_t token; /* AckRequest.lease_tokens[index], 0 when none were sent */
     q_status code;
     const char *why; /* static text from q_part */
 } ack_item;
@@ -38,14 +39,16 @@ static void run_ack(srv_job *j, srv_part *sp)
     ack_item *it = j->req.acks.items;
     uint32_t n = j->req.acks.n;
     uint64_t *ids = rt_malloc(n * sizeof *ids);
+    uint64_t *tokens = rt_malloc(n * sizeof *tokens);
     q_item *items = rt_malloc(n * sizeof *items);
-    if (!ids || !items) {
+    if (!ids || !tokens || !items) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     } else {
-        for (uint32_t i = 0; i < n; i++) ids[i] = it[i].id;
+        for (uint32_t i = 0; i < n; i++) ids[i] = it[i].id, tokens[i] = it[i].token;
         q_err e;
         uint64_t commit_to;
-        q_status st = q_part_ack(sp->p, ids, n, srv_q_now_ms(), items, &commit_to, &e);
+        q_status st =
+            q_part_ack(sp->p, ids, tokens, n, srv_q_now_ms(), items, &commit_to, &e);
         if (st != Q_OK) srv_job_err(j, &e);
         else
             for (uint32_t i = 0; i < n; i++) {
@@ -54,6 +57,7 @@ static void run_ack(srv_job *j, srv_part *sp)
             }
     }
     rt_free(ids);
+    rt_free(tokens);
     rt_free(items);
     srv_job_reply_durable(j, sp);
 }
@@ -198,7 +202,8 @@ static uint32_t ack_part_of(srv_ack_fanout *fo, uint32_t k, uint64_t *tid)
 }
 
 /* Sends partition p its share of the ids (parts[i] == p); answers them here when out of memory. */
-static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count)
+static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count,
+                              const uint64_t *tokens)
 {
     const uint32_t *parts = fo->parts;
     const uint64_t *tids = fo->tids;
@@ -213,7 +218,9 @@ static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count)
     }
     uint32_t m = 0;
     for (uint32_t i = 0; i < fo->n; i++)
-        if (parts[i] == p) j->req.acks.items[m++] = (ack_item){.index = i, .id = tids[i]};
+        if (parts[i] == p)
+            j->req.acks.items[m++] =
+                (ack_item){.index = i, .id = tids[i], .token = tokens ? tokens[i] : 0};
     j->req.acks.n = m;
     j->ctx = fo;
     fo->pending++;
@@ -230,6 +237,14 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
         snprintf(err->msg, sizeof err->msg, "an ack carries 1..%u ids", Q_BATCH_MAX);
         return NULL;
     }
+    if (req->lease_tokens_count != 0 && req->lease_tokens_count != n) {
+        err->code = Q_INVALID_ARGUMENT;
+        snprintf(err->msg, sizeof err->msg,
+                 "an ack carries one lease token per id or none: %zu tokens for %u ids",
+                 req->lease_tokens_count, n);
+        return NULL;
+    }
+    const uint64_t *tokens = req->lease_tokens_count ? req->lease_tokens : NULL;
     srv_ack_fanout *fo = fanout_new(req, n);
     if (!fo) {
         err->code = Q_RESOURCE_EXHAUSTED;
@@ -248,7 +263,7 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
     }
     fo->pending = 1; /* held while dispatching */
     for (uint32_t p = 0; p < srv_q.nparts; p++)
-        if (fo->per[p]) ack_dispatch_part(fo, p, fo->per[p]);
+        if (fo->per[p]) ack_dispatch_part(fo, p, fo->per[p], tokens);
     if (--fo->pending == 0) fo->done(fo);
     return fo;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "proto_wire/pw_grpc_msg.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_int.h"
@@ -59,14 +60,25 @@ int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char
         .lease_deadline_unix_ms = t->lease_deadline_ms,
         .enqueued_unix_ms = t->enqueued_ms,
         .max_attempts = t->max_attempts,
+        .lease_token = t->token,
     };
     if (frame == SRV_TASK_LEASE_ENTRY)
         return pw_msg_encode_field(&pwm_ringq_v1_Task_desc, &m, pwm_ringq_v1_LeaseResponse_FIELD_tasks,
                                    out);
-    /* SRV_TASK_WORK_FRAMED: the size is known before a byte is written, so the length prefix
-     * goes first and the message is encoded once, in place behind it. */
+    /* SRV_TASK_WORK_FRAMED: the size is known before a byte is written, so the gRPC message
+     * prefix goes first and the message is encoded once, in place behind it: the batch is the
+     * stream's bytes as they go out, handed to the socket by reference (srv_queue_work.c). */
     pwm_ringq_v1_WorkResponse wr = {.kind_case = pwm_ringq_v1_WorkResponse_FIELD_task, .task = &m};
-    return pw_msg_encode_delimited(&pwm_ringq_v1_WorkResponse_desc, &wr, out); /* all or nothing */
+    size_t mark = buf_size(out), body = 0;
+    int r = pw_msg_encode_headed(&pwm_ringq_v1_WorkResponse_desc, &wr, PW_GRPC_MSG_PREFIX_BYTES, out,
+                                 &body);
+    if (r < 0) return r; /* all or nothing */
+    if (body > UINT32_MAX) {
+        buf_truncate(out, mark);
+        return -EMSGSIZE;
+    }
+    pw_grpc_msg_put_prefix((uint8_t *)buf_begin(out) + mark, false, (uint32_t)body);
+    return 0;
 }
 
 void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cfg,
@@ -79,6 +91,7 @@ void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cf
         .backoff_max_ms = qi->cfg.backoff_max_ms,
         .dead_letter = qi->cfg.dead_letter,
         .dedup_window_ms = qi->cfg.dedup_window_ms,
+        .allow_tokenless_ack = qi->cfg.allow_tokenless_ack,
     };
     *m = (pwm_ringq_v1_QueueInfo){
         .name = view(qi->name, qi->name_len),
@@ -138,6 +151,19 @@ int srv_lp_put(buf *out, const uint8_t *msg, size_t len)
 {
     int r = pw_pb_put_varint(out, len);
     return r ? r : buf_append(out, msg, len);
+}
+
+bool srv_grpc_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len)
+{
+    if (*left < PW_GRPC_MSG_PREFIX_BYTES) return false;
+    const uint8_t *h = *p;
+    size_t n = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | h[4];
+    if (n > *left - PW_GRPC_MSG_PREFIX_BYTES) return false;
+    *msg = h + PW_GRPC_MSG_PREFIX_BYTES;
+    *len = n;
+    *p += PW_GRPC_MSG_PREFIX_BYTES + n;
+    *left -= PW_GRPC_MSG_PREFIX_BYTES + n;
+    return true;
 }
 
 bool srv_lp_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len)

@@ -20,7 +20,8 @@
 /* ---- codec helpers (srv_queue_codec.c) ---- */
 
 /* How srv_encode_task frames a Task: as one LeaseResponse.tasks entry, or as a whole
- * WorkResponse{task} behind its varint length (one entry of an srv_lp_* list). */
+ * WorkResponse{task} behind its 5-byte gRPC message prefix (uncompressed), as the Work stream
+ * sends it (walk a batch with srv_grpc_next). */
 typedef enum srv_task_frame {
     SRV_TASK_LEASE_ENTRY,
     SRV_TASK_WORK_FRAMED,
@@ -43,6 +44,9 @@ int srv_encode_task_info(buf *out, uint32_t field, uint32_t part_no, const q_tas
  * truncated entry); *msg views the list. */
 int srv_lp_put(buf *out, const uint8_t *msg, size_t len);
 bool srv_lp_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len);
+/* The same over gRPC-framed messages (SRV_TASK_WORK_FRAMED): *msg views the message after its
+ * prefix. false at the end or on a truncated entry. */
+bool srv_grpc_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len);
 /* Validates a queue name view; on failure sets the job's status. */
 bool srv_check_queue(srv_job *j, const char *name, size_t len);
 

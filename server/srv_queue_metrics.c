@@ -13,6 +13,8 @@
  *   ringq_disk_full_total                 counter  times a partition's log found the disk full
  *   ringq_leased_before_durable_total     counter  tasks handed out before their Enqueue was
  *                                                  durable (0 under --fsync always)
+ *   ringq_ledger_mismatch_total           counter  queue ledgers found unbalanced (at partition
+ *                                                  open and by Admin.Audit; docs/semantics.md)
  *   ringq_commits_served_total{overlap}   counter  completed commits after which the partition
  *                                                  served what became visible; overlap="yes"
  *                                                  when the next fsync was already in flight
@@ -57,6 +59,7 @@ typedef struct qm_part {
     uint64_t sum[QM_NVALS]; /* over all its queues */
     q_log_stats log;
     uint64_t leased_undurable; /* q_part_stats.leased_undurable */
+    uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
     uint32_t n;
 } qm_part;
 
@@ -109,6 +112,7 @@ static void run_part(srv_job *j, srv_part *sp)
     q_part_stats ps;
     q_part_get_stats(sp->p, &ps);
     h.leased_undurable = ps.leased_undurable;
+    h.ledger_mismatches = ps.ledger_mismatches;
     if (!page) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     else if (buf_append(&j->resp, &h, sizeof h) < 0 ||
              buf_append(&j->resp, buf_begin(&ents), buf_size(&ents)) < 0 ||
@@ -199,6 +203,19 @@ static void family_undurable(buf *out, const qm_gather *g)
     srv_metric_u64(out, "ringq_leased_before_durable_total", NULL, total);
 }
 
+static void family_ledger(buf *out, const qm_gather *g)
+{
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        const qm_part *p = part_of(g, k);
+        if (p) total += p->ledger_mismatches;
+    }
+    srv_metric_family(out, "ringq_ledger_mismatch_total", "counter",
+                      "Queue ledgers found not to balance, at partition open or by Admin.Audit "
+                      "(each logged; nothing is changed: docs/semantics.md).");
+    srv_metric_u64(out, "ringq_ledger_mismatch_total", NULL, total);
+}
+
 static void family_fsync(buf *out, const qm_gather *g)
 {
     static const uint64_t bounds[Q_FSYNC_BUCKETS - 1] = Q_FSYNC_BOUNDS_NS;
@@ -280,6 +297,7 @@ static void gather_finish(qm_gather *g)
     family_committed(g->out, g);
     family_disk_full(g->out, g);
     family_undurable(g->out, g);
+    family_ledger(g->out, g);
     rt_free(all);
     for (uint32_t k = 0; k < srv_q.nparts; k++) buf_deinit(&g->parts[k]);
     rt_free(g->parts);

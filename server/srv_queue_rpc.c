@@ -110,20 +110,29 @@ q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t ma
     }
     uint32_t n = 0;
     /* A LeaseResponse holds every task in one message: bound it by the message limit. Each task
-     * costs its payload and headers plus its other fields (id, queue name, numbers, framing). */
-    size_t per_task = 64 + nl + 16 * Q_HEADERS_MAX;
+     * costs its payload and headers plus its other fields (id, queue name, numbers, framing):
+     * 63 bytes at most besides the name, and 10 for the lease token. A Work batch is as many
+     * messages but one buffer, held until the stream's reader took it (srv_queue_work.c): the
+     * same budget bounds what one batch pins. */
+    size_t per_task = 80 + nl + 16 * Q_HEADERS_MAX;
     size_t budget = srv_q.max_msg_bytes > 1024 ? srv_q.max_msg_bytes - 1024 : srv_q.max_msg_bytes;
     q_status st = q_part_lease_budget(sp->p, name, nl, max_n, lease_ms, srv_q_now_ms(),
-                                      !framed && max_n > 1 ? budget : SIZE_MAX, per_task, tasks, &n, err);
+                                      max_n > 1 ? budget : SIZE_MAX, per_task, tasks, &n, err);
     if (st != Q_OK) {
         rt_free(tasks);
         return st;
     }
     int rc = 0;
-    for (uint32_t i = 0; rc == 0 && i < n; i++)
+    uint64_t payload = 0;
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
         rc = srv_encode_task(out, framed ? SRV_TASK_WORK_FRAMED : SRV_TASK_LEASE_ENTRY, sp->no,
                              name, nl, &tasks[i]);
+        payload += tasks[i].payload_len;
+    }
     rt_free(tasks);
+    /* The payloads' one copy: from the log mapping into the reply, encoded in place. Every later
+     * step hands the reply on (srv_job_answer, the Work stream's deliver_done). */
+    if (rc == 0) srv_count_payload(payload, payload);
     if (rc < 0) {
         /* The tasks stay leased until their lease ends: say so rather than drop them silently. */
         err->code = Q_RESOURCE_EXHAUSTED;
@@ -187,11 +196,13 @@ static bool lease_args_from(const pwm_ringq_v1_LeaseRequest *r, lease_args *q, q
 /* ---- Nack, Extend: routed by the task id; the job carries the decoded arguments ---- */
 
 typedef struct srv_nack_args {
+    uint64_t token;  /* NackRequest.lease_token, 0 = none */
     q_nack nk;       /* nk.reason points at reason[] below */
     char reason[];   /* nk.reason_len bytes */
 } nack_args;
 
 typedef struct srv_extend_args {
+    uint64_t token; /* ExtendRequest.lease_token, 0 = none */
     uint32_t lease_ms;
 } extend_args;
 
@@ -202,7 +213,8 @@ static void run_nack(srv_job *j, srv_part *sp)
     q_nack_result res;
     q_err e;
     uint64_t commit_to;
-    q_status st = q_part_nack(sp->p, j->task_id, &a->nk, srv_q_now_ms(), &res, &commit_to, &e);
+    q_status st = q_part_nack(sp->p, j->task_id, a->token, &a->nk, srv_q_now_ms(), &res,
+                              &commit_to, &e);
     if (st != Q_OK) {
         srv_job_err(j, &e);
         srv_job_reply(j);
@@ -221,7 +233,8 @@ static void run_extend(srv_job *j, srv_part *sp)
     const extend_args *a = j->req.extend;
     uint64_t deadline = 0;
     q_err e;
-    q_status st = q_part_extend(sp->p, j->task_id, a->lease_ms, srv_q_now_ms(), &deadline, &e);
+    q_status st =
+        q_part_extend(sp->p, j->task_id, a->token, a->lease_ms, srv_q_now_ms(), &deadline, &e);
     pwm_ringq_v1_ExtendResponse r = {.lease_deadline_unix_ms = deadline};
     if (st != Q_OK)
         srv_job_err(j, &e);
@@ -237,6 +250,7 @@ srv_job *srv_nack_job(pw_grpc_call *call, const pwm_ringq_v1_NackRequest *r)
     nack_args *a = j->req.nack;
     a->nk = (q_nack){.dead_letter = r->dead_letter, .has_delay = r->has_delay_ms,
                      .delay_ms = r->delay_ms, .reason_len = (uint32_t)r->reason.len};
+    a->token = r->lease_token;
     if (r->reason.len) memcpy(a->reason, r->reason.ptr, r->reason.len);
     return j;
 }
@@ -244,7 +258,10 @@ srv_job *srv_nack_job(pw_grpc_call *call, const pwm_ringq_v1_NackRequest *r)
 srv_job *srv_extend_job(pw_grpc_call *call, const pwm_ringq_v1_ExtendRequest *r)
 {
     srv_job *j = srv_job_new_args(call, SRV_JOB_REQ_EXTEND, sizeof(extend_args));
-    if (j) j->req.extend->lease_ms = r->lease_ms;
+    if (j) {
+        j->req.extend->lease_ms = r->lease_ms;
+        j->req.extend->token = r->lease_token;
+    }
     return j;
 }
 

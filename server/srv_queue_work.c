@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/rt_alloc.h"
+#include "core/rt_blob.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
@@ -127,19 +128,22 @@ static void stream_fail(srv_work *w, int err)
     pw_grpc_call_finish(w->call, PW_GRPC_RESOURCE_EXHAUSTED, why);
 }
 
-static void stream_send(srv_work *w, const uint8_t *msg, size_t len)
+/* Sends one message, or queues it behind those waiting for the window. Returns true when it
+ * was queued (copied into w->pending). */
+static bool stream_send(srv_work *w, const uint8_t *msg, size_t len)
 {
-    if (pw_grpc_call_done(w->call)) return;
+    if (pw_grpc_call_done(w->call)) return false;
     if (buf_size(&w->pending) == 0) {
         int r = pw_grpc_call_send(w->call, msg, len, 0);
-        if (r == 0) return;
+        if (r == 0) return false;
         if (r != -ENOBUFS) {
             stream_fail(w, r);
-            return;
+            return false;
         }
     }
     int r = srv_lp_put(&w->pending, msg, len);
     if (r < 0) stream_fail(w, r);
+    return r == 0;
 }
 
 static void work_close(srv_work *w);
@@ -203,16 +207,58 @@ static bool claim(srv_work *w, uint32_t want, uint32_t *got)
     return true;
 }
 
+/* A batch's buffer went: what a layer had to copy of it after all (behind unsent messages, the
+ * stream's queue) joins the copy count. */
+static void batch_freed(rt_blob *b)
+{
+    if (b->copied_bytes) srv_count_payload(0, b->copied_bytes);
+}
+
+/* A message sent the copying way, pw_grpc_call_send: copied into the call's queue, into the
+ * HTTP/2 stream's pending DATA, and into the output buffer when framed. */
+#define WORK_COPYING_SEND_COPIES 3u
+
+/* Sends each message of a batch the copying way (a stream that compresses its responses, or
+ * messages already waiting for the stream's window), counting the copies. */
+static void send_each(srv_work *w, const uint8_t *p, size_t left)
+{
+    const uint8_t *msg;
+    size_t len;
+    while (srv_grpc_next(&p, &left, &msg, &len)) {
+        bool queued = stream_send(w, msg, len);
+        srv_count_payload(0, (uint64_t)len * (WORK_COPYING_SEND_COPIES + (queued ? 1 : 0)));
+    }
+}
+
+/* The batch (j->resp) is the stream's bytes: gRPC-framed WorkResponse{task} messages, encoded
+ * once on the owner. Handed to the call by reference, no copy (the one copy was the encode). */
 static void deliver_done(srv_job *j)
 {
     srv_work *w = j->ctx;
+    if (atomic_load(&w->closed)) return; /* the tasks stay leased until their lease ends */
     const uint8_t *p = buf_begin(&j->resp), *msg;
     size_t left = buf_size(&j->resp), len;
-    while (srv_lp_next(&p, &left, &msg, &len)) {
-        if (atomic_load(&w->closed)) break;
-        stream_send(w, msg, len);
-        w->held++;
+    uint32_t n = 0;
+    while (srv_grpc_next(&p, &left, &msg, &len)) n++;
+    w->held += n;
+    if (pw_grpc_call_done(w->call)) {
+        maybe_finish(w);
+        return;
     }
+    if (buf_size(&w->pending) == 0) {
+        rt_blob *b = rt_blob_from_buf(&j->resp, batch_freed, NULL);
+        if (b) {
+            int r = pw_grpc_call_send_framed(w->call, b, n);
+            if (r == -EOPNOTSUPP) send_each(w, b->data, b->len);
+            else if (r == -ENOMEM || r == -EMSGSIZE || r == -EINVAL)
+                stream_fail(w, r); /* nothing of the batch was queued */
+            /* Other errors: the call ended, its sends are no-ops (as stream_send's). */
+            rt_blob_unref(b);
+            maybe_finish(w); /* a send that failed ended the stream */
+            return;
+        }
+    }
+    send_each(w, buf_begin(&j->resp), buf_size(&j->resp));
     maybe_finish(w); /* a send that failed ended the stream */
 }
 

@@ -51,6 +51,8 @@ void srv_options_defaults(srv_options *o)
     o->handshake_ms = SRV_HANDSHAKE_MS_DEFAULT;
     o->idle_ms = SRV_IDLE_MS_DEFAULT;
     o->drain_ms = SRV_DRAIN_MS_DEFAULT;
+    o->grpc.output_refs = true; /* srv_conn takes output as a chain (pw_grpc_conn_output_take) */
+    o->send_zc_min_bytes = SRV_SEND_ZC_MIN_BYTES;
 }
 
 /* A decimal in [0, max]: true with *out set, false when s is not one. */
@@ -79,6 +81,7 @@ static const num_flag num_flags[] = {
     {"idle-timeout-ms", 0, UINT32_MAX},
     {"handshake-timeout-ms", 1, UINT32_MAX},
     {"drain-timeout-ms", 0, UINT32_MAX},
+    {"send-zc-min-bytes", 0, UINT32_MAX},
 };
 
 static const num_flag *num_flag_find(const char *name)
@@ -98,6 +101,7 @@ static void num_flag_set(srv_options *o, const char *name, uint64_t v)
     else if (strcmp(name, "idle-timeout-ms") == 0) o->idle_ms = (uint32_t)v;
     else if (strcmp(name, "handshake-timeout-ms") == 0) o->handshake_ms = (uint32_t)v;
     else if (strcmp(name, "drain-timeout-ms") == 0) o->drain_ms = (uint32_t)v;
+    else if (strcmp(name, "send-zc-min-bytes") == 0) o->send_zc_min_bytes = (uint32_t)v;
 }
 
 /* Returns SRV_RC_OK, or SRV_RC_SAID after printing why. */

@@ -33,6 +33,9 @@ typedef struct srv_options {
     uint32_t handshake_ms;
     uint32_t idle_ms;
     uint32_t drain_ms;
+    /* A send carrying at least this many bytes of referenced payload goes zero-copy
+     * (--send-zc-min-bytes; SRV_SEND_ZC_MIN_BYTES by default). */
+    uint32_t send_zc_min_bytes;
     pw_grpc_server_config grpc;
 } srv_options;
 
@@ -46,7 +49,14 @@ typedef struct srv_counters {
     _Atomic uint64_t bytes_in;
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t proto_errors;
+    /* The copy count of the delivery path (docs/architecture.md "One copy"): task payload bytes
+     * delivered (Lease answers, Work deliveries), the bytes memcpy'd on their way from the log
+     * mapping to the socket, and the bytes the kernel sent without a copy (send-zc). */
+    _Atomic uint64_t payload_bytes;
+    _Atomic uint64_t payload_copied_bytes;
+    _Atomic uint64_t send_zc_bytes;
 } srv_counters;
+
 
 typedef struct srv_shard srv_shard;
 typedef struct srv_runtime srv_runtime;
@@ -114,6 +124,8 @@ int srv_shard_id(const srv_shard *sh);
 srv_runtime *srv_shard_runtime(srv_shard *sh);
 /* The shard whose thread is running (NULL outside shard threads). */
 srv_shard *srv_shard_self(void);
+/* Adds to the calling shard's delivery counters (srv_counters.payload_*); no-op off a shard. */
+void srv_count_payload(uint64_t payload_bytes, uint64_t copied_bytes);
 int srv_runtime_nshards(const srv_runtime *rt);
 bool srv_runtime_draining(const srv_runtime *rt);
 /* Marks start-up failed (from a shard_init hook): every shard stops without serving and the

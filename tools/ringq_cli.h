@@ -13,11 +13,12 @@
 
 /* Exit codes (docs/cli.md). */
 enum {
-    CLI_EX_OK = 0,       /* done */
-    CLI_EX_SERVER = 1,   /* the server failed the request (INTERNAL, UNAVAILABLE, ...) */
-    CLI_EX_USAGE = 2,    /* bad command line or input */
-    CLI_EX_REJECTED = 3, /* the server rejected the request as invalid (INVALID_ARGUMENT, ...) */
-    CLI_EX_CONNECT = 4,  /* could not connect */
+    CLI_EX_OK = 0,         /* done */
+    CLI_EX_SERVER = 1,     /* the server failed the request (INTERNAL, UNAVAILABLE, ...) */
+    CLI_EX_USAGE = 2,      /* bad command line or input */
+    CLI_EX_REJECTED = 3,   /* the server rejected the request as invalid (INVALID_ARGUMENT, ...) */
+    CLI_EX_CONNECT = 4,    /* could not connect */
+    CLI_EX_UNBALANCED = 5, /* audit: a queue's ledger does not balance */
 };
 
 /* One invocation: v[0] is the command, v[1..n) its arguments (borrowed from argv; a command
@@ -57,5 +58,7 @@ int cmd_get(cli_args *a);
 int cmd_dead(cli_args *a);
 int cmd_redrive(cli_args *a);
 int cmd_delete(cli_args *a); /* delete task ID... | delete queue QUEUE [--force] */
+/* tools/ringq_cmd_audit.c: the conservation ledger */
+int cmd_audit(cli_args *a);
 
 #endif

@@ -36,12 +36,13 @@ static const char USAGE[] =
     "  delete task ID...            delete tasks in any state\n"
     "  delete queue QUEUE [--force] delete a queue: tasks, settings, keys\n"
     "  pause QUEUE | resume QUEUE\n"
-    "  config QUEUE [--max-attempts N] [--lease-ms N] [--backoff-base-ms N]\n"
-    "          [--backoff-max-ms N] [--dead-letter on|off] [--dedup-window-ms N]\n"
+    "  config QUEUE [OPTIONS]       show or change settings (ringq config --help)\n"
+    "  audit [QUEUE]                the conservation ledger: does every task add up\n"
     "\n"
     "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC.\n"
     "Tables are coloured on a terminal unless NO_COLOR is set.\n"
-    "Exit: 0 ok, 1 server error, 2 usage, 3 rejected by the server, 4 cannot connect.\n";
+    "Exit: 0 ok, 1 server error, 2 usage, 3 rejected by the server, 4 cannot connect,\n"
+    "5 a ledger does not balance (audit).\n";
 
 static int run_pause(cli_args *a) { return cmd_pause(a, true); }
 static int run_resume(cli_args *a) { return cmd_pause(a, false); }
@@ -115,7 +116,17 @@ static const cli_cmd CMDS[] = {
      "usage: ringq config QUEUE [OPTIONS]\n"
      "Without options, shows the settings; with them, changes those (creating the queue).\n"
      "  --max-attempts N  --lease-ms N  --backoff-base-ms N  --backoff-max-ms N\n"
-     "  --dead-letter on|off  --dedup-window-ms N\n"},
+     "  --dead-letter on|off  --dedup-window-ms N\n"
+     "  --tokenless-ack on|off   acks without a lease token allowed (old clients; default off)\n"},
+    {"audit", cmd_audit,
+     "usage: ringq audit [QUEUE]\n"
+     "The conservation ledger of QUEUE, or of every queue (those that do not balance first):\n"
+     "  enqueued + redriven = acked + dead + deleted + purged + ready + delayed + leased\n"
+     "  dead = redriven + dead_dropped + dead_held\n"
+     "each term, both sides summed, and whether they balance; then \"N queues audited, M do\n"
+     "not balance\". Exit 5 when one does not (the server logs it and counts it in\n"
+     "ringq_ledger_mismatch_total; nothing is changed). --json: {balanced, queues_audited,\n"
+     "queues_unbalanced, truncated, queues: [{name, partition, each term, balanced}]}.\n"},
 };
 
 static const cli_cmd *find_cmd(const char *name)

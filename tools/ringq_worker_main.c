@@ -159,7 +159,7 @@ static void finish(handler *h)
     uint64_t rid = ++A.next_rid;
     if (!h->start_err && h->killed == KILL_NONE && WIFEXITED(h->wstatus) &&
         WEXITSTATUS(h->wstatus) == 0) {
-        rq_work_ack(A.w, id, rid);
+        rq_work_ack(A.w, id, h->task->lease_token, rid);
         log_info("task done", "task=%s queue=%s attempt=%u ms=%llu", id, h->task->queue,
                  h->task->attempt, (unsigned long long)ms);
     } else {
@@ -174,7 +174,7 @@ static void finish(handler *h)
             snprintf(reason, sizeof reason, "exit status %d", WEXITSTATUS(h->wstatus));
         else snprintf(reason, sizeof reason, "killed by signal %d", WTERMSIG(h->wstatus));
         if (h->killed == KILL_SHUTDOWN) no.has_delay = true; /* delay 0: back at once */
-        rq_work_nack(A.w, id, &no, rid);
+        rq_work_nack(A.w, id, h->task->lease_token, &no, rid);
         log_warn("task failed", "task=%s queue=%s attempt=%u ms=%llu reason=\"%s\"", id,
                  h->task->queue, h->task->attempt, (unsigned long long)ms, reason);
     }
@@ -292,7 +292,7 @@ static void on_extend(ev_loop *loop, ev_timer *t)
 {
     handler *h = t->ud;
     if (h->exited) return;
-    rq_work_extend(A.w, h->task->id, A.lease_ms, 0);
+    rq_work_extend(A.w, h->task->id, h->task->lease_token, A.lease_ms, 0);
     log_debug("lease extended", "task=%s", h->task->id);
     ev_timer_start(A.loop, &h->extend_timer, rt_now_ns() + extend_period_ns());
 }
@@ -407,7 +407,7 @@ static void on_task(rq_work *w, void *ud, rq_task *t)
 {
     if (A.stopping) {
         rq_nack_opts no = {.has_delay = true, .reason = "worker shutting down"};
-        rq_work_nack(w, t->id, &no, ++A.next_rid);
+        rq_work_nack(w, t->id, t->lease_token, &no, ++A.next_rid);
         rq_task_free(t);
         return;
     }
@@ -416,7 +416,7 @@ static void on_task(rq_work *w, void *ud, rq_task *t)
         if (!A.hs[i].used) h = &A.hs[i];
     if (!h) { /* more tasks than credits: cannot happen unless the server over-delivers */
         rq_nack_opts no = {.has_delay = true, .reason = "worker over capacity"};
-        rq_work_nack(w, t->id, &no, ++A.next_rid);
+        rq_work_nack(w, t->id, t->lease_token, &no, ++A.next_rid);
         rq_task_free(t);
         return;
     }

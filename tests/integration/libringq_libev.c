@@ -73,7 +73,7 @@ int main(int argc, char **argv)
          "%d %s (%zu tasks)", rc, st.message, n);
     if (rc == 0 && n == 1) {
         const char *ids[1] = {t[0]->id};
-        rc = rq_ack(c, ids, 1, NULL, &st);
+        rc = rq_ack(c, ids, &t[0]->lease_token, 1, NULL, &st);
         STEP("rq_ack", rc == 0, "%d %s", rc, st.message);
     }
     rq_tasks_free(t, n);

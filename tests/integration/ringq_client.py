@@ -37,6 +37,39 @@ def spec(payload=b"", **kw):
     return types_pb2.TaskSpec(payload=payload, **kw)
 
 
+# Lease tokens (docs/semantics.md "Lease tokens"): the server refuses an Ack, Nack or Extend that
+# does not carry the token of the task's current delivery. Like a real worker, these helpers keep
+# the token of every delivery this process received (Lease replies, Work stream tasks) and send it
+# back with the id. A call that names lease_token / lease_tokens itself is sent as given (0 =
+# none), and a ready-made request message is never touched: that is how tests send stale tokens
+# and no token on purpose.
+_TOKENS = {}
+
+
+def remember(tasks):
+    """Records the lease token of each delivered Task (the latest delivery wins)."""
+    for t in tasks:
+        _TOKENS[t.id] = t.lease_token
+
+
+def token_of(task_id):
+    """The token of the latest delivery of task_id this process saw; 0 if none."""
+    return _TOKENS.get(task_id, 0)
+
+
+def forget_tokens():
+    _TOKENS.clear()
+
+
+def _with_tokens(method, fields):
+    """Fills the delivery's token into an Ack/Nack/Extend built from keywords."""
+    if method == "Ack" and "lease_tokens" not in fields:
+        fields["lease_tokens"] = [token_of(i) for i in fields.get("ids", [])]
+    elif method in ("Nack", "Extend") and "lease_token" not in fields and "id" in fields:
+        fields["lease_token"] = token_of(fields["id"])
+    return fields
+
+
 _METHODS = {
     "Enqueue": (Q, queue_pb2.EnqueueRequest, queue_pb2.EnqueueResponse),
     "Lease": (Q, queue_pb2.LeaseRequest, queue_pb2.LeaseResponse),
@@ -55,6 +88,7 @@ _METHODS = {
     "RedriveDeadTasks": (A, admin_pb2.RedriveDeadTasksRequest, admin_pb2.RedriveDeadTasksResponse),
     "DeleteTask": (A, admin_pb2.DeleteTaskRequest, admin_pb2.DeleteTaskResponse),
     "PeekTasks": (A, admin_pb2.PeekTasksRequest, admin_pb2.PeekTasksResponse),
+    "Audit": (A, admin_pb2.AuditRequest, admin_pb2.AuditResponse),
 }
 
 
@@ -74,14 +108,22 @@ class Client:
     def call(self, _method, req=None, timeout=CALL_TIMEOUT_S, **fields):
         req_cls, fn = self._stubs[_method]
         if req is None:
-            req = req_cls(**fields)
-        return fn(req, timeout=timeout)
+            req = req_cls(**_with_tokens(_method, fields))
+        resp = fn(req, timeout=timeout)
+        if _method == "Lease":
+            remember(resp.tasks)
+        return resp
 
     def future(self, _method, req=None, timeout=CALL_TIMEOUT_S, **fields):
         req_cls, fn = self._stubs[_method]
         if req is None:
-            req = req_cls(**fields)
-        return fn.future(req, timeout=timeout)
+            req = req_cls(**_with_tokens(_method, fields))
+        fut = fn.future(req, timeout=timeout)
+        if _method == "Lease":
+            fut.add_done_callback(
+                lambda f: remember(f.result().tasks)
+                if not f.cancelled() and f.exception() is None else None)
+        return fut
 
     def __getattr__(self, method):
         if method in _METHODS:
@@ -99,8 +141,12 @@ class Client:
         return list(self.Lease(queue=queue_name, max_tasks=n, wait_ms=wait_ms,
                                lease_ms=lease_ms, timeout=timeout).tasks)
 
-    def ack(self, *ids):
-        return list(self.Ack(ids=list(ids)).results)
+    def ack(self, *tasks):
+        """Acks tasks given as delivered Task messages (their own tokens) or ids (the tokens
+        this process last saw delivered for them)."""
+        ids = [t if isinstance(t, str) else t.id for t in tasks]
+        toks = [token_of(t) if isinstance(t, str) else t.lease_token for t in tasks]
+        return list(self.Ack(ids=ids, lease_tokens=toks).results)
 
     def state(self, task_id):
         return self.GetTask(id=task_id).state
@@ -187,14 +233,17 @@ class WorkStream:
     def credit(self, n, request_id=0):
         self.send(request_id, credit=queue_pb2.Credit(n=n))
 
-    def ack(self, ids, request_id):
-        self.send(request_id, ack=queue_pb2.AckRequest(ids=list(ids)))
+    def ack(self, ids, request_id, lease_tokens=None):
+        """Acks ids with the tokens they were delivered with (or lease_tokens as given)."""
+        ids = list(ids)
+        toks = [token_of(i) for i in ids] if lease_tokens is None else list(lease_tokens)
+        self.send(request_id, ack=queue_pb2.AckRequest(ids=ids, lease_tokens=toks))
 
     def nack(self, request_id, **kw):
-        self.send(request_id, nack=queue_pb2.NackRequest(**kw))
+        self.send(request_id, nack=queue_pb2.NackRequest(**_with_tokens("Nack", kw)))
 
     def extend(self, request_id, **kw):
-        self.send(request_id, extend=queue_pb2.ExtendRequest(**kw))
+        self.send(request_id, extend=queue_pb2.ExtendRequest(**_with_tokens("Extend", kw)))
 
     def half_close(self):
         self._reqs.put(self._END)
@@ -210,6 +259,7 @@ class WorkStream:
             return None
         if r.HasField("task"):
             self.tasks.append(r.task)
+            remember([r.task])
         else:
             self.results[r.result.request_id] = r.result
         return r
@@ -262,6 +312,7 @@ class WorkStream:
 
 
 def start_ringqd(*args, threads=2, data_dir=None):
+    forget_tokens()  # ids of another server's tasks may repeat
     return H.Server("ringqd", *args, threads=threads, data_dir=data_dir)
 
 

@@ -34,7 +34,7 @@ static void w_task(rq_work *w, void *ud, rq_task *t)
     wstate *s = ud;
     if (s->tasks < 4) snprintf(s->ids[s->tasks], RQ_ID_MAX, "%s", t->id);
     s->tasks++;
-    rq_work_ack(w, t->id, (uint64_t)s->tasks);
+    rq_work_ack(w, t->id, t->lease_token, (uint64_t)s->tasks);
     rq_task_free(t);
 }
 
@@ -301,17 +301,24 @@ int main(int argc, char **argv)
         CHECK(tasks[0]->nheaders == 2, "headers %zu", tasks[0]->nheaders);
         CHECK(tasks[0]->max_attempts == 3 && tasks[0]->attempt == 1, "attempts");
         CHECK(strcmp(tasks[0]->queue, q) == 0, "queue name");
+        CHECK(tasks[0]->lease_token != 0 && tasks[0]->lease_token != tasks[1]->lease_token,
+              "lease tokens %llu %llu", (unsigned long long)tasks[0]->lease_token,
+              (unsigned long long)tasks[1]->lease_token);
         uint64_t dl = 0;
-        rc = rq_extend(c, tasks[0]->id, 120000, &dl, &st);
+        rc = rq_extend(c, tasks[0]->id, tasks[0]->lease_token + 1, 120000, &dl, &st);
+        CHECK(rc == 9 /* FAILED_PRECONDITION */ && strstr(st.message, "lease superseded"),
+              "extend with a wrong token: %d %s", rc, st.message);
+        rc = rq_extend(c, tasks[0]->id, tasks[0]->lease_token, 120000, &dl, &st);
         CHECK(rc == 0 && dl > tasks[0]->lease_deadline_unix_ms, "extend %d", rc);
         rq_nack_result nr;
         rq_nack_opts no = {.has_delay = true, .delay_ms = 0, .reason = "try again"};
-        rc = rq_nack(c, tasks[1]->id, &no, &nr, &st);
+        rc = rq_nack(c, tasks[1]->id, tasks[1]->lease_token, &no, &nr, &st);
         CHECK(rc == 0 && nr.state == RQ_STATE_READY && nr.attempts == 1, "nack %d state %d",
               rc, nr.state);
         const char *ids[2] = {tasks[0]->id, "bogus"};
+        const uint64_t toks[2] = {tasks[0]->lease_token, 1};
         rq_item_status items[2];
-        rc = rq_ack(c, ids, 2, items, &st);
+        rc = rq_ack(c, ids, toks, 2, items, &st);
         CHECK(rc == 0 && items[0].code == 0 && items[1].code != 0, "ack items %d %d",
               items[0].code, items[1].code);
     }

@@ -54,7 +54,7 @@ static void one_size(const char *addr, const char *queue, const uint8_t *pat, si
                     strcmp(t[0]->id, res.id) == 0;
             const char *ids[1] = {t[0]->id};
             rq_item_status is;
-            int ack = rq_ack(c, ids, 1, &is, &st);
+            int ack = rq_ack(c, ids, &t[0]->lease_token, 1, &is, &st);
             if (ack != 0 || is.code != 0) {
                 match = 0;
                 snprintf(why, sizeof why, "ack: %d/%d %s", ack, is.code,

@@ -51,11 +51,13 @@ class CliTest(RingqdTest):
         return fn(queue_pb2.LeaseRequest(queue=queue, max_tasks=n, lease_ms=lease_ms),
                   timeout=10).tasks
 
-    def nack_dead(self, task_id):
+    def nack_dead(self, task):
+        """Nacks a delivered task (with its lease token) to the dead letters."""
         fn = self.ch.unary_unary("/ringq.v1.Queue/Nack",
                                  request_serializer=lambda m: m.SerializeToString(),
                                  response_deserializer=queue_pb2.NackResponse.FromString)
-        return fn(queue_pb2.NackRequest(id=task_id, dead_letter=True, reason="broken"), timeout=10)
+        return fn(queue_pb2.NackRequest(id=task.id, lease_token=task.lease_token,
+                                        dead_letter=True, reason="broken"), timeout=10)
 
     # ---- enqueue ----
 
@@ -180,7 +182,7 @@ class CliTest(RingqdTest):
         q = self.q()
         ids = [r["id"] for r in self.js("enqueue", q, "a", "b", "c")]
         for t in self.lease(q):
-            self.nack_dead(t.id)
+            self.nack_dead(t)
         dead = self.js("dead", q)
         self.assertEqual(sorted(d["id"] for d in dead), sorted(ids))
         self.assertTrue(all(d["state"] == "dead" and d["last_error"] == "broken" for d in dead))
@@ -204,6 +206,17 @@ class CliTest(RingqdTest):
         self.assertEqual((c["max_attempts"], c["lease_ms"], c["dead_letter"], c["dedup_window_ms"]),
                          (9, 1234, False, 0))
         self.assertIn("max_attempts=9", self.ok("config", q))
+        # Lease tokens: required by default; --tokenless-ack turns the old rule on and off.
+        self.assertFalse(c["allow_tokenless_ack"])
+        self.assertIn("tokenless_ack=off", self.ok("config", q))
+        c = self.js("config", q, "--tokenless-ack", "on")["config"]
+        self.assertTrue(c["allow_tokenless_ack"])
+        self.assertEqual(c["max_attempts"], 9)  # the other settings stay
+        self.assertIn("tokenless_ack=on", self.ok("config", q))
+        c = self.js("config", q, "--tokenless-ack", "off")["config"]
+        self.assertFalse(c["allow_tokenless_ack"])
+        rc, _, err = self.ringq("config", q, "--tokenless-ack", "maybe")
+        self.assertEqual(rc, 2, err)
 
     # ---- errors and exit codes ----
 

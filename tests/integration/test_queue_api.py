@@ -206,18 +206,37 @@ class QueueApiTest(unittest.TestCase):
         C.assert_code(self, S.FAILED_PRECONDITION, c.Extend, id=t.id, lease_ms=1000)
         C.assert_code(self, S.FAILED_PRECONDITION, c.Nack, id=t.id)
 
-    def test_old_holder_ack_completes_task_leased_again(self):
-        c, q = self.c, self.q()
+    def leased_twice(self, q):
+        """A task leased, its lease let run out, leased again: (first, second) deliveries."""
+        c = self.c
         tid = c.put(q, "x")[0]
         first = c.take(q, lease_ms=200)[0]
         second = c.take(q, wait_ms=10000, lease_ms=30000)  # comes back after expiry
         self.assertEqual([x.id for x in second], [tid])
         self.assertEqual(second[0].attempt, 2)
         self.assertGreater(second[0].lease_deadline_unix_ms, first.lease_deadline_unix_ms)
-        # The lease is named by the task id: the first holder's ack completes the task...
-        self.assertEqual(c.ack(first.id)[0].code, 0)
-        # ...and the second holder's ack is NOT_FOUND.
-        self.assertEqual(c.ack(tid)[0].code, S.NOT_FOUND.value[0])
+        return first, second[0]
+
+    def test_old_holder_ack_refused_task_leased_again(self):
+        c, q = self.c, self.q()
+        first, second = self.leased_twice(q)
+        # The lease is named by its token: the first holder's ack is refused...
+        r = c.ack(first)[0]
+        self.assertEqual(r.code, S.FAILED_PRECONDITION.value[0])
+        self.assertIn("lease superseded", r.message)
+        self.assertEqual(c.state(first.id), types_pb2.TASK_STATE_LEASED)
+        # ...and the second holder's completes the task.
+        self.assertEqual(c.ack(second)[0].code, 0)
+        self.assertEqual(c.ack(second)[0].code, S.NOT_FOUND.value[0])
+
+    def test_tokenless_old_holder_ack_completes_task_leased_again(self):
+        # The rule before lease tokens, kept for old clients on a queue configured for them:
+        # an ack without a token completes whatever lease the task has.
+        c, q = self.c, self.q()
+        c.ConfigureQueue(name=q, allow_tokenless_ack=True)
+        first, second = self.leased_twice(q)
+        self.assertEqual(c.Ack(ids=[first.id], lease_tokens=[]).results[0].code, 0)
+        self.assertEqual(c.ack(second)[0].code, S.NOT_FOUND.value[0])
 
     def test_lease_duration_precedence(self):
         c, q = self.c, self.q()

@@ -6,7 +6,9 @@ on the same data directory and port. After each restart:
   OK or still there (Admin.GetTask), with its payload, and at least the attempts its last OK
   Nack reported; dead tasks stay dead;
 - no task whose Ack returned OK is ever delivered again (checked on every delivery, Lease and
-  Work stream alike) nor found by GetTask.
+  Work stream alike) nor found by GetTask;
+- the conservation ledger (Admin.Audit) balances for every queue, and its enqueued, acked and
+  dead counters are those of the book.
 
 Calls whose outcome the kill made unknown are resolved after the restart: an Enqueue is retried
 with the same idempotency keys (dedup keys survive restarts, so a durable original comes back as
@@ -329,6 +331,20 @@ class CrashTest(unittest.TestCase):
             if info.attempts < book.attempts.get(i, 0):
                 book.violation(f"task {i}: attempts {info.attempts} < {book.attempts[i]} "
                                "reported by an OK Nack")
+        self.check_ledger(book, c)
+
+    def check_ledger(self, book, c):
+        """The conservation ledger (docs/semantics.md) after a restart: every queue balances,
+        and its counters agree with the book (every unknown outcome was resolved above)."""
+        r = c.call("Audit", timeout=RPC_TIMEOUT_S)
+        if not r.balanced or r.queues_unbalanced:
+            book.violation(f"ledger does not balance after a restart: {r}")
+        for led in r.queues:
+            ids = {i for i, (q, _) in book.enqueued.items() if q == led.name}
+            want = (len(ids), len(ids & book.acked), len(ids & book.dead))
+            if (led.enqueued, led.acked, led.dead) != want:
+                book.violation(f"ledger of {led.name}: enqueued/acked/dead "
+                               f"{(led.enqueued, led.acked, led.dead)}, the book {want}")
 
     def drain_and_check_figures(self, book, c, qs):
         """Leases everything left (waiting for short nack delays), compares with the book and
@@ -440,6 +456,8 @@ class CrashTest(unittest.TestCase):
             info = c.call("GetQueue", name=q)
             self.assertEqual((info.ready, info.delayed, info.leased), (0, 0, 0), q)
         self.assertEqual(sum(c.call("GetQueue", name=q).dead for q in qs), dead)
+        self.check_ledger(book, c)
+        self.assertEqual(book.violations, [])
         ch.close()
         self.assertEqual(self.srv.terminate(), 0)
         elapsed = time.monotonic() - t_start

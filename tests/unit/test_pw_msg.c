@@ -517,6 +517,15 @@ static void many_tasks(size_t ntasks)
     size_t pre = pw_pb_varint_len(buf_size(&each));
     ck_assert_uint_eq(buf_size(&out), pre + buf_size(&each));
     ck_assert(memcmp(buf_begin(&out) + pre, buf_begin(&each), buf_size(&each)) == 0);
+    /* Headed: the caller's 5 bytes first (a gRPC prefix), untouched, then the same message. */
+    buf_truncate(&out, 0);
+    ck_assert_int_eq(buf_append(&out, "ab", 2), 0);
+    size_t body = 0;
+    ck_assert_int_eq(pw_msg_encode_headed(&pwm_ringq_v1_LeaseResponse_desc, &lr, 5, &out, &body), 0);
+    ck_assert_uint_eq(body, buf_size(&each));
+    ck_assert_uint_eq(buf_size(&out), 2 + 5 + buf_size(&each));
+    ck_assert(memcmp(buf_begin(&out), "ab", 2) == 0);
+    ck_assert(memcmp(buf_begin(&out) + 7, buf_begin(&each), buf_size(&each)) == 0);
     buf_deinit(&each);
 }
 

@@ -102,9 +102,9 @@ START_TEST(fifo_within_priority_higher_first)
     q_nack_result nr;
     uint64_t commit;
     q_err er;
-    ck_assert_int_eq(q_part_nack(t.p, a, &nk, T0, &nr, &commit, &er), Q_OK);
+    ck_assert_int_eq(q_part_nack(t.p, a, tp_tok(&t, a), &nk, T0, &nr, &commit, &er), Q_OK);
     uint64_t g = tp_enq(&t, "q", "g", 0, T0);
-    ck_assert_int_eq(q_part_nack(t.p, b, &nk, T0, &nr, &commit, &er), Q_OK);
+    ck_assert_int_eq(q_part_nack(t.p, b, tp_tok(&t, b), &nk, T0, &nr, &commit, &er), Q_OK);
     ck_assert_uint_eq(tp_lease(&t, "q", 10, 0, T0, l), 3);
     ck_assert_uint_eq(l[0].id, a);
     ck_assert_uint_eq(l[1].id, g);
@@ -262,7 +262,7 @@ START_TEST(nack_backoff_exponential_jittered_bounded)
         q_nack_result nr;
         uint64_t commit;
         q_err e;
-        ck_assert_int_eq(q_part_nack(t.p, id, &nk, now, &nr, &commit, &e), Q_OK);
+        ck_assert_int_eq(q_part_nack(t.p, id, tp_tok(&t, id), &nk, now, &nr, &commit, &e), Q_OK);
         ck_assert_int_eq(nr.state, Q_TASK_DELAYED);
         ck_assert_uint_eq(nr.attempts, (uint32_t)i + 1);
         uint64_t d = nr.ready_ms - now;
@@ -289,31 +289,31 @@ START_TEST(nack_delay_dead_now_and_dead_letter_off)
     q_nack_result nr;
     uint64_t commit;
     q_err e;
-    ck_assert_int_eq(q_part_nack(t.p, a, &nk, T0, &nr, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_nack(t.p, a, tp_tok(&t, a), &nk, T0, &nr, &commit, &e), Q_OK);
     ck_assert_int_eq(nr.state, Q_TASK_DELAYED);
     ck_assert_uint_eq(nr.ready_ms, T0 + 250);
     ck_assert_uint_ge(commit, q_log_next(q_part_log(t.p)));
     q_nack dead = {.dead_letter = true, .reason = "bad input", .reason_len = 9};
-    ck_assert_int_eq(q_part_nack(t.p, b, &dead, T0, &nr, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_nack(t.p, b, tp_tok(&t, b), &dead, T0, &nr, &commit, &e), Q_OK);
     ck_assert_int_eq(nr.state, Q_TASK_DEAD);
     q_task_info ti;
     ck_assert_int_eq(q_part_get_task(t.p, b, &ti, &e), Q_OK);
     ck_assert_int_eq(ti.state, Q_TASK_DEAD);
     ck_assert(ti.last_error_len == 9 && memcmp(ti.last_error, "bad input", 9) == 0);
     /* Nack of a task that is not leased. */
-    ck_assert_int_eq(q_part_nack(t.p, a, &nk, T0, &nr, &commit, &e), Q_FAILED_PRECONDITION);
-    ck_assert_int_eq(q_part_nack(t.p, 999, &nk, T0, &nr, &commit, &e), Q_NOT_FOUND);
+    ck_assert_int_eq(q_part_nack(t.p, a, tp_tok(&t, a), &nk, T0, &nr, &commit, &e), Q_FAILED_PRECONDITION);
+    ck_assert_int_eq(q_part_nack(t.p, 999, tp_tok(&t, 999), &nk, T0, &nr, &commit, &e), Q_NOT_FOUND);
     char big[Q_REASON_BYTES_MAX + 1];
     memset(big, 'r', sizeof big);
     q_nack toolong = {.reason = big, .reason_len = sizeof big};
-    ck_assert_int_eq(q_part_nack(t.p, a, &toolong, T0, &nr, &commit, &e), Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_nack(t.p, a, tp_tok(&t, a), &toolong, T0, &nr, &commit, &e), Q_INVALID_ARGUMENT);
 
     /* dead_letter off: out of attempts or nacked dead, the task is deleted. */
     q_queue_cfg c = {.dead_letter = false};
     tp_cfg(&t, "q", Q_CFG_DEAD_LETTER, &c);
     tp_tick(&t, T0 + 250);
     ck_assert_uint_eq(tp_lease1(&t, "q", 0, T0 + 250), a);
-    ck_assert_int_eq(q_part_nack(t.p, a, &dead, T0 + 250, &nr, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_nack(t.p, a, tp_tok(&t, a), &dead, T0 + 250, &nr, &commit, &e), Q_OK);
     ck_assert_int_eq(nr.state, Q_TASK_GONE);
     ck_assert_int_eq(tp_state(&t, a), Q_TASK_GONE);
     tp_done(&t);
@@ -328,19 +328,19 @@ START_TEST(extend_moves_the_deadline)
     tp_lease1(&t, "q", 100, T0);
     uint64_t dl;
     q_err e;
-    ck_assert_int_eq(q_part_extend(t.p, id, 200, T0 + 50, &dl, &e), Q_OK);
+    ck_assert_int_eq(q_part_extend(t.p, id, tp_tok(&t, id), 200, T0 + 50, &dl, &e), Q_OK);
     ck_assert_uint_eq(dl, T0 + 250);
     ck_assert_uint_eq(q_part_next_ms(t.p), T0 + 250); /* re-arm the timer after an extend */
     ck_assert_uint_eq(tp_tick(&t, T0 + 150), T0 + 250);
     ck_assert_int_eq(tp_state(&t, id), Q_TASK_LEASED);
     ck_assert_int_eq(tp_ack(&t, id, T0 + 249), Q_OK);
-    ck_assert_int_eq(q_part_extend(t.p, id, 200, T0 + 260, &dl, &e), Q_NOT_FOUND);
+    ck_assert_int_eq(q_part_extend(t.p, id, tp_tok(&t, id), 200, T0 + 260, &dl, &e), Q_NOT_FOUND);
     uint64_t id2 = tp_enq(&t, "q", "y", 0, T0);
-    ck_assert_int_eq(q_part_extend(t.p, id2, 200, T0, &dl, &e), Q_FAILED_PRECONDITION);
+    ck_assert_int_eq(q_part_extend(t.p, id2, tp_tok(&t, id2), 200, T0, &dl, &e), Q_FAILED_PRECONDITION);
     tp_lease1(&t, "q", 100, T0);
-    ck_assert_int_eq(q_part_extend(t.p, id2, 200, T0 + 100, &dl, &e), Q_FAILED_PRECONDITION);
+    ck_assert_int_eq(q_part_extend(t.p, id2, tp_tok(&t, id2), 200, T0 + 100, &dl, &e), Q_FAILED_PRECONDITION);
     ck_assert(strstr(e.msg, "lease expired"));
-    ck_assert_int_eq(q_part_extend(t.p, id2, Q_LEASE_MS_MAX + 1, T0, &dl, &e),
+    ck_assert_int_eq(q_part_extend(t.p, id2, tp_tok(&t, id2), Q_LEASE_MS_MAX + 1, T0, &dl, &e),
                      Q_INVALID_ARGUMENT);
     tp_done(&t);
 }
@@ -356,11 +356,12 @@ START_TEST(ack_errors)
     ck_assert_uint_eq(tp_lease1(&t, "q", 100, T0), b);
     /* a: acked in time; b: its lease ran out (no tick yet); c: never leased; 12345: unknown. */
     uint64_t ids[5] = {a, b, c, 12345, a};
+    uint64_t toks[5] = {tp_tok(&t, a), tp_tok(&t, b), tp_tok(&t, c), 1, tp_tok(&t, a)};
     q_item it[5];
     uint64_t commit;
     q_err e;
     uint64_t before = q_log_next(q_part_log(t.p));
-    ck_assert_int_eq(q_part_ack(t.p, ids, 5, T0 + 100, it, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_ack(t.p, ids, toks, 5, T0 + 100, it, &commit, &e), Q_OK);
     ck_assert_int_eq(it[0].code, Q_OK);
     ck_assert_int_eq(it[1].code, Q_FAILED_PRECONDITION);
     ck_assert(strstr(it[1].why, "lease expired"));
@@ -372,7 +373,7 @@ START_TEST(ack_errors)
     ck_assert_int_eq(tp_ack(&t, a, T0 + 100), Q_NOT_FOUND);
     ck_assert_int_eq(tp_state(&t, a), Q_TASK_GONE);
     ck_assert_uint_eq(tp_info(&t, "q", T0).acked_total, 1);
-    ck_assert_int_eq(q_part_ack(t.p, ids, 0, T0, it, &commit, &e), Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_ack(t.p, ids, toks, 0, T0, it, &commit, &e), Q_INVALID_ARGUMENT);
     tp_done(&t);
 }
 END_TEST

@@ -126,7 +126,7 @@ START_TEST(list_dead_pages_and_list_queues)
         q_nack_result nr;
         uint64_t commit;
         q_err e;
-        ck_assert_int_eq(q_part_nack(t.p, ids[i], &dead, T0, &nr, &commit, &e), Q_OK);
+        ck_assert_int_eq(q_part_nack(t.p, ids[i], tp_tok(&t, ids[i]), &dead, T0, &nr, &commit, &e), Q_OK);
     }
     q_task_info ti[10];
     uint32_t n;

@@ -93,7 +93,7 @@ START_TEST(ready_in_lease_order_and_nothing_changes)
     q_nack_result nr;
     uint64_t commit;
     q_err e;
-    ck_assert_int_eq(q_part_nack(t.p, ids[2], &nk, T0, &nr, &commit, &e), Q_OK); /* t6, prio 7 */
+    ck_assert_int_eq(q_part_nack(t.p, ids[2], tp_tok(&t, ids[2]), &nk, T0, &nr, &commit, &e), Q_OK); /* t6, prio 7 */
     ck_assert_int_eq(nr.state, Q_TASK_READY);
     n = tp_peek(&t, "q", Q_PEEK_READY, N, ti, &more);
     ck_assert_uint_eq(n, N - 2);
@@ -220,7 +220,7 @@ START_TEST(budget_paused_dead_and_errors)
     uint64_t id = tp_lease1(&t, "q", 0, T0);
     q_nack dead = {.dead_letter = true};
     q_nack_result nr;
-    ck_assert_int_eq(q_part_nack(t.p, id, &dead, T0, &nr, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_nack(t.p, id, tp_tok(&t, id), &dead, T0, &nr, &commit, &e), Q_OK);
     ck_assert_uint_eq(tp_peek(&t, "q", ALL, 8, ti, &more), 4);
     for (int i = 0; i < 4; i++) ck_assert_uint_ne(ti[i].id, id);
 

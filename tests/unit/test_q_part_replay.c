@@ -24,7 +24,7 @@ static void nack(tp *t, uint64_t id, const q_nack *nk, uint64_t now)
     q_nack_result nr;
     uint64_t commit;
     q_err e;
-    ck_assert_int_eq(q_part_nack(t->p, id, nk, now, &nr, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_nack(t->p, id, tp_tok(t, id), nk, now, &nr, &commit, &e), Q_OK);
 }
 
 START_TEST(reopen_reproduces_state)
@@ -167,18 +167,18 @@ static void ack_all_but(tp *t, const char *q, const uint64_t *keep, int nkeep, u
     q_leased l[Q_BATCH_MAX];
     uint32_t n;
     while ((n = tp_lease(t, q, Q_BATCH_MAX, 1000000, now, l)) > 0) {
-        uint64_t ids[Q_BATCH_MAX];
+        uint64_t ids[Q_BATCH_MAX], toks[Q_BATCH_MAX];
         uint32_t k = 0;
         for (uint32_t i = 0; i < n; i++) {
             bool kept = false;
             for (int j = 0; j < nkeep; j++) kept |= l[i].id == keep[j];
-            if (!kept) ids[k++] = l[i].id;
+            if (!kept) toks[k] = l[i].token, ids[k++] = l[i].id;
         }
         if (k == 0) break;
         q_item it[Q_BATCH_MAX];
         uint64_t commit;
         q_err e;
-        ck_assert_int_eq(q_part_ack(t->p, ids, k, now, it, &commit, &e), Q_OK);
+        ck_assert_int_eq(q_part_ack(t->p, ids, toks, k, now, it, &commit, &e), Q_OK);
     }
 }
 

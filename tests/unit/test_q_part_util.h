@@ -94,13 +94,29 @@ static inline uint64_t tp_lease1(tp *t, const char *q, uint32_t lease_ms, uint64
     return l.id;
 }
 
-static inline q_status tp_ack(tp *t, uint64_t id, uint64_t now)
+/* The lease token of task id's latest delivery (0: unknown task or never delivered): what its
+ * holder got in q_leased.token. */
+static inline uint64_t tp_tok(tp *t, uint64_t id)
+{
+    q_task_info ti;
+    q_err e;
+    return q_part_get_task(t->p, id, &ti, &e) == Q_OK ? ti.lease_token : 0;
+}
+
+/* Acks task id with token tok; returns the item's code. */
+static inline q_status tp_ack_tok(tp *t, uint64_t id, uint64_t tok, uint64_t now)
 {
     q_item it;
     uint64_t commit;
     q_err e;
-    ck_assert_int_eq(q_part_ack(t->p, &id, 1, now, &it, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_ack(t->p, &id, &tok, 1, now, &it, &commit, &e), Q_OK);
     return it.code;
+}
+
+/* Acks as the holder of the task's latest delivery does (with its token). */
+static inline q_status tp_ack(tp *t, uint64_t id, uint64_t now)
+{
+    return tp_ack_tok(t, id, tp_tok(t, id), now);
 }
 
 /* Commits (as the server does after its writes: retention frees only committed segments),

@@ -173,7 +173,7 @@ START_TEST(dump_names_record_types)
     ck_assert_int_eq(q_part_lease(p, "mail", 4, 1, 0, now, &l, &got, &e), Q_OK);
     ck_assert_uint_eq(got, 1);
     q_item it;
-    ck_assert_int_eq(q_part_ack(p, &r.id, 1, now, &it, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_ack(p, &r.id, &l.token, 1, now, &it, &commit, &e), Q_OK);
     ck_assert_int_eq(q_part_purge(p, "mail", 4, now, &n, &commit, &e), Q_OK);
     ck_assert_int_eq(q_part_delete_queue(p, "mail", 4, false, now, &n, &commit, &e), Q_OK);
     ck_assert_int_eq(q_log_commit(q_part_log(p)), 0);

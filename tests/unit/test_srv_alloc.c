@@ -100,10 +100,12 @@ static bool work_next(ts_client *c, uint32_t ws, bool strict, pwm_ringq_v1_WorkR
     return false;
 }
 
-static void ack_req(pwm_ringq_v1_AckRequest *rq, pw_pb_bytes *id, const char *s)
+static void ack_req(pwm_ringq_v1_AckRequest *rq, pw_pb_bytes *id, const char *s,
+                    const uint64_t *token)
 {
     *id = ts_str(s);
-    *rq = (pwm_ringq_v1_AckRequest){.ids = id, .ids_count = 1};
+    *rq = (pwm_ringq_v1_AckRequest){.ids = id, .ids_count = 1, .lease_tokens = token,
+                                    .lease_tokens_count = 1};
 }
 
 /* A Lease long-poll is parked on the owner (or its call already ended). */
@@ -129,6 +131,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
     pw_msg_arena a;
     pw_msg_arena_init_heap(&a, 4096, 1 << 20);
     char id[64] = "";
+    uint64_t token = 0; /* the lease token of the task in id */
 
     /* Long-poll: a failed run's Enqueue may enqueue nothing, then the Lease waits it out. */
     uint32_t ls = ts_lease_start(c, q, 10, strict ? STRICT_WAIT_MS : WALK_WAIT_MS, lease_ms);
@@ -157,11 +160,12 @@ static xres exchange(ts_client *c, const char *q, bool strict)
         if (leased) {
             ck_assert(rs.tasks[0].payload.len == 6 && memcmp(rs.tasks[0].payload.ptr, "walk-a", 6) == 0);
             snprintf(id, sizeof id, "%.*s", (int)rs.tasks[0].id.len, (const char *)rs.tasks[0].id.ptr);
+            token = rs.tasks[0].lease_token;
         }
     }
     if (leased) {
         pw_pb_bytes ids[1] = {ts_str(id)};
-        sid = ts_ack_start(c, ids, 1);
+        sid = ts_ack_start(c, ids, &token, 1);
         if (outcome(c, sid, strict, "ack")) {
             pwm_ringq_v1_AckResponse rs;
             ck_assert(ts_next_msg(c, sid, &pwm_ringq_v1_AckResponse_desc, &rs, &a));
@@ -202,6 +206,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
             bool is_b = m.task->payload.len == 6 && memcmp(m.task->payload.ptr, "walk-b", 6) == 0;
             if (strict) ck_assert(is_b);
             snprintf(id, sizeof id, "%.*s", (int)m.task->id.len, (const char *)m.task->id.ptr);
+            token = m.task->lease_token;
             got = is_b;
         }
         ts_call *k = ts_call_of(c, ws);
@@ -211,7 +216,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
         if (got && !k->closed) {
             pw_pb_bytes idb;
             pwm_ringq_v1_AckRequest ack;
-            ack_req(&ack, &idb, id);
+            ack_req(&ack, &idb, id, &token);
             pwm_ringq_v1_WorkRequest wa = {.request_id = 7, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack,
                                            .ack = &ack};
             ts_send(c, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
@@ -255,8 +260,10 @@ static void drain_queue(ts_client *c, const char *q)
         ck_assert(ts_next_msg(c, sid, &pwm_ringq_v1_LeaseResponse_desc, &rs, &a));
         if (rs.tasks_count > 0) {
             pw_pb_bytes ids[16];
-            for (size_t i = 0; i < rs.tasks_count; i++) ids[i] = rs.tasks[i].id;
-            uint32_t as = ts_ack_start(c, ids, rs.tasks_count);
+            uint64_t toks[16];
+            for (size_t i = 0; i < rs.tasks_count; i++)
+                ids[i] = rs.tasks[i].id, toks[i] = rs.tasks[i].lease_token;
+            uint32_t as = ts_ack_start(c, ids, toks, rs.tasks_count);
             ck_assert(outcome(c, as, true, "drain ack"));
         }
         pw_msg_arena_deinit(&a);

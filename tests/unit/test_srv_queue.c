@@ -107,7 +107,10 @@ static void enqueue_ok(const char *q, const char *payload, char id[64])
 }
 
 /* The tasks of a closed Lease call: count, and the first's id and payload. */
-static size_t lease_result(uint32_t sid, char id[64], char payload[64], uint32_t *attempt)
+/* The first task of a finished Lease: id, payload, attempt and lease token (each may be NULL but
+ * id and payload). Returns the task count. */
+static size_t lease_result(uint32_t sid, char id[64], char payload[64], uint32_t *attempt,
+                           uint64_t *token)
 {
     ck_assert_int_eq(ts_status(&C, sid), 0);
     pw_msg_arena a;
@@ -119,15 +122,16 @@ static size_t lease_result(uint32_t sid, char id[64], char payload[64], uint32_t
         snprintf(id, 64, "%.*s", (int)rs.tasks[0].id.len, (const char *)rs.tasks[0].id.ptr);
         snprintf(payload, 64, "%.*s", (int)rs.tasks[0].payload.len, (const char *)rs.tasks[0].payload.ptr);
         if (attempt) *attempt = rs.tasks[0].attempt;
+        if (token) *token = rs.tasks[0].lease_token;
     }
     pw_msg_arena_deinit(&a);
     return n;
 }
 
-static void ack_ok(const char *id)
+static void ack_ok(const char *id, uint64_t token)
 {
     pw_pb_bytes ids[1] = {ts_str(id)};
-    uint32_t sid = ts_ack_start(&C, ids, 1);
+    uint32_t sid = ts_ack_start(&C, ids, &token, 1);
     ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
     ck_assert_int_eq(ts_status(&C, sid), 0);
     pw_msg_arena a;
@@ -179,13 +183,15 @@ START_TEST(enqueue_lease_ack_across_shards)
     uint32_t ls = ts_lease_start(&C, q, 10, 0, 30000);
     ck_assert(ts_wait_closed(&C, ls, TS_WAIT_MS));
     uint32_t attempt = 0;
-    ck_assert_uint_eq(lease_result(ls, lid, payload, &attempt), 1);
+    uint64_t token = 0;
+    ck_assert_uint_eq(lease_result(ls, lid, payload, &attempt, &token), 1);
+    ck_assert_uint_ne(token, 0);
     ck_assert_str_eq(lid, id);
     ck_assert_str_eq(payload, "hello");
     ck_assert_uint_eq(attempt, 1);
     ck_assert_uint_eq(queue_info(q).leased, 1);
 
-    ack_ok(id);
+    ack_ok(id, token);
     q_queue_info qi = queue_info(q);
     ck_assert_uint_eq(qi.acked_total, 1);
     ck_assert_uint_eq(qi.leased + qi.ready + qi.delayed, 0);
@@ -230,7 +236,7 @@ START_TEST(lease_long_poll_woken_by_enqueue)
     ck_assert(!ts_call_of(&C, ls)->closed);
     enqueue_ok(q, "wake", id);
     ck_assert(ts_wait_closed(&C, ls, TS_WAIT_MS));
-    ck_assert_uint_eq(lease_result(ls, lid, payload, NULL), 1);
+    ck_assert_uint_eq(lease_result(ls, lid, payload, NULL, NULL), 1);
     ck_assert_str_eq(lid, id);
     ck_assert_str_eq(payload, "wake");
     /* Woken by the Enqueue, not by its 20 s deadline. */
@@ -289,7 +295,10 @@ START_TEST(work_stream_delivery_and_ack)
     ck_assert_uint_eq(queue_info(q).leased, 1);
 
     pw_pb_bytes ids[1] = {ts_str(id)};
-    pwm_ringq_v1_AckRequest ack = {.ids = ids, .ids_count = 1};
+    uint64_t toks[1] = {m.task->lease_token};
+    ck_assert_uint_ne(toks[0], 0);
+    pwm_ringq_v1_AckRequest ack = {.ids = ids, .ids_count = 1, .lease_tokens = toks,
+                                   .lease_tokens_count = 1};
     pwm_ringq_v1_WorkRequest wa = {.request_id = 7, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
     ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
     ck_assert(work_next(ws, &m, &a));
@@ -340,7 +349,7 @@ START_TEST(cancel_while_job_in_flight)
     uint32_t l2 = ts_lease_start(&C, q, 1, 0, 30000);
     ck_assert(ts_wait_closed(&C, l2, TS_WAIT_MS));
     uint32_t attempt = 0;
-    ck_assert_uint_eq(lease_result(l2, lid, payload, &attempt), 1);
+    ck_assert_uint_eq(lease_result(l2, lid, payload, &attempt, NULL), 1);
     ck_assert_str_eq(lid, id);
     ck_assert_uint_eq(attempt, 1);
     stop();
@@ -370,7 +379,7 @@ START_TEST(cancel_while_parked_on_owner)
     uint32_t l2 = ts_lease_start(&C, q, 1, 0, 30000);
     ck_assert(ts_wait_closed(&C, l2, TS_WAIT_MS));
     uint32_t attempt = 0;
-    ck_assert_uint_eq(lease_result(l2, lid, payload, &attempt), 1);
+    ck_assert_uint_eq(lease_result(l2, lid, payload, &attempt, NULL), 1);
     ck_assert_str_eq(lid, id);
     ck_assert_uint_eq(attempt, 1);
     stop();
@@ -411,7 +420,7 @@ START_TEST(durable_before_visible)
     }
     ck_assert_int_eq(parked_at_first, 1);
     ck_assert_int_eq(ts_status(&C, es), 0);
-    ck_assert_uint_eq(lease_result(ls, lid, payload, NULL), 1);
+    ck_assert_uint_eq(lease_result(ls, lid, payload, NULL, NULL), 1);
     ck_assert_str_eq(payload, "durable");
     (void)id;
     stop();

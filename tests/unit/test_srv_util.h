@@ -544,9 +544,12 @@ static inline uint32_t ts_lease_start(ts_client *c, const char *queue, uint32_t 
     return ts_call_start(c, TS_PATH_LEASE, &pwm_ringq_v1_LeaseRequest_desc, &rq);
 }
 
-static inline uint32_t ts_ack_start(ts_client *c, const pw_pb_bytes *ids, size_t n)
+/* An Ack of n ids, each with the lease token it was delivered with (tokens[i]). */
+static inline uint32_t ts_ack_start(ts_client *c, const pw_pb_bytes *ids, const uint64_t *tokens,
+                                    size_t n)
 {
-    pwm_ringq_v1_AckRequest rq = {.ids = ids, .ids_count = n};
+    pwm_ringq_v1_AckRequest rq = {.ids = ids, .ids_count = n, .lease_tokens = tokens,
+                                  .lease_tokens_count = n};
     return ts_call_start(c, TS_PATH_ACK, &pwm_ringq_v1_AckRequest_desc, &rq);
 }
 

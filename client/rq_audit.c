@@ -1,0 +1,71 @@
+/* client/rq_audit: Admin.Audit, the conservation ledger (rq_audit_queues in client/ringq.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/rq_int.h"
+
+static void ledger_from(const pwm_ringq_v1_QueueLedger *m, rq_ledger *l)
+{
+    memset(l, 0, sizeof *l);
+    rq_copy_str(l->name, sizeof l->name, m->name);
+    l->partition = m->partition;
+    l->enqueued = m->enqueued;
+    l->redriven = m->redriven;
+    l->acked = m->acked;
+    l->dead = m->dead;
+    l->deleted = m->deleted;
+    l->purged = m->purged;
+    l->dead_dropped = m->dead_dropped;
+    l->ready = m->ready;
+    l->delayed = m->delayed;
+    l->leased = m->leased;
+    l->dead_held = m->dead_held;
+    l->tasks_balanced = m->tasks_balanced;
+    l->dead_balanced = m->dead_balanced;
+    l->balanced = m->balanced;
+}
+
+/* Copies a decoded AuditResponse into *out: 0 or the status (out of memory). */
+static int audit_from(const pwm_ringq_v1_AuditResponse *r, rq_audit *out, rq_status *st)
+{
+    out->queues_audited = r->queues_audited;
+    out->queues_unbalanced = r->queues_unbalanced;
+    out->balanced = r->balanced;
+    out->truncated = r->truncated;
+    if (r->queues_count == 0) return 0;
+    out->queues = calloc(r->queues_count, sizeof *out->queues);
+    if (!out->queues) return rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < r->queues_count; i++) ledger_from(&r->queues[i], &out->queues[i]);
+    out->n = r->queues_count;
+    return 0;
+}
+
+int rq_audit_queues(rq_client *c, const char *queue, rq_audit *out, rq_status *st)
+{
+    memset(out, 0, sizeof *out);
+    buf req, resp;
+    buf_init(&req, RQ_MAX_SEND_BYTES);
+    buf_init(&resp, RQ_MAX_RECV_BYTES);
+    pwm_ringq_v1_AuditRequest m = {.queue = rq_str(queue)};
+    pwm_ringq_v1_AuditResponse r;
+    pw_msg_arena a;
+    int rc = rq_msg_encode(&req, &pwm_ringq_v1_AuditRequest_desc, &m) == 0
+                 ? 0
+                 : rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
+    if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Admin_Audit_PATH, &req, &resp, st);
+    if (rc == 0) {
+        int d = rq_msg_decode(&pwm_ringq_v1_AuditResponse_desc, &r, buf_begin(&resp),
+                              buf_size(&resp), &a);
+        if (d < 0) {
+            rc = rq_set_status(st, d == -ENOMEM ? PW_GRPC_RESOURCE_EXHAUSTED : PW_GRPC_INTERNAL,
+                               "malformed AuditResponse from the server: %s", pw_msg_strerror(d));
+        } else {
+            rc = audit_from(&r, out, st);
+            pw_msg_arena_deinit(&a);
+        }
+    }
+    buf_deinit(&req);
+    buf_deinit(&resp);
+    return rc;
+}

@@ -1,0 +1,451 @@
+/* queue/q_part's conservation ledger (q_part.h, docs/semantics.md): each admin action moves the
+ * terms it should and the ledger balances after it; a reopen rebuilds the very same counters
+ * from the log, also after compaction and retention deleted the records they were counted
+ * from; a ledger that does not balance is logged and counted at open and left as it is. */
+#include <inttypes.h>
+#include <sys/uio.h>
+
+#include "test_q_part_util.h"
+
+#include "core/rt_log.h"
+#include "queue/q_part_rec.h"
+
+#define SEG (256u * 1024u)
+#define SMALL (64u * 1024u) /* ~200 tasks of 200 bytes per segment: many segments */
+
+static q_audit audit(tp *t, const char *q)
+{
+    q_audit a;
+    q_err e;
+    ck_assert_msg(q_part_audit(t->p, q, strlen(q), &a, &e) == Q_OK, "audit %s: %s", q, e.msg);
+    return a;
+}
+
+/* The terms expected, in q_ledger order, then ready, delayed, leased, dead_held. */
+typedef struct want {
+    uint64_t enq, redriven, acked, dead, deleted, purged, dropped;
+    uint64_t ready, delayed, leased, held;
+} want;
+
+static void check(tp *t, const char *q, want w, const char *step)
+{
+    q_audit a = audit(t, q);
+    const q_ledger *l = &a.led;
+    ck_assert_msg(l->enqueued == w.enq && l->redriven == w.redriven && l->acked == w.acked &&
+                      l->dead == w.dead && l->deleted == w.deleted && l->purged == w.purged &&
+                      l->dead_dropped == w.dropped,
+                  "%s: counters enq=%" PRIu64 " redriven=%" PRIu64 " acked=%" PRIu64
+                  " dead=%" PRIu64 " deleted=%" PRIu64 " purged=%" PRIu64 " dropped=%" PRIu64,
+                  step, l->enqueued, l->redriven, l->acked, l->dead, l->deleted, l->purged,
+                  l->dead_dropped);
+    ck_assert_msg(a.ready == w.ready && a.delayed == w.delayed && a.leased == w.leased &&
+                      a.dead_held == w.held,
+                  "%s: now ready=%" PRIu64 " delayed=%" PRIu64 " leased=%" PRIu64
+                  " dead=%" PRIu64, step, a.ready, a.delayed, a.leased, a.dead_held);
+    ck_assert_msg(a.balanced && a.tasks_balanced && a.dead_balanced, "%s: not balanced", step);
+}
+
+static void nack(tp *t, uint64_t id, const q_nack *nk, uint64_t now)
+{
+    q_nack_result nr;
+    uint64_t commit;
+    q_err e;
+    ck_assert_int_eq(q_part_nack(t->p, id, tp_tok(t, id), nk, now, &nr, &commit, &e), Q_OK);
+}
+
+/* Acks ids[0..n) as the holders of their latest deliveries do (with their tokens). */
+static q_status ack_ids(tp *t, const uint64_t *ids, uint32_t n, uint64_t now, q_item *items)
+{
+    static uint64_t toks[Q_BATCH_MAX > 600 ? Q_BATCH_MAX : 600];
+    ck_assert_uint_le(n, sizeof toks / sizeof toks[0]);
+    for (uint32_t i = 0; i < n; i++) toks[i] = tp_tok(t, ids[i]);
+    uint64_t commit;
+    q_err e;
+    return q_part_ack(t->p, ids, toks, n, now, items, &commit, &e);
+}
+
+static void del(tp *t, uint64_t id)
+{
+    uint64_t commit;
+    q_err e;
+    ck_assert_int_eq(q_part_delete(t->p, id, T0, &commit, &e), Q_OK);
+}
+
+static void mismatches(tp *t, uint64_t want_n)
+{
+    q_part_stats st;
+    q_part_get_stats(t->p, &st);
+    ck_assert_uint_eq(st.ledger_mismatches, want_n);
+}
+
+START_TEST(every_action_moves_its_term_and_balances)
+{
+    tp t;
+    tp_open(&t, SEG);
+    q_queue_cfg c = {.max_attempts = 1};
+    tp_cfg(&t, "q", Q_CFG_MAX_ATTEMPTS, &c); /* one attempt: an expired lease dies */
+    uint64_t id[8];
+    for (int i = 0; i < 8; i++) id[i] = tp_enq(&t, "q", "x", 0, T0);
+    check(&t, "q", (want){.enq = 8, .ready = 8}, "enqueue");
+    q_task_spec ds = {.payload = (const uint8_t *)"d", .payload_len = 1, .delay_ms = 60000};
+    q_enq_result dr;
+    ck_assert_int_eq(tp_enq_spec(&t, "q", &ds, T0, &dr), Q_OK);
+    check(&t, "q", (want){.enq = 9, .ready = 8, .delayed = 1}, "enqueue delayed");
+    q_enq_result dup;
+    q_task_spec ks = {.payload = (const uint8_t *)"k", .payload_len = 1, .key = "k", .key_len = 1};
+    ck_assert_int_eq(tp_enq_spec(&t, "q", &ks, T0, &dup), Q_OK);
+    ck_assert_int_eq(tp_enq_spec(&t, "q", &ks, T0, &dup), Q_OK);
+    ck_assert(dup.duplicate);
+    check(&t, "q", (want){.enq = 10, .ready = 9, .delayed = 1}, "a duplicate counts once");
+
+    uint64_t a = tp_lease1(&t, "q", 60000, T0); /* id[0] */
+    check(&t, "q", (want){.enq = 10, .ready = 8, .delayed = 1, .leased = 1}, "lease");
+    ck_assert_int_eq(tp_ack(&t, a, T0), Q_OK);
+    check(&t, "q", (want){.enq = 10, .acked = 1, .ready = 8, .delayed = 1}, "ack");
+
+    uint64_t n1 = tp_lease1(&t, "q", 60000, T0); /* id[1] */
+    nack(&t, n1, &(q_nack){.reason = "bad", .reason_len = 3}, T0); /* last attempt: dead */
+    check(&t, "q", (want){.enq = 10, .acked = 1, .dead = 1, .ready = 7, .delayed = 1, .held = 1},
+          "nack to dead");
+    uint64_t x = tp_lease1(&t, "q", 1000, T0); /* id[2]: its lease runs out */
+    tp_tick(&t, T0 + 1000);
+    ck_assert_int_eq(tp_state(&t, x), Q_TASK_DEAD);
+    check(&t, "q", (want){.enq = 10, .acked = 1, .dead = 2, .ready = 6, .delayed = 1, .held = 2},
+          "expiry to dead");
+
+    uint64_t commit, rd;
+    q_item it;
+    q_err e;
+    ck_assert_int_eq(q_part_redrive(t.p, "q", 1, &n1, 1, T0, &it, &rd, &commit, &e), Q_OK);
+    ck_assert_uint_eq(rd, 1);
+    check(&t, "q", (want){.enq = 10, .redriven = 1, .acked = 1, .dead = 2, .ready = 7,
+                          .delayed = 1, .held = 1}, "redrive one");
+    del(&t, x); /* a dead task: it leaves the dead letters */
+    check(&t, "q", (want){.enq = 10, .redriven = 1, .acked = 1, .dead = 2, .dropped = 1,
+                          .ready = 7, .delayed = 1}, "delete a dead task");
+    del(&t, id[7]); /* a ready task */
+    check(&t, "q", (want){.enq = 10, .redriven = 1, .acked = 1, .dead = 2, .deleted = 1,
+                          .dropped = 1, .ready = 6, .delayed = 1}, "delete a ready task");
+
+    /* dead_letter off: a death is dropped at once. */
+    q_queue_cfg off = {.dead_letter = false};
+    tp_cfg(&t, "q", Q_CFG_DEAD_LETTER, &off);
+    uint64_t y = tp_lease1(&t, "q", 60000, T0);
+    nack(&t, y, &(q_nack){.dead_letter = true}, T0);
+    check(&t, "q", (want){.enq = 10, .redriven = 1, .acked = 1, .dead = 3, .deleted = 1,
+                          .dropped = 2, .ready = 5, .delayed = 1}, "dead, not kept");
+    q_queue_cfg on = {.dead_letter = true};
+    tp_cfg(&t, "q", Q_CFG_DEAD_LETTER, &on);
+    uint64_t z = tp_lease1(&t, "q", 60000, T0);
+    nack(&t, z, &(q_nack){.dead_letter = true}, T0);
+    (void)tp_lease1(&t, "q", 60000, T0); /* one stays leased through the purge */
+    want before_purge = {.enq = 10, .redriven = 1, .acked = 1, .dead = 4, .deleted = 1,
+                         .dropped = 2, .ready = 3, .delayed = 1, .leased = 1, .held = 1};
+    check(&t, "q", before_purge, "before purge");
+
+    /* A restart: the same counters from the log; the lease is dropped (ready again). */
+    tp_close(&t);
+    tp_reopen(&t, T0 + 1000);
+    mismatches(&t, 0);
+    before_purge.ready += before_purge.leased;
+    before_purge.leased = 0;
+    check(&t, "q", before_purge, "after restart");
+
+    (void)tp_lease1(&t, "q", 60000, T0 + 1000);
+    uint64_t purged;
+    ck_assert_int_eq(q_part_purge(t.p, "q", 1, T0 + 1000, &purged, &commit, &e), Q_OK);
+    ck_assert_uint_eq(purged, 6); /* 4 ready/leased + 1 delayed + 1 dead */
+    want after_purge = {.enq = 10, .redriven = 1, .acked = 1, .dead = 4, .deleted = 1,
+                        .purged = 5, .dropped = 3};
+    check(&t, "q", after_purge, "purge");
+    tp_enq(&t, "q", "again", 0, T0 + 1000);
+    tp_enq(&t, "q", "and again", 0, T0 + 1000);
+    after_purge.enq += 2;
+    after_purge.ready = 2;
+    check(&t, "q", after_purge, "enqueue after purge");
+    tp_close(&t);
+    tp_reopen(&t, T0 + 2000);
+    check(&t, "q", after_purge, "after second restart");
+
+    /* DeleteQueue: the queue that comes back under that name starts its own ledger. */
+    uint64_t gone;
+    ck_assert_int_eq(q_part_delete_queue(t.p, "q", 1, false, T0, &gone, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_audit(t.p, "q", 1, &(q_audit){0}, &e), Q_NOT_FOUND);
+    tp_enq(&t, "q", "new", 0, T0 + 2000);
+    check(&t, "q", (want){.enq = 1, .ready = 1}, "new queue after delete");
+    tp_close(&t);
+    tp_reopen(&t, T0 + 3000);
+    check(&t, "q", (want){.enq = 1, .ready = 1}, "new queue after restart");
+    mismatches(&t, 0);
+    tp_done(&t);
+}
+END_TEST
+
+static void body(char *buf, int i)
+{
+    memset(buf, 'a' + i % 26, 200);
+    snprintf(buf, 201, "task-%06d-", i);
+}
+
+static uint64_t enq_body(tp *t, const char *q, int i, uint64_t now)
+{
+    char b[201];
+    body(b, i);
+    q_task_spec s = {.payload = (const uint8_t *)b, .payload_len = 200};
+    q_enq_result r;
+    ck_assert_int_eq(tp_enq_spec(t, q, &s, now, &r), Q_OK);
+    return r.id;
+}
+
+/* Leases every ready task of q and acks all but `keep`. */
+static void ack_all_but(tp *t, const char *q, const uint64_t *keep, int nkeep, uint64_t now)
+{
+    static q_leased l[Q_BATCH_MAX];
+    uint32_t n;
+    while ((n = tp_lease(t, q, Q_BATCH_MAX, 1000000, now, l)) > 0) {
+        uint64_t ids[Q_BATCH_MAX];
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            bool kept = false;
+            for (int j = 0; j < nkeep; j++) kept |= l[i].id == keep[j];
+            if (!kept) ids[k++] = l[i].id;
+        }
+        if (k == 0) break;
+        static q_item it[Q_BATCH_MAX];
+        ck_assert_int_eq(ack_ids(t, ids, k, now, it), Q_OK);
+    }
+}
+
+static uint32_t segments(tp *t)
+{
+    q_log_stats st;
+    q_log_get_stats(q_part_log(t->p), &st);
+    return st.segments;
+}
+
+static uint64_t compact_until_small(tp *t, uint64_t now)
+{
+    for (int round = 0; round < 10 && segments(t) > 2; round++) {
+        now += 1000;
+        tp_tick(t, now);
+    }
+    ck_assert_uint_le(segments(t), 2);
+    return now;
+}
+
+START_TEST(compaction_and_retention_keep_the_counters)
+{
+    tp t;
+    tp_open(&t, SMALL);
+    uint64_t ids[2000];
+    for (int i = 0; i < 2000; i++) ids[i] = enq_body(&t, "q", i, T0);
+    enq_body(&t, "gone", 0, T0); /* a second queue, all acked: nothing of it stays live */
+    ack_all_but(&t, "gone", NULL, 0, T0);
+    uint64_t keep[3] = {ids[5], ids[10], ids[1500]};
+    ack_all_but(&t, "q", keep, 3, T0);
+    nack(&t, ids[10], &(q_nack){.dead_letter = true}, T0);
+    want w = {.enq = 2000, .acked = 1997, .dead = 1, .leased = 2, .held = 1};
+    check(&t, "q", w, "before compaction");
+    uint64_t now = compact_until_small(&t, T0);
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), ids[1500]); /* the counted records: gone */
+    check(&t, "q", w, "after compaction");
+    check(&t, "gone", (want){.enq = 1, .acked = 1}, "after compaction (other queue)");
+    tp_close(&t);
+    tp_reopen(&t, now);
+    w.ready = 2, w.leased = 0;
+    check(&t, "q", w, "reopened after compaction");
+    check(&t, "gone", (want){.enq = 1, .acked = 1}, "reopened (other queue)");
+    mismatches(&t, 0);
+
+    /* More traffic moves the LEDGER records themselves into the oldest segment: moved again. */
+    for (int i = 0; i < 1500; i++) enq_body(&t, "q", i, now);
+    ack_all_but(&t, "q", keep, 3, now);
+    w.enq += 1500, w.acked += 1500, w.ready = 0, w.leased = 2;
+    now = compact_until_small(&t, now);
+    check(&t, "q", w, "second compaction");
+    tp_close(&t);
+    tp_reopen(&t, now);
+    w.ready = 2, w.leased = 0;
+    check(&t, "q", w, "reopened after the second compaction");
+    check(&t, "gone", (want){.enq = 1, .acked = 1}, "reopened twice (other queue)");
+    mismatches(&t, 0);
+    tp_done(&t);
+}
+END_TEST
+
+/* A task whose original ENQUEUE is older than its queue's LEDGER record dies after that
+ * record; then compaction copies it. Replay meets its DEAD record before the copy (no task to
+ * count it for): the copy must be followed by a fresh LEDGER record, or the death is lost. */
+START_TEST(a_death_between_the_ledger_and_the_copy_is_kept)
+{
+    tp t;
+    tp_open(&t, SMALL);
+    uint64_t a = enq_body(&t, "q", 0, T0); /* segment 0 */
+    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    uint64_t x = enq_body(&t, "q", 1, T0); /* a later segment */
+    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    ack_all_but(&t, "f", NULL, 0, T0);
+    uint64_t now = T0 + 1000;
+    tp_tick(&t, now); /* compacts segment 0 only: a moves, q's ledger goes to a LEDGER record */
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), a);
+    ck_assert_uint_le(q_log_oldest(q_part_log(t.p)), x); /* x's original is still there */
+    q_leased l[2];
+    ck_assert_uint_eq(tp_lease(&t, "q", 2, 1000000, now, l), 2);
+    ck_assert_uint_eq(l[1].id, x);
+    nack(&t, x, &(q_nack){.dead_letter = true}, now); /* a DEAD record after the LEDGER one */
+    ck_assert_int_eq(tp_ack(&t, a, now), Q_OK);
+    want w = {.enq = 2, .acked = 1, .dead = 1, .held = 1};
+    check(&t, "q", w, "before");
+    now = compact_until_small(&t, now); /* x's original segment goes: x is copied */
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), x);
+    check(&t, "q", w, "after compaction");
+    tp_close(&t);
+    tp_reopen(&t, now);
+    check(&t, "q", w, "reopened");
+    mismatches(&t, 0);
+    tp_done(&t);
+}
+END_TEST
+
+/* Tasks enqueued before their queue's LEDGER record and acked after it; then retention
+ * deletes their ENQUEUE records (nothing live is left there). Replay meets the acks with no
+ * task to count them for: retention must first write a LEDGER record that covers them. */
+START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
+{
+    tp t;
+    tp_open(&t, SMALL);
+    uint64_t ids[600], early[600], late[600];
+    uint32_t ne = 0, nl = 0;
+    for (int i = 0; i < 600; i++) ids[i] = enq_body(&t, "q", i, T0);
+    uint64_t s0_end = q_log_oldest_segment_end(q_part_log(t.p));
+    static q_leased l[Q_BATCH_MAX];
+    ck_assert_uint_eq(tp_lease(&t, "q", Q_BATCH_MAX, 1000000, T0, l), 600);
+    for (int i = 0; i < 600; i++) {
+        if (ids[i] < s0_end) early[ne++] = ids[i];
+        else late[nl++] = ids[i];
+    }
+    ck_assert_uint_gt(nl, 100);
+    static q_item it[600];
+    /* Acks as one record each time, and live tasks of another queue around the LEDGER record:
+     * its segment stays mostly live, so no compaction writes a newer one. */
+    ck_assert_int_eq(ack_ids(&t, early, ne, T0, it), Q_OK);
+    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    uint64_t now = T0 + 1000;
+    tp_tick(&t, now); /* segment 0 holds only q's ledger pin: a LEDGER record at the head */
+    ck_assert_uint_ge(q_log_oldest(q_part_log(t.p)), s0_end);
+    ck_assert_int_eq(ack_ids(&t, late, nl, now, it), Q_OK);
+    for (uint32_t i = 0; i < nl; i++) ck_assert_int_eq(it[i].code, Q_OK);
+    for (int i = 0; i < 200; i++) enq_body(&t, "f", i, now);
+    want w = {.enq = 600, .acked = 600};
+    check(&t, "q", w, "before");
+    for (int round = 0; round < 5; round++) tp_tick(&t, now += 1000);
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), late[0]); /* ENQUEUEs of some: gone */
+    check(&t, "q", w, "after retention");
+    tp_close(&t);
+    tp_reopen(&t, now);
+    check(&t, "q", w, "reopened");
+    check(&t, "f", (want){.enq = 600, .ready = 600}, "reopened (f)");
+    mismatches(&t, 0);
+    tp_done(&t);
+}
+END_TEST
+
+/* Appends a LEDGER record for `q` with these counters straight to the log. */
+static void put_ledger(q_log *log, const char *q, const q_ledger *led)
+{
+    q_prec r = {.type = Q_RT_LEDGER, .name = q, .name_len = (uint32_t)strlen(q), .led = *led};
+    uint8_t fixed[Q_PREC_FIXED_BYTES_MAX];
+    struct iovec iov[4];
+    int n = q_prec_encode(&r, fixed, iov);
+    ck_assert_int_ge(q_log_appendv(log, Q_RT_LEDGER, iov, n), 0);
+}
+
+START_TEST(a_mismatch_is_logged_counted_and_left_alone)
+{
+    tp t;
+    tp_open(&t, SEG);
+    tp_enq(&t, "ok", "x", 0, T0);
+    tp_enq(&t, "q", "x", 0, T0);
+    tp_close(&t);
+    /* A ledger that claims 5 tasks went in while 1 is there: no code path writes this. */
+    q_log *log;
+    ck_assert_int_eq(q_log_open(t.dir, &t.o.log, &log, NULL), 0);
+    put_ledger(log, "q", &(q_ledger){.enqueued = 5, .acked = 1});
+    ck_assert_int_eq(q_log_commit(log), 0);
+    ck_assert_int_eq(q_log_close(log), 0);
+
+    tp_reopen(&t, T0); /* the start goes on */
+    mismatches(&t, 1);
+    q_audit a = audit(&t, "q");
+    ck_assert(!a.balanced && !a.tasks_balanced && a.dead_balanced);
+    ck_assert_uint_eq(a.led.enqueued, 5); /* as found: not "fixed" */
+    ck_assert_uint_eq(a.led.acked, 1);
+    ck_assert_uint_eq(a.ready, 1);
+    mismatches(&t, 2); /* the audit counted it again */
+    ck_assert(audit(&t, "ok").balanced);
+    ck_assert_uint_eq(q_part_audit_all(t.p, NULL, NULL), 1);
+    mismatches(&t, 3);
+
+    /* The queue still works, and the counters keep counting from where they were. */
+    ck_assert_int_eq(tp_ack(&t, tp_lease1(&t, "q", 60000, T0), T0), Q_OK);
+    a = audit(&t, "q");
+    ck_assert_uint_eq(a.led.acked, 2);
+    ck_assert(!a.balanced);
+    tp_close(&t);
+    tp_reopen(&t, T0);
+    mismatches(&t, 1); /* still there at the next start */
+    ck_assert_uint_eq(audit(&t, "q").led.enqueued, 5);
+    tp_done(&t);
+}
+END_TEST
+
+START_TEST(audit_errors_and_record_round_trip)
+{
+    tp t;
+    tp_open(&t, SEG);
+    q_audit a;
+    q_err e;
+    ck_assert_int_eq(q_part_audit(t.p, "nope", 4, &a, &e), Q_NOT_FOUND);
+    ck_assert_int_eq(q_part_audit(t.p, "a/b", 3, &a, &e), Q_INVALID_ARGUMENT);
+    ck_assert_uint_eq(q_part_audit_all(t.p, NULL, NULL), 0);
+    tp_done(&t);
+
+    q_prec r = {.type = Q_RT_LEDGER, .name = "mail", .name_len = 4,
+                .led = {1, 2, 3, 4, 5, 6, 7}};
+    uint8_t fixed[Q_PREC_FIXED_BYTES_MAX], flat[128];
+    struct iovec iov[4];
+    int n = q_prec_encode(&r, fixed, iov);
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(flat + len, iov[i].iov_base, iov[i].iov_len);
+        len += iov[i].iov_len;
+    }
+    ck_assert_uint_eq(len, 68);
+    q_prec d;
+    ck_assert_int_eq(q_prec_decode(Q_RT_LEDGER, flat, (uint32_t)len, &d), 0);
+    ck_assert_int_eq(memcmp(&d.led, &r.led, sizeof d.led), 0);
+    ck_assert(d.name_len == 4 && memcmp(d.name, "mail", 4) == 0);
+    ck_assert_int_eq(q_prec_decode(Q_RT_LEDGER, flat, (uint32_t)len - 1, &d), -EBADMSG);
+    ck_assert_str_eq(q_prec_type_name(Q_RT_LEDGER), "ledger");
+}
+END_TEST
+
+int main(void)
+{
+    log_set_level(LOG_WARN);
+    Suite *s = suite_create("q_part_ledger");
+    TCase *tc = tcase_create("ledger");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, every_action_moves_its_term_and_balances);
+    tcase_add_test(tc, compaction_and_retention_keep_the_counters);
+    tcase_add_test(tc, a_death_between_the_ledger_and_the_copy_is_kept);
+    tcase_add_test(tc, acks_after_the_ledger_of_tasks_retention_deleted);
+    tcase_add_test(tc, a_mismatch_is_logged_counted_and_left_alone);
+    tcase_add_test(tc, audit_errors_and_record_round_trip);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
