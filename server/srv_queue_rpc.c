@@ -6,6 +6,7 @@
  * arguments as self-contained structs. Replies are encoded on the owner with pw_msg_encode
  * (payload views come from the owner's mapping). See docs/architecture.md "The schema". */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,25 +40,52 @@ static void task_spec_view(const pwm_ringq_v1_TaskSpec *spec, q_task_spec *t, q_
     t->key_len = (uint32_t)spec->idempotency_key.len;
 }
 
-/* Encodes EnqueueResponse{results} for res[0..nt) into j->resp. 0 or a negative errno. */
+/* Encodes EnqueueResponse{results} for res[0..nt) into j->resp, with out[0..nt) and
+ * ids[0..nt) as the caller's scratch. 0 or a negative errno. */
 static int encode_enqueue_results(srv_job *j, uint32_t part_no, const q_enq_result *res,
-                                  uint32_t nt)
+                                  uint32_t nt, pwm_ringq_v1_EnqueueResult *out,
+                                  char (*ids)[Q_ID_STR_BYTES])
 {
-    pwm_ringq_v1_EnqueueResult *out = rt_calloc(nt, sizeof *out);
-    char (*ids)[Q_ID_STR_BYTES] = rt_calloc(nt, sizeof *ids);
-    int rc = -ENOMEM;
-    if (out && ids) {
-        for (uint32_t i = 0; i < nt; i++) {
-            size_t idl = q_id_format(ids[i], part_no, res[i].id);
-            out[i] = (pwm_ringq_v1_EnqueueResult){{(const uint8_t *)ids[i], idl},
-                                                  res[i].duplicate};
-        }
-        pwm_ringq_v1_EnqueueResponse r = {.results = out, .results_count = nt};
-        rc = pw_msg_encode(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
+    for (uint32_t i = 0; i < nt; i++) {
+        size_t idl = q_id_format(ids[i], part_no, res[i].id);
+        out[i] = (pwm_ringq_v1_EnqueueResult){{(const uint8_t *)ids[i], idl}, res[i].duplicate};
     }
-    rt_free(out);
-    rt_free(ids);
-    return rc;
+    pwm_ringq_v1_EnqueueResponse r = {.results = out, .results_count = nt};
+    return pw_msg_encode(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
+}
+
+/* An Enqueue's scratch on the owner (task views, their headers, results, the reply's ids) is
+ * one block: on the stack up to ENQ_SCRATCH_STACK_BYTES (~20 tasks), else one allocation,
+ * instead of five callocs per request. */
+#define ENQ_SCRATCH_STACK_BYTES 4096u
+
+typedef struct enq_scratch {
+    q_task_spec *tasks;
+    q_header *hdrs;
+    q_enq_result *res;
+    pwm_ringq_v1_EnqueueResult *out;
+    char (*ids)[Q_ID_STR_BYTES];
+} enq_scratch;
+
+/* Bytes of the scratch for nt tasks with nh headers; fills *sc's pointers from `mem` when given. */
+static size_t enq_scratch_carve(enq_scratch *sc, uint8_t *mem, uint32_t nt, uint32_t nh)
+{
+    size_t off = 0, at[5];
+    const size_t sizes[5] = {nt * sizeof *sc->tasks, nh * sizeof *sc->hdrs, nt * sizeof *sc->res,
+                             nt * sizeof *sc->out, nt * sizeof *sc->ids};
+    for (int k = 0; k < 5; k++) {
+        at[k] = off;
+        off += (sizes[k] + 15u) & ~(size_t)15u;
+    }
+    if (mem) {
+        sc->tasks = (q_task_spec *)(mem + at[0]);
+        sc->hdrs = (q_header *)(mem + at[1]);
+        sc->res = (q_enq_result *)(mem + at[2]);
+        sc->out = (pwm_ringq_v1_EnqueueResult *)(mem + at[3]);
+        sc->ids = (char (*)[Q_ID_STR_BYTES])(mem + at[4]);
+        memset(mem, 0, at[3]); /* tasks, headers, results; out and ids are written whole */
+    }
+    return off;
 }
 
 /* Appends the decoded tasks to the partition and encodes the reply. */
@@ -65,26 +93,25 @@ static void enqueue_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_Enqueue
 {
     uint32_t nt = (uint32_t)r->tasks_count, nh = 0;
     for (uint32_t i = 0; i < nt; i++) nh += (uint32_t)r->tasks[i].headers_count;
-    q_task_spec *tasks = rt_calloc(nt, sizeof *tasks);
-    q_header *hdrs = rt_calloc(nh ? nh : 1, sizeof *hdrs);
-    q_enq_result *res = rt_calloc(nt, sizeof *res);
-    if (!tasks || !hdrs || !res) {
+    _Alignas(max_align_t) uint8_t local[ENQ_SCRATCH_STACK_BYTES];
+    enq_scratch sc;
+    size_t need = enq_scratch_carve(&sc, NULL, nt, nh);
+    uint8_t *mem = need <= sizeof local ? local : rt_malloc(need);
+    if (!mem) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
-        goto out;
+        return;
     }
-    for (uint32_t i = 0, hk = 0; i < nt; hk += tasks[i].nheaders, i++)
-        task_spec_view(&r->tasks[i], &tasks[i], hdrs + hk);
+    enq_scratch_carve(&sc, mem, nt, nh);
+    for (uint32_t i = 0, hk = 0; i < nt; hk += sc.tasks[i].nheaders, i++)
+        task_spec_view(&r->tasks[i], &sc.tasks[i], sc.hdrs + hk);
     q_err e;
     uint64_t commit_to = 0;
-    q_status st = q_part_enqueue(sp->p, (const char *)r->queue.ptr, r->queue.len, tasks, nt,
-                                 srv_q_now_ms(), res, &commit_to, &e);
+    q_status st = q_part_enqueue(sp->p, (const char *)r->queue.ptr, r->queue.len, sc.tasks, nt,
+                                 srv_q_now_ms(), sc.res, &commit_to, &e);
     if (st != Q_OK) srv_job_err(j, &e);
-    else if (encode_enqueue_results(j, sp->no, res, nt) < 0)
+    else if (encode_enqueue_results(j, sp->no, sc.res, nt, sc.out, sc.ids) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
-out:
-    rt_free(tasks);
-    rt_free(hdrs);
-    rt_free(res);
+    if (mem != local) rt_free(mem);
 }
 
 /* Owner side: the EnqueueRequest the origin decoded (srv_job_msg: views into the job's copy of
