@@ -126,9 +126,48 @@ typedef struct rq_enqueue_result {
     bool duplicate;
 } rq_enqueue_result;
 
-/* Enqueues n (1..1000) tasks into `queue`; results[n] receives one result per task. */
+/* Enqueues n (1..1000) tasks into `queue`; results[n] receives one result per task. Answered
+ * at the server's default durability (rq_enqueue_with). */
 int rq_enqueue(rq_client *c, const char *queue, const rq_task_spec *tasks, size_t n,
                rq_enqueue_result *results, rq_status *st);
+
+/* Durability of one Enqueue (docs/semantics.md, "Durability levels"): when the server answers. */
+typedef enum rq_durability {
+    RQ_DURABILITY_DEFAULT = 0, /* the server's: SYNCED, or WRITTEN under --fsync never */
+    RQ_DURABILITY_MEMORY = 1,  /* once applied (reported as WRITTEN: the log is mapped) */
+    RQ_DURABILITY_WRITTEN = 2, /* in the log's page cache: survives a process crash */
+    RQ_DURABILITY_SYNCED = 3,  /* after the fdatasync that covers it: survives power loss;
+                                * FAILED_PRECONDITION from a server run with --fsync never */
+} rq_durability;
+typedef struct rq_enqueue_opts {
+    rq_durability durability;
+} rq_enqueue_opts;
+/* Where one enqueued task's record is and how durable it was when the server answered. It is
+ * synced once rq_get_partition() reports synced_commit_seq >= commit_seq (or synced_offset >
+ * offset) for `partition`, within one server life (see docs/semantics.md for restarts). */
+typedef struct rq_receipt {
+    uint32_t partition;
+    uint64_t offset;     /* the record's offset in the partition's log */
+    uint64_t commit_seq; /* SYNCED: a completed commit covering it; WRITTEN: the first that will */
+    rq_durability level; /* RQ_DURABILITY_WRITTEN or RQ_DURABILITY_SYNCED */
+} rq_receipt;
+/* rq_enqueue with options (NULL: the defaults) and, when `receipts` is not NULL, each task's
+ * receipt in receipts[n]. Same errors as rq_enqueue, and FAILED_PRECONDITION for a level the
+ * server does not allow (nothing enqueued), INVALID_ARGUMENT for an unknown level. */
+int rq_enqueue_with(rq_client *c, const char *queue, const rq_task_spec *tasks, size_t n,
+                    const rq_enqueue_opts *opts, rq_enqueue_result *results, rq_receipt *receipts,
+                    rq_status *st);
+
+/* One partition's log (Admin.GetPartition): to confirm WRITTEN receipts became synced. */
+typedef struct rq_partition_info {
+    uint32_t partition;
+    uint64_t synced_commit_seq; /* commits that synced something; monotonic across restarts */
+    uint64_t synced_offset;     /* records below it are covered by a completed fdatasync */
+    uint64_t durable_offset;    /* records below it are durable as --fsync defines it */
+    uint64_t next_offset;       /* the offset the next record gets */
+} rq_partition_info;
+/* 0, or the status: NOT_FOUND for a partition the server does not have. */
+int rq_get_partition(rq_client *c, uint32_t partition, rq_partition_info *out, rq_status *st);
 
 /* ---- asynchronous calls (programs that run their own loop: rq_client_opts.loop) ----
  * The callback runs exactly once, from an iteration of the client's loop (never from inside the
@@ -311,12 +350,16 @@ typedef struct rq_ledger {
     uint64_t enqueued, redriven, acked, dead, deleted, purged, dead_dropped;
     uint64_t ready, delayed, leased, dead_held;
     bool tasks_balanced, dead_balanced, balanced;
+    /* 0, or the log offset since which the counters cover the queue's history (a log from
+     * before LEDGER records whose first segments were deleted): then an unbalanced ledger is
+     * not a finding and not counted in queues_unbalanced. */
+    uint64_t incomplete_since;
 } rq_ledger;
 typedef struct rq_audit {
     rq_ledger *queues; /* unbalanced first, then by name; free() */
     size_t n;
     uint64_t queues_audited, queues_unbalanced; /* complete even when truncated */
-    bool balanced;                              /* every queue audited balances */
+    bool balanced; /* every queue audited balances (or has an incomplete history) */
     bool truncated; /* more queues than one reply holds: some left out of `queues` */
 } rq_audit;
 /* Audits `queue`, or every queue when it is NULL or "". *out->queues is a new array (free();

@@ -46,6 +46,12 @@ static int decode(msgs *m, const pw_msg_desc *d, void *msg, pw_msg_arena *a, rq_
 
 int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size_t n, rq_status *st)
 {
+    return rq_enqueue_encode_level(b, queue, tasks, n, RQ_DURABILITY_DEFAULT, st);
+}
+
+int rq_enqueue_encode_level(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
+                            rq_durability level, rq_status *st)
+{
     if (!str_ok(queue) || !tasks || n == 0)
         return rq_set_status(st, RQ_EINVAL, "enqueue needs a queue and 1..1000 tasks");
     size_t nh = 0;
@@ -72,7 +78,8 @@ int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size
         s->lease_ms = t->lease_ms;
         s->idempotency_key = rq_str(t->idempotency_key);
     }
-    pwm_ringq_v1_EnqueueRequest req = {.queue = rq_str(queue), .tasks = specs, .tasks_count = n};
+    pwm_ringq_v1_EnqueueRequest req = {
+        .queue = rq_str(queue), .tasks = specs, .tasks_count = n, .durability = (int32_t)level};
     int rc = rq_msg_encode(b, &pwm_ringq_v1_EnqueueRequest_desc, &req);
     free(specs);
     if (rc) return rq_set_status(st, RQ_EINVAL, "request too large or out of memory");

@@ -24,6 +24,7 @@ static void ledger_from(const pwm_ringq_v1_QueueLedger *m, rq_ledger *l)
     l->tasks_balanced = m->tasks_balanced;
     l->dead_balanced = m->dead_balanced;
     l->balanced = m->balanced;
+    l->incomplete_since = m->incomplete_since;
 }
 
 /* Copies a decoded AuditResponse into *out: 0 or the status (out of memory). */

@@ -154,6 +154,9 @@ int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size
                       rq_status *st);
 int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results, size_t n,
                       rq_status *st);
+/* rq_enqueue_encode with a durability level (rq_receipt.c's rq_enqueue_with). */
+int rq_enqueue_encode_level(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
+                            rq_durability level, rq_status *st);
 
 /* ---- codec (rq_codec.c): ringq.v1 through the generated schema ---- */
 /* A view of a C string (borrowed; NULL is the empty string). */

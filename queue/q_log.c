@@ -28,6 +28,9 @@
 uint64_t q_log_oldest(const q_log *log) { return log->segs[0].base; }
 uint64_t q_log_next(const q_log *log) { return log->next; }
 uint64_t q_log_durable(const q_log *log) { return log->durable; }
+uint64_t q_log_synced(const q_log *log) { return log->synced; }
+uint64_t q_log_commit_seq(const q_log *log) { return log->commit_seq; }
+uint64_t q_log_commit_seq_next(const q_log *log) { return log->commit_seq + log->nchains + 1; }
 int q_log_failed(const q_log *log) { return log->failed; }
 
 void q_log_on_durable(q_log *log, q_durable_fn fn, void *ud)
@@ -53,6 +56,7 @@ void q_log_set_synced(q_log *log, uint64_t to)
         q_seg_set_synced(s, (uint32_t)((to < end ? to : end) - s->base));
     }
     log->synced = to;
+    log->commit_seq++; /* one per raise: commit_seq - synced never grows (see q_log_open.c) */
 }
 
 uint32_t q_log_seg_of(const q_log *log, uint64_t offset)

@@ -156,6 +156,16 @@ int q_log_commit_final(q_log *log);
 uint64_t q_log_oldest(const q_log *log);
 uint64_t q_log_next(const q_log *log);
 uint64_t q_log_durable(const q_log *log);
+/* The synced end: every offset below was covered by a completed fsync (equals durable except
+ * under Q_COMMIT_NEVER, where it moves only with q_log_commit, q_log_sync_async and opens). */
+uint64_t q_log_synced(const q_log *log);
+/* The commit sequence: counts the commits (sync or async fsyncs) that raised the synced end.
+ * Monotonic for the life of the log directory: at open it restarts from the recovered synced
+ * end, which is at least every count reached before (docs/semantics.md, Durability levels).
+ * q_log_commit_seq_next: the sequence of the first commit that covers a record appended now
+ * (the commits in flight do not: they started before it). */
+uint64_t q_log_commit_seq(const q_log *log);
+uint64_t q_log_commit_seq_next(const q_log *log);
 /* Sticky failure (a negative errno) or 0. */
 int q_log_failed(const q_log *log);
 

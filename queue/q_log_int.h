@@ -39,6 +39,8 @@ struct q_log {
     uint64_t durable;  /* every offset below is durable */
     uint64_t synced;   /* every offset below was covered by a completed fsync (never more than
                         * durable; less under Q_COMMIT_NEVER), and the segment headers say so */
+    uint64_t commit_seq; /* commits that raised `synced` (q_log_commit_seq), from the value at
+                          * open: the recovered synced end (see q_log_open.c) */
     uint64_t sync_from; /* base of the oldest segment that may hold appends not fdatasync'd */
     int failed;        /* sticky negative errno, 0 while healthy */
     /* space (q_log.c): room kept for appends that free space, and the disk-full state */

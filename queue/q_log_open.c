@@ -421,6 +421,11 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     log->next = t->base + t->count;
     log->durable = log->next; /* the tail was fdatasync'd by q_seg_clean_tail */
     log->synced = log->next;
+    /* The commit sequence starts at the synced end: each commit counted raises synced by at
+     * least one record, so commit_seq <= synced holds from here on; the next open recovers a
+     * synced end at least as high as any count before it (a completed fsync's records are on
+     * disk and recovery keeps them), so the sequence never goes back across restarts. */
+    log->commit_seq = log->synced;
     log->sync_from = t->base;
     *out = log;
     return 0;

@@ -76,12 +76,16 @@
 #define Q_PIN_BUCKET_SHIFT_DEFAULT 12u  /* live records are counted per 4096 offsets */
 #define Q_TICK_MOVES_MAX 65536u         /* tasks moved per tick: a burst must not stall a shard */
 
-/* Lease tokens (docs/semantics.md "Lease tokens"): a lease at wall-clock time now_ms carries
- * max(previous token + 1, now_ms << Q_TOKEN_MS_SHIFT). 2^20 leases per ms per partition before
- * tokens run ahead of the clock (a shard hands out far fewer); a reopened partition starts at
- * its open time's floor, above every token of the previous run while the wall clock has not
- * stepped back. now_ms < 2^44 (year 2527) keeps the shift within 64 bits. */
-#define Q_TOKEN_MS_SHIFT 20u
+/* Lease tokens (docs/semantics.md "Lease tokens", queue/q_part_epoch.c): a token is
+ * epoch << Q_TOKEN_SEQ_BITS | seq, where the epoch is a per-partition counter made durable at
+ * every open (file Q_EPOCH_FILE in the partition directory) and seq counts the run's leases
+ * from 1. 2^32 - 1 leases per epoch: the next lease after that makes a new epoch durable first
+ * (one fsync per ~4 billion leases). The wall clock plays no part, except for the first epoch
+ * of a directory without the file (above the tokens of builds that used now_ms << 20). */
+#define Q_TOKEN_SEQ_BITS 32u
+#define Q_TOKEN_SEQ_MASK ((1ull << Q_TOKEN_SEQ_BITS) - 1)
+#define Q_EPOCH_MAX ((1ull << (64 - Q_TOKEN_SEQ_BITS)) - 1) /* ~4 billion opens */
+#define Q_EPOCH_FILE "epoch"
 
 #define Q_ID_STR_BYTES 32u  /* "<partition>-<offset>" + NUL: 5 + 1 + 20 + 1, rounded up */
 #define Q_ERR_MSG_BYTES 192u
@@ -234,6 +238,11 @@ typedef struct q_audit {
     uint64_t ready, delayed, leased, dead_held; /* now */
     bool tasks_balanced, dead_balanced;         /* the two equations */
     bool balanced;                              /* both */
+    /* The queue's history before this log offset is gone (a log written before LEDGER
+     * records, whose early segments retention deleted): its counters miss what those
+     * segments held, so an unbalanced ledger is not a finding — not logged as a mismatch,
+     * not counted, not in q_part_audit_all's result. UINT64_MAX: the history is complete. */
+    uint64_t incomplete_since;
 } q_audit;
 
 /* ---- Partition. ---- */
@@ -258,9 +267,11 @@ typedef struct q_part_opts {
 void q_part_opts_default(q_part_opts *o);
 
 /* Opens (creating) the log in `dir` and replays it. `opts` may be NULL (defaults); `lerr` (may
- * be NULL) gets what q_log_open found. Returns 0 with *out owning the partition, or a negative
- * errno: those of q_log_open, -EBADMSG for a record this code cannot read (lerr->why says
- * which), -ENOMEM. */
+ * be NULL) gets what q_log_open found. Unless the log is read-only, first makes the next lease
+ * token epoch durable (file Q_EPOCH_FILE in `dir`, queue/q_part_epoch.c). Returns 0 with *out
+ * owning the partition, or a negative errno: those of q_log_open, -EBADMSG for a record this
+ * code cannot read (lerr->why says which) or a damaged epoch file, the epoch file's I/O
+ * errors, -EOVERFLOW (epochs exhausted), -ENOMEM. */
 int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint64_t now_ms,
                 q_part **out, q_log_err *lerr);
 /* Closes the partition and its log (no commit). -EBUSY, doing nothing, while an async fsync is

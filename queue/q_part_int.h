@@ -51,6 +51,7 @@ typedef struct q_queue {
         duplicates_total;
     q_ledger led;     /* the conservation ledger (q_part.h): kept in the log */
     uint64_t led_rec; /* its latest LEDGER record (pinned), Q_OFF_NONE if none yet */
+    uint64_t led_since; /* q_audit.incomplete_since: kept in its LEDGER records */
     bool led_dirty;   /* counted since that record: retention writes a new one before it
                        * deletes anything (q_ledger_flush) */
     uint64_t win_start_ms, win_enq0, win_ack0;
@@ -84,11 +85,17 @@ struct q_part {
     q_queue *wake_head, *wake_tail; /* queues to drain (FIFO, linked through wake_next) */
     uint64_t rng;
     uint64_t next_retain_ms;
+    /* A deletion waiting for its records to be durable (q_part_tick.c retain_below): segments
+     * wholly below retain_low go once q_log_durable() reaches retain_wait; 0 = none waits. */
+    uint64_t retain_wait, retain_low;
     bool replaying;
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
     uint64_t leased_undurable; /* q_part_stats.leased_undurable */
     uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
     uint64_t token_last;       /* the latest lease token handed out (q_part_lease) */
+    bool ledger_seen;          /* replay met a LEDGER record (q_ledger_check_open) */
+    uint64_t token_epoch;      /* the durable epoch token_last belongs to (q_part_epoch.c) */
+    int epoch_dirfd;           /* the partition directory, for the epoch file; -1 if none */
 };
 
 /* ---- q_part_util.c ---- */
@@ -109,11 +116,16 @@ q_status q_fail_log(q_err *err, int rc, const char *what);
 uint64_t q_key_hash(const char *key, size_t len);
 uint64_t q_rand(q_part *p);
 
-/* ---- lease tokens (q_part_ops.c) ---- */
-/* The smallest token a lease at now_ms may carry: now_ms << Q_TOKEN_MS_SHIFT (saturated). */
-uint64_t q_part_token_floor(uint64_t now_ms);
-/* A new token: max(the latest + 1, the floor of now_ms); strictly increasing within an open
- * partition, and above every token of a previous open as docs/semantics.md states. */
+/* ---- lease tokens (q_part_epoch.c) ---- */
+/* The first epoch of a directory without an epoch file: above every now_ms << 20 token of a
+ * build before epochs while the clock was right. */
+uint64_t q_part_epoch_from_clock(uint64_t now_ms);
+/* Makes the next epoch durable (at open: the file's + 1, or the clock's when there is none)
+ * and starts its tokens. 0, or a negative errno (file unreadable, write or fsync failed,
+ * -EOVERFLOW: epochs exhausted); then the partition must not hand out tokens. */
+int q_part_epoch_advance(q_part *p, uint64_t now_ms);
+/* A new token, strictly above every token of this and every earlier open of the partition;
+ * 0 when a new epoch was needed and could not be made durable (the lease must not go out). */
 uint64_t q_part_token_next(q_part *p, uint64_t now_ms);
 
 /* ---- q_part_queue.c ---- */
@@ -201,7 +213,7 @@ void q_ledger_removed(q_queue *q, q_task_state from, bool purge);
 /* A task died; `kept`: it stays as a dead letter (false: dropped at once, dead_letter off). */
 void q_ledger_died(q_queue *q, bool kept);
 /* Replay of a LEDGER record: the counters as written, not dirty; pins it. 0 or -ENOMEM. */
-int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t off);
+int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t since, uint64_t off);
 /* Forgets a queue's ledger (QDELETE): unpins its record, zeroes the counters. */
 void q_ledger_drop(q_part *p, q_queue *q);
 /* Writes a LEDGER record (counters now, at the head, pinned instead of the old one) for every
@@ -211,7 +223,8 @@ void q_ledger_drop(q_part *p, q_queue *q);
  * anything: a record that counted after a queue's LEDGER record may name a task whose ENQUEUE
  * is in the segments deleted, and replay could not count it then. */
 int q_ledger_flush(q_part *p, uint64_t below, uint64_t *moved);
-/* After replay: checks every queue (q_part_audit_all without a callback). */
+/* After replay: marks the queues whose history is incomplete (q_part_ledger.c), then checks
+ * every queue (q_part_audit_all without a callback). */
 void q_ledger_check_open(q_part *p);
 
 /* ---- replay (q_part_open.c) and housekeeping (q_part_tick.c) ---- */

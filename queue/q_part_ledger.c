@@ -39,11 +39,12 @@ void q_ledger_died(q_queue *q, bool kept)
     q_ledger_touch(q);
 }
 
-int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t off)
+int q_ledger_apply(q_part *p, q_queue *q, const q_ledger *led, uint64_t since, uint64_t off)
 {
     if (q_pins_reserve(&p->pins, off, off)) return -ENOMEM;
     if (q->led_rec != Q_OFF_NONE) q_pins_del(&p->pins, q->led_rec);
     q->led = *led;
+    q->led_since = since;
     q->led_rec = off;
     q->led_dirty = false;
     q_pins_add(&p->pins, off);
@@ -54,6 +55,7 @@ void q_ledger_drop(q_part *p, q_queue *q)
 {
     if (q->led_rec != Q_OFF_NONE) q_pins_del(&p->pins, q->led_rec);
     q->led_rec = Q_OFF_NONE;
+    q->led_since = Q_OFF_NONE;
     q->led_dirty = false;
     memset(&q->led, 0, sizeof q->led);
 }
@@ -67,7 +69,8 @@ int q_ledger_flush(q_part *p, uint64_t below, uint64_t *moved)
         bool old = q->led_rec != Q_OFF_NONE && q->led_rec < below;
         if (q->deleted || !(q->led_dirty || old)) continue;
         q_prec r = {.type = Q_RT_LEDGER, .name = q->name, .name_len = q->name_len,
-                    .led = q->led};
+                    .led = q->led,
+                    .led_since1 = q->led_since == Q_OFF_NONE ? 0 : q->led_since + 1};
         int64_t off = q_part_append(p, &r);
         if (off < 0) return (int)off; /* this queue stays dirty: nothing is deleted */
         if (q->led_rec != Q_OFF_NONE) q_pins_del(&p->pins, q->led_rec);
@@ -79,8 +82,8 @@ int q_ledger_flush(q_part *p, uint64_t below, uint64_t *moved)
     return 0;
 }
 
-/* Fills the audit of q and says (logs, counts) when it does not balance. */
-static void audit_queue(q_part *p, const q_queue *q, q_audit *a)
+/* Fills the audit of q. */
+static void audit_fill(const q_queue *q, q_audit *a)
 {
     memset(a, 0, sizeof *a);
     a->name = q->name;
@@ -97,7 +100,15 @@ static void audit_queue(q_part *p, const q_queue *q, q_audit *a)
                             a->leased;
     a->dead_balanced = l->dead == l->redriven + l->dead_dropped + a->dead_held;
     a->balanced = a->tasks_balanced && a->dead_balanced;
-    if (a->balanced) return;
+    a->incomplete_since = q->led_since;
+}
+
+/* Fills the audit of q and says (logs, counts) when it does not balance. */
+static void audit_queue(q_part *p, const q_queue *q, q_audit *a)
+{
+    audit_fill(q, a);
+    if (a->balanced || q->led_since != Q_OFF_NONE) return; /* no finding without the history */
+    const q_ledger *l = &q->led;
     p->ledger_mismatches++;
     log_error("ledger does not balance",
               "partition=%u queue=%s enqueued=%" PRIu64 " redriven=%" PRIu64 " acked=%" PRIu64
@@ -128,13 +139,40 @@ uint64_t q_part_audit_all(q_part *p, q_audit_fn fn, void *ud)
         if (q->deleted) continue;
         q_audit a;
         audit_queue(p, q, &a);
-        if (!a.balanced) bad++;
+        if (!a.balanced && a.incomplete_since == Q_OFF_NONE) bad++;
         if (fn) fn(ud, &a);
     }
     return bad;
 }
 
+/* A log written by a build before LEDGER records (partition records version 2) has none; if
+ * retention deleted its first segments, the counters of the queues that lived then miss what
+ * those segments held, and such a queue would "not balance" at every start. Written by this
+ * build, a log whose oldest segment is gone always holds a LEDGER record for every queue that
+ * counted anything in it (q_ledger_flush runs before any deletion). So: no LEDGER record at all,
+ * history gone, and the queue does not balance — its history is incomplete since the oldest
+ * offset. Marked dirty, the mark reaches the queue's next LEDGER record (written before the
+ * next deletion) and survives from then on. A queue that balances stays complete. */
+static void mark_incomplete(q_part *p)
+{
+    uint64_t oldest = q_log_oldest(p->log);
+    if (p->ledger_seen || oldest == 0) return;
+    for (uint32_t i = 0; i < p->nqueues; i++) {
+        q_queue *q = p->queues[i];
+        if (q->deleted || q->led_since != Q_OFF_NONE) continue;
+        q_audit a;
+        audit_fill(q, &a);
+        if (a.balanced) continue;
+        q->led_since = oldest;
+        q_ledger_touch(q);
+        log_warn("ledger history incomplete", "partition=%u queue=%s since=%" PRIu64
+                 " (a log from before LEDGER records whose first segments were deleted)",
+                 p->no, q->name, oldest);
+    }
+}
+
 void q_ledger_check_open(q_part *p)
 {
+    mark_incomplete(p);
     (void)q_part_audit_all(p, NULL, NULL); /* one line per queue that does not balance */
 }

@@ -1,6 +1,7 @@
 /* queue/q_part_open: open, replay, close. Replay applies every record in log order to an empty
  * state; what no later record changed is the state after a restart (q_part.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "queue/q_part_int.h"
+#include "queue/q_sys.h"
 
 static bool cfg_valid(const q_queue_cfg *c)
 {
@@ -179,7 +181,9 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
     case Q_RT_DEDUP:
         return remember_key(p, q, pr.key_hash, pr.id, pr.t_ms, rec->offset, now_ms);
     case Q_RT_LEDGER:
-        return q_ledger_apply(p, q, &pr.led, rec->offset);
+        p->ledger_seen = true;
+        return q_ledger_apply(p, q, &pr.led, pr.led_since1 ? pr.led_since1 - 1 : Q_OFF_NONE,
+                              rec->offset);
     }
     return -EPROTO;
 }
@@ -231,6 +235,13 @@ static int replay(q_part *p, uint64_t now_ms, q_log_err *lerr)
     return 0;
 }
 
+/* The partition directory (q_log_open made it), kept open for the lease token epoch file. */
+static int open_dir(q_part *p, const char *dir)
+{
+    p->epoch_dirfd = q_sys.openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    return p->epoch_dirfd < 0 ? -errno : 0;
+}
+
 int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint64_t now_ms,
                 q_part **out, q_log_err *lerr)
 {
@@ -245,10 +256,11 @@ int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint
     }
     p->no = part_no;
     p->rng = p->opts.seed ? p->opts.seed : (rt_wall_ns() | 1);
-    p->token_last = q_part_token_floor(now_ms);
+    p->epoch_dirfd = -1;
     if ((rc = q_task_tab_init(&p->tt)) || (rc = q_dedup_init(&p->dd, p->opts.dedup_keys_max)) ||
         (rc = q_pins_init(&p->pins, p->opts.pin_bucket_shift)) ||
-        (rc = q_log_open(dir, &p->opts.log, &p->log, lerr)) || (rc = replay(p, now_ms, lerr))) {
+        (rc = q_log_open(dir, &p->opts.log, &p->log, lerr)) || (rc = open_dir(p, dir)) ||
+        (rc = q_part_epoch_advance(p, now_ms)) || (rc = replay(p, now_ms, lerr))) {
         if (p->log) q_log_close(p->log);
         p->log = NULL;
         q_part_close(p);
@@ -267,6 +279,7 @@ int q_part_close(q_part *p)
         int rc = q_log_close(p->log);
         if (rc) return rc;
     }
+    if (p->epoch_dirfd >= 0) q_sys.close(p->epoch_dirfd);
     q_queues_free(p);
     q_task_tab_deinit(&p->tt);
     q_dedup_deinit(&p->dd);

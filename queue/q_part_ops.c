@@ -67,21 +67,6 @@ int q_task_kill(q_part *p, uint32_t slot, uint8_t cause, uint64_t now_ms, const 
     return off < 0 ? (int)off : 0;
 }
 
-/* ---- Lease tokens ---- */
-
-uint64_t q_part_token_floor(uint64_t now_ms)
-{
-    if (now_ms > (UINT64_MAX >> Q_TOKEN_MS_SHIFT)) return UINT64_MAX - Q_BATCH_MAX;
-    return now_ms << Q_TOKEN_MS_SHIFT;
-}
-
-uint64_t q_part_token_next(q_part *p, uint64_t now_ms)
-{
-    uint64_t floor = q_part_token_floor(now_ms);
-    p->token_last = p->token_last + 1 > floor ? p->token_last + 1 : floor;
-    return p->token_last;
-}
-
 /* ---- Enqueue ---- */
 
 static q_status check_spec(const q_part *p, size_t name_len, const q_task_spec *t, uint32_t i,
@@ -251,6 +236,11 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
         /* The byte budget: stop before a task that would not fit (the first always goes). */
         size_t cost = (size_t)er.payload_len + er.headers_len + per_task_bytes;
         if (k > 0 && (cost > budget_bytes || used > budget_bytes - cost)) break;
+        uint64_t token = q_part_token_next(p, now_ms);
+        if (token == 0) { /* logged; the tasks leased so far keep their tokens */
+            *n_out = k;
+            return k ? q_ok(err) : q_fail(err, Q_UNAVAILABLE, "no lease token epoch");
+        }
         used += cost;
         uint64_t deadline = now_ms + q_task_lease_ms(p, t, lease_ms);
         q_leased *l = &out[k++];
@@ -266,7 +256,7 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
         l->max_attempts = q_task_max_attempts(p, t);
         l->lease_deadline_ms = deadline;
         l->enqueued_ms = er.enqueued_ms;
-        l->token = t->token = q_part_token_next(p, now_ms);
+        l->token = t->token = token;
         q_task_move(p, slot, Q_TASK_LEASED, deadline);
     }
     *n_out = k;

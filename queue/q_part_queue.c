@@ -49,6 +49,7 @@ static void queue_reset(q_queue *q)
     q->dead_total = q->duplicates_total = 0;
     memset(&q->led, 0, sizeof q->led);
     q->led_rec = Q_OFF_NONE; /* unpinned by q_ledger_drop when the queue had one */
+    q->led_since = Q_OFF_NONE;
     q->led_dirty = false;
     q->win_start_ms = q->win_enq0 = q->win_ack0 = 0;
     q->enq_rate = q->ack_rate = 0;

@@ -204,8 +204,10 @@ int q_prec_decode(uint16_t type, const uint8_t *p, uint32_t len, q_prec *o)
         o->name_len = q_ld16(p + 24);
         o->name = (const char *)p + 32;
         return tail == o->name_len ? 0 : -EBADMSG;
-    case Q_RT_LEDGER:
+    case Q_RT_LEDGER: {
         o->name_len = q_ld16(p);
+        uint64_t since1 = (uint64_t)q_ld16(p + 2) | (uint64_t)q_ld32(p + 4) << 16;
+        o->led_since1 = since1;
         o->led.enqueued = q_ld64(p + 8);
         o->led.redriven = q_ld64(p + 16);
         o->led.acked = q_ld64(p + 24);
@@ -214,7 +216,9 @@ int q_prec_decode(uint16_t type, const uint8_t *p, uint32_t len, q_prec *o)
         o->led.purged = q_ld64(p + 48);
         o->led.dead_dropped = q_ld64(p + 56);
         o->name = (const char *)p + 64;
-        return tail == o->name_len && q_ld16(p + 2) == 0 && q_ld32(p + 4) == 0 ? 0 : -EBADMSG;
+        return tail == o->name_len && (since1 == 0 || since1 <= Q_LEDGER_SINCE_MAX) ? 0
+                                                                                  : -EBADMSG;
+    }
     }
     return -EPROTO;
 }
@@ -271,8 +275,11 @@ int q_prec_encode(const q_prec *r, uint8_t f[Q_PREC_FIXED_BYTES_MAX], struct iov
         q_st64(f + 16, r->t_ms);
         q_st16(f + 24, (uint16_t)r->name_len);
         break;
-    case Q_RT_LEDGER:
+    case Q_RT_LEDGER: {
+        uint64_t since1 = r->led_since1 <= Q_LEDGER_SINCE_MAX ? r->led_since1 : 0;
         q_st16(f, (uint16_t)r->name_len);
+        q_st16(f + 2, (uint16_t)since1);
+        q_st32(f + 4, (uint32_t)(since1 >> 16));
         q_st64(f + 8, r->led.enqueued);
         q_st64(f + 16, r->led.redriven);
         q_st64(f + 24, r->led.acked);
@@ -281,6 +288,7 @@ int q_prec_encode(const q_prec *r, uint8_t f[Q_PREC_FIXED_BYTES_MAX], struct iov
         q_st64(f + 48, r->led.purged);
         q_st64(f + 56, r->led.dead_dropped);
         break;
+    }
     }
     int n = put_iov(iov, 0, f, fl);
     n = put_iov(iov, n, r->name, r->name_len);

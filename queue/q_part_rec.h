@@ -43,6 +43,9 @@
  *              starts a new queue. Version 2.)
  * LEDGER (12)  0 u16 N | 2 u16 0 | 4 u32 0 | 8 u64 enqueued | 16 u64 redriven | 24 u64 acked |
  *              32 u64 dead | 40 u64 deleted | 48 u64 purged | 56 u64 dead_dropped | 64 N name
+ *              (bytes 2..7, written 0 before: 0 = the queue's history is complete, else a
+ *              48-bit "incomplete since" offset + 1 — a log written before LEDGER records
+ *              whose early segments were deleted, q_part_ledger.c; older readers ignore it)
  *              (the queue's conservation ledger as of this record: replay sets the counters
  *              to these values and counts the records after it; written before retention
  *              deletes a segment, for each queue that counted since its last one, and when
@@ -56,7 +59,9 @@
 #include "queue/q_format.h"
 #include "queue/q_part.h"
 
-#define Q_PART_REC_VERSION 3u /* 2: QDELETE, 3: LEDGER; older logs read as they are */
+#define Q_PART_REC_VERSION 4u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since";
+                               * older logs read as they are */
+#define Q_LEDGER_SINCE_MAX ((1ull << 48) - 1) /* bytes 2..7 of LEDGER: offset + 1 */
 
 enum {
     Q_RT_ENQUEUE = 1,
@@ -140,6 +145,8 @@ typedef struct q_prec {
     bool paused;        /* QUEUE */
     q_queue_cfg cfg;    /* QUEUE */
     q_ledger led;       /* LEDGER */
+    uint64_t led_since1; /* LEDGER: 0 = the queue's history is complete, else it is known
+                          * only from offset led_since1 - 1 (q_audit.incomplete_since) */
 } q_prec;
 
 /* Decodes a non-ENQUEUE record. 0, -EBADMSG (bad layout), -EPROTO (unknown type). */

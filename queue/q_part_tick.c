@@ -245,14 +245,37 @@ static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
 }
 
 /* Deletes the segments wholly below `low` (q_log_retain), after writing the LEDGER records
- * that must precede any deletion (q_ledger_flush; if that fails nothing is deleted). Returns
- * the segments deleted or a negative errno. */
+ * that must precede any deletion (q_ledger_flush; if that fails nothing is deleted) — and only
+ * once they, and whatever compaction copied out of those segments, are durable: a crash between
+ * the deletion and the commit covering them would otherwise lose the copies and make the next
+ * start count from records that are gone (a false ledger mismatch). When this pass appended
+ * records no commit has covered yet, the deletion waits (retain_wait / retain_low) for a later
+ * pass, after the commit that follows every tick (srv_part.c). Returns the segments deleted or
+ * a negative errno. */
 static int retain_below(q_part *p, uint64_t low)
 {
     if (q_log_oldest_segment_end(p->log) > low) return 0; /* nothing would go */
     int rc = q_ledger_flush(p, 0, NULL);
     if (rc) return rc;
+    uint64_t end = q_log_next(p->log);
+    if (q_log_durable(p->log) < end) {
+        p->retain_low = low; /* pins only move up: what is below `low` now stays unpinned */
+        p->retain_wait = end;
+        return 0;
+    }
+    p->retain_wait = 0;
     int n = q_log_retain(p->log, low);
+    if (n > 0) p->segments_deleted += (uint64_t)n;
+    return n;
+}
+
+/* The deletion an earlier pass left waiting, if the commit it waited for came: 0 when none is
+ * due, else what q_log_retain returns. */
+static int retain_waiting(q_part *p)
+{
+    if (!p->retain_wait || q_log_durable(p->log) < p->retain_wait) return 0;
+    p->retain_wait = 0;
+    int n = q_log_retain(p->log, p->retain_low);
     if (n > 0) p->segments_deleted += (uint64_t)n;
     return n;
 }
@@ -261,6 +284,12 @@ q_status q_part_retain(q_part *p, uint64_t now_ms)
 {
     q_err err;
     q_status st = Q_OK;
+    /* A pass either finishes the deletion an earlier one left waiting (or keeps waiting for its
+     * commit), or starts a new one. */
+    if (p->retain_wait) {
+        int w = retain_waiting(p);
+        return w < 0 ? q_fail_log(&err, w, "retention") : Q_OK;
+    }
     uint64_t next = q_log_next(p->log);
     int n = retain_below(p, q_pins_low(&p->pins, next));
     uint64_t oldest = q_log_oldest(p->log), end = q_log_oldest_segment_end(p->log);

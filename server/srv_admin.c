@@ -12,6 +12,7 @@
 #include "server/srv_audit.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
+#include "server/srv_receipt.h"
 
 /* Encodes `msg` as the job's reply; a failed encode (out of memory) becomes the job's status. */
 static void put_reply(srv_job *j, const pw_msg_desc *d, const void *msg)
@@ -586,6 +587,8 @@ int srv_admin_add_methods(pw_grpc_server *g)
         {.path = pwm_ringq_v1_Admin_DeleteTask_PATH, .kind = PW_GRPC_UNARY, .on_message = on_delete},
         {.path = pwm_ringq_v1_Admin_PeekTasks_PATH, .kind = PW_GRPC_UNARY, .on_message = on_peek},
         {.path = pwm_ringq_v1_Admin_Audit_PATH, .kind = PW_GRPC_UNARY, .on_message = srv_audit_on_message},
+        {.path = pwm_ringq_v1_Admin_GetPartition_PATH, .kind = PW_GRPC_UNARY,
+         .on_message = srv_receipt_on_get_partition},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         int r = pw_grpc_server_add_method(g, &m[i]);

@@ -43,7 +43,8 @@ static void put_ledger(void *ud, const q_audit *a)
         .deleted = l->deleted, .purged = l->purged, .dead_dropped = l->dead_dropped,
         .ready = a->ready, .delayed = a->delayed, .leased = a->leased,
         .dead_held = a->dead_held, .tasks_balanced = a->tasks_balanced,
-        .dead_balanced = a->dead_balanced, .balanced = a->balanced};
+        .dead_balanced = a->dead_balanced, .balanced = a->balanced,
+        .incomplete_since = a->incomplete_since == UINT64_MAX ? 0 : a->incomplete_since};
     size_t mark = buf_size(o->b);
     o->rc = pw_pb_put_varint(o->b, pw_msg_size(&pwm_ringq_v1_QueueLedger_desc, &m));
     if (o->rc == 0) o->rc = pw_msg_encode(&pwm_ringq_v1_QueueLedger_desc, &m, o->b);
@@ -73,7 +74,7 @@ typedef struct ledger_ref {
     size_t len;
     const char *name;
     size_t name_len;
-    bool balanced;
+    bool balanced; /* or not a finding: an incomplete history (QueueLedger.incomplete_since) */
 } ledger_ref;
 
 /* Unbalanced first, then by name (memcmp, then length). */
@@ -106,7 +107,8 @@ static size_t audit_collect(audit_ctx *ac, ledger_ref **out)
             pw_msg_arena a;
             pw_msg_arena_init(&a, NULL, 0);
             if (pw_msg_decode(&pwm_ringq_v1_QueueLedger_desc, &l, m, ml, &a) < 0) continue;
-            refs[n] = (ledger_ref){m, ml, (const char *)l.name.ptr, l.name.len, l.balanced};
+            refs[n] = (ledger_ref){m, ml, (const char *)l.name.ptr, l.name.len,
+                                   l.balanced || l.incomplete_since != 0};
             if (!refs[n].name) refs[n].name = "";
             n++;
         }

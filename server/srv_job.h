@@ -79,6 +79,9 @@ struct srv_job {
     uint32_t sub_lease_ms;  /* Work registration and poke jobs: the stream's lease_ms, copied
                              * into the owner's srv_sub (the owner never reads the session's) */
     _Atomic bool cancelled; /* set by the origin when its call ended: long-polls give up */
+    void *owner_state;      /* owner side: what a handler keeps across a wait for a commit
+                             * (Enqueue's results until its SYNCED answer); the handler owns and
+                             * frees it before srv_job_reply */
     /* Owner-side state. */
     q_commit_waiter cw;
     ev_timer timer;         /* long-poll deadline */

@@ -11,6 +11,17 @@ static void on_tick_commit(q_log *log, void *ud, int status, uint64_t durable)
 {
     srv_part *sp = ud;
     sp->tick_commit_busy = false;
+    /* Appends made while it ran (an Enqueue answered before its commit) are covered by the
+     * next one: from a waiter's callback it starts once this commit's callbacks end. */
+    if (status == 0) srv_part_commit_soon(sp);
+}
+
+void srv_part_commit_soon(srv_part *sp)
+{
+    q_log *log = q_part_log(sp->p);
+    if (sp->tick_commit_busy || q_log_durable(log) >= q_log_next(log)) return;
+    int r = q_log_commit_async(log, &sp->tick_cw, on_tick_commit, sp);
+    sp->tick_commit_busy = r == 0;
 }
 
 static void on_sync_done(q_log *log, void *ud, int status, uint64_t durable)
@@ -46,10 +57,7 @@ static void on_tick(ev_loop *loop, ev_timer *t)
     q_part_tick(sp->p, srv_q_now_ms(), &next);
     /* Records written by the tick (expiries, deaths) are nobody's ack: commit them without a
      * waiter so a crash loses at most what a crash loses anyway. */
-    if (!sp->tick_commit_busy) {
-        int r = q_log_commit_async(q_part_log(sp->p), &sp->tick_cw, on_tick_commit, sp);
-        sp->tick_commit_busy = r == 0;
-    }
+    srv_part_commit_soon(sp);
     /* With --fsync never no commit ever runs, and rolled segments are only published (and so
      * can only be retained or deleted) by a commit: once the log has rolled, commit it at most
      * once a second so disk use keeps following live tasks. Through the loop: a synchronous

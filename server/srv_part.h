@@ -82,6 +82,12 @@ void srv_part_serve_durable(srv_part *sp);
  * later: soon enough that a worker barely notices, late enough not to spin on an exhausted
  * heap (nothing else would serve the stream again: its credits wait for ready tasks). */
 #define SRV_SERVE_RETRY_MS 10u
+/* Owner side: asks for a commit of everything appended so far that nobody waits for (the
+ * tick's records; Enqueues answered before their commit, durability MEMORY or WRITTEN, whose
+ * tasks ready_when_durable holds until it). One such commit at a time: when it completes and
+ * appends made meanwhile are not durable yet, it asks again. Cannot fail (a failed commit is
+ * the log's sticky failure, which everything else reports). */
+void srv_part_commit_soon(srv_part *sp);
 /* Owner side: (re)arms the partition's housekeeping timer from q_part_tick's next time. */
 void srv_part_schedule(srv_part *sp, uint64_t next_ms);
 

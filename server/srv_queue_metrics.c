@@ -12,7 +12,7 @@
  *                                                  lack of disk space (acks still accepted)
  *   ringq_disk_full_total                 counter  times a partition's log found the disk full
  *   ringq_leased_before_durable_total     counter  tasks handed out before their Enqueue was
- *                                                  durable (0 under --fsync always)
+ *                                                  durable (0 under --fsync always, interval)
  *   ringq_ledger_mismatch_total           counter  queue ledgers found unbalanced (at partition
  *                                                  open and by Admin.Audit; docs/semantics.md)
  *   ringq_commits_served_total{overlap}   counter  completed commits after which the partition
@@ -199,7 +199,7 @@ static void family_undurable(buf *out, const qm_gather *g)
     }
     srv_metric_family(out, "ringq_leased_before_durable_total", "counter",
                       "Tasks handed to a worker (Lease or Work) before their Enqueue was durable: "
-                      "0 under --fsync always (docs/semantics.md).");
+                      "0 under --fsync always and interval (docs/semantics.md).");
     srv_metric_u64(out, "ringq_leased_before_durable_total", NULL, total);
 }
 

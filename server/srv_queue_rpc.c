@@ -6,7 +6,6 @@
  * arguments as self-contained structs. Replies are encoded on the owner with pw_msg_encode
  * (payload views come from the owner's mapping). See docs/architecture.md "The schema". */
 #include <errno.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +15,7 @@
 #include "server/srv_msg.h"
 #include "server/srv_queue_int.h"
 #include "server/srv_queue_rpc.h"
+#include "server/srv_receipt.h"
 
 /* ---- Enqueue ---- */
 
@@ -40,87 +40,115 @@ static void task_spec_view(const pwm_ringq_v1_TaskSpec *spec, q_task_spec *t, q_
     t->key_len = (uint32_t)spec->idempotency_key.len;
 }
 
-/* Encodes EnqueueResponse{results} for res[0..nt) into j->resp, with out[0..nt) and
- * ids[0..nt) as the caller's scratch. 0 or a negative errno. */
-static int encode_enqueue_results(srv_job *j, uint32_t part_no, const q_enq_result *res,
-                                  uint32_t nt, pwm_ringq_v1_EnqueueResult *out,
-                                  char (*ids)[Q_ID_STR_BYTES])
+/* What an Enqueue's owner keeps until it answers (j->owner_state while a SYNCED one waits). */
+typedef struct enq_results {
+    uint32_t n;
+    q_enq_result res[];
+} enq_results;
+
+/* Encodes EnqueueResponse{results} for res[0..nt) into j->resp, each with its receipt as the
+ * log stands now (srv_receipt_fill). 0 or a negative errno. */
+static int encode_enqueue_results(srv_job *j, srv_part *sp, const q_enq_result *res, uint32_t nt)
 {
-    for (uint32_t i = 0; i < nt; i++) {
-        size_t idl = q_id_format(ids[i], part_no, res[i].id);
-        out[i] = (pwm_ringq_v1_EnqueueResult){{(const uint8_t *)ids[i], idl}, res[i].duplicate};
+    pwm_ringq_v1_EnqueueResult *out = rt_calloc(nt, sizeof *out);
+    pwm_ringq_v1_Receipt *rcpt = rt_calloc(nt, sizeof *rcpt);
+    char (*ids)[Q_ID_STR_BYTES] = rt_calloc(nt, sizeof *ids);
+    int rc = -ENOMEM;
+    if (out && rcpt && ids) {
+        for (uint32_t i = 0; i < nt; i++) {
+            size_t idl = q_id_format(ids[i], sp->no, res[i].id);
+            /* A task's id is its record's offset (a duplicate's: the original's). */
+            srv_receipt_fill(&rcpt[i], sp->no, q_part_log(sp->p), res[i].id);
+            out[i] = (pwm_ringq_v1_EnqueueResult){{(const uint8_t *)ids[i], idl},
+                                                  res[i].duplicate, &rcpt[i]};
+        }
+        pwm_ringq_v1_EnqueueResponse r = {.results = out, .results_count = nt};
+        rc = pw_msg_encode(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
     }
-    pwm_ringq_v1_EnqueueResponse r = {.results = out, .results_count = nt};
-    return pw_msg_encode(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
+    rt_free(out);
+    rt_free(rcpt);
+    rt_free(ids);
+    return rc;
 }
 
-/* An Enqueue's scratch on the owner (task views, their headers, results, the reply's ids) is
- * one block: on the stack up to ENQ_SCRATCH_STACK_BYTES (~20 tasks), else one allocation,
- * instead of five callocs per request. */
-#define ENQ_SCRATCH_STACK_BYTES 4096u
-
-typedef struct enq_scratch {
-    q_task_spec *tasks;
-    q_header *hdrs;
-    q_enq_result *res;
-    pwm_ringq_v1_EnqueueResult *out;
-    char (*ids)[Q_ID_STR_BYTES];
-} enq_scratch;
-
-/* Bytes of the scratch for nt tasks with nh headers; fills *sc's pointers from `mem` when given. */
-static size_t enq_scratch_carve(enq_scratch *sc, uint8_t *mem, uint32_t nt, uint32_t nh)
-{
-    size_t off = 0, at[5];
-    const size_t sizes[5] = {nt * sizeof *sc->tasks, nh * sizeof *sc->hdrs, nt * sizeof *sc->res,
-                             nt * sizeof *sc->out, nt * sizeof *sc->ids};
-    for (int k = 0; k < 5; k++) {
-        at[k] = off;
-        off += (sizes[k] + 15u) & ~(size_t)15u;
-    }
-    if (mem) {
-        sc->tasks = (q_task_spec *)(mem + at[0]);
-        sc->hdrs = (q_header *)(mem + at[1]);
-        sc->res = (q_enq_result *)(mem + at[2]);
-        sc->out = (pwm_ringq_v1_EnqueueResult *)(mem + at[3]);
-        sc->ids = (char (*)[Q_ID_STR_BYTES])(mem + at[4]);
-        memset(mem, 0, at[3]); /* tasks, headers, results; out and ids are written whole */
-    }
-    return off;
-}
-
-/* Appends the decoded tasks to the partition and encodes the reply. */
-static void enqueue_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_EnqueueRequest *r)
+/* Appends the decoded tasks to the partition. Returns the results (owned by the caller), or NULL
+ * with j's status set: nothing to answer but the error (a log failure part-way still waits for
+ * the commit of what was written, as before). */
+static enq_results *enqueue_decoded(srv_job *j, srv_part *sp,
+                                    const pwm_ringq_v1_EnqueueRequest *r)
 {
     uint32_t nt = (uint32_t)r->tasks_count, nh = 0;
     for (uint32_t i = 0; i < nt; i++) nh += (uint32_t)r->tasks[i].headers_count;
-    _Alignas(max_align_t) uint8_t local[ENQ_SCRATCH_STACK_BYTES];
-    enq_scratch sc;
-    size_t need = enq_scratch_carve(&sc, NULL, nt, nh);
-    uint8_t *mem = need <= sizeof local ? local : rt_malloc(need);
-    if (!mem) {
+    q_task_spec *tasks = rt_calloc(nt, sizeof *tasks);
+    q_header *hdrs = rt_calloc(nh ? nh : 1, sizeof *hdrs);
+    enq_results *er = rt_calloc(1, sizeof *er + nt * sizeof er->res[0]);
+    if (!tasks || !hdrs || !er) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
-        return;
+        goto out;
     }
-    enq_scratch_carve(&sc, mem, nt, nh);
-    for (uint32_t i = 0, hk = 0; i < nt; hk += sc.tasks[i].nheaders, i++)
-        task_spec_view(&r->tasks[i], &sc.tasks[i], sc.hdrs + hk);
+    for (uint32_t i = 0, hk = 0; i < nt; hk += tasks[i].nheaders, i++)
+        task_spec_view(&r->tasks[i], &tasks[i], hdrs + hk);
     q_err e;
     uint64_t commit_to = 0;
-    q_status st = q_part_enqueue(sp->p, (const char *)r->queue.ptr, r->queue.len, sc.tasks, nt,
-                                 srv_q_now_ms(), sc.res, &commit_to, &e);
+    q_status st = q_part_enqueue(sp->p, (const char *)r->queue.ptr, r->queue.len, tasks, nt,
+                                 srv_q_now_ms(), er->res, &commit_to, &e);
     if (st != Q_OK) srv_job_err(j, &e);
-    else if (encode_enqueue_results(j, sp->no, sc.res, nt, sc.out, sc.ids) < 0)
+    else er->n = nt;
+out:
+    rt_free(tasks);
+    rt_free(hdrs);
+    if (j->status == Q_OK) return er;
+    rt_free(er);
+    return NULL;
+}
+
+/* Encodes the answer with its receipts and frees the results. */
+static void enqueue_answer(srv_job *j, srv_part *sp, enq_results *er)
+{
+    if (encode_enqueue_results(j, sp, er->res, er->n) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
-    if (mem != local) rt_free(mem);
+    rt_free(er);
+}
+
+/* A SYNCED Enqueue's commit completed (or failed: the log's sticky failure). */
+static void on_enqueue_synced(q_log *log, void *ud, int status, uint64_t durable)
+{
+    srv_job *j = ud;
+    enq_results *er = j->owner_state;
+    j->owner_state = NULL;
+    if (status < 0) {
+        srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
+        rt_free(er);
+    } else {
+        enqueue_answer(j, srv_q_part(j->part_no), er);
+    }
+    srv_job_reply(j);
 }
 
 /* Owner side: the EnqueueRequest the origin decoded (srv_job_msg: views into the job's copy of
- * the request, arrays in the origin's arena; read only). */
+ * the request, arrays in the origin's arena; read only), answered at its durability level
+ * (checked on the origin, docs/semantics.md "Durability levels"): SYNCED after the commit that
+ * covers it, MEMORY and WRITTEN at once, with a commit asked for that nobody waits for. */
 static void run_enqueue(srv_job *j, srv_part *sp)
 {
-    enqueue_decoded(j, sp, srv_job_msg(j));
+    const pwm_ringq_v1_EnqueueRequest *r = srv_job_msg(j);
+    int level = srv_durability_resolve(r->durability, srv_q.log.policy, NULL, 0); /* valid */
+    enq_results *er = enqueue_decoded(j, sp, r);
     srv_part_serve_ready(sp);
-    srv_job_reply_durable(j, sp);
+    if (!er) {
+        srv_job_reply_durable(j, sp);
+        return;
+    }
+    if (level != pwm_ringq_v1_DURABILITY_SYNCED) {
+        enqueue_answer(j, sp, er);
+        srv_part_commit_soon(sp);
+        srv_job_reply(j);
+        return;
+    }
+    j->owner_state = er;
+    int c = q_log_commit_async(q_part_log(sp->p), &j->cw, on_enqueue_synced, j);
+    if (c == 0) return; /* on_enqueue_synced answers */
+    on_enqueue_synced(q_part_log(sp->p), j, c < 0 ? c : 0, q_log_durable(q_part_log(sp->p)));
 }
 
 /* ---- Lease ---- */
@@ -411,6 +439,12 @@ static void on_enqueue(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (r->tasks_count == 0 || r->tasks_count > Q_BATCH_MAX) {
         srv_job_fail(j, Q_INVALID_ARGUMENT, "an enqueue carries 1..%u tasks, got %zu", Q_BATCH_MAX,
                      r->tasks_count);
+        srv_job_decoded_refuse(j);
+        return;
+    }
+    int level = srv_durability_resolve(r->durability, srv_q.log.policy, j->msg, sizeof j->msg);
+    if (level < 0) {
+        j->status = (q_status)-level;
         srv_job_decoded_refuse(j);
         return;
     }

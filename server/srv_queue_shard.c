@@ -61,11 +61,13 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         q_part_opts po;
         q_part_opts_default(&po);
         po.log = srv_q.log;
-        /* Durable before visible (docs/semantics.md): under --fsync always a task is handed to
-         * a worker only once its Enqueue is durable; the commit's completion (srv_part's on_committed,
-         * after the waiters' replies) serves what the commit made visible, so the gate adds
-         * no fsync. Under interval/never a task is visible once in the page cache. */
-        po.ready_when_durable = srv_q.log.policy == Q_COMMIT_ALWAYS;
+        /* Durable before visible (docs/semantics.md): under --fsync always and interval a task
+         * is handed to a worker only once its Enqueue record is synced, whatever durability the
+         * Enqueue asked (a SYNCED one is never delivered before its promise); the commit's
+         * completion (srv_part's on_committed, after the waiters' replies) serves what the
+         * commit made visible, so the gate adds no fsync. Under never (nothing is synced for a
+         * request, SYNCED is refused) a task is visible once in the page cache. */
+        po.ready_when_durable = srv_q.log.policy != Q_COMMIT_NEVER;
         q_log_err le;
         memset(&le, 0, sizeof le);
         /* Recovery runs before the loop's first step: the clock itself, not srv_q_now_ms. */

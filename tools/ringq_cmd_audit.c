@@ -1,6 +1,7 @@
 /* tools/ringq_cmd_audit: `ringq audit [QUEUE]` — the conservation ledger (Admin.Audit,
  * docs/semantics.md) of one queue or of every queue: each term, the two equations with both
- * sides summed, and whether they balance. Exits CLI_EX_UNBALANCED when one does not. */
+ * sides summed, and whether they balance (or have an incomplete history, a log from before
+ * LEDGER records). Exits CLI_EX_UNBALANCED when one does not balance with a complete history. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,13 @@ static void print_ledger(const rq_ledger *l)
     uint64_t in = l->enqueued + l->redriven;
     uint64_t out = l->acked + l->dead + l->deleted + l->purged + l->ready + l->delayed + l->leased;
     uint64_t dead_out = l->redriven + l->dead_dropped + l->dead_held;
-    printf("queue %s (partition %" PRIu32 "): %s\n", l->name, l->partition,
-           l->balanced ? "balanced" : "DOES NOT BALANCE");
+    if (l->incomplete_since)
+        printf("queue %s (partition %" PRIu32 "): %s, incomplete history since offset %" PRIu64
+               "\n", l->name, l->partition, l->balanced ? "balanced" : "does not balance",
+               l->incomplete_since);
+    else
+        printf("queue %s (partition %" PRIu32 "): %s\n", l->name, l->partition,
+               l->balanced ? "balanced" : "DOES NOT BALANCE");
     printf("  tasks:        enqueued %" PRIu64 " + redriven %" PRIu64 " = acked %" PRIu64
            " + dead %" PRIu64 " + deleted %" PRIu64 " + purged %" PRIu64 " + ready %" PRIu64
            " + delayed %" PRIu64 " + leased %" PRIu64 "   (%" PRIu64 " %s %" PRIu64 ")\n",
@@ -34,11 +40,12 @@ static void json_ledger(const rq_ledger *l)
            ",\"acked\":%" PRIu64 ",\"dead\":%" PRIu64 ",\"deleted\":%" PRIu64 ",\"purged\":%" PRIu64
            ",\"dead_dropped\":%" PRIu64 ",\"ready\":%" PRIu64 ",\"delayed\":%" PRIu64
            ",\"leased\":%" PRIu64 ",\"dead_held\":%" PRIu64
-           ",\"tasks_balanced\":%s,\"dead_balanced\":%s,\"balanced\":%s}",
+           ",\"tasks_balanced\":%s,\"dead_balanced\":%s,\"balanced\":%s"
+           ",\"incomplete_since\":%" PRIu64 "}",
            l->partition, l->enqueued, l->redriven, l->acked, l->dead, l->deleted, l->purged,
            l->dead_dropped, l->ready, l->delayed, l->leased, l->dead_held,
            l->tasks_balanced ? "true" : "false", l->dead_balanced ? "true" : "false",
-           l->balanced ? "true" : "false");
+           l->balanced ? "true" : "false", l->incomplete_since);
 }
 
 int cmd_audit(cli_args *a)

@@ -17,15 +17,67 @@
 /* Longest stdin line (one task's payload), bytes. */
 #define LINE_MAX_BYTES (4u * 1024 * 1024)
 
+/* --durability and --receipt, for every batch of the command. */
+static rq_enqueue_opts enq_opts;
+static bool enq_show_receipt;
+
+static const char *level_name(rq_durability l)
+{
+    switch (l) {
+    case RQ_DURABILITY_MEMORY: return "memory";
+    case RQ_DURABILITY_WRITTEN: return "written";
+    case RQ_DURABILITY_SYNCED: return "synced";
+    default: return "none"; /* a server without receipts */
+    }
+}
+
+/* Parses the durability options at a->v[*i]: 1 taken, 0 not one of them, or the usage exit. */
+static int enqueue_durability_opt(cli_args *a, int *i)
+{
+    const char *o = a->v[*i], *v;
+    if (strcmp(o, "--receipt") == 0) {
+        enq_show_receipt = true;
+        return 1;
+    }
+    if (strcmp(o, "--durability") != 0) return 0;
+    static const rq_durability levels[] = {RQ_DURABILITY_MEMORY, RQ_DURABILITY_WRITTEN,
+                                           RQ_DURABILITY_SYNCED};
+    if ((v = cli_optval(a, i)))
+        for (size_t k = 0; k < sizeof levels / sizeof levels[0]; k++)
+            if (strcmp(v, level_name(levels[k])) == 0) {
+                enq_opts.durability = levels[k];
+                return 1;
+            }
+    return -cli_usage("--durability takes memory, written or synced");
+}
+
+/* ",\"receipt\":{...}" (JSON) or " partition=P offset=O commit_seq=S level=L" (text). */
+static void print_receipt(const rq_receipt *r, bool json)
+{
+    if (json)
+        printf(",\"receipt\":{\"partition\":%" PRIu32 ",\"offset\":%" PRIu64
+               ",\"commit_seq\":%" PRIu64 ",\"level\":\"%s\"}",
+               r->partition, r->offset, r->commit_seq, level_name(r->level));
+    else
+        printf(" partition=%" PRIu32 " offset=%" PRIu64 " commit_seq=%" PRIu64 " level=%s",
+               r->partition, r->offset, r->commit_seq, level_name(r->level));
+}
+
 static int enqueue_flush(cli_args *a, const char *queue, rq_task_spec *specs, size_t n,
                          char **owned)
 {
     if (n == 0) return CLI_EX_OK;
     rq_enqueue_result *res = calloc(n, sizeof *res);
-    if (!res) return cli_usage("out of memory");
-    rq_status st;
-    if (rq_enqueue(a->c, queue, specs, n, res, &st) != 0) {
+    rq_receipt *rcpt = calloc(n, sizeof *rcpt);
+    if (!res || !rcpt) {
         free(res);
+        free(rcpt);
+        return cli_usage("out of memory");
+    }
+    rq_status st;
+    if (rq_enqueue_with(a->c, queue, specs, n, &enq_opts, res, rcpt, &st) != 0) {
+        free(res);
+        free(rcpt);
         return cli_fail(&st);
     }
     static bool first = true;
@@ -33,14 +85,19 @@ static int enqueue_flush(cli_args *a, const char *queue, rq_task_spec *specs, si
         if (a->json) {
             printf("%s{\"id\":", first ? "" : ",");
             fmt_json_cstr(res[i].id);
-            printf(",\"duplicate\":%s}", res[i].duplicate ? "true" : "false");
+            printf(",\"duplicate\":%s", res[i].duplicate ? "true" : "false");
+            print_receipt(&rcpt[i], true);
+            putchar('}');
             first = false;
         } else {
-            printf("%s%s\n", res[i].id, res[i].duplicate ? " (duplicate)" : "");
+            printf("%s%s", res[i].id, res[i].duplicate ? " (duplicate)" : "");
+            if (enq_show_receipt) print_receipt(&rcpt[i], false);
+            putchar('\n');
         }
         if (owned) free(owned[i]);
     }
     free(res);
+    free(rcpt);
     return CLI_EX_OK;
 }
 
@@ -54,6 +111,11 @@ int cmd_enqueue(cli_args *a)
     for (int i = 1; i < a->n; i++) {
         const char *o = a->v[i], *v;
         uint64_t u;
+        int d = enqueue_durability_opt(a, &i);
+        if (d) {
+            if (d < 0) return -d;
+            continue;
+        }
         if (strcmp(o, "-p") == 0 || strcmp(o, "--priority") == 0) {
             if (!(v = cli_optval(a, &i)) || !cli_parse_u32(v, &base.priority))
                 return cli_usage("%s needs a number", o);

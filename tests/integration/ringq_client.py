@@ -89,6 +89,7 @@ _METHODS = {
     "DeleteTask": (A, admin_pb2.DeleteTaskRequest, admin_pb2.DeleteTaskResponse),
     "PeekTasks": (A, admin_pb2.PeekTasksRequest, admin_pb2.PeekTasksResponse),
     "Audit": (A, admin_pb2.AuditRequest, admin_pb2.AuditResponse),
+    "GetPartition": (A, admin_pb2.GetPartitionRequest, admin_pb2.PartitionInfo),
 }
 
 

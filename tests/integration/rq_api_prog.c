@@ -261,6 +261,45 @@ static int late_server(const char *addr, const char *q)
     return failures ? 1 : 0;
 }
 
+/* rq_enqueue_with and rq_get_partition (docs/semantics.md "Durability levels"): a SYNCED
+ * receipt is covered at once, a WRITTEN one after the commit its answer started. */
+static void receipt_checks(rq_client *c, const char *q)
+{
+    char rq[256];
+    snprintf(rq, sizeof rq, "%s-rcpt", q);
+    rq_task_spec sp = {.payload = "r", .payload_len = 1};
+    rq_enqueue_result res;
+    rq_receipt r;
+    rq_status st;
+    rq_enqueue_opts synced = {.durability = RQ_DURABILITY_SYNCED};
+    int rc = rq_enqueue_with(c, rq, &sp, 1, &synced, &res, &r, &st);
+    CHECK(rc == 0 && r.level == RQ_DURABILITY_SYNCED && r.commit_seq > 0, "synced: %d %s", rc,
+          st.message);
+    rq_partition_info pi;
+    rc = rq_get_partition(c, r.partition, &pi, &st);
+    CHECK(rc == 0 && pi.partition == r.partition && pi.synced_commit_seq >= r.commit_seq &&
+              pi.synced_offset > r.offset && pi.next_offset >= pi.synced_offset,
+          "partition: %d %s", rc, st.message);
+    rq_enqueue_opts written = {.durability = RQ_DURABILITY_WRITTEN};
+    rc = rq_enqueue_with(c, rq, &sp, 1, &written, &res, &r, &st);
+    CHECK(rc == 0 && r.level == RQ_DURABILITY_WRITTEN && r.offset > 0, "written: %d %s", rc,
+          st.message);
+    /* Confirmed by polling with a deadline: the commit follows the answer by itself. */
+    struct timespec t0, now, pause = {0, 10 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        rc = rq_get_partition(c, r.partition, &pi, &st);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (rc == 0 && pi.synced_commit_seq < r.commit_seq && now.tv_sec - t0.tv_sec < 10 &&
+             nanosleep(&pause, NULL) == 0);
+    CHECK(rc == 0 && pi.synced_commit_seq >= r.commit_seq && pi.synced_offset > r.offset,
+          "written confirmed: %d seq %llu < %llu", rc, (unsigned long long)pi.synced_commit_seq,
+          (unsigned long long)r.commit_seq);
+    rc = rq_get_partition(c, 100000, &pi, &st);
+    CHECK(rc == 5 /* NOT_FOUND */ && strstr(st.message, "partition 100000"), "no partition: %d %s",
+          rc, st.message);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--late") == 0) return late_server(argv[2], argv[3]);
@@ -376,7 +415,9 @@ int main(int argc, char **argv)
     async_checks(c, q);
     silent_server_checks();
 
+    receipt_checks(c, q);
     rq_client_destroy(c);
+
     /* No server: dialled again with backoff until the deadline, then a connect error (not a
      * server status) that says why. */
     rq_client_opts bad = {.addr = "127.0.0.1:1", .timeout_ms = 700};

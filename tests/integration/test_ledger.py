@@ -207,6 +207,52 @@ class LedgerTest(unittest.TestCase):
         self.check(q, "after retention and SIGKILL", enqueued=total, acked=total)
         self.assertEqual(metric(self.srv.addr, "ringq_ledger_mismatch_total"), 0)
 
+    def test_a_log_from_before_ledger_records_is_incomplete_not_unbalanced(self):
+        """A log whose first segment a build before LEDGER records deleted (after compacting
+        the live task out of it): the queue's counters miss that history. The start says
+        "incomplete since", not "does not balance", and Audit and `ringq audit` agree."""
+        c = self.start()
+        q = "ledger-old"
+        (a,) = c.put(q, "live")  # stays: its ENQUEUE is copied, then the segment goes
+        self.assertEqual(len(c.put(q, "x", "y")), 2)  # acked: history that will be lost
+        got = c.take(q, n=3, lease_ms=60000)
+        self.assertEqual(len(got), 3)
+        for t in got:
+            if t.id != a:
+                self.assertEqual(c.ack(t.id)[0].code, 0)
+        c.call("Nack", id=a, delay_ms=0)
+        self.check(q, "before", enqueued=3, acked=2, ready=1)
+        self.kill()
+        part = C.partition_of(q)
+        offset = int(a.split("-")[1])
+        p = subprocess.run([FORGE, "--old-retention", os.path.join(self.data, f"p{part:03d}"),
+                            str(offset)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for step in ("first start", "second start"):
+            c = self.start()
+            line = self.srv.wait_log('msg="ledger history incomplete"')
+            self.assertIsNotNone(line, "".join(self.srv.lines))
+            self.assertIn(f"queue={q} since=", line)
+            since = int(line.split("since=")[1].split()[0])
+            self.assertGreater(since, offset)
+            self.assertEqual([l for l in self.srv.lines if "ledger does not balance" in l], [],
+                             step)
+            self.assertEqual(metric(self.srv.addr, "ringq_ledger_mismatch_total"), 0, step)
+            r = c.Audit()
+            self.assertTrue(r.balanced, step)
+            self.assertEqual((r.queues_audited, r.queues_unbalanced), (1, 0), step)
+            (led,) = r.queues
+            self.assertEqual((led.name, led.incomplete_since), (q, since), step)
+            self.assertFalse(led.balanced, step)  # as found: nothing is fixed
+            self.assertEqual((led.enqueued, led.acked, led.ready), (0, 0, 1), step)
+            rc, out, err = self.ringq("audit", q)
+            self.assertEqual(rc, 0, out + err)
+            self.assertIn(f"does not balance, incomplete history since offset {since}", out)
+            rc, out, err = self.ringq("--json", "audit")
+            self.assertEqual(rc, 0, out + err)
+            self.assertEqual(json.loads(out)["queues"][0]["incomplete_since"], since)
+            self.kill()
+
 
 SEGMENT_BYTES = 4198400  # the smallest --segment-bytes
 BIG_PAYLOAD_BYTES = 4096

@@ -525,7 +525,10 @@ static void many_tasks(size_t ntasks)
     ck_assert_uint_eq(body, buf_size(&each));
     ck_assert_uint_eq(buf_size(&out), 2 + 5 + buf_size(&each));
     ck_assert(memcmp(buf_begin(&out), "ab", 2) == 0);
-    ck_assert(memcmp(buf_begin(&out) + 7, buf_begin(&each), buf_size(&each)) == 0);
+    /* Through the storage (non-NULL: 7 bytes and more are in it), not buf_begin: gcc -O1 with
+     * the sanitizers sees buf_begin's "" for an empty buffer and warns about the + 7. */
+    ck_assert_ptr_nonnull(out.data);
+    ck_assert(memcmp(out.data + out.rd + 7, buf_begin(&each), buf_size(&each)) == 0);
     buf_deinit(&each);
 }
 

@@ -439,6 +439,40 @@ START_TEST(async_failure_is_sticky)
 }
 END_TEST
 
+/* The commit sequence counts the fsyncs that raised the synced end, and q_log_commit_seq_next
+ * names the first commit that covers an append: with a chain in flight, the one after it. */
+START_TEST(commit_seq_counts_fsyncs)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    ev_loop *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ck_assert_uint_eq(q_log_commit_seq(log), 0); /* a new log: the synced end, 0 */
+    uint64_t seen[4] = {0};
+    q_commit_waiter w1, w2;
+    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_uint_eq(q_log_commit_seq_next(log), 1);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 0);
+    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
+    ck_assert_uint_eq(q_log_commit_seq_next(log), 2); /* chain 1 started before it */
+    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, seen), 0);
+    ck_assert_uint_eq(q_log_commit_seq(log), 0);      /* nothing completed yet */
+    while (seen[0] < 2 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_eq(q_log_commit_seq(log), 2);
+    ck_assert_uint_eq(q_log_synced(log), 2);
+    /* Nothing new: no commit, no count. */
+    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 1);
+    ck_assert_uint_eq(q_log_commit_seq(log), 2);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     tq_require_uring("test_q_commit");
@@ -455,6 +489,7 @@ int main(void)
     tcase_add_test(tc, retain_closes_segments_off_the_loop_thread);
     tcase_add_test(tc, sync_async_publishes_under_never);
     tcase_add_test(tc, async_failure_is_sticky);
+    tcase_add_test(tc, commit_seq_counts_fsyncs);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

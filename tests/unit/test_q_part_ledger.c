@@ -2,13 +2,18 @@
  * terms it should and the ledger balances after it; a reopen rebuilds the very same counters
  * from the log, also after compaction and retention deleted the records they were counted
  * from; a ledger that does not balance is logged and counted at open and left as it is. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "test_q_part_util.h"
 
 #include "core/rt_log.h"
 #include "queue/q_part_rec.h"
+#include "queue/q_sys.h"
 
 #define SEG (256u * 1024u)
 #define SMALL (64u * 1024u) /* ~200 tasks of 200 bytes per segment: many segments */
@@ -287,6 +292,7 @@ START_TEST(a_death_between_the_ledger_and_the_copy_is_kept)
     ack_all_but(&t, "f", NULL, 0, T0);
     uint64_t now = T0 + 1000;
     tp_tick(&t, now); /* compacts segment 0 only: a moves, q's ledger goes to a LEDGER record */
+    tp_tick(&t, now += 1000); /* the copies are durable: segment 0 goes */
     ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), a);
     ck_assert_uint_le(q_log_oldest(q_part_log(t.p)), x); /* x's original is still there */
     q_leased l[2];
@@ -332,6 +338,7 @@ START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
     for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
     uint64_t now = T0 + 1000;
     tp_tick(&t, now); /* segment 0 holds only q's ledger pin: a LEDGER record at the head */
+    tp_tick(&t, now += 1000); /* that record is durable: segment 0 goes */
     ck_assert_uint_ge(q_log_oldest(q_part_log(t.p)), s0_end);
     ck_assert_int_eq(ack_ids(&t, late, nl, now, it), Q_OK);
     for (uint32_t i = 0; i < nl; i++) ck_assert_int_eq(it[i].code, Q_OK);
@@ -345,6 +352,198 @@ START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
     tp_reopen(&t, now);
     check(&t, "q", w, "reopened");
     check(&t, "f", (want){.enq = 600, .ready = 600}, "reopened (f)");
+    mismatches(&t, 0);
+    tp_done(&t);
+}
+END_TEST
+
+
+/* ---- Power loss, simulated: "the disk" is a copy of the log directory taken right after each
+ * fsync / fdatasync of a file (what the log asked to be durable is there, nothing appended
+ * after it), from which every segment the log unlinks is removed at once (the log syncs the
+ * directory right after). Reopening from that copy is the start after a power cut. */
+static char disk_src[64], disk_dir[64];
+
+static void copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(in, 0);
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_int_ge(out, 0);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) ck_assert_int_eq(write(out, buf, (size_t)n), n);
+    ck_assert_int_eq(n, 0);
+    close(in);
+    close(out);
+}
+
+/* Makes `to` hold exactly the regular files of `from`. */
+static void mirror_dir(const char *from, const char *to)
+{
+    tq_rmdir(to);
+    ck_assert_int_eq(mkdir(to, 0755), 0);
+    DIR *d = opendir(from);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_type != DT_REG) continue;
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s/%s", from, e->d_name);
+        snprintf(b, sizeof b, "%s/%s", to, e->d_name);
+        copy_file(a, b);
+    }
+    closedir(d);
+}
+
+static void disk_after_sync(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) mirror_dir(disk_src, disk_dir);
+}
+
+static int disk_fdatasync(int fd)
+{
+    int r = fdatasync(fd);
+    if (r == 0) disk_after_sync(fd);
+    return r;
+}
+
+static int disk_fsync(int fd)
+{
+    int r = fsync(fd);
+    if (r == 0) disk_after_sync(fd);
+    return r;
+}
+
+static int disk_unlinkat(int dirfd, const char *path, int flags)
+{
+    int r = unlinkat(dirfd, path, flags);
+    if (r == 0) {
+        char b[512];
+        snprintf(b, sizeof b, "%s/%s", disk_dir, path);
+        (void)unlink(b); /* a segment created after the last sync is not on "the disk" */
+    }
+    return r;
+}
+
+static void disk_start(tp *t)
+{
+    snprintf(disk_src, sizeof disk_src, "%s", t->dir);
+    tq_mkdtemp(disk_dir);
+    mirror_dir(disk_src, disk_dir);
+    q_sys.fdatasync = disk_fdatasync;
+    q_sys.fsync = disk_fsync;
+    q_sys.unlinkat = disk_unlinkat;
+}
+
+/* The power goes: the partition is dropped without a commit (its files closed as they are) and
+ * the directory becomes what "the disk" holds. */
+static void disk_power_cut(tp *t)
+{
+    q_sys_reset();
+    tp_close(t); /* q_part_close commits nothing */
+    mirror_dir(disk_dir, t->dir);
+    tq_rmdir(disk_dir);
+}
+
+/* Retention writes LEDGER records for the acks after q's last one, then deletes the segment
+ * with those tasks' ENQUEUE records. If it deleted in the same pass, a power cut before the
+ * next commit kept the deletion and lost the LEDGER records: the next start could not count
+ * the acks (no task to count them for) and found q unbalanced. The deletion must wait for the
+ * commit covering them; a power cut after every retention pass must find q balanced. */
+START_TEST(a_power_cut_after_retention_keeps_the_ledger)
+{
+    tp t;
+    tp_open(&t, SMALL);
+    uint64_t ids[600], early[600], late[600];
+    uint32_t ne = 0, nl = 0;
+    for (int i = 0; i < 600; i++) ids[i] = enq_body(&t, "q", i, T0);
+    uint64_t s0_end = q_log_oldest_segment_end(q_part_log(t.p));
+    static q_leased l[Q_BATCH_MAX];
+    ck_assert_uint_eq(tp_lease(&t, "q", Q_BATCH_MAX, 1000000, T0, l), 600);
+    for (int i = 0; i < 600; i++) {
+        if (ids[i] < s0_end) early[ne++] = ids[i];
+        else late[nl++] = ids[i];
+    }
+    static q_item it[600];
+    ck_assert_int_eq(ack_ids(&t, early, ne, T0, it), Q_OK);
+    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    uint64_t now = T0 + 1000;
+    tp_tick(&t, now);
+    tp_tick(&t, now += 1000); /* q's first LEDGER record at the head; segment 0 gone */
+    ck_assert_uint_ge(q_log_oldest(q_part_log(t.p)), s0_end);
+    ck_assert_int_eq(ack_ids(&t, late, nl, now, it), Q_OK);
+    for (uint32_t i = 0; i < nl; i++) ck_assert_int_eq(it[i].code, Q_OK);
+    for (int i = 0; i < 200; i++) enq_body(&t, "f", i, now);
+    uint64_t before = q_log_oldest(q_part_log(t.p));
+    disk_start(&t);
+    /* Retention passes until the late tasks' ENQUEUE records are gone from "the disk" too. */
+    for (int round = 0; round < 8 && q_log_oldest(q_part_log(t.p)) <= late[0]; round++)
+        tp_tick(&t, now += 1000);
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), before);
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), late[0]);
+    disk_power_cut(&t);
+    tp_reopen(&t, now);
+    check(&t, "q", (want){.enq = 600, .acked = 600}, "after the power cut");
+    mismatches(&t, 0);
+    tp_done(&t);
+}
+END_TEST
+
+/* A log from a build before LEDGER records, whose compaction copied a live task and whose
+ * retention then deleted the first segment: replay counts the copy's task as ready but not as
+ * enqueued (a copy never counts; its original did, in the segment that is gone). That queue
+ * cannot balance — not a finding but a history that starts mid-way: Audit says "incomplete
+ * since <oldest offset>", nothing is logged as a mismatch or counted, and the mark survives
+ * the LEDGER records retention writes later and the restarts after them. */
+START_TEST(a_log_from_before_ledger_records_is_incomplete_not_unbalanced)
+{
+    tp t;
+    tp_open(&t, SMALL);
+    uint64_t a = enq_body(&t, "q", 0, T0); /* segment 0 */
+    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    ack_all_but(&t, "f", NULL, 0, T0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    tp_close(&t); /* no tick: no LEDGER record was ever written, as by the old build */
+    /* The old build's compaction and retention, straight on the log. */
+    q_log *log;
+    ck_assert_int_eq(q_log_open(t.dir, &t.o.log, &log, NULL), 0);
+    ck_assert_int_ge(q_log_compact(log, a), 0);
+    uint64_t s0_end = q_log_oldest_segment_end(log);
+    ck_assert_int_eq(q_log_commit(log), 0);
+    ck_assert_int_ge(q_log_retain(log, s0_end), 1);
+    uint64_t oldest = q_log_oldest(log);
+    ck_assert_uint_gt(oldest, a);
+    ck_assert_int_eq(q_log_close(log), 0);
+
+    tp_reopen(&t, T0);
+    q_audit qa = audit(&t, "q");
+    ck_assert(!qa.balanced); /* the counters miss the lost history: enqueued 0, ready 1 */
+    ck_assert_uint_eq(qa.led.enqueued, 0);
+    ck_assert_uint_eq(qa.ready, 1);
+    ck_assert_uint_eq(qa.incomplete_since, oldest);
+    q_audit fa = audit(&t, "f"); /* balances: its history is complete enough */
+    ck_assert(fa.balanced);
+    ck_assert_uint_eq(fa.incomplete_since, UINT64_MAX);
+    ck_assert_uint_eq(q_part_audit_all(t.p, NULL, NULL), 0);
+    mismatches(&t, 0);
+    /* Traffic until retention deletes segments again: it writes q's LEDGER record first, with
+     * the mark; the next start reads it there. */
+    uint64_t now = T0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 400; i++) enq_body(&t, "f", i, now);
+        ack_all_but(&t, "f", NULL, 0, now);
+        tp_tick(&t, now += 1000);
+        tp_tick(&t, now += 1000);
+    }
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), oldest);
+    tp_close(&t);
+    tp_reopen(&t, now);
+    qa = audit(&t, "q");
+    ck_assert_uint_eq(qa.incomplete_since, oldest);
+    ck_assert_uint_eq(qa.ready, 1);
+    ck_assert(audit(&t, "f").balanced);
     mismatches(&t, 0);
     tp_done(&t);
 }
@@ -440,6 +639,8 @@ int main(void)
     tcase_add_test(tc, compaction_and_retention_keep_the_counters);
     tcase_add_test(tc, a_death_between_the_ledger_and_the_copy_is_kept);
     tcase_add_test(tc, acks_after_the_ledger_of_tasks_retention_deleted);
+    tcase_add_test(tc, a_power_cut_after_retention_keeps_the_ledger);
+    tcase_add_test(tc, a_log_from_before_ledger_records_is_incomplete_not_unbalanced);
     tcase_add_test(tc, a_mismatch_is_logged_counted_and_left_alone);
     tcase_add_test(tc, audit_errors_and_record_round_trip);
     suite_add_tcase(s, tc);

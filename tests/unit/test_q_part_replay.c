@@ -199,7 +199,9 @@ START_TEST(retention_deletes_dead_segments)
     ack_all_but(&t, "q", NULL, 0, T0);
     ck_assert_uint_eq(tp_tick(&t, T0 + 500), T0 + 1000); /* the next retention pass */
     ck_assert_uint_eq(segments(&t), before); /* not before retain_every_ms */
-    tp_tick(&t, T0 + 1000);
+    tp_tick(&t, T0 + 1000); /* writes q's LEDGER record: the deletion waits for its commit */
+    ck_assert_uint_eq(segments(&t), before);
+    tp_tick(&t, T0 + 2000); /* commits, then deletes */
     ck_assert_uint_le(segments(&t), 2);
     ck_assert_int_eq(tq_count_files(t.dir), (int)segments(&t));
     q_part_stats st;

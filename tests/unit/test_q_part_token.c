@@ -1,7 +1,10 @@
 /* queue/q_part lease tokens (docs/semantics.md "Lease tokens"): every delivery carries a new
  * token; ack, nack and extend with a superseded token fail and change nothing; a missing token
- * is refused unless the queue allows it; tokens stay unique across a reopen. */
+ * is refused unless the queue allows it; tokens stay unique across a reopen, whatever the clock
+ * says (queue/q_part_epoch.c). */
+#include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 
 #include "test_q_part_util.h"
 
@@ -105,13 +108,14 @@ START_TEST(every_delivery_new_token)
     ck_assert_uint_eq(l3.attempt, 1);
     ck_assert_uint_gt(l3.token, l2.token);
     ck_assert_int_eq(tp_ack_tok(&t, id, l2.token, T0), Q_FAILED_PRECONDITION);
-    /* Tokens of one lease call differ too, and follow the clock's floor. */
+    /* Tokens of one lease call differ too, and count up within the open's epoch. */
     tp_enq(&t, "q", "y", 0, T0);
     tp_enq(&t, "q", "z", 0, T0);
     q_leased two[2];
     ck_assert_uint_eq(tp_lease(&t, "q", 2, 1000, T0 + 7, two), 2);
     ck_assert_uint_gt(two[1].token, two[0].token);
-    ck_assert_uint_ge(two[0].token, (T0 + 7) << Q_TOKEN_MS_SHIFT);
+    ck_assert_uint_eq(two[1].token, two[0].token + 1);
+    ck_assert_uint_eq(two[0].token >> Q_TOKEN_SEQ_BITS, l3.token >> Q_TOKEN_SEQ_BITS);
     ck_assert_int_eq(tp_ack_tok(&t, id, l3.token, T0 + 7), Q_OK);
     tp_done(&t);
 }
@@ -162,17 +166,18 @@ END_TEST
 
 /* Leases do not survive a reopen (the task is READY again); the token handed out before is
  * refused after it, and the next delivery's token is above every token of the previous run
- * (the reopen's clock is later than the last lease's). */
+ * (the reopen's new epoch). */
 START_TEST(tokens_across_reopen)
 {
     tp t;
     tp_open(&t, SEG);
-    /* Many deliveries in one millisecond: tokens count up from the clock's floor. */
+    /* Many deliveries in one millisecond: tokens count up. A new directory's first epoch comes
+     * from the clock, above what a build before epochs handed out (now_ms << 20). */
     for (int i = 0; i < 50; i++) tp_enq(&t, "q", "w", 0, T0);
     q_leased many[50];
     ck_assert_uint_eq(tp_lease(&t, "q", 50, 1000, T0, many), 50);
     for (int i = 1; i < 50; i++) ck_assert_uint_eq(many[i].token, many[i - 1].token + 1);
-    ck_assert_uint_ge(many[0].token, T0 << Q_TOKEN_MS_SHIFT);
+    ck_assert_uint_gt(many[0].token, T0 << 20);
     uint64_t ids[50], toks[50];
     for (int i = 0; i < 50; i++) ids[i] = many[i].id, toks[i] = many[i].token;
     q_item it[50];
@@ -197,6 +202,53 @@ START_TEST(tokens_across_reopen)
 }
 END_TEST
 
+/* The wall clock set back across restarts (by hand, an NTP step, a VM snapshot restored) must
+ * not bring old tokens back: every open makes a new epoch durable (queue/q_part_epoch.c), so
+ * each run's tokens are above the previous run's whatever now_ms says. Before epochs a token
+ * was max(previous + 1, now_ms << 20) with the previous one in memory only: a reopen at an
+ * earlier clock handed out the very tokens of the run before. */
+START_TEST(tokens_unique_with_the_clock_set_back)
+{
+    tp t;
+    tp_open(&t, SEG);
+    enum { RUNS = 4, PER_RUN = 20 };
+    uint64_t seen[RUNS * PER_RUN];
+    uint32_t nseen = 0;
+    uint64_t last = 0;
+    /* Each run opens and leases at an earlier clock than the one before: a day, then 1 ms,
+     * then the very same ms as the previous lease (0 ms back from its lease). */
+    const uint64_t at[RUNS] = {T0 + 86400000, T0, T0 - 1, T0 - 1};
+    for (int run = 0; run < RUNS; run++) {
+        if (run > 0) tp_reopen(&t, at[run]);
+        for (int i = 0; i < PER_RUN; i++) tp_enq(&t, "q", "w", 0, at[run]);
+        q_leased l[PER_RUN + PER_RUN * RUNS];
+        uint32_t n = tp_lease(&t, "q", Q_BATCH_MAX, 60000, at[run], l);
+        ck_assert_uint_ge(n, PER_RUN);
+        for (uint32_t i = 0; i < PER_RUN; i++) {
+            ck_assert_msg(l[i].token > last, "run %d: token %" PRIu64 " not above %" PRIu64,
+                          run, l[i].token, last);
+            last = l[i].token;
+            for (uint32_t j = 0; j < nseen; j++) ck_assert_uint_ne(seen[j], l[i].token);
+            seen[nseen++] = l[i].token;
+        }
+        ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+        tp_close(&t); /* as a crash: leases are in memory only */
+    }
+    /* The epoch is in the partition directory; losing it cannot go unnoticed: a damaged file
+     * fails the open rather than risking a repeat. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", t.dir, Q_EPOCH_FILE);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("12x\n", f);
+    fclose(f);
+    q_part *p = NULL;
+    ck_assert_int_eq(q_part_open(t.dir, 3, &t.o, T0, &p, NULL), -EBADMSG);
+    ck_assert_ptr_null(p);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -207,6 +259,7 @@ int main(void)
     tcase_add_test(tc, every_delivery_new_token);
     tcase_add_test(tc, tokenless_by_queue_setting);
     tcase_add_test(tc, tokens_across_reopen);
+    tcase_add_test(tc, tokens_unique_with_the_clock_set_back);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
