@@ -307,6 +307,8 @@ typedef struct rq_queue_config {
     bool dead_letter;
     uint64_t dedup_window_ms;
     bool allow_tokenless_ack; /* acks without a lease token allowed (the old rule) */
+    bool release_counts_attempt; /* a task released because its Work stream ended uses an
+                                  * attempt (docs/semantics.md "Leases bound to the stream") */
 } rq_queue_config;
 
 typedef struct rq_queue_info {
@@ -326,7 +328,7 @@ int rq_get_queue(rq_client *c, const char *name, rq_queue_info *out, rq_status *
 /* Settings to change: set has_* for each one to change. */
 typedef struct rq_queue_settings {
     bool has_max_attempts, has_lease_ms, has_backoff_base_ms, has_backoff_max_ms, has_dead_letter,
-        has_dedup_window_ms, has_allow_tokenless_ack;
+        has_dedup_window_ms, has_allow_tokenless_ack, has_release_counts_attempt;
     rq_queue_config v;
 } rq_queue_settings;
 int rq_configure_queue(rq_client *c, const char *name, const rq_queue_settings *s,
@@ -359,12 +361,27 @@ typedef struct rq_audit {
     rq_ledger *queues; /* unbalanced first, then by name; free() */
     size_t n;
     uint64_t queues_audited, queues_unbalanced; /* complete even when truncated */
-    bool balanced; /* every queue audited balances (or has an incomplete history) */
+    bool balanced;  /* every queue audited balances (or has an incomplete history) */
     bool truncated; /* more queues than one reply holds: some left out of `queues` */
 } rq_audit;
 /* Audits `queue`, or every queue when it is NULL or "". *out->queues is a new array (free();
  * NULL when n is 0). NOT_FOUND for an unknown queue. */
 int rq_audit_queues(rq_client *c, const char *queue, rq_audit *out, rq_status *st);
+
+/* One live lease of a queue (Admin.ListLeases) and who holds it. */
+typedef struct rq_lease_info {
+    char id[RQ_ID_MAX];
+    char worker_id[128]; /* the Work stream's ringq-worker-id (else its address); "" for a
+                          * unary Lease */
+    char address[128];   /* the Work stream's peer address; "" for a unary Lease */
+    uint64_t deadline_unix_ms;
+    uint64_t lease_token;
+    uint32_t attempt;
+} rq_lease_info;
+/* The leases of `queue` now, soonest deadline first (at most 1000; *truncated: more exist).
+ * *out is a new array (free(); NULL when *n is 0). NOT_FOUND for an unknown queue. */
+int rq_list_leases(rq_client *c, const char *queue, rq_lease_info **out, size_t *n,
+                   bool *truncated, rq_status *st);
 
 /* Everything about one task: one allocation, freed with rq_task_info_free. */
 typedef struct rq_task_info {

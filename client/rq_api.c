@@ -439,6 +439,8 @@ int rq_configure_queue(rq_client *c, const char *name, const rq_queue_settings *
         .has_dedup_window_ms = s->has_dedup_window_ms,
         .allow_tokenless_ack = s->v.allow_tokenless_ack,
         .has_allow_tokenless_ack = s->has_allow_tokenless_ack,
+        .release_counts_attempt = s->v.release_counts_attempt,
+        .has_release_counts_attempt = s->has_release_counts_attempt,
     };
     int rc = encode(&m, &pwm_ringq_v1_ConfigureQueueRequest_desc, &req, st);
     if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Admin_ConfigureQueue_PATH, &m.req, &m.resp, st);

@@ -1,4 +1,5 @@
-/* client/rq_audit: Admin.Audit, the conservation ledger (rq_audit_queues in client/ringq.h). */
+/* client/rq_audit: Admin.Audit, the conservation ledger (rq_audit_queues), and Admin.ListLeases
+ * (rq_list_leases) in client/ringq.h. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,62 @@ int rq_audit_queues(rq_client *c, const char *queue, rq_audit *out, rq_status *s
                                "malformed AuditResponse from the server: %s", pw_msg_strerror(d));
         } else {
             rc = audit_from(&r, out, st);
+            pw_msg_arena_deinit(&a);
+        }
+    }
+    buf_deinit(&req);
+    buf_deinit(&resp);
+    return rc;
+}
+
+/* ---- Admin.ListLeases (rq_list_leases) ---- */
+
+static int leases_from(const pwm_ringq_v1_ListLeasesResponse *r, rq_lease_info **out,
+                       size_t *n, rq_status *st)
+{
+    if (r->leases_count == 0) return 0;
+    rq_lease_info *ls = calloc(r->leases_count, sizeof *ls);
+    if (!ls) return rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < r->leases_count; i++) {
+        const pwm_ringq_v1_LeaseInfo *m = &r->leases[i];
+        rq_copy_str(ls[i].id, sizeof ls[i].id, m->id);
+        rq_copy_str(ls[i].worker_id, sizeof ls[i].worker_id, m->worker_id);
+        rq_copy_str(ls[i].address, sizeof ls[i].address, m->address);
+        ls[i].deadline_unix_ms = m->deadline_unix_ms;
+        ls[i].lease_token = m->lease_token;
+        ls[i].attempt = m->attempt;
+    }
+    *out = ls;
+    *n = r->leases_count;
+    return 0;
+}
+
+int rq_list_leases(rq_client *c, const char *queue, rq_lease_info **out, size_t *n,
+                   bool *truncated, rq_status *st)
+{
+    *out = NULL;
+    *n = 0;
+    *truncated = false;
+    buf req, resp;
+    buf_init(&req, RQ_MAX_SEND_BYTES);
+    buf_init(&resp, RQ_MAX_RECV_BYTES);
+    pwm_ringq_v1_ListLeasesRequest m = {.queue = rq_str(queue)};
+    pwm_ringq_v1_ListLeasesResponse r;
+    pw_msg_arena a;
+    int rc = rq_msg_encode(&req, &pwm_ringq_v1_ListLeasesRequest_desc, &m) == 0
+                 ? 0
+                 : rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
+    if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Admin_ListLeases_PATH, &req, &resp, st);
+    if (rc == 0) {
+        int d = rq_msg_decode(&pwm_ringq_v1_ListLeasesResponse_desc, &r, buf_begin(&resp),
+                              buf_size(&resp), &a);
+        if (d < 0) {
+            rc = rq_set_status(st, d == -ENOMEM ? PW_GRPC_RESOURCE_EXHAUSTED : PW_GRPC_INTERNAL,
+                               "malformed ListLeasesResponse from the server: %s",
+                               pw_msg_strerror(d));
+        } else {
+            *truncated = r.truncated;
+            rc = leases_from(&r, out, n, st);
             pw_msg_arena_deinit(&a);
         }
     }

@@ -181,6 +181,7 @@ void rq_queue_info_from(const pwm_ringq_v1_QueueInfo *m, rq_queue_info *q)
         q->config.dead_letter = m->config->dead_letter;
         q->config.dedup_window_ms = m->config->dedup_window_ms;
         q->config.allow_tokenless_ack = m->config->allow_tokenless_ack;
+        q->config.release_counts_attempt = m->config->release_counts_attempt;
     }
     q->ready = m->ready;
     q->delayed = m->delayed;

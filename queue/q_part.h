@@ -184,6 +184,10 @@ typedef struct q_queue_cfg {
     bool allow_tokenless_ack;  /* ack/nack/extend without a lease token (token 0) follow the
                                 * old rule (any live lease of the task); default false: a
                                 * token is required (docs/semantics.md, "Lease tokens") */
+    bool release_counts_attempt; /* a task released because the Work stream holding it ended
+                                  * (q_part_release) uses an attempt; default false: a rolling
+                                  * deploy must not eat attempts (docs/semantics.md, "Leases
+                                  * bound to the stream") */
 } q_queue_cfg;
 
 void q_queue_cfg_default(q_queue_cfg *c);
@@ -196,6 +200,7 @@ void q_queue_cfg_default(q_queue_cfg *c);
 #define Q_CFG_DEAD_LETTER 0x10u
 #define Q_CFG_DEDUP_WINDOW_MS 0x20u
 #define Q_CFG_ALLOW_TOKENLESS 0x40u
+#define Q_CFG_RELEASE_COUNTS 0x80u
 typedef struct q_queue_cfg_patch {
     uint32_t set;
     q_queue_cfg v;
@@ -397,6 +402,38 @@ q_status q_part_nack(q_part *p, uint64_t id, uint64_t token, const q_nack *nk, u
 q_status q_part_extend(q_part *p, uint64_t id, uint64_t token, uint32_t lease_ms,
                        uint64_t now_ms, uint64_t *deadline_ms, q_err *err);
 
+/* Why q_task_info.last_error reads this for a READY task released by q_part_release. */
+#define Q_RELEASED_WHY "released: the Work stream holding it ended"
+
+/* Releases tasks whose Work stream ended (docs/semantics.md, "Leases bound to the stream"):
+ * each ids[i] still leased with tokens[i] (non-zero) and not expired goes back to READY at
+ * once, one RETRY record (cause "released") each; with the queue's release_counts_attempt it
+ * uses an attempt (the last one makes it DEAD, as an expired lease does). A task acked,
+ * nacked, re-leased (another token) or expired since is left alone: *released counts those
+ * that moved. ids and tokens are borrowed for the call. Q_OK, Q_INVALID_ARGUMENT (n over
+ * Q_BATCH_MAX), or the log's failure (tasks before it released, *released says how many; the
+ * rest come back when their leases expire). *commit_to as for enqueue. */
+q_status q_part_release(q_part *p, const uint64_t *ids, const uint64_t *tokens, uint32_t n,
+                        uint64_t now_ms, uint32_t *released, uint64_t *commit_to, q_err *err);
+
+/* One live lease (Admin.ListLeases). */
+typedef struct q_lease_info {
+    uint64_t id;
+    uint64_t deadline_ms;
+    uint64_t token;
+    uint32_t attempt; /* attempts used + 1: the one in progress */
+} q_lease_info;
+
+/* The leases of queue `name` now (state LEASED, deadline not passed), up to max of them into
+ * out, *n set; *more: some were left out. Q_NOT_FOUND for an unknown queue,
+ * Q_INVALID_ARGUMENT for a bad name. Writes nothing. */
+q_status q_part_list_leases(q_part *p, const char *name, size_t name_len, uint64_t now_ms,
+                            q_lease_info *out, uint32_t max, uint32_t *n, bool *more,
+                            q_err *err);
+
+/* Whether task `id` is leased now with `token` (and not expired). Writes nothing. */
+bool q_part_holds(q_part *p, uint64_t id, uint64_t token, uint64_t now_ms);
+
 /* Time passes: dedup keys expire, delayed tasks whose time came become READY, expired leases
  * count an attempt and return to READY (or die) with a record each; every retain_every_ms the
  * log's dead segments are deleted (after a LEDGER record for each queue that counted since its
@@ -465,7 +502,7 @@ typedef struct q_task_info {
     uint32_t headers_len, nheaders;
     const char *key;
     uint32_t key_len;
-    const char *last_error; /* DEAD: why ("" otherwise) */
+    const char *last_error; /* DEAD: why; READY after a release: Q_RELEASED_WHY; else "" */
     uint32_t last_error_len;
     uint32_t priority, attempts, max_attempts;
     uint64_t enqueued_ms;

@@ -123,6 +123,7 @@ static q_status patch_cfg(q_queue_cfg *c, const q_queue_cfg_patch *pt, q_err *er
                       c->backoff_base_ms, c->backoff_max_ms);
     if (pt->set & Q_CFG_DEAD_LETTER) c->dead_letter = v->dead_letter;
     if (pt->set & Q_CFG_ALLOW_TOKENLESS) c->allow_tokenless_ack = v->allow_tokenless_ack;
+    if (pt->set & Q_CFG_RELEASE_COUNTS) c->release_counts_attempt = v->release_counts_attempt;
     if (pt->set & Q_CFG_DEDUP_WINDOW_MS) {
         if (v->dedup_window_ms > Q_DEDUP_WINDOW_MS_MAX)
             return q_fail(err, Q_INVALID_ARGUMENT, "dedup_window_ms %" PRIu64 " exceeds %llu",
@@ -239,6 +240,16 @@ q_status q_task_fill_info(q_part *p, uint32_t slot, q_task_info *o, q_err *err)
     o->due_ms = t->state == Q_TASK_DELAYED || t->state == Q_TASK_LEASED ? t->due : 0;
     o->lease_token = t->token;
     o->last_error = "";
+    if (t->state == Q_TASK_READY && t->due != 0) { /* released: due is its RETRY record */
+        q_rec rec;
+        q_prec pr;
+        if (q_log_read(p->log, t->due, &rec) == 0 && rec.type == Q_RT_RETRY &&
+            q_prec_decode(rec.type, rec.payload, rec.len, &pr) == 0 &&
+            pr.cause == Q_CAUSE_RELEASED) {
+            o->last_error = Q_RELEASED_WHY;
+            o->last_error_len = (uint32_t)sizeof Q_RELEASED_WHY - 1;
+        }
+    }
     if (t->state == Q_TASK_DEAD && t->due != Q_OFF_NONE) {
         q_rec rec;
         q_prec pr;

@@ -192,6 +192,7 @@ int q_prec_decode(uint16_t type, const uint8_t *p, uint32_t len, q_prec *o)
         o->cfg.max_attempts = q_ld32(p + 4);
         o->cfg.lease_ms = q_ld32(p + 8);
         o->cfg.allow_tokenless_ack = (q_ld32(p + 12) & Q_QFLAG_TOKENLESS_ACK) != 0;
+        o->cfg.release_counts_attempt = (q_ld32(p + 12) & Q_QFLAG_RELEASE_COUNTS) != 0;
         o->cfg.backoff_base_ms = q_ld64(p + 16);
         o->cfg.backoff_max_ms = q_ld64(p + 24);
         o->cfg.dedup_window_ms = q_ld64(p + 32);
@@ -264,7 +265,8 @@ int q_prec_encode(const q_prec *r, uint8_t f[Q_PREC_FIXED_BYTES_MAX], struct iov
         f[3] = r->cfg.dead_letter;
         q_st32(f + 4, r->cfg.max_attempts);
         q_st32(f + 8, r->cfg.lease_ms);
-        q_st32(f + 12, r->cfg.allow_tokenless_ack ? Q_QFLAG_TOKENLESS_ACK : 0u);
+        q_st32(f + 12, (r->cfg.allow_tokenless_ack ? Q_QFLAG_TOKENLESS_ACK : 0u) |
+                           (r->cfg.release_counts_attempt ? Q_QFLAG_RELEASE_COUNTS : 0u));
         q_st64(f + 16, r->cfg.backoff_base_ms);
         q_st64(f + 24, r->cfg.backoff_max_ms);
         q_st64(f + 32, r->cfg.dedup_window_ms);

@@ -31,7 +31,7 @@
  * REDRIVE (6)  0 u16 N | 2 u16 0 | 4 u32 count c (0 = every dead task) | 8 N name | c x u64 id
  * PURGE (7)    0 u16 N | 2 u16 0 | 4 u32 0 | 8 N name
  * QUEUE (8)    0 u16 N | 2 u8 paused | 3 u8 dead_letter | 4 u32 max_attempts | 8 u32 lease_ms |
- *              12 u32 flags (bit 0 allow_tokenless_ack; 0 in logs written before it) | 16 u64 backoff_base_ms | 24 u64 backoff_max_ms |
+ *              12 u32 flags (bit 0 allow_tokenless_ack, bit 1 release_counts_attempt; 0 in logs written before them) | 16 u64 backoff_base_ms | 24 u64 backoff_max_ms |
  *              32 u64 dedup_window_ms | 40 N name          (the queue's whole state)
  * STATE (9)    0 u64 id | 8 u64 due_ms | 16 u16 attempts | 18 u8 q_task_state | 19 u8 0 |
  *              20 u16 reason length R | 22 u16 0 | 24 R reason
@@ -88,10 +88,12 @@ enum {
     Q_CAUSE_EXPIRED = 2,  /* the lease expired */
     Q_CAUSE_ADMIN = 3,    /* Admin.DeleteTask */
     Q_CAUSE_DAMAGED = 4,  /* the record failed its checksum when read */
+    Q_CAUSE_RELEASED = 5, /* the Work stream holding its lease ended (q_part_release) */
 };
 
 /* QUEUE record flags (offset 12). */
 #define Q_QFLAG_TOKENLESS_ACK 0x1u /* acks, nacks, extends without a lease token are allowed */
+#define Q_QFLAG_RELEASE_COUNTS 0x2u /* a release (stream ended) uses an attempt */
 
 #define Q_ENQ_FIXED_BYTES 40u
 #define Q_HDR_PREFIX_BYTES 6u /* u16 name length + u32 value length */

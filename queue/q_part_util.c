@@ -130,12 +130,11 @@ int q_id_parse(const char *s, size_t len, uint32_t *part_no, uint64_t *id)
 
 void q_queue_cfg_default(q_queue_cfg *c)
 {
-    c->max_attempts = Q_MAX_ATTEMPTS_DEFAULT;
-    c->lease_ms = Q_LEASE_MS_DEFAULT;
-    c->backoff_base_ms = Q_BACKOFF_BASE_MS_DEFAULT;
-    c->backoff_max_ms = Q_BACKOFF_MAX_MS_DEFAULT;
-    c->dedup_window_ms = Q_DEDUP_WINDOW_MS_DEFAULT;
-    c->dead_letter = true;
+    /* Every field: the flags (allow_tokenless_ack, release_counts_attempt) default to false. */
+    *c = (q_queue_cfg){.max_attempts = Q_MAX_ATTEMPTS_DEFAULT, .lease_ms = Q_LEASE_MS_DEFAULT,
+                       .backoff_base_ms = Q_BACKOFF_BASE_MS_DEFAULT,
+                       .backoff_max_ms = Q_BACKOFF_MAX_MS_DEFAULT,
+                       .dedup_window_ms = Q_DEDUP_WINDOW_MS_DEFAULT, .dead_letter = true};
 }
 
 void q_part_opts_default(q_part_opts *o)

@@ -10,6 +10,7 @@
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_audit.h"
+#include "server/srv_leases.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
 #include "server/srv_receipt.h"
@@ -58,6 +59,9 @@ static void cfg_patch_of(const pwm_ringq_v1_ConfigureQueueRequest *r, q_queue_cf
     if (r->has_allow_tokenless_ack)
         patch->set |= Q_CFG_ALLOW_TOKENLESS,
             patch->v.allow_tokenless_ack = r->allow_tokenless_ack;
+    if (r->has_release_counts_attempt)
+        patch->set |= Q_CFG_RELEASE_COUNTS,
+            patch->v.release_counts_attempt = r->release_counts_attempt;
 }
 
 static void run_configure(srv_job *j, srv_part *sp)
@@ -587,6 +591,7 @@ int srv_admin_add_methods(pw_grpc_server *g)
         {.path = pwm_ringq_v1_Admin_DeleteTask_PATH, .kind = PW_GRPC_UNARY, .on_message = on_delete},
         {.path = pwm_ringq_v1_Admin_PeekTasks_PATH, .kind = PW_GRPC_UNARY, .on_message = on_peek},
         {.path = pwm_ringq_v1_Admin_Audit_PATH, .kind = PW_GRPC_UNARY, .on_message = srv_audit_on_message},
+        {.path = pwm_ringq_v1_Admin_ListLeases_PATH, .kind = PW_GRPC_UNARY, .on_message = srv_leases_on_message},
         {.path = pwm_ringq_v1_Admin_GetPartition_PATH, .kind = PW_GRPC_UNARY,
          .on_message = srv_receipt_on_get_partition},
     };

@@ -78,6 +78,7 @@ struct srv_job {
     char msg[Q_ERR_MSG_BYTES];
     uint32_t sub_lease_ms;  /* Work registration and poke jobs: the stream's lease_ms, copied
                              * into the owner's srv_sub (the owner never reads the session's) */
+    bool sub_release;       /* Work unregister: the stream ended, release the tasks it holds */
     _Atomic bool cancelled; /* set by the origin when its call ended: long-polls give up */
     void *owner_state;      /* owner side: what a handler keeps across a wait for a commit
                              * (Enqueue's results until its SYNCED answer); the handler owns and

@@ -88,6 +88,7 @@ void srv_part_attach(srv_part *sp, ev_loop *loop)
 void srv_part_schedule(srv_part *sp, uint64_t next_ms)
 {
     srv_qshard *qs = &srv_q.shards[sp->shard];
+    if (sp->closing) return; /* its timer must stay stopped until it is freed */
     if (next_ms == UINT64_MAX) {
         /* Still tick now and then: retention and compaction run from the tick. */
         next_ms = srv_q_now_ms() + Q_RETAIN_EVERY_MS_DEFAULT;

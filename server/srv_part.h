@@ -30,6 +30,7 @@ typedef struct srv_part {
     uint64_t served_durable; /* the log's durable end at the last srv_part_serve_durable */
     bool serve_retry;        /* a Work delivery found no memory: the tick serves streams again */
     struct srv_waitq *waits;
+    bool closing; /* srv_queue_shard_fini has begun: no timer re-armed, no release written */
 } srv_part;
 
 /* Shard-local queue state. */

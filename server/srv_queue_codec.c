@@ -92,6 +92,7 @@ void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cf
         .dead_letter = qi->cfg.dead_letter,
         .dedup_window_ms = qi->cfg.dedup_window_ms,
         .allow_tokenless_ack = qi->cfg.allow_tokenless_ack,
+        .release_counts_attempt = qi->cfg.release_counts_attempt,
     };
     *m = (pwm_ringq_v1_QueueInfo){
         .name = view(qi->name, qi->name_len),

@@ -153,8 +153,9 @@ static void run_enqueue(srv_job *j, srv_part *sp)
 
 /* ---- Lease ---- */
 
-q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
-                          uint32_t lease_ms, bool framed, buf *out, uint32_t *count, q_err *err)
+static q_status lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
+                             uint32_t lease_ms, bool framed, buf *out, uint32_t *count,
+                             srv_sub *hold, q_err *err)
 {
     *count = 0;
     q_leased *tasks = rt_calloc(max_n, sizeof *tasks);
@@ -178,6 +179,7 @@ q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t ma
         return st;
     }
     int rc = 0;
+    for (uint32_t i = 0; hold && i < n; i++) srv_sub_hold(sp, hold, tasks[i].id, tasks[i].token);
     uint64_t payload = 0;
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         rc = srv_encode_task(out, framed ? SRV_TASK_WORK_FRAMED : SRV_TASK_LEASE_ENTRY, sp->no,
@@ -196,6 +198,19 @@ q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t ma
     }
     *count = n;
     return Q_OK;
+}
+
+q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
+                          uint32_t lease_ms, bool framed, buf *out, uint32_t *count, q_err *err)
+{
+    return lease_encode(sp, name, nl, max_n, lease_ms, framed, out, count, NULL, err);
+}
+
+q_status srv_lease_encode_held(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
+                               uint32_t lease_ms, buf *out, uint32_t *count, srv_sub *hold,
+                               q_err *err)
+{
+    return lease_encode(sp, name, nl, max_n, lease_ms, true, out, count, hold, err);
 }
 
 /* What a Lease job carries to the owner (j->req.lease, owned by the job): the request as the

@@ -113,6 +113,17 @@ q_status srv_route_by_id(srv_job *j, srv_by_id kind, pw_pb_bytes id, srv_job_don
  * tasks stay leased until their lease ends). */
 q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
                           uint32_t lease_ms, bool framed, buf *out, uint32_t *count, q_err *err);
+/* The same for a Work registration `hold`: each task leased is recorded as held by it. */
+struct srv_sub;
+q_status srv_lease_encode_held(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
+                               uint32_t lease_ms, buf *out, uint32_t *count,
+                               struct srv_sub *hold, q_err *err);
+
+/* ---- srv_work_hold.c ---- */
+#define SRV_WORKER_ID_HEADER "ringq-worker-id" /* a Work stream's holder name (metadata) */
+/* Origin side: the holder of call c's Work stream: worker = its ringq-worker-id metadata (else
+ * the peer address), addr = the peer address ("" when unknown). Writes both, NUL-terminated. */
+void srv_work_holder(pw_grpc_call *c, char worker[SRV_HOLDER_BYTES], char addr[SRV_HOLDER_BYTES]);
 
 /* ---- srv_queue_work.c ---- */
 /* A Work session's life on its origin shard (srv_queue_work.c). States only move forward,

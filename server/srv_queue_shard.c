@@ -98,6 +98,23 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
              (unsigned long long)((rt_now_ns() - t0) / RT_NS_PER_MS));
 }
 
+#define FINI_WAIT_MS 10000u /* a partition's last fsyncs at exit: far above any fsync's time */
+
+/* Frees the partition's parked waits and Work registrations (shutdown: nothing is served). */
+static void free_waits(srv_part *sp)
+{
+    while (sp->waits) {
+        srv_waitq *wq = sp->waits;
+        sp->waits = wq->next;
+        while (wq->subs) {
+            struct srv_sub *s = wq->subs;
+            wq->subs = s->next;
+            srv_sub_free(s);
+        }
+        rt_free(wq);
+    }
+}
+
 void srv_queue_shard_fini(srv_shard *sh, void *ud)
 {
     srv_qshard *qs = &srv_q.shards[srv_shard_id(sh)];
@@ -105,24 +122,27 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
         srv_part *sp = qs->parts[k];
         if (!sp) continue;
+        sp->closing = true;
         ev_timer_stop(qs->loop, &sp->tick);
-        while (sp->waits) {
-            srv_waitq *wq = sp->waits;
-            sp->waits = wq->next;
-            while (wq->subs) {
-                struct srv_sub *s = wq->subs;
-                wq->subs = s->next;
-                rt_free(s);
-            }
-            rt_free(wq);
-        }
+        free_waits(sp);
         /* Let in-flight fsyncs finish, then make everything durable before closing, the synced
          * watermark included (a later open refuses damage to anything acknowledged). */
         q_log *log = q_part_log(sp->p);
-        int r = -EBUSY;
-        for (int i = 0; i < 1000 && (r = q_log_commit_final(log)) == -EBUSY; i++) ev_loop_run_once(qs->loop, true);
+        /* Bounded by time, not by iterations: the loop is stopped by now, so run_once does not
+         * sleep and a count of iterations passes in microseconds while an fsync is in flight
+         * (its waiter lives in sp: freeing sp then was a use after free). */
+        uint64_t until = rt_now_ns() + (uint64_t)FINI_WAIT_MS * RT_NS_PER_MS;
+        int r;
+        while ((r = q_log_commit_final(log)) == -EBUSY && rt_now_ns() < until)
+            ev_loop_run_once(qs->loop, true);
         if (r < 0) log_warn("final log sync failed", "partition=%u err=%d", sp->no, r);
-        for (int i = 0; i < 1000 && q_part_close(sp->p) == -EBUSY; i++) ev_loop_run_once(qs->loop, true);
+        while ((r = q_part_close(sp->p)) == -EBUSY && rt_now_ns() < until)
+            ev_loop_run_once(qs->loop, true);
+        if (r < 0) { /* the log still references sp: leave both rather than free under it */
+            log_error("partition not closed at exit", "partition=%u err=%d", sp->no, r);
+            continue;
+        }
+        free_waits(sp); /* registrations that arrived during the loops above */
         qs->parts[k] = NULL;
         rt_free(sp);
     }

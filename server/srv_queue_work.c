@@ -13,7 +13,11 @@
  *
  * Lifetime: the session is freed on the origin only. Each registration holds a reference that
  * is dropped when its unregister job comes back; delivers from an owner travel on the same
- * (owner -> origin) lane before that reply, so no deliver outlives the session. */
+ * (owner -> origin) lane before that reply, so no deliver outlives the session.
+ *
+ * Leases bound to the stream (docs/semantics.md): each registration remembers, on its owner,
+ * the tasks it delivered (srv_work_hold.c); the unregister sent when the session closes (any
+ * way the stream ends) says "stream ended" and the owner releases the tasks still held. */
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -38,6 +42,8 @@ typedef struct srv_work {
     _Atomic bool closed;      /* owners read it: the session is (about to be) CLOSED */
     srv_work_state state;     /* origin-only, through work_set_state */
     uint32_t lease_ms;        /* origin-only; owners get it in each registration and poke */
+    char worker[SRV_HOLDER_BYTES], addr[SRV_HOLDER_BYTES]; /* the holder (srv_work_holder),
+                              * copied into each registration message */
     uint32_t nsubs;
     struct {
         char name[Q_QUEUE_NAME_BYTES_MAX + 1];
@@ -116,8 +122,8 @@ static void flush_pending(srv_work *w)
 
 /* A message the stream cannot carry (out of memory, or larger than the message limit): the
  * stream ends with RESOURCE_EXHAUSTED rather than leave the worker waiting for a message that
- * never comes (tasks it held come back when their leases end). The session closes at the next
- * maybe_finish. */
+ * never comes (the tasks it held are released when the session closes). The session closes at
+ * the next maybe_finish. */
 static void stream_fail(srv_work *w, int err)
 {
     if (w->state >= SRV_WORK_FINISHED) return;
@@ -323,8 +329,8 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
             q_err qe2;
             uint32_t n = 0;
-            (void)srv_lease_encode(sp, wq->name, wq->name_len, take, s->lease_ms, true, &j->resp, &n,
-                                   &qe2); /* a failure delivers nothing (n 0): credits go back */
+            (void)srv_lease_encode_held(sp, wq->name, wq->name_len, take, s->lease_ms, &j->resp, &n,
+                                        s, &qe2); /* a failure delivers nothing: credits go back */
             if (n < take) {
                 atomic_fetch_add(&w->credits, (int32_t)(take - n));
                 repoke(w, s->origin, sp);
@@ -342,7 +348,8 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 static void run_register(srv_job *j, srv_part *sp)
 {
     srv_work *w = j->ctx;
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, true);
+    uint32_t nl = srv_sub_register_name_len(j);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, nl, true);
     struct srv_sub *s = wq ? rt_calloc(1, sizeof *s) : NULL;
     if (!s) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
@@ -352,6 +359,7 @@ static void run_register(srv_job *j, srv_part *sp)
     s->w = (struct srv_work *)w;
     s->origin = j->origin; /* from the message: the owner never reads the session's */
     s->lease_ms = j->sub_lease_ms;
+    srv_sub_register_holder(j, s);
     s->next = wq->subs;
     wq->subs = s;
     srv_job_reply(j);
@@ -366,7 +374,8 @@ static void run_unregister(srv_job *j, srv_part *sp)
             if ((void *)(*pp)->w == j->ctx) {
                 struct srv_sub *s = *pp;
                 *pp = s->next;
-                rt_free(s);
+                if (j->sub_release && !sp->closing) srv_sub_release(sp, s); /* the stream ended */
+                srv_sub_free(s);
                 break;
             }
     if (wq) srv_part_waitq_gc(sp, wq);
@@ -405,17 +414,28 @@ static srv_job *sub_job_new(srv_work *w, uint32_t i)
     return j;
 }
 
+/* A registration: the queue name and the holder (srv_sub_register_job). */
+static srv_job *register_job_new(srv_work *w, uint32_t i)
+{
+    srv_job *j = srv_sub_register_job(w->subs[i].name, w->subs[i].len, w->worker, w->addr);
+    if (j) j->ctx = w;
+    return j;
+}
+
 static void sub_job_send(srv_work *w, uint32_t i, srv_job *j, srv_job_run_fn run, srv_job_done_fn done)
 {
     j->sub_lease_ms = w->lease_ms;
     srv_job_dispatch(j, w->subs[i].part, run, done);
 }
 
-/* Ends registration i (its job was allocated with it). */
-static void sub_unregister(srv_work *w, uint32_t i)
+/* Ends registration i (its job was allocated with it); `release`: the stream ended, so the
+ * owner releases the tasks the registration holds (an unsubscribed queue's tasks stay leased
+ * to their deadline: the worker may still ack them). */
+static void sub_unregister(srv_work *w, uint32_t i, bool release)
 {
     srv_job *j = w->subs[i].unreg;
     w->subs[i].unreg = NULL;
+    j->sub_release = release;
     sub_job_send(w, i, j, run_unregister, unregister_done);
 }
 
@@ -424,7 +444,7 @@ static void work_close(srv_work *w)
     if (atomic_exchange(&w->closed, true)) return;
     work_set_state(w, SRV_WORK_CLOSED);
     session_unlink(w);
-    for (uint32_t i = 0; i < w->nsubs; i++) sub_unregister(w, i);
+    for (uint32_t i = 0; i < w->nsubs; i++) sub_unregister(w, i, true);
     work_unref(w); /* the stream's reference */
 }
 
@@ -514,7 +534,7 @@ static q_status subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
             i++;
             continue;
         }
-        sub_unregister(w, i);
+        sub_unregister(w, i, false);
         w->subs[i] = w->subs[--w->nsubs];
     }
     for (uint32_t k = 0; k < n; k++) {
@@ -526,7 +546,7 @@ static q_status subscribe_apply(srv_work *w, const sub_name *set, uint32_t n)
         memcpy(w->subs[i].name, set[k].name, set[k].len + 1);
         w->subs[i].len = set[k].len;
         w->subs[i].part = q_part_of(set[k].name, set[k].len, srv_q.nparts);
-        srv_job *reg = sub_job_new(w, i);
+        srv_job *reg = register_job_new(w, i);
         w->subs[i].unreg = reg ? sub_job_new(w, i) : NULL;
         if (!w->subs[i].unreg) {
             if (reg) srv_job_free(reg);
@@ -702,6 +722,7 @@ static void on_start(pw_grpc_call *c)
     pw_grpc_call_ref(c);
     w->origin = srv_q_self();
     w->refs = 1;
+    srv_work_holder(c, w->worker, w->addr);
     buf_init(&w->pending, WORK_PENDING_BYTES_MAX);
     pw_grpc_call_set_user(c, w);
     w->snext = t_sessions;
@@ -751,7 +772,7 @@ void srv_work_drain_shard(void)
     /* The API: Work streams end with UNAVAILABLE when the server drains. An idle one (no task
      * held, no ack in flight) ends now, so it does not hold the shutdown; one that holds tasks
      * gets no new ones and ends once they are acked or nacked (within the drain time; after it
-     * the connection closes and the leases bring the tasks back). maybe_finish may unlink the
+     * the connection closes and the tasks it holds are released). maybe_finish may unlink the
      * session, so walk with the next pointer taken first. */
     srv_work *next;
     for (srv_work *w = t_sessions; w; w = next) {

@@ -60,5 +60,7 @@ int cmd_redrive(cli_args *a);
 int cmd_delete(cli_args *a); /* delete task ID... | delete queue QUEUE [--force] */
 /* tools/ringq_cmd_audit.c: the conservation ledger */
 int cmd_audit(cli_args *a);
+/* tools/ringq_cmd_leases.c: a queue's leases and their holders */
+int cmd_leases(cli_args *a);
 
 #endif

@@ -16,7 +16,8 @@ static void print_ledger(const rq_ledger *l)
     uint64_t dead_out = l->redriven + l->dead_dropped + l->dead_held;
     if (l->incomplete_since)
         printf("queue %s (partition %" PRIu32 "): %s, incomplete history since offset %" PRIu64
-               "\n", l->name, l->partition, l->balanced ? "balanced" : "does not balance",
+               "\n",
+               l->name, l->partition, l->balanced ? "balanced" : "does not balance",
                l->incomplete_since);
     else
         printf("queue %s (partition %" PRIu32 "): %s\n", l->name, l->partition,

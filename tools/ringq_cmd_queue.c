@@ -143,6 +143,9 @@ int cmd_config(cli_args *a)
         } else if (strcmp(o, "--tokenless-ack") == 0) {
             ok = s.has_allow_tokenless_ack = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
             s.v.allow_tokenless_ack = strcmp(v, "on") == 0;
+        } else if (strcmp(o, "--release-counts-attempt") == 0) {
+            ok = s.has_release_counts_attempt = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
+            s.v.release_counts_attempt = strcmp(v, "on") == 0;
         } else return cli_usage("config: unknown option %s", o);
         if (!ok) return cli_usage("bad value for %s: %s", o, v);
         any = true;
@@ -158,10 +161,12 @@ int cmd_config(cli_args *a)
         putchar('\n');
     } else {
         printf("max_attempts=%u lease_ms=%u backoff_base_ms=%" PRIu64 " backoff_max_ms=%" PRIu64
-               " dead_letter=%s dedup_window_ms=%" PRIu64 " tokenless_ack=%s\n",
+               " dead_letter=%s dedup_window_ms=%" PRIu64 " tokenless_ack=%s"
+               " release_counts_attempt=%s\n",
                q.config.max_attempts, q.config.lease_ms, q.config.backoff_base_ms,
                q.config.backoff_max_ms, q.config.dead_letter ? "on" : "off",
-               q.config.dedup_window_ms, q.config.allow_tokenless_ack ? "on" : "off");
+               q.config.dedup_window_ms, q.config.allow_tokenless_ack ? "on" : "off",
+               q.config.release_counts_attempt ? "on" : "off");
     }
     return CLI_EX_OK;
 }

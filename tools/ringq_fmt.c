@@ -73,13 +73,15 @@ void fmt_json_queue(const rq_queue_info *q)
            ",\"dead_total\":%" PRIu64 ",\"duplicates_total\":%" PRIu64
            ",\"enqueue_rate\":%.3f,\"ack_rate\":%.3f,\"config\":{\"max_attempts\":%u,"
            "\"lease_ms\":%u,\"backoff_base_ms\":%" PRIu64 ",\"backoff_max_ms\":%" PRIu64
-           ",\"dead_letter\":%s,\"dedup_window_ms\":%" PRIu64 ",\"allow_tokenless_ack\":%s}}",
+           ",\"dead_letter\":%s,\"dedup_window_ms\":%" PRIu64 ",\"allow_tokenless_ack\":%s,"
+           "\"release_counts_attempt\":%s}}",
            q->partition, q->paused ? "true" : "false", q->ready, q->delayed, q->leased, q->dead,
            q->enqueued_total, q->acked_total, q->nacked_total, q->expired_total, q->dead_total,
            q->duplicates_total, q->enqueue_rate, q->ack_rate, q->config.max_attempts,
            q->config.lease_ms, q->config.backoff_base_ms, q->config.backoff_max_ms,
            q->config.dead_letter ? "true" : "false", q->config.dedup_window_ms,
-           q->config.allow_tokenless_ack ? "true" : "false");
+           q->config.allow_tokenless_ack ? "true" : "false",
+           q->config.release_counts_attempt ? "true" : "false");
 }
 
 void fmt_json_task_info(const rq_task_info *t)

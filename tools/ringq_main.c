@@ -38,6 +38,7 @@ static const char USAGE[] =
     "  pause QUEUE | resume QUEUE\n"
     "  config QUEUE [OPTIONS]       show or change settings (ringq config --help)\n"
     "  audit [QUEUE]                the conservation ledger: does every task add up\n"
+    "  leases QUEUE                 a queue's leases: who holds each, until when\n"
     "\n"
     "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC.\n"
     "Tables are coloured on a terminal unless NO_COLOR is set.\n"
@@ -121,7 +122,9 @@ static const cli_cmd CMDS[] = {
      "Without options, shows the settings; with them, changes those (creating the queue).\n"
      "  --max-attempts N  --lease-ms N  --backoff-base-ms N  --backoff-max-ms N\n"
      "  --dead-letter on|off  --dedup-window-ms N\n"
-     "  --tokenless-ack on|off   acks without a lease token allowed (old clients; default off)\n"},
+     "  --tokenless-ack on|off   acks without a lease token allowed (old clients; default off)\n"
+     "  --release-counts-attempt on|off   a task released because its Work stream ended\n"
+     "                           uses an attempt (default off)\n"},
     {"audit", cmd_audit,
      "usage: ringq audit [QUEUE]\n"
      "The conservation ledger of QUEUE, or of every queue (those that do not balance first):\n"
@@ -131,6 +134,12 @@ static const cli_cmd CMDS[] = {
      "not balance\". Exit 5 when one does not (the server logs it and counts it in\n"
      "ringq_ledger_mismatch_total; nothing is changed). --json: {balanced, queues_audited,\n"
      "queues_unbalanced, truncated, queues: [{name, partition, each term, balanced}]}.\n"},
+    {"leases", cmd_leases,
+     "usage: ringq leases QUEUE\n"
+     "The leases of QUEUE now, soonest deadline first (at most 1000): task id, holder (a Work\n"
+     "stream's ringq-worker-id, else its address; \"-\" for a unary Lease, which no stream\n"
+     "holds), address, deadline, attempt, lease token. --json: {truncated, leases: [{id,\n"
+     "worker_id, address, deadline_unix_ms, lease_token, attempt}]}.\n"},
 };
 
 static const cli_cmd *find_cmd(const char *name)

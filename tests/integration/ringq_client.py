@@ -89,6 +89,7 @@ _METHODS = {
     "DeleteTask": (A, admin_pb2.DeleteTaskRequest, admin_pb2.DeleteTaskResponse),
     "PeekTasks": (A, admin_pb2.PeekTasksRequest, admin_pb2.PeekTasksResponse),
     "Audit": (A, admin_pb2.AuditRequest, admin_pb2.AuditResponse),
+    "ListLeases": (A, admin_pb2.ListLeasesRequest, admin_pb2.ListLeasesResponse),
     "GetPartition": (A, admin_pb2.GetPartitionRequest, admin_pb2.PartitionInfo),
 }
 
@@ -193,7 +194,7 @@ class WorkStream:
 
     _END = object()
 
-    def __init__(self, channel, timeout=60.0):
+    def __init__(self, channel, timeout=60.0, metadata=None):
         self._reqs = queue.Queue()
         self._resps = queue.Queue()
         self.tasks = []      # every Task received, in order
@@ -203,7 +204,7 @@ class WorkStream:
         self.done = threading.Event()
         fn = channel.stream_stream(Q + "Work", request_serializer=lambda m: m.SerializeToString(),
                                    response_deserializer=queue_pb2.WorkResponse.FromString)
-        self.call = fn(self._gen(), timeout=timeout)
+        self.call = fn(self._gen(), timeout=timeout, metadata=metadata)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
