@@ -32,6 +32,8 @@ void *rt_aligned_alloc(size_t align, size_t n)
                                       : aligned_alloc(align, n);
 }
 
+int rt_alloc_admit(void) { return hooks && hooks->admit_fn ? hooks->admit_fn(hooks->ud) : 1; }
+
 char *rt_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -100,6 +102,12 @@ static void *test_aligned(void *ud, size_t align, size_t n)
     return p;
 }
 
+static int test_admit_cached(void *ud)
+{
+    (void)ud;
+    return test_admit();
+}
+
 static void test_free(void *ud, void *p)
 {
     (void)ud;
@@ -114,6 +122,7 @@ static const rt_allocator test_allocator = {
     .realloc_fn = test_realloc,
     .free_fn = test_free,
     .aligned_fn = test_aligned,
+    .admit_fn = test_admit_cached,
     .ud = NULL,
 };
 

@@ -27,6 +27,9 @@ typedef struct rt_allocator {
     void (*free_fn)(void *ud, void *p);
     /* As aligned_alloc(3), freed by free_fn; NULL in a table: the C library's. */
     void *(*aligned_fn)(void *ud, size_t align, size_t n);
+    /* Asked when a cache (core/rt_cache) hands out a block it kept instead of allocating: 0
+     * refuses it like a failed allocation. NULL in a table: always admitted. */
+    int (*admit_fn)(void *ud);
     void *ud;
 } rt_allocator;
 
@@ -43,11 +46,16 @@ void rt_free(void *p); /* NULL is a no-op */
 /* As aligned_alloc(3) (`n` a multiple of `align`, a power of two); freed with rt_free. The
  * counting allocator counts it and may fail it like the others. */
 void *rt_aligned_alloc(size_t align, size_t n);
+/* Whether a cache may hand out a block it kept (an allocation that reaches no allocator):
+ * 1, or 0 when the installed table refuses it (the counting allocator numbers it like an
+ * allocation and fails the chosen one). */
+int rt_alloc_admit(void);
 /* A copy of the string `s` (borrowed) through rt_malloc; NULL when out of memory. */
 char *rt_strdup(const char *s);
 
 /* ---- The counting allocator, for tests ----
- * Counts allocations (malloc, calloc, realloc of any pointer to a non-zero size) and live
+ * Counts allocations (malloc, calloc, realloc of any pointer to a non-zero size, and a cache's
+ * admissions: rt_alloc_admit) and live
  * blocks, and fails the allocation numbered `fail_nth` (1-based, counted from the last
  * rt_alloc_test_start), once. fail_nth 0 fails nothing: a dry run that counts. */
 void rt_alloc_test_start(uint64_t fail_nth);

@@ -41,21 +41,42 @@ static bool eq(const uint8_t *p, size_t n, const char *lit)
     return n == l && memcmp(p, lit, l) == 0;
 }
 
-/* §8.2.1: no 0x00-0x20, no uppercase, no 0x7f-0xff, no colon (outside the pseudo prefix). */
+/* §8.2.1: a byte a field name may not hold: 0x00-0x20, uppercase, 0x7f-0xff, a colon (outside
+ * the pseudo prefix). One table lookup per byte instead of five comparisons (emit's checks were
+ * ~2.8 % of the server's samples at batch 1). */
+#define NAME_BAD(c) ((c) <= 0x20 || ((c) >= 0x41 && (c) <= 0x5a) || (c) >= 0x7f || (c) == ':')
+#define NAME_BAD4(c) NAME_BAD(c), NAME_BAD((c) + 1), NAME_BAD((c) + 2), NAME_BAD((c) + 3)
+#define NAME_BAD16(c) NAME_BAD4(c), NAME_BAD4((c) + 4), NAME_BAD4((c) + 8), NAME_BAD4((c) + 12)
+#define NAME_BAD64(c) NAME_BAD16(c), NAME_BAD16((c) + 16), NAME_BAD16((c) + 32), NAME_BAD16((c) + 48)
+static const uint8_t name_bad[256] = {NAME_BAD64(0), NAME_BAD64(64), NAME_BAD64(128), NAME_BAD64(192)};
+
 static bool name_ok(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (c <= 0x20 || (c >= 0x41 && c <= 0x5a) || c >= 0x7f || c == ':') return false;
-    }
-    return true;
+    unsigned bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= name_bad[p[i]]; /* names are short: no early exit */
+    return bad == 0;
 }
 
-/* §8.2.1: no NUL, LF or CR; no leading or trailing SP / HTAB. */
+/* Nonzero when one of the 8 bytes of v is zero (the classic SWAR test: a byte's high bit is set
+ * by the borrow of a zero byte, and only then, once the bytes that had it set are masked). */
+static inline uint64_t has_zero_byte(uint64_t v)
+{
+    return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
+}
+
+/* §8.2.1: no NUL, LF or CR; no leading or trailing SP / HTAB. Eight bytes at a time. */
 static bool value_ok(const uint8_t *p, size_t n)
 {
     if (n && (p[0] == ' ' || p[0] == '\t' || p[n - 1] == ' ' || p[n - 1] == '\t')) return false;
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, sizeof v);
+        if (has_zero_byte(v) | has_zero_byte(v ^ 0x0a0a0a0a0a0a0a0aull) |
+            has_zero_byte(v ^ 0x0d0d0d0d0d0d0d0dull))
+            return false;
+    }
+    for (; i < n; i++)
         if (p[i] == 0 || p[i] == '\n' || p[i] == '\r') return false;
     return true;
 }

@@ -14,6 +14,7 @@
 #ifndef PW_H2_INT_H
 #define PW_H2_INT_H
 
+#include "core/rt_cache.h"
 #include "proto_wire/pw_h2.h"
 
 /* RFC 9113 §5.1 stream states (no "reserved": we never push and refuse pushes). */
@@ -124,6 +125,8 @@ struct pw_h2_session {
     /* Streams: open addressing on the id, allocated lazily. */
     pw_h2_stream **tab;
     uint32_t tab_cap, tab_count;
+    rt_cache stream_cache; /* closed streams' memory for the next ones (PW_H2_STREAM_CACHE_MAX);
+                            * emptied when the last stream goes, like the table */
     uint32_t n_peer_live;       /* peer-initiated streams open or half-closed (§5.1.2) */
     uint32_t n_local_live;      /* our streams not yet closed (including idle ones) */
     uint32_t last_peer_id;      /* highest peer stream id seen (opened or refused) */

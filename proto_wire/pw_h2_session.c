@@ -126,6 +126,7 @@ pw_h2_session *pw_h2_session_create(pw_h2_role role, const pw_h2_config *cfg,
     config_clamp(&s->cfg);
     if (cb) s->cb = *cb;
     s->ud = ud;
+    rt_cache_init(&s->stream_cache, sizeof(pw_h2_stream), PW_H2_STREAM_CACHE_MAX);
     uint32_t list = s->cfg.max_header_list_size;
     buf_init(&s->in, (size_t)s->cfg.max_frame_size + PW_H2_FRAME_HEADER_BYTES);
     buf_init(&s->hblock, (size_t)list * PW_H2_HEADER_BLOCK_IN_FACTOR);
@@ -173,6 +174,7 @@ void pw_h2_session_destroy(pw_h2_session *s)
     pw_h2i_run_events(s);
     assert(s->n_peer_live == 0 && s->n_local_live == 0);
     pw_h2i_stream_table_free(s);
+    rt_cache_deinit(&s->stream_cache);
     pw_hpack_dec_deinit(&s->dec);
     pw_hpack_enc_deinit(&s->enc);
     buf_deinit(&s->in);

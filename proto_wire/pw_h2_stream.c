@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_h2_int.h"
@@ -69,8 +70,9 @@ static void tab_remove(pw_h2_session *s, uint32_t id)
 pw_h2_stream *pw_h2i_stream_new(pw_h2_session *s, uint32_t id, bool local)
 {
     if (tab_grow(s) < 0) return NULL;
-    pw_h2_stream *st = rt_calloc(1, sizeof *st);
+    pw_h2_stream *st = rt_cache_get(&s->stream_cache);
     if (!st) return NULL;
+    memset(st, 0, sizeof *st);
     st->id = id;
     st->state = PW_H2_SS_IDLE;
     st->content_length = -1;
@@ -218,7 +220,13 @@ void pw_h2i_stream_free(pw_h2_session *s, pw_h2_stream *st)
     tab_remove(s, st->id);
     buf_deinit(&st->pending);
     pw_h2i_sref_drop_all(st);
-    rt_free(st);
+    /* An idle connection keeps no cached streams either. */
+    if (s->tab_count == 0) {
+        rt_cache_trim(&s->stream_cache);
+        rt_free(st);
+    } else {
+        rt_cache_put(&s->stream_cache, st);
+    }
 }
 
 void pw_h2i_closed_remember(pw_h2_session *s, uint32_t id, pw_h2_closed_how how)

@@ -29,6 +29,14 @@ void pw_msg_arena_init_heap(pw_msg_arena *a, size_t chunk_bytes, size_t limit_by
     a->limit_bytes = limit_bytes;
 }
 
+void pw_msg_arena_init_heap_over(pw_msg_arena *a, void *mem, size_t cap, size_t chunk_bytes,
+                                 size_t limit_bytes)
+{
+    pw_msg_arena_init_heap(a, chunk_bytes, limit_bytes);
+    a->base = mem;
+    a->cap = mem ? cap : 0;
+}
+
 void pw_msg_arena_reset(pw_msg_arena *a) { a->used = 0; }
 
 void pw_msg_arena_deinit(pw_msg_arena *a)
@@ -243,6 +251,14 @@ static long field_elems(const pw_msg_field *fd, const pw_pb_field *f)
 static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size_t len,
                       pw_msg_arena *a, unsigned depth);
 
+/* The decoder's field lookup: most messages number their fields 1..n, so field `num` usually
+ * sits at index num - 1 (one compare, inline); otherwise the binary search. */
+static inline const pw_msg_field *field_of(const pw_msg_desc *d, uint32_t num)
+{
+    if (num - 1u < d->nfields && d->fields[num - 1u].num == num) return &d->fields[num - 1u];
+    return pw_msg_field_find(d, num);
+}
+
 /* Decodes one element of fd (wire value f) into dst. */
 static int decode_elem(const pw_msg_field *fd, uint8_t *dst, const pw_pb_field *f, pw_msg_arena *a,
                        unsigned depth)
@@ -309,7 +325,7 @@ static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, 
     int rc;
     pw_pb_reader_init(&r, src, len);
     while ((rc = pw_pb_next(&r, &f)) == 1) {
-        const pw_msg_field *fd = pw_msg_field_find(d, f.num);
+        const pw_msg_field *fd = field_of(d, f.num);
         if (!fd) continue; /* unknown: skipped */
         long n = field_elems(fd, &f);
         if (n < 0) return (int)n;
@@ -356,7 +372,7 @@ static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size
     if ((rc = alloc_arrays(d, m, counts, seen, a)) < 0) return rc;
     pw_pb_reader_init(&r, src, len);
     while ((rc = pw_pb_next(&r, &f)) == 1) { /* pass 2: wire types already checked */
-        const pw_msg_field *fd = pw_msg_field_find(d, f.num);
+        const pw_msg_field *fd = field_of(d, f.num);
         if (!fd) continue;
         rc = (fd->flags & PW_MSG_F_REPEATED) ? decode_repeated(fd, m, &f, a, depth)
                                              : decode_single(fd, m, &f, a, depth);

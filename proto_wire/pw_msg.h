@@ -140,6 +140,11 @@ void pw_msg_arena_init(pw_msg_arena *a, void *mem, size_t cap);
  * arrays are sized from the input, so the limit is what keeps a hostile message (a million
  * empty sub-messages) from taking memory out of proportion to its bytes. */
 void pw_msg_arena_init_heap(pw_msg_arena *a, size_t chunk_bytes, size_t limit_bytes);
+/* Growing arena that uses mem[0..cap) (borrowed for the arena's life, e.g. the caller's stack)
+ * first and mallocs chunks as pw_msg_arena_init_heap once that is full; limit_bytes bounds the
+ * heap chunks only. */
+void pw_msg_arena_init_heap_over(pw_msg_arena *a, void *mem, size_t cap, size_t chunk_bytes,
+                                 size_t limit_bytes);
 /* Forgets every allocation (keeps the newest heap chunk for reuse). */
 void pw_msg_arena_reset(pw_msg_arena *a);
 /* Frees the heap chunks (a fixed block stays the caller's). */

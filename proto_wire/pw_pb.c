@@ -45,13 +45,24 @@ static int fail(pw_pb_reader *r, int err)
     return err;
 }
 
+/* pw_pb_read_varint with its one-byte case inline: tags, lengths under 128 and small values
+ * (most of what pw_pb_next reads) cost no call. */
+static inline int varint_at(const uint8_t *p, size_t left, uint64_t *out)
+{
+    if (left > 0 && p[0] < 0x80) {
+        *out = p[0];
+        return 1;
+    }
+    return pw_pb_read_varint(p, left, out);
+}
+
 int pw_pb_next(pw_pb_reader *r, pw_pb_field *f)
 {
     if (r->err) return r->err;
     if (r->p == r->end) return 0;
 
     uint64_t tag;
-    int n = pw_pb_read_varint(r->p, pw_pb_reader_left(r), &tag);
+    int n = varint_at(r->p, pw_pb_reader_left(r), &tag);
     if (n < 0) return fail(r, n);
     const uint8_t *p = r->p + n;
     size_t left = (size_t)(r->end - p);
@@ -66,7 +77,7 @@ int pw_pb_next(pw_pb_reader *r, pw_pb_field *f)
     switch (tag & 7) {
     case PW_PB_WT_VARINT:
         f->wt = PW_PB_WT_VARINT;
-        n = pw_pb_read_varint(p, left, &f->u64);
+        n = varint_at(p, left, &f->u64);
         if (n < 0) return fail(r, n);
         p += n;
         break;
@@ -85,7 +96,7 @@ int pw_pb_next(pw_pb_reader *r, pw_pb_field *f)
     case PW_PB_WT_LEN: {
         f->wt = PW_PB_WT_LEN;
         uint64_t len;
-        n = pw_pb_read_varint(p, left, &len);
+        n = varint_at(p, left, &len);
         if (n < 0) return fail(r, n);
         p += n;
         left -= (size_t)n;

@@ -10,14 +10,29 @@
 #include "core/rt_alloc.h"
 #include "server/srv_queue_int.h"
 
+/* The job's own memory: back to the cache of the shard that made it when freed on that shard
+ * (jobs made on an owner for another origin, deliveries and repokes, are freed on the origin
+ * and go to the allocator: rt_cache never takes another thread's object, and a shard's list
+ * is only ever touched through srv_q_self()). */
+static void job_release(srv_job *j)
+{
+    if (j->cache_shard >= 0 && j->cache_shard == srv_q_self())
+        rt_cache_put(&srv_q.shards[j->cache_shard].jobs, j);
+    else rt_free(j);
+}
+
 srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len)
 {
-    srv_job *j = rt_calloc(1, sizeof *j);
+    int self = srv_q_self();
+    rt_cache *cache = srv_q.shards ? &srv_q.shards[self].jobs : NULL;
+    srv_job *j = cache ? rt_cache_get(cache) : rt_malloc(sizeof *j);
     if (!j) return NULL;
+    memset(j, 0, sizeof *j);
+    j->cache_shard = cache ? self : -1;
     if (req_len) {
         j->req.bytes.ptr = rt_malloc(req_len);
         if (!j->req.bytes.ptr) {
-            rt_free(j);
+            job_release(j);
             return NULL;
         }
         memcpy(j->req.bytes.ptr, req, req_len);
@@ -70,7 +85,7 @@ void srv_job_free(srv_job *j)
     if (j->call) pw_grpc_call_unref(j->call);
     rt_free(job_req_ptr(j));
     buf_deinit(&j->resp);
-    rt_free(j);
+    job_release(j);
 }
 
 void srv_job_fail(srv_job *j, q_status st, const char *fmt, ...)

@@ -48,6 +48,7 @@ struct srv_job {
     wk_call wc;             /* the request/reply over the mesh (worker/wk_call): carries the job
                              * to the owner, then back */
     int origin, owner;
+    int cache_shard;        /* the shard whose job cache it came from, or -1 (rt_calloc) */
     uint32_t part_no;
     srv_job_run_fn run;
     srv_job_done_fn done;   /* NULL: srv_job_answer (send resp, finish with status) */
@@ -89,6 +90,11 @@ struct srv_job {
     srv_job *wait_next, *wait_prev;
     void *waitq;            /* the srv_waitq the job is parked on, or NULL */
 };
+
+/* Freed jobs a shard keeps for its next requests (core/rt_cache), at most: more than the jobs
+ * one loop step finishes at the suite's load (64 in flight per connection, 4 connections), and
+ * ~100 KiB per shard when idle (a job is ~400 bytes). */
+#define SRV_JOB_CACHE_MAX 256u
 
 /* Jobs. new: a job for `call` (ref taken; may be NULL) with an owned copy of req (kind
  * SRV_JOB_REQ_BYTES when req_len > 0). NULL: out of memory. */

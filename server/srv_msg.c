@@ -7,7 +7,14 @@
 int srv_msg_decode(pw_grpc_call *c, const pw_msg_desc *d, void *out, const uint8_t *msg,
                    size_t len, pw_msg_arena *a)
 {
-    pw_msg_arena_init_heap(a, SRV_MSG_ARENA_CHUNK_BYTES, SRV_MSG_ARENA_BYTES_MAX);
+    return srv_msg_decode_over(c, d, out, msg, len, a, NULL, 0);
+}
+
+int srv_msg_decode_over(pw_grpc_call *c, const pw_msg_desc *d, void *out, const uint8_t *msg,
+                        size_t len, pw_msg_arena *a, void *first, size_t first_bytes)
+{
+    pw_msg_arena_init_heap_over(a, first, first_bytes, SRV_MSG_ARENA_CHUNK_BYTES,
+                                SRV_MSG_ARENA_BYTES_MAX);
     int rc = pw_msg_decode(d, out, msg, len, a);
     if (rc == 0) return 0;
     pw_msg_arena_deinit(a);

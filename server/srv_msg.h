@@ -33,6 +33,10 @@ static inline const char *srv_chars(pw_pb_bytes b) { return b.ptr ? (const char 
  * out of memory), frees the arena and returns the negative pw_msg/pw_pb error. */
 int srv_msg_decode(pw_grpc_call *c, const pw_msg_desc *d, void *out, const uint8_t *msg,
                    size_t len, pw_msg_arena *a);
+/* srv_msg_decode with first[0..first_bytes) (borrowed while the arena lives; NULL/0: none) used
+ * before the heap. */
+int srv_msg_decode_over(pw_grpc_call *c, const pw_msg_desc *d, void *out, const uint8_t *msg,
+                        size_t len, pw_msg_arena *a, void *first, size_t first_bytes);
 
 /* Encodes *msg (borrowed for the call) as one response message straight into c's send buffer
  * and commits it with `flags` (PW_GRPC_SEND_*). Returns 0, or the error of

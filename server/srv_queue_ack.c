@@ -82,17 +82,22 @@ void srv_ack_fanout_free(srv_ack_fanout *fo)
 {
     if (!fo) return;
     if (fo->call) pw_grpc_call_unref(fo->call);
-    rt_free(fo->raw);
-    rt_free(fo->ids);
-    rt_free(fo->codes);
-    rt_free(fo->whys);
-    rt_free(fo);
+    /* Back to the cache of the shard that made it, only from that shard (rt_cache frees it
+     * when the list is full or the thread is not the owner). */
+    if (fo->cache_shard >= 0 && fo->cache_shard == srv_q_self())
+        rt_cache_put(&srv_q.shards[fo->cache_shard].fanouts, fo);
+    else rt_free(fo);
 }
+
+/* Results encoded from a stack array rather than the heap, at most: a Work stream's usual Ack. */
+#define ACK_ITEMS_ON_STACK 64u
 
 /* Encodes AckResponse{results} from a finished fan-out into `out`. 0 or a negative errno. */
 int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out)
 {
-    pwm_ringq_v1_ItemStatus *items = rt_calloc(fo->n, sizeof *items);
+    /* Most Acks are small: their results fit a stack array (ACK_ITEMS_ON_STACK * 40 bytes). */
+    pwm_ringq_v1_ItemStatus local[ACK_ITEMS_ON_STACK];
+    pwm_ringq_v1_ItemStatus *items = fo->n <= ACK_ITEMS_ON_STACK ? local : rt_calloc(fo->n, sizeof *items);
     if (!items) return -ENOMEM;
     for (uint32_t i = 0; i < fo->n; i++) {
         const char *why = fo->codes[i] == Q_OK || !fo->whys[i] ? "" : fo->whys[i];
@@ -102,28 +107,69 @@ int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out)
     }
     pwm_ringq_v1_AckResponse r = {.results = items, .results_count = fo->n};
     int rc = pw_msg_encode(&pwm_ringq_v1_AckResponse_desc, &r, out);
-    rt_free(items);
+    if (items != local) rt_free(items);
     return rc;
 }
 
-/* A fan-out for n ids whose bytes take `id_bytes`: the ids are copied into fo->raw (the
- * request they came from is only borrowed) and fo->ids view that copy. NULL: no memory. */
-static srv_ack_fanout *fanout_new(const pwm_ringq_v1_AckRequest *req)
+/* Where the parts of a fan-out for n ids, nparts partitions and id_bytes of ids sit in its one
+ * allocation, after the struct: ids, whys and tids (8-byte aligned), then codes, parts, per
+ * (4 bytes), then the ids' bytes. Returns the allocation's size, or 0 on overflow (n is at most
+ * Q_BATCH_MAX and id_bytes at most a gRPC message, so only a broken caller gets there). */
+typedef struct fanout_layout {
+    size_t ids, whys, tids, codes, parts, per, raw, total;
+} fanout_layout;
+
+static size_t fanout_layout_of(fanout_layout *l, uint32_t n, uint32_t nparts, size_t id_bytes)
 {
-    uint32_t n = (uint32_t)req->ids_count;
+    size_t off = (sizeof(srv_ack_fanout) + 15u) & ~(size_t)15u;
+    l->ids = off, off += n * sizeof *((srv_ack_fanout *)0)->ids;
+    l->whys = off, off += n * sizeof(const char *);
+    l->tids = off, off += n * sizeof(uint64_t);
+    l->codes = off, off += n * sizeof(q_status);
+    l->parts = off, off += n * sizeof(uint32_t);
+    l->per = off, off += nparts * sizeof(uint32_t);
+    l->raw = off;
+    if (id_bytes > SIZE_MAX - off) return 0;
+    l->total = off + id_bytes;
+    return l->total;
+}
+
+size_t srv_ack_fanout_cached_bytes(void)
+{
+    fanout_layout l;
+    return fanout_layout_of(&l, SRV_FANOUT_CACHED_IDS, srv_q.nparts,
+                            (size_t)SRV_FANOUT_CACHED_IDS * Q_ID_STR_BYTES);
+}
+
+/* A fan-out for req's ids in one allocation (from this shard's cache when it fits the cached
+ * size; only the struct, codes, whys and per are cleared: the rest is written before it is
+ * read, and clearing a worst-case-sized cached object whole cost more than the allocations
+ * it replaced): the ids are copied into fo->raw (the request they came from is only borrowed)
+ * and fo->ids view that copy. NULL: no memory. */
+static srv_ack_fanout *fanout_new(const pwm_ringq_v1_AckRequest *req, uint32_t n)
+{
     size_t id_bytes = 0;
     for (uint32_t i = 0; i < n; i++) id_bytes += req->ids[i].len;
-    srv_ack_fanout *fo = rt_calloc(1, sizeof *fo);
-    if (fo) {
-        fo->ids = rt_calloc(n, sizeof *fo->ids);
-        fo->codes = rt_calloc(n, sizeof *fo->codes);
-        fo->whys = rt_calloc(n, sizeof *fo->whys);
-        fo->raw = rt_malloc(id_bytes ? id_bytes : 1);
-    }
-    if (!fo || !fo->ids || !fo->codes || !fo->whys || !fo->raw) {
-        srv_ack_fanout_free(fo);
-        return NULL;
-    }
+    fanout_layout l;
+    if (!fanout_layout_of(&l, n, srv_q.nparts, id_bytes)) return NULL;
+    int self = srv_q_self();
+    rt_cache *cache = srv_q.shards ? &srv_q.shards[self].fanouts : NULL;
+    bool cached = cache && l.total <= cache->obj_bytes;
+    uint8_t *mem = cached ? rt_cache_get(cache) : rt_malloc(l.total);
+    if (!mem) return NULL;
+    srv_ack_fanout *fo = (srv_ack_fanout *)mem;
+    memset(fo, 0, sizeof *fo);
+    fo->cache_shard = cached ? self : -1;
+    fo->ids = (void *)(mem + l.ids);
+    fo->whys = (const char **)(mem + l.whys);
+    fo->tids = (uint64_t *)(mem + l.tids);
+    fo->codes = (q_status *)(mem + l.codes);
+    fo->parts = (uint32_t *)(mem + l.parts);
+    fo->per = (uint32_t *)(mem + l.per);
+    fo->raw = mem + l.raw;
+    memset(fo->whys, 0, n * sizeof *fo->whys);
+    memset(fo->codes, 0, n * sizeof *fo->codes);
+    memset(fo->per, 0, srv_q.nparts * sizeof *fo->per);
     size_t off = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (req->ids[i].len) memcpy(fo->raw + off, req->ids[i].ptr, req->ids[i].len);
@@ -157,9 +203,10 @@ static uint32_t ack_part_of(srv_ack_fanout *fo, uint32_t k, uint64_t *tid)
 
 /* Sends partition p its share of the ids (parts[i] == p); answers them here when out of memory. */
 static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count,
-                              const uint32_t *parts, const uint64_t *tids,
                               const uint64_t *tokens)
 {
+    const uint32_t *parts = fo->parts;
+    const uint64_t *tids = fo->tids;
     srv_job *j = srv_job_new_args(NULL, SRV_JOB_REQ_ACKS, count * sizeof(ack_item));
     if (!j) {
         for (uint32_t i = 0; i < fo->n; i++)
@@ -198,15 +245,8 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
         return NULL;
     }
     const uint64_t *tokens = req->lease_tokens_count ? req->lease_tokens : NULL;
-    srv_ack_fanout *fo = fanout_new(req);
-    /* Per partition: the items it owns. */
-    uint32_t *per = fo ? rt_calloc(srv_q.nparts, sizeof *per) : NULL;
-    uint32_t *parts = per ? rt_calloc(n, sizeof *parts) : NULL;
-    uint64_t *tids = parts ? rt_calloc(n, sizeof *tids) : NULL;
-    if (!tids) {
-        rt_free(per);
-        rt_free(parts);
-        srv_ack_fanout_free(fo);
+    srv_ack_fanout *fo = fanout_new(req, n);
+    if (!fo) {
         err->code = Q_RESOURCE_EXHAUSTED;
         snprintf(err->msg, sizeof err->msg, "out of memory");
         return NULL;
@@ -216,16 +256,14 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
     fo->request_id = request_id;
     fo->call = call;
     if (call) pw_grpc_call_ref(call);
+    /* Per partition: the items it owns. */
     for (uint32_t k = 0; k < n; k++) {
-        parts[k] = ack_part_of(fo, k, &tids[k]);
-        if (parts[k] != UINT32_MAX) per[parts[k]]++;
+        fo->parts[k] = ack_part_of(fo, k, &fo->tids[k]);
+        if (fo->parts[k] != UINT32_MAX) fo->per[fo->parts[k]]++;
     }
     fo->pending = 1; /* held while dispatching */
     for (uint32_t p = 0; p < srv_q.nparts; p++)
-        if (per[p]) ack_dispatch_part(fo, p, per[p], parts, tids, tokens);
-    rt_free(per);
-    rt_free(parts);
-    rt_free(tids);
+        if (fo->per[p]) ack_dispatch_part(fo, p, fo->per[p], tokens);
     if (--fo->pending == 0) fo->done(fo);
     return fo;
 }

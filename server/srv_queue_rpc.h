@@ -14,10 +14,15 @@
  * every partition has answered (codes[i]/whys[i] answer ids[i]). */
 typedef struct srv_ack_fanout {
     pw_grpc_call *call;  /* referenced, may be NULL */
-    uint8_t *raw;        /* owned copy of the ids' bytes: ids[] point into it */
+    /* All below point into the fan-out's own allocation (one per Ack, see fanout_new). */
+    uint8_t *raw;        /* copy of the ids' bytes: ids[] point into it */
     struct { const char *ptr; size_t len; } *ids;
     q_status *codes;
     const char **whys;
+    uint32_t *parts;     /* while dispatching: the partition of ids[i] (UINT32_MAX: answered) */
+    uint64_t *tids;      /* while dispatching: the task id of ids[i] in its partition */
+    uint32_t *per;       /* while dispatching: ids per partition (srv_q.nparts entries) */
+    int cache_shard;     /* the shard whose fan-out cache it came from, or -1 (rt_calloc) */
     uint32_t n;
     uint32_t pending;
     q_status status;     /* a partition's log failure, else Q_OK */
@@ -36,8 +41,17 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
 /* Encodes AckResponse{results} of a finished fan-out into `out` (once, in place). Returns 0 or
  * pw_msg_encode's -ENOMEM / -ENOBUFS / -EMSGSIZE (out unchanged then). */
 int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out);
-/* Frees the fan-out (raw is freed too). */
+/* Frees the fan-out (one allocation): back to its shard's cache when called on that shard. */
 void srv_ack_fanout_free(srv_ack_fanout *fo);
+/* A shard keeps up to SRV_FANOUT_CACHE_MAX freed fan-outs sized for SRV_FANOUT_CACHED_IDS ids
+ * of at most Q_ID_STR_BYTES each (~3.5 KiB with 16 partitions): an Ack of a Work stream's
+ * credit window or of a batch of 64 fits; larger ones are allocated and freed. The cap bounds
+ * what an idle shard keeps (~230 KiB) while covering the Acks in flight on a busy one (each
+ * lives one mesh round trip). */
+#define SRV_FANOUT_CACHED_IDS 64u
+#define SRV_FANOUT_CACHE_MAX 64u
+/* Bytes of one cached fan-out (after srv_q.nparts is set). */
+size_t srv_ack_fanout_cached_bytes(void);
 
 /* "<digits>-<digits>": the shape of our ids, even when out of range (then NOT_FOUND rather than
  * INVALID_ARGUMENT). */

@@ -12,7 +12,23 @@
 
 srv_qglobal srv_q;
 
-uint64_t srv_q_now_ms(void) { return rt_wall_ns() / RT_NS_PER_MS; }
+/* The wall clock is read once per loop step (the loop's cached monotonic time moves at the
+ * start of its completions and again before its timers), not once per call: a serve, an
+ * enqueue, a lease and an ack each asked for it (clock_gettime was 2 % of the samples at
+ * batch 1). Lease deadlines, visibility times and retention are in ms and are decided against
+ * this time by at most one step's run time. Off a shard's loop: the clock itself. */
+uint64_t srv_q_now_ms(void)
+{
+    srv_shard *sh = srv_shard_self();
+    srv_qshard *qs = sh && srv_q.shards ? &srv_q.shards[srv_shard_id(sh)] : NULL;
+    if (!qs || !qs->loop) return rt_wall_ns() / RT_NS_PER_MS;
+    uint64_t step = ev_loop_now(qs->loop);
+    if (step != qs->now_loop_ns) {
+        qs->now_ms = rt_wall_ns() / RT_NS_PER_MS;
+        qs->now_loop_ns = step;
+    }
+    return qs->now_ms;
+}
 
 int srv_q_self(void)
 {
@@ -28,6 +44,8 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
     srv_qshard *qs = &srv_q.shards[id];
     qs->id = id;
     qs->loop = srv_shard_loop(sh);
+    rt_cache_init(&qs->jobs, sizeof(srv_job), SRV_JOB_CACHE_MAX);
+    rt_cache_init(&qs->fanouts, srv_ack_fanout_cached_bytes(), SRV_FANOUT_CACHE_MAX);
     qs->parts = rt_calloc(srv_q.nparts, sizeof *qs->parts);
     if (!qs->parts || wk_mesh_loop_init(&qs->ml, srv_q.mesh, id, qs->loop) != 0) {
         log_error("queue shard init failed", "shard=%d", id);
@@ -52,8 +70,10 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         po.ready_when_durable = srv_q.log.policy != Q_COMMIT_NEVER;
         q_log_err le;
         memset(&le, 0, sizeof le);
+        /* Recovery runs before the loop's first step: the clock itself, not srv_q_now_ms. */
+        uint64_t open_ms = rt_wall_ns() / RT_NS_PER_MS;
         srv_part *sp = rt_calloc(1, sizeof *sp);
-        int r = sp ? q_part_open(dir, k, &po, srv_q_now_ms(), &sp->p, &le) : -ENOMEM;
+        int r = sp ? q_part_open(dir, k, &po, open_ms, &sp->p, &le) : -ENOMEM;
         if (r < 0) {
             log_error("cannot open partition", "dir=%s err=%d reason=\"%s\" file=%s pos=%llu offset=%llu%s%s%s",
                       dir, r, le.why ? le.why : strerror(-r), le.file, (unsigned long long)le.pos,
@@ -72,7 +92,7 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         srv_part_attach(sp, qs->loop);
         qs->parts[k] = sp;
         qs->nowned++;
-        srv_part_schedule(sp, srv_q_now_ms());
+        srv_part_schedule(sp, open_ms);
     }
     log_info("partitions open", "owned=%u total=%u ms=%llu", qs->nowned, srv_q.nparts,
              (unsigned long long)((rt_now_ns() - t0) / RT_NS_PER_MS));
@@ -126,6 +146,8 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
         qs->parts[k] = NULL;
         rt_free(sp);
     }
+    rt_cache_deinit(&qs->jobs);
+    rt_cache_deinit(&qs->fanouts);
 }
 
 void srv_queue_on_drain(srv_shard *sh, void *ud)

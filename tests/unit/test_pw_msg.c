@@ -3,10 +3,12 @@
  * (tests/unit/pw_msg_golden.py -> test_pw_msg_golden.h). */
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "core/rt_buf.h"
 #include "proto_wire/pw_msg.h"
 #include "proto_wire/pw_msgs.h"
@@ -418,6 +420,30 @@ START_TEST(arena_limits)
 }
 END_TEST
 
+/* A growing arena over a caller's block: what fits takes no allocation, more goes to the heap
+ * (and deinit frees only that). */
+START_TEST(arena_over_a_block_then_the_heap)
+{
+    ak m;
+    pw_msg_arena a;
+    _Alignas(max_align_t) uint8_t block[4096];
+    rt_alloc_test_start(0);
+    pw_msg_arena_init_heap_over(&a, block, sizeof block, 128, 1 << 20);
+    ck_assert_int_eq(pw_msg_decode(&AK_DESC, &m, GOLDEN_ALL_KINDS, sizeof GOLDEN_ALL_KINDS, &a), 0);
+    check_all(&m);
+    ck_assert_uint_eq(rt_alloc_test_count(), 0); /* all in the block */
+    pw_msg_arena_deinit(&a);
+    uint8_t small[64];
+    pw_msg_arena_init_heap_over(&a, small, sizeof small, 128, 1 << 20);
+    ck_assert_int_eq(pw_msg_decode(&AK_DESC, &m, GOLDEN_ALL_KINDS, sizeof GOLDEN_ALL_KINDS, &a), 0);
+    check_all(&m);
+    ck_assert_uint_ge(rt_alloc_test_count(), 1); /* past the block: heap chunks */
+    pw_msg_arena_deinit(&a);
+    ck_assert_int_eq(rt_alloc_test_live(), 0);
+    rt_alloc_test_stop();
+}
+END_TEST
+
 START_TEST(encode_respects_buffer_cap)
 {
     ak m;
@@ -551,6 +577,7 @@ static Suite *msg_suite(void)
     tcase_add_test(tc, arena_limits);
     tcase_add_test(tc, encode_respects_buffer_cap);
     tcase_add_test(tc, every_generated_message_decodes_empty);
+    tcase_add_test(tc, arena_over_a_block_then_the_heap);
     tcase_add_test(tc, sub_message_sizes_within_and_past_the_record);
     suite_add_tcase(s, tc);
     return s;
