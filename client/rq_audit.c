@@ -74,8 +74,8 @@ int rq_audit_queues(rq_client *c, const char *queue, rq_audit *out, rq_status *s
 
 /* ---- Admin.ListLeases (rq_list_leases) ---- */
 
-static int leases_from(const pwm_ringq_v1_ListLeasesResponse *r, rq_lease_info **out,
-                       size_t *n, rq_status *st)
+static int leases_from(const pwm_ringq_v1_ListLeasesResponse *r, rq_lease_info **out, size_t *n,
+                       rq_status *st)
 {
     if (r->leases_count == 0) return 0;
     rq_lease_info *ls = calloc(r->leases_count, sizeof *ls);
@@ -94,8 +94,8 @@ static int leases_from(const pwm_ringq_v1_ListLeasesResponse *r, rq_lease_info *
     return 0;
 }
 
-int rq_list_leases(rq_client *c, const char *queue, rq_lease_info **out, size_t *n,
-                   bool *truncated, rq_status *st)
+int rq_list_leases(rq_client *c, const char *queue, rq_lease_info **out, size_t *n, bool *truncated,
+                   rq_status *st)
 {
     *out = NULL;
     *n = 0;

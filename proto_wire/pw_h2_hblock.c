@@ -47,8 +47,10 @@ static bool eq(const uint8_t *p, size_t n, const char *lit)
 #define NAME_BAD(c) ((c) <= 0x20 || ((c) >= 0x41 && (c) <= 0x5a) || (c) >= 0x7f || (c) == ':')
 #define NAME_BAD4(c) NAME_BAD(c), NAME_BAD((c) + 1), NAME_BAD((c) + 2), NAME_BAD((c) + 3)
 #define NAME_BAD16(c) NAME_BAD4(c), NAME_BAD4((c) + 4), NAME_BAD4((c) + 8), NAME_BAD4((c) + 12)
-#define NAME_BAD64(c) NAME_BAD16(c), NAME_BAD16((c) + 16), NAME_BAD16((c) + 32), NAME_BAD16((c) + 48)
-static const uint8_t name_bad[256] = {NAME_BAD64(0), NAME_BAD64(64), NAME_BAD64(128), NAME_BAD64(192)};
+#define NAME_BAD64(c) \
+    NAME_BAD16(c), NAME_BAD16((c) + 16), NAME_BAD16((c) + 32), NAME_BAD16((c) + 48)
+static const uint8_t name_bad[256] = {NAME_BAD64(0), NAME_BAD64(64), NAME_BAD64(128),
+                                      NAME_BAD64(192)};
 
 static bool name_ok(const uint8_t *p, size_t n)
 {

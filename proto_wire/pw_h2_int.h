@@ -127,9 +127,9 @@ struct pw_h2_session {
     uint32_t tab_cap, tab_count;
     rt_cache stream_cache; /* closed streams' memory for the next ones (PW_H2_STREAM_CACHE_MAX);
                             * emptied when the last stream goes, like the table */
-    uint32_t n_peer_live;       /* peer-initiated streams open or half-closed (§5.1.2) */
-    uint32_t n_local_live;      /* our streams not yet closed (including idle ones) */
-    uint32_t last_peer_id;      /* highest peer stream id seen (opened or refused) */
+    uint32_t n_peer_live;  /* peer-initiated streams open or half-closed (§5.1.2) */
+    uint32_t n_local_live; /* our streams not yet closed (including idle ones) */
+    uint32_t last_peer_id; /* highest peer stream id seen (opened or refused) */
     uint32_t last_processed_id; /* highest peer stream id given to the application */
     uint32_t next_local_id;     /* next id we would use */
     struct {

@@ -94,10 +94,7 @@ static int start_chain(q_log *log, uint64_t from)
     return 0;
 }
 
-static int start_fsync(q_log *log)
-{
-    return start_chain(log, log->sync_from);
-}
+static int start_fsync(q_log *log) { return start_chain(log, log->sync_from); }
 
 /* Whether a second chain may start beside the one in flight: see the top of the file. */
 static bool may_pipeline(const q_log *log)

@@ -26,7 +26,8 @@ int q_seg_hdr_check(const uint8_t *src, uint64_t base, uint64_t file_bytes, cons
      * version bit reads as the checksum mismatch it is. */
     uint64_t csum = q_ld64(src + Q_SEG_OFF_CSUM);
     int layout = csum == XXH3_64bits(src, Q_SEG_CSUM_BYTES) ? 2
-                 : csum == XXH3_64bits(src, Q_SEG_OFF_CSUM) ? 1 : 0;
+                 : csum == XXH3_64bits(src, Q_SEG_OFF_CSUM) ? 1
+                                                            : 0;
     *why = NULL;
     if (q_ld64(src + Q_SEG_OFF_MAGIC) != Q_SEG_MAGIC) *why = "bad segment magic";
     else if (layout == 0 && version > Q_FORMAT_VERSION) *why = "unsupported segment format version";
@@ -135,8 +136,8 @@ q_scan_stop q_rec_parse(const uint8_t *src, uint64_t avail, uint64_t expect, uin
     if (all_zero(src, Q_REC_HDR_BYTES)) return Q_SCAN_ZERO;
     uint16_t flags = q_ld16(src + Q_REC_OFF_FLAGS);
     if (q_ld16(src + Q_REC_OFF_MAGIC) != Q_REC_MAGIC ||
-        q_ld16(src + Q_REC_OFF_VERSION) != Q_REC_VERSION ||
-        q_ld32(src + Q_REC_OFF_RSVD) != 0 || (flags & ~Q_REC_F_KNOWN) != 0)
+        q_ld16(src + Q_REC_OFF_VERSION) != Q_REC_VERSION || q_ld32(src + Q_REC_OFF_RSVD) != 0 ||
+        (flags & ~Q_REC_F_KNOWN) != 0)
         return Q_SCAN_BAD_HEADER;
     uint32_t len = q_ld32(src + Q_REC_OFF_LEN);
     if (len > rec_max || q_rec_span(len) > avail) return Q_SCAN_BAD_LENGTH;

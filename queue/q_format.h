@@ -27,16 +27,16 @@
 /* Segment file header: 64 bytes, checksummed. */
 #define Q_SEG_MAGIC 0x47455351474e4952ull /* "RINGQSEG" little-endian */
 #define Q_SEG_HDR_BYTES 64u
-#define Q_SEG_OFF_MAGIC 0u     /* u64 Q_SEG_MAGIC */
-#define Q_SEG_OFF_VERSION 8u   /* u16 Q_FORMAT_VERSION */
-#define Q_SEG_OFF_HDRLEN 10u   /* u16 Q_SEG_HDR_BYTES */
-#define Q_SEG_OFF_FLAGS 12u    /* u32 zero (reserved) */
-#define Q_SEG_OFF_BASE 16u     /* u64 offset of the first record; equals the file name */
-#define Q_SEG_OFF_BYTES 24u    /* u64 file size at creation */
-#define Q_SEG_OFF_CTIME 32u    /* u64 creation time, ns since the epoch */
-#define Q_SEG_OFF_SYNCED 40u   /* v2: Q_SEG_SYNCED_SLOTS watermark slots; v1: zero */
-#define Q_SEG_OFF_CSUM 56u     /* u64 XXH3-64 of bytes [0, 40) (v2) or [0, 56) (v1) */
-#define Q_SEG_CSUM_BYTES 40u   /* v2: the immutable fields the header checksum covers */
+#define Q_SEG_OFF_MAGIC 0u   /* u64 Q_SEG_MAGIC */
+#define Q_SEG_OFF_VERSION 8u /* u16 Q_FORMAT_VERSION */
+#define Q_SEG_OFF_HDRLEN 10u /* u16 Q_SEG_HDR_BYTES */
+#define Q_SEG_OFF_FLAGS 12u  /* u32 zero (reserved) */
+#define Q_SEG_OFF_BASE 16u   /* u64 offset of the first record; equals the file name */
+#define Q_SEG_OFF_BYTES 24u  /* u64 file size at creation */
+#define Q_SEG_OFF_CTIME 32u  /* u64 creation time, ns since the epoch */
+#define Q_SEG_OFF_SYNCED 40u /* v2: Q_SEG_SYNCED_SLOTS watermark slots; v1: zero */
+#define Q_SEG_OFF_CSUM 56u   /* u64 XXH3-64 of bytes [0, 40) (v2) or [0, 56) (v1) */
+#define Q_SEG_CSUM_BYTES 40u /* v2: the immutable fields the header checksum covers */
 
 /* The synced watermark (v2). Slot k (Q_SEG_SYNCED_SLOT_BYTES at Q_SEG_OFF_SYNCED + 8k) holds a
  * u32 count and a u32 check, the low 32 bits of XXH3-64 (seed: the segment base) of the count's
@@ -55,16 +55,16 @@ _Static_assert(Q_SEG_CSUM_BYTES == Q_SEG_OFF_SYNCED, "the v2 checksum stops at t
 /* Record header: 48 bytes, 8-aligned. */
 #define Q_REC_MAGIC 0x7152u /* "Rq" */
 #define Q_REC_HDR_BYTES 48u
-#define Q_REC_OFF_CSUM 0u    /* u64 XXH3-64 of bytes [8, span): rest of header, payload, padding */
-#define Q_REC_OFF_MAGIC 8u   /* u16 Q_REC_MAGIC */
+#define Q_REC_OFF_CSUM 0u     /* u64 XXH3-64 of bytes [8, span): rest of header, payload, padding */
+#define Q_REC_OFF_MAGIC 8u    /* u16 Q_REC_MAGIC */
 #define Q_REC_OFF_VERSION 10u /* u16 Q_REC_VERSION */
-#define Q_REC_OFF_LEN 12u    /* u32 payload bytes (padding not counted) */
-#define Q_REC_OFF_TYPE 16u   /* u16 caller-defined type */
-#define Q_REC_OFF_FLAGS 18u  /* u16 Q_REC_F_* */
-#define Q_REC_OFF_RSVD 20u   /* u32 zero (reserved) */
-#define Q_REC_OFF_OFFSET 24u /* u64 dense record number of this record */
-#define Q_REC_OFF_ID 32u     /* u64 original offset: == offset unless re-appended by compaction */
-#define Q_REC_OFF_TS 40u     /* u64 append time, ns since the epoch */
+#define Q_REC_OFF_LEN 12u     /* u32 payload bytes (padding not counted) */
+#define Q_REC_OFF_TYPE 16u    /* u16 caller-defined type */
+#define Q_REC_OFF_FLAGS 18u   /* u16 Q_REC_F_* */
+#define Q_REC_OFF_RSVD 20u    /* u32 zero (reserved) */
+#define Q_REC_OFF_OFFSET 24u  /* u64 dense record number of this record */
+#define Q_REC_OFF_ID 32u      /* u64 original offset: == offset unless re-appended by compaction */
+#define Q_REC_OFF_TS 40u      /* u64 append time, ns since the epoch */
 #define Q_REC_ALIGN 8u
 
 /* Record flags. Unknown bits are rejected so a future flag cannot be misread as absent. */
@@ -73,8 +73,8 @@ _Static_assert(Q_SEG_CSUM_BYTES == Q_SEG_OFF_SYNCED, "the v2 checksum stops at t
 
 /* Limits. Payloads are addressed with u32 lengths and records with u32 positions inside a
  * segment, so a segment stays below 4 GiB; 1 GiB keeps the whole-segment mapping modest. */
-#define Q_SEG_BYTES_MIN (64u * 1024u)                 /* a segment must hold a useful record */
-#define Q_SEG_BYTES_MAX (1024ull * 1024u * 1024u)     /* u32 positions, mapping size */
+#define Q_SEG_BYTES_MIN (64u * 1024u)             /* a segment must hold a useful record */
+#define Q_SEG_BYTES_MAX (1024ull * 1024u * 1024u) /* u32 positions, mapping size */
 #define Q_REC_BYTES_MAX (Q_SEG_BYTES_MAX - Q_SEG_HDR_BYTES - Q_REC_HDR_BYTES)
 
 _Static_assert(Q_SEG_HDR_BYTES % Q_REC_ALIGN == 0, "records start aligned");
@@ -99,12 +99,12 @@ static inline uint64_t q_rec_span(uint64_t len)
     return Q_REC_HDR_BYTES + ((len + Q_REC_ALIGN - 1) & ~(uint64_t)(Q_REC_ALIGN - 1));
 }
 
-#define Q_LD(bits)                                                                                \
-    static inline uint##bits##_t q_ld##bits(const uint8_t *p)                                     \
-    {                                                                                             \
-        uint##bits##_t v;                                                                         \
-        __builtin_memcpy(&v, p, sizeof v);                                                        \
-        return v;                                                                                 \
+#define Q_LD(bits)                                            \
+    static inline uint##bits##_t q_ld##bits(const uint8_t *p) \
+    {                                                         \
+        uint##bits##_t v;                                     \
+        __builtin_memcpy(&v, p, sizeof v);                    \
+        return v;                                             \
     }
 Q_LD(16)
 Q_LD(32)

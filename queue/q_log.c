@@ -281,9 +281,8 @@ int q_log_retain(q_log *log, uint64_t low_water)
      * or a later one, nor one whose fd an async fsync still uses. Oldest first, the directory
      * synced after each, so a crash can only leave a prefix deleted, never a gap. */
     int r = 0;
-    while (k + 1 < log->nsegs && log->segs[k + 1].base <= low_water &&
-           log->segs[k + 1].published && log->segs[k + 1].base <= log->sync_from &&
-           !q_commit_fd_busy(log, log->segs[k].fd) &&
+    while (k + 1 < log->nsegs && log->segs[k + 1].base <= low_water && log->segs[k + 1].published &&
+           log->segs[k + 1].base <= log->sync_from && !q_commit_fd_busy(log, log->segs[k].fd) &&
            !(log->growing && log->segs[k].fd == log->grow_fd)) {
         char name[Q_SEG_NAME_BYTES];
         q_seg_name(name, log->segs[k].base, false);
@@ -330,8 +329,8 @@ void q_log_get_stats(const q_log *log, q_log_stats *st)
     st->fsync_ns_total = log->fsync_ns_total;
 }
 
-int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base,
-                       uint64_t *end, uint32_t *used, uint32_t *bytes)
+int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base, uint64_t *end,
+                       uint32_t *used, uint32_t *bytes)
 {
     if (i >= log->nsegs) return -ERANGE;
     const q_seg *s = &log->segs[i];

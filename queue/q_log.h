@@ -37,7 +37,7 @@
 
 /* Defaults and limits (see also q_format.h). */
 #define Q_SEGMENT_BYTES_DEFAULT (64u * 1024u * 1024u) /* fsync and retention granularity */
-#define Q_RECORD_BYTES_DEFAULT (4u * 1024u * 1024u)  /* biggest payload accepted */
+#define Q_RECORD_BYTES_DEFAULT (4u * 1024u * 1024u)   /* biggest payload accepted */
 #define Q_INTERVAL_MS_MAX 60000u                      /* a longer window is a config mistake */
 #define Q_LOG_SEGMENTS_MAX 65536u                     /* 4 TiB at the default size */
 
@@ -58,14 +58,14 @@ typedef struct q_log_opts {
     uint32_t segment_bytes;    /* size of new segments; default Q_SEGMENT_BYTES_DEFAULT */
     uint32_t record_bytes_max; /* payload limit for appends; default Q_RECORD_BYTES_DEFAULT */
     q_commit_policy policy;
-    uint32_t interval_ms;      /* Q_COMMIT_INTERVAL window */
+    uint32_t interval_ms; /* Q_COMMIT_INTERVAL window */
     q_verify_mode verify;
-    bool read_only;            /* no writes at all: tools, the fuzzer; the tail is cut in memory */
-    bool no_create;            /* fail with -ENOENT instead of creating a missing log */
-    bool salvage;              /* damage in a sealed segment or before the tail's watermark: cut
+    bool read_only;        /* no writes at all: tools, the fuzzer; the tail is cut in memory */
+    bool no_create;        /* fail with -ENOENT instead of creating a missing log */
+    bool salvage;          /* damage in a sealed segment or before the tail's watermark: cut
                                 * there like a torn tail, a copy of the damaged segment and the
                                 * later segments going to <dir>/salvaged/, instead of failing */
-    uint64_t first_offset;     /* offset of the first record of a new log */
+    uint64_t first_offset; /* offset of the first record of a new log */
     /* Called after each segment is checked during open (long verifications), may be NULL. */
     void (*progress)(void *ud, uint32_t done, uint32_t total);
     void *progress_ud;
@@ -73,15 +73,15 @@ typedef struct q_log_opts {
 
 /* What open found wrong (filled on -EBADMSG) or cut off the tail (filled on success). */
 typedef struct q_log_err {
-    char file[64];     /* segment file name, "" when none */
-    uint64_t pos;      /* byte position inside that file */
-    uint64_t offset;   /* the record offset expected there */
-    uint64_t bytes;    /* bytes cut (tail) */
-    uint64_t synced;   /* the synced watermark of that file (an offset; 0 when unknown): damage
+    char file[64];   /* segment file name, "" when none */
+    uint64_t pos;    /* byte position inside that file */
+    uint64_t offset; /* the record offset expected there */
+    uint64_t bytes;  /* bytes cut (tail) */
+    uint64_t synced; /* the synced watermark of that file (an offset; 0 when unknown): damage
                         * below it is refused, a cut at or above it is a torn write */
-    char kept[96];     /* where the first copy of what was cut or set aside went, relative to
+    char kept[96];   /* where the first copy of what was cut or set aside went, relative to
                         * the log directory ("salvaged/..."); "" when nothing was */
-    const char *why;   /* static text, NULL when nothing happened */
+    const char *why; /* static text, NULL when nothing happened */
 } q_log_err;
 
 typedef struct q_log q_log;
@@ -178,10 +178,10 @@ int q_log_read(const q_log *log, uint64_t offset, q_rec *out);
  * retention of segments it has already left. */
 typedef struct q_iter {
     const q_log *log;
-    uint64_t next;     /* offset of the next record to return */
-    uint64_t gen;      /* log's segment generation when seg/pos were cached */
-    uint32_t seg;      /* cached segment index */
-    uint32_t pos;      /* cached position of `next` in that segment (0 = unknown) */
+    uint64_t next; /* offset of the next record to return */
+    uint64_t gen;  /* log's segment generation when seg/pos were cached */
+    uint32_t seg;  /* cached segment index */
+    uint32_t pos;  /* cached position of `next` in that segment (0 = unknown) */
     bool durable_only;
 } q_iter;
 void q_iter_init(q_iter *it, const q_log *log, uint64_t from, bool durable_only);
@@ -205,20 +205,22 @@ int64_t q_log_compact(q_log *log, uint64_t offset);
  * bounds of its buckets in ns, ascending; one more bucket counts the slower ones. From 100 us
  * (a fast NVMe flush) to 2.5 s (a disk in trouble): Prometheus-style 1-2.5-5 steps. */
 #define Q_FSYNC_BUCKETS 15u
-#define Q_FSYNC_BOUNDS_NS                                                                        \
-    {100000ull, 250000ull, 500000ull, 1000000ull, 2500000ull, 5000000ull, 10000000ull,          \
-     25000000ull, 50000000ull, 100000000ull, 250000000ull, 500000000ull, 1000000000ull,         \
-     2500000000ull}
+#define Q_FSYNC_BOUNDS_NS                                                                      \
+    {                                                                                          \
+        100000ull, 250000ull, 500000ull, 1000000ull, 2500000ull, 5000000ull, 10000000ull,      \
+            25000000ull, 50000000ull, 100000000ull, 250000000ull, 500000000ull, 1000000000ull, \
+            2500000000ull                                                                      \
+    }
 
 typedef struct q_log_stats {
     uint32_t segments;
-    uint64_t records;    /* next - oldest */
-    uint64_t disk_bytes; /* sum of segment file sizes */
+    uint64_t records;     /* next - oldest */
+    uint64_t disk_bytes;  /* sum of segment file sizes */
     uint64_t alloc_bytes; /* bytes allocated in the open segment (older ones: their size) */
     bool disk_full;
-    uint64_t disk_full_total;  /* times the log entered the disk-full state */
-    uint64_t grow_sync_total;  /* appends that allocated on the owner's thread */
-    uint64_t used_bytes; /* bytes holding headers and records */
+    uint64_t disk_full_total; /* times the log entered the disk-full state */
+    uint64_t grow_sync_total; /* appends that allocated on the owner's thread */
+    uint64_t used_bytes;      /* bytes holding headers and records */
     uint64_t oldest, next, durable;
     /* Async commit fsync ops so far: how many fell in each bucket (not cumulative; the last is
      * above every bound), their count and their total time. */
@@ -232,8 +234,8 @@ typedef struct q_log_stats {
 } q_log_stats;
 void q_log_get_stats(const q_log *log, q_log_stats *st);
 /* Name of segment i (0 = oldest) and its [base, end) range, for tools. -ERANGE past the end. */
-int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base,
-                       uint64_t *end, uint32_t *used, uint32_t *bytes);
+int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base, uint64_t *end,
+                       uint32_t *used, uint32_t *bytes);
 
 /* ---- Async group commit on the owner's reactor (queue/q_commit.c). ---- */
 

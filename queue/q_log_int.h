@@ -18,42 +18,42 @@
 /* One commit chain (q_commit.c): fdatasync of each segment from base to last, then the renames
  * that publish rolled segments and the directory fsync. It covers every append below target. */
 typedef struct q_commit_chain {
-    ev_op op;           /* op.ud: the log */
-    bool done;          /* completed, waiting for an older chain to complete first */
-    int res;            /* its result once done: 0 or a negative errno */
-    uint64_t target;    /* q_log.next when the chain started */
-    uint64_t base;      /* base of the segment it syncs now */
-    uint64_t last;      /* base of the last segment it syncs (the last one at start) */
-    bool dir;           /* at its directory fsync */
-    int fd;             /* the fd in flight: its segment is not deleted meanwhile */
-    uint64_t start_ns;  /* when the op in flight started (rt_now_ns) */
+    ev_op op;          /* op.ud: the log */
+    bool done;         /* completed, waiting for an older chain to complete first */
+    int res;           /* its result once done: 0 or a negative errno */
+    uint64_t target;   /* q_log.next when the chain started */
+    uint64_t base;     /* base of the segment it syncs now */
+    uint64_t last;     /* base of the last segment it syncs (the last one at start) */
+    bool dir;          /* at its directory fsync */
+    int fd;            /* the fd in flight: its segment is not deleted meanwhile */
+    uint64_t start_ns; /* when the op in flight started (rt_now_ns) */
 } q_commit_chain;
 
 struct q_log {
     int dirfd;
     q_log_opts opts;
-    q_seg *segs;       /* oldest first; the last one takes appends */
+    q_seg *segs; /* oldest first; the last one takes appends */
     uint32_t nsegs, segs_cap;
-    uint64_t gen;      /* bumped when segments are deleted, so iterators re-locate */
-    uint64_t next;     /* offset the next append gets */
-    uint64_t durable;  /* every offset below is durable */
-    uint64_t synced;   /* every offset below was covered by a completed fsync (never more than
+    uint64_t gen;        /* bumped when segments are deleted, so iterators re-locate */
+    uint64_t next;       /* offset the next append gets */
+    uint64_t durable;    /* every offset below is durable */
+    uint64_t synced;     /* every offset below was covered by a completed fsync (never more than
                         * durable; less under Q_COMMIT_NEVER), and the segment headers say so */
     uint64_t commit_seq; /* commits that raised `synced` (q_log_commit_seq), from the value at
                           * open: the recovered synced end (see q_log_open.c) */
-    uint64_t sync_from; /* base of the oldest segment that may hold appends not fdatasync'd */
-    int failed;        /* sticky negative errno, 0 while healthy */
+    uint64_t sync_from;  /* base of the oldest segment that may hold appends not fdatasync'd */
+    int failed;          /* sticky negative errno, 0 while healthy */
     /* space (q_log.c): room kept for appends that free space, and the disk-full state */
-    uint32_t reserve;      /* bytes a plain append leaves allocated in the open segment */
-    uint32_t reserve_max;  /* q_log_set_reserve's clamp (see q_log_open.c) */
-    bool disk_full;        /* the last plain append was refused for lack of space */
-    bool reserve_out;      /* ... and a freeing append too (logged once per episode) */
+    uint32_t reserve;     /* bytes a plain append leaves allocated in the open segment */
+    uint32_t reserve_max; /* q_log_set_reserve's clamp (see q_log_open.c) */
+    bool disk_full;       /* the last plain append was refused for lack of space */
+    bool reserve_out;     /* ... and a freeing append too (logged once per episode) */
     uint64_t disk_full_total;
     uint64_t grow_sync_total; /* appends that allocated on the owner's thread */
-    ev_op grow_op;         /* async allocation ahead of the writer (IORING_OP_FALLOCATE) */
+    ev_op grow_op;            /* async allocation ahead of the writer (IORING_OP_FALLOCATE) */
     bool growing;
-    uint64_t grow_base;    /* segment it allocates in */
-    uint32_t grow_to;      /* end of the range it allocates */
+    uint64_t grow_base; /* segment it allocates in */
+    uint32_t grow_to;   /* end of the range it allocates */
     int grow_fd;
     q_durable_fn durable_fn;
     void *durable_ud;
@@ -61,18 +61,18 @@ struct q_log {
      * the order they started (chains[chain_head] is the oldest) */
     ev_loop *loop;
     ev_timer timer;
-    bool inflight;            /* a commit chain is running (nchains > 0) */
-    bool in_callbacks;        /* commit callbacks are running: start nothing until they end */
+    bool inflight;     /* a commit chain is running (nchains > 0) */
+    bool in_callbacks; /* commit callbacks are running: start nothing until they end */
     q_commit_chain chains[Q_COMMIT_CHAINS_MAX];
     uint32_t chain_head, nchains;
-    uint64_t pipelined_total; /* chains started while an older one was in flight */
+    uint64_t pipelined_total;                /* chains started while an older one was in flight */
     uint64_t fsync_buckets[Q_FSYNC_BUCKETS]; /* latency histogram (q_log_stats) */
     uint64_t fsyncs, fsync_ns_total;
     q_commit_waiter *whead, *wtail;
     q_committed_fn committed_fn; /* q_log_on_committed: after each completion's callbacks */
     void *committed_ud;
-    uint64_t committed_total;    /* completions that ran committed_fn */
-    uint64_t committed_overlap;  /* ... with the next fsync already in flight */
+    uint64_t committed_total;   /* completions that ran committed_fn */
+    uint64_t committed_overlap; /* ... with the next fsync already in flight */
     char dir[4096];
 };
 
@@ -112,8 +112,8 @@ _Static_assert(Q_LOG_ASIDE_PATH_BYTES <= sizeof(((q_log_err *)0)->kept), "kept h
 int q_log_aside_move(q_log *log, const char *name, q_log_err *err);
 /* Copies bytes [from, to) of file `name` into salvaged/<name><suffix> (a fresh name) and fsyncs
  * the copy. Fills err->kept if still empty. 0 or a negative errno (no partial copy is left). */
-int q_log_aside_copy(q_log *log, const char *name, uint64_t from, uint64_t to,
-                     const char *suffix, q_log_err *err);
+int q_log_aside_copy(q_log *log, const char *name, uint64_t from, uint64_t to, const char *suffix,
+                     q_log_err *err);
 /* fsyncs salvaged/ and the log directory: call after the moves and copies, before anything is
  * zeroed. 0 or a negative errno. */
 int q_log_aside_sync(q_log *log);

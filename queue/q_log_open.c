@@ -173,8 +173,9 @@ static int check_sealed(q_log *log, q_seg *s, uint64_t next_base, q_log_err *err
                           ? "sealed segment ends before the next segment begins"
                           : q_scan_stop_str(st);
     set_err(err, s->base, s->used, end, 0, why);
-    log_error("log damage in sealed segment", "dir=%s base=%" PRIu64 " pos=%u offset=%" PRIu64
-              " why=\"%s\"", log->dir, s->base, s->used, end, why);
+    log_error("log damage in sealed segment",
+              "dir=%s base=%" PRIu64 " pos=%u offset=%" PRIu64 " why=\"%s\"", log->dir, s->base,
+              s->used, end, why);
     return -EBADMSG;
 }
 
@@ -205,9 +206,9 @@ static int check_tail(q_log *log, q_seg *s, q_scan_stop *st, q_log_err *err)
     if (err) err->synced = s->base + s->synced;
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, s->base, !s->published);
-    log_error("log damage before the synced end", "dir=%s file=%s pos=%u offset=%" PRIu64
-              " synced=%" PRIu64 " why=\"%s\"", log->dir, name, s->used, end,
-              s->base + s->synced, why);
+    log_error("log damage before the synced end",
+              "dir=%s file=%s pos=%u offset=%" PRIu64 " synced=%" PRIu64 " why=\"%s\"", log->dir,
+              name, s->used, end, s->base + s->synced, why);
     return -EBADMSG;
 }
 
@@ -228,9 +229,10 @@ static uint64_t report_tail(q_log *log, const q_seg *s, bool damage, q_log_err *
     }
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, s->base, !s->published);
-    log_warn("log tail cut", "dir=%s file=%s pos=%u offset=%" PRIu64 " bytes=%" PRIu64
-             " synced=%" PRIu64 " why=\"%s\"", log->dir, name, s->used, end, garbage,
-             s->base + s->synced, q_scan_stop_str(st));
+    log_warn("log tail cut",
+             "dir=%s file=%s pos=%u offset=%" PRIu64 " bytes=%" PRIu64 " synced=%" PRIu64
+             " why=\"%s\"",
+             log->dir, name, s->used, end, garbage, s->base + s->synced, q_scan_stop_str(st));
     return garbage;
 }
 
@@ -238,8 +240,8 @@ static uint64_t report_tail(q_log *log, const q_seg *s, bool damage, q_log_err *
  * watermark): fail, or with salvage keep what is before it and set the rest aside.
  * `keep_damaged`: the damaged segment itself stays (cut at the damage, a whole copy set aside);
  * else it is moved aside too. Returns the new entry count or -errno. */
-static int salvage_from(q_log *log, const seg_ent *ents, uint32_t n, uint32_t i,
-                        bool keep_damaged, q_log_err *err)
+static int salvage_from(q_log *log, const seg_ent *ents, uint32_t n, uint32_t i, bool keep_damaged,
+                        q_log_err *err)
 {
     if (!log->opts.salvage || log->opts.read_only) return -EBADMSG;
     char name[Q_SEG_NAME_BYTES];

@@ -77,8 +77,8 @@ static int copy_range(int in, int out, uint64_t from, uint64_t to)
     return r;
 }
 
-int q_log_aside_copy(q_log *log, const char *name, uint64_t from, uint64_t to,
-                     const char *suffix, q_log_err *err)
+int q_log_aside_copy(q_log *log, const char *name, uint64_t from, uint64_t to, const char *suffix,
+                     q_log_err *err)
 {
     int r = aside_dir(log);
     if (r) return r;
@@ -100,8 +100,8 @@ int q_log_aside_copy(q_log *log, const char *name, uint64_t from, uint64_t to,
         unlinkat(log->dirfd, dst, 0); /* a partial copy is no copy */
         return r;
     }
-    log_warn("log recovery: copy kept", "dir=%s file=%s from=%" PRIu64 " bytes=%" PRIu64
-             " to=%s", log->dir, name, from, to - from, dst);
+    log_warn("log recovery: copy kept", "dir=%s file=%s from=%" PRIu64 " bytes=%" PRIu64 " to=%s",
+             log->dir, name, from, to - from, dst);
     note_kept(err, dst);
     return 0;
 }

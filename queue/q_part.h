@@ -40,15 +40,15 @@
 #define Q_BATCH_MAX 1000u           /* tasks per Enqueue, ids per Ack/Redrive, tasks per Lease */
 #define Q_HEADERS_MAX 64u           /* headers per task: metadata, not a second payload */
 #define Q_HEADER_NAME_BYTES_MAX 256u
-#define Q_KEY_BYTES_MAX 256u        /* idempotency key; hashed, only the hash is in memory */
-#define Q_REASON_BYTES_MAX 1024u    /* nack reason kept with a dead task */
+#define Q_KEY_BYTES_MAX 256u     /* idempotency key; hashed, only the hash is in memory */
+#define Q_REASON_BYTES_MAX 1024u /* nack reason kept with a dead task */
 #define Q_DELAY_MS_MAX (366ull * 86400000ull) /* delay, not-before ahead, backoff: a year */
 #define Q_LEASE_MS_MIN 1u
-#define Q_LEASE_MS_MAX (12u * 3600000u)       /* longer work should extend its lease */
-#define Q_ATTEMPTS_MAX 1000u                  /* fits the u16 attempt counter */
+#define Q_LEASE_MS_MAX (12u * 3600000u)            /* longer work should extend its lease */
+#define Q_ATTEMPTS_MAX 1000u                       /* fits the u16 attempt counter */
 #define Q_DEDUP_WINDOW_MS_MAX (7ull * 86400000ull) /* keys pin log records that long */
-#define Q_WAIT_MS_MAX 60000u       /* Lease long-poll (the server's): longer is a client bug */
-#define Q_PAGE_MAX 1000u           /* ListQueues / ListDeadTasks page size */
+#define Q_WAIT_MS_MAX 60000u /* Lease long-poll (the server's): longer is a client bug */
+#define Q_PAGE_MAX 1000u     /* ListQueues / ListDeadTasks page size */
 #define Q_PAGE_DEFAULT 100u
 /* Queues per partition. Memory is per queue, allocated as queues appear: Q_QUEUE_BYTES each
  * (its struct, an entry in the index array and in the by-name array, two name-index slots);
@@ -56,7 +56,8 @@
  * ~Q_PART_QUEUES_MAX * Q_QUEUE_BYTES = 160 MiB, far more queues than a shard can serve
  * separately; it fits the 24-bit queue index of a task (q_task_tab.h). */
 #define Q_PART_QUEUES_MAX (1u << 18)
-#define Q_QUEUE_BYTES 640u /* upper bound of the memory of one queue (asserted in q_part_int.h;
+#define Q_QUEUE_BYTES \
+    640u /* upper bound of the memory of one queue (asserted in q_part_int.h;
                             * 512 before the ledger counters) */
 #define Q_PART_TASKS_DEFAULT 100000000u /* tasks per partition: 4.8 GB of slab at most */
 #define Q_PART_TASKS_MAX 0xfffffff0u    /* u32 slab indices (Q_NIL and a margin excluded) */
@@ -87,7 +88,7 @@
 #define Q_EPOCH_MAX ((1ull << (64 - Q_TOKEN_SEQ_BITS)) - 1) /* ~4 billion opens */
 #define Q_EPOCH_FILE "epoch"
 
-#define Q_ID_STR_BYTES 32u  /* "<partition>-<offset>" + NUL: 5 + 1 + 20 + 1, rounded up */
+#define Q_ID_STR_BYTES 32u /* "<partition>-<offset>" + NUL: 5 + 1 + 20 + 1, rounded up */
 #define Q_ERR_MSG_BYTES 192u
 
 _Static_assert(Q_PRIORITY_MAX < 16, "ready_mask is a u16");
@@ -175,13 +176,13 @@ bool q_hdr_next(q_hdr_iter *it, q_header *out);
 /* ---- Queue configuration. ---- */
 
 typedef struct q_queue_cfg {
-    uint32_t max_attempts;     /* 1..Q_ATTEMPTS_MAX */
-    uint32_t lease_ms;         /* Q_LEASE_MS_MIN..Q_LEASE_MS_MAX */
-    uint64_t backoff_base_ms;  /* 1..Q_DELAY_MS_MAX */
-    uint64_t backoff_max_ms;   /* backoff_base_ms..Q_DELAY_MS_MAX */
-    uint64_t dedup_window_ms;  /* 0 (off)..Q_DEDUP_WINDOW_MS_MAX */
-    bool dead_letter;          /* keep dead tasks (true) or delete them */
-    bool allow_tokenless_ack;  /* ack/nack/extend without a lease token (token 0) follow the
+    uint32_t max_attempts;       /* 1..Q_ATTEMPTS_MAX */
+    uint32_t lease_ms;           /* Q_LEASE_MS_MIN..Q_LEASE_MS_MAX */
+    uint64_t backoff_base_ms;    /* 1..Q_DELAY_MS_MAX */
+    uint64_t backoff_max_ms;     /* backoff_base_ms..Q_DELAY_MS_MAX */
+    uint64_t dedup_window_ms;    /* 0 (off)..Q_DEDUP_WINDOW_MS_MAX */
+    bool dead_letter;            /* keep dead tasks (true) or delete them */
+    bool allow_tokenless_ack;    /* ack/nack/extend without a lease token (token 0) follow the
                                 * old rule (any live lease of the task); default false: a
                                 * token is required (docs/semantics.md, "Lease tokens") */
     bool release_counts_attempt; /* a task released because the Work stream holding it ended
@@ -214,7 +215,7 @@ typedef struct q_queue_info {
     q_queue_cfg cfg;
     uint64_t ready, delayed, leased, dead;
     uint64_t enqueued_total, acked_total, nacked_total, expired_total, dead_total,
-        duplicates_total; /* since open */
+        duplicates_total;          /* since open */
     double enqueue_rate, ack_rate; /* per second over the last complete window (>= 10 s) */
 } q_queue_info;
 
@@ -329,11 +330,11 @@ typedef struct q_leased {
     uint32_t headers_len;
     uint32_t nheaders;
     uint32_t priority;
-    uint32_t attempt;       /* attempts used + 1 */
-    uint32_t max_attempts;  /* resolved: the task's or the queue's */
+    uint32_t attempt;      /* attempts used + 1 */
+    uint32_t max_attempts; /* resolved: the task's or the queue's */
     uint64_t lease_deadline_ms;
     uint64_t enqueued_ms;
-    uint64_t token;         /* this delivery's lease token (never 0): ack/nack/extend name it */
+    uint64_t token; /* this delivery's lease token (never 0): ack/nack/extend name it */
 } q_leased;
 
 /* Leases up to max_n (1..Q_BATCH_MAX) ready tasks of queue `name`: highest priority first,
@@ -377,10 +378,10 @@ q_status q_part_ack(q_part *p, const uint64_t *ids, const uint64_t *tokens, uint
                     uint64_t now_ms, q_item *items, uint64_t *commit_to, q_err *err);
 
 typedef struct q_nack {
-    bool dead_letter;    /* to the dead letters now */
-    bool has_delay;      /* retry after delay_ms (else the queue's backoff with jitter) */
-    uint64_t delay_ms;   /* 0..Q_DELAY_MS_MAX */
-    const char *reason;  /* borrowed; 0..Q_REASON_BYTES_MAX bytes */
+    bool dead_letter;   /* to the dead letters now */
+    bool has_delay;     /* retry after delay_ms (else the queue's backoff with jitter) */
+    uint64_t delay_ms;  /* 0..Q_DELAY_MS_MAX */
+    const char *reason; /* borrowed; 0..Q_REASON_BYTES_MAX bytes */
     uint32_t reason_len;
 } q_nack;
 
@@ -399,8 +400,8 @@ q_status q_part_nack(q_part *p, uint64_t id, uint64_t token, const q_nack *nk, u
 /* Moves a leased task's deadline to now + lease_ms (0 = the task's or queue's lease); the token
  * stays the same. Writes nothing. Q_NOT_FOUND, Q_FAILED_PRECONDITION (token superseded or
  * missing, not leased, expired), Q_INVALID_ARGUMENT (lease_ms out of range). */
-q_status q_part_extend(q_part *p, uint64_t id, uint64_t token, uint32_t lease_ms,
-                       uint64_t now_ms, uint64_t *deadline_ms, q_err *err);
+q_status q_part_extend(q_part *p, uint64_t id, uint64_t token, uint32_t lease_ms, uint64_t now_ms,
+                       uint64_t *deadline_ms, q_err *err);
 
 /* Why q_task_info.last_error reads this for a READY task released by q_part_release. */
 #define Q_RELEASED_WHY "released: the Work stream holding it ended"
@@ -428,8 +429,7 @@ typedef struct q_lease_info {
  * out, *n set; *more: some were left out. Q_NOT_FOUND for an unknown queue,
  * Q_INVALID_ARGUMENT for a bad name. Writes nothing. */
 q_status q_part_list_leases(q_part *p, const char *name, size_t name_len, uint64_t now_ms,
-                            q_lease_info *out, uint32_t max, uint32_t *n, bool *more,
-                            q_err *err);
+                            q_lease_info *out, uint32_t max, uint32_t *n, bool *more, q_err *err);
 
 /* Whether task `id` is leased now with `token` (and not expired). Writes nothing. */
 bool q_part_holds(q_part *p, uint64_t id, uint64_t token, uint64_t now_ms);
@@ -475,8 +475,8 @@ q_status q_part_configure(q_part *p, const char *name, size_t name_len,
                           const q_queue_cfg_patch *patch, uint64_t now_ms, q_queue_info *out,
                           uint64_t *commit_to, q_err *err);
 /* Pause (true) / resume (false); one record when it changes. Q_NOT_FOUND for an unknown queue. */
-q_status q_part_pause(q_part *p, const char *name, size_t name_len, bool paused,
-                      uint64_t now_ms, q_queue_info *out, uint64_t *commit_to, q_err *err);
+q_status q_part_pause(q_part *p, const char *name, size_t name_len, bool paused, uint64_t now_ms,
+                      q_queue_info *out, uint64_t *commit_to, q_err *err);
 /* Deletes every task of the queue (one record). */
 q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now_ms,
                       uint64_t *purged, uint64_t *commit_to, q_err *err);
@@ -488,8 +488,7 @@ q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now
  * their acks answer Q_NOT_FOUND. *deleted = the tasks removed. Q_NOT_FOUND unknown queue,
  * Q_INVALID_ARGUMENT bad name, or the log's failure (nothing changed). */
 q_status q_part_delete_queue(q_part *p, const char *name, size_t name_len, bool force,
-                             uint64_t now_ms, uint64_t *deleted, uint64_t *commit_to,
-                             q_err *err);
+                             uint64_t now_ms, uint64_t *deleted, uint64_t *commit_to, q_err *err);
 
 typedef struct q_task_info {
     uint64_t id;
@@ -506,7 +505,7 @@ typedef struct q_task_info {
     uint32_t last_error_len;
     uint32_t priority, attempts, max_attempts;
     uint64_t enqueued_ms;
-    uint64_t due_ms; /* DELAYED: ready time; LEASED: deadline; else 0 */
+    uint64_t due_ms;      /* DELAYED: ready time; LEASED: deadline; else 0 */
     uint64_t lease_token; /* its latest delivery's token (LEASED: the lease's), 0 if none since
                            * open; for tests and tools, not for the API */
 } q_task_info;
@@ -517,8 +516,7 @@ q_status q_part_get_task(q_part *p, uint64_t id, q_task_info *out, q_err *err);
  * whether more follow (continue with from_id = the last id + 1). Q_NOT_FOUND unknown queue,
  * Q_INVALID_ARGUMENT bad max. A task whose record cannot be read is listed without payload. */
 q_status q_part_list_dead(q_part *p, const char *name, size_t name_len, uint64_t from_id,
-                          uint32_t max, q_task_info *out, uint32_t *n_out, bool *more,
-                          q_err *err);
+                          uint32_t max, q_task_info *out, uint32_t *n_out, bool *more, q_err *err);
 /* Which tasks q_part_peek walks (bits; at least one). */
 #define Q_PEEK_READY 0x1u
 #define Q_PEEK_DELAYED 0x2u
@@ -536,9 +534,9 @@ q_status q_part_list_dead(q_part *p, const char *name, size_t name_len, uint64_t
  * Q_PEEK_DELAYED is walked (they share one unordered list). A task whose record cannot be read
  * is listed without payload (q_part_lease would make it dead). Q_NOT_FOUND unknown queue,
  * Q_INVALID_ARGUMENT bad name, max or states. */
-q_status q_part_peek(q_part *p, const char *name, size_t name_len, uint32_t states,
-                     uint32_t max, size_t budget_bytes, size_t per_task_bytes,
-                     q_task_info *out, uint32_t *n_out, bool *more, q_err *err);
+q_status q_part_peek(q_part *p, const char *name, size_t name_len, uint32_t states, uint32_t max,
+                     size_t budget_bytes, size_t per_task_bytes, q_task_info *out, uint32_t *n_out,
+                     bool *more, q_err *err);
 /* Dead tasks back to READY with attempts reset: n == 0 redrives every dead task of the queue;
  * otherwise ids (1..Q_BATCH_MAX) with items[i] for each (Q_NOT_FOUND: unknown or another
  * queue's, Q_FAILED_PRECONDITION: not dead). One record. */
@@ -546,8 +544,7 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
                         uint32_t n, uint64_t now_ms, q_item *items, uint64_t *redriven,
                         uint64_t *commit_to, q_err *err);
 /* Deletes one task in any state (one record). Q_NOT_FOUND. */
-q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit_to,
-                       q_err *err);
+q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit_to, q_err *err);
 
 /* The ledger of one queue, checked now. A queue that does not balance is logged (one line with
  * every term) and counted in q_part_stats.ledger_mismatches; nothing is changed. Q_NOT_FOUND
@@ -562,13 +559,13 @@ uint64_t q_part_audit_all(q_part *p, q_audit_fn fn, void *ud);
 typedef struct q_part_stats {
     uint64_t tasks, queues;
     uint64_t dedup_keys, dedup_evicted;
-    uint64_t mem_bytes;          /* task slab + id index + heap + dedup + pins (allocated) */
+    uint64_t mem_bytes; /* task slab + id index + heap + dedup + pins (allocated) */
     uint64_t compactions, records_compacted, segments_deleted;
-    uint64_t replayed_records;   /* at open */
-    uint64_t leased_undurable;   /* tasks a lease handed out while their ENQUEUE record was not
+    uint64_t replayed_records;  /* at open */
+    uint64_t leased_undurable;  /* tasks a lease handed out while their ENQUEUE record was not
                                   * yet durable (q_task id >= q_log_durable): the check that
                                   * docs/semantics.md's "durable before visible" holds */
-    uint64_t ledger_mismatches;  /* queue ledgers found unbalanced: at open (every queue is
+    uint64_t ledger_mismatches; /* queue ledgers found unbalanced: at open (every queue is
                                   * checked after replay) and by q_part_audit[_all] */
 } q_part_stats;
 void q_part_get_stats(const q_part *p, q_part_stats *st);

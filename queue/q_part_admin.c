@@ -115,8 +115,7 @@ static q_status patch_cfg(q_queue_cfg *c, const q_queue_cfg_patch *pt, q_err *er
     if (pt->set & Q_CFG_BACKOFF_BASE_MS) c->backoff_base_ms = v->backoff_base_ms;
     if (pt->set & Q_CFG_BACKOFF_MAX_MS) c->backoff_max_ms = v->backoff_max_ms;
     if (c->backoff_base_ms < 1 || c->backoff_max_ms > Q_DELAY_MS_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "backoff must lie in 1..%llu ms",
-                      Q_DELAY_MS_MAX);
+        return q_fail(err, Q_INVALID_ARGUMENT, "backoff must lie in 1..%llu ms", Q_DELAY_MS_MAX);
     if (c->backoff_base_ms > c->backoff_max_ms)
         return q_fail(err, Q_INVALID_ARGUMENT,
                       "backoff_base_ms %" PRIu64 " exceeds backoff_max_ms %" PRIu64,
@@ -134,14 +133,16 @@ static q_status patch_cfg(q_queue_cfg *c, const q_queue_cfg_patch *pt, q_err *er
 }
 
 /* Writes the queue's whole state (QUEUE record) and applies it. */
-static q_status write_queue(q_part *p, q_queue *q, const q_queue_cfg *cfg, bool paused,
-                            q_err *err)
+static q_status write_queue(q_part *p, q_queue *q, const q_queue_cfg *cfg, bool paused, q_err *err)
 {
     uint64_t next = q_log_next(p->log);
     if (q_pins_reserve(&p->pins, next, next))
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "out of memory");
-    q_prec r = {.type = Q_RT_QUEUE, .name = q->name, .name_len = q->name_len,
-                .paused = paused, .cfg = *cfg};
+    q_prec r = {.type = Q_RT_QUEUE,
+                .name = q->name,
+                .name_len = q->name_len,
+                .paused = paused,
+                .cfg = *cfg};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return q_fail_log(err, (int)off, "queue configuration");
     q->cfg = *cfg;
@@ -172,8 +173,8 @@ q_status q_part_configure(q_part *p, const char *name, size_t name_len,
     return q_ok(err);
 }
 
-q_status q_part_pause(q_part *p, const char *name, size_t name_len, bool paused,
-                      uint64_t now_ms, q_queue_info *out, uint64_t *commit_to, q_err *err)
+q_status q_part_pause(q_part *p, const char *name, size_t name_len, bool paused, uint64_t now_ms,
+                      q_queue_info *out, uint64_t *commit_to, q_err *err)
 {
     *commit_to = q_log_next(p->log);
     q_queue *q;
@@ -204,8 +205,7 @@ q_status q_part_purge(q_part *p, const char *name, size_t name_len, uint64_t now
 }
 
 q_status q_part_delete_queue(q_part *p, const char *name, size_t name_len, bool force,
-                             uint64_t now_ms, uint64_t *deleted, uint64_t *commit_to,
-                             q_err *err)
+                             uint64_t now_ms, uint64_t *deleted, uint64_t *commit_to, q_err *err)
 {
     (void)now_ms;
     *commit_to = q_log_next(p->log);
@@ -262,8 +262,9 @@ q_status q_task_fill_info(q_part *p, uint32_t slot, q_task_info *o, q_err *err)
     q_enq_rec er;
     int rc = q_task_read(p, t, &er);
     if (rc)
-        return q_fail(err, Q_DATA_LOSS, "task %" PRIu64 ": its record (offset %" PRIu64
-                      ") cannot be read: %s", t->id, t->rec, strerror(-rc));
+        return q_fail(err, Q_DATA_LOSS,
+                      "task %" PRIu64 ": its record (offset %" PRIu64 ") cannot be read: %s", t->id,
+                      t->rec, strerror(-rc));
     o->payload = er.payload;
     o->payload_len = er.payload_len;
     o->headers = er.headers;
@@ -316,8 +317,7 @@ static int id_cmp(const void *a, const void *b)
 }
 
 q_status q_part_list_dead(q_part *p, const char *name, size_t name_len, uint64_t from_id,
-                          uint32_t max, q_task_info *out, uint32_t *n_out, bool *more,
-                          q_err *err)
+                          uint32_t max, q_task_info *out, uint32_t *n_out, bool *more, q_err *err)
 {
     *n_out = 0;
     *more = false;
@@ -344,7 +344,8 @@ q_status q_part_list_dead(q_part *p, const char *name, size_t name_len, uint64_t
     if (n > max) n = max;
     for (uint32_t i = 0; i < n; i++) {
         q_err ignore;
-        q_task_fill_info(p, q_task_find(&p->tt, h[i]), &out[i], &ignore); /* payload empty if lost */
+        q_task_fill_info(p, q_task_find(&p->tt, h[i]), &out[i],
+                         &ignore); /* payload empty if lost */
     }
     *n_out = n;
     return q_ok(err);
@@ -361,8 +362,8 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
     q_status st = find_queue(p, name, name_len, &q, err);
     if (st) return st;
     if (n > Q_BATCH_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "redrive takes at most %u ids, got %u",
-                      Q_BATCH_MAX, n);
+        return q_fail(err, Q_INVALID_ARGUMENT, "redrive takes at most %u ids, got %u", Q_BATCH_MAX,
+                      n);
     uint64_t ok[Q_BATCH_MAX];
     uint32_t nok = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -380,8 +381,11 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
         }
     }
     if (n == 0 ? q->n[Q_TASK_DEAD] == 0 : nok == 0) return q_ok(err);
-    q_prec r = {.type = Q_RT_REDRIVE, .name = q->name, .name_len = q->name_len,
-                .ids = (const uint8_t *)ok, .nids = nok};
+    q_prec r = {.type = Q_RT_REDRIVE,
+                .name = q->name,
+                .name_len = q->name_len,
+                .ids = (const uint8_t *)ok,
+                .nids = nok};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return q_fail_log(err, (int)off, "redrive");
     uint64_t k = 0;
@@ -406,8 +410,7 @@ q_status q_part_redrive(q_part *p, const char *name, size_t name_len, const uint
     return q_ok(err);
 }
 
-q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit_to,
-                       q_err *err)
+q_status q_part_delete(q_part *p, uint64_t id, uint64_t now_ms, uint64_t *commit_to, q_err *err)
 {
     (void)now_ms;
     *commit_to = q_log_next(p->log);

@@ -22,20 +22,20 @@
 #define Q_DEDUP_DROPPED 0u
 
 typedef struct q_dedup_ent {
-    uint64_t hash;   /* XXH3-64 of the key */
-    uint64_t id;     /* the task the key named first */
+    uint64_t hash; /* XXH3-64 of the key */
+    uint64_t id;   /* the task the key named first */
     uint64_t expiry_ms;
-    uint64_t rec;    /* record that carries it across restarts, or Q_OFF_NONE */
-    uint32_t queue;  /* queue index in the partition */
+    uint64_t rec;   /* record that carries it across restarts, or Q_OFF_NONE */
+    uint32_t queue; /* queue index in the partition */
 } q_dedup_ent;
 
 typedef struct q_dedup {
     q_dedup_ent *ring;
-    uint32_t cap, max; /* cap: power of two, <= the power of two >= max */
+    uint32_t cap, max;   /* cap: power of two, <= the power of two >= max */
     uint64_t head, tail; /* sequence numbers: ring[seq & (cap - 1)] for head <= seq < tail */
-    uint32_t *slots;   /* ring position or Q_NIL; 2 x cap */
+    uint32_t *slots;     /* ring position or Q_NIL; 2 x cap */
     uint32_t nslots;
-    uint64_t evicted;  /* dropped for room while still in their window */
+    uint64_t evicted; /* dropped for room while still in their window */
 } q_dedup;
 
 /* Called for each entry leaving the ring (expired or evicted), to unpin its record. */

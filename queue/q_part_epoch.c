@@ -26,7 +26,7 @@
 #include "queue/q_sys.h"
 
 #define Q_EPOCH_TMP_FILE "epoch.tmp"
-#define Q_EPOCH_TEXT_BYTES 32u /* "<u64 decimal>\n" fits in 21 */
+#define Q_EPOCH_TEXT_BYTES 32u   /* "<u64 decimal>\n" fits in 21 */
 #define Q_TOKEN_LEGACY_SHIFT 20u /* tokens before epochs: now_ms << 20 */
 
 /* The epoch in the file: 0 and *epoch set, -ENOENT (no file), -EBADMSG (not one decimal number

@@ -21,9 +21,9 @@
 #include "queue/q_task_tab.h"
 
 #define Q_PRIO_LEVELS (Q_PRIORITY_MAX + 1)
-#define Q_QNIL UINT32_MAX     /* empty slot of the queue name index */
-#define Q_QSLOTS_MIN 64u      /* name index slots at first: 256 bytes; load kept <= 1/2 */
-#define Q_QUEUES_CAP_MIN 32u  /* queue array entries at first; doubles as queues appear */
+#define Q_QNIL UINT32_MAX       /* empty slot of the queue name index */
+#define Q_QSLOTS_MIN 64u        /* name index slots at first: 256 bytes; load kept <= 1/2 */
+#define Q_QUEUES_CAP_MIN 32u    /* queue array entries at first; doubles as queues appear */
 #define Q_RATE_WINDOW_MS 10000u /* rates are averaged over windows of at least this */
 
 typedef struct q_list {
@@ -33,26 +33,25 @@ typedef struct q_list {
 typedef struct q_queue {
     char name[Q_QUEUE_NAME_BYTES_MAX + 1]; /* NUL-terminated for logs */
     uint16_t name_len;
-    uint32_t idx;       /* in p->queues; < Q_PART_QUEUES_MAX */
+    uint32_t idx; /* in p->queues; < Q_PART_QUEUES_MAX */
     bool paused;
-    bool wake_pending;  /* in the wake list (p->wake_head) */
-    bool deleted;       /* Admin.DeleteQueue: invisible (q_queue_find), slot kept for its name */
+    bool wake_pending; /* in the wake list (p->wake_head) */
+    bool deleted;      /* Admin.DeleteQueue: invisible (q_queue_find), slot kept for its name */
     struct q_queue *wake_next; /* next in the wake list */
-    uint64_t wake_durable; /* opts.ready_when_durable: drain once q_log_durable() reaches this
+    uint64_t wake_durable;     /* opts.ready_when_durable: drain once q_log_durable() reaches this
                             * (one past the newest ENQUEUE record of a task made READY) */
-    uint16_t ready_mask; /* bit i: ready[i] non-empty */
+    uint16_t ready_mask;       /* bit i: ready[i] non-empty */
     q_queue_cfg cfg;
     uint64_t cfg_rec; /* its latest QUEUE record (pinned), Q_OFF_NONE if never configured */
     q_list ready[Q_PRIO_LEVELS];
     q_list waiting; /* DELAYED and LEASED */
     q_list dead;
     uint64_t n[5]; /* tasks per q_task_state (n[0] unused) */
-    uint64_t enqueued_total, acked_total, nacked_total, expired_total, dead_total,
-        duplicates_total;
-    q_ledger led;     /* the conservation ledger (q_part.h): kept in the log */
-    uint64_t led_rec; /* its latest LEDGER record (pinned), Q_OFF_NONE if none yet */
+    uint64_t enqueued_total, acked_total, nacked_total, expired_total, dead_total, duplicates_total;
+    q_ledger led;       /* the conservation ledger (q_part.h): kept in the log */
+    uint64_t led_rec;   /* its latest LEDGER record (pinned), Q_OFF_NONE if none yet */
     uint64_t led_since; /* q_audit.incomplete_since: kept in its LEDGER records */
-    bool led_dirty;   /* counted since that record: retention writes a new one before it
+    bool led_dirty;     /* counted since that record: retention writes a new one before it
                        * deletes anything (q_ledger_flush) */
     uint64_t win_start_ms, win_enq0, win_ack0;
     double enq_rate, ack_rate;
@@ -62,9 +61,9 @@ _Static_assert(sizeof(q_queue) + 2 * sizeof(q_queue *) + 2 * sizeof(uint32_t) <=
                "Q_QUEUE_BYTES bounds a queue's memory");
 
 typedef struct q_pins {
-    uint32_t *cnt;  /* cnt[i]: pins in bucket base + i */
-    uint64_t base;  /* bucket number of cnt[0] */
-    uint32_t len;   /* buckets in use from base */
+    uint32_t *cnt; /* cnt[i]: pins in bucket base + i */
+    uint64_t base; /* bucket number of cnt[0] */
+    uint32_t len;  /* buckets in use from base */
     uint32_t cap;
     uint32_t shift; /* bucket = offset >> shift */
     uint64_t total;
@@ -80,8 +79,8 @@ struct q_part {
     q_queue **queues;  /* by index (creation order); queues are never removed */
     q_queue **by_name; /* the same queues: [0, nsorted) sorted by name, the rest not yet */
     uint32_t nqueues, nsorted, queues_cap;
-    uint32_t *qslots;  /* name index: open addressing, queue index or Q_QNIL */
-    uint32_t nqslots;  /* power of two, >= 2 * nqueues */
+    uint32_t *qslots;               /* name index: open addressing, queue index or Q_QNIL */
+    uint32_t nqslots;               /* power of two, >= 2 * nqueues */
     q_queue *wake_head, *wake_tail; /* queues to drain (FIFO, linked through wake_next) */
     uint64_t rng;
     uint64_t next_retain_ms;
@@ -90,12 +89,12 @@ struct q_part {
     uint64_t retain_wait, retain_low;
     bool replaying;
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
-    uint64_t leased_undurable; /* q_part_stats.leased_undurable */
+    uint64_t leased_undurable;  /* q_part_stats.leased_undurable */
     uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
-    uint64_t token_last;       /* the latest lease token handed out (q_part_lease) */
-    bool ledger_seen;          /* replay met a LEDGER record (q_ledger_check_open) */
-    uint64_t token_epoch;      /* the durable epoch token_last belongs to (q_part_epoch.c) */
-    int epoch_dirfd;           /* the partition directory, for the epoch file; -1 if none */
+    uint64_t token_last;        /* the latest lease token handed out (q_part_lease) */
+    bool ledger_seen;           /* replay met a LEDGER record (q_ledger_check_open) */
+    uint64_t token_epoch;       /* the durable epoch token_last belongs to (q_part_epoch.c) */
+    int epoch_dirfd;            /* the partition directory, for the epoch file; -1 if none */
 };
 
 /* ---- q_part_util.c ---- */

@@ -68,7 +68,9 @@ int q_ledger_flush(q_part *p, uint64_t below, uint64_t *moved)
         q_queue *q = p->queues[i];
         bool old = q->led_rec != Q_OFF_NONE && q->led_rec < below;
         if (q->deleted || !(q->led_dirty || old)) continue;
-        q_prec r = {.type = Q_RT_LEDGER, .name = q->name, .name_len = q->name_len,
+        q_prec r = {.type = Q_RT_LEDGER,
+                    .name = q->name,
+                    .name_len = q->name_len,
                     .led = q->led,
                     .led_since1 = q->led_since == Q_OFF_NONE ? 0 : q->led_since + 1};
         int64_t off = q_part_append(p, &r);
@@ -95,9 +97,8 @@ static void audit_fill(const q_queue *q, q_audit *a)
     a->dead_held = q->n[Q_TASK_DEAD];
     const q_ledger *l = &q->led;
     /* Sums of counts bounded by the number of records ever written: no overflow in u64. */
-    a->tasks_balanced = l->enqueued + l->redriven ==
-                        l->acked + l->dead + l->deleted + l->purged + a->ready + a->delayed +
-                            a->leased;
+    a->tasks_balanced = l->enqueued + l->redriven == l->acked + l->dead + l->deleted + l->purged +
+                                                         a->ready + a->delayed + a->leased;
     a->dead_balanced = l->dead == l->redriven + l->dead_dropped + a->dead_held;
     a->balanced = a->tasks_balanced && a->dead_balanced;
     a->incomplete_since = q->led_since;
@@ -113,10 +114,10 @@ static void audit_queue(q_part *p, const q_queue *q, q_audit *a)
     log_error("ledger does not balance",
               "partition=%u queue=%s enqueued=%" PRIu64 " redriven=%" PRIu64 " acked=%" PRIu64
               " dead=%" PRIu64 " deleted=%" PRIu64 " purged=%" PRIu64 " ready=%" PRIu64
-              " delayed=%" PRIu64 " leased=%" PRIu64 " dead_dropped=%" PRIu64
-              " dead_held=%" PRIu64 " tasks=%s dead_letters=%s",
-              p->no, q->name, l->enqueued, l->redriven, l->acked, l->dead, l->deleted,
-              l->purged, a->ready, a->delayed, a->leased, l->dead_dropped, a->dead_held,
+              " delayed=%" PRIu64 " leased=%" PRIu64 " dead_dropped=%" PRIu64 " dead_held=%" PRIu64
+              " tasks=%s dead_letters=%s",
+              p->no, q->name, l->enqueued, l->redriven, l->acked, l->dead, l->deleted, l->purged,
+              a->ready, a->delayed, a->leased, l->dead_dropped, a->dead_held,
               a->tasks_balanced ? "balanced" : "UNBALANCED",
               a->dead_balanced ? "balanced" : "UNBALANCED");
 }
@@ -165,7 +166,8 @@ static void mark_incomplete(q_part *p)
         if (a.balanced) continue;
         q->led_since = oldest;
         q_ledger_touch(q);
-        log_warn("ledger history incomplete", "partition=%u queue=%s since=%" PRIu64
+        log_warn("ledger history incomplete",
+                 "partition=%u queue=%s since=%" PRIu64
                  " (a log from before LEDGER records whose first segments were deleted)",
                  p->no, q->name, oldest);
     }

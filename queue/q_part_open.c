@@ -69,8 +69,7 @@ static int apply_enqueue(q_part *p, const q_rec *rec, uint64_t now_ms)
         t->max_attempts = (uint16_t)er.max_attempts;
         t->lease_ms = er.lease_ms;
         q_pins_add(&p->pins, rec->offset);
-        q_task_move(p, slot, er.not_before_ms ? Q_TASK_DELAYED : Q_TASK_READY,
-                    er.not_before_ms);
+        q_task_move(p, slot, er.not_before_ms ? Q_TASK_DELAYED : Q_TASK_READY, er.not_before_ms);
         /* A compacted copy never counts: its original did, before a LEDGER record that
          * retention wrote before deleting it (q_part_ledger.c). */
         if (!(rec->flags & Q_REC_F_COMPACTED)) {
@@ -167,19 +166,14 @@ int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
             if (t->queue == q->idx && t->state == Q_TASK_DEAD) redrive(p, q, s);
         }
         return 0;
-    case Q_RT_PURGE:
-        q_part_purge_tasks(p, q);
-        return 0;
-    case Q_RT_QDELETE:
-        q_queue_drop(p, q);
-        return 0;
+    case Q_RT_PURGE: q_part_purge_tasks(p, q); return 0;
+    case Q_RT_QDELETE: q_queue_drop(p, q); return 0;
     case Q_RT_QUEUE:
         if (!cfg_valid(&pr.cfg)) return -EBADMSG;
         q->cfg = pr.cfg;
         q->paused = pr.paused;
         return pin(p, &q->cfg_rec, rec->offset);
-    case Q_RT_DEDUP:
-        return remember_key(p, q, pr.key_hash, pr.id, pr.t_ms, rec->offset, now_ms);
+    case Q_RT_DEDUP: return remember_key(p, q, pr.key_hash, pr.id, pr.t_ms, rec->offset, now_ms);
     case Q_RT_LEDGER:
         p->ledger_seen = true;
         return q_ledger_apply(p, q, &pr.led, pr.led_since1 ? pr.led_since1 - 1 : Q_OFF_NONE,
@@ -218,12 +212,12 @@ static int replay(q_part *p, uint64_t now_ms, q_log_err *lerr)
     if (rc < 0) {
         if (lerr) {
             lerr->offset = at;
-            lerr->why = rc == -EPROTO ? "record of a type this version does not know"
+            lerr->why = rc == -EPROTO   ? "record of a type this version does not know"
                         : rc == -ENOMEM ? "out of memory during replay"
-                                         : "partition record does not decode";
+                                        : "partition record does not decode";
         }
-        log_error("partition replay failed", "partition=%u offset=%" PRIu64 " err=%d", p->no,
-                  at, rc);
+        log_error("partition replay failed", "partition=%u offset=%" PRIu64 " err=%d", p->no, at,
+                  rc);
         return rc == -EPROTO ? -EBADMSG : rc;
     }
     /* Delayed tasks whose time passed while we were down become ready now. */
@@ -266,8 +260,8 @@ int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint
         q_part_close(p);
         return rc;
     }
-    log_info("partition open", "partition=%u dir=%s tasks=%u queues=%u records=%" PRIu64,
-             part_no, dir, p->tt.live, p->nqueues, p->replayed_records);
+    log_info("partition open", "partition=%u dir=%s tasks=%u queues=%u records=%" PRIu64, part_no,
+             dir, p->tt.live, p->nqueues, p->replayed_records);
     *out = p;
     return 0;
 }
@@ -298,9 +292,8 @@ void q_part_get_stats(const q_part *p, q_part_stats *st)
     st->queues = p->nqueues;
     st->dedup_keys = q_dedup_count(&p->dd);
     st->dedup_evicted = p->dd.evicted;
-    st->mem_bytes = q_task_tab_bytes(&p->tt) + q_dedup_bytes(&p->dd) +
-                    (uint64_t)p->pins.cap * 4 + sizeof *p +
-                    (uint64_t)p->nqueues * sizeof(q_queue) +
+    st->mem_bytes = q_task_tab_bytes(&p->tt) + q_dedup_bytes(&p->dd) + (uint64_t)p->pins.cap * 4 +
+                    sizeof *p + (uint64_t)p->nqueues * sizeof(q_queue) +
                     (uint64_t)p->queues_cap * 2 * sizeof(q_queue *) + (uint64_t)p->nqslots * 4;
     st->compactions = p->compactions;
     st->records_compacted = p->records_compacted;

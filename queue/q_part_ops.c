@@ -59,8 +59,13 @@ int q_task_kill(q_part *p, uint32_t slot, uint8_t cause, uint64_t now_ms, const 
         q_task_remove(p, slot);
         return off < 0 ? (int)off : 0;
     }
-    q_prec r = {.type = Q_RT_DEAD, .id = t->id, .t_ms = now_ms, .attempts = t->attempts,
-                .cause = cause, .reason = reason, .reason_len = reason_len};
+    q_prec r = {.type = Q_RT_DEAD,
+                .id = t->id,
+                .t_ms = now_ms,
+                .attempts = t->attempts,
+                .cause = cause,
+                .reason = reason,
+                .reason_len = reason_len};
     int64_t off = q_part_append(p, &r);
     q_ledger_died(q, true);
     q_task_move(p, slot, Q_TASK_DEAD, off < 0 ? Q_OFF_NONE : (uint64_t)off);
@@ -88,11 +93,11 @@ static q_status check_spec(const q_part *p, size_t name_len, const q_task_spec *
         return q_fail(err, Q_INVALID_ARGUMENT, "task %u: max_attempts %u; allowed 0..%u", i,
                       t->max_attempts, Q_ATTEMPTS_MAX);
     if (t->lease_ms > Q_LEASE_MS_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "task %u: lease_ms %u exceeds %u", i,
-                      t->lease_ms, Q_LEASE_MS_MAX);
+        return q_fail(err, Q_INVALID_ARGUMENT, "task %u: lease_ms %u exceeds %u", i, t->lease_ms,
+                      Q_LEASE_MS_MAX);
     if (t->nheaders > Q_HEADERS_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "task %u: %u headers; at most %u", i,
-                      t->nheaders, Q_HEADERS_MAX);
+        return q_fail(err, Q_INVALID_ARGUMENT, "task %u: %u headers; at most %u", i, t->nheaders,
+                      Q_HEADERS_MAX);
     for (uint32_t h = 0; h < t->nheaders; h++) {
         uint32_t nl = t->headers[h].name_len;
         if (nl == 0 || nl > Q_HEADER_NAME_BYTES_MAX)
@@ -101,14 +106,12 @@ static q_status check_spec(const q_part *p, size_t name_len, const q_task_spec *
                           Q_HEADER_NAME_BYTES_MAX);
     }
     if (t->key_len > Q_KEY_BYTES_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT,
-                      "task %u: idempotency key is %u bytes; at most %u", i, t->key_len,
-                      Q_KEY_BYTES_MAX);
+        return q_fail(err, Q_INVALID_ARGUMENT, "task %u: idempotency key is %u bytes; at most %u",
+                      i, t->key_len, Q_KEY_BYTES_MAX);
     uint64_t size = q_enq_size(name_len, t);
     if (size > p->opts.log.record_bytes_max)
         return q_fail(err, Q_INVALID_ARGUMENT,
-                      "task %u: payload, headers and key take %" PRIu64
-                      " bytes; the limit is %u",
+                      "task %u: payload, headers and key take %" PRIu64 " bytes; the limit is %u",
                       i, size, p->opts.log.record_bytes_max);
     return Q_OK;
 }
@@ -121,8 +124,7 @@ q_status q_part_enqueue(q_part *p, const char *name, size_t name_len, const q_ta
     q_status st = q_queue_name_check(name, name_len, err);
     if (st) return st;
     if (n == 0 || n > Q_BATCH_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "Enqueue takes 1..%u tasks, got %u",
-                      Q_BATCH_MAX, n);
+        return q_fail(err, Q_INVALID_ARGUMENT, "Enqueue takes 1..%u tasks, got %u", Q_BATCH_MAX, n);
     for (uint32_t i = 0; i < n; i++)
         if ((st = check_spec(p, name_len, &tasks[i], i, now_ms, err))) return st;
     if (p->tt.live + (uint64_t)n > p->opts.tasks_max)
@@ -169,8 +171,11 @@ q_status q_part_enqueue(q_part *p, const char *name, size_t name_len, const q_ta
         q_pins_add(&p->pins, (uint64_t)off);
         q_task_move(p, slot, ready_ms ? Q_TASK_DELAYED : Q_TASK_READY, ready_ms);
         if (s->key_len && q->cfg.dedup_window_ms) {
-            q_dedup_ent e = {.hash = h, .id = (uint64_t)off, .rec = (uint64_t)off,
-                             .expiry_ms = now_ms + q->cfg.dedup_window_ms, .queue = q->idx};
+            q_dedup_ent e = {.hash = h,
+                             .id = (uint64_t)off,
+                             .rec = (uint64_t)off,
+                             .expiry_ms = now_ms + q->cfg.dedup_window_ms,
+                             .queue = q->idx};
             q_dedup_add(&p->dd, &e, q_dedup_unpin, p); /* room reserved above */
             q_pins_add(&p->pins, (uint64_t)off);
         }
@@ -190,7 +195,8 @@ q_status q_part_lease(q_part *p, const char *name, size_t name_len, uint32_t max
                       uint32_t lease_ms, uint64_t now_ms, q_leased *out, uint32_t *n_out,
                       q_err *err)
 {
-    return q_part_lease_budget(p, name, name_len, max_n, lease_ms, now_ms, SIZE_MAX, 0, out, n_out, err);
+    return q_part_lease_budget(p, name, name_len, max_n, lease_ms, now_ms, SIZE_MAX, 0, out, n_out,
+                               err);
 }
 
 bool q_part_lease_ready(q_part *p, const char *name, size_t name_len)
@@ -211,8 +217,7 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
         return q_fail(err, Q_INVALID_ARGUMENT, "lease takes 1..%u tasks, got %u", Q_BATCH_MAX,
                       max_n);
     if (lease_ms > Q_LEASE_MS_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "lease_ms %u exceeds %u", lease_ms,
-                      Q_LEASE_MS_MAX);
+        return q_fail(err, Q_INVALID_ARGUMENT, "lease_ms %u exceeds %u", lease_ms, Q_LEASE_MS_MAX);
     q_queue *q = q_queue_find(p, name, name_len);
     if (!q || q->paused) return q_ok(err);
     uint32_t k = 0;
@@ -228,8 +233,9 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
         q_enq_rec er;
         int rc = q_task_read(p, t, &er);
         if (rc) {
-            log_error("task record unreadable: made dead", "partition=%u task=%" PRIu64
-                      " rec=%" PRIu64 " err=%d", p->no, t->id, t->rec, rc);
+            log_error("task record unreadable: made dead",
+                      "partition=%u task=%" PRIu64 " rec=%" PRIu64 " err=%d", p->no, t->id, t->rec,
+                      rc);
             q_task_kill(p, slot, Q_CAUSE_DAMAGED, now_ms, "record damaged", 14);
             continue;
         }
@@ -268,8 +274,8 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
 /* The task of `id` if it holds a lease that has not expired and `token` names that lease (or is
  * 0, "no token", on a queue that allows it); else the status and why. A task that is not leased
  * says so whatever the token; a leased one held under another token is "lease superseded". */
-static q_status leased_task(q_part *p, uint64_t id, uint64_t token, uint64_t now_ms,
-                            uint32_t *slot, const char **why)
+static q_status leased_task(q_part *p, uint64_t id, uint64_t token, uint64_t now_ms, uint32_t *slot,
+                            const char **why)
 {
     *slot = q_task_find(&p->tt, id);
     if (*slot == Q_NIL) {
@@ -345,11 +351,11 @@ q_status q_part_nack(q_part *p, uint64_t id, uint64_t token, const q_nack *nk, u
     *commit_to = q_log_next(p->log);
     memset(res, 0, sizeof *res);
     if (nk->has_delay && nk->delay_ms > Q_DELAY_MS_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "delay_ms %" PRIu64 " exceeds %llu",
-                      nk->delay_ms, Q_DELAY_MS_MAX);
+        return q_fail(err, Q_INVALID_ARGUMENT, "delay_ms %" PRIu64 " exceeds %llu", nk->delay_ms,
+                      Q_DELAY_MS_MAX);
     if (nk->reason_len > Q_REASON_BYTES_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "reason is %u bytes; at most %u",
-                      nk->reason_len, Q_REASON_BYTES_MAX);
+        return q_fail(err, Q_INVALID_ARGUMENT, "reason is %u bytes; at most %u", nk->reason_len,
+                      Q_REASON_BYTES_MAX);
     uint32_t slot;
     const char *why;
     q_status st = leased_task(p, id, token, now_ms, &slot, &why);
@@ -359,9 +365,13 @@ q_status q_part_nack(q_part *p, uint64_t id, uint64_t token, const q_nack *nk, u
     uint32_t attempts = t->attempts + 1u;
     res->attempts = attempts;
     if (nk->dead_letter || attempts >= q_task_max_attempts(p, t)) {
-        q_prec r = {.type = q->cfg.dead_letter ? Q_RT_DEAD : Q_RT_DELETE, .id = id,
-                    .t_ms = now_ms, .attempts = attempts, .cause = Q_CAUSE_NACK,
-                    .reason = nk->reason, .reason_len = nk->reason_len};
+        q_prec r = {.type = q->cfg.dead_letter ? Q_RT_DEAD : Q_RT_DELETE,
+                    .id = id,
+                    .t_ms = now_ms,
+                    .attempts = attempts,
+                    .cause = Q_CAUSE_NACK,
+                    .reason = nk->reason,
+                    .reason_len = nk->reason_len};
         if (r.type == Q_RT_DELETE) r.reason_len = 0;
         int64_t off = q_part_append(p, &r);
         if (off < 0) return q_fail_log(err, (int)off, "nack");
@@ -378,8 +388,11 @@ q_status q_part_nack(q_part *p, uint64_t id, uint64_t token, const q_nack *nk, u
         }
     } else {
         uint64_t delay = nk->has_delay ? nk->delay_ms : backoff_ms(p, &q->cfg, attempts);
-        q_prec r = {.type = Q_RT_RETRY, .id = id, .t_ms = now_ms + delay,
-                    .attempts = attempts, .cause = Q_CAUSE_NACK};
+        q_prec r = {.type = Q_RT_RETRY,
+                    .id = id,
+                    .t_ms = now_ms + delay,
+                    .attempts = attempts,
+                    .cause = Q_CAUSE_NACK};
         int64_t off = q_part_append(p, &r);
         if (off < 0) return q_fail_log(err, (int)off, "nack");
         q->nacked_total++;
@@ -392,12 +405,11 @@ q_status q_part_nack(q_part *p, uint64_t id, uint64_t token, const q_nack *nk, u
     return q_ok(err);
 }
 
-q_status q_part_extend(q_part *p, uint64_t id, uint64_t token, uint32_t lease_ms,
-                       uint64_t now_ms, uint64_t *deadline_ms, q_err *err)
+q_status q_part_extend(q_part *p, uint64_t id, uint64_t token, uint32_t lease_ms, uint64_t now_ms,
+                       uint64_t *deadline_ms, q_err *err)
 {
     if (lease_ms > Q_LEASE_MS_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "lease_ms %u exceeds %u", lease_ms,
-                      Q_LEASE_MS_MAX);
+        return q_fail(err, Q_INVALID_ARGUMENT, "lease_ms %u exceeds %u", lease_ms, Q_LEASE_MS_MAX);
     uint32_t slot;
     const char *why;
     q_status st = leased_task(p, id, token, now_ms, &slot, &why);

@@ -94,20 +94,19 @@ static bool take(q_part *p, uint32_t slot, peek_out *po)
     return true;
 }
 
-q_status q_part_peek(q_part *p, const char *name, size_t name_len, uint32_t states,
-                     uint32_t max, size_t budget_bytes, size_t per_task_bytes,
-                     q_task_info *out, uint32_t *n_out, bool *more, q_err *err)
+q_status q_part_peek(q_part *p, const char *name, size_t name_len, uint32_t states, uint32_t max,
+                     size_t budget_bytes, size_t per_task_bytes, q_task_info *out, uint32_t *n_out,
+                     bool *more, q_err *err)
 {
     *n_out = 0;
     *more = false;
     q_status st = q_queue_name_check(name, name_len, err);
     if (st) return st;
     if (states == 0 || (states & ~(Q_PEEK_READY | Q_PEEK_DELAYED)))
-        return q_fail(err, Q_INVALID_ARGUMENT,
-                      "peek states 0x%x; allowed: ready, delayed or both", states);
+        return q_fail(err, Q_INVALID_ARGUMENT, "peek states 0x%x; allowed: ready, delayed or both",
+                      states);
     if (max == 0 || max > Q_PAGE_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "peek takes 1..%u tasks, got %u", Q_PAGE_MAX,
-                      max);
+        return q_fail(err, Q_INVALID_ARGUMENT, "peek takes 1..%u tasks, got %u", Q_PAGE_MAX, max);
     q_queue *q = q_queue_find(p, name, name_len);
     if (!q) return q_fail(err, Q_NOT_FOUND, "queue '%.*s' not found", (int)name_len, name);
     peek_out po = {.out = out, .max = max, .budget = budget_bytes, .per_task = per_task_bytes};

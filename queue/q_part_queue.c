@@ -123,8 +123,8 @@ q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_e
     }
     uint32_t max = p->replaying ? Q_PART_QUEUES_MAX : p->opts.queues_max;
     if (p->nqueues >= max)
-        return q_fail(err, Q_RESOURCE_EXHAUSTED,
-                      "partition %u already holds %u queues, the limit", p->no, max);
+        return q_fail(err, Q_RESOURCE_EXHAUSTED, "partition %u already holds %u queues, the limit",
+                      p->no, max);
     if (queues_room(p) || !(q = rt_calloc(1, sizeof *q)))
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "out of memory for a new queue");
     memcpy(q->name, name, len);
@@ -229,18 +229,15 @@ static void unlink_task(q_part *p, q_queue *q, uint32_t slot)
     switch ((q_task_state)t->state) {
     case Q_TASK_READY:
         list_unlink(&p->tt, &q->ready[t->prio], slot);
-        if (q->ready[t->prio].head == Q_NIL) q->ready_mask &= (uint16_t)~(1u << t->prio);
+        if (q->ready[t->prio].head == Q_NIL) q->ready_mask &= (uint16_t) ~(1u << t->prio);
         break;
     case Q_TASK_DELAYED:
     case Q_TASK_LEASED:
         list_unlink(&p->tt, &q->waiting, slot);
         q_heap_remove(&p->tt, slot);
         break;
-    case Q_TASK_DEAD:
-        list_unlink(&p->tt, &q->dead, slot);
-        break;
-    case Q_TASK_GONE:
-        return;
+    case Q_TASK_DEAD: list_unlink(&p->tt, &q->dead, slot); break;
+    case Q_TASK_GONE: return;
     }
     assert(q->n[t->state] > 0);
     q->n[t->state]--;
@@ -277,8 +274,7 @@ void q_task_move(q_part *p, uint32_t slot, q_task_state to, uint64_t due)
         t->due = due;
         list_push(&p->tt, &q->dead, slot);
         break;
-    case Q_TASK_GONE:
-        break;
+    case Q_TASK_GONE: break;
     }
 }
 
@@ -404,8 +400,7 @@ uint64_t q_pins_low(const q_pins *pn, uint64_t none)
 uint64_t q_pins_below(const q_pins *pn, uint64_t off)
 {
     uint64_t n = 0;
-    for (uint32_t i = 0; i < pn->len && ((pn->base + i) << pn->shift) < off; i++)
-        n += pn->cnt[i];
+    for (uint32_t i = 0; i < pn->len && ((pn->base + i) << pn->shift) < off; i++) n += pn->cnt[i];
     return n;
 }
 

@@ -217,8 +217,7 @@ int q_prec_decode(uint16_t type, const uint8_t *p, uint32_t len, q_prec *o)
         o->led.purged = q_ld64(p + 48);
         o->led.dead_dropped = q_ld64(p + 56);
         o->name = (const char *)p + 64;
-        return tail == o->name_len && (since1 == 0 || since1 <= Q_LEDGER_SINCE_MAX) ? 0
-                                                                                  : -EBADMSG;
+        return tail == o->name_len && (since1 == 0 || since1 <= Q_LEDGER_SINCE_MAX) ? 0 : -EBADMSG;
     }
     }
     return -EPROTO;
@@ -237,9 +236,7 @@ int q_prec_encode(const q_prec *r, uint8_t f[Q_PREC_FIXED_BYTES_MAX], struct iov
     uint32_t fl = fixed_len(r->type);
     memset(f, 0, Q_PREC_FIXED_BYTES_MAX);
     switch (r->type) {
-    case Q_RT_ACK:
-        q_st32(f, r->nids);
-        break;
+    case Q_RT_ACK: q_st32(f, r->nids); break;
     case Q_RT_RETRY:
     case Q_RT_DEAD:
     case Q_RT_STATE:

@@ -59,7 +59,8 @@
 #include "queue/q_format.h"
 #include "queue/q_part.h"
 
-#define Q_PART_REC_VERSION 4u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since";
+#define Q_PART_REC_VERSION \
+    4u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since";
                                * older logs read as they are */
 #define Q_LEDGER_SINCE_MAX ((1ull << 48) - 1) /* bytes 2..7 of LEDGER: offset + 1 */
 
@@ -92,7 +93,7 @@ enum {
 };
 
 /* QUEUE record flags (offset 12). */
-#define Q_QFLAG_TOKENLESS_ACK 0x1u /* acks, nacks, extends without a lease token are allowed */
+#define Q_QFLAG_TOKENLESS_ACK 0x1u  /* acks, nacks, extends without a lease token are allowed */
 #define Q_QFLAG_RELEASE_COUNTS 0x2u /* a release (stream ended) uses an attempt */
 
 #define Q_ENQ_FIXED_BYTES 40u
@@ -144,9 +145,9 @@ typedef struct q_prec {
     uint32_t reason_len;
     const uint8_t *ids; /* ACK, REDRIVE: nids x u64, unaligned */
     uint32_t nids;
-    bool paused;        /* QUEUE */
-    q_queue_cfg cfg;    /* QUEUE */
-    q_ledger led;       /* LEDGER */
+    bool paused;         /* QUEUE */
+    q_queue_cfg cfg;     /* QUEUE */
+    q_ledger led;        /* LEDGER */
     uint64_t led_since1; /* LEDGER: 0 = the queue's history is complete, else it is known
                           * only from offset led_since1 - 1 (q_audit.incomplete_since) */
 } q_prec;

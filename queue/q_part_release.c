@@ -31,7 +31,10 @@ static int release_one(q_part *p, uint64_t id, uint64_t token, uint64_t now_ms)
                              (uint32_t)sizeof released_last_why - 1);
         return rc < 0 ? rc : 1;
     }
-    q_prec r = {.type = Q_RT_RETRY, .id = id, .t_ms = now_ms, .attempts = attempts,
+    q_prec r = {.type = Q_RT_RETRY,
+                .id = id,
+                .t_ms = now_ms,
+                .attempts = attempts,
                 .cause = Q_CAUSE_RELEASED};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return (int)off;
@@ -47,8 +50,7 @@ q_status q_part_release(q_part *p, const uint64_t *ids, const uint64_t *tokens, 
     *released = 0;
     *commit_to = q_log_next(p->log);
     if (n > Q_BATCH_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "release takes 0..%u tasks, got %u", Q_BATCH_MAX,
-                      n);
+        return q_fail(err, Q_INVALID_ARGUMENT, "release takes 0..%u tasks, got %u", Q_BATCH_MAX, n);
     for (uint32_t i = 0; i < n; i++) {
         int rc = release_one(p, ids[i], tokens[i], now_ms);
         if (rc < 0) {
@@ -62,8 +64,7 @@ q_status q_part_release(q_part *p, const uint64_t *ids, const uint64_t *tokens, 
 }
 
 q_status q_part_list_leases(q_part *p, const char *name, size_t name_len, uint64_t now_ms,
-                            q_lease_info *out, uint32_t max, uint32_t *n, bool *more,
-                            q_err *err)
+                            q_lease_info *out, uint32_t max, uint32_t *n, bool *more, q_err *err)
 {
     *n = 0;
     *more = false;
@@ -78,8 +79,8 @@ q_status q_part_list_leases(q_part *p, const char *name, size_t name_len, uint64
             *more = true;
             break;
         }
-        out[(*n)++] = (q_lease_info){.id = t->id, .deadline_ms = t->due, .token = t->token,
-                                     .attempt = t->attempts + 1u};
+        out[(*n)++] = (q_lease_info){
+            .id = t->id, .deadline_ms = t->due, .token = t->token, .attempt = t->attempts + 1u};
     }
     return q_ok(err);
 }

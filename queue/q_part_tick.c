@@ -19,7 +19,10 @@ static int expire(q_part *p, uint32_t slot, uint64_t now_ms)
     if (t->attempts >= q_task_max_attempts(p, t))
         return q_task_kill(p, slot, Q_CAUSE_EXPIRED, now_ms, expired_why,
                            (uint32_t)sizeof expired_why - 1);
-    q_prec r = {.type = Q_RT_RETRY, .id = t->id, .t_ms = now_ms, .attempts = t->attempts,
+    q_prec r = {.type = Q_RT_RETRY,
+                .id = t->id,
+                .t_ms = now_ms,
+                .attempts = t->attempts,
                 .cause = Q_CAUSE_EXPIRED};
     int64_t off = q_part_append(p, &r);
     q_task_move(p, slot, Q_TASK_READY, 0);
@@ -150,9 +153,7 @@ static int compact_task(q_part *p, uint32_t slot, q_dedup_ent *key)
         r.state = Q_TASK_DEAD;
         dead_reason(p, t, &r.reason, &r.reason_len);
         break;
-    default: /* READY, and LEASED: leases do not survive a restart */
-        r.state = Q_TASK_READY;
-        break;
+    default: /* READY, and LEASED: leases do not survive a restart */ r.state = Q_TASK_READY; break;
     }
     int64_t so = q_part_append(p, &r);
     if (so < 0) return (int)so;
@@ -183,8 +184,12 @@ static int compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t *m
             return compact_task(p, slot, key);
         }
         if (!key) return 0;
-        q_prec r = {.type = Q_RT_DEDUP, .key_hash = key->hash, .id = key->id,
-                    .t_ms = key->expiry_ms, .name = q->name, .name_len = q->name_len};
+        q_prec r = {.type = Q_RT_DEDUP,
+                    .key_hash = key->hash,
+                    .id = key->id,
+                    .t_ms = key->expiry_ms,
+                    .name = q->name,
+                    .name_len = q->name_len};
         int64_t off = q_part_append(p, &r);
         if (off < 0) return (int)off;
         repin(p, &key->rec, (uint64_t)off);
@@ -194,7 +199,8 @@ static int compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t *m
     q_prec pr;
     if (q_prec_decode(rec->type, rec->payload, rec->len, &pr) != 0) return 0;
     q_queue *q = (pr.type == Q_RT_DEDUP || pr.type == Q_RT_QUEUE)
-                     ? q_queue_find(p, pr.name, pr.name_len) : NULL;
+                     ? q_queue_find(p, pr.name, pr.name_len)
+                     : NULL;
     if (!q) return 0;
     if (pr.type == Q_RT_DEDUP) {
         q_dedup_ent *key = q_dedup_find_any(&p->dd, pr.key_hash, q->idx);
@@ -211,8 +217,11 @@ static int compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t *m
         return 0;
     }
     if (q->cfg_rec != rec->offset) return 0;
-    q_prec r = {.type = Q_RT_QUEUE, .name = q->name, .name_len = q->name_len,
-                .paused = q->paused, .cfg = q->cfg};
+    q_prec r = {.type = Q_RT_QUEUE,
+                .name = q->name,
+                .name_len = q->name_len,
+                .paused = q->paused,
+                .cfg = q->cfg};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return (int)off;
     repin(p, &q->cfg_rec, (uint64_t)off);
@@ -239,8 +248,9 @@ static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
     if (rc == 0) rc = q_ledger_flush(p, to, &moved); /* LEDGER records in [from, to) move */
     p->compactions++;
     p->records_compacted += moved;
-    log_info("compacted oldest segment", "partition=%u from=%" PRIu64 " to=%" PRIu64
-             " moved=%" PRIu64 " rc=%d", p->no, from, to, moved, rc);
+    log_info("compacted oldest segment",
+             "partition=%u from=%" PRIu64 " to=%" PRIu64 " moved=%" PRIu64 " rc=%d", p->no, from,
+             to, moved, rc);
     return rc < 0 ? rc : 0;
 }
 

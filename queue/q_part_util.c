@@ -11,9 +11,22 @@
 const char *q_status_name(q_status s)
 {
     static const char *const names[] = {
-        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
         "UNAUTHENTICATED",
     };
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
@@ -37,13 +50,12 @@ q_status q_fail_log(q_err *err, int rc, const char *what)
     case -ENOSPC:
         return q_fail(err, Q_RESOURCE_EXHAUSTED,
                       "%s: disk full: no space left for the task log (acks are still accepted "
-                      "and free space as tasks finish)", what);
+                      "and free space as tasks finish)",
+                      what);
     case -EMSGSIZE:
         return q_fail(err, Q_INVALID_ARGUMENT, "%s: record larger than the log accepts", what);
-    case -ENOMEM:
-        return q_fail(err, Q_RESOURCE_EXHAUSTED, "%s: out of memory", what);
-    default:
-        return q_fail(err, Q_INTERNAL, "%s: task log failed: %s", what, strerror(-rc));
+    case -ENOMEM: return q_fail(err, Q_RESOURCE_EXHAUSTED, "%s: out of memory", what);
+    default: return q_fail(err, Q_INTERNAL, "%s: task log failed: %s", what, strerror(-rc));
     }
 }
 
@@ -51,8 +63,8 @@ q_status q_queue_name_check(const char *name, size_t len, q_err *err)
 {
     if (len == 0) return q_fail(err, Q_INVALID_ARGUMENT, "queue name is empty");
     if (len > Q_QUEUE_NAME_BYTES_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "queue name is %zu bytes; at most %u allowed",
-                      len, Q_QUEUE_NAME_BYTES_MAX);
+        return q_fail(err, Q_INVALID_ARGUMENT, "queue name is %zu bytes; at most %u allowed", len,
+                      Q_QUEUE_NAME_BYTES_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -60,11 +72,10 @@ q_status q_queue_name_check(const char *name, size_t len, q_err *err)
         if (ok) continue;
         if (c >= 0x21 && c < 0x7f)
             return q_fail(err, Q_INVALID_ARGUMENT,
-                          "queue name has '%c' at position %zu; allowed: A-Z a-z 0-9 . _ -", c,
-                          i);
+                          "queue name has '%c' at position %zu; allowed: A-Z a-z 0-9 . _ -", c, i);
         return q_fail(err, Q_INVALID_ARGUMENT,
-                      "queue name has byte 0x%02x at position %zu; allowed: A-Z a-z 0-9 . _ -",
-                      c, i);
+                      "queue name has byte 0x%02x at position %zu; allowed: A-Z a-z 0-9 . _ -", c,
+                      i);
     }
     return Q_OK;
 }
@@ -131,10 +142,12 @@ int q_id_parse(const char *s, size_t len, uint32_t *part_no, uint64_t *id)
 void q_queue_cfg_default(q_queue_cfg *c)
 {
     /* Every field: the flags (allow_tokenless_ack, release_counts_attempt) default to false. */
-    *c = (q_queue_cfg){.max_attempts = Q_MAX_ATTEMPTS_DEFAULT, .lease_ms = Q_LEASE_MS_DEFAULT,
+    *c = (q_queue_cfg){.max_attempts = Q_MAX_ATTEMPTS_DEFAULT,
+                       .lease_ms = Q_LEASE_MS_DEFAULT,
                        .backoff_base_ms = Q_BACKOFF_BASE_MS_DEFAULT,
                        .backoff_max_ms = Q_BACKOFF_MAX_MS_DEFAULT,
-                       .dedup_window_ms = Q_DEDUP_WINDOW_MS_DEFAULT, .dead_letter = true};
+                       .dedup_window_ms = Q_DEDUP_WINDOW_MS_DEFAULT,
+                       .dead_letter = true};
 }
 
 void q_part_opts_default(q_part_opts *o)

@@ -77,8 +77,7 @@ int q_seg_grow(q_seg *s, uint64_t to)
     return 0;
 }
 
-int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync,
-                 q_seg *out)
+int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync, q_seg *out)
 {
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, base, true);
@@ -121,8 +120,7 @@ void q_seg_discard(int dirfd, q_seg *s)
     q_sys.unlinkat(dirfd, name, 0);
 }
 
-int q_seg_open(int dirfd, uint64_t base, bool published, bool rdonly, q_seg *out,
-               const char **why)
+int q_seg_open(int dirfd, uint64_t base, bool published, bool rdonly, q_seg *out, const char **why)
 {
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, base, !published);
@@ -259,8 +257,8 @@ int64_t q_seg_at(const q_seg *s, uint32_t pos, uint64_t offset, q_rec *out)
 {
     uint64_t span;
     if (pos < Q_SEG_HDR_BYTES || pos >= s->used) return -ERANGE;
-    q_scan_stop st = q_rec_parse(s->map + pos, s->used - pos, offset, Q_REC_BYTES_MAX,
-                                 !s->verified, out, &span);
+    q_scan_stop st = q_rec_parse(s->map + pos, s->used - pos, offset, Q_REC_BYTES_MAX, !s->verified,
+                                 out, &span);
     return st == Q_SCAN_OK ? (int64_t)span : -EBADMSG;
 }
 

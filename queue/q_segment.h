@@ -46,15 +46,15 @@ typedef struct q_seg {
                      * tail segment only; 0 when unknown: a sealed or read-only segment) */
     int fd;
     bool rdonly;
-    bool published; /* has its final name (else still "<name>.tmp", see q_log_open.c) */
-    uint8_t stop;   /* q_scan_stop of the last q_seg_scan */
-    bool verified;  /* every record's checksum was checked (or we wrote it): reads skip it */
+    bool published;      /* has its final name (else still "<name>.tmp", see q_log_open.c) */
+    uint8_t stop;        /* q_scan_stop of the last q_seg_scan */
+    bool verified;       /* every record's checksum was checked (or we wrote it): reads skip it */
     uint8_t version;     /* of the file header: Q_FORMAT_VERSION_MIN .. Q_FORMAT_VERSION */
     uint8_t synced_slot; /* watermark slot holding `synced` (the next raise writes the other) */
     uint32_t synced;     /* the first `synced` records were covered by a completed fsync, as the
                           * header's watermark says (0: unknown, or a version-1 file) */
-    uint8_t *map;   /* whole file, MAP_SHARED; PROT_READ only when rdonly */
-    uint32_t *idx;  /* idx[i]: position of record base + i * Q_SEG_IDX_STRIDE */
+    uint8_t *map;        /* whole file, MAP_SHARED; PROT_READ only when rdonly */
+    uint32_t *idx;       /* idx[i]: position of record base + i * Q_SEG_IDX_STRIDE */
     uint32_t idx_cap;
 } q_seg;
 
@@ -70,8 +70,7 @@ int q_seg_name_parse(const char *name, uint64_t *base);
  * `sync`, fsync()s it (size and header; otherwise the commit that publishes it does). The name
  * stays temporary until q_seg_publish(). Returns 0 or a negative errno (-ENOSPC from
  * fallocate); on error nothing is left behind. */
-int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync,
-                 q_seg *out);
+int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync, q_seg *out);
 /* `n` rounded up to the allocation unit, at most the segment size. */
 uint32_t q_seg_alloc_round(const q_seg *s, uint64_t n);
 /* The next allocation step: what is allocated so far, between Q_SEG_ALLOC_FIRST_BYTES and
@@ -91,8 +90,7 @@ void q_seg_discard(int dirfd, q_seg *s);
 /* Opens and maps an existing segment (its temporary name unless `published`) and checks its
  * file header. Returns 0, -EBADMSG with a static reason in *why (damaged or foreign file), or
  * another negative errno. */
-int q_seg_open(int dirfd, uint64_t base, bool published, bool rdonly, q_seg *out,
-               const char **why);
+int q_seg_open(int dirfd, uint64_t base, bool published, bool rdonly, q_seg *out, const char **why);
 
 /* Walks the records from the file header, building the index, and sets count and used. Stops at
  * the first record that does not parse; returns why (Q_SCAN_END or Q_SCAN_ZERO are clean ends).

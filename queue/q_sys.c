@@ -10,19 +10,12 @@ static int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
     return openat(dirfd, path, flags, mode);
 }
 
-#define REAL_OPS {                                                                        \
-    .openat = sys_openat,                                                            \
-    .close = close,                                                                  \
-    .fallocate = fallocate,                                                          \
-    .ftruncate = ftruncate,                                                          \
-    .pwrite = pwrite,                                                                \
-    .fdatasync = fdatasync,                                                          \
-    .fsync = fsync,                                                                  \
-    .renameat = renameat,                                                            \
-    .unlinkat = unlinkat,                                                            \
-    .mmap = mmap,                                                                    \
-    .munmap = munmap,                                                                \
-}
+#define REAL_OPS                                                                              \
+    {                                                                                         \
+        .openat = sys_openat, .close = close, .fallocate = fallocate, .ftruncate = ftruncate, \
+        .pwrite = pwrite, .fdatasync = fdatasync, .fsync = fsync, .renameat = renameat,       \
+        .unlinkat = unlinkat, .mmap = mmap, .munmap = munmap,                                 \
+    }
 
 q_sys_ops q_sys = REAL_OPS;
 

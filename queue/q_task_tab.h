@@ -14,10 +14,10 @@
 #include <stdint.h>
 
 #define Q_NIL UINT32_MAX
-#define Q_TAB_SLOTS_MIN 1024u /* index slots at start: 4 KiB */
-#define Q_TAB_LOAD_PCT 75u    /* grow the index beyond this load (linear probing) */
+#define Q_TAB_SLOTS_MIN 1024u    /* index slots at start: 4 KiB */
+#define Q_TAB_LOAD_PCT 75u       /* grow the index beyond this load (linear probing) */
 #define Q_TAB_FREE_ID UINT64_MAX /* id of a free slab slot (task ids are offsets < 2^63) */
-#define Q_TAB_PREFETCH 16u    /* tasks ahead to prefetch index slots for: ~ DRAM latency */
+#define Q_TAB_PREFETCH 16u       /* tasks ahead to prefetch index slots for: ~ DRAM latency */
 
 /* One task. The payload, headers and key stay in the log (record `rec`). */
 typedef struct q_task {

@@ -37,7 +37,8 @@ int main(int argc, char **argv)
     int r = srv_options_parse(&o, argc, argv, usage, NULL, NULL);
     if (r != 0) return r > 0 ? 0 : 2;
     pw_grpc_server *g = pw_grpc_server_create(&o.grpc);
-    if (!g || srv_interop_init(o.grpc.max_send_message_bytes ? o.grpc.max_send_message_bytes : 4u << 20) < 0) {
+    if (!g || srv_interop_init(o.grpc.max_send_message_bytes ? o.grpc.max_send_message_bytes
+                                                             : 4u << 20) < 0) {
         fprintf(stderr, "ringq-interop-server: out of memory\n");
         return 1;
     }

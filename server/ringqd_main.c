@@ -48,8 +48,8 @@ static void on_drain(srv_shard *sh, void *ud)
     srv_queue_on_drain(sh, ud);
 }
 
-static int say_range(const char *flag, const char *value, unsigned long long lo, unsigned long long hi,
-                     const char *more)
+static int say_range(const char *flag, const char *value, unsigned long long lo,
+                     unsigned long long hi, const char *more)
 {
     fprintf(stderr, "ringqd: --%s must be between %llu and %llu%s (got '%s')\n", flag, lo, hi, more,
             value);
@@ -75,7 +75,8 @@ static int extra_flag(const char *name, const char *value, void *ud)
     unsigned long v;
     if (strcmp(name, "fsync") == 0) {
         if (q_commit_policy_parse(value, &q->log) == 0) return 1;
-        fprintf(stderr, "ringqd: --fsync must be always, never or interval:MS with MS 1..%u (got '%s')\n",
+        fprintf(stderr,
+                "ringqd: --fsync must be always, never or interval:MS with MS 1..%u (got '%s')\n",
                 Q_INTERVAL_MS_MAX, value);
         return SRV_FLAG_BAD_SAID;
     }
@@ -128,8 +129,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ringqd: cannot register services\n");
         return 1;
     }
-    srv_hooks hooks = {.shard_init = srv_queue_shard_init, .shard_fini = srv_queue_shard_fini,
-                       .on_drain = on_drain, .metrics = srv_queue_metrics,
+    srv_hooks hooks = {.shard_init = srv_queue_shard_init,
+                       .shard_fini = srv_queue_shard_fini,
+                       .on_drain = on_drain,
+                       .metrics = srv_queue_metrics,
                        .metrics_gather = srv_queue_metrics_gather};
     return srv_run(&o, g, &hooks);
 }

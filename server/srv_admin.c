@@ -38,8 +38,10 @@ static void run_get_queue(srv_job *j, srv_part *sp)
     const pwm_ringq_v1_GetQueueRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
     q_queue_info qi;
     q_err e;
-    put_info(j, sp, q_part_get_queue(sp->p, (const char *)r->name.ptr, r->name.len, srv_q_now_ms(),
-                                     &qi, &e), &qi, &e);
+    put_info(
+        j, sp,
+        q_part_get_queue(sp->p, (const char *)r->name.ptr, r->name.len, srv_q_now_ms(), &qi, &e),
+        &qi, &e);
     srv_job_reply(j);
 }
 
@@ -47,7 +49,8 @@ static void run_get_queue(srv_job *j, srv_part *sp)
 static void cfg_patch_of(const pwm_ringq_v1_ConfigureQueueRequest *r, q_queue_cfg_patch *patch)
 {
     memset(patch, 0, sizeof *patch);
-    if (r->has_max_attempts) patch->set |= Q_CFG_MAX_ATTEMPTS, patch->v.max_attempts = r->max_attempts;
+    if (r->has_max_attempts)
+        patch->set |= Q_CFG_MAX_ATTEMPTS, patch->v.max_attempts = r->max_attempts;
     if (r->has_lease_ms) patch->set |= Q_CFG_LEASE_MS, patch->v.lease_ms = r->lease_ms;
     if (r->has_backoff_base_ms)
         patch->set |= Q_CFG_BACKOFF_BASE_MS, patch->v.backoff_base_ms = r->backoff_base_ms;
@@ -57,8 +60,7 @@ static void cfg_patch_of(const pwm_ringq_v1_ConfigureQueueRequest *r, q_queue_cf
     if (r->has_dedup_window_ms)
         patch->set |= Q_CFG_DEDUP_WINDOW_MS, patch->v.dedup_window_ms = r->dedup_window_ms;
     if (r->has_allow_tokenless_ack)
-        patch->set |= Q_CFG_ALLOW_TOKENLESS,
-            patch->v.allow_tokenless_ack = r->allow_tokenless_ack;
+        patch->set |= Q_CFG_ALLOW_TOKENLESS, patch->v.allow_tokenless_ack = r->allow_tokenless_ack;
     if (r->has_release_counts_attempt)
         patch->set |= Q_CFG_RELEASE_COUNTS,
             patch->v.release_counts_attempt = r->release_counts_attempt;
@@ -66,14 +68,17 @@ static void cfg_patch_of(const pwm_ringq_v1_ConfigureQueueRequest *r, q_queue_cf
 
 static void run_configure(srv_job *j, srv_part *sp)
 {
-    const pwm_ringq_v1_ConfigureQueueRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
+    const pwm_ringq_v1_ConfigureQueueRequest *r = srv_job_msg(
+        j); /* decoded on the origin; read only */
     q_queue_cfg_patch patch;
     cfg_patch_of(r, &patch);
     q_queue_info qi;
     q_err e;
     uint64_t commit_to;
-    put_info(j, sp, q_part_configure(sp->p, (const char *)r->name.ptr, r->name.len, &patch,
-                                     srv_q_now_ms(), &qi, &commit_to, &e), &qi, &e);
+    put_info(j, sp,
+             q_part_configure(sp->p, (const char *)r->name.ptr, r->name.len, &patch, srv_q_now_ms(),
+                              &qi, &commit_to, &e),
+             &qi, &e);
     srv_job_reply_durable(j, sp);
 }
 
@@ -84,8 +89,10 @@ static void run_pause_common(srv_job *j, srv_part *sp, bool paused)
     q_queue_info qi;
     q_err e;
     uint64_t commit_to;
-    put_info(j, sp, q_part_pause(sp->p, (const char *)r->name.ptr, r->name.len, paused,
-                                 srv_q_now_ms(), &qi, &commit_to, &e), &qi, &e);
+    put_info(j, sp,
+             q_part_pause(sp->p, (const char *)r->name.ptr, r->name.len, paused, srv_q_now_ms(),
+                          &qi, &commit_to, &e),
+             &qi, &e);
     if (!paused) srv_part_serve_ready(sp);
     srv_job_reply_durable(j, sp);
 }
@@ -99,8 +106,8 @@ static void run_purge(srv_job *j, srv_part *sp)
     const pwm_ringq_v1_PurgeQueueRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
     uint64_t purged = 0, commit_to;
     q_err e;
-    q_status st = q_part_purge(sp->p, (const char *)r->name.ptr, r->name.len, srv_q_now_ms(), &purged,
-                               &commit_to, &e);
+    q_status st = q_part_purge(sp->p, (const char *)r->name.ptr, r->name.len, srv_q_now_ms(),
+                               &purged, &commit_to, &e);
     pwm_ringq_v1_PurgeQueueResponse out = {.purged = purged};
     if (st != Q_OK) srv_job_err(j, &e);
     else put_reply(j, &pwm_ringq_v1_PurgeQueueResponse_desc, &out);
@@ -109,7 +116,8 @@ static void run_purge(srv_job *j, srv_part *sp)
 
 static void run_delete_queue(srv_job *j, srv_part *sp)
 {
-    const pwm_ringq_v1_DeleteQueueRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
+    const pwm_ringq_v1_DeleteQueueRequest *r = srv_job_msg(
+        j); /* decoded on the origin; read only */
     uint64_t deleted = 0, commit_to;
     q_err e;
     q_status st = q_part_delete_queue(sp->p, (const char *)r->name.ptr, r->name.len, r->force,
@@ -124,10 +132,12 @@ static void run_delete_queue(srv_job *j, srv_part *sp)
 
 /* The response's repeated TaskInfo `field` (ListDeadTasks, PeekTasks), each encoded once, in
  * place (a TaskInfo's header views live on the encoder's stack while it is written). */
-static int put_task_infos(srv_job *j, srv_part *sp, uint32_t field, const q_task_info *ts, uint32_t n)
+static int put_task_infos(srv_job *j, srv_part *sp, uint32_t field, const q_task_info *ts,
+                          uint32_t n)
 {
     int rc = 0;
-    for (uint32_t i = 0; rc == 0 && i < n; i++) rc = srv_encode_task_info(&j->resp, field, sp->no, &ts[i]);
+    for (uint32_t i = 0; rc == 0 && i < n; i++)
+        rc = srv_encode_task_info(&j->resp, field, sp->no, &ts[i]);
     return rc;
 }
 
@@ -146,7 +156,8 @@ static bool dead_token_parse(pw_pb_bytes tok, uint64_t *from)
 static void put_dead_page(srv_job *j, srv_part *sp, const q_task_info *out, uint32_t n, bool more)
 {
     char t[24];
-    int k = more && n > 0 ? snprintf(t, sizeof t, "%llu", (unsigned long long)(out[n - 1].id + 1)) : 0;
+    int k = more && n > 0 ? snprintf(t, sizeof t, "%llu", (unsigned long long)(out[n - 1].id + 1))
+                          : 0;
     /* The tasks one by one, then the rest of the message through its table (fields in order). */
     pwm_ringq_v1_ListDeadTasksResponse tail = {.next_page_token = view(t, (size_t)k)};
     if (put_task_infos(j, sp, pwm_ringq_v1_ListDeadTasksResponse_FIELD_tasks, out, n) < 0 ||
@@ -156,7 +167,8 @@ static void put_dead_page(srv_job *j, srv_part *sp, const q_task_info *out, uint
 
 static void run_list_dead(srv_job *j, srv_part *sp)
 {
-    const pwm_ringq_v1_ListDeadTasksRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
+    const pwm_ringq_v1_ListDeadTasksRequest *r = srv_job_msg(
+        j); /* decoded on the origin; read only */
     uint32_t page = r->page_size > Q_PAGE_MAX ? Q_PAGE_MAX + 1 : r->page_size;
     if (page == 0) page = Q_PAGE_DEFAULT;
     uint64_t from;
@@ -169,8 +181,8 @@ static void run_list_dead(srv_job *j, srv_part *sp)
     uint32_t n = 0;
     bool more = false;
     q_err e;
-    q_status st = out ? q_part_list_dead(sp->p, (const char *)r->queue.ptr, r->queue.len, from, page,
-                                         out, &n, &more, &e)
+    q_status st = out ? q_part_list_dead(sp->p, (const char *)r->queue.ptr, r->queue.len, from,
+                                         page, out, &n, &more, &e)
                       : Q_RESOURCE_EXHAUSTED;
     if (!out) snprintf(e.msg, sizeof e.msg, "out of memory"), e.code = st;
     if (st != Q_OK) srv_job_err(j, &e);
@@ -197,8 +209,8 @@ static void put_redrive(srv_job *j, const pwm_ringq_v1_RedriveDeadTasksRequest *
         if (!bad[i]) g++;
         res[i] = (pwm_ringq_v1_ItemStatus){r->ids[i], (uint32_t)code, view(why, strlen(why))};
     }
-    pwm_ringq_v1_RedriveDeadTasksResponse out = {.redriven = redriven, .results = res,
-                                                 .results_count = n};
+    pwm_ringq_v1_RedriveDeadTasksResponse out = {
+        .redriven = redriven, .results = res, .results_count = n};
     put_reply(j, &pwm_ringq_v1_RedriveDeadTasksResponse_desc, &out);
     rt_free(res);
 }
@@ -219,15 +231,14 @@ static void redrive_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_Redrive
         uint64_t id;
         if (q_id_parse(srv_chars(r->ids[k]), r->ids[k].len, &part, &id) != 0 || part != sp->no)
             bad[k] = true;
-        else
-            gids[good++] = id;
+        else gids[good++] = id;
     }
     uint64_t redriven = 0, commit_to;
     q_err e;
     q_status st = Q_OK;
     if (n == 0 || good > 0)
-        st = q_part_redrive(sp->p, (const char *)r->queue.ptr, r->queue.len, gids, n == 0 ? 0 : good,
-                            srv_q_now_ms(), items, &redriven, &commit_to, &e);
+        st = q_part_redrive(sp->p, (const char *)r->queue.ptr, r->queue.len, gids,
+                            n == 0 ? 0 : good, srv_q_now_ms(), items, &redriven, &commit_to, &e);
     if (st != Q_OK) {
         srv_job_err(j, &e);
     } else {
@@ -242,11 +253,11 @@ out:
 
 static void run_redrive(srv_job *j, srv_part *sp)
 {
-    const pwm_ringq_v1_RedriveDeadTasksRequest *r = srv_job_msg(j); /* decoded on the origin; read only */
+    const pwm_ringq_v1_RedriveDeadTasksRequest *r = srv_job_msg(
+        j); /* decoded on the origin; read only */
     if (r->ids_count > Q_BATCH_MAX)
         srv_job_fail(j, Q_INVALID_ARGUMENT, "a redrive names at most %u ids", Q_BATCH_MAX);
-    else
-        redrive_decoded(j, sp, r);
+    else redrive_decoded(j, sp, r);
     srv_job_reply_durable(j, sp);
 }
 
@@ -277,8 +288,7 @@ static void peek_encode(srv_job *j, srv_part *sp, pw_pb_bytes name, uint32_t sta
     q_status st = q_part_peek(sp->p, (const char *)name.ptr, name.len, states, limit, budget,
                               per_task, out, &n, &more, &e);
     pwm_ringq_v1_PeekTasksResponse tail = {.more = more};
-    if (st != Q_OK)
-        srv_job_err(j, &e);
+    if (st != Q_OK) srv_job_err(j, &e);
     else if (put_task_infos(j, sp, pwm_ringq_v1_PeekTasksResponse_FIELD_tasks, out, n) < 0 ||
              pw_msg_encode(&pwm_ringq_v1_PeekTasksResponse_desc, &tail, &j->resp) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
@@ -293,11 +303,12 @@ static void run_peek(srv_job *j, srv_part *sp)
     uint32_t limit = r->limit ? r->limit : Q_PEEK_LIMIT_DEFAULT;
     uint32_t states = peek_states(r->state);
     if (limit > Q_PAGE_MAX)
-        srv_job_fail(j, Q_INVALID_ARGUMENT, "limit must be 1..%u (0: %u)", Q_PAGE_MAX, Q_PEEK_LIMIT_DEFAULT);
+        srv_job_fail(j, Q_INVALID_ARGUMENT, "limit must be 1..%u (0: %u)", Q_PAGE_MAX,
+                     Q_PEEK_LIMIT_DEFAULT);
     else if (!states)
-        srv_job_fail(j, Q_INVALID_ARGUMENT, "state must be TASK_STATE_READY, TASK_STATE_DELAYED or unspecified (both)");
-    else
-        peek_encode(j, sp, r->queue, states, limit);
+        srv_job_fail(j, Q_INVALID_ARGUMENT,
+                     "state must be TASK_STATE_READY, TASK_STATE_DELAYED or unspecified (both)");
+    else peek_encode(j, sp, r->queue, states, limit);
     srv_job_reply(j);
 }
 
@@ -331,10 +342,10 @@ static void run_delete(srv_job *j, srv_part *sp)
  * ends there, and may hold fewer than `page` names, though never fewer than part_max; the token
  * carries on after it. Names hashed evenly over the partitions never hit the cap. */
 
-#define LIST_MSG_SLACK_BYTES 1024u   /* the page token and message framing */
+#define LIST_MSG_SLACK_BYTES 1024u  /* the page token and message framing */
 #define LIST_ENTRY_FRAMING_BYTES 6u /* tag + length varint of one QueueInfo */
-#define LIST_PART_SPREAD 2u          /* a partition may hold this times its even share... */
-#define LIST_PART_SLACK 32u          /* ...plus this many names before it cuts the page */
+#define LIST_PART_SPREAD 2u         /* a partition may hold this times its even share... */
+#define LIST_PART_SLACK 32u         /* ...plus this many names before it cuts the page */
 
 typedef struct list_ctx {
     pw_grpc_call *call;
@@ -410,13 +421,15 @@ static size_t list_collect(list_ctx *lc, qi_ref **out, qi_ref *cut)
     const uint8_t *p, *m;
     size_t left, ml, total = 0, n = 0;
     for (uint32_t k = 0; k < srv_q.nparts; k++)
-        for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]); srv_lp_next(&p, &left, &m, &ml);)
+        for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]);
+             srv_lp_next(&p, &left, &m, &ml);)
             total++;
     qi_ref *refs = *out = rt_calloc(total ? total : 1, sizeof *refs);
     memset(cut, 0, sizeof *cut);
     for (uint32_t k = 0; refs && k < srv_q.nparts; k++) {
         size_t first = n;
-        for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]); srv_lp_next(&p, &left, &m, &ml);) {
+        for (p = buf_begin(&lc->parts[k]), left = buf_size(&lc->parts[k]);
+             srv_lp_next(&p, &left, &m, &ml);) {
             refs[n].p = m;
             refs[n].len = ml;
             /* Our own encoding, made by run_list_part: decodes (the config into `cfg`). */
@@ -424,7 +437,8 @@ static size_t list_collect(list_ctx *lc, qi_ref **out, qi_ref *cut)
             uint64_t cfg[(sizeof(pwm_ringq_v1_QueueConfig) + 7) / 8];
             pw_msg_arena a;
             pw_msg_arena_init(&a, cfg, sizeof cfg);
-            if (pw_msg_decode(&pwm_ringq_v1_QueueInfo_desc, &qi, m, ml, &a) < 0) qi.name = view("", 0);
+            if (pw_msg_decode(&pwm_ringq_v1_QueueInfo_desc, &qi, m, ml, &a) < 0)
+                qi.name = view("", 0);
             refs[n].name = (const char *)qi.name.ptr;
             refs[n].name_len = qi.name.len;
             n++;
@@ -443,7 +457,8 @@ static int list_put_page(buf *b, const qi_ref *refs, size_t n, size_t take, cons
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < take; i++)
-        rc = pw_pb_put_bytes(b, pwm_ringq_v1_ListQueuesResponse_FIELD_queues, refs[i].p, refs[i].len);
+        rc = pw_pb_put_bytes(b, pwm_ringq_v1_ListQueuesResponse_FIELD_queues, refs[i].p,
+                             refs[i].len);
     pwm_ringq_v1_ListQueuesResponse tail = {0};
     if ((n > take || cut->name) && take > 0)
         tail.next_page_token = view(refs[take - 1].name, refs[take - 1].name_len);
@@ -466,7 +481,8 @@ static void list_finish(list_ctx *lc)
                 /* A page stops early rather than pass the message limit (its token says
                  * where the next page starts); the first entry always goes. */
                 size_t budget = srv_q.max_msg_bytes > LIST_MSG_SLACK_BYTES
-                                    ? srv_q.max_msg_bytes - LIST_MSG_SLACK_BYTES : 0;
+                                    ? srv_q.max_msg_bytes - LIST_MSG_SLACK_BYTES
+                                    : 0;
                 size_t take = 0, bytes = 0, want = n < lc->page ? n : lc->page;
                 for (; take < want; take++) {
                     if (cut.name && cmp_ref(&refs[take], &cut) > 0) break;
@@ -556,11 +572,11 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
 
 /* on_<name>: decodes the request `Msg` once (the job carries it to the owner) and routes it by
  * its queue name or task id `member`. */
-#define ADMIN_ROUTED(fn, Msg, route, member, run)                                              \
-    static void fn(pw_grpc_call *c, const uint8_t *m, size_t n)                                \
-    {                                                                                          \
-        srv_job *j = srv_job_decoded(c, m, n, &pwm_ringq_v1_##Msg##_desc);                     \
-        if (j) route(j, ((const pwm_ringq_v1_##Msg *)srv_job_msg(j))->member, run);            \
+#define ADMIN_ROUTED(fn, Msg, route, member, run)                                   \
+    static void fn(pw_grpc_call *c, const uint8_t *m, size_t n)                     \
+    {                                                                               \
+        srv_job *j = srv_job_decoded(c, m, n, &pwm_ringq_v1_##Msg##_desc);          \
+        if (j) route(j, ((const pwm_ringq_v1_##Msg *)srv_job_msg(j))->member, run); \
     }
 
 ADMIN_ROUTED(on_get_queue, GetQueueRequest, srv_call_route_queue, name, run_get_queue)
@@ -578,21 +594,42 @@ ADMIN_ROUTED(on_delete, DeleteTaskRequest, srv_call_route_id, id, run_delete)
 int srv_admin_add_methods(pw_grpc_server *g)
 {
     static const pw_grpc_method m[] = {
-        {.path = pwm_ringq_v1_Admin_ListQueues_PATH, .kind = PW_GRPC_UNARY, .on_message = on_list_queues},
-        {.path = pwm_ringq_v1_Admin_GetQueue_PATH, .kind = PW_GRPC_UNARY, .on_message = on_get_queue},
-        {.path = pwm_ringq_v1_Admin_ConfigureQueue_PATH, .kind = PW_GRPC_UNARY, .on_message = on_configure},
+        {.path = pwm_ringq_v1_Admin_ListQueues_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = on_list_queues},
+        {.path = pwm_ringq_v1_Admin_GetQueue_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = on_get_queue},
+        {.path = pwm_ringq_v1_Admin_ConfigureQueue_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = on_configure},
         {.path = pwm_ringq_v1_Admin_PauseQueue_PATH, .kind = PW_GRPC_UNARY, .on_message = on_pause},
-        {.path = pwm_ringq_v1_Admin_ResumeQueue_PATH, .kind = PW_GRPC_UNARY, .on_message = on_resume},
+        {.path = pwm_ringq_v1_Admin_ResumeQueue_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = on_resume},
         {.path = pwm_ringq_v1_Admin_PurgeQueue_PATH, .kind = PW_GRPC_UNARY, .on_message = on_purge},
-        {.path = pwm_ringq_v1_Admin_DeleteQueue_PATH, .kind = PW_GRPC_UNARY, .on_message = on_delete_queue},
+        {.path = pwm_ringq_v1_Admin_DeleteQueue_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = on_delete_queue},
         {.path = pwm_ringq_v1_Admin_GetTask_PATH, .kind = PW_GRPC_UNARY, .on_message = on_get_task},
-        {.path = pwm_ringq_v1_Admin_ListDeadTasks_PATH, .kind = PW_GRPC_UNARY, .on_message = on_list_dead},
-        {.path = pwm_ringq_v1_Admin_RedriveDeadTasks_PATH, .kind = PW_GRPC_UNARY, .on_message = on_redrive},
-        {.path = pwm_ringq_v1_Admin_DeleteTask_PATH, .kind = PW_GRPC_UNARY, .on_message = on_delete},
+        {.path = pwm_ringq_v1_Admin_ListDeadTasks_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = on_list_dead},
+        {.path = pwm_ringq_v1_Admin_RedriveDeadTasks_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = on_redrive},
+        {.path = pwm_ringq_v1_Admin_DeleteTask_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = on_delete},
         {.path = pwm_ringq_v1_Admin_PeekTasks_PATH, .kind = PW_GRPC_UNARY, .on_message = on_peek},
-        {.path = pwm_ringq_v1_Admin_Audit_PATH, .kind = PW_GRPC_UNARY, .on_message = srv_audit_on_message},
-        {.path = pwm_ringq_v1_Admin_ListLeases_PATH, .kind = PW_GRPC_UNARY, .on_message = srv_leases_on_message},
-        {.path = pwm_ringq_v1_Admin_GetPartition_PATH, .kind = PW_GRPC_UNARY,
+        {.path = pwm_ringq_v1_Admin_Audit_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = srv_audit_on_message},
+        {.path = pwm_ringq_v1_Admin_ListLeases_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = srv_leases_on_message},
+        {.path = pwm_ringq_v1_Admin_GetPartition_PATH,
+         .kind = PW_GRPC_UNARY,
          .on_message = srv_receipt_on_get_partition},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {

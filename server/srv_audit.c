@@ -14,8 +14,8 @@
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
 
-#define AUDIT_MSG_SLACK_BYTES 1024u   /* the counts and message framing */
-#define AUDIT_ENTRY_FRAMING_BYTES 6u  /* tag + length varint of one QueueLedger */
+#define AUDIT_MSG_SLACK_BYTES 1024u  /* the counts and message framing */
+#define AUDIT_ENTRY_FRAMING_BYTES 6u /* tag + length varint of one QueueLedger */
 
 typedef struct audit_ctx {
     pw_grpc_call *call;
@@ -38,12 +38,22 @@ static void put_ledger(void *ud, const q_audit *a)
     if (o->rc) return;
     const q_ledger *l = &a->led;
     pwm_ringq_v1_QueueLedger m = {
-        .name = {(const uint8_t *)a->name, a->name_len}, .partition = o->part_no,
-        .enqueued = l->enqueued, .redriven = l->redriven, .acked = l->acked, .dead = l->dead,
-        .deleted = l->deleted, .purged = l->purged, .dead_dropped = l->dead_dropped,
-        .ready = a->ready, .delayed = a->delayed, .leased = a->leased,
-        .dead_held = a->dead_held, .tasks_balanced = a->tasks_balanced,
-        .dead_balanced = a->dead_balanced, .balanced = a->balanced,
+        .name = {(const uint8_t *)a->name, a->name_len},
+        .partition = o->part_no,
+        .enqueued = l->enqueued,
+        .redriven = l->redriven,
+        .acked = l->acked,
+        .dead = l->dead,
+        .deleted = l->deleted,
+        .purged = l->purged,
+        .dead_dropped = l->dead_dropped,
+        .ready = a->ready,
+        .delayed = a->delayed,
+        .leased = a->leased,
+        .dead_held = a->dead_held,
+        .tasks_balanced = a->tasks_balanced,
+        .dead_balanced = a->dead_balanced,
+        .balanced = a->balanced,
         .incomplete_since = a->incomplete_since == UINT64_MAX ? 0 : a->incomplete_since};
     size_t mark = buf_size(o->b);
     o->rc = pw_pb_put_varint(o->b, pw_msg_size(&pwm_ringq_v1_QueueLedger_desc, &m));
@@ -60,8 +70,7 @@ static void run_audit_part(srv_job *j, srv_part *sp)
         q_err e;
         if (q_part_audit(sp->p, (const char *)j->req.bytes.ptr, j->req.bytes.len, &a, &e) != Q_OK)
             srv_job_err(j, &e);
-        else
-            put_ledger(&o, &a);
+        else put_ledger(&o, &a);
     } else {
         (void)q_part_audit_all(sp->p, put_ledger, &o);
     }
@@ -122,7 +131,8 @@ static size_t audit_collect(audit_ctx *ac, ledger_ref **out)
 static int audit_put(buf *b, const ledger_ref *refs, size_t n)
 {
     size_t budget = srv_q.max_msg_bytes > AUDIT_MSG_SLACK_BYTES
-                        ? srv_q.max_msg_bytes - AUDIT_MSG_SLACK_BYTES : 0;
+                        ? srv_q.max_msg_bytes - AUDIT_MSG_SLACK_BYTES
+                        : 0;
     pwm_ringq_v1_AuditResponse tail = {.queues_audited = n};
     for (size_t i = 0; i < n; i++) tail.queues_unbalanced += !refs[i].balanced;
     tail.balanced = tail.queues_unbalanced == 0;

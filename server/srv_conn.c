@@ -36,7 +36,8 @@ static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 static void ctr_add(_Atomic uint64_t *c, uint64_t n)
 {
     /* Single writer (the owning shard): a relaxed load+store is enough and avoids a locked op. */
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
 }
 
 static void conn_arm_timer(srv_conn *c);
@@ -290,8 +291,8 @@ static void h2_bad_preface(srv_conn *c)
     static const char why[] = "invalid connection preface";
     ctr_add(&c->sh->ctr.proto_errors, 1);
     buf_consume(&c->in, buf_size(&c->in));
-    if (pw_h2_write_goaway(&c->out, 0, PW_H2_PROTOCOL_ERROR, (const uint8_t *)why,
-                           sizeof why - 1) < 0) {
+    if (pw_h2_write_goaway(&c->out, 0, PW_H2_PROTOCOL_ERROR, (const uint8_t *)why, sizeof why - 1) <
+        0) {
         srv_conn_close(c);
         return;
     }
@@ -315,7 +316,7 @@ static bool sniff(srv_conn *c)
         return true;
     }
     if (same >= H2_PREFACE_LIKE_BYTES) { /* "PRI ...": an HTTP/2 client with a bad preface */
-        h2_bad_preface(c); /* stays SNIFF: no HTTP/2 session is made for it */
+        h2_bad_preface(c);               /* stays SNIFF: no HTTP/2 session is made for it */
         return true;
     }
     /* Anything else is treated as HTTP/1.1; its parser rejects garbage with a 400. */
@@ -378,7 +379,8 @@ static void on_timer(ev_loop *loop, ev_timer *t)
         }
     } else if (c->state == SRV_CONN_OPEN) {
         pw_grpc_conn_expire(c->g, now);
-        if (c->stall_since_ns && now - c->stall_since_ns >= (uint64_t)SRV_WRITE_STALL_MS * RT_NS_PER_MS &&
+        if (c->stall_since_ns &&
+            now - c->stall_since_ns >= (uint64_t)SRV_WRITE_STALL_MS * RT_NS_PER_MS &&
             pw_grpc_conn_pending_bytes(c->g) > 0) {
             log_debug("write stall timeout", "fd=%d", c->fd);
             srv_conn_close(c);
@@ -474,7 +476,8 @@ void srv_conn_accepted(srv_shard *sh, int fd)
     sh->nconns++;
     ctr_add(&sh->ctr.conns_accepted, 1);
     ctr_add(&sh->ctr.conns_open, 1);
-    c->handshake_deadline_ns = ev_loop_now(sh->loop) + (uint64_t)sh->rt->opt.handshake_ms * RT_NS_PER_MS;
+    c->handshake_deadline_ns = ev_loop_now(sh->loop) +
+                               (uint64_t)sh->rt->opt.handshake_ms * RT_NS_PER_MS;
     if (ev_recv_multishot(sh->loop, &c->recv_op, fd) < 0) {
         srv_conn_close(c);
         return;

@@ -19,8 +19,8 @@ static int g_nservices;
 /* A Watch stream on this shard. */
 typedef struct watcher {
     pw_grpc_call *call;
-    int idx;         /* service index, or -1 for an unknown name */
-    int last_sent;   /* last status sent, or STATUS_NONE_SENT */
+    int idx;       /* service index, or -1 for an unknown name */
+    int last_sent; /* last status sent, or STATUS_NONE_SENT */
     struct watcher *next;
 } watcher;
 static _Thread_local watcher *t_watchers;
@@ -51,7 +51,8 @@ void srv_health_set_all(srv_health_status st)
 static int find_service(const uint8_t *name, size_t len)
 {
     for (int i = 0; i < g_nservices; i++)
-        if (strlen(g_services[i].name) == len && memcmp(g_services[i].name, name, len) == 0) return i;
+        if (strlen(g_services[i].name) == len && memcmp(g_services[i].name, name, len) == 0)
+            return i;
     return SERVICE_NONE;
 }
 
@@ -162,8 +163,10 @@ int srv_health_add_methods(pw_grpc_server *s)
     static const pw_grpc_method m[] = {
         {.path = "/grpc.health.v1.Health/Check", .kind = PW_GRPC_UNARY, .on_message = on_check},
         {.path = "/grpc.health.v1.Health/List", .kind = PW_GRPC_UNARY, .on_message = on_list},
-        {.path = "/grpc.health.v1.Health/Watch", .kind = PW_GRPC_SERVER_STREAMING,
-         .on_message = on_watch, .on_cancel = on_watch_cancel},
+        {.path = "/grpc.health.v1.Health/Watch",
+         .kind = PW_GRPC_SERVER_STREAMING,
+         .on_message = on_watch,
+         .on_cancel = on_watch_cancel},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         int r = pw_grpc_server_add_method(s, &m[i]);

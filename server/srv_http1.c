@@ -185,9 +185,10 @@ void srv_http1_on_input(srv_conn *c)
             respond(c, 431, "Request Header Fields Too Large", "text/plain", b, sizeof b - 1, true);
             return;
         }
-        atomic_store_explicit(&c->sh->ctr.http1_requests,
-                              atomic_load_explicit(&c->sh->ctr.http1_requests, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        atomic_store_explicit(
+            &c->sh->ctr.http1_requests,
+            atomic_load_explicit(&c->sh->ctr.http1_requests, memory_order_relaxed) + 1,
+            memory_order_relaxed);
         bool close_conn = !req.keep_alive || req.has_body || c->sh->draining;
         bool head_only = pw_http1_view_eq(req.method, "HEAD");
         h1_scrape *s = rt_calloc(1, sizeof *s);
@@ -195,8 +196,8 @@ void srv_http1_on_input(srv_conn *c)
             respond(c, 503, "Service Unavailable", "text/plain", "out of memory\n", 14, true);
             return;
         }
-        *s = (h1_scrape){.c = c, .consumed = (size_t)r, .head_only = head_only,
-                         .close_conn = close_conn};
+        *s = (h1_scrape){
+            .c = c, .consumed = (size_t)r, .head_only = head_only, .close_conn = close_conn};
         buf_init(&s->body, PW_GRPC_PLAIN_BODY_BYTES_MAX);
         http_answer a = answer(c->sh, req.method, req.target, &s->body);
         if (a.status == 0) {

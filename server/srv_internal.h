@@ -70,10 +70,10 @@ struct srv_conn {
     srv_shard *sh;
     int fd;
     srv_conn_mode mode;
-    srv_conn_state state; /* only through conn_set_state (srv_conn.c) */
-    bool recv_stopped; /* multishot recv ended and was not re-armed */
-    uint32_t hold;     /* callbacks of this connection on the stack: no free while > 0 */
-    bool dirty;        /* on the shard's dirty list: flush at the next loop iteration */
+    srv_conn_state state;       /* only through conn_set_state (srv_conn.c) */
+    bool recv_stopped;          /* multishot recv ended and was not re-armed */
+    uint32_t hold;              /* callbacks of this connection on the stack: no free while > 0 */
+    bool dirty;                 /* on the shard's dirty list: flush at the next loop iteration */
     uint64_t close_deadline_ns; /* FLUSHING/LINGERING: hard close then */
     uint64_t hblock_since_ns;   /* when the current incomplete header block started */
     uint64_t stall_since_ns;    /* output pending without progress since then (0: not stalled) */
@@ -81,11 +81,11 @@ struct srv_conn {
     ev_op recv_op;
     ev_op send_op;
     ev_timer timer;
-    uint64_t idle_since_ns;  /* when the last stream ended (or the handshake completed) */
+    uint64_t idle_since_ns; /* when the last stream ended (or the handshake completed) */
     uint64_t handshake_deadline_ns;
     bool http1_waiting; /* an HTTP/1.1 answer is being gathered: input waits in `in` */
-    buf in;   /* SNIFF/HTTP1 input */
-    buf out;  /* SNIFF/HTTP1: bytes being sent (owned while send_op is busy) */
+    buf in;             /* SNIFF/HTTP1 input */
+    buf out;            /* SNIFF/HTTP1: bytes being sent (owned while send_op is busy) */
     /* H2: the chain being sent, taken from the engine without a copy (owned while send_op is
      * busy, and with send-zc until its notification), and the sendmsg describing it. */
     pw_h2_outv outv;
@@ -111,10 +111,10 @@ struct srv_shard {
     bool idle_counted; /* counted out of busy_shards (draining, no connection left) */
     bool running;      /* passed start-up: its loop runs (or is about to) */
     ev_timer drain_timer;
-    ev_timer accept_timer;      /* ends a pause of accepting after EMFILE/ENFILE */
+    ev_timer accept_timer; /* ends a pause of accepting after EMFILE/ENFILE */
     bool accept_paused;
-    uint64_t accept_refused;    /* accepts failed for want of descriptors since the last log */
-    uint64_t accept_log_ns;     /* when that was last logged (0: never) */
+    uint64_t accept_refused; /* accepts failed for want of descriptors since the last log */
+    uint64_t accept_log_ns;  /* when that was last logged (0: never) */
     srv_conn *conns;
     uint32_t nconns;
     srv_counters ctr;
@@ -130,10 +130,10 @@ struct srv_runtime {
     srv_hooks hooks;
     int nshards;
     srv_shard *shards;
-    _Atomic int port;       /* the bound port (after shard 0 binds) */
-    int port_lock_fd;       /* srv_port_claim's / srv_port_lock's lock, or -1 */
-    _Atomic int ready;      /* shards that finished init */
-    _Atomic int inited;     /* shards whose shard_init hook ran (barrier before accepting) */
+    _Atomic int port;   /* the bound port (after shard 0 binds) */
+    int port_lock_fd;   /* srv_port_claim's / srv_port_lock's lock, or -1 */
+    _Atomic int ready;  /* shards that finished init */
+    _Atomic int inited; /* shards whose shard_init hook ran (barrier before accepting) */
     _Atomic int draining;
     _Atomic int failed;
     _Atomic int busy_shards; /* shards not yet idle in a drain; all stop when it reaches 0 */

@@ -29,7 +29,7 @@
 #include "server/srv_msg.h"
 #include "server/srv_runtime.h"
 
-static uint8_t *g_zeros;   /* read-only zero bytes for payload bodies */
+static uint8_t *g_zeros; /* read-only zero bytes for payload bodies */
 static size_t g_zeros_len;
 static char g_server_id[64];
 static char g_hostname[256];
@@ -43,13 +43,13 @@ typedef struct resp_item {
 typedef struct interop_call {
     pw_grpc_call *call;
     ev_timer timer;
-    bool waited;        /* the head item's interval has elapsed */
+    bool waited; /* the head item's interval has elapsed */
     bool half_duplex;
     bool half_closed;
     bool finish_pending;
     pw_grpc_status status;
     char *status_msg;
-    int64_t aggregated;  /* StreamingInputCall */
+    int64_t aggregated; /* StreamingInputCall */
     resp_item *q;
     size_t qhead, qlen, qcap;
 } interop_call;
@@ -82,7 +82,9 @@ static void echo_metadata(pw_grpc_call *c)
     const pw_grpc_md *m = pw_grpc_call_find_metadata(c, "x-grpc-test-echo-initial");
     if (m) pw_grpc_call_add_initial_metadata(c, "x-grpc-test-echo-initial", m->value, m->value_len);
     m = pw_grpc_call_find_metadata(c, "x-grpc-test-echo-trailing-bin");
-    if (m) pw_grpc_call_add_trailing_metadata(c, "x-grpc-test-echo-trailing-bin", m->value, m->value_len);
+    if (m)
+        pw_grpc_call_add_trailing_metadata(c, "x-grpc-test-echo-trailing-bin", m->value,
+                                           m->value_len);
 }
 
 /* ---- unary ---- */
@@ -111,8 +113,8 @@ static void unary_reply(pw_grpc_call *c, const pwm_grpc_testing_SimpleRequest *r
     int rc = srv_msg_send(c, &pwm_grpc_testing_SimpleResponse_desc, &out, 0);
     if (rc == -ECANCELED) return;
     if (rc < 0) {
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, rc == -EMSGSIZE
-                            ? "response larger than the limit" : "out of memory");
+        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED,
+                            rc == -EMSGSIZE ? "response larger than the limit" : "out of memory");
         return;
     }
     if (r->response_status) finish_echo(c, r->response_status);
@@ -126,12 +128,10 @@ static void unary_call(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (srv_msg_decode(c, &pwm_grpc_testing_SimpleRequest_desc, &r, msg, len, &a) < 0) return;
     if (bool_value(r.expect_compressed) && !pw_grpc_call_request_compressed(c))
         pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "expected a compressed request");
-    else if (r.response_status && r.response_status->code != 0)
-        finish_echo(c, r.response_status);
+    else if (r.response_status && r.response_status->code != 0) finish_echo(c, r.response_status);
     else if (r.response_size < 0 || (size_t)r.response_size > g_zeros_len)
         pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "response_size out of range");
-    else
-        unary_reply(c, &r);
+    else unary_reply(c, &r);
     pw_msg_arena_deinit(&a);
 }
 
@@ -198,7 +198,8 @@ static void ic_pump(interop_call *ic)
             srv_shard *sh = srv_shard_self();
             ev_loop *loop = srv_shard_loop(sh);
             if (!ev_timer_armed(&ic->timer))
-                ev_timer_start(loop, &ic->timer, ev_loop_now(loop) + (uint64_t)it->interval_us * 1000u);
+                ev_timer_start(loop, &ic->timer,
+                               ev_loop_now(loop) + (uint64_t)it->interval_us * 1000u);
             return;
         }
         if (it->size < 0 || (size_t)it->size > g_zeros_len) {
@@ -211,8 +212,9 @@ static void ic_pump(interop_call *ic)
                              it->compressed == 1 ? 0 : PW_GRPC_SEND_NO_COMPRESS);
         if (r == -ECANCELED) return; /* output full (on_writable resumes) or the call ended */
         if (r < 0) {
-            pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, r == -EMSGSIZE
-                                ? "response larger than the limit" : "out of memory");
+            pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED,
+                                r == -EMSGSIZE ? "response larger than the limit"
+                                               : "out of memory");
             break;
         }
         ic->qhead++;
@@ -228,18 +230,21 @@ static void ic_pump(interop_call *ic)
 
 /* Queues the responses a decoded StreamingOutputCallRequest asks for; an echoed non-OK status
  * ends the call once they are sent. Returns OK or RESOURCE_EXHAUSTED. */
-static pw_grpc_status queue_request(interop_call *ic, const pwm_grpc_testing_StreamingOutputCallRequest *r)
+static pw_grpc_status queue_request(interop_call *ic,
+                                    const pwm_grpc_testing_StreamingOutputCallRequest *r)
 {
     for (size_t i = 0; i < r->response_parameters_count; i++) {
         const pwm_grpc_testing_ResponseParameters *p = &r->response_parameters[i];
-        resp_item it = {.size = p->size, .interval_us = p->interval_us,
+        resp_item it = {.size = p->size,
+                        .interval_us = p->interval_us,
                         .compressed = p->compressed ? p->compressed->value : -1};
         if (ic_push(ic, it) < 0) return PW_GRPC_RESOURCE_EXHAUSTED;
         if (it.compressed == 1) pw_grpc_call_set_compress(ic->call, true);
     }
     const pwm_grpc_testing_EchoStatus *es = r->response_status;
     if (es && es->code != 0) {
-        ic->status = es->code < 0 || es->code > PW_GRPC_STATUS_MAX ? PW_GRPC_UNKNOWN : (pw_grpc_status)es->code;
+        ic->status = es->code < 0 || es->code > PW_GRPC_STATUS_MAX ? PW_GRPC_UNKNOWN
+                                                                   : (pw_grpc_status)es->code;
         rt_free(ic->status_msg);
         ic->status_msg = rt_malloc(es->message.len + 1);
         if (!ic->status_msg) return PW_GRPC_RESOURCE_EXHAUSTED;
@@ -255,7 +260,8 @@ static bool queue_message(interop_call *ic, const uint8_t *msg, size_t len)
 {
     pwm_grpc_testing_StreamingOutputCallRequest r;
     pw_msg_arena a;
-    if (srv_msg_decode(ic->call, &pwm_grpc_testing_StreamingOutputCallRequest_desc, &r, msg, len, &a) < 0) {
+    if (srv_msg_decode(ic->call, &pwm_grpc_testing_StreamingOutputCallRequest_desc, &r, msg, len,
+                       &a) < 0) {
         ic_free(ic);
         return false;
     }
@@ -366,24 +372,44 @@ int srv_interop_init(size_t max_message_bytes)
 int srv_interop_add_methods(pw_grpc_server *s)
 {
     static const pw_grpc_method m[] = {
-        {.path = pwm_grpc_testing_TestService_EmptyCall_PATH, .kind = PW_GRPC_UNARY,
-         .on_start = on_start, .on_message = empty_call},
-        {.path = pwm_grpc_testing_TestService_UnaryCall_PATH, .kind = PW_GRPC_UNARY,
-         .on_start = on_start, .on_message = unary_call},
-        {.path = pwm_grpc_testing_TestService_CacheableUnaryCall_PATH, .kind = PW_GRPC_UNARY,
-         .on_start = on_start, .on_message = unary_call},
-        {.path = pwm_grpc_testing_TestService_StreamingOutputCall_PATH, .kind = PW_GRPC_SERVER_STREAMING,
-         .on_start = on_start, .on_message = streaming_output, .on_cancel = on_cancel,
+        {.path = pwm_grpc_testing_TestService_EmptyCall_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_start = on_start,
+         .on_message = empty_call},
+        {.path = pwm_grpc_testing_TestService_UnaryCall_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_start = on_start,
+         .on_message = unary_call},
+        {.path = pwm_grpc_testing_TestService_CacheableUnaryCall_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_start = on_start,
+         .on_message = unary_call},
+        {.path = pwm_grpc_testing_TestService_StreamingOutputCall_PATH,
+         .kind = PW_GRPC_SERVER_STREAMING,
+         .on_start = on_start,
+         .on_message = streaming_output,
+         .on_cancel = on_cancel,
          .on_writable = on_writable},
-        {.path = pwm_grpc_testing_TestService_StreamingInputCall_PATH, .kind = PW_GRPC_CLIENT_STREAMING,
-         .on_start = on_start, .on_message = streaming_input, .on_half_close = streaming_input_done,
+        {.path = pwm_grpc_testing_TestService_StreamingInputCall_PATH,
+         .kind = PW_GRPC_CLIENT_STREAMING,
+         .on_start = on_start,
+         .on_message = streaming_input,
+         .on_half_close = streaming_input_done,
          .on_cancel = on_cancel},
-        {.path = pwm_grpc_testing_TestService_FullDuplexCall_PATH, .kind = PW_GRPC_BIDI_STREAMING,
-         .on_start = on_start, .on_message = duplex_message, .on_half_close = duplex_half_close,
-         .on_cancel = on_cancel, .on_writable = on_writable},
-        {.path = pwm_grpc_testing_TestService_HalfDuplexCall_PATH, .kind = PW_GRPC_BIDI_STREAMING,
-         .on_start = half_duplex_start, .on_message = duplex_message,
-         .on_half_close = duplex_half_close, .on_cancel = on_cancel, .on_writable = on_writable},
+        {.path = pwm_grpc_testing_TestService_FullDuplexCall_PATH,
+         .kind = PW_GRPC_BIDI_STREAMING,
+         .on_start = on_start,
+         .on_message = duplex_message,
+         .on_half_close = duplex_half_close,
+         .on_cancel = on_cancel,
+         .on_writable = on_writable},
+        {.path = pwm_grpc_testing_TestService_HalfDuplexCall_PATH,
+         .kind = PW_GRPC_BIDI_STREAMING,
+         .on_start = half_duplex_start,
+         .on_message = duplex_message,
+         .on_half_close = duplex_half_close,
+         .on_cancel = on_cancel,
+         .on_writable = on_writable},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         int r = pw_grpc_server_add_method(s, &m[i]);

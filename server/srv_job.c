@@ -168,8 +168,10 @@ void srv_job_answer(srv_job *j)
         int r = pw_grpc_call_send_buf(c, &j->resp, 0);
         /* A response that was not sent is never answered OK (an OK without its message). */
         if (r == -EMSGSIZE)
-            pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "response larger than the message limit");
-        else if (r < 0) pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "the response could not be sent");
+            pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED,
+                                "response larger than the message limit");
+        else if (r < 0)
+            pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "the response could not be sent");
         else pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
     } else {
         pw_grpc_call_finish(c, (pw_grpc_status)j->status, j->msg);

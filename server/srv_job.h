@@ -45,15 +45,15 @@ typedef enum srv_job_req_kind {
 } srv_job_req_kind;
 
 struct srv_job {
-    wk_call wc;             /* the request/reply over the mesh (worker/wk_call): carries the job
+    wk_call wc; /* the request/reply over the mesh (worker/wk_call): carries the job
                              * to the owner, then back */
     int origin, owner;
-    int cache_shard;        /* the shard whose job cache it came from, or -1 (rt_calloc) */
+    int cache_shard; /* the shard whose job cache it came from, or -1 (rt_calloc) */
     uint32_t part_no;
     srv_job_run_fn run;
-    srv_job_done_fn done;   /* NULL: srv_job_answer (send resp, finish with status) */
-    pw_grpc_call *call;     /* origin's call (a reference is held), or NULL */
-    void *ctx;              /* the handler's context (a Work session, an Ack fan-out) */
+    srv_job_done_fn done; /* NULL: srv_job_answer (send resp, finish with status) */
+    pw_grpc_call *call;   /* origin's call (a reference is held), or NULL */
+    void *ctx;            /* the handler's context (a Work session, an Ack fan-out) */
     srv_job_req_kind req_kind;
     union {
         struct {
@@ -68,12 +68,12 @@ struct srv_job {
         struct srv_nack_args *nack;
         struct srv_extend_args *extend;
     } req;
-    uint64_t task_id;       /* jobs routed by a task id (Nack, Extend, GetTask, DeleteTask) */
-    uint64_t wait_ms_max;   /* Lease: the call's deadline as a wait bound (0: none) */
-    uint32_t list_max;      /* ListQueues: names asked of the partition (the fan-out's part_max,
+    uint64_t task_id;     /* jobs routed by a task id (Nack, Extend, GetTask, DeleteTask) */
+    uint64_t wait_ms_max; /* Lease: the call's deadline as a wait bound (0: none) */
+    uint32_t list_max;    /* ListQueues: names asked of the partition (the fan-out's part_max,
                              * copied: the owner never reads the origin's list context) */
-    bool list_cut;          /* ListQueues, set by the owner: the page stopped early */
-    buf resp;               /* response message, encoded on the owner */
+    bool list_cut;        /* ListQueues, set by the owner: the page stopped early */
+    buf resp;             /* response message, encoded on the owner */
     q_status status;
     char msg[Q_ERR_MSG_BYTES];
     uint32_t sub_lease_ms;  /* Work registration and poke jobs: the stream's lease_ms, copied
@@ -85,10 +85,10 @@ struct srv_job {
                              * frees it before srv_job_reply */
     /* Owner-side state. */
     q_commit_waiter cw;
-    ev_timer timer;         /* long-poll deadline */
+    ev_timer timer; /* long-poll deadline */
     uint64_t wait_deadline_ns;
     srv_job *wait_next, *wait_prev;
-    void *waitq;            /* the srv_waitq the job is parked on, or NULL */
+    void *waitq; /* the srv_waitq the job is parked on, or NULL */
 };
 
 /* Freed jobs a shard keeps for its next requests (core/rt_cache), at most: more than the jobs
@@ -115,7 +115,8 @@ void srv_job_reply_durable(srv_job *j, srv_part *sp);
 /* Default done: sends resp (if status OK) and finishes the call with status/msg. */
 void srv_job_answer(srv_job *j);
 /* Sets status and message (printf-style). */
-void srv_job_fail(srv_job *j, q_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void srv_job_fail(srv_job *j, q_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static inline void srv_job_err(srv_job *j, const q_err *e)
 {
     j->status = e->code;

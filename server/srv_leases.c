@@ -14,8 +14,8 @@
 #include "server/srv_queue_int.h"
 #include "server/srv_queue_rpc.h"
 
-#define LEASES_MAX Q_PAGE_MAX         /* leases listed: an admin view, not an export */
-#define LEASES_MSG_SLACK_BYTES 1024u  /* framing of the response besides its entries */
+#define LEASES_MAX Q_PAGE_MAX        /* leases listed: an admin view, not an export */
+#define LEASES_MSG_SLACK_BYTES 1024u /* framing of the response besides its entries */
 
 static int by_deadline(const void *a, const void *b)
 {
@@ -33,7 +33,7 @@ static void run_list_leases(srv_job *j, srv_part *sp)
     uint32_t nl = (uint32_t)j->req.bytes.len;
     q_lease_info *ls = rt_calloc(LEASES_MAX, sizeof *ls);
     pwm_ringq_v1_LeaseInfo *out = ls ? rt_calloc(LEASES_MAX, sizeof *out) : NULL;
-    char (*ids)[Q_ID_STR_BYTES] = out ? rt_calloc(LEASES_MAX, Q_ID_STR_BYTES) : NULL;
+    char(*ids)[Q_ID_STR_BYTES] = out ? rt_calloc(LEASES_MAX, Q_ID_STR_BYTES) : NULL;
     if (!ids) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
@@ -49,23 +49,24 @@ static void run_list_leases(srv_job *j, srv_part *sp)
     qsort(ls, n, sizeof *ls, by_deadline);
     const srv_waitq *wq = srv_part_waitq(sp, name, nl, false);
     size_t budget = srv_q.max_msg_bytes > LEASES_MSG_SLACK_BYTES
-                        ? srv_q.max_msg_bytes - LEASES_MSG_SLACK_BYTES : 0;
+                        ? srv_q.max_msg_bytes - LEASES_MSG_SLACK_BYTES
+                        : 0;
     size_t bytes = 0;
     uint32_t k = 0;
     for (; k < n; k++) {
         const srv_sub *s = srv_sub_holder(sp, wq, ls[k].id, ls[k].token);
         size_t idl = q_id_format(ids[k], sp->no, ls[k].id);
-        out[k] = (pwm_ringq_v1_LeaseInfo){
-            .id = {(const uint8_t *)ids[k], idl},
-            .worker_id = s ? str_bytes(s->worker) : (pw_pb_bytes){0},
-            .address = s ? str_bytes(s->addr) : (pw_pb_bytes){0},
-            .deadline_unix_ms = ls[k].deadline_ms, .lease_token = ls[k].token,
-            .attempt = ls[k].attempt};
+        out[k] = (pwm_ringq_v1_LeaseInfo){.id = {(const uint8_t *)ids[k], idl},
+                                          .worker_id = s ? str_bytes(s->worker) : (pw_pb_bytes){0},
+                                          .address = s ? str_bytes(s->addr) : (pw_pb_bytes){0},
+                                          .deadline_unix_ms = ls[k].deadline_ms,
+                                          .lease_token = ls[k].token,
+                                          .attempt = ls[k].attempt};
         bytes += pw_msg_size(&pwm_ringq_v1_LeaseInfo_desc, &out[k]) + 8;
         if (bytes > budget) break;
     }
-    pwm_ringq_v1_ListLeasesResponse r = {.leases = out, .leases_count = k,
-                                         .truncated = more || k < n};
+    pwm_ringq_v1_ListLeasesResponse r = {
+        .leases = out, .leases_count = k, .truncated = more || k < n};
     if (pw_msg_encode(&pwm_ringq_v1_ListLeasesResponse_desc, &r, &j->resp) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the leases");
 out:
@@ -91,6 +92,6 @@ void srv_leases_on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    srv_job_dispatch(j, q_part_of(srv_chars(r.queue), r.queue.len, srv_q.nparts),
-                     run_list_leases, NULL);
+    srv_job_dispatch(j, q_part_of(srv_chars(r.queue), r.queue.len, srv_q.nparts), run_list_leases,
+                     NULL);
 }

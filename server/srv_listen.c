@@ -49,9 +49,11 @@ int srv_port_claim(const srv_options *o, int *lock_fd)
         sleep_ms(SRV_PORT_PROBE_EVERY_MS);
     if (r < 0) {
         if (r == -EADDRINUSE)
-            fprintf(stderr, "%s: cannot listen on %s:%d: address in use\n", o->prog, o->host, o->port);
+            fprintf(stderr, "%s: cannot listen on %s:%d: address in use\n", o->prog, o->host,
+                    o->port);
         else
-            fprintf(stderr, "%s: cannot listen on %s:%d: %s\n", o->prog, o->host, o->port, strerror(-r));
+            fprintf(stderr, "%s: cannot listen on %s:%d: %s\n", o->prog, o->host, o->port,
+                    strerror(-r));
         close(fd);
         return r;
     }

@@ -36,8 +36,10 @@ static int write_meta(const char *dir, uint32_t parts)
     snprintf(path, sizeof path, "%s/%s", dir, META_FILE);
     FILE *f = fopen(tmp, "w");
     if (!f) return -errno;
-    fprintf(f, "# ringq data directory. Do not edit: the partition count is fixed.\nformat=%d\npartitions=%u\n",
-            META_FORMAT, parts);
+    fprintf(
+        f,
+        "# ringq data directory. Do not edit: the partition count is fixed.\nformat=%d\npartitions=%u\n",
+        META_FORMAT, parts);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         fclose(f);
         return -errno;
@@ -56,7 +58,8 @@ srv_rc srv_queue_setup(const srv_queue_opts *o, int nshards)
 {
     snprintf(srv_q.data_dir, sizeof srv_q.data_dir, "%s", o->data_dir);
     if (mkdir(o->data_dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "ringqd: cannot create data directory %s: %s\n", o->data_dir, strerror(errno));
+        fprintf(stderr, "ringqd: cannot create data directory %s: %s\n", o->data_dir,
+                strerror(errno));
         return SRV_RC_SAID;
     }
     if (srv_queue_lock_dir(o->data_dir) < 0) return SRV_RC_SAID; /* it printed why */

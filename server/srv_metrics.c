@@ -52,8 +52,8 @@ size_t srv_metric_escape(char *dst, size_t cap, const char *v, size_t len)
 {
     size_t k = 0;
     for (size_t i = 0; i < len && cap > 0; i++) {
-        const char *rep = v[i] == '\\'  ? "\\\\"
-                          : v[i] == '"' ? "\\\""
+        const char *rep = v[i] == '\\'   ? "\\\\"
+                          : v[i] == '"'  ? "\\\""
                           : v[i] == '\n' ? "\\n"
                                          : NULL;
         size_t rl = rep ? 2 : 1;
@@ -81,7 +81,8 @@ static void one(buf *out, const char *name, const char *type, const char *help, 
 
 static void metrics_connections(srv_runtime *rt, buf *out)
 {
-    uint64_t acc = 0, open = 0, rej = 0, h1 = 0, bin = 0, bout = 0, perr = 0, pay = 0, cop = 0, zc = 0;
+    uint64_t acc = 0, open = 0, rej = 0, h1 = 0, bin = 0, bout = 0, perr = 0, pay = 0, cop = 0,
+             zc = 0;
     for (int i = 0; i < rt->nshards; i++) {
         srv_counters *k = &rt->shards[i].ctr;
         acc += ld(&k->conns_accepted);

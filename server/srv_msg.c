@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 
-int srv_msg_decode(pw_grpc_call *c, const pw_msg_desc *d, void *out, const uint8_t *msg,
-                   size_t len, pw_msg_arena *a)
+int srv_msg_decode(pw_grpc_call *c, const pw_msg_desc *d, void *out, const uint8_t *msg, size_t len,
+                   pw_msg_arena *a)
 {
     return srv_msg_decode_over(c, d, out, msg, len, a, NULL, 0);
 }
@@ -43,11 +43,9 @@ int srv_msg_send(pw_grpc_call *c, const pw_msg_desc *d, const void *msg, unsigne
 int srv_msg_reply(pw_grpc_call *c, const pw_msg_desc *d, const void *msg)
 {
     int rc = srv_msg_send(c, d, msg, 0);
-    if (rc == 0)
-        pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
+    if (rc == 0) pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
     else if (rc == -EMSGSIZE)
         pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "reply larger than the message limit");
-    else
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "no memory or buffer for the reply");
+    else pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "no memory or buffer for the reply");
     return rc;
 }

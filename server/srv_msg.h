@@ -31,8 +31,8 @@ static inline const char *srv_chars(pw_pb_bytes b) { return b.ptr ? (const char 
  * 0 return, when done with *out). Views in *out borrow msg. Returns 0; on a malformed body
  * finishes `c` with INVALID_ARGUMENT "malformed <message>: <reason>" (RESOURCE_EXHAUSTED when
  * out of memory), frees the arena and returns the negative pw_msg/pw_pb error. */
-int srv_msg_decode(pw_grpc_call *c, const pw_msg_desc *d, void *out, const uint8_t *msg,
-                   size_t len, pw_msg_arena *a);
+int srv_msg_decode(pw_grpc_call *c, const pw_msg_desc *d, void *out, const uint8_t *msg, size_t len,
+                   pw_msg_arena *a);
 /* srv_msg_decode with first[0..first_bytes) (borrowed while the arena lives; NULL/0: none) used
  * before the heap. */
 int srv_msg_decode_over(pw_grpc_call *c, const pw_msg_desc *d, void *out, const uint8_t *msg,

@@ -33,10 +33,7 @@ static void on_sync_done(q_log *log, void *ud, int status, uint64_t durable)
 /* Every completed commit, after all its waiters' callbacks (the producers' replies are queued
  * first) and with the next fsync already started: serve what the commit made visible (tasks
  * held by ready_when_durable), so the leasing overlaps that fsync. */
-static void on_committed(q_log *log, void *ud, uint64_t durable)
-{
-    srv_part_serve_durable(ud);
-}
+static void on_committed(q_log *log, void *ud, uint64_t durable) { srv_part_serve_durable(ud); }
 
 /* A Work delivery that found no memory (SRV_SERVE_RETRY_MS): serve the partition's streams
  * again, since nothing else would. */
@@ -68,7 +65,8 @@ static void on_tick(ev_loop *loop, ev_timer *t)
         q_log_stats ls;
         q_log_get_stats(q_part_log(sp->p), &ls);
         if (ls.segments > 1)
-            sp->sync_busy = q_log_sync_async(q_part_log(sp->p), &sp->sync_cw, on_sync_done, sp) == 0;
+            sp->sync_busy = q_log_sync_async(q_part_log(sp->p), &sp->sync_cw, on_sync_done, sp) ==
+                            0;
         sp->last_sync_ms = now_ms;
     }
     srv_part_serve_ready(sp);

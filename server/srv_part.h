@@ -24,7 +24,7 @@ typedef struct srv_part {
     uint64_t tick_at_ms;
     q_commit_waiter tick_cw;
     bool tick_commit_busy;
-    uint64_t last_sync_ms; /* --fsync never: last housekeeping commit */
+    uint64_t last_sync_ms;   /* --fsync never: last housekeeping commit */
     q_commit_waiter sync_cw; /* that commit (q_log_sync_async), while sync_busy */
     bool sync_busy;
     uint64_t served_durable; /* the log's durable end at the last srv_part_serve_durable */
@@ -42,10 +42,10 @@ typedef struct srv_qshard {
     uint32_t nowned;
     /* Touched only by this shard's thread (core/rt_cache confines them): freed jobs and Ack
      * fan-outs kept for the next request, and the wall clock read once per loop iteration. */
-    rt_cache jobs;          /* srv_job, up to SRV_JOB_CACHE_MAX */
-    rt_cache fanouts;       /* srv_ack_fanout with room for SRV_FANOUT_CACHED_IDS ids */
-    uint64_t now_loop_ns;   /* ev_loop_now when now_ms was read (0: never) */
-    uint64_t now_ms;        /* wall clock, ms, read at now_loop_ns */
+    rt_cache jobs;        /* srv_job, up to SRV_JOB_CACHE_MAX */
+    rt_cache fanouts;     /* srv_ack_fanout with room for SRV_FANOUT_CACHED_IDS ids */
+    uint64_t now_loop_ns; /* ev_loop_now when now_ms was read (0: never) */
+    uint64_t now_ms;      /* wall clock, ms, read at now_loop_ns */
 } srv_qshard;
 
 /* Process-wide, read-only after setup. */

@@ -22,8 +22,8 @@
 
 typedef struct srv_queue_opts {
     const char *data_dir;
-    uint32_t partitions; /* 0: what the data directory records, or the default for a new one */
-    q_log_opts log;      /* fsync policy and segment sizes for every partition */
+    uint32_t partitions;  /* 0: what the data directory records, or the default for a new one */
+    q_log_opts log;       /* fsync policy and segment sizes for every partition */
     size_t max_msg_bytes; /* the server's max send message size (0: 4 MiB) */
     uint64_t spin_ns;     /* mesh adaptive polling after cross-shard traffic (wk_mesh_opts) */
 } srv_queue_opts;

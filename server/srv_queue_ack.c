@@ -47,8 +47,7 @@ static void run_ack(srv_job *j, srv_part *sp)
         for (uint32_t i = 0; i < n; i++) ids[i] = it[i].id, tokens[i] = it[i].token;
         q_err e;
         uint64_t commit_to;
-        q_status st =
-            q_part_ack(sp->p, ids, tokens, n, srv_q_now_ms(), items, &commit_to, &e);
+        q_status st = q_part_ack(sp->p, ids, tokens, n, srv_q_now_ms(), items, &commit_to, &e);
         if (st != Q_OK) srv_job_err(j, &e);
         else
             for (uint32_t i = 0; i < n; i++) {
@@ -97,13 +96,15 @@ int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out)
 {
     /* Most Acks are small: their results fit a stack array (ACK_ITEMS_ON_STACK * 40 bytes). */
     pwm_ringq_v1_ItemStatus local[ACK_ITEMS_ON_STACK];
-    pwm_ringq_v1_ItemStatus *items = fo->n <= ACK_ITEMS_ON_STACK ? local : rt_calloc(fo->n, sizeof *items);
+    pwm_ringq_v1_ItemStatus *items = fo->n <= ACK_ITEMS_ON_STACK ? local
+                                                                 : rt_calloc(fo->n, sizeof *items);
     if (!items) return -ENOMEM;
     for (uint32_t i = 0; i < fo->n; i++) {
         const char *why = fo->codes[i] == Q_OK || !fo->whys[i] ? "" : fo->whys[i];
-        items[i] = (pwm_ringq_v1_ItemStatus){.id = {(const uint8_t *)fo->ids[i].ptr, fo->ids[i].len},
-                                             .code = (uint32_t)fo->codes[i],
-                                             .message = {(const uint8_t *)why, strlen(why)}};
+        items[i] = (pwm_ringq_v1_ItemStatus){
+            .id = {(const uint8_t *)fo->ids[i].ptr, fo->ids[i].len},
+            .code = (uint32_t)fo->codes[i],
+            .message = {(const uint8_t *)why, strlen(why)}};
     }
     pwm_ringq_v1_AckResponse r = {.results = items, .results_count = fo->n};
     int rc = pw_msg_encode(&pwm_ringq_v1_AckResponse_desc, &r, out);
@@ -219,8 +220,8 @@ static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count,
     uint32_t m = 0;
     for (uint32_t i = 0; i < fo->n; i++)
         if (parts[i] == p)
-            j->req.acks.items[m++] =
-                (ack_item){.index = i, .id = tids[i], .token = tokens ? tokens[i] : 0};
+            j->req.acks.items[m++] = (ack_item){
+                .index = i, .id = tids[i], .token = tokens ? tokens[i] : 0};
     j->req.acks.n = m;
     j->ctx = fo;
     fo->pending++;

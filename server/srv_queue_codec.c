@@ -63,15 +63,15 @@ int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char
         .lease_token = t->token,
     };
     if (frame == SRV_TASK_LEASE_ENTRY)
-        return pw_msg_encode_field(&pwm_ringq_v1_Task_desc, &m, pwm_ringq_v1_LeaseResponse_FIELD_tasks,
-                                   out);
+        return pw_msg_encode_field(&pwm_ringq_v1_Task_desc, &m,
+                                   pwm_ringq_v1_LeaseResponse_FIELD_tasks, out);
     /* SRV_TASK_WORK_FRAMED: the size is known before a byte is written, so the gRPC message
      * prefix goes first and the message is encoded once, in place behind it: the batch is the
      * stream's bytes as they go out, handed to the socket by reference (srv_queue_work.c). */
     pwm_ringq_v1_WorkResponse wr = {.kind_case = pwm_ringq_v1_WorkResponse_FIELD_task, .task = &m};
     size_t mark = buf_size(out), body = 0;
-    int r = pw_msg_encode_headed(&pwm_ringq_v1_WorkResponse_desc, &wr, PW_GRPC_MSG_PREFIX_BYTES, out,
-                                 &body);
+    int r = pw_msg_encode_headed(&pwm_ringq_v1_WorkResponse_desc, &wr, PW_GRPC_MSG_PREFIX_BYTES,
+                                 out, &body);
     if (r < 0) return r; /* all or nothing */
     if (body > UINT32_MAX) {
         buf_truncate(out, mark);
@@ -82,7 +82,7 @@ int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char
 }
 
 void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cfg,
-                            const q_queue_info *qi, uint32_t part_no)
+                         const q_queue_info *qi, uint32_t part_no)
 {
     *cfg = (pwm_ringq_v1_QueueConfig){
         .max_attempts = qi->cfg.max_attempts,

@@ -62,9 +62,11 @@ int srv_queue_lock_dir(const char *dir)
         }
         long pid = holder_pid(dir);
         if (pid)
-            fprintf(stderr, "ringqd: data directory %s is in use by another ringqd (pid %ld)\n", dir, pid);
+            fprintf(stderr, "ringqd: data directory %s is in use by another ringqd (pid %ld)\n",
+                    dir, pid);
         else
-            fprintf(stderr, "ringqd: data directory %s is in use by another process (locked)\n", dir);
+            fprintf(stderr, "ringqd: data directory %s is in use by another process (locked)\n",
+                    dir);
         return -EBUSY;
     }
     int r = write_pid(dir);

@@ -37,8 +37,15 @@
 #define QM_OTHER "(other)" /* '(' is not allowed in queue names: no clash */
 
 enum {
-    QM_READY, QM_DELAYED, QM_LEASED, QM_DEAD, /* gauges */
-    QM_ENQ, QM_ACK, QM_NACK, QM_EXPIRED, QM_DEAD_TOTAL, /* counters */
+    QM_READY,
+    QM_DELAYED,
+    QM_LEASED,
+    QM_DEAD, /* gauges */
+    QM_ENQ,
+    QM_ACK,
+    QM_NACK,
+    QM_EXPIRED,
+    QM_DEAD_TOTAL, /* counters */
     QM_NVALS
 };
 
@@ -58,7 +65,7 @@ typedef struct qm_part {
     uint64_t nqueues;
     uint64_t sum[QM_NVALS]; /* over all its queues */
     q_log_stats log;
-    uint64_t leased_undurable; /* q_part_stats.leased_undurable */
+    uint64_t leased_undurable;  /* q_part_stats.leased_undurable */
     uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
     uint32_t n;
 } qm_part;
@@ -73,8 +80,9 @@ typedef struct qm_gather {
 
 static void fill(uint64_t v[QM_NVALS], const q_queue_info *q)
 {
-    const uint64_t x[QM_NVALS] = {q->ready, q->delayed, q->leased, q->dead, q->enqueued_total,
-                                  q->acked_total, q->nacked_total, q->expired_total, q->dead_total};
+    const uint64_t x[QM_NVALS] = {q->ready,        q->delayed,        q->leased,
+                                  q->dead,         q->enqueued_total, q->acked_total,
+                                  q->nacked_total, q->expired_total,  q->dead_total};
     memcpy(v, x, sizeof x);
 }
 
@@ -142,7 +150,9 @@ static const qm_part *part_of(const qm_gather *g, uint32_t k)
 static void family_queue_values(buf *out, const qm_entry *e, size_t n, const uint64_t *other)
 {
     static const char *const states[4] = {"ready", "delayed", "leased", "dead"};
-    static const struct { const char *name, *help; } counters[5] = {
+    static const struct {
+        const char *name, *help;
+    } counters[5] = {
         {"ringq_queue_tasks_enqueued_total", "Tasks enqueued (duplicates not counted)."},
         {"ringq_queue_tasks_acked_total", "Tasks acknowledged."},
         {"ringq_queue_tasks_nacked_total", "Nacks (attempts given back)."},
@@ -235,8 +245,7 @@ static void family_fsync(buf *out, const qm_gather *g)
         cum += b[i];
         if (i + 1 < Q_FSYNC_BUCKETS)
             snprintf(labels, sizeof labels, "le=\"%.9g\"", (double)bounds[i] / 1e9);
-        else
-            snprintf(labels, sizeof labels, "le=\"+Inf\"");
+        else snprintf(labels, sizeof labels, "le=\"+Inf\"");
         srv_metric_u64(out, "ringq_fsync_seconds_bucket", labels, cum);
     }
     srv_metric_f64(out, "ringq_fsync_seconds_sum", NULL, (double)ns / 1e9);

@@ -30,7 +30,8 @@ static void task_spec_view(const pwm_ringq_v1_TaskSpec *spec, q_task_spec *t, q_
     t->nheaders = (uint32_t)spec->headers_count;
     for (size_t i = 0; i < spec->headers_count; i++)
         hdrs[i] = (q_header){srv_chars(spec->headers[i].key), (uint32_t)spec->headers[i].key.len,
-                             srv_chars(spec->headers[i].value), (uint32_t)spec->headers[i].value.len};
+                             srv_chars(spec->headers[i].value),
+                             (uint32_t)spec->headers[i].value.len};
     t->priority = spec->priority;
     t->delay_ms = spec->delay_ms;
     t->not_before_ms = spec->not_before_unix_ms;
@@ -52,15 +53,15 @@ static int encode_enqueue_results(srv_job *j, srv_part *sp, const q_enq_result *
 {
     pwm_ringq_v1_EnqueueResult *out = rt_calloc(nt, sizeof *out);
     pwm_ringq_v1_Receipt *rcpt = rt_calloc(nt, sizeof *rcpt);
-    char (*ids)[Q_ID_STR_BYTES] = rt_calloc(nt, sizeof *ids);
+    char(*ids)[Q_ID_STR_BYTES] = rt_calloc(nt, sizeof *ids);
     int rc = -ENOMEM;
     if (out && rcpt && ids) {
         for (uint32_t i = 0; i < nt; i++) {
             size_t idl = q_id_format(ids[i], sp->no, res[i].id);
             /* A task's id is its record's offset (a duplicate's: the original's). */
             srv_receipt_fill(&rcpt[i], sp->no, q_part_log(sp->p), res[i].id);
-            out[i] = (pwm_ringq_v1_EnqueueResult){{(const uint8_t *)ids[i], idl},
-                                                  res[i].duplicate, &rcpt[i]};
+            out[i] = (pwm_ringq_v1_EnqueueResult){
+                {(const uint8_t *)ids[i], idl}, res[i].duplicate, &rcpt[i]};
         }
         pwm_ringq_v1_EnqueueResponse r = {.results = out, .results_count = nt};
         rc = pw_msg_encode(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
@@ -74,8 +75,7 @@ static int encode_enqueue_results(srv_job *j, srv_part *sp, const q_enq_result *
 /* Appends the decoded tasks to the partition. Returns the results (owned by the caller), or NULL
  * with j's status set: nothing to answer but the error (a log failure part-way still waits for
  * the commit of what was written, as before). */
-static enq_results *enqueue_decoded(srv_job *j, srv_part *sp,
-                                    const pwm_ringq_v1_EnqueueRequest *r)
+static enq_results *enqueue_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_EnqueueRequest *r)
 {
     uint32_t nt = (uint32_t)r->tasks_count, nh = 0;
     for (uint32_t i = 0; i < nt; i++) nh += (uint32_t)r->tasks[i].headers_count;
@@ -248,8 +248,10 @@ static void run_lease(srv_job *j, srv_part *sp)
 static bool lease_args_from(const pwm_ringq_v1_LeaseRequest *r, lease_args *q, q_err *e)
 {
     if (q_queue_name_check((const char *)r->queue.ptr, r->queue.len, e) != Q_OK) return false;
-    *q = (lease_args){.max_tasks = r->max_tasks ? r->max_tasks : 1, .wait_ms = r->wait_ms,
-                      .lease_ms = r->lease_ms, .name_len = (uint32_t)r->queue.len};
+    *q = (lease_args){.max_tasks = r->max_tasks ? r->max_tasks : 1,
+                      .wait_ms = r->wait_ms,
+                      .lease_ms = r->lease_ms,
+                      .name_len = (uint32_t)r->queue.len};
     memcpy(q->name, r->queue.ptr, r->queue.len);
     e->code = Q_INVALID_ARGUMENT;
     if (q->max_tasks > Q_BATCH_MAX) {
@@ -266,9 +268,9 @@ static bool lease_args_from(const pwm_ringq_v1_LeaseRequest *r, lease_args *q, q
 /* ---- Nack, Extend: routed by the task id; the job carries the decoded arguments ---- */
 
 typedef struct srv_nack_args {
-    uint64_t token;  /* NackRequest.lease_token, 0 = none */
-    q_nack nk;       /* nk.reason points at reason[] below */
-    char reason[];   /* nk.reason_len bytes */
+    uint64_t token; /* NackRequest.lease_token, 0 = none */
+    q_nack nk;      /* nk.reason points at reason[] below */
+    char reason[];  /* nk.reason_len bytes */
 } nack_args;
 
 typedef struct srv_extend_args {
@@ -283,15 +285,15 @@ static void run_nack(srv_job *j, srv_part *sp)
     q_nack_result res;
     q_err e;
     uint64_t commit_to;
-    q_status st = q_part_nack(sp->p, j->task_id, a->token, &a->nk, srv_q_now_ms(), &res,
-                              &commit_to, &e);
+    q_status st = q_part_nack(sp->p, j->task_id, a->token, &a->nk, srv_q_now_ms(), &res, &commit_to,
+                              &e);
     if (st != Q_OK) {
         srv_job_err(j, &e);
         srv_job_reply(j);
         return;
     }
-    pwm_ringq_v1_NackResponse r = {.state = (int32_t)res.state, .ready_unix_ms = res.ready_ms,
-                                   .attempts = res.attempts};
+    pwm_ringq_v1_NackResponse r = {
+        .state = (int32_t)res.state, .ready_unix_ms = res.ready_ms, .attempts = res.attempts};
     if (pw_msg_encode(&pwm_ringq_v1_NackResponse_desc, &r, &j->resp) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
     srv_part_serve_ready(sp);
@@ -303,11 +305,10 @@ static void run_extend(srv_job *j, srv_part *sp)
     const extend_args *a = j->req.extend;
     uint64_t deadline = 0;
     q_err e;
-    q_status st =
-        q_part_extend(sp->p, j->task_id, a->token, a->lease_ms, srv_q_now_ms(), &deadline, &e);
+    q_status st = q_part_extend(sp->p, j->task_id, a->token, a->lease_ms, srv_q_now_ms(), &deadline,
+                                &e);
     pwm_ringq_v1_ExtendResponse r = {.lease_deadline_unix_ms = deadline};
-    if (st != Q_OK)
-        srv_job_err(j, &e);
+    if (st != Q_OK) srv_job_err(j, &e);
     else if (pw_msg_encode(&pwm_ringq_v1_ExtendResponse_desc, &r, &j->resp) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
     srv_job_reply(j);
@@ -318,8 +319,10 @@ srv_job *srv_nack_job(pw_grpc_call *call, const pwm_ringq_v1_NackRequest *r)
     srv_job *j = srv_job_new_args(call, SRV_JOB_REQ_NACK, sizeof(nack_args) + r->reason.len);
     if (!j) return NULL;
     nack_args *a = j->req.nack;
-    a->nk = (q_nack){.dead_letter = r->dead_letter, .has_delay = r->has_delay_ms,
-                     .delay_ms = r->delay_ms, .reason_len = (uint32_t)r->reason.len};
+    a->nk = (q_nack){.dead_letter = r->dead_letter,
+                     .has_delay = r->has_delay_ms,
+                     .delay_ms = r->delay_ms,
+                     .reason_len = (uint32_t)r->reason.len};
     a->token = r->lease_token;
     if (r->reason.len) memcpy(a->reason, r->reason.ptr, r->reason.len);
     return j;
@@ -533,7 +536,9 @@ static void ack_unary_done(srv_ack_fanout *fo)
             else if (b) pw_grpc_call_send_abort(c);
             /* The acks are done either way; a reply that cannot be sent says so. */
             if (rc == 0) pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
-            else pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "acked, but the reply could not be sent");
+            else
+                pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED,
+                                    "acked, but the reply could not be sent");
         }
     }
     srv_ack_fanout_free(fo);
@@ -585,7 +590,9 @@ int srv_queue_add_methods(pw_grpc_server *g)
 {
     static const pw_grpc_method m[] = {
         {.path = pwm_ringq_v1_Queue_Enqueue_PATH, .kind = PW_GRPC_UNARY, .on_message = on_enqueue},
-        {.path = pwm_ringq_v1_Queue_Lease_PATH, .kind = PW_GRPC_UNARY, .on_message = on_lease,
+        {.path = pwm_ringq_v1_Queue_Lease_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = on_lease,
          .on_cancel = on_lease_cancel},
         {.path = pwm_ringq_v1_Queue_Ack_PATH, .kind = PW_GRPC_UNARY, .on_message = on_ack},
         {.path = pwm_ringq_v1_Queue_Nack_PATH, .kind = PW_GRPC_UNARY, .on_message = on_nack},

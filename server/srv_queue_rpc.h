@@ -13,19 +13,22 @@
 /* An Ack fanned out to the partitions its ids live in; `done` runs on the origin shard when
  * every partition has answered (codes[i]/whys[i] answer ids[i]). */
 typedef struct srv_ack_fanout {
-    pw_grpc_call *call;  /* referenced, may be NULL */
+    pw_grpc_call *call; /* referenced, may be NULL */
     /* All below point into the fan-out's own allocation (one per Ack, see fanout_new). */
-    uint8_t *raw;        /* copy of the ids' bytes: ids[] point into it */
-    struct { const char *ptr; size_t len; } *ids;
+    uint8_t *raw; /* copy of the ids' bytes: ids[] point into it */
+    struct {
+        const char *ptr;
+        size_t len;
+    } * ids;
     q_status *codes;
     const char **whys;
-    uint32_t *parts;     /* while dispatching: the partition of ids[i] (UINT32_MAX: answered) */
-    uint64_t *tids;      /* while dispatching: the task id of ids[i] in its partition */
-    uint32_t *per;       /* while dispatching: ids per partition (srv_q.nparts entries) */
-    int cache_shard;     /* the shard whose fan-out cache it came from, or -1 (rt_calloc) */
+    uint32_t *parts; /* while dispatching: the partition of ids[i] (UINT32_MAX: answered) */
+    uint64_t *tids;  /* while dispatching: the task id of ids[i] in its partition */
+    uint32_t *per;   /* while dispatching: ids per partition (srv_q.nparts entries) */
+    int cache_shard; /* the shard whose fan-out cache it came from, or -1 (rt_calloc) */
     uint32_t n;
     uint32_t pending;
-    q_status status;     /* a partition's log failure, else Q_OK */
+    q_status status; /* a partition's log failure, else Q_OK */
     char msg[Q_ERR_MSG_BYTES];
     void (*done)(struct srv_ack_fanout *fo);
     void *ctx;
@@ -116,8 +119,8 @@ q_status srv_lease_encode(srv_part *sp, const char *name, size_t nl, uint32_t ma
 /* The same for a Work registration `hold`: each task leased is recorded as held by it. */
 struct srv_sub;
 q_status srv_lease_encode_held(srv_part *sp, const char *name, size_t nl, uint32_t max_n,
-                               uint32_t lease_ms, buf *out, uint32_t *count,
-                               struct srv_sub *hold, q_err *err);
+                               uint32_t lease_ms, buf *out, uint32_t *count, struct srv_sub *hold,
+                               q_err *err);
 
 /* ---- srv_work_hold.c ---- */
 #define SRV_WORKER_ID_HEADER "ringq-worker-id" /* a Work stream's holder name (metadata) */

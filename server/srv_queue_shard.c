@@ -75,17 +75,20 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         srv_part *sp = rt_calloc(1, sizeof *sp);
         int r = sp ? q_part_open(dir, k, &po, open_ms, &sp->p, &le) : -ENOMEM;
         if (r < 0) {
-            log_error("cannot open partition", "dir=%s err=%d reason=\"%s\" file=%s pos=%llu offset=%llu%s%s%s",
-                      dir, r, le.why ? le.why : strerror(-r), le.file, (unsigned long long)le.pos,
-                      (unsigned long long)le.offset, r == -EBADMSG ? " salvage=\"ringq-log salvage " : "",
+            log_error("cannot open partition",
+                      "dir=%s err=%d reason=\"%s\" file=%s pos=%llu offset=%llu%s%s%s", dir, r,
+                      le.why ? le.why : strerror(-r), le.file, (unsigned long long)le.pos,
+                      (unsigned long long)le.offset,
+                      r == -EBADMSG ? " salvage=\"ringq-log salvage " : "",
                       r == -EBADMSG ? dir : "", r == -EBADMSG ? "\"" : "");
             rt_free(sp);
             srv_runtime_fail(srv_shard_runtime(sh));
             return;
         }
         if (le.why)
-            log_warn("partition tail cut at recovery", "dir=%s file=%s pos=%llu offset=%llu bytes=%llu kept=%s why=\"%s\"",
-                     dir, le.file, (unsigned long long)le.pos, (unsigned long long)le.offset,
+            log_warn("partition tail cut at recovery",
+                     "dir=%s file=%s pos=%llu offset=%llu bytes=%llu kept=%s why=\"%s\"", dir,
+                     le.file, (unsigned long long)le.pos, (unsigned long long)le.offset,
                      (unsigned long long)le.bytes, le.kept[0] ? le.kept : "-", le.why);
         sp->no = k;
         sp->shard = id;

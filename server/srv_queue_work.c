@@ -29,19 +29,20 @@
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
 
-#define WORK_SUBS_MAX 64            /* queues one stream may subscribe to (the API's limit) */
-#define WORK_CREDITS_MAX 10000      /* outstanding credits (the API's limit): bounds tasks leased to one stream */
-#define WORK_DELIVER_BATCH 64u      /* tasks leased per claim */
+#define WORK_SUBS_MAX 64 /* queues one stream may subscribe to (the API's limit) */
+#define WORK_CREDITS_MAX \
+    10000 /* outstanding credits (the API's limit): bounds tasks leased to one stream */
+#define WORK_DELIVER_BATCH 64u             /* tasks leased per claim */
 #define WORK_PENDING_BYTES_MAX (64u << 20) /* delivered tasks waiting for the stream's window */
 
 typedef struct srv_work {
     pw_grpc_call *call;
     int origin;
-    int refs;                 /* origin-only: 1 for the stream + 1 per registration */
+    int refs; /* origin-only: 1 for the stream + 1 per registration */
     _Atomic int32_t credits;
-    _Atomic bool closed;      /* owners read it: the session is (about to be) CLOSED */
-    srv_work_state state;     /* origin-only, through work_set_state */
-    uint32_t lease_ms;        /* origin-only; owners get it in each registration and poke */
+    _Atomic bool closed;  /* owners read it: the session is (about to be) CLOSED */
+    srv_work_state state; /* origin-only, through work_set_state */
+    uint32_t lease_ms;    /* origin-only; owners get it in each registration and poke */
     char worker[SRV_HOLDER_BYTES], addr[SRV_HOLDER_BYTES]; /* the holder (srv_work_holder),
                               * copied into each registration message */
     uint32_t nsubs;
@@ -53,9 +54,9 @@ typedef struct srv_work {
          * need memory (without it the owner would keep a pointer to a freed session). */
         srv_job *unreg;
     } subs[WORK_SUBS_MAX];
-    uint32_t inflight;        /* ack/nack/extend jobs not yet answered */
-    uint32_t held;            /* tasks delivered and not yet acked or nacked on the stream */
-    buf pending;              /* WorkResponse messages, varint-length-prefixed */
+    uint32_t inflight;              /* ack/nack/extend jobs not yet answered */
+    uint32_t held;                  /* tasks delivered and not yet acked or nacked on the stream */
+    buf pending;                    /* WorkResponse messages, varint-length-prefixed */
     struct srv_work *snext, *sprev; /* the shard's open sessions (for drain) */
 } srv_work;
 
@@ -65,10 +66,12 @@ bool srv_work_state_next_ok(srv_work_state from, srv_work_state to)
 {
     /* The table in srv_queue_rpc.h, row `from`, column `to`. */
     static const bool ok[SRV_WORK_STATES][SRV_WORK_STATES] = {
-        [SRV_WORK_OPEN] = {[SRV_WORK_DRAINING] = true, [SRV_WORK_HALF_CLOSED] = true,
-                           [SRV_WORK_FINISHED] = true, [SRV_WORK_CLOSED] = true},
-        [SRV_WORK_DRAINING] = {[SRV_WORK_HALF_CLOSED] = true, [SRV_WORK_FINISHED] = true,
-                               [SRV_WORK_CLOSED] = true},
+        [SRV_WORK_OPEN] = {[SRV_WORK_DRAINING] = true,
+                           [SRV_WORK_HALF_CLOSED] = true,
+                           [SRV_WORK_FINISHED] = true,
+                           [SRV_WORK_CLOSED] = true},
+        [SRV_WORK_DRAINING] =
+            {[SRV_WORK_HALF_CLOSED] = true, [SRV_WORK_FINISHED] = true, [SRV_WORK_CLOSED] = true},
         [SRV_WORK_HALF_CLOSED] = {[SRV_WORK_FINISHED] = true, [SRV_WORK_CLOSED] = true},
         [SRV_WORK_FINISHED] = {[SRV_WORK_CLOSED] = true},
     };
@@ -368,7 +371,8 @@ static void run_register(srv_job *j, srv_part *sp)
 
 static void run_unregister(srv_job *j, srv_part *sp)
 {
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, false);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len,
+                                   false);
     if (wq)
         for (struct srv_sub **pp = &wq->subs; *pp; pp = &(*pp)->next)
             if ((void *)(*pp)->w == j->ctx) {
@@ -384,7 +388,8 @@ static void run_unregister(srv_job *j, srv_part *sp)
 
 static void run_poke(srv_job *j, srv_part *sp)
 {
-    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len, false);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len,
+                                   false);
     /* The session pointer only names the registration here: its fields are the origin's. */
     for (struct srv_sub *s = wq ? wq->subs : NULL; s; s = s->next)
         if ((void *)s->w == j->ctx) s->lease_ms = j->sub_lease_ms;
@@ -422,7 +427,8 @@ static srv_job *register_job_new(srv_work *w, uint32_t i)
     return j;
 }
 
-static void sub_job_send(srv_work *w, uint32_t i, srv_job *j, srv_job_run_fn run, srv_job_done_fn done)
+static void sub_job_send(srv_work *w, uint32_t i, srv_job *j, srv_job_run_fn run,
+                         srv_job_done_fn done)
 {
     j->sub_lease_ms = w->lease_ms;
     srv_job_dispatch(j, w->subs[i].part, run, done);
@@ -587,13 +593,14 @@ static void ack_done(srv_ack_fanout *fo)
     buf b;
     buf_init(&b, (size_t)16 << 20);
     for (uint32_t i = 0; i < fo->n && w->held > 0; i++)
-        if (fo->status == Q_OK && (fo->codes[i] == Q_OK || fo->codes[i] == Q_FAILED_PRECONDITION)) w->held--;
+        if (fo->status == Q_OK && (fo->codes[i] == Q_OK || fo->codes[i] == Q_FAILED_PRECONDITION))
+            w->held--;
     if (fo->status == Q_OK && srv_ack_fanout_encode(fo, &b) < 0) {
         fo->status = Q_RESOURCE_EXHAUSTED;
         snprintf(fo->msg, sizeof fo->msg, "acked, but the reply could not be encoded");
     }
-    send_result(w, fo->request_id, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack, buf_begin(&b),
-                buf_size(&b));
+    send_result(w, fo->request_id, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack,
+                buf_begin(&b), buf_size(&b));
     buf_deinit(&b);
     w->inflight--;
     srv_ack_fanout_free(fo);
@@ -614,7 +621,8 @@ static void by_id_done(srv_job *j)
     srv_work *w = wr->w;
     uint32_t which = wr->kind == SRV_BY_ID_NACK ? pwm_ringq_v1_WorkResult_FIELD_nack
                                                 : pwm_ringq_v1_WorkResult_FIELD_extend;
-    send_result(w, wr->request_id, j->status, j->msg, which, buf_begin(&j->resp), buf_size(&j->resp));
+    send_result(w, wr->request_id, j->status, j->msg, which, buf_begin(&j->resp),
+                buf_size(&j->resp));
     if (wr->kind == SRV_BY_ID_NACK && (j->status == Q_OK || j->status == Q_FAILED_PRECONDITION) &&
         w->held > 0)
         w->held--;
@@ -688,10 +696,11 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
     int rc = pw_msg_decode(&pwm_ringq_v1_WorkRequest_desc, &req, msg, len, &a);
     if (rc < 0 || req.kind_case == 0) {
         char why[Q_ERR_MSG_BYTES];
-        snprintf(why, sizeof why, rc < 0 ? "malformed ringq.v1.WorkRequest: %s" : "empty WorkRequest",
+        snprintf(why, sizeof why,
+                 rc < 0 ? "malformed ringq.v1.WorkRequest: %s" : "empty WorkRequest",
                  rc < 0 ? pw_msg_strerror(rc) : "");
-        send_result(w, rc < 0 ? 0 : req.request_id, rc == -ENOMEM ? Q_RESOURCE_EXHAUSTED : Q_INVALID_ARGUMENT,
-                    why, 0, NULL, 0);
+        send_result(w, rc < 0 ? 0 : req.request_id,
+                    rc == -ENOMEM ? Q_RESOURCE_EXHAUSTED : Q_INVALID_ARGUMENT, why, 0, NULL, 0);
         pw_msg_arena_deinit(&a);
         return;
     }
@@ -785,9 +794,12 @@ void srv_work_drain_shard(void)
 
 int srv_work_add_method(pw_grpc_server *g)
 {
-    static const pw_grpc_method m = {
-        .path = "/ringq.v1.Queue/Work", .kind = PW_GRPC_BIDI_STREAMING, .on_start = on_start,
-        .on_message = on_message_or_close, .on_half_close = on_half_close, .on_cancel = on_cancel,
-        .on_writable = on_writable};
+    static const pw_grpc_method m = {.path = "/ringq.v1.Queue/Work",
+                                     .kind = PW_GRPC_BIDI_STREAMING,
+                                     .on_start = on_start,
+                                     .on_message = on_message_or_close,
+                                     .on_half_close = on_half_close,
+                                     .on_cancel = on_cancel,
+                                     .on_writable = on_writable};
     return pw_grpc_server_add_method(g, &m);
 }

@@ -19,12 +19,12 @@ int srv_durability_resolve(int32_t asked, q_commit_policy policy, char *msg, siz
         return policy == Q_COMMIT_NEVER ? pwm_ringq_v1_DURABILITY_WRITTEN
                                         : pwm_ringq_v1_DURABILITY_SYNCED;
     case pwm_ringq_v1_DURABILITY_MEMORY:
-    case pwm_ringq_v1_DURABILITY_WRITTEN:
-        return asked;
+    case pwm_ringq_v1_DURABILITY_WRITTEN: return asked;
     case pwm_ringq_v1_DURABILITY_SYNCED:
         if (policy != Q_COMMIT_NEVER) return asked;
-        snprintf(msg, cap, "durability SYNCED is not allowed: the server runs with --fsync never "
-                           "(at most WRITTEN); nothing was enqueued");
+        snprintf(msg, cap,
+                 "durability SYNCED is not allowed: the server runs with --fsync never "
+                 "(at most WRITTEN); nothing was enqueued");
         return -(int)Q_FAILED_PRECONDITION;
     default:
         snprintf(msg, cap, "durability must be UNSPECIFIED, MEMORY, WRITTEN or SYNCED, got %d",

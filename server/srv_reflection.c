@@ -104,7 +104,8 @@ static int index_service(const char *prefix, const pwm_google_protobuf_ServiceDe
     if (r < 0) return r;
     char svc[REFL_NAME_BYTES_MAX];
     snprintf(svc, sizeof svc, "%s", g_syms[g_nsyms - 1].name);
-    for (size_t i = 0; r == 0 && i < sv->method_count; i++) r = add_symbol(svc, sv->method[i].name, fi, false);
+    for (size_t i = 0; r == 0 && i < sv->method_count; i++)
+        r = add_symbol(svc, sv->method[i].name, fi, false);
     return r;
 }
 
@@ -126,7 +127,8 @@ static int index_file(refl_file *rf, int fi, const pwm_google_protobuf_FileDescr
         r = index_message(prefix, &fd->message_type[i], fi, 0);
     for (size_t i = 0; r == 0 && i < fd->enum_type_count; i++)
         r = add_symbol(prefix, fd->enum_type[i].name, fi, false);
-    for (size_t i = 0; r == 0 && i < fd->service_count; i++) r = index_service(prefix, &fd->service[i], fi);
+    for (size_t i = 0; r == 0 && i < fd->service_count; i++)
+        r = index_service(prefix, &fd->service[i], fi);
     return r;
 }
 
@@ -142,7 +144,8 @@ int srv_reflection_init(const pw_grpc_server *server)
     pw_pb_reader_init(&set, srv_descriptor_set, total);
     int rc;
     while ((rc = pw_pb_next(&set, &f)) == 1) {
-        if (f.num != pwm_google_protobuf_FileDescriptorSet_FIELD_file || f.wt != PW_PB_WT_LEN) continue;
+        if (f.num != pwm_google_protobuf_FileDescriptorSet_FIELD_file || f.wt != PW_PB_WT_LEN)
+            continue;
         if (g_nfiles >= REFL_FILES_MAX) return -ENOSPC;
         pwm_google_protobuf_FileDescriptorProto fd;
         pw_msg_arena a;
@@ -180,22 +183,27 @@ static void collect(int fi, bool *seen, int *out, int *n)
 
 /* FileDescriptorResponse: file `fi` and its dependencies, the embedded bytes as they are. */
 static void reply_files(pwm_grpc_reflection_v1_ServerReflectionResponse *out,
-                        pwm_grpc_reflection_v1_FileDescriptorResponse *fr, pw_pb_bytes *files, int fi)
+                        pwm_grpc_reflection_v1_FileDescriptorResponse *fr, pw_pb_bytes *files,
+                        int fi)
 {
     bool seen[REFL_FILES_MAX] = {false};
     int order[REFL_FILES_MAX], n = 0;
     collect(fi, seen, order, &n);
     for (int i = 0; i < n; i++) files[i] = g_files[order[i]].bytes;
     *fr = (pwm_grpc_reflection_v1_FileDescriptorResponse){files, (size_t)n};
-    out->message_response_case = pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_file_descriptor_response;
+    out->message_response_case =
+        pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_file_descriptor_response;
     out->file_descriptor_response = fr;
 }
 
 static void reply_error(pwm_grpc_reflection_v1_ServerReflectionResponse *out,
-                        pwm_grpc_reflection_v1_ErrorResponse *er, pw_grpc_status code, const char *msg)
+                        pwm_grpc_reflection_v1_ErrorResponse *er, pw_grpc_status code,
+                        const char *msg)
 {
-    *er = (pwm_grpc_reflection_v1_ErrorResponse){(int32_t)code, {(const uint8_t *)msg, strlen(msg)}};
-    out->message_response_case = pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_error_response;
+    *er = (pwm_grpc_reflection_v1_ErrorResponse){(int32_t)code,
+                                                 {(const uint8_t *)msg, strlen(msg)}};
+    out->message_response_case =
+        pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_error_response;
     out->error_response = er;
 }
 
@@ -209,7 +217,8 @@ static size_t list_services(pwm_grpc_reflection_v1_ServiceResponse *svcs, size_t
         size_t sl = (size_t)(slash - path - 1);
         /* Each service once: skip if an earlier method had the same service. */
         bool dup = false;
-        for (size_t j = 0; j < k && !dup; j++) dup = svcs[j].name.len == sl && memcmp(svcs[j].name.ptr, path + 1, sl) == 0;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = svcs[j].name.len == sl && memcmp(svcs[j].name.ptr, path + 1, sl) == 0;
         if (!dup) svcs[k++].name = (pw_pb_bytes){(const uint8_t *)path + 1, sl};
     }
     return k;
@@ -233,7 +242,8 @@ static void answer(refl_answer *an, const pwm_grpc_reflection_v1_ServerReflectio
     int fi;
     switch (req->message_request_case) {
     case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_file_by_filename:
-        fi = find_file((const uint8_t *)srv_chars(req->file_by_filename), req->file_by_filename.len);
+        fi = find_file((const uint8_t *)srv_chars(req->file_by_filename),
+                       req->file_by_filename.len);
         if (fi != REFL_NONE) reply_files(out, &an->files, an->file_bytes, fi);
         else reply_error(out, &an->error, PW_GRPC_NOT_FOUND, "file not found");
         break;
@@ -260,9 +270,10 @@ static void answer(refl_answer *an, const pwm_grpc_reflection_v1_ServerReflectio
         }
         break;
     case pwm_grpc_reflection_v1_ServerReflectionRequest_FIELD_list_services:
-        an->list = (pwm_grpc_reflection_v1_ListServiceResponse){an->svcs,
-                                                                 list_services(an->svcs, REFL_SERVICES_MAX)};
-        out->message_response_case = pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_list_services_response;
+        an->list = (pwm_grpc_reflection_v1_ListServiceResponse){
+            an->svcs, list_services(an->svcs, REFL_SERVICES_MAX)};
+        out->message_response_case =
+            pwm_grpc_reflection_v1_ServerReflectionResponse_FIELD_list_services_response;
         out->list_services_response = &an->list;
         break;
     default:
@@ -277,7 +288,8 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
     pwm_grpc_reflection_v1_ServerReflectionRequest req;
     pw_msg_arena a;
-    if (srv_msg_decode(c, &pwm_grpc_reflection_v1_ServerReflectionRequest_desc, &req, msg, len, &a) < 0)
+    if (srv_msg_decode(c, &pwm_grpc_reflection_v1_ServerReflectionRequest_desc, &req, msg, len,
+                       &a) < 0)
         return;
     refl_answer *an = rt_calloc(1, sizeof *an);
     if (!an) {
@@ -286,7 +298,8 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
         an->out.valid_host = req.host;
         an->out.original_request = &req;
         answer(an, &req);
-        int rc = srv_msg_send(c, &pwm_grpc_reflection_v1_ServerReflectionResponse_desc, &an->out, 0);
+        int rc = srv_msg_send(c, &pwm_grpc_reflection_v1_ServerReflectionResponse_desc, &an->out,
+                              0);
         if (rc < 0 && rc != -ECANCELED)
             pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "the answer could not be sent");
     }
@@ -302,10 +315,14 @@ int srv_reflection_add_methods(pw_grpc_server *s)
 {
     static const pw_grpc_method m[] = {
         {.path = pwm_grpc_reflection_v1_ServerReflection_ServerReflectionInfo_PATH,
-         .kind = PW_GRPC_BIDI_STREAMING, .on_message = on_message, .on_half_close = on_half_close,
+         .kind = PW_GRPC_BIDI_STREAMING,
+         .on_message = on_message,
+         .on_half_close = on_half_close,
          .on_writable = on_writable},
         {.path = pwm_grpc_reflection_v1alpha_ServerReflection_ServerReflectionInfo_PATH,
-         .kind = PW_GRPC_BIDI_STREAMING, .on_message = on_message, .on_half_close = on_half_close,
+         .kind = PW_GRPC_BIDI_STREAMING,
+         .on_message = on_message,
+         .on_half_close = on_half_close,
          .on_writable = on_writable},
     };
     for (size_t i = 0; i < 2; i++) {

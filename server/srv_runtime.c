@@ -26,7 +26,8 @@
 #define SRV_ACCEPT_PAUSE_MS 100u
 /* At most one log line per this interval about refused accepts, with their count. */
 #define SRV_ACCEPT_LOG_EVERY_MS 1000u
-_Static_assert(SRV_ACCEPT_PAUSE_MS < SRV_ACCEPT_LOG_EVERY_MS, "a pause is shorter than a log interval");
+_Static_assert(SRV_ACCEPT_PAUSE_MS < SRV_ACCEPT_LOG_EVERY_MS,
+               "a pause is shorter than a log interval");
 
 static _Thread_local srv_shard *t_self;
 
@@ -97,7 +98,8 @@ static void num_flag_set(srv_options *o, const char *name, uint64_t v)
     else if (strcmp(name, "threads") == 0) o->threads = (int)v;
     else if (strcmp(name, "max-message-bytes") == 0)
         o->grpc.max_recv_message_bytes = o->grpc.max_send_message_bytes = (size_t)v;
-    else if (strcmp(name, "max-concurrent-streams") == 0) o->grpc.max_concurrent_streams = (uint32_t)v;
+    else if (strcmp(name, "max-concurrent-streams") == 0)
+        o->grpc.max_concurrent_streams = (uint32_t)v;
     else if (strcmp(name, "idle-timeout-ms") == 0) o->idle_ms = (uint32_t)v;
     else if (strcmp(name, "handshake-timeout-ms") == 0) o->handshake_ms = (uint32_t)v;
     else if (strcmp(name, "drain-timeout-ms") == 0) o->drain_ms = (uint32_t)v;
@@ -106,7 +108,7 @@ static void num_flag_set(srv_options *o, const char *name, uint64_t v)
 
 /* Returns SRV_RC_OK, or SRV_RC_SAID after printing why. */
 static srv_rc parse_flag(srv_options *o, const char *name, const char *val, srv_extra_flag_fn extra,
-                      void *ud)
+                         void *ud)
 {
     const num_flag *nf = num_flag_find(name);
     if (nf) {
@@ -124,7 +126,8 @@ static srv_rc parse_flag(srv_options *o, const char *name, const char *val, srv_
         struct sockaddr_storage ss;
         socklen_t sl;
         if (rt_addr_parse(val, 0, &ss, &sl) != 0) {
-            fprintf(stderr, "%s: --host must be an IPv4 or IPv6 address, localhost or '*' (got '%s')\n",
+            fprintf(stderr,
+                    "%s: --host must be an IPv4 or IPv6 address, localhost or '*' (got '%s')\n",
                     o->prog, val);
             return SRV_RC_SAID;
         }
@@ -154,7 +157,7 @@ static srv_rc parse_flag(srv_options *o, const char *name, const char *val, srv_
 }
 
 srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
-                      srv_extra_flag_fn extra, void *ud)
+                         srv_extra_flag_fn extra, void *ud)
 {
     const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
     if (argc > 0) o->prog = slash ? slash + 1 : argv[0];
@@ -183,9 +186,11 @@ srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usag
             if (strcmp(name, "pin") != 0) {
                 bool known = num_flag_find(name) || strcmp(name, "host") == 0 ||
                              strcmp(name, "data") == 0 || strcmp(name, "port-file") == 0 ||
-                             strcmp(name, "log-level") == 0 || (extra && extra(name, NULL, ud) != 0);
+                             strcmp(name, "log-level") == 0 ||
+                             (extra && extra(name, NULL, ud) != 0);
                 if (!known) {
-                    fprintf(stderr, "%s: unknown flag --%s (see %s --help)\n", o->prog, name, o->prog);
+                    fprintf(stderr, "%s: unknown flag --%s (see %s --help)\n", o->prog, name,
+                            o->prog);
                     return SRV_RC_SAID;
                 }
                 if (i + 1 >= argc) {
@@ -222,8 +227,10 @@ static void accept_pause(srv_shard *sh, int err)
 {
     sh->accept_refused++;
     uint64_t now = ev_loop_now(sh->loop);
-    if (sh->accept_log_ns == 0 || now - sh->accept_log_ns >= (uint64_t)SRV_ACCEPT_LOG_EVERY_MS * RT_NS_PER_MS) {
-        log_warn("out of file descriptors; accepting paused", "err=%d refused=%llu pause_ms=%u conns=%u", err,
+    if (sh->accept_log_ns == 0 ||
+        now - sh->accept_log_ns >= (uint64_t)SRV_ACCEPT_LOG_EVERY_MS * RT_NS_PER_MS) {
+        log_warn("out of file descriptors; accepting paused",
+                 "err=%d refused=%llu pause_ms=%u conns=%u", err,
                  (unsigned long long)sh->accept_refused, SRV_ACCEPT_PAUSE_MS, sh->nconns);
         sh->accept_log_ns = now;
         sh->accept_refused = 0;
@@ -239,9 +246,10 @@ static void on_accept(ev_loop *loop, ev_op *op, int res, unsigned flags)
     srv_shard *sh = op->ud;
     if (res >= 0) {
         if (sh->draining || sh->nconns >= SRV_CONNS_PER_SHARD_MAX) {
-            atomic_store_explicit(&sh->ctr.conns_rejected,
-                                  atomic_load_explicit(&sh->ctr.conns_rejected, memory_order_relaxed) + 1,
-                                  memory_order_relaxed);
+            atomic_store_explicit(
+                &sh->ctr.conns_rejected,
+                atomic_load_explicit(&sh->ctr.conns_rejected, memory_order_relaxed) + 1,
+                memory_order_relaxed);
             close(res);
         } else {
             srv_conn_accepted(sh, res);
@@ -333,7 +341,8 @@ static void on_wake(ev_loop *loop, void *ud, uint32_t data)
         return;
     }
     if (data == SRV_WAKE_DRAIN || atomic_load(&sh->rt->draining)) shard_begin_drain(sh);
-    if (data == SRV_WAKE_STOP || (sh->draining && atomic_load(&sh->rt->busy_shards) == 0)) shard_stop_now(sh);
+    if (data == SRV_WAKE_STOP || (sh->draining && atomic_load(&sh->rt->busy_shards) == 0))
+        shard_stop_now(sh);
 }
 
 static void on_signal(ev_loop *loop, ev_op *op, int res, unsigned flags)
@@ -343,11 +352,13 @@ static void on_signal(ev_loop *loop, ev_op *op, int res, unsigned flags)
         int sig = (int)sh->siginfo.ssi_signo;
         if (sig == SIGTERM || sig == SIGINT) {
             if (!atomic_exchange(&sh->rt->draining, 1)) {
-                log_info("signal received; draining", "signal=%d drain_ms=%u", sig, sh->rt->opt.drain_ms);
+                log_info("signal received; draining", "signal=%d drain_ms=%u", sig,
+                         sh->rt->opt.drain_ms);
                 int nr = rt_notify("STOPPING=1\nSTATUS=draining");
                 if (nr < 0) log_warn("cannot notify the service manager", "err=%d", nr);
                 for (int i = 0; i < sh->rt->nshards; i++)
-                    if (i != sh->id) ev_loop_wake_from(loop, sh->rt->shards[i].loop, SRV_WAKE_DRAIN);
+                    if (i != sh->id)
+                        ev_loop_wake_from(loop, sh->rt->shards[i].loop, SRV_WAKE_DRAIN);
                 shard_begin_drain(sh);
             } else if (sig == SIGINT) {
                 log_warn("second interrupt; exiting now", NULL);
@@ -505,9 +516,11 @@ static void raise_nofile(void)
     if (rl.rlim_cur < rl.rlim_max) {
         rlim_t was = rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) log_warn("cannot raise RLIMIT_NOFILE", "err=%d", -errno);
-        else log_debug("raised RLIMIT_NOFILE", "from=%llu to=%llu", (unsigned long long)was,
-                       (unsigned long long)rl.rlim_cur);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("cannot raise RLIMIT_NOFILE", "err=%d", -errno);
+        else
+            log_debug("raised RLIMIT_NOFILE", "from=%llu to=%llu", (unsigned long long)was,
+                      (unsigned long long)rl.rlim_cur);
     }
 }
 

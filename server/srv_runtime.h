@@ -17,18 +17,18 @@
 
 /* Defaults, with reasons. */
 #define SRV_PORT_DEFAULT 7070
-#define SRV_HANDSHAKE_MS_DEFAULT 10000u   /* preface/request head must arrive within 10 s */
-#define SRV_IDLE_MS_DEFAULT 300000u       /* a connection with no stream for 5 min gets GOAWAY */
-#define SRV_DRAIN_MS_DEFAULT 10000u       /* calls in flight get 10 s to finish on SIGTERM */
-#define SRV_CONNS_PER_SHARD_MAX 65536u    /* beyond this, new connections are closed at once */
+#define SRV_HANDSHAKE_MS_DEFAULT 10000u /* preface/request head must arrive within 10 s */
+#define SRV_IDLE_MS_DEFAULT 300000u     /* a connection with no stream for 5 min gets GOAWAY */
+#define SRV_DRAIN_MS_DEFAULT 10000u     /* calls in flight get 10 s to finish on SIGTERM */
+#define SRV_CONNS_PER_SHARD_MAX 65536u  /* beyond this, new connections are closed at once */
 
 typedef struct srv_options {
-    const char *prog;     /* program name for messages (argv[0]'s last component) */
+    const char *prog; /* program name for messages (argv[0]'s last component) */
     const char *host;
-    int port;             /* 0: pick a free port (logged as port=N) */
-    int threads;          /* shards; default: online CPUs */
-    bool pin;             /* pin shard i to CPU i */
-    const char *data_dir; /* ringqd only */
+    int port;              /* 0: pick a free port (logged as port=N) */
+    int threads;           /* shards; default: online CPUs */
+    bool pin;              /* pin shard i to CPU i */
+    const char *data_dir;  /* ringqd only */
     const char *port_file; /* when set, the bound port is written there once listening */
     uint32_t handshake_ms;
     uint32_t idle_ms;
@@ -56,7 +56,6 @@ typedef struct srv_counters {
     _Atomic uint64_t payload_copied_bytes;
     _Atomic uint64_t send_zc_bytes;
 } srv_counters;
-
 
 typedef struct srv_shard srv_shard;
 typedef struct srv_runtime srv_runtime;
@@ -92,8 +91,8 @@ typedef struct srv_hooks {
  * apart from negative errno and from q_status (docs/architecture.md, "Errors"). */
 typedef enum srv_rc {
     SRV_RC_OK = 0,
-    SRV_RC_EXIT = 1,     /* nothing failed, but the program is done (--help, --version) */
-    SRV_RC_SAID = -500,  /* failed; why was printed on stderr or logged */
+    SRV_RC_EXIT = 1,    /* nothing failed, but the program is done (--help, --version) */
+    SRV_RC_SAID = -500, /* failed; why was printed on stderr or logged */
 } srv_rc;
 
 /* Parses and validates the common flags, before anything starts. Unknown flags are an error
@@ -108,7 +107,7 @@ typedef enum srv_rc {
 #define SRV_FLAG_BAD_SAID (-2)
 typedef int (*srv_extra_flag_fn)(const char *name, const char *value, void *ud);
 srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usage,
-                      srv_extra_flag_fn extra, void *ud);
+                         srv_extra_flag_fn extra, void *ud);
 void srv_options_defaults(srv_options *o);
 
 /* Runs the server until drained. Before any shard starts: raises RLIMIT_NOFILE's soft limit to

@@ -16,8 +16,8 @@ struct srv_work;
 typedef struct srv_sub {
     struct srv_work *w; /* names the session; the owner touches only its atomics (credits,
                          * closed), never its plain fields */
-    int origin;        /* the session's shard, from the registration message */
-    uint32_t lease_ms; /* the stream's, as of its latest registration or poke message */
+    int origin;         /* the session's shard, from the registration message */
+    uint32_t lease_ms;  /* the stream's, as of its latest registration or poke message */
     struct srv_sub *next;
     /* The tasks this registration delivered (id + lease token), for the release when the
      * stream ends (srv_work_hold.c). Entries whose lease has ended (acked, nacked, expired,
@@ -50,8 +50,8 @@ void srv_sub_free(srv_sub *s);
 typedef struct srv_waitq {
     char name[Q_QUEUE_NAME_BYTES_MAX + 1];
     uint32_t name_len;
-    srv_job *head, *tail;        /* Lease long-polls, FIFO */
-    struct srv_sub *subs;        /* Work subscriptions */
+    srv_job *head, *tail; /* Lease long-polls, FIFO */
+    struct srv_sub *subs; /* Work subscriptions */
     struct srv_waitq *next;
 } srv_waitq;
 

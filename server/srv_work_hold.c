@@ -49,8 +49,8 @@ void srv_sub_hold(srv_part *sp, srv_sub *s, uint64_t id, uint64_t token)
         }
     }
     if (s->nheld == s->held_cap) { /* out of memory: the lease deadline brings it back */
-        log_warn("work: task not tracked for release", "partition=%u id=%" PRIu64,
-                 q_part_no(sp->p), id);
+        log_warn("work: task not tracked for release", "partition=%u id=%" PRIu64, q_part_no(sp->p),
+                 id);
         return;
     }
     s->held_ids[s->nheld] = id;
@@ -107,8 +107,7 @@ static void holder_copy(char out[SRV_HOLDER_BYTES], const uint8_t *v, size_t len
     out[len] = 0;
 }
 
-void srv_work_holder(pw_grpc_call *c, char worker[SRV_HOLDER_BYTES],
-                     char addr[SRV_HOLDER_BYTES])
+void srv_work_holder(pw_grpc_call *c, char worker[SRV_HOLDER_BYTES], char addr[SRV_HOLDER_BYTES])
 {
     addr[0] = worker[0] = 0;
     const srv_conn *conn = pw_grpc_call_conn_user(c);

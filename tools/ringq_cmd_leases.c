@@ -15,8 +15,7 @@ static void json_lease(const rq_lease_info *l)
     fmt_json_cstr(l->worker_id);
     printf(",\"address\":");
     fmt_json_cstr(l->address);
-    printf(",\"deadline_unix_ms\":%" PRIu64 ",\"lease_token\":%" PRIu64 ",\"attempt\":%" PRIu32
-           "}",
+    printf(",\"deadline_unix_ms\":%" PRIu64 ",\"lease_token\":%" PRIu64 ",\"attempt\":%" PRIu32 "}",
            l->deadline_unix_ms, l->lease_token, l->attempt);
 }
 

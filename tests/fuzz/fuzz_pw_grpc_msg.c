@@ -22,9 +22,9 @@
 #include "proto_wire/pw_gzip.h"
 
 #define CHECK(c) ((c) ? (void)0 : __builtin_trap())
-#define RECS_MAX 4096               /* messages compared per input; beyond that, counted only */
-#define GUNZIP_CAP_BYTES 4096u      /* small decompression cap, so bombs are cheap to find */
-#define GUNZIP_BUF_CAP_BYTES 8192u  /* the output buf would allow more: the cap must hold */
+#define RECS_MAX 4096              /* messages compared per input; beyond that, counted only */
+#define GUNZIP_CAP_BYTES 4096u     /* small decompression cap, so bombs are cheap to find */
+#define GUNZIP_BUF_CAP_BYTES 8192u /* the output buf would allow more: the cap must hold */
 
 static const size_t max_choices[4] = {16, 64, 1024, 4096};
 

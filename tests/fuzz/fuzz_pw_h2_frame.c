@@ -48,9 +48,9 @@ static int rewrite(buf *b, const pw_h2_frame *f)
     case PW_H2_FT_PUSH_PROMISE:
         return pw_h2_write_push_promise(b, hd->stream_id, fl, f->u.push_promise.promised_id,
                                         f->u.push_promise.block, f->u.push_promise.block_len,
-                                        (fl & PW_H2_FLAG_PADDED) ? (int)f->u.push_promise.pad_len : -1);
-    case PW_H2_FT_PING:
-        return pw_h2_write_ping(b, (fl & PW_H2_FLAG_ACK) != 0, f->u.ping.opaque);
+                                        (fl & PW_H2_FLAG_PADDED) ? (int)f->u.push_promise.pad_len
+                                                                 : -1);
+    case PW_H2_FT_PING: return pw_h2_write_ping(b, (fl & PW_H2_FLAG_ACK) != 0, f->u.ping.opaque);
     case PW_H2_FT_GOAWAY:
         return pw_h2_write_goaway(b, f->u.goaway.last_stream_id, f->u.goaway.error_code,
                                   f->u.goaway.debug, f->u.goaway.debug_len);
@@ -59,8 +59,7 @@ static int rewrite(buf *b, const pw_h2_frame *f)
     case PW_H2_FT_CONTINUATION:
         return pw_h2_write_continuation(b, hd->stream_id, fl, f->u.continuation.block,
                                         f->u.continuation.block_len);
-    default:
-        return 1;
+    default: return 1;
     }
 }
 
@@ -95,14 +94,9 @@ static void round_trip(const pw_h2_frame *f)
         case PW_H2_FT_WINDOW_UPDATE:
             CHECK(g.u.window_update.increment == f->u.window_update.increment);
             break;
-        case PW_H2_FT_SETTINGS:
-            CHECK(g.u.settings.count == f->u.settings.count);
-            break;
-        case PW_H2_FT_PING:
-            CHECK(memcmp(g.u.ping.opaque, f->u.ping.opaque, 8) == 0);
-            break;
-        default:
-            break;
+        case PW_H2_FT_SETTINGS: CHECK(g.u.settings.count == f->u.settings.count); break;
+        case PW_H2_FT_PING: CHECK(memcmp(g.u.ping.opaque, f->u.ping.opaque, 8) == 0); break;
+        default: break;
         }
     } else {
         CHECK(rc == 1 || rc == -EINVAL);

@@ -31,7 +31,10 @@
 static pw_h2_session *S;
 static bool client;
 static uint64_t now_ns;
-static struct { uint32_t id; size_t delivered; } slot[SLOTS];
+static struct {
+    uint32_t id;
+    size_t delivered;
+} slot[SLOTS];
 static uint32_t live[LIVE_MAX]; /* streams the application knows, not yet closed */
 static size_t nlive;
 static size_t stream_pending_max;
@@ -104,8 +107,11 @@ static void on_writable(void *ud, uint32_t sid)
 }
 
 static const pw_h2_callbacks cbs = {
-    .on_begin_stream = on_begin, .on_headers = on_headers, .on_data = on_data,
-    .on_stream_close = on_close, .on_stream_writable = on_writable,
+    .on_begin_stream = on_begin,
+    .on_headers = on_headers,
+    .on_data = on_data,
+    .on_stream_close = on_close,
+    .on_stream_writable = on_writable,
 };
 
 static void check_bounds(void)
@@ -163,7 +169,9 @@ static void act(unsigned s, uint8_t a)
             slot[s].delivered = 0;
         }
         break;
-    case 5: pw_h2_submit_goaway(S, (a & 8) ? PW_H2_NO_ERROR : (uint32_t)(a >> 4), scratch, a >> 3); break;
+    case 5:
+        pw_h2_submit_goaway(S, (a & 8) ? PW_H2_NO_ERROR : (uint32_t)(a >> 4), scratch, a >> 3);
+        break;
     case 6: pw_h2_submit_ping(S, scratch); break;
     case 7:
         if (client) {
@@ -210,7 +218,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             n = data[i++];
             goto do_feed;
         case 1:
-            if (size - i < 2) { i = size; break; }
+            if (size - i < 2) {
+                i = size;
+                break;
+            }
             n = (size_t)data[i] | (size_t)data[i + 1] << 8;
             i += 2;
             goto do_feed;

@@ -156,8 +156,7 @@ static void fuzz_roundtrip(const uint8_t *data, size_t size)
         rt_state st = {.want = fields, .n = n};
         /* buf_begin() of a never-allocated buf is NULL + 0, which UBSan rejects. */
         const uint8_t *blk = buf_size(&out) ? buf_begin(&out) : NULL;
-        CHECK(pw_hpack_decode_block(&d, blk, buf_size(&out), 1 << 20, on_rt_field, &st, NULL) ==
-              0);
+        CHECK(pw_hpack_decode_block(&d, blk, buf_size(&out), 1 << 20, on_rt_field, &st, NULL) == 0);
         CHECK(st.at == n);
         tables_equal(&e.table, &d.table);
         CHECK(e.table.max_size <= PW_HPACK_ENC_TABLE_SIZE_MAX);

@@ -49,7 +49,8 @@ static void check_views(const pw_msg_desc *d, const uint8_t *m, const uint8_t *l
                 const uint8_t *sub = *(const uint8_t *const *)base;
                 if (sub) check_views(fd->sub, sub, lo, hi);
             } else {
-                for (size_t j = 0; j < n; j++) check_views(fd->sub, base + j * fd->sub->size, lo, hi);
+                for (size_t j = 0; j < n; j++)
+                    check_views(fd->sub, base + j * fd->sub->size, lo, hi);
             }
         }
     }

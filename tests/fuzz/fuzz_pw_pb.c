@@ -70,9 +70,7 @@ static int walk(const uint8_t *p, size_t n, int depth, size_t *fields)
             CHECK(f.u64 <= UINT32_MAX);
             CHECK(pw_pb_float_bits(pw_pb_as_float(f.u64)) == (uint32_t)f.u64);
             break;
-        case PW_PB_WT_I64:
-            CHECK(pw_pb_double_bits(pw_pb_as_double(f.u64)) == f.u64);
-            break;
+        case PW_PB_WT_I64: CHECK(pw_pb_double_bits(pw_pb_as_double(f.u64)) == f.u64); break;
         case PW_PB_WT_LEN: {
             CHECK(f.bytes.ptr >= p && f.bytes.ptr + f.bytes.len <= p + n);
             uint32_t sum = 0;
@@ -83,8 +81,7 @@ static int walk(const uint8_t *p, size_t n, int depth, size_t *fields)
             if (depth < DEPTH_MAX) (void)walk(f.bytes.ptr, f.bytes.len, depth + 1, &sub);
             break;
         }
-        default:
-            CHECK(0); /* groups and 6/7 are never yielded */
+        default: CHECK(0); /* groups and 6/7 are never yielded */
         }
     }
     CHECK(rc == 0 || is_err(rc));
@@ -139,8 +136,7 @@ static size_t reencode(buf *out, const uint8_t *p, size_t n, int depth)
                 want = pw_pb_len_field_len(f.num, f.bytes.len);
             }
             break;
-        default:
-            CHECK(0);
+        default: CHECK(0);
         }
         CHECK(buf_size(out) - before == want);
         predicted += want;

@@ -23,9 +23,9 @@
 #define F_FIXUP 0x01u
 #define F_SPLIT 0x02u
 #define F_WRITE 0x04u
-#define F_TMP2 0x08u    /* the second segment is unpublished */
+#define F_TMP2 0x08u /* the second segment is unpublished */
 #define F_SALVAGE 0x10u
-#define F_LAZY 0x20u    /* Q_VERIFY_TAIL */
+#define F_LAZY 0x20u /* Q_VERIFY_TAIL */
 #define FILE_BYTES_MAX (256u * 1024u)
 
 static char g_dir[64];
@@ -108,7 +108,8 @@ static void remove_dir(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc; (void)argv;
+    (void)argc;
+    (void)argv;
     /* tmpfs: the harness measures parsing and recovery logic, not the disk. */
     snprintf(g_dir, sizeof g_dir, "/dev/shm/ringq-fuzz-%d", (int)getpid());
     mkdir(g_dir, 0755);
@@ -160,10 +161,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             o.salvage = false;
             if (q_log_open(g_dir, &o, &log, &err) != 0) abort(); /* recovery left a clean log */
             if (q_log_next(log) != next + 1 || err.why) {
-                fprintf(stderr, "fuzz_q_segment: after recovery next=%llu want %llu why=%s "
-                        "file=%s pos=%llu\n", (unsigned long long)q_log_next(log),
-                        (unsigned long long)next + 1, err.why ? err.why : "-", err.file,
-                        (unsigned long long)err.pos);
+                fprintf(stderr,
+                        "fuzz_q_segment: after recovery next=%llu want %llu why=%s "
+                        "file=%s pos=%llu\n",
+                        (unsigned long long)q_log_next(log), (unsigned long long)next + 1,
+                        err.why ? err.why : "-", err.file, (unsigned long long)err.pos);
                 abort();
             }
             walk(log);

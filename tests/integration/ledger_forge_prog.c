@@ -42,8 +42,7 @@ static int old_retention(const char *dir, uint64_t offset)
     ids[1] = (uint8_t)(FILLER_IDS >> 8);
     for (uint32_t i = 0; i < FILLER_IDS; i++) ids[8 + 8 * i + 7] = 0x7f; /* ids past any */
     uint64_t first_end = q_log_oldest_segment_end(log);
-    for (uint32_t n = 0; off >= 0 && first_end == q_log_next(log) && n < FILLER_RECORDS_MAX;
-         n++) {
+    for (uint32_t n = 0; off >= 0 && first_end == q_log_next(log) && n < FILLER_RECORDS_MAX; n++) {
         off = q_log_append(log, Q_RT_ACK, ids, sizeof ids);
         first_end = q_log_oldest_segment_end(log);
     }
@@ -78,7 +77,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "q_log_open %s: %d %s\n", argv[1], rc, le.why ? le.why : "");
         return 1;
     }
-    q_prec r = {.type = Q_RT_LEDGER, .name = argv[2], .name_len = (uint32_t)strlen(argv[2]),
+    q_prec r = {.type = Q_RT_LEDGER,
+                .name = argv[2],
+                .name_len = (uint32_t)strlen(argv[2]),
                 .led = {.enqueued = strtoull(argv[3], NULL, 10)}};
     uint8_t fixed[Q_PREC_FIXED_BYTES_MAX];
     struct iovec iov[4];

@@ -13,17 +13,17 @@
 #include "client/ringq.h"
 
 static int fails;
-#define STEP(name, cond, ...)                                                                 \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            printf("ok %s\n", name);                                                          \
-        } else {                                                                              \
-            fails++;                                                                          \
-            printf("FAIL %s: ", name);                                                        \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-        fflush(stdout);                                                                       \
+#define STEP(name, cond, ...)          \
+    do {                               \
+        if (cond) {                    \
+            printf("ok %s\n", name);   \
+        } else {                       \
+            fails++;                   \
+            printf("FAIL %s: ", name); \
+            printf(__VA_ARGS__);       \
+            printf("\n");              \
+        }                              \
+        fflush(stdout);                \
     } while (0)
 
 static int fired;
@@ -68,8 +68,9 @@ int main(int argc, char **argv)
     rq_task **t = NULL;
     size_t n = 0;
     rc = rq_lease(c, argv[2], 1, 5000, 0, &t, &n, &st);
-    STEP("rq_lease", rc == 0 && n == 1 && t[0]->payload_len == sizeof payload - 1 &&
-                         memcmp(t[0]->payload, payload, sizeof payload - 1) == 0,
+    STEP("rq_lease",
+         rc == 0 && n == 1 && t[0]->payload_len == sizeof payload - 1 &&
+             memcmp(t[0]->payload, payload, sizeof payload - 1) == 0,
          "%d %s (%zu tasks)", rc, st.message, n);
     if (rc == 0 && n == 1) {
         const char *ids[1] = {t[0]->id};

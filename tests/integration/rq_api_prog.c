@@ -14,14 +14,14 @@
 #include "client/ringq.h"
 
 static int failures;
-#define CHECK(cond, ...)                                                                    \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            failures++;                                                                     \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                          \
-            printf(__VA_ARGS__);                                                            \
-            printf("\n");                                                                   \
-        }                                                                                   \
+#define CHECK(cond, ...)                                           \
+    do {                                                           \
+        if (!(cond)) {                                             \
+            failures++;                                            \
+            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            printf(__VA_ARGS__);                                   \
+            printf("\n");                                          \
+        }                                                          \
     } while (0)
 
 typedef struct wstate {
@@ -47,8 +47,7 @@ typedef struct astate {
     int nids;
 } astate;
 
-static void a_enq(rq_client *c, void *ud, const rq_status *st, const rq_enqueue_result *r,
-                  size_t n)
+static void a_enq(rq_client *c, void *ud, const rq_status *st, const rq_enqueue_result *r, size_t n)
 {
     astate *s = ud;
     if (s->in_start) s->bad_context++;
@@ -128,8 +127,9 @@ static void async_checks(rq_client *c, const char *q)
     CHECK(dups == 0, "distinct ids (%d duplicates)", dups);
     rq_queue_info qi;
     int rc = rq_get_queue(c, q, &qi, &st);
-    CHECK(rc == 0 && qi.ready == CALLS && qi.delayed == CALLS, "after async: ready %llu delayed %llu",
-          (unsigned long long)qi.ready, (unsigned long long)qi.delayed);
+    CHECK(rc == 0 && qi.ready == CALLS && qi.delayed == CALLS,
+          "after async: ready %llu delayed %llu", (unsigned long long)qi.ready,
+          (unsigned long long)qi.delayed);
     rq_task_spec bad = {.payload = "x", .payload_len = 1};
     CHECK(rq_enqueue_async(c, "", &bad, 1, a_enq, &s) < 0, "empty queue refused");
     CHECK(rq_enqueue_async(c, q, &bad, 0, a_enq, &s) < 0, "no tasks refused");
@@ -173,8 +173,8 @@ static void async_checks(rq_client *c, const char *q)
     run_until(c, &s.done, base + 3);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    CHECK(s.done == base + 3 && s.bad_context == 0, "generic calls done %d bad %d",
-          s.done - base, s.bad_context);
+    CHECK(s.done == base + 3 && s.bad_context == 0, "generic calls done %d bad %d", s.done - base,
+          s.bad_context);
     CHECK(get.code == 0 && !get.resp_null && get.n > ql && memmem(get.resp, get.n, q, ql),
           "GetQueue answered: %d %s (len %zu)", get.code, get.msg, get.n);
     CHECK(unknown.code == 12 && unknown.resp_null, "unknown method: %d", unknown.code);
@@ -318,8 +318,13 @@ int main(int argc, char **argv)
     rq_header hs[] = {{"trace", "abc"}, {"k", "v"}};
     rq_task_spec specs[3] = {
         {.payload = "low", .payload_len = 3},
-        {.payload = "high", .payload_len = 4, .priority = 9, .headers = hs, .nheaders = 2,
-         .max_attempts = 3, .idempotency_key = "key-1"},
+        {.payload = "high",
+         .payload_len = 4,
+         .priority = 9,
+         .headers = hs,
+         .nheaders = 2,
+         .max_attempts = 3,
+         .idempotency_key = "key-1"},
         {.payload = "later", .payload_len = 5, .delay_ms = 3600000},
     };
     rq_enqueue_result res[3];
@@ -352,14 +357,14 @@ int main(int argc, char **argv)
         rq_nack_result nr;
         rq_nack_opts no = {.has_delay = true, .delay_ms = 0, .reason = "try again"};
         rc = rq_nack(c, tasks[1]->id, tasks[1]->lease_token, &no, &nr, &st);
-        CHECK(rc == 0 && nr.state == RQ_STATE_READY && nr.attempts == 1, "nack %d state %d",
-              rc, nr.state);
+        CHECK(rc == 0 && nr.state == RQ_STATE_READY && nr.attempts == 1, "nack %d state %d", rc,
+              nr.state);
         const char *ids[2] = {tasks[0]->id, "bogus"};
         const uint64_t toks[2] = {tasks[0]->lease_token, 1};
         rq_item_status items[2];
         rc = rq_ack(c, ids, toks, 2, items, &st);
-        CHECK(rc == 0 && items[0].code == 0 && items[1].code != 0, "ack items %d %d",
-              items[0].code, items[1].code);
+        CHECK(rc == 0 && items[0].code == 0 && items[1].code != 0, "ack items %d %d", items[0].code,
+              items[1].code);
     }
     rq_tasks_free(tasks, n);
 
@@ -394,7 +399,8 @@ int main(int argc, char **argv)
     CHECK(rc == 0, "delete %d", rc);
 
     /* Work stream: the ready task plus two more, acked on the stream. */
-    rq_task_spec more[2] = {{.payload = "w1", .payload_len = 2}, {.payload = "w2", .payload_len = 2}};
+    rq_task_spec more[2] = {{.payload = "w1", .payload_len = 2},
+                            {.payload = "w2", .payload_len = 2}};
     rc = rq_enqueue(c, q, more, 2, res, &st);
     CHECK(rc == 0, "enqueue more");
     wstate ws = {0};

@@ -103,8 +103,7 @@ static void *waker(void *p)
         const char *why;
         self = ev_loop_create(NULL, &err, &why);
     }
-    while (!atomic_load(&a->ready)) {
-    }
+    while (!atomic_load(&a->ready)) {}
     for (int i = 1; i <= a->n; i++) ev_loop_wake_from(self, a->target, (uint32_t)i);
     if (self) {
         ev_loop_flush(self);

@@ -87,11 +87,11 @@ static void bidi_half(pw_grpc_call *c)
 typedef struct rec {
     int msgs;
     size_t bytes;
-    bool content_ok;    /* every message so far is what the server sends */
+    bool content_ok; /* every message so far is what the server sends */
     int closes;
     pw_grpc_status code;
     char message[128];
-    int kind;           /* index into the expectations below */
+    int kind; /* index into the expectations below */
 } rec;
 
 enum { K_ECHO, K_FAIL, K_BIG, K_BIDI };
@@ -146,8 +146,8 @@ static bool complete_ok(const rec *r)
 /* ---- one exchange ---- */
 
 typedef struct outcome {
-    bool reported;   /* the failure surfaced somewhere an application sees it */
-    bool all_ok;     /* every call ended as it does without a failure */
+    bool reported; /* the failure surfaced somewhere an application sees it */
+    bool all_ok;   /* every call ended as it does without a failure */
 } outcome;
 
 /* Moves bytes both ways until neither side has output or one side failed. */
@@ -189,7 +189,9 @@ static pw_grpc_server *server_new(void)
         {.path = "/t.S/Echo", .kind = PW_GRPC_UNARY, .on_message = echo_msg},
         {.path = "/t.S/Fail", .kind = PW_GRPC_UNARY, .on_message = fail_msg},
         {.path = "/t.S/Big", .kind = PW_GRPC_UNARY, .on_message = big_msg},
-        {.path = "/t.S/Bidi", .kind = PW_GRPC_BIDI_STREAMING, .on_message = bidi_msg,
+        {.path = "/t.S/Bidi",
+         .kind = PW_GRPC_BIDI_STREAMING,
+         .on_message = bidi_msg,
          .on_half_close = bidi_half},
     };
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
@@ -263,7 +265,7 @@ static outcome exchange(uint64_t fail_nth, uint64_t *allocs)
          * trailers could not be queued must be reset, not forgotten). */
         for (int i = 0; i < NCALLS; i++)
             ck_assert_msg(recs[i].closes == 1 || (recs[i].code == (pw_grpc_status)-1 &&
-                                                   recs[i].closes == 0 && o.reported),
+                                                  recs[i].closes == 0 && o.reported),
                           "N=%llu: call %d still open after the exchange settled",
                           (unsigned long long)fail_nth, i);
     }
@@ -297,8 +299,9 @@ static outcome exchange(uint64_t fail_nth, uint64_t *allocs)
             o.reported = true; /* a call closed with another status */
         }
     }
-    if (!failed) ck_assert_msg(o.all_ok, "N=%llu: no failure injected, yet a call failed",
-                               (unsigned long long)fail_nth);
+    if (!failed)
+        ck_assert_msg(o.all_ok, "N=%llu: no failure injected, yet a call failed",
+                      (unsigned long long)fail_nth);
     return o;
 }
 
@@ -432,13 +435,14 @@ static uint64_t plain_exchange(uint64_t fail_nth)
             PW_H2_HDR(":method", "GET"), PW_H2_HDR(":scheme", "http"),
             PW_H2_HDR(":path", "/healthz"), PW_H2_HDR(":authority", "localhost")};
         int64_t id = pw_h2_submit_request(PC, req, 4, true, NULL);
-        ck_assert_msg(id == 1 || id == -ENOMEM || pw_h2_is_err(id), "request: %lld",
-                      (long long)id);
+        ck_assert_msg(id == 1 || id == -ENOMEM || pw_h2_is_err(id), "request: %lld", (long long)id);
         started = id == 1;
         failed = plain_pump(conn);
         if (started && !PS.closed)
-            ck_assert_msg(failed, "N=%llu: the request is still open after the exchange "
-                          "settled", (unsigned long long)fail_nth);
+            ck_assert_msg(failed,
+                          "N=%llu: the request is still open after the exchange "
+                          "settled",
+                          (unsigned long long)fail_nth);
         if (PS.ended && !strcmp(PS.status, "200")) /* ended as if complete: then complete */
             ck_assert_msg(PS.body == PLAIN_BODY_BYTES, "N=%llu: 200 with %zu of %u bytes",
                           (unsigned long long)fail_nth, PS.body, PLAIN_BODY_BYTES);

@@ -72,9 +72,13 @@ static void setup_with(uint32_t max_streams)
     pw_grpc_method ms[] = {
         {.path = "/t.S/Echo", .kind = PW_GRPC_UNARY, .on_message = echo_msg},
         {.path = "/t.S/Fail", .kind = PW_GRPC_UNARY, .on_message = fail_msg},
-        {.path = "/t.S/Bidi", .kind = PW_GRPC_BIDI_STREAMING, .on_message = bidi_msg,
+        {.path = "/t.S/Bidi",
+         .kind = PW_GRPC_BIDI_STREAMING,
+         .on_message = bidi_msg,
          .on_half_close = bidi_half},
-        {.path = "/t.S/Hang", .kind = PW_GRPC_UNARY, .on_message = hang_msg,
+        {.path = "/t.S/Hang",
+         .kind = PW_GRPC_UNARY,
+         .on_message = hang_msg,
          .on_cancel = hang_cancel},
         {.path = "/t.S/First", .kind = PW_GRPC_BIDI_STREAMING, .on_message = echo_msg},
         {.path = "/t.S/Meta", .kind = PW_GRPC_UNARY, .on_message = meta_msg},
@@ -262,11 +266,45 @@ static void w_close(pw_grpc_ccall *c, void *ud, const pw_grpc_cstatus *st)
  * longer than the message), twice that, 1 MiB and the 4 MiB limit. The issue's failing range
  * (65,518 to 131,052 bytes of payload) lies inside. */
 static const size_t EDGE_SIZES[] = {
-    0, 1, 16378, 16379, 16380, 16383, 16384, 16385,
-    65512, 65513, 65517, 65518, 65519, 65529, 65530, 65531, 65532, 65534, 65535, 65536, 65537,
-    70000, 98304, 131052, 131053, 131066, 131067, 131068, 131071, 131072, 131073,
-    (1u << 20) - 6, (1u << 20) - 5, (1u << 20) - 4, (1u << 20) + 1,
-    (4u << 20) - 6, (4u << 20) - 5, (4u << 20) - 1, 4u << 20,
+    0,
+    1,
+    16378,
+    16379,
+    16380,
+    16383,
+    16384,
+    16385,
+    65512,
+    65513,
+    65517,
+    65518,
+    65519,
+    65529,
+    65530,
+    65531,
+    65532,
+    65534,
+    65535,
+    65536,
+    65537,
+    70000,
+    98304,
+    131052,
+    131053,
+    131066,
+    131067,
+    131068,
+    131071,
+    131072,
+    131073,
+    (1u << 20) - 6,
+    (1u << 20) - 5,
+    (1u << 20) - 4,
+    (1u << 20) + 1,
+    (4u << 20) - 6,
+    (4u << 20) - 5,
+    (4u << 20) - 1,
+    4u << 20,
 };
 
 START_TEST(echo_every_edge_size_intact)
@@ -458,7 +496,10 @@ static pw_grpc_ccall *start_md(const char *path, const pw_grpc_cmeta *md, size_t
     return pw_grpc_ccall_start_opts(CL, path, 0, NOW, &o, &CBS, r, err);
 }
 
-#define MD(n, v) {n, (const uint8_t *)(v), sizeof(v) - 1}
+#define MD(n, v)                               \
+    {                                          \
+        n, (const uint8_t *)(v), sizeof(v) - 1 \
+    }
 
 START_TEST(custom_metadata_in_headers)
 {
@@ -478,7 +519,10 @@ START_TEST(custom_metadata_in_headers)
     pump();
     ck_assert_int_eq(r.code, PW_GRPC_OK);
     ck_assert_uint_eq(r.last_len, 21);
-    ck_assert_mem_eq(r.last, "id=host-1:42;bin=\x00\xff" "A\n", 21);
+    ck_assert_mem_eq(r.last,
+                     "id=host-1:42;bin=\x00\xff"
+                     "A\n",
+                     21);
     /* Without options (the old entry point): no metadata. */
     rec r0 = {0};
     c = start("/t.S/Meta", 0, &r0);

@@ -125,7 +125,8 @@ START_TEST(random_splits)
         stream s;
         size_t lens[MAX_MSGS];
         size_t n = 1 + (size_t)(rnd() % MAX_MSGS);
-        for (size_t i = 0; i < n; i++) lens[i] = rnd() % 4 ? (size_t)(rnd() % 300) : (size_t)(rnd() % 20000);
+        for (size_t i = 0; i < n; i++)
+            lens[i] = rnd() % 4 ? (size_t)(rnd() % 300) : (size_t)(rnd() % 20000);
         stream_build(&s, n, lens);
         size_t total = buf_size(&s.wire);
         size_t ncuts = (size_t)(rnd() % 40);
@@ -176,8 +177,8 @@ START_TEST(max_size_exact_and_over)
     const uint8_t *p = wire + 4;
     size_t n = 1 + MAX + 1;
     ck_assert_int_eq(pw_grpc_deframe(&d, &p, &n, &m), PW_GRPC_DEFRAME_ERR_TOO_LARGE);
-    ck_assert_uint_eq(n, MAX + 1);   /* the body was not consumed */
-    ck_assert_ptr_null(d.body);      /* nor buffered */
+    ck_assert_uint_eq(n, MAX + 1); /* the body was not consumed */
+    ck_assert_ptr_null(d.body);    /* nor buffered */
     ck_assert_int_eq(pw_grpc_deframe(&d, &p, &n, &m), PW_GRPC_DEFRAME_ERR_TOO_LARGE); /* sticky */
     ck_assert_int_eq(pw_grpc_deframer_finish(&d), PW_GRPC_DEFRAME_ERR_TOO_LARGE);
     ck_assert_int_eq(pw_grpc_deframe_err_status(PW_GRPC_DEFRAME_ERR_TOO_LARGE),

@@ -14,8 +14,8 @@
 
 /* ---- what the client saw ---- */
 typedef struct resp {
-    char status[8];        /* :status */
-    char grpc_status[8];   /* from trailers (or trailers-only headers) */
+    char status[8];      /* :status */
+    char grpc_status[8]; /* from trailers (or trailers-only headers) */
     char grpc_message[256];
     char echo_md[64];
     uint8_t body[1 << 20];
@@ -41,10 +41,14 @@ static int c_on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n,
 {
     resp *r = &R[(sid - 1) / 2];
     for (size_t i = 0; i < n; i++) {
-        if (h[i].name_len == 7 && !memcmp(h[i].name, ":status", 7)) copy_hdr(r->status, sizeof r->status, &h[i]);
-        if (h[i].name_len == 11 && !memcmp(h[i].name, "grpc-status", 11)) copy_hdr(r->grpc_status, sizeof r->grpc_status, &h[i]);
-        if (h[i].name_len == 12 && !memcmp(h[i].name, "grpc-message", 12)) copy_hdr(r->grpc_message, sizeof r->grpc_message, &h[i]);
-        if (h[i].name_len == 6 && !memcmp(h[i].name, "x-echo", 6)) copy_hdr(r->echo_md, sizeof r->echo_md, &h[i]);
+        if (h[i].name_len == 7 && !memcmp(h[i].name, ":status", 7))
+            copy_hdr(r->status, sizeof r->status, &h[i]);
+        if (h[i].name_len == 11 && !memcmp(h[i].name, "grpc-status", 11))
+            copy_hdr(r->grpc_status, sizeof r->grpc_status, &h[i]);
+        if (h[i].name_len == 12 && !memcmp(h[i].name, "grpc-message", 12))
+            copy_hdr(r->grpc_message, sizeof r->grpc_message, &h[i]);
+        if (h[i].name_len == 6 && !memcmp(h[i].name, "x-echo", 6))
+            copy_hdr(r->echo_md, sizeof r->echo_md, &h[i]);
     }
     return 0;
 }
@@ -90,7 +94,7 @@ static void pump(void)
 }
 
 /* ---- handlers ---- */
-static pw_grpc_call *held;   /* a call answered later */
+static pw_grpc_call *held; /* a call answered later */
 static int cancels;
 static pw_grpc_status cancel_status;
 
@@ -141,7 +145,7 @@ static void aborted_then_sent(pw_grpc_call *c, const uint8_t *msg, size_t len)
     ck_assert_ptr_nonnull(b);
     ck_assert_int_eq(buf_append(b, "half-written", 12), 0);
     pw_grpc_call_send_abort(c);
-    pw_grpc_call_send_abort(c); /* outside begin/commit: no-op */
+    pw_grpc_call_send_abort(c);                                /* outside begin/commit: no-op */
     ck_assert_int_eq(pw_grpc_call_send_commit(c, 0), -EINVAL); /* nothing begun */
     ck_assert_int_eq(pw_grpc_call_send(c, msg, len, 0), 0);
     pw_grpc_call_finish(c, PW_GRPC_OK, NULL);
@@ -162,16 +166,19 @@ static void setup(void)
         {.path = "/t.S/Echo", .kind = PW_GRPC_UNARY, .on_message = echo},
         {.path = "/t.S/Fail", .kind = PW_GRPC_UNARY, .on_message = failing},
         {.path = "/t.S/Later", .kind = PW_GRPC_UNARY, .on_message = later, .on_cancel = on_cancel},
-        {.path = "/t.S/Sum", .kind = PW_GRPC_CLIENT_STREAMING, .on_message = stream_sum,
+        {.path = "/t.S/Sum",
+         .kind = PW_GRPC_CLIENT_STREAMING,
+         .on_message = stream_sum,
          .on_half_close = stream_done},
         {.path = "/t.S/Abort", .kind = PW_GRPC_UNARY, .on_message = aborted_then_sent},
     };
-    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) ck_assert_int_eq(pw_grpc_server_add_method(SRV, &m[i]), 0);
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        ck_assert_int_eq(pw_grpc_server_add_method(SRV, &m[i]), 0);
     ck_assert_int_eq(pw_grpc_server_add_method(SRV, &m[0]), -EEXIST);
     G = pw_grpc_conn_create(SRV, NOW);
     pw_grpc_conn_set_notify(G, on_notify);
-    static const pw_h2_callbacks cb = {.on_headers = c_on_headers, .on_data = c_on_data,
-                                       .on_stream_close = c_on_close};
+    static const pw_h2_callbacks cb = {
+        .on_headers = c_on_headers, .on_data = c_on_data, .on_stream_close = c_on_close};
     C = pw_h2_session_create(PW_H2_ROLE_CLIENT, NULL, &cb, NULL);
     pump();
 }
@@ -188,11 +195,16 @@ static void teardown(void)
 static uint32_t request(const char *path, const char *ctype, const char *extra_name,
                         const char *extra_value, const uint8_t *body, size_t len, bool end)
 {
-    pw_h2_header h[8] = {PW_H2_HDR(":method", "POST"), PW_H2_HDR(":scheme", "http"),
-                         {":path", 5, path, strlen(path), 0}, PW_H2_HDR(":authority", "x"),
-                         {"content-type", 12, ctype, strlen(ctype), 0}, PW_H2_HDR("te", "trailers")};
+    pw_h2_header h[8] = {PW_H2_HDR(":method", "POST"),
+                         PW_H2_HDR(":scheme", "http"),
+                         {":path", 5, path, strlen(path), 0},
+                         PW_H2_HDR(":authority", "x"),
+                         {"content-type", 12, ctype, strlen(ctype), 0},
+                         PW_H2_HDR("te", "trailers")};
     size_t n = 6;
-    if (extra_name) h[n++] = (pw_h2_header){extra_name, strlen(extra_name), extra_value, strlen(extra_value), 0};
+    if (extra_name)
+        h[n++] = (pw_h2_header){extra_name, strlen(extra_name), extra_value, strlen(extra_value),
+                                0};
     int64_t sid = pw_h2_submit_request(C, h, n, false, NULL);
     ck_assert_int_gt(sid, 0);
     ck_assert_int_eq(pw_h2_submit_data(C, (uint32_t)sid, body, len, end), (ssize_t)len);
@@ -242,9 +254,9 @@ START_TEST(errors_by_status)
 {
     uint8_t b[64];
     size_t n = frame(b, "x", false);
-    request("/t.S/Nope", "application/grpc", NULL, NULL, b, n, true);          /* stream 1 */
-    request("/t.S/Echo", "text/plain", NULL, NULL, b, n, true);                /* 3: 415 */
-    request("/t.S/Fail", "application/grpc+proto", NULL, NULL, b, n, true);    /* 5 */
+    request("/t.S/Nope", "application/grpc", NULL, NULL, b, n, true);                /* stream 1 */
+    request("/t.S/Echo", "text/plain", NULL, NULL, b, n, true);                      /* 3: 415 */
+    request("/t.S/Fail", "application/grpc+proto", NULL, NULL, b, n, true);          /* 5 */
     request("/t.S/Echo", "application/grpc", "grpc-encoding", "snappy", b, n, true); /* 7 */
     pump();
     ck_assert_str_eq(R[0].grpc_status, "12");
@@ -268,14 +280,14 @@ START_TEST(message_limits_and_framing)
     request("/t.S/Echo", "application/grpc", NULL, NULL, big, sizeof big, true); /* > 4096 */
     uint8_t b[64];
     size_t n = frame(b, "abc", false);
-    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n - 1, true);       /* truncated */
-    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n, false);          /* no END_STREAM */
-    n = frame(b, "abc", true);                                                  /* flag, no encoding */
+    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n - 1, true); /* truncated */
+    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n, false);    /* no END_STREAM */
+    n = frame(b, "abc", true);                                            /* flag, no encoding */
     request("/t.S/Echo", "application/grpc", NULL, NULL, b, n, true);
     pump();
     ck_assert_str_eq(R[0].grpc_status, "8");
     ck_assert_str_eq(R[1].grpc_status, "13");
-    ck_assert_str_eq(R[2].grpc_status, "");  /* waiting for the client to finish */
+    ck_assert_str_eq(R[2].grpc_status, ""); /* waiting for the client to finish */
     ck_assert_str_eq(R[3].grpc_status, "13");
     ck_assert_uint_eq(pw_grpc_conn_active_calls(G), 1);
 }
@@ -433,8 +445,10 @@ static void plain(void *user, const pw_grpc_plain_req *rq, pw_grpc_plain_resp *r
 
 static uint32_t get(const char *method, const char *path)
 {
-    pw_h2_header h[4] = {{":method", 7, method, strlen(method), 0}, PW_H2_HDR(":scheme", "http"),
-                         {":path", 5, path, strlen(path), 0}, PW_H2_HDR(":authority", "x")};
+    pw_h2_header h[4] = {{":method", 7, method, strlen(method), 0},
+                         PW_H2_HDR(":scheme", "http"),
+                         {":path", 5, path, strlen(path), 0},
+                         PW_H2_HDR(":authority", "x")};
     int64_t sid = pw_h2_submit_request(C, h, 4, true, NULL);
     ck_assert_int_gt(sid, 0);
     return (uint32_t)sid;

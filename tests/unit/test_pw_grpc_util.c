@@ -10,7 +10,10 @@
 
 #define NS_S 1000000000ull
 
-static int parse_timeout(const char *s, uint64_t *ns) { return pw_grpc_timeout_parse(s, strlen(s), ns); }
+static int parse_timeout(const char *s, uint64_t *ns)
+{
+    return pw_grpc_timeout_parse(s, strlen(s), ns);
+}
 
 START_TEST(timeout_every_unit)
 {
@@ -50,9 +53,9 @@ END_TEST
 START_TEST(timeout_invalid)
 {
     static const char *bad[] = {
-        "",     "S",     "1",        "12345678", "123456789S", "000000000n", "-1S", "+1S",
-        " 1S",  "1S ",   "1 S",      "1s",       "1h",         "1SS",        "1.5S", "1x",
-        "0x1S", "1e3S",  "\x31\x00S", "H1",
+        "",     "S",   "1",    "12345678", "123456789S", "000000000n", "-1S",
+        "+1S",  " 1S", "1S ",  "1 S",      "1s",         "1h",         "1SS",
+        "1.5S", "1x",  "0x1S", "1e3S",     "\x31\x00S",  "H1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint64_t ns = 777;
@@ -140,9 +143,9 @@ START_TEST(pct_encode_vectors)
     pct_round_trip((const uint8_t *)"hello world ~!", 14, "hello world ~!");
     pct_round_trip((const uint8_t *)"100%", 4, "100%25");
     pct_round_trip((const uint8_t *)"a\nb\tc", 5, "a%0Ab%09c");
-    pct_round_trip((const uint8_t *)"caf\xc3\xa9", 5, "caf%C3%A9");            /* UTF-8 é */
-    pct_round_trip((const uint8_t *)"\xe2\x82\xac", 3, "%E2%82%AC");           /* UTF-8 € */
-    pct_round_trip((const uint8_t *)"\xf0\x9f\x98\x80", 4, "%F0%9F%98%80");    /* emoji */
+    pct_round_trip((const uint8_t *)"caf\xc3\xa9", 5, "caf%C3%A9");         /* UTF-8 é */
+    pct_round_trip((const uint8_t *)"\xe2\x82\xac", 3, "%E2%82%AC");        /* UTF-8 € */
+    pct_round_trip((const uint8_t *)"\xf0\x9f\x98\x80", 4, "%F0%9F%98%80"); /* emoji */
     pct_round_trip((const uint8_t *)"\x7f\x00\x1f\x20", 4, "%7F%00%1F ");
     pct_round_trip((const uint8_t *)"%%25", 4, "%25%2525");
     uint8_t all[256];
@@ -233,8 +236,8 @@ END_TEST
 START_TEST(b64_invalid)
 {
     static const char *bad[] = {
-        "Z", "Zm9vY", "Zg=", "Zg===", "Z===", "====", "=Zg=", "Zm=v", "Zm9v!", "Zm9v Yg",
-        "Zm9v\nYg", "-_-_", "Zg==Zg==", "Zm9vYg=A",
+        "Z",    "Zm9vY", "Zg=",     "Zg===",    "Z===", "====",     "=Zg=",
+        "Zm=v", "Zm9v!", "Zm9v Yg", "Zm9v\nYg", "-_-_", "Zg==Zg==", "Zm9vYg=A",
     };
     uint8_t dec[32];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

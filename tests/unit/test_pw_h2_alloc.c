@@ -24,7 +24,7 @@ static uint8_t body[BODY_BYTES];
 typedef struct outcome {
     bool failed_session; /* recv or a submit reported the session failed */
     uint32_t goaway_code;
-    bool reset[2];       /* the application reset stream 1 / 3 after -ENOMEM */
+    bool reset[2]; /* the application reset stream 1 / 3 after -ENOMEM */
 } outcome;
 
 /* Feeds the peer's queued input (armed) and checks the result's error space. */
@@ -57,8 +57,8 @@ static bool submit_ok(int64_t rc, uint32_t sid, outcome *o)
         ck_assert_msg(r == 0 || r == -ENOENT || pw_h2_is_err(r), "rst: %d", r);
         return false;
     }
-    ck_assert_msg(rc == -ENOENT || pw_h2_is_err(rc), "submit on %u: %lld (%s)", sid,
-                  (long long)rc, pw_h2_strerror(rc));
+    ck_assert_msg(rc == -ENOENT || pw_h2_is_err(rc), "submit on %u: %lld (%s)", sid, (long long)rc,
+                  pw_h2_strerror(rc));
     o->failed_session = o->failed_session || pw_h2_session_want_close(S);
     return false;
 }
@@ -102,8 +102,10 @@ static int answer_seen(uint32_t sid)
     }
     if (!ended) return -1;
     /* Ended as if complete: then it is complete. */
-    ck_assert_msg(headers == 2 && data == BODY_BYTES, "stream %u ended with %zu header blocks "
-                  "and %zu bytes", sid, headers, data);
+    ck_assert_msg(headers == 2 && data == BODY_BYTES,
+                  "stream %u ended with %zu header blocks "
+                  "and %zu bytes",
+                  sid, headers, data);
     return 1;
 }
 
@@ -134,8 +136,8 @@ static void exchange(uint64_t fail_nth, uint64_t *allocs)
     tp_encode(&blk, TP_REQ "x-custom-two: another field for the table\nx-three: 3\n");
     size_t half = buf_size(&blk) / 2;
     tp_frame_raw((uint32_t)half, PW_H2_FT_HEADERS, 0, 3, buf_begin(&blk));
-    tp_frame_raw((uint32_t)(buf_size(&blk) - half), PW_H2_FT_CONTINUATION,
-                 PW_H2_FLAG_END_HEADERS, 3, buf_begin(&blk) + half);
+    tp_frame_raw((uint32_t)(buf_size(&blk) - half), PW_H2_FT_CONTINUATION, PW_H2_FLAG_END_HEADERS,
+                 3, buf_begin(&blk) + half);
     buf_deinit(&blk);
     tp_data(3, "request body", 12, true);
     feed(&o);
@@ -158,8 +160,10 @@ static void exchange(uint64_t fail_nth, uint64_t *allocs)
     for (uint32_t sid = 1; sid <= 3; sid += 2) {
         const int seen = answer_seen(sid);
         if (seen < 0)
-            ck_assert_msg(o.failed_session, "N=%llu: stream %u neither answered, reset nor "
-                          "ended by GOAWAY", (unsigned long long)fail_nth, sid);
+            ck_assert_msg(o.failed_session,
+                          "N=%llu: stream %u neither answered, reset nor "
+                          "ended by GOAWAY",
+                          (unsigned long long)fail_nth, sid);
         if (!rt_alloc_test_failed()) ck_assert_int_eq(seen, 1);
     }
     rt_alloc_test_arm(1);

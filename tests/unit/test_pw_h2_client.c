@@ -13,7 +13,8 @@ static void start(void)
     ck_assert_uint_eq(tp_out[0].hd.type, PW_H2_FT_SETTINGS);
     bool push_off = false;
     for (size_t i = 0; i < tp_out[0].hd.length; i += 6)
-        if (tp_out[0].p[i + 1] == PW_H2_SETTINGS_ENABLE_PUSH) push_off = tp_get32(tp_out[0].p + i + 2) == 0;
+        if (tp_out[0].p[i + 1] == PW_H2_SETTINGS_ENABLE_PUSH)
+            push_off = tp_get32(tp_out[0].p + i + 2) == 0;
     ck_assert(push_off);
     tp_settings(NULL, 0);
     ck_assert_int_eq(pw_h2_write_settings_ack(&tp_in), 0);
@@ -25,8 +26,11 @@ static void start(void)
 static void stop(void) { tp_stop(); }
 
 static const pw_h2_header req[] = {
-    PW_H2_HDR(":method", "POST"), PW_H2_HDR(":scheme", "http"), PW_H2_HDR(":path", "/svc/M"),
-    PW_H2_HDR(":authority", "localhost"), PW_H2_HDR("content-type", "application/grpc"),
+    PW_H2_HDR(":method", "POST"),
+    PW_H2_HDR(":scheme", "http"),
+    PW_H2_HDR(":path", "/svc/M"),
+    PW_H2_HDR(":authority", "localhost"),
+    PW_H2_HDR("content-type", "application/grpc"),
     PW_H2_HDR("te", "trailers"),
 };
 #define NREQ (sizeof req / sizeof req[0])
@@ -75,10 +79,10 @@ START_TEST(malformed_responses)
     ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, true, NULL), 5);
     ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, true, NULL), 7);
     tp_drain();
-    tp_headers(1, PW_H2_FLAG_END_HEADERS, "content-type: x\n");                  /* no :status */
+    tp_headers(1, PW_H2_FLAG_END_HEADERS, "content-type: x\n"); /* no :status */
     tp_headers(3, PW_H2_FLAG_END_HEADERS | PW_H2_FLAG_END_STREAM, ":status: 103\n"); /* 1xx ES */
-    tp_data(5, "x", 1, true);                                               /* DATA first */
-    tp_headers(7, PW_H2_FLAG_END_HEADERS, ":method: GET\n:status: 200\n");  /* request pseudo */
+    tp_data(5, "x", 1, true);                                              /* DATA first */
+    tp_headers(7, PW_H2_FLAG_END_HEADERS, ":method: GET\n:status: 200\n"); /* request pseudo */
     ck_assert_int_ge(tp_flush(), 0);
     ck_assert_uint_eq(tp_rst(1), PW_H2_PROTOCOL_ERROR);
     ck_assert_uint_eq(tp_rst(3), PW_H2_PROTOCOL_ERROR);
@@ -116,7 +120,8 @@ START_TEST(push_is_refused)
 {
     ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, true, NULL), 1);
     ck_assert_int_eq(pw_h2_write_push_promise(&tp_in, 1, PW_H2_FLAG_END_HEADERS, 2,
-                                              (const uint8_t *)"\x82", 1, -1), 0);
+                                              (const uint8_t *)"\x82", 1, -1),
+                     0);
     ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL); /* §6.6: we disabled push */
     tp_stop();
     start();
@@ -198,7 +203,8 @@ static int sv_on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n
     (void)h;
     (void)n;
     (void)flags;
-    pw_h2_header rh[] = {PW_H2_HDR(":status", "200"), PW_H2_HDR("content-type", "application/grpc")};
+    pw_h2_header rh[] = {PW_H2_HDR(":status", "200"),
+                         PW_H2_HDR("content-type", "application/grpc")};
     return pw_h2_submit_headers(SV, sid, rh, 2, false);
 }
 

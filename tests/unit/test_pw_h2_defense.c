@@ -130,8 +130,9 @@ START_TEST(continuation_flood_many_bytes)
         r = tp_flush();
         frames++;
         /* Never more than the block cap plus one partial frame. */
-        ck_assert_uint_le(allocated(), PW_H2_HEADER_BLOCK_IN_FACTOR *
-                                           PW_H2_DEFAULT_MAX_HEADER_LIST_BYTES + 16384 + 9);
+        ck_assert_uint_le(allocated(),
+                          PW_H2_HEADER_BLOCK_IN_FACTOR * PW_H2_DEFAULT_MAX_HEADER_LIST_BYTES +
+                              16384 + 9);
     }
     ck_assert_int_eq(r, PW_H2_ERR_ENHANCE_YOUR_CALM);
     ck_assert_int_eq(frames, 2);
@@ -268,10 +269,12 @@ START_TEST(hpack_bomb_is_a_stream_error)
     tp_encode(&b, TP_REQ);
     for (int i = 0; i < 200; i++)
         ck_assert_int_eq(pw_hpack_encode_field(&tp_enc, &b, (const uint8_t *)"x-bomb", 6,
-                                               (const uint8_t *)v, 4000, 0), 0);
+                                               (const uint8_t *)v, 4000, 0),
+                         0);
     ck_assert_uint_lt(buf_size(&b), 8192); /* one literal, then 1-byte indexes */
     ck_assert_int_eq(pw_h2_write_headers(&tp_in, 3, PW_H2_FLAG_END_HEADERS | PW_H2_FLAG_END_STREAM,
-                                         NULL, buf_begin(&b), buf_size(&b), -1), 0);
+                                         NULL, buf_begin(&b), buf_size(&b), -1),
+                     0);
     buf_deinit(&b);
     size_t before = mallinfo2().uordblks;
     ck_assert_int_ge(tp_flush(), 0);

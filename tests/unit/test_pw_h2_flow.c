@@ -68,7 +68,7 @@ START_TEST(send_respects_connection_window)
     ck_assert_int_ge(tp_flush(), 0);
     tp_drain();
     ck_assert_uint_eq(data_out(1) + data_out(3), 65535); /* §6.9.1 initial connection window */
-    ck_assert_uint_gt(data_out(1), 16384); /* both streams progressed (round robin) */
+    ck_assert_uint_gt(data_out(1), 16384);               /* both streams progressed (round robin) */
     ck_assert_uint_gt(data_out(3), 16384);
     tp_window_update(0, 100000);
     ck_assert_int_ge(tp_flush(), 0);
@@ -79,10 +79,7 @@ START_TEST(send_respects_connection_window)
 }
 END_TEST
 
-static void on_writable_refill(uint32_t sid)
-{
-    (void)sid;
-}
+static void on_writable_refill(uint32_t sid) { (void)sid; }
 
 START_TEST(pending_cap_and_on_stream_writable)
 {
@@ -137,7 +134,8 @@ START_TEST(output_bounded_when_peer_does_not_read)
     pw_h2_session_stats(S, &s);
     ck_assert_uint_le(s.output_bytes, PW_H2_OUT_DATA_WATERMARK_BYTES + 16384 + 9 + 64);
     ck_assert_uint_le(s.pending_bytes, 20u * PW_H2_DEFAULT_STREAM_PENDING_BYTES);
-    ck_assert_uint_le(s.allocated_bytes, PW_H2_OUT_CAP_BYTES + 20u * (PW_H2_DEFAULT_STREAM_PENDING_BYTES + 1024));
+    ck_assert_uint_le(s.allocated_bytes,
+                      PW_H2_OUT_CAP_BYTES + 20u * (PW_H2_DEFAULT_STREAM_PENDING_BYTES + 1024));
     tp_drain(); /* reading lets it continue */
     ck_assert_uint_eq(tp_count_out(PW_H2_FT_DATA) > 20, 1);
 }
@@ -148,7 +146,9 @@ START_TEST(initial_window_change_adjusts_streams)
     tp_request(1, true);
     ck_assert_int_ge(tp_flush(), 0);
     respond_headers(1);
-    ck_assert_int_eq(pw_h2_submit_data(S, 1, chunk, 60000, false), PW_H2_DEFAULT_STREAM_PENDING_BYTES > 60000 ? 60000 : PW_H2_DEFAULT_STREAM_PENDING_BYTES);
+    ck_assert_int_eq(
+        pw_h2_submit_data(S, 1, chunk, 60000, false),
+        PW_H2_DEFAULT_STREAM_PENDING_BYTES > 60000 ? 60000 : PW_H2_DEFAULT_STREAM_PENDING_BYTES);
     tp_drain();
     ck_assert_uint_eq(data_out(1), 60000);
     ck_assert_int_eq(pw_h2_stream_send_window(S, 1), 5535);
@@ -319,7 +319,7 @@ START_TEST(priority_frames)
     ck_assert_int_eq(pw_h2_write_priority(&tp_in, 1, &pri), 0);
     ck_assert_int_ge(tp_flush(), 0);
     ck_assert_uint_eq(tp_rst(1), UINT32_MAX); /* ignored */
-    pri.dependency = 1; /* §5.3.1 self-dependency */
+    pri.dependency = 1;                       /* §5.3.1 self-dependency */
     ck_assert_int_eq(pw_h2_write_priority(&tp_in, 1, &pri), 0);
     ck_assert_int_ge(tp_flush(), 0);
     ck_assert_uint_eq(tp_rst(1), PW_H2_PROTOCOL_ERROR);
@@ -332,8 +332,9 @@ START_TEST(priority_frames)
     buf_init(&b, 4096);
     tp_encode(&b, TP_REQ);
     pri.dependency = 5;
-    ck_assert_int_eq(pw_h2_write_headers(&tp_in, 5, PW_H2_FLAG_END_HEADERS, &pri,
-                                         buf_begin(&b), buf_size(&b), 0), 0);
+    ck_assert_int_eq(pw_h2_write_headers(&tp_in, 5, PW_H2_FLAG_END_HEADERS, &pri, buf_begin(&b),
+                                         buf_size(&b), 0),
+                     0);
     buf_deinit(&b);
     tp_request(7, true);
     ck_assert_int_ge(tp_flush(), 0);
@@ -365,7 +366,8 @@ START_TEST(push_promise_from_client)
 {
     tp_request(1, false);
     ck_assert_int_eq(pw_h2_write_push_promise(&tp_in, 1, PW_H2_FLAG_END_HEADERS, 2,
-                                              (const uint8_t *)"\x82", 1, -1), 0);
+                                              (const uint8_t *)"\x82", 1, -1),
+                     0);
     ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL); /* §8.4 */
     ck_assert_uint_eq(tp_goaway(), PW_H2_PROTOCOL_ERROR);
     ck_assert_uint_eq(tp_last('C')->code, PW_H2_PROTOCOL_ERROR);
@@ -382,7 +384,8 @@ START_TEST(unknown_frames_ignored_but_not_inside_header_block)
     buf b;
     buf_init(&b, 4096);
     tp_encode(&b, TP_REQ);
-    ck_assert_int_eq(pw_h2_write_headers(&tp_in, 3, PW_H2_FLAG_END_STREAM, NULL, buf_begin(&b), 10, -1), 0);
+    ck_assert_int_eq(
+        pw_h2_write_headers(&tp_in, 3, PW_H2_FLAG_END_STREAM, NULL, buf_begin(&b), 10, -1), 0);
     tp_frame_raw(5, 0xbb, 0, 0, "hello"); /* §4.3 / §5.5 */
     ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     buf_deinit(&b);
@@ -395,9 +398,11 @@ START_TEST(continuation_sequences)
     buf_init(&b, 4096);
     tp_encode(&b, TP_REQ);
     size_t n = buf_size(&b);
-    ck_assert_int_eq(pw_h2_write_headers(&tp_in, 1, PW_H2_FLAG_END_STREAM, NULL, buf_begin(&b), 5, 2), 0);
+    ck_assert_int_eq(
+        pw_h2_write_headers(&tp_in, 1, PW_H2_FLAG_END_STREAM, NULL, buf_begin(&b), 5, 2), 0);
     ck_assert_int_eq(pw_h2_write_continuation(&tp_in, 1, 0, buf_begin(&b) + 5, 5), 0);
-    ck_assert_int_eq(pw_h2_write_continuation(&tp_in, 1, PW_H2_FLAG_END_HEADERS, buf_begin(&b) + 10, n - 10), 0);
+    ck_assert_int_eq(
+        pw_h2_write_continuation(&tp_in, 1, PW_H2_FLAG_END_HEADERS, buf_begin(&b) + 10, n - 10), 0);
     ck_assert_int_ge(tp_flush(), 0);
     ck_assert_str_eq(tp_last('H')->text, TP_REQ);
     ck_assert_uint_eq(tp_last('H')->flags, PW_H2_HF_END_STREAM);
@@ -405,11 +410,13 @@ START_TEST(continuation_sequences)
     tp_encode(&b, TP_REQ);
     /* CONTINUATION of another stream, or any other frame: PROTOCOL_ERROR (§6.10). */
     ck_assert_int_eq(pw_h2_write_headers(&tp_in, 3, 0, NULL, buf_begin(&b), 5, -1), 0);
-    ck_assert_int_eq(pw_h2_write_continuation(&tp_in, 5, PW_H2_FLAG_END_HEADERS, buf_begin(&b) + 5, 1), 0);
+    ck_assert_int_eq(
+        pw_h2_write_continuation(&tp_in, 5, PW_H2_FLAG_END_HEADERS, buf_begin(&b) + 5, 1), 0);
     ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL);
     tp_stop();
     start();
-    ck_assert_int_eq(pw_h2_write_continuation(&tp_in, 1, PW_H2_FLAG_END_HEADERS, buf_begin(&b), 1), 0);
+    ck_assert_int_eq(pw_h2_write_continuation(&tp_in, 1, PW_H2_FLAG_END_HEADERS, buf_begin(&b), 1),
+                     0);
     ck_assert_int_eq(tp_flush(), PW_H2_ERR_PROTOCOL); /* no HEADERS before */
     tp_stop();
     start();

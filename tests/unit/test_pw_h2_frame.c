@@ -84,7 +84,8 @@ static void decode_ob(void)
 
 START_TEST(rt_data_padded)
 {
-    ck_assert_int_eq(pw_h2_write_data(&ob, 3, PW_H2_FLAG_END_STREAM, (const uint8_t *)"hello", 5, 7), 0);
+    ck_assert_int_eq(
+        pw_h2_write_data(&ob, 3, PW_H2_FLAG_END_STREAM, (const uint8_t *)"hello", 5, 7), 0);
     ck_assert_uint_eq(buf_size(&ob), 9 + 1 + 5 + 7);
     decode_ob();
     ck_assert_uint_eq(fr.hd.type, PW_H2_FT_DATA);
@@ -100,7 +101,8 @@ START_TEST(rt_headers_priority_padded)
 {
     pw_h2_priority pri = {5, 200, true};
     ck_assert_int_eq(pw_h2_write_headers(&ob, 7, PW_H2_FLAG_END_HEADERS, &pri,
-                                         (const uint8_t *)"\x82\x86", 2, 3), 0);
+                                         (const uint8_t *)"\x82\x86", 2, 3),
+                     0);
     decode_ob();
     ck_assert(fr.u.headers.has_priority);
     ck_assert_uint_eq(fr.u.headers.pri.dependency, 5);
@@ -140,8 +142,9 @@ START_TEST(rt_control_frames)
     ck_assert_uint_eq(fr.hd.flags, PW_H2_FLAG_ACK);
     buf_consume(&ob, buf_size(&ob));
 
-    ck_assert_int_eq(pw_h2_write_push_promise(&ob, 1, PW_H2_FLAG_END_HEADERS, 2,
-                                              (const uint8_t *)"ab", 2, 0), 0);
+    ck_assert_int_eq(
+        pw_h2_write_push_promise(&ob, 1, PW_H2_FLAG_END_HEADERS, 2, (const uint8_t *)"ab", 2, 0),
+        0);
     decode_ob();
     ck_assert_uint_eq(fr.u.push_promise.promised_id, 2);
     ck_assert_uint_eq(fr.u.push_promise.block_len, 2);
@@ -153,8 +156,8 @@ START_TEST(rt_control_frames)
     ck_assert_uint_eq(fr.hd.flags, PW_H2_FLAG_ACK);
     buf_consume(&ob, buf_size(&ob));
 
-    ck_assert_int_eq(pw_h2_write_goaway(&ob, 41, PW_H2_ENHANCE_YOUR_CALM,
-                                        (const uint8_t *)"bye", 3), 0);
+    ck_assert_int_eq(
+        pw_h2_write_goaway(&ob, 41, PW_H2_ENHANCE_YOUR_CALM, (const uint8_t *)"bye", 3), 0);
     decode_ob();
     ck_assert_uint_eq(fr.u.goaway.last_stream_id, 41);
     ck_assert_uint_eq(fr.u.goaway.error_code, PW_H2_ENHANCE_YOUR_CALM);
@@ -166,8 +169,8 @@ START_TEST(rt_control_frames)
     ck_assert_uint_eq(fr.u.window_update.increment, 0x7fffffff);
     buf_consume(&ob, buf_size(&ob));
 
-    ck_assert_int_eq(pw_h2_write_continuation(&ob, 5, PW_H2_FLAG_END_HEADERS,
-                                              (const uint8_t *)"xyz", 3), 0);
+    ck_assert_int_eq(
+        pw_h2_write_continuation(&ob, 5, PW_H2_FLAG_END_HEADERS, (const uint8_t *)"xyz", 3), 0);
     decode_ob();
     ck_assert_uint_eq(fr.u.continuation.block_len, 3);
 }
@@ -212,10 +215,10 @@ START_TEST(malformed_headers)
     ck_assert_int_eq(dec(1, PW_H2_FT_HEADERS, 4, 0, "x"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(4, PW_H2_FT_HEADERS, PW_H2_FLAG_PRIORITY, 1, "\0\0\0\0"),
                      PW_H2_ERR_FRAME_SIZE);
-    ck_assert_int_eq(dec(6, PW_H2_FT_HEADERS, PW_H2_FLAG_PRIORITY | PW_H2_FLAG_PADDED, 1,
-                         "\x01\0\0\0\0\x10"), PW_H2_ERR_PROTOCOL); /* no room for padding */
-    ck_assert_int_eq(dec(2, PW_H2_FT_HEADERS, PW_H2_FLAG_PADDED, 1, "\x02x"),
-                     PW_H2_ERR_PROTOCOL);
+    ck_assert_int_eq(
+        dec(6, PW_H2_FT_HEADERS, PW_H2_FLAG_PRIORITY | PW_H2_FLAG_PADDED, 1, "\x01\0\0\0\0\x10"),
+        PW_H2_ERR_PROTOCOL); /* no room for padding */
+    ck_assert_int_eq(dec(2, PW_H2_FT_HEADERS, PW_H2_FLAG_PADDED, 1, "\x02x"), PW_H2_ERR_PROTOCOL);
     /* §5.3.1: depending on itself is a stream error. */
     ck_assert_int_eq(dec(5, PW_H2_FT_HEADERS, PW_H2_FLAG_PRIORITY, 3, "\0\0\0\x03\x10"), 14);
     ck_assert_uint_eq(fr.stream_error, PW_H2_PROTOCOL_ERROR);
@@ -245,8 +248,7 @@ START_TEST(malformed_rst_settings)
     ck_assert_int_eq(dec(5, PW_H2_FT_SETTINGS, 0, 0, "\0\x01\0\0\0"), PW_H2_ERR_FRAME_SIZE);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x02\0\0\0\x02"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x02\0\0\0\x01"), 15);
-    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x04\x80\0\0\0"),
-                     PW_H2_ERR_FLOW_CONTROL);
+    ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x04\x80\0\0\0"), PW_H2_ERR_FLOW_CONTROL);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x04\x7f\xff\xff\xff"), 15);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x05\0\0\x3f\xff"), PW_H2_ERR_PROTOCOL);
     ck_assert_int_eq(dec(6, PW_H2_FT_SETTINGS, 0, 0, "\0\x05\x01\0\0\0"), PW_H2_ERR_PROTOCOL);

@@ -45,8 +45,8 @@ static size_t tp_outpos;
 static size_t tp_skip_preface; /* bytes of client preface to skip in the output (client role) */
 static tp_ev tp_evs[TP_EV_MAX];
 static size_t tp_nev;
-static size_t tp_data_bytes[8192];  /* by stream id */
-static unsigned tp_closes[8192];    /* on_stream_close count by stream id */
+static size_t tp_data_bytes[8192]; /* by stream id */
+static unsigned tp_closes[8192];   /* on_stream_close count by stream id */
 static int (*tp_hook_headers)(uint32_t sid, unsigned flags);
 static int (*tp_hook_data)(uint32_t sid, size_t n, bool es);
 static void (*tp_hook_writable)(uint32_t sid);
@@ -69,7 +69,8 @@ static inline int tp_on_begin(void *ud, uint32_t sid)
     return 0;
 }
 
-static inline int tp_on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
+static inline int tp_on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n,
+                                unsigned flags)
 {
     (void)ud;
     tp_ev *e = tp_push('H', sid);
@@ -161,7 +162,8 @@ static inline ssize_t tp_flush(void)
     return r;
 }
 
-static inline void tp_frame_raw(uint32_t len, uint8_t type, uint8_t flags, uint32_t sid, const void *p)
+static inline void tp_frame_raw(uint32_t len, uint8_t type, uint8_t flags, uint32_t sid,
+                                const void *p)
 {
     ck_assert_int_eq(pw_h2_write_hd(&tp_in, len, type, flags, sid), 0);
     ck_assert_int_eq(buf_append(&tp_in, p, len), 0);
@@ -176,8 +178,8 @@ static inline void tp_encode(buf *out, const char *list)
         ck_assert_ptr_nonnull(nl);
         ck_assert(sep && sep < nl);
         ck_assert_int_eq(pw_hpack_encode_field(&tp_enc, out, (const uint8_t *)p, (size_t)(sep - p),
-                                               (const uint8_t *)sep + 2, (size_t)(nl - sep - 2),
-                                               0), 0);
+                                               (const uint8_t *)sep + 2, (size_t)(nl - sep - 2), 0),
+                         0);
         p = nl + 1;
     }
 }
@@ -187,12 +189,14 @@ static inline void tp_headers(uint32_t sid, uint8_t flags, const char *list)
     buf b;
     buf_init(&b, 1 << 20);
     tp_encode(&b, list);
-    ck_assert_int_eq(pw_h2_write_headers(&tp_in, sid, flags, NULL, buf_begin(&b), buf_size(&b), -1), 0);
+    ck_assert_int_eq(pw_h2_write_headers(&tp_in, sid, flags, NULL, buf_begin(&b), buf_size(&b), -1),
+                     0);
     buf_deinit(&b);
 }
 
-#define TP_REQ ":method: POST\n:scheme: http\n:path: /svc/M\n:authority: localhost\n" \
-               "content-type: application/grpc\nte: trailers\n"
+#define TP_REQ                                                             \
+    ":method: POST\n:scheme: http\n:path: /svc/M\n:authority: localhost\n" \
+    "content-type: application/grpc\nte: trailers\n"
 
 static inline void tp_request(uint32_t sid, bool es)
 {
@@ -291,7 +295,7 @@ static inline uint32_t tp_rst(uint32_t sid)
 }
 
 static inline int tp_dec_emit(void *ud, const uint8_t *n, size_t nl, const uint8_t *v, size_t vl,
-                       unsigned flags)
+                              unsigned flags)
 {
     (void)flags;
     char *t = ud;
@@ -323,7 +327,8 @@ static inline uint8_t tp_block(uint32_t sid, size_t *idx, char text[4096])
     text[0] = 0;
     const char *err = NULL;
     ck_assert_int_eq(pw_hpack_decode_block(&tp_dec, buf_begin(&b), buf_size(&b), 1 << 20,
-                                           tp_dec_emit, text, &err), 0);
+                                           tp_dec_emit, text, &err),
+                     0);
     buf_deinit(&b);
     return flags;
 }

@@ -105,7 +105,8 @@ START_TEST(payload_goes_out_by_reference_in_order)
 {
     respond(1);
     rt_blob *b = pattern_blob(PAYLOAD_BYTES, 3);
-    ck_assert_int_eq(pw_h2_submit_data_ref(S, 1, (const uint8_t *)"head", 4, b, b->data, b->len), 0);
+    ck_assert_int_eq(pw_h2_submit_data_ref(S, 1, (const uint8_t *)"head", 4, b, b->data, b->len),
+                     0);
     ck_assert_uint_ge(b->refs, 2); /* ours, the stream's and any frame already pumped */
     ck_assert_int_eq(pw_h2_submit_data(S, 1, (const uint8_t *)"tail", 4, true), 4);
     buf out, data;
@@ -118,8 +119,9 @@ START_TEST(payload_goes_out_by_reference_in_order)
     ck_assert_uint_eq(buf_size(&data), 4 + PAYLOAD_BYTES + 4);
     /* The copied head shares its frame with the reference's start (full frames), the tail
      * (a piece of its own behind the reference) gets one more. */
-    ck_assert_uint_eq(data_frames, (4 + PAYLOAD_BYTES + PW_H2_OUT_FRAME_MAX_BYTES - 1) /
-                                           PW_H2_OUT_FRAME_MAX_BYTES + 1);
+    ck_assert_uint_eq(
+        data_frames,
+        (4 + PAYLOAD_BYTES + PW_H2_OUT_FRAME_MAX_BYTES - 1) / PW_H2_OUT_FRAME_MAX_BYTES + 1);
     ck_assert_mem_eq(buf_begin(&data), "head", 4);
     ck_assert_mem_eq(buf_begin(&data) + 4, b->data, PAYLOAD_BYTES);
     ck_assert_mem_eq(buf_begin(&data) + 4 + PAYLOAD_BYTES, "tail", 4);
@@ -229,7 +231,8 @@ START_TEST(submit_ref_errors)
     ck_assert_int_eq(pw_h2_submit_data_ref(S, 1, NULL, 0, b, b->data, b->len), -ENOENT);
     tp_request(1, true);
     ck_assert_int_ge(tp_flush(), 0);
-    ck_assert_int_eq(pw_h2_submit_data_ref(S, 1, NULL, 0, b, b->data, b->len), -EPIPE); /* no headers */
+    ck_assert_int_eq(pw_h2_submit_data_ref(S, 1, NULL, 0, b, b->data, b->len),
+                     -EPIPE); /* no headers */
     ck_assert_uint_eq(b->refs, 1);
     rt_blob_unref(b);
 }

@@ -121,7 +121,8 @@ START_TEST(request_response_with_trailers)
     ck_assert_uint_eq(tp_evs[2].kind, 'D');
     ck_assert_uint_eq(tp_evs[2].n, 5);
     ck_assert_uint_eq(tp_evs[2].flags, 1);
-    pw_h2_header rh[] = {PW_H2_HDR(":status", "200"), PW_H2_HDR("content-type", "application/grpc")};
+    pw_h2_header rh[] = {PW_H2_HDR(":status", "200"),
+                         PW_H2_HDR("content-type", "application/grpc")};
     pw_h2_header tr[] = {PW_H2_HDR("grpc-status", "0")};
     ck_assert_int_eq(pw_h2_submit_headers(S, 1, rh, 2, false), 0);
     ck_assert_int_eq(pw_h2_submit_data(S, 1, (const uint8_t *)"world", 5, false), 5);
@@ -220,26 +221,26 @@ END_TEST
 /* ---- malformed requests (§8.1.1, §8.2, §8.3.1): RST_STREAM PROTOCOL_ERROR, no callback ---- */
 
 static const char *const malformed[] = {
-    ":scheme: http\n:path: /\n:authority: a\n",                       /* no :method */
-    ":method: GET\n:scheme: http\n:authority: a\n",                  /* no :path */
-    ":method: GET\n:path: /\n:authority: a\n",                       /* no :scheme */
-    ":method: GET\n:scheme: http\n:path: \n",                        /* empty :path */
-    ":method: GET\n:scheme: http\n:path: /\n:foo: x\n",              /* unknown pseudo */
-    ":method: GET\n:scheme: http\n:path: /\n:status: 200\n",         /* response pseudo */
-    ":method: GET\n:scheme: http\nx-a: 1\n:path: /\n",               /* pseudo after regular */
-    ":method: GET\n:method: GET\n:scheme: http\n:path: /\n",         /* duplicate */
-    ":method: GET\n:scheme: http\n:path: /\nX-Upper: 1\n",           /* uppercase name */
-    ":method: GET\n:scheme: http\n:path: /\nconnection: close\n",    /* connection-specific */
+    ":scheme: http\n:path: /\n:authority: a\n",                   /* no :method */
+    ":method: GET\n:scheme: http\n:authority: a\n",               /* no :path */
+    ":method: GET\n:path: /\n:authority: a\n",                    /* no :scheme */
+    ":method: GET\n:scheme: http\n:path: \n",                     /* empty :path */
+    ":method: GET\n:scheme: http\n:path: /\n:foo: x\n",           /* unknown pseudo */
+    ":method: GET\n:scheme: http\n:path: /\n:status: 200\n",      /* response pseudo */
+    ":method: GET\n:scheme: http\nx-a: 1\n:path: /\n",            /* pseudo after regular */
+    ":method: GET\n:method: GET\n:scheme: http\n:path: /\n",      /* duplicate */
+    ":method: GET\n:scheme: http\n:path: /\nX-Upper: 1\n",        /* uppercase name */
+    ":method: GET\n:scheme: http\n:path: /\nconnection: close\n", /* connection-specific */
     ":method: GET\n:scheme: http\n:path: /\nkeep-alive: 1\n",
     ":method: GET\n:scheme: http\n:path: /\ntransfer-encoding: chunked\n",
     ":method: GET\n:scheme: http\n:path: /\nupgrade: h2c\n",
-    ":method: GET\n:scheme: http\n:path: /\nte: gzip\n",              /* TE other than trailers */
-    ":method: GET\n:scheme: http\n:path: /\nx-v:  lead\n",           /* leading space in value */
-    ":method: GET\n:scheme: http\n:path: /\nbad name: 1\n",          /* space in name */
+    ":method: GET\n:scheme: http\n:path: /\nte: gzip\n",    /* TE other than trailers */
+    ":method: GET\n:scheme: http\n:path: /\nx-v:  lead\n",  /* leading space in value */
+    ":method: GET\n:scheme: http\n:path: /\nbad name: 1\n", /* space in name */
     ":method: GET\n:scheme: http\n:path: /\ncontent-length: 1x\n",
-    ":method: GE T\n:scheme: http\n:path: /\n",                      /* :method not a token */
-    ":method: CONNECT\n:authority: a\n:path: /\n",                   /* §8.5 */
-    ":method: GET\n:scheme: http\n:path: /\ncontent-length: 3\n",    /* END_STREAM, 0 bytes */
+    ":method: GE T\n:scheme: http\n:path: /\n",                   /* :method not a token */
+    ":method: CONNECT\n:authority: a\n:path: /\n",                /* §8.5 */
+    ":method: GET\n:scheme: http\n:path: /\ncontent-length: 3\n", /* END_STREAM, 0 bytes */
     /* Bad bytes at every place the checks read them (names by table, values 8 bytes at a
      * time then bytewise): the first and a later word of a value, its tail, a long name. */
     ":method: GET\n:scheme: http\n:path: /\nx-v: a\rcdefghijklmnopq\n",
@@ -278,7 +279,9 @@ START_TEST(valid_variants_accepted)
     tp_headers(5, PW_H2_FLAG_END_HEADERS | PW_H2_FLAG_END_STREAM,
                ":method: GET\n:scheme: https\n:path: /a/long/path/of/many/bytes\n"
                "user-agent: grpc-python/1.51.1 grpc-c/29.0.0 (linux; chttp2)\n"
-               "x-v: a\tb c\xc3\xa9" "d\x7f" "0123456789abcdef\n");
+               "x-v: a\tb c\xc3\xa9"
+               "d\x7f"
+               "0123456789abcdef\n");
     ck_assert_int_ge(tp_flush(), 0);
     ck_assert_uint_eq(tp_count('H'), 3);
     ck_assert_uint_eq(tp_rst(1), UINT32_MAX);
@@ -355,7 +358,7 @@ START_TEST(frames_on_idle_streams)
     start();
     pw_h2_priority pri = {0, 16, false};
     ck_assert_int_eq(pw_h2_write_priority(&tp_in, 9, &pri), 0); /* allowed, ignored */
-    tp_request(1, true); /* and does not open stream 9 */
+    tp_request(1, true);                                        /* and does not open stream 9 */
     ck_assert_int_ge(tp_flush(), 0);
     ck_assert_uint_eq(tp_count('H'), 1);
 }
@@ -444,7 +447,11 @@ END_TEST
 
 /* ---- SETTINGS (§6.5) ---- */
 
-static const struct { uint16_t id; uint32_t v; uint32_t code; } bad_settings[] = {
+static const struct {
+    uint16_t id;
+    uint32_t v;
+    uint32_t code;
+} bad_settings[] = {
     {PW_H2_SETTINGS_ENABLE_PUSH, 2, PW_H2_PROTOCOL_ERROR},
     {PW_H2_SETTINGS_INITIAL_WINDOW_SIZE, 0x80000000u, PW_H2_FLOW_CONTROL_ERROR},
     {PW_H2_SETTINGS_MAX_FRAME_SIZE, 16383, PW_H2_PROTOCOL_ERROR},

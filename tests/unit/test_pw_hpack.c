@@ -47,8 +47,8 @@ static int on_field(void *ud, const uint8_t *name, size_t name_len, const uint8_
     if (c->stop_at && c->count >= c->stop_at) return -42;
     if (c->count_only) return 0;
     const int n = snprintf(c->text + c->len, sizeof(c->text) - c->len, "%.*s: %.*s%s\n",
-                           (int)name_len, (const char *)name, (int)value_len,
-                           (const char *)value, (flags & PW_HPACK_F_NEVER_INDEXED) ? "!" : "");
+                           (int)name_len, (const char *)name, (int)value_len, (const char *)value,
+                           (flags & PW_HPACK_F_NEVER_INDEXED) ? "!" : "");
     ck_assert(n > 0 && (size_t)n < sizeof(c->text) - c->len);
     c->len += (size_t)n;
     return 0;
@@ -99,10 +99,10 @@ START_TEST(test_c2_fields)
         size_t size;
     } cases[] = {
         {"400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572",
-         "custom-key: custom-header\n", "custom-key: custom-header\n", 55}, /* C.2.1 */
-        {"040c 2f73 616d 706c 652f 7061 7468", ":path: /sample/path\n", "", 0}, /* C.2.2 */
+         "custom-key: custom-header\n", "custom-key: custom-header\n", 55},           /* C.2.1 */
+        {"040c 2f73 616d 706c 652f 7061 7468", ":path: /sample/path\n", "", 0},       /* C.2.2 */
         {"1008 7061 7373 776f 7264 0673 6563 7265 74", "password: secret!\n", "", 0}, /* C.2.3 */
-        {"82", ":method: GET\n", "", 0}, /* C.2.4 */
+        {"82", ":method: GET\n", "", 0},                                              /* C.2.4 */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         pw_hpack_dec d;
@@ -243,9 +243,8 @@ static void check_tables_equal(const pw_hpack_table *a, const pw_hpack_table *b)
 
 /* Encodes the three lists; when `hex` is given the output must match it byte for byte. Then
  * decodes each block and checks list and table state on both sides. */
-static void encode_sequence(uint32_t table_size, const char *const *list,
-                            const char *const *table, const size_t *size,
-                            const char *const *hex)
+static void encode_sequence(uint32_t table_size, const char *const *list, const char *const *table,
+                            const size_t *size, const char *const *hex)
 {
     pw_hpack_enc e;
     pw_hpack_dec d;
@@ -325,23 +324,22 @@ START_TEST(test_encode_flags)
     const uint8_t ctl[4] = {1, 2, 3, 4};
     ck_assert_int_eq(pw_hpack_encode_field(&e, &out, (const uint8_t *)"x-bin", 5, ctl, 4, 0), 0);
     ck_assert_int_eq(buf_begin(&out)[mark], 0x40);
-    ck_assert_int_eq(buf_begin(&out)[mark + 1] & 0x80, 0x80); /* name "x-bin" is shorter coded */
+    ck_assert_int_eq(buf_begin(&out)[mark + 1] & 0x80, 0x80);    /* name "x-bin" is shorter coded */
     ck_assert_int_eq(buf_begin(&out)[buf_size(&out) - 5], 0x04); /* raw value, length 4 */
     ck_assert_uint_eq(e.table.count, 1);
     /* A field larger than the whole table is sent without indexing and leaves the table be. */
     static uint8_t big[5000];
     memset(big, 'v', sizeof(big));
     mark = buf_size(&out);
-    ck_assert_int_eq(pw_hpack_encode_field(&e, &out, (const uint8_t *)"x-big", 5, big,
-                                           sizeof(big), 0),
-                     -ENOBUFS); /* out's cap is 4096 */
+    ck_assert_int_eq(
+        pw_hpack_encode_field(&e, &out, (const uint8_t *)"x-big", 5, big, sizeof(big), 0),
+        -ENOBUFS); /* out's cap is 4096 */
     ck_assert_uint_eq(buf_size(&out), mark);
     ck_assert_uint_eq(e.table.count, 1);
     buf_deinit(&out);
     buf_init(&out, 1 << 16);
-    ck_assert_int_eq(pw_hpack_encode_field(&e, &out, (const uint8_t *)"x-big", 5, big,
-                                           sizeof(big), 0),
-                     0);
+    ck_assert_int_eq(
+        pw_hpack_encode_field(&e, &out, (const uint8_t *)"x-big", 5, big, sizeof(big), 0), 0);
     ck_assert_int_eq(buf_begin(&out)[0], 0x00);
     ck_assert_uint_eq(e.table.count, 1);
     buf_deinit(&out);
@@ -354,21 +352,70 @@ END_TEST
  * a literal naming the first entry with that name (RFC 7541 Appendix A). */
 START_TEST(test_encode_static_all)
 {
-    static const char *const names[61] = {
-        ":authority", ":method", ":method", ":path", ":path", ":scheme", ":scheme", ":status",
-        ":status", ":status", ":status", ":status", ":status", ":status", "accept-charset",
-        "accept-encoding", "accept-language", "accept-ranges", "accept",
-        "access-control-allow-origin", "age", "allow", "authorization", "cache-control",
-        "content-disposition", "content-encoding", "content-language", "content-length",
-        "content-location", "content-range", "content-type", "cookie", "date", "etag", "expect",
-        "expires", "from", "host", "if-match", "if-modified-since", "if-none-match", "if-range",
-        "if-unmodified-since", "last-modified", "link", "location", "max-forwards",
-        "proxy-authenticate", "proxy-authorization", "range", "referer", "refresh",
-        "retry-after", "server", "set-cookie", "strict-transport-security",
-        "transfer-encoding", "user-agent", "vary", "via", "www-authenticate"};
-    static const char *const values[15] = {"", "GET", "POST", "/", "/index.html", "http",
-                                           "https", "200", "204", "206", "304", "400", "404",
-                                           "500", ""};
+    static const char *const names[61] = {":authority",
+                                          ":method",
+                                          ":method",
+                                          ":path",
+                                          ":path",
+                                          ":scheme",
+                                          ":scheme",
+                                          ":status",
+                                          ":status",
+                                          ":status",
+                                          ":status",
+                                          ":status",
+                                          ":status",
+                                          ":status",
+                                          "accept-charset",
+                                          "accept-encoding",
+                                          "accept-language",
+                                          "accept-ranges",
+                                          "accept",
+                                          "access-control-allow-origin",
+                                          "age",
+                                          "allow",
+                                          "authorization",
+                                          "cache-control",
+                                          "content-disposition",
+                                          "content-encoding",
+                                          "content-language",
+                                          "content-length",
+                                          "content-location",
+                                          "content-range",
+                                          "content-type",
+                                          "cookie",
+                                          "date",
+                                          "etag",
+                                          "expect",
+                                          "expires",
+                                          "from",
+                                          "host",
+                                          "if-match",
+                                          "if-modified-since",
+                                          "if-none-match",
+                                          "if-range",
+                                          "if-unmodified-since",
+                                          "last-modified",
+                                          "link",
+                                          "location",
+                                          "max-forwards",
+                                          "proxy-authenticate",
+                                          "proxy-authorization",
+                                          "range",
+                                          "referer",
+                                          "refresh",
+                                          "retry-after",
+                                          "server",
+                                          "set-cookie",
+                                          "strict-transport-security",
+                                          "transfer-encoding",
+                                          "user-agent",
+                                          "vary",
+                                          "via",
+                                          "www-authenticate"};
+    static const char *const values[15] = {"",     "GET",   "POST", "/",   "/index.html",
+                                           "http", "https", "200",  "204", "206",
+                                           "304",  "400",   "404",  "500", ""};
     pw_hpack_enc e;
     pw_hpack_enc_init(&e, 4096);
     for (int i = 0; i < 61; i++) {
@@ -376,8 +423,7 @@ START_TEST(test_encode_static_all)
         buf out;
         buf_init(&out, 256);
         ck_assert_int_eq(pw_hpack_encode_field(&e, &out, (const uint8_t *)names[i],
-                                               strlen(names[i]), (const uint8_t *)v, strlen(v),
-                                               0),
+                                               strlen(names[i]), (const uint8_t *)v, strlen(v), 0),
                          0);
         ck_assert_uint_eq(buf_size(&out), 1);
         ck_assert_int_eq(buf_begin(&out)[0], 0x80 | (i + 1));
@@ -436,8 +482,9 @@ START_TEST(test_encode_size_updates)
     pw_hpack_dec_init(&d, 4096);
     buf_init(&out, 4096);
     encode_list(&e, &out, req_list[2]);
-    ck_assert_int_eq(pw_hpack_decode_block(&d, buf_begin(&out), buf_size(&out), BIG_LIST,
-                                           on_field, (memset(&c, 0, sizeof(c)), &c), NULL), 0);
+    ck_assert_int_eq(pw_hpack_decode_block(&d, buf_begin(&out), buf_size(&out), BIG_LIST, on_field,
+                                           (memset(&c, 0, sizeof(c)), &c), NULL),
+                     0);
     ck_assert_uint_eq(d.table.count, 2);
     buf_consume(&out, buf_size(&out));
 
@@ -448,10 +495,11 @@ START_TEST(test_encode_size_updates)
     ck_assert_uint_eq(buf_size(&out), unhex("20 3fe11f", want));
     ck_assert_mem_eq(buf_begin(&out), want, 4);
     ck_assert_uint_eq(e.table.count, 0);
-    ck_assert_int_eq(pw_hpack_encode_field(&e, &out, (const uint8_t *)"a", 1,
-                                           (const uint8_t *)"b", 1, 0), 0);
-    ck_assert_int_eq(pw_hpack_decode_block(&d, buf_begin(&out), buf_size(&out), BIG_LIST,
-                                           on_field, (memset(&c, 0, sizeof(c)), &c), NULL), 0);
+    ck_assert_int_eq(
+        pw_hpack_encode_field(&e, &out, (const uint8_t *)"a", 1, (const uint8_t *)"b", 1, 0), 0);
+    ck_assert_int_eq(pw_hpack_decode_block(&d, buf_begin(&out), buf_size(&out), BIG_LIST, on_field,
+                                           (memset(&c, 0, sizeof(c)), &c), NULL),
+                     0);
     check_tables_equal(&e.table, &d.table);
     buf_consume(&out, buf_size(&out));
 
@@ -462,8 +510,9 @@ START_TEST(test_encode_size_updates)
     ck_assert_uint_eq(buf_size(&out), unhex("3fc907 3fb10f", want));
     ck_assert_mem_eq(buf_begin(&out), want, 6);
     ck_assert_uint_eq(e.table.max_size, 2000);
-    ck_assert_int_eq(pw_hpack_decode_block(&d, buf_begin(&out), buf_size(&out), BIG_LIST,
-                                           on_field, (memset(&c, 0, sizeof(c)), &c), NULL), 0);
+    ck_assert_int_eq(pw_hpack_decode_block(&d, buf_begin(&out), buf_size(&out), BIG_LIST, on_field,
+                                           (memset(&c, 0, sizeof(c)), &c), NULL),
+                     0);
     ck_assert_uint_eq(d.table.max_size, 2000);
     buf_consume(&out, buf_size(&out));
 
@@ -535,10 +584,10 @@ static void expect_ok(uint32_t settings, const char *hex, const char *list)
 START_TEST(test_bad_index)
 {
     expect_fault(4096, "80", "index 0");
-    expect_fault(4096, "be", "index out of range");           /* 62, empty table */
-    expect_fault(4096, "7e 01 61", "index out of range");     /* literal, name index 62 */
-    expect_fault(4096, "ff 80 01", "index out of range");     /* 127 + 128 */
-    expect_ok(4096, "bd", "www-authenticate: \n");            /* 61: last static */
+    expect_fault(4096, "be", "index out of range");       /* 62, empty table */
+    expect_fault(4096, "7e 01 61", "index out of range"); /* literal, name index 62 */
+    expect_fault(4096, "ff 80 01", "index out of range"); /* 127 + 128 */
+    expect_ok(4096, "bd", "www-authenticate: \n");        /* 61: last static */
     /* One dynamic entry: 62 valid, 63 not. */
     expect_ok(4096, "4001 6101 62 be", "a: b\na: b\n");
     expect_fault(4096, "4001 6101 62 bf", "index out of range");
@@ -583,7 +632,7 @@ START_TEST(test_size_updates)
     expect_fault(4096, "82 20", "table size update after a field");
     expect_fault(4096, "20 82 3f e1 1f", "table size update after a field");
     expect_ok(4096, "20 3f e1 1f 82", ":method: GET\n"); /* two at the start */
-    expect_ok(4096, "20", "");                          /* a block of just an update */
+    expect_ok(4096, "20", "");                           /* a block of just an update */
 
     /* Shrinking evicts, 0 empties, growing back keeps what is left. */
     pw_hpack_dec d;
@@ -802,9 +851,9 @@ START_TEST(test_ring_wraparound)
         char nv[16];
         snprintf(nv, sizeof(nv), "%04d", i);
         ck_assert_int_eq(pw_hpack_encode_begin(&e, &out), 0);
-        ck_assert_int_eq(pw_hpack_encode_field(&e, &out, (const uint8_t *)nv, 2,
-                                               (const uint8_t *)nv + 2, 2, 0),
-                         0);
+        ck_assert_int_eq(
+            pw_hpack_encode_field(&e, &out, (const uint8_t *)nv, 2, (const uint8_t *)nv + 2, 2, 0),
+            0);
         if (i % 7 == 3) /* re-reference an older entry: it must still be the same */
             ck_assert_int_eq(pw_hpack_encode_field(&e, &out, (const uint8_t *)nv, 2,
                                                    (const uint8_t *)nv + 2, 2, 0),
@@ -863,10 +912,11 @@ static int on_field_log(void *ud, const uint8_t *name, size_t name_len, const ui
 
 START_TEST(test_random_roundtrip)
 {
-    static const char *const names[] = {":method", ":path", "content-type", "grpc-timeout",
-                                        "x-a", "x-b", "cookie", "set-cookie", ""};
-    static const char *const values[] = {"GET", "POST", "/", "application/grpc", "", "1S",
-                                         "gzip, deflate"};
+    static const char *const names[] = {":method",      ":path",      "content-type",
+                                        "grpc-timeout", "x-a",        "x-b",
+                                        "cookie",       "set-cookie", ""};
+    static const char *const values[] = {"GET", "POST",         "/", "application/grpc", "",
+                                         "1S",  "gzip, deflate"};
     static field_log want, got;
     pw_hpack_enc e;
     pw_hpack_dec d;
@@ -897,8 +947,7 @@ START_TEST(test_random_roundtrip)
             } else {
                 vl = rnd() % sizeof(vb);
                 const int ascii = rnd() % 2;
-                for (size_t i = 0; i < vl; i++)
-                    vb[i] = (uint8_t)(ascii ? 'a' + rnd() % 26 : rnd());
+                for (size_t i = 0; i < vl; i++) vb[i] = (uint8_t)(ascii ? 'a' + rnd() % 26 : rnd());
             }
             const unsigned flags = (unsigned)(rnd() % 4 == 0 ? rnd() % 3 : 0);
             ck_assert_int_eq(pw_hpack_encode_field(&e, &out, nb, nl, vb, vl, flags), 0);

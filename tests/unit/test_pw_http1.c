@@ -70,7 +70,8 @@ START_TEST(too_large)
     size_t n = strlen(big);
     memset(big + n, 'a', sizeof big - n - 1);
     pw_http1_request r;
-    ck_assert_int_eq(pw_http1_parse_request((const uint8_t *)big, sizeof big - 1, &r), PW_HTTP1_TOO_LARGE);
+    ck_assert_int_eq(pw_http1_parse_request((const uint8_t *)big, sizeof big - 1, &r),
+                     PW_HTTP1_TOO_LARGE);
     /* Too many headers. */
     char many[4096] = "GET /x HTTP/1.1\r\n";
     for (int i = 0; i < PW_HTTP1_HEADERS_MAX + 1; i++) strcat(many, "A: b\r\n");

@@ -161,8 +161,8 @@ static void ref_init(void)
         const size_t n = pw_huff_encode(out, in, 8);
         ref_len[s] = (uint8_t)n;
         /* n >= 5, so the first code (n <= 30 bits) lies within the first 4 bytes. */
-        const uint32_t v = (uint32_t)out[0] << 24 | (uint32_t)out[1] << 16 |
-                           (uint32_t)out[2] << 8 | out[3];
+        const uint32_t v = (uint32_t)out[0] << 24 | (uint32_t)out[1] << 16 | (uint32_t)out[2] << 8 |
+                           out[3];
         ref_code[s] = v >> (32 - n);
     }
     ref_code[256] = 0x3fffffff;

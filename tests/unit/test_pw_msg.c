@@ -66,14 +66,30 @@ static const pw_msg_field ENTRY_FIELDS[] = {
 static const pw_msg_desc ENTRY_DESC = {"t.AllKinds.MEntry", sizeof(ak_entry), _Alignof(ak_entry),
                                        ENTRY_FIELDS, 2};
 extern const pw_msg_desc AK_DESC;
-#define S(n, k, m) {n, k, 0, offsetof(ak, m), 0, 0, NULL, #m}
-#define R(n, k, fl, m, sub) {n, k, PW_MSG_F_REPEATED | (fl), offsetof(ak, m), offsetof(ak, m##_count), 0, sub, #m}
+#define S(n, k, m)                               \
+    {                                            \
+        n, k, 0, offsetof(ak, m), 0, 0, NULL, #m \
+    }
+#define R(n, k, fl, m, sub)                                                                  \
+    {                                                                                        \
+        n, k, PW_MSG_F_REPEATED | (fl), offsetof(ak, m), offsetof(ak, m##_count), 0, sub, #m \
+    }
 static const pw_msg_field AK_FIELDS[] = {
-    S(1, PW_MSG_DOUBLE, d), S(2, PW_MSG_FLOAT, f), S(3, PW_MSG_INT64, i64),
-    S(4, PW_MSG_UINT64, u64), S(5, PW_MSG_INT32, i32), S(6, PW_MSG_FIXED64, fx64),
-    S(7, PW_MSG_FIXED32, fx32), S(8, PW_MSG_BOOL, b), S(9, PW_MSG_STRING, s),
-    S(12, PW_MSG_BYTES, by), S(13, PW_MSG_UINT32, u32), S(14, PW_MSG_ENUM, e),
-    S(15, PW_MSG_SFIXED32, sfx32), S(16, PW_MSG_SFIXED64, sfx64), S(17, PW_MSG_SINT32, s32),
+    S(1, PW_MSG_DOUBLE, d),
+    S(2, PW_MSG_FLOAT, f),
+    S(3, PW_MSG_INT64, i64),
+    S(4, PW_MSG_UINT64, u64),
+    S(5, PW_MSG_INT32, i32),
+    S(6, PW_MSG_FIXED64, fx64),
+    S(7, PW_MSG_FIXED32, fx32),
+    S(8, PW_MSG_BOOL, b),
+    S(9, PW_MSG_STRING, s),
+    S(12, PW_MSG_BYTES, by),
+    S(13, PW_MSG_UINT32, u32),
+    S(14, PW_MSG_ENUM, e),
+    S(15, PW_MSG_SFIXED32, sfx32),
+    S(16, PW_MSG_SFIXED64, sfx64),
+    S(17, PW_MSG_SINT32, s32),
     S(18, PW_MSG_SINT64, s64),
     R(19, PW_MSG_INT32, PW_MSG_F_PACKED, r_i32, NULL),
     R(20, PW_MSG_SINT64, 0, r_s64, NULL),
@@ -82,9 +98,11 @@ static const pw_msg_field AK_FIELDS[] = {
     R(23, PW_MSG_STRING, 0, r_s, NULL),
     {24, PW_MSG_MESSAGE, 0, offsetof(ak, child), 0, 0, &AK_DESC, "child"},
     R(25, PW_MSG_MESSAGE, 0, children, &AK_DESC),
-    {26, PW_MSG_UINT32, PW_MSG_F_OPTIONAL, offsetof(ak, opt), 0, offsetof(ak, has_opt), NULL, "opt"},
+    {26, PW_MSG_UINT32, PW_MSG_F_OPTIONAL, offsetof(ak, opt), 0, offsetof(ak, has_opt), NULL,
+     "opt"},
     {27, PW_MSG_STRING, PW_MSG_F_ONEOF, offsetof(ak, o_s), 0, offsetof(ak, pick_case), NULL, "o_s"},
-    {28, PW_MSG_MESSAGE, PW_MSG_F_ONEOF, offsetof(ak, o_m), 0, offsetof(ak, pick_case), &AK_DESC, "o_m"},
+    {28, PW_MSG_MESSAGE, PW_MSG_F_ONEOF, offsetof(ak, o_m), 0, offsetof(ak, pick_case), &AK_DESC,
+     "o_m"},
     R(29, PW_MSG_MESSAGE, 0, m, &ENTRY_DESC),
 };
 const pw_msg_desc AK_DESC = {"t.AllKinds", sizeof(ak), _Alignof(ak), AK_FIELDS,
@@ -183,7 +201,8 @@ static void expect_out(const uint8_t *want, size_t n)
 START_TEST(decode_every_kind_from_golden)
 {
     ak m;
-    ck_assert_int_eq(pw_msg_decode(&AK_DESC, &m, GOLDEN_ALL_KINDS, sizeof GOLDEN_ALL_KINDS, &arena), 0);
+    ck_assert_int_eq(pw_msg_decode(&AK_DESC, &m, GOLDEN_ALL_KINDS, sizeof GOLDEN_ALL_KINDS, &arena),
+                     0);
     check_all(&m);
     /* zero-copy: strings point into the input */
     ck_assert(m.s.ptr >= GOLDEN_ALL_KINDS && m.s.ptr < GOLDEN_ALL_KINDS + sizeof GOLDEN_ALL_KINDS);
@@ -194,7 +213,8 @@ START_TEST(decode_unpacked_equals_packed)
 {
     ak m;
     ck_assert_int_eq(pw_msg_decode(&AK_DESC, &m, GOLDEN_ALL_KINDS_UNPACKED,
-                                   sizeof GOLDEN_ALL_KINDS_UNPACKED, &arena), 0);
+                                   sizeof GOLDEN_ALL_KINDS_UNPACKED, &arena),
+                     0);
     check_all(&m);
     /* re-encoded with the table's packing it is python's packed form */
     ck_assert_int_eq(pw_msg_encode(&AK_DESC, &m, &out), 0);
@@ -219,8 +239,8 @@ END_TEST
 START_TEST(oneof_string_member)
 {
     ak m;
-    ck_assert_int_eq(pw_msg_decode(&AK_DESC, &m, GOLDEN_ONEOF_STRING, sizeof GOLDEN_ONEOF_STRING,
-                                   &arena), 0);
+    ck_assert_int_eq(
+        pw_msg_decode(&AK_DESC, &m, GOLDEN_ONEOF_STRING, sizeof GOLDEN_ONEOF_STRING, &arena), 0);
     ck_assert_uint_eq(m.pick_case, 27);
     ck_assert(bytes_eq(m.o_s, "pick-me") && m.o_m == NULL && !m.has_opt);
     ck_assert_int_eq(pw_msg_encode(&AK_DESC, &m, &out), 0);
@@ -231,9 +251,10 @@ END_TEST
 START_TEST(ringq_task_round_trip)
 {
     pwm_ringq_v1_Task t;
-    ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_Task_desc, &t, GOLDEN_TASK, sizeof GOLDEN_TASK,
-                                   &arena), 0);
-    ck_assert(bytes_eq(t.id, "7-0") && bytes_eq(t.queue, "emails") && bytes_eq(t.payload, "to=ada"));
+    ck_assert_int_eq(
+        pw_msg_decode(&pwm_ringq_v1_Task_desc, &t, GOLDEN_TASK, sizeof GOLDEN_TASK, &arena), 0);
+    ck_assert(bytes_eq(t.id, "7-0") && bytes_eq(t.queue, "emails") &&
+              bytes_eq(t.payload, "to=ada"));
     ck_assert(t.priority == 1 && t.attempt == 2 && t.max_attempts == 5);
     ck_assert(t.lease_deadline_unix_ms == 1700000000123ULL && t.enqueued_unix_ms == 1);
     ck_assert_uint_eq(t.headers_count, 1);
@@ -247,7 +268,8 @@ START_TEST(ringq_enqueue_and_work_nack)
 {
     pwm_ringq_v1_EnqueueRequest e;
     ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_EnqueueRequest_desc, &e, GOLDEN_ENQUEUE,
-                                   sizeof GOLDEN_ENQUEUE, &arena), 0);
+                                   sizeof GOLDEN_ENQUEUE, &arena),
+                     0);
     ck_assert(bytes_eq(e.queue, "q") && e.tasks_count == 2);
     ck_assert(bytes_eq(e.tasks[0].payload, "p1") && e.tasks[0].priority == 3 &&
               e.tasks[0].delay_ms == 10 && e.tasks[0].headers_count == 1);
@@ -260,7 +282,8 @@ START_TEST(ringq_enqueue_and_work_nack)
     buf_deinit(&out);
     buf_init(&out, 1 << 20);
     ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_WorkRequest_desc, &w, GOLDEN_WORK_NACK,
-                                   sizeof GOLDEN_WORK_NACK, &arena), 0);
+                                   sizeof GOLDEN_WORK_NACK, &arena),
+                     0);
     ck_assert_uint_eq(w.request_id, 9);
     ck_assert_uint_eq(w.kind_case, pwm_ringq_v1_WorkRequest_FIELD_nack);
     ck_assert(w.nack && bytes_eq(w.nack->id, "1-2") && bytes_eq(w.nack->reason, "boom"));
@@ -273,10 +296,10 @@ END_TEST
 START_TEST(unknown_fields_skipped)
 {
     /* Task + one unknown field of each wire type */
-    static const uint8_t extra[] = {0xa0, 0x06, 0x96, 0x01,             /* 100 varint */
-                                    0xa9, 0x06, 1, 2, 3, 4, 5, 6, 7, 8, /* 101 I64 */
-                                    0xb2, 0x06, 0x02, 'h', 'i',         /* 102 LEN */
-                                    0xbd, 0x06, 1, 2, 3, 4};            /* 103 I32 */
+    static const uint8_t extra[] = {0xa0, 0x06, 0x96, 0x01,                     /* 100 varint */
+                                    0xa9, 0x06, 1,    2,    3,   4, 5, 6, 7, 8, /* 101 I64 */
+                                    0xb2, 0x06, 0x02, 'h',  'i',                /* 102 LEN */
+                                    0xbd, 0x06, 1,    2,    3,   4};            /* 103 I32 */
     uint8_t in[sizeof GOLDEN_TASK + sizeof extra];
     memcpy(in, extra, sizeof extra);
     memcpy(in + sizeof extra, GOLDEN_TASK, sizeof GOLDEN_TASK);
@@ -311,8 +334,9 @@ static void truncate_everywhere(const pw_msg_desc *d, const uint8_t *in, size_t 
         pw_msg_arena_reset(&arena);
         int rc = pw_msg_decode(d, msg, copy, cut, &arena);
         if (at_field_boundary(in, n, cut)) ck_assert_int_eq(rc, 0);
-        else ck_assert_msg(rc == PW_PB_ERR_TRUNCATED || rc == PW_PB_ERR_LEN_OVERFLOW,
-                           "cut %zu of %zu: %d", cut, n, rc);
+        else
+            ck_assert_msg(rc == PW_PB_ERR_TRUNCATED || rc == PW_PB_ERR_LEN_OVERFLOW,
+                          "cut %zu of %zu: %d", cut, n, rc);
         free(copy);
     }
 }
@@ -332,24 +356,29 @@ START_TEST(wire_type_mismatch_and_bad_lengths)
     pwm_ringq_v1_Task t;
     ak m;
     /* Task.id (string) as a varint; Task.priority (uint32) as LEN */
-    ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_Task_desc, &t, (const uint8_t[]){0x08, 0x01}, 2,
-                                   &arena), PW_PB_ERR_BAD_WIRE_TYPE);
-    ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_Task_desc, &t,
-                                   (const uint8_t[]){0x2a, 0x01, 0x01}, 3, &arena),
-                     PW_PB_ERR_BAD_WIRE_TYPE);
+    ck_assert_int_eq(
+        pw_msg_decode(&pwm_ringq_v1_Task_desc, &t, (const uint8_t[]){0x08, 0x01}, 2, &arena),
+        PW_PB_ERR_BAD_WIRE_TYPE);
+    ck_assert_int_eq(
+        pw_msg_decode(&pwm_ringq_v1_Task_desc, &t, (const uint8_t[]){0x2a, 0x01, 0x01}, 3, &arena),
+        PW_PB_ERR_BAD_WIRE_TYPE);
     /* AllKinds.d (double) as I32 */
     ck_assert_int_eq(pw_msg_decode(&AK_DESC, &m, (const uint8_t[]){0x0d, 0, 0, 0, 0}, 5, &arena),
                      PW_PB_ERR_BAD_WIRE_TYPE);
     /* packed fixed32 of 5 bytes; packed int32 whose last varint is cut */
-    ck_assert_int_eq(pw_msg_decode(&AK_DESC, &m, (const uint8_t[]){0xaa, 0x01, 5, 1, 2, 3, 4, 5},
-                                   8, &arena), PW_PB_ERR_TRUNCATED);
-    ck_assert_int_eq(pw_msg_decode(&AK_DESC, &m, (const uint8_t[]){0x9a, 0x01, 2, 1, 0x80}, 5,
-                                   &arena), PW_PB_ERR_TRUNCATED);
+    ck_assert_int_eq(
+        pw_msg_decode(&AK_DESC, &m, (const uint8_t[]){0xaa, 0x01, 5, 1, 2, 3, 4, 5}, 8, &arena),
+        PW_PB_ERR_TRUNCATED);
+    ck_assert_int_eq(
+        pw_msg_decode(&AK_DESC, &m, (const uint8_t[]){0x9a, 0x01, 2, 1, 0x80}, 5, &arena),
+        PW_PB_ERR_TRUNCATED);
     /* a length past the end; a group */
-    ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_Task_desc, &t, (const uint8_t[]){0x0a, 0x05, 'a'},
-                                   3, &arena), PW_PB_ERR_LEN_OVERFLOW);
-    ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_Task_desc, &t, (const uint8_t[]){0x0b, 0x0c}, 2,
-                                   &arena), PW_PB_ERR_BAD_WIRE_TYPE);
+    ck_assert_int_eq(
+        pw_msg_decode(&pwm_ringq_v1_Task_desc, &t, (const uint8_t[]){0x0a, 0x05, 'a'}, 3, &arena),
+        PW_PB_ERR_LEN_OVERFLOW);
+    ck_assert_int_eq(
+        pw_msg_decode(&pwm_ringq_v1_Task_desc, &t, (const uint8_t[]){0x0b, 0x0c}, 2, &arena),
+        PW_PB_ERR_BAD_WIRE_TYPE);
     /* a bad sub-message inside a good one */
     ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_Task_desc, &t,
                                    (const uint8_t[]){0x22, 0x02, 0x08, 0x01}, 4, &arena),
@@ -482,7 +511,7 @@ static void many_tasks(size_t ntasks)
         int n = snprintf(ids[i], sizeof ids[i], "1-%zu", i * 1000);
         for (size_t h = 0; h < NH; h++)
             hs[i][h] = (pwm_ringq_v1_Task_HeadersEntry){{(const uint8_t *)"k", 1},
-                                                         {(const uint8_t *)ids[i], (size_t)n}};
+                                                        {(const uint8_t *)ids[i], (size_t)n}};
         ts[i] = (pwm_ringq_v1_Task){.id = {(const uint8_t *)ids[i], (size_t)n},
                                     .queue = {(const uint8_t *)"q", 1},
                                     .payload = {(const uint8_t *)ids[i], (size_t)n},
@@ -496,7 +525,8 @@ static void many_tasks(size_t ntasks)
     pw_msg_arena_reset(&arena);
     for (size_t i = 0; i < ntasks; i++)
         ck_assert_int_eq(pw_msg_encode_field(&pwm_ringq_v1_Task_desc, &ts[i],
-                                             pwm_ringq_v1_LeaseResponse_FIELD_tasks, &each), 0);
+                                             pwm_ringq_v1_LeaseResponse_FIELD_tasks, &each),
+                         0);
     buf_truncate(&out, 0);
     ck_assert_int_eq(pw_msg_encode(&pwm_ringq_v1_LeaseResponse_desc, &lr, &out), 0);
     ck_assert_uint_eq(buf_size(&out), buf_size(&each));
@@ -504,7 +534,8 @@ static void many_tasks(size_t ntasks)
     ck_assert(memcmp(buf_begin(&out), buf_begin(&each), buf_size(&each)) == 0);
     pwm_ringq_v1_LeaseResponse back;
     ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_LeaseResponse_desc, &back, buf_begin(&out),
-                                   buf_size(&out), &arena), 0);
+                                   buf_size(&out), &arena),
+                     0);
     ck_assert_uint_eq(back.tasks_count, ntasks);
     for (size_t i = 0; i < ntasks; i++) {
         ck_assert(bytes_eq(back.tasks[i].id, ids[i]));
@@ -521,7 +552,8 @@ static void many_tasks(size_t ntasks)
     buf_truncate(&out, 0);
     ck_assert_int_eq(buf_append(&out, "ab", 2), 0);
     size_t body = 0;
-    ck_assert_int_eq(pw_msg_encode_headed(&pwm_ringq_v1_LeaseResponse_desc, &lr, 5, &out, &body), 0);
+    ck_assert_int_eq(pw_msg_encode_headed(&pwm_ringq_v1_LeaseResponse_desc, &lr, 5, &out, &body),
+                     0);
     ck_assert_uint_eq(body, buf_size(&each));
     ck_assert_uint_eq(buf_size(&out), 2 + 5 + buf_size(&each));
     ck_assert(memcmp(buf_begin(&out), "ab", 2) == 0);
@@ -546,7 +578,8 @@ START_TEST(every_generated_message_decodes_empty)
     for (size_t i = 0; i < PWM_MESSAGES; i++) {
         const pw_msg_desc *d = pwm_messages[i];
         ck_assert_uint_le(d->size, sizeof msg);
-        for (size_t j = 1; j < d->nfields; j++) ck_assert_uint_lt(d->fields[j - 1].num, d->fields[j].num);
+        for (size_t j = 1; j < d->nfields; j++)
+            ck_assert_uint_lt(d->fields[j - 1].num, d->fields[j].num);
         ck_assert_int_eq(pw_msg_decode(d, msg, NULL, 0, &arena), 0);
         ck_assert_uint_eq(pw_msg_size(d, msg), 0);
     }

@@ -320,13 +320,13 @@ END_TEST
 
 START_TEST(truncated_values)
 {
-    ck_assert_int_eq(first_result(U8(0x08), 1), PW_PB_ERR_TRUNCATED);           /* no value */
-    ck_assert_int_eq(first_result(U8(0x08, 0x80), 2), PW_PB_ERR_TRUNCATED);     /* half varint */
-    ck_assert_int_eq(first_result(U8(0x80), 1), PW_PB_ERR_TRUNCATED);           /* half tag */
+    ck_assert_int_eq(first_result(U8(0x08), 1), PW_PB_ERR_TRUNCATED);       /* no value */
+    ck_assert_int_eq(first_result(U8(0x08, 0x80), 2), PW_PB_ERR_TRUNCATED); /* half varint */
+    ck_assert_int_eq(first_result(U8(0x80), 1), PW_PB_ERR_TRUNCATED);       /* half tag */
     ck_assert_int_eq(first_result(U8(0x09, 1, 2, 3, 4, 5, 6, 7), 8), PW_PB_ERR_TRUNCATED);
     ck_assert_int_eq(first_result(U8(0x0d, 1, 2, 3), 4), PW_PB_ERR_TRUNCATED);
-    ck_assert_int_eq(first_result(U8(0x0a), 1), PW_PB_ERR_TRUNCATED);           /* no length */
-    ck_assert_int_eq(first_result(U8(0x0a, 0x80), 2), PW_PB_ERR_TRUNCATED);     /* half length */
+    ck_assert_int_eq(first_result(U8(0x0a), 1), PW_PB_ERR_TRUNCATED);       /* no length */
+    ck_assert_int_eq(first_result(U8(0x0a, 0x80), 2), PW_PB_ERR_TRUNCATED); /* half length */
     /* Exactly enough bytes is fine. */
     ck_assert_int_eq(first_result(U8(0x09, 1, 2, 3, 4, 5, 6, 7, 8), 9), 0);
     ck_assert_int_eq(first_result(U8(0x0d, 1, 2, 3, 4), 5), 0);
@@ -338,10 +338,9 @@ START_TEST(length_beyond_buffer)
     ck_assert_int_eq(first_result(U8(0x0a, 0x05, 'a', 'b', 'c', 'd'), 6), PW_PB_ERR_LEN_OVERFLOW);
     ck_assert_int_eq(first_result(U8(0x0a, 0x04, 'a', 'b', 'c', 'd'), 6), 0);
     /* A 64-bit length must not wrap the pointer arithmetic. */
-    ck_assert_int_eq(first_result(U8(0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                     0x01, 'x'),
-                                  12),
-                     PW_PB_ERR_LEN_OVERFLOW);
+    ck_assert_int_eq(
+        first_result(U8(0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'x'), 12),
+        PW_PB_ERR_LEN_OVERFLOW);
     ck_assert_int_eq(first_result(U8(0x0a, 0x80, 0x80, 0x80, 0x80, 0x08, 'x'), 7),
                      PW_PB_ERR_LEN_OVERFLOW);
     /* The valid field before the bad one is still yielded. */
@@ -464,7 +463,8 @@ START_TEST(nested_messages)
 {
     const size_t sizes[] = {0, 1, 120, 123, 124, 125, 126, 127, 128, 16380, 16384, 1 << 21};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j += 3) nested_case(sizes[i], sizes[j]);
+        for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j += 3)
+            nested_case(sizes[i], sizes[j]);
 }
 END_TEST
 
@@ -654,8 +654,14 @@ START_TEST(random_round_trip)
             ck_assert_int_eq(pw_pb_next(&r, &f), 1);
             ck_assert_uint_eq(f.num, x->num);
             switch (x->kind) {
-            case 0: ck_assert_int_eq(f.wt, PW_PB_WT_VARINT); ck_assert_uint_eq(f.u64, x->v); break;
-            case 1: ck_assert_int_eq(f.wt, PW_PB_WT_I64); ck_assert_uint_eq(f.u64, x->v); break;
+            case 0:
+                ck_assert_int_eq(f.wt, PW_PB_WT_VARINT);
+                ck_assert_uint_eq(f.u64, x->v);
+                break;
+            case 1:
+                ck_assert_int_eq(f.wt, PW_PB_WT_I64);
+                ck_assert_uint_eq(f.u64, x->v);
+                break;
             case 2:
                 ck_assert_int_eq(f.wt, PW_PB_WT_LEN);
                 ck_assert_uint_eq(f.bytes.len, x->len);

@@ -10,21 +10,21 @@
 
 typedef struct appender {
     q_commit_waiter w;
-    uint64_t last;   /* offset of its latest append */
-    uint64_t need;   /* fsync ops that must have completed before it may hear "durable" */
-    int left;        /* appends still to make */
+    uint64_t last; /* offset of its latest append */
+    uint64_t need; /* fsync ops that must have completed before it may hear "durable" */
+    int left;      /* appends still to make */
     struct bench *b;
 } appender;
 
 typedef struct bench {
     q_log *log;
     ev_loop *loop;
-    int running;        /* appenders not finished */
-    uint64_t acks;      /* commit callbacks */
-    uint64_t fsyncs;    /* durable-end moves */
+    int running;     /* appenders not finished */
+    uint64_t acks;   /* commit callbacks */
+    uint64_t fsyncs; /* durable-end moves */
     uint64_t last_durable;
-    bool never;         /* policy never: durable runs ahead of what was synced */
-    int bad;            /* invariant violations seen in callbacks */
+    bool never; /* policy never: durable runs ahead of what was synced */
+    int bad;    /* invariant violations seen in callbacks */
 } bench;
 
 static void append_and_commit(appender *a);
@@ -180,8 +180,8 @@ START_TEST(edge_cases)
     ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 0);
     ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
     ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, seen), 0); /* waits for the next */
-    ck_assert_uint_eq(seen[0], 0);                                    /* never called inline */
-    ck_assert_int_eq(q_log_close(log), -EBUSY);                       /* fsync in flight */
+    ck_assert_uint_eq(seen[0], 0);                                     /* never called inline */
+    ck_assert_int_eq(q_log_close(log), -EBUSY);                        /* fsync in flight */
     while (seen[0] < 2) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_ge(seen[1], 1); /* the first covers offset 0 (maybe 1 too) */
     ck_assert_uint_eq(seen[2], 2);
@@ -196,10 +196,10 @@ END_TEST
  * after every waiter that commit covered was called back, and with the next fsync — for the
  * waiters queued while the first ran — already in flight, so work done there overlaps it. */
 typedef struct committed_seen {
-    uint64_t waiters[4];     /* count_cb's: [0] = how many, then their durable ends */
-    uint64_t calls;          /* committed callbacks */
-    uint64_t waiters_at[2];  /* waiters called back when committed ran, per call */
-    bool inflight_at[2];     /* an fsync in flight when committed ran, per call */
+    uint64_t waiters[4];    /* count_cb's: [0] = how many, then their durable ends */
+    uint64_t calls;         /* committed callbacks */
+    uint64_t waiters_at[2]; /* waiters called back when committed ran, per call */
+    bool inflight_at[2];    /* an fsync in flight when committed ran, per call */
     uint64_t durable_at[2];
 } committed_seen;
 
@@ -263,7 +263,6 @@ START_TEST(second_fsync_starts_while_the_first_runs)
     tq_rmdir(dir);
 }
 END_TEST
-
 
 /* A log in dir with the "never" policy (commits only when asked). */
 static q_log *open_never(const char *dir)
@@ -460,7 +459,7 @@ START_TEST(commit_seq_counts_fsyncs)
     ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
     ck_assert_uint_eq(q_log_commit_seq_next(log), 2); /* chain 1 started before it */
     ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, seen), 0);
-    ck_assert_uint_eq(q_log_commit_seq(log), 0);      /* nothing completed yet */
+    ck_assert_uint_eq(q_log_commit_seq(log), 0); /* nothing completed yet */
     while (seen[0] < 2 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_eq(q_log_commit_seq(log), 2);
     ck_assert_uint_eq(q_log_synced(log), 2);

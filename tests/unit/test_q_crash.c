@@ -33,7 +33,9 @@ static void appender(const char *dir, int wfd, uint64_t seed)
     if (q_log_open(dir, &o, &log, NULL) != 0) _exit(2);
     uint64_t x = seed | 1;
     for (;;) {
-        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
         int batch = 1 + (int)(x % 8);
         for (int i = 0; i < batch; i++) {
             uint64_t off = q_log_next(log);

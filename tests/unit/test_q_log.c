@@ -252,7 +252,10 @@ END_TEST
 
 static int fail_fallocate(int fd, int mode, off_t off, off_t len)
 {
-    (void)fd; (void)mode; (void)off; (void)len;
+    (void)fd;
+    (void)mode;
+    (void)off;
+    (void)len;
     errno = ENOSPC;
     return -1;
 }

@@ -145,7 +145,7 @@ START_TEST(async_steps_off_the_writer)
         ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
     q_log_get_stats(log, &st);
     ck_assert_uint_gt(st.grow_sync_total, 0);
-    ck_assert(log->growing); /* the loop has not even submitted the last step */
+    ck_assert(log->growing);                    /* the loop has not even submitted the last step */
     ck_assert_int_eq(q_log_close(log), -EBUSY); /* never while a step is in flight */
     wait_growth(log, loop);
     check_open_segment(dir, log);

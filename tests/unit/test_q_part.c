@@ -45,8 +45,9 @@ START_TEST(names_and_ids)
     ck_assert_uint_eq(n, strlen(id));
     ck_assert_uint_eq(q_id_format(id, 7, 10), 4);
     ck_assert_str_eq(id, "7-10");
-    const char *bad[] = {"", "-", "1-", "-1", "01-2", "1-02", "a-1", "1-1x", "70000-1",
-                         "1-99999999999999999999", "1-2-3"};
+    const char *bad[] = {"",     "-",   "1-",   "-1",      "01-2",
+                         "1-02", "a-1", "1-1x", "70000-1", "1-99999999999999999999",
+                         "1-2-3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(q_id_parse(bad[i], strlen(bad[i]), &part, &off) == -EINVAL, "%s", bad[i]);
     /* The partition of a name is stable and within range. */
@@ -63,8 +64,7 @@ START_TEST(bad_queue_names_in_calls)
     q_enq_result r;
     uint64_t commit;
     q_err e;
-    ck_assert_int_eq(q_part_enqueue(t.p, "a b", 3, &s, 1, T0, &r, &commit, &e),
-                     Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_enqueue(t.p, "a b", 3, &s, 1, T0, &r, &commit, &e), Q_INVALID_ARGUMENT);
     ck_assert(strstr(e.msg, "queue name"));
     q_leased l;
     uint32_t n;
@@ -119,8 +119,13 @@ START_TEST(headers_and_key_round_trip)
     tp t;
     tp_open(&t, SEG);
     q_header h[2] = {{"trace", 5, "abc", 3}, {"empty", 5, "", 0}};
-    q_task_spec s = {.payload = (const uint8_t *)"body", .payload_len = 4, .headers = h,
-                     .nheaders = 2, .key = "k1", .key_len = 2, .priority = 3};
+    q_task_spec s = {.payload = (const uint8_t *)"body",
+                     .payload_len = 4,
+                     .headers = h,
+                     .nheaders = 2,
+                     .key = "k1",
+                     .key_len = 2,
+                     .priority = 3};
     q_enq_result r;
     ck_assert_int_eq(tp_enq_spec(&t, "q", &s, T0, &r), Q_OK);
     q_leased l;
@@ -301,12 +306,15 @@ START_TEST(nack_delay_dead_now_and_dead_letter_off)
     ck_assert_int_eq(ti.state, Q_TASK_DEAD);
     ck_assert(ti.last_error_len == 9 && memcmp(ti.last_error, "bad input", 9) == 0);
     /* Nack of a task that is not leased. */
-    ck_assert_int_eq(q_part_nack(t.p, a, tp_tok(&t, a), &nk, T0, &nr, &commit, &e), Q_FAILED_PRECONDITION);
-    ck_assert_int_eq(q_part_nack(t.p, 999, tp_tok(&t, 999), &nk, T0, &nr, &commit, &e), Q_NOT_FOUND);
+    ck_assert_int_eq(q_part_nack(t.p, a, tp_tok(&t, a), &nk, T0, &nr, &commit, &e),
+                     Q_FAILED_PRECONDITION);
+    ck_assert_int_eq(q_part_nack(t.p, 999, tp_tok(&t, 999), &nk, T0, &nr, &commit, &e),
+                     Q_NOT_FOUND);
     char big[Q_REASON_BYTES_MAX + 1];
     memset(big, 'r', sizeof big);
     q_nack toolong = {.reason = big, .reason_len = sizeof big};
-    ck_assert_int_eq(q_part_nack(t.p, a, tp_tok(&t, a), &toolong, T0, &nr, &commit, &e), Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_nack(t.p, a, tp_tok(&t, a), &toolong, T0, &nr, &commit, &e),
+                     Q_INVALID_ARGUMENT);
 
     /* dead_letter off: out of attempts or nacked dead, the task is deleted. */
     q_queue_cfg c = {.dead_letter = false};
@@ -336,9 +344,11 @@ START_TEST(extend_moves_the_deadline)
     ck_assert_int_eq(tp_ack(&t, id, T0 + 249), Q_OK);
     ck_assert_int_eq(q_part_extend(t.p, id, tp_tok(&t, id), 200, T0 + 260, &dl, &e), Q_NOT_FOUND);
     uint64_t id2 = tp_enq(&t, "q", "y", 0, T0);
-    ck_assert_int_eq(q_part_extend(t.p, id2, tp_tok(&t, id2), 200, T0, &dl, &e), Q_FAILED_PRECONDITION);
+    ck_assert_int_eq(q_part_extend(t.p, id2, tp_tok(&t, id2), 200, T0, &dl, &e),
+                     Q_FAILED_PRECONDITION);
     tp_lease1(&t, "q", 100, T0);
-    ck_assert_int_eq(q_part_extend(t.p, id2, tp_tok(&t, id2), 200, T0 + 100, &dl, &e), Q_FAILED_PRECONDITION);
+    ck_assert_int_eq(q_part_extend(t.p, id2, tp_tok(&t, id2), 200, T0 + 100, &dl, &e),
+                     Q_FAILED_PRECONDITION);
     ck_assert(strstr(e.msg, "lease expired"));
     ck_assert_int_eq(q_part_extend(t.p, id2, tp_tok(&t, id2), Q_LEASE_MS_MAX + 1, T0, &dl, &e),
                      Q_INVALID_ARGUMENT);
@@ -384,9 +394,10 @@ START_TEST(dedup_window)
     tp_open(&t, SEG);
     q_queue_cfg c = {.dedup_window_ms = 1000};
     tp_cfg(&t, "q", Q_CFG_DEDUP_WINDOW_MS, &c);
-    q_task_spec s[3] = {{.payload = (const uint8_t *)"1", .payload_len = 1, .key = "k", .key_len = 1},
-                        {.payload = (const uint8_t *)"2", .payload_len = 1, .key = "k", .key_len = 1},
-                        {.payload = (const uint8_t *)"3", .payload_len = 1, .key = "j", .key_len = 1}};
+    q_task_spec s[3] = {
+        {.payload = (const uint8_t *)"1", .payload_len = 1, .key = "k", .key_len = 1},
+        {.payload = (const uint8_t *)"2", .payload_len = 1, .key = "k", .key_len = 1},
+        {.payload = (const uint8_t *)"3", .payload_len = 1, .key = "j", .key_len = 1}};
     q_enq_result r[3];
     uint64_t commit;
     q_err e;
@@ -434,8 +445,8 @@ START_TEST(dedup_bound_evicts_oldest)
     q_enq_result r, first;
     for (int i = 0; i < 5; i++) {
         snprintf(key, sizeof key, "k%d", i);
-        q_task_spec s = {.payload = (const uint8_t *)"x", .payload_len = 1, .key = key,
-                         .key_len = 2};
+        q_task_spec s = {
+            .payload = (const uint8_t *)"x", .payload_len = 1, .key = key, .key_len = 2};
         ck_assert_int_eq(tp_enq_spec(&t, "q", &s, T0, i ? &r : &first), Q_OK);
     }
     q_part_stats st;
@@ -480,8 +491,7 @@ START_TEST(limits)
     ck_assert(strstr(e.msg, "limit"));
     s[0].payload_len = 0;
     ck_assert_int_eq(q_part_enqueue(t.p, "q", 1, s, 3, T0, r, &commit, &e), Q_OK);
-    ck_assert_int_eq(q_part_enqueue(t.p, "q", 1, s, 1, T0, r, &commit, &e),
-                     Q_RESOURCE_EXHAUSTED);
+    ck_assert_int_eq(q_part_enqueue(t.p, "q", 1, s, 1, T0, r, &commit, &e), Q_RESOURCE_EXHAUSTED);
     q_header h = {"", 0, "v", 1};
     s[0].headers = &h;
     s[0].nheaders = 1;

@@ -126,7 +126,8 @@ START_TEST(list_dead_pages_and_list_queues)
         q_nack_result nr;
         uint64_t commit;
         q_err e;
-        ck_assert_int_eq(q_part_nack(t.p, ids[i], tp_tok(&t, ids[i]), &dead, T0, &nr, &commit, &e), Q_OK);
+        ck_assert_int_eq(q_part_nack(t.p, ids[i], tp_tok(&t, ids[i]), &dead, T0, &nr, &commit, &e),
+                         Q_OK);
     }
     q_task_info ti[10];
     uint32_t n;
@@ -174,20 +175,16 @@ START_TEST(configure_validation)
     q_queue_info qi;
     uint64_t commit;
     q_err e;
-    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e),
-                     Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e), Q_INVALID_ARGUMENT);
     ck_assert(strstr(e.msg, "max_attempts"));
     pt.v.max_attempts = Q_ATTEMPTS_MAX + 1;
-    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e),
-                     Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e), Q_INVALID_ARGUMENT);
     pt = (q_queue_cfg_patch){.set = Q_CFG_BACKOFF_BASE_MS, .v = {.backoff_base_ms = 400000}};
-    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e),
-                     Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e), Q_INVALID_ARGUMENT);
     ck_assert(strstr(e.msg, "backoff_base_ms"));
     pt = (q_queue_cfg_patch){.set = Q_CFG_DEDUP_WINDOW_MS,
                              .v = {.dedup_window_ms = Q_DEDUP_WINDOW_MS_MAX + 1}};
-    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e),
-                     Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_configure(t.p, "q", 1, &pt, T0, &qi, &commit, &e), Q_INVALID_ARGUMENT);
     ck_assert_int_eq(q_part_get_queue(t.p, "q", 1, T0, &qi, &e), Q_NOT_FOUND); /* unchanged */
     pt = (q_queue_cfg_patch){.set = Q_CFG_LEASE_MS | Q_CFG_DEAD_LETTER,
                              .v = {.lease_ms = 1234, .dead_letter = false}};
@@ -208,8 +205,8 @@ START_TEST(delete_queue)
     tp_open(&t, SEG);
     q_queue_cfg c = {.max_attempts = 3};
     tp_cfg(&t, "q", Q_CFG_MAX_ATTEMPTS, &c);
-    q_task_spec ks = {.payload = (const uint8_t *)"k", .payload_len = 1, .key = "key-1",
-                      .key_len = 5};
+    q_task_spec ks = {
+        .payload = (const uint8_t *)"k", .payload_len = 1, .key = "key-1", .key_len = 5};
     q_enq_result rk;
     ck_assert_int_eq(tp_enq_spec(&t, "q", &ks, T0, &rk), Q_OK);
     uint64_t a = tp_enq(&t, "q", "a", 0, T0);
@@ -231,8 +228,7 @@ START_TEST(delete_queue)
     ck_assert_int_eq(tp_state(&t, a), Q_TASK_GONE);
     ck_assert_int_eq(tp_ack(&t, leased, T0), Q_NOT_FOUND);
     ck_assert_int_eq(q_part_delete_queue(t.p, "q", 1, true, T0, &n, &commit, &e), Q_NOT_FOUND);
-    ck_assert_int_eq(q_part_delete_queue(t.p, "nope", 4, true, T0, &n, &commit, &e),
-                     Q_NOT_FOUND);
+    ck_assert_int_eq(q_part_delete_queue(t.p, "nope", 4, true, T0, &n, &commit, &e), Q_NOT_FOUND);
     ck_assert_int_eq(q_part_delete_queue(t.p, "b/d", 3, true, T0, &n, &commit, &e),
                      Q_INVALID_ARGUMENT);
     q_queue_info list[4];
@@ -282,8 +278,8 @@ START_TEST(delete_queue_then_compaction)
     tp_open(&t, 64u * 1024u);
     q_queue_cfg c = {.max_attempts = 9};
     tp_cfg(&t, "gone", Q_CFG_MAX_ATTEMPTS, &c);
-    q_task_spec ks = {.payload = (const uint8_t *)"k", .payload_len = 1, .key = "key-1",
-                      .key_len = 5};
+    q_task_spec ks = {
+        .payload = (const uint8_t *)"k", .payload_len = 1, .key = "key-1", .key_len = 5};
     q_enq_result rk;
     ck_assert_int_eq(tp_enq_spec(&t, "gone", &ks, T0, &rk), Q_OK);
     uint64_t keep = tp_enq(&t, "o", "kept", 0, T0);
@@ -337,8 +333,7 @@ static uint32_t list_all(tp *t, uint32_t add_between)
     uint32_t total = 0, n, pages = 0;
     bool more = true;
     while (more) {
-        ck_assert_int_eq(q_part_list_queues(t->p, after, al, Q_PAGE_MAX, T0, qi, &n, &more),
-                         Q_OK);
+        ck_assert_int_eq(q_part_list_queues(t->p, after, al, Q_PAGE_MAX, T0, qi, &n, &more), Q_OK);
         ck_assert(n == Q_PAGE_MAX || !more);
         for (uint32_t i = 0; i < n; i++) {
             ck_assert(al == 0 || memcmp(after, qi[i].name, 7) < 0);
@@ -350,10 +345,8 @@ static uint32_t list_all(tp *t, uint32_t add_between)
             q_queue_cfg_patch pt = {.set = 0};
             uint64_t commit;
             q_err e;
-            ck_assert_int_eq(q_part_configure(t->p, "a-new", 5, &pt, T0, NULL, &commit, &e),
-                             Q_OK);
-            ck_assert_int_eq(q_part_configure(t->p, "z-new", 5, &pt, T0, NULL, &commit, &e),
-                             Q_OK);
+            ck_assert_int_eq(q_part_configure(t->p, "a-new", 5, &pt, T0, NULL, &commit, &e), Q_OK);
+            ck_assert_int_eq(q_part_configure(t->p, "z-new", 5, &pt, T0, NULL, &commit, &e), Q_OK);
         }
     }
     return total;
@@ -425,8 +418,7 @@ START_TEST(queues_max_option)
     q_enq_result r;
     uint64_t commit;
     q_err e;
-    ck_assert_int_eq(q_part_enqueue(t.p, "d", 1, &s, 1, T0, &r, &commit, &e),
-                     Q_RESOURCE_EXHAUSTED);
+    ck_assert_int_eq(q_part_enqueue(t.p, "d", 1, &s, 1, T0, &r, &commit, &e), Q_RESOURCE_EXHAUSTED);
     ck_assert_msg(strstr(e.msg, "3 queues"), "%s", e.msg);
     q_queue_cfg_patch pt = {.set = 0};
     ck_assert_int_eq(q_part_configure(t.p, "d", 1, &pt, T0, NULL, &commit, &e),
@@ -441,8 +433,7 @@ START_TEST(queues_max_option)
     q_part_get_stats(t.p, &st);
     ck_assert_uint_eq(st.queues, 3);
     ck_assert_uint_eq(tp_info(&t, "c", T0).ready, 1);
-    ck_assert_int_eq(q_part_enqueue(t.p, "d", 1, &s, 1, T0, &r, &commit, &e),
-                     Q_RESOURCE_EXHAUSTED);
+    ck_assert_int_eq(q_part_enqueue(t.p, "d", 1, &s, 1, T0, &r, &commit, &e), Q_RESOURCE_EXHAUSTED);
     tp_done(&t);
 }
 END_TEST

@@ -9,11 +9,11 @@
 
 typedef struct seen {
     tp *t;
-    uint32_t drained;      /* q_ready_fn calls */
-    uint32_t leased;       /* tasks leased from inside them */
+    uint32_t drained; /* q_ready_fn calls */
+    uint32_t leased;  /* tasks leased from inside them */
     uint64_t leased_id;
     uint64_t durable_at_lease;
-    bool committed;        /* the commit callback ran */
+    bool committed; /* the commit callback ran */
     int status;
 } seen;
 

@@ -45,8 +45,8 @@ static void check(tp *t, const char *q, want w, const char *step)
                   l->dead_dropped);
     ck_assert_msg(a.ready == w.ready && a.delayed == w.delayed && a.leased == w.leased &&
                       a.dead_held == w.held,
-                  "%s: now ready=%" PRIu64 " delayed=%" PRIu64 " leased=%" PRIu64
-                  " dead=%" PRIu64, step, a.ready, a.delayed, a.leased, a.dead_held);
+                  "%s: now ready=%" PRIu64 " delayed=%" PRIu64 " leased=%" PRIu64 " dead=%" PRIu64,
+                  step, a.ready, a.delayed, a.leased, a.dead_held);
     ck_assert_msg(a.balanced && a.tasks_balanced && a.dead_balanced, "%s: not balanced", step);
 }
 
@@ -108,7 +108,7 @@ START_TEST(every_action_moves_its_term_and_balances)
     ck_assert_int_eq(tp_ack(&t, a, T0), Q_OK);
     check(&t, "q", (want){.enq = 10, .acked = 1, .ready = 8, .delayed = 1}, "ack");
 
-    uint64_t n1 = tp_lease1(&t, "q", 60000, T0); /* id[1] */
+    uint64_t n1 = tp_lease1(&t, "q", 60000, T0);                   /* id[1] */
     nack(&t, n1, &(q_nack){.reason = "bad", .reason_len = 3}, T0); /* last attempt: dead */
     check(&t, "q", (want){.enq = 10, .acked = 1, .dead = 1, .ready = 7, .delayed = 1, .held = 1},
           "nack to dead");
@@ -123,29 +123,62 @@ START_TEST(every_action_moves_its_term_and_balances)
     q_err e;
     ck_assert_int_eq(q_part_redrive(t.p, "q", 1, &n1, 1, T0, &it, &rd, &commit, &e), Q_OK);
     ck_assert_uint_eq(rd, 1);
-    check(&t, "q", (want){.enq = 10, .redriven = 1, .acked = 1, .dead = 2, .ready = 7,
-                          .delayed = 1, .held = 1}, "redrive one");
+    check(&t, "q",
+          (want){
+              .enq = 10, .redriven = 1, .acked = 1, .dead = 2, .ready = 7, .delayed = 1, .held = 1},
+          "redrive one");
     del(&t, x); /* a dead task: it leaves the dead letters */
-    check(&t, "q", (want){.enq = 10, .redriven = 1, .acked = 1, .dead = 2, .dropped = 1,
-                          .ready = 7, .delayed = 1}, "delete a dead task");
+    check(&t, "q",
+          (want){.enq = 10,
+                 .redriven = 1,
+                 .acked = 1,
+                 .dead = 2,
+                 .dropped = 1,
+                 .ready = 7,
+                 .delayed = 1},
+          "delete a dead task");
     del(&t, id[7]); /* a ready task */
-    check(&t, "q", (want){.enq = 10, .redriven = 1, .acked = 1, .dead = 2, .deleted = 1,
-                          .dropped = 1, .ready = 6, .delayed = 1}, "delete a ready task");
+    check(&t, "q",
+          (want){.enq = 10,
+                 .redriven = 1,
+                 .acked = 1,
+                 .dead = 2,
+                 .deleted = 1,
+                 .dropped = 1,
+                 .ready = 6,
+                 .delayed = 1},
+          "delete a ready task");
 
     /* dead_letter off: a death is dropped at once. */
     q_queue_cfg off = {.dead_letter = false};
     tp_cfg(&t, "q", Q_CFG_DEAD_LETTER, &off);
     uint64_t y = tp_lease1(&t, "q", 60000, T0);
     nack(&t, y, &(q_nack){.dead_letter = true}, T0);
-    check(&t, "q", (want){.enq = 10, .redriven = 1, .acked = 1, .dead = 3, .deleted = 1,
-                          .dropped = 2, .ready = 5, .delayed = 1}, "dead, not kept");
+    check(&t, "q",
+          (want){.enq = 10,
+                 .redriven = 1,
+                 .acked = 1,
+                 .dead = 3,
+                 .deleted = 1,
+                 .dropped = 2,
+                 .ready = 5,
+                 .delayed = 1},
+          "dead, not kept");
     q_queue_cfg on = {.dead_letter = true};
     tp_cfg(&t, "q", Q_CFG_DEAD_LETTER, &on);
     uint64_t z = tp_lease1(&t, "q", 60000, T0);
     nack(&t, z, &(q_nack){.dead_letter = true}, T0);
     (void)tp_lease1(&t, "q", 60000, T0); /* one stays leased through the purge */
-    want before_purge = {.enq = 10, .redriven = 1, .acked = 1, .dead = 4, .deleted = 1,
-                         .dropped = 2, .ready = 3, .delayed = 1, .leased = 1, .held = 1};
+    want before_purge = {.enq = 10,
+                         .redriven = 1,
+                         .acked = 1,
+                         .dead = 4,
+                         .deleted = 1,
+                         .dropped = 2,
+                         .ready = 3,
+                         .delayed = 1,
+                         .leased = 1,
+                         .held = 1};
     check(&t, "q", before_purge, "before purge");
 
     /* A restart: the same counters from the log; the lease is dropped (ready again). */
@@ -160,8 +193,8 @@ START_TEST(every_action_moves_its_term_and_balances)
     uint64_t purged;
     ck_assert_int_eq(q_part_purge(t.p, "q", 1, T0 + 1000, &purged, &commit, &e), Q_OK);
     ck_assert_uint_eq(purged, 6); /* 4 ready/leased + 1 delayed + 1 dead */
-    want after_purge = {.enq = 10, .redriven = 1, .acked = 1, .dead = 4, .deleted = 1,
-                        .purged = 5, .dropped = 3};
+    want after_purge = {
+        .enq = 10, .redriven = 1, .acked = 1, .dead = 4, .deleted = 1, .purged = 5, .dropped = 3};
     check(&t, "q", after_purge, "purge");
     tp_enq(&t, "q", "again", 0, T0 + 1000);
     tp_enq(&t, "q", "and again", 0, T0 + 1000);
@@ -337,7 +370,7 @@ START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
     ck_assert_int_eq(ack_ids(&t, early, ne, T0, it), Q_OK);
     for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
     uint64_t now = T0 + 1000;
-    tp_tick(&t, now); /* segment 0 holds only q's ledger pin: a LEDGER record at the head */
+    tp_tick(&t, now);         /* segment 0 holds only q's ledger pin: a LEDGER record at the head */
     tp_tick(&t, now += 1000); /* that record is durable: segment 0 goes */
     ck_assert_uint_ge(q_log_oldest(q_part_log(t.p)), s0_end);
     ck_assert_int_eq(ack_ids(&t, late, nl, now, it), Q_OK);
@@ -356,7 +389,6 @@ START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
     tp_done(&t);
 }
 END_TEST
-
 
 /* ---- Power loss, simulated: "the disk" is a copy of the log directory taken right after each
  * fsync / fdatasync of a file (what the log asked to be durable is there, nothing appended
@@ -609,8 +641,7 @@ START_TEST(audit_errors_and_record_round_trip)
     ck_assert_uint_eq(q_part_audit_all(t.p, NULL, NULL), 0);
     tp_done(&t);
 
-    q_prec r = {.type = Q_RT_LEDGER, .name = "mail", .name_len = 4,
-                .led = {1, 2, 3, 4, 5, 6, 7}};
+    q_prec r = {.type = Q_RT_LEDGER, .name = "mail", .name_len = 4, .led = {1, 2, 3, 4, 5, 6, 7}};
     uint8_t fixed[Q_PREC_FIXED_BYTES_MAX], flat[128];
     struct iovec iov[4];
     int n = q_prec_encode(&r, fixed, iov);

@@ -14,15 +14,16 @@ static uint32_t tp_peek(tp *t, const char *q, uint32_t states, uint32_t max, q_t
 {
     uint32_t n = 99;
     q_err e;
-    ck_assert_int_eq(q_part_peek(t->p, q, strlen(q), states, max, SIZE_MAX, 0, out, &n, more,
-                                 &e), Q_OK);
+    ck_assert_int_eq(q_part_peek(t->p, q, strlen(q), states, max, SIZE_MAX, 0, out, &n, more, &e),
+                     Q_OK);
     ck_assert_uint_le(n, max);
     return n;
 }
 
 static uint64_t tp_enq_delayed(tp *t, const char *q, const char *body, uint64_t delay_ms)
 {
-    q_task_spec s = {.payload = (const uint8_t *)body, .payload_len = (uint32_t)strlen(body),
+    q_task_spec s = {.payload = (const uint8_t *)body,
+                     .payload_len = (uint32_t)strlen(body),
                      .delay_ms = delay_ms};
     q_enq_result r;
     ck_assert_int_eq(tp_enq_spec(t, q, &s, T0, &r), Q_OK);
@@ -93,7 +94,8 @@ START_TEST(ready_in_lease_order_and_nothing_changes)
     q_nack_result nr;
     uint64_t commit;
     q_err e;
-    ck_assert_int_eq(q_part_nack(t.p, ids[2], tp_tok(&t, ids[2]), &nk, T0, &nr, &commit, &e), Q_OK); /* t6, prio 7 */
+    ck_assert_int_eq(q_part_nack(t.p, ids[2], tp_tok(&t, ids[2]), &nk, T0, &nr, &commit, &e),
+                     Q_OK); /* t6, prio 7 */
     ck_assert_int_eq(nr.state, Q_TASK_READY);
     n = tp_peek(&t, "q", Q_PEEK_READY, N, ti, &more);
     ck_assert_uint_eq(n, N - 2);
@@ -237,8 +239,8 @@ START_TEST(budget_paused_dead_and_errors)
                      Q_INVALID_ARGUMENT);
     ck_assert_int_eq(q_part_peek(t.p, "q", 1, ALL, 0, SIZE_MAX, 0, ti, &n, &more, &e),
                      Q_INVALID_ARGUMENT);
-    ck_assert_int_eq(q_part_peek(t.p, "q", 1, ALL, Q_PAGE_MAX + 1, SIZE_MAX, 0, ti, &n, &more,
-                                 &e), Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_peek(t.p, "q", 1, ALL, Q_PAGE_MAX + 1, SIZE_MAX, 0, ti, &n, &more, &e),
+                     Q_INVALID_ARGUMENT);
     ck_assert(strstr(e.msg, "1..1000"));
     ck_assert_int_eq(q_part_peek(t.p, "q", 1, 0, 8, SIZE_MAX, 0, ti, &n, &more, &e),
                      Q_INVALID_ARGUMENT);

@@ -175,8 +175,7 @@ START_TEST(list_leases)
     ck_assert_uint_eq(out[0].token, la.token);
     ck_assert_uint_eq(out[0].deadline_ms, la.lease_deadline_ms);
     ck_assert_uint_eq(out[0].attempt, 1);
-    ck_assert_int_eq(q_part_list_leases(t.p, "nope", 4, T0, out, 4, &n, &more, &e),
-                     Q_NOT_FOUND);
+    ck_assert_int_eq(q_part_list_leases(t.p, "nope", 4, T0, out, 4, &n, &more, &e), Q_NOT_FOUND);
     tp_done(&t);
 }
 END_TEST

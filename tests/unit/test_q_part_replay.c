@@ -67,7 +67,7 @@ START_TEST(reopen_reproduces_state)
     ck_assert(ti.last_error_len == 4 && memcmp(ti.last_error, "boom", 4) == 0);
     ti = task(&t, d);
     ck_assert_int_eq(ti.state, Q_TASK_READY); /* the lease was dropped ... */
-    ck_assert_uint_eq(ti.attempts, 0);       /* ... without counting an attempt */
+    ck_assert_uint_eq(ti.attempts, 0);        /* ... without counting an attempt */
     ti = task(&t, e);
     ck_assert_int_eq(ti.state, Q_TASK_READY);
     ck_assert_uint_eq(ti.attempts, 1);
@@ -198,7 +198,7 @@ START_TEST(retention_deletes_dead_segments)
     ck_assert_uint_gt(before, 5);
     ack_all_but(&t, "q", NULL, 0, T0);
     ck_assert_uint_eq(tp_tick(&t, T0 + 500), T0 + 1000); /* the next retention pass */
-    ck_assert_uint_eq(segments(&t), before); /* not before retain_every_ms */
+    ck_assert_uint_eq(segments(&t), before);             /* not before retain_every_ms */
     tp_tick(&t, T0 + 1000); /* writes q's LEDGER record: the deletion waits for its commit */
     ck_assert_uint_eq(segments(&t), before);
     tp_tick(&t, T0 + 2000); /* commits, then deletes */
@@ -229,8 +229,8 @@ START_TEST(compaction_moves_stragglers)
     tp_open(&t, SMALL);
     q_queue_cfg c = {.max_attempts = 9, .lease_ms = 60000};
     tp_cfg(&t, "q", Q_CFG_MAX_ATTEMPTS | Q_CFG_LEASE_MS, &c); /* a QUEUE record in segment 0 */
-    q_task_spec ks = {.payload = (const uint8_t *)"k", .payload_len = 1, .key = "key-1",
-                      .key_len = 5};
+    q_task_spec ks = {
+        .payload = (const uint8_t *)"k", .payload_len = 1, .key = "key-1", .key_len = 5};
     q_enq_result rk;
     ck_assert_int_eq(tp_enq_spec(&t, "q", &ks, T0, &rk), Q_OK); /* acked below; key lives on */
     int idx[] = {5, 10, 1500};
@@ -308,7 +308,9 @@ START_TEST(expired_keys_release_their_segments)
         char b[201];
         body(b, i);
         snprintf(key, sizeof key, "k%d", i);
-        q_task_spec s = {.payload = (const uint8_t *)b, .payload_len = 200, .key = key,
+        q_task_spec s = {.payload = (const uint8_t *)b,
+                         .payload_len = 200,
+                         .key = key,
                          .key_len = (uint32_t)strlen(key)};
         q_enq_result r;
         ck_assert_int_eq(tp_enq_spec(&t, "q", &s, T0, &r), Q_OK);
@@ -352,7 +354,10 @@ END_TEST
 
 static int fail_fallocate(int fd, int mode, off_t off, off_t len)
 {
-    (void)fd; (void)mode; (void)off; (void)len;
+    (void)fd;
+    (void)mode;
+    (void)off;
+    (void)len;
     errno = ENOSPC;
     return -1;
 }
@@ -374,7 +379,8 @@ START_TEST(disk_full_mid_batch_keeps_the_prefix)
     static q_enq_result r[100];
     char b[201];
     body(b, 0);
-    for (int i = 0; i < 100; i++) s[i] = (q_task_spec){.payload = (const uint8_t *)b, .payload_len = 200};
+    for (int i = 0; i < 100; i++)
+        s[i] = (q_task_spec){.payload = (const uint8_t *)b, .payload_len = 200};
     uint64_t commit;
     q_err e;
     q_status st = q_part_enqueue(t.p, "q", 1, s, 100, T0, r, &commit, &e);
@@ -382,8 +388,8 @@ START_TEST(disk_full_mid_batch_keeps_the_prefix)
     ck_assert_int_eq(st, Q_RESOURCE_EXHAUSTED);
     ck_assert(strstr(e.msg, "no space"));
     uint64_t ready = tp_info(&t, "q", T0).ready;
-    ck_assert_uint_gt(ready, n0);           /* a prefix went in ... */
-    ck_assert_uint_lt(ready, n0 + 100);     /* ... not the whole batch */
+    ck_assert_uint_gt(ready, n0);       /* a prefix went in ... */
+    ck_assert_uint_lt(ready, n0 + 100); /* ... not the whole batch */
     ck_assert_uint_eq(commit, q_log_next(q_part_log(t.p)));
     /* The log stays usable: the space came back. */
     ck_assert_int_eq(q_part_enqueue(t.p, "q", 1, s, 100, T0, r, &commit, &e), Q_OK);

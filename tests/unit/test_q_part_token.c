@@ -225,8 +225,8 @@ START_TEST(tokens_unique_with_the_clock_set_back)
         uint32_t n = tp_lease(&t, "q", Q_BATCH_MAX, 60000, at[run], l);
         ck_assert_uint_ge(n, PER_RUN);
         for (uint32_t i = 0; i < PER_RUN; i++) {
-            ck_assert_msg(l[i].token > last, "run %d: token %" PRIu64 " not above %" PRIu64,
-                          run, l[i].token, last);
+            ck_assert_msg(l[i].token > last, "run %d: token %" PRIu64 " not above %" PRIu64, run,
+                          l[i].token, last);
             last = l[i].token;
             for (uint32_t j = 0; j < nseen; j++) ck_assert_uint_ne(seen[j], l[i].token);
             seen[nseen++] = l[i].token;

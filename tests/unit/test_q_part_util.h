@@ -55,11 +55,10 @@ static inline void tp_done(tp *t)
 }
 
 /* Enqueues one task with payload `body` into queue q; returns its id. */
-static inline uint64_t tp_enq(tp *t, const char *q, const char *body, uint32_t prio,
-                              uint64_t now)
+static inline uint64_t tp_enq(tp *t, const char *q, const char *body, uint32_t prio, uint64_t now)
 {
-    q_task_spec s = {.payload = (const uint8_t *)body, .payload_len = (uint32_t)strlen(body),
-                     .priority = prio};
+    q_task_spec s = {
+        .payload = (const uint8_t *)body, .payload_len = (uint32_t)strlen(body), .priority = prio};
     q_enq_result r;
     uint64_t commit;
     q_err e;
@@ -78,8 +77,8 @@ static inline q_status tp_enq_spec(tp *t, const char *q, const q_task_spec *s, u
 }
 
 /* Leases up to max tasks of q; returns how many. */
-static inline uint32_t tp_lease(tp *t, const char *q, uint32_t max, uint32_t lease_ms,
-                                uint64_t now, q_leased *out)
+static inline uint32_t tp_lease(tp *t, const char *q, uint32_t max, uint32_t lease_ms, uint64_t now,
+                                q_leased *out)
 {
     uint32_t n = 0;
     q_err e;

@@ -174,7 +174,9 @@ START_TEST(bit_flips_sealed)
         else if (i < s0[2] * 8 + (s0[n0] - s0[n0 - 2]) * 8)
             bitpos = s0[n0 - 2] * 8 + (i - s0[2] * 8);
         else {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
             bitpos = (uint32_t)(x % (s0[n0] * 8u));
         }
         uint32_t byte = bitpos / 8;

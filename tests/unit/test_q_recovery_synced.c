@@ -254,8 +254,8 @@ START_TEST(watermark_never_ahead_of_an_fsync)
         char name[64];
         uint64_t base, end;
         uint32_t used, bytes, slot;
-        ck_assert_int_eq(q_log_segment_info(log, st.segments - 1, name, &base, &end, &used,
-                                            &bytes), 0);
+        ck_assert_int_eq(q_log_segment_info(log, st.segments - 1, name, &base, &end, &used, &bytes),
+                         0);
         seg_path(path, sizeof path, dir, base);
         image im = load(path);
         ck_assert_uint_eq(base + q_seg_synced_decode(im.bytes, base, &slot), off);

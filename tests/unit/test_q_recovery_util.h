@@ -46,7 +46,7 @@ static inline void store(const char *path, const uint8_t *bytes, uint32_t size)
  * start positions of the tail segment in starts[] (count in *nstarts, and starts[count] is the
  * end). */
 static inline uint64_t build(const char *dir, uint64_t extra, uint64_t loose, uint32_t *starts,
-                      uint32_t *nstarts)
+                             uint32_t *nstarts)
 {
     q_log_opts o;
     tq_opts(&o, SEG);

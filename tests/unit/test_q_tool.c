@@ -205,8 +205,8 @@ START_TEST(help_and_version)
     ck_assert_ptr_nonnull(strstr(out, "usage: ringq-log"));
     snprintf(line, sizeof line, "%s --version 2>/dev/null", g_tool);
     ck_assert_int_eq(run_line(line, out, sizeof out), 0);
-    ck_assert_msg(strncmp(out, "ringq-log " RT_VERSION " (", 11 + strlen(RT_VERSION)) == 0,
-                  "%s", out);
+    ck_assert_msg(strncmp(out, "ringq-log " RT_VERSION " (", 11 + strlen(RT_VERSION)) == 0, "%s",
+                  out);
     snprintf(line, sizeof line, "%s bogus 2>/dev/null", g_tool);
     ck_assert_int_eq(run_line(line, out, sizeof out), 64);
     ck_assert_str_eq(out, "");

@@ -20,7 +20,9 @@
 
 static int tq_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(p);
 }
 
@@ -45,7 +47,9 @@ static inline void tq_fill(uint8_t *p, uint32_t len, uint64_t off)
 {
     uint64_t x = off * 0xD1B54A32D192ED03ull + 0x1234567;
     for (uint32_t i = 0; i < len; i++) {
-        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
         p[i] = (uint8_t)x;
     }
 }

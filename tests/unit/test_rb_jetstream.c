@@ -79,8 +79,7 @@ static bool pump(fx *f, const char *needle, const int *count, int want)
             f->ngot += (size_t)r;
             f->got[f->ngot] = '\0';
         }
-        if (needle ? strstr(f->got, needle) != NULL : *count >= want)
-            return true;
+        if (needle ? strstr(f->got, needle) != NULL : *count >= want) return true;
         struct pollfd pfd = {.fd = f->sfd, .events = POLLIN};
         poll(&pfd, 1, 1);
     }
@@ -125,10 +124,8 @@ static void fx_open(fx *f, rb_role role)
 
 static void fx_close(fx *f)
 {
-    if (f->c)
-        rb_drv_jetstream.close(f->c);
-    for (int i = 0; i < 5; i++)
-        ev_loop_run_once(f->loop, false);
+    if (f->c) rb_drv_jetstream.close(f->c);
+    for (int i = 0; i < 5; i++) ev_loop_run_once(f->loop, false);
     close(f->sfd);
     close(f->lfd);
     ev_loop_destroy(f->loop);
@@ -145,8 +142,8 @@ START_TEST(producer_pubacks)
 {
     fx f;
     fx_open(&f, RB_ROLE_PRODUCER);
-    rb_payload p[3] = {{(const uint8_t *)"aaa", 3}, {(const uint8_t *)"bbb", 3},
-                       {(const uint8_t *)"ccc", 3}};
+    rb_payload p[3] = {
+        {(const uint8_t *)"aaa", 3}, {(const uint8_t *)"bbb", 3}, {(const uint8_t *)"ccc", 3}};
     ck_assert_int_eq(rb_drv_jetstream.send(f.c, p, 3, 7), 0);
     char want[128];
     snprintf(want, sizeof(want), "PUB rqbench %s.p.2 3\r\nccc\r\n", f.inbox);
@@ -157,8 +154,9 @@ START_TEST(producer_pubacks)
     /* answers out of order, one of them an error, a PING in between */
     server_msg(&f, "p.0", "{\"stream\":\"RB_rqbench\", \"seq\":1}");
     server_send(&f, "PING\r\n");
-    server_msg(&f, "p.2", "{\"error\":{\"code\":503,\"err_code\":10077,"
-                          "\"description\":\"maximum messages exceeded\"}}");
+    server_msg(&f, "p.2",
+               "{\"error\":{\"code\":503,\"err_code\":10077,"
+               "\"description\":\"maximum messages exceeded\"}}");
     ck_assert(pump(&f, "PONG\r\n", NULL, 0));
     ck_assert_int_eq(f.dones, 0);
     server_msg(&f, "p.1", "{\"stream\":\"RB_rqbench\", \"seq\":2}");
@@ -224,8 +222,7 @@ START_TEST(consumer_pulls_and_acks)
     /* the request expires with 3 of its 4 unfilled: the driver asks for them again */
     const char *st = "NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 3\r\n"
                      "Nats-Pending-Bytes: 0\r\n\r\n";
-    snprintf(m, sizeof(m), "HMSG %s.f.0 1  %zu %zu\r\n%s\r\n", f.inbox, strlen(st), strlen(st),
-             st);
+    snprintf(m, sizeof(m), "HMSG %s.f.0 1  %zu %zu\r\n%s\r\n", f.inbox, strlen(st), strlen(st), st);
     server_send(&f, m);
     snprintf(want, sizeof(want), "%s.f.1 ", f.inbox);
     ck_assert(pump(&f, want, NULL, 0));
@@ -250,8 +247,7 @@ START_TEST(consumer_pulls_and_acks)
 
     /* 3 credits left and asked for: a 4th delivery is more than was asked */
     snprintf(m, sizeof(m), "MSG rqbench 1 %s 5\r\nhello\r\n", ACK_SUBJ);
-    for (int i = 0; i < 4; i++)
-        server_send(&f, m);
+    for (int i = 0; i < 4; i++) server_send(&f, m);
     ck_assert(pump(&f, NULL, &f.fails, 1));
     ck_assert_int_eq(f.tasks, 4);
     ck_assert_ptr_nonnull(strstr(f.why, "more messages than were asked"));
@@ -267,8 +263,7 @@ START_TEST(consumer_bad_statuses)
     ck_assert(pump(&f, "\"expires\"", NULL, 0));
     char m[512];
     const char *st = "NATS/1.0 409 Consumer Deleted\r\n\r\n";
-    snprintf(m, sizeof(m), "HMSG %s.f.0 1  %zu %zu\r\n%s\r\n", f.inbox, strlen(st), strlen(st),
-             st);
+    snprintf(m, sizeof(m), "HMSG %s.f.0 1  %zu %zu\r\n%s\r\n", f.inbox, strlen(st), strlen(st), st);
     server_send(&f, m);
     ck_assert(pump(&f, NULL, &f.fails, 1));
     ck_assert_ptr_nonnull(strstr(f.why, "409 Consumer Deleted"));
@@ -303,8 +298,7 @@ START_TEST(close_inside_callback)
     rb_drv_jetstream.close(f.c); /* after failed: no further callbacks */
     f.c = NULL;
     server_send(&f, "PING\r\n");
-    for (int i = 0; i < 5; i++)
-        ev_loop_run_once(f.loop, false);
+    for (int i = 0; i < 5; i++) ev_loop_run_once(f.loop, false);
     ck_assert_int_eq(f.fails, 1);
     fx_close(&f);
 }

@@ -107,8 +107,8 @@ START_TEST(hostile_frames_rejected)
     ck_assert_int_eq(parse("MSG a 1 -5\r\n", 1024, &f, &why), -EPROTO);
     ck_assert_int_eq(parse("MSG a 1\r\n", 1024, &f, &why), -EPROTO);
     ck_assert_int_eq(parse("MSG a 1 b c 5\r\n", 1024, &f, &why), -EPROTO);
-    ck_assert_int_eq(parse("MSG a 1 3\r\nabcXY", 1024, &f, &why), -EPROTO); /* no CRLF */
-    ck_assert_int_eq(parse("HMSG a 1 9 5\r\n", 1024, &f, &why), -EPROTO);  /* hdr > total */
+    ck_assert_int_eq(parse("MSG a 1 3\r\nabcXY", 1024, &f, &why), -EPROTO);   /* no CRLF */
+    ck_assert_int_eq(parse("HMSG a 1 9 5\r\n", 1024, &f, &why), -EPROTO);     /* hdr > total */
     ck_assert_int_eq(parse("MSG a x 3\r\nabc\r\n", 1024, &f, &why), -EPROTO); /* sid */
     /* a control line that never ends is bounded */
     size_t big = RB_NATS_LINE_MAX + 10;
@@ -127,8 +127,9 @@ START_TEST(hostile_frames_rejected)
                          "NATS/1.0 408\r\nNats-Pending-Messages: 99999999999999999999\r\n\r\n",
                          "NATS/1.0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        ck_assert_int_eq(rb_nats_status((const uint8_t *)bad[i], strlen(bad[i]), &code, &desc,
-                                        &dlen, &pending), -EPROTO);
+        ck_assert_int_eq(
+            rb_nats_status((const uint8_t *)bad[i], strlen(bad[i]), &code, &desc, &dlen, &pending),
+            -EPROTO);
 }
 END_TEST
 
@@ -184,8 +185,7 @@ START_TEST(json_hostile)
     ck_assert_int_eq(find("{\"b\":\"\\", "a", &v, &vlen), -EPROTO);
     /* nesting deeper than the bound */
     char deep[256] = "{\"b\":";
-    for (int i = 0; i < 100; i++)
-        strcat(deep, "[");
+    for (int i = 0; i < 100; i++) strcat(deep, "[");
     ck_assert_int_eq(find(deep, "a", &v, &vlen), -E2BIG);
     ck_assert_int_eq(rb_json_u64("18446744073709551616", 20, &u), -EINVAL);
     ck_assert_int_eq(rb_json_u64("18446744073709551615", 20, &u), 0);
@@ -193,7 +193,7 @@ START_TEST(json_hostile)
     char s[8];
     ck_assert_int_eq(rb_json_str("42", 2, s, sizeof(s)), -EINVAL);
     ck_assert_int_eq(rb_json_str("\"\\u00", 5, s, sizeof(s)), -EINVAL); /* no closing quote */
-    ck_assert_int_eq(rb_json_str("\"\\u0\"", 5, s, sizeof(s)), 0); /* short escape: bounded */
+    ck_assert_int_eq(rb_json_str("\"\\u0\"", 5, s, sizeof(s)), 0);      /* short escape: bounded */
 }
 END_TEST
 

@@ -162,8 +162,8 @@ START_TEST(bs_producer_pipelines_puts)
 {
     fx f;
     fx_open(&f, &rb_drv_beanstalkd, RB_ROLE_PRODUCER);
-    rb_payload p[3] = {{(const uint8_t *)"a\r\nb", 4}, {(const uint8_t *)"", 0},
-                       {(const uint8_t *)"xyz", 3}};
+    rb_payload p[3] = {
+        {(const uint8_t *)"a\r\nb", 4}, {(const uint8_t *)"", 0}, {(const uint8_t *)"xyz", 3}};
     ck_assert_int_eq(rb_drv_beanstalkd.send(f.c, p, 3, 42), 0);
     EXPECT(&f, "use q\r\nput 1024 0 30 4\r\na\r\nb\r\nput 1024 0 30 0\r\n\r\n"
                "put 1024 0 30 3\r\nxyz\r\n");
@@ -267,8 +267,7 @@ START_TEST(bs_hostile_replies_fail_once)
     const char *r = bs_hostile[_i].reply;
     feed(&f, r, bs_hostile[_i].len ? bs_hostile[_i].len : strlen(r));
     wait_for(&f, &f.failed, 1);
-    ck_assert_msg(strstr(f.why, bs_hostile[_i].why) && strstr(f.why, "beanstalkd"), "%s",
-                  f.why);
+    ck_assert_msg(strstr(f.why, bs_hostile[_i].why) && strstr(f.why, "beanstalkd"), "%s", f.why);
     FEED(&f, "WATCHING 1\r\n");
     for (int i = 0; i < 10; i++) ev_loop_run_once(f.loop, false);
     ck_assert_int_eq(f.failed, 1);
@@ -318,8 +317,8 @@ END_TEST
 
 #define LMOVE_Q \
     "*5\r\n$5\r\nLMOVE\r\n$1\r\nq\r\n$12\r\nq:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n"
-#define BLMOVE_Q                                                                              \
-    "*6\r\n$6\r\nBLMOVE\r\n$1\r\nq\r\n$12\r\nq:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n"  \
+#define BLMOVE_Q                                                                            \
+    "*6\r\n$6\r\nBLMOVE\r\n$1\r\nq\r\n$12\r\nq:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n" \
     "$1\r\n1\r\n"
 
 START_TEST(rd_consumer_moves_acks_and_blocks_when_empty)

@@ -28,9 +28,9 @@ typedef struct fx {
     /* what the parser saw */
     char lines[8][128];
     int nlines;
-    size_t big_line;   /* length of a line longer than 127 bytes */
-    int calls;         /* on_data invocations */
-    int errors;        /* on_error invocations */
+    size_t big_line; /* length of a line longer than 127 bytes */
+    int calls;       /* on_data invocations */
+    int errors;      /* on_error invocations */
     char why[256];
     int fail_with;     /* on_data returns this when non-zero */
     bool free_in_data; /* on_data frees the socket */
@@ -138,8 +138,8 @@ START_TEST(pipelined_writes_arrive_in_order)
     for (int i = 0; i < 200; i++) {
         char line[32];
         int n = snprintf(line, sizeof line, "put %d\r\n", i);
-        ck_assert_int_eq(i % 2 ? rb_sock_write(f.s, line, (size_t)n)
-                               : rb_sock_printf(f.s, "put %d\r\n", i), 0);
+        ck_assert_int_eq(
+            i % 2 ? rb_sock_write(f.s, line, (size_t)n) : rb_sock_printf(f.s, "put %d\r\n", i), 0);
         memcpy(expect + off, line, (size_t)n);
         off += (size_t)n;
     }

@@ -80,7 +80,8 @@ static int fs_on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n
     }
     for (size_t i = 0; i < n; i++) {
         if (hname(&h[i], ":path")) hcopy(st->path, sizeof st->path, &h[i]);
-        if (hname(&h[i], "grpc-accept-encoding")) hcopy(st->accept_enc, sizeof st->accept_enc, &h[i]);
+        if (hname(&h[i], "grpc-accept-encoding"))
+            hcopy(st->accept_enc, sizeof st->accept_enc, &h[i]);
         if (hname(&h[i], "grpc-encoding")) hcopy(st->enc, sizeof st->enc, &h[i]);
     }
     if (fl & PW_H2_HF_END_STREAM) st->ended = true;
@@ -140,8 +141,8 @@ static void fs_pump(void)
         fs_conn *k = &fs_c[fs_n++];
         memset(k, 0, sizeof *k);
         k->fd = fd;
-        pw_h2_callbacks cb = {.on_headers = fs_on_headers, .on_data = fs_on_data,
-                              .on_stream_close = fs_on_close};
+        pw_h2_callbacks cb = {
+            .on_headers = fs_on_headers, .on_data = fs_on_data, .on_stream_close = fs_on_close};
         pw_h2_config cfg;
         pw_h2_config_default(&cfg);
         cfg.auto_consume = true;
@@ -185,7 +186,8 @@ static void fs_raw_goaway(fs_conn *k, uint32_t last)
  * `code`. */
 static void fs_answer_n(fs_conn *k, uint32_t sid, const char *msg, size_t n, unsigned fl, int code)
 {
-    pw_h2_header h[4] = {PW_H2_HDR(":status", "200"), PW_H2_HDR("content-type", "application/grpc")};
+    pw_h2_header h[4] = {PW_H2_HDR(":status", "200"),
+                         PW_H2_HDR("content-type", "application/grpc")};
     size_t nh = 2;
     if (fl & (FA_GZ | FA_CORRUPT)) h[nh++] = (pw_h2_header)PW_H2_HDR("grpc-encoding", "gzip");
     if (fl & FA_ACCEPT) h[nh++] = (pw_h2_header)PW_H2_HDR("grpc-accept-encoding", "identity,gzip");
@@ -266,13 +268,13 @@ static void on_done(rq_client *c, void *ud, const rq_status *st, const uint8_t *
 }
 
 /* Runs the client and the fake server until `cond` holds (or about 5 s pass). */
-#define SPIN_UNTIL(cond)                                                                    \
-    do {                                                                                    \
-        for (int spin_ = 0; spin_ < 5000 && !(cond); spin_++) {                             \
-            rq_client_poll(C, 1);                                                           \
-            fs_pump();                                                                      \
-        }                                                                                   \
-        ck_assert_msg((cond), "timed out waiting for " #cond);                              \
+#define SPIN_UNTIL(cond)                                        \
+    do {                                                        \
+        for (int spin_ = 0; spin_ < 5000 && !(cond); spin_++) { \
+            rq_client_poll(C, 1);                               \
+            fs_pump();                                          \
+        }                                                       \
+        ck_assert_msg((cond), "timed out waiting for " #cond);  \
     } while (0)
 
 static void client_up(uint32_t timeout_ms)
@@ -291,7 +293,10 @@ static void client_down(void)
     fs_stop();
 }
 
-static bool ended(int conn, int i) { return fs_n > conn && fs_c[conn].nst > i && fs_c[conn].st[i].ended; }
+static bool ended(int conn, int i)
+{
+    return fs_n > conn && fs_c[conn].nst > i && fs_c[conn].st[i].ended;
+}
 
 /* After a GOAWAY the old connection keeps being read and written: the call the server accepted
  * (stream 1) finishes on it, the refused one (stream 3) and a new call go to a new connection,

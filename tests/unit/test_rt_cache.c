@@ -87,9 +87,9 @@ END_TEST
 
 typedef struct other_thread {
     rt_cache *c;
-    void *taken;     /* what get returned there */
-    bool owned;      /* rt_cache_owned there */
-    bool kept;       /* what put of `give` returned there */
+    void *taken; /* what get returned there */
+    bool owned;  /* rt_cache_owned there */
+    bool kept;   /* what put of `give` returned there */
     void *give;
 } other_thread;
 

@@ -40,8 +40,8 @@ static struct {
 } tally;
 
 typedef struct xres {
-    int enq_ok;      /* tasks whose Enqueue answered OK */
-    int acked;       /* tasks acked OK */
+    int enq_ok; /* tasks whose Enqueue answered OK */
+    int acked;  /* tasks acked OK */
 } xres;
 
 /* A call's outcome in a failed run: OK, RESOURCE_EXHAUSTED, or the connection gone. Returns
@@ -64,14 +64,14 @@ static bool outcome(ts_client *c, uint32_t sid, bool strict, const char *what)
         bool conn_gone = c->eof || c->goaway;
         ck_assert_msg(conn_gone || k->reset, "%s: closed without status", what);
         if (!conn_gone)
-            ck_assert_msg(k->rst_code == 0xb /* ENHANCE_YOUR_CALM */, "%s: reset with code %u", what,
-                          k->rst_code);
+            ck_assert_msg(k->rst_code == 0xb /* ENHANCE_YOUR_CALM */, "%s: reset with code %u",
+                          what, k->rst_code);
         if (conn_gone) tally.conn_closed++;
         else tally.reset++;
         return false;
     }
-    ck_assert_msg(k->status == 0 || k->status == PW_GRPC_RESOURCE_EXHAUSTED,
-                  "%s: status %d (%s)", what, k->status, k->message);
+    ck_assert_msg(k->status == 0 || k->status == PW_GRPC_RESOURCE_EXHAUSTED, "%s: status %d (%s)",
+                  what, k->status, k->message);
     if (k->status == 0) tally.ok++;
     else tally.exhausted++;
     return k->status == 0;
@@ -104,8 +104,8 @@ static void ack_req(pwm_ringq_v1_AckRequest *rq, pw_pb_bytes *id, const char *s,
                     const uint64_t *token)
 {
     *id = ts_str(s);
-    *rq = (pwm_ringq_v1_AckRequest){.ids = id, .ids_count = 1, .lease_tokens = token,
-                                    .lease_tokens_count = 1};
+    *rq = (pwm_ringq_v1_AckRequest){
+        .ids = id, .ids_count = 1, .lease_tokens = token, .lease_tokens_count = 1};
 }
 
 /* A Lease long-poll is parked on the owner (or its call already ended). */
@@ -158,8 +158,10 @@ static xres exchange(ts_client *c, const char *q, bool strict)
         ck_assert_uint_le(leased, 1);
         if (strict) ck_assert_uint_eq(leased, 1);
         if (leased) {
-            ck_assert(rs.tasks[0].payload.len == 6 && memcmp(rs.tasks[0].payload.ptr, "walk-a", 6) == 0);
-            snprintf(id, sizeof id, "%.*s", (int)rs.tasks[0].id.len, (const char *)rs.tasks[0].id.ptr);
+            ck_assert(rs.tasks[0].payload.len == 6 &&
+                      memcmp(rs.tasks[0].payload.ptr, "walk-a", 6) == 0);
+            snprintf(id, sizeof id, "%.*s", (int)rs.tasks[0].id.len,
+                     (const char *)rs.tasks[0].id.ptr);
             token = rs.tasks[0].lease_token;
         }
     }
@@ -179,10 +181,10 @@ static xres exchange(ts_client *c, const char *q, bool strict)
     if (c->eof) goto out;
     uint32_t ws = ts_open(c, TS_PATH_WORK);
     pw_pb_bytes queues[1] = {ts_str(q)};
-    pwm_ringq_v1_Subscribe sub = {.queues = queues, .queues_count = 1, .credits = 4,
-                                  .lease_ms = lease_ms};
-    pwm_ringq_v1_WorkRequest wr = {.request_id = 1, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_subscribe,
-                                   .subscribe = &sub};
+    pwm_ringq_v1_Subscribe sub = {
+        .queues = queues, .queues_count = 1, .credits = 4, .lease_ms = lease_ms};
+    pwm_ringq_v1_WorkRequest wr = {
+        .request_id = 1, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_subscribe, .subscribe = &sub};
     ts_send(c, ws, &pwm_ringq_v1_WorkRequest_desc, &wr, false);
     pwm_ringq_v1_WorkResponse m;
     bool subscribed = work_next(c, ws, strict, &m, &a);
@@ -217,8 +219,8 @@ static xres exchange(ts_client *c, const char *q, bool strict)
             pw_pb_bytes idb;
             pwm_ringq_v1_AckRequest ack;
             ack_req(&ack, &idb, id, &token);
-            pwm_ringq_v1_WorkRequest wa = {.request_id = 7, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack,
-                                           .ack = &ack};
+            pwm_ringq_v1_WorkRequest wa = {
+                .request_id = 7, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
             ts_send(c, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
             while (work_next(c, ws, strict, &m, &a)) {
                 if (m.kind_case != pwm_ringq_v1_WorkResponse_FIELD_result) continue;
@@ -249,7 +251,8 @@ static void drain_queue(ts_client *c, const char *q)
         q_err e;
         q_status st = q_part_get_queue(ts_part(k)->p, q, strlen(q), srv_q_now_ms(), &qi, &e);
         if (st == Q_NOT_FOUND || qi.ready + qi.delayed + qi.leased == 0) return;
-        ck_assert_msg(rt_now_ns() < deadline, "queue never drained: ready=%llu leased=%llu delayed=%llu",
+        ck_assert_msg(rt_now_ns() < deadline,
+                      "queue never drained: ready=%llu leased=%llu delayed=%llu",
                       (unsigned long long)qi.ready, (unsigned long long)qi.leased,
                       (unsigned long long)qi.delayed);
         uint32_t sid = ts_lease_start(c, q, 16, 1000, 30000);
@@ -302,8 +305,8 @@ static uint64_t run(uint64_t nth)
     }
     ts_client_close(&c);
     ts_server_stop(&S);
-    ck_assert_msg(rt_alloc_test_live() == 0, "step %llu: %lld blocks leaked", (unsigned long long)nth,
-                  (long long)rt_alloc_test_live());
+    ck_assert_msg(rt_alloc_test_live() == 0, "step %llu: %lld blocks leaked",
+                  (unsigned long long)nth, (long long)rt_alloc_test_live());
     rt_alloc_test_stop();
     return count;
 }
@@ -317,16 +320,21 @@ START_TEST(walk_exchange)
     bool verbose = getenv("SRV_WALK_VERBOSE") != NULL;
     uint64_t failed = 0;
     for (uint64_t n = from ? strtoull(from, NULL, 10) : 1; n <= total; n++) {
-        if (verbose) fprintf(stderr, "walk step %llu/%llu\n", (unsigned long long)n, (unsigned long long)total);
+        if (verbose)
+            fprintf(stderr, "walk step %llu/%llu\n", (unsigned long long)n,
+                    (unsigned long long)total);
         uint64_t t0 = rt_now_ns();
         run(n);
-        if (verbose) fprintf(stderr, "  %llu ms\n", (unsigned long long)((rt_now_ns() - t0) / RT_NS_PER_MS));
+        if (verbose)
+            fprintf(stderr, "  %llu ms\n", (unsigned long long)((rt_now_ns() - t0) / RT_NS_PER_MS));
         failed++;
     }
-    printf("walked %llu allocations of %llu; calls of failed runs: %llu OK, %llu RESOURCE_EXHAUSTED, "
-           "%llu reset ENHANCE_YOUR_CALM, %llu on a closed connection\n", (unsigned long long)failed,
-           (unsigned long long)total, (unsigned long long)tally.ok, (unsigned long long)tally.exhausted,
-           (unsigned long long)tally.reset, (unsigned long long)tally.conn_closed);
+    printf(
+        "walked %llu allocations of %llu; calls of failed runs: %llu OK, %llu RESOURCE_EXHAUSTED, "
+        "%llu reset ENHANCE_YOUR_CALM, %llu on a closed connection\n",
+        (unsigned long long)failed, (unsigned long long)total, (unsigned long long)tally.ok,
+        (unsigned long long)tally.exhausted, (unsigned long long)tally.reset,
+        (unsigned long long)tally.conn_closed);
 }
 END_TEST
 

@@ -52,7 +52,7 @@ START_TEST(full_buffer_drops_whole_lines)
 {
     buf b;
     buf_init(&b, 40);
-    srv_metric_u64(&b, "ringq_a", NULL, 1);      /* 10 bytes */
+    srv_metric_u64(&b, "ringq_a", NULL, 1);                       /* 10 bytes */
     srv_metric_u64(&b, "ringq_long_name_here", "x=\"y\"", 12345); /* does not fit */
     srv_metric_u64(&b, "ringq_b", NULL, 2);
     ck_assert_str_eq(text(&b), "ringq_a 1\nringq_b 2\n");

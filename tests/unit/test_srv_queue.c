@@ -59,10 +59,7 @@ static bool cond_owner_ran(ts_client *c, const void *since)
 }
 
 /* Shard 0 has no call open any more (it processed the client's reset). */
-static bool cond_no_calls(ts_client *c, const void *arg)
-{
-    return ts_active_calls(c->s, 0) == 0;
-}
+static bool cond_no_calls(ts_client *c, const void *arg) { return ts_active_calls(c->s, 0) == 0; }
 
 /* Runs `rounds` rounds (no condition: used while a shard is held, to show nothing happens). */
 static void rounds(int n)
@@ -120,7 +117,8 @@ static size_t lease_result(uint32_t sid, char id[64], char payload[64], uint32_t
     size_t n = rs.tasks_count;
     if (n > 0) {
         snprintf(id, 64, "%.*s", (int)rs.tasks[0].id.len, (const char *)rs.tasks[0].id.ptr);
-        snprintf(payload, 64, "%.*s", (int)rs.tasks[0].payload.len, (const char *)rs.tasks[0].payload.ptr);
+        snprintf(payload, 64, "%.*s", (int)rs.tasks[0].payload.len,
+                 (const char *)rs.tasks[0].payload.ptr);
         if (attempt) *attempt = rs.tasks[0].attempt;
         if (token) *token = rs.tasks[0].lease_token;
     }
@@ -274,9 +272,10 @@ START_TEST(work_stream_delivery_and_ack)
     ts_queue_on(q, sizeof q, "far", 1);
     uint32_t ws = ts_open(&C, TS_PATH_WORK);
     pw_pb_bytes queues[1] = {ts_str(q)};
-    pwm_ringq_v1_Subscribe sub = {.queues = queues, .queues_count = 1, .credits = 4, .lease_ms = 30000};
-    pwm_ringq_v1_WorkRequest wr = {.request_id = 1, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_subscribe,
-                                   .subscribe = &sub};
+    pwm_ringq_v1_Subscribe sub = {
+        .queues = queues, .queues_count = 1, .credits = 4, .lease_ms = 30000};
+    pwm_ringq_v1_WorkRequest wr = {
+        .request_id = 1, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_subscribe, .subscribe = &sub};
     ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wr, false);
     pw_msg_arena a;
     pw_msg_arena_init_heap(&a, 4096, 1 << 20);
@@ -297,9 +296,10 @@ START_TEST(work_stream_delivery_and_ack)
     pw_pb_bytes ids[1] = {ts_str(id)};
     uint64_t toks[1] = {m.task->lease_token};
     ck_assert_uint_ne(toks[0], 0);
-    pwm_ringq_v1_AckRequest ack = {.ids = ids, .ids_count = 1, .lease_tokens = toks,
-                                   .lease_tokens_count = 1};
-    pwm_ringq_v1_WorkRequest wa = {.request_id = 7, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
+    pwm_ringq_v1_AckRequest ack = {
+        .ids = ids, .ids_count = 1, .lease_tokens = toks, .lease_tokens_count = 1};
+    pwm_ringq_v1_WorkRequest wa = {
+        .request_id = 7, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
     ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
     ck_assert(work_next(ws, &m, &a));
     ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
@@ -388,8 +388,8 @@ END_TEST
 
 /* ---- durable before visible ---- */
 
-static const char *dq;     /* the queue under test */
-static int commits_seen;   /* commit completions processed on its partition */
+static const char *dq;      /* the queue under test */
+static int commits_seen;    /* commit completions processed on its partition */
 static int parked_at_first; /* whether the Lease was still parked at the first one */
 
 static void on_committed_probe(q_log *log, void *ud, uint64_t durable)

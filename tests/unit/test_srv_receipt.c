@@ -11,21 +11,37 @@
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(p);
 }
 
-enum { M = pwm_ringq_v1_DURABILITY_MEMORY, W = pwm_ringq_v1_DURABILITY_WRITTEN,
-       S = pwm_ringq_v1_DURABILITY_SYNCED, U = pwm_ringq_v1_DURABILITY_UNSPECIFIED };
+enum {
+    M = pwm_ringq_v1_DURABILITY_MEMORY,
+    W = pwm_ringq_v1_DURABILITY_WRITTEN,
+    S = pwm_ringq_v1_DURABILITY_SYNCED,
+    U = pwm_ringq_v1_DURABILITY_UNSPECIFIED
+};
 
 START_TEST(levels_per_policy)
 {
     /* {policy, asked, result} */
-    static const struct { q_commit_policy p; int asked, got; } rows[] = {
-        {Q_COMMIT_ALWAYS, U, S},   {Q_COMMIT_ALWAYS, M, M},   {Q_COMMIT_ALWAYS, W, W},
-        {Q_COMMIT_ALWAYS, S, S},   {Q_COMMIT_INTERVAL, U, S}, {Q_COMMIT_INTERVAL, M, M},
-        {Q_COMMIT_INTERVAL, W, W}, {Q_COMMIT_INTERVAL, S, S}, {Q_COMMIT_NEVER, U, W},
-        {Q_COMMIT_NEVER, M, M},    {Q_COMMIT_NEVER, W, W},
+    static const struct {
+        q_commit_policy p;
+        int asked, got;
+    } rows[] = {
+        {Q_COMMIT_ALWAYS, U, S},
+        {Q_COMMIT_ALWAYS, M, M},
+        {Q_COMMIT_ALWAYS, W, W},
+        {Q_COMMIT_ALWAYS, S, S},
+        {Q_COMMIT_INTERVAL, U, S},
+        {Q_COMMIT_INTERVAL, M, M},
+        {Q_COMMIT_INTERVAL, W, W},
+        {Q_COMMIT_INTERVAL, S, S},
+        {Q_COMMIT_NEVER, U, W},
+        {Q_COMMIT_NEVER, M, M},
+        {Q_COMMIT_NEVER, W, W},
         {Q_COMMIT_NEVER, S, -(int)Q_FAILED_PRECONDITION},
         {Q_COMMIT_ALWAYS, 4, -(int)Q_INVALID_ARGUMENT},
         {Q_COMMIT_NEVER, -1, -(int)Q_INVALID_ARGUMENT},

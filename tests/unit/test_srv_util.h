@@ -49,17 +49,19 @@
 #include "core/ev_reactor.h"
 
 #define TS_SHARDS_MAX 4
-#define TS_CALLS_MAX 256      /* streams one client opens */
-#define TS_IDLE_POLL_MS 1     /* an idle round waits this long on the socket, at most */
-#define TS_WAIT_MS 10000      /* default deadline of a wait: a wedged server fails the test */
-#define TS_FRAME_MAX 16384u   /* SETTINGS_MAX_FRAME_SIZE we leave at its default */
+#define TS_CALLS_MAX 256    /* streams one client opens */
+#define TS_IDLE_POLL_MS 1   /* an idle round waits this long on the socket, at most */
+#define TS_WAIT_MS 10000    /* default deadline of a wait: a wedged server fails the test */
+#define TS_FRAME_MAX 16384u /* SETTINGS_MAX_FRAME_SIZE we leave at its default */
 #define TS_HDR_LIST_MAX 65536u
 
 /* ---- the data directory (test_q_util.h's helpers; that header's names clash with buf) ---- */
 
 static inline int ts_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(p);
 }
 
@@ -99,7 +101,8 @@ static inline srv_shard *ts_shard(ts_server *s, int i) { return srv_local_shard(
 
 /* Starts the server with `nshards` shards and `nparts` partitions under `policy`. Returns 0 or
  * a negative errno (io_uring unusable: the caller skips). */
-static inline int ts_server_start(ts_server *s, int nshards, uint32_t nparts, q_commit_policy policy)
+static inline int ts_server_start(ts_server *s, int nshards, uint32_t nparts,
+                                  q_commit_policy policy)
 {
     memset(s, 0, sizeof *s);
     log_set_level(LOG_WARN); /* a server per case: its start-up lines would bury the results */
@@ -125,7 +128,8 @@ static inline int ts_server_start(ts_server *s, int nshards, uint32_t nparts, q_
     srv_options o;
     srv_options_defaults(&o);
     o.data_dir = s->dir;
-    srv_hooks hooks = {.shard_init = srv_queue_shard_init, .shard_fini = srv_queue_shard_fini,
+    srv_hooks hooks = {.shard_init = srv_queue_shard_init,
+                       .shard_fini = srv_queue_shard_fini,
                        .on_drain = srv_queue_on_drain};
     return srv_local_create(&o, s->g, &hooks, nshards, &s->rt);
 }
@@ -183,21 +187,21 @@ static inline void ts_queue_on(char *out, size_t cap, const char *prefix, int ow
 typedef struct ts_call {
     uint32_t sid;
     bool used;
-    bool headers;     /* response headers (or trailers-only) seen */
-    bool closed;      /* END_STREAM or RST_STREAM from the server */
+    bool headers; /* response headers (or trailers-only) seen */
+    bool closed;  /* END_STREAM or RST_STREAM from the server */
     bool reset;
     uint32_t rst_code;
-    int status;       /* grpc-status, -1 until the trailers */
+    int status; /* grpc-status, -1 until the trailers */
     char message[256];
     char http_status[8];
-    buf data;         /* gRPC-framed response bytes */
-    size_t taken;     /* bytes of `data` already returned by ts_next_msg */
+    buf data;     /* gRPC-framed response bytes */
+    size_t taken; /* bytes of `data` already returned by ts_next_msg */
 } ts_call;
 
 typedef struct ts_client {
     ts_server *s;
     int fd;
-    int shard;        /* the shard serving the connection */
+    int shard; /* the shard serving the connection */
     buf in, out;
     pw_hpack_enc enc;
     pw_hpack_dec dec;
@@ -213,8 +217,14 @@ typedef struct ts_client {
 /* The scripted peer's own allocations are not the server's: with the counting allocator armed
  * (the fail-Nth walk), the client disarms it while it works. */
 static int ts_armed = 0;
-static inline void ts_quiet(void) { if (ts_armed) rt_alloc_test_arm(0); }
-static inline void ts_loud(void) { if (ts_armed) rt_alloc_test_arm(1); }
+static inline void ts_quiet(void)
+{
+    if (ts_armed) rt_alloc_test_arm(0);
+}
+static inline void ts_loud(void)
+{
+    if (ts_armed) rt_alloc_test_arm(1);
+}
 
 static inline ts_call *ts_call_of(ts_client *c, uint32_t sid)
 {
@@ -261,7 +271,8 @@ typedef struct ts_hdr_ctx {
     ts_call *k;
 } ts_hdr_ctx;
 
-static inline int ts_on_field(void *ud, const uint8_t *n, size_t nl, const uint8_t *v, size_t vl, unsigned fl)
+static inline int ts_on_field(void *ud, const uint8_t *n, size_t nl, const uint8_t *v, size_t vl,
+                              unsigned fl)
 {
     ts_call *k = ((ts_hdr_ctx *)ud)->k;
     if (!k) return 0;
@@ -294,7 +305,8 @@ static inline void ts_on_frame(ts_client *c, const pw_h2_frame *f)
         ck_assert_msg(f->hd.flags & PW_H2_FLAG_END_HEADERS, "CONTINUATION not scripted");
         ts_hdr_ctx hc = {k};
         ck_assert_int_eq(pw_hpack_decode_block(&c->dec, f->u.headers.block, f->u.headers.block_len,
-                                               TS_HDR_LIST_MAX, ts_on_field, &hc, NULL), 0);
+                                               TS_HDR_LIST_MAX, ts_on_field, &hc, NULL),
+                         0);
         if (k) k->headers = true;
         if (k && (f->hd.flags & PW_H2_FLAG_END_STREAM)) k->closed = true;
         break;
@@ -304,7 +316,8 @@ static inline void ts_on_frame(ts_client *c, const pw_h2_frame *f)
         if (f->hd.length > 0) {
             ck_assert_int_eq(pw_h2_write_window_update(&c->out, 0, f->hd.length), 0);
             if (k && !(f->hd.flags & PW_H2_FLAG_END_STREAM))
-                ck_assert_int_eq(pw_h2_write_window_update(&c->out, f->hd.stream_id, f->hd.length), 0);
+                ck_assert_int_eq(pw_h2_write_window_update(&c->out, f->hd.stream_id, f->hd.length),
+                                 0);
         }
         if (k && (f->hd.flags & PW_H2_FLAG_END_STREAM)) k->closed = true;
         break;
@@ -318,8 +331,7 @@ static inline void ts_on_frame(ts_client *c, const pw_h2_frame *f)
         c->goaway = true;
         c->goaway_code = f->u.goaway.error_code;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -428,15 +440,18 @@ static inline uint32_t ts_open(ts_client *c, const char *path)
     buf_init(&k->data, (size_t)64 << 20);
     buf b;
     buf_init(&b, 1 << 16);
-    static const char *const names[] = {":method", ":scheme", ":path", ":authority",
-                                        "content-type", "te"};
+    static const char *const names[] = {":method",    ":scheme",      ":path",
+                                        ":authority", "content-type", "te"};
     const char *values[] = {"POST", "http", path, "localhost", "application/grpc", "trailers"};
     ck_assert_int_eq(pw_hpack_encode_begin(&c->enc, &b), 0);
     for (size_t i = 0; i < 6; i++)
-        ck_assert_int_eq(pw_hpack_encode_field(&c->enc, &b, (const uint8_t *)names[i], strlen(names[i]),
-                                               (const uint8_t *)values[i], strlen(values[i]), 0), 0);
+        ck_assert_int_eq(pw_hpack_encode_field(&c->enc, &b, (const uint8_t *)names[i],
+                                               strlen(names[i]), (const uint8_t *)values[i],
+                                               strlen(values[i]), 0),
+                         0);
     ck_assert_int_eq(pw_h2_write_headers(&c->out, sid, PW_H2_FLAG_END_HEADERS, NULL, buf_begin(&b),
-                                         buf_size(&b), -1), 0);
+                                         buf_size(&b), -1),
+                     0);
     buf_deinit(&b);
     ts_loud();
     return sid;
@@ -453,13 +468,15 @@ static inline void ts_send_raw(ts_client *c, uint32_t sid, const void *p, size_t
     ck_assert_int_eq(buf_append(&b, p, n), 0);
     ck_assert_uint_le(buf_size(&b), TS_FRAME_MAX);
     ck_assert_int_eq(pw_h2_write_data(&c->out, sid, end ? PW_H2_FLAG_END_STREAM : 0, buf_begin(&b),
-                                      buf_size(&b), -1), 0);
+                                      buf_size(&b), -1),
+                     0);
     buf_deinit(&b);
     ts_loud();
 }
 
 /* One message encoded by the generated encoder. */
-static inline void ts_send(ts_client *c, uint32_t sid, const pw_msg_desc *d, const void *msg, bool end)
+static inline void ts_send(ts_client *c, uint32_t sid, const pw_msg_desc *d, const void *msg,
+                           bool end)
 {
     ts_quiet();
     buf b;
@@ -480,7 +497,8 @@ static inline void ts_rst(ts_client *c, uint32_t sid, uint32_t code)
 }
 
 /* A unary call: opens it, sends `msg`, half-closes. */
-static inline uint32_t ts_call_start(ts_client *c, const char *path, const pw_msg_desc *d, const void *msg)
+static inline uint32_t ts_call_start(ts_client *c, const char *path, const pw_msg_desc *d,
+                                     const void *msg)
 {
     uint32_t sid = ts_open(c, path);
     ts_send(c, sid, d, msg, true);
@@ -495,7 +513,8 @@ static inline bool ts_wait_closed(ts_client *c, uint32_t sid, uint64_t ms)
 
 /* The next whole response message of `sid`, decoded as `d` into `msg` with `arena`. Returns
  * false when none is complete yet. */
-static inline bool ts_next_msg(ts_client *c, uint32_t sid, const pw_msg_desc *d, void *msg, pw_msg_arena *arena)
+static inline bool ts_next_msg(ts_client *c, uint32_t sid, const pw_msg_desc *d, void *msg,
+                               pw_msg_arena *arena)
 {
     ts_call *k = ts_call_of(c, sid);
     ck_assert_ptr_nonnull(k);
@@ -521,7 +540,10 @@ static inline int ts_status(ts_client *c, uint32_t sid)
     return k->status;
 }
 
-static inline pw_pb_bytes ts_str(const char *s) { return (pw_pb_bytes){(const uint8_t *)s, strlen(s)}; }
+static inline pw_pb_bytes ts_str(const char *s)
+{
+    return (pw_pb_bytes){(const uint8_t *)s, strlen(s)};
+}
 
 #define TS_PATH_ENQUEUE "/ringq.v1.Queue/Enqueue"
 #define TS_PATH_LEASE "/ringq.v1.Queue/Lease"
@@ -536,11 +558,11 @@ static inline uint32_t ts_enqueue_start(ts_client *c, const char *queue, const c
     return ts_call_start(c, TS_PATH_ENQUEUE, &pwm_ringq_v1_EnqueueRequest_desc, &rq);
 }
 
-static inline uint32_t ts_lease_start(ts_client *c, const char *queue, uint32_t max, uint32_t wait_ms,
-                               uint32_t lease_ms)
+static inline uint32_t ts_lease_start(ts_client *c, const char *queue, uint32_t max,
+                                      uint32_t wait_ms, uint32_t lease_ms)
 {
-    pwm_ringq_v1_LeaseRequest rq = {.queue = ts_str(queue), .max_tasks = max, .wait_ms = wait_ms,
-                                    .lease_ms = lease_ms};
+    pwm_ringq_v1_LeaseRequest rq = {
+        .queue = ts_str(queue), .max_tasks = max, .wait_ms = wait_ms, .lease_ms = lease_ms};
     return ts_call_start(c, TS_PATH_LEASE, &pwm_ringq_v1_LeaseRequest_desc, &rq);
 }
 
@@ -548,8 +570,8 @@ static inline uint32_t ts_lease_start(ts_client *c, const char *queue, uint32_t 
 static inline uint32_t ts_ack_start(ts_client *c, const pw_pb_bytes *ids, const uint64_t *tokens,
                                     size_t n)
 {
-    pwm_ringq_v1_AckRequest rq = {.ids = ids, .ids_count = n, .lease_tokens = tokens,
-                                  .lease_tokens_count = n};
+    pwm_ringq_v1_AckRequest rq = {
+        .ids = ids, .ids_count = n, .lease_tokens = tokens, .lease_tokens_count = n};
     return ts_call_start(c, TS_PATH_ACK, &pwm_ringq_v1_AckRequest_desc, &rq);
 }
 

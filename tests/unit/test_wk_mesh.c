@@ -91,7 +91,8 @@ START_TEST(staged_until_flush_then_runs_with_sender)
     ck_assert_uint_eq(wk_mesh_poll(m, 0, 0), 1);
     ck_assert_uint_eq(s.from, 0);
     /* A lane reaching WK_MESH_PUBLISH_BATCH is published without a flush. */
-    for (unsigned i = 0; i < WK_MESH_PUBLISH_BATCH; i++) ck_assert_int_eq(wk_mesh_send(m, 0, 1, &msg), 0);
+    for (unsigned i = 0; i < WK_MESH_PUBLISH_BATCH; i++)
+        ck_assert_int_eq(wk_mesh_send(m, 0, 1, &msg), 0);
     ck_assert(wk_mesh_pending(m, 1));
     ck_assert_uint_eq(wk_mesh_poll(m, 1, 5), 5); /* budget respected */
     ck_assert_uint_eq(wk_mesh_poll(m, 1, 0), WK_MESH_PUBLISH_BATCH - 5);
@@ -235,10 +236,11 @@ static void *stress_helper(void *p)
 static void run_mesh_stress(int shards, int helpers, uint32_t lane_cap)
 {
     mesh_stress *ms = calloc(1, sizeof *ms);
-    ck_assert_int_eq(wk_mesh_create(&(wk_mesh_opts){.n_shards = shards, .n_threads = helpers,
-                                                    .lane_cap = lane_cap},
-                                    &ms->m),
-                     0);
+    ck_assert_int_eq(
+        wk_mesh_create(
+            &(wk_mesh_opts){.n_shards = shards, .n_threads = helpers, .lane_cap = lane_cap},
+            &ms->m),
+        0);
     ms->shards = shards;
     ms->helpers = helpers;
     ms->per_pair = MSGS_PER_PAIR / (uint64_t)shards;
@@ -266,7 +268,8 @@ static void run_mesh_stress(int shards, int helpers, uint32_t lane_cap)
             ck_assert_uint_eq(ms->ep[i].bad, 0);
             ck_assert_uint_eq(ms->ep[i].received, ms->per_pair * (uint64_t)(shards + helpers));
             ck_assert_uint_eq(st.received, ms->ep[i].received);
-            for (int f = 0; f < shards + helpers; f++) ck_assert_uint_eq(ms->ep[i].next_from[f], ms->per_pair);
+            for (int f = 0; f < shards + helpers; f++)
+                ck_assert_uint_eq(ms->ep[i].next_from[f], ms->per_pair);
         }
         free(ms->ep[i].nodes);
     }
@@ -387,7 +390,8 @@ START_TEST(request_reply_under_load)
         cs[i].finished = &finished;
         cs[i].all = cs;
     }
-    for (int i = 0; i < N; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, call_shard_main, &cs[i]), 0);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, call_shard_main, &cs[i]), 0);
     for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
     uint64_t total_served = 0;
     for (int i = 0; i < N; i++) {

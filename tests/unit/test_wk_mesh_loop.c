@@ -50,7 +50,7 @@ struct harness {
     setup_fn setup;
     int run_rc[SHARDS];
     void *ctx;
-    wk_msg_node stop_nodes[SHARDS][SHARDS];  /* [from][to]: never-refused control messages */
+    wk_msg_node stop_nodes[SHARDS][SHARDS]; /* [from][to]: never-refused control messages */
     wk_msg_node finished_nodes[SHARDS];
 };
 
@@ -65,9 +65,9 @@ static void *shard_thread(void *p)
     harness *h = a->h;
     int err;
     const char *why;
-    ev_loop *loop = ev_loop_create(&(ev_loop_opts){.sq_entries = 64, .buf_count = 16,
-                                                   .buf_size = 4096, .shard_id = a->shard},
-                                   &err, &why);
+    ev_loop *loop = ev_loop_create(
+        &(ev_loop_opts){.sq_entries = 64, .buf_count = 16, .buf_size = 4096, .shard_id = a->shard},
+        &err, &why);
     ck_assert_ptr_nonnull(loop);
     h->loops[a->shard] = loop;
     ck_assert_int_eq(wk_mesh_loop_init(&h->ml[a->shard], h->m, a->shard, loop), 0);
@@ -146,14 +146,18 @@ typedef struct {
 
 static void maybe_finished(load_shard *s);
 
-static void load_call_run(wk_call *c, int self) { wk_call_reply(c, (int)(c->arg % 997) + 10 * self); }
+static void load_call_run(wk_call *c, int self)
+{
+    wk_call_reply(c, (int)(c->arg % 997) + 10 * self);
+}
 
 static void load_call_start(load_shard *s, wk_call *c);
 
 static void load_call_done(wk_call *c, int result)
 {
     load_shard *s = c->ud;
-    if (result != (int)(c->arg % 997) + 10 * c->target || !pthread_equal(pthread_self(), s->me)) s->bad++;
+    if (result != (int)(c->arg % 997) + 10 * c->target || !pthread_equal(pthread_self(), s->me))
+        s->bad++;
     s->calls_done++;
     if (s->calls_started < CALLS_PER_SHARD) load_call_start(s, c);
     maybe_finished(s);
@@ -222,10 +226,10 @@ static void run_load(uint64_t spin_ns)
      * mesh is created here and run_shards reuses it. */
     wk_mesh_opts mo = {.n_shards = SHARDS, .n_threads = 2, .lane_cap = 16, .spin_ns = spin_ns};
     ck_assert_int_eq(wk_mesh_create(&mo, &h.m), 0);
-    ck_assert_int_eq(wk_pool_create(&(wk_pool_opts){.n_threads = 2, .first_ep = SHARDS,
-                                                    .queue_cap = 256},
-                                    h.m, &lc->pool),
-                     0);
+    ck_assert_int_eq(
+        wk_pool_create(&(wk_pool_opts){.n_threads = 2, .first_ep = SHARDS, .queue_cap = 256}, h.m,
+                       &lc->pool),
+        0);
     start_shards(&h);
     pthread_barrier_wait(&h.ran);
     wk_pool_destroy(lc->pool); /* all jobs completed: workers are idle; joined here */
@@ -264,7 +268,7 @@ typedef struct {
     uint64_t cpu_start_ns, cpu_woken_ns, wall_start_ns, wall_woken_ns;
     ev_timer timer;
     bool woke;
-    bool warm;     /* shard 0 sends one message at start: shard 1 spins after it, then sleeps */
+    bool warm; /* shard 0 sends one message at start: shard 1 spins after it, then sleeps */
     bool warm_ran;
 } idle_ctx;
 
@@ -308,9 +312,8 @@ static void idle_setup(harness *h, int shard)
         ck_assert_int_eq(wk_mesh_send(h->m, 0, 1, &msg), 0);
     }
     ev_timer_init(&ic->timer, on_idle_timer, NULL);
-    ck_assert_int_eq(ev_timer_start(h->loops[0], &ic->timer,
-                                    rt_now_ns() + IDLE_WINDOW_MS * RT_NS_PER_MS),
-                     0);
+    ck_assert_int_eq(
+        ev_timer_start(h->loops[0], &ic->timer, rt_now_ns() + IDLE_WINDOW_MS * RT_NS_PER_MS), 0);
 }
 
 static void run_idle(uint64_t spin_ns, bool warm)
@@ -322,8 +325,8 @@ static void run_idle(uint64_t spin_ns, bool warm)
     ck_assert(ic.woke);
     ck_assert(ic.warm_ran == warm);
     uint64_t used = ic.cpu_woken_ns - ic.cpu_start_ns;
-    ck_assert_msg(used < IDLE_CPU_MAX_MS * RT_NS_PER_MS,
-                  "idle shard used %llu ns CPU over %llu ns", (unsigned long long)used,
+    ck_assert_msg(used < IDLE_CPU_MAX_MS * RT_NS_PER_MS, "idle shard used %llu ns CPU over %llu ns",
+                  (unsigned long long)used,
                   (unsigned long long)(ic.wall_woken_ns - ic.wall_start_ns));
     wk_mesh_stats st0, st1;
     wk_mesh_get_stats(h.m, 0, &st0);

@@ -83,9 +83,12 @@ START_TEST(create_rejects_bad_options)
     wk_mesh *m;
     ck_assert_int_eq(wk_mesh_create(&(wk_mesh_opts){.n_shards = 1, .n_threads = 2}, &m), 0);
     wk_pool *p;
-    ck_assert_int_eq(wk_pool_create(&(wk_pool_opts){.n_threads = 0, .first_ep = 1}, m, &p), -EINVAL);
-    ck_assert_int_eq(wk_pool_create(&(wk_pool_opts){.n_threads = 1, .first_ep = 0}, m, &p), -EINVAL);
-    ck_assert_int_eq(wk_pool_create(&(wk_pool_opts){.n_threads = 3, .first_ep = 1}, m, &p), -EINVAL);
+    ck_assert_int_eq(wk_pool_create(&(wk_pool_opts){.n_threads = 0, .first_ep = 1}, m, &p),
+                     -EINVAL);
+    ck_assert_int_eq(wk_pool_create(&(wk_pool_opts){.n_threads = 1, .first_ep = 0}, m, &p),
+                     -EINVAL);
+    ck_assert_int_eq(wk_pool_create(&(wk_pool_opts){.n_threads = 3, .first_ep = 1}, m, &p),
+                     -EINVAL);
     ck_assert_int_eq(
         wk_pool_create(&(wk_pool_opts){.n_threads = 2, .first_ep = 1, .queue_cap = 6}, m, &p),
         -EINVAL);
@@ -121,7 +124,8 @@ static void run_stop(wk_pool_stop_mode mode)
         ck_assert_int_eq(wk_pool_submit(p, 0, &jobs[i].job), 0);
     }
     wk_pool_stop(p, mode);
-    ck_assert_int_eq(wk_pool_get_state(p), mode == WK_POOL_CANCEL ? WK_POOL_CANCELLING : WK_POOL_DRAINING);
+    ck_assert_int_eq(wk_pool_get_state(p),
+                     mode == WK_POOL_CANCEL ? WK_POOL_CANCELLING : WK_POOL_DRAINING);
     tjob late;
     tjob_init(&late, &s, 0);
     ck_assert_int_eq(wk_pool_submit(p, 0, &late.job), -ESHUTDOWN);
@@ -231,7 +235,8 @@ static void *submitter_main(void *p)
 START_TEST(stress_two_shards_two_workers)
 {
     wk_mesh *m;
-    ck_assert_int_eq(wk_mesh_create(&(wk_mesh_opts){.n_shards = 2, .n_threads = 2, .lane_cap = 8}, &m), 0);
+    ck_assert_int_eq(
+        wk_mesh_create(&(wk_mesh_opts){.n_shards = 2, .n_threads = 2, .lane_cap = 8}, &m), 0);
     wk_pool *p;
     ck_assert_int_eq(
         wk_pool_create(&(wk_pool_opts){.n_threads = 2, .first_ep = 2, .queue_cap = 512}, m, &p), 0);
@@ -241,7 +246,8 @@ START_TEST(stress_two_shards_two_workers)
         sb[i].jobs = calloc(JOBS_PER_SHARD, sizeof(tjob));
         ck_assert_ptr_nonnull(sb[i].jobs);
     }
-    for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_create(&sb[i].s.th, NULL, submitter_main, &sb[i]), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&sb[i].s.th, NULL, submitter_main, &sb[i]), 0);
     for (int i = 0; i < 2; i++) pthread_join(sb[i].s.th, NULL);
     wk_pool_destroy(p);
     for (int i = 0; i < 2; i++) {

@@ -67,13 +67,15 @@ static void wrap_with_elem(uint32_t esz)
     uint32_t next_in = 0, next_out = 0;
     for (int round = 0; round < 200; round++) {
         uint32_t n = (uint32_t)(round * 7 % 13) + 1;
-        for (uint32_t i = 0; i < n; i++) memset(in + (size_t)i * esz, (int)((next_in + i) & 0xff), esz);
+        for (uint32_t i = 0; i < n; i++)
+            memset(in + (size_t)i * esz, (int)((next_in + i) & 0xff), esz);
         uint32_t k = wk_spsc_push_n(&r, in, n);
         next_in += k;
         uint32_t m = (uint32_t)(round * 5 % 11) + 1;
         uint32_t got = wk_spsc_pop_n(&r, out, m);
         for (uint32_t i = 0; i < got; i++)
-            for (uint32_t b = 0; b < esz; b++) ck_assert_uint_eq(out[(size_t)i * esz + b], (next_out + i) & 0xff);
+            for (uint32_t b = 0; b < esz; b++)
+                ck_assert_uint_eq(out[(size_t)i * esz + b], (next_out + i) & 0xff);
         next_out += got;
         ck_assert_uint_le(next_in - next_out, 16);
     }
