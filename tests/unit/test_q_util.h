@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,23 +16,12 @@
 #include <unistd.h>
 
 #include "queue/q_log.h"
-
-static int tq_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
+#include "test_dir_util.h"
 
 /* A fresh directory under /tmp (a real disk, not tmpfs); removed by tq_rmdir. */
-static inline void tq_mkdtemp(char path[64])
-{
-    snprintf(path, 64, "/tmp/ringq-qtest-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(path));
-}
+static inline void tq_mkdtemp(char path[64]) { tdir_mkdtemp(path, "/tmp/ringq-qtest-XXXXXX"); }
 
-static inline void tq_rmdir(const char *path) { nftw(path, tq_rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void tq_rmdir(const char *path) { tdir_rm(path); }
 
 /* Deterministic payload for offset `off`: length in [0, max_len], bytes from a xorshift. */
 static inline uint32_t tq_len(uint64_t off, uint32_t max_len)
