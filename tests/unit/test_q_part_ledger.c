@@ -663,21 +663,13 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_part_ledger");
-    TCase *tc = tcase_create("ledger");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, every_action_moves_its_term_and_balances);
-    tcase_add_test(tc, compaction_and_retention_keep_the_counters);
-    tcase_add_test(tc, a_death_between_the_ledger_and_the_copy_is_kept);
-    tcase_add_test(tc, acks_after_the_ledger_of_tasks_retention_deleted);
-    tcase_add_test(tc, a_power_cut_after_retention_keeps_the_ledger);
-    tcase_add_test(tc, a_log_from_before_ledger_records_is_incomplete_not_unbalanced);
-    tcase_add_test(tc, a_mismatch_is_logged_counted_and_left_alone);
-    tcase_add_test(tc, audit_errors_and_record_round_trip);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {every_action_moves_its_term_and_balances,
+                            compaction_and_retention_keep_the_counters,
+                            a_death_between_the_ledger_and_the_copy_is_kept,
+                            acks_after_the_ledger_of_tasks_retention_deleted,
+                            a_power_cut_after_retention_keeps_the_ledger,
+                            a_log_from_before_ledger_records_is_incomplete_not_unbalanced,
+                            a_mismatch_is_logged_counted_and_left_alone,
+                            audit_errors_and_record_round_trip};
+    return tq_run("q_part_ledger", "ledger", 60, tests, sizeof tests / sizeof tests[0]);
 }

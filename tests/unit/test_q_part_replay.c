@@ -447,21 +447,13 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_part_replay");
-    TCase *tc = tcase_create("replay");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, reopen_reproduces_state);
-    tcase_add_test(tc, reopen_keeps_expiry_attempts_and_admin_changes);
-    tcase_add_test(tc, retention_deletes_dead_segments);
-    tcase_add_test(tc, compaction_moves_stragglers);
-    tcase_add_test(tc, expired_keys_release_their_segments);
-    tcase_add_test(tc, unknown_record_fails_open);
-    tcase_add_test(tc, disk_full_mid_batch_keeps_the_prefix);
-    tcase_add_test(tc, full_disk_acks_every_task);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {reopen_reproduces_state,
+                            reopen_keeps_expiry_attempts_and_admin_changes,
+                            retention_deletes_dead_segments,
+                            compaction_moves_stragglers,
+                            expired_keys_release_their_segments,
+                            unknown_record_fails_open,
+                            disk_full_mid_batch_keeps_the_prefix,
+                            full_disk_acks_every_task};
+    return tq_run("q_part_replay", "replay", 60, tests, sizeof tests / sizeof tests[0]);
 }

@@ -18,6 +18,24 @@
 #include "queue/q_log.h"
 #include "test_dir_util.h"
 
+/* Runs `n` tests as Check suite `suite` with one test case `tcase` timing out after
+ * `timeout_s` seconds each; returns main's exit status (0: all passed, 1: any failed). Borrows
+ * `tests`. */
+static inline int tq_run(const char *suite, const char *tcase, int timeout_s, const TTest **tests,
+                         size_t n)
+{
+    Suite *s = suite_create(suite);
+    TCase *tc = tcase_create(tcase);
+    tcase_set_timeout(tc, timeout_s);
+    for (size_t i = 0; i < n; i++) tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
+
 /* A fresh directory under /tmp (a real disk, not tmpfs); removed by tq_rmdir. */
 static inline void tq_mkdtemp(char path[64]) { tdir_mkdtemp(path, "/tmp/ringq-qtest-XXXXXX"); }
 
