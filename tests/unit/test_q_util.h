@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "queue/q_log.h"
-#include "test_dir_util.h"
+#include "test_env_util.h"
 
 /* Runs `n` tests as Check suite `suite` with one test case `tcase` timing out after
  * `timeout_s` seconds each; returns main's exit status (0: all passed, 1: any failed). Borrows
@@ -37,9 +37,9 @@ static inline int tq_run(const char *suite, const char *tcase, int timeout_s, co
 }
 
 /* A fresh directory under /tmp (a real disk, not tmpfs); removed by tq_rmdir. */
-static inline void tq_mkdtemp(char path[64]) { tdir_mkdtemp(path, "/tmp/ringq-qtest-XXXXXX"); }
+static inline void tq_mkdtemp(char path[64]) { tenv_mkdtemp(path, "/tmp/ringq-qtest-XXXXXX"); }
 
-static inline void tq_rmdir(const char *path) { tdir_rm(path); }
+static inline void tq_rmdir(const char *path) { tenv_rm(path); }
 
 /* Deterministic payload for offset `off`: length in [0, max_len], bytes from a xorshift. */
 static inline uint32_t tq_len(uint64_t off, uint32_t max_len)
@@ -102,16 +102,6 @@ static inline int tq_count_files(const char *dir)
 
 /* Exits 77 (the runner's skip) when this kernel or sandbox cannot run an io_uring loop: for the
  * tests that need a real loop (async commits, fallocate steps, durable delivery). */
-static inline void tq_require_uring(const char *test)
-{
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        printf("SKIP %s: io_uring unusable: %s\n", test, why);
-        exit(77);
-    }
-    ev_loop_destroy(probe);
-}
+static inline void tq_require_uring(const char *test) { tenv_require_uring(test); }
 
 #endif

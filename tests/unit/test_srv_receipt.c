@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "server/srv_receipt.h"
-#include "test_dir_util.h"
+#include "test_env_util.h"
 
 enum {
     M = pwm_ringq_v1_DURABILITY_MEMORY,
@@ -49,8 +49,8 @@ END_TEST
 
 START_TEST(receipt_before_and_after_commit)
 {
-    char dir[TDIR_PATH_MAX];
-    tdir_mkdtemp(dir, "/tmp/ringq-rcpt-XXXXXX");
+    char dir[TENV_PATH_MAX];
+    tenv_mkdtemp(dir, "/tmp/ringq-rcpt-XXXXXX");
     q_log *log;
     ck_assert_int_eq(q_log_open(dir, NULL, &log, NULL), 0);
     ck_assert_int_eq(q_log_append(log, 1, "a", 1), 0);
@@ -69,7 +69,7 @@ START_TEST(receipt_before_and_after_commit)
     ck_assert_int_eq(r.level, S);
     ck_assert_uint_eq(r.commit_seq, promised); /* the promise was the commit that came */
     ck_assert_int_eq(q_log_close(log), 0);
-    tdir_rm(dir);
+    tenv_rm(dir);
 }
 END_TEST
 

@@ -44,7 +44,7 @@
 #include "server/srv_local.h"
 #include "server/srv_queue.h"
 #include "server/srv_queue_int.h"
-#include "test_dir_util.h"
+#include "test_env_util.h"
 
 #include "core/ev_reactor.h"
 
@@ -55,25 +55,15 @@
 #define TS_FRAME_MAX 16384u /* SETTINGS_MAX_FRAME_SIZE we leave at its default */
 #define TS_HDR_LIST_MAX 65536u
 
-/* ---- the data directory (test_dir_util.h, under this header's template) ---- */
+/* ---- the data directory (test_env_util.h, under this header's template) ---- */
 
 /* A fresh directory under /tmp (a real disk, not tmpfs). */
-static inline void ts_mkdtemp(char path[64]) { tdir_mkdtemp(path, "/tmp/ringq-srvtest-XXXXXX"); }
+static inline void ts_mkdtemp(char path[64]) { tenv_mkdtemp(path, "/tmp/ringq-srvtest-XXXXXX"); }
 
-static inline void ts_rmdir(const char *path) { tdir_rm(path); }
+static inline void ts_rmdir(const char *path) { tenv_rm(path); }
 
 /* Exits 77 (Check: skipped) when io_uring is unusable here. */
-static inline void ts_require_uring(const char *test)
-{
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        printf("SKIP %s: io_uring unusable: %s\n", test, why);
-        exit(77);
-    }
-    ev_loop_destroy(probe);
-}
+static inline void ts_require_uring(const char *test) { tenv_require_uring(test); }
 
 /* ---- the server ---- */
 
