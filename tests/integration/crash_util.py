@@ -58,3 +58,16 @@ class CrashServerTest(unittest.TestCase):
         self.assertEqual(self.srv.port, self.port)
         bad = [l for l in self.srv.lines if "level=error" in l]
         self.assertEqual(bad, [], "".join(self.srv.lines))
+
+    def first_life(self, prefix, per_shard):
+        """Starts the first life and makes per_shard queues on each shard, named from `prefix`,
+        with max_attempts 1000 (lease expiries around the kills must not kill tasks); returns
+        their names."""
+        self.start()
+        ch = self.srv.channel()
+        c = C.Client(ch)
+        qs = [n for shard in C.names_by_shard(c, prefix, per_shard=per_shard) for n in shard]
+        for q in qs:
+            c.ConfigureQueue(name=q, max_attempts=1000)
+        ch.close()
+        return qs

@@ -306,13 +306,7 @@ class CrashLeasesTest(CrashServerTest):
     def test_sigkill_with_short_leases_disconnects_and_late_acks(self):
         t_start = time.monotonic()
         book = LeaseBook()
-        self.start()
-        ch = self.srv.channel()
-        c = C.Client(ch)
-        qs = [n for shard in C.names_by_shard(c, "crl", per_shard=1) for n in shard]
-        for q in qs:
-            c.ConfigureQueue(name=q, max_attempts=1000)  # expiries must not kill tasks
-        ch.close()
+        qs = self.first_life("crl", per_shard=1)
         for rnd in range(ROUNDS):
             stop = threading.Event()
             seed = self.rng.randrange(1 << 30)

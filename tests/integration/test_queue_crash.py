@@ -361,13 +361,7 @@ class CrashTest(CrashServerTest):
     def test_sigkill_under_load(self):
         t_start = time.monotonic()
         book = Book()
-        self.start()
-        ch = self.channel()
-        c = C.Client(ch)
-        qs = [n for shard in C.names_by_shard(c, "crash", per_shard=2) for n in shard]
-        for q in qs:
-            c.ConfigureQueue(name=q, max_attempts=1000)
-        ch.close()
+        qs = self.first_life("crash", per_shard=2)
         kills = 0
         for rnd in range(ROUNDS):
             stop = threading.Event()
