@@ -42,6 +42,26 @@ static int decode(msgs *m, const pw_msg_desc *d, void *msg, pw_msg_arena *a, rq_
                          "malformed %s from the server: %s", d->full_name, pw_msg_strerror(rc));
 }
 
+int rq_call(rq_client *c, const char *path, const pw_msg_desc *req_d, const void *req,
+            const pw_msg_desc *resp_d, void *resp, rq_reply *r, rq_status *st)
+{
+    msgs m;
+    msgs_init(&m);
+    int rc = encode(&m, req_d, req, st);
+    if (rc == 0) rc = rq_unary(c, path, &m.req, &m.resp, st);
+    if (rc == 0) rc = decode(&m, resp_d, resp, &r->a, st);
+    buf_deinit(&m.req);
+    if (rc) return msgs_done(&m, rc);
+    r->raw = m.resp; /* *resp's views point into these bytes: the caller frees them after */
+    return 0;
+}
+
+void rq_reply_free(rq_reply *r)
+{
+    pw_msg_arena_deinit(&r->a);
+    buf_deinit(&r->raw);
+}
+
 /* ---- Queue ---- */
 
 int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size_t n, rq_status *st)
@@ -86,8 +106,8 @@ int rq_enqueue_encode_level(buf *b, const char *queue, const rq_task_spec *tasks
     return 0;
 }
 
-int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results, size_t n,
-                      rq_status *st)
+int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results,
+                      rq_receipt *receipts, size_t n, rq_status *st)
 {
     pwm_ringq_v1_EnqueueResponse resp;
     pw_msg_arena a;
@@ -99,6 +119,11 @@ int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results, 
     for (size_t i = 0; i < k && i < n; i++) {
         rq_copy_str(results[i].id, RQ_ID_MAX, resp.results[i].id);
         results[i].duplicate = resp.results[i].duplicate;
+        if (!receipts) continue;
+        const pwm_ringq_v1_Receipt *m = resp.results[i].receipt;
+        receipts[i] = m ? (rq_receipt){m->partition, m->offset, m->commit_seq,
+                                       (rq_durability)m->level}
+                        : (rq_receipt){0}; /* an older server: no receipt */
     }
     pw_msg_arena_deinit(&a);
     if (k != n)
@@ -115,7 +140,8 @@ int rq_enqueue(rq_client *c, const char *queue, const rq_task_spec *tasks, size_
     msgs_init(&m);
     int rc = rq_enqueue_encode(&m.req, queue, tasks, n, st);
     if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Queue_Enqueue_PATH, &m.req, &m.resp, st);
-    if (rc == 0) rc = rq_enqueue_decode(buf_begin(&m.resp), buf_size(&m.resp), results, n, st);
+    if (rc == 0)
+        rc = rq_enqueue_decode(buf_begin(&m.resp), buf_size(&m.resp), results, NULL, n, st);
     return msgs_done(&m, rc);
 }
 
@@ -138,7 +164,7 @@ static void enqueue_fin(rq_acall *a, const rq_status *st, const uint8_t *resp, s
         c->enq_res = nr;
         c->enq_cap = a->n;
     }
-    if (rq_enqueue_decode(resp, len, c->enq_res, a->n, &dst)) done(c, a->ud, &dst, NULL, 0);
+    if (rq_enqueue_decode(resp, len, c->enq_res, NULL, a->n, &dst)) done(c, a->ud, &dst, NULL, 0);
     else done(c, a->ud, st, c->enq_res, a->n);
 }
 

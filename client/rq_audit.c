@@ -46,29 +46,14 @@ static int audit_from(const pwm_ringq_v1_AuditResponse *r, rq_audit *out, rq_sta
 int rq_audit_queues(rq_client *c, const char *queue, rq_audit *out, rq_status *st)
 {
     memset(out, 0, sizeof *out);
-    buf req, resp;
-    buf_init(&req, RQ_MAX_SEND_BYTES);
-    buf_init(&resp, RQ_MAX_RECV_BYTES);
     pwm_ringq_v1_AuditRequest m = {.queue = rq_str(queue)};
     pwm_ringq_v1_AuditResponse r;
-    pw_msg_arena a;
-    int rc = rq_msg_encode(&req, &pwm_ringq_v1_AuditRequest_desc, &m) == 0
-                 ? 0
-                 : rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
-    if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Admin_Audit_PATH, &req, &resp, st);
-    if (rc == 0) {
-        int d = rq_msg_decode(&pwm_ringq_v1_AuditResponse_desc, &r, buf_begin(&resp),
-                              buf_size(&resp), &a);
-        if (d < 0) {
-            rc = rq_set_status(st, d == -ENOMEM ? PW_GRPC_RESOURCE_EXHAUSTED : PW_GRPC_INTERNAL,
-                               "malformed AuditResponse from the server: %s", pw_msg_strerror(d));
-        } else {
-            rc = audit_from(&r, out, st);
-            pw_msg_arena_deinit(&a);
-        }
-    }
-    buf_deinit(&req);
-    buf_deinit(&resp);
+    rq_reply reply;
+    int rc = rq_call(c, pwm_ringq_v1_Admin_Audit_PATH, &pwm_ringq_v1_AuditRequest_desc, &m,
+                     &pwm_ringq_v1_AuditResponse_desc, &r, &reply, st);
+    if (rc) return rc;
+    rc = audit_from(&r, out, st);
+    rq_reply_free(&reply);
     return rc;
 }
 
@@ -100,30 +85,14 @@ int rq_list_leases(rq_client *c, const char *queue, rq_lease_info **out, size_t 
     *out = NULL;
     *n = 0;
     *truncated = false;
-    buf req, resp;
-    buf_init(&req, RQ_MAX_SEND_BYTES);
-    buf_init(&resp, RQ_MAX_RECV_BYTES);
     pwm_ringq_v1_ListLeasesRequest m = {.queue = rq_str(queue)};
     pwm_ringq_v1_ListLeasesResponse r;
-    pw_msg_arena a;
-    int rc = rq_msg_encode(&req, &pwm_ringq_v1_ListLeasesRequest_desc, &m) == 0
-                 ? 0
-                 : rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
-    if (rc == 0) rc = rq_unary(c, pwm_ringq_v1_Admin_ListLeases_PATH, &req, &resp, st);
-    if (rc == 0) {
-        int d = rq_msg_decode(&pwm_ringq_v1_ListLeasesResponse_desc, &r, buf_begin(&resp),
-                              buf_size(&resp), &a);
-        if (d < 0) {
-            rc = rq_set_status(st, d == -ENOMEM ? PW_GRPC_RESOURCE_EXHAUSTED : PW_GRPC_INTERNAL,
-                               "malformed ListLeasesResponse from the server: %s",
-                               pw_msg_strerror(d));
-        } else {
-            *truncated = r.truncated;
-            rc = leases_from(&r, out, n, st);
-            pw_msg_arena_deinit(&a);
-        }
-    }
-    buf_deinit(&req);
-    buf_deinit(&resp);
+    rq_reply reply;
+    int rc = rq_call(c, pwm_ringq_v1_Admin_ListLeases_PATH, &pwm_ringq_v1_ListLeasesRequest_desc,
+                     &m, &pwm_ringq_v1_ListLeasesResponse_desc, &r, &reply, st);
+    if (rc) return rc;
+    *truncated = r.truncated;
+    rc = leases_from(&r, out, n, st);
+    rq_reply_free(&reply);
     return rc;
 }

@@ -157,11 +157,27 @@ void rq_async_fail_waiting(rq_client *c, int code, const char *why);
  * Returns the status code. */
 int rq_unary(rq_client *c, const char *path, const buf *req, buf *resp, rq_status *st);
 
+/* What a decoded response borrows: its bytes (views point into them) and its arena. */
+typedef struct rq_reply {
+    buf raw;
+    pw_msg_arena a;
+} rq_reply;
+
+/* One blocking unary call of a message (rq_api.c): encodes *req (borrowed) as `req_d`, runs
+ * rq_unary on `path` and decodes the response as `resp_d` into *resp, which borrows *r.
+ * 0: the caller reads *resp and then rq_reply_free(r); else the status set in *st (request
+ * too large, the call's status, a malformed response) and nothing to free. */
+int rq_call(rq_client *c, const char *path, const pw_msg_desc *req_d, const void *req,
+            const pw_msg_desc *resp_d, void *resp, rq_reply *r, rq_status *st);
+void rq_reply_free(rq_reply *r);
+
 /* ---- Enqueue's request and response (rq_api.c), shared by rq_enqueue and _async ---- */
 int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
                       rq_status *st);
-int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results, size_t n,
-                      rq_status *st);
+/* Decodes an EnqueueResponse into results[n] and, when not NULL, receipts[n] (zeros for a
+ * result without one: an older server). 0, or the status (malformed, or not n results). */
+int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results,
+                      rq_receipt *receipts, size_t n, rq_status *st);
 /* rq_enqueue_encode with a durability level (rq_receipt.c's rq_enqueue_with). */
 int rq_enqueue_encode_level(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
                             rq_durability level, rq_status *st);

@@ -25,6 +25,7 @@
  * the others are summed into queue="(other)" (a name no queue can have), so a scrape of 100,000
  * queues stays near 1 MB instead of 60. One family function each, so more merge easily. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,30 +201,21 @@ static void family_disk_full(buf *out, const qm_gather *g)
     srv_metric_u64(out, "ringq_disk_full_total", NULL, total);
 }
 
-static void family_undurable(buf *out, const qm_gather *g)
+/* A counter family `name` whose one sample is the sum over partitions of the uint64_t field at
+ * `field_off` in qm_part. */
+static void family_part_total(buf *out, const qm_gather *g, const char *name, const char *help,
+                              size_t field_off)
 {
     uint64_t total = 0;
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
         const qm_part *p = part_of(g, k);
-        if (p) total += p->leased_undurable;
+        if (!p) continue;
+        uint64_t v;
+        memcpy(&v, (const char *)p + field_off, sizeof v);
+        total += v;
     }
-    srv_metric_family(out, "ringq_leased_before_durable_total", "counter",
-                      "Tasks handed to a worker (Lease or Work) before their Enqueue was durable: "
-                      "0 under --fsync always and interval (docs/semantics.md).");
-    srv_metric_u64(out, "ringq_leased_before_durable_total", NULL, total);
-}
-
-static void family_ledger(buf *out, const qm_gather *g)
-{
-    uint64_t total = 0;
-    for (uint32_t k = 0; k < srv_q.nparts; k++) {
-        const qm_part *p = part_of(g, k);
-        if (p) total += p->ledger_mismatches;
-    }
-    srv_metric_family(out, "ringq_ledger_mismatch_total", "counter",
-                      "Queue ledgers found not to balance, at partition open or by Admin.Audit "
-                      "(each logged; nothing is changed: docs/semantics.md).");
-    srv_metric_u64(out, "ringq_ledger_mismatch_total", NULL, total);
+    srv_metric_family(out, name, "counter", help);
+    srv_metric_u64(out, name, NULL, total);
 }
 
 static void family_fsync(buf *out, const qm_gather *g)
@@ -305,8 +297,14 @@ static void gather_finish(qm_gather *g)
     family_fsync(g->out, g);
     family_committed(g->out, g);
     family_disk_full(g->out, g);
-    family_undurable(g->out, g);
-    family_ledger(g->out, g);
+    family_part_total(g->out, g, "ringq_leased_before_durable_total",
+                      "Tasks handed to a worker (Lease or Work) before their Enqueue was durable: "
+                      "0 under --fsync always and interval (docs/semantics.md).",
+                      offsetof(qm_part, leased_undurable));
+    family_part_total(g->out, g, "ringq_ledger_mismatch_total",
+                      "Queue ledgers found not to balance, at partition open or by Admin.Audit "
+                      "(each logged; nothing is changed: docs/semantics.md).",
+                      offsetof(qm_part, ledger_mismatches));
     rt_free(all);
     for (uint32_t k = 0; k < srv_q.nparts; k++) buf_deinit(&g->parts[k]);
     rt_free(g->parts);

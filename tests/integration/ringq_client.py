@@ -2,8 +2,10 @@
 stream driven from the test thread, and status assertions. Everything goes through the real
 ringqd over HTTP/2 with Python grpcio."""
 import itertools
+import os
 import queue
 import threading
+import tempfile
 import time
 import unittest
 
@@ -347,6 +349,33 @@ class RingqdTest(unittest.TestCase):
 
     def q(self):
         return qname(self._testMethodName[5:35])
+
+
+class DataDirTest(unittest.TestCase):
+    """Tests that restart ringqd (2 shards) on one data directory: self.data, under a temporary
+    directory named TMP_PREFIX...; start() brings up a server on it and returns a Client on it
+    (also self.c); tearDown closes the channel and kills the server if the test left them."""
+
+    TMP_PREFIX = "ringq-data-"
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix=self.TMP_PREFIX)
+        self.data = os.path.join(self.tmp.name, "data")
+        self.srv = None
+        self.ch = None
+
+    def tearDown(self):
+        if self.ch:
+            self.ch.close()
+        if self.srv:
+            self.srv.close()
+        self.tmp.cleanup()
+
+    def start(self):
+        self.srv = start_ringqd(threads=2, data_dir=self.data)
+        self.ch = self.srv.channel()
+        self.c = Client(self.ch)
+        return self.c
 
 
 def names_by_shard(client, prefix, nshards=2, per_shard=1, nparts=16):

@@ -19,10 +19,8 @@ After each restart: Admin.Audit balances for every queue and its enqueued / acke
 the book's; no task whose Ack answered OK is found (GetTask NOT_FOUND) — and every delivery of
 the whole run is checked against the acked set, so none is ever handed out again either.
 """
-import os
 import queue
 import random
-import tempfile
 import threading
 import time
 import unittest
@@ -31,7 +29,8 @@ import grpc
 
 import ringq_client as C
 from ringq_client import spec
-from test_queue_crash import Book, Worker, free_port
+from crash_util import CrashServerTest
+from test_queue_crash import Book, Worker
 
 ROUNDS = 50
 RPC_TIMEOUT_S = 5.0
@@ -63,37 +62,8 @@ class LeaseBook(Book):
             self.latest[t.id] = (self.life, t.lease_token, holder)
 
 
-class CrashLeasesTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ringq-crash-leases-")
-        self.data = os.path.join(self.tmp.name, "data")
-        self.port = free_port()
-        self.srv = None
-        self.rng = random.Random(int.from_bytes(os.urandom(4), "little"))
-        self.seq = 0
-
-    def tearDown(self):
-        if self.srv:
-            self.srv.close()
-        self.tmp.cleanup()
-
-    def start(self):
-        last = None
-        for _ in range(3):  # the port may linger for an instant after a kill
-            try:
-                self.srv = C.start_ringqd("--port", str(self.port), "--fsync", "always",
-                                          threads=2, data_dir=self.data)
-                break
-            except RuntimeError as e:
-                last = e
-                if "cannot listen" not in str(e):
-                    raise
-        else:
-            raise last
-        bad = [l for l in self.srv.lines if "level=error" in l]
-        self.assertEqual(bad, [], "".join(self.srv.lines))
-
-    # ---- client threads ----
+class CrashLeasesTest(CrashServerTest):
+    TMP_PREFIX = "ringq-crash-leases-"
 
     def producer(self, book, stop, qs, seed):
         rng = random.Random(seed)
@@ -336,13 +306,7 @@ class CrashLeasesTest(unittest.TestCase):
     def test_sigkill_with_short_leases_disconnects_and_late_acks(self):
         t_start = time.monotonic()
         book = LeaseBook()
-        self.start()
-        ch = self.srv.channel()
-        c = C.Client(ch)
-        qs = [n for shard in C.names_by_shard(c, "crl", per_shard=1) for n in shard]
-        for q in qs:
-            c.ConfigureQueue(name=q, max_attempts=1000)  # expiries must not kill tasks
-        ch.close()
+        qs = self.first_life("crl", per_shard=1)
         for rnd in range(ROUNDS):
             stop = threading.Event()
             seed = self.rng.randrange(1 << 30)

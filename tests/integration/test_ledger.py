@@ -8,7 +8,6 @@ and the counters of a queue whose first segment retention deleted come back afte
 import json
 import os
 import subprocess
-import tempfile
 import unittest
 import urllib.request
 
@@ -35,25 +34,8 @@ def metric(addr, name):
     raise AssertionError(f"{name} not in /metrics")
 
 
-class LedgerTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ringq-ledger-")
-        self.data = os.path.join(self.tmp.name, "data")
-        self.srv = None
-        self.ch = None
-
-    def tearDown(self):
-        if self.ch:
-            self.ch.close()
-        if self.srv:
-            self.srv.close()
-        self.tmp.cleanup()
-
-    def start(self):
-        self.srv = C.start_ringqd(threads=2, data_dir=self.data)
-        self.ch = self.srv.channel()
-        self.c = C.Client(self.ch)
-        return self.c
+class LedgerTest(C.DataDirTest):
+    TMP_PREFIX = "ringq-ledger-"
 
     def kill(self):
         self.ch.close()

@@ -3,8 +3,6 @@ figures and configuration, pause/resume, purge, delete (tasks and queues), get t
 letters with paging,
 redrive, ListQueues paging across partitions, bad input for each field, and what survives a
 restart (SIGKILL and SIGTERM) of the server on the same data directory."""
-import os
-import tempfile
 import time
 import unittest
 
@@ -487,28 +485,12 @@ class QueueLimitTest(unittest.TestCase):
         self.assertEqual(code, 0, log)
 
 
-class RestartTest(unittest.TestCase):
+class RestartTest(C.DataDirTest):
     """What survives a restart on the same data directory: tasks come back READY (or DELAYED),
     leases are dropped without counting an attempt, attempts are kept, acked tasks never
     return, dead tasks stay dead, configuration, pause state and idempotency keys survive."""
 
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ringq-restart-")
-        self.data = os.path.join(self.tmp.name, "data")
-        self.srv = None
-        self.ch = None
-
-    def tearDown(self):
-        if self.ch:
-            self.ch.close()
-        if self.srv:
-            self.srv.close()
-        self.tmp.cleanup()
-
-    def start(self):
-        self.srv = C.start_ringqd(threads=2, data_dir=self.data)
-        self.ch = self.srv.channel()
-        return C.Client(self.ch)
+    TMP_PREFIX = "ringq-restart-"
 
     def restart(self, how):
         self.ch.close()

@@ -17,8 +17,6 @@ figures (ready/leased/delayed/dead, totals since the last start) must match what
 """
 import os
 import random
-import socket
-import tempfile
 import threading
 import time
 import unittest
@@ -26,6 +24,7 @@ import unittest
 import grpc
 
 import ringq_client as C
+from crash_util import CrashServerTest
 from ringq_client import spec
 from ringq.v1 import types_pb2
 
@@ -35,14 +34,6 @@ RPC_TIMEOUT_S = 5.0
 # the set checked after each restart small).
 OUTSTANDING_MAX = 300
 ST = types_pb2
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Book:
@@ -112,38 +103,8 @@ class Worker(threading.Thread):
             book.violation(f"{self.name}: {type(e).__name__}: {e}")
 
 
-class CrashTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ringq-crash-")
-        self.data = os.path.join(self.tmp.name, "data")
-        self.port = free_port()
-        self.srv = None
-        self.rng = random.Random(int.from_bytes(os.urandom(4), "little"))
-        self.seq = 0
-
-    def tearDown(self):
-        if self.srv:
-            self.srv.close()
-        self.tmp.cleanup()
-
+class CrashTest(CrashServerTest):
     # ---- server ----
-
-    def start(self):
-        last = None
-        for _ in range(3):  # the port may linger for an instant after a kill
-            try:
-                self.srv = C.start_ringqd("--port", str(self.port), "--fsync", "always",
-                                          threads=2, data_dir=self.data)
-                break
-            except RuntimeError as e:
-                last = e
-                if "cannot listen" not in str(e):
-                    raise
-        else:
-            raise last
-        self.assertEqual(self.srv.port, self.port)
-        bad = [l for l in self.srv.lines if "level=error" in l]
-        self.assertEqual(bad, [], "".join(self.srv.lines))
 
     def channel(self):
         return self.srv.channel()
@@ -400,13 +361,7 @@ class CrashTest(unittest.TestCase):
     def test_sigkill_under_load(self):
         t_start = time.monotonic()
         book = Book()
-        self.start()
-        ch = self.channel()
-        c = C.Client(ch)
-        qs = [n for shard in C.names_by_shard(c, "crash", per_shard=2) for n in shard]
-        for q in qs:
-            c.ConfigureQueue(name=q, max_attempts=1000)
-        ch.close()
+        qs = self.first_life("crash", per_shard=2)
         kills = 0
         for rnd in range(ROUNDS):
             stop = threading.Event()

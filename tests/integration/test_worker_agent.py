@@ -30,6 +30,19 @@ def call(ch, svc, method, req, resp_cls):
     return fn(req, timeout=10)
 
 
+def fake_work_server(work, max_workers):
+    """A stand-in ringq.v1.Queue in this process (Python grpcio, port 0) whose Work stream is
+    work(requests, ctx); returns (server, port), started. The caller stops it:
+    server.stop(None).wait()."""
+    srv = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("ringq.v1.Queue", {
+        "Work": grpc.stream_stream_rpc_method_handler(
+            work, request_deserializer=queue_pb2.WorkRequest.FromString,
+            response_serializer=queue_pb2.WorkResponse.SerializeToString)}),))
+    port = srv.add_insecure_port("127.0.0.1:0")
+    srv.start()
+    return srv, port
+
 class Agent:
     """A ringq-worker process; its log lines are collected by a thread."""
 
@@ -216,13 +229,7 @@ class WorkerAgentTest(RingqdTest):
                 yield queue_pb2.WorkResponse(result=queue_pb2.WorkResult(
                     code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message="refused by the test"))
                 return
-        srv = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("ringq.v1.Queue", {
-            "Work": grpc.stream_stream_rpc_method_handler(
-                work, request_deserializer=queue_pb2.WorkRequest.FromString,
-                response_serializer=queue_pb2.WorkResponse.SerializeToString)}),))
-        port = srv.add_insecure_port("127.0.0.1:0")
-        srv.start()
+        srv, port = fake_work_server(work, max_workers=2)
         try:
             p = subprocess.run([WORKER, "--addr", f"127.0.0.1:{port}", "-q", self.q, "--", "true"],
                                capture_output=True, text=True, timeout=WAIT_S)

@@ -13,14 +13,12 @@ import subprocess
 import tempfile
 import threading
 import unittest
-from concurrent import futures
 
 import grpc
 
 import ringq_client as C
 import ringq_harness as H
-from ringq.v1 import queue_pb2
-from test_worker_agent import Agent, WAIT_S
+from test_worker_agent import Agent, WAIT_S, fake_work_server
 
 RINGQ = os.path.join(H.BUILD, "ringq")
 
@@ -116,13 +114,7 @@ class WorkerIdTest(C.RingqdTest):
                 pass
             return iter(())
 
-        srv = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("ringq.v1.Queue", {
-            "Work": grpc.stream_stream_rpc_method_handler(
-                work, request_deserializer=queue_pb2.WorkRequest.FromString,
-                response_serializer=queue_pb2.WorkResponse.SerializeToString)}),))
-        port = srv.add_insecure_port("127.0.0.1:0")
-        srv.start()
+        srv, port = fake_work_server(work, max_workers=4)
         try:
             self.agent = Agent(f"127.0.0.1:{port}", ["q"], ["true"], "--worker-id", "w-resub")
             with cv:

@@ -475,24 +475,16 @@ END_TEST
 int main(void)
 {
     tq_require_uring("test_q_commit");
-    Suite *s = suite_create("q_commit");
-    TCase *tc = tcase_create("commit");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, always_1);
-    tcase_add_test(tc, always_256);
-    tcase_add_test(tc, interval_64);
-    tcase_add_test(tc, never_16);
-    tcase_add_test(tc, edge_cases);
-    tcase_add_test(tc, second_fsync_starts_while_the_first_runs);
-    tcase_add_test(tc, no_second_fsync_across_a_roll);
-    tcase_add_test(tc, retain_closes_segments_off_the_loop_thread);
-    tcase_add_test(tc, sync_async_publishes_under_never);
-    tcase_add_test(tc, async_failure_is_sticky);
-    tcase_add_test(tc, commit_seq_counts_fsyncs);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {always_1,
+                            always_256,
+                            interval_64,
+                            never_16,
+                            edge_cases,
+                            second_fsync_starts_while_the_first_runs,
+                            no_second_fsync_across_a_roll,
+                            retain_closes_segments_off_the_loop_thread,
+                            sync_async_publishes_under_never,
+                            async_failure_is_sticky,
+                            commit_seq_counts_fsyncs};
+    return tq_run("q_commit", "commit", 60, tests, sizeof tests / sizeof tests[0]);
 }

@@ -111,14 +111,6 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_ERROR);
-    Suite *s = suite_create("q_crash");
-    TCase *tc = tcase_create("crash");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, kill_nine_200_rounds);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {kill_nine_200_rounds};
+    return tq_run("q_crash", "crash", 300, tests, sizeof tests / sizeof tests[0]);
 }

@@ -407,23 +407,15 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("q_log");
-    TCase *tc = tcase_create("log");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, round_trip);
-    tcase_add_test(tc, roll_index_reopen);
-    tcase_add_test(tc, tail_reader);
-    tcase_add_test(tc, retention_and_compaction);
-    tcase_add_test(tc, max_record_size);
-    tcase_add_test(tc, full_disk);
-    tcase_add_test(tc, fsync_error_is_sticky);
-    tcase_add_test(tc, one_writer_and_read_only);
-    tcase_add_test(tc, policy_parse);
-    tcase_add_test(tc, commit_seq_survives_reopen);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {round_trip,
+                            roll_index_reopen,
+                            tail_reader,
+                            retention_and_compaction,
+                            max_record_size,
+                            full_disk,
+                            fsync_error_is_sticky,
+                            one_writer_and_read_only,
+                            policy_parse,
+                            commit_seq_survives_reopen};
+    return tq_run("q_log", "log", 60, tests, sizeof tests / sizeof tests[0]);
 }

@@ -303,19 +303,11 @@ END_TEST
 int main(void)
 {
     tq_require_uring("test_q_log_space");
-    Suite *s = suite_create("q_log_space");
-    TCase *tc = tcase_create("space");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, new_segments_are_sparse);
-    tcase_add_test(tc, sync_steps_across_rolls_and_reopen);
-    tcase_add_test(tc, async_steps_off_the_writer);
-    tcase_add_test(tc, reserve_survives_a_full_disk);
-    tcase_add_test(tc, roll_only_with_room_for_the_reserve);
-    tcase_add_test(tc, reserve_is_clamped);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {new_segments_are_sparse,
+                            sync_steps_across_rolls_and_reopen,
+                            async_steps_off_the_writer,
+                            reserve_survives_a_full_disk,
+                            roll_only_with_room_for_the_reserve,
+                            reserve_is_clamped};
+    return tq_run("q_log_space", "space", 120, tests, sizeof tests / sizeof tests[0]);
 }

@@ -532,28 +532,20 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_part");
-    TCase *tc = tcase_create("rules");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, names_and_ids);
-    tcase_add_test(tc, bad_queue_names_in_calls);
-    tcase_add_test(tc, fifo_within_priority_higher_first);
-    tcase_add_test(tc, headers_and_key_round_trip);
-    tcase_add_test(tc, delay_and_not_before);
-    tcase_add_test(tc, lease_expiry_counts_attempts_then_dead);
-    tcase_add_test(tc, lease_duration_precedence);
-    tcase_add_test(tc, nack_backoff_exponential_jittered_bounded);
-    tcase_add_test(tc, nack_delay_dead_now_and_dead_letter_off);
-    tcase_add_test(tc, extend_moves_the_deadline);
-    tcase_add_test(tc, ack_errors);
-    tcase_add_test(tc, dedup_window);
-    tcase_add_test(tc, dedup_bound_evicts_oldest);
-    tcase_add_test(tc, limits);
-    tcase_add_test(tc, tick_moves_a_burst_in_steps);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {names_and_ids,
+                            bad_queue_names_in_calls,
+                            fifo_within_priority_higher_first,
+                            headers_and_key_round_trip,
+                            delay_and_not_before,
+                            lease_expiry_counts_attempts_then_dead,
+                            lease_duration_precedence,
+                            nack_backoff_exponential_jittered_bounded,
+                            nack_delay_dead_now_and_dead_letter_off,
+                            extend_moves_the_deadline,
+                            ack_errors,
+                            dedup_window,
+                            dedup_bound_evicts_oldest,
+                            limits,
+                            tick_moves_a_burst_in_steps};
+    return tq_run("q_part", "rules", 30, tests, sizeof tests / sizeof tests[0]);
 }

@@ -441,21 +441,13 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_part_admin");
-    TCase *tc = tcase_create("admin");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, pause_resume_and_wakeups);
-    tcase_add_test(tc, purge_redrive_delete);
-    tcase_add_test(tc, list_dead_pages_and_list_queues);
-    tcase_add_test(tc, configure_validation);
-    tcase_add_test(tc, delete_queue);
-    tcase_add_test(tc, delete_queue_then_compaction);
-    tcase_add_test(tc, many_queues_listed_and_replayed);
-    tcase_add_test(tc, queues_max_option);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {pause_resume_and_wakeups,
+                            purge_redrive_delete,
+                            list_dead_pages_and_list_queues,
+                            configure_validation,
+                            delete_queue,
+                            delete_queue_then_compaction,
+                            many_queues_listed_and_replayed,
+                            queues_max_option};
+    return tq_run("q_part_admin", "admin", 30, tests, sizeof tests / sizeof tests[0]);
 }

@@ -171,17 +171,8 @@ END_TEST
 int main(void)
 {
     tq_require_uring("test_q_part_durable");
-    Suite *s = suite_create("q_part_durable");
-    TCase *tc = tcase_create("durable");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, nothing_visible_before_the_commit_callback);
-    tcase_add_test(tc, newer_appends_do_not_hold_back_a_durable_task);
-    tcase_add_test(tc, a_durable_level_is_not_held_by_a_newer_one);
-    tcase_add_test(tc, without_the_gate_tasks_are_visible_at_once);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {
+        nothing_visible_before_the_commit_callback, newer_appends_do_not_hold_back_a_durable_task,
+        a_durable_level_is_not_held_by_a_newer_one, without_the_gate_tasks_are_visible_at_once};
+    return tq_run("q_part_durable", "durable", 60, tests, sizeof tests / sizeof tests[0]);
 }

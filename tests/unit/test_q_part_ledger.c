@@ -219,55 +219,13 @@ START_TEST(every_action_moves_its_term_and_balances)
 }
 END_TEST
 
-static void body(char *buf, int i)
-{
-    memset(buf, 'a' + i % 26, 200);
-    snprintf(buf, 201, "task-%06d-", i);
-}
-
-static uint64_t enq_body(tp *t, const char *q, int i, uint64_t now)
-{
-    char b[201];
-    body(b, i);
-    q_task_spec s = {.payload = (const uint8_t *)b, .payload_len = 200};
-    q_enq_result r;
-    ck_assert_int_eq(tp_enq_spec(t, q, &s, now, &r), Q_OK);
-    return r.id;
-}
-
-/* Leases every ready task of q and acks all but `keep`. */
-static void ack_all_but(tp *t, const char *q, const uint64_t *keep, int nkeep, uint64_t now)
-{
-    static q_leased l[Q_BATCH_MAX];
-    uint32_t n;
-    while ((n = tp_lease(t, q, Q_BATCH_MAX, 1000000, now, l)) > 0) {
-        uint64_t ids[Q_BATCH_MAX];
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            bool kept = false;
-            for (int j = 0; j < nkeep; j++) kept |= l[i].id == keep[j];
-            if (!kept) ids[k++] = l[i].id;
-        }
-        if (k == 0) break;
-        static q_item it[Q_BATCH_MAX];
-        ck_assert_int_eq(ack_ids(t, ids, k, now, it), Q_OK);
-    }
-}
-
-static uint32_t segments(tp *t)
-{
-    q_log_stats st;
-    q_log_get_stats(q_part_log(t->p), &st);
-    return st.segments;
-}
-
 static uint64_t compact_until_small(tp *t, uint64_t now)
 {
-    for (int round = 0; round < 10 && segments(t) > 2; round++) {
+    for (int round = 0; round < 10 && tp_segments(t) > 2; round++) {
         now += 1000;
         tp_tick(t, now);
     }
-    ck_assert_uint_le(segments(t), 2);
+    ck_assert_uint_le(tp_segments(t), 2);
     return now;
 }
 
@@ -276,11 +234,11 @@ START_TEST(compaction_and_retention_keep_the_counters)
     tp t;
     tp_open(&t, SMALL);
     uint64_t ids[2000];
-    for (int i = 0; i < 2000; i++) ids[i] = enq_body(&t, "q", i, T0);
-    enq_body(&t, "gone", 0, T0); /* a second queue, all acked: nothing of it stays live */
-    ack_all_but(&t, "gone", NULL, 0, T0);
+    for (int i = 0; i < 2000; i++) ids[i] = tp_enq_body(&t, "q", i, T0);
+    tp_enq_body(&t, "gone", 0, T0); /* a second queue, all acked: nothing of it stays live */
+    tp_ack_all_but(&t, "gone", NULL, 0, T0);
     uint64_t keep[3] = {ids[5], ids[10], ids[1500]};
-    ack_all_but(&t, "q", keep, 3, T0);
+    tp_ack_all_but(&t, "q", keep, 3, T0);
     nack(&t, ids[10], &(q_nack){.dead_letter = true}, T0);
     want w = {.enq = 2000, .acked = 1997, .dead = 1, .leased = 2, .held = 1};
     check(&t, "q", w, "before compaction");
@@ -296,8 +254,8 @@ START_TEST(compaction_and_retention_keep_the_counters)
     mismatches(&t, 0);
 
     /* More traffic moves the LEDGER records themselves into the oldest segment: moved again. */
-    for (int i = 0; i < 1500; i++) enq_body(&t, "q", i, now);
-    ack_all_but(&t, "q", keep, 3, now);
+    for (int i = 0; i < 1500; i++) tp_enq_body(&t, "q", i, now);
+    tp_ack_all_but(&t, "q", keep, 3, now);
     w.enq += 1500, w.acked += 1500, w.ready = 0, w.leased = 2;
     now = compact_until_small(&t, now);
     check(&t, "q", w, "second compaction");
@@ -318,11 +276,11 @@ START_TEST(a_death_between_the_ledger_and_the_copy_is_kept)
 {
     tp t;
     tp_open(&t, SMALL);
-    uint64_t a = enq_body(&t, "q", 0, T0); /* segment 0 */
-    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
-    uint64_t x = enq_body(&t, "q", 1, T0); /* a later segment */
-    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
-    ack_all_but(&t, "f", NULL, 0, T0);
+    uint64_t a = tp_enq_body(&t, "q", 0, T0); /* segment 0 */
+    for (int i = 0; i < 400; i++) tp_enq_body(&t, "f", i, T0);
+    uint64_t x = tp_enq_body(&t, "q", 1, T0); /* a later segment */
+    for (int i = 0; i < 400; i++) tp_enq_body(&t, "f", i, T0);
+    tp_ack_all_but(&t, "f", NULL, 0, T0);
     uint64_t now = T0 + 1000;
     tp_tick(&t, now); /* compacts segment 0 only: a moves, q's ledger goes to a LEDGER record */
     tp_tick(&t, now += 1000); /* the copies are durable: segment 0 goes */
@@ -355,7 +313,7 @@ START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
     tp_open(&t, SMALL);
     uint64_t ids[600], early[600], late[600];
     uint32_t ne = 0, nl = 0;
-    for (int i = 0; i < 600; i++) ids[i] = enq_body(&t, "q", i, T0);
+    for (int i = 0; i < 600; i++) ids[i] = tp_enq_body(&t, "q", i, T0);
     uint64_t s0_end = q_log_oldest_segment_end(q_part_log(t.p));
     static q_leased l[Q_BATCH_MAX];
     ck_assert_uint_eq(tp_lease(&t, "q", Q_BATCH_MAX, 1000000, T0, l), 600);
@@ -368,14 +326,14 @@ START_TEST(acks_after_the_ledger_of_tasks_retention_deleted)
     /* Acks as one record each time, and live tasks of another queue around the LEDGER record:
      * its segment stays mostly live, so no compaction writes a newer one. */
     ck_assert_int_eq(ack_ids(&t, early, ne, T0, it), Q_OK);
-    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    for (int i = 0; i < 400; i++) tp_enq_body(&t, "f", i, T0);
     uint64_t now = T0 + 1000;
     tp_tick(&t, now);         /* segment 0 holds only q's ledger pin: a LEDGER record at the head */
     tp_tick(&t, now += 1000); /* that record is durable: segment 0 goes */
     ck_assert_uint_ge(q_log_oldest(q_part_log(t.p)), s0_end);
     ck_assert_int_eq(ack_ids(&t, late, nl, now, it), Q_OK);
     for (uint32_t i = 0; i < nl; i++) ck_assert_int_eq(it[i].code, Q_OK);
-    for (int i = 0; i < 200; i++) enq_body(&t, "f", i, now);
+    for (int i = 0; i < 200; i++) tp_enq_body(&t, "f", i, now);
     want w = {.enq = 600, .acked = 600};
     check(&t, "q", w, "before");
     for (int round = 0; round < 5; round++) tp_tick(&t, now += 1000);
@@ -490,7 +448,7 @@ START_TEST(a_power_cut_after_retention_keeps_the_ledger)
     tp_open(&t, SMALL);
     uint64_t ids[600], early[600], late[600];
     uint32_t ne = 0, nl = 0;
-    for (int i = 0; i < 600; i++) ids[i] = enq_body(&t, "q", i, T0);
+    for (int i = 0; i < 600; i++) ids[i] = tp_enq_body(&t, "q", i, T0);
     uint64_t s0_end = q_log_oldest_segment_end(q_part_log(t.p));
     static q_leased l[Q_BATCH_MAX];
     ck_assert_uint_eq(tp_lease(&t, "q", Q_BATCH_MAX, 1000000, T0, l), 600);
@@ -500,14 +458,14 @@ START_TEST(a_power_cut_after_retention_keeps_the_ledger)
     }
     static q_item it[600];
     ck_assert_int_eq(ack_ids(&t, early, ne, T0, it), Q_OK);
-    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
+    for (int i = 0; i < 400; i++) tp_enq_body(&t, "f", i, T0);
     uint64_t now = T0 + 1000;
     tp_tick(&t, now);
     tp_tick(&t, now += 1000); /* q's first LEDGER record at the head; segment 0 gone */
     ck_assert_uint_ge(q_log_oldest(q_part_log(t.p)), s0_end);
     ck_assert_int_eq(ack_ids(&t, late, nl, now, it), Q_OK);
     for (uint32_t i = 0; i < nl; i++) ck_assert_int_eq(it[i].code, Q_OK);
-    for (int i = 0; i < 200; i++) enq_body(&t, "f", i, now);
+    for (int i = 0; i < 200; i++) tp_enq_body(&t, "f", i, now);
     uint64_t before = q_log_oldest(q_part_log(t.p));
     disk_start(&t);
     /* Retention passes until the late tasks' ENQUEUE records are gone from "the disk" too. */
@@ -533,9 +491,9 @@ START_TEST(a_log_from_before_ledger_records_is_incomplete_not_unbalanced)
 {
     tp t;
     tp_open(&t, SMALL);
-    uint64_t a = enq_body(&t, "q", 0, T0); /* segment 0 */
-    for (int i = 0; i < 400; i++) enq_body(&t, "f", i, T0);
-    ack_all_but(&t, "f", NULL, 0, T0);
+    uint64_t a = tp_enq_body(&t, "q", 0, T0); /* segment 0 */
+    for (int i = 0; i < 400; i++) tp_enq_body(&t, "f", i, T0);
+    tp_ack_all_but(&t, "f", NULL, 0, T0);
     ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
     tp_close(&t); /* no tick: no LEDGER record was ever written, as by the old build */
     /* The old build's compaction and retention, straight on the log. */
@@ -564,8 +522,8 @@ START_TEST(a_log_from_before_ledger_records_is_incomplete_not_unbalanced)
      * the mark; the next start reads it there. */
     uint64_t now = T0;
     for (int round = 0; round < 3; round++) {
-        for (int i = 0; i < 400; i++) enq_body(&t, "f", i, now);
-        ack_all_but(&t, "f", NULL, 0, now);
+        for (int i = 0; i < 400; i++) tp_enq_body(&t, "f", i, now);
+        tp_ack_all_but(&t, "f", NULL, 0, now);
         tp_tick(&t, now += 1000);
         tp_tick(&t, now += 1000);
     }
@@ -663,21 +621,13 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_part_ledger");
-    TCase *tc = tcase_create("ledger");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, every_action_moves_its_term_and_balances);
-    tcase_add_test(tc, compaction_and_retention_keep_the_counters);
-    tcase_add_test(tc, a_death_between_the_ledger_and_the_copy_is_kept);
-    tcase_add_test(tc, acks_after_the_ledger_of_tasks_retention_deleted);
-    tcase_add_test(tc, a_power_cut_after_retention_keeps_the_ledger);
-    tcase_add_test(tc, a_log_from_before_ledger_records_is_incomplete_not_unbalanced);
-    tcase_add_test(tc, a_mismatch_is_logged_counted_and_left_alone);
-    tcase_add_test(tc, audit_errors_and_record_round_trip);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {every_action_moves_its_term_and_balances,
+                            compaction_and_retention_keep_the_counters,
+                            a_death_between_the_ledger_and_the_copy_is_kept,
+                            acks_after_the_ledger_of_tasks_retention_deleted,
+                            a_power_cut_after_retention_keeps_the_ledger,
+                            a_log_from_before_ledger_records_is_incomplete_not_unbalanced,
+                            a_mismatch_is_logged_counted_and_left_alone,
+                            audit_errors_and_record_round_trip};
+    return tq_run("q_part_ledger", "ledger", 60, tests, sizeof tests / sizeof tests[0]);
 }

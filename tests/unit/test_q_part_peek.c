@@ -254,17 +254,7 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_part_peek");
-    TCase *tc = tcase_create("peek");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, ready_in_lease_order_and_nothing_changes);
-    tcase_add_test(tc, delayed_in_due_order);
-    tcase_add_test(tc, delayed_many_bounded_selection);
-    tcase_add_test(tc, budget_paused_dead_and_errors);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {ready_in_lease_order_and_nothing_changes, delayed_in_due_order,
+                            delayed_many_bounded_selection, budget_paused_dead_and_errors};
+    return tq_run("q_part_peek", "peek", 30, tests, sizeof tests / sizeof tests[0]);
 }

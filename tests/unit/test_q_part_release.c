@@ -183,18 +183,7 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_part_release");
-    TCase *tc = tcase_create("release");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, release_default_keeps_attempt);
-    tcase_add_test(tc, release_counts_when_set);
-    tcase_add_test(tc, ack_first_wins);
-    tcase_add_test(tc, release_replays);
-    tcase_add_test(tc, list_leases);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {release_default_keeps_attempt, release_counts_when_set, ack_first_wins,
+                            release_replays, list_leases};
+    return tq_run("q_part_release", "release", 30, tests, sizeof tests / sizeof tests[0]);
 }

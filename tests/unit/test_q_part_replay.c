@@ -145,65 +145,21 @@ START_TEST(reopen_keeps_expiry_attempts_and_admin_changes)
 }
 END_TEST
 
-/* Payload of the i-th task in the retention tests: 200 bytes, distinct. */
-static void body(char buf[201], int i)
-{
-    memset(buf, 'a' + i % 26, 200);
-    snprintf(buf, 201, "task-%06d-", i); /* its NUL stays inside: bytes, not a string */
-}
-
-static uint64_t enq_body(tp *t, const char *q, int i, uint64_t now)
-{
-    char b[201];
-    body(b, i);
-    q_task_spec s = {.payload = (const uint8_t *)b, .payload_len = 200};
-    q_enq_result r;
-    ck_assert_int_eq(tp_enq_spec(t, q, &s, now, &r), Q_OK);
-    return r.id;
-}
-
-static void ack_all_but(tp *t, const char *q, const uint64_t *keep, int nkeep, uint64_t now)
-{
-    q_leased l[Q_BATCH_MAX];
-    uint32_t n;
-    while ((n = tp_lease(t, q, Q_BATCH_MAX, 1000000, now, l)) > 0) {
-        uint64_t ids[Q_BATCH_MAX], toks[Q_BATCH_MAX];
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            bool kept = false;
-            for (int j = 0; j < nkeep; j++) kept |= l[i].id == keep[j];
-            if (!kept) toks[k] = l[i].token, ids[k++] = l[i].id;
-        }
-        if (k == 0) break;
-        q_item it[Q_BATCH_MAX];
-        uint64_t commit;
-        q_err e;
-        ck_assert_int_eq(q_part_ack(t->p, ids, toks, k, now, it, &commit, &e), Q_OK);
-    }
-}
-
-static uint32_t segments(tp *t)
-{
-    q_log_stats st;
-    q_log_get_stats(q_part_log(t->p), &st);
-    return st.segments;
-}
-
 START_TEST(retention_deletes_dead_segments)
 {
     tp t;
     tp_open(&t, SMALL);
-    for (int i = 0; i < 2000; i++) enq_body(&t, "q", i, T0);
-    uint32_t before = segments(&t);
+    for (int i = 0; i < 2000; i++) tp_enq_body(&t, "q", i, T0);
+    uint32_t before = tp_segments(&t);
     ck_assert_uint_gt(before, 5);
-    ack_all_but(&t, "q", NULL, 0, T0);
+    tp_ack_all_but(&t, "q", NULL, 0, T0);
     ck_assert_uint_eq(tp_tick(&t, T0 + 500), T0 + 1000); /* the next retention pass */
-    ck_assert_uint_eq(segments(&t), before);             /* not before retain_every_ms */
+    ck_assert_uint_eq(tp_segments(&t), before);          /* not before retain_every_ms */
     tp_tick(&t, T0 + 1000); /* writes q's LEDGER record: the deletion waits for its commit */
-    ck_assert_uint_eq(segments(&t), before);
+    ck_assert_uint_eq(tp_segments(&t), before);
     tp_tick(&t, T0 + 2000); /* commits, then deletes */
-    ck_assert_uint_le(segments(&t), 2);
-    ck_assert_int_eq(tq_count_files(t.dir), (int)segments(&t));
+    ck_assert_uint_le(tp_segments(&t), 2);
+    ck_assert_int_eq(tq_count_files(t.dir), (int)tp_segments(&t));
     q_part_stats st;
     q_part_get_stats(t.p, &st);
     ck_assert_uint_ge(st.segments_deleted, before - 2);
@@ -216,8 +172,8 @@ END_TEST
 
 static void check_payload(tp *t, uint64_t id, int i)
 {
-    char b[201];
-    body(b, i);
+    char b[TP_BODY_LEN + 1];
+    tp_body(b, i);
     q_task_info ti = task(t, id);
     ck_assert_uint_eq(ti.payload_len, 200);
     ck_assert_msg(memcmp(ti.payload, b, 200) == 0, "payload of task %d", i);
@@ -235,21 +191,21 @@ START_TEST(compaction_moves_stragglers)
     ck_assert_int_eq(tp_enq_spec(&t, "q", &ks, T0, &rk), Q_OK); /* acked below; key lives on */
     int idx[] = {5, 10, 1500};
     uint64_t ids[2000];
-    for (int i = 0; i < 2000; i++) ids[i] = enq_body(&t, "q", i, T0);
+    for (int i = 0; i < 2000; i++) ids[i] = tp_enq_body(&t, "q", i, T0);
     uint64_t keep[3] = {ids[5], ids[10], ids[1500]};
-    ack_all_but(&t, "q", keep, 3, T0); /* also acks rk */
+    tp_ack_all_but(&t, "q", keep, 3, T0); /* also acks rk */
     ck_assert_int_eq(tp_state(&t, rk.id), Q_TASK_GONE);
     /* The stragglers carry state: 5 nacked with a delay (attempt 1), 10 dead with a reason,
      * 1500 leased (it comes back ready after a restart). */
     nack(&t, ids[5], &(q_nack){.has_delay = true, .delay_ms = 5000}, T0);
     nack(&t, ids[10], &(q_nack){.dead_letter = true, .reason = "poison", .reason_len = 6}, T0);
-    uint32_t before = segments(&t);
+    uint32_t before = tp_segments(&t);
     uint64_t now = T0;
-    for (int round = 0; round < 10 && segments(&t) > 2; round++) {
+    for (int round = 0; round < 10 && tp_segments(&t) > 2; round++) {
         now += 1000;
         tp_tick(&t, now);
     }
-    ck_assert_uint_le(segments(&t), 2);
+    ck_assert_uint_le(tp_segments(&t), 2);
     ck_assert_uint_gt(before, 5);
     ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), ids[1500]); /* originals are gone */
     q_part_stats st;
@@ -264,13 +220,13 @@ START_TEST(compaction_moves_stragglers)
     ck_assert_int_eq(task(&t, ids[1500]).state, Q_TASK_LEASED);
 
     /* More traffic pushes the compacted copies into the oldest segment again: a second move. */
-    for (int i = 0; i < 1500; i++) enq_body(&t, "q", i, now);
-    ack_all_but(&t, "q", keep, 3, now);
-    for (int round = 0; round < 10 && segments(&t) > 2; round++) {
+    for (int i = 0; i < 1500; i++) tp_enq_body(&t, "q", i, now);
+    tp_ack_all_but(&t, "q", keep, 3, now);
+    for (int round = 0; round < 10 && tp_segments(&t) > 2; round++) {
         now += 1000;
         tp_tick(&t, now);
     }
-    ck_assert_uint_le(segments(&t), 2);
+    ck_assert_uint_le(tp_segments(&t), 2);
     tp_close(&t);
 
     now += 10000; /* past the nacked task's delay */
@@ -305,8 +261,8 @@ START_TEST(expired_keys_release_their_segments)
     tp_cfg(&t, "q", Q_CFG_DEDUP_WINDOW_MS, &c);
     char key[16];
     for (int i = 0; i < 600; i++) {
-        char b[201];
-        body(b, i);
+        char b[TP_BODY_LEN + 1];
+        tp_body(b, i);
         snprintf(key, sizeof key, "k%d", i);
         q_task_spec s = {.payload = (const uint8_t *)b,
                          .payload_len = 200,
@@ -315,8 +271,8 @@ START_TEST(expired_keys_release_their_segments)
         q_enq_result r;
         ck_assert_int_eq(tp_enq_spec(&t, "q", &s, T0, &r), Q_OK);
     }
-    ack_all_but(&t, "q", NULL, 0, T0);
-    uint32_t before = segments(&t);
+    tp_ack_all_but(&t, "q", NULL, 0, T0);
+    uint32_t before = tp_segments(&t);
     tp_tick(&t, T0 + 1000);
     /* Keys within their window keep their records (compaction re-writes them as DEDUP). */
     q_enq_result r;
@@ -324,8 +280,8 @@ START_TEST(expired_keys_release_their_segments)
     ck_assert_int_eq(tp_enq_spec(&t, "q", &s0, T0 + 1000, &r), Q_OK);
     ck_assert(r.duplicate);
     for (uint64_t now = T0 + 5000; now <= T0 + 9000; now += 1000) tp_tick(&t, now);
-    ck_assert_uint_lt(segments(&t), before);
-    ck_assert_uint_le(segments(&t), 2);
+    ck_assert_uint_lt(tp_segments(&t), before);
+    ck_assert_uint_le(tp_segments(&t), 2);
     q_part_stats st;
     q_part_get_stats(t.p, &st);
     ck_assert_uint_eq(st.dedup_keys, 0);
@@ -370,15 +326,15 @@ START_TEST(disk_full_mid_batch_keeps_the_prefix)
      * of the segment for its ack: Q_PART_FREE_REC_BYTES). */
     uint32_t n0 = 0;
     while (q_log_oldest_segment_end(q_part_log(t.p)) == q_log_next(q_part_log(t.p)) &&
-           segments(&t) == 1 && n0 < 150) {
-        enq_body(&t, "q", (int)n0, T0);
+           tp_segments(&t) == 1 && n0 < 150) {
+        tp_enq_body(&t, "q", (int)n0, T0);
         n0++;
     }
     q_sys.fallocate = fail_fallocate; /* the next segment cannot be created */
     static q_task_spec s[100];
     static q_enq_result r[100];
-    char b[201];
-    body(b, 0);
+    char b[TP_BODY_LEN + 1];
+    tp_body(b, 0);
     for (int i = 0; i < 100; i++)
         s[i] = (q_task_spec){.payload = (const uint8_t *)b, .payload_len = 200};
     uint64_t commit;
@@ -415,8 +371,8 @@ START_TEST(full_disk_acks_every_task)
     tp t;
     tp_open(&t, SEG);
     q_sys.fallocate = full_allocations; /* the first step allocated at open is all there is */
-    char b[201];
-    body(b, 0);
+    char b[TP_BODY_LEN + 1];
+    tp_body(b, 0);
     uint64_t n = 0;
     q_task_spec s = {.payload = (const uint8_t *)b, .payload_len = 200};
     q_enq_result r;
@@ -447,21 +403,13 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_part_replay");
-    TCase *tc = tcase_create("replay");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, reopen_reproduces_state);
-    tcase_add_test(tc, reopen_keeps_expiry_attempts_and_admin_changes);
-    tcase_add_test(tc, retention_deletes_dead_segments);
-    tcase_add_test(tc, compaction_moves_stragglers);
-    tcase_add_test(tc, expired_keys_release_their_segments);
-    tcase_add_test(tc, unknown_record_fails_open);
-    tcase_add_test(tc, disk_full_mid_batch_keeps_the_prefix);
-    tcase_add_test(tc, full_disk_acks_every_task);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {reopen_reproduces_state,
+                            reopen_keeps_expiry_attempts_and_admin_changes,
+                            retention_deletes_dead_segments,
+                            compaction_moves_stragglers,
+                            expired_keys_release_their_segments,
+                            unknown_record_fails_open,
+                            disk_full_mid_batch_keeps_the_prefix,
+                            full_disk_acks_every_task};
+    return tq_run("q_part_replay", "replay", 60, tests, sizeof tests / sizeof tests[0]);
 }

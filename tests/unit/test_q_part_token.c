@@ -252,18 +252,8 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_part_token");
-    TCase *tc = tcase_create("token");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, stale_token_after_release);
-    tcase_add_test(tc, every_delivery_new_token);
-    tcase_add_test(tc, tokenless_by_queue_setting);
-    tcase_add_test(tc, tokens_across_reopen);
-    tcase_add_test(tc, tokens_unique_with_the_clock_set_back);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {stale_token_after_release, every_delivery_new_token,
+                            tokenless_by_queue_setting, tokens_across_reopen,
+                            tokens_unique_with_the_clock_set_back};
+    return tq_run("q_part_token", "token", 30, tests, sizeof tests / sizeof tests[0]);
 }

@@ -154,4 +154,57 @@ static inline void tp_cfg(tp *t, const char *q, uint32_t set, const q_queue_cfg 
     ck_assert_int_eq(q_part_configure(t->p, q, strlen(q), &pt, T0, NULL, &commit, &e), Q_OK);
 }
 
+/* ---- the retention tests' tasks (test_q_part_ledger.c, test_q_part_replay.c) ---- */
+
+#define TP_BODY_LEN 200 /* bytes of each payload: ~200 tasks fill a 64 KiB segment */
+
+/* Payload of the i-th task: TP_BODY_LEN bytes, distinct per i (its NUL stays inside: bytes,
+ * not a string). */
+static inline void tp_body(char buf[TP_BODY_LEN + 1], int i)
+{
+    memset(buf, 'a' + i % 26, TP_BODY_LEN);
+    snprintf(buf, TP_BODY_LEN + 1, "task-%06d-", i);
+}
+
+/* Enqueues the i-th task's payload into q; its id. */
+static inline uint64_t tp_enq_body(tp *t, const char *q, int i, uint64_t now)
+{
+    char b[TP_BODY_LEN + 1];
+    tp_body(b, i);
+    q_task_spec s = {.payload = (const uint8_t *)b, .payload_len = TP_BODY_LEN};
+    q_enq_result r;
+    ck_assert_int_eq(tp_enq_spec(t, q, &s, now, &r), Q_OK);
+    return r.id;
+}
+
+/* Leases every ready task of q and acks (with its token) all but the nkeep ids in `keep`. */
+static inline void tp_ack_all_but(tp *t, const char *q, const uint64_t *keep, int nkeep,
+                                  uint64_t now)
+{
+    q_leased l[Q_BATCH_MAX];
+    uint32_t n;
+    while ((n = tp_lease(t, q, Q_BATCH_MAX, 1000000, now, l)) > 0) {
+        uint64_t ids[Q_BATCH_MAX], toks[Q_BATCH_MAX];
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            bool kept = false;
+            for (int j = 0; j < nkeep; j++) kept |= l[i].id == keep[j];
+            if (!kept) toks[k] = l[i].token, ids[k++] = l[i].id;
+        }
+        if (k == 0) break;
+        q_item it[Q_BATCH_MAX];
+        uint64_t commit;
+        q_err e;
+        ck_assert_int_eq(q_part_ack(t->p, ids, toks, k, now, it, &commit, &e), Q_OK);
+    }
+}
+
+/* Segments in the partition's log now. */
+static inline uint32_t tp_segments(tp *t)
+{
+    q_log_stats st;
+    q_log_get_stats(q_part_log(t->p), &st);
+    return st.segments;
+}
+
 #endif

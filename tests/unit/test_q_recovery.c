@@ -388,19 +388,11 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_OFF); /* thousands of expected "tail cut" and "damage" lines */
-    Suite *s = suite_create("q_recovery");
-    TCase *tc = tcase_create("recovery");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, every_byte_truncation);
-    tcase_add_test(tc, bit_flips_tail);
-    tcase_add_test(tc, bit_flips_sealed);
-    tcase_add_test(tc, zero_filled_tail_and_stale_bytes);
-    tcase_add_test(tc, sealed_segment_short_and_leftovers);
-    tcase_add_test(tc, unpublished_tail_segments);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {every_byte_truncation,
+                            bit_flips_tail,
+                            bit_flips_sealed,
+                            zero_filled_tail_and_stale_bytes,
+                            sealed_segment_short_and_leftovers,
+                            unpublished_tail_segments};
+    return tq_run("q_recovery", "recovery", 120, tests, sizeof tests / sizeof tests[0]);
 }

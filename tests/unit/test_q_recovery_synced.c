@@ -274,17 +274,8 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_OFF); /* expected "damage" and "tail cut" lines */
-    Suite *s = suite_create("q_recovery_synced");
-    TCase *tc = tcase_create("synced");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, flip_before_synced_end_is_refused);
-    tcase_add_test(tc, torn_record_past_synced_end_is_cut_with_copy);
-    tcase_add_test(tc, version1_segments_still_open);
-    tcase_add_test(tc, watermark_never_ahead_of_an_fsync);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {flip_before_synced_end_is_refused,
+                            torn_record_past_synced_end_is_cut_with_copy,
+                            version1_segments_still_open, watermark_never_ahead_of_an_fsync};
+    return tq_run("q_recovery_synced", "synced", 60, tests, sizeof tests / sizeof tests[0]);
 }

@@ -220,17 +220,7 @@ int main(int argc, char **argv)
     snprintf(self, sizeof self, "%s", argv[0]);
     snprintf(g_tool, sizeof g_tool, "%s/../ringq-log", dirname(self));
     log_set_level(LOG_WARN);
-    Suite *s = suite_create("q_tool");
-    TCase *tc = tcase_create("tool");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, verify_stats_dump_salvage);
-    tcase_add_test(tc, torn_tail_and_damaged_tail);
-    tcase_add_test(tc, dump_names_record_types);
-    tcase_add_test(tc, help_and_version);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *tests[] = {verify_stats_dump_salvage, torn_tail_and_damaged_tail,
+                            dump_names_record_types, help_and_version};
+    return tq_run("q_tool", "tool", 60, tests, sizeof tests / sizeof tests[0]);
 }

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,23 +16,30 @@
 #include <unistd.h>
 
 #include "queue/q_log.h"
+#include "test_env_util.h"
 
-static int tq_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+/* Runs `n` tests as Check suite `suite` with one test case `tcase` timing out after
+ * `timeout_s` seconds each; returns main's exit status (0: all passed, 1: any failed). Borrows
+ * `tests`. */
+static inline int tq_run(const char *suite, const char *tcase, int timeout_s, const TTest **tests,
+                         size_t n)
 {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
+    Suite *s = suite_create(suite);
+    TCase *tc = tcase_create(tcase);
+    tcase_set_timeout(tc, timeout_s);
+    for (size_t i = 0; i < n; i++) tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
 }
 
 /* A fresh directory under /tmp (a real disk, not tmpfs); removed by tq_rmdir. */
-static inline void tq_mkdtemp(char path[64])
-{
-    snprintf(path, 64, "/tmp/ringq-qtest-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(path));
-}
+static inline void tq_mkdtemp(char path[64]) { tenv_mkdtemp(path, "/tmp/ringq-qtest-XXXXXX"); }
 
-static inline void tq_rmdir(const char *path) { nftw(path, tq_rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void tq_rmdir(const char *path) { tenv_rm(path); }
 
 /* Deterministic payload for offset `off`: length in [0, max_len], bytes from a xorshift. */
 static inline uint32_t tq_len(uint64_t off, uint32_t max_len)
@@ -96,16 +102,6 @@ static inline int tq_count_files(const char *dir)
 
 /* Exits 77 (the runner's skip) when this kernel or sandbox cannot run an io_uring loop: for the
  * tests that need a real loop (async commits, fallocate steps, durable delivery). */
-static inline void tq_require_uring(const char *test)
-{
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        printf("SKIP %s: io_uring unusable: %s\n", test, why);
-        exit(77);
-    }
-    ev_loop_destroy(probe);
-}
+static inline void tq_require_uring(const char *test) { tenv_require_uring(test); }
 
 #endif

@@ -321,13 +321,29 @@ START_TEST(work_stream_delivery_and_ack)
 }
 END_TEST
 
+/* The cancelled Lease took nothing: `q` holds one ready task, none leased, and the next Lease
+ * gets task `id` on its first attempt. */
+static void assert_still_ready(const char *q, const char *id)
+{
+    q_queue_info qi = queue_info(q);
+    ck_assert_uint_eq(qi.leased, 0);
+    ck_assert_uint_eq(qi.ready, 1);
+    uint32_t l2 = ts_lease_start(&C, q, 1, 0, 30000);
+    ck_assert(ts_wait_closed(&C, l2, TS_WAIT_MS));
+    char lid[64], payload[64];
+    uint32_t attempt = 0;
+    ck_assert_uint_eq(lease_result(l2, lid, payload, &attempt, NULL), 1);
+    ck_assert_str_eq(lid, id);
+    ck_assert_uint_eq(attempt, 1);
+}
+
 /* A Lease job held in the lane to its owner while the origin's call is reset: once released it
  * must not lease the ready task to a call that is gone (the task would sit leased, undelivered,
  * for its whole lease), and nothing it touches may be freed under it. */
 START_TEST(cancel_while_job_in_flight)
 {
     start(2, Q_COMMIT_NEVER);
-    char q[32], id[64], lid[64], payload[64];
+    char q[32], id[64];
     ts_queue_on(q, sizeof q, "far", 1);
     enqueue_ok(q, "keep", id);
     step_only(0);
@@ -342,16 +358,7 @@ START_TEST(cancel_while_job_in_flight)
     uint64_t ran1 = mesh_received(1);
     step_all();
     ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
-    q_queue_info qi = queue_info(q);
-    ck_assert_uint_eq(qi.leased, 0);
-    ck_assert_uint_eq(qi.ready, 1);
-    /* The task goes, on its first attempt, to the next Lease. */
-    uint32_t l2 = ts_lease_start(&C, q, 1, 0, 30000);
-    ck_assert(ts_wait_closed(&C, l2, TS_WAIT_MS));
-    uint32_t attempt = 0;
-    ck_assert_uint_eq(lease_result(l2, lid, payload, &attempt, NULL), 1);
-    ck_assert_str_eq(lid, id);
-    ck_assert_uint_eq(attempt, 1);
+    assert_still_ready(q, id);
     stop();
 }
 END_TEST
@@ -361,7 +368,7 @@ END_TEST
 START_TEST(cancel_while_parked_on_owner)
 {
     start(2, Q_COMMIT_NEVER);
-    char q[32], id[64], lid[64], payload[64];
+    char q[32], id[64];
     ts_queue_on(q, sizeof q, "far", 1);
     uint32_t ls = ts_lease_start(&C, q, 1, 20000, 30000);
     ck_assert(ts_wait_for(&C, cond_parked, q, TS_WAIT_MS));
@@ -373,15 +380,7 @@ START_TEST(cancel_while_parked_on_owner)
     /* The Enqueue's run on the owner serves the wait list before its reply leaves. */
     enqueue_ok(q, "stay", id);
     ck_assert(!parked(q));
-    q_queue_info qi = queue_info(q);
-    ck_assert_uint_eq(qi.leased, 0);
-    ck_assert_uint_eq(qi.ready, 1);
-    uint32_t l2 = ts_lease_start(&C, q, 1, 0, 30000);
-    ck_assert(ts_wait_closed(&C, l2, TS_WAIT_MS));
-    uint32_t attempt = 0;
-    ck_assert_uint_eq(lease_result(l2, lid, payload, &attempt, NULL), 1);
-    ck_assert_str_eq(lid, id);
-    ck_assert_uint_eq(attempt, 1);
+    assert_still_ready(q, id);
     stop();
 }
 END_TEST

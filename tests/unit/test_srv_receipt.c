@@ -2,20 +2,12 @@
  * (docs/semantics.md "Durability levels", the table), and the receipt of a record before and
  * after the commit that covers it, on a real log. */
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/srv_receipt.h"
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
+#include "test_env_util.h"
 
 enum {
     M = pwm_ringq_v1_DURABILITY_MEMORY,
@@ -57,9 +49,8 @@ END_TEST
 
 START_TEST(receipt_before_and_after_commit)
 {
-    char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/ringq-rcpt-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char dir[TENV_PATH_MAX];
+    tenv_mkdtemp(dir, "/tmp/ringq-rcpt-XXXXXX");
     q_log *log;
     ck_assert_int_eq(q_log_open(dir, NULL, &log, NULL), 0);
     ck_assert_int_eq(q_log_append(log, 1, "a", 1), 0);
@@ -78,7 +69,7 @@ START_TEST(receipt_before_and_after_commit)
     ck_assert_int_eq(r.level, S);
     ck_assert_uint_eq(r.commit_seq, promised); /* the promise was the commit that came */
     ck_assert_int_eq(q_log_close(log), 0);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tenv_rm(dir);
 }
 END_TEST
 

@@ -44,7 +44,7 @@
 #include "server/srv_local.h"
 #include "server/srv_queue.h"
 #include "server/srv_queue_int.h"
-#include <ftw.h>
+#include "test_env_util.h"
 
 #include "core/ev_reactor.h"
 
@@ -55,37 +55,15 @@
 #define TS_FRAME_MAX 16384u /* SETTINGS_MAX_FRAME_SIZE we leave at its default */
 #define TS_HDR_LIST_MAX 65536u
 
-/* ---- the data directory (test_q_util.h's helpers; that header's names clash with buf) ---- */
-
-static inline int ts_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
+/* ---- the data directory (test_env_util.h, under this header's template) ---- */
 
 /* A fresh directory under /tmp (a real disk, not tmpfs). */
-static inline void ts_mkdtemp(char path[64])
-{
-    snprintf(path, 64, "/tmp/ringq-srvtest-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(path));
-}
+static inline void ts_mkdtemp(char path[64]) { tenv_mkdtemp(path, "/tmp/ringq-srvtest-XXXXXX"); }
 
-static inline void ts_rmdir(const char *path) { nftw(path, ts_rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void ts_rmdir(const char *path) { tenv_rm(path); }
 
 /* Exits 77 (Check: skipped) when io_uring is unusable here. */
-static inline void ts_require_uring(const char *test)
-{
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        printf("SKIP %s: io_uring unusable: %s\n", test, why);
-        exit(77);
-    }
-    ev_loop_destroy(probe);
-}
+static inline void ts_require_uring(const char *test) { tenv_require_uring(test); }
 
 /* ---- the server ---- */
 
