@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,6 +237,20 @@ static int open_dir(q_part *p, const char *dir)
     return p->epoch_dirfd < 0 ? -errno : 0;
 }
 
+/* The open's lease token epoch; a failure names the epoch file in *lerr (not a segment: the
+ * log itself is fine, and ringq-log salvage does not apply). */
+static int epoch_open(q_part *p, uint64_t now_ms, q_log_err *lerr)
+{
+    int rc = q_part_epoch_advance(p, now_ms);
+    if (rc && lerr) {
+        snprintf(lerr->file, sizeof lerr->file, "%s", Q_EPOCH_FILE);
+        lerr->why = rc == -EBADMSG ? "lease token epoch file damaged (not one decimal number and "
+                                     "a newline): deleting it restarts the epochs from the clock"
+                                   : "lease token epoch file could not be read or written";
+    }
+    return rc;
+}
+
 int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint64_t now_ms,
                 q_part **out, q_log_err *lerr)
 {
@@ -254,7 +269,7 @@ int q_part_open(const char *dir, uint32_t part_no, const q_part_opts *opts, uint
     if ((rc = q_task_tab_init(&p->tt)) || (rc = q_dedup_init(&p->dd, p->opts.dedup_keys_max)) ||
         (rc = q_pins_init(&p->pins, p->opts.pin_bucket_shift)) ||
         (rc = q_log_open(dir, &p->opts.log, &p->log, lerr)) || (rc = open_dir(p, dir)) ||
-        (rc = q_part_epoch_advance(p, now_ms)) || (rc = replay(p, now_ms, lerr))) {
+        (rc = epoch_open(p, now_ms, lerr)) || (rc = replay(p, now_ms, lerr))) {
         if (p->log) q_log_close(p->log);
         p->log = NULL;
         q_part_close(p);

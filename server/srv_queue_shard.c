@@ -75,12 +75,13 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         srv_part *sp = rt_calloc(1, sizeof *sp);
         int r = sp ? q_part_open(dir, k, &po, open_ms, &sp->p, &le) : -ENOMEM;
         if (r < 0) {
+            /* ringq-log salvage repairs a segment, so it is suggested for a damaged one only. */
+            bool salvage = r == -EBADMSG && strcmp(le.file, Q_EPOCH_FILE) != 0;
             log_error("cannot open partition",
                       "dir=%s err=%d reason=\"%s\" file=%s pos=%llu offset=%llu%s%s%s", dir, r,
                       le.why ? le.why : strerror(-r), le.file, (unsigned long long)le.pos,
-                      (unsigned long long)le.offset,
-                      r == -EBADMSG ? " salvage=\"ringq-log salvage " : "",
-                      r == -EBADMSG ? dir : "", r == -EBADMSG ? "\"" : "");
+                      (unsigned long long)le.offset, salvage ? " salvage=\"ringq-log salvage " : "",
+                      salvage ? dir : "", salvage ? "\"" : "");
             rt_free(sp);
             srv_runtime_fail(srv_shard_runtime(sh));
             return;

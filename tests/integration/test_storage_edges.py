@@ -149,6 +149,31 @@ class StorageEdgesTest(unittest.TestCase):
         self.assertEqual([l for l in srv.lines if "level=error" in l], [])
         self.assertEqual(srv.terminate(), 0)
 
+    def test_damaged_epoch_file_refuses_start_naming_it(self):
+        """A damaged lease token epoch file refuses the start (a token could repeat otherwise),
+        names the file, and does not send the operator to ringq-log salvage (the log is fine)."""
+        self.start()
+        self.enqueue_ack_enqueue(C.qname("epoch"))
+        self.assertEqual(self.srv.terminate(), 0)
+        self.srv.close()
+        self.srv = None
+        epoch = os.path.join(self.part, "epoch")
+        with open(epoch, "w") as f:
+            f.write("12x\n")
+        before = sha(self.seg)
+        code, log = run_ringqd_expecting_exit(self.data)
+        self.assertIsNotNone(code, "ringqd started with a damaged epoch file:\n" + log)
+        self.assertNotEqual(code, 0, log)
+        line = next((l for l in log.splitlines() if "cannot open partition" in l), "")
+        self.assertIn("file=epoch", line, log)
+        self.assertIn("epoch file damaged", line, log)
+        self.assertNotIn("salvage", line, log)
+        self.assertEqual(sha(self.seg), before)
+        # The documented way out: without the file the next open starts from the clock.
+        os.unlink(epoch)
+        self.start()
+        self.assertEqual(self.srv.terminate(), 0)
+
     def test_torn_record_past_synced_end_is_cut_with_copy(self):
         srv = self.start()
         q = C.qname("torn")
