@@ -23,9 +23,11 @@
  * Everything here is pure: no allocation, no I/O, no global state; safe from any thread.
  * Strings are (pointer, length) pairs, no NUL needed; a pointer may be NULL when its length is
  * 0. All strings are borrowed for the duration of the call only, except by q_filter_set (below).
- * Cost: every function is O(length of its inputs) (q_filter_subset and q_filter_set_covers:
- * O(tokens * bytes), at most ~10 us on 256-byte filters), reads no byte outside [s, s + len)
- * whatever the bytes are, and uses under 1 KiB of stack. */
+ * Cost: checking and matching are one pass over the bytes; overlap a pass over both token
+ * lists; q_filter_subset and q_filter_set_covers compare up to 33 "generic subjects" of the
+ * first filter (q_subject.c explains them) against each other filter: O(33 * 32) token
+ * comparisons per filter pair. Nothing reads a byte outside [s, s + len) whatever the bytes are;
+ * the token arrays take about 1 KiB of stack. */
 #ifndef Q_SUBJECT_H
 #define Q_SUBJECT_H
 
