@@ -234,7 +234,7 @@ q_status q_consumer_next(q_consumer *c, uint64_t now_ms, uint32_t max, size_t bu
                          uint64_t *commit_to, q_err *err);
 
 /* Whether q_consumer_next would hand out something now (cheap: no scan). */
-bool q_consumer_ready(const q_consumer *c, uint64_t now_ms);
+bool q_consumer_ready(q_consumer *c, uint64_t now_ms);
 /* When the consumer has a redelivery, pause end or rate-limit refill due (UINT64_MAX: none). */
 uint64_t q_consumer_next_ms(const q_consumer *c);
 
@@ -306,9 +306,11 @@ uint32_t q_consumer_count(const q_stream *s);
 /* Bytes of the consumer's pending table (allocated: entries and deadline summaries). */
 uint64_t q_consumer_pending_bytes(const q_consumer *c);
 
-/* Time passes for the stream's consumers: ephemeral consumers idle past their threshold are
- * deleted. *next_ms: when to call again (UINT64_MAX: no ephemeral waits). Writes nothing. */
-void q_consumers_tick(q_part *p, q_stream *s, uint64_t now_ms, uint64_t *next_ms);
+/* Time passes for the consumers of every stream of the partition: ephemeral consumers with
+ * no client bound and idle past their inactive threshold are deleted (as q_consumer_delete,
+ * writing nothing). Returns how many went; *next_ms: when to call again (UINT64_MAX: no
+ * ephemeral consumer is idle). Call it with q_part_tick. */
+uint32_t q_consumers_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms);
 
 /* Installs the hooks (see the top). Idempotent. */
 void q_consumer_hooks_install(void);
