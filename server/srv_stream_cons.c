@@ -364,20 +364,16 @@ void srv_cons_serve_all(srv_part *only)
     }
 }
 
-/* Ephemeral consumers' inactivity, for every stream of the shard's partitions. */
+/* Ephemeral consumers' inactivity, for the shard's partitions. */
 static void tick_ephemerals(uint64_t now)
 {
     srv_qshard *qs = &srv_q.shards[srv_q_self()];
     for (uint32_t k = 0; qs->parts && k < srv_q.nparts; k++) {
         srv_part *sp = qs->parts[k];
         if (!sp || q_stream_count(sp->p) == 0) continue;
-        const char *after = "";
-        uint32_t al = 0;
-        for (q_stream *s; (s = q_stream_next_by_name(sp->p, after, al)) != NULL;) {
-            uint64_t next = UINT64_MAX;
-            q_consumers_tick(sp->p, s, now, &next);
-            after = q_stream_name(s, &al);
-        }
+        uint64_t next = UINT64_MAX;
+        if (q_consumers_tick(sp->p, now, &next) > 0) srv_cons_serve_all(sp);
+        if (next != UINT64_MAX) srv_cons_timer_at(next);
     }
 }
 
