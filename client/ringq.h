@@ -532,6 +532,9 @@ int rq_stream_get(rq_client *c, const char *name, const char *subjects_filter, r
                   rq_status *st);
 /* Every stream (all pages), in name order: *out a new array (free(); NULL when *n is 0). */
 int rq_stream_list(rq_client *c, rq_stream_info **out, size_t *n, rq_status *st);
+/* The stream that captures `subject` (ListStreams with a subject): its name into
+ * stream[RQ_STREAM_NAME_MAX]. NOT_FOUND when none does. */
+int rq_stream_find(rq_client *c, const char *subject, char *stream, rq_status *st);
 /* Deletes a stream with its messages and consumers. NOT_FOUND for an unknown stream. */
 int rq_stream_delete(rq_client *c, const char *name, rq_status *st);
 

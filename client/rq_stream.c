@@ -224,6 +224,26 @@ int rq_stream_list(rq_client *c, rq_stream_info **out, size_t *n, rq_status *st)
     return 0;
 }
 
+int rq_stream_find(rq_client *c, const char *subject, char *stream, rq_status *st)
+{
+    if (!str_ok(subject) || !stream) return rq_set_status(st, RQ_EINVAL, "find needs a subject");
+    pwm_ringq_v1_ListStreamsRequest req = {.page_size = 1, .subject = rq_str(subject)};
+    pwm_ringq_v1_ListStreamsResponse resp;
+    rq_reply r;
+    int rc = rq_call(c, pwm_ringq_v1_Streams_ListStreams_PATH,
+                     &pwm_ringq_v1_ListStreamsRequest_desc, &req,
+                     &pwm_ringq_v1_ListStreamsResponse_desc, &resp, &r, st);
+    if (rc) return rc;
+    if (resp.streams_count && resp.streams[0].config) {
+        rq_copy_str(stream, RQ_STREAM_NAME_MAX, resp.streams[0].config->name);
+        rc = 0;
+    } else {
+        rc = rq_set_status(st, PW_GRPC_NOT_FOUND, "no stream captures %s", subject);
+    }
+    rq_reply_free(&r);
+    return rc;
+}
+
 int rq_stream_delete(rq_client *c, const char *name, rq_status *st)
 {
     if (!str_ok(name)) return rq_set_status(st, RQ_EINVAL, "delete stream needs a name");
