@@ -12,7 +12,6 @@ import grpc
 
 import ringq_client as C
 from ringq.v1 import streams_pb2 as S  # noqa: F401  (generated; PYTHONPATH)
-from ringq.v1 import types_pb2  # noqa: F401  (for the tests that import it from here)
 
 P = "/ringq.v1.Streams/"
 CALL_TIMEOUT_S = C.CALL_TIMEOUT_S

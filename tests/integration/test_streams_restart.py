@@ -1,7 +1,7 @@
 """Issue 15: what a stream and its consumers keep across restarts (docs/semantics.md "Streams":
 what survives a restart) - after SIGTERM and after SIGKILL the messages, sequences and
 configuration are there, each durable consumer continues exactly where it was (acked messages
-never come again, unacked ones do after their ack wait), the dedup window holds, a paused
+never come again, unacked ones do, counted as first deliveries), the dedup window holds, a paused
 consumer stays paused, and ephemeral consumers are gone."""
 import signal
 import unittest
@@ -58,7 +58,9 @@ class StreamRestartTest(DataDirTest):
         # c2: 3, 4, 5 were delivered and not acked: they come again, then 6; 1, 2 never
         got = s.fetch_all("orders", "c2", 4)
         self.assertEqual(sorted(d.message.seq for d in got), [3, 4, 5, 6])
-        self.assertTrue(all(d.delivery_count >= 2 for d in got if d.message.seq < 6))
+        # deliveries are not logged: after a restart an unacked message comes back as a first
+        # delivery (delivery counts restart; docs/semantics.md "What survives a restart")
+        self.assertTrue(all(d.delivery_count == 1 for d in got))
         self.assertEqual(s.GetConsumer(stream="orders", name="paused").state.paused_until_unix_ms,
                          until)
         self.assertEqual(s.fetch("orders", "paused", wait_ms=200), [])
