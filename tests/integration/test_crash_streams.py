@@ -1,0 +1,253 @@
+"""Issue 15 item 5: streams through 50 SIGKILLs (docs/semantics.md "Streams": durability, what
+survives a restart).
+
+ringqd (--threads 2, --fsync always) runs under load from grpcio threads in this process while it
+is SIGKILLed at a random instant, 50 times, restarted on the same data directory each time:
+
+- two publishers, each owning two subjects of one stream, publish batches with a msg_id per
+  message and a per-subject counter in the payload; a Publish the kill cut off is sent again
+  after the restart with the same ids (deduplication resolves it: stored once either way);
+- two durable consumers of the stream (explicit acks, a short ack wait) Fetch and ack what they
+  get, leaving a few deliveries unacked so that redelivery happens too.
+
+After each restart:
+- no acknowledged publish is lost: every sequence a Publish answered is there with its subject
+  and payload;
+- sequences are dense (1..last, nothing removed under limits retention without limits) and each
+  subject's messages are in publish order, each stored once;
+- no message a durable consumer acked (AckMessages answered OK) is delivered to it again, in
+  this life or any later one; the consumers survive the restarts.
+At the end each consumer drains the stream: every message is acked by each of them.
+"""
+import random
+import threading
+import time
+import unittest
+
+import grpc
+
+from crash_util import CrashServerTest
+from stream_client import Streams, msg
+
+ROUNDS = 50
+RPC_TIMEOUT_S = 5.0
+ACK_WAIT_MS = 500    # unacked deliveries come again within a round
+SKIP_ACK = 0.1       # share of deliveries a consumer leaves unacked
+CONSUMERS = ("c1", "c2")
+PUBLISHERS = 2
+SUBJECTS_PER_PUBLISHER = 2
+RUN_TIME_BUDGET_S = 150  # the whole test, on 2 shared cores
+
+
+class StreamBook:
+    """What the test knows, shared by the client threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.published = {}        # seq -> (subject, payload): Publish answered OK (or resolved)
+        self.unknown = []          # batches [(subject, payload, msg_id)] whose Publish failed
+        self.acked = {c: set() for c in CONSUMERS}  # AckMessages answered OK for these seqs
+        self.deliveries = {c: 0 for c in CONSUMERS}
+        self.redeliveries = 0
+        self.violations = []
+        self.counter = {}          # subject -> the last payload counter sent
+
+    def violation(self, m):
+        with self.lock:
+            self.violations.append(m)
+
+    def on_publish(self, batch, acks):
+        with self.lock:
+            for (subject, payload, _), a in zip(batch, acks):
+                old = self.published.get(a.seq)
+                if old and old != (subject, payload):
+                    self.violations.append(f"seq {a.seq} answered for {old} and "
+                                           f"{(subject, payload)}")
+                self.published[a.seq] = (subject, payload)
+
+    def on_delivery(self, c, d):
+        with self.lock:
+            self.deliveries[c] += 1
+            if d.delivery_count > 1:
+                self.redeliveries += 1
+            if d.message.seq in self.acked[c]:
+                self.violations.append(f"{c}: seq {d.message.seq} delivered again after its ack "
+                                       f"was answered OK (delivery {d.delivery_count})")
+
+
+class Worker(threading.Thread):
+    """Runs fn until it returns or an RPC fails (the kill)."""
+
+    def __init__(self, name, fn, *args):
+        super().__init__(name=name, daemon=True)
+        self.fn, self.args = fn, args
+
+    def run(self):
+        try:
+            self.fn(*self.args)
+        except grpc.RpcError:
+            pass
+
+
+class CrashStreamsTest(CrashServerTest):
+    TMP_PREFIX = "ringq-crash-streams-"
+
+    def publisher(self, book, stop, subjects, seed):
+        rng = random.Random(seed)
+        ch = self.srv.channel()
+        s = Streams(ch)
+        try:
+            while not stop.is_set():
+                subject = rng.choice(subjects)
+                batch = []
+                with book.lock:
+                    for _ in range(rng.randint(1, 8)):
+                        n = book.counter[subject] = book.counter.get(subject, 0) + 1
+                        payload = f"{subject}|{n}"
+                        batch.append((subject, payload, f"id-{payload}"))
+                try:
+                    r = s.Publish(messages=[msg(sub, p, msg_id=i) for sub, p, i in batch],
+                                  timeout=RPC_TIMEOUT_S)
+                except grpc.RpcError:
+                    with book.lock:
+                        book.unknown.append(batch)
+                    return
+                book.on_publish(batch, r.acks)
+        finally:
+            ch.close()
+
+    def consumer(self, book, stop, stream, c, seed):
+        rng = random.Random(seed)
+        ch = self.srv.channel()
+        s = Streams(ch)
+        try:
+            while not stop.is_set():
+                got = s.fetch(stream, c, n=rng.randint(1, 20), wait_ms=50)
+                for d in got:
+                    book.on_delivery(c, d)
+                ack = [d for d in got if rng.random() >= SKIP_ACK]
+                if not ack:
+                    continue
+                res = s.ack(stream, c, *ack)
+                with book.lock:
+                    for d, r in zip(ack, res):
+                        if r.code == 0:
+                            book.acked[c].add(d.message.seq)
+                        elif r.code != grpc.StatusCode.NOT_FOUND.value[0]:
+                            # our own delivery, acked before its ack wait ended twice over,
+                            # may only have been superseded by a redelivery
+                            if "superseded" not in r.message:
+                                book.violations.append(f"{c}: ack of {d.message.seq}: "
+                                                       f"{r.code} {r.message}")
+        finally:
+            ch.close()
+
+    # ---- checks ----
+
+    def resolve(self, book, s):
+        """Publishes again what the kill cut off, with the same ids (stored once either way)."""
+        batches, book.unknown = book.unknown, []
+        for batch in batches:
+            r = s.Publish(messages=[msg(sub, p, msg_id=i) for sub, p, i in batch],
+                          timeout=RPC_TIMEOUT_S)
+            book.on_publish(batch, r.acks)
+
+    def check_stream(self, book, s, stream):
+        st = s.state(stream)
+        msgs = s.read(stream, start_seq=1, end_seq=st.last_seq, timeout=30) if st.last_seq else []
+        seqs = [m.seq for m in msgs]
+        if seqs != list(range(1, st.last_seq + 1)) or st.messages != st.last_seq:
+            book.violation(f"sequences not dense: {len(seqs)} read, last {st.last_seq}, "
+                           f"messages {st.messages}, first gaps "
+                           f"{sorted(set(range(1, st.last_seq + 1)) - set(seqs))[:10]}")
+        by_seq = {m.seq: (m.subject, m.payload.decode()) for m in msgs}
+        for seq, want in book.published.items():
+            if by_seq.get(seq) != want:
+                book.violation(f"published seq {seq} {want} is {by_seq.get(seq)} after the "
+                               f"restart")
+        last = {}
+        for m in msgs:
+            n = int(m.payload.decode().rsplit("|", 1)[1])
+            if n <= last.get(m.subject, 0):
+                book.violation(f"{m.subject}: counter {n} at seq {m.seq} after "
+                               f"{last[m.subject]}: out of order or stored twice")
+            last[m.subject] = n
+        for c in CONSUMERS:
+            info = s.GetConsumer(stream=stream, name=c)
+            if info.config.ack_wait_ms != ACK_WAIT_MS:
+                book.violation(f"consumer {c} came back with {info.config}")
+
+    def drain(self, book, s, stream):
+        """Each consumer takes and acks everything left: then it has acked every message."""
+        for c in CONSUMERS:
+            deadline = time.monotonic() + 30
+            while True:
+                info = s.GetConsumer(stream=stream, name=c).state
+                if info.num_pending == 0 and info.num_ack_pending == 0:
+                    break
+                self.assertLess(time.monotonic(), deadline, f"{c} does not drain: {info}")
+                got = s.fetch(stream, c, n=500, wait_ms=ACK_WAIT_MS * 2)
+                for d in got:
+                    book.on_delivery(c, d)
+                if got:
+                    for d, r in zip(got, s.ack(stream, c, *got)):
+                        if r.code == 0:
+                            book.acked[c].add(d.message.seq)
+            self.assertEqual(book.acked[c], set(book.published), f"{c} did not ack everything")
+
+    # ---- the test ----
+
+    def test_sigkill_with_publishers_and_durable_consumers(self):
+        t_start = time.monotonic()
+        book = StreamBook()
+        self.start()
+        stream = "crash-" + str(self.port)
+        root = stream.replace("-", "_")
+        subjects = [f"{root}.s{i}" for i in range(PUBLISHERS * SUBJECTS_PER_PUBLISHER)]
+        ch = self.srv.channel()
+        s = Streams(ch)
+        s.stream(stream, [root + ".*"])
+        for c in CONSUMERS:
+            s.consumer(stream, c, ack_wait_ms=ACK_WAIT_MS, max_ack_pending=10000)
+        ch.close()
+        for rnd in range(ROUNDS):
+            stop = threading.Event()
+            seed = self.rng.randrange(1 << 30)
+            k = SUBJECTS_PER_PUBLISHER
+            threads = [Worker(f"pub{i}", self.publisher, book, stop, subjects[i * k:(i + 1) * k],
+                              seed + i) for i in range(PUBLISHERS)]
+            threads += [Worker(c, self.consumer, book, stop, stream, c, seed + 10 + i)
+                        for i, c in enumerate(CONSUMERS)]
+            for t in threads:
+                t.start()
+            # The kill moment is the point of the test: a random instant of the run.
+            time.sleep(self.rng.uniform(0.1, 0.5))
+            self.srv.kill()
+            stop.set()
+            for t in threads:
+                t.join(timeout=RPC_TIMEOUT_S + 5)
+                self.assertFalse(t.is_alive(), f"{t.name} hangs after the kill")
+            self.srv.close()
+            self.start()
+            ch = self.srv.channel()
+            s = Streams(ch)
+            self.resolve(book, s)
+            self.check_stream(book, s, stream)
+            ch.close()
+            self.assertEqual(book.violations, [], f"round {rnd}")
+        ch = self.srv.channel()
+        s = Streams(ch)
+        self.drain(book, s, stream)
+        ch.close()
+        self.assertEqual(book.violations, [], "drain")
+        self.assertGreater(book.redeliveries, 0, "no delivery was ever redelivered")
+        self.assertEqual(self.srv.terminate(), 0)
+        elapsed = time.monotonic() - t_start
+        print(f"\ncrash streams: {ROUNDS} kills, {len(book.published)} published, "
+              f"deliveries {book.deliveries}, {book.redeliveries} redeliveries, "
+              f"{elapsed:.1f} s", flush=True)
+        self.assertLess(elapsed, RUN_TIME_BUDGET_S)
+
+
+if __name__ == "__main__":
+    unittest.main()
