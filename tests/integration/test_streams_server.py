@@ -33,7 +33,10 @@ from ringq.v1 import queue_pb2  # noqa: E402
 from stream_client import SC, ConsumeStream, S, Streams, msg, sname
 
 SHARDS = 3
-CHANNELS = 12  # connections: SO_REUSEPORT spreads them over the shards
+CHANNELS = 12  # connections: SO_REUSEPORT spreads them over the shards (all 12 on one of the 3
+# shards: 3^-11)
+# grpcio shares one connection between channels to the same address unless told not to.
+OWN_CONN = {"grpc.use_local_subchannel_pool": 1}
 
 
 def metrics(addr):
@@ -54,7 +57,7 @@ class StreamsServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = C.start_ringqd(threads=SHARDS)
-        cls.chans = [cls.srv.channel() for _ in range(CHANNELS)]
+        cls.chans = [cls.srv.channel(**OWN_CONN) for _ in range(CHANNELS)]
         cls.ss = [Streams(ch) for ch in cls.chans]
         cls.s = cls.ss[0]
 
@@ -292,7 +295,7 @@ class StreamsRestartDrainTest(unittest.TestCase):
 
     def start(self):
         self.srv = C.start_ringqd(threads=SHARDS, data_dir=self.data)
-        self.chans = [self.srv.channel() for _ in range(CHANNELS)]
+        self.chans = [self.srv.channel(**OWN_CONN) for _ in range(CHANNELS)]
         for ch in self.chans:
             self.addCleanup(ch.close)
         return [Streams(ch) for ch in self.chans]
