@@ -391,8 +391,8 @@ static q_status slist_pick(slist_ctx *lc, const pwm_ringq_v1_ListStreamsRequest 
     uint32_t page = r->page_size ? r->page_size : LIST_PAGE_DEFAULT, taken = 0;
     const char *subj = srv_chars(r->subject);
     bool wild = r->subject.len && q_filter_has_wildcard(subj, r->subject.len);
-    const srv_sdir_ent *only =
-        r->subject.len && !wild ? srv_sdir_lookup(subj, r->subject.len) : NULL;
+    const srv_sdir_ent *only = r->subject.len && !wild ? srv_sdir_lookup(subj, r->subject.len)
+                                                       : NULL;
     if (r->subject.len && !wild && !only) return Q_OK; /* no stream captures it: empty page */
     for (uint32_t i = 0, n = srv_sdir_count(); i < n; i++) {
         const srv_sdir_ent *e = srv_sdir_at(i);

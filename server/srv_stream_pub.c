@@ -40,7 +40,7 @@ static q_status pub_check(const pwm_ringq_v1_PublishRequest *r, uint32_t *part, 
         pw_pb_bytes subj = r->messages[i].subject;
         q_err se;
         if (q_subject_check(srv_chars(subj), subj.len, &se) != Q_OK) {
-            snprintf(e->msg, sizeof e->msg, "messages[%zu].%.160s", i, se.msg);
+            snprintf(e->msg, sizeof e->msg, "messages[%u].%.160s", (unsigned)(i & 0x3ff), se.msg);
             return e->code;
         }
         const srv_sdir_ent *m = srv_sdir_lookup(srv_chars(subj), subj.len);
