@@ -16,6 +16,7 @@ What this file holds the server to, beyond the per-RPC suite (test_streams_*.py)
 Waiting is a condition polled with a deadline, never a sleep."""
 import concurrent.futures
 import os
+import queue
 import signal
 import tempfile
 import threading
@@ -325,11 +326,17 @@ class StreamsRestartDrainTest(unittest.TestCase):
         ss[0].stream("d", ["d"])
         ss[0].consumer("d", "c")
         read = ss[1].read_call("d", start_seq=1)
+        reqs = queue.Queue()
+        pubs = ss[3].publish_stream(iter(reqs.get, None), timeout=60)
+        reqs.put(S.PublishStreamRequest(request_id=7, publish=S.PublishRequest(
+            messages=[msg("d", "via-stream")])))
+        first = next(pubs)
+        self.assertEqual((first.request_id, first.code, first.publish.acks[0].seq), (7, 0, 1))
         cs = ConsumeStream(self.chans[2])
         self.assertEqual(cs.bind("d", "c", credits=10).code, 0)
         ss[0].pub("d", "x")
-        self.assertEqual(next(iter(read)).payload, b"x")
-        cs.wait_deliveries(1)
+        self.assertEqual([next(read).payload, next(read).payload], [b"via-stream", b"x"])
+        cs.wait_deliveries(2)
         errors = {}
 
         def drain_read():
@@ -340,12 +347,24 @@ class StreamsRestartDrainTest(unittest.TestCase):
                 errors["read"] = e.code()
         t = threading.Thread(target=drain_read)
         t.start()
+        t_term = time.monotonic()
         self.srv.proc.send_signal(signal.SIGTERM)
         t.join(15)
         self.assertEqual(errors.get("read"), SC.UNAVAILABLE)
-        C.poll(lambda: cs.next(0.1) is None or cs.error is not None, 15, "Consume ends")
+        def consume_ended():
+            try:
+                return cs.next(0.1) is None or cs.error is not None
+            except queue.Empty:
+                return False
+        C.poll(consume_ended, 15, "Consume ends")
         self.assertEqual(cs.error.code(), SC.UNAVAILABLE)
+        with self.assertRaises(grpc.RpcError) as ended:  # an idle PublishStream ends too
+            next(pubs)
+        self.assertEqual(ended.exception.code(), SC.UNAVAILABLE)
+        reqs.put(None)
         self.assertEqual(self.srv.proc.wait(20), 0)
+        # nothing held the drain to its deadline (--drain-timeout-ms, 10 s by default)
+        self.assertLess(time.monotonic() - t_term, 5.0)
 
 
 if __name__ == "__main__":
