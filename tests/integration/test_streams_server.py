@@ -250,6 +250,36 @@ class StreamsServerTest(unittest.TestCase):
                 return e.code() == SC.NOT_FOUND
         C.poll(gone, 15, "the ephemeral consumer goes after its inactivity threshold")
 
+    def test_delete_ends_live_read_parked_fetch_and_consume_not_found(self):
+        name = self.n()
+        self.s.stream(name, [name])
+        self.s.consumer(name, "c1")
+        self.s.consumer(name, "c2")
+        read = self.ss[1].read_call(name, start_seq=1, timeout=20)
+        fetch = self.ss[2].future("Fetch", stream=name, consumer="c1", wait_ms=20000, timeout=20)
+        cs = ConsumeStream(self.chans[3], timeout=20)
+        self.addCleanup(cs.cancel)
+        self.assertEqual(cs.bind(name, "c2", credits=5).code, 0)
+        C.poll(lambda: self.s.GetConsumer(stream=name, name="c1").state.num_waiting == 1, 10,
+               "the Fetch parks")
+        t0 = time.monotonic()
+        self.s.DeleteStream(name=name)
+        with self.assertRaises(grpc.RpcError) as r:
+            next(read)
+        self.assertEqual(r.exception.code(), SC.NOT_FOUND)
+        with self.assertRaises(grpc.RpcError) as f:
+            fetch.result(timeout=20)
+        self.assertEqual(f.exception.code(), SC.NOT_FOUND)
+
+        def consume_ended():
+            try:
+                return cs.next(0.1) is None or cs.error is not None
+            except queue.Empty:
+                return False
+        C.poll(consume_ended, 20, "Consume ends")
+        self.assertEqual(cs.error.code(), SC.NOT_FOUND)
+        self.assertLess(time.monotonic() - t0, 5.0, "each ended at the delete, not a timeout")
+
     # ---- service registration, figures ----
 
     def test_health_reflection_metrics(self):
