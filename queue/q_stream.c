@@ -214,6 +214,18 @@ static uint32_t lower_bound(const q_streams *ss, const char *name, size_t len, b
     return lo;
 }
 
+/* First position of by_id whose id is >= id. */
+static uint32_t id_bound(const q_streams *ss, uint32_t id)
+{
+    uint32_t lo = 0, hi = ss->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ss->by_id[mid]->id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 int q_streams_insert(q_part *p, q_stream *s)
 {
     q_streams *ss = q_streams_of(p, true);
@@ -223,11 +235,17 @@ int q_streams_insert(q_part *p, q_stream *s)
         q_stream **nb = rt_realloc(ss->by_name, (size_t)cap * sizeof *nb);
         if (!nb) return -ENOMEM;
         ss->by_name = nb;
+        q_stream **ni = rt_realloc(ss->by_id, (size_t)cap * sizeof *ni);
+        if (!ni) return -ENOMEM; /* by_name grew: harmless */
+        ss->by_id = ni;
         ss->cap = cap;
     }
     uint32_t i = lower_bound(ss, s->name, s->name_len, false);
     memmove(ss->by_name + i + 1, ss->by_name + i, (size_t)(ss->n - i) * sizeof *ss->by_name);
     ss->by_name[i] = s;
+    i = id_bound(ss, s->id);
+    memmove(ss->by_id + i + 1, ss->by_id + i, (size_t)(ss->n - i) * sizeof *ss->by_id);
+    ss->by_id[i] = s;
     ss->n++;
     if (s->id >= ss->next_id) ss->next_id = s->id + 1;
     return 0;
@@ -238,6 +256,8 @@ static void streams_unlink(q_part *p, q_stream *s)
     q_streams *ss = p->streams;
     uint32_t i = lower_bound(ss, s->name, s->name_len, false);
     memmove(ss->by_name + i, ss->by_name + i + 1, (size_t)(ss->n - i - 1) * sizeof *ss->by_name);
+    i = id_bound(ss, s->id);
+    memmove(ss->by_id + i, ss->by_id + i + 1, (size_t)(ss->n - i - 1) * sizeof *ss->by_id);
     ss->n--;
 }
 
@@ -255,9 +275,9 @@ q_stream *q_stream_find(q_part *p, const char *name, size_t len)
 q_stream *q_stream_by_id(q_part *p, uint32_t id)
 {
     q_streams *ss = p->streams;
-    for (uint32_t i = 0; ss && i < ss->n; i++)
-        if (ss->by_name[i]->id == id) return ss->by_name[i];
-    return NULL;
+    if (!ss) return NULL;
+    uint32_t i = id_bound(ss, id);
+    return i < ss->n && ss->by_id[i]->id == id ? ss->by_id[i] : NULL;
 }
 
 q_stream *q_stream_next_by_name(q_part *p, const char *after, size_t after_len)
@@ -450,6 +470,7 @@ void q_streams_free(q_part *p)
     if (!ss) return;
     for (uint32_t i = 0; i < ss->n; i++) q_stream_drop(p, ss->by_name[i], true);
     rt_free(ss->by_name);
+    rt_free(ss->by_id);
     rt_free(ss);
     p->streams = NULL;
 }

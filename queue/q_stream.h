@@ -284,7 +284,7 @@ q_status q_stream_remove(q_part *p, q_stream *s, uint64_t seq, uint64_t now_ms, 
 /* ---- Time: TTL and max_age (called by q_part_tick). ----
  * Removes expired messages (TTL end <= now, or time + max_age <= now), at most `budget`
  * across streams, with SREMOVE records; *more set when work was left. Returns 0 or the first
- * log error (negative errno). When the earliest such deadline is: q_stream_next_ms. */
+ * log error (negative errno). When the earliest such deadline is: q_streams_next_ms (O(streams), no reads). */
 int q_streams_tick(q_part *p, uint64_t now_ms, uint32_t budget, bool *more);
 uint64_t q_streams_next_ms(const q_part *p);
 

@@ -131,6 +131,7 @@ void q_streams_replay_done(q_part *p, uint64_t now_ms)
     for (uint32_t i = 0; ss && i < ss->n; i++) {
         q_stream *s = ss->by_name[i];
         q_sidx_trim(s);
+        if (s->msgs) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base));
         /* A crash between a publish's messages and the SREMOVE of what its limits removed: */
         uint64_t ranges[2 * Q_SRM_RANGES];
         q_srm rm = {.ranges = ranges, .cap = Q_SRM_RANGES};

@@ -69,6 +69,7 @@ struct q_stream {
     uint64_t base;           /* seq of ents[head] */
     uint64_t last_seq;
     uint64_t msgs, bytes;
+    uint64_t front_ms; /* the time of message `base` when msgs > 0 (max_age without a read) */
     /* subjects */
     q_ssubj *subj;
     uint32_t nsubj, subj_cap, free_head;
@@ -83,6 +84,7 @@ struct q_stream {
 /* The partition's streams: by id and sorted by name. */
 typedef struct q_streams {
     q_stream **by_name; /* sorted by name (memcmp, then length) */
+    q_stream **by_id;   /* the same streams sorted by id: records name streams by id */
     uint32_t n, cap;
     uint32_t next_id; /* above every id met (create, replay) */
     uint64_t ignored; /* replayed message records of unknown streams (deleted since) */

@@ -154,6 +154,7 @@ static int store(q_part *p, q_stream *s, const q_smsg_spec *m, pub_plan *pl, uin
                  uint64_t *off_out)
 {
     uint64_t expires = m->ttl_ms ? now_ms + m->ttl_ms : 0;
+    if (s->msgs == 0) s->front_ms = now_ms;
     int64_t off = q_srec_put_msg(p, s, m, pl->seq, now_ms, expires);
     if (off < 0) return (int)off;
     *off_out = (uint64_t)off;
