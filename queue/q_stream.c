@@ -251,10 +251,11 @@ int q_streams_insert(q_part *p, q_stream *s)
     return 0;
 }
 
-static void streams_unlink(q_part *p, q_stream *s)
+void q_streams_unlink(q_part *p, q_stream *s)
 {
     q_streams *ss = p->streams;
     uint32_t i = lower_bound(ss, s->name, s->name_len, false);
+    while (ss->by_name[i] != s) i++; /* placeholders share the empty name */
     memmove(ss->by_name + i, ss->by_name + i + 1, (size_t)(ss->n - i - 1) * sizeof *ss->by_name);
     i = id_bound(ss, s->id);
     memmove(ss->by_id + i, ss->by_id + i + 1, (size_t)(ss->n - i - 1) * sizeof *ss->by_id);
@@ -387,7 +388,7 @@ q_status q_stream_create(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
     }
     st = write_cfg(p, s, commit_to, err);
     if (st) {
-        streams_unlink(p, s);
+        q_streams_unlink(p, s);
         q_stream_free(s);
         return st;
     }
@@ -444,7 +445,7 @@ void q_stream_drop(q_part *p, q_stream *s, bool closing)
             e->rec = Q_OFF_NONE;
             e->expiry_ms = Q_DEDUP_DROPPED;
         }
-        streams_unlink(p, s);
+        q_streams_unlink(p, s);
     }
     q_stream_free(s);
 }

@@ -79,6 +79,9 @@ struct q_stream {
     q_sttl *ttl;
     uint32_t nttl, ttl_cap;
     void *consumers;
+    /* Replay met records of this id before its STREAM record (which compaction re-wrote later
+     * in the log): no name or configuration yet; msg_ids remembered for the longest window. */
+    bool placeholder;
 };
 
 /* The partition's streams: by id and sorted by name. */
@@ -95,6 +98,7 @@ extern const q_stream_hooks *q_stream_hooks_tab;
 /* ---- q_stream.c ---- */
 q_streams *q_streams_of(q_part *p, bool create);
 int q_streams_insert(q_part *p, q_stream *s);
+void q_streams_unlink(q_part *p, q_stream *s);
 /* Frees a stream's memory (not its pins). */
 void q_stream_free(q_stream *s);
 /* Removes s from the partition (on_delete hook, pins, dedup keys, memory). */
@@ -142,9 +146,13 @@ static inline q_sent *q_sidx_at(const q_stream *s, uint64_t seq)
     if (seq < s->base || seq >= s->base + s->len) return NULL;
     return &s->ents[s->head + (seq - s->base)];
 }
-/* Appends entries up to `seq` (sentinels before it) and sets seq's. 0 or -ENOMEM. */
+/* Appends entries up to `seq` (sentinels before it; replay: also before the front) and sets
+ * seq's. 0 or -ENOMEM. */
 int q_sidx_put(q_stream *s, uint64_t seq, uint64_t off, const char *subj, uint32_t slen,
                uint32_t size);
+/* Makes the index cover [first, last] (removed entries where none is), last_seq >= last
+ * (replay of a STREAM record). 0 or -ENOMEM. */
+int q_sidx_cover(q_stream *s, uint64_t first, uint64_t last);
 /* Room for n more entries and n more subjects (publish reserves first). 0 or -ENOMEM. */
 int q_sidx_reserve(q_stream *s, uint64_t n);
 /* Removes a kept message from the index and the subject table (not the pins). */
