@@ -156,6 +156,10 @@ int q_stream_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
     q_srec r;
     int rc = q_srec_decode(rec, &r);
     if (rc) return rc == -EPROTO ? rc : -EBADMSG;
+    if (r.stream_id >= Q_STREAM_ID_MAX) return -EBADMSG;
+    q_streams *ss = q_streams_of(p, true);
+    if (!ss) return -ENOMEM;
+    if (r.stream_id >= ss->next_id) ss->next_id = r.stream_id + 1; /* never reused while met */
     if (r.type == Q_RT_STREAM) return apply_stream(p, rec, &r, now_ms);
     if (r.type == Q_RT_SMSG) return apply_msg(p, rec, &r, now_ms);
     q_stream *s = q_stream_by_id(p, r.stream_id);
