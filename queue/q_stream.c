@@ -381,6 +381,8 @@ q_status q_stream_create(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
     if (ss->n >= Q_PART_STREAMS_MAX)
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "streams: %u in this partition; at most %u", ss->n,
                       Q_PART_STREAMS_MAX);
+    if (ss->next_id >= Q_STREAM_ID_MAX)
+        return q_fail(err, Q_RESOURCE_EXHAUSTED, "streams: ids of this partition used up");
     s = q_stream_new(ss->next_id, &c, now_ms);
     if (!s || q_streams_insert(p, s)) {
         if (s) q_stream_free(s);

@@ -29,7 +29,10 @@
 #define Q_SMSG_FIXED 48u           /* SMSG record's fixed part */
 
 _Static_assert(Q_PART_QUEUES_MAX < Q_SDEDUP_NS, "queue indexes stay below the stream bit");
-_Static_assert(Q_PART_STREAMS_MAX < Q_SDEDUP_NS, "stream ids fit beside the bit");
+/* Stream ids are never reused while a record of the old stream may be in the log: 2^31 creates
+ * per partition (one a second for 68 years). */
+#define Q_STREAM_ID_MAX Q_SDEDUP_NS
+_Static_assert(Q_PART_STREAMS_MAX < Q_STREAM_ID_MAX, "stream ids fit beside the bit");
 
 /* One index entry (24 bytes per sequence). */
 typedef struct q_sent {
