@@ -115,7 +115,7 @@ static bool cfg_equal(const q_stream_cfg *a, const q_stream_cfg *b)
         a->dup_window_ms != b->dup_window_ms || a->max_msg_size != b->max_msg_size ||
         a->allow_msg_ttl != b->allow_msg_ttl || a->nsubjects != b->nsubjects ||
         a->description_len != b->description_len ||
-        memcmp(a->description, b->description, a->description_len) != 0)
+        (a->description_len && memcmp(a->description, b->description, a->description_len) != 0))
         return false;
     for (uint32_t i = 0; i < a->nsubjects; i++)
         if (a->subjects[i].len != b->subjects[i].len ||

@@ -91,7 +91,7 @@ START_TEST(reopen_rebuilds_every_stream)
     q_stream *s = ts_create(&t, c, T0);
     ts_create(&t, ts_cfg_init(&tc, "gone", NULL), T0);
     for (int i = 0; i < 12; i++) {
-        char b[16];
+        char b[24];
         snprintf(b, sizeof b, "body-%d", i);
         ts_pub(&t, s, i % 3 ? "orders.eu" : "refunds", b, T0 + (uint64_t)i);
     }
