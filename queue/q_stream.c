@@ -467,6 +467,25 @@ q_status q_stream_delete(q_part *p, const char *name, size_t len, uint64_t now_m
     return q_ok(err);
 }
 
+void q_streams_stats(const q_part *p, uint64_t *streams, uint64_t *msgs, uint64_t *bytes)
+{
+    const q_streams *ss = p->streams;
+    *streams = *msgs = *bytes = 0;
+    if (!ss) return;
+    *streams = ss->n;
+    *bytes = sizeof *ss + (uint64_t)ss->cap * 2 * sizeof(q_stream *);
+    for (uint32_t i = 0; i < ss->n; i++) {
+        const q_stream *s = ss->by_name[i];
+        *msgs += s->msgs;
+        *bytes += sizeof *s + s->cap * sizeof(q_sent) + (uint64_t)s->subj_cap * sizeof(q_ssubj) +
+                  (uint64_t)s->nslots * sizeof(uint32_t) + (uint64_t)s->ttl_cap * sizeof(q_sttl) +
+                  s->cfg.description_len;
+        for (uint32_t k = 0; k < s->cfg.nsubjects; k++) *bytes += s->cfg.subjects[k].len;
+        for (uint32_t k = 0; k < s->subj_cap; k++)
+            if (s->subj[k].s) *bytes += s->subj[k].len;
+    }
+}
+
 void q_streams_free(q_part *p)
 {
     q_streams *ss = p->streams;

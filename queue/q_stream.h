@@ -23,9 +23,10 @@
  * their stream by a small per-partition id fixed at create (4 bytes per message instead of the
  * name). Types 20..29 are the consumer layer's (q_consumer.h), handed to its hooks (below).
  *
- * Memory: per kept message 16 bytes of index (u64 record offset, u32 subject index, u32 size);
- * a removed message in the middle keeps its 16 bytes (an offset sentinel) until the front
- * passes it; a message with a TTL 16 more bytes in a deadline heap; a msg_id an entry of the
+ * Memory: per kept message 24 bytes of index (u64 record offset, u32 subject index, u32 size,
+ * u32 seq delta to the next message of its subject, 4 spare; the array doubles as it grows);
+ * a removed message in the middle keeps its 24 bytes (an offset sentinel) until the front
+ * passes it; q_part_stats.stream_mem_bytes counts it all; a message with a TTL 16 more bytes in a deadline heap; a msg_id an entry of the
  * partition's dedup ring (q_part_dedup.h: <= 48 bytes) while in the window. Per distinct
  * subject with messages: its bytes + ~48 bytes (count, first and last seq, hash slot).
  * Payloads, headers, subjects and ids stay in the log.

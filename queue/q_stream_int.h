@@ -197,6 +197,8 @@ int q_stream_compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t 
 int q_streams_compact_begin(q_part *p, uint64_t from, uint64_t to, uint64_t *moved);
 /* After replay: trims, checks limits (writing what they remove). */
 void q_streams_replay_done(q_part *p, uint64_t now_ms);
+/* q_part_get_stats: streams, kept messages, memory allocated for them. */
+void q_streams_stats(const q_part *p, uint64_t *streams, uint64_t *msgs, uint64_t *bytes);
 /* q_part_close: frees every stream (on_delete with closing). */
 void q_streams_free(q_part *p);
 /* Reads a message's record into a view. 0 or negative errno. */
