@@ -61,6 +61,9 @@
 /* Streams per partition: each costs ~2 KiB (struct, filter copies, tables) before messages;
  * the API pages ListStreams, but a partition with more than this is a configuration mistake. */
 #define Q_PART_STREAMS_MAX 4096u
+/* Log reserve kept per stream (q_part_keep_room) so a full disk still takes the SREMOVE that
+ * frees segments: one record of a few ranges (48-byte header + 8 + 16 per range). */
+#define Q_STREAM_FREE_REC_BYTES 128u
 /* Work per q_part_tick for TTL and max_age removals: a burst must not stall a shard. */
 #define Q_STREAM_TICK_REMOVES_MAX Q_TICK_MOVES_MAX
 

@@ -152,7 +152,9 @@ START_TEST(kill_nine_50_rounds)
     printf("stream crash: %d rounds, %" PRIu64 " messages acknowledged, %" PRIu64
            " segments deleted at opens, %u left\n",
            ROUNDS, acked_max, deleted, segs);
-    ck_assert_uint_gt(deleted, 0); /* retention ran over stream records */
+    /* Retention kept up (in the child's ticks and at opens): ~8 segments were written, the last
+     * 500 messages fill 2. */
+    ck_assert_msg(segs <= 6, "%u segments left", segs);
     tq_rmdir(t.dir);
 }
 END_TEST
