@@ -152,7 +152,8 @@ int q_stream_set_cfg(q_stream *s, const q_stream_cfg *c)
     s->cfg.subjects = s->subj_views;
     s->cfg.description = desc;
     /* Checked filters: cannot fail. */
-    q_filter_set_init(&s->filters, s->subj_views, c->nsubjects, NULL);
+    if (q_filter_set_init(&s->filters, s->subj_views, c->nsubjects, NULL) != Q_OK)
+        s->filters.n = 0; /* a replay placeholder (no subjects yet): matches nothing */
     return 0;
 }
 
@@ -340,7 +341,8 @@ static q_status write_cfg(q_part *p, q_stream *s, uint64_t *commit_to, q_err *er
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
     int64_t off = q_srec_put_stream(p, s);
     if (off < 0) return q_fail_log(err, (int)off, "stream");
-    q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off);
+    if (q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off)) /* room reserved above */
+        return q_fail(err, Q_INTERNAL, "stream: pin room lost");
     *commit_to = q_log_next(p->log);
     return Q_OK;
 }
