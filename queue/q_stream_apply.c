@@ -16,12 +16,16 @@ static int pin_at(q_part *p, uint64_t *where, uint64_t off)
     return q_stream_pin_move(p, where, off);
 }
 
-/* The msg_ids replay remembered for a placeholder took the longest window; now the stream's. */
+/* The msg_ids replay remembered from a placeholder's messages took the longest window; now the
+ * stream's (those from SDEDUP records carry their exact expiry). */
 static void fix_keys(q_part *p, q_stream *s, uint64_t now_ms)
 {
     for (uint64_t q = p->dd.head; q < p->dd.tail; q++) {
         q_dedup_ent *e = &p->dd.ring[q & (p->dd.cap - 1)];
         if (e->queue != (Q_SDEDUP_NS | s->id) || e->expiry_ms == Q_DEDUP_DROPPED) continue;
+        q_rec rr;
+        if (e->rec != Q_OFF_NONE && q_log_read(p->log, e->rec, &rr) == 0 && rr.type == Q_RT_SDEDUP)
+            continue;
         uint64_t t = e->expiry_ms - Q_STREAM_DUP_WINDOW_MS_MAX + s->cfg.dup_window_ms;
         if (s->cfg.dup_window_ms && t > now_ms) {
             e->expiry_ms = t;
