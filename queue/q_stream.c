@@ -423,6 +423,7 @@ q_status q_stream_update(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
     if (q_stream_set_cfg(s, &c)) return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
     st = write_cfg(p, s, commit_to, err);
     if (st) return st; /* the log failed: the partition is unusable, memory keeps the new */
+    if (s->msgs) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base)); /* max_age may be new */
     uint64_t ranges[2 * Q_SRM_RANGES];
     q_srm rm = {.ranges = ranges, .cap = Q_SRM_RANGES};
     int rc = q_stream_enforce(p, s, now_ms, &rm, Q_SNIL);

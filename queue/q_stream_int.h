@@ -72,7 +72,8 @@ struct q_stream {
     uint64_t base;           /* seq of ents[head] */
     uint64_t last_seq;
     uint64_t msgs, bytes;
-    uint64_t front_ms; /* the time of message `base` when msgs > 0 (max_age without a read) */
+    uint64_t front_ms; /* the time of message `base` when msgs > 0 and max_age is set (kept
+                        * without a read per removal otherwise) */
     /* subjects */
     q_ssubj *subj;
     uint32_t nsubj, subj_cap, free_head;

@@ -42,7 +42,7 @@ int q_srm_one(q_part *p, q_stream *s, q_srm *rm, uint64_t seq, bool hook)
     rm->removed++;
     if (seq == s->base) {
         q_sidx_trim(s);
-        if (s->msgs) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base));
+        if (s->msgs && s->cfg.max_age_ms) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base));
     }
     if (hook && q_stream_hooks_tab->on_remove) q_stream_hooks_tab->on_remove(p, s, seq);
     return rc;
