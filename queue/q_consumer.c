@@ -338,7 +338,7 @@ q_status q_consumer_create(q_part *p, q_stream *s, const q_consumer_cfg *cfg, ui
         return st;
     }
     c->created_ms = c->idle_since = c->bucket_ms = now_ms;
-    c->bucket = (int64_t)k.rate_limit_bytes_per_s;
+    c->bucket = (int64_t)k.rate_limit_bytes_per_s * 1000;
     resolve_start(p, s, c);
     if (q_consumer_logged(c)) {
         int64_t off = q_crec_put_consumer(c, 0, true);

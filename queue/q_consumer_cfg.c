@@ -88,6 +88,8 @@ static q_status check_acks(const q_consumer_cfg *c, q_err *err)
         if (c->backoff_ms[i] < Q_CONSUMER_BACKOFF_MS_MIN ||
             c->backoff_ms[i] > Q_CONSUMER_BACKOFF_MS_MAX)
             return q_fail(err, Q_INVALID_ARGUMENT, "backoff_ms[%u]: 1 ms .. 366 days", i);
+    if (c->rate_limit_bytes_per_s > Q_CONSUMER_RATE_MAX)
+        return q_fail(err, Q_INVALID_ARGUMENT, "rate_limit_bytes_per_s: at most 2^40 (1 TiB/s)");
     if (c->max_ack_pending > Q_CONSUMER_ACK_PENDING_MAX)
         return q_fail(err, Q_INVALID_ARGUMENT, "max_ack_pending: at most %u",
                       Q_CONSUMER_ACK_PENDING_MAX);

@@ -86,7 +86,7 @@ static int replay_create(q_part *p, q_stream *s, const q_crec *r, uint64_t off)
         return -ENOMEM;
     }
     c->created_ms = c->idle_since = c->bucket_ms = r->created_ms;
-    c->bucket = (int64_t)k.rate_limit_bytes_per_s;
+    c->bucket = (int64_t)k.rate_limit_bytes_per_s * 1000;
     c->start_seq = r->start_seq;
     c->interest_from = r->interest_from;
     c->lps_end = r->lps_end;

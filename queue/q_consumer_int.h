@@ -101,7 +101,8 @@ struct q_consumer {
     uint64_t cfg_rec, base_rec; /* pinned: latest CONSUMER; state base (CSTATE or creation) */
     uint32_t clients;
     uint64_t idle_since; /* ephemeral: last unbind or touch */
-    int64_t bucket;      /* rate limit: bytes that may go now (negative: debt) */
+    int64_t bucket;      /* rate limit: milli-bytes that may go now (negative: debt); at most a
+                     * second's worth (rate * 1000) */
     uint64_t bucket_ms;
     uint64_t lag; /* num_pending when lag_ok */
     bool lag_ok;
