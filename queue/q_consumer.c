@@ -341,7 +341,7 @@ q_status q_consumer_create(q_part *p, q_stream *s, const q_consumer_cfg *cfg, ui
     c->bucket = (int64_t)k.rate_limit_bytes_per_s * 1000;
     resolve_start(p, s, c);
     if (q_consumer_logged(c)) {
-        int64_t off = q_crec_put_consumer(c, 0, true);
+        int64_t off = q_crec_put_consumer(c);
         if (off < 0) {
             q_cset_remove(set, c, true);
             return q_fail_log(err, (int)off, "consumer record");
@@ -375,12 +375,14 @@ q_status q_consumer_pause(q_consumer *c, uint64_t until_ms, uint64_t now_ms, uin
     uint64_t was = c->paused_until;
     c->paused_until = until_ms > now_ms ? until_ms : 0;
     if (q_consumer_logged(c) && c->paused_until != was) {
-        int64_t off = q_crec_put_consumer(c, Q_CFLAG_UPDATE, false);
-        if (off < 0) {
+        uint64_t before = q_log_next(q_part_log(q_consumer_part(c)));
+        int64_t off = q_crec_put_config(c);
+        uint64_t after = q_log_next(q_part_log(q_consumer_part(c)));
+        if (off < 0 && after == before) { /* nothing written: nothing changed */
             c->paused_until = was;
             return q_fail_log(err, (int)off, "consumer pause");
         }
-        q_commit_raise(commit_to, off);
+        *commit_to = after; /* a snapshot too large (logged) leaves the pause record */
     }
     return q_ok(err);
 }

@@ -196,21 +196,15 @@ static int on_compact(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t *mo
     q_stream *s = q_stream_by_id(p, r.stream_id);
     q_consumer *c = s ? q_consumer_find(s, r.name, r.name_len) : NULL;
     if (!c) return 0;
-    if (c->cfg_rec == rec->offset) { /* the configuration first: replay meets it first */
-        int64_t off = q_crec_put_consumer(c, Q_CFLAG_UPDATE, false);
-        if (off < 0) return (int)off;
-        (*moved)++;
-    }
-    if (c->base_rec == rec->offset) {
-        int64_t off = q_crec_put_cstate(c);
-        if (off == -EMSGSIZE) {
-            log_warn("consumer snapshot too large: its acks stay in the log", "consumer=%s",
-                     c->name);
-            return 0;
-        }
-        if (off < 0) return (int)off;
-        (*moved)++;
-    }
+    int64_t off = 0;
+    bool cfg = c->cfg_rec == rec->offset;
+    if (cfg) off = q_crec_put_config(c); /* CONSUMER + CSTATE */
+    else if (c->base_rec == rec->offset) off = q_crec_put_cstate(c);
+    else return 0; /* an older record of the consumer: nothing needs it */
+    if (off == -EMSGSIZE)
+        log_warn("consumer snapshot too large: the segment stays", "consumer=%s", c->name);
+    if (off < 0) return (int)off; /* stops the pass: the segment is not deleted */
+    *moved += cfg ? 2 : 1;
     return 0;
 }
 

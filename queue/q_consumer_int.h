@@ -110,9 +110,18 @@ struct q_consumer {
 };
 
 /* ---- q_consumer_rec.c ---- */
-/* Appends the consumer's CONSUMER record (flags: Q_CFLAG_UPDATE or 0) and moves the cfg pin
- * (and, with `base`, the state-base pin) to it. Offset or a negative errno. */
-int64_t q_crec_put_consumer(q_consumer *c, uint8_t flags, bool base);
+/* Pins. A durable consumer pins its latest CONSUMER record (cfg_rec) and its state base
+ * (base_rec: the latest CSTATE, or the creation record), always with cfg_rec <= base_rec: the
+ * records replay needs (a CONSUMER first, then the base, then the CACKs after it) all sit at or
+ * after cfg_rec, and retention deletes prefixes only. */
+/* Appends the creation CONSUMER record; both pins go to it. Offset or a negative errno. */
+int64_t q_crec_put_consumer(q_consumer *c);
+/* A configuration change (pause) or a move by compaction: a CONSUMER record (flag
+ * Q_CFLAG_UPDATE) and a CSTATE after it (keeping cfg_rec <= base_rec). Returns the CSTATE's
+ * offset or a negative errno: the CONSUMER record's (nothing written), or the CSTATE's
+ * (-EMSGSIZE: the ranges do not fit a record; the CONSUMER record was written and the older
+ * one stays pinned before it, so it survives). */
+int64_t q_crec_put_config(q_consumer *c);
 /* Appends a CACK record of `kind` with n seqs (and a reason). Offset or negative errno. */
 int64_t q_crec_put_cack(q_consumer *c, uint8_t kind, const uint64_t *seqs, uint32_t n,
                         const char *reason, uint32_t reason_len);

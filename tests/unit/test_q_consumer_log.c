@@ -275,11 +275,58 @@ START_TEST(compaction_snapshot_bounds_the_log)
 }
 END_TEST
 
+/* A reset (CSTATE) then a pause (CONSUMER): compaction of their segment must leave replay a
+ * CONSUMER record before the state, or the consumer would come back from its start. */
+START_TEST(compaction_keeps_config_before_state)
+{
+    tp t;
+    tc_open(&t, Q_SEG_BYTES_MIN);
+    q_subject_view sv = {"t.>", 3};
+    q_stream_cfg sc = {
+        .name = "t", .name_len = 1, .subjects = &sv, .nsubjects = 1, .max_msgs_per_subject = 1};
+    q_stream *s;
+    uint64_t ct;
+    q_err e;
+    ck_assert_int_eq(q_stream_create(t.p, &sc, T0, &s, &ct, &e), Q_OK);
+    q_consumer_cfg cfg = tc_cfg("c");
+    q_consumer *c = tc_cons(&t, s, &cfg, T0);
+    tc_pub(&t, s, "t.keep", "k", T0); /* seq 1, kept all along */
+    q_delivery d[4];
+    ck_assert_uint_eq(tc_next(c, T0, 4, d), 1);
+    ck_assert_int_eq(tc_settle(c, Q_ACK_ACK, 1, d[0].token, T0), Q_OK);
+    ck_assert_int_eq(q_consumer_reset(c, false, 2, T0, &ct, &e), Q_OK);
+    ck_assert_int_eq(q_consumer_pause(c, T0 + 1, T0, &ct, &e), Q_OK);
+    uint64_t pause_rec = ct - 1;
+    char body[2000];
+    memset(body, 'f', sizeof body - 1);
+    body[sizeof body - 1] = 0;
+    uint64_t now = T0;
+    /* Filler (one kept at a time) until the segment holding both records is gone. */
+    for (int i = 0; i < 5000 && q_log_oldest(q_part_log(t.p)) <= pause_rec; i++) {
+        tc_pub(&t, s, "t.f", body, now);
+        ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+        now += 1000;
+        uint64_t next;
+        ck_assert_int_eq(q_part_tick(t.p, now, &next), Q_OK);
+        ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    }
+    ck_assert_uint_gt(q_log_oldest(q_part_log(t.p)), pause_rec);
+    reopen(&t, now);
+    c = find_cons(&t, "t", "c");
+    /* Only the filler message kept now: seq 1 was acked, and the reset started at 2. */
+    expect_seqs(c, now, (uint64_t[]){q_stream_last_seq(tc_find(&t, "t"))}, 1, d);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
-    const TTest *tests[] = {resume_exact_after_reopen, resume_ack_all_none_reset_delete,
-                            interest_retention_consumers_come_and_go, work_queue_retention,
-                            compaction_snapshot_bounds_the_log};
+    const TTest *tests[] = {resume_exact_after_reopen,
+                            resume_ack_all_none_reset_delete,
+                            interest_retention_consumers_come_and_go,
+                            work_queue_retention,
+                            compaction_snapshot_bounds_the_log,
+                            compaction_keeps_config_before_state};
     return tq_run("q_consumer_log", "log", 120, tests, sizeof tests / sizeof tests[0]);
 }
