@@ -195,7 +195,9 @@ static bool in_skip(const q_consumer *c, uint64_t seq)
 
 bool q_consumer_done_with(const q_consumer *c, uint64_t seq, const char *subj, uint32_t slen)
 {
-    if (c->deleted || seq < c->interest_from) return true;
+    /* Interest starts at the consumer's creation, and not before its start point (a
+     * BY_START_SEQUENCE ahead of the stream never delivers what lies between). */
+    if (c->deleted || seq < c->interest_from || seq < c->start_seq) return true;
     if (c->cfg.nfilters && !q_filter_set_match(&c->fs, subj, slen, NULL)) return true;
     if (seq < c->position) return q_cpend_find(&c->pend, seq) == Q_NIL;
     return in_skip(c, seq);

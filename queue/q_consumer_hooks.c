@@ -20,7 +20,7 @@ static void on_new_msg(q_cset *set, const q_smsg *m, bool interest, uint64_t *ct
         bool match = c->cfg.nfilters == 0 ||
                      q_filter_set_match(&c->fs, m->subject, m->subject_len, NULL);
         if (match && c->cfg.nfilters && c->lag_ok && m->seq >= c->position) c->lag++;
-        if (match && m->seq >= c->interest_from) wanted = true;
+        if (match && m->seq >= c->interest_from && m->seq >= c->start_seq) wanted = true;
     }
     if (interest && !wanted) {
         uint64_t t = 0;

@@ -16,14 +16,10 @@
 #include "queue/q_consumer_pend.h"
 #include "queue/q_part_int.h"
 
-/* Record types (q_part_rec.h draws the layouts; q_consumer_rec.c encodes them). */
-enum {
-    Q_RT_CONSUMER = 20, /* configuration, pause, start point, interest start */
-    Q_RT_CACK = 21,     /* sequences acked / terminated, or acked up to one */
-    Q_RT_CSTATE = 22,   /* snapshot: ack floor + acked ranges above it */
-    Q_RT_CDELETE = 23,  /* the consumer is gone */
-};
-_Static_assert(Q_RT_CDELETE <= Q_RT_CONSUMER_LAST, "the consumer layer's range");
+/* Record types: Q_RT_CONSUMER, Q_RT_CACK, Q_RT_CSTATE, Q_RT_CDELETE (q_part_rec.h draws the
+ * layouts; q_consumer_rec.c encodes them). */
+_Static_assert(Q_RT_CONSUMER >= Q_RT_CONSUMER_FIRST && Q_RT_CDELETE <= Q_RT_CONSUMER_LAST,
+               "the consumer layer's range");
 
 #define Q_CREC_CONSUMER_FIXED 96u
 #define Q_CREC_CACK_FIXED 16u
