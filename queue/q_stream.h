@@ -215,7 +215,8 @@ typedef struct q_pub_result {
  * nothing written then. Then one SMSG record per new message with dense seqs; duplicates append
  * nothing. Limits with discard old remove from the front (max_msgs, max_bytes) or the subject's
  * oldest (max_msgs_per_subject): SREMOVE records, on_remove hooks. out[i] answers msgs[i].
- * After the batch, the on_publish hook runs once with the new last seq. */
+ * After the batch, the on_publish hook runs once with the new last seq; *commit_to covers
+ * what it appended too. */
 q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint32_t n,
                           uint64_t now_ms, q_pub_result *out, uint64_t *commit_to, q_err *err);
 
@@ -284,7 +285,7 @@ q_status q_stream_remove(q_part *p, q_stream *s, uint64_t seq, uint64_t now_ms, 
 /* ---- Time: TTL and max_age (called by q_part_tick). ----
  * Removes expired messages (TTL end <= now, or time + max_age <= now), at most `budget`
  * across streams, with SREMOVE records; *more set when work was left. Returns 0 or the first
- * log error (negative errno). When the earliest such deadline is: q_stream_next_ms. */
+ * log error (negative errno). When the earliest such deadline is: q_streams_next_ms (O(streams), no reads). */
 int q_streams_tick(q_part *p, uint64_t now_ms, uint32_t budget, bool *more);
 uint64_t q_streams_next_ms(const q_part *p);
 

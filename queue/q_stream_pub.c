@@ -154,6 +154,7 @@ static int store(q_part *p, q_stream *s, const q_smsg_spec *m, pub_plan *pl, uin
                  uint64_t *off_out)
 {
     uint64_t expires = m->ttl_ms ? now_ms + m->ttl_ms : 0;
+    if (s->msgs == 0) s->front_ms = now_ms;
     int64_t off = q_srec_put_msg(p, s, m, pl->seq, now_ms, expires);
     if (off < 0) return (int)off;
     *off_out = (uint64_t)off;
@@ -216,8 +217,10 @@ q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint3
     rt_free(plan);
     if ((rc = q_srm_flush(p, s, &rm)) && !st) st = q_fail_log(err, rc, "publish limits");
     if (stored) {
-        *commit_to = q_log_next(p->log);
+        /* The hook's records (interest retention removing what nobody wants) ride on the
+         * publish's commit. */
         if (q_stream_hooks_tab->on_publish) q_stream_hooks_tab->on_publish(p, s, s->last_seq);
+        *commit_to = q_log_next(p->log);
     }
     return st ? st : q_ok(err);
 }

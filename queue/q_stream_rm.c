@@ -40,7 +40,10 @@ int q_srm_one(q_part *p, q_stream *s, q_srm *rm, uint64_t seq, bool hook)
     q_pins_del(&p->pins, e->off);
     q_sidx_del(s, seq);
     rm->removed++;
-    if (seq == s->base) q_sidx_trim(s);
+    if (seq == s->base) {
+        q_sidx_trim(s);
+        if (s->msgs) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base));
+    }
     if (hook && q_stream_hooks_tab->on_remove) q_stream_hooks_tab->on_remove(p, s, seq);
     return rc;
 }
@@ -158,8 +161,7 @@ static int tick_stream(q_part *p, q_stream *s, uint64_t now_ms, uint32_t *budget
         (*budget)--;
     }
     while (*budget && s->cfg.max_age_ms && s->msgs) {
-        const q_sent *e = q_sidx_at(s, s->base);
-        if (q_smsg_time(p, e) + s->cfg.max_age_ms > now_ms) break;
+        if (s->front_ms + s->cfg.max_age_ms > now_ms) break;
         first_err(&rc, q_srm_one(p, s, &rm, s->base, true));
         (*budget)--;
     }
@@ -186,7 +188,7 @@ uint64_t q_streams_next_ms(const q_part *p)
         const q_stream *s = ss->by_name[i];
         if (s->nttl && s->ttl[0].expires_ms < next) next = s->ttl[0].expires_ms;
         if (s->cfg.max_age_ms && s->msgs) {
-            uint64_t t = q_smsg_time(p, q_sidx_at(s, s->base)) + s->cfg.max_age_ms;
+            uint64_t t = s->front_ms + s->cfg.max_age_ms;
             if (t < next) next = t;
         }
     }
