@@ -226,6 +226,16 @@ START_TEST(explicit_ack_and_results)
     a.has_delay = true;
     ck_assert_int_eq(q_consumer_settle(c, &a, T0, it, &ct, &e), Q_INVALID_ARGUMENT);
     ck_assert_ptr_nonnull(strstr(e.msg, "delay_ms"));
+    a.has_delay = false;
+    a.kind = 9;
+    ck_assert_int_eq(q_consumer_settle(c, &a, T0, it, &ct, &e), Q_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "kind"));
+    a.kind = Q_ACK_ACK;
+    a.reason = "why";
+    a.reason_len = 3;
+    ck_assert_int_eq(q_consumer_settle(c, &a, T0, it, &ct, &e), Q_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "reason"));
+    ck_assert_uint_eq(tc_state(c, T0).num_ack_pending, 3);
     tp_done(&t);
 }
 END_TEST

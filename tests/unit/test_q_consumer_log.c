@@ -136,12 +136,15 @@ START_TEST(interest_retention_consumers_come_and_go)
     /* Nobody is interested: gone at once. */
     uint64_t s1 = tc_pub(&t, s, "ev.a.1", "m", T0);
     ck_assert(!q_stream_has(s, s1));
-    q_consumer_cfg cfg = tc_cfg("A");
-    q_consumer *a = tc_cons(&t, s, &cfg, T0);
-    cfg = tc_cfg("B");
+    q_consumer_cfg cfg = tc_cfg("B");
     cfg.filters[0] = (q_subject_view){"ev.b.*", 6};
     cfg.nfilters = 1;
     q_consumer *b = tc_cons(&t, s, &cfg, T0);
+    /* A consumer exists, its filter does not want it: gone at once too. */
+    uint64_t s1b = tc_pub(&t, s, "ev.a.1", "m", T0);
+    ck_assert(!q_stream_has(s, s1b));
+    cfg = tc_cfg("A");
+    q_consumer *a = tc_cons(&t, s, &cfg, T0);
     uint64_t s2 = tc_pub(&t, s, "ev.a.1", "m", T0); /* A only */
     uint64_t s3 = tc_pub(&t, s, "ev.b.1", "m", T0); /* A and B */
     ck_assert(q_stream_has(s, s2) && q_stream_has(s, s3));
