@@ -251,6 +251,22 @@ static void release_interest(q_consumer *c, uint64_t now_ms, uint64_t *commit_to
     }
 }
 
+uint64_t q_consumers_sweep_interest(q_part *p, q_stream *s, uint64_t now_ms)
+{
+    if (q_stream_retention(s) != Q_RETENTION_INTEREST) return 0;
+    q_cset *set = q_cset_of(p, s, true);
+    if (!set) return 0;
+    uint64_t from = q_stream_first_seq(s), gone = 0, ct = 0;
+    q_smsg m;
+    while (q_stream_next(p, s, from, NULL, 0, &m, NULL, NULL) == Q_OK) {
+        from = m.seq + 1;
+        if (held(set, NULL, &m)) continue;
+        remove_msg(set, m.seq, now_ms, &ct);
+        gone++;
+    }
+    return gone;
+}
+
 /* ---- life cycle ---- */
 
 /* The last kept message matching the consumer's filter, 0 if none: a walk for wildcard

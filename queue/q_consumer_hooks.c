@@ -181,9 +181,14 @@ static void on_replay_done(q_part *p, uint64_t now_ms)
     for (q_stream *s; (s = q_stream_next_by_name(p, after, after_len));) {
         after = q_stream_name(s, &after_len);
         q_cset *set = q_stream_consumers(s);
-        if (!set) continue;
-        set->seen_last = q_stream_last_seq(s);
-        for (uint32_t i = 0; i < set->n; i++) settle_position(p, s, set->by_name[i]);
+        if (set) {
+            set->seen_last = q_stream_last_seq(s);
+            for (uint32_t i = 0; i < set->n; i++) settle_position(p, s, set->by_name[i]);
+        }
+        uint64_t gone = q_consumers_sweep_interest(p, s, now_ms);
+        if (gone)
+            log_info("interest retention after restart: messages nobody holds removed",
+                     "stream=%.*s removed=%" PRIu64, (int)after_len, after, gone);
     }
 }
 

@@ -134,6 +134,10 @@ bool q_consumer_cfg_same(const q_consumer_cfg *a, const q_consumer_cfg *b);
 /* num_pending: counted by the stream without a filter, else cached (q_consumer.h). */
 uint64_t q_consumer_lag(q_consumer *c);
 q_cset *q_cset_of(q_part *p, q_stream *s, bool create);
+/* Interest retention after a restart: removes every kept message of an interest stream that
+ * no consumer holds (the ephemeral consumers that held them are gone; a crash between a
+ * message and its removal record). Returns how many went. */
+uint64_t q_consumers_sweep_interest(q_part *p, q_stream *s, uint64_t now_ms);
 /* A consumer object from a resolved, checked configuration (strings copied), not in a set.
  * NULL on -ENOMEM. */
 q_consumer *q_consumer_alloc(const q_consumer_cfg *cfg);

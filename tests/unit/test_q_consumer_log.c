@@ -187,6 +187,16 @@ START_TEST(interest_retention_consumers_come_and_go)
     ck_assert_uint_eq(tc_next(dd, T0, 4, db), 1);
     ck_assert_int_eq(tc_settle(dd, Q_ACK_ACK, s5, db[0].token, T0), Q_OK);
     ck_assert(!q_stream_has(s, s5));
+    /* An ephemeral consumer's interest ends with the restart that ends it. */
+    ck_assert_int_eq(q_consumer_delete(t.p, s, "D", 1, T0, &ct, &e), Q_OK);
+    ck_assert_int_eq(q_consumer_delete(t.p, s, "A", 1, T0, &ct, &e), Q_OK);
+    cfg = tc_cfg("");
+    cfg.ephemeral = true;
+    tc_cons(&t, s, &cfg, T0);
+    uint64_t s6 = tc_pub(&t, s, "ev.a.3", "m", T0);
+    ck_assert(q_stream_has(s, s6));
+    reopen(&t, T0);
+    ck_assert(!q_stream_has(tc_find(&t, "ev"), s6));
     tp_done(&t);
 }
 END_TEST
