@@ -166,6 +166,7 @@ START_TEST(work_queue_overlap_refused)
     ck_assert_ptr_nonnull(strstr(e.msg, "overlaps"));
     q_consumer_cfg all = tc_cfg("all");
     ck_assert_int_eq(q_consumer_create(t.p, s, &all, T0, NULL, &ct, &e), Q_FAILED_PRECONDITION);
+    ck_assert_ptr_nonnull(strstr(e.msg, "overlaps consumer a"));
     b.filters[0] = (q_subject_view){"jobs.b.*", 8};
     tc_cons(&t, s, &b, T0); /* disjoint: fine */
     /* On a limits stream overlapping consumers are fine. */
