@@ -60,8 +60,8 @@
 #include "queue/q_part.h"
 
 #define Q_PART_REC_VERSION \
-    4u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since";
-                               * older logs read as they are */
+    5u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since", 5: streams (13..17) and their
+        * consumers (20..29); older logs read as they are */
 #define Q_LEDGER_SINCE_MAX ((1ull << 48) - 1) /* bytes 2..7 of LEDGER: offset + 1 */
 
 enum {
@@ -77,6 +77,12 @@ enum {
     Q_RT_DEDUP = 10,
     Q_RT_QDELETE = 11,
     Q_RT_LEDGER = 12,
+    /* Streams (queue/q_stream.h); 18..19 reserved for them, 20..29 are the consumers'. */
+    Q_RT_STREAM = 13,
+    Q_RT_SMSG = 14,
+    Q_RT_SREMOVE = 15,
+    Q_RT_SDELETE = 16,
+    Q_RT_SDEDUP = 17,
 };
 
 /* The type's name as docs and ringq-log print it ("enqueue", "ack", ..., "queue-delete"),

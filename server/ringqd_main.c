@@ -6,6 +6,7 @@
 #include "server/srv_reflection.h"
 #include "server/srv_queue.h"
 #include "server/srv_runtime.h"
+#include "server/srv_stream.h"
 #include "worker/wk_mesh.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -123,9 +124,10 @@ int main(int argc, char **argv)
     srv_health_register("", SRV_HEALTH_SERVING);
     srv_health_register("ringq.v1.Queue", SRV_HEALTH_SERVING);
     srv_health_register("ringq.v1.Admin", SRV_HEALTH_SERVING);
+    srv_health_register("ringq.v1.Streams", SRV_HEALTH_SERVING);
     if (srv_queue_add_methods(g) < 0 || srv_admin_add_methods(g) < 0 ||
-        srv_health_add_methods(g) < 0 || srv_reflection_add_methods(g) < 0 ||
-        srv_reflection_init(g) < 0) {
+        srv_stream_add_methods(g) < 0 || srv_health_add_methods(g) < 0 ||
+        srv_reflection_add_methods(g) < 0 || srv_reflection_init(g) < 0) {
         fprintf(stderr, "ringqd: cannot register services\n");
         return 1;
     }
