@@ -300,10 +300,12 @@ int cmd_sub(cli_args *a)
     sub_opts o = {0};
     int rc = sub_parse(a, &o);
     if (rc) return rc;
-    char stream[RQ_STREAM_NAME_MAX];
-    rq_status st;
+    char stream[RQ_STREAM_NAME_MAX], probe[RQ_SUBJECT_MAX + 1];
+    rq_status st = {.code = RQ_EINVAL, .message = "SUBJECT is too long"};
     if (o.stream) snprintf(stream, sizeof stream, "%s", o.stream);
-    else if (rq_stream_find(a->c, o.subject, stream, &st)) return cli_fail(&st);
+    else if (!sa_filter_probe(o.subject, probe, sizeof probe) ||
+             rq_stream_find(a->c, probe, stream, &st))
+        return cli_fail(&st);
     rq_consumer_config *cfg = calloc(1, sizeof *cfg);
     rq_consumer_info *bound = calloc(1, sizeof *bound);
     rq_consume *s = NULL;

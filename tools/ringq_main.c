@@ -165,7 +165,7 @@ static const cli_cmd CMDS[] = {
      "  --from POS     all (default) | last | new | last_per_subject | seq:N | time:RFC3339\n"
      "                 (a new consumer's start; an existing durable keeps its position)\n"
      "  --count N      stop after N messages (default: run until interrupted)\n"
-     "  --stream NAME  the stream (default: the one capturing SUBJECT)\n"
+     "  --stream NAME  the stream (default: the one capturing SUBJECT, wildcards as any token)\n"
      "--json: one object per line {stream, subject, seq, unix_ms, time, consumer_seq,\n"
      "delivery_count, pending, msg_id, headers, payload | payload_base64}.\n"},
     {"consumer", cmd_consumer,
