@@ -2,7 +2,8 @@
 create (every option) / ls / info / rm / purge, pub (stdin lines in batches, --id, --ttl,
 headers), sub (ephemeral, --durable continuing where it was, --from, --count, waiting for new
 messages), consumer ls / info / pause / reset / rm, --json everywhere (one object per line for pub
-and sub), exit codes, interop with grpcio, and the newcomer's scenario of the issue: two durable
+and sub), exit codes, interop with grpcio, libringq's Streams API (rq_stream_prog), and the
+newcomer's scenario of the issue: two durable
 subscribers continue exactly where they were after the server is killed and restarted."""
 import json
 import os
@@ -16,6 +17,7 @@ from ringq_client import DataDirTest
 from stream_client import S, SC, StreamsTest
 
 RINGQ = os.path.join(H.BUILD, "ringq")
+PROG = os.path.join(H.BUILD, "aux", "tests", "integration", "rq_stream_prog")
 RUN_TIMEOUT_S = 20
 
 
@@ -202,6 +204,13 @@ class StreamCliTest(CliMixin, StreamsTest):
         self.assertEqual(self.js("stream", "purge", name, "--up-to", "3"), {"purged": 1})
         self.assertEqual(self.ok("stream", "purge", name), f"purged 4 messages from {name}\n")
         self.assertEqual(self.s.GetStream(name=name).state.messages, 0)
+
+    def test_c_api_program(self):
+        """libringq's Streams calls and its Consume session (tests/integration/rq_stream_prog.c)."""
+        p = subprocess.run([PROG, self.srv.addr, self.n()], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("OK (0 failures)", p.stdout)
 
     def test_help_texts(self):
         for cmd in ("stream", "pub", "sub", "consumer"):
