@@ -3,8 +3,8 @@ create (every option) / ls / info / rm / purge, pub (stdin lines in batches, --i
 headers), sub (ephemeral, --durable continuing where it was, --from, --count, waiting for new
 messages), consumer ls / info / pause / reset / rm, --json everywhere (one object per line for pub
 and sub), exit codes, interop with grpcio, libringq's Streams API (rq_stream_prog), and the
-newcomer's scenario of the issue: two durable
-subscribers continue exactly where they were after the server is killed and restarted."""
+newcomer's scenario of the issue: two durable subscribers continue exactly where they were after
+the server is killed and restarted."""
 import json
 import os
 import signal
