@@ -135,6 +135,6 @@ int main(int argc, char **argv)
                        .shard_fini = srv_queue_shard_fini,
                        .on_drain = on_drain,
                        .metrics = srv_queue_metrics,
-                       .metrics_gather = srv_queue_metrics_gather};
+                       .metrics_gather = srv_metrics_gather_all};
     return srv_run(&o, g, &hooks);
 }

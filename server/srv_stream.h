@@ -20,5 +20,8 @@ void srv_stream_on_drain(int shard);
 /* srv_metrics_gather_fn for the streams' figures (per stream, per consumer), merged by the
  * queue service's gather (srv_queue_metrics.c) into the same scrape. */
 int srv_stream_metrics_gather(srv_shard *sh, buf *out, void (*done)(void *ctx), void *ctx);
+/* srv_metrics_gather_fn for ringqd: the queue service's figures (srv_queue_metrics_gather), then
+ * the streams'. */
+int srv_metrics_gather_all(srv_shard *sh, buf *out, srv_gather_done_fn done, void *ctx, void *ud);
 
 #endif

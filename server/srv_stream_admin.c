@@ -161,7 +161,7 @@ static void put_call(pw_grpc_call *c, const uint8_t *msg, size_t len, bool updat
     q_subject_view subj[Q_STREAM_SUBJECTS_MAX];
     q_err e;
     if (!m) {
-        srv_job_fail(j, Q_INVALID_ARGUMENT, "config is required");
+        srv_job_fail(j, Q_INVALID_ARGUMENT, "config is required (config.name: the stream)");
         srv_job_decoded_refuse(j);
         return;
     }
@@ -389,13 +389,15 @@ static void slist_part_done(srv_job *j)
 static q_status slist_pick(slist_ctx *lc, const pwm_ringq_v1_ListStreamsRequest *r, buf *names)
 {
     uint32_t page = r->page_size ? r->page_size : LIST_PAGE_DEFAULT, taken = 0;
-    const srv_sdir_ent *only = r->subject.len
-                                   ? srv_sdir_lookup(srv_chars(r->subject), r->subject.len)
-                                   : NULL;
-    if (r->subject.len && !only) return Q_OK; /* no stream captures it: an empty page */
+    const char *subj = srv_chars(r->subject);
+    bool wild = r->subject.len && q_filter_has_wildcard(subj, r->subject.len);
+    const srv_sdir_ent *only =
+        r->subject.len && !wild ? srv_sdir_lookup(subj, r->subject.len) : NULL;
+    if (r->subject.len && !wild && !only) return Q_OK; /* no stream captures it: empty page */
     for (uint32_t i = 0, n = srv_sdir_count(); i < n; i++) {
         const srv_sdir_ent *e = srv_sdir_at(i);
         if (only && e != only) continue;
+        if (wild && !q_filter_set_overlap(&e->subjects, subj, r->subject.len, NULL)) continue;
         sref a = {(const uint8_t *)e->name, NULL, e->name_len, 0},
              t = {r->page_token.ptr, NULL, r->page_token.len, 0};
         if (r->page_token.len && sref_cmp(&a, &t) <= 0) continue;
@@ -424,7 +426,9 @@ static void on_list(pw_grpc_call *c, const uint8_t *msg, size_t len)
         pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, "page_size must be 1..1000 (0: 100)");
         return;
     }
-    if (r.subject.len && q_subject_check(srv_chars(r.subject), r.subject.len, &e) != Q_OK) {
+    /* A subject names the stream capturing it; a filter (wildcards) every stream whose
+     * subjects it overlaps (what `ringq sub 'orders.>'` looks for). */
+    if (r.subject.len && q_filter_check(srv_chars(r.subject), r.subject.len, &e) != Q_OK) {
         pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, e.msg);
         return;
     }

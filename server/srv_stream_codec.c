@@ -152,7 +152,11 @@ int srv_smsg_view(pwm_ringq_v1_StreamMessage *sm, pwm_ringq_v1_StreamMessage_Hea
         .headers_count = n,
         .msg_id = view(m->msg_id, m->msg_id_len),
         .expires_unix_ms = m->expires_ms,
-        .payload_size = m->payload_len,
+        /* size is payload + headers + subject: the payload's size even when a headers-only
+         * consumer's delivery left the payload out */
+        .payload_size = m->size >= m->subject_len + m->headers_len
+                            ? m->size - m->subject_len - m->headers_len
+                            : m->payload_len,
     };
     return 0;
 }
