@@ -113,6 +113,11 @@ class StreamCliTest(CliMixin, StreamsTest):
         self.assertEqual(dict(got[0].headers), {"k": "v"})
         self.assertEqual(self.ok("pub", a, "--id", "x1", "once"), f"{name} 6\n")
         self.assertEqual(self.ok("pub", a, "--id", "x1", "once"), f"{name} 6 (duplicate)\n")
+        rc, _, err = self.ringq("pub", a, "--id", "x2", "two", "messages")
+        self.assertEqual(rc, 2, err)  # an id names one message
+        rc, _, err = self.ringq("pub", a, "--id", "x3", stdin="l1\nl2\n")
+        self.assertEqual(rc, 2, err)
+        self.assertEqual(self.s.state(name).last_seq, 6)  # nothing of either was published
         self.ok("pub", a, "--ttl", "30s", "short")
         self.assertGreater(self.s.GetMessage(stream=name, seq=7).expires_unix_ms, 0)
         rc, _, err = self.ringq("pub", a, stdin="")
