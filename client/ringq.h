@@ -692,7 +692,9 @@ int rq_stream_ack(rq_client *c, const char *stream, const char *consumer, int ki
  * with rq_consume_next and sends credits and acks; everything runs on the client's loop from
  * inside these calls. A session does not re-bind after a lost connection: rq_consume_next
  * then reports the loss (UNAVAILABLE) and the caller opens a new one (a durable consumer
- * continues where it was; unacked deliveries come again after their ack wait). */
+ * continues where it was; unacked deliveries come again after their ack wait). Close a session
+ * before rq_client_destroy; one still open is ended by it (UNAVAILABLE), and then only
+ * rq_consume_close may be called on it. */
 typedef struct rq_consume rq_consume;
 /* Binds to consumer `name` of `stream`, or (name NULL or "") to a new ephemeral consumer with
  * `ephemeral`'s configuration (deleted when the session ends, after its inactive threshold),

@@ -118,8 +118,8 @@ static int consumer_ls(cli_args *a)
     } else if (n == 0) {
         printf("no consumers on %s\n", a->v[2]);
     } else {
-        fmt_head("%-24s %-18s %-9s %10s %10s %11s %7s %s\n", "CONSUMER", "DELIVER", "ACK",
-                 "POSITION", "LAG", "ACK_PENDING", "CLIENTS", "PAUSED");
+        fmt_head("%-24s %-18s %-9s %10s %10s %11s %7s %s", "CONSUMER", "DELIVER", "ACK", "POSITION",
+                 "LAG", "ACK_PENDING", "CLIENTS", "PAUSED");
         for (size_t i = 0; i < n; i++) {
             const rq_consumer_info *c = &cs[i];
             printf("%-24s %-18s %-9s %10" PRIu64 " %10" PRIu64 " %11" PRIu64 " %7" PRIu32 " %s\n",

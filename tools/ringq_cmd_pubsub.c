@@ -30,6 +30,7 @@ typedef struct pub_ctx {
     rq_pub_msg *msgs;
     char **owned; /* stdin lines to free after their batch (NULL for arguments) */
     size_t n;
+    size_t total; /* messages added so far */
 } pub_ctx;
 
 static const char *level_name(rq_durability l)
@@ -74,6 +75,10 @@ static int pub_flush(pub_ctx *p)
 /* Adds one payload (owned: a stdin line to free after its batch); flushes a full batch. */
 static int pub_add(pub_ctx *p, char *payload, size_t len, bool owned)
 {
+    if (p->base.msg_id && ++p->total > 1) {
+        if (owned) free(payload);
+        return cli_usage("--id applies to exactly one message (one PAYLOAD or one stdin line)");
+    }
     p->msgs[p->n] = p->base;
     p->msgs[p->n].payload = payload;
     p->msgs[p->n].payload_len = len;
@@ -300,10 +305,12 @@ int cmd_sub(cli_args *a)
     sub_opts o = {0};
     int rc = sub_parse(a, &o);
     if (rc) return rc;
-    char stream[RQ_STREAM_NAME_MAX];
-    rq_status st;
+    char stream[RQ_STREAM_NAME_MAX], probe[RQ_SUBJECT_MAX + 1];
+    rq_status st = {.code = RQ_EINVAL, .message = "SUBJECT is too long"};
     if (o.stream) snprintf(stream, sizeof stream, "%s", o.stream);
-    else if (rq_stream_find(a->c, o.subject, stream, &st)) return cli_fail(&st);
+    else if (!sa_filter_probe(o.subject, probe, sizeof probe) ||
+             rq_stream_find(a->c, probe, stream, &st))
+        return cli_fail(&st);
     rq_consumer_config *cfg = calloc(1, sizeof *cfg);
     rq_consumer_info *bound = calloc(1, sizeof *bound);
     rq_consume *s = NULL;

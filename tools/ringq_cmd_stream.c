@@ -74,6 +74,7 @@ static void text_limit(const char *name, uint64_t v)
 static void text_info(const rq_stream_info *s)
 {
     const rq_stream_config *c = &s->config;
+    char t1[FMT_TIME_BYTES], t2[FMT_TIME_BYTES];
     printf("%-22s %s\n%-22s ", "stream:", c->name, "subjects:");
     for (size_t i = 0; i < c->nsubjects; i++) printf("%s%s", i ? "," : "", c->subjects[i]);
     printf("\n%-22s %s\n%-22s %s\n", "retention:", rq_retention_name(c->retention),
@@ -87,17 +88,16 @@ static void text_info(const rq_stream_info *s)
     printf("%-22s %" PRIu32 "\n%-22s %s\n", "max_msg_size:", c->max_msg_size,
            "allow_msg_ttl:", c->allow_msg_ttl ? "yes" : "no");
     if (c->description[0]) printf("%-22s %s\n", "description:", c->description);
-    printf("%-22s %" PRIu32 "\n%-22s ", "partition:", s->partition, "created:");
-    fmt_time_ms(s->created_unix_ms);
-    printf("\n%-22s %" PRIu64 " (%" PRIu64 " bytes, %" PRIu64 " subjects)\n",
+    fmt_time_str(t1, s->created_unix_ms);
+    printf("%-22s %" PRIu32 "\n%-22s %s\n", "partition:", s->partition, "created:", t1);
+    printf("%-22s %" PRIu64 " (%" PRIu64 " bytes, %" PRIu64 " subjects)\n",
            "messages:", s->messages, s->bytes, s->num_subjects);
     printf("%-22s %" PRIu64 " .. %" PRIu64 " (%" PRIu64 " removed between)\n",
            "sequences:", s->first_seq, s->last_seq, s->num_deleted);
-    printf("%-22s ", "first / last:");
-    fmt_time_ms(s->first_unix_ms);
-    printf(" / ");
-    fmt_time_ms(s->last_unix_ms);
-    printf("\n%-22s %" PRIu32 "\n", "consumers:", s->consumers);
+    fmt_time_str(t1, s->first_unix_ms);
+    fmt_time_str(t2, s->last_unix_ms);
+    printf("%-22s %s / %s\n%-22s %" PRIu32 "\n", "first / last:", t1, t2,
+           "consumers:", s->consumers);
     for (size_t i = 0; i < s->nsubjects; i++)
         printf("  %-40s %" PRIu64 "\n", s->subjects[i].subject, s->subjects[i].messages);
     if (s->subjects_truncated) printf("  (more subjects not shown)\n");
@@ -199,7 +199,7 @@ static int stream_ls(cli_args *a)
     } else if (n == 0) {
         printf("no streams\n");
     } else {
-        fmt_head("%-24s %-24s %-10s %10s %12s %10s %10s %9s\n", "STREAM", "SUBJECTS", "RETENTION",
+        fmt_head("%-24s %-24s %-10s %10s %12s %10s %10s %9s", "STREAM", "SUBJECTS", "RETENTION",
                  "MESSAGES", "BYTES", "FIRST", "LAST", "CONSUMERS");
         for (size_t i = 0; i < n; i++) {
             const rq_stream_info *s = &ss[i];

@@ -152,7 +152,8 @@ static const cli_cmd CMDS[] = {
      "One message per PAYLOAD, or per stdin line when there is none, published in batches to\n"
      "the stream that captures SUBJECT. Prints \"STREAM SEQ\" per message (\"(duplicate)\" for\n"
      "a repeated --id); --json: one {stream, seq, duplicate, receipt} object per line.\n"
-     "  --id ID               message id for deduplication   --ttl DUR  removed after DUR\n"
+     "  --id ID               message id for deduplication (one message only)\n"
+     "  --ttl DUR             removed DUR after it is stored (a stream with --allow-ttl)\n"
      "  -H, --header N=V      a header (repeatable)          --batch N  1..1000 (default 100)\n"
      "  --expect-last-seq N   only if the stream's last sequence is N (0: empty)\n"
      "  --durability memory|written|synced   when the server answers\n"},
@@ -165,7 +166,7 @@ static const cli_cmd CMDS[] = {
      "  --from POS     all (default) | last | new | last_per_subject | seq:N | time:RFC3339\n"
      "                 (a new consumer's start; an existing durable keeps its position)\n"
      "  --count N      stop after N messages (default: run until interrupted)\n"
-     "  --stream NAME  the stream (default: the one capturing SUBJECT)\n"
+     "  --stream NAME  the stream (default: the one capturing SUBJECT, wildcards as any token)\n"
      "--json: one object per line {stream, subject, seq, unix_ms, time, consumer_seq,\n"
      "delivery_count, pending, msg_id, headers, payload | payload_base64}.\n"},
     {"consumer", cmd_consumer,

@@ -207,3 +207,22 @@ bool sa_parse_until(const char *s, uint64_t now_ms, uint64_t *out)
     *out = now_ms + v;
     return true;
 }
+
+bool sa_filter_probe(const char *filter, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = filter;;) {
+        size_t len = strcspn(p, ".");
+        bool wild = len == 1 && (*p == '*' || *p == '>');
+        const char *tok = wild ? "_" : p;
+        size_t tl = wild ? 1 : len;
+        if (n + tl + 1 >= cap) return false;
+        memcpy(out + n, tok, tl);
+        n += tl;
+        if (!p[len]) break;
+        out[n++] = '.';
+        p += len + 1;
+    }
+    out[n] = 0;
+    return true;
+}

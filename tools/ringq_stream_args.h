@@ -39,6 +39,12 @@ bool sa_parse_discard(const char *s, int *out);
  * item), at most RQ_STREAM_SUBJECTS_MAX. */
 bool sa_parse_subjects(const char *s, char (*subjects)[RQ_SUBJECT_MAX], size_t *n);
 
+/* A subject the filter matches, to find the stream a `sub FILTER` reads (the stream whose
+ * subjects take in the filter captures every subject it matches): each whole-token wildcard
+ * ('*', '>') becomes "_". Into out[cap]; false when it does not fit. Checks nothing else: the
+ * server judges the filter. */
+bool sa_filter_probe(const char *filter, char *out, size_t cap);
+
 /* --until for pause: "now" (0: resume), an RFC 3339 time, or a duration from now_ms. */
 bool sa_parse_until(const char *s, uint64_t now_ms, uint64_t *out);
 

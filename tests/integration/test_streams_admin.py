@@ -156,7 +156,7 @@ class StreamConfigBadInputTest(StreamsTest):
         self.bad("max_msg_size", max_msg_size=2 ** 32 - 1)
 
     def test_missing_config(self):
-        assert_invalid(self, self.s.CreateStream, "name", S.CreateStreamRequest())
+        assert_invalid(self, self.s.CreateStream, "config", S.CreateStreamRequest())
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 create (every option) / ls / info / rm / purge, pub (stdin lines in batches, --id, --ttl,
 headers), sub (ephemeral, --durable continuing where it was, --from, --count, waiting for new
 messages), consumer ls / info / pause / reset / rm, --json everywhere (one object per line for pub
-and sub), exit codes, interop with grpcio, and the newcomer's scenario of the issue: two durable
-subscribers continue exactly where they were after the server is killed and restarted."""
+and sub), exit codes, interop with grpcio, libringq's Streams API (rq_stream_prog), and the
+newcomer's scenario of the issue: two durable subscribers continue exactly where they were after
+the server is killed and restarted."""
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from ringq_client import DataDirTest
 from stream_client import S, SC, StreamsTest
 
 RINGQ = os.path.join(H.BUILD, "ringq")
+PROG = os.path.join(H.BUILD, "aux", "tests", "integration", "rq_stream_prog")
 RUN_TIMEOUT_S = 20
 
 
@@ -111,6 +113,11 @@ class StreamCliTest(CliMixin, StreamsTest):
         self.assertEqual(dict(got[0].headers), {"k": "v"})
         self.assertEqual(self.ok("pub", a, "--id", "x1", "once"), f"{name} 6\n")
         self.assertEqual(self.ok("pub", a, "--id", "x1", "once"), f"{name} 6 (duplicate)\n")
+        rc, _, err = self.ringq("pub", a, "--id", "x2", "two", "messages")
+        self.assertEqual(rc, 2, err)  # an id names one message
+        rc, _, err = self.ringq("pub", a, "--id", "x3", stdin="l1\nl2\n")
+        self.assertEqual(rc, 2, err)
+        self.assertEqual(self.s.state(name).last_seq, 6)  # nothing of either was published
         self.ok("pub", a, "--ttl", "30s", "short")
         self.assertGreater(self.s.GetMessage(stream=name, seq=7).expires_unix_ms, 0)
         rc, _, err = self.ringq("pub", a, stdin="")
@@ -198,9 +205,17 @@ class StreamCliTest(CliMixin, StreamsTest):
             self.s.pub(b, f"b{i}")
         self.assertEqual(self.js("stream", "purge", name, "--subject", b, "--keep", "1"),
                          {"purged": 3})
-        self.assertEqual(self.js("stream", "purge", name, "--up-to", "3"), {"purged": 2})
-        self.assertEqual(self.ok("stream", "purge", name), f"purged 3 messages from {name}\n")
+        # a: 1 3 5 7, b: 2 4 6 8 -> b keeps 8; below 3 only a's 1 is left to purge
+        self.assertEqual(self.js("stream", "purge", name, "--up-to", "3"), {"purged": 1})
+        self.assertEqual(self.ok("stream", "purge", name), f"purged 4 messages from {name}\n")
         self.assertEqual(self.s.GetStream(name=name).state.messages, 0)
+
+    def test_c_api_program(self):
+        """libringq's Streams calls and its Consume session (tests/integration/rq_stream_prog.c)."""
+        p = subprocess.run([PROG, self.srv.addr, self.n()], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("OK (0 failures)", p.stdout)
 
     def test_help_texts(self):
         for cmd in ("stream", "pub", "sub", "consumer"):

@@ -144,6 +144,25 @@ START_TEST(until)
 }
 END_TEST
 
+START_TEST(filter_probe)
+{
+    char out[RQ_SUBJECT_MAX];
+    ck_assert(sa_filter_probe("orders.>", out, sizeof out));
+    ck_assert_str_eq(out, "orders._");
+    ck_assert(sa_filter_probe("*.eu.*.x", out, sizeof out));
+    ck_assert_str_eq(out, "_.eu._.x");
+    ck_assert(sa_filter_probe(">", out, sizeof out));
+    ck_assert_str_eq(out, "_");
+    ck_assert(sa_filter_probe("a*.b>", out, sizeof out)); /* not whole tokens: left as they are */
+    ck_assert_str_eq(out, "a*.b>");
+    ck_assert(sa_filter_probe("plain.subject", out, sizeof out));
+    ck_assert_str_eq(out, "plain.subject");
+    char small[6];
+    ck_assert(sa_filter_probe("ab.*", small, sizeof small)); /* "ab._" and the NUL: 5 */
+    ck_assert(!sa_filter_probe("abc.*", small, sizeof small));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli_stream");
@@ -154,6 +173,7 @@ int main(void)
     tcase_add_test(tc, policies);
     tcase_add_test(tc, subject_lists);
     tcase_add_test(tc, until);
+    tcase_add_test(tc, filter_probe);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
