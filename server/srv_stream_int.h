@@ -65,8 +65,8 @@ int srv_smsg_view(pwm_ringq_v1_StreamMessage *sm, pwm_ringq_v1_StreamMessage_Hea
 
 /* ---- srv_stream_read.c ---- */
 
-/* Owner side, after messages were appended to stream s of sp: live Reads parked on it are
- * served (once their records are visible: durable under --fsync always and interval). */
+/* Owner side, after messages were appended to stream s of sp: under --fsync never its live
+ * Reads and consumers are served now; otherwise the commit's completion serves them. */
 void srv_stream_published(srv_part *sp, q_stream *s);
 /* Owner side: the partition's durable end moved: serves parked live Reads and consumers. */
 void srv_stream_serve_part(srv_part *sp);
