@@ -349,12 +349,17 @@ void srv_sdir_change(srv_sdir_op *op)
 
 /* ---- life ---- */
 
+/* Set by boot_add when a stream could not be listed: the start fails (a stream missing from
+ * the directory would refuse its publishes). Written and read by the shard's own init. */
+static _Thread_local bool t_boot_failed;
+
 static void boot_add(int shard, srv_sdir_ent *e)
 {
     sdir_shard *d = &g_dir[shard];
-    srv_sdir_ent **nb = rt_realloc(d->boot, (d->nboot + 1) * sizeof *nb);
+    srv_sdir_ent **nb = e ? rt_realloc(d->boot, (d->nboot + 1) * sizeof *nb) : NULL;
     if (!nb) {
         rt_free(e);
+        t_boot_failed = true;
         return;
     }
     d->boot = nb;
@@ -370,7 +375,14 @@ void srv_sdir_shard_init(int shard)
         srv_part *sp = srv_q.shards[shard].parts ? srv_q.shards[shard].parts[k] : NULL;
         if (!sp) continue;
         uint32_t before = d->nboot;
+        t_boot_failed = false;
         srv_stream_boot_entries(sp, shard, boot_add);
+        if (t_boot_failed) {
+            log_error("stream directory: out of memory at start", "shard=%d partition=%u", shard,
+                      k);
+            srv_runtime_fail(srv_shard_runtime(srv_shard_self()));
+            return;
+        }
         log_debug("streams replayed", "partition=%u streams=%u", k, d->nboot - before);
     }
 }

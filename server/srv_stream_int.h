@@ -24,7 +24,8 @@
 
 /* ---- srv_stream_admin.c ---- */
 
-/* Boot: adds an entry for every stream of partition sp (on its owner, at start) with add(). */
+/* Boot: adds an entry for every stream of partition sp (on its owner, at start) with add(),
+ * which takes it (NULL when it could not be made: out of memory). */
 void srv_stream_boot_entries(srv_part *sp, int shard, void (*add)(int shard, srv_sdir_ent *e));
 /* A directory entry for stream s as stored (rt_malloc'd; NULL when out of memory). */
 srv_sdir_ent *srv_stream_ent_of(q_stream *s, uint32_t part);
