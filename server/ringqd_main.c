@@ -45,6 +45,7 @@ static const char usage[] =
 static void on_drain(srv_shard *sh, void *ud)
 {
     srv_health_set_all(SRV_HEALTH_NOT_SERVING);
+    log_debug("health not serving", NULL);
     srv_health_drain_shard();
     srv_keda_drain_shard();
     srv_queue_on_drain(sh, ud);
