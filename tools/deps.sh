@@ -31,6 +31,7 @@ nats-server         JetStream, a peer that ringq-bench compares against (tests r
 python3-prometheus-client  its text parser checks /metrics in the tests (a parser we did not write)
 libev-dev           tests link libringq.a next to libev: only rq_* symbols may be visible
 nodejs              runs the Kubernetes manifest schema check (tests/k8s/check_manifests.js)
+jq                  make image: k8s/image/build.sh writes the config, manifest and index JSON
 python3-yaml        the Kubernetes manifest tests read the output of kubectl kustomize
 '
 # Packages needed only when their command is missing (another package may provide it: NodeSource's
