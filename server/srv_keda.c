@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/rt_alloc.h"
@@ -218,12 +219,16 @@ typedef struct keda_unary {
     char metric[SRV_KEDA_METRIC_NAME_BYTES_MAX]; /* the name to answer with */
 } keda_unary;
 
+/* KEDA's deprecated integer value: v rounded up, saturated (a tiny targetDrainSeconds can make
+ * the drain-time value larger than any int64). */
+static int64_t metric_int(double v) { return v >= 9.0e18 ? INT64_MAX : (int64_t)ceil(v); }
+
 static void reply_metrics(pw_grpc_call *c, const keda_unary *u, const srv_keda_queue *q)
 {
     double v = srv_keda_metric(&u->p, q);
     pwm_externalscaler_MetricValue mv = {
         .metricName = {(const uint8_t *)u->metric, strlen(u->metric)},
-        .metricValue = (int64_t)ceil(v),
+        .metricValue = metric_int(v),
         .metricValueFloat = v};
     pwm_externalscaler_GetMetricsResponse r = {.metricValues = &mv, .metricValues_count = 1};
     srv_msg_reply(c, &pwm_externalscaler_GetMetricsResponse_desc, &r);
@@ -235,6 +240,7 @@ static void unary_done(srv_job *j)
     pw_grpc_call *c = j->call;
     srv_keda_queue q;
     if (!c || pw_grpc_call_done(c)) {
+        /* the caller is gone: nothing to answer */
     } else if (j->status != Q_OK) {
         pw_grpc_call_finish(c, (pw_grpc_status)j->status, j->msg);
     } else if (queue_of(j, &q) < 0) {
