@@ -163,10 +163,16 @@ class KedaScalerTest(C.RingqdTest):
         c.ack(*c.take(q, n=20, lease_ms=60000))
         running = c.take(q, n=4, lease_ms=60000)
         self.assertEqual(len(running), 4)
-        # The rate window is 10 s: poll until a complete one holds the 20 acks.
-        info = C.poll(lambda: (lambda i: i if i.ack_rate > 0 else None)(c.GetQueue(name=q)),
-                      25.0, "an ack rate")
-        m = self.metric(queue=q, mode="drain_time", targetDrainSeconds="3")
+        # The rate window is 10 s: poll until a complete one holds the 20 acks, and read the
+        # figures on both sides of the metric so that both come from the same window.
+        def same_window():
+            before = c.GetQueue(name=q)
+            m = self.metric(queue=q, mode="drain_time", targetDrainSeconds="3")
+            after = c.GetQueue(name=q)
+            return (before, m) if before.ack_rate > 0 and before.ack_rate == after.ack_rate \
+                else None
+
+        info, m = C.poll(same_window, 25.0, "an ack rate")
         backlog = info.ready + info.leased
         self.assertEqual(backlog, 10)
         want = backlog * (info.leased / info.ack_rate) / 3
