@@ -654,10 +654,10 @@ START_TEST(update_keeps_name_and_retention_and_applies_limits)
     tp_reopen(&t, T0);
     s = ts_find(&t, "orders");
     ck_assert_ptr_nonnull(s);
-    q_stream_cfg got;
-    q_stream_config(s, &got);
-    ck_assert_uint_eq(got.max_msgs, 4);
-    ck_assert_uint_eq(got.nsubjects, 2);
+    q_stream_cfg gc;
+    q_stream_config(s, &gc);
+    ck_assert_uint_eq(gc.max_msgs, 4);
+    ck_assert_uint_eq(gc.nsubjects, 2);
     ck_assert_uint_eq(q_stream_msgs(s), 4);
     ck_assert_uint_eq(ts_state(&t, s, T0).first_seq, 8);
     ck_assert_uint_eq(q_stream_last_seq(s), 11);
