@@ -333,13 +333,17 @@ int64_t q_stream_rec_append(q_part *p, uint16_t type, const struct iovec *iov, i
     return q_log_appendv(p->log, type, iov, n);
 }
 
-/* Writes s's STREAM record and pins it. */
-static q_status write_cfg(q_part *p, q_stream *s, uint64_t *commit_to, q_err *err)
+/* Writes s's STREAM record with configuration c (s->cfg when NULL) and pins it; a failure
+ * changes nothing. */
+static q_status write_cfg(q_part *p, q_stream *s, const q_stream_cfg *c, uint64_t *commit_to,
+                          q_err *err)
 {
     uint64_t next = q_log_next(p->log);
     if (q_pins_reserve(&p->pins, next, next))
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
-    int64_t off = q_srec_put_stream(p, s);
+    q_stream as = *s; /* the record as it will be: only the configuration differs */
+    if (c) as.cfg = *c;
+    int64_t off = q_srec_put_stream(p, &as);
     if (off < 0) return q_fail_log(err, (int)off, "stream");
     if (q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off)) /* room reserved above */
         return q_fail(err, Q_INTERNAL, "stream: pin room lost");
@@ -390,7 +394,7 @@ q_status q_stream_create(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
         if (s) q_stream_free(s);
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
     }
-    st = write_cfg(p, s, commit_to, err);
+    st = write_cfg(p, s, NULL, commit_to, err);
     if (st) {
         q_streams_unlink(p, s);
         q_stream_free(s);
@@ -420,9 +424,10 @@ q_status q_stream_update(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
                       which, o->name);
     if (out) *out = s;
     if (cfg_equal(&s->cfg, &c)) return q_ok(err);
-    if (q_stream_set_cfg(s, &c)) return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
-    st = write_cfg(p, s, commit_to, err);
-    if (st) return st; /* the log failed: the partition is unusable, memory keeps the new */
+    st = write_cfg(p, s, &c, commit_to, err); /* the log first: a failure changes nothing */
+    if (st) return st;
+    if (q_stream_set_cfg(s, &c)) /* the new one applies after a restart */
+        return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
     if (s->msgs) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base)); /* max_age may be new */
     uint64_t ranges[2 * Q_SRM_RANGES];
     q_srm rm = {.ranges = ranges, .cap = Q_SRM_RANGES};

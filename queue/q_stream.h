@@ -216,7 +216,8 @@ typedef struct q_pub_result {
  * rule: subject syntax, sizes, headers, msg_id, a TTL without allow_msg_ttl or out of range),
  * Q_FAILED_PRECONDITION (a subject the stream does not capture; "wrong last sequence: N";
  * "wrong last subject sequence: N"; a limit with discard new: "stream full: max_msgs" ...) —
- * nothing written then. Then one SMSG record per new message with dense seqs; duplicates append
+ * nothing written then. Then one SMSG record per new message with dense seqs (not one per batch:
+ * each message is pinned, compacted, removed and read on its own; docs/storage.md); duplicates append
  * nothing. Limits with discard old remove from the front (max_msgs, max_bytes) or the subject's
  * oldest (max_msgs_per_subject): SREMOVE records, on_remove hooks. out[i] answers msgs[i].
  * After the batch, the on_publish hook runs once with the new last seq; *commit_to covers

@@ -649,6 +649,18 @@ START_TEST(update_keeps_name_and_retention_and_applies_limits)
     ck_assert_ptr_eq(q_stream_capturing(t.p, "refunds.x", 9), s);
     ts_pub(&t, s, "refunds.x", "r", T0);
     ck_assert_uint_eq(q_stream_msgs(s), 4);
+    /* The new configuration and what it removed survive a restart. */
+    tp_close(&t);
+    tp_reopen(&t, T0);
+    s = ts_find(&t, "orders");
+    ck_assert_ptr_nonnull(s);
+    q_stream_cfg gc;
+    q_stream_config(s, &gc);
+    ck_assert_uint_eq(gc.max_msgs, 4);
+    ck_assert_uint_eq(gc.nsubjects, 2);
+    ck_assert_uint_eq(q_stream_msgs(s), 4);
+    ck_assert_uint_eq(ts_state(&t, s, T0).first_seq, 8);
+    ck_assert_uint_eq(q_stream_last_seq(s), 11);
     tp_done(&t);
 }
 END_TEST
