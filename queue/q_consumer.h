@@ -18,10 +18,11 @@
  *   CACK      one per settle call (and per q_consumer_next under ack policy none, or when
  *             max_deliver gives a message up): the sequences acked or terminated, or "all up
  *             to S" (ack policy all, none).
- *   CSTATE    a snapshot: ack floor + the acked ranges above it. Written by reset, and when
- *             compaction reaches the consumer's oldest record: old CACK records can then go,
- *             so the log stays bounded for a consumer acking forever. Pinned (the consumer's
- *             "state base": every CACK that counts is after it).
+ *   CSTATE    a snapshot: ack floor + the acked ranges above it. Written by reset, after
+ *             every later CONSUMER record (pause, compaction), and when compaction reaches the
+ *             consumer's state base: old CACK records can then go, so the log stays bounded
+ *             for a consumer acking forever. Pinned (the consumer's "state base": every CACK
+ *             that counts is after it, and its latest CONSUMER record before it).
  *   CDELETE   the consumer is gone.
  * Deliveries are NOT logged: a record per delivery would double a consumer's log traffic
  * (deliver + ack) to keep delivery counts across restarts. So after a restart the acked set is
@@ -236,7 +237,9 @@ q_status q_consumer_next(q_consumer *c, uint64_t now_ms, uint32_t max, size_t bu
                          size_t per_msg_bytes, q_delivery *out, uint32_t *n, uint64_t *next_ms,
                          uint64_t *commit_to, q_err *err);
 
-/* Whether q_consumer_next would hand out something now (cheap: no scan). */
+/* Whether q_consumer_next would hand out something now: not paused, the rate allows, and a
+ * redelivery is due or a new matching message is there and max_ack_pending has room. No
+ * message is read: the deadline summaries (pending / 64) and the lag (q_consumer.h "Lag"). */
 bool q_consumer_ready(q_consumer *c, uint64_t now_ms);
 /* When the consumer has a redelivery, pause end or rate-limit refill due (UINT64_MAX: none). */
 uint64_t q_consumer_next_ms(const q_consumer *c);
