@@ -54,7 +54,9 @@
  * and then kept: -1 as the position passes a matching message, +1 per matching message
  * published (on_publish looks at the new ones only); a removal above the position (limits, TTL,
  * purge) marks it stale and the next figure counts again. So a consumer with a million
- * messages of lag costs one walk per removal burst, not one per call.
+ * messages of lag costs one walk per removal burst, not one per call. After a restart, messages
+ * acked above the first unacked one count as lag until the position passes them (they are
+ * skipped, not delivered).
  *
  * Hooks: q_consumer_hooks_install() sets the stream layer's hook table (q_stream_hooks) to
  * this module's functions; call it once before any q_part_open that may hold streams (the
