@@ -223,7 +223,9 @@ typedef struct q_delivery {
 
 /* Hands out up to max (1..Q_BATCH_MAX) deliveries into out, *n set: first redeliveries that
  * are due (WAIT entries whose time came, OUT entries whose ack deadline passed), lowest stream
- * sequence first; then new messages from the position, those matching the filter. Nothing
+ * sequence first; then new messages from the position, those matching the filter — with the
+ * partition's opts.ready_when_durable, only up to the first whose record is not durable yet
+ * (call again after the commit). Nothing
  * while paused; no more than max_ack_pending OUT + WAIT entries (a message waiting for
  * redelivery still counts); a message over max_deliver is given up instead (terminated: one
  * CACK TERM record for the call) and never delivered again. Stops before the delivery whose

@@ -168,6 +168,10 @@ static bool deliver_new_one(next_ctx *x, uint32_t *scan)
         q_consumer_advance(c, m.seq);
         return true;
     }
+    /* Durable before visible (q_part_opts.ready_when_durable, the server under --fsync
+     * always): a message goes out only once its record is durable; the rest wait for the
+     * commit (in order: nothing after it goes first). */
+    if (x->p->opts.ready_when_durable && m.offset >= q_log_durable(x->p->log)) return false;
     if (m.seq <= c->lps_end && !lps_last(x, &m)) {
         q_consumer_advance(c, m.seq + 1);
         if (c->lag_ok && c->lag) c->lag--;

@@ -607,6 +607,30 @@ START_TEST(ephemeral_expires_when_idle)
 }
 END_TEST
 
+/* Under --fsync always the server sets ready_when_durable: a message is delivered only once
+ * its record is durable. */
+START_TEST(durable_before_visible)
+{
+    tp t;
+    q_consumer_hooks_install();
+    tq_mkdtemp(t.dir);
+    tp_opts(&t, 1u << 20);
+    t.o.ready_when_durable = true;
+    tp_reopen(&t, T0);
+    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
+    q_consumer_cfg cfg = tc_cfg("c");
+    q_consumer *c = tc_cons(&t, s, &cfg, T0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    tc_pub(&t, s, "orders.new", "x", T0);
+    q_delivery d[2];
+    ck_assert_uint_eq(tc_next(c, T0, 2, d), 0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    ck_assert_uint_eq(tc_next(c, T0, 2, d), 1);
+    ck_assert_uint_eq(d[0].stream_seq, 1);
+    tp_done(&t);
+}
+END_TEST
+
 /* The budget: a consumer with a million pending messages costs <= 32 bytes each. */
 START_TEST(pending_memory_million)
 {
@@ -643,6 +667,6 @@ int main(void)
                             max_ack_pending_holds_back,    pause_and_reset,
                             ack_policy_all_and_none,       deliver_policies_and_filters,
                             headers_only_budget_and_rate,  ephemeral_expires_when_idle,
-                            pending_memory_million};
+                            durable_before_visible,        pending_memory_million};
     return tq_run("q_consumer", "consumer", 60, tests, sizeof tests / sizeof tests[0]);
 }
