@@ -1,4 +1,4 @@
-/* queue/q_consumer: the consumers of a stream (docs/semantics.md "Streams: consumers") — their
+/* queue/q_consumer: the consumers of a stream (docs/semantics.md "Stream consumers") — their
  * configuration, position, pending deliveries, acks, redelivery, and the records that make a
  * durable consumer resume exactly where it was after kill -9.
  *
@@ -8,9 +8,10 @@
  *
  * State. position: the next stream sequence the consumer looks at (messages below it were
  * delivered or skipped by the filter). pending: the deliveries not settled yet, each either OUT
- * (delivered, its ack deadline running) or WAIT (to be delivered again at a time: nak delay,
- * backoff, or after a restart). ack floor: every message at or below it is acked, terminated,
- * or not the consumer's (filter, removed).
+ * (delivered, its ack deadline running) or WAIT (to be delivered again at a time: nak delay or
+ * backoff). ack floor: every message at or below it is acked, terminated, or not the
+ * consumer's (filter, removed). After a restart nothing is pending: the position starts at the
+ * ack floor + 1 and skips the acked ranges above it (q_consumer_int.h).
  *
  * What is logged (queue/q_part_rec.h draws the records, types 20..29):
  *   CONSUMER  the configuration, pause and the start of the consumer's interest; written at
