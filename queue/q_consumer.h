@@ -46,8 +46,9 @@
  * Memory: a pending entry is Q_CONSUMER_PENDING_ENTRY_BYTES (24) bytes in one array sorted by
  * stream sequence (lookups by binary search, no index), plus 8 bytes of deadline summary per
  * Q_CONSUMER_BLOCK_ENTRIES entries (the timer: the earliest deadline of each block, so finding
- * what is due reads 1/64 of the table): ~24.1 bytes per pending message, capacity doubling
- * aside (q_consumer_pending_bytes says what is allocated; <= 32 per message at a million).
+ * what is due reads 1/64 of the table): ~24.1 bytes per pending message; with the growth
+ * slack (a fifth) and settled holes, under 32 from 1024 pending up, a million included
+ * (q_consumer_pending_bytes says what is allocated; memory goes back once they are settled).
  *
  * Lag (ConsumerState.num_pending, Delivery.pending): messages matching the filter at or above
  * the position. Without a filter it is the stream's count from the position (q_stream_count_from,
