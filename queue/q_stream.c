@@ -152,7 +152,8 @@ int q_stream_set_cfg(q_stream *s, const q_stream_cfg *c)
     s->cfg.subjects = s->subj_views;
     s->cfg.description = desc;
     /* Checked filters: cannot fail. */
-    q_filter_set_init(&s->filters, s->subj_views, c->nsubjects, NULL);
+    if (q_filter_set_init(&s->filters, s->subj_views, c->nsubjects, NULL) != Q_OK)
+        s->filters.n = 0; /* a replay placeholder (no subjects yet): matches nothing */
     return 0;
 }
 
@@ -332,15 +333,20 @@ int64_t q_stream_rec_append(q_part *p, uint16_t type, const struct iovec *iov, i
     return q_log_appendv(p->log, type, iov, n);
 }
 
-/* Writes s's STREAM record and pins it. */
-static q_status write_cfg(q_part *p, q_stream *s, uint64_t *commit_to, q_err *err)
+/* Writes s's STREAM record with configuration c (s->cfg when NULL) and pins it; a failure
+ * changes nothing. */
+static q_status write_cfg(q_part *p, q_stream *s, const q_stream_cfg *c, uint64_t *commit_to,
+                          q_err *err)
 {
     uint64_t next = q_log_next(p->log);
     if (q_pins_reserve(&p->pins, next, next))
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
-    int64_t off = q_srec_put_stream(p, s);
+    q_stream as = *s; /* the record as it will be: only the configuration differs */
+    if (c) as.cfg = *c;
+    int64_t off = q_srec_put_stream(p, &as);
     if (off < 0) return q_fail_log(err, (int)off, "stream");
-    q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off);
+    if (q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off)) /* room reserved above */
+        return q_fail(err, Q_INTERNAL, "stream: pin room lost");
     *commit_to = q_log_next(p->log);
     return Q_OK;
 }
@@ -388,7 +394,7 @@ q_status q_stream_create(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
         if (s) q_stream_free(s);
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
     }
-    st = write_cfg(p, s, commit_to, err);
+    st = write_cfg(p, s, NULL, commit_to, err);
     if (st) {
         q_streams_unlink(p, s);
         q_stream_free(s);
@@ -418,9 +424,11 @@ q_status q_stream_update(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
                       which, o->name);
     if (out) *out = s;
     if (cfg_equal(&s->cfg, &c)) return q_ok(err);
-    if (q_stream_set_cfg(s, &c)) return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
-    st = write_cfg(p, s, commit_to, err);
-    if (st) return st; /* the log failed: the partition is unusable, memory keeps the new */
+    st = write_cfg(p, s, &c, commit_to, err); /* the log first: a failure changes nothing */
+    if (st) return st;
+    if (q_stream_set_cfg(s, &c)) /* the new one applies after a restart */
+        return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
+    if (s->msgs) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base)); /* max_age may be new */
     uint64_t ranges[2 * Q_SRM_RANGES];
     q_srm rm = {.ranges = ranges, .cap = Q_SRM_RANGES};
     int rc = q_stream_enforce(p, s, now_ms, &rm, Q_SNIL);
@@ -465,6 +473,25 @@ q_status q_stream_delete(q_part *p, const char *name, size_t len, uint64_t now_m
     q_stream_drop(p, s, false);
     *commit_to = q_log_next(p->log);
     return q_ok(err);
+}
+
+void q_streams_stats(const q_part *p, uint64_t *streams, uint64_t *msgs, uint64_t *bytes)
+{
+    const q_streams *ss = p->streams;
+    *streams = *msgs = *bytes = 0;
+    if (!ss) return;
+    *streams = ss->n;
+    *bytes = sizeof *ss + (uint64_t)ss->cap * 2 * sizeof(q_stream *);
+    for (uint32_t i = 0; i < ss->n; i++) {
+        const q_stream *s = ss->by_name[i];
+        *msgs += s->msgs;
+        *bytes += sizeof *s + s->cap * sizeof(q_sent) + (uint64_t)s->subj_cap * sizeof(q_ssubj) +
+                  (uint64_t)s->nslots * sizeof(uint32_t) + (uint64_t)s->ttl_cap * sizeof(q_sttl) +
+                  s->cfg.description_len;
+        for (uint32_t k = 0; k < s->cfg.nsubjects; k++) *bytes += s->cfg.subjects[k].len;
+        for (uint32_t k = 0; k < s->subj_cap; k++)
+            if (s->subj[k].s) *bytes += s->subj[k].len;
+    }
 }
 
 void q_streams_free(q_part *p)

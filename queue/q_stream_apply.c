@@ -16,18 +16,22 @@ static int pin_at(q_part *p, uint64_t *where, uint64_t off)
     return q_stream_pin_move(p, where, off);
 }
 
-/* The msg_ids replay remembered for a placeholder took the longest window; now the stream's. */
+/* The msg_ids replay remembered from a placeholder's messages took the longest window; now the
+ * stream's (those from SDEDUP records carry their exact expiry). */
 static void fix_keys(q_part *p, q_stream *s, uint64_t now_ms)
 {
     for (uint64_t q = p->dd.head; q < p->dd.tail; q++) {
         q_dedup_ent *e = &p->dd.ring[q & (p->dd.cap - 1)];
         if (e->queue != (Q_SDEDUP_NS | s->id) || e->expiry_ms == Q_DEDUP_DROPPED) continue;
+        q_rec rr;
+        if (e->rec != Q_OFF_NONE && q_log_read(p->log, e->rec, &rr) == 0 && rr.type == Q_RT_SDEDUP)
+            continue;
         uint64_t t = e->expiry_ms - Q_STREAM_DUP_WINDOW_MS_MAX + s->cfg.dup_window_ms;
         if (s->cfg.dup_window_ms && t > now_ms) {
             e->expiry_ms = t;
             continue;
         }
-        q_stream_pin_move(p, &e->rec, Q_OFF_NONE);
+        q_stream_pin_move(p, &e->rec, Q_OFF_NONE); /* to none: cannot fail */
         e->expiry_ms = Q_DEDUP_DROPPED;
     }
 }
@@ -108,7 +112,7 @@ static int remember(q_part *p, q_stream *s, uint64_t hash, uint64_t seq, uint64_
     if (q_dedup_reserve(&p->dd, 1) || q_pins_reserve(&p->pins, off, off)) return -ENOMEM;
     q_dedup_ent ne = {
         .hash = hash, .id = seq, .expiry_ms = expiry, .rec = off, .queue = Q_SDEDUP_NS | s->id};
-    q_dedup_add(&p->dd, &ne, q_dedup_unpin, p);
+    if (!q_dedup_add(&p->dd, &ne, q_dedup_unpin, p)) return -ENOMEM; /* reserved: cannot */
     q_pins_add(&p->pins, off);
     return 0;
 }
@@ -213,7 +217,8 @@ int q_streams_compact_begin(q_part *p, uint64_t from, uint64_t to, uint64_t *mov
         if (s->cfg_rec < from || s->cfg_rec >= to) continue;
         int64_t off = q_srec_put_stream(p, s);
         if (off < 0) return (int)off;
-        q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off); /* room reserved by compact_range */
+        int rc = q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off); /* room: compact_range */
+        if (rc) return rc;
         (*moved)++;
     }
     return 0;
@@ -250,8 +255,9 @@ int q_stream_compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t 
         q_part_keep_room(p, 0);
         int64_t off = q_log_compact(p->log, rec->offset);
         if (off < 0) return (int)off;
-        q_stream_pin_move(p, &e->off, (uint64_t)off);
-        if (key) q_stream_pin_move(p, &key->rec, (uint64_t)off);
+        int rc = q_stream_pin_move(p, &e->off, (uint64_t)off); /* room: compact_range */
+        if (rc == 0 && key) rc = q_stream_pin_move(p, &key->rec, (uint64_t)off);
+        if (rc) return rc;
         (*moved)++;
         return 0;
     }

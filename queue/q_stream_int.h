@@ -72,7 +72,8 @@ struct q_stream {
     uint64_t base;           /* seq of ents[head] */
     uint64_t last_seq;
     uint64_t msgs, bytes;
-    uint64_t front_ms; /* the time of message `base` when msgs > 0 (max_age without a read) */
+    uint64_t front_ms; /* the time of message `base` when msgs > 0 and max_age is set (kept
+                        * without a read per removal otherwise) */
     /* subjects */
     q_ssubj *subj;
     uint32_t nsubj, subj_cap, free_head;
@@ -197,6 +198,8 @@ int q_stream_compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t 
 int q_streams_compact_begin(q_part *p, uint64_t from, uint64_t to, uint64_t *moved);
 /* After replay: trims, checks limits (writing what they remove). */
 void q_streams_replay_done(q_part *p, uint64_t now_ms);
+/* q_part_get_stats: streams, kept messages, memory allocated for them. */
+void q_streams_stats(const q_part *p, uint64_t *streams, uint64_t *msgs, uint64_t *bytes);
 /* q_part_close: frees every stream (on_delete with closing). */
 void q_streams_free(q_part *p);
 /* Reads a message's record into a view. 0 or negative errno. */
