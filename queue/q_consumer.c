@@ -195,7 +195,9 @@ static bool in_skip(const q_consumer *c, uint64_t seq)
 
 bool q_consumer_done_with(const q_consumer *c, uint64_t seq, const char *subj, uint32_t slen)
 {
-    if (c->deleted || seq < c->interest_from) return true;
+    /* Interest starts at the consumer's creation, and not before its start point (a
+     * BY_START_SEQUENCE ahead of the stream never delivers what lies between). */
+    if (c->deleted || seq < c->interest_from || seq < c->start_seq) return true;
     if (c->cfg.nfilters && !q_filter_set_match(&c->fs, subj, slen, NULL)) return true;
     if (seq < c->position) return q_cpend_find(&c->pend, seq) == Q_NIL;
     return in_skip(c, seq);
@@ -247,6 +249,22 @@ static void release_interest(q_consumer *c, uint64_t now_ms, uint64_t *commit_to
         from = m.seq + 1;
         if (!held(set, c, &m)) remove_msg(set, m.seq, now_ms, commit_to);
     }
+}
+
+uint64_t q_consumers_sweep_interest(q_part *p, q_stream *s, uint64_t now_ms)
+{
+    if (q_stream_retention(s) != Q_RETENTION_INTEREST) return 0;
+    q_cset *set = q_cset_of(p, s, true);
+    if (!set) return 0;
+    uint64_t from = q_stream_first_seq(s), gone = 0, ct = 0;
+    q_smsg m;
+    while (q_stream_next(p, s, from, NULL, 0, &m, NULL, NULL) == Q_OK) {
+        from = m.seq + 1;
+        if (held(set, NULL, &m)) continue;
+        remove_msg(set, m.seq, now_ms, &ct);
+        gone++;
+    }
+    return gone;
 }
 
 /* ---- life cycle ---- */
@@ -338,10 +356,10 @@ q_status q_consumer_create(q_part *p, q_stream *s, const q_consumer_cfg *cfg, ui
         return st;
     }
     c->created_ms = c->idle_since = c->bucket_ms = now_ms;
-    c->bucket = (int64_t)k.rate_limit_bytes_per_s;
+    c->bucket = (int64_t)k.rate_limit_bytes_per_s * 1000;
     resolve_start(p, s, c);
     if (q_consumer_logged(c)) {
-        int64_t off = q_crec_put_consumer(c, 0, true);
+        int64_t off = q_crec_put_consumer(c);
         if (off < 0) {
             q_cset_remove(set, c, true);
             return q_fail_log(err, (int)off, "consumer record");
@@ -375,12 +393,14 @@ q_status q_consumer_pause(q_consumer *c, uint64_t until_ms, uint64_t now_ms, uin
     uint64_t was = c->paused_until;
     c->paused_until = until_ms > now_ms ? until_ms : 0;
     if (q_consumer_logged(c) && c->paused_until != was) {
-        int64_t off = q_crec_put_consumer(c, Q_CFLAG_UPDATE, false);
-        if (off < 0) {
+        uint64_t before = q_log_next(q_part_log(q_consumer_part(c)));
+        int64_t off = q_crec_put_config(c);
+        uint64_t after = q_log_next(q_part_log(q_consumer_part(c)));
+        if (off < 0 && after == before) { /* nothing written: nothing changed */
             c->paused_until = was;
             return q_fail_log(err, (int)off, "consumer pause");
         }
-        q_commit_raise(commit_to, off);
+        *commit_to = after; /* a snapshot too large (logged) leaves the pause record */
     }
     return q_ok(err);
 }

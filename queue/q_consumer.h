@@ -92,6 +92,9 @@
  * a workload. max_deliver above this is refused (INVALID_ARGUMENT). */
 #define Q_CONSUMER_DELIVER_MAX 65535u
 #define Q_CONSUMER_NAK_DELAY_MS_MAX Q_DELAY_MS_MAX
+/* The token bucket counts milli-bytes in an int64: 1 TiB/s leaves room, and no link is that
+ * fast. */
+#define Q_CONSUMER_RATE_MAX (1ull << 40)
 /* Consumers per stream: interest retention asks each of them on every ack and publish. */
 #define Q_CONSUMERS_PER_STREAM_MAX 1024u
 /* Messages examined (filtered out, removed, already acked) by one q_consumer_next: a sparse

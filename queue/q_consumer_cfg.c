@@ -88,6 +88,8 @@ static q_status check_acks(const q_consumer_cfg *c, q_err *err)
         if (c->backoff_ms[i] < Q_CONSUMER_BACKOFF_MS_MIN ||
             c->backoff_ms[i] > Q_CONSUMER_BACKOFF_MS_MAX)
             return q_fail(err, Q_INVALID_ARGUMENT, "backoff_ms[%u]: 1 ms .. 366 days", i);
+    if (c->rate_limit_bytes_per_s > Q_CONSUMER_RATE_MAX)
+        return q_fail(err, Q_INVALID_ARGUMENT, "rate_limit_bytes_per_s: at most 2^40 (1 TiB/s)");
     if (c->max_ack_pending > Q_CONSUMER_ACK_PENDING_MAX)
         return q_fail(err, Q_INVALID_ARGUMENT, "max_ack_pending: at most %u",
                       Q_CONSUMER_ACK_PENDING_MAX);
@@ -105,8 +107,10 @@ static q_status check_overlap(q_part *p, q_stream *s, const q_consumer_cfg *c, c
         if (self && strlen(o->name) == self_len && memcmp(o->name, self, self_len) == 0) continue;
         if (c->nfilters == 0 || o->cfg.nfilters == 0)
             return q_fail(err, Q_FAILED_PRECONDITION,
-                          "work-queue stream: consumer %s already takes %s subjects", o->name,
-                          o->cfg.nfilters == 0 ? "all its" : "some of these");
+                          "work-queue stream: %s overlaps consumer %s%s",
+                          c->nfilters == 0 ? "a consumer without filter_subjects (every subject)"
+                                           : "filter_subjects",
+                          o->name, o->cfg.nfilters == 0 ? ", which takes every subject" : "");
         for (uint32_t k = 0; k < c->nfilters; k++) {
             uint32_t which;
             if (q_filter_set_overlap(&o->fs, c->filters[k].ptr, c->filters[k].len, &which))

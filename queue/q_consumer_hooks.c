@@ -20,7 +20,7 @@ static void on_new_msg(q_cset *set, const q_smsg *m, bool interest, uint64_t *ct
         bool match = c->cfg.nfilters == 0 ||
                      q_filter_set_match(&c->fs, m->subject, m->subject_len, NULL);
         if (match && c->cfg.nfilters && c->lag_ok && m->seq >= c->position) c->lag++;
-        if (match && m->seq >= c->interest_from) wanted = true;
+        if (match && m->seq >= c->interest_from && m->seq >= c->start_seq) wanted = true;
     }
     if (interest && !wanted) {
         uint64_t t = 0;
@@ -86,7 +86,7 @@ static int replay_create(q_part *p, q_stream *s, const q_crec *r, uint64_t off)
         return -ENOMEM;
     }
     c->created_ms = c->idle_since = c->bucket_ms = r->created_ms;
-    c->bucket = (int64_t)k.rate_limit_bytes_per_s;
+    c->bucket = (int64_t)k.rate_limit_bytes_per_s * 1000;
     c->start_seq = r->start_seq;
     c->interest_from = r->interest_from;
     c->lps_end = r->lps_end;
@@ -181,9 +181,14 @@ static void on_replay_done(q_part *p, uint64_t now_ms)
     for (q_stream *s; (s = q_stream_next_by_name(p, after, after_len));) {
         after = q_stream_name(s, &after_len);
         q_cset *set = q_stream_consumers(s);
-        if (!set) continue;
-        set->seen_last = q_stream_last_seq(s);
-        for (uint32_t i = 0; i < set->n; i++) settle_position(p, s, set->by_name[i]);
+        if (set) {
+            set->seen_last = q_stream_last_seq(s);
+            for (uint32_t i = 0; i < set->n; i++) settle_position(p, s, set->by_name[i]);
+        }
+        uint64_t gone = q_consumers_sweep_interest(p, s, now_ms);
+        if (gone)
+            log_info("interest retention after restart: messages nobody holds removed",
+                     "stream=%.*s removed=%" PRIu64, (int)after_len, after, gone);
     }
 }
 
@@ -196,21 +201,15 @@ static int on_compact(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t *mo
     q_stream *s = q_stream_by_id(p, r.stream_id);
     q_consumer *c = s ? q_consumer_find(s, r.name, r.name_len) : NULL;
     if (!c) return 0;
-    if (c->cfg_rec == rec->offset) { /* the configuration first: replay meets it first */
-        int64_t off = q_crec_put_consumer(c, Q_CFLAG_UPDATE, false);
-        if (off < 0) return (int)off;
-        (*moved)++;
-    }
-    if (c->base_rec == rec->offset) {
-        int64_t off = q_crec_put_cstate(c);
-        if (off == -EMSGSIZE) {
-            log_warn("consumer snapshot too large: its acks stay in the log", "consumer=%s",
-                     c->name);
-            return 0;
-        }
-        if (off < 0) return (int)off;
-        (*moved)++;
-    }
+    int64_t off = 0;
+    bool cfg = c->cfg_rec == rec->offset;
+    if (cfg) off = q_crec_put_config(c); /* CONSUMER + CSTATE */
+    else if (c->base_rec == rec->offset) off = q_crec_put_cstate(c);
+    else return 0; /* an older record of the consumer: nothing needs it */
+    if (off == -EMSGSIZE)
+        log_warn("consumer snapshot too large: the segment stays", "consumer=%s", c->name);
+    if (off < 0) return (int)off; /* stops the pass: the segment is not deleted */
+    *moved += cfg ? 2 : 1;
     return 0;
 }
 

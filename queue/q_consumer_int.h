@@ -16,14 +16,10 @@
 #include "queue/q_consumer_pend.h"
 #include "queue/q_part_int.h"
 
-/* Record types (q_part_rec.h draws the layouts; q_consumer_rec.c encodes them). */
-enum {
-    Q_RT_CONSUMER = 20, /* configuration, pause, start point, interest start */
-    Q_RT_CACK = 21,     /* sequences acked / terminated, or acked up to one */
-    Q_RT_CSTATE = 22,   /* snapshot: ack floor + acked ranges above it */
-    Q_RT_CDELETE = 23,  /* the consumer is gone */
-};
-_Static_assert(Q_RT_CDELETE <= Q_RT_CONSUMER_LAST, "the consumer layer's range");
+/* Record types: Q_RT_CONSUMER, Q_RT_CACK, Q_RT_CSTATE, Q_RT_CDELETE (q_part_rec.h draws the
+ * layouts; q_consumer_rec.c encodes them). */
+_Static_assert(Q_RT_CONSUMER >= Q_RT_CONSUMER_FIRST && Q_RT_CDELETE <= Q_RT_CONSUMER_LAST,
+               "the consumer layer's range");
 
 #define Q_CREC_CONSUMER_FIXED 96u
 #define Q_CREC_CACK_FIXED 16u
@@ -101,7 +97,8 @@ struct q_consumer {
     uint64_t cfg_rec, base_rec; /* pinned: latest CONSUMER; state base (CSTATE or creation) */
     uint32_t clients;
     uint64_t idle_since; /* ephemeral: last unbind or touch */
-    int64_t bucket;      /* rate limit: bytes that may go now (negative: debt) */
+    int64_t bucket;      /* rate limit: milli-bytes that may go now (negative: debt); at most a
+                     * second's worth (rate * 1000) */
     uint64_t bucket_ms;
     uint64_t lag; /* num_pending when lag_ok */
     bool lag_ok;
@@ -109,9 +106,18 @@ struct q_consumer {
 };
 
 /* ---- q_consumer_rec.c ---- */
-/* Appends the consumer's CONSUMER record (flags: Q_CFLAG_UPDATE or 0) and moves the cfg pin
- * (and, with `base`, the state-base pin) to it. Offset or a negative errno. */
-int64_t q_crec_put_consumer(q_consumer *c, uint8_t flags, bool base);
+/* Pins. A durable consumer pins its latest CONSUMER record (cfg_rec) and its state base
+ * (base_rec: the latest CSTATE, or the creation record), always with cfg_rec <= base_rec: the
+ * records replay needs (a CONSUMER first, then the base, then the CACKs after it) all sit at or
+ * after cfg_rec, and retention deletes prefixes only. */
+/* Appends the creation CONSUMER record; both pins go to it. Offset or a negative errno. */
+int64_t q_crec_put_consumer(q_consumer *c);
+/* A configuration change (pause) or a move by compaction: a CONSUMER record (flag
+ * Q_CFLAG_UPDATE) and a CSTATE after it (keeping cfg_rec <= base_rec). Returns the CSTATE's
+ * offset or a negative errno: the CONSUMER record's (nothing written), or the CSTATE's
+ * (-EMSGSIZE: the ranges do not fit a record; the CONSUMER record was written and the older
+ * one stays pinned before it, so it survives). */
+int64_t q_crec_put_config(q_consumer *c);
 /* Appends a CACK record of `kind` with n seqs (and a reason). Offset or negative errno. */
 int64_t q_crec_put_cack(q_consumer *c, uint8_t kind, const uint64_t *seqs, uint32_t n,
                         const char *reason, uint32_t reason_len);
@@ -128,6 +134,10 @@ bool q_consumer_cfg_same(const q_consumer_cfg *a, const q_consumer_cfg *b);
 /* num_pending: counted by the stream without a filter, else cached (q_consumer.h). */
 uint64_t q_consumer_lag(q_consumer *c);
 q_cset *q_cset_of(q_part *p, q_stream *s, bool create);
+/* Interest retention after a restart: removes every kept message of an interest stream that
+ * no consumer holds (the ephemeral consumers that held them are gone; a crash between a
+ * message and its removal record). Returns how many went. */
+uint64_t q_consumers_sweep_interest(q_part *p, q_stream *s, uint64_t now_ms);
 /* A consumer object from a resolved, checked configuration (strings copied), not in a set.
  * NULL on -ENOMEM. */
 q_consumer *q_consumer_alloc(const q_consumer_cfg *cfg);

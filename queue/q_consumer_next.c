@@ -16,7 +16,8 @@ typedef struct next_ctx {
     q_delivery *out;
     uint32_t n;
     uint32_t nnew;  /* new messages among out */
-    bool full;      /* stopped by max, budget or rate with more to hand out */
+    bool full;      /* stopped by max or budget with more to hand out */
+    bool rated;     /* stopped by the rate limit */
     int fail;       /* a negative errno that stopped the call */
     uint32_t nterm; /* given up by max_deliver in this call */
     uint64_t term[Q_BATCH_MAX];
@@ -27,9 +28,9 @@ static void refill(q_consumer *c, uint64_t now_ms)
 {
     uint64_t rate = c->cfg.rate_limit_bytes_per_s;
     if (!rate || now_ms <= c->bucket_ms) return;
-    uint64_t dt = now_ms - c->bucket_ms;
-    __int128 b = (__int128)c->bucket + (__int128)rate * dt / 1000;
-    c->bucket = b > (__int128)rate ? (int64_t)rate : (int64_t)b;
+    uint64_t dt = now_ms - c->bucket_ms; /* in milli-bytes: no fraction lost between calls */
+    __int128 b = (__int128)c->bucket + (__int128)rate * dt, cap = (__int128)rate * 1000;
+    c->bucket = b > cap ? (int64_t)cap : (int64_t)b;
     c->bucket_ms = now_ms;
 }
 
@@ -46,7 +47,7 @@ static bool can_send(next_ctx *x, const q_smsg *m)
     if (x->c->cfg.rate_limit_bytes_per_s) {
         refill(x->c, x->now);
         if (x->c->bucket <= 0) {
-            x->full = true;
+            x->rated = true; /* q_consumer_next_ms says when the bucket refills */
             return false;
         }
     }
@@ -70,7 +71,7 @@ static void fill(next_ctx *x, const q_smsg *m, uint64_t token, uint32_t count, b
     c->delivered_stream_seq = m->seq;
     size_t size = (size_t)(c->cfg.headers_only ? m->headers_len : msg_bytes(m)) + x->per;
     x->used += size;
-    if (c->cfg.rate_limit_bytes_per_s) c->bucket -= (int64_t)msg_bytes(m);
+    if (c->cfg.rate_limit_bytes_per_s) c->bucket -= (int64_t)msg_bytes(m) * 1000;
     if (fresh) x->nnew++;
 }
 
@@ -257,7 +258,7 @@ q_status q_consumer_next(q_consumer *c, uint64_t now_ms, uint32_t max, size_t bu
                   .per = per_msg_bytes,
                   .out = out};
     redeliver(&x);
-    if (!x.full && !x.fail) deliver_new(&x);
+    if (!x.full && !x.rated && !x.fail) deliver_new(&x);
     q_cpend_gc(&c->pend);
     *n = x.n;
     int rc = settle_records(&x, commit_to);
@@ -288,7 +289,8 @@ uint64_t q_consumer_next_ms(const q_consumer *c)
     uint64_t t = q_cpend_min_due(&c->pend);
     uint64_t rate = c->cfg.rate_limit_bytes_per_s;
     if (rate && c->bucket <= 0) {
-        uint64_t wait = ((uint64_t)(-c->bucket) + 1) * 1000 / rate + 1;
+        /* The first ms at which refill() makes the bucket positive. */
+        uint64_t wait = ((uint64_t)(-c->bucket) + rate) / rate;
         uint64_t r = c->bucket_ms + wait;
         if (r < t || t == UINT64_MAX) t = r;
     }

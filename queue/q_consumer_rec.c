@@ -50,16 +50,28 @@ static int64_t append(q_consumer *c, uint16_t type, const struct iovec *iov, int
     return q_stream_rec_append(q_consumer_part(c), type, iov, n, freeing);
 }
 
-int64_t q_crec_put_consumer(q_consumer *c, uint8_t flags, bool base)
+int64_t q_crec_put_consumer(q_consumer *c)
 {
     uint8_t b[Q_CREC_CONSUMER_BYTES_MAX];
-    struct iovec iov = {.iov_base = b, .iov_len = put_consumer(c, flags, b)};
+    struct iovec iov = {.iov_base = b, .iov_len = put_consumer(c, 0, b)};
     int64_t off = append(c, Q_RT_CONSUMER, &iov, 1, false);
     if (off < 0) return off;
     q_part *p = q_consumer_part(c);
     int rc = q_stream_pin_move(p, &c->cfg_rec, (uint64_t)off);
-    if (!rc && base) rc = q_stream_pin_move(p, &c->base_rec, (uint64_t)off);
+    if (!rc) rc = q_stream_pin_move(p, &c->base_rec, (uint64_t)off);
     return rc ? rc : off;
+}
+
+int64_t q_crec_put_config(q_consumer *c)
+{
+    uint8_t b[Q_CREC_CONSUMER_BYTES_MAX];
+    struct iovec iov = {.iov_base = b, .iov_len = put_consumer(c, Q_CFLAG_UPDATE, b)};
+    int64_t off = append(c, Q_RT_CONSUMER, &iov, 1, false);
+    if (off < 0) return off;
+    int64_t st = q_crec_put_cstate(c);
+    if (st < 0) return st; /* the older cfg record stays pinned: this one survives behind it */
+    int rc = q_stream_pin_move(q_consumer_part(c), &c->cfg_rec, (uint64_t)off);
+    return rc ? rc : st;
 }
 
 int64_t q_crec_put_cack(q_consumer *c, uint8_t kind, const uint64_t *seqs, uint32_t n,

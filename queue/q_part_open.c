@@ -324,4 +324,6 @@ void q_part_get_stats(const q_part *p, q_part_stats *st)
     st->replayed_records = p->replayed_records;
     st->leased_undurable = p->leased_undurable;
     st->ledger_mismatches = p->ledger_mismatches;
+    q_streams_stats(p, &st->streams, &st->stream_msgs, &st->stream_mem_bytes);
+    st->mem_bytes += st->stream_mem_bytes;
 }

@@ -115,7 +115,7 @@ static bool cfg_equal(const q_stream_cfg *a, const q_stream_cfg *b)
         a->dup_window_ms != b->dup_window_ms || a->max_msg_size != b->max_msg_size ||
         a->allow_msg_ttl != b->allow_msg_ttl || a->nsubjects != b->nsubjects ||
         a->description_len != b->description_len ||
-        memcmp(a->description, b->description, a->description_len) != 0)
+        (a->description_len && memcmp(a->description, b->description, a->description_len) != 0))
         return false;
     for (uint32_t i = 0; i < a->nsubjects; i++)
         if (a->subjects[i].len != b->subjects[i].len ||
@@ -152,7 +152,8 @@ int q_stream_set_cfg(q_stream *s, const q_stream_cfg *c)
     s->cfg.subjects = s->subj_views;
     s->cfg.description = desc;
     /* Checked filters: cannot fail. */
-    q_filter_set_init(&s->filters, s->subj_views, c->nsubjects, NULL);
+    if (q_filter_set_init(&s->filters, s->subj_views, c->nsubjects, NULL) != Q_OK)
+        s->filters.n = 0; /* a replay placeholder (no subjects yet): matches nothing */
     return 0;
 }
 
@@ -214,6 +215,18 @@ static uint32_t lower_bound(const q_streams *ss, const char *name, size_t len, b
     return lo;
 }
 
+/* First position of by_id whose id is >= id. */
+static uint32_t id_bound(const q_streams *ss, uint32_t id)
+{
+    uint32_t lo = 0, hi = ss->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ss->by_id[mid]->id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 int q_streams_insert(q_part *p, q_stream *s)
 {
     q_streams *ss = q_streams_of(p, true);
@@ -223,21 +236,30 @@ int q_streams_insert(q_part *p, q_stream *s)
         q_stream **nb = rt_realloc(ss->by_name, (size_t)cap * sizeof *nb);
         if (!nb) return -ENOMEM;
         ss->by_name = nb;
+        q_stream **ni = rt_realloc(ss->by_id, (size_t)cap * sizeof *ni);
+        if (!ni) return -ENOMEM; /* by_name grew: harmless */
+        ss->by_id = ni;
         ss->cap = cap;
     }
     uint32_t i = lower_bound(ss, s->name, s->name_len, false);
     memmove(ss->by_name + i + 1, ss->by_name + i, (size_t)(ss->n - i) * sizeof *ss->by_name);
     ss->by_name[i] = s;
+    i = id_bound(ss, s->id);
+    memmove(ss->by_id + i + 1, ss->by_id + i, (size_t)(ss->n - i) * sizeof *ss->by_id);
+    ss->by_id[i] = s;
     ss->n++;
     if (s->id >= ss->next_id) ss->next_id = s->id + 1;
     return 0;
 }
 
-static void streams_unlink(q_part *p, q_stream *s)
+void q_streams_unlink(q_part *p, q_stream *s)
 {
     q_streams *ss = p->streams;
     uint32_t i = lower_bound(ss, s->name, s->name_len, false);
+    while (ss->by_name[i] != s) i++; /* placeholders share the empty name */
     memmove(ss->by_name + i, ss->by_name + i + 1, (size_t)(ss->n - i - 1) * sizeof *ss->by_name);
+    i = id_bound(ss, s->id);
+    memmove(ss->by_id + i, ss->by_id + i + 1, (size_t)(ss->n - i - 1) * sizeof *ss->by_id);
     ss->n--;
 }
 
@@ -255,9 +277,9 @@ q_stream *q_stream_find(q_part *p, const char *name, size_t len)
 q_stream *q_stream_by_id(q_part *p, uint32_t id)
 {
     q_streams *ss = p->streams;
-    for (uint32_t i = 0; ss && i < ss->n; i++)
-        if (ss->by_name[i]->id == id) return ss->by_name[i];
-    return NULL;
+    if (!ss) return NULL;
+    uint32_t i = id_bound(ss, id);
+    return i < ss->n && ss->by_id[i]->id == id ? ss->by_id[i] : NULL;
 }
 
 q_stream *q_stream_next_by_name(q_part *p, const char *after, size_t after_len)
@@ -319,7 +341,8 @@ static q_status write_cfg(q_part *p, q_stream *s, uint64_t *commit_to, q_err *er
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
     int64_t off = q_srec_put_stream(p, s);
     if (off < 0) return q_fail_log(err, (int)off, "stream");
-    q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off);
+    if (q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off)) /* room reserved above */
+        return q_fail(err, Q_INTERNAL, "stream: pin room lost");
     *commit_to = q_log_next(p->log);
     return Q_OK;
 }
@@ -360,6 +383,8 @@ q_status q_stream_create(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
     if (ss->n >= Q_PART_STREAMS_MAX)
         return q_fail(err, Q_RESOURCE_EXHAUSTED, "streams: %u in this partition; at most %u", ss->n,
                       Q_PART_STREAMS_MAX);
+    if (ss->next_id >= Q_STREAM_ID_MAX)
+        return q_fail(err, Q_RESOURCE_EXHAUSTED, "streams: ids of this partition used up");
     s = q_stream_new(ss->next_id, &c, now_ms);
     if (!s || q_streams_insert(p, s)) {
         if (s) q_stream_free(s);
@@ -367,7 +392,7 @@ q_status q_stream_create(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
     }
     st = write_cfg(p, s, commit_to, err);
     if (st) {
-        streams_unlink(p, s);
+        q_streams_unlink(p, s);
         q_stream_free(s);
         return st;
     }
@@ -398,6 +423,7 @@ q_status q_stream_update(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
     if (q_stream_set_cfg(s, &c)) return q_fail(err, Q_RESOURCE_EXHAUSTED, "stream: out of memory");
     st = write_cfg(p, s, commit_to, err);
     if (st) return st; /* the log failed: the partition is unusable, memory keeps the new */
+    if (s->msgs) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base)); /* max_age may be new */
     uint64_t ranges[2 * Q_SRM_RANGES];
     q_srm rm = {.ranges = ranges, .cap = Q_SRM_RANGES};
     int rc = q_stream_enforce(p, s, now_ms, &rm, Q_SNIL);
@@ -424,7 +450,7 @@ void q_stream_drop(q_part *p, q_stream *s, bool closing)
             e->rec = Q_OFF_NONE;
             e->expiry_ms = Q_DEDUP_DROPPED;
         }
-        streams_unlink(p, s);
+        q_streams_unlink(p, s);
     }
     q_stream_free(s);
 }
@@ -444,12 +470,32 @@ q_status q_stream_delete(q_part *p, const char *name, size_t len, uint64_t now_m
     return q_ok(err);
 }
 
+void q_streams_stats(const q_part *p, uint64_t *streams, uint64_t *msgs, uint64_t *bytes)
+{
+    const q_streams *ss = p->streams;
+    *streams = *msgs = *bytes = 0;
+    if (!ss) return;
+    *streams = ss->n;
+    *bytes = sizeof *ss + (uint64_t)ss->cap * 2 * sizeof(q_stream *);
+    for (uint32_t i = 0; i < ss->n; i++) {
+        const q_stream *s = ss->by_name[i];
+        *msgs += s->msgs;
+        *bytes += sizeof *s + s->cap * sizeof(q_sent) + (uint64_t)s->subj_cap * sizeof(q_ssubj) +
+                  (uint64_t)s->nslots * sizeof(uint32_t) + (uint64_t)s->ttl_cap * sizeof(q_sttl) +
+                  s->cfg.description_len;
+        for (uint32_t k = 0; k < s->cfg.nsubjects; k++) *bytes += s->cfg.subjects[k].len;
+        for (uint32_t k = 0; k < s->subj_cap; k++)
+            if (s->subj[k].s) *bytes += s->subj[k].len;
+    }
+}
+
 void q_streams_free(q_part *p)
 {
     q_streams *ss = p->streams;
     if (!ss) return;
     for (uint32_t i = 0; i < ss->n; i++) q_stream_drop(p, ss->by_name[i], true);
     rt_free(ss->by_name);
+    rt_free(ss->by_id);
     rt_free(ss);
     p->streams = NULL;
 }

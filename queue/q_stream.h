@@ -23,9 +23,10 @@
  * their stream by a small per-partition id fixed at create (4 bytes per message instead of the
  * name). Types 20..29 are the consumer layer's (q_consumer.h), handed to its hooks (below).
  *
- * Memory: per kept message 16 bytes of index (u64 record offset, u32 subject index, u32 size);
- * a removed message in the middle keeps its 16 bytes (an offset sentinel) until the front
- * passes it; a message with a TTL 16 more bytes in a deadline heap; a msg_id an entry of the
+ * Memory: per kept message 24 bytes of index (u64 record offset, u32 subject index, u32 size,
+ * u32 seq delta to the next message of its subject, 4 spare; the array doubles as it grows);
+ * a removed message in the middle keeps its 24 bytes (an offset sentinel) until the front
+ * passes it; q_part_stats.stream_mem_bytes counts it all; a message with a TTL 16 more bytes in a deadline heap; a msg_id an entry of the
  * partition's dedup ring (q_part_dedup.h: <= 48 bytes) while in the window. Per distinct
  * subject with messages: its bytes + ~48 bytes (count, first and last seq, hash slot).
  * Payloads, headers, subjects and ids stay in the log.
@@ -60,6 +61,9 @@
 /* Streams per partition: each costs ~2 KiB (struct, filter copies, tables) before messages;
  * the API pages ListStreams, but a partition with more than this is a configuration mistake. */
 #define Q_PART_STREAMS_MAX 4096u
+/* Log reserve kept per stream (q_part_keep_room) so a full disk still takes the SREMOVE that
+ * frees segments: one record of a few ranges (48-byte header + 8 + 16 per range). */
+#define Q_STREAM_FREE_REC_BYTES 128u
 /* Work per q_part_tick for TTL and max_age removals: a burst must not stall a shard. */
 #define Q_STREAM_TICK_REMOVES_MAX Q_TICK_MOVES_MAX
 
@@ -215,7 +219,8 @@ typedef struct q_pub_result {
  * nothing written then. Then one SMSG record per new message with dense seqs; duplicates append
  * nothing. Limits with discard old remove from the front (max_msgs, max_bytes) or the subject's
  * oldest (max_msgs_per_subject): SREMOVE records, on_remove hooks. out[i] answers msgs[i].
- * After the batch, the on_publish hook runs once with the new last seq. */
+ * After the batch, the on_publish hook runs once with the new last seq; *commit_to covers
+ * what it appended too. */
 q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint32_t n,
                           uint64_t now_ms, q_pub_result *out, uint64_t *commit_to, q_err *err);
 
@@ -284,7 +289,7 @@ q_status q_stream_remove(q_part *p, q_stream *s, uint64_t seq, uint64_t now_ms, 
 /* ---- Time: TTL and max_age (called by q_part_tick). ----
  * Removes expired messages (TTL end <= now, or time + max_age <= now), at most `budget`
  * across streams, with SREMOVE records; *more set when work was left. Returns 0 or the first
- * log error (negative errno). When the earliest such deadline is: q_stream_next_ms. */
+ * log error (negative errno). When the earliest such deadline is: q_streams_next_ms (O(streams), no reads). */
 int q_streams_tick(q_part *p, uint64_t now_ms, uint32_t budget, bool *more);
 uint64_t q_streams_next_ms(const q_part *p);
 

@@ -16,7 +16,57 @@ static int pin_at(q_part *p, uint64_t *where, uint64_t off)
     return q_stream_pin_move(p, where, off);
 }
 
-static int apply_stream(q_part *p, const q_rec *rec, q_srec *r)
+/* The msg_ids replay remembered from a placeholder's messages took the longest window; now the
+ * stream's (those from SDEDUP records carry their exact expiry). */
+static void fix_keys(q_part *p, q_stream *s, uint64_t now_ms)
+{
+    for (uint64_t q = p->dd.head; q < p->dd.tail; q++) {
+        q_dedup_ent *e = &p->dd.ring[q & (p->dd.cap - 1)];
+        if (e->queue != (Q_SDEDUP_NS | s->id) || e->expiry_ms == Q_DEDUP_DROPPED) continue;
+        q_rec rr;
+        if (e->rec != Q_OFF_NONE && q_log_read(p->log, e->rec, &rr) == 0 && rr.type == Q_RT_SDEDUP)
+            continue;
+        uint64_t t = e->expiry_ms - Q_STREAM_DUP_WINDOW_MS_MAX + s->cfg.dup_window_ms;
+        if (s->cfg.dup_window_ms && t > now_ms) {
+            e->expiry_ms = t;
+            continue;
+        }
+        q_stream_pin_move(p, &e->rec, Q_OFF_NONE); /* to none: cannot fail */
+        e->expiry_ms = Q_DEDUP_DROPPED;
+    }
+}
+
+/* Names a placeholder (or makes the stream) from its STREAM record. */
+static int adopt(q_part *p, q_stream **sp, const q_stream_cfg *c, const q_srec *r, uint64_t now_ms)
+{
+    q_stream *s = *sp;
+    q_stream *old = q_stream_find(p, c->name, c->name_len);
+    if (old) q_stream_drop(p, old, false); /* its SDELETE is gone with its segment */
+    if (!s) {
+        if (!(s = q_stream_new(r->stream_id, c, r->created_ms))) return -ENOMEM;
+    } else {
+        q_streams_unlink(p, s);
+        memcpy(s->name, c->name, c->name_len);
+        s->name_len = (uint16_t)c->name_len;
+        s->created_ms = r->created_ms;
+        if (q_stream_set_cfg(s, c)) {
+            q_stream_free(s); /* its pins stay: the open fails anyway */
+            return -ENOMEM;
+        }
+    }
+    if (q_streams_insert(p, s)) {
+        q_stream_free(s);
+        return -ENOMEM;
+    }
+    if (s->placeholder) {
+        s->placeholder = false;
+        fix_keys(p, s, now_ms);
+    }
+    *sp = s;
+    return 0;
+}
+
+static int apply_stream(q_part *p, const q_rec *rec, q_srec *r, uint64_t now_ms)
 {
     q_stream_cfg c = r->cfg;
     c.max_msg_size = 0; /* checked against this run's record limit on publish, not here */
@@ -25,31 +75,32 @@ static int apply_stream(q_part *p, const q_rec *rec, q_srec *r)
         return -EBADMSG;
     c.max_msg_size = r->cfg.max_msg_size;
     q_stream *s = q_stream_by_id(p, r->stream_id);
-    if (!s) {
-        q_stream *old = q_stream_find(p, c.name, c.name_len);
-        if (old) q_stream_drop(p, old, false); /* its SDELETE is gone with its segment */
-        if (!(s = q_stream_new(r->stream_id, &c, r->created_ms))) return -ENOMEM;
-        if (q_streams_insert(p, s)) {
-            q_stream_free(s);
-            return -ENOMEM;
-        }
-        s->base = r->first_seq ? r->first_seq : 1;
-        s->last_seq = r->last_seq;
-        if (s->base <= s->last_seq) {
-            /* The range compaction left: the live messages' copies follow and fill it. */
-            uint64_t n = s->last_seq - s->base + 1;
-            if (q_sidx_reserve(s, n)) return -ENOMEM;
-            for (uint64_t i = 0; i < n; i++)
-                s->ents[s->head + i] = (q_sent){.off = Q_OFF_NONE, .subj = Q_SNIL};
-            s->len = n;
-        } else {
-            s->base = s->last_seq + 1;
-        }
-    } else {
+    if (s && !s->placeholder) {
         if (q_stream_set_cfg(s, &c)) return -ENOMEM;
-        if (r->last_seq > s->last_seq) s->last_seq = r->last_seq;
+    } else {
+        int rc = adopt(p, &s, &c, r, now_ms);
+        if (rc) return rc;
+        /* A copy written by compaction: the range its live messages' copies fill next. */
+        if (q_sidx_cover(s, r->first_seq, r->last_seq)) return -ENOMEM;
     }
+    if (r->last_seq > s->last_seq) s->last_seq = r->last_seq;
+    if (s->len == 0) s->base = s->last_seq + 1;
     return pin_at(p, &s->cfg_rec, rec->offset);
+}
+
+/* Records of a stream met before its STREAM record: a nameless stream until it comes. */
+static q_stream *placeholder(q_part *p, uint32_t id)
+{
+    q_stream_cfg c = {.name = "", .retention = Q_RETENTION_LIMITS, .discard = Q_DISCARD_OLD};
+    q_stream *s = q_stream_new(id, &c, 0);
+    if (!s) return NULL;
+    s->placeholder = true;
+    s->base = 1;
+    if (q_streams_insert(p, s)) {
+        q_stream_free(s);
+        return NULL;
+    }
+    return s;
 }
 
 static int remember(q_part *p, q_stream *s, uint64_t hash, uint64_t seq, uint64_t expiry,
@@ -61,20 +112,16 @@ static int remember(q_part *p, q_stream *s, uint64_t hash, uint64_t seq, uint64_
     if (q_dedup_reserve(&p->dd, 1) || q_pins_reserve(&p->pins, off, off)) return -ENOMEM;
     q_dedup_ent ne = {
         .hash = hash, .id = seq, .expiry_ms = expiry, .rec = off, .queue = Q_SDEDUP_NS | s->id};
-    q_dedup_add(&p->dd, &ne, q_dedup_unpin, p);
+    if (!q_dedup_add(&p->dd, &ne, q_dedup_unpin, p)) return -ENOMEM; /* reserved: cannot */
     q_pins_add(&p->pins, off);
     return 0;
 }
 
 static int apply_msg(q_part *p, const q_rec *rec, q_srec *r, uint64_t now_ms)
 {
-    q_streams *ss = q_streams_of(p, false);
     q_stream *s = q_stream_by_id(p, r->stream_id);
     const q_smsg *m = &r->msg;
-    if (!s || m->seq < s->base) {
-        if (ss) ss->ignored++;
-        return 0;
-    }
+    if (!s && !(s = placeholder(p, r->stream_id))) return -ENOMEM;
     q_sent *e = q_sidx_at(s, m->seq);
     if (e && e->off != Q_OFF_NONE) { /* a compacted copy: the message moves */
         int rc = pin_at(p, &e->off, rec->offset);
@@ -82,14 +129,14 @@ static int apply_msg(q_part *p, const q_rec *rec, q_srec *r, uint64_t now_ms)
     } else {
         if (q_pins_reserve(&p->pins, rec->offset, rec->offset)) return -ENOMEM;
         int rc = q_sidx_put(s, m->seq, rec->offset, m->subject, m->subject_len, m->size);
-        if (rc == -ERANGE) return 0;
-        if (rc) return rc;
+        if (rc) return rc == -ERANGE ? -EBADMSG : rc;
         q_pins_add(&p->pins, rec->offset);
         if (m->expires_ms && q_sttl_push(s, m->expires_ms, m->seq)) return -ENOMEM;
     }
-    if (m->msg_id_len && s->cfg.dup_window_ms)
-        return remember(p, s, q_key_hash(m->msg_id, m->msg_id_len), m->seq,
-                        m->time_ms + s->cfg.dup_window_ms, rec->offset, now_ms);
+    uint64_t window = s->placeholder ? Q_STREAM_DUP_WINDOW_MS_MAX : s->cfg.dup_window_ms;
+    if (m->msg_id_len && window)
+        return remember(p, s, q_key_hash(m->msg_id, m->msg_id_len), m->seq, m->time_ms + window,
+                        rec->offset, now_ms);
     return 0;
 }
 
@@ -113,9 +160,14 @@ int q_stream_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
     q_srec r;
     int rc = q_srec_decode(rec, &r);
     if (rc) return rc == -EPROTO ? rc : -EBADMSG;
-    if (r.type == Q_RT_STREAM) return apply_stream(p, rec, &r);
+    if (r.stream_id >= Q_STREAM_ID_MAX) return -EBADMSG;
+    q_streams *ss = q_streams_of(p, true);
+    if (!ss) return -ENOMEM;
+    if (r.stream_id >= ss->next_id) ss->next_id = r.stream_id + 1; /* never reused while met */
+    if (r.type == Q_RT_STREAM) return apply_stream(p, rec, &r, now_ms);
     if (r.type == Q_RT_SMSG) return apply_msg(p, rec, &r, now_ms);
     q_stream *s = q_stream_by_id(p, r.stream_id);
+    if (!s && r.type == Q_RT_SDEDUP && !(s = placeholder(p, r.stream_id))) return -ENOMEM;
     if (!s) return 0; /* deleted since */
     switch (r.type) {
     case Q_RT_SREMOVE: apply_remove(p, s, &r); return 0;
@@ -128,9 +180,18 @@ int q_stream_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
 void q_streams_replay_done(q_part *p, uint64_t now_ms)
 {
     q_streams *ss = p->streams;
+    /* Placeholders never named: records of a stream whose STREAM and SDELETE records are both
+     * gone (cannot happen while the latest STREAM record is pinned); their pins go. */
+    while (ss && ss->n && ss->by_name[0]->placeholder) {
+        log_warn("stream records without a stream dropped", "partition=%u id=%u msgs=%" PRIu64,
+                 p->no, ss->by_name[0]->id, ss->by_name[0]->msgs);
+        ss->ignored += ss->by_name[0]->msgs;
+        q_stream_drop(p, ss->by_name[0], false);
+    }
     for (uint32_t i = 0; ss && i < ss->n; i++) {
         q_stream *s = ss->by_name[i];
         q_sidx_trim(s);
+        if (s->msgs) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base));
         /* A crash between a publish's messages and the SREMOVE of what its limits removed: */
         uint64_t ranges[2 * Q_SRM_RANGES];
         q_srm rm = {.ranges = ranges, .cap = Q_SRM_RANGES};
@@ -156,7 +217,8 @@ int q_streams_compact_begin(q_part *p, uint64_t from, uint64_t to, uint64_t *mov
         if (s->cfg_rec < from || s->cfg_rec >= to) continue;
         int64_t off = q_srec_put_stream(p, s);
         if (off < 0) return (int)off;
-        q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off); /* room reserved by compact_range */
+        int rc = q_stream_pin_move(p, &s->cfg_rec, (uint64_t)off); /* room: compact_range */
+        if (rc) return rc;
         (*moved)++;
     }
     return 0;
@@ -193,8 +255,9 @@ int q_stream_compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t 
         q_part_keep_room(p, 0);
         int64_t off = q_log_compact(p->log, rec->offset);
         if (off < 0) return (int)off;
-        q_stream_pin_move(p, &e->off, (uint64_t)off);
-        if (key) q_stream_pin_move(p, &key->rec, (uint64_t)off);
+        int rc = q_stream_pin_move(p, &e->off, (uint64_t)off); /* room: compact_range */
+        if (rc == 0 && key) rc = q_stream_pin_move(p, &key->rec, (uint64_t)off);
+        if (rc) return rc;
         (*moved)++;
         return 0;
     }

@@ -129,11 +129,57 @@ uint64_t q_sidx_first(const q_stream *s)
     return s->last_seq + 1;
 }
 
+/* n removed entries before the front (replay: a message older than those met so far). */
+static int sidx_prepend(q_stream *s, uint64_t n)
+{
+    if (n > s->base - 1) return -ERANGE; /* seqs start at 1 */
+    if (s->head < n) {
+        uint64_t cap = s->cap ? s->cap : Q_SIDX_CAP_MIN;
+        while (cap < s->len + n) cap *= 2;
+        q_sent *ne = rt_malloc((size_t)cap * sizeof *ne);
+        if (!ne) return -ENOMEM;
+        if (s->len) memcpy(ne + n, s->ents + s->head, (size_t)s->len * sizeof *ne);
+        rt_free(s->ents);
+        s->ents = ne;
+        s->cap = cap;
+        s->head = n;
+    }
+    s->head -= n;
+    for (uint64_t i = 0; i < n; i++)
+        s->ents[s->head + i] = (q_sent){.off = Q_OFF_NONE, .subj = Q_SNIL};
+    s->len += n;
+    s->base -= n;
+    return 0;
+}
+
+int q_sidx_cover(q_stream *s, uint64_t first, uint64_t last)
+{
+    if (last > s->last_seq) s->last_seq = last;
+    if (first == 0) first = 1;
+    if (first > last) {
+        if (s->len == 0) s->base = s->last_seq + 1;
+        return 0;
+    }
+    if (s->len == 0) s->base = first;
+    else if (first < s->base && sidx_prepend(s, s->base - first)) return -ENOMEM;
+    if (last >= s->base + s->len) {
+        uint64_t need = last - (s->base + s->len) + 1;
+        if (q_sidx_reserve(s, need)) return -ENOMEM;
+        for (; need; need--)
+            s->ents[s->head + s->len++] = (q_sent){.off = Q_OFF_NONE, .subj = Q_SNIL};
+    }
+    return 0;
+}
+
 int q_sidx_put(q_stream *s, uint64_t seq, uint64_t off, const char *subj, uint32_t slen,
                uint32_t size)
 {
     if (s->len == 0 && seq > s->last_seq) s->base = seq; /* empty: the range starts here */
-    if (seq < s->base) return -ERANGE;
+    if (s->len == 0 && seq < s->base) s->base = seq;
+    if (seq < s->base) {
+        int rc = sidx_prepend(s, s->base - seq);
+        if (rc) return rc;
+    }
     uint64_t need = seq >= s->base + s->len ? seq - (s->base + s->len) + 1 : 0;
     int rc = q_sidx_reserve(s, need ? need : 1);
     if (rc) return rc;

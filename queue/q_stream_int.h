@@ -29,7 +29,10 @@
 #define Q_SMSG_FIXED 48u           /* SMSG record's fixed part */
 
 _Static_assert(Q_PART_QUEUES_MAX < Q_SDEDUP_NS, "queue indexes stay below the stream bit");
-_Static_assert(Q_PART_STREAMS_MAX < Q_SDEDUP_NS, "stream ids fit beside the bit");
+/* Stream ids are never reused while a record of the old stream may be in the log: 2^31 creates
+ * per partition (one a second for 68 years). */
+#define Q_STREAM_ID_MAX Q_SDEDUP_NS
+_Static_assert(Q_PART_STREAMS_MAX < Q_STREAM_ID_MAX, "stream ids fit beside the bit");
 
 /* One index entry (24 bytes per sequence). */
 typedef struct q_sent {
@@ -69,6 +72,8 @@ struct q_stream {
     uint64_t base;           /* seq of ents[head] */
     uint64_t last_seq;
     uint64_t msgs, bytes;
+    uint64_t front_ms; /* the time of message `base` when msgs > 0 and max_age is set (kept
+                        * without a read per removal otherwise) */
     /* subjects */
     q_ssubj *subj;
     uint32_t nsubj, subj_cap, free_head;
@@ -78,11 +83,15 @@ struct q_stream {
     q_sttl *ttl;
     uint32_t nttl, ttl_cap;
     void *consumers;
+    /* Replay met records of this id before its STREAM record (which compaction re-wrote later
+     * in the log): no name or configuration yet; msg_ids remembered for the longest window. */
+    bool placeholder;
 };
 
 /* The partition's streams: by id and sorted by name. */
 typedef struct q_streams {
     q_stream **by_name; /* sorted by name (memcmp, then length) */
+    q_stream **by_id;   /* the same streams sorted by id: records name streams by id */
     uint32_t n, cap;
     uint32_t next_id; /* above every id met (create, replay) */
     uint64_t ignored; /* replayed message records of unknown streams (deleted since) */
@@ -93,6 +102,7 @@ extern const q_stream_hooks *q_stream_hooks_tab;
 /* ---- q_stream.c ---- */
 q_streams *q_streams_of(q_part *p, bool create);
 int q_streams_insert(q_part *p, q_stream *s);
+void q_streams_unlink(q_part *p, q_stream *s);
 /* Frees a stream's memory (not its pins). */
 void q_stream_free(q_stream *s);
 /* Removes s from the partition (on_delete hook, pins, dedup keys, memory). */
@@ -140,9 +150,13 @@ static inline q_sent *q_sidx_at(const q_stream *s, uint64_t seq)
     if (seq < s->base || seq >= s->base + s->len) return NULL;
     return &s->ents[s->head + (seq - s->base)];
 }
-/* Appends entries up to `seq` (sentinels before it) and sets seq's. 0 or -ENOMEM. */
+/* Appends entries up to `seq` (sentinels before it; replay: also before the front) and sets
+ * seq's. 0 or -ENOMEM. */
 int q_sidx_put(q_stream *s, uint64_t seq, uint64_t off, const char *subj, uint32_t slen,
                uint32_t size);
+/* Makes the index cover [first, last] (removed entries where none is), last_seq >= last
+ * (replay of a STREAM record). 0 or -ENOMEM. */
+int q_sidx_cover(q_stream *s, uint64_t first, uint64_t last);
 /* Room for n more entries and n more subjects (publish reserves first). 0 or -ENOMEM. */
 int q_sidx_reserve(q_stream *s, uint64_t n);
 /* Removes a kept message from the index and the subject table (not the pins). */
@@ -184,6 +198,8 @@ int q_stream_compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t 
 int q_streams_compact_begin(q_part *p, uint64_t from, uint64_t to, uint64_t *moved);
 /* After replay: trims, checks limits (writing what they remove). */
 void q_streams_replay_done(q_part *p, uint64_t now_ms);
+/* q_part_get_stats: streams, kept messages, memory allocated for them. */
+void q_streams_stats(const q_part *p, uint64_t *streams, uint64_t *msgs, uint64_t *bytes);
 /* q_part_close: frees every stream (on_delete with closing). */
 void q_streams_free(q_part *p);
 /* Reads a message's record into a view. 0 or negative errno. */

@@ -134,8 +134,11 @@ static q_status plan_batch(q_part *p, const q_stream *s, const q_smsg_spec *msgs
         if (m->has_expected_last_seq && m->expected_last_seq != last)
             return q_fail(err, Q_FAILED_PRECONDITION, "message %u: wrong last sequence: %" PRIu64,
                           i, last);
-        uint64_t slast, scount;
-        subject_then(s, msgs, plan, i, &slast, &scount);
+        /* O(i) within the batch: only when an expectation or discard new asks for it. */
+        uint64_t slast = 0, scount = 0;
+        if (m->has_expected_last_subject_seq ||
+            (s->cfg.discard == Q_DISCARD_NEW && s->cfg.max_msgs_per_subject))
+            subject_then(s, msgs, plan, i, &slast, &scount);
         if (m->has_expected_last_subject_seq && m->expected_last_subject_seq != slast)
             return q_fail(err, Q_FAILED_PRECONDITION,
                           "message %u: wrong last subject sequence: %" PRIu64, i, slast);
@@ -154,6 +157,7 @@ static int store(q_part *p, q_stream *s, const q_smsg_spec *m, pub_plan *pl, uin
                  uint64_t *off_out)
 {
     uint64_t expires = m->ttl_ms ? now_ms + m->ttl_ms : 0;
+    if (s->msgs == 0) s->front_ms = now_ms;
     int64_t off = q_srec_put_msg(p, s, m, pl->seq, now_ms, expires);
     if (off < 0) return (int)off;
     *off_out = (uint64_t)off;
@@ -216,8 +220,10 @@ q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint3
     rt_free(plan);
     if ((rc = q_srm_flush(p, s, &rm)) && !st) st = q_fail_log(err, rc, "publish limits");
     if (stored) {
-        *commit_to = q_log_next(p->log);
+        /* The hook's records (interest retention removing what nobody wants) ride on the
+         * publish's commit. */
         if (q_stream_hooks_tab->on_publish) q_stream_hooks_tab->on_publish(p, s, s->last_seq);
+        *commit_to = q_log_next(p->log);
     }
     return st ? st : q_ok(err);
 }

@@ -40,7 +40,10 @@ int q_srm_one(q_part *p, q_stream *s, q_srm *rm, uint64_t seq, bool hook)
     q_pins_del(&p->pins, e->off);
     q_sidx_del(s, seq);
     rm->removed++;
-    if (seq == s->base) q_sidx_trim(s);
+    if (seq == s->base) {
+        q_sidx_trim(s);
+        if (s->msgs && s->cfg.max_age_ms) s->front_ms = q_smsg_time(p, q_sidx_at(s, s->base));
+    }
     if (hook && q_stream_hooks_tab->on_remove) q_stream_hooks_tab->on_remove(p, s, seq);
     return rc;
 }
@@ -51,18 +54,29 @@ static void first_err(int *rc, int r)
     if (r && !*rc) *rc = r;
 }
 
+/* Removes the oldest kept message (the front is trimmed outside replay: base is kept). False
+ * when nothing was removed (an index out of step: stop rather than spin). */
+static bool drop_front(q_part *p, q_stream *s, q_srm *rm, int *rc)
+{
+    uint64_t before = s->msgs;
+    first_err(rc, q_srm_one(p, s, rm, q_sidx_first(s), true));
+    return s->msgs < before;
+}
+
 int q_stream_enforce(q_part *p, q_stream *s, uint64_t now_ms, q_srm *rm, uint32_t subj)
 {
     const q_stream_cfg *c = &s->cfg;
     int rc = 0;
-    while (c->max_msgs && s->msgs > c->max_msgs) first_err(&rc, q_srm_one(p, s, rm, s->base, true));
-    while (c->max_bytes && s->bytes > c->max_bytes && s->msgs)
-        first_err(&rc, q_srm_one(p, s, rm, s->base, true));
+    while (c->max_msgs && s->msgs > c->max_msgs && drop_front(p, s, rm, &rc)) {}
+    while (c->max_bytes && s->bytes > c->max_bytes && s->msgs && drop_front(p, s, rm, &rc)) {}
     if (!c->max_msgs_per_subject) return rc;
     uint32_t from = subj == Q_SNIL ? 0 : subj, to = subj == Q_SNIL ? s->subj_cap : subj + 1;
     for (uint32_t k = from; k < to; k++) {
-        while (s->subj[k].s && s->subj[k].count > c->max_msgs_per_subject)
+        while (s->subj[k].s && s->subj[k].count > c->max_msgs_per_subject) {
+            uint64_t before = s->subj[k].count;
             first_err(&rc, q_srm_one(p, s, rm, s->subj[k].first, true));
+            if (s->subj[k].s && s->subj[k].count == before) break; /* out of step: stop */
+        }
     }
     return rc;
 }
@@ -158,8 +172,7 @@ static int tick_stream(q_part *p, q_stream *s, uint64_t now_ms, uint32_t *budget
         (*budget)--;
     }
     while (*budget && s->cfg.max_age_ms && s->msgs) {
-        const q_sent *e = q_sidx_at(s, s->base);
-        if (q_smsg_time(p, e) + s->cfg.max_age_ms > now_ms) break;
+        if (s->front_ms + s->cfg.max_age_ms > now_ms) break;
         first_err(&rc, q_srm_one(p, s, &rm, s->base, true));
         (*budget)--;
     }
@@ -186,7 +199,7 @@ uint64_t q_streams_next_ms(const q_part *p)
         const q_stream *s = ss->by_name[i];
         if (s->nttl && s->ttl[0].expires_ms < next) next = s->ttl[0].expires_ms;
         if (s->cfg.max_age_ms && s->msgs) {
-            uint64_t t = q_smsg_time(p, q_sidx_at(s, s->base)) + s->cfg.max_age_ms;
+            uint64_t t = s->front_ms + s->cfg.max_age_ms;
             if (t < next) next = t;
         }
     }

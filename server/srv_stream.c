@@ -27,6 +27,7 @@ void srv_stream_shard_fini(int shard)
 
 void srv_stream_on_drain(int shard)
 {
+    srv_stream_pub_drain();
     srv_stream_read_drain();
     srv_stream_cons_drain();
 }

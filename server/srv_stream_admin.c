@@ -114,12 +114,16 @@ static void write_delete(srv_job *h, srv_part *sp)
     srv_job *j = op->j;
     q_err e;
     uint64_t commit_to = 0;
-    srv_stream_read_forget(sp, op->name, op->name_len);
-    if (q_stream_delete(sp->p, op->name, op->name_len, srv_q_now_ms(), &commit_to, &e) != Q_OK)
+    if (q_stream_delete(sp->p, op->name, op->name_len, srv_q_now_ms(), &commit_to, &e) != Q_OK) {
         srv_job_err(j, &e);
-    else if (pw_msg_encode(&pwm_ringq_v1_DeleteStreamResponse_desc,
-                           &(pwm_ringq_v1_DeleteStreamResponse){0}, &j->resp) < 0)
-        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
+    } else {
+        /* Its parked Reads, Fetches and Consume streams run once more: NOT_FOUND. */
+        srv_stream_read_forget(sp, op->name, op->name_len);
+        srv_cons_serve_all(sp);
+        if (pw_msg_encode(&pwm_ringq_v1_DeleteStreamResponse_desc,
+                          &(pwm_ringq_v1_DeleteStreamResponse){0}, &j->resp) < 0)
+            srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
+    }
     srv_job_reply_durable(h, sp);
 }
 
@@ -391,8 +395,8 @@ static q_status slist_pick(slist_ctx *lc, const pwm_ringq_v1_ListStreamsRequest 
     uint32_t page = r->page_size ? r->page_size : LIST_PAGE_DEFAULT, taken = 0;
     const char *subj = srv_chars(r->subject);
     bool wild = r->subject.len && q_filter_has_wildcard(subj, r->subject.len);
-    const srv_sdir_ent *only =
-        r->subject.len && !wild ? srv_sdir_lookup(subj, r->subject.len) : NULL;
+    const srv_sdir_ent *only = r->subject.len && !wild ? srv_sdir_lookup(subj, r->subject.len)
+                                                       : NULL;
     if (r->subject.len && !wild && !only) return Q_OK; /* no stream captures it: empty page */
     for (uint32_t i = 0, n = srv_sdir_count(); i < n; i++) {
         const srv_sdir_ent *e = srv_sdir_at(i);

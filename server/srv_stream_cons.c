@@ -308,7 +308,7 @@ static bool fetch_try(srv_job *j, srv_part *sp, q_stream *s, q_consumer *c)
 
 static void serve_watch(srv_part *sp, q_stream *s, srv_cwatch *w)
 {
-    q_consumer *c = q_consumer_find(s, w->cons, w->cl);
+    q_consumer *c = s ? q_consumer_find(s, w->cons, w->cl) : NULL;
     while (w->fetch_head) {
         srv_job *j = w->fetch_head;
         if (!c) {

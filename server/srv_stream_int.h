@@ -145,6 +145,8 @@ void srv_stream_cons_shard_fini(int shard);
 void srv_stream_cons_drain(void);
 
 int srv_stream_pub_add_methods(pw_grpc_server *g);
+/* Drain: this shard's PublishStream streams answer what they hold, then end UNAVAILABLE. */
+void srv_stream_pub_drain(void);
 int srv_stream_read_add_methods(pw_grpc_server *g);
 int srv_stream_admin_add_methods(pw_grpc_server *g);
 int srv_stream_cons_add_methods(pw_grpc_server *g);

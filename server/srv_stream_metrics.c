@@ -95,7 +95,8 @@ static void run_part(srv_job *j, srv_part *sp)
         const char *sn = q_stream_name(s, &sl);
         q_stream_state st;
         q_err e;
-        if (q_stream_info(sp->p, s, srv_q_now_ms(), NULL, 0, NULL, 0, NULL, NULL, &st, &e) == Q_OK) {
+        if (q_stream_info(sp->p, s, srv_q_now_ms(), NULL, 0, NULL, 0, NULL, NULL, &st, &e) ==
+            Q_OK) {
             sm_entry en = {.sl = (uint8_t)sl};
             memcpy(en.stream, sn, sl);
             en.v[SM_MSGS] = st.messages;

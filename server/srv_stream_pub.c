@@ -40,7 +40,7 @@ static q_status pub_check(const pwm_ringq_v1_PublishRequest *r, uint32_t *part, 
         pw_pb_bytes subj = r->messages[i].subject;
         q_err se;
         if (q_subject_check(srv_chars(subj), subj.len, &se) != Q_OK) {
-            snprintf(e->msg, sizeof e->msg, "messages[%zu].%.160s", i, se.msg);
+            snprintf(e->msg, sizeof e->msg, "messages[%u].%.160s", (unsigned)(i & 0x3ff), se.msg);
             return e->code;
         }
         const srv_sdir_ent *m = srv_sdir_lookup(srv_chars(subj), subj.len);
@@ -251,10 +251,14 @@ typedef struct pubs {
     pw_grpc_call *call;
     int refs; /* 1 for the call + 1 per job in flight */
     bool half_closed, finished;
+    bool draining; /* the server drains: new requests UNAVAILABLE, ends once all answered */
     uint32_t held;
     pubs_item *head, *tail;
-    buf pending; /* answers waiting for the window, length-prefixed */
+    buf pending;              /* answers waiting for the window, length-prefixed */
+    struct pubs *next, *prev; /* this shard's sessions (for the drain) */
 } pubs;
+
+static _Thread_local pubs *t_pubs;
 
 static void pubs_unref(pubs *ps)
 {
@@ -266,6 +270,9 @@ static void pubs_unref(pubs *ps)
         rt_free(it);
     }
     buf_deinit(&ps->pending);
+    if (ps->prev) ps->prev->next = ps->next;
+    else if (t_pubs == ps) t_pubs = ps->next;
+    if (ps->next) ps->next->prev = ps->prev;
     pw_grpc_call_unref(ps->call);
     rt_free(ps);
 }
@@ -324,8 +331,11 @@ static void pubs_flush(pubs *ps)
         rt_free(it);
         ps->held--;
     }
-    if (!ps->finished && ps->half_closed && !ps->head && buf_size(&ps->pending) == 0)
-        pubs_end(ps, PW_GRPC_OK, NULL);
+    if (!ps->finished && (ps->half_closed || ps->draining) && !ps->head &&
+        buf_size(&ps->pending) == 0) {
+        if (ps->half_closed) pubs_end(ps, PW_GRPC_OK, NULL);
+        else pubs_end(ps, PW_GRPC_UNAVAILABLE, "server is draining");
+    }
 }
 
 static void pubs_answer(pubs *ps, pubs_item *it, uint64_t request_id, q_status code,
@@ -375,10 +385,14 @@ static void pubs_request(pubs *ps, const uint8_t *msg, size_t len)
     ps->tail = it;
     ps->held++;
     q_err e;
-    srv_job *j = ps->held > PUBS_INFLIGHT_MAX
+    bool refuse = ps->held > PUBS_INFLIGHT_MAX || ps->draining;
+    srv_job *j = refuse
                      ? NULL
                      : srv_job_decoded_msg(msg, len, &pwm_ringq_v1_PublishStreamRequest_desc, &e);
-    if (ps->held > PUBS_INFLIGHT_MAX) {
+    if (ps->draining) {
+        e.code = Q_UNAVAILABLE;
+        snprintf(e.msg, sizeof e.msg, "server is draining");
+    } else if (ps->held > PUBS_INFLIGHT_MAX) {
         e.code = Q_RESOURCE_EXHAUSTED;
         snprintf(e.msg, sizeof e.msg, "more than %u requests unanswered: read the answers",
                  PUBS_INFLIGHT_MAX);
@@ -445,8 +459,25 @@ static void on_pubs_start(pw_grpc_call *c)
     ps->refs = 1;
     buf_init(&ps->pending, PUBS_PENDING_BYTES_MAX);
     pw_grpc_call_set_user(c, ps);
+    ps->next = t_pubs;
+    if (t_pubs) t_pubs->prev = ps;
+    t_pubs = ps;
     if (srv_runtime_draining(srv_shard_runtime(srv_shard_self())))
         pubs_end(ps, PW_GRPC_UNAVAILABLE, "server is draining");
+}
+
+void srv_stream_pub_drain(void)
+{
+    /* Requests in flight are answered; then the stream ends UNAVAILABLE (every gRPC client
+     * retries it), so an idle PublishStream does not hold the drain. */
+    pubs *next;
+    for (pubs *ps = t_pubs; ps; ps = next) {
+        ps->refs++; /* pubs_flush may end it */
+        ps->draining = true;
+        pubs_flush(ps);
+        next = ps->next;
+        pubs_unref(ps);
+    }
 }
 
 int srv_stream_pub_add_methods(pw_grpc_server *g)

@@ -364,7 +364,8 @@ static q_status rd_args_from(const pwm_ringq_v1_ReadRequest *q, rd_args *a, q_er
         pw_pb_bytes f = q->filter_subjects[i];
         q_err fe;
         if (q_filter_check(srv_chars(f), f.len, &fe) != Q_OK) {
-            snprintf(e->msg, sizeof e->msg, "filter_subjects[%zu]: %.160s", i, fe.msg);
+            snprintf(e->msg, sizeof e->msg, "filter_subjects[%u]: %.160s", (unsigned)(i & 0xff),
+                     fe.msg);
             return e->code;
         }
         memcpy(a->f[i], f.ptr, f.len);

@@ -16,6 +16,7 @@ What this file holds the server to, beyond the per-RPC suite (test_streams_*.py)
 Waiting is a condition polled with a deadline, never a sleep."""
 import concurrent.futures
 import os
+import queue
 import signal
 import tempfile
 import threading
@@ -249,6 +250,36 @@ class StreamsServerTest(unittest.TestCase):
                 return e.code() == SC.NOT_FOUND
         C.poll(gone, 15, "the ephemeral consumer goes after its inactivity threshold")
 
+    def test_delete_ends_live_read_parked_fetch_and_consume_not_found(self):
+        name = self.n()
+        self.s.stream(name, [name])
+        self.s.consumer(name, "c1")
+        self.s.consumer(name, "c2")
+        read = self.ss[1].read_call(name, start_seq=1, timeout=20)
+        fetch = self.ss[2].future("Fetch", stream=name, consumer="c1", wait_ms=20000, timeout=20)
+        cs = ConsumeStream(self.chans[3], timeout=20)
+        self.addCleanup(cs.cancel)
+        self.assertEqual(cs.bind(name, "c2", credits=5).code, 0)
+        C.poll(lambda: self.s.GetConsumer(stream=name, name="c1").state.num_waiting == 1, 10,
+               "the Fetch parks")
+        t0 = time.monotonic()
+        self.s.DeleteStream(name=name)
+        with self.assertRaises(grpc.RpcError) as r:
+            next(read)
+        self.assertEqual(r.exception.code(), SC.NOT_FOUND)
+        with self.assertRaises(grpc.RpcError) as f:
+            fetch.result(timeout=20)
+        self.assertEqual(f.exception.code(), SC.NOT_FOUND)
+
+        def consume_ended():
+            try:
+                return cs.next(0.1) is None or cs.error is not None
+            except queue.Empty:
+                return False
+        C.poll(consume_ended, 20, "Consume ends")
+        self.assertEqual(cs.error.code(), SC.NOT_FOUND)
+        self.assertLess(time.monotonic() - t0, 5.0, "each ended at the delete, not a timeout")
+
     # ---- service registration, figures ----
 
     def test_health_reflection_metrics(self):
@@ -325,11 +356,17 @@ class StreamsRestartDrainTest(unittest.TestCase):
         ss[0].stream("d", ["d"])
         ss[0].consumer("d", "c")
         read = ss[1].read_call("d", start_seq=1)
+        reqs = queue.Queue()
+        pubs = ss[3].publish_stream(iter(reqs.get, None), timeout=60)
+        reqs.put(S.PublishStreamRequest(request_id=7, publish=S.PublishRequest(
+            messages=[msg("d", "via-stream")])))
+        first = next(pubs)
+        self.assertEqual((first.request_id, first.code, first.publish.acks[0].seq), (7, 0, 1))
         cs = ConsumeStream(self.chans[2])
         self.assertEqual(cs.bind("d", "c", credits=10).code, 0)
         ss[0].pub("d", "x")
-        self.assertEqual(next(iter(read)).payload, b"x")
-        cs.wait_deliveries(1)
+        self.assertEqual([next(read).payload, next(read).payload], [b"via-stream", b"x"])
+        cs.wait_deliveries(2)
         errors = {}
 
         def drain_read():
@@ -340,12 +377,24 @@ class StreamsRestartDrainTest(unittest.TestCase):
                 errors["read"] = e.code()
         t = threading.Thread(target=drain_read)
         t.start()
+        t_term = time.monotonic()
         self.srv.proc.send_signal(signal.SIGTERM)
         t.join(15)
         self.assertEqual(errors.get("read"), SC.UNAVAILABLE)
-        C.poll(lambda: cs.next(0.1) is None or cs.error is not None, 15, "Consume ends")
+        def consume_ended():
+            try:
+                return cs.next(0.1) is None or cs.error is not None
+            except queue.Empty:
+                return False
+        C.poll(consume_ended, 15, "Consume ends")
         self.assertEqual(cs.error.code(), SC.UNAVAILABLE)
+        with self.assertRaises(grpc.RpcError) as ended:  # an idle PublishStream ends too
+            next(pubs)
+        self.assertEqual(ended.exception.code(), SC.UNAVAILABLE)
+        reqs.put(None)
         self.assertEqual(self.srv.proc.wait(20), 0)
+        # nothing held the drain to its deadline (--drain-timeout-ms, 10 s by default)
+        self.assertLess(time.monotonic() - t_term, 5.0)
 
 
 if __name__ == "__main__":

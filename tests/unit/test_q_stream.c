@@ -653,6 +653,38 @@ START_TEST(update_keeps_name_and_retention_and_applies_limits)
 }
 END_TEST
 
+/* q_stream.h "Memory": 24 bytes of index per message (payloads stay in the log). 2^17 messages
+ * on one subject fill the doubling index exactly. */
+START_TEST(index_costs_24_bytes_per_message)
+{
+    tp t;
+    tp_open(&t, 16u << 20);
+    ts_cfg tc;
+    q_stream *s = ts_create(&t, ts_cfg_init(&tc, "m", NULL), T0);
+    ts_pub(&t, s, "m", "x", T0);
+    q_part_stats a, b;
+    q_part_get_stats(t.p, &a);
+    ck_assert_uint_eq(a.streams, 1);
+    ck_assert_uint_eq(a.stream_msgs, 1);
+    const uint64_t n = 1u << 17;
+    q_smsg_spec m[64];
+    for (int i = 0; i < 64; i++) m[i] = ts_spec("m", "x");
+    q_pub_result r[64];
+    uint64_t commit;
+    q_err e;
+    for (uint64_t k = 1; k < n; k += 64) {
+        uint32_t batch = n - k < 64 ? (uint32_t)(n - k) : 64;
+        ck_assert_int_eq(q_stream_publish(t.p, s, m, batch, T0, r, &commit, &e), Q_OK);
+    }
+    q_part_get_stats(t.p, &b);
+    ck_assert_uint_eq(b.stream_msgs, n);
+    uint64_t per = (b.stream_mem_bytes - a.stream_mem_bytes) / (n - 1);
+    ck_assert_msg(per <= 25, "%" PRIu64 " bytes per message", per);
+    ck_assert_uint_ge(b.mem_bytes, b.stream_mem_bytes);
+    tp_done(&t);
+}
+END_TEST
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -670,6 +702,7 @@ int main(void)
                             ttl_allowed_checked_and_expired,
                             expectations_apply_in_batch_order,
                             purge_variants,
-                            update_keeps_name_and_retention_and_applies_limits};
+                            update_keeps_name_and_retention_and_applies_limits,
+                            index_costs_24_bytes_per_message};
     return tq_run("q_stream", "stream", 60, tests, sizeof tests / sizeof tests[0]);
 }

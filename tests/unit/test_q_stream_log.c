@@ -91,7 +91,7 @@ START_TEST(reopen_rebuilds_every_stream)
     q_stream *s = ts_create(&t, c, T0);
     ts_create(&t, ts_cfg_init(&tc, "gone", NULL), T0);
     for (int i = 0; i < 12; i++) {
-        char b[16];
+        char b[24];
         snprintf(b, sizeof b, "body-%d", i);
         ts_pub(&t, s, i % 3 ? "orders.eu" : "refunds", b, T0 + (uint64_t)i);
     }
@@ -256,6 +256,70 @@ START_TEST(compaction_keeps_live_messages_and_their_seqs)
 }
 END_TEST
 
+/* The oldest segment (the STREAM record and mostly removed messages) is compacted while the
+ * next segments, all live, stay: their messages now come before the stream's STREAM record in
+ * the log, and replay must still give them to the stream (and their ids the stream's window). */
+START_TEST(messages_before_a_compacted_stream_record_survive)
+{
+    tp t;
+    tq_mkdtemp(t.dir);
+    tp_opts(&t, SMALL);
+    t.o.log.record_bytes_max = 4096;
+    tp_reopen(&t, T0);
+    ts_cfg tc;
+    q_stream_cfg *c = ts_cfg_init(&tc, "s", NULL);
+    c->has_dup_window = true;
+    c->dup_window_ms = 3600000;
+    q_stream *s = ts_create(&t, c, T0);
+    char b[201];
+    for (int i = 1; i <= 1200; i++) {
+        body(b, i);
+        char id[16];
+        snprintf(id, sizeof id, "id-%d", i);
+        pub_id(&t, s, "s", b, i > 300 ? id : NULL, 0, T0); /* ids would pin segment 1 */
+    }
+    uint32_t before = tp_segments(&t);
+    ck_assert_uint_gt(before, 4);
+    uint64_t commit;
+    q_err e;
+    for (uint64_t q = 1; q <= 200; q++)
+        if (q != 7) ck_assert_int_eq(q_stream_remove(t.p, s, q, T0, &commit, &e), Q_OK);
+    tp_tick(&t, T0 + 1000);
+    tp_tick(&t, T0 + 2000);
+    q_part_stats ps;
+    q_part_get_stats(t.p, &ps);
+    ck_assert_uint_ge(ps.compactions, 1);
+    ck_assert_uint_lt(tp_segments(&t), before); /* the first segment went */
+    snap sb, sa;
+    take(&t, s, &sb);
+    ck_assert_uint_eq(q_stream_msgs(s), 1200 - 199);
+    tp_close(&t);
+    tp_reopen(&t, T0 + 1800000);
+    s = ts_find(&t, "s");
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(q_stream_msgs(s), 1200 - 199);
+    take(&t, s, &sa);
+    same(&sb, &sa);
+    for (uint64_t q = 201; q <= 1200; q += 149) {
+        body(b, (int)q);
+        ts_expect(&t, s, q, "s", b);
+    }
+    body(b, 7);
+    ts_expect(&t, s, 7, "s", b);
+    /* Ids: inside the stream's window after the reopen, and with that window, not 7 days. */
+    q_pub_result r = pub_id(&t, s, "s", "again", "id-600", 0, T0 + 1800000);
+    ck_assert(r.duplicate);
+    ck_assert_uint_eq(r.seq, 600);
+    tp_close(&t);
+    tp_reopen(&t, T0 + 3600001);
+    s = ts_find(&t, "s");
+    r = pub_id(&t, s, "s", "again", "id-601", 0, T0 + 3600001);
+    ck_assert(!r.duplicate);
+    ck_assert_uint_eq(r.seq, 1201);
+    tp_done(&t);
+}
+END_TEST
+
 /* ---- hooks ---- */
 
 #define T_RT_CONS 20u
@@ -411,6 +475,7 @@ int main(void)
     const TTest *tests[] = {reopen_rebuilds_every_stream,
                             torn_tail_loses_only_the_unsynced_message,
                             compaction_keeps_live_messages_and_their_seqs,
+                            messages_before_a_compacted_stream_record_survive,
                             hooks_see_publish_remove_delete_replay_and_compaction,
                             consumer_records_without_hooks_fail_the_open,
                             damaged_stream_record_fails_the_open};
