@@ -129,9 +129,9 @@ void rq_stream_info_free(rq_stream_info *s)
 
 /* ---- stream calls ---- */
 
-/* CreateStream or UpdateStream (the same request shape). */
-static int stream_put(rq_client *c, const char *path, const rq_stream_config *cfg,
-                      rq_stream_info *out, rq_status *st)
+/* CreateStream or UpdateStream (the same request shape, described by rd). */
+static int stream_put(rq_client *c, const char *path, const pw_msg_desc *rd,
+                      const rq_stream_config *cfg, rq_stream_info *out, rq_status *st)
 {
     if (!cfg || !cfg->name[0]) return rq_set_status(st, RQ_EINVAL, "a stream needs a name");
     pw_pb_bytes subjects[RQ_STREAM_SUBJECTS_MAX];
@@ -141,8 +141,6 @@ static int stream_put(rq_client *c, const char *path, const rq_stream_config *cf
     _Static_assert(sizeof(pwm_ringq_v1_CreateStreamRequest) ==
                        sizeof(pwm_ringq_v1_UpdateStreamRequest),
                    "CreateStream and UpdateStream requests share one shape");
-    const pw_msg_desc *rd = strstr(path, "Update") ? &pwm_ringq_v1_UpdateStreamRequest_desc
-                                                   : &pwm_ringq_v1_CreateStreamRequest_desc;
     pwm_ringq_v1_StreamInfo resp;
     rq_reply r;
     int rc = rq_call(c, path, rd, &req, &pwm_ringq_v1_StreamInfo_desc, &resp, &r, st);
@@ -154,12 +152,14 @@ static int stream_put(rq_client *c, const char *path, const rq_stream_config *cf
 
 int rq_stream_create(rq_client *c, const rq_stream_config *cfg, rq_stream_info *out, rq_status *st)
 {
-    return stream_put(c, pwm_ringq_v1_Streams_CreateStream_PATH, cfg, out, st);
+    return stream_put(c, pwm_ringq_v1_Streams_CreateStream_PATH,
+                      &pwm_ringq_v1_CreateStreamRequest_desc, cfg, out, st);
 }
 
 int rq_stream_update(rq_client *c, const rq_stream_config *cfg, rq_stream_info *out, rq_status *st)
 {
-    return stream_put(c, pwm_ringq_v1_Streams_UpdateStream_PATH, cfg, out, st);
+    return stream_put(c, pwm_ringq_v1_Streams_UpdateStream_PATH,
+                      &pwm_ringq_v1_UpdateStreamRequest_desc, cfg, out, st);
 }
 
 int rq_stream_get(rq_client *c, const char *name, const char *subjects_filter, rq_stream_info *out,

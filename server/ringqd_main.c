@@ -130,8 +130,8 @@ int main(int argc, char **argv)
     srv_health_register("ringq.v1.Streams", SRV_HEALTH_SERVING);
     if (srv_queue_add_methods(g) < 0 || srv_admin_add_methods(g) < 0 ||
         srv_stream_add_methods(g) < 0 || srv_health_add_methods(g) < 0 ||
-        srv_keda_add_methods(g) < 0 ||
-        srv_reflection_add_methods(g) < 0 || srv_reflection_init(g) < 0) {
+        srv_keda_add_methods(g) < 0 || srv_reflection_add_methods(g) < 0 ||
+        srv_reflection_init(g) < 0) {
         fprintf(stderr, "ringqd: cannot register services\n");
         return 1;
     }

@@ -275,6 +275,10 @@ static int sub_durable(cli_args *a, const char *stream, const sub_opts *o,
                 "ringq: consumer %s exists: --from ignored (it continues where it was; "
                 "ringq consumer reset moves it)\n",
                 o->durable);
+    if (rc == 0 &&
+        (info.config.nfilters != 1 || strcmp(info.config.filter_subjects[0], o->subject)))
+        fprintf(stderr, "ringq: consumer %s exists with %s filter: it delivers that, not only %s\n",
+                o->durable, info.config.nfilters ? "another" : "no", o->subject);
     return rc;
 }
 

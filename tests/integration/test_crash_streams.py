@@ -7,8 +7,8 @@ is SIGKILLed at a random instant, 50 times, restarted on the same data directory
 - two publishers, each owning two subjects of one stream, publish batches with a msg_id per
   message and a per-subject counter in the payload; a Publish the kill cut off is sent again
   after the restart with the same ids (deduplication resolves it: stored once either way);
-- two durable consumers of the stream (explicit acks, a short ack wait) Fetch and ack what they
-  get, leaving a few deliveries unacked so that redelivery happens too (within a life after the
+- two durable consumers of the stream (explicit acks, a short ack wait) take and ack what they
+  get, c1 with Fetch and AckMessages, c2 on a Consume stream (credits in, acks on the stream), leaving a few deliveries unacked so that redelivery happens too (within a life after the
   ack wait, and after each restart: deliveries are not logged).
 
 After each restart:
@@ -20,6 +20,7 @@ After each restart:
   this life or any later one; the consumers survive the restarts.
 At the end each consumer drains the stream: every message is acked by each of them.
 """
+import queue
 import random
 import threading
 import time
@@ -28,7 +29,7 @@ import unittest
 import grpc
 
 from crash_util import CrashServerTest
-from stream_client import Streams, msg
+from stream_client import ConsumeStream, S, Streams, msg
 
 ROUNDS = 50
 RPC_TIMEOUT_S = 5.0
@@ -40,7 +41,7 @@ CONSUMERS = ("c1", "c2")
 BATCHES_PER_LIFE = 40
 PUBLISHERS = 2
 SUBJECTS_PER_PUBLISHER = 2
-RUN_TIME_BUDGET_S = 120  # the whole test, on 2 shared cores (typically ~50 s)
+RUN_TIME_BUDGET_S = 120  # the whole test, on 2 shared cores (typically 50..75 s)
 
 
 class StreamBook:
@@ -139,19 +140,55 @@ class CrashStreamsTest(CrashServerTest):
                     continue
                 with book.lock:
                     book.maybe_acked[c].update(d.message.seq for d in ack)
-                res = s.ack(stream, c, *ack)
-                with book.lock:
-                    for d, r in zip(ack, res):
-                        book.maybe_acked[c].discard(d.message.seq)
-                        if r.code == 0:
-                            book.acked[c].add(d.message.seq)
-                        elif r.code != grpc.StatusCode.NOT_FOUND.value[0]:
-                            # our own delivery, acked before its ack wait ended twice over,
-                            # may only have been superseded by a redelivery
-                            if "superseded" not in r.message:
-                                book.violations.append(f"{c}: ack of {d.message.seq}: "
-                                                       f"{r.code} {r.message}")
+                self.on_acks(book, c, ack, s.ack(stream, c, *ack))
         finally:
+            ch.close()
+
+    def on_acks(self, book, c, deliveries, results):
+        """Records the answer to acks of our own deliveries: OK, or NOT_FOUND / superseded
+        (the ack wait ran out and it was redelivered, or it is gone); nothing else."""
+        with book.lock:
+            for d, r in zip(deliveries, results):
+                book.maybe_acked[c].discard(d.message.seq)
+                if r.code == 0:
+                    book.acked[c].add(d.message.seq)
+                elif (r.code != grpc.StatusCode.NOT_FOUND.value[0] and
+                      "superseded" not in r.message):
+                    book.violations.append(f"{c}: ack of {d.message.seq}: {r.code} {r.message}")
+
+    def consume_stream(self, book, stop, stream, c, seed):
+        """Consumer c on a Consume stream: a credit back per delivery, acks sent in groups."""
+        rng = random.Random(seed)
+        ch = self.srv.channel()
+        cs = ConsumeStream(ch, timeout=60)
+        sent = {}  # request_id -> deliveries it acks
+        held = []
+        try:
+            cs.send(1, bind=S.ConsumeBind(stream=stream, consumer=c, credits=32))
+            while not stop.is_set():
+                try:
+                    r = cs.next(0.02)
+                except queue.Empty:
+                    r = False
+                if r is None:
+                    return  # the stream ended (the kill)
+                if r and r.HasField("delivery"):
+                    book.on_delivery(c, r.delivery)
+                    if rng.random() >= SKIP_ACK:
+                        held.append(r.delivery)
+                    cs.credit(1)
+                elif r and r.result.request_id in sent:
+                    self.on_acks(book, c, sent.pop(r.result.request_id), r.result.results)
+                elif r and r.result.code != 0:
+                    book.violation(f"{c}: Consume request {r.result.request_id} failed: "
+                                   f"{r.result.code} {r.result.message}")
+                if held and (len(held) >= 8 or not r):
+                    with book.lock:
+                        book.maybe_acked[c].update(d.message.seq for d in held)
+                    sent[cs.acks(*held)] = held
+                    held = []
+        finally:
+            cs.cancel()
             ch.close()
 
     # ---- checks ----
@@ -231,8 +268,8 @@ class CrashStreamsTest(CrashServerTest):
             k = SUBJECTS_PER_PUBLISHER
             threads = [Worker(f"pub{i}", self.publisher, book, stop, subjects[i * k:(i + 1) * k],
                               seed + i) for i in range(PUBLISHERS)]
-            threads += [Worker(c, self.consumer, book, stop, stream, c, seed + 10 + i)
-                        for i, c in enumerate(CONSUMERS)]
+            threads += [Worker("c1", self.consumer, book, stop, stream, "c1", seed + 10),
+                        Worker("c2", self.consume_stream, book, stop, stream, "c2", seed + 11)]
             for t in threads:
                 t.start()
             # The kill moment is the point of the test: a random instant of the run.

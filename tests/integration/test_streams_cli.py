@@ -156,6 +156,11 @@ class StreamCliTest(CliMixin, StreamsTest):
         self.assertEqual(rc, 0, err)
         self.assertIn("--from ignored", err)  # an existing durable keeps its position
         self.assertTrue(out.startswith("[5] "), out)
+        rc, out, err = self.ringq("sub", self.subj("*"), "--stream", name, "--durable", "d1",
+                                  "--count", "1")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("another filter", err)  # it keeps its own filter: said, not hidden
+        self.assertTrue(out.startswith("[6] "), out)
 
     def test_sub_waits_for_new_messages(self):
         name, a = self.n(), self.subj("a")
