@@ -617,7 +617,7 @@ q_status srv_cons_settle(srv_part *sp, q_stream *s, q_consumer *c, const pwm_rin
     uint32_t n = (uint32_t)a->refs_count;
     q_ack_ref *refs = rt_calloc(n, sizeof *refs);
     q_item *items = rt_calloc(n, sizeof *items);
-    q_status st = Q_RESOURCE_EXHAUSTED;
+    q_status st = e->code = Q_RESOURCE_EXHAUSTED;
     snprintf(e->msg, sizeof e->msg, "out of memory");
     if (refs && items) {
         for (uint32_t i = 0; i < n; i++)
