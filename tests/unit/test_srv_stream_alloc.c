@@ -4,7 +4,8 @@
  *
  * The exchange, from shard 0: CreateStream (a directory change: shard 0 checks, the owner
  * writes, every shard applies), CreateConsumer, Publish, a Fetch long-poll parked on the owner
- * and woken by a second Publish, AckMessages, GetStream. A dry run counts the server's
+ * and woken by a second Publish, AckMessages, a bounded Read, a Consume stream (bind of an
+ * ephemeral consumer with two credits, the deliveries, their ack, half-close), GetStream. A dry run counts the server's
  * allocations during it; then for every N a fresh server runs it with allocation N failing:
  *   - nothing crashes (the san build adds ASan and UBSan);
  *   - every call ends in time with OK, RESOURCE_EXHAUSTED, or its connection gone: none hangs
@@ -62,6 +63,83 @@ static uint32_t publish(ts_client *c, const char *subject, const char *payload)
     return start_call(c, pwm_ringq_v1_Streams_Publish_PATH, &pwm_ringq_v1_PublishRequest_desc, &pr);
 }
 
+static bool cond_msg_or_closed(ts_client *c, const void *arg)
+{
+    ts_call *k = ts_call_of(c, *(const uint32_t *)arg);
+    size_t have = buf_size(&k->data) - k->taken;
+    if (k->closed || c->eof) return true;
+    if (have < 5) return false;
+    const uint8_t *p = buf_begin(&k->data) + k->taken;
+    size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
+    return have >= 5 + n;
+}
+
+/* The next ConsumeResponse of `sid`; false when the stream ended (or, failed runs, nothing came
+ * in time). Every request is answered or the stream ends: never a silent drop. */
+static bool consume_next(ts_client *c, uint32_t sid, bool strict, pwm_ringq_v1_ConsumeResponse *m,
+                         pw_msg_arena *a)
+{
+    bool got = ts_wait_for(c, cond_msg_or_closed, &sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
+    ck_assert_msg(got, "consume: no answer and the stream did not end");
+    return ts_next_msg(c, sid, &pwm_ringq_v1_ConsumeResponse_desc, m, a);
+}
+
+/* Read (bounded) of messages 1..2, then a Consume stream on a second consumer: bind with two
+ * credits, the two deliveries, their ack on the stream, half-close. */
+static void read_and_consume(ts_client *c, const char *name, bool strict, pw_msg_arena *a)
+{
+    pwm_ringq_v1_ReadRequest rr = {.stream = ts_str(name),
+                                   .start_case = pwm_ringq_v1_ReadRequest_FIELD_start_seq,
+                                   .start_seq = 1,
+                                   .end_seq = 2};
+    uint32_t rs = start_call(c, pwm_ringq_v1_Streams_Read_PATH, &pwm_ringq_v1_ReadRequest_desc,
+                             &rr);
+    if (outcome(c, rs, strict, "read")) {
+        pwm_ringq_v1_StreamMessage m;
+        int n = 0;
+        while (ts_next_msg(c, rs, &pwm_ringq_v1_StreamMessage_desc, &m, a)) n++;
+        if (strict) ck_assert_int_eq(n, 2);
+    }
+    if (c->eof) return;
+    uint32_t cs = ts_open(c, pwm_ringq_v1_Streams_Consume_PATH);
+    pwm_ringq_v1_ConsumerConfig eph = {.ephemeral = true};
+    pwm_ringq_v1_ConsumeBind b = {.stream = ts_str(name), .ephemeral = &eph, .credits = 2};
+    pwm_ringq_v1_ConsumeRequest br = {
+        .request_id = 1, .kind_case = pwm_ringq_v1_ConsumeRequest_FIELD_bind, .bind = &b};
+    ts_send(c, cs, &pwm_ringq_v1_ConsumeRequest_desc, &br, false);
+    pwm_ringq_v1_ConsumeResponse m;
+    pwm_ringq_v1_DeliveryRef refs[2];
+    size_t nd = 0;
+    bool bound = false, acked = false;
+    while (!(bound && nd == 2) && consume_next(c, cs, strict, &m, a)) {
+        if (m.kind_case == pwm_ringq_v1_ConsumeResponse_FIELD_delivery && nd < 2) {
+            refs[nd++] = (pwm_ringq_v1_DeliveryRef){m.delivery->message->seq, m.delivery->token};
+        } else if (m.kind_case == pwm_ringq_v1_ConsumeResponse_FIELD_result) {
+            if (strict) ck_assert_uint_eq(m.result->code, 0);
+            else if (m.result->code != 0)
+                ck_assert_uint_eq(m.result->code, PW_GRPC_RESOURCE_EXHAUSTED);
+            bound = m.result->code == 0;
+            if (!bound) break;
+        }
+    }
+    if (strict) ck_assert(bound && nd == 2);
+    if (nd > 0 && !ts_call_of(c, cs)->closed && !c->eof) {
+        pwm_ringq_v1_Acks acks = {.refs = refs, .refs_count = nd};
+        pwm_ringq_v1_ConsumeRequest ar = {
+            .request_id = 9, .kind_case = pwm_ringq_v1_ConsumeRequest_FIELD_acks, .acks = &acks};
+        ts_send(c, cs, &pwm_ringq_v1_ConsumeRequest_desc, &ar, false);
+        while (!acked && consume_next(c, cs, strict, &m, a)) {
+            if (m.kind_case != pwm_ringq_v1_ConsumeResponse_FIELD_result) continue;
+            if (strict) ck_assert_uint_eq(m.result->code, 0);
+            else if (m.result->code != 0)
+                ck_assert_uint_eq(m.result->code, PW_GRPC_RESOURCE_EXHAUSTED);
+            acked = true;
+        }
+    }
+    ts_send_raw(c, cs, NULL, 0, true);
+    (void)outcome(c, cs, strict, "consume");
+}
+
 /* The exchange on stream `name` (subject = name). Returns whether CreateStream answered OK. */
 static bool exchange(ts_client *c, const char *name, bool strict)
 {
@@ -84,10 +162,11 @@ static bool exchange(ts_client *c, const char *name, bool strict)
     if (strict || ts_call_of(c, sid)->status != Q_NOT_FOUND)
         (void)outcome(c, sid, strict, "consumer");
     if (c->eof) goto out;
+    int published = 0; /* Publishes answered OK: the Read and Consume below wait for two */
     sid = publish(c, name, "one");
     ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
     if (strict || ts_call_of(c, sid)->status != Q_FAILED_PRECONDITION)
-        (void)outcome(c, sid, strict, "publish");
+        published += outcome(c, sid, strict, "publish");
     if (c->eof) goto out;
     pwm_ringq_v1_FetchRequest fr = {
         .stream = ts_str(name), .consumer = ts_str("c"), .max_messages = 2, .wait_ms = 300};
@@ -96,7 +175,7 @@ static bool exchange(ts_client *c, const char *name, bool strict)
     sid = publish(c, name, "two");
     ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
     if (strict || ts_call_of(c, sid)->status != Q_FAILED_PRECONDITION)
-        (void)outcome(c, sid, strict, "publish two");
+        published += outcome(c, sid, strict, "publish two");
     ts_wait_closed(c, fs, strict ? TS_WAIT_MS : WALK_CALL_MS);
     bool fetched = false;
     if (strict || ts_call_of(c, fs)->status != Q_NOT_FOUND)
@@ -120,6 +199,9 @@ static bool exchange(ts_client *c, const char *name, bool strict)
     } else if (strict) {
         ck_abort_msg("fetch: no delivery");
     }
+    if (c->eof) goto out;
+    /* Read to seq 2 and two credits wait for two messages (live): only when both exist. */
+    if (published == 2) read_and_consume(c, name, strict, &a);
     if (c->eof) goto out;
     pwm_ringq_v1_GetStreamRequest gr = {.name = ts_str(name)};
     sid = start_call(c, pwm_ringq_v1_Streams_GetStream_PATH, &pwm_ringq_v1_GetStreamRequest_desc,
