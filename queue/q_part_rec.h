@@ -49,7 +49,23 @@
  *              (the queue's conservation ledger as of this record: replay sets the counters
  *              to these values and counts the records after it; written before retention
  *              deletes a segment, for each queue that counted since its last one, and when
- *              compaction empties the segment holding that one. Version 3.) */
+ *              compaction empties the segment holding that one. Version 3.)
+ *
+ * Streams (version 5; queue/q_stream.h, docs/storage.md "Streams" draws them as tables; 18..19
+ * reserved for streams, 20..29 are the consumers' records, queue/q_consumer.h):
+ * STREAM (13)  0 u32 stream id | 4 u16 N | 6 u8 retention | 7 u8 discard | 8 u64 max_msgs |
+ *              16 u64 max_bytes | 24 u64 max_age_ms | 32 u64 max_msgs_per_subject |
+ *              40 u64 dup_window_ms | 48 u32 max_msg_size | 52 u8 flags (bit 0 allow_msg_ttl) |
+ *              53 u8 filter count F | 54 u16 description length D | 56 u64 created_ms |
+ *              64 u64 first_seq | 72 u64 last_seq | 80 N name | D description |
+ *              F x { u16 length, filter }   (config and seq bounds when written; pinned)
+ * SMSG (14)    0 u32 stream id | 4 u16 subject length S | 6 u16 msg_id length M | 8 u64 seq |
+ *              16 u64 time_ms | 24 u64 expires_ms (0 none) | 32 u32 headers bytes H |
+ *              36 u16 header count | 38 u16 0 | 40 u32 payload length L | 44 u32 0 |
+ *              48 S subject | M msg_id | H headers (as ENQUEUE's) | L payload
+ * SREMOVE (15) 0 u32 stream id | 4 u32 count c | 8 c x { u64 first, u64 last } (inclusive)
+ * SDELETE (16) 0 u32 stream id | 4 u32 0
+ * SDEDUP (17)  0 u32 stream id | 4 u32 0 | 8 u64 msg_id hash | 16 u64 seq | 24 u64 expiry_ms */
 #ifndef Q_PART_REC_H
 #define Q_PART_REC_H
 
@@ -60,8 +76,8 @@
 #include "queue/q_part.h"
 
 #define Q_PART_REC_VERSION \
-    4u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since";
-                               * older logs read as they are */
+    5u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since", 5: streams (13..17) and their
+        * consumers (20..29); older logs read as they are */
 #define Q_LEDGER_SINCE_MAX ((1ull << 48) - 1) /* bytes 2..7 of LEDGER: offset + 1 */
 
 enum {
@@ -77,6 +93,12 @@ enum {
     Q_RT_DEDUP = 10,
     Q_RT_QDELETE = 11,
     Q_RT_LEDGER = 12,
+    /* Streams (queue/q_stream.h); 18..19 reserved for them, 20..29 are the consumers'. */
+    Q_RT_STREAM = 13,
+    Q_RT_SMSG = 14,
+    Q_RT_SREMOVE = 15,
+    Q_RT_SDELETE = 16,
+    Q_RT_SDEDUP = 17,
 };
 
 /* The type's name as docs and ringq-log print it ("enqueue", "ack", ..., "queue-delete"),
