@@ -65,7 +65,41 @@
  *              48 S subject | M msg_id | H headers (as ENQUEUE's) | L payload
  * SREMOVE (15) 0 u32 stream id | 4 u32 count c | 8 c x { u64 first, u64 last } (inclusive)
  * SDELETE (16) 0 u32 stream id | 4 u32 0
- * SDEDUP (17)  0 u32 stream id | 4 u32 0 | 8 u64 msg_id hash | 16 u64 seq | 24 u64 expiry_ms */
+ * SDEDUP (17)  0 u32 stream id | 4 u32 0 | 8 u64 msg_id hash | 16 u64 seq | 24 u64 expiry_ms
+ *
+ * Stream consumers (queue/q_consumer.h, encoded by q_consumer_rec.c; version 5). Each names
+ * its stream by the stream's per-partition id (u32 I) and the consumer by name (N bytes):
+ * CONSUMER (20)  a durable consumer's configuration and start (ephemeral ones write nothing)
+ *   OFF  SIZE  DESCRIPTION
+ *   0    4     stream id I
+ *   4    2     consumer name length N (1..128)
+ *   6    1     flags: bit 0 update (not a creation: the state stays), bit 1 headers_only
+ *   7    1     deliver policy (1..6, ringq.v1.DeliverPolicy)
+ *   8    1     ack policy (1..3, ringq.v1.AckPolicy)
+ *   9    1     filter count F (0..16)
+ *   10   1     backoff count B (0..32)
+ *   11   1     0
+ *   12   2     description length D
+ *   14   2     0
+ *   16   4     max_deliver (0 = no limit)
+ *   20   4     max_ack_pending
+ *   24   8     ack_wait_ms
+ *   32   8     opt_start_seq
+ *   40   8     opt_start_unix_ms
+ *   48   8     rate_limit_bytes_per_s
+ *   56   8     created_ms
+ *   64   8     start seq: the deliver policy's start, resolved at creation
+ *   72   8     interest from: the stream's last seq + 1 at creation (interest retention)
+ *   80   8     last-per-subject end: the stream's last seq at creation (policy 6; else 0)
+ *   88   8     paused until (ms; 0 = not paused)
+ *   96   N     name | F x { u16 length, filter } | B x u64 backoff ms | D description
+ * CACK (21)     0 u32 I | 4 u16 N | 6 u8 kind (1 ack, 2 term, 3 all up to) | 7 u8 0 |
+ *               8 u32 count c | 12 u16 reason length R | 14 u16 0 | 16 N name | c x u64 seq |
+ *               R reason   (one per settle call; kind 3 has c = 1: every seq up to it)
+ * CSTATE (22)   0 u32 I | 4 u16 N | 6 u16 0 | 8 u32 ranges c | 12 u32 0 | 16 u64 ack floor |
+ *               24 u64 terminated | 32 N name | c x { u64 first, u64 last } acked ranges above
+ *               the floor, ascending, inclusive   (a snapshot: reset, pause, compaction)
+ * CDELETE (23)  0 u32 I | 4 u16 N | 6 u16 0 | 8 N name */
 #ifndef Q_PART_REC_H
 #define Q_PART_REC_H
 
@@ -99,6 +133,11 @@ enum {
     Q_RT_SREMOVE = 15,
     Q_RT_SDELETE = 16,
     Q_RT_SDEDUP = 17,
+    /* Stream consumers (queue/q_consumer.h); 24..29 reserved for them. */
+    Q_RT_CONSUMER = 20,
+    Q_RT_CACK = 21,
+    Q_RT_CSTATE = 22,
+    Q_RT_CDELETE = 23,
 };
 
 /* The type's name as docs and ringq-log print it ("enqueue", "ack", ..., "queue-delete"),
