@@ -74,8 +74,9 @@ typedef struct rb_thr rb_thr;
 typedef struct rb_cx {
     rb_thr *th;
     rb_role role;
-    unsigned idx; /* 0.. within its role over the whole run, for messages */
-    rb_conn *dc;  /* the driver's connection */
+    unsigned idx;   /* 0.. within its role over the whole run, for messages */
+    uint32_t group; /* consumers: the stream consumer group (fanout), else 0 */
+    rb_conn *dc;    /* the driver's connection */
     /* producer / caller */
     rb_slot *slots;
     uint32_t cap, inflight, free_head;
@@ -149,7 +150,9 @@ struct rb_eng {
     _Atomic uint64_t seq;
     _Atomic int64_t preload_left;
     _Atomic unsigned npaused;
-    rb_seen seen;
+    uint32_t ngroups; /* deliveries each message must get: fanout's groups, else 1 */
+    rb_target *tg;    /* per group: t with .group set (consumers open with theirs) */
+    rb_seen *seen;    /* per group */
 };
 
 static inline void rb_ctr_add(rb_thr *th, int c, uint64_t n)

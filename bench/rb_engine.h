@@ -19,6 +19,15 @@
  *               start the consumers and time until every task is received and acked. Latency =
  *               ack round trip. No warmup; duration_s is the time to empty.
  *
+ * Streams (rb_opts.streams; rb_target.stream for the driver, see rb_driver.h)
+ *   publish     RB_ENQUEUE on a stream: producers publish batches of --batch messages; latency
+ *               per publish (until the system confirmed every message of it).
+ *   fanout      RB_E2E on a stream read by --groups G consumer groups of --workers consumer
+ *               connections each: every message must reach each group exactly once (one seen-set
+ *               per group) and be acked there; latency = publish-to-deliver of every delivery;
+ *               tasks = messages acked by all G groups (acks / G). The backlog bound and the
+ *               end-of-run check count G deliveries per message.
+ *
  * Phases (rpc / enqueue / e2e): warmup seconds discarded, then duration seconds measured (ops,
  * tasks and latencies counted when they complete inside the window), then producers stop, their
  * operations in flight complete and, for e2e, consumers drain what was enqueued. A stage that
@@ -59,6 +68,8 @@
 #define RB_BATCH_MAX 10000u
 #define RB_CONNS_MAX 4096u
 #define RB_THREADS_MAX 64u
+/* fanout: consumer groups (each one a durable consumer the system keeps a position for). */
+#define RB_GROUPS_MAX 64u
 /* Tasks one run can stamp is 2^40 (rb_eng_int.h); a preload stays well below. */
 #define RB_PRELOAD_MAX (1ull << 36)
 
@@ -70,6 +81,8 @@ typedef struct rb_opts {
     const char *system;
     rb_target t; /* addr, queue, method, size, lease_ms */
     uint32_t batch, conns, inflight, workers, credits, threads;
+    bool streams;      /* publish / fanout: the scenario runs on a stream (see above) */
+    uint32_t groups;   /* fanout: consumer groups, 1..RB_GROUPS_MAX */
     bool inflight_set; /* --inflight given (open loop otherwise uses the default above) */
     double rate;       /* ops/s in total; 0 = closed loop */
     double warmup_s, duration_s;
@@ -125,10 +138,11 @@ void rb_payload_stamp(uint8_t *p, size_t len, uint64_t t_ns, uint64_t seq, bool 
 /* Reads a stamp back; false when the payload is too short or (text) not hex. */
 bool rb_payload_read(const uint8_t *p, size_t len, bool binary_safe, uint64_t *t_ns, uint64_t *seq);
 
-/* Drivers compiled into this binary (bench/rb_drivers.c). *known is set to whether `name` is a
- * system ringq-bench knows; NULL is returned when it is unknown or its driver was not built. */
-const rb_driver *rb_driver_find(const char *name, bool *known);
+/* Drivers compiled into this binary (bench/rb_drivers.c), for task queues or (`streams`) for the
+ * publish / fanout scenarios. *known is set to whether `name` is a system ringq-bench knows for
+ * that kind of scenario; NULL is returned when it is unknown or its driver was not built. */
+const rb_driver *rb_driver_find(const char *name, bool streams, bool *known);
 /* "ringq|grpc|..." for the usage text. */
-const char *rb_driver_names(void);
+const char *rb_driver_names(bool streams);
 
 #endif
