@@ -117,6 +117,21 @@ def targets(ser):
     return "\n".join(rows)
 
 
+def loaded_warning(meta):
+    """A warning when the 1-minute load average exceeded the CPUs before or after the runs."""
+    try:
+        load = meta["load"].split()
+        worst = max(float(load[1]), float(load[5].rstrip(",")))
+        cpus = int(meta["nproc"])
+    except (KeyError, IndexError, ValueError):
+        return ""
+    if worst <= cpus:
+        return ""
+    return (" — **the machine was busy (load %.1f on %d CPUs): other processes shared the "
+            "server's and the generator's CPUs, so the figures are noisy; compare runs of one "
+            "report, not reports**" % (worst, cpus))
+
+
 def report(d, out_md):
     meta = rp.read_meta(d)
     ser = rp.series(rp.read_runs(d))
@@ -130,7 +145,7 @@ def report(d, out_md):
           "- command: `%s`" % meta.get("command", "?"),
           "- machine: %s; %s; kernel %s; %s" % (meta.get("cpu", "?"), meta.get("mem", "?"),
                                                meta.get("kernel", "?"), meta.get("disk", "?")),
-          "- load average (1/5/15 min): %s" % meta.get("load", "?"),
+          "- load average (1/5/15 min): %s%s" % (meta.get("load", "?"), loaded_warning(meta)),
           "- ringq commit %s; Redis %s; nats-server %s" % (
               meta.get("commit", "?"), meta.get("version.redis", "-"),
               meta.get("version.jetstream", "-")),
