@@ -108,11 +108,12 @@ struct rb_thr {
     uint64_t s_t0, s_k;
     double s_iv_ns;
     size_t s_rr;
-    bool s_blocked; /* due slots wait for room on a connection */
-    ev_timer tick;  /* publishes p99_ns once a second */
-    rb_hist *hist;  /* counted latencies (ns) */
-    rb_hist *prog;  /* latencies of the current second, for the progress line */
-    uint8_t *pbuf;  /* batch x size payload scratch */
+    bool s_blocked;  /* due slots wait for room on a connection */
+    ev_timer tick;   /* publishes p99_ns once a second */
+    rb_hist *hist;   /* counted latencies (ns) */
+    rb_hist *prog;   /* latencies of the current second, for the progress line */
+    rb_hist *ophist; /* e2e: counted send() latencies (enqueue / publish confirmation) */
+    uint8_t *pbuf;   /* batch x size payload scratch */
     rb_payload *pl;
     /* any thread */
     _Atomic bool paused; /* e2e: producers held by the backlog bound */

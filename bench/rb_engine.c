@@ -356,6 +356,8 @@ static void collect(rb_eng *e, rb_result *r)
     r->errors = r->op_errors + r->ack_errors + r->duplicates + r->foreign;
     for (unsigned i = 0; i < e->nthr; i++)
         if (e->thr[i].hist) rb_hist_merge(&r->hist, e->thr[i].hist);
+    for (unsigned i = 0; i < e->nthr; i++)
+        if (e->thr[i].ophist) rb_hist_merge(&r->op_hist, e->thr[i].ophist);
     if (r->duration_s > 0) {
         r->ops_per_s = (double)r->ops / r->duration_s;
         r->tasks_per_s = (double)r->tasks / r->duration_s;
@@ -521,6 +523,7 @@ out:
             free(e->thr[i].cx);
             free(e->thr[i].hist);
             free(e->thr[i].prog);
+            free(e->thr[i].ophist);
         }
         free(e->thr);
     }

@@ -9,6 +9,8 @@
  *               task reaches the consumer minus the time stamped in its payload (closed loop:
  *               when it was sent; open loop: its SCHEDULED send time, so a system that falls
  *               behind shows it in the latency instead of hiding it: no coordinated omission).
+ *               The producers' own send() latency (until the enqueue is confirmed) goes to
+ *               rb_result.op_hist ("send_latency_us" in the JSON).
  *               Closed-loop producers pause while the backlog (tasks stamped and not yet
  *               received, minus failed sends) is >= rb_result.max_backlog, which is
  *               max(4 x conns x inflight x batch, 1024), and resume once it is back to half;
@@ -112,6 +114,7 @@ typedef struct rb_result {
     bool passed;
     char error[512]; /* why it failed, "" when passed */
     rb_hist hist;
+    rb_hist op_hist; /* e2e: send() latency (enqueue / publish confirmation) in the window */
 } rb_result;
 
 /* Runs the scenario with driver `d` and fills `r` (which the caller allocates: it is large).

@@ -273,6 +273,8 @@ static void ev_done(void *ud, uint64_t tag, int err, const char *why)
             if (e->o->scenario != RB_E2E) {
                 rb_ctr_add(th, RB_C_TASKS_WIN, n);
                 rb_hist_record(th->hist, lat);
+            } else {
+                rb_hist_record(th->ophist, lat);
             }
         }
     }
@@ -500,9 +502,10 @@ static int th_setup(rb_thr *th, char *err, size_t errlen)
     uint32_t nb = e->batch ? e->batch : 1u;
     th->hist = calloc(1, sizeof *th->hist);
     th->prog = calloc(1, sizeof *th->prog);
+    th->ophist = calloc(1, sizeof *th->ophist);
     th->pbuf = malloc((size_t)nb * (e->size ? e->size : 1));
     th->pl = calloc(nb, sizeof *th->pl);
-    if (!th->hist || !th->prog || !th->pbuf || !th->pl) {
+    if (!th->hist || !th->prog || !th->ophist || !th->pbuf || !th->pl) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

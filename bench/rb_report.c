@@ -68,6 +68,13 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
             us(rb_hist_quantile(h, 0.5)), us(rb_hist_quantile(h, 0.9)),
             us(rb_hist_quantile(h, 0.99)), us(rb_hist_quantile(h, 0.999)), us(h->max), us(h->min),
             rb_hist_mean(h) / 1e3, h->n);
+    if (o->scenario == RB_E2E) {
+        const rb_hist *oh = &r->op_hist;
+        fprintf(f,
+                ",\"send_latency_us\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"count\":%" PRIu64
+                "}",
+                us(rb_hist_quantile(oh, 0.5)), us(rb_hist_quantile(oh, 0.99)), us(oh->max), oh->n);
+    }
     uint64_t vals[RB_CDF_POINTS];
     double fr[RB_CDF_POINTS];
     size_t n = rb_hist_cdf(h, RB_CDF_POINTS, vals, fr);
