@@ -14,7 +14,8 @@
 static const char usage_text[] =
     "usage: ringq-bench <rpc|enqueue|e2e|drain> --system ringq|grpc|beanstalkd|redis|jetstream "
     "[options]\n"
-    "       ringq-bench <publish|fanout> --system ringq|redis|jetstream [options]   (streams)\n"
+    "       ringq-bench <publish|fanout> --system ringq|redis|jetstream [options]   (streams;\n"
+    "       also spelled ringq-bench --mode publish|fanout ...)\n"
     "  --addr HOST:PORT      system address (defaults per system: ringq/grpc 127.0.0.1:7070,\n"
     "                        beanstalkd :11300, redis :6379, jetstream :4222)\n"
     "  --queue NAME          queue/tube/list/stream (default \"bench\")\n"
@@ -153,6 +154,14 @@ int main(int argc, char **argv)
                  .preload = 100000};
     if (argc < 2) return usage(NULL);
     const char *sc = argv[1];
+    /* `--mode publish|fanout` first is the streams scenarios' other spelling. */
+    int first_opt = 2;
+    if (strcmp(sc, "--mode") == 0) {
+        if (argc < 3 || (strcmp(argv[2], "publish") != 0 && strcmp(argv[2], "fanout") != 0))
+            return usage("--mode is publish or fanout");
+        sc = argv[2];
+        first_opt = 3;
+    }
     if (strcmp(sc, "-h") == 0 || strcmp(sc, "--help") == 0) {
         fputs(usage_text, stdout);
         return 0;
@@ -170,7 +179,7 @@ int main(int argc, char **argv)
     else
         return usage("the first argument is the scenario: rpc, enqueue, e2e, drain, publish or "
                      "fanout");
-    optind = 2;
+    optind = first_opt;
     uint64_t v64;
     uint32_t v32;
     int c;
