@@ -315,6 +315,7 @@ static ssize_t one_reply(void *owner, const uint8_t *p, size_t len)
     const char *line;
     size_t ll;
     int r = cur_head(&cur, &t, &num, &line, &ll);
+    if (r < 0) rb_peer_fail(pc, "redis %s: malformed reply", pc->addr);
     if (r <= 0) return r;
     rb_peer_cmd *e = rb_peer_head(pc);
     if (t == '-' || !e) {
@@ -331,11 +332,16 @@ static ssize_t one_reply(void *owner, const uint8_t *p, size_t len)
         cur.off = 0;
         const uint8_t *id;
         size_t idl;
-        if ((r = cur_bulk(&cur, &id, &idl)) <= 0) return r;
+        if ((r = cur_bulk(&cur, &id, &idl)) < 0)
+            rb_peer_fail(pc, "redis %s: unexpected reply to XADD", pc->addr);
+        if (r <= 0) return r;
         return rb_peer_batch_reply(pc, 0, NULL) ? (ssize_t)cur.off : -ECANCELED;
     }
     /* RS_XACK */
-    if (t != ':') return -EPROTO;
+    if (t != ':') {
+        rb_peer_fail(pc, "redis %s: unexpected reply to XACK", pc->addr);
+        return -EPROTO;
+    }
     uint64_t h = e->val;
     rb_peer_pop(pc);
     bool ok = num == 1 ? rb_peer_acked(pc, h, 0, NULL)
