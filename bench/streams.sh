@@ -34,7 +34,8 @@
 #   SYSTEMS="redis jetstream" GROUPS_RUN="fanout-g1 open" bash bench/streams.sh
 # Knobs: QUICK, REPS (3), WARMUP_S (1), DURATION_S (5), SIZE (100), BATCH (64), PUB_POINT (4x16),
 # PUB_BATCH_POINT (4x4), FANOUT_INFLIGHT (64), FANOUT_WORKERS (1), CREDITS (256), SYSTEMS,
-# GROUPS_RUN, COLUMNS (durable fast), SERVER_CPU (0), CLIENT_CPU (1), BENCH_DIR, RESULTS, NAME.
+# GROUPS_RUN, COLUMNS (durable fast), SERVER_CPU (0), CLIENT_CPU (1), BENCH_DIR, RESULTS, NAME,
+# NOTE (a sentence for the report's header).
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +43,7 @@ cd "$ROOT" || exit 1
 
 SETTINGS=(QUICK BUILD SERVER_CPU CLIENT_CPU BENCH_DIR REPS WARMUP_S DURATION_S SIZE BATCH PUB_POINT
     PUB_BATCH_POINT FANOUT_INFLIGHT FANOUT_WORKERS CREDITS SYSTEMS GROUPS_RUN COLUMNS RINGQ_BENCH
-    NAME RESULTS)
+    NAME RESULTS NOTE)
 CMDLINE=""
 for v in "${SETTINGS[@]}"; do
     [ -n "${!v+x}" ] && CMDLINE+="$v=$(printf '%q' "${!v}") "
@@ -212,6 +213,7 @@ meta commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown) ($(git lo
 have redis-server && meta version.redis "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
 have nats-server && meta version.jetstream "$(nats-server --version 2>&1 | awk '{print $NF}')"
 meta pinning "servers on CPU $SERVER_CPU (taskset; ringqd --threads 1), ringq-bench on CPU $CLIENT_CPU (taskset, --threads 1)"
+[ -n "${NOTE:-}" ] && meta note "$NOTE"
 meta params "payload $SIZE bytes; warm-up $WARMUP_S s, $DURATION_S s measured, $REPS run(s) per point (median by throughput); publish-b1 at $PUB_POINT, publish-b$BATCH at $PUB_BATCH_POINT (connections x in flight); fan-out: 1 publisher connection with $FANOUT_INFLIGHT batch-1 publishes in flight, $FANOUT_WORKERS consumer connection(s) per group with $CREDITS credits each"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for sys in ringq redis jetstream; do

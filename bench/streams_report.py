@@ -156,6 +156,8 @@ def report(d, out_md):
           "- %s" % meta.get("params", ""),
           "- elapsed: %s" % meta.get("elapsed", "?"),
           ""]
+    if meta.get("note"):
+        md[-1:-1] = ["- note: %s" % meta["note"]]
     for column, desc in [("durable", "every write fsynced before it is confirmed"),
                          ("fast", "no fsync per write")]:
         md += ["## %s (%s)" % (column.capitalize(), desc), "", table(ser, meta, notes, column), ""]
