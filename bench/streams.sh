@@ -98,18 +98,22 @@ done
 for tool in taskset timeout "$PY"; do
     command -v "$tool" >/dev/null || die "missing $tool"
 done
+need_peer() { # need_peer BINARY PACKAGE SYSTEM WHAT
+    command -v "$1" >/dev/null && return 0
+    die "missing $1 ($4): run \`make deps\` (or sudo apt-get install -y $2), or leave $3" \
+        "out of SYSTEMS"
+}
 for sys in $SYSTEMS; do
     case $sys in
     ringq) ;;
-    redis) command -v redis-server >/dev/null ||
-        die "missing redis-server (Redis Streams peer): run \`make deps\` or sudo apt-get install -y redis-server; or leave redis out of SYSTEMS" ;;
-    jetstream) command -v nats-server >/dev/null ||
-        die "missing nats-server (NATS JetStream peer): run \`make deps\` or sudo apt-get install -y nats-server; or leave jetstream out of SYSTEMS" ;;
+    redis) need_peer redis-server redis-server redis "the Redis Streams peer" ;;
+    jetstream) need_peer nats-server nats-server jetstream "the NATS JetStream peer" ;;
     *) die "unknown system '$sys' in SYSTEMS (ringq, redis, jetstream)" ;;
     esac
 done
 if [ "$(nproc)" -lt 2 ] || [ "$SERVER_CPU" = "$CLIENT_CPU" ]; then
-    die "needs two CPUs (server on SERVER_CPU=$SERVER_CPU, generator on CLIENT_CPU=$CLIENT_CPU); have $(nproc)"
+    die "needs two CPUs (server on SERVER_CPU=$SERVER_CPU, generator on" \
+        "CLIENT_CPU=$CLIENT_CPU); have $(nproc)"
 fi
 
 mkdir -p "$BENCH_DIR"
