@@ -7,7 +7,8 @@
  *   srv_stream_read.c       GetMessage, Read (server streaming, live)
  *   srv_stream_cons.c       consumer admin, Fetch (long-poll), AckMessages
  *   srv_stream_watch.c      the owner's watches: parked Fetches, Consume registrations, timer
- *   srv_stream_consume.c    Consume (bidi)
+ *   srv_stream_consume.c    Consume (bidi): the session, on the origin
+ *   srv_stream_csub.c       Consume on the owner: registrations, deliveries, jobs
  *   srv_stream_codec.c      StreamConfig / StreamInfo / StreamMessage / Delivery encoders
  *   srv_stream_metrics.c    the streams' /metrics families
  * Everything a stream holds is owned by the shard owning its partition (q_part_of(name)); a
@@ -85,7 +86,7 @@ void srv_stream_read_drain(void);
 struct q_consumer;
 struct q_consumer_cfg;
 struct q_delivery;
-struct srv_csub; /* a Consume session's registration (srv_stream_consume.c) */
+struct srv_csub; /* a Consume session's registration (srv_stream_csub.c) */
 
 /* Owner side: the waiters of one consumer (Fetch jobs parked, Consume registrations). */
 typedef struct srv_cwatch {
