@@ -24,7 +24,11 @@ typedef struct srv_ack_fanout {
     const char **whys;
     uint32_t *parts; /* while dispatching: the partition of ids[i] (UINT32_MAX: answered) */
     uint64_t *tids;  /* while dispatching: the task id of ids[i] in its partition */
-    uint32_t *per;   /* while dispatching: ids per partition (srv_q.nparts entries) */
+    struct srv_ack_item *items; /* the ids grouped by partition: each partition's job views its
+                                 * share (srv_queue_ack.c), written by that owner until it
+                                 * replies */
+    uint32_t *per;   /* while dispatching: ids per partition, then where each share ends in
+                      * items (srv_q.nparts entries) */
     int cache_shard; /* the shard whose fan-out cache it came from, or -1 (rt_calloc) */
     uint32_t n;
     uint32_t pending;
