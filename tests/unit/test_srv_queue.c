@@ -197,6 +197,38 @@ START_TEST(enqueue_lease_ack_across_shards)
 }
 END_TEST
 
+/* The owner's side of an Enqueue (run_enqueue on shard 1, stepped alone while the counting
+ * allocator is armed) allocates the reply's buffer and nothing else: the task views, headers,
+ * results and the reply's arrays are on the stack (they were six allocations). */
+START_TEST(enqueue_owner_allocates_only_the_reply)
+{
+    start(2, Q_COMMIT_NEVER);
+    char q[32], id[64];
+    ts_queue_on(q, sizeof q, "far", 1);
+    enqueue_ok(q, "first", id); /* the queue exists: what is counted is the steady state */
+    step_only(0);
+    uint64_t sent0 = mesh_sent(0);
+    uint32_t sid = ts_enqueue_start(&C, q, "hello");
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    rounds(10); /* shard 0 publishes its lane */
+    uint64_t ran1 = mesh_received(1);
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    step_only(1);
+    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
+    uint64_t allocs = rt_alloc_test_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    step_all();
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    ck_assert_uint_eq(queue_info(q).enqueued_total, 2);
+    ck_assert_msg(allocs <= 1, "the owner's side of an Enqueue made %llu allocations",
+                  (unsigned long long)allocs);
+    stop();
+}
+END_TEST
+
 START_TEST(malformed_body_invalid_argument)
 {
     start(2, Q_COMMIT_NEVER);
@@ -433,6 +465,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, enqueue_lease_ack_across_shards);
+    tcase_add_test(tc, enqueue_owner_allocates_only_the_reply);
     tcase_add_test(tc, malformed_body_invalid_argument);
     tcase_add_test(tc, lease_long_poll_woken_by_enqueue);
     tcase_add_test(tc, work_stream_delivery_and_ack);
