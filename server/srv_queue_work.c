@@ -71,6 +71,8 @@ void srv_work_unref(srv_work *w)
     pw_grpc_call_set_user(w->call, NULL);
     pw_grpc_call_unref(w->call);
     buf_deinit(&w->pending);
+    buf_deinit(&w->reply);
+    buf_deinit(&w->body);
     rt_free(w);
 }
 
@@ -169,35 +171,37 @@ static void send_result(srv_work *w, uint64_t request_id, q_status code, const c
         .code = (uint32_t)code,
         .message = {(const uint8_t *)(message ? message : ""), message ? strlen(message) : 0},
     };
-    buf b;
-    buf_init(&b, (size_t)16 << 20);
+    buf *b = &w->reply; /* empty: nothing reaches here while a reply is being encoded */
+    assert(buf_size(b) == 0);
     pw_pb_mark m;
-    int r = pw_pb_submsg_begin(&b, pwm_ringq_v1_WorkResponse_FIELD_result, &m);
-    if (r == 0) r = pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, &res, &b);
-    if (r == 0 && which && code == Q_OK) r = pw_pb_put_bytes(&b, which, body, body_len);
-    if (r == 0) r = pw_pb_submsg_end(&b, &m);
-    if (r == 0) srv_work_send(w, buf_begin(&b), buf_size(&b));
+    int r = pw_pb_submsg_begin(b, pwm_ringq_v1_WorkResponse_FIELD_result, &m);
+    if (r == 0) r = pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, &res, b);
+    if (r == 0 && which && code == Q_OK) r = pw_pb_put_bytes(b, which, body, body_len);
+    if (r == 0) r = pw_pb_submsg_end(b, &m);
+    if (r == 0) srv_work_send(w, buf_begin(b), buf_size(b)); /* copied or sent */
     else srv_work_fail(w, r);
-    buf_deinit(&b);
+    buf_consume(b, buf_size(b));
+    buf_shrink(b, WORK_SCRATCH_KEEP_BYTES);
 }
 
-/* ---- owner side: registrations and deliveries ---- */
+/* ---- the WorkRequest handlers (origin) ---- */
 
 static void ack_done(srv_ack_fanout *fo)
 {
     srv_work *w = fo->ctx;
-    buf b;
-    buf_init(&b, (size_t)16 << 20);
+    buf *b = &w->body;
+    assert(buf_size(b) == 0);
     for (uint32_t i = 0; i < fo->n && w->held > 0; i++)
         if (fo->status == Q_OK && (fo->codes[i] == Q_OK || fo->codes[i] == Q_FAILED_PRECONDITION))
             w->held--;
-    if (fo->status == Q_OK && srv_ack_fanout_encode(fo, &b) < 0) {
+    if (fo->status == Q_OK && srv_ack_fanout_encode(fo, b) < 0) {
         fo->status = Q_RESOURCE_EXHAUSTED;
         snprintf(fo->msg, sizeof fo->msg, "acked, but the reply could not be encoded");
     }
     send_result(w, fo->request_id, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack,
-                buf_begin(&b), buf_size(&b));
-    buf_deinit(&b);
+                buf_begin(b), buf_size(b));
+    buf_consume(b, buf_size(b));
+    buf_shrink(b, WORK_SCRATCH_KEEP_BYTES);
     w->inflight--;
     srv_ack_fanout_free(fo);
     srv_work_maybe_finish(w);
@@ -330,6 +334,8 @@ static void on_start(pw_grpc_call *c)
     w->refs = 1;
     srv_work_holder(c, w->worker, w->addr);
     buf_init(&w->pending, WORK_PENDING_BYTES_MAX);
+    buf_init(&w->reply, WORK_REPLY_BYTES_MAX);
+    buf_init(&w->body, WORK_REPLY_BYTES_MAX);
     pw_grpc_call_set_user(c, w);
     w->snext = t_sessions;
     if (t_sessions) t_sessions->sprev = w;

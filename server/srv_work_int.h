@@ -18,12 +18,22 @@
     10000 /* outstanding credits (the API's limit): bounds tasks leased to one stream */
 #define WORK_DELIVER_BATCH 64u             /* tasks leased per claim */
 #define WORK_PENDING_BYTES_MAX (64u << 20) /* delivered tasks waiting for the stream's window */
+#define WORK_REPLY_BYTES_MAX (16u << 20)   /* one WorkResult (an Ack of 1000 ids is ~30 KiB) */
+/* Bytes each of a session's reply buffers keeps between replies: a 64-id Ack's AckResponse is
+ * ~1.5 KiB; a larger reply gives back what is above this once sent. A malloc + free of each per
+ * reply was ~1 % of the server's samples. */
+#define WORK_SCRATCH_KEEP_BYTES 8192u
 
 #define WORK_SUBS_MAX 64 /* queues one stream may subscribe to (the API's limit) */
 #define WORK_CREDITS_MAX \
     10000 /* outstanding credits (the API's limit): bounds tasks leased to one stream */
 #define WORK_DELIVER_BATCH 64u             /* tasks leased per claim */
 #define WORK_PENDING_BYTES_MAX (64u << 20) /* delivered tasks waiting for the stream's window */
+#define WORK_REPLY_BYTES_MAX (16u << 20)   /* one WorkResult (an Ack of 1000 ids is ~30 KiB) */
+/* Bytes each of a session's reply buffers keeps between replies: a 64-id Ack's AckResponse is
+ * ~1.5 KiB; a larger reply gives back what is above this once sent. A malloc + free of each per
+ * reply was ~1 % of the server's samples. */
+#define WORK_SCRATCH_KEEP_BYTES 8192u
 
 typedef struct srv_work {
     pw_grpc_call *call;
@@ -44,9 +54,11 @@ typedef struct srv_work {
          * need memory (without it the owner would keep a pointer to a freed session). */
         srv_job *unreg;
     } subs[WORK_SUBS_MAX];
-    uint32_t inflight;              /* ack/nack/extend jobs not yet answered */
-    uint32_t held;                  /* tasks delivered and not yet acked or nacked on the stream */
-    buf pending;                    /* WorkResponse messages, varint-length-prefixed */
+    uint32_t inflight; /* ack/nack/extend jobs not yet answered */
+    uint32_t held;     /* tasks delivered and not yet acked or nacked on the stream */
+    buf pending;       /* WorkResponse messages, varint-length-prefixed */
+    buf reply, body;   /* origin-only scratch: a WorkResponse{result} being encoded, and the
+                      * AckResponse it carries; empty between replies (send_result) */
     struct srv_work *snext, *sprev; /* the shard's open sessions (for drain) */
 } srv_work;
 /* ---- srv_queue_work.c (origin shard) ---- */

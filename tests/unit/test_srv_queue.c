@@ -297,6 +297,55 @@ static bool work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *
     return ts_next_msg(&C, sid, &pwm_ringq_v1_WorkResponse_desc, m, a);
 }
 
+/* Sends `n` Credit requests on Work stream ws before any Subscribe (each answered
+ * FAILED_PRECONDITION, a WorkResult with nothing leased or routed) and reads their answers.
+ * Returns the server's allocations meanwhile (counting allocator armed around it). */
+static uint64_t work_refused_credits(uint32_t ws, uint64_t first_id, int n)
+{
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    for (int i = 0; i < n; i++) {
+        pwm_ringq_v1_Credit cr = {.n = 1};
+        pwm_ringq_v1_WorkRequest wr = {.request_id = first_id + (uint64_t)i,
+                                       .kind_case = pwm_ringq_v1_WorkRequest_FIELD_credit,
+                                       .credit = &cr};
+        ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wr, false);
+    }
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    for (int i = 0; i < n; i++) {
+        pwm_ringq_v1_WorkResponse m;
+        ck_assert(work_next(ws, &m, &a));
+        ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
+        ck_assert_uint_eq(m.result->request_id, first_id + (uint64_t)i);
+        ck_assert_uint_eq(m.result->code, Q_FAILED_PRECONDITION);
+    }
+    uint64_t allocs = rt_alloc_test_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    pw_msg_arena_deinit(&a);
+    return allocs;
+}
+
+/* A Work stream's answers are encoded in the session's own buffers, kept between answers: more
+ * answers cost the server no more allocations per answer than the transport's own (each
+ * answer used to allocate and free two encode buffers of its own). */
+START_TEST(work_results_reuse_session_buffers)
+{
+    start(2, Q_COMMIT_NEVER);
+    uint32_t ws = ts_open(&C, TS_PATH_WORK);
+    (void)work_refused_credits(ws, 1, 4); /* warm: the session's buffers exist */
+    uint64_t few = work_refused_credits(ws, 100, 4);
+    uint64_t many = work_refused_credits(ws, 200, 12);
+    /* 8 answers more: at most one allocation each (the copy the call's queue makes). */
+    ck_assert_msg(many - few <= 8, "8 more answers made %llu more allocations",
+                  (unsigned long long)(many - few));
+    ts_rst(&C, ws, 0x8 /* CANCEL */);
+    ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
 START_TEST(work_stream_delivery_and_ack)
 {
     start(2, Q_COMMIT_NEVER);
@@ -469,6 +518,7 @@ int main(void)
     tcase_add_test(tc, malformed_body_invalid_argument);
     tcase_add_test(tc, lease_long_poll_woken_by_enqueue);
     tcase_add_test(tc, work_stream_delivery_and_ack);
+    tcase_add_test(tc, work_results_reuse_session_buffers);
     tcase_add_test(tc, cancel_while_job_in_flight);
     tcase_add_test(tc, cancel_while_parked_on_owner);
     tcase_add_test(tc, durable_before_visible);
