@@ -514,11 +514,12 @@ typedef struct wr {
  * written: they take the first branch. */
 static inline void put_varint(wr *w, uint64_t v)
 {
-    assert((size_t)(w->end - w->p) >= pw_pb_varint_len(v));
     if (v < 0x80) {
+        assert(w->p < w->end);
         *w->p++ = (uint8_t)v;
         return;
     }
+    assert((size_t)(w->end - w->p) >= pw_pb_varint_len(v));
     do {
         *w->p++ = (uint8_t)(v | 0x80);
         v >>= 7;
