@@ -191,6 +191,13 @@ run-only: $(QUICKSTART_BINS) $(PYGEN)
 deps:
 	@bash tools/deps.sh
 
+# make image: the OCI image (no base: static ringqd, ringq, ringq-worker), by k8s/image/build.sh
+# into $(BUILD)/image (docs/kubernetes.md, "The image"). Not part of all: test_k8s_image builds
+# its own copy (a few seconds: it links the objects `all` already built).
+.PHONY: image
+image: $(QUICKSTART_BINS)
+	@bash k8s/image/build.sh $(BUILD)
+
 san:
 	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 

@@ -3,6 +3,7 @@
 
 #include "core/rt_log.h"
 #include "server/srv_health.h"
+#include "server/srv_keda.h"
 #include "server/srv_reflection.h"
 #include "server/srv_queue.h"
 #include "server/srv_runtime.h"
@@ -44,7 +45,9 @@ static const char usage[] =
 static void on_drain(srv_shard *sh, void *ud)
 {
     srv_health_set_all(SRV_HEALTH_NOT_SERVING);
+    log_debug("health not serving", NULL);
     srv_health_drain_shard();
+    srv_keda_drain_shard();
     srv_queue_on_drain(sh, ud);
 }
 
@@ -124,8 +127,8 @@ int main(int argc, char **argv)
     srv_health_register("ringq.v1.Queue", SRV_HEALTH_SERVING);
     srv_health_register("ringq.v1.Admin", SRV_HEALTH_SERVING);
     if (srv_queue_add_methods(g) < 0 || srv_admin_add_methods(g) < 0 ||
-        srv_health_add_methods(g) < 0 || srv_reflection_add_methods(g) < 0 ||
-        srv_reflection_init(g) < 0) {
+        srv_health_add_methods(g) < 0 || srv_keda_add_methods(g) < 0 ||
+        srv_reflection_add_methods(g) < 0 || srv_reflection_init(g) < 0) {
         fprintf(stderr, "ringqd: cannot register services\n");
         return 1;
     }

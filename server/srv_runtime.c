@@ -309,14 +309,17 @@ static void shard_begin_drain(srv_shard *sh)
 {
     if (sh->draining) return;
     sh->draining = true;
+    /* The hook first: it turns health NOT_SERVING (ringqd), so no probe sees SERVING from a
+     * server whose listeners are closing (Kubernetes' readiness, docs/kubernetes.md). */
+    if (sh->rt->hooks.on_drain) sh->rt->hooks.on_drain(sh, sh->rt->hooks.ud);
     ev_timer_stop(sh->loop, &sh->accept_timer);
     if (sh->listen_fd >= 0) {
         /* Closing the listener ends the multishot accept (it completes with an error). */
         if (sh->accept_op.busy) ev_cancel(sh->loop, NULL, &sh->accept_op);
         close(sh->listen_fd);
         sh->listen_fd = -1;
+        log_debug("listener closed", NULL);
     }
-    if (sh->rt->hooks.on_drain) sh->rt->hooks.on_drain(sh, sh->rt->hooks.ud);
     for (srv_conn *c = sh->conns; c; c = c->next) srv_conn_begin_drain(c);
     ev_timer_start(sh->loop, &sh->drain_timer,
                    ev_loop_now(sh->loop) + (uint64_t)sh->rt->opt.drain_ms * RT_NS_PER_MS);

@@ -64,7 +64,8 @@ typedef struct srv_runtime srv_runtime;
  * per-shard state set it up here. */
 typedef void (*srv_shard_init_fn)(srv_shard *sh, void *ud);
 typedef void (*srv_shard_fini_fn)(srv_shard *sh, void *ud);
-/* Called on every shard when a drain starts (e.g. health turns NOT_SERVING). */
+/* Called on every shard when a drain starts (e.g. health turns NOT_SERVING), before the shard
+ * closes its listener: the first shard to drain runs it before any listener closes. */
 typedef void (*srv_drain_fn)(srv_shard *sh, void *ud);
 /* Appends extra Prometheus text to /metrics. */
 typedef void (*srv_metrics_fn)(buf *out, void *ud);

@@ -30,15 +30,44 @@ redis-server        a peer queue that ringq-bench compares against (tests run it
 nats-server         JetStream, a peer that ringq-bench compares against (tests run its driver)
 python3-prometheus-client  its text parser checks /metrics in the tests (a parser we did not write)
 libev-dev           tests link libringq.a next to libev: only rq_* symbols may be visible
+nodejs              runs the Kubernetes manifest schema check (tests/k8s/check_manifests.js)
+jq                  make image: k8s/image/build.sh writes the config, manifest and index JSON
+python3-yaml        the Kubernetes manifest tests read the output of kubectl kustomize
+'
+# Packages needed only when their command is missing (another package may provide it: NodeSource's
+# nodejs ships npm, and a kubectl may come from elsewhere): command, package, why.
+CMD_TABLE='
+npm      npm                 installs tests/k8s/package-lock.json (kubernetes-models: the schemas)
+kubectl  kubernetes-client   kubectl kustomize: the manifests as `kubectl apply -k` would send them
 '
 PKGS=$(printf '%s\n' "$PKG_TABLE" | awk 'NF {print $1}' | tr '\n' ' ')
-if [ "${1:-}" = "--list" ]; then printf '%s\n' "$PKG_TABLE" | sed '/^$/d'; exit 0; fi
+if [ "${1:-}" = "--list" ]; then
+    printf '%s\n' "$PKG_TABLE" | sed '/^$/d'
+    printf '%s\n' "$CMD_TABLE" | awk 'NF {$1 = ""; sub(/^ /, ""); print}'
+    exit 0
+fi
+
+# tests/k8s: the npm packages pinned by its package-lock.json, installed (npm ci) when missing
+# or older than the lock.
+npm_deps() {
+    local d
+    d="$(cd "$(dirname "$0")/.." && pwd)/tests/k8s"
+    [ -f "$d/package-lock.json" ] || return 0
+    if [ -f "$d/node_modules/.package-lock.json" ] &&
+        [ ! "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then return 0; fi
+    echo "deps: npm ci in tests/k8s"
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error) ||
+        { echo "deps: npm ci in tests/k8s failed" >&2; exit 1; }
+}
 
 missing=$(for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"
+done
+printf '%s\n' "$CMD_TABLE" | while read -r cmd pkg _; do
+    [ -n "$cmd" ] && ! command -v "$cmd" >/dev/null 2>&1 && echo "$pkg"
 done | tr '\n' ' ')
-missing=${missing% }
-if [ -z "$missing" ]; then echo "deps: all installed"; exit 0; fi
+missing=$(echo $missing)
+if [ -z "$missing" ]; then echo "deps: all installed"; npm_deps; exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "deps: missing Debian packages: $missing" >&2
     echo "deps: run this as root, then make again:" >&2
@@ -50,3 +79,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086 # one word per package
 apt-get install -y -qq $missing
+npm_deps

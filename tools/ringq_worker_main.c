@@ -552,15 +552,10 @@ static void default_worker_id(char out[RQ_WORKER_ID_MAX + 1])
     snprintf(out, RQ_WORKER_ID_MAX + 1, "%.100s:%ld", host, (long)getpid());
 }
 
-int main(int argc, char **argv)
+/* Parses the command line into A and *o, *worker_id (borrowed from argv). Returns -1 to go on,
+ * else the exit code (0 after --help/--version, EXIT_USAGE on a bad argument). */
+static int parse_args(int argc, char **argv, rq_client_opts *o, const char **worker_id)
 {
-    rq_client_opts o = {0};
-    char wid_default[RQ_WORKER_ID_MAX + 1];
-    const char *worker_id = NULL;
-    A.concurrency = 1;
-    A.lease_ms = 30000;
-    A.timeout_ms = 3600000;
-    A.grace_ms = 30000;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(s, "--") == 0) {
@@ -573,7 +568,7 @@ int main(int argc, char **argv)
             printf("ringq-worker %s (%s)\n", RT_VERSION, RT_VERSION_GIT);
             return 0;
         } else if (strcmp(s, "--addr") == 0 && v) {
-            o.addr = v;
+            o->addr = v;
         } else if ((strcmp(s, "-q") == 0 || strcmp(s, "--queue") == 0) && v) {
             if (A.nq == QUEUES_MAX) return bad("at most 64 queues%s", "");
             A.queues[A.nq++] = v;
@@ -590,7 +585,7 @@ int main(int argc, char **argv)
         } else if (strcmp(s, "--worker-id") == 0 && v) {
             if (!*v || strlen(v) > RQ_WORKER_ID_MAX)
                 return bad("--worker-id takes 1..127 bytes, not '%s'", v);
-            worker_id = v;
+            *worker_id = v;
         } else if (strcmp(s, "--log-level") == 0 && v) {
             log_level l;
             if (log_level_parse(v, &l) < 0) return bad("bad --log-level '%s'", v);
@@ -600,6 +595,12 @@ int main(int argc, char **argv)
         }
         i++;
     }
+    return -1;
+}
+
+/* The rules parse_args cannot check one argument at a time. -1 to go on, else EXIT_USAGE. */
+static int check_args(void)
+{
     if (A.nq == 0) return bad("no queue (-q QUEUE)%s", "");
     for (size_t i = 0; i < A.nq; i++) {
         /* The server's own rule (docs/semantics.md), so a typo fails here, not in a loop of
@@ -611,11 +612,12 @@ int main(int argc, char **argv)
         }
     }
     if (!A.cmd || !A.cmd[0]) return bad("no command (-- COMMAND [ARGS...])%s", "");
-    if (!worker_id) {
-        default_worker_id(wid_default);
-        worker_id = wid_default;
-    }
+    return -1;
+}
 
+/* Signals, the client, the pool and the Work stream. -1 when all run, else the exit code. */
+static int start(const rq_client_opts *o, const char *worker_id)
+{
     /* Signals: SIGTERM/SIGINT through a signalfd read by the loop; blocked before any thread
      * starts so pool threads inherit the mask. Handlers get a clean mask (posix_spawn). */
     sigset_t ss;
@@ -627,7 +629,7 @@ int main(int argc, char **argv)
     A.sfd = signalfd(-1, &ss, SFD_CLOEXEC);
 
     rq_status st;
-    A.c = rq_client_create(&o, &st);
+    A.c = rq_client_create(o, &st);
     if (!A.c) {
         fprintf(stderr, "ringq-worker: %s\n", st.message);
         return 1;
@@ -658,12 +660,33 @@ int main(int argc, char **argv)
         fprintf(stderr, "ringq-worker: %s\n", st.message);
         return EXIT_USAGE;
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    rq_client_opts o = {0};
+    char wid_default[RQ_WORKER_ID_MAX + 1];
+    const char *worker_id = NULL;
+    A.concurrency = 1;
+    A.lease_ms = 30000;
+    A.timeout_ms = 3600000;
+    A.grace_ms = 30000;
+    int rc = parse_args(argc, argv, &o, &worker_id);
+    if (rc < 0) rc = check_args();
+    if (rc >= 0) return rc;
+    if (!worker_id) {
+        default_worker_id(wid_default);
+        worker_id = wid_default;
+    }
+    rc = start(&o, worker_id);
+    if (rc >= 0) return rc;
     log_info("ringq-worker started", "addr=%s queues=%zu concurrency=%u worker_id=%s cmd=%s",
              rq_client_addr(A.c), A.nq, A.concurrency, worker_id, A.cmd[0]);
     while (!A.done) {
-        int rc = ev_loop_run_once(A.loop, true);
-        if (rc < 0 && rc != -EINTR && rc != -ETIME) {
-            log_error("loop failed", "err=\"%s\"", strerror(-rc));
+        int lrc = ev_loop_run_once(A.loop, true);
+        if (lrc < 0 && lrc != -EINTR && lrc != -ETIME) {
+            log_error("loop failed", "err=\"%s\"", strerror(-lrc));
             break;
         }
     }

@@ -1,0 +1,149 @@
+/* server/srv_keda: the trigger metadata parser and the metric (the parts that need no server;
+ * tests/integration/test_keda_scaler.py drives the service against a live ringqd). */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/srv_keda.h"
+
+/* Metadata pairs into a ScaledObjectRef (views into the literals). */
+#define META_MAX 8
+typedef struct meta {
+    pwm_externalscaler_ScaledObjectRef_ScalerMetadataEntry e[META_MAX];
+    pwm_externalscaler_ScaledObjectRef ref;
+} meta;
+
+static pw_pb_bytes str(const char *s) { return (pw_pb_bytes){(const uint8_t *)s, strlen(s)}; }
+
+/* kv: NULL-terminated key, value, key, value, ... */
+static const pwm_externalscaler_ScaledObjectRef *ref_of(meta *m, const char *const *kv)
+{
+    size_t n = 0;
+    for (; kv[2 * n]; n++) {
+        ck_assert_uint_lt(n, META_MAX);
+        m->e[n] = (pwm_externalscaler_ScaledObjectRef_ScalerMetadataEntry){
+            .key = str(kv[2 * n]), .value = str(kv[2 * n + 1])};
+    }
+    m->ref = (pwm_externalscaler_ScaledObjectRef){.scalerMetadata = m->e,
+                                                  .scalerMetadata_count = n};
+    return &m->ref;
+}
+
+static q_status parse(const char *const *kv, srv_keda_params *p, q_err *e)
+{
+    static meta m;
+    return srv_keda_params_parse(ref_of(&m, kv), p, e);
+}
+
+START_TEST(test_backlog_mode)
+{
+    srv_keda_params p;
+    q_err e;
+    const char *kv[] = {"scalerAddress", "ringq:7070", "queue", "jobs", "target", "2.5", NULL};
+    ck_assert_int_eq(parse(kv, &p, &e), Q_OK);
+    ck_assert_int_eq(p.mode, SRV_KEDA_MODE_BACKLOG);
+    ck_assert_uint_eq(p.queue.len, 4);
+    ck_assert_mem_eq(p.queue.ptr, "jobs", 4);
+    ck_assert_double_eq(p.target, 2.5);
+    ck_assert_double_eq(p.activation, 0);
+    char name[SRV_KEDA_METRIC_NAME_BYTES_MAX];
+    ck_assert_uint_eq(srv_keda_metric_name(&p, name, sizeof name), strlen("ringq-backlog-jobs"));
+    ck_assert_str_eq(name, "ringq-backlog-jobs");
+    srv_keda_queue q = {.ready = 7, .leased = 3, .ack_rate = 9, .lease_ms = 30000};
+    ck_assert_uint_eq(srv_keda_backlog(&q), 10);
+    ck_assert_double_eq(srv_keda_metric(&p, &q), 10);
+    ck_assert(srv_keda_active(&p, &q));
+    q = (srv_keda_queue){.lease_ms = 30000};
+    ck_assert(!srv_keda_active(&p, &q));
+}
+END_TEST
+
+START_TEST(test_drain_time_littles_law)
+{
+    srv_keda_params p;
+    q_err e;
+    const char *kv[] = {"queue", "q", "mode", "drain_time", "targetDrainSeconds", "60", NULL};
+    ck_assert_int_eq(parse(kv, &p, &e), Q_OK);
+    ck_assert_double_eq(p.target, 1); /* default: one task per replica */
+    /* 4 in flight at 2 acks/s: 2 s each; 100 tasks x 2 s over 60 s = 3.33 replicas. */
+    srv_keda_queue q = {.ready = 96, .leased = 4, .ack_rate = 2, .lease_ms = 30000};
+    ck_assert_double_eq_tol(srv_keda_metric(&p, &q), 100.0 * 2 / 60, 1e-9);
+    /* No ack in the window: the lease (30 s) bounds a run. */
+    q.ack_rate = 0;
+    ck_assert_double_eq_tol(srv_keda_metric(&p, &q), 100.0 * 30 / 60, 1e-9);
+    char name[SRV_KEDA_METRIC_NAME_BYTES_MAX];
+    srv_keda_metric_name(&p, name, sizeof name);
+    ck_assert_str_eq(name, "ringq-drain-q");
+}
+END_TEST
+
+START_TEST(test_activation_target)
+{
+    srv_keda_params p;
+    q_err e;
+    const char *kv[] = {"queue", "q", "target", "1", "activationTarget", "5", NULL};
+    ck_assert_int_eq(parse(kv, &p, &e), Q_OK);
+    srv_keda_queue q = {.ready = 5};
+    ck_assert(!srv_keda_active(&p, &q));
+    q.leased = 1;
+    ck_assert(srv_keda_active(&p, &q));
+}
+END_TEST
+
+/* Each bad trigger is refused with the status and a message naming the key. */
+static const struct {
+    const char *kv[12];
+    q_status st;
+    const char *names;
+} bad[] = {
+    {{"target", "1", NULL}, Q_INVALID_ARGUMENT, "queue"},
+    {{"queue", "q", NULL}, Q_INVALID_ARGUMENT, "target"},
+    {{"queue", "q", "target", "", NULL}, Q_INVALID_ARGUMENT, "target"},
+    {{"queue", "q", "target", "0", NULL}, Q_INVALID_ARGUMENT, "target"},
+    {{"queue", "q", "target", "-1", NULL}, Q_INVALID_ARGUMENT, "target"},
+    {{"queue", "q", "target", "inf", NULL}, Q_INVALID_ARGUMENT, "target"},
+    {{"queue", "q", "target", "2x", NULL}, Q_INVALID_ARGUMENT, "target"},
+    {{"queue", "q", "target", "1e13", NULL}, Q_INVALID_ARGUMENT, "target"},
+    {{"queue", "q", "target", "123456789012345678901234567890123", NULL},
+     Q_INVALID_ARGUMENT,
+     "target"},
+    {{"queue", "q", "target", "1", "activationTarget", "-0.5", NULL},
+     Q_INVALID_ARGUMENT,
+     "activationTarget"},
+    {{"queue", "q", "target", "1", "mode", "Backlog", NULL}, Q_INVALID_ARGUMENT, "mode"},
+    {{"queue", "q", "mode", "drain_time", NULL}, Q_INVALID_ARGUMENT, "targetDrainSeconds"},
+    {{"queue", "q", "target", "1", "targetDrainSeconds", "5", NULL},
+     Q_INVALID_ARGUMENT,
+     "targetDrainSeconds"},
+    {{"queue", "a b", "target", "1", NULL}, Q_INVALID_ARGUMENT, "name"},
+    {{"queue", "q", "stream", "s", "target", "1", NULL}, Q_UNIMPLEMENTED, "stream"},
+    {{"consumer", "c", NULL}, Q_UNIMPLEMENTED, "consumer"},
+};
+
+START_TEST(test_bad_metadata)
+{
+    srv_keda_params p;
+    q_err e;
+    ck_assert_int_eq(parse(bad[_i].kv, &p, &e), bad[_i].st);
+    ck_assert_int_eq(e.code, bad[_i].st);
+    ck_assert_msg(strstr(e.msg, bad[_i].names) != NULL, "'%s' does not name %s", e.msg,
+                  bad[_i].names);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("srv_keda");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_backlog_mode);
+    tcase_add_test(tc, test_drain_time_littles_law);
+    tcase_add_test(tc, test_activation_target);
+    tcase_add_loop_test(tc, test_bad_metadata, 0, (int)(sizeof bad / sizeof bad[0]));
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
