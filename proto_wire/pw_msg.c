@@ -321,12 +321,14 @@ static int decode_single(const pw_msg_field *fd, uint8_t *m, const pw_pb_field *
     return rc;
 }
 
-/* Pass 1: checks wire types and counts the elements of each repeated field into counts[]. Only
- * the counters of repeated fields that occur are written (their bits set in *seen), so nothing
- * is zeroed per message: that cost more than the count itself for a small nested message. */
+/* Pass 1: checks wire types, decodes every singular field, and counts the elements of each
+ * repeated field into counts[]. Only the counters of repeated fields that occur are written
+ * (their bits set in *seen), so nothing is zeroed per message: that cost more than the count
+ * itself for a small nested message. A message with no repeated field present is done after
+ * this pass (most nested ones: a TaskSpec without headers), so it is read once, not twice. */
 _Static_assert(PW_MSG_FIELDS_MAX <= 64, "one bit per field in a uint64_t");
-static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, size_t *counts,
-                          uint64_t *seen)
+static int first_pass(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size_t len,
+                      size_t *counts, uint64_t *seen, pw_msg_arena *a, unsigned depth)
 {
     pw_pb_reader r;
     pw_pb_field f;
@@ -337,7 +339,10 @@ static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, 
         if (!fd) continue; /* unknown: skipped */
         long n = field_elems(fd, &f);
         if (n < 0) return (int)n;
-        if (!(fd->flags & PW_MSG_F_REPEATED)) continue;
+        if (!(fd->flags & PW_MSG_F_REPEATED)) {
+            if ((rc = decode_single(fd, m, &f, a, depth)) < 0) return rc;
+            continue;
+        }
         size_t k = (size_t)(fd - d->fields);
         if (!(*seen >> k & 1u)) {
             *seen |= 1ull << k;
@@ -376,15 +381,14 @@ static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size
     if (depth > PW_MSG_DEPTH_MAX) return PW_MSG_ERR_DEPTH;
     assert(d->nfields <= PW_MSG_FIELDS_MAX);
     memset(m, 0, d->size);
-    if ((rc = count_repeated(d, src, len, counts, &seen)) < 0) return rc;
+    if ((rc = first_pass(d, m, src, len, counts, &seen, a, depth)) < 0) return rc;
+    if (!seen) return rc; /* no repeated field present: done */
     if ((rc = alloc_arrays(d, m, counts, seen, a)) < 0) return rc;
     pw_pb_reader_init(&r, src, len);
-    while ((rc = pw_pb_next(&r, &f)) == 1) { /* pass 2: wire types already checked */
+    while ((rc = pw_pb_next(&r, &f)) == 1) { /* pass 2: repeated fields, wire types checked */
         const pw_msg_field *fd = field_of(d, f.num);
-        if (!fd) continue;
-        rc = (fd->flags & PW_MSG_F_REPEATED) ? decode_repeated(fd, m, &f, a, depth)
-                                             : decode_single(fd, m, &f, a, depth);
-        if (rc < 0) return rc;
+        if (!fd || !(fd->flags & PW_MSG_F_REPEATED)) continue;
+        if ((rc = decode_repeated(fd, m, &f, a, depth)) < 0) return rc;
     }
     return rc;
 }
