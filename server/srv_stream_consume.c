@@ -240,7 +240,7 @@ static void cs_bind(srv_consume *w, const uint8_t *msg, size_t len,
     q_err e;
     if (w->bound || w->binding)
         return cs_result(w, r->request_id, Q_FAILED_PRECONDITION, "already bound", 0, NULL, 0);
-    if (q_stream_name_check(srv_chars(b->stream), b->stream.len, &e) != Q_OK)
+    if (q_stream_name_check_as("bind.stream", srv_chars(b->stream), b->stream.len, &e) != Q_OK)
         return cs_result(w, r->request_id, e.code, e.msg, 0, NULL, 0);
     if (b->consumer.len == 0 && !b->ephemeral)
         return cs_result(w, r->request_id, Q_INVALID_ARGUMENT,
