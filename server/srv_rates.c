@@ -29,7 +29,6 @@ static struct {
     series *q[SRV_RATES_QUEUES_MAX];
     uint32_t v[R_N][SRV_RATES_SECONDS]; /* totals */
     uint64_t last[R_N];
-    bool primed;
     /* The sampler (shard 0's thread only). */
     ev_timer timer;
     ev_loop *loop;
@@ -71,9 +70,11 @@ static series *find(const char *name, size_t n, bool create)
     return q;
 }
 
-static uint32_t delta(uint64_t now, uint64_t *last, bool primed)
+/* The counter's growth since the last sample (a queue deleted and created again between two
+ * samples counts from 0). */
+static uint32_t delta(uint64_t now, uint64_t *last)
 {
-    uint64_t d = primed && now >= *last ? now - *last : 0;
+    uint64_t d = now >= *last ? now - *last : now;
     *last = now;
     return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 }
@@ -91,19 +92,19 @@ static void record(const pwm_ringq_v1_ListQueuesResponse *r, uint64_t s)
         uint64_t now[R_N] = {qi->enqueued_total, qi->acked_total,
                              qi->nacked_total + qi->expired_total};
         for (int f = 0; f < R_N; f++) tot[f] += now[f];
-        bool fresh = !find((const char *)qi->name.ptr, qi->name.len, false);
+        /* A new series starts from 0: the counters count since the queue was created or the
+         * server started, which is since the previous sample for a queue new in this one. */
         series *q = find((const char *)qi->name.ptr, qi->name.len, true);
         if (!q) continue;
         q->seen = true;
-        for (int f = 0; f < R_N; f++) q->v[f][k] += delta(now[f], &q->last[f], !fresh);
+        for (int f = 0; f < R_N; f++) q->v[f][k] += delta(now[f], &q->last[f]);
     }
     for (uint32_t j = 0; j < SRV_RATES_QUEUES_MAX; j++)
         if (rates.q[j] && !rates.q[j]->seen) {
             rt_free(rates.q[j]);
             rates.q[j] = NULL;
         }
-    for (int f = 0; f < R_N; f++) rates.v[f][k] += delta(tot[f], &rates.last[f], rates.primed);
-    rates.primed = true;
+    for (int f = 0; f < R_N; f++) rates.v[f][k] += delta(tot[f], &rates.last[f]);
 }
 
 static void arm(void);
