@@ -101,6 +101,8 @@ static int read_u_escape(jr *r, char **o)
     return 0;
 }
 
+static size_t utf8_len(const unsigned char *s, size_t n);
+
 /* A string at r->p (its opening quote), unescaped in place: *s and *n view the result. */
 static int read_string(jr *r, char **s, size_t *n)
 {
@@ -111,6 +113,12 @@ static int read_string(jr *r, char **s, size_t *n)
     while (r->p < r->end && *r->p != '"') {
         unsigned char c = (unsigned char)*r->p;
         if (c < 0x20) return fail(r, "control character in a string");
+        if (c >= 0x80) { /* RFC 8259: JSON text is UTF-8; anything else is refused */
+            size_t k = utf8_len((const unsigned char *)r->p, (size_t)(r->end - r->p));
+            if (k == 0) return fail(r, "not UTF-8");
+            while (k--) *o++ = *r->p++;
+            continue;
+        }
         if (c != '\\') {
             *o++ = *r->p++;
             continue;
@@ -243,6 +251,8 @@ static int read_double(jr *r, const pw_msg_field *f, void *dst)
     memcpy(tmp, s, n);
     tmp[n] = 0;
     double v = strtod(tmp, NULL);
+    if (!isfinite(v) || (f->kind == PW_MSG_FLOAT && !isfinite((float)v)))
+        return fail(r, "%s: out of range", f->name);
     if (f->kind == PW_MSG_FLOAT) {
         float fv = (float)v;
         memcpy(dst, &fv, sizeof fv);

@@ -34,6 +34,8 @@ function svg(tag, attrs) {
 }
 const $ = (sel) => document.querySelector(sel);
 function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); return e; }
+// Replaces e's children with kids (null and undefined left out: append would write "null").
+function fill(e, ...kids) { clear(e).append(...kids.flat().filter((k) => k !== null && k !== undefined)); return e; }
 
 // ---- formatting ----
 function fmtInt(n) { return Number(n || 0).toLocaleString("en-US"); }
@@ -139,7 +141,7 @@ function overview(root) {
       card("Delayed", fmtInt(sum("delayed")), "delayed"), card("Leased", fmtInt(sum("leased")), "leased"),
       card("Dead", fmtInt(sum("dead")), "dead"), card("Enqueued", fmtInt(sum("enqueued_total")), "enqueued_total"),
       card("Acked", fmtInt(sum("acked_total")), "acked_total"));
-    clear(ch).append(charts(r));
+    fill(ch, charts(r));
   } };
 }
 
@@ -247,12 +249,12 @@ function queueView(root, name) {
       card("Delayed", fmtInt(x.delayed), "delayed"), card("Leased", fmtInt(x.leased), "leased"),
       card("Dead", fmtInt(x.dead), "dead"), card("Enqueued", fmtInt(x.enqueued_total), "enqueued_total"),
       card("Acked", fmtInt(x.acked_total), "acked_total"), card("Partition", x.partition, "partition"));
-    clear(ch).append(r ? charts(r) : el("p", { class: "muted" }, "No chart yet (a queue is charted from its first full second)."));
+    fill(ch, r ? charts(r) : el("p", { class: "muted" }, "No chart yet (a queue is charted from its first full second)."));
     const c = x.config || {};
     clear(cfg).append(el("dl", { class: "cfg" }, ...Object.keys(c).flatMap((k) => [el("dt", {}, k), el("dd", { "data-cfg": k }, String(c[k]))])));
-    clear(next).append(p.tasks.length ? taskTable(p.tasks, true, false) : el("p", { class: "muted" }, "Nothing ready or delayed."),
+    fill(next, p.tasks.length ? taskTable(p.tasks, true, false) : el("p", { class: "muted" }, "Nothing ready or delayed."),
       p.more ? el("p", { class: "muted" }, "More tasks follow.") : null);
-    clear(leases).append(l.leases.length ? el("div", { class: "table-wrap" }, el("table", { id: "leases" },
+    fill(leases, l.leases.length ? el("div", { class: "table-wrap" }, el("table", { id: "leases" },
       el("thead", {}, el("tr", {}, el("th", {}, "Task"), el("th", {}, "Holder"), el("th", { class: "hide-sm" }, "Address"),
         el("th", { class: "num" }, "Attempt"), el("th", {}, "Deadline"))),
       el("tbody", {}, l.leases.map((x2) => el("tr", { "data-id": x2.id }, el("td", {}, x2.id),
@@ -260,7 +262,7 @@ function queueView(root, name) {
         el("td", { class: "num" }, x2.attempt), el("td", { "data-f": "deadline" }, fmtTime(x2.deadline_unix_ms)))))))
       : el("p", { class: "muted" }, "No live leases."));
     for (const id of [...selected]) if (!d.tasks.some((t) => t.id === id)) selected.delete(id);
-    clear(dead).append(d.tasks.length ? el("div", { id: "dead" }, taskTable(d.tasks, false, true, selected))
+    fill(dead, d.tasks.length ? el("div", { id: "dead" }, taskTable(d.tasks, false, true, selected))
       : el("p", { class: "muted", id: "dead" }, "No dead tasks."));
   } };
 }
@@ -283,7 +285,7 @@ function workers(root) {
         by.set(k, w);
       }
     }
-    clear(body).append(by.size ? el("div", { class: "table-wrap" }, el("table", { id: "workers" },
+    fill(body, by.size ? el("div", { class: "table-wrap" }, el("table", { id: "workers" },
       el("thead", {}, el("tr", {}, el("th", {}, "Worker"), el("th", { class: "hide-sm" }, "Address"), el("th", {}, "Queues"),
         el("th", { class: "num" }, "In flight"), el("th", {}, "Next deadline"))),
       el("tbody", {}, [...by.entries()].map(([k, w]) => el("tr", { "data-worker": k }, el("td", {}, k),
