@@ -1,4 +1,4 @@
-/* ringq: the command-line client of ringqd. Subcommands enqueue, stats, watch, peek, get, dead,
+/* ringq: the command-line client of ringqd. Subcommands enqueue, stats, watch, top, peek, get, dead,
  * redrive, purge, delete (task or queue), pause, resume, config; tables for people (coloured on
  * a terminal unless NO_COLOR is set), --json for scripts; `ringq COMMAND --help` for each.
  *
@@ -27,7 +27,7 @@ static const char USAGE[] =
     "          [-p PRIO] [--delay-ms N] [--not-before-ms T] [--max-attempts N]\n"
     "          [--lease-ms N] [--key KEY] [-H NAME=VALUE]... [--batch N] [--durability L] [--receipt]\n"
     "  stats [QUEUE]                table of queues (or one queue)\n"
-    "  watch [--interval-ms N] [--count N]   stats refreshed in place\n"
+    "  watch | top                  stats refreshed in place | live, sortable, full screen\n"
     "  peek QUEUE [--limit N] [--state ready|delayed|all]   next tasks, without leasing\n"
     "  get ID                       one task in any state\n"
     "  dead QUEUE [--limit N]       dead tasks of a queue\n"
@@ -81,6 +81,14 @@ static const cli_cmd CMDS[] = {
      "usage: ringq watch [--interval-ms N] [--count N]\n"
      "The stats table redrawn in place every N ms (default 1000), COUNT times (default: until\n"
      "interrupted), under a line with the server and the time (RFC 3339 UTC).\n"},
+    {"top", cmd_top,
+     "usage: ringq top [--interval-ms N] [--sort COLUMN] [--reverse]\n"
+     "A live full-screen table of every queue, redrawn every N ms (100..60000, default 1000):\n"
+     "ready, delayed, leased, dead, and enqueued, acked and failed (nacks, expired leases) per\n"
+     "second since the previous screen. Keys: q quit, s / S next / previous sort column, 1-8\n"
+     "a column, r reverse, + / - double / halve the interval. --sort name (default), ready,\n"
+     "delayed, leased, dead, enq, ack or fail; numbers sort largest first. Not on a terminal:\n"
+     "the table once.\n"},
     {"peek", cmd_peek,
      "usage: ringq peek QUEUE [--limit N] [--state ready|delayed|all]\n"
      "The next tasks without leasing them (nothing changes): ready tasks in the order a lease\n"
