@@ -147,8 +147,9 @@ function overview(root) {
 
 const COLS = [["name", "Queue"], ["ready", "Ready"], ["delayed", "Delayed"], ["leased", "Leased"],
   ["dead", "Dead"], ["oldest", "Oldest ready"], ["enqueue_rate", "Enq/s"], ["ack_rate", "Ack/s"], ["paused", "State"]];
+const HIDE_SM = new Set(["delayed", "oldest", "enqueue_rate", "ack_rate"]); // phone: fewer columns
 function queueRow(x) {
-  const num = (f, v) => el("td", { class: "num", "data-f": f }, v);
+  const num = (f, v) => el("td", { class: "num" + (HIDE_SM.has(f) ? " hide-sm" : ""), "data-f": f }, v);
   const acts = el("td", { class: "act-cell" },
     x.paused ? actBtn("Resume", "Resume " + x.name, () => act("Resume " + x.name, "queues/" + q(x.name) + "/resume"))
       : actBtn("Pause", "Pause " + x.name, () => act("Pause " + x.name, "queues/" + q(x.name) + "/pause")),
@@ -175,7 +176,7 @@ async function oldestReady(qs) {
 function queues(root) {
   const tb = el("tbody"), head = el("tr");
   for (const [k, label] of COLS) {
-    head.append(el("th", { class: "sortable" + (k === "name" || k === "paused" ? "" : " num"), "data-sort": k,
+    head.append(el("th", { class: "sortable" + (k === "name" || k === "paused" ? "" : " num") + (HIDE_SM.has(k) ? " hide-sm" : ""), "data-sort": k,
       on: { click: () => { sortAsc = sortKey === k ? !sortAsc : true; sortKey = k; refresh(); } } }, label));
   }
   head.append(el("th", { class: "act" }, ""));

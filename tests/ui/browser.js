@@ -102,6 +102,9 @@ async function full(page) {
   });
   await page.waitForFunction(() => window.__csp.length > 0, { timeout: WAIT_MS });
   report.xss_ran_after_inject = await page.evaluate(() => window.__pwned || null);
+  await page.evaluate(() => { // the injected nodes out of the later screenshots
+    for (const e of [...document.body.children]) if (!["HEADER", "MAIN", "FOOTER", "DIV"].includes(e.tagName)) e.remove();
+  });
   await go(page, "#/workers");
   report.views.workers = await figures(page, "#view");
   await shot(page, "ui-workers");
