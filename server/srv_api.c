@@ -1,4 +1,5 @@
-/* server/srv_api: the JSON API under /api/v1/. See srv_api.h and docs/http-api.md.
+/* server/srv_api: the JSON API under /api/v1/ (ringq.v1.Admin, and ringq.v1.Streams' reads). See
+ * srv_api.h and docs/http-api.md.
  *
  * A request's life: route (method and path pattern) -> the generated request struct, filled
  * from the JSON body, then the path segment and the query (pw_json) -> pw_msg_encode -> a
@@ -19,6 +20,7 @@
 #include "server/srv_internal.h"
 
 #define ADMIN(name) (&pwm_ringq_v1_Admin_methods[pwm_ringq_v1_Admin_##name##_INDEX])
+#define STREAMS(name) (&pwm_ringq_v1_Streams_methods[pwm_ringq_v1_Streams_##name##_INDEX])
 
 /* One route: `pattern` is relative to /api/v1/, "{}" is one path segment, which fills the
  * request field `param`. */
@@ -46,6 +48,11 @@ static const api_route routes[] = {
     {"DELETE", "tasks/{}", ADMIN(DeleteTask), "id", true},
     {"GET", "partitions/{}", ADMIN(GetPartition), "partition", false},
     {"GET", "audit", ADMIN(Audit), NULL, false},
+    /* ringq.v1.Streams: what the dashboard shows (streams, consumers and their lag). */
+    {"GET", "streams", STREAMS(ListStreams), NULL, false},
+    {"GET", "streams/{}", STREAMS(GetStream), "name", false},
+    {"GET", "streams/{}/consumers", STREAMS(ListConsumers), "stream", false},
+    {"POST", "streams/{}/purge", STREAMS(PurgeStream), "name", true},
 };
 
 /* ---- answers ---- */

@@ -297,6 +297,48 @@ function workers(root) {
   } };
 }
 
+// Streams (ringq.v1.Streams): each stream's figures and its consumers with their lag.
+const STREAMS_MAX = 50; // streams whose consumers are listed per refresh
+function streams(root) {
+  const body = el("div");
+  root.append(el("h1", {}, "Streams"), body);
+  return { async refresh() {
+    let list = [], tok = "";
+    for (let i = 0; i < 20; i++) {
+      const r = await api("streams?page_size=1000" + (tok ? "&page_token=" + q(tok) : ""));
+      list = list.concat(r.streams || []);
+      tok = r.next_page_token;
+      if (!tok) break;
+    }
+    const cons = await Promise.all(list.slice(0, STREAMS_MAX).map((s) =>
+      api("streams/" + q(s.config.name) + "/consumers").then((r) => r.consumers || []).catch(() => [])));
+    const num = (f, v) => el("td", { class: "num", "data-f": f }, fmtInt(v));
+    fill(body, list.length ? list.map((s, i) => {
+      const st = s.state || {}, name = s.config.name;
+      return el("section", { "data-stream": name },
+        el("h2", {}, name, " ", el("span", { class: "muted" }, (s.config.subjects || []).join(", "))),
+        el("div", { class: "cards" }, card("Messages", fmtInt(st.messages), "messages"),
+          card("Bytes", fmtBytes(st.bytes), "bytes"), card("First seq", fmtInt(st.first_seq), "first_seq"),
+          card("Last seq", fmtInt(st.last_seq), "last_seq"), card("Subjects", fmtInt(st.num_subjects), "num_subjects"),
+          card("Consumers", fmtInt(st.consumers), "consumers")),
+        i < STREAMS_MAX && cons[i].length ? el("div", { class: "table-wrap" }, el("table", {},
+          el("thead", {}, el("tr", {}, el("th", {}, "Consumer"), el("th", { class: "num" }, "Lag"),
+            el("th", { class: "num" }, "Ack pending"), el("th", { class: "num hide-sm" }, "Redelivered"),
+            el("th", { class: "num hide-sm" }, "Delivered seq"), el("th", { class: "num" }, "Clients"), el("th", {}, "State"))),
+          el("tbody", {}, cons[i].map((c) => {
+            const cs = c.state || {};
+            const paused = Number(cs.paused_until_unix_ms) > Date.now();
+            return el("tr", { "data-consumer": c.config.name }, el("td", {}, c.config.name),
+              num("num_pending", cs.num_pending), num("num_ack_pending", cs.num_ack_pending),
+              el("td", { class: "num hide-sm" }, fmtInt(cs.num_redelivered)),
+              el("td", { class: "num hide-sm" }, fmtInt(cs.delivered_stream_seq)), num("clients", cs.clients),
+              el("td", {}, paused ? el("span", { class: "badge paused" }, "paused") : "active"));
+          }))))
+          : el("p", { class: "muted" }, "No consumers."));
+    }) : el("p", { class: "muted" }, "No streams yet."));
+  } };
+}
+
 // ---- routing and refresh ----
 async function refresh() {
   if (!view) return;
@@ -311,6 +353,7 @@ function route() {
   if (h.startsWith("#/queue/")) { name = "queues"; view = queueView(root, decodeURIComponent(h.slice(8))); }
   else if (h === "#/queues") { name = "queues"; view = queues(root); }
   else if (h === "#/workers") { name = "workers"; view = workers(root); }
+  else if (h === "#/streams") { name = "streams"; view = streams(root); }
   else view = overview(root);
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === name);
   delete document.body.dataset.ready;

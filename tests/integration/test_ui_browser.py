@@ -82,6 +82,14 @@ class DashboardBrowserTest(unittest.TestCase):
         self.work = C.WorkStream(self.ch, metadata=[("ringq-worker-id", "encoder-7")])
         self.work.subscribe([busy_q], credits=2, lease_ms=600000)
         self.work.wait_tasks(2)
+        # A stream with two consumers, one of them behind.
+        from stream_client import Streams
+        s = Streams(self.ch)
+        s.stream("orders", ["orders.>"])
+        s.pub("orders.created", *[f"o{i}" for i in range(6)])
+        s.consumer("orders", "billing")
+        s.consumer("orders", "shipping")
+        s.ack("orders", "billing", *s.fetch("orders", "billing", 4))
         before = {q.name: q for q in c.ListQueues().queues}
         shots = self.shots()
         rep = run_browser({"url": f"http://127.0.0.1:{self.srv.port}/", "shots": shots,
@@ -116,6 +124,13 @@ class DashboardBrowserTest(unittest.TestCase):
         self.assertEqual(reasons, ["smtp 550 <b>no such user</b>"] * 2)  # as text
         # Workers: the Work stream's holder with its two tasks.
         self.assertEqual(rep["views"]["workers"]["encoder-7"]["inflight"], "2")
+        # Streams: figures and each consumer's lag as ringq.v1.Streams has them.
+        sv = rep["views"]["streams"]
+        self.assertEqual(num(sv["stream:orders"]["messages"]), s.GetStream(name="orders").state.messages)
+        for cinfo in s.ListConsumers(stream="orders").consumers:
+            self.assertEqual(num(sv["consumer:" + cinfo.config.name]["num_pending"]),
+                             cinfo.state.num_pending)
+        self.assertEqual(num(sv["consumer:billing"]["num_pending"]), 2)
         # The clicks, as the server sees them.
         self.assertFalse(rep["pause_flash"]["err"], rep["pause_flash"])
         self.assertTrue(c.GetQueue(name=pause_q).paused)
@@ -135,7 +150,8 @@ class DashboardBrowserTest(unittest.TestCase):
         # own scrolling boxes.
         self.assertNotEqual(rep["phone"]["background"], "rgb(255, 255, 255)")
         self.assertLessEqual(rep["phone"]["scroll_width"], rep["phone"]["viewport"])
-        for n in ("ui-overview", "ui-queues", "ui-queue", "ui-workers", "ui-phone-dark"):
+        for n in ("ui-overview", "ui-queues", "ui-queue", "ui-workers", "ui-streams",
+                  "ui-phone-dark"):
             self.assertGreater(os.path.getsize(os.path.join(shots, n + ".png")), 5000, n)
 
 

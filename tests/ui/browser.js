@@ -32,8 +32,9 @@ async function figures(page, scope) {
   return page.evaluate((sel) => {
     const out = {};
     for (const e of document.querySelectorAll(sel + " [data-f]")) {
-      const row = e.closest("[data-q],[data-id],[data-worker]");
-      const k = row ? row.dataset.q || row.dataset.id || row.dataset.worker : "";
+      const row = e.closest("[data-q],[data-id],[data-worker],[data-consumer],[data-stream]");
+      const d = row ? row.dataset : {};
+      const k = row ? d.q || d.id || d.worker || (d.consumer && "consumer:" + d.consumer) || "stream:" + d.stream : "";
       (out[k] = out[k] || {})[e.dataset.f] = e.textContent;
     }
     return out;
@@ -108,6 +109,9 @@ async function full(page) {
   await go(page, "#/workers");
   report.views.workers = await figures(page, "#view");
   await shot(page, "ui-workers");
+  await go(page, "#/streams");
+  report.views.streams = await figures(page, "#view");
+  await shot(page, "ui-streams");
   // A phone, dark.
   await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 1 });
   await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
