@@ -47,9 +47,15 @@ async function waitFlash(page, text) {
   }, { timeout: WAIT_MS }, text);
   return page.$eval("#flash", (f) => ({ text: f.textContent, err: f.classList.contains("err") }));
 }
+// Finds and clicks in one turn of the page's event loop: the 2-s refresh rebuilds tables, so an
+// element found first and clicked later may be gone by then.
 async function click(page, selector, what) {
-  await page.waitForSelector(selector, { visible: true, timeout: WAIT_MS });
-  await page.click(selector);
+  await page.waitForFunction((sel) => {
+    const e = document.querySelector(sel);
+    if (!e || e.offsetParent === null) return false;
+    e.click();
+    return true;
+  }, { timeout: WAIT_MS }, selector);
   report.clicked.push(what);
 }
 const esc = (s) => s.replace(/["\\]/g, "\\$&");
@@ -62,7 +68,7 @@ async function full(page) {
   await shot(page, "ui-queues");
   // Sort by dead, descending: click the header twice (ascending, then descending).
   for (let i = 0; i < 2; i++) {
-    await page.click('th[data-sort="dead"]');
+    await click(page, 'th[data-sort="dead"]', "sort by dead");
     await page.waitForFunction((asc) => {
       const th = document.querySelector('th[data-sort="dead"]');
       return th.classList.contains("sorted") && th.classList.contains("asc") === asc;
@@ -89,7 +95,7 @@ async function full(page) {
   report.redrive_flash = await waitFlash(page, "Redrive");
   // Task lookup by id.
   await page.type("#lookup-id", first);
-  await page.click('#lookup button[type="submit"]');
+  await click(page, '#lookup button[type="submit"]', "look up");
   await page.waitForSelector(`#view tr[data-id="${esc(first)}"]`, { timeout: WAIT_MS });
   // The payload preview of a hostile payload: shown as text, its markup inert.
   await go(page, "#/queue/" + encodeURIComponent(plan.xss_queue));
