@@ -237,9 +237,9 @@ static int build_request(srv_http_call *hc, const api_route *r, const char *seg,
     void *msg = rt_calloc(1, d->size);
     int rc = msg ? 0 : -ENOMEM;
     char *body = scratch, *sg = scratch + hc->body.n, *q = sg + seg_len;
-    memcpy(body, hc->body.p, hc->body.n);
-    memcpy(sg, seg, seg_len);
-    memcpy(q, hc->query.p, hc->query.n);
+    if (hc->body.n) memcpy(body, hc->body.p, hc->body.n); /* views may be {NULL, 0} */
+    if (seg_len) memcpy(sg, seg, seg_len);
+    if (hc->query.n) memcpy(q, hc->query.p, hc->query.n);
     size_t bl = hc->body.n;
     while (bl > 0 && (body[bl - 1] == ' ' || body[bl - 1] == '\n' || body[bl - 1] == '\r')) bl--;
     if (rc == 0 && bl > 0) rc = pw_json_read_msg(d, msg, body, bl, &a, err);
