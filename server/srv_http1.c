@@ -203,6 +203,9 @@ static bool run_handler(srv_http_call *hc, pw_http1_view target)
     srv_conn_hold(hc->c); /* released by srv_http_call_done, or below */
     srv_http_when w = route(hc, target);
     hc->in_handler = false;
+    /* The request's views die with the transport's buffers: nothing may read them after. */
+    hc->h1 = NULL;
+    hc->method = hc->path = hc->query = hc->body = (pw_http1_view){NULL, 0};
     if (w == SRV_HTTP_LATER && !hc->ready) return false;
     srv_conn_release(hc->c);
     return true;
