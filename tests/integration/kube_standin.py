@@ -66,6 +66,12 @@ SMP_MERGE_PRIMITIVES = {"finalizers"}
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 
 
+def parse_bool(v):
+    """Go's strconv.ParseBool, as the API server reads query booleans (python3-kubernetes
+    sends "True")."""
+    return v in ("1", "t", "T", "TRUE", "true", "True")
+
+
 def now_rfc3339():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -620,7 +626,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise ApiError(405, "MethodNotAllowed", "discovery is read-only")
                 return self._send(200, self._discovery(what, arg))
             res, ns, name, sub = arg
-            if method == "GET" and name is None and q.get("watch") in ("true", "1"):
+            if method == "GET" and name is None and parse_bool(q.get("watch")):
                 return self._watch(res, ns, q)
             code, body = self._object(method, res, ns, name, sub, q)
             if self._wants_table() and method == "GET" and not res.builtin:
@@ -690,7 +696,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _watch(self, res, ns, q):
         st = self.store
         labels, fields = q.get("labelSelector"), q.get("fieldSelector")
-        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+        bookmarks = parse_bool(q.get("allowWatchBookmarks"))
         timeout = float(q.get("timeoutSeconds") or 1800)
         rv = q.get("resourceVersion") or ""
         self.send_response(200)
