@@ -91,7 +91,8 @@ static int ko_inf_on_event(json_t *ev, void *ud)
     return 0;
 }
 
-/* Watches from inf->rv until the server ends it. 0: watch again; -ESTALE: list again. */
+/* Watches from inf->rv until the server ends it. 0: watch again; -ESTALE (410) or -EPROTO
+ * (another refusal): list again; -EIO (the connection failed): watch again after a pause. */
 static int ko_inf_watch(ko_informer *inf, unsigned timeout_s)
 {
     char path[KO_PATH_MAX];
@@ -109,7 +110,7 @@ static int ko_inf_watch(ko_informer *inf, unsigned timeout_s)
                "resourceVersion", inf->rv, NULL);
         return -ESTALE;
     }
-    return status == 200 ? 0 : -EIO;
+    return status == 200 ? 0 : -EPROTO;
 }
 
 static uint64_t ko_inf_now_s(void)
@@ -132,13 +133,21 @@ static void *ko_inf_main(void *arg)
         }
         retry_ms = KO_INFORMER_RETRY_MIN_MS;
         uint64_t resync_at = ko_inf_now_s() + inf->cfg.resync_s;
-        int r = 0;
-        while (!ko_api_cancelled() && r == 0) {
+        while (!ko_api_cancelled()) {
             uint64_t now = ko_inf_now_s();
             if (now >= resync_at) break; /* resync: list again */
-            r = ko_inf_watch(inf, (unsigned)(resync_at - now));
+            int r = ko_inf_watch(inf, (unsigned)(resync_at - now));
+            if (r == -ESTALE) break;
+            if (r == 0) {
+                retry_ms = KO_INFORMER_RETRY_MIN_MS;
+                continue;
+            }
+            /* A cut connection: watch again from where we were (client-go's reflector does
+             * the same); a refusal: list again. Either after a pause. */
+            ko_inf_sleep_ms(retry_ms);
+            retry_ms = retry_ms * 2 < KO_INFORMER_RETRY_MAX_MS ? retry_ms * 2 : KO_INFORMER_RETRY_MAX_MS;
+            if (r != -EIO) break;
         }
-        if (r && r != -ESTALE && !ko_api_cancelled()) ko_inf_sleep_ms(retry_ms);
     }
     return NULL;
 }

@@ -36,9 +36,22 @@ static const char ko_sts_template[] =
 
 /* ringqd's flags, each from a ConfigMap key the kubelet expands ($(KEY)), as the base does. */
 static const char *const ko_flag_keys[][2] = {
-    {"--threads", "RINGQ_THREADS"},     {"--partitions", "RINGQ_PARTITIONS"},
-    {"--fsync", "RINGQ_FSYNC"},         {"--drain-timeout-ms", "RINGQ_DRAIN_TIMEOUT_MS"},
+    {"--threads", "RINGQ_THREADS"},
+    {"--partitions", "RINGQ_PARTITIONS"},
+    {"--fsync", "RINGQ_FSYNC"},
+    {"--drain-timeout-ms", "RINGQ_DRAIN_TIMEOUT_MS"},
+    {"--segment-bytes", "RINGQ_SEGMENT_BYTES"},
+    {"--max-message-bytes", "RINGQ_MAX_MESSAGE_BYTES"},
+    {"--idle-timeout-ms", "RINGQ_IDLE_TIMEOUT_MS"},
     {"--log-level", "RINGQ_LOG_LEVEL"},
+};
+
+/* The base ConfigMap's values of the flags the RingqCluster spec does not name (change them
+ * with spec.extraFlags: ringqd takes the last value of a repeated flag). */
+static const char *const ko_fixed_config[][2] = {
+    {"RINGQ_SEGMENT_BYTES", "67108864"},
+    {"RINGQ_MAX_MESSAGE_BYTES", "4194304"},
+    {"RINGQ_IDLE_TIMEOUT_MS", "300000"},
 };
 
 void ko_selector(const char *cluster, char *buf, size_t len)
@@ -155,6 +168,8 @@ static json_t *ko_configmap(json_t *cluster, const ko_spec *s, const char *name)
 #undef KO_SETI
     json_object_set_new(d, "RINGQ_FSYNC", json_string(s->fsync));
     json_object_set_new(d, "RINGQ_LOG_LEVEL", json_string(s->log_level));
+    for (size_t i = 0; i < sizeof ko_fixed_config / sizeof ko_fixed_config[0]; i++)
+        json_object_set_new(d, ko_fixed_config[i][0], json_string(ko_fixed_config[i][1]));
     json_object_set_new(o, "data", d);
     return o;
 fail:

@@ -334,6 +334,16 @@ class Store:
             self.compacted_rv = self.rv
             self.events = []
 
+    def expire_watches(self):
+        """Other writes, a compaction and an API server restart at once: every watch ends and
+        comes back with a version older than the history kept (410 Gone)."""
+        with self.cv:
+            self.rv += 1
+            self.compacted_rv = self.rv
+            self.events = []
+            self.watch_epoch += 1
+            self.cv.notify_all()
+
     def drop_watches(self):
         with self.cv:
             self.watch_epoch += 1
@@ -405,7 +415,13 @@ class Store:
                 self._crd_established(obj)
             self.objects[key] = obj
             self._bump(res, key[2], "ADDED", obj)
-            return copy.deepcopy(obj)
+            out = copy.deepcopy(obj)
+            # The garbage collector: an object whose owner is already gone goes too (a
+            # controller may create it from a read that preceded the owner's deletion).
+            refs = [r.get("uid") for r in md.get("ownerReferences", [])]
+            if refs and not any(o["metadata"]["uid"] in refs for o in self.objects.values()):
+                self._remove(res, key, obj)
+            return out
 
     def update(self, res, ns, name, new, sub=None, check_rv=True):
         with self.cv:

@@ -11,6 +11,8 @@ import threading
 import time
 import urllib.request
 
+import grpc
+
 import kube_standin as ks
 import ringq_harness as H
 
@@ -143,12 +145,13 @@ class Operator:
 
 
 def poll(fn, timeout_s, what, every_s=0.05):
-    """Calls fn() until it returns a truthy value; AssertionError after timeout_s."""
+    """Calls fn() until it returns a truthy value (a missing key or a gRPC error counts as not
+    yet); AssertionError after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             v = fn()
-        except (AssertionError, KeyError, TypeError, IndexError):
+        except (AssertionError, KeyError, TypeError, IndexError, grpc.RpcError):
             v = None
         if v:
             return v
