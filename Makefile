@@ -236,7 +236,7 @@ check-layers:
 
 # make format rewrites with clang-format (.clang-format); make format-check lists the files that
 # differ and fails (make test runs it, tests/run_hygiene.sh). Every C directory of the tree.
-FORMAT_DIRS = core proto_wire queue worker server client tools bench tests
+FORMAT_DIRS = core proto_wire queue worker server client tools bench tests k8s/operator
 format:
 	@bash tools/check_format.sh --fix $(FORMAT_DIRS)
 format-check:

@@ -145,7 +145,8 @@ static void *ko_inf_main(void *arg)
             /* A cut connection: watch again from where we were (client-go's reflector does
              * the same); a refusal: list again. Either after a pause. */
             ko_inf_sleep_ms(retry_ms);
-            retry_ms = retry_ms * 2 < KO_INFORMER_RETRY_MAX_MS ? retry_ms * 2 : KO_INFORMER_RETRY_MAX_MS;
+            retry_ms = retry_ms * 2 < KO_INFORMER_RETRY_MAX_MS ? retry_ms * 2
+                                                               : KO_INFORMER_RETRY_MAX_MS;
             if (r != -EIO) break;
         }
     }
