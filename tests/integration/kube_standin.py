@@ -88,10 +88,10 @@ class ApiError(Exception):
 
 class Resource:
     def __init__(self, group, version, plural, kind, namespaced, has_status, singular, short,
-                 columns=None):
+                 columns=None, schema=None):
         self.group, self.version, self.plural, self.kind = group, version, plural, kind
         self.namespaced, self.has_status = namespaced, has_status
-        self.singular, self.short, self.columns = singular, short, columns
+        self.singular, self.short, self.columns, self.schema = singular, short, columns, schema
         self.builtin = (group, version, plural) in BUILTIN
 
     @property
@@ -242,6 +242,122 @@ def json_patch(doc, ops):
     return doc
 
 
+# ---- CRD schemas: structural check, validation, pruning and defaults ------------------------
+
+SCHEMA_TYPES = {"object", "array", "string", "integer", "number", "boolean"}
+COLUMN_TYPES = {"integer", "number", "string", "boolean", "date"}
+
+
+def check_structural(node, path, errs):
+    """The API server's structural-schema rules, the part our CRDs can break: every node has
+    a valid type (or says it is free-form), arrays have items, properties are schemas."""
+    free = node.get("x-kubernetes-preserve-unknown-fields") or node.get("x-kubernetes-int-or-string")
+    t = node.get("type")
+    if t is None and not free:
+        errs.append(f"{path}.type: Required value: must not be empty for specified object fields")
+    elif t is not None and t not in SCHEMA_TYPES:
+        errs.append(f"{path}.type: Unsupported value: {t!r}")
+    if t == "array":
+        if not isinstance(node.get("items"), dict):
+            errs.append(f"{path}.items: Required value: must be specified for arrays")
+        else:
+            check_structural(node["items"], f"{path}.items", errs)
+    for k, v in (node.get("properties") or {}).items():
+        if not isinstance(v, dict):
+            errs.append(f"{path}.properties[{k}]: must be a schema")
+        else:
+            check_structural(v, f"{path}.properties[{k}]", errs)
+    if "default" in node and t in SCHEMA_TYPES:
+        e = []
+        validate(node, copy.deepcopy(node["default"]), f"{path}.default", e)
+        errs += e
+
+
+def check_crd(crd):
+    errs = []
+    spec = crd.get("spec") or {}
+    for i, v in enumerate(spec.get("versions") or []):
+        where = f"spec.versions[{i}]"
+        schema = ((v.get("schema") or {}).get("openAPIV3Schema"))
+        if not isinstance(schema, dict):
+            errs.append(f"{where}.schema.openAPIV3Schema: Required value")
+            continue
+        check_structural(schema, f"{where}.schema.openAPIV3Schema", errs)
+        for j, c in enumerate(v.get("additionalPrinterColumns") or []):
+            if c.get("type") not in COLUMN_TYPES:
+                errs.append(f"{where}.additionalPrinterColumns[{j}].type: Unsupported value: {c.get('type')!r}")
+            if not str(c.get("jsonPath", "")).startswith("."):
+                errs.append(f"{where}.additionalPrinterColumns[{j}].jsonPath: must be a simple JSON path")
+    if errs:
+        raise ApiError(422, "Invalid", f'CustomResourceDefinition.apiextensions.k8s.io '
+                                       f'"{crd.get("metadata", {}).get("name")}" is invalid: ' + "; ".join(errs))
+
+
+def validate(schema, value, path, errs):
+    """Checks value against schema, prunes unknown fields and fills defaults, in place.
+    Returns the value (pruned)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields") and "properties" not in schema:
+        return value
+    t = schema.get("type")
+    ok = {"object": isinstance(value, dict), "array": isinstance(value, list),
+          "string": isinstance(value, str), "boolean": isinstance(value, bool),
+          "integer": isinstance(value, int) and not isinstance(value, bool),
+          "number": isinstance(value, (int, float)) and not isinstance(value, bool)}.get(t, True)
+    if not ok:
+        errs.append(f"{path}: Invalid value: {type(value).__name__}: must be {t}")
+        return value
+    if "enum" in schema and value not in schema["enum"]:
+        errs.append(f"{path}: Unsupported value: {value!r}: supported values: {schema['enum']}")
+    if t in ("integer", "number"):
+        if "minimum" in schema and value < schema["minimum"]:
+            errs.append(f"{path}: Invalid value: {value}: should be greater than or equal to {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            errs.append(f"{path}: Invalid value: {value}: should be less than or equal to {schema['maximum']}")
+    if t == "string":
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            errs.append(f"{path}: Too long: may not be longer than {schema['maxLength']}")
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            errs.append(f"{path}: Invalid value: {value!r}: should be at least {schema['minLength']} chars long")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            errs.append(f"{path}: Invalid value: {value!r}: should match {schema['pattern']!r}")
+    if t == "array":
+        return [validate(schema.get("items", {}), x, f"{path}[{i}]", errs) for i, x in enumerate(value)]
+    if t == "object":
+        props = schema.get("properties")
+        for r in schema.get("required", []):
+            if r not in value:
+                errs.append(f"{path}.{r}: Required value")
+        if props is not None:
+            for k, sub in props.items():
+                if k not in value and "default" in sub:
+                    value[k] = copy.deepcopy(sub["default"])
+            for k in list(value):
+                if k in props:
+                    value[k] = validate(props[k], value[k], f"{path}.{k}", errs)
+                elif not schema.get("x-kubernetes-preserve-unknown-fields"):
+                    del value[k]  # pruned, as the API server does for structural schemas
+    return value
+
+
+def validate_custom(res, obj):
+    """A custom object against its CRD's schema (spec, status; metadata is the server's)."""
+    schema = res.schema or {}
+    errs = []
+    for k, sub in (schema.get("properties") or {}).items():
+        if k in ("metadata", "apiVersion", "kind"):
+            continue
+        if k not in obj and "default" in sub:
+            obj[k] = copy.deepcopy(sub["default"])
+        if k in obj:
+            obj[k] = validate(sub, obj[k], k, errs)
+    for k in [k for k in obj if k not in ("metadata", "apiVersion", "kind")]:
+        if k not in (schema.get("properties") or {}):
+            del obj[k]
+    if errs:
+        raise ApiError(422, "Invalid", f'{res.kind}.{res.group} "{obj["metadata"].get("name")}" is invalid: '
+                                       + "; ".join(errs))
+
+
 # ---- selectors and printer columns -------------------------------------------------------
 
 def label_match(sel, labels):
@@ -361,7 +477,7 @@ class Store:
                 spec.get("scope", "Namespaced") == "Namespaced",
                 "status" in (v.get("subresources") or {}),
                 names.get("singular", names["kind"].lower()), names.get("shortNames", []),
-                v.get("additionalPrinterColumns", []))
+                v.get("additionalPrinterColumns", []), (v.get("schema") or {}).get("openAPIV3Schema"))
         crd["status"] = {"acceptedNames": names, "storedVersions": [v["name"] for v in spec["versions"] if v.get("storage")],
                          "conditions": [{"type": t, "status": "True", "lastTransitionTime": now_rfc3339(),
                                          "reason": t, "message": ""} for t in ("NamesAccepted", "Established")]}
@@ -412,7 +528,10 @@ class Store:
             if res.has_status:
                 obj.pop("status", None)
             if res.kind == "CustomResourceDefinition":
+                check_crd(obj)
                 self._crd_established(obj)
+            if res.schema is not None:
+                validate_custom(res, obj)
             self.objects[key] = obj
             self._bump(res, key[2], "ADDED", obj)
             out = copy.deepcopy(obj)
@@ -440,6 +559,8 @@ class Store:
             if sub == "status":
                 obj = copy.deepcopy(old)
                 obj["status"] = new.get("status")
+                if res.schema is not None:
+                    validate_custom(res, obj)
             else:
                 obj = copy.deepcopy(new)
                 if res.has_status:
@@ -453,11 +574,15 @@ class Store:
                         md[k] = old["metadata"][k]
                     else:
                         md.pop(k, None)
+                if res.schema is not None:
+                    validate_custom(res, obj)
                 spec_old = {k: v for k, v in old.items() if k not in ("metadata", "status")}
                 spec_new = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
                 if spec_old != spec_new:
                     md["generation"] = old["metadata"].get("generation", 1) + 1
             obj["apiVersion"], obj["kind"] = res.api_version, res.kind
+            if res.kind == "CustomResourceDefinition":
+                check_crd(obj)
             if _without_rv(obj) == _without_rv(old):
                 return copy.deepcopy(old)  # no change: no new version, no event
             if res.kind == "CustomResourceDefinition":

@@ -56,7 +56,7 @@ class OperatorTest(unittest.TestCase):
         if why:
             raise unittest.SkipTest(why)
         cls.env = K.Env()
-        cls.env.kubectl("apply", "--validate=false", "-f", K.CRDS)
+        cls.env.kubectl("apply", "--validate=false", "-k", K.CRDS)
         cls.srv = C.start_ringqd(threads=1)
         cls.ch = cls.srv.channel()
         cls.c = C.Client(cls.ch)
@@ -282,7 +282,7 @@ class LeaderElectionTest(unittest.TestCase):
         if why:
             raise unittest.SkipTest(why)
         self.env = K.Env()
-        self.env.kubectl("apply", "--validate=false", "-f", K.CRDS)
+        self.env.kubectl("apply", "--validate=false", "-k", K.CRDS)
         self.srv = C.start_ringqd(threads=1)
         self.ch = self.srv.channel()
         self.c = C.Client(self.ch)

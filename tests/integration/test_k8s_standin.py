@@ -27,7 +27,7 @@ class StandInWithRealClients(unittest.TestCase):
         if why:
             raise unittest.SkipTest(why)
         cls.env = K.Env()
-        cls.env.kubectl("apply", "--validate=false", "-f", K.CRDS)
+        cls.env.kubectl("apply", "--validate=false", "-k", K.CRDS)
 
     @classmethod
     def tearDownClass(cls):
@@ -95,6 +95,32 @@ class StandInWithRealClients(unittest.TestCase):
         self.assertEqual(e.get("ringqqueue", "smp")["spec"]["maxAttempts"], 1)
         e.kubectl("delete", "rqq", "smp")
         e.kubectl("delete", "sts", "ringq")
+
+    def test_crd_schemas_validate_default_and_prune(self):
+        """The CRDs of k8s/crds are structural (they were accepted in setUpClass; a broken one
+        is refused), and their schemas validate, default and prune RingqQueue objects."""
+        e = self.env
+        import yaml
+        with open(f"{K.CRDS}/ringqqueue.yaml") as f:
+            crd = yaml.safe_load(f)
+        crd["metadata"]["name"] = "brokens.ringq.dev"
+        crd["spec"]["names"] = {"kind": "Broken", "plural": "brokens", "singular": "broken"}
+        props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        props["maxAttempts"]["type"] = "integr"
+        del props["clusterRef"]["type"]
+        r = e.kubectl("apply", "--validate=false", "-f", "-", stdin=yaml.safe_dump(crd), check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Unsupported value: 'integr'", r.stderr)
+        self.assertIn("clusterRef].type: Required value", r.stderr)
+        r = e.kubectl("apply", "--validate=false", "-f", "-", check=False,
+                      stdin=QUEUE_YAML.format(name="v0", attempts=0))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("spec.maxAttempts: Invalid value: 0", r.stderr)
+        e.apply(QUEUE_YAML.format(name="v1", attempts=2) + "  unknownField: 1\n")
+        o = e.get("rqq", "v1")
+        self.assertEqual((o["spec"]["paused"], o["spec"]["deletionPolicy"]), (False, "Retain"))
+        self.assertNotIn("unknownField", o["spec"])
+        e.kubectl("delete", "rqq", "v1")
 
     def test_finalizers_and_deletion_timestamp(self):
         e = self.env
