@@ -8,8 +8,10 @@
 
 #include "k8s/operator/ko_api.h"
 
-/* How often a rollout in progress is looked at again, ms: pods take seconds to drain and start. */
-#define KO_ROLL_POLL_MS 1000u
+/* How often a cluster whose pods are not all Ready (or that is rolling) is looked at again, ms,
+ * besides the pod events that move it on: pods take seconds to drain and start; the poll only
+ * covers an event we missed. */
+#define KO_ROLL_POLL_MS 2000u
 
 typedef struct ko_ctrl {
     ko_api *api;               /* the worker's own */

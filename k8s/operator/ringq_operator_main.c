@@ -142,6 +142,10 @@ static int ko_parse(int argc, char **argv, ko_opts *o)
     return 0;
 }
 
+/* What the informers of the kinds we create select; pods carry the template's labels. */
+#define KO_OWNED_SELECTOR "app.kubernetes.io/managed-by=" KO_MANAGED_BY
+#define KO_POD_SELECTOR KO_OWNED_SELECTOR ",app.kubernetes.io/component=broker"
+
 /* Informer callbacks: our kinds by their own key, owned kinds by their owner's. */
 static void ko_enqueue(const char *kind, const char *ns, const char *name)
 {
@@ -171,6 +175,15 @@ static void ko_on_owned(const char *type, json_t *obj, void *ud)
             ko_enqueue("RingqCluster", ko_meta(obj, "namespace"),
                        json_string_value(json_object_get(ref, "name")));
     }
+}
+
+/* Broker pods (owned by the StatefulSet, not by us): their cluster is their instance label.
+ * A pod's readiness moves a rollout on. */
+static void ko_on_pod(const char *type, json_t *obj, void *ud)
+{
+    json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
+    ko_enqueue("RingqCluster", ko_meta(obj, "namespace"),
+               json_string_value(json_object_get(labels, "app.kubernetes.io/instance")));
 }
 
 typedef struct ko_worker {
@@ -215,23 +228,26 @@ static void *ko_worker_main(void *arg)
     return NULL;
 }
 
-#define KO_INFORMERS 6
+#define KO_INFORMERS 7
 
 /* Starts the informers and the worker: what only the leader runs. */
 static int ko_start_controllers(const ko_opts *o, const ko_conn_cfg *conn, ko_informer **inf,
                                 ko_worker *w, char paths[KO_INFORMERS][KO_PATH_MAX])
 {
-    static const ko_kind_id kinds[KO_INFORMERS] = {KO_CLUSTER, KO_QUEUE,       KO_CONFIGMAP,
-                                                   KO_SERVICE, KO_STATEFULSET, KO_PDB};
+    static const ko_kind_id kinds[KO_INFORMERS] = {
+        KO_CLUSTER, KO_QUEUE, KO_CONFIGMAP, KO_SERVICE, KO_STATEFULSET, KO_PDB, KO_POD};
+    static const ko_informer_fn fns[KO_INFORMERS] = {
+        ko_on_own, ko_on_own, ko_on_owned, ko_on_owned, ko_on_owned, ko_on_owned, ko_on_pod};
     for (int i = 0; i < KO_INFORMERS; i++) {
         bool own = kinds[i] == KO_CLUSTER || kinds[i] == KO_QUEUE;
         ko_path(paths[i], KO_PATH_MAX, kinds[i], o->ns, NULL, NULL);
         ko_informer_cfg ic = {.name = ko_kinds[kinds[i]].plural,
                               .path = paths[i],
-                              .label_selector = own ? NULL
-                                                    : "app.kubernetes.io/managed-by=" KO_MANAGED_BY,
+                              .label_selector = own                  ? NULL
+                                                : kinds[i] == KO_POD ? KO_POD_SELECTOR
+                                                                     : KO_OWNED_SELECTOR,
                               .resync_s = o->resync_s,
-                              .fn = own ? ko_on_own : ko_on_owned,
+                              .fn = fns[i],
                               .ud = (void *)ko_kinds[kinds[i]].kind};
         int r = ko_informer_start(&inf[i], conn, &ic);
         if (r) return r;
