@@ -109,6 +109,11 @@ $(BUILD)/tests/test_rb_%: $(BUILD)/obj/tests/unit/test_rb_%.o $(BUILD)/librb_uni
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/librb_unit.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
+# The CLI's pieces under unit test: tests/unit/test_cli_*.c also link build/libtools.a.
+$(BUILD)/tests/test_cli_%: $(BUILD)/obj/tests/unit/test_cli_%.o $(BUILD)/libtools.a $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtools.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+
 $(BUILD)/aux/%: $(BUILD)/obj/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
@@ -204,8 +209,10 @@ san:
 	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
 # tsan: the unit tests, then ringqd itself under a multi-shard smoke (Enqueue, Work streams and
-# acks across shards; tests/integration/test_tsan_smoke.py) and test_queue_durable (parked
-# Leases, Work streams, /metrics, shutdown), with any ThreadSanitizer report fatal (exit 66).
+# acks across shards; tests/integration/test_tsan_smoke.py), test_queue_durable (parked
+# Leases, Work streams, /metrics, shutdown) and test_streams_server (streams on 3 shards: the
+# directory's changes, publish, read, Consume, Fetch, restart, drain), with any ThreadSanitizer
+# report fatal (exit 66).
 TSAN_MAKE = $(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread"
 TSAN_IT   = TSAN_OPTIONS="halt_on_error=1 exitcode=66" BUILD=build-tsan PY=$(PY) bash tests/run_integration.sh
 tsan:
@@ -213,20 +220,24 @@ tsan:
 	$(TSAN_MAKE) build-tsan/ringqd build-tsan/gen/py/.stamp
 	@$(TSAN_IT) 'test_tsan_smoke.py'
 	@$(TSAN_IT) 'test_queue_durable.py'
+	@$(TSAN_IT) 'test_streams_server.py'
 
 FUZZ_SECONDS ?= 30
 fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
 
 # make bench: bench/suite_bench.sh (ringq against beanstalkd, Redis, JetStream and C++ gRPC with
-# ringq-bench; bench/README.md); bench-quick: the same in QUICK mode (~1-2 min); bench-all: every
-# bench/suite_*.sh in turn (bench/run.sh).
+# ringq-bench; bench/README.md), then bench/streams.sh (streams: publish and fan-out against Redis
+# Streams and JetStream); bench-quick: the same in QUICK mode (~2-3 min); bench-all: every
+# bench/suite_*.sh and streams.sh in turn (bench/run.sh).
 RINGQ_BENCH_BIN = $(if $(wildcard bench/rb_main.c),$(BUILD)/ringq-bench)
 bench: all $(RINGQ_BENCH_BIN)
 	@BUILD=$(BUILD) bash bench/suite_bench.sh
+	@BUILD=$(BUILD) bash bench/streams.sh
 
 bench-quick: all $(RINGQ_BENCH_BIN)
 	@QUICK=1 BUILD=$(BUILD) bash bench/suite_bench.sh
+	@QUICK=1 BUILD=$(BUILD) bash bench/streams.sh
 
 bench-all: all $(RINGQ_BENCH_BIN)
 	@BUILD=$(BUILD) bash bench/run.sh

@@ -442,6 +442,286 @@ int rq_redrive_each(rq_client *c, const char *queue, const char *const *ids, siz
                     rq_item_status *results, uint64_t *redriven, rq_status *st);
 int rq_delete_task(rq_client *c, const char *id, rq_status *st);
 
+/* ---- streams (ringq.v1.Streams; docs/semantics.md "Streams") ----
+ * A stream captures the subjects its filters match and keeps the messages published to them by
+ * its retention policy; consumers read it, each at its own position. The results below are plain
+ * values (fixed arrays, no pointers) unless a _free function is named. */
+
+/* Longest stream or consumer name (1..128 of [A-Za-z0-9_-]) plus NUL. */
+#define RQ_STREAM_NAME_MAX 129
+/* Longest subject or filter (1..256 bytes) plus NUL. */
+#define RQ_SUBJECT_MAX 257
+/* Subject filters of a stream, filter subjects of a consumer or a Read, at most. */
+#define RQ_STREAM_SUBJECTS_MAX 16
+/* Backoff entries of a consumer, at most. */
+#define RQ_BACKOFF_MAX 32
+/* Longest description (1024 bytes) plus NUL. */
+#define RQ_DESCRIPTION_MAX 1025
+/* Messages in one Publish call, at most (streams.proto PublishRequest). */
+#define RQ_PUBLISH_BATCH_MAX 1000
+
+enum { RQ_RETENTION_LIMITS = 1, RQ_RETENTION_INTEREST = 2, RQ_RETENTION_WORK_QUEUE = 3 };
+enum { RQ_DISCARD_OLD = 1, RQ_DISCARD_NEW = 2 };
+enum {
+    RQ_DELIVER_ALL = 1,
+    RQ_DELIVER_LAST = 2,
+    RQ_DELIVER_NEW = 3,
+    RQ_DELIVER_BY_START_SEQ = 4,
+    RQ_DELIVER_BY_START_TIME = 5,
+    RQ_DELIVER_LAST_PER_SUBJECT = 6
+};
+enum { RQ_ACK_EXPLICIT = 1, RQ_ACK_ALL = 2, RQ_ACK_NONE = 3 };
+/* What an ack does (AckKind). */
+enum { RQ_ACK_KIND_ACK = 1, RQ_ACK_KIND_NAK = 2, RQ_ACK_KIND_PROGRESS = 3, RQ_ACK_KIND_TERM = 4 };
+
+/* The policy names the CLI and docs use ("limits", "interest", "work_queue", "old", "new",
+ * "all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject", "explicit",
+ * "none"); "unspecified" for 0 or an unknown value. Static. */
+const char *rq_retention_name(int v);
+const char *rq_discard_name(int v);
+const char *rq_deliver_name(int v);
+const char *rq_ack_policy_name(int v);
+
+/* A stream's configuration (StreamConfig): 0 / "" is the server's default for every field. */
+typedef struct rq_stream_config {
+    char name[RQ_STREAM_NAME_MAX];
+    char subjects[RQ_STREAM_SUBJECTS_MAX][RQ_SUBJECT_MAX];
+    size_t nsubjects; /* 0: the stream's name as its only subject */
+    int retention;    /* RQ_RETENTION_*; 0 limits */
+    uint64_t max_msgs, max_bytes, max_age_ms, max_msgs_per_subject; /* 0 = no limit */
+    int discard;                                                    /* RQ_DISCARD_*; 0 old */
+    bool has_duplicate_window_ms;                                   /* false: 2 min */
+    uint64_t duplicate_window_ms;                                   /* 0: no deduplication */
+    uint32_t max_msg_size; /* 0: the server's record limit */
+    bool allow_msg_ttl;
+    char description[RQ_DESCRIPTION_MAX];
+} rq_stream_config;
+
+typedef struct rq_subject_count {
+    char subject[RQ_SUBJECT_MAX];
+    uint64_t messages;
+} rq_subject_count;
+
+typedef struct rq_stream_info {
+    rq_stream_config config;
+    uint64_t messages, bytes, first_seq, first_unix_ms, last_seq, last_unix_ms;
+    uint64_t num_subjects, num_deleted;
+    uint32_t consumers;
+    uint64_t created_unix_ms;
+    uint32_t partition;
+    /* Per-subject counts, only from rq_stream_get with a subjects filter: a new array (free
+     * with rq_stream_info_free); NULL otherwise. */
+    rq_subject_count *subjects;
+    size_t nsubjects;
+    bool subjects_truncated;
+} rq_stream_info;
+/* Frees what rq_stream_get allocated in *s (its subjects array), not *s. NULL: no-op. */
+void rq_stream_info_free(rq_stream_info *s);
+
+/* Creates a stream (idempotent for the same configuration: returns the existing one). *out (may
+ * be NULL) gets the stream as created. INVALID_ARGUMENT (a bad field, named in the message),
+ * ALREADY_EXISTS (another configuration under that name), FAILED_PRECONDITION (a subject
+ * overlapping another stream's). */
+int rq_stream_create(rq_client *c, const rq_stream_config *cfg, rq_stream_info *out, rq_status *st);
+/* Replaces a stream's configuration (the name picks it). FAILED_PRECONDITION for a change of
+ * retention, NOT_FOUND for an unknown stream. */
+int rq_stream_update(rq_client *c, const rq_stream_config *cfg, rq_stream_info *out, rq_status *st);
+/* One stream; subjects_filter (NULL or "": none) asks for the counts of the subjects it matches
+ * in out->subjects (then rq_stream_info_free(out)). NOT_FOUND for an unknown stream. */
+int rq_stream_get(rq_client *c, const char *name, const char *subjects_filter, rq_stream_info *out,
+                  rq_status *st);
+/* Every stream (all pages), in name order: *out a new array (free(); NULL when *n is 0). */
+int rq_stream_list(rq_client *c, rq_stream_info **out, size_t *n, rq_status *st);
+/* The stream that captures `subject` (ListStreams with a subject): its name into
+ * stream[RQ_STREAM_NAME_MAX]. NOT_FOUND when none does. */
+int rq_stream_find(rq_client *c, const char *subject, char *stream, rq_status *st);
+/* Deletes a stream with its messages and consumers. NOT_FOUND for an unknown stream. */
+int rq_stream_delete(rq_client *c, const char *name, rq_status *st);
+
+/* What rq_stream_purge removes: every message, or only a subject filter's, below a sequence, or
+ * all but the last `keep` (up_to_seq and keep exclude each other). */
+typedef struct rq_purge_opts {
+    const char *subject; /* NULL or "": every subject */
+    uint64_t up_to_seq;  /* 0: no bound */
+    uint64_t keep;       /* 0: keep none */
+} rq_purge_opts;
+/* *purged (may be NULL): messages removed. o NULL: every message. */
+int rq_stream_purge(rq_client *c, const char *name, const rq_purge_opts *o, uint64_t *purged,
+                    rq_status *st);
+
+/* One message to publish; pointers borrowed for the call. */
+typedef struct rq_pub_msg {
+    const char *subject; /* no wildcards: it decides the stream */
+    const void *payload;
+    size_t payload_len;
+    const rq_header *headers;
+    size_t nheaders;
+    const char *msg_id; /* NULL or "": no deduplication */
+    uint64_t ttl_ms;    /* 0: none (a stream with allow_msg_ttl only) */
+    bool has_expected_last_seq, has_expected_last_subject_seq;
+    uint64_t expected_last_seq, expected_last_subject_seq;
+    const char *expected_stream; /* NULL or "": any */
+} rq_pub_msg;
+
+typedef struct rq_pub_ack {
+    uint64_t seq;
+    bool duplicate; /* msg_id seen within the window: nothing stored, seq is the original's */
+    rq_receipt receipt;
+} rq_pub_ack;
+
+/* Publishes n (1..RQ_PUBLISH_BATCH_MAX) messages, all captured by one stream, checked as a
+ * whole before anything is written; answers once they reached `level` (RQ_DURABILITY_DEFAULT:
+ * the server's). acks[n] gets one ack per message; stream (may be NULL, RQ_STREAM_NAME_MAX
+ * bytes) the stream's name. INVALID_ARGUMENT (a bad subject, size, TTL), FAILED_PRECONDITION (no
+ * stream captures the subject, an expectation failed, discard new at a limit). */
+int rq_publish(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability level,
+               rq_pub_ack *acks, char *stream, rq_status *st);
+
+/* A stored message: one allocation (the struct, its headers and every string), freed with
+ * rq_stream_msg_free. */
+typedef struct rq_stream_msg {
+    char *stream;
+    char *subject;
+    uint64_t seq;
+    uint64_t unix_ms;
+    uint8_t *payload; /* NUL-terminated (not counted); empty for headers-only deliveries */
+    size_t payload_len;
+    uint32_t payload_size; /* the stored payload's size (headers-only: the one left out) */
+    rq_header *headers;
+    size_t nheaders;
+    char *msg_id;
+    uint64_t expires_unix_ms; /* 0: no TTL */
+} rq_stream_msg;
+void rq_stream_msg_free(rq_stream_msg *m);
+
+/* One message by sequence (last_by_subject NULL) or the last one of a subject (seq ignored).
+ * *out a new message. NOT_FOUND: no such message (never stored, or removed). */
+int rq_stream_get_msg(rq_client *c, const char *stream, uint64_t seq, const char *last_by_subject,
+                      rq_stream_msg **out, rq_status *st);
+
+/* ---- consumers ---- */
+
+/* A consumer's configuration (ConsumerConfig); 0 / "" is the server's default. */
+typedef struct rq_consumer_config {
+    char name[RQ_STREAM_NAME_MAX]; /* durable: 1..128 of [A-Za-z0-9_-]; "" with ephemeral */
+    bool ephemeral;
+    uint64_t inactive_threshold_ms;
+    int deliver_policy; /* RQ_DELIVER_* */
+    uint64_t opt_start_seq, opt_start_unix_ms;
+    char filter_subjects[RQ_STREAM_SUBJECTS_MAX][RQ_SUBJECT_MAX];
+    size_t nfilters;
+    int ack_policy; /* RQ_ACK_* */
+    uint64_t ack_wait_ms;
+    uint32_t max_deliver;
+    uint64_t backoff_ms[RQ_BACKOFF_MAX];
+    size_t nbackoff;
+    uint32_t max_ack_pending;
+    uint64_t rate_limit_bytes_per_s;
+    bool headers_only;
+    char description[RQ_DESCRIPTION_MAX];
+} rq_consumer_config;
+
+typedef struct rq_consumer_info {
+    char stream[RQ_STREAM_NAME_MAX];
+    rq_consumer_config config;
+    uint64_t delivered_consumer_seq, delivered_stream_seq, ack_floor_stream_seq;
+    uint64_t num_ack_pending, num_redelivered, num_pending, num_terminated, position_seq;
+    uint32_t num_waiting, clients;
+    uint64_t paused_until_unix_ms; /* 0: not paused */
+    uint64_t created_unix_ms;
+} rq_consumer_info;
+
+/* Creates a consumer of `stream` (idempotent like rq_stream_create); *out (may be NULL) gets it,
+ * with the server-chosen name of an ephemeral one. INVALID_ARGUMENT (a bad field), NOT_FOUND
+ * (no such stream), ALREADY_EXISTS, FAILED_PRECONDITION (overlapping work-queue consumers). */
+int rq_consumer_create(rq_client *c, const char *stream, const rq_consumer_config *cfg,
+                       rq_consumer_info *out, rq_status *st);
+/* NOT_FOUND for an unknown stream or consumer. */
+int rq_consumer_get(rq_client *c, const char *stream, const char *name, rq_consumer_info *out,
+                    rq_status *st);
+/* Every consumer of `stream` (all pages) in name order: *out a new array (free(); NULL when *n
+ * is 0). */
+int rq_consumer_list(rq_client *c, const char *stream, rq_consumer_info **out, size_t *n,
+                     rq_status *st);
+int rq_consumer_delete(rq_client *c, const char *stream, const char *name, rq_status *st);
+/* No deliveries before until_unix_ms (0: resume now). out may be NULL. */
+int rq_consumer_pause(rq_client *c, const char *stream, const char *name, uint64_t until_unix_ms,
+                      rq_consumer_info *out, rq_status *st);
+/* Moves the position to stream sequence `seq` (by_time false) or to the first message stored at
+ * or after unix ms `seq` (by_time true); pending deliveries are dropped. out may be NULL. */
+int rq_consumer_reset(rq_client *c, const char *stream, const char *name, uint64_t seq,
+                      bool by_time, rq_consumer_info *out, rq_status *st);
+
+/* One delivery of a message to a consumer: one allocation, freed with rq_delivery_free. */
+typedef struct rq_delivery {
+    rq_stream_msg *msg; /* part of the same allocation */
+    uint64_t consumer_seq;
+    uint32_t delivery_count; /* 1 on the first delivery */
+    uint64_t token;          /* quote it in acks (a redelivery gets a new one) */
+    uint64_t pending;        /* messages of the filter still to deliver after this one */
+} rq_delivery;
+void rq_delivery_free(rq_delivery *d);
+/* Frees an array of deliveries (rq_fetch's) and every delivery in it. */
+void rq_deliveries_free(rq_delivery **d, size_t n);
+
+/* Takes up to max_messages (0: 1; at most 1000) deliveries of a consumer, waiting up to wait_ms
+ * (at most 60000) for the first. *out a new array of *n (NULL when none). */
+int rq_fetch(rq_client *c, const char *stream, const char *consumer, uint32_t max_messages,
+             uint32_t wait_ms, rq_delivery ***out, size_t *n, rq_status *st);
+
+/* A delivery to ack: its stream sequence and the token it came with. */
+typedef struct rq_delivery_ref {
+    uint64_t stream_seq;
+    uint64_t token;
+} rq_delivery_ref;
+/* Options of an ack other than ACK: a NAK's delay, a TERM's reason. */
+typedef struct rq_ack_opts {
+    bool has_delay; /* NAK: false = the consumer's backoff */
+    uint64_t delay_ms;
+    const char *reason; /* TERM: NULL or "" none */
+} rq_ack_opts;
+/* Acks (kind RQ_ACK_KIND_*) n (1..1000) deliveries of a consumer; results[n] (may be NULL) get
+ * one status each: OK, NOT_FOUND (not pending), FAILED_PRECONDITION ("delivery superseded": the
+ * token is not the current delivery's). The call fails only for a malformed request. */
+int rq_stream_ack(rq_client *c, const char *stream, const char *consumer, int kind,
+                  const rq_delivery_ref *refs, size_t n, const rq_ack_opts *o,
+                  rq_item_status *results, rq_status *st);
+
+/* ---- the Consume stream: a blocking session on one consumer ----
+ * rq_consume_open binds (waiting for the server's answer), then the caller pulls deliveries
+ * with rq_consume_next and sends credits and acks; everything runs on the client's loop from
+ * inside these calls. A session does not re-bind after a lost connection: rq_consume_next
+ * then reports the loss (UNAVAILABLE) and the caller opens a new one (a durable consumer
+ * continues where it was; unacked deliveries come again after their ack wait). Close a session
+ * before rq_client_destroy; one still open is ended by it (UNAVAILABLE), and then only
+ * rq_consume_close may be called on it. */
+typedef struct rq_consume rq_consume;
+/* Binds to consumer `name` of `stream`, or (name NULL or "") to a new ephemeral consumer with
+ * `ephemeral`'s configuration (deleted when the session ends, after its inactive threshold),
+ * granting `credits`. *bound (may be NULL) gets the consumer. Returns NULL with st filled: the
+ * bind's status (NOT_FOUND, INVALID_ARGUMENT, ...), RQ_ECONNECT, DEADLINE_EXCEEDED (no answer
+ * within the client's timeout). */
+rq_consume *rq_consume_open(rq_client *c, const char *stream, const char *name,
+                            const rq_consumer_config *ephemeral, uint32_t credits,
+                            rq_consumer_info *bound, rq_status *st);
+/* The next delivery, waiting up to timeout_ms (-1: until one comes): 0 with *out a delivery (the
+ * caller's: rq_delivery_free) or NULL when the time ran out; else the status that ended the
+ * session or the first failed request's (an ack or credit the server refused), st filled. */
+int rq_consume_next(rq_consume *s, int timeout_ms, rq_delivery **out, rq_status *st);
+/* More credits (queued and sent; at most 10000 outstanding). 0, -EINVAL or -ENOMEM. */
+int rq_consume_credit(rq_consume *s, uint32_t n);
+/* Acks one delivery (kind RQ_ACK_KIND_*, o may be NULL); queued and sent, its failure reported
+ * by a later rq_consume_next. 0, -EINVAL, -ENOMEM, -EPIPE (the session ended). */
+int rq_consume_ack(rq_consume *s, int kind, rq_delivery_ref ref, const rq_ack_opts *o);
+/* Sends what is queued and waits until the server answered every request so far (acks
+ * included) or timeout_ms passed: 0, or the first failure's status (DEADLINE_EXCEEDED). */
+int rq_consume_sync(rq_consume *s, int timeout_ms, rq_status *st);
+/* The consumer's name (the server's choice for an ephemeral one). */
+const char *rq_consume_name(const rq_consume *s);
+/* Ends the session (cancels the stream) and frees it; deliveries not yet taken are dropped
+ * (they come again after their ack wait). NULL: no-op. */
+void rq_consume_close(rq_consume *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -207,6 +207,26 @@ int rq_queue_info_decode(const uint8_t *p, size_t n, rq_queue_info *out);
 void rq_nack_fill(pwm_ringq_v1_NackRequest *m, const char *id, uint64_t token,
                   const rq_nack_opts *o);
 
+/* ---- streams (rq_stream*.c) ---- */
+/* Fills *m with views of c (borrowed while *m is used); subjects[RQ_STREAM_SUBJECTS_MAX] is the
+ * caller's array for the subject views. */
+void rq_stream_config_fill(pwm_ringq_v1_StreamConfig *m, pw_pb_bytes *subjects,
+                           const rq_stream_config *c);
+/* One allocation: `head` bytes for the caller (at its start, zeroed), then *out: the message
+ * copied from m with its headers and strings. Returns the allocation (free() it), NULL when out
+ * of memory. */
+void *rq_stream_msg_alloc(const pwm_ringq_v1_StreamMessage *m, size_t head, rq_stream_msg **out);
+/* Fills *m with views of c, as rq_stream_config_fill; filters[RQ_STREAM_SUBJECTS_MAX] the
+ * caller's. */
+void rq_consumer_config_fill(pwm_ringq_v1_ConsumerConfig *m, pw_pb_bytes *filters,
+                             const rq_consumer_config *c);
+void rq_consumer_info_from(rq_consumer_info *out, const pwm_ringq_v1_ConsumerInfo *m);
+/* A Delivery as one allocation (NULL: out of memory). */
+rq_delivery *rq_delivery_from(const pwm_ringq_v1_Delivery *m);
+/* Fills an Acks message (views of refs and o, borrowed while *m is used); NULL o: none. */
+void rq_acks_fill(pwm_ringq_v1_Acks *m, pwm_ringq_v1_DeliveryRef *refs_out,
+                  const rq_delivery_ref *refs, size_t n, int kind, const rq_ack_opts *o);
+
 void rq_work_client_gone(rq_client *c);
 /* A connection came up (or a dial failed): Work streams waiting for one try again now. */
 void rq_work_conn_up(rq_client *c);

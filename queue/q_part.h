@@ -561,12 +561,15 @@ typedef struct q_part_stats {
     uint64_t dedup_keys, dedup_evicted;
     uint64_t mem_bytes; /* task slab + id index + heap + dedup + pins (allocated) */
     uint64_t compactions, records_compacted, segments_deleted;
-    uint64_t replayed_records;  /* at open */
-    uint64_t leased_undurable;  /* tasks a lease handed out while their ENQUEUE record was not
+    uint64_t replayed_records;     /* at open */
+    uint64_t leased_undurable;     /* tasks a lease handed out while their ENQUEUE record was not
                                   * yet durable (q_task id >= q_log_durable): the check that
                                   * docs/semantics.md's "durable before visible" holds */
-    uint64_t ledger_mismatches; /* queue ledgers found unbalanced: at open (every queue is
+    uint64_t ledger_mismatches;    /* queue ledgers found unbalanced: at open (every queue is
                                   * checked after replay) and by q_part_audit[_all] */
+    uint64_t streams, stream_msgs; /* streams of the partition and their kept messages */
+    uint64_t stream_mem_bytes;     /* their memory (index, subjects, TTL heaps, configuration;
+                                    * counted in mem_bytes too; queue/q_stream.h "Memory") */
 } q_part_stats;
 void q_part_get_stats(const q_part *p, q_part_stats *st);
 

@@ -95,6 +95,7 @@ struct q_part {
     bool ledger_seen;           /* replay met a LEDGER record (q_ledger_check_open) */
     uint64_t token_epoch;       /* the durable epoch token_last belongs to (q_part_epoch.c) */
     int epoch_dirfd;            /* the partition directory, for the epoch file; -1 if none */
+    struct q_streams *streams;  /* queue/q_stream_int.h; NULL until the first stream */
 };
 
 /* ---- q_part_util.c ---- */

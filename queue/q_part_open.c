@@ -11,6 +11,7 @@
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "queue/q_part_int.h"
+#include "queue/q_stream_int.h"
 #include "queue/q_sys.h"
 
 static bool cfg_valid(const q_queue_cfg *c)
@@ -126,6 +127,11 @@ static void apply_state(q_part *p, uint32_t slot, const q_prec *pr, uint64_t off
 int q_part_apply(q_part *p, const q_rec *rec, uint64_t now_ms)
 {
     if (rec->type == Q_RT_ENQUEUE) return apply_enqueue(p, rec, now_ms);
+    if (rec->type >= Q_RT_STREAM_FIRST && rec->type <= Q_RT_STREAM_LAST)
+        return q_stream_apply(p, rec, now_ms);
+    if (rec->type >= Q_RT_CONSUMER_FIRST && rec->type <= Q_RT_CONSUMER_LAST)
+        return q_stream_hooks_tab->on_replay ? q_stream_hooks_tab->on_replay(p, rec, now_ms)
+                                             : -EPROTO;
     q_prec pr;
     int rc = q_prec_decode(rec->type, rec->payload, rec->len, &pr);
     if (rc) return rc;
@@ -210,6 +216,7 @@ static int replay(q_part *p, uint64_t now_ms, q_log_err *lerr)
         at = it.next;
     }
     p->replaying = false;
+    if (rc == 0) q_streams_replay_done(p, now_ms);
     if (rc < 0) {
         if (lerr) {
             lerr->offset = at;
@@ -289,6 +296,7 @@ int q_part_close(q_part *p)
         if (rc) return rc;
     }
     if (p->epoch_dirfd >= 0) q_sys.close(p->epoch_dirfd);
+    q_streams_free(p);
     q_queues_free(p);
     q_task_tab_deinit(&p->tt);
     q_dedup_deinit(&p->dd);
@@ -316,4 +324,6 @@ void q_part_get_stats(const q_part *p, q_part_stats *st)
     st->replayed_records = p->replayed_records;
     st->leased_undurable = p->leased_undurable;
     st->ledger_mismatches = p->ledger_mismatches;
+    q_streams_stats(p, &st->streams, &st->stream_msgs, &st->stream_mem_bytes);
+    st->mem_bytes += st->stream_mem_bytes;
 }

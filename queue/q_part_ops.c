@@ -5,6 +5,7 @@
 
 #include "core/rt_log.h"
 #include "queue/q_part_int.h"
+#include "queue/q_stream.h"
 
 /* A record that frees space: an ack, a delete or a purge ends tasks, so retention can delete the
  * segments they pinned; LEDGER records are what retention writes before it deletes
@@ -18,7 +19,10 @@ static bool frees_space(uint16_t type)
 
 void q_part_keep_room(q_part *p, uint64_t more_tasks)
 {
-    q_log_set_reserve(p->log, ((uint64_t)p->tt.live + more_tasks) * Q_PART_FREE_REC_BYTES);
+    /* Streams: room for each to write the removal that frees its oldest segment. */
+    uint64_t streams = q_stream_count(p) * (uint64_t)Q_STREAM_FREE_REC_BYTES;
+    q_log_set_reserve(p->log,
+                      ((uint64_t)p->tt.live + more_tasks) * Q_PART_FREE_REC_BYTES + streams);
 }
 
 int64_t q_part_append(q_part *p, const q_prec *r)

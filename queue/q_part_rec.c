@@ -119,6 +119,15 @@ const char *q_prec_type_name(uint16_t type)
     case Q_RT_DEDUP: return "dedup";
     case Q_RT_QDELETE: return "queue-delete";
     case Q_RT_LEDGER: return "ledger";
+    case Q_RT_STREAM: return "stream";
+    case Q_RT_SMSG: return "stream-msg";
+    case Q_RT_SREMOVE: return "stream-remove";
+    case Q_RT_SDELETE: return "stream-delete";
+    case Q_RT_SDEDUP: return "stream-dedup";
+    case Q_RT_CONSUMER: return "consumer";
+    case Q_RT_CACK: return "consumer-ack";
+    case Q_RT_CSTATE: return "consumer-state";
+    case Q_RT_CDELETE: return "consumer-delete";
     default: return NULL;
     }
 }

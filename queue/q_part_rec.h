@@ -49,7 +49,57 @@
  *              (the queue's conservation ledger as of this record: replay sets the counters
  *              to these values and counts the records after it; written before retention
  *              deletes a segment, for each queue that counted since its last one, and when
- *              compaction empties the segment holding that one. Version 3.) */
+ *              compaction empties the segment holding that one. Version 3.)
+ *
+ * Streams (version 5; queue/q_stream.h, docs/storage.md "Streams" draws them as tables; 18..19
+ * reserved for streams, 20..29 are the consumers' records, queue/q_consumer.h):
+ * STREAM (13)  0 u32 stream id | 4 u16 N | 6 u8 retention | 7 u8 discard | 8 u64 max_msgs |
+ *              16 u64 max_bytes | 24 u64 max_age_ms | 32 u64 max_msgs_per_subject |
+ *              40 u64 dup_window_ms | 48 u32 max_msg_size | 52 u8 flags (bit 0 allow_msg_ttl) |
+ *              53 u8 filter count F | 54 u16 description length D | 56 u64 created_ms |
+ *              64 u64 first_seq | 72 u64 last_seq | 80 N name | D description |
+ *              F x { u16 length, filter }   (config and seq bounds when written; pinned)
+ * SMSG (14)    0 u32 stream id | 4 u16 subject length S | 6 u16 msg_id length M | 8 u64 seq |
+ *              16 u64 time_ms | 24 u64 expires_ms (0 none) | 32 u32 headers bytes H |
+ *              36 u16 header count | 38 u16 0 | 40 u32 payload length L | 44 u32 0 |
+ *              48 S subject | M msg_id | H headers (as ENQUEUE's) | L payload
+ * SREMOVE (15) 0 u32 stream id | 4 u32 count c | 8 c x { u64 first, u64 last } (inclusive)
+ * SDELETE (16) 0 u32 stream id | 4 u32 0
+ * SDEDUP (17)  0 u32 stream id | 4 u32 0 | 8 u64 msg_id hash | 16 u64 seq | 24 u64 expiry_ms
+ *
+ * Stream consumers (queue/q_consumer.h, encoded by q_consumer_rec.c; version 5). Each names
+ * its stream by the stream's per-partition id (u32 I) and the consumer by name (N bytes):
+ * CONSUMER (20)  a durable consumer's configuration and start (ephemeral ones write nothing)
+ *   OFF  SIZE  DESCRIPTION
+ *   0    4     stream id I
+ *   4    2     consumer name length N (1..128)
+ *   6    1     flags: bit 0 update (not a creation: the state stays), bit 1 headers_only
+ *   7    1     deliver policy (1..6, ringq.v1.DeliverPolicy)
+ *   8    1     ack policy (1..3, ringq.v1.AckPolicy)
+ *   9    1     filter count F (0..16)
+ *   10   1     backoff count B (0..32)
+ *   11   1     0
+ *   12   2     description length D
+ *   14   2     0
+ *   16   4     max_deliver (0 = no limit)
+ *   20   4     max_ack_pending
+ *   24   8     ack_wait_ms
+ *   32   8     opt_start_seq
+ *   40   8     opt_start_unix_ms
+ *   48   8     rate_limit_bytes_per_s
+ *   56   8     created_ms
+ *   64   8     start seq: the deliver policy's start, resolved at creation
+ *   72   8     interest from: the stream's last seq + 1 at creation (interest retention)
+ *   80   8     last-per-subject end: the stream's last seq at creation (policy 6; else 0)
+ *   88   8     paused until (ms; 0 = not paused)
+ *   96   N     name | F x { u16 length, filter } | B x u64 backoff ms | D description
+ * CACK (21)     0 u32 I | 4 u16 N | 6 u8 kind (1 ack, 2 term, 3 all up to) | 7 u8 0 |
+ *               8 u32 count c | 12 u16 reason length R | 14 u16 0 | 16 N name | c x u64 seq |
+ *               R reason   (one per settle call; kind 3 has c = 1: every seq up to it)
+ * CSTATE (22)   0 u32 I | 4 u16 N | 6 u16 0 | 8 u32 ranges c | 12 u32 0 | 16 u64 ack floor |
+ *               24 u64 terminated | 32 N name | c x { u64 first, u64 last } acked ranges above
+ *               the floor, ascending, inclusive   (a snapshot: reset, pause, compaction)
+ * CDELETE (23)  0 u32 I | 4 u16 N | 6 u16 0 | 8 N name */
 #ifndef Q_PART_REC_H
 #define Q_PART_REC_H
 
@@ -60,8 +110,8 @@
 #include "queue/q_part.h"
 
 #define Q_PART_REC_VERSION \
-    4u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since";
-                               * older logs read as they are */
+    5u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since", 5: streams (13..17) and their
+        * consumers (20..29); older logs read as they are */
 #define Q_LEDGER_SINCE_MAX ((1ull << 48) - 1) /* bytes 2..7 of LEDGER: offset + 1 */
 
 enum {
@@ -77,6 +127,17 @@ enum {
     Q_RT_DEDUP = 10,
     Q_RT_QDELETE = 11,
     Q_RT_LEDGER = 12,
+    /* Streams (queue/q_stream.h); 18..19 reserved for them, 20..29 are the consumers'. */
+    Q_RT_STREAM = 13,
+    Q_RT_SMSG = 14,
+    Q_RT_SREMOVE = 15,
+    Q_RT_SDELETE = 16,
+    Q_RT_SDEDUP = 17,
+    /* Stream consumers (queue/q_consumer.h); 24..29 reserved for them. */
+    Q_RT_CONSUMER = 20,
+    Q_RT_CACK = 21,
+    Q_RT_CSTATE = 22,
+    Q_RT_CDELETE = 23,
 };
 
 /* The type's name as docs and ringq-log print it ("enqueue", "ack", ..., "queue-delete"),

@@ -6,6 +6,7 @@
 
 #include "core/rt_log.h"
 #include "queue/q_part_int.h"
+#include "queue/q_stream_int.h"
 
 static const char expired_why[] = "lease expired on the last attempt";
 
@@ -46,6 +47,9 @@ q_status q_part_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms)
         int rc = expire(p, slot, now_ms);
         if (rc && !first) first = rc;
     }
+    bool streams_more = false;
+    int src = q_streams_tick(p, now_ms, Q_STREAM_TICK_REMOVES_MAX, &streams_more);
+    if (src && !first) first = src;
     q_status st = Q_OK;
     q_err err;
     if (first) {
@@ -57,7 +61,7 @@ q_status q_part_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms)
         if (rs && !st) st = rs;
         p->next_retain_ms = now_ms + p->opts.retain_every_ms;
     }
-    *next_ms = moves == Q_TICK_MOVES_MAX ? now_ms : q_part_next_ms(p);
+    *next_ms = moves == Q_TICK_MOVES_MAX || streams_more ? now_ms : q_part_next_ms(p);
     return st;
 }
 
@@ -66,6 +70,8 @@ uint64_t q_part_next_ms(const q_part *p)
     uint64_t next = UINT64_MAX;
     uint32_t slot = q_heap_top(&p->tt);
     if (slot != Q_NIL) next = q_task_at(&p->tt, slot)->due;
+    uint64_t sn = q_streams_next_ms(p);
+    if (sn < next) next = sn;
     if (q_log_oldest_segment_end(p->log) < q_log_next(p->log) && p->next_retain_ms < next)
         next = p->next_retain_ms;
     return next;
@@ -164,6 +170,12 @@ static int compact_task(q_part *p, uint32_t slot, q_dedup_ent *key)
 /* Keeps one record of [from, to) alive by re-writing it at the head if it is still needed. */
 static int compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t *moved)
 {
+    if (rec->type >= Q_RT_STREAM_FIRST && rec->type <= Q_RT_STREAM_LAST)
+        return q_stream_compact_rec(p, rec, now_ms, moved);
+    if (rec->type >= Q_RT_CONSUMER_FIRST && rec->type <= Q_RT_CONSUMER_LAST)
+        return q_stream_hooks_tab->on_compact
+                   ? q_stream_hooks_tab->on_compact(p, rec, now_ms, moved)
+                   : 0;
     if (rec->type == Q_RT_ENQUEUE) {
         q_enq_rec er;
         if (q_enq_decode(rec->payload, rec->len, &er) != 0) return 0;
@@ -237,8 +249,9 @@ static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
     q_iter it;
     q_iter_init(&it, p->log, from, false);
     uint64_t moved = 0;
-    int rc = 0;
-    while (it.next < to) {
+    /* STREAM records first: a message's or consumer's copy needs its stream at replay. */
+    int rc = q_streams_compact_begin(p, from, to, &moved);
+    while (rc == 0 && it.next < to) {
         q_rec rec;
         rc = q_iter_next(&it, &rec);
         if (rc <= 0) break;

@@ -7,6 +7,7 @@
 #include "server/srv_reflection.h"
 #include "server/srv_queue.h"
 #include "server/srv_runtime.h"
+#include "server/srv_stream.h"
 #include "worker/wk_mesh.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -126,9 +127,11 @@ int main(int argc, char **argv)
     srv_health_register("", SRV_HEALTH_SERVING);
     srv_health_register("ringq.v1.Queue", SRV_HEALTH_SERVING);
     srv_health_register("ringq.v1.Admin", SRV_HEALTH_SERVING);
+    srv_health_register("ringq.v1.Streams", SRV_HEALTH_SERVING);
     if (srv_queue_add_methods(g) < 0 || srv_admin_add_methods(g) < 0 ||
-        srv_health_add_methods(g) < 0 || srv_keda_add_methods(g) < 0 ||
-        srv_reflection_add_methods(g) < 0 || srv_reflection_init(g) < 0) {
+        srv_stream_add_methods(g) < 0 || srv_health_add_methods(g) < 0 ||
+        srv_keda_add_methods(g) < 0 || srv_reflection_add_methods(g) < 0 ||
+        srv_reflection_init(g) < 0) {
         fprintf(stderr, "ringqd: cannot register services\n");
         return 1;
     }
@@ -136,6 +139,6 @@ int main(int argc, char **argv)
                        .shard_fini = srv_queue_shard_fini,
                        .on_drain = on_drain,
                        .metrics = srv_queue_metrics,
-                       .metrics_gather = srv_queue_metrics_gather};
+                       .metrics_gather = srv_metrics_gather_all};
     return srv_run(&o, g, &hooks);
 }

@@ -54,6 +54,8 @@ struct srv_job {
     srv_job_done_fn done; /* NULL: srv_job_answer (send resp, finish with status) */
     pw_grpc_call *call;   /* origin's call (a reference is held), or NULL */
     void *ctx;            /* the handler's context (a Work session, an Ack fan-out) */
+    void *origin_ctx;     /* origin only, when ctx carries the request (a srv_decoded): the
+                           * handler's own context (a PublishStream session's entry) */
     srv_job_req_kind req_kind;
     union {
         struct {

@@ -40,7 +40,8 @@
 #define SRV_KEDA_NUMBER_MAX 1e12
 /* Longest metadata number accepted, in characters (with its terminator). */
 #define SRV_KEDA_NUMBER_BYTES_MAX 32u
-/* Longest metric name we build, in bytes: "ringq-drain-" and a 128-byte queue name. */
+/* Longest metric name, in bytes with the terminator: ours ("ringq-backlog-" and a 128-byte
+ * queue name) and the one KEDA asks GetMetrics with (ours behind its "sN-" prefix). */
 #define SRV_KEDA_METRIC_NAME_BYTES_MAX 160u
 
 typedef enum srv_keda_mode {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/rt_alloc.h"
+#include "queue/q_consumer.h"
 #include "server/srv_queue_int.h"
 
 #define META_FILE "ringq.meta"
@@ -57,6 +58,9 @@ static int write_meta(const char *dir, uint32_t parts)
 srv_rc srv_queue_setup(const srv_queue_opts *o, int nshards)
 {
     snprintf(srv_q.data_dir, sizeof srv_q.data_dir, "%s", o->data_dir);
+    /* Streams' consumer records are replayed by the consumer layer: its hooks go in before any
+     * partition opens (queue/q_consumer.h). */
+    q_consumer_hooks_install();
     if (mkdir(o->data_dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "ringqd: cannot create data directory %s: %s\n", o->data_dir,
                 strerror(errno));

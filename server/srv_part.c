@@ -6,6 +6,7 @@
 
 #include "core/rt_clock.h"
 #include "server/srv_queue_int.h"
+#include "server/srv_stream_int.h"
 
 static void on_tick_commit(q_log *log, void *ud, int status, uint64_t durable)
 {
@@ -129,4 +130,5 @@ void srv_part_serve_durable(srv_part *sp)
     if (durable == sp->served_durable) return; /* nothing new became visible */
     sp->served_durable = durable;
     srv_part_serve_ready(sp);
+    srv_stream_serve_part(sp); /* live Reads and consumers: what the commit made durable */
 }

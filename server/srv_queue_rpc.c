@@ -425,12 +425,43 @@ static void decoded_free(srv_job *j)
     j->ctx = NULL;
 }
 
+srv_job *srv_job_decoded_msg(const uint8_t *msg, size_t len, const pw_msg_desc *d, q_err *e)
+{
+    srv_job *j = srv_job_new(NULL, msg, len);
+    srv_decoded *dc = j ? rt_calloc(1, sizeof *dc + d->size) : NULL;
+    e->code = Q_RESOURCE_EXHAUSTED;
+    snprintf(e->msg, sizeof e->msg, "out of memory");
+    if (!dc) {
+        if (j) srv_job_free(j);
+        return NULL;
+    }
+    pw_msg_arena_init_heap_over(&dc->arena, NULL, 0, SRV_MSG_ARENA_CHUNK_BYTES,
+                                SRV_MSG_ARENA_BYTES_MAX);
+    int rc = pw_msg_decode(d, dc->msg, j->req.bytes.ptr, j->req.bytes.len, &dc->arena);
+    if (rc < 0) {
+        if (rc != -ENOMEM) {
+            e->code = Q_INVALID_ARGUMENT;
+            snprintf(e->msg, sizeof e->msg, "malformed %s: %s", d->full_name, pw_msg_strerror(rc));
+        }
+        pw_msg_arena_deinit(&dc->arena);
+        rt_free(dc);
+        srv_job_free(j);
+        return NULL;
+    }
+    j->ctx = dc;
+    return j;
+}
+
+void srv_job_decoded_release(srv_job *j) { decoded_free(j); }
+
 /* Origin: the reply is back; the owner is done with the decoded request. */
 static void decoded_done(srv_job *j)
 {
     srv_job_answer(j);
     decoded_free(j);
 }
+
+void srv_job_decoded_done(srv_job *j) { decoded_done(j); }
 
 void srv_job_decoded_refuse(srv_job *j)
 {
@@ -441,6 +472,11 @@ void srv_job_decoded_refuse(srv_job *j)
 void srv_call_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run)
 {
     if (srv_route_queue(j, name, run, decoded_done) != Q_OK) srv_job_decoded_refuse(j);
+}
+
+void srv_call_route_part(srv_job *j, uint32_t part_no, srv_job_run_fn run)
+{
+    srv_job_dispatch(j, part_no, run, decoded_done);
 }
 
 void srv_call_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run)

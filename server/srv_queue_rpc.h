@@ -81,6 +81,14 @@ typedef struct srv_decoded {
  * after finishing the call: malformed (INVALID_ARGUMENT "malformed <message>: <reason>") or
  * out of memory (RESOURCE_EXHAUSTED). */
 srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d);
+/* The same for one message of a stream (msg borrowed for the call; no call is finished): NULL
+ * with *e set (INVALID_ARGUMENT "malformed <message>: <reason>", RESOURCE_EXHAUSTED). The job's
+ * ctx is the srv_decoded: the caller frees it with srv_job_decoded_release before the job. */
+srv_job *srv_job_decoded_msg(const uint8_t *msg, size_t len, const pw_msg_desc *d, q_err *e);
+void srv_job_decoded_release(srv_job *j);
+/* A srv_job_done_fn for a srv_job_decoded job: answers the call and frees the decode (the job
+ * itself is freed after done, as always). */
+void srv_job_decoded_done(srv_job *j);
 /* The decoded request of such a job (the generated struct of its `d`). */
 static inline const void *srv_job_msg(const srv_job *j)
 {
@@ -94,6 +102,8 @@ void srv_job_decoded_refuse(srv_job *j);
  * once when routing fails. */
 void srv_call_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run);
 void srv_call_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run);
+/* The same to partition part_no, routed by the caller (a stream's, by its name). */
+void srv_call_route_part(srv_job *j, uint32_t part_no, srv_job_run_fn run);
 
 /* The task-id methods that mutate a leased task, by name rather than by field number. */
 typedef enum srv_by_id {

@@ -9,6 +9,7 @@
 #include "core/rt_log.h"
 #include "server/srv_queue_int.h"
 #include "server/srv_queue_rpc.h"
+#include "server/srv_stream.h"
 
 srv_qglobal srv_q;
 
@@ -100,6 +101,7 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
     }
     log_info("partitions open", "owned=%u total=%u ms=%llu", qs->nowned, srv_q.nparts,
              (unsigned long long)((rt_now_ns() - t0) / RT_NS_PER_MS));
+    srv_stream_shard_init(id); /* the streams its partitions replayed, into the directory */
 }
 
 #define FINI_WAIT_MS 10000u /* a partition's last fsyncs at exit: far above any fsync's time */
@@ -123,6 +125,7 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
 {
     srv_qshard *qs = &srv_q.shards[srv_shard_id(sh)];
     if (!qs->parts) return;
+    srv_stream_shard_fini(srv_shard_id(sh));
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
         srv_part *sp = qs->parts[k];
         if (!sp) continue;
@@ -159,6 +162,7 @@ void srv_queue_on_drain(srv_shard *sh, void *ud)
     /* Long-polls answer now (with what they have: nothing) so they do not hold the drain, and
      * Work streams end. */
     srv_work_drain_shard();
+    srv_stream_on_drain(srv_shard_id(sh));
     srv_qshard *qs = &srv_q.shards[srv_shard_id(sh)];
     if (!qs->parts) return;
     for (uint32_t k = 0; k < srv_q.nparts; k++) {

@@ -63,4 +63,12 @@ int cmd_audit(cli_args *a);
 /* tools/ringq_cmd_leases.c: a queue's leases and their holders */
 int cmd_leases(cli_args *a);
 
+/* tools/ringq_cmd_stream.c: stream create|ls|info|rm|purge */
+int cmd_stream(cli_args *a);
+/* tools/ringq_cmd_pubsub.c: publish lines, print a consumer's messages */
+int cmd_pub(cli_args *a);
+int cmd_sub(cli_args *a);
+/* tools/ringq_cmd_consumer.c: consumer ls|info|rm|pause|reset */
+int cmd_consumer(cli_args *a);
+
 #endif

@@ -1,6 +1,7 @@
 /* ringq: the command-line client of ringqd. Subcommands enqueue, stats, watch, peek, get, dead,
- * redrive, purge, delete (task or queue), pause, resume, config; tables for people (coloured on
- * a terminal unless NO_COLOR is set), --json for scripts; `ringq COMMAND --help` for each.
+ * redrive, purge, delete (task or queue), pause, resume, config, audit, leases, and for streams
+ * stream, pub, sub, consumer; tables for people (coloured on a terminal unless NO_COLOR is set),
+ * --json for scripts; `ringq COMMAND --help` for each.
  *
  * Exit codes (docs/cli.md): 0 done; 1 the server failed the request (INTERNAL, RESOURCE_EXHAUSTED,
  * UNAVAILABLE, DEADLINE_EXCEEDED, ...); 2 usage error (bad command line or input); 3 the server
@@ -26,19 +27,19 @@ static const char USAGE[] =
     "  enqueue QUEUE [PAYLOAD...]   one task per PAYLOAD, or per stdin line when none\n"
     "          [-p PRIO] [--delay-ms N] [--not-before-ms T] [--max-attempts N]\n"
     "          [--lease-ms N] [--key KEY] [-H NAME=VALUE]... [--batch N] [--durability L] [--receipt]\n"
-    "  stats [QUEUE]                table of queues (or one queue)\n"
-    "  watch [--interval-ms N] [--count N]   stats refreshed in place\n"
+    "  stats [QUEUE] | watch [--interval-ms N] [--count N]   queue table, once or redrawn\n"
     "  peek QUEUE [--limit N] [--state ready|delayed|all]   next tasks, without leasing\n"
     "  get ID                       one task in any state\n"
     "  dead QUEUE [--limit N]       dead tasks of a queue\n"
     "  redrive QUEUE [ID...]        dead tasks back to ready (all when no ID)\n"
-    "  purge QUEUE                  delete every task of a queue\n"
-    "  delete task ID...            delete tasks in any state\n"
-    "  delete queue QUEUE [--force] delete a queue: tasks, settings, keys\n"
-    "  pause QUEUE | resume QUEUE\n"
+    "  purge QUEUE | pause QUEUE | resume QUEUE\n"
+    "  delete task ID... | delete queue QUEUE [--force]\n"
     "  config QUEUE [OPTIONS]       show or change settings (ringq config --help)\n"
     "  audit [QUEUE]                the conservation ledger: does every task add up\n"
     "  leases QUEUE                 a queue's leases: who holds each, until when\n"
+    "  stream create|ls|info|rm|purge [NAME] [OPTIONS]   streams (ringq stream --help)\n"
+    "  pub SUBJECT [PAYLOAD...] | sub SUBJECT [--durable NAME] [--from POS] [--count N]\n"
+    "  consumer ls|info|rm|pause|reset STREAM [NAME]   a stream's consumers\n"
     "\n"
     "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC.\n"
     "Tables are coloured on a terminal unless NO_COLOR is set.\n"
@@ -134,6 +135,48 @@ static const cli_cmd CMDS[] = {
      "not balance\". Exit 5 when one does not (the server logs it and counts it in\n"
      "ringq_ledger_mismatch_total; nothing is changed). --json: {balanced, queues_audited,\n"
      "queues_unbalanced, truncated, queues: [{name, partition, each term, balanced}]}.\n"},
+    {"stream", cmd_stream,
+     "usage: ringq stream create NAME [OPTIONS]\n"
+     "       ringq stream ls | info NAME [--subjects FILTER] | rm NAME\n"
+     "       ringq stream purge NAME [--subject FILTER] [--up-to SEQ | --keep N]\n"
+     "create options (0 or absent: the server's default; DUR is N[ms|s|m|h|d]):\n"
+     "  --subjects F,F...     subjects captured, wildcards * and > (default: NAME)\n"
+     "  --retention limits|interest|work_queue   --discard old|new (at a limit)\n"
+     "  --max-msgs N  --max-bytes N  --max-age DUR  --max-msgs-per-subject N\n"
+     "  --dedup-window DUR    how long --id of pub is remembered (default 2m; 0: off)\n"
+     "  --max-msg-size N      --allow-ttl (pub --ttl allowed)   --description TEXT\n"
+     "info --subjects FILTER adds per-subject counts. purge: every message, or a subject's,\n"
+     "or below SEQ, or all but the last N. --json: one object (ls: an array).\n"},
+    {"pub", cmd_pub,
+     "usage: ringq pub SUBJECT [OPTIONS] [PAYLOAD...]\n"
+     "One message per PAYLOAD, or per stdin line when there is none, published in batches to\n"
+     "the stream that captures SUBJECT. Prints \"STREAM SEQ\" per message (\"(duplicate)\" for\n"
+     "a repeated --id); --json: one {stream, seq, duplicate, receipt} object per line.\n"
+     "  --id ID               message id for deduplication (one message only)\n"
+     "  --ttl DUR             removed DUR after it is stored (a stream with --allow-ttl)\n"
+     "  -H, --header N=V      a header (repeatable)          --batch N  1..1000 (default 100)\n"
+     "  --expect-last-seq N   only if the stream's last sequence is N (0: empty)\n"
+     "  --durability memory|written|synced   when the server answers\n"},
+    {"sub", cmd_sub,
+     "usage: ringq sub SUBJECT [--durable NAME] [--from POS] [--count N] [--stream NAME]\n"
+     "Prints the messages of SUBJECT (a filter: * and > allowed) as they come, \"[SEQ]\n"
+     "SUBJECT: PAYLOAD\", and acks each one printed. Without --durable an ephemeral consumer,\n"
+     "gone when sub ends; --durable NAME binds that consumer, creating it (with SUBJECT as\n"
+     "its filter) when it does not exist: it continues where it was, across restarts.\n"
+     "  --from POS     all (default) | last | new | last_per_subject | seq:N | time:RFC3339\n"
+     "                 (a new consumer's start; an existing durable keeps its position)\n"
+     "  --count N      stop after N messages (default: run until interrupted)\n"
+     "  --stream NAME  the stream (default: the one capturing SUBJECT, wildcards as any token)\n"
+     "--json: one object per line {stream, subject, seq, unix_ms, time, consumer_seq,\n"
+     "delivery_count, pending, msg_id, headers, payload | payload_base64}.\n"},
+    {"consumer", cmd_consumer,
+     "usage: ringq consumer ls STREAM | info STREAM NAME | rm STREAM NAME\n"
+     "       ringq consumer pause STREAM NAME --until RFC3339|DUR|now\n"
+     "       ringq consumer reset STREAM NAME --to seq:N|time:RFC3339\n"
+     "ls: name, deliver and ack policies, position, lag, ack pending, clients, paused. info:\n"
+     "the same and the configuration. pause: no deliveries until the time (DUR: from now;\n"
+     "now: resume). reset: deliver next from that sequence or time, dropping what is pending.\n"
+     "--json: one object (ls: an array).\n"},
     {"leases", cmd_leases,
      "usage: ringq leases QUEUE\n"
      "The leases of QUEUE now, soonest deadline first (at most 1000): task id, holder (a Work\n"

@@ -151,6 +151,15 @@ class KustomizeOutputTest(unittest.TestCase):
             self.assertGreater(pod["terminationGracePeriodSeconds"] * 1000,
                                pause_s * 1000 + drain_ms + 5000, path)
 
+    def test_image_tag_is_this_version(self):
+        """The manifests run the image `make image` builds: tag RT_VERSION."""
+        version = re.search(r'#define RT_VERSION "([^"]+)"',
+                            open(os.path.join(ROOT, "core", "rt_version.h")).read()).group(1)
+        for path, image in ((BASE, f"ringq:{version}"),
+                            (EXAMPLE, f"registry.example.com/ringq:{version}")):
+            sts = by_kind(kustomize(path))["StatefulSet"][0]
+            self.assertEqual(sts["spec"]["template"]["spec"]["containers"][0]["image"], image)
+
     def test_keda_targets_the_example_worker(self):
         deps = {d["metadata"]["name"] for d in by_kind(kustomize(EXAMPLE))["Deployment"]}
         for f in ("scaledobject.yaml", "scaledobject-drain-time.yaml"):

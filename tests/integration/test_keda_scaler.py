@@ -209,16 +209,18 @@ class KedaStreamDrainTest(unittest.TestCase):
     def test_sigterm_ends_stream_is_active_and_the_server_exits_0(self):
         srv = C.start_ringqd(threads=2)
         ch = srv.channel()
-        c, k = C.Client(ch), Scaler(ch)
-        q = C.qname("drain")
-        c.put(q, "x")
-        call = k.StreamIsActive(ref(queue=q, target="1"), timeout=60)
-        self.assertTrue(next(call).result)
-        srv.proc.send_signal(H.signal.SIGTERM)
-        with self.assertRaises(grpc.RpcError) as e:
-            next(call)
-        self.assertEqual(e.exception.code(), S.UNAVAILABLE)
-        code, log = C.stop(srv, ch)
+        try:
+            c, k = C.Client(ch), Scaler(ch)
+            q = C.qname("drain")
+            c.put(q, "x")
+            call = k.StreamIsActive(ref(queue=q, target="1"), timeout=60)
+            self.assertTrue(next(call).result)
+            srv.proc.send_signal(H.signal.SIGTERM)
+            with self.assertRaises(grpc.RpcError) as e:
+                next(call)
+            self.assertEqual(e.exception.code(), S.UNAVAILABLE)
+        finally:
+            code, log = C.stop(srv, ch)  # the process is gone afterwards, whatever happened
         self.assertEqual(code, 0, log)
 
 

@@ -44,6 +44,7 @@
 #include "server/srv_local.h"
 #include "server/srv_queue.h"
 #include "server/srv_queue_int.h"
+#include "server/srv_stream.h"
 #include "test_env_util.h"
 
 #include "core/ev_reactor.h"
@@ -103,6 +104,7 @@ static inline int ts_server_start(ts_server *s, int nshards, uint32_t nparts,
     ck_assert_ptr_nonnull(s->g);
     ck_assert_int_ge(srv_queue_add_methods(s->g), 0);
     ck_assert_int_ge(srv_admin_add_methods(s->g), 0);
+    ck_assert_int_ge(srv_stream_add_methods(s->g), 0);
     srv_options o;
     srv_options_defaults(&o);
     o.data_dir = s->dir;

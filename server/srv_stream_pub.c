@@ -1,0 +1,500 @@
+/* server/srv_stream_pub: ringq.v1.Streams Publish and PublishStream.
+ *
+ * The origin decodes the request once, checks every subject and finds the stream capturing the
+ * first one in its own directory copy (srv_stream_dir.h): every message must belong to that
+ * stream (FAILED_PRECONDITION otherwise), and the job goes to its partition's owner. The owner
+ * finds the stream by the same subject (q_stream_capturing: its own state is the truth; the
+ * directory only routes), appends the batch (q_stream_publish: checked whole, nothing written
+ * on a refusal), and answers at the durability asked, as Enqueue does (srv_receipt.h): SYNCED
+ * after the group commit that covers the batch. A PublishStream request is the same job; the
+ * stream answers its requests in request order, each once its own job is back. */
+#include <errno.h>
+#include <string.h>
+
+#include "core/rt_alloc.h"
+#include "proto_wire/pw_pb.h"
+#include "server/srv_receipt.h"
+#include "server/srv_stream_int.h"
+
+static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
+
+/* ---- origin: checks and routing ---- */
+
+/* Checks the decoded batch and finds its stream's partition. Q_OK with *part set, or the
+ * status with the reason in e. */
+static q_status pub_check(const pwm_ringq_v1_PublishRequest *r, uint32_t *part, q_err *e)
+{
+    e->code = Q_INVALID_ARGUMENT;
+    if (!r || r->messages_count == 0 || r->messages_count > Q_STREAM_BATCH_MAX) {
+        snprintf(e->msg, sizeof e->msg, "a publish carries 1..%u messages, got %zu",
+                 Q_STREAM_BATCH_MAX, r ? r->messages_count : 0);
+        return e->code;
+    }
+    int level = srv_durability_resolve(r->durability, srv_q.log.policy, e->msg, sizeof e->msg);
+    if (level < 0) {
+        e->code = (q_status)-level;
+        return e->code;
+    }
+    const srv_sdir_ent *s = NULL;
+    for (size_t i = 0; i < r->messages_count; i++) {
+        pw_pb_bytes subj = r->messages[i].subject;
+        q_err se;
+        if (q_subject_check(srv_chars(subj), subj.len, &se) != Q_OK) {
+            snprintf(e->msg, sizeof e->msg, "messages[%u].%.160s", (unsigned)(i & 0x3ff), se.msg);
+            return e->code;
+        }
+        const srv_sdir_ent *m = srv_sdir_lookup(srv_chars(subj), subj.len);
+        e->code = Q_FAILED_PRECONDITION;
+        if (!m) {
+            snprintf(e->msg, sizeof e->msg, "messages[%zu]: no stream captures subject '%.*s'", i,
+                     (int)(subj.len > 128 ? 128 : subj.len), srv_chars(subj));
+            return e->code;
+        }
+        if (s && m != s) {
+            snprintf(e->msg, sizeof e->msg,
+                     "messages[%zu]: subject '%.*s' belongs to stream %.40s, the batch's first to "
+                     "%.40s",
+                     i, (int)(subj.len > 40 ? 40 : subj.len), srv_chars(subj), m->name, s->name);
+            return e->code;
+        }
+        pw_pb_bytes want = r->messages[i].expected_stream;
+        if (want.len && (want.len != m->name_len || memcmp(want.ptr, m->name, want.len) != 0)) {
+            snprintf(e->msg, sizeof e->msg,
+                     "messages[%zu]: expected stream '%.*s', subject '%.*s' belongs to %.40s", i,
+                     (int)(want.len > 40 ? 40 : want.len), srv_chars(want),
+                     (int)(subj.len > 40 ? 40 : subj.len), srv_chars(subj), m->name);
+            return e->code;
+        }
+        e->code = Q_INVALID_ARGUMENT;
+        s = m;
+    }
+    *part = s->part;
+    e->code = Q_OK;
+    return Q_OK;
+}
+
+/* ---- owner ---- */
+
+/* What a SYNCED publish keeps until its commit (j->owner_state). */
+typedef struct pub_results {
+    uint32_t n;
+    char stream[Q_STREAM_NAME_BYTES_MAX];
+    uint32_t stream_len;
+    q_pub_result res[];
+} pub_results;
+
+/* PublishResponse{stream, acks} with receipts as the log stands now into j->resp. */
+static int pub_encode(srv_job *j, srv_part *sp, const pub_results *pr)
+{
+    pwm_ringq_v1_PublishAck *acks = rt_calloc(pr->n, sizeof *acks);
+    pwm_ringq_v1_Receipt *rc = rt_calloc(pr->n, sizeof *rc);
+    int r = -ENOMEM;
+    if (acks && rc) {
+        for (uint32_t i = 0; i < pr->n; i++) {
+            bool has = pr->res[i].offset != Q_OFF_NONE;
+            if (has) srv_receipt_fill(&rc[i], sp->no, q_part_log(sp->p), pr->res[i].offset);
+            acks[i] = (pwm_ringq_v1_PublishAck){pr->res[i].seq, pr->res[i].duplicate,
+                                                has ? &rc[i] : NULL};
+        }
+        pwm_ringq_v1_PublishResponse m = {
+            .stream = view(pr->stream, pr->stream_len), .acks = acks, .acks_count = pr->n};
+        r = pw_msg_encode(&pwm_ringq_v1_PublishResponse_desc, &m, &j->resp);
+    }
+    rt_free(acks);
+    rt_free(rc);
+    return r;
+}
+
+static void pub_answer(srv_job *j, srv_part *sp, pub_results *pr)
+{
+    if (pub_encode(j, sp, pr) < 0)
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
+    rt_free(pr);
+}
+
+static void on_pub_synced(q_log *log, void *ud, int status, uint64_t durable)
+{
+    srv_job *j = ud;
+    pub_results *pr = j->owner_state;
+    j->owner_state = NULL;
+    if (status < 0) {
+        srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
+        rt_free(pr);
+    } else {
+        pub_answer(j, srv_q_part(j->part_no), pr);
+    }
+    srv_job_reply(j);
+}
+
+/* Views of the decoded messages as q_smsg_spec (headers into hdrs). */
+static void spec_view(const pwm_ringq_v1_PublishMessage *m, q_smsg_spec *s, q_header *hdrs)
+{
+    for (size_t i = 0; i < m->headers_count; i++)
+        hdrs[i] = (q_header){srv_chars(m->headers[i].key), (uint32_t)m->headers[i].key.len,
+                             srv_chars(m->headers[i].value), (uint32_t)m->headers[i].value.len};
+    *s = (q_smsg_spec){
+        .subject = srv_chars(m->subject),
+        .subject_len = (uint32_t)m->subject.len,
+        .payload = (const uint8_t *)srv_chars(m->payload),
+        .payload_len = (uint32_t)m->payload.len,
+        .headers = hdrs,
+        .nheaders = (uint32_t)m->headers_count,
+        .msg_id = srv_chars(m->msg_id),
+        .msg_id_len = (uint32_t)m->msg_id.len,
+        .ttl_ms = m->ttl_ms,
+        .has_expected_last_seq = m->has_expected_last_seq,
+        .expected_last_seq = m->expected_last_seq,
+        .has_expected_last_subject_seq = m->has_expected_last_subject_seq,
+        .expected_last_subject_seq = m->expected_last_subject_seq,
+    };
+}
+
+/* Appends the batch. The results (owned by the caller), or NULL with j's status set. */
+static pub_results *pub_append(srv_job *j, srv_part *sp, q_stream *s,
+                               const pwm_ringq_v1_PublishRequest *r)
+{
+    uint32_t n = (uint32_t)r->messages_count, nh = 0;
+    for (uint32_t i = 0; i < n; i++) nh += (uint32_t)r->messages[i].headers_count;
+    q_smsg_spec *specs = rt_calloc(n, sizeof *specs);
+    q_header *hdrs = rt_calloc(nh ? nh : 1, sizeof *hdrs);
+    pub_results *pr = rt_calloc(1, sizeof *pr + n * sizeof pr->res[0]);
+    if (!specs || !hdrs || !pr) {
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+    } else {
+        for (uint32_t i = 0, hk = 0; i < n; hk += specs[i].nheaders, i++)
+            spec_view(&r->messages[i], &specs[i], hdrs + hk);
+        uint64_t commit_to = 0;
+        q_err e;
+        if (q_stream_publish(sp->p, s, specs, n, srv_q_now_ms(), pr->res, &commit_to, &e) != Q_OK)
+            srv_job_err(j, &e);
+        pr->n = n;
+        const char *name = q_stream_name(s, &pr->stream_len);
+        memcpy(pr->stream, name, pr->stream_len);
+    }
+    rt_free(specs);
+    rt_free(hdrs);
+    if (j->status == Q_OK) return pr;
+    rt_free(pr);
+    return NULL;
+}
+
+static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishRequest *r)
+{
+    pw_pb_bytes subj0 = r->messages[0].subject;
+    q_stream *s = q_stream_capturing(sp->p, srv_chars(subj0), subj0.len);
+    if (!s) {
+        srv_job_fail(j, Q_FAILED_PRECONDITION, "no stream captures subject '%.*s'", (int)subj0.len,
+                     srv_chars(subj0));
+        srv_job_reply(j);
+        return;
+    }
+    int level = srv_durability_resolve(r->durability, srv_q.log.policy, NULL, 0); /* valid */
+    pub_results *pr = pub_append(j, sp, s, r);
+    if (!pr) {
+        srv_job_reply_durable(j, sp); /* what a failure part-way wrote */
+        return;
+    }
+    srv_stream_published(sp, s);
+    if (level != pwm_ringq_v1_DURABILITY_SYNCED) {
+        pub_answer(j, sp, pr);
+        srv_part_commit_soon(sp);
+        srv_job_reply(j);
+        return;
+    }
+    j->owner_state = pr;
+    int c = q_log_commit_async(q_part_log(sp->p), &j->cw, on_pub_synced, j);
+    if (c == 0) return; /* on_pub_synced answers */
+    on_pub_synced(q_part_log(sp->p), j, c < 0 ? c : 0, q_log_durable(q_part_log(sp->p)));
+}
+
+static void run_publish(srv_job *j, srv_part *sp) { do_publish(j, sp, srv_job_msg(j)); }
+
+static void run_publish_stream(srv_job *j, srv_part *sp)
+{
+    do_publish(j, sp, ((const pwm_ringq_v1_PublishStreamRequest *)srv_job_msg(j))->publish);
+}
+
+static void on_publish(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    if (srv_stream_reject_draining(c)) return;
+    srv_job *j = srv_job_decoded(c, msg, len, &pwm_ringq_v1_PublishRequest_desc);
+    if (!j) return;
+    q_err e;
+    uint32_t part = 0;
+    if (pub_check(srv_job_msg(j), &part, &e) != Q_OK) {
+        srv_job_err(j, &e);
+        srv_job_decoded_refuse(j);
+        return;
+    }
+    srv_call_route_part(j, part, run_publish);
+}
+
+/* ---- PublishStream: answers in request order ----
+ *
+ * The session (origin) keeps its requests in a FIFO: each is a job in flight or one answered
+ * (its reply encoded); answers leave from the head as soon as they are ready, so a fast request
+ * behind a slow one waits for it. At most PUBS_INFLIGHT_MAX requests are held: one more is
+ * answered RESOURCE_EXHAUSTED (in order), so a producer that never reads cannot make the server
+ * hold an unbounded backlog; answers the window cannot take wait in `pending`, bounded by the
+ * same count. */
+#define PUBS_INFLIGHT_MAX 1024u
+#define PUBS_PENDING_BYTES_MAX (64u << 20)
+
+typedef struct pubs_item {
+    struct pubs_item *next;
+    bool ready;
+    srv_job *j; /* in flight; NULL once answered into `answer` */
+    buf answer; /* the PublishStreamResponse */
+} pubs_item;
+
+typedef struct pubs {
+    pw_grpc_call *call;
+    int refs; /* 1 for the call + 1 per job in flight */
+    bool half_closed, finished;
+    bool draining; /* the server drains: new requests UNAVAILABLE, ends once all answered */
+    uint32_t held;
+    pubs_item *head, *tail;
+    buf pending;              /* answers waiting for the window, length-prefixed */
+    struct pubs *next, *prev; /* this shard's sessions (for the drain) */
+} pubs;
+
+static _Thread_local pubs *t_pubs;
+
+static void pubs_unref(pubs *ps)
+{
+    if (--ps->refs > 0) return;
+    while (ps->head) {
+        pubs_item *it = ps->head;
+        ps->head = it->next;
+        buf_deinit(&it->answer);
+        rt_free(it);
+    }
+    buf_deinit(&ps->pending);
+    if (ps->prev) ps->prev->next = ps->next;
+    else if (t_pubs == ps) t_pubs = ps->next;
+    if (ps->next) ps->next->prev = ps->prev;
+    pw_grpc_call_unref(ps->call);
+    rt_free(ps);
+}
+
+/* PublishStreamResponse{request_id, code, message, publish = body} into out. */
+static int pubs_encode(buf *out, uint64_t request_id, q_status code, const char *message,
+                       const uint8_t *body, size_t body_len)
+{
+    pwm_ringq_v1_PublishStreamResponse m = {
+        .request_id = request_id,
+        .code = (uint32_t)code,
+        .message = view(message, message ? strlen(message) : 0),
+    };
+    int r = pw_msg_encode(&pwm_ringq_v1_PublishStreamResponse_desc, &m, out);
+    if (r == 0 && code == Q_OK)
+        r = pw_pb_put_bytes(out, pwm_ringq_v1_PublishStreamResponse_FIELD_publish, body, body_len);
+    return r;
+}
+
+/* Ends the call (once) and drops the call's reference: on_cancel does not run after a finish
+ * of ours. ps may be freed on return. */
+static void pubs_end(pubs *ps, pw_grpc_status st, const char *why)
+{
+    if (ps->finished) return;
+    ps->finished = true;
+    pw_grpc_call_finish(ps->call, st, why);
+    pw_grpc_call_set_user(ps->call, NULL);
+    pubs_unref(ps);
+}
+
+static void pubs_fail(pubs *ps, const char *why) { pubs_end(ps, PW_GRPC_RESOURCE_EXHAUSTED, why); }
+
+/* Sends what is ready at the head, in order; finishes once half-closed and all answered. */
+static void pubs_flush(pubs *ps)
+{
+    while (!ps->finished && buf_size(&ps->pending) > 0) {
+        const uint8_t *p = buf_begin(&ps->pending), *msg;
+        size_t left = buf_size(&ps->pending), len;
+        if (!srv_lp_next(&p, &left, &msg, &len)) break;
+        int r = pw_grpc_call_send(ps->call, msg, len, 0);
+        if (r == -ENOBUFS) return; /* on_writable resumes */
+        if (r < 0) return pubs_fail(ps, "the answer could not be sent");
+        buf_consume(&ps->pending, buf_size(&ps->pending) - left);
+    }
+    while (!ps->finished && ps->head && ps->head->ready) {
+        pubs_item *it = ps->head;
+        int r = buf_size(&ps->pending)
+                    ? -ENOBUFS
+                    : pw_grpc_call_send(ps->call, buf_begin(&it->answer), buf_size(&it->answer), 0);
+        if (r == -ENOBUFS)
+            r = srv_lp_put(&ps->pending, buf_begin(&it->answer), buf_size(&it->answer));
+        if (r < 0) return pubs_fail(ps, "the answer could not be sent");
+        ps->head = it->next;
+        if (!ps->head) ps->tail = NULL;
+        buf_deinit(&it->answer);
+        rt_free(it);
+        ps->held--;
+    }
+    if (!ps->finished && (ps->half_closed || ps->draining) && !ps->head &&
+        buf_size(&ps->pending) == 0) {
+        if (ps->half_closed) pubs_end(ps, PW_GRPC_OK, NULL);
+        else pubs_end(ps, PW_GRPC_UNAVAILABLE, "server is draining");
+    }
+}
+
+static void pubs_answer(pubs *ps, pubs_item *it, uint64_t request_id, q_status code,
+                        const char *message, const uint8_t *body, size_t body_len)
+{
+    if (pubs_encode(&it->answer, request_id, code, message, body, body_len) < 0) {
+        buf_truncate(&it->answer, 0);
+        (void)pubs_encode(&it->answer, request_id, Q_RESOURCE_EXHAUSTED,
+                          "published, but the answer could not be encoded", NULL, 0);
+    }
+    it->ready = true;
+    pubs_flush(ps);
+}
+
+typedef struct pubs_ref {
+    pubs *ps;
+    pubs_item *it;
+    uint64_t request_id;
+} pubs_ref;
+
+/* Origin: a request's job is back. */
+static void pubs_job_done(srv_job *j)
+{
+    pubs_ref *ref = j->origin_ctx;
+    pubs *ps = ref->ps;
+    ref->it->j = NULL;
+    if (!ps->finished)
+        pubs_answer(ps, ref->it, ref->request_id, j->status, j->status ? j->msg : NULL,
+                    buf_begin(&j->resp), buf_size(&j->resp));
+    srv_job_decoded_release(j);
+    rt_free(ref);
+    pubs_unref(ps);
+}
+
+/* One PublishStreamRequest: a job to the stream's owner, or an answer at once. */
+static void pubs_request(pubs *ps, const uint8_t *msg, size_t len)
+{
+    pubs_item *it = rt_calloc(1, sizeof *it);
+    pubs_ref *ref = it ? rt_calloc(1, sizeof *ref) : NULL;
+    if (!ref) {
+        rt_free(it);
+        return pubs_fail(ps, "out of memory");
+    }
+    buf_init(&it->answer, (size_t)16 << 20);
+    if (ps->tail) ps->tail->next = it;
+    else ps->head = it;
+    ps->tail = it;
+    ps->held++;
+    q_err e;
+    bool refuse = ps->held > PUBS_INFLIGHT_MAX || ps->draining;
+    srv_job *j = refuse
+                     ? NULL
+                     : srv_job_decoded_msg(msg, len, &pwm_ringq_v1_PublishStreamRequest_desc, &e);
+    if (ps->draining) {
+        e.code = Q_UNAVAILABLE;
+        snprintf(e.msg, sizeof e.msg, "server is draining");
+    } else if (ps->held > PUBS_INFLIGHT_MAX) {
+        e.code = Q_RESOURCE_EXHAUSTED;
+        snprintf(e.msg, sizeof e.msg, "more than %u requests unanswered: read the answers",
+                 PUBS_INFLIGHT_MAX);
+    }
+    uint32_t part = 0;
+    const pwm_ringq_v1_PublishStreamRequest *r = j ? srv_job_msg(j) : NULL;
+    if (j) ref->request_id = r->request_id;
+    if (j && pub_check(r->publish, &part, &e) == Q_OK) {
+        *ref = (pubs_ref){ps, it, r->request_id};
+        it->j = j;
+        j->origin_ctx = ref;
+        ps->refs++;
+        srv_job_dispatch(j, part, run_publish_stream, pubs_job_done);
+        return;
+    }
+    uint64_t rid = ref->request_id;
+    if (j) {
+        srv_job_decoded_release(j);
+        srv_job_free(j);
+    }
+    rt_free(ref);
+    pubs_answer(ps, it, rid, e.code, e.msg, NULL, 0);
+}
+
+static void on_pubs_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
+{
+    pubs *ps = pw_grpc_call_user(c);
+    if (!ps || ps->finished) return;
+    pubs_request(ps, msg, len);
+}
+
+static void on_pubs_half_close(pw_grpc_call *c)
+{
+    pubs *ps = pw_grpc_call_user(c);
+    if (!ps) return;
+    ps->half_closed = true;
+    pubs_flush(ps);
+}
+
+static void on_pubs_writable(pw_grpc_call *c)
+{
+    pubs *ps = pw_grpc_call_user(c);
+    if (ps) pubs_flush(ps);
+}
+
+static void on_pubs_cancel(pw_grpc_call *c, pw_grpc_status st)
+{
+    pubs *ps = pw_grpc_call_user(c);
+    if (!ps) return;
+    pw_grpc_call_set_user(c, NULL);
+    ps->finished = true; /* the jobs in flight still come back and drop their references */
+    pubs_unref(ps);
+}
+
+static void on_pubs_start(pw_grpc_call *c)
+{
+    pubs *ps = rt_calloc(1, sizeof *ps);
+    if (!ps) {
+        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    ps->call = c;
+    pw_grpc_call_ref(c);
+    ps->refs = 1;
+    buf_init(&ps->pending, PUBS_PENDING_BYTES_MAX);
+    pw_grpc_call_set_user(c, ps);
+    ps->next = t_pubs;
+    if (t_pubs) t_pubs->prev = ps;
+    t_pubs = ps;
+    if (srv_runtime_draining(srv_shard_runtime(srv_shard_self())))
+        pubs_end(ps, PW_GRPC_UNAVAILABLE, "server is draining");
+}
+
+void srv_stream_pub_drain(void)
+{
+    /* Requests in flight are answered; then the stream ends UNAVAILABLE (every gRPC client
+     * retries it), so an idle PublishStream does not hold the drain. */
+    pubs *next;
+    for (pubs *ps = t_pubs; ps; ps = next) {
+        ps->refs++; /* pubs_flush may end it */
+        ps->draining = true;
+        pubs_flush(ps);
+        next = ps->next;
+        pubs_unref(ps);
+    }
+}
+
+int srv_stream_pub_add_methods(pw_grpc_server *g)
+{
+    static const pw_grpc_method m[] = {
+        {.path = pwm_ringq_v1_Streams_Publish_PATH, .on_message = on_publish},
+        {.path = pwm_ringq_v1_Streams_PublishStream_PATH,
+         .kind = PW_GRPC_BIDI_STREAMING,
+         .on_start = on_pubs_start,
+         .on_message = on_pubs_message,
+         .on_half_close = on_pubs_half_close,
+         .on_cancel = on_pubs_cancel,
+         .on_writable = on_pubs_writable},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        int r = pw_grpc_server_add_method(g, &m[i]);
+        if (r < 0) return r;
+    }
+    return 0;
+}

@@ -1,0 +1,123 @@
+/* server/ Streams service driven in process (server/srv_local, test_srv_util.h): three shards
+ * stepped by the test on its thread, the client on shard 0.
+ *
+ * The subject -> stream directory (server/srv_stream_dir.h): every shard keeps its own copy and
+ * shard 0 serialises the changes. The cases hold shard 2's mesh lane (it is not stepped) to show
+ * that a CreateStream is answered only once every shard applied the new entry, and send two
+ * overlapping creates back to back to show that shard 0 lets exactly one through. */
+#include "queue/q_stream.h"
+#include "server/srv_stream_dir.h"
+#include "test_srv_util.h"
+
+#define NSHARDS 3
+#define NPARTS 6
+
+static ts_server S;
+static ts_client C;
+
+static void start(void)
+{
+    ck_assert_int_eq(ts_server_start(&S, NSHARDS, NPARTS, Q_COMMIT_ALWAYS), 0);
+    ts_client_open(&C, &S, 0);
+}
+
+static void stop(void)
+{
+    ts_client_close(&C);
+    ts_server_stop(&S);
+}
+
+static void rounds(int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!ts_round(&C)) ts_idle(&C);
+}
+
+/* A stream name whose partition is owned by shard `owner`. */
+static void name_on(char *out, size_t cap, const char *prefix, int owner)
+{
+    for (int i = 0;; i++) {
+        snprintf(out, cap, "%s%d", prefix, i);
+        if (srv_q_owner(q_part_of(out, strlen(out), srv_q.nparts)) == owner) return;
+    }
+}
+
+static uint32_t create_start(const char *name, const char *subject)
+{
+    pw_pb_bytes subj = ts_str(subject);
+    pwm_ringq_v1_StreamConfig cfg = {.name = ts_str(name), .subjects = &subj, .subjects_count = 1};
+    pwm_ringq_v1_CreateStreamRequest r = {.config = &cfg};
+    return ts_call_start(&C, pwm_ringq_v1_Streams_CreateStream_PATH,
+                         &pwm_ringq_v1_CreateStreamRequest_desc, &r);
+}
+
+/* Shard `i`'s own directory copy (white box: run as that shard). */
+static const srv_sdir_ent *dir_on(int i, const char *subject)
+{
+    srv_shard_enter(ts_shard(&S, i));
+    const srv_sdir_ent *e = srv_sdir_lookup(subject, strlen(subject));
+    srv_shard_enter(NULL);
+    return e;
+}
+
+START_TEST(create_answered_once_every_shard_applied)
+{
+    start();
+    char name[32];
+    name_on(name, sizeof name, "orders", 1);
+    /* Hold shard 2: the change reaches shard 0, the owner writes, shards 0 and 1 apply it. */
+    C.step_mask_set = true;
+    C.step_mask = 0x3;
+    uint32_t sid = create_start(name, "orders.>");
+    rounds(200);
+    ck_assert_msg(!ts_call_of(&C, sid)->closed, "answered before shard 2 applied the change");
+    ck_assert_ptr_nonnull(dir_on(0, "orders.x"));
+    ck_assert_ptr_nonnull(dir_on(1, "orders.x"));
+    ck_assert_ptr_null(dir_on(2, "orders.x"));
+    q_stream *s = q_stream_find(ts_part(q_part_of(name, strlen(name), NPARTS))->p, name,
+                                strlen(name));
+    ck_assert_ptr_nonnull(s); /* written by the owner already */
+    /* Release shard 2: it applies the entry, shard 0 hears back, the origin answers. */
+    C.step_mask_set = false;
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    const srv_sdir_ent *e = dir_on(2, "orders.x.y");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e->name, name);
+    ck_assert_uint_eq(e->part, q_part_of(name, strlen(name), NPARTS));
+    stop();
+}
+END_TEST
+
+START_TEST(overlapping_creates_one_wins)
+{
+    start();
+    char a[32], b[32];
+    name_on(a, sizeof a, "a", 2);
+    name_on(b, sizeof b, "b", 1);
+    uint32_t sa = create_start(a, "x.*"), sb = create_start(b, "*.y");
+    ck_assert(ts_wait_closed(&C, sa, TS_WAIT_MS));
+    ck_assert(ts_wait_closed(&C, sb, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sa), 0);
+    ck_assert_int_eq(ts_status(&C, sb), PW_GRPC_FAILED_PRECONDITION);
+    ck_assert_ptr_null(q_stream_find(ts_part(q_part_of(b, strlen(b), NPARTS))->p, b, strlen(b)));
+    for (int i = 0; i < NSHARDS; i++) ck_assert_str_eq(dir_on(i, "x.y")->name, a);
+    stop();
+}
+END_TEST
+
+int main(void)
+{
+    ts_require_uring("test_srv_stream"); /* exits 77 (skip) without io_uring */
+    Suite *s = suite_create("srv_stream");
+    TCase *tc = tcase_create("dir");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, create_answered_once_every_shard_applied);
+    tcase_add_test(tc, overlapping_creates_one_wins);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
