@@ -11,6 +11,7 @@
 const ko_kind ko_kinds[KO_KIND_COUNT] = {
     [KO_CLUSTER] = {"RingqCluster", KO_API_VERSION, "/apis/" KO_API_VERSION, "ringqclusters"},
     [KO_QUEUE] = {"RingqQueue", KO_API_VERSION, "/apis/" KO_API_VERSION, "ringqqueues"},
+    [KO_STREAM] = {"RingqStream", KO_API_VERSION, "/apis/" KO_API_VERSION, "ringqstreams"},
     [KO_CONFIGMAP] = {"ConfigMap", "v1", "/api/v1", "configmaps"},
     [KO_SERVICE] = {"Service", "v1", "/api/v1", "services"},
     [KO_STATEFULSET] = {"StatefulSet", "apps/v1", "/apis/apps/v1", "statefulsets"},
@@ -83,6 +84,38 @@ int ko_update(ko_api *a, ko_kind_id k, const char *ns, const char *name, const c
         return r;
     }
     return -EAGAIN;
+}
+
+typedef struct ko_fin {
+    const char *name;
+    bool add;
+} ko_fin;
+
+static int ko_finalizer_mutate(json_t *obj, void *ud)
+{
+    const ko_fin *f = ud;
+    json_t *md = json_object_get(obj, "metadata");
+    json_t *fins = json_object_get(md, "finalizers");
+    if (!json_is_array(fins)) json_object_set_new(md, "finalizers", fins = json_array());
+    size_t i;
+    json_t *v;
+    json_array_foreach(fins, i, v)
+    {
+        if (json_string_value(v) && strcmp(json_string_value(v), f->name) == 0) {
+            if (f->add) return 1;
+            json_array_remove(fins, i);
+            return 0;
+        }
+    }
+    if (!f->add) return 1;
+    return json_array_append_new(fins, json_string(f->name)) ? -ENOMEM : 0;
+}
+
+int ko_finalizer_set(ko_api *a, ko_kind_id k, const char *ns, const char *name,
+                     const char *finalizer, bool add)
+{
+    ko_fin f = {finalizer, add};
+    return ko_update(a, k, ns, name, NULL, ko_finalizer_mutate, &f, NULL);
 }
 
 bool ko_json_subset(json_t *want, json_t *have)

@@ -22,6 +22,7 @@
 typedef enum ko_kind_id {
     KO_CLUSTER,
     KO_QUEUE,
+    KO_STREAM,
     KO_CONFIGMAP,
     KO_SERVICE,
     KO_STATEFULSET,
@@ -57,6 +58,11 @@ int ko_get(ko_api *a, ko_kind_id k, const char *ns, const char *name, json_t **o
 typedef int (*ko_mutate_fn)(json_t *obj, void *ud);
 int ko_update(ko_api *a, ko_kind_id k, const char *ns, const char *name, const char *sub,
               ko_mutate_fn mutate, void *ud, json_t **out);
+
+/* Adds (add) or removes `finalizer` in metadata.finalizers with ko_update; 0 also when there
+ * was nothing to do, -ENOENT when the object is gone. */
+int ko_finalizer_set(ko_api *a, ko_kind_id k, const char *ns, const char *name,
+                     const char *finalizer, bool add);
 
 /* true when every field of `want` is in `have` with the same value (objects: recursively;
  * arrays: same length, element by element). What the API server adds (defaults, status,

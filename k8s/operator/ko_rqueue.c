@@ -20,10 +20,6 @@
 #include "k8s/operator/ko_log.h"
 #include "k8s/operator/ko_objects.h"
 
-/* One Admin call's limit, ms: the broker answers in microseconds; a dead one must not hold the
- * worker (its queue reconcile is retried with backoff). */
-#define KO_ADMIN_TIMEOUT_MS 5000u
-
 typedef struct ko_qspec {
     char queue[RQ_QUEUE_NAME_MAX];
     char addr[300];
@@ -36,8 +32,6 @@ static int ko_qspec_read(json_t *obj, ko_qspec *q, char *err, size_t errlen)
     memset(q, 0, sizeof *q);
     json_t *sp = json_object_get(obj, "spec");
     const char *queue = json_string_value(json_object_get(sp, "queue"));
-    const char *addr = json_string_value(json_object_get(sp, "address"));
-    const char *cl = json_string_value(json_object_get(sp, "clusterRef"));
     const char *pol = json_string_value(json_object_get(sp, "deletionPolicy"));
     if (!queue) queue = ko_meta(obj, "name");
     if (!queue || strlen(queue) >= sizeof q->queue) {
@@ -45,14 +39,8 @@ static int ko_qspec_read(json_t *obj, ko_qspec *q, char *err, size_t errlen)
         return -EINVAL;
     }
     strcpy(q->queue, queue);
-    if (addr) snprintf(q->addr, sizeof q->addr, "%s", addr);
-    else if (cl)
-        snprintf(q->addr, sizeof q->addr, "%s.%s.svc:%d", cl, ko_meta(obj, "namespace"),
-                 KO_RINGQ_PORT);
-    else {
-        snprintf(err, errlen, "spec.clusterRef or spec.address is required");
-        return -EINVAL;
-    }
+    int r = ko_broker_addr(obj, q->addr, sizeof q->addr, err, errlen);
+    if (r) return r;
     q->paused = json_is_true(json_object_get(sp, "paused"));
     q->delete_on_delete = pol && strcmp(pol, "Delete") == 0;
     json_t *v;
@@ -73,26 +61,6 @@ static int ko_qspec_read(json_t *obj, ko_qspec *q, char *err, size_t errlen)
         s->v.dead_letter = json_is_true(v);
     }
     return 0;
-}
-
-static int ko_finalizer_mutate(json_t *obj, void *ud)
-{
-    bool add = ud != NULL;
-    json_t *md = json_object_get(obj, "metadata");
-    json_t *fins = json_object_get(md, "finalizers");
-    if (!json_is_array(fins)) json_object_set_new(md, "finalizers", fins = json_array());
-    size_t i;
-    json_t *f;
-    json_array_foreach(fins, i, f)
-    {
-        if (json_string_value(f) && strcmp(json_string_value(f), KO_QUEUE_FINALIZER) == 0) {
-            if (add) return 1;
-            json_array_remove(fins, i);
-            return 0;
-        }
-    }
-    if (!add) return 1;
-    return json_array_append_new(fins, json_string(KO_QUEUE_FINALIZER)) ? -ENOMEM : 0;
 }
 
 typedef struct ko_qstatus {
@@ -123,13 +91,33 @@ static int ko_qstatus_mutate(json_t *obj, void *ud)
 }
 
 /* Settings, pause state and counts on the broker. */
-static int ko_broker_apply(const ko_qspec *q, rq_queue_info *info, rq_status *st)
+rq_client *ko_broker_connect(const char *addr, rq_status *st)
 {
-    rq_client_opts o = {.addr = q->addr,
+    rq_client_opts o = {.addr = addr,
                         .timeout_ms = KO_ADMIN_TIMEOUT_MS,
                         .connect_timeout_ms = KO_ADMIN_TIMEOUT_MS,
                         .fail_fast = true};
-    rq_client *cl = rq_client_create(&o, st);
+    return rq_client_create(&o, st);
+}
+
+int ko_broker_addr(json_t *obj, char *buf, size_t len, char *err, size_t errlen)
+{
+    json_t *sp = json_object_get(obj, "spec");
+    const char *addr = json_string_value(json_object_get(sp, "address"));
+    const char *cl = json_string_value(json_object_get(sp, "clusterRef"));
+    int n = addr ? snprintf(buf, len, "%s", addr)
+            : cl ? snprintf(buf, len, "%s.%s.svc:%d", cl, ko_meta(obj, "namespace"), KO_RINGQ_PORT)
+                 : -1;
+    if (n < 0 || (size_t)n >= len) {
+        snprintf(err, errlen, "spec.clusterRef or spec.address is required (and short)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int ko_broker_apply(const ko_qspec *q, rq_queue_info *info, rq_status *st)
+{
+    rq_client *cl = ko_broker_connect(q->addr, st);
     if (!cl) return -EHOSTUNREACH;
     int code = rq_configure_queue(cl, q->queue, &q->set, info, st);
     if (code == 0 && q->paused != info->paused)
@@ -141,11 +129,7 @@ static int ko_broker_apply(const ko_qspec *q, rq_queue_info *info, rq_status *st
 
 static int ko_broker_delete(const ko_qspec *q, rq_status *st)
 {
-    rq_client_opts o = {.addr = q->addr,
-                        .timeout_ms = KO_ADMIN_TIMEOUT_MS,
-                        .connect_timeout_ms = KO_ADMIN_TIMEOUT_MS,
-                        .fail_fast = true};
-    rq_client *cl = rq_client_create(&o, st);
+    rq_client *cl = ko_broker_connect(q->addr, st);
     if (!cl) return -EHOSTUNREACH;
     int code = rq_delete_queue(cl, q->queue, false, NULL, st);
     rq_client_destroy(cl);
@@ -166,7 +150,7 @@ static int ko_rqueue_finalize(ko_ctrl *c, json_t *obj, const ko_qspec *q, const 
         ko_log(KO_INFO, "RingqQueue: deleted the queue on the broker", "namespace", ns, "name",
                name, "queue", q->queue, NULL);
     }
-    int r = ko_update(c->api, KO_QUEUE, ns, name, NULL, ko_finalizer_mutate, NULL, NULL);
+    int r = ko_finalizer_set(c->api, KO_QUEUE, ns, name, KO_QUEUE_FINALIZER, false);
     return r == -ENOENT ? 0 : r;
 }
 
@@ -188,7 +172,7 @@ int ko_rqueue_reconcile(ko_ctrl *c, const char *ns, const char *name)
         ko_update(c->api, KO_QUEUE, ns, name, "status", ko_qstatus_mutate, &s, NULL);
         return r;
     }
-    r = ko_update(c->api, KO_QUEUE, ns, name, NULL, ko_finalizer_mutate, (void *)1, NULL);
+    r = ko_finalizer_set(c->api, KO_QUEUE, ns, name, KO_QUEUE_FINALIZER, true);
     if (r) return r;
     rq_queue_info info;
     rq_status st = {0};

@@ -26,7 +26,8 @@
 
 static const char ko_usage[] =
     "usage: ringq-operator [options]\n"
-    "Reconciles RingqCluster and RingqQueue resources (docs/kubernetes.md, \"Operator\").\n"
+    "Reconciles RingqCluster, RingqQueue and RingqStream resources (docs/kubernetes.md,\n"
+    "\"Operator\").\n"
     "  --kubeconfig PATH        out of cluster (default $KUBECONFIG; else in-cluster config)\n"
     "  --context NAME           kubeconfig context (default current-context)\n"
     "  --service-account-dir D  in-cluster token/ca.crt/namespace (default " KO_SA_DIR ")\n"
@@ -39,7 +40,7 @@ static const char ko_usage[] =
     "  --identity ID            this candidate (default hostname_pid)\n"
     "  --lease-duration-s N     15 (default); --renew-deadline-s N 10; --retry-period-s N 2\n"
     "  --resync-s N             list everything again this often (default 300)\n"
-    "  --queue-refresh-s N      refresh RingqQueue counts this often (default 30)\n"
+    "  --queue-refresh-s N      refresh RingqQueue/RingqStream counts this often (default 30)\n"
     "  --log-level L            debug | info (default) | warn | error\n"
     "  --help\n";
 
@@ -198,8 +199,9 @@ static void ko_work_one(ko_ctrl *c, char *key)
     if (!name) return;
     *ns++ = '\0';
     *name++ = '\0';
-    int r = strcmp(kind, "RingqCluster") == 0 ? ko_cluster_reconcile(c, ns, name)
-                                              : ko_rqueue_reconcile(c, ns, name);
+    int r = strcmp(kind, "RingqCluster") == 0  ? ko_cluster_reconcile(c, ns, name)
+            : strcmp(kind, "RingqStream") == 0 ? ko_rstream_reconcile(c, ns, name)
+                                               : ko_rqueue_reconcile(c, ns, name);
     char full[KO_WQ_KEY_MAX];
     int n = snprintf(full, sizeof full, "%s/%s/%s", kind, ns, name);
     if (n < 0 || (size_t)n >= sizeof full) return; /* cannot be: it came from a key */
@@ -228,18 +230,19 @@ static void *ko_worker_main(void *arg)
     return NULL;
 }
 
-#define KO_INFORMERS 7
+#define KO_INFORMERS 8
 
 /* Starts the informers and the worker: what only the leader runs. */
 static int ko_start_controllers(const ko_opts *o, const ko_conn_cfg *conn, ko_informer **inf,
                                 ko_worker *w, char paths[KO_INFORMERS][KO_PATH_MAX])
 {
     static const ko_kind_id kinds[KO_INFORMERS] = {
-        KO_CLUSTER, KO_QUEUE, KO_CONFIGMAP, KO_SERVICE, KO_STATEFULSET, KO_PDB, KO_POD};
-    static const ko_informer_fn fns[KO_INFORMERS] = {
-        ko_on_own, ko_on_own, ko_on_owned, ko_on_owned, ko_on_owned, ko_on_owned, ko_on_pod};
+        KO_CLUSTER, KO_QUEUE, KO_STREAM, KO_CONFIGMAP, KO_SERVICE, KO_STATEFULSET, KO_PDB, KO_POD};
+    static const ko_informer_fn fns[KO_INFORMERS] = {ko_on_own,   ko_on_own,   ko_on_own,
+                                                     ko_on_owned, ko_on_owned, ko_on_owned,
+                                                     ko_on_owned, ko_on_pod};
     for (int i = 0; i < KO_INFORMERS; i++) {
-        bool own = kinds[i] == KO_CLUSTER || kinds[i] == KO_QUEUE;
+        bool own = kinds[i] == KO_CLUSTER || kinds[i] == KO_QUEUE || kinds[i] == KO_STREAM;
         ko_path(paths[i], KO_PATH_MAX, kinds[i], o->ns, NULL, NULL);
         ko_informer_cfg ic = {.name = ko_kinds[kinds[i]].plural,
                               .path = paths[i],

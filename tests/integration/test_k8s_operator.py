@@ -12,6 +12,7 @@ import yaml
 
 import kube_util as K
 import ringq_client as C
+import stream_client as SC
 
 QUEUE = """apiVersion: ringq.dev/v1alpha1
 kind: RingqQueue
@@ -126,6 +127,39 @@ class OperatorTest(unittest.TestCase):
         self.assertIn("127.0.0.1:1", ready["message"])
         K.poll(lambda: self.op.metric("ringq_operator_reconcile_errors_total") >= 2, 20, "retries")
         e.kubectl("delete", "rqq", "q3", "--timeout=30s")
+
+    def test_stream_on_the_live_broker(self):
+        e, name = self.env, SC.sname("k8s")
+        st = SC.Streams(self.ch)
+        e.apply(f"""apiVersion: ringq.dev/v1alpha1
+kind: RingqStream
+metadata: {{name: s1}}
+spec:
+  address: {self.srv.addr}
+  stream: {name}
+  subjects: ["{name}.orders.>"]
+  retention: Limits
+  maxMsgs: 100
+  deletionPolicy: Delete
+""")
+        info = K.poll(lambda: st.GetStream(name=name), 20, "the stream created")
+        self.assertEqual(list(info.config.subjects), [f"{name}.orders.>"])
+        self.assertEqual(info.config.max_msgs, 100)
+        st.Publish(messages=[SC.msg(f"{name}.orders.eu", b"x"), SC.msg(f"{name}.orders.us", b"y")])
+        status = K.poll(lambda: (lambda o: o["status"] if o["status"].get("messages") == 2 else None)(
+            e.get("rqs", "s1")), 20, "status.messages == 2")
+        self.assertEqual(status["lastSeq"], 2)
+        # A change of the spec is put in place on the broker (UpdateStream).
+        e.kubectl("patch", "rqs", "s1", "--type=merge", "-p", '{"spec":{"maxMsgs":1}}')
+        K.poll(lambda: st.GetStream(name=name).config.max_msgs == 1, 20, "the stream updated")
+        # A change the broker refuses (retention is fixed) shows in the Ready condition.
+        e.kubectl("patch", "rqs", "s1", "--type=merge", "-p", '{"spec":{"retention":"Interest"}}')
+        K.poll(lambda: [c for c in e.get("rqs", "s1")["status"]["conditions"]
+                        if c["type"] == "Ready" and c["status"] == "False" and c["reason"] == "BrokerError"],
+               20, "Ready False with the broker's reason")
+        # deletionPolicy Delete: the stream goes from the broker, then the resource.
+        e.kubectl("delete", "rqs", "s1", "--timeout=30s")
+        C.assert_code(self, grpc.StatusCode.NOT_FOUND, st.GetStream, name=name)
 
     def owned(self, kind, name):
         o = self.env.get(kind, name)
