@@ -164,7 +164,9 @@ int ko_rqueue_reconcile(ko_ctrl *c, const char *ns, const char *name)
     char err[256] = "";
     r = ko_qspec_read(obj, &q, err, sizeof err);
     bool deleting = ko_meta(obj, "deletionTimestamp") != NULL;
-    if (!r && deleting) r = ko_rqueue_finalize(c, obj, &q, ns, name);
+    /* A spec we cannot read names no broker to clean: the finalizer just goes. */
+    if (deleting && r) q.delete_on_delete = false;
+    if (deleting) r = ko_rqueue_finalize(c, obj, &q, ns, name);
     json_decref(obj);
     if (deleting) return r;
     if (r) {

@@ -168,7 +168,9 @@ int ko_rstream_reconcile(ko_ctrl *c, const char *ns, const char *name)
     bool deleting = ko_meta(obj, "deletionTimestamp") != NULL;
     json_decref(obj);
     if (deleting) {
-        r = r ? r : ko_rstream_finalize(c, s, ns, name);
+        /* A spec we cannot read names no broker to clean: the finalizer just goes. */
+        if (r) s->delete_on_delete = false;
+        r = ko_rstream_finalize(c, s, ns, name);
     } else if (r) {
         ko_sstatus ss = {.reason = "InvalidSpec", .message = err};
         ko_update(c->api, KO_STREAM, ns, name, "status", ko_sstatus_mutate, &ss, NULL);

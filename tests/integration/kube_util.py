@@ -16,7 +16,8 @@ import grpc
 import kube_standin as ks
 import ringq_harness as H
 
-OPERATOR = os.path.join(H.BUILD, "ringq-operator")
+# RINGQ_OPERATOR: another build of the operator (a sanitizer build, say) against these tests.
+OPERATOR = os.environ.get("RINGQ_OPERATOR") or os.path.join(H.BUILD, "ringq-operator")
 TOKEN = "ringq-test-token"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CRDS = os.path.join(ROOT, "k8s", "crds")
