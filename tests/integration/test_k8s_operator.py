@@ -378,3 +378,31 @@ class LeaderElectionTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OperatorConfigTest(unittest.TestCase):
+    """A configuration the operator cannot use stops it at once, saying why in a JSON line."""
+
+    def test_bad_kubeconfig_and_no_cluster(self):
+        if not os.path.exists(K.OPERATOR):
+            self.skipTest(K.missing())
+        import json
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            kc = os.path.join(d, "kubeconfig")
+            with open(kc, "w") as f:
+                f.write("current-context: gone\ncontexts: []\nclusters: []\n")
+            for argv, env, says in (
+                    (["--kubeconfig", kc], {}, "no context named gone"),
+                    ([], {"KUBECONFIG": "", "KUBERNETES_SERVICE_HOST": ""}, "not in a cluster"),
+                    (["--kubeconfig", os.path.join(d, "none")], {}, "No such file")):
+                r = subprocess.run([K.OPERATOR, "--metrics-port", "0", *argv], capture_output=True,
+                                   text=True, timeout=20, env={**os.environ, **env})
+                self.assertEqual(r.returncode, 1, r.stderr)
+                line = json.loads(r.stderr.splitlines()[-1])
+                self.assertEqual(line["level"], "error")
+                self.assertIn(says, line["error"])
+        r = subprocess.run([K.OPERATOR, "--renew-deadline-s", "20"], capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--renew-deadline-s must be below --lease-duration-s", r.stderr)
