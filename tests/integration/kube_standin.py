@@ -428,6 +428,7 @@ class Store:
         self.resources = {}  # (group, version, plural) -> Resource
         self.watch_epoch = 0  # bumped by drop_watches()
         self.requests = []  # (method, path, content type) of every request, for tests
+        self.conflicts = {}  # (plural, name) -> writes still to refuse with 409 (inject_conflicts)
         for (g, v, p), (k, ns, st, sing, short) in BUILTIN.items():
             self.resources[(g, v, p)] = Resource(g, v, p, k, ns, st, sing, short)
 
@@ -443,6 +444,12 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self.events.append((self.rv, res.group, res.plural, ns, etype, copy.deepcopy(obj)))
         self.cv.notify_all()
+
+    def inject_conflicts(self, plural, name, n):
+        """The next n writes of that object are refused with 409, as if another client wrote
+        between the writer's read and its write each time."""
+        with self.cv:
+            self.conflicts[(plural, name)] = n
 
     def compact(self):
         """Forgets the history up to now: watches from an older version get 410 Gone."""
@@ -550,6 +557,11 @@ class Store:
                 raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
             nmd = new.setdefault("metadata", {})
             rv = nmd.get("resourceVersion")
+            if self.conflicts.get((res.plural, name), 0) > 0:
+                self.conflicts[(res.plural, name)] -= 1
+                self._bump(res, key[2], "MODIFIED", old)  # the other writer's version
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": '
+                                                "the object has been modified")
             if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
                 raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": '
                                                 "the object has been modified; please apply your changes "

@@ -297,6 +297,24 @@ spec:
         K.poll(lambda: self.c.GetQueue(name=q).config.max_attempts == 11, 20, "the change applied")
         e.kubectl("delete", "rqq", "q410", "--timeout=30s")
 
+    def test_conflict_reads_again_and_retries(self):
+        """409 on the operator's writes (another writer each time): it reads again and retries,
+        and the change lands."""
+        e, q = self.env, C.qname("k8s409")
+        e.apply(self.queue_yaml("q409", q, "  maxAttempts: 3\n"))
+        K.poll(lambda: self.c.GetQueue(name=q).config.max_attempts == 3, 20, "configured")
+        K.poll(lambda: e.get("rqq", "q409")["status"]["ready"] == 0, 20, "a status")
+        conflicts = self.op.metric("ringq_operator_api_conflicts_total")
+        errors = self.op.metric("ringq_operator_reconcile_errors_total")
+        # The next status writes meet 409 twice; then the counts must still reach the status.
+        e.api.store.inject_conflicts("ringqqueues", "q409", 2)
+        self.c.put(q, b"a")
+        K.poll(lambda: e.get("rqq", "q409")["status"]["ready"] == 1, 20, "the status written after 409s")
+        self.assertGreaterEqual(self.op.metric("ringq_operator_api_conflicts_total"), conflicts + 2)
+        # Retried inside the reconcile (read again, write again), not failed and backed off.
+        self.assertEqual(self.op.metric("ringq_operator_reconcile_errors_total"), errors)
+        e.kubectl("delete", "rqq", "q409", "--timeout=30s")
+
     def test_healthz_and_metrics(self):
         r = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{self.op.port}/healthz"],
                            capture_output=True, text=True, timeout=10)
@@ -385,6 +403,35 @@ if __name__ == "__main__":
 
 class OperatorConfigTest(unittest.TestCase):
     """A configuration the operator cannot use stops it at once, saying why in a JSON line."""
+
+    def test_tls_is_verified_unless_told_not_to(self):
+        why = K.missing()
+        if why:
+            self.skipTest(why)
+        e = K.Env()
+        try:
+            import kube_standin as ks
+            plain = os.path.join(e.tmp.name, "noca.kubeconfig")
+            ks.write_kubeconfig(plain, e.api.url, e.pki, token=K.TOKEN)
+            with open(plain) as f:
+                text = "\n".join(x for x in f.read().splitlines() if "certificate-authority" not in x)
+            with open(plain, "w") as f:
+                f.write(text + "\n")
+            # No CA: the stand-in's certificate is not trusted, nothing gets through.
+            op = K.Operator("--retry-period-s", "1", kubeconfig=plain)
+            self.assertTrue(op.wait_log(lambda m: m.get("msg") == "api: no answer"
+                                        and "certificate" in m.get("error", "").lower(), 20))
+            self.assertEqual(op.metric("ringq_operator_leader"), 0)
+            op.kill()
+            insecure = os.path.join(e.tmp.name, "insecure.kubeconfig")
+            with open(insecure, "w") as f:
+                f.write(text.replace(f"    server: {e.api.url}",
+                                     f"    server: {e.api.url}\n    insecure-skip-tls-verify: true") + "\n")
+            op = K.Operator("--retry-period-s", "1", kubeconfig=insecure)
+            self.assertTrue(op.wait_log(lambda m: "became the leader" in m.get("msg", ""), 20))
+            self.assertEqual(op.terminate(), 0)
+        finally:
+            e.close()
 
     def test_bad_kubeconfig_and_no_cluster(self):
         if not os.path.exists(K.OPERATOR):
