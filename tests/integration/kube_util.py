@@ -87,7 +87,8 @@ class Operator:
         self._q = queue.Queue()
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, **(env or {})})
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         line = self.wait_log(lambda m: m.get("msg") == "listening", 20)
         if not line:
             self.kill()
@@ -134,15 +135,22 @@ class Operator:
     def metric(self, name):
         return self.metrics().get(name, 0)
 
+    def _reaped(self):
+        self._reader.join(timeout=5)  # EOF once the process is gone
+        self.proc.stderr.close()
+        return self.proc.returncode
+
     def terminate(self):
         if self.proc.poll() is None:
             self.proc.terminate()
-        return self.proc.wait(timeout=20)
+        self.proc.wait(timeout=20)
+        return self._reaped()
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self._reaped()
 
 
 def poll(fn, timeout_s, what, every_s=0.05):
