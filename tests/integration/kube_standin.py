@@ -644,6 +644,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet: the tests read the store's request log
         pass
 
+    def setup(self):
+        # The TLS handshake on this connection's thread, not in the accept loop (a client that
+        # stalls in it must not hold up the others).
+        self.request.do_handshake()
+        super().setup()
+
     @property
     def store(self):
         return self.server.store
@@ -948,6 +954,12 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        """A client gone mid-handshake or mid-request (a killed operator): nothing to report."""
+        import sys
+        if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError)):
+            super().handle_error(request, client_address)
+
 
 def make_pki(dirpath):
     """A CA, a server certificate for 127.0.0.1 and a client certificate, by openssl(1).
@@ -983,7 +995,8 @@ class StandIn:
         ctx.load_cert_chain(pki["server.crt"], pki["server.key"])
         ctx.load_verify_locations(pki["ca.crt"])
         ctx.verify_mode = ssl.CERT_OPTIONAL
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True,
+                                            do_handshake_on_connect=False)
         self.port = self.httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
