@@ -77,13 +77,27 @@ def now_rfc3339():
 
 
 class ApiError(Exception):
-    def __init__(self, code, reason, message):
+    def __init__(self, code, reason, message, details=None):
         super().__init__(message)
-        self.code, self.reason, self.message = code, reason, message
+        self.code, self.reason, self.message, self.details = code, reason, message, details
 
     def status(self):
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason, "code": self.code}
+        st = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+              "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details:
+            st["details"] = self.details
+        return st
+
+
+def invalid(kind, group, name, errs):
+    """422 as the API server words it: the message lists each field, details.causes too
+    (kubectl prints the causes)."""
+    causes = []
+    for e in errs:
+        field, _, msg = e.partition(": ")
+        causes.append({"reason": "FieldValueInvalid", "message": msg, "field": field})
+    return ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: [{", ".join(errs)}]',
+                    {"name": name, "group": group, "kind": kind, "causes": causes})
 
 
 class Resource:
@@ -289,8 +303,7 @@ def check_crd(crd):
             if not str(c.get("jsonPath", "")).startswith("."):
                 errs.append(f"{where}.additionalPrinterColumns[{j}].jsonPath: must be a simple JSON path")
     if errs:
-        raise ApiError(422, "Invalid", f'CustomResourceDefinition.apiextensions.k8s.io '
-                                       f'"{crd.get("metadata", {}).get("name")}" is invalid: ' + "; ".join(errs))
+        raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", crd.get("metadata", {}).get("name"), errs)
 
 
 def validate(schema, value, path, errs):
@@ -354,8 +367,7 @@ def validate_custom(res, obj):
         if k not in (schema.get("properties") or {}):
             del obj[k]
     if errs:
-        raise ApiError(422, "Invalid", f'{res.kind}.{res.group} "{obj["metadata"].get("name")}" is invalid: '
-                                       + "; ".join(errs))
+        raise invalid(res.kind, res.group, obj["metadata"].get("name"), errs)
 
 
 # ---- selectors and printer columns -------------------------------------------------------

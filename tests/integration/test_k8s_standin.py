@@ -35,7 +35,7 @@ class StandInWithRealClients(unittest.TestCase):
 
     def test_kubectl_discovery_crud_and_printer_columns(self):
         e = self.env
-        self.assertIn("Server Version: v1.30", e.kubectl("version").stdout)
+        self.assertIn("v1.30.0+kube-standin", e.kubectl("version").stdout)
         res = e.kubectl("api-resources", "--api-group=ringq.dev").stdout
         self.assertIn("ringqclusters", res)
         self.assertIn("rqq", res)  # the CRD's short names reach kubectl through discovery
