@@ -238,9 +238,7 @@ int ko_api_watch(ko_api *a, const char *path, ko_watch_fn fn, void *ud, long *st
 {
     *status = 0;
     ko_buf b = {.max = KO_WATCH_LINE_BYTES_MAX, .fn = fn, .ud = ud};
-    /* No overall limit beyond the server's timeoutSeconds (the path carries it) plus slack:
-     * the server ends a watch; a dead connection ends at this limit. */
-    int r = ko_perform(a, "GET", path, NULL, NULL, &b, 15L * 60 * 1000, status);
+    int r = ko_perform(a, "GET", path, NULL, NULL, &b, KO_WATCH_MAX_MS, status);
     free(b.p);
     return r;
 }

@@ -23,6 +23,9 @@ typedef struct ko_api ko_api;
 /* Longest watch event line, bytes: objects are at most 1.5 MiB in etcd; twice that is a
  * broken stream. */
 #define KO_WATCH_LINE_BYTES_MAX (3u << 20)
+/* One watch request's limit, ms: the server ends a watch at its timeoutSeconds (the informers
+ * ask for at most --resync-s); this bounds a connection that died without a word. */
+#define KO_WATCH_MAX_MS (15L * 60 * 1000)
 /* Largest response body of a unary call, bytes (a list of many objects). */
 #define KO_API_BODY_BYTES_MAX (64u << 20)
 

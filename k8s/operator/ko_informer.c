@@ -15,6 +15,9 @@
 #include "k8s/operator/ko_log.h"
 #include "k8s/operator/ko_metrics.h"
 
+_Static_assert(KO_WATCH_TIMEOUT_S_MAX * 1000L + 60000L < KO_WATCH_MAX_MS,
+               "a watch must end by its timeoutSeconds before curl cuts it");
+
 struct ko_informer {
     ko_informer_cfg cfg;
     const ko_conn_cfg *conn;
@@ -136,7 +139,9 @@ static void *ko_inf_main(void *arg)
         while (!ko_api_cancelled()) {
             uint64_t now = ko_inf_now_s();
             if (now >= resync_at) break; /* resync: list again */
-            int r = ko_inf_watch(inf, (unsigned)(resync_at - now));
+            uint64_t left = resync_at - now;
+            int r = ko_inf_watch(
+                inf, (unsigned)(left < KO_WATCH_TIMEOUT_S_MAX ? left : KO_WATCH_TIMEOUT_S_MAX));
             if (r == -ESTALE) break;
             if (r == 0) {
                 retry_ms = KO_INFORMER_RETRY_MIN_MS;

@@ -17,6 +17,9 @@
 
 /* Longest API path with its query, bytes. */
 #define KO_PATH_MAX 1024
+/* Longest watch asked for (timeoutSeconds), s: client-go picks 5 to 10 minutes; a longer
+ * resync period is served by several watches in a row. Below KO_WATCH_MAX_MS. */
+#define KO_WATCH_TIMEOUT_S_MAX 600u
 /* Pause after a failed list or watch: 1 s doubling to 30 s (the API server may be restarting). */
 #define KO_INFORMER_RETRY_MIN_MS 1000u
 #define KO_INFORMER_RETRY_MAX_MS 30000u

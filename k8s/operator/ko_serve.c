@@ -80,7 +80,7 @@ static void ko_serve_conn(int fd)
         req[n] = '\0';
         if (strstr(req, "\r\n\r\n")) break;
     }
-    static char body[8192];
+    static char body[KO_SERVE_BODY_BYTES_MAX]; /* one connection at a time: one buffer */
     const char *status = "404 Not Found", *ctype = "text/plain";
     int blen;
     if (strncmp(req, "GET /healthz ", 13) == 0 || strncmp(req, "GET /healthz?", 13) == 0) {

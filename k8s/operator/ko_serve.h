@@ -8,6 +8,8 @@
 
 /* Longest request head read, bytes: a GET line and a few headers. */
 #define KO_SERVE_REQ_BYTES_MAX 4096
+/* Largest answer, bytes: /metrics is about 3 KiB. */
+#define KO_SERVE_BODY_BYTES_MAX 8192
 /* One connection's limit, ms: a client that sends nothing is dropped. */
 #define KO_SERVE_CONN_TIMEOUT_MS 2000
 

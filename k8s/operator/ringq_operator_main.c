@@ -57,12 +57,15 @@ static ko_wq *ko_queue;
 
 static void ko_on_signal(int sig) { atomic_store(&ko_stop, true); }
 
+/* Largest value of a seconds flag: a year (anything longer is a typo). */
+#define KO_FLAG_SECONDS_MAX (86400u * 365)
+
 static int ko_uint(const char *s, unsigned *out)
 {
     char *end;
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || end == s || v > 86400u * 365) return -EINVAL;
+    if (errno || *end || end == s || v > KO_FLAG_SECONDS_MAX) return -EINVAL;
     *out = (unsigned)v;
     return 0;
 }
