@@ -92,11 +92,12 @@ static bool ko_pod_ready(json_t *pod)
     return false;
 }
 
-/* A StatefulSet pod's ordinal: the number after the last '-' of its name. */
+/* A StatefulSet pod's ordinal: the number after the last '-' of its name; 0 for a name
+ * without one (not a StatefulSet pod's: it goes last). */
 static long ko_ordinal(json_t *pod)
 {
     const char *n = ko_meta(pod, "name"), *dash = n ? strrchr(n, '-') : NULL;
-    return dash ? strtol(dash + 1, NULL, 10) : -1;
+    return dash ? strtol(dash + 1, NULL, 10) : 0;
 }
 
 typedef struct ko_roll {

@@ -105,10 +105,11 @@ int ko_broker_addr(json_t *obj, char *buf, size_t len, char *err, size_t errlen)
     json_t *sp = json_object_get(obj, "spec");
     const char *addr = json_string_value(json_object_get(sp, "address"));
     const char *cl = json_string_value(json_object_get(sp, "clusterRef"));
-    int n = addr ? snprintf(buf, len, "%s", addr)
-            : cl ? snprintf(buf, len, "%s.%s.svc:%d", cl, ko_meta(obj, "namespace"), KO_RINGQ_PORT)
-                 : -1;
-    if (n < 0 || (size_t)n >= len) {
+    int n = 0;
+    if (addr) n = snprintf(buf, len, "%s", addr);
+    else if (cl)
+        n = snprintf(buf, len, "%s.%s.svc:%d", cl, ko_meta(obj, "namespace"), KO_RINGQ_PORT);
+    if ((!addr && !cl) || n < 0 || (size_t)n >= len) {
         snprintf(err, errlen, "spec.clusterRef or spec.address is required (and short)");
         return -EINVAL;
     }

@@ -138,7 +138,7 @@ static int ko_rstream_finalize(ko_ctrl *c, const ko_sspec *s, const char *ns, co
     if (s->delete_on_delete) {
         rq_status st = {0};
         rq_client *cl = ko_broker_connect(s->addr, &st);
-        int code = cl ? rq_stream_delete(cl, s->cfg.name, &st) : -1;
+        int code = cl ? rq_stream_delete(cl, s->cfg.name, &st) : RQ_ECONNECT;
         rq_client_destroy(cl);
         if (code != 0 && code != KO_GRPC_NOT_FOUND) {
             ko_log(KO_WARN, "RingqStream: could not delete the stream", "namespace", ns, "name",

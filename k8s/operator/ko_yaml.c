@@ -177,6 +177,7 @@ int ko_yaml_to_json(const char *text, size_t len, json_t **out, char *err, size_
     return 0;
 }
 
+/* The sextet of a base64 character, or -EINVAL. */
 static int ko_b64_val(unsigned char ch)
 {
     if (ch >= 'A' && ch <= 'Z') return ch - 'A';
@@ -184,7 +185,7 @@ static int ko_b64_val(unsigned char ch)
     if (ch >= '0' && ch <= '9') return ch - '0' + 52;
     if (ch == '+') return 62;
     if (ch == '/') return 63;
-    return -1;
+    return -EINVAL;
 }
 
 int ko_base64_decode(const char *in, size_t len, char **out, size_t *outlen)
