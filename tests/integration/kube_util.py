@@ -13,6 +13,7 @@ import urllib.request
 
 import grpc
 
+import kube_pki as kp
 import kube_standin as ks
 import ringq_harness as H
 
@@ -43,9 +44,9 @@ class Env:
 
     def __init__(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ringq-k8s-")
-        self.pki = ks.make_pki(self.tmp.name)
+        self.pki = kp.make_pki(self.tmp.name)
         self.api = ks.StandIn(self.pki, TOKEN, bookmark_s=0.5)
-        self.kubeconfig = ks.write_kubeconfig(os.path.join(self.tmp.name, "kubeconfig"), self.api.url,
+        self.kubeconfig = kp.write_kubeconfig(os.path.join(self.tmp.name, "kubeconfig"), self.api.url,
                                               self.pki, token=TOKEN)
 
     def kubectl(self, *args, check=True, stdin=None, timeout=30):

@@ -362,8 +362,8 @@ class LeaderElectionTest(unittest.TestCase):
 
     def test_two_operators_one_leader_and_takeover(self):
         e = self.env
-        import kube_standin as ks
-        cert_kc = ks.write_kubeconfig(os.path.join(e.tmp.name, "cert.kubeconfig"), e.api.url, e.pki,
+        import kube_pki as kp
+        cert_kc = kp.write_kubeconfig(os.path.join(e.tmp.name, "cert.kubeconfig"), e.api.url, e.pki,
                                       client_cert=True, inline_ca=False)
         sa = os.path.join(e.tmp.name, "sa")
         os.makedirs(sa)
@@ -410,9 +410,9 @@ class OperatorConfigTest(unittest.TestCase):
             self.skipTest(why)
         e = K.Env()
         try:
-            import kube_standin as ks
+            import kube_pki as kp
             plain = os.path.join(e.tmp.name, "noca.kubeconfig")
-            ks.write_kubeconfig(plain, e.api.url, e.pki, token=K.TOKEN)
+            kp.write_kubeconfig(plain, e.api.url, e.pki, token=K.TOKEN)
             with open(plain) as f:
                 text = "\n".join(x for x in f.read().splitlines() if "certificate-authority" not in x)
             with open(plain, "w") as f:
