@@ -49,7 +49,9 @@ class Env:
         self.kubeconfig = kp.write_kubeconfig(os.path.join(self.tmp.name, "kubeconfig"), self.api.url,
                                               self.pki, token=TOKEN)
 
-    def kubectl(self, *args, check=True, stdin=None, timeout=30):
+    def kubectl(self, *args, check=True, stdin=None, timeout=90):
+        """kubectl against the stand-in; `timeout` (s) stays above the --timeout=30s the tests
+        give kubectl delete, so kubectl's own answer is what fails a test."""
         r = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "--cache-dir",
                             os.path.join(self.tmp.name, "cache"), *args],
                            input=stdin, capture_output=True, text=True, timeout=timeout)
