@@ -17,6 +17,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
+#include "core/rt_log.h"
 #include "proto_wire/pw_pb.h"
 #include "queue/q_consumer.h"
 #include "server/srv_stream_int.h"
@@ -228,8 +229,11 @@ void srv_cons_timer_at(uint64_t at_ms)
     if (ev_timer_armed(&cs->timer) && cs->timer_at_ms <= at_ms) return;
     uint64_t now = srv_q_now_ms();
     cs->timer_at_ms = at_ms;
-    ev_timer_start(qs->loop, &cs->timer,
-                   ev_loop_now(qs->loop) + (at_ms > now ? at_ms - now : 0) * RT_NS_PER_MS);
+    /* -ENOMEM (the timer heap could not grow): the next serve arms it again; until then a
+     * publish, settle or commit still serves the consumers. */
+    if (ev_timer_start(qs->loop, &cs->timer,
+                       ev_loop_now(qs->loop) + (at_ms > now ? at_ms - now : 0) * RT_NS_PER_MS) < 0)
+        log_warn("stream consumer timer not armed", "err=%d", -ENOMEM);
 }
 
 /* Fetch: what the job carries back: deliveries as FetchResponse entries (j->resp). */
@@ -273,6 +277,32 @@ static void fetch_unpark(srv_cwatch *w, srv_job *j)
     else w->fetch_tail = j->wait_prev;
     j->wait_next = j->wait_prev = NULL;
     j->waitq = NULL;
+}
+
+static void on_fetch_timeout(ev_loop *loop, ev_timer *t);
+
+/* Parks Fetch j on w (at the head: it keeps its turn, or at the tail) until its deadline; a
+ * deadline that cannot be armed (out of memory) answers it now, empty. */
+static void fetch_park(srv_cwatch *w, srv_job *j, srv_part *sp, bool head)
+{
+    if (head) {
+        j->wait_prev = NULL;
+        j->wait_next = w->fetch_head;
+        if (w->fetch_head) w->fetch_head->wait_prev = j;
+        else w->fetch_tail = j;
+        w->fetch_head = j;
+    } else {
+        j->wait_prev = w->fetch_tail;
+        j->wait_next = NULL;
+        if (w->fetch_tail) w->fetch_tail->wait_next = j;
+        else w->fetch_head = j;
+        w->fetch_tail = j;
+    }
+    j->waitq = w;
+    ev_timer_init(&j->timer, on_fetch_timeout, j);
+    if (ev_timer_start(srv_q.shards[sp->shard].loop, &j->timer, j->wait_deadline_ns) == 0) return;
+    fetch_unpark(w, j);
+    srv_job_reply(j);
 }
 
 static void on_fetch_timeout(ev_loop *loop, ev_timer *t)
@@ -321,12 +351,7 @@ static void serve_watch(srv_part *sp, q_stream *s, srv_cwatch *w)
         ev_timer_stop(srv_q.shards[sp->shard].loop, &j->timer);
         fetch_unpark(w, j);
         if (!fetch_try(j, sp, s, c)) { /* nothing for the first: nothing for the others */
-            j->wait_next = w->fetch_head;
-            if (w->fetch_head) w->fetch_head->wait_prev = j;
-            else w->fetch_tail = j;
-            w->fetch_head = j;
-            j->waitq = w;
-            ev_timer_start(srv_q.shards[sp->shard].loop, &j->timer, j->wait_deadline_ns);
+            fetch_park(w, j, sp, true);
             break;
         }
     }
@@ -398,7 +423,9 @@ void srv_stream_cons_shard_init(int shard)
     if (cs->timer_ready) {
         srv_qshard *qs = &srv_q.shards[shard];
         cs->timer_at_ms = rt_wall_ns() / RT_NS_PER_MS + CONS_TICK_MS;
-        ev_timer_start(qs->loop, &cs->timer, ev_loop_now(qs->loop) + CONS_TICK_MS * RT_NS_PER_MS);
+        if (ev_timer_start(qs->loop, &cs->timer,
+                           ev_loop_now(qs->loop) + CONS_TICK_MS * RT_NS_PER_MS) < 0)
+            log_warn("stream consumer timer not armed", "shard=%d", shard); /* next serve arms it */
     }
 }
 
@@ -655,14 +682,7 @@ static void run_fetch(srv_job *j, srv_part *sp)
         srv_job_reply(j);
         return;
     }
-    j->waitq = w;
-    j->wait_prev = w->fetch_tail;
-    j->wait_next = NULL;
-    if (w->fetch_tail) w->fetch_tail->wait_next = j;
-    else w->fetch_head = j;
-    w->fetch_tail = j;
-    ev_timer_init(&j->timer, on_fetch_timeout, j);
-    ev_timer_start(qs->loop, &j->timer, j->wait_deadline_ns);
+    fetch_park(w, j, sp, false);
 }
 
 static void on_fetch_cancel(pw_grpc_call *c, pw_grpc_status st)

@@ -24,7 +24,8 @@
 
 /* ---- srv_stream_admin.c ---- */
 
-/* Boot: adds an entry for every stream of partition sp (on its owner, at start) with add(). */
+/* Boot: adds an entry for every stream of partition sp (on its owner, at start) with add(),
+ * which takes it (NULL when it could not be made: out of memory). */
 void srv_stream_boot_entries(srv_part *sp, int shard, void (*add)(int shard, srv_sdir_ent *e));
 /* A directory entry for stream s as stored (rt_malloc'd; NULL when out of memory). */
 srv_sdir_ent *srv_stream_ent_of(q_stream *s, uint32_t part);
@@ -65,8 +66,8 @@ int srv_smsg_view(pwm_ringq_v1_StreamMessage *sm, pwm_ringq_v1_StreamMessage_Hea
 
 /* ---- srv_stream_read.c ---- */
 
-/* Owner side, after messages were appended to stream s of sp: live Reads parked on it are
- * served (once their records are visible: durable under --fsync always and interval). */
+/* Owner side, after messages were appended to stream s of sp: under --fsync never its live
+ * Reads and consumers are served now; otherwise the commit's completion serves them. */
 void srv_stream_published(srv_part *sp, q_stream *s);
 /* Owner side: the partition's durable end moved: serves parked live Reads and consumers. */
 void srv_stream_serve_part(srv_part *sp);

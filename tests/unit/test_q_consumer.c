@@ -607,6 +607,30 @@ START_TEST(ephemeral_expires_when_idle)
 }
 END_TEST
 
+/* Under --fsync always the server sets ready_when_durable: a message is delivered only once
+ * its record is durable. */
+START_TEST(durable_before_visible)
+{
+    tp t;
+    q_consumer_hooks_install();
+    tq_mkdtemp(t.dir);
+    tp_opts(&t, 1u << 20);
+    t.o.ready_when_durable = true;
+    tp_reopen(&t, T0);
+    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
+    q_consumer_cfg cfg = tc_cfg("c");
+    q_consumer *c = tc_cons(&t, s, &cfg, T0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    tc_pub(&t, s, "orders.new", "x", T0);
+    q_delivery d[2];
+    ck_assert_uint_eq(tc_next(c, T0, 2, d), 0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    ck_assert_uint_eq(tc_next(c, T0, 2, d), 1);
+    ck_assert_uint_eq(d[0].stream_seq, 1);
+    tp_done(&t);
+}
+END_TEST
+
 /* The budget: a consumer with a million pending messages costs <= 32 bytes each. */
 START_TEST(pending_memory_million)
 {
@@ -629,7 +653,55 @@ START_TEST(pending_memory_million)
     ck_assert_uint_eq(q_cpend_min_due(&pt), T0);
     ck_assert_uint_eq(q_cpend_next_due(&pt, 6, T0 + 5), 500000);
     ck_assert_uint_eq(pt.nredel, 1);
+    /* Settled, the memory goes back. */
+    for (uint32_t i = 0; i < pt.len; i++) q_cpend_remove(&pt, i);
+    ck_assert_uint_eq(pt.live, 0);
+    ck_assert_uint_le(q_cpend_bytes(&pt), 4096);
+    /* Any size from Q_CPEND_CAP_BOUNDED up, not only near a power of two; and with holes. */
+    const uint32_t sizes[] = {Q_CPEND_CAP_BOUNDED, 70000, 131073, 300001};
+    for (uint32_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        q_cpend_clear(&pt);
+        uint64_t seq = 1;
+        for (uint32_t i = 0; i < sizes[k]; i++)
+            ck_assert_int_eq(q_cpend_add(&pt, seq++, 1, T0, false, 1, NULL), 0);
+        ck_assert_uint_le(q_cpend_bytes(&pt), 32ull * pt.live);
+        for (uint32_t i = 0; i < pt.len; i += 2) q_cpend_remove(&pt, i); /* every other acked */
+        for (uint32_t i = 0; i < sizes[k]; i++) /* and as many new deliveries */
+            ck_assert_int_eq(q_cpend_add(&pt, seq++, 1, T0, false, 1, NULL), 0);
+        ck_assert_msg(q_cpend_bytes(&pt) <= 32ull * pt.live, "%u: %llu bytes for %u", sizes[k],
+                      (unsigned long long)q_cpend_bytes(&pt), pt.live);
+    }
     q_cpend_deinit(&pt);
+}
+END_TEST
+
+/* The same through the API: 100,000 messages delivered and not acked. */
+START_TEST(pending_memory_through_the_api)
+{
+    tp t;
+    tc_open(&t, 64u << 20);
+    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
+    const uint32_t n = 100000, batch = 1000;
+    static q_smsg_spec m[1000];
+    static q_pub_result r[1000];
+    for (uint32_t i = 0; i < batch; i++)
+        m[i] = (q_smsg_spec){.subject = "orders.x",
+                             .subject_len = 8,
+                             .payload = (const uint8_t *)"p",
+                             .payload_len = 1};
+    uint64_t ct;
+    q_err e;
+    for (uint32_t k = 0; k < n / batch; k++)
+        ck_assert_int_eq(q_stream_publish(t.p, s, m, batch, T0, r, &ct, &e), Q_OK);
+    q_consumer_cfg cfg = tc_cfg("big");
+    cfg.max_ack_pending = Q_CONSUMER_ACK_PENDING_MAX;
+    q_consumer *c = tc_cons(&t, s, &cfg, T0);
+    static q_delivery d[1000];
+    for (uint32_t k = 0; k < n / batch; k++) ck_assert_uint_eq(tc_next(c, T0, batch, d), batch);
+    ck_assert_uint_eq(tc_state(c, T0).num_ack_pending, n);
+    uint64_t bytes = q_consumer_pending_bytes(c);
+    ck_assert_msg(bytes <= 32ull * n, "%llu bytes for %u pending", (unsigned long long)bytes, n);
+    tp_done(&t);
 }
 END_TEST
 
@@ -643,6 +715,7 @@ int main(void)
                             max_ack_pending_holds_back,    pause_and_reset,
                             ack_policy_all_and_none,       deliver_policies_and_filters,
                             headers_only_budget_and_rate,  ephemeral_expires_when_idle,
-                            pending_memory_million};
+                            durable_before_visible,        pending_memory_million,
+                            pending_memory_through_the_api};
     return tq_run("q_consumer", "consumer", 60, tests, sizeof tests / sizeof tests[0]);
 }
