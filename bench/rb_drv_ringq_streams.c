@@ -6,10 +6,10 @@
  *             only subject, limits retention), then for each group g the durable consumer
  *             rbgrp<g>: deliver all, explicit acks, ack wait = --lease-ms (no redelivery within
  *             a run), max_ack_pending RS_ACK_PENDING (above any credit window).
- *   producer  send(n) = one Publish of n messages to subject <queue> (rq_publish_async) at
- *             SYNCED when the column is durable (--fsync always: answered after the fdatasync
- *             that covers them), else the server's default (WRITTEN under --fsync never); done
- *             when it is answered.
+ *   producer  send(n) = one Publish of n messages to subject <queue> (rq_publish_async) at the
+ *             server's default durability, which is the column's: SYNCED under --fsync always
+ *             (answered after the fdatasync that covers them, group commit), WRITTEN under
+ *             --fsync never; done when it is answered.
  *   consumer  a Consume session (rq_aconsume) bound to rbgrp<group>; consume(n) grants n credits;
  *             each delivery goes to the engine, whose ack() is an explicit ACK answered through
  *             the session's per-item results -> acked(). open() waits for the bind's answer.
@@ -176,8 +176,7 @@ static int rs_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
     op_ctx *x = malloc(sizeof *x);
     if (!x) return -ENOMEM;
     *x = (op_ctx){k, tag};
-    rq_durability level = k->t->durable ? RQ_DURABILITY_SYNCED : RQ_DURABILITY_DEFAULT;
-    int rc = rq_publish_async(k->c, k->msgs, n, level, on_published, x);
+    int rc = rq_publish_async(k->c, k->msgs, n, RQ_DURABILITY_DEFAULT, on_published, x);
     if (rc < 0) free(x);
     return rc;
 }
