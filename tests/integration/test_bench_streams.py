@@ -10,11 +10,14 @@ with --fsync never (the fast column)."""
 import json
 import os
 import subprocess
+import re
 import tempfile
 import unittest
+import urllib.request
 
 import ringq_client as C
 import ringq_harness as H
+from ringq.v1 import streams_pb2 as S
 from stream_client import Streams
 
 BENCH = os.path.join(H.BUILD, "ringq-bench")
@@ -103,6 +106,46 @@ class BenchStreamsTest(unittest.TestCase):
 
 class BenchStreamsFastTest(BenchStreamsTest):
     FSYNC = "never"
+
+    def test_pending_table_bytes_metric(self):
+        """/metrics reports what a consumer's pending table costs (the figure the memory target
+        of issue 15 item 6 is read from, bench/stream_pending_mem.py): under 32 bytes per pending
+        delivery from 1024 up, at least the 24 of an entry; back down once they are acked."""
+        stream, n = "sb-mem", 4000
+        self.s.stream(stream, subjects=[stream])
+        for _ in range(n // 1000):
+            self.s.Publish(messages=[S.PublishMessage(subject=stream, payload=b"m")] * 1000)
+        self.s.CreateConsumer(stream=stream, config=S.ConsumerConfig(
+            name="holder", ack_wait_ms=600000, max_ack_pending=n))
+        refs = []
+        while len(refs) < n:
+            r = self.s.Fetch(stream=stream, consumer="holder", max_messages=1000, wait_ms=1000)
+            self.assertTrue(r.deliveries)
+            refs += [S.DeliveryRef(stream_seq=d.message.seq, token=d.token) for d in r.deliveries]
+        lab = f'stream="{stream}",consumer="holder"'
+        text = metrics(self.srv.addr)
+        self.assertEqual(sample(text, "ringq_consumer_ack_pending", lab), n)
+        held = sample(text, "ringq_consumer_pending_table_bytes", lab)
+        self.assertGreaterEqual(held, 24 * n)
+        self.assertLessEqual(held, 32 * n)
+        for i in range(0, n, 1000):
+            self.s.AckMessages(stream=stream, consumer="holder",
+                               acks=S.Acks(kind=S.ACK_KIND_ACK, refs=refs[i:i + 1000]))
+        text = metrics(self.srv.addr)
+        self.assertEqual(sample(text, "ringq_consumer_ack_pending", lab), 0)
+        self.assertLess(sample(text, "ringq_consumer_pending_table_bytes", lab), held)
+
+
+def metrics(addr):
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
+def sample(text, name, labels):
+    m = re.search(r"^%s\{%s\} (\d+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    if not m:
+        raise AssertionError(f"no {name}{{{labels}}} in /metrics")
+    return int(m.group(1))
 
 
 class BenchStreamsFailTest(unittest.TestCase):
