@@ -11,12 +11,16 @@ with max_ack_pending N and an ack wait of an hour, then Fetches (1000 at a time,
 until the server reports N messages ack-pending. It reads the server's anonymous memory
 (RssAnon of /proc/PID/status: the heap; the log's mmap'd segments are file-backed and excluded)
 after publishing and again with the N deliveries pending, and prints the difference per pending
-message beside the limit. The unit tests (tests/unit/test_q_consumer_pend.c) check the table's
-own accounting; this is the whole server's heap growth, table and everything else per delivery.
+message beside the limit, and the server's own accounting of the consumer's pending table
+(/metrics ringq_consumer_pending_table_bytes). The unit tests (tests/unit/test_q_consumer_pend.c)
+check the table; the RSS figure is the whole heap's growth, the table and everything else a
+delivery leaves behind (and what the allocator keeps of the table's earlier, smaller copies).
 """
 import os
+import re
 import sys
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.abspath(os.environ.get("RINGQ_BUILD", os.path.join(HERE, "..", "build")))
@@ -53,6 +57,17 @@ def steady_rss(pid):
             return now
         last = now
     return last
+
+
+def table_bytes(addr, stream, consumer):
+    """The consumer's pending table as the server accounts it (/metrics)."""
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    m = re.search(r'^ringq_consumer_pending_table_bytes\{stream="%s",consumer="%s"\} (\d+)$'
+                  % (re.escape(stream), re.escape(consumer)), text, re.M)
+    if not m:
+        sys.exit("no ringq_consumer_pending_table_bytes in /metrics")
+    return int(m.group(1))
 
 
 def publish_all(s, subject, n, size):
@@ -109,6 +124,11 @@ def main():
         print(f"RssAnon before {before / 1048576:.1f} MiB, with {n} pending "
               f"{after / 1048576:.1f} MiB: {per:.1f} bytes per pending message "
               f"(limit {LIMIT_BYTES}): {verdict}")
+        table = table_bytes(srv.addr, "mem", "holder")
+        tper = table / n
+        print(f"the server's accounting (/metrics ringq_consumer_pending_table_bytes): "
+              f"{table} bytes, {tper:.1f} bytes per pending message (limit {LIMIT_BYTES}): "
+              f"{'MET' if tper <= LIMIT_BYTES else 'NOT MET'}")
         print(f"command: bench/stream_pending_mem.py {n} {size}")
     finally:
         C.stop(srv, ch)
