@@ -250,19 +250,28 @@ static void on_apply(wk_call *c, int self)
     sdir_shard *d = self_dir();
     if (op->kind == SRV_SDIR_DEL || !op->ent) {
         dir_del(d, op->name, op->name_len);
-    } else {
-        srv_sdir_ent *e = ent_dup(op->ent);
-        if (!e || dir_put(d, e) < 0) {
-            /* The old entry stays (or none): this shard routes by it until the next change. */
-            log_error("stream directory: out of memory", "shard=%d stream=%s", self, op->name);
-        }
+        wk_call_reply(c, 0);
+        return;
     }
-    wk_call_reply(c, 0);
+    srv_sdir_ent *e = ent_dup(op->ent);
+    if (e && dir_put(d, e) == 0) {
+        wk_call_reply(c, 0);
+        return;
+    }
+    /* The old entry stays (or none): this shard routes by it until the next change. The call
+     * is answered RESOURCE_EXHAUSTED, so its client retries (CreateStream and UpdateStream are
+     * idempotent: the retry sends the entry again). */
+    log_error("stream directory: out of memory", "shard=%d stream=%s", self, op->name);
+    wk_call_reply(c, -ENOMEM);
 }
 
 static void on_applied(wk_call *c, int result)
 {
     srv_sdir_op *op = c->ud;
+    if (result < 0 && op->j->status == Q_OK)
+        srv_job_fail(op->j, Q_RESOURCE_EXHAUSTED,
+                     "stream %.64s written, but shard %d could not route it (out of memory): retry",
+                     op->name, c->target);
     if (--op->bcast_pending == 0) op_finish(op);
 }
 
