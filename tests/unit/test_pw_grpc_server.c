@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_grpc_msg.h"
+#include "proto_wire/pw_grpc_server_int.h"
 #include "proto_wire/pw_grpc_server.h"
 #include "proto_wire/pw_gzip.h"
 #include "proto_wire/pw_h2.h"
@@ -98,8 +100,10 @@ static pw_grpc_call *held; /* a call answered later */
 static int cancels;
 static pw_grpc_status cancel_status;
 
+static pw_grpc_call *last_echo; /* the call the last Echo ran in */
 static void echo(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
+    last_echo = c;
     const pw_grpc_md *md = pw_grpc_call_find_metadata(c, "x-echo");
     if (md) pw_grpc_call_add_initial_metadata(c, "x-echo", md->value, md->value_len);
     pw_grpc_call_send(c, msg, len, 0);
@@ -551,6 +555,153 @@ START_TEST(answered_rpcs_counted_once_each)
 }
 END_TEST
 
+/* One Echo on the connection (stream slot k of R), answered and closed; the allocations the
+ * server side made meanwhile (the scripted client's included: the same for every Echo). */
+static uint64_t echo_counted(int k)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "again", false);
+    rt_alloc_test_start(0);
+    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n, true);
+    pump();
+    uint64_t allocs = rt_alloc_test_count();
+    rt_alloc_test_stop();
+    ck_assert_str_eq(R[k].grpc_status, "0");
+    ck_assert(R[k].closed);
+    return allocs;
+}
+
+/* A finished call's memory serves the connection's next call while the connection has other
+ * calls open (a Later held): the next Echo runs in the same memory and the cache holds it again
+ * after; with no call left the connection keeps nothing (and the cache is thread-confined and
+ * capped by core/rt_cache, test_rt_cache). */
+START_TEST(finished_call_memory_serves_the_next)
+{
+    (void)echo_counted(0);
+    ck_assert_uint_eq(G->call_cache.count, 0); /* idle: nothing kept between calls */
+    uint8_t b[64];
+    size_t n = frame(b, "hold", false);
+    request("/t.S/Later", "application/grpc", NULL, NULL, b, n, true);
+    pump();
+    ck_assert_ptr_nonnull(held);
+    (void)echo_counted(2);
+    ck_assert_uint_eq(G->call_cache.count, 1); /* the Echo's call, kept */
+    pw_grpc_call *first = last_echo;
+    uint64_t a = echo_counted(3);
+    ck_assert_ptr_eq(last_echo, first); /* the same memory */
+    ck_assert_uint_eq(G->call_cache.count, 1);
+    uint64_t b2 = echo_counted(4);
+    ck_assert_uint_eq(a, b2); /* steady */
+    pw_grpc_call_finish(held, PW_GRPC_OK, NULL);
+    pw_grpc_call_unref(held);
+    held = NULL;
+    pump();
+    ck_assert(R[1].closed);
+    ck_assert_uint_eq(G->call_cache.count, 0); /* no call left: let go */
+}
+END_TEST
+
+/* ---- local calls (pw_grpc_call_new_local): the same handlers, no connection ---- */
+static int local_calls;
+static pw_grpc_status local_status;
+static char local_msg[128], local_body[256];
+static size_t local_len;
+static pw_grpc_call *local_self; /* the call, to check sends after the end inside the callback */
+static const pw_grpc_method *local_m;
+
+static void on_local(void *ud, pw_grpc_status st, const char *message, const uint8_t *msg,
+                     size_t len)
+{
+    local_calls++;
+    local_status = st;
+    snprintf(local_msg, sizeof local_msg, "%s", message ? message : "(none)");
+    local_len = len;
+    ck_assert_uint_lt(len, sizeof local_body);
+    if (len) memcpy(local_body, msg, len);
+    ck_assert_ptr_eq(ud, &local_calls);
+    if (local_self) /* the call is over: nothing more may be sent */
+        ck_assert_int_eq(pw_grpc_call_send(local_self, (const uint8_t *)"x", 1, 0), -ECANCELED);
+}
+
+static pw_grpc_call *local(const char *path)
+{
+    local_calls = 0;
+    local_len = 0;
+    local_msg[0] = 0;
+    const pw_grpc_method *m = local_m = pw_grpc_server_find(SRV, path, strlen(path));
+    ck_assert_ptr_nonnull(m);
+    pw_grpc_call *c = pw_grpc_call_new_local(SRV, m, on_local, &local_calls);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+START_TEST(local_call_answers_now_and_later)
+{
+    /* Answered inside the handler: message and status reach the callback once. */
+    pw_grpc_call *c = local("/t.S/Echo");
+    local_self = c;
+    local_m->on_message(c, (const uint8_t *)"hello", 5);
+    local_self = NULL;
+    ck_assert_int_eq(local_calls, 1);
+    ck_assert_int_eq(local_status, PW_GRPC_OK);
+    ck_assert_str_eq(local_msg, "(none)");
+    ck_assert_uint_eq(local_len, 5);
+    ck_assert_int_eq(memcmp(local_body, "hello", 5), 0);
+    ck_assert(pw_grpc_call_done(c));
+    ck_assert_int_eq(pw_grpc_call_finish(c, PW_GRPC_OK, NULL), -ECANCELED); /* once only */
+    ck_assert_int_eq(local_calls, 1);
+    pw_grpc_call_unref(c);
+    /* An error: its message as given (no percent-encoding: nothing goes on the wire). */
+    c = local("/t.S/Fail");
+    local_m->on_message(c, NULL, 0);
+    ck_assert_int_eq(local_status, PW_GRPC_NOT_FOUND);
+    ck_assert_str_eq(local_msg, "no such thing: 100% \xe2\x98\xba");
+    ck_assert_uint_eq(local_len, 0);
+    pw_grpc_call_unref(c);
+    /* Answered later: the handler keeps a reference; the caller may drop its own at once. */
+    c = local("/t.S/Later");
+    local_m->on_message(c, NULL, 0);
+    pw_grpc_call_unref(c);
+    ck_assert_int_eq(local_calls, 0);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(pw_grpc_call_send(held, (const uint8_t *)"late", 4, 0), 0);
+    ck_assert_int_eq(pw_grpc_call_send(held, (const uint8_t *)"again", 5, 0), -EPROTO); /* unary */
+    ck_assert_int_eq(pw_grpc_call_send_framed(held, NULL, 1), -EPROTO);
+    ck_assert_int_eq(pw_grpc_call_finish(held, PW_GRPC_OK, NULL), 0);
+    ck_assert_int_eq(local_calls, 1);
+    ck_assert_uint_eq(local_len, 4);
+    ck_assert_int_eq(cancels, 0);
+    pw_grpc_call_unref(held);
+    held = NULL;
+}
+END_TEST
+
+START_TEST(local_call_limits)
+{
+    /* Streaming methods cannot be local. */
+    const pw_grpc_method *m = pw_grpc_server_find(SRV, "/t.S/Sum", 8);
+    ck_assert_ptr_null(pw_grpc_call_new_local(SRV, m, on_local, NULL));
+    /* The server's send limit holds (default 4 MiB): one byte over is refused. */
+    pw_grpc_call *c = local("/t.S/Later");
+    local_m->on_message(c, NULL, 0);
+    pw_grpc_call_unref(c);
+    size_t big = 4u * 1024 * 1024 + 1;
+    uint8_t *b = calloc(1, big);
+    ck_assert_int_eq(pw_grpc_call_send(held, b, big, 0), -EMSGSIZE);
+    free(b);
+    /* Begin/commit works as on a connection; what was begun and aborted is not sent. */
+    buf *w = pw_grpc_call_send_begin(held);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_int_eq(buf_append(w, "abc", 3), 0);
+    ck_assert_int_eq(pw_grpc_call_send_commit(held, 0), 0);
+    pw_grpc_call_finish(held, PW_GRPC_OK, NULL);
+    ck_assert_uint_eq(local_len, 3);
+    ck_assert_int_eq(memcmp(local_body, "abc", 3), 0);
+    pw_grpc_call_unref(held);
+    held = NULL;
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pw_grpc_server");
@@ -570,6 +721,9 @@ int main(void)
     tcase_add_test(tc, plain_answers_now_later_and_large);
     tcase_add_test(tc, plain_answer_after_reset_is_dropped);
     tcase_add_test(tc, answered_rpcs_counted_once_each);
+    tcase_add_test(tc, finished_call_memory_serves_the_next);
+    tcase_add_test(tc, local_call_answers_now_and_later);
+    tcase_add_test(tc, local_call_limits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
