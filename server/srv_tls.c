@@ -15,8 +15,10 @@
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 
-/* Plaintext decrypted per SSL_read: one TLS record at most (RFC 8446 §5.1: 2^14 bytes). */
-#define SRV_TLS_READ_CHUNK_BYTES 16384u
+/* A TLS record's plaintext at most (RFC 8446 §5.1: 2^14 bytes). */
+#define SRV_TLS_RECORD_BYTES 16384u
+/* Plaintext decrypted per SSL_read: one record. */
+#define SRV_TLS_READ_CHUNK_BYTES SRV_TLS_RECORD_BYTES
 /* Ciphertext moved out of the write BIO per step (records of at most 16 KiB + overhead). */
 #define SRV_TLS_OUT_CHUNK_BYTES 16640u
 /* Causes with their own log budget (srv_tls_log_limited); a cause key is folded into this many
@@ -330,23 +332,46 @@ ssize_t srv_tls_conn_read(srv_tls_conn *t, buf *out)
     }
 }
 
+/* Seals `n` bytes as records (a memory BIO grows as needed: a write takes all or fails). */
+static int seal(srv_tls_conn *t, const uint8_t *p, size_t n)
+{
+    size_t w = 0;
+    ERR_clear_error();
+    if (n > 0 && (SSL_write_ex(t->ssl, p, n, &w) != 1 || w != n))
+        return conn_fail(t, "TLS write failed");
+    return 0;
+}
+
 ssize_t srv_tls_conn_write(srv_tls_conn *t, const struct iovec *iov, int iovcnt)
 {
+    /* An HTTP/2 chain alternates 9-byte frame headers with payloads: sealed one iovec at a
+     * time, each header would be a record of its own (22 bytes of overhead and a cipher call
+     * for 9). Small pieces are gathered into full records first; a piece of a record's size
+     * or more is sealed where it lies. (Per thread: a shard seals one connection at a time.) */
+    static _Thread_local uint8_t stage[SRV_TLS_RECORD_BYTES];
     if (t->state != SRV_TLS_OPEN) return -EPROTO;
+    size_t staged = 0;
     ssize_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
         const uint8_t *p = iov[i].iov_base;
         size_t n = iov[i].iov_len;
+        total += (ssize_t)n;
+        if (n >= SRV_TLS_RECORD_BYTES) {
+            if (seal(t, stage, staged) < 0 || seal(t, p, n) < 0) return -EPROTO;
+            staged = 0;
+            continue;
+        }
         while (n > 0) {
-            size_t w = 0;
-            ERR_clear_error();
-            /* A memory BIO grows as needed, so a write takes everything or fails. */
-            if (SSL_write_ex(t->ssl, p, n, &w) != 1) return conn_fail(t, "TLS write failed");
-            p += w;
-            n -= w;
-            total += (ssize_t)w;
+            size_t k = SRV_TLS_RECORD_BYTES - staged < n ? SRV_TLS_RECORD_BYTES - staged : n;
+            memcpy(stage + staged, p, k);
+            staged += k, p += k, n -= k;
+            if (staged == SRV_TLS_RECORD_BYTES) {
+                if (seal(t, stage, staged) < 0) return -EPROTO;
+                staged = 0;
+            }
         }
     }
+    if (seal(t, stage, staged) < 0) return -EPROTO;
     return total;
 }
 
