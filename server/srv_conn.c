@@ -170,6 +170,10 @@ void srv_conn_flush(srv_conn *c)
         }
         if (c->g && pw_grpc_conn_want_close(c->g) && c->state == SRV_CONN_OPEN)
             srv_conn_close_after_flush(c);
+        if (c->state == SRV_CONN_FLUSHING && c->tls && srv_tls_conn_close_notify(c->tls)) {
+            srv_conn_flush(c); /* the close_notify goes out before the FIN */
+            return;
+        }
         if (c->state == SRV_CONN_FLUSHING) {
             /* Everything is out: FIN after it, then drain the peer's input until it closes (or
              * the deadline), so our last frames are not lost to a reset. */
