@@ -338,10 +338,7 @@ static bool sniff(srv_conn *c)
     }
     if (!c->tls && p[0] == 22) { /* a TLS record on the plaintext port? */
         if (n < 3) return false;
-        if (srv_tls_looks_like_hello(p, n)) {
-            srv_conn_tls_on_plain_port(c);
-            return true;
-        }
+        if (srv_tls_looks_like_hello(p, n)) srv_conn_tls_on_plain_port(c); /* says so */
     }
     /* Anything else is treated as HTTP/1.1; its parser rejects garbage with a 400. */
     c->mode = SRV_CONN_HTTP1;
