@@ -11,6 +11,10 @@
  * (zero-copy when --send-zc-min-bytes says so); while a send is in flight new output
  * accumulates in the engine and goes out with the next send.
  *
+ * TLS (--tls-cert): srv_conn_tls.c sits between the socket and the above: received ciphertext
+ * is decrypted before it reaches SNIFF/H2/HTTP1 (srv_conn_input), output is sealed into
+ * `tls_out` and sent from there (never zero-copy).
+ *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */
 #include <assert.h>

@@ -79,7 +79,11 @@ void srv_conn_tls_input(srv_conn *c, const uint8_t *p, size_t n)
 
 ssize_t srv_conn_tls_seal(srv_conn *c)
 {
-    if (srv_tls_conn_state(c->tls) == SRV_TLS_OPEN) {
+    /* Like the plaintext path, which takes a new chain only once the last one is sent: new
+     * output is sealed only once the ciphertext before it is out. So the engine keeps what the
+     * peer does not read (its bound, PW_H2_OUT_CAP_BYTES, and the write-stall timeout apply)
+     * and tls_out never holds more than one chain's worth. */
+    if (srv_tls_conn_state(c->tls) == SRV_TLS_OPEN && buf_size(&c->tls_out) == 0) {
         ssize_t w = 0;
         if (c->g) {
             if (pw_h2_outv_size(&c->outv) == 0) pw_grpc_conn_output_take(c->g, &c->outv);

@@ -101,7 +101,8 @@ struct srv_conn {
     pw_grpc_conn *g;
     /* TLS (srv_conn_tls.c): the connection's TLS state (NULL on a plaintext port), the
      * decrypted input not yet consumed, and the ciphertext being sent (owned while send_op is
-     * busy). The engine's output is sealed into tls_out, so sends are never zero-copy. */
+     * busy). The engine's output is sealed into tls_out (only once it is empty: one chain's
+     * worth at most), so sends are never zero-copy. */
     srv_tls_conn *tls;
     buf tls_plain;
     buf tls_out;
