@@ -148,6 +148,15 @@ class TlsServerTest(TlsCase):
             rc, out, err = self.curl(flag, "--cacert", self.certs.ca, self.url("/metrics"))
             self.assertEqual(rc, 0, err)
             self.assertIn("ringq_connections_accepted_total", out)
+            # The dashboard and its JSON API (docs/http-api.md) come over the same TLS.
+            rc, out, err = self.curl(flag, "--cacert", self.certs.ca, "-w",
+                                     "\n%{http_code} %{content_type}", self.url("/"))
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(out.rsplit("\n", 1)[1].startswith("200 text/html"), out[-80:])
+            rc, out, err = self.curl(flag, "--cacert", self.certs.ca, "-w", "\n%{http_code}",
+                                     self.url("/api/v1/queues"))
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out.rsplit("\n", 1)[1], "200", out[-200:])
 
     def test_alpn(self):
         self.assertEqual(peer_cn(self.port, self.certs.ca, ("h2", "http/1.1")),
