@@ -388,6 +388,26 @@ class MtlsTest(TlsCase):
             w.wait(timeout=20)
 
 
+    def test_ringq_bench_mtls(self):
+        c = self.certs
+        json_path = os.path.join(c.dir, "bench.json")
+        rc, out, err = run([os.path.join(H.BUILD, "ringq-bench"), "e2e", "--system", "ringq",
+                            "--addr", self.srv.addr, "--tls", "--ca", c.ca, "--cert",
+                            c.client_cert, "--key", c.client_key, "--queue", "tls-bench",
+                            "--warmup", "0", "--duration", "1", "--quiet", "--json", json_path],
+                           timeout=30)
+        self.assertEqual(rc, 0, err)
+        import json
+        with open(json_path) as f:
+            self.assertGreater(json.load(f)["tasks_per_s"], 0)
+        # Without the client certificate the bench cannot even set up.
+        rc, out, err = run([os.path.join(H.BUILD, "ringq-bench"), "e2e", "--system", "ringq",
+                            "--addr", self.srv.addr, "--ca", c.ca, "--queue", "tls-bench",
+                            "--warmup", "0", "--duration", "1", "--quiet"], timeout=30)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("certificate required", out + err)
+
+
 class ReloadTest(TlsCase):
     """SIGHUP loads the certificate files again: new connections get the new certificate,
     connections open across the reload keep theirs and keep working, a bad file keeps the
