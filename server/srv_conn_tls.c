@@ -21,9 +21,19 @@ const srv_tls_peer *srv_conn_tls_peer(const srv_conn *c)
     return c && c->tls ? srv_tls_conn_peer(c->tls) : NULL;
 }
 
+/* Single writer (the owning shard): a relaxed load and store. */
+static void ctr_inc(_Atomic uint64_t *k)
+{
+    atomic_store_explicit(k, atomic_load_explicit(k, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+void srv_conn_tls_count_failure(srv_conn *c) { ctr_inc(&c->sh->ctr.tls_handshake_failures); }
+
 /* Plaintext on the TLS port. The answer goes out as is (no TLS was ever set up). */
 static void plaintext_on_tls_port(srv_conn *c, uint8_t first)
 {
+    srv_conn_tls_count_failure(c);
     static const char body[] = "this port speaks TLS: use https:// (or grpcs, --tls)\n";
     srv_tls_log_limited(SRV_TLS_LOG_PLAINTEXT, "plaintext on the TLS port", "", c->fd);
     if (srv_tls_sniff_first(first) == SRV_TLS_SNIFF_HTTP) {
@@ -69,10 +79,12 @@ void srv_conn_tls_input(srv_conn *c, const uint8_t *p, size_t n)
     if (srv_tls_conn_state(c->tls) == SRV_TLS_HANDSHAKE) {
         int h = srv_tls_conn_handshake(c->tls);
         if (h < 0) {
+            srv_conn_tls_count_failure(c);
             srv_conn_close_after_flush(c); /* the alert in the write BIO goes out first */
             return;
         }
         if (h == 0) return; /* the flush after this recv sends the handshake's next flight */
+        ctr_inc(&c->sh->ctr.tls_handshakes);
     }
     deliver_plain(c);
 }

@@ -117,6 +117,17 @@ class TlsCase(unittest.TestCase):
     def url(self, path, host="127.0.0.1"):
         return f"https://{host}:{self.port}{path}"
 
+    def metric(self, name):
+        """A counter of /metrics, read over TLS."""
+        extra = ["--cert", self.certs.client_cert, "--key", self.certs.client_key] \
+            if self.MTLS else []
+        rc, out, err = self.curl("--cacert", self.certs.ca, *extra, self.url("/metrics"))
+        self.assertEqual(rc, 0, err)
+        for line in out.splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[1])
+        self.fail(f"{name} not in /metrics")
+
 
 class TlsServerTest(TlsCase):
     def test_grpcio_over_tls(self):
@@ -197,6 +208,7 @@ class TlsServerTest(TlsCase):
         self.assertServing()
 
     def test_downgrade_to_tls_1_0_and_1_1_is_refused(self):
+        failures = self.metric("ringq_tls_handshake_failures_total")
         for flag in ("-tls1_1", "-tls1"):
             # SECLEVEL=0: our client must really offer the old version, not refuse it itself.
             p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}",
@@ -206,12 +218,16 @@ class TlsServerTest(TlsCase):
             self.assertNotEqual(p.returncode, 0, p.stdout)
             self.assertRegex(p.stdout + p.stderr, r"alert protocol version|unsupported protocol")
         self.assertTrue(self.srv.wait_log("unsupported protocol", timeout=10))
+        self.assertEqual(self.metric("ringq_tls_handshake_failures_total"), failures + 2)
+        handshakes = self.metric("ringq_tls_handshakes_total")
         for flag, version in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
             p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}",
                                 flag, "-CAfile", self.certs.ca, "-verify_return_error"],
                                input="", capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertIn(f"Protocol  : {version}", p.stdout)
+        # Both, and the two /metrics reads since.
+        self.assertGreaterEqual(self.metric("ringq_tls_handshakes_total"), handshakes + 3)
         self.assertServing()
 
     def test_plaintext_to_the_tls_port(self):
