@@ -1,4 +1,5 @@
-/* libringq: the C client of ringqd (ringq.v1 over gRPC, HTTP/2 cleartext with prior knowledge).
+/* libringq: the C client of ringqd (ringq.v1 over gRPC: HTTP/2 cleartext with prior knowledge,
+ * or over TLS with ALPN h2 when rq_client_opts asks for it, docs/security.md).
  *
  * Two ways to use it
  *   Blocking: rq_client_create() with no loop, then call rq_enqueue(), rq_lease(), rq_ack(),
@@ -83,6 +84,16 @@ typedef struct rq_client_opts {
                                     true: a failed dial ends every waiting unary call at once
                                     with RQ_ECONNECT (for tools that report and exit). The Work
                                     stream always re-subscribes. */
+    /* TLS (docs/security.md). On when `tls` is set, when $RINGQ_TLS is 1/true/yes/on, or when
+     * a CA file is given (here or $RINGQ_TLS_CA). The server's certificate is always verified:
+     * against tls_ca, else the system's store, and for the address's host (or
+     * tls_server_name). A failed handshake is a failed dial (RQ_ECONNECT, the reason in the
+     * message: "certificate verify failed: certificate has expired", ...). */
+    bool tls;
+    const char *tls_ca;          /* PEM CA bundle; NULL: $RINGQ_TLS_CA, else the system's */
+    const char *tls_cert;        /* client certificate for mTLS; NULL: $RINGQ_TLS_CERT */
+    const char *tls_key;         /* its key; NULL: $RINGQ_TLS_KEY (else the cert file) */
+    const char *tls_server_name; /* the name to verify and send (SNI); NULL: the host */
 } rq_client_opts;
 
 /* Creates a client (no connection yet: the first call connects). Returns NULL with st filled

@@ -18,7 +18,7 @@ for src in tests/fuzz/fuzz_*.c; do
     case $name in fuzz_ko_*) extra="k8s/operator/ko_config.c k8s/operator/ko_yaml.c -ljansson -lyaml";; esac
     # shellcheck disable=SC2086 # extra: words
     clang -std=c17 -D_GNU_SOURCE -g -O1 -I. -I$B/gen -fsanitize=fuzzer,address,undefined \
-        -o $B/$name "$src" $extra $LIBS -luring -lxxhash -lz -lm -pthread
+        -o $B/$name "$src" $extra $LIBS -luring -lxxhash -lz -lssl -lcrypto -lm -pthread
     corpus=$B/corpus/$name; mkdir -p "$corpus" $B/findings/$name
     seeds=""; [ -d tests/fuzz/seeds/$name ] && seeds=tests/fuzz/seeds/$name
     echo "fuzz: $name for ${SECS}s"
