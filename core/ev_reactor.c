@@ -422,18 +422,6 @@ int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint6
     return 0;
 }
 
-int ev_madvise(ev_loop *loop, ev_op *op, void *addr, uint64_t len, int advice)
-{
-    struct io_uring_sqe *sqe;
-    int r = start(loop, op, EV_OP_MADVISE, &sqe);
-    if (r) return r;
-    io_uring_prep_madvise(sqe, addr, (off_t)len, advice);
-    /* Populating pages blocks: straight to an io-wq worker, never inline on this thread. */
-    sqe->flags |= IOSQE_ASYNC;
-    io_uring_sqe_set_data(sqe, op);
-    return 0;
-}
-
 int ev_close_detached(ev_loop *loop, int fd)
 {
     struct io_uring_sqe *sqe = get_sqe(loop);

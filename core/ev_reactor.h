@@ -60,7 +60,6 @@ typedef enum {
     EV_OP_CONNECT,
     EV_OP_SENDMSG,
     EV_OP_SENDMSG_ZC,
-    EV_OP_MADVISE,
 } ev_op_kind;
 
 struct ev_op {
@@ -178,10 +177,6 @@ int ev_write(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len, uint
 /* fdatasync when `datasync`, fsync otherwise; through IORING_OP_FSYNC so the loop never blocks. */
 int ev_fsync(ev_loop *loop, ev_op *op, int fd, bool datasync);
 int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint64_t len);
-/* madvise(addr, len, advice) on an io-wq worker (IOSQE_ASYNC), never on the loop's thread: for
- * MADV_POPULATE_READ/WRITE, which fault pages in and block. [addr, addr + len) must stay mapped
- * until the completion. The result: 0 or a negative errno. */
-int ev_madvise(ev_loop *loop, ev_op *op, void *addr, uint64_t len, int advice);
 /* Closes `fd` (ownership passes) in io_uring's worker threads (IOSQE_ASYNC), fire and forget,
  * so the work a last reference does runs there, never on this loop's thread: for an unlinked file
  * that is freeing its pages and blocks, which on a filesystem mounted with `discard` waits for the

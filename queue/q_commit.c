@@ -23,7 +23,6 @@
  * flight: the work a commit unblocks (handing out what became visible) overlaps the next commit
  * instead of holding up its start. */
 #include <errno.h>
-#include <stdlib.h>
 #include <stddef.h>
 
 #include "core/rt_clock.h"
@@ -39,7 +38,6 @@ int q_log_attach(q_log *log, ev_loop *loop)
 {
     if (!loop || (log->loop && log->loop != loop) || log->opts.read_only) return -EINVAL;
     log->loop = loop;
-    log->prefault = getenv("RINGQ_PREFAULT") != NULL; /* EXPERIMENT, not to be committed */
     for (uint32_t i = 0; i < Q_COMMIT_CHAINS_MAX; i++) {
         log->chains[i].op.cb = on_fsync;
         log->chains[i].op.ud = log;

@@ -50,13 +50,10 @@ struct q_log {
     bool reserve_out;     /* ... and a freeing append too (logged once per episode) */
     uint64_t disk_full_total;
     uint64_t grow_sync_total; /* appends that allocated on the owner's thread */
-    ev_op grow_op;            /* async allocation ahead of the writer (IORING_OP_FALLOCATE),
-                               * then the pre-fault of that range (IORING_OP_MADVISE) */
-    bool growing;             /* either step in flight: the segment stays open and mapped */
-    bool prefault;            /* pre-fault each range allocated ahead (experiment) */
-    uint64_t grow_base;       /* segment it allocates in */
-    uint32_t grow_from;       /* start of the range it allocates */
-    uint32_t grow_to;         /* end of the range it allocates */
+    ev_op grow_op;            /* async allocation ahead of the writer (IORING_OP_FALLOCATE) */
+    bool growing;
+    uint64_t grow_base; /* segment it allocates in */
+    uint32_t grow_to;   /* end of the range it allocates */
     int grow_fd;
     q_durable_fn durable_fn;
     void *durable_ud;

@@ -11,7 +11,6 @@
  * has completed. */
 #include <errno.h>
 #include <inttypes.h>
-#include <sys/mman.h>
 
 #include "core/rt_log.h"
 #include "queue/q_log.h"
@@ -86,26 +85,12 @@ int q_log_room(q_log *log, uint64_t span, bool frees)
     return 0;
 }
 
-static void grow_end(q_log *log)
-{
-    log->growing = false;
-    log->grow_fd = -1;
-}
-
-/* The pre-fault ended; a failure (an old kernel without MADV_POPULATE_READ: -EINVAL) only
- * leaves the first touch to the writer, as before. */
-static void on_prefault(ev_loop *loop, ev_op *op, int res, unsigned flags)
-{
-    q_log *log = op->ud;
-    if (res < 0) log_debug("log pre-fault failed", "dir=%s err=%d", log->dir, res);
-    grow_end(log);
-}
-
 static void on_grow(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     q_log *log = op->ud;
+    log->growing = false;
+    log->grow_fd = -1;
     if (res < 0) {
-        grow_end(log);
         /* Not an error yet: the append that needs the room allocates it itself and reports
          * -ENOSPC (entering the disk-full state) if there is none. */
         log_debug("log allocation ahead failed", "dir=%s err=%d", log->dir, res);
@@ -113,22 +98,7 @@ static void on_grow(ev_loop *loop, ev_op *op, int res, unsigned flags)
     }
     uint32_t i = q_log_seg_of(log, log->grow_base);
     q_seg *s = &log->segs[i];
-    if (s->base != log->grow_base || s->fd < 0) {
-        grow_end(log);
-        return;
-    }
-    if (log->grow_to > s->alloc) s->alloc = log->grow_to;
-    /* Fault the new range's pages in (page cache pages, zero-filled for the fresh blocks, mapped
-     * read-only) on an io-wq worker, so the writer's first store into each page takes only the
-     * write-protect fault, not the page-cache fault and the zeroing (issue 19: filemap_fault
-     * was ~5% of the shard's samples). READ, not WRITE: a written-ahead page would be dirty and
-     * the next fdatasync would write its zeros. The segment stays open meanwhile (growing). */
-    if (log->prefault && ev_madvise(loop, &log->grow_op, s->map + log->grow_from,
-                                    log->grow_to - log->grow_from, MADV_POPULATE_READ) == 0) {
-        log->grow_op.cb = on_prefault;
-        return;
-    }
-    grow_end(log);
+    if (s->base == log->grow_base && s->fd >= 0 && log->grow_to > s->alloc) s->alloc = log->grow_to;
 }
 
 void q_log_grow_ahead(q_log *log)
@@ -146,7 +116,6 @@ void q_log_grow_ahead(q_log *log)
         return; /* no SQE free: the next append tries again, or allocates itself */
     log->growing = true;
     log->grow_base = s->base;
-    log->grow_from = s->alloc;
     log->grow_to = to;
     log->grow_fd = s->fd;
 }

@@ -4,7 +4,6 @@
  * unusable here. */
 #include "test_q_util.h"
 
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "core/ev_reactor.h"
@@ -162,72 +161,6 @@ START_TEST(async_steps_off_the_writer)
 }
 END_TEST
 
-/* Pages of [from, to) of the mapping in the page cache and mapped (mincore). */
-static uint64_t resident_pages(const q_seg *s, uint32_t from, uint32_t to)
-{
-    long pg = sysconf(_SC_PAGESIZE);
-    size_t n = (size_t)(to - from) / (size_t)pg;
-    unsigned char *v = calloc(n ? n : 1, 1);
-    ck_assert_ptr_nonnull(v);
-    ck_assert_int_eq(mincore(s->map + from, (size_t)(to - from), v), 0);
-    uint64_t r = 0;
-    for (size_t i = 0; i < n; i++) r += v[i] & 1;
-    free(v);
-    return r;
-}
-
-/* Past the writer's page: no store touched these pages. */
-#define PREFAULT_SLACK_BYTES 4096u
-
-/* Each range allocated ahead is faulted in off the writer (IORING_OP_MADVISE, POPULATE_READ):
- * once the step is done its pages are in the page cache, before any store touches them, and
- * still zero (recovery reads zeros as the end of the records). */
-START_TEST(async_steps_prefault_the_range)
-{
-    char dir[64];
-    tq_mkdtemp(dir);
-    q_log_opts o;
-    tq_opts(&o, 64u * 1024u * 1024u); /* the steps below stay in the first segment */
-    int err;
-    const char *why;
-    ev_loop *loop = ev_loop_create(NULL, &err, &why);
-    ck_assert_ptr_nonnull(loop);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
-    log->prefault = true;
-    /* Readahead on the writer's faults reads up to read_ahead_kb past them (8 MiB on some
-     * disks): off for this mapping, so residency says what the pre-fault did. */
-    ck_assert_int_eq(madvise(log->segs[0].map, log->segs[0].bytes, MADV_RANDOM), 0);
-    uint64_t off = 0, steps = 0;
-    while (steps < 3) {
-        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-        off++;
-        if (!log->growing) continue;
-        uint64_t base = log->grow_base;
-        uint32_t from = log->grow_from, to = log->grow_to;
-        wait_growth(log, loop);
-        const q_seg *s = &log->segs[q_log_seg_of(log, base)];
-        ck_assert_uint_eq(s->base, base);
-        ck_assert_uint_ge(s->alloc, to);
-        /* The pages past the writer: no store touched them, and (MADV_RANDOM) no readahead
-         * around the writer's own faults brought them in: only the pre-fault can have. */
-        uint32_t pfrom = (uint32_t)((s->used + PREFAULT_SLACK_BYTES + 4095u) & ~4095u);
-        if (pfrom < from) pfrom = from;
-        ck_assert_uint_eq(log->nsegs, 1);
-        if (pfrom >= to) continue;
-        ck_assert_uint_eq(resident_pages(s, pfrom, to), (to - pfrom) / 4096u);
-        for (uint32_t i = pfrom; i < to; i += 4096u) ck_assert_uint_eq(s->map[i], 0);
-        steps++;
-    }
-    ck_assert_int_eq(q_log_commit(log), 0);
-    check_all(log, 0, off);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
-}
-END_TEST
-
 /* ENOSPC from fallocate allocations (mode 0; punching a hole frees blocks, so it still works):
  * every one, or only a new segment's (offset 0). */
 static int g_full_from; /* 0: off; 1: every allocation; 2: only at offset 0 */
@@ -373,7 +306,6 @@ int main(void)
     const TTest *tests[] = {new_segments_are_sparse,
                             sync_steps_across_rolls_and_reopen,
                             async_steps_off_the_writer,
-                            async_steps_prefault_the_range,
                             reserve_survives_a_full_disk,
                             roll_only_with_room_for_the_reserve,
                             reserve_is_clamped};
