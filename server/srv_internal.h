@@ -188,6 +188,9 @@ int srv_port_lock(const srv_options *o, int port);
 
 /* srv_runtime.c: called when a connection is gone, to see whether a drain is complete. */
 void srv_shard_conn_gone(srv_shard *sh);
+/* Initialises the shard's own timers (drain deadline, accept pause): before the shard's loop
+ * runs, in the threaded runtime and in srv_local alike. */
+void srv_shard_init_timers(srv_shard *sh);
 /* srv_runtime.c: makes `sh` the calling thread's shard (srv_shard_self), for srv_local's
  * shards that share one thread; NULL: none. */
 void srv_shard_enter(srv_shard *sh);
