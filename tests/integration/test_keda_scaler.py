@@ -221,8 +221,11 @@ class KedaScalerTest(C.RingqdTest):
 
     def test_consumer_unknown_stream_or_consumer_is_not_found_naming_it(self):
         st, cons, _ = self.stream_consumer()
+        longest = "L" * 128  # the name limit: the request to the owner still fits
         for meta, named in (({"stream": st + "x", "consumer": cons}, st + "x"),
-                            ({"stream": st, "consumer": cons + "x"}, cons + "x")):
+                            ({"stream": st, "consumer": cons + "x"}, cons + "x"),
+                            ({"stream": longest, "consumer": longest}, longest),
+                            ({"stream": st, "consumer": longest}, longest)):
             with self.subTest(meta=meta):
                 meta["target"] = "1"
                 for fn in (lambda: self.active(**meta), lambda: self.metric(**meta),
