@@ -48,6 +48,7 @@ static const api_route routes[] = {
     {"DELETE", "tasks/{}", ADMIN(DeleteTask), "id", true},
     {"GET", "partitions/{}", ADMIN(GetPartition), "partition", false},
     {"GET", "audit", ADMIN(Audit), NULL, false},
+    {"GET", "workers", ADMIN(ListWorkers), NULL, false},
     /* ringq.v1.Streams: what the dashboard shows (streams, consumers and their lag). */
     {"GET", "streams", STREAMS(ListStreams), NULL, false},
     {"GET", "streams/{}", STREAMS(GetStream), "name", false},
