@@ -14,6 +14,7 @@
 #include "core/rt_net.h"
 #include "core/rt_notify.h"
 #include "core/rt_version.h"
+#include "server/srv_auth.h"
 #include "server/srv_internal.h"
 
 /* Wake-up codes sent between shards. */
@@ -133,6 +134,7 @@ static srv_rc parse_flag(srv_options *o, const char *name, const char *val, srv_
         }
         o->host = val;
     } else if (strcmp(name, "pin") == 0) o->pin = true;
+    else if (strcmp(name, "insecure") == 0) o->insecure = true;
     else if (strcmp(name, "data") == 0) bad = !*val, o->data_dir = val;
     else if (strcmp(name, "port-file") == 0) bad = !*val, o->port_file = val;
     else if (strcmp(name, "log-level") == 0) {
@@ -183,7 +185,7 @@ srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usag
             val = eq + 1;
         } else {
             snprintf(name, sizeof name, "%s", a + 2);
-            if (strcmp(name, "pin") != 0) {
+            if (strcmp(name, "pin") != 0 && strcmp(name, "insecure") != 0) {
                 bool known = num_flag_find(name) || strcmp(name, "host") == 0 ||
                              strcmp(name, "data") == 0 || strcmp(name, "port-file") == 0 ||
                              strcmp(name, "log-level") == 0 ||
@@ -367,6 +369,8 @@ static void on_signal(ev_loop *loop, ev_op *op, int res, unsigned flags)
                 log_warn("second interrupt; exiting now", NULL);
                 _exit(130);
             }
+        } else if (sig == SIGHUP) {
+            srv_auth_reload(); /* logs what it did; a bad file keeps the old one */
         } else {
             log_info("signal ignored", "signal=%d", sig);
         }
