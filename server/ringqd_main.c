@@ -125,8 +125,7 @@ int main(int argc, char **argv)
     qo.spin_ns = SRV_SPIN_NS_DEFAULT;
     int r = srv_options_parse(&o, argc, argv, usage, extra_flag, &qo);
     if (r != 0) return r > 0 ? 0 : 2;
-    if (srv_auth_exposure_check(o.prog, o.host, false, auth_file != NULL, o.insecure) < 0)
-        return 2;
+    if (srv_auth_exposure_check(o.prog, o.host, false, auth_file != NULL, o.insecure) < 0) return 2;
     if (auth_file && srv_auth_start(auth_file) < 0) return 2;
     qo.data_dir = o.data_dir;
     qo.max_msg_bytes = o.grpc.max_send_message_bytes;

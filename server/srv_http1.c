@@ -1,7 +1,8 @@
 /* server/srv_http1: the small HTTP/1.1 endpoints on the gRPC port.
  *
- *   GET /healthz  -> 200 "ok" (503 "draining" during a drain)
- *   GET /metrics  -> 200 Prometheus text exposition
+ *   GET /healthz  -> 200 "ok" (503 "draining" during a drain); always open
+ *   GET /metrics  -> 200 Prometheus text exposition; with --auth-file it needs a bearer token
+ *                    holding `metrics` on `*` (401 without a known token, 403 without it)
  *   other paths   -> 404; other methods on known paths -> 405; malformed -> 400; huge -> 431
  *
  * Requests with a body are answered and the connection is closed (we do not read bodies).
@@ -14,6 +15,7 @@
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "proto_wire/pw_http1.h"
+#include "server/srv_auth.h"
 #include "server/srv_internal.h"
 #include "server/srv_metrics.h"
 
@@ -22,8 +24,9 @@ static void respond(srv_conn *c, int status, const char *reason, const char *cty
 {
     char head[512];
     int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
-                     reason, ctype, blen, close_conn ? "Connection: close\r\n" : "");
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                     status, reason, ctype, blen, close_conn ? "Connection: close\r\n" : "",
+                     status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
     if (buf_append(&c->out, head, (size_t)n) < 0 || buf_append(&c->out, body, blen) < 0) {
         srv_conn_close_after_flush(c);
         return;
@@ -51,7 +54,8 @@ static void put_text(buf *body, const char *text)
     if (buf_append(body, text, strlen(text)) < 0) buf_truncate(body, 0);
 }
 
-static http_answer answer(srv_shard *sh, pw_http1_view method, pw_http1_view path, buf *body)
+static http_answer answer(srv_shard *sh, pw_http1_view method, pw_http1_view path,
+                          pw_http1_view authz, buf *body)
 {
     for (size_t i = 0; i < path.n; i++)
         if (path.p[i] == '?') path.n = i;
@@ -72,6 +76,15 @@ static http_answer answer(srv_shard *sh, pw_http1_view method, pw_http1_view pat
     if (healthz) {
         put_text(body, "ok\n");
         return (http_answer){200, "OK", "text/plain", false};
+    }
+    int allowed = srv_auth_http(authz.p, authz.n, SRV_AUTH_METRICS, SRV_AUTH_ALL, NULL, 0);
+    if (allowed == 401) {
+        put_text(body, "credentials required: send Authorization: Bearer <token>\n");
+        return (http_answer){401, "Unauthorized", "text/plain", false};
+    }
+    if (allowed != 200) {
+        put_text(body, "permission denied: missing metrics on every queue and stream (*)\n");
+        return (http_answer){403, "Forbidden", "text/plain", false};
     }
     return (http_answer){0, "OK", METRICS_CTYPE, false};
 }
@@ -105,8 +118,9 @@ static void h2_scrape_done(void *ctx)
 void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_plain_resp *resp)
 {
     srv_conn *c = user;
-    pw_http1_view m = {req->method, req->method_len}, path = {req->path, req->path_len};
-    http_answer a = answer(c->sh, m, path, &resp->body);
+    pw_http1_view m = {req->method, req->method_len}, path = {req->path, req->path_len},
+                  authz = {req->authorization, req->authorization_len};
+    http_answer a = answer(c->sh, m, path, authz, &resp->body);
     resp->status = a.status;
     resp->ctype = a.ctype;
     if (a.status != 0) return;
@@ -199,7 +213,10 @@ void srv_http1_on_input(srv_conn *c)
         *s = (h1_scrape){
             .c = c, .consumed = (size_t)r, .head_only = head_only, .close_conn = close_conn};
         buf_init(&s->body, PW_GRPC_PLAIN_BODY_BYTES_MAX);
-        http_answer a = answer(c->sh, req.method, req.target, &s->body);
+        pw_http1_view authz = {"", 0};
+        for (size_t i = 0; i < req.nheaders; i++)
+            if (pw_http1_view_eq(req.names[i], "authorization")) authz = req.values[i];
+        http_answer a = answer(c->sh, req.method, req.target, authz, &s->body);
         if (a.status == 0) {
             /* Waiting before the scrape starts: its done may run at once (one shard). */
             c->http1_waiting = true;

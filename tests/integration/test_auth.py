@@ -1,0 +1,428 @@
+"""Tokens and permissions (issue 18 items 2 and 3, docs/security.md): every method of every
+service, called with grpcio against a real ringqd with --auth-file, with no credentials, a wrong
+token, a token holding the permission on another pattern, a token holding another permission,
+and the right one; /metrics and /healthz over HTTP/1.1 and h2c; a reload on SIGHUP while a Work
+stream runs; a bad file on reload; and the loopback-only --host rule."""
+import hashlib
+import os
+import queue
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import grpc
+
+import ringq_harness as H
+from google.protobuf import symbol_database
+import externalscaler.externalscaler_pb2  # noqa: F401,E402 (registers the messages)
+from grpc.health.v1 import health_pb2  # noqa: F401,E402
+from grpc.reflection.v1 import reflection_pb2  # noqa: F401,E402
+from grpc.reflection.v1alpha import reflection_pb2 as reflection_alpha_pb2  # noqa: F401,E402
+from ringq.v1 import admin_pb2, queue_pb2, streams_pb2  # noqa: F401,E402
+
+# Secrets: long random-looking strings; `consumer`'s is only in the file as its SHA-256.
+SECRET = {name: f"s3cret-{name}-{i:04d}-abcdefghijkl" for i, name in enumerate(
+    ["p_orders", "c_orders", "a_orders", "p_other", "c_other", "a_other", "p_all", "c_all",
+     "a_all", "m_all", "m_other", "nobody"])}
+ALLOW = {
+    "p_orders": "produce queue:orders.*", "c_orders": "consume orders.*",
+    "a_orders": "admin queue:orders.*", "p_other": "produce other.*",
+    "c_other": "consume other.*", "a_other": "admin other.*", "p_all": "produce *",
+    "c_all": "consume *", "a_all": "admin *", "m_all": "metrics *", "m_other": "metrics other.*",
+}
+PERM = {"produce": "p", "consume": "c", "admin": "a", "metrics": "m"}
+
+
+def auth_file_text(extra=""):
+    lines = ["# test tokens: one hashed, the rest in clear", ""]
+    for name, secret in SECRET.items():
+        if name == "c_orders":
+            lines.append(f"token {name} sha256:{hashlib.sha256(secret.encode()).hexdigest()}")
+        else:
+            lines.append(f"token {name}   {secret}")
+    for name, rule in ALLOW.items():
+        lines.append(f"allow {name} {rule}")
+    return "\n".join(lines) + "\n" + extra
+
+
+# The specification of docs/security.md "Permissions", written here independently of
+# server/srv_auth.c: method -> (permission, mode). A method missing here fails the test.
+NAMED, ALL, SOME, AUTHN, OPEN = "named", "all", "some", "authn", "open"
+SPEC = {}
+for m in ["Enqueue"]:
+    SPEC[f"/ringq.v1.Queue/{m}"] = ("produce", NAMED)
+for m in ["Lease", "Work"]:
+    SPEC[f"/ringq.v1.Queue/{m}"] = ("consume", NAMED)
+for m in ["Ack", "Nack", "Extend"]:
+    SPEC[f"/ringq.v1.Queue/{m}"] = ("consume", SOME)
+for m in ["GetQueue", "ConfigureQueue", "PauseQueue", "ResumeQueue", "PurgeQueue", "DeleteQueue",
+          "ListDeadTasks", "RedriveDeadTasks", "PeekTasks"]:
+    SPEC[f"/ringq.v1.Admin/{m}"] = ("admin", NAMED)
+for m in ["ListQueues", "GetTask", "DeleteTask", "Audit", "ListLeases", "GetPartition"]:
+    SPEC[f"/ringq.v1.Admin/{m}"] = ("admin", ALL)
+for m in ["Publish", "PublishStream"]:
+    SPEC[f"/ringq.v1.Streams/{m}"] = ("produce", ALL)
+for m in ["Fetch", "Consume", "AckMessages", "Read", "GetMessage"]:
+    SPEC[f"/ringq.v1.Streams/{m}"] = ("consume", ALL)
+for m in ["CreateStream", "UpdateStream", "GetStream", "DeleteStream", "PurgeStream",
+          "ListStreams", "CreateConsumer", "GetConsumer", "ListConsumers", "DeleteConsumer",
+          "PauseConsumer", "ResetConsumer"]:
+    SPEC[f"/ringq.v1.Streams/{m}"] = ("admin", ALL)
+for m in ["IsActive", "StreamIsActive", "GetMetricSpec", "GetMetrics"]:
+    SPEC[f"/externalscaler.ExternalScaler/{m}"] = ("metrics", ALL)
+for s in ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]:
+    SPEC[f"/{s}/ServerReflectionInfo"] = (None, AUTHN)
+for m in ["Check", "List", "Watch"]:
+    SPEC[f"/grpc.health.v1.Health/{m}"] = (None, OPEN)
+
+SERVICES = ["ringq.v1.Queue", "ringq.v1.Admin", "ringq.v1.Streams",
+            "externalscaler.ExternalScaler", "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
+DENIED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def all_methods():
+    """Every method of every service ringqd serves, from the generated descriptors."""
+    pool = symbol_database.Default().pool
+    out = []
+    for sname in SERVICES:
+        for m in pool.FindServiceByName(sname).methods:
+            out.append((f"/{sname}/{m.name}", m))
+    return out
+
+
+def request_for(m, resource):
+    """A request naming `resource` in its queue or name field when it has one."""
+    cls = symbol_database.Default().GetSymbol(m.input_type.full_name)
+    req = cls()
+    if m.name == "Work":
+        req.subscribe.queues.append(resource)
+        req.subscribe.credits = 1
+        req.request_id = 7
+        return req
+    for field in ("queue", "name"):
+        f = m.input_type.fields_by_name.get(field)
+        if f is not None and f.type == f.TYPE_STRING and f.label != f.LABEL_REPEATED:
+            setattr(req, field, resource)
+    if m.name == "Enqueue":
+        req.tasks.add().payload = b"x"
+    return req
+
+
+def call(ch, path, m, req, token, timeout=3.0):
+    """Calls `path` once; returns (code, details, first response bytes or None)."""
+    md = [("authorization", f"Bearer {token}")] if token else []
+    ser, des = (lambda x: x.SerializeToString()), (lambda b: b)
+    try:
+        if not m.client_streaming and not m.server_streaming:
+            resp = ch.unary_unary(path, ser, des)(req, metadata=md, timeout=timeout)
+            return grpc.StatusCode.OK, "", resp
+        if m.client_streaming and not m.server_streaming:
+            resp = ch.stream_unary(path, ser, des)(iter([req]), metadata=md, timeout=timeout)
+            return grpc.StatusCode.OK, "", resp
+        it = (ch.unary_stream(path, ser, des)(req, metadata=md, timeout=timeout)
+              if not m.client_streaming else
+              ch.stream_stream(path, ser, des)(iter([req]), metadata=md, timeout=timeout))
+        for first in it:
+            it.cancel()
+            return grpc.StatusCode.OK, "", first
+        return grpc.StatusCode.OK, "", None
+    except grpc.RpcError as e:
+        return e.code(), e.details() or "", None
+
+
+def work_result(first):
+    r = queue_pb2.WorkResponse.FromString(first)
+    return r.result.code, r.result.message
+
+
+class AuthServer:
+    def __init__(self, text=None, *extra):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ringq-auth-")
+        self.path = os.path.join(self.tmp.name, "auth.conf")
+        with open(self.path, "w") as f:
+            f.write(text if text is not None else auth_file_text())
+        self.srv = H.Server("ringqd", "--auth-file", self.path, *extra)
+        self.ch = self.srv.channel()
+
+    def close(self):
+        self.ch.close()
+        self.srv.close()
+        self.tmp.cleanup()
+
+
+class TestAuthPerMethod(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.a = AuthServer()
+        cls.ch = cls.a.ch
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.close()
+
+    def test_spec_covers_every_method(self):
+        self.assertEqual(sorted(p for p, _ in all_methods()), sorted(SPEC))
+
+    def outcome(self, path, m, token, resource="orders.a"):
+        code, details, first = call(self.ch, path, m, request_for(m, resource), token)
+        if path.endswith("/Work") and code == grpc.StatusCode.OK and first is not None:
+            rc, msg = work_result(first)
+            code = {7: grpc.StatusCode.PERMISSION_DENIED, 16: grpc.StatusCode.UNAUTHENTICATED}.get(
+                rc, grpc.StatusCode.OK)
+            details = msg
+        return code, details
+
+    def check_denied(self, path, m, token, want, needle):
+        code, details = self.outcome(path, m, token)
+        self.assertEqual(code, want, f"{path} with {token!r}: {details}")
+        self.assertIn(needle, details, path)
+        for secret in SECRET.values():
+            self.assertNotIn(secret, details, "a token was echoed")
+
+    def check_allowed(self, path, m, token):
+        code, details = self.outcome(path, m, token)
+        self.assertNotIn(code, DENIED, f"{path} refused with {token!r}: {details}")
+
+    def test_every_method(self):
+        for path, m in all_methods():
+            perm, mode = SPEC[path]
+            with self.subTest(method=path):
+                if mode == OPEN:
+                    self.check_allowed(path, m, None)
+                    self.check_allowed(path, m, "wrong-token-0123456789")
+                    continue
+                self.check_denied(path, m, None, grpc.StatusCode.UNAUTHENTICATED,
+                                  "credentials required")
+                self.check_denied(path, m, "wrong-token-0123456789",
+                                  grpc.StatusCode.UNAUTHENTICATED, "unknown credentials")
+                if mode == AUTHN:
+                    self.check_allowed(path, m, SECRET["nobody"])
+                    continue
+                p = PERM[perm]
+                # Another permission on every name: never enough.
+                wrong = "a_all" if p != "a" else "p_all"
+                self.check_denied(path, m, SECRET[wrong], grpc.StatusCode.PERMISSION_DENIED,
+                                  f"missing {perm}")
+                self.check_denied(path, m, SECRET["nobody"], grpc.StatusCode.PERMISSION_DENIED,
+                                  f"missing {perm}")
+                if mode == NAMED:
+                    kind = "stream" if "Streams" in path else "queue"
+                    self.check_denied(path, m, SECRET[f"{p}_other"],
+                                      grpc.StatusCode.PERMISSION_DENIED,
+                                      f"missing {perm} on {kind} 'orders.a'")
+                    self.check_allowed(path, m, SECRET[f"{p}_orders"])
+                elif mode == SOME:
+                    self.check_allowed(path, m, SECRET[f"{p}_other"])
+                    self.check_allowed(path, m, SECRET[f"{p}_orders"])
+                else:  # ALL: a pattern narrower than * is not enough
+                    self.check_denied(path, m, SECRET[f"{p}_other"],
+                                      grpc.StatusCode.PERMISSION_DENIED,
+                                      f"missing {perm} on every queue and stream")
+                self.check_allowed(path, m, SECRET[f"{p}_all"])
+
+    def test_queue_prefix_does_not_cover_streams(self):
+        """p_orders holds produce on queue:orders.* only: not on a stream, not on 'ordersx'."""
+        enq = dict(all_methods())["/ringq.v1.Queue/Enqueue"]
+        code, details = self.outcome("/ringq.v1.Queue/Enqueue", enq, SECRET["p_orders"],
+                                     resource="ordersx")
+        self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED, details)
+        self.assertIn("missing produce on queue 'ordersx'", details)
+
+    def test_work_subscribe_checks_each_queue_and_the_stream_stays(self):
+        """A Subscribe naming one allowed and one other queue is refused whole, on the stream,
+        which stays open: a Subscribe to the allowed queue alone then works."""
+        ser = queue_pb2.WorkRequest.SerializeToString
+        reqs = queue.Queue()
+        it = self.ch.stream_stream("/ringq.v1.Queue/Work", ser, queue_pb2.WorkResponse.FromString)(
+            iter(reqs.get, None), metadata=[("authorization", "Bearer " + SECRET["c_orders"])],
+            timeout=10)
+        bad = queue_pb2.WorkRequest(request_id=1)
+        bad.subscribe.queues.extend(["orders.a", "secret.q"])
+        reqs.put(bad)
+        r = next(it)
+        self.assertEqual((r.result.request_id, r.result.code), (1, 7), r)
+        self.assertIn("missing consume on queue 'secret.q'", r.result.message)
+        good = queue_pb2.WorkRequest(request_id=2)
+        good.subscribe.queues.append("orders.a")
+        reqs.put(good)
+        r = next(it)
+        self.assertEqual((r.result.request_id, r.result.code), (2, 0), r)
+        reqs.put(None)
+        it.cancel()
+
+
+def http_get(port, path, token=None, timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    head = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
+    s.sendall((head + "\r\n").encode())
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    status = int(data.split(b" ", 2)[1])
+    return status, data
+
+
+class TestAuthHttp(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.a = AuthServer()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.close()
+
+    def test_healthz_open(self):
+        self.assertEqual(http_get(self.a.srv.port, "/healthz")[0], 200)
+
+    def test_metrics_http1(self):
+        port = self.a.srv.port
+        st, data = http_get(port, "/metrics")
+        self.assertEqual(st, 401)
+        self.assertIn(b"WWW-Authenticate: Bearer", data)
+        self.assertEqual(http_get(port, "/metrics", "wrong-token-0123456789")[0], 401)
+        self.assertEqual(http_get(port, "/metrics", SECRET["a_all"])[0], 403)
+        self.assertEqual(http_get(port, "/metrics", SECRET["m_other"])[0], 403)
+        st, data = http_get(port, "/metrics", SECRET["m_all"])
+        self.assertEqual(st, 200)
+        self.assertIn(b"ringq_", data)
+
+    def curl_h2(self, path, token=None):
+        argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--http2-prior-knowledge",
+                f"http://127.0.0.1:{self.a.srv.port}{path}"]
+        if token:
+            argv += ["-H", f"Authorization: Bearer {token}"]
+        return int(subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout)
+
+    def test_metrics_h2c(self):
+        self.assertEqual(self.curl_h2("/healthz"), 200)
+        self.assertEqual(self.curl_h2("/metrics"), 401)
+        self.assertEqual(self.curl_h2("/metrics", SECRET["p_all"]), 403)
+        self.assertEqual(self.curl_h2("/metrics", SECRET["m_all"]), 200)
+
+
+class TestAuthReload(unittest.TestCase):
+    def setUp(self):
+        self.a = AuthServer()
+
+    def tearDown(self):
+        self.a.close()
+
+    def enqueue(self, token):
+        m = dict(all_methods())["/ringq.v1.Queue/Enqueue"]
+        return call(self.a.ch, "/ringq.v1.Queue/Enqueue", m, request_for(m, "orders.r"), token)[0]
+
+    def reload(self, text, needle):
+        with open(self.a.path, "w") as f:
+            f.write(text)
+        self.a.srv.proc.send_signal(signal.SIGHUP)
+        line = self.a.srv.wait_log(needle)
+        self.assertIsNotNone(line, "".join(self.a.srv.lines[-5:]))
+        return line
+
+    def test_reload_while_work_stream_runs(self):
+        """An open Work stream keeps what it was granted; each new request on it is checked
+        against the file in force: after a reload that drops c_orders, the stream's next
+        Subscribe is refused UNAUTHENTICATED, new calls too, and the new token works."""
+        ser = queue_pb2.WorkRequest.SerializeToString
+        reqs = queue.Queue()
+        it = self.a.ch.stream_stream("/ringq.v1.Queue/Work", ser,
+                                     queue_pb2.WorkResponse.FromString)(
+            iter(reqs.get, None), metadata=[("authorization", "Bearer " + SECRET["c_orders"])],
+            timeout=20)
+        sub = queue_pb2.WorkRequest(request_id=1)
+        sub.subscribe.queues.append("orders.r")
+        sub.subscribe.credits = 5
+        reqs.put(sub)
+        self.assertEqual(next(it).result.code, 0)
+        self.assertEqual(self.enqueue(SECRET["p_orders"]), grpc.StatusCode.OK)
+        r = next(it)
+        self.assertTrue(r.HasField("task"), r)
+        text = auth_file_text().replace(f"allow c_orders consume orders.*\n", "")
+        text = "\n".join(ln for ln in text.split("\n") if not ln.startswith("token c_orders"))
+        text += "\ntoken c_new c-new-secret-0123456789\nallow c_new consume orders.*\n"
+        self.reload(text, "auth file reloaded")
+        # The stream still delivers what its subscription holds.
+        self.assertEqual(self.enqueue(SECRET["p_orders"]), grpc.StatusCode.OK)
+        r = next(it)
+        self.assertTrue(r.HasField("task"), r)
+        # A new Subscribe on it is checked against the new file.
+        sub2 = queue_pb2.WorkRequest(request_id=2)
+        sub2.subscribe.queues.append("orders.r")
+        reqs.put(sub2)
+        r = next(it)
+        self.assertEqual((r.result.request_id, r.result.code), (2, 16), r)
+        reqs.put(None)
+        it.cancel()
+        m = dict(all_methods())["/ringq.v1.Queue/Lease"]
+        lease = request_for(m, "orders.r")
+        self.assertEqual(call(self.a.ch, "/ringq.v1.Queue/Lease", m, lease, SECRET["c_orders"])[0],
+                         grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(call(self.a.ch, "/ringq.v1.Queue/Lease", m, lease,
+                              "c-new-secret-0123456789")[0], grpc.StatusCode.OK)
+
+    def test_bad_file_on_reload_keeps_the_old_one(self):
+        line = self.reload(auth_file_text("allow p_orders produce orders.*\nallow ghost admin *\n"),
+                           "auth file not reloaded")
+        self.assertIn(f"{self.a.path}:{len(auth_file_text().splitlines()) + 2}:7: no token named "
+                      f"'ghost'", line)
+        for secret in SECRET.values():
+            self.assertNotIn(secret, "".join(self.a.srv.lines), "a secret was logged")
+        self.assertEqual(self.enqueue(SECRET["p_orders"]), grpc.StatusCode.OK)
+        self.assertEqual(self.enqueue(SECRET["c_orders"]), grpc.StatusCode.PERMISSION_DENIED)
+
+
+class TestStartup(unittest.TestCase):
+    def run_ringqd(self, *args):
+        with tempfile.TemporaryDirectory(prefix="ringq-auth-") as d:
+            return subprocess.run([os.path.join(H.BUILD, "ringqd"), "--port", "0", "--threads", "1",
+                                   "--data", os.path.join(d, "data"), *args],
+                                  capture_output=True, text=True, timeout=30)
+
+    def test_non_loopback_host_refused(self):
+        for host in ("*", "0.0.0.0", "::"):
+            p = self.run_ringqd("--host", host)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(f"refusing --host {host}", p.stderr)
+            self.assertIn("--insecure", p.stderr)
+            self.assertIn("TLS and --auth-file", p.stderr)
+
+    def test_tokens_alone_are_not_enough(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "auth")
+            with open(path, "w") as f:
+                f.write(auth_file_text())
+            p = self.run_ringqd("--host", "*", "--auth-file", path)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("configure TLS", p.stderr)
+
+    def test_insecure_and_loopback_start(self):
+        for args in (["--host", "*", "--insecure"], ["--host", "127.0.0.2"], ["--host", "::1"],
+                     ["--host", "localhost"]):
+            srv = H.Server("ringqd", *args)
+            try:
+                self.assertGreater(srv.port, 0)
+            finally:
+                srv.close()
+
+    def test_bad_auth_file_refused_with_position(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "auth")
+            with open(path, "w") as f:
+                f.write("token a short\n")
+            p = self.run_ringqd("--auth-file", path)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(f"{path}:1:9: a secret has 16..256 characters", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
