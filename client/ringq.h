@@ -83,7 +83,13 @@ typedef struct rq_client_opts {
                                     true: a failed dial ends every waiting unary call at once
                                     with RQ_ECONNECT (for tools that report and exit). The Work
                                     stream always re-subscribes. */
+    const char *token;           /* bearer token sent with every call (authorization: Bearer),
+                                    1..RQ_TOKEN_BYTES_MAX printable bytes without spaces; NULL:
+                                    $RINGQ_TOKEN, else none (docs/security.md). Copied. */
 } rq_client_opts;
+
+/* Longest bearer token (the server's SRV_AUTH_SECRET_BYTES_MAX). */
+#define RQ_TOKEN_BYTES_MAX 256
 
 /* Creates a client (no connection yet: the first call connects). Returns NULL with st filled
  * (RQ_EINVAL: bad address; RQ_ECONNECT: io_uring unavailable) on failure. */

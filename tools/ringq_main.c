@@ -21,7 +21,7 @@
 #include "tools/ringq_fmt.h"
 
 static const char USAGE[] =
-    "usage: ringq [--addr HOST:PORT] [--json] [--timeout-ms N] COMMAND [ARGS]\n"
+    "usage: ringq [--addr HOST:PORT] [--token T|--token-file F] [--json] [--timeout-ms N] COMMAND\n"
     "       ringq COMMAND --help | ringq --version\n"
     "\n"
     "  enqueue QUEUE [PAYLOAD...]   one task per PAYLOAD, or per stdin line when none\n"
@@ -42,7 +42,7 @@ static const char USAGE[] =
     "  consumer ls|info|rm|pause|reset STREAM [NAME]   a stream's consumers\n"
     "\n"
     "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC.\n"
-    "Tables are coloured on a terminal unless NO_COLOR is set.\n"
+    "The token defaults to $RINGQ_TOKEN. Tables are coloured on a terminal unless NO_COLOR is set.\n"
     "Exit: 0 ok, 1 server error, 2 usage, 3 rejected by the server, 4 cannot connect,\n"
     "5 a ledger does not balance (audit).\n";
 
@@ -195,6 +195,7 @@ static const cli_cmd *find_cmd(const char *name)
 static int run(int argc, char **argv, char **rest)
 {
     rq_client_opts o = {.fail_fast = true}; /* a tool reports a down server at once */
+    static char token[RQ_TOKEN_BYTES_MAX + 1];
     bool json = false, help = false;
     int n = 0;
     bool opts_done = false;
@@ -216,6 +217,13 @@ static int run(int argc, char **argv, char **rest)
         } else if (!opts_done && strcmp(s, "--addr") == 0) {
             if (++i >= argc) return cli_usage("--addr needs HOST:PORT");
             o.addr = argv[i];
+        } else if (!opts_done && strcmp(s, "--token") == 0) {
+            if (++i >= argc || !*argv[i]) return cli_usage("--token needs a token");
+            o.token = argv[i];
+        } else if (!opts_done && strcmp(s, "--token-file") == 0) {
+            if (++i >= argc) return cli_usage("--token-file needs a path");
+            if (cli_token_file("ringq", argv[i], token) < 0) return CLI_EX_USAGE;
+            o.token = token;
         } else if (!opts_done && strcmp(s, "--timeout-ms") == 0) {
             if (++i >= argc || !cli_parse_u32(argv[i], &o.timeout_ms) || !o.timeout_ms)
                 return cli_usage("--timeout-ms needs a positive number");

@@ -33,6 +33,7 @@
 #include "core/rt_log.h"
 #include "core/rt_version.h"
 #include "queue/q_part.h"
+#include "tools/ringq_cli.h"
 #include "worker/wk_mesh_loop.h"
 #include "worker/wk_pool.h"
 
@@ -57,6 +58,7 @@ static const char USAGE[] =
     "anything else nacks it (retried with the queue's backoff). Output is logged per task.\n"
     "\n"
     "  --addr HOST:PORT    server (default $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ")\n"
+    "  --token T           bearer token (default $RINGQ_TOKEN); --token-file F reads it from F\n"
     "  -q, --queue NAME    queue to take tasks from (repeatable, up to 64)\n"
     "  -c, --concurrency N handlers at once (default 1, at most 64)\n"
     "  --lease-ms N        lease per delivery (default 30000); extended while running\n"
@@ -569,6 +571,12 @@ static int parse_args(int argc, char **argv, rq_client_opts *o, const char **wor
             return 0;
         } else if (strcmp(s, "--addr") == 0 && v) {
             o->addr = v;
+        } else if (strcmp(s, "--token") == 0 && v) {
+            o->token = v;
+        } else if (strcmp(s, "--token-file") == 0 && v) {
+            static char token[RQ_TOKEN_BYTES_MAX + 1];
+            if (cli_token_file("ringq-worker", v, token) < 0) return EXIT_USAGE;
+            o->token = token;
         } else if ((strcmp(s, "-q") == 0 || strcmp(s, "--queue") == 0) && v) {
             if (A.nq == QUEUES_MAX) return bad("at most 64 queues%s", "");
             A.queues[A.nq++] = v;

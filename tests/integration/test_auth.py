@@ -381,6 +381,85 @@ class TestAuthReload(unittest.TestCase):
         self.assertEqual(self.enqueue(SECRET["c_orders"]), grpc.StatusCode.PERMISSION_DENIED)
 
 
+class TestAuthClients(unittest.TestCase):
+    """The CLI (--token, --token-file, $RINGQ_TOKEN) and ringq-worker against tokens."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.a = AuthServer()
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ringq-auth-cli-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.close()
+        cls.tmp.cleanup()
+
+    def ringq(self, *args, env_token=None):
+        env = {k: v for k, v in os.environ.items() if k not in ("RINGQ_TOKEN", "RINGQ_ADDR")}
+        if env_token:
+            env["RINGQ_TOKEN"] = env_token
+        p = subprocess.run([os.path.join(H.BUILD, "ringq"), "--addr", self.a.srv.addr, *args],
+                           capture_output=True, text=True, timeout=30, env=env)
+        for secret in SECRET.values():
+            self.assertNotIn(secret, p.stderr + p.stdout, "a token was printed")
+        return p
+
+    def token_file(self, name):
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "w") as f:
+            f.write(SECRET[name] + "\n")
+        return path
+
+    def test_cli_tokens(self):
+        p = self.ringq("enqueue", "orders.cli", "a")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("credentials required", p.stderr)
+        p = self.ringq("--token", SECRET["p_orders"], "enqueue", "orders.cli", "a")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.ringq("--token-file", self.token_file("p_orders"), "enqueue", "orders.cli", "b")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.ringq("enqueue", "orders.cli", "c", env_token=SECRET["p_orders"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.ringq("--token", SECRET["c_orders"], "enqueue", "orders.cli", "d")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("missing produce on any queue", p.stderr)
+        p = self.ringq("--token", SECRET["p_other"], "enqueue", "orders.cli", "d")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("missing produce on queue 'orders.cli'", p.stderr)
+        p = self.ringq("--json", "stats", env_token=SECRET["a_all"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("orders.cli", p.stdout)
+        p = self.ringq("--token-file", os.path.join(self.tmp.name, "none"), "stats")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--token-file", p.stderr)
+
+    def test_worker_with_token_file(self):
+        out = os.path.join(self.tmp.name, "worked")
+        p = self.ringq("--token", SECRET["p_orders"], "enqueue", "orders.wk", "payload-1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        env = {k: v for k, v in os.environ.items() if k not in ("RINGQ_TOKEN", "RINGQ_ADDR")}
+        w = subprocess.Popen([os.path.join(H.BUILD, "ringq-worker"), "--addr", self.a.srv.addr,
+                              "--token-file", self.token_file("c_orders"), "-q", "orders.wk",
+                              "--", "sh", "-c", f"cat >> {out}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            deadline = time.monotonic() + 20
+            got = ""
+            while time.monotonic() < deadline and "payload-1" not in got:
+                if os.path.exists(out):
+                    with open(out) as f:
+                        got = f.read()
+                if w.poll() is not None:
+                    break
+                time.sleep(0.05)  # polling the file for the condition, with a deadline
+            self.assertIn("payload-1", got)
+        finally:
+            w.send_signal(signal.SIGTERM)
+            _, err = w.communicate(timeout=30)
+        for secret in SECRET.values():
+            self.assertNotIn(secret, err, "the worker logged a token")
+
+
 class TestStartup(unittest.TestCase):
     def run_ringqd(self, *args):
         with tempfile.TemporaryDirectory(prefix="ringq-auth-") as d:
