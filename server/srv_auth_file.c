@@ -235,8 +235,8 @@ static int parse_perms(parser *ps, field f, uint8_t *perms)
 static int parse_pattern(parser *ps, field f, auth_rule *ru)
 {
     ru->kind = SRV_AUTH_ALL;
-    if (f.n > 6 && memcmp(f.p, "queue:", 6) == 0) ru->kind = SRV_AUTH_QUEUE, f.p += 6, f.n -= 6;
-    else if (f.n > 7 && memcmp(f.p, "stream:", 7) == 0)
+    if (f.n >= 6 && memcmp(f.p, "queue:", 6) == 0) ru->kind = SRV_AUTH_QUEUE, f.p += 6, f.n -= 6;
+    else if (f.n >= 7 && memcmp(f.p, "stream:", 7) == 0)
         ru->kind = SRV_AUTH_STREAM, f.p += 7, f.n -= 7;
     if (f.n == 0 || f.n > SRV_AUTH_PATTERN_BYTES_MAX)
         return fail(ps, f.p, "a pattern has 1..%u characters", SRV_AUTH_PATTERN_BYTES_MAX);
