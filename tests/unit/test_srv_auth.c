@@ -21,11 +21,21 @@ typedef struct glob_row {
 } glob_row;
 
 static const glob_row glob_rows[] = {
-    {"*", "", true},          {"*", "orders", true},        {"orders.*", "orders.eu", true},
-    {"orders.*", "orders.", true}, {"orders.*", "orders", false}, {"orders.*", "ordersx", false},
-    {"*.dlq", "a.b.dlq", true}, {"a*b*c", "abc", true},       {"a*b*c", "aXbYc", true},
-    {"a*b*c", "acb", false},  {"**", "x", true},              {"exact", "exact", true},
-    {"exact", "exactly", false}, {"*a", "aaa", true},          {"a*a", "a", false},
+    {"*", "", true},
+    {"*", "orders", true},
+    {"orders.*", "orders.eu", true},
+    {"orders.*", "orders.", true},
+    {"orders.*", "orders", false},
+    {"orders.*", "ordersx", false},
+    {"*.dlq", "a.b.dlq", true},
+    {"a*b*c", "abc", true},
+    {"a*b*c", "aXbYc", true},
+    {"a*b*c", "acb", false},
+    {"**", "x", true},
+    {"exact", "exact", true},
+    {"exact", "exactly", false},
+    {"*a", "aaa", true},
+    {"a*a", "a", false},
 };
 
 START_TEST(glob_table)
@@ -90,11 +100,11 @@ static const err_row err_rows[] = {
     {"token a " SEC "\ntoken b " SEC "\n", "f:2:9: two tokens share this secret (token 'a')"},
     {"token a " SEC "\nallow a produce\n", "f:2:16: expected: allow NAME PERMS PATTERN..."},
     {"token a " SEC "\nallow a write *\n", "f:2:9: unknown permission (produce, consume, admin, "
-                                          "metrics)"},
+                                           "metrics)"},
     {"token a " SEC "\nallow a produce,,admin *\n", "f:2:17: unknown permission (produce, "
-                                                   "consume, admin, metrics)"},
+                                                    "consume, admin, metrics)"},
     {"token a " SEC "\nallow a admin orders/x\n", "f:2:21: a pattern has only A-Z a-z 0-9 . _ - "
-                                                 "and * (after queue: or stream:)"},
+                                                  "and * (after queue: or stream:)"},
     {"token a " SEC "\nallow a admin queue:\n", "f:2:21: a pattern has 1..128 characters"},
     {"allow ghost admin *\ntoken a " SEC "\n", "f:1:7: no token named 'ghost'"},
     {"token a " SEC "\ncert ghost CN=x\n", "f:2:6: no token named 'ghost'"},
