@@ -19,7 +19,7 @@ $(shell mkdir -p $(BUILD)/gen && printf '#define RT_VERSION_GIT "%s"\n' '$(GIT_D
   (cmp -s $(VERSION_H).tmp $(VERSION_H) || mv $(VERSION_H).tmp $(VERSION_H)); rm -f $(VERSION_H).tmp)
 CFLAGS_ALL = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -g $(OPT) $(SAN) -pthread -I. -I$(BUILD)/gen -MMD -MP $(EXTRA_CFLAGS)
-LDLIBS_ALL = -luring -lxxhash -lz -lm -pthread
+LDLIBS_ALL = -luring -lxxhash -lz -lssl -lcrypto -lm -pthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 # Lower modules last in link order: server/client -> queue/worker/proto_wire -> core.

@@ -83,6 +83,16 @@ typedef struct rq_client_opts {
                                     true: a failed dial ends every waiting unary call at once
                                     with RQ_ECONNECT (for tools that report and exit). The Work
                                     stream always re-subscribes. */
+    /* TLS (docs/security.md). On when `tls` is set, when $RINGQ_TLS is 1/true/yes/on, or when
+     * a CA file is given (here or $RINGQ_TLS_CA). The server's certificate is always verified:
+     * against tls_ca, else the system's store, and for the address's host (or
+     * tls_server_name). A failed handshake is a failed dial (RQ_ECONNECT, the reason in the
+     * message: "certificate verify failed: certificate has expired", ...). */
+    bool tls;
+    const char *tls_ca;          /* PEM CA bundle; NULL: $RINGQ_TLS_CA, else the system's */
+    const char *tls_cert;        /* client certificate for mTLS; NULL: $RINGQ_TLS_CERT */
+    const char *tls_key;         /* its key; NULL: $RINGQ_TLS_KEY (else the cert file) */
+    const char *tls_server_name; /* the name to verify and send (SNI); NULL: the host */
     const char *token;           /* bearer token sent with every call (authorization: Bearer),
                                     1..RQ_TOKEN_BYTES_MAX printable bytes without spaces; NULL:
                                     $RINGQ_TOKEN, else none (docs/security.md). Copied. */

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "client/ringq.h"
+#include "client/rq_tls.h"
 #include "core/ev_reactor.h"
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_client.h"
@@ -43,6 +44,8 @@ struct rq_conn {
     struct addrinfo *ais, *ai;  /* getaddrinfo's list and the next address to try */
     struct sockaddr_storage sa; /* the address being connected to */
     ev_timer ctimer;            /* connect timeout */
+    rq_tls *tls;                /* TLS (client->tls set); handshaking while `connecting` */
+    bool got_bytes;             /* something was read (the first bytes are checked) */
     uint8_t *sbuf;              /* bytes being sent */
     size_t scap, slen, soff;
     uint8_t rbuf[RQ_READ_BYTES];
@@ -108,6 +111,8 @@ struct rq_client {
     rq_status dial_err;    /* why the last dial failed */
     bool fail_fast;        /* rq_client_opts.fail_fast */
     ev_timer dial_timer;   /* wakes the waiting calls for the next dial */
+    rq_tls_ctx *tls;       /* NULL: plaintext */
+    char tls_name[256];    /* the name the server's certificate must carry */
 };
 
 /* The Work stream's request metadata naming its worker (the server's SRV_WORKER_ID_HEADER,

@@ -23,6 +23,7 @@
 #include "core/rt_net.h"
 #include "proto_wire/pw_msgs.h"
 #include "server/srv_auth.h"
+#include "server/srv_tls.h"
 
 typedef enum auth_mode { MODE_OPEN, MODE_AUTHN, MODE_ALL, MODE_SOME, MODE_NAMED } auth_mode;
 
@@ -95,11 +96,8 @@ static const auth_method methods[] = {
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static srv_auth_table *current; /* under `lock` */
 static const char *auth_path;   /* --auth-file; NULL: auth off */
-static srv_auth_subject_fn subject_fn;
 
 bool srv_auth_enabled(void) { return auth_path != NULL; }
-
-void srv_auth_set_subject_fn(srv_auth_subject_fn fn) { subject_fn = fn; }
 
 int srv_auth_start(const char *path)
 {
@@ -166,12 +164,11 @@ static int call_token(const srv_auth_table *t, const pw_grpc_call *call, bool *h
     const char *s = md ? bearer((const char *)md->value, md->value_len, &n) : NULL;
     *had = md != NULL;
     if (s) return srv_auth_table_find_secret(t, s, n);
-    if (subject_fn) {
-        const char *subj = subject_fn(call, &n);
-        if (subj) {
-            *had = true;
-            return srv_auth_table_find_subject(t, subj, n);
-        }
+    /* mTLS: a certificate verified against --tls-client-ca; an unverified one proves nothing. */
+    const srv_tls_peer *peer = srv_conn_tls_peer(pw_grpc_call_conn_user(call));
+    if (peer && peer->cert && peer->verified) {
+        *had = true;
+        return srv_auth_table_find_subject(t, peer->subject, strlen(peer->subject));
     }
     return -1;
 }

@@ -94,10 +94,6 @@ bool srv_auth_enabled(void);
  * table (a method without one would be refused: start-up fails instead, naming it). 0 or
  * -ENOENT (printed). No-op without an auth file. */
 int srv_auth_bind(pw_grpc_server *g);
-/* The server's verified certificate subject of a call's connection, for `cert` lines; set by
- * the TLS layer (NULL: none). Borrowed for the call. */
-typedef const char *(*srv_auth_subject_fn)(const pw_grpc_call *call, size_t *len);
-void srv_auth_set_subject_fn(srv_auth_subject_fn fn);
 
 /* Safe defaults (docs/security.md): true when `host` is a loopback address (127.0.0.0/8, ::1,
  * localhost). */

@@ -11,6 +11,8 @@ pkg-config          finds the Check flags
 liburing-dev        the io_uring reactor (core/ev_reactor.c)
 libxxhash-dev       XXH3 checksums of every log record
 zlib1g-dev          gzip message compression (grpc-encoding: gzip)
+libssl-dev          TLS on the gRPC port and in libringq (OpenSSL; server/srv_tls.c, client/rq_tls.c)
+openssl             the TLS tests make their CA and certificates with it
 check               the unit-test framework of tests/unit
 protobuf-compiler   protoc: the reflection descriptor set and the Python modules from proto/
 libprotobuf-dev     the well-known .proto files protoc imports

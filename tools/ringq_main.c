@@ -21,8 +21,9 @@
 #include "tools/ringq_fmt.h"
 
 static const char USAGE[] =
-    "usage: ringq [--addr HOST:PORT] [--token T|--token-file F] [--json] [--timeout-ms N] COMMAND\n"
-    "       ringq COMMAND --help | ringq --version\n"
+    "usage: ringq [GLOBAL OPTIONS] COMMAND [ARGS] | ringq COMMAND --help | ringq --version\n"
+    "global options, before COMMAND: --addr HOST:PORT --json --timeout-ms N --token T\n"
+    "  --token-file F; TLS (verified): --tls --ca FILE --cert FILE --key FILE\n"
     "\n"
     "  enqueue QUEUE [PAYLOAD...]   one task per PAYLOAD, or per stdin line when none\n"
     "          [-p PRIO] [--delay-ms N] [--not-before-ms T] [--max-attempts N]\n"
@@ -41,10 +42,10 @@ static const char USAGE[] =
     "  pub SUBJECT [PAYLOAD...] | sub SUBJECT [--durable NAME] [--from POS] [--count N]\n"
     "  consumer ls|info|rm|pause|reset STREAM [NAME]   a stream's consumers\n"
     "\n"
-    "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC.\n"
-    "The token defaults to $RINGQ_TOKEN. Tables are coloured on a terminal unless NO_COLOR is set.\n"
-    "Exit: 0 ok, 1 server error, 2 usage, 3 rejected by the server, 4 cannot connect,\n"
-    "5 a ledger does not balance (audit).\n";
+    "Env: $RINGQ_ADDR (else " RQ_ADDR_DEFAULT
+    "), $RINGQ_TOKEN, $RINGQ_TLS=1, $RINGQ_TLS_CA, _CERT,\n"
+    "_KEY; NO_COLOR: no colour. Times: RFC 3339 UTC. Exit: 0 ok, 1 server error, 2 usage,\n"
+    "3 rejected by the server, 4 cannot connect, 5 a ledger does not balance (audit).\n";
 
 static int run_pause(cli_args *a) { return cmd_pause(a, true); }
 static int run_resume(cli_args *a) { return cmd_pause(a, false); }
@@ -224,6 +225,17 @@ static int run(int argc, char **argv, char **rest)
             if (++i >= argc) return cli_usage("--token-file needs a path");
             if (cli_token_file("ringq", argv[i], token) < 0) return CLI_EX_USAGE;
             o.token = token;
+        } else if (!opts_done && (strcmp(s, "--ca") == 0 || strcmp(s, "--cert") == 0 ||
+                                  (n == 0 && strcmp(s, "--key") == 0))) {
+            /* (--key after COMMAND is enqueue's idempotency key.) */
+            if (++i >= argc) return cli_usage("%s needs a FILE", s);
+            const char **dst = strcmp(s, "--ca") == 0     ? &o.tls_ca
+                               : strcmp(s, "--cert") == 0 ? &o.tls_cert
+                                                          : &o.tls_key;
+            *dst = argv[i];
+            o.tls = true;
+        } else if (!opts_done && strcmp(s, "--tls") == 0) {
+            o.tls = true;
         } else if (!opts_done && strcmp(s, "--timeout-ms") == 0) {
             if (++i >= argc || !cli_parse_u32(argv[i], &o.timeout_ms) || !o.timeout_ms)
                 return cli_usage("--timeout-ms needs a positive number");

@@ -14,7 +14,7 @@ for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     [ -n "${FUZZ_ONLY:-}" ] && [ "$FUZZ_ONLY" != "$name" ] && continue
     clang -std=c17 -D_GNU_SOURCE -g -O1 -I. -I$B/gen -fsanitize=fuzzer,address,undefined \
-        -o $B/$name "$src" $LIBS -luring -lxxhash -lz -lm -pthread
+        -o $B/$name "$src" $LIBS -luring -lxxhash -lz -lssl -lcrypto -lm -pthread
     corpus=$B/corpus/$name; mkdir -p "$corpus" $B/findings/$name
     seeds=""; [ -d tests/fuzz/seeds/$name ] && seeds=tests/fuzz/seeds/$name
     echo "fuzz: $name for ${SECS}s"

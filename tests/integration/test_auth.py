@@ -16,6 +16,7 @@ import unittest
 import grpc
 
 import ringq_harness as H
+import tls_certs
 from google.protobuf import symbol_database
 import externalscaler.externalscaler_pb2  # noqa: F401,E402 (registers the messages)
 from grpc.health.v1 import health_pb2  # noqa: F401,E402
@@ -458,6 +459,71 @@ class TestAuthClients(unittest.TestCase):
             _, err = w.communicate(timeout=30)
         for secret in SECRET.values():
             self.assertNotIn(secret, err, "the worker logged a token")
+
+
+class TestAuthMutualTls(unittest.TestCase):
+    """With --tls-client-ca, a verified client certificate whose subject is on a `cert` line
+    is that token; the same certificate's subject on no line, or no certificate and no token,
+    is UNAUTHENTICATED; a bearer token still works over TLS. And TLS with an auth file may
+    listen beyond loopback."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = tls_certs.Certs()
+        c = cls.certs
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ringq-auth-mtls-")
+        cls.path = os.path.join(cls.tmp.name, "auth.conf")
+        with open(cls.path, "w") as f:
+            f.write(auth_file_text("cert c_orders O=ringq tests,CN=worker-1\n"))
+        cls.srv = H.Server("ringqd", "--host", "*", "--auth-file", cls.path, "--tls-cert",
+                           c.server_cert, "--tls-key", c.server_key, "--tls-client-ca", c.ca)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+        cls.certs.cleanup()
+        cls.tmp.cleanup()
+
+    def channel(self, client):
+        c = self.certs
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=c.read("ca.pem"),
+            private_key=c.read("client.key") if client else None,
+            certificate_chain=c.read("client.pem") if client else None)
+        return grpc.secure_channel(f"localhost:{self.srv.port}", creds)
+
+    def lease(self, ch, token=None, queue_name="orders.m"):
+        m = dict(all_methods())["/ringq.v1.Queue/Lease"]
+        return call(ch, "/ringq.v1.Queue/Lease", m, request_for(m, queue_name), token)[:2]
+
+    def test_certificate_subject_is_a_token(self):
+        with self.channel(client=True) as ch:
+            self.assertEqual(self.lease(ch)[0], grpc.StatusCode.OK)
+            code, details = self.lease(ch, queue_name="other.m")
+            self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED)
+            self.assertIn("missing consume on queue 'other.m'", details)
+            # A bearer token, when sent, is what the call is checked with.
+            self.assertEqual(self.lease(ch, SECRET["c_other"], "other.m")[0], grpc.StatusCode.OK)
+
+    def test_a_subject_on_no_line_is_unknown(self):
+        with open(self.path, "w") as f:
+            f.write(auth_file_text("cert c_orders CN=somebody-else\n"))
+        self.srv.proc.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(self.srv.wait_log("auth file reloaded"))
+        try:
+            with self.channel(client=True) as ch:
+                code, details = self.lease(ch)
+                self.assertEqual(code, grpc.StatusCode.UNAUTHENTICATED)
+                self.assertIn("unknown credentials", details)
+        finally:
+            with open(self.path, "w") as f:
+                f.write(auth_file_text("cert c_orders O=ringq tests,CN=worker-1\n"))
+            n = sum("auth file reloaded" in ln for ln in self.srv.lines)
+            self.srv.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while (sum("auth file reloaded" in ln for ln in self.srv.lines) == n
+                   and time.monotonic() < deadline):
+                self.srv.wait_log("auth file reloaded", timeout=0.2)
 
 
 class TestStartup(unittest.TestCase):
