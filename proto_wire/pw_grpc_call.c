@@ -139,6 +139,8 @@ const pw_grpc_md *pw_grpc_call_metadata(const pw_grpc_call *c, size_t *n)
     return c->md;
 }
 
+const pw_grpc_method *pw_grpc_call_method(const pw_grpc_call *call) { return call->m; }
+
 const pw_grpc_md *pw_grpc_call_find_metadata(const pw_grpc_call *c, const char *name)
 {
     for (size_t i = 0; i < c->nmd; i++)

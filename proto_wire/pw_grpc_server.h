@@ -212,6 +212,8 @@ void pw_grpc_call_unref(pw_grpc_call *call);
 void pw_grpc_call_set_user(pw_grpc_call *call, void *ud);
 void *pw_grpc_call_user(const pw_grpc_call *call);
 void *pw_grpc_call_method_ud(const pw_grpc_call *call);
+/* The method the call is for (borrowed for the server's lifetime). */
+const pw_grpc_method *pw_grpc_call_method(const pw_grpc_call *call);
 /* The connection's user pointer, or NULL when the connection is gone. */
 void *pw_grpc_call_conn_user(const pw_grpc_call *call);
 /* True once the call ended (finished, cancelled or expired). */

@@ -59,25 +59,25 @@ static const auth_method methods[] = {
     {pwm_ringq_v1_Admin_Audit_PATH, MODE_ALL, A},
     {pwm_ringq_v1_Admin_ListLeases_PATH, MODE_ALL, A},
     {pwm_ringq_v1_Admin_GetPartition_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_Publish_PATH, MODE_ALL, P},
-    {pwm_ringq_v1_Streams_PublishStream_PATH, MODE_ALL, P},
-    {pwm_ringq_v1_Streams_Fetch_PATH, MODE_ALL, C},
-    {pwm_ringq_v1_Streams_Consume_PATH, MODE_ALL, C},
-    {pwm_ringq_v1_Streams_AckMessages_PATH, MODE_ALL, C},
-    {pwm_ringq_v1_Streams_Read_PATH, MODE_ALL, C},
-    {pwm_ringq_v1_Streams_GetMessage_PATH, MODE_ALL, C},
-    {pwm_ringq_v1_Streams_CreateStream_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_UpdateStream_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_GetStream_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_DeleteStream_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_PurgeStream_PATH, MODE_ALL, A},
+    {pwm_ringq_v1_Streams_Publish_PATH, MODE_NAMED, P},
+    {pwm_ringq_v1_Streams_PublishStream_PATH, MODE_NAMED, P},
+    {pwm_ringq_v1_Streams_Fetch_PATH, MODE_NAMED, C},
+    {pwm_ringq_v1_Streams_Consume_PATH, MODE_NAMED, C},
+    {pwm_ringq_v1_Streams_AckMessages_PATH, MODE_NAMED, C},
+    {pwm_ringq_v1_Streams_Read_PATH, MODE_NAMED, C},
+    {pwm_ringq_v1_Streams_GetMessage_PATH, MODE_NAMED, C},
+    {pwm_ringq_v1_Streams_CreateStream_PATH, MODE_NAMED, A},
+    {pwm_ringq_v1_Streams_UpdateStream_PATH, MODE_NAMED, A},
+    {pwm_ringq_v1_Streams_GetStream_PATH, MODE_NAMED, A},
+    {pwm_ringq_v1_Streams_DeleteStream_PATH, MODE_NAMED, A},
+    {pwm_ringq_v1_Streams_PurgeStream_PATH, MODE_NAMED, A},
     {pwm_ringq_v1_Streams_ListStreams_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_CreateConsumer_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_GetConsumer_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_ListConsumers_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_DeleteConsumer_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_PauseConsumer_PATH, MODE_ALL, A},
-    {pwm_ringq_v1_Streams_ResetConsumer_PATH, MODE_ALL, A},
+    {pwm_ringq_v1_Streams_CreateConsumer_PATH, MODE_NAMED, A},
+    {pwm_ringq_v1_Streams_GetConsumer_PATH, MODE_NAMED, A},
+    {pwm_ringq_v1_Streams_ListConsumers_PATH, MODE_NAMED, A},
+    {pwm_ringq_v1_Streams_DeleteConsumer_PATH, MODE_NAMED, A},
+    {pwm_ringq_v1_Streams_PauseConsumer_PATH, MODE_NAMED, A},
+    {pwm_ringq_v1_Streams_ResetConsumer_PATH, MODE_NAMED, A},
     {pwm_externalscaler_ExternalScaler_IsActive_PATH, MODE_ALL, M},
     {pwm_externalscaler_ExternalScaler_StreamIsActive_PATH, MODE_ALL, M},
     {pwm_externalscaler_ExternalScaler_GetMetricSpec_PATH, MODE_ALL, M},
@@ -329,4 +329,24 @@ int srv_auth_exposure_check(const char *prog, const char *host, bool tls, bool t
             : tokens ? "TLS (--tls-cert, --tls-key)"
                      : "TLS and --auth-file");
     return -EPERM;
+}
+
+/* The permission a call's method needs (0 for rows that name none, and an unknown method). */
+static srv_auth_perm method_perm(const pw_grpc_call *call)
+{
+    const auth_method *row = method_row(pw_grpc_call_method(call)->path);
+    return row ? row->perm : 0;
+}
+
+bool srv_auth_call_named(pw_grpc_call *call, srv_auth_kind kind, const char *name, size_t len)
+{
+    if (!auth_path || !call) return true;
+    return srv_auth_call(call, method_perm(call), kind, name, len);
+}
+
+int srv_auth_check_named(const pw_grpc_call *call, srv_auth_kind kind, const char *name, size_t len,
+                         char why[SRV_AUTH_ERR_BYTES])
+{
+    if (!auth_path || !call) return 0;
+    return srv_auth_check(call, method_perm(call), kind, name, len, why);
 }

@@ -110,6 +110,14 @@ int srv_auth_exposure_check(const char *prog, const char *host, bool tls, bool t
 bool srv_auth_call(pw_grpc_call *call, srv_auth_perm perm, srv_auth_kind kind, const char *name,
                    size_t len);
 
+/* srv_auth_call with the permission of the call's method in the table (docs/security.md): for
+ * code shared by methods that need different ones (the Streams service's routing). A NULL call
+ * (an internal job) is allowed. */
+bool srv_auth_call_named(pw_grpc_call *call, srv_auth_kind kind, const char *name, size_t len);
+/* srv_auth_check with the method's permission (PublishStream answers on the stream). */
+int srv_auth_check_named(const pw_grpc_call *call, srv_auth_kind kind, const char *name, size_t len,
+                         char why[SRV_AUTH_ERR_BYTES]);
+
 /* srv_auth_call without ending the call: 0 when allowed, else PW_GRPC_UNAUTHENTICATED or
  * PW_GRPC_PERMISSION_DENIED with `why` filled (for a stream that answers one request message
  * with an error and stays open: Work's Subscribe). */

@@ -28,10 +28,11 @@ from ringq.v1 import admin_pb2, queue_pb2, streams_pb2  # noqa: F401,E402
 SECRET = {name: f"s3cret-{name}-{i:04d}-abcdefghijkl" for i, name in enumerate(
     ["p_orders", "c_orders", "a_orders", "p_other", "c_other", "a_other", "p_all", "c_all",
      "a_all", "m_all", "m_other", "nobody"])}
+# Stream names hold no dot: streams are "orders-..." and "other-...".
 ALLOW = {
-    "p_orders": "produce queue:orders.*", "c_orders": "consume orders.*",
-    "a_orders": "admin queue:orders.*", "p_other": "produce other.*",
-    "c_other": "consume other.*", "a_other": "admin other.*", "p_all": "produce *",
+    "p_orders": "produce queue:orders.* stream:orders-*", "c_orders": "consume orders.* orders-*",
+    "a_orders": "admin queue:orders.* stream:orders-*", "p_other": "produce other.* other-*",
+    "c_other": "consume other.* other-*", "a_other": "admin other.* other-*", "p_all": "produce *",
     "c_all": "consume *", "a_all": "admin *", "m_all": "metrics *", "m_other": "metrics other.*",
 }
 PERM = {"produce": "p", "consume": "c", "admin": "a", "metrics": "m"}
@@ -65,13 +66,15 @@ for m in ["GetQueue", "ConfigureQueue", "PauseQueue", "ResumeQueue", "PurgeQueue
 for m in ["ListQueues", "GetTask", "DeleteTask", "Audit", "ListLeases", "GetPartition"]:
     SPEC[f"/ringq.v1.Admin/{m}"] = ("admin", ALL)
 for m in ["Publish", "PublishStream"]:
-    SPEC[f"/ringq.v1.Streams/{m}"] = ("produce", ALL)
+    SPEC[f"/ringq.v1.Streams/{m}"] = ("produce", NAMED)
 for m in ["Fetch", "Consume", "AckMessages", "Read", "GetMessage"]:
-    SPEC[f"/ringq.v1.Streams/{m}"] = ("consume", ALL)
+    SPEC[f"/ringq.v1.Streams/{m}"] = ("consume", NAMED)
 for m in ["CreateStream", "UpdateStream", "GetStream", "DeleteStream", "PurgeStream",
-          "ListStreams", "CreateConsumer", "GetConsumer", "ListConsumers", "DeleteConsumer",
-          "PauseConsumer", "ResetConsumer"]:
-    SPEC[f"/ringq.v1.Streams/{m}"] = ("admin", ALL)
+          "CreateConsumer", "GetConsumer", "ListConsumers", "DeleteConsumer", "PauseConsumer",
+          "ResetConsumer"]:
+    SPEC[f"/ringq.v1.Streams/{m}"] = ("admin", NAMED)
+SPEC["/ringq.v1.Streams/ListStreams"] = ("admin", ALL)
+STREAM = "orders-a"  # exists (created in setUpClass): Publish finds it by subject
 for m in ["IsActive", "StreamIsActive", "GetMetricSpec", "GetMetrics"]:
     SPEC[f"/externalscaler.ExternalScaler/{m}"] = ("metrics", ALL)
 for s in ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]:
@@ -95,10 +98,44 @@ def all_methods():
     return out
 
 
+def stream_request(m, req, resource):
+    """A Streams request naming stream `resource` (its consumer: c1)."""
+    stream = resource.replace(".", "-")
+    fields = m.input_type.fields_by_name
+    if m.name in ("CreateStream", "UpdateStream"):
+        req.config.name = stream
+        req.config.subjects.append(stream + ".>")
+    elif m.name == "Publish":
+        req.messages.add(subject=stream + ".x", payload=b"p")
+    elif m.name == "PublishStream":
+        req.request_id = 3
+        req.publish.messages.add(subject=stream + ".x", payload=b"p")
+    elif m.name == "Consume":
+        req.request_id = 5
+        req.bind.stream = stream
+        req.bind.consumer = "c1"
+        req.bind.credits = 1
+    elif "stream" in fields:
+        req.stream = stream
+        if "name" in fields:
+            req.name = "c1"
+        if "consumer" in fields:
+            req.consumer = "c1"
+        if m.name == "GetMessage":
+            req.seq = 1
+        if m.name == "CreateConsumer":
+            req.config.name = "c2"
+    elif "name" in fields:
+        req.name = stream
+    return req
+
+
 def request_for(m, resource):
     """A request naming `resource` in its queue or name field when it has one."""
     cls = symbol_database.Default().GetSymbol(m.input_type.full_name)
     req = cls()
+    if m.containing_service.full_name == "ringq.v1.Streams":
+        return stream_request(m, req, resource)
     if m.name == "Work":
         req.subscribe.queues.append(resource)
         req.subscribe.credits = 1
@@ -140,6 +177,14 @@ def work_result(first):
     return r.result.code, r.result.message
 
 
+# Methods that answer a request message on the stream, which stays open: (decode, result).
+IN_STREAM = {
+    "/ringq.v1.Queue/Work": lambda b: queue_pb2.WorkResponse.FromString(b).result,
+    "/ringq.v1.Streams/PublishStream": lambda b: streams_pb2.PublishStreamResponse.FromString(b),
+    "/ringq.v1.Streams/Consume": lambda b: streams_pb2.ConsumeResponse.FromString(b).result,
+}
+
+
 class AuthServer:
     def __init__(self, text=None, *extra):
         self.tmp = tempfile.TemporaryDirectory(prefix="ringq-auth-")
@@ -160,6 +205,18 @@ class TestAuthPerMethod(unittest.TestCase):
     def setUpClass(cls):
         cls.a = AuthServer()
         cls.ch = cls.a.ch
+        # The stream Publish finds by subject, and a consumer for the consumer calls.
+        md = [("authorization", "Bearer " + SECRET["a_all"])]
+        ser, des = (lambda x: x.SerializeToString()), (lambda b: b)
+        cfg = streams_pb2.CreateStreamRequest()
+        cfg.config.name = STREAM
+        cfg.config.subjects.append(STREAM + ".>")
+        cls.ch.unary_unary("/ringq.v1.Streams/CreateStream", ser, des)(cfg, metadata=md,
+                                                                      timeout=10)
+        cc = streams_pb2.CreateConsumerRequest(stream=STREAM)
+        cc.config.name = "c1"
+        cls.ch.unary_unary("/ringq.v1.Streams/CreateConsumer", ser, des)(cc, metadata=md,
+                                                                        timeout=10)
 
     @classmethod
     def tearDownClass(cls):
@@ -170,8 +227,9 @@ class TestAuthPerMethod(unittest.TestCase):
 
     def outcome(self, path, m, token, resource="orders.a"):
         code, details, first = call(self.ch, path, m, request_for(m, resource), token)
-        if path.endswith("/Work") and code == grpc.StatusCode.OK and first is not None:
-            rc, msg = work_result(first)
+        if path in IN_STREAM and code == grpc.StatusCode.OK and first is not None:
+            res = IN_STREAM[path](first)
+            rc, msg = res.code, res.message
             code = {7: grpc.StatusCode.PERMISSION_DENIED, 16: grpc.StatusCode.UNAUTHENTICATED}.get(
                 rc, grpc.StatusCode.OK)
             details = msg
@@ -189,7 +247,8 @@ class TestAuthPerMethod(unittest.TestCase):
         self.assertNotIn(code, DENIED, f"{path} refused with {token!r}: {details}")
 
     def test_every_method(self):
-        for path, m in all_methods():
+        # Deletes last: the stream and consumer the others name stay until then.
+        for path, m in sorted(all_methods(), key=lambda pm: "/Delete" in pm[0]):
             perm, mode = SPEC[path]
             with self.subTest(method=path):
                 if mode == OPEN:
@@ -211,10 +270,10 @@ class TestAuthPerMethod(unittest.TestCase):
                 self.check_denied(path, m, SECRET["nobody"], grpc.StatusCode.PERMISSION_DENIED,
                                   f"missing {perm}")
                 if mode == NAMED:
-                    kind = "stream" if "Streams" in path else "queue"
+                    name = "stream 'orders-a'" if "Streams" in path else "queue 'orders.a'"
                     self.check_denied(path, m, SECRET[f"{p}_other"],
                                       grpc.StatusCode.PERMISSION_DENIED,
-                                      f"missing {perm} on {kind} 'orders.a'")
+                                      f"missing {perm} on {name}")
                     self.check_allowed(path, m, SECRET[f"{p}_orders"])
                 elif mode == SOME:
                     self.check_allowed(path, m, SECRET[f"{p}_other"])
@@ -348,8 +407,8 @@ class TestAuthReload(unittest.TestCase):
         self.assertEqual(self.enqueue(SECRET["p_orders"]), grpc.StatusCode.OK)
         r = next(it)
         self.assertTrue(r.HasField("task"), r)
-        text = auth_file_text().replace(f"allow c_orders consume orders.*\n", "")
-        text = "\n".join(ln for ln in text.split("\n") if not ln.startswith("token c_orders"))
+        text = "\n".join(ln for ln in auth_file_text().split("\n")
+                         if not ln.startswith(("token c_orders", "allow c_orders")))
         text += "\ntoken c_new c-new-secret-0123456789\nallow c_new consume orders.*\n"
         self.reload(text, "auth file reloaded")
         # The stream still delivers what its subscription holds.
