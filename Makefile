@@ -225,14 +225,17 @@ fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
 
 # make bench: bench/suite_bench.sh (ringq against beanstalkd, Redis, JetStream and C++ gRPC with
-# ringq-bench; bench/README.md); bench-quick: the same in QUICK mode (~1-2 min); bench-all: every
-# bench/suite_*.sh in turn (bench/run.sh).
+# ringq-bench; bench/README.md), then bench/streams.sh (streams: publish and fan-out against Redis
+# Streams and JetStream); bench-quick: the same in QUICK mode (~2-3 min); bench-all: every
+# bench/suite_*.sh and streams.sh in turn (bench/run.sh).
 RINGQ_BENCH_BIN = $(if $(wildcard bench/rb_main.c),$(BUILD)/ringq-bench)
 bench: all $(RINGQ_BENCH_BIN)
 	@BUILD=$(BUILD) bash bench/suite_bench.sh
+	@BUILD=$(BUILD) bash bench/streams.sh
 
 bench-quick: all $(RINGQ_BENCH_BIN)
 	@QUICK=1 BUILD=$(BUILD) bash bench/suite_bench.sh
+	@QUICK=1 BUILD=$(BUILD) bash bench/streams.sh
 
 bench-all: all $(RINGQ_BENCH_BIN)
 	@BUILD=$(BUILD) bash bench/run.sh

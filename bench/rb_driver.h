@@ -30,6 +30,14 @@
  * ("beanstalkd 127.0.0.1:11300: JOB_TOO_BIG"). A connection that fails calls ev->failed(why)
  * once; the engine stops the run with that message (benchmarks do not retry silently).
  *
+ * Streams (the publish and fanout scenarios, rb_target.stream): the queue names a stream, and the
+ * roles mean the stream's operations. RB_ROLE_PRODUCER publishes (done once every message of the
+ * batch is stored with the system's configured durability: Redis' XADD reply, JetStream's
+ * PubAck); setup creates the stream and rb_target.groups consumer groups (durable consumers)
+ * starting at its beginning; an RB_ROLE_CONSUMER connection reads as group rb_target.group, so
+ * every message reaches one consumer connection of each group; ack acknowledges it for that group
+ * only. backlog() = messages not yet acknowledged, summed over the groups.
+ *
  * Payloads: the engine writes the payload bytes (the first 16 bytes carry the scheduled send
  * time and a sequence number; see rb_payload_stamp in rb_engine.h); drivers send them as opaque
  * bytes and deliver them back unchanged. Drivers that need text-safe bodies say so in
@@ -53,6 +61,9 @@ typedef struct rb_target {
     size_t size;        /* payload bytes per task / request body bytes */
     uint32_t lease_ms;  /* consumers: lease / ack-wait the system should give a task */
     bool durable;       /* the system is configured to fsync every write (for labels only) */
+    bool stream;        /* publish / fanout: a stream with consumer groups, not a task queue */
+    uint32_t groups;    /* stream: consumer groups setup creates (fanout >= 1; publish 0) */
+    uint32_t group;     /* stream consumer connections: the group this one reads as */
 } rb_target;
 
 /* Engine callbacks for one connection; `ud` is the engine's pointer passed to open(). */
@@ -109,6 +120,12 @@ extern const rb_driver rb_drv_ringq;
 extern const rb_driver rb_drv_grpc;
 extern const rb_driver rb_drv_beanstalkd;
 extern const rb_driver rb_drv_redis;
-extern const rb_driver rb_drv_jetstream;
+extern const rb_driver rb_drv_jetstream; /* task queues and streams (rb_target.stream) */
+extern const rb_driver rb_drv_redis_streams;
+/* HOOK (issue #15 item 6, the ringq side): ringq's Streams service (ringq.v1.Streams Publish and
+ * Consume) as a driver for the publish and fanout scenarios, in bench/rb_drv_ringq_streams.c.
+ * Until that file exists, `ringq-bench publish|fanout --system ringq` reports "driver not
+ * built" and bench/streams.sh marks the ringq columns "not yet run". */
+extern const rb_driver rb_drv_ringq_streams;
 
 #endif

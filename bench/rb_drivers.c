@@ -10,21 +10,32 @@ extern const rb_driver rb_drv_grpc __attribute__((weak));
 extern const rb_driver rb_drv_beanstalkd __attribute__((weak));
 extern const rb_driver rb_drv_redis __attribute__((weak));
 extern const rb_driver rb_drv_jetstream __attribute__((weak));
+extern const rb_driver rb_drv_redis_streams __attribute__((weak));
+extern const rb_driver rb_drv_ringq_streams __attribute__((weak)); /* the hook: rb_driver.h */
 
 typedef struct known {
     const char *name;
     const rb_driver *d;
 } known;
 
-const rb_driver *rb_driver_find(const char *name, bool *is_known)
+const rb_driver *rb_driver_find(const char *name, bool streams, bool *is_known)
 {
-    const known tab[] = {
+    const known queues[] = {
         {"ringq", &rb_drv_ringq},           {"grpc", &rb_drv_grpc},
         {"beanstalkd", &rb_drv_beanstalkd}, {"redis", &rb_drv_redis},
         {"jetstream", &rb_drv_jetstream},
     };
+    /* The JetStream driver serves both: rb_target.stream switches its setup and consumers. */
+    const known streams_tab[] = {
+        {"ringq", &rb_drv_ringq_streams},
+        {"redis", &rb_drv_redis_streams},
+        {"jetstream", &rb_drv_jetstream},
+    };
+    const known *tab = streams ? streams_tab : queues;
+    size_t n = streams ? sizeof streams_tab / sizeof streams_tab[0]
+                       : sizeof queues / sizeof queues[0];
     *is_known = false;
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (!name || strcmp(name, tab[i].name) != 0) continue;
         *is_known = true;
         return tab[i].d;
@@ -32,4 +43,7 @@ const rb_driver *rb_driver_find(const char *name, bool *is_known)
     return NULL;
 }
 
-const char *rb_driver_names(void) { return "ringq|grpc|beanstalkd|redis|jetstream"; }
+const char *rb_driver_names(bool streams)
+{
+    return streams ? "ringq|redis|jetstream" : "ringq|grpc|beanstalkd|redis|jetstream";
+}

@@ -13,7 +13,8 @@
  *   PubAcks {"stream","seq"} arrived. An answer carrying "error", or a 503 no-responders status
  *   (no stream captures the subject), makes the batch's done report -EIO with the reason.
  *
- * Consumer: a durable pull consumer. consume(n) adds credits; the driver keeps pull requests
+ * Consumer: a durable pull consumer (streams: the one of the connection's group, rb_js.h).
+ *   consume(n) adds credits; the driver keeps pull requests
  *   outstanding ("PUB $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer> <inbox>.f.<k>
  *   {"batch":B,"expires":5s}") for about as many messages as it has unused credits. Messages
  *   arrive as MSG <subject> 1 $JS.ACK.<...> with no mark of which request they fill, so the
@@ -597,8 +598,10 @@ static rb_conn *js_open(struct ev_loop *loop, const rb_target *t, rb_role role, 
         js_close(c);
         return NULL;
     }
+    char consumer[RB_JS_CONSUMER_MAX];
+    rb_js_consumer_name(t, t->group, consumer);
     snprintf(c->next_subj, sizeof(c->next_subj), "$JS.API.CONSUMER.MSG.NEXT.%s.%s", c->names.stream,
-             RB_JS_CONSUMER);
+             consumer);
     js_inbox_init(c);
     static const rb_sock_cbs cbs = {.on_data = js_on_data, .on_error = js_on_error};
     c->sock = rb_sock_connect(loop, t->addr, &cbs, c, err, errlen);

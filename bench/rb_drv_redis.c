@@ -43,17 +43,12 @@
 
 #include "bench/rb_driver.h"
 #include "bench/rb_peer.h"
+#include "bench/rb_redis.h"
 #include "bench/rb_sock.h"
 #include "core/ev_reactor.h"
 
 #define RB_RD_DEFAULT_QUEUE "ringq-bench"
-#define RB_RD_QUEUE_MAX 1024u      /* key bytes (ours; Redis allows 512 MiB) */
-#define RB_RD_LINE_MAX 500u        /* a reply line (errors included) */
-#define RB_RD_BULK_MAX (32u << 20) /* a value; the engine's payloads are <= 16 MiB */
-#define RB_RD_BATCH_MAX 10000u
 #define RB_RD_HELD_MAX (1u << 20) /* values handed to the engine and not yet acked */
-#define RB_RD_RPC_MS 5000
-#define RB_RD_RPC_OUT (1u << 20) /* INFO server is ~1.5 KiB */
 #define RB_RD_PROCESSING ":processing"
 
 typedef enum { RD_LPUSH = 1, RD_MOVE_FAST, RD_MOVE_WAIT, RD_LREM } rd_kind;
@@ -88,7 +83,7 @@ static const char *queue_of(const rb_target *t)
 
 /* ---- commands ---- */
 
-static int arg(rb_sock *s, const void *p, size_t n)
+int rb_rd_arg(rb_sock *s, const void *p, size_t n)
 {
     int r = rb_sock_printf(s, "$%zu\r\n", n);
     if (r == 0) r = rb_sock_write(s, p, n);
@@ -102,12 +97,12 @@ static int rd_issue(void *owner, bool wait)
     rb_sock *s = c->pc.sock;
     int r = rb_peer_push(&c->pc, wait ? RD_MOVE_WAIT : RD_MOVE_FAST, 1, 0);
     if (r == 0) r = rb_sock_printf(s, "*%d\r\n", wait ? 6 : 5);
-    if (r == 0) r = wait ? arg(s, "BLMOVE", 6) : arg(s, "LMOVE", 5);
-    if (r == 0) r = arg(s, c->k.queue, c->k.qlen);
-    if (r == 0) r = arg(s, c->k.proc, c->k.plen);
-    if (r == 0) r = arg(s, "RIGHT", 5);
-    if (r == 0) r = arg(s, "LEFT", 4);
-    if (r == 0 && wait) r = arg(s, "1", 1);
+    if (r == 0) r = wait ? rb_rd_arg(s, "BLMOVE", 6) : rb_rd_arg(s, "LMOVE", 5);
+    if (r == 0) r = rb_rd_arg(s, c->k.queue, c->k.qlen);
+    if (r == 0) r = rb_rd_arg(s, c->k.proc, c->k.plen);
+    if (r == 0) r = rb_rd_arg(s, "RIGHT", 5);
+    if (r == 0) r = rb_rd_arg(s, "LEFT", 4);
+    if (r == 0 && wait) r = rb_rd_arg(s, "1", 1);
     return r;
 }
 
@@ -306,9 +301,9 @@ static int rd_send(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag)
     rb_sock *s = c->pc.sock;
     if (r == 0) r = rb_peer_push(&c->pc, RD_LPUSH, 1, tag);
     if (r == 0) r = rb_sock_printf(s, "*%zu\r\n", n + 2);
-    if (r == 0) r = arg(s, "LPUSH", 5);
-    if (r == 0) r = arg(s, c->k.queue, c->k.qlen);
-    for (size_t i = 0; i < n && r == 0; i++) r = arg(s, p[i].p, p[i].len);
+    if (r == 0) r = rb_rd_arg(s, "LPUSH", 5);
+    if (r == 0) r = rb_rd_arg(s, c->k.queue, c->k.qlen);
+    for (size_t i = 0; i < n && r == 0; i++) r = rb_rd_arg(s, p[i].p, p[i].len);
     return r;
 }
 
@@ -327,9 +322,9 @@ static int rd_ack(rb_conn *c, uint64_t handle)
     rb_sock *s = c->pc.sock;
     r = rb_peer_push(&c->pc, RD_LREM, 1, handle);
     if (r == 0) r = rb_sock_write(s, "*4\r\n$4\r\nLREM\r\n", 14);
-    if (r == 0) r = arg(s, c->k.proc, c->k.plen);
-    if (r == 0) r = arg(s, "-1", 2);
-    if (r == 0) r = arg(s, h->v, h->len);
+    if (r == 0) r = rb_rd_arg(s, c->k.proc, c->k.plen);
+    if (r == 0) r = rb_rd_arg(s, "-1", 2);
+    if (r == 0) r = rb_rd_arg(s, h->v, h->len);
     held_free(c, h);
     if (r == 0) r = rb_peer_pull_acking(&c->pull);
     return r;
@@ -353,16 +348,25 @@ static bool reply_complete(const char *p, size_t n)
     return n >= ll + b + 2;
 }
 
-/* Sends one command (argv, argc <= 4) and reads its reply. */
 static ssize_t admin(int fd, const char *addr, const char *const *argv, int argc, char *out,
                      char *err, size_t errlen)
+{
+    return rb_rd_admin(fd, addr, argv, argc, out, reply_complete, err, errlen);
+}
+
+ssize_t rb_rd_admin(int fd, const char *addr, const char *const *argv, int argc, char *out,
+                    bool (*complete)(const char *p, size_t n), char *err, size_t errlen)
 {
     char req[3 * RB_RD_QUEUE_MAX + 128];
     size_t off = (size_t)snprintf(req, sizeof req, "*%d\r\n", argc);
     for (int i = 0; i < argc; i++)
         off += (size_t)snprintf(req + off, sizeof req - off, "$%zu\r\n%s\r\n", strlen(argv[i]),
                                 argv[i]);
-    ssize_t n = rb_sock_rpc(fd, req, off, out, RB_RD_RPC_OUT + 1, reply_complete, RB_RD_RPC_MS);
+    if (off >= sizeof req) {
+        snprintf(err, errlen, "redis %s: %s: command too long", addr, argv[0]);
+        return -EINVAL;
+    }
+    ssize_t n = rb_sock_rpc(fd, req, off, out, RB_RD_RPC_OUT + 1, complete, RB_RD_RPC_MS);
     if (n < 0) {
         snprintf(err, errlen, "redis %s: %s: %s", addr, argv[0], strerror((int)-n));
     } else if (out[0] == '-') {
@@ -381,6 +385,11 @@ static bool int_reply(const char *out, uint64_t *v)
 static int with_admin(const rb_target *t, rd_names *k, char **out, char *err, size_t errlen)
 {
     if (!names(k, t, err, errlen)) return -EINVAL;
+    return rb_rd_admin_dial(t, out, err, errlen);
+}
+
+int rb_rd_admin_dial(const rb_target *t, char **out, char *err, size_t errlen)
+{
     return rb_peer_admin_dial("redis", t->addr, RB_RD_RPC_OUT + 1, RB_RD_RPC_MS, out, err, errlen);
 }
 
@@ -422,7 +431,7 @@ static int rd_setup(const rb_target *t, char *err, size_t errlen)
     return r < 0 ? (int)r : 0;
 }
 
-static int rd_version(const rb_target *t, char *vout, size_t outlen)
+int rb_rd_version(const rb_target *t, char *vout, size_t outlen)
 {
     rd_names k;
     char *out, err[256];
@@ -451,5 +460,5 @@ const rb_driver rb_drv_redis = {
     .consume = rd_consume,
     .ack = rd_ack,
     .close = rd_close,
-    .version = rd_version,
+    .version = rb_rd_version,
 };

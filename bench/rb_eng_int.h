@@ -74,8 +74,9 @@ typedef struct rb_thr rb_thr;
 typedef struct rb_cx {
     rb_thr *th;
     rb_role role;
-    unsigned idx; /* 0.. within its role over the whole run, for messages */
-    rb_conn *dc;  /* the driver's connection */
+    unsigned idx;   /* 0.. within its role over the whole run, for messages */
+    uint32_t group; /* consumers: the stream consumer group (fanout), else 0 */
+    rb_conn *dc;    /* the driver's connection */
     /* producer / caller */
     rb_slot *slots;
     uint32_t cap, inflight, free_head;
@@ -107,11 +108,12 @@ struct rb_thr {
     uint64_t s_t0, s_k;
     double s_iv_ns;
     size_t s_rr;
-    bool s_blocked; /* due slots wait for room on a connection */
-    ev_timer tick;  /* publishes p99_ns once a second */
-    rb_hist *hist;  /* counted latencies (ns) */
-    rb_hist *prog;  /* latencies of the current second, for the progress line */
-    uint8_t *pbuf;  /* batch x size payload scratch */
+    bool s_blocked;  /* due slots wait for room on a connection */
+    ev_timer tick;   /* publishes p99_ns once a second */
+    rb_hist *hist;   /* counted latencies (ns) */
+    rb_hist *prog;   /* latencies of the current second, for the progress line */
+    rb_hist *ophist; /* e2e: counted send() latencies (enqueue / publish confirmation) */
+    uint8_t *pbuf;   /* batch x size payload scratch */
     rb_payload *pl;
     /* any thread */
     _Atomic bool paused; /* e2e: producers held by the backlog bound */
@@ -149,7 +151,9 @@ struct rb_eng {
     _Atomic uint64_t seq;
     _Atomic int64_t preload_left;
     _Atomic unsigned npaused;
-    rb_seen seen;
+    uint32_t ngroups; /* deliveries each message must get: fanout's groups, else 1 */
+    rb_target *tg;    /* per group: t with .group set (consumers open with theirs) */
+    rb_seen *seen;    /* per group */
 };
 
 static inline void rb_ctr_add(rb_thr *th, int c, uint64_t n)

@@ -22,7 +22,7 @@ uint64_t rb_eng_sum(rb_eng *e, int c)
     return s;
 }
 
-/* Tasks delivered once with this run's stamp. */
+/* Deliveries of this run's tasks, each counted once per group. */
 static uint64_t valid_received(rb_eng *e)
 {
     uint64_t r = rb_eng_sum(e, RB_C_RECEIVED),
@@ -32,7 +32,7 @@ static uint64_t valid_received(rb_eng *e)
 
 uint64_t rb_eng_backlog(rb_eng *e)
 {
-    uint64_t out = rb_eng_sum(e, RB_C_STAMPED) - rb_eng_sum(e, RB_C_ENQ_ERR),
+    uint64_t out = (rb_eng_sum(e, RB_C_STAMPED) - rb_eng_sum(e, RB_C_ENQ_ERR)) * e->ngroups,
              in = valid_received(e);
     return out > in ? out - in : 0;
 }
@@ -74,7 +74,7 @@ bool rb_eng_finished(rb_eng *e, int ph)
     bool idle = started == rb_eng_sum(e, RB_C_OPS_OK) + rb_eng_sum(e, RB_C_OPS_ERR);
     uint64_t recv = rb_eng_sum(e, RB_C_RECEIVED);
     bool acked = rb_eng_sum(e, RB_C_ACK_OK) + rb_eng_sum(e, RB_C_ACK_ERR) >= recv;
-    bool all_in = valid_received(e) >= rb_eng_sum(e, RB_C_ENQ_OK);
+    bool all_in = valid_received(e) >= rb_eng_sum(e, RB_C_ENQ_OK) * e->ngroups;
     switch (ph) {
     case RB_PH_PRELOAD: return idle && atomic_load(&e->preload_left) <= 0;
     case RB_PH_DRAIN: return all_in && acked;
@@ -136,7 +136,7 @@ static void prog_counts(rb_eng *e, uint64_t *ops, uint64_t *tasks)
     *ops = rb_eng_sum(e, RB_C_OPS_OK) + (s == RB_DRAIN ? ack : 0);
     if (s == RB_RPC) *tasks = *ops;
     else if (s == RB_ENQUEUE) *tasks = rb_eng_sum(e, RB_C_ENQ_OK);
-    else if (s == RB_E2E) *tasks = ack;
+    else if (s == RB_E2E) *tasks = ack / e->ngroups;
     else *tasks = rb_phase_now(e) == RB_PH_PRELOAD ? rb_eng_sum(e, RB_C_ENQ_OK) : ack;
 }
 
@@ -251,6 +251,21 @@ static int derive(rb_eng *e, const rb_opts *o, const rb_driver *d, rb_result *r)
     e->o = o;
     e->d = d;
     e->t = o->t;
+    e->ngroups = o->t.stream && o->scenario == RB_E2E ? o->t.groups : 1u;
+    if (e->ngroups == 0 || e->ngroups > RB_GROUPS_MAX) {
+        snprintf(r->error, sizeof r->error, "groups: 1..%u", RB_GROUPS_MAX);
+        return -1;
+    }
+    e->tg = calloc(e->ngroups, sizeof *e->tg);
+    e->seen = calloc(e->ngroups, sizeof *e->seen);
+    if (!e->tg || !e->seen) {
+        snprintf(r->error, sizeof r->error, "out of memory");
+        return -1;
+    }
+    for (uint32_t g = 0; g < e->ngroups; g++) {
+        e->tg[g] = o->t;
+        e->tg[g].group = g;
+    }
     e->binary = d->binary_safe;
     e->size = o->t.size;
     if (o->scenario != RB_RPC && e->size < rb_stamp_bytes(e->binary))
@@ -270,7 +285,7 @@ static int derive(rb_eng *e, const rb_opts *o, const rb_driver *d, rb_result *r)
     e->rate_per_conn = o->rate / (double)o->conns;
     if (o->scenario == RB_E2E && !e->open_loop) {
         uint64_t b = 4ull * o->conns * o->inflight * e->batch;
-        e->max_backlog = b > 1024u ? b : 1024u;
+        e->max_backlog = (b > 1024u ? b : 1024u) * e->ngroups;
     }
     e->credits = o->credits;
     e->lump = o->credits / 4u ? o->credits / 4u : 1u;
@@ -293,8 +308,9 @@ static int derive(rb_eng *e, const rb_opts *o, const rb_driver *d, rb_result *r)
 static int plan(rb_eng *e)
 {
     const rb_opts *o = e->o;
-    unsigned nprod = o->conns,
-             ncons = (o->scenario == RB_E2E || o->scenario == RB_DRAIN) ? o->workers : 0;
+    unsigned nprod = o->conns, ncons = (o->scenario == RB_E2E || o->scenario == RB_DRAIN)
+                                           ? o->workers * e->ngroups
+                                           : 0;
     unsigned total = nprod + ncons;
     e->nthr = o->threads < total ? o->threads : total;
     if (e->nthr == 0) e->nthr = 1;
@@ -314,6 +330,7 @@ static int plan(rb_eng *e)
         x->role = k < nprod ? (o->scenario == RB_RPC ? RB_ROLE_CALL : RB_ROLE_PRODUCER)
                             : RB_ROLE_CONSUMER;
         x->idx = k < nprod ? k : k - nprod;
+        x->group = k < nprod ? 0 : (k - nprod) % e->ngroups;
         if (k < nprod) th->nprod++;
     }
     return 0;
@@ -335,9 +352,12 @@ static void collect(rb_eng *e, rb_result *r)
     r->late_sends = rb_eng_sum(e, RB_C_LATE);
     r->ops = rb_eng_sum(e, RB_C_OPS_WIN);
     r->tasks = rb_eng_sum(e, RB_C_TASKS_WIN);
+    r->tasks /= e->ngroups; /* fanout: messages acked by every group */
     r->errors = r->op_errors + r->ack_errors + r->duplicates + r->foreign;
     for (unsigned i = 0; i < e->nthr; i++)
         if (e->thr[i].hist) rb_hist_merge(&r->hist, e->thr[i].hist);
+    for (unsigned i = 0; i < e->nthr; i++)
+        if (e->thr[i].ophist) rb_hist_merge(&r->op_hist, e->thr[i].ophist);
     if (r->duration_s > 0) {
         r->ops_per_s = (double)r->ops / r->duration_s;
         r->tasks_per_s = (double)r->tasks / r->duration_s;
@@ -430,9 +450,9 @@ static void verify(rb_eng *e, int wrc, rb_result *r)
     else if (o->scenario == RB_DRAIN ? r->acked == 0 : r->ops == 0)
         snprintf(why, wn, "nothing completed in the measured window");
     else if ((o->scenario == RB_E2E || o->scenario == RB_DRAIN) &&
-             (valid != r->enqueued || r->acked != r->enqueued))
-        snprintf(why, wn, "%llu tasks enqueued, %llu received, %llu acked",
-                 (unsigned long long)r->enqueued, (unsigned long long)valid,
+             (valid != r->enqueued * e->ngroups || r->acked != r->enqueued * e->ngroups))
+        snprintf(why, wn, "%llu tasks enqueued (x %u groups), %llu received, %llu acked",
+                 (unsigned long long)r->enqueued, e->ngroups, (unsigned long long)valid,
                  (unsigned long long)r->acked);
     else if ((o->scenario == RB_E2E || o->scenario == RB_DRAIN) && r->backlog_end != 0)
         snprintf(why, wn,
@@ -503,10 +523,13 @@ out:
             free(e->thr[i].cx);
             free(e->thr[i].hist);
             free(e->thr[i].prog);
+            free(e->thr[i].ophist);
         }
         free(e->thr);
     }
-    rb_seen_free(&e->seen);
+    for (uint32_t g = 0; e->seen && g < e->ngroups; g++) rb_seen_free(&e->seen[g]);
+    free(e->seen);
+    free(e->tg);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     free(e);

@@ -9,6 +9,8 @@
  *               task reaches the consumer minus the time stamped in its payload (closed loop:
  *               when it was sent; open loop: its SCHEDULED send time, so a system that falls
  *               behind shows it in the latency instead of hiding it: no coordinated omission).
+ *               The producers' own send() latency (until the enqueue is confirmed) goes to
+ *               rb_result.op_hist ("send_latency_us" in the JSON).
  *               Closed-loop producers pause while the backlog (tasks stamped and not yet
  *               received, minus failed sends) is >= rb_result.max_backlog, which is
  *               max(4 x conns x inflight x batch, 1024), and resume once it is back to half;
@@ -18,6 +20,15 @@
  *               driver, at least 4 in flight per connection), check backlog() == preload, then
  *               start the consumers and time until every task is received and acked. Latency =
  *               ack round trip. No warmup; duration_s is the time to empty.
+ *
+ * Streams (rb_opts.streams; rb_target.stream for the driver, see rb_driver.h)
+ *   publish     RB_ENQUEUE on a stream: producers publish batches of --batch messages; latency
+ *               per publish (until the system confirmed every message of it).
+ *   fanout      RB_E2E on a stream read by --groups G consumer groups of --workers consumer
+ *               connections each: every message must reach each group exactly once (one seen-set
+ *               per group) and be acked there; latency = publish-to-deliver of every delivery;
+ *               tasks = messages acked by all G groups (acks / G). The backlog bound and the
+ *               end-of-run check count G deliveries per message.
  *
  * Phases (rpc / enqueue / e2e): warmup seconds discarded, then duration seconds measured (ops,
  * tasks and latencies counted when they complete inside the window), then producers stop, their
@@ -59,6 +70,8 @@
 #define RB_BATCH_MAX 10000u
 #define RB_CONNS_MAX 4096u
 #define RB_THREADS_MAX 64u
+/* fanout: consumer groups (each one a durable consumer the system keeps a position for). */
+#define RB_GROUPS_MAX 64u
 /* Tasks one run can stamp is 2^40 (rb_eng_int.h); a preload stays well below. */
 #define RB_PRELOAD_MAX (1ull << 36)
 
@@ -70,6 +83,8 @@ typedef struct rb_opts {
     const char *system;
     rb_target t; /* addr, queue, method, size, lease_ms */
     uint32_t batch, conns, inflight, workers, credits, threads;
+    bool streams;      /* publish / fanout: the scenario runs on a stream (see above) */
+    uint32_t groups;   /* fanout: consumer groups, 1..RB_GROUPS_MAX */
     bool inflight_set; /* --inflight given (open loop otherwise uses the default above) */
     double rate;       /* ops/s in total; 0 = closed loop */
     double warmup_s, duration_s;
@@ -99,6 +114,7 @@ typedef struct rb_result {
     bool passed;
     char error[512]; /* why it failed, "" when passed */
     rb_hist hist;
+    rb_hist op_hist; /* e2e: send() latency (enqueue / publish confirmation) in the window */
 } rb_result;
 
 /* Runs the scenario with driver `d` and fills `r` (which the caller allocates: it is large).
@@ -125,10 +141,11 @@ void rb_payload_stamp(uint8_t *p, size_t len, uint64_t t_ns, uint64_t seq, bool 
 /* Reads a stamp back; false when the payload is too short or (text) not hex. */
 bool rb_payload_read(const uint8_t *p, size_t len, bool binary_safe, uint64_t *t_ns, uint64_t *seq);
 
-/* Drivers compiled into this binary (bench/rb_drivers.c). *known is set to whether `name` is a
- * system ringq-bench knows; NULL is returned when it is unknown or its driver was not built. */
-const rb_driver *rb_driver_find(const char *name, bool *known);
+/* Drivers compiled into this binary (bench/rb_drivers.c), for task queues or (`streams`) for the
+ * publish / fanout scenarios. *known is set to whether `name` is a system ringq-bench knows for
+ * that kind of scenario; NULL is returned when it is unknown or its driver was not built. */
+const rb_driver *rb_driver_find(const char *name, bool streams, bool *known);
 /* "ringq|grpc|..." for the usage text. */
-const char *rb_driver_names(void);
+const char *rb_driver_names(bool streams);
 
 #endif

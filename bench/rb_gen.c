@@ -138,7 +138,10 @@ static int cx_start(rb_cx *x, uint64_t t0)
     } else {
         rb_ctr_add(th, RB_C_STAMPED, n);
         uint64_t first = atomic_fetch_add(&e->seq, n);
-        if (first + n > RB_SEQ_MASK || rb_seen_reserve(&e->seen, first, n) < 0) {
+        bool reserved = first + n <= RB_SEQ_MASK;
+        for (uint32_t g = 0; reserved && g < e->ngroups; g++)
+            reserved = rb_seen_reserve(&e->seen[g], first, n) == 0;
+        if (!reserved) {
             th->in_start = false;
             rb_eng_fail(e, "out of sequence numbers or memory for the seen-set");
             return -1;
@@ -270,6 +273,8 @@ static void ev_done(void *ud, uint64_t tag, int err, const char *why)
             if (e->o->scenario != RB_E2E) {
                 rb_ctr_add(th, RB_C_TASKS_WIN, n);
                 rb_hist_record(th->hist, lat);
+            } else {
+                rb_hist_record(th->ophist, lat);
             }
         }
     }
@@ -311,15 +316,15 @@ static void ev_task(void *ud, const uint8_t *p, size_t len, uint64_t handle)
     int ph = rb_phase_now(e);
     bool ours = rb_payload_read(p, len, e->binary, &t, &seq) && seq >> RB_SEQ_BITS == e->nonce &&
                 t >= e->t_start && t <= now;
-    int m = ours ? rb_seen_mark(&e->seen, seq & RB_SEQ_MASK) : -1;
+    int m = ours ? rb_seen_mark(&e->seen[x->group], seq & RB_SEQ_MASK) : -1;
     if (m < 0) {
         rb_ctr_add(th, RB_C_FOREIGN, 1);
         rb_eng_note(e, "%s: consumer %u got a task this run did not send (%zu bytes)", e->d->name,
                     x->idx, len);
     } else if (m == 0) {
         rb_ctr_add(th, RB_C_DUPS, 1);
-        rb_eng_note(e, "%s: consumer %u got task #%llu a second time", e->d->name, x->idx,
-                    (unsigned long long)(seq & RB_SEQ_MASK));
+        rb_eng_note(e, "%s: consumer %u (group %u) got task #%llu a second time", e->d->name,
+                    x->idx, x->group, (unsigned long long)(seq & RB_SEQ_MASK));
     } else if (e->o->scenario == RB_E2E) {
         rb_hist_record(th->prog, now - t);
         if (counted(e, ph)) rb_hist_record(th->hist, now - t);
@@ -497,9 +502,10 @@ static int th_setup(rb_thr *th, char *err, size_t errlen)
     uint32_t nb = e->batch ? e->batch : 1u;
     th->hist = calloc(1, sizeof *th->hist);
     th->prog = calloc(1, sizeof *th->prog);
+    th->ophist = calloc(1, sizeof *th->ophist);
     th->pbuf = malloc((size_t)nb * (e->size ? e->size : 1));
     th->pl = calloc(nb, sizeof *th->pl);
-    if (!th->hist || !th->prog || !th->pbuf || !th->pl) {
+    if (!th->hist || !th->prog || !th->ophist || !th->pbuf || !th->pl) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -519,7 +525,8 @@ static int th_setup(rb_thr *th, char *err, size_t errlen)
             for (uint32_t k = 0; k < x->cap; k++) x->slots[k].next = k + 1;
         }
         char derr[400] = "";
-        x->dc = e->d->open(th->loop, &e->t, x->role, &gen_events, x, derr, sizeof derr);
+        const rb_target *t = x->role == RB_ROLE_CONSUMER ? &e->tg[x->group] : &e->t;
+        x->dc = e->d->open(th->loop, t, x->role, &gen_events, x, derr, sizeof derr);
         if (!x->dc) {
             snprintf(err, errlen, "%s %s: %s", e->d->name, e->t.addr,
                      derr[0] ? derr : "open failed");

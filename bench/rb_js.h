@@ -4,7 +4,13 @@
  *
  * Naming: the target's queue (default RB_JS_SUBJECT_DEFAULT) is the NATS subject producers
  * publish to; the stream capturing it is "RB_" + the subject with '.' replaced by '_', and its
- * one durable pull consumer is RB_JS_CONSUMER. */
+ * one durable pull consumer is RB_JS_CONSUMER.
+ *
+ * Streams (rb_target.stream, the publish and fanout scenarios): the same stream with retention
+ * "limits" (messages stay after acks, as in a Redis stream or a ringq stream) and one durable
+ * pull consumer per group, RB_JS_GROUP_PREFIX + the group number, each starting at the stream's
+ * first message with explicit acks. Publishing is unchanged (PUB with a reply inbox; the PubAck
+ * says the message is stored). */
 #ifndef RB_JS_H
 #define RB_JS_H
 
@@ -18,6 +24,9 @@
 /* Longest subject we accept in rb_target.queue (a stream name is 3 bytes longer). */
 #define RB_JS_SUBJECT_MAX 64
 #define RB_JS_CONSUMER "rbwork"
+#define RB_JS_GROUP_PREFIX "rbgrp"
+/* Bytes of a consumer name: the prefix and up to 10 digits. */
+#define RB_JS_CONSUMER_MAX 16u
 
 /* The CONNECT we send: no +OK per command, headers on (JetStream status messages are HMSG),
  * no_responders so a publish nobody captures is answered by a 503 status instead of silence. */
@@ -51,7 +60,12 @@ typedef struct rb_js_names {
  * not under "_INBOX" or "$". */
 int rb_js_names_init(rb_js_names *n, const rb_target *t, char *err, size_t errlen);
 
-/* rb_driver.setup / backlog / version (rb_js_admin.c). */
+/* The durable consumer a consumer connection of t pulls from: RB_JS_CONSUMER for a task queue,
+ * RB_JS_GROUP_PREFIX<t->group> for a stream. out holds RB_JS_CONSUMER_MAX bytes. */
+void rb_js_consumer_name(const rb_target *t, uint32_t group, char out[RB_JS_CONSUMER_MAX]);
+
+/* rb_driver.setup / backlog / version (rb_js_admin.c). Streams: backlog is the sum over the
+ * groups' consumers of num_pending + num_ack_pending. */
 int rb_js_setup(const rb_target *t, char *err, size_t errlen);
 int rb_js_backlog(const rb_target *t, uint64_t *n, char *err, size_t errlen);
 int rb_js_version(const rb_target *t, char *out, size_t outlen);

@@ -15,6 +15,9 @@
  *                                      server since 2.2 accepts (2.9 added CONSUMER.CREATE.<s>.<c>).
  *   STREAM.INFO.<stream>               state.messages: with work-queue retention an acked
  *                                      message is removed, so this is ready + delivered-unacked.
+ * Streams (rb_js.h): STREAM.CREATE with retention "limits", one CONSUMER.DURABLE.CREATE per
+ * group, and the backlog from CONSUMER.INFO.<stream>.<consumer> (num_pending +
+ * num_ack_pending) of every group.
  * The version is the "version" member of the server's INFO. */
 #include "bench/rb_js.h"
 
@@ -233,6 +236,29 @@ static int js_api(js_admin *a, const char *api, const char *json, uint32_t toler
     return -EIO;
 }
 
+void rb_js_consumer_name(const rb_target *t, uint32_t group, char out[RB_JS_CONSUMER_MAX])
+{
+    if (t->stream) snprintf(out, RB_JS_CONSUMER_MAX, RB_JS_GROUP_PREFIX "%u", group);
+    else snprintf(out, RB_JS_CONSUMER_MAX, "%s", RB_JS_CONSUMER);
+}
+
+/* The durable pull consumer `name` on the stream, reading from its first message. */
+static int js_create_consumer(js_admin *a, const char *name, uint64_t ack_wait_ns, char *err,
+                              size_t errlen)
+{
+    char api[160], json[768];
+    const rb_js_names *nm = &a->names;
+    snprintf(api, sizeof(api), "CONSUMER.DURABLE.CREATE.%s.%s", nm->stream, name);
+    snprintf(json, sizeof(json),
+             "{\"stream_name\":\"%s\",\"config\":{\"durable_name\":\"%s\","
+             "\"ack_policy\":\"explicit\",\"ack_wait\":%llu,\"max_ack_pending\":%u,"
+             "\"max_waiting\":%u,\"deliver_policy\":\"all\",\"max_deliver\":-1,"
+             "\"replay_policy\":\"instant\"}}",
+             nm->stream, name, (unsigned long long)ack_wait_ns, RB_JS_MAX_ACK_PENDING,
+             RB_JS_MAX_WAITING);
+    return js_api(a, api, json, 0, err, errlen);
+}
+
 int rb_js_setup(const rb_target *t, char *err, size_t errlen)
 {
     js_admin a;
@@ -247,24 +273,45 @@ int rb_js_setup(const rb_target *t, char *err, size_t errlen)
     if (rc == 0) {
         snprintf(api, sizeof(api), "STREAM.CREATE.%s", nm->stream);
         snprintf(json, sizeof(json),
-                 "{\"name\":\"%s\",\"subjects\":[\"%s\"],\"retention\":\"workqueue\","
+                 "{\"name\":\"%s\",\"subjects\":[\"%s\"],\"retention\":\"%s\","
                  "\"storage\":\"file\",\"discard\":\"old\",\"num_replicas\":1}",
-                 nm->stream, nm->subject);
+                 nm->stream, nm->subject, t->stream ? "limits" : "workqueue");
         rc = js_api(&a, api, json, 0, err, errlen);
     }
-    if (rc == 0) {
-        snprintf(api, sizeof(api), "CONSUMER.DURABLE.CREATE.%s.%s", nm->stream, RB_JS_CONSUMER);
-        snprintf(json, sizeof(json),
-                 "{\"stream_name\":\"%s\",\"config\":{\"durable_name\":\"%s\","
-                 "\"ack_policy\":\"explicit\",\"ack_wait\":%llu,\"max_ack_pending\":%u,"
-                 "\"max_waiting\":%u,\"deliver_policy\":\"all\",\"max_deliver\":-1,"
-                 "\"replay_policy\":\"instant\"}}",
-                 nm->stream, RB_JS_CONSUMER, (unsigned long long)ack_wait_ns, RB_JS_MAX_ACK_PENDING,
-                 RB_JS_MAX_WAITING);
-        rc = js_api(&a, api, json, 0, err, errlen);
+    /* A task queue has its one consumer; a stream one per group (none for publish). */
+    uint32_t nconsumers = t->stream ? t->groups : 1u;
+    for (uint32_t g = 0; rc == 0 && g < nconsumers; g++) {
+        char name[RB_JS_CONSUMER_MAX];
+        rb_js_consumer_name(t, g, name);
+        rc = js_create_consumer(&a, name, ack_wait_ns, err, errlen);
     }
     js_admin_close(&a);
     return rc;
+}
+
+/* Streams: what `group`'s consumer has not acked yet (num_pending + num_ack_pending). */
+static int js_group_backlog(js_admin *a, uint32_t group, uint64_t *n, char *err, size_t errlen)
+{
+    char api[160], name[RB_JS_CONSUMER_MAX];
+    rb_js_consumer_name(a->t, group, name);
+    snprintf(api, sizeof(api), "CONSUMER.INFO.%s.%s", a->names.stream, name);
+    int rc = js_api(a, api, "", 0, err, errlen);
+    if (rc != 0) return rc;
+    static const char *const keys[] = {"num_pending", "num_ack_pending"};
+    *n = 0;
+    for (size_t k = 0; k < 2; k++) {
+        const char *v;
+        size_t vlen;
+        uint64_t x;
+        if (rb_json_find(a->body, a->body_len, keys[k], &v, &vlen) != 0 ||
+            rb_json_u64(v, vlen, &x) != 0) {
+            snprintf(err, errlen, "jetstream %s: %s: no %s in the answer", a->t->addr, api,
+                     keys[k]);
+            return -EPROTO;
+        }
+        *n += x;
+    }
+    return 0;
 }
 
 int rb_js_backlog(const rb_target *t, uint64_t *n, char *err, size_t errlen)
@@ -272,6 +319,16 @@ int rb_js_backlog(const rb_target *t, uint64_t *n, char *err, size_t errlen)
     js_admin a;
     int rc = js_admin_open(&a, t, true, err, errlen);
     if (rc != 0) return rc;
+    if (t->stream) {
+        *n = 0;
+        for (uint32_t g = 0; rc == 0 && g < t->groups; g++) {
+            uint64_t one = 0;
+            rc = js_group_backlog(&a, g, &one, err, errlen);
+            *n += one;
+        }
+        js_admin_close(&a);
+        return rc;
+    }
     char api[160];
     snprintf(api, sizeof(api), "STREAM.INFO.%s", a.names.stream);
     rc = js_api(&a, api, "", 0, err, errlen);

@@ -14,6 +14,8 @@
 static const char usage_text[] =
     "usage: ringq-bench <rpc|enqueue|e2e|drain> --system ringq|grpc|beanstalkd|redis|jetstream "
     "[options]\n"
+    "       ringq-bench <publish|fanout> --system ringq|redis|jetstream [options]   (streams;\n"
+    "       also spelled ringq-bench --mode publish|fanout ...)\n"
     "  --addr HOST:PORT      system address (defaults per system: ringq/grpc 127.0.0.1:7070,\n"
     "                        beanstalkd :11300, redis :6379, jetstream :4222)\n"
     "  --queue NAME          queue/tube/list/stream (default \"bench\")\n"
@@ -25,7 +27,8 @@ static const char usage_text[] =
     "  --inflight N          operations in flight per connection, closed loop (default 1;\n"
     "                        open loop: the cap on outstanding operations, default 1024)\n"
     "  --rate R              open loop: R operations/s in total (0 = closed loop, the default)\n"
-    "  --workers N           consumer connections for e2e/drain (default 1)\n"
+    "  --workers N           consumer connections for e2e/drain (fanout: per group; default 1)\n"
+    "  --groups N            fanout: consumer groups, each receiving every message (default 1)\n"
     "  --credits N           tasks outstanding per consumer (default 64)\n"
     "  --threads N           generator threads (default 1); connections spread round-robin\n"
     "  --warmup S --duration S   (defaults 2 and 10; may be fractional)\n"
@@ -39,6 +42,8 @@ static const char usage_text[] =
     "  --server-pid PID      record that process's CPU time (user + system) over the measured\n"
     "                        window: server_cpu_s and server_cpu_us_per_task in the JSON\n"
     "  --version             print the version and exit\n"
+    "publish/fanout: enqueue/e2e on a stream (Redis XADD/XREADGROUP/XACK, JetStream durable\n"
+    "pull consumers); fanout's tasks/s counts messages acked by every group.\n"
     "e2e closed loop: producers pause while max(4 x conns x inflight x batch, 1024) tasks are\n"
     "stamped but not yet received, until that backlog halves. Exit: 0 passed, 1 failed, 2 usage.\n";
 
@@ -114,6 +119,7 @@ int main(int argc, char **argv)
         O_CA,
         O_CERT,
         O_KEY,
+        O_GROUPS,
         O_HELP
     };
     static const struct option lo[] = {
@@ -127,6 +133,7 @@ int main(int argc, char **argv)
         {"inflight", required_argument, 0, O_INFLIGHT},
         {"rate", required_argument, 0, O_RATE},
         {"workers", required_argument, 0, O_WORKERS},
+        {"groups", required_argument, 0, O_GROUPS},
         {"credits", required_argument, 0, O_CREDITS},
         {"threads", required_argument, 0, O_THREADS},
         {"warmup", required_argument, 0, O_WARMUP},
@@ -149,6 +156,7 @@ int main(int argc, char **argv)
                  .conns = 1,
                  .inflight = 1,
                  .workers = 1,
+                 .groups = 1,
                  .credits = 64,
                  .threads = 1,
                  .warmup_s = 2,
@@ -156,6 +164,14 @@ int main(int argc, char **argv)
                  .preload = 100000};
     if (argc < 2) return usage(NULL);
     const char *sc = argv[1];
+    /* `--mode publish|fanout` first is the streams scenarios' other spelling. */
+    int first_opt = 2;
+    if (strcmp(sc, "--mode") == 0) {
+        if (argc < 3 || (strcmp(argv[2], "publish") != 0 && strcmp(argv[2], "fanout") != 0))
+            return usage("--mode is publish or fanout");
+        sc = argv[2];
+        first_opt = 3;
+    }
     if (strcmp(sc, "-h") == 0 || strcmp(sc, "--help") == 0) {
         fputs(usage_text, stdout);
         return 0;
@@ -168,8 +184,12 @@ int main(int argc, char **argv)
     else if (strcmp(sc, "enqueue") == 0) o.scenario = RB_ENQUEUE;
     else if (strcmp(sc, "e2e") == 0) o.scenario = RB_E2E;
     else if (strcmp(sc, "drain") == 0) o.scenario = RB_DRAIN;
-    else return usage("the first argument is the scenario: rpc, enqueue, e2e or drain");
-    optind = 2;
+    else if (strcmp(sc, "publish") == 0) o.scenario = RB_ENQUEUE, o.streams = true;
+    else if (strcmp(sc, "fanout") == 0) o.scenario = RB_E2E, o.streams = true;
+    else
+        return usage("the first argument is the scenario: rpc, enqueue, e2e, drain, publish or "
+                     "fanout");
+    optind = first_opt;
     uint64_t v64;
     uint32_t v32;
     int c;
@@ -199,6 +219,7 @@ int main(int argc, char **argv)
             break;
         case O_RATE: ok = parse_secs(a, 0, &o.rate); break;
         case O_WORKERS: ok = parse_u32(a, 1, RB_CONNS_MAX, &o.workers); break;
+        case O_GROUPS: ok = parse_u32(a, 1, RB_GROUPS_MAX, &o.groups); break;
         case O_CREDITS: ok = parse_u32(a, 1, 1u << 20, &o.credits); break;
         case O_THREADS: ok = parse_u32(a, 1, RB_THREADS_MAX, &o.threads); break;
         case O_WARMUP: ok = parse_secs(a, 0, &o.warmup_s); break;
@@ -232,8 +253,16 @@ int main(int argc, char **argv)
     if (!o.system) return usage("--system is required");
     if (o.t.size < RB_STAMP_BYTES) return usage("--size must be at least 16 (the stamp)");
     bool known;
-    const rb_driver *d = rb_driver_find(o.system, &known);
-    if (!known) return usage("unknown --system");
+    if (o.groups > 1 && !(o.streams && o.scenario == RB_E2E))
+        return usage("--groups is for the fanout scenario");
+    if ((uint64_t)o.groups * o.workers > RB_CONNS_MAX)
+        return usage("--groups x --workers: too many consumer connections");
+    const rb_driver *d = rb_driver_find(o.system, o.streams, &known);
+    if (!known)
+        return usage(o.streams ? "unknown --system for streams (ringq, redis or jetstream)"
+                               : "unknown --system");
+    o.t.stream = o.streams;
+    o.t.groups = o.streams && o.scenario == RB_E2E ? o.groups : 0;
     if (!o.t.addr) o.t.addr = default_addr(o.system);
     rb_result *r = calloc(1, sizeof *r);
     if (!r) {
@@ -243,7 +272,8 @@ int main(int argc, char **argv)
     if (!d) {
         r->backlog_end = -1;
         r->errors = 1;
-        snprintf(r->error, sizeof r->error, "driver not built: %s", o.system);
+        snprintf(r->error, sizeof r->error, "driver not built: %s%s", o.system,
+                 o.streams ? " (streams)" : "");
     } else {
         rb_engine_run(&o, d, r);
     }

@@ -316,6 +316,12 @@ void rb_peer_pull_deinit(rb_peer_pull *pl)
 int rb_peer_pull_pump(rb_peer_pull *pl)
 {
     if (pl->pc->failed || pl->pc->close_requested || pl->backoff) return 0;
+    if (pl->hot && pl->per_pull > 1) {
+        if (pl->fast || pl->wait || pl->credits == 0) return 0;
+        int r = pl->issue(pl->pc->owner, false);
+        if (r == 0) pl->fast = 1;
+        return r;
+    }
     if (pl->hot) {
         while ((uint64_t)pl->fast + pl->wait < pl->credits) {
             int r = pl->issue(pl->pc->owner, false);
@@ -329,7 +335,7 @@ int rb_peer_pull_pump(rb_peer_pull *pl)
         int r = pl->issue(pl->pc->owner, true);
         if (r < 0) return r;
         pl->wait = 1;
-    } else if (!ev_timer_armed(&pl->timer)) {
+    } else if (pl->per_pull <= 1 && !ev_timer_armed(&pl->timer)) {
         ev_timer_start(pl->pc->loop, &pl->timer,
                        ev_loop_now(pl->pc->loop) + (uint64_t)RB_PEER_POLL_MS * RT_NS_PER_MS);
     }
@@ -343,15 +349,18 @@ int rb_peer_pull_credit(rb_peer_pull *pl, uint32_t n)
     return rb_peer_pull_pump(pl);
 }
 
-void rb_peer_pull_answered(rb_peer_pull *pl, bool wait, bool found)
+void rb_peer_pull_answered_n(rb_peer_pull *pl, bool wait, uint32_t n)
 {
     if (wait) pl->wait = 0;
     else if (pl->fast) pl->fast--;
-    pl->hot = found;
-    if (found) {
-        if (pl->credits) pl->credits--;
-        pl->held++;
-    }
+    pl->hot = n > 0;
+    pl->credits -= n < pl->credits ? n : pl->credits;
+    pl->held += n;
+}
+
+void rb_peer_pull_answered(rb_peer_pull *pl, bool wait, bool found)
+{
+    rb_peer_pull_answered_n(pl, wait, found ? 1u : 0u);
 }
 
 int rb_peer_pull_acking(rb_peer_pull *pl)

@@ -131,16 +131,22 @@ int rb_peer_version_of(const char *text, const char *key, char *out, size_t outl
  *         only while no delivered task is waiting for its ack to be sent (`held` == 0), since
  *         that ack would queue behind it. With tasks held, a non-blocking probe every
  *         RB_PEER_POLL_MS until they are acked.
- * `issue(owner, wait)` writes one pull (blocking or not) and pushes its FIFO entry. */
+ * `issue(owner, wait)` writes one pull (blocking or not) and pushes its FIFO entry.
+ * Batched pulls (per_pull > 1, Redis XREADGROUP COUNT k): one pull may return up to per_pull
+ * tasks (the owner asks for min(credits, per_pull)), so at most one pull is in flight, hot or
+ * cold; and cold with tasks held, it waits for their acks (the engine acks every delivered task
+ * at its next loop iteration; rb_peer_pull_acking pumps) instead of probing on the timer, so a
+ * message published meanwhile is not held up to RB_PEER_POLL_MS. */
 #define RB_PEER_POLL_MS 1u
 
 typedef struct rb_peer_pull {
     rb_peer_conn *pc;
     int (*issue)(void *owner, bool wait);
-    uint64_t credits; /* tasks the engine still wants */
-    uint64_t held;    /* delivered, ack not sent yet */
-    uint32_t fast;    /* non-blocking pulls in flight */
-    uint32_t wait;    /* blocking pulls in flight (0 or 1) */
+    uint64_t credits;  /* tasks the engine still wants */
+    uint64_t held;     /* delivered, ack not sent yet */
+    uint32_t fast;     /* non-blocking pulls in flight */
+    uint32_t wait;     /* blocking pulls in flight (0 or 1) */
+    uint32_t per_pull; /* tasks one pull may return: 0 or 1 = one (set after init) */
     bool hot;
     bool backoff; /* the timer is a back-off: no pulls until it fires */
     ev_timer timer;
@@ -153,6 +159,8 @@ void rb_peer_pull_deinit(rb_peer_pull *pl);
 int rb_peer_pull_credit(rb_peer_pull *pl, uint32_t n);
 /* A pull was answered (before ev->task is called for a found one). */
 void rb_peer_pull_answered(rb_peer_pull *pl, bool wait, bool found);
+/* A batched pull was answered with n tasks (before ev->task is called for them). */
+void rb_peer_pull_answered_n(rb_peer_pull *pl, bool wait, uint32_t n);
 /* After the answer's callbacks: issue what is due. 0 or -errno. */
 int rb_peer_pull_pump(rb_peer_pull *pl);
 /* ack(): one held task less. */

@@ -20,10 +20,11 @@ static void jstr(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static const char *scenario_name(rb_scenario s)
+static const char *scenario_name(const rb_opts *o)
 {
+    if (o->streams) return o->scenario == RB_E2E ? "fanout" : "publish";
     static const char *n[] = {"rpc", "enqueue", "e2e", "drain"};
-    return (unsigned)s < 4u ? n[s] : "?";
+    return (unsigned)o->scenario < 4u ? n[o->scenario] : "?";
 }
 
 static double us(uint64_t ns) { return (double)ns / 1e3; }
@@ -32,7 +33,7 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
 {
     const rb_hist *h = &r->hist;
     fputs("{\"scenario\":", f);
-    jstr(f, scenario_name(o->scenario));
+    jstr(f, scenario_name(o));
     fputs(",\"system\":", f);
     jstr(f, o->system);
     fputs(",\"label\":", f);
@@ -45,15 +46,17 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
     jstr(f, o->t.queue);
     fputs(",\"method\":", f);
     jstr(f, o->t.method);
-    fprintf(f,
-            ",\"size\":%zu,\"batch\":%u,\"conns\":%u,\"inflight\":%u,\"rate\":%.3f,"
-            "\"workers\":%u,\"credits\":%u,\"threads\":%u,\"warmup_s\":%.3f,\"duration_s\":%.3f,"
-            "\"preload\":%" PRIu64 ",\"lease_ms\":%u,\"loop\":\"%s\",\"size_effective\":%zu,"
-            "\"batch_effective\":%u,\"max_backlog\":%" PRIu64 "}",
-            o->t.size, o->batch, o->conns, o->inflight, o->rate, o->workers, o->credits, o->threads,
-            o->warmup_s, o->duration_s, o->preload, o->t.lease_ms,
-            o->rate > 0 && o->scenario != RB_DRAIN ? "open" : "closed", r->size_effective,
-            r->batch_effective, r->max_backlog);
+    fprintf(
+        f,
+        ",\"size\":%zu,\"batch\":%u,\"conns\":%u,\"inflight\":%u,\"rate\":%.3f,"
+        "\"workers\":%u,\"groups\":%u,\"credits\":%u,\"threads\":%u,\"warmup_s\":%.3f,\"duration_s\":%.3f,"
+        "\"preload\":%" PRIu64 ",\"lease_ms\":%u,\"loop\":\"%s\",\"size_effective\":%zu,"
+        "\"batch_effective\":%u,\"max_backlog\":%" PRIu64 "}",
+        o->t.size, o->batch, o->conns, o->inflight, o->rate, o->workers,
+        o->streams && o->scenario == RB_E2E ? o->groups : 0, o->credits, o->threads, o->warmup_s,
+        o->duration_s, o->preload, o->t.lease_ms,
+        o->rate > 0 && o->scenario != RB_DRAIN ? "open" : "closed", r->size_effective,
+        r->batch_effective, r->max_backlog);
     fprintf(f,
             ",\"duration_s\":%.6f,\"ops\":%" PRIu64 ",\"tasks\":%" PRIu64 ",\"ops_per_s\":%.1f,"
             "\"tasks_per_s\":%.1f,\"errors\":%" PRIu64 ",\"late_sends\":%" PRIu64,
@@ -65,6 +68,13 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
             us(rb_hist_quantile(h, 0.5)), us(rb_hist_quantile(h, 0.9)),
             us(rb_hist_quantile(h, 0.99)), us(rb_hist_quantile(h, 0.999)), us(h->max), us(h->min),
             rb_hist_mean(h) / 1e3, h->n);
+    if (o->scenario == RB_E2E) {
+        const rb_hist *oh = &r->op_hist;
+        fprintf(f,
+                ",\"send_latency_us\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"count\":%" PRIu64
+                "}",
+                us(rb_hist_quantile(oh, 0.5)), us(rb_hist_quantile(oh, 0.99)), us(oh->max), oh->n);
+    }
     uint64_t vals[RB_CDF_POINTS];
     double fr[RB_CDF_POINTS];
     size_t n = rb_hist_cdf(h, RB_CDF_POINTS, vals, fr);

@@ -135,7 +135,6 @@ if [ ${#missing[@]} -gt 0 ]; then
         log "going on without them"
     fi
 fi
-have() { command -v "$1" >/dev/null; }
 GREETER_OK=no
 if make -s -C bench/peers PEERS_OUT="$ROOT/$BUILD/peers" >&2 && [ -x "$GREETER" ]; then
     GREETER_OK=yes
@@ -163,177 +162,15 @@ META=$OUT_DIR/meta.tsv
 : >"$META"
 meta() { printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\t\n' '  ')" >>"$META"; }
 
-# --- servers -------------------------------------------------------------------------------------
-free_port() {
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# server_argv SYSTEM COLUMN PORT DIR: sets SARGV to the server's argv; returns 1 if that system
-# has no such configuration.
-server_argv() {
-    local sys=$1 col=$2 port=$3 dir=$4
-    local redis=(redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/data" --save ''
-        --appendonly yes --protected-mode no --loglevel warning)
-    local ringqd=("$RINGQD" --threads 1 --port 0 --port-file "$dir/port" --data "$dir/data"
-        --log-level warn)
-    case $sys/$col in
-    ringq/durable | ringq/-) SARGV=("${ringqd[@]}" --fsync always) ;;
-    ringq/fast) SARGV=("${ringqd[@]}" --fsync never) ;;
-    beanstalkd/durable) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -f 0 -z 1048576) ;;
-    beanstalkd/fast) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -F -z 1048576) ;;
-    redis/durable) SARGV=("${redis[@]}" --appendfsync always) ;;
-    redis/fast) SARGV=("${redis[@]}" --appendfsync no) ;;
-    jetstream/fast) SARGV=(nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/data") ;;
-    jetstream/durable)
-        [ "$dir" = DIR ] || chattr +S "$dir/data" 2>/dev/null || { SARGV=(); return 1; }
-        SARGV=(nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/data") ;;
-    grpc-sync/-) SARGV=("$GREETER" --api sync --port 0) ;;
-    grpc-callback/-) SARGV=("$GREETER" --api callback --port 0) ;;
-    *) SARGV=(); return 1 ;;
-    esac
-}
-
-# na_reason SYSTEM COLUMN: why a system/column is not run ("" if it is).
-na_reason() {
-    case $1/$2 in
-    jetstream/durable)
-        if ! sync_dir_ok; then
-            echo "nats-server 2.9 cannot fsync every write (no sync_interval before 2.10) and the filesystem of $BENCH_DIR refuses chattr +S"
-            return
-        fi ;;
-    esac
-    case $1 in
-    beanstalkd) have beanstalkd || echo "not installed (apt-get install -y beanstalkd)" ;;
-    redis) have redis-server || echo "not installed (apt-get install -y redis-server)" ;;
-    jetstream) have nats-server || echo "not installed (apt-get install -y nats-server)" ;;
-    grpc-*) [ "$GREETER_OK" = yes ] || echo "bench/peers/greeter_server not built (make deps; make -C bench/peers)" ;;
-    esac
-}
-
-# sync_dir_ok: the filesystem of $BENCH_DIR accepts chattr +S (synchronous writes).
-sync_dir_ok() {
-    local d
-    d=$(mktemp -d "$BENCH_DIR/ringq-syncprobe.XXXXXX") || return 1
-    chattr +S "$d" 2>/dev/null
-    local rc=$?
-    rm -rf "$d"
-    return $rc
-}
-
-probe_kind() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
+# --- servers and runs: start_server, stop_server, bench_point, ... (bench/bench_lib.sh) ----------
+. bench/bench_lib.sh
 # The rpc group drives ringqd and the C++ peers with the same plain gRPC driver and method.
 driver_of() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
-
-# start_server SYSTEM COLUMN: fresh data dir, free port, pinned; waits until it answers.
-# Sets SERVER_PID and ADDR; returns 1 (stderr tail logged) if it does not come up.
-start_server() {
-    local sys=$1 col=$2 attempt port dir=$TMP/run i
-    for attempt in 1 2 3; do
-        rm -rf "$dir"
-        mkdir -p "$dir/data"
-        port=$(free_port)
-        server_argv "$sys" "$col" "$port" "$dir" || return 1
-        taskset -c "$SERVER_CPU" "${SARGV[@]}" >"$dir/server.log" 2>&1 &
-        SERVER_PID=$!
-        case $sys in
-        ringq)
-            for ((i = 0; i < START_TIMEOUT_S * 50; i++)); do
-                [ -s "$dir/port" ] && break
-                kill -0 "$SERVER_PID" 2>/dev/null || break
-                sleep 0.02
-            done
-            port=$(cat "$dir/port" 2>/dev/null)
-            ;;
-        grpc-*)
-            for ((i = 0; i < START_TIMEOUT_S * 50; i++)); do
-                grep -q 'port=[1-9]' "$dir/server.log" 2>/dev/null && break
-                kill -0 "$SERVER_PID" 2>/dev/null || break
-                sleep 0.02
-            done
-            port=$(sed -n 's/.*greeter_server.* port=\([0-9]*\).*/\1/p' "$dir/server.log" | head -1)
-            ;;
-        esac
-        ADDR=127.0.0.1:$port
-        if [ -n "$port" ] && "$PY" bench/bench_ready.py "$(probe_kind "$sys")" "$ADDR" "$SERVER_PID" \
-            "$START_TIMEOUT_S" 2>>"$dir/server.log"; then
-            return 0
-        fi
-        log "$sys ($col) did not come up (attempt $attempt):"
-        tail -5 "$dir/server.log" | sed 's/^/    /' >&2
-        stop_server
-        # Another process may have taken the free port between the probe and the bind: retry.
-        grep -qi 'address already in use\|bind' "$dir/server.log" || break
-    done
-    cp "$dir/server.log" "$OUT_DIR/failed-start-$sys-$col.log" 2>/dev/null
-    return 1
-}
-
-stop_server() {
-    local i
-    [ -n "$SERVER_PID" ] || return 0
-    kill "$SERVER_PID" 2>/dev/null
-    for ((i = 0; i < 400; i++)); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -9 "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
-    SERVER_PID=
-}
 
 # --- runs ----------------------------------------------------------------------------------------
 NRUN=0
 T_START=$(date +%s)
 
-# bench_point GROUP SYSTEM COLUMN SCENARIO X TIMEOUT_S -- RINGQ_BENCH_ARGS...: $REPS runs, each on
-# a fresh server; appends to runs.tsv.
-bench_point() {
-    local group=$1 sys=$2 col=$3 scen=$4 x=$5 tmo=$6 r id json rc alive cmd tput drv
-    shift 7
-    for ((r = 1; r <= REPS; r++)); do
-        NRUN=$((NRUN + 1))
-        id=$group.$sys.$col.x$x.r$r
-        id=${id//.-./.any.}
-        json=raw/$id.json
-        drv=$(driver_of "$sys")
-        [ "$group" = rpc ] && drv=grpc
-        cmd=(taskset -c "$CLIENT_CPU" "$RINGQ_BENCH" "$scen" --system "$drv"
-            --label "$col" --threads 1 --size "$SIZE" --warmup "$WARMUP_S" --duration "$DURATION_S"
-            --quiet "$@")
-        if ! start_server "$sys" "$col"; then
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$sys" "$col" "$scen" "$x" \
-                "$r" "$json" start no "${cmd[*]}" >>"$RUNS"
-            continue
-        fi
-        cmd+=(--addr "$ADDR" --json "$OUT_DIR/$json")
-        timeout -k 5 "$tmo" "${cmd[@]}" >>"$TMP/bench.log" 2>&1 &
-        BENCH_PID=$!
-        wait "$BENCH_PID"
-        rc=$?
-        BENCH_PID=
-        alive=yes
-        kill -0 "$SERVER_PID" 2>/dev/null || alive=no
-        stop_server
-        [ "$alive" = no ] && cp "$TMP/run/server.log" "$OUT_DIR/died-$id.log" 2>/dev/null
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$sys" "$col" "$scen" "$x" "$r" \
-            "$json" "$rc" "$alive" "${cmd[*]}" >>"$RUNS"
-        tput=$(json_brief "$OUT_DIR/$json")
-        log "[$NRUN, $(($(date +%s) - T_START)) s] $group $sys $col x=$x run $r/$REPS: exit $rc${tput:+, $tput}$([ "$alive" = no ] && echo ", SERVER DIED")"
-        [ "$rc" = 0 ] || tail -3 "$TMP/bench.log" | sed 's/^/    /' >&2
-    done
-}
-
-json_brief() { # json_brief FILE: "N tasks/s, p99 X us" from a ringq-bench result
-    "$PY" -c 'import json, sys
-try:
-    r = json.load(open(sys.argv[1]))
-    print("%.0f tasks/s, %.0f ops/s, p99 %.0f us%s" % (r.get("tasks_per_s", 0), r.get("ops_per_s", 0),
-          (r.get("latency_us") or {}).get("p99", 0), ", " + r["error"] if r.get("error") else ""))
-except Exception as e:
-    print("no result (%s)" % e)' "$1"
-}
-conns_of() { echo "${1%x*}"; }
-infl_of() { echo "${1#*x}"; }
 credits_for() { # credits_for C I B: enough credits that workers never starve producers
     local c=$(($1 * $2 * $3 * 2 / E2E_WORKERS))
     [ "$c" -lt 256 ] && c=256

@@ -1,4 +1,4 @@
-/* queue/q_consumer: the consumers of a stream (docs/semantics.md "Streams: consumers") — their
+/* queue/q_consumer: the consumers of a stream (docs/semantics.md "Stream consumers") — their
  * configuration, position, pending deliveries, acks, redelivery, and the records that make a
  * durable consumer resume exactly where it was after kill -9.
  *
@@ -8,9 +8,10 @@
  *
  * State. position: the next stream sequence the consumer looks at (messages below it were
  * delivered or skipped by the filter). pending: the deliveries not settled yet, each either OUT
- * (delivered, its ack deadline running) or WAIT (to be delivered again at a time: nak delay,
- * backoff, or after a restart). ack floor: every message at or below it is acked, terminated,
- * or not the consumer's (filter, removed).
+ * (delivered, its ack deadline running) or WAIT (to be delivered again at a time: nak delay or
+ * backoff). ack floor: every message at or below it is acked, terminated, or not the
+ * consumer's (filter, removed). After a restart nothing is pending: the position starts at the
+ * ack floor + 1 and skips the acked ranges above it (q_consumer_int.h).
  *
  * What is logged (queue/q_part_rec.h draws the records, types 20..29):
  *   CONSUMER  the configuration, pause and the start of the consumer's interest; written at
@@ -18,10 +19,11 @@
  *   CACK      one per settle call (and per q_consumer_next under ack policy none, or when
  *             max_deliver gives a message up): the sequences acked or terminated, or "all up
  *             to S" (ack policy all, none).
- *   CSTATE    a snapshot: ack floor + the acked ranges above it. Written by reset, and when
- *             compaction reaches the consumer's oldest record: old CACK records can then go,
- *             so the log stays bounded for a consumer acking forever. Pinned (the consumer's
- *             "state base": every CACK that counts is after it).
+ *   CSTATE    a snapshot: ack floor + the acked ranges above it. Written by reset, after
+ *             every later CONSUMER record (pause, compaction), and when compaction reaches the
+ *             consumer's state base: old CACK records can then go, so the log stays bounded
+ *             for a consumer acking forever. Pinned (the consumer's "state base": every CACK
+ *             that counts is after it, and its latest CONSUMER record before it).
  *   CDELETE   the consumer is gone.
  * Deliveries are NOT logged: a record per delivery would double a consumer's log traffic
  * (deliver + ack) to keep delivery counts across restarts. So after a restart the acked set is
@@ -44,8 +46,9 @@
  * Memory: a pending entry is Q_CONSUMER_PENDING_ENTRY_BYTES (24) bytes in one array sorted by
  * stream sequence (lookups by binary search, no index), plus 8 bytes of deadline summary per
  * Q_CONSUMER_BLOCK_ENTRIES entries (the timer: the earliest deadline of each block, so finding
- * what is due reads 1/64 of the table): ~24.1 bytes per pending message, capacity doubling
- * aside (q_consumer_pending_bytes says what is allocated; <= 32 per message at a million).
+ * what is due reads 1/64 of the table): ~24.1 bytes per pending message; with the growth
+ * slack (a fifth) and settled holes, under 32 from 1024 pending up, a million included
+ * (q_consumer_pending_bytes says what is allocated; memory goes back once they are settled).
  *
  * Lag (ConsumerState.num_pending, Delivery.pending): messages matching the filter at or above
  * the position. Without a filter it is the stream's count from the position (q_stream_count_from,
@@ -53,7 +56,9 @@
  * and then kept: -1 as the position passes a matching message, +1 per matching message
  * published (on_publish looks at the new ones only); a removal above the position (limits, TTL,
  * purge) marks it stale and the next figure counts again. So a consumer with a million
- * messages of lag costs one walk per removal burst, not one per call.
+ * messages of lag costs one walk per removal burst, not one per call. After a restart, messages
+ * acked above the first unacked one count as lag until the position passes them (they are
+ * skipped, not delivered).
  *
  * Hooks: q_consumer_hooks_install() sets the stream layer's hook table (q_stream_hooks) to
  * this module's functions; call it once before any q_part_open that may hold streams (the
@@ -220,7 +225,9 @@ typedef struct q_delivery {
 
 /* Hands out up to max (1..Q_BATCH_MAX) deliveries into out, *n set: first redeliveries that
  * are due (WAIT entries whose time came, OUT entries whose ack deadline passed), lowest stream
- * sequence first; then new messages from the position, those matching the filter. Nothing
+ * sequence first; then new messages from the position, those matching the filter — with the
+ * partition's opts.ready_when_durable, only up to the first whose record is not durable yet
+ * (call again after the commit). Nothing
  * while paused; no more than max_ack_pending OUT + WAIT entries (a message waiting for
  * redelivery still counts); a message over max_deliver is given up instead (terminated: one
  * CACK TERM record for the call) and never delivered again. Stops before the delivery whose
@@ -236,7 +243,9 @@ q_status q_consumer_next(q_consumer *c, uint64_t now_ms, uint32_t max, size_t bu
                          size_t per_msg_bytes, q_delivery *out, uint32_t *n, uint64_t *next_ms,
                          uint64_t *commit_to, q_err *err);
 
-/* Whether q_consumer_next would hand out something now (cheap: no scan). */
+/* Whether q_consumer_next would hand out something now: not paused, the rate allows, and a
+ * redelivery is due or a new matching message is there and max_ack_pending has room. No
+ * message is read: the deadline summaries (pending / 64) and the lag (q_consumer.h "Lag"). */
 bool q_consumer_ready(q_consumer *c, uint64_t now_ms);
 /* When the consumer has a redelivery, pause end or rate-limit refill due (UINT64_MAX: none). */
 uint64_t q_consumer_next_ms(const q_consumer *c);

@@ -128,12 +128,14 @@ static bool lps_last(next_ctx *x, const q_smsg *m)
     uint64_t l = q_stream_subject_last(x->s, m->subject, m->subject_len, NULL);
     if (l == m->seq) return true;
     if (l <= c->lps_end) return false; /* a later one of the subject is in the range */
+    if (m->seq == c->lps_end) return true;
     q_filter_set one;
     q_subject_view v = {m->subject, m->subject_len};
     if (q_filter_set_init(&one, &v, 1, NULL) != Q_OK) return true;
     q_smsg nx;
-    q_status st = q_stream_next(x->p, x->s, m->seq + 1, &one, (uint32_t)(c->lps_end - m->seq), &nx,
-                                NULL, NULL);
+    uint64_t span = c->lps_end - m->seq; /* >= 1 */
+    q_status st = q_stream_next(x->p, x->s, m->seq + 1, &one,
+                                span > UINT32_MAX ? UINT32_MAX : (uint32_t)span, &nx, NULL, NULL);
     return !(st == Q_OK && nx.seq <= c->lps_end);
 }
 
@@ -168,6 +170,10 @@ static bool deliver_new_one(next_ctx *x, uint32_t *scan)
         q_consumer_advance(c, m.seq);
         return true;
     }
+    /* Durable before visible (q_part_opts.ready_when_durable, the server under --fsync
+     * always): a message goes out only once its record is durable; the rest wait for the
+     * commit (in order: nothing after it goes first). */
+    if (x->p->opts.ready_when_durable && m.offset >= q_log_durable(x->p->log)) return false;
     if (m.seq <= c->lps_end && !lps_last(x, &m)) {
         q_consumer_advance(c, m.seq + 1);
         if (c->lag_ok && c->lag) c->lag--;

@@ -4,15 +4,18 @@
  * One array of 24-byte entries sorted by stream sequence: deliveries of new messages come in
  * increasing sequence order (q_cpend_add asserts it), so an append keeps the order and a lookup
  * is a binary search — no index. A settled entry becomes a hole (dead bit) where it is; the
- * array is compacted (q_cpend_gc, and q_cpend_add when full) when holes pass a quarter of it
- * (and Q_CONSUMER_BLOCK_ENTRIES), so it stays within 4/3 of the live entries plus a block.
+ * array is compacted when holes pass a quarter of the live entries (q_cpend_gc, after settling)
+ * or a sixteenth of them when the array is full (q_cpend_add), plus a block; a compaction that
+ * leaves more than half of the capacity unused gives memory back.
  *
  * The timer: every entry has a due time (OUT: its ack deadline; WAIT: when to deliver it
  * again). bmin[b] is the earliest due of the live entries of block b (entries b*64 ..
  * b*64+63), UINT64_MAX when none: finding what is due reads the summaries and only the blocks
  * whose summary has passed; a due time that moves later rescans its block (64 entries).
  *
- * Memory: 24 bytes per entry + 8 per 64 entries; capacity doubles (q_cpend_bytes counts it).
+ * Memory: 24 bytes per entry + 8 per 64 entries; capacity grows by a fifth, so with the slack
+ * and the holes a table filled by q_cpend_add to Q_CPEND_CAP_BOUNDED live entries or more costs
+ * under 32 bytes per live entry (q_cpend_bytes counts what is allocated).
  * Allocation failures return -ENOMEM and leave the table unchanged. Not thread-safe. */
 #ifndef Q_CONSUMER_PEND_H
 #define Q_CONSUMER_PEND_H
@@ -26,6 +29,8 @@
 #define Q_CPEND_DUE_MAX ((1ull << Q_CPEND_DUE_BITS) - 1)
 #define Q_CPEND_COUNT_MAX 0xffffu
 #define Q_CPEND_CAP_MIN 64u /* entries at first: 1.5 KiB */
+/* From this many live entries up the table costs under 32 bytes per entry (see above). */
+#define Q_CPEND_CAP_BOUNDED 1024u
 
 typedef struct q_cpend_ent {
     uint64_t seq;                    /* stream sequence */

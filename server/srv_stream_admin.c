@@ -67,8 +67,7 @@ void srv_stream_boot_entries(srv_part *sp, int shard, void (*add)(int shard, srv
     const char *after = "";
     uint32_t al = 0;
     for (q_stream *s; (s = q_stream_next_by_name(sp->p, after, al)) != NULL;) {
-        srv_sdir_ent *e = srv_stream_ent_of(s, sp->no);
-        if (e) add(shard, e);
+        add(shard, srv_stream_ent_of(s, sp->no)); /* NULL (out of memory): add says so */
         after = q_stream_name(s, &al);
     }
 }

@@ -7,6 +7,7 @@
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_grpc_msg.h"
 #include "proto_wire/pw_pb.h"
+#include "queue/q_consumer.h"
 #include "server/srv_stream_int.h"
 
 static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
@@ -185,4 +186,119 @@ int srv_grpc_encode_framed(buf *out, const pw_msg_desc *d, const void *msg)
     }
     pw_grpc_msg_put_prefix((uint8_t *)buf_begin(out) + mark, false, (uint32_t)body);
     return 0;
+}
+
+/* ---- consumers ---- */
+
+q_status srv_consumer_cfg_from(const pwm_ringq_v1_ConsumerConfig *m, q_consumer_cfg *c, q_err *e)
+{
+    memset(c, 0, sizeof *c);
+    e->code = Q_INVALID_ARGUMENT;
+    if (!m) {
+        snprintf(e->msg, sizeof e->msg, "config is required");
+        return e->code;
+    }
+    if (m->filter_subjects_count > Q_FILTER_SET_MAX) {
+        snprintf(e->msg, sizeof e->msg, "filter_subjects: at most %u, got %zu", Q_FILTER_SET_MAX,
+                 m->filter_subjects_count);
+        return e->code;
+    }
+    if (m->backoff_ms_count > Q_CONSUMER_BACKOFF_MAX) {
+        snprintf(e->msg, sizeof e->msg, "backoff_ms: at most %u entries, got %zu",
+                 Q_CONSUMER_BACKOFF_MAX, m->backoff_ms_count);
+        return e->code;
+    }
+    c->name = srv_chars(m->name);
+    c->name_len = (uint32_t)m->name.len;
+    c->ephemeral = m->ephemeral;
+    c->inactive_threshold_ms = m->inactive_threshold_ms;
+    c->deliver_policy = (q_deliver_policy)m->deliver_policy;
+    c->opt_start_seq = m->opt_start_seq;
+    c->opt_start_unix_ms = m->opt_start_unix_ms;
+    for (size_t i = 0; i < m->filter_subjects_count; i++)
+        c->filters[i] = (q_subject_view){srv_chars(m->filter_subjects[i]),
+                                         m->filter_subjects[i].len};
+    c->nfilters = (uint32_t)m->filter_subjects_count;
+    c->ack_policy = (q_ack_policy)m->ack_policy;
+    c->ack_wait_ms = m->ack_wait_ms;
+    c->max_deliver = m->max_deliver;
+    for (size_t i = 0; i < m->backoff_ms_count; i++) c->backoff_ms[i] = m->backoff_ms[i];
+    c->nbackoff = (uint32_t)m->backoff_ms_count;
+    c->max_ack_pending = m->max_ack_pending;
+    c->rate_limit_bytes_per_s = m->rate_limit_bytes_per_s;
+    c->headers_only = m->headers_only;
+    c->description = srv_chars(m->description);
+    c->description_len = (uint32_t)m->description.len;
+    e->code = Q_OK;
+    e->msg[0] = 0;
+    return Q_OK;
+}
+
+/* ConsumerInfo of c into out (as the message, or as field `field`). 0 or a negative errno. */
+int srv_consumer_info_encode(buf *out, uint32_t field, q_stream *s, q_consumer *c)
+{
+    q_consumer_info ci;
+    q_consumer_info_fill(c, srv_q_now_ms(), &ci);
+    pw_pb_bytes filters[Q_FILTER_SET_MAX];
+    for (uint32_t i = 0; i < ci.cfg.nfilters; i++)
+        filters[i] = view(ci.cfg.filters[i].ptr, ci.cfg.filters[i].len);
+    pwm_ringq_v1_ConsumerConfig cfg = {
+        .name = view(ci.cfg.name, ci.cfg.name_len),
+        .ephemeral = ci.cfg.ephemeral,
+        .inactive_threshold_ms = ci.cfg.inactive_threshold_ms,
+        .deliver_policy = (int32_t)ci.cfg.deliver_policy,
+        .opt_start_seq = ci.cfg.opt_start_seq,
+        .opt_start_unix_ms = ci.cfg.opt_start_unix_ms,
+        .filter_subjects = filters,
+        .filter_subjects_count = ci.cfg.nfilters,
+        .ack_policy = (int32_t)ci.cfg.ack_policy,
+        .ack_wait_ms = ci.cfg.ack_wait_ms,
+        .max_deliver = ci.cfg.max_deliver,
+        .backoff_ms = ci.cfg.backoff_ms,
+        .backoff_ms_count = ci.cfg.nbackoff,
+        .max_ack_pending = ci.cfg.max_ack_pending,
+        .rate_limit_bytes_per_s = ci.cfg.rate_limit_bytes_per_s,
+        .headers_only = ci.cfg.headers_only,
+        .description = view(ci.cfg.description, ci.cfg.description_len),
+    };
+    pwm_ringq_v1_ConsumerState st = {
+        .delivered_consumer_seq = ci.state.delivered_consumer_seq,
+        .delivered_stream_seq = ci.state.delivered_stream_seq,
+        .ack_floor_stream_seq = ci.state.ack_floor_stream_seq,
+        .num_ack_pending = ci.state.num_ack_pending,
+        .num_redelivered = ci.state.num_redelivered,
+        .num_pending = ci.state.num_pending,
+        .num_waiting = srv_cwatch_waiting(s, c),
+        .clients = ci.state.clients,
+        .paused_until_unix_ms = ci.state.paused_until_ms,
+        .num_terminated = ci.state.num_terminated,
+        .position_seq = ci.state.position_seq,
+    };
+    uint32_t nl;
+    const char *sn = q_stream_name(s, &nl);
+    pwm_ringq_v1_ConsumerInfo info = {
+        .stream = view(sn, nl), .config = &cfg, .state = &st, .created_unix_ms = ci.created_ms};
+    return field ? pw_msg_encode_field(&pwm_ringq_v1_ConsumerInfo_desc, &info, field, out)
+                 : pw_msg_encode(&pwm_ringq_v1_ConsumerInfo_desc, &info, out);
+}
+
+int srv_delivery_encode(buf *out, srv_delivery_frame frame, q_stream *s, const q_delivery *d)
+{
+    uint32_t nl;
+    const char *sn = q_stream_name(s, &nl);
+    pwm_ringq_v1_StreamMessage_HeadersEntry hs[Q_HEADERS_MAX];
+    pwm_ringq_v1_StreamMessage sm;
+    int r = srv_smsg_view(&sm, hs, sn, nl, &d->msg, d->msg.payload == NULL);
+    if (r < 0) return r;
+    pwm_ringq_v1_Delivery dv = {.message = &sm,
+                                .consumer_seq = d->consumer_seq,
+                                .delivery_count = d->delivery_count,
+                                .token = d->token,
+                                .pending = d->pending};
+    if (frame == SRV_DELIVERY_FETCH_ENTRY)
+        return pw_msg_encode_field(&pwm_ringq_v1_Delivery_desc, &dv,
+                                   pwm_ringq_v1_FetchResponse_FIELD_deliveries, out);
+    pwm_ringq_v1_ConsumeResponse cr = {.kind_case = pwm_ringq_v1_ConsumeResponse_FIELD_delivery,
+                                       .delivery = &dv};
+    return srv_grpc_encode_framed(out, &pwm_ringq_v1_ConsumeResponse_desc, &cr);
 }

@@ -224,13 +224,18 @@ static bool serve_sub(srv_part *sp, q_stream *s, q_consumer *c, srv_csub *sub)
     uint32_t n = 0;
     uint64_t next_ms = UINT64_MAX, commit_to = 0;
     q_err e;
-    if (q_consumer_next(c, srv_q_now_ms(), take, CONSUME_BATCH_BYTES, DELIVERY_OVERHEAD_BYTES, d,
-                        &n, &next_ms, &commit_to, &e) != Q_OK)
-        n = 0;
+    q_status st = q_consumer_next(c, srv_q_now_ms(), take, CONSUME_BATCH_BYTES,
+                                  DELIVERY_OVERHEAD_BYTES, d, &n, &next_ms, &commit_to, &e);
+    if (st != Q_OK) n = 0;
     uint64_t payload = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (srv_delivery_encode(&j->resp, SRV_DELIVERY_CONSUME_FRAMED, s, &d[i]) < 0)
-            break; /* not sent: back at their ack wait */
+        if (srv_delivery_encode(&j->resp, SRV_DELIVERY_CONSUME_FRAMED, s, &d[i]) < 0) {
+            /* Handed out but not sendable: the stream ends RESOURCE_EXHAUSTED (its client
+             * binds again) and they come back at the consumer's ack wait, as a Work stream's
+             * tasks at their lease's end. */
+            srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "deliveries could not be encoded");
+            break;
+        }
         payload += d[i].msg.payload_len;
     }
     srv_count_payload(payload, payload);
@@ -238,12 +243,17 @@ static bool serve_sub(srv_part *sp, q_stream *s, q_consumer *c, srv_csub *sub)
     if (commit_to) srv_part_commit_soon(sp); /* ack policy none: its records */
     if (next_ms != UINT64_MAX) srv_cons_timer_at(next_ms);
     rt_free(d);
-    if (n == 0) {
+    if (st == Q_RESOURCE_EXHAUSTED) /* out of memory: try again soon, nothing else would */
+        srv_cons_timer_at(srv_q_now_ms() + SRV_SERVE_RETRY_MS);
+    else if (st != Q_OK) /* the log failed (ack policy none's record): the stream ends */
+        srv_job_err(j, &e);
+    bool ok = j->status == Q_OK;
+    if (n == 0 && ok) {
         srv_job_free(j);
         return false;
     }
-    srv_job_reply(j);
-    return true;
+    srv_job_reply(j); /* the origin's from here: not read again */
+    return ok;
 }
 
 void srv_consume_serve_watch(srv_part *sp, q_stream *s, q_consumer *c, srv_cwatch *w)

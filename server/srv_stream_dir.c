@@ -16,6 +16,10 @@
 
 /* Shard 0 owns the directory's changes. */
 #define SDIR_OWNER 0
+/* Subjects remembered per shard (direct-mapped by q_subject_hash): publishers repeat their
+ * subjects, so a lookup is usually one hash and one filter-set match instead of a walk over
+ * every stream. 256 slots of 16 bytes; cleared at every directory change. */
+#define SDIR_CACHE_SLOTS 256u
 
 /* A shard's copy: sorted by name, touched only by its thread. The boot list is written by the
  * shard in its shard_init and only read (by every shard) after the start-up barrier. */
@@ -27,6 +31,12 @@ typedef struct sdir_shard {
     uint32_t nboot;
     /* Shard 0 only: the changes waiting, the first one running. */
     srv_sdir_op *head, *tail;
+    /* A subject's hash -> the stream that captured it (a hit is checked by matching the
+     * subject against that stream's filters: a subject belongs to at most one stream). */
+    struct {
+        uint64_t hash;
+        const srv_sdir_ent *e;
+    } cache[SDIR_CACHE_SLOTS];
 } sdir_shard;
 
 static sdir_shard g_dir[RT_SHARDS_MAX];
@@ -96,6 +106,7 @@ static uint32_t find_pos(const sdir_shard *d, const char *name, size_t len, bool
 /* Puts e (taken) into d, replacing a stream of the same name. 0 or -ENOMEM (e freed). */
 static int dir_put(sdir_shard *d, srv_sdir_ent *e)
 {
+    memset(d->cache, 0, sizeof d->cache);
     bool found;
     uint32_t i = find_pos(d, e->name, e->name_len, &found);
     if (found) {
@@ -121,6 +132,7 @@ static int dir_put(sdir_shard *d, srv_sdir_ent *e)
 
 static void dir_del(sdir_shard *d, const char *name, size_t len)
 {
+    memset(d->cache, 0, sizeof d->cache);
     bool found;
     uint32_t i = find_pos(d, name, len, &found);
     if (!found) return;
@@ -163,8 +175,17 @@ static sdir_shard *self_dir(void)
 const srv_sdir_ent *srv_sdir_lookup(const char *subject, size_t len)
 {
     sdir_shard *d = self_dir();
-    for (uint32_t i = 0; i < d->n; i++)
-        if (q_filter_set_match(&d->ents[i]->subjects, subject, len, NULL)) return d->ents[i];
+    uint64_t h = q_subject_hash(subject, len);
+    uint32_t slot = (uint32_t)(h % SDIR_CACHE_SLOTS);
+    const srv_sdir_ent *hit = d->cache[slot].e;
+    if (hit && d->cache[slot].hash == h && q_filter_set_match(&hit->subjects, subject, len, NULL))
+        return hit;
+    for (uint32_t i = 0; i < d->n; i++) {
+        if (!q_filter_set_match(&d->ents[i]->subjects, subject, len, NULL)) continue;
+        d->cache[slot].hash = h;
+        d->cache[slot].e = d->ents[i];
+        return d->ents[i];
+    }
     return NULL;
 }
 
@@ -229,19 +250,28 @@ static void on_apply(wk_call *c, int self)
     sdir_shard *d = self_dir();
     if (op->kind == SRV_SDIR_DEL || !op->ent) {
         dir_del(d, op->name, op->name_len);
-    } else {
-        srv_sdir_ent *e = ent_dup(op->ent);
-        if (!e || dir_put(d, e) < 0) {
-            /* The old entry stays (or none): this shard routes by it until the next change. */
-            log_error("stream directory: out of memory", "shard=%d stream=%s", self, op->name);
-        }
+        wk_call_reply(c, 0);
+        return;
     }
-    wk_call_reply(c, 0);
+    srv_sdir_ent *e = ent_dup(op->ent);
+    if (e && dir_put(d, e) == 0) {
+        wk_call_reply(c, 0);
+        return;
+    }
+    /* The old entry stays (or none): this shard routes by it until the next change. The call
+     * is answered RESOURCE_EXHAUSTED, so its client retries (CreateStream and UpdateStream are
+     * idempotent: the retry sends the entry again). */
+    log_error("stream directory: out of memory", "shard=%d stream=%s", self, op->name);
+    wk_call_reply(c, -ENOMEM);
 }
 
 static void on_applied(wk_call *c, int result)
 {
     srv_sdir_op *op = c->ud;
+    if (result < 0 && op->j->status == Q_OK)
+        srv_job_fail(op->j, Q_RESOURCE_EXHAUSTED,
+                     "stream %.64s written, but shard %d could not route it (out of memory): retry",
+                     op->name, c->target);
     if (--op->bcast_pending == 0) op_finish(op);
 }
 
@@ -328,12 +358,17 @@ void srv_sdir_change(srv_sdir_op *op)
 
 /* ---- life ---- */
 
+/* Set by boot_add when a stream could not be listed: the start fails (a stream missing from
+ * the directory would refuse its publishes). Written and read by the shard's own init. */
+static _Thread_local bool t_boot_failed;
+
 static void boot_add(int shard, srv_sdir_ent *e)
 {
     sdir_shard *d = &g_dir[shard];
-    srv_sdir_ent **nb = rt_realloc(d->boot, (d->nboot + 1) * sizeof *nb);
+    srv_sdir_ent **nb = e ? rt_realloc(d->boot, (d->nboot + 1) * sizeof *nb) : NULL;
     if (!nb) {
         rt_free(e);
+        t_boot_failed = true;
         return;
     }
     d->boot = nb;
@@ -349,7 +384,14 @@ void srv_sdir_shard_init(int shard)
         srv_part *sp = srv_q.shards[shard].parts ? srv_q.shards[shard].parts[k] : NULL;
         if (!sp) continue;
         uint32_t before = d->nboot;
+        t_boot_failed = false;
         srv_stream_boot_entries(sp, shard, boot_add);
+        if (t_boot_failed) {
+            log_error("stream directory: out of memory at start", "shard=%d partition=%u", shard,
+                      k);
+            srv_runtime_fail(srv_shard_runtime(srv_shard_self()));
+            return;
+        }
         log_debug("streams replayed", "partition=%u streams=%u", k, d->nboot - before);
     }
 }

@@ -25,10 +25,11 @@
  * orders those writes before any read; the first use on each shard copies every boot list
  * (immutable by then) into its own table, and the last shard to do so frees them.
  *
- * Memory: one allocation per stream per shard, ~200 bytes plus its filters' bytes. Lookup of a
- * subject walks the streams and their filters (q_filter_set_match): O(streams x filters);
- * fine for the hundreds of streams SRV_STREAMS_MAX allows (an exact-subject hash in front would
- * be the next step for many literal subjects). */
+ * Memory: one allocation per stream per shard, ~200 bytes plus its filters' bytes, and a 4 KiB
+ * cache. Lookup of a subject first tries the shard's cache (q_subject_hash -> the stream that
+ * captured it last, checked by matching its filters: a subject belongs to one stream), else
+ * walks the streams and their filters (q_filter_set_match): O(streams x filters) on a miss.
+ * Every change clears the caches. */
 #ifndef SRV_STREAM_DIR_H
 #define SRV_STREAM_DIR_H
 

@@ -6,6 +6,7 @@
  *   srv_stream_pub.c        Publish, PublishStream
  *   srv_stream_read.c       GetMessage, Read (server streaming, live)
  *   srv_stream_cons.c       consumer admin, Fetch (long-poll), AckMessages
+ *   srv_stream_watch.c      the owner's watches: parked Fetches, Consume registrations, timer
  *   srv_stream_consume.c    Consume (bidi)
  *   srv_stream_codec.c      StreamConfig / StreamInfo / StreamMessage / Delivery encoders
  *   srv_stream_metrics.c    the streams' /metrics families
@@ -24,7 +25,8 @@
 
 /* ---- srv_stream_admin.c ---- */
 
-/* Boot: adds an entry for every stream of partition sp (on its owner, at start) with add(). */
+/* Boot: adds an entry for every stream of partition sp (on its owner, at start) with add(),
+ * which takes it (NULL when it could not be made: out of memory). */
 void srv_stream_boot_entries(srv_part *sp, int shard, void (*add)(int shard, srv_sdir_ent *e));
 /* A directory entry for stream s as stored (rt_malloc'd; NULL when out of memory). */
 srv_sdir_ent *srv_stream_ent_of(q_stream *s, uint32_t part);
@@ -65,8 +67,8 @@ int srv_smsg_view(pwm_ringq_v1_StreamMessage *sm, pwm_ringq_v1_StreamMessage_Hea
 
 /* ---- srv_stream_read.c ---- */
 
-/* Owner side, after messages were appended to stream s of sp: live Reads parked on it are
- * served (once their records are visible: durable under --fsync always and interval). */
+/* Owner side, after messages were appended to stream s of sp: under --fsync never its live
+ * Reads and consumers are served now; otherwise the commit's completion serves them. */
 void srv_stream_published(srv_part *sp, q_stream *s);
 /* Owner side: the partition's durable end moved: serves parked live Reads and consumers. */
 void srv_stream_serve_part(srv_part *sp);
@@ -78,7 +80,7 @@ bool srv_stream_visible(srv_part *sp, uint64_t offset);
 /* Owner side at drain: parked Reads answer now. */
 void srv_stream_read_drain(void);
 
-/* ---- srv_stream_cons.c: consumers; srv_stream_consume.c: the Consume stream ---- */
+/* ---- srv_stream_cons.c, srv_stream_watch.c: consumers; srv_stream_consume.c: Consume ---- */
 
 struct q_consumer;
 struct q_consumer_cfg;
@@ -133,6 +135,9 @@ int srv_delivery_encode(buf *out, srv_delivery_frame frame, q_stream *s,
 int srv_grpc_encode_framed(buf *out, const pw_msg_desc *d, const void *msg);
 /* StreamState.consumers. */
 uint32_t srv_stream_consumers(q_stream *s);
+/* Owner: answers Fetch job j (its decoded FetchRequest) for consumer c of s now, or parks it on
+ * the consumer's watch until a delivery or its wait (srv_stream_watch.c). */
+void srv_fetch_start(srv_job *j, srv_part *sp, q_stream *s, struct q_consumer *c);
 /* Owner: serves the Consume registrations of watch w (consumer c of s; NULL: gone, they end). */
 void srv_consume_serve_watch(srv_part *sp, q_stream *s, struct q_consumer *c, srv_cwatch *w);
 /* Frees w's registrations (shutdown: nothing is served). */

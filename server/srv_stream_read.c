@@ -251,6 +251,10 @@ static void wake_parked(srv_part *sp, const char *name, size_t len)
 
 void srv_stream_published(srv_part *sp, q_stream *s)
 {
+    /* Under --fsync always and interval the messages just appended are not durable yet: the
+     * completion of the commit that covers them (srv_part_serve_durable -> srv_stream_serve_part)
+     * serves Reads and consumers, as it serves tasks (durable before visible). */
+    if (srv_q.log.policy != Q_COMMIT_NEVER) return;
     uint32_t nl;
     const char *name = q_stream_name(s, &nl);
     wake_parked(sp, name, nl);

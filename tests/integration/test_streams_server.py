@@ -54,6 +54,14 @@ def sample(text, name, labels):
     return None
 
 
+def plain(text, name):
+    """The value of the series `name` without labels."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
 class StreamsServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -145,6 +153,38 @@ class StreamsServerTest(unittest.TestCase):
         self.assertEqual([(x.seq, x.payload) for x in (next(it), next(it))],
                          [(301, b"late1"), (302, b"late2")])
         call.cancel()
+
+    def test_slow_reader_is_not_read_ahead(self):
+        """A Read whose client does not read holds at most a batch and the transport's windows
+        on the server: the bytes the server encoded for it (ringq_payload_delivered_bytes_total)
+        stay far below the stream's size until the client reads on (about 12 MiB of 64 here:
+        grpcio's window and the sockets' buffers; without flow control it would be all 64)."""
+        name = self.n()
+        self.s.stream(name, [name])
+        payload = b"r" * 65536
+        for _ in range(32):  # 1024 x 64 KiB = 64 MiB, 2 MiB per Publish (4 MiB messages)
+            self.s.Publish(messages=[msg(name, payload) for _ in range(32)])
+        total = 1024 * len(payload)
+        before = plain(metrics(self.srv.addr), "ringq_payload_delivered_bytes_total")
+        call = self.ss[1].read_call(name, start_seq=1, end_seq=1024)
+        it = iter(call)
+        self.assertEqual(next(it).seq, 1)
+
+        def delivered():
+            return plain(metrics(self.srv.addr), "ringq_payload_delivered_bytes_total") - before
+        # the server stops once the windows are full: the figure stops moving
+        last = [-1.0]
+
+        def settled():
+            d = delivered()
+            same = d == last[0]
+            last[0] = d
+            return same
+        C.poll(settled, 20, "the server stops reading ahead", every_s=0.3)
+        self.assertLess(last[0], total / 2, f"read ahead {last[0]:.0f} of {total} bytes")
+        got = 1 + sum(1 for _ in it)
+        self.assertEqual(got, 1024)
+        self.assertGreaterEqual(delivered(), total)
 
     def test_publish_stream_answers_in_order(self):
         name = self.n()

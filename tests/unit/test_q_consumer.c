@@ -1,182 +1,14 @@
-/* queue/q_consumer: configuration rules, delivery and settling on a real partition log
- * (durability, retention and compaction: test_q_consumer_log.c). */
+/* queue/q_consumer: delivery and settling on a real partition log (configuration:
+ * test_q_consumer_cfg.c; durability, retention, compaction: test_q_consumer_log.c; kill -9:
+ * test_q_consumer_crash.c; the pending table: test_q_consumer_pend.c). */
 #include <check.h>
 #include <errno.h>
 #include <string.h>
 
 #include "core/rt_log.h"
-#include "queue/q_consumer_pend.h"
 #include "test_q_consumer_util.h"
 
 #define ACK_WAIT 1000u
-
-/* One bad field: INVALID_ARGUMENT and a message naming it. */
-static void expect_bad(tp *t, q_stream *s, const q_consumer_cfg *c, const char *field)
-{
-    q_err e;
-    q_consumer *out = NULL;
-    uint64_t ct = 7;
-    q_status st = q_consumer_create(t->p, s, c, T0, &out, &ct, &e);
-    ck_assert_msg(st == Q_INVALID_ARGUMENT, "%s: got %d (%s)", field, st, e.msg);
-    ck_assert_msg(strstr(e.msg, field) != NULL, "%s: message \"%s\"", field, e.msg);
-    ck_assert_ptr_null(out);
-    ck_assert_uint_eq(ct, 0);
-}
-
-START_TEST(bad_input_every_field)
-{
-    tp t;
-    tc_open(&t, 1u << 20);
-    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
-    q_consumer_cfg c;
-    char longname[Q_CONSUMER_NAME_BYTES_MAX + 2];
-    memset(longname, 'a', sizeof longname - 1);
-    longname[sizeof longname - 1] = 0;
-    c = tc_cfg("bad.name");
-    expect_bad(&t, s, &c, "name");
-    c = tc_cfg(longname);
-    expect_bad(&t, s, &c, "name");
-    c = tc_cfg("");
-    expect_bad(&t, s, &c, "name"); /* a durable needs one */
-    c = tc_cfg("d");
-    c.inactive_threshold_ms = 5000;
-    expect_bad(&t, s, &c, "inactive_threshold_ms");
-    c = tc_cfg("");
-    c.ephemeral = true;
-    c.inactive_threshold_ms = 999;
-    expect_bad(&t, s, &c, "inactive_threshold_ms");
-    c.inactive_threshold_ms = 86400001;
-    expect_bad(&t, s, &c, "inactive_threshold_ms");
-    c = tc_cfg("d");
-    c.deliver_policy = 7;
-    expect_bad(&t, s, &c, "deliver_policy");
-    c = tc_cfg("d");
-    c.deliver_policy = Q_DELIVER_BY_START_SEQ;
-    expect_bad(&t, s, &c, "opt_start_seq");
-    c = tc_cfg("d");
-    c.opt_start_seq = 3;
-    expect_bad(&t, s, &c, "opt_start_seq");
-    c = tc_cfg("d");
-    c.opt_start_unix_ms = T0;
-    expect_bad(&t, s, &c, "opt_start_unix_ms");
-    c = tc_cfg("d");
-    c.filters[0] = (q_subject_view){"orders..x", 9};
-    c.nfilters = 1;
-    expect_bad(&t, s, &c, "filter_subjects[0]");
-    c.filters[0] = (q_subject_view){"orders.*", 8};
-    c.filters[1] = (q_subject_view){"billing.>", 9}; /* not within the stream's subjects */
-    c.nfilters = 2;
-    expect_bad(&t, s, &c, "filter_subjects[1]");
-    c.nfilters = Q_FILTER_SET_MAX + 1;
-    expect_bad(&t, s, &c, "filter_subjects");
-    c = tc_cfg("d");
-    c.ack_policy = 4;
-    expect_bad(&t, s, &c, "ack_policy");
-    c = tc_cfg("d");
-    c.ack_wait_ms = Q_CONSUMER_ACK_WAIT_MS_MAX + 1;
-    expect_bad(&t, s, &c, "ack_wait_ms");
-    c = tc_cfg("d");
-    c.max_deliver = Q_CONSUMER_DELIVER_MAX + 1;
-    expect_bad(&t, s, &c, "max_deliver");
-    c = tc_cfg("d");
-    c.nbackoff = Q_CONSUMER_BACKOFF_MAX + 1;
-    expect_bad(&t, s, &c, "backoff_ms");
-    c.nbackoff = 2;
-    c.backoff_ms[0] = 10;
-    c.backoff_ms[1] = 0;
-    expect_bad(&t, s, &c, "backoff_ms[1]");
-    c.backoff_ms[1] = Q_CONSUMER_BACKOFF_MS_MAX + 1;
-    expect_bad(&t, s, &c, "backoff_ms[1]");
-    c = tc_cfg("d");
-    c.max_ack_pending = Q_CONSUMER_ACK_PENDING_MAX + 1;
-    expect_bad(&t, s, &c, "max_ack_pending");
-    c = tc_cfg("d");
-    c.rate_limit_bytes_per_s = Q_CONSUMER_RATE_MAX + 1;
-    expect_bad(&t, s, &c, "rate_limit_bytes_per_s");
-    c = tc_cfg("d");
-    static char desc[Q_CONSUMER_DESC_BYTES_MAX + 1];
-    memset(desc, 'x', sizeof desc);
-    c.description = desc;
-    c.description_len = sizeof desc;
-    expect_bad(&t, s, &c, "description");
-    ck_assert_uint_eq(q_consumer_count(s), 0);
-    tp_done(&t);
-}
-END_TEST
-
-START_TEST(create_get_list_delete)
-{
-    tp t;
-    tc_open(&t, 1u << 20);
-    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
-    const char *names[] = {"zeta", "alpha", "mid"};
-    q_consumer *cs[3];
-    for (int i = 0; i < 3; i++) {
-        q_consumer_cfg c = tc_cfg(names[i]);
-        cs[i] = tc_cons(&t, s, &c, T0);
-    }
-    /* Idempotent: the same configuration is the same consumer, nothing written. */
-    q_consumer_cfg c = tc_cfg("mid");
-    q_consumer *again = NULL;
-    uint64_t ct = 9;
-    q_err e;
-    ck_assert_int_eq(q_consumer_create(t.p, s, &c, T0, &again, &ct, &e), Q_OK);
-    ck_assert_ptr_eq(again, cs[2]);
-    ck_assert_uint_eq(ct, 0);
-    c.ack_wait_ms = 5000;
-    ck_assert_int_eq(q_consumer_create(t.p, s, &c, T0, &again, &ct, &e), Q_ALREADY_EXISTS);
-    ck_assert_ptr_eq(q_consumer_find(s, "alpha", 5), cs[1]);
-    q_consumer_info info[4];
-    uint32_t n;
-    bool more;
-    q_consumer_list(s, NULL, 0, 2, T0, info, &n, &more);
-    ck_assert_uint_eq(n, 2);
-    ck_assert(more);
-    ck_assert_str_eq(info[0].cfg.name, "alpha");
-    ck_assert_str_eq(info[1].cfg.name, "mid");
-    ck_assert_uint_eq(info[0].cfg.ack_wait_ms, Q_CONSUMER_ACK_WAIT_MS_DEFAULT); /* resolved */
-    q_consumer_list(s, "mid", 3, 10, T0, info, &n, &more);
-    ck_assert_uint_eq(n, 1);
-    ck_assert(!more);
-    ck_assert_str_eq(info[0].cfg.name, "zeta");
-    ck_assert_int_eq(q_consumer_delete(t.p, s, "mid", 3, T0, &ct, &e), Q_OK);
-    ck_assert_uint_gt(ct, 0);
-    ck_assert_ptr_null(q_consumer_find(s, "mid", 3));
-    ck_assert_int_eq(q_consumer_delete(t.p, s, "mid", 3, T0, &ct, &e), Q_NOT_FOUND);
-    ck_assert_uint_eq(q_consumer_count(s), 2);
-    tp_done(&t);
-}
-END_TEST
-
-START_TEST(work_queue_overlap_refused)
-{
-    tp t;
-    tc_open(&t, 1u << 20);
-    q_stream *s = tc_stream(&t, "jobs", "jobs.>", Q_RETENTION_WORK_QUEUE);
-    q_consumer_cfg a = tc_cfg("a");
-    a.filters[0] = (q_subject_view){"jobs.a.*", 8};
-    a.nfilters = 1;
-    tc_cons(&t, s, &a, T0);
-    q_consumer_cfg b = tc_cfg("b");
-    b.filters[0] = (q_subject_view){"jobs.>", 6};
-    b.nfilters = 1;
-    q_err e;
-    uint64_t ct;
-    ck_assert_int_eq(q_consumer_create(t.p, s, &b, T0, NULL, &ct, &e), Q_FAILED_PRECONDITION);
-    ck_assert_ptr_nonnull(strstr(e.msg, "overlaps"));
-    q_consumer_cfg all = tc_cfg("all");
-    ck_assert_int_eq(q_consumer_create(t.p, s, &all, T0, NULL, &ct, &e), Q_FAILED_PRECONDITION);
-    ck_assert_ptr_nonnull(strstr(e.msg, "overlaps consumer a"));
-    b.filters[0] = (q_subject_view){"jobs.b.*", 8};
-    tc_cons(&t, s, &b, T0); /* disjoint: fine */
-    /* On a limits stream overlapping consumers are fine. */
-    q_stream *l = tc_stream(&t, "logs", "logs.>", Q_RETENTION_LIMITS);
-    tc_cons(&t, l, &all, T0);
-    q_consumer_cfg all2 = tc_cfg("all2");
-    tc_cons(&t, l, &all2, T0);
-    tp_done(&t);
-}
-END_TEST
 
 START_TEST(explicit_ack_and_results)
 {
@@ -607,42 +439,75 @@ START_TEST(ephemeral_expires_when_idle)
 }
 END_TEST
 
-/* The budget: a consumer with a million pending messages costs <= 32 bytes each. */
-START_TEST(pending_memory_million)
+/* Under --fsync always the server sets ready_when_durable: a message is delivered only once
+ * its record is durable. */
+START_TEST(durable_before_visible)
 {
-    q_cpend pt;
-    q_cpend_init(&pt);
-    const uint32_t n = 1000000;
-    for (uint32_t i = 0; i < n; i++)
-        ck_assert_int_eq(q_cpend_add(&pt, 2 * (uint64_t)i + 1, i + 1, T0 + i, false, 1, NULL), 0);
-    ck_assert_uint_eq(pt.live, n);
-    uint64_t bytes = q_cpend_bytes(&pt);
+    tp t;
+    q_consumer_hooks_install();
+    tq_mkdtemp(t.dir);
+    tp_opts(&t, 1u << 20);
+    t.o.ready_when_durable = true;
+    tp_reopen(&t, T0);
+    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
+    q_consumer_cfg cfg = tc_cfg("c");
+    q_consumer *c = tc_cons(&t, s, &cfg, T0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    tc_pub(&t, s, "orders.new", "x", T0);
+    q_delivery d[2];
+    ck_assert_uint_eq(tc_next(c, T0, 2, d), 0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    ck_assert_uint_eq(tc_next(c, T0, 2, d), 1);
+    ck_assert_uint_eq(d[0].stream_seq, 1);
+    tp_done(&t);
+}
+END_TEST
+
+/* The same through the API: 100,000 messages delivered and not acked. */
+START_TEST(pending_memory_through_the_api)
+{
+    tp t;
+    tc_open(&t, 64u << 20);
+    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
+    const uint32_t n = 100000, batch = 1000;
+    static q_smsg_spec m[1000];
+    static q_pub_result r[1000];
+    for (uint32_t i = 0; i < batch; i++)
+        m[i] = (q_smsg_spec){.subject = "orders.x",
+                             .subject_len = 8,
+                             .payload = (const uint8_t *)"p",
+                             .payload_len = 1};
+    uint64_t ct;
+    q_err e;
+    for (uint32_t k = 0; k < n / batch; k++)
+        ck_assert_int_eq(q_stream_publish(t.p, s, m, batch, T0, r, &ct, &e), Q_OK);
+    q_consumer_cfg cfg = tc_cfg("big");
+    cfg.max_ack_pending = Q_CONSUMER_ACK_PENDING_MAX;
+    q_consumer *c = tc_cons(&t, s, &cfg, T0);
+    static q_delivery d[1000];
+    for (uint32_t k = 0; k < n / batch; k++) ck_assert_uint_eq(tc_next(c, T0, batch, d), batch);
+    ck_assert_uint_eq(tc_state(c, T0).num_ack_pending, n);
+    uint64_t bytes = q_consumer_pending_bytes(c);
     ck_assert_msg(bytes <= 32ull * n, "%llu bytes for %u pending", (unsigned long long)bytes, n);
-    /* And it works at that size: lookups, the earliest deadline, due walks. */
-    ck_assert_uint_eq(q_cpend_find(&pt, 2 * 777777ull + 1), 777777);
-    ck_assert_uint_eq(q_cpend_find(&pt, 2 * 777777ull), Q_NIL);
-    ck_assert_uint_eq(q_cpend_min_due(&pt), T0);
-    q_cpend_remove(&pt, 0);
-    ck_assert_uint_eq(q_cpend_min_due(&pt), T0 + 1);
-    ck_assert_uint_eq(q_cpend_next_due(&pt, 0, T0 + 5), 1);
-    q_cpend_set(&pt, 500000, T0, true, 0, 2);
-    ck_assert_uint_eq(q_cpend_min_due(&pt), T0);
-    ck_assert_uint_eq(q_cpend_next_due(&pt, 6, T0 + 5), 500000);
-    ck_assert_uint_eq(pt.nredel, 1);
-    q_cpend_deinit(&pt);
+    tp_done(&t);
 }
 END_TEST
 
 int main(void)
 {
     log_set_level(LOG_WARN);
-    const TTest *tests[] = {bad_input_every_field,         create_get_list_delete,
-                            work_queue_overlap_refused,    explicit_ack_and_results,
-                            redelivery_supersedes_token,   nak_delay_and_backoff_list,
-                            in_progress_restarts_ack_wait, max_deliver_gives_up,
-                            max_ack_pending_holds_back,    pause_and_reset,
-                            ack_policy_all_and_none,       deliver_policies_and_filters,
-                            headers_only_budget_and_rate,  ephemeral_expires_when_idle,
-                            pending_memory_million};
+    const TTest *tests[] = {explicit_ack_and_results,
+                            redelivery_supersedes_token,
+                            nak_delay_and_backoff_list,
+                            in_progress_restarts_ack_wait,
+                            max_deliver_gives_up,
+                            max_ack_pending_holds_back,
+                            pause_and_reset,
+                            ack_policy_all_and_none,
+                            deliver_policies_and_filters,
+                            headers_only_budget_and_rate,
+                            ephemeral_expires_when_idle,
+                            durable_before_visible,
+                            pending_memory_through_the_api};
     return tq_run("q_consumer", "consumer", 60, tests, sizeof tests / sizeof tests[0]);
 }

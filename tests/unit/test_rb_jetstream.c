@@ -2,7 +2,7 @@
  * the driver writes (CONNECT, PUB with per-publish reply tokens, pull requests, double acks),
  * PubAck bookkeeping (errors, out-of-order answers, an answer nobody awaits), the pull
  * accounting (a 408's Nats-Pending-Messages re-asked, deliveries beyond the credits refused),
- * ack answers, PING, -ERR and 409. Skips (exit 77) when io_uring is unavailable. */
+ * ack answers, PING, -ERR and 409, and in stream mode each group's own durable consumer. Skips (exit 77) when io_uring is unavailable. */
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bench/rb_driver.h"
+#include "bench/rb_js.h"
 #include "core/ev_reactor.h"
 #include "core/rt_clock.h"
 #include "core/rt_net.h"
@@ -92,7 +93,9 @@ static void server_send(fx *f, const char *s)
     ck_assert_int_eq(send(f->sfd, s, n, MSG_NOSIGNAL), (ssize_t)n);
 }
 
-static void fx_open(fx *f, rb_role role)
+/* Opens a `role` connection to a fresh scripted server; the stream fields of the target come
+ * from `streams` when it is not NULL. */
+static void fx_open_t(fx *f, rb_role role, const rb_target *streams)
 {
     memset(f, 0, sizeof(*f));
     int err;
@@ -104,6 +107,11 @@ static void fx_open(fx *f, rb_role role)
     snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%d", rt_socket_port(f->lfd));
     f->t.addr = f->addr;
     f->t.size = 16;
+    if (streams) {
+        f->t.stream = streams->stream;
+        f->t.groups = streams->groups;
+        f->t.group = streams->group;
+    }
     char e[256] = "";
     f->c = rb_drv_jetstream.open(f->loop, &f->t, role, &events, f, e, sizeof(e));
     ck_assert_msg(f->c != NULL, "open: %s", e);
@@ -121,6 +129,8 @@ static void fx_open(fx *f, rb_role role)
     f->ngot = 0;
     f->got[0] = '\0';
 }
+
+static void fx_open(fx *f, rb_role role) { fx_open_t(f, role, NULL); }
 
 static void fx_close(fx *f)
 {
@@ -255,6 +265,29 @@ START_TEST(consumer_pulls_and_acks)
 }
 END_TEST
 
+/* Streams (the fanout scenario): each group is its own durable consumer, rbgrp<group>. */
+START_TEST(stream_consumer_pulls_from_its_group)
+{
+    char name[RB_JS_CONSUMER_MAX];
+    rb_target t = {.stream = false};
+    rb_js_consumer_name(&t, 3, name);
+    ck_assert_str_eq(name, RB_JS_CONSUMER);
+    t = (rb_target){.stream = true, .groups = 4, .group = 3};
+    rb_js_consumer_name(&t, 3, name);
+    ck_assert_str_eq(name, "rbgrp3");
+    fx f;
+    fx_open_t(&f, RB_ROLE_CONSUMER, &t);
+    ck_assert_int_eq(rb_drv_jetstream.consume(f.c, 2), 0);
+    char want[256];
+    snprintf(want, sizeof(want), "PUB $JS.API.CONSUMER.MSG.NEXT.RB_rqbench.rbgrp3 %s.f.0 ",
+             f.inbox);
+    ck_assert(pump(&f, "\"expires\":5000000000}\r\n", NULL, 0));
+    ck_assert_msg(strstr(f.got, want) != NULL, "sent: %s", f.got);
+    ck_assert_int_eq(f.fails, 0);
+    fx_close(&f);
+}
+END_TEST
+
 START_TEST(consumer_bad_statuses)
 {
     fx f;
@@ -320,6 +353,7 @@ int main(void)
     tcase_add_test(tc, producer_pubacks);
     tcase_add_test(tc, producer_limits);
     tcase_add_test(tc, consumer_pulls_and_acks);
+    tcase_add_test(tc, stream_consumer_pulls_from_its_group);
     tcase_add_test(tc, consumer_bad_statuses);
     tcase_add_test(tc, close_inside_callback);
     suite_add_tcase(s, tc);

@@ -5,8 +5,10 @@
  * shard 0 serialises the changes. The cases hold shard 2's mesh lane (it is not stepped) to show
  * that a CreateStream is answered only once every shard applied the new entry, and send two
  * overlapping creates back to back to show that shard 0 lets exactly one through. */
+#include "queue/q_consumer.h"
 #include "queue/q_stream.h"
 #include "server/srv_stream_dir.h"
+#include "server/srv_stream_int.h"
 #include "test_srv_util.h"
 
 #define NSHARDS 3
@@ -106,6 +108,86 @@ START_TEST(overlapping_creates_one_wins)
 }
 END_TEST
 
+/* ---- durable before visible ---- */
+
+static int commits_seen; /* commit completions processed on the stream's partition */
+
+static void on_committed_probe(q_log *log, void *ud, uint64_t durable)
+{
+    commits_seen++;
+    srv_part_serve_durable(ud); /* what the server's own handler does */
+}
+
+static uint32_t call_ok(const char *path, const pw_msg_desc *d, const void *msg)
+{
+    uint32_t sid = ts_call_start(&C, path, d, msg);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    return sid;
+}
+
+/* The Fetch parked on consumer `cons` of `name` (white box: the owner's watch). */
+static bool fetch_parked(ts_client *c, const void *arg)
+{
+    const char *name = arg;
+    uint32_t part = q_part_of(name, strlen(name), NPARTS);
+    srv_shard_enter(ts_shard(&S, srv_q_owner(part)));
+    srv_cwatch *w = srv_cwatch_get(part, name, strlen(name), "c", 1, false);
+    srv_shard_enter(NULL);
+    return w && w->fetch_head;
+}
+
+START_TEST(consumer_delivery_waits_for_the_commit)
+{
+    start();
+    char name[32];
+    name_on(name, sizeof name, "dv", 2);
+    ck_assert(ts_wait_closed(&C, create_start(name, name), TS_WAIT_MS));
+    pwm_ringq_v1_ConsumerConfig cc = {.name = ts_str("c")};
+    pwm_ringq_v1_CreateConsumerRequest cr = {.stream = ts_str(name), .config = &cc};
+    call_ok(pwm_ringq_v1_Streams_CreateConsumer_PATH, &pwm_ringq_v1_CreateConsumerRequest_desc,
+            &cr);
+    pwm_ringq_v1_FetchRequest fr = {
+        .stream = ts_str(name), .consumer = ts_str("c"), .max_messages = 1, .wait_ms = 20000};
+    uint32_t fs = ts_call_start(&C, pwm_ringq_v1_Streams_Fetch_PATH,
+                                &pwm_ringq_v1_FetchRequest_desc, &fr);
+    ck_assert(ts_wait_for(&C, fetch_parked, name, TS_WAIT_MS));
+    srv_part *sp = ts_part(q_part_of(name, strlen(name), NPARTS));
+    q_log_on_committed(q_part_log(sp->p), on_committed_probe, sp);
+    pwm_ringq_v1_PublishMessage m = {.subject = ts_str(name), .payload = ts_str("durable")};
+    pwm_ringq_v1_PublishRequest pr = {.messages = &m, .messages_count = 1};
+    uint32_t ps = ts_call_start(&C, pwm_ringq_v1_Streams_Publish_PATH,
+                                &pwm_ringq_v1_PublishRequest_desc, &pr);
+    /* Step by step: whenever the consumer has handed the message out, its record is durable. */
+    q_stream *s = q_stream_find(sp->p, name, strlen(name));
+    q_consumer *c = q_consumer_find(s, "c", 1);
+    uint64_t deadline = rt_now_ns() + (uint64_t)TS_WAIT_MS * RT_NS_PER_MS;
+    while (!(ts_call_of(&C, fs)->closed && ts_call_of(&C, ps)->closed)) {
+        ck_assert_msg(rt_now_ns() < deadline, "the exchange did not finish");
+        bool moved = ts_round(&C);
+        q_consumer_info ci;
+        q_consumer_info_fill(c, srv_q_now_ms(), &ci);
+        if (ci.state.num_ack_pending > 0) {
+            q_smsg msg;
+            ck_assert_int_eq(q_stream_get(sp->p, s, 1, &msg, NULL), Q_OK);
+            ck_assert_msg(commits_seen > 0 && msg.offset < q_log_durable(q_part_log(sp->p)),
+                          "delivered before its record was durable");
+        }
+        if (!moved) ts_idle(&C);
+    }
+    ck_assert_int_eq(ts_status(&C, ps), 0);
+    ck_assert_int_eq(ts_status(&C, fs), 0);
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    pwm_ringq_v1_FetchResponse rs;
+    ck_assert(ts_next_msg(&C, fs, &pwm_ringq_v1_FetchResponse_desc, &rs, &a));
+    ck_assert_uint_eq(rs.deliveries_count, 1);
+    ck_assert_uint_eq(rs.deliveries[0].message->seq, 1);
+    pw_msg_arena_deinit(&a);
+    stop();
+}
+END_TEST
+
 int main(void)
 {
     ts_require_uring("test_srv_stream"); /* exits 77 (skip) without io_uring */
@@ -114,6 +196,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, create_answered_once_every_shard_applied);
     tcase_add_test(tc, overlapping_creates_one_wins);
+    tcase_add_test(tc, consumer_delivery_waits_for_the_commit);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
