@@ -128,13 +128,30 @@ int srv_auth_reload(void)
         log_error("auth file not reloaded; the previous one stays in force", "reason=\"%s\"", err);
         return r;
     }
-    pthread_rwlock_wrlock(&lock);
+    int lr = pthread_rwlock_wrlock(&lock);
+    if (lr != 0) {
+        srv_auth_table_destroy(t);
+        log_error("auth file not reloaded; the previous one stays in force", "err=%d", -lr);
+        return -lr;
+    }
     srv_auth_table *old = current;
     current = t;
     pthread_rwlock_unlock(&lock);
     srv_auth_table_destroy(old);
     log_info("auth file reloaded", "path=%s tokens=%zu", auth_path, srv_auth_table_ntokens(t));
     return 0;
+}
+
+/* The current table under the read lock, or NULL when the lock cannot be taken (EAGAIN: too
+ * many readers), which every caller treats as no known token: it fails closed. */
+static const srv_auth_table *table_get(void)
+{
+    return pthread_rwlock_rdlock(&lock) == 0 ? current : NULL;
+}
+
+static void table_put(const srv_auth_table *t)
+{
+    if (t) pthread_rwlock_unlock(&lock);
 }
 
 static const auth_method *method_row(const char *path)
@@ -163,6 +180,7 @@ static int call_token(const srv_auth_table *t, const pw_grpc_call *call, bool *h
     size_t n = 0;
     const char *s = md ? bearer((const char *)md->value, md->value_len, &n) : NULL;
     *had = md != NULL;
+    if (!t) return -1;
     if (s) return srv_auth_table_find_secret(t, s, n);
     /* mTLS: a certificate verified against --tls-client-ca; an unverified one proves nothing. */
     const srv_tls_peer *peer = srv_conn_tls_peer(pw_grpc_call_conn_user(call));
@@ -217,27 +235,28 @@ static bool guard(pw_grpc_call *call, const pw_grpc_method *m)
 {
     const auth_method *row = method_row(m->path);
     if (row && row->mode == MODE_OPEN) return true;
-    pthread_rwlock_rdlock(&lock);
+    const srv_auth_table *t = table_get();
     bool had;
-    int tok = call_token(current, call, &had);
+    int tok = call_token(t, call, &had);
     bool ok = false, authn = tok >= 0;
     if (authn && row) {
         switch (row->mode) {
         case MODE_OPEN:
         case MODE_AUTHN: ok = true; break;
-        case MODE_ALL:
-            ok = srv_auth_table_allows(current, tok, row->perm, SRV_AUTH_ALL, NULL, 0);
-            break;
+        case MODE_ALL: ok = srv_auth_table_allows(t, tok, row->perm, SRV_AUTH_ALL, NULL, 0); break;
         case MODE_SOME:
-        case MODE_NAMED: ok = srv_auth_table_allows_some(current, tok, row->perm); break;
+        case MODE_NAMED: ok = srv_auth_table_allows_some(t, tok, row->perm); break;
         }
     }
-    pthread_rwlock_unlock(&lock);
+    table_put(t);
     if (!authn) deny_unauthenticated(call, had);
     else if (!row) pw_grpc_call_finish(call, PW_GRPC_PERMISSION_DENIED, "permission denied");
     else if (!ok)
-        deny(call, row->perm, row->mode == MODE_ALL ? SRV_AUTH_ALL : SRV_AUTH_QUEUE, NULL,
-             SIZE_MAX);
+        deny(call, row->perm,
+             row->mode == MODE_ALL                             ? SRV_AUTH_ALL
+             : strncmp(m->path, "/ringq.v1.Streams/", 18) == 0 ? SRV_AUTH_STREAM
+                                                               : SRV_AUTH_QUEUE,
+             NULL, SIZE_MAX);
     return authn && row && ok;
 }
 
@@ -259,11 +278,11 @@ bool srv_auth_call(pw_grpc_call *call, srv_auth_perm perm, srv_auth_kind kind, c
                    size_t len)
 {
     if (!auth_path) return true;
-    pthread_rwlock_rdlock(&lock);
+    const srv_auth_table *t = table_get();
     bool had;
-    int tok = call_token(current, call, &had);
-    bool ok = tok >= 0 && srv_auth_table_allows(current, tok, perm, kind, name, len);
-    pthread_rwlock_unlock(&lock);
+    int tok = call_token(t, call, &had);
+    bool ok = tok >= 0 && srv_auth_table_allows(t, tok, perm, kind, name, len);
+    table_put(t);
     if (tok < 0) deny_unauthenticated(call, had);
     else if (!ok) deny(call, perm, kind, name, len);
     return ok;
@@ -273,11 +292,11 @@ int srv_auth_check(const pw_grpc_call *call, srv_auth_perm perm, srv_auth_kind k
                    const char *name, size_t len, char why[SRV_AUTH_ERR_BYTES])
 {
     if (!auth_path) return 0;
-    pthread_rwlock_rdlock(&lock);
+    const srv_auth_table *t = table_get();
     bool had;
-    int tok = call_token(current, call, &had);
-    bool ok = tok >= 0 && srv_auth_table_allows(current, tok, perm, kind, name, len);
-    pthread_rwlock_unlock(&lock);
+    int tok = call_token(t, call, &had);
+    bool ok = tok >= 0 && srv_auth_table_allows(t, tok, perm, kind, name, len);
+    table_put(t);
     if (tok < 0) {
         snprintf(why, SRV_AUTH_ERR_BYTES, "%s", unauthenticated_why(had));
         return PW_GRPC_UNAUTHENTICATED;
@@ -293,10 +312,10 @@ int srv_auth_http(const char *authz, size_t authz_len, srv_auth_perm perm, srv_a
     size_t n = 0;
     const char *s = bearer(authz, authz_len, &n);
     if (!s) return 401;
-    pthread_rwlock_rdlock(&lock);
-    int tok = srv_auth_table_find_secret(current, s, n);
-    bool ok = tok >= 0 && srv_auth_table_allows(current, tok, perm, kind, name, len);
-    pthread_rwlock_unlock(&lock);
+    const srv_auth_table *t = table_get();
+    int tok = t ? srv_auth_table_find_secret(t, s, n) : -1;
+    bool ok = tok >= 0 && srv_auth_table_allows(t, tok, perm, kind, name, len);
+    table_put(t);
     return tok < 0 ? 401 : ok ? 200 : 403;
 }
 
