@@ -267,7 +267,7 @@ static void tls_input(rq_conn *k, size_t n)
     }
     /* Each plaintext chunk goes to the engine as it comes out (k->rbuf is free again: the
      * ciphertext was copied into the read BIO). */
-    ssize_t rc = 0, got;
+    ssize_t rc = 0, got = 0;
     while (!k->dead && rc >= 0 && (got = rq_tls_read(k->tls, k->rbuf, sizeof k->rbuf)) > 0) {
         c->in_grpc++;
         rc = pw_grpc_client_recv(k->g, k->rbuf, (size_t)got, rt_now_ns());
