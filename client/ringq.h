@@ -1,4 +1,5 @@
-/* libringq: the C client of ringqd (ringq.v1 over gRPC, HTTP/2 cleartext with prior knowledge).
+/* libringq: the C client of ringqd (ringq.v1 over gRPC: HTTP/2 cleartext with prior knowledge,
+ * or over TLS with ALPN h2 when rq_client_opts asks for it, docs/security.md).
  *
  * Two ways to use it
  *   Blocking: rq_client_create() with no loop, then call rq_enqueue(), rq_lease(), rq_ack(),

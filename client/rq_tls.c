@@ -126,11 +126,16 @@ int rq_tls_handshake(rq_tls *t, char *why, size_t cap)
     int e = SSL_get_error(t->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
     long vr = SSL_get_verify_result(t->ssl);
+    unsigned long code = ERR_get_error();
+    ERR_clear_error();
     if (vr != X509_V_OK) {
         snprintf(why, cap, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
-        ERR_clear_error();
     } else {
-        err_text("TLS handshake failed", why, cap);
+        const char *reason = code ? ERR_reason_error_string(code) : NULL;
+        /* A plaintext server answers the ClientHello with something that is no TLS record. */
+        bool plain = code && ERR_GET_REASON(code) == SSL_R_WRONG_VERSION_NUMBER;
+        snprintf(why, cap, "%s%s", reason ? reason : "unexpected end of stream",
+                 plain ? " (a plaintext port?)" : "");
     }
     return -EPROTO;
 }

@@ -11,6 +11,7 @@
 #ifndef RT_BLOB_H
 #define RT_BLOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,11 +28,13 @@ struct rt_blob {
     rt_blob_free_fn on_free; /* optional: runs once, before the storage is freed */
     void *ud;                /* the owner's, for on_free */
     uint8_t *storage_;       /* owned allocation (data points into it) */
+    bool inside_;            /* this header sits in storage_ (after the bytes): freed with it */
 };
 
 /* Takes the storage of `b` (its readable bytes become the blob's, nothing is copied) and leaves
- * `b` empty (re-usable, same cap). One reference, the caller's. Returns NULL on allocation
- * failure (then `b` is unchanged) or when `b` is empty. */
+ * `b` empty (re-usable, same cap). The blob's header goes in the storage's free tail when it
+ * fits there (no allocation), else it is allocated. One reference, the caller's. Returns NULL
+ * on allocation failure (then `b` is unchanged) or when `b` is empty. */
 rt_blob *rt_blob_from_buf(buf *b, rt_blob_free_fn on_free, void *ud);
 /* Copies `n` bytes into a new blob (for small pieces that must join a chain of blobs). NULL on
  * allocation failure. Counts nothing: the caller knows it copied. */

@@ -32,11 +32,12 @@ void pw_grpc_thread_exit(void)
 
 pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_method *m)
 {
-    pw_grpc_call *c = rt_calloc(1, sizeof *c);
+    pw_grpc_call *c = rt_cache_get(&g->call_cache);
     if (!c) return NULL;
+    memset(c, 0, sizeof *c);
     /* -ENOENT cannot happen while the session delivers the stream's headers; checked anyway. */
     if (pw_h2_stream_set_user(g->h2, sid, c) < 0) {
-        rt_free(c);
+        rt_cache_put(&g->call_cache, c);
         return NULL;
     }
     c->conn = g;
@@ -63,7 +64,8 @@ static void free_out_md(pw_grpc_out_md *md, size_t n)
     }
 }
 
-static void call_free(pw_grpc_call *c)
+/* Frees what the call owns, not the call itself. */
+static void call_release(pw_grpc_call *c)
 {
     pw_grpc_deframer_deinit(&c->df);
     rt_free(c->held);
@@ -72,6 +74,11 @@ static void call_free(pw_grpc_call *c)
     free_out_md(c->trail_md, c->ntrail_md);
     rt_free(c->final_message);
     buf_deinit(&c->outq);
+}
+
+static void call_free(pw_grpc_call *c)
+{
+    call_release(c);
     rt_free(c);
 }
 
@@ -101,7 +108,16 @@ void pw_grpc_call_detach(pw_grpc_call *c)
     g->ncalls--;
     if (!g->destroying) pw_h2_stream_set_user(g->h2, c->stream_id, NULL);
     c->conn = NULL;
-    pw_grpc_call_unref(c);
+    if (g->ncalls == 0) rt_cache_trim(&g->call_cache); /* an idle connection keeps none */
+    if (c->refs > 1 || g->destroying) {
+        pw_grpc_call_unref(c); /* freed by its last holder (a handler's job), to the allocator */
+        return;
+    }
+    /* The connection held the last reference: the memory serves its next call. */
+    c->refs = 0;
+    call_release(c);
+    if (g->ncalls == 0) rt_free(c);
+    else rt_cache_put(&g->call_cache, c);
 }
 
 /* The call's one answered-RPC count (pw_grpc_conn_set_on_done). */

@@ -384,6 +384,7 @@ pw_grpc_conn *pw_grpc_conn_create(const pw_grpc_server *s, uint64_t now_ns)
     pw_grpc_conn *g = rt_calloc(1, sizeof *g);
     if (!g) return NULL;
     g->srv = s;
+    rt_cache_init(&g->call_cache, sizeof(pw_grpc_call), PW_GRPC_CALL_CACHE_MAX);
     pw_h2_config cfg;
     pw_h2_config_default(&cfg);
     cfg.max_concurrent_streams = s->cfg.max_concurrent_streams;
@@ -417,6 +418,7 @@ void pw_grpc_conn_destroy(pw_grpc_conn *g)
         if (!c->done) pw_grpc_call_abort(c, PW_GRPC_UNAVAILABLE);
         pw_grpc_call_detach(c);
     }
+    rt_cache_deinit(&g->call_cache);
     rt_free(g);
 }
 

@@ -3,6 +3,7 @@
 #ifndef PW_GRPC_SERVER_INT_H
 #define PW_GRPC_SERVER_INT_H
 
+#include "core/rt_cache.h"
 #include "proto_wire/pw_grpc_msg.h"
 #include "proto_wire/pw_grpc_server.h"
 #include "proto_wire/pw_gzip.h"
@@ -90,7 +91,14 @@ struct pw_grpc_conn {
     pw_grpc_plain_fn plain;       /* answers requests that are not gRPC; NULL: 405/415 */
     pw_grpc_done_fn on_done;      /* counts answered RPCs; may be NULL */
     struct pw_grpc_plain *plains; /* plain responses still sending (pw_grpc_plain.c) */
+    rt_cache call_cache; /* finished calls' memory for the next ones (PW_GRPC_CALL_CACHE_MAX) */
 };
+
+/* Finished calls whose memory a connection keeps for its next calls, at most: the calls one
+ * busy connection finishes between two of its new ones (as pw_h2's stream cache, 16). Emptied
+ * when the connection has no call left, so an idle connection keeps none. A calloc + free per
+ * call was ~1 % of the server's samples at batch 1. */
+#define PW_GRPC_CALL_CACHE_MAX 16u
 
 /* Tells the glue that output is waiting, unless it will flush anyway after recv. */
 static inline void pw_grpc_conn_touch(pw_grpc_conn *g)

@@ -1,7 +1,9 @@
-/* proto_wire/pw_msg: the table-driven runtime of the generated messages. See pw_msg.h. */
+/* proto_wire/pw_msg: the table-driven runtime of the generated messages: the arena and decoding
+ * (encoding: pw_msg_enc.c; what both share: pw_msg_int.h). See pw_msg.h. */
 #include "proto_wire/pw_msg.h"
 
 #include "core/rt_alloc.h"
+#include "proto_wire/pw_msg_int.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -91,41 +93,7 @@ void *pw_msg_arena_alloc(pw_msg_arena *a, size_t n, size_t align)
     return NULL;
 }
 
-/* ---- Field kinds ---- */
-
-static pw_pb_wire_type kind_wt(uint8_t kind)
-{
-    switch (kind) {
-    case PW_MSG_DOUBLE:
-    case PW_MSG_FIXED64:
-    case PW_MSG_SFIXED64: return PW_PB_WT_I64;
-    case PW_MSG_FLOAT:
-    case PW_MSG_FIXED32:
-    case PW_MSG_SFIXED32: return PW_PB_WT_I32;
-    case PW_MSG_STRING:
-    case PW_MSG_BYTES:
-    case PW_MSG_MESSAGE: return PW_PB_WT_LEN;
-    default: return PW_PB_WT_VARINT;
-    }
-}
-
-/* Bytes one element takes in the C struct (or array). */
-static size_t elem_size(const pw_msg_field *fd)
-{
-    switch (fd->kind) {
-    case PW_MSG_DOUBLE:
-    case PW_MSG_INT64:
-    case PW_MSG_UINT64:
-    case PW_MSG_FIXED64:
-    case PW_MSG_SFIXED64:
-    case PW_MSG_SINT64: return 8;
-    case PW_MSG_BOOL: return sizeof(bool);
-    case PW_MSG_STRING:
-    case PW_MSG_BYTES: return sizeof(pw_pb_bytes);
-    case PW_MSG_MESSAGE: return fd->sub->size;
-    default: return 4;
-    }
-}
+/* ---- Field kinds (wire type and size: pw_msg_int.h) ---- */
 
 static size_t elem_align(const pw_msg_field *fd)
 {
@@ -164,52 +132,6 @@ static void store_scalar(uint8_t kind, void *p, uint64_t v)
         uint32_t x = (uint32_t)v; /* int32/enum: low 32 bits, two's complement */
         memcpy(p, &x, 4);
     }
-    }
-}
-
-/* The wire value of the C value of `kind` at p (a VARINT, I32 or I64 payload). */
-static uint64_t load_scalar(uint8_t kind, const void *p)
-{
-    switch (kind) {
-    case PW_MSG_INT32:
-    case PW_MSG_ENUM: {
-        int32_t x;
-        memcpy(&x, p, 4);
-        return (uint64_t)(int64_t)x; /* negative: sign-extended, 10 bytes on the wire */
-    }
-    case PW_MSG_SINT32: {
-        int32_t x;
-        memcpy(&x, p, 4);
-        return pw_pb_zigzag_encode32(x);
-    }
-    case PW_MSG_SINT64: {
-        int64_t x;
-        memcpy(&x, p, 8);
-        return pw_pb_zigzag_encode64(x);
-    }
-    case PW_MSG_BOOL: return *(const bool *)p ? 1 : 0;
-    case PW_MSG_UINT32:
-    case PW_MSG_FIXED32:
-    case PW_MSG_SFIXED32:
-    case PW_MSG_FLOAT: {
-        uint32_t x;
-        memcpy(&x, p, 4);
-        return x;
-    }
-    default: {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        return x;
-    }
-    }
-}
-
-static size_t scalar_wire_len(uint8_t kind, uint64_t v)
-{
-    switch (kind_wt(kind)) {
-    case PW_PB_WT_I64: return 8;
-    case PW_PB_WT_I32: return 4;
-    default: return pw_pb_varint_len(v);
     }
 }
 
@@ -313,12 +235,14 @@ static int decode_single(const pw_msg_field *fd, uint8_t *m, const pw_pb_field *
     return rc;
 }
 
-/* Pass 1: checks wire types and counts the elements of each repeated field into counts[]. Only
- * the counters of repeated fields that occur are written (their bits set in *seen), so nothing
- * is zeroed per message: that cost more than the count itself for a small nested message. */
+/* Pass 1: checks wire types, decodes every singular field, and counts the elements of each
+ * repeated field into counts[]. Only the counters of repeated fields that occur are written
+ * (their bits set in *seen), so nothing is zeroed per message: that cost more than the count
+ * itself for a small nested message. A message with no repeated field present is done after
+ * this pass (most nested ones: a TaskSpec without headers), so it is read once, not twice. */
 _Static_assert(PW_MSG_FIELDS_MAX <= 64, "one bit per field in a uint64_t");
-static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, size_t *counts,
-                          uint64_t *seen)
+static int first_pass(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size_t len,
+                      size_t *counts, uint64_t *seen, pw_msg_arena *a, unsigned depth)
 {
     pw_pb_reader r;
     pw_pb_field f;
@@ -329,7 +253,10 @@ static int count_repeated(const pw_msg_desc *d, const uint8_t *src, size_t len, 
         if (!fd) continue; /* unknown: skipped */
         long n = field_elems(fd, &f);
         if (n < 0) return (int)n;
-        if (!(fd->flags & PW_MSG_F_REPEATED)) continue;
+        if (!(fd->flags & PW_MSG_F_REPEATED)) {
+            if ((rc = decode_single(fd, m, &f, a, depth)) < 0) return rc;
+            continue;
+        }
         size_t k = (size_t)(fd - d->fields);
         if (!(*seen >> k & 1u)) {
             *seen |= 1ull << k;
@@ -368,15 +295,14 @@ static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size
     if (depth > PW_MSG_DEPTH_MAX) return PW_MSG_ERR_DEPTH;
     assert(d->nfields <= PW_MSG_FIELDS_MAX);
     memset(m, 0, d->size);
-    if ((rc = count_repeated(d, src, len, counts, &seen)) < 0) return rc;
+    if ((rc = first_pass(d, m, src, len, counts, &seen, a, depth)) < 0) return rc;
+    if (!seen) return rc; /* no repeated field present: done */
     if ((rc = alloc_arrays(d, m, counts, seen, a)) < 0) return rc;
     pw_pb_reader_init(&r, src, len);
-    while ((rc = pw_pb_next(&r, &f)) == 1) { /* pass 2: wire types already checked */
+    while ((rc = pw_pb_next(&r, &f)) == 1) { /* pass 2: repeated fields, wire types checked */
         const pw_msg_field *fd = field_of(d, f.num);
-        if (!fd) continue;
-        rc = (fd->flags & PW_MSG_F_REPEATED) ? decode_repeated(fd, m, &f, a, depth)
-                                             : decode_single(fd, m, &f, a, depth);
-        if (rc < 0) return rc;
+        if (!fd || !(fd->flags & PW_MSG_F_REPEATED)) continue;
+        if ((rc = decode_repeated(fd, m, &f, a, depth)) < 0) return rc;
     }
     return rc;
 }
@@ -384,271 +310,4 @@ static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size
 int pw_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *src, size_t len, pw_msg_arena *a)
 {
     return decode_msg(d, msg, src, len, a, 0);
-}
-
-/* ---- Encode ---- */
-
-/* Sub-message sizes, recorded by the size pass in pre-order (an element's slot is taken before
- * its own sub-messages are sized) and taken back in the same order by the write pass, which
- * walks the fields and elements in the same order: every sub-message is sized once per encode
- * instead of once per enclosing level. Past PW_MSG_SIZES_MAX sub-messages the write pass sizes
- * the rest again (correct, only slower). */
-#define PW_MSG_SIZES_MAX 256u /* a Work delivery of 64 tasks with 2 headers each: 192 */
-typedef struct sizes {
-    size_t *v; /* NULL: record nothing (pw_msg_size) */
-    size_t n;  /* sub-messages met so far, recorded or not */
-} sizes;
-
-static size_t msg_size(const pw_msg_desc *d, const uint8_t *m, sizes *sz);
-
-static size_t elem_body_len(const pw_msg_field *fd, const uint8_t *p, sizes *sz)
-{
-    switch (fd->kind) {
-    case PW_MSG_STRING:
-    case PW_MSG_BYTES: return ((const pw_pb_bytes *)p)->len;
-    case PW_MSG_MESSAGE: {
-        size_t slot = sz->n++;
-        size_t n = msg_size(fd->sub, p, sz);
-        if (sz->v && slot < PW_MSG_SIZES_MAX) sz->v[slot] = n;
-        return n;
-    }
-    default: return scalar_wire_len(fd->kind, load_scalar(fd->kind, p));
-    }
-}
-
-/* Bytes of one element with its tag (unpacked form). */
-static size_t elem_field_len(const pw_msg_field *fd, const uint8_t *p, sizes *sz)
-{
-    size_t body = elem_body_len(fd, p, sz);
-    if (kind_wt(fd->kind) == PW_PB_WT_LEN) return pw_pb_len_field_len(fd->num, body);
-    return pw_pb_tag_len(fd->num) + body;
-}
-
-/* Where a singular field's value is, or NULL when proto3 says it is not written. */
-static const uint8_t *single_present(const pw_msg_field *fd, const uint8_t *m)
-{
-    const uint8_t *v = m + fd->off;
-    if (fd->kind == PW_MSG_MESSAGE) v = *(const uint8_t *const *)v;
-    if (fd->flags & PW_MSG_F_OPTIONAL) return *(const bool *)(m + fd->pres_off) ? v : NULL;
-    if (fd->flags & PW_MSG_F_ONEOF)
-        return *(const uint32_t *)(m + fd->pres_off) == fd->num ? v : NULL;
-    if (fd->kind == PW_MSG_MESSAGE) return v;
-    if (fd->kind == PW_MSG_STRING || fd->kind == PW_MSG_BYTES)
-        return ((const pw_pb_bytes *)v)->len ? v : NULL;
-    return load_scalar(fd->kind, v) ? v : NULL;
-}
-
-/* Packed: numeric kinds only, never messages (nothing to record). */
-static size_t packed_body_len(const pw_msg_field *fd, const uint8_t *arr, size_t n)
-{
-    size_t body = 0, es = elem_size(fd);
-    for (size_t i = 0; i < n; i++)
-        body += scalar_wire_len(fd->kind, load_scalar(fd->kind, arr + i * es));
-    return body;
-}
-
-static size_t field_len(const pw_msg_field *fd, const uint8_t *m, sizes *sz)
-{
-    if (!(fd->flags & PW_MSG_F_REPEATED)) {
-        const uint8_t *v = single_present(fd, m);
-        return v ? elem_field_len(fd, v, sz) : 0;
-    }
-    size_t n = *(const size_t *)(m + fd->aux_off);
-    const uint8_t *arr = *(const uint8_t *const *)(m + fd->off);
-    if (!n) return 0;
-    if (fd->flags & PW_MSG_F_PACKED)
-        return pw_pb_len_field_len(fd->num, packed_body_len(fd, arr, n));
-    size_t total = 0, es = elem_size(fd);
-    for (size_t i = 0; i < n; i++) total += elem_field_len(fd, arr + i * es, sz);
-    return total;
-}
-
-static size_t msg_size(const pw_msg_desc *d, const uint8_t *m, sizes *sz)
-{
-    size_t total = 0;
-    for (size_t i = 0; i < d->nfields; i++) total += field_len(&d->fields[i], m, sz);
-    return total;
-}
-
-size_t pw_msg_size(const pw_msg_desc *d, const void *msg)
-{
-    sizes sz = {NULL, 0};
-    return msg_size(d, msg, &sz);
-}
-
-/* A writer over memory already sized by msg_size: bounds are asserted, not checked. */
-typedef struct wr {
-    uint8_t *p;
-    uint8_t *end;
-    const size_t *sizes; /* the size pass's record */
-    size_t n;            /* next slot of it */
-} wr;
-
-static void put_varint(wr *w, uint64_t v)
-{
-    assert((size_t)(w->end - w->p) >= pw_pb_varint_len(v));
-    while (v >= 0x80) {
-        *w->p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *w->p++ = (uint8_t)v;
-}
-
-static void put_le(wr *w, uint64_t v, unsigned n)
-{
-    assert((size_t)(w->end - w->p) >= n);
-    for (unsigned i = 0; i < n; i++) *w->p++ = (uint8_t)(v >> (8 * i));
-}
-
-static void put_tag(wr *w, uint32_t num, pw_pb_wire_type wt)
-{
-    put_varint(w, (uint64_t)num << 3 | (uint64_t)wt);
-}
-
-static void write_msg(const pw_msg_desc *d, const uint8_t *m, wr *w);
-
-/* Writes the value (no tag) of one element. */
-static void write_value(const pw_msg_field *fd, const uint8_t *p, wr *w)
-{
-    switch (fd->kind) {
-    case PW_MSG_STRING:
-    case PW_MSG_BYTES: {
-        const pw_pb_bytes *b = (const pw_pb_bytes *)p;
-        put_varint(w, b->len);
-        assert((size_t)(w->end - w->p) >= b->len);
-        if (b->len) memcpy(w->p, b->ptr, b->len);
-        w->p += b->len;
-        return;
-    }
-    case PW_MSG_MESSAGE: {
-        size_t slot = w->n++;
-        if (slot < PW_MSG_SIZES_MAX) {
-            put_varint(w, w->sizes[slot]);
-            write_msg(fd->sub, p, w);
-            return;
-        }
-        /* Past the record: size this one (and its sub-messages) again, then skip their slots. */
-        sizes sz = {NULL, 0};
-        put_varint(w, msg_size(fd->sub, p, &sz));
-        size_t after = w->n + sz.n;
-        write_msg(fd->sub, p, w);
-        assert(w->n == after);
-        (void)after;
-        return;
-    }
-    default: {
-        uint64_t v = load_scalar(fd->kind, p);
-        switch (kind_wt(fd->kind)) {
-        case PW_PB_WT_I64: put_le(w, v, 8); break;
-        case PW_PB_WT_I32: put_le(w, v, 4); break;
-        default: put_varint(w, v); break;
-        }
-    }
-    }
-}
-
-static void write_field(const pw_msg_field *fd, const uint8_t *m, wr *w)
-{
-    if (!(fd->flags & PW_MSG_F_REPEATED)) {
-        const uint8_t *v = single_present(fd, m);
-        if (!v) return;
-        put_tag(w, fd->num, kind_wt(fd->kind));
-        write_value(fd, v, w);
-        return;
-    }
-    size_t n = *(const size_t *)(m + fd->aux_off), es = elem_size(fd);
-    const uint8_t *arr = *(const uint8_t *const *)(m + fd->off);
-    if (!n) return;
-    if (fd->flags & PW_MSG_F_PACKED) {
-        put_tag(w, fd->num, PW_PB_WT_LEN);
-        put_varint(w, packed_body_len(fd, arr, n));
-        for (size_t i = 0; i < n; i++) write_value(fd, arr + i * es, w);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        put_tag(w, fd->num, kind_wt(fd->kind));
-        write_value(fd, arr + i * es, w);
-    }
-}
-
-static void write_msg(const pw_msg_desc *d, const uint8_t *m, wr *w)
-{
-    for (size_t i = 0; i < d->nfields; i++) write_field(&d->fields[i], m, w);
-}
-
-long pw_msg_encode_to(const pw_msg_desc *d, const void *msg, uint8_t *dst, size_t cap)
-{
-    size_t rec[PW_MSG_SIZES_MAX];
-    sizes sz = {rec, 0};
-    size_t n = msg_size(d, msg, &sz);
-    if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
-    if (n > cap) return -ENOBUFS;
-    wr w = {dst, dst + n, rec, 0};
-    write_msg(d, msg, &w);
-    assert(w.p == dst + n && w.n == sz.n); /* the size pass and the write pass agree */
-    return (long)n;
-}
-
-/* Reserves n bytes at the end of out: the pointer, or NULL with *err set (-ENOBUFS past the
- * buffer's cap, -ENOMEM). */
-static uint8_t *reserve(buf *out, size_t n, int *err)
-{
-    uint8_t *p = NULL;
-    int rc = buf_reserve(out, n, &p);
-    if (rc < 0) *err = rc;
-    return rc < 0 ? NULL : p;
-}
-
-/* Writes [tag, length] of field `field` when field != 0, [length] when `delimited`, then the
- * message: one size pass, one write pass, straight into out. */
-/* `head` bytes are left before the message for the caller's own framing (uninitialized). */
-static int encode_into_headed(const pw_msg_desc *d, const void *msg, uint32_t field, bool delimited,
-                              size_t head, buf *out, size_t *body_len)
-{
-    size_t rec[PW_MSG_SIZES_MAX];
-    sizes sz = {rec, 0};
-    size_t body = msg_size(d, msg, &sz);
-    if (body > PW_PB_LEN_MAX) return -EMSGSIZE;
-    size_t n = body;
-    if (field) n = pw_pb_len_field_len(field, body);
-    else if (delimited) n += pw_pb_varint_len(body);
-    int err = 0;
-    uint8_t *p = reserve(out, head + n, &err);
-    if (!p) return err;
-    wr w = {p + head, p + head + n, rec, 0};
-    if (field) put_tag(&w, field, PW_PB_WT_LEN);
-    if (field || delimited) put_varint(&w, body);
-    write_msg(d, msg, &w);
-    assert(w.p == p + head + n && w.n == sz.n);
-    buf_commit(out, head + n);
-    if (body_len) *body_len = body;
-    return 0;
-}
-
-static int encode_into(const pw_msg_desc *d, const void *msg, uint32_t field, bool delimited,
-                       buf *out)
-{
-    return encode_into_headed(d, msg, field, delimited, 0, out, NULL);
-}
-
-int pw_msg_encode_headed(const pw_msg_desc *d, const void *msg, size_t head, buf *out,
-                         size_t *body_len)
-{
-    return encode_into_headed(d, msg, 0, false, head, out, body_len);
-}
-
-int pw_msg_encode(const pw_msg_desc *d, const void *msg, buf *out)
-{
-    return encode_into(d, msg, 0, false, out);
-}
-
-int pw_msg_encode_delimited(const pw_msg_desc *d, const void *msg, buf *out)
-{
-    return encode_into(d, msg, 0, true, out);
-}
-
-int pw_msg_encode_field(const pw_msg_desc *d, const void *msg, uint32_t field, buf *out)
-{
-    if (field == 0 || field > PW_PB_FIELD_MAX) return -EINVAL;
-    return encode_into(d, msg, field, false, out);
 }

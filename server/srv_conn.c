@@ -170,6 +170,10 @@ void srv_conn_flush(srv_conn *c)
         }
         if (c->g && pw_grpc_conn_want_close(c->g) && c->state == SRV_CONN_OPEN)
             srv_conn_close_after_flush(c);
+        if (c->state == SRV_CONN_FLUSHING && c->tls && srv_tls_conn_close_notify(c->tls)) {
+            srv_conn_flush(c); /* the close_notify goes out before the FIN */
+            return;
+        }
         if (c->state == SRV_CONN_FLUSHING) {
             /* Everything is out: FIN after it, then drain the peer's input until it closes (or
              * the deadline), so our last frames are not lost to a reset. */
@@ -334,10 +338,7 @@ static bool sniff(srv_conn *c)
     }
     if (!c->tls && p[0] == 22) { /* a TLS record on the plaintext port? */
         if (n < 3) return false;
-        if (srv_tls_looks_like_hello(p, n)) {
-            srv_conn_tls_on_plain_port(c);
-            return true;
-        }
+        if (srv_tls_looks_like_hello(p, n)) srv_conn_tls_on_plain_port(c); /* says so */
     }
     /* Anything else is treated as HTTP/1.1; its parser rejects garbage with a 400. */
     c->mode = SRV_CONN_HTTP1;

@@ -105,6 +105,4 @@ void srv_conn_tls_on_plain_port(srv_conn *c)
 {
     srv_tls_log_limited(SRV_TLS_LOG_HELLO, "TLS ClientHello on a plaintext port",
                         "start ringqd with --tls-cert/--tls-key, or connect without TLS", c->fd);
-    buf_consume(&c->in, buf_size(&c->in));
-    srv_conn_close_after_flush(c); /* nothing to say in a protocol the client does not speak */
 }

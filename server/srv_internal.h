@@ -180,7 +180,8 @@ void srv_conn_tls_input(srv_conn *c, const uint8_t *p, size_t n);
 /* Seals the plaintext output waiting (the engine's chain or `out`) into c->tls_out. Returns the
  * ciphertext bytes waiting there, or a negative errno (close the connection). */
 ssize_t srv_conn_tls_seal(srv_conn *c);
-/* Logs a TLS ClientHello on the plaintext port (rate-limited) and closes: called by sniff. */
+/* Logs a TLS ClientHello on the plaintext port (rate-limited): sniff calls it, then refuses the
+ * bytes as any other non-HTTP input (an HTTP/1.1 400, and the close). */
 void srv_conn_tls_on_plain_port(srv_conn *c);
 
 /* srv_http1.c: handles the buffered HTTP/1.1 input; may queue output and mark close. */

@@ -34,11 +34,12 @@ struct srv_nack_args;
 struct srv_extend_args;
 
 /* What a job carries to the owner: `req_kind` says which member of `req` is set. The job owns
- * it (one allocation, freed by srv_job_free). */
+ * it (one allocation, freed by srv_job_free), except req.acks (a view). */
 typedef enum srv_job_req_kind {
     SRV_JOB_REQ_NONE,   /* nothing (deliveries and repokes started on the owner, gathers) */
     SRV_JOB_REQ_BYTES,  /* req.bytes: a copy of the request message, a page token or a queue name */
-    SRV_JOB_REQ_ACKS,   /* req.acks: one partition's share of an Ack fan-out (srv_queue_ack.c) */
+    SRV_JOB_REQ_ACKS,   /* req.acks: one partition's share of an Ack fan-out (srv_queue_ack.c), a
+                         * view into the fan-out, which outlives the job: not freed with it */
     SRV_JOB_REQ_LEASE,  /* req.lease: a checked LeaseRequest (srv_queue_rpc.c) */
     SRV_JOB_REQ_NACK,   /* req.nack: a NackRequest's arguments and reason (srv_queue_rpc.c) */
     SRV_JOB_REQ_EXTEND, /* req.extend: an ExtendRequest's arguments (srv_queue_rpc.c) */
@@ -101,8 +102,8 @@ struct srv_job {
 /* Jobs. new: a job for `call` (ref taken; may be NULL) with an owned copy of req (kind
  * SRV_JOB_REQ_BYTES when req_len > 0). NULL: out of memory. */
 srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len);
-/* new with `size` zeroed bytes of typed arguments (req.lease/nack/extend/acks.items, per
- * `kind`) the caller fills. NULL: out of memory. */
+/* new with `size` zeroed bytes of typed arguments (req.lease/nack/extend, per `kind`) the
+ * caller fills. NULL: out of memory. */
 srv_job *srv_job_new_args(pw_grpc_call *call, srv_job_req_kind kind, size_t size);
 /* Frees the job, its request, its response and its call reference. */
 void srv_job_free(srv_job *j);

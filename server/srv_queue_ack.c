@@ -34,13 +34,20 @@ typedef struct srv_ack_item {
     const char *why; /* static text from q_part */
 } ack_item;
 
+/* The arrays q_part_ack takes, on the stack up to this many ids (2 KiB): a partition's share of
+ * a Work stream's usual Ack (three mallocs and frees per share were ~1 % of the samples). */
+#define ACK_RUN_STACK_IDS 64u
+
 static void run_ack(srv_job *j, srv_part *sp)
 {
     ack_item *it = j->req.acks.items;
     uint32_t n = j->req.acks.n;
-    uint64_t *ids = rt_malloc(n * sizeof *ids);
-    uint64_t *tokens = rt_malloc(n * sizeof *tokens);
-    q_item *items = rt_malloc(n * sizeof *items);
+    uint64_t ids_local[ACK_RUN_STACK_IDS], tokens_local[ACK_RUN_STACK_IDS];
+    q_item items_local[ACK_RUN_STACK_IDS];
+    bool heap = n > ACK_RUN_STACK_IDS;
+    uint64_t *ids = heap ? rt_malloc(n * sizeof *ids) : ids_local;
+    uint64_t *tokens = heap ? rt_malloc(n * sizeof *tokens) : tokens_local;
+    q_item *items = heap ? rt_malloc(n * sizeof *items) : items_local;
     if (!ids || !tokens || !items) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     } else {
@@ -55,9 +62,11 @@ static void run_ack(srv_job *j, srv_part *sp)
                 it[i].why = items[i].why;
             }
     }
-    rt_free(ids);
-    rt_free(tokens);
-    rt_free(items);
+    if (heap) {
+        rt_free(ids);
+        rt_free(tokens);
+        rt_free(items);
+    }
     srv_job_reply_durable(j, sp);
 }
 
@@ -113,11 +122,11 @@ int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out)
 }
 
 /* Where the parts of a fan-out for n ids, nparts partitions and id_bytes of ids sit in its one
- * allocation, after the struct: ids, whys and tids (8-byte aligned), then codes, parts, per
- * (4 bytes), then the ids' bytes. Returns the allocation's size, or 0 on overflow (n is at most
+ * allocation, after the struct: ids, whys, tids and items (8-byte aligned), then codes, parts,
+ * per (4 bytes), then the ids' bytes. Returns the allocation's size, or 0 on overflow (n is at most
  * Q_BATCH_MAX and id_bytes at most a gRPC message, so only a broken caller gets there). */
 typedef struct fanout_layout {
-    size_t ids, whys, tids, codes, parts, per, raw, total;
+    size_t ids, whys, tids, items, codes, parts, per, raw, total;
 } fanout_layout;
 
 static size_t fanout_layout_of(fanout_layout *l, uint32_t n, uint32_t nparts, size_t id_bytes)
@@ -126,6 +135,7 @@ static size_t fanout_layout_of(fanout_layout *l, uint32_t n, uint32_t nparts, si
     l->ids = off, off += n * sizeof *((srv_ack_fanout *)0)->ids;
     l->whys = off, off += n * sizeof(const char *);
     l->tids = off, off += n * sizeof(uint64_t);
+    l->items = off, off += n * sizeof(ack_item);
     l->codes = off, off += n * sizeof(q_status);
     l->parts = off, off += n * sizeof(uint32_t);
     l->per = off, off += nparts * sizeof(uint32_t);
@@ -164,6 +174,7 @@ static srv_ack_fanout *fanout_new(const pwm_ringq_v1_AckRequest *req, uint32_t n
     fo->ids = (void *)(mem + l.ids);
     fo->whys = (const char **)(mem + l.whys);
     fo->tids = (uint64_t *)(mem + l.tids);
+    fo->items = (ack_item *)(mem + l.items);
     fo->codes = (q_status *)(mem + l.codes);
     fo->parts = (uint32_t *)(mem + l.parts);
     fo->per = (uint32_t *)(mem + l.per);
@@ -202,30 +213,46 @@ static uint32_t ack_part_of(srv_ack_fanout *fo, uint32_t k, uint64_t *tid)
     return part;
 }
 
-/* Sends partition p its share of the ids (parts[i] == p); answers them here when out of memory. */
-static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, uint32_t count,
-                              const uint64_t *tokens)
+/* Sends partition p its share of the ids, items[0..count) (a view into the fan-out, which
+ * outlives the job); answers them here when out of memory. */
+static void ack_dispatch_part(srv_ack_fanout *fo, uint32_t p, ack_item *items, uint32_t count)
 {
-    const uint32_t *parts = fo->parts;
-    const uint64_t *tids = fo->tids;
-    srv_job *j = srv_job_new_args(NULL, SRV_JOB_REQ_ACKS, count * sizeof(ack_item));
+    srv_job *j = srv_job_new(NULL, NULL, 0);
     if (!j) {
-        for (uint32_t i = 0; i < fo->n; i++)
-            if (parts[i] == p) {
-                fo->codes[i] = Q_RESOURCE_EXHAUSTED;
-                fo->whys[i] = "out of memory";
-            }
+        for (uint32_t i = 0; i < count; i++) {
+            fo->codes[items[i].index] = Q_RESOURCE_EXHAUSTED;
+            fo->whys[items[i].index] = "out of memory";
+        }
         return;
     }
-    uint32_t m = 0;
-    for (uint32_t i = 0; i < fo->n; i++)
-        if (parts[i] == p)
-            j->req.acks.items[m++] = (ack_item){
-                .index = i, .id = tids[i], .token = tokens ? tokens[i] : 0};
-    j->req.acks.n = m;
+    j->req_kind = SRV_JOB_REQ_ACKS;
+    j->req.acks.items = items;
+    j->req.acks.n = count;
     j->ctx = fo;
     fo->pending++;
     srv_job_dispatch(j, p, run_ack, ack_part_done);
+}
+
+/* Groups the ids by partition in one pass (fo->per: counts in, each share's end out) and sends
+ * each partition its share. */
+static void ack_dispatch(srv_ack_fanout *fo, const uint64_t *tokens)
+{
+    uint32_t at = 0;
+    for (uint32_t p = 0; p < srv_q.nparts; p++) { /* per[p]: where p's share starts */
+        uint32_t c = fo->per[p];
+        fo->per[p] = at;
+        at += c;
+    }
+    for (uint32_t k = 0; k < fo->n; k++) {
+        uint32_t p = fo->parts[k];
+        if (p != UINT32_MAX)
+            fo->items[fo->per[p]++] = (ack_item){
+                .index = k, .id = fo->tids[k], .token = tokens ? tokens[k] : 0};
+    }
+    fo->pending = 1; /* held while dispatching */
+    for (uint32_t p = 0, start = 0; p < srv_q.nparts; start = fo->per[p++])
+        if (fo->per[p] > start) ack_dispatch_part(fo, p, fo->items + start, fo->per[p] - start);
+    if (--fo->pending == 0) fo->done(fo);
 }
 
 srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest *req,
@@ -262,9 +289,6 @@ srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest 
         fo->parts[k] = ack_part_of(fo, k, &fo->tids[k]);
         if (fo->parts[k] != UINT32_MAX) fo->per[fo->parts[k]]++;
     }
-    fo->pending = 1; /* held while dispatching */
-    for (uint32_t p = 0; p < srv_q.nparts; p++)
-        if (fo->per[p]) ack_dispatch_part(fo, p, fo->per[p], tokens);
-    if (--fo->pending == 0) fo->done(fo);
+    ack_dispatch(fo, tokens);
     return fo;
 }

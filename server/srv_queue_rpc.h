@@ -24,7 +24,11 @@ typedef struct srv_ack_fanout {
     const char **whys;
     uint32_t *parts; /* while dispatching: the partition of ids[i] (UINT32_MAX: answered) */
     uint64_t *tids;  /* while dispatching: the task id of ids[i] in its partition */
-    uint32_t *per;   /* while dispatching: ids per partition (srv_q.nparts entries) */
+    struct srv_ack_item *items; /* the ids grouped by partition: each partition's job views its
+                                 * share (srv_queue_ack.c), written by that owner until it
+                                 * replies */
+    uint32_t *per;   /* while dispatching: ids per partition, then where each share ends in
+                      * items (srv_q.nparts entries) */
     int cache_shard; /* the shard whose fan-out cache it came from, or -1 (rt_calloc) */
     uint32_t n;
     uint32_t pending;
@@ -47,10 +51,10 @@ int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out);
 /* Frees the fan-out (one allocation): back to its shard's cache when called on that shard. */
 void srv_ack_fanout_free(srv_ack_fanout *fo);
 /* A shard keeps up to SRV_FANOUT_CACHE_MAX freed fan-outs sized for SRV_FANOUT_CACHED_IDS ids
- * of at most Q_ID_STR_BYTES each (~3.5 KiB with 16 partitions): an Ack of a Work stream's
- * credit window or of a batch of 64 fits; larger ones are allocated and freed. The cap bounds
- * what an idle shard keeps (~230 KiB) while covering the Acks in flight on a busy one (each
- * lives one mesh round trip). */
+ * of at most Q_ID_STR_BYTES each (~7.5 KiB with 16 partitions, of which 2 KiB are the ids
+ * grouped by partition): an Ack of a Work stream's credit window or of a batch of 64 fits;
+ * larger ones are allocated and freed. The cap bounds what an idle shard keeps (~480 KiB)
+ * while covering the Acks in flight on a busy one (each lives one mesh round trip). */
 #define SRV_FANOUT_CACHED_IDS 64u
 #define SRV_FANOUT_CACHE_MAX 64u
 /* Bytes of one cached fan-out (after srv_q.nparts is set). */

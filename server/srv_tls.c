@@ -37,6 +37,7 @@ struct srv_tls_conn {
     BIO *rbio, *wbio; /* owned by ssl */
     srv_tls_state state;
     bool peer_closed;
+    bool notify_sent; /* our close_notify is queued: nothing more is written */
     int fd;
     srv_tls_peer peer;
 };
@@ -349,7 +350,7 @@ ssize_t srv_tls_conn_write(srv_tls_conn *t, const struct iovec *iov, int iovcnt)
      * for 9). Small pieces are gathered into full records first; a piece of a record's size
      * or more is sealed where it lies. (Per thread: a shard seals one connection at a time.) */
     static _Thread_local uint8_t stage[SRV_TLS_RECORD_BYTES];
-    if (t->state != SRV_TLS_OPEN) return -EPROTO;
+    if (t->state != SRV_TLS_OPEN || t->notify_sent) return -EPROTO;
     size_t staged = 0;
     ssize_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
@@ -373,6 +374,17 @@ ssize_t srv_tls_conn_write(srv_tls_conn *t, const struct iovec *iov, int iovcnt)
     }
     if (seal(t, stage, staged) < 0) return -EPROTO;
     return total;
+}
+
+int srv_tls_conn_close_notify(srv_tls_conn *t)
+{
+    if (t->state != SRV_TLS_OPEN || t->notify_sent) return 0;
+    t->notify_sent = true;
+    ERR_clear_error();
+    /* With memory BIOs this only writes the alert (0: ours sent, the peer's not yet seen). */
+    int r = SSL_shutdown(t->ssl);
+    ERR_clear_error();
+    return r >= 0 ? 1 : 0;
 }
 
 ssize_t srv_tls_conn_take_out(srv_tls_conn *t, buf *out)

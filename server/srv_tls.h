@@ -111,6 +111,10 @@ bool srv_tls_conn_peer_closed(const srv_tls_conn *t);
 /* Encrypts `iovcnt` buffers of plaintext into the write BIO (the bytes are copied: the caller
  * may reuse them at once). Returns bytes taken (all of them) or -EPROTO / -ENOMEM. */
 ssize_t srv_tls_conn_write(srv_tls_conn *t, const struct iovec *iov, int iovcnt);
+/* Queues a close_notify alert (RFC 8446 §6.1) in the write BIO, once, on an open connection:
+ * the peer then tells our close from a truncation. Returns 1 when it queued it now (send it
+ * before shutting the socket), 0 when there is nothing to do. Nothing can be written after. */
+int srv_tls_conn_close_notify(srv_tls_conn *t);
 /* Moves the ciphertext waiting in the write BIO to the end of `out`. Returns bytes moved or
  * -ENOBUFS. */
 ssize_t srv_tls_conn_take_out(srv_tls_conn *t, buf *out);

@@ -63,7 +63,7 @@ void srv_part_park(srv_part *sp, srv_job *j, const char *name, uint32_t name_len
                    srv_job_run_fn retry);
 srv_waitq *srv_part_waitq(srv_part *sp, const char *name, uint32_t name_len, bool create);
 void srv_part_waitq_gc(srv_part *sp, srv_waitq *wq);
-/* Serves the Work subscriptions of wq (srv_queue_work.c). */
+/* Serves the Work subscriptions of wq (srv_work_serve.c). */
 void srv_sub_serve(srv_part *sp, srv_waitq *wq);
 
 #endif

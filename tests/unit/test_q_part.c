@@ -45,9 +45,12 @@ START_TEST(names_and_ids)
     ck_assert_uint_eq(n, strlen(id));
     ck_assert_uint_eq(q_id_format(id, 7, 10), 4);
     ck_assert_str_eq(id, "7-10");
-    const char *bad[] = {"",     "-",   "1-",   "-1",      "01-2",
-                         "1-02", "a-1", "1-1x", "70000-1", "1-99999999999999999999",
-                         "1-2-3"};
+    ck_assert_int_eq(q_id_parse("65535-7", 7, &part, &off), 0); /* the longest partition */
+    ck_assert_uint_eq(part, 65535);
+    ck_assert_uint_eq(off, 7);
+    const char *bad[] = {"",      "-",        "1-",        "-1",      "01-2",
+                         "1-02",  "a-1",      "1-1x",      "70000-1", "1-99999999999999999999",
+                         "1-2-3", "123456-1", "1234567-1", "65536-1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(q_id_parse(bad[i], strlen(bad[i]), &part, &off) == -EINVAL, "%s", bad[i]);
     /* The partition of a name is stable and within range. */

@@ -197,6 +197,38 @@ START_TEST(enqueue_lease_ack_across_shards)
 }
 END_TEST
 
+/* The owner's side of an Enqueue (run_enqueue on shard 1, stepped alone while the counting
+ * allocator is armed) allocates the reply's buffer and nothing else: the task views, headers,
+ * results and the reply's arrays are on the stack (they were six allocations). */
+START_TEST(enqueue_owner_allocates_only_the_reply)
+{
+    start(2, Q_COMMIT_NEVER);
+    char q[32], id[64];
+    ts_queue_on(q, sizeof q, "far", 1);
+    enqueue_ok(q, "first", id); /* the queue exists: what is counted is the steady state */
+    step_only(0);
+    uint64_t sent0 = mesh_sent(0);
+    uint32_t sid = ts_enqueue_start(&C, q, "hello");
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    rounds(10); /* shard 0 publishes its lane */
+    uint64_t ran1 = mesh_received(1);
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    step_only(1);
+    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
+    uint64_t allocs = rt_alloc_test_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    step_all();
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    ck_assert_uint_eq(queue_info(q).enqueued_total, 2);
+    ck_assert_msg(allocs <= 1, "the owner's side of an Enqueue made %llu allocations",
+                  (unsigned long long)allocs);
+    stop();
+}
+END_TEST
+
 START_TEST(malformed_body_invalid_argument)
 {
     start(2, Q_COMMIT_NEVER);
@@ -264,6 +296,55 @@ static bool work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *
     if (!ts_wait_for(&C, cond_work_msg, &w, TS_WAIT_MS)) return false;
     return ts_next_msg(&C, sid, &pwm_ringq_v1_WorkResponse_desc, m, a);
 }
+
+/* Sends `n` Credit requests on Work stream ws before any Subscribe (each answered
+ * FAILED_PRECONDITION, a WorkResult with nothing leased or routed) and reads their answers.
+ * Returns the server's allocations meanwhile (counting allocator armed around it). */
+static uint64_t work_refused_credits(uint32_t ws, uint64_t first_id, int n)
+{
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    for (int i = 0; i < n; i++) {
+        pwm_ringq_v1_Credit cr = {.n = 1};
+        pwm_ringq_v1_WorkRequest wr = {.request_id = first_id + (uint64_t)i,
+                                       .kind_case = pwm_ringq_v1_WorkRequest_FIELD_credit,
+                                       .credit = &cr};
+        ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wr, false);
+    }
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    for (int i = 0; i < n; i++) {
+        pwm_ringq_v1_WorkResponse m;
+        ck_assert(work_next(ws, &m, &a));
+        ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
+        ck_assert_uint_eq(m.result->request_id, first_id + (uint64_t)i);
+        ck_assert_uint_eq(m.result->code, Q_FAILED_PRECONDITION);
+    }
+    uint64_t allocs = rt_alloc_test_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    pw_msg_arena_deinit(&a);
+    return allocs;
+}
+
+/* A Work stream's answers are encoded in the session's own buffers, kept between answers: more
+ * answers cost the server no more allocations per answer than the transport's own (each
+ * answer used to allocate and free two encode buffers of its own). */
+START_TEST(work_results_reuse_session_buffers)
+{
+    start(2, Q_COMMIT_NEVER);
+    uint32_t ws = ts_open(&C, TS_PATH_WORK);
+    (void)work_refused_credits(ws, 1, 4); /* warm: the session's buffers exist */
+    uint64_t few = work_refused_credits(ws, 100, 4);
+    uint64_t many = work_refused_credits(ws, 200, 12);
+    /* 8 answers more: at most one allocation each (the copy the call's queue makes). */
+    ck_assert_msg(many - few <= 8, "8 more answers made %llu more allocations",
+                  (unsigned long long)(many - few));
+    ts_rst(&C, ws, 0x8 /* CANCEL */);
+    ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
+    stop();
+}
+END_TEST
 
 START_TEST(work_stream_delivery_and_ack)
 {
@@ -433,9 +514,11 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, enqueue_lease_ack_across_shards);
+    tcase_add_test(tc, enqueue_owner_allocates_only_the_reply);
     tcase_add_test(tc, malformed_body_invalid_argument);
     tcase_add_test(tc, lease_long_poll_woken_by_enqueue);
     tcase_add_test(tc, work_stream_delivery_and_ack);
+    tcase_add_test(tc, work_results_reuse_session_buffers);
     tcase_add_test(tc, cancel_while_job_in_flight);
     tcase_add_test(tc, cancel_while_parked_on_owner);
     tcase_add_test(tc, durable_before_visible);

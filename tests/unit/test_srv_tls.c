@@ -202,6 +202,13 @@ START_TEST(handshake_alpn_and_data)
     ck_assert_uint_eq(have, sizeof back);
     ck_assert(memcmp(back, "ab", 2) == 0 && back[2] == 'x' && back[40001] == 'x');
     ck_assert(memcmp(back + 40002, "yz", 2) == 0);
+    /* Our close_notify, once; nothing is written after it. */
+    ck_assert_int_eq(srv_tls_conn_close_notify(t), 1);
+    ck_assert_int_eq(srv_tls_conn_close_notify(t), 0);
+    ck_assert_int_eq(srv_tls_conn_write(t, v, 1), -EPROTO);
+    carry(&c, t);
+    ck_assert_int_eq(SSL_read(c.ssl, got, sizeof got), 0);
+    ck_assert_int_eq(SSL_get_error(c.ssl, 0), SSL_ERROR_ZERO_RETURN);
     /* close_notify from the client. */
     SSL_shutdown(c.ssl);
     carry(&c, t);

@@ -1,0 +1,206 @@
+/* server/srv_work_serve: the owner side of Work streams. Each registration (srv_sub) lives on
+ * the owner shard of its queue's partition; when tasks are ready and the stream has credits,
+ * the owner claims credits, leases and encodes the tasks once (gRPC-framed WorkResponse{task}
+ * messages) and sends the batch to the session's origin as a deliver job, whose done handler
+ * hands it to the call by reference. Also the run functions of the registration jobs the
+ * origin sends (srv_work_sub.c). Shapes and lifetimes: srv_queue_work.c. */
+#include <errno.h>
+#include <string.h>
+
+#include "core/rt_alloc.h"
+#include "core/rt_blob.h"
+#include "server/srv_msg.h"
+#include "server/srv_work_int.h"
+
+/* ---- owner side: registrations and deliveries ---- */
+
+static bool claim(srv_work *w, uint32_t want, uint32_t *got)
+{
+    int32_t c = atomic_load_explicit(&w->credits, memory_order_relaxed);
+    do {
+        if (c <= 0) return false;
+        *got = (uint32_t)c < want ? (uint32_t)c : want;
+        /* acq_rel: a successful claim orders with other owners' claims and the origin's grants. */
+    } while (!atomic_compare_exchange_weak_explicit(&w->credits, &c, c - (int32_t)*got,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    return true;
+}
+
+/* A batch's buffer went: what a layer had to copy of it after all (behind unsent messages, the
+ * stream's queue) joins the copy count. */
+static void batch_freed(rt_blob *b)
+{
+    if (b->copied_bytes) srv_count_payload(0, b->copied_bytes);
+}
+
+/* A message sent the copying way, pw_grpc_call_send: copied into the call's queue, into the
+ * HTTP/2 stream's pending DATA, and into the output buffer when framed. */
+#define WORK_COPYING_SEND_COPIES 3u
+
+/* Sends each message of a batch the copying way (a stream that compresses its responses, or
+ * messages already waiting for the stream's window), counting the copies. */
+static void send_each(srv_work *w, const uint8_t *p, size_t left)
+{
+    const uint8_t *msg;
+    size_t len;
+    while (srv_grpc_next(&p, &left, &msg, &len)) {
+        bool queued = srv_work_send(w, msg, len);
+        srv_count_payload(0, (uint64_t)len * (WORK_COPYING_SEND_COPIES + (queued ? 1 : 0)));
+    }
+}
+
+/* The batch (j->resp) is the stream's bytes: gRPC-framed WorkResponse{task} messages, encoded
+ * once on the owner. Handed to the call by reference, no copy (the one copy was the encode). */
+static void deliver_done(srv_job *j)
+{
+    srv_work *w = j->ctx;
+    if (atomic_load(&w->closed)) return; /* the tasks stay leased until their lease ends */
+    const uint8_t *p = buf_begin(&j->resp), *msg;
+    size_t left = buf_size(&j->resp), len;
+    uint32_t n = 0;
+    while (srv_grpc_next(&p, &left, &msg, &len)) n++;
+    w->held += n;
+    if (pw_grpc_call_done(w->call)) {
+        srv_work_maybe_finish(w);
+        return;
+    }
+    if (buf_size(&w->pending) == 0) {
+        rt_blob *b = rt_blob_from_buf(&j->resp, batch_freed, NULL);
+        if (b) {
+            int r = pw_grpc_call_send_framed(w->call, b, n);
+            if (r == -EOPNOTSUPP) send_each(w, b->data, b->len);
+            else if (r == -ENOMEM || r == -EMSGSIZE || r == -EINVAL)
+                srv_work_fail(w, r); /* nothing of the batch was queued */
+            /* Other errors: the call ended, its sends are no-ops (as srv_work_send's). */
+            rt_blob_unref(b);
+            srv_work_maybe_finish(w); /* a send that failed ended the stream */
+            return;
+        }
+    }
+    send_each(w, buf_begin(&j->resp), buf_size(&j->resp));
+    srv_work_maybe_finish(w); /* a send that failed ended the stream */
+}
+
+/* No reference: like a deliver, a repoke travels on the owner -> origin lane ahead of the
+ * unregister reply that drops the registration's reference, so the session outlives it. (It
+ * used to drop a reference it never took, freeing the session early.) */
+static void repoke_done(srv_job *j)
+{
+    srv_work *w = j->ctx;
+    if (atomic_load(&w->closed)) return;
+    srv_work_poke_all(w);
+    if (w->state == SRV_WORK_FINISHED) srv_work_maybe_finish(w); /* a poke that could not be sent */
+}
+
+/* Credits went back unused (a lease got fewer tasks than ready said): other queues of the
+ * stream may have been passed over meanwhile, so the origin pokes them all again. */
+static void repoke(srv_work *w, int origin, srv_part *sp)
+{
+    srv_job *j = srv_job_new(NULL, NULL, 0);
+    if (!j) return;
+    j->origin = origin;
+    j->owner = sp->shard;
+    j->part_no = sp->no;
+    j->ctx = w;
+    j->done = repoke_done;
+    srv_job_reply(j);
+}
+
+void srv_sub_serve(srv_part *sp, srv_waitq *wq)
+{
+    for (struct srv_sub *s = wq->subs; s; s = s->next) {
+        srv_work *w = (srv_work *)s->w;
+        /* Until the credits or the ready tasks run out (credits bound the work: <= 10000). */
+        while (!atomic_load(&w->closed)) {
+            /* Claim only what this queue can use now, so credits are not held back from the
+             * stream's other queues (on other shards) by a queue with little ready. */
+            q_queue_info qi;
+            q_err qe;
+            if (q_part_get_queue(sp->p, wq->name, wq->name_len, srv_q_now_ms(), &qi, &qe) != Q_OK ||
+                qi.paused || qi.ready == 0)
+                break;
+            /* Ready but not visible yet (durable before visible): the commit's callback serves
+             * the queue again; claiming now would only give the credits back and repoke. */
+            if (!q_part_lease_ready(sp->p, wq->name, wq->name_len)) break;
+            uint32_t take;
+            uint32_t want = qi.ready < WORK_DELIVER_BATCH ? (uint32_t)qi.ready : WORK_DELIVER_BATCH;
+            if (!claim(w, want, &take)) break;
+            srv_job *j = srv_job_new(NULL, NULL, 0);
+            if (!j) { /* nothing leased yet: the tick tries again (SRV_SERVE_RETRY_MS) */
+                atomic_fetch_add(&w->credits, (int32_t)take);
+                sp->serve_retry = true;
+                srv_part_schedule(sp, srv_q_now_ms() + SRV_SERVE_RETRY_MS);
+                return;
+            }
+            j->origin = s->origin;
+            j->owner = sp->shard;
+            j->part_no = sp->no;
+            j->ctx = w;
+            j->done = deliver_done;
+            /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
+            q_err qe2;
+            uint32_t n = 0;
+            (void)srv_lease_encode_held(sp, wq->name, wq->name_len, take, s->lease_ms, &j->resp, &n,
+                                        s, &qe2); /* a failure delivers nothing: credits go back */
+            if (n < take) {
+                atomic_fetch_add(&w->credits, (int32_t)(take - n));
+                repoke(w, s->origin, sp);
+            }
+            if (n == 0) {
+                srv_job_free(j);
+                break;
+            }
+            srv_job_reply(j);
+            if (n < take) break;
+        }
+    }
+}
+
+void srv_work_run_register(srv_job *j, srv_part *sp)
+{
+    srv_work *w = j->ctx;
+    uint32_t nl = srv_sub_register_name_len(j);
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, nl, true);
+    struct srv_sub *s = wq ? rt_calloc(1, sizeof *s) : NULL;
+    if (!s) {
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+        srv_job_reply(j);
+        return;
+    }
+    s->w = (struct srv_work *)w;
+    s->origin = j->origin; /* from the message: the owner never reads the session's */
+    s->lease_ms = j->sub_lease_ms;
+    srv_sub_register_holder(j, s);
+    s->next = wq->subs;
+    wq->subs = s;
+    srv_job_reply(j);
+    srv_sub_serve(sp, wq);
+}
+
+void srv_work_run_unregister(srv_job *j, srv_part *sp)
+{
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len,
+                                   false);
+    if (wq)
+        for (struct srv_sub **pp = &wq->subs; *pp; pp = &(*pp)->next)
+            if ((void *)(*pp)->w == j->ctx) {
+                struct srv_sub *s = *pp;
+                *pp = s->next;
+                if (j->sub_release && !sp->closing) srv_sub_release(sp, s); /* the stream ended */
+                srv_sub_free(s);
+                break;
+            }
+    if (wq) srv_part_waitq_gc(sp, wq);
+    srv_job_reply(j);
+}
+
+void srv_work_run_poke(srv_job *j, srv_part *sp)
+{
+    srv_waitq *wq = srv_part_waitq(sp, (const char *)j->req.bytes.ptr, (uint32_t)j->req.bytes.len,
+                                   false);
+    /* The session pointer only names the registration here: its fields are the origin's. */
+    for (struct srv_sub *s = wq ? wq->subs : NULL; s; s = s->next)
+        if ((void *)s->w == j->ctx) s->lease_ms = j->sub_lease_ms;
+    srv_job_reply(j);
+    if (wq && wq->subs) srv_sub_serve(sp, wq);
+}
