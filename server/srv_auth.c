@@ -10,6 +10,10 @@
  *          owner shard; the lease token binds them to the delivery)
  *   NAMED  the permission on some pattern now, and the handler checks each name the request
  *          names right after decoding it (srv_auth_call)
+ * Local calls (pw_grpc_call_is_local: the JSON API running a handler in-process, srv_api.c)
+ * never meet the guard (it runs on a connection's headers) and pass the handlers' checks: they
+ * carry no credentials, and srv_api checked the HTTP request's bearer token for the route
+ * (srv_api_authorize) before making the call, so that check is the one that applies.
  * Checks read the current table under a read lock; a reload swaps the pointer under the write
  * lock and frees the old table after, so no check ever sees a table being freed. */
 #include <arpa/inet.h>
@@ -277,7 +281,7 @@ int srv_auth_bind(pw_grpc_server *g)
 bool srv_auth_call(pw_grpc_call *call, srv_auth_perm perm, srv_auth_kind kind, const char *name,
                    size_t len)
 {
-    if (!auth_path) return true;
+    if (!auth_path || pw_grpc_call_is_local(call)) return true;
     const srv_auth_table *t = table_get();
     bool had;
     int tok = call_token(t, call, &had);
@@ -291,7 +295,7 @@ bool srv_auth_call(pw_grpc_call *call, srv_auth_perm perm, srv_auth_kind kind, c
 int srv_auth_check(const pw_grpc_call *call, srv_auth_perm perm, srv_auth_kind kind,
                    const char *name, size_t len, char why[SRV_AUTH_ERR_BYTES])
 {
-    if (!auth_path) return 0;
+    if (!auth_path || pw_grpc_call_is_local(call)) return 0;
     const srv_auth_table *t = table_get();
     bool had;
     int tok = call_token(t, call, &had);

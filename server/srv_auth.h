@@ -106,7 +106,8 @@ int srv_auth_exposure_check(const char *prog, const char *host, bool tls, bool t
 /* The check a handler makes right after decoding its request, for each resource it names:
  * true when the call may go on; false when it was ended (UNAUTHENTICATED without a known
  * token, PERMISSION_DENIED "missing produce on queue 'orders'") and the handler must return
- * without touching the call again. `name` borrowed for the call. */
+ * without touching the call again. `name` borrowed for the call. A local call (the JSON API's,
+ * pw_grpc_call_is_local) is allowed: srv_api checked its HTTP request before making it. */
 bool srv_auth_call(pw_grpc_call *call, srv_auth_perm perm, srv_auth_kind kind, const char *name,
                    size_t len);
 

@@ -15,6 +15,7 @@ import unittest
 
 import grpc
 
+import http_api_util as U
 import ringq_harness as H
 import tls_certs
 from google.protobuf import symbol_database
@@ -585,6 +586,129 @@ class TestAuthMutualTls(unittest.TestCase):
                 self.srv.wait_log("auth file reloaded", timeout=0.2)
 
 
+class TestAuthJsonApi(unittest.TestCase):
+    """The JSON API and the dashboard under --auth-file (docs/security.md, "The JSON API and the
+    dashboard"): the route's check runs on the bearer token before the local call of the gRPC
+    handler, whose own check then does not refuse the credential-less local call."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.a = AuthServer()
+        cls.port = cls.a.srv.port
+        md = [("authorization", "Bearer " + SECRET["p_all"])]
+        ser, des = (lambda x: x.SerializeToString()), (lambda b: b)
+        enq = cls.a.ch.unary_unary("/ringq.v1.Queue/Enqueue", ser, des)
+        for q in ("orders.a", "other.b"):
+            req = queue_pb2.EnqueueRequest(queue=q)
+            for i in range(3):
+                req.tasks.add(payload=f"secret payload {i}".encode())
+            enq(req, metadata=md, timeout=10)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.close()
+
+    def api(self, method, path, token=None, change=False, body=None):
+        h = {"Authorization": f"Bearer {token}"} if token else {}
+        if change:
+            h["X-Ringq-Token"] = "1"
+        return U.request(self.port, method, "/api/v1/" + path, body, h)
+
+    def ready(self, q):
+        st, body, _ = self.api("GET", f"queues/{q}", SECRET["a_all"])
+        self.assertEqual(st, 200, body)
+        return body["ready"]
+
+    def test_no_or_unknown_token_is_401(self):
+        for path, change in (("queues", False), ("server", False), ("queues/orders.a", False),
+                             ("queues/orders.a/purge", True)):
+            for tok in (None, "wrong-token-0123456789"):
+                st, body, h = self.api("POST" if change else "GET", path, tok, change)
+                self.assertEqual((st, body["code"]), (401, "UNAUTHENTICATED"), (path, body))
+                self.assertEqual(h.get("www-authenticate"), "Bearer", path)
+        self.assertEqual(self.ready("orders.a"), 3)
+
+    def test_reads_need_metrics_or_admin(self):
+        st, body, _ = self.api("GET", "queues", SECRET["p_all"])
+        self.assertEqual((st, body["code"]), (403, "PERMISSION_DENIED"))
+        self.assertIn("missing metrics on every queue and stream (*)", body["message"])
+        self.assertNotIn(SECRET["p_all"], body["message"])
+        for tok in ("m_all", "a_all"):
+            st, body, _ = self.api("GET", "queues", SECRET[tok])
+            self.assertEqual(st, 200, body)
+            self.assertIn("orders.a", [q["name"] for q in body["queues"]])
+            st, body, _ = self.api("GET", "server", SECRET[tok])
+            self.assertEqual((st, body["auth_file"], body["token_required"]), (200, True, True))
+        # metrics on other.* only: that queue (the gRPC handler, which wants admin, lets the
+        # local call through), not orders.a, not the list of every queue.
+        st, body, _ = self.api("GET", "queues/other.b", SECRET["m_other"])
+        self.assertEqual((st, body.get("enqueued_total")), (200, 3), body)
+        st, body, _ = self.api("GET", "queues/orders.a", SECRET["m_other"])
+        self.assertEqual(st, 403)
+        self.assertIn("missing metrics on queue 'orders.a'", body["message"])
+        self.assertEqual(self.api("GET", "queues", SECRET["m_other"])[0], 403)
+        self.assertIn(self.api("GET", "rates/other.b", SECRET["m_other"])[0], (200, 404))
+        self.assertEqual(self.api("GET", "rates/orders.a", SECRET["m_other"])[0], 403)
+
+    def test_payloads_need_admin(self):
+        st, body, _ = self.api("GET", "queues/orders.a/tasks", SECRET["m_all"])
+        self.assertEqual(st, 403)
+        self.assertIn("missing admin on queue 'orders.a'", body["message"])
+        st, body, _ = self.api("GET", "queues/orders.a/tasks", SECRET["a_orders"])
+        self.assertEqual(st, 200, body)
+        self.assertEqual(len(body["tasks"]), 3)
+
+    def test_changes_need_admin_on_the_queue(self):
+        for tok in ("m_all", "a_other", "p_all", "c_all"):
+            st, body, _ = self.api("POST", "queues/orders.a/pause", SECRET[tok], change=True)
+            self.assertEqual(st, 403, (tok, body))
+            self.assertIn("missing admin on queue 'orders.a'", body["message"])
+        # The name checked is the one the handler gets: percent-decoded.
+        st, body, _ = self.api("POST", "queues/orders%2Ea/pause", SECRET["a_other"], change=True)
+        self.assertEqual(st, 403)
+        self.assertIn("missing admin on queue 'orders.a'", body["message"])
+        # The CSRF header is still required with a good token.
+        st, body, _ = self.api("POST", "queues/orders.a/pause", SECRET["a_orders"])
+        self.assertEqual(st, 403)
+        self.assertIn("X-Ringq-Token", body["message"])
+        st, body, _ = self.api("GET", "queues/orders.a", SECRET["a_all"])
+        self.assertFalse(body.get("paused", False))
+        st, body, _ = self.api("POST", "queues/orders.a/pause", SECRET["a_orders"], change=True)
+        self.assertEqual(st, 200, body)
+        st, body, _ = self.api("GET", "queues/orders.a", SECRET["a_all"])
+        self.assertTrue(body["paused"])
+        st, body, _ = self.api("POST", "queues/orders.a/resume", SECRET["a_orders"], change=True)
+        self.assertEqual(st, 200, body)
+
+    def test_task_by_id_needs_admin_on_every_name(self):
+        st, body, _ = self.api("GET", "queues/orders.a/tasks", SECRET["a_orders"])
+        tid = body["tasks"][0]["id"]
+        st, body, _ = self.api("GET", f"tasks/{tid}", SECRET["a_orders"])
+        self.assertEqual(st, 403)
+        self.assertIn("missing admin on every queue and stream (*)", body["message"])
+        st, body, _ = self.api("DELETE", f"tasks/{tid}", SECRET["a_orders"], change=True)
+        self.assertEqual(st, 403)
+        st, body, _ = self.api("GET", f"tasks/{tid}", SECRET["a_all"])
+        self.assertEqual(st, 200, body)
+
+    def test_purge_with_admin_other_queue_untouched(self):
+        self.assertEqual(self.ready("other.b"), 3)
+        st, body, _ = self.api("POST", "queues/other.b/purge", SECRET["a_orders"], change=True)
+        self.assertEqual(st, 403)
+        self.assertEqual(self.ready("other.b"), 3)
+        st, body, _ = self.api("POST", "queues/other.b/purge", SECRET["a_other"], change=True)
+        self.assertEqual((st, body.get("purged")), (200, 3), body)
+        self.assertEqual(self.ready("other.b"), 0)
+
+    def test_dashboard_files_open_and_h2c_reads_checked(self):
+        st, body, _ = U.request(self.port, "GET", "/")
+        self.assertEqual(st, 200)
+        self.assertIn("app.js", body)
+        self.assertEqual(TestAuthHttp.curl_h2(self, "/api/v1/queues"), 401)
+        self.assertEqual(TestAuthHttp.curl_h2(self, "/api/v1/queues", SECRET["p_all"]), 403)
+        self.assertEqual(TestAuthHttp.curl_h2(self, "/api/v1/queues", SECRET["m_all"]), 200)
+
+
 class TestStartup(unittest.TestCase):
     def run_ringqd(self, *args):
         with tempfile.TemporaryDirectory(prefix="ringq-auth-") as d:
@@ -617,6 +741,15 @@ class TestStartup(unittest.TestCase):
                 self.assertGreater(srv.port, 0)
             finally:
                 srv.close()
+
+    def test_admin_token_with_auth_file_refused(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "auth")
+            with open(path, "w") as f:
+                f.write(auth_file_text())
+            p = self.run_ringqd("--auth-file", path, "--admin-token", "t0ken-for-the-api")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--admin-token is the simple mode without --auth-file", p.stderr)
 
     def test_bad_auth_file_refused_with_position(self):
         with tempfile.TemporaryDirectory() as d:
