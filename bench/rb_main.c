@@ -42,8 +42,9 @@ static const char usage_text[] =
     "  --server-pid PID      record that process's CPU time (user + system) over the measured\n"
     "                        window: server_cpu_s and server_cpu_us_per_task in the JSON\n"
     "  --version             print the version and exit\n"
-    "publish/fanout: enqueue/e2e on a stream (Redis XADD/XREADGROUP/XACK, JetStream durable\n"
-    "pull consumers); fanout's tasks/s counts messages acked by every group.\n"
+    "publish/fanout: enqueue/e2e on a stream (ringq Publish/Consume, Redis XADD/XREADGROUP/\n"
+    "XACK, JetStream durable pull consumers); fanout's tasks/s counts messages acked by every\n"
+    "group.\n"
     "e2e closed loop: producers pause while max(4 x conns x inflight x batch, 1024) tasks are\n"
     "stamped but not yet received, until that backlog halves. Exit: 0 passed, 1 failed, 2 usage.\n";
 

@@ -104,6 +104,8 @@ struct rq_client {
     bool dispatching, closing;
     rq_enqueue_result *enq_res; /* rq_enqueue_async's results, reused */
     size_t enq_cap;
+    rq_pub_ack *pub_acks; /* rq_publish_async's acks, reused */
+    size_t pub_cap;
     /* dialling (rq_conn.c): after a failed dial, the next one waits dial_backoff_ms */
     unsigned dial_fails; /* consecutive failed dials (0: the last one worked) */
     uint32_t dial_backoff_ms;

@@ -258,7 +258,13 @@ void srv_stream_published(srv_part *sp, q_stream *s)
     uint32_t nl;
     const char *name = q_stream_name(s, &nl);
     wake_parked(sp, name, nl);
-    srv_cons_serve_stream(sp, s);
+    /* Consumers are served from the next loop iteration (the shard's consumer timer, armed for
+     * now), not from inside this publish: the publishes one iteration brings reach a Consume
+     * stream as one batch of deliveries — one owner job, one encode pass, one send — where
+     * serving here made one of each per batch-1 publish (the largest server cost of fan-out under
+     * --fsync never, bench/results/streams-2026-12-07.md). The commit path above batches the
+     * same way. */
+    srv_cons_timer_at(srv_q_now_ms());
 }
 
 void srv_stream_serve_part(srv_part *sp)
