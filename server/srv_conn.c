@@ -11,6 +11,10 @@
  * (zero-copy when --send-zc-min-bytes says so); while a send is in flight new output
  * accumulates in the engine and goes out with the next send.
  *
+ * TLS (--tls-cert): srv_conn_tls.c sits between the socket and the above: received ciphertext
+ * is decrypted before it reaches SNIFF/H2/HTTP1 (srv_conn_input), output is sealed into
+ * `tls_out` and sent from there (never zero-copy).
+ *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */
 #include <assert.h>
@@ -401,8 +405,10 @@ static void on_timer(ev_loop *loop, ev_timer *t)
         srv_conn_close(c); /* the peer did not read our last bytes or did not close in time */
     } else if (c->mode != SRV_CONN_H2) {
         if (now >= c->handshake_deadline_ns && c->state == SRV_CONN_OPEN) {
-            if (c->tls && srv_tls_conn_state(c->tls) == SRV_TLS_HANDSHAKE)
+            if (c->tls && srv_tls_conn_state(c->tls) == SRV_TLS_HANDSHAKE) {
                 srv_tls_log_limited(SRV_TLS_LOG_TIMEOUT, "TLS handshake timed out", "", c->fd);
+                srv_conn_tls_count_failure(c);
+            }
             log_debug("handshake timeout", "fd=%d", c->fd);
             srv_conn_close(c);
         }

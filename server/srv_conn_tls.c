@@ -21,9 +21,19 @@ const srv_tls_peer *srv_conn_tls_peer(const srv_conn *c)
     return c && c->tls ? srv_tls_conn_peer(c->tls) : NULL;
 }
 
+/* Single writer (the owning shard): a relaxed load and store. */
+static void ctr_inc(_Atomic uint64_t *k)
+{
+    atomic_store_explicit(k, atomic_load_explicit(k, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+void srv_conn_tls_count_failure(srv_conn *c) { ctr_inc(&c->sh->ctr.tls_handshake_failures); }
+
 /* Plaintext on the TLS port. The answer goes out as is (no TLS was ever set up). */
 static void plaintext_on_tls_port(srv_conn *c, uint8_t first)
 {
+    srv_conn_tls_count_failure(c);
     static const char body[] = "this port speaks TLS: use https:// (or grpcs, --tls)\n";
     srv_tls_log_limited(SRV_TLS_LOG_PLAINTEXT, "plaintext on the TLS port", "", c->fd);
     if (srv_tls_sniff_first(first) == SRV_TLS_SNIFF_HTTP) {
@@ -69,17 +79,23 @@ void srv_conn_tls_input(srv_conn *c, const uint8_t *p, size_t n)
     if (srv_tls_conn_state(c->tls) == SRV_TLS_HANDSHAKE) {
         int h = srv_tls_conn_handshake(c->tls);
         if (h < 0) {
+            srv_conn_tls_count_failure(c);
             srv_conn_close_after_flush(c); /* the alert in the write BIO goes out first */
             return;
         }
         if (h == 0) return; /* the flush after this recv sends the handshake's next flight */
+        ctr_inc(&c->sh->ctr.tls_handshakes);
     }
     deliver_plain(c);
 }
 
 ssize_t srv_conn_tls_seal(srv_conn *c)
 {
-    if (srv_tls_conn_state(c->tls) == SRV_TLS_OPEN) {
+    /* Like the plaintext path, which takes a new chain only once the last one is sent: new
+     * output is sealed only once the ciphertext before it is out. So the engine keeps what the
+     * peer does not read (its bound, PW_H2_OUT_CAP_BYTES, and the write-stall timeout apply)
+     * and tls_out never holds more than one chain's worth. */
+    if (srv_tls_conn_state(c->tls) == SRV_TLS_OPEN && buf_size(&c->tls_out) == 0) {
         ssize_t w = 0;
         if (c->g) {
             if (pw_h2_outv_size(&c->outv) == 0) pw_grpc_conn_output_take(c->g, &c->outv);

@@ -105,7 +105,8 @@ struct srv_conn {
     pw_grpc_conn *g;
     /* TLS (srv_conn_tls.c): the connection's TLS state (NULL on a plaintext port), the
      * decrypted input not yet consumed, and the ciphertext being sent (owned while send_op is
-     * busy). The engine's output is sealed into tls_out, so sends are never zero-copy. */
+     * busy). The engine's output is sealed into tls_out (only once it is empty: one chain's
+     * worth at most), so sends are never zero-copy. */
     srv_tls_conn *tls;
     buf tls_plain;
     buf tls_out;
@@ -184,6 +185,8 @@ void srv_conn_tls_input(srv_conn *c, const uint8_t *p, size_t n);
 /* Seals the plaintext output waiting (the engine's chain or `out`) into c->tls_out. Returns the
  * ciphertext bytes waiting there, or a negative errno (close the connection). */
 ssize_t srv_conn_tls_seal(srv_conn *c);
+/* Counts a connection that ends without a TLS handshake (ringq_tls_handshake_failures_total). */
+void srv_conn_tls_count_failure(srv_conn *c);
 /* Logs a TLS ClientHello on the plaintext port (rate-limited): sniff calls it, then refuses the
  * bytes as any other non-HTTP input (an HTTP/1.1 400, and the close). */
 void srv_conn_tls_on_plain_port(srv_conn *c);
@@ -215,6 +218,9 @@ int srv_port_lock(const srv_options *o, int port);
 
 /* srv_runtime.c: called when a connection is gone, to see whether a drain is complete. */
 void srv_shard_conn_gone(srv_shard *sh);
+/* Initialises the shard's own timers (drain deadline, accept pause): before the shard's loop
+ * runs, in the threaded runtime and in srv_local alike. */
+void srv_shard_init_timers(srv_shard *sh);
 /* srv_runtime.c: makes `sh` the calling thread's shard (srv_shard_self), for srv_local's
  * shards that share one thread; NULL: none. */
 void srv_shard_enter(srv_shard *sh);

@@ -453,13 +453,18 @@ static bool shard_bind(srv_runtime *rt, srv_shard *sh)
     return true;
 }
 
+void srv_shard_init_timers(srv_shard *sh)
+{
+    ev_timer_init(&sh->drain_timer, on_drain_deadline, sh);
+    ev_timer_init(&sh->accept_timer, on_accept_resume, sh);
+}
+
 static void shard_main(int id, void *arg)
 {
     srv_runtime *rt = arg;
     srv_shard *sh = &rt->shards[id];
     t_self = sh;
-    ev_timer_init(&sh->drain_timer, on_drain_deadline, sh);
-    ev_timer_init(&sh->accept_timer, on_accept_resume, sh);
+    srv_shard_init_timers(sh);
     int err;
     const char *why;
     ev_loop_opts lo = {.shard_id = id};

@@ -61,6 +61,10 @@ typedef struct srv_counters {
     _Atomic uint64_t payload_bytes;
     _Atomic uint64_t payload_copied_bytes;
     _Atomic uint64_t send_zc_bytes;
+    /* TLS (--tls-cert): handshakes completed, and connections that never completed one (a
+     * failed handshake, plaintext on the port, the handshake timeout). */
+    _Atomic uint64_t tls_handshakes;
+    _Atomic uint64_t tls_handshake_failures;
 } srv_counters;
 
 typedef struct srv_shard srv_shard;

@@ -76,7 +76,7 @@ static void on_get_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
         srv_job_fail(j, Q_INVALID_ARGUMENT, "last_by_subject: %s", e.msg);
         srv_job_decoded_refuse(j);
     } else {
-        srv_stream_route(j, r->stream, run_get_message);
+        srv_stream_route(j, r->stream, "stream", run_get_message);
     }
 }
 
@@ -362,7 +362,8 @@ static void rd_next(rd *r)
 /* Checks the request and fills the session's arguments. Q_OK or INVALID_ARGUMENT in e. */
 static q_status rd_args_from(const pwm_ringq_v1_ReadRequest *q, rd_args *a, q_err *e)
 {
-    if (q_stream_name_check(srv_chars(q->stream), q->stream.len, e) != Q_OK) return e->code;
+    if (q_stream_name_check_as("stream", srv_chars(q->stream), q->stream.len, e) != Q_OK)
+        return e->code;
     e->code = Q_INVALID_ARGUMENT;
     if (q->filter_subjects_count > Q_FILTER_SET_MAX) {
         snprintf(e->msg, sizeof e->msg, "filter_subjects: at most %u, got %zu", Q_FILTER_SET_MAX,

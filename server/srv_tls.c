@@ -242,7 +242,7 @@ static int peer_fill(srv_tls_conn *t)
     const unsigned char *a = NULL;
     unsigned alen = 0;
     SSL_get0_alpn_selected(t->ssl, &a, &alen);
-    if (alen < sizeof pe->alpn) memcpy(pe->alpn, a, alen), pe->alpn[alen] = 0;
+    if (a && alen < sizeof pe->alpn) memcpy(pe->alpn, a, alen), pe->alpn[alen] = 0;
     snprintf(pe->version, sizeof pe->version, "%s", SSL_get_version(t->ssl));
     X509 *cert = SSL_get1_peer_certificate(t->ssl);
     if (!cert) return 0;

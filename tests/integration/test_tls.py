@@ -117,6 +117,17 @@ class TlsCase(unittest.TestCase):
     def url(self, path, host="127.0.0.1"):
         return f"https://{host}:{self.port}{path}"
 
+    def metric(self, name):
+        """A counter of /metrics, read over TLS."""
+        extra = ["--cert", self.certs.client_cert, "--key", self.certs.client_key] \
+            if self.MTLS else []
+        rc, out, err = self.curl("--cacert", self.certs.ca, *extra, self.url("/metrics"))
+        self.assertEqual(rc, 0, err)
+        for line in out.splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[1])
+        self.fail(f"{name} not in /metrics")
+
 
 class TlsServerTest(TlsCase):
     def test_grpcio_over_tls(self):
@@ -148,6 +159,15 @@ class TlsServerTest(TlsCase):
             rc, out, err = self.curl(flag, "--cacert", self.certs.ca, self.url("/metrics"))
             self.assertEqual(rc, 0, err)
             self.assertIn("ringq_connections_accepted_total", out)
+            # The dashboard and its JSON API (docs/http-api.md) come over the same TLS.
+            rc, out, err = self.curl(flag, "--cacert", self.certs.ca, "-w",
+                                     "\n%{http_code} %{content_type}", self.url("/"))
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(out.rsplit("\n", 1)[1].startswith("200 text/html"), out[-80:])
+            rc, out, err = self.curl(flag, "--cacert", self.certs.ca, "-w", "\n%{http_code}",
+                                     self.url("/api/v1/queues"))
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out.rsplit("\n", 1)[1], "200", out[-200:])
 
     def test_alpn(self):
         self.assertEqual(peer_cn(self.port, self.certs.ca, ("h2", "http/1.1")),
@@ -188,6 +208,7 @@ class TlsServerTest(TlsCase):
         self.assertServing()
 
     def test_downgrade_to_tls_1_0_and_1_1_is_refused(self):
+        failures = self.metric("ringq_tls_handshake_failures_total")
         for flag in ("-tls1_1", "-tls1"):
             # SECLEVEL=0: our client must really offer the old version, not refuse it itself.
             p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}",
@@ -197,12 +218,16 @@ class TlsServerTest(TlsCase):
             self.assertNotEqual(p.returncode, 0, p.stdout)
             self.assertRegex(p.stdout + p.stderr, r"alert protocol version|unsupported protocol")
         self.assertTrue(self.srv.wait_log("unsupported protocol", timeout=10))
+        self.assertEqual(self.metric("ringq_tls_handshake_failures_total"), failures + 2)
+        handshakes = self.metric("ringq_tls_handshakes_total")
         for flag, version in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
             p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}",
                                 flag, "-CAfile", self.certs.ca, "-verify_return_error"],
                                input="", capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertIn(f"Protocol  : {version}", p.stdout)
+        # Both, and the two /metrics reads since.
+        self.assertGreaterEqual(self.metric("ringq_tls_handshakes_total"), handshakes + 3)
         self.assertServing()
 
     def test_plaintext_to_the_tls_port(self):
@@ -377,6 +402,26 @@ class MtlsTest(TlsCase):
         finally:
             w.send_signal(signal.SIGTERM)
             w.wait(timeout=20)
+
+
+    def test_ringq_bench_mtls(self):
+        c = self.certs
+        json_path = os.path.join(c.dir, "bench.json")
+        rc, out, err = run([os.path.join(H.BUILD, "ringq-bench"), "e2e", "--system", "ringq",
+                            "--addr", self.srv.addr, "--tls", "--ca", c.ca, "--cert",
+                            c.client_cert, "--key", c.client_key, "--queue", "tls-bench",
+                            "--warmup", "0", "--duration", "1", "--quiet", "--json", json_path],
+                           timeout=30)
+        self.assertEqual(rc, 0, err)
+        import json
+        with open(json_path) as f:
+            self.assertGreater(json.load(f)["tasks_per_s"], 0)
+        # Without the client certificate the bench cannot even set up.
+        rc, out, err = run([os.path.join(H.BUILD, "ringq-bench"), "e2e", "--system", "ringq",
+                            "--addr", self.srv.addr, "--ca", c.ca, "--queue", "tls-bench",
+                            "--warmup", "0", "--duration", "1", "--quiet"], timeout=30)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("certificate required", out + err)
 
 
 class ReloadTest(TlsCase):

@@ -99,12 +99,7 @@ START_TEST(publishes_of_one_iteration_delivered_as_one_batch)
     ts_rst(&C, cs, 8 /* CANCEL */);
     ck_assert(ts_wait_for(&C, no_calls, NULL, TS_WAIT_MS)); /* the session is gone */
     ts_client_close(&C);
-    /* Not ts_server_stop: under Q_COMMIT_NEVER the local runtime's shutdown crashes in
-     * srv_queue_shard_fini (ev_timer_stop of a partition's tick on a loop whose timer heap is
-     * already empty), with or without this test's server change — a latent bug of the in-process
-     * shutdown under --fsync never, reported, not this case's subject. The case runs in its own
-     * forked process (Check's fork mode): its exit releases the server; the data goes here. */
-    ts_rmdir(S.dir);
+    ts_server_stop(&S);
 }
 END_TEST
 
