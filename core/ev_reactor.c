@@ -42,6 +42,11 @@ struct ev_loop {
     bool defer_taskrun;
     bool has_send_zc; /* IORING_OP_SENDMSG_ZC supported (probed at creation) */
     uint64_t now_ns;
+    /* Shard loop stalls: from each wake-up to the next submit-and-wait, the time spent in
+     * callbacks, timers and iteration hooks (ev_loop_stall_hist). 0: not measuring yet. */
+    uint64_t busy_from_ns;
+    rt_hist *stall; /* &stall_own, or the owner's (ev_loop_set_stall_hist) */
+    rt_hist stall_own;
 
     /* Provided buffer ring for multishot recv. */
     struct io_uring_buf_ring *br;
@@ -137,6 +142,7 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
         *why = "out of memory";
         return NULL;
     }
+    loop->stall = &loop->stall_own;
     loop->shard_id = o.shard_id;
     loop->buf_count = o.buf_count;
     loop->buf_size = o.buf_size;
@@ -213,6 +219,8 @@ void ev_loop_destroy(ev_loop *loop)
 }
 
 uint64_t ev_loop_now(ev_loop *loop) { return loop->now_ns; }
+const rt_hist *ev_loop_stall_hist(const ev_loop *loop) { return loop->stall; }
+void ev_loop_set_stall_hist(ev_loop *loop, rt_hist *h) { loop->stall = h ? h : &loop->stall_own; }
 int ev_loop_shard(const ev_loop *loop) { return loop->shard_id; }
 void ev_loop_stop(ev_loop *loop) { loop->stop = true; }
 
@@ -600,6 +608,7 @@ int ev_loop_run_once(ev_loop *loop, bool block)
     for (int i = 0; i < loop->nhooks; i++)
         loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_ITERATION);
     publish_buffers(loop);
+    if (loop->busy_from_ns) rt_hist_observe(loop->stall, rt_now_ns() - loop->busy_from_ns);
     bool sleep = block && io_uring_cq_ready(&loop->ring) == 0 && !loop->stop;
     if (sleep) {
         for (int i = 0; i < loop->nhooks; i++)
@@ -629,6 +638,7 @@ int ev_loop_run_once(ev_loop *loop, bool block)
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) return r;
 
     loop->now_ns = rt_now_ns();
+    loop->busy_from_ns = loop->now_ns;
     int ran = 0;
     unsigned n;
     do {

@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/rt_hist.h"
+
 typedef struct ev_loop ev_loop;
 typedef struct ev_op ev_op;
 typedef struct ev_timer ev_timer;
@@ -100,6 +102,16 @@ int ev_loop_run_once(ev_loop *loop, bool block);
 void ev_loop_stop(ev_loop *loop);
 /* Monotonic time cached at the start of the current iteration (cheap). */
 uint64_t ev_loop_now(ev_loop *loop);
+/* Shard loop stalls: one observation per iteration, the time from the wake-up (completions
+ * collected) to the next submit or wait, i.e. what callbacks, timers and the next iteration's
+ * hooks took while the loop could not see new completions. Costs one clock read an iteration.
+ * Written by the loop's thread; any thread may read it with rt_hist_add while the loop runs
+ * (borrowed: valid until ev_loop_destroy). */
+const rt_hist *ev_loop_stall_hist(const ev_loop *loop);
+/* Counts the stalls into `h` from now on (borrowed: must outlive the loop, so a reader on
+ * another thread may keep reading it after the loop is gone), or back into the loop's own when
+ * `h` is NULL. Owner thread only. */
+void ev_loop_set_stall_hist(ev_loop *loop, rt_hist *h);
 int ev_loop_shard(const ev_loop *loop);
 
 /* Hooks run at three points of every loop iteration:

@@ -26,6 +26,7 @@
 #include <stddef.h>
 
 #include "core/rt_clock.h"
+#include "core/rt_hist.h"
 #include "core/rt_log.h"
 #include "queue/q_log.h"
 #include "queue/q_log_int.h"
@@ -193,9 +194,7 @@ static void fsync_timed(q_log *log, const q_commit_chain *c)
 {
     static const uint64_t bounds[Q_FSYNC_BUCKETS - 1] = Q_FSYNC_BOUNDS_NS;
     uint64_t ns = rt_now_ns() - c->start_ns;
-    uint32_t b = 0;
-    while (b < Q_FSYNC_BUCKETS - 1 && ns > bounds[b]) b++;
-    log->fsync_buckets[b]++;
+    log->fsync_buckets[rt_hist_bucket(bounds, Q_FSYNC_BUCKETS - 1, ns)]++;
     log->fsyncs++;
     log->fsync_ns_total += ns;
 }

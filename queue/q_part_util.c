@@ -6,6 +6,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/rt_hist.h"
 #include "queue/q_part_int.h"
 
 const char *q_status_name(q_status s)
@@ -185,9 +186,7 @@ uint64_t q_rand(q_part *p)
 void q_lat_observe(q_lat_hist *h, uint64_t ms)
 {
     static const uint64_t bounds[Q_LAT_BUCKETS - 1] = Q_LAT_BOUNDS_MS;
-    uint32_t b = 0;
-    while (b < Q_LAT_BUCKETS - 1 && ms > bounds[b]) b++;
-    h->buckets[b]++;
+    h->buckets[rt_hist_bucket(bounds, Q_LAT_BUCKETS - 1, ms)]++;
     h->count++;
     h->sum_ms += ms;
 }

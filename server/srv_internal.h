@@ -8,6 +8,7 @@
 #include "core/rt_buf.h"
 #include "proto_wire/pw_h2.h"
 #include "server/srv_runtime.h"
+#include "server/srv_stage.h"
 #include "server/srv_tls.h"
 
 typedef struct srv_conn srv_conn;
@@ -139,6 +140,9 @@ struct srv_shard {
      * only (relaxed), read by any /metrics scrape. */
     _Atomic uint64_t rpc_done[PW_GRPC_METHODS_MAX + 1][PW_GRPC_STATUS_MAX + 1];
     srv_conn *dirty; /* connections with output produced outside their own callbacks */
+    /* Latency histograms written by this shard only, read by any scrape (srv_stage.h). */
+    rt_hist stage[SRV_STAGE_OPS][SRV_STAGES];
+    rt_hist stall; /* the loop's (ev_loop_set_stall_hist) */
 };
 
 struct srv_runtime {

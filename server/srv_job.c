@@ -107,6 +107,7 @@ static void on_origin(wk_call *c, int result)
     srv_job *j = (srv_job *)((char *)c - offsetof(srv_job, wc));
     if (j->done) j->done(j);
     else srv_job_answer(j);
+    srv_stage_mark(j->stage_op, SRV_STAGE_SEND, &j->stage_ns); /* the answer is queued */
     srv_job_free(j);
 }
 

@@ -16,6 +16,7 @@
 #include "proto_wire/pw_grpc_server.h"
 #include "queue/q_log.h"
 #include "queue/q_part.h"
+#include "server/srv_stage.h"
 #include "worker/wk_call.h"
 #include "worker/wk_mesh.h"
 
@@ -78,6 +79,10 @@ struct srv_job {
     bool list_cut;        /* ListQueues, set by the owner: the page stopped early */
     buf resp;             /* response message, encoded on the owner */
     q_status status;
+    /* Stage latencies (server/srv_stage.h): what the job is (0: not measured) and its last mark
+     * (rt_now_ns), moved by each srv_stage_mark on whichever shard holds the job. */
+    uint8_t stage_op;
+    uint64_t stage_ns;
     char msg[Q_ERR_MSG_BYTES];
     uint32_t sub_lease_ms;  /* Work registration and poke jobs: the stream's lease_ms, copied
                              * into the owner's srv_sub (the owner never reads the session's) */

@@ -11,9 +11,11 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
+#include "queue/q_stream.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_int.h"
 #include "server/srv_queue_rpc.h"
+#include "server/srv_stream.h"
 
 /* ---- metadata ---- */
 
@@ -85,24 +87,51 @@ static q_status parse_mode(const pwm_externalscaler_ScaledObjectRef *ref, srv_ke
     return Q_OK;
 }
 
+/* The source: `queue`, or `stream` + `consumer` (names checked). */
+static q_status parse_source(const pwm_externalscaler_ScaledObjectRef *ref, srv_keda_params *out,
+                             q_err *err)
+{
+    out->queue = meta_get(ref, "queue");
+    out->stream = meta_get(ref, "stream");
+    out->consumer = meta_get(ref, "consumer");
+    if (out->queue.ptr && (out->stream.ptr || out->consumer.ptr))
+        return keda_fail(err, Q_INVALID_ARGUMENT,
+                         "metadata queue and stream/consumer: one source per trigger, a queue or "
+                         "a stream's consumer");
+    if (out->queue.ptr) return q_queue_name_check(srv_chars(out->queue), out->queue.len, err);
+    if (!out->stream.ptr && !out->consumer.ptr)
+        return keda_fail(err, Q_INVALID_ARGUMENT,
+                         "metadata queue is required (the queue name), or stream and consumer");
+    if (!out->stream.ptr || !out->consumer.ptr)
+        return keda_fail(err, Q_INVALID_ARGUMENT, "metadata %s is required with %s",
+                         out->stream.ptr ? "consumer" : "stream",
+                         out->stream.ptr ? "stream" : "consumer");
+    static const char *const what[] = {"stream", "consumer"};
+    const pw_pb_bytes names[] = {out->stream, out->consumer};
+    for (size_t k = 0; k < 2; k++) {
+        q_err ne;
+        if (q_stream_name_check(srv_chars(names[k]), names[k].len, &ne) != Q_OK)
+            return keda_fail(err, Q_INVALID_ARGUMENT, "metadata %s: %s", what[k], ne.msg);
+    }
+    return Q_OK;
+}
+
 q_status srv_keda_params_parse(const pwm_externalscaler_ScaledObjectRef *ref, srv_keda_params *out,
                                q_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (meta_get(ref, "stream").ptr || meta_get(ref, "consumer").ptr)
-        return keda_fail(err, Q_UNIMPLEMENTED,
-                         "metadata stream/consumer: scaling on a stream consumer's lag is not "
-                         "served yet (streams are not built); use metadata queue");
-    out->queue = meta_get(ref, "queue");
-    if (!out->queue.ptr)
-        return keda_fail(err, Q_INVALID_ARGUMENT, "metadata queue is required (the queue name)");
-    q_status st = q_queue_name_check(srv_chars(out->queue), out->queue.len, err);
+    q_status st = parse_source(ref, out, err);
     if (st != Q_OK) return st;
     if ((st = parse_mode(ref, &out->mode, err)) != Q_OK) return st;
+    if (out->stream.ptr && out->mode == SRV_KEDA_MODE_DRAIN_TIME)
+        return keda_fail(err, Q_INVALID_ARGUMENT,
+                         "metadata mode: drain_time needs a run time, and a stream consumer has "
+                         "no ack rate to measure one; use mode backlog with a target");
     out->target = 1;
     if (out->mode == SRV_KEDA_MODE_BACKLOG && !meta_get(ref, "target").ptr)
         return keda_fail(err, Q_INVALID_ARGUMENT,
-                         "metadata target is required (tasks per replica) in mode backlog");
+                         "metadata target is required (%s per replica) in mode backlog",
+                         out->stream.ptr ? "messages" : "tasks");
     if ((st = parse_opt(ref, "target", 0, true, &out->target, err)) != Q_OK) return st;
     if ((st = parse_opt(ref, "activationTarget", 0, false, &out->activation, err)) != Q_OK)
         return st;
@@ -141,9 +170,12 @@ bool srv_keda_active(const srv_keda_params *p, const srv_keda_queue *q)
 
 size_t srv_keda_metric_name(const srv_keda_params *p, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "ringq-%s-%.*s",
-                     p->mode == SRV_KEDA_MODE_BACKLOG ? "backlog" : "drain", (int)p->queue.len,
-                     srv_chars(p->queue));
+    int n = p->stream.ptr
+                ? snprintf(out, cap, "ringq-consumer-%.*s-%.*s", (int)p->stream.len,
+                           srv_chars(p->stream), (int)p->consumer.len, srv_chars(p->consumer))
+                : snprintf(out, cap, "ringq-%s-%.*s",
+                           p->mode == SRV_KEDA_MODE_BACKLOG ? "backlog" : "drain",
+                           (int)p->queue.len, srv_chars(p->queue));
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
@@ -184,24 +216,81 @@ static int queue_of(const srv_job *j, srv_keda_queue *out)
     return 0;
 }
 
-/* A job asking the owner of `name`'s partition for its figures; `done` runs here with them.
- * Returns the job, or NULL after finishing `c` (when given) with the reason. */
-static srv_job *info_job(pw_grpc_call *c, pw_pb_bytes name, void *ctx, srv_job_done_fn done)
+/* Origin side: the figures from a job's ConsumerInfo (GetConsumer's reply): lag as waiting,
+ * delivered-and-not-acked as running (srv_keda.h). Returns 0 or the decode's negative error. */
+static int consumer_of(const srv_job *j, srv_keda_queue *out)
 {
-    srv_job *j = srv_job_new(c, name.ptr, name.len);
-    if (!j) {
-        if (c) pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return NULL;
+    pwm_ringq_v1_ConsumerInfo ci;
+    pw_msg_arena a; /* a ConsumerConfig with up to 16 filters and 32 backoffs: on the heap */
+    pw_msg_arena_init_heap_over(&a, NULL, 0, SRV_MSG_ARENA_CHUNK_BYTES, SRV_MSG_ARENA_BYTES_MAX);
+    int r = pw_msg_decode(&pwm_ringq_v1_ConsumerInfo_desc, &ci, j->resp.data + j->resp.rd,
+                          j->resp.wr - j->resp.rd, &a);
+    if (r == 0)
+        *out = (srv_keda_queue){.ready = ci.state ? ci.state->num_pending : 0,
+                                .leased = ci.state ? ci.state->num_ack_pending : 0};
+    pw_msg_arena_deinit(&a);
+    return r < 0 ? r : 0;
+}
+
+/* Origin side, in a figures job's done: *out from its reply, or the failure with the reason in
+ * e (the owner's status, or INTERNAL when the reply does not decode). Releases what the job
+ * carried for p (a consumer job's decoded request). */
+static q_status figures_of(srv_job *j, const srv_keda_params *p, srv_keda_queue *out, q_err *e)
+{
+    q_status st = j->status;
+    if (st != Q_OK) snprintf(e->msg, sizeof e->msg, "%s", j->msg);
+    else if ((p->stream.ptr ? consumer_of(j, out) : queue_of(j, out)) < 0) {
+        st = Q_INTERNAL;
+        snprintf(e->msg, sizeof e->msg, "cannot read the %s's figures",
+                 p->stream.ptr ? "consumer" : "queue");
     }
-    j->ctx = ctx;
+    if (p->stream.ptr) srv_job_decoded_release(j);
+    e->code = st;
+    return st;
+}
+
+/* Asks the owner of p's partition for its figures (the queue's QueueInfo, or the consumer's
+ * ConsumerInfo through GetConsumer's path); `done` runs here with j->origin_ctx = ctx and reads
+ * them with figures_of. Q_OK when sent; else the status with the reason in e. */
+static q_status ask_figures(const srv_keda_params *p, void *ctx, srv_job_done_fn done, q_err *e)
+{
+    if (p->stream.ptr) return srv_consumer_get_dispatch(p->stream, p->consumer, ctx, done, e);
+    srv_job *j = srv_job_new(NULL, p->queue.ptr, p->queue.len);
+    if (!j) {
+        snprintf(e->msg, sizeof e->msg, "out of memory");
+        return e->code = Q_RESOURCE_EXHAUSTED;
+    }
+    j->origin_ctx = ctx;
     pw_pb_bytes key = {j->req.bytes.ptr, j->req.bytes.len}; /* the job's own copy */
     if (srv_route_queue(j, key, run_info, done) != Q_OK) {
-        if (c) pw_grpc_call_finish(c, (pw_grpc_status)j->status, j->msg);
-        j->ctx = NULL;
+        e->code = j->status;
+        snprintf(e->msg, sizeof e->msg, "%s", j->msg);
         srv_job_free(j);
-        return NULL;
+        return e->code;
     }
-    return j;
+    return Q_OK;
+}
+
+/* The names of a trigger, owned (the params' views point here once params_own ran). */
+typedef struct keda_names {
+    char queue[Q_QUEUE_NAME_BYTES_MAX];
+    char stream[Q_STREAM_NAME_BYTES_MAX];
+    char consumer[Q_STREAM_NAME_BYTES_MAX];
+} keda_names;
+
+static pw_pb_bytes own(pw_pb_bytes v, char *to)
+{
+    if (!v.ptr) return v;
+    memcpy(to, v.ptr, v.len); /* checked by the parser: at most the name limit */
+    return (pw_pb_bytes){(const uint8_t *)to, v.len};
+}
+
+/* Copies p's names into n and points p's views there. */
+static void params_own(srv_keda_params *p, keda_names *n)
+{
+    p->queue = own(p->queue, n->queue);
+    p->stream = own(p->stream, n->stream);
+    p->consumer = own(p->consumer, n->consumer);
 }
 
 /* ---- IsActive, GetMetricSpec, GetMetrics ---- */
@@ -214,8 +303,9 @@ typedef enum keda_ask {
 /* A unary call's context while its job is out (the job's ctx; freed by unary_done). */
 typedef struct keda_unary {
     keda_ask ask;
-    srv_keda_params p; /* queue: a view into `queue` */
-    char queue[Q_QUEUE_NAME_BYTES_MAX];
+    pw_grpc_call *call; /* a reference is held */
+    srv_keda_params p;  /* names: views into `names` */
+    keda_names names;
     char metric[SRV_KEDA_METRIC_NAME_BYTES_MAX]; /* the name to answer with */
 } keda_unary;
 
@@ -236,23 +326,23 @@ static void reply_metrics(pw_grpc_call *c, const keda_unary *u, const srv_keda_q
 
 static void unary_done(srv_job *j)
 {
-    keda_unary *u = j->ctx;
-    pw_grpc_call *c = j->call;
+    keda_unary *u = j->origin_ctx;
+    j->origin_ctx = NULL;
+    pw_grpc_call *c = u->call;
     srv_keda_queue q;
-    if (!c || pw_grpc_call_done(c)) {
+    q_err e;
+    if (figures_of(j, &u->p, &q, &e) != Q_OK) {
+        if (!pw_grpc_call_done(c)) pw_grpc_call_finish(c, (pw_grpc_status)e.code, e.msg);
+    } else if (pw_grpc_call_done(c)) {
         /* the caller is gone: nothing to answer */
-    } else if (j->status != Q_OK) {
-        pw_grpc_call_finish(c, (pw_grpc_status)j->status, j->msg);
-    } else if (queue_of(j, &q) < 0) {
-        pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "cannot read the queue's figures");
     } else if (u->ask == KEDA_ASK_IS_ACTIVE) {
         pwm_externalscaler_IsActiveResponse r = {.result = srv_keda_active(&u->p, &q)};
         srv_msg_reply(c, &pwm_externalscaler_IsActiveResponse_desc, &r);
     } else {
         reply_metrics(c, u, &q);
     }
+    pw_grpc_call_unref(c);
     rt_free(u);
-    j->ctx = NULL;
 }
 
 /* Parses ref into a new keda_unary (queue copied), or finishes `c` and returns NULL. */
@@ -273,15 +363,20 @@ static keda_unary *unary_new(pw_grpc_call *c, keda_ask ask,
     }
     u->ask = ask;
     u->p = p;
-    memcpy(u->queue, p.queue.ptr, p.queue.len); /* checked: at most Q_QUEUE_NAME_BYTES_MAX */
-    u->p.queue = (pw_pb_bytes){(const uint8_t *)u->queue, p.queue.len};
+    params_own(&u->p, &u->names);
     srv_keda_metric_name(&u->p, u->metric, sizeof u->metric);
     return u;
 }
 
 static void ask_owner(pw_grpc_call *c, keda_unary *u)
 {
-    if (!info_job(c, u->p.queue, u, unary_done)) rt_free(u);
+    q_err e;
+    u->call = c;
+    pw_grpc_call_ref(c);
+    if (ask_figures(&u->p, u, unary_done, &e) == Q_OK) return;
+    pw_grpc_call_finish(c, (pw_grpc_status)e.code, e.msg);
+    pw_grpc_call_unref(c);
+    rt_free(u);
 }
 
 static void on_is_active(pw_grpc_call *c, const uint8_t *msg, size_t len)
@@ -341,8 +436,8 @@ static void on_get_metric_spec(pw_grpc_call *c, const uint8_t *msg, size_t len)
  * no job of it is out. */
 typedef struct keda_watch {
     pw_grpc_call *call; /* a reference is held; NULL once the call ended */
-    srv_keda_params p;  /* queue: a view into `queue` */
-    char queue[Q_QUEUE_NAME_BYTES_MAX];
+    srv_keda_params p;  /* names: views into `names` */
+    keda_names names;
     int last_sent; /* WATCH_NONE_SENT, 0 or 1 */
     bool probing;  /* a job is out (its ctx is this) */
     ev_timer timer;
@@ -384,20 +479,18 @@ static void on_watch_timer(ev_loop *loop, ev_timer *t) { watch_probe(t->ud); }
 
 static void watch_done(srv_job *j)
 {
-    keda_watch *w = j->ctx;
-    j->ctx = NULL;
+    keda_watch *w = j->origin_ctx;
+    j->origin_ctx = NULL;
     w->probing = false;
+    srv_keda_queue q;
+    q_err e;
+    q_status st = figures_of(j, &w->p, &q, &e);
     if (!w->call) {
         rt_free(w);
         return;
     }
-    srv_keda_queue q;
-    if (j->status != Q_OK) {
-        watch_finish(w, (pw_grpc_status)j->status, j->msg);
-        return;
-    }
-    if (queue_of(j, &q) < 0) {
-        watch_finish(w, PW_GRPC_INTERNAL, "cannot read the queue's figures");
+    if (st != Q_OK) {
+        watch_finish(w, (pw_grpc_status)e.code, e.msg);
         return;
     }
     int active = srv_keda_active(&w->p, &q) ? 1 : 0;
@@ -420,9 +513,10 @@ static void watch_probe(keda_watch *w)
 {
     if (w->probing || !w->call) return;
     w->probing = true;
-    if (!info_job(NULL, w->p.queue, w, watch_done)) {
+    q_err e;
+    if (ask_figures(&w->p, w, watch_done, &e) != Q_OK) {
         w->probing = false;
-        watch_finish(w, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        watch_finish(w, (pw_grpc_status)e.code, e.msg);
     }
 }
 
@@ -446,8 +540,7 @@ static void on_stream_is_active(pw_grpc_call *c, const uint8_t *msg, size_t len)
     keda_watch *w = st == Q_OK ? rt_calloc(1, sizeof *w) : NULL;
     if (w) {
         w->p = p;
-        memcpy(w->queue, p.queue.ptr, p.queue.len); /* checked: at most the name limit */
-        w->p.queue = (pw_pb_bytes){(const uint8_t *)w->queue, p.queue.len};
+        params_own(&w->p, &w->names);
     }
     pw_msg_arena_deinit(&a);
     if (!w) {

@@ -48,6 +48,27 @@ void srv_metric_f64(buf *out, const char *name, const char *labels, double v)
     series(out, name, labels, s);
 }
 
+void srv_metric_histogram(buf *out, const char *name, const char *labels, const uint64_t *bounds,
+                          uint32_t nbounds, const uint64_t *buckets, uint64_t count, uint64_t sum,
+                          double per_s)
+{
+    char fam[128], lb[SRV_METRIC_LINE_BYTES_MAX / 2];
+    const char *pre = labels && labels[0] ? labels : "", *sep = pre[0] ? "," : "";
+    snprintf(fam, sizeof fam, "%s_bucket", name);
+    uint64_t cum = 0;
+    for (uint32_t i = 0; i <= nbounds; i++) {
+        cum += buckets[i];
+        if (i < nbounds)
+            snprintf(lb, sizeof lb, "%s%sle=\"%.9g\"", pre, sep, (double)bounds[i] / per_s);
+        else snprintf(lb, sizeof lb, "%s%sle=\"+Inf\"", pre, sep);
+        srv_metric_u64(out, fam, lb, cum);
+    }
+    snprintf(fam, sizeof fam, "%s_sum", name);
+    srv_metric_f64(out, fam, labels, (double)sum / per_s);
+    snprintf(fam, sizeof fam, "%s_count", name);
+    srv_metric_u64(out, fam, labels, count);
+}
+
 size_t srv_metric_escape(char *dst, size_t cap, const char *v, size_t len)
 {
     size_t k = 0;
@@ -252,6 +273,7 @@ int srv_metrics_scrape(srv_shard *sh, buf *body, srv_gather_done_fn done, void *
     metrics_rpc(rt, body);
     metrics_process(body);
     metrics_build_info(body);
+    srv_stage_metrics(rt, body);
     if (rt->hooks.metrics) rt->hooks.metrics(body, rt->hooks.ud);
     srv_metrics_gather_fn gather = rt->hooks.metrics_gather;
     if (gather && gather(sh, body, done, ctx, rt->hooks.ud) == 0) return 1;

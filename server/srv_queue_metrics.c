@@ -240,17 +240,8 @@ static void family_fsync(buf *out, const qm_gather *g)
     }
     srv_metric_family(out, "ringq_fsync_seconds", "histogram",
                       "Latency of the commit fsyncs (segment fdatasync, directory fsync).");
-    uint64_t cum = 0;
-    char labels[48];
-    for (uint32_t i = 0; i < Q_FSYNC_BUCKETS; i++) {
-        cum += b[i];
-        if (i + 1 < Q_FSYNC_BUCKETS)
-            snprintf(labels, sizeof labels, "le=\"%.9g\"", (double)bounds[i] / 1e9);
-        else snprintf(labels, sizeof labels, "le=\"+Inf\"");
-        srv_metric_u64(out, "ringq_fsync_seconds_bucket", labels, cum);
-    }
-    srv_metric_f64(out, "ringq_fsync_seconds_sum", NULL, (double)ns / 1e9);
-    srv_metric_u64(out, "ringq_fsync_seconds_count", NULL, count);
+    srv_metric_histogram(out, "ringq_fsync_seconds", NULL, bounds, Q_FSYNC_BUCKETS - 1, b, count,
+                         ns, 1e9);
 }
 
 /* A latency histogram family: the q_lat_hist at `off` in qm_part, summed over partitions (each
@@ -270,21 +261,9 @@ static void family_latency(buf *out, const qm_gather *g, const char *name, const
         sum.count += h.count;
         sum.sum_ms += h.sum_ms;
     }
-    char fam[64], labels[48];
     srv_metric_family(out, name, "histogram", help);
-    uint64_t cum = 0;
-    snprintf(fam, sizeof fam, "%s_bucket", name);
-    for (uint32_t i = 0; i < Q_LAT_BUCKETS; i++) {
-        cum += sum.buckets[i];
-        if (i + 1 < Q_LAT_BUCKETS)
-            snprintf(labels, sizeof labels, "le=\"%.9g\"", (double)bounds[i] / 1e3);
-        else snprintf(labels, sizeof labels, "le=\"+Inf\"");
-        srv_metric_u64(out, fam, labels, cum);
-    }
-    snprintf(fam, sizeof fam, "%s_sum", name);
-    srv_metric_f64(out, fam, NULL, (double)sum.sum_ms / 1e3);
-    snprintf(fam, sizeof fam, "%s_count", name);
-    srv_metric_u64(out, fam, NULL, sum.count);
+    srv_metric_histogram(out, name, NULL, bounds, Q_LAT_BUCKETS - 1, sum.buckets, sum.count,
+                         sum.sum_ms, 1e3);
 }
 
 static void family_committed(buf *out, const qm_gather *g)

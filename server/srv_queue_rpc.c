@@ -130,6 +130,7 @@ static void on_enqueue_synced(q_log *log, void *ud, int status, uint64_t durable
     srv_job *j = ud;
     enq_results *er = j->owner_state;
     j->owner_state = NULL;
+    if (status >= 0) srv_stage_mark(j->stage_op, SRV_STAGE_COMMIT, &j->stage_ns);
     if (status < 0) srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
     else enqueue_answer(j, srv_q_part(j->part_no), er->res, er->n);
     rt_free(er);
@@ -158,6 +159,7 @@ static void run_enqueue(srv_job *j, srv_part *sp)
         else srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     }
     bool ok = res && enqueue_decoded(j, sp, r, res);
+    if (ok) srv_stage_mark(j->stage_op, SRV_STAGE_APPEND, &j->stage_ns);
     srv_part_serve_ready(sp);
     if (!ok) {
         rt_free(er);
@@ -513,6 +515,7 @@ void srv_call_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run)
 static void on_enqueue(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
     if (reject_draining(c)) return;
+    uint64_t mark = srv_stage_received(SRV_STAGE_OP_ENQUEUE);
     srv_job *j = srv_job_decoded(c, msg, len, &pwm_ringq_v1_EnqueueRequest_desc);
     if (!j) return;
     const pwm_ringq_v1_EnqueueRequest *r = srv_job_msg(j);
@@ -533,6 +536,9 @@ static void on_enqueue(pw_grpc_call *c, const uint8_t *msg, size_t len)
         srv_job_decoded_refuse(j);
         return;
     }
+    j->stage_op = SRV_STAGE_OP_ENQUEUE; /* only requests that go on are measured further */
+    j->stage_ns = mark;
+    srv_stage_mark(SRV_STAGE_OP_ENQUEUE, SRV_STAGE_DECODE, &j->stage_ns);
     srv_call_route_queue(j, r->queue, run_enqueue);
 }
 

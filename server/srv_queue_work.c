@@ -286,6 +286,7 @@ static void work_credit(srv_work *w, uint64_t request_id, const pwm_ringq_v1_Cre
 static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
     srv_work *w = pw_grpc_call_user(c);
+    uint64_t mark = srv_stage_received(SRV_STAGE_OP_WORK);
     pwm_ringq_v1_WorkRequest req;
     /* The sub-message and its arrays (an Ack of up to WORK_DECODE_STACK_BYTES / 16 ids) fit the
      * stack; only a larger message makes the arena go to the heap. */
@@ -294,6 +295,7 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
     pw_msg_arena_init_heap_over(&a, first, sizeof first, SRV_MSG_ARENA_CHUNK_BYTES,
                                 SRV_MSG_ARENA_BYTES_MAX);
     int rc = pw_msg_decode(&pwm_ringq_v1_WorkRequest_desc, &req, msg, len, &a);
+    srv_stage_mark(SRV_STAGE_OP_WORK, SRV_STAGE_DECODE, &mark);
     if (rc < 0 || req.kind_case == 0) {
         char why[Q_ERR_MSG_BYTES];
         snprintf(why, sizeof why,

@@ -474,6 +474,7 @@ static void shard_main(int id, void *arg)
     if (ok) {
         ev_loop_add_wake_handler(sh->loop, on_wake, sh);
         ev_loop_add_hook(sh->loop, on_iteration, sh);
+        ev_loop_set_stall_hist(sh->loop, &sh->stall); /* outlives the loop: scrapes read it */
         ok = shard_bind(rt, sh);
     }
     /* Listen now, accept only once every shard is ready: during recovery the kernel completes

@@ -8,6 +8,8 @@
 
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_server.h"
+#include "proto_wire/pw_pb.h"
+#include "server/srv_job.h"
 #include "server/srv_runtime.h"
 
 /* Registers every ringq.v1.Streams method. 0 or a negative errno. */
@@ -17,6 +19,16 @@ int srv_stream_add_methods(pw_grpc_server *g);
 void srv_stream_shard_init(int shard);
 void srv_stream_shard_fini(int shard);
 void srv_stream_on_drain(int shard);
+/* GetConsumer's path for another service (the KEDA scaler): a job carrying a decoded
+ * GetConsumerRequest{stream, name} goes to the owner of the stream's partition, which runs
+ * GetConsumer's handler; `done` then runs on this shard with j->resp holding the ConsumerInfo,
+ * or j->status set (NOT_FOUND naming the stream or the consumer). j->origin_ctx is
+ * `origin_ctx`; j->ctx is the decoded request: `done` must call srv_job_decoded_release(j)
+ * (the job itself is freed after done). Borrows the names for the call. Returns Q_OK when
+ * dispatched; else INVALID_ARGUMENT (a bad name, said which) or RESOURCE_EXHAUSTED with the
+ * reason in e, and nothing was dispatched. */
+q_status srv_consumer_get_dispatch(pw_pb_bytes stream, pw_pb_bytes name, void *origin_ctx,
+                                   srv_job_done_fn done, q_err *e);
 /* srv_metrics_gather_fn for the streams' figures (per stream, per consumer), merged by the
  * queue service's gather (srv_queue_metrics.c) into the same scrape. */
 int srv_stream_metrics_gather(srv_shard *sh, buf *out, void (*done)(void *ctx), void *ctx);

@@ -232,6 +232,40 @@ static void run_fetch(srv_job *j, srv_part *sp)
     else srv_job_reply(j);
 }
 
+/* A GetConsumerRequest's encoded size at most: two names and their tags and lengths. */
+#define GET_CONSUMER_REQ_BYTES_MAX (2u * (Q_STREAM_NAME_BYTES_MAX + 3u))
+
+/* Checks a name of the request (`what`: "stream", "consumer"); INVALID_ARGUMENT naming it. */
+static q_status name_ok(pw_pb_bytes n, const char *what, q_err *e)
+{
+    q_err ne;
+    if (q_stream_name_check(srv_chars(n), n.len, &ne) == Q_OK) return Q_OK;
+    e->code = ne.code;
+    snprintf(e->msg, sizeof e->msg, "%s %.*s", what, (int)(sizeof e->msg - 16), ne.msg);
+    return e->code;
+}
+
+q_status srv_consumer_get_dispatch(pw_pb_bytes stream, pw_pb_bytes name, void *origin_ctx,
+                                   srv_job_done_fn done, q_err *e)
+{
+    if (name_ok(stream, "stream", e) != Q_OK || name_ok(name, "consumer", e) != Q_OK)
+        return e->code;
+    pwm_ringq_v1_GetConsumerRequest r = {.stream = stream, .name = name};
+    buf b;
+    buf_init(&b, GET_CONSUMER_REQ_BYTES_MAX);
+    srv_job *j = NULL;
+    e->code = Q_RESOURCE_EXHAUSTED;
+    snprintf(e->msg, sizeof e->msg, "out of memory");
+    if (pw_msg_encode(&pwm_ringq_v1_GetConsumerRequest_desc, &r, &b) == 0)
+        j = srv_job_decoded_msg(buf_begin(&b), buf_size(&b), &pwm_ringq_v1_GetConsumerRequest_desc,
+                                e);
+    buf_deinit(&b);
+    if (!j) return e->code;
+    j->origin_ctx = origin_ctx;
+    srv_job_dispatch(j, q_part_of(srv_chars(stream), stream.len, srv_q.nparts), run_get, done);
+    return Q_OK;
+}
+
 static void on_fetch_cancel(pw_grpc_call *c, pw_grpc_status st)
 {
     srv_job *j = pw_grpc_call_user(c);

@@ -9,6 +9,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_blob.h"
+#include "core/rt_clock.h"
 #include "server/srv_msg.h"
 #include "server/srv_work_int.h"
 
@@ -108,6 +109,7 @@ static void repoke(srv_work *w, int origin, srv_part *sp)
 
 void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 {
+    uint64_t serve_ns = 0; /* when this pass first found something to deliver (srv_stage.h) */
     for (struct srv_sub *s = wq->subs; s; s = s->next) {
         srv_work *w = (srv_work *)s->w;
         /* Until the credits or the ready tasks run out (credits bound the work: <= 10000). */
@@ -125,6 +127,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             uint32_t take;
             uint32_t want = qi.ready < WORK_DELIVER_BATCH ? (uint32_t)qi.ready : WORK_DELIVER_BATCH;
             if (!claim(w, want, &take)) break;
+            if (!serve_ns) serve_ns = rt_now_ns();
             srv_job *j = srv_job_new(NULL, NULL, 0);
             if (!j) { /* nothing leased yet: the tick tries again (SRV_SERVE_RETRY_MS) */
                 atomic_fetch_add(&w->credits, (int32_t)take);
@@ -150,6 +153,9 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
                 srv_job_free(j);
                 break;
             }
+            j->stage_op = SRV_STAGE_OP_WORK;
+            j->stage_ns = serve_ns;
+            srv_stage_mark(SRV_STAGE_OP_WORK, SRV_STAGE_DELIVER, &j->stage_ns);
             srv_job_reply(j);
             if (n < take) break;
         }

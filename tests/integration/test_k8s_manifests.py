@@ -102,6 +102,10 @@ class SchemaCheckTest(unittest.TestCase):
         self.broken("keda/scaledobject-drain-time.yaml", "targetDrainSeconds:",
                     "targetDrainSecs:", 'unknown key "targetDrainSecs"')
 
+    def test_refuses_a_stream_trigger_without_its_consumer(self):
+        self.broken("keda/scaledobject-stream-consumer.yaml", "consumer: mailer",
+                    "mode: backlog", "queue, or stream and consumer, is required")
+
     def test_refuses_an_unchecked_file(self):
         with tempfile.TemporaryDirectory(prefix="ringq-k8s-") as d:
             shutil.copytree(os.path.join(ROOT, "k8s"), os.path.join(d, "k8s"))
@@ -162,7 +166,8 @@ class KustomizeOutputTest(unittest.TestCase):
 
     def test_keda_targets_the_example_worker(self):
         deps = {d["metadata"]["name"] for d in by_kind(kustomize(EXAMPLE))["Deployment"]}
-        for f in ("scaledobject.yaml", "scaledobject-drain-time.yaml"):
+        for f in ("scaledobject.yaml", "scaledobject-drain-time.yaml",
+                  "scaledobject-stream-consumer.yaml"):
             so = yaml.safe_load(open(os.path.join(ROOT, "k8s", "keda", f)))
             self.assertIn(so["spec"]["scaleTargetRef"]["name"], deps)
             md = so["spec"]["triggers"][0]["metadata"]

@@ -3,7 +3,9 @@ ringqd, called with grpcio stubs built from that proto's generated descriptor (s
 paths, streaming shape and message classes all come from externalscaler_pb2, as KEDA's own Go
 stubs come from the same file): the metric is the queue's backlog, IsActive follows it,
 StreamIsActive pushes its changes, drain_time derives the run time from the queue's figures,
-and bad metadata, unknown queues and stream triggers are refused with the right status."""
+and bad metadata and unknown queues are refused with the right status. A stream's durable
+consumer is a source too: its metric is its backlog (lag + delivered-not-acked), read from the
+same ConsumerInfo GetConsumer answers."""
 import threading
 import unittest
 
@@ -11,6 +13,7 @@ import grpc
 
 import ringq_client as C
 import ringq_harness as H
+import stream_client as SCL
 from externalscaler import externalscaler_pb2 as ES
 
 S = grpc.StatusCode
@@ -40,6 +43,7 @@ class KedaScalerTest(C.RingqdTest):
     def setUpClass(cls):
         super().setUpClass()
         cls.k = Scaler(cls.ch)
+        cls.s = SCL.Streams(cls.ch)
 
     def metric(self, **meta):
         r = self.k.GetMetrics(ES.GetMetricsRequest(scaledObjectRef=ref(**meta)),
@@ -138,14 +142,120 @@ class KedaScalerTest(C.RingqdTest):
         C.assert_code(self, S.INVALID_ARGUMENT, self.k.GetMetrics, ES.GetMetricsRequest(),
                       timeout=C.CALL_TIMEOUT_S, contains="queue")
 
-    def test_stream_consumer_is_unimplemented_for_now(self):
-        for meta in ({"stream": "orders", "consumer": "billing", "target": "1"},
-                     {"queue": self.q(), "stream": "orders", "target": "1"}):
-            for fn in (self.k.IsActive, self.k.GetMetricSpec):
-                C.assert_code(self, S.UNIMPLEMENTED, fn, ref(**meta), timeout=C.CALL_TIMEOUT_S,
-                              contains="stream")
-            C.assert_code(self, S.UNIMPLEMENTED, lambda: list(self.k.StreamIsActive(
-                ref(**meta), timeout=C.CALL_TIMEOUT_S)), contains="stream")
+    # ---- a stream's durable consumer as the source ----
+
+    def stream_consumer(self, **ccfg):
+        """A stream capturing <root>.* and a durable consumer on it (ack wait long enough that
+        nothing is redelivered during the test); returns (stream, consumer, subject)."""
+        st, cons = SCL.sname("keda"), SCL.sname("workers")
+        root = SCL.sname("kroot").replace("-", "_")
+        self.s.stream(st, [f"{root}.*"])
+        self.s.consumer(st, cons, ack_wait_ms=600000, **ccfg)
+        return st, cons, f"{root}.jobs"
+
+    def backlog(self, st, cons):
+        state = self.s.GetConsumer(stream=st, name=cons).state
+        return state.num_pending + state.num_ack_pending, state
+
+    def test_consumer_metric_is_its_lag_plus_its_ack_pending(self):
+        st, cons, subj = self.stream_consumer()
+        meta = dict(stream=st, consumer=cons, target="2")
+        name = f"ringq-consumer-{st}-{cons}"
+        spec = self.k.GetMetricSpec(ref(**meta), timeout=C.CALL_TIMEOUT_S).metricSpecs[0]
+        self.assertEqual((spec.metricName, spec.targetSize, spec.targetSizeFloat), (name, 2, 2.0))
+        m = self.metric(**meta)
+        self.assertEqual((m.metricName, m.metricValue, m.metricValueFloat), (name, 0, 0.0))
+        self.assertFalse(self.active(**meta))
+        self.s.pub(subj, *[f"m{i}" for i in range(7)])
+        self.assertEqual(self.backlog(st, cons)[0], 7)
+        self.assertEqual(self.metric(**meta).metricValue, 7)  # all lag
+        self.assertTrue(self.active(**meta))
+        got = self.s.fetch(st, cons, n=3)
+        self.assertEqual(len(got), 3)
+        total, state = self.backlog(st, cons)
+        self.assertEqual((state.num_pending, state.num_ack_pending), (4, 3))
+        self.assertEqual(self.metric(**meta).metricValue, total)  # delivered, not acked: counted
+        self.assertEqual([r.code for r in self.s.ack(st, cons, *got[:2])], [0, 0])
+        self.assertEqual(self.metric(**meta).metricValue, 5)  # 4 lag + 1 unacked
+        self.assertEqual(self.backlog(st, cons)[0], 5)
+        self.assertFalse(self.active(**meta, activationTarget="5"))
+        self.assertTrue(self.active(**meta, activationTarget="4"))
+        self.s.pub(subj, "late")
+        self.assertEqual(self.metric(**meta).metricValue, 6)
+        self.s.ack(st, cons, got[2])
+        self.s.fetch_all(st, cons, 5)  # fetches and acks the rest
+        self.assertEqual(self.backlog(st, cons)[0], 0)
+        self.assertEqual(self.metric(**meta).metricValue, 0)
+        self.assertFalse(self.active(**meta))
+        r = self.k.GetMetrics(ES.GetMetricsRequest(scaledObjectRef=ref(**meta),
+                                                   metricName=f"s1-{name}"),
+                              timeout=C.CALL_TIMEOUT_S)
+        self.assertEqual(r.metricValues[0].metricName, f"s1-{name}")
+
+    def test_consumer_stream_is_active_pushes_changes(self):
+        st, cons, subj = self.stream_consumer()
+        call = self.k.StreamIsActive(ref(stream=st, consumer=cons, target="1"), timeout=60)
+        got = []
+        done = threading.Event()
+
+        def read():
+            try:
+                for r in call:
+                    got.append(r.result)
+            except grpc.RpcError:
+                pass
+            done.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        C.poll(lambda: got == [False], STREAM_CHANGE_S, "the first answer (inactive)")
+        self.s.pub(subj, "x")
+        C.poll(lambda: got == [False, True], STREAM_CHANGE_S, "active after a publish")
+        d = self.s.fetch(st, cons, n=1)
+        self.assertEqual(len(d), 1)
+        self.assertEqual(self.backlog(st, cons)[0], 1)  # delivered, not acked: still active
+        self.s.ack(st, cons, *d)
+        C.poll(lambda: got == [False, True, False], STREAM_CHANGE_S, "inactive after the ack")
+        call.cancel()
+        self.assertTrue(done.wait(STREAM_CHANGE_S))
+        self.assertEqual(got, [False, True, False])  # only changes are sent
+
+    def test_consumer_unknown_stream_or_consumer_is_not_found_naming_it(self):
+        st, cons, _ = self.stream_consumer()
+        longest = "L" * 128  # the name limit: the request to the owner still fits
+        for meta, named in (({"stream": st + "x", "consumer": cons}, st + "x"),
+                            ({"stream": st, "consumer": cons + "x"}, cons + "x"),
+                            ({"stream": longest, "consumer": longest}, longest),
+                            ({"stream": st, "consumer": longest}, longest)):
+            with self.subTest(meta=meta):
+                meta["target"] = "1"
+                for fn in (lambda: self.active(**meta), lambda: self.metric(**meta),
+                           lambda: next(self.k.StreamIsActive(ref(**meta),
+                                                              timeout=C.CALL_TIMEOUT_S))):
+                    C.assert_code(self, S.NOT_FOUND, fn, contains=named)
+
+    def test_consumer_bad_metadata_is_invalid_argument(self):
+        st, cons, _ = self.stream_consumer()
+        q = self.q()
+        bad = [
+            ({"queue": q, "stream": st, "consumer": cons, "target": "1"}, "queue"),
+            ({"queue": q, "stream": st, "target": "1"}, "queue"),
+            ({"stream": st, "target": "1"}, "consumer"),
+            ({"consumer": cons, "target": "1"}, "stream"),
+            ({"stream": st, "consumer": cons}, "target"),
+            ({"stream": st, "consumer": cons, "mode": "drain_time", "targetDrainSeconds": "60"},
+             "drain_time"),
+            ({"stream": "a.b", "consumer": cons, "target": "1"}, "stream"),
+            ({"stream": st, "consumer": "bad name", "target": "1"}, "consumer"),
+            ({"stream": st, "consumer": cons, "target": "0"}, "target"),
+        ]
+        for meta, key in bad:
+            with self.subTest(meta=meta):
+                for fn in (self.k.IsActive, self.k.GetMetricSpec):
+                    C.assert_code(self, S.INVALID_ARGUMENT, fn, ref(**meta),
+                                  timeout=C.CALL_TIMEOUT_S, contains=key)
+                C.assert_code(self, S.INVALID_ARGUMENT, self.metric, **meta, contains=key)
+                C.assert_code(self, S.INVALID_ARGUMENT, lambda: list(self.k.StreamIsActive(
+                    ref(**meta), timeout=C.CALL_TIMEOUT_S)), contains=key)
 
     def test_drain_time_without_acks_assumes_the_lease(self):
         c, q = self.c, self.q()

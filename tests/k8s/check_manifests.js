@@ -261,8 +261,14 @@ function checkScaledObject(file, obj, i, workloads) {
             else if (typeof v !== "string")
                 finding(file, `${where}.metadata.${key}`, "KEDA metadata values are strings");
         }
-        for (const key of ["scalerAddress", "queue"])
-            if (!md[key]) finding(file, `${where}.metadata`, `${key} is required`);
+        if (!md.scalerAddress) finding(file, `${where}.metadata`, "scalerAddress is required");
+        // One source: a queue, or a stream and its consumer (srv_keda.c's parse_source).
+        if (md.queue && (md.stream || md.consumer))
+            finding(file, `${where}.metadata`, "queue or stream + consumer, not both");
+        else if (!md.queue && !(md.stream && md.consumer))
+            finding(file, `${where}.metadata`, "queue, or stream and consumer, is required");
+        else if (md.stream && md.mode === "drain_time")
+            finding(file, `${where}.metadata`, "mode drain_time is for queues only");
     });
 }
 

@@ -388,6 +388,68 @@ START_TEST(allocation_failures_are_reported_not_fatal)
 }
 END_TEST
 
+/* ---- stall measurement ---- */
+#define STALL_BUSY_NS (7 * RT_NS_PER_MS) /* over the 5 ms stall bound */
+
+/* A callback that keeps the thread for STALL_BUSY_NS (the stall being measured: the loop cannot
+ * see completions meanwhile), then stops the loop. */
+static void on_busy_timer(ev_loop *loop, ev_timer *t)
+{
+    uint64_t until = rt_now_ns() + STALL_BUSY_NS;
+    while (rt_now_ns() < until) {}
+    ev_loop_stop(loop);
+}
+
+static uint64_t hist_above(const rt_hist *h, uint64_t ns)
+{
+    const uint64_t *b = rt_hist_bounds_ns();
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < RT_HIST_BUCKETS; i++)
+        if (i == RT_HIST_BUCKETS - 1 || b[i] > ns) n += h->buckets[i];
+    return n;
+}
+
+START_TEST(stall_histogram_counts_time_in_callbacks)
+{
+    ev_loop *l = mk_loop();
+    rt_hist before = {0};
+    rt_hist_add(&before, ev_loop_stall_hist(l));
+    ck_assert_uint_eq(before.count, 0);
+    ev_timer t;
+    ev_timer_init(&t, on_busy_timer, NULL);
+    ev_timer_start(l, &t, rt_now_ns() + RT_NS_PER_MS);
+    ck_assert_int_eq(ev_loop_run(l), 0);
+    /* The iteration that ran the timer ends when the next one submits: run one more. */
+    ck_assert_int_ge(ev_loop_run_once(l, false), 0);
+    rt_hist h = {0};
+    rt_hist_add(&h, ev_loop_stall_hist(l));
+    ck_assert_uint_ge(h.count, 1);
+    ck_assert_uint_ge(h.sum_ns, STALL_BUSY_NS);
+    ck_assert_uint_eq(hist_above(&h, 5 * RT_NS_PER_MS), 1); /* the one long callback */
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < RT_HIST_BUCKETS; i++) total += h.buckets[i];
+    ck_assert_uint_eq(total, h.count);
+    ev_loop_destroy(l);
+}
+END_TEST
+
+START_TEST(hist_bucket_is_first_bound_at_or_above)
+{
+    const uint64_t b[3] = {10, 20, 30};
+    ck_assert_uint_eq(rt_hist_bucket(b, 3, 0), 0);
+    ck_assert_uint_eq(rt_hist_bucket(b, 3, 10), 0);
+    ck_assert_uint_eq(rt_hist_bucket(b, 3, 11), 1);
+    ck_assert_uint_eq(rt_hist_bucket(b, 3, 30), 2);
+    ck_assert_uint_eq(rt_hist_bucket(b, 3, 31), 3);
+    rt_hist h = {0};
+    rt_hist_observe(&h, 1000);
+    rt_hist_observe(&h, 3 * RT_NS_PER_S);
+    ck_assert_uint_eq(h.buckets[0], 1);
+    ck_assert_uint_eq(h.buckets[RT_HIST_BUCKETS - 1], 1);
+    ck_assert_uint_eq(h.sum_ns, 1000 + 3 * RT_NS_PER_S);
+}
+END_TEST
+
 int main(void)
 {
     int err;
@@ -412,6 +474,8 @@ int main(void)
     tcase_add_test(tc, has_events_submits_and_sees_completions);
     tcase_add_test(tc, hook_veto_prevents_blocking);
     tcase_add_test(tc, allocation_failures_are_reported_not_fatal);
+    tcase_add_test(tc, stall_histogram_counts_time_in_callbacks);
+    tcase_add_test(tc, hist_bucket_is_first_bound_at_or_above);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "queue/q_stream.h"
 #include "server/srv_keda.h"
 
 /* Metadata pairs into a ScaledObjectRef (views into the literals). */
@@ -91,6 +92,41 @@ START_TEST(test_activation_target)
 }
 END_TEST
 
+START_TEST(test_stream_consumer)
+{
+    srv_keda_params p;
+    q_err e;
+    const char *kv[] = {"stream", "orders",           "consumer", "billing", "target",
+                        "10",     "activationTarget", "3",        NULL};
+    ck_assert_int_eq(parse(kv, &p, &e), Q_OK);
+    ck_assert_ptr_null(p.queue.ptr);
+    ck_assert_uint_eq(p.stream.len, 6);
+    ck_assert_mem_eq(p.stream.ptr, "orders", 6);
+    ck_assert_uint_eq(p.consumer.len, 7);
+    ck_assert_mem_eq(p.consumer.ptr, "billing", 7);
+    ck_assert_int_eq(p.mode, SRV_KEDA_MODE_BACKLOG);
+    ck_assert_double_eq(p.target, 10);
+    char name[SRV_KEDA_METRIC_NAME_BYTES_MAX];
+    ck_assert_uint_eq(srv_keda_metric_name(&p, name, sizeof name),
+                      strlen("ringq-consumer-orders-billing"));
+    ck_assert_str_eq(name, "ringq-consumer-orders-billing");
+    /* lag 2 + delivered-not-acked 2: 4, above the activation target */
+    srv_keda_queue q = {.ready = 2, .leased = 2};
+    ck_assert_double_eq(srv_keda_metric(&p, &q), 4);
+    ck_assert(srv_keda_active(&p, &q));
+    q.leased = 1;
+    ck_assert(!srv_keda_active(&p, &q));
+    /* the longest names fit the metric name, whole */
+    char s[Q_STREAM_NAME_BYTES_MAX], c[Q_STREAM_NAME_BYTES_MAX];
+    memset(s, 's', sizeof s);
+    memset(c, 'c', sizeof c);
+    p.stream = (pw_pb_bytes){(const uint8_t *)s, sizeof s};
+    p.consumer = (pw_pb_bytes){(const uint8_t *)c, sizeof c};
+    ck_assert_uint_eq(srv_keda_metric_name(&p, name, sizeof name),
+                      strlen("ringq-consumer--") + 2 * Q_STREAM_NAME_BYTES_MAX);
+}
+END_TEST
+
 /* Each bad trigger is refused with the status and a message naming the key. */
 static const struct {
     const char *kv[12];
@@ -117,8 +153,16 @@ static const struct {
      Q_INVALID_ARGUMENT,
      "targetDrainSeconds"},
     {{"queue", "a b", "target", "1", NULL}, Q_INVALID_ARGUMENT, "name"},
-    {{"queue", "q", "stream", "s", "target", "1", NULL}, Q_UNIMPLEMENTED, "stream"},
-    {{"consumer", "c", NULL}, Q_UNIMPLEMENTED, "consumer"},
+    {{"queue", "q", "stream", "s", "target", "1", NULL}, Q_INVALID_ARGUMENT, "queue"},
+    {{"queue", "q", "consumer", "c", "target", "1", NULL}, Q_INVALID_ARGUMENT, "stream"},
+    {{"stream", "s", "target", "1", NULL}, Q_INVALID_ARGUMENT, "consumer"},
+    {{"consumer", "c", "target", "1", NULL}, Q_INVALID_ARGUMENT, "stream"},
+    {{"stream", "s", "consumer", "c", NULL}, Q_INVALID_ARGUMENT, "target"},
+    {{"stream", "s.x", "consumer", "c", "target", "1", NULL}, Q_INVALID_ARGUMENT, "stream"},
+    {{"stream", "s", "consumer", "", "target", "1", NULL}, Q_INVALID_ARGUMENT, "consumer"},
+    {{"stream", "s", "consumer", "c", "mode", "drain_time", "targetDrainSeconds", "9", NULL},
+     Q_INVALID_ARGUMENT,
+     "drain_time"},
 };
 
 START_TEST(test_bad_metadata)
@@ -139,6 +183,7 @@ int main(void)
     tcase_add_test(tc, test_backlog_mode);
     tcase_add_test(tc, test_drain_time_littles_law);
     tcase_add_test(tc, test_activation_target);
+    tcase_add_test(tc, test_stream_consumer);
     tcase_add_loop_test(tc, test_bad_metadata, 0, (int)(sizeof bad / sizeof bad[0]));
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,0 +1,39 @@
+/* core/rt_hist: latency histograms (see rt_hist.h). */
+#include "core/rt_hist.h"
+
+static const uint64_t hist_bounds_ns[RT_HIST_BUCKETS - 1] = RT_HIST_BOUNDS_NS;
+
+const uint64_t *rt_hist_bounds_ns(void) { return hist_bounds_ns; }
+
+uint32_t rt_hist_bucket(const uint64_t *bounds, uint32_t nbounds, uint64_t v)
+{
+    uint32_t lo = 0, hi = nbounds; /* the answer is in [lo, hi] */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v <= bounds[mid]) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* One writer: a relaxed load and store is an increment nobody else races with; the atomics only
+ * keep a reader on another thread from seeing a torn or stale-forever value. */
+static void bump(uint64_t *p, uint64_t by)
+{
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + by, __ATOMIC_RELAXED);
+}
+
+void rt_hist_observe(rt_hist *h, uint64_t ns)
+{
+    bump(&h->buckets[rt_hist_bucket(hist_bounds_ns, RT_HIST_BUCKETS - 1, ns)], 1);
+    bump(&h->count, 1);
+    bump(&h->sum_ns, ns);
+}
+
+void rt_hist_add(rt_hist *dst, const rt_hist *src)
+{
+    for (uint32_t i = 0; i < RT_HIST_BUCKETS; i++)
+        dst->buckets[i] += __atomic_load_n(&src->buckets[i], __ATOMIC_RELAXED);
+    dst->count += __atomic_load_n(&src->count, __ATOMIC_RELAXED);
+    dst->sum_ns += __atomic_load_n(&src->sum_ns, __ATOMIC_RELAXED);
+}
