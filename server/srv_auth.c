@@ -10,10 +10,10 @@
  *          owner shard; the lease token binds them to the delivery)
  *   NAMED  the permission on some pattern now, and the handler checks each name the request
  *          names right after decoding it (srv_auth_call)
- * Local calls (pw_grpc_call_is_local: the JSON API running a handler in-process, srv_api.c)
- * never meet the guard (it runs on a connection's headers) and pass the handlers' checks: they
- * carry no credentials, and srv_api checked the HTTP request's bearer token for the route
- * (srv_api_authorize) before making the call, so that check is the one that applies.
+ * Local calls (pw_grpc_call_is_local) never meet the guard (it runs on a connection's headers)
+ * and pass the handlers' checks: they carry no credentials, and they are made only by the JSON
+ * API after it checked the HTTP request's bearer token for the route (srv_api_authorize), and
+ * by the server itself (srv_rates.c's sampling, for no client), so no other check applies.
  * Checks read the current table under a read lock; a reload swaps the pointer under the write
  * lock and frees the old table after, so no check ever sees a table being freed. */
 #include <arpa/inet.h>
