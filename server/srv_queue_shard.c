@@ -162,6 +162,7 @@ void srv_queue_on_drain(srv_shard *sh, void *ud)
     /* Long-polls answer now (with what they have: nothing) so they do not hold the drain, and
      * Work streams end. */
     srv_work_drain_shard();
+    srv_ord_drain(); /* EnqueueStream and PublishStream sessions */
     srv_stream_on_drain(srv_shard_id(sh));
     srv_qshard *qs = &srv_q.shards[srv_shard_id(sh)];
     if (!qs->parts) return;
