@@ -169,6 +169,7 @@ void srv_queue_on_drain(srv_shard *sh, void *ud)
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
         srv_part *sp = qs->parts[k];
         if (!sp) continue;
+        srv_part_sync_now(sp); /* held SYNCED answers (Enqueue, EnqueueStream) go out now */
         for (srv_waitq *wq = sp->waits; wq; wq = wq->next) {
             while (wq->head) {
                 srv_job *j = wq->head;
