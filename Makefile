@@ -80,7 +80,7 @@ $(BUILD)/obj/%.o: $(BUILD)/gen/%.S $(DESC_BIN)
 	$(CC) $(SAN) -I$(BUILD)/gen -c $< -o $@
 
 define lib_rule
-$(BUILD)/lib$(1).a: $(call objs_of,$(call lib_srcs,$(1))) $(if $(filter server,$(1)),$(BUILD)/obj/srv_descriptors.o) $(if $(filter proto_wire,$(1)),$(PWMSGS_O))
+$(BUILD)/lib$(1).a: $(call objs_of,$(call lib_srcs,$(1))) $(if $(filter server,$(1)),$(BUILD)/obj/srv_descriptors.o $(BUILD)/obj/srv_ui_assets.o) $(if $(filter proto_wire,$(1)),$(PWMSGS_O))
 	@mkdir -p $$(dir $$@)
 	@rm -f $$@
 	ar rcs $$@ $$^
@@ -131,6 +131,18 @@ $(DESC_BIN): $(PROTOS)
 $(BUILD)/gen/srv_descriptors.S: $(DESC_BIN)
 	@mkdir -p $(dir $@)
 	printf '\t.section .rodata\n\t.global srv_descriptor_set\n\t.global srv_descriptor_set_end\n\t.balign 16\nsrv_descriptor_set:\n\t.incbin "%s"\nsrv_descriptor_set_end:\n\t.section .note.GNU-stack,"",@progbits\n' "$(abspath $(DESC_BIN))" > $@
+
+# The dashboard's files (server/ui/*), embedded with .incbin behind a table of {name, data, end}
+# that server/srv_ui.c reads; rebuilt when a file is added, removed or changed.
+UI_FILES = $(sort $(wildcard server/ui/*))
+$(BUILD)/gen/srv_ui_assets.S: $(UI_FILES) Makefile
+	@mkdir -p $(dir $@)
+	@{ printf '\t.section .data.rel.ro\n\t.global srv_ui_files\n\t.balign 8\nsrv_ui_files:\n'; i=0; \
+	  for f in $(UI_FILES); do printf '\t.quad uin%d, uid%d, uie%d\n' $$i $$i $$i; i=$$((i+1)); done; \
+	  printf '\t.quad 0, 0, 0\n\t.section .rodata\n'; i=0; \
+	  for f in $(UI_FILES); do printf 'uin%d:\n\t.asciz "%s"\n\t.balign 16\nuid%d:\n\t.incbin "%s"\nuie%d:\n' \
+	    $$i "$$(basename $$f)" $$i "$(abspath .)/$$f" $$i; i=$$((i+1)); done; \
+	  printf '\t.section .note.GNU-stack,"",@progbits\n'; } > $@
 
 # The schema: proto_wire/gen/pw_msg_gen reads the descriptor set and writes the C structs and
 # pw_msg tables of every message (build/gen/proto_wire/pw_msgs.[ch], compiled into

@@ -56,6 +56,32 @@ pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_meth
     return c;
 }
 
+pw_grpc_call *pw_grpc_call_new_local(const pw_grpc_server *s, const pw_grpc_method *m,
+                                     pw_grpc_local_fn fn, void *ud)
+{
+    if (!fn || m->kind != PW_GRPC_UNARY) return NULL;
+    pw_grpc_call *c = rt_calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->m = m;
+    c->refs = 1; /* the caller's */
+    c->deadline_ns = UINT64_MAX;
+    c->local_fn = fn;
+    c->local_ud = ud;
+    c->local_send_max = s->cfg.max_send_message_bytes;
+    pw_grpc_deframer_init(&c->df, s->cfg.max_recv_message_bytes);
+    buf_init(&c->outq, c->local_send_max + 64);
+    return c;
+}
+
+/* The most one response message may hold: the server's limit (a local call keeps its copy). */
+static size_t send_max(const pw_grpc_call *c)
+{
+    return c->local_fn ? c->local_send_max : c->conn->srv->cfg.max_send_message_bytes;
+}
+
+/* A call that can still send: on a connection, or local. */
+static bool attached(const pw_grpc_call *c) { return c->conn || c->local_fn; }
+
 static void free_out_md(pw_grpc_out_md *md, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -315,7 +341,7 @@ void pw_grpc_call_pump(pw_grpc_call *c)
 
 static int check_can_send(pw_grpc_call *c)
 {
-    if (c->done || c->finished || !c->conn) return -ECANCELED;
+    if (c->done || c->finished || !attached(c)) return -ECANCELED;
     if ((c->m->kind == PW_GRPC_UNARY || c->m->kind == PW_GRPC_CLIENT_STREAMING) && c->nresp > 0)
         return -EPROTO;
     if (buf_size(&c->outq) >= PW_GRPC_CALL_OUTQ_HIGH_BYTES) {
@@ -357,13 +383,18 @@ int pw_grpc_call_send_commit(pw_grpc_call *c, unsigned flags)
     c->in_send = false;
     size_t start = c->outq.rd + c->send_mark;
     size_t len = c->outq.wr - start - PW_GRPC_MSG_PREFIX_BYTES;
-    if (c->done || !c->conn) {
+    if (c->done || !attached(c)) {
         c->outq.wr = start;
         return -ECANCELED;
     }
-    if (len > c->conn->srv->cfg.max_send_message_bytes) {
+    if (len > send_max(c)) {
         c->outq.wr = start;
         return -EMSGSIZE;
+    }
+    if (c->local_fn) { /* kept in outq for pw_grpc_call_finish */
+        put_prefix(c->outq.data + start, false, len);
+        c->nresp++;
+        return 0;
     }
     bool gz = compressing(c) && !(flags & PW_GRPC_SEND_NO_COMPRESS);
     if (gz) {
@@ -410,7 +441,7 @@ int pw_grpc_call_send(pw_grpc_call *c, const uint8_t *msg, size_t len, unsigned 
 {
     int r = check_can_send(c);
     if (r) return r;
-    if (len > c->conn->srv->cfg.max_send_message_bytes) return -EMSGSIZE;
+    if (len > send_max(c)) return -EMSGSIZE;
     r = send_begin(c);
     if (r < 0) return r;
     r = buf_append(&c->outq, msg, len);
@@ -480,7 +511,7 @@ static int send_owned_check(pw_grpc_call *c, size_t len)
 {
     int r = check_can_send(c);
     if (r) return r;
-    if (len > c->conn->srv->cfg.max_send_message_bytes) return -EMSGSIZE;
+    if (len > send_max(c)) return -EMSGSIZE;
     return 0;
 }
 
@@ -488,7 +519,8 @@ int pw_grpc_call_send_buf(pw_grpc_call *c, buf *msg, unsigned flags)
 {
     int r = send_owned_check(c, buf_size(msg));
     if (r) return r;
-    if ((compressing(c) && !(flags & PW_GRPC_SEND_NO_COMPRESS)) || buf_size(msg) == 0) {
+    if ((compressing(c) && !(flags & PW_GRPC_SEND_NO_COMPRESS)) || buf_size(msg) == 0 ||
+        c->local_fn) {
         r = pw_grpc_call_send(c, buf_begin(msg), buf_size(msg), flags);
         if (r == 0) buf_consume(msg, buf_size(msg));
         return r;
@@ -506,7 +538,7 @@ int pw_grpc_call_send_framed(pw_grpc_call *c, rt_blob *b, uint32_t nmsgs)
 {
     int r = check_can_send(c);
     if (r) return r;
-    if (compressing(c)) return -EOPNOTSUPP;
+    if (compressing(c) || c->local_fn) return -EOPNOTSUPP;
     /* Each message within the limit, as pw_grpc_call_send checks one: walk the prefixes. */
     for (size_t off = 0; off < b->len;) {
         if (b->len - off < PW_GRPC_MSG_PREFIX_BYTES) return -EINVAL;
@@ -519,8 +551,27 @@ int pw_grpc_call_send_framed(pw_grpc_call *c, rt_blob *b, uint32_t nmsgs)
     return send_blob(c, b, NULL, 0, nmsgs);
 }
 
+/* A local call's end: the answer goes to its callback (the message framed in outq, if any). */
+static int finish_local(pw_grpc_call *c, pw_grpc_status st, const char *message)
+{
+    c->finished = true;
+    c->cancel_notified = true;
+    mark_done(c);
+    const uint8_t *msg = NULL;
+    size_t len = 0;
+    if (buf_size(&c->outq) >= PW_GRPC_MSG_PREFIX_BYTES) {
+        msg = buf_begin(&c->outq) + PW_GRPC_MSG_PREFIX_BYTES;
+        len = buf_size(&c->outq) - PW_GRPC_MSG_PREFIX_BYTES;
+    }
+    pw_grpc_call_ref(c); /* the callback may drop the caller's reference */
+    c->local_fn(c->local_ud, st, message && *message ? message : NULL, msg, len);
+    pw_grpc_call_unref(c);
+    return 0;
+}
+
 int pw_grpc_call_finish(pw_grpc_call *c, pw_grpc_status st, const char *message)
 {
+    if (c->local_fn && !c->finished) return finish_local(c, st, message);
     if (c->finished || !c->conn) {
         mark_done(c);
         return -ECANCELED;

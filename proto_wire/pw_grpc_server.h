@@ -211,6 +211,26 @@ uint64_t pw_grpc_call_deadline(const pw_grpc_call *call);
 /* Whether the request message just delivered was compressed on the wire. */
 bool pw_grpc_call_request_compressed(const pw_grpc_call *call);
 
+/* ---- local calls: a unary method run in-process, with no connection ----
+ *
+ * The server's own HTTP/1.1 JSON API (server/srv_api.c) runs the very handler a gRPC client
+ * reaches: it makes a local call for the method, hands the handler the encoded request through
+ * m->on_message, and gets the answer in `fn` when the handler finishes the call (at once, or
+ * later on the same thread). Sends work as on a connection (one message, the send limit of the
+ * server's config) but are kept in the call instead of going out; compression is never used;
+ * the call has no metadata and no deadline. */
+
+/* Runs once, from pw_grpc_call_finish, with the final status and message (NULL when none) and
+ * the response message the handler sent (msg/len: borrowed for the callback; NULL/0 when none).
+ * The call stays valid during the callback. */
+typedef void (*pw_grpc_local_fn)(void *ud, pw_grpc_status status, const char *message,
+                                 const uint8_t *msg, size_t len);
+/* A local call to unary method `m` of server `s` (borrowed: it must outlive the call), answering
+ * to fn(ud). One reference, the caller's (pw_grpc_call_unref). NULL: out of memory, or -EINVAL
+ * cases (m not unary). */
+pw_grpc_call *pw_grpc_call_new_local(const pw_grpc_server *s, const pw_grpc_method *m,
+                                     pw_grpc_local_fn fn, void *ud);
+
 typedef struct pw_grpc_md {
     const char *name;     /* lowercase, NUL-terminated */
     const uint8_t *value; /* for -bin names: the decoded bytes */

@@ -74,6 +74,11 @@ struct pw_grpc_call {
     size_t send_mark; /* send_begin: offset of the reserved prefix in outq */
 
     pw_grpc_call *prev, *next; /* connection's live-call list */
+
+    /* Local calls (pw_grpc_call_new_local): no connection; sends stay in outq. */
+    pw_grpc_local_fn local_fn; /* non-NULL: a local call */
+    void *local_ud;
+    size_t local_send_max; /* the server's max_send_message_bytes */
 };
 
 struct pw_grpc_conn {

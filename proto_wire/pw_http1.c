@@ -78,10 +78,14 @@ long pw_http1_parse_request(const uint8_t *b, size_t len, pw_http1_request *req)
                 if (val.p[j] < '0' || val.p[j] > '9') return PW_HTTP1_INVALID;
                 v = v * 10 + (uint64_t)(val.p[j] - '0');
             }
+            /* Two lengths (RFC 9112 §6.3: a smuggling vector) are refused, even when equal. */
+            if (req->has_length) return PW_HTTP1_INVALID;
+            req->has_length = 1;
             req->content_length = v;
             if (v > 0) req->has_body = 1;
         } else if (pw_http1_view_eq(name, "transfer-encoding")) {
             req->has_body = 1;
+            req->chunked = 1;
         } else if (pw_http1_view_eq(name, "connection")) {
             if (pw_http1_view_eq(val, "close")) req->keep_alive = 0;
             else if (pw_http1_view_eq(val, "keep-alive")) req->keep_alive = 1;

@@ -2,8 +2,8 @@
  * the gRPC port (/healthz, /metrics). Never allocates: results are views into the caller's
  * buffer (picohttpparser's contract).
  *
- * Bodies are not supported: a request with a body (Content-Length > 0 or Transfer-Encoding) is
- * answered and the connection closed. */
+ * Bodies: the head reports Content-Length (the caller reads that many bytes after the head)
+ * and whether Transfer-Encoding was sent (the server answers 411: bodies by length only). */
 #ifndef PW_HTTP1_H
 #define PW_HTTP1_H
 
@@ -33,6 +33,8 @@ typedef struct pw_http1_request {
     pw_http1_view values[PW_HTTP1_HEADERS_MAX];
     uint64_t content_length; /* 0 when absent */
     int has_body;            /* Content-Length > 0 or Transfer-Encoding present */
+    int has_length;          /* a Content-Length header (a second one is INVALID) */
+    int chunked;             /* Transfer-Encoding present (bodies are read by length only) */
     int keep_alive;          /* HTTP/1.1 without "Connection: close" */
 } pw_http1_request;
 

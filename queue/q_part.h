@@ -556,6 +556,22 @@ q_status q_part_audit(q_part *p, const char *name, size_t name_len, q_audit *out
 typedef void (*q_audit_fn)(void *ud, const q_audit *a);
 uint64_t q_part_audit_all(q_part *p, q_audit_fn fn, void *ud);
 
+/* Latency histograms kept per partition (q_part_stats), in Prometheus' shape: how many
+ * observations fell at or under each bound (not cumulative here; the last bucket is above
+ * every bound), their count and their sum. Bounds in ms, 1 ms to 1 hour: a queue's wait
+ * spans milliseconds (a busy worker pool) to hours (a backlog), and so does a task's run. */
+#define Q_LAT_BUCKETS 16u
+#define Q_LAT_BOUNDS_MS                                                                           \
+    {                                                                                             \
+        1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000 \
+    }
+typedef struct q_lat_hist {
+    uint64_t buckets[Q_LAT_BUCKETS];
+    uint64_t count, sum_ms;
+} q_lat_hist;
+/* Counts one observation of `ms`. */
+void q_lat_observe(q_lat_hist *h, uint64_t ms);
+
 typedef struct q_part_stats {
     uint64_t tasks, queues;
     uint64_t dedup_keys, dedup_evicted;
@@ -570,6 +586,9 @@ typedef struct q_part_stats {
     uint64_t streams, stream_msgs; /* streams of the partition and their kept messages */
     uint64_t stream_mem_bytes;     /* their memory (index, subjects, TTL heaps, configuration;
                                     * counted in mem_bytes too; queue/q_stream.h "Memory") */
+
+    q_lat_hist wait; /* enqueue to its first lease (attempt 1), requested delays included */
+    q_lat_hist run;  /* lease to ack, the ack's lease (attempt n) */
 } q_part_stats;
 void q_part_get_stats(const q_part *p, q_part_stats *st);
 

@@ -96,6 +96,8 @@ struct q_part {
     uint64_t token_epoch;       /* the durable epoch token_last belongs to (q_part_epoch.c) */
     int epoch_dirfd;            /* the partition directory, for the epoch file; -1 if none */
     struct q_streams *streams;  /* queue/q_stream_int.h; NULL until the first stream */
+
+    q_lat_hist lat_wait, lat_run; /* q_part_stats.wait, .run (q_lat_observe) */
 };
 
 /* ---- q_part_util.c ---- */

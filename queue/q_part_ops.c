@@ -267,6 +267,9 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
         l->lease_deadline_ms = deadline;
         l->enqueued_ms = er.enqueued_ms;
         l->token = t->token = token;
+        if (t->attempts == 0)
+            q_lat_observe(&p->lat_wait, now_ms > er.enqueued_ms ? now_ms - er.enqueued_ms : 0);
+        p->tt.lease_at[slot] = (uint32_t)now_ms;
         q_task_move(p, slot, Q_TASK_LEASED, deadline);
     }
     *n_out = k;
@@ -330,6 +333,7 @@ q_status q_part_ack(q_part *p, const uint64_t *ids, const uint64_t *tokens, uint
         q_queue_rates(q, now_ms);
         q->acked_total++;
         q->led.acked++;
+        q_lat_observe(&p->lat_run, (uint32_t)((uint32_t)now_ms - p->tt.lease_at[slot]));
         q_ledger_touch(q);
         q_task_remove(p, slot);
     }

@@ -181,3 +181,13 @@ uint64_t q_rand(q_part *p)
     p->rng = x;
     return x * 0x2545F4914F6CDD1Dull;
 }
+
+void q_lat_observe(q_lat_hist *h, uint64_t ms)
+{
+    static const uint64_t bounds[Q_LAT_BUCKETS - 1] = Q_LAT_BOUNDS_MS;
+    uint32_t b = 0;
+    while (b < Q_LAT_BUCKETS - 1 && ms > bounds[b]) b++;
+    h->buckets[b]++;
+    h->count++;
+    h->sum_ms += ms;
+}

@@ -50,6 +50,7 @@ int q_task_tab_init(q_task_tab *tt)
 void q_task_tab_deinit(q_task_tab *tt)
 {
     rt_free(tt->t);
+    rt_free(tt->lease_at);
     rt_free(tt->slots);
     rt_free(tt->heap);
     memset(tt, 0, sizeof *tt);
@@ -57,7 +58,7 @@ void q_task_tab_deinit(q_task_tab *tt)
 
 uint64_t q_task_tab_bytes(const q_task_tab *tt)
 {
-    return (uint64_t)tt->cap * sizeof(q_task) + (uint64_t)tt->nslots * 4 +
+    return (uint64_t)tt->cap * (sizeof(q_task) + sizeof *tt->lease_at) + (uint64_t)tt->nslots * 4 +
            (uint64_t)tt->heap_cap * 4;
 }
 
@@ -104,6 +105,9 @@ int q_task_tab_reserve(q_task_tab *tt, uint32_t n)
     if (want > tt->cap) {
         uint32_t cap = tt->cap ? tt->cap : 1024;
         while (cap < want) cap *= 2;
+        uint32_t *la = rt_realloc(tt->lease_at, (size_t)cap * sizeof *la);
+        if (!la) return -ENOMEM;
+        tt->lease_at = la;
         q_task *t = rt_realloc(tt->t, (size_t)cap * sizeof *t);
         if (!t) return -ENOMEM;
         advise_huge(t, (size_t)cap * sizeof *t);

@@ -2,10 +2,12 @@
 #include <stdio.h>
 
 #include "core/rt_log.h"
+#include "server/srv_api.h"
 #include "server/srv_health.h"
 #include "server/srv_keda.h"
 #include "server/srv_reflection.h"
 #include "server/srv_queue.h"
+#include "server/srv_rates.h"
 #include "server/srv_runtime.h"
 #include "server/srv_stream.h"
 #include "worker/wk_mesh.h"
@@ -40,6 +42,11 @@ static const char usage[] =
     "                           (default 20; 0: always sleep at once)\n"
     "  --port-file PATH         write the bound port there once listening\n"
     "  --log-level L            debug|info|warn|error (default info)\n"
+    "  --ui MODE                the dashboard at / and the JSON API's changes: on (default) |\n"
+    "                           read-only (no actions; changes refused) | off (no dashboard)\n"
+    "  --admin-token T          changes through the JSON API need X-Ringq-Token: T (default:\n"
+    "                           no token, changes from loopback only; docs/http-api.md)\n"
+    "  --admin-token-file PATH  the same, read from a file (first line)\n"
     "  --version                print the version and exit\n"
     "  Under systemd (Type=notify) READY=1 is sent once listening, STOPPING=1 on SIGTERM.\n";
 
@@ -50,6 +57,18 @@ static void on_drain(srv_shard *sh, void *ud)
     srv_health_drain_shard();
     srv_keda_drain_shard();
     srv_queue_on_drain(sh, ud);
+}
+
+static void shard_init(srv_shard *sh, void *ud)
+{
+    srv_queue_shard_init(sh, ud);
+    srv_rates_shard_init(sh);
+}
+
+static void shard_fini(srv_shard *sh, void *ud)
+{
+    srv_rates_shard_fini(sh);
+    srv_queue_shard_fini(sh, ud);
 }
 
 static int say_range(const char *flag, const char *value, unsigned long long lo,
@@ -71,6 +90,8 @@ static bool parse_ul(const char *s, unsigned long *v)
 static int extra_flag(const char *name, const char *value, void *ud)
 {
     srv_queue_opts *q = ud;
+    int api = srv_api_flag(name, value);
+    if (api != 0) return api;
     static const char *const mine[] = {"fsync", "partitions", "spin-us", "segment-bytes"};
     bool known = false;
     for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++) known |= strcmp(name, mine[i]) == 0;
@@ -135,8 +156,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "ringqd: cannot register services\n");
         return 1;
     }
-    srv_hooks hooks = {.shard_init = srv_queue_shard_init,
-                       .shard_fini = srv_queue_shard_fini,
+    srv_hooks hooks = {.shard_init = shard_init,
+                       .shard_fini = shard_fini,
                        .on_drain = on_drain,
                        .metrics = srv_queue_metrics,
                        .metrics_gather = srv_metrics_gather_all};

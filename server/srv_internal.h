@@ -47,8 +47,12 @@ bool srv_conn_state_next_ok(srv_conn_state from, srv_conn_state to);
  * pin every stream's pending output forever (CVE-2019-9511/9517 style). */
 #define SRV_WRITE_STALL_MS 30000u
 
-/* Bytes of a sniffed prefix or an HTTP/1.1 request head kept per connection. */
-#define SRV_CONN_IN_BYTES_MAX 16384u
+/* Largest HTTP/1.1 request body (the JSON API's POSTs): a redrive of Q_BATCH_MAX ids is
+ * ~27 KiB. Larger bodies are answered 413 and the connection closed. */
+#define SRV_HTTP_BODY_BYTES_MAX 65536u
+/* Bytes of a sniffed prefix or an HTTP/1.1 request (head and body) kept per connection: a
+ * limit, not an allocation (the buffer grows as bytes arrive). */
+#define SRV_CONN_IN_BYTES_MAX (16384u + SRV_HTTP_BODY_BYTES_MAX)
 
 /* iovecs per sendmsg: a chain alternates frame headers and referenced DATA payloads (at most
  * 16 KiB each, PW_H2_OUT_FRAME_MAX_BYTES), so 64 entries carry about 512 KiB, more than the

@@ -8,6 +8,8 @@
  *   ringq_queue_tasks_nacked_total, ringq_queue_leases_expired_total,
  *   ringq_queue_tasks_dead_total          counters since the partition was opened
  *   ringq_fsync_seconds                   histogram of the commit fsyncs, all partitions
+ *   ringq_task_wait_seconds               histogram: enqueue to first lease (queueing delay)
+ *   ringq_task_run_seconds                histogram: lease to ack (a task's run time)
  *   ringq_disk_full                       gauge    partitions whose log refuses appends for
  *                                                  lack of disk space (acks still accepted)
  *   ringq_disk_full_total                 counter  times a partition's log found the disk full
@@ -68,6 +70,7 @@ typedef struct qm_part {
     q_log_stats log;
     uint64_t leased_undurable;  /* q_part_stats.leased_undurable */
     uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
+    q_lat_hist wait, run;       /* q_part_stats.wait, .run */
     uint32_t n;
 } qm_part;
 
@@ -122,6 +125,8 @@ static void run_part(srv_job *j, srv_part *sp)
     q_part_get_stats(sp->p, &ps);
     h.leased_undurable = ps.leased_undurable;
     h.ledger_mismatches = ps.ledger_mismatches;
+    h.wait = ps.wait;
+    h.run = ps.run;
     if (!page) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     else if (buf_append(&j->resp, &h, sizeof h) < 0 ||
              buf_append(&j->resp, buf_begin(&ents), buf_size(&ents)) < 0 ||
@@ -244,6 +249,40 @@ static void family_fsync(buf *out, const qm_gather *g)
     srv_metric_u64(out, "ringq_fsync_seconds_count", NULL, count);
 }
 
+/* A latency histogram family: the q_lat_hist at `off` in qm_part, summed over partitions (each
+ * partition counts its own on its owner shard; merged here, at the scrape). */
+static void family_latency(buf *out, const qm_gather *g, const char *name, const char *help,
+                           size_t off)
+{
+    static const uint64_t bounds[Q_LAT_BUCKETS - 1] = Q_LAT_BOUNDS_MS;
+    q_lat_hist sum;
+    memset(&sum, 0, sizeof sum);
+    for (uint32_t k = 0; k < srv_q.nparts; k++) {
+        const qm_part *p = part_of(g, k);
+        if (!p) continue;
+        q_lat_hist h;
+        memcpy(&h, (const char *)p + off, sizeof h);
+        for (uint32_t i = 0; i < Q_LAT_BUCKETS; i++) sum.buckets[i] += h.buckets[i];
+        sum.count += h.count;
+        sum.sum_ms += h.sum_ms;
+    }
+    char fam[64], labels[48];
+    srv_metric_family(out, name, "histogram", help);
+    uint64_t cum = 0;
+    snprintf(fam, sizeof fam, "%s_bucket", name);
+    for (uint32_t i = 0; i < Q_LAT_BUCKETS; i++) {
+        cum += sum.buckets[i];
+        if (i + 1 < Q_LAT_BUCKETS)
+            snprintf(labels, sizeof labels, "le=\"%.9g\"", (double)bounds[i] / 1e3);
+        else snprintf(labels, sizeof labels, "le=\"+Inf\"");
+        srv_metric_u64(out, fam, labels, cum);
+    }
+    snprintf(fam, sizeof fam, "%s_sum", name);
+    srv_metric_f64(out, fam, NULL, (double)sum.sum_ms / 1e3);
+    snprintf(fam, sizeof fam, "%s_count", name);
+    srv_metric_u64(out, fam, NULL, sum.count);
+}
+
 static void family_committed(buf *out, const qm_gather *g)
 {
     uint64_t total = 0, overlapped = 0, pipelined = 0;
@@ -295,6 +334,12 @@ static void gather_finish(qm_gather *g)
     srv_metric_u64(g->out, "ringq_queues", NULL, nqueues);
     if (all) family_queue_values(g->out, all, n, nqueues > n ? other : NULL);
     family_fsync(g->out, g);
+    family_latency(g->out, g, "ringq_task_wait_seconds",
+                   "Time from a task's enqueue to its first lease (requested delays included).",
+                   offsetof(qm_part, wait));
+    family_latency(g->out, g, "ringq_task_run_seconds",
+                   "Time from a task's lease to its ack (the run that succeeded).",
+                   offsetof(qm_part, run));
     family_committed(g->out, g);
     family_disk_full(g->out, g);
     family_part_total(g->out, g, "ringq_leased_before_durable_total",

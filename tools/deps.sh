@@ -33,6 +33,8 @@ libev-dev           tests link libringq.a next to libev: only rq_* symbols may b
 nodejs              runs the Kubernetes manifest schema check (tests/k8s/check_manifests.js)
 jq                  make image: k8s/image/build.sh writes the config, manifest and index JSON
 python3-yaml        the Kubernetes manifest tests read the output of kubectl kustomize
+chromium            the dashboard browser tests (tests/ui: puppeteer-core drives it headless)
+tmux                the ringq top test runs it in a terminal and reads the screen
 '
 # Packages needed only when their command is missing (another package may provide it: NodeSource's
 # nodejs ships npm, and a kubectl may come from elsewhere): command, package, why.
@@ -47,17 +49,20 @@ if [ "${1:-}" = "--list" ]; then
     exit 0
 fi
 
-# tests/k8s: the npm packages pinned by its package-lock.json, installed (npm ci) when missing
-# or older than the lock.
+# tests/k8s and tests/ui: the npm packages pinned by their package-lock.json, installed (npm ci)
+# when missing or older than the lock. tests/ui's puppeteer-core never downloads a browser: the
+# tests drive Debian's chromium (PUPPETEER_SKIP_DOWNLOAD as well, in case a version would).
 npm_deps() {
-    local d
-    d="$(cd "$(dirname "$0")/.." && pwd)/tests/k8s"
-    [ -f "$d/package-lock.json" ] || return 0
-    if [ -f "$d/node_modules/.package-lock.json" ] &&
-        [ ! "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then return 0; fi
-    echo "deps: npm ci in tests/k8s"
-    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error) ||
-        { echo "deps: npm ci in tests/k8s failed" >&2; exit 1; }
+    local d sub
+    for sub in k8s ui; do
+        d="$(cd "$(dirname "$0")/.." && pwd)/tests/$sub"
+        [ -f "$d/package-lock.json" ] || continue
+        if [ -f "$d/node_modules/.package-lock.json" ] &&
+            [ ! "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then continue; fi
+        echo "deps: npm ci in tests/$sub"
+        (cd "$d" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) ||
+            { echo "deps: npm ci in tests/$sub failed" >&2; exit 1; }
+    done
 }
 
 missing=$(for p in $PKGS; do

@@ -62,6 +62,8 @@ int cmd_delete(cli_args *a); /* delete task ID... | delete queue QUEUE [--force]
 int cmd_audit(cli_args *a);
 /* tools/ringq_cmd_leases.c: a queue's leases and their holders */
 int cmd_leases(cli_args *a);
+/* tools/ringq_cmd_top.c: a live full-screen table of the queues */
+int cmd_top(cli_args *a);
 
 /* tools/ringq_cmd_stream.c: stream create|ls|info|rm|purge */
 int cmd_stream(cli_args *a);

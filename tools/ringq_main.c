@@ -1,7 +1,7 @@
-/* ringq: the command-line client of ringqd. Subcommands enqueue, stats, watch, peek, get, dead,
- * redrive, purge, delete (task or queue), pause, resume, config, audit, leases, and for streams
- * stream, pub, sub, consumer; tables for people (coloured on a terminal unless NO_COLOR is set),
- * --json for scripts; `ringq COMMAND --help` for each.
+/* ringq: the command-line client of ringqd. Subcommands enqueue, stats, watch, top, peek, get,
+ * dead, redrive, purge, delete (task or queue), pause, resume, config, audit, leases, and for
+ * streams stream, pub, sub, consumer; tables for people (coloured on a terminal unless NO_COLOR
+ * is set), --json for scripts; `ringq COMMAND --help` for each.
  *
  * Exit codes (docs/cli.md): 0 done; 1 the server failed the request (INTERNAL, RESOURCE_EXHAUSTED,
  * UNAVAILABLE, DEADLINE_EXCEEDED, ...); 2 usage error (bad command line or input); 3 the server
@@ -27,7 +27,7 @@ static const char USAGE[] =
     "  enqueue QUEUE [PAYLOAD...]   one task per PAYLOAD, or per stdin line when none\n"
     "          [-p PRIO] [--delay-ms N] [--not-before-ms T] [--max-attempts N]\n"
     "          [--lease-ms N] [--key KEY] [-H NAME=VALUE]... [--batch N] [--durability L] [--receipt]\n"
-    "  stats [QUEUE] | watch [--interval-ms N] [--count N]   queue table, once or redrawn\n"
+    "  stats [QUEUE] | watch | top  queue table: once, redrawn, or live full screen (q quits)\n"
     "  peek QUEUE [--limit N] [--state ready|delayed|all]   next tasks, without leasing\n"
     "  get ID                       one task in any state\n"
     "  dead QUEUE [--limit N]       dead tasks of a queue\n"
@@ -84,6 +84,14 @@ static const cli_cmd CMDS[] = {
      "usage: ringq watch [--interval-ms N] [--count N]\n"
      "The stats table redrawn in place every N ms (default 1000), COUNT times (default: until\n"
      "interrupted), under a line with the server and the time (RFC 3339 UTC).\n"},
+    {"top", cmd_top,
+     "usage: ringq top [--interval-ms N] [--sort COLUMN] [--reverse]\n"
+     "A live full-screen table of every queue, redrawn every N ms (100..60000, default 1000):\n"
+     "ready, delayed, leased, dead, and enqueued, acked and failed (nacks, expired leases) per\n"
+     "second since the previous screen. Keys: q quit, s / S next / previous sort column, 1-8\n"
+     "a column, r reverse, + / - double / halve the interval. --sort name (default), ready,\n"
+     "delayed, leased, dead, enq, ack or fail; numbers sort largest first. Not on a terminal:\n"
+     "the table once.\n"},
     {"peek", cmd_peek,
      "usage: ringq peek QUEUE [--limit N] [--state ready|delayed|all]\n"
      "The next tasks without leasing them (nothing changes): ready tasks in the order a lease\n"

@@ -55,7 +55,7 @@ class H2PlainTest(unittest.TestCase):
         self.assertEqual(metric_names(body), metric_names(body1.decode()))
 
     def test_other_paths_404_with_a_body(self):
-        for path in ("/", "/nope", "/healthz/x", "/metricsz"):
+        for path in ("/nope", "/healthz/x", "/metricsz", "/ui/nope.js"):  # "/": the dashboard
             code, ctype, body = curl_h2(self.port, path)
             self.assertEqual((code, ctype, body), (404, "text/plain", "not found\n"), path)
 

@@ -601,6 +601,107 @@ START_TEST(finished_call_memory_serves_the_next)
 }
 END_TEST
 
+/* ---- local calls (pw_grpc_call_new_local): the same handlers, no connection ---- */
+static int local_calls;
+static pw_grpc_status local_status;
+static char local_msg[128], local_body[256];
+static size_t local_len;
+static pw_grpc_call *local_self; /* the call, to check sends after the end inside the callback */
+static const pw_grpc_method *local_m;
+
+static void on_local(void *ud, pw_grpc_status st, const char *message, const uint8_t *msg,
+                     size_t len)
+{
+    local_calls++;
+    local_status = st;
+    snprintf(local_msg, sizeof local_msg, "%s", message ? message : "(none)");
+    local_len = len;
+    ck_assert_uint_lt(len, sizeof local_body);
+    if (len) memcpy(local_body, msg, len);
+    ck_assert_ptr_eq(ud, &local_calls);
+    if (local_self) /* the call is over: nothing more may be sent */
+        ck_assert_int_eq(pw_grpc_call_send(local_self, (const uint8_t *)"x", 1, 0), -ECANCELED);
+}
+
+static pw_grpc_call *local(const char *path)
+{
+    local_calls = 0;
+    local_len = 0;
+    local_msg[0] = 0;
+    const pw_grpc_method *m = local_m = pw_grpc_server_find(SRV, path, strlen(path));
+    ck_assert_ptr_nonnull(m);
+    pw_grpc_call *c = pw_grpc_call_new_local(SRV, m, on_local, &local_calls);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+START_TEST(local_call_answers_now_and_later)
+{
+    /* Answered inside the handler: message and status reach the callback once. */
+    pw_grpc_call *c = local("/t.S/Echo");
+    local_self = c;
+    local_m->on_message(c, (const uint8_t *)"hello", 5);
+    local_self = NULL;
+    ck_assert_int_eq(local_calls, 1);
+    ck_assert_int_eq(local_status, PW_GRPC_OK);
+    ck_assert_str_eq(local_msg, "(none)");
+    ck_assert_uint_eq(local_len, 5);
+    ck_assert_int_eq(memcmp(local_body, "hello", 5), 0);
+    ck_assert(pw_grpc_call_done(c));
+    ck_assert_int_eq(pw_grpc_call_finish(c, PW_GRPC_OK, NULL), -ECANCELED); /* once only */
+    ck_assert_int_eq(local_calls, 1);
+    pw_grpc_call_unref(c);
+    /* An error: its message as given (no percent-encoding: nothing goes on the wire). */
+    c = local("/t.S/Fail");
+    local_m->on_message(c, NULL, 0);
+    ck_assert_int_eq(local_status, PW_GRPC_NOT_FOUND);
+    ck_assert_str_eq(local_msg, "no such thing: 100% \xe2\x98\xba");
+    ck_assert_uint_eq(local_len, 0);
+    pw_grpc_call_unref(c);
+    /* Answered later: the handler keeps a reference; the caller may drop its own at once. */
+    c = local("/t.S/Later");
+    local_m->on_message(c, NULL, 0);
+    pw_grpc_call_unref(c);
+    ck_assert_int_eq(local_calls, 0);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(pw_grpc_call_send(held, (const uint8_t *)"late", 4, 0), 0);
+    ck_assert_int_eq(pw_grpc_call_send(held, (const uint8_t *)"again", 5, 0), -EPROTO); /* unary */
+    ck_assert_int_eq(pw_grpc_call_send_framed(held, NULL, 1), -EPROTO);
+    ck_assert_int_eq(pw_grpc_call_finish(held, PW_GRPC_OK, NULL), 0);
+    ck_assert_int_eq(local_calls, 1);
+    ck_assert_uint_eq(local_len, 4);
+    ck_assert_int_eq(cancels, 0);
+    pw_grpc_call_unref(held);
+    held = NULL;
+}
+END_TEST
+
+START_TEST(local_call_limits)
+{
+    /* Streaming methods cannot be local. */
+    const pw_grpc_method *m = pw_grpc_server_find(SRV, "/t.S/Sum", 8);
+    ck_assert_ptr_null(pw_grpc_call_new_local(SRV, m, on_local, NULL));
+    /* The server's send limit holds (default 4 MiB): one byte over is refused. */
+    pw_grpc_call *c = local("/t.S/Later");
+    local_m->on_message(c, NULL, 0);
+    pw_grpc_call_unref(c);
+    size_t big = 4u * 1024 * 1024 + 1;
+    uint8_t *b = calloc(1, big);
+    ck_assert_int_eq(pw_grpc_call_send(held, b, big, 0), -EMSGSIZE);
+    free(b);
+    /* Begin/commit works as on a connection; what was begun and aborted is not sent. */
+    buf *w = pw_grpc_call_send_begin(held);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_int_eq(buf_append(w, "abc", 3), 0);
+    ck_assert_int_eq(pw_grpc_call_send_commit(held, 0), 0);
+    pw_grpc_call_finish(held, PW_GRPC_OK, NULL);
+    ck_assert_uint_eq(local_len, 3);
+    ck_assert_int_eq(memcmp(local_body, "abc", 3), 0);
+    pw_grpc_call_unref(held);
+    held = NULL;
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pw_grpc_server");
@@ -621,6 +722,8 @@ int main(void)
     tcase_add_test(tc, plain_answer_after_reset_is_dropped);
     tcase_add_test(tc, answered_rpcs_counted_once_each);
     tcase_add_test(tc, finished_call_memory_serves_the_next);
+    tcase_add_test(tc, local_call_answers_now_and_later);
+    tcase_add_test(tc, local_call_limits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -60,6 +60,14 @@ START_TEST(body_and_connection_close)
     ck_assert_int_eq(r.keep_alive, 0);
     ck_assert_int_gt(parse("GET /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &r), 0);
     ck_assert_int_eq(r.has_body, 1);
+    ck_assert_int_eq(r.chunked, 1);
+    /* Two Content-Length headers (a request-smuggling vector) are refused, even when equal. */
+    ck_assert_int_eq(
+        parse("POST /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", &r),
+        PW_HTTP1_INVALID);
+    ck_assert_int_gt(parse("POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &r), 0);
+    ck_assert_int_eq(r.has_length, 1);
+    ck_assert_int_eq(r.has_body, 0);
 }
 END_TEST
 

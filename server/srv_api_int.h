@@ -1,0 +1,34 @@
+/* server/srv_api_int: pieces shared by the JSON API's files (srv_api.c: the Admin routes,
+ * srv_api_auth.c: flags and who may mutate, srv_api_info.c: server figures and rates). */
+#ifndef SRV_API_INT_H
+#define SRV_API_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proto_wire/pw_grpc_util.h"
+#include "server/srv_http.h"
+
+#define SRV_API_CTYPE "application/json"
+/* Arena of one decoded request or reply: a reply holds at most one gRPC message (4 MiB by
+ * default), whose decoded arrays are a few times smaller than its bytes. */
+#define SRV_API_ARENA_BYTES_MAX (64u * 1024u * 1024u)
+
+/* The answer as JSON {"code": "<gRPC code name>", "message": ...} with the HTTP status that
+ * fits the code. */
+void srv_api_error(srv_http_call *hc, pw_grpc_status st, const char *message);
+/* 200 with the JSON content type (the caller writes the body). */
+void srv_api_ok(srv_http_call *hc);
+/* Percent-decodes s[0..n) in place ('+' as a space when plus_space: query strings); returns
+ * the new length. A '%' not followed by two hex digits stays as it is. */
+size_t srv_api_pct_decode(char *s, size_t n, bool plus_space);
+
+/* srv_api_auth.c: whether this request may change anything (--ui read-only, the admin token,
+ * the CSRF header and Origin). false: the refusal is already the call's answer. */
+bool srv_api_may_mutate(srv_http_call *hc);
+
+/* srv_api_info.c: the routes that are not Admin methods (server, rates). true when `path`
+ * (after /api/v1/) is one: *w says whether it answered now. */
+bool srv_api_info_route(srv_http_call *hc, const char *path, size_t n, srv_http_when *w);
+
+#endif
