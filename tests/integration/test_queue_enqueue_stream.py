@@ -240,7 +240,15 @@ class EnqueueStreamTest(unittest.TestCase):
             p.send(req(i + 1, q, f"d{i}", durability=SYNCED))
         # Every request is held once the server counted it (the window's fsync is a minute
         # away, so none is answered).
-        C.poll(lambda: c.GetQueue(name=q).enqueued_total == 5, 10, "the 5 tasks appended")
+        def appended():
+            try:
+                return c.GetQueue(name=q).enqueued_total == 5
+            except grpc.RpcError as e:  # the first request has not created the queue yet
+                if e.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                return False
+
+        C.poll(appended, 10, "the 5 tasks appended")
         self.assertTrue(p.answers.empty())
         srv.proc.send_signal(signal.SIGTERM)
         got = p.take(5)
