@@ -21,7 +21,7 @@ RUN_TIMEOUT_S = 20
 
 
 def rpc_count(addr, method):
-    """ringq_rpc_requests_total for one method, every code summed."""
+    """ringq_rpc_requests_total for one method ("pkg.Service/Method"), every code summed."""
     import urllib.request
     total = 0
     with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
@@ -101,7 +101,8 @@ class CliTest(RingqdTest):
         # stream's credits (1024), so the CLI must wait for answers to send on.
         q = self.q()
         n = 2500
-        unary = rpc_count(self.srv.addr, "/ringq.v1.Queue/Enqueue")
+        unary = rpc_count(self.srv.addr, "ringq.v1.Queue/Enqueue")
+        streams = rpc_count(self.srv.addr, "ringq.v1.Queue/EnqueueStream")
         lines = "".join(f"s{i}\n" for i in range(n))
         out = self.ok("enqueue", "--durability", "synced", "--receipt", q, stdin=lines)
         rows = out.splitlines()
@@ -109,8 +110,9 @@ class CliTest(RingqdTest):
         self.assertTrue(all("level=synced" in r for r in rows))
         ids = [r.split()[0] for r in rows]
         self.assertEqual(len(set(ids)), n)
-        # No unary Enqueue: the lines went on the stream.
-        self.assertEqual(rpc_count(self.srv.addr, "/ringq.v1.Queue/Enqueue"), unary)
+        # One stream and no unary Enqueue: the lines went on the stream.
+        self.assertEqual(rpc_count(self.srv.addr, "ringq.v1.Queue/EnqueueStream"), streams + 1)
+        self.assertEqual(rpc_count(self.srv.addr, "ringq.v1.Queue/Enqueue"), unary)
         got = []
         while len(got) < n:
             batch = self.lease(q, n=1000)
