@@ -19,7 +19,7 @@ $(shell mkdir -p $(BUILD)/gen && printf '#define RT_VERSION_GIT "%s"\n' '$(GIT_D
   (cmp -s $(VERSION_H).tmp $(VERSION_H) || mv $(VERSION_H).tmp $(VERSION_H)); rm -f $(VERSION_H).tmp)
 CFLAGS_ALL = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -g $(OPT) $(SAN) -pthread -I. -I$(BUILD)/gen -MMD -MP $(EXTRA_CFLAGS)
-LDLIBS_ALL = -luring -lxxhash -lz -lm -pthread
+LDLIBS_ALL = -luring -lxxhash -lz -lssl -lcrypto -lm -pthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 # Lower modules last in link order: server/client -> queue/worker/proto_wire -> core.
@@ -47,7 +47,9 @@ PROG_LIB_DIRS = $(foreach d,$(filter-out $(MODULES),$(PROG_DIRS)),$(if $(call li
 prog_libs = $(foreach d,$(filter $(PROG_LIB_DIRS),$(call prog_dir,$(1))),$(BUILD)/lib$(d).a)
 
 # Helper programs for tests and benches: tests/**/*_prog.c and bench/*_bench.c, each one binary.
-TEST_SRCS  = $(wildcard tests/unit/test_*.c)
+# The operator's libraries (libcurl, jansson, libyaml) present? (ringq-operator below.)
+OPER_HAVE = $(and $(wildcard /usr/include/jansson.h),$(wildcard /usr/include/yaml.h),$(wildcard /usr/include/*/curl/curl.h /usr/include/curl/curl.h))
+TEST_SRCS  = $(filter-out $(if $(OPER_HAVE),,tests/unit/test_ko_%),$(wildcard tests/unit/test_*.c))
 TEST_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 AUX_SRCS   = $(wildcard tests/crash/*_prog.c tests/integration/*_prog.c bench/*_bench.c)
 AUX_BINS   = $(patsubst %.c,$(BUILD)/aux/%,$(AUX_SRCS))
@@ -259,7 +261,7 @@ check-layers:
 
 # make format rewrites with clang-format (.clang-format); make format-check lists the files that
 # differ and fails (make test runs it, tests/run_hygiene.sh). Every C directory of the tree.
-FORMAT_DIRS = core proto_wire queue worker server client tools bench tests
+FORMAT_DIRS = core proto_wire queue worker server client tools bench tests k8s/operator
 format:
 	@bash tools/check_format.sh --fix $(FORMAT_DIRS)
 format-check:
@@ -302,6 +304,21 @@ $(BUILD)/libringq.a: $(RINGQ_PIC) $(BUILD)/libringq.syms
 	objcopy --keep-global-symbols=$(BUILD)/libringq.syms $(BUILD)/libringq.o
 	ar rcs $@ $(BUILD)/libringq.o
 lib: $(BUILD)/libringq.so $(BUILD)/libringq.a
+
+# ringq-operator (k8s/operator/, docs/kubernetes.md "Operator"): the only program that links
+# libcurl, jansson and libyaml (tools/deps.sh); it calls ringqd through libringq.a. Built by
+# `all` when those headers are installed; tests/unit/test_ko_*.c link its objects but main.
+OPER_SRCS = $(wildcard k8s/operator/*.c)
+OPER_LIBS = -lcurl -ljansson -lyaml
+all: $(if $(OPER_HAVE),$(BUILD)/ringq-operator)
+$(BUILD)/libko_unit.a: $(call objs_of,$(filter-out %_main.c,$(OPER_SRCS)))
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/ringq-operator: $(call objs_of,$(OPER_SRCS)) $(BUILD)/libringq.a
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.o,$^) $(BUILD)/libringq.a $(OPER_LIBS) $(LDLIBS_ALL)
+$(BUILD)/tests/test_ko_%: $(BUILD)/obj/tests/unit/test_ko_%.o $(BUILD)/libko_unit.a $(BUILD)/libringq.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libko_unit.a $(BUILD)/libringq.a $(OPER_LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 install: all lib
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \

@@ -122,10 +122,10 @@ extern const rb_driver rb_drv_beanstalkd;
 extern const rb_driver rb_drv_redis;
 extern const rb_driver rb_drv_jetstream; /* task queues and streams (rb_target.stream) */
 extern const rb_driver rb_drv_redis_streams;
-/* HOOK (issue #15 item 6, the ringq side): ringq's Streams service (ringq.v1.Streams Publish and
- * Consume) as a driver for the publish and fanout scenarios, in bench/rb_drv_ringq_streams.c.
- * Until that file exists, `ringq-bench publish|fanout --system ringq` reports "driver not
- * built" and bench/streams.sh marks the ringq columns "not yet run". */
+/* ringq's Streams service (ringq.v1.Streams Publish and Consume) as the driver of the publish and
+ * fanout scenarios: bench/rb_drv_ringq_streams.c (issue #15 item 6). Referenced weakly: a
+ * ringq-bench built without that file reports "driver not built" and bench/streams.sh marks the
+ * ringq columns "not yet run". */
 extern const rb_driver rb_drv_ringq_streams;
 
 #endif

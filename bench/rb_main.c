@@ -37,11 +37,14 @@ static const char usage_text[] =
     "  --label TEXT          copied into the result\n"
     "  --json FILE           write the JSON result there (default: stdout)\n"
     "  --quiet               no progress line\n"
+    "  --tls, --ca FILE, --cert FILE, --key FILE   ringq/grpc over TLS (libringq's, server\n"
+    "                        verified; the same as $RINGQ_TLS=1, $RINGQ_TLS_CA, _CERT, _KEY)\n"
     "  --server-pid PID      record that process's CPU time (user + system) over the measured\n"
     "                        window: server_cpu_s and server_cpu_us_per_task in the JSON\n"
     "  --version             print the version and exit\n"
-    "publish/fanout: enqueue/e2e on a stream (Redis XADD/XREADGROUP/XACK, JetStream durable\n"
-    "pull consumers); fanout's tasks/s counts messages acked by every group.\n"
+    "publish/fanout: enqueue/e2e on a stream (ringq Publish/Consume, Redis XADD/XREADGROUP/\n"
+    "XACK, JetStream durable pull consumers); fanout's tasks/s counts messages acked by every\n"
+    "group.\n"
     "e2e closed loop: producers pause while max(4 x conns x inflight x batch, 1024) tasks are\n"
     "stamped but not yet received, until that backlog halves. Exit: 0 passed, 1 failed, 2 usage.\n";
 
@@ -113,6 +116,10 @@ int main(int argc, char **argv)
         O_QUIET,
         O_SERVER_PID,
         O_SYSTEM,
+        O_TLS,
+        O_CA,
+        O_CERT,
+        O_KEY,
         O_GROUPS,
         O_HELP
     };
@@ -138,6 +145,10 @@ int main(int argc, char **argv)
         {"json", required_argument, 0, O_JSON},
         {"quiet", no_argument, 0, O_QUIET},
         {"server-pid", required_argument, 0, O_SERVER_PID},
+        {"tls", no_argument, 0, O_TLS},
+        {"ca", required_argument, 0, O_CA},
+        {"cert", required_argument, 0, O_CERT},
+        {"key", required_argument, 0, O_KEY},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -223,6 +234,11 @@ int main(int argc, char **argv)
             ok = parse_u32(a, 1, INT32_MAX, &v32);
             o.server_pid = (int)v32;
             break;
+        /* Every ringq/grpc connection is a libringq client, which reads these (ringq.h). */
+        case O_TLS: ok = setenv("RINGQ_TLS", "1", 1) == 0; break;
+        case O_CA: ok = *a && setenv("RINGQ_TLS_CA", a, 1) == 0; break;
+        case O_CERT: ok = *a && setenv("RINGQ_TLS_CERT", a, 1) == 0; break;
+        case O_KEY: ok = *a && setenv("RINGQ_TLS_KEY", a, 1) == 0; break;
         case O_HELP: fputs(usage_text, stdout); return 0;
         default: return usage(NULL);
         }

@@ -135,6 +135,27 @@ def loaded_warning(meta):
             "report, not reports**" % (worst, cpus))
 
 
+def extra_sections(d):
+    """Sections written beside the runs, when present: memory.txt (bench/stream_pending_mem.py's
+    output, the 32-byte target) and analysis.md (profile and changes, by hand)."""
+    md = []
+    mem = os.path.join(d, "memory.txt")
+    if os.path.exists(mem):
+        with open(mem) as f:
+            text = f.read().rstrip("\n")
+        md += ["## Memory: a consumer with pending messages", "",
+               "`bench/stream_pending_mem.py` on a fresh ringqd (`--threads 1 --fsync never`): the "
+               "growth of the server's anonymous memory (RssAnon; the log's mmap'd segments are "
+               "file-backed and not in it) between \"N messages published\" and \"all N delivered "
+               "to one consumer, none acked\". Target: at most 32 bytes per pending message.", "",
+               "```", text, "```", ""]
+    ana = os.path.join(d, "analysis.md")
+    if os.path.exists(ana):
+        with open(ana) as f:
+            md += [f.read().rstrip("\n"), ""]
+    return md
+
+
 def report(d, out_md):
     meta = rp.read_meta(d)
     ser = rp.series(rp.read_runs(d))
@@ -194,9 +215,14 @@ def report(d, out_md):
            "comparison needs, at a cost JetStream 2.10's `sync_interval: always` may lower. n/a "
            "where the filesystem refuses +S." % meta.get("version.jetstream", "2.9"),
            "- ringq: `ringqd --threads 1`, `--fsync always` (durable) or `never` (fast); the "
-           "ringq load is `ringq-bench publish|fanout --system ringq` (driver: the "
-           "rb_drv_ringq_streams hook, bench/rb_driver.h).",
+           "ringq load is `ringq-bench publish|fanout --system ringq` (bench/rb_drv_ringq_streams.c "
+           "on libringq's asynchronous calls): a batch is one `Publish` (many in flight on the "
+           "connection) answered at the server's default durability (SYNCED under `--fsync "
+           "always`, after the group commit's fdatasync; WRITTEN under `never`); one durable "
+           "consumer per group, each consumer connection one `Consume` stream with credits, every "
+           "delivery acked explicitly (a loop iteration's acks in one request).",
            ""]
+    md += extra_sections(d)
     if notes.items:
         md += ["## Notes", ""] + ["%d. %s" % (i + 1, n) for i, n in enumerate(notes.items)] + [""]
     md += ["Raw results: `%s/` (runs.tsv, meta.tsv, raw/*.json, one per run)." %

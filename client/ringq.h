@@ -1,4 +1,5 @@
-/* libringq: the C client of ringqd (ringq.v1 over gRPC, HTTP/2 cleartext with prior knowledge).
+/* libringq: the C client of ringqd (ringq.v1 over gRPC: HTTP/2 cleartext with prior knowledge,
+ * or over TLS with ALPN h2 when rq_client_opts asks for it, docs/security.md).
  *
  * Two ways to use it
  *   Blocking: rq_client_create() with no loop, then call rq_enqueue(), rq_lease(), rq_ack(),
@@ -84,6 +85,16 @@ typedef struct rq_client_opts {
                                     true: a failed dial ends every waiting unary call at once
                                     with RQ_ECONNECT (for tools that report and exit). The Work
                                     stream always re-subscribes. */
+    /* TLS (docs/security.md). On when `tls` is set, when $RINGQ_TLS is 1/true/yes/on, or when
+     * a CA file is given (here or $RINGQ_TLS_CA). The server's certificate is always verified:
+     * against tls_ca, else the system's store, and for the address's host (or
+     * tls_server_name). A failed handshake is a failed dial (RQ_ECONNECT, the reason in the
+     * message: "certificate verify failed: certificate has expired", ...). */
+    bool tls;
+    const char *tls_ca;          /* PEM CA bundle; NULL: $RINGQ_TLS_CA, else the system's */
+    const char *tls_cert;        /* client certificate for mTLS; NULL: $RINGQ_TLS_CERT */
+    const char *tls_key;         /* its key; NULL: $RINGQ_TLS_KEY (else the cert file) */
+    const char *tls_server_name; /* the name to verify and send (SNI); NULL: the host */
 } rq_client_opts;
 
 /* Creates a client (no connection yet: the first call connects). Returns NULL with st filled
@@ -611,6 +622,17 @@ typedef struct rq_pub_ack {
 int rq_publish(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability level,
                rq_pub_ack *acks, char *stream, rq_status *st);
 
+/* Publish from the client's loop (rq_client_opts.loop): the same request as rq_publish, encoded
+ * before the call returns (msgs borrowed for the call only). `done` runs once from a loop
+ * iteration, as for the other asynchronous calls (above): st->code 0 with acks[n] (a view valid
+ * during the callback), else the call's status and acks NULL. Returns 0, or -EINVAL (bad
+ * arguments, as rq_publish's INVALID_ARGUMENT; a closing client) / -ENOMEM: then no callback
+ * runs. */
+typedef void (*rq_publish_fn)(rq_client *c, void *ud, const rq_status *st, const rq_pub_ack *acks,
+                              size_t n);
+int rq_publish_async(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability level,
+                     rq_publish_fn done, void *ud);
+
 /* A stored message: one allocation (the struct, its headers and every string), freed with
  * rq_stream_msg_free. */
 typedef struct rq_stream_msg {
@@ -703,6 +725,8 @@ void rq_deliveries_free(rq_delivery **d, size_t n);
 int rq_fetch(rq_client *c, const char *stream, const char *consumer, uint32_t max_messages,
              uint32_t wait_ms, rq_delivery ***out, size_t *n, rq_status *st);
 
+/* Acks per AckMessages / Consume acks request (streams.proto Acks.refs). */
+#define RQ_ACK_REFS_MAX 1000u
 /* A delivery to ack: its stream sequence and the token it came with. */
 typedef struct rq_delivery_ref {
     uint64_t stream_seq;
@@ -755,6 +779,61 @@ const char *rq_consume_name(const rq_consume *s);
 /* Ends the session (cancels the stream) and frees it; deliveries not yet taken are dropped
  * (they come again after their ack wait). NULL: no-op. */
 void rq_consume_close(rq_consume *s);
+
+/* ---- the Consume stream, asynchronous (programs that run their own loop) ----
+ * One session on a durable consumer, driven by the client's loop: deliveries, ack answers and
+ * the session's end come as callbacks from its iterations (on_delivery and on_acked from inside
+ * the read that brought them: ack and credit from there, never block). Acks collect and go out
+ * as one Acks request from the next loop iteration (up to RQ_ACK_REFS_MAX per request), each
+ * answered through on_acked with the caller's tag. No re-bind after a loss: on_end says why,
+ * once; then only rq_aconsume_close may be called. Close every session before
+ * rq_client_destroy (one still open gets on_end from it). */
+typedef struct rq_aconsume rq_aconsume;
+
+/* A delivery as views into the received message: valid during on_delivery only. */
+typedef struct rq_delivery_view {
+    uint64_t stream_seq, consumer_seq, unix_ms;
+    uint32_t delivery_count; /* 1 on the first delivery */
+    uint64_t token;          /* quote it in the ack */
+    uint64_t pending;        /* messages of the filter still to deliver after this one */
+    const char *subject;     /* not NUL-terminated */
+    size_t subject_len;
+    const uint8_t *payload;
+    size_t payload_len;
+} rq_delivery_view;
+
+typedef struct rq_aconsume_cbs {
+    /* The bind's answer: st->code 0 with the consumer bound, or the refusal (NOT_FOUND, ...)
+     * with ci NULL; on_end follows a refusal. */
+    void (*on_bound)(rq_aconsume *s, void *ud, const rq_consumer_info *ci, const rq_status *st);
+    void (*on_delivery)(rq_aconsume *s, void *ud, const rq_delivery_view *d);
+    /* One ack's answer: OK, NOT_FOUND (not pending), FAILED_PRECONDITION (superseded), or the
+     * whole request's failure. */
+    void (*on_acked)(rq_aconsume *s, void *ud, uint64_t tag, int code, const char *message);
+    /* The session ended: the stream was lost or refused, a request failed (a credit beyond the
+     * limit), the server sent what we cannot read, or no connection came before the client's
+     * timeout (RQ_ECONNECT). Acks not answered get no on_acked. */
+    void (*on_end)(rq_aconsume *s, void *ud, const rq_status *st);
+} rq_aconsume_cbs;
+
+/* Opens a session on durable consumer `consumer` of `stream` granting `credits` (at most
+ * 10000 outstanding); cbs is copied, ud handed back. Returns the session (the bind is under way:
+ * on_bound answers it), or NULL with st filled: RQ_EINVAL (bad arguments), out of memory. */
+rq_aconsume *rq_aconsume_open(rq_client *c, const char *stream, const char *consumer,
+                              uint32_t credits, const rq_aconsume_cbs *cbs, void *ud,
+                              rq_status *st);
+/* More credits: sent now (from the next iteration inside a callback). 0, -EINVAL (0 or above
+ * 10000), -ENOMEM, -EPIPE (the session ended). */
+int rq_aconsume_credit(rq_aconsume *s, uint32_t n);
+/* Acks a delivery (kind ACK) with the caller's tag for on_acked; sent with the others of this
+ * iteration. 0, -EINVAL, -ENOMEM, -EPIPE (the session ended). */
+int rq_aconsume_ack(rq_aconsume *s, rq_delivery_ref ref, uint64_t tag);
+/* The bind succeeded and the session has not ended. */
+bool rq_aconsume_bound(const rq_aconsume *s);
+const char *rq_aconsume_name(const rq_aconsume *s);
+/* Ends the session (cancels the stream) and frees it; no callback runs afterwards. Deliveries
+ * not acked come again after their ack wait. NULL: no-op. */
+void rq_aconsume_close(rq_aconsume *s);
 
 #ifdef __cplusplus
 }

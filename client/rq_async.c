@@ -312,6 +312,9 @@ void rq_async_close(rq_client *c)
     free(c->enq_res);
     c->enq_res = NULL;
     c->enq_cap = 0;
+    free(c->pub_acks);
+    c->pub_acks = NULL;
+    c->pub_cap = 0;
 }
 
 /* ---- the public asynchronous call ---- */

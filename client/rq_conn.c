@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,6 +73,36 @@ static void on_dial_timer(ev_loop *loop, ev_timer *t) { rq_async_run(t->ud); }
 
 static void on_poll_timer(ev_loop *loop, ev_timer *t) {}
 
+static bool env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+                 strcasecmp(v, "on") == 0);
+}
+
+static const char *opt_or_env(const char *v, const char *env)
+{
+    if (v && *v) return v;
+    v = getenv(env);
+    return v && *v ? v : NULL;
+}
+
+/* TLS from the options and $RINGQ_TLS*: 0 (on or off as asked), or the RQ_EINVAL code with st
+ * filled (a file that does not load). */
+static int client_tls_setup(rq_client *c, const rq_client_opts *o, rq_status *st)
+{
+    rq_tls_cfg cfg = {.ca = opt_or_env(o->tls_ca, "RINGQ_TLS_CA"),
+                      .cert = opt_or_env(o->tls_cert, "RINGQ_TLS_CERT"),
+                      .key = opt_or_env(o->tls_key, "RINGQ_TLS_KEY")};
+    if (!o->tls && !env_true("RINGQ_TLS") && !cfg.ca) return 0;
+    char why[200];
+    if (!(c->tls = rq_tls_ctx_create(&cfg, why, sizeof why)))
+        return rq_set_status(st, RQ_EINVAL, "TLS: %s", why);
+    snprintf(c->tls_name, sizeof c->tls_name, "%s",
+             o->tls_server_name && *o->tls_server_name ? o->tls_server_name : c->host);
+    return 0;
+}
+
 rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
 {
     rq_client_opts o = opts ? *opts : (rq_client_opts){0};
@@ -92,6 +123,10 @@ rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
     c->fail_fast = o.fail_fast;
     c->connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms
                                                  : RQ_CONNECT_TIMEOUT_MS_DEFAULT;
+    if (client_tls_setup(c, &o, st) != 0) {
+        free(c);
+        return NULL;
+    }
     if (o.loop) {
         c->loop = o.loop;
     } else {
@@ -101,6 +136,7 @@ rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
         c->loop = ev_loop_create(&lo, &err, &why);
         if (!c->loop) {
             rq_set_status(st, RQ_ECONNECT, "io_uring unavailable: %s (%s)", why, strerror(-err));
+            rq_tls_ctx_destroy(c->tls);
             free(c);
             return NULL;
         }
@@ -119,6 +155,7 @@ static void conn_maybe_free(rq_conn *k)
     if (k->fd >= 0) close(k->fd);
     if (k->ais) freeaddrinfo(k->ais);
     k->cl->zombies--;
+    rq_tls_destroy(k->tls);
     free(k->sbuf);
     free(k);
 }
@@ -164,6 +201,7 @@ void rq_client_destroy(rq_client *c)
      * freed (and no completion reaches them afterwards on a loop that outlives the client). */
     for (int i = 0; i < 200 && c->zombies > 0; i++) rq_client_poll(c, 10);
     if (c->own_loop) ev_loop_destroy(c->loop);
+    rq_tls_ctx_destroy(c->tls);
     free(c);
 }
 
@@ -183,6 +221,74 @@ int rq_client_poll(rq_client *c, int timeout_ms)
 
 static void arm_read(rq_conn *k);
 
+static void conn_up(rq_conn *k);
+static void dial_failed(rq_client *c, const char *why);
+
+/* A read of n ciphertext bytes in k->rbuf on a TLS connection: the handshake, then the
+ * plaintext to the engine; re-arms the read and flushes like on_read. */
+static void tls_input(rq_conn *k, size_t n)
+{
+    rq_client *c = k->cl;
+    char why[320], reason[200];
+    if (rq_tls_feed(k->tls, k->rbuf, n) < 0) {
+        conn_drop(k, "out of memory");
+        return;
+    }
+    if (k->connecting) {
+        int h = rq_tls_handshake(k->tls, reason, sizeof reason);
+        if (h < 0) {
+            snprintf(why, sizeof why, "TLS handshake with %.100s failed: %.180s", c->addr, reason);
+            dial_failed(c, why);
+            conn_drop(k, c->dial_err.message);
+            return;
+        }
+        if (h == 0) {
+            arm_read(k);
+            rq_conn_flush(c); /* the handshake's next flight */
+            return;
+        }
+        conn_up(k);
+        if (k->dead) return;
+    }
+    /* Each plaintext chunk goes to the engine as it comes out (k->rbuf is free again: the
+     * ciphertext was copied into the read BIO). */
+    ssize_t rc = 0, got = 0;
+    while (!k->dead && rc >= 0 && (got = rq_tls_read(k->tls, k->rbuf, sizeof k->rbuf)) > 0) {
+        c->in_grpc++;
+        rc = pw_grpc_client_recv(k->g, k->rbuf, (size_t)got, rt_now_ns());
+        c->in_grpc--;
+    }
+    if (!k->dead && rc >= 0 && got < 0) {
+        rq_tls_error(k->tls, reason, sizeof reason);
+        snprintf(why, sizeof why, "TLS with %.100s failed: %.180s", c->addr,
+                 got == -EPIPE ? "the server closed the connection" : reason);
+        conn_drop(k, why);
+        return;
+    }
+    if (!k->dead && rc >= 0) arm_read(k);
+    rq_conn_flush(c);
+    rq_async_run(c);
+}
+
+/* A plaintext connection whose first bytes are an HTTP/1.1 answer: a TLS port says "this port
+ * speaks TLS" that way (docs/security.md). Drops the connection with the answer's last line
+ * and returns true. */
+static bool plain_http1_answer(rq_conn *k, size_t n)
+{
+    k->got_bytes = true;
+    if (n < 9 || memcmp(k->rbuf, "HTTP/1.", 7) != 0) return false;
+    size_t end = n;
+    while (end > 0 && (k->rbuf[end - 1] == '\n' || k->rbuf[end - 1] == '\r')) end--;
+    size_t start = end;
+    while (start > 0 && k->rbuf[start - 1] != '\n') start--;
+    char why[320];
+    snprintf(why, sizeof why, "%.100s answered in HTTP/1.1, not HTTP/2: %.*s", k->cl->addr,
+             (int)(end - start > 150 ? 150 : end - start), (const char *)k->rbuf + start);
+    dial_failed(k->cl, why);
+    conn_drop(k, k->cl->dial_err.message);
+    return true;
+}
+
 static void on_read(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     rq_conn *k = op->ud;
@@ -194,10 +300,21 @@ static void on_read(ev_loop *loop, ev_op *op, int res, unsigned flags)
         char why[256];
         snprintf(why, sizeof why, "connection to %.100s lost: %.60s", k->cl->addr,
                  res == 0 ? "closed by the server" : strerror(-res));
+        if (k->tls && k->connecting) { /* during the handshake: the dial failed */
+            snprintf(why, sizeof why, "TLS handshake with %.100s failed: %.60s", k->cl->addr,
+                     res == 0 ? "the server closed the connection (not a TLS port?)"
+                              : strerror(-res));
+            dial_failed(k->cl, why);
+        }
         conn_drop(k, why);
         return;
     }
+    if (k->tls) {
+        tls_input(k, (size_t)res);
+        return;
+    }
     rq_client *c = k->cl;
+    if (!k->got_bytes && plain_http1_answer(k, (size_t)res)) return;
     c->in_grpc++;
     ssize_t rc = pw_grpc_client_recv(k->g, k->rbuf, (size_t)res, rt_now_ns());
     c->in_grpc--;
@@ -230,30 +347,57 @@ static void on_sent(ev_loop *loop, ev_op *op, int res, unsigned flags)
     rq_conn_flush(k->cl);
 }
 
+/* Makes room for n bytes to send. 0, or -1 after dropping the connection. */
+static int sbuf_room(rq_conn *k, size_t n)
+{
+    if (n <= k->scap) return 0;
+    uint8_t *nb = realloc(k->sbuf, n);
+    if (!nb) {
+        conn_drop(k, "out of memory");
+        return -1;
+    }
+    k->sbuf = nb;
+    k->scap = n;
+    return 0;
+}
+
+/* TLS: moves the ciphertext waiting (a handshake flight, sealed records) into the send buffer
+ * (empty). 0, or -1 after dropping the connection. */
+static int tls_take(rq_conn *k)
+{
+    size_t n = rq_tls_pending(k->tls);
+    if (n == 0 || sbuf_room(k, n) < 0) return n == 0 ? 0 : -1;
+    k->slen = rq_tls_take(k->tls, k->sbuf, n);
+    k->soff = 0;
+    return 0;
+}
+
 static void conn_pump(rq_conn *k)
 {
-    if (k->sop.busy || k->connecting) return;
+    /* (k->tls exists once TCP is up: then the handshake's flights go out.) */
+    if (k->sop.busy || (k->connecting && !k->tls)) return;
+    if (k->tls && k->slen == 0 && tls_take(k) < 0) return;
     const uint8_t *p;
     size_t n;
-    while (k->slen == 0 && k->g && pw_grpc_client_want_write(k->g)) {
+    while (k->slen == 0 && !k->connecting && k->g && pw_grpc_client_want_write(k->g)) {
         pw_grpc_client_output(k->g, &p, &n);
         if (n == 0) break;
-        if (n > k->scap) {
-            uint8_t *nb = realloc(k->sbuf, n);
-            if (!nb) {
-                conn_drop(k, "out of memory");
+        if (k->tls) {
+            if (rq_tls_write(k->tls, p, n) < 0) {
+                conn_drop(k, "TLS write failed");
                 return;
             }
-            k->sbuf = nb;
-            k->scap = n;
+        } else {
+            if (sbuf_room(k, n) < 0) return;
+            memcpy(k->sbuf, p, n);
+            k->slen = n;
+            k->soff = 0;
         }
-        memcpy(k->sbuf, p, n);
-        k->slen = n;
-        k->soff = 0;
         k->cl->in_grpc++;
         pw_grpc_client_output_consume(k->g, n); /* may run callbacks that queue more */
         k->cl->in_grpc--;
         if (k->dead) return;
+        if (k->tls && tls_take(k) < 0) return;
     }
     if (k->slen > k->soff) {
         k->sop.cb = on_sent;
@@ -332,15 +476,40 @@ static void on_connected(ev_loop *loop, ev_op *op, int res, unsigned flags)
         conn_drop(k, c->dial_err.message);
         return;
     }
-    ev_timer_stop(loop, &k->ctimer);
     freeaddrinfo(k->ais);
     k->ais = k->ai = NULL;
     int one = 1;
     setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->tls) {
+        /* The handshake, within the same connect timeout: conn_up once it is done. */
+        if (!(k->tls = rq_tls_create(c->tls, c->tls_name))) {
+            char why[300];
+            snprintf(why, sizeof why, "TLS: cannot verify the name '%.200s'", c->tls_name);
+            dial_failed(c, why);
+            conn_drop(k, c->dial_err.message);
+            return;
+        }
+        if (rq_tls_handshake(k->tls, NULL, 0) < 0) { /* writes the ClientHello */
+            dial_failed(c, "TLS: cannot start the handshake");
+            conn_drop(k, c->dial_err.message);
+            return;
+        }
+        arm_read(k);
+        rq_conn_flush(c);
+        return;
+    }
+    arm_read(k);
+    conn_up(k);
+}
+
+/* TCP (and TLS) is up: the calls that waited for it go. */
+static void conn_up(rq_conn *k)
+{
+    rq_client *c = k->cl;
+    ev_timer_stop(c->loop, &k->ctimer);
     k->connecting = false;
     c->dial_fails = 0;
     c->dial_backoff_ms = 0;
-    arm_read(k);
     rq_conn_flush(c);
     rq_async_run(c);    /* the calls that waited for it */
     rq_work_conn_up(c); /* and the Work streams */
@@ -350,7 +519,14 @@ static void on_connect_timeout(ev_loop *loop, ev_timer *t)
 {
     rq_conn *k = t->ud;
     k->timed_out = true;
-    if (k->cop.busy) ev_cancel(loop, NULL, &k->cop);
+    if (k->cop.busy) {
+        ev_cancel(loop, NULL, &k->cop);
+    } else if (k->tls && k->connecting) {
+        char why[300];
+        snprintf(why, sizeof why, "TLS handshake with %.100s timed out", k->cl->addr);
+        dial_failed(k->cl, why);
+        conn_drop(k, k->cl->dial_err.message);
+    }
 }
 
 /* Starts a connect to the next address. 0, or -1 when none is left (k->err says why). */

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "client/ringq.h"
+#include "client/rq_tls.h"
 #include "core/ev_reactor.h"
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_client.h"
@@ -43,6 +44,8 @@ struct rq_conn {
     struct addrinfo *ais, *ai;  /* getaddrinfo's list and the next address to try */
     struct sockaddr_storage sa; /* the address being connected to */
     ev_timer ctimer;            /* connect timeout */
+    rq_tls *tls;                /* TLS (client->tls set); handshaking while `connecting` */
+    bool got_bytes;             /* something was read (the first bytes are checked) */
     uint8_t *sbuf;              /* bytes being sent */
     size_t scap, slen, soff;
     uint8_t rbuf[RQ_READ_BYTES];
@@ -100,6 +103,8 @@ struct rq_client {
     bool dispatching, closing;
     rq_enqueue_result *enq_res; /* rq_enqueue_async's results, reused */
     size_t enq_cap;
+    rq_pub_ack *pub_acks; /* rq_publish_async's acks, reused */
+    size_t pub_cap;
     /* dialling (rq_conn.c): after a failed dial, the next one waits dial_backoff_ms */
     unsigned dial_fails; /* consecutive failed dials (0: the last one worked) */
     uint32_t dial_backoff_ms;
@@ -107,6 +112,8 @@ struct rq_client {
     rq_status dial_err;    /* why the last dial failed */
     bool fail_fast;        /* rq_client_opts.fail_fast */
     ev_timer dial_timer;   /* wakes the waiting calls for the next dial */
+    rq_tls_ctx *tls;       /* NULL: plaintext */
+    char tls_name[256];    /* the name the server's certificate must carry */
 };
 
 /* The Work stream's request metadata naming its worker (the server's SRV_WORKER_ID_HEADER,

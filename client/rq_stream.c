@@ -313,32 +313,28 @@ static pwm_ringq_v1_PublishMessage *pub_fill(const rq_pub_msg *msgs, size_t n)
     return pm;
 }
 
-int rq_publish(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability level,
-               rq_pub_ack *acks, char *stream, rq_status *st)
+/* Checks a Publish's arguments. 0 or RQ_EINVAL with st filled. */
+static int pub_check(const rq_pub_msg *msgs, size_t n, rq_status *st)
 {
-    if (!msgs || !acks || n == 0 || n > RQ_PUBLISH_BATCH_MAX)
+    if (!msgs || n == 0 || n > RQ_PUBLISH_BATCH_MAX)
         return rq_set_status(st, RQ_EINVAL, "publish needs 1..%d messages and their acks",
                              RQ_PUBLISH_BATCH_MAX);
     for (size_t i = 0; i < n; i++)
         if (!str_ok(msgs[i].subject) || (msgs[i].nheaders && !msgs[i].headers))
             return rq_set_status(st, RQ_EINVAL, "message %zu: no subject (or headers NULL)", i);
-    pwm_ringq_v1_PublishMessage *pm = pub_fill(msgs, n);
-    if (!pm) return rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    pwm_ringq_v1_PublishRequest req = {
-        .messages = pm, .messages_count = n, .durability = (int32_t)level};
-    pwm_ringq_v1_PublishResponse resp;
-    rq_reply r;
-    int rc = rq_call(c, pwm_ringq_v1_Streams_Publish_PATH, &pwm_ringq_v1_PublishRequest_desc, &req,
-                     &pwm_ringq_v1_PublishResponse_desc, &resp, &r, st);
-    free(pm);
-    if (rc) return rc;
-    if (resp.acks_count != n) {
-        rq_reply_free(&r);
+    return 0;
+}
+
+/* The n acks of a decoded PublishResponse into acks[n], its stream (may be NULL). 0, or INTERNAL
+ * when the server did not return one ack per message. */
+static int pub_acks_from(const pwm_ringq_v1_PublishResponse *resp, rq_pub_ack *acks, size_t n,
+                         char *stream, rq_status *st)
+{
+    if (resp->acks_count != n)
         return rq_set_status(st, PW_GRPC_INTERNAL, "the server returned %zu acks for %zu messages",
-                             resp.acks_count, n);
-    }
+                             resp->acks_count, n);
     for (size_t i = 0; i < n; i++) {
-        const pwm_ringq_v1_PublishAck *a = &resp.acks[i];
+        const pwm_ringq_v1_PublishAck *a = &resp->acks[i];
         const pwm_ringq_v1_Receipt *m = a->receipt;
         acks[i] = (rq_pub_ack){.seq = a->seq,
                                .duplicate = a->duplicate,
@@ -346,9 +342,89 @@ int rq_publish(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability lev
                                                            (rq_durability)m->level}
                                             : (rq_receipt){0}};
     }
-    if (stream) rq_copy_str(stream, RQ_STREAM_NAME_MAX, resp.stream);
-    rq_reply_free(&r);
+    if (stream) rq_copy_str(stream, RQ_STREAM_NAME_MAX, resp->stream);
     return 0;
+}
+
+int rq_publish(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability level,
+               rq_pub_ack *acks, char *stream, rq_status *st)
+{
+    if (!acks) return rq_set_status(st, RQ_EINVAL, "publish needs an acks array");
+    int rc = pub_check(msgs, n, st);
+    if (rc) return rc;
+    pwm_ringq_v1_PublishMessage *pm = pub_fill(msgs, n);
+    if (!pm) return rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    pwm_ringq_v1_PublishRequest req = {
+        .messages = pm, .messages_count = n, .durability = (int32_t)level};
+    pwm_ringq_v1_PublishResponse resp;
+    rq_reply r;
+    rc = rq_call(c, pwm_ringq_v1_Streams_Publish_PATH, &pwm_ringq_v1_PublishRequest_desc, &req,
+                 &pwm_ringq_v1_PublishResponse_desc, &resp, &r, st);
+    free(pm);
+    if (rc) return rc;
+    rc = pub_acks_from(&resp, acks, n, stream, st);
+    rq_reply_free(&r);
+    return rc;
+}
+
+/* rq_publish_async's completion: the acks decoded into the client's reused array. */
+static void publish_fin(rq_acall *a, const rq_status *st, const uint8_t *p, size_t len)
+{
+    rq_client *c = a->c;
+    rq_publish_fn done = (rq_publish_fn)a->fn;
+    if (st->code) {
+        done(c, a->ud, st, NULL, 0);
+        return;
+    }
+    rq_status dst;
+    if (a->n > c->pub_cap) {
+        rq_pub_ack *na = realloc(c->pub_acks, a->n * sizeof *na);
+        if (!na) {
+            rq_set_status(&dst, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory for the acks");
+            done(c, a->ud, &dst, NULL, 0);
+            return;
+        }
+        c->pub_acks = na;
+        c->pub_cap = a->n;
+    }
+    pwm_ringq_v1_PublishResponse resp;
+    pw_msg_arena ar;
+    int rc = rq_msg_decode(&pwm_ringq_v1_PublishResponse_desc, &resp, p, len, &ar);
+    if (rc < 0) {
+        rq_set_status(&dst, PW_GRPC_INTERNAL, "malformed PublishResponse: %s", pw_msg_strerror(rc));
+        done(c, a->ud, &dst, NULL, 0);
+        return;
+    }
+    rc = pub_acks_from(&resp, c->pub_acks, a->n, NULL, &dst);
+    pw_msg_arena_deinit(&ar);
+    if (rc) done(c, a->ud, &dst, NULL, 0);
+    else done(c, a->ud, st, c->pub_acks, a->n);
+}
+
+int rq_publish_async(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability level,
+                     rq_publish_fn done, void *ud)
+{
+    rq_status st;
+    if (!c || !done || c->closing || pub_check(msgs, n, &st)) return -EINVAL;
+    pwm_ringq_v1_PublishMessage *pm = pub_fill(msgs, n);
+    if (!pm) return -ENOMEM;
+    rq_acall *a = rq_acall_new(c, pwm_ringq_v1_Streams_Publish_PATH, false);
+    if (!a) {
+        free(pm);
+        return -ENOMEM;
+    }
+    pwm_ringq_v1_PublishRequest req = {
+        .messages = pm, .messages_count = n, .durability = (int32_t)level};
+    int rc = rq_msg_encode(&a->req, &pwm_ringq_v1_PublishRequest_desc, &req);
+    free(pm);
+    if (rc) {
+        rq_acall_free(a);
+        return -ENOMEM; /* above RQ_MAX_SEND_BYTES, or out of memory */
+    }
+    a->fn = (void *)done;
+    a->ud = ud;
+    a->n = n;
+    return rq_acall_submit(a, 0, publish_fin);
 }
 
 /* ---- messages ---- */

@@ -8,8 +8,6 @@
 
 #include "client/rq_int.h"
 
-/* Acks per AckMessages / Consume acks request (streams.proto Acks.refs). */
-#define RQ_ACK_REFS_MAX 1000u
 /* Deliveries per Fetch (streams.proto FetchRequest.max_messages). */
 #define RQ_FETCH_MAX 1000u
 

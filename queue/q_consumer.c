@@ -492,6 +492,7 @@ void q_consumer_info_fill(q_consumer *c, uint64_t now_ms, q_consumer_info *out)
     st->paused_until_ms = c->paused_until > now_ms ? c->paused_until : 0;
     st->position_seq = c->position;
     st->clients = c->clients;
+    st->pending_bytes = q_cpend_bytes(&c->pend);
 }
 
 void q_consumer_list(q_stream *s, const char *after, size_t after_len, uint32_t max,

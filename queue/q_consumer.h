@@ -299,6 +299,7 @@ typedef struct q_consumer_state {
     uint64_t paused_until_ms; /* 0: not paused */
     uint64_t position_seq;
     uint32_t clients;
+    uint64_t pending_bytes; /* memory of the table of pending entries (q_consumer_pending_bytes) */
 } q_consumer_state;
 
 typedef struct q_consumer_info {

@@ -194,6 +194,7 @@ static bool deliver_new_one(next_ctx *x, uint32_t *scan)
     }
     q_consumer_advance(c, m.seq + 1);
     if (c->lag_ok && c->lag) c->lag--;
+    if (m.offset >= q_log_durable(x->p->log)) x->p->delivered_undurable++;
     fill(x, &m, token, 1, true);
     return true;
 }

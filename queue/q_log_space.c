@@ -76,6 +76,11 @@ int q_log_room(q_log *log, uint64_t span, bool frees)
     } else if (need > s->alloc) {
         r = grow_now(log, s, need);
     }
+    /* The pages the record goes to, touched by write(2) first (q_segment.h, Q_SEG_PREWRITE). */
+    if (r == 0) {
+        s = &log->segs[log->nsegs - 1]; /* a roll may have moved the array */
+        if (s->used + span <= s->alloc) r = q_seg_prewrite(s, s->used + span);
+    }
     if (r) return refuse(log, r, need, frees);
     if (log->disk_full && !frees) {
         log->disk_full = false;

@@ -581,6 +581,9 @@ typedef struct q_part_stats {
     uint64_t leased_undurable;     /* tasks a lease handed out while their ENQUEUE record was not
                                   * yet durable (q_task id >= q_log_durable): the check that
                                   * docs/semantics.md's "durable before visible" holds */
+    uint64_t delivered_undurable;  /* stream messages a consumer handed out (Consume, Fetch)
+                                    * while their SMSG record was not yet durable: the same
+                                    * check for streams */
     uint64_t ledger_mismatches;    /* queue ledgers found unbalanced: at open (every queue is
                                   * checked after replay) and by q_part_audit[_all] */
     uint64_t streams, stream_msgs; /* streams of the partition and their kept messages */

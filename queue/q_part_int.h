@@ -89,13 +89,14 @@ struct q_part {
     uint64_t retain_wait, retain_low;
     bool replaying;
     uint64_t compactions, records_compacted, segments_deleted, replayed_records;
-    uint64_t leased_undurable;  /* q_part_stats.leased_undurable */
-    uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
-    uint64_t token_last;        /* the latest lease token handed out (q_part_lease) */
-    bool ledger_seen;           /* replay met a LEDGER record (q_ledger_check_open) */
-    uint64_t token_epoch;       /* the durable epoch token_last belongs to (q_part_epoch.c) */
-    int epoch_dirfd;            /* the partition directory, for the epoch file; -1 if none */
-    struct q_streams *streams;  /* queue/q_stream_int.h; NULL until the first stream */
+    uint64_t leased_undurable;    /* q_part_stats.leased_undurable */
+    uint64_t delivered_undurable; /* q_part_stats.delivered_undurable */
+    uint64_t ledger_mismatches;   /* q_part_stats.ledger_mismatches */
+    uint64_t token_last;          /* the latest lease token handed out (q_part_lease) */
+    bool ledger_seen;             /* replay met a LEDGER record (q_ledger_check_open) */
+    uint64_t token_epoch;         /* the durable epoch token_last belongs to (q_part_epoch.c) */
+    int epoch_dirfd;              /* the partition directory, for the epoch file; -1 if none */
+    struct q_streams *streams;    /* queue/q_stream_int.h; NULL until the first stream */
 
     q_lat_hist lat_wait, lat_run; /* q_part_stats.wait, .run (q_lat_observe) */
 };

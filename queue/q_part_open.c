@@ -323,6 +323,7 @@ void q_part_get_stats(const q_part *p, q_part_stats *st)
     st->segments_deleted = p->segments_deleted;
     st->replayed_records = p->replayed_records;
     st->leased_undurable = p->leased_undurable;
+    st->delivered_undurable = p->delivered_undurable;
     st->wait = p->lat_wait;
     st->run = p->lat_run;
     st->ledger_mismatches = p->ledger_mismatches;

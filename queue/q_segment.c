@@ -77,6 +77,25 @@ int q_seg_grow(q_seg *s, uint64_t to)
     return 0;
 }
 
+int q_seg_prewrite(q_seg *s, uint64_t to)
+{
+    static const uint8_t zeros[Q_SEG_PREWRITE_BYTES];
+    uint64_t from = (uint64_t)q_seg_alloc_round(s, s->used);
+    if (from < s->written) from = s->written;
+    if (to <= from) return 0;
+    uint64_t end = (to + Q_SEG_PREWRITE_BYTES - 1) / Q_SEG_PREWRITE_BYTES * Q_SEG_PREWRITE_BYTES;
+    if (end > s->alloc) end = s->alloc;
+    if (end < to) return -EFAULT; /* the caller stores only below alloc */
+    while (from < end) {
+        size_t n = end - from > sizeof zeros ? sizeof zeros : (size_t)(end - from);
+        ssize_t w = q_sys.pwrite(s->fd, zeros, n, (off_t)from);
+        if (w <= 0) return w < 0 && errno ? -errno : -EIO;
+        from += (uint64_t)w;
+        s->written = (uint32_t)from;
+    }
+    return 0;
+}
+
 int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync, q_seg *out)
 {
     char name[Q_SEG_NAME_BYTES];
@@ -95,6 +114,7 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool 
     if (r == 0) r = q_seg_grow(out, alloc < Q_SEG_HDR_BYTES ? Q_SEG_HDR_BYTES : alloc);
     if (r == 0 && q_sys.pwrite(out->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
         r = errno ? -errno : -EIO;
+    out->written = Q_SEG_ALLOC_UNIT_BYTES; /* the header's page: stored to by pwrite */
     /* fsync, not fdatasync: the file size set by ftruncate must be durable too. */
     if (r == 0 && sync && q_sys.fsync(out->fd) != 0) r = -errno;
     if (r == 0 && (r = idx_alloc(out)) == 0) r = map_seg(out);

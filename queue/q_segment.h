@@ -37,13 +37,25 @@ _Static_assert(Q_SEG_ALLOC_FIRST_BYTES <= Q_SEG_BYTES_MIN * 4, "first step near 
 _Static_assert(Q_SEG_ALLOC_FIRST_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "steps are whole pages");
 _Static_assert(Q_SEG_ALLOC_STEP_MAX_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "steps are whole pages");
 
+/* Stores through the mapping go only to pages write(2) has touched first (q_seg_prewrite): an
+ * allocated block of ext4 is an unwritten extent, and the first store into its page may split the
+ * extent; on a nearly full filesystem (ext4 leaves delayed allocation then) that needs a block
+ * the filesystem does not have, and the page fault is SIGBUS. The same need met by write(2) is
+ * -ENOSPC, a disk-full refusal. Ahead of the writer in steps of this many bytes (one write of
+ * zeros each): the pages are stored to at once after, so no block is written twice. */
+#define Q_SEG_PREWRITE_BYTES (64u * 1024u)
+_Static_assert(Q_SEG_PREWRITE_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "prewrite steps are pages");
+
 typedef struct q_seg {
-    uint64_t base;  /* offset of the first record (the file name) */
-    uint64_t count; /* records in the segment */
-    uint32_t used;  /* bytes in use: file header + records */
-    uint32_t bytes; /* file size == mapping size */
-    uint32_t alloc; /* [0, alloc) has blocks: stores through the mapping stay below it (writable
+    uint64_t base;    /* offset of the first record (the file name) */
+    uint64_t count;   /* records in the segment */
+    uint32_t used;    /* bytes in use: file header + records */
+    uint32_t bytes;   /* file size == mapping size */
+    uint32_t alloc;   /* [0, alloc) has blocks: stores through the mapping stay below it (writable
                      * tail segment only; 0 when unknown: a sealed or read-only segment) */
+    uint32_t written; /* [0, written) was stored to with write(2) (zeros, q_seg_prewrite) or
+                       * holds records: a store through the mapping below it needs nothing more
+                       * from the filesystem (0: not known yet; never below used's page) */
     int fd;
     bool rdonly;
     bool published;      /* has its final name (else still "<name>.tmp", see q_log_open.c) */
@@ -80,6 +92,11 @@ uint32_t q_seg_alloc_step(const q_seg *s);
  * and moves `alloc`. Returns 0 (also when already allocated) or a negative errno (-ENOSPC: the
  * disk is full; `alloc` is unchanged). */
 int q_seg_grow(q_seg *s, uint64_t to);
+/* Makes [used, to) safe to store to through the mapping (see Q_SEG_PREWRITE_BYTES): writes zeros
+ * with pwrite from the first untouched page at or after `used` up to `to` rounded up to a step,
+ * capped at `alloc`. Never touches a byte below `used`. Caller: to <= alloc. 0, or negative errno
+ * of the write (-ENOSPC on a full filesystem: nothing may be stored then). */
+int q_seg_prewrite(q_seg *s, uint64_t to);
 /* Renames the temporary file to its final name (the caller fsyncs the directory afterwards).
  * Returns 0 or a negative errno. */
 int q_seg_publish(int dirfd, q_seg *s);

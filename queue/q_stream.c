@@ -34,16 +34,21 @@ uint64_t q_stream_msgs(const q_stream *s) { return s->msgs; }
 
 q_status q_stream_name_check(const char *name, size_t len, q_err *err)
 {
+    return q_stream_name_check_as("name", name, len, err);
+}
+
+q_status q_stream_name_check_as(const char *field, const char *name, size_t len, q_err *err)
+{
     if (len == 0 || len > Q_STREAM_NAME_BYTES_MAX)
-        return q_fail(err, Q_INVALID_ARGUMENT, "name: %zu bytes; allowed 1..%u", len,
+        return q_fail(err, Q_INVALID_ARGUMENT, "%s: %zu bytes; allowed 1..%u", field, len,
                       Q_STREAM_NAME_BYTES_MAX);
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '_' || c == '-';
         if (!ok)
-            return q_fail(err, Q_INVALID_ARGUMENT,
-                          "name: byte 0x%02x at %zu; allowed [A-Za-z0-9_-]", (unsigned char)c, i);
+            return q_fail(err, Q_INVALID_ARGUMENT, "%s: byte 0x%02x at %zu; allowed [A-Za-z0-9_-]",
+                          field, (unsigned char)c, i);
     }
     return q_ok(err);
 }

@@ -111,6 +111,8 @@ typedef struct q_stream q_stream;
 
 /* Checks the stream-name rule. Q_OK or Q_INVALID_ARGUMENT ("name: ..."). */
 q_status q_stream_name_check(const char *name, size_t len, q_err *err);
+/* The same, the message naming `field` (borrowed for the call) instead: "stream: ...". */
+q_status q_stream_name_check_as(const char *field, const char *name, size_t len, q_err *err);
 /* Checks every rule of a configuration: name, each subject filter (q_filter_check; message
  * "subjects[i]: ..."), no two filters of the stream overlapping, enums, duplicate window,
  * max_msg_size against the log's record limit, description length. Q_OK or

@@ -21,6 +21,7 @@ static const char usage[] =
     "  --handshake-timeout-ms N, --idle-timeout-ms N, --drain-timeout-ms N,\n"
     "  --send-zc-min-bytes N    as for ringqd\n"
     "  --port-file PATH         write the bound port there once listening\n"
+    "  --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]   TLS (as ringqd's)\n"
     "  --log-level L            debug|info|warn|error (default info)\n"
     "  --version                print the version and exit\n";
 

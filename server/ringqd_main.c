@@ -17,7 +17,7 @@
 
 static const char usage[] =
     "usage: ringqd [--port N] [--host ADDR] [--data DIR] [--threads N] [flags]\n"
-    "  ringq task-queue server: gRPC over h2c; /healthz and /metrics over HTTP/1.1 and h2c.\n"
+    "  ringq task-queue server: gRPC over h2c (or TLS); /healthz and /metrics over HTTP/1.1, h2.\n"
     "  Every flag is checked before anything starts; a bad one exits 2 with its range.\n"
     "  --port N                 TCP port, 0..65535 (default 7070; 0 picks a free one, logged\n"
     "                           as port=N); a port held by anything else: \"address in use\"\n"
@@ -41,6 +41,9 @@ static const char usage[] =
     "  --spin-us N              after cross-shard traffic, poll N us before sleeping, 0..1000\n"
     "                           (default 20; 0: always sleep at once)\n"
     "  --port-file PATH         write the bound port there once listening\n"
+    "  --tls-cert FILE          TLS on the port (TLS 1.2/1.3, ALPN h2, http/1.1): PEM chain,\n"
+    "  --tls-key FILE           and its key; both reloaded on SIGHUP (docs/security.md)\n"
+    "  --tls-client-ca FILE     mutual TLS: require client certificates signed by these CAs\n"
     "  --log-level L            debug|info|warn|error (default info)\n"
     "  --ui MODE                the dashboard at / and the JSON API's changes: on (default) |\n"
     "                           read-only (no actions; changes refused) | off (no dashboard)\n"

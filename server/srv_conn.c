@@ -11,6 +11,10 @@
  * (zero-copy when --send-zc-min-bytes says so); while a send is in flight new output
  * accumulates in the engine and goes out with the next send.
  *
+ * TLS (--tls-cert): srv_conn_tls.c sits between the socket and the above: received ciphertext
+ * is decrypted before it reaches SNIFF/H2/HTTP1 (srv_conn_input), output is sealed into
+ * `tls_out` and sent from there (never zero-copy).
+ *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */
 #include <assert.h>
@@ -89,6 +93,9 @@ static void conn_maybe_free(srv_conn *c)
     buf_deinit(&c->in);
     buf_deinit(&c->out);
     pw_h2_outv_deinit(&c->outv); /* no send in flight: the kernel holds none of it */
+    srv_tls_conn_destroy(c->tls);
+    buf_deinit(&c->tls_plain);
+    buf_deinit(&c->tls_out);
     conn_unlink(c);
     rt_free(c);
     srv_shard_conn_gone(sh);
@@ -143,7 +150,14 @@ void srv_conn_flush(srv_conn *c)
 {
     if (c->state == SRV_CONN_CLOSED || c->send_op.busy) return;
     size_t n;
-    if (c->g) {
+    if (c->tls) {
+        ssize_t sealed = srv_conn_tls_seal(c);
+        if (sealed < 0) {
+            srv_conn_close(c);
+            return;
+        }
+        n = (size_t)sealed;
+    } else if (c->g) {
         /* Take the engine's output as it is: buffers swapped, payloads referenced, no copy. */
         if (pw_h2_outv_size(&c->outv) == 0) pw_grpc_conn_output_take(c->g, &c->outv);
         n = pw_h2_outv_size(&c->outv);
@@ -153,12 +167,17 @@ void srv_conn_flush(srv_conn *c)
     if (n == 0) {
         buf_shrink(&c->out, 0);
         buf_shrink(&c->outv.bytes, 0);
+        buf_shrink(&c->tls_out, 0);
         if (c->g && c->state == SRV_CONN_OPEN && conn_reset_drained(c)) {
             srv_conn_flush(c);
             return;
         }
         if (c->g && pw_grpc_conn_want_close(c->g) && c->state == SRV_CONN_OPEN)
             srv_conn_close_after_flush(c);
+        if (c->state == SRV_CONN_FLUSHING && c->tls && srv_tls_conn_close_notify(c->tls)) {
+            srv_conn_flush(c); /* the close_notify goes out before the FIN */
+            return;
+        }
         if (c->state == SRV_CONN_FLUSHING) {
             /* Everything is out: FIN after it, then drain the peer's input until it closes (or
              * the deadline), so our last frames are not lost to a reset. */
@@ -168,8 +187,9 @@ void srv_conn_flush(srv_conn *c)
         }
         return;
     }
-    int r = c->g ? conn_send_chain(c)
-                 : ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->out), n);
+    int r = c->tls ? ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->tls_out), n)
+            : c->g ? conn_send_chain(c)
+                   : ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->out), n);
     if (r < 0) srv_conn_close(c);
 }
 
@@ -184,7 +204,8 @@ void srv_conn_close_after_flush(srv_conn *c)
 static void conn_sent(srv_conn *c, size_t n)
 {
     ctr_add(&c->sh->ctr.bytes_out, (uint64_t)n);
-    if (c->g) pw_h2_outv_consume(&c->outv, n); /* a short write leaves the rest for the next */
+    if (c->tls) buf_consume(&c->tls_out, n);
+    else if (c->g) pw_h2_outv_consume(&c->outv, n); /* a short write leaves the rest for next */
     else buf_consume(&c->out, n);
     if (n > 0) c->stall_since_ns = 0; /* progress */
     if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
@@ -319,9 +340,27 @@ static bool sniff(srv_conn *c)
         h2_bad_preface(c);               /* stays SNIFF: no HTTP/2 session is made for it */
         return true;
     }
+    if (!c->tls && p[0] == 22) { /* a TLS record on the plaintext port? */
+        if (n < 3) return false;
+        if (srv_tls_looks_like_hello(p, n)) srv_conn_tls_on_plain_port(c); /* says so */
+    }
     /* Anything else is treated as HTTP/1.1; its parser rejects garbage with a 400. */
     c->mode = SRV_CONN_HTTP1;
     return true;
+}
+
+void srv_conn_input(srv_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->mode == SRV_CONN_H2) {
+        h2_input(c, p, n);
+        return;
+    }
+    if (buf_append(&c->in, p, n) < 0) {
+        srv_conn_close_after_flush(c); /* request head far too large */
+    } else if (c->mode == SRV_CONN_SNIFF) {
+        sniff(c);
+    }
+    if (c->mode == SRV_CONN_HTTP1 && c->state != SRV_CONN_CLOSED) srv_http1_on_input(c);
 }
 
 static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
@@ -333,16 +372,8 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
         uint16_t bid = op->bid;
         ctr_add(&c->sh->ctr.bytes_in, (uint64_t)res);
         if (c->state == SRV_CONN_OPEN) {
-            if (c->mode == SRV_CONN_H2) {
-                h2_input(c, p, (size_t)res);
-            } else {
-                if (buf_append(&c->in, p, (size_t)res) < 0) {
-                    srv_conn_close_after_flush(c); /* request head far too large */
-                } else if (c->mode == SRV_CONN_SNIFF) {
-                    sniff(c);
-                }
-                if (c->mode == SRV_CONN_HTTP1 && c->state != SRV_CONN_CLOSED) srv_http1_on_input(c);
-            }
+            if (c->tls) srv_conn_tls_input(c, p, (size_t)res);
+            else srv_conn_input(c, p, (size_t)res);
         }
         ev_buffer_release(loop, bid);
         if (!(flags & EV_F_MORE) && c->state != SRV_CONN_CLOSED) {
@@ -374,6 +405,10 @@ static void on_timer(ev_loop *loop, ev_timer *t)
         srv_conn_close(c); /* the peer did not read our last bytes or did not close in time */
     } else if (c->mode != SRV_CONN_H2) {
         if (now >= c->handshake_deadline_ns && c->state == SRV_CONN_OPEN) {
+            if (c->tls && srv_tls_conn_state(c->tls) == SRV_TLS_HANDSHAKE) {
+                srv_tls_log_limited(SRV_TLS_LOG_TIMEOUT, "TLS handshake timed out", "", c->fd);
+                srv_conn_tls_count_failure(c);
+            }
             log_debug("handshake timeout", "fd=%d", c->fd);
             srv_conn_close(c);
         }
@@ -465,6 +500,15 @@ void srv_conn_accepted(srv_shard *sh, int fd)
     /* The send buffer holds at most what the engine had queued, which the engine bounds. */
     buf_init(&c->out, (size_t)1 << 30);
     buf_init(&c->outv.bytes, 0); /* takes the engine's buffer (and cap) at the first flush */
+    /* Decrypted input is consumed at once by the engine (or kept up to SRV_CONN_IN_BYTES_MAX by
+     * SNIFF/HTTP1); ciphertext out is what the engine queued, sealed (the engine bounds it). */
+    buf_init(&c->tls_plain, SRV_TLS_PLAIN_BYTES_MAX);
+    buf_init(&c->tls_out, (size_t)1 << 30);
+    if (sh->rt->tls && !(c->tls = srv_tls_conn_create(sh->rt->tls, fd))) {
+        close(fd);
+        rt_free(c);
+        return;
+    }
     c->recv_op.cb = on_recv;
     c->recv_op.ud = c;
     c->send_op.cb = on_send;

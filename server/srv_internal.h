@@ -8,6 +8,7 @@
 #include "core/rt_buf.h"
 #include "proto_wire/pw_h2.h"
 #include "server/srv_runtime.h"
+#include "server/srv_tls.h"
 
 typedef struct srv_conn srv_conn;
 
@@ -46,6 +47,10 @@ bool srv_conn_state_next_ok(srv_conn_state from, srv_conn_state to);
  * flow-control window at zero or does not read) for this long is closed: otherwise a peer could
  * pin every stream's pending output forever (CVE-2019-9511/9517 style). */
 #define SRV_WRITE_STALL_MS 30000u
+
+/* Decrypted bytes held at once: what one recv's ciphertext decrypts to (a provided buffer,
+ * 16 KiB by default) plus one SSL_read chunk of headroom; srv_conn_input consumes it at once. */
+#define SRV_TLS_PLAIN_BYTES_MAX (256u * 1024u)
 
 /* Largest HTTP/1.1 request body (the JSON API's POSTs): a redrive of Q_BATCH_MAX ids is
  * ~27 KiB. Larger bodies are answered 413 and the connection closed. */
@@ -98,6 +103,14 @@ struct srv_conn {
     bool send_zc;        /* the send in flight is zero-copy: wait for its notification */
     size_t send_zc_done; /* bytes its result reported, consumed at the notification */
     pw_grpc_conn *g;
+    /* TLS (srv_conn_tls.c): the connection's TLS state (NULL on a plaintext port), the
+     * decrypted input not yet consumed, and the ciphertext being sent (owned while send_op is
+     * busy). The engine's output is sealed into tls_out (only once it is empty: one chain's
+     * worth at most), so sends are never zero-copy. */
+    srv_tls_conn *tls;
+    buf tls_plain;
+    buf tls_out;
+    bool tls_fed;          /* the first bytes were seen (the plaintext check is done) */
     srv_conn *prev, *next; /* shard's connection list */
 };
 
@@ -131,6 +144,7 @@ struct srv_shard {
 struct srv_runtime {
     srv_options opt;
     pw_grpc_server *grpc;
+    srv_tls_server *tls; /* --tls-cert: every connection speaks TLS; NULL: plaintext */
     srv_hooks hooks;
     int nshards;
     srv_shard *shards;
@@ -161,6 +175,22 @@ void srv_conn_release(srv_conn *c);
 /* Flushes connections marked dirty (run from the shard's per-iteration hook). */
 void srv_shard_flush_dirty(srv_shard *sh);
 
+/* Feeds plaintext input to the connection's mode (SNIFF, H2, HTTP1): what the recv got on a
+ * plaintext port, what TLS decrypted on a TLS port. */
+void srv_conn_input(srv_conn *c, const uint8_t *p, size_t n);
+
+/* srv_conn_tls.c: a TLS connection's received ciphertext: the first-byte check (plaintext on a
+ * TLS port gets a 400 or a close), the handshake, then the plaintext to srv_conn_input. */
+void srv_conn_tls_input(srv_conn *c, const uint8_t *p, size_t n);
+/* Seals the plaintext output waiting (the engine's chain or `out`) into c->tls_out. Returns the
+ * ciphertext bytes waiting there, or a negative errno (close the connection). */
+ssize_t srv_conn_tls_seal(srv_conn *c);
+/* Counts a connection that ends without a TLS handshake (ringq_tls_handshake_failures_total). */
+void srv_conn_tls_count_failure(srv_conn *c);
+/* Logs a TLS ClientHello on the plaintext port (rate-limited): sniff calls it, then refuses the
+ * bytes as any other non-HTTP input (an HTTP/1.1 400, and the close). */
+void srv_conn_tls_on_plain_port(srv_conn *c);
+
 /* srv_http1.c: handles the buffered HTTP/1.1 input; may queue output and mark close. */
 void srv_http1_on_input(srv_conn *c);
 /* srv_http1.c: the same answers to a plain request on an HTTP/2 connection; `user` is the
@@ -188,6 +218,9 @@ int srv_port_lock(const srv_options *o, int port);
 
 /* srv_runtime.c: called when a connection is gone, to see whether a drain is complete. */
 void srv_shard_conn_gone(srv_shard *sh);
+/* Initialises the shard's own timers (drain deadline, accept pause): before the shard's loop
+ * runs, in the threaded runtime and in srv_local alike. */
+void srv_shard_init_timers(srv_shard *sh);
 /* srv_runtime.c: makes `sh` the calling thread's shard (srv_shard_self), for srv_local's
  * shards that share one thread; NULL: none. */
 void srv_shard_enter(srv_shard *sh);

@@ -108,6 +108,9 @@ int srv_local_create(const srv_options *o, pw_grpc_server *grpc, const srv_hooks
         sh->id = i;
         sh->listen_fd = -1;
         sh->sigfd = -1;
+        /* Stopped at the shard's stop (shard_stop_now) whether or not they ever ran: a zeroed
+         * timer reads as armed at heap slot 0, and stopping it took another timer's slot. */
+        srv_shard_init_timers(sh);
         const char *why;
         ev_loop_opts lo = {.shard_id = i};
         sh->loop = ev_loop_create(&lo, &err, &why);

@@ -82,7 +82,7 @@ static void one(buf *out, const char *name, const char *type, const char *help, 
 static void metrics_connections(srv_runtime *rt, buf *out)
 {
     uint64_t acc = 0, open = 0, rej = 0, h1 = 0, bin = 0, bout = 0, perr = 0, pay = 0, cop = 0,
-             zc = 0;
+             zc = 0, tls_ok = 0, tls_fail = 0;
     for (int i = 0; i < rt->nshards; i++) {
         srv_counters *k = &rt->shards[i].ctr;
         acc += ld(&k->conns_accepted);
@@ -95,6 +95,8 @@ static void metrics_connections(srv_runtime *rt, buf *out)
         pay += ld(&k->payload_bytes);
         cop += ld(&k->payload_copied_bytes);
         zc += ld(&k->send_zc_bytes);
+        tls_ok += ld(&k->tls_handshakes);
+        tls_fail += ld(&k->tls_handshake_failures);
     }
     one(out, "ringq_connections_accepted_total", "counter", "Connections accepted.", acc);
     one(out, "ringq_connections_open", "gauge", "Connections open now.", open);
@@ -114,6 +116,9 @@ static void metrics_connections(srv_runtime *rt, buf *out)
     one(out, "ringq_send_zc_available", "gauge",
         "1 when the kernel's io_uring has zero-copy sendmsg (large payloads use it).",
         rt->nshards > 0 && ev_loop_has_send_zc(rt->shards[0].loop) ? 1 : 0);
+    one(out, "ringq_tls_handshakes_total", "counter", "TLS handshakes completed.", tls_ok);
+    one(out, "ringq_tls_handshake_failures_total", "counter",
+        "TLS connections closed without a handshake (failed, plaintext, timed out).", tls_fail);
     one(out, "ringq_shards", "gauge", "Shard threads.", (uint64_t)rt->nshards);
     one(out, "ringq_draining", "gauge", "1 while draining.", (uint64_t)atomic_load(&rt->draining));
 }

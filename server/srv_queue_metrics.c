@@ -13,6 +13,8 @@
  *   ringq_disk_full                       gauge    partitions whose log refuses appends for
  *                                                  lack of disk space (acks still accepted)
  *   ringq_disk_full_total                 counter  times a partition's log found the disk full
+ *   ringq_stream_delivered_before_durable_total  counter  stream messages a consumer handed
+ *                                         out before their record was durable
  *   ringq_leased_before_durable_total     counter  tasks handed out before their Enqueue was
  *                                                  durable (0 under --fsync always, interval)
  *   ringq_ledger_mismatch_total           counter  queue ledgers found unbalanced (at partition
@@ -68,9 +70,10 @@ typedef struct qm_part {
     uint64_t nqueues;
     uint64_t sum[QM_NVALS]; /* over all its queues */
     q_log_stats log;
-    uint64_t leased_undurable;  /* q_part_stats.leased_undurable */
-    uint64_t ledger_mismatches; /* q_part_stats.ledger_mismatches */
-    q_lat_hist wait, run;       /* q_part_stats.wait, .run */
+    uint64_t leased_undurable;    /* q_part_stats.leased_undurable */
+    uint64_t delivered_undurable; /* q_part_stats.delivered_undurable */
+    uint64_t ledger_mismatches;   /* q_part_stats.ledger_mismatches */
+    q_lat_hist wait, run;         /* q_part_stats.wait, .run */
     uint32_t n;
 } qm_part;
 
@@ -124,6 +127,7 @@ static void run_part(srv_job *j, srv_part *sp)
     q_part_stats ps;
     q_part_get_stats(sp->p, &ps);
     h.leased_undurable = ps.leased_undurable;
+    h.delivered_undurable = ps.delivered_undurable;
     h.ledger_mismatches = ps.ledger_mismatches;
     h.wait = ps.wait;
     h.run = ps.run;
@@ -346,6 +350,11 @@ static void gather_finish(qm_gather *g)
                       "Tasks handed to a worker (Lease or Work) before their Enqueue was durable: "
                       "0 under --fsync always and interval (docs/semantics.md).",
                       offsetof(qm_part, leased_undurable));
+    family_part_total(g->out, g, "ringq_stream_delivered_before_durable_total",
+                      "Stream messages handed to a consumer (Consume or Fetch) before their "
+                      "record was durable: 0 under --fsync always and interval "
+                      "(docs/semantics.md \"Streams\").",
+                      offsetof(qm_part, delivered_undurable));
     family_part_total(g->out, g, "ringq_ledger_mismatch_total",
                       "Queue ledgers found not to balance, at partition open or by Admin.Audit "
                       "(each logged; nothing is changed: docs/semantics.md).",

@@ -135,6 +135,9 @@ static srv_rc parse_flag(srv_options *o, const char *name, const char *val, srv_
     } else if (strcmp(name, "pin") == 0) o->pin = true;
     else if (strcmp(name, "data") == 0) bad = !*val, o->data_dir = val;
     else if (strcmp(name, "port-file") == 0) bad = !*val, o->port_file = val;
+    else if (strcmp(name, "tls-cert") == 0) bad = !*val, o->tls_cert = val;
+    else if (strcmp(name, "tls-key") == 0) bad = !*val, o->tls_key = val;
+    else if (strcmp(name, "tls-client-ca") == 0) bad = !*val, o->tls_client_ca = val;
     else if (strcmp(name, "log-level") == 0) {
         log_level l;
         bad = log_level_parse(val, &l) != 0;
@@ -151,6 +154,21 @@ static srv_rc parse_flag(srv_options *o, const char *name, const char *val, srv_
     if (bad) {
         fprintf(stderr, "%s: bad value for --%s: '%s' (see %s --help)\n", o->prog, name,
                 val ? val : "", o->prog);
+        return SRV_RC_SAID;
+    }
+    return SRV_RC_OK;
+}
+
+/* --tls-cert and --tls-key come together; --tls-client-ca needs them. */
+static srv_rc srv_tls_options_check(const srv_options *o)
+{
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key go together (got only %s)\n", o->prog,
+                o->tls_cert ? "--tls-cert" : "--tls-key");
+        return SRV_RC_SAID;
+    }
+    if (o->tls_client_ca && !o->tls_cert) {
+        fprintf(stderr, "%s: --tls-client-ca needs --tls-cert and --tls-key\n", o->prog);
         return SRV_RC_SAID;
     }
     return SRV_RC_OK;
@@ -186,7 +204,7 @@ srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usag
             if (strcmp(name, "pin") != 0) {
                 bool known = num_flag_find(name) || strcmp(name, "host") == 0 ||
                              strcmp(name, "data") == 0 || strcmp(name, "port-file") == 0 ||
-                             strcmp(name, "log-level") == 0 ||
+                             strcmp(name, "log-level") == 0 || strncmp(name, "tls-", 4) == 0 ||
                              (extra && extra(name, NULL, ud) != 0);
                 if (!known) {
                     fprintf(stderr, "%s: unknown flag --%s (see %s --help)\n", o->prog, name,
@@ -202,7 +220,7 @@ srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usag
         }
         if (parse_flag(o, name, val, extra, ud) != SRV_RC_OK) return SRV_RC_SAID;
     }
-    return SRV_RC_OK;
+    return srv_tls_options_check(o);
 }
 
 /* ---- accept ---- */
@@ -367,6 +385,8 @@ static void on_signal(ev_loop *loop, ev_op *op, int res, unsigned flags)
                 log_warn("second interrupt; exiting now", NULL);
                 _exit(130);
             }
+        } else if (sig == SIGHUP && sh->rt->tls) {
+            srv_tls_server_reload(sh->rt->tls); /* logs its outcome */
         } else {
             log_info("signal ignored", "signal=%d", sig);
         }
@@ -428,13 +448,18 @@ static bool shard_bind(srv_runtime *rt, srv_shard *sh)
     return true;
 }
 
+void srv_shard_init_timers(srv_shard *sh)
+{
+    ev_timer_init(&sh->drain_timer, on_drain_deadline, sh);
+    ev_timer_init(&sh->accept_timer, on_accept_resume, sh);
+}
+
 static void shard_main(int id, void *arg)
 {
     srv_runtime *rt = arg;
     srv_shard *sh = &rt->shards[id];
     t_self = sh;
-    ev_timer_init(&sh->drain_timer, on_drain_deadline, sh);
-    ev_timer_init(&sh->accept_timer, on_accept_resume, sh);
+    srv_shard_init_timers(sh);
     int err;
     const char *why;
     ev_loop_opts lo = {.shard_id = id};
@@ -483,7 +508,8 @@ static void shard_main(int id, void *arg)
     sh->running = true;
     if (atomic_fetch_add(&rt->ready, 1) + 1 == rt->nshards && !atomic_load(&rt->failed)) {
         int p = atomic_load(&rt->port);
-        log_info("listening", "host=%s port=%d threads=%d", rt->opt.host, p, rt->nshards);
+        log_info("listening", "host=%s port=%d threads=%d tls=%s", rt->opt.host, p, rt->nshards,
+                 rt->tls ? (rt->opt.tls_client_ca ? "mtls" : "on") : "off");
         if (rt->opt.port_file) write_port_file(rt->opt.port_file, p);
         int nr = rt_notify("READY=1\nSTATUS=listening");
         if (nr < 0) log_warn("cannot notify the service manager", "err=%d", nr);
@@ -543,6 +569,10 @@ int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
     rt->shards = rt_calloc((size_t)rt->nshards, sizeof *rt->shards);
     if (!rt->shards) return 1;
     rt->start_wall_ns = rt_wall_ns();
+    if (o->tls_cert) {
+        srv_tls_files tf = {.cert = o->tls_cert, .key = o->tls_key, .client_ca = o->tls_client_ca};
+        if (!(rt->tls = srv_tls_server_create(&tf))) return 1; /* why was printed */
+    }
     int sigfd = rt_signalfd_create();
     if (sigfd < 0) {
         log_error("signalfd failed", "err=%d", sigfd);
@@ -575,6 +605,7 @@ int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
     close(sigfd);
     if (rt->port_lock_fd >= 0) close(rt->port_lock_fd);
     rt_free(rt->shards);
+    srv_tls_server_destroy(rt->tls);
     rt_free(rt);
     if (!failed) log_info("stopped", NULL);
     return failed ? 1 : 0;

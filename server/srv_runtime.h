@@ -36,6 +36,11 @@ typedef struct srv_options {
     /* A send carrying at least this many bytes of referenced payload goes zero-copy
      * (--send-zc-min-bytes; SRV_SEND_ZC_MIN_BYTES by default). */
     uint32_t send_zc_min_bytes;
+    /* TLS (docs/security.md): the port speaks TLS when tls_cert is set (then tls_key too);
+     * tls_client_ca additionally requires client certificates that chain to it. */
+    const char *tls_cert;
+    const char *tls_key;
+    const char *tls_client_ca;
     pw_grpc_server_config grpc;
 } srv_options;
 
@@ -55,6 +60,10 @@ typedef struct srv_counters {
     _Atomic uint64_t payload_bytes;
     _Atomic uint64_t payload_copied_bytes;
     _Atomic uint64_t send_zc_bytes;
+    /* TLS (--tls-cert): handshakes completed, and connections that never completed one (a
+     * failed handshake, plaintext on the port, the handshake timeout). */
+    _Atomic uint64_t tls_handshakes;
+    _Atomic uint64_t tls_handshake_failures;
 } srv_counters;
 
 typedef struct srv_shard srv_shard;

@@ -24,17 +24,17 @@ bool srv_stream_reject_draining(pw_grpc_call *c)
     return true;
 }
 
-bool srv_stream_check_name(srv_job *j, pw_pb_bytes name)
+bool srv_stream_check_name(srv_job *j, pw_pb_bytes name, const char *field)
 {
     q_err e;
-    if (q_stream_name_check(srv_chars(name), name.len, &e) == Q_OK) return true;
+    if (q_stream_name_check_as(field, srv_chars(name), name.len, &e) == Q_OK) return true;
     srv_job_err(j, &e);
     return false;
 }
 
-void srv_stream_route(srv_job *j, pw_pb_bytes name, srv_job_run_fn run)
+void srv_stream_route(srv_job *j, pw_pb_bytes name, const char *field, srv_job_run_fn run)
 {
-    if (!srv_stream_check_name(j, name)) {
+    if (!srv_stream_check_name(j, name, field)) {
         srv_job_decoded_refuse(j);
         return;
     }
@@ -201,7 +201,7 @@ static void on_delete(pw_grpc_call *c, const uint8_t *msg, size_t len)
     srv_job *j = srv_job_decoded(c, msg, len, &pwm_ringq_v1_DeleteStreamRequest_desc);
     if (!j) return;
     pw_pb_bytes name = ((const pwm_ringq_v1_DeleteStreamRequest *)srv_job_msg(j))->name;
-    if (!srv_stream_check_name(j, name)) {
+    if (!srv_stream_check_name(j, name, "name")) {
         srv_job_decoded_refuse(j);
         return;
     }
@@ -253,7 +253,7 @@ static void on_get(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (!j) return;
     const pwm_ringq_v1_GetStreamRequest *r = srv_job_msg(j);
     if (!check_filter(j, "subjects_filter", r->subjects_filter)) srv_job_decoded_refuse(j);
-    else srv_stream_route(j, r->name, run_get);
+    else srv_stream_route(j, r->name, "name", run_get);
 }
 
 static void on_purge(pw_grpc_call *c, const uint8_t *msg, size_t len)
@@ -268,7 +268,7 @@ static void on_purge(pw_grpc_call *c, const uint8_t *msg, size_t len)
         srv_job_fail(j, Q_INVALID_ARGUMENT, "up_to_seq and keep: one or the other, not both");
         srv_job_decoded_refuse(j);
     } else {
-        srv_stream_route(j, r->name, run_purge);
+        srv_stream_route(j, r->name, "name", run_purge);
     }
 }
 
@@ -432,7 +432,9 @@ static void on_list(pw_grpc_call *c, const uint8_t *msg, size_t len)
     /* A subject names the stream capturing it; a filter (wildcards) every stream whose
      * subjects it overlaps (what `ringq sub 'orders.>'` looks for). */
     if (r.subject.len && q_filter_check(srv_chars(r.subject), r.subject.len, &e) != Q_OK) {
-        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, e.msg);
+        char why[Q_ERR_MSG_BYTES + 16];
+        snprintf(why, sizeof why, "subject: %s", e.msg);
+        pw_grpc_call_finish(c, PW_GRPC_INVALID_ARGUMENT, why);
         return;
     }
     slist_ctx *lc = rt_calloc(1, sizeof *lc);

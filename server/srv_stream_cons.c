@@ -247,7 +247,7 @@ static void fetch_done(srv_job *j)
 static bool check_names(srv_job *j, const cons_key *k)
 {
     q_err e;
-    if (!srv_stream_check_name(j, k->stream)) return false;
+    if (!srv_stream_check_name(j, k->stream, "stream")) return false;
     if (q_stream_name_check(srv_chars(k->name), k->name.len, &e) == Q_OK) return true;
     srv_job_fail(j, Q_INVALID_ARGUMENT, "consumer %s", e.msg);
     return false;
@@ -261,7 +261,7 @@ static void cons_route(srv_job *j, srv_job_run_fn run)
         srv_job_decoded_refuse(j);
         return;
     }
-    srv_stream_route(j, k->stream, run);
+    srv_stream_route(j, k->stream, "stream", run);
 }
 
 #define CONS_ROUTED(fn, Msg, run)                                          \
@@ -291,7 +291,7 @@ static void on_create(pw_grpc_call *c, const uint8_t *m, size_t n)
         srv_job_decoded_refuse(j);
         return;
     }
-    srv_stream_route(j, r->stream, run_create);
+    srv_stream_route(j, r->stream, "stream", run_create);
 }
 
 static void on_list(pw_grpc_call *c, const uint8_t *m, size_t n)
@@ -305,7 +305,7 @@ static void on_list(pw_grpc_call *c, const uint8_t *m, size_t n)
         srv_job_decoded_refuse(j);
         return;
     }
-    srv_stream_route(j, r->stream, run_list);
+    srv_stream_route(j, r->stream, "stream", run_list);
 }
 
 static void on_fetch(pw_grpc_call *c, const uint8_t *m, size_t n)

@@ -18,39 +18,19 @@
  *   inactive_threshold_ms (q_consumers_tick). What the session was delivered and did not ack
  *   comes back after the consumer's ack wait.
  * The owner touches only the session's atomics (credits, closed); delivery and unregister jobs
- * travel on the owner -> origin lane in order, so no delivery outlives the session. */
+ * travel on the owner -> origin lane in order, so no delivery outlives the session.
+ * This file is the origin's half (the session); the owner's half is srv_stream_csub.c, the
+ * shared types srv_stream_consume_int.h. */
 #include <errno.h>
 #include <string.h>
 
 #include "core/rt_alloc.h"
 #include "core/rt_blob.h"
 #include "proto_wire/pw_pb.h"
-#include "queue/q_consumer.h"
-#include "server/srv_stream_int.h"
+#include "server/srv_stream_consume_int.h"
 
-#define CONSUME_CREDITS_MAX 10000 /* the API's bound on credits outstanding */
-#define CONSUME_BATCH 64u         /* deliveries per claim */
-#define CONSUME_BATCH_BYTES (1u << 20)
+#define CONSUME_CREDITS_MAX 10000             /* the API's bound on credits outstanding */
 #define CONSUME_PENDING_BYTES_MAX (64u << 20) /* results waiting for the stream's window */
-#define DELIVERY_OVERHEAD_BYTES (Q_STREAM_NAME_BYTES_MAX + Q_SUBJECT_BYTES_MAX + 128u)
-
-typedef struct srv_consume {
-    pw_grpc_call *call;
-    int origin;
-    int refs; /* origin only: the stream, the registration, each ack in flight */
-    _Atomic int32_t credits;
-    _Atomic bool closed;
-    bool bound, binding, half_closed, finished, draining;
-    uint32_t inflight; /* acks and the bind in flight */
-    uint32_t part;
-    char stream[Q_STREAM_NAME_BYTES_MAX];
-    uint32_t sl;
-    char cons[Q_CONSUMER_NAME_BYTES_MAX];
-    uint32_t cl;
-    srv_job *unreg; /* allocated with the bind: ending a registration needs no memory */
-    buf pending;    /* messages waiting for the window, length-prefixed */
-    struct srv_consume *next, *prev;
-} srv_consume;
 
 static _Thread_local srv_consume *t_consumes;
 
@@ -134,32 +114,13 @@ static void cs_result(srv_consume *w, uint64_t request_id, q_status code, const 
     buf_deinit(&b);
 }
 
-/* ---- owner: registrations and deliveries ---- */
-
-typedef struct srv_csub {
-    srv_consume *w;
-    int origin;
-    struct srv_csub *next;
-} srv_csub;
-
-static bool claim(srv_consume *w, uint32_t want, uint32_t *got)
-{
-    int32_t c = atomic_load_explicit(&w->credits, memory_order_relaxed);
-    do {
-        if (c <= 0) return false;
-        *got = (uint32_t)c < want ? (uint32_t)c : want;
-    } while (!atomic_compare_exchange_weak_explicit(&w->credits, &c, c - (int32_t)*got,
-                                                    memory_order_acq_rel, memory_order_relaxed));
-    return true;
-}
-
 static void deliver_freed(rt_blob *b)
 {
     if (b->copied_bytes) srv_count_payload(0, b->copied_bytes);
 }
 
 /* Origin: a batch of deliveries (j->resp: framed ConsumeResponse messages), by reference. */
-static void deliver_done(srv_job *j)
+void srv_consume_deliver_done(srv_job *j)
 {
     srv_consume *w = j->ctx;
     if (atomic_load(&w->closed) || w->finished) return; /* they come back at their ack wait */
@@ -192,206 +153,6 @@ static void deliver_done(srv_job *j)
     while (srv_grpc_next(&p, &left, &msg, &len)) cs_send(w, msg, len);
 }
 
-static srv_job *owner_job(srv_part *sp, srv_csub *sub, srv_job_done_fn done)
-{
-    srv_job *j = srv_job_new(NULL, NULL, 0);
-    if (!j) return NULL;
-    j->origin = sub->origin;
-    j->owner = sp->shard;
-    j->part_no = sp->no;
-    j->ctx = sub->w;
-    j->done = done;
-    return j;
-}
-
-/* One batch for sub: false when nothing more can go now. */
-static bool serve_sub(srv_part *sp, q_stream *s, q_consumer *c, srv_csub *sub)
-{
-    srv_consume *w = sub->w;
-    uint32_t take = 0;
-    if (atomic_load(&w->closed) || !q_consumer_ready(c, srv_q_now_ms()) ||
-        !claim(w, CONSUME_BATCH, &take))
-        return false;
-    q_delivery *d = rt_calloc(take, sizeof *d);
-    srv_job *j = d ? owner_job(sp, sub, deliver_done) : NULL;
-    if (!j) {
-        rt_free(d);
-        atomic_fetch_add(&w->credits, (int32_t)take);
-        srv_cons_timer_at(srv_q_now_ms() + SRV_SERVE_RETRY_MS);
-        return false;
-    }
-    uint32_t n = 0;
-    uint64_t next_ms = UINT64_MAX, commit_to = 0;
-    q_err e;
-    q_status st = q_consumer_next(c, srv_q_now_ms(), take, CONSUME_BATCH_BYTES,
-                                  DELIVERY_OVERHEAD_BYTES, d, &n, &next_ms, &commit_to, &e);
-    if (st != Q_OK) n = 0;
-    uint64_t payload = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (srv_delivery_encode(&j->resp, SRV_DELIVERY_CONSUME_FRAMED, s, &d[i]) < 0) {
-            /* Handed out but not sendable: the stream ends RESOURCE_EXHAUSTED (its client
-             * binds again) and they come back at the consumer's ack wait, as a Work stream's
-             * tasks at their lease's end. */
-            srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "deliveries could not be encoded");
-            break;
-        }
-        payload += d[i].msg.payload_len;
-    }
-    srv_count_payload(payload, payload);
-    if (n < take) atomic_fetch_add(&w->credits, (int32_t)(take - n));
-    if (commit_to) srv_part_commit_soon(sp); /* ack policy none: its records */
-    if (next_ms != UINT64_MAX) srv_cons_timer_at(next_ms);
-    rt_free(d);
-    if (st == Q_RESOURCE_EXHAUSTED) /* out of memory: try again soon, nothing else would */
-        srv_cons_timer_at(srv_q_now_ms() + SRV_SERVE_RETRY_MS);
-    else if (st != Q_OK) /* the log failed (ack policy none's record): the stream ends */
-        srv_job_err(j, &e);
-    bool ok = j->status == Q_OK;
-    if (n == 0 && ok) {
-        srv_job_free(j);
-        return false;
-    }
-    srv_job_reply(j); /* the origin's from here: not read again */
-    return ok;
-}
-
-void srv_consume_serve_watch(srv_part *sp, q_stream *s, q_consumer *c, srv_cwatch *w)
-{
-    if (!c) { /* the consumer or its stream went: its sessions end NOT_FOUND */
-        for (srv_csub *sub = w->subs; sub; sub = sub->next) {
-            if (atomic_load(&sub->w->closed)) continue;
-            srv_job *j = owner_job(sp, sub, deliver_done);
-            if (!j) continue;
-            srv_job_fail(j, Q_NOT_FOUND, "consumer '%.*s' was deleted", (int)w->cl, w->cons);
-            srv_job_reply(j);
-        }
-        return;
-    }
-    /* Round robin: one batch per session per pass, while any takes one. */
-    for (bool more = true; more;) {
-        more = false;
-        for (srv_csub *sub = w->subs; sub; sub = sub->next) more |= serve_sub(sp, s, c, sub);
-    }
-}
-
-void srv_consume_free_subs(srv_cwatch *w)
-{
-    while (w->subs) {
-        srv_csub *sub = w->subs;
-        w->subs = sub->next;
-        rt_free(sub);
-    }
-}
-
-/* What a bind job carries besides the decoded request (j->origin_ctx: made by the origin; the
- * owner reads `w` only to name the session in its registration). */
-typedef struct bind_ref {
-    srv_consume *w;
-    uint64_t request_id;
-    uint32_t credits;
-} bind_ref;
-
-/* What a bind job carries back in j->msg when OK: the bound consumer's name. */
-static void run_bind(srv_job *j, srv_part *sp)
-{
-    const pwm_ringq_v1_ConsumeBind *b = ((const pwm_ringq_v1_ConsumeRequest *)srv_job_msg(j))->bind;
-    srv_consume *w = ((const bind_ref *)j->origin_ctx)->w; /* named only: the owner touches its
-                                                            * atomics */
-    q_stream *s = srv_stream_find(j, sp, b->stream);
-    q_consumer *c = NULL;
-    uint64_t commit_to = 0;
-    q_err e;
-    if (s && b->consumer.len == 0) {
-        q_consumer_cfg cfg;
-        if (srv_consumer_cfg_from(b->ephemeral, &cfg, &e) == Q_OK) {
-            cfg.ephemeral = true;
-            (void)q_consumer_create(sp->p, s, &cfg, srv_q_now_ms(), &c, &commit_to, &e);
-        }
-        if (!c) srv_job_err(j, &e);
-    } else if (s) {
-        c = q_consumer_find(s, srv_chars(b->consumer), b->consumer.len);
-        if (!c)
-            srv_job_fail(j, Q_NOT_FOUND, "stream %.*s has no consumer '%.*s'", (int)b->stream.len,
-                         srv_chars(b->stream), (int)b->consumer.len, srv_chars(b->consumer));
-    }
-    srv_cwatch *cw = NULL;
-    srv_csub *sub = NULL;
-    q_consumer_info ci;
-    if (c) {
-        q_consumer_info_fill(c, srv_q_now_ms(), &ci);
-        cw = srv_cwatch_get(sp->no, srv_chars(b->stream), b->stream.len, ci.cfg.name,
-                            ci.cfg.name_len, true);
-        sub = cw ? rt_calloc(1, sizeof *sub) : NULL;
-        if (!sub) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    if (sub) {
-        *sub = (srv_csub){w, j->origin, cw->subs};
-        cw->subs = sub;
-        q_consumer_bind(c, 1, srv_q_now_ms());
-        snprintf(j->msg, sizeof j->msg, "%.*s", (int)ci.cfg.name_len, ci.cfg.name);
-        if (srv_consumer_info_encode(&j->resp, 0, s, c) < 0) buf_truncate(&j->resp, 0);
-    } else if (cw) {
-        srv_cwatch_gc(cw);
-    }
-    srv_job_reply_durable(j, sp);
-}
-
-static void run_unbind(srv_job *j, srv_part *sp)
-{
-    srv_consume *w = j->ctx;
-    const char *sn = j->req.bytes.ptr ? (const char *)j->req.bytes.ptr : "";
-    size_t sl = j->list_max, cl = j->req.bytes.len - sl;
-    srv_cwatch *cw = srv_cwatch_get(sp->no, sn, sl, sn + sl, cl, false);
-    for (srv_csub **pp = cw ? &cw->subs : NULL; pp && *pp; pp = &(*pp)->next) {
-        if ((*pp)->w != w) continue;
-        srv_csub *sub = *pp;
-        *pp = sub->next;
-        rt_free(sub);
-        q_stream *s = q_stream_find(sp->p, sn, sl);
-        q_consumer *c = s ? q_consumer_find(s, sn + sl, cl) : NULL;
-        if (c) q_consumer_bind(c, -1, srv_q_now_ms());
-        break;
-    }
-    if (cw) srv_cwatch_gc(cw);
-    srv_job_reply(j);
-}
-
-static void run_poke(srv_job *j, srv_part *sp)
-{
-    srv_consume *w = j->ctx;
-    (void)w;
-    const char *sn = (const char *)j->req.bytes.ptr;
-    q_stream *s = q_stream_find(sp->p, sn, j->req.bytes.len);
-    if (s) srv_cons_serve_stream(sp, s);
-    srv_job_reply(j);
-}
-
-/* What an ack job carries besides the decoded request (j->origin_ctx): made by the origin,
- * read (names only) by the owner, freed by the origin when the job is back. */
-typedef struct cack_ref {
-    srv_consume *w;
-    uint64_t request_id;
-    uint32_t sl, cl;
-    char names[Q_STREAM_NAME_BYTES_MAX + Q_CONSUMER_NAME_BYTES_MAX];
-} cack_ref;
-
-/* Acks on the stream: the job carries the decoded ConsumeRequest; the owner settles. */
-static void run_cack(srv_job *j, srv_part *sp)
-{
-    const pwm_ringq_v1_ConsumeRequest *r = srv_job_msg(j);
-    const cack_ref *ref = j->origin_ctx;
-    q_stream *s = q_stream_find(sp->p, ref->names, ref->sl);
-    q_consumer *c = s ? q_consumer_find(s, ref->names + ref->sl, ref->cl) : NULL;
-    q_err e;
-    uint64_t commit_to = 0;
-    if (!c)
-        srv_job_fail(j, Q_NOT_FOUND, "consumer '%.*s' is gone", (int)ref->cl, ref->names + ref->sl);
-    else if (srv_cons_settle(sp, s, c, r->acks, pwm_ringq_v1_ConsumeResult_FIELD_results, &j->resp,
-                             &commit_to, &e) != Q_OK)
-        srv_job_err(j, &e);
-    srv_job_reply_durable(j, sp);
-}
-
 /* ---- origin ---- */
 
 /* Fills the unregister job (allocated with the bind, room for both names) with the session's
@@ -416,7 +177,8 @@ static void cs_close(srv_consume *w)
     if (w->bound && w->unreg) {
         srv_job *j = w->unreg;
         w->unreg = NULL;
-        srv_job_dispatch(j, w->part, run_unbind, unbind_done); /* drops the registration's ref */
+        srv_job_dispatch(j, w->part, srv_consume_run_unbind,
+                         unbind_done); /* drops the registration's ref */
     }
     cs_unref(w); /* the stream's reference */
 }
@@ -426,7 +188,7 @@ static void cs_poke(srv_consume *w)
     srv_job *j = srv_job_new(NULL, (const uint8_t *)w->stream, w->sl);
     if (!j) return cs_end(w, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     j->ctx = w;
-    srv_job_dispatch(j, w->part, run_poke, poke_done);
+    srv_job_dispatch(j, w->part, srv_consume_run_poke, poke_done);
 }
 
 static void cs_grant(srv_consume *w, uint64_t n)
@@ -442,7 +204,7 @@ static void cs_grant(srv_consume *w, uint64_t n)
 
 static void bind_done(srv_job *j)
 {
-    bind_ref *br = j->origin_ctx;
+    srv_cbind_ref *br = j->origin_ctx;
     srv_consume *w = br->w;
     w->binding = false;
     w->inflight--;
@@ -455,7 +217,7 @@ static void bind_done(srv_job *j)
         if (atomic_load(&w->closed)) { /* ended while binding: cs_close sent nothing */
             srv_job *u = w->unreg;
             w->unreg = NULL;
-            srv_job_dispatch(u, w->part, run_unbind, unbind_done);
+            srv_job_dispatch(u, w->part, srv_consume_run_unbind, unbind_done);
         }
     } else {
         cs_unref(w); /* no registration */
@@ -478,7 +240,7 @@ static void cs_bind(srv_consume *w, const uint8_t *msg, size_t len,
     q_err e;
     if (w->bound || w->binding)
         return cs_result(w, r->request_id, Q_FAILED_PRECONDITION, "already bound", 0, NULL, 0);
-    if (q_stream_name_check(srv_chars(b->stream), b->stream.len, &e) != Q_OK)
+    if (q_stream_name_check_as("bind.stream", srv_chars(b->stream), b->stream.len, &e) != Q_OK)
         return cs_result(w, r->request_id, e.code, e.msg, 0, NULL, 0);
     if (b->consumer.len == 0 && !b->ephemeral)
         return cs_result(w, r->request_id, Q_INVALID_ARGUMENT,
@@ -487,7 +249,7 @@ static void cs_bind(srv_consume *w, const uint8_t *msg, size_t len,
         return cs_result(w, r->request_id, Q_INVALID_ARGUMENT, "bind: consumer name is not valid",
                          0, NULL, 0);
     srv_job *j = srv_job_decoded_msg(msg, len, &pwm_ringq_v1_ConsumeRequest_desc, &e);
-    bind_ref *br = j ? rt_calloc(1, sizeof *br) : NULL;
+    srv_cbind_ref *br = j ? rt_calloc(1, sizeof *br) : NULL;
     static const uint8_t room[Q_STREAM_NAME_BYTES_MAX + Q_CONSUMER_NAME_BYTES_MAX];
     srv_job *unreg = br ? srv_job_new(NULL, room, sizeof room) : NULL; /* filled at bind */
     if (!unreg) {
@@ -502,14 +264,14 @@ static void cs_bind(srv_consume *w, const uint8_t *msg, size_t len,
     w->binding = true;
     w->inflight++;
     w->refs += 2; /* the bind in flight, and the registration it makes */
-    *br = (bind_ref){w, r->request_id, b->credits};
+    *br = (srv_cbind_ref){w, r->request_id, b->credits};
     j->origin_ctx = br;
-    srv_job_dispatch(j, w->part, run_bind, bind_done);
+    srv_job_dispatch(j, w->part, srv_consume_run_bind, bind_done);
 }
 
 static void cack_done(srv_job *j)
 {
-    cack_ref *ref = j->origin_ctx;
+    srv_cack_ref *ref = j->origin_ctx;
     srv_consume *w = ref->w;
     w->inflight--;
     if (!w->finished)
@@ -528,19 +290,19 @@ static void cs_acks(srv_consume *w, const uint8_t *msg, size_t len, uint64_t req
         return cs_result(w, request_id, Q_FAILED_PRECONDITION, "acks before a bind", 0, NULL, 0);
     q_err e;
     srv_job *j = srv_job_decoded_msg(msg, len, &pwm_ringq_v1_ConsumeRequest_desc, &e);
-    cack_ref *ref = j ? rt_calloc(1, sizeof *ref) : NULL;
+    srv_cack_ref *ref = j ? rt_calloc(1, sizeof *ref) : NULL;
     if (!ref) {
         if (j) srv_job_decoded_release(j), srv_job_free(j);
         return cs_result(w, request_id, e.code ? e.code : Q_RESOURCE_EXHAUSTED,
                          e.code ? e.msg : "out of memory", 0, NULL, 0);
     }
-    *ref = (cack_ref){.w = w, .request_id = request_id, .sl = w->sl, .cl = w->cl};
+    *ref = (srv_cack_ref){.w = w, .request_id = request_id, .sl = w->sl, .cl = w->cl};
     memcpy(ref->names, w->stream, w->sl);
     memcpy(ref->names + w->sl, w->cons, w->cl);
     j->origin_ctx = ref;
     w->inflight++;
     w->refs++;
-    srv_job_dispatch(j, w->part, run_cack, cack_done);
+    srv_job_dispatch(j, w->part, srv_consume_run_cack, cack_done);
 }
 
 /* One ConsumeRequest, decoded once here; a bind or acks job carries its own decoded copy. */

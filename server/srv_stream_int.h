@@ -7,7 +7,8 @@
  *   srv_stream_read.c       GetMessage, Read (server streaming, live)
  *   srv_stream_cons.c       consumer admin, Fetch (long-poll), AckMessages
  *   srv_stream_watch.c      the owner's watches: parked Fetches, Consume registrations, timer
- *   srv_stream_consume.c    Consume (bidi)
+ *   srv_stream_consume.c    Consume (bidi): the session, on the origin
+ *   srv_stream_csub.c       Consume on the owner: registrations, deliveries, jobs
  *   srv_stream_codec.c      StreamConfig / StreamInfo / StreamMessage / Delivery encoders
  *   srv_stream_metrics.c    the streams' /metrics families
  * Everything a stream holds is owned by the shard owning its partition (q_part_of(name)); a
@@ -32,11 +33,12 @@ void srv_stream_boot_entries(srv_part *sp, int shard, void (*add)(int shard, srv
 srv_sdir_ent *srv_stream_ent_of(q_stream *s, uint32_t part);
 /* The call is refused (UNAVAILABLE "server is draining") when the server drains: true then. */
 bool srv_stream_reject_draining(pw_grpc_call *c);
-/* Checks a stream name view; on failure sets the job's status (INVALID_ARGUMENT). */
-bool srv_stream_check_name(srv_job *j, pw_pb_bytes name);
-/* Routes a srv_job_decoded job by the stream name (checked) to the partition's owner; the reply
- * answers the call. Answers and frees at once when the name is bad. */
-void srv_stream_route(srv_job *j, pw_pb_bytes name, srv_job_run_fn run);
+/* Checks a stream name view; on failure sets the job's status (INVALID_ARGUMENT, the message
+ * naming the request's `field`: "name" or "stream"). */
+bool srv_stream_check_name(srv_job *j, pw_pb_bytes name, const char *field);
+/* Routes a srv_job_decoded job by the stream name (checked; `field` as above) to the
+ * partition's owner; the reply answers the call. Answers and frees at once when the name is bad. */
+void srv_stream_route(srv_job *j, pw_pb_bytes name, const char *field, srv_job_run_fn run);
 /* Owner side: the stream named `name` in sp, or NULL with the job's status NOT_FOUND. */
 q_stream *srv_stream_find(srv_job *j, srv_part *sp, pw_pb_bytes name);
 
@@ -85,7 +87,7 @@ void srv_stream_read_drain(void);
 struct q_consumer;
 struct q_consumer_cfg;
 struct q_delivery;
-struct srv_csub; /* a Consume session's registration (srv_stream_consume.c) */
+struct srv_csub; /* a Consume session's registration (srv_stream_csub.c) */
 
 /* Owner side: the waiters of one consumer (Fetch jobs parked, Consume registrations). */
 typedef struct srv_cwatch {

@@ -11,6 +11,7 @@
  *   ringq_consumer_ack_pending{stream,consumer}     gauge   delivered, not acked yet
  *   ringq_consumer_redelivered{stream,consumer}     gauge   of those, delivered more than once
  *   ringq_consumer_clients{stream,consumer}         gauge   Consume streams bound
+ *   ringq_consumer_pending_table_bytes{stream,consumer} gauge memory of its pending table
  *
  * Bounded like the queues' series: the first SM_STREAMS_MAX streams and SM_CONSUMERS_MAX
  * consumers of each partition get series of their own; ringq_streams counts them all. */
@@ -28,7 +29,8 @@
 #define SM_PAGE 256u           /* consumers listed per q_consumer_list call */
 
 enum { SM_MSGS, SM_BYTES, SM_LAST, SM_CONS, SM_NSTREAM };
-enum { SM_PENDING, SM_ACK_PENDING, SM_REDELIVERED, SM_CLIENTS, SM_NCONS };
+enum { SM_PENDING, SM_ACK_PENDING, SM_REDELIVERED, SM_CLIENTS, SM_PEND_BYTES, SM_NCONS };
+_Static_assert(SM_NCONS <= 5 && SM_NSTREAM <= 5, "sm_entry.v holds every value");
 
 /* One series' names and values, copied on the owner (fixed size: no pointers). */
 typedef struct sm_entry {
@@ -36,7 +38,7 @@ typedef struct sm_entry {
     uint8_t sl, cl;
     char stream[Q_STREAM_NAME_BYTES_MAX];
     char cons[Q_CONSUMER_NAME_BYTES_MAX];
-    uint64_t v[4];
+    uint64_t v[5];
 } sm_entry;
 
 typedef struct sm_part {
@@ -71,6 +73,7 @@ static void put_consumers(buf *out, q_stream *s, const char *sn, uint32_t sl, ui
             e.v[SM_ACK_PENDING] = ci[i].state.num_ack_pending;
             e.v[SM_REDELIVERED] = ci[i].state.num_redelivered;
             e.v[SM_CLIENTS] = ci[i].state.clients;
+            e.v[SM_PEND_BYTES] = ci[i].state.pending_bytes;
             if (buf_append(out, &e, sizeof e) == 0) (*n)++, (*ncons)++;
         }
         if (got == 0) break;
@@ -167,6 +170,8 @@ static void gather_finish(sm_gather *g)
     family(out, g, true, SM_REDELIVERED, "ringq_consumer_redelivered",
            "Of a consumer's deliveries waiting for an ack, those delivered more than once.");
     family(out, g, true, SM_CLIENTS, "ringq_consumer_clients", "Consume streams bound.");
+    family(out, g, true, SM_PEND_BYTES, "ringq_consumer_pending_table_bytes",
+           "Memory of a consumer's table of deliveries waiting for an ack (bytes).");
     for (uint32_t p = 0; p < srv_q.nparts; p++) buf_deinit(&g->parts[p]);
     rt_free(g->parts);
     srv_gather_done_fn done = g->done;

@@ -75,7 +75,7 @@ static void on_get_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
         srv_job_fail(j, Q_INVALID_ARGUMENT, "last_by_subject: %s", e.msg);
         srv_job_decoded_refuse(j);
     } else {
-        srv_stream_route(j, r->stream, run_get_message);
+        srv_stream_route(j, r->stream, "stream", run_get_message);
     }
 }
 
@@ -257,7 +257,13 @@ void srv_stream_published(srv_part *sp, q_stream *s)
     uint32_t nl;
     const char *name = q_stream_name(s, &nl);
     wake_parked(sp, name, nl);
-    srv_cons_serve_stream(sp, s);
+    /* Consumers are served from the next loop iteration (the shard's consumer timer, armed for
+     * now), not from inside this publish: the publishes one iteration brings reach a Consume
+     * stream as one batch of deliveries — one owner job, one encode pass, one send — where
+     * serving here made one of each per batch-1 publish (the largest server cost of fan-out under
+     * --fsync never, bench/results/streams-2026-12-07.md). The commit path above batches the
+     * same way. */
+    srv_cons_timer_at(srv_q_now_ms());
 }
 
 void srv_stream_serve_part(srv_part *sp)
@@ -355,7 +361,8 @@ static void rd_next(rd *r)
 /* Checks the request and fills the session's arguments. Q_OK or INVALID_ARGUMENT in e. */
 static q_status rd_args_from(const pwm_ringq_v1_ReadRequest *q, rd_args *a, q_err *e)
 {
-    if (q_stream_name_check(srv_chars(q->stream), q->stream.len, e) != Q_OK) return e->code;
+    if (q_stream_name_check_as("stream", srv_chars(q->stream), q->stream.len, e) != Q_OK)
+        return e->code;
     e->code = Q_INVALID_ARGUMENT;
     if (q->filter_subjects_count > Q_FILTER_SET_MAX) {
         snprintf(e->msg, sizeof e->msg, "filter_subjects: at most %u, got %zu", Q_FILTER_SET_MAX,

@@ -11,6 +11,8 @@ pkg-config          finds the Check flags
 liburing-dev        the io_uring reactor (core/ev_reactor.c)
 libxxhash-dev       XXH3 checksums of every log record
 zlib1g-dev          gzip message compression (grpc-encoding: gzip)
+libssl-dev          TLS on the gRPC port and in libringq (OpenSSL; server/srv_tls.c, client/rq_tls.c)
+openssl             the TLS tests make their CA and certificates with it
 check               the unit-test framework of tests/unit
 protobuf-compiler   protoc: the reflection descriptor set and the Python modules from proto/
 libprotobuf-dev     the well-known .proto files protoc imports
@@ -33,6 +35,10 @@ libev-dev           tests link libringq.a next to libev: only rq_* symbols may b
 nodejs              runs the Kubernetes manifest schema check (tests/k8s/check_manifests.js)
 jq                  make image: k8s/image/build.sh writes the config, manifest and index JSON
 python3-yaml        the Kubernetes manifest tests read the output of kubectl kustomize
+libcurl4-openssl-dev  HTTPS of ringq-operator to the Kubernetes API (k8s/operator; ringqd does not link it)
+libjansson-dev      JSON of ringq-operator: small, stable, reference-counted trees (docs/kubernetes.md)
+libyaml-dev         ringq-operator reads kubeconfig files (YAML) with it
+python3-kubernetes  the Kubernetes Python client: a second real client of the API stand-in of the operator tests
 chromium            the dashboard browser tests (tests/ui: puppeteer-core drives it headless)
 tmux                the ringq top test runs it in a terminal and reads the screen
 '
@@ -40,7 +46,7 @@ tmux                the ringq top test runs it in a terminal and reads the scree
 # nodejs ships npm, and a kubectl may come from elsewhere): command, package, why.
 CMD_TABLE='
 npm      npm                 installs tests/k8s/package-lock.json (kubernetes-models: the schemas)
-kubectl  kubernetes-client   kubectl kustomize: the manifests as `kubectl apply -k` would send them
+kubectl  kubernetes-client   kubectl kustomize: the manifests as `kubectl apply -k` would send them; a real client of the operator API stand-in
 '
 PKGS=$(printf '%s\n' "$PKG_TABLE" | awk 'NF {print $1}' | tr '\n' ' ')
 if [ "${1:-}" = "--list" ]; then

@@ -21,8 +21,9 @@
 #include "tools/ringq_fmt.h"
 
 static const char USAGE[] =
-    "usage: ringq [--addr HOST:PORT] [--json] [--timeout-ms N] COMMAND [ARGS]\n"
-    "       ringq COMMAND --help | ringq --version\n"
+    "usage: ringq [GLOBAL OPTIONS] COMMAND [ARGS] | ringq COMMAND --help | ringq --version\n"
+    "global options: --addr HOST:PORT --json --timeout-ms N; TLS (verified): --tls --ca FILE\n"
+    "  --cert FILE --key FILE, before COMMAND ($RINGQ_TLS=1, $RINGQ_TLS_CA, _CERT, _KEY)\n"
     "\n"
     "  enqueue QUEUE [PAYLOAD...]   one task per PAYLOAD, or per stdin line when none\n"
     "          [-p PRIO] [--delay-ms N] [--not-before-ms T] [--max-attempts N]\n"
@@ -41,8 +42,7 @@ static const char USAGE[] =
     "  pub SUBJECT [PAYLOAD...] | sub SUBJECT [--durable NAME] [--from POS] [--count N]\n"
     "  consumer ls|info|rm|pause|reset STREAM [NAME]   a stream's consumers\n"
     "\n"
-    "The address defaults to $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times are RFC 3339 UTC.\n"
-    "Tables are coloured on a terminal unless NO_COLOR is set.\n"
+    "Address: $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times: RFC 3339 UTC. NO_COLOR: no colour.\n"
     "Exit: 0 ok, 1 server error, 2 usage, 3 rejected by the server, 4 cannot connect,\n"
     "5 a ledger does not balance (audit).\n";
 
@@ -226,6 +226,17 @@ static int run(int argc, char **argv, char **rest)
         } else if (!opts_done && strcmp(s, "--addr") == 0) {
             if (++i >= argc) return cli_usage("--addr needs HOST:PORT");
             o.addr = argv[i];
+        } else if (!opts_done && (strcmp(s, "--ca") == 0 || strcmp(s, "--cert") == 0 ||
+                                  (n == 0 && strcmp(s, "--key") == 0))) {
+            /* (--key after COMMAND is enqueue's idempotency key.) */
+            if (++i >= argc) return cli_usage("%s needs a FILE", s);
+            const char **dst = strcmp(s, "--ca") == 0     ? &o.tls_ca
+                               : strcmp(s, "--cert") == 0 ? &o.tls_cert
+                                                          : &o.tls_key;
+            *dst = argv[i];
+            o.tls = true;
+        } else if (!opts_done && strcmp(s, "--tls") == 0) {
+            o.tls = true;
         } else if (!opts_done && strcmp(s, "--timeout-ms") == 0) {
             if (++i >= argc || !cli_parse_u32(argv[i], &o.timeout_ms) || !o.timeout_ms)
                 return cli_usage("--timeout-ms needs a positive number");

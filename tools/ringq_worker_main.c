@@ -57,6 +57,8 @@ static const char USAGE[] =
     "anything else nacks it (retried with the queue's backoff). Output is logged per task.\n"
     "\n"
     "  --addr HOST:PORT    server (default $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ")\n"
+    "  --tls, --ca FILE    TLS, the server verified against FILE (else the system's CAs)\n"
+    "  --cert F --key F    client certificate (mTLS); or $RINGQ_TLS=1, $RINGQ_TLS_CA/_CERT/_KEY\n"
     "  -q, --queue NAME    queue to take tasks from (repeatable, up to 64)\n"
     "  -c, --concurrency N handlers at once (default 1, at most 64)\n"
     "  --lease-ms N        lease per delivery (default 30000); extended while running\n"
@@ -569,6 +571,15 @@ static int parse_args(int argc, char **argv, rq_client_opts *o, const char **wor
             return 0;
         } else if (strcmp(s, "--addr") == 0 && v) {
             o->addr = v;
+        } else if (strcmp(s, "--tls") == 0) {
+            o->tls = true;
+            continue; /* no value */
+        } else if (strcmp(s, "--ca") == 0 && v) {
+            o->tls = true, o->tls_ca = v;
+        } else if (strcmp(s, "--cert") == 0 && v) {
+            o->tls = true, o->tls_cert = v;
+        } else if (strcmp(s, "--key") == 0 && v) {
+            o->tls = true, o->tls_key = v;
         } else if ((strcmp(s, "-q") == 0 || strcmp(s, "--queue") == 0) && v) {
             if (A.nq == QUEUES_MAX) return bad("at most 64 queues%s", "");
             A.queues[A.nq++] = v;

@@ -11,7 +11,7 @@
 #                               `docker load -i` and `podman load -i` both read it
 #   static/                     the static binaries, unstripped (for debugging a core)
 # The image holds one layer: ringqd, ringq and ringq-worker linked statically (glibc, liburing,
-# libxxhash and zlib from their Debian .a archives) and stripped, /etc/passwd and /etc/group
+# libxxhash, zlib and OpenSSL from their Debian .a archives) and stripped, /etc/passwd and /etc/group
 # naming user ringq (65532), /etc/nsswitch.conf and /etc/hosts for the clients' getaddrinfo, and
 # /var/lib/ringq (the data volume, owned by 65532). Nothing else: no shell, no libc.so.
 # The build is reproducible: every time stamp is the commit's (SOURCE_DATE_EPOCH), owners are
@@ -43,7 +43,7 @@ done
 make -s -C "$ROOT" BUILD="$BUILD" "$BUILD/ringqd" "$BUILD/ringq" "$BUILD/ringq-worker"
 LIBS="$BUILD/libclient.a $BUILD/libserver.a $BUILD/libqueue.a $BUILD/libworker.a"
 LIBS="$LIBS $BUILD/libproto_wire.a $BUILD/libcore.a"
-SYSLIBS="-luring -lxxhash -lz -lm -pthread"
+SYSLIBS="-luring -lxxhash -lz -lssl -lcrypto -lm -pthread"
 rm -rf "$OUT"
 mkdir -p "$OUT/static" "$OUT/rootfs/usr/local/bin" "$OUT/rootfs/etc" "$OUT/rootfs/var/lib/ringq"
 link() { # link NAME MAIN_OBJECT [EXTRA_ARCHIVE]: a static program, then a stripped copy

@@ -13,8 +13,12 @@ fail=0
 for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     [ -n "${FUZZ_ONLY:-}" ] && [ "$FUZZ_ONLY" != "$name" ] && continue
+    extra=""
+    # fuzz_ko_*: ringq-operator's parsing (k8s/operator) on top of libyaml and jansson.
+    case $name in fuzz_ko_*) extra="k8s/operator/ko_config.c k8s/operator/ko_yaml.c -ljansson -lyaml";; esac
+    # shellcheck disable=SC2086 # extra: words
     clang -std=c17 -D_GNU_SOURCE -g -O1 -I. -I$B/gen -fsanitize=fuzzer,address,undefined \
-        -o $B/$name "$src" $LIBS -luring -lxxhash -lz -lm -pthread
+        -o $B/$name "$src" $extra $LIBS -luring -lxxhash -lz -lssl -lcrypto -lm -pthread
     corpus=$B/corpus/$name; mkdir -p "$corpus" $B/findings/$name
     seeds=""; [ -d tests/fuzz/seeds/$name ] && seeds=tests/fuzz/seeds/$name
     echo "fuzz: $name for ${SECS}s"

@@ -9,6 +9,7 @@ sends is decoded in order, so the HPACK decoder stays in sync.
 Nothing here sleeps: every wait is a socket read with a deadline.
 """
 import socket
+import ssl
 import struct
 import time
 import unittest
@@ -46,6 +47,33 @@ SETTINGS_MAX_HEADER_LIST_SIZE = 0x6
 
 DEFAULT_TIMEOUT = 5.0
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+
+
+# ---- TLS: test_h2_tls.py re-runs the conformance and attack tests over TLS ----
+
+_tls = None  # (client context offering ALPN h2, one offering http/1.1), or None: plaintext
+
+
+def use_tls(ca_file):
+    """Every connection made here from now on speaks TLS, verifying the server against
+    ca_file (None: plaintext again)."""
+    global _tls
+    if ca_file is None:
+        _tls = None
+        return
+
+    def ctx(alpn):
+        c = ssl.create_default_context(cafile=ca_file)
+        c.set_alpn_protocols(alpn)
+        return c
+    _tls = (ctx(["h2"]), ctx(["http/1.1"]))
+
+
+def tls_wrap(sock, http1=False):
+    """The socket itself when plaintext, else a TLS socket over it (handshake done)."""
+    if _tls is None:
+        return sock
+    return _tls[1 if http1 else 0].wrap_socket(sock, server_hostname="127.0.0.1")
 
 
 def err_name(code):
@@ -267,6 +295,7 @@ class H2Conn:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
+        self.sock = tls_wrap(self.sock)
         self.rbuf = bytearray()
         self.closed = False
         self.enc = hpack.Encoder()
@@ -287,8 +316,8 @@ class H2Conn:
         try:
             self.sock.sendall(data)
             return True
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            self.closed = True
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLEOFError):
+            self.closed = True  # (over TLS, a peer that closed shows as an unexpected EOF)
             return False
         except socket.timeout:
             return False
@@ -348,7 +377,7 @@ class H2Conn:
             chunk = self.sock.recv(1 << 18)
         except socket.timeout:
             return False
-        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ssl.SSLEOFError):
             chunk = b""
         if not chunk:
             self.closed = True
@@ -553,7 +582,7 @@ class H2Conn:
 
 def http1_get(port, path, timeout=DEFAULT_TIMEOUT):
     """A one-shot HTTP/1.1 GET on the same port (/metrics, /healthz): (status, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    with tls_wrap(socket.create_connection(("127.0.0.1", port), timeout=timeout), True) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         data = b""
         deadline = time.monotonic() + timeout
@@ -592,12 +621,21 @@ class ServerCase(unittest.TestCase):
     ARGS = ()
     THREADS = 2
     GRPCIO_CHECK = False
+    TLS = False  # True: the server and every connection speak TLS (test_h2_tls.py)
 
     @classmethod
     def setUpClass(cls):
         import ringq_harness as H
         cls.H = H
-        cls.srv = H.Server(cls.SERVER, *cls.ARGS, threads=cls.THREADS)
+        args = tuple(cls.ARGS)
+        if cls.TLS:
+            import tls_certs
+            cls.certs = tls_certs.Certs()
+            args += ("--tls-cert", cls.certs.server_cert, "--tls-key", cls.certs.server_key)
+            use_tls(cls.certs.ca)
+        cls.srv = H.Server(cls.SERVER, *args, threads=cls.THREADS)
+        if cls.TLS:
+            cls.srv.tls_ca = cls.certs.ca
         cls.port = cls.srv.port
         r = health_check(cls.port)
         assert r.grpc_status == 0, f"server not healthy at start: {r}"
@@ -609,6 +647,9 @@ class ServerCase(unittest.TestCase):
             code = cls.srv.terminate(timeout=8.0)
         finally:
             cls.srv.close()
+            if cls.TLS:
+                use_tls(None)
+                cls.certs.cleanup()
         assert code == 0, f"{cls.SERVER} exited {code}"
 
     def tearDown(self):

@@ -41,6 +41,7 @@ class Server:
         self._reader.start()
         self.port = self._wait_port()
         self.addr = f"127.0.0.1:{self.port}"
+        self.tls_ca = None  # a CA file: channel() speaks TLS, verifying the server with it
 
     def _read(self):
         for line in self.proc.stderr:
@@ -85,6 +86,10 @@ class Server:
 
     def channel(self, **opts):
         options = [(k, v) for k, v in opts.items()]
+        if self.tls_ca:
+            with open(self.tls_ca, "rb") as f:
+                creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+            return grpc.secure_channel(self.addr, creds, options=options)
         return grpc.insecure_channel(self.addr, options=options)
 
     def rss_kib(self):

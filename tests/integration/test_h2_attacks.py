@@ -24,6 +24,10 @@ MiB = 1024 * 1024
 # KiB at most (PW_H2_OUT_CAP_BYTES < 256 KiB, header block <= 32 KiB, ...).
 RSS_GROWTH_MAX_KIB = 32 * 1024
 SEND_CHUNK = 64 * KiB
+# An idle connection's RSS cost, plaintext and over TLS (test_h2_tls.py): the TLS state adds
+# OpenSSL's per-connection objects.
+IDLE_CONN_BYTES_MAX = 16 * KiB
+TLS_IDLE_CONN_BYTES_MAX = 32 * KiB  # measured: 21 KiB
 
 
 def raw_block(fields):
@@ -56,6 +60,7 @@ def send_flood(c, frames_iter, deadline_s=20.0):
 
 class AttackCase(R.ServerCase):
     GRPCIO_CHECK = True
+    RSS_GROWTH_MAX_KIB = RSS_GROWTH_MAX_KIB
 
     def setUp(self):
         self.rss_before = self.srv.rss_kib()
@@ -63,7 +68,7 @@ class AttackCase(R.ServerCase):
     def tearDown(self):
         super().tearDown()  # alive, serves raw and grpcio health checks
         grown = self.srv.rss_kib() - self.rss_before
-        self.assertLess(grown, RSS_GROWTH_MAX_KIB, f"RSS grew by {grown} KiB during the attack")
+        self.assertLess(grown, self.RSS_GROWTH_MAX_KIB, f"RSS grew by {grown} KiB during the attack")
 
     def assertCutOff(self, c, sent, kind, responses, proto_errors_before):
         """A flood sent without reading was cut off: the server answered fewer frames than it
@@ -495,6 +500,7 @@ class IdleMemoryTest(AttackCase):
     the RSS cost per connection."""
     SERVER = "ringqd"
     N = 2000
+    PER_CONN_MAX = IDLE_CONN_BYTES_MAX
 
     def test_idle_connection_memory(self):
         conns = []
@@ -509,7 +515,7 @@ class IdleMemoryTest(AttackCase):
             per = (rss1 - rss0) * KiB / self.N
             print(f"\n  {self.N} idle h2 connections: RSS {rss0} -> {rss1} KiB, "
                   f"{per:.0f} bytes per connection", end=" ")
-            self.assertLess(per, 16 * KiB)
+            self.assertLess(per, self.PER_CONN_MAX)
         finally:
             for c in conns:
                 c.close()

@@ -16,7 +16,11 @@ HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "client", "ringq.h"
 class Opts(ctypes.Structure):
     _fields_ = [("addr", ctypes.c_char_p), ("timeout_ms", ctypes.c_uint32),
                 ("connect_timeout_ms", ctypes.c_uint32), ("loop", ctypes.c_void_p),
-                ("gzip_min_bytes", ctypes.c_uint32), ("fail_fast", ctypes.c_bool)]
+                ("gzip_min_bytes", ctypes.c_uint32), ("fail_fast", ctypes.c_bool),
+                # TLS (all off: NULL/false, and no RINGQ_TLS* in the test's environment)
+                ("tls", ctypes.c_bool), ("tls_ca", ctypes.c_char_p),
+                ("tls_cert", ctypes.c_char_p), ("tls_key", ctypes.c_char_p),
+                ("tls_server_name", ctypes.c_char_p)]
 
 
 class Status(ctypes.Structure):

@@ -15,7 +15,7 @@ ARCHIVE = os.path.join(H.BUILD, "libringq.a")
 HEADER = os.path.join(ROOT, "client", "ringq.h")
 LIBEV_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libringq_libev.c")
 # libringq's own dependencies (packaging/ringq.pc.in, Libs.private), then libev.
-LINK_LIBS = ["-luring", "-lxxhash", "-lz", "-lm", "-pthread", "-lev"]
+LINK_LIBS = ["-luring", "-lxxhash", "-lz", "-lssl", "-lcrypto", "-lm", "-pthread", "-lev"]
 BUILD_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 60
 

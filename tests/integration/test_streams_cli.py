@@ -7,6 +7,8 @@ newcomer's scenario of the issue: two durable subscribers continue exactly where
 the server is killed and restarted."""
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import unittest
@@ -255,6 +257,62 @@ class NewcomerScenarioTest(CliMixin, DataDirTest):
         self.assertEqual(self.seqs("shipping", 2), [5, 6])
         lines = self.ok("sub", "orders.>", "--from", "seq:6", "--count", "1")
         self.assertEqual(lines, "[6] orders.new: order 6\n")
+        self.assertEqual(self.srv.terminate(), 0)
+
+
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+
+
+def readme_streams_block():
+    """The shell lines of README's "Streams in one minute" code block."""
+    with open(README) as f:
+        text = f.read()
+    at = text.index("### Streams in one minute")
+    start = text.index("```sh\n", at) + len("```sh\n")
+    return text[start:text.index("```", start)].splitlines()
+
+
+class ReadmeStreamsTest(CliMixin, DataDirTest):
+    """README "Streams in one minute", run exactly as written (build/ringq is this build's
+    binary, the server's address comes in RINGQ_ADDR): the comment line that says to kill -9 the
+    server is a SIGKILL and a restart on the same data directory. Each `sub` prints the
+    sequences its comment promises, so the README cannot drift from what ringq does."""
+
+    TMP_PREFIX = "ringq-streams-readme-"
+    # per command, in order: the sequences it prints ([n] at the start of a line), or None
+    WANT = [None, None, [1, 2], [1, 2, 3], [3, 4], [4], None]
+
+    def run_line(self, line):
+        cmd = line.replace("build/ringq", shlex.quote(RINGQ))
+        env = dict(os.environ, RINGQ_ADDR=self.srv.addr)
+        p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True,
+                           env=env, timeout=RUN_TIMEOUT_S)
+        self.assertEqual(p.returncode, 0, f"{line}: {p.stderr}")
+        return p.stdout
+
+    def test_readme_commands(self):
+        self.start()
+        outs = []
+        killed = False
+        for line in readme_streams_block():
+            if line.startswith("# kill -9"):
+                self.srv.proc.send_signal(signal.SIGKILL)
+                self.srv.proc.wait()
+                self.ch.close()
+                self.srv.close()
+                self.start()  # same data directory, a new port
+                killed = True
+            elif line.strip() and not line.startswith("#"):
+                outs.append(self.run_line(line))
+        self.assertTrue(killed, "the README block no longer kills the server")
+        self.assertEqual(len(outs), len(self.WANT), "README commands changed: update WANT")
+        for out, want in zip(outs, self.WANT):
+            if want is not None:
+                self.assertEqual([int(x) for x in re.findall(r"^\[(\d+)\]", out, re.M)], want,
+                                 out)
+        self.assertIn("order 4", outs[5])
+        for name in ("billing", "shipping"):
+            self.assertIn(name, outs[6])
         self.assertEqual(self.srv.terminate(), 0)
 
 

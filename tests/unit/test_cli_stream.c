@@ -118,7 +118,10 @@ START_TEST(subject_lists)
     ck_assert(n == 99);
     /* 16 fit, 17 do not */
     char list[200] = "s0";
-    for (int i = 1; i < RQ_STREAM_SUBJECTS_MAX; i++) snprintf(list + strlen(list), 8, ",s%d", i);
+    for (int i = 1; i < RQ_STREAM_SUBJECTS_MAX; i++) {
+        size_t at = strlen(list);
+        ck_assert_int_lt(snprintf(list + at, sizeof list - at, ",s%d", i), (int)(sizeof list - at));
+    }
     ck_assert(sa_parse_subjects(list, s, &n) && n == RQ_STREAM_SUBJECTS_MAX);
     strcat(list, ",x");
     ck_assert(!sa_parse_subjects(list, s, &n) && n == RQ_STREAM_SUBJECTS_MAX);

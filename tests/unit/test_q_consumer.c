@@ -459,6 +459,40 @@ START_TEST(durable_before_visible)
     ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
     ck_assert_uint_eq(tc_next(c, T0, 2, d), 1);
     ck_assert_uint_eq(d[0].stream_seq, 1);
+    q_part_stats ps;
+    q_part_get_stats(t.p, &ps);
+    ck_assert_uint_eq(ps.delivered_undurable, 0); /* /metrics: 0 under --fsync always */
+    tp_done(&t);
+}
+END_TEST
+
+/* Without the bound (--fsync never) a message goes out as soon as it is appended, and the
+ * partition counts it (ringq_stream_delivered_before_durable_total): the counter the server's
+ * test_streams_durable.py reads as 0 under --fsync always does see such deliveries. */
+START_TEST(undurable_deliveries_counted)
+{
+    tp t;
+    q_consumer_hooks_install();
+    tq_mkdtemp(t.dir);
+    tp_opts(&t, 1u << 20);
+    t.o.ready_when_durable = false;
+    tp_reopen(&t, T0);
+    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
+    q_consumer_cfg cfg = tc_cfg("c");
+    q_consumer *c = tc_cons(&t, s, &cfg, T0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    tc_pub(&t, s, "orders.new", "x", T0);
+    q_delivery d[2];
+    ck_assert_uint_eq(tc_next(c, T0, 2, d), 1); /* not committed yet: handed out all the same */
+    q_part_stats ps;
+    q_part_get_stats(t.p, &ps);
+    ck_assert_uint_eq(ps.delivered_undurable, 1);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    tc_pub(&t, s, "orders.new", "y", T0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
+    ck_assert_uint_eq(tc_next(c, T0, 2, d), 1); /* committed first: not counted */
+    q_part_get_stats(t.p, &ps);
+    ck_assert_uint_eq(ps.delivered_undurable, 1);
     tp_done(&t);
 }
 END_TEST
@@ -508,6 +542,7 @@ int main(void)
                             headers_only_budget_and_rate,
                             ephemeral_expires_when_idle,
                             durable_before_visible,
+                            undurable_deliveries_counted,
                             pending_memory_through_the_api};
     return tq_run("q_consumer", "consumer", 60, tests, sizeof tests / sizeof tests[0]);
 }

@@ -174,8 +174,9 @@ typedef struct ts_call {
     int status; /* grpc-status, -1 until the trailers */
     char message[256];
     char http_status[8];
-    buf data;     /* gRPC-framed response bytes */
-    size_t taken; /* bytes of `data` already returned by ts_next_msg */
+    buf data;             /* gRPC-framed response bytes */
+    size_t taken;         /* bytes of `data` already returned by ts_next_msg */
+    uint32_t data_frames; /* non-empty DATA frames received */
 } ts_call;
 
 typedef struct ts_client {
@@ -293,6 +294,7 @@ static inline void ts_on_frame(ts_client *c, const pw_h2_frame *f)
     }
     case PW_H2_FT_DATA:
         if (k) ck_assert_int_eq(buf_append(&k->data, f->u.data.data, f->u.data.len), 0);
+        if (k && f->u.data.len) k->data_frames++;
         if (f->hd.length > 0) {
             ck_assert_int_eq(pw_h2_write_window_update(&c->out, 0, f->hd.length), 0);
             if (k && !(f->hd.flags & PW_H2_FLAG_END_STREAM))
