@@ -43,6 +43,7 @@ typedef struct auth_method {
 #define M SRV_AUTH_METRICS
 static const auth_method methods[] = {
     {pwm_ringq_v1_Queue_Enqueue_PATH, MODE_NAMED, P},
+    {pwm_ringq_v1_Queue_EnqueueStream_PATH, MODE_NAMED, P},
     {pwm_ringq_v1_Queue_Lease_PATH, MODE_NAMED, C},
     {pwm_ringq_v1_Queue_Work_PATH, MODE_NAMED, C},
     {pwm_ringq_v1_Queue_Ack_PATH, MODE_SOME, C},

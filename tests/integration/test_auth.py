@@ -55,7 +55,7 @@ def auth_file_text(extra=""):
 # server/srv_auth.c: method -> (permission, mode). A method missing here fails the test.
 NAMED, ALL, SOME, AUTHN, OPEN = "named", "all", "some", "authn", "open"
 SPEC = {}
-for m in ["Enqueue"]:
+for m in ["Enqueue", "EnqueueStream"]:
     SPEC[f"/ringq.v1.Queue/{m}"] = ("produce", NAMED)
 for m in ["Lease", "Work"]:
     SPEC[f"/ringq.v1.Queue/{m}"] = ("consume", NAMED)
@@ -146,8 +146,10 @@ def request_for(m, resource):
         f = m.input_type.fields_by_name.get(field)
         if f is not None and f.type == f.TYPE_STRING and f.label != f.LABEL_REPEATED:
             setattr(req, field, resource)
-    if m.name == "Enqueue":
+    if m.name in ("Enqueue", "EnqueueStream"):
         req.tasks.add().payload = b"x"
+    if m.name == "EnqueueStream":
+        req.request_id = 9
     return req
 
 
@@ -182,6 +184,7 @@ def work_result(first):
 IN_STREAM = {
     "/ringq.v1.Queue/Work": lambda b: queue_pb2.WorkResponse.FromString(b).result,
     "/ringq.v1.Streams/PublishStream": lambda b: streams_pb2.PublishStreamResponse.FromString(b),
+    "/ringq.v1.Queue/EnqueueStream": lambda b: queue_pb2.EnqueueStreamResponse.FromString(b),
     "/ringq.v1.Streams/Consume": lambda b: streams_pb2.ConsumeResponse.FromString(b).result,
 }
 
