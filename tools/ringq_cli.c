@@ -61,3 +61,11 @@ int cli_need_one(cli_args *a, const char *what)
     if (a->n != 2 || a->v[1][0] == '-') return cli_usage("%s takes exactly one %s", a->v[0], what);
     return 0;
 }
+
+int cli_dispatch(cli_args *a, const char *cmd, const char *names, const cli_sub *subs, size_t n)
+{
+    if (a->n < 2) return cli_usage("%s needs %s", cmd, names);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(a->v[1], subs[i].name) == 0) return subs[i].run(a);
+    return cli_usage("%s: unknown subcommand '%s'", cmd, a->v[1]);
+}
