@@ -223,7 +223,8 @@ san:
 # tsan: the unit tests, then ringqd itself under a multi-shard smoke (Enqueue, Work streams and
 # acks across shards; tests/integration/test_tsan_smoke.py), test_queue_durable (parked
 # Leases, Work streams, /metrics, shutdown) and test_streams_server (streams on 3 shards: the
-# directory's changes, publish, read, Consume, Fetch, restart, drain), with any ThreadSanitizer
+# directory's changes, publish, read, Consume, Fetch, restart, drain), test_queue_enqueue_stream
+# (EnqueueStream answers in order across 3 shards, credits, drain), with any ThreadSanitizer
 # report fatal (exit 66).
 TSAN_MAKE = $(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread"
 TSAN_IT   = TSAN_OPTIONS="halt_on_error=1 exitcode=66" BUILD=build-tsan PY=$(PY) bash tests/run_integration.sh
@@ -233,6 +234,7 @@ tsan:
 	@$(TSAN_IT) 'test_tsan_smoke.py'
 	@$(TSAN_IT) 'test_queue_durable.py'
 	@$(TSAN_IT) 'test_streams_server.py'
+	@$(TSAN_IT) 'test_queue_enqueue_stream.py'
 
 FUZZ_SECONDS ?= 30
 fuzz:

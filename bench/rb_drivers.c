@@ -6,6 +6,7 @@
 #include "bench/rb_engine.h"
 
 extern const rb_driver rb_drv_ringq __attribute__((weak));
+extern const rb_driver rb_drv_ringq_stream __attribute__((weak));
 extern const rb_driver rb_drv_grpc __attribute__((weak));
 extern const rb_driver rb_drv_beanstalkd __attribute__((weak));
 extern const rb_driver rb_drv_redis __attribute__((weak));
@@ -23,7 +24,7 @@ const rb_driver *rb_driver_find(const char *name, bool streams, bool *is_known)
     const known queues[] = {
         {"ringq", &rb_drv_ringq},           {"grpc", &rb_drv_grpc},
         {"beanstalkd", &rb_drv_beanstalkd}, {"redis", &rb_drv_redis},
-        {"jetstream", &rb_drv_jetstream},
+        {"jetstream", &rb_drv_jetstream},   {"ringq-stream", &rb_drv_ringq_stream},
     };
     /* The JetStream driver serves both: rb_target.stream switches its setup and consumers. */
     const known streams_tab[] = {

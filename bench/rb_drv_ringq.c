@@ -2,7 +2,9 @@
  * (one HTTP/2 connection) per rb_conn, bound to the generator thread's loop.
  *
  *   producer  send() = one Enqueue of n tasks (rq_enqueue_async); done when it is answered (the
- *             server answers once the tasks are durable as configured).
+ *             server answers once the tasks are durable as configured). System "ringq-stream":
+ *             one request on the connection's Queue.EnqueueStream (rq_enq_stream) instead, the
+ *             streaming producer path (answers in order, each after its commit).
  *   consumer  the Work stream (rq_work_open) on the queue with lease_ms; consume(n) grants n
  *             credits; every delivered task goes to the engine, whose ack() becomes a Work ack
  *             with a request_id, answered by a WorkResult -> acked().
@@ -25,6 +27,8 @@
 #define GRPC_NOT_FOUND 5 /* gRPC status code */
 /* Tasks per Enqueue (queue.proto). */
 #define RINGQ_BATCH_MAX 1000u
+/* Requests one EnqueueStream may have unanswered (the server's credit window). */
+#define RINGQ_STREAM_TAGS 1024u
 
 /* A delivered task the engine has not had answered yet: its id and lease token for the ack. */
 typedef struct held {
@@ -36,6 +40,8 @@ typedef struct held {
 struct rb_conn {
     rq_client *c;
     rq_work *w;
+    rq_enq_stream *es; /* ringq-stream producers: the EnqueueStream */
+    uint64_t *tags;    /* its sends' tags by request id (a ring of RINGQ_STREAM_TAGS) */
     const rb_target *t;
     const rb_events *ev;
     void *ud;
@@ -142,12 +148,9 @@ static void status_why(char *why, size_t n, const char *what, const rq_status *s
 
 /* The end of an async call or Enqueue (`what` names it in messages; NULL: the call's path):
  * ev->done(tag) unless the connection is closing, and the connection fails when the client
- * could not connect. Frees x. */
-static void op_done(op_ctx *x, const rq_status *st, const char *what)
+ * could not connect. op_done: the same for an op_ctx, which it frees. */
+static void op_end(rb_conn *k, uint64_t tag, const rq_status *st, const char *what)
 {
-    rb_conn *k = x->k;
-    uint64_t tag = x->tag;
-    free(x);
     if (k->closing) return;
     if (st->code == 0) {
         k->ev->done(k->ud, tag, 0, NULL);
@@ -157,6 +160,14 @@ static void op_done(op_ctx *x, const rq_status *st, const char *what)
     status_why(why, sizeof why, what ? what : call_path(k), st);
     k->ev->done(k->ud, tag, -EIO, why);
     if (st->code == RQ_ECONNECT) conn_failed(k, why);
+}
+
+static void op_done(op_ctx *x, const rq_status *st, const char *what)
+{
+    rb_conn *k = x->k;
+    uint64_t tag = x->tag;
+    free(x);
+    op_end(k, tag, st, what);
 }
 
 static void on_call(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
@@ -198,6 +209,33 @@ static int ringq_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
     int rc = rq_enqueue_async(k->c, k->t->queue, k->specs, n, on_enqueued, x);
     if (rc < 0) free(x);
     return rc;
+}
+
+static void on_stream_answer(rq_enq_stream *s, void *ud, uint64_t id, const rq_status *st,
+                             const rq_enqueue_result *res, const rq_receipt *rc, size_t n)
+{
+    rb_conn *k = ud;
+    op_end(k, k->tags[id % RINGQ_STREAM_TAGS], st, "EnqueueStream");
+}
+
+static int ringq_send_stream(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
+{
+    if (n == 0 || n > RINGQ_BATCH_MAX) return -EINVAL;
+    if (n > k->nspecs) {
+        rq_task_spec *ns = realloc(k->specs, n * sizeof *ns);
+        if (!ns) return -ENOMEM;
+        k->specs = ns;
+        k->nspecs = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        k->specs[i] = (rq_task_spec){.payload = p[i].p, .payload_len = p[i].len};
+    uint64_t id;
+    rq_status st;
+    int rc = rq_enq_stream_send(k->es, k->t->queue, k->specs, n, &id, &st);
+    if (rc == RQ_EAGAIN) return -ENOBUFS; /* more in flight than the window: a bad -x */
+    if (rc) return -EIO;
+    k->tags[id % RINGQ_STREAM_TAGS] = tag;
+    return 0;
 }
 
 /* ---- consumers ---- */
@@ -273,7 +311,8 @@ static void ringq_close(rb_conn *k)
     if (!k) return;
     k->closing = true;
     if (k->w) rq_work_close(k->w);
-    rq_client_destroy(k->c); /* calls in flight complete (cancelled) inside: ignored */
+    rq_enq_stream_free(k->es); /* before the client: its on_close runs inside destroy */
+    rq_client_destroy(k->c);   /* calls in flight complete (cancelled) inside: ignored */
     while (k->held) {
         held *h = k->held;
         k->held = h->next;
@@ -281,11 +320,12 @@ static void ringq_close(rb_conn *k)
     }
     free(k->specs);
     free(k->req);
+    free(k->tags);
     free(k);
 }
 
-static rb_conn *ringq_open(struct ev_loop *loop, const rb_target *t, rb_role role,
-                           const rb_events *ev, void *ud, char *err, size_t errlen)
+static rb_conn *open_conn(struct ev_loop *loop, const rb_target *t, rb_role role,
+                          const rb_events *ev, void *ud, bool streaming, char *err, size_t errlen)
 {
     rb_conn *k = calloc(1, sizeof *k);
     if (!k) {
@@ -307,6 +347,17 @@ static rb_conn *ringq_open(struct ev_loop *loop, const rb_target *t, rb_role rol
         ringq_close(k);
         return NULL;
     }
+    if (role == RB_ROLE_PRODUCER && streaming) {
+        rq_status st;
+        k->tags = calloc(RINGQ_STREAM_TAGS, sizeof *k->tags);
+        k->es = k->tags ? rq_enq_stream_open(k->c, RQ_DURABILITY_DEFAULT, on_stream_answer, k, &st)
+                        : NULL;
+        if (!k->es) {
+            snprintf(err, errlen, "EnqueueStream: %s", k->tags ? st.message : "out of memory");
+            ringq_close(k);
+            return NULL;
+        }
+    }
     if (role == RB_ROLE_CONSUMER) {
         static const rq_work_cbs cbs = {on_task, on_result, on_state};
         rq_status st;
@@ -321,6 +372,18 @@ static rb_conn *ringq_open(struct ev_loop *loop, const rb_target *t, rb_role rol
     return k;
 }
 
+static rb_conn *ringq_open(struct ev_loop *loop, const rb_target *t, rb_role role,
+                           const rb_events *ev, void *ud, char *err, size_t errlen)
+{
+    return open_conn(loop, t, role, ev, ud, false, err, errlen);
+}
+
+static rb_conn *ringq_open_stream(struct ev_loop *loop, const rb_target *t, rb_role role,
+                                  const rb_events *ev, void *ud, char *err, size_t errlen)
+{
+    return open_conn(loop, t, role, ev, ud, true, err, errlen);
+}
+
 const rb_driver rb_drv_ringq = {
     .name = "ringq",
     .can_call = true,
@@ -332,6 +395,23 @@ const rb_driver rb_drv_ringq = {
     .open = ringq_open,
     .call = ringq_call,
     .send = ringq_send,
+    .consume = ringq_consume,
+    .ack = ringq_ack,
+    .close = ringq_close,
+};
+
+/* The same system with producers on Queue.EnqueueStream. */
+const rb_driver rb_drv_ringq_stream = {
+    .name = "ringq-stream",
+    .can_call = true,
+    .can_queue = true,
+    .binary_safe = true,
+    .batch_max = RINGQ_BATCH_MAX,
+    .setup = ringq_setup,
+    .backlog = ringq_backlog,
+    .open = ringq_open_stream,
+    .call = ringq_call,
+    .send = ringq_send_stream,
     .consume = ringq_consume,
     .ack = ringq_ack,
     .close = ringq_close,

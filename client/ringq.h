@@ -61,6 +61,7 @@ typedef struct rq_work rq_work;
 /* Status codes that never come from a server. */
 #define RQ_ECONNECT 100 /* could not connect (the message says why) */
 #define RQ_EINVAL 101   /* the library refused the arguments before sending */
+#define RQ_EAGAIN 102   /* a stream's window is full: run rq_client_poll, then send again */
 
 typedef struct rq_status {
     int code;          /* 0 OK, 1..16 gRPC status, RQ_E* */
@@ -179,6 +180,39 @@ typedef struct rq_partition_info {
 } rq_partition_info;
 /* 0, or the status: NOT_FOUND for a partition the server does not have. */
 int rq_get_partition(rq_client *c, uint32_t partition, rq_partition_info *out, rq_status *st);
+
+/* ---- pipelined enqueue: the Queue.EnqueueStream producer stream (client/rq_enq_stream.c) ----
+ * One stream carries many requests (one task, or a batch to one queue, each) with no per-call
+ * HTTP/2 cost; each is answered in request order once it reached the stream's durability, with
+ * the results and receipts rq_enqueue_with would give. A stream has at most `credits`
+ * requests unanswered (the server's window, 1024 by default; docs/semantics.md). A failed
+ * request does not end the stream. Not thread-safe: one thread drives the client. */
+typedef struct rq_enq_stream rq_enq_stream;
+/* One answer, for request_id (1, 2, ... in send order): st->code 0 with results[n] and
+ * receipts[n] (views valid during the callback only), or the request's error (n 0, NULLs).
+ * When the stream is lost every unanswered request gets the stream's status. */
+typedef void (*rq_enq_stream_fn)(rq_enq_stream *s, void *ud, uint64_t request_id,
+                                 const rq_status *st, const rq_enqueue_result *results,
+                                 const rq_receipt *receipts, size_t n);
+/* Opens a stream whose requests ask `level`; a blocking client waits here for its connection.
+ * fn (may be NULL) and ud are kept. NULL with st set (RQ_ECONNECT, RQ_EINVAL: out of memory). */
+rq_enq_stream *rq_enq_stream_open(rq_client *c, rq_durability level, rq_enq_stream_fn fn, void *ud,
+                                  rq_status *st);
+/* Sends one request of n (1..1000) tasks to `queue` (borrowed for the call: encoded here);
+ * *request_id (may be NULL) receives its id. 0, or RQ_EAGAIN when the window is full
+ * (no credit, or the send queue full: run rq_client_poll for answers and send again), RQ_EINVAL
+ * (arguments, out of memory, stream half-closed) or the status of a stream that ended. */
+int rq_enq_stream_send(rq_enq_stream *s, const char *queue, const rq_task_spec *tasks, size_t n,
+                       uint64_t *request_id, rq_status *st);
+/* Requests sent and not answered yet. */
+size_t rq_enq_stream_unanswered(const rq_enq_stream *s);
+/* Half-closes and runs the client's loop (blocking clients) until every answer came and the
+ * stream ended, at most timeout_ms between events (-1: the client's call timeout). Returns the
+ * stream's status code (0: ended OK) with st set; DEADLINE_EXCEEDED when an answer is late. */
+int rq_enq_stream_finish(rq_enq_stream *s, int timeout_ms, rq_status *st);
+/* Frees the stream, cancelling it first when it is still open (its unanswered requests are not
+ * reported). NULL is a no-op. */
+void rq_enq_stream_free(rq_enq_stream *s);
 
 /* ---- asynchronous calls (programs that run their own loop: rq_client_opts.loop) ----
  * The callback runs exactly once, from an iteration of the client's loop (never from inside the

@@ -69,17 +69,14 @@ int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size
     return rq_enqueue_encode_level(b, queue, tasks, n, RQ_DURABILITY_DEFAULT, st);
 }
 
-int rq_enqueue_encode_level(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
-                            rq_durability level, rq_status *st)
+pwm_ringq_v1_TaskSpec *rq_task_specs_new(const rq_task_spec *tasks, size_t n)
 {
-    if (!str_ok(queue) || !tasks || n == 0)
-        return rq_set_status(st, RQ_EINVAL, "enqueue needs a queue and 1..1000 tasks");
     size_t nh = 0;
     for (size_t i = 0; i < n; i++) nh += tasks[i].nheaders;
     /* one allocation for the specs and every header entry; views borrow the caller's tasks */
     pwm_ringq_v1_TaskSpec *specs = calloc(1, n * sizeof *specs +
                                                  nh * sizeof(pwm_ringq_v1_TaskSpec_HeadersEntry));
-    if (!specs) return rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
+    if (!specs) return NULL;
     pwm_ringq_v1_TaskSpec_HeadersEntry *h = (pwm_ringq_v1_TaskSpec_HeadersEntry *)(specs + n);
     for (size_t i = 0; i < n; i++) {
         const rq_task_spec *t = &tasks[i];
@@ -98,6 +95,16 @@ int rq_enqueue_encode_level(buf *b, const char *queue, const rq_task_spec *tasks
         s->lease_ms = t->lease_ms;
         s->idempotency_key = rq_str(t->idempotency_key);
     }
+    return specs;
+}
+
+int rq_enqueue_encode_level(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
+                            rq_durability level, rq_status *st)
+{
+    if (!str_ok(queue) || !tasks || n == 0)
+        return rq_set_status(st, RQ_EINVAL, "enqueue needs a queue and 1..1000 tasks");
+    pwm_ringq_v1_TaskSpec *specs = rq_task_specs_new(tasks, n);
+    if (!specs) return rq_set_status(st, RQ_EINVAL, "request too large or out of memory");
     pwm_ringq_v1_EnqueueRequest req = {
         .queue = rq_str(queue), .tasks = specs, .tasks_count = n, .durability = (int32_t)level};
     int rc = rq_msg_encode(b, &pwm_ringq_v1_EnqueueRequest_desc, &req);

@@ -185,6 +185,9 @@ int rq_enqueue_encode(buf *b, const char *queue, const rq_task_spec *tasks, size
  * result without one: an older server). 0, or the status (malformed, or not n results). */
 int rq_enqueue_decode(const uint8_t *p, size_t len, rq_enqueue_result *results,
                       rq_receipt *receipts, size_t n, rq_status *st);
+/* The generated TaskSpecs of tasks[n] (views into the caller's tasks, which must outlive them),
+ * in one allocation the caller frees with free(). NULL when out of memory. */
+pwm_ringq_v1_TaskSpec *rq_task_specs_new(const rq_task_spec *tasks, size_t n);
 /* rq_enqueue_encode with a durability level (rq_receipt.c's rq_enqueue_with). */
 int rq_enqueue_encode_level(buf *b, const char *queue, const rq_task_spec *tasks, size_t n,
                             rq_durability level, rq_status *st);

@@ -31,6 +31,13 @@ static void on_sync_done(q_log *log, void *ud, int status, uint64_t durable)
     sp->sync_busy = false;
 }
 
+void srv_part_sync_now(srv_part *sp)
+{
+    q_log *log = q_part_log(sp->p);
+    if (sp->sync_busy || q_log_durable(log) >= q_log_next(log)) return;
+    sp->sync_busy = q_log_sync_async(log, &sp->sync_cw, on_sync_done, sp) == 0;
+}
+
 /* Every completed commit, after all its waiters' callbacks (the producers' replies are queued
  * first) and with the next fsync already started: serve what the commit made visible (tasks
  * held by ready_when_durable), so the leasing overlaps that fsync. */

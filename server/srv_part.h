@@ -89,6 +89,10 @@ void srv_part_serve_durable(srv_part *sp);
  * appends made meanwhile are not durable yet, it asks again. Cannot fail (a failed commit is
  * the log's sticky failure, which everything else reports). */
 void srv_part_commit_soon(srv_part *sp);
+/* Owner side: starts an fsync of everything appended so far now, whatever the --fsync policy
+ * (an interval's window does not wait for its timer), unless one is in flight or nothing is
+ * pending. For the drain: SYNCED answers waiting for the window go out within it. */
+void srv_part_sync_now(srv_part *sp);
 /* Owner side: (re)arms the partition's housekeeping timer from q_part_tick's next time. */
 void srv_part_schedule(srv_part *sp, uint64_t next_ms);
 

@@ -44,6 +44,7 @@ static void task_spec_view(const pwm_ringq_v1_TaskSpec *spec, q_task_spec *t, q_
 /* What an Enqueue's owner keeps until it answers (j->owner_state while a SYNCED one waits). */
 typedef struct enq_results {
     uint32_t n;
+    bool stream; /* answer an EnqueueStream request (EnqueueStreamResponse's results) */
     q_enq_result res[];
 } enq_results;
 
@@ -56,7 +57,8 @@ typedef struct enq_results {
 
 /* Encodes EnqueueResponse{results} for res[0..nt) into j->resp, each with its receipt as the
  * log stands now (srv_receipt_fill). 0 or a negative errno. */
-static int encode_enqueue_results(srv_job *j, srv_part *sp, const q_enq_result *res, uint32_t nt)
+static int encode_enqueue_results(srv_job *j, srv_part *sp, const q_enq_result *res, uint32_t nt,
+                                  bool stream)
 {
     pwm_ringq_v1_EnqueueResult out_local[ENQ_STACK_TASKS];
     pwm_ringq_v1_Receipt rcpt_local[ENQ_STACK_TASKS];
@@ -75,7 +77,11 @@ static int encode_enqueue_results(srv_job *j, srv_part *sp, const q_enq_result *
                 {(const uint8_t *)ids[i], idl}, res[i].duplicate, &rcpt[i]};
         }
         pwm_ringq_v1_EnqueueResponse r = {.results = out, .results_count = nt};
-        rc = pw_msg_encode(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
+        /* A stream's answer: only its results here; the origin adds request_id and code
+         * (fields of one message concatenate: srv_queue_estream.c). */
+        pwm_ringq_v1_EnqueueStreamResponse sr = {.results = out, .results_count = nt};
+        rc = stream ? pw_msg_encode(&pwm_ringq_v1_EnqueueStreamResponse_desc, &sr, &j->resp)
+                    : pw_msg_encode(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
     }
     if (heap) {
         rt_free(out);
@@ -117,9 +123,10 @@ static bool enqueue_decoded(srv_job *j, srv_part *sp, const pwm_ringq_v1_Enqueue
 }
 
 /* Encodes the answer with its receipts. */
-static void enqueue_answer(srv_job *j, srv_part *sp, const q_enq_result *res, uint32_t n)
+static void enqueue_answer(srv_job *j, srv_part *sp, const q_enq_result *res, uint32_t n,
+                           bool stream)
 {
-    if (encode_enqueue_results(j, sp, res, n) < 0)
+    if (encode_enqueue_results(j, sp, res, n, stream) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
 }
 
@@ -131,7 +138,7 @@ static void on_enqueue_synced(q_log *log, void *ud, int status, uint64_t durable
     j->owner_state = NULL;
     if (status >= 0) srv_stage_mark(j->stage_op, SRV_STAGE_COMMIT, &j->stage_ns);
     if (status < 0) srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
-    else enqueue_answer(j, srv_q_part(j->part_no), er->res, er->n);
+    else enqueue_answer(j, srv_q_part(j->part_no), er->res, er->n, er->stream);
     rt_free(er);
     srv_job_reply(j);
 }
@@ -142,9 +149,8 @@ static void on_enqueue_synced(q_log *log, void *ud, int status, uint64_t durable
  * covers it, MEMORY and WRITTEN at once, with a commit asked for that nobody waits for. The
  * results are on the stack unless a SYNCED answer waits for them (or the batch is large); that
  * memory is taken before anything is enqueued, so running out of it enqueues nothing. */
-static void run_enqueue(srv_job *j, srv_part *sp)
+void srv_enqueue_run(srv_job *j, srv_part *sp, const pwm_ringq_v1_EnqueueRequest *r, bool stream)
 {
-    const pwm_ringq_v1_EnqueueRequest *r = srv_job_msg(j);
     int level = srv_durability_resolve(r->durability, srv_q.log.policy, NULL, 0); /* valid */
     bool synced = level == pwm_ringq_v1_DURABILITY_SYNCED;
     uint32_t nt = (uint32_t)r->tasks_count;
@@ -154,7 +160,7 @@ static void run_enqueue(srv_job *j, srv_part *sp)
     if (synced || nt > ENQ_STACK_TASKS) {
         er = rt_malloc(sizeof *er + nt * sizeof er->res[0]);
         res = er ? er->res : NULL;
-        if (er) er->n = nt;
+        if (er) *er = (enq_results){.n = nt, .stream = stream};
         else srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     }
     bool ok = res && enqueue_decoded(j, sp, r, res);
@@ -166,7 +172,7 @@ static void run_enqueue(srv_job *j, srv_part *sp)
         return;
     }
     if (!synced) {
-        enqueue_answer(j, sp, res, nt);
+        enqueue_answer(j, sp, res, nt, stream);
         rt_free(er);
         srv_part_commit_soon(sp);
         srv_job_reply(j);
@@ -177,6 +183,8 @@ static void run_enqueue(srv_job *j, srv_part *sp)
     if (c == 0) return; /* on_enqueue_synced answers */
     on_enqueue_synced(q_part_log(sp->p), j, c < 0 ? c : 0, q_log_durable(q_part_log(sp->p)));
 }
+
+static void run_enqueue(srv_job *j, srv_part *sp) { srv_enqueue_run(j, sp, srv_job_msg(j), false); }
 
 /* ---- Lease ---- */
 
@@ -657,6 +665,7 @@ int srv_queue_add_methods(pw_grpc_server *g)
 {
     static const pw_grpc_method m[] = {
         {.path = pwm_ringq_v1_Queue_Enqueue_PATH, .kind = PW_GRPC_UNARY, .on_message = on_enqueue},
+        SRV_ENQUEUE_STREAM_METHOD,
         {.path = pwm_ringq_v1_Queue_Lease_PATH,
          .kind = PW_GRPC_UNARY,
          .on_message = on_lease,

@@ -6,6 +6,7 @@
 
 #include "proto_wire/pw_msg.h"
 #include "proto_wire/pw_msgs.h"
+#include "server/srv_ordered.h"
 #include "server/srv_queue_int.h"
 
 /* ---- srv_queue_ack.c ---- */
@@ -65,6 +66,29 @@ size_t srv_ack_fanout_cached_bytes(void);
 bool srv_id_shaped(const char *s, size_t n);
 
 /* ---- srv_queue_rpc.c ---- */
+
+/* Owner side of an Enqueue: the decoded request r (views into j's request or, for a stream,
+ * into the stream request it was made from; read during the call only) appended to its queue's
+ * partition and answered at its durability (SYNCED: after the commit that covers it) into
+ * j->resp: EnqueueResponse, or with `stream` the results of an EnqueueStreamResponse. Errors
+ * as Enqueue's, in j->status. */
+void srv_enqueue_run(srv_job *j, srv_part *sp, const pwm_ringq_v1_EnqueueRequest *r, bool stream);
+
+/* ---- srv_queue_estream.c: Queue.EnqueueStream ---- */
+
+/* The method entry (srv_queue_add_methods' table). */
+void srv_estream_on_start(pw_grpc_call *c);
+#define SRV_ENQUEUE_STREAM_METHOD                                                      \
+    {                                                                                  \
+        .path = pwm_ringq_v1_Queue_EnqueueStream_PATH, .kind = PW_GRPC_BIDI_STREAMING, \
+        .on_start = srv_estream_on_start, .on_message = srv_ord_on_message,            \
+        .on_half_close = srv_ord_on_half_close, .on_cancel = srv_ord_on_cancel,        \
+        .on_writable = srv_ord_on_writable                                             \
+    }
+/* Requests one EnqueueStream may have unanswered: its credit window. 1024 single-task requests
+ * keep a group commit of ~1 ms full at 1 M tasks/s, and bound what a producer that never reads
+ * makes the server hold (1024 requests and their answers: about 1 MiB with 1 KiB tasks). */
+#define SRV_ESTREAM_CREDITS 1024u
 
 /* Routing, with the key the origin decoded (a view, read during the call only): by a task id
  * (sets j->task_id to the task id within its partition) or by a queue name. Q_OK when

@@ -162,12 +162,14 @@ void srv_queue_on_drain(srv_shard *sh, void *ud)
     /* Long-polls answer now (with what they have: nothing) so they do not hold the drain, and
      * Work streams end. */
     srv_work_drain_shard();
+    srv_ord_drain(); /* EnqueueStream and PublishStream sessions */
     srv_stream_on_drain(srv_shard_id(sh));
     srv_qshard *qs = &srv_q.shards[srv_shard_id(sh)];
     if (!qs->parts) return;
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
         srv_part *sp = qs->parts[k];
         if (!sp) continue;
+        srv_part_sync_now(sp); /* held SYNCED answers (Enqueue, EnqueueStream) go out now */
         for (srv_waitq *wq = sp->waits; wq; wq = wq->next) {
             while (wq->head) {
                 srv_job *j = wq->head;

@@ -7,12 +7,14 @@
  * directory only routes), appends the batch (q_stream_publish: checked whole, nothing written
  * on a refusal), and answers at the durability asked, as Enqueue does (srv_receipt.h): SYNCED
  * after the group commit that covers the batch. A PublishStream request is the same job; the
- * stream answers its requests in request order, each once its own job is back. */
+ * stream answers its requests in request order, each once its own job is back (the window of
+ * srv_ordered.h, shared with Queue.EnqueueStream). */
 #include <errno.h>
 #include <string.h>
 
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
+#include "server/srv_ordered.h"
 #include "server/srv_receipt.h"
 #include "server/srv_stream_int.h"
 
@@ -229,58 +231,17 @@ static void on_publish(pw_grpc_call *c, const uint8_t *msg, size_t len)
     srv_call_route_part(j, part, run_publish);
 }
 
-/* ---- PublishStream: answers in request order ----
+/* ---- PublishStream: answers in request order (srv_ordered.h) ----
  *
- * The session (origin) keeps its requests in a FIFO: each is a job in flight or one answered
- * (its reply encoded); answers leave from the head as soon as they are ready, so a fast request
- * behind a slow one waits for it. At most PUBS_INFLIGHT_MAX requests are held: one more is
- * answered RESOURCE_EXHAUSTED (in order), so a producer that never reads cannot make the server
- * hold an unbounded backlog; answers the window cannot take wait in `pending`, bounded by the
- * same count. */
+ * At most PUBS_INFLIGHT_MAX requests are held: one more is answered RESOURCE_EXHAUSTED (in
+ * order), so a producer that never reads cannot make the server hold an unbounded backlog. */
 #define PUBS_INFLIGHT_MAX 1024u
-#define PUBS_PENDING_BYTES_MAX (64u << 20)
-
-typedef struct pubs_item {
-    struct pubs_item *next;
-    bool ready;
-    srv_job *j; /* in flight; NULL once answered into `answer` */
-    buf answer; /* the PublishStreamResponse */
-} pubs_item;
-
-typedef struct pubs {
-    pw_grpc_call *call;
-    int refs; /* 1 for the call + 1 per job in flight */
-    bool half_closed, finished;
-    bool draining; /* the server drains: new requests UNAVAILABLE, ends once all answered */
-    uint32_t held;
-    pubs_item *head, *tail;
-    buf pending;              /* answers waiting for the window, length-prefixed */
-    struct pubs *next, *prev; /* this shard's sessions (for the drain) */
-} pubs;
-
-static _Thread_local pubs *t_pubs;
-
-static void pubs_unref(pubs *ps)
-{
-    if (--ps->refs > 0) return;
-    while (ps->head) {
-        pubs_item *it = ps->head;
-        ps->head = it->next;
-        buf_deinit(&it->answer);
-        rt_free(it);
-    }
-    buf_deinit(&ps->pending);
-    if (ps->prev) ps->prev->next = ps->next;
-    else if (t_pubs == ps) t_pubs = ps->next;
-    if (ps->next) ps->next->prev = ps->prev;
-    pw_grpc_call_unref(ps->call);
-    rt_free(ps);
-}
 
 /* PublishStreamResponse{request_id, code, message, publish = body} into out. */
 static int pubs_encode(buf *out, uint64_t request_id, q_status code, const char *message,
-                       const uint8_t *body, size_t body_len)
+                       const uint8_t *body, size_t body_len, uint32_t credits)
 {
+    (void)credits; /* PublishStream states its window in docs only */
     pwm_ringq_v1_PublishStreamResponse m = {
         .request_id = request_id,
         .code = (uint32_t)code,
@@ -292,193 +253,31 @@ static int pubs_encode(buf *out, uint64_t request_id, q_status code, const char 
     return r;
 }
 
-/* Ends the call (once) and drops the call's reference: on_cancel does not run after a finish
- * of ours. ps may be freed on return. */
-static void pubs_end(pubs *ps, pw_grpc_status st, const char *why)
-{
-    if (ps->finished) return;
-    ps->finished = true;
-    pw_grpc_call_finish(ps->call, st, why);
-    pw_grpc_call_set_user(ps->call, NULL);
-    pubs_unref(ps);
-}
-
-static void pubs_fail(pubs *ps, const char *why) { pubs_end(ps, PW_GRPC_RESOURCE_EXHAUSTED, why); }
-
-/* Sends what is ready at the head, in order; finishes once half-closed and all answered. */
-static void pubs_flush(pubs *ps)
-{
-    while (!ps->finished && buf_size(&ps->pending) > 0) {
-        const uint8_t *p = buf_begin(&ps->pending), *msg;
-        size_t left = buf_size(&ps->pending), len;
-        if (!srv_lp_next(&p, &left, &msg, &len)) break;
-        int r = pw_grpc_call_send(ps->call, msg, len, 0);
-        if (r == -ENOBUFS) return; /* on_writable resumes */
-        if (r < 0) return pubs_fail(ps, "the answer could not be sent");
-        buf_consume(&ps->pending, buf_size(&ps->pending) - left);
-    }
-    while (!ps->finished && ps->head && ps->head->ready) {
-        pubs_item *it = ps->head;
-        int r = buf_size(&ps->pending)
-                    ? -ENOBUFS
-                    : pw_grpc_call_send(ps->call, buf_begin(&it->answer), buf_size(&it->answer), 0);
-        if (r == -ENOBUFS)
-            r = srv_lp_put(&ps->pending, buf_begin(&it->answer), buf_size(&it->answer));
-        if (r < 0) return pubs_fail(ps, "the answer could not be sent");
-        ps->head = it->next;
-        if (!ps->head) ps->tail = NULL;
-        buf_deinit(&it->answer);
-        rt_free(it);
-        ps->held--;
-    }
-    if (!ps->finished && (ps->half_closed || ps->draining) && !ps->head &&
-        buf_size(&ps->pending) == 0) {
-        if (ps->half_closed) pubs_end(ps, PW_GRPC_OK, NULL);
-        else pubs_end(ps, PW_GRPC_UNAVAILABLE, "server is draining");
-    }
-}
-
-static void pubs_answer(pubs *ps, pubs_item *it, uint64_t request_id, q_status code,
-                        const char *message, const uint8_t *body, size_t body_len)
-{
-    if (pubs_encode(&it->answer, request_id, code, message, body, body_len) < 0) {
-        buf_truncate(&it->answer, 0);
-        (void)pubs_encode(&it->answer, request_id, Q_RESOURCE_EXHAUSTED,
-                          "published, but the answer could not be encoded", NULL, 0);
-    }
-    it->ready = true;
-    pubs_flush(ps);
-}
-
-typedef struct pubs_ref {
-    pubs *ps;
-    pubs_item *it;
-    uint64_t request_id;
-} pubs_ref;
-
-/* Origin: a request's job is back. */
-static void pubs_job_done(srv_job *j)
-{
-    pubs_ref *ref = j->origin_ctx;
-    pubs *ps = ref->ps;
-    ref->it->j = NULL;
-    if (!ps->finished)
-        pubs_answer(ps, ref->it, ref->request_id, j->status, j->status ? j->msg : NULL,
-                    buf_begin(&j->resp), buf_size(&j->resp));
-    srv_job_decoded_release(j);
-    rt_free(ref);
-    pubs_unref(ps);
-}
-
 /* One PublishStreamRequest: a job to the stream's owner, or an answer at once. */
-static void pubs_request(pubs *ps, const uint8_t *msg, size_t len)
+static void pubs_request(srv_ord *o, srv_ord_item *it, const uint8_t *msg, size_t len)
 {
-    pubs_item *it = rt_calloc(1, sizeof *it);
-    pubs_ref *ref = it ? rt_calloc(1, sizeof *ref) : NULL;
-    if (!ref) {
-        rt_free(it);
-        return pubs_fail(ps, "out of memory");
-    }
-    buf_init(&it->answer, (size_t)16 << 20);
-    if (ps->tail) ps->tail->next = it;
-    else ps->head = it;
-    ps->tail = it;
-    ps->held++;
     q_err e;
-    bool refuse = ps->held > PUBS_INFLIGHT_MAX || ps->draining;
-    srv_job *j = refuse
-                     ? NULL
-                     : srv_job_decoded_msg(msg, len, &pwm_ringq_v1_PublishStreamRequest_desc, &e);
-    if (ps->draining) {
-        e.code = Q_UNAVAILABLE;
-        snprintf(e.msg, sizeof e.msg, "server is draining");
-    } else if (ps->held > PUBS_INFLIGHT_MAX) {
-        e.code = Q_RESOURCE_EXHAUSTED;
-        snprintf(e.msg, sizeof e.msg, "more than %u requests unanswered: read the answers",
-                 PUBS_INFLIGHT_MAX);
-    }
+    srv_job *j = srv_job_decoded_msg(msg, len, &pwm_ringq_v1_PublishStreamRequest_desc, &e);
+    if (!j) return srv_ord_answer(o, it, 0, e.code, e.msg, NULL, 0);
+    const pwm_ringq_v1_PublishStreamRequest *r = srv_job_msg(j);
+    uint64_t rid = r->request_id;
     uint32_t part = 0;
-    const pwm_ringq_v1_PublishStreamRequest *r = j ? srv_job_msg(j) : NULL;
-    if (j) ref->request_id = r->request_id;
-    if (j && pub_check(r->publish, &part, &e) == Q_OK) {
-        *ref = (pubs_ref){ps, it, r->request_id};
-        it->j = j;
-        j->origin_ctx = ref;
-        ps->refs++;
-        srv_job_dispatch(j, part, run_publish_stream, pubs_job_done);
-        return;
-    }
-    uint64_t rid = ref->request_id;
-    if (j) {
-        srv_job_decoded_release(j);
-        srv_job_free(j);
-    }
-    rt_free(ref);
-    pubs_answer(ps, it, rid, e.code, e.msg, NULL, 0);
+    if (pub_check(r->publish, &part, &e) == Q_OK)
+        return srv_ord_dispatch(o, it, rid, j, part, run_publish_stream);
+    srv_job_decoded_release(j);
+    srv_job_free(j);
+    srv_ord_answer(o, it, rid, e.code, e.msg, NULL, 0);
 }
 
-static void on_pubs_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
-{
-    pubs *ps = pw_grpc_call_user(c);
-    if (!ps || ps->finished) return;
-    pubs_request(ps, msg, len);
-}
+static const srv_ord_kind pubs_kind = {
+    .held_max = PUBS_INFLIGHT_MAX,
+    .encode = pubs_encode,
+    .request = pubs_request,
+};
 
-static void on_pubs_half_close(pw_grpc_call *c)
-{
-    pubs *ps = pw_grpc_call_user(c);
-    if (!ps) return;
-    ps->half_closed = true;
-    pubs_flush(ps);
-}
+static void on_pubs_start(pw_grpc_call *c) { srv_ord_start(c, &pubs_kind); }
 
-static void on_pubs_writable(pw_grpc_call *c)
-{
-    pubs *ps = pw_grpc_call_user(c);
-    if (ps) pubs_flush(ps);
-}
-
-static void on_pubs_cancel(pw_grpc_call *c, pw_grpc_status st)
-{
-    pubs *ps = pw_grpc_call_user(c);
-    if (!ps) return;
-    pw_grpc_call_set_user(c, NULL);
-    ps->finished = true; /* the jobs in flight still come back and drop their references */
-    pubs_unref(ps);
-}
-
-static void on_pubs_start(pw_grpc_call *c)
-{
-    pubs *ps = rt_calloc(1, sizeof *ps);
-    if (!ps) {
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return;
-    }
-    ps->call = c;
-    pw_grpc_call_ref(c);
-    ps->refs = 1;
-    buf_init(&ps->pending, PUBS_PENDING_BYTES_MAX);
-    pw_grpc_call_set_user(c, ps);
-    ps->next = t_pubs;
-    if (t_pubs) t_pubs->prev = ps;
-    t_pubs = ps;
-    if (srv_runtime_draining(srv_shard_runtime(srv_shard_self())))
-        pubs_end(ps, PW_GRPC_UNAVAILABLE, "server is draining");
-}
-
-void srv_stream_pub_drain(void)
-{
-    /* Requests in flight are answered; then the stream ends UNAVAILABLE (every gRPC client
-     * retries it), so an idle PublishStream does not hold the drain. */
-    pubs *next;
-    for (pubs *ps = t_pubs; ps; ps = next) {
-        ps->refs++; /* pubs_flush may end it */
-        ps->draining = true;
-        pubs_flush(ps);
-        next = ps->next;
-        pubs_unref(ps);
-    }
-}
+void srv_stream_pub_drain(void) { srv_ord_drain(); }
 
 int srv_stream_pub_add_methods(pw_grpc_server *g)
 {
@@ -487,10 +286,10 @@ int srv_stream_pub_add_methods(pw_grpc_server *g)
         {.path = pwm_ringq_v1_Streams_PublishStream_PATH,
          .kind = PW_GRPC_BIDI_STREAMING,
          .on_start = on_pubs_start,
-         .on_message = on_pubs_message,
-         .on_half_close = on_pubs_half_close,
-         .on_cancel = on_pubs_cancel,
-         .on_writable = on_pubs_writable},
+         .on_message = srv_ord_on_message,
+         .on_half_close = srv_ord_on_half_close,
+         .on_cancel = srv_ord_on_cancel,
+         .on_writable = srv_ord_on_writable},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         int r = pw_grpc_server_add_method(g, &m[i]);

@@ -1,6 +1,9 @@
 /* tools/ringq_cmd_enqueue: `ringq enqueue QUEUE [PAYLOAD...]` - one task per PAYLOAD argument,
- * or per stdin line when there is none, sent in Enqueue batches of --batch tasks; prints the
- * task ids (a JSON array with --json) as each batch is answered. */
+ * or per stdin line when there is none: stdin lines are streamed one task each on one
+ * Queue.EnqueueStream (the default: a line's id is printed as soon as its commit is done, with
+ * no per-call cost), or sent in unary Enqueue batches of --batch tasks when --batch is given;
+ * payload arguments go in Enqueue batches. Prints the task ids (a JSON array with --json) in
+ * input order as they are answered. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +66,8 @@ static void print_receipt(const rq_receipt *r, bool json)
                r->partition, r->offset, r->commit_seq, level_name(r->level));
 }
 
+static void print_result(const cli_args *a, const rq_enqueue_result *r, const rq_receipt *rc);
+
 static int enqueue_flush(cli_args *a, const char *queue, rq_task_spec *specs, size_t n,
                          char **owned)
 {
@@ -80,20 +85,8 @@ static int enqueue_flush(cli_args *a, const char *queue, rq_task_spec *specs, si
         free(rcpt);
         return cli_fail(&st);
     }
-    static bool first = true;
     for (size_t i = 0; i < n; i++) {
-        if (a->json) {
-            printf("%s{\"id\":", first ? "" : ",");
-            fmt_json_cstr(res[i].id);
-            printf(",\"duplicate\":%s", res[i].duplicate ? "true" : "false");
-            print_receipt(&rcpt[i], true);
-            putchar('}');
-            first = false;
-        } else {
-            printf("%s%s", res[i].id, res[i].duplicate ? " (duplicate)" : "");
-            if (enq_show_receipt) print_receipt(&rcpt[i], false);
-            putchar('\n');
-        }
+        print_result(a, &res[i], &rcpt[i]);
         if (owned) free(owned[i]);
     }
     free(res);
@@ -101,109 +94,206 @@ static int enqueue_flush(cli_args *a, const char *queue, rq_task_spec *specs, si
     return CLI_EX_OK;
 }
 
-int cmd_enqueue(cli_args *a)
+/* One result printed as enqueue_flush prints it (text line or JSON object). */
+static void print_result(const cli_args *a, const rq_enqueue_result *r, const rq_receipt *rc)
 {
-    rq_task_spec base = {0};
+    static bool first = true;
+    if (a->json) {
+        printf("%s{\"id\":", first ? "" : ",");
+        fmt_json_cstr(r->id);
+        printf(",\"duplicate\":%s", r->duplicate ? "true" : "false");
+        print_receipt(rc, true);
+        putchar('}');
+        first = false;
+    } else {
+        printf("%s%s", r->id, r->duplicate ? " (duplicate)" : "");
+        if (enq_show_receipt) print_receipt(rc, false);
+        putchar('\n');
+    }
+}
+
+/* The parsed command line. */
+typedef struct enq_args {
+    rq_task_spec base;
     rq_header hdrs[HEADERS_MAX];
     char *payloads[BATCH_MAX];
-    size_t npay = 0, batch = 100;
-    const char *queue = NULL;
+    size_t npay, batch;
+    bool batch_set; /* --batch given: stdin lines go in unary Enqueue batches */
+    const char *queue;
+} enq_args;
+
+/* Parses one task option at a->v[*i]: 1 taken, 0 not one, or the usage exit as -code. */
+static int enqueue_task_opt(cli_args *a, int *i, enq_args *e)
+{
+    const char *o = a->v[*i], *v;
+    rq_task_spec *b = &e->base;
+    bool ok = true;
+    if (strcmp(o, "-p") == 0 || strcmp(o, "--priority") == 0)
+        ok = (v = cli_optval(a, i)) && cli_parse_u32(v, &b->priority);
+    else if (strcmp(o, "--delay-ms") == 0)
+        ok = (v = cli_optval(a, i)) && cli_parse_u64(v, &b->delay_ms);
+    else if (strcmp(o, "--not-before-ms") == 0)
+        ok = (v = cli_optval(a, i)) && cli_parse_u64(v, &b->not_before_unix_ms);
+    else if (strcmp(o, "--max-attempts") == 0)
+        ok = (v = cli_optval(a, i)) && cli_parse_u32(v, &b->max_attempts);
+    else if (strcmp(o, "--lease-ms") == 0)
+        ok = (v = cli_optval(a, i)) && cli_parse_u32(v, &b->lease_ms);
+    else if (strcmp(o, "--key") == 0) ok = (b->idempotency_key = cli_optval(a, i)) != NULL;
+    else if (strcmp(o, "-H") == 0 || strcmp(o, "--header") == 0) {
+        char *hv = (char *)cli_optval(a, i);
+        char *eq = hv ? strchr(hv, '=') : NULL;
+        if (!eq || eq == hv) return -cli_usage("%s takes NAME=VALUE", o);
+        if (b->nheaders == HEADERS_MAX) return -cli_usage("at most %d headers", HEADERS_MAX);
+        *eq = 0;
+        e->hdrs[b->nheaders++] = (rq_header){hv, eq + 1};
+    } else return 0;
+    return ok ? 1 : -cli_usage("bad %s", o);
+}
+
+static int enqueue_parse(cli_args *a, enq_args *e)
+{
     for (int i = 1; i < a->n; i++) {
         const char *o = a->v[i], *v;
         uint64_t u;
         int d = enqueue_durability_opt(a, &i);
-        if (d) {
-            if (d < 0) return -d;
-            continue;
-        }
-        if (strcmp(o, "-p") == 0 || strcmp(o, "--priority") == 0) {
-            if (!(v = cli_optval(a, &i)) || !cli_parse_u32(v, &base.priority))
-                return cli_usage("%s needs a number", o);
-        } else if (strcmp(o, "--delay-ms") == 0) {
-            if (!(v = cli_optval(a, &i)) || !cli_parse_u64(v, &base.delay_ms))
-                return cli_usage("bad %s", o);
-        } else if (strcmp(o, "--not-before-ms") == 0) {
-            if (!(v = cli_optval(a, &i)) || !cli_parse_u64(v, &base.not_before_unix_ms))
-                return cli_usage("bad %s", o);
-        } else if (strcmp(o, "--max-attempts") == 0) {
-            if (!(v = cli_optval(a, &i)) || !cli_parse_u32(v, &base.max_attempts))
-                return cli_usage("bad %s", o);
-        } else if (strcmp(o, "--lease-ms") == 0) {
-            if (!(v = cli_optval(a, &i)) || !cli_parse_u32(v, &base.lease_ms))
-                return cli_usage("bad %s", o);
-        } else if (strcmp(o, "--key") == 0) {
-            if (!(base.idempotency_key = cli_optval(a, &i)))
-                return cli_usage("--key needs a value");
-        } else if (strcmp(o, "--batch") == 0) {
+        if (!d) d = enqueue_task_opt(a, &i, e);
+        if (d < 0) return -d;
+        if (d) continue;
+        if (strcmp(o, "--batch") == 0) {
             if (!(v = cli_optval(a, &i)) || !cli_parse_u64(v, &u) || u == 0 || u > BATCH_MAX)
                 return cli_usage("--batch takes 1..%d", BATCH_MAX);
-            batch = (size_t)u;
-        } else if (strcmp(o, "-H") == 0 || strcmp(o, "--header") == 0) {
-            char *hv = (char *)cli_optval(a, &i);
-            char *eq = hv ? strchr(hv, '=') : NULL;
-            if (!eq || eq == hv) return cli_usage("%s takes NAME=VALUE", o);
-            if (base.nheaders == HEADERS_MAX) return cli_usage("at most %d headers", HEADERS_MAX);
-            *eq = 0;
-            hdrs[base.nheaders++] = (rq_header){hv, eq + 1};
+            e->batch = (size_t)u;
+            e->batch_set = true;
         } else if (o[0] == '-' && o[1]) {
             return cli_usage("enqueue: unknown option %s", o);
-        } else if (!queue) {
-            queue = o;
+        } else if (!e->queue) {
+            e->queue = o;
         } else {
-            if (npay == BATCH_MAX) return cli_usage("at most %d payload arguments", BATCH_MAX);
-            payloads[npay++] = (char *)o;
+            if (e->npay == BATCH_MAX) return cli_usage("at most %d payload arguments", BATCH_MAX);
+            e->payloads[e->npay++] = (char *)o;
         }
     }
-    if (!queue) return cli_usage("enqueue needs a QUEUE");
-    if (base.idempotency_key && npay != 1)
+    if (!e->queue) return cli_usage("enqueue needs a QUEUE");
+    if (e->base.idempotency_key && e->npay != 1)
         return cli_usage("--key applies to exactly one task (one PAYLOAD argument)");
-    base.headers = hdrs;
-    rq_task_spec *specs = calloc(batch > npay ? batch : npay, sizeof *specs);
-    if (!specs) return cli_usage("out of memory");
-    if (a->json) putchar('[');
+    e->base.headers = e->hdrs;
+    return CLI_EX_OK;
+}
+
+/* stdin lines in unary Enqueue batches of e->batch (--batch). */
+static int enqueue_stdin_batched(cli_args *a, enq_args *e, rq_task_spec *specs, bool *any)
+{
+    char **lines = calloc(e->batch, sizeof *lines);
+    size_t k = 0, cap = 0;
+    char *line = NULL;
+    ssize_t len;
+    int rc = lines ? CLI_EX_OK : cli_usage("out of memory");
+    while (rc == CLI_EX_OK && (len = getline(&line, &cap, stdin)) >= 0) {
+        if (len > 0 && line[len - 1] == '\n') line[--len] = 0;
+        if ((size_t)len > LINE_MAX_BYTES) {
+            rc = cli_usage("a stdin line is longer than %u bytes", LINE_MAX_BYTES);
+            break;
+        }
+        *any = true;
+        specs[k] = e->base;
+        specs[k].payload = lines[k] = line;
+        specs[k].payload_len = (size_t)len;
+        line = NULL;
+        cap = 0;
+        if (++k == e->batch) {
+            rc = enqueue_flush(a, e->queue, specs, k, lines);
+            k = 0;
+        }
+    }
+    free(line);
+    if (rc == CLI_EX_OK && lines) rc = enqueue_flush(a, e->queue, specs, k, lines);
+    else if (lines)
+        for (size_t i = 0; i < k; i++) free(lines[i]);
+    free(lines);
+    return rc;
+}
+
+typedef struct stream_ctx {
+    const cli_args *a;
+    rq_status failed; /* the first failed answer's */
+} stream_ctx;
+
+/* An EnqueueStream answer: printed in order; the first failure is kept for the exit. */
+static void on_stream_answer(rq_enq_stream *s, void *ud, uint64_t id, const rq_status *st,
+                             const rq_enqueue_result *res, const rq_receipt *rc, size_t n)
+{
+    stream_ctx *x = ud;
+    if (st->code && !x->failed.code) x->failed = *st;
+    for (size_t i = 0; i < n; i++) print_result(x->a, &res[i], &rc[i]);
+}
+
+/* stdin lines, one task each, on one EnqueueStream (the default): each line is sent as it is
+ * read, within the stream's credits, and its id printed once its durability is reached. */
+static int enqueue_stdin_streamed(cli_args *a, enq_args *e, bool *any)
+{
+    rq_status st;
+    stream_ctx x = {.a = a};
+    rq_enq_stream *s = rq_enq_stream_open(a->c, enq_opts.durability, on_stream_answer, &x, &st);
+    if (!s) return cli_fail(&st);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
     int rc = CLI_EX_OK;
-    if (npay) {
-        for (size_t i = 0; i < npay; i++) {
-            specs[i] = base;
-            specs[i].payload = payloads[i];
-            specs[i].payload_len = strlen(payloads[i]);
+    while (rc == CLI_EX_OK && !x.failed.code && (len = getline(&line, &cap, stdin)) >= 0) {
+        if (len > 0 && line[len - 1] == '\n') line[--len] = 0;
+        if ((size_t)len > LINE_MAX_BYTES) {
+            rc = cli_usage("a stdin line is longer than %u bytes", LINE_MAX_BYTES);
+            break;
         }
-        for (size_t off = 0; off < npay && rc == CLI_EX_OK; off += batch)
-            rc = enqueue_flush(a, queue, specs + off, npay - off < batch ? npay - off : batch,
-                               NULL);
+        *any = true;
+        rq_task_spec t = e->base;
+        t.payload = line;
+        t.payload_len = (size_t)len;
+        int r;
+        while ((r = rq_enq_stream_send(s, e->queue, &t, 1, NULL, &st)) == RQ_EAGAIN &&
+               rq_client_poll(a->c, -1) >= 0) {}
+        if (r) rc = cli_fail(&st);
+    }
+    free(line);
+    int end = rq_enq_stream_finish(s, -1, &st);
+    rq_enq_stream_free(s);
+    if (rc != CLI_EX_OK) return rc;
+    if (x.failed.code) return cli_fail(&x.failed);
+    return end ? cli_fail(&st) : CLI_EX_OK;
+}
+
+int cmd_enqueue(cli_args *a)
+{
+    enq_args *e = calloc(1, sizeof *e);
+    if (!e) return cli_usage("out of memory");
+    e->batch = 100;
+    int rc = enqueue_parse(a, e);
+    rq_task_spec *specs = rc == CLI_EX_OK
+                              ? calloc(e->batch > e->npay ? e->batch : e->npay, sizeof *specs)
+                              : NULL;
+    if (rc == CLI_EX_OK && !specs) rc = cli_usage("out of memory");
+    if (rc != CLI_EX_OK) {
+        free(e);
+        return rc;
+    }
+    if (a->json) putchar('[');
+    if (e->npay) {
+        for (size_t i = 0; i < e->npay; i++) {
+            specs[i] = e->base;
+            specs[i].payload = e->payloads[i];
+            specs[i].payload_len = strlen(e->payloads[i]);
+        }
+        for (size_t off = 0; off < e->npay && rc == CLI_EX_OK; off += e->batch)
+            rc = enqueue_flush(a, e->queue, specs + off,
+                               e->npay - off < e->batch ? e->npay - off : e->batch, NULL);
     } else {
-        char **lines = calloc(batch, sizeof *lines);
-        size_t k = 0;
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t len;
-        bool any_line = false; /* empty stdin: say so (exit 0: nothing to do is no failure) */
-        while (rc == CLI_EX_OK && lines && (len = getline(&line, &cap, stdin)) >= 0) {
-            if (len > 0 && line[len - 1] == '\n') line[--len] = 0;
-            if ((size_t)len > LINE_MAX_BYTES) {
-                rc = cli_usage("a stdin line is longer than %u bytes", LINE_MAX_BYTES);
-                break;
-            }
-            any_line = true;
-            specs[k] = base;
-            specs[k].payload = lines[k] = line;
-            specs[k].payload_len = (size_t)len;
-            line = NULL;
-            cap = 0;
-            if (++k == batch) {
-                rc = enqueue_flush(a, queue, specs, k, lines);
-                k = 0;
-            }
-        }
-        free(line);
-        if (!lines) rc = cli_usage("out of memory");
-        else if (rc == CLI_EX_OK) rc = enqueue_flush(a, queue, specs, k, lines);
-        else
-            for (size_t i = 0; i < k; i++) free(lines[i]);
-        if (rc == CLI_EX_OK && !any_line) fputs("ringq: no input: nothing enqueued\n", stderr);
-        free(lines);
+        bool any = false; /* empty stdin: say so (exit 0: nothing to do is no failure) */
+        rc = e->batch_set ? enqueue_stdin_batched(a, e, specs, &any)
+                          : enqueue_stdin_streamed(a, e, &any);
+        if (rc == CLI_EX_OK && !any) fputs("ringq: no input: nothing enqueued\n", stderr);
     }
     if (a->json) printf("]\n");
     free(specs);
+    free(e);
     return rc;
 }

@@ -73,7 +73,9 @@ static const cli_cmd CMDS[] = {
      "  --receipt             print each task's receipt after its id: partition=P offset=O\n"
      "                        commit_seq=S level=written|synced (--json always has it)\n"
      "  -H, --header N=V      a header (repeatable, up to 64)\n"
-     "  --batch N             tasks per Enqueue call, 1..1000 (default 100)\n"},
+     "  --batch N             stdin lines go in Enqueue calls of N tasks, 1..1000 (default:\n"
+     "                        each line streamed on one EnqueueStream, its id printed once\n"
+     "                        answered; PAYLOAD arguments go in calls of 100)\n"},
     {"stats", cmd_stats,
      "usage: ringq stats [QUEUE]\n"
      "A table of every queue (or one): ready, delayed, leased, dead, rates, paused. \"no queues\"\n"

@@ -130,6 +130,21 @@ class BenchTest(unittest.TestCase):
         self.assertLess(r["ops_per_s"], 1.2 * rate)
         self.assertGreaterEqual(r["late_sends"], 0)
 
+    def test_e2e_and_enqueue_on_the_enqueue_stream(self):
+        # System ringq-stream: producers on Queue.EnqueueStream, one task per request.
+        q = "bench-" + self._testMethodName[5:30]
+        r, _ = self.bench("e2e", "--system", "ringq-stream", "--addr", self.srv.addr,
+                          "--queue", q, *SHORT, "--conns", "2", "--workers", "2",
+                          "--batch", "1", "--inflight", "64", "--credits", "128")
+        self.assert_passed(r, "e2e")
+        self.assert_all_delivered(r)
+        self.assertEqual(r["system"], "ringq-stream")
+        r, _ = self.bench("enqueue", "--system", "ringq-stream", "--addr", self.srv.addr,
+                          "--queue", q + "e", *SHORT, "--batch", "1", "--inflight", "32")
+        self.assert_passed(r, "enqueue")
+        self.assertEqual(r["tasks"], r["ops"])
+        self.assertEqual(r["backlog_end"], r["enqueued"])
+
     def test_drain(self):
         r, _ = self.ringq("drain", "--preload", "5000", "--workers", "2", "--credits", "128")
         self.assert_passed(r, "drain")

@@ -20,6 +20,17 @@ PROG = os.path.join(H.BUILD, "aux", "tests", "integration", "rq_api_prog")
 RUN_TIMEOUT_S = 20
 
 
+def rpc_count(addr, method):
+    """ringq_rpc_requests_total for one method ("pkg.Service/Method"), every code summed."""
+    import urllib.request
+    total = 0
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("ringq_rpc_requests_total{") and f'method="{method}"' in line:
+                total += int(float(line.split()[-1]))
+    return total
+
+
 class CliTest(RingqdTest):
     """One ringqd (2 shards) for the class: cls.srv, cls.ch (ringq_client.RingqdTest)."""
 
@@ -84,6 +95,36 @@ class CliTest(RingqdTest):
         info = self.js("stats", q)[0]
         self.assertEqual(info["ready"], 7)
         self.assertEqual([t.payload for t in self.lease(q)], [f"line {i}".encode() for i in range(7)])
+
+    def test_enqueue_stdin_streams_one_task_per_line(self):
+        # The default for stdin: one EnqueueStream, one request per line, more lines than the
+        # stream's credits (1024), so the CLI must wait for answers to send on.
+        q = self.q()
+        n = 2500
+        unary = rpc_count(self.srv.addr, "ringq.v1.Queue/Enqueue")
+        streams = rpc_count(self.srv.addr, "ringq.v1.Queue/EnqueueStream")
+        lines = "".join(f"s{i}\n" for i in range(n))
+        out = self.ok("enqueue", "--durability", "synced", "--receipt", q, stdin=lines)
+        rows = out.splitlines()
+        self.assertEqual(len(rows), n)
+        self.assertTrue(all("level=synced" in r for r in rows))
+        ids = [r.split()[0] for r in rows]
+        self.assertEqual(len(set(ids)), n)
+        # One stream and no unary Enqueue: the lines went on the stream.
+        self.assertEqual(rpc_count(self.srv.addr, "ringq.v1.Queue/EnqueueStream"), streams + 1)
+        self.assertEqual(rpc_count(self.srv.addr, "ringq.v1.Queue/Enqueue"), unary)
+        got = []
+        while len(got) < n:
+            batch = self.lease(q, n=1000)
+            self.assertTrue(batch)
+            got += batch
+        # Printed in input order: the ids and payloads line up.
+        self.assertEqual([t.id for t in got], ids)
+        self.assertEqual([t.payload for t in got], [f"s{i}".encode() for i in range(n)])
+        # A refused line (bad queue name) fails the command with the server's reason.
+        rc, _, err = self.ringq("enqueue", "bad name!", stdin="x\n")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("queue", err)
 
     def test_enqueue_key_delay_and_duplicate(self):
         q = self.q()
