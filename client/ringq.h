@@ -95,7 +95,13 @@ typedef struct rq_client_opts {
     const char *tls_cert;        /* client certificate for mTLS; NULL: $RINGQ_TLS_CERT */
     const char *tls_key;         /* its key; NULL: $RINGQ_TLS_KEY (else the cert file) */
     const char *tls_server_name; /* the name to verify and send (SNI); NULL: the host */
+    const char *token;           /* bearer token sent with every call (authorization: Bearer),
+                                    1..RQ_TOKEN_BYTES_MAX printable bytes without spaces; NULL:
+                                    $RINGQ_TOKEN, else none (docs/security.md). Copied. */
 } rq_client_opts;
+
+/* Longest bearer token (the server's SRV_AUTH_SECRET_BYTES_MAX). */
+#define RQ_TOKEN_BYTES_MAX 256
 
 /* Creates a client (no connection yet: the first call connects). Returns NULL with st filled
  * (RQ_EINVAL: bad address; RQ_ECONNECT: io_uring unavailable) on failure. */

@@ -184,8 +184,10 @@ static bool acall_run(rq_acall *a, rq_conn *k)
 {
     static const pw_grpc_ccall_cbs cbs = {on_msg, on_close};
     int err;
-    pw_grpc_ccall *call = pw_grpc_ccall_start(k->g, a->path, a->deadline_ns, rt_now_ns(), &cbs, a,
-                                              &err);
+    pw_grpc_cmeta md[1];
+    pw_grpc_ccall_opts o;
+    pw_grpc_ccall *call = pw_grpc_ccall_start_opts(k->g, a->path, a->deadline_ns, rt_now_ns(),
+                                                   rq_call_opts(a->c, NULL, md, &o), &cbs, a, &err);
     if (!call) {
         if (err == -ENOTCONN) return false;
         list_remove(&a->c->waitq, a);

@@ -118,6 +118,20 @@ rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
         free(c);
         return NULL;
     }
+    const char *token = o.token ? o.token : getenv("RINGQ_TOKEN");
+    if (token && *token) {
+        size_t n = strlen(token);
+        bool ok = n <= RQ_TOKEN_BYTES_MAX;
+        for (size_t i = 0; ok && i < n; i++) ok = token[i] > 0x20 && token[i] < 0x7f;
+        if (!ok) {
+            /* The token itself is not repeated: it is a secret. */
+            rq_set_status(st, RQ_EINVAL, "bad token: 1..%d printable characters, no spaces",
+                          RQ_TOKEN_BYTES_MAX);
+            free(c);
+            return NULL;
+        }
+        snprintf(c->authz, sizeof c->authz, "Bearer %s", token);
+    }
     c->timeout_ms = o.timeout_ms ? o.timeout_ms : RQ_TIMEOUT_MS_DEFAULT;
     c->gzip_min_bytes = o.gzip_min_bytes;
     c->fail_fast = o.fail_fast;
@@ -201,6 +215,7 @@ void rq_client_destroy(rq_client *c)
      * freed (and no completion reaches them afterwards on a loop that outlives the client). */
     for (int i = 0; i < 200 && c->zombies > 0; i++) rq_client_poll(c, 10);
     if (c->own_loop) ev_loop_destroy(c->loop);
+    explicit_bzero(c->authz, sizeof c->authz); /* a secret */
     rq_tls_ctx_destroy(c->tls);
     free(c);
 }
@@ -619,6 +634,17 @@ rq_conn *rq_conn_for_calls(rq_client *c)
     return NULL;
 }
 
+const pw_grpc_ccall_opts *rq_call_opts(const rq_client *c, const pw_grpc_ccall_opts *in,
+                                       pw_grpc_cmeta *md, pw_grpc_ccall_opts *out)
+{
+    size_t n = in ? in->md_count : 0;
+    if (!c->authz[0] || n >= PW_GRPC_CCALL_MD_MAX) return in; /* full: start refuses it */
+    for (size_t i = 0; i < n; i++) md[i] = in->md[i];
+    md[n] = (pw_grpc_cmeta){"authorization", (const uint8_t *)c->authz, strlen(c->authz)};
+    *out = (pw_grpc_ccall_opts){.md = md, .md_count = n + 1};
+    return out;
+}
+
 pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_ns,
                              const pw_grpc_ccall_cbs *cb, void *ud, rq_status *st)
 {
@@ -640,8 +666,10 @@ pw_grpc_ccall *rq_conn_start_opts(rq_client *c, const char *path, uint64_t deadl
             return NULL;
         }
         int err;
-        pw_grpc_ccall *call = pw_grpc_ccall_start_opts(k->g, path, deadline_ns, rt_now_ns(), opts,
-                                                       cb, ud, &err);
+        pw_grpc_cmeta md[PW_GRPC_CCALL_MD_MAX];
+        pw_grpc_ccall_opts o;
+        pw_grpc_ccall *call = pw_grpc_ccall_start_opts(k->g, path, deadline_ns, rt_now_ns(),
+                                                       rq_call_opts(c, opts, md, &o), cb, ud, &err);
         if (call) return call;
         if (err != -ENOTCONN) {
             rq_set_status(st, PW_GRPC_INTERNAL, "cannot start %s: %s", path, strerror(-err));

@@ -89,6 +89,7 @@ struct rq_client {
     char addr[300];
     char host[256];
     char port[8];
+    char authz[sizeof "Bearer " + RQ_TOKEN_BYTES_MAX]; /* "Bearer TOKEN", or "" without one */
     uint32_t timeout_ms, connect_timeout_ms, gzip_min_bytes;
     rq_conn *conn;       /* the current connection (new calls start here) */
     rq_conn *conns;      /* every live connection, the current one included */
@@ -135,6 +136,11 @@ pw_grpc_ccall *rq_conn_start(rq_client *c, const char *path, uint64_t deadline_n
 pw_grpc_ccall *rq_conn_start_opts(rq_client *c, const char *path, uint64_t deadline_ns,
                                   const pw_grpc_ccall_opts *opts, const pw_grpc_ccall_cbs *cb,
                                   void *ud, rq_status *st);
+/* `in` (NULL: none) plus the client's authorization entry when it has a token, in *out whose
+ * entries live in `md` (room for PW_GRPC_CCALL_MD_MAX). Returns what to pass on: `in` itself
+ * when there is nothing to add. */
+const pw_grpc_ccall_opts *rq_call_opts(const rq_client *c, const pw_grpc_ccall_opts *in,
+                                       pw_grpc_cmeta *md, pw_grpc_ccall_opts *out);
 /* Sends what the calls queued, re-arms the deadline timer, drops a finished connection. */
 void rq_conn_flush(rq_client *c);
 /* The connection calls may start on now, or NULL: none is up (a dial is needed). */

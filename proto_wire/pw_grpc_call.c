@@ -73,6 +73,8 @@ pw_grpc_call *pw_grpc_call_new_local(const pw_grpc_server *s, const pw_grpc_meth
     return c;
 }
 
+bool pw_grpc_call_is_local(const pw_grpc_call *c) { return c->local_fn != NULL; }
+
 /* The most one response message may hold: the server's limit (a local call keeps its copy). */
 static size_t send_max(const pw_grpc_call *c)
 {
@@ -180,6 +182,8 @@ const pw_grpc_md *pw_grpc_call_metadata(const pw_grpc_call *c, size_t *n)
     *n = c->nmd;
     return c->md;
 }
+
+const pw_grpc_method *pw_grpc_call_method(const pw_grpc_call *call) { return call->m; }
 
 const pw_grpc_md *pw_grpc_call_find_metadata(const pw_grpc_call *c, const char *name)
 {

@@ -63,6 +63,8 @@ int pw_grpc_server_add_method(pw_grpc_server *s, const pw_grpc_method *m)
     return 0;
 }
 
+void pw_grpc_server_set_guard(pw_grpc_server *s, pw_grpc_guard_fn fn) { s->guard = fn; }
+
 size_t pw_grpc_server_nmethods(const pw_grpc_server *s) { return s->nmethods; }
 const pw_grpc_method *pw_grpc_server_method_at(const pw_grpc_server *s, size_t i)
 {
@@ -158,8 +160,9 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
         return 0;
     }
     const char *method = NULL, *path = NULL, *ctype = NULL, *timeout = NULL, *enc = NULL,
-               *accept = NULL;
-    size_t method_n = 0, path_n = 0, ctype_n = 0, timeout_n = 0, enc_n = 0, accept_n = 0;
+               *accept = NULL, *authz = "";
+    size_t method_n = 0, path_n = 0, ctype_n = 0, timeout_n = 0, enc_n = 0, accept_n = 0,
+           authz_n = 0;
     for (size_t i = 0; i < n; i++) {
         const char *nm = h[i].name;
         size_t nl = h[i].name_len;
@@ -181,6 +184,9 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
         } else if (view_is(nm, nl, "grpc-accept-encoding")) {
             accept = h[i].value;
             accept_n = h[i].value_len;
+        } else if (view_is(nm, nl, "authorization")) {
+            authz = h[i].value;
+            authz_n = h[i].value_len;
         }
     }
     bool is_grpc = method && view_is(method, method_n, "POST") && ctype &&
@@ -190,7 +196,9 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
                                 .method = method ? method : "",
                                 .method_len = method_n,
                                 .path = path ? path : "",
-                                .path_len = path_n};
+                                .path_len = path_n,
+                                .authorization = authz,
+                                .authorization_len = authz_n};
         pw_grpc_plain_respond(g, sid, &rq);
         return 0;
     }
@@ -233,6 +241,11 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
     if (tmo != UINT64_MAX) {
         c->deadline_ns = g->now_ns + tmo;
         if (c->deadline_ns < g->now_ns) c->deadline_ns = UINT64_MAX - 1;
+    }
+    if (g->srv->guard && !g->srv->guard(c, c->m)) {
+        /* Ended by the guard: later DATA finds the call done, the method never runs. */
+        if (!c->done) pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "refused");
+        return 0;
     }
     if (c->m->on_start) c->m->on_start(c);
     if ((flags & PW_H2_HF_END_STREAM) && !c->done) {

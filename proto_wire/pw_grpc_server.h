@@ -97,6 +97,14 @@ const pw_grpc_method *pw_grpc_server_find(const pw_grpc_server *s, const char *p
 size_t pw_grpc_server_nmethods(const pw_grpc_server *s);
 const pw_grpc_method *pw_grpc_server_method_at(const pw_grpc_server *s, size_t i);
 
+/* A guard runs for every call once its headers are parsed, before the method's on_start: it
+ * may read the call's metadata and end the call (pw_grpc_call_finish, e.g. UNAUTHENTICATED),
+ * returning false; the method then sees nothing of it. true lets the call proceed. Runs on the
+ * connection's thread; `m` is the method the call is for. NULL (the default): every call
+ * proceeds. Set before connections exist. */
+typedef bool (*pw_grpc_guard_fn)(pw_grpc_call *call, const pw_grpc_method *m);
+void pw_grpc_server_set_guard(pw_grpc_server *s, pw_grpc_guard_fn fn);
+
 /* Frees this thread's per-thread state (the gzip context). Call when a shard thread ends. */
 void pw_grpc_thread_exit(void);
 
@@ -157,6 +165,8 @@ typedef struct pw_grpc_plain_req {
     size_t method_len;
     const char *path; /* with its query string, if any */
     size_t path_len;
+    const char *authorization; /* the authorization header's value, or "" without one */
+    size_t authorization_len;
 } pw_grpc_plain_req;
 
 /* Largest plain answer body (buf cap): health and metrics pages, not downloads. */
@@ -202,6 +212,8 @@ void pw_grpc_call_unref(pw_grpc_call *call);
 void pw_grpc_call_set_user(pw_grpc_call *call, void *ud);
 void *pw_grpc_call_user(const pw_grpc_call *call);
 void *pw_grpc_call_method_ud(const pw_grpc_call *call);
+/* The method the call is for (borrowed for the server's lifetime). */
+const pw_grpc_method *pw_grpc_call_method(const pw_grpc_call *call);
 /* The connection's user pointer, or NULL when the connection is gone. */
 void *pw_grpc_call_conn_user(const pw_grpc_call *call);
 /* True once the call ended (finished, cancelled or expired). */
@@ -230,6 +242,10 @@ typedef void (*pw_grpc_local_fn)(void *ud, pw_grpc_status status, const char *me
  * cases (m not unary). */
 pw_grpc_call *pw_grpc_call_new_local(const pw_grpc_server *s, const pw_grpc_method *m,
                                      pw_grpc_local_fn fn, void *ud);
+/* Whether `call` is a local call (made by pw_grpc_call_new_local, no connection). The server's
+ * per-call permission checks rely on it: a local call carries no credentials, so its maker
+ * must have checked the request it stands for first (the JSON API does, per route). */
+bool pw_grpc_call_is_local(const pw_grpc_call *call);
 
 typedef struct pw_grpc_md {
     const char *name;     /* lowercase, NUL-terminated */

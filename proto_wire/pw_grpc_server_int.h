@@ -21,6 +21,7 @@ struct pw_grpc_server {
     pw_grpc_method methods[PW_GRPC_METHODS_MAX];
     size_t nmethods;
     int16_t slots[PW_GRPC_PATH_SLOTS]; /* index into methods, -1 empty */
+    pw_grpc_guard_fn guard;            /* may end a call before its method sees it; or NULL */
 };
 
 typedef struct pw_grpc_out_md {

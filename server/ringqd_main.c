@@ -3,6 +3,7 @@
 
 #include "core/rt_log.h"
 #include "server/srv_api.h"
+#include "server/srv_auth.h"
 #include "server/srv_health.h"
 #include "server/srv_keda.h"
 #include "server/srv_reflection.h"
@@ -21,7 +22,10 @@ static const char usage[] =
     "  Every flag is checked before anything starts; a bad one exits 2 with its range.\n"
     "  --port N                 TCP port, 0..65535 (default 7070; 0 picks a free one, logged\n"
     "                           as port=N); a port held by anything else: \"address in use\"\n"
-    "  --host ADDR              IPv4/IPv6 address, localhost or * (default 127.0.0.1)\n"
+    "  --host ADDR              IPv4/IPv6 address, localhost or * (default 127.0.0.1); beyond\n"
+    "                           loopback only with TLS and --auth-file, or --insecure\n"
+    "  --auth-file PATH         tokens and permissions (docs/security.md); reread on SIGHUP\n"
+    "  --insecure               allow a non-loopback --host without TLS and tokens\n"
     "  --data DIR               data directory (default ./data), one ringqd at a time\n"
     "  --threads N              shard threads, 1..64 (default: online CPUs)\n"
     "  --pin                    pin shard i to CPU i\n"
@@ -49,7 +53,7 @@ static const char usage[] =
     "                           read-only (no actions; changes refused) | off (no dashboard)\n"
     "  --admin-token T          changes through the JSON API need X-Ringq-Token: T (default:\n"
     "                           no token, changes from loopback only; docs/http-api.md)\n"
-    "  --admin-token-file PATH  the same, read from a file (first line)\n"
+    "  --admin-token-file PATH  the same, read from a file (first line); not with --auth-file\n"
     "  --version                print the version and exit\n"
     "  Under systemd (Type=notify) READY=1 is sent once listening, STOPPING=1 on SIGTERM.\n";
 
@@ -90,17 +94,24 @@ static bool parse_ul(const char *s, unsigned long *v)
     return *s && *s != '-' && !*end && errno == 0;
 }
 
+static const char *auth_file; /* --auth-file, or NULL: no tokens (docs/security.md) */
+
 static int extra_flag(const char *name, const char *value, void *ud)
 {
     srv_queue_opts *q = ud;
     int api = srv_api_flag(name, value);
     if (api != 0) return api;
-    static const char *const mine[] = {"fsync", "partitions", "spin-us", "segment-bytes"};
+    static const char *const mine[] = {"fsync", "partitions", "spin-us", "segment-bytes",
+                                       "auth-file"};
     bool known = false;
     for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++) known |= strcmp(name, mine[i]) == 0;
     if (!known) return 0;
     if (!value) return 1; /* only asked whether the flag is ours */
     unsigned long v;
+    if (strcmp(name, "auth-file") == 0) {
+        auth_file = value;
+        return *value ? 1 : SRV_FLAG_BAD;
+    }
     if (strcmp(name, "fsync") == 0) {
         if (q_commit_policy_parse(value, &q->log) == 0) return 1;
         fprintf(stderr,
@@ -138,6 +149,11 @@ int main(int argc, char **argv)
     qo.spin_ns = SRV_SPIN_NS_DEFAULT;
     int r = srv_options_parse(&o, argc, argv, usage, extra_flag, &qo);
     if (r != 0) return r > 0 ? 0 : 2;
+    if (srv_auth_exposure_check(o.prog, o.host, o.tls_cert != NULL, auth_file != NULL, o.insecure) <
+        0)
+        return 2;
+    if (auth_file && srv_auth_start(auth_file) < 0) return 2;
+    if (srv_api_check_flags(auth_file != NULL) < 0) return 2;
     qo.data_dir = o.data_dir;
     qo.max_msg_bytes = o.grpc.max_send_message_bytes;
     int nshards = o.threads > 0 ? o.threads : rt_cpu_count();
@@ -155,7 +171,7 @@ int main(int argc, char **argv)
     if (srv_queue_add_methods(g) < 0 || srv_admin_add_methods(g) < 0 ||
         srv_stream_add_methods(g) < 0 || srv_health_add_methods(g) < 0 ||
         srv_keda_add_methods(g) < 0 || srv_reflection_add_methods(g) < 0 ||
-        srv_reflection_init(g) < 0) {
+        srv_reflection_init(g) < 0 || srv_auth_bind(g) < 0) {
         fprintf(stderr, "ringqd: cannot register services\n");
         return 1;
     }

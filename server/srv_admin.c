@@ -10,6 +10,7 @@
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_audit.h"
+#include "server/srv_auth.h"
 #include "server/srv_leases.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
@@ -579,15 +580,23 @@ static void on_list_queues(pw_grpc_call *c, const uint8_t *msg, size_t len)
         if (j) route(j, ((const pwm_ringq_v1_##Msg *)srv_job_msg(j))->member, run); \
     }
 
-ADMIN_ROUTED(on_get_queue, GetQueueRequest, srv_call_route_queue, name, run_get_queue)
-ADMIN_ROUTED(on_configure, ConfigureQueueRequest, srv_call_route_queue, name, run_configure)
-ADMIN_ROUTED(on_pause, PauseQueueRequest, srv_call_route_queue, name, run_pause)
-ADMIN_ROUTED(on_resume, ResumeQueueRequest, srv_call_route_queue, name, run_resume)
-ADMIN_ROUTED(on_purge, PurgeQueueRequest, srv_call_route_queue, name, run_purge)
-ADMIN_ROUTED(on_delete_queue, DeleteQueueRequest, srv_call_route_queue, name, run_delete_queue)
-ADMIN_ROUTED(on_list_dead, ListDeadTasksRequest, srv_call_route_queue, queue, run_list_dead)
-ADMIN_ROUTED(on_redrive, RedriveDeadTasksRequest, srv_call_route_queue, queue, run_redrive)
-ADMIN_ROUTED(on_peek, PeekTasksRequest, srv_call_route_queue, queue, run_peek)
+/* Routes a queue-named admin request once `admin` on that queue is checked (docs/security.md). */
+static void admin_route_queue(srv_job *j, pw_pb_bytes queue, srv_job_run_fn run)
+{
+    if (srv_auth_call(j->call, SRV_AUTH_ADMIN, SRV_AUTH_QUEUE, (const char *)queue.ptr, queue.len))
+        srv_call_route_queue(j, queue, run);
+    else srv_job_decoded_refuse(j);
+}
+
+ADMIN_ROUTED(on_get_queue, GetQueueRequest, admin_route_queue, name, run_get_queue)
+ADMIN_ROUTED(on_configure, ConfigureQueueRequest, admin_route_queue, name, run_configure)
+ADMIN_ROUTED(on_pause, PauseQueueRequest, admin_route_queue, name, run_pause)
+ADMIN_ROUTED(on_resume, ResumeQueueRequest, admin_route_queue, name, run_resume)
+ADMIN_ROUTED(on_purge, PurgeQueueRequest, admin_route_queue, name, run_purge)
+ADMIN_ROUTED(on_delete_queue, DeleteQueueRequest, admin_route_queue, name, run_delete_queue)
+ADMIN_ROUTED(on_list_dead, ListDeadTasksRequest, admin_route_queue, queue, run_list_dead)
+ADMIN_ROUTED(on_redrive, RedriveDeadTasksRequest, admin_route_queue, queue, run_redrive)
+ADMIN_ROUTED(on_peek, PeekTasksRequest, admin_route_queue, queue, run_peek)
 ADMIN_ROUTED(on_get_task, GetTaskRequest, srv_call_route_id, id, run_get_task)
 ADMIN_ROUTED(on_delete, DeleteTaskRequest, srv_call_route_id, id, run_delete)
 

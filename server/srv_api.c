@@ -16,6 +16,7 @@
 #include "proto_wire/pw_json.h"
 #include "proto_wire/pw_msgs.h"
 #include "server/srv_api_int.h"
+#include "server/srv_auth.h"
 #include "server/srv_http.h"
 #include "server/srv_internal.h"
 
@@ -23,37 +24,53 @@
 #define STREAMS(name) (&pwm_ringq_v1_Streams_methods[pwm_ringq_v1_Streams_##name##_INDEX])
 
 /* One route: `pattern` is relative to /api/v1/, "{}" is one path segment, which fills the
- * request field `param`. */
+ * request field `param`. Under --auth-file the route needs `need` (srv_api_int.h) on the
+ * segment's name of `kind`, or on every name (`*`) when kind is SRV_AUTH_ALL (no name, or a
+ * task id or partition whose queue is only known after the lookup). */
 typedef struct api_route {
     const char *method;
     const char *pattern;
     const pw_msg_method *rpc;
     const char *param;
     bool mutates;
+    srv_api_need need;
+    srv_auth_kind kind;
 } api_route;
 
+#define Q SRV_AUTH_QUEUE
+#define S SRV_AUTH_STREAM
+#define ALL SRV_AUTH_ALL
+#define COUNTS SRV_API_NEED_COUNTS
+#define DATA SRV_API_NEED_DATA
+#define CHANGE SRV_API_NEED_CHANGE
 static const api_route routes[] = {
-    {"GET", "queues", ADMIN(ListQueues), NULL, false},
-    {"GET", "queues/{}", ADMIN(GetQueue), "name", false},
-    {"DELETE", "queues/{}", ADMIN(DeleteQueue), "name", true},
-    {"POST", "queues/{}/config", ADMIN(ConfigureQueue), "name", true},
-    {"POST", "queues/{}/pause", ADMIN(PauseQueue), "name", true},
-    {"POST", "queues/{}/resume", ADMIN(ResumeQueue), "name", true},
-    {"POST", "queues/{}/purge", ADMIN(PurgeQueue), "name", true},
-    {"GET", "queues/{}/tasks", ADMIN(PeekTasks), "queue", false},
-    {"GET", "queues/{}/dead", ADMIN(ListDeadTasks), "queue", false},
-    {"POST", "queues/{}/redrive", ADMIN(RedriveDeadTasks), "queue", true},
-    {"GET", "queues/{}/leases", ADMIN(ListLeases), "queue", false},
-    {"GET", "tasks/{}", ADMIN(GetTask), "id", false},
-    {"DELETE", "tasks/{}", ADMIN(DeleteTask), "id", true},
-    {"GET", "partitions/{}", ADMIN(GetPartition), "partition", false},
-    {"GET", "audit", ADMIN(Audit), NULL, false},
+    {"GET", "queues", ADMIN(ListQueues), NULL, false, COUNTS, ALL},
+    {"GET", "queues/{}", ADMIN(GetQueue), "name", false, COUNTS, Q},
+    {"DELETE", "queues/{}", ADMIN(DeleteQueue), "name", true, CHANGE, Q},
+    {"POST", "queues/{}/config", ADMIN(ConfigureQueue), "name", true, CHANGE, Q},
+    {"POST", "queues/{}/pause", ADMIN(PauseQueue), "name", true, CHANGE, Q},
+    {"POST", "queues/{}/resume", ADMIN(ResumeQueue), "name", true, CHANGE, Q},
+    {"POST", "queues/{}/purge", ADMIN(PurgeQueue), "name", true, CHANGE, Q},
+    {"GET", "queues/{}/tasks", ADMIN(PeekTasks), "queue", false, DATA, Q},
+    {"GET", "queues/{}/dead", ADMIN(ListDeadTasks), "queue", false, DATA, Q},
+    {"POST", "queues/{}/redrive", ADMIN(RedriveDeadTasks), "queue", true, CHANGE, Q},
+    {"GET", "queues/{}/leases", ADMIN(ListLeases), "queue", false, DATA, Q}, /* lease tokens */
+    {"GET", "tasks/{}", ADMIN(GetTask), "id", false, DATA, ALL},
+    {"DELETE", "tasks/{}", ADMIN(DeleteTask), "id", true, CHANGE, ALL},
+    {"GET", "partitions/{}", ADMIN(GetPartition), "partition", false, COUNTS, ALL},
+    {"GET", "audit", ADMIN(Audit), NULL, false, COUNTS, ALL},
     /* ringq.v1.Streams: what the dashboard shows (streams, consumers and their lag). */
-    {"GET", "streams", STREAMS(ListStreams), NULL, false},
-    {"GET", "streams/{}", STREAMS(GetStream), "name", false},
-    {"GET", "streams/{}/consumers", STREAMS(ListConsumers), "stream", false},
-    {"POST", "streams/{}/purge", STREAMS(PurgeStream), "name", true},
+    {"GET", "streams", STREAMS(ListStreams), NULL, false, COUNTS, ALL},
+    {"GET", "streams/{}", STREAMS(GetStream), "name", false, COUNTS, S},
+    {"GET", "streams/{}/consumers", STREAMS(ListConsumers), "stream", false, COUNTS, S},
+    {"POST", "streams/{}/purge", STREAMS(PurgeStream), "name", true, CHANGE, S},
 };
+#undef Q
+#undef S
+#undef ALL
+#undef COUNTS
+#undef DATA
+#undef CHANGE
 
 /* ---- answers ---- */
 
@@ -255,9 +272,29 @@ static int build_request(srv_http_call *hc, const api_route *r, const char *seg,
     return rc;
 }
 
+/* The --auth-file check of route `r` on its (percent-decoded) path segment. Runs before the
+ * request is built and the local call made: a local call carries no credentials, and the
+ * handler's own checks let it through (srv_auth_call), so this is its only check. */
+static bool route_authorized(srv_http_call *hc, const api_route *r, const char *seg, size_t seg_len)
+{
+    if (!srv_auth_enabled()) return true;
+    if (r->kind == SRV_AUTH_ALL) return srv_api_authorize(hc, r->need, SRV_AUTH_ALL, NULL, 0);
+    char *name = rt_malloc(seg_len + 1);
+    if (!name) {
+        srv_api_error(hc, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return false;
+    }
+    if (seg_len) memcpy(name, seg, seg_len);
+    size_t n = srv_api_pct_decode(name, seg_len, false);
+    bool ok = srv_api_authorize(hc, r->need, r->kind, name, n);
+    rt_free(name);
+    return ok;
+}
+
 static srv_http_when run_route(srv_http_call *hc, const api_route *r, const char *seg,
                                size_t seg_len)
 {
+    if (!route_authorized(hc, r, seg, seg_len)) return SRV_HTTP_NOW;
     if (r->mutates && !srv_api_may_mutate(hc)) return SRV_HTTP_NOW;
     char err[PW_JSON_ERR_BYTES];
     char *scratch = rt_malloc(hc->body.n + seg_len + hc->query.n + 1);

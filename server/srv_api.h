@@ -32,5 +32,9 @@ extern srv_api_cfg srv_api;
 /* ringqd's flags --ui, --admin-token, --admin-token-file (srv_extra_flag_fn's contract: 1
  * consumed, 0 not ours, SRV_FLAG_BAD_SAID after printing why). */
 int srv_api_flag(const char *name, const char *value);
+/* After the flags: --admin-token(-file) together with --auth-file is refused (two access models
+ * for one API; the auth file's admin permission replaces the admin token). 0, or -EINVAL after
+ * printing why. */
+int srv_api_check_flags(bool auth_file);
 
 #endif

@@ -10,8 +10,15 @@
  *      never grant, and an HTML form cannot send one at all: the header alone defeats CSRF,
  *      without cookies or server state (a double-submit token would need both). Origin and
  *      Sec-Fetch-Site are the browser's own word on where the request came from.
- *   4. the token: with --admin-token(-file), X-Ringq-Token must equal it (compared in constant
- *      time); without one, only a loopback peer may mutate, with any non-empty value (else 401).
+ *   4. the token: with --auth-file, the bearer token was checked already (srv_api_authorize:
+ *      `admin` on what the change touches) and X-Ringq-Token's value is not read; else with
+ *      --admin-token(-file), X-Ringq-Token must equal it (compared in constant time); without
+ *      either, only a loopback peer may mutate, with any non-empty value (else 401).
+ *
+ * Under --auth-file every route is checked first (srv_api_authorize, before the local call):
+ * reads of counts need `metrics` or `admin`, reads of payloads and changes need `admin`, on the
+ * queue or stream the path names (on `*` when it names none). --admin-token is the simple mode
+ * for a server without an auth file; ringqd refuses both together (srv_api_check_flags).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +29,9 @@
 
 #include "server/srv_api.h"
 #include "server/srv_api_int.h"
+#include "server/srv_internal.h"
 #include "server/srv_runtime.h"
+#include "server/srv_tls.h"
 
 srv_api_cfg srv_api = {.ui = SRV_UI_ON};
 
@@ -92,13 +101,14 @@ static bool token_eq(pw_http1_view v)
     return d == 0;
 }
 
-/* Origin, when sent, must be this server: "http://" followed by the Host header. */
+/* Origin, when sent, must be this server: "http://" (or "https://" over TLS) followed by the
+ * Host header. */
 static bool same_origin(const srv_http_call *hc)
 {
     pw_http1_view o = srv_http_req_header(hc, "origin"), h = srv_http_req_header(hc, "host");
     if (o.p) {
-        static const char scheme[] = "http://";
-        size_t sl = sizeof scheme - 1;
+        const char *scheme = srv_conn_tls_peer(hc->c) ? "https://" : "http://";
+        size_t sl = strlen(scheme);
         if (!h.p || o.n != sl + h.n || strncasecmp(o.p, scheme, sl) != 0 ||
             strncasecmp(o.p + sl, h.p, h.n) != 0)
             return false;
@@ -129,6 +139,7 @@ bool srv_api_may_mutate(srv_http_call *hc)
         srv_api_error(hc, PW_GRPC_PERMISSION_DENIED, "cross-origin request refused");
         return false;
     }
+    if (srv_auth_enabled()) return true; /* the bearer token holds admin: srv_api_authorize */
     if (srv_api.token_len > 0 ? !token_eq(t) : !srv_http_peer_loopback(hc)) {
         srv_api_error(hc, PW_GRPC_UNAUTHENTICATED,
                       srv_api.token_len > 0
@@ -138,4 +149,40 @@ bool srv_api_may_mutate(srv_http_call *hc)
         return false;
     }
     return true;
+}
+
+bool srv_api_authorize(srv_http_call *hc, srv_api_need need, srv_auth_kind kind, const char *name,
+                       size_t len)
+{
+    if (!srv_auth_enabled()) return true;
+    /* Counts: `metrics`, or `admin`, which reads the same through the gRPC Admin service. */
+    if (need == SRV_API_NEED_COUNTS &&
+        srv_auth_http(hc->authz.p, hc->authz.n, SRV_AUTH_ADMIN, kind, name, len) == 200)
+        return true;
+    srv_auth_perm perm = need == SRV_API_NEED_COUNTS ? SRV_AUTH_METRICS : SRV_AUTH_ADMIN;
+    if (srv_http_authorize(hc, perm, kind, name, len)) return true;
+    int status = hc->status;
+    char why[SRV_AUTH_ERR_BYTES];
+    const char *kn = kind == SRV_AUTH_QUEUE ? "queue" : "stream";
+    if (status == 401)
+        snprintf(why, sizeof why,
+                 "credentials required: send Authorization: Bearer <token>, a "
+                 "token of the server's --auth-file");
+    else if (kind == SRV_AUTH_ALL)
+        snprintf(why, sizeof why, "permission denied: missing %s on every queue and stream (*)",
+                 srv_auth_perm_name(perm));
+    else
+        snprintf(why, sizeof why, "permission denied: missing %s on %s '%.*s'",
+                 srv_auth_perm_name(perm), kn, (int)(len > 128 ? 128 : len), name);
+    srv_api_error(hc, status == 401 ? PW_GRPC_UNAUTHENTICATED : PW_GRPC_PERMISSION_DENIED, why);
+    return false;
+}
+
+int srv_api_check_flags(bool auth_file)
+{
+    if (!auth_file || srv_api.token_len == 0) return 0;
+    fprintf(stderr,
+            "ringqd: --admin-token is the simple mode without --auth-file; with an auth "
+            "file, give the dashboard's user a token that holds admin (docs/security.md)\n");
+    return -EINVAL;
 }

@@ -79,13 +79,15 @@ static void server_info(srv_http_call *hc)
         t, sizeof t,
         "{\"version\":\"%s\",\"git\":\"%s\",\"uptime_s\":%llu,\"now_unix_ms\":%llu,"
         "\"fsync\":\"%s\",\"partitions\":%u,\"shards\":%d,\"disk_bytes\":%llu,"
-        "\"disk_partial\":%s,\"ui\":\"%s\",\"token_required\":%s,\"rates_seconds\":%u,"
+        "\"disk_partial\":%s,\"ui\":\"%s\",\"token_required\":%s,\"auth_file\":%s,"
+        "\"rates_seconds\":%u,"
         "\"rates_queues_max\":%u}\n",
         RT_VERSION, RT_VERSION_GIT,
         (unsigned long long)(now > rt->start_wall_ns ? (now - rt->start_wall_ns) / 1000000000u : 0),
         (unsigned long long)(now / 1000000u), policy_name(pol, sizeof pol), srv_q.nparts,
         srv_q.nshards, (unsigned long long)disk, partial ? "true" : "false", ui[srv_api.ui],
-        srv_api.token_len > 0 ? "true" : "false", SRV_RATES_SECONDS, SRV_RATES_QUEUES_MAX);
+        srv_api.token_len > 0 || srv_auth_enabled() ? "true" : "false",
+        srv_auth_enabled() ? "true" : "false", SRV_RATES_SECONDS, SRV_RATES_QUEUES_MAX);
     srv_api_ok(hc);
     if (buf_append(&hc->body_out, t, (size_t)n) < 0)
         srv_api_error(hc, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -111,6 +113,17 @@ static void rates(srv_http_call *hc, const char *q, size_t n)
     else if (rc < 0) srv_api_error(hc, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
 }
 
+/* Under --auth-file: `metrics` (or admin) on `*`, or on the queue of /rates/{queue}. */
+static bool info_authorized(srv_http_call *hc, const char *q, size_t n)
+{
+    char name[Q_QUEUE_NAME_BYTES_MAX * 3 + 1];
+    if (!q || n >= sizeof name)
+        return srv_api_authorize(hc, SRV_API_NEED_COUNTS, SRV_AUTH_ALL, NULL, 0);
+    memcpy(name, q, n);
+    n = srv_api_pct_decode(name, n, false);
+    return srv_api_authorize(hc, SRV_API_NEED_COUNTS, SRV_AUTH_QUEUE, name, n);
+}
+
 bool srv_api_info_route(srv_http_call *hc, const char *p, size_t n, srv_http_when *w)
 {
     *w = SRV_HTTP_NOW;
@@ -122,6 +135,8 @@ bool srv_api_info_route(srv_http_call *hc, const char *p, size_t n, srv_http_whe
     if (!get) {
         srv_api_error(hc, PW_GRPC_UNIMPLEMENTED, "method not allowed on this path");
         hc->status = 405, hc->reason = "Method Not Allowed";
+    } else if (!info_authorized(hc, is_qrates ? p + 6 : NULL, is_qrates ? n - 6 : 0)) {
+        /* answered: 401 or 403 */
     } else if (is_server) server_info(hc);
     else rates(hc, is_qrates ? p + 6 : NULL, is_qrates ? n - 6 : 0);
     return true;

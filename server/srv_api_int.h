@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "proto_wire/pw_grpc_util.h"
+#include "server/srv_auth.h"
 #include "server/srv_http.h"
 
 #define SRV_API_CTYPE "application/json"
@@ -22,6 +23,21 @@ void srv_api_ok(srv_http_call *hc);
 /* Percent-decodes s[0..n) in place ('+' as a space when plus_space: query strings); returns
  * the new length. A '%' not followed by two hex digits stays as it is. */
 size_t srv_api_pct_decode(char *s, size_t n, bool plus_space);
+
+/* What a JSON API route needs under --auth-file (docs/security.md, "The JSON API and the
+ * dashboard"): */
+typedef enum srv_api_need {
+    SRV_API_NEED_COUNTS, /* a read of names, counts, configuration: `metrics`, or `admin` */
+    SRV_API_NEED_DATA,   /* a read of task payloads: `admin` (as the gRPC method) */
+    SRV_API_NEED_CHANGE, /* anything that changes state: `admin` */
+} srv_api_need;
+
+/* srv_api_auth.c: the --auth-file check of a request (its Authorization: Bearer token) for
+ * `need` on `name` of `kind` (SRV_AUTH_ALL, NULL: on every name). true without --auth-file or
+ * when allowed; false: the answer is set (401 UNAUTHENTICATED with WWW-Authenticate: Bearer,
+ * or 403 PERMISSION_DENIED naming the missing permission). `name` borrowed for the call. */
+bool srv_api_authorize(srv_http_call *hc, srv_api_need need, srv_auth_kind kind, const char *name,
+                       size_t len);
 
 /* srv_api_auth.c: whether this request may change anything (--ui read-only, the admin token,
  * the CSRF header and Origin). false: the refusal is already the call's answer. */

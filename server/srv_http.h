@@ -16,6 +16,7 @@
 
 #include "core/rt_buf.h"
 #include "proto_wire/pw_http1.h"
+#include "server/srv_auth.h"
 
 typedef struct srv_conn srv_conn;
 typedef struct srv_shard srv_shard;
@@ -35,6 +36,7 @@ typedef struct srv_http_call {
      * only (h2c requests are gone once it returns). */
     pw_http1_view method, path, query; /* path without its query; query without its '?' */
     pw_http1_view body;                /* HTTP/1.1 with Content-Length; else empty */
+    pw_http1_view authz;               /* the Authorization header (HTTP/1.1 and h2c), or empty */
     const pw_http1_request *h1;        /* the head's headers; NULL for h2c (no headers) */
     /* The answer. */
     int status;
@@ -61,6 +63,12 @@ pw_http1_view srv_http_req_header(const srv_http_call *hc, const char *name);
 void srv_http_call_done(srv_http_call *hc);
 /* The shard the request arrived on. */
 srv_shard *srv_http_shard(const srv_http_call *hc);
+/* The --auth-file check of this request (srv_auth_http with its Authorization header): true
+ * when allowed (always without --auth-file). false: the answer's status is set to 401 (with
+ * WWW-Authenticate: Bearer) or 403 and its reason; the caller writes the body. `name` borrowed
+ * for the call. */
+bool srv_http_authorize(srv_http_call *hc, srv_auth_perm perm, srv_auth_kind kind, const char *name,
+                        size_t len);
 /* Whether the request's peer is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
 bool srv_http_peer_loopback(const srv_http_call *hc);
 

@@ -1,9 +1,10 @@
 /* server/srv_http1: plain HTTP on the gRPC port (srv_http.h).
  *
- *   GET /healthz   -> 200 "ok" (503 "draining" during a drain)
- *   GET /metrics   -> 200 Prometheus text exposition
- *   /api/v1/...    -> the JSON API (srv_api.c, docs/http-api.md)
- *   /, /ui/...     -> the dashboard (srv_ui.c)
+ *   GET /healthz   -> 200 "ok" (503 "draining" during a drain); always open
+ *   GET /metrics   -> 200 Prometheus text exposition; with --auth-file it needs a bearer token
+ *                     holding `metrics` on `*` (401 without a known token, 403 without it)
+ *   /api/v1/...    -> the JSON API (srv_api.c, docs/http-api.md; checked per route there)
+ *   /, /ui/...     -> the dashboard's files (srv_ui.c; no data: open like /healthz)
  *   other paths    -> 404; other methods on known paths -> 405; malformed -> 400; huge -> 431
  *
  * HTTP/1.1 requests may carry a body by Content-Length (at most SRV_HTTP_BODY_BYTES_MAX: 413
@@ -21,6 +22,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
+#include "server/srv_auth.h"
 #include "server/srv_http.h"
 #include "server/srv_internal.h"
 #include "server/srv_metrics.h"
@@ -60,6 +62,17 @@ pw_http1_view srv_http_req_header(const srv_http_call *hc, const char *name)
 }
 
 srv_shard *srv_http_shard(const srv_http_call *hc) { return hc->c->sh; }
+
+bool srv_http_authorize(srv_http_call *hc, srv_auth_perm perm, srv_auth_kind kind, const char *name,
+                        size_t len)
+{
+    int st = srv_auth_http(hc->authz.p, hc->authz.n, perm, kind, name, len);
+    if (st == 200) return true;
+    hc->status = st;
+    hc->reason = st == 401 ? "Unauthorized" : "Forbidden";
+    if (st == 401) (void)srv_http_header(hc, "WWW-Authenticate", "Bearer");
+    return false;
+}
 
 bool srv_http_peer_loopback(const srv_http_call *hc)
 {
@@ -161,6 +174,13 @@ static srv_http_when route_small(srv_http_call *hc, bool healthz)
         srv_http_text(hc, 200, "OK", "ok\n");
         return SRV_HTTP_NOW;
     }
+    if (!srv_http_authorize(hc, SRV_AUTH_METRICS, SRV_AUTH_ALL, NULL, 0)) {
+        srv_http_text(hc, hc->status, hc->reason,
+                      hc->status == 401
+                          ? "credentials required: send Authorization: Bearer <token>\n"
+                          : "permission denied: missing metrics on every queue and stream (*)\n");
+        return SRV_HTTP_NOW;
+    }
     hc->status = 200;
     hc->reason = "OK";
     hc->ctype = METRICS_CTYPE;
@@ -205,7 +225,7 @@ static bool run_handler(srv_http_call *hc, pw_http1_view target)
     hc->in_handler = false;
     /* The request's views die with the transport's buffers: nothing may read them after. */
     hc->h1 = NULL;
-    hc->method = hc->path = hc->query = hc->body = (pw_http1_view){NULL, 0};
+    hc->method = hc->path = hc->query = hc->body = hc->authz = (pw_http1_view){NULL, 0};
     if (w == SRV_HTTP_LATER && !hc->ready) return false;
     srv_conn_release(hc->c);
     return true;
@@ -226,6 +246,7 @@ void srv_http_on_h2_request(void *user, const pw_grpc_plain_req *req, pw_grpc_pl
     hc->h2 = true;
     hc->sid = req->stream_id;
     hc->method = (pw_http1_view){req->method, req->method_len};
+    hc->authz = (pw_http1_view){req->authorization, req->authorization_len};
     if (!run_handler(hc, (pw_http1_view){req->path, req->path_len})) {
         resp->later = true; /* srv_http_call_done answers */
         return;
@@ -297,6 +318,7 @@ void srv_http1_on_input(srv_conn *c)
         }
         hc->method = req.method;
         hc->h1 = &req;
+        hc->authz = srv_http_req_header(hc, "authorization");
         hc->body = (pw_http1_view){(const char *)buf_begin(&c->in) + r, (size_t)(total - r)};
         hc->consumed = (size_t)total;
         hc->head_only = pw_http1_view_eq(req.method, "HEAD");

@@ -35,6 +35,8 @@ struct srv_ord {
 
 static _Thread_local srv_ord *t_ords;
 
+pw_grpc_call *srv_ord_call(const srv_ord *o) { return o->call; }
+
 static void item_free(srv_ord_item *it)
 {
     buf_deinit(&it->answer);

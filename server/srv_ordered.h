@@ -51,6 +51,8 @@ typedef struct srv_ord_kind {
 /* on_start: a session for call c answering as kind says (borrowed: static). Ends the call
  * RESOURCE_EXHAUSTED when out of memory, UNAVAILABLE when the server drains. */
 void srv_ord_start(pw_grpc_call *c, const srv_ord_kind *kind);
+/* The session's call (borrowed: valid while the session lives), for per-request checks. */
+pw_grpc_call *srv_ord_call(const srv_ord *o);
 
 /* The method handlers every ordered stream uses (on_message, on_half_close, on_writable,
  * on_cancel). */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "proto_wire/pw_pb.h"
+#include "server/srv_auth.h"
 #include "server/srv_queue_rpc.h"
 #include "server/srv_receipt.h"
 
@@ -83,6 +84,15 @@ static void estream_request(srv_ord *o, srv_ord_item *it, const uint8_t *msg, si
         srv_job_decoded_release(j);
         srv_job_free(j);
         srv_ord_answer(o, it, rid, e.code, e.msg, NULL, 0);
+        return;
+    }
+    char denied[SRV_AUTH_ERR_BYTES]; /* refused on the stream, which stays open */
+    int st = srv_auth_check(srv_ord_call(o), SRV_AUTH_PRODUCE, SRV_AUTH_QUEUE,
+                            (const char *)q->queue.ptr, q->queue.len, denied);
+    if (st != 0) {
+        srv_job_decoded_release(j);
+        srv_job_free(j);
+        srv_ord_answer(o, it, rid, (q_status)st, denied, NULL, 0);
         return;
     }
     uint32_t part = q_part_of((const char *)q->queue.ptr, q->queue.len, srv_q.nparts);

@@ -12,6 +12,7 @@
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "proto_wire/pw_pb.h"
+#include "server/srv_auth.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_int.h"
 #include "server/srv_queue_rpc.h"
@@ -526,6 +527,11 @@ static void on_enqueue(pw_grpc_call *c, const uint8_t *msg, size_t len)
     srv_job *j = srv_job_decoded(c, msg, len, &pwm_ringq_v1_EnqueueRequest_desc);
     if (!j) return;
     const pwm_ringq_v1_EnqueueRequest *r = srv_job_msg(j);
+    if (!srv_auth_call(c, SRV_AUTH_PRODUCE, SRV_AUTH_QUEUE, (const char *)r->queue.ptr,
+                       r->queue.len)) {
+        srv_job_decoded_refuse(j);
+        return;
+    }
     if (r->tasks_count == 0 || r->tasks_count > Q_BATCH_MAX) {
         srv_job_fail(j, Q_INVALID_ARGUMENT, "an enqueue carries 1..%u tasks, got %zu", Q_BATCH_MAX,
                      r->tasks_count);
@@ -581,7 +587,10 @@ static void on_lease(pw_grpc_call *c, const uint8_t *msg, size_t len)
     pwm_ringq_v1_LeaseRequest r;
     pw_msg_arena a;
     if (srv_msg_decode(c, &pwm_ringq_v1_LeaseRequest_desc, &r, msg, len, &a) < 0) return;
-    srv_job *j = lease_job(c, &r);
+    srv_job *j = srv_auth_call(c, SRV_AUTH_CONSUME, SRV_AUTH_QUEUE, (const char *)r.queue.ptr,
+                               r.queue.len)
+                     ? lease_job(c, &r)
+                     : NULL;
     if (j) {
         pw_grpc_call_set_user(c, j);
         if (srv_route_queue(j, r.queue, run_lease, lease_done) != Q_OK) {

@@ -14,6 +14,7 @@
 #include "core/rt_net.h"
 #include "core/rt_notify.h"
 #include "core/rt_version.h"
+#include "server/srv_auth.h"
 #include "server/srv_internal.h"
 
 /* Wake-up codes sent between shards. */
@@ -133,6 +134,7 @@ static srv_rc parse_flag(srv_options *o, const char *name, const char *val, srv_
         }
         o->host = val;
     } else if (strcmp(name, "pin") == 0) o->pin = true;
+    else if (strcmp(name, "insecure") == 0) o->insecure = true;
     else if (strcmp(name, "data") == 0) bad = !*val, o->data_dir = val;
     else if (strcmp(name, "port-file") == 0) bad = !*val, o->port_file = val;
     else if (strcmp(name, "tls-cert") == 0) bad = !*val, o->tls_cert = val;
@@ -201,7 +203,7 @@ srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usag
             val = eq + 1;
         } else {
             snprintf(name, sizeof name, "%s", a + 2);
-            if (strcmp(name, "pin") != 0) {
+            if (strcmp(name, "pin") != 0 && strcmp(name, "insecure") != 0) {
                 bool known = num_flag_find(name) || strcmp(name, "host") == 0 ||
                              strcmp(name, "data") == 0 || strcmp(name, "port-file") == 0 ||
                              strcmp(name, "log-level") == 0 || strncmp(name, "tls-", 4) == 0 ||
@@ -385,8 +387,11 @@ static void on_signal(ev_loop *loop, ev_op *op, int res, unsigned flags)
                 log_warn("second interrupt; exiting now", NULL);
                 _exit(130);
             }
-        } else if (sig == SIGHUP && sh->rt->tls) {
-            srv_tls_server_reload(sh->rt->tls); /* logs its outcome */
+        } else if (sig == SIGHUP) {
+            /* Reload what is configured: certificates (new connections take them) and the
+             * auth file; each logs its outcome and keeps the old one on failure. */
+            if (sh->rt->tls) srv_tls_server_reload(sh->rt->tls);
+            srv_auth_reload();
         } else {
             log_info("signal ignored", "signal=%d", sig);
         }

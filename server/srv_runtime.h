@@ -28,6 +28,7 @@ typedef struct srv_options {
     int port;              /* 0: pick a free port (logged as port=N) */
     int threads;           /* shards; default: online CPUs */
     bool pin;              /* pin shard i to CPU i */
+    bool insecure;         /* --insecure: a non-loopback --host without TLS and tokens */
     const char *data_dir;  /* ringqd only */
     const char *port_file; /* when set, the bound port is written there once listening */
     uint32_t handshake_ms;

@@ -13,6 +13,7 @@
 
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
+#include "server/srv_auth.h"
 #include "server/srv_stream_int.h"
 
 static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
@@ -34,7 +35,8 @@ bool srv_stream_check_name(srv_job *j, pw_pb_bytes name, const char *field)
 
 void srv_stream_route(srv_job *j, pw_pb_bytes name, const char *field, srv_job_run_fn run)
 {
-    if (!srv_stream_check_name(j, name, field)) {
+    if (!srv_stream_check_name(j, name, field) ||
+        !srv_auth_call_named(j->call, SRV_AUTH_STREAM, srv_chars(name), name.len)) {
         srv_job_decoded_refuse(j);
         return;
     }
@@ -136,6 +138,10 @@ static void change_done(srv_sdir_op *op)
 static void change_start(srv_job *j, srv_sdir_kind kind, pw_pb_bytes name, srv_sdir_write_fn write,
                          const q_filter_set *check, int arg)
 {
+    if (!srv_auth_call_named(j->call, SRV_AUTH_STREAM, srv_chars(name), name.len)) {
+        srv_job_decoded_refuse(j);
+        return;
+    }
     srv_sdir_op *op = srv_sdir_op_new(j, kind, srv_chars(name), name.len, write, change_done);
     if (!op) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");

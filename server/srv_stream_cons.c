@@ -14,6 +14,7 @@
 #include "core/rt_clock.h"
 #include "proto_wire/pw_pb.h"
 #include "queue/q_consumer.h"
+#include "server/srv_auth.h"
 #include "server/srv_stream_int.h"
 
 static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
@@ -355,7 +356,8 @@ static void on_fetch(pw_grpc_call *c, const uint8_t *m, size_t n)
         srv_job_decoded_refuse(j);
         return;
     }
-    if (!check_names(j, (const cons_key *)r)) {
+    if (!check_names(j, (const cons_key *)r) ||
+        !srv_auth_call_named(c, SRV_AUTH_STREAM, srv_chars(r->stream), r->stream.len)) {
         srv_job_decoded_refuse(j);
         return;
     }

@@ -27,6 +27,7 @@
 #include "core/rt_alloc.h"
 #include "core/rt_blob.h"
 #include "proto_wire/pw_pb.h"
+#include "server/srv_auth.h"
 #include "server/srv_stream_consume_int.h"
 
 #define CONSUME_CREDITS_MAX 10000             /* the API's bound on credits outstanding */
@@ -242,6 +243,10 @@ static void cs_bind(srv_consume *w, const uint8_t *msg, size_t len,
         return cs_result(w, r->request_id, Q_FAILED_PRECONDITION, "already bound", 0, NULL, 0);
     if (q_stream_name_check_as("bind.stream", srv_chars(b->stream), b->stream.len, &e) != Q_OK)
         return cs_result(w, r->request_id, e.code, e.msg, 0, NULL, 0);
+    char denied[SRV_AUTH_ERR_BYTES]; /* the bind is refused on the stream, which stays open */
+    int st = srv_auth_check_named(w->call, SRV_AUTH_STREAM, srv_chars(b->stream), b->stream.len,
+                                  denied);
+    if (st != 0) return cs_result(w, r->request_id, (q_status)st, denied, 0, NULL, 0);
     if (b->consumer.len == 0 && !b->ephemeral)
         return cs_result(w, r->request_id, Q_INVALID_ARGUMENT,
                          "bind: consumer or ephemeral is required", 0, NULL, 0);

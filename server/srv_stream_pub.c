@@ -14,6 +14,7 @@
 
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
+#include "server/srv_auth.h"
 #include "server/srv_ordered.h"
 #include "server/srv_receipt.h"
 #include "server/srv_stream_int.h"
@@ -24,7 +25,8 @@ static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const u
 
 /* Checks the decoded batch and finds its stream's partition. Q_OK with *part set, or the
  * status with the reason in e. */
-static q_status pub_check(const pwm_ringq_v1_PublishRequest *r, uint32_t *part, q_err *e)
+static q_status pub_check(const pw_grpc_call *call, const pwm_ringq_v1_PublishRequest *r,
+                          uint32_t *part, q_err *e)
 {
     e->code = Q_INVALID_ARGUMENT;
     if (!r || r->messages_count == 0 || r->messages_count > Q_STREAM_BATCH_MAX) {
@@ -69,6 +71,14 @@ static q_status pub_check(const pwm_ringq_v1_PublishRequest *r, uint32_t *part, 
         }
         e->code = Q_INVALID_ARGUMENT;
         s = m;
+    }
+    /* produce on the stream the subjects map to, known only now (docs/security.md) */
+    char denied[SRV_AUTH_ERR_BYTES];
+    int st = srv_auth_check_named(call, SRV_AUTH_STREAM, s->name, s->name_len, denied);
+    if (st != 0) {
+        e->code = (q_status)st;
+        snprintf(e->msg, sizeof e->msg, "%.*s", (int)sizeof e->msg - 1, denied);
+        return e->code;
     }
     *part = s->part;
     e->code = Q_OK;
@@ -223,7 +233,7 @@ static void on_publish(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (!j) return;
     q_err e;
     uint32_t part = 0;
-    if (pub_check(srv_job_msg(j), &part, &e) != Q_OK) {
+    if (pub_check(c, srv_job_msg(j), &part, &e) != Q_OK) {
         srv_job_err(j, &e);
         srv_job_decoded_refuse(j);
         return;
@@ -262,7 +272,7 @@ static void pubs_request(srv_ord *o, srv_ord_item *it, const uint8_t *msg, size_
     const pwm_ringq_v1_PublishStreamRequest *r = srv_job_msg(j);
     uint64_t rid = r->request_id;
     uint32_t part = 0;
-    if (pub_check(r->publish, &part, &e) == Q_OK)
+    if (pub_check(srv_ord_call(o), r->publish, &part, &e) == Q_OK)
         return srv_ord_dispatch(o, it, rid, j, part, run_publish_stream);
     srv_job_decoded_release(j);
     srv_job_free(j);

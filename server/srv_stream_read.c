@@ -21,6 +21,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_blob.h"
+#include "server/srv_auth.h"
 #include "server/srv_stream_int.h"
 
 #define READ_BATCH_MSGS 64u         /* messages per batch: one mesh round trip each */
@@ -398,6 +399,10 @@ static void on_read(pw_grpc_call *c, const uint8_t *msg, size_t len)
     pwm_ringq_v1_ReadRequest q;
     pw_msg_arena ar;
     if (srv_msg_decode(c, &pwm_ringq_v1_ReadRequest_desc, &q, msg, len, &ar) < 0) return;
+    if (!srv_auth_call_named(c, SRV_AUTH_STREAM, srv_chars(q.stream), q.stream.len)) {
+        pw_msg_arena_deinit(&ar);
+        return;
+    }
     rd *r = rt_calloc(1, sizeof *r);
     q_err e;
     q_status st = r ? rd_args_from(&q, &r->a, &e) : Q_RESOURCE_EXHAUSTED;

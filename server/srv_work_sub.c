@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/rt_alloc.h"
+#include "server/srv_auth.h"
 #include "server/srv_msg.h"
 #include "server/srv_work_int.h"
 
@@ -179,6 +180,12 @@ q_status srv_work_subscribe(srv_work *w, const pwm_ringq_v1_Subscribe *sub, char
     }
     uint32_t n = 0;
     q_status st = subscribe_parse(sub, set, &n, why, why_len);
+    char denied[SRV_AUTH_ERR_BYTES];
+    for (uint32_t i = 0; st == Q_OK && i < n; i++) { /* each queue named, before any change */
+        st = (q_status)srv_auth_check(w->call, SRV_AUTH_CONSUME, SRV_AUTH_QUEUE, set[i].name,
+                                      set[i].len, denied);
+        if (st != Q_OK) snprintf(why, why_len, "%.*s", (int)why_len - 1, denied);
+    }
     if (st == Q_OK) {
         uint32_t lease_ms = sub->lease_ms ? sub->lease_ms : w->lease_ms;
         bool lease_changed = lease_ms != w->lease_ms;

@@ -2,6 +2,7 @@
  * ringq_cli.h. */
 #include "tools/ringq_cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,9 @@ int cli_fail(const rq_status *st)
     case PW_GRPC_NOT_FOUND:
     case PW_GRPC_FAILED_PRECONDITION:
     case PW_GRPC_ALREADY_EXISTS:
-    case PW_GRPC_OUT_OF_RANGE: return CLI_EX_REJECTED;
+    case PW_GRPC_OUT_OF_RANGE:
+    case PW_GRPC_PERMISSION_DENIED: /* the request is refused, not failed: docs/security.md */
+    case PW_GRPC_UNAUTHENTICATED: return CLI_EX_REJECTED;
     default: return CLI_EX_SERVER;
     }
 }
@@ -68,4 +71,35 @@ int cli_dispatch(cli_args *a, const char *cmd, const char *names, const cli_sub 
     for (size_t i = 0; i < n; i++)
         if (strcmp(a->v[1], subs[i].name) == 0) return subs[i].run(a);
     return cli_usage("%s: unknown subcommand '%s'", cmd, a->v[1]);
+}
+
+int cli_token_file(const char *prog, const char *path, char out[RQ_TOKEN_BYTES_MAX + 1])
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        fprintf(stderr, "%s: --token-file %s: %s\n", prog, path, strerror(errno));
+        return -1;
+    }
+    char line[RQ_TOKEN_BYTES_MAX + 3]; /* the token, a CR, LF and NUL */
+    bool got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = got ? strlen(line) : 0;
+    bool whole = n == 0 || line[n - 1] == '\n' || n < sizeof line - 1;
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+                 line[n - 1] == '\t'))
+        n--;
+    int rc = 0;
+    if (!whole || n > RQ_TOKEN_BYTES_MAX) {
+        fprintf(stderr, "%s: --token-file %s: a token has at most %d characters\n", prog, path,
+                RQ_TOKEN_BYTES_MAX);
+        rc = -1;
+    } else if (n == 0) {
+        fprintf(stderr, "%s: --token-file %s: no token on its first line\n", prog, path);
+        rc = -1;
+    } else {
+        memcpy(out, line, n);
+        out[n] = 0;
+    }
+    explicit_bzero(line, sizeof line);
+    return rc;
 }

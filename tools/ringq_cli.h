@@ -14,10 +14,11 @@
 
 /* Exit codes (docs/cli.md). */
 enum {
-    CLI_EX_OK = 0,         /* done */
-    CLI_EX_SERVER = 1,     /* the server failed the request (INTERNAL, UNAVAILABLE, ...) */
-    CLI_EX_USAGE = 2,      /* bad command line or input */
-    CLI_EX_REJECTED = 3,   /* the server rejected the request as invalid (INVALID_ARGUMENT, ...) */
+    CLI_EX_OK = 0,     /* done */
+    CLI_EX_SERVER = 1, /* the server failed the request (INTERNAL, UNAVAILABLE, ...) */
+    CLI_EX_USAGE = 2,  /* bad command line or input */
+    CLI_EX_REJECTED =
+        3, /* the server rejected the request (INVALID_ARGUMENT, PERMISSION_DENIED, ...) */
     CLI_EX_CONNECT = 4,    /* could not connect */
     CLI_EX_UNBALANCED = 5, /* audit: a queue's ledger does not balance */
 };
@@ -38,6 +39,10 @@ int cli_fail(const rq_status *st);
 /* Strict decimal (digits only, at most 19 / no more than UINT32_MAX); false leaves *out. */
 bool cli_parse_u64(const char *s, uint64_t *out);
 bool cli_parse_u32(const char *s, uint32_t *out);
+/* Reads a bearer token from the file at `path` (--token-file) into out[0..RQ_TOKEN_BYTES_MAX]:
+ * its first line, trailing blanks and newline dropped. 0, or -1 after saying why on stderr
+ * ("ringq: --token-file PATH: ..."; never the file's contents). */
+int cli_token_file(const char *prog, const char *path, char out[RQ_TOKEN_BYTES_MAX + 1]);
 /* The value of the option at v[*i] (advancing *i), or NULL when it is the last argument. */
 const char *cli_optval(cli_args *a, int *i);
 /* 0 when the command has exactly one operand (not an option), else cli_usage's code. */

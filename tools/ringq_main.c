@@ -22,8 +22,8 @@
 
 static const char USAGE[] =
     "usage: ringq [GLOBAL OPTIONS] COMMAND [ARGS] | ringq COMMAND --help | ringq --version\n"
-    "global options: --addr HOST:PORT --json --timeout-ms N; TLS (verified): --tls --ca FILE\n"
-    "  --cert FILE --key FILE, before COMMAND ($RINGQ_TLS=1, $RINGQ_TLS_CA, _CERT, _KEY)\n"
+    "global options, before COMMAND: --addr HOST:PORT --json --timeout-ms N --token T\n"
+    "  --token-file F; TLS (verified): --tls --ca FILE --cert FILE --key FILE\n"
     "\n"
     "  enqueue QUEUE [PAYLOAD...]   one task per PAYLOAD, or per stdin line when none\n"
     "          [-p PRIO] [--delay-ms N] [--not-before-ms T] [--max-attempts N]\n"
@@ -42,9 +42,10 @@ static const char USAGE[] =
     "  pub SUBJECT [PAYLOAD...] | sub SUBJECT [--durable NAME] [--from POS] [--count N]\n"
     "  consumer ls|info|rm|pause|reset STREAM [NAME]   a stream's consumers\n"
     "\n"
-    "Address: $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ". Times: RFC 3339 UTC. NO_COLOR: no colour.\n"
-    "Exit: 0 ok, 1 server error, 2 usage, 3 rejected by the server, 4 cannot connect,\n"
-    "5 a ledger does not balance (audit).\n";
+    "Env: $RINGQ_ADDR (else " RQ_ADDR_DEFAULT
+    "), $RINGQ_TOKEN, $RINGQ_TLS=1, $RINGQ_TLS_CA, _CERT,\n"
+    "_KEY; NO_COLOR: no colour. Times: RFC 3339 UTC. Exit: 0 ok, 1 server error, 2 usage,\n"
+    "3 rejected by the server, 4 cannot connect, 5 a ledger does not balance (audit).\n";
 
 static int run_pause(cli_args *a) { return cmd_pause(a, true); }
 static int run_resume(cli_args *a) { return cmd_pause(a, false); }
@@ -205,6 +206,7 @@ static const cli_cmd *find_cmd(const char *name)
 static int run(int argc, char **argv, char **rest)
 {
     rq_client_opts o = {.fail_fast = true}; /* a tool reports a down server at once */
+    static char token[RQ_TOKEN_BYTES_MAX + 1];
     bool json = false, help = false;
     int n = 0;
     bool opts_done = false;
@@ -226,6 +228,13 @@ static int run(int argc, char **argv, char **rest)
         } else if (!opts_done && strcmp(s, "--addr") == 0) {
             if (++i >= argc) return cli_usage("--addr needs HOST:PORT");
             o.addr = argv[i];
+        } else if (!opts_done && strcmp(s, "--token") == 0) {
+            if (++i >= argc || !*argv[i]) return cli_usage("--token needs a token");
+            o.token = argv[i];
+        } else if (!opts_done && strcmp(s, "--token-file") == 0) {
+            if (++i >= argc) return cli_usage("--token-file needs a path");
+            if (cli_token_file("ringq", argv[i], token) < 0) return CLI_EX_USAGE;
+            o.token = token;
         } else if (!opts_done && (strcmp(s, "--ca") == 0 || strcmp(s, "--cert") == 0 ||
                                   (n == 0 && strcmp(s, "--key") == 0))) {
             /* (--key after COMMAND is enqueue's idempotency key.) */

@@ -33,6 +33,7 @@
 #include "core/rt_log.h"
 #include "core/rt_version.h"
 #include "queue/q_part.h"
+#include "tools/ringq_cli.h"
 #include "worker/wk_mesh_loop.h"
 #include "worker/wk_pool.h"
 
@@ -57,6 +58,7 @@ static const char USAGE[] =
     "anything else nacks it (retried with the queue's backoff). Output is logged per task.\n"
     "\n"
     "  --addr HOST:PORT    server (default $RINGQ_ADDR, else " RQ_ADDR_DEFAULT ")\n"
+    "  --token T           bearer token (default $RINGQ_TOKEN); --token-file F reads it from F\n"
     "  --tls, --ca FILE    TLS, the server verified against FILE (else the system's CAs)\n"
     "  --cert F --key F    client certificate (mTLS); or $RINGQ_TLS=1, $RINGQ_TLS_CA/_CERT/_KEY\n"
     "  -q, --queue NAME    queue to take tasks from (repeatable, up to 64)\n"
@@ -571,6 +573,12 @@ static int parse_args(int argc, char **argv, rq_client_opts *o, const char **wor
             return 0;
         } else if (strcmp(s, "--addr") == 0 && v) {
             o->addr = v;
+        } else if (strcmp(s, "--token") == 0 && v) {
+            o->token = v;
+        } else if (strcmp(s, "--token-file") == 0 && v) {
+            static char token[RQ_TOKEN_BYTES_MAX + 1];
+            if (cli_token_file("ringq-worker", v, token) < 0) return EXIT_USAGE;
+            o->token = token;
         } else if (strcmp(s, "--tls") == 0) {
             o->tls = true;
             continue; /* no value */

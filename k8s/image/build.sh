@@ -106,7 +106,7 @@ jq -n --arg created "$CREATED" --arg version "$VERSION" --arg git "$GIT" --arg d
   config: {
     User: $user,
     Entrypoint: ["/usr/local/bin/ringqd"],
-    Cmd: ["--host", "*", "--data", "/var/lib/ringq/data"],
+    Cmd: ["--host", "*", "--insecure", "--data", "/var/lib/ringq/data"],
     Env: ["PATH=/usr/local/bin"],
     WorkingDir: "/var/lib/ringq",
     ExposedPorts: {($port): {}},

@@ -216,8 +216,10 @@ static json_t *ko_pdb(json_t *cluster, const char *name)
 
 static json_t *ko_args(const ko_spec *s)
 {
-    json_t *a = json_pack("[s,s,s,s,s,s]", "--host", "*", "--port", "7070", "--data",
-                          "/var/lib/ringq/data");
+    /* As the base StatefulSet: every address of the pod without TLS or tokens, which ringqd
+     * refuses unless told --insecure (docs/security.md, "Safe defaults"). */
+    json_t *a = json_pack("[s,s,s,s,s,s,s]", "--host", "*", "--insecure", "--port", "7070",
+                          "--data", "/var/lib/ringq/data");
     for (size_t i = 0; a && i < sizeof ko_flag_keys / sizeof ko_flag_keys[0]; i++) {
         char ref[64];
         snprintf(ref, sizeof ref, "$(%s)", ko_flag_keys[i][1]);

@@ -64,15 +64,29 @@ function preview(b64) {
 // ---- the API ----
 async function api(path, opts) {
   const o = Object.assign({ headers: {} }, opts || {});
+  const token = sessionStorage.getItem("ringq-token");
+  // Under --auth-file every request carries the pasted token (docs/security.md).
+  if (token) o.headers["Authorization"] = "Bearer " + token;
   if (o.method && o.method !== "GET") {
-    // The custom header is the CSRF defence (and carries the token when one is set).
-    o.headers["X-Ringq-Token"] = sessionStorage.getItem("ringq-token") || "loopback";
+    // The custom header is the CSRF defence (and carries the --admin-token when one is set).
+    o.headers["X-Ringq-Token"] = token || "loopback";
     if (o.body !== undefined) o.headers["Content-Type"] = "application/json";
   }
   const r = await fetch(API + path, o);
   const j = await r.json().catch(() => ({ code: "UNKNOWN", message: "HTTP " + r.status }));
+  if (r.status === 401) showTokenBox();
   if (!r.ok) throw new Error((j.code || r.status) + ": " + (j.message || ""));
   return j;
+}
+// The token field: shown when the server wants a token (--admin-token, --auth-file) or
+// answered 401; what is typed is kept for this tab only (sessionStorage).
+function showTokenBox() {
+  const box = $("#token-box");
+  if (!box.classList.contains("hidden")) return;
+  box.classList.remove("hidden");
+  const t = $("#token");
+  t.value = sessionStorage.getItem("ringq-token") || "";
+  t.addEventListener("change", () => { sessionStorage.setItem("ringq-token", t.value); loadServer(); });
 }
 const q = encodeURIComponent;
 async function allQueues() {
@@ -359,18 +373,17 @@ function route() {
   delete document.body.dataset.ready;
   refresh();
 }
-async function start() {
+async function loadServer() {
   try { server = await api("server"); } catch (e) { flash(e.message, true); }
   if (server) {
     document.body.classList.toggle("read-only", readOnly()); // CSS hides every .act
     $("#mode").textContent = "v" + server.version + (server.ui === "read-only" ? " · read-only" : "");
-    if (server.token_required && server.ui !== "read-only") {
-      $("#token-box").classList.remove("hidden");
-      const t = $("#token");
-      t.value = sessionStorage.getItem("ringq-token") || "";
-      t.addEventListener("change", () => sessionStorage.setItem("ringq-token", t.value));
-    }
+    if (server.token_required && (server.ui !== "read-only" || server.auth_file)) showTokenBox();
   }
+  refresh();
+}
+async function start() {
+  await loadServer();
   window.addEventListener("hashchange", route);
   route();
   timer = setInterval(refresh, REFRESH_MS);

@@ -7,8 +7,8 @@ set -eu
 SECS=${FUZZ_SECONDS:-30}
 B=build-fuzz
 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
-make -s BUILD=$B CC=clang OPT=-O1 SAN="$SAN" $B/libcore.a $B/libproto_wire.a $B/libqueue.a $B/libworker.a >/dev/null
-LIBS="$B/libqueue.a $B/libworker.a $B/libproto_wire.a $B/libcore.a"
+make -s BUILD=$B CC=clang OPT=-O1 SAN="$SAN" $B/libcore.a $B/libproto_wire.a $B/libqueue.a $B/libworker.a $B/libserver.a >/dev/null
+LIBS="$B/libserver.a $B/libqueue.a $B/libworker.a $B/libproto_wire.a $B/libcore.a"
 fail=0
 for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)

@@ -20,7 +20,9 @@ class Opts(ctypes.Structure):
                 # TLS (all off: NULL/false, and no RINGQ_TLS* in the test's environment)
                 ("tls", ctypes.c_bool), ("tls_ca", ctypes.c_char_p),
                 ("tls_cert", ctypes.c_char_p), ("tls_key", ctypes.c_char_p),
-                ("tls_server_name", ctypes.c_char_p)]
+                ("tls_server_name", ctypes.c_char_p),
+                # bearer token (NULL, and no RINGQ_TOKEN in the test's environment)
+                ("token", ctypes.c_char_p)]
 
 
 class Status(ctypes.Structure):

@@ -15,6 +15,7 @@ import unittest
 
 import ringq_client as C
 import http_api_util as U
+from ringq.v1 import queue_pb2
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 UI = os.path.join(ROOT, "tests", "ui")
@@ -170,6 +171,39 @@ class ReadOnlyBrowserTest(unittest.TestCase):
             self.assertIn("read-only", rep["mode_text"])
         finally:
             self.assertEqual(C.stop(srv, ch)[0], 0)
+
+
+@unittest.skipIf(missing(), missing() or "")
+class AuthFileBrowserTest(unittest.TestCase):
+    """ringqd with --auth-file (docs/security.md, "The JSON API and the dashboard"): the page
+    asks for a token, sends it as Authorization: Bearer, and its pause goes through."""
+
+    def test_token_pasted_then_views_and_actions(self):
+        token = "dashboard-admin-token-0123456789"
+        with tempfile.TemporaryDirectory(prefix="ringq-ui-auth-") as d:
+            path = os.path.join(d, "auth.conf")
+            with open(path, "w") as f:
+                f.write(f"token ops {token}\nallow ops admin,metrics,produce *\n")
+            srv = C.start_ringqd("--auth-file", path)
+            ch = srv.channel()
+            try:
+                md = [("authorization", "Bearer " + token)]
+                req = queue_pb2.EnqueueRequest(queue="reports")
+                req.tasks.add(payload=b"r")
+                ch.unary_unary("/ringq.v1.Queue/Enqueue", lambda x: x.SerializeToString(),
+                               lambda b: b)(req, metadata=md, timeout=10)
+                rep = run_browser({"url": f"http://127.0.0.1:{srv.port}/", "shots": "",
+                                   "mode": "auth", "token": token, "pause_queue": "reports"})
+                self.assertIsNone(rep["ready_before_token"])  # nothing shown without it
+                self.assertIn("credentials required", rep["refused_flash"]["text"])
+                self.assertEqual(rep["views"]["queues"]["reports"]["ready"], "1")
+                self.assertFalse(rep["pause_flash"]["err"], rep["pause_flash"])
+                st, body, _ = U.request(srv.port, "GET", "/api/v1/queues/reports",
+                                        headers={"Authorization": "Bearer " + token})
+                self.assertEqual((st, body["paused"]), (200, True), body)
+                self.assertEqual(rep["csp"], [])
+            finally:
+                self.assertEqual(C.stop(srv, ch)[0], 0)
 
 
 if __name__ == "__main__":

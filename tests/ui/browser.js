@@ -3,8 +3,8 @@
 // this script's JSON report on stdout and checks it against Admin over gRPC.
 //
 //   node browser.js '<plan JSON>'
-//   plan: {url, shots (dir or ""), mode: "full" | "read-only", dead_queue, pause_queue,
-//          purge_queue, xss_queue}
+//   plan: {url, shots (dir or ""), mode: "full" | "read-only" | "auth", dead_queue, pause_queue,
+//          purge_queue, xss_queue, token (mode auth: pasted when the page asks for one)}
 //
 // Report: the figures each view shows (read from the DOM), what was clicked, the CSP violations
 // the page reported, and whether injected markup ran. Every wait polls for a condition with a
@@ -130,6 +130,24 @@ async function full(page) {
   await shot(page, "ui-phone-dark");
 }
 
+// ringqd with --auth-file: the page loads, is refused (401), asks for a token; once it is pasted
+// the views fill and an action goes through with it.
+async function auth(page) {
+  await page.waitForFunction(() => {
+    const b = document.querySelector("#token-box");
+    return b && !b.classList.contains("hidden");
+  }, { timeout: WAIT_MS });
+  report.refused_flash = await waitFlash(page, "UNAUTHENTICATED");
+  report.ready_before_token = await page.evaluate(() => document.body.dataset.ready || null);
+  await page.type("#token", plan.token);
+  await page.keyboard.press("Tab"); // blur: the change event stores it
+  report.clicked.push("token");
+  await go(page, "#/queues");
+  report.views.queues = await figures(page, "#queues");
+  await click(page, `tr[data-q="${esc(plan.pause_queue)}"] button[data-act="Pause"]`, "pause");
+  report.pause_flash = await waitFlash(page, "Pause " + plan.pause_queue);
+}
+
 async function readOnly(page) {
   await go(page, "#/queues");
   report.visible_actions = await page.$$eval("button.act, .act input", (es) => es.filter((e) => e.offsetParent !== null).length);
@@ -157,8 +175,10 @@ async function readOnly(page) {
     const r = await page.goto(plan.url, { waitUntil: "domcontentloaded", timeout: WAIT_MS });
     report.status = r.status();
     report.headers = r.headers();
-    await ready(page);
+    if (plan.mode === "auth") await auth(page);
+    else await ready(page);
     if (plan.mode === "read-only") await readOnly(page);
+    else if (plan.mode === "auth") { /* done above */ }
     else await full(page);
     report.csp = await page.evaluate(() => window.__csp);
     process.stdout.write(JSON.stringify(report) + "\n");

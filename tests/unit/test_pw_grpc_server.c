@@ -632,6 +632,7 @@ static pw_grpc_call *local(const char *path)
     ck_assert_ptr_nonnull(m);
     pw_grpc_call *c = pw_grpc_call_new_local(SRV, m, on_local, &local_calls);
     ck_assert_ptr_nonnull(c);
+    ck_assert(pw_grpc_call_is_local(c)); /* the server's auth checks rely on it */
     return c;
 }
 
