@@ -1,12 +1,12 @@
 # bench/bench_lib.sh: what the suites that start every system fresh for each point share
 # (bench/suite_bench.sh, bench/streams.sh); sourced, not run.
 # The caller sets: ROOT (cwd), PY (/usr/bin/python3), RINGQD, RINGQ_BENCH, GREETER and GREETER_OK,
-# TMP (scratch directory), OUT_DIR (results; failed-start logs go there too), RUNS (runs.tsv),
-# SERVER_CPU, CLIENT_CPU, BENCH_DIR, START_TIMEOUT_S, REPS, SIZE, WARMUP_S, DURATION_S, NRUN=0,
-# T_START, BENCH_PID=, SERVER_PID=, and defines log() and driver_of SYSTEM (the ringq-bench
-# --system of a system). Functions: have, free_port, server_argv, na_reason, sync_dir_ok,
-# probe_kind, start_server (sets SERVER_PID and ADDR), stop_server, bench_point, json_brief,
-# conns_of, infl_of.
+# OUT_DIR (results; failed-start logs go there too), SERVER_CPU, CLIENT_CPU, BENCH_DIR,
+# START_TIMEOUT_S, REPS, SIZE, WARMUP_S, DURATION_S, NRUN=0, T_START, and defines log() and
+# driver_of SYSTEM (the ringq-bench --system of a system); it calls bench_begin NAME first (TMP,
+# RUNS, META, the EXIT trap). Functions: bench_begin, have, free_port, server_argv, na_reason,
+# sync_dir_ok, probe_kind, start_server (sets SERVER_PID and ADDR), stop_server, bench_point,
+# json_brief, conns_of, infl_of.
 
 have() { command -v "$1" >/dev/null; }
 
@@ -175,3 +175,28 @@ except Exception as e:
 }
 conns_of() { echo "${1%x*}"; }
 infl_of() { echo "${1#*x}"; }
+
+# bench_begin NAME: the run's setup - TMP (a fresh $BENCH_DIR/NAME.XXXXXX), the EXIT trap that
+# stops the server and any ringq-bench and removes TMP, a fresh OUT_DIR/raw, empty RUNS
+# (runs.tsv) and META (meta.tsv), and meta KEY VALUE (one line of META). Needs BENCH_DIR and
+# OUT_DIR; sets SERVER_PID= and BENCH_PID=.
+bench_begin() {
+    mkdir -p "$BENCH_DIR"
+    TMP=$(mktemp -d "$BENCH_DIR/$1.XXXXXX") || exit 1
+    SERVER_PID=
+    BENCH_PID=
+    cleanup() {
+        [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null && wait "$BENCH_PID" 2>/dev/null
+        stop_server
+        rm -rf "$TMP"
+    }
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    rm -rf "$OUT_DIR"
+    mkdir -p "$OUT_DIR/raw"
+    RUNS=$OUT_DIR/runs.tsv
+    META=$OUT_DIR/meta.tsv
+    : >"$RUNS"
+    : >"$META"
+    meta() { printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\t\n' '  ')" >>"$META"; }
+}

@@ -29,8 +29,6 @@
 #define RINGQ_BATCH_MAX 1000u
 /* Requests one EnqueueStream may have unanswered (the server's credit window). */
 #define RINGQ_STREAM_TAGS 1024u
-/* Deadline of setup's and backlog's blocking admin calls. */
-#define RINGQ_ADMIN_MS 10000u
 
 /* A delivered task the engine has not had answered yet: its id and lease token for the ack. */
 typedef struct held {
@@ -69,19 +67,9 @@ static void conn_failed(rb_conn *k, const char *why)
 
 /* ---- setup / backlog (blocking, main thread) ---- */
 
-static rq_client *admin_client(const rb_target *t, char *err, size_t errlen)
-{
-    rq_status st;
-    rq_client_opts o = {
-        .addr = t->addr, .timeout_ms = RINGQ_ADMIN_MS, .connect_timeout_ms = RINGQ_ADMIN_MS};
-    rq_client *c = rq_client_create(&o, &st);
-    if (!c) snprintf(err, errlen, "%s: %s", rq_status_name(st.code), st.message);
-    return c;
-}
-
 static int ringq_setup(const rb_target *t, char *err, size_t errlen)
 {
-    rq_client *c = admin_client(t, err, errlen);
+    rq_client *c = rb_rq_admin_client(t->addr, err, errlen);
     if (!c) return -1;
     rq_status st;
     rq_queue_settings s = {.has_lease_ms = true, .v = {.lease_ms = t->lease_ms}};
@@ -96,7 +84,7 @@ static int ringq_setup(const rb_target *t, char *err, size_t errlen)
 
 static int ringq_backlog(const rb_target *t, uint64_t *n, char *err, size_t errlen)
 {
-    rq_client *c = admin_client(t, err, errlen);
+    rq_client *c = rb_rq_admin_client(t->addr, err, errlen);
     if (!c) return -1;
     rq_status st;
     rq_queue_info qi;

@@ -30,8 +30,6 @@
 #include "proto_wire/pw_msgs.h"
 
 #define GRPC_NOT_FOUND 5 /* gRPC status code */
-/* Deadline of setup's and backlog's blocking admin calls. */
-#define RS_ADMIN_MS 10000u
 /* Deliveries a group's consumer may hold unacked: above every credit window the engine grants
  * (--credits x --workers), so the credits, not this, bound a run. */
 #define RS_ACK_PENDING 100000u
@@ -70,16 +68,6 @@ static void conn_failed(rb_conn *k, const char *why)
 
 /* ---- setup / backlog (blocking, main thread) ---- */
 
-static rq_client *admin_client(const rb_target *t, char *err, size_t errlen)
-{
-    rq_status st;
-    rq_client_opts o = {
-        .addr = t->addr, .timeout_ms = RS_ADMIN_MS, .connect_timeout_ms = RS_ADMIN_MS};
-    rq_client *c = rq_client_create(&o, &st);
-    if (!c) snprintf(err, errlen, "%s: %s", rq_status_name(st.code), st.message);
-    return c;
-}
-
 static int make_groups(rq_client *c, const rb_target *t, rq_status *st)
 {
     int rc = 0;
@@ -96,7 +84,7 @@ static int make_groups(rq_client *c, const rb_target *t, rq_status *st)
 
 static int rs_setup(const rb_target *t, char *err, size_t errlen)
 {
-    rq_client *c = admin_client(t, err, errlen);
+    rq_client *c = rb_rq_admin_client(t->addr, err, errlen);
     if (!c) return -1;
     rq_status st;
     rq_stream_config cfg = {.retention = RQ_RETENTION_LIMITS};
@@ -123,7 +111,7 @@ static int rs_backlog(const rb_target *t, uint64_t *n, char *err, size_t errlen)
 {
     *n = 0;
     if (t->groups == 0) return 0; /* publish: nobody reads */
-    rq_client *c = admin_client(t, err, errlen);
+    rq_client *c = rb_rq_admin_client(t->addr, err, errlen);
     if (!c) return -1;
     int rc = 0;
     for (uint32_t g = 0; rc == 0 && g < t->groups; g++) {

@@ -22,6 +22,16 @@ rq_client *rb_rq_client(struct ev_loop *loop, const char *addr, char *err, size_
     return c;
 }
 
+rq_client *rb_rq_admin_client(const char *addr, char *err, size_t errlen)
+{
+    rq_status st;
+    rq_client_opts o = {
+        .addr = addr, .timeout_ms = RB_RQ_ADMIN_MS, .connect_timeout_ms = RB_RQ_ADMIN_MS};
+    rq_client *c = rq_client_create(&o, &st);
+    if (!c) snprintf(err, errlen, "%s: %s", rq_status_name(st.code), st.message);
+    return c;
+}
+
 typedef struct probe {
     bool done;
     rq_status st;

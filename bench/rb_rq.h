@@ -13,6 +13,11 @@
 
 /* A client on `loop` (NULL: its own) for addr. NULL with err filled. */
 rq_client *rb_rq_client(struct ev_loop *loop, const char *addr, char *err, size_t errlen);
+/* Deadline of the drivers' blocking admin calls (setup and backlog, on the main thread). */
+#define RB_RQ_ADMIN_MS 10000u
+/* A blocking client (its own loop) for addr whose calls and connect wait at most
+ * RB_RQ_ADMIN_MS. NULL with err filled. */
+rq_client *rb_rq_admin_client(const char *addr, char *err, size_t errlen);
 /* One unary call, run to completion on the client's loop (only before the loop runs the
  * benchmark: this runs loop iterations). Status `accept` (e.g. NOT_FOUND; -1: none) counts as
  * success. The response (up to outcap bytes, may be NULL) is copied to out, its length to

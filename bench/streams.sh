@@ -116,27 +116,9 @@ if [ "$(nproc)" -lt 2 ] || [ "$SERVER_CPU" = "$CLIENT_CPU" ]; then
         "CLIENT_CPU=$CLIENT_CPU); have $(nproc)"
 fi
 
-mkdir -p "$BENCH_DIR"
-TMP=$(mktemp -d "$BENCH_DIR/ringq-streams.XXXXXX") || exit 1
-SERVER_PID=
-BENCH_PID=
-cleanup() {
-    [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null && wait "$BENCH_PID" 2>/dev/null
-    stop_server
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-rm -rf "$OUT_DIR"
-mkdir -p "$OUT_DIR/raw"
-RUNS=$OUT_DIR/runs.tsv
-META=$OUT_DIR/meta.tsv
-: >"$RUNS"
-: >"$META"
-meta() { printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\t\n' '  ')" >>"$META"; }
-
 . bench/bench_lib.sh
+bench_begin ringq-streams
+
 driver_of() { echo "$1"; }
 NRUN=0
 T_START=$(date +%s)

@@ -142,28 +142,10 @@ else
     log "cannot build bench/peers (libgrpc++-dev, protobuf-compiler-grpc: make deps): no C++ gRPC peer"
 fi
 
-mkdir -p "$BENCH_DIR"
-TMP=$(mktemp -d "$BENCH_DIR/ringq-suite-bench.XXXXXX") || exit 1
-SERVER_PID=
-BENCH_PID=
-cleanup() {
-    [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null && wait "$BENCH_PID" 2>/dev/null
-    stop_server
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-rm -rf "$OUT_DIR"
-mkdir -p "$OUT_DIR/raw"
-RUNS=$OUT_DIR/runs.tsv
-META=$OUT_DIR/meta.tsv
-: >"$RUNS"
-: >"$META"
-meta() { printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\t\n' '  ')" >>"$META"; }
-
 # --- servers and runs: start_server, stop_server, bench_point, ... (bench/bench_lib.sh) ----------
 . bench/bench_lib.sh
+bench_begin ringq-suite-bench
+
 # The rpc group drives ringqd and the C++ peers with the same plain gRPC driver and method.
 driver_of() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
 

@@ -15,18 +15,13 @@
 #include <string.h>
 
 #include "client/rq_int.h"
+#include "client/rq_sendq.h"
 #include "core/rt_clock.h"
 
 /* Credits outstanding at once (streams.proto ConsumeRequest.credits). */
 #define RQ_ACONSUME_CREDITS_MAX 10000u
 /* The bind's request id; ack batches count up from the next. */
 #define RQ_ACONSUME_BIND_ID 1u
-
-typedef struct areq {
-    struct areq *next;
-    size_t len;
-    uint8_t bytes[];
-} areq;
 
 /* An ack batch sent and not yet answered: its request id and the callers' tags, in ref order. */
 typedef struct abatch {
@@ -47,7 +42,7 @@ struct rq_aconsume {
     rq_status err;        /* why the session is ending (set before cancelling the call) */
     uint64_t deadline_ns; /* of the connection wait at open */
     ev_timer timer;       /* connection retry, or the next iteration's flush */
-    areq *out_head, *out_tail;
+    rq_sendq out;
     abatch *sent_head, *sent_tail; /* answers come in order: the head is usually the one */
     uint64_t next_id;
     /* the open ack batch */
@@ -59,11 +54,7 @@ struct rq_aconsume {
 static void session_free(rq_aconsume *s)
 {
     ev_timer_stop(s->c->loop, &s->timer);
-    while (s->out_head) {
-        areq *r = s->out_head;
-        s->out_head = r->next;
-        free(r);
-    }
+    rq_sendq_clear(&s->out);
     while (s->sent_head) {
         abatch *b = s->sent_head;
         s->sent_head = b->next;
@@ -75,13 +66,7 @@ static void session_free(rq_aconsume *s)
 /* Sends the queued requests on the call (outside pw_grpc only). */
 static void send_queued(rq_aconsume *s)
 {
-    while (s->call && s->out_head) {
-        areq *r = s->out_head;
-        if (pw_grpc_ccall_send(s->call, r->bytes, r->len, false) < 0) break; /* ended */
-        s->out_head = r->next;
-        if (!s->out_head) s->out_tail = NULL;
-        free(r);
-    }
+    if (s->call) rq_sendq_send(&s->out, s->call);
     rq_conn_flush(s->c);
 }
 
@@ -95,20 +80,7 @@ static void send_soon(rq_aconsume *s)
 /* Encodes *req at the tail of the send queue. 0 or -ENOMEM. */
 static int queue_req(rq_aconsume *s, const pwm_ringq_v1_ConsumeRequest *req)
 {
-    size_t n = pw_msg_size(&pwm_ringq_v1_ConsumeRequest_desc, req);
-    if (n > RQ_MAX_SEND_BYTES) return -ENOMEM;
-    areq *r = malloc(sizeof *r + n);
-    if (!r) return -ENOMEM;
-    if (pw_msg_encode_to(&pwm_ringq_v1_ConsumeRequest_desc, req, r->bytes, n) != (long)n) {
-        free(r);
-        return -ENOMEM;
-    }
-    r->next = NULL;
-    r->len = n;
-    if (s->out_tail) s->out_tail->next = r;
-    else s->out_head = r;
-    s->out_tail = r;
-    return 0;
+    return rq_sendq_push(&s->out, &pwm_ringq_v1_ConsumeRequest_desc, req);
 }
 
 /* The open ack batch as one Acks request, remembered until its answer. 0 or -ENOMEM (the batch

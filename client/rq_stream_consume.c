@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "client/rq_int.h"
+#include "client/rq_sendq.h"
 #include "core/rt_clock.h"
 
 /* Credits outstanding at once (streams.proto ConsumeRequest.credits). */
@@ -18,12 +19,6 @@
 /* Longest wait of one loop iteration while the session waits for a connection: a failed
  * dial's backoff timer wakes the loop sooner; this only bounds a wait nobody wakes. */
 #define RQ_CONSUME_POLL_MS 100
-
-typedef struct creq {
-    struct creq *next;
-    size_t len;
-    uint8_t bytes[];
-} creq;
 
 typedef struct cdel {
     struct cdel *next;
@@ -39,7 +34,7 @@ struct rq_consume {
     rq_status end_st;  /* why the stream ended */
     rq_status err;     /* the first request the server failed (code 0: none) */
     rq_status ack_err; /* the first ack item it refused */
-    creq *out_head, *out_tail;
+    rq_sendq out;
     cdel *in_head, *in_tail;
     uint64_t next_id;  /* the next ack's request id */
     size_t unanswered; /* requests with an id not answered yet, the bind included */
@@ -47,11 +42,7 @@ struct rq_consume {
 
 static void session_free(rq_consume *s)
 {
-    while (s->out_head) {
-        creq *r = s->out_head;
-        s->out_head = r->next;
-        free(r);
-    }
+    rq_sendq_clear(&s->out);
     while (s->in_head) {
         cdel *d = s->in_head;
         s->in_head = d->next;
@@ -63,32 +54,15 @@ static void session_free(rq_consume *s)
 
 static void send_queued(rq_consume *s)
 {
-    while (s->call && s->out_head) {
-        creq *r = s->out_head;
-        if (pw_grpc_ccall_send(s->call, r->bytes, r->len, false) < 0) break; /* full: later */
-        s->out_head = r->next;
-        if (!s->out_head) s->out_tail = NULL;
-        free(r);
-    }
+    if (s->call) rq_sendq_send(&s->out, s->call);
     rq_conn_flush(s->c);
 }
 
 /* Encodes *req into the send queue and sends what can go. 0 or -ENOMEM. */
 static int queue_req(rq_consume *s, const pwm_ringq_v1_ConsumeRequest *req)
 {
-    size_t n = pw_msg_size(&pwm_ringq_v1_ConsumeRequest_desc, req);
-    if (n > RQ_MAX_SEND_BYTES) return -ENOMEM;
-    creq *r = malloc(sizeof *r + n);
-    if (!r) return -ENOMEM;
-    if (pw_msg_encode_to(&pwm_ringq_v1_ConsumeRequest_desc, req, r->bytes, n) != (long)n) {
-        free(r);
-        return -ENOMEM;
-    }
-    r->next = NULL;
-    r->len = n;
-    if (s->out_tail) s->out_tail->next = r;
-    else s->out_head = r;
-    s->out_tail = r;
+    int rc = rq_sendq_push(&s->out, &pwm_ringq_v1_ConsumeRequest_desc, req);
+    if (rc < 0) return rc;
     if (req->request_id) s->unanswered++;
     send_queued(s);
     return 0;

@@ -10,17 +10,7 @@
 
 #include "core/rt_alloc.h"
 #include "server/srv_stream_consume_int.h"
-
-static bool claim(srv_consume *w, uint32_t want, uint32_t *got)
-{
-    int32_t c = atomic_load_explicit(&w->credits, memory_order_relaxed);
-    do {
-        if (c <= 0) return false;
-        *got = (uint32_t)c < want ? (uint32_t)c : want;
-    } while (!atomic_compare_exchange_weak_explicit(&w->credits, &c, c - (int32_t)*got,
-                                                    memory_order_acq_rel, memory_order_relaxed));
-    return true;
-}
+#include "server/srv_credits.h"
 
 static srv_job *owner_job(srv_part *sp, srv_csub *sub, srv_job_done_fn done)
 {
@@ -40,7 +30,7 @@ static bool serve_sub(srv_part *sp, q_stream *s, q_consumer *c, srv_csub *sub)
     srv_consume *w = sub->w;
     uint32_t take = 0;
     if (atomic_load(&w->closed) || !q_consumer_ready(c, srv_q_now_ms()) ||
-        !claim(w, CONSUME_BATCH, &take))
+        !srv_credits_claim(&w->credits, CONSUME_BATCH, &take))
         return false;
     q_delivery *d = rt_calloc(take, sizeof *d);
     srv_job *j = d ? owner_job(sp, sub, srv_consume_deliver_done) : NULL;

@@ -24,17 +24,6 @@
  * reply was ~1 % of the server's samples. */
 #define WORK_SCRATCH_KEEP_BYTES 8192u
 
-#define WORK_SUBS_MAX 64 /* queues one stream may subscribe to (the API's limit) */
-#define WORK_CREDITS_MAX \
-    10000 /* outstanding credits (the API's limit): bounds tasks leased to one stream */
-#define WORK_DELIVER_BATCH 64u             /* tasks leased per claim */
-#define WORK_PENDING_BYTES_MAX (64u << 20) /* delivered tasks waiting for the stream's window */
-#define WORK_REPLY_BYTES_MAX (16u << 20)   /* one WorkResult (an Ack of 1000 ids is ~30 KiB) */
-/* Bytes each of a session's reply buffers keeps between replies: a 64-id Ack's AckResponse is
- * ~1.5 KiB; a larger reply gives back what is above this once sent. A malloc + free of each per
- * reply was ~1 % of the server's samples. */
-#define WORK_SCRATCH_KEEP_BYTES 8192u
-
 typedef struct srv_work {
     pw_grpc_call *call;
     int origin;

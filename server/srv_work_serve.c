@@ -12,20 +12,9 @@
 #include "core/rt_clock.h"
 #include "server/srv_msg.h"
 #include "server/srv_work_int.h"
+#include "server/srv_credits.h"
 
 /* ---- owner side: registrations and deliveries ---- */
-
-static bool claim(srv_work *w, uint32_t want, uint32_t *got)
-{
-    int32_t c = atomic_load_explicit(&w->credits, memory_order_relaxed);
-    do {
-        if (c <= 0) return false;
-        *got = (uint32_t)c < want ? (uint32_t)c : want;
-        /* acq_rel: a successful claim orders with other owners' claims and the origin's grants. */
-    } while (!atomic_compare_exchange_weak_explicit(&w->credits, &c, c - (int32_t)*got,
-                                                    memory_order_acq_rel, memory_order_relaxed));
-    return true;
-}
 
 /* A batch's buffer went: what a layer had to copy of it after all (behind unsent messages, the
  * stream's queue) joins the copy count. */
@@ -126,7 +115,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
             if (!q_part_lease_ready(sp->p, wq->name, wq->name_len)) break;
             uint32_t take;
             uint32_t want = qi.ready < WORK_DELIVER_BATCH ? (uint32_t)qi.ready : WORK_DELIVER_BATCH;
-            if (!claim(w, want, &take)) break;
+            if (!srv_credits_claim(&w->credits, want, &take)) break;
             if (!serve_ns) serve_ns = rt_now_ns();
             srv_job *j = srv_job_new(NULL, NULL, 0);
             if (!j) { /* nothing leased yet: the tick tries again (SRV_SERVE_RETRY_MS) */

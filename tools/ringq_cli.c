@@ -65,6 +65,14 @@ int cli_need_one(cli_args *a, const char *what)
     return 0;
 }
 
+int cli_dispatch(cli_args *a, const char *cmd, const char *names, const cli_sub *subs, size_t n)
+{
+    if (a->n < 2) return cli_usage("%s needs %s", cmd, names);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(a->v[1], subs[i].name) == 0) return subs[i].run(a);
+    return cli_usage("%s: unknown subcommand '%s'", cmd, a->v[1]);
+}
+
 int cli_token_file(const char *prog, const char *path, char out[RQ_TOKEN_BYTES_MAX + 1])
 {
     FILE *f = fopen(path, "re");

@@ -7,6 +7,7 @@
 #define RINGQ_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "client/ringq.h"
@@ -46,6 +47,15 @@ int cli_token_file(const char *prog, const char *path, char out[RQ_TOKEN_BYTES_M
 const char *cli_optval(cli_args *a, int *i);
 /* 0 when the command has exactly one operand (not an option), else cli_usage's code. */
 int cli_need_one(cli_args *a, const char *what);
+
+/* One subcommand of a command with subcommands (stream, consumer). */
+typedef struct cli_sub {
+    const char *name;
+    int (*run)(cli_args *a);
+} cli_sub;
+/* Runs the subcommand named by v[1] from subs[0..n) and returns its exit code; cli_usage's code
+ * when v[1] is missing ("<cmd> needs <names>") or names none of them. Borrows everything. */
+int cli_dispatch(cli_args *a, const char *cmd, const char *names, const cli_sub *subs, size_t n);
 
 /* ---- the commands: exit code ---- */
 

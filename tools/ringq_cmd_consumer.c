@@ -203,16 +203,11 @@ static int consumer_reset(cli_args *a)
 
 int cmd_consumer(cli_args *a)
 {
-    static const struct {
-        const char *name;
-        int (*run)(cli_args *a);
-    } subs[] = {{"ls", consumer_ls},
-                {"info", consumer_info},
-                {"rm", consumer_rm},
-                {"pause", consumer_pause},
-                {"reset", consumer_reset}};
-    if (a->n < 2) return cli_usage("consumer needs ls, info, rm, pause or reset");
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        if (strcmp(a->v[1], subs[i].name) == 0) return subs[i].run(a);
-    return cli_usage("consumer: unknown subcommand '%s'", a->v[1]);
+    static const cli_sub subs[] = {{"ls", consumer_ls},
+                                   {"info", consumer_info},
+                                   {"rm", consumer_rm},
+                                   {"pause", consumer_pause},
+                                   {"reset", consumer_reset}};
+    return cli_dispatch(a, "consumer", "ls, info, rm, pause or reset", subs,
+                        sizeof subs / sizeof subs[0]);
 }

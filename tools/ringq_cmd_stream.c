@@ -286,16 +286,11 @@ static int stream_purge(cli_args *a)
 
 int cmd_stream(cli_args *a)
 {
-    static const struct {
-        const char *name;
-        int (*run)(cli_args *a);
-    } subs[] = {{"create", stream_create},
-                {"ls", stream_ls},
-                {"info", stream_info},
-                {"rm", stream_rm},
-                {"purge", stream_purge}};
-    if (a->n < 2) return cli_usage("stream needs create, ls, info, rm or purge");
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        if (strcmp(a->v[1], subs[i].name) == 0) return subs[i].run(a);
-    return cli_usage("stream: unknown subcommand '%s'", a->v[1]);
+    static const cli_sub subs[] = {{"create", stream_create},
+                                   {"ls", stream_ls},
+                                   {"info", stream_info},
+                                   {"rm", stream_rm},
+                                   {"purge", stream_purge}};
+    return cli_dispatch(a, "stream", "create, ls, info, rm or purge", subs,
+                        sizeof subs / sizeof subs[0]);
 }

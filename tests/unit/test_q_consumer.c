@@ -439,21 +439,30 @@ START_TEST(ephemeral_expires_when_idle)
 }
 END_TEST
 
+/* A partition (ready_when_durable as given) with stream "orders" (into *s) and consumer "c",
+ * both committed, and one message published on orders.new, not committed yet. */
+static q_consumer *durable_setup(tp *t, bool ready_when_durable, q_stream **s)
+{
+    q_consumer_hooks_install();
+    tq_mkdtemp(t->dir);
+    tp_opts(t, 1u << 20);
+    t->o.ready_when_durable = ready_when_durable;
+    tp_reopen(t, T0);
+    *s = tc_stream(t, "orders", "orders.>", Q_RETENTION_LIMITS);
+    q_consumer_cfg cfg = tc_cfg("c");
+    q_consumer *c = tc_cons(t, *s, &cfg, T0);
+    ck_assert_int_eq(q_log_commit(q_part_log(t->p)), 0);
+    tc_pub(t, *s, "orders.new", "x", T0);
+    return c;
+}
+
 /* Under --fsync always the server sets ready_when_durable: a message is delivered only once
  * its record is durable. */
 START_TEST(durable_before_visible)
 {
     tp t;
-    q_consumer_hooks_install();
-    tq_mkdtemp(t.dir);
-    tp_opts(&t, 1u << 20);
-    t.o.ready_when_durable = true;
-    tp_reopen(&t, T0);
-    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
-    q_consumer_cfg cfg = tc_cfg("c");
-    q_consumer *c = tc_cons(&t, s, &cfg, T0);
-    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
-    tc_pub(&t, s, "orders.new", "x", T0);
+    q_stream *s;
+    q_consumer *c = durable_setup(&t, true, &s);
     q_delivery d[2];
     ck_assert_uint_eq(tc_next(c, T0, 2, d), 0);
     ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
@@ -472,16 +481,8 @@ END_TEST
 START_TEST(undurable_deliveries_counted)
 {
     tp t;
-    q_consumer_hooks_install();
-    tq_mkdtemp(t.dir);
-    tp_opts(&t, 1u << 20);
-    t.o.ready_when_durable = false;
-    tp_reopen(&t, T0);
-    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
-    q_consumer_cfg cfg = tc_cfg("c");
-    q_consumer *c = tc_cons(&t, s, &cfg, T0);
-    ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
-    tc_pub(&t, s, "orders.new", "x", T0);
+    q_stream *s;
+    q_consumer *c = durable_setup(&t, false, &s);
     q_delivery d[2];
     ck_assert_uint_eq(tc_next(c, T0, 2, d), 1); /* not committed yet: handed out all the same */
     q_part_stats ps;

@@ -77,24 +77,13 @@ static bool outcome(ts_client *c, uint32_t sid, bool strict, const char *what)
     return k->status == 0;
 }
 
-static bool cond_msg_or_closed(ts_client *c, const void *arg)
-{
-    ts_call *k = ts_call_of(c, *(const uint32_t *)arg);
-    size_t have = buf_size(&k->data) - k->taken;
-    if (k->closed || c->eof) return true;
-    if (have < 5) return false;
-    const uint8_t *p = buf_begin(&k->data) + k->taken;
-    size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
-    return have >= 5 + n;
-}
-
 /* The next WorkResponse of stream `ws`, or false when the stream ended (or, in a failed run,
  * nothing came in time). */
 static bool work_next(ts_client *c, uint32_t ws, bool strict, pwm_ringq_v1_WorkResponse *m,
                       pw_msg_arena *a)
 {
     /* Every Work request is answered, or the stream ends: never a silent drop. */
-    bool got = ts_wait_for(c, cond_msg_or_closed, &ws, strict ? TS_WAIT_MS : WALK_CALL_MS);
+    bool got = ts_wait_for(c, ts_cond_msg_or_closed, &ws, strict ? TS_WAIT_MS : WALK_CALL_MS);
     ck_assert_msg(got, "work: no answer and the stream did not end");
     if (ts_next_msg(c, ws, &pwm_ringq_v1_WorkResponse_desc, m, a)) return true;
     return false;

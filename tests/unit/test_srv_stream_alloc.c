@@ -63,23 +63,12 @@ static uint32_t publish(ts_client *c, const char *subject, const char *payload)
     return start_call(c, pwm_ringq_v1_Streams_Publish_PATH, &pwm_ringq_v1_PublishRequest_desc, &pr);
 }
 
-static bool cond_msg_or_closed(ts_client *c, const void *arg)
-{
-    ts_call *k = ts_call_of(c, *(const uint32_t *)arg);
-    size_t have = buf_size(&k->data) - k->taken;
-    if (k->closed || c->eof) return true;
-    if (have < 5) return false;
-    const uint8_t *p = buf_begin(&k->data) + k->taken;
-    size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
-    return have >= 5 + n;
-}
-
 /* The next ConsumeResponse of `sid`; false when the stream ended (or, failed runs, nothing came
  * in time). Every request is answered or the stream ends: never a silent drop. */
 static bool consume_next(ts_client *c, uint32_t sid, bool strict, pwm_ringq_v1_ConsumeResponse *m,
                          pw_msg_arena *a)
 {
-    bool got = ts_wait_for(c, cond_msg_or_closed, &sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
+    bool got = ts_wait_for(c, ts_cond_msg_or_closed, &sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
     ck_assert_msg(got, "consume: no answer and the stream did not end");
     return ts_next_msg(c, sid, &pwm_ringq_v1_ConsumeResponse_desc, m, a);
 }

@@ -405,6 +405,19 @@ static inline bool ts_cond_closed(ts_client *c, const void *arg)
     return (k && k->closed) || c->eof || c->goaway;
 }
 
+/* Stream *arg (a uint32_t id) has a whole gRPC message to take, or it ended, or the connection
+ * did. */
+static inline bool ts_cond_msg_or_closed(ts_client *c, const void *arg)
+{
+    ts_call *k = ts_call_of(c, *(const uint32_t *)arg);
+    size_t have = buf_size(&k->data) - k->taken;
+    if (k->closed || c->eof) return true;
+    if (have < 5) return false;
+    const uint8_t *p = buf_begin(&k->data) + k->taken;
+    size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
+    return have >= 5 + n;
+}
+
 /* ---- requests ---- */
 
 /* Opens a stream for `path` (HEADERS without END_STREAM). */
