@@ -12,6 +12,7 @@
 #include "server/srv_audit.h"
 #include "server/srv_auth.h"
 #include "server/srv_leases.h"
+#include "server/srv_workers.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_rpc.h"
 #include "server/srv_receipt.h"
@@ -637,6 +638,9 @@ int srv_admin_add_methods(pw_grpc_server *g)
         {.path = pwm_ringq_v1_Admin_ListLeases_PATH,
          .kind = PW_GRPC_UNARY,
          .on_message = srv_leases_on_message},
+        {.path = pwm_ringq_v1_Admin_ListWorkers_PATH,
+         .kind = PW_GRPC_UNARY,
+         .on_message = srv_workers_on_message},
         {.path = pwm_ringq_v1_Admin_GetPartition_PATH,
          .kind = PW_GRPC_UNARY,
          .on_message = srv_receipt_on_get_partition},

@@ -59,6 +59,7 @@ static const api_route routes[] = {
     {"DELETE", "tasks/{}", ADMIN(DeleteTask), "id", true, CHANGE, ALL},
     {"GET", "partitions/{}", ADMIN(GetPartition), "partition", false, COUNTS, ALL},
     {"GET", "audit", ADMIN(Audit), NULL, false, COUNTS, ALL},
+    {"GET", "workers", ADMIN(ListWorkers), NULL, false, COUNTS, ALL},
     /* ringq.v1.Streams: what the dashboard shows (streams, consumers and their lag). */
     {"GET", "streams", STREAMS(ListStreams), NULL, false, COUNTS, ALL},
     {"GET", "streams/{}", STREAMS(GetStream), "name", false, COUNTS, S},
@@ -244,23 +245,24 @@ static int apply_query(const pw_msg_desc *d, void *msg, char *q, size_t n, char 
     return 0;
 }
 
-/* The route's request: body, then query, then path segment; encoded into `out`. */
-static int build_request(srv_http_call *hc, const api_route *r, const char *seg, size_t seg_len,
-                         char *scratch, buf *out, char *err)
+/* The route's request: body, then query, then path segment; encoded into `out`. scratch holds
+ * body.n + seg_len + query.n bytes (the writable copies the parsers decode in place). */
+static int build_request(pw_http1_view body_in, pw_http1_view query, const api_route *r,
+                         const char *seg, size_t seg_len, char *scratch, buf *out, char *err)
 {
     const pw_msg_desc *d = r->rpc->in;
     pw_msg_arena a;
     pw_msg_arena_init_heap(&a, PW_MSG_ARENA_CHUNK_BYTES, SRV_API_ARENA_BYTES_MAX);
     void *msg = rt_calloc(1, d->size);
     int rc = msg ? 0 : -ENOMEM;
-    char *body = scratch, *sg = scratch + hc->body.n, *q = sg + seg_len;
-    if (hc->body.n) memcpy(body, hc->body.p, hc->body.n); /* views may be {NULL, 0} */
+    char *body = scratch, *sg = scratch + body_in.n, *q = sg + seg_len;
+    if (body_in.n) memcpy(body, body_in.p, body_in.n); /* views may be {NULL, 0} */
     if (seg_len) memcpy(sg, seg, seg_len);
-    if (hc->query.n) memcpy(q, hc->query.p, hc->query.n);
-    size_t bl = hc->body.n;
+    if (query.n) memcpy(q, query.p, query.n);
+    size_t bl = body_in.n;
     while (bl > 0 && (body[bl - 1] == ' ' || body[bl - 1] == '\n' || body[bl - 1] == '\r')) bl--;
     if (rc == 0 && bl > 0) rc = pw_json_read_msg(d, msg, body, bl, &a, err);
-    if (rc == 0) rc = apply_query(d, msg, q, hc->query.n, err);
+    if (rc == 0) rc = apply_query(d, msg, q, query.n, err);
     if (rc == 0 && r->param) { /* last: neither body nor query can aim elsewhere */
         size_t sl = srv_api_pct_decode(sg, seg_len, false);
         rc = pw_json_set_field(d, msg, r->param, strlen(r->param), sg, sl, err);
@@ -300,7 +302,8 @@ static srv_http_when run_route(srv_http_call *hc, const api_route *r, const char
     char *scratch = rt_malloc(hc->body.n + seg_len + hc->query.n + 1);
     buf req;
     buf_init(&req, SRV_CONN_IN_BYTES_MAX * 2);
-    int rc = scratch ? build_request(hc, r, seg, seg_len, scratch, &req, err) : -ENOMEM;
+    int rc = scratch ? build_request(hc->body, hc->query, r, seg, seg_len, scratch, &req, err)
+                     : -ENOMEM;
     rt_free(scratch);
     srv_http_when w = SRV_HTTP_NOW;
     if (rc == -ENOMEM) srv_api_error(hc, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -308,6 +311,38 @@ static srv_http_when run_route(srv_http_call *hc, const api_route *r, const char
     else w = run_local(hc, r->rpc, &req);
     buf_deinit(&req);
     return w;
+}
+
+/* The route for `method` on `path` (after /api/v1/), its "{}" segment in *seg; NULL when none,
+ * *path_known telling whether another method has the path. HEAD is served as GET. */
+static const api_route *find_route(pw_http1_view method, const char *path, size_t n,
+                                   const char **seg, size_t *seg_len, bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!match(routes[i].pattern, path, n, seg, seg_len)) continue;
+        *path_known = true;
+        if (pw_http1_view_eq(method, routes[i].method) ||
+            (pw_http1_view_eq(method, "HEAD") && strcmp(routes[i].method, "GET") == 0))
+            return &routes[i];
+    }
+    return NULL;
+}
+
+int srv_api_route_parse(pw_http1_view method, const char *path, size_t n, pw_http1_view query,
+                        pw_http1_view body, const pw_msg_method **rpc, buf *out, char *err)
+{
+    const char *seg = NULL;
+    size_t seg_len = 0;
+    bool path_known;
+    err[0] = 0;
+    const api_route *r = find_route(method, path, n, &seg, &seg_len, &path_known);
+    if (!r) return path_known ? -EOPNOTSUPP : -ENOENT;
+    *rpc = r->rpc;
+    char *scratch = rt_malloc(body.n + seg_len + query.n + 1);
+    int rc = scratch ? build_request(body, query, r, seg, seg_len, scratch, out, err) : -ENOMEM;
+    rt_free(scratch);
+    return rc;
 }
 
 srv_http_when srv_api_handle(srv_http_call *hc)
@@ -324,15 +359,10 @@ srv_http_when srv_api_handle(srv_http_call *hc)
     srv_http_when w;
     if (srv_api_info_route(hc, p, n, &w)) return w;
     bool path_known = false;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        const char *seg = NULL;
-        size_t seg_len = 0;
-        if (!match(routes[i].pattern, p, n, &seg, &seg_len)) continue;
-        path_known = true;
-        if (pw_http1_view_eq(hc->method, routes[i].method) ||
-            (pw_http1_view_eq(hc->method, "HEAD") && strcmp(routes[i].method, "GET") == 0))
-            return run_route(hc, &routes[i], seg, seg_len);
-    }
+    const char *seg = NULL;
+    size_t seg_len = 0;
+    const api_route *r = find_route(hc->method, p, n, &seg, &seg_len, &path_known);
+    if (r) return run_route(hc, r, seg, seg_len);
     if (path_known) srv_api_error(hc, PW_GRPC_UNIMPLEMENTED, "method not allowed on this path");
     else srv_api_error(hc, PW_GRPC_NOT_FOUND, "no such API path");
     if (path_known) hc->status = 405, hc->reason = "Method Not Allowed";

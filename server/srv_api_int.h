@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_util.h"
+#include "proto_wire/pw_msg.h"
 #include "server/srv_auth.h"
 #include "server/srv_http.h"
 
@@ -24,6 +26,15 @@ void srv_api_ok(srv_http_call *hc);
  * the new length. A '%' not followed by two hex digits stays as it is. */
 size_t srv_api_pct_decode(char *s, size_t n, bool plus_space);
 
+/* The JSON API's router and request parsers, with no I/O (what srv_api_handle runs before the
+ * local call; tests/fuzz/fuzz_srv_api_route.c drives it): routes `method` on `path` (after
+ * /api/v1/) and builds the route's request message from the JSON `body`, the `query` string and
+ * the path segment, encoded into `out` (the caller's, initialised). Everything is borrowed for
+ * the call. Returns 0 with *rpc set; -ENOENT: no route has the path; -EOPNOTSUPP: the path
+ * exists for another method; -ENOMEM; another negative pw_json error with err (at least
+ * PW_JSON_ERR_BYTES) saying what is wrong. */
+int srv_api_route_parse(pw_http1_view method, const char *path, size_t n, pw_http1_view query,
+                        pw_http1_view body, const pw_msg_method **rpc, buf *out, char *err);
 /* What a JSON API route needs under --auth-file (docs/security.md, "The JSON API and the
  * dashboard"): */
 typedef enum srv_api_need {

@@ -64,6 +64,7 @@ static const auth_method methods[] = {
     {pwm_ringq_v1_Admin_Audit_PATH, MODE_ALL, A},
     {pwm_ringq_v1_Admin_ListLeases_PATH, MODE_ALL, A},
     {pwm_ringq_v1_Admin_GetPartition_PATH, MODE_ALL, A},
+    {pwm_ringq_v1_Admin_ListWorkers_PATH, MODE_ALL, A},
     {pwm_ringq_v1_Streams_Publish_PATH, MODE_NAMED, P},
     {pwm_ringq_v1_Streams_PublishStream_PATH, MODE_NAMED, P},
     {pwm_ringq_v1_Streams_Fetch_PATH, MODE_NAMED, C},

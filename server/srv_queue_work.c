@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_pb.h"
@@ -33,6 +34,8 @@
 #include "server/srv_work_int.h"
 
 static _Thread_local srv_work *t_sessions;
+static _Thread_local uint64_t t_started; /* sessions started on this shard (srv_work.sid) */
+#define WORK_SID_SHARD_SHIFT 48 /* sid: shard above, start order below (2^48 streams a shard) */
 
 bool srv_work_state_next_ok(srv_work_state from, srv_work_state to)
 {
@@ -334,6 +337,10 @@ static void on_start(pw_grpc_call *c)
     pw_grpc_call_ref(c);
     w->origin = srv_q_self();
     w->refs = 1;
+    w->sid = ((uint64_t)w->origin << WORK_SID_SHARD_SHIFT) | ++t_started;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    w->since_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
     srv_work_holder(c, w->worker, w->addr);
     buf_init(&w->pending, WORK_PENDING_BYTES_MAX);
     buf_init(&w->reply, WORK_REPLY_BYTES_MAX);
@@ -379,6 +386,11 @@ static void on_message_or_close(pw_grpc_call *c, const uint8_t *msg, size_t len)
     srv_work *w = pw_grpc_call_user(c);
     if (!w || pw_grpc_call_done(c)) return;
     on_message(c, msg, len);
+}
+
+void srv_work_each(void (*fn)(const srv_work *w, void *ud), void *ud)
+{
+    for (const srv_work *w = t_sessions; w; w = w->snext) fn(w, ud);
 }
 
 void srv_work_drain_shard(void)

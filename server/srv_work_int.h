@@ -32,6 +32,8 @@ typedef struct srv_work {
     _Atomic bool closed;  /* owners read it: the session is (about to be) CLOSED */
     srv_work_state state; /* origin-only, through work_set_state */
     uint32_t lease_ms;    /* origin-only; owners get it in each registration and poke */
+    uint64_t sid;         /* Admin.ListWorkers' id: origin shard << 48 | its start order */
+    uint64_t since_ms;    /* wall clock at the stream's start */
     char worker[SRV_HOLDER_BYTES], addr[SRV_HOLDER_BYTES]; /* the holder (srv_work_holder),
                               * copied into each registration message */
     uint32_t nsubs;
@@ -65,6 +67,10 @@ bool srv_work_send(srv_work *w, const uint8_t *msg, size_t len);
 /* Finishes the stream when its state and what is in flight allow it, and closes the session
  * then (w may be freed on return when its last reference went). */
 void srv_work_maybe_finish(srv_work *w);
+
+/* Calls fn(session, ud) for each open session of the calling shard (borrowed for the call;
+ * fn must not end one). Run on the shard itself (srv_workers.c: through the mesh). */
+void srv_work_each(void (*fn)(const srv_work *w, void *ud), void *ud);
 
 /* ---- srv_work_sub.c (origin shard) ---- */
 /* Applies a Subscribe (borrowed): Q_OK, INVALID_ARGUMENT or RESOURCE_EXHAUSTED with `why`. */

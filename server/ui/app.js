@@ -7,7 +7,7 @@ const API = "/api/v1/";
 const REFRESH_MS = 2000;
 const STATES = ["", "ready", "delayed", "leased", "dead"];
 const QUEUES_OLDEST_MAX = 50; // queues whose oldest ready task is looked up per refresh
-const WORKER_QUEUES_MAX = 100; // queues whose leases the workers view lists
+const WORKER_PAGES_MAX = 20; // pages of 1000 Work streams the workers view lists
 let server = null; // GET /api/v1/server
 let view = null; // the mounted view: {refresh()}
 let timer = null;
@@ -285,29 +285,26 @@ function queueView(root, name) {
 function workers(root) {
   const body = el("div");
   root.append(el("h1", {}, "Workers"),
-    el("p", { class: "muted" }, "Holders of live leases (Work streams by their ringq-worker-id), with the queues they hold tasks of and how many. Stream credits are not reported by the Admin API yet."),
+    el("p", { class: "muted" }, "Connected Work streams (by their ringq-worker-id, else their address): the queues each subscribed to, credits left (tasks the server may still send it) and tasks in flight (delivered, not yet acked or nacked)."),
     body);
   return { async refresh() {
-    const qs = (await allQueues()).filter((x) => Number(x.leased) > 0).slice(0, WORKER_QUEUES_MAX);
-    const by = new Map();
-    for (const x of qs) {
-      const l = await api("queues/" + q(x.name) + "/leases");
-      for (const ls of l.leases) {
-        const k = ls.worker_id || "(unary Lease)";
-        const w = by.get(k) || { addr: ls.address, queues: new Map(), n: 0, next: Infinity };
-        w.n++; w.queues.set(x.name, (w.queues.get(x.name) || 0) + 1);
-        w.next = Math.min(w.next, Number(ls.deadline_unix_ms));
-        by.set(k, w);
-      }
+    let ws = [], tok = "";
+    for (let i = 0; i < WORKER_PAGES_MAX; i++) {
+      const r = await api("workers?page_size=1000" + (tok ? "&page_token=" + q(tok) : ""));
+      ws = ws.concat(r.workers || []);
+      tok = r.next_page_token;
+      if (!tok) break;
     }
-    fill(body, by.size ? el("div", { class: "table-wrap" }, el("table", { id: "workers" },
+    fill(body, ws.length ? el("div", { class: "table-wrap" }, el("table", { id: "workers" },
       el("thead", {}, el("tr", {}, el("th", {}, "Worker"), el("th", { class: "hide-sm" }, "Address"), el("th", {}, "Queues"),
-        el("th", { class: "num" }, "In flight"), el("th", {}, "Next deadline"))),
-      el("tbody", {}, [...by.entries()].map(([k, w]) => el("tr", { "data-worker": k }, el("td", {}, k),
-        el("td", { class: "hide-sm" }, w.addr || "-"),
-        el("td", { class: "wrap" }, [...w.queues.entries()].map(([n, c]) => n + " (" + c + ")").join(", ")),
-        el("td", { class: "num", "data-f": "inflight" }, w.n), el("td", {}, fmtTime(w.next)))))))
-      : el("p", { class: "muted" }, "No task is leased right now."));
+        el("th", { class: "num" }, "Credits"), el("th", { class: "num" }, "In flight"), el("th", { class: "hide-sm" }, "Connected"))),
+      el("tbody", {}, ws.map((w) => el("tr", { "data-worker": w.worker_id }, el("td", {}, w.worker_id),
+        el("td", { class: "hide-sm" }, w.address || "-"),
+        el("td", { class: "wrap", "data-f": "queues" }, (w.queues || []).join(", ")),
+        el("td", { class: "num", "data-f": "credits" }, w.credits),
+        el("td", { class: "num", "data-f": "inflight" }, w.in_flight),
+        el("td", { class: "hide-sm" }, fmtTime(w.connected_unix_ms)))))))
+      : el("p", { class: "muted" }, "No Work stream is connected."));
   } };
 }
 

@@ -93,6 +93,7 @@ _METHODS = {
     "Audit": (A, admin_pb2.AuditRequest, admin_pb2.AuditResponse),
     "ListLeases": (A, admin_pb2.ListLeasesRequest, admin_pb2.ListLeasesResponse),
     "GetPartition": (A, admin_pb2.GetPartitionRequest, admin_pb2.PartitionInfo),
+    "ListWorkers": (A, admin_pb2.ListWorkersRequest, admin_pb2.ListWorkersResponse),
 }
 
 

@@ -64,7 +64,7 @@ for m in ["Ack", "Nack", "Extend"]:
 for m in ["GetQueue", "ConfigureQueue", "PauseQueue", "ResumeQueue", "PurgeQueue", "DeleteQueue",
           "ListDeadTasks", "RedriveDeadTasks", "PeekTasks"]:
     SPEC[f"/ringq.v1.Admin/{m}"] = ("admin", NAMED)
-for m in ["ListQueues", "GetTask", "DeleteTask", "Audit", "ListLeases", "GetPartition"]:
+for m in ["ListQueues", "GetTask", "DeleteTask", "Audit", "ListLeases", "GetPartition", "ListWorkers"]:
     SPEC[f"/ringq.v1.Admin/{m}"] = ("admin", ALL)
 for m in ["Publish", "PublishStream"]:
     SPEC[f"/ringq.v1.Streams/{m}"] = ("produce", NAMED)

@@ -123,8 +123,14 @@ class DashboardBrowserTest(unittest.TestCase):
                          before[dead_q].config.max_attempts)
         reasons = [v["reason"] for k, v in rep["views"]["queue"].items() if "reason" in v]
         self.assertEqual(reasons, ["smtp 550 <b>no such user</b>"] * 2)  # as text
-        # Workers: the Work stream's holder with its two tasks.
-        self.assertEqual(rep["views"]["workers"]["encoder-7"]["inflight"], "2")
+        # Workers: the Work stream with its queue, credits left and tasks in flight, as
+        # Admin.ListWorkers has them (credits 2 granted, both spent on the two tasks held).
+        wv = rep["views"]["workers"]["encoder-7"]
+        self.assertEqual(wv["inflight"], "2")
+        self.assertEqual((wv["queues"], wv["credits"]), (busy_q, "0"))
+        listed = [w for w in c.ListWorkers().workers if w.worker_id == "encoder-7"]
+        self.assertEqual([(w.in_flight, w.credits, list(w.queues)) for w in listed],
+                         [(2, 0, [busy_q])])
         # Streams: figures and each consumer's lag as ringq.v1.Streams has them.
         sv = rep["views"]["streams"]
         self.assertEqual(num(sv["stream:orders"]["messages"]), s.GetStream(name="orders").state.messages)
