@@ -303,6 +303,16 @@ static void take_status(pw_grpc_ccall *c, const pw_h2_header *h, size_t n)
     if (!c->got_status) call_force(c, PW_GRPC_INTERNAL, "response ended without grpc-status");
 }
 
+/* The server's status ends the call (PROTOCOL-HTTP2.md: the response's trailers are final): a
+ * call still sending (a stream whose requests the server will never read, e.g. refused at its
+ * start) resets its side so the stream closes and on_close reports the status now, instead of
+ * the call waiting half-closed for an END_STREAM the application may never send. */
+static void end_our_side(pw_grpc_client *cl, pw_grpc_ccall *c, uint32_t sid, unsigned flags)
+{
+    if (!(flags & PW_H2_HF_END_STREAM) || !c->got_status || c->forced || c->end_sent) return;
+    (void)pw_h2_submit_rst(cl->h2, sid, PW_H2_NO_ERROR); /* -ENOENT: already closed */
+}
+
 static int headers_in(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
 {
     pw_grpc_client *cl = ud;
@@ -340,10 +350,13 @@ static int headers_in(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
         if (c->forced) {
             c->forced = false;
             call_reset(c, c->forced_code, c->forced_msg);
+            return 0;
         }
+        end_our_side(cl, c, sid, flags);
         return 0;
     }
     take_status(c, h, n);
+    end_our_side(cl, c, sid, flags);
     return 0;
 }
 

@@ -47,8 +47,10 @@ extern char **environ;
 /* After the grace period, how long to wait for the server's answers before exiting anyway. */
 #define ANSWER_WAIT_MS 5000
 /* Exit statuses beyond 0 (drained) and 1 (handlers still running at exit). */
-#define EXIT_USAGE 2   /* bad arguments, an invalid queue name among them */
-#define EXIT_REFUSED 3 /* the server refused the subscription (INVALID_ARGUMENT) */
+#define EXIT_USAGE 2 /* bad arguments, an invalid queue name among them */
+#define EXIT_REFUSED \
+    3 /* the server refused the subscription (INVALID_ARGUMENT) or the
+                        * credentials (PERMISSION_DENIED, UNAUTHENTICATED) */
 
 static const char USAGE[] =
     "usage: ringq-worker [OPTIONS] -q QUEUE [-q QUEUE...] -- COMMAND [ARGS...]\n"
@@ -465,9 +467,17 @@ static void on_task(rq_work *w, void *ud, rq_task *t)
 /* gRPC INVALID_ARGUMENT: the server refused the request as written. */
 #define CODE_INVALID_ARGUMENT 3
 
+#define CODE_PERMISSION_DENIED 7
+#define CODE_UNAUTHENTICATED 16
+/* The server refused these credentials: retrying with the same ones is refused again. */
+static bool refusal(int code)
+{
+    return code == CODE_PERMISSION_DENIED || code == CODE_UNAUTHENTICATED;
+}
+
 static void on_result(rq_work *w, void *ud, uint64_t rid, int code, const char *msg)
 {
-    if (rid == 0 && code == CODE_INVALID_ARGUMENT) {
+    if (rid == 0 && (code == CODE_INVALID_ARGUMENT || refusal(code))) {
         /* The Subscribe (the one request sent without an id) was refused: no task will ever
          * come, and sending it again would be refused again. */
         log_error("subscription refused", "code=%s message=\"%s\"", rq_status_name(code), msg);
@@ -488,6 +498,13 @@ static void on_state(rq_work *w, void *ud, bool up, const rq_status *why)
             log_info("subscribed", "addr=%s after_failures=%u", rq_client_addr(A.c), A.failures);
         else log_info("subscribed", "addr=%s", rq_client_addr(A.c));
         A.failures = 0;
+        return;
+    }
+    if (refusal(why->code)) {
+        log_error("subscription refused", "code=%s message=\"%s\"", rq_status_name(why->code),
+                  why->message);
+        A.exit_code = EXIT_REFUSED;
+        A.done = true;
         return;
     }
     A.failures++;

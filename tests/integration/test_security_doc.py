@@ -212,8 +212,11 @@ class SecurityDocTest(unittest.TestCase):
             "the producer's Work stream refused")
         self.assertEqual(list(self.admin.ListWorkers().workers), [])
         self.assertEqual(self.admin.GetQueue(name="emails.x").ready, 2)
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=WAIT_S)
+        # ... and the worker says so and exits "refused" (3): the same token is refused again.
+        _, err = p.communicate(timeout=WAIT_S)
+        self.assertEqual(p.returncode, 3, err)
+        self.assertIn("subscription refused", err)
+        self.assertIn("PERMISSION_DENIED", err)
         # grpcio with call credentials
         producer.put("emails.grpc", b"x")
         C.assert_code(self, grpc.StatusCode.PERMISSION_DENIED, producer.Enqueue,
