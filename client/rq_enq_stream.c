@@ -187,7 +187,8 @@ rq_enq_stream *rq_enq_stream_open(rq_client *c, rq_durability level, rq_enq_stre
                            rt_now_ns() + RQ_ESTREAM_OPEN_RETRY_MS * RT_NS_PER_MS);
             return s;
         }
-        if (rq_client_poll(c, 50) < 0) break;
+        int pr = rq_client_poll(c, 50); /* -ETIME, -EINTR: nothing yet, poll again */
+        if (pr < 0 && pr != -ETIME && pr != -EINTR) break;
     }
     if (!s->call) {
         rq_enq_stream_free(s);
