@@ -214,6 +214,9 @@ void rq_client_destroy(rq_client *c)
     /* Let the reads, sends and connects of dropped connections complete so their memory is
      * freed (and no completion reaches them afterwards on a loop that outlives the client). */
     for (int i = 0; i < 200 && c->zombies > 0; i++) rq_client_poll(c, 10);
+    /* A completion dispatched in the loop above may have cached results again (rq_api.c). */
+    free(c->enq_res);
+    free(c->pub_acks);
     if (c->own_loop) ev_loop_destroy(c->loop);
     explicit_bzero(c->authz, sizeof c->authz); /* a secret */
     rq_tls_ctx_destroy(c->tls);
