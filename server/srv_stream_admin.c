@@ -15,6 +15,7 @@
 #include "proto_wire/pw_pb.h"
 #include "server/srv_auth.h"
 #include "server/srv_stream_int.h"
+#include "server/srv_stream_parts.h"
 
 static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
 
@@ -55,11 +56,13 @@ srv_sdir_ent *srv_stream_ent_of(q_stream *s, uint32_t part)
     uint32_t nl;
     const char *name = q_stream_name(s, &nl);
     const q_filter_set *fs = q_stream_subjects(s);
-    if (fs->n == 0) {
-        q_subject_view self = {name, nl};
-        return srv_sdir_ent_new(name, nl, part, &self, 1);
-    }
-    return srv_sdir_ent_new(name, nl, part, fs->f, fs->n);
+    q_subject_view self = {name, nl};
+    srv_sdir_ent *e = fs->n == 0 ? srv_sdir_ent_new(name, nl, part, &self, 1)
+                                 : srv_sdir_ent_new(name, nl, part, fs->f, fs->n);
+    q_stream_cfg c;
+    q_stream_config(s, &c);
+    if (e) e->parts = c.parts > 1 ? c.parts : 1;
+    return e;
 }
 
 void srv_stream_boot_entries(srv_part *sp, int shard, void (*add)(int shard, srv_sdir_ent *e))
@@ -67,7 +70,11 @@ void srv_stream_boot_entries(srv_part *sp, int shard, void (*add)(int shard, srv
     const char *after = "";
     uint32_t al = 0;
     for (q_stream *s; (s = q_stream_next_by_name(sp->p, after, al)) != NULL;) {
-        add(shard, srv_stream_ent_of(s, sp->no)); /* NULL (out of memory): add says so */
+        q_stream_cfg c;
+        q_stream_config(s, &c);
+        /* A partitioned stream's entry is its member 0's (the other members have none). */
+        if (c.part_index == 0)
+            add(shard, srv_stream_ent_of(s, sp->no)); /* NULL (out of memory): add says so */
         after = q_stream_name(s, &al);
     }
 }
@@ -85,6 +92,7 @@ static void put_info(srv_job *j, srv_part *sp, q_stream *s, const char *filter, 
 static void write_put(srv_job *h, srv_part *sp)
 {
     srv_sdir_op *op = h->ctx;
+    if (srv_sparts_write_put(h, sp, op->arg)) return; /* a partitioned stream: every member */
     srv_job *j = op->j;
     const pwm_ringq_v1_StreamConfig *m =
         ((const pwm_ringq_v1_CreateStreamRequest *)srv_job_msg(j))->config;
@@ -112,6 +120,7 @@ static void write_put(srv_job *h, srv_part *sp)
 static void write_delete(srv_job *h, srv_part *sp)
 {
     srv_sdir_op *op = h->ctx;
+    if (srv_sparts_write_delete(h, sp)) return; /* a partitioned stream: every member */
     srv_job *j = op->j;
     q_err e;
     uint64_t commit_to = 0;
@@ -259,7 +268,7 @@ static void on_get(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (!j) return;
     const pwm_ringq_v1_GetStreamRequest *r = srv_job_msg(j);
     if (!check_filter(j, "subjects_filter", r->subjects_filter)) srv_job_decoded_refuse(j);
-    else srv_stream_route(j, r->name, "name", run_get);
+    else if (!srv_sparts_get(j, r->name)) srv_stream_route(j, r->name, "name", run_get);
 }
 
 static void on_purge(pw_grpc_call *c, const uint8_t *msg, size_t len)
@@ -273,7 +282,7 @@ static void on_purge(pw_grpc_call *c, const uint8_t *msg, size_t len)
     } else if (r->up_to_seq && r->keep) {
         srv_job_fail(j, Q_INVALID_ARGUMENT, "up_to_seq and keep: one or the other, not both");
         srv_job_decoded_refuse(j);
-    } else {
+    } else if (!srv_sparts_purge(j, r->name)) {
         srv_stream_route(j, r->name, "name", run_purge);
     }
 }

@@ -29,6 +29,7 @@
 #include "proto_wire/pw_pb.h"
 #include "server/srv_auth.h"
 #include "server/srv_stream_consume_int.h"
+#include "server/srv_stream_parts.h"
 
 #define CONSUME_CREDITS_MAX 10000             /* the API's bound on credits outstanding */
 #define CONSUME_PENDING_BYTES_MAX (64u << 20) /* results waiting for the stream's window */
@@ -247,6 +248,9 @@ static void cs_bind(srv_consume *w, const uint8_t *msg, size_t len,
     int st = srv_auth_check_named(w->call, SRV_AUTH_STREAM, srv_chars(b->stream), b->stream.len,
                                   denied);
     if (st != 0) return cs_result(w, r->request_id, (q_status)st, denied, 0, NULL, 0);
+    if (srv_sparts_find(b->stream))
+        return cs_result(w, r->request_id, Q_FAILED_PRECONDITION,
+                         "Consume: " SRV_SPARTS_UNSUPPORTED " (use Fetch)", 0, NULL, 0);
     if (b->consumer.len == 0 && !b->ephemeral)
         return cs_result(w, r->request_id, Q_INVALID_ARGUMENT,
                          "bind: consumer or ephemeral is required", 0, NULL, 0);

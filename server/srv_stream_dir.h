@@ -52,7 +52,8 @@
 typedef struct srv_sdir_ent {
     char name[SRV_STREAM_NAME_BYTES_MAX + 1];
     uint32_t name_len;
-    uint32_t part;         /* the partition holding the stream */
+    uint32_t part;         /* the partition holding the stream (a partitioned one's member 0) */
+    uint32_t parts;        /* members of a partitioned stream; 1: pinned (srv_stream_parts.h) */
     q_filter_set subjects; /* views into bytes[] below */
     uint32_t bytes_len;
     char bytes[];

@@ -23,6 +23,7 @@
 #include "core/rt_blob.h"
 #include "server/srv_auth.h"
 #include "server/srv_stream_int.h"
+#include "server/srv_stream_parts.h"
 
 #define READ_BATCH_MSGS 64u         /* messages per batch: one mesh round trip each */
 #define READ_BATCH_BYTES (1u << 20) /* bytes a batch may pin (the first message always goes) */
@@ -46,12 +47,13 @@ static void run_get_message(srv_job *j, srv_part *sp)
     if (s && r->which_case == pwm_ringq_v1_GetMessageRequest_FIELD_last_by_subject)
         st = q_stream_last_by_subject(sp->p, s, srv_chars(r->last_by_subject),
                                       r->last_by_subject.len, &m, &e);
-    else if (s) st = q_stream_get(sp->p, s, r->seq, &m, &e);
+    else if (s) st = q_stream_get(sp->p, s, srv_sparts_seq_in(s, r->seq), &m, &e); /* a member's */
     if (!s) {
         /* status set by srv_stream_find */
     } else if (st != Q_OK) {
         srv_job_err(j, &e);
-    } else if (srv_smsg_encode(&j->resp, SRV_SMSG_PLAIN, srv_chars(r->stream), r->stream.len, &m,
+    } else if ((m.seq = srv_sparts_seq_out(s, m.seq)),
+               srv_smsg_encode(&j->resp, SRV_SMSG_PLAIN, srv_chars(r->stream), r->stream.len, &m,
                                false) < 0) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
     } else {
@@ -75,7 +77,7 @@ static void on_get_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
                q_subject_check(srv_chars(r->last_by_subject), r->last_by_subject.len, &e) != Q_OK) {
         srv_job_fail(j, Q_INVALID_ARGUMENT, "last_by_subject: %s", e.msg);
         srv_job_decoded_refuse(j);
-    } else {
+    } else if (!srv_sparts_get_message(j, run_get_message)) {
         srv_stream_route(j, r->stream, "stream", run_get_message);
     }
 }
@@ -401,6 +403,11 @@ static void on_read(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (srv_msg_decode(c, &pwm_ringq_v1_ReadRequest_desc, &q, msg, len, &ar) < 0) return;
     if (!srv_auth_call_named(c, SRV_AUTH_STREAM, srv_chars(q.stream), q.stream.len)) {
         pw_msg_arena_deinit(&ar);
+        return;
+    }
+    if (srv_sparts_find(q.stream)) {
+        pw_msg_arena_deinit(&ar);
+        pw_grpc_call_finish(c, PW_GRPC_FAILED_PRECONDITION, "Read: " SRV_SPARTS_UNSUPPORTED);
         return;
     }
     rd *r = rt_calloc(1, sizeof *r);
