@@ -57,6 +57,11 @@ static uint64_t member_below(uint64_t S, uint32_t n, uint32_t k)
     return (S - k - 1 + n - 1) / n + 1;
 }
 
+uint64_t srv_sparts_seq_from_k(uint32_t parts, uint32_t k, uint64_t S)
+{
+    return parts <= 1 || S == 0 ? S : member_below(S, parts, k);
+}
+
 uint64_t srv_sparts_seq_from(const q_stream *s, uint64_t S)
 {
     q_stream_cfg c;

@@ -100,6 +100,8 @@ int srv_sparts_info_merge(buf *out, uint32_t field, const srv_sfan *f);
 uint64_t srv_sparts_seq_out(const q_stream *s, uint64_t p);
 /* Owner: the first sequence of member s at or after stream sequence S (S for a pinned one). */
 uint64_t srv_sparts_seq_from(const q_stream *s, uint64_t S);
+/* Member k's (of parts) first sequence at or after stream sequence S (0 stays 0). */
+uint64_t srv_sparts_seq_from_k(uint32_t parts, uint32_t k, uint64_t S);
 /* Owner: stream sequence S as member s's own, 0 when another member holds it. */
 uint64_t srv_sparts_seq_in(const q_stream *s, uint64_t S);
 /* Origin: GetMessage (job j, decoded) of a partitioned stream goes to the member its seq or

@@ -7,12 +7,12 @@ the right members, a durable consumer draws from every member with Fetch and its
 to the member of each sequence, it resumes per member after kill -9, bad configurations are
 refused, and what is not supported on a partitioned stream says so (FAILED_PRECONDITION)."""
 import signal
-import threading
 import unittest
 
 import ringq_client as C
+import test_streams_server as TS
 from ringq_client import DataDirTest
-from stream_client import S, SC, ConsumeStream, Streams, StreamsTest, assert_invalid, msg
+from stream_client import S, SC, ConsumeStream, Streams, StreamsTest, assert_invalid, msg, now_ms
 
 NPARTS = 16  # ringqd's partitions (the default)
 
@@ -225,8 +225,6 @@ class PartitionedStreamTest(StreamsTest):
         name, root, _ = self.make(parts)
         a, b = subjects_over_members(root, parts, per_member=1)
         self.s.pub(a, "x")
-        C.assert_code(self, SC.FAILED_PRECONDITION, self.s.read, name, start_seq=1,
-                      max_messages=1, contains="partitioned")
         self.s.consumer(name, "c")
         C.assert_code(self, SC.FAILED_PRECONDITION, self.s.ListConsumers, stream=name,
                       contains="partitioned")
@@ -245,6 +243,55 @@ class PartitionedStreamTest(StreamsTest):
         self.assertEqual([(o.request_id, o.code) for o in out],
                          [(1, SC.FAILED_PRECONDITION.value[0]), (2, 0)])
         self.assertEqual(split(out[1].publish.acks[0].seq, parts)[0], member(b, parts))
+
+    def test_read_member_by_member_from_a_sequence_or_time(self):
+        parts = 4
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts)
+        t0 = now_ms()
+        for rnd in range(4):
+            self.s.Publish(messages=[msg(s, f"{s}:{rnd}") for s in subs])
+        allseqs = sorted(self.s.GetMessage(stream=name, last_by_subject=s).seq for s in subs)
+        total = 4 * len(subs)
+        got = self.s.read(name, start_seq=1)  # not live: ends after what is stored
+        self.assertEqual(len(got), total)
+        members = [split(m.seq, parts)[0] for m in got]
+        self.assertEqual(members, sorted(members))  # member 0's, then member 1's ...
+        for k in range(parts):
+            q = [m.seq for m in got if split(m.seq, parts)[0] == k]
+            self.assertEqual(q, sorted(q))
+        per = {}
+        for m in got:
+            self.assertEqual(split(m.seq, parts)[0], member(m.subject, parts))
+            per.setdefault(m.subject, []).append(m.payload.decode())
+        self.assertEqual(per, {s: [f"{s}:{r}" for r in range(4)] for s in subs})
+        cut = sorted(m.seq for m in got)[total // 2]
+        self.assertEqual(sorted(m.seq for m in self.s.read(name, start_seq=cut)),
+                         sorted(m.seq for m in got if m.seq >= cut))
+        self.assertEqual(sorted(m.seq for m in self.s.read(name, start_seq=1, end_seq=cut)),
+                         sorted(m.seq for m in got if m.seq <= cut))
+        self.assertEqual(len(self.s.read(name, start_seq=1, max_messages=5)), 5)
+        self.assertEqual(len(self.s.read(name, start_unix_ms=t0)), total)
+        self.assertEqual(self.s.read(name, start_unix_ms=now_ms() + 60000), [])
+        self.assertEqual(self.s.read(name, start_seq=allseqs[-1] + 1), [])
+        only = self.s.read(name, start_seq=1, filter_subjects=[subs[1]])
+        self.assertEqual([m.subject for m in only], [subs[1]] * 4)
+
+    def test_metrics_one_series_per_member(self):
+        parts = 2
+        name, root, _ = self.make(parts)
+        a, b = subjects_over_members(root, parts, per_member=1)
+        self.s.pub(a, "x")
+        self.s.pub(b, "y", "z")
+        self.s.consumer(name, "m")
+        text = TS.metrics(self.srv.addr)
+        series = [ln.split(" ")[0] for ln in text.splitlines() if ln and ln[0] != "#"]
+        self.assertEqual(len(series), len(set(series)), "a series twice")
+        got = {k: TS.sample(text, "ringq_stream_messages", f'stream="{name}",member="{k}"')
+               for k in range(parts)}
+        self.assertEqual(got, {member(a, parts): 1.0, member(b, parts): 2.0})
+        self.assertIsNotNone(TS.sample(text, "ringq_consumer_pending",
+                                       f'stream="{name}",consumer="m",member="1"'))
 
     def test_delete_frees_the_name_on_every_member(self):
         name, root, _ = self.make(4)
