@@ -336,6 +336,21 @@ static int sref_cmp(const void *a, const void *b)
     return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
 }
 
+/* One StreamInfo from the n members' of a partitioned stream (srv_stream_parts.h). */
+static int slist_merge(buf *b, const sref *refs, uint32_t n)
+{
+    const uint8_t *info[Q_STREAM_PARTS_MAX];
+    size_t len[Q_STREAM_PARTS_MAX];
+    if (n > Q_STREAM_PARTS_MAX) return -EBADMSG;
+    for (uint32_t i = 0; i < n; i++) {
+        info[i] = refs[i].info;
+        len[i] = refs[i].info_len;
+    }
+    uint32_t home = q_part_of((const char *)refs[0].name, refs[0].name_len, srv_q.nparts);
+    return srv_sparts_info_merge_views(b, pwm_ringq_v1_ListStreamsResponse_FIELD_streams, home, n,
+                                       info, len);
+}
+
 /* ListStreamsResponse from every partition's pairs, in name order. 0 or a negative errno. */
 static int slist_put(slist_ctx *lc, buf *b)
 {
@@ -357,9 +372,16 @@ static int slist_put(slist_ctx *lc, buf *b)
     }
     qsort(refs, k, sizeof *refs, sref_cmp);
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < k; i++)
-        rc = pw_pb_put_bytes(b, pwm_ringq_v1_ListStreamsResponse_FIELD_streams, refs[i].info,
-                             refs[i].info_len);
+    for (size_t i = 0, g; rc == 0 && i < k; i += g) {
+        for (g = 1; i + g < k && sref_cmp(&refs[i], &refs[i + g]) == 0;) g++;
+        if (g == 1)
+            rc = pw_pb_put_bytes(b, pwm_ringq_v1_ListStreamsResponse_FIELD_streams, refs[i].info,
+                                 refs[i].info_len);
+        else rc = slist_merge(b, &refs[i], (uint32_t)g); /* a partitioned stream's members */
+        if (rc == -EBADMSG) /* a member missing (a create that failed part-way): member 0's */
+            rc = pw_pb_put_bytes(b, pwm_ringq_v1_ListStreamsResponse_FIELD_streams, refs[i].info,
+                                 refs[i].info_len);
+    }
     pwm_ringq_v1_ListStreamsResponse tail = {
         .next_page_token = view(lc->next_tok, lc->next_tok_len)};
     if (rc == 0) rc = pw_msg_encode(&pwm_ringq_v1_ListStreamsResponse_desc, &tail, b);
@@ -425,8 +447,10 @@ static q_status slist_pick(slist_ctx *lc, const pwm_ringq_v1_ListStreamsRequest 
             lc->next_tok_len = last->name_len;
             break;
         }
-        if (srv_lp_put(&names[e->part], (const uint8_t *)e->name, e->name_len) < 0)
-            return Q_RESOURCE_EXHAUSTED;
+        for (uint32_t m = 0; m < e->parts; m++) /* a partitioned stream: every member */
+            if (srv_lp_put(&names[srv_sparts_member_part(e->part, m)], (const uint8_t *)e->name,
+                           e->name_len) < 0)
+                return Q_RESOURCE_EXHAUSTED;
         taken++;
     }
     return Q_OK;

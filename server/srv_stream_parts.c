@@ -210,33 +210,37 @@ static int info_put(buf *out, uint32_t field, pwm_ringq_v1_StreamInfo *info,
                  : pw_msg_encode(&pwm_ringq_v1_StreamInfo_desc, info, out);
 }
 
-int srv_sparts_info_merge(buf *out, uint32_t field, const srv_sfan *f)
+int srv_sparts_info_merge_views(buf *out, uint32_t field, uint32_t home, uint32_t n,
+                                const uint8_t *const *info, const size_t *len)
 {
-    uint32_t n = f->parts;
     pw_msg_arena *ar = rt_calloc(n, sizeof *ar);
-    pwm_ringq_v1_StreamInfo *in = rt_calloc(n, sizeof *in);
+    pwm_ringq_v1_StreamInfo *in = rt_calloc(n, sizeof *in), *by = rt_calloc(n, sizeof *by);
     uint32_t members[Q_STREAM_PARTS_MAX];
-    int rc = ar && in ? 0 : -ENOMEM;
+    int rc = ar && in && by && n <= Q_STREAM_PARTS_MAX ? 0 : -ENOMEM;
     uint32_t k = 0;
     for (; rc == 0 && k < n; k++) {
         pw_msg_arena_init_heap(&ar[k], SPARTS_ARENA_CHUNK_BYTES, SPARTS_ARENA_LIMIT_BYTES);
-        rc = pw_msg_decode(&pwm_ringq_v1_StreamInfo_desc, &in[k], buf_begin(&f->resp[k]),
-                           buf_size(&f->resp[k]), &ar[k]);
+        rc = pw_msg_decode(&pwm_ringq_v1_StreamInfo_desc, &in[k], info[k], len[k], &ar[k]);
         if (rc == 0 && !in[k].state) rc = -EBADMSG;
-        members[k] = srv_sparts_member_part(f->home, k);
+        members[k] = srv_sparts_member_part(home, k);
+    }
+    for (uint32_t i = 0; rc == 0 && i < n; i++) { /* member order, by the partition each names */
+        uint32_t m = srv_sparts_member_of_part(home, in[i].partition);
+        if (m >= n || by[m].state) rc = -EBADMSG;
+        else by[m] = in[i];
     }
     pwm_ringq_v1_StreamState sum = {0};
     pwm_ringq_v1_SubjectCount *counts = NULL;
     size_t ncounts = 0;
-    for (uint32_t i = 0; rc == 0 && i < n; i++) ncounts += in[i].state->subjects_count;
+    for (uint32_t i = 0; rc == 0 && i < n; i++) ncounts += by[i].state->subjects_count;
     if (rc == 0 && ncounts) {
         counts = rt_calloc(ncounts, sizeof *counts);
         if (!counts) rc = -ENOMEM;
     }
     for (uint32_t i = 0, at = 0; rc == 0 && i < n; i++) {
-        state_fold(&sum, in[i].state, n, i);
-        for (size_t c = 0; c < in[i].state->subjects_count; c++)
-            counts[at++] = in[i].state->subjects[c];
+        state_fold(&sum, by[i].state, n, i);
+        for (size_t c = 0; c < by[i].state->subjects_count; c++)
+            counts[at++] = by[i].state->subjects[c];
     }
     if (rc == 0) {
         if (sum.messages == 0) sum.first_seq = sum.last_seq + 1;
@@ -247,14 +251,26 @@ int srv_sparts_info_merge(buf *out, uint32_t field, const srv_sfan *f)
         }
         sum.subjects = counts;
         sum.subjects_count = ncounts;
-        sum.consumers = in[0].state->consumers; /* every member has the same consumers */
-        rc = info_put(out, field, &in[0], &sum, members, n);
+        sum.consumers = by[0].state->consumers; /* every member has the same consumers */
+        rc = info_put(out, field, &by[0], &sum, members, n);
     }
     for (uint32_t i = 0; i < k; i++) pw_msg_arena_deinit(&ar[i]);
     rt_free(counts);
+    rt_free(by);
     rt_free(in);
     rt_free(ar);
     return rc;
+}
+
+int srv_sparts_info_merge(buf *out, uint32_t field, const srv_sfan *f)
+{
+    const uint8_t *info[Q_STREAM_PARTS_MAX];
+    size_t len[Q_STREAM_PARTS_MAX];
+    for (uint32_t k = 0; k < f->parts && k < Q_STREAM_PARTS_MAX; k++) {
+        info[k] = buf_begin(&f->resp[k]);
+        len[k] = buf_size(&f->resp[k]);
+    }
+    return srv_sparts_info_merge_views(out, field, f->home, f->parts, info, len);
 }
 
 /* ---- Create, Update, Delete: the write step on the home owner ---- */

@@ -95,6 +95,10 @@ void srv_sparts_call_end(srv_sfan *f);
  * lowest/highest as stream sequences, per-subject counts merged in subject order. 0 or a
  * negative errno. */
 int srv_sparts_info_merge(buf *out, uint32_t field, const srv_sfan *f);
+/* The same from n encoded StreamInfos in any order (each names its member's partition) of a
+ * stream homed at `home` (ListStreams). 0 or a negative errno (-EBADMSG: not one per member). */
+int srv_sparts_info_merge_views(buf *out, uint32_t field, uint32_t home, uint32_t n,
+                                const uint8_t *const *info, const size_t *len);
 
 /* Owner: member s's sequence p as the stream's (p itself for a pinned stream). */
 uint64_t srv_sparts_seq_out(const q_stream *s, uint64_t p);

@@ -132,6 +132,11 @@ class PartitionedStreamTest(StreamsTest):
                          {s: len(v) for s, v in sent.items()})
         self.assertEqual([c.subject for c in st.subjects], sorted(sent, key=str.encode))
         C.assert_code(self, SC.NOT_FOUND, self.s.GetMessage, stream=name, seq=allseqs[-1] + 4)
+        listed = self.s.ListStreams(subject=root + ".>").streams
+        self.assertEqual([x.config.name for x in listed], [name])
+        self.assertEqual((listed[0].state.messages, listed[0].state.last_seq,
+                          list(listed[0].member_partitions)),
+                         (total, allseqs[-1], list(info.member_partitions)))
 
     def test_dedup_per_member_and_expectations(self):
         parts = 2
