@@ -5,7 +5,9 @@
  *
  * Placement: a stream lives in ONE partition, q_part_of(name, nparts), like a queue: its
  * records share that log's group commit, receipts and recovery, so a stream has one total order
- * (and each subject with it). Spreading a stream's subjects over partitions is a later option.
+ * (and each subject with it). A partitioned stream (cfg.parts > 1) is one such stream per member
+ * partition, each holding the subjects that hash to it (q_stream_member_of); the server spreads
+ * and merges (server/srv_stream_parts.h).
  *
  * Ownership and threads: streams hang off their q_part (created lazily at the first stream) and
  * belong to the partition's thread; no call is thread-safe, none takes a lock. Every call takes

@@ -3,9 +3,10 @@ streams") with grpcio against a real ringqd with 3 shards - each subject goes to
 hash picks (member = XXH3(subject) mod partitions), stream sequences encode the member
 ((member seq - 1) * partitions + member + 1) and rise strictly per subject, a batch spanning
 members is split and answered in order, GetStream sums the members, GetMessage and Purge reach
-the right members, a durable consumer draws from every member with Fetch and its acks go back
-to the member of each sequence, it resumes per member after kill -9, bad configurations are
-refused, and what is not supported on a partitioned stream says so (FAILED_PRECONDITION)."""
+the right members, Read goes member by member (never live), a durable consumer draws from every
+member with Fetch and its acks go back to the member of each sequence, it resumes per member
+after kill -9, /metrics has one series per member, bad configurations are refused, and what is
+not supported on a partitioned stream says so (FAILED_PRECONDITION)."""
 import signal
 import unittest
 
