@@ -311,7 +311,19 @@ bool srv_sparts_cons(srv_job *j, pw_pb_bytes stream, srv_spc_kind kind, srv_job_
         return srv_sparts_call_fan(j, stream, run_member_ack, ack_done, NULL);
     }
     case SRV_SPC_DELETE: return srv_sparts_call_fan(j, stream, run, delete_done, j->ctx);
-    case SRV_SPC_CREATE:
+    case SRV_SPC_CREATE: {
+        /* An ephemeral consumer's name is picked by its member, and it goes after an idle time
+         * on each member apart: its members would not be one consumer. */
+        const pwm_ringq_v1_ConsumerConfig *cc =
+            ((const pwm_ringq_v1_CreateConsumerRequest *)srv_job_msg(j))->config;
+        if (cc && cc->ephemeral) {
+            srv_job_fail(j, Q_FAILED_PRECONDITION, "an ephemeral consumer: %s (name a durable one)",
+                         SRV_SPARTS_UNSUPPORTED);
+            srv_job_decoded_refuse(j);
+            return true;
+        }
+        return srv_sparts_call_fan(j, stream, run, info_done, j->ctx);
+    }
     case SRV_SPC_GET:
     case SRV_SPC_PAUSE:
     case SRV_SPC_RESET: return srv_sparts_call_fan(j, stream, run, info_done, j->ctx);

@@ -231,6 +231,8 @@ class PartitionedStreamTest(StreamsTest):
         name, root, _ = self.make(parts)
         a, b = subjects_over_members(root, parts, per_member=1)
         self.s.pub(a, "x")
+        C.assert_code(self, SC.FAILED_PRECONDITION, self.s.consumer, name, "", ephemeral=True,
+                      contains="ephemeral")
         self.s.consumer(name, "c")
         C.assert_code(self, SC.FAILED_PRECONDITION, self.s.ListConsumers, stream=name,
                       contains="partitioned")
