@@ -345,6 +345,7 @@ class PartitionedRestartTest(DataDirTest):
         self.assertEqual((after.state.messages, after.state.first_seq, after.state.last_seq),
                          (before.state.messages, before.state.first_seq, before.state.last_seq))
         self.assertEqual(list(after.member_partitions), list(before.member_partitions))
+        self.assertEqual((after.config.partitions, len(after.member_partitions)), (parts, parts))
         rest = s.fetch_all("ev", "c1", total - len(acked))
         acked_seqs = {d.message.seq for d in acked}
         rest_seqs = {d.message.seq for d in rest}
@@ -352,6 +353,8 @@ class PartitionedRestartTest(DataDirTest):
         self.assertEqual(acked_seqs | rest_seqs, {d.message.seq for d in acked + rest})
         self.assertEqual(len(acked_seqs | rest_seqs), total)
         self.assertTrue({d.message.seq for d in held} <= rest_seqs)
+        for d in acked + rest:  # each from its subject's member, before and after the kill
+            self.assertEqual(split(d.message.seq, parts)[0], member(d.message.subject, parts))
         self.assertEqual(s.fetch("ev", "c1", n=10, wait_ms=300), [])
         # sequences continue per member after the restart
         seq = s.seqs(subs[0], "after")[0]
