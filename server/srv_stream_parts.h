@@ -136,7 +136,7 @@ typedef enum srv_spc_kind {
     SRV_SPC_RESET, /* by time on each member; by sequence from each member's first at or after */
     SRV_SPC_ACK,   /* each ref to the member its sequence names; results in request order */
     SRV_SPC_FETCH, /* every member asked (srv_stream_parts_cons.c) */
-    SRV_SPC_LIST,  /* refused: SRV_SPARTS_UNSUPPORTED */
+    SRV_SPC_LIST,  /* member 0's page, each consumer's figures merged with its namesakes' */
 } srv_spc_kind;
 
 /* Origin: a consumer call j (a srv_job_decoded call job) on stream `stream`: when the stream

@@ -22,6 +22,22 @@
 
 /* ---- ConsumerInfo merge ---- */
 
+/* Folds another member's ConsumerState into sum (member 0's to start with). */
+static void cons_fold(pwm_ringq_v1_ConsumerState *sum, const pwm_ringq_v1_ConsumerState *m)
+{
+    sum->delivered_consumer_seq += m->delivered_consumer_seq;
+    if (m->delivered_stream_seq > sum->delivered_stream_seq)
+        sum->delivered_stream_seq = m->delivered_stream_seq;
+    if (m->ack_floor_stream_seq < sum->ack_floor_stream_seq)
+        sum->ack_floor_stream_seq = m->ack_floor_stream_seq;
+    if (m->position_seq < sum->position_seq) sum->position_seq = m->position_seq;
+    sum->num_ack_pending += m->num_ack_pending;
+    sum->num_redelivered += m->num_redelivered;
+    sum->num_pending += m->num_pending;
+    sum->num_waiting += m->num_waiting;
+    sum->num_terminated += m->num_terminated;
+}
+
 int srv_sparts_cons_merge(buf *out, const srv_sfan *f)
 {
     pw_msg_arena *ar = rt_calloc(f->parts, sizeof *ar);
@@ -36,20 +52,7 @@ int srv_sparts_cons_merge(buf *out, const srv_sfan *f)
     }
     if (rc == 0) {
         pwm_ringq_v1_ConsumerState sum = *in[0].state;
-        for (uint32_t i = 1; i < f->parts; i++) {
-            const pwm_ringq_v1_ConsumerState *m = in[i].state;
-            sum.delivered_consumer_seq += m->delivered_consumer_seq;
-            if (m->delivered_stream_seq > sum.delivered_stream_seq)
-                sum.delivered_stream_seq = m->delivered_stream_seq;
-            if (m->ack_floor_stream_seq < sum.ack_floor_stream_seq)
-                sum.ack_floor_stream_seq = m->ack_floor_stream_seq;
-            if (m->position_seq < sum.position_seq) sum.position_seq = m->position_seq;
-            sum.num_ack_pending += m->num_ack_pending;
-            sum.num_redelivered += m->num_redelivered;
-            sum.num_pending += m->num_pending;
-            sum.num_waiting += m->num_waiting;
-            sum.num_terminated += m->num_terminated;
-        }
+        for (uint32_t i = 1; i < f->parts; i++) cons_fold(&sum, in[i].state);
         in[0].state = &sum;
         rc = pw_msg_encode(&pwm_ringq_v1_ConsumerInfo_desc, &in[0], out);
     }
@@ -64,6 +67,59 @@ static void info_done(srv_sfan *f)
     srv_job *j = f->ctx;
     if (f->status == Q_OK && srv_sparts_cons_merge(&j->resp, f) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
+    srv_sparts_call_end(f);
+}
+
+/* ListConsumers: member 0's page (every member has the same consumers, in the same name order),
+ * each consumer's state folded with its namesakes'. */
+static bool same_name(const pwm_ringq_v1_ConsumerInfo *a, const pwm_ringq_v1_ConsumerInfo *b)
+{
+    return a->config && b->config && a->config->name.len == b->config->name.len &&
+           memcmp(a->config->name.ptr, b->config->name.ptr, a->config->name.len) == 0;
+}
+
+static int list_merge(const srv_sfan *f, buf *out)
+{
+    pw_msg_arena *ar = rt_calloc(f->parts, sizeof *ar);
+    pwm_ringq_v1_ListConsumersResponse *in = rt_calloc(f->parts, sizeof *in);
+    int rc = ar && in ? 0 : -ENOMEM;
+    uint32_t k = 0;
+    for (; rc == 0 && k < f->parts; k++) {
+        pw_msg_arena_init_heap(&ar[k], SPC_ARENA_CHUNK_BYTES, SPC_ARENA_LIMIT_BYTES);
+        rc = pw_msg_decode(&pwm_ringq_v1_ListConsumersResponse_desc, &in[k], buf_begin(&f->resp[k]),
+                           buf_size(&f->resp[k]), &ar[k]);
+    }
+    for (size_t i = 0; rc == 0 && i < in[0].consumers_count; i++) {
+        pwm_ringq_v1_ConsumerInfo ci = in[0].consumers[i];
+        if (!ci.state) continue;
+        pwm_ringq_v1_ConsumerState sum = *ci.state;
+        for (uint32_t m = 1; m < f->parts; m++)
+            for (size_t t = 0; t < in[m].consumers_count; t++) {
+                size_t x = (i + t) % in[m].consumers_count; /* the same index, as a rule */
+                if (in[m].consumers[x].state && same_name(&ci, &in[m].consumers[x])) {
+                    cons_fold(&sum, in[m].consumers[x].state);
+                    break;
+                }
+            }
+        ci.state = &sum;
+        rc = pw_msg_encode_field(&pwm_ringq_v1_ConsumerInfo_desc, &ci,
+                                 pwm_ringq_v1_ListConsumersResponse_FIELD_consumers, out);
+    }
+    if (rc == 0) {
+        pwm_ringq_v1_ListConsumersResponse tail = {.next_page_token = in[0].next_page_token};
+        rc = pw_msg_encode(&pwm_ringq_v1_ListConsumersResponse_desc, &tail, out);
+    }
+    for (uint32_t i = 0; i < k; i++) pw_msg_arena_deinit(&ar[i]);
+    rt_free(in);
+    rt_free(ar);
+    return rc;
+}
+
+static void list_done(srv_sfan *f)
+{
+    srv_job *j = f->ctx;
+    if (f->status == Q_OK && list_merge(f, &j->resp) < 0)
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the page");
     srv_sparts_call_end(f);
 }
 
@@ -293,11 +349,7 @@ bool srv_sparts_cons(srv_job *j, pw_pb_bytes stream, srv_spc_kind kind, srv_job_
     const srv_sdir_ent *e = srv_sparts_find(stream);
     if (!e) return false;
     switch (kind) {
-    case SRV_SPC_LIST:
-        srv_job_fail(j, Q_FAILED_PRECONDITION, "ListConsumers: %s (GetConsumer each)",
-                     SRV_SPARTS_UNSUPPORTED);
-        srv_job_decoded_refuse(j);
-        return true;
+    case SRV_SPC_LIST: return srv_sparts_call_fan(j, stream, run, list_done, j->ctx);
     case SRV_SPC_FETCH: fetch_start(j, e, run); return true; /* auth: checked by the caller */
     case SRV_SPC_ACK: {
         const pwm_ringq_v1_Acks *a =

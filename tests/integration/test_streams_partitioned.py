@@ -220,6 +220,11 @@ class PartitionedStreamTest(StreamsTest):
         self.assertEqual(r.state.num_ack_pending, 0)
         self.assertEqual(len(self.s.fetch_all(name, "c1", total + 1 + len(subs))),
                          total + 1 + len(subs))
+        self.s.consumer(name, "c0", filter_subjects=[subs[0]])
+        listed = self.s.ListConsumers(stream=name).consumers
+        self.assertEqual([c.config.name for c in listed], ["c0", "c1"])
+        self.assertEqual(listed[0].state.num_pending, 7)  # subs[0]: 6 rounds + "more"
+        self.assertEqual(listed[1].state, self.s.GetConsumer(stream=name, name="c1").state)
         self.s.PauseConsumer(stream=name, name="c1", until_unix_ms=2 ** 50)
         self.assertGreater(self.s.GetConsumer(stream=name, name="c1").state.paused_until_unix_ms,
                            0)
@@ -234,8 +239,6 @@ class PartitionedStreamTest(StreamsTest):
         C.assert_code(self, SC.FAILED_PRECONDITION, self.s.consumer, name, "", ephemeral=True,
                       contains="ephemeral")
         self.s.consumer(name, "c")
-        C.assert_code(self, SC.FAILED_PRECONDITION, self.s.ListConsumers, stream=name,
-                      contains="partitioned")
         cs = ConsumeStream(self.ch)
         try:
             r = cs.bind(name, "c", credits=1)
