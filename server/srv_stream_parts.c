@@ -244,7 +244,7 @@ int srv_sparts_info_merge_views(buf *out, uint32_t field, uint32_t home, uint32_
     }
     if (rc == 0) {
         if (sum.messages == 0) sum.first_seq = sum.last_seq + 1;
-        qsort(counts, ncounts, sizeof *counts, count_cmp);
+        if (ncounts) qsort(counts, ncounts, sizeof *counts, count_cmp);
         if (ncounts > Q_STREAM_SUBJECT_COUNTS_MAX) {
             ncounts = Q_STREAM_SUBJECT_COUNTS_MAX;
             sum.subjects_truncated = true;
