@@ -10,7 +10,10 @@ not supported on a partitioned stream says so (FAILED_PRECONDITION)."""
 import signal
 import unittest
 
+import json
+
 import ringq_client as C
+import test_streams_cli as TC
 import test_streams_server as TS
 from ringq_client import DataDirTest
 from stream_client import S, SC, ConsumeStream, Streams, StreamsTest, assert_invalid, msg, now_ms
@@ -303,6 +306,24 @@ class PartitionedStreamTest(StreamsTest):
         self.assertEqual(got, {member(a, parts): 1.0, member(b, parts): 2.0})
         self.assertIsNotNone(TS.sample(text, "ringq_consumer_pending",
                                        f'stream="{name}",consumer="m",member="1"'))
+
+    def test_cli_creates_and_shows_a_partitioned_stream(self):
+        name, root = self.n(), self.subj()
+        rc, out, err = TC.run_ringq(self.srv.addr, "--json", "stream", "create", name,
+                                    "--subjects", root + ".>", "--partitions", "3")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["config"]["partitions"], 3)
+        self.assertEqual(self.s.GetStream(name=name).config.partitions, 3)
+        rc, out, err = TC.run_ringq(self.srv.addr, "stream", "info", name)
+        self.assertIn("partitions:", out)
+        rc, out, err = TC.run_ringq(self.srv.addr, "--json", "stream", "info", self.n("none"))
+        self.assertNotEqual(rc, 0)
+        pinned = self.n("p")
+        rc, out, err = TC.run_ringq(self.srv.addr, "--json", "stream", "create", pinned)
+        self.assertEqual((rc, json.loads(out)["config"]["partitions"]), (0, 1), err)
+        rc, out, err = TC.run_ringq(self.srv.addr, "stream", "create", self.n("z"),
+                                    "--partitions", "0")
+        self.assertEqual(rc, 2, err)  # a usage error: partitions are 1..
 
     def test_delete_frees_the_name_on_every_member(self):
         name, root, _ = self.make(4)
