@@ -61,7 +61,6 @@ struct srv_sfan {
                             * srv_decoded) the members run the call's own handler on it */
     void *ctx;             /* the starter's */
     srv_sfan_done_fn done; /* on the starting shard */
-    uint64_t u64[4];       /* the starter's scratch, merged on the starting shard */
     buf resp[];            /* member k's reply (its job's resp, handed over) */
 };
 
@@ -148,7 +147,7 @@ bool srv_sparts_cons(srv_job *j, pw_pb_bytes stream, srv_spc_kind kind, srv_job_
  * counts summed, delivered the highest, ack floor and position the lowest. 0 or -errno. */
 int srv_sparts_cons_merge(buf *out, const srv_sfan *f);
 
-/* ---- publish (srv_stream_pub.c hook) ---- */
+/* ---- publish (srv_stream_pub.c hooks; srv_stream_parts_pub.c) ---- */
 
 /* Origin: where a checked Publish batch of stream e goes: e->part for a pinned stream, else
  * the member partition of its first subject, *split set when its subjects span several
