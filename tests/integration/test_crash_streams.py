@@ -21,9 +21,10 @@ After each restart:
 At the end each consumer drains the stream: every message is acked by each of them.
 
 CrashPartitionedStreamsTest runs the same on a stream of 4 partitions (docs/semantics.md
-"Partitioned streams") with 3 shards, 20 kills: both consumers use Fetch (Consume is not
-supported there), and sequences are dense per member (member k's own 1..last) instead of across
-the stream; every subject is still in publish order, each message stored once.
+"Partitioned streams") with 3 shards, 20 kills (c1 fetching from every member, c2's Consume
+stream bound to every member), and sequences are dense per member (member k's own 1..last)
+instead of across the stream; every subject is still in publish order, each message stored
+once.
 """
 import queue
 import random
@@ -285,8 +286,7 @@ class CrashStreamsTest(CrashServerTest):
             threads = [Worker(f"pub{i}", self.publisher, book, stop, subjects[i * k:(i + 1) * k],
                               seed + i) for i in range(PUBLISHERS)]
             threads += [Worker("c1", self.consumer, book, stop, stream, "c1", seed + 10),
-                        Worker("c2", self.consume_stream if self.PARTS == 1 else self.consumer,
-                               book, stop, stream, "c2", seed + 11)]
+                        Worker("c2", self.consume_stream, book, stop, stream, "c2", seed + 11)]
             for t in threads:
                 t.start()
             # The kill moment is the point of the test: a random instant of the run.

@@ -4,7 +4,7 @@ hash picks (member = XXH3(subject) mod partitions), stream sequences encode the 
 ((member seq - 1) * partitions + member + 1) and rise strictly per subject, a batch spanning
 members is split and answered in order, GetStream sums the members, GetMessage and Purge reach
 the right members, Read goes member by member (never live), a durable consumer draws from every
-member with Fetch and its acks go back to the member of each sequence, it resumes per member
+member with Fetch and with a Consume stream, its acks go back to the member of each sequence, it resumes per member
 after kill -9, /metrics has one series per member, bad configurations are refused, and what is
 not supported on a partitioned stream says so (FAILED_PRECONDITION)."""
 import signal
@@ -244,7 +244,7 @@ class PartitionedStreamTest(StreamsTest):
         self.s.consumer(name, "c")
         cs = ConsumeStream(self.ch)
         try:
-            r = cs.bind(name, "c", credits=1)
+            r = cs.bind(name, "", credits=1, ephemeral=S.ConsumerConfig())
             self.assertEqual(r.code, SC.FAILED_PRECONDITION.value[0])
             self.assertIn("partitioned", r.message)
         finally:
@@ -257,6 +257,45 @@ class PartitionedStreamTest(StreamsTest):
         self.assertEqual([(o.request_id, o.code) for o in out],
                          [(1, SC.FAILED_PRECONDITION.value[0]), (2, 0)])
         self.assertEqual(split(out[1].publish.acks[0].seq, parts)[0], member(b, parts))
+
+    def test_consume_stream_draws_from_every_member(self):
+        parts = 4
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts)
+        for rnd in range(3):
+            self.s.Publish(messages=[msg(s, f"{s}:{rnd}") for s in subs])
+        total = 3 * len(subs)
+        self.s.consumer(name, "cc", ack_wait_ms=30000)
+        cs = ConsumeStream(self.ch)
+        try:
+            r = cs.bind(name, "cc", credits=5)
+            self.assertEqual(r.code, 0, r.message)
+            self.assertEqual((r.consumer.config.name, r.consumer.state.num_pending),
+                             ("cc", total))
+            got = cs.wait_deliveries(5)
+            self.assertEqual(len(got), 5)  # the credits bound what every member sends
+            self.assertEqual(cs.quiet_for(0.3), [])
+            cs.credit(total)
+            got = cs.wait_deliveries(total)
+            self.assertEqual(len({d.message.seq for d in got}), total)
+            per = {}
+            for d in got:
+                self.assertEqual(split(d.message.seq, parts)[0], member(d.message.subject, parts))
+                per.setdefault(d.message.subject, []).append(d.message.seq)
+            for s, q in per.items():
+                self.assertEqual(q, sorted(q), s)
+            res = cs.ack_wait(*got)
+            self.assertEqual([(x.id, x.code) for x in res.results],
+                             [(str(d.message.seq), 0) for d in got])
+            st = self.s.GetConsumer(stream=name, name="cc").state
+            self.assertEqual((st.num_pending, st.num_ack_pending, st.clients), (0, 0, 1))
+            seq = self.s.seqs(subs[-1], "live")[0]
+            live = cs.wait_deliveries(total + 1)[total:]
+            self.assertEqual([d.message.seq for d in live], [seq])
+        finally:
+            cs.cancel()
+        C.poll(lambda: self.s.GetConsumer(stream=name, name="cc").state.clients == 0, 10,
+               "the members let the session go")
 
     def test_read_member_by_member_from_a_sequence_or_time(self):
         parts = 4
