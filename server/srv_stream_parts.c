@@ -32,14 +32,6 @@ const srv_sdir_ent *srv_sparts_find(pw_pb_bytes name)
     return e && e->parts > 1 ? e : NULL;
 }
 
-bool srv_sparts_refuse(srv_job *j, pw_pb_bytes name, const char *what)
-{
-    if (!srv_sparts_find(name)) return false;
-    srv_job_fail(j, Q_FAILED_PRECONDITION, "%s: %s", what, SRV_SPARTS_UNSUPPORTED);
-    srv_job_decoded_refuse(j);
-    return true;
-}
-
 static void member_cfg(const q_stream *s, q_stream_cfg *c) { q_stream_config(s, c); }
 
 uint64_t srv_sparts_seq_out(const q_stream *s, uint64_t p)

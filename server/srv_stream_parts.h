@@ -41,9 +41,6 @@ uint32_t srv_sparts_limit(void);
 
 /* Origin: this shard's directory entry of stream `name` when it is partitioned, else NULL. */
 const srv_sdir_ent *srv_sparts_find(pw_pb_bytes name);
-/* Origin: refuses job j (a srv_job_decoded call job: answered and freed) with
- * FAILED_PRECONDITION SRV_SPARTS_UNSUPPORTED when `name` is a partitioned stream; true then. */
-bool srv_sparts_refuse(srv_job *j, pw_pb_bytes name, const char *what);
 
 /* ---- fan-out over the members ---- */
 
