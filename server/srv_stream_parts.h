@@ -155,6 +155,10 @@ q_status srv_sparts_pub_route(const srv_sdir_ent *e, const pwm_ringq_v1_PublishR
 /* Origin: a Publish whose batch spans several members (stream e): one job per member running
  * run_member, the acks merged back in the request's order (PublishResponse). Takes j. */
 void srv_sparts_publish_split(srv_job *j, const srv_sdir_ent *e, srv_job_run_fn run_member);
+/* The same for a PublishStream request (job j, on the owner of the stream's member 0, sp): the
+ * split fans out from that shard; the merged acks become j's reply, and j is replied. */
+void srv_sparts_publish_owner_split(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishRequest *r,
+                                    srv_job_run_fn run_member);
 /* Member side of the split: *mine gets the request with only member j's messages (their array
  * rt_malloc'd: the caller frees mine->messages). The count; 0 with none; -ENOMEM. */
 int srv_sparts_pub_mine(const srv_job *j, pwm_ringq_v1_PublishRequest *mine);

@@ -136,3 +136,34 @@ void srv_sparts_publish_split(srv_job *j, const srv_sdir_ent *e, srv_job_run_fn 
     }
     srv_sfan_start(f, run_member);
 }
+
+/* Home owner: every member answered a PublishStream request's split: the merged acks are the
+ * request job's reply. */
+static void owner_split_done(srv_sfan *f)
+{
+    srv_job *j = f->ctx;
+    if (f->status != Q_OK) srv_job_fail(j, f->status, "%s", f->msg);
+    else if (pub_merge(f, f->arg, &j->resp) < 0)
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
+    srv_sfan_free(f);
+    srv_job_reply(j);
+}
+
+void srv_sparts_publish_owner_split(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishRequest *r,
+                                    srv_job_run_fn run_member)
+{
+    pw_pb_bytes subj0 = r->messages[0].subject;
+    q_stream *s = q_stream_capturing(sp->p, srv_chars(subj0), subj0.len);
+    q_stream_cfg c = {0};
+    if (s) q_stream_config(s, &c);
+    srv_sfan *f = c.parts > 1 ? srv_sfan_new(sp->no, c.parts, r, j, owner_split_done) : NULL;
+    if (!f) {
+        if (!s || c.parts <= 1)
+            srv_job_fail(j, Q_FAILED_PRECONDITION, "no partitioned stream captures subject '%.*s'",
+                         (int)subj0.len, srv_chars(subj0));
+        else srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+        srv_job_reply(j);
+        return;
+    }
+    srv_sfan_start(f, run_member);
+}

@@ -240,6 +240,14 @@ static void run_publish_stream(srv_job *j, srv_part *sp)
     do_publish(j, sp, ((const pwm_ringq_v1_PublishStreamRequest *)srv_job_msg(j))->publish);
 }
 
+/* A PublishStream request spanning a partitioned stream's members, on member 0's owner. */
+static void run_publish_stream_split(srv_job *j, srv_part *sp)
+{
+    srv_sparts_publish_owner_split(
+        j, sp, ((const pwm_ringq_v1_PublishStreamRequest *)srv_job_msg(j))->publish,
+        run_publish_member);
+}
+
 static void on_publish(pw_grpc_call *c, const uint8_t *msg, size_t len)
 {
     if (srv_stream_reject_draining(c)) return;
@@ -291,14 +299,9 @@ static void pubs_request(srv_ord *o, srv_ord_item *it, const uint8_t *msg, size_
     uint32_t part = 0;
     const srv_sdir_ent *ent = NULL;
     bool split = false;
-    if (pub_check(srv_ord_call(o), r->publish, &part, &ent, &split, &e) == Q_OK && split) {
-        e.code = Q_FAILED_PRECONDITION;
-        snprintf(e.msg, sizeof e.msg,
-                 "a PublishStream batch spanning partitions of stream %.40s: %s (use Publish)",
-                 ent->name, SRV_SPARTS_UNSUPPORTED);
-    } else if (e.code == Q_OK) {
-        return srv_ord_dispatch(o, it, rid, j, part, run_publish_stream);
-    }
+    if (pub_check(srv_ord_call(o), r->publish, &part, &ent, &split, &e) == Q_OK)
+        return srv_ord_dispatch(o, it, rid, j, split ? ent->part : part,
+                                split ? run_publish_stream_split : run_publish_stream);
     srv_job_decoded_release(j);
     srv_job_free(j);
     srv_ord_answer(o, it, rid, e.code, e.msg, NULL, 0);

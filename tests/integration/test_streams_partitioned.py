@@ -249,14 +249,22 @@ class PartitionedStreamTest(StreamsTest):
             self.assertIn("partitioned", r.message)
         finally:
             cs.cancel()
-        # PublishStream keeps to one member per request (Publish splits)
+        # PublishStream: a request spanning members is split too, answers in request order
         reqs = [S.PublishStreamRequest(request_id=1, publish=S.PublishRequest(
-            messages=[msg(a, "1"), msg(b, "2")])),
-            S.PublishStreamRequest(request_id=2, publish=S.PublishRequest(messages=[msg(b, "3")]))]
+            messages=[msg(a, "1"), msg(b, "2"), msg(a, "3")])),
+            S.PublishStreamRequest(request_id=2, publish=S.PublishRequest(messages=[msg(b, "4")])),
+            S.PublishStreamRequest(request_id=3, publish=S.PublishRequest(
+                messages=[msg(b, "5"), msg(a, "6", expected_last_seq=1)]))]
         out = list(self.s.publish_stream(reqs))
         self.assertEqual([(o.request_id, o.code) for o in out],
-                         [(1, SC.FAILED_PRECONDITION.value[0]), (2, 0)])
-        self.assertEqual(split(out[1].publish.acks[0].seq, parts)[0], member(b, parts))
+                         [(1, 0), (2, 0), (3, SC.FAILED_PRECONDITION.value[0])])
+        seqs = [x.seq for x in out[0].publish.acks] + [out[1].publish.acks[0].seq]
+        self.assertEqual([split(q, parts)[0] for q in seqs],
+                         [member(s, parts) for s in (a, b, a, b)])
+        self.assertLess(seqs[0], seqs[2])
+        self.assertLess(seqs[1], seqs[3])
+        self.assertEqual([self.s.GetMessage(stream=name, seq=q).payload for q in seqs],
+                         [b"1", b"2", b"3", b"4"])
 
     def test_consume_stream_draws_from_every_member(self):
         parts = 4
