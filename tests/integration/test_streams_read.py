@@ -15,6 +15,7 @@ import ringq_harness as H
 from stream_client import S, StreamsTest
 
 RINGQ = os.path.join(H.BUILD, "ringq")
+PROG = os.path.join(H.BUILD, "aux", "tests", "integration", "rq_read_prog")
 RUN_TIMEOUT_S = 20
 
 
@@ -154,6 +155,17 @@ class StreamReadTest(StreamsTest):
         self.assertEqual(rc, 3, err)
         self.assertIn("INVALID_ARGUMENT", err)
         self.assertIn("filter_subjects", err)
+
+    def test_c_api(self):
+        """rq_read_* directly: live, bounded, max_messages, the library's and server's refusals
+        (tests/integration/rq_read_prog.c)."""
+        name, a = self.n(), self.subj("a")
+        self.s.stream(name, subjects=[a])
+        self.s.pub(a, "1", "2", "3")
+        p = subprocess.run([PROG, self.srv.addr, name], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("OK (0 failures)", p.stdout)
 
     def test_lost_connection(self):
         srv = C.start_ringqd(threads=1)
