@@ -363,6 +363,12 @@ class PartitionedStreamTest(StreamsTest):
         self.assertEqual(self.s.GetStream(name=name).config.partitions, 3)
         rc, out, err = TC.run_ringq(self.srv.addr, "stream", "info", name)
         self.assertIn("partitions:", out)
+        subs = subjects_over_members(root, 3, per_member=1)
+        self.s.Publish(messages=[msg(s, s) for s in subs])
+        rc, out, err = TC.run_ringq(self.srv.addr, "--json", "stream", "read", name)
+        self.assertEqual(rc, 0, err)  # never live on a partitioned stream: it ends
+        got = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual(sorted(m["subject"] for m in got), sorted(subs))
         rc, out, err = TC.run_ringq(self.srv.addr, "--json", "stream", "info", self.n("none"))
         self.assertNotEqual(rc, 0)
         pinned = self.n("p")
