@@ -546,6 +546,9 @@ typedef struct rq_stream_config {
     uint32_t max_msg_size; /* 0: the server's record limit */
     bool allow_msg_ttl;
     char description[RQ_DESCRIPTION_MAX];
+    /* 0: the server's default (1: the stream pinned to one partition); 2..64 spreads it over
+     * that many partitions, ordered per subject (docs/semantics.md "Partitioned streams"). */
+    uint32_t partitions;
 } rq_stream_config;
 
 typedef struct rq_subject_count {

@@ -158,6 +158,7 @@ static const cli_cmd CMDS[] = {
      "  --max-msgs N  --max-bytes N  --max-age DUR  --max-msgs-per-subject N\n"
      "  --dedup-window DUR    how long --id of pub is remembered (default 2m; 0: off)\n"
      "  --max-msg-size N      --allow-ttl (pub --ttl allowed)   --description TEXT\n"
+     "  --partitions N        spread over N partitions, ordered per subject (default 1)\n"
      "info --subjects FILTER adds per-subject counts. purge: every message, or a subject's,\n"
      "or below SEQ, or all but the last N. read: the messages in order, without a consumer,\n"
      "\"[SEQ] SUBJECT: PAYLOAD\", from the first (default) to the last now (default), a\n"
