@@ -220,9 +220,10 @@ void pw_h2i_stream_free(pw_h2_session *s, pw_h2_stream *st)
     tab_remove(s, st->id);
     buf_deinit(&st->pending);
     pw_h2i_sref_drop_all(st);
-    /* An idle connection keeps no cached streams either. */
+    /* An idle connection keeps no cached streams or header lists either. */
     if (s->tab_count == 0) {
         rt_cache_trim(&s->stream_cache);
+        pw_h2i_hcache_clear(s);
         rt_free(st);
     } else {
         rt_cache_put(&s->stream_cache, st);
