@@ -140,6 +140,7 @@ struct pw_h2_session {
     uint32_t tab_cap, tab_count;
     rt_cache stream_cache; /* closed streams' memory for the next ones (PW_H2_STREAM_CACHE_MAX);
                             * emptied when the last stream goes, like the table */
+    uint64_t last_open_ns; /* now_ns when the last stream was opened (PW_H2_IDLE_KEEP_MS) */
     uint32_t n_peer_live;  /* peer-initiated streams open or half-closed (§5.1.2) */
     uint32_t n_local_live; /* our streams not yet closed (including idle ones) */
     uint32_t last_peer_id; /* highest peer stream id seen (opened or refused) */
@@ -293,5 +294,8 @@ bool pw_h2i_stream_has_output(const pw_h2_stream *st);
 void pw_h2i_hlist_free(pw_h2_hlist *l);
 /* Drops the block cache's references (session teardown). */
 void pw_h2i_hcache_clear(pw_h2_session *s);
+/* With no stream in the table and none opened for PW_H2_IDLE_KEEP_MS: frees the table, the
+ * cached streams and the block cache (an idle connection keeps no memory). */
+void pw_h2i_idle_trim(pw_h2_session *s);
 
 #endif

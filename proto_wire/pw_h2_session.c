@@ -429,6 +429,7 @@ ssize_t pw_h2_session_recv(pw_h2_session *s, const uint8_t *in, size_t len, uint
     }
     pw_h2i_pump(s);
     pw_h2i_run_events(s);
+    pw_h2i_idle_trim(s);
     if (s->in_state == PW_H2_IN_FAILED) {
         buf_deinit(&s->in);
         pw_h2i_hblock_reset(s);

@@ -92,6 +92,7 @@ START_TEST(header_scratch_kept_while_a_stream_is_live)
     for (uint32_t sid = 1; sid <= 3; sid += 2)
         ck_assert_int_eq(pw_h2_submit_headers(S, sid, rh, 2, true), 0);
     tp_drain();
+    tp_idle_pass();
     pw_h2_stats st;
     pw_h2_session_stats(S, &st);
     ck_assert_uint_eq(st.open_streams, 0);
@@ -104,6 +105,7 @@ START_TEST(header_scratch_kept_while_a_stream_is_live)
     ck_assert_uint_ge(idle, busy + 2); /* hbytes and hfields: only when no stream was live */
     ck_assert_int_eq(pw_h2_submit_headers(S, 5, rh, 2, true), 0);
     tp_drain();
+    tp_idle_pass();
     pw_h2_session_stats(S, &st);
     ck_assert_uint_eq(st.allocated_bytes, 0);
 }
@@ -168,7 +170,50 @@ START_TEST(header_block_cache)
     tp_drain();
     pw_h2_session_stats(S, &st);
     ck_assert_uint_eq(st.open_streams, 0);
-    ck_assert_uint_eq(st.allocated_bytes, 0); /* idle: the lists went with the last stream */
+    ck_assert_uint_gt(st.allocated_bytes, 0); /* kept: a stream was opened just now */
+    tp_idle_pass();
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.allocated_bytes, 0); /* idle: the lists and the table went */
+}
+END_TEST
+
+/* A busy connection answers every request of a loop turn before its next ones arrive: the
+ * stream memory and the table are kept across that moment without streams (before, both were
+ * freed at each zero and allocated again for the next request: 2 allocations per request), and
+ * go once the session has opened no stream for PW_H2_IDLE_KEEP_MS. */
+START_TEST(stream_memory_kept_across_a_momentary_idle)
+{
+    pw_h2_header rh[] = {PW_H2_HDR(":status", "200")};
+    tp_request(1, true);
+    ck_assert_int_ge(tp_flush(), 0);
+    ck_assert_int_eq(pw_h2_submit_headers(S, 1, rh, 1, true), 0);
+    tp_drain();
+    pw_h2_stats st;
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.open_streams, 0);
+    for (uint32_t sid = 3; sid <= 9; sid += 2) {
+        tp_now += 1000000u; /* 1 ms later: still busy */
+        tp_request(sid, true);
+        rt_alloc_test_start(0);
+        ck_assert_int_ge(tp_flush(), 0);
+        uint64_t n = rt_alloc_test_count();
+        rt_alloc_test_stop();
+        /* 1: the cached stream's hit, numbered for the fail-Nth walk (core/rt_cache); before,
+         * 4: the stream, the table, the block scratch's two buffers. */
+        ck_assert_uint_eq(n, 1);
+        ck_assert_uint_eq(tp_count('H'), (sid + 1) / 2);
+        ck_assert_int_eq(pw_h2_submit_headers(S, sid, rh, 1, true), 0);
+        tp_drain();
+    }
+    tp_idle_pass();
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.allocated_bytes, 0);
+    tp_request(11, true); /* after the idle pass: allocated again */
+    rt_alloc_test_start(0);
+    ck_assert_int_ge(tp_flush(), 0);
+    uint64_t n = rt_alloc_test_count();
+    rt_alloc_test_stop();
+    ck_assert_uint_ge(n, 2);
 }
 END_TEST
 
@@ -203,6 +248,7 @@ START_TEST(request_response_with_trailers)
     /* Both sides ended: closed exactly once with NO_ERROR; its memory is gone. */
     ck_assert_uint_eq(tp_closes[1], 1);
     ck_assert_uint_eq(tp_last('C')->code, PW_H2_NO_ERROR);
+    tp_idle_pass();
     pw_h2_stats st;
     pw_h2_session_stats(S, &st);
     ck_assert_uint_eq(st.open_streams, 0);
@@ -580,6 +626,7 @@ int main(void)
     tcase_add_checked_fixture(tc, start, stop);
     tcase_add_test(tc, request_response_with_trailers);
     tcase_add_test(tc, header_block_cache);
+    tcase_add_test(tc, stream_memory_kept_across_a_momentary_idle);
     tcase_add_test(tc, header_scratch_kept_while_a_stream_is_live);
     tcase_add_test(tc, request_trailers_and_user_pointer);
     tcase_add_test(tc, partial_frames_byte_by_byte);
