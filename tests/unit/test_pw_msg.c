@@ -63,8 +63,13 @@ static const pw_msg_field ENTRY_FIELDS[] = {
     {1, PW_MSG_STRING, 0, offsetof(ak_entry, key), 0, 0, NULL, "key"},
     {2, PW_MSG_INT32, 0, offsetof(ak_entry, value), 0, 0, NULL, "value"},
 };
-static const pw_msg_desc ENTRY_DESC = {"t.AllKinds.MEntry", sizeof(ak_entry), _Alignof(ak_entry),
-                                       ENTRY_FIELDS, 2};
+static const pw_msg_desc ENTRY_DESC = {"t.AllKinds.MEntry",
+                                       sizeof(ak_entry),
+                                       _Alignof(ak_entry),
+                                       ENTRY_FIELDS,
+                                       2,
+                                       NULL,
+                                       NULL}; /* walked: no generated code */
 extern const pw_msg_desc AK_DESC;
 #define S(n, k, m)                               \
     {                                            \
@@ -105,8 +110,9 @@ static const pw_msg_field AK_FIELDS[] = {
      "o_m"},
     R(29, PW_MSG_MESSAGE, 0, m, &ENTRY_DESC),
 };
-const pw_msg_desc AK_DESC = {"t.AllKinds", sizeof(ak), _Alignof(ak), AK_FIELDS,
-                             sizeof AK_FIELDS / sizeof AK_FIELDS[0]};
+const pw_msg_desc AK_DESC = {
+    "t.AllKinds", sizeof(ak), _Alignof(ak), AK_FIELDS, sizeof AK_FIELDS / sizeof AK_FIELDS[0],
+    NULL,         NULL};
 
 #define BYTES(lit) ((pw_pb_bytes){(const uint8_t *)(lit), sizeof(lit) - 1})
 
