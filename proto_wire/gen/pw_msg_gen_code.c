@@ -110,10 +110,11 @@ static void put_value(FILE *c, const char *ind, const gfield *g, const char *sub
     }
 }
 
-/* The tag of g as the bytes of its varint; returns their count. */
-static size_t tag_bytes(const gfield *g, uint8_t t[PW_PB_VARINT_BYTES_MAX])
+/* The tag of g as the bytes of its varint (packed: of the LEN field that holds the elements);
+ * returns their count. */
+static size_t tag_bytes(const gfield *g, bool packed, uint8_t t[PW_PB_VARINT_BYTES_MAX])
 {
-    uint64_t v = (uint64_t)g->num << 3 | wire_type(class_of(g));
+    uint64_t v = (uint64_t)g->num << 3 | (packed ? PW_PB_WT_LEN : wire_type(class_of(g)));
     size_t k = 0;
     while (v >= 0x80) {
         t[k++] = (uint8_t)(v | 0x80);
@@ -123,10 +124,10 @@ static size_t tag_bytes(const gfield *g, uint8_t t[PW_PB_VARINT_BYTES_MAX])
     return k;
 }
 
-static void put_tag(FILE *c, const char *ind, const gfield *g)
+static void put_tag(FILE *c, const char *ind, const gfield *g, bool packed)
 {
     uint8_t t[PW_PB_VARINT_BYTES_MAX];
-    size_t k = tag_bytes(g, t);
+    size_t k = tag_bytes(g, packed, t);
     if (k == 1) {
         fprintf(c, "%s*p++ = 0x%02x;\n", ind, t[0]);
         return;
@@ -160,7 +161,7 @@ static void names_of(gnames *n, const gfield *g)
         n->one = fmt("m->%s%s", n->mem, "");
         n->ptr = n->one; /* a singular sub-message member is its pointer */
     }
-    n->tag_len = tag_bytes(g, t);
+    n->tag_len = tag_bytes(g, false, t); /* the wire type does not change the length */
 }
 
 /* When a singular field is written (pw_msg.h's encoding contract). */
@@ -223,12 +224,12 @@ static void write_field(FILE *c, const gmsg *m, const gfield *g)
     names_of(&n, g);
     if (!gen_is_repeated(g)) {
         fprintf(c, "    if (%s) {\n", present(m, g, &n).s);
-        put_tag(c, "        ", g);
+        put_tag(c, "        ", g, false);
         put_value(c, "        ", g, n.sub, n.one.s, n.ptr.s);
         fprintf(c, "    }\n");
     } else if (gen_is_packed(m, g)) {
         fprintf(c, "    if (%s) {\n        size_t b = 0;\n", n.count.s);
-        put_tag(c, "        ", g);
+        put_tag(c, "        ", g, true);
         packed_body(c, g, &n);
         fprintf(c, "        p = pw_msg_put_varint(p, b);\n");
         fprintf(c, "        for (size_t i = 0; i < %s; i++) {\n", n.count.s);
@@ -236,7 +237,7 @@ static void write_field(FILE *c, const gmsg *m, const gfield *g)
         fprintf(c, "        }\n    }\n");
     } else {
         fprintf(c, "    for (size_t i = 0; i < %s; i++) {\n", n.count.s);
-        put_tag(c, "        ", g);
+        put_tag(c, "        ", g, false);
         put_value(c, "        ", g, n.sub, n.one.s, n.ptr.s);
         fprintf(c, "    }\n");
     }

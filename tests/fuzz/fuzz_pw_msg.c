@@ -2,8 +2,9 @@
  * input byte picks the message type, the rest is decoded as that type:
  *  1. Decode: no crash, no read outside the input (ASan), only pw_pb / pw_msg error codes, every
  *     string view inside the input.
- *  2. Re-encode what decoded: the size-first prediction holds, the bytes decode again, and a
- *     second encode is byte-identical to the first (encode is canonical and stable).
+ *  2. Re-encode what decoded: the size-first prediction holds, the generated per-message
+ *     encoder and the table walk write the same bytes, the bytes decode again, and a second
+ *     encode is byte-identical to the first (encode is canonical and stable).
  * Seeds (tests/fuzz/seeds/fuzz_pw_msg/): ringq.v1 messages written by python3-protobuf, each
  * prefixed with its index in pwm_messages when they were made. */
 #include <errno.h>
@@ -75,6 +76,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *enc1 = malloc(len ? len : 1), *enc2 = malloc(len ? len : 1);
     CHECK(enc1 && enc2);
     CHECK(pw_msg_encode_to(d, msg[0], enc1, len) == (long)len);
+    /* The generated encoder and the table walk write the same bytes. */
+    pw_msg_desc walk = *d;
+    walk.size_fn = NULL;
+    walk.write_fn = NULL;
+    CHECK(d->size_fn && d->write_fn);
+    CHECK(pw_msg_size(&walk, msg[0]) == len);
+    CHECK(pw_msg_encode_to(&walk, msg[0], enc2, len) == (long)len);
+    CHECK(memcmp(enc1, enc2, len) == 0);
     pw_msg_arena_init(&a, arena_mem[1], ARENA_BYTES);
     rc = pw_msg_decode(d, msg[1], enc1, len, &a);
     CHECK(rc == 0 || rc == -ENOMEM); /* canonical output may take more arena (packed arrays) */
