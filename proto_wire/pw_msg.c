@@ -314,5 +314,9 @@ static int decode_msg(const pw_msg_desc *d, uint8_t *m, const uint8_t *src, size
 
 int pw_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *src, size_t len, pw_msg_arena *a)
 {
+    if (d->decode_fn) {
+        memset(msg, 0, d->size);
+        return d->decode_fn(msg, src, len, a, 0);
+    }
     return decode_msg(d, msg, src, len, a, 0, false);
 }

@@ -37,7 +37,8 @@
  * Generated tables carry a straight-line size and write function per message (tags as
  * constant bytes, no per-field table lookups; proto_wire/pw_msg_code.h), which every
  * pw_msg_size / pw_msg_encode* call uses; a table without them (written by hand) is walked
- * field by field instead. Both give the same bytes. */
+ * field by field instead. Both give the same bytes. Likewise each generated table has a
+ * straight-line decoder (pw_msg_decode calls it) with the table decoder's results and errors. */
 #ifndef PW_MSG_H
 #define PW_MSG_H
 
@@ -109,6 +110,10 @@ typedef struct pw_msg_sizes pw_msg_sizes;
 typedef struct pw_msg_wr pw_msg_wr;
 typedef size_t (*pw_msg_size_fn)(const void *msg, pw_msg_sizes *sz);
 typedef uint8_t *(*pw_msg_write_fn)(const void *msg, uint8_t *p, pw_msg_wr *w);
+/* The generated decoder: *msg all zero on entry; contract as pw_msg_decode's. */
+struct pw_msg_arena;
+typedef int (*pw_msg_decode_fn)(void *msg, const uint8_t *src, size_t len, struct pw_msg_arena *a,
+                                unsigned depth);
 
 /* One message table (generated; read-only). Fields are sorted by number. */
 typedef struct pw_msg_desc {
@@ -117,10 +122,11 @@ typedef struct pw_msg_desc {
     size_t align;          /* _Alignof the C struct */
     const pw_msg_field *fields;
     size_t nfields;
-    /* The generator's straight-line encoder of this message (both or neither; NULL: the
-     * encoder walks `fields`, as for tables written by hand). */
+    /* The generator's straight-line encoder (both or neither) and decoder of this message
+     * (NULL: the runtime walks `fields`, as for tables written by hand). */
     pw_msg_size_fn size_fn;
     pw_msg_write_fn write_fn;
+    pw_msg_decode_fn decode_fn;
 } pw_msg_desc;
 
 /* One RPC method (generated). */

@@ -40,6 +40,8 @@ void gen_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)
 void gen_cname_of(char *dst, const char *full);
 /* The C member name of a proto field name (a static buffer, valid until the next call). */
 const char *gen_member(const char *name);
+/* The C type of a scalar, string or bytes field's value ("uint64_t", "pw_pb_bytes", ...). */
+const char *gen_ctype(const gfield *g);
 bool gen_is_oneof(const gfield *g);
 bool gen_is_repeated(const gfield *g);
 /* Whether repeated field g of m is written packed. */
@@ -51,5 +53,11 @@ bool gen_is_packed(const gmsg *m, const gfield *g);
 void gen_code_decls(FILE *c, const gmsg *msgs, size_t n);
 /* The definitions of m's size and write functions. */
 void gen_code(FILE *c, const gmsg *m);
+
+/* pw_msg_gen_dec.c */
+/* Forward declarations of every message's <cname>_decode. */
+void gen_dec_decls(FILE *c, const gmsg *msgs, size_t n);
+/* The definition of m's decode function. */
+void gen_dec(FILE *c, const gmsg *m);
 
 #endif

@@ -4,7 +4,8 @@
  *
  *   pw_msg_rt_prog gen SEED N   for every message type, N random messages: each encoded by the
  *                               generated code, checked against the table walk (same bytes),
- *                               pw_msg_size, and our own decode + re-encode; prints
+ *                               pw_msg_size, and our own decode (generated and walked) +
+ *                               re-encode; prints
  *                               "<full name> <hex>" per message for Python to parse
  *   pw_msg_rt_prog rt           reads "<full name> <hex>" lines (Python's encodings), decodes
  *                               each with pw_msg_decode and prints it re-encoded the same way
@@ -12,7 +13,7 @@
  * Random values avoid what proto3 leaves to the implementation: strings are ASCII (Python
  * checks UTF-8), floats are never NaN or -0.0, map keys (entries named *Entry with fields 1 and
  * 2) are distinct and ascending (Python's deterministic order). Exit 0, 1 on bad input or a
- * decode error, 2 when the generated encoder disagrees with the table walk or itself. */
+ * decode error, 2 when the generated encoder or decoder disagrees with the table walk or itself. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,12 +175,14 @@ static void print_hex(const char *name, const uint8_t *p, size_t n)
 }
 
 /* Encodes m by the generated code and by the table walk, checks they agree with each other, with
- * pw_msg_size, and with a decode + re-encode of the bytes; prints them. 0 or 2. */
+ * pw_msg_size, and with a decode + re-encode of the bytes (decoded by the generated decoder and
+ * by the table walk); prints them. 0 or 2. */
 static int encode_checked(const pw_msg_desc *d, const void *m, pw_msg_arena *a)
 {
     pw_msg_desc walk = *d;
     walk.size_fn = NULL;
     walk.write_fn = NULL;
+    walk.decode_fn = NULL;
     buf gen, tab, again;
     buf_init(&gen, ENCODED_BYTES_MAX);
     buf_init(&tab, ENCODED_BYTES_MAX);
@@ -196,6 +199,13 @@ static int encode_checked(const pw_msg_desc *d, const void *m, pw_msg_arena *a)
         pw_msg_encode(d, back, &again) < 0 || buf_size(&again) != buf_size(&gen) ||
         memcmp(buf_begin(&again), buf_begin(&gen), buf_size(&gen)) != 0) {
         fprintf(stderr, "%s: our decode + re-encode differs\n", d->full_name);
+        goto out;
+    }
+    buf_truncate(&again, 0); /* the table decoder reads the same bytes the same way */
+    if (pw_msg_decode(&walk, back, buf_begin(&gen), buf_size(&gen), a) < 0 ||
+        pw_msg_encode(d, back, &again) < 0 || buf_size(&again) != buf_size(&gen) ||
+        memcmp(buf_begin(&again), buf_begin(&gen), buf_size(&gen)) != 0) {
+        fprintf(stderr, "%s: generated and table decoders disagree\n", d->full_name);
         goto out;
     }
     print_hex(d->full_name, buf_begin(&gen), buf_size(&gen));

@@ -69,6 +69,7 @@ static const pw_msg_desc ENTRY_DESC = {"t.AllKinds.MEntry",
                                        ENTRY_FIELDS,
                                        2,
                                        NULL,
+                                       NULL,
                                        NULL}; /* walked: no generated code */
 extern const pw_msg_desc AK_DESC;
 #define S(n, k, m)                               \
@@ -112,7 +113,7 @@ static const pw_msg_field AK_FIELDS[] = {
 };
 const pw_msg_desc AK_DESC = {
     "t.AllKinds", sizeof(ak), _Alignof(ak), AK_FIELDS, sizeof AK_FIELDS / sizeof AK_FIELDS[0],
-    NULL,         NULL};
+    NULL,         NULL,       NULL};
 
 #define BYTES(lit) ((pw_pb_bytes){(const uint8_t *)(lit), sizeof(lit) - 1})
 
