@@ -1,7 +1,8 @@
-/* proto_wire/pw_msg: table-driven protobuf messages. The tables and C structs come from proto/
- * through build/gen/proto_wire/pw_msgs.[ch] (written by proto_wire/gen/pw_msg_gen.c from the
- * descriptor set protoc already produces); this file is the runtime that walks them. No I/O, no
- * global state; memory only from the arena the caller passes in.
+/* proto_wire/pw_msg: protobuf messages from proto/. The tables, C structs and per-message
+ * encoders and decoders come from build/gen/proto_wire/pw_msgs.[ch] (written by
+ * proto_wire/gen/pw_msg_gen.c from the descriptor set protoc already produces); this file is the
+ * runtime that calls them (and walks a table that has none). No I/O, no global state; memory
+ * only from the arena the caller passes in.
  *
  * Generated C layout of a message (one struct per message, name `pwm_<package>_<Message>`):
  *
