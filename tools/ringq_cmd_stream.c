@@ -1,6 +1,6 @@
 /* tools/ringq_cmd_stream: `ringq stream create|ls|info|rm|purge` - a stream's configuration and
  * figures (ringq.v1.Streams; docs/semantics.md "Streams", docs/cli.md). Text for people, one
- * JSON value with --json. */
+ * JSON value with --json. `stream read` is tools/ringq_cmd_stream_read.c. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,11 +286,9 @@ static int stream_purge(cli_args *a)
 
 int cmd_stream(cli_args *a)
 {
-    static const cli_sub subs[] = {{"create", stream_create},
-                                   {"ls", stream_ls},
-                                   {"info", stream_info},
-                                   {"rm", stream_rm},
-                                   {"purge", stream_purge}};
-    return cli_dispatch(a, "stream", "create, ls, info, rm or purge", subs,
+    static const cli_sub subs[] = {{"create", stream_create}, {"ls", stream_ls},
+                                   {"info", stream_info},     {"rm", stream_rm},
+                                   {"purge", stream_purge},   {"read", cmd_stream_read}};
+    return cli_dispatch(a, "stream", "create, ls, info, rm, purge or read", subs,
                         sizeof subs / sizeof subs[0]);
 }

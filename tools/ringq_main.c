@@ -38,7 +38,7 @@ static const char USAGE[] =
     "  config QUEUE [OPTIONS]       show or change settings (ringq config --help)\n"
     "  audit [QUEUE]                the conservation ledger: does every task add up\n"
     "  leases QUEUE                 a queue's leases: who holds each, until when\n"
-    "  stream create|ls|info|rm|purge [NAME] [OPTIONS]   streams (ringq stream --help)\n"
+    "  stream create|ls|info|rm|purge|read [NAME] [OPTIONS]   streams (ringq stream --help)\n"
     "  pub SUBJECT [PAYLOAD...] | sub SUBJECT [--durable NAME] [--from POS] [--count N]\n"
     "  consumer ls|info|rm|pause|reset STREAM [NAME]   a stream's consumers\n"
     "\n"
@@ -150,6 +150,8 @@ static const cli_cmd CMDS[] = {
      "usage: ringq stream create NAME [OPTIONS]\n"
      "       ringq stream ls | info NAME [--subjects FILTER] | rm NAME\n"
      "       ringq stream purge NAME [--subject FILTER] [--up-to SEQ | --keep N]\n"
+     "       ringq stream read NAME [--from seq:N|time:T|first] [--to seq:N|last|live]\n"
+     "                        [--count N] [--subject FILTER]... [--headers-only]\n"
      "create options (0 or absent: the server's default; DUR is N[ms|s|m|h|d]):\n"
      "  --subjects F,F...     subjects captured, wildcards * and > (default: NAME)\n"
      "  --retention limits|interest|work_queue   --discard old|new (at a limit)\n"
@@ -157,7 +159,10 @@ static const cli_cmd CMDS[] = {
      "  --dedup-window DUR    how long --id of pub is remembered (default 2m; 0: off)\n"
      "  --max-msg-size N      --allow-ttl (pub --ttl allowed)   --description TEXT\n"
      "info --subjects FILTER adds per-subject counts. purge: every message, or a subject's,\n"
-     "or below SEQ, or all but the last N. --json: one object (ls: an array).\n"},
+     "or below SEQ, or all but the last N. read: the messages in order, without a consumer,\n"
+     "\"[SEQ] SUBJECT: PAYLOAD\", from the first (default) to the last now (default), a\n"
+     "sequence, or live (until interrupted or --count). --json: one object (ls: an array;\n"
+     "read: one per line).\n"},
     {"pub", cmd_pub,
      "usage: ringq pub SUBJECT [OPTIONS] [PAYLOAD...]\n"
      "One message per PAYLOAD, or per stdin line when there is none, published in batches to\n"
