@@ -3,7 +3,7 @@ streams") with grpcio against a real ringqd with 3 shards - each subject goes to
 hash picks (member = XXH3(subject) mod partitions), stream sequences encode the member
 ((member seq - 1) * partitions + member + 1) and rise strictly per subject, a batch spanning
 members is split and answered in order, GetStream sums the members, GetMessage and Purge reach
-the right members, Read goes member by member (never live), a durable consumer draws from every
+the right members, Read merges the members in publish-time order (live, resumable), a durable consumer draws from every
 member with Fetch and with a Consume stream, its acks go back to the member of each sequence, it resumes per member
 after kill -9, /metrics has one series per member, bad configurations are refused, and what is
 not supported on a partitioned stream says so (FAILED_PRECONDITION)."""
@@ -305,38 +305,94 @@ class PartitionedStreamTest(StreamsTest):
         C.poll(lambda: self.s.GetConsumer(stream=name, name="cc").state.clients == 0, 10,
                "the members let the session go")
 
-    def test_read_member_by_member_from_a_sequence_or_time(self):
+    def publish_rounds(self, subs, rounds):
+        """Publishes one message per subject per round, rounds in distinct milliseconds (the
+        next starts once the clock moved on), each round's subjects in a new order, so the
+        members' messages interleave in time."""
+        for rnd in range(rounds):
+            t = now_ms()
+            order = subs[rnd % len(subs):] + subs[:rnd % len(subs)]
+            for s in order:
+                self.s.pub(s, f"{s}:{rnd}")
+            C.poll(lambda: now_ms() > t, 5, "the next millisecond")
+
+    def assert_merged(self, got, parts):
+        """Publish-time order (unix_ms, then member), each member in its own order."""
+        keys = [(m.unix_ms, split(m.seq, parts)[0]) for m in got]
+        self.assertEqual(keys, sorted(keys), "not in (unix_ms, member) order")
+        for k in range(parts):
+            q = [m.seq for m in got if split(m.seq, parts)[0] == k]
+            self.assertEqual(q, sorted(q))
+
+    def test_read_merges_members_in_publish_time_order(self):
         parts = 4
         name, root, _ = self.make(parts)
         subs = subjects_over_members(root, parts)
         t0 = now_ms()
-        for rnd in range(4):
-            self.s.Publish(messages=[msg(s, f"{s}:{rnd}") for s in subs])
-        allseqs = sorted(self.s.GetMessage(stream=name, last_by_subject=s).seq for s in subs)
+        self.publish_rounds(subs, 4)
         total = 4 * len(subs)
-        got = self.s.read(name, start_seq=1)  # not live: ends after what is stored
+        last = max(self.s.GetMessage(stream=name, last_by_subject=s).seq for s in subs)
+        got = self.s.read(name, start_seq=1, end_seq=last)
         self.assertEqual(len(got), total)
-        members = [split(m.seq, parts)[0] for m in got]
-        self.assertEqual(members, sorted(members))  # member 0's, then member 1's ...
-        for k in range(parts):
-            q = [m.seq for m in got if split(m.seq, parts)[0] == k]
-            self.assertEqual(q, sorted(q))
+        self.assert_merged(got, parts)
+        self.assertGreater(len({split(m.seq, parts)[0] for m in got[:len(subs)]}), 1,
+                           "the first round is not from several members")
         per = {}
         for m in got:
             self.assertEqual(split(m.seq, parts)[0], member(m.subject, parts))
             per.setdefault(m.subject, []).append(m.payload.decode())
         self.assertEqual(per, {s: [f"{s}:{r}" for r in range(4)] for s in subs})
         cut = sorted(m.seq for m in got)[total // 2]
-        self.assertEqual(sorted(m.seq for m in self.s.read(name, start_seq=cut)),
+        self.assertEqual(sorted(m.seq for m in self.s.read(name, start_seq=cut, end_seq=last)),
                          sorted(m.seq for m in got if m.seq >= cut))
         self.assertEqual(sorted(m.seq for m in self.s.read(name, start_seq=1, end_seq=cut)),
                          sorted(m.seq for m in got if m.seq <= cut))
-        self.assertEqual(len(self.s.read(name, start_seq=1, max_messages=5)), 5)
-        self.assertEqual(len(self.s.read(name, start_unix_ms=t0)), total)
-        self.assertEqual(self.s.read(name, start_unix_ms=now_ms() + 60000), [])
-        self.assertEqual(self.s.read(name, start_seq=allseqs[-1] + 1), [])
-        only = self.s.read(name, start_seq=1, filter_subjects=[subs[1]])
+        self.assertEqual(self.s.read(name, start_seq=1, max_messages=5), got[:5])
+        self.assertEqual(self.s.read(name, start_unix_ms=t0, end_seq=last), got)
+        self.assertEqual(self.s.read(name, start_unix_ms=now_ms() + 60000, end_seq=last), [])
+        only = self.s.read(name, start_seq=1, end_seq=last, filter_subjects=[subs[1]])
         self.assertEqual([m.subject for m in only], [subs[1]] * 4)
+
+    def test_read_cut_short_resumes_after_its_last_message(self):
+        parts = 3
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts, per_member=3)
+        # Two publishes per round in the same millisecond on most members: ties to resume over.
+        self.publish_rounds(subs, 3)
+        last = max(self.s.GetMessage(stream=name, last_by_subject=s).seq for s in subs)
+        whole = self.s.read(name, start_seq=1, end_seq=last)
+        self.assertEqual(len(whole), 3 * len(subs))
+        for step in (1, 4, 7):
+            got = self.s.read(name, start_seq=1, end_seq=last, max_messages=step)
+            while len(got) < len(whole):
+                more = self.s.read(name, start_unix_ms=got[-1].unix_ms, after_seq=got[-1].seq,
+                                   end_seq=last, max_messages=step)
+                self.assertTrue(more, f"resume after {got[-1].seq} ended early")
+                got += more
+            self.assertEqual([m.seq for m in got], [m.seq for m in whole], f"step {step}")
+        assert_invalid(self, lambda: self.s.read(name, start_seq=1, after_seq=whole[0].seq,
+                                                 end_seq=last), "after_seq")
+
+    def test_read_live_follows_every_member(self):
+        parts = 3
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts, per_member=1)
+        self.publish_rounds(subs, 2)
+        call = self.s.read_call(name, start_seq=1, timeout=30)
+        try:
+            it = iter(call)
+            got = [next(it) for _ in range(2 * len(subs))]
+            self.assert_merged(got, parts)
+            # Live: each member's new messages come as they are published, in order.
+            for rnd in range(2, 5):
+                for s in reversed(subs):
+                    self.s.pub(s, f"{s}:{rnd}")
+                    m = next(it)
+                    self.assertEqual((m.subject, m.payload.decode()), (s, f"{s}:{rnd}"))
+                    got.append(m)
+            self.assert_merged(got, parts)
+        finally:
+            call.cancel()
 
     def test_metrics_one_series_per_member(self):
         parts = 2
