@@ -422,7 +422,7 @@ class PartitionedStreamTest(StreamsTest):
         subs = subjects_over_members(root, 3, per_member=1)
         self.s.Publish(messages=[msg(s, s) for s in subs])
         rc, out, err = TC.run_ringq(self.srv.addr, "--json", "stream", "read", name)
-        self.assertEqual(rc, 0, err)  # never live on a partitioned stream: it ends
+        self.assertEqual(rc, 0, err)  # --to last (the default): it ends
         got = [json.loads(line) for line in out.splitlines()]
         self.assertEqual(sorted(m["subject"] for m in got), sorted(subs))
         rc, out, err = TC.run_ringq(self.srv.addr, "--json", "stream", "info", self.n("none"))
@@ -445,6 +445,24 @@ class PartitionedStreamTest(StreamsTest):
                          (0, 0, 2))
         names = [x.config.name for x in self.s.ListStreams(page_size=1000).streams]
         self.assertEqual(names.count(name), 1)
+
+
+class PartitionedReadFsyncNeverTest(StreamsTest):
+    """The merged Read where a publish wakes parked reads at once (no commit in between)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = C.start_ringqd("--fsync", "never", threads=3)
+        cls.ch = cls.srv.channel()
+        cls.s = Streams(cls.ch)
+        cls.c = C.Client(cls.ch)
+
+    make = PartitionedStreamTest.make
+    publish_rounds = PartitionedStreamTest.publish_rounds
+    assert_merged = PartitionedStreamTest.assert_merged
+    test_read_live_follows_every_member = PartitionedStreamTest.test_read_live_follows_every_member
+    test_read_cut_short_resumes_after_its_last_message = \
+        PartitionedStreamTest.test_read_cut_short_resumes_after_its_last_message
 
 
 class PartitionedRestartTest(DataDirTest):
