@@ -107,8 +107,10 @@ uint64_t srv_sparts_seq_in(const q_stream *s, uint64_t S);
 /* Origin: GetMessage (job j, decoded) of a partitioned stream goes to the member its seq or
  * its subject names, to run `run`; true when it took j. */
 bool srv_sparts_get_message(srv_job *j, srv_job_run_fn run);
-/* Owner: a member's ConsumerState sequences as the stream's: delivered and position joined,
- * the ack floor as the highest stream sequence below the member's next unacked one. */
+/* Owner: a member's ConsumerState sequences as the stream's: delivered (stream and consumer
+ * sequences: a member's consumer sequences are joined as its stream sequences, so they are
+ * unique over the consumer's members) and position joined, the ack floor as the highest stream
+ * sequence below the member's next unacked one. */
 void srv_sparts_cons_state(const q_stream *s, pwm_ringq_v1_ConsumerState *st);
 
 /* ---- the admin calls (srv_stream_admin.c hooks) ---- */

@@ -25,7 +25,8 @@
 /* Folds another member's ConsumerState into sum (member 0's to start with). */
 static void cons_fold(pwm_ringq_v1_ConsumerState *sum, const pwm_ringq_v1_ConsumerState *m)
 {
-    sum->delivered_consumer_seq += m->delivered_consumer_seq;
+    if (m->delivered_consumer_seq > sum->delivered_consumer_seq) /* joined: the set's highest */
+        sum->delivered_consumer_seq = m->delivered_consumer_seq;
     if (m->delivered_stream_seq > sum->delivered_stream_seq)
         sum->delivered_stream_seq = m->delivered_stream_seq;
     if (m->ack_floor_stream_seq < sum->ack_floor_stream_seq)
@@ -36,6 +37,14 @@ static void cons_fold(pwm_ringq_v1_ConsumerState *sum, const pwm_ringq_v1_Consum
     sum->num_pending += m->num_pending;
     sum->num_waiting += m->num_waiting;
     sum->num_terminated += m->num_terminated;
+}
+
+/* The configuration's opt_start_seq (each member's first at or after the request's, joined):
+ * the lowest over the members is the request's own. */
+static void cfg_fold(pwm_ringq_v1_ConsumerConfig *sum, const pwm_ringq_v1_ConsumerConfig *m)
+{
+    if (m && m->opt_start_seq && (!sum->opt_start_seq || m->opt_start_seq < sum->opt_start_seq))
+        sum->opt_start_seq = m->opt_start_seq;
 }
 
 int srv_sparts_cons_merge(buf *out, const srv_sfan *f)
@@ -50,10 +59,16 @@ int srv_sparts_cons_merge(buf *out, const srv_sfan *f)
                            buf_size(&f->resp[k]), &ar[k]);
         if (rc == 0 && !in[k].state) rc = -EBADMSG;
     }
+    if (rc == 0 && !in[0].config) rc = -EBADMSG;
     if (rc == 0) {
         pwm_ringq_v1_ConsumerState sum = *in[0].state;
-        for (uint32_t i = 1; i < f->parts; i++) cons_fold(&sum, in[i].state);
+        pwm_ringq_v1_ConsumerConfig cfg = *in[0].config;
+        for (uint32_t i = 1; i < f->parts; i++) {
+            cons_fold(&sum, in[i].state);
+            cfg_fold(&cfg, in[i].config);
+        }
         in[0].state = &sum;
+        in[0].config = &cfg;
         rc = pw_msg_encode(&pwm_ringq_v1_ConsumerInfo_desc, &in[0], out);
     }
     for (uint32_t i = 0; i < k; i++) pw_msg_arena_deinit(&ar[i]);
@@ -91,17 +106,20 @@ static int list_merge(const srv_sfan *f, buf *out)
     }
     for (size_t i = 0; rc == 0 && i < in[0].consumers_count; i++) {
         pwm_ringq_v1_ConsumerInfo ci = in[0].consumers[i];
-        if (!ci.state) continue;
+        if (!ci.state || !ci.config) continue;
         pwm_ringq_v1_ConsumerState sum = *ci.state;
+        pwm_ringq_v1_ConsumerConfig cfg = *ci.config;
         for (uint32_t m = 1; m < f->parts; m++)
             for (size_t t = 0; t < in[m].consumers_count; t++) {
                 size_t x = (i + t) % in[m].consumers_count; /* the same index, as a rule */
                 if (in[m].consumers[x].state && same_name(&ci, &in[m].consumers[x])) {
                     cons_fold(&sum, in[m].consumers[x].state);
+                    cfg_fold(&cfg, in[m].consumers[x].config);
                     break;
                 }
             }
         ci.state = &sum;
+        ci.config = &cfg;
         rc = pw_msg_encode_field(&pwm_ringq_v1_ConsumerInfo_desc, &ci,
                                  pwm_ringq_v1_ListConsumersResponse_FIELD_consumers, out);
     }

@@ -394,6 +394,32 @@ class PartitionedStreamTest(StreamsTest):
         finally:
             call.cancel()
 
+    def test_consumer_figures_are_the_whole_consumers(self):
+        parts = 3
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts, per_member=2)
+        self.publish_rounds(subs, 2)
+        seqs = sorted(self.s.GetMessage(stream=name, last_by_subject=s).seq for s in subs)
+        start = next(q for q in seqs if split(q, parts)[0] != 0)  # not member 0's
+        info = self.s.consumer(name, "fig", deliver_policy=S.DELIVER_POLICY_BY_START_SEQUENCE,
+                               opt_start_seq=start)
+        self.assertEqual(info.config.opt_start_seq, start)  # the request's, not a member's own
+        self.assertEqual(self.s.GetConsumer(stream=name, name="fig").config.opt_start_seq, start)
+        listed = [c for c in self.s.ListConsumers(stream=name).consumers
+                  if c.config.name == "fig"]
+        self.assertEqual([c.config.opt_start_seq for c in listed], [start])
+        want = self.s.GetConsumer(stream=name, name="fig").state.num_pending
+        got = self.s.fetch_all(name, "fig", want, ack=False)
+        self.assertEqual(len(got), want)
+        self.assertTrue(all(d.message.seq >= start for d in got))
+        cseqs = [d.consumer_seq for d in got]
+        self.assertEqual(len(set(cseqs)), len(cseqs), "a consumer sequence twice")
+        for d in got:  # a member's consumer sequences, joined as its stream sequences
+            self.assertEqual(split(d.consumer_seq, parts)[0], split(d.message.seq, parts)[0])
+        st = self.s.GetConsumer(stream=name, name="fig").state
+        self.assertEqual(st.delivered_consumer_seq, max(cseqs))
+        self.assertEqual(st.num_ack_pending, len(got))
+
     def test_metrics_one_series_per_member(self):
         parts = 2
         name, root, _ = self.make(parts)
