@@ -207,10 +207,10 @@ open(sys.argv[2], "wb").write(urllib.request.urlopen("http://%s/metrics" % sys.a
         "$ADDR" "$OUT_DIR/raw/$1.metrics" 2>/dev/null || log "could not read /metrics of $1"
 }
 open_peak() { # open_peak COLUMN SIZE: ringq's e2e batch-1 peak at that payload size (0: none)
-    local p c i
-    if [ "$2" = "$SIZE" ] && wants e2e-b1; then
-        "$PY" bench/report.py peak "$OUT_DIR" e2e-b1 ringq "$1"
-        return
+    local p c i pk
+    if [ "$2" = "$SIZE" ]; then # e2e-b1 of this run (or of an earlier chunk: KEEP_RESULTS)
+        pk=$("$PY" bench/report.py peak "$OUT_DIR" e2e-b1 ringq "$1")
+        [ "${pk:-0}" != 0 ] && { echo "$pk"; return; }
     fi
     for p in $OPEN_PEAK_POINTS; do
         c=$(conns_of "$p"); i=$(infl_of "$p")
