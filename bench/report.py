@@ -646,6 +646,13 @@ def report(d, out_md):
               "plumbing. Not a measurement to quote.", ""]
     L += [meta.get("intro", ""), ""]
     L += targets(ser, meta, d)
+    # A hand-written analysis saved in the results directory (profiles, what limits a missed
+    # target) goes in right after the verdicts.
+    try:
+        with open(os.path.join(d, "analysis.md")) as f:
+            L += [f.read().rstrip("\n"), ""]
+    except OSError:
+        pass
     L += ["## Systems and configurations", ""]
     L += ["| system | durable | fast |", "|---|---|---|"]
     for sysname in ("ringq", "beanstalkd", "redis", "jetstream"):
