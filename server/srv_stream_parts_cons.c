@@ -357,6 +357,8 @@ static void fetch_start(srv_job *j, const srv_sdir_ent *e, srv_job_run_fn run)
     *sf = (spc_fetch){.j = j, .run = run, .home = e->part, .parts = e->parts};
     sf->first = t_turn++ % e->parts;
     sf->left = r->max_messages ? r->max_messages : 1;
+    /* Member 0 decides an ephemeral consumer's inactivity: it hears of every Fetch. */
+    if (sf->first != 0) srv_sparts_cons_touch0(e->part, r->stream, r->consumer);
     fetch_member(sf, sf->first, sf->left, 0);
 }
 
@@ -382,13 +384,15 @@ bool srv_sparts_cons(srv_job *j, pw_pb_bytes stream, srv_spc_kind kind, srv_job_
     }
     case SRV_SPC_DELETE: return srv_sparts_call_fan(j, stream, run, delete_done, j->ctx);
     case SRV_SPC_CREATE: {
-        /* An ephemeral consumer's name is picked by its member, and it goes after an idle time
-         * on each member apart: its members would not be one consumer. */
-        const pwm_ringq_v1_ConsumerConfig *cc =
-            ((const pwm_ringq_v1_CreateConsumerRequest *)srv_job_msg(j))->config;
-        if (cc && cc->ephemeral) {
-            srv_job_fail(j, Q_FAILED_PRECONDITION, "an ephemeral consumer: %s (name a durable one)",
-                         SRV_SPARTS_UNSUPPORTED);
+        /* An ephemeral consumer: one name for every member, picked here (srv_stream_parts_eph.c) */
+        /* (the decoded request is the job's own, in its arena: the name may be set in it) */
+        pwm_ringq_v1_ConsumerConfig *cc =
+            (pwm_ringq_v1_ConsumerConfig *)((const pwm_ringq_v1_CreateConsumerRequest *)srv_job_msg(
+                                                j))
+                ->config;
+        if (cc && cc->ephemeral && cc->name.len == 0 &&
+            srv_sparts_eph_name(&((srv_decoded *)j->ctx)->arena, &cc->name) < 0) {
+            srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
             srv_job_decoded_refuse(j);
             return true;
         }

@@ -239,11 +239,10 @@ class PartitionedStreamTest(StreamsTest):
         name, root, _ = self.make(parts)
         a, b = subjects_over_members(root, parts, per_member=1)
         self.s.pub(a, "x")
-        C.assert_code(self, SC.FAILED_PRECONDITION, self.s.consumer, name, "", ephemeral=True,
-                      contains="ephemeral")
         self.s.consumer(name, "c")
         cs = ConsumeStream(self.ch)
         try:
+            # (an ephemeral consumer made by the bind itself; CreateConsumer makes one)
             r = cs.bind(name, "", credits=1, ephemeral=S.ConsumerConfig())
             self.assertEqual(r.code, SC.FAILED_PRECONDITION.value[0])
             self.assertIn("partitioned", r.message)
@@ -419,6 +418,41 @@ class PartitionedStreamTest(StreamsTest):
         st = self.s.GetConsumer(stream=name, name="fig").state
         self.assertEqual(st.delivered_consumer_seq, max(cseqs))
         self.assertEqual(st.num_ack_pending, len(got))
+
+    def members_with(self, name, consumer):
+        """The members with a ringq_consumer_pending series of consumer (from /metrics)."""
+        text = TS.metrics(self.srv.addr)
+        pre = f'ringq_consumer_pending{{stream="{name}",consumer="{consumer}",member="'
+        return sorted(int(ln[len(pre):].split('"')[0]) for ln in text.splitlines()
+                      if ln.startswith(pre))
+
+    def test_ephemeral_consumer_is_one_set_expired_once(self):
+        parts = 3
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts, per_member=1)
+        self.s.Publish(messages=[msg(s, s) for s in subs])
+        info = self.s.consumer(name, ephemeral=True, inactive_threshold_ms=1000)
+        eph = info.config.name
+        self.assertTrue(eph.startswith("eph-"), eph)
+        self.assertEqual(self.members_with(name, eph), list(range(parts)))  # one name on all
+        self.assertEqual([c.config.name for c in self.s.ListConsumers(stream=name).consumers],
+                         [eph])
+        got = self.s.fetch_all(name, eph, len(subs))
+        self.assertEqual(sorted(d.message.subject for d in got), sorted(subs))
+        # Fetches (each waiting up to 300 ms on the server) for three thresholds: member 0 hears
+        # of every one, so no member goes, whichever member a Fetch starts with.
+        t_end = now_ms() + 3000
+        while now_ms() < t_end:
+            self.assertEqual(self.s.fetch(name, eph, n=1, wait_ms=300), [])
+            self.assertEqual(self.members_with(name, eph), list(range(parts)))
+        # Idle: it goes once, from every member together.
+        C.poll(lambda: self.members_with(name, eph) == [], 10, "the set to expire")
+        C.assert_code(self, SC.NOT_FOUND, self.s.GetConsumer, stream=name, name=eph)
+        named = self.s.consumer(name, "mine", ephemeral=True, inactive_threshold_ms=1000)
+        self.assertEqual(named.config.name, "mine")
+        self.assertEqual(self.members_with(name, "mine"), list(range(parts)))
+        self.s.DeleteConsumer(stream=name, name="mine")
+        self.assertEqual(self.members_with(name, "mine"), [])
 
     def test_metrics_one_series_per_member(self):
         parts = 2
