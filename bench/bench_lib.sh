@@ -66,7 +66,7 @@ sync_dir_ok() {
     return $rc
 }
 
-probe_kind() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
+probe_kind() { case $1 in grpc-*) echo grpc ;; ringq-unary) echo ringq ;; *) echo "$1" ;; esac; }
 
 # start_server SYSTEM COLUMN: fresh data dir, free port, pinned; waits until it answers.
 # Sets SERVER_PID and ADDR; returns 1 (stderr tail logged) if it does not come up.
