@@ -82,6 +82,17 @@ class PubStreamTest(unittest.TestCase):
         got = [(m.seq, m.payload) for m in self.s.read(name, start_seq=1, end_seq=600)]
         self.assertEqual(got, [(k + 1, b"m%d" % k) for k in range(600)])
 
+    def test_partitioned_stream_answers_in_order(self):
+        name = sname("parts").replace("-", "_")
+        self.s.stream(name, [name + ".>"], partitions=2)
+        out = self.prog(name + ".a", "order", "60")  # one subject: one member, its own order
+        ans, seqs = answers(out)
+        self.assertEqual([a[0] for a in ans], list(range(1, 61)))
+        self.assertTrue(all(a[1] == 0 for a in ans), out[:2000])
+        self.assertEqual(len(seqs), 120)
+        self.assertEqual(seqs, sorted(seqs))
+        self.assertEqual(len(set(seqs)), 120)
+
     def test_synced_answer_comes_after_the_commit_that_covers_it(self):
         name, subj = self.stream()
         before = fsyncs(self.srv.addr)
