@@ -141,6 +141,9 @@ pw_grpc_ccall *rq_conn_start_opts(rq_client *c, const char *path, uint64_t deadl
  * when there is nothing to add. */
 const pw_grpc_ccall_opts *rq_call_opts(const rq_client *c, const pw_grpc_ccall_opts *in,
                                        pw_grpc_cmeta *md, pw_grpc_ccall_opts *out);
+/* Ends the connection: every call closes (UNAVAILABLE, `why`); memory goes once the reads and
+ * sends in flight have completed (counted in the client's zombies until then). */
+void rq_conn_drop(rq_conn *k, const char *why);
 /* Sends what the calls queued, re-arms the deadline timer, drops a finished connection. */
 void rq_conn_flush(rq_client *c);
 /* The connection calls may start on now, or NULL: none is up (a dial is needed). */

@@ -241,28 +241,13 @@ static void print_delivery(cli_args *a, const rq_delivery *d)
 {
     const rq_stream_msg *m = d->msg;
     if (!a->json) {
-        printf("[%" PRIu64 "] %s: ", m->seq, m->subject);
-        if (fmt_printable(m->payload, m->payload_len))
-            fwrite(m->payload, 1, m->payload_len, stdout);
-        else printf("(%zu bytes, not text)", m->payload_len);
-        putchar('\n');
+        fmt_msg_text(m);
         return;
     }
-    char t[FMT_TIME_BYTES];
-    fmt_time_str(t, m->unix_ms);
-    printf("{\"stream\":");
-    fmt_json_cstr(m->stream);
-    printf(",\"subject\":");
-    fmt_json_cstr(m->subject);
-    printf(",\"seq\":%" PRIu64 ",\"unix_ms\":%" PRIu64 ",\"time\":\"%s\",\"consumer_seq\":%" PRIu64
-           ",\"delivery_count\":%" PRIu32 ",\"pending\":%" PRIu64 ",\"msg_id\":",
-           m->seq, m->unix_ms, t, d->consumer_seq, d->delivery_count, d->pending);
-    fmt_json_cstr(m->msg_id);
-    putchar(',');
-    fmt_json_headers(m->headers, m->nheaders);
-    putchar(',');
-    fmt_json_payload(m->payload, m->payload_len);
-    printf("}\n");
+    fmt_msg_json_open(m);
+    printf(",\"consumer_seq\":%" PRIu64 ",\"delivery_count\":%" PRIu32 ",\"pending\":%" PRIu64,
+           d->consumer_seq, d->delivery_count, d->pending);
+    fmt_msg_json_close(m);
 }
 
 static int sub_parse(cli_args *a, sub_opts *o)
