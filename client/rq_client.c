@@ -11,6 +11,10 @@
 #include "client/rq_int.h"
 #include "core/rt_clock.h"
 
+/* How long destroy waits for its dropped connections' reads, sends and connects to complete
+ * (shutdown(2) ends them at once; a peer that is gone cannot delay them). */
+#define RQ_DESTROY_DRAIN_MS 2000
+
 int rq_set_status(rq_status *st, int code, const char *fmt, ...)
 {
     if (st) {
@@ -169,8 +173,11 @@ void rq_client_destroy(rq_client *c)
     ev_timer_stop(c->loop, &c->dial_timer);
     ev_timer_stop(c->loop, &c->poll_timer);
     /* Let the reads, sends and connects of dropped connections complete so their memory is
-     * freed (and no completion reaches them afterwards on a loop that outlives the client). */
-    for (int i = 0; i < 200 && c->zombies > 0; i++) rq_client_poll(c, 10);
+     * freed (and no completion reaches them afterwards on a loop that outlives the client).
+     * Bounded by wall time, not by iterations: on a loop shared with busy clients an iteration
+     * may last microseconds. */
+    uint64_t until = rt_now_ns() + (uint64_t)RQ_DESTROY_DRAIN_MS * RT_NS_PER_MS;
+    while (c->zombies > 0 && rt_now_ns() < until) rq_client_poll(c, 10);
     /* A completion dispatched in the loop above may have cached results again (rq_api.c). */
     free(c->enq_res);
     free(c->pub_acks);
