@@ -13,7 +13,8 @@
  *
  * TLS (--tls-cert): srv_conn_tls.c sits between the socket and the above: received ciphertext
  * is decrypted before it reaches SNIFF/H2/HTTP1 (srv_conn_input), output is sealed into
- * `tls_out` and sent from there (never zero-copy).
+ * `tls_out` and sent from there (never zero-copy). Once a direction moved to kTLS
+ * (srv_conn_ktls.c), it is the plaintext path again: srv_conn_tls_user_tx() says which.
  *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */

@@ -6,8 +6,8 @@
  *   handshake advance (srv_tls_conn_handshake), reads the plaintext out (srv_tls_conn_read),
  *   seals its plaintext output (srv_tls_conn_write) and sends the ciphertext that collects
  *   (srv_tls_conn_take_out) with its io_uring send. The one-copy path of docs/architecture.md
- *   thus costs the encryption copy: kTLS would keep the kernel's, but this kernel offers no "tls"
- *   TCP ULP (docs/security.md, "kTLS").
+ *   thus costs the encryption copy, unless the connection moves to kTLS after a TLS 1.3
+ *   handshake (below, "kTLS"; srv_conn_ktls.c; docs/security.md).
  *
  * Certificates
  *   srv_tls_server holds the current SSL_CTX (TLS 1.2 and 1.3, OpenSSL's defaults; ALPN h2 and

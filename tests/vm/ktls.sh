@@ -23,6 +23,7 @@ case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 BENCH=${BENCH:-1}
 REPS=${REPS:-3}
 DURATION_S=${DURATION_S:-5}
+POINTS=${POINTS:-rpc e2e-b1 e2e-b64 drain4k}
 SMP=${SMP:-2}
 MEM_MB=${MEM_MB:-2048}
 # The guest's whole run, boot to power-off, at most (the bench dominates: 3 modes x points x REPS).
@@ -87,7 +88,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 ip link set lo up
-export PATH=/bin:/usr/bin:/sbin HOME=/root BENCH=$BENCH REPS=$REPS DURATION_S=$DURATION_S
+export PATH=/bin:/usr/bin:/sbin HOME=/root BENCH=$BENCH REPS=$REPS DURATION_S=$DURATION_S POINTS="$POINTS"
 echo "ktls-vm: kernel \$(uname -r), \$(grep -c ^processor /proc/cpuinfo) CPUs, \$(awk '/MemTotal/ {print \$2}' /proc/meminfo) kB"
 sh /guest.sh
 echo "ktls-vm: exit \$?"

@@ -95,7 +95,8 @@ echo "ktls-vm: checks done, $FAILS failed"
 if [ "${BENCH:-1}" = 1 ] && [ $FAILS = 0 ]; then
     cd /
     BIN=ringqd BENCH=ringq-bench MODES="plain tls-user tls" REPS=${REPS:-3} \
-        DURATION_S=${DURATION_S:-5} bash /tls_cost.sh 2>&1 |
+        DURATION_S=${DURATION_S:-5} POINTS=${POINTS:-rpc e2e-b1 e2e-b64 drain4k} \
+        bash /tls_cost.sh 2>&1 |
         sed 's/^/bench /'
 fi
 [ $FAILS = 0 ]
