@@ -59,6 +59,7 @@ static void settle(srv_conn *c)
 
 static void stay_user(srv_conn *c)
 {
+    srv_tls_conn_ktls_forget(c->tls);
     c->ktls_rx = c->ktls_tx = SRV_KTLS_USER;
     settle(c);
 }
@@ -129,7 +130,10 @@ static void on_tail(ev_loop *loop, ev_op *op, int res, unsigned flags)
 
 void srv_conn_ktls_rx_continue(srv_conn *c)
 {
-    if (c->state != SRV_CONN_OPEN) return;
+    if (c->state != SRV_CONN_OPEN) { /* closing: the recv only drains now */
+        rx_done(c, false);
+        return;
+    }
     size_t miss = srv_tls_conn_ktls_rx_missing(c->tls);
     if (miss > 0) {
         if (!c->ktls_tail && !(c->ktls_tail = rt_malloc(SRV_KTLS_TAIL_BYTES_MAX))) {
@@ -146,6 +150,11 @@ void srv_conn_ktls_rx_continue(srv_conn *c)
 void srv_conn_ktls_tx_try(srv_conn *c)
 {
     if (c->send_op.busy || buf_size(&c->tls_out) > 0) return;
+    if (c->state != SRV_CONN_OPEN) { /* closing: OpenSSL may have sealed our close_notify */
+        c->ktls_tx = SRV_KTLS_USER;
+        settle(c);
+        return;
+    }
     if (!srv_tls_conn_ktls_tx_ready(c->tls)) {
         (void)srv_tls_conn_take_out(c->tls, &c->tls_out); /* sent first, then we come back */
         if (buf_size(&c->tls_out) > 0) return;

@@ -148,6 +148,8 @@ typedef struct srv_tls_ktls_info {
  * starting with what the read BIO holds past the client's Finished; else -EOPNOTSUPP with a
  * static reason in *why ("TLS 1.2 stays in user space", ...). */
 int srv_tls_conn_ktls_begin(srv_tls_conn *t, const char **why);
+/* Wipes the captured traffic secrets (the connection stays in user space). */
+void srv_tls_conn_ktls_forget(srv_tls_conn *t);
 /* After begin: ciphertext bytes still to feed to end the record in progress (0 at a boundary). */
 size_t srv_tls_conn_ktls_rx_missing(const srv_tls_conn *t);
 /* RX may move: at a record boundary, nothing unread in the read BIO or inside OpenSSL. */

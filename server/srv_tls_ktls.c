@@ -150,6 +150,13 @@ int srv_tls_conn_ktls_begin(srv_tls_conn *t, const char **why)
     return 0;
 }
 
+void srv_tls_conn_ktls_forget(srv_tls_conn *t)
+{
+    OPENSSL_cleanse(t->ktls.secret_tx, sizeof t->ktls.secret_tx);
+    OPENSSL_cleanse(t->ktls.secret_rx, sizeof t->ktls.secret_rx);
+    t->ktls.secret_tx_len = t->ktls.secret_rx_len = 0;
+}
+
 size_t srv_tls_conn_ktls_rx_missing(const srv_tls_conn *t)
 {
     const srv_tls_rec_track *r = &t->ktls.rx;
