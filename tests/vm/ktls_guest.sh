@@ -79,6 +79,9 @@ echo "ktls-vm: connections on kTLS: ${K:-?}, in user space: ${U:-?}"
 [ "${K:-0}" -ge 10 ] && [ "${U:-1}" = 0 ] && ok "every TLS connection ran on kTLS" ||
     fail "kTLS counter: kernel=${K:-?} user=${U:-?}"
 kill -0 $PID && ok "ringqd alive after the clients" || fail "ringqd died"
+# Which kernel implementation kTLS's AEAD got (aesni, generic, ...): the figures depend on it.
+echo "ktls-vm: kernel AEADs in use: $(awk '/^name/ {n = $3} /^driver/ {d = $3}
+    /^type/ && $3 == "aead" && n ~ /gcm|chacha/ {print n "=" d}' /proc/crypto | sort -u | tr '\n' ' ')"
 stop
 grep -E 'level=(error|warn)' $T/ringqd.log && fail "ringqd logged errors" || ok "no error in the log"
 
