@@ -31,9 +31,11 @@ TIMEOUT_S=${TIMEOUT_S:-900}
 
 skip() { echo "ktls.sh: skip: $*" >&2; exit 77; }
 [ -e /dev/kvm ] || skip "no /dev/kvm"
-command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
+command -v qemu-system-x86_64 >/dev/null ||
+    skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
 BUSYBOX=$(command -v busybox || true)
-[ -n "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1 || skip "no static busybox (apt-get install busybox-static)"
+[ -n "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1 ||
+    skip "no static busybox (apt-get install busybox-static)"
 KVER=${KVER:-$(ls /lib/modules 2>/dev/null | sort -V | tail -1)}
 [ -n "$KVER" ] && [ -f "/boot/vmlinuz-$KVER" ] && [ -d "/lib/modules/$KVER/kernel/net/tls" ] ||
     skip "no Debian kernel with tls.ko (apt-get install linux-image-amd64)"
@@ -88,8 +90,10 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 ip link set lo up
-export PATH=/bin:/usr/bin:/sbin HOME=/root BENCH=$BENCH REPS=$REPS DURATION_S=$DURATION_S POINTS="$POINTS"
-echo "ktls-vm: kernel \$(uname -r), \$(grep -c ^processor /proc/cpuinfo) CPUs, \$(awk '/MemTotal/ {print \$2}' /proc/meminfo) kB"
+export PATH=/bin:/usr/bin:/sbin HOME=/root
+export BENCH=$BENCH REPS=$REPS DURATION_S=$DURATION_S POINTS="$POINTS"
+echo "ktls-vm: kernel \$(uname -r), \$(grep -c ^processor /proc/cpuinfo) CPUs," \
+    "\$(awk '/MemTotal/ {print \$2}' /proc/meminfo) kB"
 sh /guest.sh
 echo "ktls-vm: exit \$?"
 sync
@@ -103,7 +107,11 @@ LOG=${LOG:-$WORK/console.log}
 # VM: the kernel hangs right after decompressing) TCG emulation still runs the checks, slowly;
 # figures measured under TCG say nothing about real costs (see the results file).
 ACCEL=${ACCEL:-kvm}
-if [ "$ACCEL" = kvm ]; then ACC=(-enable-kvm -cpu "${CPU:-host,-arch-capabilities}"); else ACC=(-accel tcg -cpu max); fi
+if [ "$ACCEL" = kvm ]; then
+    ACC=(-enable-kvm -cpu "${CPU:-host,-arch-capabilities}")
+else
+    ACC=(-accel tcg -cpu max)
+fi
 timeout "$TIMEOUT_S" qemu-system-x86_64 "${ACC[@]}" -smp "$SMP" -m "$MEM_MB" \
     -kernel "/boot/vmlinuz-$KVER" -initrd "$WORK/initrd.gz" \
     -append "console=ttyS0 ${KARGS:-quiet loglevel=3} panic=-1" \
