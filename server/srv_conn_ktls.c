@@ -76,7 +76,12 @@ void srv_conn_ktls_start(srv_conn *c)
     }
     if (setsockopt(c->fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof "tls") != 0) {
         int e = errno;
-        if (!atomic_exchange(&ulp_absent, true))
+        /* ENOENT: the kernel has no "tls" ULP (nor a module for it): so for every connection.
+         * Anything else (the peer already gone) concerns this one only. */
+        if (e != ENOENT)
+            log_debug("kTLS not set up", "fd=%d reason=\"setsockopt(TCP_ULP, tls): %s\"", c->fd,
+                      strerror(e));
+        else if (!atomic_exchange(&ulp_absent, true))
             log_info("kTLS unavailable: the TLS record layer stays in user space",
                      "reason=\"setsockopt(TCP_ULP, tls): %s\"", strerror(e));
         stay_user(c);
