@@ -150,7 +150,7 @@ $(BUILD)/gen/srv_ui_assets.S: $(UI_FILES) Makefile
 # pw_msg tables of every message (build/gen/proto_wire/pw_msgs.[ch], compiled into
 # libproto_wire.a; docs/architecture.md "The schema"). The generator links only pw_pb, rt_buf and rt_alloc,
 # so it is built before the library that holds its output.
-$(PWGEN): $(call objs_of,proto_wire/gen/pw_msg_gen.c proto_wire/pw_pb.c core/rt_buf.c core/rt_alloc.c)
+$(PWGEN): $(call objs_of,proto_wire/gen/pw_msg_gen.c proto_wire/gen/pw_msg_gen_code.c proto_wire/gen/pw_msg_gen_dec.c proto_wire/pw_pb.c core/rt_buf.c core/rt_alloc.c)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 # Its input is proto/ plus descriptor.proto (libprotobuf-dev): server reflection reads the
 # embedded descriptor set through those tables. Not embedded: reflection serves proto/ only.

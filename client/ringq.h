@@ -546,6 +546,9 @@ typedef struct rq_stream_config {
     uint32_t max_msg_size; /* 0: the server's record limit */
     bool allow_msg_ttl;
     char description[RQ_DESCRIPTION_MAX];
+    /* 0: the server's default (1: the stream pinned to one partition); 2..64 spreads it over
+     * that many partitions, ordered per subject (docs/semantics.md "Partitioned streams"). */
+    uint32_t partitions;
 } rq_stream_config;
 
 typedef struct rq_subject_count {
@@ -660,6 +663,43 @@ void rq_stream_msg_free(rq_stream_msg *m);
  * *out a new message. NOT_FOUND: no such message (never stored, or removed). */
 int rq_stream_get_msg(rq_client *c, const char *stream, uint64_t seq, const char *last_by_subject,
                       rq_stream_msg **out, rq_status *st);
+
+/* ---- Read: a stream's messages in sequence order, without a consumer ----
+ * A blocking session on Streams.Read (server streaming): from a sequence or a time, to a
+ * sequence or live (the call stays open and new messages come as they are published). No
+ * acks, no position kept on the server: a lost connection ends the session (UNAVAILABLE from
+ * rq_read_next once the messages received before it are taken) and the caller opens a new one
+ * from the sequence after the last it got. Flow-controlled: the session reads the connection
+ * only inside rq_read_next and only when nothing received waits, so a slow caller holds the
+ * server back (HTTP/2 stream window) instead of buffering the stream. Close a session before
+ * rq_client_destroy. */
+typedef struct rq_read rq_read;
+typedef struct rq_read_opts {
+    uint64_t start_seq;     /* from this sequence (the first kept at or above it); 0: the first */
+    uint64_t start_unix_ms; /* or (start_seq 0) from the first message stored at or after it */
+    uint64_t end_seq;       /* up to and including this sequence; 0: live (never ends) */
+    const char *const *filters; /* subject filters (wildcards), borrowed for the open */
+    size_t nfilters;            /* 0..RQ_STREAM_SUBJECTS_MAX; 0: every message */
+    bool headers_only;          /* payloads left out (payload_size says how big) */
+    uint64_t max_messages;      /* the read ends after this many; 0: no limit */
+} rq_read_opts;
+/* Starts a read of `stream` (o NULL: everything from the first message, live). Returns the
+ * session, or NULL with st filled: RQ_EINVAL (bad arguments: both starts, start above end, too
+ * many or empty filters), RQ_ECONNECT (no connection within the client's timeout), out of
+ * memory. The server's refusals (NOT_FOUND stream, INVALID_ARGUMENT filter) come from the first
+ * rq_read_next. */
+rq_read *rq_read_open(rq_client *c, const char *stream, const rq_read_opts *o, rq_status *st);
+/* The next message, waiting up to timeout_ms (-1: until one comes or the read ends): 0 with *out
+ * a message (the caller's: rq_stream_msg_free); 0 with *out NULL when the time ran out or the
+ * read ended OK (end_seq or max_messages reached: rq_read_done says which; with -1 it is
+ * always the end); else the status that ended the call (NOT_FOUND, INVALID_ARGUMENT,
+ * UNAVAILABLE: connection lost or the server draining), st filled. */
+int rq_read_next(rq_read *r, int timeout_ms, rq_stream_msg **out, rq_status *st);
+/* The read ended OK and every message was taken. */
+bool rq_read_done(const rq_read *r);
+/* Ends the session (cancels the call if still open) and frees it with the messages not taken.
+ * NULL: no-op. */
+void rq_read_close(rq_read *r);
 
 /* ---- consumers ---- */
 

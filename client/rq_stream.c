@@ -64,6 +64,8 @@ void rq_stream_config_fill(pwm_ringq_v1_StreamConfig *m, pw_pb_bytes *subjects,
         .max_msg_size = c->max_msg_size,
         .allow_msg_ttl = c->allow_msg_ttl,
         .description = rq_str(c->description),
+        .partitions = c->partitions,
+        .has_partitions = c->partitions != 0,
     };
 }
 
@@ -87,6 +89,7 @@ static void config_from(rq_stream_config *c, const pwm_ringq_v1_StreamConfig *m)
     c->max_msg_size = m->max_msg_size;
     c->allow_msg_ttl = m->allow_msg_ttl;
     rq_copy_str(c->description, sizeof c->description, m->description);
+    c->partitions = m->has_partitions ? m->partitions : 1;
 }
 
 /* Fills *s from m (subjects counts only when `counts`). false: out of memory for them. */

@@ -97,7 +97,7 @@ static void call_release(pw_grpc_call *c)
 {
     pw_grpc_deframer_deinit(&c->df);
     rt_free(c->held);
-    rt_free(c->md);
+    if ((uint8_t *)c->md != c->md_inline) rt_free(c->md);
     free_out_md(c->init_md, c->ninit_md);
     free_out_md(c->trail_md, c->ntrail_md);
     rt_free(c->final_message);

@@ -105,7 +105,8 @@ static int keep_metadata(pw_grpc_call *c, const pw_h2_header *h, size_t n)
         bytes += h[i].name_len + h[i].value_len + 2;
     }
     if (count == 0) return 0;
-    uint8_t *block = rt_malloc(count * sizeof(pw_grpc_md) + bytes);
+    const size_t need = count * sizeof(pw_grpc_md) + bytes;
+    uint8_t *block = need <= sizeof c->md_inline ? c->md_inline : rt_malloc(need);
     if (!block) return -ENOMEM;
     pw_grpc_md *md = (pw_grpc_md *)block;
     uint8_t *store = block + count * sizeof(pw_grpc_md);

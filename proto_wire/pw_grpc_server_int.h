@@ -30,6 +30,11 @@ typedef struct pw_grpc_out_md {
     size_t value_len;
 } pw_grpc_out_md;
 
+/* A request's custom metadata up to this size (the pw_grpc_md array and the bytes) is kept in
+ * the call itself: a client's usual user-agent and id fit, so a call allocates nothing for
+ * them (a malloc + free per call at e2e batch 1 before). Larger metadata gets its own block. */
+#define PW_GRPC_MD_INLINE_BYTES 192u
+
 struct pw_grpc_call {
     pw_grpc_conn *conn; /* NULL once detached (stream closed) */
     uint32_t stream_id;
@@ -61,8 +66,9 @@ struct pw_grpc_call {
     size_t held_len;
     bool held_compressed;
 
-    pw_grpc_md *md; /* request metadata, in one owned block with their bytes */
+    pw_grpc_md *md; /* request metadata, in one block with their bytes: md_inline, or owned */
     size_t nmd;
+    _Alignas(pw_grpc_md) uint8_t md_inline[PW_GRPC_MD_INLINE_BYTES];
 
     pw_grpc_out_md init_md[PW_GRPC_OUT_MD_MAX];
     size_t ninit_md;

@@ -281,6 +281,8 @@ typedef struct pw_h2_stats {
     uint64_t local_resets;      /* RST_STREAM we sent */
     uint64_t data_ref_bytes;    /* DATA payload bytes sent by reference (never copied) */
     uint64_t data_copied_bytes; /* DATA payload bytes submitted by reference but copied */
+    uint64_t hblocks_cached;    /* header blocks sent as kept bytes (no HPACK encode, no copy of
+                                 * the list: an equal list submitted again, pw_h2_send.c) */
 } pw_h2_stats;
 void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out);
 

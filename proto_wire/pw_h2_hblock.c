@@ -360,10 +360,9 @@ static int block_done(pw_h2_session *s, uint32_t sid, uint8_t flags, uint32_t fr
     else rc = on_stream_block(s, pw_h2i_stream_find(s, sid), es, &c);
     buf_consume(&s->hbytes, buf_size(&s->hbytes));
     buf_consume(&s->hfields, buf_size(&s->hfields));
-    /* While streams are live the next block comes soon: keep the scratch (freeing it cost two
-     * mallocs and frees per request). An idle connection holds none: the last stream's close
-     * releases it (pw_h2i_hblock_release). */
-    if (s->n_peer_live + s->n_local_live == 0) pw_h2i_hblock_release(s);
+    /* While the connection is busy the next block comes soon: keep the scratch (freeing it cost
+     * two mallocs and frees per request). An idle connection holds none (pw_h2i_idle_trim). */
+    pw_h2i_idle_trim(s);
     return rc;
 }
 

@@ -33,8 +33,12 @@ typedef enum pw_h2_closed_how {
     PW_H2_CLOSED_BY_PEER,     /* the peer sent RST_STREAM or END_STREAM: more is STREAM_CLOSED */
 } pw_h2_closed_how;
 
-/* A copied header list (one allocation: the struct, the array, then the bytes). */
+/* A copied header list (one allocation: the struct, the array, then the bytes). Shared by
+ * the streams that submitted an equal list and the session's block cache: freed with its last
+ * reference (pw_h2i_hlist_free). */
 typedef struct pw_h2_hlist {
+    uint32_t refs;
+    size_t alloc_bytes; /* of the one allocation */
     size_t n;
     size_t encoded_max; /* upper bound of its HPACK encoding, bytes */
     pw_h2_header h[];
@@ -121,12 +125,22 @@ struct pw_h2_session {
 
     pw_hpack_dec dec;
     pw_hpack_enc enc;
+    /* The block cache (pw_h2_send.c): per slot the last list submitted (a reference) and, when
+     * enc_len > 0, its HPACK encoding, valid while enc.gen == enc_gen. */
+    struct {
+        pw_h2_hlist *list;
+        uint64_t enc_gen;
+        uint32_t enc_len;
+        uint8_t enc[PW_H2_HCACHE_BLOCK_MAX_BYTES];
+    } hcache[PW_H2_HCACHE_SLOTS];
+    uint64_t hcache_hits; /* blocks sent from the cache (tests) */
 
     /* Streams: open addressing on the id, allocated lazily. */
     pw_h2_stream **tab;
     uint32_t tab_cap, tab_count;
     rt_cache stream_cache; /* closed streams' memory for the next ones (PW_H2_STREAM_CACHE_MAX);
                             * emptied when the last stream goes, like the table */
+    uint64_t last_open_ns; /* now_ns when the last stream was opened (PW_H2_IDLE_KEEP_MS) */
     uint32_t n_peer_live;  /* peer-initiated streams open or half-closed (§5.1.2) */
     uint32_t n_local_live; /* our streams not yet closed (including idle ones) */
     uint32_t last_peer_id; /* highest peer stream id seen (opened or refused) */
@@ -276,6 +290,12 @@ void pw_h2i_pump(pw_h2_session *s);
 void pw_h2i_sendq_add(pw_h2_session *s, pw_h2_stream *st);
 void pw_h2i_sendq_remove(pw_h2_session *s, pw_h2_stream *st);
 bool pw_h2i_stream_has_output(const pw_h2_stream *st);
+/* Drops one reference to `l` (NULL: nothing); frees it with the last. */
 void pw_h2i_hlist_free(pw_h2_hlist *l);
+/* Drops the block cache's references (session teardown). */
+void pw_h2i_hcache_clear(pw_h2_session *s);
+/* With no stream in the table and none opened for PW_H2_IDLE_KEEP_MS: frees the table, the
+ * cached streams and the block cache (an idle connection keeps no memory). */
+void pw_h2i_idle_trim(pw_h2_session *s);
 
 #endif

@@ -126,7 +126,12 @@ int pw_h2i_out_ping_ack(pw_h2_session *s, const uint8_t opaque[PW_H2_PING_PAYLOA
 
 /* ---- header blocks out ---- */
 
-void pw_h2i_hlist_free(pw_h2_hlist *l) { rt_free(l); }
+void pw_h2i_hlist_free(pw_h2_hlist *l)
+{
+    if (!l) return;
+    assert(l->refs > 0);
+    if (--l->refs == 0) rt_free(l);
+}
 
 static bool out_name_ok(const char *p, size_t n)
 {
@@ -156,8 +161,11 @@ static int hlist_copy(const pw_h2_header *h, size_t n, pw_h2_hlist **out)
         enc += h[i].name_len + h[i].value_len + HPACK_FIELD_OVERHEAD_MAX;
         if (enc > PW_H2_OUT_HEADER_BLOCK_MAX_BYTES) return -E2BIG;
     }
-    pw_h2_hlist *l = rt_malloc(sizeof *l + n * sizeof(pw_h2_header) + bytes + 1);
+    const size_t alloc_bytes = sizeof(pw_h2_hlist) + n * sizeof(pw_h2_header) + bytes + 1;
+    pw_h2_hlist *l = rt_malloc(alloc_bytes);
     if (!l) return -ENOMEM;
+    l->refs = 1;
+    l->alloc_bytes = alloc_bytes;
     l->n = n;
     l->encoded_max = enc;
     char *w = (char *)(l->h + n);
@@ -172,6 +180,94 @@ static int hlist_copy(const pw_h2_header *h, size_t n, pw_h2_hlist **out)
     }
     *out = l;
     return 0;
+}
+
+/* ---- the block cache ----
+ * A gRPC server sends the same response headers and the same OK trailers on every call. The
+ * session keeps the last list submitted per slot (PW_H2_HCACHE_SLOTS); an equal list submitted
+ * again shares it (no copy, no allocation). Once a list encodes without changing the encoder's
+ * dynamic table (every field an index, the usual case from the second call on), its bytes are
+ * kept and sent as they are while the table stays the same generation (pw_hpack_enc.gen): the
+ * same list under the same table is the same block (RFC 7541 §2.3: indexes name table entries,
+ * so equal tables give equal indexes). */
+
+static bool hlist_equal(const pw_h2_hlist *l, const pw_h2_header *h, size_t n)
+{
+    if (l->n != n) return false;
+    for (size_t i = 0; i < n; i++) {
+        const pw_h2_header *a = &l->h[i], *b = &h[i];
+        if (a->name_len != b->name_len || a->value_len != b->value_len || a->flags != b->flags ||
+            memcmp(a->name, b->name, a->name_len) != 0 ||
+            (a->value_len && memcmp(a->value, b->value, a->value_len) != 0))
+            return false;
+    }
+    return true;
+}
+
+void pw_h2i_hcache_clear(pw_h2_session *s)
+{
+    for (size_t k = 0; k < PW_H2_HCACHE_SLOTS; k++) {
+        pw_h2i_hlist_free(s->hcache[k].list);
+        s->hcache[k].list = NULL;
+        s->hcache[k].enc_len = 0;
+    }
+}
+
+/* The list for slot `k`: the cached one (a new reference) when equal, else a copy that becomes
+ * the slot's list. Returns 0, -EINVAL, -E2BIG or -ENOMEM (the cache unchanged). */
+static int hlist_get(pw_h2_session *s, size_t k, const pw_h2_header *h, size_t n, pw_h2_hlist **out)
+{
+    assert(k < PW_H2_HCACHE_SLOTS);
+    pw_h2_hlist *c = s->hcache[k].list;
+    if (c && hlist_equal(c, h, n)) {
+        c->refs++;
+        *out = c;
+        return 0;
+    }
+    int rc = hlist_copy(h, n, out);
+    if (rc < 0) return rc;
+    pw_h2i_hlist_free(c);
+    (*out)->refs++;
+    s->hcache[k].list = *out;
+    s->hcache[k].enc_len = 0;
+    return 0;
+}
+
+/* The cache slot holding `l`, or PW_H2_HCACHE_SLOTS. */
+static size_t hcache_slot(const pw_h2_session *s, const pw_h2_hlist *l)
+{
+    for (size_t k = 0; k < PW_H2_HCACHE_SLOTS; k++)
+        if (s->hcache[k].list == l) return k;
+    return PW_H2_HCACHE_SLOTS;
+}
+
+/* Encodes `l` into the output: from the cache when its bytes are valid for the encoder's table,
+ * else field by field (then kept when the encoding left the table unchanged). 0 or -ENOMEM /
+ * -ENOBUFS (partial output: the caller truncates). */
+static int hpack_block(pw_h2_session *s, const pw_h2_hlist *l)
+{
+    const size_t k = hcache_slot(s, l);
+    if (k < PW_H2_HCACHE_SLOTS && s->hcache[k].enc_len && !s->enc.update_pending &&
+        s->hcache[k].enc_gen == s->enc.gen) {
+        s->hcache_hits++;
+        return buf_append(&s->out, s->hcache[k].enc, s->hcache[k].enc_len);
+    }
+    const size_t start = buf_size(&s->out);
+    const uint64_t gen = s->enc.gen;
+    int rc = pw_hpack_encode_begin(&s->enc, &s->out);
+    for (size_t i = 0; rc == 0 && i < l->n; i++) {
+        const pw_h2_header *h = &l->h[i];
+        rc = pw_hpack_encode_field(&s->enc, &s->out, (const uint8_t *)h->name, h->name_len,
+                                   (const uint8_t *)h->value, h->value_len, h->flags);
+    }
+    const size_t len = buf_size(&s->out) - start;
+    if (rc == 0 && k < PW_H2_HCACHE_SLOTS && gen == s->enc.gen &&
+        len <= PW_H2_HCACHE_BLOCK_MAX_BYTES) {
+        memcpy(s->hcache[k].enc, (const uint8_t *)buf_begin(&s->out) + start, len);
+        s->hcache[k].enc_len = (uint32_t)len;
+        s->hcache[k].enc_gen = gen;
+    }
+    return rc;
 }
 
 static uint32_t frame_max(const pw_h2_session *s)
@@ -189,13 +285,7 @@ static int out_header_block(pw_h2_session *s, uint32_t id, const pw_h2_hlist *l,
     uint8_t *room;
     if (buf_reserve(&s->out, PW_H2_FRAME_HEADER_BYTES, &room) < 0) goto nomem;
     buf_commit(&s->out, PW_H2_FRAME_HEADER_BYTES);
-    if (pw_hpack_encode_begin(&s->enc, &s->out) != 0) goto nomem;
-    for (size_t i = 0; i < l->n; i++) {
-        const pw_h2_header *h = &l->h[i];
-        if (pw_hpack_encode_field(&s->enc, &s->out, (const uint8_t *)h->name, h->name_len,
-                                  (const uint8_t *)h->value, h->value_len, h->flags) != 0)
-            goto nomem;
-    }
+    if (hpack_block(s, l) != 0) goto nomem;
     size_t len = buf_size(&s->out) - start - PW_H2_FRAME_HEADER_BYTES, fmax = frame_max(s);
     size_t nframes = len <= fmax ? 1 : (len + fmax - 1) / fmax;
     size_t extra = (nframes - 1) * PW_H2_FRAME_HEADER_BYTES;
@@ -366,7 +456,7 @@ int pw_h2_submit_headers(pw_h2_session *s, uint32_t stream_id, const pw_h2_heade
     if (!st) return -ENOENT;
     if ((st->flags & PW_H2_SF_HDRS_SUBMIT) || !we_send(st)) return -EPIPE;
     pw_h2_hlist *l;
-    int rc = hlist_copy(hdrs, n, &l);
+    int rc = hlist_get(s, PW_H2_HCACHE_HEADERS, hdrs, n, &l);
     if (rc < 0) return rc;
     st->out_headers = l;
     st->flags |= PW_H2_SF_HDRS_SUBMIT | (end_stream ? PW_H2_SF_ES_SUBMIT : 0);
@@ -428,7 +518,7 @@ int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_head
     if (!(st->flags & PW_H2_SF_HDRS_SUBMIT) || (st->flags & PW_H2_SF_ES_SUBMIT) || !we_send(st))
         return -EPIPE;
     pw_h2_hlist *l;
-    int rc = hlist_copy(hdrs, n, &l);
+    int rc = hlist_get(s, PW_H2_HCACHE_TRAILERS, hdrs, n, &l);
     if (rc < 0) return rc;
     st->out_trailers = l;
     st->flags |= PW_H2_SF_TRL_SUBMIT | PW_H2_SF_ES_SUBMIT;

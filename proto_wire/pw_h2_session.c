@@ -175,6 +175,7 @@ void pw_h2_session_destroy(pw_h2_session *s)
     assert(s->n_peer_live == 0 && s->n_local_live == 0);
     pw_h2i_stream_table_free(s);
     rt_cache_deinit(&s->stream_cache);
+    pw_h2i_hcache_clear(s);
     pw_hpack_dec_deinit(&s->dec);
     pw_hpack_enc_deinit(&s->enc);
     buf_deinit(&s->in);
@@ -428,6 +429,7 @@ ssize_t pw_h2_session_recv(pw_h2_session *s, const uint8_t *in, size_t len, uint
     }
     pw_h2i_pump(s);
     pw_h2i_run_events(s);
+    pw_h2i_idle_trim(s);
     if (s->in_state == PW_H2_IN_FAILED) {
         buf_deinit(&s->in);
         pw_h2i_hblock_reset(s);
@@ -452,6 +454,9 @@ void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out)
     out->output_bytes = pw_h2i_out_size(s);
     out->data_ref_bytes = s->data_ref_bytes;
     out->data_copied_bytes = s->data_copied_bytes;
+    out->hblocks_cached = s->hcache_hits;
+    for (size_t k = 0; k < PW_H2_HCACHE_SLOTS; k++)
+        if (s->hcache[k].list) out->allocated_bytes += s->hcache[k].list->alloc_bytes;
     out->allocated_bytes = s->in.len + s->hblock.len + s->hbytes.len + s->hfields.len + s->out.len +
                            s->tab_cap * sizeof(pw_h2_stream *);
     for (uint32_t i = 0; i < s->tab_cap; i++) {

@@ -60,11 +60,18 @@ static void tab_remove(pw_h2_session *s, uint32_t id)
         s->tab[j] = NULL;
         tab_put(s->tab, s->tab_cap, st);
     }
-    if (s->tab_count == 0) { /* an idle connection holds no table */
-        rt_free(s->tab);
-        s->tab = NULL;
-        s->tab_cap = 0;
-    }
+}
+
+void pw_h2i_idle_trim(pw_h2_session *s)
+{
+    if (s->tab_count > 0 || s->now_ns - s->last_open_ns < (uint64_t)PW_H2_IDLE_KEEP_MS * 1000000u)
+        return;
+    pw_h2i_hblock_release(s); /* an idle connection holds no block scratch, */
+    rt_free(s->tab);          /* no table, */
+    s->tab = NULL;
+    s->tab_cap = 0;
+    rt_cache_trim(&s->stream_cache); /* no cached streams, */
+    pw_h2i_hcache_clear(s);          /* no header lists */
 }
 
 pw_h2_stream *pw_h2i_stream_new(pw_h2_session *s, uint32_t id, bool local)
@@ -73,6 +80,7 @@ pw_h2_stream *pw_h2i_stream_new(pw_h2_session *s, uint32_t id, bool local)
     pw_h2_stream *st = rt_cache_get(&s->stream_cache);
     if (!st) return NULL;
     memset(st, 0, sizeof *st);
+    s->last_open_ns = s->now_ns;
     st->id = id;
     st->state = PW_H2_SS_IDLE;
     st->content_length = -1;
@@ -154,7 +162,6 @@ void pw_h2i_stream_set_state(pw_h2_session *s, pw_h2_stream *st, pw_h2_stream_st
         s->n_local_live--;
     }
     st->state = (uint8_t)to;
-    if (s->n_peer_live + s->n_local_live == 0) pw_h2i_hblock_release(s); /* idle: no scratch */
 }
 
 void pw_h2i_event_queue(pw_h2_session *s, pw_h2_stream *st)
@@ -220,13 +227,8 @@ void pw_h2i_stream_free(pw_h2_session *s, pw_h2_stream *st)
     tab_remove(s, st->id);
     buf_deinit(&st->pending);
     pw_h2i_sref_drop_all(st);
-    /* An idle connection keeps no cached streams either. */
-    if (s->tab_count == 0) {
-        rt_cache_trim(&s->stream_cache);
-        rt_free(st);
-    } else {
-        rt_cache_put(&s->stream_cache, st);
-    }
+    rt_cache_put(&s->stream_cache, st);
+    pw_h2i_idle_trim(s);
 }
 
 void pw_h2i_closed_remember(pw_h2_session *s, uint32_t id, pw_h2_closed_how how)

@@ -352,6 +352,7 @@ int pw_hpack_encode_begin(pw_hpack_enc *e, buf *out)
     if (e->min_pending < e->table.max_size) pw_hpack_table_set_max(&e->table, e->min_pending);
     pw_hpack_table_set_max(&e->table, e->pending_max);
     e->update_pending = false;
+    e->gen++;
     return 0;
 }
 
@@ -433,6 +434,7 @@ int pw_hpack_encode_field(pw_hpack_enc *e, buf *out, const uint8_t *name, size_t
     if (indexing) { /* the name index above refers to the table before this insertion */
         const int r = pw_hpack_table_insert(&e->table, name, name_len, value, value_len, hash);
         if (r) return r; /* nothing committed: encoder and output unchanged */
+        e->gen++;
     }
     buf_commit(out, n);
     return 0;

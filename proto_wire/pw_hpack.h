@@ -88,6 +88,10 @@ typedef struct pw_hpack_enc {
     uint32_t pending_max; /* peer's latest SETTINGS_HEADER_TABLE_SIZE, applied at next block */
     uint32_t min_pending; /* smallest size seen since last block (RFC 7541 §4.2) */
     bool update_pending;
+    /* Moved by every change of the dynamic table (an insertion, a size update): two equal
+     * generations mean the same table, so a header list encoded under one encodes to the same
+     * bytes under the other when its encoding inserted nothing (pw_h2's block cache). */
+    uint64_t gen;
 } pw_hpack_enc;
 
 /* Decoder. `settings_max` is the SETTINGS_HEADER_TABLE_SIZE we advertise; the table starts at

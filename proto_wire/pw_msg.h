@@ -1,7 +1,8 @@
-/* proto_wire/pw_msg: table-driven protobuf messages. The tables and C structs come from proto/
- * through build/gen/proto_wire/pw_msgs.[ch] (written by proto_wire/gen/pw_msg_gen.c from the
- * descriptor set protoc already produces); this file is the runtime that walks them. No I/O, no
- * global state; memory only from the arena the caller passes in.
+/* proto_wire/pw_msg: protobuf messages from proto/. The tables, C structs and per-message
+ * encoders and decoders come from build/gen/proto_wire/pw_msgs.[ch] (written by
+ * proto_wire/gen/pw_msg_gen.c from the descriptor set protoc already produces); this file is the
+ * runtime that calls them (and walks a table that has none). No I/O, no global state; memory
+ * only from the arena the caller passes in.
  *
  * Generated C layout of a message (one struct per message, name `pwm_<package>_<Message>`):
  *
@@ -33,7 +34,12 @@
  * Fields go out in field-number order. The size is computed first (pw_msg_size), then the bytes
  * are written straight into the caller's buffer: no intermediate copies. The size pass records
  * each sub-message's size (up to 256 of them per encode, on the stack) and the write pass uses
- * the record, so each sub-message is sized once per encode, not once per enclosing level. */
+ * the record, so each sub-message is sized once per encode, not once per enclosing level.
+ * Generated tables carry a straight-line size and write function per message (tags as
+ * constant bytes, no per-field table lookups; proto_wire/pw_msg_code.h), which every
+ * pw_msg_size / pw_msg_encode* call uses; a table without them (written by hand) is walked
+ * field by field instead. Both give the same bytes. Likewise each generated table has a
+ * straight-line decoder (pw_msg_decode calls it) with the table decoder's results and errors. */
 #ifndef PW_MSG_H
 #define PW_MSG_H
 
@@ -99,6 +105,17 @@ typedef struct pw_msg_field {
     const char *name;
 } pw_msg_field;
 
+/* The generated per-message encoder (proto_wire/pw_msg_code.h): a size pass recording
+ * sub-message sizes in a pw_msg_sizes, a write pass taking them back through a pw_msg_wr. */
+typedef struct pw_msg_sizes pw_msg_sizes;
+typedef struct pw_msg_wr pw_msg_wr;
+typedef size_t (*pw_msg_size_fn)(const void *msg, pw_msg_sizes *sz);
+typedef uint8_t *(*pw_msg_write_fn)(const void *msg, uint8_t *p, pw_msg_wr *w);
+/* The generated decoder: *msg all zero on entry; contract as pw_msg_decode's. */
+struct pw_msg_arena;
+typedef int (*pw_msg_decode_fn)(void *msg, const uint8_t *src, size_t len, struct pw_msg_arena *a,
+                                unsigned depth);
+
 /* One message table (generated; read-only). Fields are sorted by number. */
 typedef struct pw_msg_desc {
     const char *full_name; /* "ringq.v1.Task" */
@@ -106,6 +123,11 @@ typedef struct pw_msg_desc {
     size_t align;          /* _Alignof the C struct */
     const pw_msg_field *fields;
     size_t nfields;
+    /* The generator's straight-line encoder (both or neither) and decoder of this message
+     * (NULL: the runtime walks `fields`, as for tables written by hand). */
+    pw_msg_size_fn size_fn;
+    pw_msg_write_fn write_fn;
+    pw_msg_decode_fn decode_fn;
 } pw_msg_desc;
 
 /* One RPC method (generated). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto_wire/pw_msg.h"
+#include "proto_wire/pw_msg_code.h"
 #include "proto_wire/pw_msg_int.h"
 
 /* ---- Scalars ---- */
@@ -62,12 +63,9 @@ static inline size_t scalar_wire_len(uint8_t kind, uint64_t v)
  * its own sub-messages are sized) and taken back in the same order by the write pass, which
  * walks the fields and elements in the same order: every sub-message is sized once per encode
  * instead of once per enclosing level. Past PW_MSG_SIZES_MAX sub-messages the write pass sizes
- * the rest again (correct, only slower). */
-#define PW_MSG_SIZES_MAX 256u /* a Work delivery of 64 tasks with 2 headers each: 192 */
-typedef struct sizes {
-    size_t *v; /* NULL: record nothing (pw_msg_size) */
-    size_t n;  /* sub-messages met so far, recorded or not */
-} sizes;
+ * the rest again (correct, only slower). The generated encoders (pw_msg_code.h) keep the same
+ * record. */
+typedef pw_msg_sizes sizes;
 
 static size_t msg_size(const pw_msg_desc *d, const uint8_t *m, sizes *sz);
 
@@ -158,10 +156,16 @@ static size_t msg_size(const pw_msg_desc *d, const uint8_t *m, sizes *sz)
     return total;
 }
 
+/* The body size of *msg: the generated size pass when the table has one, else the walk. */
+static size_t size_any(const pw_msg_desc *d, const void *msg, sizes *sz)
+{
+    return d->size_fn ? d->size_fn(msg, sz) : msg_size(d, msg, sz);
+}
+
 size_t pw_msg_size(const pw_msg_desc *d, const void *msg)
 {
     sizes sz = {NULL, 0};
-    return msg_size(d, msg, &sz);
+    return size_any(d, msg, &sz);
 }
 
 /* A writer over memory already sized by msg_size: bounds are asserted, not checked. */
@@ -307,15 +311,29 @@ static void write_msg(const pw_msg_desc *d, const uint8_t *m, wr *w)
     }
 }
 
+/* Writes the body of *msg at w->p, sized by size_any with the record w->sizes: the generated
+ * write pass when the table has one, else the walk. */
+static void write_any(const pw_msg_desc *d, const void *msg, wr *w)
+{
+    if (!d->write_fn) {
+        write_msg(d, msg, w);
+        return;
+    }
+    pw_msg_wr gw = {w->sizes, w->n};
+    w->p = d->write_fn(msg, w->p, &gw);
+    assert(w->p <= w->end); /* the write pass trusts the size pass: checked after the fact */
+    w->n = gw.n;
+}
+
 long pw_msg_encode_to(const pw_msg_desc *d, const void *msg, uint8_t *dst, size_t cap)
 {
     size_t rec[PW_MSG_SIZES_MAX];
     sizes sz = {rec, 0};
-    size_t n = msg_size(d, msg, &sz);
+    size_t n = size_any(d, msg, &sz);
     if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
     if (n > cap) return -ENOBUFS;
     wr w = {dst, dst + n, rec, 0};
-    write_msg(d, msg, &w);
+    write_any(d, msg, &w);
     assert(w.p == dst + n && w.n == sz.n); /* the size pass and the write pass agree */
     return (long)n;
 }
@@ -338,7 +356,7 @@ static int encode_into_headed(const pw_msg_desc *d, const void *msg, uint32_t fi
 {
     size_t rec[PW_MSG_SIZES_MAX];
     sizes sz = {rec, 0};
-    size_t body = msg_size(d, msg, &sz);
+    size_t body = size_any(d, msg, &sz);
     if (body > PW_PB_LEN_MAX) return -EMSGSIZE;
     size_t n = body;
     if (field) n = pw_pb_len_field_len(field, body);
@@ -349,7 +367,7 @@ static int encode_into_headed(const pw_msg_desc *d, const void *msg, uint32_t fi
     wr w = {p + head, p + head + n, rec, 0};
     if (field) put_tag(&w, field, PW_PB_WT_LEN);
     if (field || delimited) put_varint(&w, body);
-    write_msg(d, msg, &w);
+    write_any(d, msg, &w);
     assert(w.p == p + head + n && w.n == sz.n);
     buf_commit(out, head + n);
     if (body_len) *body_len = body;

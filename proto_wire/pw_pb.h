@@ -103,6 +103,33 @@ static inline size_t pw_pb_reader_left(const pw_pb_reader *r) { return (size_t)(
 /* Reads the next field into *f. Returns 1 (a field), 0 (clean end of input) or PW_PB_ERR_*. */
 int pw_pb_next(pw_pb_reader *r, pw_pb_field *f);
 
+/* pw_pb_next with the commonest fields inline: a one-byte tag (fields 1..15) of a VARINT with a
+ * one-byte value or of a LEN with a one-byte length that fits. Anything else (and every error)
+ * goes through pw_pb_next. Same contract and results. */
+static inline int pw_pb_next_inline(pw_pb_reader *r, pw_pb_field *f)
+{
+    const uint8_t *p = r->p;
+    if (r->err || r->end - p < 2 || (p[0] | p[1]) >= 0x80 || p[0] < 8) return pw_pb_next(r, f);
+    uint32_t wt = p[0] & 7u;
+    if (wt == PW_PB_WT_VARINT) {
+        f->num = p[0] >> 3;
+        f->wt = PW_PB_WT_VARINT;
+        f->u64 = p[1];
+        f->bytes.ptr = NULL;
+        f->bytes.len = 0;
+        r->p = p + 2;
+        return 1;
+    }
+    if (wt != PW_PB_WT_LEN || (size_t)(r->end - p - 2) < p[1]) return pw_pb_next(r, f);
+    f->num = p[0] >> 3;
+    f->wt = PW_PB_WT_LEN;
+    f->u64 = 0;
+    f->bytes.ptr = p + 2;
+    f->bytes.len = p[1];
+    r->p = p + 2 + p[1];
+    return 1;
+}
+
 /* Decodes one varint from src[0..len). Returns bytes consumed (1..10) and stores *out, or
  * PW_PB_ERR_TRUNCATED / PW_PB_ERR_BAD_VARINT. */
 int pw_pb_read_varint(const uint8_t *src, size_t len, uint64_t *out);

@@ -132,7 +132,7 @@ void q_cset_remove(q_cset *set, q_consumer *c, bool unpin)
 uint64_t q_consumer_floor(const q_consumer *c)
 {
     uint32_t i = q_cpend_next_live(&c->pend, 0);
-    return i == Q_NIL ? c->position - 1 : c->pend.e[i].seq - 1;
+    return i == Q_NIL ? c->position - 1 : q_cpend_seq(&c->pend, i) - 1;
 }
 
 void q_consumer_advance(q_consumer *c, uint64_t position)

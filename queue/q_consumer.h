@@ -43,12 +43,13 @@
  * Delivery tokens are lease tokens of the partition (q_part_token_next: epoch << 32 | seq):
  * unique across restarts, so a token from before a restart never matches a delivery after it.
  *
- * Memory: a pending entry is Q_CONSUMER_PENDING_ENTRY_BYTES (24) bytes in one array sorted by
- * stream sequence (lookups by binary search, no index), plus 8 bytes of deadline summary per
- * Q_CONSUMER_BLOCK_ENTRIES entries (the timer: the earliest deadline of each block, so finding
- * what is due reads 1/64 of the table): ~24.1 bytes per pending message; with the growth
- * slack (a fifth) and settled holes, under 32 from 1024 pending up, a million included
- * (q_consumer_pending_bytes says what is allocated; memory goes back once they are settled).
+ * Memory: a pending entry is Q_CONSUMER_PENDING_ENTRY_BYTES (20) bytes in pages of
+ * Q_CONSUMER_BLOCK_ENTRIES entries sorted by stream sequence (lookups by binary search, no
+ * index), each page with its earliest deadline in the directory (the timer: finding what is due
+ * reads 1/64 of the table): ~20.8 bytes per pending message with full pages, a million
+ * included; settled holes are re-packed once they pass a quarter (q_consumer_pending_bytes says
+ * what is allocated; pages are allocated one at a time, so the heap holds what it counts, and
+ * go back once settled). Layout and reasons: queue/q_consumer_pend.h.
  *
  * Lag (ConsumerState.num_pending, Delivery.pending): messages matching the filter at or above
  * the position. Without a filter it is the stream's count from the position (q_stream_count_from,
@@ -92,7 +93,7 @@
 #define Q_CONSUMER_INACTIVE_MS_MIN 1000u
 #define Q_CONSUMER_INACTIVE_MS_MAX 86400000u /* a day: an ephemeral is not a durable */
 #define Q_CONSUMER_ACK_PENDING_DEFAULT 1000u
-#define Q_CONSUMER_ACK_PENDING_MAX 1000000u /* 24 MB of pending entries at most */
+#define Q_CONSUMER_ACK_PENDING_MAX 1000000u /* ~21 MB of pending entries at most */
 /* Delivery counts are 16 bits in a pending entry; a message delivered 65535 times is a bug, not
  * a workload. max_deliver above this is refused (INVALID_ARGUMENT). */
 #define Q_CONSUMER_DELIVER_MAX 65535u
@@ -106,7 +107,7 @@
  * filter over a long stream must not stall the shard; the call then reports more to do
  * (next_ms = now_ms). */
 #define Q_CONSUMER_SCAN_MAX 65536u
-#define Q_CONSUMER_PENDING_ENTRY_BYTES 24u
+#define Q_CONSUMER_PENDING_ENTRY_BYTES 20u
 #define Q_CONSUMER_BLOCK_ENTRIES 64u /* pending entries per deadline summary */
 /* Ephemeral names the server chooses: "eph-" and 16 hex digits. */
 #define Q_CONSUMER_EPH_PREFIX "eph-"

@@ -51,7 +51,7 @@ static uint32_t classify(q_consumer *c, const q_acks *a, q_item *items, uint64_t
 
 static void settle_one(q_consumer *c, uint32_t at, bool term, uint64_t now_ms, uint64_t *ct)
 {
-    uint64_t seq = q_cpend_at(&c->pend, at)->seq;
+    uint64_t seq = q_cpend_seq(&c->pend, at);
     q_cpend_remove(&c->pend, at);
     if (term) c->num_terminated++;
     q_consumer_retain(c, seq, now_ms, ct);
@@ -73,8 +73,7 @@ static q_status finish(q_consumer *c, const q_acks *a, const uint64_t *seqs, uin
     }
     if (all) {
         for (uint32_t i = q_cpend_next_live(&c->pend, 0);
-             i != Q_NIL && q_cpend_at(&c->pend, i)->seq <= top;
-             i = q_cpend_next_live(&c->pend, i + 1))
+             i != Q_NIL && q_cpend_seq(&c->pend, i) <= top; i = q_cpend_next_live(&c->pend, i + 1))
             settle_one(c, i, false, now_ms, commit_to);
     } else {
         for (uint32_t i = 0; i < k; i++) {

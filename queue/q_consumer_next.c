@@ -89,13 +89,14 @@ static bool redeliver_one(next_ctx *x, uint32_t i)
     }
     if (c->cfg.max_deliver && e->count >= c->cfg.max_deliver) {
         if (x->nterm == Q_BATCH_MAX) return false;
-        x->term[x->nterm++] = e->seq;
+        x->term[x->nterm++] = q_cpend_seq(&c->pend, i);
         c->num_terminated++;
         q_cpend_remove(&c->pend, i);
         return true;
     }
     q_smsg m;
-    if (q_stream_get(x->p, x->s, e->seq, &m, NULL) != Q_OK) { /* removed, or damaged */
+    if (q_stream_get(x->p, x->s, q_cpend_seq(&c->pend, i), &m, NULL) !=
+        Q_OK) { /* removed, or damaged */
         q_cpend_remove(&c->pend, i);
         return true;
     }

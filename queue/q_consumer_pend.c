@@ -5,136 +5,113 @@
 #include <string.h>
 
 #include "core/rt_alloc.h"
-#include "queue/q_consumer.h"
 
-#define BLK Q_CONSUMER_BLOCK_ENTRIES
+#define PG Q_CPEND_PAGE_ENTRIES
+/* Pages at most: every slot index stays below Q_NIL. */
+#define PAGES_MAX (UINT32_MAX / PG - 1u)
+#define DIR_MIN 4u /* directory slots at first */
 
-static uint32_t nblocks(uint32_t n) { return (n + BLK - 1) / BLK; }
+_Static_assert(PG <= 256u, "a page summary rescan stays short");
+_Static_assert((uint64_t)PAGES_MAX *PG < Q_NIL, "indices below Q_NIL");
 
 void q_cpend_init(q_cpend *t) { memset(t, 0, sizeof *t); }
 
-void q_cpend_deinit(q_cpend *t)
+void q_cpend_clear(q_cpend *t)
 {
-    rt_free(t->e);
-    rt_free(t->bmin);
+    for (uint32_t k = 0; k < t->npages; k++) rt_free(t->dir[k].pg);
+    rt_free(t->dir);
     memset(t, 0, sizeof *t);
 }
 
-void q_cpend_clear(q_cpend *t)
-{
-    t->len = t->live = t->nredel = 0;
-    for (uint32_t b = 0; b < nblocks(t->cap); b++) t->bmin[b] = UINT64_MAX;
-}
+void q_cpend_deinit(q_cpend *t) { q_cpend_clear(t); }
 
 uint64_t q_cpend_bytes(const q_cpend *t)
 {
-    return (uint64_t)t->cap * sizeof(q_cpend_ent) + (uint64_t)nblocks(t->cap) * sizeof(uint64_t);
+    return (uint64_t)t->npages * sizeof(q_cpend_page) + (uint64_t)t->cap * sizeof(q_cpend_dir);
 }
 
-static void block_rescan(q_cpend *t, uint32_t b)
+static void page_rescan(q_cpend *t, uint32_t k)
 {
+    const q_cpend_page *pg = t->dir[k].pg;
     uint64_t m = UINT64_MAX;
-    uint32_t end = (b + 1) * BLK < t->len ? (b + 1) * BLK : t->len;
-    for (uint32_t i = b * BLK; i < end; i++)
-        if (!t->e[i].dead && t->e[i].due < m) m = t->e[i].due;
-    t->bmin[b] = m;
+    for (uint32_t s = 0; s < pg->len; s++)
+        if (!pg->e[s].dead && pg->e[s].due < m) m = pg->e[s].due;
+    t->dir[k].min_due = m;
 }
 
-/* Capacity for n entries with the slack the growth allows: n + n/5, in whole blocks. */
-static uint64_t cap_for(uint64_t n)
+/* A new, empty page at the end with `base`. 0 or -ENOMEM (table unchanged). */
+static int page_append(q_cpend *t, uint64_t base)
 {
-    uint64_t c = n + n / 5;
-    if (c < Q_CPEND_CAP_MIN) c = Q_CPEND_CAP_MIN;
-    return (c + BLK - 1) / BLK * BLK;
-}
-
-/* Gives back memory when at least half of it is unused: new arrays for the live entries with
- * the growth slack (kept as they are if they cannot be had). */
-static void shrink(q_cpend *t)
-{
-    uint64_t cap = cap_for(t->len);
-    if (cap >= t->cap || t->cap / 2 < t->len) return;
-    q_cpend_ent *e = rt_malloc((size_t)cap * sizeof *e);
-    uint64_t *bm = rt_malloc((size_t)nblocks((uint32_t)cap) * sizeof *bm);
-    if (!e || !bm) {
-        rt_free(e);
-        rt_free(bm);
-        return;
+    if (t->npages == PAGES_MAX) return -ENOMEM;
+    if (t->npages == t->cap) {
+        uint32_t cap = t->cap ? (t->cap > PAGES_MAX / 2 ? PAGES_MAX : t->cap * 2) : DIR_MIN;
+        q_cpend_dir *d = rt_realloc(t->dir, (size_t)cap * sizeof *d);
+        if (!d) return -ENOMEM;
+        t->dir = d;
+        t->cap = cap;
     }
-    if (t->len) memcpy(e, t->e, (size_t)t->len * sizeof *e);
-    memcpy(bm, t->bmin, (size_t)nblocks((uint32_t)cap) * sizeof *bm);
-    rt_free(t->e);
-    rt_free(t->bmin);
-    t->e = e;
-    t->bmin = bm;
-    t->cap = (uint32_t)cap;
-}
-
-/* Moves the live entries to the front, in order, rebuilds the summaries, gives back memory. */
-static void compact(q_cpend *t)
-{
-    uint32_t w = 0;
-    for (uint32_t i = 0; i < t->len; i++)
-        if (!t->e[i].dead) t->e[w++] = t->e[i];
-    t->len = w;
-    for (uint32_t b = 0; b < nblocks(t->cap); b++) t->bmin[b] = UINT64_MAX;
-    for (uint32_t b = 0; b < nblocks(w); b++) block_rescan(t, b);
-    shrink(t);
-}
-
-static int grow(q_cpend *t)
-{
-    /* By a fifth (whole blocks), not by doubling: with compaction at a sixteenth of holes the
-     * table stays under 24 * 1.2 * 17/16 + 8/64 * 1.3 ~= 30.8 bytes per live entry from
-     * Q_CPEND_CAP_BOUNDED entries up. Still geometric: O(1) amortized. */
-    uint64_t want = t->cap ? cap_for(t->cap) : Q_CPEND_CAP_MIN;
-    if (want > UINT32_MAX - BLK) return -ENOMEM;
-    uint32_t cap = (uint32_t)want;
-    q_cpend_ent *e = rt_realloc(t->e, (size_t)cap * sizeof *e);
-    if (!e) return -ENOMEM;
-    t->e = e;
-    uint64_t *bm = rt_realloc(t->bmin, (size_t)nblocks(cap) * sizeof *bm);
-    if (!bm) return -ENOMEM; /* e grew: harmless, cap unchanged */
-    for (uint32_t b = nblocks(t->cap); b < nblocks(cap); b++) bm[b] = UINT64_MAX;
-    t->bmin = bm;
-    t->cap = cap;
+    q_cpend_page *pg = rt_malloc(sizeof *pg);
+    if (!pg) return -ENOMEM;
+    pg->base = base;
+    pg->len = pg->live = 0;
+    t->dir[t->npages++] = (q_cpend_dir){pg, UINT64_MAX};
     return 0;
 }
 
 int q_cpend_add(q_cpend *t, uint64_t seq, uint64_t token, uint64_t due, bool wait, uint32_t count,
                 uint32_t *idx)
 {
-    if (t->len && !(t->e[t->len - 1].seq < seq)) return -EINVAL;
-    if (t->len == t->cap && t->live + t->live / 16 + BLK < t->len) compact(t);
-    if (t->len == t->cap) {
-        int rc = grow(t);
+    q_cpend_page *last = t->npages ? t->dir[t->npages - 1].pg : NULL;
+    if (last && last->len && !(q_cpend_seq(t, (t->npages - 1) * PG + last->len - 1) < seq))
+        return -EINVAL;
+    if (!last || last->len == PG || seq - last->base > Q_CPEND_SPAN_MAX) {
+        int rc = page_append(t, seq);
         if (rc) return rc;
+        last = t->dir[t->npages - 1].pg;
     }
-    uint32_t i = t->len++;
     if (due > Q_CPEND_DUE_MAX) due = Q_CPEND_DUE_MAX;
     if (count > Q_CPEND_COUNT_MAX) count = Q_CPEND_COUNT_MAX;
-    t->e[i] = (q_cpend_ent){.seq = seq, .token = token, .due = due, .wait = wait, .count = count};
-    if (due < t->bmin[i / BLK]) t->bmin[i / BLK] = due;
+    uint32_t s = last->len++;
+    last->e[s] = (q_cpend_ent){.token = token,
+                               .due = due,
+                               .wait = wait,
+                               .count = count,
+                               .dseq = (uint32_t)(seq - last->base)};
+    last->live++;
+    q_cpend_dir *d = &t->dir[t->npages - 1];
+    if (due < d->min_due) d->min_due = due;
     t->live++;
     if (count > 1) t->nredel++;
-    if (idx) *idx = i;
+    if (idx) *idx = (t->npages - 1) * PG + s;
     return 0;
 }
 
 uint32_t q_cpend_find(const q_cpend *t, uint64_t seq)
 {
-    uint32_t lo = 0, hi = t->len;
+    uint32_t lo = 0, hi = t->npages; /* the last page whose base <= seq */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (t->e[mid].seq < seq) lo = mid + 1;
+        if (t->dir[mid].pg->base <= seq) lo = mid + 1;
         else hi = mid;
     }
-    return lo < t->len && t->e[lo].seq == seq && !t->e[lo].dead ? lo : Q_NIL;
+    if (lo == 0) return Q_NIL;
+    uint32_t k = lo - 1;
+    const q_cpend_page *pg = t->dir[k].pg;
+    if (seq - pg->base > Q_CPEND_SPAN_MAX) return Q_NIL;
+    uint32_t off = (uint32_t)(seq - pg->base);
+    lo = 0;
+    hi = pg->len;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (pg->e[mid].dseq < off) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < pg->len && pg->e[lo].dseq == off && !pg->e[lo].dead ? k * PG + lo : Q_NIL;
 }
 
 void q_cpend_set(q_cpend *t, uint32_t i, uint64_t due, bool wait, uint64_t token, uint32_t count)
 {
-    q_cpend_ent *e = &t->e[i];
+    q_cpend_ent *e = q_cpend_at(t, i);
     uint64_t old = e->due;
     if (due > Q_CPEND_DUE_MAX) due = Q_CPEND_DUE_MAX;
     if (count > Q_CPEND_COUNT_MAX) count = Q_CPEND_COUNT_MAX;
@@ -144,58 +121,120 @@ void q_cpend_set(q_cpend *t, uint32_t i, uint64_t due, bool wait, uint64_t token
     e->wait = wait;
     e->token = token;
     e->count = count;
-    uint32_t b = i / BLK;
-    if (due <= t->bmin[b]) t->bmin[b] = due;
-    else if (old == t->bmin[b]) block_rescan(t, b);
+    q_cpend_dir *d = &t->dir[i / PG];
+    if (due <= d->min_due) d->min_due = due;
+    else if (old == d->min_due) page_rescan(t, i / PG);
 }
 
 void q_cpend_remove(q_cpend *t, uint32_t i)
 {
-    q_cpend_ent *e = &t->e[i];
+    q_cpend_ent *e = q_cpend_at(t, i);
     if (e->dead) return;
     e->dead = 1;
+    t->dir[i / PG].pg->live--;
     t->live--;
     if (e->count > 1) t->nredel--;
     if (t->live == 0) { /* a burst fully settled: start over, giving back what it took */
         q_cpend_clear(t);
-        shrink(t);
         return;
     }
-    if (e->due == t->bmin[i / BLK]) block_rescan(t, i / BLK);
+    if (e->due == t->dir[i / PG].min_due) page_rescan(t, i / PG);
+}
+
+/* Moves the live entries of page `from` (from its slot `s` on) to the end of page `to` while
+ * they fit (room and span). Returns the slot of `from` where it stopped. */
+static uint32_t move_into(q_cpend_page *to, q_cpend_page *from, uint32_t s)
+{
+    for (; s < from->len; s++) {
+        if (from->e[s].dead) continue;
+        uint64_t seq = from->base + from->e[s].dseq;
+        if (to->len == PG || seq - to->base > Q_CPEND_SPAN_MAX) break;
+        if (to->len == 0) to->base = seq;
+        to->e[to->len] = from->e[s];
+        to->e[to->len].dseq = (uint32_t)(seq - to->base);
+        to->len++;
+        to->live++;
+        from->live--;
+    }
+    return s;
+}
+
+/* Slides the live entries of a page from slot s on to its front, based on the first. */
+static void page_slide(q_cpend_page *pg, uint32_t s)
+{
+    uint32_t w = 0;
+    uint64_t base = 0;
+    for (; s < pg->len; s++) {
+        if (pg->e[s].dead) continue;
+        uint64_t seq = pg->base + pg->e[s].dseq;
+        if (w == 0) base = seq;
+        pg->e[w] = pg->e[s];
+        pg->e[w].dseq = (uint32_t)(seq - base);
+        w++;
+    }
+    pg->len = w;
+    pg->base = w ? base : pg->base;
+}
+
+/* Re-packs: every page filled from its successors in order (sequence order kept), the
+ * emptied pages freed, the directory closed up, the summaries rebuilt. O(entries). */
+static void repack(q_cpend *t)
+{
+    uint32_t w = 0; /* the page being filled */
+    page_slide(t->dir[0].pg, 0);
+    for (uint32_t r = 1; r < t->npages; r++) {
+        q_cpend_page *src = t->dir[r].pg;
+        uint32_t s = move_into(t->dir[w].pg, src, 0);
+        if (src->live == 0) {
+            rt_free(src);
+            t->dir[r].pg = NULL;
+            continue;
+        }
+        page_slide(src, s);
+        t->dir[++w].pg = src; /* w < r: the slot is free or src's own */
+        if (w != r) t->dir[r].pg = NULL;
+    }
+    if (t->dir[w].pg->live == 0) { /* only when every page was empty: callers clear instead */
+        rt_free(t->dir[w].pg);
+        t->npages = 0;
+        return;
+    }
+    t->npages = w + 1;
+    for (uint32_t k = 0; k < t->npages; k++) page_rescan(t, k);
 }
 
 void q_cpend_gc(q_cpend *t)
 {
-    if (t->len - t->live > t->live / 4 + BLK) compact(t);
+    uint64_t slots = (uint64_t)t->npages * PG;
+    if (slots - t->live > t->live / 4 + 2 * PG) repack(t);
 }
 
 uint64_t q_cpend_min_due(const q_cpend *t)
 {
     uint64_t m = UINT64_MAX;
-    for (uint32_t b = 0; b < nblocks(t->len); b++)
-        if (t->bmin[b] < m) m = t->bmin[b];
+    for (uint32_t k = 0; k < t->npages; k++)
+        if (t->dir[k].min_due < m) m = t->dir[k].min_due;
     return m;
 }
 
 uint32_t q_cpend_next_due(const q_cpend *t, uint32_t from, uint64_t now_ms)
 {
-    uint32_t i = from;
-    while (i < t->len) {
-        uint32_t b = i / BLK;
-        if (t->bmin[b] > now_ms) {
-            i = (b + 1) * BLK;
-            continue;
-        }
-        uint32_t end = (b + 1) * BLK < t->len ? (b + 1) * BLK : t->len;
-        for (; i < end; i++)
-            if (!t->e[i].dead && t->e[i].due <= now_ms) return i;
+    for (uint32_t k = from / PG, s = from % PG; k < t->npages; k++, s = 0) {
+        if (t->dir[k].min_due > now_ms) continue;
+        const q_cpend_page *pg = t->dir[k].pg;
+        for (; s < pg->len; s++)
+            if (!pg->e[s].dead && pg->e[s].due <= now_ms) return k * PG + s;
     }
     return Q_NIL;
 }
 
 uint32_t q_cpend_next_live(const q_cpend *t, uint32_t from)
 {
-    for (uint32_t i = from; i < t->len; i++)
-        if (!t->e[i].dead) return i;
+    for (uint32_t k = from / PG, s = from % PG; k < t->npages; k++, s = 0) {
+        const q_cpend_page *pg = t->dir[k].pg;
+        if (pg->live == 0) continue;
+        for (; s < pg->len; s++)
+            if (!pg->e[s].dead) return k * PG + s;
+    }
     return Q_NIL;
 }

@@ -100,7 +100,7 @@ static int acked_ranges(const q_consumer *c, uint64_t floor, q_crange **out, uin
     uint64_t from = floor + 1; /* the first seq not known to be pending */
     for (uint32_t i = q_cpend_next_live(&c->pend, 0); i != Q_NIL;
          i = q_cpend_next_live(&c->pend, i + 1)) {
-        uint64_t s = c->pend.e[i].seq;
+        uint64_t s = q_cpend_seq(&c->pend, i);
         if (s > from) r[k++] = (q_crange){from, s - 1};
         from = s + 1;
     }

@@ -110,8 +110,9 @@
 #include "queue/q_part.h"
 
 #define Q_PART_REC_VERSION \
-    5u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since", 5: streams (13..17) and their
-        * consumers (20..29); older logs read as they are */
+    6u /* 2: QDELETE, 3: LEDGER, 4: LEDGER "incomplete since", 5: streams (13..17) and their
+        * consumers (20..29), 6: STREAM flag bit 1 (a partitioned stream's member: its count
+        * and index after the filters); older logs read as they are */
 #define Q_LEDGER_SINCE_MAX ((1ull << 48) - 1) /* bytes 2..7 of LEDGER: offset + 1 */
 
 enum {

@@ -93,13 +93,24 @@ q_status q_stream_cfg_check(const q_part *p, const q_stream_cfg *c, q_err *err)
     if (c->description_len > Q_STREAM_DESC_BYTES_MAX)
         return q_fail(err, Q_INVALID_ARGUMENT, "description: %u bytes; at most %u",
                       c->description_len, Q_STREAM_DESC_BYTES_MAX);
+    if (c->parts > Q_STREAM_PARTS_MAX)
+        return q_fail(err, Q_INVALID_ARGUMENT, "partitions: %u; allowed 1..%u", c->parts,
+                      Q_STREAM_PARTS_MAX);
+    if (c->part_index >= (c->parts ? c->parts : 1))
+        return q_fail(err, Q_INVALID_ARGUMENT, "partition index %u of %u", c->part_index, c->parts);
     return q_ok(err);
+}
+
+uint32_t q_stream_member_of(uint32_t parts, const char *subject, size_t len)
+{
+    return parts <= 1 ? 0 : (uint32_t)(q_subject_hash(subject, len) % parts);
 }
 
 void q_stream_cfg_norm(q_stream_cfg *c, q_subject_view *name_view)
 {
     if (c->retention == Q_RETENTION_DEFAULT) c->retention = Q_RETENTION_LIMITS;
     if (c->discard == Q_DISCARD_DEFAULT) c->discard = Q_DISCARD_OLD;
+    if (c->parts == 0) c->parts = 1;
     if (!c->has_dup_window) {
         c->has_dup_window = true;
         c->dup_window_ms = Q_STREAM_DUP_WINDOW_MS_DEFAULT;
@@ -119,6 +130,7 @@ static bool cfg_equal(const q_stream_cfg *a, const q_stream_cfg *b)
         a->max_msgs_per_subject != b->max_msgs_per_subject ||
         a->dup_window_ms != b->dup_window_ms || a->max_msg_size != b->max_msg_size ||
         a->allow_msg_ttl != b->allow_msg_ttl || a->nsubjects != b->nsubjects ||
+        a->parts != b->parts || a->part_index != b->part_index ||
         a->description_len != b->description_len ||
         (a->description_len && memcmp(a->description, b->description, a->description_len) != 0))
         return false;
@@ -422,6 +434,9 @@ q_status q_stream_update(q_part *p, const q_stream_cfg *in, uint64_t now_ms, q_s
     if (c.retention != s->cfg.retention)
         return q_fail(err, Q_FAILED_PRECONDITION, "retention: cannot change (is %u)",
                       s->cfg.retention);
+    if (c.parts != s->cfg.parts || c.part_index != s->cfg.part_index)
+        return q_fail(err, Q_FAILED_PRECONDITION, "partitions: cannot change (is %u)",
+                      s->cfg.parts);
     uint32_t which = 0;
     q_stream *o = overlapping(p, &c, s, &which);
     if (o)

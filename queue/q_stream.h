@@ -5,7 +5,9 @@
  *
  * Placement: a stream lives in ONE partition, q_part_of(name, nparts), like a queue: its
  * records share that log's group commit, receipts and recovery, so a stream has one total order
- * (and each subject with it). Spreading a stream's subjects over partitions is a later option.
+ * (and each subject with it). A partitioned stream (cfg.parts > 1) is one such stream per member
+ * partition, each holding the subjects that hash to it (q_stream_member_of); the server spreads
+ * and merges (server/srv_stream_parts.h).
  *
  * Ownership and threads: streams hang off their q_part (created lazily at the first stream) and
  * belong to the partition's thread; no call is thread-safe, none takes a lock. Every call takes
@@ -64,6 +66,10 @@
 /* Log reserve kept per stream (q_part_keep_room) so a full disk still takes the SREMOVE that
  * frees segments: one record of a few ranges (48-byte header + 8 + 16 per range). */
 #define Q_STREAM_FREE_REC_BYTES 128u
+/* Partitions one stream may spread over (StreamConfig.partitions): a Read merges every member
+ * and a Fetch asks each one, so the work of one call grows with it; 64 also keeps the member
+ * index in one byte of the STREAM record. The server further bounds it by its partitions. */
+#define Q_STREAM_PARTS_MAX 64u
 /* Work per q_part_tick for TTL and max_age removals: a burst must not stall a shard. */
 #define Q_STREAM_TICK_REMOVES_MAX Q_TICK_MOVES_MAX
 
@@ -103,7 +109,34 @@ typedef struct q_stream_cfg {
     bool allow_msg_ttl;
     const char *description;
     uint32_t description_len;
+    /* Partitioned streams (docs/semantics.md "Partitioned streams"): parts 0 or 1 is a stream
+     * pinned to one partition (the default); 2..Q_STREAM_PARTS_MAX makes this stream member
+     * part_index (0..parts-1) of a stream spread over `parts` partitions, each member a stream
+     * of the same name in its own partition holding the subjects that hash to it. */
+    uint32_t parts;
+    uint32_t part_index;
 } q_stream_cfg;
+
+/* Sequences of a partitioned stream: member k's own sequence pseq (1, 2, 3 ... in its
+ * partition) is the stream sequence (pseq - 1) * parts + k + 1, so each member's sequences,
+ * and with them each subject's, rise strictly; parts <= 1 leaves pseq as it is. 0 stays 0. */
+static inline uint64_t q_stream_seq_join(uint32_t parts, uint32_t k, uint64_t pseq)
+{
+    if (parts <= 1 || pseq == 0) return pseq;
+    return (pseq - 1) * parts + k + 1;
+}
+/* The inverse: stream sequence seq (>= 1) is member *k's sequence (the return value). */
+static inline uint64_t q_stream_seq_split(uint32_t parts, uint64_t seq, uint32_t *k)
+{
+    if (parts <= 1 || seq == 0) {
+        *k = 0;
+        return seq;
+    }
+    *k = (uint32_t)((seq - 1) % parts);
+    return (seq - 1) / parts + 1;
+}
+/* The member holding subject (a checked subject, len bytes) in a stream of `parts`. */
+uint32_t q_stream_member_of(uint32_t parts, const char *subject, size_t len);
 
 typedef struct q_stream q_stream;
 

@@ -26,7 +26,7 @@ int64_t q_srec_put_stream(q_part *p, const q_stream *s)
 {
     uint8_t f[Q_STREAM_REC_FIXED];
     uint8_t pre[Q_STREAM_SUBJECTS_MAX][SUBJ_PREFIX_BYTES];
-    struct iovec iov[3 + 2 * Q_STREAM_SUBJECTS_MAX];
+    struct iovec iov[4 + 2 * Q_STREAM_SUBJECTS_MAX];
     const q_stream_cfg *c = &s->cfg;
     memset(f, 0, sizeof f);
     q_st32(f + 0, s->id);
@@ -39,7 +39,7 @@ int64_t q_srec_put_stream(q_part *p, const q_stream *s)
     q_st64(f + 32, c->max_msgs_per_subject);
     q_st64(f + 40, c->dup_window_ms);
     q_st32(f + 48, c->max_msg_size);
-    f[52] = c->allow_msg_ttl ? 1 : 0;
+    f[52] = (uint8_t)((c->allow_msg_ttl ? 1u : 0u) | (c->parts > 1 ? 2u : 0u));
     f[53] = (uint8_t)c->nsubjects;
     q_st16(f + 54, (uint16_t)c->description_len);
     q_st64(f + 56, s->created_ms);
@@ -53,6 +53,10 @@ int64_t q_srec_put_stream(q_part *p, const q_stream *s)
         n = put(iov, n, pre[i], SUBJ_PREFIX_BYTES);
         n = put(iov, n, c->subjects[i].ptr, c->subjects[i].len);
     }
+    /* Flag bit 1: a member of a partitioned stream; its count and index follow the filters
+     * (a pinned stream's record is as it always was). */
+    uint8_t member[2] = {(uint8_t)c->parts, (uint8_t)c->part_index};
+    if (c->parts > 1) n = put(iov, n, member, sizeof member);
     return append(p, Q_RT_STREAM, iov, n, false);
 }
 
@@ -151,7 +155,7 @@ static int decode_stream(const uint8_t *b, uint32_t len, q_srec *o)
     o->created_ms = q_ld64(b + 56);
     o->first_seq = q_ld64(b + 64);
     o->last_seq = q_ld64(b + 72);
-    if (c->nsubjects > Q_STREAM_SUBJECTS_MAX || (b[52] & ~1u)) return -EBADMSG;
+    if (c->nsubjects > Q_STREAM_SUBJECTS_MAX || (b[52] & ~3u)) return -EBADMSG;
     uint64_t at = Q_STREAM_REC_FIXED;
     if (at + c->name_len + c->description_len > len) return -EBADMSG;
     c->name = (const char *)b + at;
@@ -167,6 +171,15 @@ static int decode_stream(const uint8_t *b, uint32_t len, q_srec *o)
         at += o->subj[i].len;
     }
     c->subjects = o->subj;
+    c->parts = 1;
+    if (b[52] & 2u) {
+        if (at + 2 > len) return -EBADMSG;
+        c->parts = b[at];
+        c->part_index = b[at + 1];
+        at += 2;
+        if (c->parts < 2 || c->parts > Q_STREAM_PARTS_MAX || c->part_index >= c->parts)
+            return -EBADMSG;
+    }
     return at == len ? 0 : -EBADMSG;
 }
 

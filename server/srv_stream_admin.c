@@ -15,6 +15,7 @@
 #include "proto_wire/pw_pb.h"
 #include "server/srv_auth.h"
 #include "server/srv_stream_int.h"
+#include "server/srv_stream_parts.h"
 
 static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
 
@@ -55,11 +56,13 @@ srv_sdir_ent *srv_stream_ent_of(q_stream *s, uint32_t part)
     uint32_t nl;
     const char *name = q_stream_name(s, &nl);
     const q_filter_set *fs = q_stream_subjects(s);
-    if (fs->n == 0) {
-        q_subject_view self = {name, nl};
-        return srv_sdir_ent_new(name, nl, part, &self, 1);
-    }
-    return srv_sdir_ent_new(name, nl, part, fs->f, fs->n);
+    q_subject_view self = {name, nl};
+    srv_sdir_ent *e = fs->n == 0 ? srv_sdir_ent_new(name, nl, part, &self, 1)
+                                 : srv_sdir_ent_new(name, nl, part, fs->f, fs->n);
+    q_stream_cfg c;
+    q_stream_config(s, &c);
+    if (e) e->parts = c.parts > 1 ? c.parts : 1;
+    return e;
 }
 
 void srv_stream_boot_entries(srv_part *sp, int shard, void (*add)(int shard, srv_sdir_ent *e))
@@ -67,7 +70,11 @@ void srv_stream_boot_entries(srv_part *sp, int shard, void (*add)(int shard, srv
     const char *after = "";
     uint32_t al = 0;
     for (q_stream *s; (s = q_stream_next_by_name(sp->p, after, al)) != NULL;) {
-        add(shard, srv_stream_ent_of(s, sp->no)); /* NULL (out of memory): add says so */
+        q_stream_cfg c;
+        q_stream_config(s, &c);
+        /* A partitioned stream's entry is its member 0's (the other members have none). */
+        if (c.part_index == 0)
+            add(shard, srv_stream_ent_of(s, sp->no)); /* NULL (out of memory): add says so */
         after = q_stream_name(s, &al);
     }
 }
@@ -85,6 +92,7 @@ static void put_info(srv_job *j, srv_part *sp, q_stream *s, const char *filter, 
 static void write_put(srv_job *h, srv_part *sp)
 {
     srv_sdir_op *op = h->ctx;
+    if (srv_sparts_write_put(h, sp, op->arg)) return; /* a partitioned stream: every member */
     srv_job *j = op->j;
     const pwm_ringq_v1_StreamConfig *m =
         ((const pwm_ringq_v1_CreateStreamRequest *)srv_job_msg(j))->config;
@@ -112,6 +120,7 @@ static void write_put(srv_job *h, srv_part *sp)
 static void write_delete(srv_job *h, srv_part *sp)
 {
     srv_sdir_op *op = h->ctx;
+    if (srv_sparts_write_delete(h, sp)) return; /* a partitioned stream: every member */
     srv_job *j = op->j;
     q_err e;
     uint64_t commit_to = 0;
@@ -259,7 +268,7 @@ static void on_get(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (!j) return;
     const pwm_ringq_v1_GetStreamRequest *r = srv_job_msg(j);
     if (!check_filter(j, "subjects_filter", r->subjects_filter)) srv_job_decoded_refuse(j);
-    else srv_stream_route(j, r->name, "name", run_get);
+    else if (!srv_sparts_get(j, r->name)) srv_stream_route(j, r->name, "name", run_get);
 }
 
 static void on_purge(pw_grpc_call *c, const uint8_t *msg, size_t len)
@@ -273,7 +282,7 @@ static void on_purge(pw_grpc_call *c, const uint8_t *msg, size_t len)
     } else if (r->up_to_seq && r->keep) {
         srv_job_fail(j, Q_INVALID_ARGUMENT, "up_to_seq and keep: one or the other, not both");
         srv_job_decoded_refuse(j);
-    } else {
+    } else if (!srv_sparts_purge(j, r->name)) {
         srv_stream_route(j, r->name, "name", run_purge);
     }
 }
@@ -327,6 +336,21 @@ static int sref_cmp(const void *a, const void *b)
     return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
 }
 
+/* One StreamInfo from the n members' of a partitioned stream (srv_stream_parts.h). */
+static int slist_merge(buf *b, const sref *refs, uint32_t n)
+{
+    const uint8_t *info[Q_STREAM_PARTS_MAX];
+    size_t len[Q_STREAM_PARTS_MAX];
+    if (n > Q_STREAM_PARTS_MAX) return -EBADMSG;
+    for (uint32_t i = 0; i < n; i++) {
+        info[i] = refs[i].info;
+        len[i] = refs[i].info_len;
+    }
+    uint32_t home = q_part_of((const char *)refs[0].name, refs[0].name_len, srv_q.nparts);
+    return srv_sparts_info_merge_views(b, pwm_ringq_v1_ListStreamsResponse_FIELD_streams, home, n,
+                                       info, len);
+}
+
 /* ListStreamsResponse from every partition's pairs, in name order. 0 or a negative errno. */
 static int slist_put(slist_ctx *lc, buf *b)
 {
@@ -348,9 +372,16 @@ static int slist_put(slist_ctx *lc, buf *b)
     }
     qsort(refs, k, sizeof *refs, sref_cmp);
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < k; i++)
-        rc = pw_pb_put_bytes(b, pwm_ringq_v1_ListStreamsResponse_FIELD_streams, refs[i].info,
-                             refs[i].info_len);
+    for (size_t i = 0, g; rc == 0 && i < k; i += g) {
+        for (g = 1; i + g < k && sref_cmp(&refs[i], &refs[i + g]) == 0;) g++;
+        if (g == 1)
+            rc = pw_pb_put_bytes(b, pwm_ringq_v1_ListStreamsResponse_FIELD_streams, refs[i].info,
+                                 refs[i].info_len);
+        else rc = slist_merge(b, &refs[i], (uint32_t)g); /* a partitioned stream's members */
+        if (rc == -EBADMSG) /* a member missing (a create that failed part-way): member 0's */
+            rc = pw_pb_put_bytes(b, pwm_ringq_v1_ListStreamsResponse_FIELD_streams, refs[i].info,
+                                 refs[i].info_len);
+    }
     pwm_ringq_v1_ListStreamsResponse tail = {
         .next_page_token = view(lc->next_tok, lc->next_tok_len)};
     if (rc == 0) rc = pw_msg_encode(&pwm_ringq_v1_ListStreamsResponse_desc, &tail, b);
@@ -416,8 +447,10 @@ static q_status slist_pick(slist_ctx *lc, const pwm_ringq_v1_ListStreamsRequest 
             lc->next_tok_len = last->name_len;
             break;
         }
-        if (srv_lp_put(&names[e->part], (const uint8_t *)e->name, e->name_len) < 0)
-            return Q_RESOURCE_EXHAUSTED;
+        for (uint32_t m = 0; m < e->parts; m++) /* a partitioned stream: every member */
+            if (srv_lp_put(&names[srv_sparts_member_part(e->part, m)], (const uint8_t *)e->name,
+                           e->name_len) < 0)
+                return Q_RESOURCE_EXHAUSTED;
         taken++;
     }
     return Q_OK;

@@ -9,6 +9,7 @@
 #include "proto_wire/pw_pb.h"
 #include "queue/q_consumer.h"
 #include "server/srv_stream_int.h"
+#include "server/srv_stream_parts.h"
 
 static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
 
@@ -20,6 +21,13 @@ q_status srv_stream_cfg_from(const pwm_ringq_v1_StreamConfig *m, q_stream_cfg *c
         e->code = Q_INVALID_ARGUMENT;
         snprintf(e->msg, sizeof e->msg, "subjects: at most %u filters, got %zu",
                  Q_STREAM_SUBJECTS_MAX, m->subjects_count);
+        return e->code;
+    }
+    if (m->has_partitions && (m->partitions == 0 || m->partitions > srv_sparts_limit())) {
+        e->code = Q_INVALID_ARGUMENT;
+        snprintf(e->msg, sizeof e->msg,
+                 "partitions: %u; allowed 1..%u (at most %u and the server's partitions)",
+                 m->partitions, srv_sparts_limit(), Q_STREAM_PARTS_MAX);
         return e->code;
     }
     for (size_t i = 0; i < m->subjects_count; i++)
@@ -41,6 +49,7 @@ q_status srv_stream_cfg_from(const pwm_ringq_v1_StreamConfig *m, q_stream_cfg *c
         .allow_msg_ttl = m->allow_msg_ttl,
         .description = srv_chars(m->description),
         .description_len = (uint32_t)m->description.len,
+        .parts = m->has_partitions ? m->partitions : 0,
     };
     e->code = Q_OK;
     e->msg[0] = 0;
@@ -70,6 +79,8 @@ static void cfg_to(const q_stream *s, pwm_ringq_v1_StreamConfig *m,
         .max_msg_size = c.max_msg_size,
         .allow_msg_ttl = c.allow_msg_ttl,
         .description = view(c.description, c.description_len),
+        .partitions = c.parts,
+        .has_partitions = c.parts > 1, /* a pinned stream's config is as it always was */
     };
 }
 
@@ -274,6 +285,7 @@ int srv_consumer_info_encode(buf *out, uint32_t field, q_stream *s, q_consumer *
         .num_terminated = ci.state.num_terminated,
         .position_seq = ci.state.position_seq,
     };
+    srv_sparts_cons_state(s, &st); /* a member's sequences as the stream's */
     uint32_t nl;
     const char *sn = q_stream_name(s, &nl);
     pwm_ringq_v1_ConsumerInfo info = {
@@ -290,6 +302,7 @@ int srv_delivery_encode(buf *out, srv_delivery_frame frame, q_stream *s, const q
     pwm_ringq_v1_StreamMessage sm;
     int r = srv_smsg_view(&sm, hs, sn, nl, &d->msg, d->msg.payload == NULL);
     if (r < 0) return r;
+    sm.seq = srv_sparts_seq_out(s, sm.seq);
     pwm_ringq_v1_Delivery dv = {.message = &sm,
                                 .consumer_seq = d->consumer_seq,
                                 .delivery_count = d->delivery_count,

@@ -16,6 +16,7 @@
 #include "queue/q_consumer.h"
 #include "server/srv_auth.h"
 #include "server/srv_stream_int.h"
+#include "server/srv_stream_parts.h"
 
 static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
 
@@ -70,6 +71,7 @@ static void run_create(srv_job *j, srv_part *sp)
     q_consumer *c = NULL;
     uint64_t commit_to = 0;
     if (s && srv_consumer_cfg_from(r->config, &cfg, &e) == Q_OK &&
+        (cfg.opt_start_seq = srv_sparts_seq_from(s, cfg.opt_start_seq), true) && /* a member */
         q_consumer_create(sp->p, s, &cfg, srv_q_now_ms(), &c, &commit_to, &e) == Q_OK)
         put_consumer(j, s, c);
     else if (s) srv_job_err(j, &e);
@@ -123,8 +125,8 @@ static void run_reset(srv_job *j, srv_part *sp)
     q_err e;
     uint64_t commit_to = 0;
     bool by_time = r->to_case == pwm_ringq_v1_ResetConsumerRequest_FIELD_unix_ms;
-    if (c && q_consumer_reset(c, by_time, by_time ? r->unix_ms : r->seq, srv_q_now_ms(), &commit_to,
-                              &e) != Q_OK)
+    uint64_t to = by_time || !c ? r->unix_ms : srv_sparts_seq_from(s, r->seq); /* a member's */
+    if (c && q_consumer_reset(c, by_time, to, srv_q_now_ms(), &commit_to, &e) != Q_OK)
         srv_job_err(j, &e);
     else if (c) put_consumer(j, s, c);
     if (c) srv_cons_serve_stream(sp, s);
@@ -288,30 +290,31 @@ static bool check_names(srv_job *j, const cons_key *k)
     return false;
 }
 
-/* Routes a consumer call by its stream; refuses bad names on the origin. */
-static void cons_route(srv_job *j, srv_job_run_fn run)
+/* Routes a consumer call by its stream (a partitioned one's to every member,
+ * srv_stream_parts.h); refuses bad names on the origin. */
+static void cons_route(srv_job *j, srv_job_run_fn run, srv_spc_kind kind)
 {
     const cons_key *k = srv_job_msg(j);
     if (!check_names(j, k)) {
         srv_job_decoded_refuse(j);
         return;
     }
-    srv_stream_route(j, k->stream, "stream", run);
+    if (!srv_sparts_cons(j, k->stream, kind, run)) srv_stream_route(j, k->stream, "stream", run);
 }
 
-#define CONS_ROUTED(fn, Msg, run)                                          \
+#define CONS_ROUTED(fn, Msg, run, kind)                                    \
     static void fn(pw_grpc_call *c, const uint8_t *m, size_t n)            \
     {                                                                      \
         if (srv_stream_reject_draining(c)) return;                         \
         srv_job *j = srv_job_decoded(c, m, n, &pwm_ringq_v1_##Msg##_desc); \
-        if (j) cons_route(j, run);                                         \
+        if (j) cons_route(j, run, kind);                                   \
     }
 
-CONS_ROUTED(on_get, GetConsumerRequest, run_get)
-CONS_ROUTED(on_delete, DeleteConsumerRequest, run_delete)
-CONS_ROUTED(on_pause, PauseConsumerRequest, run_pause)
-CONS_ROUTED(on_reset, ResetConsumerRequest, run_reset)
-CONS_ROUTED(on_ack, AckMessagesRequest, run_ack)
+CONS_ROUTED(on_get, GetConsumerRequest, run_get, SRV_SPC_GET)
+CONS_ROUTED(on_delete, DeleteConsumerRequest, run_delete, SRV_SPC_DELETE)
+CONS_ROUTED(on_pause, PauseConsumerRequest, run_pause, SRV_SPC_PAUSE)
+CONS_ROUTED(on_reset, ResetConsumerRequest, run_reset, SRV_SPC_RESET)
+CONS_ROUTED(on_ack, AckMessagesRequest, run_ack, SRV_SPC_ACK)
 
 static void on_create(pw_grpc_call *c, const uint8_t *m, size_t n)
 {
@@ -326,7 +329,8 @@ static void on_create(pw_grpc_call *c, const uint8_t *m, size_t n)
         srv_job_decoded_refuse(j);
         return;
     }
-    srv_stream_route(j, r->stream, "stream", run_create);
+    if (!srv_sparts_cons(j, r->stream, SRV_SPC_CREATE, run_create))
+        srv_stream_route(j, r->stream, "stream", run_create);
 }
 
 static void on_list(pw_grpc_call *c, const uint8_t *m, size_t n)
@@ -340,7 +344,8 @@ static void on_list(pw_grpc_call *c, const uint8_t *m, size_t n)
         srv_job_decoded_refuse(j);
         return;
     }
-    srv_stream_route(j, r->stream, "stream", run_list);
+    if (!srv_sparts_cons(j, r->stream, SRV_SPC_LIST, run_list))
+        srv_stream_route(j, r->stream, "stream", run_list);
 }
 
 static void on_fetch(pw_grpc_call *c, const uint8_t *m, size_t n)
@@ -367,6 +372,7 @@ static void on_fetch(pw_grpc_call *c, const uint8_t *m, size_t n)
         j->wait_ms_max = left_ms > 50 ? left_ms - 50 : 1;
     }
     pw_grpc_call_set_user(c, j);
+    if (srv_sparts_cons(j, r->stream, SRV_SPC_FETCH, run_fetch)) return; /* every member */
     srv_job_dispatch(j, q_part_of(srv_chars(r->stream), r->stream.len, srv_q.nparts), run_fetch,
                      fetch_done);
 }

@@ -19,6 +19,9 @@
  *   comes back after the consumer's ack wait.
  * The owner touches only the session's atomics (credits, closed); delivery and unregister jobs
  * travel on the owner -> origin lane in order, so no delivery outlives the session.
+ * A partitioned stream's session (srv_stream_parts.h) registers with every member: one bind,
+ * poke and unregister job per member, the credits one counter all members claim from, acks
+ * split by member and their results put back in the request's order.
  * This file is the origin's half (the session); the owner's half is srv_stream_csub.c, the
  * shared types srv_stream_consume_int.h. */
 #include <errno.h>
@@ -29,6 +32,7 @@
 #include "proto_wire/pw_pb.h"
 #include "server/srv_auth.h"
 #include "server/srv_stream_consume_int.h"
+#include "server/srv_stream_parts.h"
 
 #define CONSUME_CREDITS_MAX 10000             /* the API's bound on credits outstanding */
 #define CONSUME_PENDING_BYTES_MAX (64u << 20) /* results waiting for the stream's window */
@@ -46,6 +50,10 @@ static void cs_unref(srv_consume *w)
     else if (t_consumes == w) t_consumes = w->next;
     if (w->next) w->next->prev = w->prev;
     if (w->unreg) srv_job_free(w->unreg);
+    for (uint32_t k = 0; w->unregs && k < w->parts; k++)
+        if (w->unregs[k]) srv_job_free(w->unregs[k]);
+    rt_free(w->unregs);
+    srv_sfan_free(w->pfan);
     buf_deinit(&w->pending);
     pw_grpc_call_unref(w->call);
     rt_free(w);
@@ -158,9 +166,8 @@ void srv_consume_deliver_done(srv_job *j)
 
 /* Fills the unregister job (allocated with the bind, room for both names) with the session's
  * stream and consumer names (req.bytes; list_max: the stream's length). */
-static void unreg_fill(srv_consume *w)
+static void unreg_fill_job(srv_consume *w, srv_job *j)
 {
-    srv_job *j = w->unreg;
     memcpy(j->req.bytes.ptr, w->stream, w->sl);
     memcpy(j->req.bytes.ptr + w->sl, w->cons, w->cl);
     j->req.bytes.len = w->sl + w->cl;
@@ -168,13 +175,28 @@ static void unreg_fill(srv_consume *w)
     j->ctx = w;
 }
 
+static void unreg_fill(srv_consume *w) { unreg_fill_job(w, w->unreg); }
+
 static void unbind_done(srv_job *j) { cs_unref(j->ctx); }
 static void poke_done(srv_job *j) {}
+
+/* A partitioned stream: the unregister jobs not sent yet go to their members. */
+void srv_consume_unbind_members(srv_consume *w)
+{
+    for (uint32_t k = 0; w->unregs && k < w->parts; k++) {
+        srv_job *j = w->unregs[k];
+        if (!j) continue;
+        w->unregs[k] = NULL;
+        srv_job_dispatch(j, srv_sparts_member_part(w->part, k), srv_consume_run_unbind,
+                         unbind_done); /* drops that registration's ref */
+    }
+}
 
 static void cs_close(srv_consume *w)
 {
     if (atomic_exchange(&w->closed, true)) return;
     pw_grpc_call_set_user(w->call, NULL);
+    if (w->bound && w->parts) srv_consume_unbind_members(w);
     if (w->bound && w->unreg) {
         srv_job *j = w->unreg;
         w->unreg = NULL;
@@ -186,10 +208,13 @@ static void cs_close(srv_consume *w)
 
 static void cs_poke(srv_consume *w)
 {
-    srv_job *j = srv_job_new(NULL, (const uint8_t *)w->stream, w->sl);
-    if (!j) return cs_end(w, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    j->ctx = w;
-    srv_job_dispatch(j, w->part, srv_consume_run_poke, poke_done);
+    for (uint32_t k = 0; k < (w->parts ? w->parts : 1); k++) { /* a partitioned one: each */
+        srv_job *j = srv_job_new(NULL, (const uint8_t *)w->stream, w->sl);
+        if (!j) return cs_end(w, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        j->ctx = w;
+        srv_job_dispatch(j, w->parts ? srv_sparts_member_part(w->part, k) : w->part,
+                         srv_consume_run_poke, poke_done);
+    }
 }
 
 static void cs_grant(srv_consume *w, uint64_t n)
@@ -253,6 +278,8 @@ static void cs_bind(srv_consume *w, const uint8_t *msg, size_t len,
     if (b->consumer.len && q_stream_name_check(srv_chars(b->consumer), b->consumer.len, &e) != Q_OK)
         return cs_result(w, r->request_id, Q_INVALID_ARGUMENT, "bind: consumer name is not valid",
                          0, NULL, 0);
+    const srv_sdir_ent *pe = srv_sparts_find(b->stream);
+    if (pe) return srv_consume_bind_parts(w, msg, len, r, pe); /* every member */
     srv_job *j = srv_job_decoded_msg(msg, len, &pwm_ringq_v1_ConsumeRequest_desc, &e);
     srv_cbind_ref *br = j ? rt_calloc(1, sizeof *br) : NULL;
     static const uint8_t room[Q_STREAM_NAME_BYTES_MAX + Q_CONSUMER_NAME_BYTES_MAX];
@@ -335,6 +362,8 @@ static void on_cs_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
             if (w->bound) cs_grant(w, r.credits);
             cs_result(w, r.request_id, Q_OK, NULL, 0, NULL, 0);
         }
+    } else if (w->parts && w->bound) {
+        srv_consume_acks_parts(w, &r); /* a partitioned stream: each ref to its member */
     } else {
         cs_acks(w, msg, len, r.request_id);
     }
@@ -400,6 +429,18 @@ void srv_consume_drain_shard(void)
         cs_unref(w);
     }
 }
+
+/* ---- for the partitioned half (srv_stream_consume_parts.c) ---- */
+
+void srv_consume_result(srv_consume *w, uint64_t request_id, q_status code, const char *message,
+                        uint32_t field, const uint8_t *body, size_t body_len)
+{
+    cs_result(w, request_id, code, message, field, body, body_len);
+}
+void srv_consume_unref(srv_consume *w) { cs_unref(w); }
+void srv_consume_grant(srv_consume *w, uint64_t n) { cs_grant(w, n); }
+void srv_consume_maybe_finish(srv_consume *w) { cs_maybe_finish(w); }
+void srv_consume_unreg_fill(srv_consume *w, srv_job *j) { unreg_fill_job(w, j); }
 
 int srv_stream_consume_add_method(pw_grpc_server *g)
 {

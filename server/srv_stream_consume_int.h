@@ -1,7 +1,7 @@
 /* server/srv_stream_consume_int.h: what the two halves of ringq.v1.Streams/Consume share — the
  * session (srv_stream_consume.c, on the origin: the connection's shard) and its registrations
  * with the jobs run on the owner of the stream's partition (srv_stream_csub.c). Only those two
- * files include it. Who touches what is in srv_stream_consume.c's header comment: the owner
+ * files include it (and srv_stream_consume_parts.c, a partitioned stream's session). Who touches what is in srv_stream_consume.c's header comment: the owner
  * reads only the session's atomics (credits, closed) and the names a job carries. */
 #ifndef SRV_STREAM_CONSUME_INT_H
 #define SRV_STREAM_CONSUME_INT_H
@@ -32,7 +32,13 @@ typedef struct srv_consume {
     char cons[Q_CONSUMER_NAME_BYTES_MAX];
     uint32_t cl;
     srv_job *unreg; /* allocated with the bind: ending a registration needs no memory */
-    buf pending;    /* messages waiting for the window, length-prefixed */
+    /* A partitioned stream (srv_stream_parts.h): one registration per member, `part` is member
+     * 0's; unregs[k] member k's unregister job (NULL: sent, or that member did not bind); the
+     * binds' answers gather in pfan until all are back. parts 0: a pinned stream. */
+    uint32_t parts, binds_out;
+    struct srv_job **unregs;
+    struct srv_sfan *pfan;
+    buf pending; /* messages waiting for the window, length-prefixed */
     struct srv_consume *next, *prev;
 } srv_consume;
 
@@ -55,6 +61,7 @@ typedef struct srv_cbind_ref {
  * read (names only) by the owner, freed by the origin when the job is back. */
 typedef struct srv_cack_ref {
     srv_consume *w;
+    struct srv_sfan *gather; /* a partitioned stream's acks: the members' answers (origin only) */
     uint64_t request_id;
     uint32_t sl, cl;
     char names[Q_STREAM_NAME_BYTES_MAX + Q_CONSUMER_NAME_BYTES_MAX];
@@ -74,5 +81,24 @@ void srv_consume_run_bind(srv_job *j, srv_part *sp);
 void srv_consume_run_unbind(srv_job *j, srv_part *sp);
 void srv_consume_run_poke(srv_job *j, srv_part *sp);
 void srv_consume_run_cack(srv_job *j, srv_part *sp);
+
+/* The session's own steps, for its partitioned half (srv_stream_consume.c defines them): a
+ * ConsumeResult (field 0 and no body: none; or ItemStatus entries / ConsumerInfo bytes), the
+ * session's references, credits granted (and a poke), the end once nothing is left to answer,
+ * an unregister job's names. */
+void srv_consume_result(srv_consume *w, uint64_t request_id, q_status code, const char *message,
+                        uint32_t field, const uint8_t *body, size_t body_len);
+void srv_consume_unref(srv_consume *w);
+void srv_consume_grant(srv_consume *w, uint64_t n);
+void srv_consume_maybe_finish(srv_consume *w);
+void srv_consume_unreg_fill(srv_consume *w, srv_job *j);
+
+/* A partitioned stream (srv_stream_consume_parts.c), on the origin: binds durable consumer
+ * r->bind->consumer of stream e on every member (answers the request itself); sends the
+ * unregister jobs not sent yet; settles r->acks, each ref on its member. */
+void srv_consume_bind_parts(srv_consume *w, const uint8_t *msg, size_t len,
+                            const pwm_ringq_v1_ConsumeRequest *r, const srv_sdir_ent *e);
+void srv_consume_unbind_members(srv_consume *w);
+void srv_consume_acks_parts(srv_consume *w, const pwm_ringq_v1_ConsumeRequest *r);
 
 #endif

@@ -55,6 +55,7 @@ srv_sdir_ent *srv_sdir_ent_new(const char *name, size_t name_len, uint32_t part,
     memcpy(e->name, name, name_len);
     e->name_len = (uint32_t)name_len;
     e->part = part;
+    e->parts = 1;
     q_subject_view v[Q_FILTER_SET_MAX];
     size_t off = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -76,7 +77,9 @@ static srv_sdir_ent *ent_dup(const srv_sdir_ent *src)
 {
     q_subject_view v[Q_FILTER_SET_MAX];
     for (uint32_t i = 0; i < src->subjects.n; i++) v[i] = src->subjects.f[i];
-    return srv_sdir_ent_new(src->name, src->name_len, src->part, v, src->subjects.n);
+    srv_sdir_ent *e = srv_sdir_ent_new(src->name, src->name_len, src->part, v, src->subjects.n);
+    if (e) e->parts = src->parts;
+    return e;
 }
 
 static int name_cmp(const char *a, size_t al, const char *b, size_t bl)

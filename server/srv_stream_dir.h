@@ -1,7 +1,8 @@
 /* server/srv_stream_dir: the subject -> stream directory of ringq.v1.Streams.
  *
  * A published subject belongs to at most one stream (the overlap rule); the stream lives in one
- * partition (q_part_of(stream name)), owned by one shard. Every shard must route a Publish, so
+ * partition (q_part_of(stream name)), owned by one shard (a partitioned stream: its member 0
+ * there, `parts` members in all, srv_stream_parts.h). Every shard must route a Publish, so
  * every shard keeps its OWN copy of the directory: a table of the streams (name, partition,
  * subject filters) in its own memory, read only by its own thread, without a lock. No shard
  * reads another's copy.
@@ -52,7 +53,8 @@
 typedef struct srv_sdir_ent {
     char name[SRV_STREAM_NAME_BYTES_MAX + 1];
     uint32_t name_len;
-    uint32_t part;         /* the partition holding the stream */
+    uint32_t part;         /* the partition holding the stream (a partitioned one's member 0) */
+    uint32_t parts;        /* members of a partitioned stream; 1: pinned (srv_stream_parts.h) */
     q_filter_set subjects; /* views into bytes[] below */
     uint32_t bytes_len;
     char bytes[];

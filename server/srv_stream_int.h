@@ -11,6 +11,7 @@
  *   srv_stream_csub.c       Consume on the owner: registrations, deliveries, jobs
  *   srv_stream_codec.c      StreamConfig / StreamInfo / StreamMessage / Delivery encoders
  *   srv_stream_metrics.c    the streams' /metrics families
+ *   srv_stream_parts*.c     partitioned streams: members, fan-out, merges (srv_stream_parts.h)
  * Everything a stream holds is owned by the shard owning its partition (q_part_of(name)); a
  * request reaches it as a srv_job (srv_job.h), decoded once on the origin. */
 #ifndef SRV_STREAM_INT_H

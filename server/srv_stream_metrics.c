@@ -13,7 +13,9 @@
  *   ringq_consumer_clients{stream,consumer}         gauge   Consume streams bound
  *   ringq_consumer_pending_table_bytes{stream,consumer} gauge memory of its pending table
  *
- * Bounded like the queues' series: the first SM_STREAMS_MAX streams and SM_CONSUMERS_MAX
+ * A partitioned stream's members (srv_stream_parts.h) each have their series, told apart by a
+ * `member` label (0..partitions-1; last_seq as the stream's sequence); ringq_streams counts the
+ * stream once. Bounded like the queues' series: the first SM_STREAMS_MAX streams and SM_CONSUMERS_MAX
  * consumers of each partition get series of their own; ringq_streams counts them all. */
 #include <errno.h>
 #include <stdlib.h>
@@ -36,6 +38,7 @@ _Static_assert(SM_NCONS <= 5 && SM_NSTREAM <= 5, "sm_entry.v holds every value")
 typedef struct sm_entry {
     bool consumer;
     uint8_t sl, cl;
+    uint8_t member; /* a partitioned stream's member + 1; 0: a pinned stream */
     char stream[Q_STREAM_NAME_BYTES_MAX];
     char cons[Q_CONSUMER_NAME_BYTES_MAX];
     uint64_t v[5];
@@ -54,8 +57,8 @@ typedef struct sm_gather {
     buf *parts;
 } sm_gather;
 
-static void put_consumers(buf *out, q_stream *s, const char *sn, uint32_t sl, uint32_t *ncons,
-                          uint32_t *n)
+static void put_consumers(buf *out, q_stream *s, const char *sn, uint32_t sl, uint8_t member,
+                          uint32_t *ncons, uint32_t *n)
 {
     q_consumer_info *ci = rt_calloc(SM_PAGE, sizeof *ci);
     const char *after = "";
@@ -66,7 +69,10 @@ static void put_consumers(buf *out, q_stream *s, const char *sn, uint32_t sl, ui
         uint32_t got = 0;
         q_consumer_list(s, after, al, SM_PAGE, srv_q_now_ms(), ci, &got, &more);
         for (uint32_t i = 0; i < got && *ncons < SM_CONSUMERS_MAX; i++) {
-            sm_entry e = {.consumer = true, .sl = (uint8_t)sl, .cl = (uint8_t)ci[i].cfg.name_len};
+            sm_entry e = {.consumer = true,
+                          .sl = (uint8_t)sl,
+                          .cl = (uint8_t)ci[i].cfg.name_len,
+                          .member = member};
             memcpy(e.stream, sn, sl);
             memcpy(e.cons, ci[i].cfg.name, ci[i].cfg.name_len);
             e.v[SM_PENDING] = ci[i].state.num_pending;
@@ -96,19 +102,22 @@ static void run_part(srv_job *j, srv_part *sp)
          nstreams++) {
         uint32_t sl;
         const char *sn = q_stream_name(s, &sl);
+        q_stream_cfg c;
+        q_stream_config(s, &c);
+        if (c.part_index) h.nstreams--; /* one stream, counted at its member 0 */
         q_stream_state st;
         q_err e;
         if (q_stream_info(sp->p, s, srv_q_now_ms(), NULL, 0, NULL, 0, NULL, NULL, &st, &e) ==
             Q_OK) {
-            sm_entry en = {.sl = (uint8_t)sl};
+            sm_entry en = {.sl = (uint8_t)sl, .member = c.parts > 1 ? c.part_index + 1 : 0};
             memcpy(en.stream, sn, sl);
             en.v[SM_MSGS] = st.messages;
             en.v[SM_BYTES] = st.bytes;
-            en.v[SM_LAST] = st.last_seq;
+            en.v[SM_LAST] = q_stream_seq_join(c.parts, c.part_index, st.last_seq);
             en.v[SM_CONS] = q_consumer_count(s);
             if (buf_append(&ents, &en, sizeof en) == 0) h.n++;
         }
-        put_consumers(&ents, s, sn, sl, &ncons, &h.n);
+        put_consumers(&ents, s, sn, sl, c.parts > 1 ? c.part_index + 1 : 0, &ncons, &h.n);
         after = sn;
         al = sl;
     }
@@ -122,13 +131,15 @@ static void run_part(srv_job *j, srv_part *sp)
 static void labels_of(char *dst, size_t cap, const sm_entry *e)
 {
     char s[2 * Q_STREAM_NAME_BYTES_MAX + 1], c[2 * Q_CONSUMER_NAME_BYTES_MAX + 1];
+    char m[24] = "";
+    if (e->member) snprintf(m, sizeof m, ",member=\"%u\"", e->member - 1u);
     srv_metric_escape(s, sizeof s, e->stream, e->sl);
     if (!e->consumer) {
-        snprintf(dst, cap, "stream=\"%s\"", s);
+        snprintf(dst, cap, "stream=\"%s\"%s", s, m);
         return;
     }
     srv_metric_escape(c, sizeof c, e->cons, e->cl);
-    snprintf(dst, cap, "stream=\"%s\",consumer=\"%s\"", s, c);
+    snprintf(dst, cap, "stream=\"%s\",consumer=\"%s\"%s", s, c, m);
 }
 
 static void family(buf *out, const sm_gather *g, bool consumer, int k, const char *name,

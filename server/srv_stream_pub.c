@@ -18,15 +18,17 @@
 #include "server/srv_ordered.h"
 #include "server/srv_receipt.h"
 #include "server/srv_stream_int.h"
+#include "server/srv_stream_parts.h"
 
 static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const uint8_t *)p, n}; }
 
 /* ---- origin: checks and routing ---- */
 
-/* Checks the decoded batch and finds its stream's partition. Q_OK with *part set, or the
- * status with the reason in e. */
+/* Checks the decoded batch and finds its stream's partition (of a partitioned stream: the
+ * member's of its first subject, *split when the batch spans members, srv_stream_parts.h). Q_OK
+ * with *part set, or the status with the reason in e. */
 static q_status pub_check(const pw_grpc_call *call, const pwm_ringq_v1_PublishRequest *r,
-                          uint32_t *part, q_err *e)
+                          uint32_t *part, const srv_sdir_ent **ent, bool *split, q_err *e)
 {
     e->code = Q_INVALID_ARGUMENT;
     if (!r || r->messages_count == 0 || r->messages_count > Q_STREAM_BATCH_MAX) {
@@ -80,9 +82,8 @@ static q_status pub_check(const pw_grpc_call *call, const pwm_ringq_v1_PublishRe
         snprintf(e->msg, sizeof e->msg, "%.*s", (int)sizeof e->msg - 1, denied);
         return e->code;
     }
-    *part = s->part;
-    e->code = Q_OK;
-    return Q_OK;
+    *ent = s;
+    return srv_sparts_pub_route(s, r, part, split, e);
 }
 
 /* ---- owner ---- */
@@ -177,8 +178,10 @@ static pub_results *pub_append(srv_job *j, srv_part *sp, q_stream *s,
             spec_view(&r->messages[i], &specs[i], hdrs + hk);
         uint64_t commit_to = 0;
         q_err e;
+        srv_sparts_pub_specs(s, specs, n); /* a member's: stream sequences as its own */
         if (q_stream_publish(sp->p, s, specs, n, srv_q_now_ms(), pr->res, &commit_to, &e) != Q_OK)
             srv_job_err(j, &e);
+        else srv_sparts_pub_seqs(s, pr->res, n);
         pr->n = n;
         const char *name = q_stream_name(s, &pr->stream_len);
         memcpy(pr->stream, name, pr->stream_len);
@@ -221,9 +224,28 @@ static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishReque
 
 static void run_publish(srv_job *j, srv_part *sp) { do_publish(j, sp, srv_job_msg(j)); }
 
+/* One member's share of a batch split over a partitioned stream's members. */
+static void run_publish_member(srv_job *j, srv_part *sp)
+{
+    pwm_ringq_v1_PublishRequest mine;
+    int n = srv_sparts_pub_mine(j, &mine);
+    if (n < 0) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+    if (n <= 0) srv_job_reply(j);
+    else do_publish(j, sp, &mine); /* copies what it keeps */
+    if (n >= 0) rt_free((void *)mine.messages);
+}
+
 static void run_publish_stream(srv_job *j, srv_part *sp)
 {
     do_publish(j, sp, ((const pwm_ringq_v1_PublishStreamRequest *)srv_job_msg(j))->publish);
+}
+
+/* A PublishStream request spanning a partitioned stream's members, on member 0's owner. */
+static void run_publish_stream_split(srv_job *j, srv_part *sp)
+{
+    srv_sparts_publish_owner_split(
+        j, sp, ((const pwm_ringq_v1_PublishStreamRequest *)srv_job_msg(j))->publish,
+        run_publish_member);
 }
 
 static void on_publish(pw_grpc_call *c, const uint8_t *msg, size_t len)
@@ -233,12 +255,15 @@ static void on_publish(pw_grpc_call *c, const uint8_t *msg, size_t len)
     if (!j) return;
     q_err e;
     uint32_t part = 0;
-    if (pub_check(c, srv_job_msg(j), &part, &e) != Q_OK) {
+    const srv_sdir_ent *ent = NULL;
+    bool split = false;
+    if (pub_check(c, srv_job_msg(j), &part, &ent, &split, &e) != Q_OK) {
         srv_job_err(j, &e);
         srv_job_decoded_refuse(j);
         return;
     }
-    srv_call_route_part(j, part, run_publish);
+    if (split) srv_sparts_publish_split(j, ent, run_publish_member);
+    else srv_call_route_part(j, part, run_publish);
 }
 
 /* ---- PublishStream: answers in request order (srv_ordered.h) ----
@@ -272,8 +297,11 @@ static void pubs_request(srv_ord *o, srv_ord_item *it, const uint8_t *msg, size_
     const pwm_ringq_v1_PublishStreamRequest *r = srv_job_msg(j);
     uint64_t rid = r->request_id;
     uint32_t part = 0;
-    if (pub_check(srv_ord_call(o), r->publish, &part, &e) == Q_OK)
-        return srv_ord_dispatch(o, it, rid, j, part, run_publish_stream);
+    const srv_sdir_ent *ent = NULL;
+    bool split = false;
+    if (pub_check(srv_ord_call(o), r->publish, &part, &ent, &split, &e) == Q_OK)
+        return srv_ord_dispatch(o, it, rid, j, split ? ent->part : part,
+                                split ? run_publish_stream_split : run_publish_stream);
     srv_job_decoded_release(j);
     srv_job_free(j);
     srv_ord_answer(o, it, rid, e.code, e.msg, NULL, 0);

@@ -23,6 +23,7 @@
 #include "core/rt_blob.h"
 #include "server/srv_auth.h"
 #include "server/srv_stream_int.h"
+#include "server/srv_stream_parts.h"
 
 #define READ_BATCH_MSGS 64u         /* messages per batch: one mesh round trip each */
 #define READ_BATCH_BYTES (1u << 20) /* bytes a batch may pin (the first message always goes) */
@@ -46,12 +47,13 @@ static void run_get_message(srv_job *j, srv_part *sp)
     if (s && r->which_case == pwm_ringq_v1_GetMessageRequest_FIELD_last_by_subject)
         st = q_stream_last_by_subject(sp->p, s, srv_chars(r->last_by_subject),
                                       r->last_by_subject.len, &m, &e);
-    else if (s) st = q_stream_get(sp->p, s, r->seq, &m, &e);
+    else if (s) st = q_stream_get(sp->p, s, srv_sparts_seq_in(s, r->seq), &m, &e); /* a member's */
     if (!s) {
         /* status set by srv_stream_find */
     } else if (st != Q_OK) {
         srv_job_err(j, &e);
-    } else if (srv_smsg_encode(&j->resp, SRV_SMSG_PLAIN, srv_chars(r->stream), r->stream.len, &m,
+    } else if ((m.seq = srv_sparts_seq_out(s, m.seq)),
+               srv_smsg_encode(&j->resp, SRV_SMSG_PLAIN, srv_chars(r->stream), r->stream.len, &m,
                                false) < 0) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
     } else {
@@ -75,7 +77,7 @@ static void on_get_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
                q_subject_check(srv_chars(r->last_by_subject), r->last_by_subject.len, &e) != Q_OK) {
         srv_job_fail(j, Q_INVALID_ARGUMENT, "last_by_subject: %s", e.msg);
         srv_job_decoded_refuse(j);
-    } else {
+    } else if (!srv_sparts_get_message(j, run_get_message)) {
         srv_stream_route(j, r->stream, "stream", run_get_message);
     }
 }
@@ -87,6 +89,7 @@ typedef struct rd_args {
     char name[Q_STREAM_NAME_BYTES_MAX];
     uint32_t name_len;
     bool by_time, headers_only;
+    bool snapshot; /* a partitioned stream's member: never live, ends at its last message */
     uint64_t from_seq, start_ms, end_seq, max; /* max: messages this job may send (>= 1) */
     uint32_t nf;
     uint16_t flen[Q_FILTER_SET_MAX];
@@ -103,6 +106,11 @@ typedef struct rd {
     bool blob_busy; /* a batch still referenced by the connection */
     uint32_t part;
     uint64_t left; /* messages still to send (UINT64_MAX: no limit) */
+    /* A partitioned stream (srv_stream_parts.h): its members are read one after the other,
+     * member `member` of `parts` now, from the request's stream sequences (0: none). */
+    uint32_t parts, home, member;
+    uint64_t start_seq, end_seq, start_ms;
+    bool by_time;
     rd_args a;
     struct rd *next, *prev; /* this shard's sessions */
 } rd;
@@ -141,7 +149,7 @@ static void read_batch(srv_job *j, srv_part *sp, q_stream *s, const rd_args *a,
     uint64_t payload = 0;
     *caught_up = false;
     while (n < READ_BATCH_MSGS && n < a->max && buf_size(&j->resp) < READ_BATCH_BYTES) {
-        if (a->end_seq && seq > a->end_seq) {
+        if ((a->end_seq && seq > a->end_seq) || (a->snapshot && seq > q_stream_last_seq(s))) {
             j->list_cut = true;
             break;
         }
@@ -158,6 +166,7 @@ static void read_batch(srv_job *j, srv_part *sp, q_stream *s, const rd_args *a,
             seq = resume;
             if (seq <= q_stream_last_seq(s) && ++scans < READ_SCANS_PER_JOB) continue;
             *caught_up = seq > q_stream_last_seq(s);
+            if (*caught_up && a->snapshot) j->list_cut = true; /* a member: read out */
             break;
         }
         if (a->end_seq && m.seq > a->end_seq) {
@@ -168,7 +177,9 @@ static void read_batch(srv_job *j, srv_part *sp, q_stream *s, const rd_args *a,
             *caught_up = true; /* the commit that makes it durable wakes the job */
             break;
         }
-        if (srv_smsg_encode(&j->resp, SRV_SMSG_READ_FRAMED, a->name, a->name_len, &m,
+        q_smsg out = m;
+        out.seq = srv_sparts_seq_out(s, m.seq); /* a member's: the stream's sequence */
+        if (srv_smsg_encode(&j->resp, SRV_SMSG_READ_FRAMED, a->name, a->name_len, &out,
                             a->headers_only) < 0) {
             if (n == 0) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding a message");
             break;
@@ -287,6 +298,28 @@ static void run_sweep(srv_job *j, srv_part *sp)
 
 static void rd_next(rd *r);
 
+/* A partitioned stream: points the session's arguments at member r->member (its sequences for
+ * the request's stream sequences). false when that member holds nothing in the range. */
+static bool rd_member(rd *r)
+{
+    r->a.snapshot = true;
+    r->a.by_time = r->by_time;
+    r->a.start_ms = r->start_ms;
+    r->a.from_seq = srv_sparts_seq_from_k(r->parts, r->member, r->start_seq);
+    r->a.end_seq = r->end_seq ? srv_sparts_seq_from_k(r->parts, r->member, r->end_seq + 1) - 1 : 0;
+    return r->end_seq == 0 || r->a.end_seq > 0;
+}
+
+/* A partitioned stream's member is read out: the next one (true), or none left. */
+static bool rd_next_member(rd *r)
+{
+    while (++r->member < r->parts) {
+        r->part = srv_sparts_member_part(r->home, r->member);
+        if (rd_member(r)) return true;
+    }
+    return false;
+}
+
 /* A batch left the connection (sent, or dropped with the call): the next one may be read. */
 static void rd_blob_freed(rt_blob *b)
 {
@@ -335,7 +368,7 @@ static void read_done(srv_job *j)
             if (n) rd_send(r, j, n);
             if (r->finished) {
                 /* rd_send failed */
-            } else if (j->list_cut || r->left == 0) {
+            } else if (r->left == 0 || (j->list_cut && !rd_next_member(r))) {
                 rd_end(r, PW_GRPC_OK, NULL);
             } else if (srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
                 rd_end(r, PW_GRPC_UNAVAILABLE, "server is draining");
@@ -403,6 +436,7 @@ static void on_read(pw_grpc_call *c, const uint8_t *msg, size_t len)
         pw_msg_arena_deinit(&ar);
         return;
     }
+    const srv_sdir_ent *pe = srv_sparts_find(q.stream);
     rd *r = rt_calloc(1, sizeof *r);
     q_err e;
     q_status st = r ? rd_args_from(&q, &r->a, &e) : Q_RESOURCE_EXHAUSTED;
@@ -420,11 +454,23 @@ static void on_read(pw_grpc_call *c, const uint8_t *msg, size_t len)
     r->refs = 1;
     r->left = max ? max : UINT64_MAX;
     r->part = q_part_of(r->a.name, r->a.name_len, srv_q.nparts);
+    if (pe) { /* members one after the other, each from the request's sequence or time */
+        r->parts = pe->parts;
+        r->home = pe->part;
+        r->start_seq = r->a.from_seq;
+        r->end_seq = r->a.end_seq;
+        r->start_ms = r->a.start_ms;
+        r->by_time = r->a.by_time;
+        r->member = 0;
+        r->part = r->home;
+        if (!rd_member(r) && !rd_next_member(r)) r->left = 0;
+    }
     pw_grpc_call_set_user(c, r);
     r->next = t_reads;
     if (t_reads) t_reads->prev = r;
     t_reads = r;
-    rd_next(r);
+    if (r->left == 0) rd_end(r, PW_GRPC_OK, NULL); /* a partitioned range holding nothing */
+    else rd_next(r);
 }
 
 static void on_read_cancel(pw_grpc_call *c, pw_grpc_status st)

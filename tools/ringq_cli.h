@@ -80,8 +80,10 @@ int cmd_leases(cli_args *a);
 /* tools/ringq_cmd_top.c: a live full-screen table of the queues */
 int cmd_top(cli_args *a);
 
-/* tools/ringq_cmd_stream.c: stream create|ls|info|rm|purge */
+/* tools/ringq_cmd_stream.c: stream create|ls|info|rm|purge|read */
 int cmd_stream(cli_args *a);
+/* tools/ringq_cmd_stream_read.c: stream read NAME (Streams.Read, no consumer) */
+int cmd_stream_read(cli_args *a);
 /* tools/ringq_cmd_pubsub.c: publish lines, print a consumer's messages */
 int cmd_pub(cli_args *a);
 int cmd_sub(cli_args *a);

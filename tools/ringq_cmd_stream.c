@@ -1,6 +1,6 @@
 /* tools/ringq_cmd_stream: `ringq stream create|ls|info|rm|purge` - a stream's configuration and
  * figures (ringq.v1.Streams; docs/semantics.md "Streams", docs/cli.md). Text for people, one
- * JSON value with --json. */
+ * JSON value with --json. `stream read` is tools/ringq_cmd_stream_read.c. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +28,9 @@ static void json_config(const rq_stream_config *c)
     json_u64("max_age_ms", c->max_age_ms);
     json_u64("max_msgs_per_subject", c->max_msgs_per_subject);
     if (c->has_duplicate_window_ms) json_u64("duplicate_window_ms", c->duplicate_window_ms);
-    printf(",\"max_msg_size\":%" PRIu32 ",\"allow_msg_ttl\":%s,\"description\":", c->max_msg_size,
-           c->allow_msg_ttl ? "true" : "false");
+    printf(",\"max_msg_size\":%" PRIu32 ",\"allow_msg_ttl\":%s,\"partitions\":%" PRIu32
+           ",\"description\":",
+           c->max_msg_size, c->allow_msg_ttl ? "true" : "false", c->partitions);
     fmt_json_cstr(c->description);
     putchar('}');
 }
@@ -87,6 +88,8 @@ static void text_info(const rq_stream_info *s)
         printf("%-22s %" PRIu64 "\n", "duplicate_window_ms:", c->duplicate_window_ms);
     printf("%-22s %" PRIu32 "\n%-22s %s\n", "max_msg_size:", c->max_msg_size,
            "allow_msg_ttl:", c->allow_msg_ttl ? "yes" : "no");
+    if (c->partitions > 1)
+        printf("%-22s %" PRIu32 " (order per subject)\n", "partitions:", c->partitions);
     if (c->description[0]) printf("%-22s %s\n", "description:", c->description);
     fmt_time_str(t1, s->created_unix_ms);
     printf("%-22s %" PRIu32 "\n%-22s %s\n", "partition:", s->partition, "created:", t1);
@@ -123,10 +126,10 @@ static int create_opt(cli_args *a, int *i, rq_stream_config *c)
         c->allow_msg_ttl = true;
         return 1;
     }
-    static const char *const takes[] = {"--subjects",   "--retention",    "--max-msgs",
-                                        "--max-bytes",  "--max-age",      "--max-msgs-per-subject",
-                                        "--discard",    "--dedup-window", "--max-msg-size",
-                                        "--description"};
+    static const char *const takes[] = {"--subjects",    "--retention",    "--max-msgs",
+                                        "--max-bytes",   "--max-age",      "--max-msgs-per-subject",
+                                        "--discard",     "--dedup-window", "--max-msg-size",
+                                        "--description", "--partitions"};
     size_t k = 0;
     while (k < sizeof takes / sizeof takes[0] && strcmp(o, takes[k]) != 0) k++;
     if (k == sizeof takes / sizeof takes[0]) return 0;
@@ -144,6 +147,7 @@ static int create_opt(cli_args *a, int *i, rq_stream_config *c)
         c->has_duplicate_window_ms = ok;
         break;
     case 8: ok = cli_parse_u32(v, &c->max_msg_size); break;
+    case 10: ok = cli_parse_u32(v, &c->partitions) && c->partitions > 0; break;
     default:
         ok = strlen(v) < sizeof c->description;
         if (ok) snprintf(c->description, sizeof c->description, "%s", v);
@@ -286,11 +290,9 @@ static int stream_purge(cli_args *a)
 
 int cmd_stream(cli_args *a)
 {
-    static const cli_sub subs[] = {{"create", stream_create},
-                                   {"ls", stream_ls},
-                                   {"info", stream_info},
-                                   {"rm", stream_rm},
-                                   {"purge", stream_purge}};
-    return cli_dispatch(a, "stream", "create, ls, info, rm or purge", subs,
+    static const cli_sub subs[] = {{"create", stream_create}, {"ls", stream_ls},
+                                   {"info", stream_info},     {"rm", stream_rm},
+                                   {"purge", stream_purge},   {"read", cmd_stream_read}};
+    return cli_dispatch(a, "stream", "create, ls, info, rm, purge or read", subs,
                         sizeof subs / sizeof subs[0]);
 }

@@ -1,7 +1,9 @@
 /* proto_wire/gen/pw_msg_gen: the build's schema generator. Reads the FileDescriptorSet protoc
  * writes (build/gen/ringq_descriptors.bin) with our own pw_pb reader and emits, for every
  * message, enum and service in it, the C structs, field-number constants, pw_msg tables and
- * method paths (build/gen/proto_wire/pw_msgs.[ch]; layout in proto_wire/pw_msg.h).
+ * method paths (build/gen/proto_wire/pw_msgs.[ch]; layout in proto_wire/pw_msg.h), and each
+ * message's straight-line encoder (pw_msg_gen_code.c; proto_wire/pw_msg_code.h) and decoder
+ * (pw_msg_gen_dec.c).
  *
  *   pw_msg_gen DESCRIPTORS.bin OUT.h OUT.c
  *
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto_wire/gen/pw_msg_gen.h"
 #include "proto_wire/pw_msg.h"
 #include "proto_wire/pw_pb.h"
 
@@ -57,34 +60,11 @@ enum {
     TYPE_GROUP = 10,
 };
 
-/* Generous bounds on what one descriptor set holds (ours: ~120 messages). */
-#define GEN_NAME_BYTES_MAX 256u
-#define GEN_ONEOFS_MAX 16u
-
-typedef struct gfield {
-    char name[GEN_NAME_BYTES_MAX];
-    char type_name[GEN_NAME_BYTES_MAX]; /* ".pkg.Msg" for messages and enums */
-    uint32_t num, label, type;
-    int oneof;  /* -1: none */
-    int packed; /* -1: default, 0/1: [packed=] */
-    bool proto3_optional;
-} gfield;
-
-typedef struct gmsg {
-    char cname[GEN_NAME_BYTES_MAX]; /* pwm_ringq_v1_Task */
-    char full[GEN_NAME_BYTES_MAX];  /* ringq.v1.Task */
-    gfield *fields;
-    size_t nfields;
-    char oneofs[GEN_ONEOFS_MAX][GEN_NAME_BYTES_MAX];
-    size_t noneofs;
-    bool proto3;
-} gmsg;
-
 static gmsg *msgs;
 static size_t nmsgs, cap_msgs;
 static FILE *H, *C;
 
-static void die(const char *fmt, ...)
+void gen_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -98,13 +78,13 @@ static void die(const char *fmt, ...)
 static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n);
-    if (!q) die("out of memory");
+    if (!q) gen_die("out of memory");
     return q;
 }
 
 static void copy_name(char *dst, pw_pb_bytes b)
 {
-    if (b.len >= GEN_NAME_BYTES_MAX) die("name of %zu bytes", b.len);
+    if (b.len >= GEN_NAME_BYTES_MAX) gen_die("name of %zu bytes", b.len);
     memcpy(dst, b.ptr, b.len);
     dst[b.len] = 0;
 }
@@ -113,15 +93,15 @@ static void copy_name(char *dst, pw_pb_bytes b)
 static bool next(pw_pb_reader *r, pw_pb_field *f)
 {
     int rc = pw_pb_next(r, f);
-    if (rc < 0) die("bad descriptor set: %s", pw_pb_strerror(rc));
+    if (rc < 0) gen_die("bad descriptor set: %s", pw_pb_strerror(rc));
     return rc == 1;
 }
 
 /* "pkg.Outer.Inner" -> "pwm_pkg_Outer_Inner". */
-static void cname_of(char *dst, const char *full)
+void gen_cname_of(char *dst, const char *full)
 {
     size_t n = (size_t)snprintf(dst, GEN_NAME_BYTES_MAX, "pwm_%s", full);
-    if (n >= GEN_NAME_BYTES_MAX) die("name too long: %s", full);
+    if (n >= GEN_NAME_BYTES_MAX) gen_die("name too long: %s", full);
     for (char *p = dst; *p; p++)
         if (*p == '.') *p = '_';
 }
@@ -154,7 +134,7 @@ static void parse_field(gfield *g, pw_pb_bytes b)
         default: break;
         }
     }
-    if (g->type == TYPE_GROUP) die("field %s: groups are not supported", g->name);
+    if (g->type == TYPE_GROUP) gen_die("field %s: groups are not supported", g->name);
 }
 
 static void emit_enum(const char *scope_c, const char *scope_full, pw_pb_bytes b);
@@ -176,8 +156,8 @@ static void parse_message(const char *scope_full, pw_pb_bytes b, bool proto3)
     memset(m, 0, sizeof *m);
     m->proto3 = proto3;
     int n = snprintf(m->full, sizeof m->full, "%s%s%s", scope_full, *scope_full ? "." : "", name);
-    if (n < 0 || (size_t)n >= sizeof m->full) die("name too long: %s", name);
-    cname_of(m->cname, m->full);
+    if (n < 0 || (size_t)n >= sizeof m->full) gen_die("name too long: %s", name);
+    gen_cname_of(m->cname, m->full);
     char full[GEN_NAME_BYTES_MAX], cname[GEN_NAME_BYTES_MAX];
     memcpy(full, m->full, sizeof full);
     memcpy(cname, m->cname, sizeof cname);
@@ -187,9 +167,10 @@ static void parse_message(const char *scope_full, pw_pb_bytes b, bool proto3)
         if (f.num == MSG_FIELD) {
             m->fields = xrealloc(m->fields, (m->nfields + 1) * sizeof *m->fields);
             parse_field(&m->fields[m->nfields++], f.bytes);
-            if (m->nfields > PW_MSG_FIELDS_MAX) die("%s: over %u fields", full, PW_MSG_FIELDS_MAX);
+            if (m->nfields > PW_MSG_FIELDS_MAX)
+                gen_die("%s: over %u fields", full, PW_MSG_FIELDS_MAX);
         } else if (f.num == MSG_ONEOF) {
-            if (m->noneofs == GEN_ONEOFS_MAX) die("%s: too many oneofs", full);
+            if (m->noneofs == GEN_ONEOFS_MAX) gen_die("%s: too many oneofs", full);
             pw_pb_reader o;
             pw_pb_field of;
             pw_pb_reader_init(&o, f.bytes.ptr, f.bytes.len);
@@ -234,7 +215,7 @@ static void emit_enum(const char *scope_c, const char *scope_full, pw_pb_bytes b
 
 /* ---- Emitting structs and tables ---- */
 
-static const char *ctype(const gfield *g)
+const char *gen_ctype(const gfield *g)
 {
     switch (g->type) {
     case PW_MSG_DOUBLE: return "double";
@@ -253,13 +234,13 @@ static const char *ctype(const gfield *g)
     case PW_MSG_BOOL: return "bool";
     case PW_MSG_STRING:
     case PW_MSG_BYTES: return "pw_pb_bytes";
-    default: die("field %s: unsupported type %u", g->name, g->type);
+    default: gen_die("field %s: unsupported type %u", g->name, g->type);
     }
     return NULL;
 }
 
 /* C member name: the proto name, with a trailing '_' when it is a C keyword. */
-static const char *member(const char *name)
+const char *gen_member(const char *name)
 {
     static const char *const kw[] = {
         "auto",     "break",  "case",   "char",     "const",    "continue", "default",  "do",
@@ -274,7 +255,15 @@ static const char *member(const char *name)
     return out;
 }
 
-static bool is_oneof(const gfield *g) { return g->oneof >= 0 && !g->proto3_optional; }
+bool gen_is_oneof(const gfield *g) { return g->oneof >= 0 && !g->proto3_optional; }
+
+bool gen_is_repeated(const gfield *g) { return g->label == LABEL_REPEATED; }
+
+bool gen_is_packed(const gmsg *m, const gfield *g)
+{
+    bool scalar = g->type != PW_MSG_STRING && g->type != PW_MSG_BYTES && g->type != PW_MSG_MESSAGE;
+    return gen_is_repeated(g) && scalar && (g->packed == 1 || (g->packed == -1 && m->proto3));
+}
 
 static void emit_struct(const gmsg *m)
 {
@@ -283,20 +272,20 @@ static void emit_struct(const gmsg *m)
     for (size_t i = 0; i < m->nfields; i++) {
         const gfield *g = &m->fields[i];
         char sub[GEN_NAME_BYTES_MAX];
-        if (is_oneof(g) && !case_done[g->oneof]) {
+        if (gen_is_oneof(g) && !case_done[g->oneof]) {
             fprintf(H, "    uint32_t %s_case; /* oneof %s: the field number set, or 0 */\n",
                     m->oneofs[g->oneof], m->oneofs[g->oneof]);
             case_done[g->oneof] = true;
         }
-        if (g->type == PW_MSG_MESSAGE) cname_of(sub, g->type_name + 1);
-        const char *t = g->type == PW_MSG_MESSAGE ? sub : ctype(g);
+        if (g->type == PW_MSG_MESSAGE) gen_cname_of(sub, g->type_name + 1);
+        const char *t = g->type == PW_MSG_MESSAGE ? sub : gen_ctype(g);
         if (g->label == LABEL_REPEATED) {
-            fprintf(H, "    const %s *%s;\n", t, member(g->name));
+            fprintf(H, "    const %s *%s;\n", t, gen_member(g->name));
             fprintf(H, "    size_t %s_count;\n", g->name);
         } else if (g->type == PW_MSG_MESSAGE) {
-            fprintf(H, "    const %s *%s;\n", t, member(g->name));
+            fprintf(H, "    const %s *%s;\n", t, gen_member(g->name));
         } else {
-            fprintf(H, "    %s %s;\n", t, member(g->name));
+            fprintf(H, "    %s %s;\n", t, gen_member(g->name));
         }
         if (g->proto3_optional) fprintf(H, "    bool has_%s;\n", g->name);
     }
@@ -323,27 +312,28 @@ static void emit_table(gmsg *m)
     for (size_t i = 0; i < m->nfields; i++) {
         const gfield *g = &sorted[i];
         char sub[GEN_NAME_BYTES_MAX] = "";
-        bool rep = g->label == LABEL_REPEATED;
-        bool scalar = g->type != PW_MSG_STRING && g->type != PW_MSG_BYTES &&
-                      g->type != PW_MSG_MESSAGE;
-        bool packed = rep && scalar && (g->packed == 1 || (g->packed == -1 && m->proto3));
-        if (g->type == PW_MSG_MESSAGE) cname_of(sub, g->type_name + 1);
+        bool rep = gen_is_repeated(g);
+        bool packed = gen_is_packed(m, g);
+        if (g->type == PW_MSG_MESSAGE) gen_cname_of(sub, g->type_name + 1);
         fprintf(C, "    {%u, %u, %s%s%s%s0, offsetof(%s, %s), ", g->num, g->type,
                 rep ? "PW_MSG_F_REPEATED | " : "", packed ? "PW_MSG_F_PACKED | " : "",
                 g->proto3_optional ? "PW_MSG_F_OPTIONAL | " : "",
-                is_oneof(g) ? "PW_MSG_F_ONEOF | " : "", m->cname, member(g->name));
+                gen_is_oneof(g) ? "PW_MSG_F_ONEOF | " : "", m->cname, gen_member(g->name));
         if (rep) fprintf(C, "offsetof(%s, %s_count), ", m->cname, g->name);
         else fprintf(C, "0, ");
         if (g->proto3_optional) fprintf(C, "offsetof(%s, has_%s), ", m->cname, g->name);
-        else if (is_oneof(g)) fprintf(C, "offsetof(%s, %s_case), ", m->cname, m->oneofs[g->oneof]);
+        else if (gen_is_oneof(g))
+            fprintf(C, "offsetof(%s, %s_case), ", m->cname, m->oneofs[g->oneof]);
         else fprintf(C, "0, ");
         fprintf(C, "%s%s%s, \"%s\"},\n", *sub ? "&" : "", *sub ? sub : "NULL", *sub ? "_desc" : "",
                 g->name);
     }
     if (m->nfields) fprintf(C, "};\n");
-    fprintf(C, "const pw_msg_desc %s_desc = {\"%s\", sizeof(%s), _Alignof(%s), %s%s, %zu};\n\n",
+    fprintf(C,
+            "const pw_msg_desc %s_desc = {\"%s\", sizeof(%s), _Alignof(%s), %s%s, %zu, %s_size, "
+            "%s_write, %s_decode};\n\n",
             m->cname, m->full, m->cname, m->cname, m->nfields ? m->cname : "NULL",
-            m->nfields ? "_fields" : "", m->nfields);
+            m->nfields ? "_fields" : "", m->nfields, m->cname, m->cname, m->cname);
     free(sorted);
 }
 
@@ -357,7 +347,7 @@ static void emit_service(const char *pkg, pw_pb_bytes b)
     while (next(&r, &f))
         if (f.num == SVC_NAME) copy_name(name, f.bytes);
     snprintf(full, sizeof full, "%s%s%s", pkg, *pkg ? "." : "", name);
-    cname_of(cname, full);
+    gen_cname_of(cname, full);
     fprintf(H, "/* service %s */\n", full);
     fprintf(C, "const pw_msg_method %s_methods[] = {\n", cname);
     pw_pb_reader_init(&r, b.ptr, b.len);
@@ -377,8 +367,8 @@ static void emit_service(const char *pkg, pw_pb_bytes b)
             if (mf.num == METHOD_CSTREAM) cs = mf.u64 != 0;
             if (mf.num == METHOD_SSTREAM) ss = mf.u64 != 0;
         }
-        cname_of(cin, in + 1);
-        cname_of(cout, out + 1);
+        gen_cname_of(cin, in + 1);
+        gen_cname_of(cout, out + 1);
         fprintf(H, "#define %s_%s_PATH \"/%s/%s\"\n#define %s_%s_INDEX %zu\n", cname, mname, full,
                 mname, cname, mname, n);
         fprintf(C, "    {%s_%s_PATH, &%s_desc, &%s_desc, %s, %s},\n", cname, mname, cin, cout,
@@ -402,7 +392,7 @@ static void parse_file(pw_pb_bytes b)
         if (f.num == FILE_PACKAGE) copy_name(pkg, f.bytes);
         if (f.num == FILE_SYNTAX) proto3 = f.bytes.len == 6 && !memcmp(f.bytes.ptr, "proto3", 6);
     }
-    cname_of(pkg_c, pkg);
+    gen_cname_of(pkg_c, pkg);
     pw_pb_reader_init(&r, b.ptr, b.len);
     while (next(&r, &f)) {
         if (f.num == FILE_MESSAGE) parse_message(pkg, f.bytes, proto3);
@@ -416,7 +406,7 @@ static void parse_file(pw_pb_bytes b)
 static uint8_t *read_all(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) die("%s: %s", path, strerror(errno));
+    if (!f) gen_die("%s: %s", path, strerror(errno));
     uint8_t *data = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
@@ -425,7 +415,7 @@ static uint8_t *read_all(const char *path, size_t *len)
         n += got;
         if (got == 0) break;
     }
-    if (ferror(f)) die("%s: read error", path);
+    if (ferror(f)) gen_die("%s: read error", path);
     fclose(f);
     *len = n;
     return data;
@@ -434,18 +424,18 @@ static uint8_t *read_all(const char *path, size_t *len)
 static FILE *open_out(const char *path)
 {
     FILE *f = fopen(path, "w");
-    if (!f) die("%s: %s", path, strerror(errno));
+    if (!f) gen_die("%s: %s", path, strerror(errno));
     return f;
 }
 
 static void close_out(FILE *f, const char *path)
 {
-    if (ferror(f) | fclose(f)) die("%s: write error", path);
+    if (ferror(f) | fclose(f)) gen_die("%s: write error", path);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) die("usage: pw_msg_gen DESCRIPTORS.bin OUT.h OUT.c");
+    if (argc != 4) gen_die("usage: pw_msg_gen DESCRIPTORS.bin OUT.h OUT.c");
     size_t len;
     uint8_t *set = read_all(argv[1], &len);
     H = open_out(argv[2]);
@@ -457,6 +447,8 @@ int main(int argc, char **argv)
             "#include <stdint.h>\n\n#include \"proto_wire/pw_msg.h\"\n\n",
             argv[1]);
     fprintf(C, "/* Generated by proto_wire/gen/pw_msg_gen. Do not edit. */\n"
+               "#include <errno.h>\n#include <stdint.h>\n#include <string.h>\n\n"
+               "#include \"proto_wire/pw_msg_code.h\"\n"
                "#include \"proto_wire/pw_msgs.h\"\n\n");
     pw_pb_reader r;
     pw_pb_field f;
@@ -467,7 +459,11 @@ int main(int argc, char **argv)
         fprintf(H, "typedef struct %s %s;\n", msgs[i].cname, msgs[i].cname);
     fprintf(H, "\n");
     for (size_t i = 0; i < nmsgs; i++) emit_struct(&msgs[i]);
+    gen_code_decls(C, msgs, nmsgs);
+    gen_dec_decls(C, msgs, nmsgs);
     for (size_t i = 0; i < nmsgs; i++) emit_table(&msgs[i]);
+    for (size_t i = 0; i < nmsgs; i++) gen_code(C, &msgs[i]);
+    for (size_t i = 0; i < nmsgs; i++) gen_dec(C, &msgs[i]);
     fprintf(H,
             "/* Every message above, for tests and fuzzers that walk them all. */\n"
             "#define PWM_MESSAGES %zu\nextern const pw_msg_desc *const pwm_messages[%zu];\n\n"

@@ -1,9 +1,11 @@
 /* Fuzz target for proto_wire/pw_msg.c over every generated message table (pw_msgs.h). The first
  * input byte picks the message type, the rest is decoded as that type:
  *  1. Decode: no crash, no read outside the input (ASan), only pw_pb / pw_msg error codes, every
- *     string view inside the input.
- *  2. Re-encode what decoded: the size-first prediction holds, the bytes decode again, and a
- *     second encode is byte-identical to the first (encode is canonical and stable).
+ *     string view inside the input; the generated decoder and the table walk return the same
+ *     result and (re-encoded) the same message.
+ *  2. Re-encode what decoded: the size-first prediction holds, the generated per-message
+ *     encoder and the table walk write the same bytes, the bytes decode again, and a second
+ *     encode is byte-identical to the first (encode is canonical and stable).
  * Seeds (tests/fuzz/seeds/fuzz_pw_msg/): ringq.v1 messages written by python3-protobuf, each
  * prefixed with its index in pwm_messages when they were made. */
 #include <errno.h>
@@ -66,6 +68,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(d->size <= sizeof msg[0]);
     pw_msg_arena_init(&a, arena_mem[0], ARENA_BYTES);
     int rc = pw_msg_decode(d, msg[0], in, n, &a);
+    /* The generated decoder and the table walk: the same result, the same message. */
+    pw_msg_desc walk = *d;
+    walk.size_fn = NULL;
+    walk.write_fn = NULL;
+    walk.decode_fn = NULL;
+    CHECK(d->size_fn && d->write_fn && d->decode_fn);
+    pw_msg_arena wa;
+    pw_msg_arena_init(&wa, arena_mem[1], ARENA_BYTES);
+    CHECK(pw_msg_decode(&walk, msg[1], in, n, &wa) == rc);
     if (rc != 0) {
         CHECK(is_err(rc));
         return 0;
@@ -75,6 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *enc1 = malloc(len ? len : 1), *enc2 = malloc(len ? len : 1);
     CHECK(enc1 && enc2);
     CHECK(pw_msg_encode_to(d, msg[0], enc1, len) == (long)len);
+    /* The generated encoder and the table walk write the same bytes, for both decodes. */
+    CHECK(pw_msg_size(&walk, msg[0]) == len && pw_msg_size(d, msg[1]) == len);
+    CHECK(pw_msg_encode_to(&walk, msg[0], enc2, len) == (long)len);
+    CHECK(memcmp(enc1, enc2, len) == 0);
+    CHECK(pw_msg_encode_to(d, msg[1], enc2, len) == (long)len);
+    CHECK(memcmp(enc1, enc2, len) == 0);
     pw_msg_arena_init(&a, arena_mem[1], ARENA_BYTES);
     rc = pw_msg_decode(d, msg[1], enc1, len, &a);
     CHECK(rc == 0 || rc == -ENOMEM); /* canonical output may take more arena (packed arrays) */

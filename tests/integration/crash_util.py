@@ -47,7 +47,8 @@ class CrashServerTest(unittest.TestCase):
         for _ in range(LISTEN_TRIES):
             try:
                 self.srv = C.start_ringqd("--port", str(self.port), "--fsync", "always",
-                                          threads=2, data_dir=self.data)
+                                          threads=getattr(self, "THREADS", 2),
+                                          data_dir=self.data)
                 break
             except RuntimeError as e:
                 last = e

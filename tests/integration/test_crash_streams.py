@@ -19,6 +19,12 @@ After each restart:
 - no message a durable consumer acked (AckMessages answered OK) is delivered to it again, in
   this life or any later one; the consumers survive the restarts.
 At the end each consumer drains the stream: every message is acked by each of them.
+
+CrashPartitionedStreamsTest runs the same on a stream of 4 partitions (docs/semantics.md
+"Partitioned streams") with 3 shards, 20 kills (c1 fetching from every member, c2's Consume
+stream bound to every member), and sequences are dense per member (member k's own 1..last)
+instead of across the stream; every subject is still in publish order, each message stored
+once.
 """
 import queue
 import random
@@ -99,6 +105,8 @@ class Worker(threading.Thread):
 
 class CrashStreamsTest(CrashServerTest):
     TMP_PREFIX = "ringq-crash-streams-"
+    PARTS = 1  # the stream's partitions (1: pinned)
+    KILLS = ROUNDS
 
     def publisher(self, book, stop, subjects, seed):
         rng = random.Random(seed)
@@ -201,14 +209,23 @@ class CrashStreamsTest(CrashServerTest):
                           timeout=RPC_TIMEOUT_S)
             book.on_publish(batch, r.acks)
 
+    def check_dense(self, book, st, msgs):
+        """Dense sequences: the stream's 1..last, or each member's own (partitioned)."""
+        n = self.PARTS
+        members = {}
+        for m in msgs:
+            members.setdefault((m.seq - 1) % n, []).append((m.seq - 1) // n + 1)
+        for k, seqs in members.items():
+            if seqs != list(range(1, len(seqs) + 1)):
+                book.violation(f"member {k}: sequences not dense: {len(seqs)} read, first gaps "
+                               f"{sorted(set(range(1, max(seqs) + 1)) - set(seqs))[:10]}")
+        if st.messages != len(msgs) or (n == 1 and len(msgs) != st.last_seq):
+            book.violation(f"{len(msgs)} read, last {st.last_seq}, messages {st.messages}")
+
     def check_stream(self, book, s, stream):
         st = s.state(stream)
         msgs = s.read(stream, start_seq=1, end_seq=st.last_seq, timeout=30) if st.last_seq else []
-        seqs = [m.seq for m in msgs]
-        if seqs != list(range(1, st.last_seq + 1)) or st.messages != st.last_seq:
-            book.violation(f"sequences not dense: {len(seqs)} read, last {st.last_seq}, "
-                           f"messages {st.messages}, first gaps "
-                           f"{sorted(set(range(1, st.last_seq + 1)) - set(seqs))[:10]}")
+        self.check_dense(book, st, msgs)
         by_seq = {m.seq: (m.subject, m.payload.decode()) for m in msgs}
         for seq, want in book.published.items():
             if by_seq.get(seq) != want:
@@ -258,11 +275,11 @@ class CrashStreamsTest(CrashServerTest):
         subjects = [f"{root}.s{i}" for i in range(PUBLISHERS * SUBJECTS_PER_PUBLISHER)]
         ch = self.srv.channel()
         s = Streams(ch)
-        s.stream(stream, [root + ".*"])
+        s.stream(stream, [root + ".*"], **({"partitions": self.PARTS} if self.PARTS > 1 else {}))
         for c in CONSUMERS:
             s.consumer(stream, c, ack_wait_ms=ACK_WAIT_MS, max_ack_pending=10000)
         ch.close()
-        for rnd in range(ROUNDS):
+        for rnd in range(self.KILLS):
             stop = threading.Event()
             seed = self.rng.randrange(1 << 30)
             k = SUBJECTS_PER_PUBLISHER
@@ -295,10 +312,17 @@ class CrashStreamsTest(CrashServerTest):
         self.assertGreater(book.redeliveries, 0, "no delivery was ever redelivered")
         self.assertEqual(self.srv.terminate(), 0)
         elapsed = time.monotonic() - t_start
-        print(f"\ncrash streams: {ROUNDS} kills, {len(book.published)} published, "
+        print(f"\ncrash streams ({self.PARTS} partitions): {self.KILLS} kills, {len(book.published)} published, "
               f"deliveries {book.deliveries}, {book.redeliveries} redeliveries, "
               f"{elapsed:.1f} s", flush=True)
         self.assertLess(elapsed, RUN_TIME_BUDGET_S)
+
+
+class CrashPartitionedStreamsTest(CrashStreamsTest):
+    TMP_PREFIX = "ringq-crash-pstreams-"
+    PARTS = 4
+    THREADS = 3
+    KILLS = 20  # the partitioned half of the time budget
 
 
 if __name__ == "__main__":

@@ -557,12 +557,12 @@ END_TEST
 
 /* One Echo on the connection (stream slot k of R), answered and closed; the allocations the
  * server side made meanwhile (the scripted client's included: the same for every Echo). */
-static uint64_t echo_counted(int k)
+static uint64_t echo_md_counted(int k, const char *md_name, const char *md_value)
 {
     uint8_t b[64];
     size_t n = frame(b, "again", false);
     rt_alloc_test_start(0);
-    request("/t.S/Echo", "application/grpc", NULL, NULL, b, n, true);
+    request("/t.S/Echo", "application/grpc", md_name, md_value, b, n, true);
     pump();
     uint64_t allocs = rt_alloc_test_count();
     rt_alloc_test_stop();
@@ -570,6 +570,8 @@ static uint64_t echo_counted(int k)
     ck_assert(R[k].closed);
     return allocs;
 }
+
+static uint64_t echo_counted(int k) { return echo_md_counted(k, NULL, NULL); }
 
 /* A finished call's memory serves the connection's next call while the connection has other
  * calls open (a Later held): the next Echo runs in the same memory and the cache holds it again
@@ -598,6 +600,33 @@ START_TEST(finished_call_memory_serves_the_next)
     pump();
     ck_assert(R[1].closed);
     ck_assert_uint_eq(G->call_cache.count, 0); /* no call left: let go */
+}
+END_TEST
+
+/* A request's small custom metadata is kept in the call (PW_GRPC_MD_INLINE_BYTES); larger
+ * metadata gets its own block: in steady state (both ends' HPACK tables warm) an Echo with
+ * large metadata allocates one block more than one with small (before: the same, both had a
+ * block), and both reach the handler (x-echo is echoed back). */
+START_TEST(small_metadata_kept_in_the_call)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "hold", false);
+    request("/t.S/Later", "application/grpc", NULL, NULL, b, n, true); /* keeps the conn busy */
+    pump();
+    ck_assert_ptr_nonnull(held);
+    (void)echo_md_counted(1, "x-echo", "v1");
+    uint64_t small = echo_md_counted(2, "x-echo", "v1");
+    ck_assert_str_eq(R[2].echo_md, "v1");
+    static char big[PW_GRPC_MD_INLINE_BYTES + 1];
+    memset(big, 'b', sizeof big - 1);
+    (void)echo_md_counted(3, "x-echo", big);
+    uint64_t large = echo_md_counted(4, "x-echo", big);
+    ck_assert_int_eq(R[4].echo_md[0], 'b');
+    ck_assert_uint_eq(large, small + 1);
+    pw_grpc_call_finish(held, PW_GRPC_OK, NULL);
+    pw_grpc_call_unref(held);
+    held = NULL;
+    pump();
 }
 END_TEST
 
@@ -723,6 +752,7 @@ int main(void)
     tcase_add_test(tc, plain_answer_after_reset_is_dropped);
     tcase_add_test(tc, answered_rpcs_counted_once_each);
     tcase_add_test(tc, finished_call_memory_serves_the_next);
+    tcase_add_test(tc, small_metadata_kept_in_the_call);
     tcase_add_test(tc, local_call_answers_now_and_later);
     tcase_add_test(tc, local_call_limits);
     suite_add_tcase(s, tc);

@@ -291,6 +291,10 @@ START_TEST(client_talks_to_server)
     }
     ck_assert_uint_eq(tp_last('C')->code, PW_H2_NO_ERROR);
     pw_h2_stats st;
+    /* Idle for PW_H2_IDLE_KEEP_MS, then an event (empty input): the table goes. */
+    tp_now += (uint64_t)PW_H2_IDLE_KEEP_MS * 1000000u;
+    ck_assert_int_eq(pw_h2_session_recv(SV, NULL, 0, tp_now), 0);
+    ck_assert_int_eq(pw_h2_session_recv(S, NULL, 0, tp_now), 0);
     pw_h2_session_stats(SV, &st);
     ck_assert_uint_eq(st.open_streams, 0);
     ck_assert_uint_eq(st.allocated_bytes, 0);

@@ -92,6 +92,7 @@ START_TEST(header_scratch_kept_while_a_stream_is_live)
     for (uint32_t sid = 1; sid <= 3; sid += 2)
         ck_assert_int_eq(pw_h2_submit_headers(S, sid, rh, 2, true), 0);
     tp_drain();
+    tp_idle_pass();
     pw_h2_stats st;
     pw_h2_session_stats(S, &st);
     ck_assert_uint_eq(st.open_streams, 0);
@@ -104,8 +105,115 @@ START_TEST(header_scratch_kept_while_a_stream_is_live)
     ck_assert_uint_ge(idle, busy + 2); /* hbytes and hfields: only when no stream was live */
     ck_assert_int_eq(pw_h2_submit_headers(S, 5, rh, 2, true), 0);
     tp_drain();
+    tp_idle_pass();
     pw_h2_session_stats(S, &st);
     ck_assert_uint_eq(st.allocated_bytes, 0);
+}
+END_TEST
+
+/* Answers stream `sid` with headers `rh` and trailers `tr`, counting the allocations of the two
+ * submits; checks what the peer decodes. */
+static uint64_t answer_counted(uint32_t sid, const pw_h2_header *rh, size_t nrh,
+                               const pw_h2_header *tr, const char *want_h, const char *want_t)
+{
+    tp_request(sid, true);
+    ck_assert_int_ge(tp_flush(), 0);
+    rt_alloc_test_start(0);
+    ck_assert_int_eq(pw_h2_submit_headers(S, sid, rh, nrh, false), 0);
+    ck_assert_int_eq(pw_h2_submit_trailers(S, sid, tr, 1), 0);
+    uint64_t n = rt_alloc_test_count();
+    rt_alloc_test_stop();
+    tp_out_reset();
+    tp_drain();
+    size_t i = 0;
+    char text[4096];
+    ck_assert_uint_eq(tp_block(sid, &i, text) & PW_H2_FLAG_END_STREAM, 0);
+    ck_assert_str_eq(text, want_h);
+    ck_assert_uint_eq(tp_block(sid, &i, text) & PW_H2_FLAG_END_STREAM, PW_H2_FLAG_END_STREAM);
+    ck_assert_str_eq(text, want_t);
+    return n;
+}
+
+/* The block cache: a gRPC server's response headers and OK trailers are the same on every call.
+ * From the second call on they are neither copied nor allocated (before: one allocation each),
+ * from the third sent as kept bytes (no HPACK encode); a list that changes the encoder's table
+ * in between makes the next block encoded afresh, and the peer decodes every block right. */
+START_TEST(header_block_cache)
+{
+    pw_h2_header rh[] = {PW_H2_HDR(":status", "200"),
+                         PW_H2_HDR("content-type", "application/grpc")};
+    pw_h2_header other[] = {PW_H2_HDR(":status", "200"), PW_H2_HDR("x-new", "1")};
+    pw_h2_header tr[] = {PW_H2_HDR("grpc-status", "0")};
+    const char *want = ":status: 200\ncontent-type: application/grpc\n";
+    const char *want_t = "grpc-status: 0\n";
+    tp_request(1, true); /* live throughout: the cache is emptied with the last stream */
+    ck_assert_int_ge(tp_flush(), 0);
+    pw_h2_stats st;
+    /* Each answer allocates the output buffer (released when drained): OUT. */
+    const uint64_t OUT = 1;
+    ck_assert_uint_ge(answer_counted(3, rh, 2, tr, want, want_t), OUT + 2); /* copies, table */
+    ck_assert_uint_eq(answer_counted(5, rh, 2, tr, want, want_t), OUT);     /* shared, encoded */
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.hblocks_cached, 0);
+    ck_assert_uint_eq(answer_counted(7, rh, 2, tr, want, want_t), OUT); /* kept bytes */
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.hblocks_cached, 2);
+    /* x-new enters the dynamic table: the kept bytes' indexes may be stale, so re-encoded. */
+    ck_assert_uint_ge(answer_counted(9, other, 2, tr, ":status: 200\nx-new: 1\n", want_t), OUT + 1);
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.hblocks_cached, 2); /* the trailers too: the table moved before them */
+    ck_assert_uint_eq(answer_counted(11, rh, 2, tr, want, want_t), OUT + 1); /* a copy */
+    ck_assert_uint_eq(answer_counted(13, rh, 2, tr, want, want_t), OUT);
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.hblocks_cached, 5); /* 11's trailers, 13's both */
+    ck_assert_int_eq(pw_h2_submit_headers(S, 1, rh, 2, true), 0);
+    tp_drain();
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.open_streams, 0);
+    ck_assert_uint_gt(st.allocated_bytes, 0); /* kept: a stream was opened just now */
+    tp_idle_pass();
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.allocated_bytes, 0); /* idle: the lists and the table went */
+}
+END_TEST
+
+/* A busy connection answers every request of a loop turn before its next ones arrive: the
+ * stream memory and the table are kept across that moment without streams (before, both were
+ * freed at each zero and allocated again for the next request: 2 allocations per request), and
+ * go once the session has opened no stream for PW_H2_IDLE_KEEP_MS. */
+START_TEST(stream_memory_kept_across_a_momentary_idle)
+{
+    pw_h2_header rh[] = {PW_H2_HDR(":status", "200")};
+    tp_request(1, true);
+    ck_assert_int_ge(tp_flush(), 0);
+    ck_assert_int_eq(pw_h2_submit_headers(S, 1, rh, 1, true), 0);
+    tp_drain();
+    pw_h2_stats st;
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.open_streams, 0);
+    for (uint32_t sid = 3; sid <= 9; sid += 2) {
+        tp_now += 1000000u; /* 1 ms later: still busy */
+        tp_request(sid, true);
+        rt_alloc_test_start(0);
+        ck_assert_int_ge(tp_flush(), 0);
+        uint64_t n = rt_alloc_test_count();
+        rt_alloc_test_stop();
+        /* 1: the cached stream's hit, numbered for the fail-Nth walk (core/rt_cache); before,
+         * 4: the stream, the table, the block scratch's two buffers. */
+        ck_assert_uint_eq(n, 1);
+        ck_assert_uint_eq(tp_count('H'), (sid + 1) / 2);
+        ck_assert_int_eq(pw_h2_submit_headers(S, sid, rh, 1, true), 0);
+        tp_drain();
+    }
+    tp_idle_pass();
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.allocated_bytes, 0);
+    tp_request(11, true); /* after the idle pass: allocated again */
+    rt_alloc_test_start(0);
+    ck_assert_int_ge(tp_flush(), 0);
+    uint64_t n = rt_alloc_test_count();
+    rt_alloc_test_stop();
+    ck_assert_uint_ge(n, 2);
 }
 END_TEST
 
@@ -140,6 +248,7 @@ START_TEST(request_response_with_trailers)
     /* Both sides ended: closed exactly once with NO_ERROR; its memory is gone. */
     ck_assert_uint_eq(tp_closes[1], 1);
     ck_assert_uint_eq(tp_last('C')->code, PW_H2_NO_ERROR);
+    tp_idle_pass();
     pw_h2_stats st;
     pw_h2_session_stats(S, &st);
     ck_assert_uint_eq(st.open_streams, 0);
@@ -516,6 +625,8 @@ int main(void)
     tc = tcase_create("streams");
     tcase_add_checked_fixture(tc, start, stop);
     tcase_add_test(tc, request_response_with_trailers);
+    tcase_add_test(tc, header_block_cache);
+    tcase_add_test(tc, stream_memory_kept_across_a_momentary_idle);
     tcase_add_test(tc, header_scratch_kept_while_a_stream_is_live);
     tcase_add_test(tc, request_trailers_and_user_pointer);
     tcase_add_test(tc, partial_frames_byte_by_byte);

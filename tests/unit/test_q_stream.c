@@ -665,6 +665,63 @@ START_TEST(update_keeps_name_and_retention_and_applies_limits)
 }
 END_TEST
 
+/* A member of a partitioned stream: its count and index are in its STREAM record (across a
+ * restart), cannot change on update, and are checked; the sequence mapping is dense per member. */
+START_TEST(partitioned_member_config_survives_and_cannot_change)
+{
+    tp t;
+    tp_open(&t, 1 << 20);
+    ts_cfg tc;
+    q_stream_cfg *c = ts_cfg_init(&tc, "orders", ORDERS);
+    c->parts = Q_STREAM_PARTS_MAX + 1;
+    expect_bad(&t, c, "partitions");
+    c = ts_cfg_init(&tc, "orders", ORDERS);
+    c->parts = 4;
+    c->part_index = 4;
+    expect_bad(&t, c, "partition index");
+    c = ts_cfg_init(&tc, "orders", ORDERS);
+    c->parts = 4;
+    c->part_index = 3;
+    q_stream *s = ts_create(&t, c, T0);
+    ts_pub(&t, s, "orders.a", "x", T0);
+    const char *const other[] = {"pinned", NULL};
+    ts_create(&t, ts_cfg_init(&tc, "pinned", other), T0);
+    tp_close(&t);
+    tp_reopen(&t, T0);
+    s = ts_find(&t, "orders");
+    ck_assert_ptr_nonnull(s);
+    q_stream_cfg gc;
+    q_stream_config(s, &gc);
+    ck_assert_uint_eq(gc.parts, 4);
+    ck_assert_uint_eq(gc.part_index, 3);
+    ts_expect(&t, s, 1, "orders.a", "x");
+    q_stream_config(ts_find(&t, "pinned"), &gc);
+    ck_assert_uint_eq(gc.parts, 1);
+    ck_assert_uint_eq(gc.part_index, 0);
+    uint64_t commit;
+    q_err e;
+    c = ts_cfg_init(&tc, "orders", ORDERS);
+    c->parts = 2;
+    ck_assert_int_eq(q_stream_update(t.p, c, T0, NULL, &commit, &e), Q_FAILED_PRECONDITION);
+    ck_assert(strstr(e.msg, "partitions") != NULL);
+    c = ts_cfg_init(&tc, "orders", ORDERS); /* pinned: a change too */
+    ck_assert_int_eq(q_stream_update(t.p, c, T0, NULL, &commit, &e), Q_FAILED_PRECONDITION);
+    /* Stream sequences: member k's pseq p is (p - 1) * parts + k + 1, and back. */
+    uint32_t k = 9;
+    for (uint32_t m = 0; m < 4; m++)
+        for (uint64_t p = 1; p < 5; p++) {
+            uint64_t seq = q_stream_seq_join(4, m, p);
+            ck_assert_uint_eq(q_stream_seq_split(4, seq, &k), p);
+            ck_assert_uint_eq(k, m);
+            ck_assert_uint_lt(seq, q_stream_seq_join(4, m, p + 1));
+        }
+    ck_assert_uint_eq(q_stream_seq_join(1, 0, 7), 7);
+    ck_assert_uint_eq(q_stream_seq_join(4, 2, 0), 0);
+    ck_assert_uint_lt(q_stream_member_of(4, "orders.a", 8), 4);
+    tp_done(&t);
+}
+END_TEST
+
 /* q_stream.h "Memory": 24 bytes of index per message (payloads stay in the log). 2^17 messages
  * on one subject fill the doubling index exactly. */
 START_TEST(index_costs_24_bytes_per_message)
@@ -715,6 +772,7 @@ int main(void)
                             expectations_apply_in_batch_order,
                             purge_variants,
                             update_keeps_name_and_retention_and_applies_limits,
-                            index_costs_24_bytes_per_message};
+                            index_costs_24_bytes_per_message,
+                            partitioned_member_config_survives_and_cannot_change};
     return tq_run("q_stream", "stream", 60, tests, sizeof tests / sizeof tests[0]);
 }
