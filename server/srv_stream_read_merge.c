@@ -274,7 +274,9 @@ void srv_sread_merge_start(pw_grpc_call *c, const srv_sdir_ent *pe, const rd_arg
     buf_init(&r->out, SIZE_MAX);
     for (uint32_t k = 0; k < r->parts; k++) rdm_member_init(r, k, after_seq);
     pw_grpc_call_set_user(c, r);
+    r->refs++; /* the pump may end the call: r stays until it returned */
     rdm_pump(r);
+    rdm_unref(r);
 }
 
 void srv_sread_merge_cancel(void *user)
