@@ -64,6 +64,9 @@ typedef struct rb_target {
     bool stream;        /* publish / fanout: a stream with consumer groups, not a task queue */
     uint32_t groups;    /* stream: consumer groups setup creates (fanout >= 1; publish 0) */
     uint32_t group;     /* stream consumer connections: the group this one reads as */
+    uint32_t subjects;  /* stream: publishes spread over <queue>.0 .. <queue>.<subjects-1>
+                         * (0 or 1: the subject <queue> alone) */
+    uint32_t parts;     /* ringq stream: StreamConfig.partitions (0 or 1: pinned to one) */
 } rb_target;
 
 /* Engine callbacks for one connection; `ud` is the engine's pointer passed to open(). */

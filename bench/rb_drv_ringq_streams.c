@@ -6,6 +6,8 @@
  *             only subject, limits retention), then for each group g the durable consumer
  *             rbgrp<g>: deliver all, explicit acks, ack wait = --lease-ms (no redelivery within
  *             a run), max_ack_pending RS_ACK_PENDING (above any credit window).
+ *             With --subjects N the stream captures <queue>.> too and publishes cycle over the
+ *             subjects <queue>.0 .. <queue>.<N-1>; --stream-partitions sets its partitions.
  *   producer  send(n) = one publish of n messages to subject <queue> at the server's default
  *             durability, which is the column's: SYNCED under --fsync always (answered after
  *             the fdatasync that covers them, group commit), WRITTEN under --fsync never; done
@@ -54,6 +56,8 @@ struct rb_conn {
     char bind_err[640];
     rq_pub_msg *msgs; /* send() scratch */
     size_t nmsgs;
+    char (*subj)[RQ_SUBJECT_MAX]; /* --subjects > 1: <queue>.<i>, used in turn */
+    uint32_t next_subj;
     /* Deliveries handed to the engine and not yet acked: the handle is the slot's index. */
     rq_delivery_ref *slots;
     uint32_t *free_slots; /* a stack of unused indexes */
@@ -95,8 +99,13 @@ static int rs_setup(const rb_target *t, char *err, size_t errlen)
     rq_client *c = rb_rq_admin_client(t->addr, err, errlen);
     if (!c) return -1;
     rq_status st;
-    rq_stream_config cfg = {.retention = RQ_RETENTION_LIMITS};
+    rq_stream_config cfg = {.retention = RQ_RETENTION_LIMITS, .partitions = t->parts};
     snprintf(cfg.name, sizeof cfg.name, "%s", t->queue);
+    if (t->subjects > 1) { /* <queue> and <queue>.> */
+        snprintf(cfg.subjects[0], sizeof cfg.subjects[0], "%s", t->queue);
+        snprintf(cfg.subjects[1], sizeof cfg.subjects[1], "%s.>", t->queue);
+        cfg.nsubjects = 2;
+    }
     const char *what = "DeleteStream";
     int rc = rq_stream_delete(c, t->queue, &st);
     if (rc == GRPC_NOT_FOUND) rc = 0;
@@ -182,9 +191,11 @@ static int rs_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
         k->msgs = nm;
         k->nmsgs = n;
     }
-    for (size_t i = 0; i < n; i++)
-        k->msgs[i] = (rq_pub_msg){
-            .subject = k->t->queue, .payload = p[i].p, .payload_len = p[i].len};
+    for (size_t i = 0; i < n; i++) {
+        const char *subject = k->t->queue;
+        if (k->subj) subject = k->subj[k->next_subj++ % k->t->subjects];
+        k->msgs[i] = (rq_pub_msg){.subject = subject, .payload = p[i].p, .payload_len = p[i].len};
+    }
     if (k->ps) {
         uint64_t id;
         rq_status st;
@@ -290,6 +301,7 @@ static void rs_close(rb_conn *k)
     rq_pub_stream_free(k->ps);
     rq_client_destroy(k->c); /* calls in flight complete (cancelled) inside: ignored */
     free(k->msgs);
+    free(k->subj);
     free(k->ps_tags);
     free(k->slots);
     free(k->free_slots);
@@ -321,6 +333,18 @@ static int open_session(rb_conn *k, char *err, size_t errlen)
         snprintf(err, errlen, "%s", k->bind_err);
         return -1;
     }
+    return 0;
+}
+
+/* --subjects > 1: the producer's subjects <queue>.<i>. 0 or -1 with err. */
+static int make_subjects(rb_conn *k, char *err, size_t errlen)
+{
+    k->subj = calloc(k->t->subjects, sizeof *k->subj);
+    if (!k->subj) return snprintf(err, errlen, "out of memory"), -1;
+    for (uint32_t i = 0; i < k->t->subjects; i++)
+        if ((size_t)snprintf(k->subj[i], sizeof k->subj[i], "%s.%u", k->t->queue, i) >=
+            sizeof k->subj[i])
+            return snprintf(err, errlen, "--queue too long for --subjects"), -1;
     return 0;
 }
 
@@ -362,7 +386,8 @@ static rb_conn *open_conn(struct ev_loop *loop, const rb_target *t, rb_role role
         return NULL;
     }
     if ((role == RB_ROLE_CONSUMER && open_session(k, err, errlen) < 0) ||
-        (role == RB_ROLE_PRODUCER && pstream && open_pstream(k, err, errlen) < 0)) {
+        (role == RB_ROLE_PRODUCER && pstream && open_pstream(k, err, errlen) < 0) ||
+        (role == RB_ROLE_PRODUCER && k->t->subjects > 1 && make_subjects(k, err, errlen) < 0)) {
         rs_close(k);
         return NULL;
     }

@@ -72,6 +72,10 @@
 #define RB_THREADS_MAX 64u
 /* fanout: consumer groups (each one a durable consumer the system keeps a position for). */
 #define RB_GROUPS_MAX 64u
+/* --subjects: distinct subjects a stream publish run spreads over (enough to fill 64 members) */
+#define RB_SUBJECTS_MAX 1024u
+/* --stream-partitions: as the server's Q_STREAM_PARTS_MAX (docs/semantics.md) */
+#define RB_STREAM_PARTS_MAX 64u
 /* Tasks one run can stamp is 2^40 (rb_eng_int.h); a preload stays well below. */
 #define RB_PRELOAD_MAX (1ull << 36)
 

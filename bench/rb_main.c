@@ -35,6 +35,8 @@ static const char usage_text[] =
     "  --warmup S --duration S   (defaults 2 and 10; may be fractional)\n"
     "  --preload N           drain: tasks loaded before consuming (default 100000)\n"
     "  --lease-ms N          consumer lease / ack wait (default 30000)\n"
+    "  --subjects N          publish/fanout on ringq: subjects <queue>.0..N-1 in turn (default 1:\n"
+    "                        <queue> alone); --stream-partitions N: the stream's partitions\n"
     "  --label TEXT          copied into the result\n"
     "  --json FILE           write the JSON result there (default: stdout)\n"
     "  --quiet               no progress line\n"
@@ -122,6 +124,8 @@ int main(int argc, char **argv)
         O_CERT,
         O_KEY,
         O_GROUPS,
+        O_SUBJECTS,
+        O_SPARTS,
         O_HELP
     };
     static const struct option lo[] = {
@@ -136,6 +140,8 @@ int main(int argc, char **argv)
         {"rate", required_argument, 0, O_RATE},
         {"workers", required_argument, 0, O_WORKERS},
         {"groups", required_argument, 0, O_GROUPS},
+        {"subjects", required_argument, 0, O_SUBJECTS},
+        {"stream-partitions", required_argument, 0, O_SPARTS},
         {"credits", required_argument, 0, O_CREDITS},
         {"threads", required_argument, 0, O_THREADS},
         {"warmup", required_argument, 0, O_WARMUP},
@@ -222,6 +228,8 @@ int main(int argc, char **argv)
         case O_RATE: ok = parse_secs(a, 0, &o.rate); break;
         case O_WORKERS: ok = parse_u32(a, 1, RB_CONNS_MAX, &o.workers); break;
         case O_GROUPS: ok = parse_u32(a, 1, RB_GROUPS_MAX, &o.groups); break;
+        case O_SUBJECTS: ok = parse_u32(a, 1, RB_SUBJECTS_MAX, &o.t.subjects); break;
+        case O_SPARTS: ok = parse_u32(a, 1, RB_STREAM_PARTS_MAX, &o.t.parts); break;
         case O_CREDITS: ok = parse_u32(a, 1, 1u << 20, &o.credits); break;
         case O_THREADS: ok = parse_u32(a, 1, RB_THREADS_MAX, &o.threads); break;
         case O_WARMUP: ok = parse_secs(a, 0, &o.warmup_s); break;

@@ -434,7 +434,10 @@ void q_consumer_bind(q_consumer *c, int delta, uint64_t now_ms)
 
 void q_consumer_touch(q_consumer *c, uint64_t now_ms) { c->idle_since = now_ms; }
 
-uint32_t q_consumers_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms)
+void q_consumer_hold_expiry(q_consumer *c) { c->expiry_held = true; }
+
+uint32_t q_consumers_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms, q_consumer_gone_fn on_gone,
+                          void *ud)
 {
     uint64_t next = UINT64_MAX;
     uint32_t gone = 0;
@@ -446,9 +449,10 @@ uint32_t q_consumers_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms)
         for (uint32_t i = 0; set && i < set->n;) {
             q_consumer *c = set->by_name[i];
             uint64_t end = c->idle_since + c->cfg.inactive_threshold_ms;
-            if (!c->cfg.ephemeral || c->clients) {
+            if (!c->cfg.ephemeral || c->clients || c->expiry_held) {
                 i++;
             } else if (end <= now_ms) {
+                if (on_gone) on_gone(s, c->cfg.name, c->cfg.name_len, ud);
                 uint64_t ct = 0;
                 release_interest(c, now_ms, &ct);
                 q_cset_remove(set, c, false);

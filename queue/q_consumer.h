@@ -211,6 +211,10 @@ q_status q_consumer_reset(q_consumer *c, bool by_time, uint64_t seq_or_ms, uint6
 void q_consumer_bind(q_consumer *c, int delta, uint64_t now_ms);
 /* Activity that is not a bound stream (Fetch, AckMessages): restarts the inactivity clock. */
 void q_consumer_touch(q_consumer *c, uint64_t now_ms);
+/* An ephemeral consumer whose inactivity another decides (a partitioned stream's member k >= 1:
+ * its member 0 expires the set, server/srv_stream_parts.h): q_consumers_tick leaves it; it goes
+ * by q_consumer_delete. In memory only, as the ephemeral consumer itself. */
+void q_consumer_hold_expiry(q_consumer *c);
 
 /* ---- Delivering. ---- */
 
@@ -320,11 +324,16 @@ uint32_t q_consumer_count(const q_stream *s);
 /* Bytes of the consumer's pending table (allocated: entries and deadline summaries). */
 uint64_t q_consumer_pending_bytes(const q_consumer *c);
 
+/* Called by q_consumers_tick for each consumer it deletes, just before: stream s, the
+ * consumer's name (borrowed for the call), ud. */
+typedef void (*q_consumer_gone_fn)(q_stream *s, const char *name, size_t len, void *ud);
 /* Time passes for the consumers of every stream of the partition: ephemeral consumers with
- * no client bound and idle past their inactive threshold are deleted (as q_consumer_delete,
- * writing nothing). Returns how many went; *next_ms: when to call again (UINT64_MAX: no
- * ephemeral consumer is idle). Call it with q_part_tick. */
-uint32_t q_consumers_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms);
+ * no client bound and idle past their inactive threshold (not held: q_consumer_hold_expiry)
+ * are deleted (as q_consumer_delete, writing nothing), each told to on_gone (may be NULL) first.
+ * Returns how many went; *next_ms: when to call again (UINT64_MAX: no ephemeral consumer is
+ * idle). Call it with q_part_tick. */
+uint32_t q_consumers_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms, q_consumer_gone_fn on_gone,
+                          void *ud);
 
 /* Installs the hooks (see the top). Idempotent. */
 void q_consumer_hooks_install(void);

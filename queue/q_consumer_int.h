@@ -97,6 +97,7 @@ struct q_consumer {
     uint64_t cfg_rec, base_rec; /* pinned: latest CONSUMER; state base (CSTATE or creation) */
     uint32_t clients;
     uint64_t idle_since; /* ephemeral: last unbind or touch */
+    bool expiry_held;    /* ephemeral: never expires here (q_consumer_hold_expiry) */
     int64_t bucket;      /* rate limit: milli-bytes that may go now (negative: debt); at most a
                      * second's worth (rate * 1000) */
     uint64_t bucket_ms;

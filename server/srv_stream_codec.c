@@ -258,7 +258,7 @@ int srv_consumer_info_encode(buf *out, uint32_t field, q_stream *s, q_consumer *
         .ephemeral = ci.cfg.ephemeral,
         .inactive_threshold_ms = ci.cfg.inactive_threshold_ms,
         .deliver_policy = (int32_t)ci.cfg.deliver_policy,
-        .opt_start_seq = ci.cfg.opt_start_seq,
+        .opt_start_seq = srv_sparts_seq_out(s, ci.cfg.opt_start_seq), /* a member's: joined */
         .opt_start_unix_ms = ci.cfg.opt_start_unix_ms,
         .filter_subjects = filters,
         .filter_subjects_count = ci.cfg.nfilters,
@@ -304,7 +304,8 @@ int srv_delivery_encode(buf *out, srv_delivery_frame frame, q_stream *s, const q
     if (r < 0) return r;
     sm.seq = srv_sparts_seq_out(s, sm.seq);
     pwm_ringq_v1_Delivery dv = {.message = &sm,
-                                .consumer_seq = d->consumer_seq,
+                                /* a member's: joined as its sequences (srv_stream_parts.h) */
+                                .consumer_seq = srv_sparts_seq_out(s, d->consumer_seq),
                                 .delivery_count = d->delivery_count,
                                 .token = d->token,
                                 .pending = d->pending};

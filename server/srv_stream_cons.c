@@ -72,9 +72,10 @@ static void run_create(srv_job *j, srv_part *sp)
     uint64_t commit_to = 0;
     if (s && srv_consumer_cfg_from(r->config, &cfg, &e) == Q_OK &&
         (cfg.opt_start_seq = srv_sparts_seq_from(s, cfg.opt_start_seq), true) && /* a member */
-        q_consumer_create(sp->p, s, &cfg, srv_q_now_ms(), &c, &commit_to, &e) == Q_OK)
+        q_consumer_create(sp->p, s, &cfg, srv_q_now_ms(), &c, &commit_to, &e) == Q_OK) {
+        srv_sparts_cons_created(s, c); /* a member's ephemeral: member 0 expires the set */
         put_consumer(j, s, c);
-    else if (s) srv_job_err(j, &e);
+    } else if (s) srv_job_err(j, &e);
     srv_job_reply_durable(j, sp);
 }
 

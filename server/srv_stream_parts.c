@@ -93,6 +93,8 @@ void srv_sparts_cons_state(const q_stream *s, pwm_ringq_v1_ConsumerState *st)
     member_cfg(s, &c);
     if (c.parts <= 1) return;
     st->delivered_stream_seq = q_stream_seq_join(c.parts, c.part_index, st->delivered_stream_seq);
+    st->delivered_consumer_seq = q_stream_seq_join(c.parts, c.part_index,
+                                                   st->delivered_consumer_seq);
     st->position_seq = q_stream_seq_join(c.parts, c.part_index, st->position_seq);
     st->ack_floor_stream_seq = q_stream_seq_join(c.parts, c.part_index,
                                                  st->ack_floor_stream_seq + 1) -

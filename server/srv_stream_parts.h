@@ -23,7 +23,9 @@
 #include <stdint.h>
 
 #include "core/rt_buf.h"
+#include "proto_wire/pw_msg.h"
 #include "proto_wire/pw_pb.h"
+#include "queue/q_consumer.h"
 #include "queue/q_part.h"
 #include "server/srv_job.h"
 #include "server/srv_stream_dir.h"
@@ -107,8 +109,10 @@ uint64_t srv_sparts_seq_in(const q_stream *s, uint64_t S);
 /* Origin: GetMessage (job j, decoded) of a partitioned stream goes to the member its seq or
  * its subject names, to run `run`; true when it took j. */
 bool srv_sparts_get_message(srv_job *j, srv_job_run_fn run);
-/* Owner: a member's ConsumerState sequences as the stream's: delivered and position joined,
- * the ack floor as the highest stream sequence below the member's next unacked one. */
+/* Owner: a member's ConsumerState sequences as the stream's: delivered (stream and consumer
+ * sequences: a member's consumer sequences are joined as its stream sequences, so they are
+ * unique over the consumer's members) and position joined, the ack floor as the highest stream
+ * sequence below the member's next unacked one. */
 void srv_sparts_cons_state(const q_stream *s, pwm_ringq_v1_ConsumerState *st);
 
 /* ---- the admin calls (srv_stream_admin.c hooks) ---- */
@@ -140,6 +144,22 @@ typedef enum srv_spc_kind {
  * own owner handler (CREATE..RESET: run on each member with the call's request; FETCH: on each
  * member with a FetchRequest of its share). */
 bool srv_sparts_cons(srv_job *j, pw_pb_bytes stream, srv_spc_kind kind, srv_job_run_fn run);
+/* ---- ephemeral consumers (srv_stream_parts_eph.c) ---- */
+
+/* Origin: a name for a new ephemeral consumer of a partitioned stream (Q_CONSUMER_EPH_PREFIX and
+ * 16 hex digits, in arena ar, which owns it) into *name, so every member creates that one. 0 or
+ * -ENOMEM. */
+int srv_sparts_eph_name(pw_msg_arena *ar, pw_pb_bytes *name);
+/* Owner, after CreateConsumer made c on stream s: an ephemeral consumer on a member k >= 1
+ * holds its expiry (member 0 decides it for the set). */
+void srv_sparts_cons_created(const q_stream *s, q_consumer *c);
+/* Owner, a q_consumer_gone_fn (ud: the srv_part of s): member 0's ephemeral consumer expired:
+ * its namesakes on the other members are deleted (one job each). */
+void srv_sparts_cons_gone(q_stream *s, const char *name, size_t len, void *ud);
+/* Origin: restarts the inactivity clock of consumer `consumer` of stream `stream` on member 0
+ * (partition home): a Fetch that did not ask member 0. Borrows the views for the call. */
+void srv_sparts_cons_touch0(uint32_t home, pw_pb_bytes stream, pw_pb_bytes consumer);
+
 /* Merges every member's ConsumerInfo (f->resp[k], sequences already the stream's) into out:
  * counts summed, delivered the highest, ack floor and position the lowest. 0 or -errno. */
 int srv_sparts_cons_merge(buf *out, const srv_sfan *f);

@@ -25,7 +25,8 @@
 /* Folds another member's ConsumerState into sum (member 0's to start with). */
 static void cons_fold(pwm_ringq_v1_ConsumerState *sum, const pwm_ringq_v1_ConsumerState *m)
 {
-    sum->delivered_consumer_seq += m->delivered_consumer_seq;
+    if (m->delivered_consumer_seq > sum->delivered_consumer_seq) /* joined: the set's highest */
+        sum->delivered_consumer_seq = m->delivered_consumer_seq;
     if (m->delivered_stream_seq > sum->delivered_stream_seq)
         sum->delivered_stream_seq = m->delivered_stream_seq;
     if (m->ack_floor_stream_seq < sum->ack_floor_stream_seq)
@@ -36,6 +37,14 @@ static void cons_fold(pwm_ringq_v1_ConsumerState *sum, const pwm_ringq_v1_Consum
     sum->num_pending += m->num_pending;
     sum->num_waiting += m->num_waiting;
     sum->num_terminated += m->num_terminated;
+}
+
+/* The configuration's opt_start_seq (each member's first at or after the request's, joined):
+ * the lowest over the members is the request's own. */
+static void cfg_fold(pwm_ringq_v1_ConsumerConfig *sum, const pwm_ringq_v1_ConsumerConfig *m)
+{
+    if (m && m->opt_start_seq && (!sum->opt_start_seq || m->opt_start_seq < sum->opt_start_seq))
+        sum->opt_start_seq = m->opt_start_seq;
 }
 
 int srv_sparts_cons_merge(buf *out, const srv_sfan *f)
@@ -50,10 +59,16 @@ int srv_sparts_cons_merge(buf *out, const srv_sfan *f)
                            buf_size(&f->resp[k]), &ar[k]);
         if (rc == 0 && !in[k].state) rc = -EBADMSG;
     }
+    if (rc == 0 && !in[0].config) rc = -EBADMSG;
     if (rc == 0) {
         pwm_ringq_v1_ConsumerState sum = *in[0].state;
-        for (uint32_t i = 1; i < f->parts; i++) cons_fold(&sum, in[i].state);
+        pwm_ringq_v1_ConsumerConfig cfg = *in[0].config;
+        for (uint32_t i = 1; i < f->parts; i++) {
+            cons_fold(&sum, in[i].state);
+            cfg_fold(&cfg, in[i].config);
+        }
         in[0].state = &sum;
+        in[0].config = &cfg;
         rc = pw_msg_encode(&pwm_ringq_v1_ConsumerInfo_desc, &in[0], out);
     }
     for (uint32_t i = 0; i < k; i++) pw_msg_arena_deinit(&ar[i]);
@@ -91,17 +106,20 @@ static int list_merge(const srv_sfan *f, buf *out)
     }
     for (size_t i = 0; rc == 0 && i < in[0].consumers_count; i++) {
         pwm_ringq_v1_ConsumerInfo ci = in[0].consumers[i];
-        if (!ci.state) continue;
+        if (!ci.state || !ci.config) continue;
         pwm_ringq_v1_ConsumerState sum = *ci.state;
+        pwm_ringq_v1_ConsumerConfig cfg = *ci.config;
         for (uint32_t m = 1; m < f->parts; m++)
             for (size_t t = 0; t < in[m].consumers_count; t++) {
                 size_t x = (i + t) % in[m].consumers_count; /* the same index, as a rule */
                 if (in[m].consumers[x].state && same_name(&ci, &in[m].consumers[x])) {
                     cons_fold(&sum, in[m].consumers[x].state);
+                    cfg_fold(&cfg, in[m].consumers[x].config);
                     break;
                 }
             }
         ci.state = &sum;
+        ci.config = &cfg;
         rc = pw_msg_encode_field(&pwm_ringq_v1_ConsumerInfo_desc, &ci,
                                  pwm_ringq_v1_ListConsumersResponse_FIELD_consumers, out);
     }
@@ -339,6 +357,8 @@ static void fetch_start(srv_job *j, const srv_sdir_ent *e, srv_job_run_fn run)
     *sf = (spc_fetch){.j = j, .run = run, .home = e->part, .parts = e->parts};
     sf->first = t_turn++ % e->parts;
     sf->left = r->max_messages ? r->max_messages : 1;
+    /* Member 0 decides an ephemeral consumer's inactivity: it hears of every Fetch. */
+    if (sf->first != 0) srv_sparts_cons_touch0(e->part, r->stream, r->consumer);
     fetch_member(sf, sf->first, sf->left, 0);
 }
 
@@ -364,13 +384,15 @@ bool srv_sparts_cons(srv_job *j, pw_pb_bytes stream, srv_spc_kind kind, srv_job_
     }
     case SRV_SPC_DELETE: return srv_sparts_call_fan(j, stream, run, delete_done, j->ctx);
     case SRV_SPC_CREATE: {
-        /* An ephemeral consumer's name is picked by its member, and it goes after an idle time
-         * on each member apart: its members would not be one consumer. */
-        const pwm_ringq_v1_ConsumerConfig *cc =
-            ((const pwm_ringq_v1_CreateConsumerRequest *)srv_job_msg(j))->config;
-        if (cc && cc->ephemeral) {
-            srv_job_fail(j, Q_FAILED_PRECONDITION, "an ephemeral consumer: %s (name a durable one)",
-                         SRV_SPARTS_UNSUPPORTED);
+        /* An ephemeral consumer: one name for every member, picked here (srv_stream_parts_eph.c) */
+        /* (the decoded request is the job's own, in its arena: the name may be set in it) */
+        pwm_ringq_v1_ConsumerConfig *cc =
+            (pwm_ringq_v1_ConsumerConfig *)((const pwm_ringq_v1_CreateConsumerRequest *)srv_job_msg(
+                                                j))
+                ->config;
+        if (cc && cc->ephemeral && cc->name.len == 0 &&
+            srv_sparts_eph_name(&((srv_decoded *)j->ctx)->arena, &cc->name) < 0) {
+            srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
             srv_job_decoded_refuse(j);
             return true;
         }

@@ -24,11 +24,10 @@
 #include "server/srv_auth.h"
 #include "server/srv_stream_int.h"
 #include "server/srv_stream_parts.h"
+#include "server/srv_stream_read_int.h"
 
-#define READ_BATCH_MSGS 64u         /* messages per batch: one mesh round trip each */
-#define READ_BATCH_BYTES (1u << 20) /* bytes a batch may pin (the first message always goes) */
-#define READ_SCAN_MAX 4096u         /* index entries walked per q_stream_next (sparse filters) */
-#define READ_SCANS_PER_JOB 16u      /* ... and such walks per job before it yields */
+#define READ_SCAN_MAX 4096u    /* index entries walked per q_stream_next (sparse filters) */
+#define READ_SCANS_PER_JOB 16u /* ... and such walks per job before it yields */
 
 bool srv_stream_visible(srv_part *sp, uint64_t offset)
 {
@@ -84,20 +83,9 @@ static void on_get_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
 
 /* ---- Read ---- */
 
-/* What a read job carries (a copy in j->req.bytes: plain bytes, self-contained). */
-typedef struct rd_args {
-    char name[Q_STREAM_NAME_BYTES_MAX];
-    uint32_t name_len;
-    bool by_time, headers_only;
-    bool snapshot; /* a partitioned stream's member: never live, ends at its last message */
-    uint64_t from_seq, start_ms, end_seq, max; /* max: messages this job may send (>= 1) */
-    uint32_t nf;
-    uint16_t flen[Q_FILTER_SET_MAX];
-    char f[Q_FILTER_SET_MAX][Q_SUBJECT_BYTES_MAX];
-} rd_args;
-
 /* The origin's session. */
 typedef struct rd {
+    srv_sread_head h; /* first: h.merge = false */
     pw_grpc_call *call;
     int origin;
     int refs; /* the call, the job in flight, the batch in flight */
@@ -106,11 +94,6 @@ typedef struct rd {
     bool blob_busy; /* a batch still referenced by the connection */
     uint32_t part;
     uint64_t left; /* messages still to send (UINT64_MAX: no limit) */
-    /* A partitioned stream (srv_stream_parts.h): its members are read one after the other,
-     * member `member` of `parts` now, from the request's stream sequences (0: none). */
-    uint32_t parts, home, member;
-    uint64_t start_seq, end_seq, start_ms;
-    bool by_time;
     rd_args a;
     struct rd *next, *prev; /* this shard's sessions */
 } rd;
@@ -138,11 +121,32 @@ static void rd_end(rd *r, pw_grpc_status st, const char *why)
     rd_unref(r);
 }
 
+/* Owner: one message into j->resp: a gRPC-framed StreamMessage, preceded in a merge read by
+ * its SRV_SREAD_ENTRY_BYTES entry head (publish time, frame length). 0 or a negative errno. */
+static int read_encode(srv_job *j, const rd_args *a, const q_smsg *m)
+{
+    size_t at = buf_size(&j->resp);
+    uint8_t head[SRV_SREAD_ENTRY_BYTES] = {0};
+    if (a->merge && buf_append(&j->resp, head, sizeof head) < 0) return -ENOMEM;
+    int rc = srv_smsg_encode(&j->resp, SRV_SMSG_READ_FRAMED, a->name, a->name_len, m,
+                             a->headers_only);
+    if (rc < 0) {
+        buf_truncate(&j->resp, at);
+        return rc;
+    }
+    if (a->merge) {
+        srv_sread_entry_put(head, m->time_ms, (uint32_t)(buf_size(&j->resp) - at - sizeof head));
+        memcpy((uint8_t *)buf_begin(&j->resp) + at, head, sizeof head);
+    }
+    return 0;
+}
+
 /* Owner: encodes the next batch of args `a` of stream s into j->resp. Returns the status; sets
  * j->task_id (next seq), j->list_max (messages) and j->list_cut (the end was reached). */
 static void read_batch(srv_job *j, srv_part *sp, q_stream *s, const rd_args *a,
-                       const q_filter_set *fs, bool *caught_up)
+                       const q_filter_set *fs, bool *caught_up, uint64_t *pending_ms)
 {
+    *pending_ms = 0;
     uint64_t seq = a->by_time ? q_stream_seq_at_time(sp->p, s, a->start_ms) : a->from_seq;
     if (seq < q_stream_first_seq(s)) seq = q_stream_first_seq(s);
     uint32_t n = 0, scans = 0;
@@ -175,12 +179,12 @@ static void read_batch(srv_job *j, srv_part *sp, q_stream *s, const rd_args *a,
         }
         if (!srv_stream_visible(sp, m.offset)) {
             *caught_up = true; /* the commit that makes it durable wakes the job */
+            *pending_ms = m.time_ms;
             break;
         }
         q_smsg out = m;
         out.seq = srv_sparts_seq_out(s, m.seq); /* a member's: the stream's sequence */
-        if (srv_smsg_encode(&j->resp, SRV_SMSG_READ_FRAMED, a->name, a->name_len, &out,
-                            a->headers_only) < 0) {
+        if (read_encode(j, a, &out) < 0) {
             if (n == 0) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding a message");
             break;
         }
@@ -202,7 +206,27 @@ static void read_park(srv_job *j)
     j->waitq = &t_parked;
 }
 
-static void run_read(srv_job *j, srv_part *sp)
+/* Owner, a merge read's member caught up: appends its watermark (no later message of the
+ * member will carry an earlier publish time: the first one not yet durable's, else now) and
+ * replies when that says something the origin asked for (messages go with it, or the watermark
+ * is past need_ms); true when it replied. Otherwise the job parks as any live read. A watermark
+ * equal to need_ms (a message of another member published this very millisecond) is answered
+ * too: the origin asks again, for at most that millisecond. */
+static bool read_mark(srv_job *j, uint64_t pending_ms)
+{
+    const rd_args *a = (const rd_args *)j->req.bytes.ptr;
+    uint64_t wm = pending_ms ? pending_ms : srv_q_now_ms();
+    bool answer = j->list_max > 0 || (a->need_ms && (wm > a->need_ms || !pending_ms));
+    if (!answer) return false;
+    uint8_t head[SRV_SREAD_ENTRY_BYTES];
+    srv_sread_entry_put(head, wm, 0);
+    if (buf_append(&j->resp, head, sizeof head) < 0 && j->list_max == 0)
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+    srv_job_reply(j);
+    return true;
+}
+
+void srv_sread_run(srv_job *j, srv_part *sp)
 {
     rd_args *a = (rd_args *)j->req.bytes.ptr;
     if (atomic_load_explicit(&j->cancelled, memory_order_relaxed)) {
@@ -220,7 +244,10 @@ static void run_read(srv_job *j, srv_part *sp)
     for (uint32_t i = 0; i < a->nf; i++) v[i] = (q_subject_view){a->f[i], a->flen[i]};
     if (a->nf) (void)q_filter_set_init(&fs, v, a->nf, NULL); /* checked on the origin */
     bool caught_up;
-    read_batch(j, sp, s, a, &fs, &caught_up);
+    uint64_t pending_ms;
+    read_batch(j, sp, s, a, &fs, &caught_up, &pending_ms);
+    if (j->status == Q_OK && a->merge && caught_up && !j->list_cut && read_mark(j, pending_ms))
+        return;
     if (j->status != Q_OK || j->list_max > 0 || j->list_cut || !caught_up ||
         srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
         srv_job_reply(j);
@@ -253,7 +280,7 @@ static void wake_parked(srv_part *sp, const char *name, size_t len)
         }
         j->waitq = NULL;
         if (cancelled) srv_job_reply(j);
-        else run_read(j, sp); /* may park again, at the end of t_parked */
+        else srv_sread_run(j, sp); /* may park again, at the end of t_parked */
     }
     /* Jobs that parked again while we ran went to t_parked: keep ours first. */
     *kt = t_parked;
@@ -296,29 +323,14 @@ static void run_sweep(srv_job *j, srv_part *sp)
     srv_job_reply(j);
 }
 
+void srv_sread_sweep(uint32_t part)
+{
+    srv_job *sw = srv_job_new(NULL, NULL, 0);
+    if (sw) srv_job_dispatch(sw, part, run_sweep, NULL);
+    /* (out of memory: the job leaves at the stream's next publish or the drain) */
+}
+
 static void rd_next(rd *r);
-
-/* A partitioned stream: points the session's arguments at member r->member (its sequences for
- * the request's stream sequences). false when that member holds nothing in the range. */
-static bool rd_member(rd *r)
-{
-    r->a.snapshot = true;
-    r->a.by_time = r->by_time;
-    r->a.start_ms = r->start_ms;
-    r->a.from_seq = srv_sparts_seq_from_k(r->parts, r->member, r->start_seq);
-    r->a.end_seq = r->end_seq ? srv_sparts_seq_from_k(r->parts, r->member, r->end_seq + 1) - 1 : 0;
-    return r->end_seq == 0 || r->a.end_seq > 0;
-}
-
-/* A partitioned stream's member is read out: the next one (true), or none left. */
-static bool rd_next_member(rd *r)
-{
-    while (++r->member < r->parts) {
-        r->part = srv_sparts_member_part(r->home, r->member);
-        if (rd_member(r)) return true;
-    }
-    return false;
-}
 
 /* A batch left the connection (sent, or dropped with the call): the next one may be read. */
 static void rd_blob_freed(rt_blob *b)
@@ -368,7 +380,7 @@ static void read_done(srv_job *j)
             if (n) rd_send(r, j, n);
             if (r->finished) {
                 /* rd_send failed */
-            } else if (r->left == 0 || (j->list_cut && !rd_next_member(r))) {
+            } else if (r->left == 0 || j->list_cut) {
                 rd_end(r, PW_GRPC_OK, NULL);
             } else if (srv_runtime_draining(srv_shard_runtime(srv_shard_self()))) {
                 rd_end(r, PW_GRPC_UNAVAILABLE, "server is draining");
@@ -389,7 +401,7 @@ static void rd_next(rd *r)
     j->origin_ctx = r;
     r->job = j;
     r->refs++;
-    srv_job_dispatch(j, r->part, run_read, read_done);
+    srv_job_dispatch(j, r->part, srv_sread_run, read_done);
 }
 
 /* Checks the request and fills the session's arguments. Q_OK or INVALID_ARGUMENT in e. */
@@ -441,8 +453,21 @@ static void on_read(pw_grpc_call *c, const uint8_t *msg, size_t len)
     q_err e;
     q_status st = r ? rd_args_from(&q, &r->a, &e) : Q_RESOURCE_EXHAUSTED;
     if (!r) snprintf(e.msg, sizeof e.msg, "out of memory");
-    uint64_t max = q.max_messages;
+    uint64_t max = q.max_messages, after = q.after_seq;
     pw_msg_arena_deinit(&ar);
+    if (st == Q_OK && after && !r->a.by_time) {
+        st = Q_INVALID_ARGUMENT;
+        snprintf(e.msg, sizeof e.msg, "after_seq needs start_unix_ms (the message's unix_ms)");
+    }
+    if (st == Q_OK && pe) { /* the members merged in publish-time order */
+        srv_sread_merge_start(c, pe, &r->a, max, after);
+        rt_free(r);
+        return;
+    }
+    if (st == Q_OK && after) { /* a pinned stream: from the message after it */
+        r->a.by_time = false;
+        r->a.from_seq = after + 1;
+    }
     if (st != Q_OK) {
         rt_free(r);
         pw_grpc_call_finish(c, (pw_grpc_status)st, e.msg);
@@ -454,37 +479,24 @@ static void on_read(pw_grpc_call *c, const uint8_t *msg, size_t len)
     r->refs = 1;
     r->left = max ? max : UINT64_MAX;
     r->part = q_part_of(r->a.name, r->a.name_len, srv_q.nparts);
-    if (pe) { /* members one after the other, each from the request's sequence or time */
-        r->parts = pe->parts;
-        r->home = pe->part;
-        r->start_seq = r->a.from_seq;
-        r->end_seq = r->a.end_seq;
-        r->start_ms = r->a.start_ms;
-        r->by_time = r->a.by_time;
-        r->member = 0;
-        r->part = r->home;
-        if (!rd_member(r) && !rd_next_member(r)) r->left = 0;
-    }
     pw_grpc_call_set_user(c, r);
     r->next = t_reads;
     if (t_reads) t_reads->prev = r;
     t_reads = r;
-    if (r->left == 0) rd_end(r, PW_GRPC_OK, NULL); /* a partitioned range holding nothing */
-    else rd_next(r);
+    rd_next(r);
 }
 
 static void on_read_cancel(pw_grpc_call *c, pw_grpc_status st)
 {
     rd *r = pw_grpc_call_user(c);
     if (!r) return;
+    if (r->h.merge) return srv_sread_merge_cancel(r);
     pw_grpc_call_set_user(c, NULL);
     r->finished = true;
     if (r->job) {
         /* A parked job would wait for the next publish: tell the owner to let it go now. */
         atomic_store_explicit(&r->job->cancelled, true, memory_order_relaxed);
-        srv_job *sw = srv_job_new(NULL, NULL, 0);
-        if (sw) srv_job_dispatch(sw, r->part, run_sweep, NULL);
-        /* (out of memory: the job leaves at the stream's next publish or the drain) */
+        srv_sread_sweep(r->part);
     }
     rd_unref(r);
 }

@@ -14,6 +14,7 @@
 #include "core/rt_log.h"
 #include "queue/q_consumer.h"
 #include "server/srv_stream_int.h"
+#include "server/srv_stream_parts.h"
 
 /* The ephemeral consumers' inactivity is checked at least this often. */
 #define CONS_TICK_MS 1000u
@@ -267,7 +268,9 @@ static void tick_ephemerals(uint64_t now)
         srv_part *sp = qs->parts[k];
         if (!sp || q_stream_count(sp->p) == 0) continue;
         uint64_t next = UINT64_MAX;
-        if (q_consumers_tick(sp->p, now, &next) > 0) srv_cons_serve_all(sp);
+        /* a partitioned stream's ephemeral consumer goes from every member at once */
+        if (q_consumers_tick(sp->p, now, &next, srv_sparts_cons_gone, sp) > 0)
+            srv_cons_serve_all(sp);
         if (next != UINT64_MAX) srv_cons_timer_at(next);
     }
 }

@@ -3,7 +3,7 @@ streams") with grpcio against a real ringqd with 3 shards - each subject goes to
 hash picks (member = XXH3(subject) mod partitions), stream sequences encode the member
 ((member seq - 1) * partitions + member + 1) and rise strictly per subject, a batch spanning
 members is split and answered in order, GetStream sums the members, GetMessage and Purge reach
-the right members, Read goes member by member (never live), a durable consumer draws from every
+the right members, Read merges the members in publish-time order (live, resumable), a durable consumer draws from every
 member with Fetch and with a Consume stream, its acks go back to the member of each sequence, it resumes per member
 after kill -9, /metrics has one series per member, bad configurations are refused, and what is
 not supported on a partitioned stream says so (FAILED_PRECONDITION)."""
@@ -239,11 +239,10 @@ class PartitionedStreamTest(StreamsTest):
         name, root, _ = self.make(parts)
         a, b = subjects_over_members(root, parts, per_member=1)
         self.s.pub(a, "x")
-        C.assert_code(self, SC.FAILED_PRECONDITION, self.s.consumer, name, "", ephemeral=True,
-                      contains="ephemeral")
         self.s.consumer(name, "c")
         cs = ConsumeStream(self.ch)
         try:
+            # (an ephemeral consumer made by the bind itself; CreateConsumer makes one)
             r = cs.bind(name, "", credits=1, ephemeral=S.ConsumerConfig())
             self.assertEqual(r.code, SC.FAILED_PRECONDITION.value[0])
             self.assertIn("partitioned", r.message)
@@ -305,38 +304,155 @@ class PartitionedStreamTest(StreamsTest):
         C.poll(lambda: self.s.GetConsumer(stream=name, name="cc").state.clients == 0, 10,
                "the members let the session go")
 
-    def test_read_member_by_member_from_a_sequence_or_time(self):
+    def publish_rounds(self, subs, rounds):
+        """Publishes one message per subject per round, rounds in distinct milliseconds (the
+        next starts once the clock moved on), each round's subjects in a new order, so the
+        members' messages interleave in time."""
+        for rnd in range(rounds):
+            t = now_ms()
+            order = subs[rnd % len(subs):] + subs[:rnd % len(subs)]
+            for s in order:
+                self.s.pub(s, f"{s}:{rnd}")
+            C.poll(lambda: now_ms() > t, 5, "the next millisecond")
+
+    def assert_merged(self, got, parts):
+        """Publish-time order (unix_ms, then member), each member in its own order."""
+        keys = [(m.unix_ms, split(m.seq, parts)[0]) for m in got]
+        self.assertEqual(keys, sorted(keys), "not in (unix_ms, member) order")
+        for k in range(parts):
+            q = [m.seq for m in got if split(m.seq, parts)[0] == k]
+            self.assertEqual(q, sorted(q))
+
+    def test_read_merges_members_in_publish_time_order(self):
         parts = 4
         name, root, _ = self.make(parts)
         subs = subjects_over_members(root, parts)
         t0 = now_ms()
-        for rnd in range(4):
-            self.s.Publish(messages=[msg(s, f"{s}:{rnd}") for s in subs])
-        allseqs = sorted(self.s.GetMessage(stream=name, last_by_subject=s).seq for s in subs)
+        self.publish_rounds(subs, 4)
         total = 4 * len(subs)
-        got = self.s.read(name, start_seq=1)  # not live: ends after what is stored
+        last = max(self.s.GetMessage(stream=name, last_by_subject=s).seq for s in subs)
+        got = self.s.read(name, start_seq=1, end_seq=last)
         self.assertEqual(len(got), total)
-        members = [split(m.seq, parts)[0] for m in got]
-        self.assertEqual(members, sorted(members))  # member 0's, then member 1's ...
-        for k in range(parts):
-            q = [m.seq for m in got if split(m.seq, parts)[0] == k]
-            self.assertEqual(q, sorted(q))
+        self.assert_merged(got, parts)
+        self.assertGreater(len({split(m.seq, parts)[0] for m in got[:len(subs)]}), 1,
+                           "the first round is not from several members")
         per = {}
         for m in got:
             self.assertEqual(split(m.seq, parts)[0], member(m.subject, parts))
             per.setdefault(m.subject, []).append(m.payload.decode())
         self.assertEqual(per, {s: [f"{s}:{r}" for r in range(4)] for s in subs})
         cut = sorted(m.seq for m in got)[total // 2]
-        self.assertEqual(sorted(m.seq for m in self.s.read(name, start_seq=cut)),
+        self.assertEqual(sorted(m.seq for m in self.s.read(name, start_seq=cut, end_seq=last)),
                          sorted(m.seq for m in got if m.seq >= cut))
         self.assertEqual(sorted(m.seq for m in self.s.read(name, start_seq=1, end_seq=cut)),
                          sorted(m.seq for m in got if m.seq <= cut))
-        self.assertEqual(len(self.s.read(name, start_seq=1, max_messages=5)), 5)
-        self.assertEqual(len(self.s.read(name, start_unix_ms=t0)), total)
-        self.assertEqual(self.s.read(name, start_unix_ms=now_ms() + 60000), [])
-        self.assertEqual(self.s.read(name, start_seq=allseqs[-1] + 1), [])
-        only = self.s.read(name, start_seq=1, filter_subjects=[subs[1]])
+        self.assertEqual(self.s.read(name, start_seq=1, max_messages=5), got[:5])
+        self.assertEqual(self.s.read(name, start_unix_ms=t0, end_seq=last), got)
+        self.assertEqual(self.s.read(name, start_unix_ms=now_ms() + 60000, end_seq=last), [])
+        only = self.s.read(name, start_seq=1, end_seq=last, filter_subjects=[subs[1]])
         self.assertEqual([m.subject for m in only], [subs[1]] * 4)
+
+    def test_read_cut_short_resumes_after_its_last_message(self):
+        parts = 3
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts, per_member=3)
+        # Two publishes per round in the same millisecond on most members: ties to resume over.
+        self.publish_rounds(subs, 3)
+        last = max(self.s.GetMessage(stream=name, last_by_subject=s).seq for s in subs)
+        whole = self.s.read(name, start_seq=1, end_seq=last)
+        self.assertEqual(len(whole), 3 * len(subs))
+        for step in (1, 4, 7):
+            got = self.s.read(name, start_seq=1, end_seq=last, max_messages=step)
+            while len(got) < len(whole):
+                more = self.s.read(name, start_unix_ms=got[-1].unix_ms, after_seq=got[-1].seq,
+                                   end_seq=last, max_messages=step)
+                self.assertTrue(more, f"resume after {got[-1].seq} ended early")
+                got += more
+            self.assertEqual([m.seq for m in got], [m.seq for m in whole], f"step {step}")
+        assert_invalid(self, lambda: self.s.read(name, start_seq=1, after_seq=whole[0].seq,
+                                                 end_seq=last), "after_seq")
+
+    def test_read_live_follows_every_member(self):
+        parts = 3
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts, per_member=1)
+        self.publish_rounds(subs, 2)
+        call = self.s.read_call(name, start_seq=1, timeout=30)
+        try:
+            it = iter(call)
+            got = [next(it) for _ in range(2 * len(subs))]
+            self.assert_merged(got, parts)
+            # Live: each member's new messages come as they are published, in order.
+            for rnd in range(2, 5):
+                for s in reversed(subs):
+                    self.s.pub(s, f"{s}:{rnd}")
+                    m = next(it)
+                    self.assertEqual((m.subject, m.payload.decode()), (s, f"{s}:{rnd}"))
+                    got.append(m)
+            self.assert_merged(got, parts)
+        finally:
+            call.cancel()
+
+    def test_consumer_figures_are_the_whole_consumers(self):
+        parts = 3
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts, per_member=2)
+        self.publish_rounds(subs, 2)
+        seqs = sorted(self.s.GetMessage(stream=name, last_by_subject=s).seq for s in subs)
+        start = next(q for q in seqs if split(q, parts)[0] != 0)  # not member 0's
+        info = self.s.consumer(name, "fig", deliver_policy=S.DELIVER_POLICY_BY_START_SEQUENCE,
+                               opt_start_seq=start)
+        self.assertEqual(info.config.opt_start_seq, start)  # the request's, not a member's own
+        self.assertEqual(self.s.GetConsumer(stream=name, name="fig").config.opt_start_seq, start)
+        listed = [c for c in self.s.ListConsumers(stream=name).consumers
+                  if c.config.name == "fig"]
+        self.assertEqual([c.config.opt_start_seq for c in listed], [start])
+        want = self.s.GetConsumer(stream=name, name="fig").state.num_pending
+        got = self.s.fetch_all(name, "fig", want, ack=False)
+        self.assertEqual(len(got), want)
+        self.assertTrue(all(d.message.seq >= start for d in got))
+        cseqs = [d.consumer_seq for d in got]
+        self.assertEqual(len(set(cseqs)), len(cseqs), "a consumer sequence twice")
+        for d in got:  # a member's consumer sequences, joined as its stream sequences
+            self.assertEqual(split(d.consumer_seq, parts)[0], split(d.message.seq, parts)[0])
+        st = self.s.GetConsumer(stream=name, name="fig").state
+        self.assertEqual(st.delivered_consumer_seq, max(cseqs))
+        self.assertEqual(st.num_ack_pending, len(got))
+
+    def members_with(self, name, consumer):
+        """The members with a ringq_consumer_pending series of consumer (from /metrics)."""
+        text = TS.metrics(self.srv.addr)
+        pre = f'ringq_consumer_pending{{stream="{name}",consumer="{consumer}",member="'
+        return sorted(int(ln[len(pre):].split('"')[0]) for ln in text.splitlines()
+                      if ln.startswith(pre))
+
+    def test_ephemeral_consumer_is_one_set_expired_once(self):
+        parts = 3
+        name, root, _ = self.make(parts)
+        subs = subjects_over_members(root, parts, per_member=1)
+        self.s.Publish(messages=[msg(s, s) for s in subs])
+        info = self.s.consumer(name, ephemeral=True, inactive_threshold_ms=1000)
+        eph = info.config.name
+        self.assertTrue(eph.startswith("eph-"), eph)
+        self.assertEqual(self.members_with(name, eph), list(range(parts)))  # one name on all
+        self.assertEqual([c.config.name for c in self.s.ListConsumers(stream=name).consumers],
+                         [eph])
+        got = self.s.fetch_all(name, eph, len(subs))
+        self.assertEqual(sorted(d.message.subject for d in got), sorted(subs))
+        # Fetches (each waiting up to 300 ms on the server) for three thresholds: member 0 hears
+        # of every one, so no member goes, whichever member a Fetch starts with.
+        t_end = now_ms() + 3000
+        while now_ms() < t_end:
+            self.assertEqual(self.s.fetch(name, eph, n=1, wait_ms=300), [])
+            self.assertEqual(self.members_with(name, eph), list(range(parts)))
+        # Idle: it goes once, from every member together.
+        C.poll(lambda: self.members_with(name, eph) == [], 10, "the set to expire")
+        C.assert_code(self, SC.NOT_FOUND, self.s.GetConsumer, stream=name, name=eph)
+        named = self.s.consumer(name, "mine", ephemeral=True, inactive_threshold_ms=1000)
+        self.assertEqual(named.config.name, "mine")
+        self.assertEqual(self.members_with(name, "mine"), list(range(parts)))
+        self.s.DeleteConsumer(stream=name, name="mine")
+        self.assertEqual(self.members_with(name, "mine"), [])
 
     def test_metrics_one_series_per_member(self):
         parts = 2
@@ -366,7 +482,7 @@ class PartitionedStreamTest(StreamsTest):
         subs = subjects_over_members(root, 3, per_member=1)
         self.s.Publish(messages=[msg(s, s) for s in subs])
         rc, out, err = TC.run_ringq(self.srv.addr, "--json", "stream", "read", name)
-        self.assertEqual(rc, 0, err)  # never live on a partitioned stream: it ends
+        self.assertEqual(rc, 0, err)  # --to last (the default): it ends
         got = [json.loads(line) for line in out.splitlines()]
         self.assertEqual(sorted(m["subject"] for m in got), sorted(subs))
         rc, out, err = TC.run_ringq(self.srv.addr, "--json", "stream", "info", self.n("none"))
@@ -389,6 +505,24 @@ class PartitionedStreamTest(StreamsTest):
                          (0, 0, 2))
         names = [x.config.name for x in self.s.ListStreams(page_size=1000).streams]
         self.assertEqual(names.count(name), 1)
+
+
+class PartitionedReadFsyncNeverTest(StreamsTest):
+    """The merged Read where a publish wakes parked reads at once (no commit in between)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = C.start_ringqd("--fsync", "never", threads=3)
+        cls.ch = cls.srv.channel()
+        cls.s = Streams(cls.ch)
+        cls.c = C.Client(cls.ch)
+
+    make = PartitionedStreamTest.make
+    publish_rounds = PartitionedStreamTest.publish_rounds
+    assert_merged = PartitionedStreamTest.assert_merged
+    test_read_live_follows_every_member = PartitionedStreamTest.test_read_live_follows_every_member
+    test_read_cut_short_resumes_after_its_last_message = \
+        PartitionedStreamTest.test_read_cut_short_resumes_after_its_last_message
 
 
 class PartitionedRestartTest(DataDirTest):

@@ -426,15 +426,50 @@ START_TEST(ephemeral_expires_when_idle)
     char name[32];
     memcpy(name, info.cfg.name, 21);
     q_consumer_bind(c, 1, T0);
-    ck_assert_uint_eq(q_consumers_tick(t.p, T0 + 60000, &next), 0); /* bound: stays */
+    ck_assert_uint_eq(q_consumers_tick(t.p, T0 + 60000, &next, NULL, NULL), 0); /* bound: stays */
     ck_assert_uint_eq(next, UINT64_MAX);
     q_consumer_bind(c, -1, T0 + 60000);
-    ck_assert_uint_eq(q_consumers_tick(t.p, T0 + 64999, &next), 0);
+    ck_assert_uint_eq(q_consumers_tick(t.p, T0 + 64999, &next, NULL, NULL), 0);
     ck_assert_uint_eq(next, T0 + 65000);
     q_consumer_touch(c, T0 + 64000); /* a Fetch */
-    ck_assert_uint_eq(q_consumers_tick(t.p, T0 + 65000, &next), 0);
-    ck_assert_uint_eq(q_consumers_tick(t.p, T0 + 69000, &next), 1);
+    ck_assert_uint_eq(q_consumers_tick(t.p, T0 + 65000, &next, NULL, NULL), 0);
+    ck_assert_uint_eq(q_consumers_tick(t.p, T0 + 69000, &next, NULL, NULL), 1);
     ck_assert_ptr_null(q_consumer_find(s, name, 20));
+    tp_done(&t);
+}
+END_TEST
+
+static void on_gone(q_stream *s, const char *name, size_t len, void *ud)
+{
+    char *out = ud;
+    ck_assert_uint_lt(len, 32);
+    memcpy(out, name, len);
+    out[len] = 0;
+}
+
+/* A held ephemeral consumer (a partitioned stream's member k >= 1) never expires on its own;
+ * the ones that do are told to the gone callback first. */
+START_TEST(ephemeral_held_stays_and_gone_is_told)
+{
+    tp t;
+    tc_open(&t, 1u << 20);
+    q_stream *s = tc_stream(&t, "orders", "orders.>", Q_RETENTION_LIMITS);
+    q_consumer_cfg cfg = tc_cfg("held");
+    cfg.ephemeral = true;
+    q_consumer *held = NULL, *free_one = NULL;
+    uint64_t ct = 0, next;
+    q_err e;
+    ck_assert_int_eq(q_consumer_create(t.p, s, &cfg, T0, &held, &ct, &e), Q_OK);
+    q_consumer_hold_expiry(held);
+    cfg = tc_cfg("free");
+    cfg.ephemeral = true;
+    ck_assert_int_eq(q_consumer_create(t.p, s, &cfg, T0, &free_one, &ct, &e), Q_OK);
+    char gone[32] = "";
+    ck_assert_uint_eq(q_consumers_tick(t.p, T0 + 86400000, &next, on_gone, gone), 1);
+    ck_assert_str_eq(gone, "free");
+    ck_assert_ptr_nonnull(q_consumer_find(s, "held", 4));
+    ck_assert_ptr_null(q_consumer_find(s, "free", 4));
+    ck_assert_int_eq(q_consumer_delete(t.p, s, "held", 4, T0, &ct, &e), Q_OK);
     tp_done(&t);
 }
 END_TEST
@@ -546,6 +581,7 @@ int main(void)
                             deliver_policies_and_filters,
                             headers_only_budget_and_rate,
                             ephemeral_expires_when_idle,
+                            ephemeral_held_stays_and_gone_is_told,
                             durable_before_visible,
                             undurable_deliveries_counted,
                             pending_memory_through_the_api};
