@@ -23,8 +23,8 @@ server_argv() {
     local ringqd=("$RINGQD" --threads 1 --port 0 --port-file "$dir/port" --data "$dir/data"
         --log-level warn)
     case $sys/$col in
-    ringq/durable | ringq/-) SARGV=("${ringqd[@]}" --fsync always) ;;
-    ringq/fast) SARGV=("${ringqd[@]}" --fsync never) ;;
+    ringq/durable | ringq/- | ringq-stream/durable) SARGV=("${ringqd[@]}" --fsync always) ;;
+    ringq/fast | ringq-stream/fast) SARGV=("${ringqd[@]}" --fsync never) ;;
     beanstalkd/durable) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -f 0 -z 1048576) ;;
     beanstalkd/fast) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -F -z 1048576) ;;
     redis/durable) SARGV=("${redis[@]}" --appendfsync always) ;;
@@ -66,7 +66,7 @@ sync_dir_ok() {
     return $rc
 }
 
-probe_kind() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
+probe_kind() { case $1 in grpc-*) echo grpc ;; ringq-*) echo ringq ;; *) echo "$1" ;; esac; }
 
 # start_server SYSTEM COLUMN: fresh data dir, free port, pinned; waits until it answers.
 # Sets SERVER_PID and ADDR; returns 1 (stderr tail logged) if it does not come up.
@@ -80,7 +80,7 @@ start_server() {
         taskset -c "$SERVER_CPU" "${SARGV[@]}" >"$dir/server.log" 2>&1 &
         SERVER_PID=$!
         case $sys in
-        ringq)
+        ringq | ringq-stream)
             for ((i = 0; i < START_TIMEOUT_S * 50; i++)); do
                 [ -s "$dir/port" ] && break
                 kill -0 "$SERVER_PID" 2>/dev/null || break
@@ -127,7 +127,9 @@ stop_server() {
 
 
 # bench_point GROUP SYSTEM COLUMN SCENARIO X TIMEOUT_S -- RINGQ_BENCH_ARGS...: $REPS runs, each on
-# a fresh server; appends to runs.tsv.
+# a fresh server; appends to runs.tsv. With AFTER_RUN set to a function name, it is called as
+# `$AFTER_RUN ID` after each run, while that run's server still runs (ADDR, SERVER_PID): e.g. to
+# save its /metrics.
 bench_point() {
     local group=$1 sys=$2 col=$3 scen=$4 x=$5 tmo=$6 r id json rc alive cmd tput drv
     shift 7
@@ -154,6 +156,7 @@ bench_point() {
         BENCH_PID=
         alive=yes
         kill -0 "$SERVER_PID" 2>/dev/null || alive=no
+        [ "$alive" = yes ] && [ -n "${AFTER_RUN:-}" ] && "$AFTER_RUN" "$id"
         stop_server
         [ "$alive" = no ] && cp "$TMP/run/server.log" "$OUT_DIR/died-$id.log" 2>/dev/null
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$sys" "$col" "$scen" "$x" "$r" \
@@ -179,7 +182,8 @@ infl_of() { echo "${1#*x}"; }
 # bench_begin NAME: the run's setup - TMP (a fresh $BENCH_DIR/NAME.XXXXXX), the EXIT trap that
 # stops the server and any ringq-bench and removes TMP, a fresh OUT_DIR/raw, empty RUNS
 # (runs.tsv) and META (meta.tsv), and meta KEY VALUE (one line of META). Needs BENCH_DIR and
-# OUT_DIR; sets SERVER_PID= and BENCH_PID=.
+# OUT_DIR; sets SERVER_PID= and BENCH_PID=. With KEEP_RESULTS=1 an existing OUT_DIR, RUNS and META
+# are kept and added to (a run in chunks).
 bench_begin() {
     mkdir -p "$BENCH_DIR"
     TMP=$(mktemp -d "$BENCH_DIR/$1.XXXXXX") || exit 1
@@ -192,11 +196,13 @@ bench_begin() {
     }
     trap cleanup EXIT
     trap 'exit 130' INT TERM
-    rm -rf "$OUT_DIR"
+    [ "${KEEP_RESULTS:-0}" = 1 ] || rm -rf "$OUT_DIR"
     mkdir -p "$OUT_DIR/raw"
     RUNS=$OUT_DIR/runs.tsv
     META=$OUT_DIR/meta.tsv
-    : >"$RUNS"
-    : >"$META"
+    if [ "${KEEP_RESULTS:-0}" != 1 ]; then
+        : >"$RUNS"
+        : >"$META"
+    fi
     meta() { printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\t\n' '  ')" >>"$META"; }
 }

@@ -1,7 +1,8 @@
 /* bench/queue_bench: end-to-end load driver for ringqd (ringq.v1 over gRPC), built on libringq.
  *
  *   queue_bench [options]            run producers and workers against a running ringqd
- *   queue_bench fsync DIR COUNT      raw disk figure: COUNT x (4 KiB pwrite appended + fdatasync)
+ *   queue_bench fsync DIR COUNT      raw disk figure: COUNT x (4 KiB pwrite appended + fdatasync);
+ *                                    the mean and p50/p99/p99.9/max of each pwrite + fdatasync
  *
  * Producers: --producers threads, each with its own rq_client, call rq_enqueue with --batch
  * tasks of --payload bytes (default 100). Every payload starts with the CLOCK_MONOTONIC time
@@ -326,32 +327,59 @@ static void *worker(void *arg)
 
 /* ---- raw fdatasync ---- */
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (0..1) of `n` sorted values, in microseconds (nearest rank). */
+static double quantile_us(const uint64_t *v, long n, double q)
+{
+    long i = (long)(q * (double)n + 0.999999) - 1;
+    if (i < 0) i = 0;
+    if (i >= n) i = n - 1;
+    return (double)v[i] / 1e3;
+}
+
 static int fsync_main(const char *dir, long count)
 {
     char path[4096];
+    if (count <= 0) return 1;
     snprintf(path, sizeof path, "%s/queue_bench.fsync.%d", dir, (int)getpid());
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+    uint64_t *lat = calloc((size_t)count, sizeof *lat); /* each fdatasync's time, ns */
+    int fd = lat ? open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600) : -1;
     if (fd < 0) {
-        fprintf(stderr, "queue_bench: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "queue_bench: %s: %s\n", path, lat ? strerror(errno) : "out of memory");
+        free(lat);
         return 1;
     }
     static uint8_t page[4096];
     uint64_t t0 = now_ns();
     for (long i = 0; i < count; i++) {
         page[0] = (uint8_t)i;
+        uint64_t t1 = now_ns();
         if (pwrite(fd, page, sizeof page, (off_t)i * 4096) != (ssize_t)sizeof page ||
             fdatasync(fd) != 0) {
             fprintf(stderr, "queue_bench: write/fdatasync: %s\n", strerror(errno));
             close(fd);
             unlink(path);
+            free(lat);
             return 1;
         }
+        lat[i] = now_ns() - t1;
     }
     double s = (double)(now_ns() - t0) / 1e9;
     close(fd);
     unlink(path);
-    printf("{\"bench\":\"fdatasync\",\"count\":%ld,\"per_s\":%.0f,\"us_each\":%.1f}\n", count,
-           (double)count / s, s * 1e6 / (double)count);
+    qsort(lat, (size_t)count, sizeof *lat, cmp_u64);
+    /* us_each: the mean (total time / count); the quantiles are of the single pwrite + fdatasync */
+    printf("{\"bench\":\"fdatasync\",\"count\":%ld,\"per_s\":%.0f,\"us_each\":%.1f,\"p50_us\":%.1f,"
+           "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f}\n",
+           count, (double)count / s, s * 1e6 / (double)count, quantile_us(lat, count, 0.50),
+           quantile_us(lat, count, 0.99), quantile_us(lat, count, 0.999),
+           quantile_us(lat, count, 1.0));
+    free(lat);
     return 0;
 }
 

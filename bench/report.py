@@ -43,17 +43,39 @@ GROUPS = [
 ]
 GROUP_INFO = {g[0]: g for g in GROUPS}
 COLUMNS = ["durable", "fast"]
-SYSTEM_ORDER = ["ringq", "beanstalkd", "redis", "jetstream", "grpc-sync", "grpc-callback"]
+SYSTEM_ORDER = ["ringq", "ringq-stream", "beanstalkd", "redis", "jetstream", "grpc-sync", "grpc-callback"]
+
+
+def add_sized_groups(sizes):
+    """The open loop at each payload size (open-s<N>), the closed-loop runs that find its peak at
+    sizes other than the suite's (peak-s<N>) and the 60 s loop-stall run, after the plain "open"."""
+    at = [g[0] for g in GROUPS].index("open") + 1
+    new = []
+    for n in sizes:
+        new.append(_tasks("peak-s%s" % n, "Peak for the open loop, %s-byte payloads (closed loop, "
+                          "batch 1)" % n, E2E_LATENCY))
+        new.append(_tasks("open-s%s" % n, "End to end, open loop at half of ringq's peak, %s-byte "
+                          "payloads" % n, "enqueue-to-start latency from the scheduled send time"))
+    new.append(_tasks("stall", "Shard loop stalls: one long open-loop run",
+                      "enqueue-to-start latency from the scheduled send time"))
+    for g in new:
+        if g[0] not in GROUP_INFO:
+            GROUPS.insert(at, g)
+            GROUP_INFO[g[0]] = g
+            at += 1
 
 
 def read_meta(d):
-    meta = {}
+    """meta.tsv as a dict (a key written again: the last value); meta["_all"][key] lists every
+    value, in order (a run in chunks writes its command, load and fsync figures once a chunk)."""
+    meta = {"_all": {}}
     with open(os.path.join(d, "meta.tsv")) as f:
         for line in f:
             line = line.rstrip("\n")
             if "\t" in line:
                 k, v = line.split("\t", 1)
                 meta[k] = v
+                meta["_all"].setdefault(k, []).append(v)
     return meta
 
 
@@ -94,7 +116,7 @@ def read_runs(d):
 
 
 def tput_of(group, res):
-    field = GROUP_INFO[group][2]
+    field = GROUP_INFO[group][2] if group in GROUP_INFO else "tasks_per_s"
     v = (res or {}).get(field)
     return float(v) if isinstance(v, (int, float)) else float("nan")
 
@@ -220,53 +242,237 @@ def group_table(ser, group, meta, notes):
     return lines
 
 
-def fsync_us(meta):
-    vals = []
-    for k in ("fsync.before", "fsync.after"):
-        try:
-            vals.append(float(json.loads(meta.get(k, "{}")).get("us_each")))
-        except (ValueError, TypeError):
-            pass
-    return sum(vals) / len(vals) if vals else None  # mean of the before and after figures
-
-
 def verdict(ok):
     return "**NOT MEASURED**" if ok is None else ("**MET**" if ok else "**NOT MET**")
 
 
-def targets(ser, meta):
+def fsync_q(meta, q):
+    """fdatasync quantile `q` (p50_us, p99_us, ...) in µs: the mean of the figures measured
+    before and after the runs (None when neither has it)."""
+    vals = []
+    for k in ("fsync.before", "fsync.after"):
+        for v in meta.get("_all", {}).get(k, [meta.get(k, "{}")]):
+            try:
+                vals.append(float(json.loads(v).get(q)))
+            except (ValueError, TypeError):
+                pass
+    return sum(vals) / len(vals) if vals else None
+
+
+def metrics_hist(path, name):
+    """Histogram `name` (no labels) of a saved /metrics text: ([(le_seconds, cumulative)], count,
+    sum), or None when the file or the family is missing."""
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    buckets, count, total = [], None, None
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+        elif line.startswith(name + "_count "):
+            count = float(line.rsplit(" ", 1)[1])
+        elif line.startswith(name + "_sum "):
+            total = float(line.rsplit(" ", 1)[1])
+    if not buckets or count is None:
+        return None
+    return sorted(buckets), count, total
+
+
+def metrics_families(path, name):
+    """Every series of histogram `name` in a saved /metrics text, by its label text (without le):
+    {labels: ([(le_seconds, cumulative)], count, sum)}; {} when the file is missing."""
+    try:
+        text = open(path).read()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith(name + "_"):
+            continue
+        head, val = line.rsplit(" ", 1)
+        kind, _, labels = head[len(name) + 1:].partition("{")
+        labels = labels.rstrip("}")
+        le = None
+        parts = [x for x in labels.split(",") if x]
+        for x in parts:
+            if x.startswith("le="):
+                le = x[4:-1]
+        key = ",".join(x for x in parts if not x.startswith("le="))
+        b, c, t = out.get(key, ([], 0.0, 0.0))
+        if kind == "bucket" and le is not None:
+            b.append((float("inf") if le == "+Inf" else float(le), float(val)))
+        elif kind == "count":
+            c = float(val)
+        elif kind == "sum":
+            t = float(val)
+        out[key] = (b, c, t)
+    return out
+
+
+def hist_q(buckets, count, q):
+    """Upper bound (s) of the bucket holding quantile q of a cumulative histogram."""
+    for le, c in sorted(buckets):
+        if count and c >= q * count:
+            return le
+    return None
+
+
+def stage_table(d, ser):
+    """Per-stage latencies (ringq_stage_seconds) and the server's fsync latencies of the median
+    open-loop and stall runs, from the /metrics saved after each."""
+    L = []
+    for k in sorted(ser):
+        if not (k[0].startswith("open") or k[0] == "stall") or not ser[k]["med"]:
+            continue
+        path = os.path.join(d, ser[k]["med"]["json"][:-len(".json")] + ".metrics")
+        fam = metrics_families(path, "ringq_stage_seconds")
+        if not fam:
+            continue
+        fs = metrics_families(path, "ringq_fsync_seconds").get("")
+        row = ["%s %s" % (k[0], k[2])]
+        for key in ('op="enqueue",stage="receive"', 'op="enqueue",stage="append"',
+                    'op="enqueue",stage="commit"', 'op="enqueue",stage="send"',
+                    'op="work",stage="deliver"', 'op="work",stage="send"'):
+            b, c, t = fam.get(key, ([], 0, 0))
+            q = hist_q(b, c, 0.99)
+            row.append("%s / ≤ %s" % (fmt_us(t / c * 1e6) if c else "-",
+                                      fmt_us(q * 1e6) if q not in (None, float("inf")) else "-"))
+        if fs and fs[1]:
+            q = hist_q(fs[0], fs[1], 0.99)
+            row.append("%s / ≤ %s (%s)" % (fmt_us(fs[2] / fs[1] * 1e6), fmt_us(q * 1e6) if q not in (
+                None, float("inf")) else "-", fmt_n(fs[1])))
+        else:
+            row.append("-")
+        L.append("| " + " | ".join(row) + " |")
+    if not L:
+        return []
+    return ["### Where the time goes: server stages in the open-loop runs", "",
+            "From each median run's /metrics (`ringq_stage_seconds`, `ringq_fsync_seconds`; "
+            "docs/operations.md \"Stage latencies\"): mean / the bucket bound under which 99 % fall. "
+            "Enqueue: receive (wake-up to handler), append (decoded to appended), commit (appended "
+            "to durable), send (answer queued); Work: deliver, send.", "",
+            "| run | enq receive | enq append | enq commit | enq send | work deliver | work send | "
+            "fsync (count) |", "|---|---|---|---|---|---|---|---|"] + L + [""]
+
+
+def stall_summary(d, run, bound_s=0.005):
+    """(stalls over bound_s, "largest in (a, b]" text, iterations) of a run's saved /metrics."""
+    h = metrics_hist(os.path.join(d, run["json"][:-len(".json")] + ".metrics"),
+                     "ringq_loop_stall_seconds")
+    if not h:
+        return None
+    buckets, count, _ = h
+    under = max((c for le, c in buckets if le <= bound_s + 1e-12), default=0.0)
+    prev_le, prev_c, top = 0.0, 0.0, None
+    for le, c in buckets:
+        if c > prev_c:
+            top = (prev_le, le)
+        prev_le, prev_c = le, c
+    txt = "-" if top is None else ("> %s" % fmt_us(top[0] * 1e6) if top[1] == float("inf")
+                                   else "in (%s, %s]" % (fmt_us(top[0] * 1e6), fmt_us(top[1] * 1e6)))
+    return count - under, txt, count
+
+
+def target_row(L, text, meas, ok):
+    L.append("| %s | %s | %s |" % (text, meas, verdict(ok)))
+
+
+def targets_durable(L, ser):
+    """Durable e2e, one task per message: the streaming path (and the unary one beside it)
+    against Redis appendfsync always, each at its best x; beanstalkd as before."""
+    rv, rx = best(ser, "e2e-b1", "redis", "durable")
+    for sysname, note in (("ringq-stream", "streaming producers (Queue.EnqueueStream)"),
+                          ("ringq", "unary Enqueue, reported beside it")):
+        v, x = best(ser, "e2e-b1", sysname, "durable")
+        if v is None or rv is None:
+            meas, ok = "%s %s, redis %s" % (sysname, fmt_n(v), fmt_n(rv)), None
+        else:
+            ok = v >= 3 * rv
+            meas = "%s %s tasks/s (x=%s) vs redis %s tasks/s (x=%s): **%.2f×**" % (
+                sysname, fmt_n(v), x, fmt_n(rv), rx, v / rv)
+        target_row(L, "durable e2e, one task per message, %s, each at its best x ≥ 3× Redis "
+                   "appendfsync always" % note, meas, ok)
+    for group, what in (("e2e-b1", "batch 1"), ("e2e-batch", "batched")):
+        rq, rqx = best(ser, group, "ringq", "durable")
+        pv, px = best(ser, group, "beanstalkd", "durable")
+        if rq is None or pv is None:
+            meas, ok = "ringq %s, beanstalkd %s" % (fmt_n(rq), fmt_n(pv)), None
+        else:
+            ok = rq >= 5 * pv
+            meas = "ringq %s tasks/s (x=%s) vs beanstalkd %s tasks/s (x=%s): **%.2f×**" % (
+                fmt_n(rq), rqx, fmt_n(pv), px, rq / pv)
+        target_row(L, "durable e2e tasks/s (%s, each at its best x) ≥ 5× beanstalkd fsync every "
+                   "write (-f 0)" % what, meas, ok)
+
+
+def targets_fast(L, ser):
+    """--fsync never end to end at every x >= 16: >= 2x Redis appendfsync no."""
+    xs = sorted({k[3] for k in ser if k[0] == "e2e-b1" and k[2] == "fast" and k[3] >= 16})
+    for sysname in ("ringq", "ringq-stream"):
+        for x in xs:
+            a = med_tput(ser.get(("e2e-b1", sysname, "fast", x)))
+            b = med_tput(ser.get(("e2e-b1", "redis", "fast", x)))
+            if a is None and sysname == "ringq-stream":
+                continue
+            ok = None if a is None or b is None else a >= 2 * b
+            meas = "%s %s tasks/s vs redis %s tasks/s: **%s**" % (sysname, fmt_n(a), fmt_n(b),
+                                                                    fmt_ratio(a, b))
+            target_row(L, "fast e2e batch 1 at x=%d ≥ 2× Redis appendfsync no (%s)" % (x, sysname),
+                       meas, ok)
+
+
+def targets_open(L, ser, meta):
+    """Open loop at half of peak, each payload size: p99 (p99.9 beside) <= 1 ms with --fsync
+    never, <= 3x the measured fdatasync p99 with always."""
+    f99, f999 = fsync_q(meta, "p99_us"), fsync_q(meta, "p999_us")
+    sizes = meta.get("open_sizes", "").split()
+    groups = [("open-s%s" % n, "%s B" % n, "open.%%s.%s.s%s" % ("%s", n)) for n in sizes]
+    if any(k[0] == "open" for k in ser):  # a run from before the payload sizes
+        groups.append(("open", meta.get("size", "?") + " B", "open.%s.%s"))
+    for group, size, mkey in groups:
+        for col, limit, text in (
+                ("fast", 1000.0, "≤ 1 ms with `--fsync never`"),
+                ("durable", 3 * f99 if f99 else None,
+                 "≤ 3× fdatasync p99 with `--fsync always` (fdatasync p99 %s, p99.9 %s: 3 × p99 = %s)" % (
+                     fmt_us(f99), fmt_us(f999), fmt_us(3 * f99 if f99 else None)))):
+            s = ser.get((group, "ringq", col, next((k[3] for k in ser if k[:3] == (group, "ringq", col)), -1)))
+            p99, p999 = lat(s, "p99"), lat(s, "p999")
+            ok = None if p99 is None or limit is None else p99 <= limit
+            meas = "p99 %s, p99.9 %s at %s tasks/s offered (half of peak %s)" % (
+                fmt_us(p99), fmt_us(p999), meta.get(mkey % ("rate", col), "?"),
+                meta.get(mkey % ("peak", col), "?"))
+            if s and s["med"]:
+                res = s["med"]["result"]
+                meas += "; achieved %s tasks/s, %s late sends" % (fmt_n(res.get("tasks_per_s")),
+                                                                   res.get("late_sends", "?"))
+            target_row(L, "p99 enqueue-to-start at half of peak, %s, %s" % (size, text), meas, ok)
+
+
+def targets_stall(L, d, ser, meta):
+    for col in COLUMNS:
+        s = [v for k, v in ser.items() if k[:3] == ("stall", "ringq", col)]
+        summ = stall_summary(d, s[0]["med"]) if s and s[0]["med"] else None
+        if summ is None:
+            meas, ok = "no run with /metrics", None
+        else:
+            over, top, n = summ
+            ok = over == 0
+            meas = "%d of %s loop iterations over 5 ms; the largest %s (%s s at %s tasks/s)" % (
+                over, fmt_n(n), top, meta.get("stall_s", "?"), meta.get("stall.rate." + col, "?"))
+        target_row(L, "no shard loop stall over 5 ms in a %s s run (`--fsync %s`)" % (
+            meta.get("stall_s", "60"), "always" if col == "durable" else "never"), meas, ok)
+
+
+def targets(ser, meta, d="."):
     L = ["## Issue targets", ""]
     L.append("| target | measured | verdict |")
     L.append("|---|---|---|")
-    for group, what in (("e2e-b1", "batch 1"), ("e2e-batch", "batched")):
-        rq, rqx = best(ser, group, "ringq", "durable")
-        for peer, need, conf in (("beanstalkd", 5, "fsync every write (-f 0)"),
-                                 ("redis", 3, "appendfsync always")):
-            pv, px = best(ser, group, peer, "durable")
-            if rq is None or pv is None:
-                meas, ok = "ringq %s, %s %s" % (fmt_n(rq), peer, fmt_n(pv)), None
-            else:
-                ok = rq >= need * pv
-                meas = "ringq %s tasks/s (x=%s) vs %s %s tasks/s (x=%s): **%.2f×**" % (
-                    fmt_n(rq), rqx, peer, fmt_n(pv), px, rq / pv)
-            L.append("| durable e2e tasks/s (%s, each at its best x) ≥ %d× %s %s | %s | %s |" % (
-                what, need, peer, conf, meas, verdict(ok)))
-    fs = fsync_us(meta)
-    for col, limit, text in (("fast", 1000.0, "< 1 ms with `--fsync never`"),
-                             ("durable", 3 * fs if fs else None,
-                              "< 3× fdatasync latency with `--fsync always` (3 × %s = %s; fdatasync: mean of the figures measured before and after the runs)" % (
-                                  fmt_us(fs), fmt_us(3 * fs if fs else None)))):
-        s = [v for k, v in ser.items() if k[:3] == ("open", "ringq", col)]
-        p99 = lat(s[0], "p99") if s else None
-        rate = meta.get("open.rate.%s" % col, "?")
-        ok = None if p99 is None or limit is None else p99 < limit
-        meas = "p99 %s at %s tasks/s offered (half of peak %s)" % (
-            fmt_us(p99), rate, meta.get("open.peak.%s" % col, "?"))
-        if s and s[0]["med"]:
-            res = s[0]["med"]["result"]
-            meas += "; achieved %s tasks/s, %s late sends" % (fmt_n(res.get("tasks_per_s")),
-                                                               res.get("late_sends", "?"))
-        L.append("| p99 enqueue-to-start at half of peak %s | %s | %s |" % (text, meas, verdict(ok)))
+    targets_durable(L, ser)
+    targets_fast(L, ser)
+    targets_open(L, ser, meta)
+    targets_stall(L, d, ser, meta)
     rq, rqx = best(ser, "rpc", "ringq", "-")
     peers = [(best(ser, "rpc", p, "-"), p) for p in ("grpc-sync", "grpc-callback")]
     peers = [(v, x, p) for (v, x), p in peers if v is not None]
@@ -277,8 +483,7 @@ def targets(ser, meta):
         ok = rq >= 3 * pv
         meas = "ringqd %s req/s (x=%s) vs %s %s req/s (x=%s): **%.2f×**" % (
             fmt_n(rq), rqx, pn, fmt_n(pv), px, rq / pv)
-    L.append("| unary gRPC req/s on one core ≥ 3× Debian C++ gRPC (its faster API) | %s | %s |" % (
-        meas, verdict(ok)))
+    target_row(L, "unary gRPC req/s on one core ≥ 3× Debian C++ gRPC (its faster API)", meas, ok)
     L.append("")
     if meta.get("quick") == "1":
         L += ["QUICK mode: one short run per point — these verdicts are a smoke test, not the "
@@ -403,10 +608,13 @@ def plots(d, ser, meta):
                      "Enqueue-to-start latency CDF, e2e batch 1, x=%d, %s" % (cdf_x, col))
         if n:
             names.append(n)
-    curves = [("ringq %s (%s tasks/s offered)" % (c, meta.get("open.rate." + c, "?")), v["med"])
-              for c in COLUMNS for k, v in ser.items() if k[:3] == ("open", "ringq", c) and v["med"]]
-    fs = fsync_us(meta)
-    marks = [(1000.0, "target, fast: 1 ms")] + ([(3 * fs, "target, durable: 3 x fdatasync = %s" % fmt_us(3 * fs))] if fs else [])
+    curves = [("ringq %s, %s (%s tasks/s offered)" % (
+        c, k[0][len("open-s"):] + " B" if k[0].startswith("open-s") else "",
+        meta.get("open.rate.%s.%s" % (c, k[0][len("open-"):]), meta.get("open.rate." + c, "?"))),
+        v["med"]) for c in COLUMNS for k, v in sorted(ser.items())
+        if k[0].startswith("open") and k[1:3] == ("ringq", c) and v["med"]]
+    fs = fsync_q(meta, "p99_us")
+    marks = [(1000.0, "target, fast: 1 ms")] + ([(3 * fs, "target, durable: 3 x fdatasync p99 = %s" % fmt_us(3 * fs))] if fs else [])
     n = plot_cdf(d, curves, "cdf-open", "ringq open loop at half of peak: enqueue-to-start CDF",
                  marks)
     if n:
@@ -425,6 +633,7 @@ def plots(d, ser, meta):
 
 def report(d, out_md):
     meta = read_meta(d)
+    add_sized_groups(meta.get("open_sizes", "").split())
     runs = read_runs(d)
     ser = series(runs)
     notes = Notes()
@@ -436,7 +645,14 @@ def report(d, out_md):
         L += ["**QUICK mode** (`QUICK=1`): one short run per point and fewer points, to check the "
               "plumbing. Not a measurement to quote.", ""]
     L += [meta.get("intro", ""), ""]
-    L += targets(ser, meta)
+    L += targets(ser, meta, d)
+    # A hand-written analysis saved in the results directory (profiles, what limits a missed
+    # target) goes in right after the verdicts.
+    try:
+        with open(os.path.join(d, "analysis.md")) as f:
+            L += [f.read().rstrip("\n"), ""]
+    except OSError:
+        pass
     L += ["## Systems and configurations", ""]
     L += ["| system | durable | fast |", "|---|---|---|"]
     for sysname in ("ringq", "beanstalkd", "redis", "jetstream"):
@@ -455,15 +671,18 @@ def report(d, out_md):
         names, errs = run_gnuplot(d, plots(d, ser, meta))
     else:
         errs = ["gnuplot not installed (apt-get install -y gnuplot-nox): no plots"]
+    first_open = next((g[0] for g in GROUPS if g[0].startswith("open")
+                       and any(k[0] == g[0] for k in ser)), None)
     for g in GROUPS:
         if any(k[0] == g[0] for k in ser):
             L += group_table(ser, g[0], meta, notes)
             for n in names:
                 if (g[0] in ("e2e-b1", "e2e-batch") and n.startswith("throughput-" + g[0] + "-")) or \
                         (g[0] == "e2e-b1" and n.startswith("cdf-e2e-")) or \
-                        (g[0] == "open" and n == "cdf-open") or \
+                        (g[0] == first_open and n == "cdf-open") or \
                         (g[0] == "rpc" and n in ("throughput-rpc", "cdf-rpc")):
                     L += ["![%s](%s/%s.svg)" % (n, rel, n), ""]
+    L += stage_table(d, ser)
     if errs:
         L += ["Plots: " + "; ".join(errs), ""]
     if notes.items:
@@ -476,9 +695,12 @@ def report(d, out_md):
                      ("version.beanstalkd", "beanstalkd"), ("version.redis", "redis-server"),
                      ("version.jetstream", "nats-server"), ("version.grpc", "C++ gRPC (Debian)"),
                      ("elapsed", "suite wall time")):
-        if meta.get(k):
+        vals = meta["_all"].get(k, [])
+        if len(set(vals)) > 1:  # one per chunk
+            L.append("- %s: %s" % (label, "; ".join("chunk %d: %s" % (i + 1, v) for i, v in enumerate(vals))))
+        elif meta.get(k):
             L.append("- %s: %s" % (label, meta[k]))
-    L += ["", "## Commands", "", "```", meta.get("command", "?"), "```", "",
+    L += ["", "## Commands", "", "```"] + meta["_all"].get("command", ["?"]) + ["```", "",
           "Servers (a fresh process and data directory for every run; PORT is a free port, DIR a "
           "new directory under %s):" % meta.get("bench_dir", "/tmp"), "", "```"]
     L += [v for k, v in sorted(meta.items()) if k.startswith("server.")]
@@ -507,6 +729,7 @@ def report(d, out_md):
 
 def main(argv):
     if len(argv) == 6 and argv[1] == "peak":
+        add_sized_groups([argv[3][len("peak-s"):]] if argv[3].startswith("peak-s") else [])
         ser = series(read_runs(argv[2]))
         v, _ = best(ser, argv[3], argv[4], argv[5])
         print("%.0f" % v if v is not None and not math.isnan(v) else "0")

@@ -15,11 +15,18 @@
 # Scenarios (x = concurrency; CxI = C connections with I requests in flight each):
 #   e2e-b1      e2e closed loop, batch 1, at $E2E_POINTS, $E2E_WORKERS workers
 #   e2e-batch   e2e closed loop, batch $BATCH, at $E2E_BATCH_POINTS
-#   open        ringq only: e2e open loop at half of ringq's best e2e-b1 rate in that column
-#               ("p99 enqueue-to-start at half of peak load")
+#   open        ringq only: e2e open loop at half of ringq's peak, at each payload size of
+#               $OPEN_SIZES (groups open-s<N>; "p99 enqueue-to-start at half of peak load"). The
+#               peak at $SIZE is ringq's best e2e-b1 in that column; at any other size a closed
+#               loop at $OPEN_PEAK_POINTS with that payload measures it first (groups peak-s<N>).
+#               Each run's /metrics (stage and loop-stall histograms) is saved beside its JSON.
+#   stall       ringq only: one $STALL_S s open-loop run at half of peak ($SIZE) per column, then
+#               the shard loop-stall histogram from /metrics: stalls over 5 ms and the largest
 #   enqueue-b1  enqueue only, batch 1, at $ENQ_POINTS;  enqueue-batch: batch $BATCH at $ENQ_BATCH_POINTS
 #   drain       $DRAIN_PRELOAD tasks preloaded, then drained by $DRAIN_WORKERS workers
 #   rpc         ringqd --threads 1 vs bench/peers/greeter_server (--api sync and callback) at $RPC_POINTS
+# System ringq-stream is ringqd with ringq-bench's producers on Queue.EnqueueStream (one task per
+# message, no per-call HTTP/2 cost); it runs e2e-b1 only, beside ringq (the unary Enqueue path).
 # Every run: a fresh server process with a fresh data directory under $BENCH_DIR (default /tmp,
 # i.e. the disk of /tmp), on a free port, pinned to CPU $SERVER_CPU; it must answer its own
 # protocol (bench/bench_ready.py polls it: /healthz, gRPC health, stats, PING, $JS.API.INFO) before
@@ -46,7 +53,8 @@ cd "$ROOT" || exit 1
 # The exact command, with the settings given in the environment.
 SETTINGS=(QUICK BUILD SERVER_CPU CLIENT_CPU BENCH_DIR REPS WARMUP_S DURATION_S SIZE SYSTEMS
     GROUPS_RUN E2E_POINTS E2E_BATCH_POINTS E2E_WORKERS BATCH ENQ_POINTS ENQ_BATCH_POINTS
-    DRAIN_PRELOAD DRAIN_WORKERS RPC_POINTS OPEN_POINT CDF_X RINGQ_BENCH NAME RESULTS UPDATE_README)
+    DRAIN_PRELOAD DRAIN_WORKERS RPC_POINTS OPEN_POINT OPEN_SIZES OPEN_PEAK_POINTS STALL_S CDF_X RINGQ_BENCH NAME RESULTS UPDATE_README
+    COLUMNS KEEP_RESULTS)
 CMDLINE=""
 for v in "${SETTINGS[@]}"; do
     [ -n "${!v+x}" ] && CMDLINE+="$v=$(printf '%q' "${!v}") "
@@ -63,9 +71,14 @@ SIZE=${SIZE:-100}
 BATCH=${BATCH:-64}
 E2E_WORKERS=${E2E_WORKERS:-4}
 DRAIN_WORKERS=${DRAIN_WORKERS:-4}
-SYSTEMS=${SYSTEMS:-ringq beanstalkd redis jetstream}
+SYSTEMS=${SYSTEMS:-ringq ringq-stream beanstalkd redis jetstream}
+COLUMNS=${COLUMNS:-durable fast}
+# KEEP_RESULTS=1: add to NAME's runs instead of starting over (a long matrix in chunks of a few
+# minutes, e.g. one COLUMNS and GROUPS_RUN at a time, each under `flock /work/bench.lock`); the
+# report covers every run so far.
+KEEP_RESULTS=${KEEP_RESULTS:-0}
 if [ "$QUICK" = 1 ]; then
-    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open enqueue-batch drain rpc}
+    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open stall enqueue-batch drain rpc}
     REPS=${REPS:-1}
     WARMUP_S=${WARMUP_S:-0.5}
     DURATION_S=${DURATION_S:-1}
@@ -75,8 +88,9 @@ if [ "$QUICK" = 1 ]; then
     ENQ_BATCH_POINTS=${ENQ_BATCH_POINTS:-4x1}
     DRAIN_PRELOAD=${DRAIN_PRELOAD:-5000}
     RPC_POINTS=${RPC_POINTS:-4x16}
+    STALL_S=${STALL_S:-5}
 else
-    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open enqueue-b1 enqueue-batch drain rpc}
+    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open stall enqueue-b1 enqueue-batch drain rpc}
     REPS=${REPS:-3}
     WARMUP_S=${WARMUP_S:-1}
     DURATION_S=${DURATION_S:-5}
@@ -86,8 +100,11 @@ else
     ENQ_BATCH_POINTS=${ENQ_BATCH_POINTS:-4x4}
     DRAIN_PRELOAD=${DRAIN_PRELOAD:-100000}
     RPC_POINTS=${RPC_POINTS:-1x1 4x16 16x32}
+    STALL_S=${STALL_S:-60} # the issue's bound: no shard stall over 5 ms in a 60 s run
 fi
 OPEN_POINT=${OPEN_POINT:-8x64}   # open loop: connections x cap on requests in flight each
+OPEN_SIZES=${OPEN_SIZES:-16 100 2048}     # open loop payload sizes, bytes (issue 19: 16 B, 100 B, 2 KiB)
+OPEN_PEAK_POINTS=${OPEN_PEAK_POINTS:-4x64} # closed-loop points that find the peak at other sizes
 CDF_X=${CDF_X:-}                 # e2e-b1 point whose latency CDFs are plotted (default: 4x16 or the last)
 FSYNC_COUNT=${FSYNC_COUNT:-$([ "$QUICK" = 1 ] && echo 300 || echo 2000)}
 START_TIMEOUT_S=30
@@ -182,19 +199,56 @@ run_drain() {
     bench_point drain "$1" "$2" drain "$DRAIN_WORKERS" $((RUN_TMO + 600)) -- --preload "$DRAIN_PRELOAD" \
         --workers "$DRAIN_WORKERS" --credits 256 --batch "$BATCH" --conns 4 --inflight 4
 }
-run_open() { # run_open COLUMN: ringq only, half of ringq's best e2e-b1 in that column
-    local peak rate c i
-    peak=$("$PY" bench/report.py peak "$OUT_DIR" e2e-b1 ringq "$1")
-    meta "open.peak.$1" "$peak"
-    if [ "${peak:-0}" = 0 ]; then
-        log "open loop ($1): no e2e-b1 peak for ringq; skipped"
+# save_metrics ID (bench_point's AFTER_RUN): a ringq run's /metrics, beside its JSON.
+save_metrics() {
+    case $sys in ringq | ringq-stream) ;; *) return 0 ;; esac
+    "$PY" -c 'import sys, urllib.request
+open(sys.argv[2], "wb").write(urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=10).read())' \
+        "$ADDR" "$OUT_DIR/raw/$1.metrics" 2>/dev/null || log "could not read /metrics of $1"
+}
+open_peak() { # open_peak COLUMN SIZE: ringq's e2e batch-1 peak at that payload size (0: none)
+    local p c i pk
+    if [ "$2" = "$SIZE" ]; then # e2e-b1 of this run (or of an earlier chunk: KEEP_RESULTS)
+        pk=$("$PY" bench/report.py peak "$OUT_DIR" e2e-b1 ringq "$1")
+        [ "${pk:-0}" != 0 ] && { echo "$pk"; return; }
+    fi
+    for p in $OPEN_PEAK_POINTS; do
+        c=$(conns_of "$p"); i=$(infl_of "$p")
+        bench_point "peak-s$2" ringq "$1" e2e $((c * i)) "$RUN_TMO" -- --size "$2" --batch 1 \
+            --conns "$c" --inflight "$i" --workers "$E2E_WORKERS" --credits "$(credits_for "$c" "$i" 1)" >&2
+    done
+    "$PY" bench/report.py peak "$OUT_DIR" "peak-s$2" ringq "$1"
+}
+run_open() { # run_open COLUMN: ringq only, half of ringq's peak in that column, at each size
+    local peak rate c i n
+    c=$(conns_of "$OPEN_POINT"); i=$(infl_of "$OPEN_POINT")
+    for n in $OPEN_SIZES; do
+        peak=$(open_peak "$1" "$n")
+        meta "open.peak.$1.s$n" "$peak"
+        if [ "${peak:-0}" = 0 ]; then
+            log "open loop ($1, $n B): no e2e batch-1 peak for ringq; skipped"
+            continue
+        fi
+        rate=$((peak / 2))
+        meta "open.rate.$1.s$n" "$rate"
+        AFTER_RUN=save_metrics bench_point "open-s$n" ringq "$1" e2e $((c * i)) "$RUN_TMO" -- \
+            --size "$n" --rate "$rate" --batch 1 --conns "$c" --inflight "$i" --workers "$E2E_WORKERS" \
+            --credits "$(credits_for "$c" "$i" 1)"
+    done
+}
+run_stall() { # run_stall COLUMN: one STALL_S s open-loop run, /metrics saved (loop stalls)
+    local rate c i
+    rate=$(sed -n "s/^open.rate.$1.s$SIZE\t//p" "$META" | tail -1)
+    [ -n "$rate" ] || rate=$(($(open_peak "$1" "$SIZE") / 2))
+    if [ "${rate:-0}" = 0 ]; then
+        log "stall run ($1): no e2e batch-1 peak for ringq; skipped"
         return
     fi
-    rate=$((peak / 2))
-    meta "open.rate.$1" "$rate"
+    meta "stall.rate.$1" "$rate"
     c=$(conns_of "$OPEN_POINT"); i=$(infl_of "$OPEN_POINT")
-    bench_point open ringq "$1" e2e $((c * i)) "$RUN_TMO" -- --rate "$rate" --batch 1 --conns "$c" \
-        --inflight "$i" --workers "$E2E_WORKERS" --credits "$(credits_for "$c" "$i" 1)"
+    REPS=1 DURATION_S=$STALL_S AFTER_RUN=save_metrics bench_point stall ringq "$1" e2e $((c * i)) \
+        $((RUN_TMO + STALL_S)) -- --rate "$rate" --batch 1 --conns "$c" --inflight "$i" \
+        --workers "$E2E_WORKERS" --credits "$(credits_for "$c" "$i" 1)"
 }
 
 # --- machine and versions ------------------------------------------------------------------------
@@ -213,15 +267,21 @@ n = int(sys.argv[2])
 fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
 page = bytearray(4096)
 t0 = time.monotonic()
+lat = []
 for i in range(n):
     page[0] = i & 255
+    t1 = time.monotonic()
     os.pwrite(fd, page, i * 4096)
     os.fdatasync(fd)
+    lat.append(time.monotonic() - t1)
 dt = time.monotonic() - t0
 os.close(fd)
 os.unlink(path)
-print('{"bench":"fdatasync","tool":"python","count":%d,"per_s":%.0f,"us_each":%.1f}'
-      % (n, n / dt, dt / n * 1e6))
+lat.sort()
+q = lambda f: lat[min(n - 1, max(0, int(f * n + 0.999999) - 1))] * 1e6
+print('{"bench":"fdatasync","tool":"python","count":%d,"per_s":%.0f,"us_each":%.1f,"p50_us":%.1f,'
+      '"p99_us":%.1f,"p999_us":%.1f,"max_us":%.1f}'
+      % (n, n / dt, dt / n * 1e6, q(0.5), q(0.99), q(0.999), q(1.0)))
 PYEOF
 }
 FSYNC_TOOL="\`$QUEUE_BENCH fsync DIR $FSYNC_COUNT\`"
@@ -289,8 +349,18 @@ meta desc.e2e-b1 "Closed loop: C producer connections, each keeping I single-tas
 meta xdesc.e2e-b1 "C × I producer requests in flight (points $E2E_POINTS)"
 meta desc.e2e-batch "As above with $BATCH tasks per enqueue (one RPC for ringq; pipelined commands for the peers)."
 meta xdesc.e2e-batch "C × I producer batches in flight (points $E2E_BATCH_POINTS)"
-meta desc.open "Open loop on ringq alone: tasks sent at a fixed rate of half the best e2e batch-1 throughput ringq reached in that column (above), from $(conns_of "$OPEN_POINT") connections (at most $(infl_of "$OPEN_POINT") in flight each), $E2E_WORKERS workers. Latency from the scheduled send time, so a late sender counts against the server."
-meta xdesc.open "connections × in-flight cap"
+for n in $OPEN_SIZES; do
+    if [ "$n" = "$SIZE" ]; then pk="the best e2e batch-1 throughput ringq reached in that column (above)"
+    else pk="ringq's e2e batch-1 peak with $n-byte payloads in that column (closed loop at $OPEN_PEAK_POINTS, group peak-s$n)"; fi
+    meta "desc.open-s$n" "Open loop on ringq alone, $n-byte payloads: tasks sent at a fixed rate of half of $pk, from $(conns_of "$OPEN_POINT") connections (at most $(infl_of "$OPEN_POINT") in flight each), $E2E_WORKERS workers. Latency from the scheduled send time, so a late sender counts against the server."
+    meta "xdesc.open-s$n" "connections × in-flight cap"
+    meta "desc.peak-s$n" "Closed loop, batch 1, $n-byte payloads: finds ringq's peak for the open loop at that size."
+    meta "xdesc.peak-s$n" "C × I producer requests in flight (points $OPEN_PEAK_POINTS)"
+done
+meta open_sizes "$OPEN_SIZES"
+meta desc.stall "One $STALL_S s open-loop run on ringq at half of its $SIZE-byte peak (the open-s$SIZE rate); the shard's loop-stall histogram (\`ringq_loop_stall_seconds\`: wake-up to the next wait, per loop iteration) is read from /metrics after it."
+meta xdesc.stall "connections × in-flight cap"
+meta stall_s "$STALL_S"
 meta desc.enqueue-b1 "Producers only: C connections × I single-task enqueues in flight; the backlog grows."
 meta xdesc.enqueue-b1 "C × I requests in flight (points $ENQ_POINTS)"
 meta desc.enqueue-batch "Producers only, $BATCH tasks per enqueue."
@@ -308,12 +378,14 @@ meta cdf_x "$CDF_X"
 
 # --- the matrix ----------------------------------------------------------------------------------
 log "results in $OUT_DIR; data directories under $TMP"
-for col in durable fast; do
+for col in $COLUMNS; do
     for sys in $SYSTEMS; do
         why=$(na_reason "$sys" "$col")
         if [ -n "$why" ]; then log "$sys ($col): $why"; continue; fi
         wants e2e-b1 && run_e2e e2e-b1 "$sys" "$col" 1 "$E2E_POINTS"
+        [ "$sys" = ringq-stream ] && continue # one task per message: e2e-b1 only
         [ "$sys" = ringq ] && wants open && run_open "$col"
+        [ "$sys" = ringq ] && wants stall && run_stall "$col"
         wants e2e-batch && run_e2e e2e-batch "$sys" "$col" "$BATCH" "$E2E_BATCH_POINTS"
         wants enqueue-b1 && run_enqueue enqueue-b1 "$sys" "$col" 1 "$ENQ_POINTS"
         wants enqueue-batch && run_enqueue enqueue-batch "$sys" "$col" "$BATCH" "$ENQ_BATCH_POINTS"

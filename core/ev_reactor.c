@@ -422,6 +422,16 @@ int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint6
     return 0;
 }
 
+int ev_unlinkat(ev_loop *loop, ev_op *op, int dirfd, const char *path, int flags)
+{
+    struct io_uring_sqe *sqe;
+    int r = start(loop, op, EV_OP_UNLINKAT, &sqe);
+    if (r) return r;
+    io_uring_prep_unlinkat(sqe, dirfd, path, flags);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
 int ev_close_detached(ev_loop *loop, int fd)
 {
     struct io_uring_sqe *sqe = get_sqe(loop);

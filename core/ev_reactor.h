@@ -60,6 +60,7 @@ typedef enum {
     EV_OP_CONNECT,
     EV_OP_SENDMSG,
     EV_OP_SENDMSG_ZC,
+    EV_OP_UNLINKAT,
 } ev_op_kind;
 
 struct ev_op {
@@ -177,6 +178,10 @@ int ev_write(ev_loop *loop, ev_op *op, int fd, const void *buf, size_t len, uint
 /* fdatasync when `datasync`, fsync otherwise; through IORING_OP_FSYNC so the loop never blocks. */
 int ev_fsync(ev_loop *loop, ev_op *op, int fd, bool datasync);
 int ev_fallocate(ev_loop *loop, ev_op *op, int fd, int mode, uint64_t off, uint64_t len);
+/* unlinkat(dirfd, path, flags) through IORING_OP_UNLINKAT (Linux 5.11+), so the directory update
+ * and the journal work it may wait for run off this loop's thread. `path` is borrowed until the
+ * completion. The result: 0 or a negative errno. */
+int ev_unlinkat(ev_loop *loop, ev_op *op, int dirfd, const char *path, int flags);
 /* Closes `fd` (ownership passes) in io_uring's worker threads (IOSQE_ASYNC), fire and forget,
  * so the work a last reference does runs there, never on this loop's thread: for an unlinked file
  * that is freeing its pages and blocks, which on a filesystem mounted with `discard` waits for the

@@ -273,36 +273,90 @@ uint64_t q_log_oldest_segment_end(const q_log *log)
     return log->nsegs > 1 ? log->segs[1].base : log->next;
 }
 
+/* Whether the oldest segment may go for `low_water`: every record in it is below, it is not the
+ * last published one or a later one, and no async fsync or allocation uses its fd. */
+static bool oldest_retirable(const q_log *log, uint64_t low_water)
+{
+    const q_seg *next = &log->segs[1];
+    return log->nsegs > 1 && next->base <= low_water && next->published &&
+           next->base <= log->sync_from && !q_commit_fd_busy(log, log->segs[0].fd) &&
+           !(log->growing && log->segs[0].fd == log->grow_fd);
+}
+
+/* The oldest segment is deleted and its deletion durable: drop it from the array. */
+static void drop_oldest(q_log *log)
+{
+    /* The mapping goes now (it holds a reference too); the descriptor's last reference,
+     * which frees the file's pages and blocks (a synchronous discard on some mounts), is
+     * dropped off this thread when the log runs on a loop. */
+    if (log->loop && ev_close_detached(log->loop, log->segs[0].fd) == 0) log->segs[0].fd = -1;
+    q_seg_close(&log->segs[0]);
+    memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof *log->segs);
+    log->nsegs--;
+    log->gen++;
+    log->retired_total++;
+}
+
+static void on_retire(ev_loop *loop, ev_op *op, int res, unsigned flags);
+
+/* Starts the deletion of the oldest segment through the ring if it may go. */
+static void retire_next(q_log *log)
+{
+    if (log->retire_err || !oldest_retirable(log, log->retire_low)) return;
+    log->retire_base = log->segs[0].base;
+    q_seg_name(log->retire_name, log->retire_base, false);
+    log->retire_op.cb = on_retire;
+    log->retire_op.ud = log;
+    /* No SQE free: the next q_log_retain() (every partition tick) tries again. */
+    if (ev_unlinkat(log->loop, &log->retire_op, log->dirfd, log->retire_name, 0) == 0)
+        log->retire_step = Q_RETIRE_UNLINK;
+}
+
+/* Unlink done: sync the directory. Directory synced: the segment is gone for good; next one.
+ * A failure stops retention (sticky retire_err, returned by q_log_retain) with the segment
+ * kept: deleting a later one could leave a gap after a crash. */
+static void on_retire(ev_loop *loop, ev_op *op, int res, unsigned flags)
+{
+    q_log *log = op->ud;
+    if (res == 0 && log->retire_step == Q_RETIRE_UNLINK &&
+        (res = ev_fsync(loop, &log->retire_op, log->dirfd, false)) == 0) {
+        log->retire_step = Q_RETIRE_DIRSYNC;
+        return;
+    }
+    q_retire_step step = log->retire_step;
+    log->retire_step = Q_RETIRE_IDLE;
+    if (res < 0) {
+        log->retire_err = res;
+        log_error("log retention failed: segments kept", "dir=%s segment=%s step=%s err=%d",
+                  log->dir, log->retire_name, step == Q_RETIRE_UNLINK ? "unlink" : "fsync dir",
+                  res);
+        return;
+    }
+    if (log->nsegs > 1 && log->segs[0].base == log->retire_base) drop_oldest(log);
+    retire_next(log);
+}
+
 int q_log_retain(q_log *log, uint64_t low_water)
 {
     if (log->opts.read_only) return -EROFS;
-    uint32_t k = 0;
-    /* Segment k goes when every record in it is below low_water; never the last published one
-     * or a later one, nor one whose fd an async fsync still uses. Oldest first, the directory
-     * synced after each, so a crash can only leave a prefix deleted, never a gap. */
-    int r = 0;
-    while (k + 1 < log->nsegs && log->segs[k + 1].base <= low_water && log->segs[k + 1].published &&
-           log->segs[k + 1].base <= log->sync_from && !q_commit_fd_busy(log, log->segs[k].fd) &&
-           !(log->growing && log->segs[k].fd == log->grow_fd)) {
+    if (log->retire_err) return log->retire_err;
+    if (log->loop) {
+        /* Off the shard: one segment at a time through the ring (on_retire), in order. */
+        if (low_water > log->retire_low) log->retire_low = low_water;
+        if (log->retire_step == Q_RETIRE_IDLE) retire_next(log);
+        return 0;
+    }
+    /* Oldest first, the directory synced after each, so a crash can only leave a prefix
+     * deleted, never a gap. */
+    int k = 0;
+    while (oldest_retirable(log, low_water)) {
         char name[Q_SEG_NAME_BYTES];
-        q_seg_name(name, log->segs[k].base, false);
-        if (q_sys.unlinkat(log->dirfd, name, 0) != 0 || q_sys.fsync(log->dirfd) != 0) {
-            r = -errno;
-            break;
-        }
-        /* The mapping goes now (it holds a reference too); the descriptor's last reference,
-         * which frees the file's pages and blocks (a synchronous discard on some mounts), is
-         * dropped off this thread when the log runs on a loop. */
-        if (log->loop && ev_close_detached(log->loop, log->segs[k].fd) == 0) log->segs[k].fd = -1;
-        q_seg_close(&log->segs[k]);
+        q_seg_name(name, log->segs[0].base, false);
+        if (q_sys.unlinkat(log->dirfd, name, 0) != 0 || q_sys.fsync(log->dirfd) != 0) return -errno;
+        drop_oldest(log);
         k++;
     }
-    if (k > 0) {
-        memmove(log->segs, log->segs + k, (log->nsegs - k) * sizeof *log->segs);
-        log->nsegs -= k;
-        log->gen++;
-    }
-    return r ? r : (int)k;
+    return k;
 }
 
 void q_log_get_stats(const q_log *log, q_log_stats *st)
@@ -327,6 +381,8 @@ void q_log_get_stats(const q_log *log, q_log_stats *st)
     st->committed_overlapped = log->committed_overlap;
     st->commits_pipelined = log->pipelined_total;
     st->fsync_ns_total = log->fsync_ns_total;
+    st->segments_retired = log->retired_total;
+    st->retiring = log->retire_step != Q_RETIRE_IDLE;
 }
 
 int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base, uint64_t *end,
@@ -345,7 +401,8 @@ int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *ba
 int q_log_close(q_log *log)
 {
     if (!log) return 0;
-    if (log->inflight || log->whead || log->growing) return -EBUSY;
+    if (log->inflight || log->whead || log->growing || log->retire_step != Q_RETIRE_IDLE)
+        return -EBUSY;
     if (log->loop && ev_timer_armed(&log->timer)) ev_timer_stop(log->loop, &log->timer);
     for (uint32_t i = 0; i < log->nsegs; i++) q_seg_close(&log->segs[i]);
     rt_free(log->segs);

@@ -192,8 +192,15 @@ int q_iter_next(q_iter *it, q_rec *out);
 
 /* Retention: deletes whole segments whose records are all below `low_water` (the caller's
  * oldest live record). Only segments a commit has covered go (the segment being appended to and
- * those rolled since the last commit stay). Returns the number of segments deleted or a negative
- * errno. */
+ * those rolled since the last commit stay). Oldest first, each unlink followed by a directory
+ * fsync before the next, so a crash leaves a deleted prefix, never a gap.
+ * Without a loop: deletes them now; returns how many, or a negative errno.
+ * On a loop (q_log_attach): the unlink and the directory fsync go through the ring
+ * (IORING_OP_UNLINKAT, IORING_OP_FSYNC), off the owner's thread; returns 0 at once and the
+ * segments go as those complete, one at a time, until none below the highest `low_water` asked
+ * for is left (q_log_stats.segments_retired counts them; q_log_close() is -EBUSY meanwhile).
+ * A failed unlink or directory fsync stops retention: that segment and later ones stay, and
+ * every later call returns that error. */
 int q_log_retain(q_log *log, uint64_t low_water);
 /* End of the oldest segment: a live record below this offset pins that segment; compacting it
  * lets q_log_retain() free it. Equals q_log_next() when only one segment exists. */
@@ -232,6 +239,8 @@ typedef struct q_log_stats {
     uint64_t committed_total, committed_overlapped;
     /* Commit chains started while an older one was in flight (pipelined, Q_COMMIT_ALWAYS). */
     uint64_t commits_pipelined;
+    uint64_t segments_retired; /* segments q_log_retain() deleted since open */
+    bool retiring;             /* a deletion is in flight on the loop */
 } q_log_stats;
 void q_log_get_stats(const q_log *log, q_log_stats *st);
 /* Name of segment i (0 = oldest) and its [base, end) range, for tools. -ERANGE past the end. */

@@ -29,6 +29,13 @@ typedef struct q_commit_chain {
     uint64_t start_ns; /* when the op in flight started (rt_now_ns) */
 } q_commit_chain;
 
+/* Retention's deletion in flight on the loop (one segment at a time). */
+typedef enum {
+    Q_RETIRE_IDLE = 0,
+    Q_RETIRE_UNLINK,  /* unlinkat of segs[0]'s file in flight */
+    Q_RETIRE_DIRSYNC, /* its directory fsync in flight */
+} q_retire_step;
+
 struct q_log {
     int dirfd;
     q_log_opts opts;
@@ -57,6 +64,15 @@ struct q_log {
     int grow_fd;
     q_durable_fn durable_fn;
     void *durable_ud;
+    /* async retention (q_log.c, with a loop): the oldest segment's unlink (IORING_OP_UNLINKAT),
+     * then a directory fsync (IORING_OP_FSYNC), one segment at a time, oldest first */
+    ev_op retire_op;
+    q_retire_step retire_step;
+    uint64_t retire_base; /* segment being deleted: segs[0] */
+    uint64_t retire_low;  /* highest low water asked for; the next segments go up to it */
+    int retire_err;       /* sticky negative errno of a failed unlink or directory fsync */
+    uint64_t retired_total;
+    char retire_name[Q_SEG_NAME_BYTES];
     /* async commit (q_commit.c): up to Q_COMMIT_CHAINS_MAX chains in flight, completed in
      * the order they started (chains[chain_head] is the oldest) */
     ev_loop *loop;

@@ -88,7 +88,7 @@ struct q_part {
      * wholly below retain_low go once q_log_durable() reaches retain_wait; 0 = none waits. */
     uint64_t retain_wait, retain_low;
     bool replaying;
-    uint64_t compactions, records_compacted, segments_deleted, replayed_records;
+    uint64_t compactions, records_compacted, replayed_records;
     uint64_t leased_undurable;    /* q_part_stats.leased_undurable */
     uint64_t delivered_undurable; /* q_part_stats.delivered_undurable */
     uint64_t ledger_mismatches;   /* q_part_stats.ledger_mismatches */

@@ -320,7 +320,9 @@ void q_part_get_stats(const q_part *p, q_part_stats *st)
                     (uint64_t)p->queues_cap * 2 * sizeof(q_queue *) + (uint64_t)p->nqslots * 4;
     st->compactions = p->compactions;
     st->records_compacted = p->records_compacted;
-    st->segments_deleted = p->segments_deleted;
+    q_log_stats ls;
+    q_log_get_stats(p->log, &ls);
+    st->segments_deleted = ls.segments_retired; /* sync or through the ring (q_log_retain) */
     st->replayed_records = p->replayed_records;
     st->leased_undurable = p->leased_undurable;
     st->delivered_undurable = p->delivered_undurable;

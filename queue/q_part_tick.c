@@ -273,8 +273,8 @@ static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
  * the deletion and the commit covering them would otherwise lose the copies and make the next
  * start count from records that are gone (a false ledger mismatch). When this pass appended
  * records no commit has covered yet, the deletion waits (retain_wait / retain_low) for a later
- * pass, after the commit that follows every tick (srv_part.c). Returns the segments deleted or
- * a negative errno. */
+ * pass, after the commit that follows every tick (srv_part.c). Returns what q_log_retain returns
+ * (the segments deleted, 0 while the ring deletes them) or a negative errno. */
 static int retain_below(q_part *p, uint64_t low)
 {
     if (q_log_oldest_segment_end(p->log) > low) return 0; /* nothing would go */
@@ -287,9 +287,7 @@ static int retain_below(q_part *p, uint64_t low)
         return 0;
     }
     p->retain_wait = 0;
-    int n = q_log_retain(p->log, low);
-    if (n > 0) p->segments_deleted += (uint64_t)n;
-    return n;
+    return q_log_retain(p->log, low);
 }
 
 /* The deletion an earlier pass left waiting, if the commit it waited for came: 0 when none is
@@ -298,9 +296,7 @@ static int retain_waiting(q_part *p)
 {
     if (!p->retain_wait || q_log_durable(p->log) < p->retain_wait) return 0;
     p->retain_wait = 0;
-    int n = q_log_retain(p->log, p->retain_low);
-    if (n > 0) p->segments_deleted += (uint64_t)n;
-    return n;
+    return q_log_retain(p->log, p->retain_low);
 }
 
 q_status q_part_retain(q_part *p, uint64_t now_ms)

@@ -4,6 +4,7 @@
 
 #include "core/ev_reactor.h"
 #include "queue/q_log_int.h" /* to make one fsync fail */
+#include "queue/q_sys.h"
 
 #define SEG (64u * 1024u) /* rolls inside a commit chain, too */
 #define MAXLEN 200u
@@ -317,11 +318,26 @@ START_TEST(sync_async_publishes_under_never)
 }
 END_TEST
 
-/* Retention on a loop hands a deleted segment's descriptor to io_uring's workers: its last
- * close, which frees the file's blocks (a synchronous discard on some mounts), never runs on the
- * loop's thread. The descriptor is still open right after q_log_retain and closed once the loop
- * has submitted the close. */
-START_TEST(retain_closes_segments_off_the_loop_thread)
+/* The owner's thread never unlinks or syncs the directory for retention (issue 19 item 2). */
+static int unlinkat_on_thread(int dirfd, const char *path, int flags)
+{
+    ck_abort_msg("retention unlinked %s on the loop's thread", path);
+    return -1;
+}
+
+static int fsync_on_thread(int fd)
+{
+    ck_abort_msg("retention synced fd %d on the loop's thread", fd);
+    return -1;
+}
+
+/* Retention on a loop goes through the ring: q_log_retain returns at once with every segment
+ * still there; the loop then deletes them oldest first, one unlink (IORING_OP_UNLINKAT) and one
+ * directory fsync (IORING_OP_FSYNC) each, never the owner's thread (q_sys's unlinkat and fsync
+ * abort here), and hands each descriptor to io_uring's workers: its last close, which frees the
+ * file's blocks (a synchronous discard on some mounts), never runs on the loop's thread either.
+ * The log cannot close while a deletion is in flight. */
+START_TEST(retain_deletes_through_the_ring)
 {
     char dir[64];
     tq_mkdtemp(dir);
@@ -331,19 +347,39 @@ START_TEST(retain_closes_segments_off_the_loop_thread)
     uint64_t n = fill_segments(log, 3);
     q_log_stats st;
     q_log_get_stats(log, &st);
+    uint32_t nsegs = st.segments;
+    ck_assert_uint_ge(nsegs, 3);
     q_commit_waiter w;
     uint64_t seen[4] = {0};
     ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), 0);
     while (seen[0] < 1) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     int fd0 = log->segs[0].fd, fd1 = log->segs[1].fd;
-    ck_assert_int_ge(q_log_retain(log, n), 2); /* every segment but the last */
+    q_sys.unlinkat = unlinkat_on_thread;
+    q_sys.fsync = fsync_on_thread;
+    ck_assert_int_eq(q_log_retain(log, n), 0); /* started, nothing done inline */
     q_log_get_stats(log, &st);
-    ck_assert_uint_eq(st.segments, 1);
-    ck_assert_int_eq(tq_count_files(dir), 1);
-    ck_assert_int_ne(fcntl(fd0, F_GETFD), -1); /* not closed inline */
-    while (fcntl(fd0, F_GETFD) != -1 || fcntl(fd1, F_GETFD) != -1)
+    ck_assert_uint_eq(st.segments, nsegs);
+    ck_assert(st.retiring);
+    ck_assert_int_eq(tq_count_files(dir), (int)nsegs);
+    ck_assert_int_eq(q_log_close(log), -EBUSY);
+    /* Oldest first: whenever a file is gone, every older one is too (a prefix, never a gap). */
+    uint64_t retired = 0;
+    while (st.retiring || fcntl(fd0, F_GETFD) != -1 || fcntl(fd1, F_GETFD) != -1) {
         ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+        q_log_get_stats(log, &st);
+        ck_assert_uint_ge(st.segments_retired, retired);
+        retired = st.segments_retired;
+        ck_assert_uint_eq(st.segments, nsegs - retired);
+        /* the segment whose directory fsync is in flight may be unlinked already */
+        int files = tq_count_files(dir);
+        ck_assert_int_le(files, (int)(nsegs - retired));
+        ck_assert_int_ge(files, (int)(nsegs - retired) - (st.retiring ? 1 : 0));
+    }
+    ck_assert_int_eq(tq_count_files(dir), 1);
     ck_assert_int_eq(errno, EBADF);
+    ck_assert_uint_eq(st.segments, 1); /* every segment but the last */
+    ck_assert_uint_eq(st.segments_retired, nsegs - 1);
+    q_sys_reset();
     /* The log still appends and reads after the segments it dropped. */
     ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
     ck_assert_int_eq(q_log_close(log), 0);
@@ -482,7 +518,7 @@ int main(void)
                             edge_cases,
                             second_fsync_starts_while_the_first_runs,
                             no_second_fsync_across_a_roll,
-                            retain_closes_segments_off_the_loop_thread,
+                            retain_deletes_through_the_ring,
                             sync_async_publishes_under_never,
                             async_failure_is_sticky,
                             commit_seq_counts_fsyncs};

@@ -4,6 +4,7 @@
  * unusable here. */
 #include "test_q_util.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "core/ev_reactor.h"
@@ -161,6 +162,53 @@ START_TEST(async_steps_off_the_writer)
 }
 END_TEST
 
+#define WRITTEN_BYTES (1024u * 1024u) /* how far the writer stores before the check */
+
+/* Pages of [from, to) of segment `s` in the page cache (mincore on its shared mapping). */
+static uint64_t resident_pages(const q_seg *s, uint32_t from, uint32_t to)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t n = (size_t)(to - from) / (size_t)pg;
+    unsigned char *v = calloc(n ? n : 1, 1);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(mincore(s->map + from, (size_t)(to - from), v), 0);
+    uint64_t r = 0;
+    for (size_t i = 0; i < n; i++) r += v[i] & 1;
+    free(v);
+    return r;
+}
+
+/* No readahead zero-fill on the writer (issue 19 item 2, docs/storage.md "Allocation"): the
+ * pages past what q_seg_prewrite wrote are not in the page cache after the writer stored through
+ * the mapping up to 1 MiB. The segment's pages enter the cache by the prewrite's pwrite, so the
+ * writer's faults find them cached and never start a synchronous mmap readahead (up to
+ * read_ahead_kb, 8 MiB on this VM's disk, of zero-filled pages on the shard): MADV_RANDOM or
+ * MADV_SEQUENTIAL on the mapping would change nothing for the writer. */
+START_TEST(writer_never_reads_ahead)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, 64u * 1024u * 1024u); /* far more than the writer reaches: room to read ahead */
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    uint64_t off = 0;
+    while (log->segs[0].used < WRITTEN_BYTES) {
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+        off++;
+    }
+    const q_seg *s = &log->segs[0];
+    ck_assert_uint_eq(log->nsegs, 1);
+    ck_assert_uint_ge(s->written, s->used);
+    uint32_t from = (s->written + 4095u) & ~4095u;
+    ck_assert_uint_lt(from, s->bytes);
+    ck_assert_uint_eq(resident_pages(s, from, s->bytes), 0);
+    check_all(log, 0, off);
+    ck_assert_int_eq(q_log_close(log), 0);
+    tq_rmdir(dir);
+}
+END_TEST
+
 /* ENOSPC from fallocate allocations (mode 0; punching a hole frees blocks, so it still works):
  * every one, or only a new segment's (offset 0). */
 static int g_full_from; /* 0: off; 1: every allocation; 2: only at offset 0 */
@@ -308,6 +356,7 @@ int main(void)
                             async_steps_off_the_writer,
                             reserve_survives_a_full_disk,
                             roll_only_with_room_for_the_reserve,
-                            reserve_is_clamped};
+                            reserve_is_clamped,
+                            writer_never_reads_ahead};
     return tq_run("q_log_space", "space", 120, tests, sizeof tests / sizeof tests[0]);
 }
