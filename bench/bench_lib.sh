@@ -23,8 +23,9 @@ server_argv() {
     local ringqd=("$RINGQD" --threads 1 --port 0 --port-file "$dir/port" --data "$dir/data"
         --log-level warn)
     case $sys/$col in
-    ringq/durable | ringq/- | ringq-stream/durable) SARGV=("${ringqd[@]}" --fsync always) ;;
-    ringq/fast | ringq-stream/fast) SARGV=("${ringqd[@]}" --fsync never) ;;
+    ringq/durable | ringq/- | ringq-stream/durable | ringq-unary/durable)
+        SARGV=("${ringqd[@]}" --fsync always) ;;
+    ringq/fast | ringq-stream/fast | ringq-unary/fast) SARGV=("${ringqd[@]}" --fsync never) ;;
     beanstalkd/durable) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -f 0 -z 1048576) ;;
     beanstalkd/fast) SARGV=(beanstalkd -l 127.0.0.1 -p "$port" -b "$dir/data" -F -z 1048576) ;;
     redis/durable) SARGV=("${redis[@]}" --appendfsync always) ;;
@@ -80,7 +81,7 @@ start_server() {
         taskset -c "$SERVER_CPU" "${SARGV[@]}" >"$dir/server.log" 2>&1 &
         SERVER_PID=$!
         case $sys in
-        ringq | ringq-stream)
+        ringq | ringq-stream | ringq-unary)
             for ((i = 0; i < START_TIMEOUT_S * 50; i++)); do
                 [ -s "$dir/port" ] && break
                 kill -0 "$SERVER_PID" 2>/dev/null || break

@@ -13,6 +13,7 @@ extern const rb_driver rb_drv_redis __attribute__((weak));
 extern const rb_driver rb_drv_jetstream __attribute__((weak));
 extern const rb_driver rb_drv_redis_streams __attribute__((weak));
 extern const rb_driver rb_drv_ringq_streams __attribute__((weak)); /* the hook: rb_driver.h */
+extern const rb_driver rb_drv_ringq_streams_unary __attribute__((weak));
 
 typedef struct known {
     const char *name;
@@ -29,6 +30,7 @@ const rb_driver *rb_driver_find(const char *name, bool streams, bool *is_known)
     /* The JetStream driver serves both: rb_target.stream switches its setup and consumers. */
     const known streams_tab[] = {
         {"ringq", &rb_drv_ringq_streams},
+        {"ringq-unary", &rb_drv_ringq_streams_unary},
         {"redis", &rb_drv_redis_streams},
         {"jetstream", &rb_drv_jetstream},
     };
@@ -46,5 +48,5 @@ const rb_driver *rb_driver_find(const char *name, bool streams, bool *is_known)
 
 const char *rb_driver_names(bool streams)
 {
-    return streams ? "ringq|redis|jetstream" : "ringq|grpc|beanstalkd|redis|jetstream";
+    return streams ? "ringq|ringq-unary|redis|jetstream" : "ringq|grpc|beanstalkd|redis|jetstream";
 }

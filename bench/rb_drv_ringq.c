@@ -192,7 +192,9 @@ static void on_enqueued(rq_client *c, void *ud, const rq_status *st,
     op_done(ud, st, "Enqueue");
 }
 
-static int ringq_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
+/* k->specs[0..n) from the payloads (borrowed: they must outlive the send). 0, -EINVAL (n out of
+ * 1..RINGQ_BATCH_MAX) or -ENOMEM. */
+static int fill_specs(rb_conn *k, const rb_payload *p, size_t n)
 {
     if (n == 0 || n > RINGQ_BATCH_MAX) return -EINVAL;
     if (n > k->nspecs) {
@@ -203,6 +205,13 @@ static int ringq_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
     }
     for (size_t i = 0; i < n; i++)
         k->specs[i] = (rq_task_spec){.payload = p[i].p, .payload_len = p[i].len};
+    return 0;
+}
+
+static int ringq_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
+{
+    int frc = fill_specs(k, p, n);
+    if (frc < 0) return frc;
     op_ctx *x = malloc(sizeof *x);
     if (!x) return -ENOMEM;
     *x = (op_ctx){k, tag};
@@ -220,15 +229,8 @@ static void on_stream_answer(rq_enq_stream *s, void *ud, uint64_t id, const rq_s
 
 static int ringq_send_stream(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
 {
-    if (n == 0 || n > RINGQ_BATCH_MAX) return -EINVAL;
-    if (n > k->nspecs) {
-        rq_task_spec *ns = realloc(k->specs, n * sizeof *ns);
-        if (!ns) return -ENOMEM;
-        k->specs = ns;
-        k->nspecs = n;
-    }
-    for (size_t i = 0; i < n; i++)
-        k->specs[i] = (rq_task_spec){.payload = p[i].p, .payload_len = p[i].len};
+    int frc = fill_specs(k, p, n);
+    if (frc < 0) return frc;
     uint64_t id;
     rq_status st;
     int rc = rq_enq_stream_send(k->es, k->t->queue, k->specs, n, &id, &st);

@@ -6,10 +6,12 @@
  *             only subject, limits retention), then for each group g the durable consumer
  *             rbgrp<g>: deliver all, explicit acks, ack wait = --lease-ms (no redelivery within
  *             a run), max_ack_pending RS_ACK_PENDING (above any credit window).
- *   producer  send(n) = one Publish of n messages to subject <queue> (rq_publish_async) at the
- *             server's default durability, which is the column's: SYNCED under --fsync always
- *             (answered after the fdatasync that covers them, group commit), WRITTEN under
- *             --fsync never; done when it is answered.
+ *   producer  send(n) = one publish of n messages to subject <queue> at the server's default
+ *             durability, which is the column's: SYNCED under --fsync always (answered after
+ *             the fdatasync that covers them, group commit), WRITTEN under --fsync never; done
+ *             when it is answered. System "ringq": one request on the connection's
+ *             PublishStream (rq_pub_stream: pipelined, answered in order, no HTTP/2 stream per
+ *             publish); system "ringq-unary": one unary Publish call (rq_publish_async).
  *   consumer  a Consume session (rq_aconsume) bound to rbgrp<group>; consume(n) grants n credits;
  *             each delivery goes to the engine, whose ack() is an explicit ACK answered through
  *             the session's per-item results -> acked(). open() waits for the bind's answer.
@@ -29,16 +31,22 @@
 #include "proto_wire/pw_msg.h"
 #include "proto_wire/pw_msgs.h"
 
-#define GRPC_NOT_FOUND 5 /* gRPC status code */
+#define GRPC_NOT_FOUND 5 /* gRPC status codes */
+#define GRPC_UNAVAILABLE 14
 /* Deliveries a group's consumer may hold unacked: above every credit window the engine grants
  * (--credits x --workers), so the credits, not this, bound a run. */
 #define RS_ACK_PENDING 100000u
 /* The consumer of group g is "rbgrp<g>"; RS_GROUP_NAME_MAX holds it. */
 #define RS_GROUP_NAME_MAX 32
+/* Requests a producer's PublishStream may have unanswered: the server's window (1024,
+ * docs/semantics.md), which is above any --inflight the streams benchmark runs. */
+#define RS_PSTREAM_WINDOW 1024u
 
 struct rb_conn {
     rq_client *c;
     rq_aconsume *s;
+    rq_pub_stream *ps; /* system "ringq" producers */
+    uint64_t *ps_tags; /* the engine's tag of each unanswered request (request id % window) */
     const rb_target *t;
     const rb_events *ev;
     void *ud;
@@ -149,6 +157,22 @@ static void on_published(rq_client *c, void *ud, const rq_status *st, const rq_p
     if (st->code == RQ_ECONNECT) conn_failed(k, why);
 }
 
+static void on_stream_answer(rq_pub_stream *s, void *ud, uint64_t request_id, const rq_status *st,
+                             const char *stream, const rq_pub_ack *acks, size_t n)
+{
+    rb_conn *k = ud;
+    if (k->closing) return;
+    uint64_t tag = k->ps_tags[request_id % RS_PSTREAM_WINDOW];
+    if (st->code == 0) {
+        k->ev->done(k->ud, tag, 0, NULL);
+        return;
+    }
+    char why[320];
+    snprintf(why, sizeof why, "PublishStream: %s: %s", rq_status_name(st->code), st->message);
+    k->ev->done(k->ud, tag, -EIO, why);
+    if (st->code == RQ_ECONNECT || st->code == GRPC_UNAVAILABLE) conn_failed(k, why);
+}
+
 static int rs_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
 {
     if (n == 0 || n > RQ_PUBLISH_BATCH_MAX) return -EINVAL;
@@ -161,6 +185,16 @@ static int rs_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
     for (size_t i = 0; i < n; i++)
         k->msgs[i] = (rq_pub_msg){
             .subject = k->t->queue, .payload = p[i].p, .payload_len = p[i].len};
+    if (k->ps) {
+        uint64_t id;
+        rq_status st;
+        if (rq_pub_stream_unanswered(k->ps) >= RS_PSTREAM_WINDOW) return -EAGAIN;
+        int rc = rq_pub_stream_send(k->ps, k->msgs, n, &id, &st);
+        if (rc == RQ_EAGAIN) return -EAGAIN;
+        if (rc) return -EIO;
+        k->ps_tags[id % RS_PSTREAM_WINDOW] = tag;
+        return 0;
+    }
     op_ctx *x = malloc(sizeof *x);
     if (!x) return -ENOMEM;
     *x = (op_ctx){k, tag};
@@ -253,8 +287,10 @@ static void rs_close(rb_conn *k)
     if (!k) return;
     k->closing = true;
     rq_aconsume_close(k->s);
+    rq_pub_stream_free(k->ps);
     rq_client_destroy(k->c); /* calls in flight complete (cancelled) inside: ignored */
     free(k->msgs);
+    free(k->ps_tags);
     free(k->slots);
     free(k->free_slots);
     free(k);
@@ -288,8 +324,20 @@ static int open_session(rb_conn *k, char *err, size_t errlen)
     return 0;
 }
 
-static rb_conn *rs_open(struct ev_loop *loop, const rb_target *t, rb_role role, const rb_events *ev,
-                        void *ud, char *err, size_t errlen)
+/* A producer's PublishStream (asynchronous: it starts from the loop). 0 or -1 with err. */
+static int open_pstream(rb_conn *k, char *err, size_t errlen)
+{
+    rq_status st;
+    k->ps_tags = calloc(RS_PSTREAM_WINDOW, sizeof *k->ps_tags);
+    k->ps = k->ps_tags ? rq_pub_stream_open(k->c, RQ_DURABILITY_DEFAULT, on_stream_answer, k, &st)
+                       : NULL;
+    if (k->ps) return 0;
+    snprintf(err, errlen, "PublishStream: %s", k->ps_tags ? st.message : "out of memory");
+    return -1;
+}
+
+static rb_conn *open_conn(struct ev_loop *loop, const rb_target *t, rb_role role,
+                          const rb_events *ev, void *ud, bool pstream, char *err, size_t errlen)
 {
     rb_conn *k = calloc(1, sizeof *k);
     if (!k) {
@@ -313,11 +361,24 @@ static rb_conn *rs_open(struct ev_loop *loop, const rb_target *t, rb_role role, 
         rs_close(k);
         return NULL;
     }
-    if (role == RB_ROLE_CONSUMER && open_session(k, err, errlen) < 0) {
+    if ((role == RB_ROLE_CONSUMER && open_session(k, err, errlen) < 0) ||
+        (role == RB_ROLE_PRODUCER && pstream && open_pstream(k, err, errlen) < 0)) {
         rs_close(k);
         return NULL;
     }
     return k;
+}
+
+static rb_conn *rs_open(struct ev_loop *loop, const rb_target *t, rb_role role, const rb_events *ev,
+                        void *ud, char *err, size_t errlen)
+{
+    return open_conn(loop, t, role, ev, ud, true, err, errlen);
+}
+
+static rb_conn *rs_open_unary(struct ev_loop *loop, const rb_target *t, rb_role role,
+                              const rb_events *ev, void *ud, char *err, size_t errlen)
+{
+    return open_conn(loop, t, role, ev, ud, false, err, errlen);
 }
 
 const rb_driver rb_drv_ringq_streams = {
@@ -329,6 +390,22 @@ const rb_driver rb_drv_ringq_streams = {
     .setup = rs_setup,
     .backlog = rs_backlog,
     .open = rs_open,
+    .send = rs_send,
+    .consume = rs_consume,
+    .ack = rs_ack,
+    .close = rs_close,
+};
+
+/* The same with one unary Publish per send (system "ringq-unary"). */
+const rb_driver rb_drv_ringq_streams_unary = {
+    .name = "ringq-unary",
+    .can_call = false,
+    .can_queue = true,
+    .binary_safe = true,
+    .batch_max = RQ_PUBLISH_BATCH_MAX,
+    .setup = rs_setup,
+    .backlog = rs_backlog,
+    .open = rs_open_unary,
     .send = rs_send,
     .consume = rs_consume,
     .ack = rs_ack,

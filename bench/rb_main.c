@@ -14,7 +14,8 @@
 static const char usage_text[] =
     "usage: ringq-bench <rpc|enqueue|e2e|drain> --system ringq|grpc|beanstalkd|redis|jetstream "
     "[options]\n"
-    "       ringq-bench <publish|fanout> --system ringq|redis|jetstream [options]   (streams;\n"
+    "       ringq-bench <publish|fanout> --system ringq|ringq-unary|redis|jetstream [options]\n"
+    "                        (streams; ringq-unary: one unary Publish per send;\n"
     "       also spelled ringq-bench --mode publish|fanout ...)\n"
     "  --addr HOST:PORT      system address (defaults per system: ringq/grpc 127.0.0.1:7070,\n"
     "                        beanstalkd :11300, redis :6379, jetstream :4222)\n"

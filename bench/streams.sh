@@ -14,6 +14,8 @@
 #            reaching the disk; n/a where the filesystem refuses +S)
 #   fast     ringqd --fsync never | redis appendonly yes, appendfsync no | JetStream file storage,
 #            2.9 defaults (each message written to the OS before the PubAck, fsync every 2 min)
+# Systems: ringq (its producers on PublishStream, rq_pub_stream), ringq-unary (the same server,
+# each publish one unary Publish call: rq_publish_async), redis, jetstream.
 # Groups (x = producer connections x operations in flight each):
 #   publish-b1   publish only, batch 1, $PUB_POINT
 #   publish-b64  publish only, batch $BATCH, $PUB_BATCH_POINT
@@ -63,7 +65,7 @@ PUB_BATCH_POINT=${PUB_BATCH_POINT:-4x4}
 FANOUT_INFLIGHT=${FANOUT_INFLIGHT:-64}
 FANOUT_WORKERS=${FANOUT_WORKERS:-1}
 CREDITS=${CREDITS:-256}
-SYSTEMS=${SYSTEMS:-ringq redis jetstream}
+SYSTEMS=${SYSTEMS:-ringq ringq-unary redis jetstream}
 GROUPS_RUN=${GROUPS_RUN:-publish-b1 publish-b64 fanout-g1 fanout-g4 open}
 COLUMNS=${COLUMNS:-durable fast}
 if [ "$QUICK" = 1 ]; then
@@ -105,10 +107,10 @@ need_peer() { # need_peer BINARY PACKAGE SYSTEM WHAT
 }
 for sys in $SYSTEMS; do
     case $sys in
-    ringq) ;;
+    ringq | ringq-unary) ;;
     redis) need_peer redis-server redis-server redis "the Redis Streams peer" ;;
     jetstream) need_peer nats-server nats-server jetstream "the NATS JetStream peer" ;;
-    *) die "unknown system '$sys' in SYSTEMS (ringq, redis, jetstream)" ;;
+    *) die "unknown system '$sys' in SYSTEMS (ringq, ringq-unary, redis, jetstream)" ;;
     esac
 done
 if [ "$(nproc)" -lt 2 ] || [ "$SERVER_CPU" = "$CLIENT_CPU" ]; then
@@ -202,7 +204,7 @@ meta pinning "servers on CPU $SERVER_CPU (taskset; ringqd --threads 1), ringq-be
 [ -n "${NOTE:-}" ] && meta note "$NOTE"
 meta params "payload $SIZE bytes; warm-up $WARMUP_S s, $DURATION_S s measured, $REPS run(s) per point (median by throughput); publish-b1 at $PUB_POINT, publish-b$BATCH at $PUB_BATCH_POINT (connections x in flight); fan-out: 1 publisher connection with $FANOUT_INFLIGHT batch-1 publishes in flight, $FANOUT_WORKERS consumer connection(s) per group with $CREDITS credits each"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-for sys in ringq redis jetstream; do
+for sys in ringq ringq-unary redis jetstream; do
     for col in durable fast; do
         server_argv "$sys" "$col" PORT DIR || continue
         pre=
@@ -212,7 +214,7 @@ for sys in ringq redis jetstream; do
 done
 
 RINGQ_NA=
-[[ " $SYSTEMS " == *" ringq "* ]] && RINGQ_NA=$(ringq_na)
+[[ " $SYSTEMS " == *" ringq"* ]] && RINGQ_NA=$(ringq_na)
 [ -n "$RINGQ_NA" ] && log "ringq: $RINGQ_NA"
 
 # --- the matrix ----------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ log "results in $OUT_DIR; data directories under $TMP"
 for col in $COLUMNS; do
     for sys in $SYSTEMS; do
         why=$(na_reason "$sys" "$col")
-        [ "$sys" = ringq ] && [ -n "$RINGQ_NA" ] && why=$RINGQ_NA
+        [[ $sys == ringq* ]] && [ -n "$RINGQ_NA" ] && why=$RINGQ_NA
         if [ -n "$why" ]; then
             meta "na.$sys.$col" "$why"
             log "$sys ($col): $why"

@@ -26,8 +26,11 @@ GROUPS = [
 OPEN = ("open", "publish→deliver p99 at half of peak", "tasks_per_s", "msgs/s",
         "publish-to-deliver latency from the scheduled send time (open loop)")
 rp.GROUP_INFO.update({g[0]: g for g in GROUPS + [OPEN]})
-SYSTEMS = [("ringq", "ringq Streams"), ("redis", "Redis Streams"), ("jetstream", "NATS JetStream")]
-PEERS = [s for s in SYSTEMS if s[0] != "ringq"]
+# ringq-unary: ringq with one unary Publish per send (the other ringq row publishes on
+# PublishStream); shown beside it, not a peer (the ratios and targets are ringq's).
+SYSTEMS = [("ringq", "ringq Streams"), ("ringq-unary", "ringq Streams, unary Publish"),
+           ("redis", "Redis Streams"), ("jetstream", "NATS JetStream")]
+PEERS = [s for s in SYSTEMS if not s[0].startswith("ringq")]
 # The issue's targets: ringq ÷ peer in every publish / fan-out column.
 TARGETS = {"durable": {"redis": 3.0, "jetstream": 10.0}, "fast": {"redis": 2.0}}
 OPEN_P99_US = 1000.0  # p99 publish-to-deliver at half of peak with --fsync never
@@ -216,8 +219,10 @@ def report(d, out_md):
            "where the filesystem refuses +S." % meta.get("version.jetstream", "2.9"),
            "- ringq: `ringqd --threads 1`, `--fsync always` (durable) or `never` (fast); the "
            "ringq load is `ringq-bench publish|fanout --system ringq` (bench/rb_drv_ringq_streams.c "
-           "on libringq's asynchronous calls): a batch is one `Publish` (many in flight on the "
-           "connection) answered at the server's default durability (SYNCED under `--fsync "
+           "on libringq's asynchronous calls): a batch is one request on the connection's "
+           "`PublishStream` (rq_pub_stream: many in flight, answered in order; the row \"unary "
+           "Publish\", `--system ringq-unary`, sends each as one unary `Publish` call instead), "
+           "answered at the server's default durability (SYNCED under `--fsync "
            "always`, after the group commit's fdatasync; WRITTEN under `never`); one durable "
            "consumer per group, each consumer connection one `Consume` stream with credits, every "
            "delivery acked explicitly (a loop iteration's acks in one request).",

@@ -10,14 +10,19 @@
 #   drain4k  ringq-bench drain, 4096-byte payloads, 20000 preloaded: delivery tasks/s (the
 #            one-copy path plus, over TLS, the seal's copy)
 # The TLS runs use libringq's TLS (ringq-bench --tls --ca) and a P-256 certificate made here.
-#   [BIN=build/ringqd] [BENCH=build/ringq-bench] [REPS=3] [DURATION_S=5] bash bench/tls_cost.sh
+# Modes (MODES, default "plain tls"): plain; tls (ringqd's default: kTLS where the kernel offers
+# it, else user space); tls-user (--ktls off: OpenSSL's record layer in user space).
+#   [BIN=build/ringqd] [BENCH=build/ringq-bench] [REPS=3] [DURATION_S=5] [MODES="plain tls"]
+#   bash bench/tls_cost.sh
 # Prints one line per run and a median table (markdown). Needs 2 CPUs, h2load, openssl.
+# tests/vm/ktls.sh runs it in a VM with kTLS: MODES="plain tls-user tls".
 set -u
 BIN=${BIN:-build/ringqd}
 BENCH=${BENCH:-build/ringq-bench}
 REPS=${REPS:-3}
 DURATION_S=${DURATION_S:-5}
 POINTS=${POINTS:-rpc e2e-b1 e2e-b64 drain4k}
+MODES=${MODES:-plain tls}
 OUT=$(mktemp -d /tmp/tls-cost.XXXXXX)
 PID=
 cleanup() {
@@ -41,7 +46,8 @@ printf '\000\000\000\000\000' >"$OUT/check.grpc" # HealthCheckRequest{} in a gRP
 start() { # start plain|tls
     local d=$OUT/run extra=()
     rm -rf "$d" && mkdir -p "$d"
-    [ "$1" = tls ] && extra=(--tls-cert "$OUT/srv.pem" --tls-key "$OUT/srv.key")
+    [ "$1" != plain ] && extra=(--tls-cert "$OUT/srv.pem" --tls-key "$OUT/srv.key")
+    [ "$1" = tls-user ] && extra+=(--ktls off)
     taskset -c 0 "$BIN" --threads 1 --port 0 --port-file "$d/port" --data "$d/data" \
         --log-level warn --fsync never "${extra[@]}" >"$d/log" 2>&1 &
     PID=$!
@@ -56,7 +62,7 @@ stop() {
 
 run_point() { # run_point plain|tls POINT -> prints the figure
     local mode=$1 pt=$2 tls=() scheme=http json=$OUT/r.json
-    [ "$mode" = tls ] && tls=(--tls --ca "$OUT/ca.pem") && scheme=https
+    [ "$mode" != plain ] && tls=(--tls --ca "$OUT/ca.pem") && scheme=https
     local common=(--system ringq --threads 1 --quiet --addr "127.0.0.1:$PORT" --json "$json")
     if [ "$pt" = rpc ]; then
         taskset -c 1 h2load -c 16 -m 32 -D "$DURATION_S" --warm-up-time 1 \
@@ -73,13 +79,15 @@ run_point() { # run_point plain|tls POINT -> prints the figure
     drain4k) taskset -c 1 "$BENCH" drain "${common[@]}" "${tls[@]}" --size 4096 --preload 20000 \
         --workers 2 --credits 256 ;;
     esac >"$OUT/bench.log" 2>&1
-    /usr/bin/python3 -c 'import json, sys; print("%.0f" % json.load(open(sys.argv[1]))["tasks_per_s"])' \
-        "$json" 2>/dev/null || echo "failed: $(tail -1 "$OUT/bench.log")"
+    # The JSON's "tasks_per_s" (sed: the VM of tests/vm/ktls.sh has no Python).
+    local v
+    v=$(sed -n 's/.*"tasks_per_s": *\([0-9.]*\).*/\1/p' "$json" 2>/dev/null | head -1)
+    if [ -n "$v" ]; then printf '%.0f\n' "$v"; else echo "failed: $(tail -1 "$OUT/bench.log")"; fi
 }
 
 declare -A ALL
 for rep in $(seq "$REPS"); do
-    for mode in plain tls; do
+    for mode in $MODES; do
         for pt in $POINTS; do
             start "$mode"
             v=$(run_point "$mode" "$pt")
@@ -92,11 +100,19 @@ done
 
 median() { tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "-"}'; }
 echo
-echo "| point | plain (per run) | tls (per run) | medians | tls / plain |"
-echo "|---|---|---|---|---|"
+hdr="| point |" sep="|---|"
+for mode in $MODES; do hdr="$hdr $mode (per run) |" sep="$sep---|"; done
+echo "$hdr medians | each / plain |"
+echo "$sep---|---|"
 for pt in $POINTS; do
-    p=$(echo "${ALL[plain.$pt]}" | median)
-    t=$(echo "${ALL[tls.$pt]}" | median)
-    r=$(awk -v p="$p" -v t="$t" 'BEGIN {if (p > 0 && t > 0) printf "%.2f", t / p; else print "-"}')
-    echo "| $pt |${ALL[plain.$pt]} |${ALL[tls.$pt]} | $p -> $t | $r |"
+    p=$(echo "${ALL[plain.$pt]:-}" | median)
+    row="| $pt |" meds="" ratios=""
+    for mode in $MODES; do
+        m=$(echo "${ALL[$mode.$pt]:-}" | median)
+        row="$row${ALL[$mode.$pt]:-} |"
+        meds="$meds${meds:+ / }$m"
+        [ "$mode" = plain ] && continue
+        ratios="$ratios${ratios:+ / }$(awk -v p="$p" -v t="$m" 'BEGIN {if (p > 0 && t > 0) printf "%.2f", t / p; else print "-"}')"
+    done
+    echo "$row $meds | $ratios |"
 done

@@ -642,6 +642,44 @@ typedef void (*rq_publish_fn)(rq_client *c, void *ud, const rq_status *st, const
 int rq_publish_async(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability level,
                      rq_publish_fn done, void *ud);
 
+/* ---- pipelined publish: the Streams.PublishStream producer stream (client/rq_pub_stream.c) ----
+ * What rq_enq_stream is for tasks: one stream carries many Publish requests (one message, or a
+ * batch for one stream, each) with no per-call HTTP/2 cost; each is answered in request order
+ * once it reached the stream's durability (SYNCED: after the group commit that covers it), with
+ * the acks rq_publish would give. At most `credits` requests unanswered (the server's window,
+ * 1024 by default, stated in every answer; docs/semantics.md). A failed request (a bad subject,
+ * an expectation) is answered with its status and does not end the stream. Works on blocking
+ * and asynchronous clients (rq_client_opts.loop: the answers come from that loop). Not
+ * thread-safe: one thread drives the client. */
+typedef struct rq_pub_stream rq_pub_stream;
+/* One answer, for request_id (1, 2, ... in send order): st->code 0 with the stream's name and
+ * acks[n] (views valid during the callback only), or the request's error (stream and acks NULL,
+ * n 0). When the stream is lost
+ * every unanswered request gets the stream's status (RQ_ECONNECT, UNAVAILABLE...). */
+typedef void (*rq_pub_stream_fn)(rq_pub_stream *s, void *ud, uint64_t request_id,
+                                 const rq_status *st, const char *stream, const rq_pub_ack *acks,
+                                 size_t n);
+/* Opens a stream whose requests ask `level`; a blocking client waits here for its connection,
+ * an asynchronous one returns at once (requests queue until the call starts). fn (may be NULL)
+ * and ud are kept. NULL with st set (RQ_ECONNECT, RQ_EINVAL: out of memory). */
+rq_pub_stream *rq_pub_stream_open(rq_client *c, rq_durability level, rq_pub_stream_fn fn, void *ud,
+                                  rq_status *st);
+/* Sends one request of n (1..RQ_PUBLISH_BATCH_MAX) messages, all for one stream (msgs borrowed
+ * for the call: encoded here); *request_id (may be NULL) receives its id. 0, or RQ_EAGAIN when
+ * the window is full (poll for answers, then send again), RQ_EINVAL (arguments, out of memory,
+ * the stream half-closed) or the status of a stream that ended. */
+int rq_pub_stream_send(rq_pub_stream *s, const rq_pub_msg *msgs, size_t n, uint64_t *request_id,
+                       rq_status *st);
+/* Requests sent and not answered yet. */
+size_t rq_pub_stream_unanswered(const rq_pub_stream *s);
+/* Half-closes and runs the client's loop (blocking clients) until every answer came and the
+ * stream ended, at most timeout_ms between events (-1: the client's call timeout). Returns the
+ * stream's status code (0: ended OK) with st set; DEADLINE_EXCEEDED when an answer is late. */
+int rq_pub_stream_finish(rq_pub_stream *s, int timeout_ms, rq_status *st);
+/* Frees the stream, cancelling it first when it is still open (its unanswered requests are not
+ * reported). NULL is a no-op. */
+void rq_pub_stream_free(rq_pub_stream *s);
+
 /* A stored message: one allocation (the struct, its headers and every string), freed with
  * rq_stream_msg_free. */
 typedef struct rq_stream_msg {

@@ -1,167 +1,18 @@
 /* client/rq_conn: libringq's connections — TCP sockets driven by the core io_uring loop, one
  * pw_grpc_client each. New calls start on the current connection; one that received a GOAWAY
- * stays on the client's list (read, flushed) until its last call ends. */
+ * stays on the client's list (read, flushed) until its last call ends. The client itself: rq_client.c. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "client/rq_int.h"
 #include "core/rt_clock.h"
-
-int rq_set_status(rq_status *st, int code, const char *fmt, ...)
-{
-    if (st) {
-        st->code = code;
-        st->message[0] = 0;
-        if (fmt) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(st->message, sizeof st->message, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return code;
-}
-
-const char *rq_status_name(int code)
-{
-    if (code == RQ_ECONNECT) return "CONNECT_FAILED";
-    if (code == RQ_EINVAL) return "INVALID_ARGS";
-    return pw_grpc_status_name(code);
-}
-
-/* Splits "host:port", "[v6]:port" or "host" (port 7070). Returns 0 or -1. */
-static int parse_addr(rq_client *c, const char *addr)
-{
-    const char *colon;
-    size_t hl;
-    if (addr[0] == '[') {
-        const char *end = strchr(addr, ']');
-        if (!end) return -1;
-        hl = (size_t)(end - addr - 1);
-        if (hl == 0 || hl >= sizeof c->host) return -1;
-        memcpy(c->host, addr + 1, hl);
-        colon = end[1] == ':' ? end + 1 : NULL;
-        if (end[1] && !colon) return -1;
-    } else {
-        colon = strrchr(addr, ':');
-        hl = colon ? (size_t)(colon - addr) : strlen(addr);
-        if (hl == 0 || hl >= sizeof c->host) return -1;
-        memcpy(c->host, addr, hl);
-    }
-    c->host[hl] = 0;
-    const char *port = colon ? colon + 1 : "7070";
-    size_t pl = strlen(port);
-    if (pl == 0 || pl >= sizeof c->port || strspn(port, "0123456789") != pl) return -1;
-    long pv = strtol(port, NULL, 10);
-    if (pv <= 0 || pv > 65535) return -1;
-    memcpy(c->port, port, pl + 1);
-    snprintf(c->addr, sizeof c->addr, "%s", addr);
-    return 0;
-}
-
-static void on_kick(ev_loop *loop, ev_timer *t) { rq_async_run(t->ud); }
-static void on_dial_timer(ev_loop *loop, ev_timer *t) { rq_async_run(t->ud); }
-
-static void on_poll_timer(ev_loop *loop, ev_timer *t) {}
-
-static bool env_true(const char *name)
-{
-    const char *v = getenv(name);
-    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
-                 strcasecmp(v, "on") == 0);
-}
-
-static const char *opt_or_env(const char *v, const char *env)
-{
-    if (v && *v) return v;
-    v = getenv(env);
-    return v && *v ? v : NULL;
-}
-
-/* TLS from the options and $RINGQ_TLS*: 0 (on or off as asked), or the RQ_EINVAL code with st
- * filled (a file that does not load). */
-static int client_tls_setup(rq_client *c, const rq_client_opts *o, rq_status *st)
-{
-    rq_tls_cfg cfg = {.ca = opt_or_env(o->tls_ca, "RINGQ_TLS_CA"),
-                      .cert = opt_or_env(o->tls_cert, "RINGQ_TLS_CERT"),
-                      .key = opt_or_env(o->tls_key, "RINGQ_TLS_KEY")};
-    if (!o->tls && !env_true("RINGQ_TLS") && !cfg.ca) return 0;
-    char why[200];
-    if (!(c->tls = rq_tls_ctx_create(&cfg, why, sizeof why)))
-        return rq_set_status(st, RQ_EINVAL, "TLS: %s", why);
-    snprintf(c->tls_name, sizeof c->tls_name, "%s",
-             o->tls_server_name && *o->tls_server_name ? o->tls_server_name : c->host);
-    return 0;
-}
-
-rq_client *rq_client_create(const rq_client_opts *opts, rq_status *st)
-{
-    rq_client_opts o = opts ? *opts : (rq_client_opts){0};
-    const char *addr = o.addr ? o.addr : getenv("RINGQ_ADDR");
-    if (!addr || !*addr) addr = RQ_ADDR_DEFAULT;
-    rq_client *c = calloc(1, sizeof *c);
-    if (!c) {
-        rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return NULL;
-    }
-    if (parse_addr(c, addr) < 0) {
-        rq_set_status(st, RQ_EINVAL, "bad address '%s' (want host:port)", addr);
-        free(c);
-        return NULL;
-    }
-    const char *token = o.token ? o.token : getenv("RINGQ_TOKEN");
-    if (token && *token) {
-        size_t n = strlen(token);
-        bool ok = n <= RQ_TOKEN_BYTES_MAX;
-        for (size_t i = 0; ok && i < n; i++) ok = token[i] > 0x20 && token[i] < 0x7f;
-        if (!ok) {
-            /* The token itself is not repeated: it is a secret. */
-            rq_set_status(st, RQ_EINVAL, "bad token: 1..%d printable characters, no spaces",
-                          RQ_TOKEN_BYTES_MAX);
-            free(c);
-            return NULL;
-        }
-        snprintf(c->authz, sizeof c->authz, "Bearer %s", token);
-    }
-    c->timeout_ms = o.timeout_ms ? o.timeout_ms : RQ_TIMEOUT_MS_DEFAULT;
-    c->gzip_min_bytes = o.gzip_min_bytes;
-    c->fail_fast = o.fail_fast;
-    c->connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms
-                                                 : RQ_CONNECT_TIMEOUT_MS_DEFAULT;
-    if (client_tls_setup(c, &o, st) != 0) {
-        free(c);
-        return NULL;
-    }
-    if (o.loop) {
-        c->loop = o.loop;
-    } else {
-        int err;
-        const char *why;
-        ev_loop_opts lo = {.sq_entries = 64, .buf_count = 16, .buf_size = 4096, .shard_id = -1};
-        c->loop = ev_loop_create(&lo, &err, &why);
-        if (!c->loop) {
-            rq_set_status(st, RQ_ECONNECT, "io_uring unavailable: %s (%s)", why, strerror(-err));
-            rq_tls_ctx_destroy(c->tls);
-            free(c);
-            return NULL;
-        }
-        c->own_loop = true;
-    }
-    ev_timer_init(&c->kick, on_kick, c);
-    ev_timer_init(&c->dial_timer, on_dial_timer, c);
-    ev_timer_init(&c->poll_timer, on_poll_timer, c);
-    rq_set_status(st, 0, NULL);
-    return c;
-}
 
 static void conn_maybe_free(rq_conn *k)
 {
@@ -174,9 +25,7 @@ static void conn_maybe_free(rq_conn *k)
     free(k);
 }
 
-/* Ends the connection: every call closes (UNAVAILABLE, `why`); memory goes once the reads and
- * sends in flight have completed. */
-static void conn_drop(rq_conn *k, const char *why)
+void rq_conn_drop(rq_conn *k, const char *why)
 {
     if (k->dead) return;
     k->dead = true;
@@ -201,40 +50,6 @@ static void conn_drop(rq_conn *k, const char *why)
     rq_conn_flush(c); /* what the closes' callbacks queued on other connections */
 }
 
-void rq_client_destroy(rq_client *c)
-{
-    if (!c) return;
-    c->closing = true;
-    rq_work_client_gone(c);
-    while (c->conns) conn_drop(c->conns, "client closed");
-    rq_async_close(c);
-    ev_timer_stop(c->loop, &c->kick);
-    ev_timer_stop(c->loop, &c->dial_timer);
-    ev_timer_stop(c->loop, &c->poll_timer);
-    /* Let the reads, sends and connects of dropped connections complete so their memory is
-     * freed (and no completion reaches them afterwards on a loop that outlives the client). */
-    for (int i = 0; i < 200 && c->zombies > 0; i++) rq_client_poll(c, 10);
-    /* A completion dispatched in the loop above may have cached results again (rq_api.c). */
-    free(c->enq_res);
-    free(c->pub_acks);
-    if (c->own_loop) ev_loop_destroy(c->loop);
-    explicit_bzero(c->authz, sizeof c->authz); /* a secret */
-    rq_tls_ctx_destroy(c->tls);
-    free(c);
-}
-
-struct ev_loop *rq_client_loop(rq_client *c) { return c->loop; }
-const char *rq_client_addr(const rq_client *c) { return c->addr; }
-
-int rq_client_poll(rq_client *c, int timeout_ms)
-{
-    if (timeout_ms >= 0)
-        ev_timer_start(c->loop, &c->poll_timer, rt_now_ns() + (uint64_t)timeout_ms * RT_NS_PER_MS);
-    int rc = ev_loop_run_once(c->loop, true);
-    ev_timer_stop(c->loop, &c->poll_timer);
-    return rc;
-}
-
 /* ---- I/O ---- */
 
 static void arm_read(rq_conn *k);
@@ -249,7 +64,7 @@ static void tls_input(rq_conn *k, size_t n)
     rq_client *c = k->cl;
     char why[320], reason[200];
     if (rq_tls_feed(k->tls, k->rbuf, n) < 0) {
-        conn_drop(k, "out of memory");
+        rq_conn_drop(k, "out of memory");
         return;
     }
     if (k->connecting) {
@@ -257,7 +72,7 @@ static void tls_input(rq_conn *k, size_t n)
         if (h < 0) {
             snprintf(why, sizeof why, "TLS handshake with %.100s failed: %.180s", c->addr, reason);
             dial_failed(c, why);
-            conn_drop(k, c->dial_err.message);
+            rq_conn_drop(k, c->dial_err.message);
             return;
         }
         if (h == 0) {
@@ -280,7 +95,7 @@ static void tls_input(rq_conn *k, size_t n)
         rq_tls_error(k->tls, reason, sizeof reason);
         snprintf(why, sizeof why, "TLS with %.100s failed: %.180s", c->addr,
                  got == -EPIPE ? "the server closed the connection" : reason);
-        conn_drop(k, why);
+        rq_conn_drop(k, why);
         return;
     }
     if (!k->dead && rc >= 0) arm_read(k);
@@ -303,7 +118,7 @@ static bool plain_http1_answer(rq_conn *k, size_t n)
     snprintf(why, sizeof why, "%.100s answered in HTTP/1.1, not HTTP/2: %.*s", k->cl->addr,
              (int)(end - start > 150 ? 150 : end - start), (const char *)k->rbuf + start);
     dial_failed(k->cl, why);
-    conn_drop(k, k->cl->dial_err.message);
+    rq_conn_drop(k, k->cl->dial_err.message);
     return true;
 }
 
@@ -324,7 +139,7 @@ static void on_read(ev_loop *loop, ev_op *op, int res, unsigned flags)
                               : strerror(-res));
             dial_failed(k->cl, why);
         }
-        conn_drop(k, why);
+        rq_conn_drop(k, why);
         return;
     }
     if (k->tls) {
@@ -346,7 +161,7 @@ static void arm_read(rq_conn *k)
     k->rop.cb = on_read;
     k->rop.ud = k;
     int rc = ev_read(k->cl->loop, &k->rop, k->fd, k->rbuf, sizeof k->rbuf, (uint64_t)-1);
-    if (rc < 0) conn_drop(k, "cannot queue a socket read");
+    if (rc < 0) rq_conn_drop(k, "cannot queue a socket read");
 }
 
 static void on_sent(ev_loop *loop, ev_op *op, int res, unsigned flags)
@@ -357,7 +172,7 @@ static void on_sent(ev_loop *loop, ev_op *op, int res, unsigned flags)
         return;
     }
     if (res < 0) {
-        conn_drop(k, "send failed: connection lost");
+        rq_conn_drop(k, "send failed: connection lost");
         return;
     }
     k->soff += (size_t)res;
@@ -371,7 +186,7 @@ static int sbuf_room(rq_conn *k, size_t n)
     if (n <= k->scap) return 0;
     uint8_t *nb = realloc(k->sbuf, n);
     if (!nb) {
-        conn_drop(k, "out of memory");
+        rq_conn_drop(k, "out of memory");
         return -1;
     }
     k->sbuf = nb;
@@ -402,7 +217,7 @@ static void conn_pump(rq_conn *k)
         if (n == 0) break;
         if (k->tls) {
             if (rq_tls_write(k->tls, p, n) < 0) {
-                conn_drop(k, "TLS write failed");
+                rq_conn_drop(k, "TLS write failed");
                 return;
             }
         } else {
@@ -421,7 +236,7 @@ static void conn_pump(rq_conn *k)
         k->sop.cb = on_sent;
         k->sop.ud = k;
         if (ev_send(k->cl->loop, &k->sop, k->fd, k->sbuf + k->soff, k->slen - k->soff) < 0)
-            conn_drop(k, "cannot queue a socket send");
+            rq_conn_drop(k, "cannot queue a socket send");
     }
 }
 
@@ -444,12 +259,12 @@ void rq_conn_flush(rq_client *c)
             }
             bool idle = k->slen == 0 && !k->sop.busy && !pw_grpc_client_want_write(k->g);
             if (idle && pw_grpc_client_want_close(k->g)) {
-                conn_drop(k, "the server closed the connection");
+                rq_conn_drop(k, "the server closed the connection");
                 c->flush_again = true;
                 break;
             }
             if (idle && k != c->conn && pw_grpc_client_calls(k->g) == 0) {
-                conn_drop(k, "drained");
+                rq_conn_drop(k, "drained");
                 c->flush_again = true;
                 break;
             }
@@ -491,7 +306,7 @@ static void on_connected(ev_loop *loop, ev_op *op, int res, unsigned flags)
         char why[256];
         snprintf(why, sizeof why, "cannot connect to %.100s: %.60s", c->addr, strerror(k->err));
         dial_failed(c, why);
-        conn_drop(k, c->dial_err.message);
+        rq_conn_drop(k, c->dial_err.message);
         return;
     }
     freeaddrinfo(k->ais);
@@ -504,12 +319,12 @@ static void on_connected(ev_loop *loop, ev_op *op, int res, unsigned flags)
             char why[300];
             snprintf(why, sizeof why, "TLS: cannot verify the name '%.200s'", c->tls_name);
             dial_failed(c, why);
-            conn_drop(k, c->dial_err.message);
+            rq_conn_drop(k, c->dial_err.message);
             return;
         }
         if (rq_tls_handshake(k->tls, NULL, 0) < 0) { /* writes the ClientHello */
             dial_failed(c, "TLS: cannot start the handshake");
-            conn_drop(k, c->dial_err.message);
+            rq_conn_drop(k, c->dial_err.message);
             return;
         }
         arm_read(k);
@@ -543,7 +358,7 @@ static void on_connect_timeout(ev_loop *loop, ev_timer *t)
         char why[300];
         snprintf(why, sizeof why, "TLS handshake with %.100s timed out", k->cl->addr);
         dial_failed(k->cl, why);
-        conn_drop(k, k->cl->dial_err.message);
+        rq_conn_drop(k, k->cl->dial_err.message);
     }
 }
 
@@ -616,7 +431,7 @@ rq_conn *rq_conn_get(rq_client *c, rq_status *st)
     if (conn_try_next(k) < 0) {
         snprintf(why, sizeof why, "cannot connect to %.100s: %.60s", c->addr, strerror(k->err));
         dial_failed(c, why);
-        conn_drop(k, c->dial_err.message);
+        rq_conn_drop(k, c->dial_err.message);
         rq_set_status(st, RQ_ECONNECT, "%s", why);
         return NULL;
     }

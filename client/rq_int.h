@@ -141,6 +141,9 @@ pw_grpc_ccall *rq_conn_start_opts(rq_client *c, const char *path, uint64_t deadl
  * when there is nothing to add. */
 const pw_grpc_ccall_opts *rq_call_opts(const rq_client *c, const pw_grpc_ccall_opts *in,
                                        pw_grpc_cmeta *md, pw_grpc_ccall_opts *out);
+/* Ends the connection: every call closes (UNAVAILABLE, `why`); memory goes once the reads and
+ * sends in flight have completed (counted in the client's zombies until then). */
+void rq_conn_drop(rq_conn *k, const char *why);
 /* Sends what the calls queued, re-arms the deadline timer, drops a finished connection. */
 void rq_conn_flush(rq_client *c);
 /* The connection calls may start on now, or NULL: none is up (a dial is needed). */
@@ -237,6 +240,16 @@ void *rq_stream_msg_alloc(const pwm_ringq_v1_StreamMessage *m, size_t head, rq_s
 void rq_consumer_config_fill(pwm_ringq_v1_ConsumerConfig *m, pw_pb_bytes *filters,
                              const rq_consumer_config *c);
 void rq_consumer_info_from(rq_consumer_info *out, const pwm_ringq_v1_ConsumerInfo *m);
+/* Publish (rq_stream.c), shared with the PublishStream session (rq_pub_stream.c). */
+/* One allocation for n PublishMessages and their header entries, filled with views of msgs
+ * (borrowed while it is used); free() it. NULL when out of memory. */
+pwm_ringq_v1_PublishMessage *rq_pub_fill(const rq_pub_msg *msgs, size_t n);
+/* Checks a Publish's arguments. 0 or RQ_EINVAL with st filled. */
+int rq_pub_check(const rq_pub_msg *msgs, size_t n, rq_status *st);
+/* The n acks of a decoded PublishResponse into acks[n], its stream (may be NULL). 0, or INTERNAL
+ * when the server did not return one ack per message. */
+int rq_pub_acks_from(const pwm_ringq_v1_PublishResponse *resp, rq_pub_ack *acks, size_t n,
+                     char *stream, rq_status *st);
 /* A Delivery as one allocation (NULL: out of memory). */
 rq_delivery *rq_delivery_from(const pwm_ringq_v1_Delivery *m);
 /* Fills an Acks message (views of refs and o, borrowed while *m is used); NULL o: none. */

@@ -285,8 +285,7 @@ int rq_stream_purge(rq_client *c, const char *name, const rq_purge_opts *o, uint
 
 /* ---- Publish ---- */
 
-/* One allocation for n PublishMessages and their header entries, filled with views of msgs. */
-static pwm_ringq_v1_PublishMessage *pub_fill(const rq_pub_msg *msgs, size_t n)
+pwm_ringq_v1_PublishMessage *rq_pub_fill(const rq_pub_msg *msgs, size_t n)
 {
     size_t nh = 0;
     for (size_t i = 0; i < n; i++) nh += msgs[i].nheaders;
@@ -316,8 +315,7 @@ static pwm_ringq_v1_PublishMessage *pub_fill(const rq_pub_msg *msgs, size_t n)
     return pm;
 }
 
-/* Checks a Publish's arguments. 0 or RQ_EINVAL with st filled. */
-static int pub_check(const rq_pub_msg *msgs, size_t n, rq_status *st)
+int rq_pub_check(const rq_pub_msg *msgs, size_t n, rq_status *st)
 {
     if (!msgs || n == 0 || n > RQ_PUBLISH_BATCH_MAX)
         return rq_set_status(st, RQ_EINVAL, "publish needs 1..%d messages and their acks",
@@ -328,10 +326,8 @@ static int pub_check(const rq_pub_msg *msgs, size_t n, rq_status *st)
     return 0;
 }
 
-/* The n acks of a decoded PublishResponse into acks[n], its stream (may be NULL). 0, or INTERNAL
- * when the server did not return one ack per message. */
-static int pub_acks_from(const pwm_ringq_v1_PublishResponse *resp, rq_pub_ack *acks, size_t n,
-                         char *stream, rq_status *st)
+int rq_pub_acks_from(const pwm_ringq_v1_PublishResponse *resp, rq_pub_ack *acks, size_t n,
+                     char *stream, rq_status *st)
 {
     if (resp->acks_count != n)
         return rq_set_status(st, PW_GRPC_INTERNAL, "the server returned %zu acks for %zu messages",
@@ -353,9 +349,9 @@ int rq_publish(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability lev
                rq_pub_ack *acks, char *stream, rq_status *st)
 {
     if (!acks) return rq_set_status(st, RQ_EINVAL, "publish needs an acks array");
-    int rc = pub_check(msgs, n, st);
+    int rc = rq_pub_check(msgs, n, st);
     if (rc) return rc;
-    pwm_ringq_v1_PublishMessage *pm = pub_fill(msgs, n);
+    pwm_ringq_v1_PublishMessage *pm = rq_pub_fill(msgs, n);
     if (!pm) return rq_set_status(st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     pwm_ringq_v1_PublishRequest req = {
         .messages = pm, .messages_count = n, .durability = (int32_t)level};
@@ -365,7 +361,7 @@ int rq_publish(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durability lev
                  &pwm_ringq_v1_PublishResponse_desc, &resp, &r, st);
     free(pm);
     if (rc) return rc;
-    rc = pub_acks_from(&resp, acks, n, stream, st);
+    rc = rq_pub_acks_from(&resp, acks, n, stream, st);
     rq_reply_free(&r);
     return rc;
 }
@@ -398,7 +394,7 @@ static void publish_fin(rq_acall *a, const rq_status *st, const uint8_t *p, size
         done(c, a->ud, &dst, NULL, 0);
         return;
     }
-    rc = pub_acks_from(&resp, c->pub_acks, a->n, NULL, &dst);
+    rc = rq_pub_acks_from(&resp, c->pub_acks, a->n, NULL, &dst);
     pw_msg_arena_deinit(&ar);
     if (rc) done(c, a->ud, &dst, NULL, 0);
     else done(c, a->ud, st, c->pub_acks, a->n);
@@ -408,8 +404,8 @@ int rq_publish_async(rq_client *c, const rq_pub_msg *msgs, size_t n, rq_durabili
                      rq_publish_fn done, void *ud)
 {
     rq_status st;
-    if (!c || !done || c->closing || pub_check(msgs, n, &st)) return -EINVAL;
-    pwm_ringq_v1_PublishMessage *pm = pub_fill(msgs, n);
+    if (!c || !done || c->closing || rq_pub_check(msgs, n, &st)) return -EINVAL;
+    pwm_ringq_v1_PublishMessage *pm = rq_pub_fill(msgs, n);
     if (!pm) return -ENOMEM;
     rq_acall *a = rq_acall_new(c, pwm_ringq_v1_Streams_Publish_PATH, false);
     if (!a) {

@@ -15,6 +15,7 @@
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
+#include "core/ev_timers.h"
 
 /* Reserved user_data values; real ops are pointers (never this small). */
 #define EV_UD_IGNORE 0ull  /* fire-and-forget SQEs (msg_ring sends, cancels without an op) */
@@ -57,10 +58,7 @@ struct ev_loop {
     unsigned buf_mask;
     unsigned buf_pending_adv; /* buffers returned but not yet published */
 
-    /* Timers: a binary min-heap on deadline_ns. */
-    ev_timer **heap;
-    uint32_t heap_len;
-    uint32_t heap_cap;
+    ev_timers timers;
 
     ev_hook_fn hooks[EV_HOOKS_MAX];
     void *hooks_ud[EV_HOOKS_MAX];
@@ -73,7 +71,6 @@ struct ev_loop {
     uint64_t efd_val; /* read target */
     bool efd_armed;
 
-    bool in_timers; /* run_timers is on the stack */
     ev_cqe batch[EV_BATCH_MAX];
 };
 
@@ -214,7 +211,7 @@ void ev_loop_destroy(ev_loop *loop)
     io_uring_queue_exit(&loop->ring);
     if (loop->efd >= 0) close(loop->efd);
     rt_free(loop->bufs);
-    rt_free(loop->heap);
+    ev_timers_deinit(&loop->timers);
     rt_free(loop);
 }
 
@@ -467,99 +464,13 @@ int ev_loop_flush(ev_loop *loop)
     return r < 0 ? r : 0;
 }
 
-/* ---- timers: binary min-heap ---------------------------------------------------------------- */
+/* ---- timers: a binary min-heap (ev_timers.c) ------------------------------------------------ */
 
-static void heap_swap(ev_loop *loop, uint32_t a, uint32_t b)
-{
-    ev_timer *t = loop->heap[a];
-    loop->heap[a] = loop->heap[b];
-    loop->heap[b] = t;
-    loop->heap[a]->heap_idx = a;
-    loop->heap[b]->heap_idx = b;
-}
-
-static void heap_up(ev_loop *loop, uint32_t i)
-{
-    while (i > 0) {
-        uint32_t p = (i - 1) / 2;
-        if (loop->heap[p]->deadline_ns <= loop->heap[i]->deadline_ns) break;
-        heap_swap(loop, i, p);
-        i = p;
-    }
-}
-
-static void heap_down(ev_loop *loop, uint32_t i)
-{
-    for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < loop->heap_len && loop->heap[l]->deadline_ns < loop->heap[m]->deadline_ns) m = l;
-        if (r < loop->heap_len && loop->heap[r]->deadline_ns < loop->heap[m]->deadline_ns) m = r;
-        if (m == i) break;
-        heap_swap(loop, i, m);
-        i = m;
-    }
-}
-
-void ev_timer_init(ev_timer *t, ev_timer_cb cb, void *ud)
-{
-    t->cb = cb;
-    t->ud = ud;
-    t->deadline_ns = 0;
-    t->heap_idx = UINT32_MAX;
-}
-
-void ev_timer_stop(ev_loop *loop, ev_timer *t)
-{
-    uint32_t i = t->heap_idx;
-    if (i == UINT32_MAX) return;
-    t->heap_idx = UINT32_MAX;
-    loop->heap_len--;
-    if (i == loop->heap_len) return;
-    loop->heap[i] = loop->heap[loop->heap_len];
-    loop->heap[i]->heap_idx = i;
-    heap_up(loop, i);
-    heap_down(loop, loop->heap[i]->heap_idx);
-}
+void ev_timer_stop(ev_loop *loop, ev_timer *t) { ev_timers_stop(&loop->timers, t); }
 
 int ev_timer_start(ev_loop *loop, ev_timer *t, uint64_t deadline_ns)
 {
-    /* A timer (re)armed into the past from a timer callback fires at the next iteration, not in
-     * this pass: one bad re-arm cannot spin the loop without it ever doing I/O. */
-    if (loop->in_timers && deadline_ns <= loop->now_ns) deadline_ns = loop->now_ns + 1;
-    if (t->heap_idx != UINT32_MAX) {
-        uint64_t old = t->deadline_ns;
-        t->deadline_ns = deadline_ns;
-        if (deadline_ns < old) heap_up(loop, t->heap_idx);
-        else heap_down(loop, t->heap_idx);
-        return 0;
-    }
-    if (loop->heap_len == loop->heap_cap) {
-        uint32_t ncap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        ev_timer **nh = rt_realloc(loop->heap, ncap * sizeof *nh);
-        if (!nh) return -ENOMEM;
-        loop->heap = nh;
-        loop->heap_cap = ncap;
-    }
-    t->deadline_ns = deadline_ns;
-    t->heap_idx = loop->heap_len;
-    loop->heap[loop->heap_len++] = t;
-    heap_up(loop, t->heap_idx);
-    return 0;
-}
-
-/* Runs expired timers. A timer callback may start or stop any timer, itself included. */
-static int run_timers(ev_loop *loop)
-{
-    int n = 0;
-    loop->in_timers = true;
-    while (loop->heap_len > 0 && loop->heap[0]->deadline_ns <= loop->now_ns) {
-        ev_timer *t = loop->heap[0];
-        ev_timer_stop(loop, t);
-        t->cb(loop, t);
-        n++;
-    }
-    loop->in_timers = false;
-    return n;
+    return ev_timers_start(&loop->timers, t, deadline_ns, loop->now_ns);
 }
 
 /* ---- the loop ------------------------------------------------------------------------------- */
@@ -610,7 +521,8 @@ bool ev_loop_has_events(ev_loop *loop)
     int r = io_uring_submit(&loop->ring);
     if (loop->defer_taskrun && r >= 0) io_uring_get_events(&loop->ring);
     if (io_uring_cq_ready(&loop->ring) > 0) return true;
-    return loop->heap_len > 0 && loop->heap[0]->deadline_ns <= rt_now_ns();
+    const ev_timer *first = ev_timers_first(&loop->timers);
+    return first && first->deadline_ns <= rt_now_ns();
 }
 
 int ev_loop_run_once(ev_loop *loop, bool block)
@@ -627,9 +539,10 @@ int ev_loop_run_once(ev_loop *loop, bool block)
     int r;
     if (sleep) {
         struct io_uring_cqe *cqe = NULL;
-        if (loop->heap_len > 0) {
+        const ev_timer *first = ev_timers_first(&loop->timers);
+        if (first) {
             uint64_t now = rt_now_ns();
-            uint64_t dl = loop->heap[0]->deadline_ns;
+            uint64_t dl = first->deadline_ns;
             uint64_t d = dl > now ? dl - now : 0;
             struct __kernel_timespec ts = {.tv_sec = (long long)(d / RT_NS_PER_S),
                                            .tv_nsec = (long long)(d % RT_NS_PER_S)};
@@ -659,7 +572,7 @@ int ev_loop_run_once(ev_loop *loop, bool block)
         }
     } while (n == EV_BATCH_MAX);
     loop->now_ns = rt_now_ns();
-    ran += run_timers(loop);
+    ran += ev_timers_run(&loop->timers, loop, loop->now_ns);
     return ran;
 }
 

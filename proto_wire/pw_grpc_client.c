@@ -1,4 +1,6 @@
-/* proto_wire/pw_grpc_client: gRPC client calls over a pw_h2 client session. See the header. */
+/* proto_wire/pw_grpc_client: gRPC client calls over a pw_h2 client session - the API side:
+ * starting, sending, cancelling, ticking deadlines. The inbound side (responses, trailers,
+ * stream closes) is pw_grpc_client_in.c; what both share, pw_grpc_client_int.h. See the header. */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,67 +10,11 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_buf.h"
-#include "proto_wire/pw_grpc_client.h"
+#include "proto_wire/pw_grpc_client_int.h"
 #include "proto_wire/pw_grpc_cmeta_int.h"
 #include "proto_wire/pw_grpc_msg.h"
 #include "proto_wire/pw_gzip.h"
 #include "proto_wire/pw_h2.h"
-
-/* Request header fields at most: 6 fixed + grpc-timeout + user-agent + grpc-accept-encoding +
- * grpc-encoding + spare, then the custom metadata. */
-#define CC_REQ_HEADERS_MAX (12 + PW_GRPC_CCALL_MD_MAX)
-
-struct pw_grpc_ccall {
-    pw_grpc_client *cl;
-    pw_grpc_ccall *prev, *next; /* client's list of live calls, in start order */
-    pw_grpc_ccall_state state;
-    uint32_t stream_id;
-    char *path;
-    pw_h2_header *md; /* custom metadata, ready to send (pw_grpc_cmeta_copy); NULL: none */
-    size_t md_count;
-    uint64_t deadline_ns;
-    pw_grpc_ccall_cbs cb;
-    void *ud;
-    buf out;          /* framed messages not yet accepted by the session */
-    bool send_end;    /* the application half-closed */
-    bool end_sent;    /* END_STREAM handed to the session */
-    bool got_headers; /* response headers seen */
-    bool got_status;  /* grpc-status seen (trailers or trailers-only) */
-    bool req_gzip;    /* sent grpc-encoding: gzip (large messages are compressed) */
-    bool queued;      /* PENDING and counted in the client's pending suffix */
-    bool flushing;    /* inside call_flush (it must not nest: see there) */
-    bool flush_again; /* the session became writable during a flush: go round again */
-    pw_grpc_status status;
-    /* A status decided locally (deadline, cancel, bad response): wins over the stream's own. */
-    bool forced;
-    pw_grpc_status forced_code;
-    const char *forced_msg; /* static */
-    pw_grpc_deframer df;
-    char message[PW_GRPC_CCALL_MESSAGE_MAX];
-    size_t message_len;
-};
-
-struct pw_grpc_client {
-    pw_h2_session *h2;
-    pw_grpc_ccall *head, *tail;
-    size_t ncalls;
-    /* Calls waiting for a stream slot open in start order, so they are always the list's
-     * tail: first_pending starts that suffix (NULL: none). Keeps starts and pumps O(1). */
-    pw_grpc_ccall *first_pending;
-    size_t npending;
-    char authority[PW_GRPC_CLIENT_AUTHORITY_MAX + 1];
-    char user_agent[64];
-    size_t max_recv;
-    size_t gzip_min;      /* compress request messages of at least this many bytes; 0: never */
-    bool peer_gzip;       /* the server listed gzip in a grpc-accept-encoding */
-    pw_gzip_ctx gz;       /* zlib states, allocated on first use */
-    buf zin, zout;        /* one decompressed response / compressed request message */
-    const char *fail_why; /* set by _fail/_destroy: every close is UNAVAILABLE with it */
-    bool goaway;
-    bool in_api;  /* inside recv/output_consume/tick: pending calls are started at its end */
-    int cb_depth; /* > 0 inside a pw_h2 callback: the session defers stream closes */
-    uint64_t now_ns;
-};
 
 /* ---- list and close ---- */
 
@@ -102,8 +48,8 @@ static void call_free(pw_grpc_ccall *c)
 }
 
 /* Delivers on_close with `st` and frees the call. */
-static void call_finish(pw_grpc_ccall *c, pw_grpc_status code, const char *msg, size_t msg_len,
-                        bool refused)
+void pw_cc_finish(pw_grpc_ccall *c, pw_grpc_status code, const char *msg, size_t msg_len,
+                  bool refused)
 {
     pw_grpc_client *cl = c->cl;
     assert(c->state != PW_GRPC_CC_CLOSED);
@@ -115,7 +61,7 @@ static void call_finish(pw_grpc_ccall *c, pw_grpc_status code, const char *msg, 
     call_free(c);
 }
 
-static void call_force(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
+void pw_cc_force(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
 {
     if (c->forced) return;
     c->forced = true;
@@ -132,17 +78,17 @@ static bool call_live(const pw_grpc_client *cl, const pw_grpc_ccall *c)
 
 /* Ends an open call with a local status: RST_STREAM(CANCEL), then on_close once the session
  * reports the stream closed (at once outside a session callback). */
-static void call_reset(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
+void pw_cc_reset(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
 {
     pw_grpc_client *cl = c->cl;
     uint32_t sid = c->stream_id;
-    call_force(c, code, msg);
+    pw_cc_force(c, code, msg);
     (void)pw_h2_submit_rst(cl->h2, sid, PW_H2_CANCEL); /* -ENOENT: handled just below */
     if (cl->cb_depth == 0 && call_live(cl, c) && c->state != PW_GRPC_CC_CLOSED) {
         /* The session did not report the close (stream unknown to it): close it here and
          * detach it so no later event can reach the freed call. */
         (void)pw_h2_stream_set_user(cl->h2, sid, NULL); /* -ENOENT: nothing to detach */
-        call_finish(c, c->forced_code, c->forced_msg, strlen(c->forced_msg), false);
+        pw_cc_finish(c, c->forced_code, c->forced_msg, strlen(c->forced_msg), false);
     }
 }
 
@@ -154,8 +100,8 @@ static void call_reset(pw_grpc_ccall *c, pw_grpc_status code, const char *msg)
 static void call_send_failed(pw_grpc_ccall *c, ssize_t err)
 {
     if (c->state != PW_GRPC_CC_OPEN) return;
-    if (err == -ENOMEM) call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    else call_reset(c, PW_GRPC_UNAVAILABLE, "connection failed");
+    if (err == -ENOMEM) pw_cc_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    else pw_cc_reset(c, PW_GRPC_UNAVAILABLE, "connection failed");
 }
 
 /* Hands queued bytes (and END_STREAM) to the session as far as its per-stream cap allows. */
@@ -184,7 +130,7 @@ static void call_flush_once(pw_grpc_ccall *c)
     else if (n != -ENOBUFS) call_send_failed(c, n);
 }
 
-static void call_flush(pw_grpc_ccall *c)
+void pw_cc_flush(pw_grpc_ccall *c)
 {
     if (c->state != PW_GRPC_CC_OPEN || c->end_sent) return;
     /* A submit made outside the session's callbacks may pump the stream's DATA out and run
@@ -242,12 +188,12 @@ static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
     c->stream_id = (uint32_t)id;
     c->state = PW_GRPC_CC_OPEN;
     unqueue(cl, c);
-    call_flush(c);
+    pw_cc_flush(c);
     return 0;
 }
 
 /* Opens pending calls while stream slots allow; fails them all once the connection drains. */
-static void start_pending(pw_grpc_client *cl)
+void pw_gc_start_pending(pw_grpc_client *cl)
 {
     pw_grpc_ccall *c;
     while ((c = cl->first_pending) != NULL) {
@@ -255,223 +201,10 @@ static void start_pending(pw_grpc_client *cl)
         if (rc == -EAGAIN) return; /* still no slot: keep start order */
         if (rc < 0) {
             static const char why[] = "connection closing before the call was sent";
-            call_finish(c, PW_GRPC_UNAVAILABLE, why, sizeof why - 1, true);
+            pw_cc_finish(c, PW_GRPC_UNAVAILABLE, why, sizeof why - 1, true);
         }
         /* opened or finished: it left the suffix (callbacks may have changed the list) */
     }
-}
-
-/* ---- HTTP/2 callbacks ---- */
-
-static bool hname_is(const pw_h2_header *h, const char *s)
-{
-    size_t n = strlen(s);
-    return h->name_len == n && memcmp(h->name, s, n) == 0;
-}
-
-/* gRPC's HTTP-to-gRPC status mapping for a non-200 response (doc/http-grpc-status-mapping.md). */
-static pw_grpc_status http_status_map(unsigned st)
-{
-    switch (st) {
-    case 400: return PW_GRPC_INTERNAL;
-    case 401: return PW_GRPC_UNAUTHENTICATED;
-    case 403: return PW_GRPC_PERMISSION_DENIED;
-    case 404: return PW_GRPC_UNIMPLEMENTED;
-    case 429:
-    case 502:
-    case 503:
-    case 504: return PW_GRPC_UNAVAILABLE;
-    default: return PW_GRPC_UNKNOWN;
-    }
-}
-
-static void take_status(pw_grpc_ccall *c, const pw_h2_header *h, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (hname_is(&h[i], "grpc-status")) {
-            pw_grpc_status st;
-            if (pw_grpc_status_parse(h[i].value, h[i].value_len, &st) == 0) {
-                c->status = st;
-                c->got_status = true;
-            }
-        } else if (hname_is(&h[i], "grpc-message")) {
-            size_t len = h[i].value_len < sizeof c->message ? h[i].value_len : sizeof c->message;
-            memcpy(c->message, h[i].value, len);
-            c->message_len = pw_grpc_pct_decode((uint8_t *)c->message, (uint8_t *)c->message, len);
-        }
-    }
-    if (!c->got_status) call_force(c, PW_GRPC_INTERNAL, "response ended without grpc-status");
-}
-
-/* The server's status ends the call (PROTOCOL-HTTP2.md: the response's trailers are final): a
- * call still sending (a stream whose requests the server will never read, e.g. refused at its
- * start) resets its side so the stream closes and on_close reports the status now, instead of
- * the call waiting half-closed for an END_STREAM the application may never send. */
-static void end_our_side(pw_grpc_client *cl, pw_grpc_ccall *c, uint32_t sid, unsigned flags)
-{
-    if (!(flags & PW_H2_HF_END_STREAM) || !c->got_status || c->forced || c->end_sent) return;
-    (void)pw_h2_submit_rst(cl->h2, sid, PW_H2_NO_ERROR); /* -ENOENT: already closed */
-}
-
-static int headers_in(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
-{
-    pw_grpc_client *cl = ud;
-    pw_grpc_ccall *c = pw_h2_stream_get_user(cl->h2, sid);
-    if (!c || (flags & PW_H2_HF_INFORMATIONAL)) return 0;
-    if (!c->got_headers && !(flags & PW_H2_HF_TRAILERS)) {
-        c->got_headers = true;
-        unsigned status = 0;
-        bool grpc_ct = false;
-        for (size_t i = 0; i < n; i++) {
-            if (hname_is(&h[i], ":status")) {
-                for (size_t k = 0; k < h[i].value_len && k < 3; k++)
-                    status = status * 10 + (unsigned)(h[i].value[k] - '0');
-            } else if (hname_is(&h[i], "content-type")) {
-                grpc_ct = h[i].value_len >= 16 && memcmp(h[i].value, "application/grpc", 16) == 0;
-            } else if (hname_is(&h[i], "grpc-encoding")) {
-                /* We accept identity and gzip (grpc-accept-encoding); anything else is the
-                 * server's error. */
-                if (h[i].value_len == 4 && strncasecmp(h[i].value, "gzip", 4) == 0)
-                    pw_grpc_deframer_set_compression(&c->df, true);
-                else if (!(h[i].value_len == 8 && memcmp(h[i].value, "identity", 8) == 0))
-                    call_force(c, PW_GRPC_INTERNAL,
-                               "response in a grpc-encoding we did not "
-                               "offer");
-            } else if (hname_is(&h[i], "grpc-accept-encoding")) {
-                if (pw_grpc_list_has(h[i].value, h[i].value_len, "gzip")) cl->peer_gzip = true;
-            }
-        }
-        if (status != 200) {
-            call_force(c, http_status_map(status), "HTTP status is not 200");
-        } else if (!grpc_ct) {
-            call_force(c, PW_GRPC_UNKNOWN, "response content-type is not application/grpc");
-        }
-        if (flags & PW_H2_HF_END_STREAM) take_status(c, h, n); /* trailers-only */
-        if (c->forced) {
-            c->forced = false;
-            call_reset(c, c->forced_code, c->forced_msg);
-            return 0;
-        }
-        end_our_side(cl, c, sid, flags);
-        return 0;
-    }
-    take_status(c, h, n);
-    end_our_side(cl, c, sid, flags);
-    return 0;
-}
-
-static int data_in(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end)
-{
-    pw_grpc_client *cl = ud;
-    pw_grpc_ccall *c = pw_h2_stream_get_user(cl->h2, sid);
-    if (!c || c->forced) return 0;
-    pw_grpc_msg m;
-    int rc;
-    while ((rc = pw_grpc_deframe(&c->df, &p, &n, &m)) == 1) {
-        if (m.compressed) {
-            buf_consume(&cl->zin, buf_size(&cl->zin));
-            buf_shrink(&cl->zin, 64 * 1024);
-            int zr = pw_gzip_decompress(&cl->gz, m.ptr, m.len, cl->max_recv, &cl->zin);
-            if (zr < 0) {
-                if (zr == PW_GZIP_ERR_TOO_LARGE)
-                    call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED,
-                               "decompressed response message "
-                               "above the limit");
-                else if (zr == PW_GZIP_ERR_CORRUPT)
-                    call_reset(c, PW_GRPC_INTERNAL, "corrupt gzip response message");
-                else call_reset(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory decompressing");
-                return 0;
-            }
-            m.ptr = buf_begin(&cl->zin);
-            m.len = buf_size(&cl->zin);
-        }
-        if (c->cb.on_message && c->cb.on_message(c, c->ud, m.ptr, m.len) < 0) {
-            call_reset(c, PW_GRPC_CANCELLED, "cancelled by the application");
-            return 0;
-        }
-        if (c->forced) return 0; /* cancelled from the callback */
-    }
-    if (rc == 0 && end) rc = pw_grpc_deframer_finish(&c->df);
-    if (rc < 0) {
-        call_reset(c, pw_grpc_deframe_err_status(rc), pw_grpc_deframe_strerror(rc));
-    }
-    return 0;
-}
-
-/* RFC 9113 error code of a reset stream -> gRPC status (PROTOCOL-HTTP2.md "Errors"). */
-static pw_grpc_status rst_status(uint32_t code)
-{
-    switch (code) {
-    case PW_H2_REFUSED_STREAM: return PW_GRPC_UNAVAILABLE;
-    case PW_H2_CANCEL: return PW_GRPC_CANCELLED;
-    case PW_H2_ENHANCE_YOUR_CALM: return PW_GRPC_RESOURCE_EXHAUSTED;
-    case PW_H2_INADEQUATE_SECURITY: return PW_GRPC_PERMISSION_DENIED;
-    default: return PW_GRPC_INTERNAL;
-    }
-}
-
-static void stream_closed(void *ud, uint32_t sid, uint32_t code)
-{
-    pw_grpc_client *cl = ud;
-    pw_grpc_ccall *c = pw_h2_stream_get_user(cl->h2, sid);
-    if (!c || c->state == PW_GRPC_CC_CLOSED) return;
-    if (c->forced) {
-        const char *m = c->forced_msg ? c->forced_msg : "";
-        call_finish(c, c->forced_code, m, strlen(m), false);
-    } else if (c->got_status) {
-        call_finish(c, c->status, c->message, c->message_len, false);
-    } else if (cl->fail_why) {
-        call_finish(c, PW_GRPC_UNAVAILABLE, cl->fail_why, strlen(cl->fail_why), false);
-    } else if (code == PW_H2_REFUSED_STREAM) {
-        static const char why[] = "refused by the server (not processed)";
-        call_finish(c, PW_GRPC_UNAVAILABLE, why, sizeof why - 1, true);
-    } else {
-        char why[64];
-        int wl = snprintf(why, sizeof why, "stream reset with HTTP/2 error %u", code);
-        call_finish(c, code == PW_H2_NO_ERROR ? PW_GRPC_INTERNAL : rst_status(code), why,
-                    (size_t)wl, false);
-    }
-    if (!cl->in_api) start_pending(cl);
-}
-
-static void on_stream_writable(void *ud, uint32_t sid)
-{
-    pw_grpc_client *cl = ud;
-    pw_grpc_ccall *c = pw_h2_stream_get_user(cl->h2, sid);
-    if (c) call_flush(c);
-}
-
-static void on_goaway(void *ud, uint32_t last, uint32_t code, const uint8_t *d, size_t dn)
-{
-    pw_grpc_client *cl = ud;
-    cl->goaway = true;
-}
-
-/* The session's callbacks, counting depth so call_reset knows a close will be deferred. */
-static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
-{
-    pw_grpc_client *cl = ud;
-    cl->cb_depth++;
-    int rc = headers_in(ud, sid, h, n, flags);
-    cl->cb_depth--;
-    return rc;
-}
-
-static int on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n, bool end)
-{
-    pw_grpc_client *cl = ud;
-    cl->cb_depth++;
-    int rc = data_in(ud, sid, p, n, end);
-    cl->cb_depth--;
-    return rc;
-}
-
-static void on_stream_close(void *ud, uint32_t sid, uint32_t code)
-{
-    pw_grpc_client *cl = ud;
-    cl->cb_depth++;
-    stream_closed(ud, sid, code);
-    cl->cb_depth--;
 }
 
 /* ---- client ---- */
@@ -491,13 +224,7 @@ pw_grpc_client *pw_grpc_client_create(const pw_grpc_client_opts *opts)
     pw_gzip_ctx_init(&cl->gz, -1);
     buf_init(&cl->zin, cl->max_recv < SIZE_MAX ? cl->max_recv + 1 : SIZE_MAX);
     buf_init(&cl->zout, PW_GRPC_CCALL_OUT_MAX_BYTES); /* larger: sent plain */
-    pw_h2_callbacks cb = {
-        .on_headers = on_headers,
-        .on_data = on_data,
-        .on_stream_close = on_stream_close,
-        .on_stream_writable = on_stream_writable,
-        .on_goaway = on_goaway,
-    };
+    pw_h2_callbacks cb = pw_gc_h2_callbacks;
     pw_h2_config cfg;
     pw_h2_config_default(&cfg);
     cfg.auto_consume = true;        /* memory is bounded by the deframer's message limit */
@@ -517,10 +244,10 @@ void pw_grpc_client_fail(pw_grpc_client *cl, const char *why)
     pw_grpc_ccall *c;
     while ((c = cl->head) != NULL) {
         if (c->state == PW_GRPC_CC_PENDING) {
-            call_finish(c, PW_GRPC_UNAVAILABLE, cl->fail_why, strlen(cl->fail_why), true);
+            pw_cc_finish(c, PW_GRPC_UNAVAILABLE, cl->fail_why, strlen(cl->fail_why), true);
             continue;
         }
-        call_reset(c, PW_GRPC_UNAVAILABLE, cl->fail_why);
+        pw_cc_reset(c, PW_GRPC_UNAVAILABLE, cl->fail_why);
     }
     cl->in_api = false;
 }
@@ -543,7 +270,7 @@ ssize_t pw_grpc_client_recv(pw_grpc_client *cl, const uint8_t *in, size_t len, u
     cl->in_api = true;
     ssize_t rc = pw_h2_session_recv(cl->h2, in, len, now_ns);
     cl->in_api = false;
-    start_pending(cl);
+    pw_gc_start_pending(cl);
     return rc;
 }
 
@@ -557,7 +284,7 @@ void pw_grpc_client_output_consume(pw_grpc_client *cl, size_t n)
     cl->in_api = true;
     pw_h2_session_output_consume(cl->h2, n);
     cl->in_api = false;
-    start_pending(cl);
+    pw_gc_start_pending(cl);
 }
 
 bool pw_grpc_client_want_write(const pw_grpc_client *cl)
@@ -587,15 +314,15 @@ size_t pw_grpc_client_tick(pw_grpc_client *cl, uint64_t now_ns)
             expired++;
             again = true;
             if (c->state == PW_GRPC_CC_PENDING) {
-                call_finish(c, PW_GRPC_DEADLINE_EXCEEDED, why, sizeof why - 1, false);
+                pw_cc_finish(c, PW_GRPC_DEADLINE_EXCEEDED, why, sizeof why - 1, false);
             } else {
-                call_reset(c, PW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+                pw_cc_reset(c, PW_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
             }
             break; /* the list may have changed: scan again */
         }
     }
     cl->in_api = false;
-    start_pending(cl);
+    pw_gc_start_pending(cl);
     return expired;
 }
 
@@ -692,7 +419,7 @@ int pw_grpc_ccall_send(pw_grpc_ccall *c, const uint8_t *msg, size_t len, bool en
     if (rc == 1) rc = pw_grpc_msg_encode(&c->out, msg, len, false); /* small, or no gain */
     if (rc < 0) return rc;
     c->send_end = end;
-    call_flush(c);
+    pw_cc_flush(c);
     return 0;
 }
 
@@ -700,7 +427,7 @@ int pw_grpc_ccall_close_send(pw_grpc_ccall *c)
 {
     if (c->state == PW_GRPC_CC_CLOSED || c->send_end) return -EPIPE;
     c->send_end = true;
-    call_flush(c);
+    pw_cc_flush(c);
     return 0;
 }
 
@@ -709,10 +436,10 @@ void pw_grpc_ccall_cancel(pw_grpc_ccall *c)
     if (c->state == PW_GRPC_CC_CLOSED || c->forced) return;
     static const char why[] = "cancelled by the application";
     if (c->state == PW_GRPC_CC_PENDING) {
-        call_finish(c, PW_GRPC_CANCELLED, why, sizeof why - 1, false);
+        pw_cc_finish(c, PW_GRPC_CANCELLED, why, sizeof why - 1, false);
         return;
     }
-    call_reset(c, PW_GRPC_CANCELLED, "cancelled by the application");
+    pw_cc_reset(c, PW_GRPC_CANCELLED, "cancelled by the application");
 }
 
 pw_grpc_ccall_state pw_grpc_ccall_get_state(const pw_grpc_ccall *c) { return c->state; }

@@ -48,6 +48,8 @@ static const char usage[] =
     "  --tls-cert FILE          TLS on the port (TLS 1.2/1.3, ALPN h2, http/1.1): PEM chain,\n"
     "  --tls-key FILE           and its key; both reloaded on SIGHUP (docs/security.md)\n"
     "  --tls-client-ca FILE     mutual TLS: require client certificates signed by these CAs\n"
+    "  --ktls on|off            after a TLS 1.3 handshake, hand the record layer to the kernel\n"
+    "                           (kTLS) where it has the cipher (default on; else user space)\n"
     "  --log-level L            debug|info|warn|error (default info)\n"
     "  --ui MODE                the dashboard at / and the JSON API's changes: on (default) |\n"
     "                           read-only (no actions; changes refused) | off (no dashboard)\n"

@@ -157,7 +157,8 @@ bool srv_api_authorize(srv_http_call *hc, srv_api_need need, srv_auth_kind kind,
     if (!srv_auth_enabled()) return true;
     /* Counts: `metrics`, or `admin`, which reads the same through the gRPC Admin service. */
     if (need == SRV_API_NEED_COUNTS &&
-        srv_auth_http(hc->authz.p, hc->authz.n, SRV_AUTH_ADMIN, kind, name, len) == 200)
+        srv_auth_http(hc->authz.p, hc->authz.n, srv_conn_tls_peer(hc->c), SRV_AUTH_ADMIN, kind,
+                      name, len) == 200)
         return true;
     srv_auth_perm perm = need == SRV_API_NEED_COUNTS ? SRV_AUTH_METRICS : SRV_AUTH_ADMIN;
     if (srv_http_authorize(hc, perm, kind, name, len)) return true;
@@ -167,7 +168,8 @@ bool srv_api_authorize(srv_http_call *hc, srv_api_need need, srv_auth_kind kind,
     if (status == 401)
         snprintf(why, sizeof why,
                  "credentials required: send Authorization: Bearer <token>, a "
-                 "token of the server's --auth-file");
+                 "token of the server's --auth-file (or, over mTLS, a client certificate on "
+                 "one of its cert lines)");
     else if (kind == SRV_AUTH_ALL)
         snprintf(why, sizeof why, "permission denied: missing %s on every queue and stream (*)",
                  srv_auth_perm_name(perm));

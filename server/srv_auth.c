@@ -178,23 +178,34 @@ static const char *bearer(const char *v, size_t n, size_t *len)
     return n ? v : NULL;
 }
 
-/* The token a call presents (under the read lock): its bearer secret, else its verified
- * certificate subject on a `cert` line. -1: none known. *had: credentials were presented. */
-static int call_token(const srv_auth_table *t, const pw_grpc_call *call, bool *had)
+/* The one identity rule of every door, gRPC and HTTP alike (under the read lock): the bearer
+ * secret of `authz` (an Authorization header or metadata value, NULL when absent), else the
+ * verified certificate subject of `peer` (NULL: not TLS) on a `cert` line. -1: none known.
+ * *had: credentials were presented. */
+static int identify(const srv_auth_table *t, const char *authz, size_t authz_len,
+                    const srv_tls_peer *peer, bool *had)
 {
-    const pw_grpc_md *md = pw_grpc_call_find_metadata(call, "authorization");
     size_t n = 0;
-    const char *s = md ? bearer((const char *)md->value, md->value_len, &n) : NULL;
-    *had = md != NULL;
+    const char *s = bearer(authz, authz_len, &n);
+    *had = authz != NULL && authz_len > 0;
     if (!t) return -1;
     if (s) return srv_auth_table_find_secret(t, s, n);
     /* mTLS: a certificate verified against --tls-client-ca; an unverified one proves nothing. */
-    const srv_tls_peer *peer = srv_conn_tls_peer(pw_grpc_call_conn_user(call));
     if (peer && peer->cert && peer->verified) {
         *had = true;
         return srv_auth_table_find_subject(t, peer->subject, strlen(peer->subject));
     }
     return -1;
+}
+
+/* The token a call presents: identify() with its metadata and its connection's TLS peer. */
+static int call_token(const srv_auth_table *t, const pw_grpc_call *call, bool *had)
+{
+    const pw_grpc_md *md = pw_grpc_call_find_metadata(call, "authorization");
+    const srv_tls_peer *peer = srv_conn_tls_peer(pw_grpc_call_conn_user(call));
+    int tok = identify(t, md ? (const char *)md->value : NULL, md ? md->value_len : 0, peer, had);
+    *had = *had || md != NULL; /* an empty authorization value is still presented */
+    return tok;
 }
 
 static const char *unauthenticated_why(bool had)
@@ -311,15 +322,13 @@ int srv_auth_check(const pw_grpc_call *call, srv_auth_perm perm, srv_auth_kind k
     return ok ? 0 : PW_GRPC_PERMISSION_DENIED;
 }
 
-int srv_auth_http(const char *authz, size_t authz_len, srv_auth_perm perm, srv_auth_kind kind,
-                  const char *name, size_t len)
+int srv_auth_http(const char *authz, size_t authz_len, const srv_tls_peer *peer, srv_auth_perm perm,
+                  srv_auth_kind kind, const char *name, size_t len)
 {
     if (!auth_path) return 200;
-    size_t n = 0;
-    const char *s = bearer(authz, authz_len, &n);
-    if (!s) return 401;
     const srv_auth_table *t = table_get();
-    int tok = t ? srv_auth_table_find_secret(t, s, n) : -1;
+    bool had;
+    int tok = identify(t, authz, authz_len, peer, &had);
     bool ok = tok >= 0 && srv_auth_table_allows(t, tok, perm, kind, name, len);
     table_put(t);
     return tok < 0 ? 401 : ok ? 200 : 403;

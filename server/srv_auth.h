@@ -17,6 +17,8 @@
 #include "core/rt_sha256.h"
 #include "proto_wire/pw_grpc_server.h"
 
+typedef struct srv_tls_peer srv_tls_peer; /* server/srv_tls.h */
+
 /* Permissions, a bit each (a rule grants a set). */
 typedef enum srv_auth_perm {
     SRV_AUTH_PRODUCE = 1u << 0, /* Enqueue, Publish, PublishStream */
@@ -126,10 +128,13 @@ int srv_auth_check(const pw_grpc_call *call, srv_auth_perm perm, srv_auth_kind k
                    const char *name, size_t len, char why[SRV_AUTH_ERR_BYTES]);
 
 /* HTTP endpoints (/metrics, the dashboard, its JSON API): `authz` is the request's
- * Authorization header value (NULL or "" without one). Returns 200 when allowed, 401 without
- * a known bearer token (answer with WWW-Authenticate: Bearer), 403 without the permission.
- * `kind`/`name` as srv_auth_call (SRV_AUTH_ALL, NULL for a page about everything). */
-int srv_auth_http(const char *authz, size_t authz_len, srv_auth_perm perm, srv_auth_kind kind,
-                  const char *name, size_t len);
+ * Authorization header value (NULL or "" without one), `peer` its connection's TLS peer
+ * (srv_conn_tls_peer; NULL when not TLS), both borrowed for the call. The identity is resolved
+ * as for a gRPC call (one function): the bearer token, else a verified client certificate's
+ * subject on a `cert` line. Returns 200 when allowed, 401 without a known identity (answer
+ * with WWW-Authenticate: Bearer), 403 without the permission. `kind`/`name` as srv_auth_call
+ * (SRV_AUTH_ALL, NULL for a page about everything). */
+int srv_auth_http(const char *authz, size_t authz_len, const srv_tls_peer *peer, srv_auth_perm perm,
+                  srv_auth_kind kind, const char *name, size_t len);
 
 #endif

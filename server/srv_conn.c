@@ -13,7 +13,8 @@
  *
  * TLS (--tls-cert): srv_conn_tls.c sits between the socket and the above: received ciphertext
  * is decrypted before it reaches SNIFF/H2/HTTP1 (srv_conn_input), output is sealed into
- * `tls_out` and sent from there (never zero-copy).
+ * `tls_out` and sent from there (never zero-copy). Once a direction moved to kTLS
+ * (srv_conn_ktls.c), it is the plaintext path again: srv_conn_tls_user_tx() says which.
  *
  * Teardown: srv_conn_close() shuts the socket down so in-flight ops complete, and frees the
  * connection once neither the recv nor the send op is busy. */
@@ -94,6 +95,7 @@ static void conn_maybe_free(srv_conn *c)
     buf_deinit(&c->out);
     pw_h2_outv_deinit(&c->outv); /* no send in flight: the kernel holds none of it */
     srv_tls_conn_destroy(c->tls);
+    rt_free(c->ktls_tail);
     buf_deinit(&c->tls_plain);
     buf_deinit(&c->tls_out);
     conn_unlink(c);
@@ -140,8 +142,9 @@ static int conn_send_chain(srv_conn *c)
 {
     int k = pw_h2_outv_iov(&c->outv, c->iov, SRV_SEND_IOV_MAX);
     c->msg = (struct msghdr){.msg_iov = c->iov, .msg_iovlen = (size_t)k};
+    /* Not over kTLS: its sendmsg encrypts into its own pages (no zero-copy to gain). */
     c->send_zc = c->outv.ref_bytes > 0 && c->outv.ref_bytes >= c->sh->rt->opt.send_zc_min_bytes &&
-                 ev_loop_has_send_zc(c->sh->loop);
+                 ev_loop_has_send_zc(c->sh->loop) && !c->tls;
     if (c->send_zc) return ev_sendmsg_zc(c->sh->loop, &c->send_op, c->fd, &c->msg);
     return ev_sendmsg(c->sh->loop, &c->send_op, c->fd, &c->msg);
 }
@@ -150,7 +153,8 @@ void srv_conn_flush(srv_conn *c)
 {
     if (c->state == SRV_CONN_CLOSED || c->send_op.busy) return;
     size_t n;
-    if (c->tls) {
+    if (c->tls && c->ktls_tx == SRV_KTLS_MOVING) srv_conn_ktls_tx_try(c);
+    if (srv_conn_tls_user_tx(c)) {
         ssize_t sealed = srv_conn_tls_seal(c);
         if (sealed < 0) {
             srv_conn_close(c);
@@ -174,7 +178,8 @@ void srv_conn_flush(srv_conn *c)
         }
         if (c->g && pw_grpc_conn_want_close(c->g) && c->state == SRV_CONN_OPEN)
             srv_conn_close_after_flush(c);
-        if (c->state == SRV_CONN_FLUSHING && c->tls && srv_tls_conn_close_notify(c->tls)) {
+        if (c->state == SRV_CONN_FLUSHING && srv_conn_tls_user_tx(c) &&
+            srv_tls_conn_close_notify(c->tls)) {
             srv_conn_flush(c); /* the close_notify goes out before the FIN */
             return;
         }
@@ -182,12 +187,14 @@ void srv_conn_flush(srv_conn *c)
             /* Everything is out: FIN after it, then drain the peer's input until it closes (or
              * the deadline), so our last frames are not lost to a reset. */
             conn_set_state(c, SRV_CONN_LINGERING);
+            if (c->tls && c->ktls_tx == SRV_KTLS_KERNEL) srv_conn_ktls_close_notify(c);
             shutdown(c->fd, SHUT_WR);
             conn_arm_timer(c);
         }
         return;
     }
-    int r = c->tls ? ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->tls_out), n)
+    int r = srv_conn_tls_user_tx(c)
+                ? ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->tls_out), n)
             : c->g ? conn_send_chain(c)
                    : ev_send(c->sh->loop, &c->send_op, c->fd, buf_begin(&c->out), n);
     if (r < 0) srv_conn_close(c);
@@ -204,7 +211,7 @@ void srv_conn_close_after_flush(srv_conn *c)
 static void conn_sent(srv_conn *c, size_t n)
 {
     ctr_add(&c->sh->ctr.bytes_out, (uint64_t)n);
-    if (c->tls) buf_consume(&c->tls_out, n);
+    if (srv_conn_tls_user_tx(c)) buf_consume(&c->tls_out, n);
     else if (c->g) pw_h2_outv_consume(&c->outv, n); /* a short write leaves the rest for next */
     else buf_consume(&c->out, n);
     if (n > 0) c->stall_since_ns = 0; /* progress */
@@ -363,6 +370,22 @@ void srv_conn_input(srv_conn *c, const uint8_t *p, size_t n)
     if (c->mode == SRV_CONN_HTTP1 && c->state != SRV_CONN_CLOSED) srv_http1_on_input(c);
 }
 
+/* The multishot recv ended (no EV_F_MORE): re-armed, or, while kTLS takes RX over, the hand-over
+ * goes on (it re-arms when done). */
+static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags);
+static void conn_recv_ended(srv_conn *c)
+{
+    if (c->state == SRV_CONN_CLOSED) return;
+    if (c->tls && c->ktls_rx == SRV_KTLS_MOVING) srv_conn_ktls_rx_continue(c);
+    else if (srv_conn_recv_arm(c) < 0) srv_conn_close(c);
+}
+
+int srv_conn_recv_arm(srv_conn *c)
+{
+    c->recv_op.cb = on_recv;
+    return ev_recv_multishot(c->sh->loop, &c->recv_op, c->fd);
+}
+
 static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
 {
     srv_conn *c = op->ud;
@@ -372,22 +395,25 @@ static void on_recv(ev_loop *loop, ev_op *op, int res, unsigned flags)
         uint16_t bid = op->bid;
         ctr_add(&c->sh->ctr.bytes_in, (uint64_t)res);
         if (c->state == SRV_CONN_OPEN) {
-            if (c->tls) srv_conn_tls_input(c, p, (size_t)res);
+            /* Once RX is on kTLS, the kernel hands us plaintext. */
+            if (c->tls && c->ktls_rx != SRV_KTLS_KERNEL) srv_conn_tls_input(c, p, (size_t)res);
             else srv_conn_input(c, p, (size_t)res);
         }
         ev_buffer_release(loop, bid);
-        if (!(flags & EV_F_MORE) && c->state != SRV_CONN_CLOSED) {
-            if (ev_recv_multishot(loop, &c->recv_op, c->fd) < 0) srv_conn_close(c);
-        }
+        if (!(flags & EV_F_MORE)) conn_recv_ended(c);
         if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
         if (c->state != SRV_CONN_CLOSED) conn_arm_timer(c);
     } else if (res == -ENOBUFS && c->state != SRV_CONN_CLOSED) {
         /* The provided-buffer ring ran dry: flow control. Re-arm; buffers come back as other
          * connections finish with theirs in this same iteration. */
-        if (!(flags & EV_F_MORE) && ev_recv_multishot(loop, &c->recv_op, c->fd) < 0)
-            srv_conn_close(c);
+        if (!(flags & EV_F_MORE)) conn_recv_ended(c);
+    } else if (res == -ECANCELED && c->tls && c->ktls_rx == SRV_KTLS_MOVING &&
+               c->state != SRV_CONN_CLOSED) {
+        conn_recv_ended(c); /* stopped for the kTLS hand-over */
+        if (c->state != SRV_CONN_CLOSED) srv_conn_flush(c);
     } else {
-        /* EOF or error: the peer is gone. */
+        /* EOF or error: the peer is gone. Over kTLS RX, a record that is not application data
+         * (an alert, a KeyUpdate) also ends here: the recv fails with -EIO. */
         if (!(flags & EV_F_MORE)) c->recv_stopped = true;
         srv_conn_close(c);
     }

@@ -85,6 +85,7 @@ void srv_conn_tls_input(srv_conn *c, const uint8_t *p, size_t n)
         }
         if (h == 0) return; /* the flush after this recv sends the handshake's next flight */
         ctr_inc(&c->sh->ctr.tls_handshakes);
+        srv_conn_ktls_start(c); /* before the first read: what follows Finished is counted */
     }
     deliver_plain(c);
 }
@@ -95,7 +96,10 @@ ssize_t srv_conn_tls_seal(srv_conn *c)
      * output is sealed only once the ciphertext before it is out. So the engine keeps what the
      * peer does not read (its bound, PW_H2_OUT_CAP_BYTES, and the write-stall timeout apply)
      * and tls_out never holds more than one chain's worth. */
-    if (srv_tls_conn_state(c->tls) == SRV_TLS_OPEN && buf_size(&c->tls_out) == 0) {
+    /* While TX moves to kTLS nothing more is sealed: the kernel's first record must be the one
+     * OpenSSL would have made next. */
+    if (srv_tls_conn_state(c->tls) == SRV_TLS_OPEN && buf_size(&c->tls_out) == 0 &&
+        c->ktls_tx == SRV_KTLS_USER) {
         ssize_t w = 0;
         if (c->g) {
             if (pw_h2_outv_size(&c->outv) == 0) pw_grpc_conn_output_take(c->g, &c->outv);

@@ -63,8 +63,8 @@ pw_http1_view srv_http_req_header(const srv_http_call *hc, const char *name);
 void srv_http_call_done(srv_http_call *hc);
 /* The shard the request arrived on. */
 srv_shard *srv_http_shard(const srv_http_call *hc);
-/* The --auth-file check of this request (srv_auth_http with its Authorization header): true
- * when allowed (always without --auth-file). false: the answer's status is set to 401 (with
+/* The --auth-file check of this request (srv_auth_http with its Authorization header and its
+ * connection's TLS peer: a bearer token, else a verified client certificate): true when allowed (always without --auth-file). false: the answer's status is set to 401 (with
  * WWW-Authenticate: Bearer) or 403 and its reason; the caller writes the body. `name` borrowed
  * for the call. */
 bool srv_http_authorize(srv_http_call *hc, srv_auth_perm perm, srv_auth_kind kind, const char *name,

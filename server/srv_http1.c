@@ -66,7 +66,8 @@ srv_shard *srv_http_shard(const srv_http_call *hc) { return hc->c->sh; }
 bool srv_http_authorize(srv_http_call *hc, srv_auth_perm perm, srv_auth_kind kind, const char *name,
                         size_t len)
 {
-    int st = srv_auth_http(hc->authz.p, hc->authz.n, perm, kind, name, len);
+    int st = srv_auth_http(hc->authz.p, hc->authz.n, srv_conn_tls_peer(hc->c), perm, kind, name,
+                           len);
     if (st == 200) return true;
     hc->status = st;
     hc->reason = st == 401 ? "Unauthorized" : "Forbidden";

@@ -76,6 +76,15 @@ bool srv_conn_state_next_ok(srv_conn_state from, srv_conn_state to);
  * PW_H2_OUT_CAP_BYTES (the engine pumps no more until it is taken). */
 #define SRV_SEND_ZC_MIN_BYTES UINT32_MAX
 
+/* Who makes a TLS direction's records (srv_conn_ktls.c). */
+typedef enum srv_conn_ktls {
+    SRV_KTLS_USER = 0, /* OpenSSL, over memory BIOs (every connection starts so) */
+    SRV_KTLS_MOVING,   /* being handed to the kernel: RX waits for the multishot recv to stop
+                          and the record in progress to end, TX for OpenSSL's last ciphertext
+                          to be sent */
+    SRV_KTLS_KERNEL,   /* the kernel (kTLS): plain io_uring sends and recvs of plaintext */
+} srv_conn_ktls;
+
 struct srv_conn {
     srv_shard *sh;
     int fd;
@@ -111,8 +120,11 @@ struct srv_conn {
     srv_tls_conn *tls;
     buf tls_plain;
     buf tls_out;
-    bool tls_fed;          /* the first bytes were seen (the plaintext check is done) */
-    srv_conn *prev, *next; /* shard's connection list */
+    bool tls_fed;             /* the first bytes were seen (the plaintext check is done) */
+    uint8_t ktls_rx, ktls_tx; /* srv_conn_ktls of each direction */
+    bool ktls_counted;        /* counted in tls_ktls or tls_user */
+    uint8_t *ktls_tail;       /* MOVING: the rest of a record, read before RX moves */
+    srv_conn *prev, *next;    /* shard's connection list */
 };
 
 struct srv_shard {
@@ -186,6 +198,25 @@ void srv_conn_input(srv_conn *c, const uint8_t *p, size_t n);
 /* srv_conn_tls.c: a TLS connection's received ciphertext: the first-byte check (plaintext on a
  * TLS port gets a 400 or a close), the handshake, then the plaintext to srv_conn_input. */
 void srv_conn_tls_input(srv_conn *c, const uint8_t *p, size_t n);
+/* srv_conn.c: (re)arms the connection's multishot recv. 0 or a negative errno. */
+int srv_conn_recv_arm(srv_conn *c);
+/* srv_conn_ktls.c: after a completed handshake, starts the hand-over to kTLS when the kernel
+ * offers it (else counts the connection as user space; the first refusal of the "tls" ULP is
+ * logged once, at info). Cancels the multishot recv: srv_conn_ktls_rx_continue follows when it
+ * has stopped. */
+void srv_conn_ktls_start(srv_conn *c);
+/* The recv stopped while RX is MOVING: reads the rest of the record in progress, then installs
+ * RX (or leaves it in user space) and re-arms the recv. */
+void srv_conn_ktls_rx_continue(srv_conn *c);
+/* From the flush, no send busy: installs TX once OpenSSL's ciphertext is all sent. */
+void srv_conn_ktls_tx_try(srv_conn *c);
+/* Sends a close_notify alert through kTLS (a record of type alert); best effort. */
+void srv_conn_ktls_close_notify(srv_conn *c);
+/* TLS records of this connection's output are made by OpenSSL (sent from tls_out). */
+static inline bool srv_conn_tls_user_tx(const srv_conn *c)
+{
+    return c->tls && c->ktls_tx != SRV_KTLS_KERNEL;
+}
 /* Seals the plaintext output waiting (the engine's chain or `out`) into c->tls_out. Returns the
  * ciphertext bytes waiting there, or a negative errno (close the connection). */
 ssize_t srv_conn_tls_seal(srv_conn *c);

@@ -103,7 +103,7 @@ static void one(buf *out, const char *name, const char *type, const char *help, 
 static void metrics_connections(srv_runtime *rt, buf *out)
 {
     uint64_t acc = 0, open = 0, rej = 0, h1 = 0, bin = 0, bout = 0, perr = 0, pay = 0, cop = 0,
-             zc = 0, tls_ok = 0, tls_fail = 0;
+             zc = 0, tls_ok = 0, tls_fail = 0, tls_k = 0, tls_u = 0;
     for (int i = 0; i < rt->nshards; i++) {
         srv_counters *k = &rt->shards[i].ctr;
         acc += ld(&k->conns_accepted);
@@ -118,6 +118,8 @@ static void metrics_connections(srv_runtime *rt, buf *out)
         zc += ld(&k->send_zc_bytes);
         tls_ok += ld(&k->tls_handshakes);
         tls_fail += ld(&k->tls_handshake_failures);
+        tls_k += ld(&k->tls_ktls);
+        tls_u += ld(&k->tls_user);
     }
     one(out, "ringq_connections_accepted_total", "counter", "Connections accepted.", acc);
     one(out, "ringq_connections_open", "gauge", "Connections open now.", open);
@@ -140,6 +142,11 @@ static void metrics_connections(srv_runtime *rt, buf *out)
     one(out, "ringq_tls_handshakes_total", "counter", "TLS handshakes completed.", tls_ok);
     one(out, "ringq_tls_handshake_failures_total", "counter",
         "TLS connections closed without a handshake (failed, plaintext, timed out).", tls_fail);
+    srv_metric_family(out, "ringq_tls_connections_total", "counter",
+                      "TLS connections after the handshake, by where the record layer ran: "
+                      "kernel (kTLS) or user (OpenSSL).");
+    srv_metric_u64(out, "ringq_tls_connections_total", "record_layer=\"kernel\"", tls_k);
+    srv_metric_u64(out, "ringq_tls_connections_total", "record_layer=\"user\"", tls_u);
     one(out, "ringq_shards", "gauge", "Shard threads.", (uint64_t)rt->nshards);
     one(out, "ringq_draining", "gauge", "1 while draining.", (uint64_t)atomic_load(&rt->draining));
 }

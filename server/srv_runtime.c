@@ -140,6 +140,8 @@ static srv_rc parse_flag(srv_options *o, const char *name, const char *val, srv_
     else if (strcmp(name, "tls-cert") == 0) bad = !*val, o->tls_cert = val;
     else if (strcmp(name, "tls-key") == 0) bad = !*val, o->tls_key = val;
     else if (strcmp(name, "tls-client-ca") == 0) bad = !*val, o->tls_client_ca = val;
+    else if (strcmp(name, "ktls") == 0)
+        bad = strcmp(val, "on") != 0 && strcmp(val, "off") != 0, o->ktls_off = !strcmp(val, "off");
     else if (strcmp(name, "log-level") == 0) {
         log_level l;
         bad = log_level_parse(val, &l) != 0;
@@ -207,7 +209,7 @@ srv_rc srv_options_parse(srv_options *o, int argc, char **argv, const char *usag
                 bool known = num_flag_find(name) || strcmp(name, "host") == 0 ||
                              strcmp(name, "data") == 0 || strcmp(name, "port-file") == 0 ||
                              strcmp(name, "log-level") == 0 || strncmp(name, "tls-", 4) == 0 ||
-                             (extra && extra(name, NULL, ud) != 0);
+                             strcmp(name, "ktls") == 0 || (extra && extra(name, NULL, ud) != 0);
                 if (!known) {
                     fprintf(stderr, "%s: unknown flag --%s (see %s --help)\n", o->prog, name,
                             o->prog);
@@ -576,7 +578,10 @@ int srv_run(const srv_options *o, pw_grpc_server *grpc, const srv_hooks *hooks)
     if (!rt->shards) return 1;
     rt->start_wall_ns = rt_wall_ns();
     if (o->tls_cert) {
-        srv_tls_files tf = {.cert = o->tls_cert, .key = o->tls_key, .client_ca = o->tls_client_ca};
+        srv_tls_files tf = {.cert = o->tls_cert,
+                            .key = o->tls_key,
+                            .client_ca = o->tls_client_ca,
+                            .ktls = !o->ktls_off};
         if (!(rt->tls = srv_tls_server_create(&tf))) return 1; /* why was printed */
     }
     int sigfd = rt_signalfd_create();

@@ -42,6 +42,8 @@ typedef struct srv_options {
     const char *tls_cert;
     const char *tls_key;
     const char *tls_client_ca;
+    /* --ktls off: keep the record layer in user space even where the kernel offers kTLS. */
+    bool ktls_off;
     pw_grpc_server_config grpc;
 } srv_options;
 
@@ -65,6 +67,10 @@ typedef struct srv_counters {
      * failed handshake, plaintext on the port, the handshake timeout). */
     _Atomic uint64_t tls_handshakes;
     _Atomic uint64_t tls_handshake_failures;
+    /* Handshakes completed, by where the record layer then ran: the kernel (kTLS, both
+     * directions) or user space (OpenSSL over memory BIOs). */
+    _Atomic uint64_t tls_ktls;
+    _Atomic uint64_t tls_user;
 } srv_counters;
 
 typedef struct srv_shard srv_shard;

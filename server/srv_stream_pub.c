@@ -272,15 +272,15 @@ static void on_publish(pw_grpc_call *c, const uint8_t *msg, size_t len)
  * order), so a producer that never reads cannot make the server hold an unbounded backlog. */
 #define PUBS_INFLIGHT_MAX 1024u
 
-/* PublishStreamResponse{request_id, code, message, publish = body} into out. */
+/* PublishStreamResponse{request_id, code, message, credits, publish = body} into out. */
 static int pubs_encode(buf *out, uint64_t request_id, q_status code, const char *message,
                        const uint8_t *body, size_t body_len, uint32_t credits)
 {
-    (void)credits; /* PublishStream states its window in docs only */
     pwm_ringq_v1_PublishStreamResponse m = {
         .request_id = request_id,
         .code = (uint32_t)code,
         .message = view(message, message ? strlen(message) : 0),
+        .credits = credits,
     };
     int r = pw_msg_encode(&pwm_ringq_v1_PublishStreamResponse_desc, &m, out);
     if (r == 0 && code == Q_OK)

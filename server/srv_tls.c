@@ -14,6 +14,7 @@
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
+#include "server/srv_tls_int.h"
 
 /* A TLS record's plaintext at most (RFC 8446 §5.1: 2^14 bytes). */
 #define SRV_TLS_RECORD_BYTES 16384u
@@ -30,16 +31,6 @@ struct srv_tls_server {
     pthread_mutex_t mu; /* guards cur */
     SSL_CTX *cur;       /* one reference held here; each SSL holds its own */
     _Atomic uint64_t generation;
-};
-
-struct srv_tls_conn {
-    SSL *ssl;
-    BIO *rbio, *wbio; /* owned by ssl */
-    srv_tls_state state;
-    bool peer_closed;
-    bool notify_sent; /* our close_notify is queued: nothing more is written */
-    int fd;
-    srv_tls_peer peer;
 };
 
 /* ---- rate-limited logging ---- */
@@ -126,6 +117,7 @@ static SSL_CTX *ctx_load(const srv_tls_files *f, char *why, size_t cap)
         return NULL;
     }
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    if (f->ktls) SSL_CTX_set_keylog_callback(ctx, srv_tls_on_keylog); /* kTLS: the secrets */
     return ctx;
 }
 
@@ -202,6 +194,7 @@ srv_tls_conn *srv_tls_conn_create(srv_tls_server *ts, int log_fd)
     /* An empty read BIO says "retry later", not EOF. */
     BIO_set_mem_eof_return(t->rbio, -1);
     SSL_set_bio(t->ssl, t->rbio, t->wbio); /* the SSL owns both from here */
+    SSL_set_app_data(t->ssl, t);           /* for srv_tls_on_keylog */
     SSL_set_accept_state(t->ssl);
     t->fd = log_fd;
     t->state = SRV_TLS_HANDSHAKE;
@@ -211,6 +204,7 @@ srv_tls_conn *srv_tls_conn_create(srv_tls_server *ts, int log_fd)
 void srv_tls_conn_destroy(srv_tls_conn *t)
 {
     if (!t) return;
+    OPENSSL_cleanse(&t->ktls, sizeof t->ktls);
     SSL_free(t->ssl);
     rt_free(t);
 }
@@ -228,6 +222,7 @@ int srv_tls_conn_feed(srv_tls_conn *t, const uint8_t *p, size_t n)
         size_t chunk = n > INT32_MAX ? INT32_MAX : n;
         int w = BIO_write(t->rbio, p, (int)chunk);
         if (w <= 0) return -ENOMEM;
+        if (t->ktls.rx_tracking) srv_tls_track(&t->ktls.rx, p, (size_t)w);
         p += w;
         n -= (size_t)w;
     }

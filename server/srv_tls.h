@@ -6,8 +6,8 @@
  *   handshake advance (srv_tls_conn_handshake), reads the plaintext out (srv_tls_conn_read),
  *   seals its plaintext output (srv_tls_conn_write) and sends the ciphertext that collects
  *   (srv_tls_conn_take_out) with its io_uring send. The one-copy path of docs/architecture.md
- *   thus costs the encryption copy: kTLS would keep the kernel's, but this kernel offers no "tls"
- *   TCP ULP (docs/security.md, "kTLS").
+ *   thus costs the encryption copy, unless the connection moves to kTLS after a TLS 1.3
+ *   handshake (below, "kTLS"; srv_conn_ktls.c; docs/security.md).
  *
  * Certificates
  *   srv_tls_server holds the current SSL_CTX (TLS 1.2 and 1.3, OpenSSL's defaults; ALPN h2 and
@@ -30,6 +30,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+#include <sys/socket.h>
+
+#include <linux/tls.h>
 
 #include "core/rt_buf.h"
 
@@ -68,6 +72,7 @@ typedef struct srv_tls_files {
     const char *key;       /* PEM private key (--tls-key) */
     const char *client_ca; /* PEM CA bundle: require and verify client certificates; NULL: no
                               client certificate asked for (--tls-client-ca) */
+    bool ktls;             /* capture the traffic secrets for kTLS (srv_tls_conn_ktls_begin) */
 } srv_tls_files;
 
 /* Loads the files into a first context. The strings are borrowed for the server's life (they
@@ -118,6 +123,42 @@ int srv_tls_conn_close_notify(srv_tls_conn *t);
 /* Moves the ciphertext waiting in the write BIO to the end of `out`. Returns bytes moved or
  * -ENOBUFS. */
 ssize_t srv_tls_conn_take_out(srv_tls_conn *t, buf *out);
+
+/* ---- kTLS: the record layer handed to the kernel after the handshake (srv_tls_ktls.c) ----
+ *
+ * The connection glue (srv_conn_tls.c) calls begin once the handshake is done, then installs
+ * each direction with setsockopt(SOL_TLS, TLS_TX / TLS_RX, info) once it is at a record
+ * boundary: TX when the write BIO is empty and its ciphertext sent, RX when every byte received
+ * is part of a whole record OpenSSL has decrypted. After that OpenSSL is not used for records
+ * again in that direction. */
+
+/* The setsockopt argument for one direction: `len` bytes of `u`. Holds a key: wipe it
+ * (explicit_bzero) once installed. */
+typedef struct srv_tls_ktls_info {
+    union {
+        struct tls12_crypto_info_aes_gcm_128 gcm128;
+        struct tls12_crypto_info_aes_gcm_256 gcm256;
+        struct tls12_crypto_info_chacha20_poly1305 chacha;
+    } u;
+    socklen_t len;
+} srv_tls_ktls_info;
+
+/* On an OPEN connection of a context with `ktls`: 0 when it can move to kTLS (TLS 1.3, an AEAD
+ * the kernel has, both traffic secrets seen), and from then on counts the records received,
+ * starting with what the read BIO holds past the client's Finished; else -EOPNOTSUPP with a
+ * static reason in *why ("TLS 1.2 stays in user space", ...). */
+int srv_tls_conn_ktls_begin(srv_tls_conn *t, const char **why);
+/* Wipes the captured traffic secrets (the connection stays in user space). */
+void srv_tls_conn_ktls_forget(srv_tls_conn *t);
+/* After begin: ciphertext bytes still to feed to end the record in progress (0 at a boundary). */
+size_t srv_tls_conn_ktls_rx_missing(const srv_tls_conn *t);
+/* RX may move: at a record boundary, nothing unread in the read BIO or inside OpenSSL. */
+bool srv_tls_conn_ktls_rx_ready(const srv_tls_conn *t);
+/* TX may move once this holds and what was taken out (srv_tls_conn_take_out) is sent. */
+bool srv_tls_conn_ktls_tx_ready(const srv_tls_conn *t);
+/* Derives the direction's key and IV (HKDF-Expand-Label, RFC 8446 §7.3) into `info`, with the
+ * record sequence number OpenSSL reached; wipes that direction's secret. 0 or -EPROTO. */
+int srv_tls_conn_ktls_info(srv_tls_conn *t, bool tx, srv_tls_ktls_info *info);
 
 /* ---- first bytes ---- */
 

@@ -1,7 +1,9 @@
 /* tools/ringq_cmd_pubsub: `ringq pub SUBJECT` - one message per PAYLOAD argument or stdin line,
- * published in batches - and `ringq sub SUBJECT` - a consumer (ephemeral, or a durable one bound
+ * published in batches pipelined on one PublishStream (rq_pub_stream), printed in order as
+ * their answers come - and `ringq sub SUBJECT` - a consumer (ephemeral, or a durable one bound
  * or created with --durable) on the stream that captures SUBJECT, printing each message as it
  * comes and acking it. --json: one object per line for each. docs/cli.md. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,9 @@
 #define PUB_HEADERS_MAX 64
 /* Longest stdin line (one message's payload), bytes: the server's record limit is below. */
 #define PUB_LINE_MAX_BYTES (4u * 1024 * 1024)
+/* Batches pub has sent and not seen answered: enough to keep the stream busy while stdin is
+ * read, few enough that a refused batch leaves little published after it. */
+#define PUB_PIPELINE 32u
 /* Deliveries the sub command lets the server send ahead of what it printed. */
 #define SUB_CREDITS 64u
 /* How long sub waits at the end for the server to answer its last acks. */
@@ -31,6 +36,8 @@ typedef struct pub_ctx {
     char **owned; /* stdin lines to free after their batch (NULL for arguments) */
     size_t n;
     size_t total; /* messages added so far */
+    rq_pub_stream *ps;
+    int failed; /* the first refused batch's exit code (CLI_EX_OK: none) */
 } pub_ctx;
 
 static const char *level_name(rq_durability l)
@@ -43,16 +50,16 @@ static const char *level_name(rq_durability l)
     }
 }
 
-static int pub_flush(pub_ctx *p)
+/* One batch answered (in send order): its acks printed, or the first failure kept. */
+static void on_pub_answer(rq_pub_stream *s, void *ud, uint64_t request_id, const rq_status *st,
+                          const char *stream, const rq_pub_ack *acks, size_t n)
 {
-    if (p->n == 0) return CLI_EX_OK;
-    rq_pub_ack *acks = calloc(p->n, sizeof *acks);
-    char stream[RQ_STREAM_NAME_MAX];
-    rq_status st;
-    int rc = CLI_EX_OK;
-    if (!acks) rc = cli_usage("out of memory");
-    else if (rq_publish(p->a->c, p->msgs, p->n, p->level, acks, stream, &st)) rc = cli_fail(&st);
-    for (size_t i = 0; rc == CLI_EX_OK && i < p->n; i++) {
+    pub_ctx *p = ud;
+    if (st->code) {
+        if (p->failed == CLI_EX_OK) p->failed = cli_fail(st);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
         const rq_pub_ack *k = &acks[i];
         if (p->a->json) {
             printf("{\"stream\":");
@@ -65,10 +72,44 @@ static int pub_flush(pub_ctx *p)
             printf("%s %" PRIu64 "%s\n", stream, k->seq, k->duplicate ? " (duplicate)" : "");
         }
     }
-    for (size_t i = 0; p->owned && i < p->n; i++) free(p->owned[i]);
-    free(acks);
     fflush(stdout);
+}
+
+/* Runs the client's loop until at most `left` batches are unanswered (or one failed); an
+ * answer later than the client's call deadline ends it (CLI_EX_SERVER). */
+static int pub_wait(pub_ctx *p, size_t left)
+{
+    while (p->failed == CLI_EX_OK && rq_pub_stream_unanswered(p->ps) > left) {
+        int r = rq_client_poll(p->a->c, (int)RQ_TIMEOUT_MS_DEFAULT);
+        if (r == 0 || r == -ETIME) {
+            fprintf(stderr, "ringq: DEADLINE_EXCEEDED: no answer in %u ms\n",
+                    RQ_TIMEOUT_MS_DEFAULT);
+            return CLI_EX_SERVER;
+        }
+        if (r < 0 && r != -EINTR) return cli_usage("poll: %s", strerror(-r));
+    }
+    return p->failed;
+}
+
+/* Sends the batch on the stream (encoded at once: stdin lines freed here), after waiting for
+ * room in the pipeline. */
+static int pub_flush(pub_ctx *p)
+{
+    if (p->n == 0) return CLI_EX_OK;
+    rq_status st;
+    int rc = pub_wait(p, PUB_PIPELINE - 1);
+    if (rc == CLI_EX_OK && rq_pub_stream_send(p->ps, p->msgs, p->n, NULL, &st)) rc = cli_fail(&st);
+    for (size_t i = 0; p->owned && i < p->n; i++) free(p->owned[i]);
     p->n = 0;
+    return rc;
+}
+
+/* Every batch answered, the stream ended. */
+static int pub_end(pub_ctx *p)
+{
+    int rc = pub_wait(p, 0);
+    rq_status st;
+    if (rc == CLI_EX_OK && rq_pub_stream_finish(p->ps, -1, &st)) rc = cli_fail(&st);
     return rc;
 }
 
@@ -106,7 +147,7 @@ static int pub_stdin(pub_ctx *p)
     }
     free(line);
     if (rc == CLI_EX_OK) rc = pub_flush(p);
-    for (size_t i = 0; i < p->n; i++) free(p->owned[i]); /* a failed batch's */
+    for (size_t i = 0; i < p->n; i++) free(p->owned[i]); /* a batch not sent */
     if (rc == CLI_EX_OK && !any) fputs("ringq: no input: nothing published\n", stderr);
     return rc;
 }
@@ -169,6 +210,9 @@ int cmd_pub(cli_args *a)
     p.msgs = calloc(p.batch, sizeof *p.msgs);
     p.owned = nargs ? NULL : calloc(p.batch, sizeof *p.owned);
     if (rc == CLI_EX_OK && (!p.msgs || (!nargs && !p.owned))) rc = cli_usage("out of memory");
+    rq_status st;
+    if (rc == CLI_EX_OK && !(p.ps = rq_pub_stream_open(a->c, p.level, on_pub_answer, &p, &st)))
+        rc = cli_fail(&st);
     if (rc == CLI_EX_OK && nargs) {
         for (size_t i = 0; i < nargs && rc == CLI_EX_OK; i++)
             rc = pub_add(&p, args[i], strlen(args[i]), false);
@@ -176,6 +220,8 @@ int cmd_pub(cli_args *a)
     } else if (rc == CLI_EX_OK) {
         rc = pub_stdin(&p);
     }
+    if (rc == CLI_EX_OK) rc = pub_end(&p);
+    rq_pub_stream_free(p.ps);
     free(p.msgs);
     free(p.owned);
     free(args);
@@ -195,28 +241,13 @@ static void print_delivery(cli_args *a, const rq_delivery *d)
 {
     const rq_stream_msg *m = d->msg;
     if (!a->json) {
-        printf("[%" PRIu64 "] %s: ", m->seq, m->subject);
-        if (fmt_printable(m->payload, m->payload_len))
-            fwrite(m->payload, 1, m->payload_len, stdout);
-        else printf("(%zu bytes, not text)", m->payload_len);
-        putchar('\n');
+        fmt_msg_text(m);
         return;
     }
-    char t[FMT_TIME_BYTES];
-    fmt_time_str(t, m->unix_ms);
-    printf("{\"stream\":");
-    fmt_json_cstr(m->stream);
-    printf(",\"subject\":");
-    fmt_json_cstr(m->subject);
-    printf(",\"seq\":%" PRIu64 ",\"unix_ms\":%" PRIu64 ",\"time\":\"%s\",\"consumer_seq\":%" PRIu64
-           ",\"delivery_count\":%" PRIu32 ",\"pending\":%" PRIu64 ",\"msg_id\":",
-           m->seq, m->unix_ms, t, d->consumer_seq, d->delivery_count, d->pending);
-    fmt_json_cstr(m->msg_id);
-    putchar(',');
-    fmt_json_headers(m->headers, m->nheaders);
-    putchar(',');
-    fmt_json_payload(m->payload, m->payload_len);
-    printf("}\n");
+    fmt_msg_json_open(m);
+    printf(",\"consumer_seq\":%" PRIu64 ",\"delivery_count\":%" PRIu32 ",\"pending\":%" PRIu64,
+           d->consumer_seq, d->delivery_count, d->pending);
+    fmt_msg_json_close(m);
 }
 
 static int sub_parse(cli_args *a, sub_opts *o)

@@ -22,28 +22,13 @@ typedef struct read_cli {
 static void print_msg(cli_args *a, const rq_stream_msg *m)
 {
     if (!a->json) {
-        printf("[%" PRIu64 "] %s: ", m->seq, m->subject);
-        if (fmt_printable(m->payload, m->payload_len))
-            fwrite(m->payload, 1, m->payload_len, stdout);
-        else printf("(%zu bytes, not text)", m->payload_len);
-        putchar('\n');
+        fmt_msg_text(m);
         return;
     }
-    char t[FMT_TIME_BYTES];
-    fmt_time_str(t, m->unix_ms);
-    printf("{\"stream\":");
-    fmt_json_cstr(m->stream);
-    printf(",\"subject\":");
-    fmt_json_cstr(m->subject);
-    printf(",\"seq\":%" PRIu64 ",\"unix_ms\":%" PRIu64 ",\"time\":\"%s\",\"payload_size\":%" PRIu32
-           ",\"expires_unix_ms\":%" PRIu64 ",\"msg_id\":",
-           m->seq, m->unix_ms, t, m->payload_size, m->expires_unix_ms);
-    fmt_json_cstr(m->msg_id);
-    putchar(',');
-    fmt_json_headers(m->headers, m->nheaders);
-    putchar(',');
-    fmt_json_payload(m->payload, m->payload_len);
-    printf("}\n");
+    fmt_msg_json_open(m);
+    printf(",\"payload_size\":%" PRIu32 ",\"expires_unix_ms\":%" PRIu64, m->payload_size,
+           m->expires_unix_ms);
+    fmt_msg_json_close(m);
 }
 
 /* --from seq:N | time:RFC3339 | first;  --to seq:N | last | live. */

@@ -63,6 +63,36 @@ void fmt_json_headers(const rq_header *h, size_t n)
     putchar('}');
 }
 
+void fmt_msg_text(const rq_stream_msg *m)
+{
+    printf("[%" PRIu64 "] %s: ", m->seq, m->subject);
+    if (fmt_printable(m->payload, m->payload_len)) fwrite(m->payload, 1, m->payload_len, stdout);
+    else printf("(%zu bytes, not text)", m->payload_len);
+    putchar('\n');
+}
+
+void fmt_msg_json_open(const rq_stream_msg *m)
+{
+    char t[FMT_TIME_BYTES];
+    fmt_time_str(t, m->unix_ms);
+    printf("{\"stream\":");
+    fmt_json_cstr(m->stream);
+    printf(",\"subject\":");
+    fmt_json_cstr(m->subject);
+    printf(",\"seq\":%" PRIu64 ",\"unix_ms\":%" PRIu64 ",\"time\":\"%s\"", m->seq, m->unix_ms, t);
+}
+
+void fmt_msg_json_close(const rq_stream_msg *m)
+{
+    printf(",\"msg_id\":");
+    fmt_json_cstr(m->msg_id);
+    putchar(',');
+    fmt_json_headers(m->headers, m->nheaders);
+    putchar(',');
+    fmt_json_payload(m->payload, m->payload_len);
+    printf("}\n");
+}
+
 void fmt_json_queue(const rq_queue_info *q)
 {
     fputs("{\"name\":", stdout);

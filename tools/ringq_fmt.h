@@ -21,6 +21,14 @@ bool fmt_printable(const uint8_t *p, size_t n);
 void fmt_json_payload(const uint8_t *p, size_t n);
 /* "headers":{"name":"value",...} */
 void fmt_json_headers(const rq_header *h, size_t n);
+/* A stream message for people: "[SEQ] SUBJECT: payload" (or its size when not text) and a
+ * newline. */
+void fmt_msg_text(const rq_stream_msg *m);
+/* A stream message as one JSON object on one line, in two halves around the caller's own
+ * fields: _open prints {"stream","subject","seq","unix_ms","time" (no closing brace), _close
+ * prints ,"msg_id",headers and the payload, then }\n. The caller's fields start with a comma. */
+void fmt_msg_json_open(const rq_stream_msg *m);
+void fmt_msg_json_close(const rq_stream_msg *m);
 /* A QueueInfo / TaskInfo as a JSON object. */
 void fmt_json_queue(const rq_queue_info *q);
 void fmt_json_task_info(const rq_task_info *t);

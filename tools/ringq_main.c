@@ -167,8 +167,9 @@ static const cli_cmd CMDS[] = {
     {"pub", cmd_pub,
      "usage: ringq pub SUBJECT [OPTIONS] [PAYLOAD...]\n"
      "One message per PAYLOAD, or per stdin line when there is none, published in batches to\n"
-     "the stream that captures SUBJECT. Prints \"STREAM SEQ\" per message (\"(duplicate)\" for\n"
-     "a repeated --id); --json: one {stream, seq, duplicate, receipt} object per line.\n"
+     "the stream that captures SUBJECT, pipelined on one PublishStream. Prints \"STREAM SEQ\"\n"
+     "per message (\"(duplicate)\" for a repeated --id); --json: one {stream, seq, duplicate,\n"
+     "receipt} object per line.\n"
      "  --id ID               message id for deduplication (one message only)\n"
      "  --ttl DUR             removed DUR after it is stored (a stream with --allow-ttl)\n"
      "  -H, --header N=V      a header (repeatable)          --batch N  1..1000 (default 100)\n"

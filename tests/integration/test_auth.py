@@ -589,6 +589,113 @@ class TestAuthMutualTls(unittest.TestCase):
                 self.srv.wait_log("auth file reloaded", timeout=0.2)
 
 
+class TestAuthMutualTlsHttp(unittest.TestCase):
+    """The HTTP doors resolve the identity as gRPC does (one function, srv_auth.c identify()):
+    curl over HTTPS, HTTP/1.1 and HTTP/2, with a client certificate whose subject is on a `cert`
+    line and no bearer token: /metrics and the JSON API are allowed or denied by that token's
+    rules, naming the missing permission; a subject on no line is 401; no certificate at all
+    fails the mTLS handshake; a bearer token, when sent, is what the request is checked with."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = tls_certs.Certs()
+        c = cls.certs
+        for name, cn in (("viewer", "viewer"), ("stranger", "stranger")):
+            c._leaf(name, "ca", cn, "extendedKeyUsage=clientAuth", days=30)
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ringq-auth-mtls-http-")
+        cls.path = os.path.join(cls.tmp.name, "auth.conf")
+        with open(cls.path, "w") as f:
+            f.write(auth_file_text("cert a_orders O=ringq tests,CN=worker-1\n"
+                                   "cert m_all O=ringq tests,CN=viewer\n"))
+        cls.srv = H.Server("ringqd", "--host", "*", "--auth-file", cls.path, "--tls-cert",
+                           c.server_cert, "--tls-key", c.server_key, "--tls-client-ca", c.ca)
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=c.read("ca.pem"), private_key=c.read("client.key"),
+            certificate_chain=c.read("client.pem"))
+        with grpc.secure_channel(f"localhost:{cls.srv.port}", creds) as ch:
+            enq = ch.unary_unary("/ringq.v1.Queue/Enqueue", lambda x: x.SerializeToString(),
+                                 lambda b: b)
+            md = [("authorization", "Bearer " + SECRET["p_all"])]
+            for q in ("orders.a", "other.b"):
+                req = queue_pb2.EnqueueRequest(queue=q)
+                req.tasks.add(payload=b"x")
+                enq(req, metadata=md, timeout=10)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+        cls.certs.cleanup()
+        cls.tmp.cleanup()
+
+    def curl(self, path, cert, http2=False, method="GET", headers=()):
+        """(status, body, curl's exit code) of one HTTPS request with client certificate `cert`
+        (a Certs name, or None for none)."""
+        c = self.certs
+        argv = ["curl", "-s", "-S", "-D", "-", "--max-time", "20", "--cacert", c.ca,
+                "--http2" if http2 else "--http1.1", "-X", method,
+                f"https://localhost:{self.srv.port}{path}"]
+        if cert:
+            argv += ["--cert", c.p(cert + ".pem"), "--key", c.p(cert + ".key")]
+        for h in headers:
+            argv += ["-H", h]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            return 0, r.stderr, r.returncode
+        head, _, body = r.stdout.partition("\r\n\r\n")
+        status = int(head.split()[1])
+        if http2:
+            self.assertTrue(head.startswith("HTTP/2"), head)
+        return status, head.lower() + "\n" + body, 0
+
+    def test_metrics_by_certificate(self):
+        for h2 in (False, True):
+            st, out, _ = self.curl("/metrics", "viewer", h2)
+            self.assertEqual(st, 200, out)
+            self.assertIn("ringq_tls_handshakes_total", out)
+            st, out, _ = self.curl("/metrics", "client", h2)
+            self.assertEqual(st, 403, out)
+            self.assertIn("missing metrics on every queue and stream (*)", out)
+            # A bearer token, when sent, decides (here one that holds metrics on *).
+            st, out, _ = self.curl("/metrics", "client", h2,
+                                   headers=["Authorization: Bearer " + SECRET["m_all"]])
+            self.assertEqual(st, 200, out)
+
+    def test_unknown_subject_is_401_and_no_certificate_fails_the_handshake(self):
+        for h2 in (False, True):
+            for path in ("/metrics", "/api/v1/queues"):
+                st, out, _ = self.curl(path, "stranger", h2)
+                self.assertEqual(st, 401, (path, out))
+                if not h2:  # (docs/security.md: WWW-Authenticate over HTTP/1.1)
+                    self.assertIn("www-authenticate: bearer", out)
+            st, out, rc = self.curl("/metrics", None, h2)
+            self.assertNotEqual(rc, 0, out)  # --tls-client-ca: no certificate, no connection
+        self.assertEqual(self.curl("/healthz", "stranger")[0], 200)
+
+    def test_json_api_by_certificate(self):
+        for h2 in (False, True):
+            # worker-1 is a_orders: admin on queue:orders.*, which reads counts too.
+            st, out, _ = self.curl("/api/v1/queues/orders.a", "client", h2)
+            self.assertEqual(st, 200, out)
+            self.assertIn('"name":"orders.a"', out.replace(" ", ""))
+            st, out, _ = self.curl("/api/v1/queues/other.b", "client", h2)
+            self.assertEqual(st, 403, out)
+            self.assertIn("missing metrics on queue 'other.b'", out)
+            st, out, _ = self.curl("/api/v1/queues/orders.a/tasks", "viewer", h2)
+            self.assertEqual(st, 403, out)
+            self.assertIn("missing admin on queue 'orders.a'", out)
+            st, out, _ = self.curl("/api/v1/queues", "viewer", h2)
+            self.assertEqual(st, 200, out)
+        change = ["X-Ringq-Token: 1"]
+        st, out, _ = self.curl("/api/v1/queues/orders.a/pause", "viewer", method="POST",
+                               headers=change)
+        self.assertEqual(st, 403, out)
+        self.assertIn("missing admin on queue 'orders.a'", out)
+        for verb in ("pause", "resume"):
+            st, out, _ = self.curl(f"/api/v1/queues/orders.a/{verb}", "client", method="POST",
+                                   headers=change)
+            self.assertEqual(st, 200, out)
+
+
 class TestAuthJsonApi(unittest.TestCase):
     """The JSON API and the dashboard under --auth-file (docs/security.md, "The JSON API and the
     dashboard"): the route's check runs on the bearer token before the local call of the gRPC

@@ -260,6 +260,57 @@ class TlsServerTest(TlsCase):
         self.assertServing()
 
 
+def kernel_has_ktls():
+    with open("/proc/sys/net/ipv4/tcp_available_ulp") as f:
+        return "tls" in f.read().split()
+
+
+KTLS_KERNEL = 'ringq_tls_connections_total{record_layer="kernel"}'
+KTLS_USER = 'ringq_tls_connections_total{record_layer="user"}'
+
+
+class KtlsDefaultTest(TlsCase):
+    """kTLS on (the default). On a kernel without the `tls` ULP (this machine: the probe's
+    setsockopt fails) every connection stays in user space, counted as such, and the fallback is
+    logged once, at info; on a kernel with it, connections are counted on the kernel. The kTLS
+    data path itself is checked in a VM by tests/vm/ktls.sh."""
+
+    def test_record_layer_counted_and_fallback_logged_once(self):
+        k0, u0 = self.metric(KTLS_KERNEL), self.metric(KTLS_USER)
+        for _ in range(3):
+            self.assertServing()
+        rc, out, err = run([RINGQ, "--addr", self.srv.addr, "--ca", self.certs.ca, "stats"])
+        self.assertEqual(rc, 0, err)
+        k1, u1 = self.metric(KTLS_KERNEL), self.metric(KTLS_USER)
+        if kernel_has_ktls():
+            self.assertGreaterEqual(k1 - k0, 4)
+            return
+        self.assertEqual(k1, 0)
+        self.assertGreaterEqual(u1 - u0, 5)  # 3 grpcio, ringq, the first /metrics read
+        line = self.srv.wait_log("kTLS unavailable", timeout=10)
+        self.assertIsNotNone(line)
+        self.assertIn("level=info", line)
+        self.assertIn("TCP_ULP", line)
+        self.assertEqual(sum("kTLS unavailable" in ln for ln in self.srv.lines), 1)
+
+
+class KtlsOffTest(TlsCase):
+    """--ktls off: the record layer stays in user space without trying the kernel."""
+    EXTRA = ("--ktls", "off")
+
+    def test_user_space_and_no_probe(self):
+        self.assertServing()
+        self.assertGreaterEqual(self.metric(KTLS_USER), 2)
+        self.assertEqual(self.metric(KTLS_KERNEL), 0)
+        self.assertFalse(any("kTLS unavailable" in ln for ln in self.srv.lines))
+
+    def test_bad_value_refused(self):
+        rc, out, err = run([os.path.join(H.BUILD, "ringqd"), "--ktls", "maybe", "--port", "0",
+                            "--data", "/nonexistent"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("bad value for --ktls: 'maybe'", err)
+
+
 class TlsHandshakeTimeoutTest(TlsCase):
     EXTRA = ("--handshake-timeout-ms", "500")
 

@@ -6,13 +6,15 @@
  * client certificate's subject, CN and `verified` that authorization relies on); a client
  * without a certificate or from another CA is refused under mTLS; TLS 1.1 is refused; records
  * carry data both ways; a reload makes a new context for new connections while a connection
- * made before it keeps working; the first-byte sniffing helpers. */
+ * made before it keeps working; the first-byte sniffing helpers; the keys and record sequence
+ * numbers the kTLS hand-over gives the kernel (checked by opening records with them). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "server/srv_tls.h"
@@ -367,6 +369,173 @@ START_TEST(first_bytes)
 }
 END_TEST
 
+/* ---- kTLS: the keys and sequence numbers handed to the kernel ----
+ *
+ * No kernel TLS needed: the kernel would seal and open records with exactly the key, IV and
+ * sequence number srv_tls_conn_ktls_info gives it, so the test does that itself (EVP AEAD) on
+ * records OpenSSL made: the server's next record after the switch point (past the session
+ * tickets) must open with the TX info, the client's next record (past those that arrived with
+ * its Finished, one of them cut in two) with the RX info. */
+
+static const uint8_t *info_key(const srv_tls_ktls_info *in, size_t *klen, uint8_t iv[12],
+                               uint64_t *seq, const EVP_CIPHER **ciph)
+{
+    const unsigned char *rs;
+    if (in->u.gcm128.info.cipher_type == TLS_CIPHER_AES_GCM_128) {
+        memcpy(iv, in->u.gcm128.salt, 4), memcpy(iv + 4, in->u.gcm128.iv, 8);
+        *klen = 16, *ciph = EVP_aes_128_gcm(), rs = in->u.gcm128.rec_seq;
+    } else if (in->u.gcm256.info.cipher_type == TLS_CIPHER_AES_GCM_256) {
+        memcpy(iv, in->u.gcm256.salt, 4), memcpy(iv + 4, in->u.gcm256.iv, 8);
+        *klen = 32, *ciph = EVP_aes_256_gcm(), rs = in->u.gcm256.rec_seq;
+    } else {
+        ck_assert_int_eq(in->u.chacha.info.cipher_type, TLS_CIPHER_CHACHA20_POLY1305);
+        memcpy(iv, in->u.chacha.iv, 12);
+        *klen = 32, *ciph = EVP_chacha20_poly1305(), rs = in->u.chacha.rec_seq;
+    }
+    *seq = 0;
+    for (int i = 0; i < 8; i++) *seq = *seq << 8 | rs[i];
+    return in->u.chacha.info.cipher_type == TLS_CIPHER_CHACHA20_POLY1305 ? in->u.chacha.key
+           : *klen == 16                                                 ? in->u.gcm128.key
+                                                                         : in->u.gcm256.key;
+}
+
+/* Opens the TLS 1.3 record at `rec` (header included) as the kernel would with `in`; returns
+ * the plaintext's length (content type byte stripped) or -1. */
+static int open_record(const srv_tls_ktls_info *in, const uint8_t *rec, uint8_t *out)
+{
+    size_t klen, len = (size_t)rec[3] << 8 | rec[4];
+    uint8_t nonce[12];
+    uint64_t seq;
+    const EVP_CIPHER *ciph;
+    const uint8_t *key = info_key(in, &klen, nonce, &seq, &ciph);
+    for (int i = 0; i < 8; i++) nonce[4 + i] ^= (uint8_t)(seq >> (56 - 8 * i));
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    int n = 0, f = 0,
+        ok = EVP_DecryptInit_ex(x, ciph, NULL, key, nonce) == 1 &&
+             EVP_DecryptUpdate(x, NULL, &n, rec, 5) == 1 &&
+             EVP_DecryptUpdate(x, out, &n, rec + 5, (int)len - 16) == 1 &&
+             EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(rec + 5 + len - 16)) == 1 &&
+             EVP_DecryptFinal_ex(x, out + n, &f) == 1;
+    EVP_CIPHER_CTX_free(x);
+    if (!ok) return -1;
+    n += f;
+    while (n > 0 && out[n - 1] == 0) n--; /* TLSInnerPlaintext padding, then the type */
+    ck_assert_int_eq(out[n - 1], 23);     /* application_data */
+    return n - 1;
+}
+
+/* The bytes of record `k` (0-based) in `p`. */
+static const uint8_t *nth_record(const uint8_t *p, size_t n, int k)
+{
+    size_t off = 0;
+    for (int i = 0; i < k; i++) off += 5 + ((size_t)p[off + 3] << 8 | p[off + 4]);
+    ck_assert_uint_lt(off + 5, n);
+    return p + off;
+}
+
+static void ktls_suite(const char *suite)
+{
+    make_certs();
+    srv_tls_files f = {.cert = P("server.pem"), .key = P("server.key"), .ktls = true};
+    srv_tls_server *ts = srv_tls_server_create(&f);
+    ck_assert_ptr_nonnull(ts);
+    cli c;
+    cli_init(&c, NULL, 0, "\x02h2", 3);
+    ck_assert_int_eq(SSL_set_ciphersuites(c.ssl, suite), 1);
+    srv_tls_conn *t = srv_tls_conn_create(ts, 3);
+    uint8_t b[65536];
+    int n = 0, hs = 0;
+    /* Up to the client's Finished, which goes with two records of data: the second cut. */
+    for (int i = 0; i < 10 && SSL_do_handshake(c.ssl) != 1; i++) {
+        carry(&c, t);
+        ck_assert_int_eq(srv_tls_conn_handshake(t), 0); /* done only with the Finished */
+        carry(&c, t);
+    }
+    ck_assert_int_eq(SSL_write(c.ssl, "hello", 5), 5);
+    ck_assert_int_eq(SSL_write(c.ssl, "world!", 6), 6);
+    n = BIO_read(c.wbio, b, sizeof b);
+    ck_assert_int_gt(n, 20);
+    ck_assert_int_eq(srv_tls_conn_feed(t, b, (size_t)n - 10), 0);
+    hs = srv_tls_conn_handshake(t);
+    ck_assert_int_eq(hs, 1);
+    const char *why = "unset";
+    ck_assert_int_eq(srv_tls_conn_ktls_begin(t, &why), 0);
+    ck_assert_ptr_null(why);
+    buf in;
+    buf_init(&in, 1 << 20);
+    ck_assert_int_eq(srv_tls_conn_read(t, &in), 5); /* "hello"; "world!" is cut */
+    ck_assert_uint_eq(srv_tls_conn_ktls_rx_missing(t), 10);
+    ck_assert(!srv_tls_conn_ktls_rx_ready(t));
+    ck_assert_int_eq(srv_tls_conn_feed(t, b + n - 10, 10), 0);
+    ck_assert_int_eq(srv_tls_conn_read(t, &in), 6);
+    ck_assert(srv_tls_conn_ktls_rx_ready(t));
+    srv_tls_ktls_info rx, tx;
+    ck_assert_int_eq(srv_tls_conn_ktls_info(t, false, &rx), 0);
+    ck_assert_int_eq(srv_tls_conn_ktls_info(t, true, &tx), 0);
+    /* RX: the client's next record opens with the kernel's RX state (sequence 2). */
+    ck_assert_int_eq(SSL_write(c.ssl, "third", 5), 5);
+    n = BIO_read(c.wbio, b, sizeof b);
+    uint8_t plain[256];
+    ck_assert_int_eq(open_record(&rx, b, plain), 5);
+    ck_assert_int_eq(memcmp(plain, "third", 5), 0);
+    /* TX: past the tickets OpenSSL wrote at the handshake, its next record is what the
+     * kernel's TX state would have made. */
+    ck_assert(!srv_tls_conn_ktls_tx_ready(t)); /* the tickets wait in the write BIO */
+    struct iovec v = {.iov_base = "pong", .iov_len = 4};
+    ck_assert_int_eq(srv_tls_conn_write(t, &v, 1), 4);
+    buf out;
+    buf_init(&out, 1 << 20);
+    ck_assert_int_gt(srv_tls_conn_take_out(t, &out), 0);
+    uint64_t seq = 0;
+    size_t kl;
+    uint8_t iv[12];
+    const EVP_CIPHER *ci;
+    (void)info_key(&tx, &kl, iv, &seq, &ci);
+    ck_assert_uint_ge(seq, 1); /* OpenSSL sends session tickets by default */
+    const uint8_t *rec = nth_record(buf_begin(&out), buf_size(&out), (int)seq);
+    ck_assert_int_eq(open_record(&tx, rec, plain), 4);
+    ck_assert_int_eq(memcmp(plain, "pong", 4), 0);
+    buf_deinit(&out);
+    buf_deinit(&in);
+    srv_tls_conn_destroy(t);
+    cli_deinit(&c);
+    srv_tls_server_destroy(ts);
+}
+
+START_TEST(ktls_keys_and_sequence_numbers)
+{
+    ktls_suite("TLS_AES_128_GCM_SHA256");
+    ktls_suite("TLS_AES_256_GCM_SHA384");
+    ktls_suite("TLS_CHACHA20_POLY1305_SHA256");
+}
+END_TEST
+
+START_TEST(ktls_not_for_tls12_or_without_the_flag)
+{
+    const char *why = NULL;
+    srv_tls_server *ts = server(false); /* .ktls false: no keylog, no secrets */
+    cli c;
+    cli_init(&c, NULL, 0, NULL, 0);
+    srv_tls_conn *t = srv_tls_conn_create(ts, 3);
+    ck_assert_int_eq(handshake(&c, t), 1);
+    ck_assert_int_eq(srv_tls_conn_ktls_begin(t, &why), -EOPNOTSUPP);
+    ck_assert_str_eq(why, "traffic secrets not seen");
+    srv_tls_conn_destroy(t);
+    cli_deinit(&c);
+    srv_tls_server_destroy(ts);
+    srv_tls_files f = {.cert = P("server.pem"), .key = P("server.key"), .ktls = true};
+    ts = srv_tls_server_create(&f);
+    cli_init(&c, NULL, TLS1_2_VERSION, NULL, 0);
+    t = srv_tls_conn_create(ts, 3);
+    ck_assert_int_eq(handshake(&c, t), 1);
+    ck_assert_int_eq(srv_tls_conn_ktls_begin(t, &why), -EOPNOTSUPP);
+    ck_assert_str_eq(why, "TLS 1.2 stays in user space");
+    srv_tls_conn_destroy(t);
+    cli_deinit(&c);
+    srv_tls_server_destroy(ts);
+}
+END_TEST
+
 static void cleanup(void)
 {
     if (dir[0]) tenv_rm(dir);
@@ -385,6 +554,8 @@ int main(void)
     tcase_add_test(tc, reload_keeps_old_connections);
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, first_bytes);
+    tcase_add_test(tc, ktls_keys_and_sequence_numbers);
+    tcase_add_test(tc, ktls_not_for_tls12_or_without_the_flag);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     /* The certificates are made once, before forking the tests. */
