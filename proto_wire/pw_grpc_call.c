@@ -112,9 +112,35 @@ static void call_free(pw_grpc_call *c)
 
 void pw_grpc_call_ref(pw_grpc_call *c) { c->refs++; }
 
+/* The last reference to a call detached while referenced: its memory goes back to its
+ * connection's cache while that connection has calls open (as pw_grpc_call_detach does when the
+ * connection held the last reference), else to the allocator. */
+static void call_free_home(pw_grpc_call *c)
+{
+    pw_grpc_conn *g = c->home;
+    if (c->prev) c->prev->next = c->next;
+    else g->out = c->next;
+    if (c->next) c->next->prev = c->prev;
+    call_release(c);
+    if (g->ncalls == 0) rt_free(c);
+    else rt_cache_put(&g->call_cache, c);
+}
+
 void pw_grpc_call_unref(pw_grpc_call *c)
 {
-    if (--c->refs == 0) call_free(c);
+    if (--c->refs != 0) return;
+    if (c->home) call_free_home(c);
+    else call_free(c);
+}
+
+void pw_grpc_conn_forget_out(pw_grpc_conn *g)
+{
+    for (pw_grpc_call *c = g->out, *n; c; c = n) {
+        n = c->next;
+        c->home = NULL;
+        c->prev = c->next = NULL;
+    }
+    g->out = NULL;
 }
 
 static void mark_done(pw_grpc_call *c)
@@ -137,8 +163,16 @@ void pw_grpc_call_detach(pw_grpc_call *c)
     if (!g->destroying) pw_h2_stream_set_user(g->h2, c->stream_id, NULL);
     c->conn = NULL;
     if (g->ncalls == 0) rt_cache_trim(&g->call_cache); /* an idle connection keeps none */
-    if (c->refs > 1 || g->destroying) {
-        pw_grpc_call_unref(c); /* freed by its last holder (a handler's job), to the allocator */
+    if (g->destroying) {
+        pw_grpc_call_unref(c); /* freed by its last holder, to the allocator */
+        return;
+    }
+    if (c->refs > 1) { /* freed by its last holder (a handler's job), to this cache */
+        c->home = g;
+        c->next = g->out;
+        if (g->out) g->out->prev = c;
+        g->out = c;
+        c->refs--;
         return;
     }
     /* The connection held the last reference: the memory serves its next call. */

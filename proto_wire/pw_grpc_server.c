@@ -419,6 +419,7 @@ void pw_grpc_conn_destroy(pw_grpc_conn *g)
         if (!c->done) pw_grpc_call_abort(c, PW_GRPC_UNAVAILABLE);
         pw_grpc_call_detach(c);
     }
+    pw_grpc_conn_forget_out(g); /* calls still held go to the allocator at their last unref */
     rt_cache_deinit(&g->call_cache);
     rt_free(g);
 }

@@ -80,7 +80,11 @@ struct pw_grpc_call {
     buf outq;         /* framed response messages not yet accepted by the stream */
     size_t send_mark; /* send_begin: offset of the reserved prefix in outq */
 
-    pw_grpc_call *prev, *next; /* connection's live-call list */
+    pw_grpc_call *prev, *next; /* connection's live-call list, or its out list (home) */
+    /* A call detached while a handler still held a reference (a server job): the connection
+     * whose call cache takes its memory back at the last pw_grpc_call_unref, linked on that
+     * connection's `out` list; NULL otherwise, or once the connection is gone. */
+    pw_grpc_conn *home;
 
     /* Local calls (pw_grpc_call_new_local): no connection; sends stay in outq. */
     pw_grpc_local_fn local_fn; /* non-NULL: a local call */
@@ -103,6 +107,7 @@ struct pw_grpc_conn {
     pw_grpc_done_fn on_done;      /* counts answered RPCs; may be NULL */
     struct pw_grpc_plain *plains; /* plain responses still sending (pw_grpc_plain.c) */
     rt_cache call_cache; /* finished calls' memory for the next ones (PW_GRPC_CALL_CACHE_MAX) */
+    pw_grpc_call *out;   /* detached calls still referenced by a handler (their `home`) */
 };
 
 /* Finished calls whose memory a connection keeps for its next calls, at most: the calls one
@@ -125,6 +130,9 @@ void pw_grpc_call_pump(pw_grpc_call *c);
 void pw_grpc_call_abort(pw_grpc_call *c, pw_grpc_status st);
 /* Unlinks from the connection; drops the connection's reference. */
 void pw_grpc_call_detach(pw_grpc_call *c);
+/* The connection is going: the calls on its out list (detached, still referenced) lose their
+ * home and go to the allocator at their last unref. */
+void pw_grpc_conn_forget_out(pw_grpc_conn *g);
 /* Responds with HTTP-level error (405, 415) on a stream that has no call. */
 void pw_grpc_respond_http_error(pw_h2_session *h2, uint32_t stream_id, const char *status);
 /* Trailers-only gRPC error on a stream that has no call (counted with method index -1). */

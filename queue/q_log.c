@@ -226,7 +226,7 @@ int q_log_commit_final(q_log *log)
     return r;
 }
 
-int q_log_read(const q_log *log, uint64_t offset, q_rec *out)
+int q_log_read(q_log *log, uint64_t offset, q_rec *out)
 {
     if (offset < q_log_oldest(log) || offset >= log->next) return -ERANGE;
     int64_t r = q_seg_find(&log->segs[q_log_seg_of(log, offset)], offset, out);
@@ -252,7 +252,7 @@ int q_iter_next(q_iter *it, q_rec *out)
     if (it->gen != log->gen || it->pos == 0) {
         it->gen = log->gen;
         it->seg = q_log_seg_of(log, it->next);
-        int64_t pos = q_seg_find(&log->segs[it->seg], it->next, out);
+        int64_t pos = q_seg_find_indexed(&log->segs[it->seg], it->next, out);
         if (pos < 0) return (int)pos;
         it->pos = (uint32_t)pos;
     }

@@ -170,8 +170,9 @@ uint64_t q_log_commit_seq_next(const q_log *log);
 int q_log_failed(const q_log *log);
 
 /* Reads record `offset` (a view into the mapping, see above). 0, or -ERANGE outside
- * [oldest, next), -EBADMSG if a lazily verified record fails its checksum. */
-int q_log_read(const q_log *log, uint64_t offset, q_rec *out);
+ * [oldest, next), -EBADMSG if a lazily verified record fails its checksum. Moves the segment's
+ * lookup cursor (q_seg_find), hence the non-const log. */
+int q_log_read(q_log *log, uint64_t offset, q_rec *out);
 
 /* Iterator from an offset, for replay (from q_log_oldest()) and for tail readers (durable_only:
  * stops at q_log_durable(); call again after the durable callback). Survives appends, rolls and

@@ -180,6 +180,7 @@ q_scan_stop q_seg_scan(q_seg *s, uint32_t rec_max, bool verify)
 {
     uint32_t pos = Q_SEG_HDR_BYTES;
     s->count = 0;
+    s->cur_pos = 0;
     for (;;) {
         q_rec rec;
         uint64_t span;
@@ -282,19 +283,48 @@ int64_t q_seg_at(const q_seg *s, uint32_t pos, uint64_t offset, q_rec *out)
     return st == Q_SCAN_OK ? (int64_t)span : -EBADMSG;
 }
 
-int64_t q_seg_find(const q_seg *s, uint64_t offset, q_rec *out)
+/* Parses forward from record rel_from at `pos` to record `rel`; returns rel's position and sets
+ * *span to its length, or a negative errno. */
+static int64_t seg_walk(const q_seg *s, uint64_t rel_from, uint32_t pos, uint64_t rel, q_rec *out,
+                        uint32_t *span)
+{
+    for (uint64_t cur = rel_from;; cur++) {
+        int64_t n = q_seg_at(s, pos, s->base + cur, out);
+        if (n < 0) return n;
+        if (cur == rel) {
+            *span = (uint32_t)n;
+            return pos;
+        }
+        pos += (uint32_t)n;
+    }
+}
+
+int64_t q_seg_find_indexed(const q_seg *s, uint64_t offset, q_rec *out)
 {
     if (offset < s->base || offset >= s->base + s->count) return -ERANGE;
     uint64_t rel = offset - s->base;
-    uint64_t cur = rel / Q_SEG_IDX_STRIDE * Q_SEG_IDX_STRIDE;
+    uint32_t span;
+    return seg_walk(s, rel / Q_SEG_IDX_STRIDE * Q_SEG_IDX_STRIDE, s->idx[rel / Q_SEG_IDX_STRIDE],
+                    rel, out, &span);
+}
+
+int64_t q_seg_find(q_seg *s, uint64_t offset, q_rec *out)
+{
+    if (offset < s->base || offset >= s->base + s->count) return -ERANGE;
+    uint64_t rel = offset - s->base;
+    uint64_t from = rel / Q_SEG_IDX_STRIDE * Q_SEG_IDX_STRIDE;
     uint32_t pos = s->idx[rel / Q_SEG_IDX_STRIDE];
-    for (;;) {
-        int64_t span = q_seg_at(s, pos, s->base + cur, out);
-        if (span < 0) return span;
-        if (cur == rel) return pos;
-        pos += (uint32_t)span;
-        cur++;
+    if (s->cur_pos != 0 && s->cur_rel <= rel && s->cur_rel > from) {
+        from = s->cur_rel;
+        pos = s->cur_pos;
     }
+    uint32_t span;
+    int64_t r = seg_walk(s, from, pos, rel, out, &span);
+    if (r >= 0) {
+        s->cur_rel = rel + 1;
+        s->cur_pos = (uint32_t)r + span;
+    }
+    return r;
 }
 
 void q_seg_close(q_seg *s)

@@ -8,7 +8,9 @@
  * the records. Records are appended by writing into the mapping (the log does that); this file
  * owns the file descriptor, the mapping and a sparse in-memory index rebuilt by the scan on open:
  * the position of every Q_SEG_IDX_STRIDE-th record, so a lookup is one index read plus at most
- * Q_SEG_IDX_STRIDE - 1 header hops.
+ * Q_SEG_IDX_STRIDE - 1 header hops. A lookup also leaves a cursor at the record after the one it
+ * found (12 bytes per segment, not per record): deliveries mostly read the log forward, so the
+ * next lookup usually starts there and parses one record instead of ~Q_SEG_IDX_STRIDE / 2.
  *
  * Not thread-safe: a segment belongs to its log's owner thread. */
 #ifndef Q_SEGMENT_H
@@ -68,6 +70,11 @@ typedef struct q_seg {
     uint8_t *map;        /* whole file, MAP_SHARED; PROT_READ only when rdonly */
     uint32_t *idx;       /* idx[i]: position of record base + i * Q_SEG_IDX_STRIDE */
     uint32_t idx_cap;
+    /* Lookup cursor (q_seg_find): record base + cur_rel starts at position cur_pos (0: none).
+     * Records never move once written (count only grows, or restarts at 0 in q_seg_scan, which
+     * clears the cursor), so the cursor stays true. */
+    uint64_t cur_rel;
+    uint32_t cur_pos;
 } q_seg;
 
 /* Writes the file name for `base` ("%020llu.qseg", plus ".tmp" when tmp) into buf. */
@@ -142,8 +149,13 @@ static inline void q_seg_index_add(q_seg *s, uint32_t pos)
 
 /* Finds record `offset` (base <= offset < base + count). Fills out (payload points into the
  * mapping) and returns its position, or a negative errno (-ERANGE outside, -EBADMSG if the
- * mapping no longer parses — the file was changed underneath). */
-int64_t q_seg_find(const q_seg *s, uint64_t offset, q_rec *out);
+ * mapping no longer parses — the file was changed underneath). Starts from the lookup cursor
+ * when it lies at or before `offset` within the same index stride, else from the index entry;
+ * leaves the cursor at the record after the one found. */
+int64_t q_seg_find(q_seg *s, uint64_t offset, q_rec *out);
+/* q_seg_find without the cursor (neither read nor moved), for readers holding the segment const
+ * (q_iter): always from the index entry. */
+int64_t q_seg_find_indexed(const q_seg *s, uint64_t offset, q_rec *out);
 /* Parses the record at position `pos` known to be `offset` (an iterator's next step); returns its
  * span or a negative errno. Checksums are verified unless the segment is `verified`. */
 int64_t q_seg_at(const q_seg *s, uint32_t pos, uint64_t offset, q_rec *out);

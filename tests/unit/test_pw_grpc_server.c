@@ -630,6 +630,40 @@ START_TEST(small_metadata_kept_in_the_call)
 }
 END_TEST
 
+/* A call finished while a handler still holds a reference (a server job answering later): at
+ * the handler's last unref its memory goes back to the connection's cache, not to the allocator,
+ * while the connection has calls open; the next call runs in it. */
+START_TEST(call_released_after_finish_returns_to_the_cache)
+{
+    uint8_t b[64];
+    size_t n = frame(b, "hold", false);
+    request("/t.S/Later", "application/grpc", NULL, NULL, b, n, true); /* keeps the conn busy */
+    pump();
+    pw_grpc_call *busy = held;
+    ck_assert_ptr_nonnull(busy);
+    held = NULL;
+    request("/t.S/Later", "application/grpc", NULL, NULL, b, n, true);
+    pump();
+    pw_grpc_call *job = held;
+    ck_assert_ptr_nonnull(job);
+    ck_assert_ptr_ne(job, busy);
+    held = NULL;
+    ck_assert_uint_eq(G->call_cache.count, 0);
+    pw_grpc_call_finish(job, PW_GRPC_OK, NULL);
+    pump(); /* the stream closes: the call is detached, the handler's reference remains */
+    ck_assert(R[1].closed);
+    ck_assert_uint_eq(G->call_cache.count, 0);
+    pw_grpc_call_unref(job);
+    ck_assert_uint_eq(G->call_cache.count, 1); /* before: freed to the allocator, 0 */
+    (void)echo_counted(2);
+    ck_assert_ptr_eq(last_echo, job); /* the same memory */
+    pw_grpc_call_finish(busy, PW_GRPC_OK, NULL);
+    pw_grpc_call_unref(busy);
+    pump();
+    ck_assert_uint_eq(G->call_cache.count, 0); /* no call left: let go */
+}
+END_TEST
+
 /* ---- local calls (pw_grpc_call_new_local): the same handlers, no connection ---- */
 static int local_calls;
 static pw_grpc_status local_status;
@@ -753,6 +787,7 @@ int main(void)
     tcase_add_test(tc, answered_rpcs_counted_once_each);
     tcase_add_test(tc, finished_call_memory_serves_the_next);
     tcase_add_test(tc, small_metadata_kept_in_the_call);
+    tcase_add_test(tc, call_released_after_finish_returns_to_the_cache);
     tcase_add_test(tc, local_call_answers_now_and_later);
     tcase_add_test(tc, local_call_limits);
     suite_add_tcase(s, tc);
