@@ -256,6 +256,78 @@ rq_delivery *rq_delivery_from(const pwm_ringq_v1_Delivery *m);
 void rq_acks_fill(pwm_ringq_v1_Acks *m, pwm_ringq_v1_DeliveryRef *refs_out,
                   const rq_delivery_ref *refs, size_t n, int kind, const rq_ack_opts *o);
 
+/* ---- ordered request streams (rq_ostream.c): what the EnqueueStream and PublishStream
+ * sessions (rq_enq_stream.c, rq_pub_stream.c) share. Requests go out as they come while the
+ * stream has credits (the server's window, read from each answer); answers come back in request
+ * order, so the oldest unanswered request is the one each answer is for. A lost stream fails
+ * every unanswered request with its status; nothing is sent again. A session embeds an
+ * rq_ostream and gives its method, how to read one answer and how to deliver it. ---- */
+/* Requests a stream may have unanswered before the first answer says otherwise: the server's
+ * documented default window (docs/semantics.md, "EnqueueStream"; PublishStream shares it). */
+#define RQ_OSTREAM_CREDITS_DEFAULT 1024u
+/* How often an async client tries to start the call while its connection comes up. */
+#define RQ_OSTREAM_OPEN_RETRY_MS 2u
+
+typedef struct rq_ostream rq_ostream;
+typedef struct rq_ostream_ops {
+    const char *path; /* the method (static) */
+    /* Decodes answer p[0..n) for request `id`, which carried `count` items, into the session's
+     * own buffers: *st its status, *items the items to deliver on OK, *credits the window it
+     * grants (0: unchanged). 0, or < 0 (malformed: the call fails with it, nothing delivered). */
+    int (*answer)(rq_ostream *o, const uint8_t *p, size_t n, uint64_t id, size_t count,
+                  rq_status *st, size_t *items, uint32_t *credits);
+    /* Tells the caller the answer (st->code 0, n items) or the failure (n 0) of request `id`.
+     * Not called once rq_ostream_free ran. */
+    void (*deliver)(rq_ostream *o, uint64_t id, const rq_status *st, size_t n);
+    /* Frees the session around o (rq_ostream's own memory is gone already). */
+    void (*release)(rq_ostream *o);
+} rq_ostream_ops;
+
+/* Encodes one request numbered `id` into b. 0, or a status code with st filled. */
+typedef int (*rq_ostream_encode_fn)(const void *req, uint64_t id, buf *b, rq_status *st);
+
+struct rq_ostream {
+    rq_client *c;
+    const rq_ostream_ops *ops;
+    pw_grpc_ccall *call;
+    uint64_t next_id;  /* request ids: 1, 2, ... */
+    uint64_t answered; /* answers received (the next one answers request answered + 1) */
+    uint32_t credits;  /* the server's window */
+    bool closed;       /* on_close ran (or the open failed) */
+    bool half_closed;  /* rq_ostream_finish ran */
+    bool freeing;      /* rq_ostream_free ran: on_close releases it */
+    rq_status end;     /* the call's final status once closed */
+    size_t *counts;    /* items per unanswered request (a ring of counts_cap entries) */
+    size_t counts_cap;
+    buf out;        /* requests not handed to the call yet (no call yet, or its queue full):
+                       * each a 4-byte length and the message; bounded by the credits */
+    ev_timer retry; /* an async client's open, while the connection comes up */
+    uint64_t open_until_ns;
+};
+
+/* Sets up o (the caller's memory) for client c and ops (borrowed for o's life). 0 or -ENOMEM
+ * (nothing to undo). */
+int rq_ostream_init(rq_ostream *o, rq_client *c, const rq_ostream_ops *ops);
+/* Starts the call: a blocking client runs its loop until the connection is up; an async one
+ * returns at once and starts it from its loop. true: usable (st OK); false: failed (st says
+ * why), the caller frees the session with rq_ostream_free. */
+bool rq_ostream_start(rq_ostream *o, rq_status *st);
+/* Sends a request of n items, encoded by enc(req) (req borrowed during the call). 0 with
+ * *request_id (may be NULL) set, or: the stream's status / RQ_EINVAL when it is closed or
+ * finishing, RQ_EAGAIN when `credits` requests are unanswered, enc's status, RQ_EINVAL when the
+ * request could not be queued. `check` (may be NULL) runs after the closed check and before the
+ * credits one: 0, or its status code. */
+int rq_ostream_send(rq_ostream *o, int (*check)(const void *req, rq_status *st),
+                    rq_ostream_encode_fn enc, const void *req, size_t n, uint64_t *request_id,
+                    rq_status *st);
+size_t rq_ostream_unanswered(const rq_ostream *o);
+/* Half-closes and polls until the stream ends (timeout_ms < 0: the client's timeout). The
+ * stream's final status, DEADLINE_EXCEEDED, or RQ_EINVAL when polling failed. */
+int rq_ostream_finish(rq_ostream *o, int timeout_ms, rq_status *st);
+/* Ends the stream and frees the session (ops->release) now or, while a call runs, once it
+ * closes; no more deliveries. */
+void rq_ostream_free(rq_ostream *o);
+
 void rq_work_client_gone(rq_client *c);
 /* A connection came up (or a dial failed): Work streams waiting for one try again now. */
 void rq_work_conn_up(rq_client *c);
