@@ -346,6 +346,26 @@ START_TEST(work_results_reuse_session_buffers)
 }
 END_TEST
 
+/* The answers to the requests of one read are encoded straight into the call's output, with
+ * no allocation per answer (they used to be encoded in the session's scratch and copied into
+ * the call's queue, an allocation there each), and leave in one DATA frame (one frame each
+ * before pw_h2 framed a stream's submissions at the next output read). */
+START_TEST(work_results_of_one_read_share_a_frame)
+{
+    start(2, Q_COMMIT_NEVER);
+    uint32_t ws = ts_open(&C, TS_PATH_WORK);
+    (void)work_refused_credits(ws, 1, 4); /* warm: the call's and the session's buffers exist */
+    uint32_t frames0 = ts_call_of(&C, ws)->data_frames;
+    uint64_t allocs = work_refused_credits(ws, 100, 12);
+    uint32_t frames = ts_call_of(&C, ws)->data_frames - frames0;
+    ck_assert_msg(frames == 1, "12 answers to one read came in %u DATA frames", frames);
+    ck_assert_msg(allocs <= 2, "12 answers made %llu allocations", (unsigned long long)allocs);
+    ts_rst(&C, ws, 0x8 /* CANCEL */);
+    ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
 START_TEST(work_stream_delivery_and_ack)
 {
     start(2, Q_COMMIT_NEVER);
@@ -519,6 +539,7 @@ int main(void)
     tcase_add_test(tc, lease_long_poll_woken_by_enqueue);
     tcase_add_test(tc, work_stream_delivery_and_ack);
     tcase_add_test(tc, work_results_reuse_session_buffers);
+    tcase_add_test(tc, work_results_of_one_read_share_a_frame);
     tcase_add_test(tc, cancel_while_job_in_flight);
     tcase_add_test(tc, cancel_while_parked_on_owner);
     tcase_add_test(tc, durable_before_visible);
