@@ -106,6 +106,7 @@ typedef struct rb_result {
     double ops_per_s, tasks_per_s;
     uint64_t errors; /* failed ops + failed acks + foreign/duplicate tasks + fatal */
     uint64_t late_sends;
+    uint64_t ops_started; /* operations handed to the driver, the whole run (late_sends' base) */
     uint64_t op_errors, ack_errors;
     uint64_t stamped, enqueued, enqueue_errors, received, acked, duplicates, foreign;
     uint64_t max_backlog;  /* e2e closed loop: the producers' bound; else 0 */
@@ -115,6 +116,7 @@ typedef struct rb_result {
     uint32_t batch_effective;
     char version[128];   /* system version, "" when unknown */
     double server_cpu_s; /* CPU time (user + system) of o->server_pid in the window; -1 unknown */
+    double gen_cpu_s; /* this generator's own CPU time (every thread) in the window; -1 unknown */
     bool passed;
     char error[512]; /* why it failed, "" when passed */
     rb_hist hist;
@@ -129,6 +131,13 @@ int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r);
 /* CPU time (utime + stime, every thread, exited ones included) of process `pid` so far, in ns
  * (clock-tick resolution, usually 10 ms), from /proc/PID/stat. 0 or a negative errno. */
 int rb_proc_cpu_ns(int pid, uint64_t *out);
+/* CPU time (user + system, every thread) of this process so far, in ns (getrusage: us
+ * resolution). 0 or a negative errno. */
+int rb_self_cpu_ns(uint64_t *out);
+/* An open-loop run whose late sends exceed this share of its sends did not keep its schedule:
+ * the generator, not the system, set its latency ("generator_limited" in the JSON). 1 %: the
+ * p99 then includes late sends by construction. */
+#define RB_GEN_LIMITED_LATE_SHARE 0.01
 
 /* Writes the result JSON object (one line) to `f`. */
 void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r);

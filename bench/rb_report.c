@@ -29,6 +29,19 @@ static const char *scenario_name(const rb_opts *o)
 
 static double us(uint64_t ns) { return (double)ns / 1e3; }
 
+/* The generator's own figures: its CPU in the window (as a share of one CPU) and, in open loop,
+ * the share of sends that left late, with the verdict on whether it kept its schedule. */
+static void gen_report(FILE *f, const rb_opts *o, const rb_result *r)
+{
+    if (r->gen_cpu_s >= 0 && r->duration_s > 0)
+        fprintf(f, ",\"gen_cpu_s\":%.3f,\"gen_cpu_pct\":%.1f", r->gen_cpu_s,
+                100.0 * r->gen_cpu_s / r->duration_s);
+    if (o->rate <= 0 || o->scenario == RB_DRAIN) return;
+    double share = r->ops_started ? (double)r->late_sends / (double)r->ops_started : 0;
+    fprintf(f, ",\"ops_started\":%" PRIu64 ",\"late_share\":%.6f,\"generator_limited\":%s",
+            r->ops_started, share, share > RB_GEN_LIMITED_LATE_SHARE ? "true" : "false");
+}
+
 void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r)
 {
     const rb_hist *h = &r->hist;
@@ -91,6 +104,7 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
     if (r->server_cpu_s >= 0 && r->tasks > 0)
         fprintf(f, ",\"server_cpu_s\":%.3f,\"server_cpu_us_per_task\":%.4f", r->server_cpu_s,
                 r->server_cpu_s * 1e6 / (double)r->tasks);
+    gen_report(f, o, r);
     if (r->backlog_end >= 0) fprintf(f, ",\"backlog_end\":%" PRId64, r->backlog_end);
     else fputs(",\"backlog_end\":null", f);
     fprintf(f, ",\"passed\":%s", r->passed ? "true" : "false");

@@ -239,7 +239,34 @@ def group_table(ser, group, meta, notes):
             if anything or any(meta.get("na.%s.%s" % (sysname, c)) for c in cols):
                 lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    if group.startswith("open") or group == "stall":
+        lines += gen_lines(ser, group)
     return lines
+
+
+def gen_note(res):
+    """The generator's own figures beside an open-loop point (ringq-bench's gen_cpu_pct,
+    late_share, generator_limited): "" for a run without them."""
+    parts = []
+    if isinstance(res.get("gen_cpu_pct"), (int, float)):
+        parts.append("generator CPU %.0f %% of a CPU" % res["gen_cpu_pct"])
+    if isinstance(res.get("late_share"), (int, float)):
+        parts.append("%.1f %% of sends late" % (100 * res["late_share"]))
+    if res.get("generator_limited"):
+        parts.append("**generator-limited** (over 1 % late: the generator, not the server, "
+                     "set this latency)")
+    return ", ".join(parts)
+
+
+def gen_lines(ser, group):
+    """Under an open-loop table: each point's generator figures."""
+    out = []
+    for k in sorted(k for k in ser if k[0] == group):
+        s = ser[k]
+        g = gen_note(s["med"]["result"]) if s.get("med") else ""
+        if g:
+            out.append("- %s %s x=%d: %s" % (k[1], k[2], k[3], g))
+    return ["Generator (the median run's):", ""] + out + [""] if out else []
 
 
 def verdict(ok):
@@ -447,6 +474,9 @@ def targets_open(L, ser, meta):
                 res = s["med"]["result"]
                 meas += "; achieved %s tasks/s, %s late sends" % (fmt_n(res.get("tasks_per_s")),
                                                                    res.get("late_sends", "?"))
+                g = gen_note(res)
+                if g:
+                    meas += "; " + g
             target_row(L, "p99 enqueue-to-start at half of peak, %s, %s" % (size, text), meas, ok)
 
 

@@ -129,6 +129,34 @@ class BenchTest(unittest.TestCase):
         self.assertGreater(r["ops_per_s"], 0.5 * rate)
         self.assertLess(r["ops_per_s"], 1.2 * rate)
         self.assertGreaterEqual(r["late_sends"], 0)
+        self.assert_generator_figures(r)
+        self.assertLessEqual(r["late_sends"], r["ops_started"])
+
+    def assert_generator_figures(self, r):
+        """The generator's own CPU in the window, and in open loop its late-send share with the
+        generator-limited verdict (late sends over 1 % of the sends)."""
+        self.assertGreater(r["gen_cpu_s"], 0)
+        self.assertAlmostEqual(r["gen_cpu_pct"], 100 * r["gen_cpu_s"] / r["duration_s"], delta=0.2)
+        if r["config"]["loop"] != "open":
+            self.assertNotIn("late_share", r)
+            return
+        self.assertGreater(r["ops_started"], 0)
+        self.assertAlmostEqual(r["late_share"], r["late_sends"] / r["ops_started"], places=5)
+        self.assertEqual(r["generator_limited"], r["late_share"] > 0.01)
+
+    def test_open_loop_past_the_generator_is_generator_limited(self):
+        """A schedule no generator keeps (2 M sends/s, at most 2 in flight on one connection):
+        nearly every send leaves late, and the run says the generator set its latency."""
+        r, _ = self.ringq("e2e", *SHORT, "--rate", "2000000", "--conns", "1", "--inflight", "2")
+        self.assert_passed(r, "e2e")
+        self.assert_generator_figures(r)
+        self.assertGreater(r["late_share"], 0.5)
+        self.assertTrue(r["generator_limited"])
+
+    def test_closed_loop_reports_generator_cpu(self):
+        r, _ = self.ringq("e2e", *SHORT)
+        self.assert_passed(r, "e2e")
+        self.assert_generator_figures(r)
 
     def test_e2e_and_enqueue_on_the_enqueue_stream(self):
         # System ringq-stream: producers on Queue.EnqueueStream, one task per request.
