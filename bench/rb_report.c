@@ -37,9 +37,15 @@ static void gen_report(FILE *f, const rb_opts *o, const rb_result *r)
         fprintf(f, ",\"gen_cpu_s\":%.3f,\"gen_cpu_pct\":%.1f", r->gen_cpu_s,
                 100.0 * r->gen_cpu_s / r->duration_s);
     if (o->rate <= 0 || o->scenario == RB_DRAIN) return;
-    double share = r->ops_started ? (double)r->late_sends / (double)r->ops_started : 0;
-    fprintf(f, ",\"ops_started\":%" PRIu64 ",\"late_share\":%.6f,\"generator_limited\":%s",
-            r->ops_started, share, share > RB_GEN_LIMITED_LATE_SHARE ? "true" : "false");
+    double n = r->ops_started ? (double)r->ops_started : 1;
+    double share = (double)r->late_sends / n, cap = (double)r->late_cap_sends / n;
+    fprintf(f,
+            ",\"ops_started\":%" PRIu64 ",\"late_cap_sends\":%" PRIu64
+            ",\"late_share\":%.6f,\"late_cap_share\":%.6f,\"late_gen_share\":%.6f"
+            ",\"cap_limited\":%s,\"generator_limited\":%s",
+            r->ops_started, r->late_cap_sends, share, cap, share - cap,
+            cap > RB_GEN_LIMITED_LATE_SHARE ? "true" : "false",
+            share - cap > RB_GEN_LIMITED_LATE_SHARE ? "true" : "false");
 }
 
 void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r)

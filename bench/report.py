@@ -246,15 +246,23 @@ def group_table(ser, group, meta, notes):
 
 def gen_note(res):
     """The generator's own figures beside an open-loop point (ringq-bench's gen_cpu_pct,
-    late_share, generator_limited): "" for a run without them."""
+    late_share split into late_cap_share and late_gen_share, cap_limited, generator_limited):
+    "" for a run without them."""
     parts = []
     if isinstance(res.get("gen_cpu_pct"), (int, float)):
         parts.append("generator CPU %.0f %% of a CPU" % res["gen_cpu_pct"])
     if isinstance(res.get("late_share"), (int, float)):
-        parts.append("%.1f %% of sends late" % (100 * res["late_share"]))
+        late = "%.1f %% of sends late" % (100 * res["late_share"])
+        if isinstance(res.get("late_cap_share"), (int, float)):
+            late += " (%.1f %% waiting for the in-flight cap, %.1f %% behind the generator's " \
+                    "schedule)" % (100 * res["late_cap_share"], 100 * res.get("late_gen_share", 0))
+        parts.append(late)
     if res.get("generator_limited"):
-        parts.append("**generator-limited** (over 1 % late: the generator, not the server, "
-                     "set this latency)")
+        parts.append("**generator-limited** (over 1 % of sends late with room to send: the "
+                     "generator, not the server, set this latency)")
+    if res.get("cap_limited"):
+        parts.append("**cap-limited** (over 1 % of sends waited for the server's answers under "
+                     "the in-flight cap: the server fell behind the offered rate)")
     return ", ".join(parts)
 
 
