@@ -1,5 +1,5 @@
 /* bench/rb_cpu: CPU time of another process (the server under test), from /proc/PID/stat, and
- * of this one (the generator), from getrusage. */
+ * of this one (the load generator), from getrusage. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

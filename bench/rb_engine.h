@@ -117,7 +117,7 @@ typedef struct rb_result {
     uint32_t batch_effective;
     char version[128];   /* system version, "" when unknown */
     double server_cpu_s; /* CPU time (user + system) of o->server_pid in the window; -1 unknown */
-    double gen_cpu_s; /* this generator's own CPU time (every thread) in the window; -1 unknown */
+    double client_cpu_s; /* the same of this process (every generator thread); -1 unknown */
     bool passed;
     char error[512]; /* why it failed, "" when passed */
     rb_hist hist;
@@ -132,15 +132,16 @@ int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r);
 /* CPU time (utime + stime, every thread, exited ones included) of process `pid` so far, in ns
  * (clock-tick resolution, usually 10 ms), from /proc/PID/stat. 0 or a negative errno. */
 int rb_proc_cpu_ns(int pid, uint64_t *out);
-/* CPU time (user + system, every thread) of this process so far, in ns (getrusage: us
- * resolution). 0 or a negative errno. */
-int rb_self_cpu_ns(uint64_t *out);
 /* An open-loop run whose late sends exceed this share of its sends did not keep its schedule.
  * Late sends that were due while every connection was at its in-flight cap waited for the
  * system's answers ("cap_limited": the system's latency); the others waited for this process
  * ("generator_limited": the generator, not the system, set that latency). 1 %: the p99 then
  * includes late sends by construction. */
 #define RB_GEN_LIMITED_LATE_SHARE 0.01
+
+/* CPU time (utime + stime, every thread) of this process so far, in ns (getrusage: microsecond
+ * resolution). 0 or a negative errno. */
+int rb_self_cpu_ns(uint64_t *out);
 
 /* Writes the result JSON object (one line) to `f`. */
 void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r);

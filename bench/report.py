@@ -245,12 +245,15 @@ def group_table(ser, group, meta, notes):
 
 
 def gen_note(res):
-    """The generator's own figures beside an open-loop point (ringq-bench's gen_cpu_pct,
+    """The generator's own figures beside an open-loop point (ringq-bench's client_cpu_util,
     late_share split into late_cap_share and late_gen_share, cap_limited, generator_limited):
     "" for a run without them."""
     parts = []
-    if isinstance(res.get("gen_cpu_pct"), (int, float)):
-        parts.append("generator CPU %.0f %% of a CPU" % res["gen_cpu_pct"])
+    util = res.get("client_cpu_util")
+    if not isinstance(util, (int, float)) and isinstance(res.get("gen_cpu_pct"), (int, float)):
+        util = res["gen_cpu_pct"] / 100  # this session's first runs, before client_cpu_util
+    if isinstance(util, (int, float)):
+        parts.append("generator CPU %.0f %% of a CPU" % (100 * util))
     if isinstance(res.get("late_share"), (int, float)):
         late = "%.1f %% of sends late" % (100 * res["late_share"])
         if isinstance(res.get("late_cap_share"), (int, float)):
