@@ -395,10 +395,10 @@ def stage_table(d, ser):
             "fsync (count) |", "|---|---|---|---|---|---|---|---|"] + L + [""]
 
 
-def stall_summary(d, run, bound_s=0.005):
-    """(stalls over bound_s, "largest in (a, b]" text, iterations) of a run's saved /metrics."""
-    h = metrics_hist(os.path.join(d, run["json"][:-len(".json")] + ".metrics"),
-                     "ringq_loop_stall_seconds")
+def stall_summary(d, run, bound_s=0.005, name="ringq_loop_stall_seconds"):
+    """(stalls over bound_s, "largest in (a, b]" text, iterations) of a run's saved /metrics
+    (`name`: the whole-turn histogram, or one half of its split of the long turns)."""
+    h = metrics_hist(os.path.join(d, run["json"][:-len(".json")] + ".metrics"), name)
     if not h:
         return None
     buckets, count, _ = h
@@ -502,6 +502,11 @@ def targets_stall(L, d, ser, meta):
             ok = over == 0
             meas = "%d of %s loop iterations over 5 ms; the largest %s (%s s at %s tasks/s)" % (
                 over, fmt_n(n), top, meta.get("stall_s", "?"), meta.get("stall.rate." + col, "?"))
+            own = stall_summary(d, s[0]["med"], name="ringq_loop_stall_oncpu_seconds")
+            pre = stall_summary(d, s[0]["med"], name="ringq_loop_stall_preempted_seconds")
+            if own and pre:
+                meas += ("; split: %d with over 5 ms on CPU (ringqd's own, the largest %s), %d "
+                         "with over 5 ms preempted (waiting for a CPU)" % (own[0], own[1], pre[0]))
         target_row(L, "no shard loop stall over 5 ms in a %s s run (`--fsync %s`)" % (
             meta.get("stall_s", "60"), "always" if col == "durable" else "never"), meas, ok)
 
