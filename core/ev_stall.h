@@ -7,7 +7,9 @@
  *   preempted  the thread's run delay in the turn (runnable, not running): the kernel's
  *              per-thread sched_info.run_delay, /proc/thread-self/schedstat field 2 (ns);
  *   on-CPU     the rest: the thread's own work, and any blocking call it made (a sleep or a
- *              synchronous syscall is ringqd's doing, not the scheduler's).
+ *              synchronous syscall is ringqd's doing, not the scheduler's). Interrupts and
+ *              softirqs served on its CPU meanwhile (loopback TCP's receive processing) and
+ *              hypervisor steal are not run delay either, so they count here too.
  * and counts each part in its own histogram, one observation per long turn.
  *
  * Cost: reading schedstat is a pread of ~1.6 us on this VM (clock_gettime(CLOCK_THREAD_
