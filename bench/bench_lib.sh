@@ -5,7 +5,7 @@
 # START_TIMEOUT_S, REPS, SIZE, WARMUP_S, DURATION_S, NRUN=0, T_START, and defines log() and
 # driver_of SYSTEM (the ringq-bench --system of a system); it calls bench_begin NAME first (TMP,
 # RUNS, META, the EXIT trap). Functions: bench_cmdline (before the defaults), bench_require,
-# bench_begin, bench_meta_machine, have, free_port, server_argv, na_reason, sync_dir_ok,
+# bench_begin, bench_meta_machine, have, ringqd_start, ringqd_stop, free_port, server_argv, na_reason, sync_dir_ok,
 # probe_kind, start_server (sets SERVER_PID and ADDR), stop_server, bench_point, json_brief,
 # conns_of, infl_of.
 
@@ -40,6 +40,38 @@ bench_require() {
 }
 
 have() { command -v "$1" >/dev/null; }
+
+# ringqd_start DIR TRIES CMD...: the A/B scripts' ringqd (cpu_per_task.sh, ab_e2e_durable.sh,
+# estream_e2e_durable.sh, zc_threshold.sh, callgrind_e2e.sh). Runs CMD (a ringqd command line,
+# behind taskset or valgrind as the caller wants) with --port 0 --port-file DIR/port --data
+# DIR/data appended and its output in DIR/log, then polls for the port file every 0.1 s, TRIES
+# times at most. Sets RINGQD_PID and RINGQD_PORT; returns 1 with DIR/log's tail on stderr (the
+# process stopped) when no port came.
+ringqd_start() {
+    local dir=$1 tries=$2 i
+    shift 2
+    mkdir -p "$dir/data"
+    "$@" --port 0 --port-file "$dir/port" --data "$dir/data" >"$dir/log" 2>&1 &
+    RINGQD_PID=$!
+    for ((i = 0; i < tries; i++)); do
+        [ -s "$dir/port" ] && break
+        kill -0 "$RINGQD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    RINGQD_PORT=$(cat "$dir/port" 2>/dev/null)
+    [ -n "$RINGQD_PORT" ] && return 0
+    echo "ringqd did not start ($*): $(tail -3 "$dir/log")" >&2
+    ringqd_stop
+    return 1
+}
+
+# ringqd_stop: SIGTERM to RINGQD_PID (ringqd_start's) and wait for it.
+ringqd_stop() {
+    [ -n "${RINGQD_PID:-}" ] || return 0
+    kill "$RINGQD_PID" 2>/dev/null
+    wait "$RINGQD_PID" 2>/dev/null
+    RINGQD_PID=
+}
 
 free_port() {
     "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

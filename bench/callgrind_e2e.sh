@@ -11,6 +11,7 @@
 # build/ringq-bench) is the generator; hold the shared lock for timing runs:
 #   flock /work/bench.lock bash bench/callgrind_e2e.sh build/ringqd 64 4 1 /tmp/cg-b64
 set -u
+. "$(dirname "$0")/bench_lib.sh" # ringqd_start, ringqd_stop
 [ $# -eq 5 ] || { echo "usage: $0 RINGQD BATCH CONNS INFLIGHT OUT" >&2; exit 2; }
 BIN=$1 B=$2 C=$3 I=$4 OUT=$5
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,21 +23,18 @@ WARMUP_S=1
 ZERO_AFTER_S=1.1 # just past the warm-up: the counted window is the measured one
 
 d=$(mktemp -d /tmp/callgrind-e2e.XXXXXX)
-valgrind --tool=callgrind --callgrind-out-file="$OUT.cg" "$BIN" --threads 1 --port 0 \
-    --port-file "$d/port" --data "$d/data" --log-level warn --fsync "$FSYNC" >"$d/log" 2>&1 &
-pid=$!
-for _ in $(seq "$START_TRIES"); do [ -s "$d/port" ] && break; sleep 0.1; done
-[ -s "$d/port" ] || { echo "ringqd did not start: $(tail -3 "$d/log")" >&2; kill "$pid"; exit 1; }
+ringqd_start "$d" "$START_TRIES" valgrind --tool=callgrind --callgrind-out-file="$OUT.cg" "$BIN" \
+    --threads 1 --log-level warn --fsync "$FSYNC" || exit 1
+pid=$RINGQD_PID
 "$RINGQ_BENCH" e2e --system ringq --threads 1 --size 100 --warmup "$WARMUP_S" --duration 8 \
     --quiet --batch "$B" --conns "$C" --inflight "$I" --workers 4 --credits 256 \
-    --addr "127.0.0.1:$(cat "$d/port")" --json "$OUT.json" >"$OUT.bench.log" 2>&1 &
+    --addr "127.0.0.1:$RINGQD_PORT" --json "$OUT.json" >"$OUT.bench.log" 2>&1 &
 bp=$!
 sleep "$ZERO_AFTER_S"
 callgrind_control -z "$pid" >/dev/null
 wait "$bp"
 callgrind_control -d "$pid" >/dev/null
-kill -TERM "$pid"
-wait "$pid" 2>/dev/null
+ringqd_stop
 rm -rf "$d"
 rm -f "$OUT.cg"
 ir=$(callgrind_annotate "$OUT.cg.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
