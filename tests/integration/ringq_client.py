@@ -8,6 +8,7 @@ import threading
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import grpc
 
@@ -189,6 +190,23 @@ def poll(fn, timeout_s, what, every_s=0.02):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(every_s)
+
+
+_NO_DEFAULT = object()
+
+
+def metric(addr, series, missing=_NO_DEFAULT):
+    """The value of one series on GET /metrics of ringqd at addr (its name with its labels, as
+    /metrics prints it): an int when whole, else a float. A series not there is an
+    AssertionError, or `missing` when given (e.g. None, for a poll)."""
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(series + " "):
+                v = float(line.split()[1])
+                return int(v) if v.is_integer() else v
+    if missing is _NO_DEFAULT:
+        raise AssertionError(f"no {series} on /metrics")
+    return missing
 
 
 class BidiCall:
