@@ -5,7 +5,6 @@ and small builders. Everything goes to the real ringqd over HTTP/2 with Python g
 import itertools
 import queue
 import time
-import unittest
 
 import grpc
 
@@ -234,23 +233,14 @@ def assert_invalid(test, fn, field, *a, **kw):
     return C.assert_code(test, SC.INVALID_ARGUMENT, fn, *a, contains=field, **kw)
 
 
-class StreamsTest(unittest.TestCase):
-    """Tests sharing one ringqd (2 shards): cls.srv, cls.ch, cls.s (Streams) and cls.c (the
-    Queue/Admin client). n() is a name unique to the test."""
-
-    SERVER_ARGS = ()
+class StreamsTest(C.SharedServerTest):
+    """Tests sharing one ringqd (2 shards; ringq_client.SharedServerTest): cls.srv, cls.ch,
+    cls.s (Streams) and cls.c (the Queue/Admin client). n() is a name unique to the test."""
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = C.start_ringqd(*cls.SERVER_ARGS, threads=2)
-        cls.ch = cls.srv.channel()
+        super().setUpClass()
         cls.s = Streams(cls.ch)
-        cls.c = C.Client(cls.ch)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = C.stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
 
     def n(self, suffix=""):
         return sname(self._testMethodName[5:30] + suffix)
