@@ -192,26 +192,6 @@ def poll(fn, timeout_s, what, every_s=0.02):
         time.sleep(every_s)
 
 
-class SharedServerTest(unittest.TestCase):
-    """Tests sharing one ringqd started for the class: cls.srv, cls.ch (a channel to it) and
-    cls.c (a Client on it). SERVER_ARGS are its extra flags, SERVER_THREADS its shards; the
-    server must exit 0 when the class is done."""
-
-    SERVER_ARGS = ()
-    SERVER_THREADS = 2
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = start_ringqd(*cls.SERVER_ARGS, threads=cls.SERVER_THREADS)
-        cls.ch = cls.srv.channel()
-        cls.c = Client(cls.ch)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
-
-
 _NO_DEFAULT = object()
 
 
@@ -391,12 +371,16 @@ def stop(srv, *channels):
 
 
 class RingqdTest(unittest.TestCase):
-    """Tests sharing one ringqd (2 shards) for the class: cls.srv, cls.ch and a Client cls.c on
-    it; the server must exit 0 on SIGTERM at the end. q() is a queue name unique to the test."""
+    """Tests sharing one ringqd for the class: cls.srv, cls.ch and a Client cls.c on it;
+    SERVER_ARGS are its extra flags, SERVER_THREADS its shards (2). The server must exit 0 on
+    SIGTERM at the end. q() is a queue name unique to the test."""
+
+    SERVER_ARGS = ()
+    SERVER_THREADS = 2
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = start_ringqd(threads=2)
+        cls.srv = start_ringqd(*cls.SERVER_ARGS, threads=cls.SERVER_THREADS)
         cls.ch = cls.srv.channel()
         cls.c = Client(cls.ch)
 

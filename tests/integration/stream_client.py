@@ -233,8 +233,8 @@ def assert_invalid(test, fn, field, *a, **kw):
     return C.assert_code(test, SC.INVALID_ARGUMENT, fn, *a, contains=field, **kw)
 
 
-class StreamsTest(C.SharedServerTest):
-    """Tests sharing one ringqd (2 shards; ringq_client.SharedServerTest): cls.srv, cls.ch,
+class StreamsTest(C.RingqdTest):
+    """Tests sharing one ringqd (2 shards; ringq_client.RingqdTest): cls.srv, cls.ch,
     cls.s (Streams) and cls.c (the Queue/Admin client). n() is a name unique to the test."""
 
     @classmethod

@@ -35,7 +35,7 @@ def counters(addr):
     return out
 
 
-class CopyCountTest(C.SharedServerTest):
+class CopyCountTest(C.RingqdTest):
     SERVER_ARGS = ()  # the default: no zero-copy sends
 
     @classmethod

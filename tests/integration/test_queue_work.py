@@ -22,7 +22,7 @@ S = grpc.StatusCode
 TWELVE_H_MS = 12 * 3600000
 
 
-class WorkStreamTest(C.SharedServerTest):
+class WorkStreamTest(C.RingqdTest):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

@@ -69,7 +69,7 @@ class MalformedBodies(unittest.TestCase):
                     self.assertIn("malformed " + msg_type + ": ", e.exception.details())
 
 
-class RingqdMalformedTest(MalformedBodies, C.SharedServerTest):
+class RingqdMalformedTest(MalformedBodies, C.RingqdTest):
     def test_every_method_rejects_malformed_bodies(self):
         self.check_rejected(self.ch, RINGQD_METHODS)
         self.assertIsNone(self.srv.proc.poll(), "ringqd died")

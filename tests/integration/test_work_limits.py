@@ -13,7 +13,7 @@ LIMIT = 1024  # --max-message-bytes: the server's smallest allowed
 STREAM_TIMEOUT_S = 20.0  # the client's deadline: the old code ran into it
 
 
-class WorkReplyTooLargeTest(C.SharedServerTest):
+class WorkReplyTooLargeTest(C.RingqdTest):
     SERVER_ARGS = ("--max-message-bytes", str(LIMIT))
 
     def test_undeliverable_task_ends_the_stream_with_resource_exhausted(self):
