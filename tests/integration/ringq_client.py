@@ -192,6 +192,21 @@ def poll(fn, timeout_s, what, every_s=0.02):
         time.sleep(every_s)
 
 
+def in_window(starts, window):
+    """Runs asynchronous calls with at most `window` unanswered: each item of `starts` starts one
+    and returns its future (e.g. a Client.future); every `window` of them it waits for all.
+    Raises the first error a call ended with."""
+    pending = []
+    for start in starts:
+        pending.append(start())
+        if len(pending) == window:
+            for f in pending:
+                f.result()
+            pending = []
+    for f in pending:
+        f.result()
+
+
 _NO_DEFAULT = object()
 
 
