@@ -1,9 +1,11 @@
-/* bench/rb_cpu: CPU time of another process (the server under test), from /proc/PID/stat. */
+/* bench/rb_cpu: CPU time of another process (the server under test), from /proc/PID/stat, and
+ * of this one (the load generator), from getrusage. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bench/rb_engine.h"
@@ -32,5 +34,15 @@ int rb_proc_cpu_ns(int pid, uint64_t *out)
     long tck = sysconf(_SC_CLK_TCK);
     if (tck <= 0) return -EINVAL;
     *out = (uint64_t)(ut + st) * (1000000000ull / (uint64_t)tck);
+    return 0;
+}
+
+int rb_self_cpu_ns(uint64_t *out)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return -errno;
+    uint64_t us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+                  (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+    *out = us * 1000u;
     return 0;
 }

@@ -373,11 +373,15 @@ static int run_timed(rb_eng *e, prog *p, rb_result *r)
     if (rc != WAIT_OK) return rc;
     uint64_t cpu0 = 0, cpu1 = 0;
     bool cpu_ok = o->server_pid > 0 && rb_proc_cpu_ns(o->server_pid, &cpu0) == 0;
+    uint64_t self0 = 0, self1 = 0;
+    bool self_ok = rb_self_cpu_ns(&self0) == 0;
     uint64_t t0 = rt_now_ns();
     set_phase(e, RB_PH_MEASURE);
     rc = eng_wait(e, p, t0 + (uint64_t)(o->duration_s * 1e9), -1);
     uint64_t t1 = rt_now_ns();
     set_phase(e, RB_PH_STOP);
+    if (self_ok && rb_self_cpu_ns(&self1) == 0 && self1 >= self0)
+        r->client_cpu_s = (double)(self1 - self0) / 1e9;
     if (cpu_ok && rb_proc_cpu_ns(o->server_pid, &cpu1) == 0 && cpu1 >= cpu0)
         r->server_cpu_s = (double)(cpu1 - cpu0) / 1e9;
     r->duration_s = (double)(t1 - t0) / 1e9;
@@ -468,6 +472,7 @@ int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r)
     memset(r, 0, sizeof *r);
     r->backlog_end = -1;
     r->server_cpu_s = -1;
+    r->client_cpu_s = -1;
     rb_eng *e = calloc(1, sizeof *e);
     if (!e) {
         snprintf(r->error, sizeof r->error, "out of memory");

@@ -115,6 +115,7 @@ typedef struct rb_result {
     uint32_t batch_effective;
     char version[128];   /* system version, "" when unknown */
     double server_cpu_s; /* CPU time (user + system) of o->server_pid in the window; -1 unknown */
+    double client_cpu_s; /* the same of this process (every generator thread); -1 unknown */
     bool passed;
     char error[512]; /* why it failed, "" when passed */
     rb_hist hist;
@@ -129,6 +130,10 @@ int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r);
 /* CPU time (utime + stime, every thread, exited ones included) of process `pid` so far, in ns
  * (clock-tick resolution, usually 10 ms), from /proc/PID/stat. 0 or a negative errno. */
 int rb_proc_cpu_ns(int pid, uint64_t *out);
+
+/* CPU time (utime + stime, every thread) of this process so far, in ns (getrusage: microsecond
+ * resolution). 0 or a negative errno. */
+int rb_self_cpu_ns(uint64_t *out);
 
 /* Writes the result JSON object (one line) to `f`. */
 void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r);

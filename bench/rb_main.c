@@ -44,6 +44,7 @@ static const char usage_text[] =
     "                        verified; the same as $RINGQ_TLS=1, $RINGQ_TLS_CA, _CERT, _KEY)\n"
     "  --server-pid PID      record that process's CPU time (user + system) over the measured\n"
     "                        window: server_cpu_s and server_cpu_us_per_task in the JSON\n"
+    "                        (the generator's own: client_cpu_s, _us_per_task, _util, always)\n"
     "  --version             print the version and exit\n"
     "publish/fanout: enqueue/e2e on a stream (ringq Publish/Consume, Redis XADD/XREADGROUP/\n"
     "XACK, JetStream durable pull consumers); fanout's tasks/s counts messages acked by every\n"

@@ -91,6 +91,13 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
     if (r->server_cpu_s >= 0 && r->tasks > 0)
         fprintf(f, ",\"server_cpu_s\":%.3f,\"server_cpu_us_per_task\":%.4f", r->server_cpu_s,
                 r->server_cpu_s * 1e6 / (double)r->tasks);
+    /* The generator's own CPU: client_cpu_util near --threads means the client, not the server,
+     * bounds the rate (bench/cpu_per_task.sh prints it). */
+    if (r->client_cpu_s >= 0 && r->tasks > 0 && r->duration_s > 0)
+        fprintf(f,
+                ",\"client_cpu_s\":%.3f,\"client_cpu_us_per_task\":%.4f,\"client_cpu_util\":%.3f",
+                r->client_cpu_s, r->client_cpu_s * 1e6 / (double)r->tasks,
+                r->client_cpu_s / r->duration_s);
     if (r->backlog_end >= 0) fprintf(f, ",\"backlog_end\":%" PRId64, r->backlog_end);
     else fputs(",\"backlog_end\":null", f);
     fprintf(f, ",\"passed\":%s", r->passed ? "true" : "false");

@@ -119,6 +119,21 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(r["config"]["max_backlog"], 1024)
         self.assertEqual(r["late_sends"], 0)
 
+    def test_e2e_cpu_per_task_of_client_and_server(self):
+        """--server-pid gives the server's CPU per task; the generator's own is always there, so a
+        run can tell a client-bound rate (client_cpu_util near --threads) from a server-bound one."""
+        r, _ = self.ringq("e2e", *SHORT, "--server-pid", str(self.srv.proc.pid))
+        self.assert_passed(r, "e2e")
+        for who in ("client", "server"):
+            cpu_s, per_task = r[who + "_cpu_s"], r[who + "_cpu_us_per_task"]
+            self.assertGreater(per_task, 0, who)
+            self.assertAlmostEqual(per_task, cpu_s * 1e6 / r["tasks"], delta=per_task * 0.01 + 0.01)
+        # one generator thread: at most one CPU's worth over the window (getrusage's rounding aside)
+        self.assertGreater(r["client_cpu_util"], 0)
+        self.assertLessEqual(r["client_cpu_util"], 1.05)
+        self.assertAlmostEqual(r["client_cpu_util"], r["client_cpu_s"] / r["duration_s"],
+                               delta=0.01)
+
     def test_e2e_open_loop(self):
         rate = 1000
         r, _ = self.ringq("e2e", *SHORT, "--rate", str(rate), "--batch", "2")
