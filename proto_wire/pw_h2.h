@@ -19,9 +19,9 @@
  *   pw_h2_session_recv, pw_h2_session_destroy or output_consume. on_stream_close and
  *   on_stream_writable are deferred: they never run nested inside another callback, so a
  *   stream's user context stays valid for the whole of any callback about it. A submit made
- *   outside any callback does run them before it returns: pw_h2_submit_data pumps the stream
- *   and may call on_stream_writable for that very stream before the caller has seen how many
- *   bytes were accepted. A writer that resubmits from on_stream_writable must not nest
+ *   outside any callback does run them before it returns: pw_h2_submit_data with end_stream, or
+ *   accepting less than n, pumps the stream and may call on_stream_writable for that very stream
+ *   before the caller has seen how many bytes were accepted. A writer that resubmits from on_stream_writable must not nest
  *   (pw_grpc_call_pump, call_flush in pw_grpc_client.c: a flag, and go round again).
  *
  * Errors (docs/architecture.md "Errors")
@@ -217,7 +217,9 @@ int pw_h2_submit_headers(pw_h2_session *s, uint32_t stream_id, const pw_h2_heade
  * cap allows: returns the number of bytes accepted (possibly < n; resubmit the rest after
  * on_stream_writable), or -ENOBUFS when nothing fits (n > 0). `end_stream` takes effect only if
  * all n bytes were accepted (n == 0 with end_stream just ends the stream). Also -ENOENT, -EPIPE
- * (our side ended / trailers submitted), -ENOMEM. */
+ * (our side ended / trailers submitted), -ENOMEM. Accepted bytes without end_stream are framed
+ * at the next output read (pw_h2_session_output, _take, _consume), not here, so what a stream
+ * is given between two reads shares DATA frames; pw_h2_session_want_write is true meanwhile. */
 ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p, size_t n,
                           bool end_stream);
 /* Queues DATA by reference: `pre[0..npre)` (copied: a small prefix, may be 0 bytes) then

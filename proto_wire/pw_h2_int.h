@@ -153,6 +153,9 @@ struct pw_h2_session {
     uint32_t closed_next;
     pw_h2_stream *sq_head, *sq_tail;
     uint32_t sq_len;
+    /* pw_h2_submit_data queued DATA without framing it; the next pump (every output read)
+     * frames it and clears this. Makes pw_h2_session_want_write true meanwhile. */
+    bool data_deferred;
     pw_h2_stream *ev_head, *ev_tail;
 
     /* Flow control (RFC §6.9). */

@@ -394,6 +394,7 @@ static int send_unit(pw_h2_session *s, pw_h2_stream *st)
 void pw_h2i_pump(pw_h2_session *s)
 {
     uint32_t idle = 0; /* consecutive streams that could not progress (connection window) */
+    s->data_deferred = false;
     while (!failed(s) && s->sq_head && idle < s->sq_len &&
            pw_h2i_out_size(s) < PW_H2_OUT_DATA_WATERMARK_BYTES) {
         pw_h2_stream *st = s->sq_head;
@@ -484,7 +485,17 @@ ssize_t pw_h2_submit_data(pw_h2_session *s, uint32_t stream_id, const uint8_t *p
         return -ENOMEM;
     if (take < n) st->flags |= PW_H2_SF_WANT_WRITABLE;
     else if (end_stream) st->flags |= PW_H2_SF_ES_SUBMIT;
-    after_submit(s, st);
+    if (end_stream || take < n) {
+        after_submit(s, st);
+        return (ssize_t)take;
+    }
+    /* Framed when the output is next read (pw_h2_session_output, _take and _consume pump
+     * first), not now: the messages a stream is given between two reads leave as one DATA
+     * frame (up to the peer's MAX_FRAME_SIZE and the windows), not a frame each. */
+    if (take && pw_h2i_stream_has_output(st)) {
+        pw_h2i_sendq_add(s, st);
+        s->data_deferred = true;
+    }
     return (ssize_t)take;
 }
 

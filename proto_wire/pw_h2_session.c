@@ -438,7 +438,10 @@ ssize_t pw_h2_session_recv(pw_h2_session *s, const uint8_t *in, size_t len, uint
     return (ssize_t)len;
 }
 
-bool pw_h2_session_want_write(const pw_h2_session *s) { return pw_h2i_out_size(s) > 0; }
+bool pw_h2_session_want_write(const pw_h2_session *s)
+{
+    return pw_h2i_out_size(s) > 0 || s->data_deferred;
+}
 
 bool pw_h2_session_want_close(const pw_h2_session *s)
 {

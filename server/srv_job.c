@@ -53,7 +53,7 @@ srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len)
 srv_job *srv_job_new_args(pw_grpc_call *call, srv_job_req_kind kind, size_t size)
 {
     assert(kind != SRV_JOB_REQ_NONE && kind != SRV_JOB_REQ_BYTES && kind != SRV_JOB_REQ_ACKS &&
-           size > 0);
+           kind != SRV_JOB_REQ_DECODED && size > 0);
     srv_job *j = srv_job_new(call, NULL, 0);
     void *args = j ? rt_calloc(1, size) : NULL;
     if (!args) {
@@ -67,7 +67,8 @@ srv_job *srv_job_new_args(pw_grpc_call *call, srv_job_req_kind kind, size_t size
     case SRV_JOB_REQ_EXTEND: j->req.extend = args; break;
     case SRV_JOB_REQ_NONE:
     case SRV_JOB_REQ_BYTES:
-    case SRV_JOB_REQ_ACKS: break; /* refused above */
+    case SRV_JOB_REQ_ACKS:
+    case SRV_JOB_REQ_DECODED: break; /* refused above */
     }
     return j;
 }
@@ -77,7 +78,8 @@ static void *job_req_ptr(srv_job *j)
     switch (j->req_kind) {
     case SRV_JOB_REQ_NONE: return NULL;
     case SRV_JOB_REQ_BYTES: return j->req.bytes.ptr;
-    case SRV_JOB_REQ_ACKS: return NULL; /* a view into the Ack fan-out */
+    case SRV_JOB_REQ_ACKS: return NULL;    /* a view into the Ack fan-out */
+    case SRV_JOB_REQ_DECODED: return NULL; /* inside the srv_decoded block (decoded_free) */
     case SRV_JOB_REQ_LEASE: return j->req.lease;
     case SRV_JOB_REQ_NACK: return j->req.nack;
     case SRV_JOB_REQ_EXTEND: return j->req.extend;

@@ -35,7 +35,8 @@ struct srv_nack_args;
 struct srv_extend_args;
 
 /* What a job carries to the owner: `req_kind` says which member of `req` is set. The job owns
- * it (one allocation, freed by srv_job_free), except req.acks (a view). */
+ * it (one allocation, freed by srv_job_free), except req.acks (a view) and a decoded request's
+ * bytes (SRV_JOB_REQ_DECODED). */
 typedef enum srv_job_req_kind {
     SRV_JOB_REQ_NONE,   /* nothing (deliveries and repokes started on the owner, gathers) */
     SRV_JOB_REQ_BYTES,  /* req.bytes: a copy of the request message, a page token or a queue name */
@@ -44,6 +45,8 @@ typedef enum srv_job_req_kind {
     SRV_JOB_REQ_LEASE,  /* req.lease: a checked LeaseRequest (srv_queue_rpc.c) */
     SRV_JOB_REQ_NACK,   /* req.nack: a NackRequest's arguments and reason (srv_queue_rpc.c) */
     SRV_JOB_REQ_EXTEND, /* req.extend: an ExtendRequest's arguments (srv_queue_rpc.c) */
+    SRV_JOB_REQ_DECODED, /* req.bytes: the request's copy inside the job's srv_decoded block
+                          * (ctx; srv_job_decoded): freed with that block, not with the job */
 } srv_job_req_kind;
 
 struct srv_job {

@@ -44,22 +44,31 @@ q_status srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_j
 #define DECODED_INLINE_BYTES_MAX 2048u
 #define DECODED_INLINE_SLACK_BYTES 256u
 
+/* One block per request: the srv_decoded head with the generated struct, the request's copy,
+ * then (small requests) the arena's first bytes. The copy used to be an allocation of its own
+ * (srv_job_new's req), two per Enqueue where one does. */
 srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d)
 {
-    srv_job *j = srv_job_new(c, msg, len);
+    srv_job *j = srv_job_new(c, NULL, 0);
     size_t head = (sizeof(srv_decoded) + d->size + 15u) & ~(size_t)15u;
+    size_t copy = (len + 15u) & ~(size_t)15u;
     size_t inl = len <= (DECODED_INLINE_BYTES_MAX - DECODED_INLINE_SLACK_BYTES) / 2
                      ? (2 * len + DECODED_INLINE_SLACK_BYTES + 15u) & ~(size_t)15u
                      : 0;
-    srv_decoded *dc = j ? rt_malloc(head + inl) : NULL;
-    if (dc) memset(dc, 0, sizeof *dc + d->size);
+    srv_decoded *dc = j ? rt_malloc(head + copy + inl) : NULL;
     if (!dc) {
         if (j) srv_job_free(j);
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
     }
-    if (srv_msg_decode_over(c, d, dc->msg, j->req.bytes.ptr, j->req.bytes.len, &dc->arena,
-                            inl ? (uint8_t *)dc + head : NULL, inl) < 0) { /* answered */
+    memset(dc, 0, sizeof *dc + d->size);
+    uint8_t *req = (uint8_t *)dc + head;
+    if (len) memcpy(req, msg, len);
+    j->req_kind = SRV_JOB_REQ_DECODED;
+    j->req.bytes.ptr = req;
+    j->req.bytes.len = len;
+    if (srv_msg_decode_over(c, d, dc->msg, req, len, &dc->arena, inl ? req + copy : NULL, inl) <
+        0) { /* answered */
         rt_free(dc);
         srv_job_free(j);
         return NULL;

@@ -97,7 +97,8 @@ void srv_estream_on_start(pw_grpc_call *c);
 q_status srv_route_id(srv_job *j, pw_pb_bytes id, srv_job_run_fn run, srv_job_done_fn done);
 q_status srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_job_done_fn done);
 /* A request decoded once, on the origin, from the job's own copy of it: j->req holds the bytes
- * (owned by the job, never written after the copy), j->ctx this. Its views point into j->req,
+ * (never written after the copy; srv_job_decoded keeps them in this block, after the struct,
+ * SRV_JOB_REQ_DECODED; srv_job_decoded_msg in the job's own), j->ctx this. Its views point into j->req,
  * its sub-messages and arrays into `arena`. It crosses to the owner inside the job's mesh
  * message (the lane orders the origin's writes before the owner's reads); the owner only reads
  * it; the origin frees it when the job is back (the job's done callback). */

@@ -75,7 +75,6 @@ void srv_work_unref(srv_work *w)
     pw_grpc_call_unref(w->call);
     buf_deinit(&w->pending);
     buf_deinit(&w->reply);
-    buf_deinit(&w->body);
     rt_free(w);
 }
 
@@ -162,11 +161,47 @@ void srv_work_maybe_finish(srv_work *w)
     }
 }
 
-/* WorkResponse{result{request_id, code, message, <which> = body}}: the WorkResult's own fields
- * through the generated table, then `body` (an AckResponse / NackResponse / ExtendResponse the
- * owner already encoded) as its oneof member `which` (a WorkResult_FIELD_* constant, 0: none). */
+/* Writes a WorkResult's reply (its oneof member's body) into `out`: 0 or a negative errno. */
+typedef int (*result_body_fn)(const void *ud, buf *out);
+
+/* WorkResponse{result{request_id, code, message, <which> = body}} appended to `b`: the
+ * WorkResult's own fields through the generated code, then, when `which` (a WorkResult_FIELD_*
+ * constant, 0: none) is set and the code is OK, the member written by `body` in place. */
+static int encode_result(buf *b, const pwm_ringq_v1_WorkResult *res, uint32_t which,
+                         result_body_fn body, const void *ud)
+{
+    pw_pb_mark m, mb;
+    int r = pw_pb_submsg_begin(b, pwm_ringq_v1_WorkResponse_FIELD_result, &m);
+    if (r == 0) r = pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, res, b);
+    if (r == 0 && which && res->code == Q_OK) {
+        r = pw_pb_submsg_begin(b, which, &mb);
+        if (r == 0) r = body(ud, b);
+        if (r == 0) r = pw_pb_submsg_end(b, &mb);
+    }
+    if (r == 0) r = pw_pb_submsg_end(b, &m);
+    return r;
+}
+
+/* The result encoded straight into the call's output queue, behind its gRPC prefix: no scratch
+ * buffer and no copy. 0 when queued; otherwise nothing was queued (results waiting in
+ * w->pending must go first, the call's queue is full or done, or the encode or the send
+ * failed) and send_result takes the copying path, which handles each case. */
+static int send_result_direct(srv_work *w, const pwm_ringq_v1_WorkResult *res, uint32_t which,
+                              result_body_fn body, const void *ud)
+{
+    if (buf_size(&w->pending) != 0) return -EAGAIN;
+    buf *out = pw_grpc_call_send_begin(w->call);
+    if (!out) return -ENOBUFS;
+    int r = encode_result(out, res, which, body, ud);
+    if (r < 0) {
+        pw_grpc_call_send_abort(w->call);
+        return r;
+    }
+    return pw_grpc_call_send_commit(w->call, 0);
+}
+
 static void send_result(srv_work *w, uint64_t request_id, q_status code, const char *message,
-                        uint32_t which, const uint8_t *body, size_t body_len)
+                        uint32_t which, result_body_fn body, const void *ud)
 {
     if (request_id == 0 && code == Q_OK) return; /* the API: 0 asks for no result on success */
     pwm_ringq_v1_WorkResult res = {
@@ -174,17 +209,33 @@ static void send_result(srv_work *w, uint64_t request_id, q_status code, const c
         .code = (uint32_t)code,
         .message = {(const uint8_t *)(message ? message : ""), message ? strlen(message) : 0},
     };
+    if (send_result_direct(w, &res, which, body, ud) == 0) return;
     buf *b = &w->reply; /* empty: nothing reaches here while a reply is being encoded */
     assert(buf_size(b) == 0);
-    pw_pb_mark m;
-    int r = pw_pb_submsg_begin(b, pwm_ringq_v1_WorkResponse_FIELD_result, &m);
-    if (r == 0) r = pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, &res, b);
-    if (r == 0 && which && code == Q_OK) r = pw_pb_put_bytes(b, which, body, body_len);
-    if (r == 0) r = pw_pb_submsg_end(b, &m);
+    int r = encode_result(b, &res, which, body, ud);
+    if (r < 0 && which && code == Q_OK) { /* the reply alone failed (out of memory) */
+        buf_consume(b, buf_size(b));
+        const char *why = "done, but the reply could not be encoded";
+        res.code = Q_RESOURCE_EXHAUSTED;
+        res.message = (pw_pb_bytes){(const uint8_t *)why, strlen(why)};
+        r = encode_result(b, &res, 0, NULL, NULL);
+    }
     if (r == 0) srv_work_send(w, buf_begin(b), buf_size(b)); /* copied or sent */
     else srv_work_fail(w, r);
     buf_consume(b, buf_size(b));
     buf_shrink(b, WORK_SCRATCH_KEEP_BYTES);
+}
+
+static int put_ack(const void *ud, buf *out)
+{
+    return srv_ack_fanout_encode((srv_ack_fanout *)ud, out);
+}
+
+/* The owner's encoded NackResponse / ExtendResponse (a job's reply). */
+static int put_encoded(const void *ud, buf *out)
+{
+    const buf *b = ud;
+    return buf_append(out, buf_begin(b), buf_size(b));
 }
 
 /* ---- the WorkRequest handlers (origin) ---- */
@@ -192,19 +243,11 @@ static void send_result(srv_work *w, uint64_t request_id, q_status code, const c
 static void ack_done(srv_ack_fanout *fo)
 {
     srv_work *w = fo->ctx;
-    buf *b = &w->body;
-    assert(buf_size(b) == 0);
     for (uint32_t i = 0; i < fo->n && w->held > 0; i++)
         if (fo->status == Q_OK && (fo->codes[i] == Q_OK || fo->codes[i] == Q_FAILED_PRECONDITION))
             w->held--;
-    if (fo->status == Q_OK && srv_ack_fanout_encode(fo, b) < 0) {
-        fo->status = Q_RESOURCE_EXHAUSTED;
-        snprintf(fo->msg, sizeof fo->msg, "acked, but the reply could not be encoded");
-    }
-    send_result(w, fo->request_id, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack,
-                buf_begin(b), buf_size(b));
-    buf_consume(b, buf_size(b));
-    buf_shrink(b, WORK_SCRATCH_KEEP_BYTES);
+    send_result(w, fo->request_id, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack, put_ack,
+                fo);
     w->inflight--;
     srv_ack_fanout_free(fo);
     srv_work_maybe_finish(w);
@@ -224,8 +267,7 @@ static void by_id_done(srv_job *j)
     srv_work *w = wr->w;
     uint32_t which = wr->kind == SRV_BY_ID_NACK ? pwm_ringq_v1_WorkResult_FIELD_nack
                                                 : pwm_ringq_v1_WorkResult_FIELD_extend;
-    send_result(w, wr->request_id, j->status, j->msg, which, buf_begin(&j->resp),
-                buf_size(&j->resp));
+    send_result(w, wr->request_id, j->status, j->msg, which, put_encoded, &j->resp);
     if (wr->kind == SRV_BY_ID_NACK && (j->status == Q_OK || j->status == Q_FAILED_PRECONDITION) &&
         w->held > 0)
         w->held--;
@@ -243,7 +285,7 @@ static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkReque
     work_req *wr = j ? rt_malloc(sizeof *wr) : NULL;
     if (!wr) {
         if (j) srv_job_free(j);
-        send_result(w, request_id, Q_RESOURCE_EXHAUSTED, "out of memory", 0, NULL, 0);
+        send_result(w, request_id, Q_RESOURCE_EXHAUSTED, "out of memory", 0, NULL, NULL);
         return;
     }
     *wr = (work_req){w, request_id, kind};
@@ -253,7 +295,7 @@ static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkReque
     if (srv_route_by_id(j, kind, id, by_id_done) != Q_OK) {
         rt_free(wr);
         w->inflight--;
-        send_result(w, request_id, j->status, j->msg, 0, NULL, 0);
+        send_result(w, request_id, j->status, j->msg, 0, NULL, NULL);
         srv_job_free(j);
         srv_work_unref(w); /* send_result may have closed the session: the reference keeps it */
     }
@@ -267,18 +309,18 @@ static void work_ack(srv_work *w, uint64_t request_id, const pwm_ringq_v1_AckReq
     if (!srv_ack_start(NULL, ack, ack_done, w, request_id, &e)) {
         w->inflight--;
         w->refs--;
-        send_result(w, request_id, e.code, e.msg, 0, NULL, 0);
+        send_result(w, request_id, e.code, e.msg, 0, NULL, NULL);
     }
 }
 
 static void work_credit(srv_work *w, uint64_t request_id, const pwm_ringq_v1_Credit *cr)
 {
     if (w->nsubs == 0) {
-        send_result(w, request_id, Q_FAILED_PRECONDITION, "credit before subscribe", 0, NULL, 0);
+        send_result(w, request_id, Q_FAILED_PRECONDITION, "credit before subscribe", 0, NULL, NULL);
         return;
     }
     srv_work_grant(w, cr->n);
-    send_result(w, request_id, Q_OK, NULL, 0, NULL, 0);
+    send_result(w, request_id, Q_OK, NULL, 0, NULL, NULL);
 }
 
 /* Bytes of a WorkRequest's decode arena taken from the stack before the heap: a malloc + free
@@ -305,7 +347,7 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
                  rc < 0 ? "malformed ringq.v1.WorkRequest: %s" : "empty WorkRequest",
                  rc < 0 ? pw_msg_strerror(rc) : "");
         send_result(w, rc < 0 ? 0 : req.request_id,
-                    rc == -ENOMEM ? Q_RESOURCE_EXHAUSTED : Q_INVALID_ARGUMENT, why, 0, NULL, 0);
+                    rc == -ENOMEM ? Q_RESOURCE_EXHAUSTED : Q_INVALID_ARGUMENT, why, 0, NULL, NULL);
         pw_msg_arena_deinit(&a);
         return;
     }
@@ -313,7 +355,7 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
     switch (req.kind_case) {
     case pwm_ringq_v1_WorkRequest_FIELD_subscribe: {
         q_status st = srv_work_subscribe(w, req.subscribe, why, sizeof why);
-        send_result(w, req.request_id, st, st == Q_OK ? NULL : why, 0, NULL, 0);
+        send_result(w, req.request_id, st, st == Q_OK ? NULL : why, 0, NULL, NULL);
         break;
     }
     case pwm_ringq_v1_WorkRequest_FIELD_credit: work_credit(w, req.request_id, req.credit); break;
@@ -344,7 +386,6 @@ static void on_start(pw_grpc_call *c)
     srv_work_holder(c, w->worker, w->addr);
     buf_init(&w->pending, WORK_PENDING_BYTES_MAX);
     buf_init(&w->reply, WORK_REPLY_BYTES_MAX);
-    buf_init(&w->body, WORK_REPLY_BYTES_MAX);
     pw_grpc_call_set_user(c, w);
     w->snext = t_sessions;
     if (t_sessions) t_sessions->sprev = w;

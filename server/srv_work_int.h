@@ -19,9 +19,9 @@
 #define WORK_DELIVER_BATCH 64u             /* tasks leased per claim */
 #define WORK_PENDING_BYTES_MAX (64u << 20) /* delivered tasks waiting for the stream's window */
 #define WORK_REPLY_BYTES_MAX (16u << 20)   /* one WorkResult (an Ack of 1000 ids is ~30 KiB) */
-/* Bytes each of a session's reply buffers keeps between replies: a 64-id Ack's AckResponse is
- * ~1.5 KiB; a larger reply gives back what is above this once sent. A malloc + free of each per
- * reply was ~1 % of the server's samples. */
+/* Bytes the session's reply scratch keeps between replies: a 64-id Ack's AckResponse is
+ * ~1.5 KiB; a larger reply gives back what is above this once sent. A malloc + free per reply
+ * was ~1 % of the server's samples. */
 #define WORK_SCRATCH_KEEP_BYTES 8192u
 
 typedef struct srv_work {
@@ -48,8 +48,8 @@ typedef struct srv_work {
     uint32_t inflight; /* ack/nack/extend jobs not yet answered */
     uint32_t held;     /* tasks delivered and not yet acked or nacked on the stream */
     buf pending;       /* WorkResponse messages, varint-length-prefixed */
-    buf reply, body;   /* origin-only scratch: a WorkResponse{result} being encoded, and the
-                      * AckResponse it carries; empty between replies (send_result) */
+    buf reply;         /* origin-only scratch: a WorkResponse{result} encoded when it cannot go
+                        * straight into the call's output (send_result); empty between replies */
     struct srv_work *snext, *sprev; /* the shard's open sessions (for drain) */
 } srv_work;
 /* ---- srv_queue_work.c (origin shard) ---- */

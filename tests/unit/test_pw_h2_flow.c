@@ -79,6 +79,39 @@ START_TEST(send_respects_connection_window)
 }
 END_TEST
 
+/* A gRPC stream's messages submitted between two output reads (a Work stream's results of one
+ * loop turn) leave as one DATA frame, not a frame each; want_write says so before the read. */
+START_TEST(data_submitted_between_reads_shares_a_frame)
+{
+    tp_request(1, true);
+    ck_assert_int_ge(tp_flush(), 0);
+    respond_headers(1);
+    tp_drain();
+    tp_out_reset();
+    const char *parts[] = {"first", "-second", "-third"};
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(
+            pw_h2_submit_data(S, 1, (const uint8_t *)parts[i], strlen(parts[i]), false),
+            (ssize_t)strlen(parts[i]));
+    ck_assert(pw_h2_session_want_write(S));
+    tp_drain();
+    ck_assert_uint_eq(tp_count_out(PW_H2_FT_DATA), 1);
+    const tp_frame *f = tp_find(PW_H2_FT_DATA, 1);
+    ck_assert_uint_eq(f->hd.length, 18);
+    ck_assert_mem_eq(f->p, "first-second-third", 18);
+    ck_assert_uint_eq(f->hd.flags, 0);
+    ck_assert(!pw_h2_session_want_write(S));
+    /* END_STREAM still goes at once, with what was waiting before it, in order. */
+    ck_assert_int_eq(pw_h2_submit_data(S, 1, (const uint8_t *)"ab", 2, false), 2);
+    ck_assert_int_eq(pw_h2_submit_data(S, 1, (const uint8_t *)"cd", 2, true), 2);
+    tp_drain();
+    ck_assert_uint_eq(data_out(1), 22);
+    ck_assert_uint_eq(tp_out[tp_nout - 1].hd.flags, PW_H2_FLAG_END_STREAM);
+    ck_assert_mem_eq(tp_out[tp_nout - 1].p + tp_out[tp_nout - 1].hd.length - 2, "cd", 2);
+    ck_assert_uint_eq(tp_closes[1], 1);
+}
+END_TEST
+
 static void on_writable_refill(uint32_t sid) { (void)sid; }
 
 START_TEST(pending_cap_and_on_stream_writable)
@@ -571,6 +604,7 @@ int main(void)
     tcase_add_test(tc, send_respects_stream_window_and_resumes);
     tcase_add_test(tc, send_respects_connection_window);
     tcase_add_test(tc, pending_cap_and_on_stream_writable);
+    tcase_add_test(tc, data_submitted_between_reads_shares_a_frame);
     tcase_add_test(tc, output_bounded_when_peer_does_not_read);
     tcase_add_test(tc, initial_window_change_adjusts_streams);
     tcase_add_test(tc, window_update_errors);

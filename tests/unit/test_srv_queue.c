@@ -229,6 +229,37 @@ START_TEST(enqueue_owner_allocates_only_the_reply)
 }
 END_TEST
 
+/* The origin's side of an Enqueue, from its frames to the job sent to the owner (shard 0
+ * stepped alone while the counting allocator is armed), in the steady state: the request's copy
+ * and its decoded form share the job's one block (srv_job_decoded; they were two allocations).
+ * The other three are the h2 stream, the gRPC call and the job taken from their caches (a cache
+ * hit is counted: the fail-Nth walk may fail it). */
+START_TEST(enqueue_origin_allocates_one_request_block)
+{
+    start(2, Q_COMMIT_NEVER);
+    char q[32], id[64];
+    ts_queue_on(q, sizeof q, "far", 1);
+    enqueue_ok(q, "first", id); /* the queue, the caches and the buffers exist */
+    enqueue_ok(q, "second", id);
+    step_only(0);
+    uint64_t sent0 = mesh_sent(0);
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    uint32_t sid = ts_enqueue_start(&C, q, "hello");
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    uint64_t allocs = rt_alloc_test_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    step_all();
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    ck_assert_uint_eq(queue_info(q).enqueued_total, 3);
+    ck_assert_msg(allocs <= 4, "the origin's side of an Enqueue made %llu allocations",
+                  (unsigned long long)allocs);
+    stop();
+}
+END_TEST
+
 START_TEST(malformed_body_invalid_argument)
 {
     start(2, Q_COMMIT_NEVER);
@@ -340,6 +371,26 @@ START_TEST(work_results_reuse_session_buffers)
     /* 8 answers more: at most one allocation each (the copy the call's queue makes). */
     ck_assert_msg(many - few <= 8, "8 more answers made %llu more allocations",
                   (unsigned long long)(many - few));
+    ts_rst(&C, ws, 0x8 /* CANCEL */);
+    ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
+/* The answers to the requests of one read are encoded straight into the call's output, with
+ * no allocation per answer (they used to be encoded in the session's scratch and copied into
+ * the call's queue, an allocation there each), and leave in one DATA frame (one frame each
+ * before pw_h2 framed a stream's submissions at the next output read). */
+START_TEST(work_results_of_one_read_share_a_frame)
+{
+    start(2, Q_COMMIT_NEVER);
+    uint32_t ws = ts_open(&C, TS_PATH_WORK);
+    (void)work_refused_credits(ws, 1, 4); /* warm: the call's and the session's buffers exist */
+    uint32_t frames0 = ts_call_of(&C, ws)->data_frames;
+    uint64_t allocs = work_refused_credits(ws, 100, 12);
+    uint32_t frames = ts_call_of(&C, ws)->data_frames - frames0;
+    ck_assert_msg(frames == 1, "12 answers to one read came in %u DATA frames", frames);
+    ck_assert_msg(allocs <= 2, "12 answers made %llu allocations", (unsigned long long)allocs);
     ts_rst(&C, ws, 0x8 /* CANCEL */);
     ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
     stop();
@@ -515,10 +566,12 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, enqueue_lease_ack_across_shards);
     tcase_add_test(tc, enqueue_owner_allocates_only_the_reply);
+    tcase_add_test(tc, enqueue_origin_allocates_one_request_block);
     tcase_add_test(tc, malformed_body_invalid_argument);
     tcase_add_test(tc, lease_long_poll_woken_by_enqueue);
     tcase_add_test(tc, work_stream_delivery_and_ack);
     tcase_add_test(tc, work_results_reuse_session_buffers);
+    tcase_add_test(tc, work_results_of_one_read_share_a_frame);
     tcase_add_test(tc, cancel_while_job_in_flight);
     tcase_add_test(tc, cancel_while_parked_on_owner);
     tcase_add_test(tc, durable_before_visible);
