@@ -7,15 +7,15 @@
 # after the bench starts, as its warm-up ends, and dumped (-d) when it ends. Prints one line:
 #   RINGQD bBATCH Ir=<instructions> tasks=<acked in the window> Ir_per_task=<Ir / tasks>
 # and leaves OUT.json (the bench's result), OUT.bench.log and OUT.cg.1 (the dump, for
-# callgrind_annotate). Kernel time is not counted. RINGQ_BENCH (default: this tree's
-# build/ringq-bench) is the generator; hold the shared lock for timing runs:
+# callgrind_annotate). Kernel time is not counted. BENCH (default: this tree's
+# build/ringq-bench) is the generator, the same one for every ringqd compared; hold the shared lock for timing runs:
 #   flock /work/bench.lock bash bench/callgrind_e2e.sh build/ringqd 64 4 1 /tmp/cg-b64
 set -u
 . "$(dirname "$0")/bench_lib.sh" # ringqd_start, ringqd_stop
 [ $# -eq 5 ] || { echo "usage: $0 RINGQD BATCH CONNS INFLIGHT OUT" >&2; exit 2; }
 BIN=$1 B=$2 C=$3 I=$4 OUT=$5
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-RINGQ_BENCH=${RINGQ_BENCH:-$ROOT/build/ringq-bench}
+BENCH=${BENCH:-$ROOT/build/ringq-bench}
 FSYNC=${FSYNC:-never}
 PY=/usr/bin/python3
 START_TRIES=300 # x 0.1 s: 30 s for ringqd to start under callgrind
@@ -26,7 +26,7 @@ d=$(mktemp -d /tmp/callgrind-e2e.XXXXXX)
 ringqd_start "$d" "$START_TRIES" valgrind --tool=callgrind --callgrind-out-file="$OUT.cg" "$BIN" \
     --threads 1 --log-level warn --fsync "$FSYNC" || exit 1
 pid=$RINGQD_PID
-"$RINGQ_BENCH" e2e --system ringq --threads 1 --size 100 --warmup "$WARMUP_S" --duration 8 \
+"$BENCH" e2e --system ringq --threads 1 --size 100 --warmup "$WARMUP_S" --duration 8 \
     --quiet --batch "$B" --conns "$C" --inflight "$I" --workers 4 --credits 256 \
     --addr "127.0.0.1:$RINGQD_PORT" --json "$OUT.json" >"$OUT.bench.log" 2>&1 &
 bp=$!
