@@ -192,5 +192,5 @@ void srv_consume_run_cack(srv_job *j, srv_part *sp)
     else if (srv_cons_settle(sp, s, c, r->acks, pwm_ringq_v1_ConsumeResult_FIELD_results, &j->resp,
                              &commit_to, &e) != Q_OK)
         srv_job_err(j, &e);
-    srv_job_reply_durable(j, sp);
+    srv_job_reply_durable_join(j, sp); /* rides the producers' fsync */
 }
