@@ -285,6 +285,9 @@ typedef struct pw_h2_stats {
     uint64_t data_copied_bytes; /* DATA payload bytes submitted by reference but copied */
     uint64_t hblocks_cached;    /* header blocks sent as kept bytes (no HPACK encode, no copy of
                                  * the list: an equal list submitted again, pw_h2_send.c) */
+    uint64_t hblocks_decoded_cached; /* header blocks received that were byte-identical to the
+                                      * last one under an unchanged HPACK table: delivered
+                                      * without decoding or validating again (pw_h2_hblock.c) */
 } pw_h2_stats;
 void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out);
 
