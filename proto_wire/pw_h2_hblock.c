@@ -395,12 +395,16 @@ static void dcache_fill(pw_h2_session *s, const hb_ctx *c, uint64_t gen0, const 
  * the decoded-block cache. Returns pw_hpack_decode_block's result (0 on a hit). */
 static int decode(pw_h2_session *s, hb_ctx *c, const uint8_t *block, size_t len, const char **desc)
 {
-    if (c->kind != HB_DISCARD && dcache_hit(s, c, block, len)) return 0;
+    if (c->kind != HB_DISCARD && dcache_hit(s, c, block, len)) {
+        s->hblock_id = s->dcache_epoch;
+        return 0;
+    }
     const uint64_t gen0 = s->dec.gen;
     const int rc = pw_hpack_decode_block(&s->dec, block, len, s->cfg.max_header_list_size, emit, c,
                                          desc);
     if (rc == 0) dcache_fill(s, c, gen0, block, len);
     else if (s->dcache) s->dcache->block_len = 0;
+    if (s->dcache && s->dcache->block_len) s->hblock_id = ++s->dcache_epoch; /* just kept */
     return rc;
 }
 
@@ -430,6 +434,7 @@ static int block_done(pw_h2_session *s, uint32_t sid, uint8_t flags, uint32_t fr
         rc = pw_h2i_stream_error(s, sid, PW_H2_PROTOCOL_ERROR); /* §8.1.1 malformed */
     else if (c.kind == HB_REQUEST) rc = open_request(s, sid, es, &c);
     else rc = on_stream_block(s, pw_h2i_stream_find(s, sid), es, &c);
+    s->hblock_id = 0;
     buf_consume(&s->hbytes, buf_size(&s->hbytes));
     buf_consume(&s->hfields, buf_size(&s->hfields));
     /* While the connection is busy the next block comes soon: keep the scratch (freeing it cost
@@ -491,6 +496,8 @@ int pw_h2i_on_continuation(pw_h2_session *s, const pw_h2_frame *f)
     buf_shrink(&s->hblock, 0);
     return rc;
 }
+
+uint64_t pw_h2_session_hblock_id(const pw_h2_session *s) { return s->hblock_id; }
 
 /* pw_h2.h: the glue bounds how long a block may stay open. */
 bool pw_h2_session_in_header_block(const pw_h2_session *s) { return s->cont_stream != 0; }

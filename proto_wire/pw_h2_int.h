@@ -153,7 +153,9 @@ struct pw_h2_session {
     /* The decoded-block cache (pw_h2_hblock.c), allocated at the first block it keeps and let go
      * with the block scratch when the connection is idle (pw_h2i_idle_trim) or fails. */
     pw_h2_dcache *dcache;
-    uint64_t dcache_hits; /* blocks delivered from the decoded-block cache */
+    uint64_t dcache_epoch; /* ids given to kept lists so far */
+    uint64_t hblock_id;    /* the id of the list being delivered, or 0 */
+    uint64_t dcache_hits;  /* blocks delivered from the decoded-block cache */
 
     /* Streams: open addressing on the id, allocated lazily. */
     pw_h2_stream **tab;
