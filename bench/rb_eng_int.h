@@ -37,8 +37,9 @@ enum {
     RB_C_ACK_SENT,
     RB_C_ACK_OK,
     RB_C_ACK_ERR,
-    RB_C_LATE,    /* open loop: sends that left > RB_LATE_NS after their slot */
-    RB_C_OPS_WIN, /* completed OK inside the counted phase */
+    RB_C_LATE,     /* open loop: sends that left > RB_LATE_NS after their slot */
+    RB_C_LATE_CAP, /* of those, the ones that waited for room under the in-flight cap */
+    RB_C_OPS_WIN,  /* completed OK inside the counted phase */
     RB_C_TASKS_WIN,
     RB_C_N
 };
@@ -108,12 +109,13 @@ struct rb_thr {
     uint64_t s_t0, s_k;
     double s_iv_ns;
     size_t s_rr;
-    bool s_blocked;  /* due slots wait for room on a connection */
-    ev_timer tick;   /* publishes p99_ns once a second */
-    rb_hist *hist;   /* counted latencies (ns) */
-    rb_hist *prog;   /* latencies of the current second, for the progress line */
-    rb_hist *ophist; /* e2e: counted send() latencies (enqueue / publish confirmation) */
-    uint8_t *pbuf;   /* batch x size payload scratch */
+    bool s_blocked;        /* due slots wait for room on a connection */
+    uint64_t s_unblock_ns; /* when the last such wait ended: slots due before it waited on it */
+    ev_timer tick;         /* publishes p99_ns once a second */
+    rb_hist *hist;         /* counted latencies (ns) */
+    rb_hist *prog;         /* latencies of the current second, for the progress line */
+    rb_hist *ophist;       /* e2e: counted send() latencies (enqueue / publish confirmation) */
+    uint8_t *pbuf;         /* batch x size payload scratch */
     rb_payload *pl;
     /* any thread */
     _Atomic bool paused; /* e2e: producers held by the backlog bound */

@@ -350,6 +350,8 @@ static void collect(rb_eng *e, rb_result *r)
     r->duplicates = rb_eng_sum(e, RB_C_DUPS);
     r->foreign = rb_eng_sum(e, RB_C_FOREIGN);
     r->late_sends = rb_eng_sum(e, RB_C_LATE);
+    r->late_cap_sends = rb_eng_sum(e, RB_C_LATE_CAP);
+    r->ops_started = rb_eng_sum(e, RB_C_OPS_STARTED);
     r->ops = rb_eng_sum(e, RB_C_OPS_WIN);
     r->tasks = rb_eng_sum(e, RB_C_TASKS_WIN);
     r->tasks /= e->ngroups; /* fanout: messages acked by every group */

@@ -106,6 +106,8 @@ typedef struct rb_result {
     double ops_per_s, tasks_per_s;
     uint64_t errors; /* failed ops + failed acks + foreign/duplicate tasks + fatal */
     uint64_t late_sends;
+    uint64_t late_cap_sends; /* of late_sends, those due while every connection was at its cap */
+    uint64_t ops_started;    /* operations handed to the driver, the whole run (late_sends' base) */
     uint64_t op_errors, ack_errors;
     uint64_t stamped, enqueued, enqueue_errors, received, acked, duplicates, foreign;
     uint64_t max_backlog;  /* e2e closed loop: the producers' bound; else 0 */
@@ -130,6 +132,12 @@ int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r);
 /* CPU time (utime + stime, every thread, exited ones included) of process `pid` so far, in ns
  * (clock-tick resolution, usually 10 ms), from /proc/PID/stat. 0 or a negative errno. */
 int rb_proc_cpu_ns(int pid, uint64_t *out);
+/* An open-loop run whose late sends exceed this share of its sends did not keep its schedule.
+ * Late sends that were due while every connection was at its in-flight cap waited for the
+ * system's answers ("cap_limited": the system's latency); the others waited for this process
+ * ("generator_limited": the generator, not the system, set that latency). 1 %: the p99 then
+ * includes late sends by construction. */
+#define RB_GEN_LIMITED_LATE_SHARE 0.01
 
 /* CPU time (utime + stime, every thread) of this process so far, in ns (getrusage: microsecond
  * resolution). 0 or a negative errno. */

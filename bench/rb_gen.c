@@ -203,9 +203,11 @@ static void cx_pump(rb_cx *x)
 static void sched_run(rb_thr *th)
 {
     rb_eng *e = th->e;
+    bool was_blocked = th->s_blocked;
     th->s_blocked = false;
     if (!may_send(e, rb_phase_now(e))) return;
     uint64_t now = rt_now_ns();
+    if (was_blocked) th->s_unblock_ns = now;
     for (;;) {
         uint64_t due = th->s_t0 + (uint64_t)((double)th->s_k * th->s_iv_ns);
         if (due > now) {
@@ -223,7 +225,12 @@ static void sched_run(rb_thr *th)
             return;
         }
         th->s_rr = (size_t)(x - th->cx + 1) % th->nprod;
-        if (now - due > RB_LATE_NS) rb_ctr_add(th, RB_C_LATE, 1);
+        if (now - due > RB_LATE_NS) {
+            rb_ctr_add(th, RB_C_LATE, 1);
+            /* Due while every connection was full: it waited for the server's answers, not for
+             * this thread (which the generator-limited verdict is about). */
+            if (due <= th->s_unblock_ns) rb_ctr_add(th, RB_C_LATE_CAP, 1);
+        }
         if (cx_start(x, due) <= 0) return;
         th->s_k++;
     }

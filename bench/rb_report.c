@@ -29,6 +29,22 @@ static const char *scenario_name(const rb_opts *o)
 
 static double us(uint64_t ns) { return (double)ns / 1e3; }
 
+/* Open loop: the share of sends that left late, split by what they waited for, with the verdict
+ * on whether the generator kept its schedule (its CPU is client_cpu_*). */
+static void gen_report(FILE *f, const rb_opts *o, const rb_result *r)
+{
+    if (o->rate <= 0 || o->scenario == RB_DRAIN) return;
+    double n = r->ops_started ? (double)r->ops_started : 1;
+    double share = (double)r->late_sends / n, cap = (double)r->late_cap_sends / n;
+    fprintf(f,
+            ",\"ops_started\":%" PRIu64 ",\"late_cap_sends\":%" PRIu64
+            ",\"late_share\":%.6f,\"late_cap_share\":%.6f,\"late_gen_share\":%.6f"
+            ",\"cap_limited\":%s,\"generator_limited\":%s",
+            r->ops_started, r->late_cap_sends, share, cap, share - cap,
+            cap > RB_GEN_LIMITED_LATE_SHARE ? "true" : "false",
+            share - cap > RB_GEN_LIMITED_LATE_SHARE ? "true" : "false");
+}
+
 void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r)
 {
     const rb_hist *h = &r->hist;
@@ -98,6 +114,7 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
                 ",\"client_cpu_s\":%.3f,\"client_cpu_us_per_task\":%.4f,\"client_cpu_util\":%.3f",
                 r->client_cpu_s, r->client_cpu_s * 1e6 / (double)r->tasks,
                 r->client_cpu_s / r->duration_s);
+    gen_report(f, o, r);
     if (r->backlog_end >= 0) fprintf(f, ",\"backlog_end\":%" PRId64, r->backlog_end);
     else fputs(",\"backlog_end\":null", f);
     fprintf(f, ",\"passed\":%s", r->passed ? "true" : "false");

@@ -239,7 +239,45 @@ def group_table(ser, group, meta, notes):
             if anything or any(meta.get("na.%s.%s" % (sysname, c)) for c in cols):
                 lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    if group.startswith("open") or group == "stall":
+        lines += gen_lines(ser, group)
     return lines
+
+
+def gen_note(res):
+    """The generator's own figures beside an open-loop point (ringq-bench's client_cpu_util,
+    late_share split into late_cap_share and late_gen_share, cap_limited, generator_limited):
+    "" for a run without them."""
+    parts = []
+    util = res.get("client_cpu_util")
+    if not isinstance(util, (int, float)) and isinstance(res.get("gen_cpu_pct"), (int, float)):
+        util = res["gen_cpu_pct"] / 100  # this session's first runs, before client_cpu_util
+    if isinstance(util, (int, float)):
+        parts.append("generator CPU %.0f %% of a CPU" % (100 * util))
+    if isinstance(res.get("late_share"), (int, float)):
+        late = "%.1f %% of sends late" % (100 * res["late_share"])
+        if isinstance(res.get("late_cap_share"), (int, float)):
+            late += " (%.1f %% waiting for the in-flight cap, %.1f %% behind the generator's " \
+                    "schedule)" % (100 * res["late_cap_share"], 100 * res.get("late_gen_share", 0))
+        parts.append(late)
+    if res.get("generator_limited"):
+        parts.append("**generator-limited** (over 1 % of sends late with room to send: the "
+                     "generator, not the server, set this latency)")
+    if res.get("cap_limited"):
+        parts.append("**cap-limited** (over 1 % of sends waited for the server's answers under "
+                     "the in-flight cap: the server fell behind the offered rate)")
+    return ", ".join(parts)
+
+
+def gen_lines(ser, group):
+    """Under an open-loop table: each point's generator figures."""
+    out = []
+    for k in sorted(k for k in ser if k[0] == group):
+        s = ser[k]
+        g = gen_note(s["med"]["result"]) if s.get("med") else ""
+        if g:
+            out.append("- %s %s x=%d: %s" % (k[1], k[2], k[3], g))
+    return ["Generator (the median run's):", ""] + out + [""] if out else []
 
 
 def verdict(ok):
@@ -357,10 +395,10 @@ def stage_table(d, ser):
             "fsync (count) |", "|---|---|---|---|---|---|---|---|"] + L + [""]
 
 
-def stall_summary(d, run, bound_s=0.005):
-    """(stalls over bound_s, "largest in (a, b]" text, iterations) of a run's saved /metrics."""
-    h = metrics_hist(os.path.join(d, run["json"][:-len(".json")] + ".metrics"),
-                     "ringq_loop_stall_seconds")
+def stall_summary(d, run, bound_s=0.005, name="ringq_loop_stall_seconds"):
+    """(stalls over bound_s, "largest in (a, b]" text, iterations) of a run's saved /metrics
+    (`name`: the whole-turn histogram, or one half of its split of the long turns)."""
+    h = metrics_hist(os.path.join(d, run["json"][:-len(".json")] + ".metrics"), name)
     if not h:
         return None
     buckets, count, _ = h
@@ -447,6 +485,9 @@ def targets_open(L, ser, meta):
                 res = s["med"]["result"]
                 meas += "; achieved %s tasks/s, %s late sends" % (fmt_n(res.get("tasks_per_s")),
                                                                    res.get("late_sends", "?"))
+                g = gen_note(res)
+                if g:
+                    meas += "; " + g
             target_row(L, "p99 enqueue-to-start at half of peak, %s, %s" % (size, text), meas, ok)
 
 
@@ -461,6 +502,11 @@ def targets_stall(L, d, ser, meta):
             ok = over == 0
             meas = "%d of %s loop iterations over 5 ms; the largest %s (%s s at %s tasks/s)" % (
                 over, fmt_n(n), top, meta.get("stall_s", "?"), meta.get("stall.rate." + col, "?"))
+            own = stall_summary(d, s[0]["med"], name="ringq_loop_stall_oncpu_seconds")
+            pre = stall_summary(d, s[0]["med"], name="ringq_loop_stall_preempted_seconds")
+            if own and pre:
+                meas += ("; split: %d with over 5 ms on CPU (ringqd's own, the largest %s), %d "
+                         "with over 5 ms preempted (waiting for a CPU)" % (own[0], own[1], pre[0]))
         target_row(L, "no shard loop stall over 5 ms in a %s s run (`--fsync %s`)" % (
             meta.get("stall_s", "60"), "always" if col == "durable" else "never"), meas, ok)
 

@@ -15,6 +15,7 @@
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
+#include "core/ev_stall.h"
 #include "core/ev_timers.h"
 
 /* Reserved user_data values; real ops are pointers (never this small). */
@@ -48,6 +49,7 @@ struct ev_loop {
     uint64_t busy_from_ns;
     rt_hist *stall; /* &stall_own, or the owner's (ev_loop_set_stall_hist) */
     rt_hist stall_own;
+    ev_stall split; /* long turns split into on-CPU and preempted time (ev_stall.h) */
 
     /* Provided buffer ring for multishot recv. */
     struct io_uring_buf_ring *br;
@@ -140,6 +142,7 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
         return NULL;
     }
     loop->stall = &loop->stall_own;
+    ev_stall_init(&loop->split);
     loop->shard_id = o.shard_id;
     loop->buf_count = o.buf_count;
     loop->buf_size = o.buf_size;
@@ -212,12 +215,19 @@ void ev_loop_destroy(ev_loop *loop)
     if (loop->efd >= 0) close(loop->efd);
     rt_free(loop->bufs);
     ev_timers_deinit(&loop->timers);
+    ev_stall_deinit(&loop->split);
     rt_free(loop);
 }
 
 uint64_t ev_loop_now(ev_loop *loop) { return loop->now_ns; }
 const rt_hist *ev_loop_stall_hist(const ev_loop *loop) { return loop->stall; }
 void ev_loop_set_stall_hist(ev_loop *loop, rt_hist *h) { loop->stall = h ? h : &loop->stall_own; }
+const rt_hist *ev_loop_stall_oncpu_hist(const ev_loop *loop) { return loop->split.oncpu; }
+const rt_hist *ev_loop_stall_preempted_hist(const ev_loop *loop) { return loop->split.preempted; }
+void ev_loop_set_stall_split_hists(ev_loop *loop, rt_hist *oncpu, rt_hist *preempted)
+{
+    ev_stall_set_hists(&loop->split, oncpu, preempted);
+}
 int ev_loop_shard(const ev_loop *loop) { return loop->shard_id; }
 void ev_loop_stop(ev_loop *loop) { loop->stop = true; }
 
@@ -530,7 +540,11 @@ int ev_loop_run_once(ev_loop *loop, bool block)
     for (int i = 0; i < loop->nhooks; i++)
         loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_ITERATION);
     publish_buffers(loop);
-    if (loop->busy_from_ns) rt_hist_observe(loop->stall, rt_now_ns() - loop->busy_from_ns);
+    if (loop->busy_from_ns) {
+        uint64_t end = rt_now_ns();
+        rt_hist_observe(loop->stall, end - loop->busy_from_ns);
+        ev_stall_turn_end(&loop->split, loop->busy_from_ns, end);
+    }
     bool sleep = block && io_uring_cq_ready(&loop->ring) == 0 && !loop->stop;
     if (sleep) {
         for (int i = 0; i < loop->nhooks; i++)
@@ -562,6 +576,7 @@ int ev_loop_run_once(ev_loop *loop, bool block)
 
     loop->now_ns = rt_now_ns();
     loop->busy_from_ns = loop->now_ns;
+    ev_stall_turn_start(&loop->split, loop->now_ns);
     int ran = 0;
     unsigned n;
     do {

@@ -113,6 +113,15 @@ const rt_hist *ev_loop_stall_hist(const ev_loop *loop);
  * another thread may keep reading it after the loop is gone), or back into the loop's own when
  * `h` is NULL. Owner thread only. */
 void ev_loop_set_stall_hist(ev_loop *loop, rt_hist *h);
+/* The long turns (at least EV_STALL_SPLIT_NS) of the stall histogram, split in two (ev_stall.h):
+ * the time the thread was runnable without a CPU (preempted) and the rest (on-CPU: its own work
+ * and blocking calls). One observation in each per long turn; same reading rules as
+ * ev_loop_stall_hist. */
+const rt_hist *ev_loop_stall_oncpu_hist(const ev_loop *loop);
+const rt_hist *ev_loop_stall_preempted_hist(const ev_loop *loop);
+/* Counts the split into `oncpu` and `preempted` from now on (borrowed, as for
+ * ev_loop_set_stall_hist), or back into the loop's own when NULL. Owner thread only. */
+void ev_loop_set_stall_split_hists(ev_loop *loop, rt_hist *oncpu, rt_hist *preempted);
 int ev_loop_shard(const ev_loop *loop);
 
 /* Hooks run at three points of every loop iteration:

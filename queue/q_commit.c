@@ -16,6 +16,11 @@
  * written, has returned. At most Q_COMMIT_CHAINS_MAX chains run; later waiters wait for the
  * oldest to end.
  *
+ * Only waiters of q_log_commit_async start that second chain; those of q_log_commit_join (a
+ * consumer's acks) wait for the one in flight to end, or for an eager waiter's chain, and join
+ * it: acks stay durable before they are answered without adding an fsync beside each producer's
+ * (a durable fan-out used to spend a chain slot and a disk flush on each ack request).
+ *
  * When the oldest chain completes, the waiters it covers are detached and their callbacks run;
  * appends and commits made from inside those callbacks join the next chain, which is started
  * (ALWAYS) or timed (INTERVAL) only after the last callback returned, so one fsync covers them
@@ -104,7 +109,7 @@ static bool may_pipeline(const q_log *log)
     const q_commit_chain *c = &log->chains[log->chain_head];
     const q_seg *open = &log->segs[log->nsegs - 1];
     return !c->done && c->last == open->base && open->published && c->target < log->next &&
-           log->wtail && log->wtail->target > c->target;
+           log->wtail && log->eager_target > c->target;
 }
 
 /* Chain c's op completed without error. Returns 1 when the chain is done, 0 when it
@@ -260,7 +265,8 @@ static void on_timer(ev_loop *loop, ev_timer *t)
     schedule(log);
 }
 
-int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
+/* Queues w; an eager waiter may start a chain beside the one in flight, a joining one not. */
+static int commit_wait(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud, bool eager)
 {
     if (log->failed) return log->failed;
     if (!log->loop) return -EINVAL;
@@ -270,6 +276,7 @@ int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
     w->ud = ud;
     w->target = log->next;
     w->next = NULL;
+    if (eager) log->eager_target = w->target;
     if (log->wtail) log->wtail->next = w;
     else log->whead = w;
     log->wtail = w;
@@ -286,6 +293,16 @@ int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
         return log->failed;
     }
     return 0;
+}
+
+int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
+{
+    return commit_wait(log, w, cb, ud, true);
+}
+
+int q_log_commit_join(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
+{
+    return commit_wait(log, w, cb, ud, false);
 }
 
 int q_log_sync_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)

@@ -283,6 +283,13 @@ void q_log_on_committed(q_log *log, q_committed_fn fn, void *ud);
  * fdatasync now unless one is in flight (then the next starts when it completes); INTERVAL starts
  * one when the window's timer fires; NEVER reports everything appended as durable (returns 1). */
 int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud);
+/* The same wait, without hastening the commit: under ALWAYS it starts an fdatasync only when none
+ * is in flight; beside one in flight it starts no second (pipelined) one, and joins the next
+ * chain, which starts when the one in flight ends or when a q_log_commit_async waiter starts it
+ * first. For records whose answer is not on a producer's critical path (a consumer's acks): they
+ * stay durable before they are answered, but ride the producers' fsyncs instead of adding their
+ * own beside them. Returns and errors as q_log_commit_async. */
+int q_log_commit_join(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud);
 /* Starts the fsync chain now, whatever the policy: fdatasync of what was appended, then the
  * renames that publish rolled segments (so retention may delete them) and the directory fsync,
  * all through the loop — the housekeeping sync of --fsync never, which must not block the shard.

@@ -81,7 +81,9 @@ struct q_log {
     bool in_callbacks; /* commit callbacks are running: start nothing until they end */
     q_commit_chain chains[Q_COMMIT_CHAINS_MAX];
     uint32_t chain_head, nchains;
-    uint64_t pipelined_total;                /* chains started while an older one was in flight */
+    uint64_t pipelined_total; /* chains started while an older one was in flight */
+    uint64_t eager_target;    /* highest target of a q_log_commit_async waiter: only those may start
+                            * a chain beside the one in flight (q_log_commit_join's wait) */
     uint64_t fsync_buckets[Q_FSYNC_BUCKETS]; /* latency histogram (q_log_stats) */
     uint64_t fsyncs, fsync_ns_total;
     q_commit_waiter *whead, *wtail;

@@ -154,7 +154,8 @@ struct srv_shard {
     srv_conn *dirty; /* connections with output produced outside their own callbacks */
     /* Latency histograms written by this shard only, read by any scrape (srv_stage.h). */
     rt_hist stage[SRV_STAGE_OPS][SRV_STAGES];
-    rt_hist stall; /* the loop's (ev_loop_set_stall_hist) */
+    rt_hist stall;                        /* the loop's (ev_loop_set_stall_hist) */
+    rt_hist stall_oncpu, stall_preempted; /* its long turns split (ev_loop_set_stall_split_hists) */
 };
 
 struct srv_runtime {

@@ -159,12 +159,23 @@ static void on_job_durable(q_log *log, void *ud, int status, uint64_t durable)
     srv_job_reply(j);
 }
 
-void srv_job_reply_durable(srv_job *j, srv_part *sp)
+/* Replies once the commit asked for (r: q_log_commit_async's or q_log_commit_join's result) is
+ * done. */
+static void reply_after(srv_job *j, int r)
 {
-    int r = q_log_commit_async(q_part_log(sp->p), &j->cw, on_job_durable, j);
     if (r == 0) return; /* on_job_durable replies */
     if (r < 0) srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-r));
     srv_job_reply(j);
+}
+
+void srv_job_reply_durable(srv_job *j, srv_part *sp)
+{
+    reply_after(j, q_log_commit_async(q_part_log(sp->p), &j->cw, on_job_durable, j));
+}
+
+void srv_job_reply_durable_join(srv_job *j, srv_part *sp)
+{
+    reply_after(j, q_log_commit_join(q_part_log(sp->p), &j->cw, on_job_durable, j));
 }
 
 void srv_job_answer(srv_job *j)

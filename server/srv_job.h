@@ -123,6 +123,9 @@ void srv_job_dispatch(srv_job *j, uint32_t part_no, srv_job_run_fn run, srv_job_
 void srv_job_reply(srv_job *j);
 /* Owner side: reply once every record appended so far is durable (or with the log's failure). */
 void srv_job_reply_durable(srv_job *j, srv_part *sp);
+/* The same for records off the producers' path (a stream consumer's acks): their commit joins
+ * the next fsync instead of starting one beside the one in flight (q_log_commit_join). */
+void srv_job_reply_durable_join(srv_job *j, srv_part *sp);
 /* Default done: sends resp (if status OK) and finishes the call with status/msg. */
 void srv_job_answer(srv_job *j);
 /* Sets status and message (printf-style). */

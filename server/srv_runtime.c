@@ -477,6 +477,7 @@ static void shard_main(int id, void *arg)
         ev_loop_add_wake_handler(sh->loop, on_wake, sh);
         ev_loop_add_hook(sh->loop, on_iteration, sh);
         ev_loop_set_stall_hist(sh->loop, &sh->stall); /* outlives the loop: scrapes read it */
+        ev_loop_set_stall_split_hists(sh->loop, &sh->stall_oncpu, &sh->stall_preempted);
         ok = shard_bind(rt, sh);
     }
     /* Listen now, accept only once every shard is ready: during recovery the kernel completes

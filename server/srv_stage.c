@@ -1,6 +1,7 @@
 /* server/srv_stage: per-stage latency histograms and the loop stall histogram (srv_stage.h). */
 #include "server/srv_stage.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "core/rt_clock.h"
@@ -32,6 +33,18 @@ void srv_stage_mark(srv_stage_op op, srv_stage st, uint64_t *mark)
     *mark = now;
 }
 
+/* One loop histogram (at byte `off` of each srv_shard), every shard's merged. */
+static void stall_metric(buf *out, struct srv_runtime *rt, size_t off, const char *name,
+                         const char *help)
+{
+    rt_hist h = {0};
+    for (int i = 0; i < rt->nshards; i++)
+        rt_hist_add(&h, (const rt_hist *)((const char *)&rt->shards[i] + off));
+    srv_metric_family(out, name, "histogram", help);
+    srv_metric_histogram(out, name, NULL, rt_hist_bounds_ns(), RT_HIST_BUCKETS - 1, h.buckets,
+                         h.count, h.sum_ns, 1e9);
+}
+
 /* Which stages each op passes through (the others are never observed: no empty series). */
 static bool op_has(srv_stage_op op, srv_stage st)
 {
@@ -60,11 +73,14 @@ void srv_stage_metrics(struct srv_runtime *rt, buf *out)
                                  h.buckets, h.count, h.sum_ns, 1e9);
         }
     }
-    rt_hist stall = {0};
-    for (int i = 0; i < rt->nshards; i++) rt_hist_add(&stall, &rt->shards[i].stall);
-    srv_metric_family(out, "ringq_loop_stall_seconds", "histogram",
-                      "Shard loop iterations: time from a wake-up to the next wait, spent in "
-                      "callbacks, timers and hooks.");
-    srv_metric_histogram(out, "ringq_loop_stall_seconds", NULL, bounds, RT_HIST_BUCKETS - 1,
-                         stall.buckets, stall.count, stall.sum_ns, 1e9);
+    stall_metric(out, rt, offsetof(srv_shard, stall), "ringq_loop_stall_seconds",
+                 "Shard loop iterations: time from a wake-up to the next wait, spent in "
+                 "callbacks, timers and hooks.");
+    stall_metric(out, rt, offsetof(srv_shard, stall_oncpu), "ringq_loop_stall_oncpu_seconds",
+                 "Shard loop iterations of 1 ms or more: the part the thread ran or blocked in "
+                 "its own calls (docs/operations.md \"Stage latencies\").");
+    stall_metric(out, rt, offsetof(srv_shard, stall_preempted),
+                 "ringq_loop_stall_preempted_seconds",
+                 "Shard loop iterations of 1 ms or more: the part the thread was runnable "
+                 "without a CPU (its run delay).");
 }

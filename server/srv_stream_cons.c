@@ -224,7 +224,7 @@ static void run_ack(srv_job *j, srv_part *sp)
     if (c && srv_cons_settle(sp, s, c, r->acks, pwm_ringq_v1_AckMessagesResponse_FIELD_results,
                              &j->resp, &commit_to, &e) != Q_OK)
         srv_job_err(j, &e);
-    srv_job_reply_durable(j, sp);
+    srv_job_reply_durable_join(j, sp); /* rides the producers' fsync */
 }
 
 static void run_fetch(srv_job *j, srv_part *sp)

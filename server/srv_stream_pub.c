@@ -217,7 +217,11 @@ static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishReque
         return;
     }
     j->owner_state = pr;
-    int c = q_log_commit_async(q_part_log(sp->p), &j->cw, on_pub_synced, j);
+    /* Joins the fsync after the one in flight rather than starting one beside it: two
+     * fdatasyncs of one file do not overlap on the disk (measured: a pipelined second made each
+     * slower and a durable fan-out ~15% slower), while the next one, started when the one in
+     * flight ends, covers every publish that arrived meanwhile. */
+    int c = q_log_commit_join(q_part_log(sp->p), &j->cw, on_pub_synced, j);
     if (c == 0) return; /* on_pub_synced answers */
     on_pub_synced(q_part_log(sp->p), j, c < 0 ? c : 0, q_log_durable(q_part_log(sp->p)));
 }

@@ -5,9 +5,11 @@ for e2e/drain that every enqueued task was received and acked and the queue is e
 exit codes for bad usage and for an unreachable server."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 import ringq_harness as H
@@ -144,6 +146,75 @@ class BenchTest(unittest.TestCase):
         self.assertGreater(r["ops_per_s"], 0.5 * rate)
         self.assertLess(r["ops_per_s"], 1.2 * rate)
         self.assertGreaterEqual(r["late_sends"], 0)
+        self.assert_generator_figures(r)
+        self.assertLessEqual(r["late_sends"], r["ops_started"])
+
+    def assert_generator_figures(self, r):
+        """The generator's own CPU in the window, and in open loop its late-send share with the
+        generator-limited verdict (late sends over 1 % of the sends)."""
+        self.assertGreater(r["client_cpu_s"], 0)
+        self.assertAlmostEqual(r["client_cpu_util"], r["client_cpu_s"] / r["duration_s"],
+                               delta=0.01)
+        if r["config"]["loop"] != "open":
+            self.assertNotIn("late_share", r)
+            return
+        self.assertGreater(r["ops_started"], 0)
+        self.assertAlmostEqual(r["late_share"], r["late_sends"] / r["ops_started"], places=5)
+        self.assertLessEqual(r["late_cap_sends"], r["late_sends"])
+        self.assertAlmostEqual(r["late_cap_share"], r["late_cap_sends"] / r["ops_started"],
+                               places=5)
+        self.assertAlmostEqual(r["late_gen_share"], r["late_share"] - r["late_cap_share"],
+                               places=5)
+        self.assertEqual(r["cap_limited"], r["late_cap_share"] > 0.01)
+        self.assertEqual(r["generator_limited"], r["late_gen_share"] > 0.01)
+
+    def test_open_loop_against_a_full_cap_is_cap_limited(self):
+        """A schedule of 2 M sends/s with at most 1 in flight on one connection: nearly every
+        send waits for the previous answer, so it is late because of the server's round trip
+        (cap_limited), not because the generator fell behind."""
+        r, _ = self.ringq("e2e", *SHORT, "--rate", "2000000", "--conns", "1", "--inflight", "1")
+        self.assert_passed(r, "e2e")
+        self.assert_generator_figures(r)
+        self.assertGreater(r["late_share"], 0.5)
+        self.assertGreater(r["late_cap_share"], 0.5)
+        self.assertTrue(r["cap_limited"])
+
+    def test_open_loop_with_a_stopped_generator_is_generator_limited(self):
+        """The generator itself stopped (SIGSTOP) for 300 ms of its measured window, with room
+        on every connection: the sends due meanwhile leave late through no fault of the
+        server, and the run says the generator set that latency (generator_limited), not the
+        in-flight cap."""
+        out = os.path.join(self.tmp.name, "stopped.json")
+        argv = [BENCH, "e2e", "--system", "ringq", "--addr", self.srv.addr, "--queue",
+                "bench-stopped", "--warmup", "0.5", "--duration", "2.5", "--rate", "2000",
+                "--conns", "4", "--json", out]
+        p = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        try:
+            for line in p.stderr:  # progress lines, one a second: wait for the measured window
+                if "measure" in line:
+                    break
+            p.send_signal(signal.SIGSTOP)
+            time.sleep(0.3)  # the injected stall itself, not a wait for a condition
+            p.send_signal(signal.SIGCONT)
+            rest = p.stderr.read()
+            self.assertEqual(p.wait(timeout=30), 0, rest)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        with open(out) as f:
+            r = json.load(f)
+        self.assert_passed(r, "e2e")
+        self.assert_generator_figures(r)
+        self.assertGreater(r["late_sends"], 0.2 * 0.3 * 2000)  # most of the 600 stopped slots
+        self.assertGreater(r["late_gen_share"], 0.01)
+        self.assertTrue(r["generator_limited"])
+        self.assertFalse(r["cap_limited"])
+
+    def test_closed_loop_reports_generator_cpu(self):
+        r, _ = self.ringq("e2e", *SHORT)
+        self.assert_passed(r, "e2e")
+        self.assert_generator_figures(r)
 
     def test_e2e_and_enqueue_on_the_enqueue_stream(self):
         # System ringq-stream: producers on Queue.EnqueueStream, one task per request.

@@ -1,5 +1,6 @@
 """The per-stage latency histograms of /metrics (docs/operations.md "Stage latencies"):
-ringq_stage_seconds{op,stage} and ringq_loop_stall_seconds, from a real ringqd (2 shards,
+ringq_stage_seconds{op,stage}, ringq_loop_stall_seconds and its long iterations split into
+ringq_loop_stall_oncpu_seconds and ringq_loop_stall_preempted_seconds, from a real ringqd (2 shards,
 --fsync always) driven by real gRPC clients (Debian's grpcio): unary Enqueues, then a Work
 stream that receives the tasks and acks them. Every stage each request passes through must
 count it; the sums must be sane (an Enqueue's stages are disjoint parts of its round trip, so
@@ -114,6 +115,22 @@ class StageHistogramTest(unittest.TestCase):
         self.check_shape(b, n)
         self.assertGreater(n, n0)  # the Enqueue and the scrape woke the loops
         self.assertGreater(s, s0)
+
+    def test_long_iterations_are_split_into_oncpu_and_preempted(self):
+        """Each iteration of 1 ms or more is counted once in each half of the split, and the
+        halves add up to that iteration's wall time: together they never exceed the whole-
+        iteration histogram, in count above 1 ms or in sum."""
+        self.c.put(C.qname("split"), "x")
+        fams = families(scrape(self.srv.addr))
+        b, s, n = hist(fams, "ringq_loop_stall_seconds")
+        bo, so, no = hist(fams, "ringq_loop_stall_oncpu_seconds")
+        bp, sp, np_ = hist(fams, "ringq_loop_stall_preempted_seconds")
+        self.check_shape(bo, no)
+        self.check_shape(bp, np_)
+        shards = 2  # a scrape may fall between a shard's two observations of one iteration
+        self.assertLessEqual(abs(no - np_), shards)
+        self.assertLessEqual(no, n - b["0.001"] + shards)
+        self.assertLessEqual(so + sp, s)
 
 
 if __name__ == "__main__":

@@ -508,6 +508,51 @@ START_TEST(commit_seq_counts_fsyncs)
 }
 END_TEST
 
+/* q_log_commit_join (a consumer's acks): beside an fsync in flight it starts no second one; it
+ * joins the next, which a producer's q_log_commit_async starts, or the completion of the one in
+ * flight when no producer comes. With q_log_commit_async for the ack, three fsyncs ran here. */
+START_TEST(join_rides_the_next_fsync_instead_of_pipelining)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    ev_loop *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    uint64_t seen[6] = {0};
+    q_commit_waiter w1, w2, w3, w4;
+    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 0); /* fsync 1 */
+    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);                    /* an ack record */
+    ck_assert_int_eq(q_log_commit_join(log, &w2, count_cb, seen), 0);
+    ck_assert_uint_eq(log->nchains, 1);             /* no fsync beside fsync 1 for it */
+    ck_assert_int_eq(tq_append(log, 2, MAXLEN), 2); /* a producer's record */
+    ck_assert_int_eq(q_log_commit_async(log, &w3, count_cb, seen), 0);
+    ck_assert_uint_eq(log->nchains, 2); /* fsync 2 covers the ack and the producer's record */
+    while (seen[0] < 3 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_ge(seen[2], 2);
+    ck_assert_uint_eq(seen[3], 3);
+    q_log_stats st;
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.fsyncs, 2);
+    ck_assert_uint_eq(st.commits_pipelined, 1);
+    /* Alone, with nothing in flight, a join starts its fsync at once and is answered by it. */
+    ck_assert_int_eq(tq_append(log, 3, MAXLEN), 3);
+    ck_assert_int_eq(q_log_commit_join(log, &w4, count_cb, seen), 0);
+    ck_assert_uint_eq(log->nchains, 1);
+    ck_assert_uint_eq(seen[0], 3); /* never called inline */
+    while (seen[0] < 4 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_eq(q_log_durable(log), 4);
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.fsyncs, 3);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     tq_require_uring("test_q_commit");
@@ -521,6 +566,7 @@ int main(void)
                             retain_deletes_through_the_ring,
                             sync_async_publishes_under_never,
                             async_failure_is_sticky,
-                            commit_seq_counts_fsyncs};
+                            commit_seq_counts_fsyncs,
+                            join_rides_the_next_fsync_instead_of_pipelining};
     return tq_run("q_commit", "commit", 60, tests, sizeof tests / sizeof tests[0]);
 }

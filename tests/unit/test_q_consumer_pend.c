@@ -242,6 +242,47 @@ START_TEST(pending_random_walk)
 }
 END_TEST
 
+/* The page minimum when few dues are shared (deliveries of one millisecond): acks in delivery
+ * order, out of order and re-deliveries that move an entry's due either way, against a brute
+ * force minimum after every step. */
+static uint64_t brute_min(const model_ent *m, uint32_t n)
+{
+    uint64_t min = UINT64_MAX;
+    for (uint32_t k = 0; k < n; k++)
+        if (m[k].live && m[k].due < min) min = m[k].due;
+    return min;
+}
+
+START_TEST(pending_shared_due_min)
+{
+    enum { N = 3 * Q_CPEND_PAGE_ENTRIES };
+    static model_ent m[N];
+    srandom(16);
+    q_cpend pt;
+    q_cpend_init(&pt);
+    for (uint32_t k = 0; k < N; k++) {
+        m[k] = (model_ent){k + 1, k + 1, T0 + k / 40, 1, false, true}; /* 40 a millisecond */
+        ck_assert_int_eq(q_cpend_add(&pt, m[k].seq, m[k].token, m[k].due, false, 1, NULL), 0);
+    }
+    for (uint32_t k = 0; k < N; k++) {
+        uint32_t j = random() % 4 == 0 ? (uint32_t)random() % N : k; /* mostly in order */
+        uint32_t at = q_cpend_find(&pt, m[j].seq);
+        if (!m[j].live) continue;
+        if (random() % 5 == 0) { /* redelivered: a due later, sometimes earlier */
+            m[j].due = T0 + (uint64_t)(random() % 20);
+            m[j].count = 2;
+            q_cpend_set(&pt, at, m[j].due, false, m[j].token, 2);
+        } else {
+            q_cpend_remove(&pt, at);
+            m[j].live = false;
+        }
+        ck_assert_uint_eq(q_cpend_min_due(&pt), brute_min(m, N));
+    }
+    model_check(&pt, m, N, T0 + 10);
+    q_cpend_deinit(&pt);
+}
+END_TEST
+
 /* A failed allocation leaves the table as it was. */
 START_TEST(pending_enomem_unchanged)
 {
@@ -263,7 +304,8 @@ END_TEST
 int main(void)
 {
     log_set_level(LOG_WARN);
-    const TTest *tests[] = {pending_memory_million, pending_heap_million, pending_holes_repacked,
-                            pending_wide_gaps,      pending_random_walk,  pending_enomem_unchanged};
+    const TTest *tests[] = {pending_memory_million,  pending_heap_million, pending_holes_repacked,
+                            pending_wide_gaps,       pending_random_walk,  pending_shared_due_min,
+                            pending_enomem_unchanged};
     return tq_run("q_consumer_pend", "pend", 60, tests, sizeof tests / sizeof tests[0]);
 }

@@ -1,0 +1,192 @@
+/* Unit tests for core/ev_stall: a long loop turn split into on-CPU and preempted time, through a
+ * real ev_loop. A turn that sleeps is the thread's own (on-CPU: it was never runnable without a
+ * CPU); a turn that spins while another thread spins on the same CPU is about half preempted.
+ * Skips (exit 77) without io_uring or without /proc/thread-self/schedstat. */
+#include <check.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/ev_reactor.h"
+#include "core/ev_stall.h"
+#include "core/rt_clock.h"
+
+/* Long enough to be split (EV_STALL_SPLIT_NS) many times over, and to span several scheduler
+ * slices (a few ms each) when two threads share one CPU. */
+#define TURN_NS (40 * RT_NS_PER_MS)
+
+static ev_loop *mk_loop(void)
+{
+    int err;
+    const char *why;
+    ev_loop *l = ev_loop_create(NULL, &err, &why);
+    ck_assert_msg(l != NULL, "ev_loop_create: %s (%d)", why ? why : "?", err);
+    return l;
+}
+
+static void on_sleep_timer(ev_loop *loop, ev_timer *t)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)TURN_NS};
+    while (nanosleep(&ts, &ts) != 0) {}
+    ev_loop_stop(loop);
+}
+
+static void on_spin_timer(ev_loop *loop, ev_timer *t)
+{
+    uint64_t until = rt_now_ns() + TURN_NS;
+    while (rt_now_ns() < until) {}
+    ev_loop_stop(loop);
+}
+
+/* Runs one turn that calls `cb`, and the next turn's start that ends it; fills the split. */
+static void run_turn(ev_timer_cb cb, rt_hist *oncpu, rt_hist *pre, rt_hist *all)
+{
+    ev_loop *l = mk_loop();
+    ev_timer t;
+    ev_timer_init(&t, cb, NULL);
+    ck_assert_int_eq(ev_timer_start(l, &t, rt_now_ns() + RT_NS_PER_MS), 0);
+    ck_assert_int_eq(ev_loop_run(l), 0);
+    ck_assert_int_ge(ev_loop_run_once(l, false), 0);
+    rt_hist_add(oncpu, ev_loop_stall_oncpu_hist(l));
+    rt_hist_add(pre, ev_loop_stall_preempted_hist(l));
+    rt_hist_add(all, ev_loop_stall_hist(l));
+    ev_loop_destroy(l);
+}
+
+/* Sums the long turns of the whole-turn histogram: the buckets above EV_STALL_SPLIT_NS. */
+static uint64_t long_turns(const rt_hist *h)
+{
+    const uint64_t *b = rt_hist_bounds_ns();
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < RT_HIST_BUCKETS; i++)
+        if (i == RT_HIST_BUCKETS - 1 || b[i] > EV_STALL_SPLIT_NS) n += h->buckets[i];
+    return n;
+}
+
+START_TEST(sleeping_turn_is_the_threads_own)
+{
+    rt_hist oncpu = {0}, pre = {0}, all = {0};
+    run_turn(on_sleep_timer, &oncpu, &pre, &all);
+    /* One long turn, split once; the two parts add up to at least the sleep. */
+    ck_assert_uint_eq(oncpu.count, 1);
+    ck_assert_uint_eq(pre.count, 1);
+    ck_assert_uint_eq(long_turns(&all), 1);
+    ck_assert_uint_ge(oncpu.sum_ns + pre.sum_ns, TURN_NS);
+    /* Asleep, the thread is not runnable: only the wake-up at the end may wait for a CPU (a
+     * busy shared machine can make that a few ms, never most of the turn). */
+    ck_assert_msg(pre.sum_ns < TURN_NS / 2, "preempted %llu ns of a %llu ns sleep",
+                  (unsigned long long)pre.sum_ns, (unsigned long long)TURN_NS);
+    ck_assert_uint_ge(oncpu.sum_ns, TURN_NS / 2);
+}
+END_TEST
+
+static atomic_bool rival_stop;
+
+static void *rival_spin(void *arg)
+{
+    while (!atomic_load_explicit(&rival_stop, memory_order_relaxed)) {}
+    return NULL;
+}
+
+static void pin_to(pthread_t th, int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    ck_assert_int_eq(pthread_setaffinity_np(th, sizeof set, &set), 0);
+}
+
+START_TEST(spinning_turn_sharing_its_cpu_is_preempted)
+{
+    int cpu = sched_getcpu();
+    ck_assert_int_ge(cpu, 0);
+    pin_to(pthread_self(), cpu); /* forked test: the pinning ends with this process */
+    atomic_store(&rival_stop, false);
+    pthread_t rival;
+    ck_assert_int_eq(pthread_create(&rival, NULL, rival_spin, NULL), 0);
+    pin_to(rival, cpu);
+    rt_hist oncpu = {0}, pre = {0}, all = {0};
+    run_turn(on_spin_timer, &oncpu, &pre, &all);
+    atomic_store(&rival_stop, true);
+    ck_assert_int_eq(pthread_join(rival, NULL), 0);
+    ck_assert_uint_eq(oncpu.count, 1);
+    ck_assert_uint_eq(pre.count, 1);
+    ck_assert_uint_ge(oncpu.sum_ns + pre.sum_ns, TURN_NS);
+    /* Two runnable threads on one CPU: the fair scheduler gives each about half of the 40 ms;
+     * a quarter leaves room for slice boundaries. */
+    ck_assert_msg(pre.sum_ns >= TURN_NS / 4, "preempted only %llu ns of %llu ns shared",
+                  (unsigned long long)pre.sum_ns, (unsigned long long)(oncpu.sum_ns + pre.sum_ns));
+    /* The thread spun at least until its clock said TURN_NS had passed, part of it on CPU. */
+    ck_assert_uint_gt(oncpu.sum_ns, 0);
+}
+END_TEST
+
+START_TEST(short_turns_are_not_split)
+{
+    ev_loop *l = mk_loop();
+    for (int i = 0; i < 100; i++) ck_assert_int_ge(ev_loop_run_once(l, false), 0);
+    rt_hist all = {0}, oncpu = {0}, pre = {0};
+    rt_hist_add(&all, ev_loop_stall_hist(l));
+    rt_hist_add(&oncpu, ev_loop_stall_oncpu_hist(l));
+    rt_hist_add(&pre, ev_loop_stall_preempted_hist(l));
+    ck_assert_uint_ge(all.count, 99);
+    ck_assert_uint_eq(oncpu.count, long_turns(&all)); /* only a preempted empty turn is long */
+    ck_assert_uint_eq(pre.count, oncpu.count);
+    ev_loop_destroy(l);
+}
+END_TEST
+
+START_TEST(run_delay_grows_while_waiting_for_a_cpu)
+{
+    int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    uint64_t d0, d1;
+    ck_assert_int_eq(ev_stall_read_run_delay(fd, &d0), 0);
+    int cpu = sched_getcpu();
+    pin_to(pthread_self(), cpu);
+    atomic_store(&rival_stop, false);
+    pthread_t rival;
+    ck_assert_int_eq(pthread_create(&rival, NULL, rival_spin, NULL), 0);
+    pin_to(rival, cpu);
+    uint64_t until = rt_now_ns() + TURN_NS;
+    while (rt_now_ns() < until) {}
+    ck_assert_int_eq(ev_stall_read_run_delay(fd, &d1), 0);
+    atomic_store(&rival_stop, true);
+    ck_assert_int_eq(pthread_join(rival, NULL), 0);
+    ck_assert_uint_ge(d1 - d0, TURN_NS / 4);
+    ck_assert_int_eq(close(fd), 0);
+}
+END_TEST
+
+int main(void)
+{
+    int err;
+    const char *why;
+    ev_loop *probe = ev_loop_create(NULL, &err, &why);
+    if (!probe) {
+        fprintf(stderr, "skip: %s\n", why);
+        return 77;
+    }
+    ev_loop_destroy(probe);
+    if (access("/proc/thread-self/schedstat", R_OK) != 0) {
+        fprintf(stderr, "skip: no /proc/thread-self/schedstat (CONFIG_SCHED_INFO)\n");
+        return 77;
+    }
+    Suite *s = suite_create("ev_stall");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, sleeping_turn_is_the_threads_own);
+    tcase_add_test(tc, spinning_turn_sharing_its_cpu_is_preempted);
+    tcase_add_test(tc, short_turns_are_not_split);
+    tcase_add_test(tc, run_delay_grows_while_waiting_for_a_cpu);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? 1 : 0;
+}
