@@ -18,7 +18,7 @@ callgrind_control -z $pid > /dev/null
 wait $bp
 callgrind_control -d $pid > /dev/null
 kill -TERM $pid; wait $pid 2>/dev/null
-rm -rf "$d"; rm -f "$OUT.cg"; callgrind_annotate --inclusive=yes --threshold=99.5 "$OUT.cg.1" > "$OUT.inclusive.txt" 2>/dev/null
+rm -rf "$d"; rm -f "$OUT.cg"; callgrind_annotate --inclusive=yes --threshold=100 "$OUT.cg.1" 2>/dev/null | head -140 > "$OUT.inclusive.txt" 2>/dev/null
 ir=$(callgrind_annotate "$OUT.cg.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
 tasks=$(/usr/bin/python3 -c "import json; print(json.load(open('$OUT.json'))['tasks'])")
 echo "$BIN b$B Ir=$ir tasks=$tasks Ir_per_task=$((ir / tasks))"

@@ -3,18 +3,17 @@
 # of ringqd per thread (shard, io-wq workers iou-wrk-*, others) over ringq-bench's measured
 # window (b1 = 1 x 4 conns x 16 in flight, 1 s warm-up, 4 s window), per task. Reads
 # /proc/<pid>/task/*/status (voluntary + nonvoluntary) at the window's start and end; io-wq
-# workers that come and go inside the window are counted from the process's totals.
+# workers that come and go inside the window are missed (none did in the run recorded).
 set -u
 BIN=$1 BENCH=$2 FS=$3 OUT=$4
 d=$(mktemp -d /tmp/cpu4-cs.XXXXXX)
 "$BIN" --threads 1 --port 0 --port-file "$d/port" --data "$d/data" --log-level warn --fsync "$FS" >"$d/log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do [ -s "$d/port" ] && break; sleep 0.1; done
-snap() { # name vol nonvol per thread, then the process total (live + reaped threads)
+snap() { # name vol nonvol per thread
     for t in /proc/$pid/task/*; do
         awk -v n="$(cat $t/comm)" '/^voluntary_ctxt/ {v=$2} /^nonvoluntary_ctxt/ {nv=$2} END {print n, v, nv}' $t/status
     done
-    awk '/^voluntary_ctxt/ {v=$2} /^nonvoluntary_ctxt/ {nv=$2} END {print "TOTAL", v, nv}' /proc/$pid/status
 }
 "$BENCH" e2e --system ringq --threads 1 --size 100 --warmup 1 --duration 4 --quiet \
     --batch 1 --conns 4 --inflight 16 --workers 4 --credits 256 --addr "127.0.0.1:$(cat $d/port)" \
@@ -22,7 +21,6 @@ snap() { # name vol nonvol per thread, then the process total (live + reaped thr
 bp=$!
 sleep 1.05; snap > "$OUT.t0"; grep -c iou-wrk "$OUT.t0" > "$OUT.wrk0"
 wait $bp; snap > "$OUT.t1"
-grep -E '^(ctxt|voluntary|nonvoluntary)' /proc/$pid/status > /dev/null
 kill -TERM $pid; wait $pid 2>/dev/null; rm -rf "$d"
 tasks=$(/usr/bin/python3 -c "import json; print(json.load(open('$OUT.json'))['tasks'])")
 echo "$BIN fsync=$FS tasks=$tasks load=$(cut -d' ' -f1-3 /proc/loadavg)"
