@@ -95,9 +95,16 @@ $(BUILD)/$(call prog_name,$(1)): $(call objs_of,$(call prog_src,$(1))) $(call pr
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call prog_rule,$(p))))
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
+# Pieces shared by unit tests: tests/unit/*.c not named test_*.c (ts_walk.c, the fail-Nth
+# allocation walk of the in-process server) make build/libunit_fx.a, linked into each unit test
+# of the rule below (the linker takes only the objects a test uses).
+UNIT_FX_SRCS = $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
+$(BUILD)/libunit_fx.a: $(call objs_of,$(UNIT_FX_SRCS))
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libunit_fx.a $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libunit_fx.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # ringq-bench pieces under unit test: tests/unit/test_rb_*.c also link librb_unit.a, an archive
 # of every bench/rb_*.c but the entry point (the linker takes only the objects a test uses).
@@ -168,7 +175,7 @@ $(PWMSGS_O): $(PWMSGS_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 # Objects that may include the generated header wait for it (after the first build -MMD knows).
-GEN_USERS = $(call objs_of,$(call lib_srcs,client) $(wildcard server/*.c) $(wildcard bench/*.c tests/fuzz/*.c) $(TEST_SRCS)) \
+GEN_USERS = $(call objs_of,$(call lib_srcs,client) $(wildcard server/*.c) $(wildcard bench/*.c tests/fuzz/*.c) $(TEST_SRCS) $(UNIT_FX_SRCS)) \
             $(patsubst %.c,$(BUILD)/pic/%.o,$(call lib_srcs,client))
 $(GEN_USERS): | $(PWMSGS_H)
 

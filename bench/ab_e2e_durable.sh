@@ -8,6 +8,7 @@
 # Prints one line per run: which, point, tasks/s, e2e latency p50/p99 (enqueue sent -> task
 # received by a worker). Needs 2 CPUs.
 set -u
+. "$(dirname "$0")/bench_lib.sh" # ringqd_start, ringqd_stop
 BENCH=${BENCH:-build/ringq-bench}
 REPS=${REPS:-3}
 DURATION_S=${DURATION_S:-3}
@@ -19,23 +20,19 @@ for rep in $(seq "$REPS"); do
         for pt in "b1 1 4 16" "b64 64 4 1"; do
             read -r name batch c i <<<"$pt"
             d=$OUT/run
-            mkdir -p "$d"
-            taskset -c 0 "${BIN[$v]}" --threads 1 --port 0 --port-file "$d/port" --data "$d/data" \
-                --log-level warn --fsync always >"$d/log" 2>&1 &
-            pid=$!
-            for _ in $(seq 100); do [ -s "$d/port" ] && break; sleep 0.1; done # startup poll
+            ringqd_start "$d" 100 taskset -c 0 "${BIN[$v]}" --threads 1 --log-level warn \
+                --fsync always || exit 1
             json=$OUT/$v.$name.r$rep.json
             taskset -c 1 "$BENCH" e2e --system ringq --label durable --threads 1 --size 100 \
                 --warmup 1 --duration "$DURATION_S" --quiet --batch "$batch" --conns "$c" \
-                --inflight "$i" --workers 4 --credits 256 --addr "127.0.0.1:$(cat "$d/port")" \
+                --inflight "$i" --workers 4 --credits 256 --addr "127.0.0.1:$RINGQD_PORT" \
                 --json "$json" >"$OUT/bench.log" 2>&1
             rc=$?
             echo "$v $name r$rep rc=$rc $(/usr/bin/python3 -c 'import json, sys
 r = json.load(open(sys.argv[1])); l = r.get("latency_us") or {}
 print("%.0f tasks/s p50 %.0f p99 %.0f us"
       % (r.get("tasks_per_s", 0), l.get("p50", 0), l.get("p99", 0)))' "$json" 2>&1)"
-            kill "$pid"
-            wait "$pid" 2>/dev/null
+            ringqd_stop
             rm -rf "$d"
         done
     done

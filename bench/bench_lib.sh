@@ -4,11 +4,74 @@
 # OUT_DIR (results; failed-start logs go there too), SERVER_CPU, CLIENT_CPU, BENCH_DIR,
 # START_TIMEOUT_S, REPS, SIZE, WARMUP_S, DURATION_S, NRUN=0, T_START, and defines log() and
 # driver_of SYSTEM (the ringq-bench --system of a system); it calls bench_begin NAME first (TMP,
-# RUNS, META, the EXIT trap). Functions: bench_begin, have, free_port, server_argv, na_reason,
-# sync_dir_ok, probe_kind, start_server (sets SERVER_PID and ADDR), stop_server, bench_point,
-# json_brief, conns_of, infl_of.
+# RUNS, META, the EXIT trap). Functions: bench_cmdline (before the defaults), bench_require,
+# bench_begin, bench_meta_machine, have, ringqd_start, ringqd_stop, free_port, server_argv, na_reason, sync_dir_ok,
+# probe_kind, start_server (sets SERVER_PID and ADDR), stop_server, bench_point, json_brief,
+# conns_of, infl_of.
+
+# bench_cmdline SCRIPT [ARGS...]: sets CMDLINE, the exact command: every variable named in the
+# caller's SETTINGS array that the environment set, then `bash SCRIPT ARGS`. Call it before the
+# script assigns its defaults.
+bench_cmdline() {
+    local v script=$1
+    shift
+    CMDLINE=""
+    for v in "${SETTINGS[@]}"; do
+        [ -n "${!v+x}" ] && CMDLINE+="$v=$(printf '%q' "${!v}") "
+    done
+    CMDLINE+="bash $script${*:+ $*}"
+}
+
+# bench_require: RINGQD and RINGQ_BENCH built, taskset, timeout and PY present, and two CPUs
+# (the server on SERVER_CPU, ringq-bench on CLIENT_CPU); else it logs what is missing, exits 1.
+bench_require() {
+    local bin tool
+    for bin in "$RINGQD" "$RINGQ_BENCH"; do
+        [ -x "$bin" ] || { log "missing $bin (make BUILD=$BUILD all $BUILD/ringq-bench)"; exit 1; }
+    done
+    for tool in taskset timeout "$PY"; do
+        command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }
+    done
+    if [ "$(nproc)" -lt 2 ] || [ "$SERVER_CPU" = "$CLIENT_CPU" ]; then
+        log "needs two CPUs (server on SERVER_CPU=$SERVER_CPU, generator on" \
+            "CLIENT_CPU=$CLIENT_CPU); have $(nproc)"
+        exit 1
+    fi
+}
 
 have() { command -v "$1" >/dev/null; }
+
+# ringqd_start DIR TRIES CMD...: the A/B scripts' ringqd (cpu_per_task.sh, ab_e2e_durable.sh,
+# estream_e2e_durable.sh, zc_threshold.sh, callgrind_e2e.sh). Runs CMD (a ringqd command line,
+# behind taskset or valgrind as the caller wants) with --port 0 --port-file DIR/port --data
+# DIR/data appended and its output in DIR/log, then polls for the port file every 0.1 s, TRIES
+# times at most. Sets RINGQD_PID and RINGQD_PORT; returns 1 with DIR/log's tail on stderr (the
+# process stopped) when no port came.
+ringqd_start() {
+    local dir=$1 tries=$2 i
+    shift 2
+    mkdir -p "$dir/data"
+    "$@" --port 0 --port-file "$dir/port" --data "$dir/data" >"$dir/log" 2>&1 &
+    RINGQD_PID=$!
+    for ((i = 0; i < tries; i++)); do
+        [ -s "$dir/port" ] && break
+        kill -0 "$RINGQD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    RINGQD_PORT=$(cat "$dir/port" 2>/dev/null)
+    [ -n "$RINGQD_PORT" ] && return 0
+    echo "ringqd did not start ($*): $(tail -3 "$dir/log")" >&2
+    ringqd_stop
+    return 1
+}
+
+# ringqd_stop: SIGTERM to RINGQD_PID (ringqd_start's) and wait for it.
+ringqd_stop() {
+    [ -n "${RINGQD_PID:-}" ] || return 0
+    kill "$RINGQD_PID" 2>/dev/null
+    wait "$RINGQD_PID" 2>/dev/null
+    RINGQD_PID=
+}
 
 free_port() {
     "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -179,6 +242,29 @@ except Exception as e:
 }
 conns_of() { echo "${1%x*}"; }
 infl_of() { echo "${1#*x}"; }
+
+# bench_meta_machine: the meta lines every suite writes about the run, the machine and the build
+# (after bench_begin: the disk is TMP's): date, host, quick, reps, command, cpu, nproc, mem,
+# kernel, disk, commit (and how many source files were uncommitted), the Redis and NATS
+# versions, the pinning.
+bench_meta_machine() {
+    local dirty
+    meta date "$(date +%Y-%m-%d)"
+    meta host "$(hostname -s)"
+    meta quick "$QUICK"
+    meta reps "$REPS"
+    meta command "$CMDLINE"
+    meta cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs online"
+    meta nproc "$(nproc)"
+    meta mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+    meta kernel "$(uname -srm)"
+    meta disk "$(df -T "$TMP" | awk 'NR==2 {printf "%s (%s), mounted on %s", $1, $2, $7}') — $TMP's disk"
+    dirty=$(git status --porcelain -- client server queue proto_wire core worker bench/rb_*.c bench/rb_*.h 2>/dev/null | wc -l)
+    meta commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown) ($(git log -1 --format=%cd --date=short 2>/dev/null))$([ "$dirty" -gt 0 ] && echo ", with $dirty uncommitted source files")"
+    have redis-server && meta version.redis "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
+    have nats-server && meta version.jetstream "$(nats-server --version 2>&1 | awk '{print $NF}')"
+    meta pinning "servers on CPU $SERVER_CPU (taskset; ringqd --threads 1), ringq-bench on CPU $CLIENT_CPU (taskset, --threads 1)"
+}
 
 # bench_begin NAME: the run's setup - TMP (a fresh $BENCH_DIR/NAME.XXXXXX), the EXIT trap that
 # stops the server and any ringq-bench and removes TMP, a fresh OUT_DIR/raw, empty RUNS

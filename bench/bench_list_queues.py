@@ -33,15 +33,8 @@ def main():
     try:
         c = C.Client(ch)
         t0 = time.monotonic()
-        pending = []
-        for i in range(n):
-            pending.append(c.future("ConfigureQueue", name=f"bench-{i:07d}", timeout=60))
-            if len(pending) == WINDOW:
-                for f in pending:
-                    f.result()
-                pending = []
-        for f in pending:
-            f.result()
+        C.in_window((lambda i=i: c.future("ConfigureQueue", name=f"bench-{i:07d}", timeout=60)
+                     for i in range(n)), WINDOW)
         print(f"created {n} queues in {time.monotonic() - t0:.2f} s")
         best = None
         for r in range(runs):

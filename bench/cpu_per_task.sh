@@ -26,6 +26,7 @@
 # Prints one line per run, then per point the medians: CPU us/task, tasks/s, p50/p99 e2e
 # latency (enqueue sent -> task received by a worker) and the after/before ratios. Needs 2 CPUs.
 set -u
+. "$(dirname "$0")/bench_lib.sh" # ringqd_start, ringqd_stop
 BENCH=${BENCH:-build/ringq-bench}
 REPS=${REPS:-3}
 DURATION_S=${DURATION_S:-5}
@@ -52,20 +53,16 @@ for rep in $(seq "$REPS"); do
             [ -n "${!rate_var:-}" ] && rate_args=(--rate "${!rate_var}")
             for v in before after; do
                 d=$OUT/run
-                mkdir -p "$d"
-                taskset -c "$SERVER_CPU" "${BIN[$v]}" --threads 1 --port 0 --port-file "$d/port" \
-                    --data "$d/data" --log-level warn --fsync "$fs" >"$d/log" 2>&1 &
-                pid=$!
-                for _ in $(seq $STARTUP_POLLS); do [ -s "$d/port" ] && break; sleep 0.1; done
+                ringqd_start "$d" "$STARTUP_POLLS" taskset -c "$SERVER_CPU" "${BIN[$v]}" \
+                    --threads 1 --log-level warn --fsync "$fs" || exit 1
                 json=$OUT/$v.$fs.$name.r$rep.json
                 taskset -c "$CLIENT_CPU" "$BENCH" e2e --system ringq --label "$v" --threads 1 \
                     --size 100 --warmup "$WARMUP_S" --duration "$DURATION_S" --quiet \
                     --batch "$batch" --conns "$c" --inflight "$i" --workers 4 --credits 256 \
-                    --addr "127.0.0.1:$(cat "$d/port")" --server-pid "$pid" "${rate_args[@]}" \
+                    --addr "127.0.0.1:$RINGQD_PORT" --server-pid "$RINGQD_PID" "${rate_args[@]}" \
                     --json "$json" >"$OUT/bench.log" 2>&1
                 rc=$?
-                kill "$pid"
-                wait "$pid" 2>/dev/null
+                ringqd_stop
                 rm -rf "$d"
                 echo "$v $fs $name r$rep rc=$rc $(/usr/bin/python3 -c 'import json, sys
 r = json.load(open(sys.argv[1])); l = r.get("latency_us") or {}

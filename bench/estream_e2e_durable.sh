@@ -10,6 +10,8 @@
 # Prints one line per run: system, point, tasks/s, e2e latency p50/p99/p99.9 (enqueue sent ->
 # task received by a worker). Needs 2 CPUs and redis-server.
 set -u
+. "$(dirname "$0")/bench_lib.sh" # ringqd_start, ringqd_stop, free_port
+PY=/usr/bin/python3
 RINGQD=${RINGQD:-build/ringqd}
 BENCH=${BENCH:-build/ringq-bench}
 REPS=${REPS:-3}
@@ -18,7 +20,6 @@ POINTS=${POINTS:-4x16 4x64}
 SYSTEMS=${SYSTEMS:-ringq ringq-stream redis}
 OUT=$(mktemp -d /tmp/estream-e2e.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 for rep in $(seq "$REPS"); do
     for pt in $POINTS; do
         c=${pt%x*} i=${pt#*x}
@@ -36,11 +37,9 @@ for rep in $(seq "$REPS"); do
                     sleep 0.1
                 done
             else
-                taskset -c 0 "$RINGQD" --threads 1 --port 0 --port-file "$d/port" \
-                    --data "$d/data" --log-level warn --fsync always >"$d/log" 2>&1 &
-                pid=$!
-                for _ in $(seq 100); do [ -s "$d/port" ] && break; sleep 0.1; done # startup poll
-                port=$(cat "$d/port")
+                ringqd_start "$d" 100 taskset -c 0 "$RINGQD" --threads 1 --log-level warn \
+                    --fsync always || exit 1
+                pid=$RINGQD_PID port=$RINGQD_PORT
             fi
             json=$OUT/$sys.$pt.r$rep.json
             taskset -c 1 "$BENCH" e2e --system "$sys" --label durable --threads 1 --size 100 \

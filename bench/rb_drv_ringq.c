@@ -337,15 +337,11 @@ static rb_conn *open_conn(struct ev_loop *loop, const rb_target *t, rb_role role
     k->t = t;
     k->ev = ev;
     k->ud = ud;
-    if (!(k->c = rb_rq_client(loop, t->addr, err, errlen))) {
-        free(k);
-        return NULL;
-    }
     /* Reach the server now (the queue may not exist yet: NOT_FOUND is fine). */
     size_t n = build_get_queue(k);
-    if (n == SIZE_MAX || rb_rq_probe(k->c, pwm_ringq_v1_Admin_GetQueue_PATH, k->req, n,
-                                     GRPC_NOT_FOUND, NULL, 0, NULL, err, errlen) < 0) {
-        if (n == SIZE_MAX) snprintf(err, errlen, "out of memory");
+    if (n == SIZE_MAX) snprintf(err, errlen, "out of memory");
+    if (n == SIZE_MAX || !(k->c = rb_rq_reach(loop, t->addr, pwm_ringq_v1_Admin_GetQueue_PATH,
+                                              k->req, n, err, errlen))) {
         ringq_close(k);
         return NULL;
     }

@@ -371,17 +371,13 @@ static rb_conn *open_conn(struct ev_loop *loop, const rb_target *t, rb_role role
     k->t = t;
     k->ev = ev;
     k->ud = ud;
-    if (!(k->c = rb_rq_client(loop, t->addr, err, errlen))) {
-        free(k);
-        return NULL;
-    }
     /* Reach the server now: a GetStream (NOT_FOUND is fine before setup). */
     uint8_t req[RQ_STREAM_NAME_MAX + 8];
     pwm_ringq_v1_GetStreamRequest gs = {.name = {(const uint8_t *)t->queue, strlen(t->queue)}};
     long n = pw_msg_encode_to(&pwm_ringq_v1_GetStreamRequest_desc, &gs, req, sizeof req);
-    if (n < 0 || rb_rq_probe(k->c, pwm_ringq_v1_Streams_GetStream_PATH, req, (size_t)n,
-                             GRPC_NOT_FOUND, NULL, 0, NULL, err, errlen) < 0) {
-        if (n < 0) snprintf(err, errlen, "stream name too long");
+    if (n < 0) snprintf(err, errlen, "stream name too long");
+    if (n < 0 || !(k->c = rb_rq_reach(loop, t->addr, pwm_ringq_v1_Streams_GetStream_PATH, req,
+                                      (size_t)n, err, errlen))) {
         rs_close(k);
         return NULL;
     }

@@ -75,6 +75,18 @@ int rb_rq_probe(rq_client *c, const char *path, const void *req, size_t len, int
     return 0;
 }
 
+rq_client *rb_rq_reach(struct ev_loop *loop, const char *addr, const char *path, const void *req,
+                       size_t len, char *err, size_t errlen)
+{
+    enum { GRPC_NOT_FOUND = 5 }; /* gRPC status code */
+    rq_client *c = rb_rq_client(loop, addr, err, errlen);
+    if (c && rb_rq_probe(c, path, req, len, GRPC_NOT_FOUND, NULL, 0, NULL, err, errlen) < 0) {
+        rq_client_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
 size_t rb_rq_body_msg(uint8_t *dst, size_t cap, const void *body, size_t len)
 {
     size_t n = 0;

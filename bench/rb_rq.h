@@ -24,6 +24,13 @@ rq_client *rb_rq_admin_client(const char *addr, char *err, size_t errlen);
  * *outlen. Returns 0, or -1 with err filled. */
 int rb_rq_probe(rq_client *c, const char *path, const void *req, size_t len, int accept,
                 uint8_t *out, size_t outcap, size_t *outlen, char *err, size_t errlen);
+/* A driver's connection open: a client on `loop` for addr (rb_rq_client) that has reached the
+ * server with one call to `path` carrying the encoded request (req, len bytes, borrowed for the
+ * call), run with rb_rq_probe. NOT_FOUND counts as success: the queue or stream the request names
+ * may not exist before setup. Returns the client (the caller's, rq_client_destroy), or NULL with
+ * err filled and nothing left behind. */
+rq_client *rb_rq_reach(struct ev_loop *loop, const char *addr, const char *path, const void *req,
+                       size_t len, char *err, size_t errlen);
 /* The field a --method request carries its body in: a message whose field 1 is bytes, the
  * common shape of "echo" methods. It belongs to whatever method the user names, not to a proto
  * of ours (ringq's own requests are built from the generated schema, proto_wire/pw_msgs.h). */

@@ -78,19 +78,10 @@ def table_bytes(addr, stream, consumer):
 
 def publish_all(s, subject, n, size):
     payload = b"x" * size
-    pending, sent = [], 0
-    while sent < n:
-        k = min(BATCH, n - sent)
-        pending.append(s.future("Publish", messages=[S.PublishMessage(subject=subject,
-                                                                      payload=payload)] * k,
-                                timeout=120))
-        sent += k
-        if len(pending) == WINDOW:
-            for f in pending:
-                f.result()
-            pending = []
-    for f in pending:
-        f.result()
+    msg = S.PublishMessage(subject=subject, payload=payload)
+    C.in_window((lambda k=min(BATCH, n - sent): s.future("Publish", messages=[msg] * k,
+                                                          timeout=120)
+                 for sent in range(0, n, BATCH)), WINDOW)
 
 
 def main():

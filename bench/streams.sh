@@ -43,14 +43,12 @@ set -u -o pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 
+# Servers, runs and the shared prologue: bench/bench_lib.sh.
+. bench/bench_lib.sh
 SETTINGS=(QUICK BUILD SERVER_CPU CLIENT_CPU BENCH_DIR REPS WARMUP_S DURATION_S SIZE BATCH PUB_POINT
     PUB_BATCH_POINT FANOUT_INFLIGHT FANOUT_WORKERS CREDITS SYSTEMS GROUPS_RUN COLUMNS RINGQ_BENCH
     NAME RESULTS NOTE)
-CMDLINE=""
-for v in "${SETTINGS[@]}"; do
-    [ -n "${!v+x}" ] && CMDLINE+="$v=$(printf '%q' "${!v}") "
-done
-CMDLINE+="bash bench/streams.sh${*:+ $*}"
+bench_cmdline bench/streams.sh "$@"
 
 BUILD=${BUILD:-build}
 PY=/usr/bin/python3
@@ -94,12 +92,7 @@ die() {
 }
 
 # --- prerequisites: every binary of a system asked for, or a clear failure ---------------------
-for bin in "$RINGQ_BENCH" "$RINGQD"; do
-    [ -x "$bin" ] || die "missing $bin: make BUILD=$BUILD all $BUILD/ringq-bench"
-done
-for tool in taskset timeout "$PY"; do
-    command -v "$tool" >/dev/null || die "missing $tool"
-done
+bench_require
 need_peer() { # need_peer BINARY PACKAGE SYSTEM WHAT
     command -v "$1" >/dev/null && return 0
     die "missing $1 ($4): run \`make deps\` (or sudo apt-get install -y $2), or leave $3" \
@@ -113,12 +106,7 @@ for sys in $SYSTEMS; do
     *) die "unknown system '$sys' in SYSTEMS (ringq, ringq-unary, redis, jetstream)" ;;
     esac
 done
-if [ "$(nproc)" -lt 2 ] || [ "$SERVER_CPU" = "$CLIENT_CPU" ]; then
-    die "needs two CPUs (server on SERVER_CPU=$SERVER_CPU, generator on" \
-        "CLIENT_CPU=$CLIENT_CPU); have $(nproc)"
-fi
 
-. bench/bench_lib.sh
 bench_begin ringq-streams
 
 driver_of() { echo "$1"; }
@@ -186,21 +174,7 @@ run_open() { # run_open SYSTEM COLUMN: half of that system's fanout-g1 peak in t
 }
 
 # --- machine and versions ------------------------------------------------------------------------
-meta date "$(date +%Y-%m-%d)"
-meta host "$(hostname -s)"
-meta quick "$QUICK"
-meta reps "$REPS"
-meta command "$CMDLINE"
-meta cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs online"
-meta nproc "$(nproc)"
-meta mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-meta kernel "$(uname -srm)"
-meta disk "$(df -T "$TMP" | awk 'NR==2 {printf "%s (%s), mounted on %s", $1, $2, $7}') — $TMP's disk"
-DIRTY=$(git status --porcelain -- client server queue proto_wire core worker bench/rb_*.c bench/rb_*.h 2>/dev/null | wc -l)
-meta commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown) ($(git log -1 --format=%cd --date=short 2>/dev/null))$([ "$DIRTY" -gt 0 ] && echo ", with $DIRTY uncommitted source files")"
-have redis-server && meta version.redis "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
-have nats-server && meta version.jetstream "$(nats-server --version 2>&1 | awk '{print $NF}')"
-meta pinning "servers on CPU $SERVER_CPU (taskset; ringqd --threads 1), ringq-bench on CPU $CLIENT_CPU (taskset, --threads 1)"
+bench_meta_machine
 [ -n "${NOTE:-}" ] && meta note "$NOTE"
 meta params "payload $SIZE bytes; warm-up $WARMUP_S s, $DURATION_S s measured, $REPS run(s) per point (median by throughput); publish-b1 at $PUB_POINT, publish-b$BATCH at $PUB_BATCH_POINT (connections x in flight); fan-out: 1 publisher connection with $FANOUT_INFLIGHT batch-1 publishes in flight, $FANOUT_WORKERS consumer connection(s) per group with $CREDITS credits each"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -50,16 +50,14 @@ set -u -o pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 
+# Servers, runs and the shared prologue: bench/bench_lib.sh.
+. bench/bench_lib.sh
 # The exact command, with the settings given in the environment.
 SETTINGS=(QUICK BUILD SERVER_CPU CLIENT_CPU BENCH_DIR REPS WARMUP_S DURATION_S SIZE SYSTEMS
     GROUPS_RUN E2E_POINTS E2E_BATCH_POINTS E2E_WORKERS BATCH ENQ_POINTS ENQ_BATCH_POINTS
     DRAIN_PRELOAD DRAIN_WORKERS RPC_POINTS OPEN_POINT OPEN_SIZES OPEN_PEAK_POINTS STALL_S CDF_X RINGQ_BENCH NAME RESULTS UPDATE_README
     COLUMNS KEEP_RESULTS)
-CMDLINE=""
-for v in "${SETTINGS[@]}"; do
-    [ -n "${!v+x}" ] && CMDLINE+="$v=$(printf '%q' "${!v}") "
-done
-CMDLINE+="bash bench/suite_bench.sh${*:+ $*}"
+bench_cmdline bench/suite_bench.sh "$@"
 
 BUILD=${BUILD:-build}
 PY=/usr/bin/python3
@@ -122,16 +120,7 @@ QUEUE_BENCH=$BUILD/aux/bench/queue_bench   # its "fsync DIR N" mode measures raw
 log() { echo "suite_bench: $*" >&2; }
 
 # --- prerequisites ------------------------------------------------------------------------------
-for bin in "$RINGQD" "$RINGQ_BENCH"; do
-    [ -x "$bin" ] || { log "missing $bin (make BUILD=$BUILD all $BUILD/ringq-bench)"; exit 1; }
-done
-for tool in taskset timeout "$PY"; do
-    command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }
-done
-if [ "$(nproc)" -lt 2 ] || [ "$SERVER_CPU" = "$CLIENT_CPU" ]; then
-    log "needs two CPUs (server on SERVER_CPU=$SERVER_CPU, generator on CLIENT_CPU=$CLIENT_CPU); have $(nproc)"
-    exit 1
-fi
+bench_require
 
 # Peers from Debian: installed here when root, else the command to run is printed and the
 # missing systems are reported as not installed.
@@ -160,7 +149,6 @@ else
 fi
 
 # --- servers and runs: start_server, stop_server, bench_point, ... (bench/bench_lib.sh) ----------
-. bench/bench_lib.sh
 bench_begin ringq-suite-bench
 
 # The rpc group drives ringqd and the C++ peers with the same plain gRPC driver and method.
@@ -288,26 +276,13 @@ FSYNC_TOOL="\`$QUEUE_BENCH fsync DIR $FSYNC_COUNT\`"
 [ -x "$QUEUE_BENCH" ] || FSYNC_TOOL="the same loop as \`queue_bench fsync\` in Python ($QUEUE_BENCH not built), $FSYNC_COUNT times"
 jnum() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
 
-meta date "$(date +%Y-%m-%d)"
-meta host "$(hostname -s)"
-meta quick "$QUICK"
-meta reps "$REPS"
-meta command "$CMDLINE"
+bench_meta_machine
 meta bench_dir "$BENCH_DIR"
 meta gnuplot "$(have gnuplot && echo yes || echo no)"
-meta cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs online"
-meta mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-meta kernel "$(uname -srm)"
-meta disk "$(df -T "$TMP" | awk 'NR==2 {printf "%s (%s), mounted on %s", $1, $2, $7}') — $TMP's disk"
 meta gcc "$(${CC:-gcc} --version | head -1); liburing $(dpkg-query -W -f '${Version}' liburing2 2>/dev/null || echo '?')"
-DIRTY=$(git status --porcelain -- client server queue proto_wire core worker bench/rb_*.c bench/rb_*.h 2>/dev/null | wc -l)
-meta commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown) ($(git log -1 --format=%cd --date=short 2>/dev/null))$([ "$DIRTY" -gt 0 ] && echo ", with $DIRTY uncommitted source files")"
 meta version.ringq "$(git rev-parse --short HEAD 2>/dev/null)"
 have beanstalkd && meta version.beanstalkd "$(beanstalkd -v 2>&1 | head -1 | awk '{print $NF}')"
-have redis-server && meta version.redis "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
-have nats-server && meta version.jetstream "$(nats-server --version 2>&1 | awk '{print $NF}')"
 meta version.grpc "$(dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n' 'libgrpc++*' 2>/dev/null | awk '$3 ~ /^ii/ {printf "%s%s %s", sep, $1, $2; sep=", "}')"
-meta pinning "servers on CPU $SERVER_CPU (taskset; ringqd --threads 1), ringq-bench on CPU $CLIENT_CPU (taskset, --threads 1)"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log "raw fdatasync in $TMP ($FSYNC_COUNT x 4 KiB)"

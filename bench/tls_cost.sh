@@ -17,6 +17,7 @@
 # Prints one line per run and a median table (markdown). Needs 2 CPUs, h2load, openssl.
 # tests/vm/ktls.sh runs it in a VM with kTLS: MODES="plain tls-user tls".
 set -u
+. "$(dirname "$0")/bench_lib.sh" # ringqd_start, ringqd_stop
 BIN=${BIN:-build/ringqd}
 BENCH=${BENCH:-build/ringq-bench}
 REPS=${REPS:-3}
@@ -24,9 +25,8 @@ DURATION_S=${DURATION_S:-5}
 POINTS=${POINTS:-rpc e2e-b1 e2e-b64 drain4k}
 MODES=${MODES:-plain tls}
 OUT=$(mktemp -d /tmp/tls-cost.XXXXXX)
-PID=
 cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    ringqd_stop
     rm -rf "$OUT"
 }
 trap cleanup EXIT
@@ -45,20 +45,15 @@ printf '\000\000\000\000\000' >"$OUT/check.grpc" # HealthCheckRequest{} in a gRP
 
 start() { # start plain|tls
     local d=$OUT/run extra=()
-    rm -rf "$d" && mkdir -p "$d"
+    rm -rf "$d"
     [ "$1" != plain ] && extra=(--tls-cert "$OUT/srv.pem" --tls-key "$OUT/srv.key")
     [ "$1" = tls-user ] && extra+=(--ktls off)
-    taskset -c 0 "$BIN" --threads 1 --port 0 --port-file "$d/port" --data "$d/data" \
-        --log-level warn --fsync never "${extra[@]}" >"$d/log" 2>&1 &
-    PID=$!
-    for _ in $(seq 100); do [ -s "$d/port" ] && break; sleep 0.1; done # startup poll
-    PORT=$(cat "$d/port")
+    ringqd_start "$d" 100 taskset -c 0 "$BIN" --threads 1 --log-level warn --fsync never \
+        "${extra[@]}" || exit 1
+    PORT=$RINGQD_PORT
 }
 
-stop() {
-    kill "$PID" && wait "$PID" 2>/dev/null
-    PID=
-}
+stop() { ringqd_stop; }
 
 run_point() { # run_point plain|tls POINT -> prints the figure
     local mode=$1 pt=$2 tls=() scheme=http json=$OUT/r.json

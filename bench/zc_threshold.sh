@@ -8,6 +8,7 @@
 #   [REPS=3] [TOTAL_MB=128] bash bench/zc_threshold.sh
 # Prints: size, zc on/off, tasks/s and payload MB/s of the drain. Needs 2 CPUs.
 set -u
+. "$(dirname "$0")/bench_lib.sh" # ringqd_start, ringqd_stop
 RINGQD=${RINGQD:-build/ringqd}
 BENCH=${BENCH:-build/ringq-bench}
 SIZES=${SIZES:-"1024 4096 16384 65536"}
@@ -22,22 +23,17 @@ for rep in $(seq "$REPS"); do
         for zc in on off; do
             [ "$zc" = on ] && min=0 || min=4294967295
             d=$OUT/run
-            mkdir -p "$d"
-            taskset -c 0 "$RINGQD" --threads 1 --port 0 --port-file "$d/port" --data "$d/data" \
-                --log-level warn --fsync never --send-zc-min-bytes "$min" \
-                --max-message-bytes 16777216 >"$d/log" 2>&1 &
-            pid=$!
-            for _ in $(seq 100); do [ -s "$d/port" ] && break; sleep 0.1; done # startup poll
+            ringqd_start "$d" 100 taskset -c 0 "$RINGQD" --threads 1 --log-level warn \
+                --fsync never --send-zc-min-bytes "$min" --max-message-bytes 16777216 || exit 1
             json=$OUT/$size.$zc.r$rep.json
             taskset -c 1 "$BENCH" drain --system ringq --size "$size" --preload "$n" \
-                --workers 2 --credits 256 --quiet --addr "127.0.0.1:$(cat "$d/port")" \
+                --workers 2 --credits 256 --quiet --addr "127.0.0.1:$RINGQD_PORT" \
                 --json "$json" >"$OUT/bench.log" 2>&1
             rc=$?
             echo "size $size zc $zc r$rep rc=$rc $(/usr/bin/python3 -c 'import json, sys
 r = json.load(open(sys.argv[1])); t = r.get("tasks_per_s", 0)
 print("%.0f tasks/s %.1f MB/s" % (t, t * int(sys.argv[2]) / 1e6))' "$json" "$size" 2>&1)"
-            kill "$pid"
-            wait "$pid" 2>/dev/null
+            ringqd_stop
             rm -rf "$d"
         done
     done

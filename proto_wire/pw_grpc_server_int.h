@@ -1,5 +1,6 @@
 /* proto_wire/pw_grpc_server_int: structures shared by pw_grpc_server.c (registry, connection,
- * HTTP/2 callbacks) and pw_grpc_call.c (the call API). Not a public header. */
+ * HTTP/2 callbacks), pw_grpc_call.c (the call API) and pw_grpc_send.c (its messages). Not a
+ * public header. */
 #ifndef PW_GRPC_SERVER_INT_H
 #define PW_GRPC_SERVER_INT_H
 
@@ -126,6 +127,24 @@ static inline void pw_grpc_conn_touch(pw_grpc_conn *g)
 pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *conn, uint32_t stream_id, const pw_grpc_method *m);
 /* Moves queued output into the stream as its window allows; sends pending trailers. */
 void pw_grpc_call_pump(pw_grpc_call *c);
+/* Submits the response headers (with the initial metadata) once: 0, or pw_h2_submit_headers's
+ * error (which may have failed the session and detached the call). */
+int pw_grpc_call_send_headers(pw_grpc_call *c);
+/* The stream cannot carry the rest of the answer: resets it (ENHANCE_YOUR_CALM for -ENOMEM,
+ * else the error's HTTP/2 code). */
+void pw_grpc_call_reset_on_error(pw_grpc_call *c, int err);
+/* The most one response message may hold: the server's limit (a local call keeps its copy). */
+static inline size_t pw_grpc_call_send_max(const pw_grpc_call *c)
+{
+    return c->local_fn ? c->local_send_max : c->conn->srv->cfg.max_send_message_bytes;
+}
+/* A call that can still send: on a connection, or local. */
+static inline bool pw_grpc_call_attached(const pw_grpc_call *c) { return c->conn || c->local_fn; }
+/* Response messages go gzip-compressed: the handler asked and the client accepts gzip. */
+static inline bool pw_grpc_call_compressing(const pw_grpc_call *c)
+{
+    return c->compress && c->accept_gzip;
+}
 /* Ends the call from the transport side: `st` is the reason given to on_cancel. */
 void pw_grpc_call_abort(pw_grpc_call *c, pw_grpc_status st);
 /* Unlinks from the connection; drops the connection's reference. */

@@ -167,6 +167,19 @@ bool srv_grpc_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t 
     return true;
 }
 
+int srv_grpc_send_batch(pw_grpc_call *call, rt_blob *b, uint32_t n)
+{
+    int rc = pw_grpc_call_send_framed(call, b, n);
+    if (rc != -EOPNOTSUPP) return rc;
+    const uint8_t *p = b->data, *msg;
+    size_t left = b->len, len;
+    rc = 0;
+    while (rc == 0 && srv_grpc_next(&p, &left, &msg, &len))
+        rc = pw_grpc_call_send(call, msg, len, 0);
+    /* -ENOBUFS: queued in the call beyond its mark; on_writable is not needed to progress. */
+    return rc == -ENOBUFS ? 0 : rc;
+}
+
 bool srv_lp_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len)
 {
     uint64_t n;

@@ -47,6 +47,11 @@ bool srv_lp_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *l
 /* The same over gRPC-framed messages (SRV_TASK_WORK_FRAMED): *msg views the message after its
  * prefix. false at the end or on a truncated entry. */
 bool srv_grpc_next(const uint8_t **p, size_t *left, const uint8_t **msg, size_t *len);
+/* Hands `b` (n gRPC-framed messages, borrowed: the call takes its own reference) to `call` by
+ * reference, or, on a call that compresses its responses, each message the copying way. 0 (a
+ * copy queued beyond the call's mark counts as sent: still bounded by one batch), or
+ * pw_grpc_call_send_framed's / pw_grpc_call_send's error. */
+int srv_grpc_send_batch(pw_grpc_call *call, rt_blob *b, uint32_t n);
 /* Validates a queue name view; on failure sets the job's status. */
 bool srv_check_queue(srv_job *j, const char *name, size_t len);
 

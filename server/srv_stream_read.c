@@ -349,17 +349,7 @@ static void rd_send(rd *r, srv_job *j, uint32_t n)
     if (!b) return rd_end(r, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     r->refs++;
     r->blob_busy = true;
-    int rc = pw_grpc_call_send_framed(r->call, b, n);
-    if (rc == -EOPNOTSUPP) { /* a compressing call: each message the copying way */
-        const uint8_t *p = b->data, *msg;
-        size_t left = b->len, len;
-        rc = 0;
-        while (rc == 0 && srv_grpc_next(&p, &left, &msg, &len))
-            rc = pw_grpc_call_send(r->call, msg, len, 0);
-        if (rc == -ENOBUFS)
-            rc = 0; /* queued in the call beyond its mark: still bounded by
-                                     * one batch; on_writable is not needed to progress */
-    }
+    int rc = srv_grpc_send_batch(r->call, b, n);
     rt_blob_unref(b); /* the connection keeps its own reference until the bytes are sent */
     if (rc < 0 && rc != -ECANCELED)
         rd_end(r, PW_GRPC_RESOURCE_EXHAUSTED, "a message could not be sent");

@@ -165,15 +165,7 @@ static void rdm_send(rdm *r, uint32_t n)
     if (!b) return rdm_end(r, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     r->refs++;
     r->blob_busy = true;
-    int rc = pw_grpc_call_send_framed(r->call, b, n);
-    if (rc == -EOPNOTSUPP) { /* a compressing call: each message the copying way */
-        const uint8_t *p = b->data, *msg;
-        size_t left = b->len, len;
-        rc = 0;
-        while (rc == 0 && srv_grpc_next(&p, &left, &msg, &len))
-            rc = pw_grpc_call_send(r->call, msg, len, 0);
-        if (rc == -ENOBUFS) rc = 0; /* queued beyond the mark: still one batch */
-    }
+    int rc = srv_grpc_send_batch(r->call, b, n);
     rt_blob_unref(b);
     if (rc < 0 && rc != -ECANCELED)
         rdm_end(r, PW_GRPC_RESOURCE_EXHAUSTED, "a message could not be sent");

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import urllib.request
 
 import grpc
@@ -37,6 +38,17 @@ def missing():
     if not os.path.exists(OPERATOR):
         return f"{OPERATOR} not built (needs libcurl4-openssl-dev, libjansson-dev, libyaml-dev: make deps)"
     return None
+
+
+def crd_env():
+    """A fresh Env with ringq's CRDs applied; unittest.SkipTest (with missing()'s reason) when
+    the Kubernetes tests cannot run here. The caller closes it."""
+    why = missing()
+    if why:
+        raise unittest.SkipTest(why)
+    env = Env()
+    env.kubectl("apply", "--validate=false", "-k", CRDS)
+    return env
 
 
 class Env:

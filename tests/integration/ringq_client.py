@@ -8,6 +8,7 @@ import threading
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import grpc
 
@@ -191,22 +192,56 @@ def poll(fn, timeout_s, what, every_s=0.02):
         time.sleep(every_s)
 
 
-class WorkStream:
-    """A Queue/Work bidi stream. Requests are queued to the call's request iterator; a reader
-    thread collects responses into a queue. `half_close()` ends the request side."""
+def in_window(starts, window):
+    """Runs asynchronous calls with at most `window` unanswered: each item of `starts` starts one
+    and returns its future (e.g. a Client.future); every `window` of them it waits for all.
+    Raises the first error a call ended with."""
+    pending = []
+    for start in starts:
+        pending.append(start())
+        if len(pending) == window:
+            for f in pending:
+                f.result()
+            pending = []
+    for f in pending:
+        f.result()
+
+
+_NO_DEFAULT = object()
+
+
+def metric(addr, series, missing=_NO_DEFAULT):
+    """The value of one series on GET /metrics of ringqd at addr (its name with its labels, as
+    /metrics prints it): an int when whole, else a float. A series not there is an
+    AssertionError, or `missing` when given (e.g. None, for a poll)."""
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(series + " "):
+                v = float(line.split()[1])
+                return int(v) if v.is_integer() else v
+    if missing is _NO_DEFAULT:
+        raise AssertionError(f"no {series} on /metrics")
+    return missing
+
+
+class BidiCall:
+    """A bidi-streaming call driven by a test: send() queues a request (a message, or raw bytes
+    as they are) to the call's request iterator; a reader thread puts every response in a queue,
+    then None at the end; the end status (a grpc.RpcError, or None for OK) is in `error` once
+    `done` is set. half_close() ends the request side, cancel() the call. Shared by WorkStream,
+    stream_client.ConsumeStream and test_queue_enqueue_stream's Producer."""
 
     _END = object()
 
-    def __init__(self, channel, timeout=60.0, metadata=None):
+    def __init__(self, channel, method, response_type, timeout=60.0, metadata=None):
         self._reqs = queue.Queue()
         self._resps = queue.Queue()
-        self.tasks = []      # every Task received, in order
-        self.results = {}    # request_id -> WorkResult (last one)
-        self.unmatched = []  # results already taken by next_result
         self.error = None
         self.done = threading.Event()
-        fn = channel.stream_stream(Q + "Work", request_serializer=lambda m: m.SerializeToString(),
-                                   response_deserializer=queue_pb2.WorkResponse.FromString)
+        fn = channel.stream_stream(
+            method,
+            request_serializer=lambda m: m if isinstance(m, bytes) else m.SerializeToString(),
+            response_deserializer=response_type.FromString)
         self.call = fn(self._gen(), timeout=timeout, metadata=metadata)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -227,6 +262,30 @@ class WorkStream:
         finally:
             self.done.set()
             self._resps.put(None)
+
+    def _next_response(self, timeout):
+        """The next response, or None at the end of the call (and after). Raises queue.Empty."""
+        r = self._resps.get(timeout=timeout)
+        if r is None:
+            self._resps.put(None)  # keep reporting the end
+        return r
+
+    def half_close(self):
+        self._reqs.put(self._END)
+
+    def cancel(self):
+        self.call.cancel()
+
+
+class WorkStream(BidiCall):
+    """A Queue/Work bidi stream (BidiCall): tasks and results are collected as next() reads
+    them. `half_close()` ends the request side."""
+
+    def __init__(self, channel, timeout=60.0, metadata=None):
+        self.tasks = []      # every Task received, in order
+        self.results = {}    # request_id -> WorkResult (last one)
+        self.unmatched = []  # results already taken by next_result
+        super().__init__(channel, Q + "Work", queue_pb2.WorkResponse, timeout, metadata)
 
     def send(self, request_id=0, **kind):
         self._reqs.put(queue_pb2.WorkRequest(request_id=request_id, **kind))
@@ -250,17 +309,10 @@ class WorkStream:
     def extend(self, request_id, **kw):
         self.send(request_id, extend=queue_pb2.ExtendRequest(**_with_tokens("Extend", kw)))
 
-    def half_close(self):
-        self._reqs.put(self._END)
-
-    def cancel(self):
-        self.call.cancel()
-
     def next(self, timeout):
         """The next WorkResponse, or None at the end of the stream. Raises queue.Empty."""
-        r = self._resps.get(timeout=timeout)
+        r = self._next_response(timeout)
         if r is None:
-            self._resps.put(None)  # keep reporting the end
             return None
         if r.HasField("task"):
             self.tasks.append(r.task)
@@ -334,12 +386,16 @@ def stop(srv, *channels):
 
 
 class RingqdTest(unittest.TestCase):
-    """Tests sharing one ringqd (2 shards) for the class: cls.srv, cls.ch and a Client cls.c on
-    it; the server must exit 0 on SIGTERM at the end. q() is a queue name unique to the test."""
+    """Tests sharing one ringqd for the class: cls.srv, cls.ch and a Client cls.c on it;
+    SERVER_ARGS are its extra flags, SERVER_THREADS its shards (2). The server must exit 0 on
+    SIGTERM at the end. q() is a queue name unique to the test."""
+
+    SERVER_ARGS = ()
+    SERVER_THREADS = 2
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = start_ringqd(threads=2)
+        cls.srv = start_ringqd(*cls.SERVER_ARGS, threads=cls.SERVER_THREADS)
         cls.ch = cls.srv.channel()
         cls.c = Client(cls.ch)
 

@@ -12,17 +12,7 @@
 #include <unistd.h>
 
 #include "client/ringq.h"
-
-static int failures;
-#define CHECK(cond, ...)                                           \
-    do {                                                           \
-        if (!(cond)) {                                             \
-            failures++;                                            \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            printf(__VA_ARGS__);                                   \
-            printf("\n");                                          \
-        }                                                          \
-    } while (0)
+#include "rq_check.h"
 
 typedef struct wstate {
     int tasks, results, result_errors;
@@ -257,8 +247,7 @@ static int late_server(const char *addr, const char *q)
     run_until(c, &s.done, 1);
     CHECK(s.done == 1 && s.nids == 1, "async enqueue once the server is up: done %d", s.done);
     rq_client_destroy(c);
-    printf("%s (%d failures)\n", failures ? "FAILED" : "OK", failures);
-    return failures ? 1 : 0;
+    return rq_check_end();
 }
 
 /* rq_enqueue_with and rq_get_partition (docs/semantics.md "Durability levels"): a SYNCED
@@ -438,6 +427,5 @@ int main(int argc, char **argv)
           "connect failure %d %s", rc, st.message);
     CHECK(secs >= 0.6 && secs < 5, "tried until the deadline: %.2f s", secs);
     rq_client_destroy(c);
-    printf("%s (%d failures)\n", failures ? "FAILED" : "OK", failures);
-    return failures ? 1 : 0;
+    return rq_check_end();
 }

@@ -10,17 +10,7 @@
 #include <string.h>
 
 #include "client/ringq.h"
-
-static int failures;
-#define CHECK(cond, ...)                                           \
-    do {                                                           \
-        if (!(cond)) {                                             \
-            failures++;                                            \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            printf(__VA_ARGS__);                                   \
-            printf("\n");                                          \
-        }                                                          \
-    } while (0)
+#include "rq_check.h"
 
 enum { OK = 0, NOT_FOUND = 5 };
 /* Long enough for a loaded machine, short enough for a test. */
@@ -114,6 +104,5 @@ int main(int argc, char **argv)
     bounded(c, argv[2]);
     refused(c, argv[2]);
     rq_client_destroy(c);
-    printf("%s (%d failures)\n", failures ? "FAILED" : "OK", failures);
-    return failures ? 1 : 0;
+    return rq_check_end();
 }

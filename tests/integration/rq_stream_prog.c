@@ -10,17 +10,7 @@
 #include <string.h>
 
 #include "client/ringq.h"
-
-static int failures;
-#define CHECK(cond, ...)                                           \
-    do {                                                           \
-        if (!(cond)) {                                             \
-            failures++;                                            \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            printf(__VA_ARGS__);                                   \
-            printf("\n");                                          \
-        }                                                          \
-    } while (0)
+#include "rq_check.h"
 
 /* gRPC codes the checks expect. */
 enum { OK = 0, NOT_FOUND = 5, ALREADY_EXISTS = 6, FAILED_PRECONDITION = 9 };
@@ -250,6 +240,5 @@ int main(int argc, char **argv)
     rc = rq_stream_delete(c, g_stream, &st);
     CHECK(rc == NOT_FOUND, "delete again: %d", rc);
     rq_client_destroy(c);
-    printf("%s (%d failures)\n", failures ? "FAILED" : "OK", failures);
-    return failures ? 1 : 0;
+    return rq_check_end();
 }

@@ -4,9 +4,7 @@ and small builders. Everything goes to the real ringqd over HTTP/2 with Python g
 /usr/bin/python3, stubs in build/gen/py). docs/semantics.md "Streams" states the rules tested."""
 import itertools
 import queue
-import threading
 import time
-import unittest
 
 import grpc
 
@@ -148,41 +146,15 @@ class Streams:
         return out
 
 
-class ConsumeStream:
-    """A Streams/Consume bidi stream: requests are queued to the call's iterator, a reader thread
-    collects responses. Deliveries land in self.deliveries, results in self.results."""
-
-    _END = object()
+class ConsumeStream(C.BidiCall):
+    """A Streams/Consume bidi stream (ringq_client.BidiCall). Deliveries land in
+    self.deliveries, results in self.results."""
 
     def __init__(self, channel, timeout=60.0):
-        self._reqs = queue.Queue()
-        self._resps = queue.Queue()
         self.deliveries = []
         self.results = {}
-        self.error = None
         self._rid = itertools.count(100)
-        fn = channel.stream_stream(P + "Consume",
-                                   request_serializer=lambda m: m.SerializeToString(),
-                                   response_deserializer=S.ConsumeResponse.FromString)
-        self.call = fn(self._gen(), timeout=timeout)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _gen(self):
-        while True:
-            m = self._reqs.get()
-            if m is self._END:
-                return
-            yield m
-
-    def _read(self):
-        try:
-            for r in self.call:
-                self._resps.put(r)
-        except grpc.RpcError as e:
-            self.error = e
-        finally:
-            self._resps.put(None)
+        super().__init__(channel, P + "Consume", S.ConsumeResponse, timeout)
 
     def send(self, request_id=0, **kind):
         self._reqs.put(S.ConsumeRequest(request_id=request_id, **kind))
@@ -206,17 +178,10 @@ class ConsumeStream:
     def ack_wait(self, *deliveries, **kw):
         return self.wait_result(self.acks(*deliveries, **kw))
 
-    def half_close(self):
-        self._reqs.put(self._END)
-
-    def cancel(self):
-        self.call.cancel()
-
     def next(self, timeout):
         """The next ConsumeResponse, or None at the end. Raises queue.Empty."""
-        r = self._resps.get(timeout=timeout)
+        r = self._next_response(timeout)
         if r is None:
-            self._resps.put(None)
             return None
         if r.HasField("delivery"):
             self.deliveries.append(r.delivery)
@@ -268,23 +233,14 @@ def assert_invalid(test, fn, field, *a, **kw):
     return C.assert_code(test, SC.INVALID_ARGUMENT, fn, *a, contains=field, **kw)
 
 
-class StreamsTest(unittest.TestCase):
-    """Tests sharing one ringqd (2 shards): cls.srv, cls.ch, cls.s (Streams) and cls.c (the
-    Queue/Admin client). n() is a name unique to the test."""
-
-    SERVER_ARGS = ()
+class StreamsTest(C.RingqdTest):
+    """Tests sharing one ringqd (2 shards; ringq_client.RingqdTest): cls.srv, cls.ch,
+    cls.s (Streams) and cls.c (the Queue/Admin client). n() is a name unique to the test."""
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = C.start_ringqd(*cls.SERVER_ARGS, threads=2)
-        cls.ch = cls.srv.channel()
+        super().setUpClass()
         cls.s = Streams(cls.ch)
-        cls.c = C.Client(cls.ch)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = C.stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
 
     def n(self, suffix=""):
         return sname(self._testMethodName[5:30] + suffix)

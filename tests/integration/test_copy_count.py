@@ -35,20 +35,13 @@ def counters(addr):
     return out
 
 
-class CopyCountTest(unittest.TestCase):
-    ZC_ARGS = ()  # the default: no zero-copy sends
+class CopyCountTest(C.RingqdTest):
+    SERVER_ARGS = ()  # the default: no zero-copy sends
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = C.start_ringqd(*cls.ZC_ARGS, threads=2)
-        cls.ch = cls.srv.channel()
-        cls.c = C.Client(cls.ch)
+        super().setUpClass()
         cls.rid = itertools.count(1)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = C.stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
 
     def delivered_after(self, before, want_bytes, timeout=10.0):
         """Polls /metrics until the delivered bytes grew by want_bytes; returns the deltas."""
@@ -111,7 +104,7 @@ class CopyCountTest(unittest.TestCase):
         self.assertEqual(d["ringq_payload_delivered_bytes_total"], want)
         ratio = d["ringq_payload_copied_bytes_total"] / want
         self.assertLessEqual(ratio, 1.0, f"copies per payload byte {ratio:.2f}")
-        if self.ZC_ARGS and counters(self.srv.addr)["ringq_send_zc_available"] == 1:
+        if self.SERVER_ARGS and counters(self.srv.addr)["ringq_send_zc_available"] == 1:
             # Every payload went out in sends carrying >= SEND_ZC_MIN_BYTES of references.
             self.assertGreaterEqual(d["ringq_send_zc_bytes_total"], want)
         else:
@@ -122,7 +115,7 @@ class CopyCountZeroCopyTest(CopyCountTest):
     """The same with zero-copy sends on (--send-zc-min-bytes): the counts hold, and where the
     kernel has SENDMSG_ZC the large payloads leave through it (the chain held until each
     notification); where it has not, the copying sendmsg serves and nothing is counted as zc."""
-    ZC_ARGS = ("--send-zc-min-bytes", str(SEND_ZC_MIN_BYTES))
+    SERVER_ARGS = ("--send-zc-min-bytes", str(SEND_ZC_MIN_BYTES))
 
 
 if __name__ == "__main__":

@@ -54,11 +54,7 @@ def pod(name, revision, ready, cluster="roll"):
 class OperatorTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        why = K.missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.env = K.Env()
-        cls.env.kubectl("apply", "--validate=false", "-k", K.CRDS)
+        cls.env = K.crd_env()
         cls.srv = C.start_ringqd(threads=1)
         cls.ch = cls.srv.channel()
         cls.c = C.Client(cls.ch)
@@ -334,11 +330,7 @@ class LeaderElectionTest(unittest.TestCase):
     with the in-cluster configuration (service-account token and CA files)."""
 
     def setUp(self):
-        why = K.missing()
-        if why:
-            raise unittest.SkipTest(why)
-        self.env = K.Env()
-        self.env.kubectl("apply", "--validate=false", "-k", K.CRDS)
+        self.env = K.crd_env()
         self.srv = C.start_ringqd(threads=1)
         self.ch = self.srv.channel()
         self.c = C.Client(self.ch)

@@ -51,6 +51,24 @@ class KedaScalerTest(C.RingqdTest):
         self.assertEqual(len(r.metricValues), 1)
         return r.metricValues[0]
 
+    @staticmethod
+    def watch(call):
+        """Reads a StreamIsActive call on a thread: the list its answers are appended to, and an
+        Event set when the call ends (however it ends)."""
+        got = []
+        done = threading.Event()
+
+        def read():
+            try:
+                for r in call:
+                    got.append(r.result)
+            except grpc.RpcError:
+                pass
+            done.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        return got, done
+
     def active(self, **meta):
         return self.k.IsActive(ref(**meta), timeout=C.CALL_TIMEOUT_S).result
 
@@ -195,18 +213,7 @@ class KedaScalerTest(C.RingqdTest):
     def test_consumer_stream_is_active_pushes_changes(self):
         st, cons, subj = self.stream_consumer()
         call = self.k.StreamIsActive(ref(stream=st, consumer=cons, target="1"), timeout=60)
-        got = []
-        done = threading.Event()
-
-        def read():
-            try:
-                for r in call:
-                    got.append(r.result)
-            except grpc.RpcError:
-                pass
-            done.set()
-
-        threading.Thread(target=read, daemon=True).start()
+        got, done = self.watch(call)
         C.poll(lambda: got == [False], STREAM_CHANGE_S, "the first answer (inactive)")
         self.s.pub(subj, "x")
         C.poll(lambda: got == [False, True], STREAM_CHANGE_S, "active after a publish")
@@ -293,18 +300,7 @@ class KedaScalerTest(C.RingqdTest):
         c, q = self.c, self.q()
         c.ConfigureQueue(name=q, max_attempts=3)
         call = self.k.StreamIsActive(ref(queue=q, target="1"), timeout=60)
-        got = []
-        done = threading.Event()
-
-        def read():
-            try:
-                for r in call:
-                    got.append(r.result)
-            except grpc.RpcError:
-                pass
-            done.set()
-
-        threading.Thread(target=read, daemon=True).start()
+        got, done = self.watch(call)
         C.poll(lambda: got == [False], STREAM_CHANGE_S, "the first answer (inactive)")
         c.put(q, "x")
         C.poll(lambda: got == [False, True], STREAM_CHANGE_S, "active after an enqueue")

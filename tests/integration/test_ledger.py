@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import unittest
-import urllib.request
 
 import grpc
 
@@ -24,14 +23,6 @@ FORGE = os.path.join(H.BUILD, "aux", "tests", "integration", "ledger_forge_prog"
 RUN_TIMEOUT_S = 20
 TERMS = ("enqueued", "redriven", "acked", "dead", "deleted", "purged", "dead_dropped",
          "ready", "delayed", "leased", "dead_held")
-
-
-def metric(addr, name):
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 class LedgerTest(C.DataDirTest):
@@ -113,7 +104,7 @@ class LedgerTest(C.DataDirTest):
         self.kill()
         c = self.start()
         self.check(q, "after SIGKILL", ready=3, **before)
-        self.assertEqual(metric(self.srv.addr, "ringq_ledger_mismatch_total"), 0)
+        self.assertEqual(C.metric(self.srv.addr, "ringq_ledger_mismatch_total"), 0)
 
         c.take(q, n=1, lease_ms=60000)
         self.assertEqual(c.PurgeQueue(name=q).purged, 3)
@@ -143,7 +134,7 @@ class LedgerTest(C.DataDirTest):
         self.assertIsNotNone(line, "".join(self.srv.lines))
         self.assertIn(f"queue={other} enqueued=5 ", line)
         self.assertIn("tasks=UNBALANCED", line)
-        self.assertEqual(metric(self.srv.addr, "ringq_ledger_mismatch_total"), 1)
+        self.assertEqual(C.metric(self.srv.addr, "ringq_ledger_mismatch_total"), 1)
         r = c.Audit()
         self.assertFalse(r.balanced)
         self.assertEqual((r.queues_audited, r.queues_unbalanced), (2, 1))
@@ -157,7 +148,7 @@ class LedgerTest(C.DataDirTest):
         self.assertIn("(5 != 2)", out)
         self.assertIn("2 queues audited, 1 does not balance", out)
         self.assertEqual(self.ringq("audit", q)[0], 0)
-        self.assertGreaterEqual(metric(self.srv.addr, "ringq_ledger_mismatch_total"), 2)
+        self.assertGreaterEqual(C.metric(self.srv.addr, "ringq_ledger_mismatch_total"), 2)
         code, log = C.stop(self.srv, self.ch)
         self.srv = self.ch = None
         self.assertEqual(code, 0, log)
@@ -187,7 +178,7 @@ class LedgerTest(C.DataDirTest):
         self.c = C.Client(self.ch)
         self.assertGreater(segments(part)[0], 0)
         self.check(q, "after retention and SIGKILL", enqueued=total, acked=total)
-        self.assertEqual(metric(self.srv.addr, "ringq_ledger_mismatch_total"), 0)
+        self.assertEqual(C.metric(self.srv.addr, "ringq_ledger_mismatch_total"), 0)
 
     def test_a_log_from_before_ledger_records_is_incomplete_not_unbalanced(self):
         """A log whose first segment a build before LEDGER records deleted (after compacting
@@ -219,7 +210,7 @@ class LedgerTest(C.DataDirTest):
             self.assertGreater(since, offset)
             self.assertEqual([l for l in self.srv.lines if "ledger does not balance" in l], [],
                              step)
-            self.assertEqual(metric(self.srv.addr, "ringq_ledger_mismatch_total"), 0, step)
+            self.assertEqual(C.metric(self.srv.addr, "ringq_ledger_mismatch_total"), 0, step)
             r = c.Audit()
             self.assertTrue(r.balanced, step)
             self.assertEqual((r.queues_audited, r.queues_unbalanced), (1, 0), step)

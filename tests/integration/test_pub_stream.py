@@ -16,7 +16,7 @@ import grpc
 
 import ringq_client as C
 import ringq_harness as H
-from stream_client import Streams, sname
+from stream_client import Streams, StreamsTest, sname
 from test_queue_receipt import fsyncs
 
 PROG = os.path.join(H.BUILD, "aux", "tests", "integration", "rq_pub_stream_prog")
@@ -43,19 +43,9 @@ def answers(out):
     return ans, seqs
 
 
-class PubStreamTest(unittest.TestCase):
+class PubStreamTest(StreamsTest):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = C.start_ringqd("--fsync", "always", threads=2)
-        cls.ch = cls.srv.channel()
-        cls.s = Streams(cls.ch)
-        cls.c = C.Client(cls.ch)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = C.stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
+    SERVER_ARGS = ("--fsync", "always")
 
     def stream(self):
         name = sname(self._testMethodName[5:25]).replace("-", "_")

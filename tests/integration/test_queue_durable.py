@@ -16,24 +16,14 @@ more Enqueues and Acks arrived during its fsync, with the next fsync already sta
 deliveries and leasing does not hold up the next commit."""
 import threading
 import unittest
-import urllib.request
 
 import ringq_client as C
 
 ROUNDS = 20
 
 
-def metric(addr, series):
-    """The value of one series (name with its labels, as /metrics prints it)."""
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(series + " "):
-                return int(float(line.split()[1]))
-    raise AssertionError(f"no {series} on /metrics")
-
-
 def leased_before_durable(addr):
-    return metric(addr, "ringq_leased_before_durable_total")
+    return C.metric(addr, "ringq_leased_before_durable_total")
 
 
 PRODUCERS = 3
@@ -120,15 +110,15 @@ class DurableBeforeVisibleTest(unittest.TestCase):
             w.cancel()
             wch.close()
             self.assertEqual(leased_before_durable(srv.addr), 0)
-            fsyncs = metric(srv.addr, "ringq_fsync_seconds_count")
-            yes = metric(srv.addr, 'ringq_commits_served_total{overlap="yes"}')
-            no = metric(srv.addr, 'ringq_commits_served_total{overlap="no"}')
+            fsyncs = C.metric(srv.addr, "ringq_fsync_seconds_count")
+            yes = C.metric(srv.addr, 'ringq_commits_served_total{overlap="yes"}')
+            no = C.metric(srv.addr, 'ringq_commits_served_total{overlap="no"}')
             # Every completed commit served (no roll, no fsync of its own for the serving; a
             # pipelined fsync that returns before the older one is served with it, so one
             # serving follows one or two fsyncs), and under concurrent producers some with the
             # next commit's fsync already in flight. Before 23a5e7e the serving ran inside the
             # first waiter's callback, before the next fsync could start: no such series.
-            pipelined = metric(srv.addr, "ringq_commits_pipelined_total")
+            pipelined = C.metric(srv.addr, "ringq_commits_pipelined_total")
             self.assertLessEqual(yes + no, fsyncs)
             self.assertGreaterEqual(2 * (yes + no), fsyncs)
             # Producers' Enqueues arrive while the Acks' commits run: some start a second fsync

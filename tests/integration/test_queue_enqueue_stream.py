@@ -9,7 +9,6 @@ interval:N, where the only fsync comes when the window's timer fires (as in
 test_queue_receipt.py): an answer that waits for it provably waited for the fsync."""
 import queue
 import signal
-import threading
 import time
 import unittest
 
@@ -35,45 +34,19 @@ def req(rid, queue_name, payload=b"x", **kw):
                                           task=C.spec(payload), **kw)
 
 
-class Producer:
-    """An EnqueueStream call: send() queues a request (a message, or raw bytes as they are),
-    a reader thread collects the answers; the call's end status is in `error` once `done`."""
-
-    _END = object()
+class Producer(C.BidiCall):
+    """An EnqueueStream call (ringq_client.BidiCall): send() queues a request (a message, or raw
+    bytes as they are), take() the answers; the call's end status is in `error` once `done`."""
 
     def __init__(self, channel, timeout=60.0):
-        self._reqs = queue.Queue()
-        self.answers = queue.Queue()
-        self.error = None
-        self.done = threading.Event()
-        fn = channel.stream_stream(
-            C.Q + "EnqueueStream",
-            request_serializer=lambda m: m if isinstance(m, bytes) else m.SerializeToString(),
-            response_deserializer=queue_pb2.EnqueueStreamResponse.FromString)
-        self.call = fn(self._gen(), timeout=timeout)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _gen(self):
-        while True:
-            m = self._reqs.get()
-            if m is self._END:
-                return
-            yield m
-
-    def _read(self):
-        try:
-            for r in self.call:
-                self.answers.put(r)
-        except grpc.RpcError as e:
-            self.error = e
-        finally:
-            self.done.set()
+        super().__init__(channel, C.Q + "EnqueueStream", queue_pb2.EnqueueStreamResponse, timeout)
 
     def send(self, m):
         self._reqs.put(m)
 
-    def half_close(self):
-        self._reqs.put(self._END)
+    def unanswered(self):
+        """Nothing answered yet (and the call has not ended)."""
+        return self._resps.empty()
 
     def take(self, n, timeout=20.0):
         """The next n answers (fails after the timeout)."""
@@ -82,9 +55,12 @@ class Producer:
         while len(out) < n:
             left = deadline - time.monotonic()
             try:
-                out.append(self.answers.get(timeout=max(left, 0.001)))
+                r = self._next_response(max(left, 0.001))
             except queue.Empty:
+                r = None
+            if r is None:
                 raise AssertionError(f"got {len(out)} answers of {n} (end: {self.error!r})")
+            out.append(r)
         return out
 
     def end(self, timeout=20.0):
@@ -154,7 +130,7 @@ class EnqueueStreamTest(unittest.TestCase):
         (w,) = fast.take(1)
         self.assertEqual((w.code, w.results[0].receipt.level), (0, WRITTEN))
         self.assertEqual(fsyncs(srv.addr), before)
-        self.assertTrue(slow.answers.empty())
+        self.assertTrue(slow.unanswered())
         (s,) = slow.take(1)
         self.assertEqual((s.code, s.request_id), (0, 1))
         self.assertEqual(s.results[0].receipt.level, SYNCED)
@@ -249,7 +225,7 @@ class EnqueueStreamTest(unittest.TestCase):
                 return False
 
         C.poll(appended, 10, "the 5 tasks appended")
-        self.assertTrue(p.answers.empty())
+        self.assertTrue(p.unanswered())
         srv.proc.send_signal(signal.SIGTERM)
         got = p.take(5)
         self.assertEqual([a.request_id for a in got], [1, 2, 3, 4, 5])

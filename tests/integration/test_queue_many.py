@@ -21,15 +21,8 @@ def name_of(i):
 
 def create_all(client, names):
     """ConfigureQueue for each name, WINDOW at a time; fails on the first error."""
-    pending = []
-    for name in names:
-        pending.append(client.future("ConfigureQueue", name=name, max_attempts=3, timeout=60))
-        if len(pending) == WINDOW:
-            for f in pending:
-                f.result()
-            pending = []
-    for f in pending:
-        f.result()
+    C.in_window((lambda n=name: client.future("ConfigureQueue", name=n, max_attempts=3,
+                                               timeout=60) for name in names), WINDOW)
 
 
 def list_all(test, client, page_size):

@@ -22,18 +22,11 @@ S = grpc.StatusCode
 TWELVE_H_MS = 12 * 3600000
 
 
-class WorkStreamTest(unittest.TestCase):
+class WorkStreamTest(C.RingqdTest):
     @classmethod
     def setUpClass(cls):
-        cls.srv = C.start_ringqd(threads=2)
-        cls.ch = cls.srv.channel()
-        cls.c = C.Client(cls.ch)
+        super().setUpClass()
         cls.rid = itertools.count(1000)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = C.stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
 
     def setUp(self):
         self.streams = []

@@ -69,18 +69,7 @@ class MalformedBodies(unittest.TestCase):
                     self.assertIn("malformed " + msg_type + ": ", e.exception.details())
 
 
-class RingqdMalformedTest(MalformedBodies):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = C.start_ringqd(threads=2)
-        cls.ch = cls.srv.channel()
-        cls.c = C.Client(cls.ch)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = C.stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
-
+class RingqdMalformedTest(MalformedBodies, C.RingqdTest):
     def test_every_method_rejects_malformed_bodies(self):
         self.check_rejected(self.ch, RINGQD_METHODS)
         self.assertIsNone(self.srv.proc.poll(), "ringqd died")

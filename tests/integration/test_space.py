@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import tempfile
 import unittest
-import urllib.request
 
 import grpc
 
@@ -37,15 +36,6 @@ def allocated_bytes(path):
             st = os.lstat(os.path.join(root, name))
             total += st.st_blocks * 512
     return total
-
-
-def metric(srv, name):
-    with urllib.request.urlopen(f"http://{srv.addr}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == name:
-                return float(parts[1])
-    raise AssertionError(f"/metrics has no {name}")
 
 
 class FreshDataDir(unittest.TestCase):
@@ -126,7 +116,7 @@ class DiskFull(unittest.TestCase):
 
     def fill_ack_and_refill(self, srv, c):
         q = C.qname("full")
-        self.assertEqual(metric(srv, "ringq_disk_full_total"), 0)
+        self.assertEqual(C.metric(srv.addr, "ringq_disk_full_total"), 0)
         # Fill the disk: enqueue until the server says RESOURCE_EXHAUSTED.
         enqueued, err = 0, None
         while enqueued < ENQUEUE_TASKS_MAX:
@@ -139,8 +129,8 @@ class DiskFull(unittest.TestCase):
         self.assertIn("disk full", err.details())
         self.assertGreater(enqueued, 1000)
         self.assertTrue(srv.wait_log('msg="disk full:', timeout=WAIT_S), "no disk-full log line")
-        C.poll(lambda: metric(srv, "ringq_disk_full") == 1, WAIT_S, "ringq_disk_full 1")
-        self.assertEqual(metric(srv, "ringq_disk_full_total"), 1)
+        C.poll(lambda: C.metric(srv.addr, "ringq_disk_full") == 1, WAIT_S, "ringq_disk_full 1")
+        self.assertEqual(C.metric(srv.addr, "ringq_disk_full_total"), 1)
         # Still full: a second enqueue is refused too, and counted once (one episode).
         _, err2 = try_enqueue(c, q, 1)
         self.assertIsNotNone(err2)
@@ -165,8 +155,8 @@ class DiskFull(unittest.TestCase):
         self.assertEqual(len(ids), BATCH)
         self.assertTrue(srv.wait_log('msg="disk space recovered', timeout=WAIT_S),
                         "no recovery log line")
-        C.poll(lambda: metric(srv, "ringq_disk_full") == 0, WAIT_S, "ringq_disk_full 0")
-        self.assertEqual(metric(srv, "ringq_disk_full_total"), 1)
+        C.poll(lambda: C.metric(srv.addr, "ringq_disk_full") == 0, WAIT_S, "ringq_disk_full 0")
+        self.assertEqual(C.metric(srv.addr, "ringq_disk_full_total"), 1)
         # Retention deletes the segments the acked tasks pinned: the blocks are free again.
         C.poll(lambda: shutil.disk_usage(self.fs.mnt).free > IMAGE_BYTES // 2, WAIT_S,
                "retention to free the acked segments")

@@ -14,20 +14,11 @@ before the commit; since the server serves consumers from the loop turn after a 
 --fsync never run no longer hands one out early, so there is no end-to-end run where it is
 non-zero."""
 import unittest
-import urllib.request
 
 import ringq_client as C
 from stream_client import ConsumeStream, Streams, sname
 
 ROUNDS = 20
-
-
-def metric(addr, series):
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(series + " "):
-                return int(float(line.split()[1]))
-    raise AssertionError(f"no {series} on /metrics")
 
 
 class StreamsDurableBeforeVisibleTest(unittest.TestCase):
@@ -60,7 +51,7 @@ class StreamsDurableBeforeVisibleTest(unittest.TestCase):
                 got = list(fut.result().deliveries)
                 self.assertEqual([d.message.payload for d in got], [f"f{i}".encode()])
                 self.assertEqual(s.ack(name, "f", got[0])[0].code, 0)
-            return metric(srv.addr, "ringq_stream_delivered_before_durable_total")
+            return C.metric(srv.addr, "ringq_stream_delivered_before_durable_total")
         finally:
             code, log = C.stop(srv, ch)
             self.assertEqual(code, 0, log)

@@ -7,18 +7,9 @@ leaves between first and last, subject counts by filter. Consumer: delivered (co
 stream sequence), position, redelivered after a nak, ack floor, pending (lag), ack pending,
 terminated."""
 import unittest
-import urllib.request
 
 import ringq_client as C
 from stream_client import S, StreamsTest, now_ms
-
-
-def metric(addr, series):
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(series + " "):
-                return float(line.split()[1])
-    return None
 
 
 class StreamsFiguresTest(StreamsTest):
@@ -81,11 +72,12 @@ class StreamsFiguresTest(StreamsTest):
                          (1, 0, 1))
         # The same lag on /metrics.
         lbl = f'stream="{name}",consumer="c"'
-        C.poll(lambda: metric(self.srv.addr, f"ringq_consumer_pending{{{lbl}}}") == 6, 10,
+        pending = f"ringq_consumer_pending{{{lbl}}}"
+        C.poll(lambda: C.metric(self.srv.addr, pending, missing=None) == 6, 10,
                "ringq_consumer_pending 6")
-        self.assertEqual(metric(self.srv.addr, f"ringq_consumer_ack_pending{{{lbl}}}"), 1)
-        self.assertEqual(metric(self.srv.addr, f'ringq_stream_messages{{stream="{name}"}}'), 10)
-        self.assertEqual(metric(self.srv.addr, f'ringq_stream_last_seq{{stream="{name}"}}'), 10)
+        self.assertEqual(C.metric(self.srv.addr, f"ringq_consumer_ack_pending{{{lbl}}}"), 1)
+        self.assertEqual(C.metric(self.srv.addr, f'ringq_stream_messages{{stream="{name}"}}'), 10)
+        self.assertEqual(C.metric(self.srv.addr, f'ringq_stream_last_seq{{stream="{name}"}}'), 10)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,8 @@ LIMIT = 1024  # --max-message-bytes: the server's smallest allowed
 STREAM_TIMEOUT_S = 20.0  # the client's deadline: the old code ran into it
 
 
-class WorkReplyTooLargeTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = C.start_ringqd("--max-message-bytes", str(LIMIT), threads=2)
-        cls.ch = cls.srv.channel()
-        cls.c = C.Client(cls.ch)
-
-    @classmethod
-    def tearDownClass(cls):
-        code, log = C.stop(cls.srv, cls.ch)
-        assert code == 0, f"ringqd exited {code}:\n{log}"
+class WorkReplyTooLargeTest(C.RingqdTest):
+    SERVER_ARGS = ("--max-message-bytes", str(LIMIT))
 
     def test_undeliverable_task_ends_the_stream_with_resource_exhausted(self):
         q = C.qname("toolarge")

@@ -249,19 +249,4 @@ static Suite *rq_suite(void)
     return s;
 }
 
-int main(void)
-{
-    rq_status st;
-    rq_client_opts o = {.addr = "127.0.0.1:1"};
-    rq_client *probe = rq_client_create(&o, &st);
-    if (!probe) {
-        fprintf(stderr, "skipping: %s\n", st.message); /* io_uring unavailable */
-        return 77;
-    }
-    rq_client_destroy(probe);
-    SRunner *sr = srunner_create(rq_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return fs_run_suite(rq_suite()); }

@@ -304,4 +304,23 @@ static inline bool ended(int conn, int i)
     return fs_n > conn && fs_c[conn].nst > i && fs_c[conn].st[i].ended;
 }
 
+/* A test binary's main: exits 77 (skip) when a client cannot be created (no io_uring), else
+ * runs suite `s` (taken: freed with its runner). Returns main's exit code: 1 if a test failed. */
+static inline int fs_run_suite(Suite *s)
+{
+    rq_status st;
+    rq_client_opts o = {.addr = "127.0.0.1:1"};
+    rq_client *probe = rq_client_create(&o, &st);
+    if (!probe) {
+        fprintf(stderr, "skipping: %s\n", st.message); /* io_uring unavailable */
+        return 77;
+    }
+    rq_client_destroy(probe);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
+
 #endif

@@ -1,21 +1,17 @@
 /* Allocation failure across a whole Enqueue / Lease / Ack / Work exchange of the in-process
  * server (test_srv_util.h: two shards stepped on this thread, scripted HTTP/2 + gRPC over a
- * socketpair), with core/rt_alloc's counting allocator.
- *
- * A dry run counts the server's allocations during the exchange (the scripted client disarms
- * the counter while it works, so only server code is numbered). Then, for every N from 1 to
- * that count, a fresh server runs the exchange with allocation N failing and the test checks:
- *   - nothing crashes (Check's fork mode; the san build adds ASan and UBSan);
+ * socketpair), walked by ts_walk.h (the fail-Nth walk: a dry run counts the server's
+ * allocations, then a fresh server per N with allocation N failing; no crash, no hang, no
+ * leak). Here:
  *   - every call closes, in time, with OK (and then the full expected answer), or
  *     RESOURCE_EXHAUSTED, or the connection is closed: no call hangs;
  *   - with the counter disarmed, a follow-up exchange on a new connection succeeds in full on
  *     the same server state, and every task the failed exchange enqueued is leased and acked
  *     (a task leased but never delivered comes back once its lease ends; no partition or
- *     stream is stuck);
- *   - after teardown no block allocated since the start is still live (no leak).
+ *     stream is stuck).
  * SRV_WALK_FROM=N starts the walk at N (to rerun one failing step); SRV_WALK_VERBOSE=1 prints
  * each step. */
-#include "test_srv_util.h"
+#include "ts_walk.h"
 
 /* Leases of a failed run, ms: short, so a task whose delivery failed comes back to the
  * follow-up quickly (an Ack after expiry is tolerated there). The dry run and the follow-up
@@ -26,68 +22,11 @@
  * dry run and the follow-up wait long enough for their Enqueue on a slow machine. */
 #define WALK_WAIT_MS 200u
 #define STRICT_WAIT_MS 5000u
-/* Upper bound on the allocations of one exchange: the walk must not run for ever if a change
- * makes the exchange allocate per byte. */
-#define WALK_MAX 4000u
-/* How long a failed run may take to answer a call, ms (the dry run gets TS_WAIT_MS). */
-#define WALK_CALL_MS 3000u
-
-static ts_server S;
-
-/* How the calls of failed runs ended, for the summary line. */
-static struct {
-    uint64_t ok, exhausted, reset, conn_closed;
-} tally;
 
 typedef struct xres {
     int enq_ok; /* tasks whose Enqueue answered OK */
     int acked;  /* tasks acked OK */
 } xres;
-
-/* A call's outcome in a failed run: OK, RESOURCE_EXHAUSTED, or the connection gone. Returns
- * true when it ended OK. */
-static bool outcome(ts_client *c, uint32_t sid, bool strict, const char *what)
-{
-    bool closed = ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
-    ck_assert_msg(closed, "%s: no answer (eof %d goaway %d headers %d, server conns %u)", what,
-                  c->eof, c->goaway, ts_call_of(c, sid)->headers,
-                  srv_local_conns(ts_shard(c->s, c->shard)));
-    ts_call *k = ts_call_of(c, sid);
-    if (strict) {
-        ck_assert_msg(k->status == 0, "%s: status %d (%s)", what, k->status, k->message);
-        return true;
-    }
-    if (!k->closed || k->status < 0) {
-        /* The connection failed (GOAWAY INTERNAL_ERROR), or the stream was reset because its
-         * answer could not be queued: with ENHANCE_YOUR_CALM, RESOURCE_EXHAUSTED to a gRPC
-         * client. */
-        bool conn_gone = c->eof || c->goaway;
-        ck_assert_msg(conn_gone || k->reset, "%s: closed without status", what);
-        if (!conn_gone)
-            ck_assert_msg(k->rst_code == 0xb /* ENHANCE_YOUR_CALM */, "%s: reset with code %u",
-                          what, k->rst_code);
-        if (conn_gone) tally.conn_closed++;
-        else tally.reset++;
-        return false;
-    }
-    ck_assert_msg(k->status == 0 || k->status == PW_GRPC_RESOURCE_EXHAUSTED, "%s: status %d (%s)",
-                  what, k->status, k->message);
-    if (k->status == 0) tally.ok++;
-    else tally.exhausted++;
-    return k->status == 0;
-}
-
-/* The next WorkResponse of stream `ws`, or false when the stream ended (or, in a failed run,
- * nothing came in time). */
-static bool work_next(ts_client *c, uint32_t ws, bool strict, pwm_ringq_v1_WorkResponse *m,
-                      pw_msg_arena *a)
-{
-    /* Every Work request is answered, or the stream ends: never a silent drop. */
-    bool got = ts_wait_for(c, ts_cond_msg_or_closed, &ws, strict ? TS_WAIT_MS : WALK_CALL_MS);
-    ck_assert_msg(got, "work: no answer and the stream did not end");
-    if (ts_next_msg(c, ws, &pwm_ringq_v1_WorkResponse_desc, m, a)) return true;
-    return false;
-}
 
 static void ack_req(pwm_ringq_v1_AckRequest *rq, pw_pb_bytes *id, const char *s,
                     const uint64_t *token)
@@ -129,7 +68,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
     ck_assert_msg(parked, "lease: neither parked nor answered");
     if (strict) ck_assert(!ts_call_of(c, ls)->closed);
     uint32_t sid = ts_enqueue_start(c, q, "walk-a");
-    if (outcome(c, sid, strict, "enqueue")) {
+    if (ts_walk_outcome(c, sid, strict, "enqueue")) {
         pwm_ringq_v1_EnqueueResponse rs;
         ck_assert(ts_next_msg(c, sid, &pwm_ringq_v1_EnqueueResponse_desc, &rs, &a));
         ck_assert_uint_eq(rs.results_count, 1);
@@ -137,7 +76,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
     }
     sid = ls;
     size_t leased = 0;
-    if (outcome(c, sid, strict, "lease")) {
+    if (ts_walk_outcome(c, sid, strict, "lease")) {
         pwm_ringq_v1_LeaseResponse rs;
         ck_assert(ts_next_msg(c, sid, &pwm_ringq_v1_LeaseResponse_desc, &rs, &a));
         leased = rs.tasks_count;
@@ -157,7 +96,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
     if (leased) {
         pw_pb_bytes ids[1] = {ts_str(id)};
         sid = ts_ack_start(c, ids, &token, 1);
-        if (outcome(c, sid, strict, "ack")) {
+        if (ts_walk_outcome(c, sid, strict, "ack")) {
             pwm_ringq_v1_AckResponse rs;
             ck_assert(ts_next_msg(c, sid, &pwm_ringq_v1_AckResponse_desc, &rs, &a));
             ck_assert_uint_eq(rs.results_count, 1);
@@ -176,7 +115,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
         .request_id = 1, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_subscribe, .subscribe = &sub};
     ts_send(c, ws, &pwm_ringq_v1_WorkRequest_desc, &wr, false);
     pwm_ringq_v1_WorkResponse m;
-    bool subscribed = work_next(c, ws, strict, &m, &a);
+    bool subscribed = ts_walk_next(c, ws, strict, &pwm_ringq_v1_WorkResponse_desc, &m, &a, "work");
     if (subscribed) {
         ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
         /* request_id 0: the request could not even be decoded (out of memory) */
@@ -187,12 +126,13 @@ static xres exchange(ts_client *c, const char *q, bool strict)
     }
     if (c->eof) goto out;
     sid = ts_enqueue_start(c, q, "walk-b");
-    bool enq_b = outcome(c, sid, strict, "enqueue b");
+    bool enq_b = ts_walk_outcome(c, sid, strict, "enqueue b");
     x.enq_ok += enq_b;
     if (subscribed && enq_b) {
         /* Tasks pushed: walk-b, and walk-a too when its lease ran out before its Ack. */
         bool got = false;
-        while (!got && work_next(c, ws, strict, &m, &a)) {
+        while (!got &&
+               ts_walk_next(c, ws, strict, &pwm_ringq_v1_WorkResponse_desc, &m, &a, "work")) {
             if (m.kind_case != pwm_ringq_v1_WorkResponse_FIELD_task) continue;
             bool is_b = m.task->payload.len == 6 && memcmp(m.task->payload.ptr, "walk-b", 6) == 0;
             if (strict) ck_assert(is_b);
@@ -211,7 +151,7 @@ static xres exchange(ts_client *c, const char *q, bool strict)
             pwm_ringq_v1_WorkRequest wa = {
                 .request_id = 7, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
             ts_send(c, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
-            while (work_next(c, ws, strict, &m, &a)) {
+            while (ts_walk_next(c, ws, strict, &pwm_ringq_v1_WorkResponse_desc, &m, &a, "work")) {
                 if (m.kind_case != pwm_ringq_v1_WorkResponse_FIELD_result) continue;
                 ck_assert(m.result->request_id == 7 || (!strict && m.result->request_id == 0));
                 if (strict) ck_assert_uint_eq(m.result->code, 0);
@@ -223,110 +163,62 @@ static xres exchange(ts_client *c, const char *q, bool strict)
         }
     }
     ts_send_raw(c, ws, NULL, 0, true);
-    (void)outcome(c, ws, strict, "work");
+    (void)ts_walk_outcome(c, ws, strict, "work");
 out:
     pw_msg_arena_deinit(&a);
     return x;
 }
 
-/* After a failed run, every task is eventually leased (and acked) by a plain Lease loop, and
- * the partition ends with nothing ready, delayed or leased. */
-static void drain_queue(ts_client *c, const char *q)
+/* The walk's runs: the exchange on queue "walk-N" of shard 1; the follow-up's on a queue of
+ * the same partition (a stuck partition shows), then the drain of the failed run's queue. */
+typedef struct walk_names {
+    char q[32], q2[32];
+} walk_names;
+
+static void prepare_names(void *ctx)
 {
-    uint32_t k = q_part_of(q, strlen(q), srv_q.nparts);
-    uint64_t deadline = rt_now_ns() + (uint64_t)TS_WAIT_MS * RT_NS_PER_MS;
-    for (;;) {
-        q_queue_info qi;
-        q_err e;
-        q_status st = q_part_get_queue(ts_part(k)->p, q, strlen(q), srv_q_now_ms(), &qi, &e);
-        if (st == Q_NOT_FOUND || qi.ready + qi.delayed + qi.leased == 0) return;
-        ck_assert_msg(rt_now_ns() < deadline,
-                      "queue never drained: ready=%llu leased=%llu delayed=%llu",
-                      (unsigned long long)qi.ready, (unsigned long long)qi.leased,
-                      (unsigned long long)qi.delayed);
-        uint32_t sid = ts_lease_start(c, q, 16, 1000, 30000);
-        ck_assert(outcome(c, sid, true, "drain lease"));
-        pw_msg_arena a;
-        pw_msg_arena_init_heap(&a, 4096, 1 << 20);
-        pwm_ringq_v1_LeaseResponse rs;
-        ck_assert(ts_next_msg(c, sid, &pwm_ringq_v1_LeaseResponse_desc, &rs, &a));
-        if (rs.tasks_count > 0) {
-            pw_pb_bytes ids[16];
-            uint64_t toks[16];
-            for (size_t i = 0; i < rs.tasks_count; i++)
-                ids[i] = rs.tasks[i].id, toks[i] = rs.tasks[i].lease_token;
-            uint32_t as = ts_ack_start(c, ids, toks, rs.tasks_count);
-            ck_assert(outcome(c, as, true, "drain ack"));
-        }
-        pw_msg_arena_deinit(&a);
+    walk_names *n = ctx;
+    ts_queue_on(n->q, sizeof n->q, "walk", 1);
+    for (int i = 0;; i++) {
+        snprintf(n->q2, sizeof n->q2, "again-%d", i);
+        if (q_part_of(n->q2, strlen(n->q2), srv_q.nparts) ==
+            q_part_of(n->q, strlen(n->q), srv_q.nparts))
+            break;
     }
 }
 
-/* One run with allocation `nth` failing (0: none). Returns the armed allocations counted. */
-static uint64_t run(uint64_t nth)
+static void run_exchange(ts_client *c, void *ctx, bool strict)
 {
-    ts_armed = 0;
-    rt_alloc_test_start(nth);
-    rt_alloc_test_arm(0);
-    ck_assert_int_eq(ts_server_start(&S, 2, 2, Q_COMMIT_ALWAYS), 0);
-    char q[32], q2[32];
-    ts_queue_on(q, sizeof q, "walk", 1);
-    /* The follow-up's queue lives in the same partition: a stuck partition shows. */
-    for (int n = 0;; n++) {
-        snprintf(q2, sizeof q2, "again-%d", n);
-        if (q_part_of(q2, strlen(q2), srv_q.nparts) == q_part_of(q, strlen(q), srv_q.nparts)) break;
-    }
-    ts_client c, c2;
-    ts_client_open(&c, &S, 0);
-    /* The handshake is not walked: only the exchange. */
-    ck_assert(ts_wait_for(&c, ts_cond_ready, NULL, TS_WAIT_MS));
-    ts_armed = 1;
-    rt_alloc_test_arm(1);
-    exchange(&c, q, nth == 0);
-    rt_alloc_test_arm(0);
-    ts_armed = 0;
-    uint64_t count = rt_alloc_test_count();
-    if (nth) {
-        ts_client_open(&c2, &S, 0);
-        exchange(&c2, q2, true);
-        drain_queue(&c2, q);
-        ts_client_close(&c2);
-    }
-    ts_client_close(&c);
-    ts_server_stop(&S);
-    ck_assert_msg(rt_alloc_test_live() == 0, "step %llu: %lld blocks leaked",
-                  (unsigned long long)nth, (long long)rt_alloc_test_live());
-    rt_alloc_test_stop();
-    return count;
+    (void)exchange(c, ((walk_names *)ctx)->q, strict);
+}
+
+static void follow_up(ts_client *c, void *ctx)
+{
+    walk_names *n = ctx;
+    (void)exchange(c, n->q2, true);
+    ts_walk_drain_queue(c, n->q);
 }
 
 START_TEST(walk_exchange)
 {
-    uint64_t total = run(0);
-    ck_assert_uint_gt(total, 0);
-    ck_assert_uint_lt(total, WALK_MAX);
-    const char *from = getenv("SRV_WALK_FROM");
-    bool verbose = getenv("SRV_WALK_VERBOSE") != NULL;
+    walk_names names;
+    ts_walk w = {.nshards = 2,
+                 .nparts = 2,
+                 .ctx = &names,
+                 .prepare = prepare_names,
+                 .exchange = run_exchange,
+                 .follow_up = follow_up};
     uint64_t failed = 0;
-    for (uint64_t n = from ? strtoull(from, NULL, 10) : 1; n <= total; n++) {
-        if (verbose)
-            fprintf(stderr, "walk step %llu/%llu\n", (unsigned long long)n,
-                    (unsigned long long)total);
-        uint64_t t0 = rt_now_ns();
-        run(n);
-        if (verbose)
-            fprintf(stderr, "  %llu ms\n", (unsigned long long)((rt_now_ns() - t0) / RT_NS_PER_MS));
-        failed++;
-    }
+    uint64_t total = ts_walk_all(&w, &failed);
+    const ts_walk_tally *t = &ts_walk_calls;
     printf(
         "walked %llu allocations of %llu; calls of failed runs: %llu OK, %llu RESOURCE_EXHAUSTED, "
         "%llu reset ENHANCE_YOUR_CALM, %llu on a closed connection\n",
-        (unsigned long long)failed, (unsigned long long)total, (unsigned long long)tally.ok,
-        (unsigned long long)tally.exhausted, (unsigned long long)tally.reset,
-        (unsigned long long)tally.conn_closed);
+        (unsigned long long)failed, (unsigned long long)total, (unsigned long long)t->ok,
+        (unsigned long long)t->exhausted, (unsigned long long)t->reset,
+        (unsigned long long)t->conn_closed);
 }
 END_TEST
-
 int main(void)
 {
     ts_require_uring("test_srv_alloc"); /* exits 77 (skip) without io_uring */

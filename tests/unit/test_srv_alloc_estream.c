@@ -1,7 +1,7 @@
 /* Allocation failure across a Queue.EnqueueStream exchange of the in-process server
  * (test_srv_util.h: two shards stepped on this thread, scripted HTTP/2 + gRPC over a
- * socketpair), with core/rt_alloc's counting allocator — the walk of test_srv_alloc.c for the
- * stream (server/srv_queue_estream.c and the in-order window, server/srv_ordered.c).
+ * socketpair), walked by ts_walk.h as test_srv_alloc.c walks the unary calls: the stream
+ * (server/srv_queue_estream.c and the in-order window, server/srv_ordered.c).
  *
  * The exchange: one stream carrying ESTREAM_REQS single-task requests alternating between a
  * queue owned by each shard (answers cross shards and must come back in order), then a
@@ -14,27 +14,11 @@
  *   - with the counter disarmed, a strict exchange on a new connection succeeds in full and
  *     every task of the failed run is leased and acked (nothing stuck);
  *   - no block allocated since the start is still live after teardown.
- * SRV_WALK_FROM=N starts the walk at N. */
+ * SRV_WALK_FROM=N starts the walk at N; SRV_WALK_VERBOSE=1 prints each step. */
 #include "server/srv_queue_rpc.h"
-#include "test_srv_util.h"
+#include "ts_walk.h"
 
 #define ESTREAM_REQS 4u
-#define WALK_MAX 4000u
-#define WALK_CALL_MS 3000u
-
-static ts_server S;
-
-static bool cond_msg_or_closed(ts_client *c, const void *arg)
-{
-    ts_call *k = ts_call_of(c, *(const uint32_t *)arg);
-    size_t have = buf_size(&k->data) - k->taken;
-    if (k->closed || c->eof) return true;
-    if (have < 5) return false;
-    const uint8_t *p = buf_begin(&k->data) + k->taken;
-    size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
-    return have >= 5 + n;
-}
-
 /* The exchange on c: requests to qa and qb in turn. Returns the answers that were OK. */
 static int exchange(ts_client *c, const char *qa, const char *qb, bool strict)
 {
@@ -50,7 +34,7 @@ static int exchange(ts_client *c, const char *qa, const char *qb, bool strict)
     int ok = 0;
     uint32_t next = 0;
     for (;;) {
-        bool got = ts_wait_for(c, cond_msg_or_closed, &sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
+        bool got = ts_wait_for(c, ts_cond_msg_or_closed, &sid, ts_walk_call_ms(strict));
         ck_assert_msg(got, "estream: no answer and the stream did not end");
         pwm_ringq_v1_EnqueueStreamResponse m;
         if (!ts_next_msg(c, sid, &pwm_ringq_v1_EnqueueStreamResponse_desc, &m, &a)) break;
@@ -65,7 +49,7 @@ static int exchange(ts_client *c, const char *qa, const char *qb, bool strict)
         }
         next++;
     }
-    ck_assert(ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS) || c->eof);
+    ck_assert(ts_wait_closed(c, sid, ts_walk_call_ms(strict)) || c->eof);
     ts_call *k = ts_call_of(c, sid);
     if (strict) {
         ck_assert_int_eq(k->status, 0);
@@ -78,76 +62,43 @@ static int exchange(ts_client *c, const char *qa, const char *qb, bool strict)
     return ok;
 }
 
-/* Leases and acks every task of q until its partition holds none of it. */
-static void drain_queue(ts_client *c, const char *q)
+/* The walk's runs: a queue owned by each shard, for the failed run and its follow-up (a strict
+ * exchange on the same queues: every answer OK), then the drain of both queues. */
+typedef struct walk_names {
+    char qa[32], qb[32];
+} walk_names;
+
+static void prepare_names(void *ctx)
 {
-    uint32_t k = q_part_of(q, strlen(q), srv_q.nparts);
-    uint64_t deadline = rt_now_ns() + (uint64_t)TS_WAIT_MS * RT_NS_PER_MS;
-    for (;;) {
-        q_queue_info qi;
-        q_err e;
-        q_status st = q_part_get_queue(ts_part(k)->p, q, strlen(q), srv_q_now_ms(), &qi, &e);
-        if (st == Q_NOT_FOUND || qi.ready + qi.delayed + qi.leased == 0) return;
-        ck_assert_msg(rt_now_ns() < deadline, "queue %s never drained", q);
-        uint32_t sid = ts_lease_start(c, q, 16, 1000, 30000);
-        ck_assert(ts_wait_closed(c, sid, TS_WAIT_MS) && ts_status(c, sid) == 0);
-        pw_msg_arena a;
-        pw_msg_arena_init_heap(&a, 4096, 1 << 20);
-        pwm_ringq_v1_LeaseResponse rs;
-        ck_assert(ts_next_msg(c, sid, &pwm_ringq_v1_LeaseResponse_desc, &rs, &a));
-        if (rs.tasks_count > 0) {
-            pw_pb_bytes ids[16];
-            uint64_t toks[16];
-            for (size_t i = 0; i < rs.tasks_count; i++)
-                ids[i] = rs.tasks[i].id, toks[i] = rs.tasks[i].lease_token;
-            uint32_t as = ts_ack_start(c, ids, toks, rs.tasks_count);
-            ck_assert(ts_wait_closed(c, as, TS_WAIT_MS) && ts_status(c, as) == 0);
-        }
-        pw_msg_arena_deinit(&a);
-    }
+    walk_names *n = ctx;
+    ts_queue_on(n->qa, sizeof n->qa, "esa", 0);
+    ts_queue_on(n->qb, sizeof n->qb, "esb", 1);
 }
 
-static uint64_t run(uint64_t nth)
+static void run_exchange(ts_client *c, void *ctx, bool strict)
 {
-    ts_armed = 0;
-    rt_alloc_test_start(nth);
-    rt_alloc_test_arm(0);
-    ck_assert_int_eq(ts_server_start(&S, 2, 2, Q_COMMIT_ALWAYS), 0);
-    char qa[32], qb[32];
-    ts_queue_on(qa, sizeof qa, "esa", 0);
-    ts_queue_on(qb, sizeof qb, "esb", 1);
-    ts_client c, c2;
-    ts_client_open(&c, &S, 0);
-    ck_assert(ts_wait_for(&c, ts_cond_ready, NULL, TS_WAIT_MS));
-    ts_armed = 1;
-    rt_alloc_test_arm(1);
-    exchange(&c, qa, qb, nth == 0);
-    rt_alloc_test_arm(0);
-    ts_armed = 0;
-    uint64_t count = rt_alloc_test_count();
-    if (nth) {
-        ts_client_open(&c2, &S, 0);
-        ck_assert_int_eq(exchange(&c2, qa, qb, true), (int)ESTREAM_REQS);
-        drain_queue(&c2, qa);
-        drain_queue(&c2, qb);
-        ts_client_close(&c2);
-    }
-    ts_client_close(&c);
-    ts_server_stop(&S);
-    ck_assert_msg(rt_alloc_test_live() == 0, "step %llu: %lld blocks leaked",
-                  (unsigned long long)nth, (long long)rt_alloc_test_live());
-    rt_alloc_test_stop();
-    return count;
+    walk_names *n = ctx;
+    (void)exchange(c, n->qa, n->qb, strict);
+}
+
+static void follow_up(ts_client *c, void *ctx)
+{
+    walk_names *n = ctx;
+    ck_assert_int_eq(exchange(c, n->qa, n->qb, true), (int)ESTREAM_REQS);
+    ts_walk_drain_queue(c, n->qa);
+    ts_walk_drain_queue(c, n->qb);
 }
 
 START_TEST(walk_estream)
 {
-    uint64_t total = run(0);
-    ck_assert_uint_gt(total, 0);
-    ck_assert_uint_lt(total, WALK_MAX);
-    const char *from = getenv("SRV_WALK_FROM");
-    uint64_t n = from ? strtoull(from, NULL, 10) : 1;
-    for (; n <= total; n++) run(n);
+    walk_names names;
+    ts_walk w = {.nshards = 2,
+                 .nparts = 2,
+                 .ctx = &names,
+                 .prepare = prepare_names,
+                 .exchange = run_exchange,
+                 .follow_up = follow_up};
+    uint64_t total = ts_walk_all(&w, NULL);
     printf("walked %llu allocations of an EnqueueStream exchange\n", (unsigned long long)total);
 }
 END_TEST

@@ -1,6 +1,6 @@
 /* Allocation failure across a Streams exchange of the in-process server (test_srv_util.h:
- * three shards stepped on this thread, scripted HTTP/2 + gRPC over a socketpair), with
- * core/rt_alloc's counting allocator, as test_srv_alloc walks the Queue's.
+ * three shards stepped on this thread, scripted HTTP/2 + gRPC over a socketpair), walked by
+ * ts_walk.h as test_srv_alloc walks the Queue's.
  *
  * The exchange, from shard 0: CreateStream (a directory change: shard 0 checks, the owner
  * writes, every shard applies), CreateConsumer, Publish, a Fetch long-poll parked on the owner
@@ -16,40 +16,10 @@
  *     routable from the client's shard;
  *   - after teardown no block allocated since the start is still live.
  * SRV_WALK_FROM=N starts at N; SRV_WALK_VERBOSE=1 prints each step. */
-#include "test_srv_util.h"
+#include "ts_walk.h"
 
 #define NSHARDS 3
 #define NPARTS 3
-#define WALK_MAX 4000u    /* allocations of one exchange, at most */
-#define WALK_CALL_MS 3000 /* a failed run's call must end within this */
-
-static ts_server S;
-static struct {
-    uint64_t ok, exhausted, gone;
-} tally;
-
-/* A call's end: true when OK. Failed runs accept RESOURCE_EXHAUSTED and a lost connection. */
-static bool outcome(ts_client *c, uint32_t sid, bool strict, const char *what)
-{
-    bool closed = ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
-    ck_assert_msg(closed, "%s: no answer", what);
-    ts_call *k = ts_call_of(c, sid);
-    if (strict) {
-        ck_assert_msg(k->status == 0, "%s: status %d (%s)", what, k->status, k->message);
-        return true;
-    }
-    if (!k->closed || k->status < 0) {
-        bool gone = c->eof || c->goaway;
-        ck_assert_msg(gone || (k->reset && k->rst_code == 0xb), "%s: ended without status", what);
-        tally.gone++;
-        return false;
-    }
-    ck_assert_msg(k->status == 0 || k->status == PW_GRPC_RESOURCE_EXHAUSTED, "%s: status %d (%s)",
-                  what, k->status, k->message);
-    if (k->status == 0) tally.ok++;
-    else tally.exhausted++;
-    return k->status == 0;
-}
 
 static uint32_t start_call(ts_client *c, const char *path, const pw_msg_desc *d, const void *m)
 {
@@ -63,16 +33,6 @@ static uint32_t publish(ts_client *c, const char *subject, const char *payload)
     return start_call(c, pwm_ringq_v1_Streams_Publish_PATH, &pwm_ringq_v1_PublishRequest_desc, &pr);
 }
 
-/* The next ConsumeResponse of `sid`; false when the stream ended (or, failed runs, nothing came
- * in time). Every request is answered or the stream ends: never a silent drop. */
-static bool consume_next(ts_client *c, uint32_t sid, bool strict, pwm_ringq_v1_ConsumeResponse *m,
-                         pw_msg_arena *a)
-{
-    bool got = ts_wait_for(c, ts_cond_msg_or_closed, &sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
-    ck_assert_msg(got, "consume: no answer and the stream did not end");
-    return ts_next_msg(c, sid, &pwm_ringq_v1_ConsumeResponse_desc, m, a);
-}
-
 /* Read (bounded) of messages 1..2, then a Consume stream on a second consumer: bind with two
  * credits, the two deliveries, their ack on the stream, half-close. */
 static void read_and_consume(ts_client *c, const char *name, bool strict, pw_msg_arena *a)
@@ -83,7 +43,7 @@ static void read_and_consume(ts_client *c, const char *name, bool strict, pw_msg
                                    .end_seq = 2};
     uint32_t rs = start_call(c, pwm_ringq_v1_Streams_Read_PATH, &pwm_ringq_v1_ReadRequest_desc,
                              &rr);
-    if (outcome(c, rs, strict, "read")) {
+    if (ts_walk_outcome(c, rs, strict, "read")) {
         pwm_ringq_v1_StreamMessage m;
         int n = 0;
         while (ts_next_msg(c, rs, &pwm_ringq_v1_StreamMessage_desc, &m, a)) n++;
@@ -100,7 +60,8 @@ static void read_and_consume(ts_client *c, const char *name, bool strict, pw_msg
     pwm_ringq_v1_DeliveryRef refs[2];
     size_t nd = 0;
     bool bound = false, acked = false;
-    while (!(bound && nd == 2) && consume_next(c, cs, strict, &m, a)) {
+    while (!(bound && nd == 2) &&
+           ts_walk_next(c, cs, strict, &pwm_ringq_v1_ConsumeResponse_desc, &m, a, "consume")) {
         if (m.kind_case == pwm_ringq_v1_ConsumeResponse_FIELD_delivery && nd < 2) {
             refs[nd++] = (pwm_ringq_v1_DeliveryRef){m.delivery->message->seq, m.delivery->token};
         } else if (m.kind_case == pwm_ringq_v1_ConsumeResponse_FIELD_result) {
@@ -117,7 +78,8 @@ static void read_and_consume(ts_client *c, const char *name, bool strict, pw_msg
         pwm_ringq_v1_ConsumeRequest ar = {
             .request_id = 9, .kind_case = pwm_ringq_v1_ConsumeRequest_FIELD_acks, .acks = &acks};
         ts_send(c, cs, &pwm_ringq_v1_ConsumeRequest_desc, &ar, false);
-        while (!acked && consume_next(c, cs, strict, &m, a)) {
+        while (!acked &&
+               ts_walk_next(c, cs, strict, &pwm_ringq_v1_ConsumeResponse_desc, &m, a, "consume")) {
             if (m.kind_case != pwm_ringq_v1_ConsumeResponse_FIELD_result) continue;
             if (strict) ck_assert_uint_eq(m.result->code, 0);
             else if (m.result->code != 0)
@@ -126,7 +88,7 @@ static void read_and_consume(ts_client *c, const char *name, bool strict, pw_msg
         }
     }
     ts_send_raw(c, cs, NULL, 0, true);
-    (void)outcome(c, cs, strict, "consume");
+    (void)ts_walk_outcome(c, cs, strict, "consume");
 }
 
 /* The exchange on stream `name` (subject = name). Returns whether CreateStream answered OK. */
@@ -137,38 +99,38 @@ static bool exchange(ts_client *c, const char *name, bool strict)
     pw_pb_bytes subj = ts_str(name);
     pwm_ringq_v1_StreamConfig cfg = {.name = ts_str(name), .subjects = &subj, .subjects_count = 1};
     pwm_ringq_v1_CreateStreamRequest cs = {.config = &cfg};
-    bool created = outcome(c,
-                           start_call(c, pwm_ringq_v1_Streams_CreateStream_PATH,
-                                      &pwm_ringq_v1_CreateStreamRequest_desc, &cs),
-                           strict, "create stream");
+    bool created = ts_walk_outcome(c,
+                                   start_call(c, pwm_ringq_v1_Streams_CreateStream_PATH,
+                                              &pwm_ringq_v1_CreateStreamRequest_desc, &cs),
+                                   strict, "create stream");
     if (c->eof) goto out;
     pwm_ringq_v1_ConsumerConfig cc = {.name = ts_str("c"), .ack_wait_ms = 100};
     pwm_ringq_v1_CreateConsumerRequest cr = {.stream = ts_str(name), .config = &cc};
     uint32_t sid = start_call(c, pwm_ringq_v1_Streams_CreateConsumer_PATH,
                               &pwm_ringq_v1_CreateConsumerRequest_desc, &cr);
-    ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
+    ts_wait_closed(c, sid, ts_walk_call_ms(strict));
     /* NOT_FOUND when the failed run's stream was not created: accepted there */
     if (strict || ts_call_of(c, sid)->status != Q_NOT_FOUND)
-        (void)outcome(c, sid, strict, "consumer");
+        (void)ts_walk_outcome(c, sid, strict, "consumer");
     if (c->eof) goto out;
     int published = 0; /* Publishes answered OK: the Read and Consume below wait for two */
     sid = publish(c, name, "one");
-    ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
+    ts_wait_closed(c, sid, ts_walk_call_ms(strict));
     if (strict || ts_call_of(c, sid)->status != Q_FAILED_PRECONDITION)
-        published += outcome(c, sid, strict, "publish");
+        published += ts_walk_outcome(c, sid, strict, "publish");
     if (c->eof) goto out;
     pwm_ringq_v1_FetchRequest fr = {
         .stream = ts_str(name), .consumer = ts_str("c"), .max_messages = 2, .wait_ms = 300};
     uint32_t fs = start_call(c, pwm_ringq_v1_Streams_Fetch_PATH, &pwm_ringq_v1_FetchRequest_desc,
                              &fr);
     sid = publish(c, name, "two");
-    ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
+    ts_wait_closed(c, sid, ts_walk_call_ms(strict));
     if (strict || ts_call_of(c, sid)->status != Q_FAILED_PRECONDITION)
-        published += outcome(c, sid, strict, "publish two");
-    ts_wait_closed(c, fs, strict ? TS_WAIT_MS : WALK_CALL_MS);
+        published += ts_walk_outcome(c, sid, strict, "publish two");
+    ts_wait_closed(c, fs, ts_walk_call_ms(strict));
     bool fetched = false;
     if (strict || ts_call_of(c, fs)->status != Q_NOT_FOUND)
-        fetched = outcome(c, fs, strict, "fetch");
+        fetched = ts_walk_outcome(c, fs, strict, "fetch");
     pwm_ringq_v1_FetchResponse rs;
     if (fetched && ts_next_msg(c, fs, &pwm_ringq_v1_FetchResponse_desc, &rs, &a) &&
         rs.deliveries_count > 0) {
@@ -181,10 +143,10 @@ static bool exchange(ts_client *c, const char *name, bool strict)
                                   .refs_count = rs.deliveries_count < 2 ? rs.deliveries_count : 2};
         pwm_ringq_v1_AckMessagesRequest ar = {
             .stream = ts_str(name), .consumer = ts_str("c"), .acks = &acks};
-        (void)outcome(c,
-                      start_call(c, pwm_ringq_v1_Streams_AckMessages_PATH,
-                                 &pwm_ringq_v1_AckMessagesRequest_desc, &ar),
-                      strict, "ack");
+        (void)ts_walk_outcome(c,
+                              start_call(c, pwm_ringq_v1_Streams_AckMessages_PATH,
+                                         &pwm_ringq_v1_AckMessagesRequest_desc, &ar),
+                              strict, "ack");
     } else if (strict) {
         ck_abort_msg("fetch: no delivery");
     }
@@ -195,8 +157,9 @@ static bool exchange(ts_client *c, const char *name, bool strict)
     pwm_ringq_v1_GetStreamRequest gr = {.name = ts_str(name)};
     sid = start_call(c, pwm_ringq_v1_Streams_GetStream_PATH, &pwm_ringq_v1_GetStreamRequest_desc,
                      &gr);
-    ts_wait_closed(c, sid, strict ? TS_WAIT_MS : WALK_CALL_MS);
-    if (strict || ts_call_of(c, sid)->status != Q_NOT_FOUND) (void)outcome(c, sid, strict, "get");
+    ts_wait_closed(c, sid, ts_walk_call_ms(strict));
+    if (strict || ts_call_of(c, sid)->status != Q_NOT_FOUND)
+        (void)ts_walk_outcome(c, sid, strict, "get");
 out:
     pw_msg_arena_deinit(&a);
     return created;
@@ -211,57 +174,50 @@ static void name_on(char *out, size_t cap, const char *prefix, int owner)
     }
 }
 
-static uint64_t run(uint64_t nth)
-{
-    ts_armed = 0;
-    rt_alloc_test_start(nth);
-    rt_alloc_test_arm(0);
-    ck_assert_int_eq(ts_server_start(&S, NSHARDS, NPARTS, Q_COMMIT_ALWAYS), 0);
+/* The walk's runs: streams of shard 1, one for the failed run, another for the follow-up (the
+ * same exchange in full); the failed run's stream, when its CreateStream answered OK, must be
+ * routable from the client's shard. */
+typedef struct walk_state {
     char name[32], name2[32];
-    name_on(name, sizeof name, "walk", 1);
-    name_on(name2, sizeof name2, "again", 1);
-    ts_client c, c2;
-    ts_client_open(&c, &S, 0);
-    ck_assert(ts_wait_for(&c, ts_cond_ready, NULL, TS_WAIT_MS));
-    ts_armed = 1;
-    rt_alloc_test_arm(1);
-    bool created = exchange(&c, name, nth == 0);
-    rt_alloc_test_arm(0);
-    ts_armed = 0;
-    uint64_t count = rt_alloc_test_count();
-    if (nth) {
-        ts_client_open(&c2, &S, 0);
-        exchange(&c2, name2, true);
-        if (created) /* answered OK: routable from the client's shard */
-            ck_assert(outcome(&c2, publish(&c2, name, "after"), true, "publish after"));
-        ts_client_close(&c2);
-    }
-    ts_client_close(&c);
-    ts_server_stop(&S);
-    ck_assert_msg(rt_alloc_test_live() == 0, "step %llu: %lld blocks leaked",
-                  (unsigned long long)nth, (long long)rt_alloc_test_live());
-    rt_alloc_test_stop();
-    return count;
+    bool created; /* the failed run's CreateStream answered OK */
+} walk_state;
+
+static void prepare_names(void *ctx)
+{
+    walk_state *w = ctx;
+    name_on(w->name, sizeof w->name, "walk", 1);
+    name_on(w->name2, sizeof w->name2, "again", 1);
+}
+
+static void run_exchange(ts_client *c, void *ctx, bool strict)
+{
+    walk_state *w = ctx;
+    w->created = exchange(c, w->name, strict);
+}
+
+static void follow_up(ts_client *c, void *ctx)
+{
+    walk_state *w = ctx;
+    exchange(c, w->name2, true);
+    if (w->created) /* answered OK: routable from the client's shard */
+        ck_assert(ts_walk_outcome(c, publish(c, w->name, "after"), true, "publish after"));
 }
 
 START_TEST(walk_streams)
 {
-    uint64_t total = run(0);
-    ck_assert_uint_gt(total, 0);
-    ck_assert_uint_lt(total, WALK_MAX);
-    const char *from = getenv("SRV_WALK_FROM");
-    bool verbose = getenv("SRV_WALK_VERBOSE") != NULL;
-    uint64_t n = from ? strtoull(from, NULL, 10) : 1;
-    for (; n <= total; n++) {
-        if (verbose)
-            fprintf(stderr, "walk step %llu/%llu\n", (unsigned long long)n,
-                    (unsigned long long)total);
-        run(n);
-    }
+    walk_state st;
+    ts_walk w = {.nshards = NSHARDS,
+                 .nparts = NPARTS,
+                 .ctx = &st,
+                 .prepare = prepare_names,
+                 .exchange = run_exchange,
+                 .follow_up = follow_up};
+    uint64_t total = ts_walk_all(&w, NULL);
+    const ts_walk_tally *t = &ts_walk_calls;
     printf("walked %llu allocations; calls of failed runs: %llu OK, %llu RESOURCE_EXHAUSTED, %llu "
            "with their connection\n",
-           (unsigned long long)total, (unsigned long long)tally.ok,
-           (unsigned long long)tally.exhausted, (unsigned long long)tally.gone);
+           (unsigned long long)total, (unsigned long long)t->ok, (unsigned long long)t->exhausted,
+           (unsigned long long)(t->reset + t->conn_closed));
 }
 END_TEST
 

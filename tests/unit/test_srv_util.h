@@ -1,4 +1,5 @@
-/* An in-process ringqd for server/ unit tests (header only, static functions).
+/* An in-process ringqd for server/ unit tests (static functions; the one ts_armed flag is
+ * defined in ts_walk.c, in build/libunit_fx.a, which the Makefile links into the unit tests).
  *
  * The server: the real Queue and Admin services (srv_queue_setup on a fresh data directory,
  * srv_queue_shard_init on each shard) on shards created by server/srv_local: every shard's
@@ -196,8 +197,9 @@ typedef struct ts_client {
 } ts_client;
 
 /* The scripted peer's own allocations are not the server's: with the counting allocator armed
- * (the fail-Nth walk), the client disarms it while it works. */
-static int ts_armed = 0;
+ * (the fail-Nth walk), the client disarms it while it works. One flag for the whole binary
+ * (defined in ts_walk.c): the walk's code and the test's exchange, in two files, must agree. */
+extern int ts_armed;
 static inline void ts_quiet(void)
 {
     if (ts_armed) rt_alloc_test_arm(0);
