@@ -7,7 +7,8 @@
 # after the bench starts, as its warm-up ends, and dumped (-d) when it ends. Prints one line:
 #   RINGQD bBATCH Ir=<instructions> tasks=<acked in the window> Ir_per_task=<Ir / tasks>
 # and leaves OUT.json (the bench's result), OUT.bench.log and OUT.cg.1 (the dump, for
-# callgrind_annotate). Kernel time is not counted. BENCH (default: this tree's
+# callgrind_annotate; with INCLUSIVE=1 also OUT.inclusive.txt, the top 140 lines of the
+# inclusive listing). Kernel time is not counted. BENCH (default: this tree's
 # build/ringq-bench) is the generator, the same one for every ringqd compared; hold the shared lock for timing runs:
 #   flock /work/bench.lock bash bench/callgrind_e2e.sh build/ringqd 64 4 1 /tmp/cg-b64
 set -u
@@ -37,6 +38,9 @@ callgrind_control -d "$pid" >/dev/null
 ringqd_stop
 rm -rf "$d"
 rm -f "$OUT.cg"
+if [ "${INCLUSIVE:-0}" = 1 ]; then
+    callgrind_annotate --inclusive=yes --threshold=100 "$OUT.cg.1" 2>/dev/null | head -140 >"$OUT.inclusive.txt"
+fi
 ir=$(callgrind_annotate "$OUT.cg.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
 tasks=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['tasks'])" "$OUT.json")
 [ "${tasks:-0}" -gt 0 ] && [ -n "$ir" ] || { echo "no result: see $OUT.bench.log" >&2; exit 1; }

@@ -145,21 +145,14 @@ static int keep_metadata(pw_grpc_call *c, const pw_h2_header *h, size_t n)
 
 /* ---- HTTP/2 callbacks ---- */
 
-static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
+/* Reads a request's header list into *rq (method, compression, timeout); answers the stream and
+ * returns false when the request is refused (not gRPC, unknown method, bad encoding or
+ * timeout). Depends only on the list and the connection's server: a list the session names as
+ * the same (pw_h2_session_hblock_id) gives the same *rq (the connection's memo). */
+static bool parse_request(pw_grpc_conn *g, uint32_t sid, const pw_h2_header *h, size_t n,
+                          pw_grpc_req_memo *rq)
 {
-    pw_grpc_conn *g = ud;
     pw_h2_session *h2 = g->h2;
-    if (flags & PW_H2_HF_TRAILERS) {
-        /* Clients do not send trailers in gRPC; treat them as the end of the request. */
-        pw_grpc_call *c = pw_h2_stream_get_user(h2, sid);
-        if (c && (flags & PW_H2_HF_END_STREAM)) {
-            c->client_half_closed = true;
-            if (pw_grpc_deframer_finish(&c->df) != 0 && !c->done)
-                pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "request ended inside a message");
-            else if (!c->done && c->m->on_half_close) c->m->on_half_close(c);
-        }
-        return 0;
-    }
     const char *method = NULL, *path = NULL, *ctype = NULL, *timeout = NULL, *enc = NULL,
                *accept = NULL, *authz = "";
     size_t method_n = 0, path_n = 0, ctype_n = 0, timeout_n = 0, enc_n = 0, accept_n = 0,
@@ -193,52 +186,85 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
     bool is_grpc = method && view_is(method, method_n, "POST") && ctype &&
                    grpc_content_type(ctype, ctype_n);
     if (!is_grpc && g->plain && !(path && pw_grpc_server_find(g->srv, path, path_n))) {
-        pw_grpc_plain_req rq = {.stream_id = sid,
+        pw_grpc_plain_req pr = {.stream_id = sid,
                                 .method = method ? method : "",
                                 .method_len = method_n,
                                 .path = path ? path : "",
                                 .path_len = path_n,
                                 .authorization = authz,
                                 .authorization_len = authz_n};
-        pw_grpc_plain_respond(g, sid, &rq);
-        return 0;
+        pw_grpc_plain_respond(g, sid, &pr);
+        return false;
     }
     if (!method || !view_is(method, method_n, "POST")) {
         pw_grpc_respond_http_error(h2, sid, "405");
-        return 0;
+        return false;
     }
     if (!ctype || !grpc_content_type(ctype, ctype_n)) {
         pw_grpc_respond_http_error(h2, sid, "415");
-        return 0;
+        return false;
     }
-    const pw_grpc_method *m = path ? pw_grpc_server_find(g->srv, path, path_n) : NULL;
-    if (!m) {
+    rq->m = path ? pw_grpc_server_find(g->srv, path, path_n) : NULL;
+    if (!rq->m) {
         pw_grpc_respond_status(g, sid, PW_GRPC_UNIMPLEMENTED, "unknown service or method");
-        return 0;
+        return false;
     }
-    bool gz = false;
+    rq->gz = false;
     if (enc && !view_is(enc, enc_n, "identity")) {
         if (!view_is(enc, enc_n, "gzip")) {
             pw_grpc_respond_status(g, sid, PW_GRPC_UNIMPLEMENTED,
                                    "unsupported grpc-encoding (supported: identity, gzip)");
-            return 0;
+            return false;
         }
-        gz = true;
+        rq->gz = true;
     }
-    uint64_t tmo = UINT64_MAX;
-    if (timeout && pw_grpc_timeout_parse(timeout, timeout_n, &tmo) != 0) {
+    rq->tmo = UINT64_MAX;
+    if (timeout && pw_grpc_timeout_parse(timeout, timeout_n, &rq->tmo) != 0) {
         pw_grpc_respond_status(g, sid, PW_GRPC_INTERNAL, "malformed grpc-timeout");
+        return false;
+    }
+    rq->accept_gzip = accept && pw_grpc_list_has(accept, accept_n, "gzip");
+    return true;
+}
+
+static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, unsigned flags)
+{
+    pw_grpc_conn *g = ud;
+    if (flags & PW_H2_HF_TRAILERS) {
+        /* Clients do not send trailers in gRPC; treat them as the end of the request. */
+        pw_grpc_call *c = pw_h2_stream_get_user(g->h2, sid);
+        if (c && (flags & PW_H2_HF_END_STREAM)) {
+            c->client_half_closed = true;
+            if (pw_grpc_deframer_finish(&c->df) != 0 && !c->done)
+                pw_grpc_call_finish(c, PW_GRPC_INTERNAL, "request ended inside a message");
+            else if (!c->done && c->m->on_half_close) c->m->on_half_close(c);
+        }
         return 0;
     }
+    /* The list the last accepted request had: its reading again is skipped (the session's
+     * decoded-block cache names it; a gRPC client's requests repeat their headers). */
+    pw_grpc_req_memo rq;
+    const uint64_t id = pw_h2_session_hblock_id(g->h2);
+    if (id && id == g->memo.id) {
+        rq = g->memo;
+        g->memo_hits++;
+    } else if (!parse_request(g, sid, h, n, &rq)) {
+        return 0;
+    } else if (id) {
+        rq.id = id;
+        g->memo = rq;
+    }
+    const pw_grpc_method *m = rq.m;
+    const uint64_t tmo = rq.tmo;
     pw_grpc_call *c = pw_grpc_call_new(g, sid, m);
     if (!c || keep_metadata(c, h, n) < 0) {
         if (c) pw_grpc_call_detach(c);
         pw_grpc_respond_status(g, sid, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return 0;
     }
-    c->req_gzip = gz;
-    c->accept_gzip = accept && pw_grpc_list_has(accept, accept_n, "gzip");
-    pw_grpc_deframer_set_compression(&c->df, gz);
+    c->req_gzip = rq.gz;
+    c->accept_gzip = rq.accept_gzip;
+    pw_grpc_deframer_set_compression(&c->df, rq.gz);
     if (tmo != UINT64_MAX) {
         c->deadline_ns = g->now_ns + tmo;
         if (c->deadline_ns < g->now_ns) c->deadline_ns = UINT64_MAX - 1;

@@ -93,6 +93,16 @@ struct pw_grpc_call {
     size_t local_send_max; /* the server's max_send_message_bytes */
 };
 
+/* What a request's header list says to the server (pw_grpc_server.c parse_request), kept for
+ * the list the HTTP/2 session names `id` (pw_h2_session_hblock_id; 0: nothing kept). */
+typedef struct pw_grpc_req_memo {
+    uint64_t id;
+    const pw_grpc_method *m; /* the server's, lives as long as it */
+    uint64_t tmo;            /* grpc-timeout in ns; UINT64_MAX: none */
+    bool gz;                 /* grpc-encoding gzip */
+    bool accept_gzip;        /* grpc-accept-encoding lists gzip */
+} pw_grpc_req_memo;
+
 struct pw_grpc_conn {
     const pw_grpc_server *srv;
     pw_h2_session *h2;
@@ -107,8 +117,10 @@ struct pw_grpc_conn {
     pw_grpc_plain_fn plain;       /* answers requests that are not gRPC; NULL: 405/415 */
     pw_grpc_done_fn on_done;      /* counts answered RPCs; may be NULL */
     struct pw_grpc_plain *plains; /* plain responses still sending (pw_grpc_plain.c) */
-    rt_cache call_cache; /* finished calls' memory for the next ones (PW_GRPC_CALL_CACHE_MAX) */
-    pw_grpc_call *out;   /* detached calls still referenced by a handler (their `home`) */
+    rt_cache call_cache;   /* finished calls' memory for the next ones (PW_GRPC_CALL_CACHE_MAX) */
+    pw_grpc_call *out;     /* detached calls still referenced by a handler (their `home`) */
+    pw_grpc_req_memo memo; /* the last accepted request's list, read once */
+    uint64_t memo_hits;    /* requests whose list was not read again (tests) */
 };
 
 /* Finished calls whose memory a connection keeps for its next calls, at most: the calls one

@@ -285,8 +285,16 @@ typedef struct pw_h2_stats {
     uint64_t data_copied_bytes; /* DATA payload bytes submitted by reference but copied */
     uint64_t hblocks_cached;    /* header blocks sent as kept bytes (no HPACK encode, no copy of
                                  * the list: an equal list submitted again, pw_h2_send.c) */
+    uint64_t hblocks_decoded_cached; /* header blocks received that were byte-identical to the
+                                      * last one under an unchanged HPACK table: delivered
+                                      * without decoding or validating again (pw_h2_hblock.c) */
 } pw_h2_stats;
 void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out);
+/* Inside on_headers: a nonzero id naming the header list being delivered when it is the one the
+ * session keeps decoded (just kept, or delivered again from it, pw_h2_hblock.c): two deliveries
+ * with the same nonzero id carry the same fields (names, values, flags) in the same order. 0:
+ * no such promise (a list not kept, or outside on_headers). Ids are never reused. */
+uint64_t pw_h2_session_hblock_id(const pw_h2_session *s);
 
 /* Our SETTINGS are not acknowledged yet. The glue may arm a timer at creation and, if this is
  * still true when it fires, call pw_h2_submit_goaway(s, PW_H2_SETTINGS_TIMEOUT, ...) (§6.5.3). */

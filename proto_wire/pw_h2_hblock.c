@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/rt_alloc.h"
 #include "proto_wire/pw_h2_int.h"
 
 typedef enum hb_kind { HB_REQUEST, HB_RESPONSE, HB_TRAILERS, HB_DISCARD } hb_kind;
@@ -33,6 +34,8 @@ void pw_h2i_hblock_reset(pw_h2_session *s)
     buf_deinit(&s->hblock);
     buf_deinit(&s->hbytes);
     buf_deinit(&s->hfields);
+    rt_free(s->dcache);
+    s->dcache = NULL;
 }
 
 static bool eq(const uint8_t *p, size_t n, const char *lit)
@@ -332,6 +335,79 @@ static int classify(pw_h2_session *s, uint32_t sid, hb_kind *kind, uint32_t *rst
     }
 }
 
+/* The decoded-block cache. A block decodes to a function of its bytes and of the decoder's
+ * table (and of whether the next block must start with a size update): with the same bytes
+ * under the same dec.gen, HPACK yields the same list, and validation, which reads only the
+ * list and the block's kind, the same verdict. Only a block that changed nothing in the decoder
+ * (dec.gen equal before and after: no insertion, no size update) is kept, so skipping its
+ * decoding leaves the table where decoding it would have (RFC 7541 §2.3.2, §4.3). */
+static bool dcache_hit(pw_h2_session *s, hb_ctx *c, const uint8_t *block, size_t len)
+{
+    if (!s->dcache) return false;
+    const size_t n = s->dcache->n_fields;
+    if (len == 0 || len != s->dcache->block_len || s->dcache->dec_gen != s->dec.gen ||
+        s->dcache->kind != c->kind || s->dec.failed || memcmp(block, s->dcache->block, len) != 0)
+        return false;
+    /* The scratch was emptied by the caller and keeps its capacity: no allocation here once
+     * the connection has decoded its first block. */
+    if (buf_append(&s->hbytes, s->dcache->bytes, s->dcache->bytes_len) < 0 ||
+        buf_append(&s->hfields, s->dcache->fields, n * sizeof(pw_h2_header)) < 0) {
+        buf_consume(&s->hbytes, buf_size(&s->hbytes));
+        buf_consume(&s->hfields, buf_size(&s->hfields));
+        return false; /* decode it instead, which meets the same limits */
+    }
+    c->pseudo_seen = s->dcache->pseudo_seen;
+    c->is_connect = s->dcache->is_connect;
+    c->status = s->dcache->status;
+    c->content_length = s->dcache->content_length;
+    s->dcache_hits++;
+    return true;
+}
+
+/* Keeps a block decoded whole and valid that left the decoder unchanged (gen0 == dec.gen), when
+ * it fits the cache's bounds; any other block empties the cache. */
+static void dcache_fill(pw_h2_session *s, const hb_ctx *c, uint64_t gen0, const uint8_t *block,
+                        size_t len)
+{
+    const size_t nbytes = buf_size(&s->hbytes);
+    const size_t n = buf_size(&s->hfields) / sizeof(pw_h2_header);
+    if (s->dcache) s->dcache->block_len = 0;
+    if (s->dec.gen != gen0 || c->kind == HB_DISCARD || c->malformed || c->overflow ||
+        check_complete(c) != NULL || len == 0 || len > PW_H2_DCACHE_BLOCK_MAX_BYTES ||
+        nbytes > PW_H2_DCACHE_LIST_MAX_BYTES || n > PW_H2_DCACHE_FIELDS_MAX)
+        return;
+    if (!s->dcache && !(s->dcache = rt_malloc(sizeof *s->dcache))) return; /* decode each time */
+    memcpy(s->dcache->block, block, len);
+    if (nbytes) memcpy(s->dcache->bytes, buf_begin(&s->hbytes), nbytes);
+    if (n) memcpy(s->dcache->fields, buf_begin(&s->hfields), n * sizeof(pw_h2_header));
+    s->dcache->dec_gen = gen0;
+    s->dcache->bytes_len = (uint32_t)nbytes;
+    s->dcache->n_fields = (uint32_t)n;
+    s->dcache->kind = (uint8_t)c->kind;
+    s->dcache->pseudo_seen = (uint8_t)c->pseudo_seen;
+    s->dcache->is_connect = c->is_connect;
+    s->dcache->status = c->status;
+    s->dcache->content_length = c->content_length;
+    s->dcache->block_len = (uint32_t)len;
+}
+
+/* Decodes a complete block into the scratch (hbytes / hfields) through emit, or takes it from
+ * the decoded-block cache. Returns pw_hpack_decode_block's result (0 on a hit). */
+static int decode(pw_h2_session *s, hb_ctx *c, const uint8_t *block, size_t len, const char **desc)
+{
+    if (c->kind != HB_DISCARD && dcache_hit(s, c, block, len)) {
+        s->hblock_id = s->dcache_epoch;
+        return 0;
+    }
+    const uint64_t gen0 = s->dec.gen;
+    const int rc = pw_hpack_decode_block(&s->dec, block, len, s->cfg.max_header_list_size, emit, c,
+                                         desc);
+    if (rc == 0) dcache_fill(s, c, gen0, block, len);
+    else if (s->dcache) s->dcache->block_len = 0;
+    if (s->dcache && s->dcache->block_len) s->hblock_id = ++s->dcache_epoch; /* just kept */
+    return rc;
+}
+
 static int block_done(pw_h2_session *s, uint32_t sid, uint8_t flags, uint32_t frame_err,
                       const uint8_t *block, size_t len)
 {
@@ -344,7 +420,7 @@ static int block_done(pw_h2_session *s, uint32_t sid, uint8_t flags, uint32_t fr
     buf_consume(&s->hbytes, buf_size(&s->hbytes));
     buf_consume(&s->hfields, buf_size(&s->hfields));
     const char *desc = NULL;
-    rc = pw_hpack_decode_block(&s->dec, block, len, s->cfg.max_header_list_size, emit, &c, &desc);
+    rc = decode(s, &c, block, len, &desc);
     if (rc == PW_HPACK_ERR_COMPRESSION) /* §4.3 */
         return pw_h2i_fail(s, PW_H2_COMPRESSION_ERROR, desc ? desc : "HPACK decoding failed");
     if (rc < 0 && rc != PW_HPACK_ERR_LIST_TOO_LARGE)
@@ -358,6 +434,7 @@ static int block_done(pw_h2_session *s, uint32_t sid, uint8_t flags, uint32_t fr
         rc = pw_h2i_stream_error(s, sid, PW_H2_PROTOCOL_ERROR); /* §8.1.1 malformed */
     else if (c.kind == HB_REQUEST) rc = open_request(s, sid, es, &c);
     else rc = on_stream_block(s, pw_h2i_stream_find(s, sid), es, &c);
+    s->hblock_id = 0;
     buf_consume(&s->hbytes, buf_size(&s->hbytes));
     buf_consume(&s->hfields, buf_size(&s->hfields));
     /* While the connection is busy the next block comes soon: keep the scratch (freeing it cost
@@ -370,6 +447,8 @@ void pw_h2i_hblock_release(pw_h2_session *s)
 {
     buf_shrink(&s->hbytes, 0); /* only when empty: never under a block being delivered */
     buf_shrink(&s->hfields, 0);
+    rt_free(s->dcache); /* kept for the next block only while the connection is busy */
+    s->dcache = NULL;
 }
 
 static int take_empty(pw_h2_session *s)
@@ -417,6 +496,8 @@ int pw_h2i_on_continuation(pw_h2_session *s, const pw_h2_frame *f)
     buf_shrink(&s->hblock, 0);
     return rc;
 }
+
+uint64_t pw_h2_session_hblock_id(const pw_h2_session *s) { return s->hblock_id; }
 
 /* pw_h2.h: the glue bounds how long a block may stay open. */
 bool pw_h2_session_in_header_block(const pw_h2_session *s) { return s->cont_stream != 0; }

@@ -103,6 +103,22 @@ typedef enum pw_h2_in_state {
     PW_H2_IN_FAILED,
 } pw_h2_in_state;
 
+/* The decoded-block cache (pw_h2_hblock.c): the last block decoded whole and valid that left
+ * the decoder's table unchanged (dec.gen == dec_gen before and after), with its fields in
+ * offset form (into bytes) and what validation found; block_len 0: empty. */
+typedef struct pw_h2_dcache {
+    uint64_t dec_gen;
+    uint32_t block_len, bytes_len, n_fields;
+    uint8_t kind;        /* hb_kind the block was validated as */
+    uint8_t pseudo_seen; /* PS_* of the request or response */
+    bool is_connect;
+    int32_t status;
+    int64_t content_length;
+    uint8_t block[PW_H2_DCACHE_BLOCK_MAX_BYTES];
+    uint8_t bytes[PW_H2_DCACHE_LIST_MAX_BYTES];
+    pw_h2_header fields[PW_H2_DCACHE_FIELDS_MAX];
+} pw_h2_dcache;
+
 struct pw_h2_session {
     pw_h2_role role;
     pw_h2_config cfg;
@@ -134,6 +150,12 @@ struct pw_h2_session {
         uint8_t enc[PW_H2_HCACHE_BLOCK_MAX_BYTES];
     } hcache[PW_H2_HCACHE_SLOTS];
     uint64_t hcache_hits; /* blocks sent from the cache (tests) */
+    /* The decoded-block cache (pw_h2_hblock.c), allocated at the first block it keeps and let go
+     * with the block scratch when the connection is idle (pw_h2i_idle_trim) or fails. */
+    pw_h2_dcache *dcache;
+    uint64_t dcache_epoch; /* ids given to kept lists so far */
+    uint64_t hblock_id;    /* the id of the list being delivered, or 0 */
+    uint64_t dcache_hits;  /* blocks delivered from the decoded-block cache */
 
     /* Streams: open addressing on the id, allocated lazily. */
     pw_h2_stream **tab;

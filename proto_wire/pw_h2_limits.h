@@ -38,6 +38,14 @@
 /* An encoding kept only up to this size: a gRPC response's headers and an OK's trailers, once
  * in the peer's dynamic table, are a few index bytes; a larger block is encoded each time. */
 #define PW_H2_HCACHE_BLOCK_MAX_BYTES 32u
+/* The decoded-block cache (pw_h2_hblock.c): a header block byte-identical to the last one
+ * decoded, under the same HPACK decoder generation (a block that inserted nothing), decodes and
+ * validates to the same list: a gRPC client's request headers after its first call are a few
+ * index bytes naming the same :path, :authority, content-type and te. Kept only up to these
+ * sizes, inline in the session (no allocation): a larger block or list is decoded each time. */
+#define PW_H2_DCACHE_BLOCK_MAX_BYTES 64u /* an all-indexed request block is 8-20 bytes */
+#define PW_H2_DCACHE_LIST_MAX_BYTES 384u /* names + values of a gRPC request: ~200 bytes */
+#define PW_H2_DCACHE_FIELDS_MAX 12u      /* 6 fixed gRPC request fields + a few metadata */
 /* A session with no live stream keeps its stream table, cached streams and header lists
  * (PW_H2_HCACHE_SLOTS) while it opened a stream within this long, and lets them go at its first
  * event after (input, or a stream's end). A busy connection answers every request of a loop

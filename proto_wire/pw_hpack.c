@@ -40,6 +40,7 @@ void pw_hpack_dec_set_settings_max(pw_hpack_dec *d, uint32_t settings_max)
 {
     d->settings_max = settings_max;
     if (d->table.max_size > settings_max) d->update_required = true;
+    d->gen++; /* the next block may now have to start with a size update */
 }
 
 /* A decoded string: a view into the input or the table, or an offset into the scratch (which
@@ -188,6 +189,7 @@ static int field_done(dec_ctx *c, const dec_str *name, const dec_str *value, uns
         if (r < 0) return r;
     }
     if (!indexing) return 0;
+    c->d->gen++; /* even an insertion that fails or only empties the table changes it */
     /* Dropped strings are longer than the table (scratch_limit >= max_size): the insert only
      * empties the table and never reads them. */
     return pw_hpack_table_insert(&c->d->table, n, name->len, v, value->len, 0);
@@ -230,6 +232,7 @@ static int size_update(dec_ctx *c)
     if (v > c->d->settings_max) return fault(c, "table size update above the setting");
     pw_hpack_table_set_max(&c->d->table, v);
     c->d->update_required = false;
+    c->d->gen++;
     return 0;
 }
 

@@ -81,6 +81,11 @@ typedef struct pw_hpack_dec {
     bool update_required; /* settings_max was lowered below the table max: the next block
                             * must start with a size update (RFC 7541 §4.2) */
     bool failed;          /* sticky: a previous block was malformed */
+    /* Moved by every change of the dynamic table or of what the next block must hold (an
+     * insertion, a size update, a new settings_max): a block that left it unchanged decodes to
+     * the same list when the same bytes come again under the same generation (pw_h2's decoded
+     * block cache, pw_h2_hblock.c). */
+    uint64_t gen;
 } pw_hpack_dec;
 
 typedef struct pw_hpack_enc {
