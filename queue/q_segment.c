@@ -79,7 +79,7 @@ int q_seg_grow(q_seg *s, uint64_t to)
 
 int q_seg_prewrite(q_seg *s, uint64_t to)
 {
-    static const uint8_t zeros[Q_SEG_PREWRITE_BYTES];
+    static const uint8_t zeros[Q_SEG_PREWRITE_WRITE_BYTES];
     uint64_t from = (uint64_t)q_seg_alloc_round(s, s->used);
     if (from < s->written) from = s->written;
     if (to <= from) return 0;

@@ -43,10 +43,17 @@ _Static_assert(Q_SEG_ALLOC_STEP_MAX_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "steps 
  * allocated block of ext4 is an unwritten extent, and the first store into its page may split the
  * extent; on a nearly full filesystem (ext4 leaves delayed allocation then) that needs a block
  * the filesystem does not have, and the page fault is SIGBUS. The same need met by write(2) is
- * -ENOSPC, a disk-full refusal. Ahead of the writer in steps of this many bytes (one write of
- * zeros each): the pages are stored to at once after, so no block is written twice. */
+ * -ENOSPC, a disk-full refusal. Ahead of the writer in steps of this many bytes of zeros: the
+ * pages are stored to at once after, so no block is written twice... */
 #define Q_SEG_PREWRITE_BYTES (64u * 1024u)
 _Static_assert(Q_SEG_PREWRITE_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "prewrite steps are pages");
+/* ...one pwrite per page, not one per step: the page cache sizes a folio by the write that
+ * creates it, so one 64 KiB pwrite makes a 64 KiB folio, every store through the mapping dirties
+ * it whole, and each fdatasync of a small append wrote ~64 KiB back instead of the pages stored
+ * to (8x the bytes at one append per fdatasync; bench/results/prewrite-2026-12-07.md). 16
+ * pwrites per step, about one per 32 appends of 2 KiB. */
+#define Q_SEG_PREWRITE_WRITE_BYTES Q_SEG_ALLOC_UNIT_BYTES
+_Static_assert(Q_SEG_PREWRITE_BYTES % Q_SEG_PREWRITE_WRITE_BYTES == 0, "whole writes per step");
 
 typedef struct q_seg {
     uint64_t base;    /* offset of the first record (the file name) */
@@ -100,7 +107,7 @@ uint32_t q_seg_alloc_step(const q_seg *s);
  * disk is full; `alloc` is unchanged). */
 int q_seg_grow(q_seg *s, uint64_t to);
 /* Makes [used, to) safe to store to through the mapping (see Q_SEG_PREWRITE_BYTES): writes zeros
- * with pwrite from the first untouched page at or after `used` up to `to` rounded up to a step,
+ * with one pwrite per page (Q_SEG_PREWRITE_WRITE_BYTES) from the first untouched page at or after `used` up to `to` rounded up to a step,
  * capped at `alloc`. Never touches a byte below `used`. Caller: to <= alloc. 0, or negative errno
  * of the write (-ENOSPC on a full filesystem: nothing may be stored then). */
 int q_seg_prewrite(q_seg *s, uint64_t to);

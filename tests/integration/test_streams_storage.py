@@ -17,7 +17,7 @@ import grpc
 
 import ringq_client as C
 from stream_client import S, SC, Streams, msg, sname
-from test_space import LoopFs, metric
+from test_space import LoopFs
 from test_storage_edges import REC_HDR, records, ringq_log, run_ringqd_expecting_exit, sha
 
 MiB = 1024 * 1024
@@ -75,7 +75,7 @@ class StreamsDiskFull(unittest.TestCase):
         self.assertEqual(err.code(), SC.RESOURCE_EXHAUSTED, err.details())
         self.assertIn("disk full", err.details())
         self.assertGreater(len(acked), 1000)
-        C.poll(lambda: metric(srv, "ringq_disk_full") == 1, WAIT_S, "ringq_disk_full 1")
+        C.poll(lambda: C.metric(srv.addr, "ringq_disk_full") == 1, WAIT_S, "ringq_disk_full 1")
         # Still full: refused again, nothing half-published is acknowledged.
         with self.assertRaises(grpc.RpcError) as again:
             s.pub(f"{name}.a", payload("again", 0))
@@ -114,7 +114,7 @@ class StreamsDiskFull(unittest.TestCase):
                 return None
         seq = C.poll(publish_one, WAIT_S, "a publish accepted again")
         self.assertGreater(seq, last)
-        C.poll(lambda: metric(srv, "ringq_disk_full") == 0, WAIT_S, "ringq_disk_full 0")
+        C.poll(lambda: C.metric(srv.addr, "ringq_disk_full") == 0, WAIT_S, "ringq_disk_full 0")
         after = s.fetch(name, "d", n=10, wait_ms=5000)
         self.assertEqual([(d.message.seq, d.message.payload) for d in after], [(seq, b"after")])
         self.assertEqual(s.ack(name, "d", *after)[0].code, 0)
