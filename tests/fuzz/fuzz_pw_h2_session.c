@@ -174,7 +174,9 @@ static void act(unsigned s, uint8_t a)
         break;
     case 6: pw_h2_submit_ping(S, scratch); break;
     case 7:
-        if (client) {
+        /* The harness tracks at most LIVE_MAX streams; the session itself lets a client open
+         * as many as the peer's SETTINGS_MAX_CONCURRENT_STREAMS allows (unlimited by default). */
+        if (client && nlive < LIVE_MAX) {
             int64_t r = pw_h2_submit_request(S, req, 4, (a & 8) != 0, NULL);
             if (r > 0) live_add((uint32_t)r);
         }
