@@ -76,6 +76,27 @@ static ev_loop *make_loop(void)
     return loop;
 }
 
+/* A new log in a new directory (dir: 64 bytes) with SEG-byte segments, attached to a new loop. */
+static q_log *open_attached(char *dir, ev_loop **loop)
+{
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, SEG);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    *loop = make_loop();
+    ck_assert_int_eq(q_log_attach(log, *loop), 0);
+    return log;
+}
+
+/* Closes what open_attached (or a test by hand) made and removes the directory. */
+static void close_attached(q_log *log, ev_loop *loop, const char *dir)
+{
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+
 static void run(const char *policy, int nappenders, int per)
 {
     char dir[64];
@@ -187,9 +208,7 @@ START_TEST(edge_cases)
     ck_assert_uint_ge(seen[1], 1); /* the first covers offset 0 (maybe 1 too) */
     ck_assert_uint_eq(seen[2], 2);
     ck_assert_uint_eq(q_log_durable(log), 2);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -218,13 +237,8 @@ static void on_committed(q_log *log, void *ud, uint64_t durable)
 START_TEST(second_fsync_starts_while_the_first_runs)
 {
     char dir[64];
-    tq_mkdtemp(dir);
-    q_log_opts o;
-    tq_opts(&o, SEG);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    ev_loop *loop = make_loop();
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ev_loop *loop;
+    q_log *log = open_attached(dir, &loop);
     committed_seen c = {0};
     q_log_on_committed(log, on_committed, &c);
     q_commit_waiter w1, w2, w3;
@@ -259,9 +273,7 @@ START_TEST(second_fsync_starts_while_the_first_runs)
     ck_assert_uint_eq(st.committed_total, c.calls);
     ck_assert_uint_eq(st.fsyncs, 3); /* w3's own; the committed callback starts none */
     ck_assert_uint_eq(q_log_durable(log), 3);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -312,9 +324,7 @@ START_TEST(sync_async_publishes_under_never)
     while (seen[0] < 1) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_ge(seen[1], n);
     ck_assert_int_eq(tq_count_files(dir), (int)st.segments);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -382,9 +392,7 @@ START_TEST(retain_deletes_through_the_ring)
     q_sys_reset();
     /* The log still appends and reads after the segments it dropped. */
     ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -403,13 +411,8 @@ static void status_cb(q_log *log, void *ud, int status, uint64_t durable)
 START_TEST(no_second_fsync_across_a_roll)
 {
     char dir[64];
-    tq_mkdtemp(dir);
-    q_log_opts o;
-    tq_opts(&o, SEG);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    ev_loop *loop = make_loop();
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ev_loop *loop;
+    q_log *log = open_attached(dir, &loop);
     q_commit_waiter w1, w2;
     uint64_t seen[4] = {0};
     ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
@@ -429,22 +432,15 @@ START_TEST(no_second_fsync_across_a_roll)
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.commits_pipelined, 0);
     ck_assert(log->segs[1].published);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_attached(log, loop, dir);
 }
 END_TEST
 
 START_TEST(async_failure_is_sticky)
 {
     char dir[64];
-    tq_mkdtemp(dir);
-    q_log_opts o;
-    tq_opts(&o, SEG);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    ev_loop *loop = make_loop();
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ev_loop *loop;
+    q_log *log = open_attached(dir, &loop);
     /* The fsync fails like a disk would (EBADF here): every waiter learns it, and it sticks. */
     q_seg *tail = &log->segs[log->nsegs - 1];
     int real_fd = tail->fd;
@@ -468,9 +464,7 @@ START_TEST(async_failure_is_sticky)
     for (int i = 0; i < 1000 && log->inflight; i++)
         ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     tail->fd = real_fd;
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -479,13 +473,8 @@ END_TEST
 START_TEST(commit_seq_counts_fsyncs)
 {
     char dir[64];
-    tq_mkdtemp(dir);
-    q_log_opts o;
-    tq_opts(&o, SEG);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    ev_loop *loop = make_loop();
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ev_loop *loop;
+    q_log *log = open_attached(dir, &loop);
     ck_assert_uint_eq(q_log_commit_seq(log), 0); /* a new log: the synced end, 0 */
     uint64_t seen[4] = {0};
     q_commit_waiter w1, w2;
@@ -502,9 +491,7 @@ START_TEST(commit_seq_counts_fsyncs)
     /* Nothing new: no commit, no count. */
     ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 1);
     ck_assert_uint_eq(q_log_commit_seq(log), 2);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -514,13 +501,8 @@ END_TEST
 START_TEST(join_rides_the_next_fsync_instead_of_pipelining)
 {
     char dir[64];
-    tq_mkdtemp(dir);
-    q_log_opts o;
-    tq_opts(&o, SEG);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    ev_loop *loop = make_loop();
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ev_loop *loop;
+    q_log *log = open_attached(dir, &loop);
     uint64_t seen[6] = {0};
     q_commit_waiter w1, w2, w3, w4;
     ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
@@ -547,9 +529,7 @@ START_TEST(join_rides_the_next_fsync_instead_of_pipelining)
     ck_assert_uint_eq(q_log_durable(log), 4);
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.fsyncs, 3);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_attached(log, loop, dir);
 }
 END_TEST
 
