@@ -244,7 +244,8 @@ static void run_publish_stream(srv_job *j, srv_part *sp)
     do_publish(j, sp, ((const pwm_ringq_v1_PublishStreamRequest *)srv_job_msg(j))->publish);
 }
 
-/* A PublishStream request spanning a partitioned stream's members, on member 0's owner. */
+/* A PublishStream request to a partitioned stream, on member 0's owner: fanned out to the
+ * members (one with no message of it answers at once). */
 static void run_publish_stream_split(srv_job *j, srv_part *sp)
 {
     srv_sparts_publish_owner_split(
@@ -303,9 +304,12 @@ static void pubs_request(srv_ord *o, srv_ord_item *it, const uint8_t *msg, size_
     uint32_t part = 0;
     const srv_sdir_ent *ent = NULL;
     bool split = false;
+    /* Every request to a partitioned stream goes through member 0's owner, split or not: a
+     * member's shares then reach it in request order (one lane from that owner), so a later
+     * request can never overtake an earlier split one on the same subject (docs/semantics.md). */
     if (pub_check(srv_ord_call(o), r->publish, &part, &ent, &split, &e) == Q_OK)
-        return srv_ord_dispatch(o, it, rid, j, split ? ent->part : part,
-                                split ? run_publish_stream_split : run_publish_stream);
+        return srv_ord_dispatch(o, it, rid, j, ent->parts > 1 ? ent->part : part,
+                                ent->parts > 1 ? run_publish_stream_split : run_publish_stream);
     srv_job_decoded_release(j);
     srv_job_free(j);
     srv_ord_answer(o, it, rid, e.code, e.msg, NULL, 0);

@@ -30,6 +30,10 @@ def split(seq, parts):
     return (seq - 1) % parts, (seq - 1) // parts + 1
 
 
+def member_of_seq(seq, parts):
+    return split(seq, parts)[0]
+
+
 def subjects_over_members(root, parts, per_member=2):
     """Subjects root.sN such that every member holds `per_member` of them."""
     out, have = [], [0] * parts
@@ -264,6 +268,31 @@ class PartitionedStreamTest(StreamsTest):
         self.assertLess(seqs[1], seqs[3])
         self.assertEqual([self.s.GetMessage(stream=name, seq=q).payload for q in seqs],
                          [b"1", b"2", b"3", b"4"])
+
+    def test_publish_stream_keeps_a_subjects_order_across_requests(self):
+        # A split request (a, b) then a request on b alone, many times over, pipelined on one
+        # PublishStream: b's messages must get increasing sequences in the order sent. The
+        # request on b alone once went straight to b's shard and could overtake the split one,
+        # which went through member 0's shard first.
+        parts = 2
+        name, root, _ = self.make(parts)
+        a, b = subjects_over_members(root, parts, per_member=1)
+        rounds = 150
+        reqs = []
+        for i in range(rounds):
+            reqs.append(S.PublishStreamRequest(request_id=2 * i + 1, publish=S.PublishRequest(
+                messages=[msg(a, f"a{i}"), msg(b, f"b{i}.0")])))
+            reqs.append(S.PublishStreamRequest(request_id=2 * i + 2, publish=S.PublishRequest(
+                messages=[msg(b, f"b{i}.1")])))
+        out = list(self.s.publish_stream(reqs))
+        self.assertEqual([(o.request_id, o.code) for o in out],
+                         [(r.request_id, 0) for r in reqs])
+        kb = member(b, parts)
+        b_seqs = [x.seq for o in out for x in o.publish.acks if member_of_seq(x.seq, parts) == kb]
+        self.assertEqual(len(b_seqs), 2 * rounds)
+        self.assertEqual(b_seqs, sorted(b_seqs), "b's sequences out of the order sent")
+        got = [self.s.GetMessage(stream=name, seq=q).payload for q in b_seqs[:6]]
+        self.assertEqual(got, [b"b0.0", b"b0.1", b"b1.0", b"b1.1", b"b2.0", b"b2.1"])
 
     def test_consume_stream_draws_from_every_member(self):
         parts = 4
