@@ -353,7 +353,10 @@ function streams(root) {
 // ---- routing and refresh ----
 async function refresh() {
   if (!view) return;
-  try { await view.refresh(); document.body.dataset.ready = String(Date.now()); }
+  // Stamp ready only for the view still mounted: a refresh of the view left behind (in flight
+  // when the route changed) must not say the new one is filled.
+  const v = view;
+  try { await v.refresh(); if (v === view) document.body.dataset.ready = String(Date.now()); }
   catch (e) { flash(e.message, true); }
   document.body.classList.toggle("read-only", readOnly());
 }
