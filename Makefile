@@ -96,8 +96,9 @@ endef
 $(foreach p,$(PROGRAMS),$(eval $(call prog_rule,$(p))))
 
 # Pieces shared by unit tests: tests/unit/*.c not named test_*.c (ts_walk.c, the fail-Nth
-# allocation walk of the in-process server) make build/libunit_fx.a, linked into each unit test
-# of the rule below (the linker takes only the objects a test uses).
+# allocation walk of the in-process server; ts_main.c, what the tests' main functions share) make
+# build/libunit_fx.a, linked into every unit test, the test_rb_* ones included (the linker
+# takes only the objects a test uses).
 UNIT_FX_SRCS = $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 $(BUILD)/libunit_fx.a: $(call objs_of,$(UNIT_FX_SRCS))
 	@rm -f $@
@@ -112,9 +113,9 @@ RB_UNIT_SRCS = $(filter-out bench/rb_main.c,$(wildcard bench/rb_*.c))
 $(BUILD)/librb_unit.a: $(call objs_of,$(RB_UNIT_SRCS))
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/tests/test_rb_%: $(BUILD)/obj/tests/unit/test_rb_%.o $(BUILD)/librb_unit.a $(LIBS)
+$(BUILD)/tests/test_rb_%: $(BUILD)/obj/tests/unit/test_rb_%.o $(BUILD)/librb_unit.a $(BUILD)/libunit_fx.a $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/librb_unit.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/librb_unit.a $(BUILD)/libunit_fx.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # The CLI's pieces under unit test: tests/unit/test_cli_*.c also link build/libtools.a.
 $(BUILD)/tests/test_cli_%: $(BUILD)/obj/tests/unit/test_cli_%.o $(BUILD)/libtools.a $(LIBS)

@@ -15,6 +15,7 @@
 #include "core/ev_reactor.h"
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
+#include "ts_main.h"
 
 static ev_loop *mk_loop(void)
 {
@@ -452,14 +453,8 @@ END_TEST
 
 int main(void)
 {
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        fprintf(stderr, "skip: %s\n", why);
-        return 77;
-    }
-    ev_loop_destroy(probe);
+    int skip = ts_io_uring_or_skip();
+    if (skip) return skip;
     Suite *s = suite_create("ev_reactor");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 20);
@@ -477,9 +472,5 @@ int main(void)
     tcase_add_test(tc, stall_histogram_counts_time_in_callbacks);
     tcase_add_test(tc, hist_bucket_is_first_bound_at_or_above);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

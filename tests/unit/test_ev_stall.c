@@ -14,6 +14,7 @@
 #include "core/ev_reactor.h"
 #include "core/ev_stall.h"
 #include "core/rt_clock.h"
+#include "ts_main.h"
 
 /* Long enough to be split (EV_STALL_SPLIT_NS) many times over, and to span several scheduler
  * slices (a few ms each) when two threads share one CPU. */
@@ -164,14 +165,8 @@ END_TEST
 
 int main(void)
 {
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        fprintf(stderr, "skip: %s\n", why);
-        return 77;
-    }
-    ev_loop_destroy(probe);
+    int skip = ts_io_uring_or_skip();
+    if (skip) return skip;
     if (access("/proc/thread-self/schedstat", R_OK) != 0) {
         fprintf(stderr, "skip: no /proc/thread-self/schedstat (CONFIG_SCHED_INFO)\n");
         return 77;
@@ -184,9 +179,5 @@ int main(void)
     tcase_add_test(tc, short_turns_are_not_split);
     tcase_add_test(tc, run_delay_grows_while_waiting_for_a_cpu);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -17,6 +17,7 @@
 #include "core/ev_reactor.h"
 #include "core/rt_clock.h"
 #include "core/rt_net.h"
+#include "ts_main.h"
 
 typedef struct fx {
     ev_loop *loop;
@@ -339,14 +340,8 @@ END_TEST
 
 int main(void)
 {
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        fprintf(stderr, "skip: %s\n", why);
-        return 77;
-    }
-    ev_loop_destroy(probe);
+    int skip = ts_io_uring_or_skip();
+    if (skip) return skip;
     Suite *s = suite_create("rb_jetstream");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 20);
@@ -357,9 +352,5 @@ int main(void)
     tcase_add_test(tc, consumer_bad_statuses);
     tcase_add_test(tc, close_inside_callback);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ts_run_suite(s);
 }

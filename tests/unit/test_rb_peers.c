@@ -6,6 +6,7 @@
  * unexpected words, replies to nothing, server errors) failing the connection exactly once with
  * a message. Skips (exit 77) when io_uring is unavailable. */
 #include "tests/unit/test_rb_fx.h"
+#include "ts_main.h"
 
 /* ---- beanstalkd ---- */
 
@@ -313,14 +314,8 @@ END_TEST
 
 int main(void)
 {
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        fprintf(stderr, "skip: %s\n", why);
-        return 77;
-    }
-    ev_loop_destroy(probe);
+    int skip = ts_io_uring_or_skip();
+    if (skip) return skip;
     Suite *s = suite_create("rb_peers");
     TCase *tc = tcase_create("peers");
     tcase_set_timeout(tc, 20);
@@ -340,9 +335,5 @@ int main(void)
     tcase_add_test(tc, rd_close_inside_task_frees_held);
     tcase_add_test(tc, open_refused_and_bad_names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

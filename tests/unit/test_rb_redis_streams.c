@@ -6,6 +6,7 @@
  * without the payload field, nesting, server errors) failing the connection exactly once with a
  * message. Skips (exit 77) when io_uring is unavailable. */
 #include "tests/unit/test_rb_fx.h"
+#include "ts_main.h"
 
 /* The group-1 consumer of a stream with 2 groups (the fanout scenario's target). */
 static const rb_target group1 = {.stream = true, .groups = 2, .group = 1};
@@ -140,14 +141,8 @@ END_TEST
 
 int main(void)
 {
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        fprintf(stderr, "skip: %s\n", why);
-        return 77;
-    }
-    ev_loop_destroy(probe);
+    int skip = ts_io_uring_or_skip();
+    if (skip) return skip;
     Suite *s = suite_create("rb_redis_streams");
     TCase *tc = tcase_create("streams");
     tcase_set_timeout(tc, 20);
@@ -156,9 +151,5 @@ int main(void)
     tcase_add_loop_test(tc, hostile_replies_fail_once, 0,
                         (int)(sizeof hostile / sizeof hostile[0]));
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -16,6 +16,7 @@
 #include "core/ev_reactor.h"
 #include "core/rt_clock.h"
 #include "core/rt_net.h"
+#include "ts_main.h"
 
 /* ---- fixture: a loop, a listener, one rb_sock and the accepted server side ---- */
 
@@ -327,14 +328,8 @@ END_TEST
 
 int main(void)
 {
-    int err;
-    const char *why;
-    ev_loop *probe = ev_loop_create(NULL, &err, &why);
-    if (!probe) {
-        fprintf(stderr, "skip: %s\n", why);
-        return 77;
-    }
-    ev_loop_destroy(probe);
+    int skip = ts_io_uring_or_skip();
+    if (skip) return skip;
     Suite *s = suite_create("rb_sock");
     TCase *tc = tcase_create("sock");
     tcase_set_timeout(tc, 20);
@@ -348,9 +343,5 @@ int main(void)
     tcase_add_test(tc, free_with_send_in_flight);
     tcase_add_test(tc, rpc_roundtrip_timeout_and_bounds);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

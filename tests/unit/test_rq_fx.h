@@ -20,6 +20,7 @@
 #include "proto_wire/pw_gzip.h"
 #include "proto_wire/pw_h2.h"
 #include "proto_wire/pw_h2_frame.h"
+#include "ts_main.h"
 
 /* ---- the fake server ---- */
 
@@ -316,11 +317,7 @@ static inline int fs_run_suite(Suite *s)
         return 77;
     }
     rq_client_destroy(probe);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }
 
 #endif
