@@ -304,6 +304,42 @@ START_TEST(client_talks_to_server)
 }
 END_TEST
 
+/* The block cache on the client side: a connection's requests carry the same fields call after
+ * call. From the second request on the list is shared (no copy), from the third its block is
+ * sent as kept bytes (no HPACK encode: pw_h2_stats.hblocks_cached; before, every request was
+ * copied and encoded field by field); a different request is encoded afresh, and the peer
+ * decodes every block to the request that was submitted. */
+START_TEST(request_header_block_cache)
+{
+    pw_h2_header other[NREQ];
+    memcpy(other, req, sizeof req);
+    other[2] = (pw_h2_header)PW_H2_HDR(":path", "/svc/Other");
+    const char *want_other = ":method: POST\n:scheme: http\n:path: /svc/Other\n"
+                             ":authority: localhost\ncontent-type: application/grpc\n"
+                             "te: trailers\n";
+    pw_h2_stats st;
+    uint64_t hits[6];
+    for (uint32_t k = 0; k < 6; k++) {
+        const pw_h2_header *h = k == 3 ? other : req;
+        ck_assert_int_eq(pw_h2_submit_request(S, h, NREQ, true, NULL), 2 * k + 1);
+        tp_out_reset();
+        tp_drain();
+        size_t i = 0;
+        char text[4096];
+        tp_block(2 * k + 1, &i, text);
+        ck_assert_str_eq(text, k == 3 ? want_other : TP_REQ);
+        pw_h2_session_stats(S, &st);
+        hits[k] = st.hblocks_cached;
+    }
+    ck_assert_uint_eq(hits[0], 0); /* encoded, fields inserted into the table */
+    ck_assert_uint_eq(hits[1], 0); /* shared list, encoded (all indexed): kept */
+    ck_assert_uint_eq(hits[2], 1); /* kept bytes */
+    ck_assert_uint_eq(hits[3], 1); /* another path: copied, encoded (the table moved) */
+    ck_assert_uint_eq(hits[4], 1); /* back: copied, encoded under the new table, kept */
+    ck_assert_uint_eq(hits[5], 2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("pw_h2_client");
@@ -311,6 +347,7 @@ int main(void)
     tcase_add_checked_fixture(tc, start, stop);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, request_and_response);
+    tcase_add_test(tc, request_header_block_cache);
     tcase_add_test(tc, malformed_responses);
     tcase_add_test(tc, head_response_without_body);
     tcase_add_test(tc, server_must_start_with_settings);
