@@ -32,7 +32,13 @@ static void bidi_msg(pw_grpc_call *c, const uint8_t *m, size_t n)
 }
 static void bidi_half(pw_grpc_call *c) { pw_grpc_call_finish(c, PW_GRPC_OK, NULL); }
 static int hang_cancels;
-static void hang_msg(pw_grpc_call *c, const uint8_t *m, size_t n) {}
+static uint64_t hang_deadlines[8]; /* the server's deadline of each Hang call, in arrival order */
+static size_t hang_n;
+static void hang_msg(pw_grpc_call *c, const uint8_t *m, size_t n)
+{
+    if (hang_n < sizeof hang_deadlines / sizeof hang_deadlines[0])
+        hang_deadlines[hang_n++] = pw_grpc_call_deadline(c);
+}
 static void hang_cancel(pw_grpc_call *c, pw_grpc_status st) { hang_cancels++; }
 
 /* Answers with the request's metadata the test looks for, "id=<ringq-worker-id>;bin=<x-k-bin
@@ -90,6 +96,7 @@ static void setup_with(uint32_t max_streams)
     CL = pw_grpc_client_create(&o);
     ck_assert_ptr_nonnull(CL);
     hang_cancels = 0;
+    hang_n = 0;
 }
 static void setup(void) { setup_with(0); }
 
@@ -600,6 +607,41 @@ START_TEST(custom_metadata_invalid)
 }
 END_TEST
 
+/* A far deadline goes out in whole seconds, rounded up (CC_TIMEOUT_COARSE_NS): calls started
+ * 1 ms apart with the same deadline send the same grpc-timeout, so their header blocks are the
+ * same bytes (before: the finest unit, "30005000u", "30004000u", ..., a new block per call,
+ * each value inserted into both HPACK tables). The server's deadline is never before the
+ * client's and at most 1 s after it; a near deadline keeps its precision. */
+START_TEST(far_deadline_in_whole_seconds)
+{
+    const uint64_t ms = 1000000ull, deadline = NOW + 30005 * ms;
+    static rec r[4];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 3; i++) {
+        int err = 1;
+        pw_grpc_ccall *c = pw_grpc_ccall_start(CL, "/t.S/Hang", deadline, NOW + (uint64_t)i * ms,
+                                               &CBS, &r[i], &err);
+        ck_assert_ptr_nonnull(c);
+        ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)"x", 1, true), 0);
+    }
+    pump();
+    ck_assert_uint_eq(hang_n, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq(hang_deadlines[i], hang_deadlines[0]);
+        ck_assert_uint_ge(hang_deadlines[i], deadline);
+        ck_assert_uint_le(hang_deadlines[i], deadline + 1000 * ms);
+    }
+    int err = 1;
+    pw_grpc_ccall *c = pw_grpc_ccall_start(CL, "/t.S/Hang", NOW + 5 * ms + 3, NOW, &CBS, &r[3],
+                                           &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)"x", 1, true), 0);
+    pump();
+    ck_assert_uint_eq(hang_n, 4);
+    ck_assert_uint_eq(hang_deadlines[3], NOW + 5 * ms + 3); /* "5000003n": exact */
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("pw_grpc_client");
@@ -612,6 +654,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, echo_every_edge_size_intact);
     tcase_add_test(tc, server_status_ends_a_call_still_sending);
     tcase_add_test(tc, deadline_expires);
+    tcase_add_test(tc, far_deadline_in_whole_seconds);
     tcase_add_test(tc, cancel_by_call_and_from_callback);
     tcase_add_test(tc, pending_behind_stream_limit);
     tcase_add_test(tc, goaway_finishes_accepted_refuses_new);
