@@ -73,6 +73,27 @@ START_TEST(request_and_response)
 }
 END_TEST
 
+/* A client's requests to one method carry the same list: the block cache keeps it (the slot of
+ * the response headers a client never sends), so from the second request on it is not copied
+ * and from the third sent as kept bytes (no HPACK encode); the server decodes each right. */
+START_TEST(request_header_block_cache)
+{
+    char text[4096];
+    for (int64_t sid = 1; sid <= 5; sid += 2) {
+        tp_out_reset();
+        ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, true, NULL), sid);
+        tp_drain();
+        size_t i = 0;
+        ck_assert_uint_eq(tp_block((uint32_t)sid, &i, text) & PW_H2_FLAG_END_STREAM,
+                          PW_H2_FLAG_END_STREAM);
+        ck_assert_str_eq(text, TP_REQ);
+    }
+    pw_h2_stats st;
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.hblocks_cached, 1);
+}
+END_TEST
+
 START_TEST(malformed_responses)
 {
     ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, true, NULL), 1);
@@ -313,6 +334,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, request_and_response);
     tcase_add_test(tc, malformed_responses);
+    tcase_add_test(tc, request_header_block_cache);
     tcase_add_test(tc, head_response_without_body);
     tcase_add_test(tc, server_must_start_with_settings);
     tcase_add_test(tc, push_is_refused);
