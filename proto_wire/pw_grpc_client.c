@@ -167,13 +167,8 @@ static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
     char tmo[PW_GRPC_TIMEOUT_STR_BYTES];
     if (c->deadline_ns) {
         uint64_t left = c->deadline_ns > now_ns ? c->deadline_ns - now_ns : 0;
-        if (left >= CC_TIMEOUT_COARSE_NS)
-            left = (left + CC_TIMEOUT_COARSE_UNIT_NS - 1) / CC_TIMEOUT_COARSE_UNIT_NS *
-                   CC_TIMEOUT_COARSE_UNIT_NS;
-        size_t tl = pw_grpc_timeout_format(left, tmo);
-        /* Not indexed: a value that changes from call to call would churn both HPACK tables
-         * (each new value inserted, evicting the fields that repeat). */
-        h[k++] = (pw_h2_header){"grpc-timeout", 12, tmo, tl, PW_HPACK_F_NO_INDEX};
+        size_t tl = pw_grpc_timeout_format(pw_grpc_timeout_coarse(left), tmo);
+        h[k++] = (pw_h2_header){"grpc-timeout", 12, tmo, tl, 0};
     }
     h[k++] = (pw_h2_header){"user-agent", 10, cl->user_agent, strlen(cl->user_agent), 0};
     h[k++] = (pw_h2_header)PW_H2_HDR("grpc-accept-encoding", "identity,gzip");

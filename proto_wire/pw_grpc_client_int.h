@@ -18,14 +18,6 @@
 /* Request header fields at most: 6 fixed + grpc-timeout + user-agent + grpc-accept-encoding +
  * grpc-encoding + spare, then the custom metadata. */
 #define CC_REQ_HEADERS_MAX (12 + PW_GRPC_CCALL_MD_MAX)
-/* A deadline at least this far off goes out in whole seconds, rounded up: the grpc-timeout of
- * calls started within the same second is then the same, so a connection's request header
- * blocks are byte-identical call after call (the client's block cache and the server's
- * decoded-block cache and request memo hit), where the finest unit made every call's block
- * new. The server learns a deadline at most 1 s later (at most 10 % of it); the client keeps
- * its own exact deadline. Closer deadlines keep the finest unit. */
-#define CC_TIMEOUT_COARSE_NS (10ull * 1000000000ull)
-#define CC_TIMEOUT_COARSE_UNIT_NS 1000000000ull /* whole seconds */
 
 struct pw_grpc_ccall {
     pw_grpc_client *cl;

@@ -183,8 +183,7 @@ static int hlist_copy(const pw_h2_header *h, size_t n, pw_h2_hlist **out)
 }
 
 /* ---- the block cache ----
- * A gRPC server sends the same response headers and the same OK trailers on every call, a
- * gRPC client the same request headers (pw_h2_submit_request uses the headers slot). The
+ * A gRPC server sends the same response headers and the same OK trailers on every call. The
  * session keeps the last list submitted per slot (PW_H2_HCACHE_SLOTS); an equal list submitted
  * again shares it (no copy, no allocation). Once a list encodes without changing the encoder's
  * dynamic table (every field an index, the usual case from the second call on), its bytes are
@@ -589,10 +588,7 @@ int64_t pw_h2_submit_request(pw_h2_session *s, const pw_h2_header *hdrs, size_t 
     if (failed(s) || s->goaway_sent || s->goaway_recvd) return -ENOTCONN;
     if (s->n_local_live >= s->peer_max_concurrent) return -EAGAIN; /* §5.1.2 */
     if (s->next_local_id > PW_H2_STREAM_ID_MAX) return -ENOSPC;    /* §5.1.1 */
-    /* A client's requests on one connection carry the same fields call after call (a gRPC
-     * client: method, path, authority, content-type...): the block cache's headers slot, which
-     * a client never uses for anything else, shares the list and keeps its encoding. */
-    pw_h2_hlist *l;
+    pw_h2_hlist *l; /* a client submits no response headers: their slot holds requests */
     int rc = hlist_get(s, PW_H2_HCACHE_HEADERS, hdrs, n, &l);
     if (rc < 0) return rc;
     pw_h2_stream *st = pw_h2i_stream_new(s, s->next_local_id, true);
