@@ -88,6 +88,11 @@ struct pw_h2_stream {
     void *user;
     pw_h2_stream *sq_prev, *sq_next; /* send queue */
     pw_h2_stream *ev_next;           /* events list */
+    /* The node of one piece in `refs` lives here (a unary reply's one message, a Work batch):
+     * a malloc + free per referenced piece were two heap round trips per task at batch 1.
+     * More pieces queued at once allocate their nodes. */
+    pw_h2_sref sref_inline;
+    bool sref_inline_used;
 };
 
 /* A token bucket for flood budgets (time passed in by recv). */
