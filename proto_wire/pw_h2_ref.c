@@ -131,7 +131,7 @@ int pw_h2i_sref_frame(pw_h2_session *s, pw_h2_stream *st, size_t npre, size_t n,
         return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
     }
     buf_consume(&st->pending, npre);
-    buf_shrink(&st->pending, 0);
+    pw_h2i_pending_shrink(st);
     if (n == 0) return 0;
     if (s->cfg.output_refs) {
         s->data_ref_bytes += n;
