@@ -7,6 +7,7 @@
  * - reads of a queue's state by a Work delivery pass (srv_waitq.serve_probes).
  * Each bound names what is left, and fails with the cost a cut removed put back. */
 #include "test_srv_util.h"
+#include "ts_main.h"
 
 static ts_server S;
 static ts_client C;
@@ -201,9 +202,5 @@ int main(void)
     tcase_add_test(tc, task_exchange_heap_round_trips);
     tcase_add_test(tc, delivery_pass_reads_the_queue_once_per_claim);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }
