@@ -13,7 +13,7 @@
  * recovery never reads and q_log_open deletes (absent, empty or partial after a power loss: it
  * holds no record either way). After the adoption it is exactly what q_seg_create leaves: a
  * "<base>.qseg.tmp" of the full size with its header written and not yet synced, published by the
- * commit that covers it (docs/storage.md "Segment files").
+ * commit that covers it (docs/storage.md "Durability").
  *
  * Only with a loop (a shard's log): without one nothing waits on the writer's thread but the
  * caller, and the log stays as it was (tools, tests of the synchronous paths). A spare still
