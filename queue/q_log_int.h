@@ -42,8 +42,11 @@ typedef struct q_spare {
     q_spare_state state;
     int dirfd; /* the job's copies of what it needs (the job never reads the log) */
     uint32_t bytes, alloc;
-    int err;   /* the job's result: 0 or a negative errno */
-    q_seg seg; /* the prepared file */
+    int err;             /* the job's result: 0 or a negative errno */
+    uint64_t for_base;   /* base of the open segment the job in flight is for */
+    uint64_t failed_for; /* that base + 1 when its job failed (0: none): no retry before the
+                          * next roll (on a nearly full disk every job would fail) */
+    q_seg seg;           /* the prepared file */
 } q_spare;
 
 /* Retention's deletion in flight on the loop (one segment at a time). */

@@ -45,6 +45,7 @@ static void spare_landed(q_log *log)
         return;
     }
     log_debug("next segment not made ahead", "dir=%s err=%d", log->dir, sp->err);
+    sp->failed_for = sp->for_base + 1;
     sp->state = Q_SPARE_NONE;
 }
 
@@ -55,7 +56,9 @@ void q_log_spare_ahead(q_log *log)
     if (!log->loop || sp->state != Q_SPARE_NONE || log->disk_full || log->failed) return;
     const q_seg *s = &log->segs[log->nsegs - 1];
     if ((uint64_t)s->used * 100u < (uint64_t)s->bytes * Q_LOG_SPARE_AT_PERCENT) return;
+    if (sp->failed_for == s->base + 1) return; /* failed for this segment: the roll creates */
     sp->job = (rt_bg_job){.fn = make_spare};
+    sp->for_base = s->base;
     sp->dirfd = log->dirfd;
     sp->bytes = log->opts.segment_bytes;
     sp->alloc = Q_SEG_ALLOC_FIRST_BYTES;

@@ -6,6 +6,7 @@
  * (exit 77) when io_uring is unusable here. */
 #include "test_q_util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -151,6 +152,49 @@ START_TEST(without_a_spare_the_roll_creates_its_segment)
 }
 END_TEST
 
+static atomic_uint spare_truncates;
+
+/* The background thread's ftruncate finds the disk full; the log's thread's succeeds. */
+static int ftruncate_full(int fd, off_t len)
+{
+    if (pthread_equal(pthread_self(), test_thread)) return ftruncate(fd, len);
+    atomic_fetch_add(&spare_truncates, 1);
+    errno = ENOSPC;
+    return -1;
+}
+
+/* A spare that cannot be made (a full disk) is tried once per segment, not after every append;
+ * the roll then creates its segment on the log's thread, and nothing is lost. */
+START_TEST(a_failed_spare_is_not_retried_before_the_roll)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    ev_loop *loop = make_loop();
+    q_log *log = open_log(dir, loop);
+    atomic_store(&spare_truncates, 0);
+    test_thread = pthread_self();
+    q_sys.ftruncate = ftruncate_full;
+    uint64_t off = 0;
+    while (log->nsegs < 2) {
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+        off++;
+        settle(log, loop);
+        if (log->nsegs == 1) ck_assert_uint_le(atomic_load(&spare_truncates), 1);
+    }
+    q_sys_reset();
+    ck_assert_uint_eq(atomic_load(&spare_truncates), 1);
+    ck_assert(!spare_file(dir)); /* the failed job left nothing */
+    q_log_stats st;
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.segments_made_ahead, 0);
+    ck_assert_uint_eq(st.segments_made_inline, 1);
+    check_all(log, off);
+    ck_assert_int_eq(q_log_close(log), 0);
+    ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+END_TEST
+
 /* The spare is no segment: a process killed with a spare ready leaves a file that recovery does
  * not read and that the next open deletes; every record appended is there. */
 START_TEST(a_spare_left_by_a_sigkill_is_deleted_at_open)
@@ -233,6 +277,7 @@ int main(void)
     tq_require_uring("test_q_log_ahead");
     const TTest *tests[] = {
         rolls_take_the_spare_made_ahead, without_a_spare_the_roll_creates_its_segment,
-        a_spare_left_by_a_sigkill_is_deleted_at_open, retired_mappings_unmap_off_the_loop_thread};
+        a_failed_spare_is_not_retried_before_the_roll, a_spare_left_by_a_sigkill_is_deleted_at_open,
+        retired_mappings_unmap_off_the_loop_thread};
     return tq_run("q_log_ahead", "ahead", 60, tests, sizeof tests / sizeof tests[0]);
 }
