@@ -572,6 +572,7 @@ void *rb_gen_main(void *arg)
     }
     for (size_t i = 0; i < th->ncx; i++) {
         rb_cx *x = &th->cx[i];
+        if (x->dc && e->d->allocs) rb_ctr_add(th, RB_C_DRV_ALLOCS, e->d->allocs(x->dc));
         if (x->dc) e->d->close(x->dc);
         x->dc = NULL;
         free(x->slots);
