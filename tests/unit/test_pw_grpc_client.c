@@ -10,6 +10,7 @@
 
 #include "proto_wire/pw_grpc_client.h"
 #include "proto_wire/pw_grpc_server.h"
+#include "ts_main.h"
 
 /* ---- the server side ---- */
 
@@ -669,11 +670,4 @@ static Suite *client_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(client_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return ts_run_suite(client_suite()); }

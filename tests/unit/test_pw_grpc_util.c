@@ -7,6 +7,7 @@
 
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_util.h"
+#include "ts_main.h"
 
 #define NS_S 1000000000ull
 
@@ -392,11 +393,4 @@ static Suite *util_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(util_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return ts_run_suite(util_suite()); }

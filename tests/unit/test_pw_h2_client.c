@@ -1,6 +1,7 @@
 /* Unit tests for the pw_h2 session, client role: against a scripted server (raw frames), and a
  * client session talking to a server session through an in-memory pipe. */
 #include "tests/unit/test_pw_h2_peer.h"
+#include "ts_main.h"
 
 /* A client session S that got the server's SETTINGS and whose preface output is consumed. */
 static void start(void)
@@ -377,9 +378,5 @@ int main(void)
     tcase_add_test(tc, initial_concurrency_until_settings);
     tcase_add_test(tc, client_talks_to_server);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }
