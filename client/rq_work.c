@@ -1,13 +1,7 @@
 /* client/rq_work: the ringq.v1.Queue/Work stream — subscribe with credits, receive tasks, send
  * acks/nacks/extends and credits, re-subscribe with backoff after a loss. Requests with a
  * request_id stay queued until their WorkResult arrives, so those lost with a stream are sent
- * again on the next one (acks by id are safe to repeat: a second answer is NOT_FOUND).
- *
- * Two FIFO lists: `out` (not sent on the current stream yet) and `sent` (sent, waiting for
- * their answers, oldest first). A send takes from out's head and a result from sent's (answers
- * come in order), so an ack costs the same whatever is in flight: the one list walked from its
- * head at every send made each ack cost O(requests unanswered) (3-5 % of the generator's CPU
- * at 256 in flight). A lost stream puts `sent` back before `out`, in order. */
+ * again on the next one (acks by id are safe to repeat: a second answer is NOT_FOUND). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +18,7 @@
 typedef struct wreq {
     struct wreq *next;
     uint64_t request_id;
+    bool sent; /* on the current stream */
     size_t len;
     uint8_t bytes[];
 } wreq;
@@ -42,26 +37,23 @@ struct rq_work {
     bool connected;
     ev_timer retry;
     uint32_t backoff_ms;
-    wreq *out_head, *out_tail;   /* not sent on the current stream, in order */
-    wreq *sent_head, *sent_tail; /* sent, waiting for a WorkResult, oldest first */
+    wreq *head, *tail;
+    /* The last of the requests at the head sent on this stream (each waits for its result; NULL:
+     * none): send_queued starts after it, so an ack costs the same with 1 or 1,000 unanswered
+     * before it (it walked them all). */
+    wreq *sent_tail;
     size_t unanswered;
-    uint64_t sends_scanned; /* requests looked at by send_queued (rq_work_sends_scanned) */
+    uint64_t sends_scanned; /* requests send_queued looked at (rq_work_sends_scanned) */
     bool closing;           /* rq_work_close ran: the stream's on_close frees */
 };
 
-static void wreq_free_all(wreq *r)
-{
-    while (r) {
-        wreq *nx = r->next;
-        free(r);
-        r = nx;
-    }
-}
-
 static void work_free(rq_work *w)
 {
-    wreq_free_all(w->out_head);
-    wreq_free_all(w->sent_head);
+    while (w->head) {
+        wreq *r = w->head;
+        w->head = r->next;
+        free(r);
+    }
     for (size_t i = 0; i < w->nq; i++) free(w->queues[i]);
     free(w->queues);
     free(w->worker_id);
@@ -79,25 +71,24 @@ static void schedule_retry(rq_work *w)
     ev_timer_start(w->c->loop, &w->retry, rt_now_ns() + (uint64_t)w->backoff_ms * RT_NS_PER_MS);
 }
 
-/* Sends queued requests not yet sent on this stream, in order; those with a request_id move to
- * the sent list, the others (credits) are forgotten. */
+/* Sends queued requests not yet sent on this stream; forgets those needing no answer. */
 static void send_queued(rq_work *w)
 {
     if (!w->call) return;
-    while (w->out_head) {
-        wreq *r = w->out_head;
+    wreq *prev = w->sent_tail, **pp = prev ? &prev->next : &w->head;
+    while (*pp) {
+        wreq *r = *pp;
         w->sends_scanned++;
         if (pw_grpc_ccall_send(w->call, r->bytes, r->len, false) < 0) break; /* full */
-        w->out_head = r->next;
-        if (!w->out_head) w->out_tail = NULL;
-        r->next = NULL;
+        r->sent = true;
         if (r->request_id == 0) {
+            *pp = r->next;
+            if (w->tail == r) w->tail = prev;
             free(r);
             continue;
         }
-        if (w->sent_tail) w->sent_tail->next = r;
-        else w->sent_head = r;
-        w->sent_tail = r;
+        w->sent_tail = prev = r;
+        pp = &r->next;
     }
     rq_conn_flush(w->c);
 }
@@ -109,12 +100,12 @@ static void on_result(rq_work *w, const pwm_ringq_v1_WorkResult *res)
     rq_copy_str(msg, sizeof msg, res->message);
     uint64_t id = res->request_id;
     int code = (int)res->code;
-    /* Answers come on the stream the request was sent on: only `sent` can hold it. */
-    wreq **pp = &w->sent_head, *prev = NULL;
+    wreq **pp = &w->head, *prev = NULL;
     for (; id && *pp; prev = *pp, pp = &(*pp)->next) {
         if ((*pp)->request_id != id) continue;
         wreq *r = *pp;
         *pp = r->next;
+        if (w->tail == r) w->tail = prev;
         if (w->sent_tail == r) w->sent_tail = prev;
         free(r);
         w->unanswered--;
@@ -155,12 +146,8 @@ static void on_close(pw_grpc_ccall *call, void *ud, const pw_grpc_cstatus *s)
     }
     bool was = w->connected;
     w->connected = false;
-    if (w->sent_head) { /* unanswered: sent again first, in order, on the next stream */
-        w->sent_tail->next = w->out_head;
-        if (!w->out_head) w->out_tail = w->sent_tail;
-        w->out_head = w->sent_head;
-        w->sent_head = w->sent_tail = NULL;
-    }
+    for (wreq *r = w->head; r; r = r->next) r->sent = false;
+    w->sent_tail = NULL; /* all to be sent again on the next stream */
     rq_status st;
     rq_set_status(&st, (int)s->code, "%.*s", (int)s->message_len, s->message);
     if (st.code == 0) rq_set_status(&st, PW_GRPC_UNAVAILABLE, "the server ended the stream");
@@ -299,10 +286,11 @@ static int queue_req(rq_work *w, pwm_ringq_v1_WorkRequest *req)
     }
     r->next = NULL;
     r->request_id = req->request_id;
+    r->sent = false;
     r->len = n;
-    if (w->out_tail) w->out_tail->next = r;
-    else w->out_head = r;
-    w->out_tail = r;
+    if (w->tail) w->tail->next = r;
+    else w->head = r;
+    w->tail = r;
     if (r->request_id) w->unanswered++;
     send_queued(w);
     return 0;
