@@ -185,6 +185,10 @@ static q_status reserve(q_part *p, q_stream *s, uint32_t n, q_err *err)
     return Q_OK;
 }
 
+/* The plan is on the stack up to this many messages (40 bytes each): the batches producers
+ * send most; a larger one allocates it. */
+#define PUB_PLAN_STACK_MSGS 64u
+
 q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint32_t n,
                           uint64_t now_ms, q_pub_result *out, uint64_t *commit_to, q_err *err)
 {
@@ -192,7 +196,8 @@ q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint3
     if (n == 0 || n > Q_STREAM_BATCH_MAX)
         return q_fail(err, Q_INVALID_ARGUMENT, "messages: %u; allowed 1..%u", n,
                       Q_STREAM_BATCH_MAX);
-    pub_plan *plan = rt_malloc((size_t)n * sizeof *plan);
+    pub_plan plan_local[PUB_PLAN_STACK_MSGS];
+    pub_plan *plan = n <= PUB_PLAN_STACK_MSGS ? plan_local : rt_malloc((size_t)n * sizeof *plan);
     if (!plan) return q_fail(err, Q_RESOURCE_EXHAUSTED, "publish: out of memory");
     q_status st = plan_batch(p, s, msgs, n, now_ms, plan, err);
     if (!st) st = reserve(p, s, n, err);
@@ -217,7 +222,7 @@ q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint3
         uint32_t k = q_ssubj_find(s, msgs[i].subject, msgs[i].subject_len);
         if ((rc = q_stream_enforce(p, s, now_ms, &rm, k))) st = q_fail_log(err, rc, "publish");
     }
-    rt_free(plan);
+    if (plan != plan_local) rt_free(plan);
     if ((rc = q_srm_flush(p, s, &rm)) && !st) st = q_fail_log(err, rc, "publish limits");
     if (stored) {
         /* The hook's records (interest retention removing what nobody wants) ride on the

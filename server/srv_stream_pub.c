@@ -88,6 +88,14 @@ static q_status pub_check(const pw_grpc_call *call, const pwm_ringq_v1_PublishRe
 
 /* ---- owner ---- */
 
+/* A publish's arrays on the owner (the message views, their headers, the results and the
+ * reply's acks and receipts) are on the stack up to this many messages and headers, ~12 KiB:
+ * the benchmark's and most producers' batches (64) cost no allocation for them; a larger batch
+ * allocates each array it needs. A SYNCED publish copies its results to keep them until its
+ * commit. */
+#define PUB_STACK_MSGS 64u
+#define PUB_STACK_HDRS 64u
+
 /* What a SYNCED publish keeps until its commit (j->owner_state). */
 typedef struct pub_results {
     uint32_t n;
@@ -96,11 +104,15 @@ typedef struct pub_results {
     q_pub_result res[];
 } pub_results;
 
-/* PublishResponse{stream, acks} with receipts as the log stands now into j->resp. */
+/* PublishResponse{stream, acks} with receipts as the log stands now into j->resp. 0 or
+ * -ENOMEM. */
 static int pub_encode(srv_job *j, srv_part *sp, const pub_results *pr)
 {
-    pwm_ringq_v1_PublishAck *acks = rt_calloc(pr->n, sizeof *acks);
-    pwm_ringq_v1_Receipt *rc = rt_calloc(pr->n, sizeof *rc);
+    pwm_ringq_v1_PublishAck acks_local[PUB_STACK_MSGS];
+    pwm_ringq_v1_Receipt rc_local[PUB_STACK_MSGS];
+    bool heap = pr->n > PUB_STACK_MSGS;
+    pwm_ringq_v1_PublishAck *acks = heap ? rt_calloc(pr->n, sizeof *acks) : acks_local;
+    pwm_ringq_v1_Receipt *rc = heap ? rt_calloc(pr->n, sizeof *rc) : rc_local;
     int r = -ENOMEM;
     if (acks && rc) {
         for (uint32_t i = 0; i < pr->n; i++) {
@@ -113,16 +125,17 @@ static int pub_encode(srv_job *j, srv_part *sp, const pub_results *pr)
             .stream = view(pr->stream, pr->stream_len), .acks = acks, .acks_count = pr->n};
         r = pw_msg_encode(&pwm_ringq_v1_PublishResponse_desc, &m, &j->resp);
     }
-    rt_free(acks);
-    rt_free(rc);
+    if (heap) {
+        rt_free(acks);
+        rt_free(rc);
+    }
     return r;
 }
 
-static void pub_answer(srv_job *j, srv_part *sp, pub_results *pr)
+static void pub_answer(srv_job *j, srv_part *sp, const pub_results *pr)
 {
     if (pub_encode(j, sp, pr) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
-    rt_free(pr);
 }
 
 static void on_pub_synced(q_log *log, void *ud, int status, uint64_t durable)
@@ -130,12 +143,9 @@ static void on_pub_synced(q_log *log, void *ud, int status, uint64_t durable)
     srv_job *j = ud;
     pub_results *pr = j->owner_state;
     j->owner_state = NULL;
-    if (status < 0) {
-        srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
-        rt_free(pr);
-    } else {
-        pub_answer(j, srv_q_part(j->part_no), pr);
-    }
+    if (status < 0) srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
+    else pub_answer(j, srv_q_part(j->part_no), pr);
+    rt_free(pr);
     srv_job_reply(j);
 }
 
@@ -162,16 +172,18 @@ static void spec_view(const pwm_ringq_v1_PublishMessage *m, q_smsg_spec *s, q_he
     };
 }
 
-/* Appends the batch. The results (owned by the caller), or NULL with j's status set. */
-static pub_results *pub_append(srv_job *j, srv_part *sp, q_stream *s,
-                               const pwm_ringq_v1_PublishRequest *r)
+/* Appends the batch, its results into pr (pr->n of them, the caller's). 0, or -1 with j's
+ * status set. */
+static int pub_append(srv_job *j, srv_part *sp, q_stream *s, const pwm_ringq_v1_PublishRequest *r,
+                      pub_results *pr)
 {
-    uint32_t n = (uint32_t)r->messages_count, nh = 0;
+    uint32_t n = pr->n, nh = 0;
     for (uint32_t i = 0; i < n; i++) nh += (uint32_t)r->messages[i].headers_count;
-    q_smsg_spec *specs = rt_calloc(n, sizeof *specs);
-    q_header *hdrs = rt_calloc(nh ? nh : 1, sizeof *hdrs);
-    pub_results *pr = rt_calloc(1, sizeof *pr + n * sizeof pr->res[0]);
-    if (!specs || !hdrs || !pr) {
+    q_smsg_spec specs_local[PUB_STACK_MSGS];
+    q_header hdrs_local[PUB_STACK_HDRS];
+    q_smsg_spec *specs = n <= PUB_STACK_MSGS ? specs_local : rt_malloc(n * sizeof *specs);
+    q_header *hdrs = nh <= PUB_STACK_HDRS ? hdrs_local : rt_malloc(nh * sizeof *hdrs);
+    if (!specs || !hdrs) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     } else {
         for (uint32_t i = 0, hk = 0; i < n; hk += specs[i].nheaders, i++)
@@ -182,15 +194,26 @@ static pub_results *pub_append(srv_job *j, srv_part *sp, q_stream *s,
         if (q_stream_publish(sp->p, s, specs, n, srv_q_now_ms(), pr->res, &commit_to, &e) != Q_OK)
             srv_job_err(j, &e);
         else srv_sparts_pub_seqs(s, pr->res, n);
-        pr->n = n;
         const char *name = q_stream_name(s, &pr->stream_len);
         memcpy(pr->stream, name, pr->stream_len);
     }
-    rt_free(specs);
-    rt_free(hdrs);
-    if (j->status == Q_OK) return pr;
-    rt_free(pr);
-    return NULL;
+    if (specs != specs_local) rt_free(specs);
+    if (hdrs != hdrs_local) rt_free(hdrs);
+    return j->status == Q_OK ? 0 : -1;
+}
+
+/* Answers a SYNCED publish once the group commit covering it ends; pr (allocated) is kept in
+ * j->owner_state until then. */
+static void pub_wait_synced(srv_job *j, srv_part *sp, pub_results *pr)
+{
+    j->owner_state = pr;
+    /* Joins the fsync after the one in flight rather than starting one beside it: two
+     * fdatasyncs of one file do not overlap on the disk (measured: a pipelined second made each
+     * slower and a durable fan-out ~15% slower), while the next one, started when the one in
+     * flight ends, covers every publish that arrived meanwhile. */
+    int c = q_log_commit_join(q_part_log(sp->p), &j->cw, on_pub_synced, j);
+    if (c == 0) return; /* on_pub_synced answers */
+    on_pub_synced(q_part_log(sp->p), j, c < 0 ? c : 0, q_log_durable(q_part_log(sp->p)));
 }
 
 static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishRequest *r)
@@ -204,26 +227,29 @@ static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishReque
         return;
     }
     int level = srv_durability_resolve(r->durability, srv_q.log.policy, NULL, 0); /* valid */
-    pub_results *pr = pub_append(j, sp, s, r);
+    bool synced = level == pwm_ringq_v1_DURABILITY_SYNCED;
+    uint32_t n = (uint32_t)r->messages_count;
+    /* The results: on the stack unless kept until a commit (SYNCED) or too many. */
+    _Alignas(pub_results) unsigned char
+        local[sizeof(pub_results) + PUB_STACK_MSGS * sizeof(q_pub_result)];
+    bool heap = synced || n > PUB_STACK_MSGS;
+    pub_results *pr = heap ? rt_malloc(sizeof *pr + n * sizeof pr->res[0]) : (pub_results *)local;
     if (!pr) {
-        srv_job_reply_durable(j, sp); /* what a failure part-way wrote */
-        return;
-    }
-    srv_stream_published(sp, s);
-    if (level != pwm_ringq_v1_DURABILITY_SYNCED) {
-        pub_answer(j, sp, pr);
-        srv_part_commit_soon(sp);
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
         srv_job_reply(j);
         return;
     }
-    j->owner_state = pr;
-    /* Joins the fsync after the one in flight rather than starting one beside it: two
-     * fdatasyncs of one file do not overlap on the disk (measured: a pipelined second made each
-     * slower and a durable fan-out ~15% slower), while the next one, started when the one in
-     * flight ends, covers every publish that arrived meanwhile. */
-    int c = q_log_commit_join(q_part_log(sp->p), &j->cw, on_pub_synced, j);
-    if (c == 0) return; /* on_pub_synced answers */
-    on_pub_synced(q_part_log(sp->p), j, c < 0 ? c : 0, q_log_durable(q_part_log(sp->p)));
+    pr->n = n;
+    if (pub_append(j, sp, s, r, pr) < 0) {
+        srv_job_reply_durable(j, sp); /* what a failure part-way wrote */
+    } else {
+        srv_stream_published(sp, s);
+        if (synced) return pub_wait_synced(j, sp, pr); /* takes pr */
+        pub_answer(j, sp, pr);
+        srv_part_commit_soon(sp);
+        srv_job_reply(j);
+    }
+    if (heap) rt_free(pr);
 }
 
 static void run_publish(srv_job *j, srv_part *sp) { do_publish(j, sp, srv_job_msg(j)); }
