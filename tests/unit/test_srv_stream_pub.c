@@ -148,6 +148,35 @@ START_TEST(publish_owner_allocates_only_the_reply)
 }
 END_TEST
 
+/* Shard 0's directory lookups so far (white box: run as that shard). */
+static uint64_t lookups_on_0(void)
+{
+    srv_shard_enter(ts_shard(&S, 0));
+    uint64_t n = srv_sdir_lookups();
+    srv_shard_enter(NULL);
+    return n;
+}
+
+/* Routing a batch of one subject on the origin: one subject check and one directory lookup
+ * for the batch, not one per message (it was 64 for 64 messages). */
+START_TEST(publish_batch_of_one_subject_routes_once)
+{
+    start();
+    char name[32];
+    create_on(name, sizeof name, 1);
+    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
+    uint64_t before = lookups_on_0();
+    send_batch(sid, 1, name, BATCH);
+    answer_ok(sid, 1, BATCH);
+    uint64_t n = lookups_on_0() - before;
+    ck_assert_msg(n == 1, "a 64-message batch of one subject made %llu lookups",
+                  (unsigned long long)n);
+    ts_send_raw(&C, sid, NULL, 0, true);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
 int main(void)
 {
     ts_require_uring("test_srv_stream_pub"); /* exits 77 (skip) without io_uring */
@@ -155,6 +184,7 @@ int main(void)
     TCase *tc = tcase_create("costs");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, publish_owner_allocates_only_the_reply);
+    tcase_add_test(tc, publish_batch_of_one_subject_routes_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
