@@ -148,6 +148,40 @@ START_TEST(publish_owner_allocates_only_the_reply)
 }
 END_TEST
 
+/* The origin's side of a batch-1 PublishStream request, from its frame to the job sent to the
+ * owner (shard 0 stepped alone while the counting allocator is armed), in the steady state: the
+ * request's copy, its decoded form and the decode arena share one block (srv_job_decoded_msg;
+ * they were three allocations). The others: the job (a cache hit, counted) and the request's
+ * place in the answer order (srv_ordered). */
+START_TEST(publish_origin_allocates_one_request_block)
+{
+    start();
+    char name[32];
+    create_on(name, sizeof name, 1);
+    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
+    for (uint64_t rid = 1; rid <= 2; rid++) {
+        send_batch(sid, rid, name, 1);
+        answer_ok(sid, rid, 1);
+    }
+    step_only(0);
+    uint64_t sent0 = mesh_sent(0);
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    send_batch(sid, 3, name, 1);
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    uint64_t allocs = rt_alloc_test_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    step_all();
+    answer_ok(sid, 3, 1);
+    ck_assert_msg(allocs <= 3, "the origin's side of a batch-1 publish made %llu allocations",
+                  (unsigned long long)allocs);
+    ts_send_raw(&C, sid, NULL, 0, true);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
 /* Shard 0's directory lookups so far (white box: run as that shard). */
 static uint64_t lookups_on_0(void)
 {
@@ -185,6 +219,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, publish_owner_allocates_only_the_reply);
     tcase_add_test(tc, publish_batch_of_one_subject_routes_once);
+    tcase_add_test(tc, publish_origin_allocates_one_request_block);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
