@@ -112,16 +112,24 @@ static q_status pub_check(const pw_grpc_call *call, const pwm_ringq_v1_PublishRe
 #define PUB_STACK_MSGS 64u
 #define PUB_STACK_HDRS 64u
 
-/* What a SYNCED publish keeps until its commit (j->owner_state). */
+/* At most PUBS_INFLIGHT_MAX PublishStream requests are held: one more is answered
+ * RESOURCE_EXHAUSTED (in order), so a producer that never reads cannot make the server hold an
+ * unbounded backlog. Every answer states it as its credits. */
+#define PUBS_INFLIGHT_MAX 1024u
+
+/* A publish's results (what a SYNCED one keeps until its commit: j->owner_state). */
 typedef struct pub_results {
     uint32_t n;
+    bool pubs;    /* a PublishStream request's: the reply is its whole answer (below) */
+    uint64_t rid; /* its request_id */
     char stream[Q_STREAM_NAME_BYTES_MAX];
     uint32_t stream_len;
     q_pub_result res[];
 } pub_results;
 
-/* PublishResponse{stream, acks} with receipts as the log stands now into j->resp. 0 or
- * -ENOMEM. */
+/* PublishResponse{stream, acks} with receipts as the log stands now into j->resp; for a
+ * PublishStream request, the whole PublishStreamResponse{request_id, credits, publish} the
+ * origin sends as it is (srv_ord_dispatch_encoded: no second encode, no copy). 0 or -ENOMEM. */
 static int pub_encode(srv_job *j, srv_part *sp, const pub_results *pr)
 {
     pwm_ringq_v1_PublishAck acks_local[PUB_STACK_MSGS];
@@ -139,7 +147,10 @@ static int pub_encode(srv_job *j, srv_part *sp, const pub_results *pr)
         }
         pwm_ringq_v1_PublishResponse m = {
             .stream = view(pr->stream, pr->stream_len), .acks = acks, .acks_count = pr->n};
-        r = pw_msg_encode(&pwm_ringq_v1_PublishResponse_desc, &m, &j->resp);
+        pwm_ringq_v1_PublishStreamResponse w = {
+            .request_id = pr->rid, .publish = &m, .credits = PUBS_INFLIGHT_MAX};
+        r = pr->pubs ? pw_msg_encode(&pwm_ringq_v1_PublishStreamResponse_desc, &w, &j->resp)
+                     : pw_msg_encode(&pwm_ringq_v1_PublishResponse_desc, &m, &j->resp);
     }
     if (heap) {
         rt_free(acks);
@@ -232,7 +243,10 @@ static void pub_wait_synced(srv_job *j, srv_part *sp, pub_results *pr)
     on_pub_synced(q_part_log(sp->p), j, c < 0 ? c : 0, q_log_durable(q_part_log(sp->p)));
 }
 
-static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishRequest *r)
+/* Publishes r on the owner; rid: a PublishStream request's id (its answer encoded here), or
+ * NULL (the reply is the PublishResponse). */
+static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishRequest *r,
+                       const uint64_t *rid)
 {
     pw_pb_bytes subj0 = r->messages[0].subject;
     q_stream *s = q_stream_capturing(sp->p, srv_chars(subj0), subj0.len);
@@ -256,6 +270,8 @@ static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishReque
         return;
     }
     pr->n = n;
+    pr->pubs = rid != NULL;
+    pr->rid = rid ? *rid : 0;
     if (pub_append(j, sp, s, r, pr) < 0) {
         srv_job_reply_durable(j, sp); /* what a failure part-way wrote */
     } else {
@@ -268,7 +284,7 @@ static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishReque
     if (heap) rt_free(pr);
 }
 
-static void run_publish(srv_job *j, srv_part *sp) { do_publish(j, sp, srv_job_msg(j)); }
+static void run_publish(srv_job *j, srv_part *sp) { do_publish(j, sp, srv_job_msg(j), NULL); }
 
 /* One member's share of a batch split over a partitioned stream's members. */
 static void run_publish_member(srv_job *j, srv_part *sp)
@@ -277,13 +293,14 @@ static void run_publish_member(srv_job *j, srv_part *sp)
     int n = srv_sparts_pub_mine(j, &mine);
     if (n < 0) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     if (n <= 0) srv_job_reply(j);
-    else do_publish(j, sp, &mine); /* copies what it keeps */
+    else do_publish(j, sp, &mine, NULL); /* copies what it keeps */
     if (n >= 0) rt_free((void *)mine.messages);
 }
 
 static void run_publish_stream(srv_job *j, srv_part *sp)
 {
-    do_publish(j, sp, ((const pwm_ringq_v1_PublishStreamRequest *)srv_job_msg(j))->publish);
+    const pwm_ringq_v1_PublishStreamRequest *r = srv_job_msg(j);
+    do_publish(j, sp, r->publish, &r->request_id);
 }
 
 /* A PublishStream request to a partitioned stream, on member 0's owner: fanned out to the
@@ -313,11 +330,7 @@ static void on_publish(pw_grpc_call *c, const uint8_t *msg, size_t len)
     else srv_call_route_part(j, part, run_publish);
 }
 
-/* ---- PublishStream: answers in request order (srv_ordered.h) ----
- *
- * At most PUBS_INFLIGHT_MAX requests are held: one more is answered RESOURCE_EXHAUSTED (in
- * order), so a producer that never reads cannot make the server hold an unbounded backlog. */
-#define PUBS_INFLIGHT_MAX 1024u
+/* ---- PublishStream: answers in request order (srv_ordered.h), at most PUBS_INFLIGHT_MAX held ---- */
 
 /* PublishStreamResponse{request_id, code, message, credits, publish = body} into out. */
 static int pubs_encode(buf *out, uint64_t request_id, q_status code, const char *message,
@@ -349,9 +362,11 @@ static void pubs_request(srv_ord *o, srv_ord_item *it, const uint8_t *msg, size_
     /* Every request to a partitioned stream goes through member 0's owner, split or not: a
      * member's shares then reach it in request order (one lane from that owner), so a later
      * request can never overtake an earlier split one on the same subject (docs/semantics.md). */
-    if (pub_check(srv_ord_call(o), r->publish, &part, &ent, &split, &e) == Q_OK)
-        return srv_ord_dispatch(o, it, rid, j, ent->parts > 1 ? ent->part : part,
-                                ent->parts > 1 ? run_publish_stream_split : run_publish_stream);
+    q_status st = pub_check(srv_ord_call(o), r->publish, &part, &ent, &split, &e);
+    if (st == Q_OK && ent->parts > 1)
+        return srv_ord_dispatch(o, it, rid, j, ent->part, run_publish_stream_split);
+    if (st == Q_OK) /* the owner encodes the whole answer (pub_encode) */
+        return srv_ord_dispatch_encoded(o, it, rid, j, part, run_publish_stream);
     srv_job_decoded_release(j);
     srv_job_free(j);
     srv_ord_answer(o, it, rid, e.code, e.msg, NULL, 0);
