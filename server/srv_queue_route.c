@@ -46,40 +46,28 @@ q_status srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_j
 
 /* One block per request: the srv_decoded head with the generated struct, the request's copy,
  * then (small requests) the arena's first bytes. The copy used to be an allocation of its own
- * (srv_job_new's req), two per Enqueue where one does. The block, its copy (j->req) and *inl
- * (the arena's first bytes, or NULL) and *inl_bytes; NULL when out of memory. */
-static srv_decoded *decoded_block(srv_job *j, const uint8_t *msg, size_t len, const pw_msg_desc *d,
-                                  uint8_t **inl, size_t *inl_bytes)
+ * (srv_job_new's req), two per Enqueue where one does. */
+srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d)
 {
+    srv_job *j = srv_job_new(c, NULL, 0);
     size_t head = (sizeof(srv_decoded) + d->size + 15u) & ~(size_t)15u;
     size_t copy = (len + 15u) & ~(size_t)15u;
-    *inl_bytes = len <= (DECODED_INLINE_BYTES_MAX - DECODED_INLINE_SLACK_BYTES) / 2
+    size_t inl = len <= (DECODED_INLINE_BYTES_MAX - DECODED_INLINE_SLACK_BYTES) / 2
                      ? (2 * len + DECODED_INLINE_SLACK_BYTES + 15u) & ~(size_t)15u
                      : 0;
-    srv_decoded *dc = rt_malloc(head + copy + *inl_bytes);
-    if (!dc) return NULL;
+    srv_decoded *dc = j ? rt_malloc(head + copy + inl) : NULL;
+    if (!dc) {
+        if (j) srv_job_free(j);
+        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
     memset(dc, 0, sizeof *dc + d->size);
     uint8_t *req = (uint8_t *)dc + head;
     if (len) memcpy(req, msg, len);
     j->req_kind = SRV_JOB_REQ_DECODED;
     j->req.bytes.ptr = req;
     j->req.bytes.len = len;
-    *inl = *inl_bytes ? req + copy : NULL;
-    return dc;
-}
-
-srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d)
-{
-    srv_job *j = srv_job_new(c, NULL, 0);
-    uint8_t *inl = NULL;
-    size_t inl_bytes = 0;
-    srv_decoded *dc = j ? decoded_block(j, msg, len, d, &inl, &inl_bytes) : NULL;
-    if (!dc) {
-        if (j) srv_job_free(j);
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return NULL;
-    }
-    if (srv_msg_decode_over(c, d, dc->msg, j->req.bytes.ptr, len, &dc->arena, inl, inl_bytes) <
+    if (srv_msg_decode_over(c, d, dc->msg, req, len, &dc->arena, inl ? req + copy : NULL, inl) <
         0) { /* answered */
         rt_free(dc);
         srv_job_free(j);
@@ -97,23 +85,33 @@ static void decoded_free(srv_job *j)
     j->ctx = NULL;
 }
 
-/* The same block as srv_job_decoded (a stream's message: a PublishStream or EnqueueStream
- * request was three allocations, its copy, the head and the arena's first chunk). */
+/* The same one block as srv_job_decoded's, for a message of a stream call (PublishStream,
+ * EnqueueStream, Consume): it was three allocations, the copy (srv_job_new's req), the head and
+ * the arena's first chunk. */
 srv_job *srv_job_decoded_msg(const uint8_t *msg, size_t len, const pw_msg_desc *d, q_err *e)
 {
     srv_job *j = srv_job_new(NULL, NULL, 0);
-    uint8_t *inl = NULL;
-    size_t inl_bytes = 0;
-    srv_decoded *dc = j ? decoded_block(j, msg, len, d, &inl, &inl_bytes) : NULL;
+    size_t head = (sizeof(srv_decoded) + d->size + 15u) & ~(size_t)15u;
+    size_t copy = (len + 15u) & ~(size_t)15u;
+    size_t inl = len <= (DECODED_INLINE_BYTES_MAX - DECODED_INLINE_SLACK_BYTES) / 2
+                     ? (2 * len + DECODED_INLINE_SLACK_BYTES + 15u) & ~(size_t)15u
+                     : 0;
+    srv_decoded *dc = j ? rt_malloc(head + copy + inl) : NULL;
     e->code = Q_RESOURCE_EXHAUSTED;
     snprintf(e->msg, sizeof e->msg, "out of memory");
     if (!dc) {
         if (j) srv_job_free(j);
         return NULL;
     }
-    pw_msg_arena_init_heap_over(&dc->arena, inl, inl_bytes, SRV_MSG_ARENA_CHUNK_BYTES,
+    memset(dc, 0, sizeof *dc + d->size); /* the head (every field 0) and the generated struct */
+    uint8_t *req = (uint8_t *)dc + head;
+    if (len) memcpy(req, msg, len);
+    j->req_kind = SRV_JOB_REQ_DECODED;
+    j->req.bytes.ptr = req;
+    j->req.bytes.len = len;
+    pw_msg_arena_init_heap_over(&dc->arena, inl ? req + copy : NULL, inl, SRV_MSG_ARENA_CHUNK_BYTES,
                                 SRV_MSG_ARENA_BYTES_MAX);
-    int rc = pw_msg_decode(d, dc->msg, j->req.bytes.ptr, len, &dc->arena);
+    int rc = pw_msg_decode(d, dc->msg, req, len, &dc->arena);
     if (rc < 0) {
         if (rc != -ENOMEM) {
             e->code = Q_INVALID_ARGUMENT;
