@@ -7,6 +7,7 @@
 #include "queue/q_stream.h"
 #include "server/srv_stream_dir.h"
 #include "test_srv_util.h"
+#include "ts_main.h"
 
 #define NSHARDS 2
 #define NPARTS 4
@@ -264,9 +265,5 @@ int main(void)
     tcase_add_test(tc, publish_origin_allocates_one_request_block);
     tcase_add_test(tc, publish_answer_is_sent_as_the_owner_encoded_it);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }
