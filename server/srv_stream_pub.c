@@ -105,10 +105,10 @@ static q_status pub_check(const pw_grpc_call *call, const pwm_ringq_v1_PublishRe
 /* ---- owner ---- */
 
 /* A publish's arrays on the owner (the message views, their headers, the results and the
- * reply's acks and receipts) are on the stack up to this many messages and headers, ~12 KiB:
- * the benchmark's and most producers' batches (64) cost no allocation for them; a larger batch
- * allocates each array it needs. A SYNCED publish copies its results to keep them until its
- * commit. */
+ * reply's acks and receipts; q_stream_publish's plan) are on the stack up to this many messages
+ * and headers, ~15 KiB in all: the benchmark's and most producers' batches (64) cost no
+ * allocation for them; a larger batch allocates each array it needs. A SYNCED publish's results
+ * are allocated, kept in j->owner_state until its commit. */
 #define PUB_STACK_MSGS 64u
 #define PUB_STACK_HDRS 64u
 
