@@ -43,7 +43,8 @@ struct rq_work {
      * before it (it walked them all). */
     wreq *sent_tail;
     size_t unanswered;
-    bool closing; /* rq_work_close ran: the stream's on_close frees */
+    uint64_t sends_scanned; /* requests send_queued looked at (rq_work_sends_scanned) */
+    bool closing;           /* rq_work_close ran: the stream's on_close frees */
 };
 
 static void work_free(rq_work *w)
@@ -77,6 +78,7 @@ static void send_queued(rq_work *w)
     wreq *prev = w->sent_tail, **pp = prev ? &prev->next : &w->head;
     while (*pp) {
         wreq *r = *pp;
+        w->sends_scanned++;
         if (pw_grpc_ccall_send(w->call, r->bytes, r->len, false) < 0) break; /* full */
         r->sent = true;
         if (r->request_id == 0) {
@@ -340,6 +342,7 @@ int rq_work_extend(rq_work *w, const char *id, uint64_t token, uint32_t lease_ms
 }
 
 size_t rq_work_unanswered(const rq_work *w) { return w->unanswered; }
+uint64_t rq_work_sends_scanned(const rq_work *w) { return w->sends_scanned; }
 bool rq_work_connected(const rq_work *w) { return w->connected; }
 
 void rq_work_close(rq_work *w)
