@@ -5,6 +5,7 @@
  * the system calls ran on (q_sys hooks that fail on the test's thread), not wall clock. Skips
  * (exit 77) when io_uring is unusable here. */
 #include "test_q_util.h"
+#include "ts_main.h" /* ts_loop_create */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,15 +50,6 @@ static int munmap_off_thread(void *addr, size_t len)
     return munmap(addr, len);
 }
 
-static ev_loop *make_loop(void)
-{
-    int err;
-    const char *why;
-    ev_loop *loop = ev_loop_create(NULL, &err, &why);
-    ck_assert_ptr_nonnull(loop);
-    return loop;
-}
-
 static q_log *open_log(const char *dir, ev_loop *loop)
 {
     q_log_opts o;
@@ -100,7 +92,7 @@ START_TEST(rolls_take_the_spare_made_ahead)
 {
     char dir[64];
     tq_mkdtemp(dir);
-    ev_loop *loop = make_loop();
+    ev_loop *loop = ts_loop_create();
     q_log *log = open_log(dir, loop);
     test_thread = pthread_self();
     q_sys.openat = openat_off_thread;
@@ -169,7 +161,7 @@ START_TEST(a_failed_spare_is_not_retried_before_the_roll)
 {
     char dir[64];
     tq_mkdtemp(dir);
-    ev_loop *loop = make_loop();
+    ev_loop *loop = ts_loop_create();
     q_log *log = open_log(dir, loop);
     atomic_store(&spare_truncates, 0);
     test_thread = pthread_self();
@@ -206,7 +198,7 @@ START_TEST(a_spare_left_by_a_sigkill_is_deleted_at_open)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        ev_loop *loop = make_loop();
+        ev_loop *loop = ts_loop_create();
         q_log *log = open_log(dir, loop);
         uint64_t off = 0;
         while (log->spare.state != Q_SPARE_READY) {
@@ -242,7 +234,7 @@ START_TEST(retired_mappings_unmap_off_the_loop_thread)
 {
     char dir[64];
     tq_mkdtemp(dir);
-    ev_loop *loop = make_loop();
+    ev_loop *loop = ts_loop_create();
     q_log *log = open_log(dir, loop);
     uint64_t off = 0;
     while (log->nsegs < 4) {
