@@ -487,6 +487,21 @@ static inline uint64_t ts_count_stop(uint64_t *heap)
     return n;
 }
 
+/* With shard 1 held (ts_step_only(c, 0)) and shard 0 having sent it a job: lets shard 0
+ * publish its lane, then steps shard 1 alone, the counting allocator armed, until it has run a
+ * message, and steps every shard again. Returns the allocations of the owner's run. */
+static inline uint64_t ts_owner_run_counted(ts_client *c)
+{
+    ts_rounds(c, 10); /* shard 0 publishes its lane */
+    uint64_t ran1 = ts_mesh_received(1);
+    ts_count_start();
+    ts_step_only(c, 1);
+    ck_assert(ts_wait_for(c, ts_cond_owner_ran, &ran1, TS_WAIT_MS));
+    uint64_t allocs = ts_count_stop(NULL);
+    ts_step_all(c);
+    return allocs;
+}
+
 /* ---- requests ---- */
 
 /* Opens a stream for `path` (HEADERS without END_STREAM). */
