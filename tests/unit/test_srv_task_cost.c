@@ -34,6 +34,15 @@ static void stop(void)
     ts_server_stop(&S);
 }
 
+/* Starts one shard and names a queue `prefix`N that it owns into q; inits arena a (the test's
+ * decode arena, freed by the test). */
+static void start_on_queue(char *q, size_t cap, const char *prefix, pw_msg_arena *a)
+{
+    start(1);
+    ts_queue_on(q, cap, prefix, 0);
+    pw_msg_arena_init_heap(a, 4096, 1 << 20);
+}
+
 static void work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *a)
 {
     ck_assert(ts_wait_for(&C, ts_cond_msg_or_closed, &sid, TS_WAIT_MS));
@@ -92,11 +101,9 @@ static void one_task(const char *q, uint32_t ws, uint64_t rid, pw_msg_arena *a)
  * reply's gRPC prefix in its new stream's pending bytes. */
 START_TEST(task_exchange_heap_round_trips)
 {
-    start(1);
     char q[32];
-    ts_queue_on(q, sizeof q, "heap", 0);
     pw_msg_arena a;
-    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    start_on_queue(q, sizeof q, "heap", &a);
     uint32_t ws = work_open(q, &a);
     uint64_t rid = 100;
     for (int i = 0; i < WARM_TASKS; i++) one_task(q, ws, rid++, &a);
@@ -147,11 +154,9 @@ static void enqueue_delivered(const char *q, const uint32_t *ws, pw_msg_arena *a
  * a stream's (one more read per stream after it before: 5 with 4 streams). */
 START_TEST(delivery_pass_reads_the_queue_once_per_claim)
 {
-    start(1);
     char q[32];
-    ts_queue_on(q, sizeof q, "probe", 0);
     pw_msg_arena a;
-    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    start_on_queue(q, sizeof q, "probe", &a);
     uint32_t ws[SERVE_STREAMS];
     for (int i = 0; i < SERVE_STREAMS; i++) ws[i] = work_open(q, &a);
     uint32_t k = q_part_of(q, strlen(q), srv_q.nparts);
