@@ -43,6 +43,10 @@ void srv_part_sync_now(srv_part *sp)
  * held by ready_when_durable), so the leasing overlaps that fsync. */
 static void on_committed(q_log *log, void *ud, uint64_t durable) { srv_part_serve_durable(ud); }
 
+/* A commit wanted during a turn waits at most this many more turns for completions that were
+ * already posted when the turn ended: a loop that always finds some still commits promptly. */
+#define SRV_KICK_WAIT_TURNS_MAX 2u
+
 /* The log wants its commit started at the end of this turn (q_log_on_kick): list the partition
  * for the shard's hook. Called once until its kick. */
 static void on_kick_wanted(q_log *log, void *ud)
@@ -60,7 +64,16 @@ static void on_kick_wanted(q_log *log, void *ud)
 static bool on_turn_end(ev_loop *loop, void *ud, ev_hook_phase phase)
 {
     srv_qshard *qs = ud;
-    if (phase == EV_HOOK_AFTER_WAKE) return true;
+    if (phase == EV_HOOK_AFTER_WAKE || !qs->kicks) return true;
+    /* Completions already waiting (the rest of a burst already on the sockets): run them first,
+     * so their requests join this fdatasync instead of starting one of their own beside it.
+     * Never for the sleep (nothing is waiting then), and at most a few turns. */
+    if (phase == EV_HOOK_ITERATION && qs->kick_waits < SRV_KICK_WAIT_TURNS_MAX &&
+        ev_loop_has_events(loop)) {
+        qs->kick_waits++;
+        return true;
+    }
+    qs->kick_waits = 0;
     while (qs->kicks) {
         srv_part *sp = qs->kicks;
         qs->kicks = sp->kick_next;

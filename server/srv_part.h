@@ -49,6 +49,7 @@ typedef struct srv_qshard {
     uint64_t now_loop_ns; /* ev_loop_now when now_ms was read (0: never) */
     uint64_t now_ms;      /* wall clock, ms, read at now_loop_ns */
     srv_part *kicks;      /* partitions whose commit starts at the end of this turn */
+    uint32_t kick_waits;  /* turns those kicks waited for completions already posted */
 } srv_qshard;
 
 /* Process-wide, read-only after setup. */
