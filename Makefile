@@ -118,9 +118,9 @@ $(BUILD)/tests/test_rb_%: $(BUILD)/obj/tests/unit/test_rb_%.o $(BUILD)/librb_uni
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/librb_unit.a $(BUILD)/libunit_fx.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # The CLI's pieces under unit test: tests/unit/test_cli_*.c also link build/libtools.a.
-$(BUILD)/tests/test_cli_%: $(BUILD)/obj/tests/unit/test_cli_%.o $(BUILD)/libtools.a $(LIBS)
+$(BUILD)/tests/test_cli_%: $(BUILD)/obj/tests/unit/test_cli_%.o $(BUILD)/libtools.a $(BUILD)/libunit_fx.a $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtools.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtools.a $(BUILD)/libunit_fx.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 $(BUILD)/aux/%: $(BUILD)/obj/%.o $(LIBS)
 	@mkdir -p $(dir $@)

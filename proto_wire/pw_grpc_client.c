@@ -167,7 +167,7 @@ static int call_open(pw_grpc_ccall *c, uint64_t now_ns)
     char tmo[PW_GRPC_TIMEOUT_STR_BYTES];
     if (c->deadline_ns) {
         uint64_t left = c->deadline_ns > now_ns ? c->deadline_ns - now_ns : 0;
-        size_t tl = pw_grpc_timeout_format(left, tmo);
+        size_t tl = pw_grpc_timeout_format(pw_grpc_timeout_coarse(left), tmo);
         h[k++] = (pw_h2_header){"grpc-timeout", 12, tmo, tl, 0};
     }
     h[k++] = (pw_h2_header){"user-agent", 10, cl->user_agent, strlen(cl->user_agent), 0};

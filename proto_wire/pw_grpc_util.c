@@ -110,6 +110,15 @@ size_t pw_grpc_timeout_format(uint64_t ns, char out[PW_GRPC_TIMEOUT_STR_BYTES])
     return emit_timeout(TIMEOUT_VALUE_MAX, 'H', out);
 }
 
+uint64_t pw_grpc_timeout_coarse(uint64_t ns)
+{
+    uint64_t step = 1, lim = 1;
+    for (unsigned i = 0; i < PW_GRPC_TIMEOUT_SIG_DIGITS; i++) lim *= 10u;
+    while (ns / step >= lim) step *= 10u; /* ns < lim * step: the digits fit */
+    uint64_t q = ns / step + (ns % step != 0);
+    return q > UINT64_MAX / step ? UINT64_MAX : q * step;
+}
+
 /* ---- Percent-encoding ---- */
 
 static inline bool pct_plain(uint8_t c) { return c >= 0x20 && c <= 0x7E && c != '%'; }

@@ -63,6 +63,20 @@ int pw_grpc_timeout_parse(const char *s, size_t len, uint64_t *ns_out);
  * Returns the length (2..9). */
 size_t pw_grpc_timeout_format(uint64_t ns, char out[PW_GRPC_TIMEOUT_STR_BYTES]);
 
+/* Significant decimal digits a client keeps of the time left when it sends `grpc-timeout`
+ * (pw_grpc_timeout_coarse): 3 overstates the deadline by under 1 %, and makes the value the same
+ * for every call started with the same timeout (a 30 s timeout gives "30S" whether 2 us or 90 ms
+ * of it are gone), so the request's header block is the same from call to call and is sent from
+ * the HPACK block cache (pw_h2_send.c) instead of being copied and encoded per call with a new
+ * literal that churns the dynamic table: each digit kept is a new string per 10^-digits of the
+ * timeout. gRPC's own implementations round the same way (a timeout is a hint to the server; the
+ * client's timer enforces the real deadline). */
+#define PW_GRPC_TIMEOUT_SIG_DIGITS 3u
+/* `ns` rounded up to PW_GRPC_TIMEOUT_SIG_DIGITS significant decimal digits (never shorter:
+ * rounding up never cuts the server's time); 0 stays 0, and values that would wrap saturate at
+ * UINT64_MAX. */
+uint64_t pw_grpc_timeout_coarse(uint64_t ns);
+
 /* ---- grpc-accept-encoding ---- */
 
 /* Whether a comma-separated token list (`n` bytes, not NUL-terminated) contains `tok`,

@@ -31,9 +31,11 @@
 #define PW_H2_STREAM_CACHE_MAX 16u
 /* Header lists a session keeps with their HPACK encoding (pw_h2_send.c "block cache"): one for
  * the response headers and one for the trailers a gRPC server sends on every call, alike from
- * call to call; a list submitted again is neither copied nor encoded again. */
+ * call to call; a list submitted again is neither copied nor encoded again. A client session
+ * (which submits no response headers) keeps its request headers in the first slot: a gRPC
+ * client's calls to one method send the same list (grpc-timeout included: pw_grpc_timeout_coarse). */
 #define PW_H2_HCACHE_SLOTS 2u
-#define PW_H2_HCACHE_HEADERS 0u  /* the slot of pw_h2_submit_headers' lists */
+#define PW_H2_HCACHE_HEADERS 0u  /* pw_h2_submit_headers' lists, or a client's submit_request's */
 #define PW_H2_HCACHE_TRAILERS 1u /* the slot of pw_h2_submit_trailers' lists */
 /* An encoding kept only up to this size: a gRPC response's headers and an OK's trailers, once
  * in the peer's dynamic table, are a few index bytes; a larger block is encoded each time. */

@@ -588,8 +588,8 @@ int64_t pw_h2_submit_request(pw_h2_session *s, const pw_h2_header *hdrs, size_t 
     if (failed(s) || s->goaway_sent || s->goaway_recvd) return -ENOTCONN;
     if (s->n_local_live >= s->peer_max_concurrent) return -EAGAIN; /* §5.1.2 */
     if (s->next_local_id > PW_H2_STREAM_ID_MAX) return -ENOSPC;    /* §5.1.1 */
-    pw_h2_hlist *l;
-    int rc = hlist_copy(hdrs, n, &l);
+    pw_h2_hlist *l; /* a client submits no response headers: their slot holds requests */
+    int rc = hlist_get(s, PW_H2_HCACHE_HEADERS, hdrs, n, &l);
     if (rc < 0) return rc;
     pw_h2_stream *st = pw_h2i_stream_new(s, s->next_local_id, true);
     if (!st) {

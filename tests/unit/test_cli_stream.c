@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tools/ringq_stream_args.h"
+#include "ts_main.h"
 
 START_TEST(durations)
 {
@@ -178,9 +179,5 @@ int main(void)
     tcase_add_test(tc, until);
     tcase_add_test(tc, filter_probe);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -23,6 +23,7 @@
 #include "proto_wire/pw_grpc_client.h"
 #include "proto_wire/pw_grpc_server.h"
 #include "proto_wire/pw_h2.h"
+#include "ts_main.h"
 
 /* Response size of the large call, bytes: above the 64 KiB initial stream window, so the
  * exchange goes through WINDOW_UPDATEs and several DATA frames. */
@@ -481,9 +482,5 @@ int main(void)
     tcase_add_test(tc, fail_each_allocation);
     tcase_add_test(tc, plain_request_each_allocation);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

@@ -10,6 +10,7 @@
 
 #include "proto_wire/pw_grpc_client.h"
 #include "proto_wire/pw_grpc_server.h"
+#include "ts_main.h"
 
 /* ---- the server side ---- */
 
@@ -531,6 +532,50 @@ START_TEST(custom_metadata_in_headers)
 }
 END_TEST
 
+/* The HEADERS block (frame payload) of a call started at `now` with `left_ns` until its deadline:
+ * the client's output right after the start (the submit pumps the headers out at once). */
+static size_t headers_of(uint64_t now, uint64_t left_ns, uint8_t *out, size_t cap, rec *r)
+{
+    int err = 1;
+    pw_grpc_ccall *c = pw_grpc_ccall_start(CL, "/t.S/Echo", now + left_ns, now, &CBS, r, &err);
+    ck_assert_ptr_nonnull(c);
+    const uint8_t *p;
+    size_t n;
+    pw_grpc_client_output(CL, &p, &n);
+    if (n >= 24 && memcmp(p, "PRI ", 4) == 0) p += 24, n -= 24; /* the first call: the preface */
+    size_t len = 0;
+    for (;;) { /* the SETTINGS before the first call's HEADERS, if any */
+        ck_assert_uint_ge(n, 9);
+        len = (size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2];
+        ck_assert_uint_le(9 + len, n);
+        if (p[3] == 0x1) break; /* HEADERS */
+        p += 9 + len, n -= 9 + len;
+    }
+    ck_assert_uint_le(len, cap);
+    memcpy(out, p + 9, len);
+    ck_assert_int_eq(pw_grpc_ccall_send(c, (const uint8_t *)"x", 1, true), 0);
+    pump();
+    ck_assert_int_eq(r->code, PW_GRPC_OK);
+    return len;
+}
+
+/* Calls started with the same timeout send the same grpc-timeout whatever time passed between
+ * the submit and the open (pw_grpc_timeout_coarse), so from the second call on the request's
+ * header block is identical and short (indexes): no new literal per call. */
+START_TEST(same_timeout_same_header_block)
+{
+    uint8_t b1[512], b2[512], b3[512];
+    rec r1 = {0}, r2 = {0}, r3 = {0};
+    const uint64_t tmo = 30000000000ull; /* 30 s */
+    headers_of(NOW, tmo - 1000, b1, sizeof b1, &r1);
+    size_t n2 = headers_of(NOW + 5000000, tmo - 123457, b2, sizeof b2, &r2);
+    size_t n3 = headers_of(NOW + 9000000, tmo - 2345679, b3, sizeof b3, &r3);
+    ck_assert_uint_eq(n2, n3);
+    ck_assert_mem_eq(b2, b3, n2);
+    ck_assert_uint_le(n3, 16); /* every field an index into the tables */
+}
+END_TEST
+
 START_TEST(custom_metadata_on_a_pending_call)
 {
     teardown();
@@ -612,6 +657,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, echo_every_edge_size_intact);
     tcase_add_test(tc, server_status_ends_a_call_still_sending);
     tcase_add_test(tc, deadline_expires);
+    tcase_add_test(tc, same_timeout_same_header_block);
     tcase_add_test(tc, cancel_by_call_and_from_callback);
     tcase_add_test(tc, pending_behind_stream_limit);
     tcase_add_test(tc, goaway_finishes_accepted_refuses_new);
@@ -624,11 +670,4 @@ static Suite *client_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(client_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return ts_run_suite(client_suite()); }

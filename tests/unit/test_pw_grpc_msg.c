@@ -7,6 +7,7 @@
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_msg.h"
 #include "proto_wire/pw_pb.h"
+#include "ts_main.h"
 
 static uint64_t rng_state;
 static uint64_t rnd(void)
@@ -421,11 +422,4 @@ static Suite *msg_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(msg_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return ts_run_suite(msg_suite()); }

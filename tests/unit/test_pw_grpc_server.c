@@ -13,6 +13,7 @@
 #include "proto_wire/pw_grpc_server.h"
 #include "proto_wire/pw_gzip.h"
 #include "proto_wire/pw_h2.h"
+#include "ts_main.h"
 
 /* ---- what the client saw ---- */
 typedef struct resp {
@@ -821,9 +822,5 @@ int main(void)
     tcase_add_test(tc, local_call_answers_now_and_later);
     tcase_add_test(tc, local_call_limits);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

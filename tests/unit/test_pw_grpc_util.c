@@ -7,6 +7,7 @@
 
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_util.h"
+#include "ts_main.h"
 
 #define NS_S 1000000000ull
 
@@ -92,6 +93,39 @@ START_TEST(timeout_format)
         ck_assert_str_eq(out, cases[i].s);
         ck_assert_uint_eq(n, strlen(cases[i].s));
     }
+}
+END_TEST
+
+START_TEST(timeout_coarse)
+{
+    static const struct {
+        uint64_t ns, want;
+    } cases[] = {
+        {0, 0},
+        {7, 7},
+        {999, 999},
+        {1000, 1000},
+        {1001, 1010},                     /* up, never down */
+        {1234567, 1240000},               /* three digits kept, rounded up */
+        {29999876000ull, 30000000000ull}, /* 30 s less 124 us: "30S" */
+        {29910000001ull, 30000000000ull}, /* 90 ms gone: still "30S" */
+        {29890000000ull, 29900000000ull}, /* 110 ms gone: "29900m" */
+        {30000000000ull, 30000000000ull},
+        {UINT64_MAX, UINT64_MAX}, /* saturates instead of wrapping */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t got = pw_grpc_timeout_coarse(cases[i].ns);
+        ck_assert_msg(got == cases[i].want, "%llu -> %llu, want %llu",
+                      (unsigned long long)cases[i].ns, (unsigned long long)got,
+                      (unsigned long long)cases[i].want);
+        ck_assert(got >= cases[i].ns);
+    }
+    /* The header value a 30 s call sends is the same however much of it is gone (up to 1 %). */
+    char a[PW_GRPC_TIMEOUT_STR_BYTES], b[PW_GRPC_TIMEOUT_STR_BYTES];
+    pw_grpc_timeout_format(pw_grpc_timeout_coarse(30 * NS_S - 2000), a);
+    pw_grpc_timeout_format(pw_grpc_timeout_coarse(30 * NS_S - 90000000), b);
+    ck_assert_str_eq(a, "30S");
+    ck_assert_str_eq(b, "30S");
 }
 END_TEST
 
@@ -346,6 +380,7 @@ static Suite *util_suite(void)
     tcase_add_test(tc, timeout_invalid);
     tcase_add_test(tc, timeout_format);
     tcase_add_test(tc, timeout_format_parse_round_trip);
+    tcase_add_test(tc, timeout_coarse);
     tcase_add_test(tc, pct_encode_vectors);
     tcase_add_test(tc, pct_decode_lenient);
     tcase_add_test(tc, pct_encode_buf);
@@ -358,11 +393,4 @@ static Suite *util_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(util_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return ts_run_suite(util_suite()); }

@@ -7,6 +7,7 @@
 
 #include "core/rt_buf.h"
 #include "proto_wire/pw_gzip.h"
+#include "ts_main.h"
 
 /* "hello, grpc" compressed by another gzip implementation (Python's gzip module, mtime 0). */
 static const uint8_t hello_gz[] = {
@@ -279,11 +280,4 @@ static Suite *gzip_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(gzip_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return ts_run_suite(gzip_suite()); }

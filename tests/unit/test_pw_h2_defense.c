@@ -4,6 +4,7 @@
 #include <malloc.h>
 
 #include "tests/unit/test_pw_h2_peer.h"
+#include "ts_main.h"
 
 static void start(void) { tp_start_server(NULL); }
 static void stop(void) { tp_stop(); }
@@ -354,9 +355,5 @@ int main(void)
     tcase_add_test(tc, zero_length_headers_are_bounded);
     tcase_add_test(tc, idle_session_memory);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

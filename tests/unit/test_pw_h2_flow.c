@@ -2,6 +2,7 @@
  * WINDOW_UPDATE, PRIORITY, PING, GOAWAY, CONTINUATION, frame sizes, HPACK errors, and the
  * callback / teardown contract. */
 #include "tests/unit/test_pw_h2_peer.h"
+#include "ts_main.h"
 
 static void start(void) { tp_start_server(NULL); }
 static void stop(void) { tp_stop(); }
@@ -631,9 +632,5 @@ int main(void)
     tcase_add_test(tc, callback_failure_fails_connection);
     tcase_add_test(tc, destroy_closes_open_streams_once);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

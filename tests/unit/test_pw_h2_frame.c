@@ -6,6 +6,7 @@
 #include "proto_wire/pw_h2_frame.h"
 #include "proto_wire/pw_hpack.h"
 #include "proto_wire/pw_pb.h"
+#include "ts_main.h"
 
 /* Builds a raw frame by hand (independent of the writers) into `dst`; returns its size. */
 static size_t raw(uint8_t *dst, uint32_t len, uint8_t type, uint8_t flags, uint32_t sid,
@@ -336,9 +337,5 @@ int main(void)
     tcase_add_test(tc, malformed_push_ping_goaway_wu_continuation);
     tcase_add_test(tc, error_spaces_disjoint);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

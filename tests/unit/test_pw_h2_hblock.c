@@ -2,6 +2,7 @@
  * the last one, under an HPACK table it did not change, is delivered without decoding again;
  * a block that inserts into the table, or one received after the table moved, is decoded. */
 #include "tests/unit/test_pw_h2_peer.h"
+#include "ts_main.h"
 
 static void start(void) { tp_start_server(NULL); }
 static void stop(void) { tp_stop(); }
@@ -137,9 +138,5 @@ int main(void)
     tcase_add_test(tc, size_update_is_never_cached);
     tcase_add_test(tc, malformed_block_is_refused_every_time);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

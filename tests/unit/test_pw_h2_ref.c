@@ -8,6 +8,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_blob.h"
+#include "ts_main.h"
 
 #define PAYLOAD_BYTES 40000u /* > two 16 KiB frames: framed into three DATA frames */
 
@@ -336,9 +337,5 @@ int main(void)
     tc = tcase_create("blob");
     tcase_add_test(tc, blob_from_buf_takes_storage);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

@@ -3,6 +3,7 @@
 #include "tests/unit/test_pw_h2_peer.h"
 
 #include "core/rt_alloc.h"
+#include "ts_main.h"
 
 static void start(void) { tp_start_server(NULL); }
 static void stop(void) { tp_stop(); }
@@ -649,9 +650,5 @@ int main(void)
     tcase_add_test(tc, settings_malformed_frames);
     tcase_add_test(tc, settings_ack_and_unknown_ignored);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

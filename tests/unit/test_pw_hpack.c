@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto_wire/pw_hpack.h"
+#include "ts_main.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -1000,9 +1001,5 @@ int main(void)
     tcase_add_test(lim, test_eviction_edges);
     tcase_add_test(lim, test_ring_wraparound);
     suite_add_tcase(s, lim);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ts_run_suite(s);
 }

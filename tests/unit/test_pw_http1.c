@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "proto_wire/pw_http1.h"
+#include "ts_main.h"
 
 static long parse(const char *s, pw_http1_request *r)
 {
@@ -98,9 +99,5 @@ int main(void)
     tcase_add_test(tc, body_and_connection_close);
     tcase_add_test(tc, too_large);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proto_wire/pw_hpack.h"
+#include "ts_main.h"
 
 /* Invalid input, in pw_hpack's error space. */
 #define BAD PW_HPACK_ERR_HUFFMAN
@@ -238,9 +239,5 @@ int main(void)
     tcase_add_test(tc, test_invalid);
     tcase_add_test(tc, test_reference_exhaustive);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ts_run_suite(s);
 }

@@ -5,6 +5,7 @@
 
 #include "proto_wire/pw_json.h"
 #include "proto_wire/pw_msgs.h"
+#include "ts_main.h"
 
 /* Reads `json` (copied: the reader unescapes in place) as `d` into out; returns the result. */
 static int rd(const pw_msg_desc *d, void *out, const char *json, pw_msg_arena *a, char *err)
@@ -196,9 +197,5 @@ int main(void)
     tcase_add_test(tc, limits_depth_and_arrays);
     tcase_add_test(tc, set_field_from_text);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -14,6 +14,7 @@
 #include "proto_wire/pw_msgs.h"
 #include "proto_wire/pw_pb.h"
 #include "tests/unit/test_pw_msg_golden.h"
+#include "ts_main.h"
 
 /* ---- t.AllKinds: a hand-written table (the generator only sees proto/) ---- */
 
@@ -664,11 +665,4 @@ static Suite *msg_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(msg_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return ts_run_suite(msg_suite()); }

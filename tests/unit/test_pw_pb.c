@@ -7,6 +7,7 @@
 
 #include "core/rt_buf.h"
 #include "proto_wire/pw_pb.h"
+#include "ts_main.h"
 
 #define U8(...) ((const uint8_t[]){__VA_ARGS__})
 #define U8LEN(...) sizeof((const uint8_t[]){__VA_ARGS__})
@@ -716,11 +717,4 @@ static Suite *pb_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(pb_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return ts_run_suite(pb_suite()); }

@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "queue/q_subject.h"
+#include "ts_main.h"
 
 #define S(x) x, sizeof(x) - 1
 
@@ -502,9 +503,5 @@ int main(void)
     tcase_add_test(bf, overlap_subset_against_brute_force);
     tcase_add_test(bf, covers_against_brute_force);
     suite_add_tcase(s, bf);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "queue/q_task_tab.h"
+#include "ts_main.h"
 
 #define N 50000u
 
@@ -103,9 +104,5 @@ int main(void)
     tcase_add_test(tc, index_insert_delete_find);
     tcase_add_test(tc, heap_orders_by_due_then_id);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

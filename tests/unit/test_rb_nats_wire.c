@@ -8,6 +8,7 @@
 
 #include "bench/rb_json.h"
 #include "bench/rb_nats_wire.h"
+#include "ts_main.h"
 
 static ssize_t parse(const char *s, size_t body_max, rb_nats_frame *f, const char **why)
 {
@@ -209,9 +210,5 @@ int main(void)
     tcase_add_test(tc, json_paths);
     tcase_add_test(tc, json_hostile);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ts_run_suite(s);
 }

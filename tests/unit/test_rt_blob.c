@@ -8,6 +8,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_blob.h"
+#include "ts_main.h"
 
 static int freed_calls;
 static size_t freed_len;
@@ -116,9 +117,5 @@ int main(void)
     tcase_add_test(tc, full_storage_allocates_the_header);
     tcase_add_test(tc, empty_buffer_and_copies);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

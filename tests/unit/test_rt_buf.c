@@ -7,6 +7,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_buf.h"
+#include "ts_main.h"
 
 /* A value no call of ours would store: proves errno was left alone. */
 #define ERRNO_SENTINEL 4242
@@ -117,9 +118,5 @@ int main(void)
     tcase_add_test(tc, truncate_undoes_appends);
     tcase_add_test(tc, counting_allocator_arms_counts_and_balances);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

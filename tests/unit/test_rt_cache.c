@@ -10,6 +10,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_cache.h"
+#include "ts_main.h"
 
 #define OBJ_BYTES 96u
 #define CAP 4u
@@ -138,9 +139,5 @@ int main(void)
     tcase_add_test(tc, a_hit_can_be_the_injected_failure);
     tcase_add_test(tc, another_thread_neither_takes_nor_adds);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(su);
 }

@@ -12,6 +12,7 @@
 
 #include "core/rt_net.h"
 #include "core/rt_notify.h"
+#include "ts_main.h"
 
 START_TEST(addr_parse_accepts_addresses_only)
 {
@@ -150,9 +151,5 @@ int main(void)
     tcase_add_test(tc, name_lock_is_exclusive_until_closed);
     tcase_add_test(tc, notify_path_and_abstract);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -8,6 +8,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_sha256.h"
+#include "ts_main.h"
 
 static void hex(const uint8_t d[RT_SHA256_BYTES], char out[2 * RT_SHA256_BYTES + 1])
 {
@@ -91,9 +92,5 @@ int main(void)
     tcase_add_test(tc, lengths_around_blocks);
     tcase_add_test(tc, ct_equal);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

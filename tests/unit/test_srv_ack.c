@@ -9,6 +9,7 @@
  *     allocator as the difference between an Ack spread over four partitions and one of as many
  *     ids on one partition. */
 #include "test_srv_util.h"
+#include "ts_main.h"
 
 #define ACK_PARTS 4u /* partitions of the test server: one queue on each */
 #define ACK_REPEATS \
@@ -179,9 +180,5 @@ int main(void)
     tcase_add_test(tc, ack_across_partitions_answers_in_order);
     tcase_add_test(tc, ack_share_costs_one_allocation);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -12,6 +12,7 @@
  * SRV_WALK_FROM=N starts the walk at N (to rerun one failing step); SRV_WALK_VERBOSE=1 prints
  * each step. */
 #include "ts_walk.h"
+#include "ts_main.h"
 
 /* Leases of a failed run, ms: short, so a task whose delivery failed comes back to the
  * follow-up quickly (an Ack after expiry is tolerated there). The dry run and the follow-up
@@ -227,9 +228,5 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, walk_exchange);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

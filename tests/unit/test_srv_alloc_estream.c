@@ -17,6 +17,7 @@
  * SRV_WALK_FROM=N starts the walk at N; SRV_WALK_VERBOSE=1 prints each step. */
 #include "server/srv_queue_rpc.h"
 #include "ts_walk.h"
+#include "ts_main.h"
 
 #define ESTREAM_REQS 4u
 /* The exchange on c: requests to qa and qb in turn. Returns the answers that were OK. */
@@ -111,9 +112,5 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, walk_estream);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -10,6 +10,7 @@
 
 #include "core/rt_sha256.h"
 #include "server/srv_auth.h"
+#include "ts_main.h"
 
 #define S(x) x, sizeof(x) - 1
 
@@ -233,9 +234,5 @@ int main(void)
     tcase_add_test(tc, answers);
     tcase_add_test(tc, loopback_rule);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -12,6 +12,7 @@
 #include "proto_wire/pw_grpc_msg.h"
 #include "proto_wire/pw_grpc_server.h"
 #include "server/srv_queue_int.h"
+#include "ts_main.h"
 
 static pw_grpc_server *SRV;
 static pw_grpc_call *held; /* the call the handler keeps to answer later */
@@ -117,9 +118,5 @@ int main(void)
     tcase_add_test(tc, batch_to_a_copying_call_is_sent_message_by_message);
     tcase_add_test(tc, batch_error_of_a_copied_message_is_returned);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -7,6 +7,7 @@
 
 #include "queue/q_stream.h"
 #include "server/srv_keda.h"
+#include "ts_main.h"
 
 /* Metadata pairs into a ScaledObjectRef (views into the literals). */
 #define META_MAX 8
@@ -186,9 +187,5 @@ int main(void)
     tcase_add_test(tc, test_stream_consumer);
     tcase_add_loop_test(tc, test_bad_metadata, 0, (int)(sizeof bad / sizeof bad[0]));
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ts_run_suite(s);
 }

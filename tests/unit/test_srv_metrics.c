@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/srv_metrics.h"
+#include "ts_main.h"
 
 static const char *text(buf *b)
 {
@@ -68,9 +69,5 @@ int main(void)
     tcase_add_test(tc, family_and_series_lines);
     tcase_add_test(tc, full_buffer_drops_whole_lines);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

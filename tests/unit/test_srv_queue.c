@@ -6,6 +6,7 @@
  * test steps that shard: the cases hold a job on its way (step shard 0 only), let the origin's
  * call be cancelled meanwhile, and release it. */
 #include "test_srv_util.h"
+#include "ts_main.h"
 
 static ts_server S;
 static ts_client C;
@@ -576,9 +577,5 @@ int main(void)
     tcase_add_test(tc, cancel_while_parked_on_owner);
     tcase_add_test(tc, durable_before_visible);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -8,6 +8,7 @@
 
 #include "server/srv_receipt.h"
 #include "test_env_util.h"
+#include "ts_main.h"
 
 enum {
     M = pwm_ringq_v1_DURABILITY_MEMORY,
@@ -80,9 +81,5 @@ int main(void)
     tcase_add_test(tc, levels_per_policy);
     tcase_add_test(tc, receipt_before_and_after_commit);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -6,6 +6,7 @@
 
 #include "server/srv_internal.h"
 #include "server/srv_queue_rpc.h"
+#include "ts_main.h"
 
 START_TEST(conn_states_only_move_forward_along_the_table)
 {
@@ -53,9 +54,5 @@ int main(void)
     tcase_add_test(tc, conn_states_only_move_forward_along_the_table);
     tcase_add_test(tc, work_states_follow_the_table);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include "server/srv_stream_dir.h"
 #include "server/srv_stream_int.h"
 #include "test_srv_util.h"
+#include "ts_main.h"
 
 #define NSHARDS 3
 #define NPARTS 6
@@ -198,9 +199,5 @@ int main(void)
     tcase_add_test(tc, overlapping_creates_one_wins);
     tcase_add_test(tc, consumer_delivery_waits_for_the_commit);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

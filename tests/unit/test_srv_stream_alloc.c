@@ -17,6 +17,7 @@
  *   - after teardown no block allocated since the start is still live.
  * SRV_WALK_FROM=N starts at N; SRV_WALK_VERBOSE=1 prints each step. */
 #include "ts_walk.h"
+#include "ts_main.h"
 
 #define NSHARDS 3
 #define NPARTS 3
@@ -229,9 +230,5 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, walk_streams);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return ts_run_suite(s);
 }

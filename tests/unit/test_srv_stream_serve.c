@@ -8,6 +8,7 @@
 #include "queue/q_stream.h"
 #include "server/srv_stream_int.h"
 #include "test_srv_util.h"
+#include "ts_main.h"
 
 #define NSHARDS 1
 #define NPARTS 2
@@ -111,9 +112,5 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, publishes_of_one_iteration_delivered_as_one_batch);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

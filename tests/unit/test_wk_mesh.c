@@ -14,6 +14,7 @@
 
 #include "worker/wk_call.h"
 #include "worker/wk_mesh.h"
+#include "ts_main.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define WK_TSAN 1
@@ -535,9 +536,5 @@ int main(void)
     tcase_add_test(tc, call_replies_after_run_returned_and_push_runs_done_on_the_caller);
     tcase_add_test(tc, idle_shard_sleeps_until_a_message);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

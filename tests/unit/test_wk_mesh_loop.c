@@ -17,6 +17,7 @@
 #include "worker/wk_mesh.h"
 #include "worker/wk_mesh_loop.h"
 #include "worker/wk_pool.h"
+#include "ts_main.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define WK_TSAN 1
@@ -363,9 +364,5 @@ int main(void)
     tcase_add_test(tc, idle_shard_with_spin_still_sleeps);
     tcase_add_test(tc, spin_after_traffic_ends_in_sleep);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -10,6 +10,7 @@
 
 #include "worker/wk_mpmc.h"
 #include "worker/wk_park.h"
+#include "ts_main.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define WK_TSAN 1
@@ -241,9 +242,5 @@ int main(void)
     tcase_add_test(tc, stress_8p1c);
     tcase_add_test(tc, park_ping_pong_never_loses_a_wake_up);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

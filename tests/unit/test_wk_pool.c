@@ -11,6 +11,7 @@
 
 #include "worker/wk_mesh.h"
 #include "worker/wk_pool.h"
+#include "ts_main.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define WK_TSAN 1
@@ -277,9 +278,5 @@ int main(void)
     tcase_add_test(tc, full_queue_refuses_with_eagain);
     tcase_add_test(tc, stress_two_shards_two_workers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "worker/wk_spsc.h"
+#include "ts_main.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define WK_TSAN 1
@@ -255,9 +256,5 @@ int main(void)
     tcase_add_test(tc, stress_batches);
     tcase_add_test(tc, stress_staged_batches_small_ring);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ts_run_suite(s);
 }
