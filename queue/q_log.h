@@ -5,8 +5,8 @@
  * only offsets below q_log_durable(). Commits are synchronous (q_log_commit: tools, tests) or run
  * on the owner's io_uring reactor (q_log_commit_async: the server), with at most two fsyncs in
  * flight per log (a second starts at once for appends made while the first runs, under
- * Q_COMMIT_ALWAYS, see queue/q_commit.c); appends made while both run wait for the next one
- * (group commit).
+ * Q_COMMIT_ALWAYS, see queue/q_commit.c; "at once" is the end of the owner's loop turn when it
+ * set q_log_on_kick); appends made while both run wait for the next one (group commit).
  *
  * On open the segments are checked: every checksum in sealed segments (Q_VERIFY_ALL, the
  * default), and the tail segment is cut at the first record that does not verify (torn write,
