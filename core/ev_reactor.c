@@ -24,8 +24,11 @@
 #define EV_UD_EVENTFD 2ull /* our eventfd read completed (wake from a thread without a loop) */
 #define EV_UD_MAX_RESERVED 16ull
 
-/* Completions handled per iteration. Bounded so one busy iteration cannot starve timers. */
-#define EV_BATCH_MAX 256u
+/* The turn budget (EV_BATCH_MAX, EV_TURN_NS_MAX) is in ev_reactor.h. The clock is read once per
+ * this many completions (a read is ~50 ns here; a completion's callback a few us): a turn
+ * overruns EV_TURN_NS_MAX by at most this many callbacks. */
+#define EV_TURN_CHECK_CQES 8u
+_Static_assert(EV_TURN_CHECK_CQES <= EV_BATCH_MAX, "the clock is read within a batch");
 /* Buffer group id of the loop's provided recv buffers. */
 #define EV_BGID 1
 
@@ -74,6 +77,8 @@ struct ev_loop {
     bool efd_armed;
 
     ev_cqe batch[EV_BATCH_MAX];
+    unsigned batch_i, batch_n; /* batch[batch_i, batch_n): collected, not yet dispatched */
+    ev_turn_stats turns;
 };
 
 static struct io_uring_sqe *get_sqe(ev_loop *loop)
@@ -229,6 +234,7 @@ void ev_loop_set_stall_split_hists(ev_loop *loop, rt_hist *oncpu, rt_hist *preem
     ev_stall_set_hists(&loop->split, oncpu, preempted);
 }
 int ev_loop_shard(const ev_loop *loop) { return loop->shard_id; }
+void ev_loop_turn_stats_get(const ev_loop *loop, ev_turn_stats *out) { *out = loop->turns; }
 void ev_loop_stop(ev_loop *loop) { loop->stop = true; }
 
 int ev_loop_add_hook(ev_loop *loop, ev_hook_fn fn, void *ud)
@@ -526,13 +532,42 @@ static void dispatch(ev_loop *loop, const ev_cqe *c)
     op->cb(loop, op, c->res, fl);
 }
 
+/* Completions collected by an earlier turn and not dispatched yet (it hit its time budget). */
+static bool batch_left(const ev_loop *loop) { return loop->batch_i < loop->batch_n; }
+
 bool ev_loop_has_events(ev_loop *loop)
 {
+    if (batch_left(loop)) return true;
     int r = io_uring_submit(&loop->ring);
     if (loop->defer_taskrun && r >= 0) io_uring_get_events(&loop->ring);
     if (io_uring_cq_ready(&loop->ring) > 0) return true;
     const ev_timer *first = ev_timers_first(&loop->timers);
     return first && first->deadline_ns <= rt_now_ns();
+}
+
+/* One turn's completions: what the last turn left of its batch, else a fresh batch from the CQ,
+ * for at most EV_TURN_NS_MAX. What is left over waits in batch[] (the CQ already advanced past
+ * it) and the loop does not sleep until it has run. */
+static int run_batch(ev_loop *loop)
+{
+    if (!batch_left(loop)) {
+        loop->batch_n = collect(loop);
+        loop->batch_i = 0;
+    }
+    unsigned ran = 0;
+    while (batch_left(loop)) {
+        dispatch(loop, &loop->batch[loop->batch_i++]);
+        ran++;
+        if (ran % EV_TURN_CHECK_CQES == 0 && batch_left(loop) &&
+            rt_now_ns() - loop->now_ns >= EV_TURN_NS_MAX) {
+            loop->turns.cut_by_time++;
+            break;
+        }
+    }
+    if (!batch_left(loop) && ran == EV_BATCH_MAX && io_uring_cq_ready(&loop->ring) > 0)
+        loop->turns.cut_by_count++;
+    if (ran > loop->turns.cqes_max) loop->turns.cqes_max = ran;
+    return (int)ran;
 }
 
 int ev_loop_run_once(ev_loop *loop, bool block)
@@ -545,7 +580,7 @@ int ev_loop_run_once(ev_loop *loop, bool block)
         rt_hist_observe(loop->stall, end - loop->busy_from_ns);
         ev_stall_turn_end(&loop->split, loop->busy_from_ns, end);
     }
-    bool sleep = block && io_uring_cq_ready(&loop->ring) == 0 && !loop->stop;
+    bool sleep = block && io_uring_cq_ready(&loop->ring) == 0 && !batch_left(loop) && !loop->stop;
     if (sleep) {
         for (int i = 0; i < loop->nhooks; i++)
             if (!loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_BEFORE_SLEEP)) sleep = false;
@@ -577,15 +612,7 @@ int ev_loop_run_once(ev_loop *loop, bool block)
     loop->now_ns = rt_now_ns();
     loop->busy_from_ns = loop->now_ns;
     ev_stall_turn_start(&loop->split, loop->now_ns);
-    int ran = 0;
-    unsigned n;
-    do {
-        n = collect(loop);
-        for (unsigned i = 0; i < n; i++) {
-            dispatch(loop, &loop->batch[i]);
-            ran++;
-        }
-    } while (n == EV_BATCH_MAX);
+    int ran = run_batch(loop);
     loop->now_ns = rt_now_ns();
     ran += ev_timers_run(&loop->timers, loop, loop->now_ns);
     return ran;

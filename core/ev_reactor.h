@@ -98,7 +98,8 @@ void ev_loop_destroy(ev_loop *loop);
 /* Runs until ev_loop_stop(). Returns 0 or a negative errno on a fatal ring error. */
 int ev_loop_run(ev_loop *loop);
 /* Runs one iteration: submit, wait for at least one completion or timer (or not at all when
- * `block` is false), dispatch. Returns the number of callbacks run or a negative errno. */
+ * `block` is false), dispatch (at most one turn's budget: ev_turn_stats), run due timers.
+ * Returns the number of callbacks run or a negative errno. */
 int ev_loop_run_once(ev_loop *loop, bool block);
 void ev_loop_stop(ev_loop *loop);
 /* Monotonic time cached at the start of the current iteration (cheap). */
@@ -123,6 +124,23 @@ const rt_hist *ev_loop_stall_preempted_hist(const ev_loop *loop);
  * ev_loop_set_stall_hist), or back into the loop's own when NULL. Owner thread only. */
 void ev_loop_set_stall_split_hists(ev_loop *loop, rt_hist *oncpu, rt_hist *preempted);
 int ev_loop_shard(const ev_loop *loop);
+/* One turn's work is bounded. A turn dispatches at most one batch of EV_BATCH_MAX completions
+ * taken from the CQ (the rest stay there), and stops taking more from that batch once its
+ * completions have run EV_TURN_NS_MAX; what it leaves runs first next turn, and the loop does
+ * not sleep meanwhile. A backlog (the thread lost its CPU while requests kept coming) used to be
+ * handled in one turn of 10 ms and more, every answer and delivery its callbacks batched up
+ * flushed only at its end by the iteration hooks; cut, the hooks flush at least every ~500 us and
+ * timers run. 500 us: half the issue's 1 ms open-loop p99 target. */
+#define EV_BATCH_MAX 256u
+#define EV_TURN_NS_MAX 500000ull
+/* How often the budget cut a turn, and the largest turn. Written by the loop's thread; read by
+ * it (or after it stopped). */
+typedef struct ev_turn_stats {
+    uint64_t cut_by_time;  /* turns that left completions for the next turn: out of time */
+    uint64_t cut_by_count; /* turns that took a full batch with more completions ready */
+    uint64_t cqes_max;     /* most completions dispatched in one turn */
+} ev_turn_stats;
+void ev_loop_turn_stats_get(const ev_loop *loop, ev_turn_stats *out);
 
 /* Hooks run at three points of every loop iteration:
  *   EV_HOOK_ITERATION     every iteration, before submitting and waiting: flush work that

@@ -49,6 +49,7 @@ static _Atomic uint64_t test_fail_nth;
 static _Atomic int64_t test_live;
 static _Atomic int test_failed;
 static _Atomic int test_armed;
+static _Atomic uint64_t test_heap; /* armed allocations that reached the C library */
 
 /* Counts one allocation; false when it is the one to fail. */
 static int test_admit(void)
@@ -62,10 +63,17 @@ static int test_admit(void)
     return 1;
 }
 
+/* An admitted allocation goes to the C library (not a cache's hit): counted while armed. */
+static void test_heap_count(void)
+{
+    if (atomic_load(&test_armed)) atomic_fetch_add(&test_heap, 1);
+}
+
 static void *test_malloc(void *ud, size_t n)
 {
     (void)ud;
     if (!test_admit()) return NULL;
+    test_heap_count();
     void *p = malloc(n);
     if (p) atomic_fetch_add(&test_live, 1);
     return p;
@@ -75,6 +83,7 @@ static void *test_calloc(void *ud, size_t nmemb, size_t size)
 {
     (void)ud;
     if (!test_admit()) return NULL;
+    test_heap_count();
     void *p = calloc(nmemb, size);
     if (p) atomic_fetch_add(&test_live, 1);
     return p;
@@ -88,6 +97,7 @@ static void *test_realloc(void *ud, void *p, size_t n)
         return q;
     }
     if (!test_admit()) return NULL;
+    test_heap_count();
     void *q = realloc(p, n);
     if (q && !p) atomic_fetch_add(&test_live, 1);
     return q;
@@ -97,6 +107,7 @@ static void *test_aligned(void *ud, size_t align, size_t n)
 {
     (void)ud;
     if (!test_admit()) return NULL;
+    test_heap_count();
     void *p = aligned_alloc(align, n);
     if (p) atomic_fetch_add(&test_live, 1);
     return p;
@@ -129,6 +140,7 @@ static const rt_allocator test_allocator = {
 void rt_alloc_test_start(uint64_t fail_nth)
 {
     atomic_store(&test_count, 0);
+    atomic_store(&test_heap, 0);
     atomic_store(&test_fail_nth, fail_nth);
     atomic_store(&test_live, 0);
     atomic_store(&test_failed, 0);
@@ -138,6 +150,7 @@ void rt_alloc_test_start(uint64_t fail_nth)
 
 void rt_alloc_test_arm(int armed) { atomic_store(&test_armed, armed); }
 uint64_t rt_alloc_test_count(void) { return atomic_load(&test_count); }
+uint64_t rt_alloc_test_heap_count(void) { return atomic_load(&test_heap); }
 int64_t rt_alloc_test_live(void) { return atomic_load(&test_live); }
 int rt_alloc_test_failed(void) { return atomic_load(&test_failed); }
 void rt_alloc_test_stop(void) { rt_alloc_set(NULL); }

@@ -65,6 +65,9 @@ void rt_alloc_test_start(uint64_t fail_nth);
 void rt_alloc_test_arm(int armed);
 /* Armed allocations seen since rt_alloc_test_start. */
 uint64_t rt_alloc_test_count(void);
+/* Those of them that reached the C library: rt_alloc_test_count less the caches' admissions
+ * (core/rt_cache hits), so a test can tell a heap round trip from a reused object. */
+uint64_t rt_alloc_test_heap_count(void);
 /* Blocks allocated since rt_alloc_test_start and not yet freed (a leak if non-zero after
  * teardown). Blocks allocated before the start and freed after it count as -1 each. */
 int64_t rt_alloc_test_live(void);

@@ -10,6 +10,9 @@
  * the counting allocator numbers a hit like an allocation and can fail it: a test walking
  * allocation failures sees the same allocations with or without the cache.
  *
+ * AddressSanitizer: a kept object is poisoned but for its first pointer (the list's link) until a
+ * get hands it out again, so a use after rt_cache_put is reported as a use after free would be.
+ *
  * Threads: a cache belongs to the thread that called rt_cache_init. get/put from any other
  * thread bypass it (get allocates, put frees): an object that crossed threads goes back to the
  * allocator, never onto another thread's list. No locks, no atomics. */

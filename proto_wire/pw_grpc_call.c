@@ -54,7 +54,15 @@ pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_meth
     g->calls = c;
     g->ncalls++;
     g->nactive++;
+    g->last_call_ns = g->now_ns;
     return c;
+}
+
+void pw_grpc_conn_idle_trim(pw_grpc_conn *g)
+{
+    if (g->ncalls == 0 && g->now_ns >= g->last_call_ns &&
+        g->now_ns - g->last_call_ns >= (uint64_t)PW_H2_IDLE_KEEP_MS * 1000000u)
+        rt_cache_trim(&g->call_cache);
 }
 
 pw_grpc_call *pw_grpc_call_new_local(const pw_grpc_server *s, const pw_grpc_method *m,
@@ -105,8 +113,8 @@ static void call_free(pw_grpc_call *c)
 void pw_grpc_call_ref(pw_grpc_call *c) { c->refs++; }
 
 /* The last reference to a call detached while referenced: its memory goes back to its
- * connection's cache while that connection has calls open (as pw_grpc_call_detach does when the
- * connection held the last reference), else to the allocator. */
+ * connection's cache unless the connection is idle (pw_grpc_conn_idle_trim; as
+ * pw_grpc_call_detach does when the connection held the last reference). */
 static void call_free_home(pw_grpc_call *c)
 {
     pw_grpc_conn *g = c->home;
@@ -114,8 +122,8 @@ static void call_free_home(pw_grpc_call *c)
     else g->out = c->next;
     if (c->next) c->next->prev = c->prev;
     call_release(c);
-    if (g->ncalls == 0) rt_free(c);
-    else rt_cache_put(&g->call_cache, c);
+    rt_cache_put(&g->call_cache, c);
+    pw_grpc_conn_idle_trim(g);
 }
 
 void pw_grpc_call_unref(pw_grpc_call *c)
@@ -154,7 +162,7 @@ void pw_grpc_call_detach(pw_grpc_call *c)
     g->ncalls--;
     if (!g->destroying) pw_h2_stream_set_user(g->h2, c->stream_id, NULL);
     c->conn = NULL;
-    if (g->ncalls == 0) rt_cache_trim(&g->call_cache); /* an idle connection keeps none */
+    pw_grpc_conn_idle_trim(g); /* an idle connection keeps none */
     if (g->destroying) {
         pw_grpc_call_unref(c); /* freed by its last holder, to the allocator */
         return;
@@ -170,8 +178,8 @@ void pw_grpc_call_detach(pw_grpc_call *c)
     /* The connection held the last reference: the memory serves its next call. */
     c->refs = 0;
     call_release(c);
-    if (g->ncalls == 0) rt_free(c);
-    else rt_cache_put(&g->call_cache, c);
+    rt_cache_put(&g->call_cache, c);
+    pw_grpc_conn_idle_trim(g);
 }
 
 /* The call's one answered-RPC count (pw_grpc_conn_set_on_done). */

@@ -456,6 +456,7 @@ ssize_t pw_grpc_conn_recv(pw_grpc_conn *g, const uint8_t *in, size_t len, uint64
     g->in_recv++;
     ssize_t r = pw_h2_session_recv(g->h2, in, len, now_ns);
     g->in_recv--;
+    pw_grpc_conn_idle_trim(g);
     return r;
 }
 
@@ -512,6 +513,7 @@ void pw_grpc_conn_expire(pw_grpc_conn *g, uint64_t now_ns)
         c = next;
     }
     g->in_recv--;
+    pw_grpc_conn_idle_trim(g);
 }
 
 void pw_grpc_conn_shutdown(pw_grpc_conn *g) { pw_h2_submit_goaway(g->h2, 0, NULL, 0); }

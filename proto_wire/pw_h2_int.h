@@ -88,7 +88,24 @@ struct pw_h2_stream {
     void *user;
     pw_h2_stream *sq_prev, *sq_next; /* send queue */
     pw_h2_stream *ev_next;           /* events list */
+    /* The node of one piece in `refs` lives here (a unary reply's one message, a Work batch):
+     * a malloc + free per referenced piece were two heap round trips per task at batch 1.
+     * More pieces queued at once allocate their nodes. */
+    pw_h2_sref sref_inline;
+    bool sref_inline_used;
 };
+
+/* Storage of a stream's `pending` kept once it is framed, while the stream may send more (no
+ * END_STREAM submitted): a long-lived stream's next message reuses it (a Work stream's answers
+ * allocated and freed 1 KiB, rt_buf's first size, per answer). At most this per open stream,
+ * freed when it closes. */
+#define PW_H2_PENDING_KEEP_BYTES 1024u
+
+/* After framing from st->pending: gives its storage back unless the stream may send more. */
+static inline void pw_h2i_pending_shrink(pw_h2_stream *st)
+{
+    buf_shrink(&st->pending, (st->flags & PW_H2_SF_ES_SUBMIT) ? 0 : PW_H2_PENDING_KEEP_BYTES);
+}
 
 /* A token bucket for flood budgets (time passed in by recv). */
 typedef struct pw_h2_bucket {

@@ -17,13 +17,30 @@
  * and each reference is one framed piece. */
 #define PW_H2_OREFS_FIRST 16u
 
+/* A node for a piece of st's refs: the stream's own when free, else allocated. NULL: no
+ * memory. */
+static pw_h2_sref *sref_alloc(pw_h2_stream *st)
+{
+    if (!st->sref_inline_used) {
+        st->sref_inline_used = true;
+        return &st->sref_inline;
+    }
+    return rt_malloc(sizeof(pw_h2_sref));
+}
+
+static void sref_free(pw_h2_stream *st, pw_h2_sref *r)
+{
+    if (r == &st->sref_inline) st->sref_inline_used = false;
+    else rt_free(r);
+}
+
 void pw_h2i_sref_drop_all(pw_h2_stream *st)
 {
     pw_h2_sref *r = st->refs;
     while (r) {
         pw_h2_sref *next = r->next;
         rt_blob_unref(r->blob);
-        rt_free(r);
+        sref_free(st, r);
         r = next;
     }
     st->refs = st->refs_tail = NULL;
@@ -32,7 +49,7 @@ void pw_h2i_sref_drop_all(pw_h2_stream *st)
 
 static int sref_push(pw_h2_stream *st, rt_blob *blob, const uint8_t *p, size_t n)
 {
-    pw_h2_sref *r = rt_malloc(sizeof *r);
+    pw_h2_sref *r = sref_alloc(st);
     if (!r) return -ENOMEM;
     *r = (pw_h2_sref){.blob = blob, .p = p, .n = n};
     if (st->refs_tail) st->refs_tail->next = r;
@@ -64,7 +81,7 @@ void pw_h2i_sref_pop_tail(pw_h2_stream *st)
     st->refs_tail = prev;
     st->refs_bytes -= r->n;
     rt_blob_unref(r->blob);
-    rt_free(r);
+    sref_free(st, r);
 }
 
 int pw_h2i_sref_submit(pw_h2_stream *st, rt_blob *blob, const uint8_t *p, size_t n)
@@ -114,7 +131,7 @@ int pw_h2i_sref_frame(pw_h2_session *s, pw_h2_stream *st, size_t npre, size_t n,
         return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
     }
     buf_consume(&st->pending, npre);
-    buf_shrink(&st->pending, 0);
+    pw_h2i_pending_shrink(st);
     if (n == 0) return 0;
     if (s->cfg.output_refs) {
         s->data_ref_bytes += n;
@@ -129,7 +146,7 @@ int pw_h2i_sref_frame(pw_h2_session *s, pw_h2_stream *st, size_t npre, size_t n,
         st->refs = r->next;
         if (!st->refs) st->refs_tail = NULL;
         rt_blob_unref(r->blob);
-        rt_free(r);
+        sref_free(st, r);
     }
     return 0;
 }

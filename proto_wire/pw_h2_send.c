@@ -354,7 +354,7 @@ static int send_data_unit(pw_h2_session *s, pw_h2_stream *st)
         if (pw_h2_write_data(&s->out, st->id, flags, buf_begin(&st->pending), n, -1) < 0)
             return pw_h2i_fail(s, PW_H2_INTERNAL_ERROR, "out of memory");
         buf_consume(&st->pending, n);
-        buf_shrink(&st->pending, 0);
+        pw_h2i_pending_shrink(st);
     }
     s->frames_out++;
     st->send_window -= (int64_t)n;

@@ -80,6 +80,12 @@ int q_log_add_segment(q_log *log, uint64_t base, uint32_t alloc, bool publish)
         log->segs = n;
         log->segs_cap = cap;
     }
+    if (!publish) {
+        /* A roll: into the spare made ahead when there is one (q_log_spare.c). */
+        int t = q_log_spare_take(log, base, alloc);
+        if (t == 1) return 0;
+        log->seg_made_inline++;
+    }
     q_seg ns;
     uint32_t first = alloc > Q_SEG_ALLOC_FIRST_BYTES ? alloc : Q_SEG_ALLOC_FIRST_BYTES;
     int r = q_seg_create(log->dirfd, base, log->opts.segment_bytes, first, publish, &ns);
@@ -286,10 +292,11 @@ static bool oldest_retirable(const q_log *log, uint64_t low_water)
 /* The oldest segment is deleted and its deletion durable: drop it from the array. */
 static void drop_oldest(q_log *log)
 {
-    /* The mapping goes now (it holds a reference too); the descriptor's last reference,
-     * which frees the file's pages and blocks (a synchronous discard on some mounts), is
-     * dropped off this thread when the log runs on a loop. */
-    if (log->loop && ev_close_detached(log->loop, log->segs[0].fd) == 0) log->segs[0].fd = -1;
+    /* With a loop, both references to the file leave this thread: the descriptor's (closed by
+     * io_uring's workers) and the mapping's, whose teardown took 1-4 ms for a 64 MiB segment
+     * (the background thread unmaps it; if that cannot start, q_seg_close does, here). The last
+     * of the two frees the file's pages and blocks (a synchronous discard on some mounts). */
+    if (log->loop) (void)q_seg_unmap_detached(&log->segs[0]);
     q_seg_close(&log->segs[0]);
     memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof *log->segs);
     log->nsegs--;
@@ -383,6 +390,8 @@ void q_log_get_stats(const q_log *log, q_log_stats *st)
     st->fsync_ns_total = log->fsync_ns_total;
     st->segments_retired = log->retired_total;
     st->retiring = log->retire_step != Q_RETIRE_IDLE;
+    st->segments_made_ahead = log->seg_made_ahead;
+    st->segments_made_inline = log->seg_made_inline;
 }
 
 int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base, uint64_t *end,
@@ -404,6 +413,7 @@ int q_log_close(q_log *log)
     if (log->inflight || log->whead || log->growing || log->retire_step != Q_RETIRE_IDLE)
         return -EBUSY;
     if (log->loop && ev_timer_armed(&log->timer)) ev_timer_stop(log->loop, &log->timer);
+    if (log->dirfd >= 0) q_log_spare_drop(log);
     for (uint32_t i = 0; i < log->nsegs; i++) q_seg_close(&log->segs[i]);
     rt_free(log->segs);
     if (log->dirfd >= 0) q_sys.close(log->dirfd); /* releases the flock */

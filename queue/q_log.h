@@ -241,6 +241,9 @@ typedef struct q_log_stats {
     uint64_t commits_pipelined;
     uint64_t segments_retired; /* segments q_log_retain() deleted since open */
     bool retiring;             /* a deletion is in flight on the loop */
+    /* Rolls into a segment file made ahead off the owner's thread (with a loop: q_log_spare.c),
+     * and rolls that created the file on the owner's thread. */
+    uint64_t segments_made_ahead, segments_made_inline;
 } q_log_stats;
 void q_log_get_stats(const q_log *log, q_log_stats *st);
 /* Name of segment i (0 = oldest) and its [base, end) range, for tools. -ERANGE past the end. */

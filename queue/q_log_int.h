@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/ev_reactor.h"
+#include "core/rt_bg.h"
 #include "queue/q_log.h"
 #include "queue/q_segment.h"
 
@@ -28,6 +29,25 @@ typedef struct q_commit_chain {
     int fd;            /* the fd in flight: its segment is not deleted meanwhile */
     uint64_t start_ns; /* when the op in flight started (rt_now_ns) */
 } q_commit_chain;
+
+/* The next segment's file, made ready on the background thread (q_log_spare.c). */
+typedef enum {
+    Q_SPARE_NONE = 0, /* none, and none being made */
+    Q_SPARE_MAKING,   /* the job runs or waits (rt_bg): only the job touches `seg` */
+    Q_SPARE_READY,    /* `seg` is a prepared spare (q_seg_spare_prepare), the log's */
+} q_spare_state;
+
+typedef struct q_spare {
+    rt_bg_job job; /* first: the job's address is the spare's */
+    q_spare_state state;
+    int dirfd; /* the job's copies of what it needs (the job never reads the log) */
+    uint32_t bytes, alloc;
+    int err;             /* the job's result: 0 or a negative errno */
+    uint64_t for_base;   /* base of the open segment the job in flight is for */
+    uint64_t failed_for; /* that base + 1 when its job failed (0: none): no retry before the
+                          * next roll (on a nearly full disk every job would fail) */
+    q_seg seg;           /* the prepared file */
+} q_spare;
 
 /* Retention's deletion in flight on the loop (one segment at a time). */
 typedef enum {
@@ -62,6 +82,9 @@ struct q_log {
     uint64_t grow_base; /* segment it allocates in */
     uint32_t grow_to;   /* end of the range it allocates */
     int grow_fd;
+    q_spare spare;            /* the next segment, made ahead (with a loop only) */
+    uint64_t seg_made_ahead;  /* rolls into a spare made off this thread */
+    uint64_t seg_made_inline; /* rolls that created their segment on this thread */
     q_durable_fn durable_fn;
     void *durable_ud;
     /* async retention (q_log.c, with a loop): the oldest segment's unlink (IORING_OP_UNLINKAT),
@@ -119,6 +142,15 @@ int q_log_add_segment(q_log *log, uint64_t base, uint32_t alloc, bool publish);
 int q_log_room(q_log *log, uint64_t span, bool frees);
 /* After an append: starts the async allocation of the next step when the room runs low. */
 void q_log_grow_ahead(q_log *log);
+/* After an append, with a loop: starts making the spare once the open segment is
+ * Q_LOG_SPARE_AT_PERCENT full and none exists (q_log_spare.c). */
+void q_log_spare_ahead(q_log *log);
+/* At a roll: adopts a ready spare as the segment at `base` when it has `alloc` bytes allocated
+ * (1), or says there is none to take (0: the caller creates the segment itself). Negative errno
+ * when the adoption failed (the spare is dropped; the caller creates the segment itself). */
+int q_log_spare_take(q_log *log, uint64_t base, uint32_t alloc);
+/* At close: waits for a spare being made, and deletes a spare not adopted. */
+void q_log_spare_drop(q_log *log);
 /* Renames the unpublished segments with base <= upto (oldest first; everything before them
  * must have been fdatasync'd). Returns how many were renamed (the caller then fsyncs the
  * directory) or a negative errno. */

@@ -402,6 +402,10 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     /* One writer per log: a second ringqd (or tool) on the same directory is refused. */
     if (!opts->read_only && flock(log->dirfd, LOCK_EX | LOCK_NB) != 0)
         r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+    /* A spare segment file left by a crash (q_log_spare.c) holds no record: delete it. */
+    if (r == 0 && !opts->read_only && q_sys.unlinkat(log->dirfd, Q_SEG_SPARE_NAME, 0) != 0 &&
+        errno != ENOENT)
+        r = -errno;
     if (r == 0) r = list_segments(log, &ents, &n);
     if (r == 0) {
         log->segs_cap = n + 16;

@@ -108,7 +108,9 @@ static void on_grow(ev_loop *loop, ev_op *op, int res, unsigned flags)
 
 void q_log_grow_ahead(q_log *log)
 {
-    if (!log->loop || log->growing || log->disk_full) return;
+    if (!log->loop) return;
+    q_log_spare_ahead(log);
+    if (log->growing || log->disk_full) return;
     q_seg *s = &log->segs[log->nsegs - 1];
     if (s->alloc >= s->bytes) return;
     uint32_t step = q_seg_alloc_step(s);

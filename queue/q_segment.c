@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/rt_bg.h"
 #include "core/rt_clock.h"
 #include "queue/q_sys.h"
 
@@ -120,6 +122,56 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool 
     if (r == 0 && (r = idx_alloc(out)) == 0) r = map_seg(out);
     if (r) q_seg_discard(dirfd, out);
     return r;
+}
+
+int q_seg_spare_prepare(int dirfd, uint32_t bytes, uint32_t alloc, q_seg *out)
+{
+    static const uint8_t zeros[Q_SEG_ALLOC_UNIT_BYTES];
+    memset(out, 0, sizeof *out);
+    out->bytes = bytes;
+    out->used = Q_SEG_HDR_BYTES;
+    out->verified = true;
+    out->version = Q_FORMAT_VERSION;
+    out->fd = q_sys.openat(dirfd, Q_SEG_SPARE_NAME, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out->fd < 0) return -errno;
+    int r = q_sys.ftruncate(out->fd, bytes) == 0 ? 0 : -errno;
+    if (r == 0) r = q_seg_grow(out, alloc < Q_SEG_PREWRITE_BYTES ? Q_SEG_PREWRITE_BYTES : alloc);
+    /* The header's page now (the header goes in at adoption), then the first prewrite step. */
+    if (r == 0 && q_sys.pwrite(out->fd, zeros, sizeof zeros, 0) != (ssize_t)sizeof zeros)
+        r = errno ? -errno : -EIO;
+    if (r == 0) {
+        out->written = Q_SEG_ALLOC_UNIT_BYTES;
+        r = q_seg_prewrite(out, Q_SEG_PREWRITE_BYTES);
+    }
+    if (r == 0) r = map_seg(out);
+    if (r) q_seg_spare_discard(dirfd, out);
+    return r;
+}
+
+int q_seg_spare_adopt(int dirfd, uint64_t base, q_seg *s)
+{
+    s->base = base;
+    int r = idx_alloc(s);
+    if (r) return r;
+    /* The header's page was written by pwrite (q_seg_spare_prepare): storing into it through
+     * the mapping needs nothing from the filesystem. */
+    q_seg_hdr_encode(s->map, base, s->bytes, rt_wall_ns());
+    char name[Q_SEG_NAME_BYTES];
+    q_seg_name(name, base, true);
+    if (q_sys.renameat(dirfd, Q_SEG_SPARE_NAME, dirfd, name) != 0) {
+        r = -errno;
+        memset(s->map, 0, Q_SEG_HDR_BYTES);
+        rt_free(s->idx);
+        s->idx = NULL;
+        return r;
+    }
+    return 0;
+}
+
+void q_seg_spare_discard(int dirfd, q_seg *s)
+{
+    q_seg_close(s);
+    q_sys.unlinkat(dirfd, Q_SEG_SPARE_NAME, 0);
 }
 
 int q_seg_publish(int dirfd, q_seg *s)
@@ -335,4 +387,40 @@ void q_seg_close(q_seg *s)
     s->map = NULL;
     s->fd = -1;
     s->idx = NULL;
+}
+
+typedef struct unmap_job {
+    rt_bg_job job; /* first: the job's address is the struct's */
+    void *map;
+    size_t bytes;
+} unmap_job;
+
+static atomic_ulong unmapped_detached;
+
+static void unmap_now(rt_bg_job *job)
+{
+    unmap_job *u = (unmap_job *)job;
+    q_sys.munmap(u->map, u->bytes);
+    rt_free(u);
+    atomic_fetch_add_explicit(&unmapped_detached, 1, memory_order_relaxed);
+}
+
+int q_seg_unmap_detached(q_seg *s)
+{
+    if (!s->map) return 0;
+    unmap_job *u = rt_malloc(sizeof *u);
+    if (!u) return -ENOMEM;
+    *u = (unmap_job){.job = {.fn = unmap_now, .detached = true}, .map = s->map, .bytes = s->bytes};
+    int r = rt_bg_submit(&u->job);
+    if (r) {
+        rt_free(u);
+        return r;
+    }
+    s->map = NULL;
+    return 0;
+}
+
+unsigned long q_seg_unmapped_detached(void)
+{
+    return atomic_load_explicit(&unmapped_detached, memory_order_relaxed);
 }

@@ -97,6 +97,26 @@ int q_seg_name_parse(const char *name, uint64_t *base);
  * stays temporary until q_seg_publish(). Returns 0 or a negative errno (-ENOSPC from
  * fallocate); on error nothing is left behind. */
 int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync, q_seg *out);
+/* A segment file made ready ahead of the roll that needs it (queue/q_log_spare.c), off the
+ * log's thread: created under this name, which is no segment's (q_seg_name_parse ignores it), so
+ * recovery never reads it as one; q_log_open deletes a leftover (a crash or power loss leaves it
+ * absent, empty or partial, never named as a segment). q_seg_spare_adopt gives it its segment
+ * name when the log rolls into it. */
+#define Q_SEG_SPARE_NAME "spare" Q_SEG_SUFFIX Q_SEG_TMP_SUFFIX
+/* Creates the spare file in dirfd as q_seg_create would create a segment, header excepted (its
+ * base is not known yet): size `bytes`, the first `alloc` bytes allocated, the header's page and
+ * the first prewrite step (Q_SEG_PREWRITE_BYTES) written with zeros one page per pwrite, the
+ * whole file mapped; out->base is 0 and out->idx NULL. Blocking: for a helper thread. Returns 0
+ * or a negative errno; on error nothing is left behind. */
+int q_seg_spare_prepare(int dirfd, uint32_t bytes, uint32_t alloc, q_seg *out);
+/* Turns the prepared spare `s` into the empty segment at `base`: allocates its index, writes the
+ * file header (into a page written already: no fault, no allocation) and renames the spare to
+ * the segment's temporary name ("<base>.qseg.tmp"), which q_seg_create would have given it. The
+ * caller publishes it like a created one. Returns 0 or a negative errno (the spare is then left
+ * as it was, still the caller's). */
+int q_seg_spare_adopt(int dirfd, uint64_t base, q_seg *s);
+/* Unmaps, closes and deletes a spare never adopted. */
+void q_seg_spare_discard(int dirfd, q_seg *s);
 /* `n` rounded up to the allocation unit, at most the segment size. */
 uint32_t q_seg_alloc_round(const q_seg *s, uint64_t n);
 /* The next allocation step: what is allocated so far, between Q_SEG_ALLOC_FIRST_BYTES and
@@ -169,5 +189,13 @@ int64_t q_seg_at(const q_seg *s, uint32_t pos, uint64_t offset, q_rec *out);
 
 /* Unmaps, closes and frees the index. */
 void q_seg_close(q_seg *s);
+/* Hands the mapping to the background thread (core/rt_bg) to unmap, and forgets it: tearing down
+ * a 64 MiB mapping the writer touched page by page (16,384 page-table entries) took 1-4 ms of
+ * the calling thread (issue 19, session 9's profile: munmap under q_seg_close in retention).
+ * The caller guarantees nothing reads the mapping any more. Returns 0 (s->map is NULL, the
+ * rest of `s` still to q_seg_close), or a negative errno: the mapping stays, for q_seg_close. */
+int q_seg_unmap_detached(q_seg *s);
+/* Mappings q_seg_unmap_detached handed off and the background thread has unmapped. */
+unsigned long q_seg_unmapped_detached(void);
 
 #endif

@@ -37,6 +37,10 @@ static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /* First bytes that make a connection an HTTP/2 one even if the rest of the preface is wrong:
  * "PRI " — the PRI method exists only for the preface (RFC 9113 §3.4, RFC 7540 §11.6). */
 #define H2_PREFACE_LIKE_BYTES 4u
+/* Output storage a connection with calls open keeps once its output is drained: the HTTP/2
+ * engine's frame buffer of a loop turn at the suite's load (replies, deliveries and their
+ * frame headers; the payloads go by reference); larger buffers are given back. */
+#define SRV_CONN_OUT_KEEP_BYTES (64u * 1024u)
 
 static void ctr_add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -170,7 +174,11 @@ void srv_conn_flush(srv_conn *c)
     }
     if (n == 0) {
         buf_shrink(&c->out, 0);
-        buf_shrink(&c->outv.bytes, 0);
+        /* Kept while calls are open: the next output is swapped into this storage (the engine
+         * got it empty and allocated its frame buffer anew at each drained turn, two heap round
+         * trips per task at batch 1); an idle connection holds none. */
+        buf_shrink(&c->outv.bytes,
+                   c->g && pw_grpc_conn_active_calls(c->g) > 0 ? SRV_CONN_OUT_KEEP_BYTES : 0);
         buf_shrink(&c->tls_out, 0);
         if (c->g && c->state == SRV_CONN_OPEN && conn_reset_drained(c)) {
             srv_conn_flush(c);

@@ -42,10 +42,12 @@ typedef struct srv_qshard {
     wk_mesh_loop ml;
     srv_part **parts; /* owned partitions (others NULL), indexed by partition number */
     uint32_t nowned;
-    /* Touched only by this shard's thread (core/rt_cache confines them): freed jobs and Ack
-     * fan-outs kept for the next request, and the wall clock read once per loop iteration. */
+    /* Touched only by this shard's thread (core/rt_cache confines them): freed jobs, Ack
+     * fan-outs and decoded request blocks kept for the next request, and the wall clock read
+     * once per loop iteration. */
     rt_cache jobs;        /* srv_job, up to SRV_JOB_CACHE_MAX */
     rt_cache fanouts;     /* srv_ack_fanout with room for SRV_FANOUT_CACHED_IDS ids */
+    rt_cache decoded;     /* srv_job_decoded blocks of SRV_DECODED_CACHED_BYTES */
     uint64_t now_loop_ns; /* ev_loop_now when now_ms was read (0: never) */
     uint64_t now_ms;      /* wall clock, ms, read at now_loop_ns */
     srv_part *kicks;      /* partitions whose commit starts at the end of this turn */

@@ -44,6 +44,30 @@ q_status srv_route_queue(srv_job *j, pw_pb_bytes name, srv_job_run_fn run, srv_j
 #define DECODED_INLINE_BYTES_MAX 2048u
 #define DECODED_INLINE_SLACK_BYTES 256u
 
+/* A block of `bytes` for srv_job_decoded: from this shard's cache when it fits the cached size,
+ * else the heap; its cache_shard says where it goes back. NULL: out of memory. */
+static srv_decoded *decoded_alloc(size_t bytes)
+{
+    int self = srv_q_self();
+    rt_cache *cache = srv_q.shards ? &srv_q.shards[self].decoded : NULL;
+    bool cached = cache && bytes <= cache->obj_bytes;
+    srv_decoded *dc = cached ? rt_cache_get(cache) : rt_malloc(bytes);
+    if (dc) dc->cache_shard = cached ? self : -1;
+    return dc;
+}
+
+/* Frees j's decoded block (j->ctx): back to the cache of the shard that made it when freed on
+ * that shard (the origin, which made it), else to the allocator. */
+static void decoded_free(srv_job *j)
+{
+    srv_decoded *dc = j->ctx;
+    pw_msg_arena_deinit(&dc->arena);
+    if (dc->cache_shard >= 0 && dc->cache_shard == srv_q_self())
+        rt_cache_put(&srv_q.shards[dc->cache_shard].decoded, dc);
+    else rt_free(dc);
+    j->ctx = NULL;
+}
+
 /* One block per request: the srv_decoded head with the generated struct, the request's copy,
  * then (small requests) the arena's first bytes. The copy used to be an allocation of its own
  * (srv_job_new's req), two per Enqueue where one does. */
@@ -55,13 +79,15 @@ srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const 
     size_t inl = len <= (DECODED_INLINE_BYTES_MAX - DECODED_INLINE_SLACK_BYTES) / 2
                      ? (2 * len + DECODED_INLINE_SLACK_BYTES + 15u) & ~(size_t)15u
                      : 0;
-    srv_decoded *dc = j ? rt_malloc(head + copy + inl) : NULL;
+    srv_decoded *dc = j ? decoded_alloc(head + copy + inl) : NULL;
     if (!dc) {
         if (j) srv_job_free(j);
         pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
     }
+    int cache_shard = dc->cache_shard;
     memset(dc, 0, sizeof *dc + d->size);
+    dc->cache_shard = cache_shard;
     uint8_t *req = (uint8_t *)dc + head;
     if (len) memcpy(req, msg, len);
     j->req_kind = SRV_JOB_REQ_DECODED;
@@ -69,20 +95,13 @@ srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const 
     j->req.bytes.len = len;
     if (srv_msg_decode_over(c, d, dc->msg, req, len, &dc->arena, inl ? req + copy : NULL, inl) <
         0) { /* answered */
-        rt_free(dc);
+        j->ctx = dc;
+        decoded_free(j);
         srv_job_free(j);
         return NULL;
     }
     j->ctx = dc;
     return j;
-}
-
-static void decoded_free(srv_job *j)
-{
-    srv_decoded *dc = j->ctx;
-    pw_msg_arena_deinit(&dc->arena);
-    rt_free(dc);
-    j->ctx = NULL;
 }
 
 srv_job *srv_job_decoded_msg(const uint8_t *msg, size_t len, const pw_msg_desc *d, q_err *e)
@@ -95,6 +114,7 @@ srv_job *srv_job_decoded_msg(const uint8_t *msg, size_t len, const pw_msg_desc *
         if (j) srv_job_free(j);
         return NULL;
     }
+    dc->cache_shard = -1;
     pw_msg_arena_init_heap_over(&dc->arena, NULL, 0, SRV_MSG_ARENA_CHUNK_BYTES,
                                 SRV_MSG_ARENA_BYTES_MAX);
     int rc = pw_msg_decode(d, dc->msg, j->req.bytes.ptr, j->req.bytes.len, &dc->arena);

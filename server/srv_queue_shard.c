@@ -47,6 +47,7 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
     qs->loop = srv_shard_loop(sh);
     rt_cache_init(&qs->jobs, sizeof(srv_job), SRV_JOB_CACHE_MAX);
     rt_cache_init(&qs->fanouts, srv_ack_fanout_cached_bytes(), SRV_FANOUT_CACHE_MAX);
+    rt_cache_init(&qs->decoded, SRV_DECODED_CACHED_BYTES, SRV_DECODED_CACHE_MAX);
     qs->parts = rt_calloc(srv_q.nparts, sizeof *qs->parts);
     if (!qs->parts || wk_mesh_loop_init(&qs->ml, srv_q.mesh, id, qs->loop) != 0 ||
         srv_part_kick_init(qs) != 0) {
@@ -157,6 +158,7 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
     }
     rt_cache_deinit(&qs->jobs);
     rt_cache_deinit(&qs->fanouts);
+    rt_cache_deinit(&qs->decoded);
 }
 
 void srv_queue_on_drain(srv_shard *sh, void *ud)

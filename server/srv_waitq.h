@@ -53,6 +53,8 @@ typedef struct srv_waitq {
     srv_job *head, *tail; /* Lease long-polls, FIFO */
     struct srv_sub *subs; /* Work subscriptions */
     struct srv_waitq *next;
+    uint64_t serve_probes; /* reads of the queue's state by srv_sub_serve (one per claim, and
+                            * one per pass that ends on "nothing to deliver"), for tests */
 } srv_waitq;
 
 /* The registration of wq that holds task id with token now, or NULL. */

@@ -96,6 +96,23 @@ static void repoke(srv_work *w, int origin, srv_part *sp)
     srv_job_reply(j);
 }
 
+/* Tasks of wq's queue a claim may take now: 0 when it is unknown, paused, empty, or its ready
+ * tasks are not visible yet (durable before visible: the commit's callback serves the queue
+ * again; claiming now would only give the credits back and repoke). */
+static uint64_t serve_ready(srv_part *sp, srv_waitq *wq)
+{
+    wq->serve_probes++;
+    q_queue_info qi;
+    q_err qe;
+    if (q_part_get_queue(sp->p, wq->name, wq->name_len, srv_q_now_ms(), &qi, &qe) != Q_OK ||
+        qi.paused || qi.ready == 0 || !q_part_lease_ready(sp->p, wq->name, wq->name_len))
+        return 0;
+    return qi.ready;
+}
+
+/* A pass ends at the first "nothing to deliver": that is the queue's state, the same for every
+ * registration after it (each used to read it again: with 4 workers on a queue, a delivery pass
+ * read the queue's state 5 times where 2 do). */
 void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 {
     uint64_t serve_ns = 0; /* when this pass first found something to deliver (srv_stage.h) */
@@ -105,16 +122,10 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
         while (!atomic_load(&w->closed)) {
             /* Claim only what this queue can use now, so credits are not held back from the
              * stream's other queues (on other shards) by a queue with little ready. */
-            q_queue_info qi;
-            q_err qe;
-            if (q_part_get_queue(sp->p, wq->name, wq->name_len, srv_q_now_ms(), &qi, &qe) != Q_OK ||
-                qi.paused || qi.ready == 0)
-                break;
-            /* Ready but not visible yet (durable before visible): the commit's callback serves
-             * the queue again; claiming now would only give the credits back and repoke. */
-            if (!q_part_lease_ready(sp->p, wq->name, wq->name_len)) break;
+            uint64_t ready = serve_ready(sp, wq);
+            if (ready == 0) return;
             uint32_t take;
-            uint32_t want = qi.ready < WORK_DELIVER_BATCH ? (uint32_t)qi.ready : WORK_DELIVER_BATCH;
+            uint32_t want = ready < WORK_DELIVER_BATCH ? (uint32_t)ready : WORK_DELIVER_BATCH;
             if (!srv_credits_claim(&w->credits, want, &take)) break;
             if (!serve_ns) serve_ns = rt_now_ns();
             srv_job *j = srv_job_new(NULL, NULL, 0);

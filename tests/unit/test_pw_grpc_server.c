@@ -576,8 +576,8 @@ static uint64_t echo_counted(int k) { return echo_md_counted(k, NULL, NULL); }
 
 /* A finished call's memory serves the connection's next call while the connection has other
  * calls open (a Later held): the next Echo runs in the same memory and the cache holds it again
- * after; with no call left the connection keeps nothing (and the cache is thread-confined and
- * capped by core/rt_cache, test_rt_cache). */
+ * after; with no call left for PW_H2_IDLE_KEEP_MS the connection keeps nothing (and the cache is
+ * thread-confined and capped by core/rt_cache, test_rt_cache). */
 /* A client's requests repeat their headers: from the third (the first inserts into the HPACK
  * table, the second is all indexes and is kept decoded) the session names the list as the kept
  * one and the connection does not read it again; the call still gets its metadata. A request
@@ -606,10 +606,20 @@ START_TEST(repeated_request_headers_are_read_once)
 }
 END_TEST
 
+/* With no call left, the connection lets the cached calls go once it opened none for
+ * PW_H2_IDLE_KEEP_MS, at its next event (a deadline check here). */
+static void idle_for_keep(void)
+{
+    NOW += (uint64_t)PW_H2_IDLE_KEEP_MS * 1000000u;
+    pw_grpc_conn_expire(G, NOW);
+}
+
 START_TEST(finished_call_memory_serves_the_next)
 {
     (void)echo_counted(0);
-    ck_assert_uint_eq(G->call_cache.count, 0); /* idle: nothing kept between calls */
+    ck_assert_uint_eq(G->call_cache.count, 1); /* kept: a call opened within the keep time */
+    idle_for_keep();
+    ck_assert_uint_eq(G->call_cache.count, 0); /* idle: let go */
     uint8_t b[64];
     size_t n = frame(b, "hold", false);
     request("/t.S/Later", "application/grpc", NULL, NULL, b, n, true);
@@ -628,7 +638,27 @@ START_TEST(finished_call_memory_serves_the_next)
     held = NULL;
     pump();
     ck_assert(R[1].closed);
-    ck_assert_uint_eq(G->call_cache.count, 0); /* no call left: let go */
+    ck_assert_uint_gt(G->call_cache.count, 0); /* no call left, but one opened just now */
+    idle_for_keep();
+    ck_assert_uint_eq(G->call_cache.count, 0); /* idle: let go */
+}
+END_TEST
+
+/* Calls one after another on a connection with no other call open (a unary client between its
+ * calls, batch 1): the finished call's memory serves the next one (before: the cache was emptied
+ * whenever no call was open, so each call allocated its memory again), until the connection has
+ * opened no call for PW_H2_IDLE_KEEP_MS. */
+START_TEST(sequential_calls_reuse_the_call_memory)
+{
+    (void)echo_counted(0);
+    pw_grpc_call *first = last_echo;
+    ck_assert_uint_eq(G->call_cache.count, 1);
+    (void)echo_counted(1);
+    (void)echo_counted(2);
+    ck_assert_ptr_eq(last_echo, first); /* the same memory */
+    ck_assert_uint_eq(G->call_cache.count, 1);
+    idle_for_keep();
+    ck_assert_uint_eq(G->call_cache.count, 0);
 }
 END_TEST
 
@@ -690,7 +720,8 @@ START_TEST(call_released_after_finish_returns_to_the_cache)
     pw_grpc_call_finish(busy, PW_GRPC_OK, NULL);
     pw_grpc_call_unref(busy);
     pump();
-    ck_assert_uint_eq(G->call_cache.count, 0); /* no call left: let go */
+    idle_for_keep();
+    ck_assert_uint_eq(G->call_cache.count, 0); /* no call left for the keep time: let go */
 }
 END_TEST
 
@@ -816,6 +847,7 @@ int main(void)
     tcase_add_test(tc, plain_answer_after_reset_is_dropped);
     tcase_add_test(tc, answered_rpcs_counted_once_each);
     tcase_add_test(tc, finished_call_memory_serves_the_next);
+    tcase_add_test(tc, sequential_calls_reuse_the_call_memory);
     tcase_add_test(tc, repeated_request_headers_are_read_once);
     tcase_add_test(tc, small_metadata_kept_in_the_call);
     tcase_add_test(tc, call_released_after_finish_returns_to_the_cache);

@@ -239,6 +239,49 @@ START_TEST(submit_ref_errors)
 }
 END_TEST
 
+/* The node of a stream's one referenced piece (a unary reply's message, a Work batch) lives in
+ * the stream: submitting it allocates nothing (it was a malloc and a free per piece). A second
+ * piece queued behind it allocates its own node, and both go out in order, by reference. */
+START_TEST(one_referenced_piece_allocates_no_node)
+{
+    /* No stream window yet: both pieces stay queued on the stream (nothing framed, so the
+     * session's output reference array is not what is counted). */
+    pw_h2_setting set = {PW_H2_SETTINGS_INITIAL_WINDOW_SIZE, 0};
+    tp_settings(&set, 1);
+    respond(1);
+    ck_assert_int_ge(tp_flush(), 0);
+    rt_blob *b = pattern_blob(100, 6), *b2 = pattern_blob(200, 8);
+    rt_alloc_test_start(0);
+    ck_assert_int_eq(pw_h2_submit_data_ref(S, 1, NULL, 0, b, b->data, b->len), 0);
+    uint64_t first = rt_alloc_test_count();
+    ck_assert_int_eq(pw_h2_submit_data_ref(S, 1, NULL, 0, b2, b2->data, b2->len), 0);
+    uint64_t second = rt_alloc_test_count() - first;
+    rt_alloc_test_stop();
+    ck_assert_msg(first == 0, "the first referenced piece made %llu allocations",
+                  (unsigned long long)first);
+    ck_assert_uint_eq(second, 1); /* its node: the stream's own is taken */
+    ck_assert_int_eq(pw_h2_submit_data(S, 1, NULL, 0, true), 0);
+    tp_window_update(1, 1000);
+    ck_assert_int_ge(tp_flush(), 0);
+    buf out, data;
+    buf_init(&out, 1 << 20);
+    buf_init(&data, 1 << 20);
+    size_t ref_bytes = 0;
+    take_and_send(&out, b, 1 << 20, &ref_bytes);
+    ck_assert_uint_eq(ref_bytes, 100);
+    ck_assert_uint_eq(data_of(&out, 1, &data) & PW_H2_FLAG_END_STREAM, PW_H2_FLAG_END_STREAM);
+    ck_assert_uint_eq(buf_size(&data), 300);
+    ck_assert_mem_eq(buf_begin(&data), b->data, 100);
+    ck_assert_mem_eq(buf_begin(&data) + 100, b2->data, 200);
+    ck_assert_uint_eq(b->refs, 1);
+    ck_assert_uint_eq(b2->refs, 1);
+    rt_blob_unref(b);
+    rt_blob_unref(b2);
+    buf_deinit(&out);
+    buf_deinit(&data);
+}
+END_TEST
+
 /* One exchange with every allocation armed: a copied piece, a reference, a copied piece behind
  * it, then the chain taken and sent. Returns the allocations it made. */
 static uint64_t ref_exchange(uint64_t fail_nth)
@@ -326,6 +369,7 @@ int main(void)
     tcase_add_test(tc, reset_stream_releases_references);
     tcase_add_test(tc, chain_held_across_destroy_is_released);
     tcase_add_test(tc, submit_ref_errors);
+    tcase_add_test(tc, one_referenced_piece_allocates_no_node);
     suite_add_tcase(su, tc);
     tc = tcase_create("copy");
     tcase_add_checked_fixture(tc, start_plain, stop);

@@ -1,0 +1,46 @@
+/* core/rt_bg: one background thread for the blocking work a loop thread must not do.
+ *
+ * Some system calls have no io_uring op, or need a sequence of them with the descriptor of the
+ * first: a segment file made ready before the log needs it (openat, ftruncate, fallocate, a
+ * pwrite per page, mmap: queue/q_log_spare.c), a large mapping torn down (munmap of a retired
+ * 64 MiB segment). A loop thread hands such work to this thread as a job and polls for its end
+ * (rt_bg_done) when it needs the result: no wake-up, no callback on the loop.
+ *
+ * Model: jobs run one at a time, in the order submitted, on one thread per process, started by
+ * the first rt_bg_submit (and started again in a forked child that submits). Jobs are for rare,
+ * short work (one per segment rolled or retired: about one a second at most), not a hot path.
+ *
+ * Ownership: the job stays the caller's (embedded in its own struct) and must stay valid and
+ * unmoved until rt_bg_done() returns true, unless `detached`: then fn owns it (may free it) and
+ * nobody polls it. fn must not block indefinitely. */
+#ifndef RT_BG_H
+#define RT_BG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+typedef struct rt_bg_job rt_bg_job;
+typedef void (*rt_bg_fn)(rt_bg_job *job);
+
+typedef enum { RT_BG_IDLE = 0, RT_BG_QUEUED, RT_BG_DONE } rt_bg_state;
+
+struct rt_bg_job {
+    rt_bg_fn fn;       /* runs on the background thread; the caller's result fields beside it */
+    bool detached;     /* fn owns the job: the thread does not touch it after calling fn */
+    _Atomic int state; /* rt_bg_state */
+    rt_bg_job *next;   /* the queue's link (the thread's) */
+};
+
+/* Queues `job` (fn set; not queued already). Returns 0, or a negative errno when the thread
+ * cannot be started (the caller does the work itself; the job is untouched). Thread-safe. */
+int rt_bg_submit(rt_bg_job *job);
+/* Whether fn has returned: what fn wrote is visible to the caller once this is true (acquire).
+ * A job never submitted (RT_BG_IDLE) is not done. */
+bool rt_bg_done(const rt_bg_job *job);
+/* Blocks until fn has returned (for shutdown paths; never on a loop's hot path). A job not
+ * queued returns at once. */
+void rt_bg_wait(rt_bg_job *job);
+/* Jobs run since the process started (tests: proof that work ran on the background thread). */
+unsigned long rt_bg_jobs_run(void);
+
+#endif

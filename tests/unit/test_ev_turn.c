@@ -1,0 +1,140 @@
+/* core/ev_reactor: one loop turn's work is bounded (EV_BATCH_MAX completions, EV_TURN_NS_MAX of
+ * callbacks; issue 19, "no stall over 5 ms on the shard thread"). A backlog of completions is
+ * handled over several turns, in order, the iteration hooks running between them, and a loop
+ * with completions left over never sleeps. Counted in callbacks per turn, not wall clock.
+ * Skips (exit 77) when io_uring is unavailable. */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/ev_reactor.h"
+#include "core/rt_clock.h"
+#include "ts_main.h"
+
+static ev_loop *mk_loop(void)
+{
+    int err;
+    const char *why;
+    ev_loop *l = ev_loop_create(NULL, &err, &why);
+    ck_assert_msg(l != NULL, "ev_loop_create: %s (%d)", why ? why : "?", err);
+    return l;
+}
+
+typedef struct {
+    uint32_t got;      /* wake-ups handled */
+    uint32_t order_ok; /* each carried the next number */
+    uint64_t spin_ns;  /* on-CPU work per wake-up */
+    uint32_t hooks;    /* iteration hooks run */
+} wake_count;
+
+static void on_wake(ev_loop *loop, void *ud, uint32_t data)
+{
+    wake_count *w = ud;
+    if (data == w->got) w->order_ok++;
+    w->got++;
+    /* Work on the CPU (a callback decoding a large buffer), not a sleep: the turn's time. */
+    uint64_t until = rt_now_ns() + w->spin_ns;
+    while (w->spin_ns && rt_now_ns() < until) {}
+}
+
+static bool on_iteration(ev_loop *loop, void *ud, ev_hook_phase phase)
+{
+    if (phase == EV_HOOK_ITERATION) ((wake_count *)ud)->hooks++;
+    return true;
+}
+
+/* n wake-ups from a second loop, all posted to `l` before it runs. */
+static void post_wakes(ev_loop *from, ev_loop *l, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) ck_assert_int_eq(ev_loop_wake_from(from, l, i), 0);
+}
+
+#define BACKLOG_CQES (4u * EV_BATCH_MAX - 24u) /* fits the SQ (1024) and CQ; four batches */
+
+typedef struct {
+    ev_op op;
+    wake_count *w;
+    uint32_t no;
+} send_op;
+
+static void on_sent(ev_loop *loop, ev_op *op, int res, unsigned flags)
+{
+    send_op *s = (send_op *)op;
+    ck_assert_int_eq(res, 1);
+    on_wake(loop, s->w, s->no);
+}
+
+/* A backlog: BACKLOG_CQES one-byte writes to /dev/null, queued before the loop runs, so its
+ * first submit completes them all at once (inline) and their completions wait in the CQ. */
+START_TEST(a_backlog_runs_over_turns_of_one_batch)
+{
+    ev_loop *l = mk_loop();
+    wake_count w = {0};
+    ck_assert_int_eq(ev_loop_add_hook(l, on_iteration, &w), 0);
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    static send_op ops[BACKLOG_CQES];
+    for (uint32_t i = 0; i < BACKLOG_CQES; i++) {
+        ops[i] = (send_op){.op = {.cb = on_sent}, .w = &w, .no = i};
+        ck_assert_int_eq(ev_write(l, &ops[i].op, fd, "x", 1, 0), 0);
+    }
+    uint32_t turns = 0;
+    while (w.got < BACKLOG_CQES) {
+        uint32_t before = w.got;
+        /* block: a loop with completions ready must not sleep (the test would hang) */
+        ck_assert_int_ge(ev_loop_run_once(l, true), 0);
+        ck_assert_uint_le(w.got - before, EV_BATCH_MAX);
+        turns++;
+    }
+    ck_assert_uint_eq(w.order_ok, BACKLOG_CQES);
+    ck_assert_uint_ge(turns, BACKLOG_CQES / EV_BATCH_MAX + 1);
+    ck_assert_uint_ge(w.hooks, turns); /* the hooks ran before each turn */
+    ev_turn_stats st;
+    ev_loop_turn_stats_get(l, &st);
+    ck_assert_uint_eq(st.cqes_max, EV_BATCH_MAX); /* the backlog was there: full batches */
+    ck_assert_uint_ge(st.cut_by_count, 1);
+    close(fd);
+    ev_loop_destroy(l);
+}
+END_TEST
+
+#define SLOW_CQES 64u
+#define SLOW_CQE_NS 200000ull /* 64 x 200 us = 12.8 ms of callbacks, 25 turn budgets */
+
+START_TEST(a_turn_stops_after_its_time_budget)
+{
+    ev_loop *l = mk_loop(), *from = mk_loop();
+    wake_count w = {.spin_ns = SLOW_CQE_NS};
+    ck_assert_int_eq(ev_loop_add_wake_handler(l, on_wake, &w), 0);
+    post_wakes(from, l, SLOW_CQES);
+    ck_assert_int_ge(ev_loop_run_once(l, false), 0);
+    /* The clock is read every 8 completions: the first read (8 x 200 us) is over budget. */
+    uint32_t first = w.got;
+    ck_assert_uint_ge(first, 1);
+    ck_assert_uint_le(first, (uint32_t)(EV_TURN_NS_MAX / SLOW_CQE_NS) + 8u);
+    ck_assert_uint_lt(first, SLOW_CQES);
+    while (w.got < SLOW_CQES) ck_assert_int_ge(ev_loop_run_once(l, true), 0);
+    ck_assert_uint_eq(w.order_ok, SLOW_CQES); /* what a turn left ran first, in order */
+    ev_turn_stats st;
+    ev_loop_turn_stats_get(l, &st);
+    ck_assert_uint_ge(st.cut_by_time, SLOW_CQES / (first + 1));
+    ck_assert_uint_le(st.cqes_max, (uint32_t)(EV_TURN_NS_MAX / SLOW_CQE_NS) + 8u);
+    ev_loop_destroy(from);
+    ev_loop_destroy(l);
+}
+END_TEST
+
+int main(void)
+{
+    int skip = ts_io_uring_or_skip();
+    if (skip) return skip;
+    Suite *s = suite_create("ev_turn");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, a_backlog_runs_over_turns_of_one_batch);
+    tcase_add_test(tc, a_turn_stops_after_its_time_budget);
+    suite_add_tcase(s, tc);
+    return ts_run_suite(s);
+}

@@ -1,0 +1,206 @@
+/* server/: what a task costs on the Enqueue / Work delivery / Ack path, counted, on one shard in
+ * the steady state (as ringqd --threads 1 runs under bench/cpu_per_task.sh):
+ * - heap round trips: the counting allocator (core/rt_alloc) counts every allocation the server
+ *   makes (a cache's hit included: the fail-Nth walk may fail it) and, apart, those that
+ *   reached the C library (rt_alloc_test_heap_count): what the per-shard caches save is the
+ *   difference;
+ * - reads of a queue's state by a Work delivery pass (srv_waitq.serve_probes).
+ * Each bound names what is left, and fails with the cost a cut removed put back. */
+#include "test_srv_util.h"
+#include "ts_main.h"
+
+static ts_server S;
+static ts_client C;
+
+/* Tasks the steady state is measured over, after WARM_TASKS that fill the caches. */
+#define WARM_TASKS 4
+#define COUNTED_TASKS 8
+/* Work streams on one queue in the delivery pass case: the bench's workers. */
+#define SERVE_STREAMS 4
+/* Per task in the steady state (task_exchange_heap_round_trips): allocations the server makes
+ * (16 before s9-cpu6's cuts), and those that reach the heap (10 before). */
+#define SRV_ALLOCS_PER_TASK_MAX 10u
+#define SRV_HEAP_PER_TASK_MAX 3u
+
+static void start(int nshards)
+{
+    ck_assert_int_eq(ts_server_start(&S, nshards, 4, Q_COMMIT_NEVER), 0);
+    ts_client_open(&C, &S, 0);
+}
+
+static void stop(void)
+{
+    ts_client_close(&C);
+    ts_server_stop(&S);
+}
+
+typedef struct work_wait {
+    uint32_t sid;
+} work_wait;
+
+/* A whole gRPC message is waiting on the stream (or it closed). */
+static bool cond_work_msg(ts_client *c, const void *arg)
+{
+    ts_call *k = ts_call_of(c, ((const work_wait *)arg)->sid);
+    size_t have = buf_size(&k->data) - k->taken;
+    if (have < 5) return k->closed;
+    const uint8_t *p = buf_begin(&k->data) + k->taken;
+    size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
+    return have >= 5 + n || k->closed;
+}
+
+static void work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *a)
+{
+    work_wait w = {sid};
+    ck_assert(ts_wait_for(&C, cond_work_msg, &w, TS_WAIT_MS));
+    ck_assert(ts_next_msg(&C, sid, &pwm_ringq_v1_WorkResponse_desc, m, a));
+}
+
+/* Opens a Work stream on queue q with room for every task of the case, and reads the answer to
+ * its Subscribe. */
+static uint32_t work_open(const char *q, pw_msg_arena *a)
+{
+    uint32_t ws = ts_open(&C, TS_PATH_WORK);
+    pw_pb_bytes queues[1] = {ts_str(q)};
+    pwm_ringq_v1_Subscribe sub = {
+        .queues = queues, .queues_count = 1, .credits = 64, .lease_ms = 30000};
+    pwm_ringq_v1_WorkRequest wr = {
+        .request_id = 1, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_subscribe, .subscribe = &sub};
+    ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wr, false);
+    pwm_ringq_v1_WorkResponse m;
+    work_next(ws, &m, a);
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
+    ck_assert_uint_eq(m.result->code, 0);
+    return ws;
+}
+
+/* One task end to end: a unary Enqueue answered OK, its delivery on the Work stream, the
+ * stream's Ack of it answered OK (request_id `rid`). */
+static void one_task(const char *q, uint32_t ws, uint64_t rid, pw_msg_arena *a)
+{
+    uint32_t sid = ts_enqueue_start(&C, q, "a task of the steady state");
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    pwm_ringq_v1_WorkResponse m;
+    work_next(ws, &m, a);
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_task);
+    pw_pb_bytes ids[1] = {m.task->id};
+    uint64_t toks[1] = {m.task->lease_token};
+    pwm_ringq_v1_AckRequest ack = {
+        .ids = ids, .ids_count = 1, .lease_tokens = toks, .lease_tokens_count = 1};
+    pwm_ringq_v1_WorkRequest wa = {
+        .request_id = rid, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
+    ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
+    work_next(ws, &m, a);
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
+    ck_assert_uint_eq(m.result->request_id, rid);
+    ck_assert_uint_eq(m.result->code, 0);
+}
+
+/* The whole exchange of a task on one shard, in the steady state: every allocation the server
+ * makes is counted (cache hits too), and those that reach the heap are bounded. Gone from the
+ * heap: the leased tasks' views (a calloc per delivery), the Enqueue's decoded request block (a
+ * malloc per call, now from the shard's cache) and the HTTP/2 node of each referenced reply
+ * and batch (two per task, now inside the stream), the Work stream's answer's pending bytes (the
+ * open stream keeps their storage) and the session's output buffer at each drained turn (two
+ * per task: a connection with calls open keeps it). Left, one each per task: the Enqueue's
+ * reply buffer and the delivery's batch buffer (handed to the socket by reference), and the
+ * reply's gRPC prefix in its new stream's pending bytes. */
+START_TEST(task_exchange_heap_round_trips)
+{
+    start(1);
+    char q[32];
+    ts_queue_on(q, sizeof q, "heap", 0);
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    uint32_t ws = work_open(q, &a);
+    uint64_t rid = 100;
+    for (int i = 0; i < WARM_TASKS; i++) one_task(q, ws, rid++, &a);
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    for (int i = 0; i < COUNTED_TASKS; i++) one_task(q, ws, rid++, &a);
+    uint64_t allocs = rt_alloc_test_count(), heap = rt_alloc_test_heap_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    pw_msg_arena_deinit(&a);
+    double per_task = (double)heap / COUNTED_TASKS;
+    fprintf(stderr, "task_exchange_heap_round_trips: %.2f allocations per task, %.2f on the heap\n",
+            (double)allocs / COUNTED_TASKS, per_task);
+    ck_assert_msg(allocs <= (uint64_t)SRV_ALLOCS_PER_TASK_MAX * COUNTED_TASKS,
+                  "%.2f allocations per task (at most %u)", (double)allocs / COUNTED_TASKS,
+                  SRV_ALLOCS_PER_TASK_MAX);
+    ck_assert_msg(heap <= (uint64_t)SRV_HEAP_PER_TASK_MAX * COUNTED_TASKS,
+                  "%.2f heap allocations per task (at most %u)", per_task, SRV_HEAP_PER_TASK_MAX);
+    ts_rst(&C, ws, 0x8 /* CANCEL */);
+    stop();
+}
+END_TEST
+
+static bool cond_task_on(ts_client *c, const void *arg)
+{
+    const uint32_t *ws = arg;
+    for (int i = 0; i < SERVE_STREAMS; i++)
+        if (cond_work_msg(c, &(work_wait){ws[i]})) return true;
+    return false;
+}
+
+/* Enqueues one task and reads its delivery on whichever of the streams ws got it. */
+static void enqueue_delivered(const char *q, const uint32_t *ws, pw_msg_arena *a)
+{
+    uint32_t sid = ts_enqueue_start(&C, q, "one task, four streams");
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    ck_assert(ts_wait_for(&C, cond_task_on, ws, TS_WAIT_MS));
+    for (int i = 0; i < SERVE_STREAMS; i++) {
+        pwm_ringq_v1_WorkResponse m;
+        if (!ts_next_msg(&C, ws[i], &pwm_ringq_v1_WorkResponse_desc, &m, a)) continue;
+        ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_task);
+        return;
+    }
+    ck_abort_msg("no stream got the task");
+}
+
+/* An Enqueue to a queue that SERVE_STREAMS Work streams subscribe to (each with credits left):
+ * the pass that delivers the task reads the queue's state twice (the claim, then "nothing
+ * left"), however many streams follow the one served: "nothing left" is the queue's state, not
+ * a stream's (one more read per stream after it before: 5 with 4 streams). */
+START_TEST(delivery_pass_reads_the_queue_once_per_claim)
+{
+    start(1);
+    char q[32];
+    ts_queue_on(q, sizeof q, "probe", 0);
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    uint32_t ws[SERVE_STREAMS];
+    for (int i = 0; i < SERVE_STREAMS; i++) ws[i] = work_open(q, &a);
+    uint32_t k = q_part_of(q, strlen(q), srv_q.nparts);
+    srv_waitq *wq = srv_part_waitq(ts_part(k), q, (uint32_t)strlen(q), false);
+    ck_assert_ptr_nonnull(wq);
+    /* The first task settles the streams' registrations (each stream's credits poke the
+     * queue once after its Subscribe is answered). */
+    enqueue_delivered(q, ws, &a);
+    uint64_t before = wq->serve_probes;
+    enqueue_delivered(q, ws, &a);
+    uint64_t probes = wq->serve_probes - before;
+    /* 2; a housekeeping pass in the window (a sync's completion serves the queue) adds one
+     * read now, one per stream before. */
+    ck_assert_msg(probes >= 2 && probes <= 3,
+                  "one Enqueue's delivery read the queue's state %llu times",
+                  (unsigned long long)probes);
+    pw_msg_arena_deinit(&a);
+    for (int i = 0; i < SERVE_STREAMS; i++) ts_rst(&C, ws[i], 0x8 /* CANCEL */);
+    stop();
+}
+END_TEST
+
+int main(void)
+{
+    ts_require_uring("test_srv_task_cost"); /* exits 77 (skip) without io_uring */
+    Suite *s = suite_create("srv_task_cost");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, task_exchange_heap_round_trips);
+    tcase_add_test(tc, delivery_pass_reads_the_queue_once_per_claim);
+    suite_add_tcase(s, tc);
+    return ts_run_suite(s);
+}
