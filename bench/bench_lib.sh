@@ -191,7 +191,8 @@ stop_server() {
 
 
 # bench_point GROUP SYSTEM COLUMN SCENARIO X TIMEOUT_S -- RINGQ_BENCH_ARGS...: $REPS runs, each on
-# a fresh server; appends to runs.tsv. With AFTER_RUN set to a function name, it is called as
+# a fresh server; appends to runs.tsv. Each run's JSON has the server's CPU over the measured
+# window (--server-pid: server_cpu_s, server_cpu_us_per_task) beside the generator's. With AFTER_RUN set to a function name, it is called as
 # `$AFTER_RUN ID` after each run, while that run's server still runs (ADDR, SERVER_PID): e.g. to
 # save its /metrics.
 bench_point() {
@@ -212,7 +213,7 @@ bench_point() {
                 "$r" "$json" start no "${cmd[*]}" >>"$RUNS"
             continue
         fi
-        cmd+=(--addr "$ADDR" --json "$OUT_DIR/$json")
+        cmd+=(--addr "$ADDR" --server-pid "$SERVER_PID" --json "$OUT_DIR/$json")
         timeout -k 5 "$tmo" "${cmd[@]}" >>"$TMP/bench.log" 2>&1 &
         BENCH_PID=$!
         wait "$BENCH_PID"

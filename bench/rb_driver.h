@@ -117,6 +117,10 @@ typedef struct rb_driver {
     /* Version string of the system (asked over the wire or from its binary), blocking; may
      * be NULL. */
     int (*version)(const rb_target *t, char *out, size_t outlen);
+    /* Heap allocations the connection's driver made so far for its operations and deliveries
+     * (contexts, records, request scratch), read by the engine before close() for the result's
+     * driver_allocs: a driver that allocates per task shows it. May be NULL (not counted). */
+    uint64_t (*allocs)(const rb_conn *c);
 } rb_driver;
 
 extern const rb_driver rb_drv_ringq;

@@ -29,13 +29,25 @@
 #define RINGQ_BATCH_MAX 1000u
 /* Requests one EnqueueStream may have unanswered (the server's credit window). */
 #define RINGQ_STREAM_TAGS 1024u
+/* Operation contexts (a call's tag) are kept in chunks of this many, never moved or freed before
+ * the connection: a call in flight holds a pointer to its own. */
+#define RINGQ_OPS_CHUNK 256u
+/* Tags above this are refused: the engine's tags are its slot indexes, below its in-flight cap
+ * (RB_OPEN_INFLIGHT_DEFAULT, --inflight); this bounds the chunk table. */
+#define RINGQ_TAG_MAX (1u << 20)
 
-/* A delivered task the engine has not had answered yet: its id and lease token for the ack. */
+/* A delivered task the engine has not had answered yet: its id and lease token for the ack.
+ * Answered ones go to the connection's free list and serve the next deliveries. */
 typedef struct held {
     struct held *prev, *next;
     char id[RQ_ID_MAX];
     uint64_t token;
 } held;
+
+typedef struct op_ctx {
+    rb_conn *k;
+    uint64_t tag;
+} op_ctx;
 
 struct rb_conn {
     rq_client *c;
@@ -47,16 +59,16 @@ struct rb_conn {
     void *ud;
     bool closing, failed;
     held *held;          /* tasks delivered and not yet answered */
-    rq_task_spec *specs; /* send() scratch */
+    held *held_free;     /* answered ones, for the next deliveries */
+    rq_task_spec *specs; /* send() scratch (ringq-stream) */
     size_t nspecs;
     uint8_t *req; /* call() scratch */
     size_t req_cap;
+    op_ctx **ops; /* by tag: chunks of RINGQ_OPS_CHUNK */
+    size_t nchunks;
+    rb_rq_enq enq;   /* the Enqueue request, encoded once (send) */
+    uint64_t allocs; /* heap allocations made for operations and deliveries (ringq_allocs) */
 };
-
-typedef struct op_ctx {
-    rb_conn *k;
-    uint64_t tag;
-} op_ctx;
 
 static void conn_failed(rb_conn *k, const char *why)
 {
@@ -164,10 +176,30 @@ static void op_end(rb_conn *k, uint64_t tag, const rq_status *st, const char *wh
 
 static void op_done(op_ctx *x, const rq_status *st, const char *what)
 {
-    rb_conn *k = x->k;
-    uint64_t tag = x->tag;
-    free(x);
-    op_end(k, tag, st, what);
+    op_end(x->k, x->tag, st, what);
+}
+
+/* The context of operation `tag` (the chunk allocated at its first use); NULL when out of memory
+ * or the tag is above RINGQ_TAG_MAX. A tag is reused only after its completion ran. */
+static op_ctx *op_get(rb_conn *k, uint64_t tag)
+{
+    if (tag > RINGQ_TAG_MAX) return NULL;
+    size_t c = (size_t)(tag / RINGQ_OPS_CHUNK);
+    if (c >= k->nchunks) {
+        op_ctx **no = realloc(k->ops, (c + 1) * sizeof *no);
+        if (!no) return NULL;
+        k->allocs++;
+        memset(no + k->nchunks, 0, (c + 1 - k->nchunks) * sizeof *no);
+        k->ops = no;
+        k->nchunks = c + 1;
+    }
+    if (!k->ops[c]) {
+        if (!(k->ops[c] = calloc(RINGQ_OPS_CHUNK, sizeof **k->ops))) return NULL;
+        k->allocs++;
+    }
+    op_ctx *x = &k->ops[c][tag % RINGQ_OPS_CHUNK];
+    *x = (op_ctx){k, tag};
+    return x;
 }
 
 static void on_call(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
@@ -178,16 +210,14 @@ static void on_call(rq_client *c, void *ud, const rq_status *st, const uint8_t *
 static int ringq_call(rb_conn *k, const uint8_t *body, size_t len, uint64_t tag)
 {
     size_t n = build_call(k, body, len);
-    op_ctx *x = n == SIZE_MAX ? NULL : malloc(sizeof *x);
+    op_ctx *x = n == SIZE_MAX ? NULL : op_get(k, tag);
     if (!x) return -ENOMEM;
-    *x = (op_ctx){k, tag};
-    int rc = rq_call_async(k->c, call_path(k), k->req, n, 0, on_call, x);
-    if (rc < 0) free(x);
-    return rc;
+    return rq_call_async(k->c, call_path(k), k->req, n, 0, on_call, x);
 }
 
-static void on_enqueued(rq_client *c, void *ud, const rq_status *st,
-                        const rq_enqueue_result *results, size_t n)
+/* The Enqueue's answer: only its status counts (the results name the tasks' ids, which the
+ * engine does not use), so the response is not decoded. */
+static void on_enqueued(rq_client *c, void *ud, const rq_status *st, const uint8_t *resp, size_t n)
 {
     op_done(ud, st, "Enqueue");
 }
@@ -208,16 +238,22 @@ static int fill_specs(rb_conn *k, const rb_payload *p, size_t n)
     return 0;
 }
 
+/* One Enqueue of the n payloads (all of one length, as the engine sends them): the request
+ * encoded once (rb_rq_enq) with this send's payload bytes copied in, as a unary call. */
 static int ringq_send(rb_conn *k, const rb_payload *p, size_t n, uint64_t tag)
 {
-    int frc = fill_specs(k, p, n);
-    if (frc < 0) return frc;
-    op_ctx *x = malloc(sizeof *x);
+    if (n == 0 || n > RINGQ_BATCH_MAX) return -EINVAL;
+    for (size_t i = 1; i < n; i++)
+        if (p[i].len != p[0].len) return -EINVAL;
+    bool fresh = !k->enq.msg || k->enq.n != n || k->enq.size != p[0].len;
+    int rc = rb_rq_enq_make(&k->enq, k->t->queue, n, p[0].len);
+    if (rc < 0) return rc;
+    if (fresh) k->allocs++;
+    op_ctx *x = op_get(k, tag);
     if (!x) return -ENOMEM;
-    *x = (op_ctx){k, tag};
-    int rc = rq_enqueue_async(k->c, k->t->queue, k->specs, n, on_enqueued, x);
-    if (rc < 0) free(x);
-    return rc;
+    rb_rq_enq_fill(&k->enq, p);
+    return rq_call_async(k->c, pwm_ringq_v1_Queue_Enqueue_PATH, k->enq.msg, k->enq.len, 0,
+                         on_enqueued, x);
 }
 
 static void on_stream_answer(rq_enq_stream *s, void *ud, uint64_t id, const rq_status *st,
@@ -249,12 +285,31 @@ static void held_unlink(rb_conn *k, held *h)
     if (h->next) h->next->prev = h->prev;
 }
 
+/* A held record: from the free list, else a new one. NULL when out of memory. */
+static held *held_new(rb_conn *k)
+{
+    held *h = k->held_free;
+    if (h) {
+        k->held_free = h->next;
+        return h;
+    }
+    h = malloc(sizeof *h);
+    if (h) k->allocs++;
+    return h;
+}
+
+static void held_put(rb_conn *k, held *h)
+{
+    h->next = k->held_free;
+    k->held_free = h;
+}
+
 static void on_task(rq_work *w, void *ud, rq_task *t)
 {
     rb_conn *k = ud;
-    held *h = k->closing ? NULL : malloc(sizeof *h);
+    held *h = k->closing ? NULL : held_new(k);
     if (!h || strlen(t->id) >= sizeof h->id) {
-        free(h);
+        if (h) held_put(k, h);
         rq_task_free(t);
         if (!k->closing) conn_failed(k, "out of memory, or a task id longer than RQ_ID_MAX");
         return;
@@ -280,7 +335,7 @@ static void on_result(rq_work *w, void *ud, uint64_t request_id, int code, const
     }
     held *h = (held *)(uintptr_t)request_id;
     held_unlink(k, h);
-    free(h);
+    held_put(k, h);
     if (k->closing) return;
     if (code != 0) snprintf(why, sizeof why, "Work ack: %s: %s", rq_status_name(code), message);
     k->ev->acked(k->ud, request_id, code ? -EIO : 0, code ? why : NULL);
@@ -308,6 +363,8 @@ static int ringq_ack(rb_conn *k, uint64_t handle)
 
 /* ---- connections ---- */
 
+static uint64_t ringq_allocs(const rb_conn *k) { return k->allocs; }
+
 static void ringq_close(rb_conn *k)
 {
     if (!k) return;
@@ -315,11 +372,17 @@ static void ringq_close(rb_conn *k)
     if (k->w) rq_work_close(k->w);
     rq_enq_stream_free(k->es); /* before the client: its on_close runs inside destroy */
     rq_client_destroy(k->c);   /* calls in flight complete (cancelled) inside: ignored */
-    while (k->held) {
-        held *h = k->held;
-        k->held = h->next;
-        free(h);
+    for (int i = 0; i < 2; i++) {
+        held **l = i ? &k->held_free : &k->held;
+        while (*l) {
+            held *h = *l;
+            *l = h->next;
+            free(h);
+        }
     }
+    for (size_t i = 0; i < k->nchunks; i++) free(k->ops[i]);
+    free(k->ops);
+    rb_rq_enq_free(&k->enq);
     free(k->specs);
     free(k->req);
     free(k->tags);
@@ -396,6 +459,7 @@ const rb_driver rb_drv_ringq = {
     .consume = ringq_consume,
     .ack = ringq_ack,
     .close = ringq_close,
+    .allocs = ringq_allocs,
 };
 
 /* The same system with producers on Queue.EnqueueStream. */
@@ -413,4 +477,5 @@ const rb_driver rb_drv_ringq_stream = {
     .consume = ringq_consume,
     .ack = ringq_ack,
     .close = ringq_close,
+    .allocs = ringq_allocs,
 };

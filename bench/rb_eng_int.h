@@ -41,6 +41,7 @@ enum {
     RB_C_LATE_CAP, /* of those, the ones that waited for room under the in-flight cap */
     RB_C_OPS_WIN,  /* completed OK inside the counted phase */
     RB_C_TASKS_WIN,
+    RB_C_DRV_ALLOCS, /* the driver's allocations (rb_driver.allocs), summed at close */
     RB_C_N
 };
 

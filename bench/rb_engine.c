@@ -349,6 +349,7 @@ static void collect(rb_eng *e, rb_result *r)
     r->acked = rb_eng_sum(e, RB_C_ACK_OK);
     r->duplicates = rb_eng_sum(e, RB_C_DUPS);
     r->foreign = rb_eng_sum(e, RB_C_FOREIGN);
+    r->driver_allocs = e->d->allocs ? (int64_t)rb_eng_sum(e, RB_C_DRV_ALLOCS) : -1;
     r->late_sends = rb_eng_sum(e, RB_C_LATE);
     r->late_cap_sends = rb_eng_sum(e, RB_C_LATE_CAP);
     r->ops_started = rb_eng_sum(e, RB_C_OPS_STARTED);
@@ -475,6 +476,7 @@ int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r)
     r->backlog_end = -1;
     r->server_cpu_s = -1;
     r->client_cpu_s = -1;
+    r->driver_allocs = -1;
     rb_eng *e = calloc(1, sizeof *e);
     if (!e) {
         snprintf(r->error, sizeof r->error, "out of memory");

@@ -112,6 +112,8 @@ typedef struct rb_result {
     uint64_t stamped, enqueued, enqueue_errors, received, acked, duplicates, foreign;
     uint64_t max_backlog;  /* e2e closed loop: the producers' bound; else 0 */
     uint64_t preloaded;    /* drain */
+    int64_t driver_allocs; /* the driver's heap allocations over the run (rb_driver.allocs); -1:
+                            * the driver does not count them */
     int64_t backlog_end;   /* backlog() after the run; -1 when unknown */
     size_t size_effective; /* payload bytes sent per task */
     uint32_t batch_effective;

@@ -18,7 +18,7 @@ static bool counted(const rb_eng *e, int ph)
     return e->o->scenario == RB_DRAIN ? ph == RB_PH_DRAIN : ph == RB_PH_MEASURE;
 }
 
-/* ---- consumer ack map: handle -> time the ack was sent ---- */
+/* ---- consumer ack map: handle -> time the ack was sent (drain: its latency is the ack's) ---- */
 
 static uint32_t am_home(const rb_cx *x, uint64_t k)
 {
@@ -357,15 +357,15 @@ static void ev_acked(void *ud, uint64_t handle, int err, const char *why)
     rb_cx *x = ud;
     rb_thr *th = x->th;
     rb_eng *e = th->e;
-    uint64_t now = rt_now_ns(), t0 = 0;
-    bool known = am_take(x, handle, &t0);
+    bool drain = e->o->scenario == RB_DRAIN;
+    uint64_t now = drain ? rt_now_ns() : 0, t0 = 0;
+    bool known = drain && am_take(x, handle, &t0); /* the ack's round trip: drain's latency */
     int ph = rb_phase_now(e);
     if (err) {
         rb_ctr_add(th, RB_C_ACK_ERR, 1);
         rb_eng_note(e, "%s: ack: %s", e->d->name, why && *why ? why : strerror(-err));
     } else {
         rb_ctr_add(th, RB_C_ACK_OK, 1);
-        bool drain = e->o->scenario == RB_DRAIN;
         if (drain && known) rb_hist_record(th->prog, now - t0);
         if (counted(e, ph)) {
             rb_ctr_add(th, RB_C_TASKS_WIN, 1);
@@ -383,16 +383,20 @@ static void ev_acked(void *ud, uint64_t handle, int err, const char *why)
     if (ph >= RB_PH_STOP || ph == RB_PH_DRAIN) rb_eng_poke(e);
 }
 
+/* Acks what the consumers were delivered since the last turn. Only drain times the acks (its
+ * latency is the ack's round trip): one clock read for the turn's acks, all sent now. */
 static void flush_acks(rb_thr *th)
 {
     th->acks = false;
     rb_eng *e = th->e;
+    bool drain = e->o->scenario == RB_DRAIN;
+    uint64_t now = drain ? rt_now_ns() : 0;
     for (size_t i = th->nprod; i < th->ncx; i++) {
         rb_cx *x = &th->cx[i];
         uint32_t n = x->nack;
         x->nack = 0;
         for (uint32_t k = 0; k < n; k++) {
-            if (am_put(x, x->ackq[k], rt_now_ns()) < 0) {
+            if (drain && am_put(x, x->ackq[k], now) < 0) {
                 rb_eng_fail(e, "out of memory for acks");
                 return;
             }
@@ -572,6 +576,7 @@ void *rb_gen_main(void *arg)
     }
     for (size_t i = 0; i < th->ncx; i++) {
         rb_cx *x = &th->cx[i];
+        if (x->dc && e->d->allocs) rb_ctr_add(th, RB_C_DRV_ALLOCS, e->d->allocs(x->dc));
         if (x->dc) e->d->close(x->dc);
         x->dc = NULL;
         free(x->slots);

@@ -114,6 +114,7 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
                 ",\"client_cpu_s\":%.3f,\"client_cpu_us_per_task\":%.4f,\"client_cpu_util\":%.3f",
                 r->client_cpu_s, r->client_cpu_s * 1e6 / (double)r->tasks,
                 r->client_cpu_s / r->duration_s);
+    if (r->driver_allocs >= 0) fprintf(f, ",\"driver_allocs\":%" PRId64, r->driver_allocs);
     gen_report(f, o, r);
     if (r->backlog_end >= 0) fprintf(f, ",\"backlog_end\":%" PRId64, r->backlog_end);
     else fputs(",\"backlog_end\":null", f);

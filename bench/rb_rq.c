@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/ev_reactor.h"
@@ -108,4 +109,76 @@ size_t rb_rq_get_queue_msg(uint8_t *dst, size_t cap, const char *queue)
     pwm_ringq_v1_GetQueueRequest req = {.name = {(const uint8_t *)queue, strlen(queue)}};
     long n = pw_msg_encode_to(&pwm_ringq_v1_GetQueueRequest_desc, &req, dst, cap);
     return n < 0 ? 0 : (size_t)n;
+}
+
+void rb_rq_enq_free(rb_rq_enq *t)
+{
+    free(t->msg);
+    free(t->off);
+    *t = (rb_rq_enq){0};
+}
+
+/* EnqueueRequest{queue, n tasks whose payloads are `size` bytes of `fill`} into *out (malloc'd,
+ * the caller's). Returns the length, or 0 when out of memory or the encoding failed. */
+static size_t enq_encode(const char *queue, size_t n, size_t size, uint8_t fill, uint8_t **out)
+{
+    size_t len = 0;
+    uint8_t *pay = malloc(size);
+    pwm_ringq_v1_TaskSpec *specs = calloc(n, sizeof *specs);
+    *out = NULL;
+    if (pay && specs) {
+        memset(pay, fill, size);
+        for (size_t i = 0; i < n; i++) specs[i].payload = (pw_pb_bytes){pay, size};
+        pwm_ringq_v1_EnqueueRequest req = {
+            .queue = {(const uint8_t *)queue, strlen(queue)}, .tasks = specs, .tasks_count = n};
+        size_t cap = pw_msg_size(&pwm_ringq_v1_EnqueueRequest_desc, &req);
+        long w = (*out = malloc(cap ? cap : 1))
+                     ? pw_msg_encode_to(&pwm_ringq_v1_EnqueueRequest_desc, &req, *out, cap)
+                     : -ENOMEM;
+        len = w > 0 ? (size_t)w : 0;
+    }
+    free(pay);
+    free(specs);
+    return len;
+}
+
+int rb_rq_enq_make(rb_rq_enq *t, const char *queue, size_t n, size_t size)
+{
+    if (t->msg && t->n == n && t->size == size) return 0;
+    rb_rq_enq_free(t);
+    if (n == 0 || size == 0) return -EINVAL;
+    uint8_t *lo = NULL, *hi = NULL;
+    size_t len = enq_encode(queue, n, size, 0x00, &lo);
+    size_t len_hi = enq_encode(queue, n, size, 0xFF, &hi);
+    t->off = calloc(n, sizeof *t->off);
+    int rc = len && len_hi && t->off ? 0 : -ENOMEM;
+    size_t runs = 0;
+    for (size_t i = 0; rc == 0 && i < len;) { /* runs of differing bytes: the payloads */
+        if (len_hi != len) rc = -EINVAL;
+        else if (lo[i] == hi[i]) i++;
+        else {
+            size_t j = i;
+            while (j < len && lo[j] != hi[j]) j++;
+            if (j - i != size || runs == n) rc = -EINVAL;
+            else t->off[runs++] = i;
+            i = j;
+        }
+    }
+    free(hi);
+    if (rc == 0 && runs != n) rc = -EINVAL;
+    if (rc < 0) {
+        free(lo);
+        rb_rq_enq_free(t);
+        return rc;
+    }
+    t->msg = lo;
+    t->len = len;
+    t->n = n;
+    t->size = size;
+    return 0;
+}
+
+void rb_rq_enq_fill(rb_rq_enq *t, const rb_payload *p)
+{
+    for (size_t i = 0; i < t->n; i++) memcpy(t->msg + t->off[i], p[i].p, t->size);
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bench/rb_driver.h"
 #include "client/ringq.h"
 
 /* Deadline of the probe call open() makes to fail fast when the server is absent (libringq
@@ -41,5 +42,25 @@ size_t rb_rq_body_msg(uint8_t *dst, size_t cap, const void *body, size_t len);
 /* Encodes GetQueueRequest{name = queue} into dst (cap bytes). Returns the length, or 0 when cap
  * is too small. */
 size_t rb_rq_get_queue_msg(uint8_t *dst, size_t cap, const char *queue);
+
+/* An EnqueueRequest of n tasks with payloads of one length, encoded once from the generated schema
+ * (proto_wire/pw_msgs.h): a producer's sends differ only in their payload bytes (the stamp), so
+ * each send copies its payloads into their places (rb_rq_enq_fill) instead of building task specs
+ * and encoding the request again. The places are found by encoding the request twice, with
+ * payloads of all 0x00 and of all 0xFF bytes: exactly the payload bytes differ. */
+typedef struct rb_rq_enq {
+    uint8_t *msg; /* the encoded request (len bytes) */
+    size_t len;
+    size_t *off; /* where payload i starts in msg, i < n */
+    size_t n, size;
+} rb_rq_enq;
+/* Makes *t the request to `queue` (borrowed for the call) for n payloads of `size` bytes; a
+ * no-op when it already is. Returns 0, -ENOMEM, or -EINVAL (n or size 0, or the payloads not
+ * found as n runs of size bytes: *t is then empty). */
+int rb_rq_enq_make(rb_rq_enq *t, const char *queue, size_t n, size_t size);
+/* Copies p[0..t->n) (each p[i].len == t->size, checked by the caller) into their places. */
+void rb_rq_enq_fill(rb_rq_enq *t, const rb_payload *p);
+/* Frees what *t owns and empties it. */
+void rb_rq_enq_free(rb_rq_enq *t);
 
 #endif

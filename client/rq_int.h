@@ -329,6 +329,8 @@ int rq_ostream_finish(rq_ostream *o, int timeout_ms, rq_status *st);
 void rq_ostream_free(rq_ostream *o);
 
 void rq_work_client_gone(rq_client *c);
+/* Requests a Work stream's sends have looked at so far, sent or not (tests: one per send). */
+uint64_t rq_work_sends_scanned(const rq_work *w);
 /* A connection came up (or a dial failed): Work streams waiting for one try again now. */
 void rq_work_conn_up(rq_client *c);
 

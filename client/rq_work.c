@@ -38,8 +38,13 @@ struct rq_work {
     ev_timer retry;
     uint32_t backoff_ms;
     wreq *head, *tail;
+    /* The last of the requests at the head sent on this stream (each waits for its result; NULL:
+     * none): send_queued starts after it, so an ack costs the same with 1 or 1,000 unanswered
+     * before it (it walked them all). */
+    wreq *sent_tail;
     size_t unanswered;
-    bool closing; /* rq_work_close ran: the stream's on_close frees */
+    uint64_t sends_scanned; /* requests send_queued looked at (rq_work_sends_scanned) */
+    bool closing;           /* rq_work_close ran: the stream's on_close frees */
 };
 
 static void work_free(rq_work *w)
@@ -70,20 +75,19 @@ static void schedule_retry(rq_work *w)
 static void send_queued(rq_work *w)
 {
     if (!w->call) return;
-    wreq **pp = &w->head, *prev = NULL;
+    wreq *prev = w->sent_tail, **pp = prev ? &prev->next : &w->head;
     while (*pp) {
         wreq *r = *pp;
-        if (!r->sent) {
-            if (pw_grpc_ccall_send(w->call, r->bytes, r->len, false) < 0) break; /* full */
-            r->sent = true;
-        }
+        w->sends_scanned++;
+        if (pw_grpc_ccall_send(w->call, r->bytes, r->len, false) < 0) break; /* full */
+        r->sent = true;
         if (r->request_id == 0) {
             *pp = r->next;
             if (w->tail == r) w->tail = prev;
             free(r);
             continue;
         }
-        prev = r;
+        w->sent_tail = prev = r;
         pp = &r->next;
     }
     rq_conn_flush(w->c);
@@ -102,6 +106,7 @@ static void on_result(rq_work *w, const pwm_ringq_v1_WorkResult *res)
         wreq *r = *pp;
         *pp = r->next;
         if (w->tail == r) w->tail = prev;
+        if (w->sent_tail == r) w->sent_tail = prev;
         free(r);
         w->unanswered--;
         break;
@@ -142,6 +147,7 @@ static void on_close(pw_grpc_ccall *call, void *ud, const pw_grpc_cstatus *s)
     bool was = w->connected;
     w->connected = false;
     for (wreq *r = w->head; r; r = r->next) r->sent = false;
+    w->sent_tail = NULL; /* all to be sent again on the next stream */
     rq_status st;
     rq_set_status(&st, (int)s->code, "%.*s", (int)s->message_len, s->message);
     if (st.code == 0) rq_set_status(&st, PW_GRPC_UNAVAILABLE, "the server ended the stream");
@@ -336,6 +342,7 @@ int rq_work_extend(rq_work *w, const char *id, uint64_t token, uint32_t lease_ms
 }
 
 size_t rq_work_unanswered(const rq_work *w) { return w->unanswered; }
+uint64_t rq_work_sends_scanned(const rq_work *w) { return w->sends_scanned; }
 bool rq_work_connected(const rq_work *w) { return w->connected; }
 
 void rq_work_close(rq_work *w)

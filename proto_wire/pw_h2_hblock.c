@@ -34,8 +34,10 @@ void pw_h2i_hblock_reset(pw_h2_session *s)
     buf_deinit(&s->hblock);
     buf_deinit(&s->hbytes);
     buf_deinit(&s->hfields);
-    rt_free(s->dcache);
-    s->dcache = NULL;
+    for (size_t k = 0; k < PW_H2_DCACHE_SLOTS; k++) {
+        rt_free(s->dcache[k]);
+        s->dcache[k] = NULL;
+    }
 }
 
 static bool eq(const uint8_t *p, size_t n, const char *lit)
@@ -341,70 +343,77 @@ static int classify(pw_h2_session *s, uint32_t sid, hb_kind *kind, uint32_t *rst
  * list and the block's kind, the same verdict. Only a block that changed nothing in the decoder
  * (dec.gen equal before and after: no insertion, no size update) is kept, so skipping its
  * decoding leaves the table where decoding it would have (RFC 7541 §2.3.2, §4.3). */
+/* The cache slot of a block of this kind: trailers apart from the headers before them. */
+static size_t dcache_slot(hb_kind kind) { return kind == HB_TRAILERS ? 1u : 0u; }
+
 static bool dcache_hit(pw_h2_session *s, hb_ctx *c, const uint8_t *block, size_t len)
 {
-    if (!s->dcache) return false;
-    const size_t n = s->dcache->n_fields;
-    if (len == 0 || len != s->dcache->block_len || s->dcache->dec_gen != s->dec.gen ||
-        s->dcache->kind != c->kind || s->dec.failed || memcmp(block, s->dcache->block, len) != 0)
+    const pw_h2_dcache *d = s->dcache[dcache_slot(c->kind)];
+    if (!d) return false;
+    const size_t n = d->n_fields;
+    if (len == 0 || len != d->block_len || d->dec_gen != s->dec.gen || d->kind != c->kind ||
+        s->dec.failed || memcmp(block, d->block, len) != 0)
         return false;
     /* The scratch was emptied by the caller and keeps its capacity: no allocation here once
      * the connection has decoded its first block. */
-    if (buf_append(&s->hbytes, s->dcache->bytes, s->dcache->bytes_len) < 0 ||
-        buf_append(&s->hfields, s->dcache->fields, n * sizeof(pw_h2_header)) < 0) {
+    if (buf_append(&s->hbytes, d->bytes, d->bytes_len) < 0 ||
+        buf_append(&s->hfields, d->fields, n * sizeof(pw_h2_header)) < 0) {
         buf_consume(&s->hbytes, buf_size(&s->hbytes));
         buf_consume(&s->hfields, buf_size(&s->hfields));
         return false; /* decode it instead, which meets the same limits */
     }
-    c->pseudo_seen = s->dcache->pseudo_seen;
-    c->is_connect = s->dcache->is_connect;
-    c->status = s->dcache->status;
-    c->content_length = s->dcache->content_length;
+    c->pseudo_seen = d->pseudo_seen;
+    c->is_connect = d->is_connect;
+    c->status = d->status;
+    c->content_length = d->content_length;
+    s->hblock_id = d->id;
     s->dcache_hits++;
     return true;
 }
 
 /* Keeps a block decoded whole and valid that left the decoder unchanged (gen0 == dec.gen), when
- * it fits the cache's bounds; any other block empties the cache. */
-static void dcache_fill(pw_h2_session *s, const hb_ctx *c, uint64_t gen0, const uint8_t *block,
+ * it fits the cache's bounds, in its kind's slot; any other block empties that slot (a block that
+ * changed the table also made the other slot stale: its dec_gen no longer matches). Returns
+ * whether it was kept (then s->hblock_id is the new list's id). */
+static bool dcache_fill(pw_h2_session *s, const hb_ctx *c, uint64_t gen0, const uint8_t *block,
                         size_t len)
 {
     const size_t nbytes = buf_size(&s->hbytes);
     const size_t n = buf_size(&s->hfields) / sizeof(pw_h2_header);
-    if (s->dcache) s->dcache->block_len = 0;
+    pw_h2_dcache **slot = &s->dcache[dcache_slot(c->kind)];
+    if (*slot) (*slot)->block_len = 0;
     if (s->dec.gen != gen0 || c->kind == HB_DISCARD || c->malformed || c->overflow ||
         check_complete(c) != NULL || len == 0 || len > PW_H2_DCACHE_BLOCK_MAX_BYTES ||
         nbytes > PW_H2_DCACHE_LIST_MAX_BYTES || n > PW_H2_DCACHE_FIELDS_MAX)
-        return;
-    if (!s->dcache && !(s->dcache = rt_malloc(sizeof *s->dcache))) return; /* decode each time */
-    memcpy(s->dcache->block, block, len);
-    if (nbytes) memcpy(s->dcache->bytes, buf_begin(&s->hbytes), nbytes);
-    if (n) memcpy(s->dcache->fields, buf_begin(&s->hfields), n * sizeof(pw_h2_header));
-    s->dcache->dec_gen = gen0;
-    s->dcache->bytes_len = (uint32_t)nbytes;
-    s->dcache->n_fields = (uint32_t)n;
-    s->dcache->kind = (uint8_t)c->kind;
-    s->dcache->pseudo_seen = (uint8_t)c->pseudo_seen;
-    s->dcache->is_connect = c->is_connect;
-    s->dcache->status = c->status;
-    s->dcache->content_length = c->content_length;
-    s->dcache->block_len = (uint32_t)len;
+        return false;
+    if (!*slot && !(*slot = rt_malloc(sizeof **slot))) return false; /* decode each time */
+    pw_h2_dcache *d = *slot;
+    memcpy(d->block, block, len);
+    if (nbytes) memcpy(d->bytes, buf_begin(&s->hbytes), nbytes);
+    if (n) memcpy(d->fields, buf_begin(&s->hfields), n * sizeof(pw_h2_header));
+    d->dec_gen = gen0;
+    d->bytes_len = (uint32_t)nbytes;
+    d->n_fields = (uint32_t)n;
+    d->kind = (uint8_t)c->kind;
+    d->pseudo_seen = (uint8_t)c->pseudo_seen;
+    d->is_connect = c->is_connect;
+    d->status = c->status;
+    d->content_length = c->content_length;
+    d->block_len = (uint32_t)len;
+    d->id = s->hblock_id = ++s->dcache_epoch; /* just kept */
+    return true;
 }
 
 /* Decodes a complete block into the scratch (hbytes / hfields) through emit, or takes it from
  * the decoded-block cache. Returns pw_hpack_decode_block's result (0 on a hit). */
 static int decode(pw_h2_session *s, hb_ctx *c, const uint8_t *block, size_t len, const char **desc)
 {
-    if (c->kind != HB_DISCARD && dcache_hit(s, c, block, len)) {
-        s->hblock_id = s->dcache_epoch;
-        return 0;
-    }
+    if (c->kind != HB_DISCARD && dcache_hit(s, c, block, len)) return 0;
     const uint64_t gen0 = s->dec.gen;
     const int rc = pw_hpack_decode_block(&s->dec, block, len, s->cfg.max_header_list_size, emit, c,
                                          desc);
     if (rc == 0) dcache_fill(s, c, gen0, block, len);
-    else if (s->dcache) s->dcache->block_len = 0;
-    if (s->dcache && s->dcache->block_len) s->hblock_id = ++s->dcache_epoch; /* just kept */
+    else if (s->dcache[dcache_slot(c->kind)]) s->dcache[dcache_slot(c->kind)]->block_len = 0;
     return rc;
 }
 
@@ -447,8 +456,10 @@ void pw_h2i_hblock_release(pw_h2_session *s)
 {
     buf_shrink(&s->hbytes, 0); /* only when empty: never under a block being delivered */
     buf_shrink(&s->hfields, 0);
-    rt_free(s->dcache); /* kept for the next block only while the connection is busy */
-    s->dcache = NULL;
+    for (size_t k = 0; k < PW_H2_DCACHE_SLOTS; k++) { /* kept only while the connection is busy */
+        rt_free(s->dcache[k]);
+        s->dcache[k] = NULL;
+    }
 }
 
 static int take_empty(pw_h2_session *s)

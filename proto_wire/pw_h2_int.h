@@ -125,6 +125,7 @@ typedef enum pw_h2_in_state {
  * offset form (into bytes) and what validation found; block_len 0: empty. */
 typedef struct pw_h2_dcache {
     uint64_t dec_gen;
+    uint64_t id; /* the kept list's id (pw_h2_session_hblock_id) */
     uint32_t block_len, bytes_len, n_fields;
     uint8_t kind;        /* hb_kind the block was validated as */
     uint8_t pseudo_seen; /* PS_* of the request or response */
@@ -169,10 +170,10 @@ struct pw_h2_session {
     uint64_t hcache_hits; /* blocks sent from the cache (tests) */
     /* The decoded-block cache (pw_h2_hblock.c), allocated at the first block it keeps and let go
      * with the block scratch when the connection is idle (pw_h2i_idle_trim) or fails. */
-    pw_h2_dcache *dcache;
-    uint64_t dcache_epoch; /* ids given to kept lists so far */
-    uint64_t hblock_id;    /* the id of the list being delivered, or 0 */
-    uint64_t dcache_hits;  /* blocks delivered from the decoded-block cache */
+    pw_h2_dcache *dcache[PW_H2_DCACHE_SLOTS]; /* by the block's kind: headers, trailers */
+    uint64_t dcache_epoch;                    /* ids given to kept lists so far */
+    uint64_t hblock_id;                       /* the id of the list being delivered, or 0 */
+    uint64_t dcache_hits;                     /* blocks delivered from the decoded-block cache */
 
     /* Streams: open addressing on the id, allocated lazily. */
     pw_h2_stream **tab;

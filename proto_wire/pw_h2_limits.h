@@ -48,6 +48,10 @@
 #define PW_H2_DCACHE_BLOCK_MAX_BYTES 64u /* an all-indexed request block is 8-20 bytes */
 #define PW_H2_DCACHE_LIST_MAX_BYTES 384u /* names + values of a gRPC request: ~200 bytes */
 #define PW_H2_DCACHE_FIELDS_MAX 12u      /* 6 fixed gRPC request fields + a few metadata */
+/* Blocks the decoded-block cache keeps: one per kind of block a peer repeats, headers (a
+ * server's requests, a client's responses) and trailers (a client's: every gRPC answer ends with
+ * the same OK trailers right after its headers, which a single entry evicted each time). */
+#define PW_H2_DCACHE_SLOTS 2u
 /* A session with no live stream keeps its stream table, cached streams and header lists
  * (PW_H2_HCACHE_SLOTS) while it opened a stream within this long, and lets them go at its first
  * event after (input, or a stream's end). A busy connection answers every request of a loop

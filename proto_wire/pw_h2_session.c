@@ -182,7 +182,7 @@ void pw_h2_session_destroy(pw_h2_session *s)
     buf_deinit(&s->hblock);
     buf_deinit(&s->hbytes);
     buf_deinit(&s->hfields);
-    rt_free(s->dcache);
+    for (size_t k = 0; k < PW_H2_DCACHE_SLOTS; k++) rt_free(s->dcache[k]);
     buf_deinit(&s->out);
     pw_h2_outv_deinit(&s->orefs);
     rt_free(s);
@@ -464,7 +464,8 @@ void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out)
         if (s->hcache[k].list) out->allocated_bytes += s->hcache[k].list->alloc_bytes;
     out->allocated_bytes = s->in.len + s->hblock.len + s->hbytes.len + s->hfields.len + s->out.len +
                            s->tab_cap * sizeof(pw_h2_stream *);
-    if (s->dcache) out->allocated_bytes += sizeof *s->dcache;
+    for (size_t k = 0; k < PW_H2_DCACHE_SLOTS; k++)
+        if (s->dcache[k]) out->allocated_bytes += sizeof *s->dcache[k];
     for (uint32_t i = 0; i < s->tab_cap; i++) {
         const pw_h2_stream *st = s->tab[i];
         if (!st) continue;

@@ -28,6 +28,7 @@ q_retention q_stream_retention(const q_stream *s) { return s->cfg.retention; }
 uint64_t q_stream_created_ms(const q_stream *s) { return s->created_ms; }
 uint64_t q_stream_first_seq(const q_stream *s) { return q_sidx_first(s); }
 uint64_t q_stream_last_seq(const q_stream *s) { return s->last_seq; }
+uint64_t q_stream_subject_checks(const q_stream *s) { return s->subject_checks; }
 uint64_t q_stream_msgs(const q_stream *s) { return s->msgs; }
 
 /* ---- configuration ---- */

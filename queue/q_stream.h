@@ -194,6 +194,9 @@ uint64_t q_stream_created_ms(const q_stream *s);
  * kept, last_seq + 1 when the stream is empty. */
 uint64_t q_stream_first_seq(const q_stream *s);
 uint64_t q_stream_last_seq(const q_stream *s);
+/* Subjects q_stream_publish checked (grammar and capture) on s since it was opened: a subject
+ * equal to the message before's in a batch is not checked again. A cost counter for tests. */
+uint64_t q_stream_subject_checks(const q_stream *s);
 uint64_t q_stream_msgs(const q_stream *s);
 
 /* StreamState. */

@@ -64,6 +64,7 @@ struct q_stream {
     char *subj_buf; /* the filters' bytes */
     char *desc;
     q_filter_set filters;
+    uint64_t subject_checks; /* subjects q_stream_publish checked (q_stream_subject_checks) */
     uint64_t created_ms;
     uint64_t cfg_rec; /* the latest STREAM record (pinned) */
     /* index */

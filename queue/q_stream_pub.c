@@ -17,9 +17,19 @@ typedef struct pub_plan {
     uint64_t dup_off; /* the original's record (Q_OFF_NONE: unknown or in this batch) */
 } pub_plan;
 
-static q_status check_shape(const q_part *p, const q_stream *s, const q_smsg_spec *m, uint32_t i,
-                            uint64_t *size, q_err *err)
+static bool same_subject(const q_smsg_spec *a, const q_smsg_spec *b)
 {
+    return a->subject_len == b->subject_len && memcmp(a->subject, b->subject, a->subject_len) == 0;
+}
+
+/* Message i's subject is valid and the stream captures it. The message before's, when equal,
+ * was checked already: a batch of one subject is checked once (s->subject_checks counts the
+ * checks made). */
+static q_status check_subject(q_stream *s, const q_smsg_spec *msgs, uint32_t i, q_err *err)
+{
+    const q_smsg_spec *m = &msgs[i];
+    if (i > 0 && same_subject(m, &msgs[i - 1])) return Q_OK;
+    s->subject_checks++;
     q_err e;
     if (q_subject_check(m->subject, m->subject_len, &e))
         return q_fail(err, Q_INVALID_ARGUMENT, "message %u: %s", i, e.msg);
@@ -28,6 +38,12 @@ static q_status check_shape(const q_part *p, const q_stream *s, const q_smsg_spe
                       "message %u: subject %.*s is not captured by "
                       "stream %s",
                       i, (int)m->subject_len, m->subject, s->name);
+    return Q_OK;
+}
+
+static q_status check_shape(const q_part *p, const q_stream *s, const q_smsg_spec *m, uint32_t i,
+                            uint64_t *size, q_err *err)
+{
     if (m->nheaders > Q_HEADERS_MAX)
         return q_fail(err, Q_INVALID_ARGUMENT, "message %u: %u headers; at most %u", i, m->nheaders,
                       Q_HEADERS_MAX);
@@ -58,11 +74,6 @@ static q_status check_shape(const q_part *p, const q_stream *s, const q_smsg_spe
                       " bytes; max_msg_size is %u",
                       i, *size, s->cfg.max_msg_size);
     return Q_OK;
-}
-
-static bool same_subject(const q_smsg_spec *a, const q_smsg_spec *b)
-{
-    return a->subject_len == b->subject_len && memcmp(a->subject, b->subject, a->subject_len) == 0;
 }
 
 /* The subject's last seq and count as the batch would leave them before message i. */
@@ -122,14 +133,15 @@ static q_status check_room(const q_stream *s, uint64_t msgs, uint64_t bytes, uin
     return Q_OK;
 }
 
-static q_status plan_batch(q_part *p, const q_stream *s, const q_smsg_spec *msgs, uint32_t n,
+static q_status plan_batch(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint32_t n,
                            uint64_t now_ms, pub_plan *plan, q_err *err)
 {
     uint64_t last = s->last_seq, nmsgs = s->msgs, bytes = s->bytes;
     for (uint32_t i = 0; i < n; i++) {
         const q_smsg_spec *m = &msgs[i];
         plan[i] = (pub_plan){.dup_off = Q_OFF_NONE};
-        q_status st = check_shape(p, s, m, i, &plan[i].size, err);
+        q_status st = check_subject(s, msgs, i, err);
+        if (!st) st = check_shape(p, s, m, i, &plan[i].size, err);
         if (st) return st;
         if (m->has_expected_last_seq && m->expected_last_seq != last)
             return q_fail(err, Q_FAILED_PRECONDITION, "message %u: wrong last sequence: %" PRIu64,
@@ -185,6 +197,10 @@ static q_status reserve(q_part *p, q_stream *s, uint32_t n, q_err *err)
     return Q_OK;
 }
 
+/* The plan is on the stack up to this many messages (40 bytes each): the batches producers
+ * send most; a larger one allocates it. */
+#define PUB_PLAN_STACK_MSGS 64u
+
 q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint32_t n,
                           uint64_t now_ms, q_pub_result *out, uint64_t *commit_to, q_err *err)
 {
@@ -192,7 +208,8 @@ q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint3
     if (n == 0 || n > Q_STREAM_BATCH_MAX)
         return q_fail(err, Q_INVALID_ARGUMENT, "messages: %u; allowed 1..%u", n,
                       Q_STREAM_BATCH_MAX);
-    pub_plan *plan = rt_malloc((size_t)n * sizeof *plan);
+    pub_plan plan_local[PUB_PLAN_STACK_MSGS];
+    pub_plan *plan = n <= PUB_PLAN_STACK_MSGS ? plan_local : rt_malloc((size_t)n * sizeof *plan);
     if (!plan) return q_fail(err, Q_RESOURCE_EXHAUSTED, "publish: out of memory");
     q_status st = plan_batch(p, s, msgs, n, now_ms, plan, err);
     if (!st) st = reserve(p, s, n, err);
@@ -214,10 +231,10 @@ q_status q_stream_publish(q_part *p, q_stream *s, const q_smsg_spec *msgs, uint3
         }
         stored = true;
         *commit_to = q_log_next(p->log);
-        uint32_t k = q_ssubj_find(s, msgs[i].subject, msgs[i].subject_len);
+        uint32_t k = q_sidx_at(s, pl->seq)->subj; /* stored: its subject's entry */
         if ((rc = q_stream_enforce(p, s, now_ms, &rm, k))) st = q_fail_log(err, rc, "publish");
     }
-    rt_free(plan);
+    if (plan != plan_local) rt_free(plan);
     if ((rc = q_srm_flush(p, s, &rm)) && !st) st = q_fail_log(err, rc, "publish limits");
     if (stored) {
         /* The hook's records (interest retention removing what nobody wants) ride on the

@@ -19,6 +19,7 @@ struct srv_ord_item {
     buf answer; /* the encoded answer */
     srv_ord *o; /* for the job's way back */
     uint64_t request_id;
+    bool encoded; /* the job's j->resp is the whole answer (srv_ord_dispatch_encoded) */
 };
 
 struct srv_ord {
@@ -134,9 +135,16 @@ static void ord_job_done(srv_job *j)
     srv_ord_item *it = j->origin_ctx;
     srv_ord *o = it->o;
     it->j = NULL;
-    if (!o->finished)
+    if (!o->finished && it->encoded && j->status == Q_OK) { /* the answer as the owner made it */
+        buf t = it->answer;
+        it->answer = j->resp;
+        j->resp = t;
+        it->ready = true;
+        ord_flush(o);
+    } else if (!o->finished) {
         srv_ord_answer(o, it, it->request_id, j->status, j->status ? j->msg : NULL,
                        buf_begin(&j->resp), buf_size(&j->resp));
+    }
     srv_job_decoded_release(j); /* the job itself is freed by its dispatch after this */
     ord_unref(o);
 }
@@ -149,6 +157,13 @@ void srv_ord_dispatch(srv_ord *o, srv_ord_item *it, uint64_t request_id, srv_job
     j->origin_ctx = it;
     o->refs++;
     srv_job_dispatch(j, part_no, run, ord_job_done);
+}
+
+void srv_ord_dispatch_encoded(srv_ord *o, srv_ord_item *it, uint64_t request_id, srv_job *j,
+                              uint32_t part_no, srv_job_run_fn run)
+{
+    it->encoded = true;
+    srv_ord_dispatch(o, it, request_id, j, part_no, run);
 }
 
 /* Makes the request's place in the order; answers it at once when the window is full or the

@@ -70,6 +70,11 @@ void srv_ord_answer(srv_ord *o, srv_ord_item *it, uint64_t request_id, q_status 
  * part_no; its reply (j->status, j->msg, j->resp as the body) answers it when it is back. */
 void srv_ord_dispatch(srv_ord *o, srv_ord_item *it, uint64_t request_id, srv_job *j,
                       uint32_t part_no, srv_job_run_fn run);
+/* The same for a job whose owner encodes the whole answer (the kind's answer message, request
+ * id and credits included) into j->resp when it succeeds: that buffer becomes the answer as it
+ * is, neither re-encoded nor copied. A failed job (j->status) is answered as srv_ord_dispatch's. */
+void srv_ord_dispatch_encoded(srv_ord *o, srv_ord_item *it, uint64_t request_id, srv_job *j,
+                              uint32_t part_no, srv_job_run_fn run);
 
 /* Drain on this shard: every session answers what it holds, then ends UNAVAILABLE. */
 void srv_ord_drain(void);

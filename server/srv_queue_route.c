@@ -104,31 +104,45 @@ srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const 
     return j;
 }
 
+/* The same one block as srv_job_decoded's (from the same cache), for a message of a stream call
+ * (PublishStream, EnqueueStream, Consume): it was three allocations, the copy (srv_job_new's
+ * req), the head and the arena's first chunk. */
 srv_job *srv_job_decoded_msg(const uint8_t *msg, size_t len, const pw_msg_desc *d, q_err *e)
 {
-    srv_job *j = srv_job_new(NULL, msg, len);
-    srv_decoded *dc = j ? rt_calloc(1, sizeof *dc + d->size) : NULL;
+    srv_job *j = srv_job_new(NULL, NULL, 0);
+    size_t head = (sizeof(srv_decoded) + d->size + 15u) & ~(size_t)15u;
+    size_t copy = (len + 15u) & ~(size_t)15u;
+    size_t inl = len <= (DECODED_INLINE_BYTES_MAX - DECODED_INLINE_SLACK_BYTES) / 2
+                     ? (2 * len + DECODED_INLINE_SLACK_BYTES + 15u) & ~(size_t)15u
+                     : 0;
+    srv_decoded *dc = j ? decoded_alloc(head + copy + inl) : NULL;
     e->code = Q_RESOURCE_EXHAUSTED;
     snprintf(e->msg, sizeof e->msg, "out of memory");
     if (!dc) {
         if (j) srv_job_free(j);
         return NULL;
     }
-    dc->cache_shard = -1;
-    pw_msg_arena_init_heap_over(&dc->arena, NULL, 0, SRV_MSG_ARENA_CHUNK_BYTES,
+    int cache_shard = dc->cache_shard;
+    memset(dc, 0, sizeof *dc + d->size); /* the head and the generated struct */
+    dc->cache_shard = cache_shard;
+    uint8_t *req = (uint8_t *)dc + head;
+    if (len) memcpy(req, msg, len);
+    j->req_kind = SRV_JOB_REQ_DECODED;
+    j->req.bytes.ptr = req;
+    j->req.bytes.len = len;
+    pw_msg_arena_init_heap_over(&dc->arena, inl ? req + copy : NULL, inl, SRV_MSG_ARENA_CHUNK_BYTES,
                                 SRV_MSG_ARENA_BYTES_MAX);
-    int rc = pw_msg_decode(d, dc->msg, j->req.bytes.ptr, j->req.bytes.len, &dc->arena);
+    int rc = pw_msg_decode(d, dc->msg, req, len, &dc->arena);
+    j->ctx = dc;
     if (rc < 0) {
         if (rc != -ENOMEM) {
             e->code = Q_INVALID_ARGUMENT;
             snprintf(e->msg, sizeof e->msg, "malformed %s: %s", d->full_name, pw_msg_strerror(rc));
         }
-        pw_msg_arena_deinit(&dc->arena);
-        rt_free(dc);
+        decoded_free(j); /* the arena and the block (back to its cache) */
         srv_job_free(j);
         return NULL;
     }
-    j->ctx = dc;
     return j;
 }
 

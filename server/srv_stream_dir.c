@@ -37,6 +37,7 @@ typedef struct sdir_shard {
         uint64_t hash;
         const srv_sdir_ent *e;
     } cache[SDIR_CACHE_SLOTS];
+    uint64_t lookups; /* srv_sdir_lookup calls (srv_sdir_lookups) */
 } sdir_shard;
 
 static sdir_shard g_dir[RT_SHARDS_MAX];
@@ -178,6 +179,7 @@ static sdir_shard *self_dir(void)
 const srv_sdir_ent *srv_sdir_lookup(const char *subject, size_t len)
 {
     sdir_shard *d = self_dir();
+    d->lookups++;
     uint64_t h = q_subject_hash(subject, len);
     uint32_t slot = (uint32_t)(h % SDIR_CACHE_SLOTS);
     const srv_sdir_ent *hit = d->cache[slot].e;
@@ -191,6 +193,8 @@ const srv_sdir_ent *srv_sdir_lookup(const char *subject, size_t len)
     }
     return NULL;
 }
+
+uint64_t srv_sdir_lookups(void) { return self_dir()->lookups; }
 
 const srv_sdir_ent *srv_sdir_find(const char *name, size_t len)
 {

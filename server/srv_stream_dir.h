@@ -70,6 +70,9 @@ srv_sdir_ent *srv_sdir_ent_new(const char *name, size_t name_len, uint32_t part,
 
 /* The stream capturing the (checked) subject, or NULL. */
 const srv_sdir_ent *srv_sdir_lookup(const char *subject, size_t len);
+/* Subject lookups (srv_sdir_lookup) this shard made since it started: what routing a publish
+ * costs, counted (a batch of one subject makes one, test_srv_stream_pub). */
+uint64_t srv_sdir_lookups(void);
 /* The stream named `name`, or NULL. */
 const srv_sdir_ent *srv_sdir_find(const char *name, size_t len);
 /* Streams known to this shard. */

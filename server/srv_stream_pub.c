@@ -24,9 +24,34 @@ static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const u
 
 /* ---- origin: checks and routing ---- */
 
+/* Message i's subject checked and looked up in this shard's directory: Q_OK with *m its
+ * stream, or the status with the reason in e. */
+static q_status pub_subject(pw_pb_bytes subj, size_t i, const srv_sdir_ent **m, q_err *e)
+{
+    q_err se;
+    if (q_subject_check(srv_chars(subj), subj.len, &se) != Q_OK) {
+        e->code = Q_INVALID_ARGUMENT;
+        snprintf(e->msg, sizeof e->msg, "messages[%u].%.160s", (unsigned)(i & 0x3ff), se.msg);
+        return e->code;
+    }
+    *m = srv_sdir_lookup(srv_chars(subj), subj.len);
+    if (*m) return Q_OK;
+    e->code = Q_FAILED_PRECONDITION;
+    snprintf(e->msg, sizeof e->msg, "messages[%zu]: no stream captures subject '%.*s'", i,
+             (int)(subj.len > 128 ? 128 : subj.len), srv_chars(subj));
+    return e->code;
+}
+
+static bool same_bytes(pw_pb_bytes a, pw_pb_bytes b)
+{
+    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+}
+
 /* Checks the decoded batch and finds its stream's partition (of a partitioned stream: the
  * member's of its first subject, *split when the batch spans members, srv_stream_parts.h). Q_OK
- * with *part set, or the status with the reason in e. */
+ * with *part set, or the status with the reason in e. A subject equal to the message before's
+ * is that one's (checked, same stream): producers repeat subjects, and a batch of one subject
+ * costs one check and one directory lookup, not one per message. */
 static q_status pub_check(const pw_grpc_call *call, const pwm_ringq_v1_PublishRequest *r,
                           uint32_t *part, const srv_sdir_ent **ent, bool *split, q_err *e)
 {
@@ -41,21 +66,12 @@ static q_status pub_check(const pw_grpc_call *call, const pwm_ringq_v1_PublishRe
         e->code = (q_status)-level;
         return e->code;
     }
-    const srv_sdir_ent *s = NULL;
+    const srv_sdir_ent *s = NULL, *m = NULL;
     for (size_t i = 0; i < r->messages_count; i++) {
         pw_pb_bytes subj = r->messages[i].subject;
-        q_err se;
-        if (q_subject_check(srv_chars(subj), subj.len, &se) != Q_OK) {
-            snprintf(e->msg, sizeof e->msg, "messages[%u].%.160s", (unsigned)(i & 0x3ff), se.msg);
-            return e->code;
-        }
-        const srv_sdir_ent *m = srv_sdir_lookup(srv_chars(subj), subj.len);
+        bool again = i > 0 && same_bytes(subj, r->messages[i - 1].subject);
+        if (!again && pub_subject(subj, i, &m, e) != Q_OK) return e->code;
         e->code = Q_FAILED_PRECONDITION;
-        if (!m) {
-            snprintf(e->msg, sizeof e->msg, "messages[%zu]: no stream captures subject '%.*s'", i,
-                     (int)(subj.len > 128 ? 128 : subj.len), srv_chars(subj));
-            return e->code;
-        }
         if (s && m != s) {
             snprintf(e->msg, sizeof e->msg,
                      "messages[%zu]: subject '%.*s' belongs to stream %.40s, the batch's first to "
@@ -88,19 +104,39 @@ static q_status pub_check(const pw_grpc_call *call, const pwm_ringq_v1_PublishRe
 
 /* ---- owner ---- */
 
-/* What a SYNCED publish keeps until its commit (j->owner_state). */
+/* A publish's arrays on the owner (the message views, their headers, the results and the
+ * reply's acks and receipts; q_stream_publish's plan) are on the stack up to this many messages
+ * and headers, ~15 KiB in all: the benchmark's and most producers' batches (64) cost no
+ * allocation for them; a larger batch allocates each array it needs. A SYNCED publish's results
+ * are allocated, kept in j->owner_state until its commit. */
+#define PUB_STACK_MSGS 64u
+#define PUB_STACK_HDRS 64u
+
+/* At most PUBS_INFLIGHT_MAX PublishStream requests are held: one more is answered
+ * RESOURCE_EXHAUSTED (in order), so a producer that never reads cannot make the server hold an
+ * unbounded backlog. Every answer states it as its credits. */
+#define PUBS_INFLIGHT_MAX 1024u
+
+/* A publish's results (what a SYNCED one keeps until its commit: j->owner_state). */
 typedef struct pub_results {
     uint32_t n;
+    bool pubs;    /* a PublishStream request's: the reply is its whole answer (below) */
+    uint64_t rid; /* its request_id */
     char stream[Q_STREAM_NAME_BYTES_MAX];
     uint32_t stream_len;
     q_pub_result res[];
 } pub_results;
 
-/* PublishResponse{stream, acks} with receipts as the log stands now into j->resp. */
+/* PublishResponse{stream, acks} with receipts as the log stands now into j->resp; for a
+ * PublishStream request, the whole PublishStreamResponse{request_id, credits, publish} the
+ * origin sends as it is (srv_ord_dispatch_encoded: no second encode, no copy). 0 or -ENOMEM. */
 static int pub_encode(srv_job *j, srv_part *sp, const pub_results *pr)
 {
-    pwm_ringq_v1_PublishAck *acks = rt_calloc(pr->n, sizeof *acks);
-    pwm_ringq_v1_Receipt *rc = rt_calloc(pr->n, sizeof *rc);
+    pwm_ringq_v1_PublishAck acks_local[PUB_STACK_MSGS];
+    pwm_ringq_v1_Receipt rc_local[PUB_STACK_MSGS];
+    bool heap = pr->n > PUB_STACK_MSGS;
+    pwm_ringq_v1_PublishAck *acks = heap ? rt_calloc(pr->n, sizeof *acks) : acks_local;
+    pwm_ringq_v1_Receipt *rc = heap ? rt_calloc(pr->n, sizeof *rc) : rc_local;
     int r = -ENOMEM;
     if (acks && rc) {
         for (uint32_t i = 0; i < pr->n; i++) {
@@ -111,18 +147,22 @@ static int pub_encode(srv_job *j, srv_part *sp, const pub_results *pr)
         }
         pwm_ringq_v1_PublishResponse m = {
             .stream = view(pr->stream, pr->stream_len), .acks = acks, .acks_count = pr->n};
-        r = pw_msg_encode(&pwm_ringq_v1_PublishResponse_desc, &m, &j->resp);
+        pwm_ringq_v1_PublishStreamResponse w = {
+            .request_id = pr->rid, .publish = &m, .credits = PUBS_INFLIGHT_MAX};
+        r = pr->pubs ? pw_msg_encode(&pwm_ringq_v1_PublishStreamResponse_desc, &w, &j->resp)
+                     : pw_msg_encode(&pwm_ringq_v1_PublishResponse_desc, &m, &j->resp);
     }
-    rt_free(acks);
-    rt_free(rc);
+    if (heap) {
+        rt_free(acks);
+        rt_free(rc);
+    }
     return r;
 }
 
-static void pub_answer(srv_job *j, srv_part *sp, pub_results *pr)
+static void pub_answer(srv_job *j, srv_part *sp, const pub_results *pr)
 {
     if (pub_encode(j, sp, pr) < 0)
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory encoding the reply");
-    rt_free(pr);
 }
 
 static void on_pub_synced(q_log *log, void *ud, int status, uint64_t durable)
@@ -130,12 +170,9 @@ static void on_pub_synced(q_log *log, void *ud, int status, uint64_t durable)
     srv_job *j = ud;
     pub_results *pr = j->owner_state;
     j->owner_state = NULL;
-    if (status < 0) {
-        srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
-        rt_free(pr);
-    } else {
-        pub_answer(j, srv_q_part(j->part_no), pr);
-    }
+    if (status < 0) srv_job_fail(j, Q_UNAVAILABLE, "log write failed: %s", strerror(-status));
+    else pub_answer(j, srv_q_part(j->part_no), pr);
+    rt_free(pr);
     srv_job_reply(j);
 }
 
@@ -162,16 +199,18 @@ static void spec_view(const pwm_ringq_v1_PublishMessage *m, q_smsg_spec *s, q_he
     };
 }
 
-/* Appends the batch. The results (owned by the caller), or NULL with j's status set. */
-static pub_results *pub_append(srv_job *j, srv_part *sp, q_stream *s,
-                               const pwm_ringq_v1_PublishRequest *r)
+/* Appends the batch, its results into pr (pr->n of them, the caller's). 0, or -1 with j's
+ * status set. */
+static int pub_append(srv_job *j, srv_part *sp, q_stream *s, const pwm_ringq_v1_PublishRequest *r,
+                      pub_results *pr)
 {
-    uint32_t n = (uint32_t)r->messages_count, nh = 0;
+    uint32_t n = pr->n, nh = 0;
     for (uint32_t i = 0; i < n; i++) nh += (uint32_t)r->messages[i].headers_count;
-    q_smsg_spec *specs = rt_calloc(n, sizeof *specs);
-    q_header *hdrs = rt_calloc(nh ? nh : 1, sizeof *hdrs);
-    pub_results *pr = rt_calloc(1, sizeof *pr + n * sizeof pr->res[0]);
-    if (!specs || !hdrs || !pr) {
+    q_smsg_spec specs_local[PUB_STACK_MSGS];
+    q_header hdrs_local[PUB_STACK_HDRS];
+    q_smsg_spec *specs = n <= PUB_STACK_MSGS ? specs_local : rt_malloc(n * sizeof *specs);
+    q_header *hdrs = nh <= PUB_STACK_HDRS ? hdrs_local : rt_malloc(nh * sizeof *hdrs);
+    if (!specs || !hdrs) {
         srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     } else {
         for (uint32_t i = 0, hk = 0; i < n; hk += specs[i].nheaders, i++)
@@ -182,40 +221,18 @@ static pub_results *pub_append(srv_job *j, srv_part *sp, q_stream *s,
         if (q_stream_publish(sp->p, s, specs, n, srv_q_now_ms(), pr->res, &commit_to, &e) != Q_OK)
             srv_job_err(j, &e);
         else srv_sparts_pub_seqs(s, pr->res, n);
-        pr->n = n;
         const char *name = q_stream_name(s, &pr->stream_len);
         memcpy(pr->stream, name, pr->stream_len);
     }
-    rt_free(specs);
-    rt_free(hdrs);
-    if (j->status == Q_OK) return pr;
-    rt_free(pr);
-    return NULL;
+    if (specs != specs_local) rt_free(specs);
+    if (hdrs != hdrs_local) rt_free(hdrs);
+    return j->status == Q_OK ? 0 : -1;
 }
 
-static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishRequest *r)
+/* Answers a SYNCED publish once the group commit covering it ends; pr (allocated) is kept in
+ * j->owner_state until then. */
+static void pub_wait_synced(srv_job *j, srv_part *sp, pub_results *pr)
 {
-    pw_pb_bytes subj0 = r->messages[0].subject;
-    q_stream *s = q_stream_capturing(sp->p, srv_chars(subj0), subj0.len);
-    if (!s) {
-        srv_job_fail(j, Q_FAILED_PRECONDITION, "no stream captures subject '%.*s'", (int)subj0.len,
-                     srv_chars(subj0));
-        srv_job_reply(j);
-        return;
-    }
-    int level = srv_durability_resolve(r->durability, srv_q.log.policy, NULL, 0); /* valid */
-    pub_results *pr = pub_append(j, sp, s, r);
-    if (!pr) {
-        srv_job_reply_durable(j, sp); /* what a failure part-way wrote */
-        return;
-    }
-    srv_stream_published(sp, s);
-    if (level != pwm_ringq_v1_DURABILITY_SYNCED) {
-        pub_answer(j, sp, pr);
-        srv_part_commit_soon(sp);
-        srv_job_reply(j);
-        return;
-    }
     j->owner_state = pr;
     /* Joins the fsync after the one in flight rather than starting one beside it: two
      * fdatasyncs of one file do not overlap on the disk (measured: a pipelined second made each
@@ -226,7 +243,48 @@ static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishReque
     on_pub_synced(q_part_log(sp->p), j, c < 0 ? c : 0, q_log_durable(q_part_log(sp->p)));
 }
 
-static void run_publish(srv_job *j, srv_part *sp) { do_publish(j, sp, srv_job_msg(j)); }
+/* Publishes r on the owner; rid: a PublishStream request's id (its answer encoded here), or
+ * NULL (the reply is the PublishResponse). */
+static void do_publish(srv_job *j, srv_part *sp, const pwm_ringq_v1_PublishRequest *r,
+                       const uint64_t *rid)
+{
+    pw_pb_bytes subj0 = r->messages[0].subject;
+    q_stream *s = q_stream_capturing(sp->p, srv_chars(subj0), subj0.len);
+    if (!s) {
+        srv_job_fail(j, Q_FAILED_PRECONDITION, "no stream captures subject '%.*s'", (int)subj0.len,
+                     srv_chars(subj0));
+        srv_job_reply(j);
+        return;
+    }
+    int level = srv_durability_resolve(r->durability, srv_q.log.policy, NULL, 0); /* valid */
+    bool synced = level == pwm_ringq_v1_DURABILITY_SYNCED;
+    uint32_t n = (uint32_t)r->messages_count;
+    /* The results: on the stack unless kept until a commit (SYNCED) or too many. */
+    _Alignas(pub_results) unsigned char
+        local[sizeof(pub_results) + PUB_STACK_MSGS * sizeof(q_pub_result)];
+    bool heap = synced || n > PUB_STACK_MSGS;
+    pub_results *pr = heap ? rt_malloc(sizeof *pr + n * sizeof pr->res[0]) : (pub_results *)local;
+    if (!pr) {
+        srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
+        srv_job_reply(j);
+        return;
+    }
+    pr->n = n;
+    pr->pubs = rid != NULL;
+    pr->rid = rid ? *rid : 0;
+    if (pub_append(j, sp, s, r, pr) < 0) {
+        srv_job_reply_durable(j, sp); /* what a failure part-way wrote */
+    } else {
+        srv_stream_published(sp, s);
+        if (synced) return pub_wait_synced(j, sp, pr); /* takes pr */
+        pub_answer(j, sp, pr);
+        srv_part_commit_soon(sp);
+        srv_job_reply(j);
+    }
+    if (heap) rt_free(pr);
+}
+
+static void run_publish(srv_job *j, srv_part *sp) { do_publish(j, sp, srv_job_msg(j), NULL); }
 
 /* One member's share of a batch split over a partitioned stream's members. */
 static void run_publish_member(srv_job *j, srv_part *sp)
@@ -235,13 +293,14 @@ static void run_publish_member(srv_job *j, srv_part *sp)
     int n = srv_sparts_pub_mine(j, &mine);
     if (n < 0) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
     if (n <= 0) srv_job_reply(j);
-    else do_publish(j, sp, &mine); /* copies what it keeps */
+    else do_publish(j, sp, &mine, NULL); /* copies what it keeps */
     if (n >= 0) rt_free((void *)mine.messages);
 }
 
 static void run_publish_stream(srv_job *j, srv_part *sp)
 {
-    do_publish(j, sp, ((const pwm_ringq_v1_PublishStreamRequest *)srv_job_msg(j))->publish);
+    const pwm_ringq_v1_PublishStreamRequest *r = srv_job_msg(j);
+    do_publish(j, sp, r->publish, &r->request_id);
 }
 
 /* A PublishStream request to a partitioned stream, on member 0's owner: fanned out to the
@@ -271,11 +330,7 @@ static void on_publish(pw_grpc_call *c, const uint8_t *msg, size_t len)
     else srv_call_route_part(j, part, run_publish);
 }
 
-/* ---- PublishStream: answers in request order (srv_ordered.h) ----
- *
- * At most PUBS_INFLIGHT_MAX requests are held: one more is answered RESOURCE_EXHAUSTED (in
- * order), so a producer that never reads cannot make the server hold an unbounded backlog. */
-#define PUBS_INFLIGHT_MAX 1024u
+/* ---- PublishStream: answers in request order (srv_ordered.h), at most PUBS_INFLIGHT_MAX held ---- */
 
 /* PublishStreamResponse{request_id, code, message, credits, publish = body} into out. */
 static int pubs_encode(buf *out, uint64_t request_id, q_status code, const char *message,
@@ -307,9 +362,11 @@ static void pubs_request(srv_ord *o, srv_ord_item *it, const uint8_t *msg, size_
     /* Every request to a partitioned stream goes through member 0's owner, split or not: a
      * member's shares then reach it in request order (one lane from that owner), so a later
      * request can never overtake an earlier split one on the same subject (docs/semantics.md). */
-    if (pub_check(srv_ord_call(o), r->publish, &part, &ent, &split, &e) == Q_OK)
-        return srv_ord_dispatch(o, it, rid, j, ent->parts > 1 ? ent->part : part,
-                                ent->parts > 1 ? run_publish_stream_split : run_publish_stream);
+    q_status st = pub_check(srv_ord_call(o), r->publish, &part, &ent, &split, &e);
+    if (st == Q_OK && ent->parts > 1)
+        return srv_ord_dispatch(o, it, rid, j, ent->part, run_publish_stream_split);
+    if (st == Q_OK) /* the owner encodes the whole answer (pub_encode) */
+        return srv_ord_dispatch_encoded(o, it, rid, j, part, run_publish_stream);
     srv_job_decoded_release(j);
     srv_job_free(j);
     srv_ord_answer(o, it, rid, e.code, e.msg, NULL, 0);

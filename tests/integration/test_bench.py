@@ -168,6 +168,21 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(r["cap_limited"], r["late_cap_share"] > 0.01)
         self.assertEqual(r["generator_limited"], r["late_gen_share"] > 0.01)
 
+    def test_ringq_driver_allocates_per_connection_not_per_task(self):
+        """The ringq driver's own heap allocations (driver_allocs) are bounded by what it keeps
+        per connection (operation contexts in chunks, a record per delivery in flight: at most
+        the credits, the Enqueue request encoded once), not by the tasks: before, every send
+        allocated a context and every delivery a record (2 or more per task)."""
+        for loop in (["--rate", "4000", "--inflight", "64"], ["--inflight", "8"]):
+            r, _ = self.ringq("e2e", *SHORT, "--conns", "2", "--workers", "2", "--credits", "32",
+                              *loop)
+            self.assert_passed(r, "e2e")
+            self.assert_all_delivered(r)
+            bound = 2 * 32 + 2 * 4  # a record per credit; per producer: chunk, table, request
+            self.assertGreater(r["stamped"], 20 * bound, loop)
+            self.assertLessEqual(r["driver_allocs"], bound, loop)
+            self.assertGreater(r["driver_allocs"], 0, loop)  # it counts
+
     def test_open_loop_against_a_full_cap_is_cap_limited(self):
         """A schedule of 2 M sends/s with at most 1 in flight on one connection: nearly every
         send waits for the previous answer, so it is late because of the server's round trip

@@ -94,6 +94,39 @@ START_TEST(request_header_block_cache)
 }
 END_TEST
 
+/* Every gRPC answer is the same response headers then the same OK trailers: both kinds are kept
+ * in the decoded-block cache (one slot each), so once the peer's blocks are all indexes each one
+ * is delivered without decoding; a single slot evicted each with the other (no hit ever). */
+START_TEST(response_headers_and_trailers_decoded_from_cache)
+{
+    static const char *rh = ":status: 200\ncontent-type: application/grpc\n",
+                      *tr = "grpc-status: 0\n";
+    pw_h2_stats st;
+    for (int64_t sid = 1; sid <= 9; sid += 2) {
+        ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, true, NULL), sid);
+        tp_drain();
+        tp_headers((uint32_t)sid, PW_H2_FLAG_END_HEADERS, rh);
+        tp_data((uint32_t)sid, "x", 1, false);
+        tp_headers((uint32_t)sid, PW_H2_FLAG_END_HEADERS | PW_H2_FLAG_END_STREAM, tr);
+        ck_assert_int_ge(tp_flush(), 0);
+        tp_ev *e = tp_last('H');
+        ck_assert_uint_eq(e->sid, (uint32_t)sid);
+        ck_assert_str_eq(e->text, tr);
+        ck_assert_uint_eq(e->flags, PW_H2_HF_TRAILERS | PW_H2_HF_END_STREAM);
+    }
+    /* Answers 1 insert, 2 are kept, 3-5 hit: two blocks each. */
+    pw_h2_session_stats(S, &st);
+    ck_assert_uint_eq(st.hblocks_decoded_cached, 6);
+    size_t nh = 0;
+    for (size_t i = 0; i < tp_nev; i++)
+        if (tp_evs[i].kind == 'H' && !(tp_evs[i].flags & PW_H2_HF_TRAILERS)) {
+            ck_assert_str_eq(tp_evs[i].text, rh);
+            nh++;
+        }
+    ck_assert_uint_eq(nh, 5);
+}
+END_TEST
+
 START_TEST(malformed_responses)
 {
     ck_assert_int_eq(pw_h2_submit_request(S, req, NREQ, true, NULL), 1);
@@ -335,6 +368,7 @@ int main(void)
     tcase_add_test(tc, request_and_response);
     tcase_add_test(tc, malformed_responses);
     tcase_add_test(tc, request_header_block_cache);
+    tcase_add_test(tc, response_headers_and_trailers_decoded_from_cache);
     tcase_add_test(tc, head_response_without_body);
     tcase_add_test(tc, server_must_start_with_settings);
     tcase_add_test(tc, push_is_refused);

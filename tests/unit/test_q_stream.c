@@ -196,6 +196,40 @@ START_TEST(publish_assigns_dense_seqs_and_reads_back)
 }
 END_TEST
 
+/* A batch's subjects are checked (grammar, capture) once per run of equal subjects: 64 messages
+ * of one subject cost one check (they cost 64), alternating subjects one each, and a bad
+ * subject after a good one is still refused with nothing written. */
+START_TEST(publish_checks_a_repeated_subject_once)
+{
+    tp t;
+    tp_open(&t, 1 << 20);
+    ts_cfg tc;
+    q_stream *s = ts_create(&t, ts_cfg_init(&tc, "orders", ORDERS), T0);
+    q_smsg_spec b[64];
+    q_pub_result r[64];
+    uint64_t commit;
+    q_err e;
+    for (int i = 0; i < 64; i++) b[i] = ts_spec("orders.eu", "x");
+    uint64_t before = q_stream_subject_checks(s);
+    ck_assert_int_eq(q_stream_publish(t.p, s, b, 64, T0 + 1, r, &commit, &e), Q_OK);
+    ck_assert_uint_eq(q_stream_subject_checks(s) - before, 1);
+    ck_assert_uint_eq(r[63].seq, 64);
+    for (int i = 0; i < 64; i++) b[i] = ts_spec(i % 2 ? "orders.us" : "orders.eu", "y");
+    before = q_stream_subject_checks(s);
+    ck_assert_int_eq(q_stream_publish(t.p, s, b, 64, T0 + 2, r, &commit, &e), Q_OK);
+    ck_assert_uint_eq(q_stream_subject_checks(s) - before, 64);
+    ck_assert_uint_eq(q_stream_subject_last(s, "orders.us", 9, NULL), 128);
+    uint64_t next = q_log_next(q_part_log(t.p));
+    b[0] = ts_spec("orders.eu", "z");
+    b[1] = ts_spec("orders.eu", "z");
+    b[2] = ts_spec("billing.x", "z");
+    ck_assert_int_eq(q_stream_publish(t.p, s, b, 3, T0 + 3, r, &commit, &e), Q_FAILED_PRECONDITION);
+    ck_assert_uint_eq(q_log_next(q_part_log(t.p)), next);
+    ck_assert_uint_eq(q_stream_last_seq(s), 128);
+    tp_done(&t);
+}
+END_TEST
+
 START_TEST(next_walks_with_filters_and_time)
 {
     tp t;
@@ -421,6 +455,7 @@ int main(void)
                             create_is_idempotent_and_refuses_conflicts,
                             streams_iterate_in_name_order,
                             publish_assigns_dense_seqs_and_reads_back,
+                            publish_checks_a_repeated_subject_once,
                             next_walks_with_filters_and_time,
                             info_counts_subjects_with_a_filter,
                             update_keeps_name_and_retention_and_applies_limits,

@@ -4,6 +4,9 @@
  * (rq_client_poll); the fake server is pumped between polls. */
 #include "test_rq_fx.h"
 
+#include "client/rq_int.h"
+#include "proto_wire/pw_msgs.h"
+
 /* After a GOAWAY the old connection keeps being read and written: the call the server accepted
  * (stream 1) finishes on it, the refused one (stream 3) and a new call go to a new connection,
  * and the old connection is closed once its last call ended. */
@@ -234,6 +237,63 @@ START_TEST(connect_timeout_and_backoff)
 }
 END_TEST
 
+/* A Work stream's acks with many unanswered: each send looks at the one request it sends, not
+ * at every request still waiting for its answer (before: the queue was walked from its head at
+ * every send, N (N + 1) / 2 requests looked at for N acks: 20,100 for 200), and the server
+ * receives them all once, in order. */
+static void no_task(rq_work *w, void *ud, rq_task *t) { rq_task_free(t); }
+
+/* The WorkRequests the fake server received whole on a Work stream: a Subscribe first, then
+ * acks with request ids 1, 2, ...; returns how many acks so far (fails on anything else). */
+static uint64_t acks_in_order(const buf *b)
+{
+    const uint8_t *p = buf_begin(b);
+    size_t left = buf_size(b), k = 0;
+    uint64_t acks = 0;
+    while (left >= 5) {
+        uint32_t len = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        if (left < 5 + (size_t)len) break;
+        pwm_ringq_v1_WorkRequest m;
+        pw_msg_arena a;
+        ck_assert_int_eq(rq_msg_decode(&pwm_ringq_v1_WorkRequest_desc, &m, p + 5, len, &a), 0);
+        if (k++ == 0) {
+            ck_assert_int_eq(m.kind_case, pwm_ringq_v1_WorkRequest_FIELD_subscribe);
+        } else {
+            ck_assert_int_eq(m.kind_case, pwm_ringq_v1_WorkRequest_FIELD_ack);
+            ck_assert_uint_eq(m.request_id, ++acks);
+        }
+        pw_msg_arena_deinit(&a);
+        p += 5 + len;
+        left -= 5 + len;
+    }
+    return acks;
+}
+
+START_TEST(work_acks_cost_one_look_each)
+{
+    client_up(5000);
+    static const rq_work_cbs cbs = {no_task, NULL, NULL};
+    const char *q = "q";
+    rq_status st;
+    rq_work *w = rq_work_open(C, &q, 1, 0, 0, &cbs, NULL, &st);
+    ck_assert_ptr_nonnull(w);
+    SPIN_UNTIL(rq_work_connected(w) && buf_size(&fs_c[0].st[0].body) > 0);
+    enum { N = 200 };
+    uint64_t before = rq_work_sends_scanned(w);
+    for (uint64_t i = 1; i <= N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "t%llu", (unsigned long long)i);
+        ck_assert_int_eq(rq_work_ack(w, id, 7, i), 0);
+    }
+    ck_assert_uint_eq(rq_work_unanswered(w), N);
+    ck_assert_uint_le(rq_work_sends_scanned(w) - before, N);
+    /* The server got the Subscribe, then the N acks in order. */
+    SPIN_UNTIL(acks_in_order(&fs_c[0].st[0].body) == N);
+    rq_work_close(w);
+    client_down();
+}
+END_TEST
+
 static Suite *rq_suite(void)
 {
     Suite *s = suite_create("rq_client");
@@ -245,6 +305,7 @@ static Suite *rq_suite(void)
     tcase_add_test(tc, gzip_responses);
     tcase_add_test(tc, gzip_requests);
     tcase_add_test(tc, connect_timeout_and_backoff);
+    tcase_add_test(tc, work_acks_cost_one_look_each);
     suite_add_tcase(s, tc);
     return s;
 }

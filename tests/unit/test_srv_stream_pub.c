@@ -1,0 +1,269 @@
+/* server/srv_stream_pub: the per-request costs of a PublishStream request, counted in process
+ * (server/srv_local, test_srv_util.h): two shards stepped by the test on its thread, the client
+ * on shard 0, the stream's partition owned by shard 1, so a request's origin side (decode,
+ * checks, routing, on shard 0) and owner side (append, reply encode, on shard 1) run apart and
+ * are counted apart, with the counting allocator (core/rt_alloc) and the directory's lookup
+ * counter (srv_sdir_lookups) — counters, not clocks. */
+#include "queue/q_stream.h"
+#include "server/srv_stream_dir.h"
+#include "test_srv_util.h"
+#include "ts_main.h"
+
+#define NSHARDS 2
+#define NPARTS 4
+#define BATCH 64 /* the benchmark's batch (bench/streams.sh) */
+
+static ts_server S;
+static ts_client C;
+
+static void start(void)
+{
+    ck_assert_int_eq(ts_server_start(&S, NSHARDS, NPARTS, Q_COMMIT_NEVER), 0);
+    ts_client_open(&C, &S, 0);
+}
+
+static void stop(void)
+{
+    ts_client_close(&C);
+    ts_server_stop(&S);
+}
+
+static void rounds(int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!ts_round(&C)) ts_idle(&C);
+}
+
+static void step_only(int i)
+{
+    C.step_mask_set = true;
+    C.step_mask = 1u << i;
+}
+static void step_all(void) { C.step_mask_set = false; }
+
+static uint64_t mesh_sent(int i)
+{
+    wk_mesh_stats st;
+    wk_mesh_get_stats(srv_q.mesh, i, &st);
+    return st.sent;
+}
+
+static uint64_t mesh_received(int i)
+{
+    wk_mesh_stats st;
+    wk_mesh_get_stats(srv_q.mesh, i, &st);
+    return st.received;
+}
+
+static bool cond_sent(ts_client *c, const void *since)
+{
+    return mesh_sent(0) > *(const uint64_t *)since;
+}
+
+static bool cond_owner_ran(ts_client *c, const void *since)
+{
+    return mesh_received(1) > *(const uint64_t *)since;
+}
+
+/* A stream name whose partition shard `owner` owns; the stream captures that name. */
+static void create_on(char *out, size_t cap, int owner)
+{
+    for (int i = 0;; i++) {
+        snprintf(out, cap, "pub%d", i);
+        if (srv_q_owner(q_part_of(out, strlen(out), srv_q.nparts)) == owner) break;
+    }
+    pw_pb_bytes subj = ts_str(out);
+    pwm_ringq_v1_StreamConfig cfg = {.name = ts_str(out), .subjects = &subj, .subjects_count = 1};
+    pwm_ringq_v1_CreateStreamRequest r = {.config = &cfg};
+    uint32_t sid = ts_call_start(&C, pwm_ringq_v1_Streams_CreateStream_PATH,
+                                 &pwm_ringq_v1_CreateStreamRequest_desc, &r);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+}
+
+/* Sends PublishStreamRequest `rid`: `n` 100-byte messages on `subject`. */
+static void send_batch(uint32_t sid, uint64_t rid, const char *subject, size_t n)
+{
+    static const char payload[101] = {[0 ... 99] = 'x'};
+    pwm_ringq_v1_PublishMessage m[BATCH];
+    ck_assert_uint_le(n, BATCH);
+    for (size_t i = 0; i < n; i++)
+        m[i] = (pwm_ringq_v1_PublishMessage){.subject = ts_str(subject),
+                                             .payload = ts_str(payload)};
+    pwm_ringq_v1_PublishRequest p = {.messages = m, .messages_count = n};
+    pwm_ringq_v1_PublishStreamRequest r = {.request_id = rid, .publish = &p};
+    ts_send(&C, sid, &pwm_ringq_v1_PublishStreamRequest_desc, &r, false);
+}
+
+/* Waits for the answer to the next request of `sid` and checks it: OK, n acks. */
+static void answer_ok(uint32_t sid, uint64_t rid, size_t n)
+{
+    ck_assert(ts_wait_for(&C, ts_cond_msg_or_closed, &sid, TS_WAIT_MS));
+    pw_msg_arena a;
+    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    pwm_ringq_v1_PublishStreamResponse m;
+    ck_assert(ts_next_msg(&C, sid, &pwm_ringq_v1_PublishStreamResponse_desc, &m, &a));
+    ck_assert_uint_eq(m.request_id, rid);
+    ck_assert_uint_eq(m.code, 0);
+    ck_assert_ptr_nonnull(m.publish);
+    ck_assert_uint_eq(m.publish->acks_count, n);
+    pw_msg_arena_deinit(&a);
+}
+
+/* The owner's side of a PublishStream request of 64 messages (shard 1 stepped alone while the
+ * counting allocator is armed), in the steady state: the reply's buffer and nothing else. The
+ * message views, their headers, the plan, the results and the reply's acks and receipts are
+ * on the stack (they were six allocations per request, whatever its size). */
+START_TEST(publish_owner_allocates_only_the_reply)
+{
+    start();
+    char name[32];
+    create_on(name, sizeof name, 1);
+    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
+    /* Three batches first: the stream's subject, its index (64 entries, doubled to 256 by the
+     * third) and the log's pins exist before the counted fourth. */
+    for (uint64_t rid = 1; rid <= 3; rid++) {
+        send_batch(sid, rid, name, BATCH);
+        answer_ok(sid, rid, BATCH);
+    }
+    step_only(0);
+    uint64_t sent0 = mesh_sent(0);
+    send_batch(sid, 4, name, BATCH);
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    rounds(10); /* shard 0 publishes its lane */
+    uint64_t ran1 = mesh_received(1);
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    step_only(1);
+    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
+    uint64_t allocs = rt_alloc_test_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    step_all();
+    answer_ok(sid, 4, BATCH);
+    ck_assert_msg(allocs <= 1, "the owner's side of a 64-message publish made %llu allocations",
+                  (unsigned long long)allocs);
+    ts_send_raw(&C, sid, NULL, 0, true);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
+/* The origin's side of a batch-1 PublishStream request, from its frame to the job sent to the
+ * owner (shard 0 stepped alone while the counting allocator is armed), in the steady state: the
+ * request's copy, its decoded form and the decode arena share one block (srv_job_decoded_msg;
+ * they were three allocations). The others: the job (a cache hit, counted) and the request's
+ * place in the answer order (srv_ordered). */
+START_TEST(publish_origin_allocates_one_request_block)
+{
+    start();
+    char name[32];
+    create_on(name, sizeof name, 1);
+    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
+    for (uint64_t rid = 1; rid <= 2; rid++) {
+        send_batch(sid, rid, name, 1);
+        answer_ok(sid, rid, 1);
+    }
+    step_only(0);
+    uint64_t sent0 = mesh_sent(0);
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    send_batch(sid, 3, name, 1);
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    uint64_t allocs = rt_alloc_test_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    step_all();
+    answer_ok(sid, 3, 1);
+    ck_assert_msg(allocs <= 3, "the origin's side of a batch-1 publish made %llu allocations",
+                  (unsigned long long)allocs);
+    ts_send_raw(&C, sid, NULL, 0, true);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
+/* The answer of a batch-1 PublishStream request on the origin, from the owner's reply to the
+ * answer's DATA frame (shard 0 stepped alone while the counting allocator is armed): the owner
+ * encoded the whole PublishStreamResponse, which is sent as it is. It used to be re-encoded
+ * around the owner's PublishResponse into a buffer of its own (an allocation and a copy: 3).
+ * The two left are the transport's (proto_wire: the HTTP/2 stream's DATA queue and the
+ * session's output buffer, each taken again once emptied). */
+START_TEST(publish_answer_is_sent_as_the_owner_encoded_it)
+{
+    start();
+    char name[32];
+    create_on(name, sizeof name, 1);
+    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
+    for (uint64_t rid = 1; rid <= 2; rid++) {
+        send_batch(sid, rid, name, 1);
+        answer_ok(sid, rid, 1);
+    }
+    step_only(0);
+    uint64_t sent0 = mesh_sent(0);
+    send_batch(sid, 3, name, 1);
+    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    rounds(10);
+    uint64_t ran1 = mesh_received(1), sent1 = mesh_sent(1);
+    step_only(1);
+    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
+    ck_assert_uint_gt(mesh_sent(1), sent1); /* replied */
+    step_only(0);
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+    ck_assert(ts_wait_for(&C, ts_cond_msg_or_closed, &sid, TS_WAIT_MS));
+    uint64_t allocs = rt_alloc_test_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    step_all();
+    answer_ok(sid, 3, 1);
+    ck_assert_msg(allocs <= 2, "the origin's side of an answer made %llu allocations",
+                  (unsigned long long)allocs);
+    ts_send_raw(&C, sid, NULL, 0, true);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
+/* Shard 0's directory lookups so far (white box: run as that shard). */
+static uint64_t lookups_on_0(void)
+{
+    srv_shard_enter(ts_shard(&S, 0));
+    uint64_t n = srv_sdir_lookups();
+    srv_shard_enter(NULL);
+    return n;
+}
+
+/* Routing a batch of one subject on the origin: one subject check and one directory lookup
+ * for the batch, not one per message (it was 64 for 64 messages). */
+START_TEST(publish_batch_of_one_subject_routes_once)
+{
+    start();
+    char name[32];
+    create_on(name, sizeof name, 1);
+    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
+    uint64_t before = lookups_on_0();
+    send_batch(sid, 1, name, BATCH);
+    answer_ok(sid, 1, BATCH);
+    uint64_t n = lookups_on_0() - before;
+    ck_assert_msg(n == 1, "a 64-message batch of one subject made %llu lookups",
+                  (unsigned long long)n);
+    ts_send_raw(&C, sid, NULL, 0, true);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    stop();
+}
+END_TEST
+
+int main(void)
+{
+    ts_require_uring("test_srv_stream_pub"); /* exits 77 (skip) without io_uring */
+    Suite *s = suite_create("srv_stream_pub");
+    TCase *tc = tcase_create("costs");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, publish_owner_allocates_only_the_reply);
+    tcase_add_test(tc, publish_batch_of_one_subject_routes_once);
+    tcase_add_test(tc, publish_origin_allocates_one_request_block);
+    tcase_add_test(tc, publish_answer_is_sent_as_the_owner_encoded_it);
+    suite_add_tcase(s, tc);
+    return ts_run_suite(s);
+}
