@@ -26,7 +26,16 @@
  * (ALWAYS) or timed (INTERVAL) only after the last callback returned, so one fsync covers them
  * all. Then the committed callback (q_log_on_committed) runs, with the next fsync already in
  * flight: the work a commit unblocks (handing out what became visible) overlaps the next commit
- * instead of holding up its start. */
+ * instead of holding up its start.
+ *
+ * Deferred start (q_log_on_kick, the server): under ALWAYS a chain is never started from inside
+ * a request or a completion; the owner is asked to kick at the end of its loop turn, and the kick
+ * starts (or pipelines) one chain for every waiter queued during the turn. The requests one turn
+ * runs (the mesh hands a shard its jobs in batches) used to start a chain each — the first one
+ * alone, the second beside it — so a b64 Enqueue mostly paid an fdatasync of its own (~154 us of
+ * system CPU on the test VM, bench/results/cpu-per-task-2026-12-07.md). The kick runs before the
+ * loop submits, the only moment an SQE prepared during the turn reaches the kernel anyway: a lone
+ * Enqueue on an idle server still has its fdatasync submitted at once. */
 #include <errno.h>
 #include <stddef.h>
 
@@ -155,6 +164,18 @@ static void run_waiters(q_log *log, q_commit_waiter *w)
     }
 }
 
+/* Whether the chain start is left to the owner's kick (see the top of the file): asks for the
+ * kick once per turn. */
+static bool defer_start(q_log *log)
+{
+    if (!log->kick_fn || log->opts.policy != Q_COMMIT_ALWAYS) return false;
+    if (!log->kick_pending) {
+        log->kick_pending = true;
+        log->kick_fn(log, log->kick_ud);
+    }
+    return true;
+}
+
 /* Starts what the remaining waiters need, per policy. Failures of ev_fsync are sticky. */
 static void schedule(q_log *log)
 {
@@ -190,7 +211,8 @@ static void run_committed(q_log *log)
 {
     if (!log->committed_fn || log->failed) return;
     log->committed_total++;
-    if (log->inflight) log->committed_overlap++;
+    /* A kick pending starts the next fsync before the loop submits: in flight as early. */
+    if (log->inflight || log->kick_pending) log->committed_overlap++;
     log->committed_fn(log, log->committed_ud, log->durable);
 }
 
@@ -245,7 +267,7 @@ static void on_fsync(ev_loop *loop, ev_op *op, int res, unsigned flags)
     log->in_callbacks = true;
     run_waiters(log, done);
     log->in_callbacks = false;
-    schedule(log);
+    if (!log->whead || log->failed || !defer_start(log)) schedule(log);
     run_committed(log);
 }
 
@@ -280,6 +302,7 @@ static int commit_wait(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud,
     if (log->wtail) log->wtail->next = w;
     else log->whead = w;
     log->wtail = w;
+    if (!log->in_callbacks && defer_start(log)) return 0;
     schedule(log);
     if (log->failed) {
         /* Never call back from inside the call: unlink w and report the error instead. */
@@ -293,6 +316,25 @@ static int commit_wait(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud,
         return log->failed;
     }
     return 0;
+}
+
+void q_log_on_kick(q_log *log, q_kick_fn fn, void *ud)
+{
+    log->kick_fn = fn;
+    log->kick_ud = ud;
+}
+
+void q_log_commit_kick(q_log *log)
+{
+    if (!log->kick_pending) return;
+    log->kick_pending = false;
+    schedule(log);
+    if (!log->failed) return;
+    /* No chain could start (sticky): every waiter is told, from here, as on_timer does. */
+    q_commit_waiter *done = detach_done(log);
+    log->in_callbacks = true;
+    run_waiters(log, done);
+    log->in_callbacks = false;
 }
 
 int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)

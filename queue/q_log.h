@@ -5,8 +5,8 @@
  * only offsets below q_log_durable(). Commits are synchronous (q_log_commit: tools, tests) or run
  * on the owner's io_uring reactor (q_log_commit_async: the server), with at most two fsyncs in
  * flight per log (a second starts at once for appends made while the first runs, under
- * Q_COMMIT_ALWAYS, see queue/q_commit.c); appends made while both run wait for the next one
- * (group commit).
+ * Q_COMMIT_ALWAYS, see queue/q_commit.c; "at once" is the end of the owner's loop turn when it
+ * set q_log_on_kick); appends made while both run wait for the next one (group commit).
  *
  * On open the segments are checked: every checksum in sealed segments (Q_VERIFY_ALL, the
  * default), and the tail segment is cut at the first record that does not verify (torn write,
@@ -293,6 +293,20 @@ int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
  * stay durable before they are answered, but ride the producers' fsyncs instead of adding their
  * own beside them. Returns and errors as q_log_commit_async. */
 int q_log_commit_join(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud);
+/* Deferred start (Q_COMMIT_ALWAYS): once set, a commit wanted while the owner's loop runs its
+ * turn (a request's q_log_commit_async or _join, a completion's remaining waiters) is not started
+ * there: fn(log, ud) is called, once until the next q_log_commit_kick, and the owner must call
+ * q_log_commit_kick(log) before its loop next submits to the kernel (an ev_loop hook: the end of
+ * the turn). Every request the turn ran then shares one fdatasync, where each used to start its
+ * own beside the one in flight; no waiter waits longer, since an SQE prepared during the turn
+ * reaches the kernel only at that submit anyway. fn must not call back into the log. Without it
+ * (tools, tests) commits start from inside the call, as documented above. */
+typedef void (*q_kick_fn)(q_log *log, void *ud);
+void q_log_on_kick(q_log *log, q_kick_fn fn, void *ud);
+/* Starts what the waiters queued since fn was called need (nothing when no start is pending).
+ * On a failure to start (sticky), runs every waiter's callback with the error, from this call.
+ * Owner thread, outside the log's own callbacks. */
+void q_log_commit_kick(q_log *log);
 /* Starts the fsync chain now, whatever the policy: fdatasync of what was appended, then the
  * renames that publish rolled segments (so retention may delete them) and the directory fsync,
  * all through the loop — the housekeeping sync of --fsync never, which must not block the shard.

@@ -114,6 +114,10 @@ struct q_log {
     void *committed_ud;
     uint64_t committed_total;   /* completions that ran committed_fn */
     uint64_t committed_overlap; /* ... with the next fsync already in flight */
+    /* deferred start (q_log_on_kick): commits wanted during the owner's turn start at its end */
+    q_kick_fn kick_fn;
+    void *kick_ud;
+    bool kick_pending; /* kick_fn was called; q_log_commit_kick not yet */
     char dir[4096];
 };
 

@@ -43,6 +43,65 @@ void srv_part_sync_now(srv_part *sp)
  * held by ready_when_durable), so the leasing overlaps that fsync. */
 static void on_committed(q_log *log, void *ud, uint64_t durable) { srv_part_serve_durable(ud); }
 
+/* A commit wanted during a turn waits at most this many more turns for completions that were
+ * already posted when the turn ended: a loop that always finds some still commits promptly. */
+#define SRV_KICK_WAIT_TURNS_MAX 2u
+
+/* The log wants its commit started at the end of this turn (q_log_on_kick): list the partition
+ * for the shard's hook. Called once until its kick. */
+static void on_kick_wanted(q_log *log, void *ud)
+{
+    srv_part *sp = ud;
+    srv_qshard *qs = &srv_q.shards[sp->shard];
+    if (sp->kick_listed) return;
+    sp->kick_listed = true;
+    sp->kick_next = qs->kicks;
+    qs->kicks = sp;
+}
+
+/* Every loop iteration, before the loop submits (and so before the SQEs prepared during the turn
+ * reach the kernel): starts the commits the turn's requests asked for, one per log. */
+static bool on_turn_end(ev_loop *loop, void *ud, ev_hook_phase phase)
+{
+    srv_qshard *qs = ud;
+    if (phase == EV_HOOK_AFTER_WAKE || !qs->kicks) return true;
+    /* Completions already waiting (the rest of a burst already on the sockets): run them first,
+     * so their requests join this fdatasync instead of starting one of their own beside it.
+     * Never for the sleep (nothing is waiting then), and at most a few turns. */
+    if (phase == EV_HOOK_ITERATION && qs->kick_waits < SRV_KICK_WAIT_TURNS_MAX &&
+        ev_loop_has_events(loop)) {
+        qs->kick_waits++;
+        return true;
+    }
+    qs->kick_waits = 0;
+    while (qs->kicks) {
+        srv_part *sp = qs->kicks;
+        qs->kicks = sp->kick_next;
+        sp->kick_next = NULL;
+        sp->kick_listed = false;
+        q_log_commit_kick(q_part_log(sp->p)); /* may list a partition again: the loop takes it */
+    }
+    return true;
+}
+
+int srv_part_kick_init(srv_qshard *qs)
+{
+    qs->kicks = NULL;
+    return ev_loop_add_hook(qs->loop, on_turn_end, qs);
+}
+
+void srv_part_kick_forget(srv_part *sp)
+{
+    srv_qshard *qs = &srv_q.shards[sp->shard];
+    for (srv_part **pp = &qs->kicks; *pp; pp = &(*pp)->kick_next) {
+        if (*pp != sp) continue;
+        *pp = sp->kick_next;
+        break;
+    }
+    sp->kick_next = NULL;
+    sp->kick_listed = false;
+}
+
 /* A Work delivery that found no memory (SRV_SERVE_RETRY_MS): serve the partition's streams
  * again, since nothing else would. */
 static void serve_retry(srv_part *sp)
@@ -88,6 +147,7 @@ void srv_part_attach(srv_part *sp, ev_loop *loop)
 {
     q_log_attach(q_part_log(sp->p), loop);
     q_log_on_committed(q_part_log(sp->p), on_committed, sp);
+    q_log_on_kick(q_part_log(sp->p), on_kick_wanted, sp);
     ev_timer_init(&sp->tick, on_tick, sp);
 }
 

@@ -31,6 +31,8 @@ typedef struct srv_part {
     bool serve_retry;        /* a Work delivery found no memory: the tick serves streams again */
     struct srv_waitq *waits;
     bool closing; /* srv_queue_shard_fini has begun: no timer re-armed, no release written */
+    struct srv_part *kick_next; /* its shard's list of logs to kick (srv_qshard.kicks) */
+    bool kick_listed;           /* on that list */
 } srv_part;
 
 /* Shard-local queue state. */
@@ -48,6 +50,8 @@ typedef struct srv_qshard {
     rt_cache decoded;     /* srv_job_decoded blocks of SRV_DECODED_CACHED_BYTES */
     uint64_t now_loop_ns; /* ev_loop_now when now_ms was read (0: never) */
     uint64_t now_ms;      /* wall clock, ms, read at now_loop_ns */
+    srv_part *kicks;      /* partitions whose commit starts at the end of this turn */
+    uint32_t kick_waits;  /* turns those kicks waited for completions already posted */
 } srv_qshard;
 
 /* Process-wide, read-only after setup. */
@@ -74,6 +78,13 @@ uint64_t srv_q_now_ms(void);
 /* Owner side: attaches the opened partition's log to `loop` (borrowed for the partition's life)
  * and sets up its housekeeping timer and committed callback. Cannot fail. */
 void srv_part_attach(srv_part *sp, ev_loop *loop);
+/* Owner side, once per shard after the mesh joined its loop (so the hook runs after the mesh's,
+ * which runs the turn's jobs): adds the loop hook that starts, at the end of each turn, the
+ * commits the turn's requests asked for (q_log_on_kick; srv_part_attach sets it per log).
+ * 0 or -ENOSPC (no hook slot left). */
+int srv_part_kick_init(srv_qshard *qs);
+/* Owner side: takes sp off its shard's kick list (before sp is freed). */
+void srv_part_kick_forget(srv_part *sp);
 /* Owner side: after anything that may have made tasks ready (enqueue, nack, tick, redrive,
  * resume), serves parked long-polls and Work subscriptions. */
 void srv_part_serve_ready(srv_part *sp);

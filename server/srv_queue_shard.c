@@ -49,7 +49,8 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
     rt_cache_init(&qs->fanouts, srv_ack_fanout_cached_bytes(), SRV_FANOUT_CACHE_MAX);
     rt_cache_init(&qs->decoded, SRV_DECODED_CACHED_BYTES, SRV_DECODED_CACHE_MAX);
     qs->parts = rt_calloc(srv_q.nparts, sizeof *qs->parts);
-    if (!qs->parts || wk_mesh_loop_init(&qs->ml, srv_q.mesh, id, qs->loop) != 0) {
+    if (!qs->parts || wk_mesh_loop_init(&qs->ml, srv_q.mesh, id, qs->loop) != 0 ||
+        srv_part_kick_init(qs) != 0) {
         log_error("queue shard init failed", "shard=%d", id);
         srv_runtime_fail(srv_shard_runtime(sh));
         return;
@@ -151,6 +152,7 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
             continue;
         }
         free_waits(sp); /* registrations that arrived during the loops above */
+        srv_part_kick_forget(sp);
         qs->parts[k] = NULL;
         rt_free(sp);
     }
