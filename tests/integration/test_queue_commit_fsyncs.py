@@ -26,15 +26,19 @@ RUN = ["--warmup", "0.3", "--duration", "2"]
 # Measured on this VM (load 3-5): main 1355544 0.78-0.79 fdatasyncs per Enqueue of 64 at 4 x 1
 # (this test fails there), main 3086e4d 0.81; with the deferred start 0.63-0.69 on 1355544,
 # 0.72-0.74 merged with 3086e4d (a faster server: the requests spread over more turns). The
-# margin is ~0.03 on each side. 64 x 1 of single tasks: 0.062-0.070 before, 0.052-0.058 after;
-# that bound is a guard only (both pass it): one fdatasync per request or two would fail it.
-B64_FSYNCS_PER_ENQUEUE_MAX = 0.77
+# margin is ~0.03 on each side, too thin for a test that must pass on a loaded machine, so the
+# bound here is a guard (one fdatasync per Enqueue, as two chains side by side come to, fails
+# it); the deterministic before/after test of the deferred start is tests/unit/test_q_commit_kick.
+# 64 x 1 of single tasks: 0.062-0.070 before, 0.052-0.058 after; a guard too.
+B64_FSYNCS_PER_ENQUEUE_MAX = 0.9
 B1_FSYNCS_PER_ENQUEUE_MAX = 0.1
 LONE_ENQUEUES = 20
-# A lone Enqueue's commit stage (append to the commit covering it) minus its fsync's time: the
-# rest of the loop turn and the completion's hop. A policy that waited for company on a timer, or
-# for the next fsync, would add a whole interval or fsync (~1 ms and more here).
-LONE_EXTRA_S_MAX = 0.0005
+# A lone Enqueue's commit stage (append to the commit covering it) minus its fsync's time, on
+# average: the rest of the loop turn and the completion's hop, 7-11 us measured. The bound is
+# wide enough for a loaded machine's preemptions (wall clock); what it catches is a policy that
+# waits for company on a timer of tens of ms or for the once-a-second tick. That a lone commit
+# starts in its own turn is checked without a clock in tests/unit/test_q_commit_kick.
+LONE_EXTRA_S_MAX = 0.02
 
 
 def enqueued(addr, queue):
