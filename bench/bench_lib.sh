@@ -5,7 +5,7 @@
 # START_TIMEOUT_S, REPS, SIZE, WARMUP_S, DURATION_S, NRUN=0, T_START, and defines log() and
 # driver_of SYSTEM (the ringq-bench --system of a system); it calls bench_begin NAME first (TMP,
 # RUNS, META, the EXIT trap). Functions: bench_cmdline (before the defaults), bench_require,
-# bench_begin, bench_meta_machine, have, ringqd_start, ringqd_stop, free_port, server_argv, na_reason, sync_dir_ok,
+# bench_begin, bench_meta_machine, have, ringqd_start, ringqd_stop, callgrind_count, free_port, server_argv, na_reason, sync_dir_ok,
 # probe_kind, start_server (sets SERVER_PID and ADDR), stop_server, bench_point, json_brief,
 # conns_of, infl_of.
 
@@ -71,6 +71,46 @@ ringqd_stop() {
     kill "$RINGQD_PID" 2>/dev/null
     wait "$RINGQD_PID" 2>/dev/null
     RINGQD_PID=
+}
+
+# callgrind_count RINGQD OUT INCLUSIVE_LINES BENCH_ARGS...: what callgrind_e2e.sh and
+# callgrind_pub.sh share. Runs RINGQD under callgrind (`--threads 1 --fsync $FSYNC`, default
+# never) on a fresh data directory, started within CG_START_TRIES x 0.1 s, and drives it with
+# `$BENCH BENCH_ARGS... --addr ... --json OUT.json` (its output in OUT.bench.log); the counters
+# are zeroed (callgrind_control -z) CG_ZERO_AFTER_S after the bench starts, as its 1 s warm-up
+# ends, and dumped (-d) when it ends: OUT.cg.1 (with INCLUSIVE=1 also OUT.inclusive.txt, the
+# first INCLUSIVE_LINES lines of the inclusive listing). Sets CG_IR (the program's total
+# instructions) and CG_TASKS (the result's "tasks"); returns 1, with a line on stderr, when
+# either is missing.
+CG_START_TRIES=300  # x 0.1 s: 30 s for ringqd to start under callgrind
+CG_ZERO_AFTER_S=1.1 # just past the bench's 1 s warm-up: the counted window is the measured one
+callgrind_count() {
+    local bin=$1 out=$2 incl=$3 d pid bp
+    shift 3
+    d=$(mktemp -d /tmp/callgrind.XXXXXX)
+    ringqd_start "$d" "$CG_START_TRIES" valgrind --tool=callgrind --callgrind-out-file="$out.cg" \
+        "$bin" --threads 1 --log-level warn --fsync "${FSYNC:-never}" || return 1
+    pid=$RINGQD_PID
+    "$BENCH" "$@" --addr "127.0.0.1:$RINGQD_PORT" --json "$out.json" >"$out.bench.log" 2>&1 &
+    bp=$!
+    sleep "$CG_ZERO_AFTER_S"
+    callgrind_control -z "$pid" >/dev/null
+    wait "$bp"
+    callgrind_control -d "$pid" >/dev/null
+    ringqd_stop
+    rm -rf "$d"
+    rm -f "$out.cg"
+    if [ "${INCLUSIVE:-0}" = 1 ]; then
+        callgrind_annotate --inclusive=yes --threshold=100 "$out.cg.1" 2>/dev/null |
+            head -"$incl" >"$out.inclusive.txt"
+    fi
+    CG_IR=$(callgrind_annotate "$out.cg.1" 2>/dev/null |
+        awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
+    CG_TASKS=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['tasks'])" \
+        "$out.json")
+    [ "${CG_TASKS:-0}" -gt 0 ] && [ -n "$CG_IR" ] && return 0
+    echo "no result: see $out.bench.log" >&2
+    return 1
 }
 
 free_port() {

@@ -12,36 +12,16 @@
 # build/ringq-bench) is the generator, the same one for every ringqd compared; hold the shared lock for timing runs:
 #   flock /work/bench.lock bash bench/callgrind_e2e.sh build/ringqd 64 4 1 /tmp/cg-b64
 set -u
-. "$(dirname "$0")/bench_lib.sh" # ringqd_start, ringqd_stop
+. "$(dirname "$0")/bench_lib.sh" # callgrind_count
 [ $# -eq 5 ] || { echo "usage: $0 RINGQD BATCH CONNS INFLIGHT OUT" >&2; exit 2; }
 BIN=$1 B=$2 C=$3 I=$4 OUT=$5
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=${BENCH:-$ROOT/build/ringq-bench}
 FSYNC=${FSYNC:-never}
 PY=/usr/bin/python3
-START_TRIES=300 # x 0.1 s: 30 s for ringqd to start under callgrind
-WARMUP_S=1
-ZERO_AFTER_S=1.1 # just past the warm-up: the counted window is the measured one
+WARMUP_S=1 # callgrind_count zeroes the counters just past it
 
-d=$(mktemp -d /tmp/callgrind-e2e.XXXXXX)
-ringqd_start "$d" "$START_TRIES" valgrind --tool=callgrind --callgrind-out-file="$OUT.cg" "$BIN" \
-    --threads 1 --log-level warn --fsync "$FSYNC" || exit 1
-pid=$RINGQD_PID
-"$BENCH" e2e --system ringq --threads 1 --size 100 --warmup "$WARMUP_S" --duration 8 \
-    --quiet --batch "$B" --conns "$C" --inflight "$I" --workers 4 --credits 256 \
-    --addr "127.0.0.1:$RINGQD_PORT" --json "$OUT.json" >"$OUT.bench.log" 2>&1 &
-bp=$!
-sleep "$ZERO_AFTER_S"
-callgrind_control -z "$pid" >/dev/null
-wait "$bp"
-callgrind_control -d "$pid" >/dev/null
-ringqd_stop
-rm -rf "$d"
-rm -f "$OUT.cg"
-if [ "${INCLUSIVE:-0}" = 1 ]; then
-    callgrind_annotate --inclusive=yes --threshold=100 "$OUT.cg.1" 2>/dev/null | head -140 >"$OUT.inclusive.txt"
-fi
-ir=$(callgrind_annotate "$OUT.cg.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
-tasks=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['tasks'])" "$OUT.json")
-[ "${tasks:-0}" -gt 0 ] && [ -n "$ir" ] || { echo "no result: see $OUT.bench.log" >&2; exit 1; }
-echo "$BIN b$B Ir=$ir tasks=$tasks Ir_per_task=$((ir / tasks))"
+callgrind_count "$BIN" "$OUT" 140 e2e --system ringq --threads 1 --size 100 \
+    --warmup "$WARMUP_S" --duration 8 --quiet --batch "$B" --conns "$C" --inflight "$I" \
+    --workers 4 --credits 256 || exit 1
+echo "$BIN b$B Ir=$CG_IR tasks=$CG_TASKS Ir_per_task=$((CG_IR / CG_TASKS))"

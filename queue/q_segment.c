@@ -98,21 +98,30 @@ int q_seg_prewrite(q_seg *s, uint64_t to)
     return 0;
 }
 
-int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync, q_seg *out)
+/* Resets *out to a new, empty segment of `bytes` and creates (or truncates) its file `name` in
+ * dirfd, owned by out->fd: the start q_seg_create and q_seg_spare_prepare share. -errno: the
+ * file could not be opened (out->fd < 0, nothing to discard). */
+static int seg_open_new(int dirfd, const char *name, uint32_t bytes, q_seg *out)
 {
-    char name[Q_SEG_NAME_BYTES];
-    q_seg_name(name, base, true);
     memset(out, 0, sizeof *out);
-    out->base = base;
     out->bytes = bytes;
     out->used = Q_SEG_HDR_BYTES;
     out->verified = true;
     out->version = Q_FORMAT_VERSION;
     out->fd = q_sys.openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out->fd < 0) return -errno;
+    return out->fd < 0 ? -errno : 0;
+}
+
+int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool sync, q_seg *out)
+{
+    char name[Q_SEG_NAME_BYTES];
+    q_seg_name(name, base, true);
+    int r = seg_open_new(dirfd, name, bytes, out);
+    if (r) return r;
+    out->base = base;
     uint8_t hdr[Q_SEG_HDR_BYTES];
     q_seg_hdr_encode(hdr, base, bytes, rt_wall_ns());
-    int r = q_sys.ftruncate(out->fd, bytes) == 0 ? 0 : -errno;
+    r = q_sys.ftruncate(out->fd, bytes) == 0 ? 0 : -errno;
     if (r == 0) r = q_seg_grow(out, alloc < Q_SEG_HDR_BYTES ? Q_SEG_HDR_BYTES : alloc);
     if (r == 0 && q_sys.pwrite(out->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
         r = errno ? -errno : -EIO;
@@ -127,14 +136,9 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool 
 int q_seg_spare_prepare(int dirfd, uint32_t bytes, uint32_t alloc, q_seg *out)
 {
     static const uint8_t zeros[Q_SEG_ALLOC_UNIT_BYTES];
-    memset(out, 0, sizeof *out);
-    out->bytes = bytes;
-    out->used = Q_SEG_HDR_BYTES;
-    out->verified = true;
-    out->version = Q_FORMAT_VERSION;
-    out->fd = q_sys.openat(dirfd, Q_SEG_SPARE_NAME, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out->fd < 0) return -errno;
-    int r = q_sys.ftruncate(out->fd, bytes) == 0 ? 0 : -errno;
+    int r = seg_open_new(dirfd, Q_SEG_SPARE_NAME, bytes, out);
+    if (r) return r;
+    r = q_sys.ftruncate(out->fd, bytes) == 0 ? 0 : -errno;
     if (r == 0) r = q_seg_grow(out, alloc < Q_SEG_PREWRITE_BYTES ? Q_SEG_PREWRITE_BYTES : alloc);
     /* The header's page now (the header goes in at adoption), then the first prewrite step. */
     if (r == 0 && q_sys.pwrite(out->fd, zeros, sizeof zeros, 0) != (ssize_t)sizeof zeros)

@@ -68,39 +68,54 @@ static void decoded_free(srv_job *j)
     j->ctx = NULL;
 }
 
-/* One block per request: the srv_decoded head with the generated struct, the request's copy,
- * then (small requests) the arena's first bytes. The copy used to be an allocation of its own
- * (srv_job_new's req), two per Enqueue where one does. */
-srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d)
+/* Takes one block for a `len`-byte message of `d` (srv_job_decoded*): the zeroed head with the
+ * generated struct, the message's copy (j->req, a view into the block) and, for a small message,
+ * the arena's first bytes (*inl_at, *inl_bytes; NULL, 0 otherwise). j->ctx owns the block from
+ * here (decoded_free). -ENOMEM: out of memory, j untouched. */
+static int decoded_block(srv_job *j, const uint8_t *msg, size_t len, const pw_msg_desc *d,
+                         uint8_t **inl_at, size_t *inl_bytes)
 {
-    srv_job *j = srv_job_new(c, NULL, 0);
     size_t head = (sizeof(srv_decoded) + d->size + 15u) & ~(size_t)15u;
     size_t copy = (len + 15u) & ~(size_t)15u;
     size_t inl = len <= (DECODED_INLINE_BYTES_MAX - DECODED_INLINE_SLACK_BYTES) / 2
                      ? (2 * len + DECODED_INLINE_SLACK_BYTES + 15u) & ~(size_t)15u
                      : 0;
-    srv_decoded *dc = j ? decoded_alloc(head + copy + inl) : NULL;
-    if (!dc) {
-        if (j) srv_job_free(j);
-        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return NULL;
-    }
+    srv_decoded *dc = decoded_alloc(head + copy + inl);
+    if (!dc) return -ENOMEM;
     int cache_shard = dc->cache_shard;
-    memset(dc, 0, sizeof *dc + d->size);
+    memset(dc, 0, sizeof *dc + d->size); /* the head and the generated struct */
     dc->cache_shard = cache_shard;
     uint8_t *req = (uint8_t *)dc + head;
     if (len) memcpy(req, msg, len);
     j->req_kind = SRV_JOB_REQ_DECODED;
     j->req.bytes.ptr = req;
     j->req.bytes.len = len;
-    if (srv_msg_decode_over(c, d, dc->msg, req, len, &dc->arena, inl ? req + copy : NULL, inl) <
+    j->ctx = dc;
+    *inl_at = inl ? req + copy : NULL;
+    *inl_bytes = inl;
+    return 0;
+}
+
+/* One block per request: the srv_decoded head with the generated struct, the request's copy,
+ * then (small requests) the arena's first bytes. The copy used to be an allocation of its own
+ * (srv_job_new's req), two per Enqueue where one does. */
+srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const pw_msg_desc *d)
+{
+    srv_job *j = srv_job_new(c, NULL, 0);
+    uint8_t *inl_at;
+    size_t inl;
+    if (!j || decoded_block(j, msg, len, d, &inl_at, &inl) != 0) {
+        if (j) srv_job_free(j);
+        pw_grpc_call_finish(c, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    srv_decoded *dc = j->ctx;
+    if (srv_msg_decode_over(c, d, dc->msg, j->req.bytes.ptr, len, &dc->arena, inl_at, inl) <
         0) { /* answered */
-        j->ctx = dc;
         decoded_free(j);
         srv_job_free(j);
         return NULL;
     }
-    j->ctx = dc;
     return j;
 }
 
@@ -110,30 +125,18 @@ srv_job *srv_job_decoded(pw_grpc_call *c, const uint8_t *msg, size_t len, const 
 srv_job *srv_job_decoded_msg(const uint8_t *msg, size_t len, const pw_msg_desc *d, q_err *e)
 {
     srv_job *j = srv_job_new(NULL, NULL, 0);
-    size_t head = (sizeof(srv_decoded) + d->size + 15u) & ~(size_t)15u;
-    size_t copy = (len + 15u) & ~(size_t)15u;
-    size_t inl = len <= (DECODED_INLINE_BYTES_MAX - DECODED_INLINE_SLACK_BYTES) / 2
-                     ? (2 * len + DECODED_INLINE_SLACK_BYTES + 15u) & ~(size_t)15u
-                     : 0;
-    srv_decoded *dc = j ? decoded_alloc(head + copy + inl) : NULL;
+    uint8_t *inl_at;
+    size_t inl;
     e->code = Q_RESOURCE_EXHAUSTED;
     snprintf(e->msg, sizeof e->msg, "out of memory");
-    if (!dc) {
+    if (!j || decoded_block(j, msg, len, d, &inl_at, &inl) != 0) {
         if (j) srv_job_free(j);
         return NULL;
     }
-    int cache_shard = dc->cache_shard;
-    memset(dc, 0, sizeof *dc + d->size); /* the head and the generated struct */
-    dc->cache_shard = cache_shard;
-    uint8_t *req = (uint8_t *)dc + head;
-    if (len) memcpy(req, msg, len);
-    j->req_kind = SRV_JOB_REQ_DECODED;
-    j->req.bytes.ptr = req;
-    j->req.bytes.len = len;
-    pw_msg_arena_init_heap_over(&dc->arena, inl ? req + copy : NULL, inl, SRV_MSG_ARENA_CHUNK_BYTES,
+    srv_decoded *dc = j->ctx;
+    pw_msg_arena_init_heap_over(&dc->arena, inl_at, inl, SRV_MSG_ARENA_CHUNK_BYTES,
                                 SRV_MSG_ARENA_BYTES_MAX);
-    int rc = pw_msg_decode(d, dc->msg, req, len, &dc->arena);
-    j->ctx = dc;
+    int rc = pw_msg_decode(d, dc->msg, j->req.bytes.ptr, len, &dc->arena);
     if (rc < 0) {
         if (rc != -ENOMEM) {
             e->code = Q_INVALID_ARGUMENT;

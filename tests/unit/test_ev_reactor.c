@@ -17,15 +17,6 @@
 #include "core/rt_clock.h"
 #include "ts_main.h"
 
-static ev_loop *mk_loop(void)
-{
-    int err;
-    const char *why;
-    ev_loop *l = ev_loop_create(NULL, &err, &why);
-    ck_assert_msg(l != NULL, "ev_loop_create: %s (%d)", why ? why : "?", err);
-    return l;
-}
-
 /* ---- timers ---- */
 static int order[8];
 static int norder;
@@ -37,7 +28,7 @@ static void on_timer(ev_loop *loop, ev_timer *t)
 
 START_TEST(timers_fire_in_deadline_order)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     ev_timer t[4];
     uint64_t now = rt_now_ns();
     for (int i = 0; i < 4; i++) ev_timer_init(&t[i], on_timer, (void *)(intptr_t)i);
@@ -60,7 +51,7 @@ END_TEST
 
 START_TEST(timer_restart_moves_deadline)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     ev_timer t[3];
     uint64_t now = rt_now_ns();
     for (int i = 0; i < 3; i++) ev_timer_init(&t[i], on_timer, (void *)(intptr_t)i);
@@ -115,7 +106,7 @@ static void *waker(void *p)
 
 START_TEST(wake_from_other_loop_delivers_data)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     ev_loop_set_wake_handler(l, on_wake, NULL);
     waker_arg a = {.target = l, .use_loop = true, .n = 10};
     got_sum = 0;
@@ -134,7 +125,7 @@ END_TEST
 
 START_TEST(wake_from_plain_thread_uses_eventfd)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     ev_loop_set_wake_handler(l, on_wake, NULL);
     waker_arg a = {.target = l, .use_loop = false, .n = 1};
     got_n = 0;
@@ -185,7 +176,7 @@ static void on_accept(ev_loop *loop, ev_op *op, int res, unsigned flags)
 
 START_TEST(accept_and_multishot_recv)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
@@ -218,7 +209,7 @@ static void on_send(ev_loop *loop, ev_op *op, int res, unsigned flags)
 
 START_TEST(send_reports_bytes_and_errors)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     int res = 0;
@@ -241,7 +232,7 @@ END_TEST
 /* ev_connect: 0 against a listener, -ECONNREFUSED once nothing listens there. */
 START_TEST(connect_completes_or_is_refused)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
@@ -271,7 +262,7 @@ static void on_timer_noop(ev_loop *loop, ev_timer *t) { *(int *)t->ud += 1; }
 
 START_TEST(has_events_submits_and_sees_completions)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     ck_assert(!ev_loop_has_events(l));
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -302,7 +293,7 @@ END_TEST
 
 START_TEST(fsync_completes)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     char path[] = "/tmp/ev_fsync_XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -332,7 +323,7 @@ static bool veto_hook(ev_loop *loop, void *ud, ev_hook_phase phase)
 
 START_TEST(hook_veto_prevents_blocking)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     ck_assert_int_eq(ev_loop_add_hook(l, veto_hook, NULL), 0);
     hook_calls = 0;
     ev_loop_run(l); /* would block forever if the veto were ignored */
@@ -412,7 +403,7 @@ static uint64_t hist_above(const rt_hist *h, uint64_t ns)
 
 START_TEST(stall_histogram_counts_time_in_callbacks)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     rt_hist before = {0};
     rt_hist_add(&before, ev_loop_stall_hist(l));
     ck_assert_uint_eq(before.count, 0);

@@ -20,15 +20,6 @@
  * slices (a few ms each) when two threads share one CPU. */
 #define TURN_NS (40 * RT_NS_PER_MS)
 
-static ev_loop *mk_loop(void)
-{
-    int err;
-    const char *why;
-    ev_loop *l = ev_loop_create(NULL, &err, &why);
-    ck_assert_msg(l != NULL, "ev_loop_create: %s (%d)", why ? why : "?", err);
-    return l;
-}
-
 static void on_sleep_timer(ev_loop *loop, ev_timer *t)
 {
     struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)TURN_NS};
@@ -46,7 +37,7 @@ static void on_spin_timer(ev_loop *loop, ev_timer *t)
 /* Runs one turn that calls `cb`, and the next turn's start that ends it; fills the split. */
 static void run_turn(ev_timer_cb cb, rt_hist *oncpu, rt_hist *pre, rt_hist *all)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     ev_timer t;
     ev_timer_init(&t, cb, NULL);
     ck_assert_int_eq(ev_timer_start(l, &t, rt_now_ns() + RT_NS_PER_MS), 0);
@@ -128,7 +119,7 @@ END_TEST
 
 START_TEST(short_turns_are_not_split)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     for (int i = 0; i < 100; i++) ck_assert_int_ge(ev_loop_run_once(l, false), 0);
     rt_hist all = {0}, oncpu = {0}, pre = {0};
     rt_hist_add(&all, ev_loop_stall_hist(l));

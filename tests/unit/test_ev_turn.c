@@ -13,15 +13,6 @@
 #include "core/rt_clock.h"
 #include "ts_main.h"
 
-static ev_loop *mk_loop(void)
-{
-    int err;
-    const char *why;
-    ev_loop *l = ev_loop_create(NULL, &err, &why);
-    ck_assert_msg(l != NULL, "ev_loop_create: %s (%d)", why ? why : "?", err);
-    return l;
-}
-
 typedef struct {
     uint32_t got;      /* wake-ups handled */
     uint32_t order_ok; /* each carried the next number */
@@ -70,7 +61,7 @@ static void on_sent(ev_loop *loop, ev_op *op, int res, unsigned flags)
  * first submit completes them all at once (inline) and their completions wait in the CQ. */
 START_TEST(a_backlog_runs_over_turns_of_one_batch)
 {
-    ev_loop *l = mk_loop();
+    ev_loop *l = ts_loop_create();
     wake_count w = {0};
     ck_assert_int_eq(ev_loop_add_hook(l, on_iteration, &w), 0);
     int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -105,7 +96,7 @@ END_TEST
 
 START_TEST(a_turn_stops_after_its_time_budget)
 {
-    ev_loop *l = mk_loop(), *from = mk_loop();
+    ev_loop *l = ts_loop_create(), *from = ts_loop_create();
     wake_count w = {.spin_ns = SLOW_CQE_NS};
     ck_assert_int_eq(ev_loop_add_wake_handler(l, on_wake, &w), 0);
     post_wakes(from, l, SLOW_CQES);

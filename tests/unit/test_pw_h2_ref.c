@@ -102,6 +102,24 @@ static uint8_t data_of(const buf *out, uint32_t sid, buf *data)
     return last;
 }
 
+/* Starts the test's two buffers (1 MiB each: what was sent, the DATA payloads of it) and sends
+ * what the session has in steps of `step` bytes into `out`. Returns the bytes of them sent from
+ * `ref`'s storage. */
+static size_t first_send(buf *out, buf *data, const rt_blob *ref, size_t step)
+{
+    buf_init(out, 1 << 20);
+    buf_init(data, 1 << 20);
+    size_t ref_bytes = 0;
+    take_and_send(out, ref, step, &ref_bytes);
+    return ref_bytes;
+}
+
+static void bufs_deinit(buf *out, buf *data)
+{
+    buf_deinit(out);
+    buf_deinit(data);
+}
+
 START_TEST(payload_goes_out_by_reference_in_order)
 {
     respond(1);
@@ -111,10 +129,7 @@ START_TEST(payload_goes_out_by_reference_in_order)
     ck_assert_uint_ge(b->refs, 2); /* ours, the stream's and any frame already pumped */
     ck_assert_int_eq(pw_h2_submit_data(S, 1, (const uint8_t *)"tail", 4, true), 4);
     buf out, data;
-    buf_init(&out, 1 << 20);
-    buf_init(&data, 1 << 20);
-    size_t ref_bytes = 0;
-    take_and_send(&out, b, 1000, &ref_bytes);
+    size_t ref_bytes = first_send(&out, &data, b, 1000);
     ck_assert_uint_eq(ref_bytes, PAYLOAD_BYTES); /* every payload byte sent from the blob */
     ck_assert_uint_eq(data_of(&out, 1, &data) & PW_H2_FLAG_END_STREAM, PW_H2_FLAG_END_STREAM);
     ck_assert_uint_eq(buf_size(&data), 4 + PAYLOAD_BYTES + 4);
@@ -134,8 +149,7 @@ START_TEST(payload_goes_out_by_reference_in_order)
     ck_assert_uint_eq(b->refs, 1); /* the session let go */
     ck_assert_uint_eq(tp_closes[1], 1);
     rt_blob_unref(b);
-    buf_deinit(&out);
-    buf_deinit(&data);
+    bufs_deinit(&out, &data);
 }
 END_TEST
 
@@ -149,10 +163,7 @@ START_TEST(windows_split_references_and_resume)
     ck_assert_int_eq(pw_h2_submit_data_ref(S, 1, NULL, 0, b, b->data, b->len), 0);
     ck_assert_int_eq(pw_h2_submit_data(S, 1, NULL, 0, true), 0);
     buf out, data;
-    buf_init(&out, 1 << 20);
-    buf_init(&data, 1 << 20);
-    size_t ref_bytes = 0;
-    take_and_send(&out, b, 1 << 20, &ref_bytes);
+    size_t ref_bytes = first_send(&out, &data, b, 1 << 20);
     ck_assert_uint_eq(ref_bytes, 1000);
     while (ref_bytes < PAYLOAD_BYTES) {
         tp_window_update(1, 7000);
@@ -164,8 +175,7 @@ START_TEST(windows_split_references_and_resume)
     ck_assert_mem_eq(buf_begin(&data), b->data, PAYLOAD_BYTES);
     ck_assert_uint_eq(b->refs, 1);
     rt_blob_unref(b);
-    buf_deinit(&out);
-    buf_deinit(&data);
+    bufs_deinit(&out, &data);
 }
 END_TEST
 
@@ -264,10 +274,7 @@ START_TEST(one_referenced_piece_allocates_no_node)
     tp_window_update(1, 1000);
     ck_assert_int_ge(tp_flush(), 0);
     buf out, data;
-    buf_init(&out, 1 << 20);
-    buf_init(&data, 1 << 20);
-    size_t ref_bytes = 0;
-    take_and_send(&out, b, 1 << 20, &ref_bytes);
+    size_t ref_bytes = first_send(&out, &data, b, 1 << 20);
     ck_assert_uint_eq(ref_bytes, 100);
     ck_assert_uint_eq(data_of(&out, 1, &data) & PW_H2_FLAG_END_STREAM, PW_H2_FLAG_END_STREAM);
     ck_assert_uint_eq(buf_size(&data), 300);
@@ -277,8 +284,7 @@ START_TEST(one_referenced_piece_allocates_no_node)
     ck_assert_uint_eq(b2->refs, 1);
     rt_blob_unref(b);
     rt_blob_unref(b2);
-    buf_deinit(&out);
-    buf_deinit(&data);
+    bufs_deinit(&out, &data);
 }
 END_TEST
 

@@ -1,6 +1,7 @@
 /* queue/q_commit: async group commit on the io_uring reactor. Skips (exit 77) when io_uring is
  * unusable here. */
 #include "test_q_util.h"
+#include "ts_main.h" /* ts_loop_create */
 
 #include "core/ev_reactor.h"
 #include "queue/q_log_int.h" /* to make one fsync fail */
@@ -67,15 +68,6 @@ static void on_durable(q_log *log, void *ud, uint64_t durable)
     b->last_durable = durable;
 }
 
-static ev_loop *make_loop(void)
-{
-    int err;
-    const char *why;
-    ev_loop *loop = ev_loop_create(NULL, &err, &why);
-    ck_assert_ptr_nonnull(loop);
-    return loop;
-}
-
 /* A new log in a new directory (dir: 64 bytes) with SEG-byte segments, attached to a new loop. */
 static q_log *open_attached(char *dir, ev_loop **loop)
 {
@@ -84,7 +76,7 @@ static q_log *open_attached(char *dir, ev_loop **loop)
     tq_opts(&o, SEG);
     q_log *log;
     ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    *loop = make_loop();
+    *loop = ts_loop_create();
     ck_assert_int_eq(q_log_attach(log, *loop), 0);
     return log;
 }
@@ -106,7 +98,7 @@ static void run(const char *policy, int nappenders, int per)
     ck_assert_int_eq(q_commit_policy_parse(policy, &o), 0);
     bench b = {0};
     b.never = strcmp(policy, "never") == 0;
-    b.loop = make_loop();
+    b.loop = ts_loop_create();
     ck_assert_int_eq(q_log_open(dir, &o, &b.log, NULL), 0);
     ck_assert_int_eq(q_log_attach(b.log, b.loop), 0);
     q_log_on_durable(b.log, on_durable, &b);
@@ -195,7 +187,7 @@ START_TEST(edge_cases)
     q_commit_waiter w1, w2;
     uint64_t seen[4] = {0};
     ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), -EINVAL); /* not attached */
-    ev_loop *loop = make_loop();
+    ev_loop *loop = ts_loop_create();
     ck_assert_int_eq(q_log_attach(log, loop), 0);
     ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 1); /* nothing to sync */
     ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
@@ -311,7 +303,7 @@ START_TEST(sync_async_publishes_under_never)
     q_commit_waiter w, w2;
     uint64_t seen[4] = {0};
     ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), -EINVAL); /* not attached */
-    ev_loop *loop = make_loop();
+    ev_loop *loop = ts_loop_create();
     ck_assert_int_eq(q_log_attach(log, loop), 0);
     uint64_t n = fill_segments(log, 3);
     q_log_stats st;
@@ -352,7 +344,7 @@ START_TEST(retain_deletes_through_the_ring)
     char dir[64];
     tq_mkdtemp(dir);
     q_log *log = open_never(dir);
-    ev_loop *loop = make_loop();
+    ev_loop *loop = ts_loop_create();
     ck_assert_int_eq(q_log_attach(log, loop), 0);
     uint64_t n = fill_segments(log, 3);
     q_log_stats st;

@@ -5,6 +5,7 @@
  * the system calls ran on (q_sys hooks that fail on the test's thread), not wall clock. Skips
  * (exit 77) when io_uring is unusable here. */
 #include "test_q_util.h"
+#include "ts_main.h" /* ts_loop_create */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,15 +50,6 @@ static int munmap_off_thread(void *addr, size_t len)
     return munmap(addr, len);
 }
 
-static ev_loop *make_loop(void)
-{
-    int err;
-    const char *why;
-    ev_loop *loop = ev_loop_create(NULL, &err, &why);
-    ck_assert_ptr_nonnull(loop);
-    return loop;
-}
-
 static q_log *open_log(const char *dir, ev_loop *loop)
 {
     q_log_opts o;
@@ -94,28 +86,49 @@ static void check_all(q_log *log, uint64_t to)
     }
 }
 
+/* Appends records from *off on (each checked, *off advanced) until the log has `nsegs`
+ * segments, settling the loop after each. */
+static void append_to_segs(q_log *log, ev_loop *loop, uint64_t *off, uint32_t nsegs)
+{
+    while (log->nsegs < nsegs) {
+        ck_assert_int_eq(tq_append(log, *off, MAXLEN), (int64_t)*off);
+        (*off)++;
+        settle(log, loop);
+    }
+}
+
+/* The log made `ahead` segments from a spare and `inl` on its own thread. */
+static void assert_made(q_log *log, uint64_t ahead, uint64_t inl)
+{
+    q_log_stats st;
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.segments_made_ahead, ahead);
+    ck_assert_uint_eq(st.segments_made_inline, inl);
+}
+
+/* Closes log, then destroys loop (when not NULL) and removes dir. */
+static void close_all(q_log *log, ev_loop *loop, const char *dir)
+{
+    ck_assert_int_eq(q_log_close(log), 0);
+    if (loop) ev_loop_destroy(loop);
+    tq_rmdir(dir);
+}
+
 /* Every roll of a log on a loop goes into a file the background thread made: the log's thread
  * never creates (openat) or sizes (ftruncate) a segment file. */
 START_TEST(rolls_take_the_spare_made_ahead)
 {
     char dir[64];
     tq_mkdtemp(dir);
-    ev_loop *loop = make_loop();
+    ev_loop *loop = ts_loop_create();
     q_log *log = open_log(dir, loop);
     test_thread = pthread_self();
     q_sys.openat = openat_off_thread;
     q_sys.ftruncate = ftruncate_off_thread;
     uint64_t off = 0;
-    while (log->nsegs < 4) {
-        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-        off++;
-        settle(log, loop);
-    }
+    append_to_segs(log, loop, &off, 4);
     q_sys_reset();
-    q_log_stats st;
-    q_log_get_stats(log, &st);
-    ck_assert_uint_eq(st.segments_made_ahead, 3);
-    ck_assert_uint_eq(st.segments_made_inline, 0);
+    assert_made(log, 3, 0);
     check_all(log, off);
     ck_assert_int_eq(q_log_commit(log), 0);
     ck_assert_int_eq(q_log_close(log), 0);
@@ -123,9 +136,7 @@ START_TEST(rolls_take_the_spare_made_ahead)
     log = open_log(dir, NULL);
     ck_assert_uint_eq(q_log_next(log), off);
     check_all(log, off);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_all(log, loop, dir);
 }
 END_TEST
 
@@ -142,13 +153,9 @@ START_TEST(without_a_spare_the_roll_creates_its_segment)
         off++;
         ck_assert_int_eq(log->spare.state, Q_SPARE_NONE);
     }
-    q_log_stats st;
-    q_log_get_stats(log, &st);
-    ck_assert_uint_eq(st.segments_made_ahead, 0);
-    ck_assert_uint_eq(st.segments_made_inline, 2);
+    assert_made(log, 0, 2);
     check_all(log, off);
-    ck_assert_int_eq(q_log_close(log), 0);
-    tq_rmdir(dir);
+    close_all(log, NULL, dir);
 }
 END_TEST
 
@@ -169,7 +176,7 @@ START_TEST(a_failed_spare_is_not_retried_before_the_roll)
 {
     char dir[64];
     tq_mkdtemp(dir);
-    ev_loop *loop = make_loop();
+    ev_loop *loop = ts_loop_create();
     q_log *log = open_log(dir, loop);
     atomic_store(&spare_truncates, 0);
     test_thread = pthread_self();
@@ -184,14 +191,9 @@ START_TEST(a_failed_spare_is_not_retried_before_the_roll)
     q_sys_reset();
     ck_assert_uint_eq(atomic_load(&spare_truncates), 1);
     ck_assert(!spare_file(dir)); /* the failed job left nothing */
-    q_log_stats st;
-    q_log_get_stats(log, &st);
-    ck_assert_uint_eq(st.segments_made_ahead, 0);
-    ck_assert_uint_eq(st.segments_made_inline, 1);
+    assert_made(log, 0, 1);
     check_all(log, off);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_all(log, loop, dir);
 }
 END_TEST
 
@@ -206,7 +208,7 @@ START_TEST(a_spare_left_by_a_sigkill_is_deleted_at_open)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        ev_loop *loop = make_loop();
+        ev_loop *loop = ts_loop_create();
         q_log *log = open_log(dir, loop);
         uint64_t off = 0;
         while (log->spare.state != Q_SPARE_READY) {
@@ -231,8 +233,7 @@ START_TEST(a_spare_left_by_a_sigkill_is_deleted_at_open)
     ck_assert(!spare_file(dir));
     ck_assert_uint_eq(q_log_next(log), n); /* --fsync never: the page cache kept them */
     check_all(log, n);
-    ck_assert_int_eq(q_log_close(log), 0);
-    tq_rmdir(dir);
+    close_all(log, NULL, dir);
 }
 END_TEST
 
@@ -242,14 +243,10 @@ START_TEST(retired_mappings_unmap_off_the_loop_thread)
 {
     char dir[64];
     tq_mkdtemp(dir);
-    ev_loop *loop = make_loop();
+    ev_loop *loop = ts_loop_create();
     q_log *log = open_log(dir, loop);
     uint64_t off = 0;
-    while (log->nsegs < 4) {
-        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-        off++;
-        settle(log, loop);
-    }
+    append_to_segs(log, loop, &off, 4);
     ck_assert_int_eq(q_log_commit(log), 0); /* publishes the rolled segments */
     test_thread = pthread_self();
     atomic_store(&off_thread_munmaps, 0);
@@ -266,9 +263,7 @@ START_TEST(retired_mappings_unmap_off_the_loop_thread)
     q_sys_reset();
     check_all(log, off);
     ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
+    close_all(log, loop, dir);
 }
 END_TEST
 

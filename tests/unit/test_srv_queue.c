@@ -23,52 +23,8 @@ static void stop(void)
     ts_server_stop(&S);
 }
 
-/* Only shard `i` runs in waits until ts_step_all (the other shards' inbound lanes hold). */
-static void step_only(int i)
-{
-    C.step_mask_set = true;
-    C.step_mask = 1u << i;
-}
-static void step_all(void) { C.step_mask_set = false; }
-
-/* Messages shard `i` has sent through the mesh. */
-static uint64_t mesh_sent(int i)
-{
-    wk_mesh_stats st;
-    wk_mesh_get_stats(srv_q.mesh, i, &st);
-    return st.sent;
-}
-
-/* Shard 0 has sent a job since `*since` (its count then). */
-static bool cond_sent(ts_client *c, const void *since)
-{
-    return mesh_sent(0) > *(const uint64_t *)since;
-}
-
-/* Messages shard `i` has run from the mesh. */
-static uint64_t mesh_received(int i)
-{
-    wk_mesh_stats st;
-    wk_mesh_get_stats(srv_q.mesh, i, &st);
-    return st.received;
-}
-
-/* Shard 1 has run a message since `*since` (its count then). */
-static bool cond_owner_ran(ts_client *c, const void *since)
-{
-    return mesh_received(1) > *(const uint64_t *)since;
-}
-
 /* Shard 0 has no call open any more (it processed the client's reset). */
 static bool cond_no_calls(ts_client *c, const void *arg) { return ts_active_calls(c->s, 0) == 0; }
-
-/* Runs `rounds` rounds (no condition: used while a shard is held, to show nothing happens). */
-static void rounds(int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (!ts_round(&C)) ts_idle(&C);
-    }
-}
 
 static bool parked(const char *q)
 {
@@ -160,15 +116,15 @@ START_TEST(enqueue_lease_ack_across_shards)
     char q[32], id[64], lid[64], payload[64];
     ts_queue_on(q, sizeof q, "far", 1);
     /* Hold shard 1: the Enqueue's job waits in the lane, the call stays open. */
-    step_only(0);
-    uint64_t sent0 = mesh_sent(0);
+    ts_step_only(&C, 0);
+    uint64_t sent0 = ts_mesh_sent(0);
     uint32_t sid = ts_enqueue_start(&C, q, "hello");
-    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
-    rounds(50);
+    ck_assert(ts_wait_for(&C, ts_cond_origin_sent, &sent0, TS_WAIT_MS));
+    ts_rounds(&C, 50);
     ck_assert(!ts_call_of(&C, sid)->closed);
     ck_assert_uint_eq(queue_info(q).enqueued_total, 0);
     /* Release it: the owner appends, the reply crosses back, shard 0 answers. */
-    step_all();
+    ts_step_all(&C);
     ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
     ck_assert_int_eq(ts_status(&C, sid), 0);
     pw_msg_arena a;
@@ -207,20 +163,11 @@ START_TEST(enqueue_owner_allocates_only_the_reply)
     char q[32], id[64];
     ts_queue_on(q, sizeof q, "far", 1);
     enqueue_ok(q, "first", id); /* the queue exists: what is counted is the steady state */
-    step_only(0);
-    uint64_t sent0 = mesh_sent(0);
+    ts_step_only(&C, 0);
+    uint64_t sent0 = ts_mesh_sent(0);
     uint32_t sid = ts_enqueue_start(&C, q, "hello");
-    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
-    rounds(10); /* shard 0 publishes its lane */
-    uint64_t ran1 = mesh_received(1);
-    rt_alloc_test_start(0);
-    ts_armed = 1;
-    step_only(1);
-    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
-    uint64_t allocs = rt_alloc_test_count();
-    ts_armed = 0;
-    rt_alloc_test_stop();
-    step_all();
+    ck_assert(ts_wait_for(&C, ts_cond_origin_sent, &sent0, TS_WAIT_MS));
+    uint64_t allocs = ts_owner_run_counted(&C);
     ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
     ck_assert_int_eq(ts_status(&C, sid), 0);
     ck_assert_uint_eq(queue_info(q).enqueued_total, 2);
@@ -242,16 +189,13 @@ START_TEST(enqueue_origin_allocates_one_request_block)
     ts_queue_on(q, sizeof q, "far", 1);
     enqueue_ok(q, "first", id); /* the queue, the caches and the buffers exist */
     enqueue_ok(q, "second", id);
-    step_only(0);
-    uint64_t sent0 = mesh_sent(0);
-    rt_alloc_test_start(0);
-    ts_armed = 1;
+    ts_step_only(&C, 0);
+    uint64_t sent0 = ts_mesh_sent(0);
+    ts_count_start();
     uint32_t sid = ts_enqueue_start(&C, q, "hello");
-    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
-    uint64_t allocs = rt_alloc_test_count();
-    ts_armed = 0;
-    rt_alloc_test_stop();
-    step_all();
+    ck_assert(ts_wait_for(&C, ts_cond_origin_sent, &sent0, TS_WAIT_MS));
+    uint64_t allocs = ts_count_stop(NULL);
+    ts_step_all(&C);
     ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
     ck_assert_int_eq(ts_status(&C, sid), 0);
     ck_assert_uint_eq(queue_info(q).enqueued_total, 3);
@@ -310,22 +254,9 @@ END_TEST
 
 /* Waits for the next WorkResponse on `sid`. */
 static bool work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *a);
-typedef struct work_wait {
-    uint32_t sid;
-} work_wait;
-static bool cond_work_msg(ts_client *c, const void *arg)
-{
-    ts_call *k = ts_call_of(c, ((const work_wait *)arg)->sid);
-    size_t have = buf_size(&k->data) - k->taken;
-    if (have < 5) return k->closed;
-    const uint8_t *p = buf_begin(&k->data) + k->taken;
-    size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
-    return have >= 5 + n || k->closed;
-}
 static bool work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *a)
 {
-    work_wait w = {sid};
-    if (!ts_wait_for(&C, cond_work_msg, &w, TS_WAIT_MS)) return false;
+    if (!ts_wait_for(&C, ts_cond_msg_or_closed, &sid, TS_WAIT_MS)) return false;
     return ts_next_msg(&C, sid, &pwm_ringq_v1_WorkResponse_desc, m, a);
 }
 
@@ -334,8 +265,7 @@ static bool work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *
  * Returns the server's allocations meanwhile (counting allocator armed around it). */
 static uint64_t work_refused_credits(uint32_t ws, uint64_t first_id, int n)
 {
-    rt_alloc_test_start(0);
-    ts_armed = 1;
+    ts_count_start();
     for (int i = 0; i < n; i++) {
         pwm_ringq_v1_Credit cr = {.n = 1};
         pwm_ringq_v1_WorkRequest wr = {.request_id = first_id + (uint64_t)i,
@@ -352,9 +282,7 @@ static uint64_t work_refused_credits(uint32_t ws, uint64_t first_id, int n)
         ck_assert_uint_eq(m.result->request_id, first_id + (uint64_t)i);
         ck_assert_uint_eq(m.result->code, Q_FAILED_PRECONDITION);
     }
-    uint64_t allocs = rt_alloc_test_count();
-    ts_armed = 0;
-    rt_alloc_test_stop();
+    uint64_t allocs = ts_count_stop(NULL);
     pw_msg_arena_deinit(&a);
     return allocs;
 }
@@ -479,18 +407,18 @@ START_TEST(cancel_while_job_in_flight)
     char q[32], id[64];
     ts_queue_on(q, sizeof q, "far", 1);
     enqueue_ok(q, "keep", id);
-    step_only(0);
-    uint64_t sent0 = mesh_sent(0);
+    ts_step_only(&C, 0);
+    uint64_t sent0 = ts_mesh_sent(0);
     uint32_t ls = ts_lease_start(&C, q, 1, 0, 30000);
     /* Shard 0 decoded it and sent the job; shard 1 has not run it. */
-    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
+    ck_assert(ts_wait_for(&C, ts_cond_origin_sent, &sent0, TS_WAIT_MS));
     ck_assert(!ts_call_of(&C, ls)->closed);
     ts_rst(&C, ls, 0x8 /* CANCEL */);
     /* Shard 0 ends the call; the job in the lane still holds its reference. */
     ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
-    uint64_t ran1 = mesh_received(1);
-    step_all();
-    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
+    uint64_t ran1 = ts_mesh_received(1);
+    ts_step_all(&C);
+    ck_assert(ts_wait_for(&C, ts_cond_owner_ran, &ran1, TS_WAIT_MS));
     assert_still_ready(q, id);
     stop();
 }
@@ -505,11 +433,11 @@ START_TEST(cancel_while_parked_on_owner)
     ts_queue_on(q, sizeof q, "far", 1);
     uint32_t ls = ts_lease_start(&C, q, 1, 20000, 30000);
     ck_assert(ts_wait_for(&C, cond_parked, q, TS_WAIT_MS));
-    step_only(0);
+    ts_step_only(&C, 0);
     ts_rst(&C, ls, 0x8 /* CANCEL */);
     ck_assert(ts_wait_for(&C, cond_no_calls, NULL, TS_WAIT_MS));
     ck_assert(parked(q)); /* the owner has not heard of it */
-    step_all();
+    ts_step_all(&C);
     /* The Enqueue's run on the owner serves the wait list before its reply leaves. */
     enqueue_ok(q, "stay", id);
     ck_assert(!parked(q));

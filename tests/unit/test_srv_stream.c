@@ -30,12 +30,6 @@ static void stop(void)
     ts_server_stop(&S);
 }
 
-static void rounds(int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!ts_round(&C)) ts_idle(&C);
-}
-
 /* A stream name whose partition is owned by shard `owner`. */
 static void name_on(char *out, size_t cap, const char *prefix, int owner)
 {
@@ -72,7 +66,7 @@ START_TEST(create_answered_once_every_shard_applied)
     C.step_mask_set = true;
     C.step_mask = 0x3;
     uint32_t sid = create_start(name, "orders.>");
-    rounds(200);
+    ts_rounds(&C, 200);
     ck_assert_msg(!ts_call_of(&C, sid)->closed, "answered before shard 2 applied the change");
     ck_assert_ptr_nonnull(dir_on(0, "orders.x"));
     ck_assert_ptr_nonnull(dir_on(1, "orders.x"));

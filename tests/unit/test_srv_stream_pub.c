@@ -28,43 +28,6 @@ static void stop(void)
     ts_server_stop(&S);
 }
 
-static void rounds(int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!ts_round(&C)) ts_idle(&C);
-}
-
-static void step_only(int i)
-{
-    C.step_mask_set = true;
-    C.step_mask = 1u << i;
-}
-static void step_all(void) { C.step_mask_set = false; }
-
-static uint64_t mesh_sent(int i)
-{
-    wk_mesh_stats st;
-    wk_mesh_get_stats(srv_q.mesh, i, &st);
-    return st.sent;
-}
-
-static uint64_t mesh_received(int i)
-{
-    wk_mesh_stats st;
-    wk_mesh_get_stats(srv_q.mesh, i, &st);
-    return st.received;
-}
-
-static bool cond_sent(ts_client *c, const void *since)
-{
-    return mesh_sent(0) > *(const uint64_t *)since;
-}
-
-static bool cond_owner_ran(ts_client *c, const void *since)
-{
-    return mesh_received(1) > *(const uint64_t *)since;
-}
-
 /* A stream name whose partition shard `owner` owns; the stream captures that name. */
 static void create_on(char *out, size_t cap, int owner)
 {
@@ -110,42 +73,47 @@ static void answer_ok(uint32_t sid, uint64_t rid, size_t n)
     pw_msg_arena_deinit(&a);
 }
 
+/* Starts the server and opens a PublishStream call on a new stream owned by shard 1 (its name
+ * in `name`), answered `warm` requests of `n` messages each first: the steady state. */
+static uint32_t open_warm(char *name, size_t cap, uint64_t warm, size_t n)
+{
+    start();
+    create_on(name, cap, 1);
+    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
+    for (uint64_t rid = 1; rid <= warm; rid++) {
+        send_batch(sid, rid, name, n);
+        answer_ok(sid, rid, n);
+    }
+    return sid;
+}
+
+/* Ends the call `sid` from the client's side, waits for it to close, stops the server. */
+static void close_and_stop(uint32_t sid)
+{
+    ts_send_raw(&C, sid, NULL, 0, true);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    stop();
+}
+
 /* The owner's side of a PublishStream request of 64 messages (shard 1 stepped alone while the
  * counting allocator is armed), in the steady state: the reply's buffer and nothing else. The
  * message views, their headers, the plan, the results and the reply's acks and receipts are
  * on the stack (they were six allocations per request, whatever its size). */
 START_TEST(publish_owner_allocates_only_the_reply)
 {
-    start();
     char name[32];
-    create_on(name, sizeof name, 1);
-    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
     /* Three batches first: the stream's subject, its index (64 entries, doubled to 256 by the
      * third) and the log's pins exist before the counted fourth. */
-    for (uint64_t rid = 1; rid <= 3; rid++) {
-        send_batch(sid, rid, name, BATCH);
-        answer_ok(sid, rid, BATCH);
-    }
-    step_only(0);
-    uint64_t sent0 = mesh_sent(0);
+    uint32_t sid = open_warm(name, sizeof name, 3, BATCH);
+    ts_step_only(&C, 0);
+    uint64_t sent0 = ts_mesh_sent(0);
     send_batch(sid, 4, name, BATCH);
-    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
-    rounds(10); /* shard 0 publishes its lane */
-    uint64_t ran1 = mesh_received(1);
-    rt_alloc_test_start(0);
-    ts_armed = 1;
-    step_only(1);
-    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
-    uint64_t allocs = rt_alloc_test_count();
-    ts_armed = 0;
-    rt_alloc_test_stop();
-    step_all();
+    ck_assert(ts_wait_for(&C, ts_cond_origin_sent, &sent0, TS_WAIT_MS));
+    uint64_t allocs = ts_owner_run_counted(&C);
     answer_ok(sid, 4, BATCH);
     ck_assert_msg(allocs <= 1, "the owner's side of a 64-message publish made %llu allocations",
                   (unsigned long long)allocs);
-    ts_send_raw(&C, sid, NULL, 0, true);
-    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
-    stop();
+    close_and_stop(sid);
 }
 END_TEST
 
@@ -156,30 +124,19 @@ END_TEST
  * place in the answer order (srv_ordered). */
 START_TEST(publish_origin_allocates_one_request_block)
 {
-    start();
     char name[32];
-    create_on(name, sizeof name, 1);
-    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
-    for (uint64_t rid = 1; rid <= 2; rid++) {
-        send_batch(sid, rid, name, 1);
-        answer_ok(sid, rid, 1);
-    }
-    step_only(0);
-    uint64_t sent0 = mesh_sent(0);
-    rt_alloc_test_start(0);
-    ts_armed = 1;
+    uint32_t sid = open_warm(name, sizeof name, 2, 1);
+    ts_step_only(&C, 0);
+    uint64_t sent0 = ts_mesh_sent(0);
+    ts_count_start();
     send_batch(sid, 3, name, 1);
-    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
-    uint64_t allocs = rt_alloc_test_count();
-    ts_armed = 0;
-    rt_alloc_test_stop();
-    step_all();
+    ck_assert(ts_wait_for(&C, ts_cond_origin_sent, &sent0, TS_WAIT_MS));
+    uint64_t allocs = ts_count_stop(NULL);
+    ts_step_all(&C);
     answer_ok(sid, 3, 1);
     ck_assert_msg(allocs <= 3, "the origin's side of a batch-1 publish made %llu allocations",
                   (unsigned long long)allocs);
-    ts_send_raw(&C, sid, NULL, 0, true);
-    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
-    stop();
+    close_and_stop(sid);
 }
 END_TEST
 
@@ -191,37 +148,26 @@ END_TEST
  * session's output buffer, each taken again once emptied). */
 START_TEST(publish_answer_is_sent_as_the_owner_encoded_it)
 {
-    start();
     char name[32];
-    create_on(name, sizeof name, 1);
-    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
-    for (uint64_t rid = 1; rid <= 2; rid++) {
-        send_batch(sid, rid, name, 1);
-        answer_ok(sid, rid, 1);
-    }
-    step_only(0);
-    uint64_t sent0 = mesh_sent(0);
+    uint32_t sid = open_warm(name, sizeof name, 2, 1);
+    ts_step_only(&C, 0);
+    uint64_t sent0 = ts_mesh_sent(0);
     send_batch(sid, 3, name, 1);
-    ck_assert(ts_wait_for(&C, cond_sent, &sent0, TS_WAIT_MS));
-    rounds(10);
-    uint64_t ran1 = mesh_received(1), sent1 = mesh_sent(1);
-    step_only(1);
-    ck_assert(ts_wait_for(&C, cond_owner_ran, &ran1, TS_WAIT_MS));
-    ck_assert_uint_gt(mesh_sent(1), sent1); /* replied */
-    step_only(0);
-    rt_alloc_test_start(0);
-    ts_armed = 1;
+    ck_assert(ts_wait_for(&C, ts_cond_origin_sent, &sent0, TS_WAIT_MS));
+    ts_rounds(&C, 10);
+    uint64_t ran1 = ts_mesh_received(1), sent1 = ts_mesh_sent(1);
+    ts_step_only(&C, 1);
+    ck_assert(ts_wait_for(&C, ts_cond_owner_ran, &ran1, TS_WAIT_MS));
+    ck_assert_uint_gt(ts_mesh_sent(1), sent1); /* replied */
+    ts_step_only(&C, 0);
+    ts_count_start();
     ck_assert(ts_wait_for(&C, ts_cond_msg_or_closed, &sid, TS_WAIT_MS));
-    uint64_t allocs = rt_alloc_test_count();
-    ts_armed = 0;
-    rt_alloc_test_stop();
-    step_all();
+    uint64_t allocs = ts_count_stop(NULL);
+    ts_step_all(&C);
     answer_ok(sid, 3, 1);
     ck_assert_msg(allocs <= 2, "the origin's side of an answer made %llu allocations",
                   (unsigned long long)allocs);
-    ts_send_raw(&C, sid, NULL, 0, true);
-    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
-    stop();
+    close_and_stop(sid);
 }
 END_TEST
 
@@ -238,19 +184,15 @@ static uint64_t lookups_on_0(void)
  * for the batch, not one per message (it was 64 for 64 messages). */
 START_TEST(publish_batch_of_one_subject_routes_once)
 {
-    start();
     char name[32];
-    create_on(name, sizeof name, 1);
-    uint32_t sid = ts_open(&C, pwm_ringq_v1_Streams_PublishStream_PATH);
+    uint32_t sid = open_warm(name, sizeof name, 0, BATCH);
     uint64_t before = lookups_on_0();
     send_batch(sid, 1, name, BATCH);
     answer_ok(sid, 1, BATCH);
     uint64_t n = lookups_on_0() - before;
     ck_assert_msg(n == 1, "a 64-message batch of one subject made %llu lookups",
                   (unsigned long long)n);
-    ts_send_raw(&C, sid, NULL, 0, true);
-    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
-    stop();
+    close_and_stop(sid);
 }
 END_TEST
 

@@ -34,25 +34,18 @@ static void stop(void)
     ts_server_stop(&S);
 }
 
-typedef struct work_wait {
-    uint32_t sid;
-} work_wait;
-
-/* A whole gRPC message is waiting on the stream (or it closed). */
-static bool cond_work_msg(ts_client *c, const void *arg)
+/* Starts one shard and names a queue `prefix`N that it owns into q; inits arena a (the test's
+ * decode arena, freed by the test). */
+static void start_on_queue(char *q, size_t cap, const char *prefix, pw_msg_arena *a)
 {
-    ts_call *k = ts_call_of(c, ((const work_wait *)arg)->sid);
-    size_t have = buf_size(&k->data) - k->taken;
-    if (have < 5) return k->closed;
-    const uint8_t *p = buf_begin(&k->data) + k->taken;
-    size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
-    return have >= 5 + n || k->closed;
+    start(1);
+    ts_queue_on(q, cap, prefix, 0);
+    pw_msg_arena_init_heap(a, 4096, 1 << 20);
 }
 
 static void work_next(uint32_t sid, pwm_ringq_v1_WorkResponse *m, pw_msg_arena *a)
 {
-    work_wait w = {sid};
-    ck_assert(ts_wait_for(&C, cond_work_msg, &w, TS_WAIT_MS));
+    ck_assert(ts_wait_for(&C, ts_cond_msg_or_closed, &sid, TS_WAIT_MS));
     ck_assert(ts_next_msg(&C, sid, &pwm_ringq_v1_WorkResponse_desc, m, a));
 }
 
@@ -108,20 +101,15 @@ static void one_task(const char *q, uint32_t ws, uint64_t rid, pw_msg_arena *a)
  * reply's gRPC prefix in its new stream's pending bytes. */
 START_TEST(task_exchange_heap_round_trips)
 {
-    start(1);
     char q[32];
-    ts_queue_on(q, sizeof q, "heap", 0);
     pw_msg_arena a;
-    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    start_on_queue(q, sizeof q, "heap", &a);
     uint32_t ws = work_open(q, &a);
     uint64_t rid = 100;
     for (int i = 0; i < WARM_TASKS; i++) one_task(q, ws, rid++, &a);
-    rt_alloc_test_start(0);
-    ts_armed = 1;
+    ts_count_start();
     for (int i = 0; i < COUNTED_TASKS; i++) one_task(q, ws, rid++, &a);
-    uint64_t allocs = rt_alloc_test_count(), heap = rt_alloc_test_heap_count();
-    ts_armed = 0;
-    rt_alloc_test_stop();
+    uint64_t heap, allocs = ts_count_stop(&heap);
     pw_msg_arena_deinit(&a);
     double per_task = (double)heap / COUNTED_TASKS;
     fprintf(stderr, "task_exchange_heap_round_trips: %.2f allocations per task, %.2f on the heap\n",
@@ -140,7 +128,7 @@ static bool cond_task_on(ts_client *c, const void *arg)
 {
     const uint32_t *ws = arg;
     for (int i = 0; i < SERVE_STREAMS; i++)
-        if (cond_work_msg(c, &(work_wait){ws[i]})) return true;
+        if (ts_cond_msg_or_closed(c, &ws[i])) return true;
     return false;
 }
 
@@ -166,11 +154,9 @@ static void enqueue_delivered(const char *q, const uint32_t *ws, pw_msg_arena *a
  * a stream's (one more read per stream after it before: 5 with 4 streams). */
 START_TEST(delivery_pass_reads_the_queue_once_per_claim)
 {
-    start(1);
     char q[32];
-    ts_queue_on(q, sizeof q, "probe", 0);
     pw_msg_arena a;
-    pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+    start_on_queue(q, sizeof q, "probe", &a);
     uint32_t ws[SERVE_STREAMS];
     for (int i = 0; i < SERVE_STREAMS; i++) ws[i] = work_open(q, &a);
     uint32_t k = q_part_of(q, strlen(q), srv_q.nparts);

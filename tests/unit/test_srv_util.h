@@ -47,6 +47,7 @@
 #include "server/srv_queue_int.h"
 #include "server/srv_stream.h"
 #include "test_env_util.h"
+#include "worker/wk_mesh.h"
 
 #include "core/ev_reactor.h"
 
@@ -418,6 +419,87 @@ static inline bool ts_cond_msg_or_closed(ts_client *c, const void *arg)
     const uint8_t *p = buf_begin(&k->data) + k->taken;
     size_t n = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
     return have >= 5 + n;
+}
+
+/* ---- holding shards and counting (the cost tests: client on shard 0, owner shard 1) ---- */
+
+/* Runs `n` rounds (no condition: used while a shard is held, to show nothing happens). */
+static inline void ts_rounds(ts_client *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!ts_round(c)) ts_idle(c);
+}
+
+/* Only shard `i` runs in c's waits until ts_step_all (the other shards' inbound lanes hold). */
+static inline void ts_step_only(ts_client *c, int i)
+{
+    c->step_mask_set = true;
+    c->step_mask = 1u << i;
+}
+static inline void ts_step_all(ts_client *c) { c->step_mask_set = false; }
+
+/* Messages shard `i` has sent through the mesh. */
+static inline uint64_t ts_mesh_sent(int i)
+{
+    wk_mesh_stats st;
+    wk_mesh_get_stats(srv_q.mesh, i, &st);
+    return st.sent;
+}
+
+/* Messages shard `i` has run from the mesh. */
+static inline uint64_t ts_mesh_received(int i)
+{
+    wk_mesh_stats st;
+    wk_mesh_get_stats(srv_q.mesh, i, &st);
+    return st.received;
+}
+
+/* Shard 0 (the client's, the origin) has sent a job since `*since` (a uint64_t: its count
+ * then). */
+static inline bool ts_cond_origin_sent(ts_client *c, const void *since)
+{
+    (void)c;
+    return ts_mesh_sent(0) > *(const uint64_t *)since;
+}
+
+/* Shard 1 (the owner) has run a message since `*since` (a uint64_t: its count then). */
+static inline bool ts_cond_owner_ran(ts_client *c, const void *since)
+{
+    (void)c;
+    return ts_mesh_received(1) > *(const uint64_t *)since;
+}
+
+/* Arms the counting allocator (core/rt_alloc) for the server's allocations from here. */
+static inline void ts_count_start(void)
+{
+    rt_alloc_test_start(0);
+    ts_armed = 1;
+}
+
+/* Disarms it; returns the allocations counted since ts_count_start and, when `heap` is not
+ * NULL, stores those that reached the C library. */
+static inline uint64_t ts_count_stop(uint64_t *heap)
+{
+    uint64_t n = rt_alloc_test_count();
+    if (heap) *heap = rt_alloc_test_heap_count();
+    ts_armed = 0;
+    rt_alloc_test_stop();
+    return n;
+}
+
+/* With shard 1 held (ts_step_only(c, 0)) and shard 0 having sent it a job: lets shard 0
+ * publish its lane, then steps shard 1 alone, the counting allocator armed, until it has run a
+ * message, and steps every shard again. Returns the allocations of the owner's run. */
+static inline uint64_t ts_owner_run_counted(ts_client *c)
+{
+    ts_rounds(c, 10); /* shard 0 publishes its lane */
+    uint64_t ran1 = ts_mesh_received(1);
+    ts_count_start();
+    ts_step_only(c, 1);
+    ck_assert(ts_wait_for(c, ts_cond_owner_ran, &ran1, TS_WAIT_MS));
+    uint64_t allocs = ts_count_stop(NULL);
+    ts_step_all(c);
+    return allocs;
 }
 
 /* ---- requests ---- */

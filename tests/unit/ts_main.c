@@ -18,6 +18,15 @@ int ts_io_uring_or_skip(void)
     return 0;
 }
 
+ev_loop *ts_loop_create(void)
+{
+    int err;
+    const char *why;
+    ev_loop *l = ev_loop_create(NULL, &err, &why);
+    ck_assert_msg(l != NULL, "ev_loop_create: %s (%d)", why ? why : "?", err);
+    return l;
+}
+
 int ts_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);
