@@ -17,8 +17,13 @@ GIT_DESC  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 VERSION_H := $(BUILD)/gen/rt_version_git.h
 $(shell mkdir -p $(BUILD)/gen && printf '#define RT_VERSION_GIT "%s"\n' '$(GIT_DESC)' > $(VERSION_H).tmp && \
   (cmp -s $(VERSION_H).tmp $(VERSION_H) || mv $(VERSION_H).tmp $(VERSION_H)); rm -f $(VERSION_H).tmp)
+# An object's .d names it both ways, absolute and relative to this directory: a build with an
+# absolute BUILD (make BUILD=$$PWD/build) wrote rules for /abs/build/obj/x.o only, so a later
+# `make` (BUILD=build) found no header dependencies for build/obj/x.o and kept objects compiled
+# against old headers (a struct laid out two ways in one binary).
+DEP_TARGETS = -MT '$(abspath $@)' -MT '$(patsubst $(CURDIR)/%,%,$(abspath $@))'
 CFLAGS_ALL = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-             -g $(OPT) $(SAN) -pthread -I. -I$(BUILD)/gen -MMD -MP $(EXTRA_CFLAGS)
+             -g $(OPT) $(SAN) -pthread -I. -I$(BUILD)/gen -MMD -MP $(DEP_TARGETS) $(EXTRA_CFLAGS)
 LDLIBS_ALL = -luring -lxxhash -lz -lssl -lcrypto -lm -pthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
