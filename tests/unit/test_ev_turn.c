@@ -84,8 +84,11 @@ START_TEST(a_backlog_runs_over_turns_of_one_batch)
     ck_assert_uint_ge(w.hooks, turns); /* the hooks ran before each turn */
     ev_turn_stats st;
     ev_loop_turn_stats_get(l, &st);
-    ck_assert_uint_eq(st.cqes_max, EV_BATCH_MAX); /* the backlog was there: full batches */
-    ck_assert_uint_ge(st.cut_by_count, 1);
+    /* The backlog was there: a turn ended by the batch bound, or earlier by the time budget
+     * when 256 callbacks take over 500 us (a sanitizer build, a loaded machine). */
+    ck_assert_uint_le(st.cqes_max, EV_BATCH_MAX);
+    ck_assert_uint_ge(st.cut_by_count + st.cut_by_time, 1);
+    if (st.cut_by_time == 0) ck_assert_uint_eq(st.cqes_max, EV_BATCH_MAX);
     close(fd);
     ev_loop_destroy(l);
 }
