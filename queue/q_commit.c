@@ -324,17 +324,19 @@ void q_log_on_kick(q_log *log, q_kick_fn fn, void *ud)
     log->kick_ud = ud;
 }
 
-void q_log_commit_kick(q_log *log)
+bool q_log_commit_kick(q_log *log)
 {
-    if (!log->kick_pending) return;
+    if (!log->kick_pending) return false;
     log->kick_pending = false;
     schedule(log);
-    if (!log->failed) return;
+    if (!log->failed) return false;
     /* No chain could start (sticky): every waiter is told, from here, as on_timer does. */
     q_commit_waiter *done = detach_done(log);
+    if (!done) return false;
     log->in_callbacks = true;
     run_waiters(log, done);
     log->in_callbacks = false;
+    return true;
 }
 
 int q_log_commit_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)

@@ -296,7 +296,10 @@ static void drop_oldest(q_log *log)
      * io_uring's workers) and the mapping's, whose teardown took 1-4 ms for a 64 MiB segment
      * (the background thread unmaps it; if that cannot start, q_seg_close does, here). The last
      * of the two frees the file's pages and blocks (a synchronous discard on some mounts). */
-    if (log->loop) (void)q_seg_unmap_detached(&log->segs[0]);
+    if (log->loop) {
+        (void)q_seg_unmap_detached(&log->segs[0]); /* failed: q_seg_close unmaps here */
+        if (ev_close_detached(log->loop, log->segs[0].fd) == 0) log->segs[0].fd = -1;
+    }
     q_seg_close(&log->segs[0]);
     memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof *log->segs);
     log->nsegs--;

@@ -298,15 +298,17 @@ int q_log_commit_join(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud);
  * there: fn(log, ud) is called, once until the next q_log_commit_kick, and the owner must call
  * q_log_commit_kick(log) before its loop next submits to the kernel (an ev_loop hook: the end of
  * the turn). Every request the turn ran then shares one fdatasync, where each used to start its
- * own beside the one in flight; no waiter waits longer, since an SQE prepared during the turn
- * reaches the kernel only at that submit anyway. fn must not call back into the log. Without it
+ * own beside the one in flight. An SQE prepared during the turn reaches the kernel only at that
+ * submit anyway; the owner may hold the kick for a few more turns while completions are already
+ * waiting (server/srv_part.c, SRV_KICK_WAIT_TURNS_MAX), so those requests join the same chain. fn must not call back into the log. Without it
  * (tools, tests) commits start from inside the call, as documented above. */
 typedef void (*q_kick_fn)(q_log *log, void *ud);
 void q_log_on_kick(q_log *log, q_kick_fn fn, void *ud);
 /* Starts what the waiters queued since fn was called need (nothing when no start is pending).
- * On a failure to start (sticky), runs every waiter's callback with the error, from this call.
- * Owner thread, outside the log's own callbacks. */
-void q_log_commit_kick(q_log *log);
+ * On a failure to start (sticky), runs every waiter's callback with the error, from this call,
+ * and returns true: their answers are queued, so the owner's loop must take one more turn (its
+ * flush) before it sleeps. False otherwise. Owner thread, outside the log's own callbacks. */
+bool q_log_commit_kick(q_log *log);
 /* Starts the fsync chain now, whatever the policy: fdatasync of what was appended, then the
  * renames that publish rolled segments (so retention may delete them) and the directory fsync,
  * all through the loop — the housekeeping sync of --fsync never, which must not block the shard.

@@ -64,6 +64,7 @@ void q_log_spare_ahead(q_log *log)
     sp->alloc = Q_SEG_ALLOC_FIRST_BYTES;
     sp->err = 0;
     if (rt_bg_submit(&sp->job) == 0) sp->state = Q_SPARE_MAKING;
+    else sp->failed_for = s->base + 1; /* no thread or no memory: not again for this segment */
 }
 
 int q_log_spare_take(q_log *log, uint64_t base, uint32_t alloc)

@@ -74,14 +74,16 @@ static bool on_turn_end(ev_loop *loop, void *ud, ev_hook_phase phase)
         return true;
     }
     qs->kick_waits = 0;
+    bool answered = false; /* a failed log answered its waiters: their replies are queued */
     while (qs->kicks) {
         srv_part *sp = qs->kicks;
         qs->kicks = sp->kick_next;
         sp->kick_next = NULL;
         sp->kick_listed = false;
-        q_log_commit_kick(q_part_log(sp->p)); /* may list a partition again: the loop takes it */
+        /* may list a partition again: the loop takes it */
+        answered |= q_log_commit_kick(q_part_log(sp->p));
     }
-    return true;
+    return !answered; /* before a sleep: one more turn first, so those replies are sent */
 }
 
 int srv_part_kick_init(srv_qshard *qs)
