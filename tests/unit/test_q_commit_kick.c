@@ -5,6 +5,8 @@
  * io_uring is unusable here. */
 #include "test_q_util.h"
 
+#include <errno.h>
+
 #include "core/ev_reactor.h"
 #include "queue/q_log_int.h" /* chains in flight, fsync ops */
 
@@ -233,11 +235,51 @@ START_TEST(durable_only_after_an_fsync_started_after_the_append)
 }
 END_TEST
 
+static void status_cb(q_log *log, void *ud, int status, uint64_t durable)
+{
+    (void)log;
+    (void)durable;
+    int *got = ud;
+    *got = status;
+}
+
+/* A log that failed (sticky, as after a failed fdatasync) when its kick comes: the kick answers
+ * the waiters with the error from inside the call and says so, so the owner's loop takes one
+ * more turn to send those replies before it sleeps (server/srv_part.c); with nothing answered it
+ * says false. */
+START_TEST(a_failed_kick_answers_its_waiters_and_says_so)
+{
+    char dir[64];
+    owner o;
+    open_owned(&o, dir);
+    q_commit_waiter w;
+    int got = 1;
+    ck_assert_int_eq(tq_append(o.log, 0, MAXLEN), 0);
+    ck_assert_int_eq(q_log_commit_async(o.log, &w, status_cb, &got), 0);
+    ck_assert(o.listed);
+    ck_assert(!q_log_commit_kick(o.log)); /* a healthy kick starts the chain, answers nobody */
+    o.listed = false;
+    while (got == 1 || o.log->inflight) ck_assert_int_ge(ev_loop_run_once(o.loop, true), 0);
+    ck_assert_int_eq(got, 0);
+    ck_assert_int_eq(tq_append(o.log, 1, MAXLEN), 1);
+    got = 1;
+    ck_assert_int_eq(q_log_commit_async(o.log, &w, status_cb, &got), 0);
+    o.log->failed = -EIO; /* white box: the sticky failure a failed fdatasync leaves */
+    ck_assert(q_log_commit_kick(o.log));
+    o.listed = false;
+    ck_assert_int_eq(got, -EIO);
+    ck_assert(!q_log_commit_kick(o.log)); /* nothing pending: nothing answered */
+    o.log->failed = 0;                    /* so the test's close is the usual one */
+    close_owned(&o, dir);
+}
+END_TEST
+
 int main(void)
 {
     tq_require_uring("test_q_commit_kick");
     const TTest *tests[] = {one_turn_shares_one_fsync, lone_commit_starts_in_its_own_turn,
                             a_later_turn_pipelines_one_fsync,
-                            durable_only_after_an_fsync_started_after_the_append};
+                            durable_only_after_an_fsync_started_after_the_append,
+                            a_failed_kick_answers_its_waiters_and_says_so};
     return tq_run("q_commit_kick", "kick", 60, tests, sizeof tests / sizeof tests[0]);
 }
