@@ -10,6 +10,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER; /* a job was queued */
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER; /* a job ended */
 static rt_bg_job *head, *tail;
+static bool running;     /* a job taken off the queue has not returned yet (under mu) */
 static pid_t started_in; /* the process whose thread runs: a forked child starts its own */
 static atomic_ulong jobs_run;
 
@@ -22,6 +23,7 @@ static void *bg_main(void *arg)
         rt_bg_job *j = head;
         head = j->next;
         if (!head) tail = NULL;
+        running = true;
         pthread_mutex_unlock(&mu);
         bool detached = j->detached; /* read before fn: a detached fn may free j */
         j->fn(j);
@@ -29,6 +31,7 @@ static void *bg_main(void *arg)
         pthread_mutex_lock(&mu);
         /* Release: fn's writes are visible to whoever sees DONE (rt_bg_done's acquire). */
         if (!detached) atomic_store_explicit(&j->state, RT_BG_DONE, memory_order_release);
+        running = false;
         pthread_cond_broadcast(&done_cv);
     }
     return NULL;
@@ -77,6 +80,14 @@ void rt_bg_wait(rt_bg_job *job)
     pthread_mutex_lock(&mu);
     while (atomic_load_explicit(&job->state, memory_order_acquire) == RT_BG_QUEUED)
         pthread_cond_wait(&done_cv, &mu);
+    pthread_mutex_unlock(&mu);
+}
+
+void rt_bg_wait_idle(void)
+{
+    pthread_mutex_lock(&mu);
+    if (started_in == getpid())
+        while (head || running) pthread_cond_wait(&done_cv, &mu);
     pthread_mutex_unlock(&mu);
 }
 

@@ -40,6 +40,10 @@ bool rt_bg_done(const rt_bg_job *job);
 /* Blocks until fn has returned (for shutdown paths; never on a loop's hot path). A job not
  * queued returns at once. */
 void rt_bg_wait(rt_bg_job *job);
+/* Blocks until no job is queued or running, detached ones included (tests and shutdown paths:
+ * before changing what a job's fn reads, e.g. queue/q_sys's table). Returns at once when the
+ * thread was never started in this process. */
+void rt_bg_wait_idle(void);
 /* Jobs run since the process started (tests: proof that work ran on the background thread). */
 unsigned long rt_bg_jobs_run(void);
 

@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/rt_bg.h"
+
 static int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
     return openat(dirfd, path, flags, mode);
@@ -19,4 +21,8 @@ static int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
 
 q_sys_ops q_sys = REAL_OPS;
 
-void q_sys_reset(void) { q_sys = (q_sys_ops)REAL_OPS; }
+void q_sys_reset(void)
+{
+    rt_bg_wait_idle(); /* a detached job (a retired mapping's munmap) may still call through it */
+    q_sys = (q_sys_ops)REAL_OPS;
+}

@@ -3,7 +3,8 @@
  *
  * Every entry has the libc contract (-1 and errno on failure). The log turns that into a
  * negative errno at the call site; errno never crosses a module boundary. Tests replace an entry,
- * run, and call q_sys_reset(). The table is process-wide and not synchronized: change it only
+ * run, and call q_sys_reset() (which first waits for the background thread to be idle). The
+ * table is process-wide and not synchronized: change it only
  * while no log is in use on another thread, the background thread's segment jobs included
  * (core/rt_bg: a spare segment being made, a retired mapping being unmapped). */
 #ifndef Q_SYS_H
