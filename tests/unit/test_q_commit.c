@@ -167,15 +167,6 @@ END_TEST
 START_TEST(never_16) { run("never", 16, 50); }
 END_TEST
 
-static void count_cb(q_log *log, void *ud, int status, uint64_t durable)
-{
-    (void)log;
-    uint64_t *seen = ud;
-    ck_assert_int_eq(status, 0);
-    seen[seen[0] + 1] = durable;
-    seen[0]++;
-}
-
 START_TEST(edge_cases)
 {
     char dir[64];
@@ -186,16 +177,16 @@ START_TEST(edge_cases)
     ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
     q_commit_waiter w1, w2;
     uint64_t seen[4] = {0};
-    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), -EINVAL); /* not attached */
+    ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), -EINVAL); /* not attached */
     ev_loop *loop = ts_loop_create();
     ck_assert_int_eq(q_log_attach(log, loop), 0);
-    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 1); /* nothing to sync */
+    ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 1); /* nothing to sync */
     ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
-    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 0);
     ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
-    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, seen), 0); /* waits for the next */
-    ck_assert_uint_eq(seen[0], 0);                                     /* never called inline */
-    ck_assert_int_eq(q_log_close(log), -EBUSY);                        /* fsync in flight */
+    ck_assert_int_eq(q_log_commit_async(log, &w2, tq_count_cb, seen), 0); /* waits for the next */
+    ck_assert_uint_eq(seen[0], 0);                                        /* never called inline */
+    ck_assert_int_eq(q_log_close(log), -EBUSY);                           /* fsync in flight */
     while (seen[0] < 2) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_ge(seen[1], 1); /* the first covers offset 0 (maybe 1 too) */
     ck_assert_uint_eq(seen[2], 2);
@@ -208,7 +199,7 @@ END_TEST
  * after every waiter that commit covered was called back, and with the next fsync — for the
  * waiters queued while the first ran — already in flight, so work done there overlaps it. */
 typedef struct committed_seen {
-    uint64_t waiters[4];    /* count_cb's: [0] = how many, then their durable ends */
+    uint64_t waiters[4];    /* tq_count_cb's: [0] = how many, then their durable ends */
     uint64_t calls;         /* committed callbacks */
     uint64_t waiters_at[2]; /* waiters called back when committed ran, per call */
     bool inflight_at[2];    /* an fsync in flight when committed ran, per call */
@@ -235,19 +226,19 @@ START_TEST(second_fsync_starts_while_the_first_runs)
     q_log_on_committed(log, on_committed, &c);
     q_commit_waiter w1, w2, w3;
     ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
-    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, c.waiters), 0); /* fsync 1 starts */
+    ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, c.waiters), 0); /* fsync 1 starts */
     ck_assert_uint_eq(log->nchains, 1);
     /* Appended while fsync 1 runs: fsync 2 starts at once, beside it (it used to wait for
      * fsync 1 to end, so this append waited for the rest of one fsync and all of the next). */
     ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
-    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, c.waiters), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w2, tq_count_cb, c.waiters), 0);
     ck_assert_uint_eq(log->nchains, 2);
     q_log_stats st;
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.commits_pipelined, 1);
     /* No third: this one waits for the oldest to end. */
     ck_assert_int_eq(tq_append(log, 2, MAXLEN), 2);
-    ck_assert_int_eq(q_log_commit_async(log, &w3, count_cb, c.waiters), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w3, tq_count_cb, c.waiters), 0);
     ck_assert_uint_eq(log->nchains, 2);
     ck_assert_uint_eq(c.waiters[0], 0); /* never called inline */
     while (c.waiters[0] < 3 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
@@ -302,7 +293,7 @@ START_TEST(sync_async_publishes_under_never)
     q_log *log = open_never(dir);
     q_commit_waiter w, w2;
     uint64_t seen[4] = {0};
-    ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), -EINVAL); /* not attached */
+    ck_assert_int_eq(q_log_sync_async(log, &w, tq_count_cb, seen), -EINVAL); /* not attached */
     ev_loop *loop = ts_loop_create();
     ck_assert_int_eq(q_log_attach(log, loop), 0);
     uint64_t n = fill_segments(log, 3);
@@ -310,8 +301,8 @@ START_TEST(sync_async_publishes_under_never)
     q_log_get_stats(log, &st);
     int published = tq_count_files(dir);
     ck_assert_int_lt(published, (int)st.segments); /* rolled segments wait for a commit */
-    ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), 0);
-    ck_assert_int_eq(q_log_sync_async(log, &w2, count_cb, seen), -EBUSY);
+    ck_assert_int_eq(q_log_sync_async(log, &w, tq_count_cb, seen), 0);
+    ck_assert_int_eq(q_log_sync_async(log, &w2, tq_count_cb, seen), -EBUSY);
     ck_assert_uint_eq(seen[0], 0); /* never called inline */
     while (seen[0] < 1) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_ge(seen[1], n);
@@ -353,7 +344,7 @@ START_TEST(retain_deletes_through_the_ring)
     ck_assert_uint_ge(nsegs, 3);
     q_commit_waiter w;
     uint64_t seen[4] = {0};
-    ck_assert_int_eq(q_log_sync_async(log, &w, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_sync_async(log, &w, tq_count_cb, seen), 0);
     while (seen[0] < 1) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     int fd0 = log->segs[0].fd, fd1 = log->segs[1].fd;
     q_sys.unlinkat = unlinkat_on_thread;
@@ -408,7 +399,7 @@ START_TEST(no_second_fsync_across_a_roll)
     q_commit_waiter w1, w2;
     uint64_t seen[4] = {0};
     ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
-    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 0);
     q_log_stats st;
     uint64_t n = 1;
     do {
@@ -416,7 +407,7 @@ START_TEST(no_second_fsync_across_a_roll)
         n++;
         q_log_get_stats(log, &st);
     } while (st.segments < 2);
-    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w2, tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 1);
     while (seen[0] < 2 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_eq(seen[2], n);
@@ -472,16 +463,16 @@ START_TEST(commit_seq_counts_fsyncs)
     q_commit_waiter w1, w2;
     ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
     ck_assert_uint_eq(q_log_commit_seq_next(log), 1);
-    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 0);
     ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
     ck_assert_uint_eq(q_log_commit_seq_next(log), 2); /* chain 1 started before it */
-    ck_assert_int_eq(q_log_commit_async(log, &w2, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w2, tq_count_cb, seen), 0);
     ck_assert_uint_eq(q_log_commit_seq(log), 0); /* nothing completed yet */
     while (seen[0] < 2 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_eq(q_log_commit_seq(log), 2);
     ck_assert_uint_eq(q_log_synced(log), 2);
     /* Nothing new: no commit, no count. */
-    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 1);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 1);
     ck_assert_uint_eq(q_log_commit_seq(log), 2);
     close_attached(log, loop, dir);
 }
@@ -498,12 +489,12 @@ START_TEST(join_rides_the_next_fsync_instead_of_pipelining)
     uint64_t seen[6] = {0};
     q_commit_waiter w1, w2, w3, w4;
     ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
-    ck_assert_int_eq(q_log_commit_async(log, &w1, count_cb, seen), 0); /* fsync 1 */
-    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);                    /* an ack record */
-    ck_assert_int_eq(q_log_commit_join(log, &w2, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 0); /* fsync 1 */
+    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);                       /* an ack record */
+    ck_assert_int_eq(q_log_commit_join(log, &w2, tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 1);             /* no fsync beside fsync 1 for it */
     ck_assert_int_eq(tq_append(log, 2, MAXLEN), 2); /* a producer's record */
-    ck_assert_int_eq(q_log_commit_async(log, &w3, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_async(log, &w3, tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 2); /* fsync 2 covers the ack and the producer's record */
     while (seen[0] < 3 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_ge(seen[2], 2);
@@ -514,7 +505,7 @@ START_TEST(join_rides_the_next_fsync_instead_of_pipelining)
     ck_assert_uint_eq(st.commits_pipelined, 1);
     /* Alone, with nothing in flight, a join starts its fsync at once and is answered by it. */
     ck_assert_int_eq(tq_append(log, 3, MAXLEN), 3);
-    ck_assert_int_eq(q_log_commit_join(log, &w4, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_join(log, &w4, tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 1);
     ck_assert_uint_eq(seen[0], 3); /* never called inline */
     while (seen[0] < 4 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);

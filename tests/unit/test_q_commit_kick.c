@@ -72,15 +72,6 @@ static void close_owned(owner *o, const char *dir)
     tq_rmdir(dir);
 }
 
-static void count_cb(q_log *log, void *ud, int status, uint64_t durable)
-{
-    (void)log;
-    uint64_t *seen = ud;
-    ck_assert_int_eq(status, 0);
-    seen[seen[0] + 1] = durable;
-    seen[0]++;
-}
-
 static uint64_t fsync_ops(const q_log *log)
 {
     q_log_stats st;
@@ -100,7 +91,7 @@ START_TEST(one_turn_shares_one_fsync)
     uint64_t seen[6] = {0};
     for (uint64_t i = 0; i < 4; i++) {
         ck_assert_int_eq(tq_append(o.log, i, MAXLEN), (int64_t)i);
-        ck_assert_int_eq(q_log_commit_async(o.log, &w[i], count_cb, seen), 0);
+        ck_assert_int_eq(q_log_commit_async(o.log, &w[i], tq_count_cb, seen), 0);
         ck_assert_uint_eq(o.log->nchains, 0); /* not from inside the request */
     }
     ck_assert_uint_eq(o.wanted, 1); /* once per turn */
@@ -122,7 +113,7 @@ START_TEST(lone_commit_starts_in_its_own_turn)
     q_commit_waiter w1, w2;
     uint64_t seen[4] = {0};
     ck_assert_int_eq(tq_append(o.log, 0, MAXLEN), 0);
-    ck_assert_int_eq(q_log_commit_async(o.log, &w1, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_async(o.log, &w1, tq_count_cb, seen), 0);
     ck_assert_uint_eq(o.log->nchains, 0);
     ck_assert_int_ge(ev_loop_run_once(o.loop, false), 0); /* the hook runs before the submit */
     ck_assert_uint_eq(o.kicked, 1);
@@ -132,7 +123,7 @@ START_TEST(lone_commit_starts_in_its_own_turn)
     ck_assert_uint_eq(seen[1], 1);
     /* A join alone (a consumer's ack) on an idle log: started in its turn as well. */
     ck_assert_int_eq(tq_append(o.log, 1, MAXLEN), 1);
-    ck_assert_int_eq(q_log_commit_join(o.log, &w2, count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_join(o.log, &w2, tq_count_cb, seen), 0);
     ck_assert_int_ge(ev_loop_run_once(o.loop, false), 0);
     ck_assert_uint_eq(o.log->nchains + fsync_ops(o.log), 2);
     while (seen[0] < 2 || o.log->inflight) ck_assert_int_ge(ev_loop_run_once(o.loop, true), 0);
@@ -152,21 +143,21 @@ START_TEST(a_later_turn_pipelines_one_fsync)
     q_commit_waiter w[4];
     uint64_t seen[6] = {0};
     ck_assert_int_eq(tq_append(o.log, 0, MAXLEN), 0);
-    ck_assert_int_eq(q_log_commit_async(o.log, &w[0], count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_async(o.log, &w[0], tq_count_cb, seen), 0);
     /* Kicked by hand, as the hook would: no completion runs before the next run_once, so fsync
      * 1 stays in flight (for the log) until then. */
     q_log_commit_kick(o.log);
     o.listed = false;
     ck_assert_uint_eq(o.log->nchains, 1);
     ck_assert_int_eq(tq_append(o.log, 1, MAXLEN), 1); /* an ack's record */
-    ck_assert_int_eq(q_log_commit_join(o.log, &w[1], count_cb, seen), 0);
+    ck_assert_int_eq(q_log_commit_join(o.log, &w[1], tq_count_cb, seen), 0);
     /* No second fsync beside it for a join alone. */
     q_log_commit_kick(o.log);
     o.listed = false;
     ck_assert_uint_eq(o.log->nchains, 1);
     for (uint64_t i = 2; i < 4; i++) {
         ck_assert_int_eq(tq_append(o.log, i, MAXLEN), (int64_t)i);
-        ck_assert_int_eq(q_log_commit_async(o.log, &w[i], count_cb, seen), 0);
+        ck_assert_int_eq(q_log_commit_async(o.log, &w[i], tq_count_cb, seen), 0);
     }
     q_log_commit_kick(o.log);
     o.listed = false;

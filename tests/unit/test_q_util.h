@@ -79,6 +79,17 @@ static inline int64_t tq_append(q_log *log, uint64_t off, uint32_t max_len)
     return q_log_append(log, (uint16_t)(off & 0xffff), buf, len);
 }
 
+/* A commit callback that records each durable mark it hears: ud is a uint64_t array, [0] the
+ * count so far, [1..] the marks in order. Fails the test on an error status. */
+static inline void tq_count_cb(q_log *log, void *ud, int status, uint64_t durable)
+{
+    (void)log;
+    uint64_t *seen = ud;
+    ck_assert_int_eq(status, 0);
+    seen[seen[0] + 1] = durable;
+    seen[0]++;
+}
+
 static inline void tq_opts(q_log_opts *o, uint32_t seg_bytes)
 {
     q_log_opts_default(o);
