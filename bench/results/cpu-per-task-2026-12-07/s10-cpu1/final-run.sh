@@ -14,10 +14,10 @@ for fs in never always; do
   done
 done > $R/callgrind-e2e.txt 2>&1
 echo "# callgrind done $(date -u +%FT%TZ) load $(cat /proc/loadavg)" | tee -a $R/load.txt
-env BEFORE=/tmp/rq-93a318b/build/ringqd AFTER=$R/ringqd-after BENCH=$B POINTS=b1 REPS=3 DURATION_S=4 \
+env BEFORE=/tmp/rq-93a318b/build/ringqd AFTER=$R/ringqd-after BENCH=$B POINTS=b1 REPS=3 DURATION_S=3 \
     OUT=$R/cpu-93a318b bash bench/cpu_per_task.sh > $R/cpu-93a318b-vs-after.txt 2>&1
 echo "# cpu1 done $(date -u +%FT%TZ) load $(cat /proc/loadavg)" | tee -a $R/load.txt
-env BEFORE=/tmp/cpu1-base-ringqd AFTER=$R/ringqd-after BENCH=$B POINTS=b1 REPS=3 DURATION_S=4 \
+env BEFORE=/tmp/cpu1-base-ringqd AFTER=$R/ringqd-after BENCH=$B POINTS=b1 REPS=3 DURATION_S=3 \
     OUT=$R/cpu-base bash bench/cpu_per_task.sh > $R/cpu-base-vs-after.txt 2>&1
 echo "# end $(date -u +%FT%TZ) load $(cat /proc/loadavg)" | tee -a $R/load.txt
 touch $R/DONE
