@@ -1,4 +1,4 @@
-/* server/srv_stream_cons: the owner's cost of settling a batch of stream acks (srv_cons_settle,
+/* server/srv_stream_cons, srv_stream_consume: the owner's and the origin's cost of settling a batch of stream acks (srv_cons_settle,
  * which AckMessages and a Consume stream's Acks requests share), counted in process
  * (server/srv_local, test_srv_util.h): two shards stepped by the test on its thread, the client
  * on shard 0, the stream's partition owned by shard 1, so the owner's side of an AckMessages
@@ -130,6 +130,98 @@ START_TEST(ack_owner_allocates_only_the_reply)
 }
 END_TEST
 
+/* The next ConsumeResponse of Consume stream `cs`, decoded into *m over *a (deinit by the caller). */
+static void next_response(uint32_t cs, pwm_ringq_v1_ConsumeResponse *m, pw_msg_arena *a)
+{
+    ck_assert(ts_wait_for(&C, ts_cond_msg_or_closed, &cs, TS_WAIT_MS));
+    pw_msg_arena_init_heap(a, 4096, 1 << 20);
+    ck_assert(ts_next_msg(&C, cs, &pwm_ringq_v1_ConsumeResponse_desc, m, a));
+}
+
+/* BATCH deliveries of Consume stream `cs` into refs. */
+static void take_deliveries(uint32_t cs, pwm_ringq_v1_DeliveryRef *refs)
+{
+    for (size_t i = 0; i < BATCH; i++) {
+        pwm_ringq_v1_ConsumeResponse m;
+        pw_msg_arena a;
+        next_response(cs, &m, &a);
+        ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_ConsumeResponse_FIELD_delivery);
+        refs[i] = (pwm_ringq_v1_DeliveryRef){m.delivery->message->seq, m.delivery->token};
+        pw_msg_arena_deinit(&a);
+    }
+}
+
+/* Sends ConsumeRequest `rid`: an Acks of refs (BATCH of them). */
+static void consume_ack(uint32_t cs, uint64_t rid, pwm_ringq_v1_DeliveryRef *refs)
+{
+    pwm_ringq_v1_Acks acks = {.kind = pwm_ringq_v1_ACK_KIND_ACK, .refs = refs, .refs_count = BATCH};
+    pwm_ringq_v1_ConsumeRequest r = {
+        .request_id = rid, .kind_case = pwm_ringq_v1_ConsumeRequest_FIELD_acks, .acks = &acks};
+    ts_send(&C, cs, &pwm_ringq_v1_ConsumeRequest_desc, &r, false);
+}
+
+/* Waits for the ConsumeResult of ack request `rid`: OK, BATCH OK items. */
+static void consume_ack_answered(uint32_t cs, uint64_t rid)
+{
+    pwm_ringq_v1_ConsumeResponse m;
+    pw_msg_arena a;
+    next_response(cs, &m, &a);
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_ConsumeResponse_FIELD_result);
+    ck_assert_uint_eq(m.result->request_id, rid);
+    ck_assert_uint_eq(m.result->code, 0);
+    ck_assert_uint_eq(m.result->results_count, BATCH);
+    for (size_t i = 0; i < BATCH; i++) ck_assert_uint_eq(m.result->results[i].code, 0);
+    pw_msg_arena_deinit(&a);
+}
+
+/* The origin's side of a 64-ref Acks request on a Consume stream, from its frame to the job
+ * sent to the owner (shard 0 stepped alone while the counting allocator is armed), in the
+ * steady state: 4 allocations, among them the job's block (copy, decoded request and arena:
+ * srv_job_decoded_msg), the job and the ack's reference (names, request id). The request used
+ * to be decoded a second time first, only to read its kind, into a heap arena of its own (5). */
+START_TEST(consume_acks_decoded_once_on_the_origin)
+{
+    char name[32];
+    ck_assert_int_eq(ts_server_start(&S, NSHARDS, NPARTS, Q_COMMIT_NEVER), 0);
+    ts_client_open(&C, &S, 0);
+    create_on(name, sizeof name, 1);
+    uint32_t cs = ts_open(&C, pwm_ringq_v1_Streams_Consume_PATH);
+    pwm_ringq_v1_ConsumeBind bind = {
+        .stream = ts_str(name), .consumer = ts_str("g"), .credits = 4 * BATCH};
+    pwm_ringq_v1_ConsumeRequest br = {
+        .request_id = 1, .kind_case = pwm_ringq_v1_ConsumeRequest_FIELD_bind, .bind = &bind};
+    ts_send(&C, cs, &pwm_ringq_v1_ConsumeRequest_desc, &br, false);
+    pwm_ringq_v1_ConsumeResponse m;
+    pw_msg_arena a;
+    next_response(cs, &m, &a); /* the bind's result */
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_ConsumeResponse_FIELD_result);
+    ck_assert_uint_eq(m.result->code, 0);
+    pw_msg_arena_deinit(&a);
+    pwm_ringq_v1_DeliveryRef refs[BATCH];
+    for (uint64_t rid = 2; rid <= 3; rid++) { /* warm */
+        publish(name);
+        take_deliveries(cs, refs);
+        consume_ack(cs, rid, refs);
+        consume_ack_answered(cs, rid);
+    }
+    publish(name);
+    take_deliveries(cs, refs);
+    ts_step_only(&C, 0);
+    uint64_t sent0 = ts_mesh_sent(0);
+    ts_count_start();
+    consume_ack(cs, 4, refs);
+    ck_assert(ts_wait_for(&C, ts_cond_origin_sent, &sent0, TS_WAIT_MS));
+    uint64_t allocs = ts_count_stop(NULL);
+    ts_step_all(&C);
+    consume_ack_answered(cs, 4);
+    ck_assert_msg(allocs <= 4, "the origin's side of a 64-ref Acks request made %llu allocations",
+                  (unsigned long long)allocs);
+    ts_rst(&C, cs, 8 /* CANCEL */);
+    ts_client_close(&C);
+    ts_server_stop(&S);
+}
+END_TEST
+
 int main(void)
 {
     ts_require_uring("test_srv_stream_ack"); /* exits 77 (skip) without io_uring */
@@ -137,6 +229,7 @@ int main(void)
     TCase *tc = tcase_create("costs");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, ack_owner_allocates_only_the_reply);
+    tcase_add_test(tc, consume_acks_decoded_once_on_the_origin);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }
