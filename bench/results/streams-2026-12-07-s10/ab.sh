@@ -20,3 +20,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
     if ((r % 2)); then run base "$r"; run new "$r"; else run new "$r"; run base "$r"; fi
 done
 cat /proc/loadavg >"$OUT/load-end.txt"
+# ringqd's instructions per message on the fast fan-out with the third cut (the Acks decoded
+# once), as in callgrind/srv-*-fan-g1 (driven by main's ringq-bench).
+. "$ROOT/bench/bench_lib.sh"
+BENCH=/tmp/sfast-base-ringq-bench PY=/usr/bin/python3 INCLUSIVE=1
+CGOUT=$ROOT/bench/results/streams-2026-12-07-s10/callgrind/srv-new2-fan-g1
+callgrind_count /tmp/sfast-new2-ringqd "$CGOUT" 90 fanout --system ringq --threads 1 --size 100 \
+    --warmup 1 --duration 3 --quiet --batch 1 --conns 1 --inflight 64 --groups 1 --workers 1 \
+    --credits 256 && echo "ringqd new2 fanout-g1 Ir=$CG_IR msgs=$CG_TASKS per=$((CG_IR / CG_TASKS))" \
+    >"$CGOUT.txt"
+rm -f "$CGOUT.cg.1"
