@@ -51,7 +51,7 @@ START_TEST(compaction_reads_a_bounded_number_of_records_a_tick)
         tp_tick(&t, now);
     }
     ck_assert_uint_le(tp_segments(&t), 2);
-    ck_assert_uint_gt(q_log_oldest(log), keep); /* the original is gone */
+    ck_assert_uint_gt(q_log_oldest(log), keep);          /* the original is gone */
     ck_assert_int_eq(tp_state(&t, keep), Q_TASK_LEASED); /* leased by tp_ack_all_but */
     tp_close(&t);
     tp_reopen(&t, now);
