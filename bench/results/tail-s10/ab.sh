@@ -12,6 +12,7 @@ AFTER=${AFTER:-build/ringqd}
 RES=${RES:-/tmp/s10stalls-ab}
 ROUNDS=${ROUNDS:-1}
 STALL_S=${STALL_S:-30}
+ORDER=${ORDER:-base after} # ORDER="after base": the second round, reversed
 AB_GROUPS=${AB_GROUPS:-stall open} # (not GROUPS: bash keeps the group ids there)
 # Two BUILD directories whose ringqd are copies of BASE and AFTER (a rebuild meanwhile changes
 # neither), the rest this tree's build (one ringq-bench for both).
@@ -24,7 +25,7 @@ for tag in base after; do
 done
 mkdir -p "$RES"
 for r in $(seq "$ROUNDS"); do
-    for tag in base after; do
+    for tag in $ORDER; do
         b=build-ab-$tag
         echo "$tag-$r start $(date -u +%T) load $(cat /proc/loadavg)" >>"$RES/load.txt"
         env BUILD="$b" RINGQ_BENCH=$b/ringq-bench REPS=1 WARMUP_S=1 DURATION_S=5 SYSTEMS=ringq \
