@@ -184,9 +184,8 @@ void q_task_free(q_task_tab *tt, uint32_t slot)
 
 /* ---- heap ---- */
 
-static inline bool before(q_task_tab *tt, const q_task *a, const q_task *b)
+static inline bool before(const q_task *a, const q_task *b)
 {
-    tt->heap_cmps++;
     return a->due < b->due || (a->due == b->due && a->id < b->id);
 }
 
@@ -201,7 +200,7 @@ static void sift_up(q_task_tab *tt, uint32_t i)
     uint32_t slot = tt->heap[i];
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
-        if (!before(tt, &tt->t[slot], &tt->t[tt->heap[parent]])) break;
+        if (!before(&tt->t[slot], &tt->t[tt->heap[parent]])) break;
         heap_set(tt, i, tt->heap[parent]);
         i = parent;
     }
@@ -214,8 +213,8 @@ static void sift_down(q_task_tab *tt, uint32_t i)
     for (;;) {
         uint32_t c = 2 * i + 1;
         if (c >= tt->nheap) break;
-        if (c + 1 < tt->nheap && before(tt, &tt->t[tt->heap[c + 1]], &tt->t[tt->heap[c]])) c++;
-        if (!before(tt, &tt->t[tt->heap[c]], &tt->t[slot])) break;
+        if (c + 1 < tt->nheap && before(&tt->t[tt->heap[c + 1]], &tt->t[tt->heap[c]])) c++;
+        if (!before(&tt->t[tt->heap[c]], &tt->t[slot])) break;
         heap_set(tt, i, tt->heap[c]);
         i = c;
     }
@@ -229,11 +228,6 @@ void q_heap_push(q_task_tab *tt, uint32_t slot)
     sift_up(tt, tt->nheap++);
 }
 
-/* Removal moves the hole at i down to a leaf along the smaller children (one comparison a
- * level), then fills it with the last element and sifts that up. The last element is among the
- * latest deadlines (leases are pushed in deadline order), so it seldom rises: about log2(n) + 1
- * comparisons where replacing the hole with it and sifting down took two a level. Acks remove
- * the earliest leases, near the root, where that path is longest. */
 void q_heap_remove(q_task_tab *tt, uint32_t slot)
 {
     uint32_t i = tt->t[slot].heap;
@@ -241,20 +235,13 @@ void q_heap_remove(q_task_tab *tt, uint32_t slot)
     tt->t[slot].heap = Q_NIL;
     uint32_t last = tt->heap[--tt->nheap];
     if (i == tt->nheap) return;
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= tt->nheap) break;
-        if (c + 1 < tt->nheap && before(tt, &tt->t[tt->heap[c + 1]], &tt->t[tt->heap[c]])) c++;
-        heap_set(tt, i, tt->heap[c]);
-        i = c;
-    }
-    tt->heap[i] = last;
-    sift_up(tt, i);
+    heap_set(tt, i, last);
+    q_heap_fix(tt, last);
 }
 
 void q_heap_fix(q_task_tab *tt, uint32_t slot)
 {
     uint32_t i = tt->t[slot].heap;
-    if (i > 0 && before(tt, &tt->t[slot], &tt->t[tt->heap[(i - 1) / 2]])) sift_up(tt, i);
+    if (i > 0 && before(&tt->t[slot], &tt->t[tt->heap[(i - 1) / 2]])) sift_up(tt, i);
     else sift_down(tt, i);
 }

@@ -53,7 +53,6 @@ typedef struct q_task_tab {
                          * differences are exact for runs under 49 days. 4 bytes a task, apart
                          * from q_task so its 56 bytes stay as the memory budget counts them. */
     uint32_t nheap, heap_cap;
-    uint64_t heap_cmps; /* (due, id) comparisons the heap has made: a statistic, for tests */
 } q_task_tab;
 
 int q_task_tab_init(q_task_tab *tt);

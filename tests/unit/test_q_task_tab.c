@@ -1,7 +1,6 @@
 /* queue/q_task_tab: slab + id index (growth, backward-shift deletion, slot reuse) and the timer
  * heap (order by (due, id), removal from the middle, re-keying), against a plain model. */
 #include <check.h>
-#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,42 +97,12 @@ START_TEST(heap_orders_by_due_then_id)
 }
 END_TEST
 
-/* Leases are pushed in deadline order and acked in about that order: each ack removes the
- * earliest lease, at the root, whose hole has the longest way down. Removal costs about one
- * (due, id) comparison a level, log2(n) + a few (two a level before: 16.9 here). */
-START_TEST(heap_removal_in_lease_order_compares_once_a_level)
-{
-    q_task_tab tt;
-    ck_assert_int_eq(q_task_tab_init(&tt), 0);
-    enum { M = 1024, LOG2_M = 10 };
-    static uint32_t s[M];
-    ck_assert_int_eq(q_task_tab_reserve(&tt, M), 0);
-    for (uint32_t i = 0; i < M; i++) {
-        s[i] = q_task_new(&tt, 1000 + i);
-        q_task_at(&tt, s[i])->due = 5000 + i; /* now + the queue's lease_ms, in lease order */
-        q_heap_push(&tt, s[i]);
-    }
-    uint64_t cmps = tt.heap_cmps;
-    enum { REMOVED = M / 2 }; /* the first half acked while the heap is large */
-    for (uint32_t i = 0; i < REMOVED; i++) {
-        ck_assert_uint_eq(q_heap_top(&tt), s[i]);
-        q_heap_remove(&tt, s[i]);
-    }
-    double per = (double)(tt.heap_cmps - cmps) / REMOVED;
-    fprintf(stderr, "heap removal in lease order: %.2f comparisons each (n %d..%d)\n", per, M,
-            M - REMOVED);
-    ck_assert_msg(per <= LOG2_M + 3, "%.2f comparisons per removal (at most %d)", per, LOG2_M + 3);
-    q_task_tab_deinit(&tt);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("q_task_tab");
     TCase *tc = tcase_create("tab");
     tcase_add_test(tc, index_insert_delete_find);
     tcase_add_test(tc, heap_orders_by_due_then_id);
-    tcase_add_test(tc, heap_removal_in_lease_order_compares_once_a_level);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }
