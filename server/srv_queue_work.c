@@ -331,18 +331,29 @@ void srv_work_acks_start(srv_work *w)
     srv_ack_stage_clear(&w->acks);
 }
 
-/* The shard's mesh ran this after the input pass that staged the acks (its messages run after
- * the completions of a turn): start them as one fan-out. */
-static void on_acks_start(wk_mesh *m, int self, const wk_msg *msg)
+static _Thread_local srv_work *t_staged; /* sessions with staged acks, listed once each */
+
+/* Every loop iteration, before the mesh's hook: starts each listed session's acks as one
+ * fan-out. Runs after the turn's completions, so an input pass's acks are all staged. */
+static bool on_acks_hook(ev_loop *loop, void *ud, ev_hook_phase phase)
 {
-    srv_work *w = msg->arg;
-    w->acks_posted = false;
-    srv_work_acks_start(w);
-    srv_work_maybe_finish(w);
-    srv_work_unref(w); /* the posted message's */
+    if (phase == EV_HOOK_AFTER_WAKE) return true;
+    bool started = t_staged != NULL;
+    while (t_staged) {
+        srv_work *w = t_staged;
+        t_staged = w->acks_next;
+        w->acks_next = NULL;
+        w->acks_listed = false;
+        srv_work_acks_start(w);
+        srv_work_maybe_finish(w);
+        srv_work_unref(w); /* the list's */
+    }
+    return !started; /* before a sleep: one more turn, so the jobs are run */
 }
 
-/* Stages the ack; the first of an input pass posts its start to this shard's own mesh lane. */
+int srv_work_acks_hook_init(ev_loop *loop) { return ev_loop_add_hook(loop, on_acks_hook, NULL); }
+
+/* Stages the ack; the first of an input pass lists the session for the shard's hook. */
 static void work_ack(srv_work *w, uint64_t request_id, const pwm_ringq_v1_AckRequest *ack)
 {
     q_err e;
@@ -358,11 +369,11 @@ static void work_ack(srv_work *w, uint64_t request_id, const pwm_ringq_v1_AckReq
         return;
     }
     w->inflight++;
-    if (w->acks_posted) return;
-    w->acks_posted = true;
+    if (w->acks_listed) return;
+    w->acks_listed = true;
     w->refs++;
-    w->acks_start.msg = (wk_msg){.fn = on_acks_start, .arg = w};
-    wk_mesh_send_node(srv_q.mesh, w->origin, w->origin, &w->acks_start);
+    w->acks_next = t_staged;
+    t_staged = w;
 }
 
 static void work_credit(srv_work *w, uint64_t request_id, const pwm_ringq_v1_Credit *cr)

@@ -46,12 +46,13 @@ typedef struct srv_work {
         srv_job *unreg;
     } subs[WORK_SUBS_MAX];
     uint32_t inflight; /* ack/nack/extend requests not yet answered (staged acks included) */
-    /* Acks of the current input pass (srv_queue_work.c): started as one fan-out when the shard
-     * runs its mesh messages next (acks_start, posted once per pass with a reference), or
-     * before any other request of the stream, or when the stage is full. */
+    /* Acks of the current input pass (srv_queue_work.c): started as one fan-out by the
+     * shard's loop hook at its next iteration, before the mesh's hook polls and publishes (the
+     * session is listed once per pass, with a reference), or before any other request of the
+     * stream, or when the stage is full. */
     srv_ack_stage acks;
-    wk_msg_node acks_start;
-    bool acks_posted;
+    struct srv_work *acks_next; /* the shard's sessions with staged acks */
+    bool acks_listed;
     uint32_t held; /* tasks delivered and not yet acked or nacked on the stream */
     buf pending;   /* WorkResponse messages, varint-length-prefixed */
     buf reply;     /* origin-only scratch: a WorkResponse{result} encoded when it cannot go
@@ -72,6 +73,11 @@ void srv_work_fail(srv_work *w, int err);
 bool srv_work_send(srv_work *w, const uint8_t *msg, size_t len);
 /* Starts the staged acks' fan-out now (nothing staged: nothing to do). */
 void srv_work_acks_start(srv_work *w);
+/* Adds the hook that starts the staged acks of the shard's sessions at each loop iteration.
+ * Added before the mesh's hook (srv_queue_shard.c), so their jobs are published by that same
+ * iteration's mesh hook, as a job dispatched from the input pass itself would be. 0 or
+ * ev_loop_add_hook's -ENOSPC. */
+int srv_work_acks_hook_init(ev_loop *loop);
 /* Finishes the stream when its state and what is in flight allow it, and closes the session
  * then (w may be freed on return when its last reference went). */
 void srv_work_maybe_finish(srv_work *w);
