@@ -35,10 +35,59 @@ typedef struct srv_ack_fanout {
     uint32_t pending;
     q_status status; /* a partition's log failure, else Q_OK */
     char msg[Q_ERR_MSG_BYTES];
+    uint64_t *tokens; /* while dispatching: the lease token of ids[i] (0: none) */
     void (*done)(struct srv_ack_fanout *fo);
     void *ctx;
-    uint64_t request_id; /* the caller's (a Work stream's request id; 0 for a unary Ack) */
+    /* The requests the fan-out answers, in order: reqs[r] answers ids[reqs[r-1].end ..
+     * reqs[r].end). One for a unary Ack; a Work stream's acks of one input pass share a
+     * fan-out (srv_ack_start_staged). */
+    struct srv_ack_req {
+        uint64_t request_id; /* the caller's (a Work stream's request id; 0 for a unary Ack) */
+        uint32_t end;
+    } * reqs;
+    uint32_t nreq;
 } srv_ack_fanout;
+
+/* AckRequests gathered for one fan-out: each request's id, and each of its ids' bytes and
+ * lease token, copied (srv_ack_stage_add), so the decoded requests they came from need not
+ * outlive their handler. A Work stream's acks that arrive in one input pass are started
+ * together (srv_queue_work.c): one job per partition, one q_part_ack, one ACK record for them
+ * all, instead of one each. */
+typedef struct srv_ack_stage {
+    buf bytes;       /* per request: u64 request_id, u32 ids; per id: u64 token, u32 len, bytes */
+    uint32_t nreq;   /* requests staged */
+    uint32_t nids;   /* ids staged, over all requests: at most Q_BATCH_MAX */
+    size_t id_bytes; /* the ids' bytes, over all requests */
+} srv_ack_stage;
+/* Bytes a stage keeps between input passes (64 one-id acks take ~2 KiB); more is given back
+ * once its fan-out started. */
+#define SRV_ACK_STAGE_KEEP_BYTES 8192u
+/* A stage holding this many bytes is started before another request joins it: with the
+ * Q_BATCH_MAX ids bound, it keeps what one fan-out copies small whatever the ids' lengths. */
+#define SRV_ACK_STAGE_START_BYTES (64u << 10)
+/* The stage's buffer limit: one request beyond SRV_ACK_STAGE_START_BYTES, and a request is at
+ * most a gRPC message (an id costs at least 2 bytes there and 12 more here: at most 7x). */
+#define SRV_ACK_STAGE_BYTES_MAX (256u << 20)
+
+/* INVALID_ARGUMENT in *err when req cannot be acked as it is: no ids or more than Q_BATCH_MAX,
+ * or a token count other than 0 or one per id. */
+bool srv_ack_check(const pwm_ringq_v1_AckRequest *req, q_err *err);
+void srv_ack_stage_init(srv_ack_stage *st);
+void srv_ack_stage_deinit(srv_ack_stage *st);
+/* Stages a checked req (borrowed for the call) answered as request_id. The caller keeps
+ * st->nids + req->ids_count <= Q_BATCH_MAX (it starts the stage first). 0, or -ENOMEM (the
+ * stage unchanged). */
+int srv_ack_stage_add(srv_ack_stage *st, uint64_t request_id, const pwm_ringq_v1_AckRequest *req);
+/* The request id of staged request number *pos (0 first), advancing *pos; false after the
+ * last. For answering a stage that could not start. */
+bool srv_ack_stage_next_request(const srv_ack_stage *st, size_t *pos, uint64_t *request_id);
+/* Empties the stage (its storage kept up to SRV_ACK_STAGE_KEEP_BYTES). */
+void srv_ack_stage_clear(srv_ack_stage *st);
+/* Starts one fan-out for every request staged in st (nreq >= 1): the stage is emptied before
+ * any partition is asked, so `done` (which may run at once) may stage and start again. NULL
+ * with *err RESOURCE_EXHAUSTED when out of memory: the stage is left as it was. */
+srv_ack_fanout *srv_ack_start_staged(srv_ack_stage *st, void (*done)(srv_ack_fanout *), void *ctx,
+                                     q_err *err);
 
 /* Starts an Ack of the decoded AckRequest `req` (borrowed for the call: the ids are copied).
  * Returns the fan-out (its `done` runs later, or at once when no id needs a partition), or NULL
@@ -46,8 +95,11 @@ typedef struct srv_ack_fanout {
 srv_ack_fanout *srv_ack_start(pw_grpc_call *call, const pwm_ringq_v1_AckRequest *req,
                               void (*done)(srv_ack_fanout *), void *ctx, uint64_t request_id,
                               q_err *err);
-/* Encodes AckResponse{results} of a finished fan-out into `out` (once, in place). Returns 0 or
- * pw_msg_encode's -ENOMEM / -ENOBUFS / -EMSGSIZE (out unchanged then). */
+/* Encodes AckResponse{results} of a finished fan-out into `out` (once, in place): of ids
+ * [from, to), one request's share. Returns 0 or pw_msg_encode's -ENOMEM / -ENOBUFS /
+ * -EMSGSIZE (out unchanged then). */
+int srv_ack_fanout_encode_range(srv_ack_fanout *fo, uint32_t from, uint32_t to, buf *out);
+/* The same for every id (a unary Ack's one request). */
 int srv_ack_fanout_encode(srv_ack_fanout *fo, buf *out);
 /* Frees the fan-out (one allocation): back to its shard's cache when called on that shard. */
 void srv_ack_fanout_free(srv_ack_fanout *fo);

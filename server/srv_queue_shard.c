@@ -10,6 +10,7 @@
 #include "server/srv_queue_int.h"
 #include "server/srv_queue_rpc.h"
 #include "server/srv_stream.h"
+#include "server/srv_work_int.h"
 
 srv_qglobal srv_q;
 
@@ -49,8 +50,9 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
     rt_cache_init(&qs->fanouts, srv_ack_fanout_cached_bytes(), SRV_FANOUT_CACHE_MAX);
     rt_cache_init(&qs->decoded, SRV_DECODED_CACHED_BYTES, SRV_DECODED_CACHE_MAX);
     qs->parts = rt_calloc(srv_q.nparts, sizeof *qs->parts);
-    if (!qs->parts || wk_mesh_loop_init(&qs->ml, srv_q.mesh, id, qs->loop) != 0 ||
-        srv_part_kick_init(qs) != 0) {
+    /* The acks' hook before the mesh's: srv_work_int.h says why. */
+    if (!qs->parts || srv_work_acks_hook_init(qs->loop) != 0 ||
+        wk_mesh_loop_init(&qs->ml, srv_q.mesh, id, qs->loop) != 0 || srv_part_kick_init(qs) != 0) {
         log_error("queue shard init failed", "shard=%d", id);
         srv_runtime_fail(srv_shard_runtime(sh));
         return;

@@ -75,6 +75,7 @@ void srv_work_unref(srv_work *w)
     pw_grpc_call_unref(w->call);
     buf_deinit(&w->pending);
     buf_deinit(&w->reply);
+    srv_ack_stage_deinit(&w->acks);
     rt_free(w);
 }
 
@@ -85,6 +86,7 @@ void srv_work_close(srv_work *w)
     if (atomic_exchange(&w->closed, true)) return;
     work_set_state(w, SRV_WORK_CLOSED);
     session_unlink(w);
+    srv_work_acks_start(w); /* ahead of the unregisters, as each ack's job was before */
     for (uint32_t i = 0; i < w->nsubs; i++) srv_work_sub_unregister(w, i, true);
     srv_work_unref(w); /* the stream's reference */
 }
@@ -226,9 +228,16 @@ static void send_result(srv_work *w, uint64_t request_id, q_status code, const c
     buf_shrink(b, WORK_SCRATCH_KEEP_BYTES);
 }
 
+/* One request's share of a finished fan-out: ids [from, to). */
+typedef struct ack_range {
+    srv_ack_fanout *fo;
+    uint32_t from, to;
+} ack_range;
+
 static int put_ack(const void *ud, buf *out)
 {
-    return srv_ack_fanout_encode((srv_ack_fanout *)ud, out);
+    const ack_range *ar = ud;
+    return srv_ack_fanout_encode_range(ar->fo, ar->from, ar->to, out);
 }
 
 /* The owner's encoded NackResponse / ExtendResponse (a job's reply). */
@@ -240,15 +249,21 @@ static int put_encoded(const void *ud, buf *out)
 
 /* ---- the WorkRequest handlers (origin) ---- */
 
+/* The fan-out of one input pass's acks answered: each request gets its WorkResult, with its
+ * own share of the results. */
 static void ack_done(srv_ack_fanout *fo)
 {
     srv_work *w = fo->ctx;
-    for (uint32_t i = 0; i < fo->n && w->held > 0; i++)
-        if (fo->status == Q_OK && (fo->codes[i] == Q_OK || fo->codes[i] == Q_FAILED_PRECONDITION))
-            w->held--;
-    send_result(w, fo->request_id, fo->status, fo->msg, pwm_ringq_v1_WorkResult_FIELD_ack, put_ack,
-                fo);
-    w->inflight--;
+    for (uint32_t r = 0, from = 0; r < fo->nreq; from = fo->reqs[r++].end) {
+        for (uint32_t i = from; i < fo->reqs[r].end && w->held > 0; i++)
+            if (fo->status == Q_OK &&
+                (fo->codes[i] == Q_OK || fo->codes[i] == Q_FAILED_PRECONDITION))
+                w->held--;
+        ack_range ar = {fo, from, fo->reqs[r].end};
+        send_result(w, fo->reqs[r].request_id, fo->status, fo->msg,
+                    pwm_ringq_v1_WorkResult_FIELD_ack, put_ack, &ar);
+    }
+    w->inflight -= fo->nreq;
     srv_ack_fanout_free(fo);
     srv_work_maybe_finish(w);
     srv_work_unref(w);
@@ -301,16 +316,64 @@ static void by_id(srv_work *w, uint64_t request_id, const pwm_ringq_v1_WorkReque
     }
 }
 
+void srv_work_acks_start(srv_work *w)
+{
+    if (w->acks.nreq == 0) return;
+    uint32_t nreq = w->acks.nreq;
+    q_err e;
+    w->refs++; /* the fan-out's, dropped by ack_done */
+    if (srv_ack_start_staged(&w->acks, ack_done, w, &e)) return;
+    w->refs--; /* the stream's reference still holds the session */
+    uint64_t request_id;
+    for (size_t pos = 0; srv_ack_stage_next_request(&w->acks, &pos, &request_id);)
+        send_result(w, request_id, e.code, e.msg, 0, NULL, NULL);
+    w->inflight -= nreq;
+    srv_ack_stage_clear(&w->acks);
+}
+
+static _Thread_local srv_work *t_staged; /* sessions with staged acks, listed once each */
+
+/* Every loop iteration, before the mesh's hook: starts each listed session's acks as one
+ * fan-out. Runs after the turn's completions, so an input pass's acks are all staged. */
+static bool on_acks_hook(ev_loop *loop, void *ud, ev_hook_phase phase)
+{
+    if (phase == EV_HOOK_AFTER_WAKE) return true;
+    bool started = t_staged != NULL;
+    while (t_staged) {
+        srv_work *w = t_staged;
+        t_staged = w->acks_next;
+        w->acks_next = NULL;
+        w->acks_listed = false;
+        srv_work_acks_start(w);
+        srv_work_maybe_finish(w);
+        srv_work_unref(w); /* the list's */
+    }
+    return !started; /* before a sleep: one more turn, so the jobs are run */
+}
+
+int srv_work_acks_hook_init(ev_loop *loop) { return ev_loop_add_hook(loop, on_acks_hook, NULL); }
+
+/* Stages the ack; the first of an input pass lists the session for the shard's hook. */
 static void work_ack(srv_work *w, uint64_t request_id, const pwm_ringq_v1_AckRequest *ack)
 {
     q_err e;
-    w->inflight++;
-    w->refs++;
-    if (!srv_ack_start(NULL, ack, ack_done, w, request_id, &e)) {
-        w->inflight--;
-        w->refs--;
+    if (!srv_ack_check(ack, &e)) {
         send_result(w, request_id, e.code, e.msg, 0, NULL, NULL);
+        return;
     }
+    if (w->acks.nids + ack->ids_count > Q_BATCH_MAX ||
+        buf_size(&w->acks.bytes) >= SRV_ACK_STAGE_START_BYTES)
+        srv_work_acks_start(w); /* one fan-out acks at most Q_BATCH_MAX ids */
+    if (srv_ack_stage_add(&w->acks, request_id, ack) < 0) {
+        send_result(w, request_id, Q_RESOURCE_EXHAUSTED, "out of memory", 0, NULL, NULL);
+        return;
+    }
+    w->inflight++;
+    if (w->acks_listed) return;
+    w->acks_listed = true;
+    w->refs++;
+    w->acks_next = t_staged;
+    t_staged = w;
 }
 
 static void work_credit(srv_work *w, uint64_t request_id, const pwm_ringq_v1_Credit *cr)
@@ -352,6 +415,8 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
         return;
     }
     char why[Q_ERR_MSG_BYTES];
+    /* Requests are answered in the order they came: staged acks go before anything else. */
+    if (req.kind_case != pwm_ringq_v1_WorkRequest_FIELD_ack) srv_work_acks_start(w);
     switch (req.kind_case) {
     case pwm_ringq_v1_WorkRequest_FIELD_subscribe: {
         q_status st = srv_work_subscribe(w, req.subscribe, why, sizeof why);
@@ -386,6 +451,7 @@ static void on_start(pw_grpc_call *c)
     srv_work_holder(c, w->worker, w->addr);
     buf_init(&w->pending, WORK_PENDING_BYTES_MAX);
     buf_init(&w->reply, WORK_REPLY_BYTES_MAX);
+    srv_ack_stage_init(&w->acks);
     pw_grpc_call_set_user(c, w);
     w->snext = t_sessions;
     if (t_sessions) t_sessions->sprev = w;

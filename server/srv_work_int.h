@@ -45,10 +45,17 @@ typedef struct srv_work {
          * need memory (without it the owner would keep a pointer to a freed session). */
         srv_job *unreg;
     } subs[WORK_SUBS_MAX];
-    uint32_t inflight; /* ack/nack/extend jobs not yet answered */
-    uint32_t held;     /* tasks delivered and not yet acked or nacked on the stream */
-    buf pending;       /* WorkResponse messages, varint-length-prefixed */
-    buf reply;         /* origin-only scratch: a WorkResponse{result} encoded when it cannot go
+    uint32_t inflight; /* ack/nack/extend requests not yet answered (staged acks included) */
+    /* Acks of the current input pass (srv_queue_work.c): started as one fan-out by the
+     * shard's loop hook at its next iteration, before the mesh's hook polls and publishes (the
+     * session is listed once per pass, with a reference), or before any other request of the
+     * stream, or when the stage is full. */
+    srv_ack_stage acks;
+    struct srv_work *acks_next; /* the shard's sessions with staged acks */
+    bool acks_listed;
+    uint32_t held; /* tasks delivered and not yet acked or nacked on the stream */
+    buf pending;   /* WorkResponse messages, varint-length-prefixed */
+    buf reply;     /* origin-only scratch: a WorkResponse{result} encoded when it cannot go
                         * straight into the call's output (send_result); empty between replies */
     struct srv_work *snext, *sprev; /* the shard's open sessions (for drain) */
 } srv_work;
@@ -64,6 +71,13 @@ void srv_work_fail(srv_work *w, int err);
 /* Sends one message (borrowed for the call), or copies it behind those waiting for the
  * window. Returns true when it was queued; a failure ends the stream (srv_work_fail). */
 bool srv_work_send(srv_work *w, const uint8_t *msg, size_t len);
+/* Starts the staged acks' fan-out now (nothing staged: nothing to do). */
+void srv_work_acks_start(srv_work *w);
+/* Adds the hook that starts the staged acks of the shard's sessions at each loop iteration.
+ * Added before the mesh's hook (srv_queue_shard.c), so their jobs are published by that same
+ * iteration's mesh hook, as a job dispatched from the input pass itself would be. 0 or
+ * ev_loop_add_hook's -ENOSPC. */
+int srv_work_acks_hook_init(ev_loop *loop);
 /* Finishes the stream when its state and what is in flight allow it, and closes the session
  * then (w may be freed on return when its last reference went). */
 void srv_work_maybe_finish(srv_work *w);

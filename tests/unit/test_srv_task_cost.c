@@ -6,6 +6,7 @@
  *   difference;
  * - reads of a queue's state by a Work delivery pass (srv_waitq.serve_probes).
  * Each bound names what is left, and fails with the cost a cut removed put back. */
+#include "queue/q_part_rec.h"
 #include "test_srv_util.h"
 #include "ts_main.h"
 
@@ -125,6 +126,80 @@ START_TEST(task_exchange_heap_round_trips)
 }
 END_TEST
 
+/* Work acks sent in one write, each its own WorkRequest with one id (as a worker acks the
+ * tasks of a delivery one by one): the bench's b64 point sends up to 64 of them at a time. */
+#define ACKS_IN_ONE_WRITE 8
+
+/* ACK records in the partition's log from offset `from` on. */
+static uint32_t ack_records_since(q_log *log, uint64_t from)
+{
+    q_iter it;
+    q_rec rec;
+    uint32_t n = 0;
+    q_iter_init(&it, log, from, false);
+    while (q_iter_next(&it, &rec) == 1) n += rec.type == Q_RT_ACK;
+    return n;
+}
+
+/* The acks a Work stream receives in one input pass are started together: one fan-out, one job
+ * to the partition, one q_part_ack and so one ACK record for all of them (one record, one job
+ * and one fan-out per ack before), and still one WorkResult per request, in request order,
+ * each with its own id's result. */
+START_TEST(acks_of_one_input_pass_append_one_record)
+{
+    char q[32];
+    pw_msg_arena a;
+    start_on_queue(q, sizeof q, "acks", &a);
+    uint32_t ws = work_open(q, &a);
+    char ids[ACKS_IN_ONE_WRITE][Q_ID_STR_BYTES];
+    size_t id_len[ACKS_IN_ONE_WRITE];
+    uint64_t toks[ACKS_IN_ONE_WRITE];
+    for (int i = 0; i < ACKS_IN_ONE_WRITE; i++) {
+        uint32_t sid = ts_enqueue_start(&C, q, "acked with the others");
+        ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+        ck_assert_int_eq(ts_status(&C, sid), 0);
+        pwm_ringq_v1_WorkResponse m;
+        work_next(ws, &m, &a);
+        ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_task);
+        ck_assert_uint_lt(m.task->id.len, Q_ID_STR_BYTES);
+        memcpy(ids[i], m.task->id.ptr, m.task->id.len);
+        id_len[i] = m.task->id.len;
+        toks[i] = m.task->lease_token;
+    }
+    q_log *log = q_part_log(ts_part(q_part_of(q, strlen(q), srv_q.nparts))->p);
+    uint64_t from = q_log_next(log);
+    for (int i = 0; i < ACKS_IN_ONE_WRITE; i++) { /* queued: the next wait writes them at once */
+        pw_pb_bytes id = {(const uint8_t *)ids[i], id_len[i]};
+        pwm_ringq_v1_AckRequest ack = {
+            .ids = &id, .ids_count = 1, .lease_tokens = &toks[i], .lease_tokens_count = 1};
+        pwm_ringq_v1_WorkRequest wa = {.request_id = 500 + (uint64_t)i,
+                                       .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack,
+                                       .ack = &ack};
+        ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
+    }
+    for (int i = 0; i < ACKS_IN_ONE_WRITE; i++) {
+        pwm_ringq_v1_WorkResponse m;
+        work_next(ws, &m, &a);
+        ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
+        ck_assert_uint_eq(m.result->request_id, 500 + (uint64_t)i);
+        ck_assert_uint_eq(m.result->code, 0);
+        ck_assert_ptr_nonnull(m.result->ack);
+        ck_assert_uint_eq(m.result->ack->results_count, 1);
+        ck_assert_uint_eq(m.result->ack->results[0].code, 0);
+        ck_assert_uint_eq(m.result->ack->results[0].id.len, id_len[i]);
+        ck_assert(memcmp(m.result->ack->results[0].id.ptr, ids[i], id_len[i]) == 0);
+    }
+    uint32_t records = ack_records_since(log, from);
+    fprintf(stderr, "acks_of_one_input_pass_append_one_record: %u ACK records for %d acks\n",
+            records, ACKS_IN_ONE_WRITE);
+    ck_assert_msg(records == 1, "%u ACK records for %d acks of one write (1 expected)", records,
+                  ACKS_IN_ONE_WRITE);
+    ts_rst(&C, ws, 0x8 /* CANCEL */);
+    pw_msg_arena_deinit(&a);
+    stop();
+}
+END_TEST
+
 static bool cond_task_on(ts_client *c, const void *arg)
 {
     const uint32_t *ws = arg;
@@ -188,6 +263,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, task_exchange_heap_round_trips);
     tcase_add_test(tc, delivery_pass_reads_the_queue_once_per_claim);
+    tcase_add_test(tc, acks_of_one_input_pass_append_one_record);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }
