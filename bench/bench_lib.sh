@@ -231,23 +231,26 @@ stop_server() {
 
 
 # cpu_sample PID: one line of what the two pinned CPUs and the server did so far, for
-# bench/report.py's limits ("sched" file): `EPOCH_S|cpuS|cpuC|RUN_NS WAIT_NS`, where cpuS and
-# cpuC are the /proc/stat lines (USER_HZ ticks: user nice system idle iowait irq softirq steal)
-# of SERVER_CPU and CLIENT_CPU (every process on them: the other engineers' too), and RUN_NS
-# WAIT_NS the server's time on a CPU and waiting on a run queue, summed over its threads
-# (/proc/PID/task/*/schedstat; threads that exited drop out). Reads files only: no fork.
+# bench/report.py's limits ("sched" file): `EPOCH_S|cpuS|cpuC|TID:COMM:RUN_NS:WAIT_NS ...`, where
+# cpuS and cpuC are the /proc/stat lines (USER_HZ ticks: user nice system idle iowait irq softirq
+# steal) of SERVER_CPU and CLIENT_CPU (every process on them: the other engineers' too), and each
+# of the server's threads has its time on a CPU and waiting on a run queue so far
+# (/proc/PID/task/TID/schedstat; io_uring's io-wq workers are threads of the process, named
+# iou-wrk-*). Reads files only: no fork.
 cpu_sample() {
-    local l s= c= r=0 w=0 a b f
+    local l s= c= th= a b f comm
     while read -r l; do
         case $l in
         "cpu$SERVER_CPU "*) s=${l#* } ;;
         "cpu$CLIENT_CPU "*) c=${l#* } ;;
         esac
     done </proc/stat
-    for f in /proc/"$1"/task/*/schedstat; do
-        read -r a b _ 2>/dev/null <"$f" && r=$((r + a)) && w=$((w + b))
+    for f in /proc/"$1"/task/*; do
+        read -r a b _ 2>/dev/null <"$f/schedstat" || continue
+        read -r comm 2>/dev/null <"$f/comm" || comm=?
+        th+="${th:+ }${f##*/}:${comm//[ :]/_}:$a:$b"
     done
-    echo "$EPOCHREALTIME|$s|$c|$r $w"
+    echo "$EPOCHREALTIME|$s|$c|$th"
 }
 
 # bench_point GROUP SYSTEM COLUMN SCENARIO X TIMEOUT_S -- RINGQ_BENCH_ARGS...: $REPS runs, each on

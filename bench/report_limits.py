@@ -12,9 +12,9 @@ side's throughput ceiling is one CPU divided by its CPU time per task:
 
 The smallest ceiling is the one that binds. A point whose throughput is within SATURATED_SHARE of
 it is limited by that side; one further below was limited by neither side's own cost: the
-machine (the pinned CPU busy with other processes, or the server waiting on a run queue: the
-suite's `raw/ID.sched`, bench_lib.sh cpu_sample) or the round trips themselves (wake-ups, an
-fdatasync per turn), which the row says.
+machine (other processes and steal on that side's pinned CPU: the suite's `raw/ID.sched`,
+bench_lib.sh cpu_sample) or the round trips themselves (wake-ups, an fdatasync per turn, the
+server's own threads queueing for its one CPU), which the row says with its evidence.
 
 A missed target then prints what it would take: the target's tasks/s as a CPU time per task on
 each side (one CPU each) against what each side costs now, and Redis' own accounting beside it,
@@ -29,11 +29,12 @@ FSYNC_IN_FLIGHT_MAX = 2
 # window's CPU time has clock-tick resolution (10 ms in 5 s), and a closed loop never keeps a
 # CPU 100 % busy (each side waits for the other's answer now and then).
 SATURATED_SHARE = 0.85
-# Not saturated, and the binding side's CPU was at least this busy counting every process on it,
-# or the server waited at least WAIT_SHARE_MACHINE of the time for a CPU: the machine (other
-# engineers' processes, the hypervisor's steal) took the difference.
-BUSY_SHARE_MACHINE = 0.90
-WAIT_SHARE_MACHINE = 0.10
+# Not saturated, and other processes (and the hypervisor's steal) took at least this share of
+# the binding side's CPU: the machine (the other engineers' builds and tests) held the rate.
+OTHERS_SHARE_MACHINE = 0.10
+# The server's io-wq workers (iou-wrk-*, where io_uring runs fdatasync) waited at least this many
+# s per s for the server's CPU: the commit's fdatasyncs queue behind the shard on its one CPU.
+IO_WAIT_SHARE = 0.10
 # /proc/stat cpuN fields (proc(5)): user nice system idle iowait irq softirq steal.
 _BUSY_FIELDS = (0, 1, 2, 5, 6)
 _STEAL_FIELD = 7
@@ -42,11 +43,24 @@ _TOTAL_FIELDS = 8
 SIDES = ("server CPU", "generator CPU", "fdatasync")
 
 
+def _threads(field):
+    """{tid: (comm, run_ns, wait_ns)} of a cpu_sample thread field."""
+    out = {}
+    for t in field.split():
+        tid, comm, run, wait = t.rsplit(":", 3)
+        out[tid] = (comm, int(run), int(wait))
+    return out
+
+
 def read_sched(path):
     """A run's two cpu_sample lines (bench_lib.sh) as shares of ringq-bench's whole life:
-    dict(span_s, server_busy, server_steal, client_busy, client_steal, server_run, server_wait)
-    (busy and steal: every process on that CPU; run and wait: the server's threads, s per s), or
-    None when the file is missing or malformed."""
+    dict(span_s, server_busy, server_steal, client_busy, client_steal; server_run, server_wait,
+    io_wait, others) or None when the file is missing or malformed. busy and steal count every
+    process on that CPU; server_run and server_wait are the server's threads' time on a CPU and
+    waiting on a run queue, s per s (a thread that exited between the samples drops out; one
+    that started counts from 0); io_wait is the part of server_wait of its io-wq workers
+    (iou-wrk-*: the blocking ops io_uring runs in threads, fdatasync among them); others =
+    server_busy - server_run, the CPU's time spent on other processes."""
     try:
         with open(path) as f:
             lines = [ln.strip() for ln in f if ln.strip()]
@@ -57,6 +71,8 @@ def read_sched(path):
     try:
         a, b = ([x.strip() for x in ln.split("|")] for ln in lines[:2])
         span = float(b[0]) - float(a[0])
+        if span <= 0:
+            return None
         out = {"span_s": span}
         for side, i in (("server", 1), ("client", 2)):
             x = [int(v) for v in a[i].split()[:_TOTAL_FIELDS]]
@@ -65,12 +81,18 @@ def read_sched(path):
             tot = sum(d)
             out[side + "_busy"] = sum(d[k] for k in _BUSY_FIELDS) / tot if tot > 0 else None
             out[side + "_steal"] = d[_STEAL_FIELD] / tot if tot > 0 else None
-        r0, w0 = (int(v) for v in a[3].split())
-        r1, w1 = (int(v) for v in b[3].split())
-        # A server gone by the second sample reads 0 0: no figure rather than a negative one.
-        ok = span > 0 and r1 >= r0 and w1 >= w0
-        out["server_run"] = (r1 - r0) / 1e9 / span if ok else None
-        out["server_wait"] = (w1 - w0) / 1e9 / span if ok else None
+        t0, t1 = _threads(a[3]), _threads(b[3])
+        run = wait = io = 0
+        for tid, (comm, r1, w1) in t1.items():
+            _, r0, w0 = t0.get(tid, (comm, 0, 0))
+            run, wait = run + r1 - r0, wait + w1 - w0
+            if comm.startswith("iou-wrk"):
+                io += w1 - w0
+        if t1:
+            out["server_run"], out["server_wait"] = run / 1e9 / span, wait / 1e9 / span
+            out["io_wait"] = io / 1e9 / span
+            if out["server_busy"] is not None:
+                out["others"] = max(0.0, out["server_busy"] - out["server_run"])
     except (ValueError, IndexError):
         return None
     return out
@@ -146,15 +168,23 @@ def point_limits(res, column, fsyncs=None, sched=None):
         p["limit"], p["why"] = side, "at %.2f of its ceiling" % p["share"]
         return p
     sc = sched or {}
-    cpu = {"server CPU": "server", "generator CPU": "client"}.get(side, "server")
-    busy, wait = sc.get(cpu + "_busy"), sc.get("server_wait")
+    if side == "generator CPU":
+        busy, steal, own = sc.get("client_busy"), sc.get("client_steal"), p["cli_util"]
+    else:
+        busy, steal, own = sc.get("server_busy"), sc.get("server_steal"), sc.get("server_run")
+    others = None
+    if busy is not None and own is not None:
+        others = max(0.0, busy - own) + (steal or 0.0)
     ev = []
     if busy is not None:
-        ev.append("its CPU %.2f busy with every process" % busy)
-    if wait is not None:
-        ev.append("the server waited %.2f s/s for a CPU" % wait)
-    machine = (busy is not None and busy >= BUSY_SHARE_MACHINE) or \
-        (wait is not None and wait >= WAIT_SHARE_MACHINE)
+        ev.append("its CPU %.2f busy, %s of it other processes and steal" % (
+            busy, _f(others)))
+    if side != "generator CPU" and sc.get("server_wait") is not None:
+        ev.append("the server's threads waited %.2f s/s for their CPU" % sc["server_wait"])
+        if (sc.get("io_wait") or 0) >= IO_WAIT_SHARE:
+            ev.append("%.2f s/s of it its io-wq workers (fdatasync): the commit's fdatasyncs "
+                      "queue behind the shard on one CPU" % sc["io_wait"])
+    machine = others is not None and others >= OTHERS_SHARE_MACHINE
     p["limit"] = "the machine" if machine else "round trips"
     p["why"] = "closest: %s at %.2f of its ceiling%s" % (side, p["share"],
                                                          "; " + ", ".join(ev) if ev else "")
@@ -188,9 +218,10 @@ def _us(v_s):
 
 
 TABLE_HEAD = ["system", "x", "tasks/s", "server µs/task (CPU used)",
-              "generator µs/task (CPU used)", "CPU S / CPU C busy, all processes (steal)",
-              "server waited for a CPU", "fdatasync mean / p99 (tasks each)",
-              "ceiling: server / generator / fdatasync", "binds"]
+              "generator µs/task (CPU used)", "CPU S / CPU C busy (steal)",
+              "CPU S: server on CPU / other processes", "server waited for a CPU (io-wq)",
+              "fdatasync mean / p99 (tasks each)", "ceiling: server / generator / fdatasync",
+              "binds"]
 
 
 def table_row(sysname, x, p):
@@ -200,6 +231,12 @@ def table_row(sysname, x, p):
     if sc.get("server_busy") is not None and sc.get("client_busy") is not None:
         cpu = "%.2f / %.2f (%.2f / %.2f)" % (sc["server_busy"], sc["client_busy"],
                                              sc.get("server_steal") or 0, sc.get("client_steal") or 0)
+    srv = "-"
+    if sc.get("server_run") is not None and sc.get("others") is not None:
+        srv = "%.2f / %.2f" % (sc["server_run"], sc["others"])
+    wait = "-"
+    if sc.get("server_wait") is not None:
+        wait = "%.2f s/s (%.2f)" % (sc["server_wait"], sc.get("io_wait") or 0.0)
     fs = "-"
     if p["per_fsync"] is not None:
         fs = "%s / ≤ %s (%.1f)" % (_us(p["fsync_mean_s"]), _us(p["fsync_p99_s"]), p["per_fsync"])
@@ -208,8 +245,7 @@ def table_row(sysname, x, p):
     if p["why"]:
         binds += " (%s)" % p["why"]
     return [sysname, str(x), _n(p["tput"]), "%s (%s)" % (_f(p["srv_us"]), _f(p["srv_util"])),
-            "%s (%s)" % (_f(p["cli_us"]), _f(p["cli_util"])), cpu,
-            _f(sc.get("server_wait"), "%.2f s/s"), fs, ceil, binds]
+            "%s (%s)" % (_f(p["cli_us"]), _f(p["cli_util"])), cpu, srv, wait, fs, ceil, binds]
 
 
 def miss_line(what, sysname, x, p, target, redis_p):
@@ -250,13 +286,16 @@ def section(points, meta, targets):
          "utime + stime over the measured window, per task acked; with one CPU each, a side's "
          "ceiling is 1 s ÷ its µs per task; for `ringqd --fsync always` also the fdatasync path, "
          "%d in flight × tasks per fdatasync ÷ mean fdatasync (its /metrics). The smallest ceiling "
-         "binds; a point below %.0f %% of it was held by neither side's cost: **the machine** when "
-         "that CPU was ≥ %.0f %% busy counting every process (other engineers' builds, steal) or "
-         "the server waited ≥ %.2f s/s on a run queue, else **round trips** (wake-ups, one "
-         "answer per turn). The CPU-busy and wait columns cover ringq-bench's whole life "
-         "(connect, warm-up, window)." % (
+         "binds; a point below %.0f %% of it was held by neither side's cost: **the machine** "
+         "when other processes and steal took ≥ %.0f %% of that side's CPU (other engineers' "
+         "builds and tests), else **round trips** (wake-ups, a side waiting for the other's "
+         "answer, the server's own threads queueing for its one CPU). The CPU columns cover "
+         "ringq-bench's whole life (connect, warm-up, window, teardown): CPU S's and CPU C's "
+         "busy share counting every process, the server's threads' time on CPU S and the rest "
+         "(other processes), and the server's threads' run-queue wait, in brackets the part of "
+         "its io-wq workers (`iou-wrk-*`, which run ringqd's fdatasyncs)." % (
              meta.get("server_cpu", "0"), meta.get("client_cpu", "1"), FSYNC_IN_FLIGHT_MAX,
-             100 * SATURATED_SHARE, 100 * BUSY_SHARE_MACHINE, WAIT_SHARE_MACHINE), ""]
+             100 * SATURATED_SHARE, 100 * OTHERS_SHARE_MACHINE), ""]
     lim = {k: point_limits(v[0], k[1], v[1], v[2]) for k, v in points.items()}
     for col, title in (("durable", "Durable (`--fsync always` / `appendfsync always`)"),
                        ("fast", "Fast (`--fsync never` / `appendfsync no`)")):

@@ -40,17 +40,22 @@ def metrics(enqueued, fsyncs, mean_s):
     return "\n".join(lines) + "\n"
 
 
-def sched(span_s, srv_busy, cli_busy, srv_wait, srv_steal=0.0):
+def sched(span_s, srv_busy, cli_busy, srv_wait, srv_steal=0.0, srv_run=0.5, io_wait=0.0):
     """Two cpu_sample lines (bench_lib.sh) span_s apart: CPU S busy srv_busy of the span (steal
-    srv_steal), CPU C cli_busy, the server waiting srv_wait s per s. 100 ticks a second."""
+    srv_steal), CPU C cli_busy; the server's main thread on CPU srv_run s per s and waiting
+    srv_wait - io_wait, an io-wq worker waiting io_wait; a thread that exited between the samples
+    (tid 3) must not count. 100 ticks a second."""
     ticks = int(span_s * 100)
 
     def cpu(busy, steal):
         b, st = int(busy * ticks), int(steal * ticks)
         return "%d 0 %d %d 0 0 0 %d 0 0" % (b // 2, b - b // 2, ticks - b - st, st)
-    before = "1000.000000|0 0 0 0 0 0 0 0 0 0|0 0 0 0 0 0 0 0 0 0|0 0"
-    after = "%.6f|%s|%s|%d %d" % (1000 + span_s, cpu(srv_busy, srv_steal), cpu(cli_busy, 0),
-                                   int(0.5 * span_s * 1e9), int(srv_wait * span_s * 1e9))
+    ns = lambda share: int(share * span_s * 1e9)
+    before = ("1000.000000|0 0 0 0 0 0 0 0 0 0|0 0 0 0 0 0 0 0 0 0|"
+              "1:ringqd:1000:2000 3:iou-wrk-1:5000000000:5000000000")
+    after = "%.6f|%s|%s|1:ringqd:%d:%d 2:iou-wrk-1:0:%d" % (
+        1000 + span_s, cpu(srv_busy, srv_steal), cpu(cli_busy, 0), 1000 + ns(srv_run),
+        2000 + ns(srv_wait - io_wait), ns(io_wait))
     return before + "\n" + after + "\n"
 
 
@@ -58,17 +63,23 @@ def sched(span_s, srv_busy, cli_busy, srv_wait, srv_steal=0.0):
 POINTS = {
     # Server at 0.90 of its ceiling (1e6 / 9 = 111,111): the server's CPU binds.
     ("ringq-stream", "durable", 256): (result(100000, 9.0, 4.0), metrics(1200000, 60000, 0.00025),
-                                       sched(7, 0.95, 0.5, 0.02)),
+                                       sched(7, 0.95, 0.5, 0.02, srv_run=0.85)),
     # fdatasync: 2 in flight x 4 tasks each / 0.25 ms = 32,000 < 100,000 (server) and 200,000.
     ("ringq", "durable", 256): (result(30000, 10.0, 5.0), metrics(400000, 100000, 0.00025),
-                                sched(7, 0.4, 0.3, 0.01)),
-    # Server at 0.80 of its ceiling, its CPU 0.95 busy counting everything: the machine.
-    ("redis", "durable", 256): (result(40000, 20.0, 5.0), None, sched(7, 0.95, 0.3, 0.01)),
-    # Neither side near its ceiling, both CPUs mostly idle, no run-queue wait: round trips.
+                                sched(7, 0.4, 0.3, 0.01, srv_run=0.35)),
+    # Server at 0.40 of its ceiling, its CPU mostly its own, the io-wq workers queueing behind it:
+    # round trips, with the io-wq wait as the evidence.
+    ("ringq", "durable", 64): (result(20000, 20.0, 10.0), metrics(800000, 40000, 0.00025),
+                               sched(7, 0.45, 0.3, 0.50, srv_run=0.42, io_wait=0.40)),
+    # Server at 0.80 of its ceiling, other processes 0.25 of its CPU: the machine.
+    ("redis", "durable", 256): (result(40000, 20.0, 5.0), None,
+                                sched(7, 0.95, 0.3, 0.01, srv_run=0.70)),
+    # Neither side near its ceiling, both CPUs mostly their own process's: round trips.
     ("ringq", "fast", 64): (result(20000, 10.0, 12.0), metrics(150000, 0, 0.0),
-                            sched(7, 0.30, 0.35, 0.01)),
-    # Far below its ceiling but the server waited 0.3 s per s for its CPU: the machine.
-    ("redis", "fast", 64): (result(15000, 12.0, 6.0), None, sched(7, 0.5, 0.4, 0.30)),
+                            sched(7, 0.30, 0.30, 0.01, srv_run=0.25)),
+    # Far below its ceiling, the hypervisor stole 0.15 of the server's CPU: the machine.
+    ("redis", "fast", 64): (result(15000, 12.0, 6.0), None,
+                            sched(7, 0.5, 0.4, 0.0, srv_steal=0.15, srv_run=0.45)),
 }
 
 
@@ -130,28 +141,37 @@ class LimitsReport(unittest.TestCase):
 
     def test_ceilings_of_each_side(self):
         # 1e6 / 9 us; 1e6 / 4 us; 2 x (1,200,000 / 60,000 = 20 tasks) / 0.25 ms = 160,000.
-        self.assertEqual(self.durable[("ringq-stream", 256)][8], "111,111 / 250,000 / 160,000")
-        self.assertEqual(self.durable[("ringq", 256)][8], "100,000 / 200,000 / 32,000")
-        self.assertEqual(self.durable[("redis", 256)][8], "50,000 / 200,000 / -")
-        self.assertEqual(self.fast[("ringq", 64)][8], "100,000 / 83,333 / -")
+        self.assertEqual(self.durable[("ringq-stream", 256)][9], "111,111 / 250,000 / 160,000")
+        self.assertEqual(self.durable[("ringq", 256)][9], "100,000 / 200,000 / 32,000")
+        self.assertEqual(self.durable[("redis", 256)][9], "50,000 / 200,000 / -")
+        self.assertEqual(self.fast[("ringq", 64)][9], "100,000 / 83,333 / -")
 
     def test_binds_column(self):
-        self.assertTrue(self.durable[("ringq-stream", 256)][9].startswith("**server CPU** (at 0.90"))
-        self.assertTrue(self.durable[("ringq", 256)][9].startswith("**fdatasync** (at 0.94"))
-        self.assertTrue(self.durable[("redis", 256)][9].startswith(
-            "**the machine** (closest: server CPU at 0.80"), self.durable[("redis", 256)][9])
-        self.assertTrue(self.fast[("ringq", 64)][9].startswith(
-            "**round trips** (closest: generator CPU at 0.24"), self.fast[("ringq", 64)][9])
-        self.assertIn("the server waited 0.30 s/s", self.fast[("redis", 64)][9])
-        self.assertTrue(self.fast[("redis", 64)][9].startswith("**the machine**"))
+        b = lambda t, k: t[k][10]
+        self.assertTrue(b(self.durable, ("ringq-stream", 256)).startswith(
+            "**server CPU** (at 0.90"))
+        self.assertTrue(b(self.durable, ("ringq", 256)).startswith("**fdatasync** (at 0.94"))
+        self.assertTrue(b(self.durable, ("redis", 256)).startswith(
+            "**the machine** (closest: server CPU at 0.80 of its ceiling; its CPU 0.95 busy, "
+            "0.25 of it other processes"), b(self.durable, ("redis", 256)))
+        self.assertTrue(b(self.durable, ("ringq", 64)).startswith(
+            "**round trips** (closest: server CPU at 0.40"), b(self.durable, ("ringq", 64)))
+        self.assertIn("0.40 s/s of it its io-wq workers", b(self.durable, ("ringq", 64)))
+        self.assertTrue(b(self.fast, ("ringq", 64)).startswith(
+            "**round trips** (closest: generator CPU at 0.24"), b(self.fast, ("ringq", 64)))
+        self.assertNotIn("io-wq", b(self.fast, ("ringq", 64)))
+        self.assertTrue(b(self.fast, ("redis", 64)).startswith("**the machine**"),
+                        b(self.fast, ("redis", 64)))
 
     def test_cpu_and_fsync_columns(self):
         row = self.durable[("ringq-stream", 256)]
         self.assertEqual(row[3], "9.00 (0.90)")  # server us/task (share of its CPU in the window)
         self.assertEqual(row[4], "4.00 (0.40)")
         self.assertEqual(row[5], "0.95 / 0.50 (0.00 / 0.00)")
-        self.assertEqual(row[6], "0.02 s/s")
-        self.assertEqual(row[7], "250 µs / ≤ 1.00 ms (20.0)")
+        self.assertEqual(row[6], "0.85 / 0.10")
+        self.assertEqual(row[7], "0.02 s/s (0.00)")
+        self.assertEqual(row[8], "250 µs / ≤ 1.00 ms (20.0)")
+        self.assertEqual(self.durable[("ringq", 64)][7], "0.50 s/s (0.40)")
 
     def test_missed_targets_say_what_they_would_take(self):
         # Durable: 3 x Redis' best (40,000) = 120,000 tasks/s = 8.33 us per task on each side.
@@ -192,7 +212,7 @@ class LimitsFunctions(unittest.TestCase):
 
     def test_read_sched_shares(self):
         with tempfile.NamedTemporaryFile("w", suffix=".sched", delete=False) as f:
-            f.write(sched(10, 0.6, 0.2, 0.05, srv_steal=0.1))
+            f.write(sched(10, 0.6, 0.2, 0.05, srv_steal=0.1, srv_run=0.5, io_wait=0.03))
         try:
             s = RL.read_sched(f.name)
         finally:
@@ -203,6 +223,8 @@ class LimitsFunctions(unittest.TestCase):
         self.assertAlmostEqual(s["client_busy"], 0.2, places=3)
         self.assertAlmostEqual(s["server_wait"], 0.05, places=3)
         self.assertAlmostEqual(s["server_run"], 0.5, places=3)
+        self.assertAlmostEqual(s["io_wait"], 0.03, places=3)
+        self.assertAlmostEqual(s["others"], 0.1, places=3)
 
     def test_fast_column_has_no_fsync_ceiling(self):
         with tempfile.NamedTemporaryFile("w", suffix=".metrics", delete=False) as f:
