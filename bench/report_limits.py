@@ -276,10 +276,22 @@ def _over(has, need):
     return "%.1f× what it may" % (has / need) if has > need else "within"
 
 
+def machine_line(what, met, sysname, x, p, rx, redis_p):
+    """A verdict decided by the machine: either point compared was limited by other processes on
+    its CPU, so the ratio measures the shared machine as much as the two systems."""
+    who = ["%s at x=%s (%s)" % (n, px, q["why"]) for n, px, q in
+           ((sysname, x, p), ("redis", rx, redis_p)) if q and q["limit"] == "the machine"]
+    if not who:
+        return None
+    return ("- **%s** (%s): limited by the machine: %s. This verdict measures the shared machine "
+            "as much as the systems; re-run the point on a quieter machine." % (
+                what, "MET" if met else "NOT MET", "; ".join(who)))
+
+
 def section(points, meta, targets):
     """The report's section. points: {(system, column, x): (res, fsyncs, sched)} of the median
-    e2e-b1 runs; targets: [(what, column, system, x, target tasks/s, redis_x)] for every missed
-    throughput target (x: the point compared; redis_x: Redis' point it was compared with)."""
+    e2e-b1 runs; targets: [(what, column, system, x, target tasks/s, redis_x, met)] for every
+    throughput target compared (x: ringq's point; redis_x: Redis' point it was compared with)."""
     L = ["## What limits each throughput target", "",
          "Every e2e-b1 point's CPU accounting (bench/report_limits.py): the server (`ringqd` or "
          "`redis-server`, pinned to CPU S = %s) and ringq-bench (CPU C = %s) each used "
@@ -306,14 +318,19 @@ def section(points, meta, targets):
               "|" + "|".join(["---", "---:"] + ["---:"] * (len(TABLE_HEAD) - 3) + ["---"]) + "|"]
         L += ["| " + " | ".join(table_row(k[0], k[2], lim[k])) + " |" for k in keys]
         L.append("")
-        miss = [t for t in targets if t[1] == col]
+        miss = [t for t in targets if t[1] == col and not t[6]]
         if miss:
             L += ["Missed targets, and what each would take:", ""]
-        for what, c, sysname, x, target, rx in miss:
+        for what, c, sysname, x, target, rx, _ in miss:
             p = lim.get((sysname, c, x))
             if p:
                 L.append(miss_line(what, sysname, x, p, target, lim.get(("redis", c, rx))))
         L.append("")
+        mach = [machine_line(t[0], t[6], t[2], t[3], lim.get((t[2], col, t[3])), t[5],
+                             lim.get(("redis", col, t[5]))) for t in targets if t[1] == col]
+        mach = [m for m in mach if m]
+        if mach:
+            L += ["Verdicts the machine decided:", ""] + mach + [""]
     return L
 
 

@@ -190,6 +190,15 @@ class LimitsReport(unittest.TestCase):
         self.assertIn("- **fast ≥ 2× Redis no at x=64, ringq**: ringq at x=64 did 20,000 "
                       "tasks/s; the target is 30,000 tasks/s, which needs ≤ 33.33 µs", self.md)
 
+    def test_verdicts_the_machine_decided(self):
+        # Redis' durable best (x=256) and its fast x=64 were limited by the machine: every
+        # verdict compared with them says so; ringq-stream's durable point was not.
+        self.assertIn("- **durable ≥ 3× Redis always, streaming** (NOT MET): limited by the "
+                      "machine: redis at x=256 (closest: server CPU at 0.80", self.md)
+        self.assertIn("- **fast ≥ 2× Redis no at x=64, ringq** (NOT MET): limited by the machine: "
+                      "redis at x=64", self.md)
+        self.assertNotIn("ringq-stream at x=256 (closest", self.md)
+
     def test_a_met_target_has_no_line(self):
         with tempfile.TemporaryDirectory() as t:
             points = dict(POINTS)
@@ -200,8 +209,10 @@ class LimitsReport(unittest.TestCase):
                             "report", os.path.join(t, "r"), out], check=True, timeout=60)
             with open(out) as f:
                 md = f.read()
-        self.assertNotIn("fast ≥ 2× Redis no at x=64", md)
-        self.assertIn("durable ≥ 3× Redis always, streaming", md)
+        self.assertNotIn("- **fast ≥ 2× Redis no at x=64, ringq**: ringq at x=64 did", md)
+        self.assertIn("- **durable ≥ 3× Redis always, streaming**: ringq-stream at x=256 did", md)
+        # Met, but against a Redis point the machine held: said so.
+        self.assertIn("- **fast ≥ 2× Redis no at x=64, ringq** (MET): limited by the machine", md)
 
 
 class LimitsFunctions(unittest.TestCase):
