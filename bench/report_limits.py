@@ -29,8 +29,10 @@ FSYNC_IN_FLIGHT_MAX = 2
 # window's CPU time has clock-tick resolution (10 ms in 5 s), and a closed loop never keeps a
 # CPU 100 % busy (each side waits for the other's answer now and then).
 SATURATED_SHARE = 0.85
-# Not saturated, and other processes (and the hypervisor's steal) took at least this share of
-# the binding side's CPU: the machine (the other engineers' builds and tests) held the rate.
+# Not saturated, other processes (and the hypervisor's steal) took at least this share of the
+# binding side's CPU, and that CPU had no idle time left to speak of (busy + steal at least
+# SATURATED_SHARE): the machine (the other engineers' builds and tests) held the rate. With idle
+# time left, the side could have run and did not: round trips.
 OTHERS_SHARE_MACHINE = 0.10
 # The server's io-wq workers (iou-wrk-*, where io_uring runs fdatasync) waited at least this many
 # s per s for the server's CPU: the commit's fdatasyncs queue behind the shard on its one CPU.
@@ -184,7 +186,8 @@ def point_limits(res, column, fsyncs=None, sched=None):
         if (sc.get("io_wait") or 0) >= IO_WAIT_SHARE:
             ev.append("%.2f s/s of it its io-wq workers (fdatasync): the commit's fdatasyncs "
                       "queue behind the shard on one CPU" % sc["io_wait"])
-    machine = others is not None and others >= OTHERS_SHARE_MACHINE
+    machine = others is not None and others >= OTHERS_SHARE_MACHINE and \
+        busy + (steal or 0.0) >= SATURATED_SHARE
     p["limit"] = "the machine" if machine else "round trips"
     p["why"] = "closest: %s at %.2f of its ceiling%s" % (side, p["share"],
                                                          "; " + ", ".join(ev) if ev else "")
@@ -299,15 +302,16 @@ def section(points, meta, targets):
          "ceiling is 1 s ÷ its µs per task; for `ringqd --fsync always` also the fdatasync path, "
          "%d in flight × tasks per fdatasync ÷ mean fdatasync (its /metrics). The smallest ceiling "
          "binds; a point below %.0f %% of it was held by neither side's cost: **the machine** "
-         "when other processes and steal took ≥ %.0f %% of that side's CPU (other engineers' "
-         "builds and tests), else **round trips** (wake-ups, a side waiting for the other's "
+         "when other processes and steal took ≥ %.0f %% of that side's CPU and left it no idle "
+         "time (busy + steal ≥ %.0f %%: other engineers' builds and tests), else **round "
+         "trips** (wake-ups, a side waiting for the other's "
          "answer, the server's own threads queueing for its one CPU). The CPU columns cover "
          "ringq-bench's whole life (connect, warm-up, window, teardown): CPU S's and CPU C's "
          "busy share counting every process, the server's threads' time on CPU S and the rest "
          "(other processes), and the server's threads' run-queue wait, in brackets the part of "
          "its io-wq workers (`iou-wrk-*`, which run ringqd's fdatasyncs)." % (
              meta.get("server_cpu", "0"), meta.get("client_cpu", "1"), FSYNC_IN_FLIGHT_MAX,
-             100 * SATURATED_SHARE, 100 * OTHERS_SHARE_MACHINE), ""]
+             100 * SATURATED_SHARE, 100 * OTHERS_SHARE_MACHINE, 100 * SATURATED_SHARE), ""]
     lim = {k: point_limits(v[0], k[1], v[1], v[2]) for k, v in points.items()}
     for col, title in (("durable", "Durable (`--fsync always` / `appendfsync always`)"),
                        ("fast", "Fast (`--fsync never` / `appendfsync no`)")):

@@ -77,9 +77,10 @@ POINTS = {
     # Neither side near its ceiling, both CPUs mostly their own process's: round trips.
     ("ringq", "fast", 64): (result(20000, 10.0, 12.0), metrics(150000, 0, 0.0),
                             sched(7, 0.30, 0.30, 0.01, srv_run=0.25)),
-    # Far below its ceiling, the hypervisor stole 0.15 of the server's CPU: the machine.
+    # Far below its ceiling, the hypervisor stole 0.15 of the server's CPU and the rest was busy:
+    # the machine.
     ("redis", "fast", 64): (result(15000, 12.0, 6.0), None,
-                            sched(7, 0.5, 0.4, 0.0, srv_steal=0.15, srv_run=0.45)),
+                            sched(7, 0.75, 0.4, 0.0, srv_steal=0.15, srv_run=0.70)),
 }
 
 
@@ -236,6 +237,15 @@ class LimitsFunctions(unittest.TestCase):
         self.assertAlmostEqual(s["server_run"], 0.5, places=3)
         self.assertAlmostEqual(s["io_wait"], 0.03, places=3)
         self.assertAlmostEqual(s["others"], 0.1, places=3)
+
+    def test_others_on_a_cpu_with_idle_time_are_not_the_machine(self):
+        # Server at 0.40 of its ceiling; other processes took 0.20 of its CPU but 0.40 was idle.
+        sc = {"server_busy": 0.60, "server_steal": 0.0, "server_run": 0.40, "server_wait": 0.0}
+        p = RL.point_limits(result(20000, 20.0, 5.0), "fast", None, sc)
+        self.assertEqual((p["binds"], p["limit"]), ("server CPU", "round trips"))
+        sc["server_busy"] = 0.90  # the same others, no idle time left: the machine
+        p = RL.point_limits(result(20000, 20.0, 5.0), "fast", None, sc)
+        self.assertEqual(p["limit"], "the machine")
 
     def test_fast_column_has_no_fsync_ceiling(self):
         with tempfile.NamedTemporaryFile("w", suffix=".metrics", delete=False) as f:
