@@ -238,7 +238,7 @@ stop_server() {
 # (/proc/PID/task/TID/schedstat; io_uring's io-wq workers are threads of the process, named
 # iou-wrk-*). Reads files only: no fork.
 cpu_sample() {
-    local l s= c= th= a b f comm
+    local l s='' c='' th='' a b f comm
     while read -r l; do
         case $l in
         "cpu$SERVER_CPU "*) s=${l#* } ;;
@@ -247,7 +247,7 @@ cpu_sample() {
     done </proc/stat
     for f in /proc/"$1"/task/*; do
         read -r a b _ 2>/dev/null <"$f/schedstat" || continue
-        read -r comm 2>/dev/null <"$f/comm" || comm=?
+        read -r comm 2>/dev/null <"$f/comm" || comm='?'
         th+="${th:+ }${f##*/}:${comm//[ :]/_}:$a:$b"
     done
     echo "$EPOCHREALTIME|$s|$c|$th"

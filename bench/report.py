@@ -11,6 +11,9 @@ DIR holds what suite_bench.sh wrote:
             come up; alive = "yes" if the server was still running after the run)
   meta.tsv  key<TAB>value: machine, versions, command, parameters, server command lines
   raw/*.json  ringq-bench results
+  raw/*.metrics, raw/*.sched  a ringqd run's /metrics; every run's pinned-CPU and server-thread
+            samples (bench_lib.sh cpu_sample): the inputs of "What limits each throughput
+            target" (bench/report_limits.py)
 A run counts when ringq-bench exited 0, its JSON says passed, and the server survived. The median
 of the counted runs by throughput is kept (with two, the lower one), with that run's latencies.
 """
