@@ -262,7 +262,9 @@ def miss_line(what, sysname, x, p, target, redis_p):
     if need["per_fsync"] is not None:
         s += "; the fdatasync path needs ≥ %.1f tasks per fdatasync at its %s mean (has %.1f)" % (
             need["per_fsync"], _us(p["fsync_mean_s"]), p["per_fsync"])
-    s += ". Binds: **%s**%s." % (p["limit"], " (%s)" % p["why"] if p["why"] else "")
+    s += ". Ceilings: %s; binds: **%s**%s." % (
+        ", ".join("%s %s" % (k, _n(v)) for k, v in sorted(p["ceil"].items(), key=lambda kv: kv[1])),
+        p["limit"], " (%s)" % p["why"] if p["why"] else "")
     if redis_p and redis_p.get("srv_us"):
         s += (" Redis there: redis-server %s µs/task (%s of its CPU), ringq-bench's Redis driver "
               "%s µs/task" % (_f(redis_p["srv_us"]), _f(redis_p["srv_util"]), _f(redis_p["cli_us"])))

@@ -182,7 +182,9 @@ class LimitsReport(unittest.TestCase):
         self.assertIn("ringqd costs 9.00 µs (1.1× what it may), ringq-bench 4.00 µs (within)",
                       self.md)
         # At 0.25 ms per fdatasync, two in flight: 120,000 x 0.00025 / 2 = 15 tasks each.
-        self.assertIn("needs ≥ 15.0 tasks per fdatasync at its 250 µs mean (has 20.0)", self.md)
+        self.assertIn("needs ≥ 15.0 tasks per fdatasync at its 250 µs mean (has 20.0). Ceilings: "
+                      "server CPU 111,111, fdatasync 160,000, generator CPU 250,000; binds: "
+                      "**server CPU** (at 0.90 of its ceiling).", self.md)
         # Redis' server costs 20 us, ringqd's 9: 2.22x if both servers had a full CPU.
         self.assertIn("the ratio would be 2.22×", self.md)
         # Unary: 120,000 needs 3.75 tasks per... 120,000 x 0.00025 / 2 = 15 again, has 4.
