@@ -29,6 +29,15 @@ int rq_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *p, size_t n, p
     return rc;
 }
 
+int rq_msg_decode_over(const pw_msg_desc *d, void *msg, const uint8_t *p, size_t n, pw_msg_arena *a,
+                       void *mem, size_t cap)
+{
+    pw_msg_arena_init_heap_over(a, mem, cap, 0, RQ_DECODE_ARENA_BYTES);
+    int rc = pw_msg_decode(d, msg, p, n, a);
+    if (rc < 0) pw_msg_arena_deinit(a);
+    return rc;
+}
+
 int rq_msg_encode(buf *b, const pw_msg_desc *d, const void *msg)
 {
     return pw_msg_encode(d, msg, b) ? -ENOMEM : 0;

@@ -210,6 +210,10 @@ void rq_copy_str(char *dst, size_t cap, pw_pb_bytes v);
  * 0: the caller reads *msg (views into p, arrays in a) and then pw_msg_arena_deinit(a).
  * < 0 (PW_PB_ERR_*, PW_MSG_ERR_DEPTH, -ENOMEM): malformed or too big; nothing to free. */
 int rq_msg_decode(const pw_msg_desc *d, void *msg, const uint8_t *p, size_t n, pw_msg_arena *a);
+/* The same over the caller's block mem[0..cap) first (borrowed until pw_msg_arena_deinit(a),
+ * e.g. its stack): an answer that fits costs no allocation; a larger one takes heap chunks. */
+int rq_msg_decode_over(const pw_msg_desc *d, void *msg, const uint8_t *p, size_t n, pw_msg_arena *a,
+                       void *mem, size_t cap);
 /* Appends *msg encoded as `d` to b. 0 or -ENOMEM (b's cap or out of memory). */
 int rq_msg_encode(buf *b, const pw_msg_desc *d, const void *msg);
 /* The public types from decoded messages: one allocation each (NULL: out of memory). */
@@ -244,6 +248,10 @@ void rq_consumer_info_from(rq_consumer_info *out, const pwm_ringq_v1_ConsumerInf
 /* One allocation for n PublishMessages and their header entries, filled with views of msgs
  * (borrowed while it is used); free() it. NULL when out of memory. */
 pwm_ringq_v1_PublishMessage *rq_pub_fill(const rq_pub_msg *msgs, size_t n);
+/* The same into the caller's memory: rq_pub_fill_bytes(msgs, n) bytes at pm (aligned for a
+ * PublishMessage), every field written. */
+size_t rq_pub_fill_bytes(const rq_pub_msg *msgs, size_t n);
+void rq_pub_fill_in(const rq_pub_msg *msgs, size_t n, pwm_ringq_v1_PublishMessage *pm);
 /* Checks a Publish's arguments. 0 or RQ_EINVAL with st filled. */
 int rq_pub_check(const rq_pub_msg *msgs, size_t n, rq_status *st);
 /* The n acks of a decoded PublishResponse into acks[n], its stream (may be NULL). 0, or INTERNAL
@@ -267,6 +275,10 @@ void rq_acks_fill(pwm_ringq_v1_Acks *m, pwm_ringq_v1_DeliveryRef *refs_out,
 #define RQ_OSTREAM_CREDITS_DEFAULT 1024u
 /* How often an async client tries to start the call while its connection comes up. */
 #define RQ_OSTREAM_OPEN_RETRY_MS 2u
+/* A request's encoding buffer is kept for the next request up to this size (a 64-message batch
+ * of ~1 KiB messages): a producer's steady stream of requests encodes into the same memory; a
+ * larger request's buffer is freed once it is sent. */
+#define RQ_OSTREAM_ENC_KEEP_BYTES (64u * 1024u)
 
 typedef struct rq_ostream rq_ostream;
 typedef struct rq_ostream_ops {
@@ -301,6 +313,7 @@ struct rq_ostream {
     size_t counts_cap;
     buf out;        /* requests not handed to the call yet (no call yet, or its queue full):
                        * each a 4-byte length and the message; bounded by the credits */
+    buf enc;        /* the request being encoded (empty between sends; memory kept, above) */
     ev_timer retry; /* an async client's open, while the connection comes up */
     uint64_t open_until_ns;
 };

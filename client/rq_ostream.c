@@ -112,6 +112,7 @@ int rq_ostream_init(rq_ostream *o, rq_client *c, const rq_ostream_ops *ops)
                       .counts_cap = cap};
     if (!o->counts) return -ENOMEM;
     buf_init(&o->out, RQ_MAX_SEND_BYTES);
+    buf_init(&o->enc, RQ_MAX_SEND_BYTES);
     ev_timer_init(&o->retry, retry_fire, o);
     o->open_until_ns = rt_now_ns() + (uint64_t)c->connect_timeout_ms * RT_NS_PER_MS;
     return 0;
@@ -165,15 +166,14 @@ int rq_ostream_send(rq_ostream *o, int (*check)(const void *req, rq_status *st),
     if (rq_ostream_unanswered(o) >= o->credits)
         return rq_set_status(st, RQ_EAGAIN, "%u requests unanswered: poll for answers first",
                              o->credits);
-    buf b;
-    buf_init(&b, RQ_MAX_SEND_BYTES);
-    rc = enc(req, o->next_id, &b, st);
-    if (rc) {
-        buf_deinit(&b);
-        return rc;
-    }
-    rc = ostream_put(o, &b);
-    buf_deinit(&b);
+    /* Encoded into the stream's own buffer, emptied again after the send: a request costs no
+     * allocation once the buffer has grown to the producer's size. */
+    buf *b = &o->enc;
+    int erc = enc(req, o->next_id, b, st);
+    rc = erc ? 0 : ostream_put(o, b);
+    buf_consume(b, buf_size(b));
+    buf_shrink(b, RQ_OSTREAM_ENC_KEEP_BYTES);
+    if (erc) return erc; /* st filled */
     if (rc < 0) return rq_set_status(st, RQ_EINVAL, "request not sent: %s", strerror(-rc));
     *count_slot(o, o->next_id) = n;
     if (request_id) *request_id = o->next_id;
@@ -202,6 +202,7 @@ int rq_ostream_finish(rq_ostream *o, int timeout_ms, rq_status *st)
 static void ostream_release(rq_ostream *o)
 {
     buf_deinit(&o->out);
+    buf_deinit(&o->enc);
     free(o->counts);
     o->ops->release(o); /* o may be gone on return */
 }

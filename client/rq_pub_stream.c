@@ -11,6 +11,10 @@
 
 #include "client/rq_int.h"
 
+/* An answer's decoded form (a PublishStreamResponse, its acks and receipts) goes on the stack up
+ * to this many bytes: a 64-message batch's (~4.6 KiB); a larger one takes heap chunks. */
+#define PSTREAM_ANSWER_STACK_BYTES 8192u
+
 struct rq_pub_stream {
     rq_ostream o; /* the ordered stream: ids, credits, answers in order */
     rq_pub_stream_fn fn;
@@ -18,11 +22,13 @@ struct rq_pub_stream {
     rq_durability level;
     rq_pub_ack *acks;                /* one answer's acks, reused */
     char stream[RQ_STREAM_NAME_MAX]; /* one answer's stream name */
+    pwm_ringq_v1_PublishMessage *pm; /* one request's message views (rq_pub_fill_in), reused */
+    size_t pm_bytes;
 };
 
 /* One request: what rq_pub_stream_send was given. */
 typedef struct pstream_req {
-    const rq_pub_stream *s;
+    rq_pub_stream *s; /* its reused message views (pstream_encode) */
     const rq_pub_msg *msgs;
     size_t n;
 } pstream_req;
@@ -42,7 +48,9 @@ static void pstream_deliver(rq_ostream *o, uint64_t id, const rq_status *st, siz
 static void answer_decode(rq_pub_stream *s, const pwm_ringq_v1_PublishStreamResponse *r,
                           uint64_t id, size_t count, rq_status *st)
 {
-    rq_set_status(st, (int)r->code, "%.*s", (int)r->message.len, (const char *)r->message.ptr);
+    if (r->code != 0 || r->message.len) /* (no formatting for the usual bare OK) */
+        rq_set_status(st, (int)r->code, "%.*s", (int)r->message.len, (const char *)r->message.ptr);
+    else rq_set_status(st, 0, NULL);
     if (r->code != 0) return;
     if (r->request_id != id || !r->publish) {
         rq_set_status(st, PW_GRPC_INTERNAL, "answer %llu for request %llu%s",
@@ -58,7 +66,9 @@ static int pstream_answer(rq_ostream *o, const uint8_t *p, size_t n, uint64_t id
 {
     pwm_ringq_v1_PublishStreamResponse r;
     pw_msg_arena a;
-    int rc = rq_msg_decode(&pwm_ringq_v1_PublishStreamResponse_desc, &r, p, n, &a);
+    _Alignas(max_align_t) uint8_t mem[PSTREAM_ANSWER_STACK_BYTES];
+    int rc = rq_msg_decode_over(&pwm_ringq_v1_PublishStreamResponse_desc, &r, p, n, &a, mem,
+                                sizeof mem);
     if (rc < 0) return rc;
     answer_decode(pstream_of(o), &r, id, count, st);
     *credits = r.credits;
@@ -71,6 +81,7 @@ static void pstream_release(rq_ostream *o)
 {
     rq_pub_stream *s = pstream_of(o);
     free(s->acks);
+    free(s->pm);
     free(s);
 }
 
@@ -114,18 +125,24 @@ static int pstream_check(const void *req, rq_status *st)
     return rq_pub_check(q->msgs, q->n, st);
 }
 
-/* PublishStreamRequest{request_id, publish{msgs, durability}} into b. */
+/* PublishStreamRequest{request_id, publish{msgs, durability}} into b, the message views in the
+ * stream's reused array (grown to the largest request so far). */
 static int pstream_encode(const void *req, uint64_t id, buf *b, rq_status *st)
 {
     const pstream_req *q = req;
-    pwm_ringq_v1_PublishMessage *pm = rq_pub_fill(q->msgs, q->n);
+    rq_pub_stream *s = q->s;
+    size_t need = rq_pub_fill_bytes(q->msgs, q->n);
     int rc = -ENOMEM;
-    if (pm) {
+    if (need > s->pm_bytes) {
+        pwm_ringq_v1_PublishMessage *pm = realloc(s->pm, need);
+        if (pm) s->pm = pm, s->pm_bytes = need;
+    }
+    if (need <= s->pm_bytes) {
+        rq_pub_fill_in(q->msgs, q->n, s->pm);
         pwm_ringq_v1_PublishRequest pr = {
-            .messages = pm, .messages_count = q->n, .durability = (int32_t)q->s->level};
+            .messages = s->pm, .messages_count = q->n, .durability = (int32_t)s->level};
         pwm_ringq_v1_PublishStreamRequest m = {.request_id = id, .publish = &pr};
         rc = rq_msg_encode(b, &pwm_ringq_v1_PublishStreamRequest_desc, &m);
-        free(pm);
     }
     if (rc < 0) return rq_set_status(st, RQ_EINVAL, "request not sent: %s", strerror(-rc));
     return 0;

@@ -285,13 +285,16 @@ int rq_stream_purge(rq_client *c, const char *name, const rq_purge_opts *o, uint
 
 /* ---- Publish ---- */
 
-pwm_ringq_v1_PublishMessage *rq_pub_fill(const rq_pub_msg *msgs, size_t n)
+size_t rq_pub_fill_bytes(const rq_pub_msg *msgs, size_t n)
 {
     size_t nh = 0;
     for (size_t i = 0; i < n; i++) nh += msgs[i].nheaders;
-    pwm_ringq_v1_PublishMessage *pm = calloc(
-        1, n * sizeof *pm + nh * sizeof(pwm_ringq_v1_PublishMessage_HeadersEntry));
-    if (!pm) return NULL;
+    return n * sizeof(pwm_ringq_v1_PublishMessage) +
+           nh * sizeof(pwm_ringq_v1_PublishMessage_HeadersEntry);
+}
+
+void rq_pub_fill_in(const rq_pub_msg *msgs, size_t n, pwm_ringq_v1_PublishMessage *pm)
+{
     pwm_ringq_v1_PublishMessage_HeadersEntry *h = (void *)(pm + n);
     for (size_t i = 0; i < n; i++) {
         const rq_pub_msg *m = &msgs[i];
@@ -312,6 +315,12 @@ pwm_ringq_v1_PublishMessage *rq_pub_fill(const rq_pub_msg *msgs, size_t n)
             *h = (pwm_ringq_v1_PublishMessage_HeadersEntry){rq_str(m->headers[k].name),
                                                             rq_str(m->headers[k].value)};
     }
+}
+
+pwm_ringq_v1_PublishMessage *rq_pub_fill(const rq_pub_msg *msgs, size_t n)
+{
+    pwm_ringq_v1_PublishMessage *pm = calloc(1, rq_pub_fill_bytes(msgs, n));
+    if (pm) rq_pub_fill_in(msgs, n, pm);
     return pm;
 }
 

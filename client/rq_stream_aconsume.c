@@ -18,6 +18,9 @@
 #include "client/rq_sendq.h"
 #include "core/rt_clock.h"
 
+/* A ConsumeResponse's decoded form (a delivery with its message and headers, or an ack batch's
+ * per-item statuses) goes on the stack up to this many bytes; a larger one takes heap chunks. */
+#define RQ_ACONSUME_DECODE_STACK_BYTES 4096u
 /* Credits outstanding at once (streams.proto ConsumeRequest.credits). */
 #define RQ_ACONSUME_CREDITS_MAX 10000u
 /* The bind's request id; ack batches count up from the next. */
@@ -200,7 +203,9 @@ static int on_msg(pw_grpc_ccall *call, void *ud, const uint8_t *p, size_t n)
     if (s->closing) return 0;
     pwm_ringq_v1_ConsumeResponse resp;
     pw_msg_arena a;
-    int rc = rq_msg_decode(&pwm_ringq_v1_ConsumeResponse_desc, &resp, p, n, &a);
+    _Alignas(max_align_t) uint8_t mem[RQ_ACONSUME_DECODE_STACK_BYTES];
+    int rc = rq_msg_decode_over(&pwm_ringq_v1_ConsumeResponse_desc, &resp, p, n, &a, mem,
+                                sizeof mem);
     if (rc < 0) return fail_in_msg(s, PW_GRPC_INTERNAL, "malformed ConsumeResponse");
     if (resp.kind_case == pwm_ringq_v1_ConsumeResponse_FIELD_delivery && resp.delivery)
         deliver(s, resp.delivery);

@@ -167,6 +167,25 @@ static void run_list(srv_job *j, srv_part *sp)
     srv_job_reply(j);
 }
 
+/* A batch of acks up to this many refs settles with its refs and per-item results on the stack
+ * (~2 KiB): a Consume stream's batches (a loop iteration's acks, RQ_ACK_REFS_MAX in libringq)
+ * and the benchmark's 64 cost no allocation for them; a larger one allocates both arrays. */
+#define SETTLE_STACK_REFS 64u
+
+/* `v` in decimal into out (room for 20 digits); its length. snprintf's "%llu" cost as much as
+ * the rest of encoding an ack's ItemStatus (callgrind, fan-out: ~735 instructions an ack). */
+static size_t u64_dec(char out[24], uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* Settles refs on consumer c; the results as AckMessagesResponse.results entries (or
  * ConsumeResult.results: the same ItemStatus field layout is written by field number `field`)
  * into out. Q_OK or the call's status (e). *commit_to for the reply. */
@@ -180,11 +199,15 @@ q_status srv_cons_settle(srv_part *sp, q_stream *s, q_consumer *c, const pwm_rin
         return e->code;
     }
     uint32_t n = (uint32_t)a->refs_count;
-    q_ack_ref *refs = rt_calloc(n, sizeof *refs);
-    q_item *items = rt_calloc(n, sizeof *items);
+    q_ack_ref refs_local[SETTLE_STACK_REFS];
+    q_item items_local[SETTLE_STACK_REFS];
+    bool heap = n > SETTLE_STACK_REFS;
+    q_ack_ref *refs = heap ? rt_calloc(n, sizeof *refs) : refs_local;
+    q_item *items = heap ? rt_calloc(n, sizeof *items) : items_local;
     q_status st = e->code = Q_RESOURCE_EXHAUSTED;
-    snprintf(e->msg, sizeof e->msg, "out of memory");
+    if (!refs || !items) snprintf(e->msg, sizeof e->msg, "out of memory");
     if (refs && items) {
+        memset(items, 0, n * sizeof *items);
         for (uint32_t i = 0; i < n; i++)
             refs[i] = (q_ack_ref){a->refs[i].stream_seq, a->refs[i].token};
         q_acks qa = {.kind = a->kind ? (q_ack_kind)a->kind : Q_ACK_ACK,
@@ -198,9 +221,9 @@ q_status srv_cons_settle(srv_part *sp, q_stream *s, q_consumer *c, const pwm_rin
         st = q_consumer_settle(c, &qa, srv_q_now_ms(), items, commit_to, e);
         for (uint32_t i = 0; st == Q_OK && i < n; i++) {
             char id[24];
-            int il = snprintf(id, sizeof id, "%llu", (unsigned long long)refs[i].seq);
+            size_t il = u64_dec(id, refs[i].seq);
             const char *why = items[i].why ? items[i].why : "";
-            pwm_ringq_v1_ItemStatus is = {view(id, (size_t)il), (uint32_t)items[i].code,
+            pwm_ringq_v1_ItemStatus is = {view(id, il), (uint32_t)items[i].code,
                                           view(why, strlen(why))};
             if (pw_msg_encode_field(&pwm_ringq_v1_ItemStatus_desc, &is, field, out) < 0) {
                 st = e->code = Q_RESOURCE_EXHAUSTED;
@@ -208,8 +231,10 @@ q_status srv_cons_settle(srv_part *sp, q_stream *s, q_consumer *c, const pwm_rin
             }
         }
     }
-    rt_free(refs);
-    rt_free(items);
+    if (heap) {
+        rt_free(refs);
+        rt_free(items);
+    }
     if (st == Q_OK) srv_cons_serve_stream(sp, s); /* naks and acks free room: deliver */
     return st;
 }

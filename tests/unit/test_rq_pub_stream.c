@@ -1,0 +1,165 @@
+/* client/rq_pub_stream.c (and the ordered stream under it, client/rq_ostream.c): the client's
+ * per-request costs of a PublishStream producer, against the fake gRPC server of test_rq_fx.h.
+ * The requests are decoded with the generated schema and checked, the answers are built the
+ * same way. Counted with the counting allocator (core/rt_alloc), armed only while the client
+ * runs (its sends and its polls), never while the fake server does: a counter, not a clock. */
+#include "test_rq_fx.h"
+
+#include "core/rt_alloc.h"
+#include "proto_wire/pw_msg.h"
+#include "proto_wire/pw_msgs.h"
+
+#define NREQ 16 /* requests counted, after the warm-up */
+
+typedef struct answers {
+    int n, failed;
+    uint64_t last_id, last_seq;
+} answers;
+
+static void on_answer(rq_pub_stream *s, void *ud, uint64_t request_id, const rq_status *st,
+                      const char *stream, const rq_pub_ack *acks, size_t n)
+{
+    answers *a = ud;
+    a->n++;
+    if (st->code || n != 1 || !acks || strcmp(stream, "orders") != 0 || st->message[0]) a->failed++;
+    a->last_id = request_id;
+    if (acks && n) a->last_seq = acks[0].seq;
+}
+
+/* The gRPC messages of the request body from byte *off on, each checked as a PublishStreamRequest
+ * of one message; returns how many, *off past them. */
+static int take_requests(fs_stream *st, size_t *off, uint64_t *next_id)
+{
+    int k = 0;
+    for (;;) {
+        const uint8_t *p = buf_begin(&st->body) + *off;
+        size_t left = buf_size(&st->body) - *off;
+        if (left < 5) return k;
+        size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        if (left < 5 + n) return k;
+        pwm_ringq_v1_PublishStreamRequest r;
+        pw_msg_arena a;
+        pw_msg_arena_init_heap(&a, 4096, 1 << 20);
+        ck_assert_int_eq(pw_msg_decode(&pwm_ringq_v1_PublishStreamRequest_desc, &r, p + 5, n, &a),
+                         0);
+        ck_assert_uint_eq(r.request_id, *next_id);
+        ck_assert_ptr_nonnull(r.publish);
+        ck_assert_uint_eq(r.publish->messages_count, 1);
+        ck_assert_uint_eq(r.publish->messages[0].payload.len, 100);
+        pw_msg_arena_deinit(&a);
+        (*next_id)++;
+        *off += 5 + n;
+        k++;
+    }
+}
+
+/* Answers request `id` as ringqd does: OK, the stream's name, one ack with a receipt. */
+static void answer(fs_conn *k, uint32_t sid, bool first, uint64_t id)
+{
+    if (first) {
+        pw_h2_header h[2] = {PW_H2_HDR(":status", "200"),
+                             PW_H2_HDR("content-type", "application/grpc")};
+        ck_assert_int_eq(pw_h2_submit_headers(k->s, sid, h, 2, false), 0);
+    }
+    pwm_ringq_v1_Receipt rc = {.partition = 3, .offset = 4096 * id, .commit_seq = id, .level = 2};
+    pwm_ringq_v1_PublishAck ack = {.seq = 100 + id, .receipt = &rc};
+    pwm_ringq_v1_PublishResponse pr = {
+        .stream = {(const uint8_t *)"orders", 6}, .acks = &ack, .acks_count = 1};
+    pwm_ringq_v1_PublishStreamResponse m = {.request_id = id, .publish = &pr, .credits = 1024};
+    uint8_t b[512];
+    long n = pw_msg_encode_to(&pwm_ringq_v1_PublishStreamResponse_desc, &m, b + 5, sizeof b - 5);
+    ck_assert_int_gt(n, 0);
+    b[0] = 0;
+    b[1] = (uint8_t)(n >> 24);
+    b[2] = (uint8_t)(n >> 16);
+    b[3] = (uint8_t)(n >> 8);
+    b[4] = (uint8_t)n;
+    ck_assert_int_eq(pw_h2_submit_data(k->s, sid, b, (size_t)n + 5, false), n + 5);
+    fs_flush(k);
+}
+
+/* One client turn with the counting allocator armed, then the fake server's turn unarmed. */
+static void turn(void)
+{
+    rt_alloc_test_arm(1);
+    rq_client_poll(C, 1);
+    rt_alloc_test_arm(0);
+    fs_pump();
+}
+
+#define TURN_UNTIL(cond)                                       \
+    do {                                                       \
+        for (int t_ = 0; t_ < 5000 && !(cond); t_++) turn();   \
+        ck_assert_msg((cond), "timed out waiting for " #cond); \
+    } while (0)
+
+/* Sends request number `i` (one 100-byte message), armed. */
+static void send_one(rq_pub_stream *ps, uint64_t want_id)
+{
+    static const char payload[100] = {0};
+    rq_pub_msg m = {.subject = "orders.new", .payload = payload, .payload_len = sizeof payload};
+    uint64_t id = 0;
+    rq_status st;
+    rt_alloc_test_arm(1);
+    int rc = rq_pub_stream_send(ps, &m, 1, &id, &st);
+    rt_alloc_test_arm(0);
+    ck_assert_msg(rc == 0, "%s", st.message);
+    ck_assert_uint_eq(id, want_id);
+}
+
+/* A producer's steady state: a batch-1 request sent and its answer (OK, one ack with a
+ * receipt) delivered, NREQ times. The request's encoding (a buffer of its own per request) and
+ * the answer's decode (a heap arena per answer) made two allocations per round trip, besides
+ * the message views (a calloc the counting allocator does not see); the request buffer is now
+ * the stream's own, reused, and the answer decodes on the stack. The one left per round trip
+ * is the transport's: the HTTP/2 session's output buffer, taken again once emptied (proto_wire). */
+START_TEST(pub_stream_round_trip_allocates_only_the_transport_buffer)
+{
+    client_up(5000);
+    answers got = {0};
+    rq_status st;
+    rq_pub_stream *ps = rq_pub_stream_open(C, RQ_DURABILITY_DEFAULT, on_answer, &got, &st);
+    ck_assert_msg(ps != NULL, "%s", st.message);
+    SPIN_UNTIL(fs_n == 1 && fs_c[0].nst == 1);
+    fs_conn *k = &fs_c[0];
+    fs_stream *fst = &k->st[0];
+    ck_assert_str_eq(fst->path, "/ringq.v1.Streams/PublishStream");
+    size_t off = 0;
+    uint64_t next_id = 1;
+    /* warm-up: the connection's and the stream's buffers reach their size */
+    for (uint64_t id = 1; id <= 4; id++) {
+        send_one(ps, id);
+        SPIN_UNTIL(take_requests(fst, &off, &next_id) == 1 || next_id > id);
+        answer(k, fst->id, id == 1, id);
+        SPIN_UNTIL(got.n == (int)id);
+    }
+    rt_alloc_test_start(0);
+    rt_alloc_test_arm(0);
+    for (uint64_t id = 5; id < 5 + NREQ; id++) {
+        send_one(ps, id);
+        TURN_UNTIL(take_requests(fst, &off, &next_id) == 1 || next_id > id);
+        answer(k, fst->id, false, id);
+        TURN_UNTIL(got.n == (int)id);
+    }
+    uint64_t allocs = rt_alloc_test_count();
+    rt_alloc_test_stop();
+    ck_assert_int_eq(got.failed, 0);
+    ck_assert_uint_eq(got.last_id, 4 + NREQ);
+    ck_assert_uint_eq(got.last_seq, 100 + 4 + NREQ);
+    ck_assert_msg(allocs <= NREQ,
+                  "%d PublishStream round trips made %llu allocations on the client", NREQ,
+                  (unsigned long long)allocs);
+    rq_pub_stream_free(ps);
+    client_down();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("rq_pub_stream");
+    TCase *tc = tcase_create("costs");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, pub_stream_round_trip_allocates_only_the_transport_buffer);
+    suite_add_tcase(s, tc);
+    return fs_run_suite(s);
+}
