@@ -46,3 +46,11 @@ int rb_self_cpu_ns(uint64_t *out)
     *out = us * 1000u;
     return 0;
 }
+
+int rb_self_sleeps(uint64_t *out)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return -errno;
+    *out = ru.ru_nvcsw > 0 ? (uint64_t)ru.ru_nvcsw : 0;
+    return 0;
+}

@@ -121,6 +121,15 @@ typedef struct rb_driver {
      * (contexts, records, request scratch), read by the engine before close() for the result's
      * driver_allocs: a driver that allocates per task shows it. May be NULL (not counted). */
     uint64_t (*allocs)(const rb_conn *c);
+    /* Optional (NULL: every operation is written as it comes). The engine brackets the
+     * operations it starts on one connection in one go — a schedule pass's due sends, the acks
+     * of one loop turn — with hold(c, true) ... hold(c, false); the driver may keep their bytes
+     * until the bracket closes and write them together (one socket write instead of one each).
+     * Brackets do not nest; nothing blocks inside one. */
+    void (*hold)(rb_conn *c, bool on);
+    /* Optional: socket writes the connection started so far (the result's driver_writes: with
+     * hold, writes per task show how many operations each write carried). */
+    uint64_t (*writes)(const rb_conn *c);
 } rb_driver;
 
 extern const rb_driver rb_drv_ringq;

@@ -365,6 +365,15 @@ static int ringq_ack(rb_conn *k, uint64_t handle)
 
 static uint64_t ringq_allocs(const rb_conn *k) { return k->allocs; }
 
+/* The engine's bracket: libringq's cork, so the bracket's calls and acks leave in one write. */
+static void ringq_hold(rb_conn *k, bool on)
+{
+    if (on) rq_client_cork(k->c);
+    else rq_client_uncork(k->c);
+}
+
+static uint64_t ringq_writes(const rb_conn *k) { return rq_client_writes(k->c); }
+
 static void ringq_close(rb_conn *k)
 {
     if (!k) return;
@@ -460,6 +469,8 @@ const rb_driver rb_drv_ringq = {
     .ack = ringq_ack,
     .close = ringq_close,
     .allocs = ringq_allocs,
+    .hold = ringq_hold,
+    .writes = ringq_writes,
 };
 
 /* The same system with producers on Queue.EnqueueStream. */
@@ -478,4 +489,6 @@ const rb_driver rb_drv_ringq_stream = {
     .ack = ringq_ack,
     .close = ringq_close,
     .allocs = ringq_allocs,
+    .hold = ringq_hold,
+    .writes = ringq_writes,
 };

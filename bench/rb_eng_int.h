@@ -42,6 +42,9 @@ enum {
     RB_C_OPS_WIN,  /* completed OK inside the counted phase */
     RB_C_TASKS_WIN,
     RB_C_DRV_ALLOCS, /* the driver's allocations (rb_driver.allocs), summed at close */
+    RB_C_DRV_WRITES, /* the driver's socket writes (rb_driver.writes), summed at close */
+    RB_C_PASSES,     /* open loop: schedule passes that started at least one operation */
+    RB_C_TURNS_WIN,  /* loop iterations inside the counted phase */
     RB_C_N
 };
 
@@ -85,6 +88,7 @@ typedef struct rb_cx {
     /* consumer: handles to ack at the next iteration */
     uint64_t *ackq;
     uint32_t nack, ackcap;
+    bool held; /* inside the driver's hold bracket (rb_driver.hold) */
     /* consumer: handle -> time the ack was sent (open addressing, linear probing) */
     uint64_t *mk, *mv;
     uint8_t *mused;
@@ -146,6 +150,7 @@ struct rb_eng {
     uint32_t batch;
     uint32_t cap; /* operations in flight per producer / caller */
     bool open_loop;
+    uint64_t tick_ns; /* open loop: schedule passes at least this far apart (0: one per slot) */
     double rate_per_conn;
     uint64_t max_backlog; /* 0: unbounded */
     uint32_t credits, lump;

@@ -279,6 +279,13 @@ static int derive(rb_eng *e, const rb_opts *o, const rb_driver *d, rb_result *r)
         return -1;
     }
     e->open_loop = o->rate > 0 && o->scenario != RB_DRAIN;
+    uint32_t tick_us = o->tick_set ? o->tick_us : RB_OPEN_TICK_US_DEFAULT;
+    if (tick_us > RB_TICK_US_MAX) {
+        snprintf(r->error, sizeof r->error, "--tick-us: 0..%u", RB_TICK_US_MAX);
+        return -1;
+    }
+    e->tick_ns = e->open_loop ? (uint64_t)tick_us * 1000u : 0;
+    r->tick_us = e->open_loop ? tick_us : 0;
     e->cap = o->inflight;
     if (e->open_loop && !o->inflight_set) e->cap = RB_OPEN_INFLIGHT_DEFAULT;
     if (o->scenario == RB_DRAIN && e->cap < 4u) e->cap = 4u;
@@ -350,6 +357,9 @@ static void collect(rb_eng *e, rb_result *r)
     r->duplicates = rb_eng_sum(e, RB_C_DUPS);
     r->foreign = rb_eng_sum(e, RB_C_FOREIGN);
     r->driver_allocs = e->d->allocs ? (int64_t)rb_eng_sum(e, RB_C_DRV_ALLOCS) : -1;
+    r->driver_writes = e->d->writes ? (int64_t)rb_eng_sum(e, RB_C_DRV_WRITES) : -1;
+    r->passes = rb_eng_sum(e, RB_C_PASSES);
+    r->turns = rb_eng_sum(e, RB_C_TURNS_WIN);
     r->late_sends = rb_eng_sum(e, RB_C_LATE);
     r->late_cap_sends = rb_eng_sum(e, RB_C_LATE_CAP);
     r->ops_started = rb_eng_sum(e, RB_C_OPS_STARTED);
@@ -376,8 +386,8 @@ static int run_timed(rb_eng *e, prog *p, rb_result *r)
     if (rc != WAIT_OK) return rc;
     uint64_t cpu0 = 0, cpu1 = 0;
     bool cpu_ok = o->server_pid > 0 && rb_proc_cpu_ns(o->server_pid, &cpu0) == 0;
-    uint64_t self0 = 0, self1 = 0;
-    bool self_ok = rb_self_cpu_ns(&self0) == 0;
+    uint64_t self0 = 0, self1 = 0, sl0 = 0, sl1 = 0;
+    bool self_ok = rb_self_cpu_ns(&self0) == 0, sl_ok = rb_self_sleeps(&sl0) == 0;
     uint64_t t0 = rt_now_ns();
     set_phase(e, RB_PH_MEASURE);
     rc = eng_wait(e, p, t0 + (uint64_t)(o->duration_s * 1e9), -1);
@@ -385,6 +395,7 @@ static int run_timed(rb_eng *e, prog *p, rb_result *r)
     set_phase(e, RB_PH_STOP);
     if (self_ok && rb_self_cpu_ns(&self1) == 0 && self1 >= self0)
         r->client_cpu_s = (double)(self1 - self0) / 1e9;
+    if (sl_ok && rb_self_sleeps(&sl1) == 0 && sl1 >= sl0) r->sleeps = (int64_t)(sl1 - sl0);
     if (cpu_ok && rb_proc_cpu_ns(o->server_pid, &cpu1) == 0 && cpu1 >= cpu0)
         r->server_cpu_s = (double)(cpu1 - cpu0) / 1e9;
     r->duration_s = (double)(t1 - t0) / 1e9;
@@ -477,6 +488,8 @@ int rb_engine_run(const rb_opts *o, const rb_driver *d, rb_result *r)
     r->server_cpu_s = -1;
     r->client_cpu_s = -1;
     r->driver_allocs = -1;
+    r->driver_writes = -1;
+    r->sleeps = -1;
     rb_eng *e = calloc(1, sizeof *e);
     if (!e) {
         snprintf(r->error, sizeof r->error, "out of memory");

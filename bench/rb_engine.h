@@ -36,10 +36,19 @@
  * makes no progress for RB_STALL_S fails the run.
  *
  * Open loop (rate > 0): every generator thread owns a schedule of rate x (its connections /
- * all connections) slots per second; a timer fires at the next slot and sends every due slot on
- * the next connection with room (at most rb_opts.inflight outstanding per connection, default
- * RB_OPEN_INFLIGHT_DEFAULT in open loop). Each operation carries its scheduled time; one that
+ * all connections) slots per second. A timer runs a pass at the next slot, but at most once per
+ * tick (rb_opts.tick_us, default RB_OPEN_TICK_US_DEFAULT; 0: a pass per slot); a pass sends
+ * every due slot, all on the pass's connection (the next one in turn) while it has room, then on
+ * the next with room (at most rb_opts.inflight outstanding per connection, default
+ * RB_OPEN_INFLIGHT_DEFAULT in open loop), inside the driver's hold bracket (rb_driver.hold), so
+ * the pass leaves in one socket write. Each operation carries its scheduled time, which its
+ * latency counts from (the slots' times do not depend on the tick): a send leaves at most one
+ * tick (plus the timer's own delay) after its slot, and that wait is in its latency. One that
  * leaves more than RB_LATE_NS after it counts in late_sends.
+ *   Why passes: with a pass per slot the generator paid a socket write, a wake-up and an answer
+ *   read per task; on loopback each write also runs the receiver's TCP path in the sender's
+ *   context, so at half of ringq's peak the open loop cost four times the closed loop per task
+ *   (bench/results/tail-targets-2026-12-07.md, "Session 10 (s10-openloop)").
  *
  * Payloads (tasks): the first bytes carry the stamp (rb_payload_stamp); the rest is filler. */
 #ifndef RB_ENGINE_H
@@ -57,6 +66,13 @@
 #define RB_LATE_NS 1000000ull
 /* Outstanding operations per connection in open loop when --inflight is not given. */
 #define RB_OPEN_INFLIGHT_DEFAULT 1024u
+/* Open loop: the schedule's passes are at least this far apart when --tick-us is not given.
+ * 100 us: at the suite's half-of-peak rates (17-63k tasks/s) a pass carries 2-6 sends in one
+ * write, where a pass per slot made a write (and, on loopback, the server's receive path) per
+ * task; it adds at most 100 us to a send (a tenth of the issue's 1 ms p99 target, and counted
+ * in the latency, from the slot). Bounded by RB_TICK_US_MAX. */
+#define RB_OPEN_TICK_US_DEFAULT 100u
+#define RB_TICK_US_MAX 1000u /* RB_LATE_NS: a tick never makes a send late by itself */
 /* A stop / drain / preload stage that completes nothing for this long fails the run. */
 #define RB_STALL_S 10u
 /* Bytes of the stamp: binary (8 bytes time + 8 bytes sequence, little-endian) or, for drivers
@@ -91,6 +107,8 @@ typedef struct rb_opts {
     uint32_t groups;   /* fanout: consumer groups, 1..RB_GROUPS_MAX */
     bool inflight_set; /* --inflight given (open loop otherwise uses the default above) */
     double rate;       /* ops/s in total; 0 = closed loop */
+    uint32_t tick_us;  /* open loop: passes at least this far apart (0: one per slot) */
+    bool tick_set;     /* --tick-us given (else RB_OPEN_TICK_US_DEFAULT) */
     double warmup_s, duration_s;
     uint64_t preload;
     const char *label;     /* may be NULL */
@@ -114,6 +132,12 @@ typedef struct rb_result {
     uint64_t preloaded;    /* drain */
     int64_t driver_allocs; /* the driver's heap allocations over the run (rb_driver.allocs); -1:
                             * the driver does not count them */
+    int64_t driver_writes; /* its socket writes over the run (rb_driver.writes); -1: not counted */
+    uint64_t passes;       /* open loop: schedule passes that sent (the run; ops_started's base) */
+    uint64_t turns;        /* the generator threads' loop iterations in the measured window */
+    int64_t sleeps;        /* this process's voluntary context switches in the window (its
+                            * threads going to sleep: each is a wake-up later); -1 unknown */
+    uint32_t tick_us;      /* open loop: the tick in use */
     int64_t backlog_end;   /* backlog() after the run; -1 when unknown */
     size_t size_effective; /* payload bytes sent per task */
     uint32_t batch_effective;
@@ -144,6 +168,9 @@ int rb_proc_cpu_ns(int pid, uint64_t *out);
 /* CPU time (utime + stime, every thread) of this process so far, in ns (getrusage: microsecond
  * resolution). 0 or a negative errno. */
 int rb_self_cpu_ns(uint64_t *out);
+/* Voluntary context switches (every thread) of this process so far (getrusage ru_nvcsw). 0 or a
+ * negative errno. */
+int rb_self_sleeps(uint64_t *out);
 
 /* Writes the result JSON object (one line) to `f`. */
 void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r);

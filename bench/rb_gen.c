@@ -198,42 +198,78 @@ static void cx_pump(rb_cx *x)
     }
 }
 
-/* Open loop: sends every due slot on the next connection with room, then sleeps until the next
- * slot (or until a completion makes room). */
-static void sched_run(rb_thr *th)
+/* Opens x's hold bracket (rb_driver.hold) unless it is open. */
+static void cx_hold(rb_cx *x)
 {
-    rb_eng *e = th->e;
-    bool was_blocked = th->s_blocked;
-    th->s_blocked = false;
-    if (!may_send(e, rb_phase_now(e))) return;
-    uint64_t now = rt_now_ns();
-    if (was_blocked) th->s_unblock_ns = now;
+    const rb_driver *d = x->th->e->d;
+    if (x->held || !d->hold || !x->dc) return;
+    x->held = true;
+    d->hold(x->dc, true);
+}
+
+/* Closes the hold brackets of cx[from, to): what they held is written now. */
+static void cx_release(rb_thr *th, size_t from, size_t to)
+{
+    const rb_driver *d = th->e->d;
+    for (size_t i = from; i < to; i++) {
+        rb_cx *x = &th->cx[i];
+        if (!x->held) continue;
+        x->held = false;
+        if (x->dc) d->hold(x->dc, false);
+    }
+}
+
+/* Open loop, one pass: sends every due slot inside the connections' hold brackets, all on the
+ * pass's connection (the next one in turn) while it has room, then on the next with room: the
+ * pass's sends leave in one write, and the connections take the passes in turn. Returns the
+ * operations started, or -1 when one could not start (the run fails); sets th->s_blocked when a
+ * due slot found every connection at its cap, and *next_due to the first slot not yet due. */
+static int64_t sched_pass(rb_thr *th, uint64_t now, uint64_t *next_due)
+{
+    int64_t sent = 0;
+    rb_cx *x = NULL;
     for (;;) {
         uint64_t due = th->s_t0 + (uint64_t)((double)th->s_k * th->s_iv_ns);
-        if (due > now) {
-            if (ev_timer_start(th->loop, &th->sched, due) < 0)
-                rb_eng_fail(e, "timer: out of memory");
-            return;
+        *next_due = due;
+        if (due > now) return sent;
+        for (size_t i = 0; i < th->nprod && !(x && x->inflight < x->cap); i++) {
+            x = &th->cx[th->s_rr];
+            th->s_rr = (th->s_rr + 1) % th->nprod;
         }
-        rb_cx *x = NULL;
-        for (size_t i = 0; i < th->nprod && !x; i++) {
-            rb_cx *c = &th->cx[(th->s_rr + i) % th->nprod];
-            if (c->inflight < c->cap) x = c;
-        }
-        if (!x) {
+        if (x->inflight >= x->cap) {
             th->s_blocked = true;
-            return;
+            return sent;
         }
-        th->s_rr = (size_t)(x - th->cx + 1) % th->nprod;
         if (now - due > RB_LATE_NS) {
             rb_ctr_add(th, RB_C_LATE, 1);
             /* Due while every connection was full: it waited for the server's answers, not for
              * this thread (which the generator-limited verdict is about). */
             if (due <= th->s_unblock_ns) rb_ctr_add(th, RB_C_LATE_CAP, 1);
         }
-        if (cx_start(x, due) <= 0) return;
+        cx_hold(x);
+        if (cx_start(x, due) <= 0) return -1; /* open loop always has a task to send */
         th->s_k++;
+        sent++;
     }
+}
+
+/* Open loop: a pass (sched_pass), then sleeps until the next slot but at least a tick
+ * (e->tick_ns) after this pass, or until a completion makes room on a full connection. The
+ * slots due meanwhile leave together in the next pass, each connection's in one write. */
+static void sched_run(rb_thr *th)
+{
+    rb_eng *e = th->e;
+    bool was_blocked = th->s_blocked;
+    th->s_blocked = false;
+    if (!may_send(e, rb_phase_now(e))) return;
+    uint64_t now = rt_now_ns(), next = 0;
+    if (was_blocked) th->s_unblock_ns = now;
+    int64_t sent = sched_pass(th, now, &next);
+    cx_release(th, 0, th->nprod);
+    if (sent != 0) rb_ctr_add(th, RB_C_PASSES, 1);
+    if (sent < 0 || th->s_blocked) return;
+    if (next < now + e->tick_ns) next = now + e->tick_ns;
+    if (ev_timer_start(th->loop, &th->sched, next) < 0) rb_eng_fail(e, "timer: out of memory");
 }
 
 static void on_sched(ev_loop *loop, ev_timer *t) { sched_run(t->ud); }
@@ -383,30 +419,42 @@ static void ev_acked(void *ud, uint64_t handle, int err, const char *why)
     if (ph >= RB_PH_STOP || ph == RB_PH_DRAIN) rb_eng_poke(e);
 }
 
-/* Acks what the consumers were delivered since the last turn. Only drain times the acks (its
- * latency is the ack's round trip): one clock read for the turn's acks, all sent now. */
+/* Acks the n handles of x's queue inside its hold bracket. 0, or -1 when the run fails. */
+static int cx_acks(rb_cx *x, uint32_t n, bool drain, uint64_t now)
+{
+    rb_thr *th = x->th;
+    rb_eng *e = th->e;
+    for (uint32_t k = 0; k < n; k++) {
+        if (drain && am_put(x, x->ackq[k], now) < 0) {
+            rb_eng_fail(e, "out of memory for acks");
+            return -1;
+        }
+        rb_ctr_add(th, RB_C_ACK_SENT, 1);
+        cx_hold(x);
+        int rc = e->d->ack(x->dc, x->ackq[k]);
+        if (rc < 0) {
+            rb_eng_fail(e, "%s: ack refused: %s", e->d->name, strerror(-rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Acks what the consumers were delivered since the last turn, each consumer's in one write (its
+ * hold bracket). Only drain times the acks (its latency is the ack's round trip): one clock read
+ * for the turn's acks, all sent now. */
 static void flush_acks(rb_thr *th)
 {
     th->acks = false;
-    rb_eng *e = th->e;
-    bool drain = e->o->scenario == RB_DRAIN;
+    bool drain = th->e->o->scenario == RB_DRAIN;
     uint64_t now = drain ? rt_now_ns() : 0;
     for (size_t i = th->nprod; i < th->ncx; i++) {
         rb_cx *x = &th->cx[i];
         uint32_t n = x->nack;
         x->nack = 0;
-        for (uint32_t k = 0; k < n; k++) {
-            if (drain && am_put(x, x->ackq[k], now) < 0) {
-                rb_eng_fail(e, "out of memory for acks");
-                return;
-            }
-            rb_ctr_add(th, RB_C_ACK_SENT, 1);
-            int rc = e->d->ack(x->dc, x->ackq[k]);
-            if (rc < 0) {
-                rb_eng_fail(e, "%s: ack refused: %s", e->d->name, strerror(-rc));
-                return;
-            }
-        }
+        int rc = cx_acks(x, n, drain, now);
+        cx_release(th, i, i + 1);
+        if (rc < 0) return;
     }
 }
 
@@ -470,6 +518,7 @@ static bool th_hook(ev_loop *loop, void *ud, ev_hook_phase hp)
     rb_thr *th = ud;
     if (hp != EV_HOOK_ITERATION || !th->running) return true;
     int ph = rb_phase_now(th->e);
+    if (counted(th->e, ph)) rb_ctr_add(th, RB_C_TURNS_WIN, 1);
     if (ph != th->seen_phase) enter_phase(th, ph);
     if (th->acks) flush_acks(th);
     if (th->pump) {
@@ -577,6 +626,7 @@ void *rb_gen_main(void *arg)
     for (size_t i = 0; i < th->ncx; i++) {
         rb_cx *x = &th->cx[i];
         if (x->dc && e->d->allocs) rb_ctr_add(th, RB_C_DRV_ALLOCS, e->d->allocs(x->dc));
+        if (x->dc && e->d->writes) rb_ctr_add(th, RB_C_DRV_WRITES, e->d->writes(x->dc));
         if (x->dc) e->d->close(x->dc);
         x->dc = NULL;
         free(x->slots);

@@ -28,6 +28,8 @@ static const char usage_text[] =
     "  --inflight N          operations in flight per connection, closed loop (default 1;\n"
     "                        open loop: the cap on outstanding operations, default 1024)\n"
     "  --rate R              open loop: R operations/s in total (0 = closed loop, the default)\n"
+    "  --tick-us N           open loop: send passes at least N us apart, the slots due in\n"
+    "                        between leave together (default 100; 0: a pass per slot)\n"
     "  --workers N           consumer connections for e2e/drain (fanout: per group; default 1)\n"
     "  --groups N            fanout: consumer groups, each receiving every message (default 1)\n"
     "  --credits N           tasks outstanding per consumer (default 64)\n"
@@ -127,6 +129,7 @@ int main(int argc, char **argv)
         O_GROUPS,
         O_SUBJECTS,
         O_SPARTS,
+        O_TICK,
         O_HELP
     };
     static const struct option lo[] = {
@@ -139,6 +142,7 @@ int main(int argc, char **argv)
         {"conns", required_argument, 0, O_CONNS},
         {"inflight", required_argument, 0, O_INFLIGHT},
         {"rate", required_argument, 0, O_RATE},
+        {"tick-us", required_argument, 0, O_TICK},
         {"workers", required_argument, 0, O_WORKERS},
         {"groups", required_argument, 0, O_GROUPS},
         {"subjects", required_argument, 0, O_SUBJECTS},
@@ -227,6 +231,10 @@ int main(int argc, char **argv)
             o.inflight_set = true;
             break;
         case O_RATE: ok = parse_secs(a, 0, &o.rate); break;
+        case O_TICK:
+            ok = parse_u32(a, 0, RB_TICK_US_MAX, &o.tick_us);
+            o.tick_set = true;
+            break;
         case O_WORKERS: ok = parse_u32(a, 1, RB_CONNS_MAX, &o.workers); break;
         case O_GROUPS: ok = parse_u32(a, 1, RB_GROUPS_MAX, &o.groups); break;
         case O_SUBJECTS: ok = parse_u32(a, 1, RB_SUBJECTS_MAX, &o.t.subjects); break;

@@ -35,6 +35,8 @@ static void gen_report(FILE *f, const rb_opts *o, const rb_result *r)
 {
     if (o->rate <= 0 || o->scenario == RB_DRAIN) return;
     double n = r->ops_started ? (double)r->ops_started : 1;
+    fprintf(f, ",\"tick_us\":%u,\"sched_passes\":%" PRIu64 ",\"sends_per_pass\":%.3f", r->tick_us,
+            r->passes, r->passes ? (double)r->ops_started / (double)r->passes : 0.0);
     double share = (double)r->late_sends / n, cap = (double)r->late_cap_sends / n;
     fprintf(f,
             ",\"ops_started\":%" PRIu64 ",\"late_cap_sends\":%" PRIu64
@@ -43,6 +45,23 @@ static void gen_report(FILE *f, const rb_opts *o, const rb_result *r)
             r->ops_started, r->late_cap_sends, share, cap, share - cap,
             cap > RB_GEN_LIMITED_LATE_SHARE ? "true" : "false",
             share - cap > RB_GEN_LIMITED_LATE_SHARE ? "true" : "false");
+}
+
+/* What the generator paid per task: its loop iterations and its threads' sleeps (each a wake-up)
+ * in the measured window, per task counted there; its driver's socket writes over the run, per
+ * task stamped (or per call: rpc). Load-independent where CPU time is not. */
+static void gen_costs(FILE *f, const rb_opts *o, const rb_result *r)
+{
+    double win = r->tasks ? (double)r->tasks : 1;
+    fprintf(f, ",\"loop_turns\":%" PRIu64 ",\"turns_per_task\":%.4f", r->turns,
+            (double)r->turns / win);
+    if (r->sleeps >= 0)
+        fprintf(f, ",\"sleeps\":%" PRId64 ",\"sleeps_per_task\":%.4f", r->sleeps,
+                (double)r->sleeps / win);
+    uint64_t all = o->scenario == RB_RPC ? r->ops_started : r->stamped;
+    if (r->driver_writes >= 0)
+        fprintf(f, ",\"driver_writes\":%" PRId64 ",\"writes_per_task\":%.4f", r->driver_writes,
+                all ? (double)r->driver_writes / (double)all : 0.0);
 }
 
 void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_result *r)
@@ -115,6 +134,7 @@ void rb_report_json(FILE *f, const rb_opts *o, const rb_driver *d, const rb_resu
                 r->client_cpu_s, r->client_cpu_s * 1e6 / (double)r->tasks,
                 r->client_cpu_s / r->duration_s);
     if (r->driver_allocs >= 0) fprintf(f, ",\"driver_allocs\":%" PRId64, r->driver_allocs);
+    gen_costs(f, o, r);
     gen_report(f, o, r);
     if (r->backlog_end >= 0) fprintf(f, ",\"backlog_end\":%" PRId64, r->backlog_end);
     else fputs(",\"backlog_end\":null", f);

@@ -116,6 +116,17 @@ const char *rq_client_addr(const rq_client *c);
  * events; for programs that use rq_work without a loop of their own. Returns the number of
  * events handled or a negative errno. */
 int rq_client_poll(rq_client *c, int timeout_ms);
+/* Holds the client's socket writes: calls, acks and credits started until the matching
+ * rq_client_uncork are encoded and queued as usual but written only then, together, at most one
+ * write per connection (instead of the first going out at once and the rest after its send
+ * completed). For a caller that starts several operations in one go (a load generator's due
+ * sends, a worker's acks for the tasks of one read). Brackets nest; no blocking call
+ * (rq_enqueue, rq_client_poll, ...) may run inside one: rq_unary-based calls return RQ_EINVAL. */
+void rq_client_cork(rq_client *c);
+void rq_client_uncork(rq_client *c);
+/* Socket writes (sends of buffered bytes) the client started so far, over all its connections:
+ * with rq_client_cork, a caller can check how many requests each write carried. */
+uint64_t rq_client_writes(const rq_client *c);
 
 /* ---- producers ---- */
 

@@ -365,6 +365,8 @@ int rq_unary(rq_client *c, const char *path, const buf *req, buf *resp, rq_statu
     if (!st) st = &local;
     if (c->dispatching || c->in_grpc)
         return rq_set_status(st, RQ_EINVAL, "a blocking call from inside a libringq callback");
+    if (c->corked) /* its request would never be written: the wait would not end */
+        return rq_set_status(st, RQ_EINVAL, "a blocking call between rq_client_cork and uncork");
     rq_acall *a = rq_acall_new(c, path, false);
     if (!a || buf_append(&a->req, buf_begin(req), buf_size(req)) < 0) {
         if (a) rq_acall_free(a);

@@ -237,13 +237,15 @@ static void conn_pump(rq_conn *k)
         k->sop.ud = k;
         if (ev_send(k->cl->loop, &k->sop, k->fd, k->sbuf + k->soff, k->slen - k->soff) < 0)
             rq_conn_drop(k, "cannot queue a socket send");
+        else k->cl->writes++;
     }
 }
 
 void rq_conn_flush(rq_client *c)
 {
-    if (c->in_flush || c->in_grpc) {
-        c->flush_again = true; /* the caller up the stack flushes once out of pw_grpc */
+    if (c->in_flush || c->in_grpc || c->corked) {
+        /* The caller up the stack (or the last rq_client_uncork) flushes. */
+        c->flush_again = true;
         return;
     }
     c->in_flush = true;
@@ -498,3 +500,13 @@ pw_grpc_ccall *rq_conn_start_opts(rq_client *c, const char *path, uint64_t deadl
     rq_set_status(st, PW_GRPC_UNAVAILABLE, "the connection keeps closing");
     return NULL;
 }
+
+void rq_client_cork(rq_client *c) { c->corked++; }
+
+void rq_client_uncork(rq_client *c)
+{
+    if (c->corked == 0 || --c->corked > 0) return;
+    rq_conn_flush(c);
+}
+
+uint64_t rq_client_writes(const rq_client *c) { return c->writes; }

@@ -115,6 +115,9 @@ struct rq_client {
     ev_timer dial_timer;   /* wakes the waiting calls for the next dial */
     rq_tls_ctx *tls;       /* NULL: plaintext */
     char tls_name[256];    /* the name the server's certificate must carry */
+
+    unsigned corked; /* rq_client_cork depth: > 0 holds writes until the last uncork */
+    uint64_t writes; /* socket sends started (rq_client_writes) */
 };
 
 /* The Work stream's request metadata naming its worker (the server's SRV_WORKER_ID_HEADER,

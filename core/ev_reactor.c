@@ -17,6 +17,7 @@
 #include "core/rt_log.h"
 #include "core/ev_stall.h"
 #include "core/ev_timers.h"
+#include "core/ev_trace.h"
 
 /* Reserved user_data values; real ops are pointers (never this small). */
 #define EV_UD_IGNORE 0ull  /* fire-and-forget SQEs (msg_ring sends, cancels without an op) */
@@ -24,11 +25,13 @@
 #define EV_UD_EVENTFD 2ull /* our eventfd read completed (wake from a thread without a loop) */
 #define EV_UD_MAX_RESERVED 16ull
 
-/* The turn budget (EV_BATCH_MAX, EV_TURN_NS_MAX) is in ev_reactor.h. The clock is read once per
- * this many completions (a read is ~50 ns here; a completion's callback a few us): a turn
- * overruns EV_TURN_NS_MAX by at most this many callbacks. */
-#define EV_TURN_CHECK_CQES 8u
-_Static_assert(EV_TURN_CHECK_CQES <= EV_BATCH_MAX, "the clock is read within a batch");
+/* The turn budget (EV_BATCH_MAX, EV_TURN_NS_MAX) is in ev_reactor.h. The clock is read after
+ * every completion (a read is ~30-50 ns here), so a turn overruns EV_TURN_NS_MAX by at most one
+ * callback. It was read once per 8: most callbacks take a few us, but a recv's takes what its
+ * buffer holds (up to ~100 requests decoded and handled, 1 ms and more), and 8 of those made
+ * one turn of 10 ms before the first look at the clock. */
+_Static_assert(EV_TRACE_KINDS > EV_OP_UNLINKAT, "every op kind has a trace part");
+_Static_assert(EV_TRACE_HOOKS == EV_HOOKS_MAX, "every hook has a trace part");
 /* Buffer group id of the loop's provided recv buffers. */
 #define EV_BGID 1
 
@@ -53,6 +56,7 @@ struct ev_loop {
     rt_hist *stall; /* &stall_own, or the owner's (ev_loop_set_stall_hist) */
     rt_hist stall_own;
     ev_stall split; /* long turns split into on-CPU and preempted time (ev_stall.h) */
+    ev_trace trace; /* what long turns were made of, when switched on (ev_trace.h) */
 
     /* Provided buffer ring for multishot recv. */
     struct io_uring_buf_ring *br;
@@ -148,6 +152,7 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
     }
     loop->stall = &loop->stall_own;
     ev_stall_init(&loop->split);
+    ev_trace_init(&loop->trace);
     loop->shard_id = o.shard_id;
     loop->buf_count = o.buf_count;
     loop->buf_size = o.buf_size;
@@ -234,6 +239,7 @@ void ev_loop_set_stall_split_hists(ev_loop *loop, rt_hist *oncpu, rt_hist *preem
     ev_stall_set_hists(&loop->split, oncpu, preempted);
 }
 int ev_loop_shard(const ev_loop *loop) { return loop->shard_id; }
+ev_trace *ev_loop_trace(ev_loop *loop) { return &loop->trace; }
 void ev_loop_turn_stats_get(const ev_loop *loop, ev_turn_stats *out) { *out = loop->turns; }
 void ev_loop_stop(ev_loop *loop) { loop->stop = true; }
 
@@ -532,6 +538,18 @@ static void dispatch(ev_loop *loop, const ev_cqe *c)
     op->cb(loop, op, c->res, fl);
 }
 
+/* The trace part of a completion (read before its callback, which may free the op), and a
+ * recv's bytes. */
+static unsigned cqe_part(const ev_cqe *c, uint32_t *bytes)
+{
+    *bytes = 0;
+    if (c->ud == EV_UD_IGNORE) return EV_OP_NONE;
+    if (c->ud == EV_UD_WAKE || c->ud == EV_UD_EVENTFD) return EV_TRACE_PART_WAKE;
+    const ev_op *op = (const ev_op *)(uintptr_t)c->ud;
+    if (op->kind == EV_OP_RECV && c->res > 0) *bytes = (uint32_t)c->res;
+    return op->kind;
+}
+
 /* Completions collected by an earlier turn and not dispatched yet (it hit its time budget). */
 static bool batch_left(const ev_loop *loop) { return loop->batch_i < loop->batch_n; }
 
@@ -555,11 +573,18 @@ static int run_batch(ev_loop *loop)
         loop->batch_i = 0;
     }
     unsigned ran = 0;
+    bool tr = ev_trace_on(&loop->trace);
+    uint64_t t0 = loop->now_ns;
     while (batch_left(loop)) {
-        dispatch(loop, &loop->batch[loop->batch_i++]);
+        const ev_cqe *c = &loop->batch[loop->batch_i++];
+        uint32_t bytes = 0;
+        unsigned part = tr ? cqe_part(c, &bytes) : 0;
+        dispatch(loop, c);
         ran++;
-        if (ran % EV_TURN_CHECK_CQES == 0 && batch_left(loop) &&
-            rt_now_ns() - loop->now_ns >= EV_TURN_NS_MAX) {
+        uint64_t t1 = rt_now_ns();
+        if (tr) ev_trace_add(&loop->trace, part, t1 - t0, bytes);
+        t0 = t1;
+        if (batch_left(loop) && t1 - loop->now_ns >= EV_TURN_NS_MAX) {
             loop->turns.cut_by_time++;
             break;
         }
@@ -570,21 +595,42 @@ static int run_batch(ev_loop *loop)
     return (int)ran;
 }
 
+/* Runs every hook for `phase`; false when one of them said false (each still runs). */
+static bool run_hooks(ev_loop *loop, ev_hook_phase phase)
+{
+    bool all = true, tr = ev_trace_on(&loop->trace) && phase != EV_HOOK_AFTER_WAKE;
+    uint64_t t0 = tr ? rt_now_ns() : 0;
+    for (int i = 0; i < loop->nhooks; i++) {
+        if (!loop->hooks[i](loop, loop->hooks_ud[i], phase)) all = false;
+        if (tr) {
+            uint64_t t1 = rt_now_ns();
+            ev_trace_add(&loop->trace, EV_TRACE_PART_HOOK0 + (unsigned)i, t1 - t0, 0);
+            t0 = t1;
+        }
+    }
+    return all;
+}
+
+/* The turn that began at the last wake-up ends: counted in the stall histograms (and the
+ * trace). Its end is the submit or wait that follows, so the hooks of both phases are in it:
+ * work a before-sleep hook does (it may run messages, then veto the sleep) delays what the
+ * loop does next as much as a callback. */
+static void turn_end(ev_loop *loop)
+{
+    if (!loop->busy_from_ns) return;
+    uint64_t end = rt_now_ns(), wall = end - loop->busy_from_ns;
+    rt_hist_observe(loop->stall, wall);
+    uint64_t pre = ev_stall_turn_end(&loop->split, loop->busy_from_ns, end);
+    ev_trace_turn_end(&loop->trace, loop->shard_id, wall, pre, end);
+}
+
 int ev_loop_run_once(ev_loop *loop, bool block)
 {
-    for (int i = 0; i < loop->nhooks; i++)
-        loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_ITERATION);
+    run_hooks(loop, EV_HOOK_ITERATION);
     publish_buffers(loop);
-    if (loop->busy_from_ns) {
-        uint64_t end = rt_now_ns();
-        rt_hist_observe(loop->stall, end - loop->busy_from_ns);
-        ev_stall_turn_end(&loop->split, loop->busy_from_ns, end);
-    }
     bool sleep = block && io_uring_cq_ready(&loop->ring) == 0 && !batch_left(loop) && !loop->stop;
-    if (sleep) {
-        for (int i = 0; i < loop->nhooks; i++)
-            if (!loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_BEFORE_SLEEP)) sleep = false;
-    }
+    if (sleep && !run_hooks(loop, EV_HOOK_BEFORE_SLEEP)) sleep = false;
+    turn_end(loop);
     int r;
     if (sleep) {
         struct io_uring_cqe *cqe = NULL;
@@ -599,8 +645,7 @@ int ev_loop_run_once(ev_loop *loop, bool block)
         } else {
             r = io_uring_submit_and_wait(&loop->ring, 1);
         }
-        for (int i = 0; i < loop->nhooks; i++)
-            loop->hooks[i](loop, loop->hooks_ud[i], EV_HOOK_AFTER_WAKE);
+        run_hooks(loop, EV_HOOK_AFTER_WAKE);
     } else {
         r = io_uring_submit(&loop->ring);
         /* With DEFER_TASKRUN, completions are only posted when we enter the kernel to wait;
@@ -614,8 +659,10 @@ int ev_loop_run_once(ev_loop *loop, bool block)
     ev_stall_turn_start(&loop->split, loop->now_ns);
     int ran = run_batch(loop);
     loop->now_ns = rt_now_ns();
-    ran += ev_timers_run(&loop->timers, loop, loop->now_ns);
-    return ran;
+    int timers = ev_timers_run(&loop->timers, loop, loop->now_ns);
+    if (timers > 0 && ev_trace_on(&loop->trace))
+        ev_trace_add(&loop->trace, EV_TRACE_PART_TIMERS, rt_now_ns() - loop->now_ns, 0);
+    return ran + timers;
 }
 
 int ev_loop_run(ev_loop *loop)

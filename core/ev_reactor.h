@@ -106,7 +106,8 @@ void ev_loop_stop(ev_loop *loop);
 uint64_t ev_loop_now(ev_loop *loop);
 /* Shard loop stalls: one observation per iteration, the time from the wake-up (completions
  * collected) to the next submit or wait, i.e. what callbacks, timers and the next iteration's
- * hooks took while the loop could not see new completions. Costs one clock read an iteration.
+ * hooks (its iteration and before-sleep phases) took while the loop could not see new
+ * completions. Costs one clock read an iteration.
  * Written by the loop's thread; any thread may read it with rt_hist_add while the loop runs
  * (borrowed: valid until ev_loop_destroy). */
 const rt_hist *ev_loop_stall_hist(const ev_loop *loop);
@@ -124,9 +125,13 @@ const rt_hist *ev_loop_stall_preempted_hist(const ev_loop *loop);
  * ev_loop_set_stall_hist), or back into the loop's own when NULL. Owner thread only. */
 void ev_loop_set_stall_split_hists(ev_loop *loop, rt_hist *oncpu, rt_hist *preempted);
 int ev_loop_shard(const ev_loop *loop);
+/* The loop's turn trace (core/ev_trace.h: a breakdown of long turns, switched on by
+ * RINGQ_TURN_TRACE_MS or ev_trace_set). Borrowed; owner thread only. */
+struct ev_trace *ev_loop_trace(ev_loop *loop);
 /* One turn's work is bounded. A turn dispatches at most one batch of EV_BATCH_MAX completions
  * taken from the CQ (the rest stay there), and stops taking more from that batch once its
- * completions have run EV_TURN_NS_MAX; what it leaves runs first next turn, and the loop does
+ * completions have run EV_TURN_NS_MAX (the clock is read after each one, so one callback is the
+ * most it overruns by); what it leaves runs first next turn, and the loop does
  * not sleep meanwhile. A backlog (the thread lost its CPU while requests kept coming) used to be
  * handled in one turn of 10 ms and more, every answer and delivery its callbacks batched up
  * flushed only at its end by the iteration hooks; cut, the hooks flush at least every ~500 us and

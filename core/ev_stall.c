@@ -69,13 +69,15 @@ void ev_stall_turn_start(ev_stall *s, uint64_t now_ns)
     if (!s->base_ok || now_ns - s->base_at_ns >= EV_STALL_BASE_NS) read_base(s, now_ns);
 }
 
-void ev_stall_turn_end(ev_stall *s, uint64_t start_ns, uint64_t end_ns)
+uint64_t ev_stall_turn_end(ev_stall *s, uint64_t start_ns, uint64_t end_ns)
 {
-    if (end_ns < start_ns || end_ns - start_ns < EV_STALL_SPLIT_NS || !s->base_ok) return;
+    if (end_ns < start_ns || end_ns - start_ns < EV_STALL_SPLIT_NS || !s->base_ok)
+        return UINT64_MAX;
     uint64_t wall = end_ns - start_ns, base = s->base_rd_ns;
-    if (!read_base(s, end_ns)) return;
+    if (!read_base(s, end_ns)) return UINT64_MAX;
     uint64_t delay = s->base_rd_ns > base ? s->base_rd_ns - base : 0;
     if (delay > wall) delay = wall;
     rt_hist_observe(s->preempted, delay);
     rt_hist_observe(s->oncpu, wall - delay);
+    return delay;
 }

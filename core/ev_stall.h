@@ -58,8 +58,9 @@ void ev_stall_deinit(ev_stall *s);
 void ev_stall_set_hists(ev_stall *s, rt_hist *oncpu, rt_hist *preempted);
 /* A turn starts at `now_ns`: refreshes the baseline when it is older than EV_STALL_BASE_NS. */
 void ev_stall_turn_start(ev_stall *s, uint64_t now_ns);
-/* A turn that started at `start_ns` ends at `end_ns`: splits it when it is long. */
-void ev_stall_turn_end(ev_stall *s, uint64_t start_ns, uint64_t end_ns);
+/* A turn that started at `start_ns` ends at `end_ns`: splits it when it is long. Returns its
+ * preempted part (ns), or UINT64_MAX when the turn was not split (short, or no schedstat). */
+uint64_t ev_stall_turn_end(ev_stall *s, uint64_t start_ns, uint64_t end_ns);
 
 /* The calling thread's run delay so far (ns) from `fd`, an open /proc/thread-self/schedstat.
  * 0, or a negative errno (-EBADMSG when the file does not parse). */

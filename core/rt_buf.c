@@ -76,6 +76,13 @@ void buf_consume(buf *b, size_t n)
     if (b->rd >= b->wr) b->rd = b->wr = 0;
 }
 
+int buf_unconsume(buf *b, size_t n)
+{
+    if (b->rd < n) return -ENOSPC;
+    b->rd -= n;
+    return 0;
+}
+
 void buf_shrink(buf *b, size_t keep)
 {
     if (b->rd == b->wr && b->len > keep) {

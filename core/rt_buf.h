@@ -45,6 +45,10 @@ int buf_append(buf *b, const void *p, size_t n);
 static inline void buf_truncate(buf *b, size_t size) { b->wr = b->rd + size; }
 /* Drops `n` bytes from the front (n <= buf_size). Resets to empty cheaply when all consumed. */
 void buf_consume(buf *b, size_t n);
+/* Takes back the last n bytes consumed, still in the storage in front of buf_begin (e.g. room a
+ * producer left for a header written later). 0, or -ENOSPC when fewer lie there (buf_consume
+ * of everything forgets them). */
+int buf_unconsume(buf *b, size_t n);
 /* Releases storage when empty and larger than `keep` bytes, to bound idle-connection memory. */
 void buf_shrink(buf *b, size_t keep);
 

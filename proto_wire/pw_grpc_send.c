@@ -194,12 +194,32 @@ int pw_grpc_call_send_buf(pw_grpc_call *c, buf *msg, unsigned flags)
         if (r == 0) buf_consume(msg, buf_size(msg));
         return r;
     }
+    if (buf_unconsume(msg, PW_GRPC_MSG_PREFIX_BYTES) == 0) {
+        /* Encoded with room in front (pw_grpc_msg_encode_for_send): the prefix goes there, and
+         * prefix and message leave as one piece, nothing copied into the stream. */
+        put_prefix(msg->data + msg->rd, false, buf_size(msg) - PW_GRPC_MSG_PREFIX_BYTES);
+        rt_blob *b = rt_blob_from_buf(msg, NULL, NULL);
+        if (!b) return -ENOMEM;
+        r = send_blob(c, b, NULL, 0, 1);
+        rt_blob_unref(b);
+        return r;
+    }
     uint8_t prefix[PW_GRPC_MSG_PREFIX_BYTES];
     put_prefix(prefix, false, buf_size(msg));
     rt_blob *b = rt_blob_from_buf(msg, NULL, NULL);
     if (!b) return -ENOMEM;
     r = send_blob(c, b, prefix, sizeof prefix, 1);
     rt_blob_unref(b);
+    return r;
+}
+
+int pw_grpc_msg_encode_for_send(const pw_msg_desc *d, const void *msg, buf *out)
+{
+    if (buf_size(out) != 0) return -EINVAL;
+    int r = pw_msg_encode_headed(d, msg, PW_GRPC_MSG_PREFIX_BYTES, out, NULL);
+    if (r < 0) return r;
+    buf_consume(out,
+                PW_GRPC_MSG_PREFIX_BYTES); /* an empty message leaves no room: sent as before */
     return r;
 }
 

@@ -545,18 +545,11 @@ size_t pw_grpc_conn_reset_finished(pw_grpc_conn *g)
     }
 }
 
-bool pw_grpc_conn_idle(const pw_grpc_conn *g)
-{
-    pw_h2_stats st;
-    pw_h2_session_stats(g->h2, &st);
-    return st.open_streams == 0;
-}
+bool pw_grpc_conn_idle(const pw_grpc_conn *g) { return pw_h2_session_open_streams(g->h2) == 0; }
 
 size_t pw_grpc_conn_pending_bytes(const pw_grpc_conn *g)
 {
-    pw_h2_stats st;
-    pw_h2_session_stats(g->h2, &st);
-    size_t n = st.pending_bytes + st.output_bytes;
+    size_t n = pw_h2_session_queued_bytes(g->h2);
     for (const pw_grpc_call *c = g->calls; c; c = c->next) n += buf_size(&c->outq);
     return n;
 }

@@ -38,6 +38,7 @@
 #include "core/rt_buf.h"
 #include "proto_wire/pw_grpc_util.h"
 #include "proto_wire/pw_h2.h"
+#include "proto_wire/pw_msg.h"
 
 typedef struct pw_grpc_server pw_grpc_server;
 typedef struct pw_grpc_conn pw_grpc_conn;
@@ -283,6 +284,12 @@ int pw_grpc_call_send(pw_grpc_call *call, const uint8_t *msg, size_t len, unsign
  * compresses) as pw_grpc_call_send. Errors as pw_grpc_call_send (-ENOBUFS never: the stream
  * takes it whole; the caller bounds what it hands in); on error `msg` may be empty. */
 int pw_grpc_call_send_buf(pw_grpc_call *call, buf *msg, unsigned flags);
+/* Encodes *msg (descriptor d) into `out`, which must be empty, behind PW_GRPC_MSG_PREFIX_BYTES of
+ * room left consumed (buf_begin(out) is the message): pw_grpc_call_send_buf then writes the
+ * prefix into that room and queues prefix and message as one piece, so nothing is copied into
+ * the stream's own storage (a unary reply's stream never allocates it). Errors as
+ * pw_msg_encode (then `out` is left empty); -EINVAL when `out` is not empty. */
+int pw_grpc_msg_encode_for_send(const pw_msg_desc *d, const void *msg, buf *out);
 /* `nmsgs` messages already framed (each with its 5-byte prefix, uncompressed) in `blob`: queued
  * by reference (a reference taken, the caller keeps its own). -EOPNOTSUPP when the call
  * compresses its responses (frame them with pw_grpc_call_send then), -EMSGSIZE when a message

@@ -290,6 +290,11 @@ typedef struct pw_h2_stats {
                                       * without decoding or validating again (pw_h2_hblock.c) */
 } pw_h2_stats;
 void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out);
+/* What pw_h2_session_stats says of open_streams, without filling the rest (O(1)). */
+uint32_t pw_h2_session_open_streams(const pw_h2_session *s);
+/* pending_bytes + output_bytes of pw_h2_session_stats, without the rest: what the connection
+ * glue asks after each read and send (the full stats also sum every allocation). */
+size_t pw_h2_session_queued_bytes(const pw_h2_session *s);
 /* Inside on_headers: a nonzero id naming the header list being delivered when it is the one the
  * session keeps decoded (just kept, or delivered again from it, pw_h2_hblock.c): two deliveries
  * with the same nonzero id carry the same fields (names, values, flags) in the same order. 0:

@@ -479,6 +479,19 @@ void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out)
     out->local_resets = s->local_resets;
 }
 
+uint32_t pw_h2_session_open_streams(const pw_h2_session *s)
+{
+    return s->n_peer_live + s->n_local_live;
+}
+
+size_t pw_h2_session_queued_bytes(const pw_h2_session *s)
+{
+    size_t n = pw_h2i_out_size(s);
+    for (uint32_t i = 0; i < s->tab_cap; i++)
+        if (s->tab[i]) n += pw_h2i_stream_pending(s->tab[i]);
+    return n;
+}
+
 bool pw_h2_session_settings_pending(const pw_h2_session *s) { return s->settings_ack_pending; }
 
 uint32_t pw_h2_session_error(const pw_h2_session *s, const char **desc)

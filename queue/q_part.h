@@ -76,6 +76,11 @@
 #define Q_COMPACT_LIVE_PCT_DEFAULT 25u  /* compact the oldest segment when <= this % is live */
 #define Q_PIN_BUCKET_SHIFT_DEFAULT 12u  /* live records are counted per 4096 offsets */
 #define Q_TICK_MOVES_MAX 65536u         /* tasks moved per tick: a burst must not stall a shard */
+/* Records compaction reads per tick: a 64 MiB segment of 100-byte tasks is ~400,000 records,
+ * read in one tick in 25-30 ms on the shard (issue 19: the longest on-CPU loop turns); 4,096
+ * are 0.3-0.8 ms (65-190 ns a record, 100 B - 2 KiB), and the tick comes back at once for the
+ * rest. */
+#define Q_COMPACT_SCAN_RECS_MAX 4096u
 
 /* Lease tokens (docs/semantics.md "Lease tokens", queue/q_part_epoch.c): a token is
  * epoch << Q_TOKEN_SEQ_BITS | seq, where the epoch is a per-partition counter made durable at

@@ -87,6 +87,10 @@ struct q_part {
     /* A deletion waiting for its records to be durable (q_part_tick.c retain_below): segments
      * wholly below retain_low go once q_log_durable() reaches retain_wait; 0 = none waits. */
     uint64_t retain_wait, retain_low;
+    /* A compaction in progress (q_part_tick.c): [compact_from, compact_to) is being copied out,
+     * compact_at is the next record to read (at most Q_COMPACT_SCAN_RECS_MAX a tick), moved the
+     * records copied so far; compact_to == 0: none. Nothing is deleted meanwhile. */
+    uint64_t compact_from, compact_to, compact_at, compact_moved;
     bool replaying;
     uint64_t compactions, records_compacted, replayed_records;
     uint64_t leased_undurable;    /* q_part_stats.leased_undurable */

@@ -56,12 +56,14 @@ q_status q_part_tick(q_part *p, uint64_t now_ms, uint64_t *next_ms)
         st = q_fail_log(&err, first, "lease expiry");
         log_error("tick: record not written", "partition=%u err=%d", p->no, first);
     }
-    if (now_ms >= p->next_retain_ms) {
+    /* A compaction in progress goes on every tick (Q_COMPACT_SCAN_RECS_MAX records each). */
+    if (p->compact_to || now_ms >= p->next_retain_ms) {
         q_status rs = q_part_retain(p, now_ms);
         if (rs && !st) st = rs;
-        p->next_retain_ms = now_ms + p->opts.retain_every_ms;
+        if (!p->compact_to) p->next_retain_ms = now_ms + p->opts.retain_every_ms;
     }
-    *next_ms = moves == Q_TICK_MOVES_MAX || streams_more ? now_ms : q_part_next_ms(p);
+    *next_ms = moves == Q_TICK_MOVES_MAX || streams_more || p->compact_to ? now_ms
+                                                                          : q_part_next_ms(p);
     return st;
 }
 
@@ -241,29 +243,41 @@ static int compact_rec(q_part *p, const q_rec *rec, uint64_t now_ms, uint64_t *m
     return 0;
 }
 
-static int compact_range(q_part *p, uint64_t from, uint64_t to, uint64_t now_ms)
+/* One tick's part of the compaction of [compact_from, compact_to): at most
+ * Q_COMPACT_SCAN_RECS_MAX records read (each live one copied to the head), the rest next tick.
+ * Between ticks the records it reads stay where they are (nothing is deleted while compact_to
+ * is set) and whatever changed meanwhile is judged when read: a task acked since is not
+ * copied, a record copied already is no longer the live one. Sets *done when the range is
+ * through (or failed: compact_to is then 0). Returns 0 or a negative errno. */
+static int compact_step(q_part *p, uint64_t now_ms, bool *done)
 {
+    uint64_t from = p->compact_from, to = p->compact_to;
     /* Each record may become two (ENQUEUE + STATE): room for their pins first. */
     uint64_t next = q_log_next(p->log);
-    if (q_pins_reserve(&p->pins, next, next + 2 * (to - from) + 2)) return -ENOMEM;
-    q_iter it;
-    q_iter_init(&it, p->log, from, false);
-    uint64_t moved = 0;
+    int rc = q_pins_reserve(&p->pins, next, next + 2 * (to - p->compact_at) + 2) ? -ENOMEM : 0;
     /* STREAM records first: a message's or consumer's copy needs its stream at replay. */
-    int rc = q_streams_compact_begin(p, from, to, &moved);
-    while (rc == 0 && it.next < to) {
+    if (rc == 0 && p->compact_at == from)
+        rc = q_streams_compact_begin(p, from, to, &p->compact_moved);
+    q_iter it;
+    q_iter_init(&it, p->log, p->compact_at, false);
+    uint32_t read = 0;
+    while (rc == 0 && it.next < to && read < Q_COMPACT_SCAN_RECS_MAX) {
         q_rec rec;
         rc = q_iter_next(&it, &rec);
         if (rc <= 0) break;
-        rc = compact_rec(p, &rec, now_ms, &moved);
-        if (rc) break;
+        read++;
+        rc = compact_rec(p, &rec, now_ms, &p->compact_moved);
     }
-    if (rc == 0) rc = q_ledger_flush(p, to, &moved); /* LEDGER records in [from, to) move */
+    p->compact_at = it.next;
+    *done = rc != 0 || it.next >= to;
+    if (!*done) return 0;
+    if (rc == 0) rc = q_ledger_flush(p, to, &p->compact_moved); /* LEDGER records in [from, to) */
     p->compactions++;
-    p->records_compacted += moved;
+    p->records_compacted += p->compact_moved;
     log_info("compacted oldest segment",
              "partition=%u from=%" PRIu64 " to=%" PRIu64 " moved=%" PRIu64 " rc=%d", p->no, from,
-             to, moved, rc);
+             to, p->compact_moved, rc);
+    p->compact_to = 0;
     return rc < 0 ? rc : 0;
 }
 
@@ -299,10 +313,31 @@ static int retain_waiting(q_part *p)
     return q_log_retain(p->log, p->retain_low);
 }
 
+/* After the compaction of [.., end) ended with `rc`: deletes what it left unpinned. */
+static int retain_compacted(q_part *p, uint64_t end, int rc)
+{
+    /* After a complete pass nothing live is left below `end`, even if the first pinned bucket
+     * straddles it (pins count per bucket, not per record). */
+    uint64_t low = q_pins_low(&p->pins, q_log_next(p->log));
+    if (rc == 0 && low < end) low = end;
+    return retain_below(p, low);
+}
+
 q_status q_part_retain(q_part *p, uint64_t now_ms)
 {
     q_err err;
     q_status st = Q_OK;
+    if (p->compact_to) {
+        /* A compaction in progress: its next step; no deletion until it is through. */
+        uint64_t end = p->compact_to;
+        bool done;
+        int rc = compact_step(p, now_ms, &done);
+        if (rc) st = q_fail_log(&err, rc, "compaction");
+        int n = done ? retain_compacted(p, end, rc) : 0;
+        if (n < 0 && !st) st = q_fail_log(&err, n, "retention");
+        if (done) q_pins_trim(&p->pins);
+        return st;
+    }
     /* A pass either finishes the deletion an earlier one left waiting (or keeps waiting for its
      * commit), or starts a new one. */
     if (p->retain_wait) {
@@ -315,13 +350,13 @@ q_status q_part_retain(q_part *p, uint64_t now_ms)
     if (end < next && q_pins_low(&p->pins, next) < end) {
         uint64_t live = q_pins_below(&p->pins, end);
         if (live * 100 <= (end - oldest) * p->opts.compact_live_pct) {
-            int rc = compact_range(p, oldest, end, now_ms);
+            p->compact_from = p->compact_at = oldest;
+            p->compact_to = end;
+            p->compact_moved = 0;
+            bool done;
+            int rc = compact_step(p, now_ms, &done);
             if (rc) st = q_fail_log(&err, rc, "compaction");
-            /* After a complete pass nothing live is left below `end`, even if the first pinned
-             * bucket straddles it (pins count per bucket, not per record). */
-            uint64_t low = q_pins_low(&p->pins, q_log_next(p->log));
-            if (rc == 0 && low < end) low = end;
-            n = retain_below(p, low);
+            if (done) n = retain_compacted(p, end, rc);
         }
     }
     if (n < 0 && !st) st = q_fail_log(&err, n, "retention");

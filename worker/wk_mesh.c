@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "worker/wk_atomic.h"
 #include "worker/wk_park.h"
@@ -323,19 +324,23 @@ static void space_check(wk_mesh *m, int self, int from, wk_lane *l)
     wake_if_sleeping(m, self, from);
 }
 
-unsigned wk_mesh_poll(wk_mesh *m, int self, unsigned budget)
+unsigned wk_mesh_poll_for(wk_mesh *m, int self, unsigned budget, uint64_t ns_max)
 {
     if (budget == 0) budget = WK_MESH_POLL_BUDGET_DEFAULT;
     wk_ep *e = &m->ep[self];
     wk_msg buf[WK_MESH_POP_BATCH];
+    /* Timed: smaller pops, so the clock is read after at most WK_MESH_POP_BATCH_TIMED messages
+     * (popped messages are copies that must all run). */
+    unsigned batch = ns_max ? WK_MESH_POP_BATCH_TIMED : WK_MESH_POP_BATCH;
+    uint64_t start = ns_max ? rt_now_ns() : 0;
     unsigned n = 0;
-    bool progress = true;
-    while (progress && n < budget) {
+    bool progress = true, late = false;
+    while (progress && n < budget && !late) {
         progress = false;
-        for (int k = 0; k < m->n_ep && n < budget; k++) {
+        for (int k = 0; k < m->n_ep && n < budget && !late; k++) {
             int from = (int)((e->poll_next + (uint32_t)k) % (uint32_t)m->n_ep);
             wk_lane *l = lane_of(m, from, self);
-            unsigned want = budget - n < WK_MESH_POP_BATCH ? budget - n : WK_MESH_POP_BATCH;
+            unsigned want = budget - n < batch ? budget - n : batch;
             uint32_t got = wk_spsc_pop_sized(&l->ring, buf, want, sizeof(wk_msg));
             if (!got) continue;
             progress = true;
@@ -344,10 +349,17 @@ unsigned wk_mesh_poll(wk_mesh *m, int self, unsigned budget)
             if (from != self) e->st.cross += got;
             n += got;
             for (uint32_t i = 0; i < got; i++) buf[i].fn(m, self, &buf[i]);
+            late = ns_max && rt_now_ns() - start >= ns_max;
         }
     }
+    if (late && wk_mesh_pending(m, self)) e->st.polls_late++;
     e->poll_next = (e->poll_next + 1) % (uint32_t)m->n_ep;
     return n;
+}
+
+unsigned wk_mesh_poll(wk_mesh *m, int self, unsigned budget)
+{
+    return wk_mesh_poll_for(m, self, budget, 0);
 }
 
 bool wk_mesh_pending(wk_mesh *m, int self)

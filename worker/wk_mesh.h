@@ -58,6 +58,11 @@
 #define WK_MESH_POP_BATCH 32u
 /* Default budget of one wk_mesh_poll() call, so a flood from other shards cannot starve I/O. */
 #define WK_MESH_POLL_BUDGET_DEFAULT 256u
+/* Messages popped at a time by a poll with a time budget (wk_mesh_poll_for): the clock is read
+ * after each pop, so the poll overruns its time by at most this many handlers (a few us each,
+ * tens for an Enqueue's append). */
+#define WK_MESH_POP_BATCH_TIMED 8u
+_Static_assert(WK_MESH_POP_BATCH_TIMED <= WK_MESH_POP_BATCH, "a timed pop fits the buffer");
 /* Longest optional spin before sleeping (opts.spin_ns): 1 ms. */
 #define WK_MESH_SPIN_NS_MAX 1000000ull
 /* A good spin_ns for loop shards (ringqd's default): long enough to catch the next message of a
@@ -99,15 +104,17 @@ typedef struct wk_mesh_opts {
 } wk_mesh_opts;
 
 typedef struct wk_mesh_stats {
-    uint64_t sent;     /* messages accepted from this endpoint */
-    uint64_t received; /* messages run on this shard */
-    uint64_t cross;    /* messages this endpoint sent to, or ran from, another endpoint
+    uint64_t sent;       /* messages accepted from this endpoint */
+    uint64_t received;   /* messages run on this shard */
+    uint64_t cross;      /* messages this endpoint sent to, or ran from, another endpoint
                             (self-lane traffic excluded): what starts an adaptive spin */
-    uint64_t wakes;    /* wake-ups this endpoint sent (receivers or blocked senders) */
-    uint64_t full;     /* sends that met a full lane (-EAGAIN or parked) */
-    uint64_t sleeps;   /* times this endpoint announced it may sleep (set its flag to 1);
+    uint64_t wakes;      /* wake-ups this endpoint sent (receivers or blocked senders) */
+    uint64_t full;       /* sends that met a full lane (-EAGAIN or parked) */
+    uint64_t sleeps;     /* times this endpoint announced it may sleep (set its flag to 1);
                             each announcement pays for at most one wake-up, so the sum of
                             wakes over all endpoints <= the sum of sleeps */
+    uint64_t polls_late; /* timed polls (wk_mesh_poll_for) that ran out of time with messages
+                            still waiting: they run at the next poll */
 } wk_mesh_stats;
 
 /* Allocates the mesh and all lanes. Returns 0 and *out, or -EINVAL / -ENOMEM. */
@@ -144,6 +151,12 @@ int wk_mesh_send_wait(wk_mesh *m, int from, int to, const wk_msg *msg);
  * and wakes senders waiting for room. Returns the number run. Handlers may send (to anyone,
  * `self` included) and poll is not re-entered from a handler. */
 unsigned wk_mesh_poll(wk_mesh *m, int self, unsigned budget);
+/* The same, and it also stops once its handlers have run `ns_max` ns (0: no time limit): it
+ * reads the clock after every WK_MESH_POP_BATCH_TIMED messages. 256 handlers of an Enqueue's
+ * hop (10-20 us each) are 2.5-5 ms in one call; a loop's hook must not hold the thread that long
+ * (issue 19, "no stall over 5 ms"). What is left waits in the lanes for the next poll
+ * (wk_mesh_stats.polls_late counts such cuts). */
+unsigned wk_mesh_poll_for(wk_mesh *m, int self, unsigned budget, uint64_t ns_max);
 /* True when some inbound lane has a published message. */
 bool wk_mesh_pending(wk_mesh *m, int self);
 

@@ -54,7 +54,7 @@ static void on_wake(ev_loop *loop, void *ud, uint32_t data)
     /* Wake handlers are shared: ours are WK_MESH_WAKE_DATA (MSG_RING) and 0 (the eventfd
      * fallback used by helper threads, which carries no data). */
     if (data != WK_MESH_WAKE_DATA && data != 0) return;
-    wk_mesh_poll(ml->mesh, ml->shard, 0);
+    wk_mesh_poll_for(ml->mesh, ml->shard, 0, WK_MESH_LOOP_POLL_NS);
     wk_mesh_flush(ml->mesh, ml->shard);
     note_traffic(ml);
 }
@@ -69,12 +69,12 @@ static bool on_sleep_hook(ev_loop *loop, void *ud, ev_hook_phase phase)
     if (phase == EV_HOOK_ITERATION) {
         /* A busy loop never sleeps: poll inbound lanes and publish outbound ones every
          * iteration, so neither direction waits for the loop to go idle. */
-        wk_mesh_poll(ml->mesh, ml->shard, 0);
+        wk_mesh_poll_for(ml->mesh, ml->shard, 0, WK_MESH_LOOP_POLL_NS);
         wk_mesh_flush(ml->mesh, ml->shard);
         note_traffic(ml);
         return true;
     }
-    unsigned ran = wk_mesh_poll(ml->mesh, ml->shard, 0);
+    unsigned ran = wk_mesh_poll_for(ml->mesh, ml->shard, 0, WK_MESH_LOOP_POLL_NS);
     wk_mesh_flush(ml->mesh, ml->shard);
     note_traffic(ml);
     /* Handlers ran: they may have stopped the loop or started work, so go around once more

@@ -31,6 +31,13 @@
 #include "core/ev_reactor.h"
 #include "worker/wk_mesh.h"
 
+/* Time budget of each poll the loop makes (the wake handler's and both hook phases'): the
+ * loop's own turn budget, so the mesh hop of a backlog of requests (up to 256 handlers a poll,
+ * 2.5-5 ms) is spread over turns, the other hooks flushing the answers between them, like a
+ * backlog of completions. A poll cut short leaves the rest in the lanes; the before-sleep phase
+ * polls again and vetoes the sleep while it finds work, so nothing waits for a wake-up. */
+#define WK_MESH_LOOP_POLL_NS EV_TURN_NS_MAX
+
 /* `data` of mesh wake-ups; the handler ignores wake-ups with other non-zero data. */
 #define WK_MESH_WAKE_DATA 0x776bu
 

@@ -148,6 +148,33 @@ class BenchTest(unittest.TestCase):
         self.assertGreaterEqual(r["late_sends"], 0)
         self.assert_generator_figures(r)
         self.assertLessEqual(r["late_sends"], r["ops_started"])
+        self.assertEqual(r["tick_us"], 100)  # RB_OPEN_TICK_US_DEFAULT
+        self.assertGreaterEqual(r["sends_per_pass"], 1.0)
+
+    def test_open_loop_sends_due_slots_in_passes(self):
+        """The open-loop schedule runs in passes at least --tick-us apart: the slots due within a
+        tick leave together, on one connection in one socket write (the driver's hold bracket,
+        libringq's cork), where a pass per slot (--tick-us 0, the schedule before) made a pass, a
+        write and a wake-up per task. Latency still counts from each slot (the sends carry their
+        slot times), so the run's figures stay comparable."""
+        common = [*SHORT, "--rate", "8000", "--conns", "4", "--inflight", "64", "--workers", "2",
+                  "--credits", "64"]
+        per_slot, _ = self.ringq("e2e", *common, "--tick-us", "0")
+        ticked, _ = self.ringq("e2e", *common, "--tick-us", "500")
+        for r in (per_slot, ticked):
+            self.assert_passed(r, "e2e")
+            self.assert_all_delivered(r)
+            self.assert_generator_figures(r)
+            self.assertGreater(r["writes_per_task"], 0)
+            self.assertGreater(r["turns_per_task"], 0)
+            self.assertGreaterEqual(r["sleeps_per_task"], 0)
+        self.assertEqual(per_slot["tick_us"], 0)
+        self.assertEqual(ticked["tick_us"], 500)
+        # sends happen in warm-up and measure (1 s): at most one pass a tick (1.2 s: the timer's
+        # slack), and 8000/s x 0.5 ms = 4 slots due per pass
+        self.assertLessEqual(ticked["sched_passes"], 1.2 / 500e-6)
+        self.assertGreaterEqual(ticked["sends_per_pass"], 2.0)
+        self.assertLess(ticked["writes_per_task"], 0.75 * per_slot["writes_per_task"])
 
     def assert_generator_figures(self, r):
         """The generator's own CPU in the window, and in open loop its late-send share with the

@@ -104,18 +104,89 @@ START_TEST(a_turn_stops_after_its_time_budget)
     ck_assert_int_eq(ev_loop_add_wake_handler(l, on_wake, &w), 0);
     post_wakes(from, l, SLOW_CQES);
     ck_assert_int_ge(ev_loop_run_once(l, false), 0);
-    /* The clock is read every 8 completions: the first read (8 x 200 us) is over budget. */
+    /* The clock is read after every completion: the third (3 x 200 us) is over budget. */
     uint32_t first = w.got;
     ck_assert_uint_ge(first, 1);
-    ck_assert_uint_le(first, (uint32_t)(EV_TURN_NS_MAX / SLOW_CQE_NS) + 8u);
+    ck_assert_uint_le(first, (uint32_t)(EV_TURN_NS_MAX / SLOW_CQE_NS) + 1u);
     ck_assert_uint_lt(first, SLOW_CQES);
     while (w.got < SLOW_CQES) ck_assert_int_ge(ev_loop_run_once(l, true), 0);
     ck_assert_uint_eq(w.order_ok, SLOW_CQES); /* what a turn left ran first, in order */
     ev_turn_stats st;
     ev_loop_turn_stats_get(l, &st);
     ck_assert_uint_ge(st.cut_by_time, SLOW_CQES / (first + 1));
-    ck_assert_uint_le(st.cqes_max, (uint32_t)(EV_TURN_NS_MAX / SLOW_CQE_NS) + 8u);
+    ck_assert_uint_le(st.cqes_max, (uint32_t)(EV_TURN_NS_MAX / SLOW_CQE_NS) + 1u);
     ev_loop_destroy(from);
+    ev_loop_destroy(l);
+}
+END_TEST
+
+#define HEAVY_CQES 16u
+#define HEAVY_CQE_NS 1000000ull /* a recv of a full buffer of requests: over the whole budget */
+
+/* A callback longer than the budget ends its turn at once: the loop used to read the clock once
+ * per 8 completions, so 8 such callbacks (8 ms) made one turn. */
+START_TEST(a_callback_over_the_budget_is_a_turn_of_its_own)
+{
+    ev_loop *l = ts_loop_create(), *from = ts_loop_create();
+    wake_count w = {.spin_ns = HEAVY_CQE_NS};
+    ck_assert_int_eq(ev_loop_add_wake_handler(l, on_wake, &w), 0);
+    post_wakes(from, l, HEAVY_CQES);
+    uint32_t turns = 0;
+    while (w.got < HEAVY_CQES) {
+        uint32_t before = w.got;
+        ck_assert_int_ge(ev_loop_run_once(l, turns > 0), 0);
+        ck_assert_uint_le(w.got - before, 1);
+        turns++;
+    }
+    ck_assert_uint_eq(w.order_ok, HEAVY_CQES);
+    ev_turn_stats st;
+    ev_loop_turn_stats_get(l, &st);
+    ck_assert_uint_eq(st.cqes_max, 1);
+    ck_assert_uint_eq(st.cut_by_time, HEAVY_CQES - 1);
+    ev_loop_destroy(from);
+    ev_loop_destroy(l);
+}
+END_TEST
+
+typedef struct {
+    uint64_t spin_ns; /* CPU a before-sleep call spends (once), then vetoes that sleep */
+    uint32_t calls;
+} sleep_hook;
+
+static bool on_before_sleep(ev_loop *loop, void *ud, ev_hook_phase phase)
+{
+    sleep_hook *h = ud;
+    if (phase != EV_HOOK_BEFORE_SLEEP) return true;
+    if (h->calls++) return true;
+    uint64_t until = rt_now_ns() + h->spin_ns;
+    while (rt_now_ns() < until) {}
+    return false; /* it ran work (a mesh hook's messages): go around instead of sleeping */
+}
+
+/* Turns over 1 ms in `h`: its buckets whose lower bound is 1 ms or more. */
+static uint64_t over_1ms(const rt_hist *h)
+{
+    rt_hist c = {0};
+    rt_hist_add(&c, h);
+    const uint64_t *b = rt_hist_bounds_ns();
+    uint64_t n = 0;
+    for (uint32_t i = 1; i < RT_HIST_BUCKETS; i++)
+        if (b[i - 1] >= RT_NS_PER_MS) n += c.buckets[i];
+    return n;
+}
+
+/* Work a before-sleep hook does is in the turn: the stall ends at the submit or wait, not
+ * before the hooks that decide whether to sleep (they ran a mesh poll unmeasured). */
+START_TEST(before_sleep_hook_work_counts_in_the_turn)
+{
+    ev_loop *l = ts_loop_create();
+    sleep_hook h = {.spin_ns = 3 * RT_NS_PER_MS};
+    ck_assert_int_eq(ev_loop_add_hook(l, on_before_sleep, &h), 0);
+    ck_assert_int_ge(ev_loop_run_once(l, false), 0); /* a first turn: measuring from here */
+    ck_assert_uint_eq(over_1ms(ev_loop_stall_hist(l)), 0);
+    ck_assert_int_ge(ev_loop_run_once(l, true), 0); /* the hook spins, then vetoes the sleep */
+    ck_assert_uint_eq(h.calls, 1);
+    ck_assert_uint_eq(over_1ms(ev_loop_stall_hist(l)), 1);
     ev_loop_destroy(l);
 }
 END_TEST
@@ -129,6 +200,8 @@ int main(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, a_backlog_runs_over_turns_of_one_batch);
     tcase_add_test(tc, a_turn_stops_after_its_time_budget);
+    tcase_add_test(tc, a_callback_over_the_budget_is_a_turn_of_its_own);
+    tcase_add_test(tc, before_sleep_hook_work_counts_in_the_turn);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }

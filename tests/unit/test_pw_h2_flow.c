@@ -170,8 +170,15 @@ START_TEST(output_bounded_when_peer_does_not_read)
     ck_assert_uint_le(s.pending_bytes, 20u * PW_H2_DEFAULT_STREAM_PENDING_BYTES);
     ck_assert_uint_le(s.allocated_bytes,
                       PW_H2_OUT_CAP_BYTES + 20u * (PW_H2_DEFAULT_STREAM_PENDING_BYTES + 1024));
+    /* The glue's lean accessors say what the full stats say. */
+    ck_assert_uint_gt(s.pending_bytes, 0);
+    ck_assert_uint_eq(pw_h2_session_queued_bytes(S), s.pending_bytes + s.output_bytes);
+    ck_assert_uint_eq(pw_h2_session_open_streams(S), s.open_streams);
     tp_drain(); /* reading lets it continue */
     ck_assert_uint_eq(tp_count_out(PW_H2_FT_DATA) > 20, 1);
+    pw_h2_session_stats(S, &s);
+    ck_assert_uint_eq(pw_h2_session_queued_bytes(S), s.pending_bytes + s.output_bytes);
+    ck_assert_uint_eq(pw_h2_session_open_streams(S), s.open_streams);
 }
 END_TEST
 

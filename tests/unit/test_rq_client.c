@@ -294,6 +294,60 @@ START_TEST(work_acks_cost_one_look_each)
 }
 END_TEST
 
+/* The client's sends have completed (nothing in flight on connection k). */
+static bool send_idle(void) { return C->conn && !C->conn->sop.busy && C->conn->slen == 0; }
+
+/* Calls and acks started between rq_client_cork and rq_client_uncork leave in one socket write
+ * at the uncork (a load generator's due sends, a worker's acks). Uncorked, the first call of a
+ * burst is written at once and the rest only after that send completed: two writes. A blocking
+ * call inside the bracket is refused (its request would never be written). */
+START_TEST(corked_calls_leave_in_one_write)
+{
+    client_up(5000);
+    res r[7] = {0};
+    ck_assert_int_eq(rq_call_async(C, "/t.S/U", "u", 1, 0, on_done, &r[0]), 0);
+    SPIN_UNTIL(ended(0, 0));
+    SPIN_UNTIL(send_idle());
+    uint64_t w0 = rq_client_writes(C);
+    for (int i = 1; i <= 3; i++)
+        ck_assert_int_eq(rq_call_async(C, "/t.S/A", "a", 1, 0, on_done, &r[i]), 0);
+    ck_assert_uint_eq(rq_client_writes(C) - w0, 1); /* the first, alone */
+    SPIN_UNTIL(ended(0, 3) && send_idle());
+    ck_assert_uint_eq(rq_client_writes(C) - w0, 2);
+    uint64_t w1 = rq_client_writes(C);
+    rq_client_cork(C);
+    rq_client_cork(C); /* brackets nest */
+    for (int i = 4; i <= 6; i++)
+        ck_assert_int_eq(rq_call_async(C, "/t.S/B", "b", 1, 0, on_done, &r[i]), 0);
+    rq_task_spec spec = {.payload = "x", .payload_len = 1};
+    rq_enqueue_result er;
+    rq_status st;
+    ck_assert_int_eq(rq_enqueue(C, "q", &spec, 1, &er, &st), RQ_EINVAL);
+    rq_client_uncork(C);
+    ck_assert_uint_eq(rq_client_writes(C) - w1, 0); /* still held by the outer bracket */
+    rq_client_uncork(C);
+    ck_assert_uint_eq(rq_client_writes(C) - w1, 1);
+    SPIN_UNTIL(ended(0, 6) && send_idle());
+    ck_assert_uint_eq(rq_client_writes(C) - w1, 1);
+    for (int i = 4; i <= 6; i++) ck_assert_str_eq(fs_c[0].st[i].path, "/t.S/B");
+    /* A Work stream's acks the same way. */
+    static const rq_work_cbs cbs = {no_task, NULL, NULL};
+    const char *q = "q";
+    rq_work *w = rq_work_open(C, &q, 1, 0, 0, &cbs, NULL, &st);
+    ck_assert_ptr_nonnull(w);
+    SPIN_UNTIL(rq_work_connected(w) && fs_c[0].nst == 8 && buf_size(&fs_c[0].st[7].body) > 0 &&
+               send_idle());
+    uint64_t w2 = rq_client_writes(C);
+    rq_client_cork(C);
+    for (uint64_t i = 1; i <= 5; i++) ck_assert_int_eq(rq_work_ack(w, "t", 7, i), 0);
+    rq_client_uncork(C);
+    SPIN_UNTIL(acks_in_order(&fs_c[0].st[7].body) == 5 && send_idle());
+    ck_assert_uint_eq(rq_client_writes(C) - w2, 1);
+    rq_work_close(w);
+    client_down();
+}
+END_TEST
+
 static Suite *rq_suite(void)
 {
     Suite *s = suite_create("rq_client");
@@ -306,6 +360,7 @@ static Suite *rq_suite(void)
     tcase_add_test(tc, gzip_requests);
     tcase_add_test(tc, connect_timeout_and_backoff);
     tcase_add_test(tc, work_acks_cost_one_look_each);
+    tcase_add_test(tc, corked_calls_leave_in_one_write);
     suite_add_tcase(s, tc);
     return s;
 }

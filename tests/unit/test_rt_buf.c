@@ -71,6 +71,22 @@ START_TEST(truncate_undoes_appends)
 }
 END_TEST
 
+START_TEST(unconsume_takes_back_room_in_front)
+{
+    buf b;
+    buf_init(&b, 1024);
+    ck_assert_int_eq(buf_append(&b, "HHHHHbody", 9), 0);
+    buf_consume(&b, 5);
+    ck_assert_int_eq(buf_unconsume(&b, 6), -ENOSPC); /* only 5 lie in front */
+    ck_assert_int_eq(buf_unconsume(&b, 5), 0);
+    ck_assert_uint_eq(buf_size(&b), 9);
+    ck_assert_int_eq(memcmp(buf_begin(&b), "HHHHHbody", 9), 0);
+    buf_consume(&b, 9); /* everything consumed: the room is forgotten */
+    ck_assert_int_eq(buf_unconsume(&b, 1), -ENOSPC);
+    buf_deinit(&b);
+}
+END_TEST
+
 START_TEST(counting_allocator_arms_counts_and_balances)
 {
     rt_alloc_test_start(0);
@@ -116,6 +132,7 @@ int main(void)
     tcase_add_test(tc, reserve_over_cap_is_enobufs_without_errno);
     tcase_add_test(tc, reserve_out_of_memory_is_enomem_and_unchanged);
     tcase_add_test(tc, truncate_undoes_appends);
+    tcase_add_test(tc, unconsume_takes_back_room_in_front);
     tcase_add_test(tc, counting_allocator_arms_counts_and_balances);
     suite_add_tcase(su, tc);
     return ts_run_suite(su);
