@@ -6,7 +6,7 @@
 # driver_of SYSTEM (the ringq-bench --system of a system); it calls bench_begin NAME first (TMP,
 # RUNS, META, the EXIT trap). Functions: bench_cmdline (before the defaults), bench_require,
 # bench_begin, bench_meta_machine, have, ringqd_start, ringqd_stop, callgrind_count, free_port, server_argv, na_reason, sync_dir_ok,
-# probe_kind, start_server (sets SERVER_PID and ADDR), stop_server, bench_point, json_brief,
+# probe_kind, start_server (sets SERVER_PID and ADDR), stop_server, cpu_sample, bench_point, json_brief,
 # conns_of, infl_of.
 
 # bench_cmdline SCRIPT [ARGS...]: sets CMDLINE, the exact command: every variable named in the
@@ -230,11 +230,37 @@ stop_server() {
 }
 
 
+# cpu_sample PID: one line of what the two pinned CPUs and the server did so far, for
+# bench/report.py's limits ("sched" file): `EPOCH_S|cpuS|cpuC|TID:COMM:RUN_NS:WAIT_NS ...`, where
+# cpuS and cpuC are the /proc/stat lines (USER_HZ ticks: user nice system idle iowait irq softirq
+# steal) of SERVER_CPU and CLIENT_CPU (every process on them: the other engineers' too), and each
+# of the server's threads has its time on a CPU and waiting on a run queue so far
+# (/proc/PID/task/TID/schedstat; io_uring's io-wq workers are threads of the process, named
+# iou-wrk-*). Reads files only: no fork.
+cpu_sample() {
+    local l s='' c='' th='' a b f comm
+    while read -r l; do
+        case $l in
+        "cpu$SERVER_CPU "*) s=${l#* } ;;
+        "cpu$CLIENT_CPU "*) c=${l#* } ;;
+        esac
+    done </proc/stat
+    for f in /proc/"$1"/task/*; do
+        read -r a b _ 2>/dev/null <"$f/schedstat" || continue
+        read -r comm 2>/dev/null <"$f/comm" || comm='?'
+        th+="${th:+ }${f##*/}:${comm//[ :]/_}:$a:$b"
+    done
+    echo "$EPOCHREALTIME|$s|$c|$th"
+}
+
 # bench_point GROUP SYSTEM COLUMN SCENARIO X TIMEOUT_S -- RINGQ_BENCH_ARGS...: $REPS runs, each on
 # a fresh server; appends to runs.tsv. Each run's JSON has the server's CPU over the measured
-# window (--server-pid: server_cpu_s, server_cpu_us_per_task) beside the generator's. With AFTER_RUN set to a function name, it is called as
-# `$AFTER_RUN ID` after each run, while that run's server still runs (ADDR, SERVER_PID): e.g. to
-# save its /metrics.
+# window (--server-pid: server_cpu_s, server_cpu_us_per_task) beside the generator's; raw/ID.sched
+# has two cpu_sample lines, taken just before ringq-bench starts and just after it exits (the
+# pinned CPUs' load from every process, and the server's run-queue wait, over ringq-bench's whole
+# life: connect, warm-up, window, teardown). With AFTER_RUN set to a function name, it is called
+# as `$AFTER_RUN ID` after each run, while that run's server still runs (ADDR, SERVER_PID): e.g.
+# to save its /metrics.
 bench_point() {
     local group=$1 sys=$2 col=$3 scen=$4 x=$5 tmo=$6 r id json rc alive cmd tput drv
     shift 7
@@ -254,10 +280,12 @@ bench_point() {
             continue
         fi
         cmd+=(--addr "$ADDR" --server-pid "$SERVER_PID" --json "$OUT_DIR/$json")
+        cpu_sample "$SERVER_PID" >"$OUT_DIR/raw/$id.sched"
         timeout -k 5 "$tmo" "${cmd[@]}" >>"$TMP/bench.log" 2>&1 &
         BENCH_PID=$!
         wait "$BENCH_PID"
         rc=$?
+        cpu_sample "$SERVER_PID" >>"$OUT_DIR/raw/$id.sched"
         BENCH_PID=
         alive=yes
         kill -0 "$SERVER_PID" 2>/dev/null || alive=no

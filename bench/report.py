@@ -11,6 +11,9 @@ DIR holds what suite_bench.sh wrote:
             come up; alive = "yes" if the server was still running after the run)
   meta.tsv  key<TAB>value: machine, versions, command, parameters, server command lines
   raw/*.json  ringq-bench results
+  raw/*.metrics, raw/*.sched  a ringqd run's /metrics; every run's pinned-CPU and server-thread
+            samples (bench_lib.sh cpu_sample): the inputs of "What limits each throughput
+            target" (bench/report_limits.py)
 A run counts when ringq-bench exited 0, its JSON says passed, and the server survived. The median
 of the counted runs by throughput is kept (with two, the lower one), with that run's latencies.
 """
@@ -19,6 +22,8 @@ import math
 import os
 import subprocess
 import sys
+
+import report_limits
 
 E2E_LATENCY = "enqueue-to-start latency (producer sends → worker receives)"
 
@@ -537,6 +542,31 @@ def targets(ser, meta, d="."):
     return L
 
 
+def limits(d, ser, meta):
+    """The section "What limits each throughput target" (bench/report_limits.py): every e2e-b1
+    point's accounting, and for each missed throughput target (durable ≥ 3× Redis always at each
+    one's best x, fast ≥ 2× Redis no at every x ≥ 16) what it would take on each side."""
+    points = {k[1:]: report_limits.inputs(d, s["med"]) for k, s in ser.items()
+              if k[0] == "e2e-b1" and s.get("med")}
+    if not points:
+        return []
+    cmp = []
+    rv, rx = best(ser, "e2e-b1", "redis", "durable")
+    for sysname, what in (("ringq-stream", "durable ≥ 3× Redis always, streaming"),
+                          ("ringq", "durable ≥ 3× Redis always, unary")):
+        v, x = best(ser, "e2e-b1", sysname, "durable")
+        if v is not None and rv is not None:
+            cmp.append((what, "durable", sysname, x, 3 * rv, rx, v >= 3 * rv))
+    for sysname in ("ringq", "ringq-stream"):
+        for x in sorted({k[3] for k in ser if k[:3] == ("e2e-b1", sysname, "fast") and k[3] >= 16}):
+            a = med_tput(ser.get(("e2e-b1", sysname, "fast", x)))
+            b = med_tput(ser.get(("e2e-b1", "redis", "fast", x)))
+            if a is not None and b is not None:
+                cmp.append(("fast ≥ 2× Redis no at x=%d, %s" % (x, sysname), "fast", sysname, x,
+                            2 * b, x, a >= 2 * b))
+    return report_limits.section(points, meta, cmp)
+
+
 # ---- plots -------------------------------------------------------------------------------------
 
 def gp_header(out_svg, title, xlabel, ylabel, logx=True, logy=False):
@@ -699,6 +729,7 @@ def report(d, out_md):
             L += [f.read().rstrip("\n"), ""]
     except OSError:
         pass
+    L += limits(d, ser, meta)
     L += ["## Systems and configurations", ""]
     L += ["| system | durable | fast |", "|---|---|---|"]
     for sysname in ("ringq", "beanstalkd", "redis", "jetstream"):

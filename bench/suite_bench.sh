@@ -33,7 +33,9 @@
 # ringq-bench starts, pinned to CPU $CLIENT_CPU with --threads 1. ringq-bench warms up for
 # $WARMUP_S s and measures $DURATION_S s. $REPS runs per point; bench/report.py keeps the median by
 # throughput (with that run's latencies), writes the tables, the issue's targets with MET / NOT
-# MET, and gnuplot SVGs.
+# MET, what limits each e2e-b1 throughput target (every point's CPU per task of the server and of
+# ringq-bench, the pinned CPUs' load, ringqd's fdatasyncs from the /metrics saved after each
+# e2e-b1 run: the ceiling of each side and which binds), and gnuplot SVGs.
 #
 # Output: bench/results/<YYYY-MM-DD>-<host>.md (QUICK: ...-quick.md) and a directory of the same
 # name with raw/*.json (every run), runs.tsv, meta.tsv, the plots and their data. A full run (not
@@ -278,6 +280,8 @@ jnum() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
 
 bench_meta_machine
 meta bench_dir "$BENCH_DIR"
+meta server_cpu "$SERVER_CPU"
+meta client_cpu "$CLIENT_CPU"
 meta gnuplot "$(have gnuplot && echo yes || echo no)"
 meta gcc "$(${CC:-gcc} --version | head -1); liburing $(dpkg-query -W -f '${Version}' liburing2 2>/dev/null || echo '?')"
 meta version.ringq "$(git rev-parse --short HEAD 2>/dev/null)"
@@ -357,7 +361,8 @@ for col in $COLUMNS; do
     for sys in $SYSTEMS; do
         why=$(na_reason "$sys" "$col")
         if [ -n "$why" ]; then log "$sys ($col): $why"; continue; fi
-        wants e2e-b1 && run_e2e e2e-b1 "$sys" "$col" 1 "$E2E_POINTS"
+        # /metrics after each e2e-b1 run: fdatasyncs and tasks per fdatasync for the limits.
+        wants e2e-b1 && AFTER_RUN=save_metrics run_e2e e2e-b1 "$sys" "$col" 1 "$E2E_POINTS"
         [ "$sys" = ringq-stream ] && continue # one task per message: e2e-b1 only
         [ "$sys" = ringq ] && wants open && run_open "$col"
         [ "$sys" = ringq ] && wants stall && run_stall "$col"

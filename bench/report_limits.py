@@ -1,0 +1,351 @@
+"""bench/report_limits.py: what limits each end-to-end throughput target of issue 19, for
+bench/report.py (the section "What limits each throughput target").
+
+The suite pins the server to one CPU and ringq-bench to the other (2 vCPUs: one each), so each
+side's throughput ceiling is one CPU divided by its CPU time per task:
+
+  server ceiling     = 1 s / (server utime + stime per task over the measured window)
+  generator ceiling  = 1 s / (ringq-bench utime + stime per task, same window)
+  fdatasync ceiling  = FSYNC_IN_FLIGHT_MAX x tasks per fdatasync / mean fdatasync latency
+                       (ringqd --fsync always; from the /metrics saved after the run: the disk
+                       path at the group size the run had)
+
+The smallest ceiling is the one that binds. A point whose throughput is within SATURATED_SHARE of
+it is limited by that side; one further below was limited by neither side's own cost: the
+machine (other processes and steal on that side's pinned CPU: the suite's `raw/ID.sched`,
+bench_lib.sh cpu_sample) or the round trips themselves (wake-ups, an fdatasync per turn, the
+server's own threads queueing for its one CPU), which the row says with its evidence.
+
+A missed target then prints what it would take: the target's tasks/s as a CPU time per task on
+each side (one CPU each) against what each side costs now, and Redis' own accounting beside it,
+so the ratio's composition is visible.
+"""
+import os
+
+# ringqd keeps at most two commit fsyncs in flight per partition (docs/operations.md,
+# ringq_commits_pipelined_total); the suite runs --threads 1, one partition.
+FSYNC_IN_FLIGHT_MAX = 2
+# A side that used this share of its ceiling in the window is the one that held the rate: the
+# window's CPU time has clock-tick resolution (10 ms in 5 s), and a closed loop never keeps a
+# CPU 100 % busy (each side waits for the other's answer now and then).
+SATURATED_SHARE = 0.85
+# Not saturated, other processes (and the hypervisor's steal) took at least this share of the
+# binding side's CPU, and that CPU had no idle time left to speak of (busy + steal at least
+# SATURATED_SHARE): the machine (the other engineers' builds and tests) held the rate. With idle
+# time left, the side could have run and did not: round trips.
+OTHERS_SHARE_MACHINE = 0.10
+# The server's io-wq workers (iou-wrk-*, where io_uring runs fdatasync) waited at least this many
+# s per s for the server's CPU: the commit's fdatasyncs queue behind the shard on its one CPU.
+IO_WAIT_SHARE = 0.10
+# /proc/stat cpuN fields (proc(5)): user nice system idle iowait irq softirq steal.
+_BUSY_FIELDS = (0, 1, 2, 5, 6)
+_STEAL_FIELD = 7
+_TOTAL_FIELDS = 8
+
+SIDES = ("server CPU", "generator CPU", "fdatasync")
+
+
+def _threads(field):
+    """{tid: (comm, run_ns, wait_ns)} of a cpu_sample thread field."""
+    out = {}
+    for t in field.split():
+        tid, comm, run, wait = t.rsplit(":", 3)
+        out[tid] = (comm, int(run), int(wait))
+    return out
+
+
+def read_sched(path):
+    """A run's two cpu_sample lines (bench_lib.sh) as shares of ringq-bench's whole life:
+    dict(span_s, server_busy, server_steal, client_busy, client_steal; server_run, server_wait,
+    io_wait, others) or None when the file is missing or malformed. busy and steal count every
+    process on that CPU; server_run and server_wait are the server's threads' time on a CPU and
+    waiting on a run queue, s per s (a thread that exited between the samples drops out; one
+    that started counts from 0); io_wait is the part of server_wait of its io-wq workers
+    (iou-wrk-*: the blocking ops io_uring runs in threads, fdatasync among them); others =
+    server_busy - server_run, the CPU's time spent on other processes."""
+    try:
+        with open(path) as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+    except OSError:
+        return None
+    if len(lines) < 2:
+        return None
+    try:
+        a, b = ([x.strip() for x in ln.split("|")] for ln in lines[:2])
+        span = float(b[0]) - float(a[0])
+        if span <= 0:
+            return None
+        out = {"span_s": span}
+        for side, i in (("server", 1), ("client", 2)):
+            x = [int(v) for v in a[i].split()[:_TOTAL_FIELDS]]
+            y = [int(v) for v in b[i].split()[:_TOTAL_FIELDS]]
+            d = [q - p for p, q in zip(x, y)]
+            tot = sum(d)
+            out[side + "_busy"] = sum(d[k] for k in _BUSY_FIELDS) / tot if tot > 0 else None
+            out[side + "_steal"] = d[_STEAL_FIELD] / tot if tot > 0 else None
+        t0, t1 = _threads(a[3]), _threads(b[3])
+        run = wait = io = 0
+        for tid, (comm, r1, w1) in t1.items():
+            _, r0, w0 = t0.get(tid, (comm, 0, 0))
+            run, wait = run + r1 - r0, wait + w1 - w0
+            if comm.startswith("iou-wrk"):
+                io += w1 - w0
+        if t1:
+            out["server_run"], out["server_wait"] = run / 1e9 / span, wait / 1e9 / span
+            out["io_wait"] = io / 1e9 / span
+            if out["server_busy"] is not None:
+                out["others"] = max(0.0, out["server_busy"] - out["server_run"])
+    except (ValueError, IndexError):
+        return None
+    return out
+
+
+def read_fsyncs(path):
+    """From a saved /metrics text: dict(count, sum_s, p99_s, enqueued) of ringqd's commit fsyncs
+    (ringq_fsync_seconds) and tasks enqueued (ringq_queue_tasks_enqueued_total, every queue) over
+    the server's life; None when the file is missing. p99_s is the bound of the bucket holding the
+    99th percentile (None past the last finite bucket)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    out = {"count": 0.0, "sum_s": 0.0, "p99_s": None, "enqueued": 0.0}
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        head, val = line.rsplit(" ", 1)
+        try:
+            v = float(val)
+        except ValueError:
+            continue
+        if head.startswith("ringq_fsync_seconds_bucket{"):
+            le = head.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), v))
+        elif head == "ringq_fsync_seconds_count":
+            out["count"] = v
+        elif head == "ringq_fsync_seconds_sum":
+            out["sum_s"] = v
+        elif head.startswith("ringq_queue_tasks_enqueued_total"):
+            out["enqueued"] += v
+    for le, c in sorted(buckets):
+        if out["count"] and c >= 0.99 * out["count"]:
+            out["p99_s"] = le if le != float("inf") else None
+            break
+    return out
+
+
+def point_limits(res, column, fsyncs=None, sched=None):
+    """One e2e point's accounting from its ringq-bench JSON `res` (server_cpu_us_per_task,
+    client_cpu_us_per_task, server_cpu_s, client_cpu_util, duration_s, tasks_per_s), the
+    read_fsyncs of its /metrics (durable ringqd only) and its read_sched. Returns a dict: tput,
+    srv_us, srv_util, cli_us, cli_util, per_fsync, fsync_mean_s, fsync_p99_s, ceil {side: tasks/s},
+    binds (the side with the smallest ceiling, or None), share (tput over that ceiling), limit (a
+    short verdict: the side, "the machine" or "round trips"), why (its evidence)."""
+    res = res or {}
+    num = lambda k: float(res[k]) if isinstance(res.get(k), (int, float)) else None
+    p = {"tput": num("tasks_per_s"), "srv_us": num("server_cpu_us_per_task"),
+         "cli_us": num("client_cpu_us_per_task"), "cli_util": num("client_cpu_util"),
+         "srv_util": None, "per_fsync": None, "fsync_mean_s": None, "fsync_p99_s": None,
+         "ceil": {}, "binds": None, "share": None, "limit": "-", "why": "", "sched": sched}
+    dur, scpu = num("duration_s"), num("server_cpu_s")
+    if dur and scpu is not None:
+        p["srv_util"] = scpu / dur
+    if p["srv_us"]:
+        p["ceil"]["server CPU"] = 1e6 / p["srv_us"]
+    if p["cli_us"]:
+        p["ceil"]["generator CPU"] = 1e6 / p["cli_us"]
+    if column == "durable" and fsyncs and fsyncs["count"] > 0 and fsyncs["enqueued"] > 0:
+        p["per_fsync"] = fsyncs["enqueued"] / fsyncs["count"]
+        p["fsync_mean_s"] = fsyncs["sum_s"] / fsyncs["count"]
+        p["fsync_p99_s"] = fsyncs["p99_s"]
+        if p["fsync_mean_s"] > 0:
+            p["ceil"]["fdatasync"] = FSYNC_IN_FLIGHT_MAX * p["per_fsync"] / p["fsync_mean_s"]
+    if not p["ceil"] or not p["tput"]:
+        return p
+    side = min(p["ceil"], key=p["ceil"].get)
+    p["binds"], p["share"] = side, p["tput"] / p["ceil"][side]
+    if p["share"] >= SATURATED_SHARE:
+        p["limit"], p["why"] = side, "at %.2f of its ceiling" % p["share"]
+        return p
+    sc = sched or {}
+    if side == "generator CPU":
+        busy, steal, own = sc.get("client_busy"), sc.get("client_steal"), p["cli_util"]
+    else:
+        busy, steal, own = sc.get("server_busy"), sc.get("server_steal"), sc.get("server_run")
+    others = None
+    if busy is not None and own is not None:
+        others = max(0.0, busy - own) + (steal or 0.0)
+    ev = []
+    if busy is not None:
+        ev.append("its CPU %.2f busy, %s of it other processes and steal" % (
+            busy, _f(others)))
+    if side != "generator CPU" and sc.get("server_wait") is not None:
+        ev.append("the server's threads waited %.2f s/s for their CPU" % sc["server_wait"])
+        if (sc.get("io_wait") or 0) >= IO_WAIT_SHARE:
+            ev.append("%.2f s/s of it its io-wq workers (fdatasync): the commit's fdatasyncs "
+                      "queue behind the shard on one CPU" % sc["io_wait"])
+    machine = others is not None and others >= OTHERS_SHARE_MACHINE and \
+        busy + (steal or 0.0) >= SATURATED_SHARE
+    p["limit"] = "the machine" if machine else "round trips"
+    p["why"] = "closest: %s at %.2f of its ceiling%s" % (side, p["share"],
+                                                         "; " + ", ".join(ev) if ev else "")
+    return p
+
+
+def required(target, p):
+    """What `target` tasks/s takes of a point p (point_limits): us per task on each side with one
+    CPU each, and tasks per fdatasync at p's mean fdatasync latency (None without fsyncs)."""
+    need_us = 1e6 / target if target else None
+    per_fsync = None
+    if p.get("fsync_mean_s"):
+        per_fsync = target * p["fsync_mean_s"] / FSYNC_IN_FLIGHT_MAX
+    return {"us": need_us, "per_fsync": per_fsync}
+
+
+# ---- formatting ----------------------------------------------------------------------------------
+
+def _n(v):
+    return "-" if v is None or v != v else "{:,.0f}".format(v)
+
+
+def _f(v, fmt="%.2f"):
+    return "-" if v is None or v != v else fmt % v
+
+
+def _us(v_s):
+    if v_s is None:
+        return "-"
+    return "%.2f ms" % (v_s * 1e3) if v_s >= 1e-3 else "%.0f µs" % (v_s * 1e6)
+
+
+TABLE_HEAD = ["system", "x", "tasks/s", "server µs/task (CPU used)",
+              "generator µs/task (CPU used)", "CPU S / CPU C busy (steal)",
+              "CPU S: server on CPU / other processes", "server waited for a CPU (io-wq)",
+              "fdatasync mean / p99 (tasks each)", "ceiling: server / generator / fdatasync",
+              "binds"]
+
+
+def table_row(sysname, x, p):
+    """The table's cells for one point (TABLE_HEAD)."""
+    sc = p.get("sched") or {}
+    cpu = "-"
+    if sc.get("server_busy") is not None and sc.get("client_busy") is not None:
+        cpu = "%.2f / %.2f (%.2f / %.2f)" % (sc["server_busy"], sc["client_busy"],
+                                             sc.get("server_steal") or 0, sc.get("client_steal") or 0)
+    srv = "-"
+    if sc.get("server_run") is not None and sc.get("others") is not None:
+        srv = "%.2f / %.2f" % (sc["server_run"], sc["others"])
+    wait = "-"
+    if sc.get("server_wait") is not None:
+        wait = "%.2f s/s (%.2f)" % (sc["server_wait"], sc.get("io_wait") or 0.0)
+    fs = "-"
+    if p["per_fsync"] is not None:
+        fs = "%s / ≤ %s (%.1f)" % (_us(p["fsync_mean_s"]), _us(p["fsync_p99_s"]), p["per_fsync"])
+    ceil = " / ".join(_n(p["ceil"].get(s)) for s in SIDES)
+    binds = "**%s**" % p["limit"] if p["binds"] else "-"
+    if p["why"]:
+        binds += " (%s)" % p["why"]
+    return [sysname, str(x), _n(p["tput"]), "%s (%s)" % (_f(p["srv_us"]), _f(p["srv_util"])),
+            "%s (%s)" % (_f(p["cli_us"]), _f(p["cli_util"])), cpu, srv, wait, fs, ceil, binds]
+
+
+def miss_line(what, sysname, x, p, target, redis_p):
+    """One missed target: what it takes on each side against what each costs now, Redis' own
+    accounting beside it."""
+    need = required(target, p)
+    s = ("- **%s**: %s at x=%s did %s tasks/s; the target is %s tasks/s, which needs ≤ %s µs of "
+         "CPU per task on each side (one CPU each). ringqd costs %s µs (%s), ringq-bench %s µs "
+         "(%s)" % (what, sysname, x, _n(p["tput"]), _n(target), _f(need["us"]), _f(p["srv_us"]),
+                   _over(p["srv_us"], need["us"]), _f(p["cli_us"]), _over(p["cli_us"], need["us"])))
+    if need["per_fsync"] is not None:
+        s += "; the fdatasync path needs ≥ %.1f tasks per fdatasync at its %s mean (has %.1f)" % (
+            need["per_fsync"], _us(p["fsync_mean_s"]), p["per_fsync"])
+    s += ". Ceilings: %s; binds: **%s**%s." % (
+        ", ".join("%s %s" % (k, _n(v)) for k, v in sorted(p["ceil"].items(), key=lambda kv: kv[1])),
+        p["limit"], " (%s)" % p["why"] if p["why"] else "")
+    if redis_p and redis_p.get("srv_us"):
+        s += (" Redis there: redis-server %s µs/task (%s of its CPU), ringq-bench's Redis driver "
+              "%s µs/task" % (_f(redis_p["srv_us"]), _f(redis_p["srv_util"]), _f(redis_p["cli_us"])))
+        if p["srv_us"]:
+            s += "; with both servers at a full CPU the ratio would be %.2f× (Redis' server µs ÷ " \
+                 "ringqd's)" % (redis_p["srv_us"] / p["srv_us"])
+        s += "."
+    return s
+
+
+def _over(has, need):
+    if has is None or not need:
+        return "?"
+    return "%.1f× what it may" % (has / need) if has > need else "within"
+
+
+def machine_line(what, met, sysname, x, p, rx, redis_p):
+    """A verdict decided by the machine: either point compared was limited by other processes on
+    its CPU, so the ratio measures the shared machine as much as the two systems."""
+    who = ["%s at x=%s (%s)" % (n, px, q["why"]) for n, px, q in
+           ((sysname, x, p), ("redis", rx, redis_p)) if q and q["limit"] == "the machine"]
+    if not who:
+        return None
+    return ("- **%s** (%s): limited by the machine: %s. This verdict measures the shared machine "
+            "as much as the systems; re-run the point on a quieter machine." % (
+                what, "MET" if met else "NOT MET", "; ".join(who)))
+
+
+def section(points, meta, targets):
+    """The report's section. points: {(system, column, x): (res, fsyncs, sched)} of the median
+    e2e-b1 runs; targets: [(what, column, system, x, target tasks/s, redis_x, met)] for every
+    throughput target compared (x: ringq's point; redis_x: Redis' point it was compared with)."""
+    L = ["## What limits each throughput target", "",
+         "Every e2e-b1 point's CPU accounting (bench/report_limits.py): the server (`ringqd` or "
+         "`redis-server`, pinned to CPU S = %s) and ringq-bench (CPU C = %s) each used "
+         "utime + stime over the measured window, per task acked; with one CPU each, a side's "
+         "ceiling is 1 s ÷ its µs per task; for `ringqd --fsync always` also the fdatasync path, "
+         "%d in flight × tasks per fdatasync ÷ mean fdatasync (its /metrics). The smallest ceiling "
+         "binds; a point below %.0f %% of it was held by neither side's cost: **the machine** "
+         "when other processes and steal took ≥ %.0f %% of that side's CPU and left it no idle "
+         "time (busy + steal ≥ %.0f %%: other engineers' builds and tests), else **round "
+         "trips** (wake-ups, a side waiting for the other's "
+         "answer, the server's own threads queueing for its one CPU). The CPU columns cover "
+         "ringq-bench's whole life (connect, warm-up, window, teardown): CPU S's and CPU C's "
+         "busy share counting every process, the server's threads' time on CPU S and the rest "
+         "(other processes), and the server's threads' run-queue wait, in brackets the part of "
+         "its io-wq workers (`iou-wrk-*`, which run ringqd's fdatasyncs)." % (
+             meta.get("server_cpu", "0"), meta.get("client_cpu", "1"), FSYNC_IN_FLIGHT_MAX,
+             100 * SATURATED_SHARE, 100 * OTHERS_SHARE_MACHINE, 100 * SATURATED_SHARE), ""]
+    lim = {k: point_limits(v[0], k[1], v[1], v[2]) for k, v in points.items()}
+    for col, title in (("durable", "Durable (`--fsync always` / `appendfsync always`)"),
+                       ("fast", "Fast (`--fsync never` / `appendfsync no`)")):
+        keys = sorted((k for k in lim if k[1] == col), key=lambda k: (k[2], _sys_order(k[0])))
+        if not keys:
+            continue
+        L += ["### %s" % title, "", "| " + " | ".join(TABLE_HEAD) + " |",
+              "|" + "|".join(["---", "---:"] + ["---:"] * (len(TABLE_HEAD) - 3) + ["---"]) + "|"]
+        L += ["| " + " | ".join(table_row(k[0], k[2], lim[k])) + " |" for k in keys]
+        L.append("")
+        miss = [t for t in targets if t[1] == col and not t[6]]
+        if miss:
+            L += ["Missed targets, and what each would take:", ""]
+        for what, c, sysname, x, target, rx, _ in miss:
+            p = lim.get((sysname, c, x))
+            if p:
+                L.append(miss_line(what, sysname, x, p, target, lim.get(("redis", c, rx))))
+        L.append("")
+        mach = [machine_line(t[0], t[6], t[2], t[3], lim.get((t[2], col, t[3])), t[5],
+                             lim.get(("redis", col, t[5]))) for t in targets if t[1] == col]
+        mach = [m for m in mach if m]
+        if mach:
+            L += ["Verdicts the machine decided:", ""] + mach + [""]
+    return L
+
+
+def _sys_order(s):
+    order = ["ringq", "ringq-stream", "redis"]
+    return order.index(s) if s in order else 9
+
+
+def inputs(d, run):
+    """(res, fsyncs, sched) of one run of runs.tsv (report.read_runs' dict)."""
+    base = os.path.join(d, run["json"][:-len(".json")])
+    return run["result"], read_fsyncs(base + ".metrics"), read_sched(base + ".sched")

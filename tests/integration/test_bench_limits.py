@@ -1,0 +1,265 @@
+"""bench/report.py's "What limits each throughput target" (bench/report_limits.py): from a small
+synthetic results directory (runs.tsv, meta.tsv, ringq-bench JSON, the /metrics and the
+cpu_sample lines the suite saves beside each run), the ceilings of each side, which one binds,
+and what a missed target would take. Numbers are made up to hit each branch; none is a real run."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import report_limits as RL  # noqa: E402
+
+DURATION_S = 5.0
+
+
+def result(tput, srv_us, cli_us):
+    """A passed ringq-bench e2e result with that throughput and CPU per task on each side."""
+    tasks = tput * DURATION_S
+    return {"scenario": "e2e", "passed": True, "duration_s": DURATION_S, "tasks": tasks,
+            "tasks_per_s": tput, "ops_per_s": tput,
+            "latency_us": {"p50": 100.0, "p99": 900.0, "p999": 1500.0},
+            "server_cpu_s": srv_us * tasks / 1e6, "server_cpu_us_per_task": srv_us,
+            "client_cpu_s": cli_us * tasks / 1e6, "client_cpu_us_per_task": cli_us,
+            "client_cpu_util": cli_us * tasks / 1e6 / DURATION_S}
+
+
+def metrics(enqueued, fsyncs, mean_s):
+    """A /metrics text with `fsyncs` commit fsyncs of mean_s each, all under 1 ms."""
+    les = ["0.0001", "0.00025", "0.0005", "0.001", "+Inf"]
+    under = [0, 0, fsyncs // 2, fsyncs, fsyncs]
+    lines = ["# TYPE ringq_fsync_seconds histogram"]
+    lines += ['ringq_fsync_seconds_bucket{le="%s"} %d' % (le, c) for le, c in zip(les, under)]
+    lines += ["ringq_fsync_seconds_sum %.6f" % (fsyncs * mean_s),
+              "ringq_fsync_seconds_count %d" % fsyncs,
+              'ringq_queue_tasks_enqueued_total{queue="bench"} %d' % enqueued,
+              'ringq_queue_tasks_acked_total{queue="bench"} %d' % enqueued]
+    return "\n".join(lines) + "\n"
+
+
+def sched(span_s, srv_busy, cli_busy, srv_wait, srv_steal=0.0, srv_run=0.5, io_wait=0.0):
+    """Two cpu_sample lines (bench_lib.sh) span_s apart: CPU S busy srv_busy of the span (steal
+    srv_steal), CPU C cli_busy; the server's main thread on CPU srv_run s per s and waiting
+    srv_wait - io_wait, an io-wq worker waiting io_wait; a thread that exited between the samples
+    (tid 3) must not count. 100 ticks a second."""
+    ticks = int(span_s * 100)
+
+    def cpu(busy, steal):
+        b, st = int(busy * ticks), int(steal * ticks)
+        return "%d 0 %d %d 0 0 0 %d 0 0" % (b // 2, b - b // 2, ticks - b - st, st)
+    ns = lambda share: int(share * span_s * 1e9)
+    before = ("1000.000000|0 0 0 0 0 0 0 0 0 0|0 0 0 0 0 0 0 0 0 0|"
+              "1:ringqd:1000:2000 3:iou-wrk-1:5000000000:5000000000")
+    after = "%.6f|%s|%s|1:ringqd:%d:%d 2:iou-wrk-1:0:%d" % (
+        1000 + span_s, cpu(srv_busy, srv_steal), cpu(cli_busy, 0), 1000 + ns(srv_run),
+        2000 + ns(srv_wait - io_wait), ns(io_wait))
+    return before + "\n" + after + "\n"
+
+
+# (system, column, x) -> (result, /metrics text or None, sched text or None)
+POINTS = {
+    # Server at 0.90 of its ceiling (1e6 / 9 = 111,111): the server's CPU binds.
+    ("ringq-stream", "durable", 256): (result(100000, 9.0, 4.0), metrics(1200000, 60000, 0.00025),
+                                       sched(7, 0.95, 0.5, 0.02, srv_run=0.85)),
+    # fdatasync: 2 in flight x 4 tasks each / 0.25 ms = 32,000 < 100,000 (server) and 200,000.
+    ("ringq", "durable", 256): (result(30000, 10.0, 5.0), metrics(400000, 100000, 0.00025),
+                                sched(7, 0.4, 0.3, 0.01, srv_run=0.35)),
+    # Server at 0.40 of its ceiling, its CPU mostly its own, the io-wq workers queueing behind it:
+    # round trips, with the io-wq wait as the evidence.
+    ("ringq", "durable", 64): (result(20000, 20.0, 10.0), metrics(800000, 40000, 0.00025),
+                               sched(7, 0.45, 0.3, 0.50, srv_run=0.42, io_wait=0.40)),
+    # Server at 0.80 of its ceiling, other processes 0.25 of its CPU: the machine.
+    ("redis", "durable", 256): (result(40000, 20.0, 5.0), None,
+                                sched(7, 0.95, 0.3, 0.01, srv_run=0.70)),
+    # Neither side near its ceiling, both CPUs mostly their own process's: round trips.
+    ("ringq", "fast", 64): (result(20000, 10.0, 12.0), metrics(150000, 0, 0.0),
+                            sched(7, 0.30, 0.30, 0.01, srv_run=0.25)),
+    # Far below its ceiling, the hypervisor stole 0.15 of the server's CPU and the rest was busy:
+    # the machine.
+    ("redis", "fast", 64): (result(15000, 12.0, 6.0), None,
+                            sched(7, 0.75, 0.4, 0.0, srv_steal=0.15, srv_run=0.70)),
+}
+
+
+def write_dir(d, points=None):
+    points = POINTS if points is None else points
+    os.makedirs(os.path.join(d, "raw"))
+    with open(os.path.join(d, "meta.tsv"), "w") as f:
+        for k, v in (("date", "2026-12-07"), ("host", "test"), ("reps", "1"), ("gnuplot", "no"),
+                     ("server_cpu", "0"), ("client_cpu", "1"), ("quick", "0")):
+            f.write("%s\t%s\n" % (k, v))
+    with open(os.path.join(d, "runs.tsv"), "w") as f:
+        for (sysname, col, x), (res, met, sch) in points.items():
+            rid = "e2e-b1.%s.%s.x%d.r1" % (sysname, col, x)
+            with open(os.path.join(d, "raw", rid + ".json"), "w") as jf:
+                json.dump(res, jf)
+            if met is not None:
+                with open(os.path.join(d, "raw", rid + ".metrics"), "w") as mf:
+                    mf.write(met)
+            if sch is not None:
+                with open(os.path.join(d, "raw", rid + ".sched"), "w") as sf:
+                    sf.write(sch)
+            f.write("\t".join(["e2e-b1", sysname, col, "e2e", str(x), "1", "raw/%s.json" % rid,
+                               "0", "yes", "ringq-bench e2e ..."]) + "\n")
+
+
+def table_rows(md, heading):
+    """{(system, x): cells} of the limits table under `heading` in the report."""
+    lines = md.split("\n")
+    i = lines.index(heading)
+    rows = {}
+    for ln in lines[i + 1:]:
+        if ln.startswith("### ") or ln.startswith("## "):
+            break
+        if ln.startswith("| ") and not ln.startswith("| system"):
+            cells = [c.strip() for c in ln.strip("|").split(" | ")]
+            rows[(cells[0], int(cells[1]))] = cells
+    return rows
+
+
+class LimitsReport(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = os.path.join(cls.tmp.name, "run")
+        write_dir(d)
+        out = os.path.join(cls.tmp.name, "run.md")
+        p = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "report.py"), "report",
+                            d, out], capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise AssertionError("report.py failed: %s" % p.stderr)
+        with open(out) as f:
+            cls.md = f.read()
+        cls.durable = table_rows(cls.md, "### Durable (`--fsync always` / `appendfsync always`)")
+        cls.fast = table_rows(cls.md, "### Fast (`--fsync never` / `appendfsync no`)")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_ceilings_of_each_side(self):
+        # 1e6 / 9 us; 1e6 / 4 us; 2 x (1,200,000 / 60,000 = 20 tasks) / 0.25 ms = 160,000.
+        self.assertEqual(self.durable[("ringq-stream", 256)][9], "111,111 / 250,000 / 160,000")
+        self.assertEqual(self.durable[("ringq", 256)][9], "100,000 / 200,000 / 32,000")
+        self.assertEqual(self.durable[("redis", 256)][9], "50,000 / 200,000 / -")
+        self.assertEqual(self.fast[("ringq", 64)][9], "100,000 / 83,333 / -")
+
+    def test_binds_column(self):
+        b = lambda t, k: t[k][10]
+        self.assertTrue(b(self.durable, ("ringq-stream", 256)).startswith(
+            "**server CPU** (at 0.90"))
+        self.assertTrue(b(self.durable, ("ringq", 256)).startswith("**fdatasync** (at 0.94"))
+        self.assertTrue(b(self.durable, ("redis", 256)).startswith(
+            "**the machine** (closest: server CPU at 0.80 of its ceiling; its CPU 0.95 busy, "
+            "0.25 of it other processes"), b(self.durable, ("redis", 256)))
+        self.assertTrue(b(self.durable, ("ringq", 64)).startswith(
+            "**round trips** (closest: server CPU at 0.40"), b(self.durable, ("ringq", 64)))
+        self.assertIn("0.40 s/s of it its io-wq workers", b(self.durable, ("ringq", 64)))
+        self.assertTrue(b(self.fast, ("ringq", 64)).startswith(
+            "**round trips** (closest: generator CPU at 0.24"), b(self.fast, ("ringq", 64)))
+        self.assertNotIn("io-wq", b(self.fast, ("ringq", 64)))
+        self.assertTrue(b(self.fast, ("redis", 64)).startswith("**the machine**"),
+                        b(self.fast, ("redis", 64)))
+
+    def test_cpu_and_fsync_columns(self):
+        row = self.durable[("ringq-stream", 256)]
+        self.assertEqual(row[3], "9.00 (0.90)")  # server us/task (share of its CPU in the window)
+        self.assertEqual(row[4], "4.00 (0.40)")
+        self.assertEqual(row[5], "0.95 / 0.50 (0.00 / 0.00)")
+        self.assertEqual(row[6], "0.85 / 0.10")
+        self.assertEqual(row[7], "0.02 s/s (0.00)")
+        self.assertEqual(row[8], "250 µs / ≤ 1.00 ms (20.0)")
+        self.assertEqual(self.durable[("ringq", 64)][7], "0.50 s/s (0.40)")
+
+    def test_missed_targets_say_what_they_would_take(self):
+        # Durable: 3 x Redis' best (40,000) = 120,000 tasks/s = 8.33 us per task on each side.
+        self.assertIn("- **durable ≥ 3× Redis always, streaming**: ringq-stream at x=256 did "
+                      "100,000 tasks/s; the target is 120,000 tasks/s, which needs ≤ 8.33 µs",
+                      self.md)
+        self.assertIn("ringqd costs 9.00 µs (1.1× what it may), ringq-bench 4.00 µs (within)",
+                      self.md)
+        # At 0.25 ms per fdatasync, two in flight: 120,000 x 0.00025 / 2 = 15 tasks each.
+        self.assertIn("needs ≥ 15.0 tasks per fdatasync at its 250 µs mean (has 20.0). Ceilings: "
+                      "server CPU 111,111, fdatasync 160,000, generator CPU 250,000; binds: "
+                      "**server CPU** (at 0.90 of its ceiling).", self.md)
+        # Redis' server costs 20 us, ringqd's 9: 2.22x if both servers had a full CPU.
+        self.assertIn("the ratio would be 2.22×", self.md)
+        # Unary: 120,000 needs 3.75 tasks per... 120,000 x 0.00025 / 2 = 15 again, has 4.
+        self.assertIn("- **durable ≥ 3× Redis always, unary**: ringq at x=256 did 30,000", self.md)
+        # Fast at x=64: 2 x 15,000 = 30,000 = 33.33 us; ringq did 20,000: missed.
+        self.assertIn("- **fast ≥ 2× Redis no at x=64, ringq**: ringq at x=64 did 20,000 "
+                      "tasks/s; the target is 30,000 tasks/s, which needs ≤ 33.33 µs", self.md)
+
+    def test_verdicts_the_machine_decided(self):
+        # Redis' durable best (x=256) and its fast x=64 were limited by the machine: every
+        # verdict compared with them says so; ringq-stream's durable point was not.
+        self.assertIn("- **durable ≥ 3× Redis always, streaming** (NOT MET): limited by the "
+                      "machine: redis at x=256 (closest: server CPU at 0.80", self.md)
+        self.assertIn("- **fast ≥ 2× Redis no at x=64, ringq** (NOT MET): limited by the machine: "
+                      "redis at x=64", self.md)
+        self.assertNotIn("ringq-stream at x=256 (closest", self.md)
+
+    def test_a_met_target_has_no_line(self):
+        with tempfile.TemporaryDirectory() as t:
+            points = dict(POINTS)
+            points[("ringq", "fast", 64)] = (result(31000, 10.0, 12.0), None, None)
+            write_dir(os.path.join(t, "r"), points)
+            out = os.path.join(t, "r.md")
+            subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "report.py"),
+                            "report", os.path.join(t, "r"), out], check=True, timeout=60)
+            with open(out) as f:
+                md = f.read()
+        self.assertNotIn("- **fast ≥ 2× Redis no at x=64, ringq**: ringq at x=64 did", md)
+        self.assertIn("- **durable ≥ 3× Redis always, streaming**: ringq-stream at x=256 did", md)
+        # Met, but against a Redis point the machine held: said so.
+        self.assertIn("- **fast ≥ 2× Redis no at x=64, ringq** (MET): limited by the machine", md)
+
+
+class LimitsFunctions(unittest.TestCase):
+    def test_point_limits_without_inputs(self):
+        p = RL.point_limits({}, "durable")
+        self.assertEqual(p["ceil"], {})
+        self.assertIsNone(p["binds"])
+
+    def test_read_sched_shares(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".sched", delete=False) as f:
+            f.write(sched(10, 0.6, 0.2, 0.05, srv_steal=0.1, srv_run=0.5, io_wait=0.03))
+        try:
+            s = RL.read_sched(f.name)
+        finally:
+            os.unlink(f.name)
+        self.assertAlmostEqual(s["span_s"], 10.0, places=3)
+        self.assertAlmostEqual(s["server_busy"], 0.6, places=3)
+        self.assertAlmostEqual(s["server_steal"], 0.1, places=3)
+        self.assertAlmostEqual(s["client_busy"], 0.2, places=3)
+        self.assertAlmostEqual(s["server_wait"], 0.05, places=3)
+        self.assertAlmostEqual(s["server_run"], 0.5, places=3)
+        self.assertAlmostEqual(s["io_wait"], 0.03, places=3)
+        self.assertAlmostEqual(s["others"], 0.1, places=3)
+
+    def test_others_on_a_cpu_with_idle_time_are_not_the_machine(self):
+        # Server at 0.40 of its ceiling; other processes took 0.20 of its CPU but 0.40 was idle.
+        sc = {"server_busy": 0.60, "server_steal": 0.0, "server_run": 0.40, "server_wait": 0.0}
+        p = RL.point_limits(result(20000, 20.0, 5.0), "fast", None, sc)
+        self.assertEqual((p["binds"], p["limit"]), ("server CPU", "round trips"))
+        sc["server_busy"] = 0.90  # the same others, no idle time left: the machine
+        p = RL.point_limits(result(20000, 20.0, 5.0), "fast", None, sc)
+        self.assertEqual(p["limit"], "the machine")
+
+    def test_fast_column_has_no_fsync_ceiling(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".metrics", delete=False) as f:
+            f.write(metrics(1000, 100, 0.001))
+        try:
+            fs = RL.read_fsyncs(f.name)
+        finally:
+            os.unlink(f.name)
+        self.assertNotIn("fdatasync", RL.point_limits(result(1000, 10, 10), "fast", fs)["ceil"])
+        self.assertAlmostEqual(
+            RL.point_limits(result(1000, 10, 10), "durable", fs)["ceil"]["fdatasync"], 20000.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
