@@ -148,8 +148,13 @@ static int ostream_put(rq_ostream *o, const buf *b)
         rc = pw_grpc_ccall_send(o->call, buf_begin(b), buf_size(b), false);
     if (rc == -ENOBUFS) {
         uint32_t len = (uint32_t)buf_size(b);
-        rc = buf_append(&o->out, &len, 4);
-        if (rc == 0) rc = buf_append(&o->out, buf_begin(b), len);
+        uint8_t *p;
+        rc = buf_reserve(&o->out, 4u + (size_t)len, &p); /* both or neither: no stray length */
+        if (rc == 0) {
+            memcpy(p, &len, 4);
+            if (len) memcpy(p + 4, buf_begin(b), len);
+            buf_commit(&o->out, 4u + (size_t)len);
+        }
     }
     return rc;
 }

@@ -199,7 +199,10 @@ int pw_grpc_call_send_buf(pw_grpc_call *c, buf *msg, unsigned flags)
          * prefix and message leave as one piece, nothing copied into the stream. */
         put_prefix(msg->data + msg->rd, false, buf_size(msg) - PW_GRPC_MSG_PREFIX_BYTES);
         rt_blob *b = rt_blob_from_buf(msg, NULL, NULL);
-        if (!b) return -ENOMEM;
+        if (!b) {
+            buf_consume(msg, PW_GRPC_MSG_PREFIX_BYTES); /* msg as it came: the message only */
+            return -ENOMEM;
+        }
         r = send_blob(c, b, NULL, 0, 1);
         rt_blob_unref(b);
         return r;

@@ -375,7 +375,7 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
 
 /* Acks n (1..Q_BATCH_MAX) tasks: one record for all that qualify. items[i] answers ids[i] with
  * tokens[i] (tokens NULL: all 0): Q_OK, Q_NOT_FOUND (unknown: never existed, acked, deleted,
- * purged), Q_FAILED_PRECONDITION (token superseded or missing — see above — lease expired —
+ * purged, or acked by an earlier ids[j] of this call: only the first of repeated ids is Q_OK), Q_FAILED_PRECONDITION (token superseded or missing — see above — lease expired —
  * deadline <= now_ms, even before q_part_tick noticed — or not leased). Returns Q_OK,
  * Q_INVALID_ARGUMENT (n out of range), or the log's failure (nothing acked then). *commit_to as
  * for enqueue. ids and tokens are borrowed for the call. */

@@ -326,9 +326,14 @@ q_status q_part_ack(q_part *p, const uint64_t *ids, const uint64_t *tokens, uint
     q_prec r = {.type = Q_RT_ACK, .ids = (const uint8_t *)ok, .nids = nok};
     int64_t off = q_part_append(p, &r);
     if (off < 0) return q_fail_log(err, (int)off, "ack");
-    for (uint32_t i = 0; i < nok; i++) {
-        uint32_t slot = q_task_find(&p->tt, ok[i]);
-        if (slot == Q_NIL) continue; /* the same id twice in one request */
+    for (uint32_t i = 0; i < n; i++) {
+        if (items[i].code != Q_OK) continue;
+        uint32_t slot = q_task_find(&p->tt, ids[i]);
+        if (slot == Q_NIL) { /* the same id earlier in this call: that one acked it */
+            items[i].code = Q_NOT_FOUND;
+            items[i].why = "task acked earlier in the same batch";
+            continue;
+        }
         q_queue *q = q_queue_of(p, q_task_at(&p->tt, slot));
         q_queue_rates(q, now_ms);
         q->acked_total++;

@@ -75,8 +75,8 @@ bool srv_ack_check(const pwm_ringq_v1_AckRequest *req, q_err *err);
 void srv_ack_stage_init(srv_ack_stage *st);
 void srv_ack_stage_deinit(srv_ack_stage *st);
 /* Stages a checked req (borrowed for the call) answered as request_id. The caller keeps
- * st->nids + req->ids_count <= Q_BATCH_MAX (it starts the stage first). 0, or -ENOMEM (the
- * stage unchanged). */
+ * st->nids + req->ids_count <= Q_BATCH_MAX (it starts the stage first). 0, -ENOMEM, or -ENOBUFS
+ * (the stage would pass SRV_ACK_STAGE_BYTES_MAX); the stage is unchanged on error. */
 int srv_ack_stage_add(srv_ack_stage *st, uint64_t request_id, const pwm_ringq_v1_AckRequest *req);
 /* The request id of staged request number *pos (0 first), advancing *pos; false after the
  * last. For answering a stage that could not start. */

@@ -363,9 +363,12 @@ static void work_ack(srv_work *w, uint64_t request_id, const pwm_ringq_v1_AckReq
     }
     if (w->acks.nids + ack->ids_count > Q_BATCH_MAX ||
         buf_size(&w->acks.bytes) >= SRV_ACK_STAGE_START_BYTES)
-        srv_work_acks_start(w); /* one fan-out acks at most Q_BATCH_MAX ids */
-    if (srv_ack_stage_add(&w->acks, request_id, ack) < 0) {
-        send_result(w, request_id, Q_RESOURCE_EXHAUSTED, "out of memory", 0, NULL, NULL);
+        srv_work_acks_start(w);                /* one fan-out acks at most Q_BATCH_MAX ids */
+    if (w->state >= SRV_WORK_FINISHED) return; /* its answers ended the stream: nothing to ack */
+    int r = srv_ack_stage_add(&w->acks, request_id, ack);
+    if (r < 0) {
+        send_result(w, request_id, Q_RESOURCE_EXHAUSTED,
+                    r == -ENOMEM ? "out of memory" : "ack too large to stage", 0, NULL, NULL);
         return;
     }
     w->inflight++;
@@ -384,6 +387,23 @@ static void work_credit(srv_work *w, uint64_t request_id, const pwm_ringq_v1_Cre
     }
     srv_work_grant(w, cr->n);
     send_result(w, request_id, Q_OK, NULL, 0, NULL, NULL);
+}
+
+/* Runs one decoded WorkRequest on an open session (its acks are staged, the rest start now). */
+static void work_dispatch(srv_work *w, const pwm_ringq_v1_WorkRequest *req, char *why,
+                          size_t why_bytes)
+{
+    switch (req->kind_case) {
+    case pwm_ringq_v1_WorkRequest_FIELD_subscribe: {
+        q_status st = srv_work_subscribe(w, req->subscribe, why, why_bytes);
+        send_result(w, req->request_id, st, st == Q_OK ? NULL : why, 0, NULL, NULL);
+        break;
+    }
+    case pwm_ringq_v1_WorkRequest_FIELD_credit: work_credit(w, req->request_id, req->credit); break;
+    case pwm_ringq_v1_WorkRequest_FIELD_ack: work_ack(w, req->request_id, req->ack); break;
+    case pwm_ringq_v1_WorkRequest_FIELD_nack:
+    case pwm_ringq_v1_WorkRequest_FIELD_extend: by_id(w, req->request_id, req); break;
+    }
 }
 
 /* Bytes of a WorkRequest's decode arena taken from the stack before the heap: a malloc + free
@@ -415,22 +435,14 @@ static void on_message(pw_grpc_call *c, const uint8_t *msg, size_t len)
         return;
     }
     char why[Q_ERR_MSG_BYTES];
+    w->refs++; /* staged acks answered at once may end and close the session: keep it */
     /* Requests are answered in the order they came: staged acks go before anything else. */
     if (req.kind_case != pwm_ringq_v1_WorkRequest_FIELD_ack) srv_work_acks_start(w);
-    switch (req.kind_case) {
-    case pwm_ringq_v1_WorkRequest_FIELD_subscribe: {
-        q_status st = srv_work_subscribe(w, req.subscribe, why, sizeof why);
-        send_result(w, req.request_id, st, st == Q_OK ? NULL : why, 0, NULL, NULL);
-        break;
-    }
-    case pwm_ringq_v1_WorkRequest_FIELD_credit: work_credit(w, req.request_id, req.credit); break;
-    case pwm_ringq_v1_WorkRequest_FIELD_ack: work_ack(w, req.request_id, req.ack); break;
-    case pwm_ringq_v1_WorkRequest_FIELD_nack:
-    case pwm_ringq_v1_WorkRequest_FIELD_extend: by_id(w, req.request_id, &req); break;
-    }
+    if (w->state < SRV_WORK_FINISHED) work_dispatch(w, &req, why, sizeof why);
     pw_msg_arena_deinit(&a);
     if (w->state == SRV_WORK_FINISHED)
         srv_work_maybe_finish(w); /* a reply that could not be sent */
+    srv_work_unref(w);
 }
 
 static void on_start(pw_grpc_call *c)

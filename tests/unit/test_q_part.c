@@ -380,7 +380,8 @@ START_TEST(ack_errors)
     ck_assert(strstr(it[1].why, "lease expired"));
     ck_assert_int_eq(it[2].code, Q_FAILED_PRECONDITION);
     ck_assert_int_eq(it[3].code, Q_NOT_FOUND);
-    ck_assert_int_eq(it[4].code, Q_OK); /* the same id twice in one request */
+    ck_assert_int_eq(it[4].code, Q_NOT_FOUND); /* the same id again: the first acked it */
+    ck_assert(strstr(it[4].why, "earlier in the same batch"));
     ck_assert_uint_eq(q_log_next(q_part_log(t.p)), before + 1); /* one record */
     ck_assert_uint_eq(commit, before + 1);
     ck_assert_int_eq(tp_ack(&t, a, T0 + 100), Q_NOT_FOUND);

@@ -200,6 +200,54 @@ START_TEST(acks_of_one_input_pass_append_one_record)
 }
 END_TEST
 
+/* The same task acked twice in one write (two Acks a stream's pass settles as one batch, then
+ * the same id twice in one Ack): the first ack answers OK, every repeat NOT_FOUND ("acked
+ * earlier"), so the stream's count of tasks it holds is lowered once, not twice. */
+START_TEST(repeated_ack_in_one_pass_is_acked_once)
+{
+    char q[32];
+    pw_msg_arena a;
+    start_on_queue(q, sizeof q, "dup", &a);
+    uint32_t ws = work_open(q, &a);
+    uint32_t sid = ts_enqueue_start(&C, q, "acked twice");
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+    pwm_ringq_v1_WorkResponse m;
+    work_next(ws, &m, &a);
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_task);
+    char idbuf[Q_ID_STR_BYTES];
+    ck_assert_uint_lt(m.task->id.len, sizeof idbuf);
+    memcpy(idbuf, m.task->id.ptr, m.task->id.len);
+    pw_pb_bytes id[2] = {{(const uint8_t *)idbuf, m.task->id.len},
+                         {(const uint8_t *)idbuf, m.task->id.len}};
+    uint64_t tok[2] = {m.task->lease_token, m.task->lease_token};
+    for (uint32_t i = 0; i < 2; i++) { /* queued: the next wait writes both at once */
+        pwm_ringq_v1_AckRequest ack = {
+            .ids = id, .ids_count = i + 1, .lease_tokens = tok, .lease_tokens_count = i + 1};
+        pwm_ringq_v1_WorkRequest wa = {
+            .request_id = 700 + i, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
+        ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
+    }
+    uint32_t codes[3], n = 0;
+    for (uint32_t i = 0; i < 2; i++) {
+        work_next(ws, &m, &a);
+        ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
+        ck_assert_uint_eq(m.result->request_id, 700 + i);
+        ck_assert_uint_eq(m.result->code, 0);
+        ck_assert_ptr_nonnull(m.result->ack);
+        ck_assert_uint_eq(m.result->ack->results_count, i + 1);
+        for (size_t k = 0; k < m.result->ack->results_count; k++)
+            codes[n++] = m.result->ack->results[k].code;
+    }
+    ck_assert_uint_eq(codes[0], 0);           /* the first ack */
+    ck_assert_uint_eq(codes[1], Q_NOT_FOUND); /* the same id in the next request */
+    ck_assert_uint_eq(codes[2], Q_NOT_FOUND); /* and again in that request */
+    ts_rst(&C, ws, 0x8 /* CANCEL */);
+    pw_msg_arena_deinit(&a);
+    stop();
+}
+END_TEST
+
 static bool cond_task_on(ts_client *c, const void *arg)
 {
     const uint32_t *ws = arg;
@@ -264,6 +312,7 @@ int main(void)
     tcase_add_test(tc, task_exchange_heap_round_trips);
     tcase_add_test(tc, delivery_pass_reads_the_queue_once_per_claim);
     tcase_add_test(tc, acks_of_one_input_pass_append_one_record);
+    tcase_add_test(tc, repeated_ack_in_one_pass_is_acked_once);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }
