@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/rt_dec.h"
+
 /* ---- Status codes ---- */
 
 static const char *const status_names[PW_GRPC_STATUS_MAX + 1] = {
@@ -84,13 +86,7 @@ int pw_grpc_timeout_parse(const char *s, size_t len, uint64_t *ns_out)
 
 static size_t emit_timeout(uint64_t v, char unit, char *out)
 {
-    char tmp[PW_GRPC_TIMEOUT_DIGITS_MAX];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    size_t n = rt_u64_dec(out, v);
     out[n] = unit;
     out[n + 1] = '\0';
     return n + 1;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/rt_dec.h"
 #include "core/rt_hist.h"
 #include "queue/q_part_int.h"
 
@@ -88,26 +89,13 @@ uint32_t q_part_of(const char *name, size_t len, uint32_t nparts)
 
 uint64_t q_key_hash(const char *key, size_t len) { return XXH3_64bits(key, len); }
 
-/* Writes v in decimal at p, returns the digits written (at most 20). */
-static size_t put_dec(char *p, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++) p[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* By hand, not snprintf: it runs for every task delivered and every id answered, and printf's
  * format machinery was ~1.5 % of the server's CPU at batch 1 (perf, --fsync never). */
 size_t q_id_format(char buf[Q_ID_STR_BYTES], uint32_t part_no, uint64_t id)
 {
-    size_t n = put_dec(buf, part_no);
+    size_t n = rt_u64_dec(buf, part_no);
     buf[n++] = '-';
-    n += put_dec(buf + n, id);
+    n += rt_u64_dec(buf + n, id);
     buf[n] = 0;
     return n;
 }

@@ -12,6 +12,7 @@
 
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
+#include "core/rt_dec.h"
 #include "proto_wire/pw_pb.h"
 #include "queue/q_consumer.h"
 #include "server/srv_auth.h"
@@ -172,20 +173,6 @@ static void run_list(srv_job *j, srv_part *sp)
  * and the benchmark's 64 cost no allocation for them; a larger one allocates both arrays. */
 #define SETTLE_STACK_REFS 64u
 
-/* `v` in decimal into out (room for 20 digits); its length. snprintf's "%llu" cost as much as
- * the rest of encoding an ack's ItemStatus (callgrind, fan-out: ~735 instructions an ack). */
-static size_t u64_dec(char out[24], uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* Settles refs on consumer c; the results as AckMessagesResponse.results entries (or
  * ConsumeResult.results: the same ItemStatus field layout is written by field number `field`)
  * into out. Q_OK or the call's status (e). *commit_to for the reply. */
@@ -221,7 +208,7 @@ q_status srv_cons_settle(srv_part *sp, q_stream *s, q_consumer *c, const pwm_rin
         st = q_consumer_settle(c, &qa, srv_q_now_ms(), items, commit_to, e);
         for (uint32_t i = 0; st == Q_OK && i < n; i++) {
             char id[24];
-            size_t il = u64_dec(id, refs[i].seq);
+            size_t il = rt_u64_dec(id, refs[i].seq);
             const char *why = items[i].why ? items[i].why : "";
             pwm_ringq_v1_ItemStatus is = {view(id, il), (uint32_t)items[i].code,
                                           view(why, strlen(why))};
