@@ -121,7 +121,8 @@ int rq_client_poll(rq_client *c, int timeout_ms);
  * write per connection (instead of the first going out at once and the rest after its send
  * completed). For a caller that starts several operations in one go (a load generator's due
  * sends, a worker's acks for the tasks of one read). Brackets nest; no blocking call
- * (rq_enqueue, rq_client_poll, ...) may run inside one: rq_unary-based calls return RQ_EINVAL. */
+ * (rq_enqueue, rq_client_poll, ...) may run inside one: rq_unary-based calls, rq_consume_open and
+ * rq_read_open return RQ_EINVAL. */
 void rq_client_cork(rq_client *c);
 void rq_client_uncork(rq_client *c);
 /* Socket writes (sends of buffered bytes) the client started so far, over all its connections:

@@ -359,14 +359,21 @@ static void unary_fin(rq_acall *a, const rq_status *st, const uint8_t *resp, siz
         rq_set_status(w->st, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory for the response");
 }
 
-int rq_unary(rq_client *c, const char *path, const buf *req, buf *resp, rq_status *st)
+int rq_blocking_refused(const rq_client *c, rq_status *st)
 {
-    rq_status local;
-    if (!st) st = &local;
     if (c->dispatching || c->in_grpc)
         return rq_set_status(st, RQ_EINVAL, "a blocking call from inside a libringq callback");
     if (c->corked) /* its request would never be written: the wait would not end */
         return rq_set_status(st, RQ_EINVAL, "a blocking call between rq_client_cork and uncork");
+    return 0;
+}
+
+int rq_unary(rq_client *c, const char *path, const buf *req, buf *resp, rq_status *st)
+{
+    rq_status local;
+    if (!st) st = &local;
+    int refused = rq_blocking_refused(c, st);
+    if (refused) return refused;
     rq_acall *a = rq_acall_new(c, path, false);
     if (!a || buf_append(&a->req, buf_begin(req), buf_size(req)) < 0) {
         if (a) rq_acall_free(a);

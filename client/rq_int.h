@@ -127,6 +127,10 @@ struct rq_client {
 /* Fills st (may be NULL). Returns code. */
 int rq_set_status(rq_status *st, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Whether a blocking call may run now: not from inside a libringq callback (it would wait for
+ * what only its caller's return lets happen) nor between rq_client_cork and uncork (its request
+ * would never be written). RQ_EINVAL in *st and the code when it may not; 0 when it may. */
+int rq_blocking_refused(const rq_client *c, rq_status *st);
 
 /* The current connection — possibly still connecting — dialling first when there is none.
  * NULL with st filled (RQ_ECONNECT) when the dial failed at once. */

@@ -195,10 +195,7 @@ rq_consume *rq_consume_open(rq_client *c, const char *stream, const char *name,
 {
     rq_status local;
     if (!st) st = &local;
-    if (c->dispatching || c->in_grpc) {
-        rq_set_status(st, RQ_EINVAL, "a blocking call from inside a libringq callback");
-        return NULL;
-    }
+    if (rq_blocking_refused(c, st)) return NULL;
     if (!stream || !*stream || ((!name || !*name) && !ephemeral) ||
         credits > RQ_CONSUME_CREDITS_MAX) {
         rq_set_status(st, RQ_EINVAL,

@@ -158,10 +158,7 @@ rq_read *rq_read_open(rq_client *c, const char *stream, const rq_read_opts *o, r
 {
     rq_status local;
     if (!st) st = &local;
-    if (c->dispatching || c->in_grpc) {
-        rq_set_status(st, RQ_EINVAL, "a blocking call from inside a libringq callback");
-        return NULL;
-    }
+    if (rq_blocking_refused(c, st)) return NULL;
     if (check_opts(stream, o, st)) return NULL;
     rq_read *r = calloc(1, sizeof *r);
     if (!r) {

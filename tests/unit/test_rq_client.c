@@ -323,6 +323,9 @@ START_TEST(corked_calls_leave_in_one_write)
     rq_enqueue_result er;
     rq_status st;
     ck_assert_int_eq(rq_enqueue(C, "q", &spec, 1, &er, &st), RQ_EINVAL);
+    ck_assert_ptr_null(rq_read_open(C, "s", NULL, &st)); /* a stream open waits as well */
+    ck_assert_int_eq(st.code, RQ_EINVAL);
+    ck_assert_ptr_nonnull(strstr(st.message, "cork"));
     rq_client_uncork(C);
     ck_assert_uint_eq(rq_client_writes(C) - w1, 0); /* still held by the outer bracket */
     rq_client_uncork(C);
