@@ -57,12 +57,25 @@ class LeaseBook(Book):
         self.hold_gave_up = set()  # targets a good worker acked after HOLD_MAX_S without
         # waiting longer for the late Ack (a loaded machine): NOT_FOUND is then right for it
         self.superseded = 0     # late Acks answered "lease superseded"
+        self.events = {}        # id -> its deliveries and ack answers, for a violation's message
         self.late_other = 0     # late Acks answered otherwise (not OK: expired, not found)
+        self.t0 = time.monotonic()
+
+    def on_ack_result(self, tid, code, message, how):
+        with self.lock:
+            self.note(tid, f"{how} ack answered {code}")
+        super().on_ack_result(tid, code, message, how)
+
+    def note(self, tid, what):
+        """Keeps what happened to tid (the lock held), oldest first."""
+        self.events.setdefault(tid, []).append(
+            f"{time.monotonic() - self.t0:.3f} life {self.life} {what}")
 
     def saw(self, t, holder, target=False):
         self.on_delivery(t, holder)
         with self.lock:
             self.latest[t.id] = (self.life, t.lease_token, holder)
+            self.note(t.id, f"delivered to {holder} token {t.lease_token}")
             if target:  # listed in the same step as its delivery: a good worker that gets it
                 # next (the 100 ms lease ran out while the late acker's thread waited for the
                 # GIL on a loaded machine) holds it; listed a step later, it could see the
@@ -108,6 +121,9 @@ class CrashLeasesTest(CrashServerTest):
         ids = [t.id for t in tasks]
         with book.lock:
             book.maybe_acked.update(ids)
+            for t in tasks:
+                book.note(t.id, f"{how} ack sent token {t.lease_token} target "
+                                f"{t.id in book.targets} gave up {t.id in book.hold_gave_up}")
         for tid, (code, msg) in zip(ids, ack_fn(ids, [t.lease_token for t in tasks])):
             book.on_ack_result(tid, code, msg, how)
 
@@ -224,6 +240,7 @@ class CrashLeasesTest(CrashServerTest):
                                  timeout=RPC_TIMEOUT_S).results[0]
                     with book.lock:
                         book.late_done.add(t.id)
+                        book.note(t.id, f"late ack answered {res.code}")
                         if res.code == 0:
                             book.violations.append(f"late ack of {t.id} (token "
                                                    f"{t.lease_token}) answered OK")
@@ -236,7 +253,8 @@ class CrashLeasesTest(CrashServerTest):
                                     f"late ack of re-leased {t.id}: {res.code} {res.message} "
                                     f"(latest delivery {book.latest.get(t.id)}, late life "
                                     f"{life}, acked {t.id in book.acked}, ack sent "
-                                    f"{t.id in book.maybe_acked})")
+                                    f"{t.id in book.maybe_acked}; history "
+                                    f"{book.events.get(t.id)})")
                             book.superseded += 1
                         else:
                             book.late_other += 1
