@@ -81,6 +81,11 @@ class LeaseBook(Book):
                 # GIL on a loaded machine) holds it; listed a step later, it could see the
                 # delivery but not the listing, ack it at once, and the late Ack found it gone
                 self.targets.add(t.id)
+                # A task the late acker leased in an earlier life (the kill lost its leases) is a
+                # new target now: its earlier late Ack, or a holder's giving up, no longer lets
+                # a good worker ack it at once (make san saw that: a late Ack NOT_FOUND)
+                self.late_done.discard(t.id)
+                self.hold_gave_up.discard(t.id)
 
 
 class CrashLeasesTest(CrashServerTest):
