@@ -14,8 +14,8 @@ is split into
   generator   its sends' lateness: the share of sends that left over 1 ms after their slot
               (late_share), waiting for the in-flight cap (the server behind: late_cap_share) or
               behind the generator's own schedule (late_gen_share). ringq-bench counts late sends,
-              it keeps no lateness histogram: a share over 1 % puts 1 ms of lateness into the p99
-              (over 0.1 %: into the p99.9) by itself.
+              it keeps no lateness histogram: with a share over 1 % (p99; 0.1 %: p99.9) the late
+              sends are in the quantile, and their lateness is inside `outside` below.
   server      the stages a task crosses in ringqd (ringq_stage_seconds; docs/operations.md
               "Stage latencies"): enqueue receive, decode, append, commit (durable only), then
               the Work stream's deliver and send (those two counted once per delivered batch).
@@ -26,16 +26,14 @@ Quantiles do not add. Each stage's p99 is computed alone (interpolated inside it
 Prometheus' histogram_quantile does; buckets 1-2.5-5 per decade); their sum is what the server
 would take if every stage were at its p99 at once, so it overstates the server's part of one
 task's p99 and `outside` (e2e p99 minus that sum, at least 0) understates the rest. The part that
-holds the tail is the largest of the stages' p99s and `outside`, unless the generator's lateness
-alone explains the quantile.
+holds the tail is the largest of the stages' p99s and `outside`; `outside` is named after the late
+sends when they are in the quantile (the in-flight cap: the server fell behind the offered rate;
+or the generator's own schedule), since then it holds their lateness too.
 """
 import os
 
 import report_limits as RL
 
-# A share of sends over 1 ms late (ringq-bench's RB_LATE_NS) that puts 1 ms into a quantile:
-# more than 1 - q of the sends.
-LATE_NS_S = 0.001
 # The stages of one task's path, in order: (op, stage, short name).
 PATH = (("enqueue", "receive", "enq receive"), ("enqueue", "decode", "enq decode"),
         ("enqueue", "append", "enq append"), ("enqueue", "commit", "enq commit"),
@@ -159,16 +157,21 @@ def _machine(sc):
 
 
 def _late(res, q):
-    """The generator's lateness in quantile q: (name, text) when over 1 - q of the sends left over
-    1 ms after their slot (so at least LATE_NS_S of the quantile is lateness), else None."""
-    gen, cap = res.get("late_gen_share"), res.get("late_cap_share")
-    if isinstance(cap, (int, float)) and cap > 1 - q:
-        return ("the in-flight cap", "%.2f %% of sends waited over 1 ms for the server's answers "
-                "under the in-flight cap: the server fell behind the offered rate" % (100 * cap))
-    if isinstance(gen, (int, float)) and gen > 1 - q:
-        return ("the generator", "%.2f %% of sends left over 1 ms behind the generator's own "
-                "schedule" % (100 * gen))
-    return None
+    """The late sends in quantile q: (name, text) when over 1 - q of the sends left over 1 ms
+    after their slot (so they are in the quantile), else None. The name says what most of them
+    waited for: the in-flight cap (the server behind the offered rate; the producers' enqueue
+    round trip beside it) or the generator's own schedule."""
+    share, gen, cap = (res.get(k) for k in ("late_share", "late_gen_share", "late_cap_share"))
+    if not all(isinstance(v, (int, float)) for v in (share, gen, cap)) or share <= 1 - q:
+        return None
+    rt = (res.get("send_latency_us") or {}).get("p99")
+    text = "%.2f %% of sends left over 1 ms late: %.2f %% waiting for the in-flight cap%s, " \
+           "%.2f %% behind the generator's own schedule" % (
+               100 * share, 100 * cap, " (the producers' enqueue round trip p99 %s)" % fmt_s(
+                   rt / 1e6) if isinstance(rt, (int, float)) else "", 100 * gen)
+    if cap >= gen:
+        return ("late sends: the in-flight cap (the server behind the offered rate)", text)
+    return ("late sends: the generator's schedule", text)
 
 
 def tail_point(res, after, before=None, sched=None):
@@ -201,20 +204,24 @@ def tail_point(res, after, before=None, sched=None):
     p["turns_over"] = over(turns, STALL_S)
     p["fsync"]["n"] = fs[1] if fs else 0
     p["machine"], p["machine_why"] = _machine(sched)
+    p["sched"] = sched or {}
     for q in (0.99, 0.999):
         if not p["stages"] or p["e2e"][q] is None:
             continue
         p["server"][q] = sum(st[3][q] for st in p["stages"])
         late = _late(res, q)
-        p["outside"][q] = max(0.0, p["e2e"][q] - p["server"][q] - (LATE_NS_S if late else 0.0))
+        p["outside"][q] = max(0.0, p["e2e"][q] - p["server"][q])
         parts = [(st[3][q], st[0], "its p%s" % _qn(q)) for st in p["stages"]]
-        parts.append((p["outside"][q], "outside the server (network, wake-ups, gaps between "
-                      "stages)", "end to end minus the stages' sum %s%s" % (
-                          fmt_s(p["server"][q]), " and 1 ms of late sends" if late else "")))
+        how = "end to end minus the stages' sum %s" % fmt_s(p["server"][q])
         if late:
-            parts.append((LATE_NS_S, late[0], "at least 1 ms of it: " + late[1]))
+            # ringq-bench keeps no lateness histogram: the late sends' time is in `outside`.
+            parts.append((p["outside"][q], late[0], how + ", with the late sends (%s; this part "
+                          "also holds the network and wake-ups)" % late[1]))
+        else:
+            parts.append((p["outside"][q], "outside the server (network, wake-ups, gaps between "
+                          "stages)", how))
         v, name, how = max(parts)
-        p["holder"][q] = (name, "%s %s; end to end %s" % (how, fmt_s(v), fmt_s(p["e2e"][q])), v)
+        p["holder"][q] = (name, "%s: %s; end to end %s" % (how, fmt_s(v), fmt_s(p["e2e"][q])), v)
     return p
 
 
@@ -243,7 +250,8 @@ def stall_point(after, before=None, sched=None):
         split = "%d with over 5 ms on CPU (ringqd's own work or a blocking call; the largest " \
                 "%s), %d with over 5 ms waiting for a CPU" % (p["oncpu"], p["oncpu_largest"],
                                                               p["preempted"])
-        if p["long_n"] and (p["oncpu_s"] or 0) + (p["preempted_s"] or 0) > 0:
+        if p["long_n"] and p["oncpu_s"] is not None and p["preempted_s"] is not None and \
+                p["oncpu_s"] + p["preempted_s"] > 0:
             split += "; of the %d turns of 1 ms or more, %.0f %% of the time waiting for a " \
                      "CPU" % (p["long_n"], 100 * p["preempted_s"] /
                               (p["oncpu_s"] + p["preempted_s"]))
@@ -276,7 +284,9 @@ def _q2(d):
 
 HEAD = ["run", "e2e p99 / p99.9", "sends > 1 ms late (cap / generator)"] + \
     [n for _, _, n in PATH] + ["stages' sum", "outside the server", "loop turn p99 / p99.9",
-                               "fdatasync p99 / p99.9 (n)", "holds the p99", "holds the p99.9"]
+                               "fdatasync p99 / p99.9 (n)",
+                               "CPU S: ringqd / others; ringqd waited for it; CPU C busy",
+                               "holds the p99", "holds the p99.9"]
 
 
 def table_row(label, p):
@@ -288,6 +298,13 @@ def table_row(label, p):
     row += [_q2(stages[n][3]) if n in stages else "-" for _, _, n in PATH]
     row += [_q2(p["server"]), _q2(p["outside"]), _q2(p["turns"])]
     row.append("%s (%s)" % (_q2(p["fsync"]), RL._n(p["fsync"]["n"])) if p["fsync"]["n"] else "-")
+    sc = p["sched"]
+    if sc.get("server_run") is not None and sc.get("others") is not None:
+        row.append("%.2f / %.2f; %.2f s/s; %s" % (sc["server_run"], sc["others"] + (
+            sc.get("server_steal") or 0.0), sc.get("server_wait") or 0.0,
+            "%.2f" % sc["client_busy"] if sc.get("client_busy") is not None else "-"))
+    else:
+        row.append("-")
     for q in (0.99, 0.999):
         hd = p["holder"].get(q)
         row.append("**%s** (%s)" % hd[:2] if hd else "-")
@@ -306,9 +323,17 @@ def section(points):
          "send counted per delivered batch) and what lies outside the server (end to end minus "
          "the stages' sum: the network, wake-ups, gaps between stages). Quantiles do not add: "
          "the stages' sum overstates the server's part of one task's p99, so `outside` is a low "
-         "estimate. The part that holds a quantile is the largest of the stages and `outside`, "
-         "unless over 1 % (p99; 0.1 % for p99.9) of the sends were over 1 ms late, which alone "
-         "puts 1 ms into it (bench/report_tail.py).", "",
+         "estimate. The part that holds a quantile is the largest of the stages and `outside`; "
+         "when over 1 % (p99; 0.1 % for p99.9) of the sends left over 1 ms late, the late sends "
+         "are in that quantile and their lateness (ringq-bench keeps no histogram of it) is in "
+         "`outside`, which is then named after what most of them waited for: the in-flight cap "
+         "(the server behind the offered rate) or the generator's own schedule "
+         "(bench/report_tail.py). CPU S: the share of the server's CPU its threads ran and "
+         "other processes (steal included) took, and the server's threads' run-queue wait, over "
+         "ringq-bench's whole life (`raw/<run>.sched`): a server waiting for its CPU puts that "
+         "wait before the `receive` stage starts, i.e. outside the stages; CPU C (ringq-bench's, "
+         "every process on it counted) busy: a generator that is slow to read its workers' "
+         "connections puts that time outside the stages too.", "",
          "| " + " | ".join(HEAD) + " |", "|" + "|".join(["---"] + ["---:"] * (len(HEAD) - 3) +
                                                       ["---", "---"]) + "|"]
     L += ["| " + " | ".join(table_row(lab, p)) + " |" for lab, p in points]
