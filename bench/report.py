@@ -452,7 +452,7 @@ def targets_stall(L, d, ser, meta):
                 meta.get("stall.rate." + col, "?"))
             if not ok:
                 meas += "; limit: **%s**%s" % (sp["limit"], " (%s)" % sp["why"] if sp["why"] else "")
-                if sp["machine"] and not sp["oncpu"]:
+                if sp["machine"] and sp["preempted"] and not sp["oncpu"]:
                     meas += "; **the machine decided** this verdict"
         target_row(L, "no shard loop stall over 5 ms in a %s s run (`--fsync %s`)" % (
             meta.get("stall_s", "60"), "always" if col == "durable" else "never"), meas, ok)

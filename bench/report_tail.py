@@ -257,8 +257,11 @@ def stall_point(after, before=None, sched=None):
                               (p["oncpu_s"] + p["preempted_s"]))
     if p["oncpu"]:
         p["limit"] = "ringqd's own turns"
-    elif p["preempted"] is not None:
+    elif p["preempted"]:
         p["limit"] = "the scheduler (waiting for a CPU)"
+    elif p["preempted"] is not None:
+        # Each turn over 5 ms had under 5 ms of each: its own work and a wait for the CPU.
+        p["limit"] = "on CPU and waiting for it together (neither part alone over 5 ms)"
     else:
         p["limit"] = "unattributed (no split histograms)"
     p["why"] = "; ".join(x for x in (split, p["machine_why"]) if x)

@@ -435,6 +435,27 @@ class TailFromARealRun(unittest.TestCase):
                 self.assertIn("ringqd's own fdatasyncs in the window: p99 ", meas)
 
 
+class StallSplitFromARealRun(unittest.TestCase):
+    """sample-r2's --fsync never stall run (extra/, its loop-turn lines only): one turn over 5 ms
+    in the window, neither its time on CPU nor its wait for one over 5 ms alone."""
+    BASE = os.path.join(RUN, "extra", "r2-stall.ringq.fast.x512.r1")
+
+    @unittest.skipUnless(os.path.exists(BASE + ".metrics"), "no recorded run")
+    def test_a_turn_neither_part_of_which_is_over_5_ms(self):
+        after, before = RT.read_hists(self.BASE + ".metrics"), RT.read_hists(self.BASE + ".metrics0")
+        sp = RT.stall_point(after, before)
+        d = lambda name: [a - b for a, b in zip(counts(self.BASE + ".metrics", name),
+                                                 counts(self.BASE + ".metrics0", name))]
+        c, u = d("ringq_loop_stall_seconds")
+        on, pre = d("ringq_loop_stall_oncpu_seconds"), d("ringq_loop_stall_preempted_seconds")
+        self.assertEqual(sp["over"], c - u)
+        self.assertEqual((sp["oncpu"], sp["preempted"]), (on[0] - on[1], pre[0] - pre[1]))
+        self.assertGreater(sp["over"], 0)
+        self.assertEqual((sp["oncpu"], sp["preempted"]), (0, 0))
+        self.assertEqual(sp["limit"], "on CPU and waiting for it together (neither part alone "
+                         "over 5 ms)")
+
+
 class TailFunctions(unittest.TestCase):
     H = [[(0.001, 50.0), (0.0025, 90.0), (0.005, 99.0), (float("inf"), 100.0)], 100.0, 0.2]
 
