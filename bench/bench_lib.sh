@@ -260,7 +260,8 @@ cpu_sample() {
 # pinned CPUs' load from every process, and the server's run-queue wait, over ringq-bench's whole
 # life: connect, warm-up, window, teardown). With AFTER_RUN set to a function name, it is called
 # as `$AFTER_RUN ID` after each run, while that run's server still runs (ADDR, SERVER_PID): e.g.
-# to save its /metrics.
+# to save its /metrics. With DURING_RUN set, `$DURING_RUN ID` runs in the background beside
+# ringq-bench (started with it, waited for after it): e.g. to scrape /metrics when the warm-up ends.
 bench_point() {
     local group=$1 sys=$2 col=$3 scen=$4 x=$5 tmo=$6 r id json rc alive cmd tput drv
     shift 7
@@ -283,8 +284,15 @@ bench_point() {
         cpu_sample "$SERVER_PID" >"$OUT_DIR/raw/$id.sched"
         timeout -k 5 "$tmo" "${cmd[@]}" >>"$TMP/bench.log" 2>&1 &
         BENCH_PID=$!
+        DURING_PID=
+        if [ -n "${DURING_RUN:-}" ]; then
+            "$DURING_RUN" "$id" &
+            DURING_PID=$!
+        fi
         wait "$BENCH_PID"
         rc=$?
+        [ -n "$DURING_PID" ] && wait "$DURING_PID"
+        DURING_PID=
         cpu_sample "$SERVER_PID" >>"$OUT_DIR/raw/$id.sched"
         BENCH_PID=
         alive=yes
@@ -345,8 +353,10 @@ bench_begin() {
     TMP=$(mktemp -d "$BENCH_DIR/$1.XXXXXX") || exit 1
     SERVER_PID=
     BENCH_PID=
+    DURING_PID=
     cleanup() {
         [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null && wait "$BENCH_PID" 2>/dev/null
+        [ -n "${DURING_PID:-}" ] && kill "$DURING_PID" 2>/dev/null && wait "$DURING_PID" 2>/dev/null
         stop_server
         rm -rf "$TMP"
     }

@@ -24,6 +24,7 @@ import subprocess
 import sys
 
 import report_limits
+import report_tail
 
 E2E_LATENCY = "enqueue-to-start latency (producer sends → worker receives)"
 
@@ -302,127 +303,31 @@ def fsync_q(meta, q):
     return sum(vals) / len(vals) if vals else None
 
 
-def metrics_hist(path, name):
-    """Histogram `name` (no labels) of a saved /metrics text: ([(le_seconds, cumulative)], count,
-    sum), or None when the file or the family is missing."""
-    try:
-        text = open(path).read()
-    except OSError:
-        return None
-    buckets, count, total = [], None, None
-    for line in text.splitlines():
-        if line.startswith(name + "_bucket{"):
-            le = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
-        elif line.startswith(name + "_count "):
-            count = float(line.rsplit(" ", 1)[1])
-        elif line.startswith(name + "_sum "):
-            total = float(line.rsplit(" ", 1)[1])
-    if not buckets or count is None:
-        return None
-    return sorted(buckets), count, total
-
-
-def metrics_families(path, name):
-    """Every series of histogram `name` in a saved /metrics text, by its label text (without le):
-    {labels: ([(le_seconds, cumulative)], count, sum)}; {} when the file is missing."""
-    try:
-        text = open(path).read()
-    except OSError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if not line.startswith(name + "_"):
-            continue
-        head, val = line.rsplit(" ", 1)
-        kind, _, labels = head[len(name) + 1:].partition("{")
-        labels = labels.rstrip("}")
-        le = None
-        parts = [x for x in labels.split(",") if x]
-        for x in parts:
-            if x.startswith("le="):
-                le = x[4:-1]
-        key = ",".join(x for x in parts if not x.startswith("le="))
-        b, c, t = out.get(key, ([], 0.0, 0.0))
-        if kind == "bucket" and le is not None:
-            b.append((float("inf") if le == "+Inf" else float(le), float(val)))
-        elif kind == "count":
-            c = float(val)
-        elif kind == "sum":
-            t = float(val)
-        out[key] = (b, c, t)
-    return out
-
-
-def hist_q(buckets, count, q):
-    """Upper bound (s) of the bucket holding quantile q of a cumulative histogram."""
-    for le, c in sorted(buckets):
-        if count and c >= q * count:
-            return le
-    return None
-
-
-def stage_table(d, ser):
-    """Per-stage latencies (ringq_stage_seconds) and the server's fsync latencies of the median
-    open-loop and stall runs, from the /metrics saved after each."""
-    L = []
-    for k in sorted(ser):
-        if not (k[0].startswith("open") or k[0] == "stall") or not ser[k]["med"]:
-            continue
-        path = os.path.join(d, ser[k]["med"]["json"][:-len(".json")] + ".metrics")
-        fam = metrics_families(path, "ringq_stage_seconds")
-        if not fam:
-            continue
-        fs = metrics_families(path, "ringq_fsync_seconds").get("")
-        row = ["%s %s" % (k[0], k[2])]
-        for key in ('op="enqueue",stage="receive"', 'op="enqueue",stage="append"',
-                    'op="enqueue",stage="commit"', 'op="enqueue",stage="send"',
-                    'op="work",stage="deliver"', 'op="work",stage="send"'):
-            b, c, t = fam.get(key, ([], 0, 0))
-            q = hist_q(b, c, 0.99)
-            row.append("%s / ≤ %s" % (fmt_us(t / c * 1e6) if c else "-",
-                                      fmt_us(q * 1e6) if q not in (None, float("inf")) else "-"))
-        if fs and fs[1]:
-            q = hist_q(fs[0], fs[1], 0.99)
-            row.append("%s / ≤ %s (%s)" % (fmt_us(fs[2] / fs[1] * 1e6), fmt_us(q * 1e6) if q not in (
-                None, float("inf")) else "-", fmt_n(fs[1])))
-        else:
-            row.append("-")
-        L.append("| " + " | ".join(row) + " |")
-    if not L:
-        return []
-    return ["### Where the time goes: server stages in the open-loop runs", "",
-            "From each median run's /metrics (`ringq_stage_seconds`, `ringq_fsync_seconds`; "
-            "docs/operations.md \"Stage latencies\"): mean / the bucket bound under which 99 % fall. "
-            "Enqueue: receive (wake-up to handler), append (decoded to appended), commit (appended "
-            "to durable), send (answer queued); Work: deliver, send.", "",
-            "| run | enq receive | enq append | enq commit | enq send | work deliver | work send | "
-            "fsync (count) |", "|---|---|---|---|---|---|---|---|"] + L + [""]
-
-
-def stall_summary(d, run, bound_s=0.005, name="ringq_loop_stall_seconds"):
-    """(stalls over bound_s, "largest in (a, b]" text, iterations) of a run's saved /metrics
-    (`name`: the whole-turn histogram, or one half of its split of the long turns)."""
-    h = metrics_hist(os.path.join(d, run["json"][:-len(".json")] + ".metrics"), name)
-    if not h:
-        return None
-    buckets, count, _ = h
-    under = max((c for le, c in buckets if le <= bound_s + 1e-12), default=0.0)
-    prev_le, prev_c, top = 0.0, 0.0, None
-    for le, c in buckets:
-        if c > prev_c:
-            top = (prev_le, le)
-        prev_le, prev_c = le, c
-    txt = "-" if top is None else ("> %s" % fmt_us(top[0] * 1e6) if top[1] == float("inf")
-                                   else "in (%s, %s]" % (fmt_us(top[0] * 1e6), fmt_us(top[1] * 1e6)))
-    return count - under, txt, count
-
-
 def target_row(L, text, meas, ok):
     L.append("| %s | %s | %s |" % (text, meas, verdict(ok)))
 
 
-def targets_durable(L, ser):
+def binds_note(d, ser, ok, key, redis_key):
+    """A throughput row's limit (bench/report_limits.py): for a missed target, what binds ringq's
+    point with its numbers; either way, a Redis or ringq point the machine held."""
+    lim = {}
+    for k in (key, redis_key):
+        s = ser.get(("e2e-b1",) + k)
+        if s and s.get("med"):
+            res, fs, sc = report_limits.inputs(d, s["med"])
+            lim[k] = report_limits.point_limits(res, k[1], fs, sc)
+    out = ""
+    p = lim.get(key)
+    if not ok and p and p["binds"]:
+        out += "; %s binds: **%s** (%s)" % (key[0], p["limit"], p["why"])
+    held = ["%s at x=%s" % (k[0], k[2]) for k in (key, redis_key)
+            if lim.get(k) and lim[k]["limit"] == "the machine"]
+    if held:
+        out += "; **the machine decided** (%s held by other processes)" % ", ".join(held)
+    return out
+
+
+def targets_durable(L, ser, d="."):
     """Durable e2e, one task per message: the streaming path (and the unary one beside it)
     against Redis appendfsync always, each at its best x; beanstalkd as before."""
     rv, rx = best(ser, "e2e-b1", "redis", "durable")
@@ -435,6 +340,7 @@ def targets_durable(L, ser):
             ok = v >= 3 * rv
             meas = "%s %s tasks/s (x=%s) vs redis %s tasks/s (x=%s): **%.2f×**" % (
                 sysname, fmt_n(v), x, fmt_n(rv), rx, v / rv)
+            meas += binds_note(d, ser, ok, (sysname, "durable", x), ("redis", "durable", rx))
         target_row(L, "durable e2e, one task per message, %s, each at its best x ≥ 3× Redis "
                    "appendfsync always" % note, meas, ok)
     for group, what in (("e2e-b1", "batch 1"), ("e2e-batch", "batched")):
@@ -450,7 +356,7 @@ def targets_durable(L, ser):
                    "write (-f 0)" % what, meas, ok)
 
 
-def targets_fast(L, ser):
+def targets_fast(L, ser, d="."):
     """--fsync never end to end at every x >= 16: >= 2x Redis appendfsync no."""
     xs = sorted({k[3] for k in ser if k[0] == "e2e-b1" and k[2] == "fast" and k[3] >= 16})
     for sysname in ("ringq", "ringq-stream"):
@@ -462,13 +368,24 @@ def targets_fast(L, ser):
             ok = None if a is None or b is None else a >= 2 * b
             meas = "%s %s tasks/s vs redis %s tasks/s: **%s**" % (sysname, fmt_n(a), fmt_n(b),
                                                                     fmt_ratio(a, b))
+            if ok is not None:
+                meas += binds_note(d, ser, ok, (sysname, "fast", x), ("redis", "fast", x))
             target_row(L, "fast e2e batch 1 at x=%d ≥ 2× Redis appendfsync no (%s)" % (x, sysname),
                        meas, ok)
 
 
-def targets_open(L, ser, meta):
+def open_run(ser, group, col):
+    """ringq's open-loop series `group` in column `col` (its one x; series()' dict), or None."""
+    s = ser.get((group, "ringq", col, next((k[3] for k in ser if k[:3] == (group, "ringq", col)),
+                                           -1)))
+    return s
+
+
+def targets_open(L, ser, meta, d="."):
     """Open loop at half of peak, each payload size: p99 (p99.9 beside) <= 1 ms with --fsync
-    never, <= 3x the measured fdatasync p99 with always."""
+    never, <= 3x the measured fdatasync p99 with always; what holds each quantile (the stages
+    from /metrics, the generator's late sends, outside the server: bench/report_tail.py), and
+    with always the server's own fdatasync p99 in the window beside the raw one."""
     f99, f999 = fsync_q(meta, "p99_us"), fsync_q(meta, "p999_us")
     sizes = meta.get("open_sizes", "").split()
     groups = [("open-s%s" % n, "%s B" % n, "open.%%s.%s.s%s" % ("%s", n)) for n in sizes]
@@ -480,7 +397,7 @@ def targets_open(L, ser, meta):
                 ("durable", 3 * f99 if f99 else None,
                  "≤ 3× fdatasync p99 with `--fsync always` (fdatasync p99 %s, p99.9 %s: 3 × p99 = %s)" % (
                      fmt_us(f99), fmt_us(f999), fmt_us(3 * f99 if f99 else None)))):
-            s = ser.get((group, "ringq", col, next((k[3] for k in ser if k[:3] == (group, "ringq", col)), -1)))
+            s = open_run(ser, group, col)
             p99, p999 = lat(s, "p99"), lat(s, "p999")
             ok = None if p99 is None or limit is None else p99 <= limit
             meas = "p99 %s, p99.9 %s at %s tasks/s offered (half of peak %s)" % (
@@ -493,25 +410,50 @@ def targets_open(L, ser, meta):
                 g = gen_note(res)
                 if g:
                     meas += "; " + g
+                tp = report_tail.tail_point(*report_tail.inputs(d, s["med"]))
+                meas += own_fsync_note(tp, col, p99)
+                for q in (0.99, 0.999):
+                    note = report_tail.open_note(tp, q, limit if q == 0.99 else None)
+                    if note:
+                        meas += "; " + note
             target_row(L, "p99 enqueue-to-start at half of peak, %s, %s" % (size, text), meas, ok)
 
 
+def own_fsync_note(tp, col, p99_us):
+    """With --fsync always: the server's own fdatasync p99 and p99.9 over the window (its
+    /metrics), and the target read against 3x that p99."""
+    f = tp["fsync"]
+    if col != "durable" or not f.get("n") or f.get(0.99) in (None, float("inf")):
+        return ""
+    ok = p99_us is not None and p99_us <= 3 * f[0.99] * 1e6
+    return ("; ringqd's own fdatasyncs %s: p99 %s, p99.9 %s (%s): against 3 × that p99 = %s the "
+            "p99 is %s" % ("over its life" if tp["whole_life"] else "in the window",
+                           fmt_us(f[0.99] * 1e6), fmt_us(f[0.999] * 1e6),
+                                        fmt_n(f["n"]), fmt_us(3 * f[0.99] * 1e6),
+                                        "within" if ok else "over"))
+
+
 def targets_stall(L, d, ser, meta):
+    """No shard loop turn over 5 ms in the stall run: the turns over 5 ms in its window, and what
+    they were (on CPU or waiting for one: bench/report_tail.stall_point)."""
     for col in COLUMNS:
         s = [v for k, v in ser.items() if k[:3] == ("stall", "ringq", col)]
-        summ = stall_summary(d, s[0]["med"]) if s and s[0]["med"] else None
-        if summ is None:
+        sp = None
+        if s and s[0]["med"]:
+            res, after, before, sched = report_tail.inputs(d, s[0]["med"])
+            sp = report_tail.stall_point(after, before, sched)
+        if sp is None:
             meas, ok = "no run with /metrics", None
         else:
-            over, top, n = summ
-            ok = over == 0
-            meas = "%d of %s loop iterations over 5 ms; the largest %s (%s s at %s tasks/s)" % (
-                over, fmt_n(n), top, meta.get("stall_s", "?"), meta.get("stall.rate." + col, "?"))
-            own = stall_summary(d, s[0]["med"], name="ringq_loop_stall_oncpu_seconds")
-            pre = stall_summary(d, s[0]["med"], name="ringq_loop_stall_preempted_seconds")
-            if own and pre:
-                meas += ("; split: %d with over 5 ms on CPU (ringqd's own, the largest %s), %d "
-                         "with over 5 ms preempted (waiting for a CPU)" % (own[0], own[1], pre[0]))
+            ok = sp["over"] == 0
+            meas = "%d of %s loop turns over 5 ms%s; the largest %s (%s s at %s tasks/s)" % (
+                sp["over"], fmt_n(sp["turns"]), " (whole life: no window start)" if
+                sp["whole_life"] else " in the window", sp["largest"], meta.get("stall_s", "?"),
+                meta.get("stall.rate." + col, "?"))
+            if not ok:
+                meas += "; limit: **%s**%s" % (sp["limit"], " (%s)" % sp["why"] if sp["why"] else "")
+                if sp["machine"] and sp["preempted"] and not sp["oncpu"]:
+                    meas += "; **the machine decided** this verdict"
         target_row(L, "no shard loop stall over 5 ms in a %s s run (`--fsync %s`)" % (
             meta.get("stall_s", "60"), "always" if col == "durable" else "never"), meas, ok)
 
@@ -520,9 +462,9 @@ def targets(ser, meta, d="."):
     L = ["## Issue targets", ""]
     L.append("| target | measured | verdict |")
     L.append("|---|---|---|")
-    targets_durable(L, ser)
-    targets_fast(L, ser)
-    targets_open(L, ser, meta)
+    targets_durable(L, ser, d)
+    targets_fast(L, ser, d)
+    targets_open(L, ser, meta, d)
     targets_stall(L, d, ser, meta)
     rq, rqx = best(ser, "rpc", "ringq", "-")
     peers = [(best(ser, "rpc", p, "-"), p) for p in ("grpc-sync", "grpc-callback")]
@@ -565,6 +507,22 @@ def limits(d, ser, meta):
                 cmp.append(("fast ≥ 2× Redis no at x=%d, %s" % (x, sysname), "fast", sysname, x,
                             2 * b, x, a >= 2 * b))
     return report_limits.section(points, meta, cmp)
+
+
+def tail_section(d, ser):
+    """The section "What holds each latency target" (bench/report_tail.py): every median
+    open-loop and stall run's p99 and p99.9 split into the generator, the server's stages and
+    what lies outside the server."""
+    pts = []
+    for k in sorted(ser, key=lambda k: ([g[0] for g in GROUPS].index(k[0]) if k[0] in GROUP_INFO
+                                        else 99, k[2], k[3])):
+        if not (k[0].startswith("open") or k[0] == "stall") or not ser[k].get("med"):
+            continue
+        res, after, before, sched = report_tail.inputs(d, ser[k]["med"])
+        if after is None:
+            continue
+        pts.append(("%s %s" % (k[0], k[2]), report_tail.tail_point(res, after, before, sched)))
+    return report_tail.section(pts)
 
 
 # ---- plots -------------------------------------------------------------------------------------
@@ -730,6 +688,7 @@ def report(d, out_md):
     except OSError:
         pass
     L += limits(d, ser, meta)
+    L += tail_section(d, ser)
     L += ["## Systems and configurations", ""]
     L += ["| system | durable | fast |", "|---|---|---|"]
     for sysname in ("ringq", "beanstalkd", "redis", "jetstream"):
@@ -759,7 +718,6 @@ def report(d, out_md):
                         (g[0] == first_open and n == "cdf-open") or \
                         (g[0] == "rpc" and n in ("throughput-rpc", "cdf-rpc")):
                     L += ["![%s](%s/%s.svg)" % (n, rel, n), ""]
-    L += stage_table(d, ser)
     if errs:
         L += ["Plots: " + "; ".join(errs), ""]
     if notes.items:

@@ -101,16 +101,16 @@ def read_sched(path):
 
 
 def read_fsyncs(path):
-    """From a saved /metrics text: dict(count, sum_s, p99_s, enqueued) of ringqd's commit fsyncs
-    (ringq_fsync_seconds) and tasks enqueued (ringq_queue_tasks_enqueued_total, every queue) over
-    the server's life; None when the file is missing. p99_s is the bound of the bucket holding the
-    99th percentile (None past the last finite bucket)."""
+    """From a saved /metrics text: dict(count, sum_s, p99_s, p999_s, enqueued) of ringqd's commit
+    fsyncs (ringq_fsync_seconds) and tasks enqueued (ringq_queue_tasks_enqueued_total, every
+    queue) over the server's life; None when the file is missing. p99_s and p999_s are the bounds
+    of the buckets holding the 99th and 99.9th percentiles (None past the last finite bucket)."""
     try:
         with open(path) as f:
             text = f.read()
     except OSError:
         return None
-    out = {"count": 0.0, "sum_s": 0.0, "p99_s": None, "enqueued": 0.0}
+    out = {"count": 0.0, "sum_s": 0.0, "p99_s": None, "p999_s": None, "enqueued": 0.0}
     buckets = []
     for line in text.splitlines():
         if line.startswith("#") or " " not in line:
@@ -129,10 +129,11 @@ def read_fsyncs(path):
             out["sum_s"] = v
         elif head.startswith("ringq_queue_tasks_enqueued_total"):
             out["enqueued"] += v
-    for le, c in sorted(buckets):
-        if out["count"] and c >= 0.99 * out["count"]:
-            out["p99_s"] = le if le != float("inf") else None
-            break
+    for key, q in (("p99_s", 0.99), ("p999_s", 0.999)):
+        for le, c in sorted(buckets):
+            if out["count"] and c >= q * out["count"]:
+                out[key] = le if le != float("inf") else None
+                break
     return out
 
 
@@ -140,7 +141,8 @@ def point_limits(res, column, fsyncs=None, sched=None):
     """One e2e point's accounting from its ringq-bench JSON `res` (server_cpu_us_per_task,
     client_cpu_us_per_task, server_cpu_s, client_cpu_util, duration_s, tasks_per_s), the
     read_fsyncs of its /metrics (durable ringqd only) and its read_sched. Returns a dict: tput,
-    srv_us, srv_util, cli_us, cli_util, per_fsync, fsync_mean_s, fsync_p99_s, ceil {side: tasks/s},
+    srv_us, srv_util, cli_us, cli_util, per_fsync, fsync_mean_s, fsync_p99_s, fsync_p999_s,
+    ceil {side: tasks/s},
     binds (the side with the smallest ceiling, or None), share (tput over that ceiling), limit (a
     short verdict: the side, "the machine" or "round trips"), why (its evidence)."""
     res = res or {}
@@ -148,6 +150,7 @@ def point_limits(res, column, fsyncs=None, sched=None):
     p = {"tput": num("tasks_per_s"), "srv_us": num("server_cpu_us_per_task"),
          "cli_us": num("client_cpu_us_per_task"), "cli_util": num("client_cpu_util"),
          "srv_util": None, "per_fsync": None, "fsync_mean_s": None, "fsync_p99_s": None,
+         "fsync_p999_s": None,
          "ceil": {}, "binds": None, "share": None, "limit": "-", "why": "", "sched": sched}
     dur, scpu = num("duration_s"), num("server_cpu_s")
     if dur and scpu is not None:
@@ -160,6 +163,7 @@ def point_limits(res, column, fsyncs=None, sched=None):
         p["per_fsync"] = fsyncs["enqueued"] / fsyncs["count"]
         p["fsync_mean_s"] = fsyncs["sum_s"] / fsyncs["count"]
         p["fsync_p99_s"] = fsyncs["p99_s"]
+        p["fsync_p999_s"] = fsyncs.get("p999_s")
         if p["fsync_mean_s"] > 0:
             p["ceil"]["fdatasync"] = FSYNC_IN_FLIGHT_MAX * p["per_fsync"] / p["fsync_mean_s"]
     if not p["ceil"] or not p["tput"]:
@@ -223,7 +227,7 @@ def _us(v_s):
 TABLE_HEAD = ["system", "x", "tasks/s", "server µs/task (CPU used)",
               "generator µs/task (CPU used)", "CPU S / CPU C busy (steal)",
               "CPU S: server on CPU / other processes", "server waited for a CPU (io-wq)",
-              "fdatasync mean / p99 (tasks each)", "ceiling: server / generator / fdatasync",
+              "fdatasync mean / p99 / p99.9 (tasks each)", "ceiling: server / generator / fdatasync",
               "binds"]
 
 
@@ -242,7 +246,8 @@ def table_row(sysname, x, p):
         wait = "%.2f s/s (%.2f)" % (sc["server_wait"], sc.get("io_wait") or 0.0)
     fs = "-"
     if p["per_fsync"] is not None:
-        fs = "%s / ≤ %s (%.1f)" % (_us(p["fsync_mean_s"]), _us(p["fsync_p99_s"]), p["per_fsync"])
+        fs = "%s / ≤ %s / ≤ %s (%.1f)" % (_us(p["fsync_mean_s"]), _us(p["fsync_p99_s"]),
+                                          _us(p["fsync_p999_s"]), p["per_fsync"])
     ceil = " / ".join(_n(p["ceil"].get(s)) for s in SIDES)
     binds = "**%s**" % p["limit"] if p["binds"] else "-"
     if p["why"]:

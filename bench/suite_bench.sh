@@ -19,9 +19,13 @@
 #               $OPEN_SIZES (groups open-s<N>; "p99 enqueue-to-start at half of peak load"). The
 #               peak at $SIZE is ringq's best e2e-b1 in that column; at any other size a closed
 #               loop at $OPEN_PEAK_POINTS with that payload measures it first (groups peak-s<N>).
-#               Each run's /metrics (stage and loop-stall histograms) is saved beside its JSON.
+#               Each run's /metrics (stage, loop-turn and fdatasync histograms) is saved beside
+#               its JSON twice: when ringq-bench's warm-up ends (ID.metrics0) and after the run
+#               (ID.metrics); the report splits each p99 and p99.9 over the window between them
+#               (bench/report_tail.py: the generator, the server's stages, outside the server).
 #   stall       ringq only: one $STALL_S s open-loop run at half of peak ($SIZE) per column, then
-#               the shard loop-stall histogram from /metrics: stalls over 5 ms and the largest
+#               the shard loop-turn histograms over its window (the same two scrapes): turns over
+#               5 ms, the largest, and how many were on CPU or waiting for one
 #   enqueue-b1  enqueue only, batch 1, at $ENQ_POINTS;  enqueue-batch: batch $BATCH at $ENQ_BATCH_POINTS
 #   drain       $DRAIN_PRELOAD tasks preloaded, then drained by $DRAIN_WORKERS workers
 #   rpc         ringqd --threads 1 vs bench/peers/greeter_server (--api sync and callback) at $RPC_POINTS
@@ -189,12 +193,29 @@ run_drain() {
     bench_point drain "$1" "$2" drain "$DRAIN_WORKERS" $((RUN_TMO + 600)) -- --preload "$DRAIN_PRELOAD" \
         --workers "$DRAIN_WORKERS" --credits 256 --batch "$BATCH" --conns 4 --inflight 4
 }
+# scrape_metrics FILE: the running ringqd's /metrics (ADDR) into FILE.
+scrape_metrics() {
+    if have curl; then
+        curl -sf --max-time 10 -o "$1" "http://$ADDR/metrics"
+        return
+    fi
+    "$PY" -c 'import sys, urllib.request
+open(sys.argv[2], "wb").write(urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=10).read())' \
+        "$ADDR" "$1" 2>/dev/null
+}
 # save_metrics ID (bench_point's AFTER_RUN): a ringq run's /metrics, beside its JSON.
 save_metrics() {
     case $sys in ringq | ringq-stream) ;; *) return 0 ;; esac
-    "$PY" -c 'import sys, urllib.request
-open(sys.argv[2], "wb").write(urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=10).read())' \
-        "$ADDR" "$OUT_DIR/raw/$1.metrics" 2>/dev/null || log "could not read /metrics of $1"
+    scrape_metrics "$OUT_DIR/raw/$1.metrics" || log "could not read /metrics of $1"
+}
+# window_metrics ID (bench_point's DURING_RUN): /metrics when ringq-bench's warm-up ends, the
+# measured window's start (ID.metrics0): the report takes the window's stage, loop-turn and
+# fdatasync histograms as ID.metrics minus this. Timed from ringq-bench's start, so the window it
+# marks also holds ringq-bench's connect and setup time (milliseconds) and, at the end, its
+# teardown.
+window_metrics() {
+    sleep "$WARMUP_S"
+    scrape_metrics "$OUT_DIR/raw/$1.metrics0" || log "could not read /metrics of $1 at the window's start"
 }
 open_peak() { # open_peak COLUMN SIZE: ringq's e2e batch-1 peak at that payload size (0: none)
     local p c i pk
@@ -221,7 +242,7 @@ run_open() { # run_open COLUMN: ringq only, half of ringq's peak in that column,
         fi
         rate=$((peak / 2))
         meta "open.rate.$1.s$n" "$rate"
-        AFTER_RUN=save_metrics bench_point "open-s$n" ringq "$1" e2e $((c * i)) "$RUN_TMO" -- \
+        AFTER_RUN=save_metrics DURING_RUN=window_metrics bench_point "open-s$n" ringq "$1" e2e $((c * i)) "$RUN_TMO" -- \
             --size "$n" --rate "$rate" --batch 1 --conns "$c" --inflight "$i" --workers "$E2E_WORKERS" \
             --credits "$(credits_for "$c" "$i" 1)"
     done
@@ -236,7 +257,7 @@ run_stall() { # run_stall COLUMN: one STALL_S s open-loop run, /metrics saved (l
     fi
     meta "stall.rate.$1" "$rate"
     c=$(conns_of "$OPEN_POINT"); i=$(infl_of "$OPEN_POINT")
-    REPS=1 DURATION_S=$STALL_S AFTER_RUN=save_metrics bench_point stall ringq "$1" e2e $((c * i)) \
+    REPS=1 DURATION_S=$STALL_S AFTER_RUN=save_metrics DURING_RUN=window_metrics bench_point stall ringq "$1" e2e $((c * i)) \
         $((RUN_TMO + STALL_S)) -- --rate "$rate" --batch 1 --conns "$c" --inflight "$i" \
         --workers "$E2E_WORKERS" --credits "$(credits_for "$c" "$i" 1)"
 }
@@ -337,7 +358,7 @@ for n in $OPEN_SIZES; do
     meta "xdesc.peak-s$n" "C × I producer requests in flight (points $OPEN_PEAK_POINTS)"
 done
 meta open_sizes "$OPEN_SIZES"
-meta desc.stall "One $STALL_S s open-loop run on ringq at half of its $SIZE-byte peak (the open-s$SIZE rate); the shard's loop-stall histogram (\`ringq_loop_stall_seconds\`: wake-up to the next wait, per loop iteration) is read from /metrics after it."
+meta desc.stall "One $STALL_S s open-loop run on ringq at half of its $SIZE-byte peak (the open-s$SIZE rate); the shard's loop-stall histogram (\`ringq_loop_stall_seconds\`: wake-up to the next wait, per loop iteration) and its split of the turns of 1 ms or more into time on CPU and time waiting for one (\`ringq_loop_stall_oncpu_seconds\`, \`ringq_loop_stall_preempted_seconds\`) are read over the window, from /metrics scraped when the warm-up ends and after the run."
 meta xdesc.stall "connections × in-flight cap"
 meta stall_s "$STALL_S"
 meta desc.enqueue-b1 "Producers only: C connections × I single-task enqueues in flight; the backlog grows."

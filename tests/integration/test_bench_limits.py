@@ -1,9 +1,19 @@
-"""bench/report.py's "What limits each throughput target" (bench/report_limits.py): from a small
-synthetic results directory (runs.tsv, meta.tsv, ringq-bench JSON, the /metrics and the
-cpu_sample lines the suite saves beside each run), the ceilings of each side, which one binds,
-and what a missed target would take. Numbers are made up to hit each branch; none is a real run."""
+"""bench/report.py's "What limits each throughput target" (bench/report_limits.py) and "What
+holds each latency target" (bench/report_tail.py).
+
+LimitsReport and LimitsFunctions: a small synthetic results directory (runs.tsv, meta.tsv,
+ringq-bench JSON, the /metrics and the cpu_sample lines the suite saves beside each run), the
+ceilings of each side, which one binds, and what a missed target would take. Numbers are made up
+to hit each branch; none is a real run.
+
+TailFromARealRun: the files of a real short suite run (bench_limits_run/, trimmed: see its
+README.md): every open-loop p99 row and both stall rows measured, each naming what holds it,
+counted over the window between the two /metrics scrapes; the expected figures are computed
+here from those files."""
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,6 +22,7 @@ import unittest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import report_limits as RL  # noqa: E402
+import report_tail as RT  # noqa: E402
 
 DURATION_S = 5.0
 
@@ -171,7 +182,7 @@ class LimitsReport(unittest.TestCase):
         self.assertEqual(row[5], "0.95 / 0.50 (0.00 / 0.00)")
         self.assertEqual(row[6], "0.85 / 0.10")
         self.assertEqual(row[7], "0.02 s/s (0.00)")
-        self.assertEqual(row[8], "250 µs / ≤ 1.00 ms (20.0)")
+        self.assertEqual(row[8], "250 µs / ≤ 1.00 ms / ≤ 1.00 ms (20.0)")
         self.assertEqual(self.durable[("ringq", 64)][7], "0.50 s/s (0.40)")
 
     def test_missed_targets_say_what_they_would_take(self):
@@ -259,6 +270,208 @@ class LimitsFunctions(unittest.TestCase):
         self.assertNotIn("fdatasync", RL.point_limits(result(1000, 10, 10), "fast", fs)["ceil"])
         self.assertAlmostEqual(
             RL.point_limits(result(1000, 10, 10), "durable", fs)["ceil"]["fdatasync"], 20000.0)
+
+
+# ---- the latency targets, from a real run ----------------------------------------------------------
+
+RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_limits_run")
+
+
+def report_of(d):
+    """report.py's Markdown for results directory d (a copy: the report writes its plot data
+    there), without gnuplot."""
+    with open(os.path.join(d, "meta.tsv")) as f:
+        meta = f.read()
+    with open(os.path.join(d, "meta.tsv"), "w") as f:
+        f.write(re.sub(r"(?m)^gnuplot\t.*$", "gnuplot\tno", meta))
+    out = d + ".md"
+    p = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "report.py"), "report", d,
+                        out], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("report.py failed: %s" % p.stderr)
+    with open(out) as f:
+        return f.read()
+
+
+def target_rows(md):
+    """{target text: (measured, verdict)} of the report's issue targets table."""
+    rows = {}
+    for ln in md.split("## Issue targets", 1)[1].split("\n## ", 1)[0].split("\n"):
+        if ln.startswith("| ") and not ln.startswith("| target"):
+            c = [x.strip() for x in ln.strip().strip("|").split(" | ")]
+            rows[c[0]] = (c[1], c[2])
+    return rows
+
+
+def secs(text):
+    """A report figure ("2.16 ms", "986 µs", "1.20 s") in seconds."""
+    v, unit = text.split()
+    return float(v) * {"µs": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+
+
+def counts(path, name):
+    """(count, observations <= 5 ms) of histogram `name` in a /metrics file, read here."""
+    c = le5 = 0.0
+    with open(path) as f:
+        for ln in f:
+            if ln.startswith(name + "_count "):
+                c = float(ln.split()[1])
+            elif ln.startswith(name + '_bucket{le="0.005"}'):
+                le5 = float(ln.split()[1])
+    return c, le5
+
+
+def runs_of(group_prefix):
+    with open(os.path.join(RUN, "runs.tsv")) as f:
+        rows = [ln.rstrip("\n").split("\t") for ln in f if ln.strip()]
+    return [r for r in rows if r[0].startswith(group_prefix)]
+
+
+@unittest.skipUnless(os.path.isdir(RUN), "no recorded run in " + RUN)
+class TailFromARealRun(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.d = os.path.join(cls.tmp.name, "run")
+        shutil.copytree(RUN, cls.d)
+        cls.md = report_of(cls.d)
+        cls.rows = target_rows(cls.md)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def open_rows(self):
+        return {k: v for k, v in self.rows.items() if k.startswith("p99 enqueue-to-start")}
+
+    def test_every_open_row_is_measured_and_names_what_holds_it(self):
+        rows = self.open_rows()
+        sizes = [r[0][len("open-s"):] for r in runs_of("open-s")]
+        self.assertEqual(len(rows), 2 * len(set(sizes)), rows.keys())
+        for what, (meas, verdict) in rows.items():
+            self.assertNotEqual(verdict, "**NOT MEASURED**", what)
+            self.assertRegex(meas, r"p99 [0-9.]+ (µs|ms), p99\.9 [0-9.]+ (µs|ms)", what)
+            self.assertIn("; p99 held by **", meas, what)
+            self.assertIn("; p99.9 held by **", meas, what)
+            self.assertNotIn("whole life", meas, what)  # the window's start was scraped
+
+    def test_the_part_named_is_the_largest(self):
+        """In the section's table, the part that holds each quantile is the largest of the
+        stages' and outside's figures printed beside it; the e2e figures are the JSON's."""
+        sec = self.md.split("## What holds each latency target", 1)[1].split("\n## ", 1)[0]
+        lines = [ln for ln in sec.split("\n") if ln.startswith("| ")]
+        head = [c.strip() for c in lines[0].strip("|").split(" | ")]
+        body = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines[1:]]
+        self.assertEqual(len(body), len(runs_of("open-s")) + len(runs_of("stall")))
+        parts = [h for h in head if h.startswith(("enq ", "work "))] + ["outside the server"]
+        for row in body:
+            cell = dict(zip(head, row))
+            for i, q in enumerate(("p99", "p99.9")):
+                vals = {h: secs(cell[h].split(" / ")[i]) for h in parts if cell[h] != "-"}
+                named = cell["holds the " + q]
+                m = re.match(r"\*\*(.+?)\*\* \(", named)
+                self.assertIsNotNone(m, named)
+                name = m.group(1)
+                # `outside` is named after the late sends when they are in the quantile.
+                key = "outside the server" if name.startswith(("outside", "late sends")) else name
+                self.assertEqual(vals[key], max(vals.values()), (row[0], q, named))
+            e2e = [secs(x) for x in cell["e2e p99 / p99.9"].split(" / ")]
+            group, col = row[0].split()[:2]
+            run = next(r for r in runs_of(group) if r[0] == group and r[2] == col)
+            with open(os.path.join(RUN, run[6])) as f:
+                res = json.load(f)
+            for v, k in zip(e2e, ("p99", "p999")):
+                self.assertAlmostEqual(v, res["latency_us"][k] / 1e6, delta=max(0.006 * v, 1e-6))
+
+    def test_stall_rows_count_the_window(self):
+        for r in runs_of("stall"):
+            base = os.path.join(RUN, r[6][:-len(".json")])
+            c1, u1 = counts(base + ".metrics", "ringq_loop_stall_seconds")
+            c0, u0 = counts(base + ".metrics0", "ringq_loop_stall_seconds")
+            what = next(k for k in self.rows if k.startswith("no shard loop stall") and
+                        "--fsync %s" % ("always" if r[2] == "durable" else "never") in k)
+            meas, verdict = self.rows[what]
+            over = int((c1 - u1) - (c0 - u0))
+            self.assertTrue(meas.startswith("%d of %s loop turns over 5 ms in the window" % (
+                over, "{:,.0f}".format(c1 - c0))), meas)
+            self.assertEqual(verdict, "**MET**" if over == 0 else "**NOT MET**")
+            if over:
+                on = counts(base + ".metrics", "ringq_loop_stall_oncpu_seconds")
+                on0 = counts(base + ".metrics0", "ringq_loop_stall_oncpu_seconds")
+                self.assertIn("limit: **", meas)
+                self.assertIn("%d with over 5 ms on CPU" % ((on[0] - on[1]) - (on0[0] - on0[1])),
+                              meas)
+
+    def test_without_the_window_start_it_says_whole_life(self):
+        with tempfile.TemporaryDirectory() as t:
+            d = os.path.join(t, "run")
+            shutil.copytree(RUN, d)
+            for f in os.listdir(os.path.join(d, "raw")):
+                if f.endswith(".metrics0"):
+                    os.unlink(os.path.join(d, "raw", f))
+            md = report_of(d)
+        rows = target_rows(md)
+        for r in runs_of("stall"):
+            c1, u1 = counts(os.path.join(RUN, r[6][:-len(".json")]) + ".metrics",
+                            "ringq_loop_stall_seconds")
+            what = next(k for k in rows if k.startswith("no shard loop stall") and
+                        "--fsync %s" % ("always" if r[2] == "durable" else "never") in k)
+            self.assertTrue(rows[what][0].startswith("%d of %s loop turns over 5 ms (whole life" % (
+                c1 - u1, "{:,.0f}".format(c1))), rows[what][0])
+        self.assertIn("(whole life)", md)
+
+    def test_a_missed_throughput_row_names_what_binds(self):
+        rows = {k: v for k, v in self.rows.items() if k.startswith(("durable e2e, one task",
+                                                                    "fast e2e batch 1"))}
+        self.assertTrue(rows)
+        for what, (meas, verdict) in rows.items():
+            if verdict == "**NOT MET**":
+                self.assertRegex(meas, r"; ringq(-stream)? binds: \*\*(server CPU|generator CPU|"
+                                 r"fdatasync|the machine|round trips)\*\* \(", what)
+
+    def test_durable_rows_read_ringqd_own_fdatasyncs(self):
+        for what, (meas, _) in self.open_rows().items():
+            if "--fsync always" in what:
+                self.assertIn("ringqd's own fdatasyncs in the window: p99 ", meas)
+
+
+class StallSplitFromARealRun(unittest.TestCase):
+    """sample-r2's --fsync never stall run (extra/, its loop-turn lines only): one turn over 5 ms
+    in the window, neither its time on CPU nor its wait for one over 5 ms alone."""
+    BASE = os.path.join(RUN, "extra", "r2-stall.ringq.fast.x512.r1")
+
+    @unittest.skipUnless(os.path.exists(BASE + ".metrics"), "no recorded run")
+    def test_a_turn_neither_part_of_which_is_over_5_ms(self):
+        after, before = RT.read_hists(self.BASE + ".metrics"), RT.read_hists(self.BASE + ".metrics0")
+        sp = RT.stall_point(after, before)
+        d = lambda name: [a - b for a, b in zip(counts(self.BASE + ".metrics", name),
+                                                 counts(self.BASE + ".metrics0", name))]
+        c, u = d("ringq_loop_stall_seconds")
+        on, pre = d("ringq_loop_stall_oncpu_seconds"), d("ringq_loop_stall_preempted_seconds")
+        self.assertEqual(sp["over"], c - u)
+        self.assertEqual((sp["oncpu"], sp["preempted"]), (on[0] - on[1], pre[0] - pre[1]))
+        self.assertGreater(sp["over"], 0)
+        self.assertEqual((sp["oncpu"], sp["preempted"]), (0, 0))
+        self.assertEqual(sp["limit"], "on CPU and waiting for it together (neither part alone "
+                         "over 5 ms)")
+
+
+class TailFunctions(unittest.TestCase):
+    H = [[(0.001, 50.0), (0.0025, 90.0), (0.005, 99.0), (float("inf"), 100.0)], 100.0, 0.2]
+
+    def test_quantile_interpolates_inside_the_bucket(self):
+        self.assertAlmostEqual(RT.quantile(self.H, 0.5), 0.001)
+        self.assertAlmostEqual(RT.quantile(self.H, 0.7), 0.001 + 0.0015 * 0.5)
+        self.assertEqual(RT.quantile(self.H, 0.999), float("inf"))
+        self.assertIsNone(RT.quantile([[], 0.0, 0.0], 0.99))
+
+    def test_window_subtracts_bucket_by_bucket(self):
+        before = {("x", ""): [[(0.001, 40.0), (0.0025, 40.0), (0.005, 40.0),
+                               (float("inf"), 40.0)], 40.0, 0.01]}
+        w = RT.window({("x", ""): self.H}, before)[("x", "")]
+        self.assertEqual(w[1], 60.0)
+        self.assertEqual(RT.over(w, 0.005), 1.0)
+        self.assertAlmostEqual(RT.quantile(w, 0.5), 0.001 + 0.0015 * 20 / 40)
 
 
 if __name__ == "__main__":

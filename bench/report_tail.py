@@ -1,0 +1,364 @@
+"""bench/report_tail.py: what holds each latency target of issue 19 (open-loop p99 at half of
+peak, no shard loop stall over 5 ms), for bench/report.py (the section "What holds each latency
+target" and the verdict rows).
+
+Inputs, all saved by bench/suite_bench.sh beside each open-loop and stall run's JSON:
+  ID.metrics0  ringqd's /metrics scraped when ringq-bench's warm-up ends (the window's start)
+  ID.metrics   ... scraped after ringq-bench exited (the window's end, plus its teardown)
+  ID.sched     bench_lib.sh cpu_sample lines (report_limits.read_sched)
+The window's histograms are the difference of the two scrapes (without ID.metrics0: the whole
+server life, warm-up included, and the report says so).
+
+The end-to-end latency (ringq-bench: the worker receives the task minus its SCHEDULED send time)
+is split into
+  generator   its sends' lateness: the share of sends that left over 1 ms after their slot
+              (late_share), waiting for the in-flight cap (the server behind: late_cap_share) or
+              behind the generator's own schedule (late_gen_share). ringq-bench counts late sends,
+              it keeps no lateness histogram: with a share over 1 % (p99; 0.1 %: p99.9) the late
+              sends are in the quantile, and their lateness is inside `outside` below.
+  server      the stages a task crosses in ringqd (ringq_stage_seconds; docs/operations.md
+              "Stage latencies"): enqueue receive, decode, append, commit (durable only), then
+              the Work stream's deliver and send (those two counted once per delivered batch).
+  outside     end-to-end minus the sum of the stages: the network both ways, the wake-ups of the
+              server and of the worker, and the gaps between stages (a committed task waiting
+              for the serve pass).
+Quantiles do not add. Each stage's p99 is computed alone (interpolated inside its bucket, as
+Prometheus' histogram_quantile does; buckets 1-2.5-5 per decade); their sum is what the server
+would take if every stage were at its p99 at once, so it overstates the server's part of one
+task's p99 and `outside` (e2e p99 minus that sum, at least 0) understates the rest. The part that
+holds the tail is the largest of the stages' p99s and `outside`; `outside` is named after the late
+sends when they are in the quantile (the in-flight cap: the server fell behind the offered rate;
+or the generator's own schedule), since then it holds their lateness too.
+"""
+import os
+
+import report_limits as RL
+
+# The stages of one task's path, in order: (op, stage, short name).
+PATH = (("enqueue", "receive", "enq receive"), ("enqueue", "decode", "enq decode"),
+        ("enqueue", "append", "enq append"), ("enqueue", "commit", "enq commit"),
+        ("work", "deliver", "work deliver"), ("work", "send", "work send"))
+STALL_S = 0.005  # issue 19: no shard loop turn over 5 ms
+
+
+def read_hists(path):
+    """Every histogram of a saved /metrics text: {(name, labels without le): [buckets (le_s,
+    cumulative) sorted, count, sum]}; None when the file is missing or unreadable."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        head, val = line.rsplit(" ", 1)
+        try:
+            v = float(val)
+        except ValueError:
+            continue
+        name, _, labels = head.partition("{")
+        for kind in ("_bucket", "_sum", "_count"):
+            if name.endswith(kind):
+                break
+        else:
+            continue
+        base = name[:-len(kind)]
+        parts = [x for x in labels.rstrip("}").split(",") if x]
+        le = next((x[4:-1] for x in parts if x.startswith("le=")), None)
+        key = (base, ",".join(x for x in parts if not x.startswith("le=")))
+        h = out.setdefault(key, [[], 0.0, 0.0])
+        if kind == "_bucket" and le is not None:
+            h[0].append((float("inf") if le == "+Inf" else float(le), v))
+        elif kind == "_count":
+            h[1] = v
+        elif kind == "_sum":
+            h[2] = v
+    for h in out.values():
+        h[0].sort()
+    return out
+
+
+def window(after, before):
+    """The histograms of the window: `after` minus `before` (read_hists), bucket by bucket; a
+    family missing from `before` counts from 0. None without `after`."""
+    if after is None:
+        return None
+    if not before:
+        return after
+    out = {}
+    for key, (b, c, s) in after.items():
+        b0, c0, s0 = before.get(key, ([], 0.0, 0.0))
+        prev = dict(b0)
+        out[key] = [[(le, v - prev.get(le, 0.0)) for le, v in b], c - c0, s - s0]
+    return out
+
+
+def quantile(h, q):
+    """Quantile q (s) of histogram h ([buckets, count, sum]), interpolated linearly inside its
+    bucket; inf when it lies past the last finite bound; None when h is empty."""
+    if not h or h[1] <= 0:
+        return None
+    rank, lo, below = q * h[1], 0.0, 0.0
+    for le, c in h[0]:
+        if c >= rank:
+            if le == float("inf"):
+                return float("inf")
+            return lo + (le - lo) * ((rank - below) / (c - below) if c > below else 1.0)
+        lo, below = le, c
+    return None
+
+
+def over(h, bound_s):
+    """Observations of h over bound_s (count minus the bucket at that bound)."""
+    if not h:
+        return None
+    under = max((c for le, c in h[0] if le <= bound_s * (1 + 1e-9)), default=0.0)
+    return h[1] - under
+
+
+def largest(h):
+    """The bucket holding h's largest observation, as text: "in (a, b]" or "> a"; "-" if none."""
+    prev_le, prev_c, top = 0.0, 0.0, None
+    for le, c in (h or [[]])[0]:
+        if c > prev_c:
+            top = (prev_le, le)
+        prev_le, prev_c = le, c
+    if top is None:
+        return "-"
+    if top[1] == float("inf"):
+        return "> %s" % fmt_s(top[0])
+    return "in (%s, %s]" % (fmt_s(top[0]), fmt_s(top[1]))
+
+
+def fmt_s(v):
+    if v is None:
+        return "-"
+    if v == float("inf"):
+        return "> 2.5 s"
+    if v >= 1:
+        return "%.2f s" % v
+    if v >= 1e-3:
+        return "%.2f ms" % (v * 1e3)
+    return "%.0f µs" % (v * 1e6)
+
+
+def _machine(sc):
+    """(True when other processes and steal held the server's CPU, by report_limits' rule: at
+    least OTHERS_SHARE_MACHINE of it and no idle time left; its evidence as text)."""
+    if not sc or sc.get("server_busy") is None or sc.get("server_run") is None:
+        return False, ""
+    others = max(0.0, sc["server_busy"] - sc["server_run"]) + (sc.get("server_steal") or 0.0)
+    busy = sc["server_busy"] + (sc.get("server_steal") or 0.0)
+    ev = "CPU S %.2f busy, %.2f of it other processes and steal; the server's threads waited " \
+         "%.2f s/s for their CPU" % (sc["server_busy"], others, sc.get("server_wait") or 0.0)
+    return others >= RL.OTHERS_SHARE_MACHINE and busy >= RL.SATURATED_SHARE, ev
+
+
+def _late(res, q):
+    """The late sends in quantile q: (name, text) when over 1 - q of the sends left over 1 ms
+    after their slot (so they are in the quantile), else None. The name says what most of them
+    waited for: the in-flight cap (the server behind the offered rate; the producers' enqueue
+    round trip beside it) or the generator's own schedule."""
+    share, gen, cap = (res.get(k) for k in ("late_share", "late_gen_share", "late_cap_share"))
+    if not all(isinstance(v, (int, float)) for v in (share, gen, cap)) or share <= 1 - q:
+        return None
+    rt = (res.get("send_latency_us") or {}).get("p99")
+    text = "%.2f %% of sends left over 1 ms late: %.2f %% waiting for the in-flight cap%s, " \
+           "%.2f %% behind the generator's own schedule" % (
+               100 * share, 100 * cap, " (the producers' enqueue round trip p99 %s)" % fmt_s(
+                   rt / 1e6) if isinstance(rt, (int, float)) else "", 100 * gen)
+    if cap >= gen:
+        return ("late sends: the in-flight cap (the server behind the offered rate)", text)
+    return ("late sends: the generator's schedule", text)
+
+
+def tail_point(res, after, before=None, sched=None):
+    """One open-loop run's latency split: its ringq-bench JSON `res`, the read_hists of the
+    /metrics after the run and at the window's start (None: the whole life), its read_sched.
+    Returns a dict: e2e {q: s}, stages [(name, count, mean_s, {q: s})], server {q: sum of the
+    stages' quantiles}, outside {q: s}, late (late_share, late_cap_share, late_gen_share), turns
+    {q: s} (loop turns in the window), turns_over (turns over 5 ms), fsync {q: s, "n": count},
+    holder {q: (name, why)}, machine (bool), machine_why, whole_life (no window start)."""
+    res = res or {}
+    h = window(after, before) or {}
+    lat = res.get("latency_us") or {}
+    p = {"e2e": {}, "stages": [], "server": {}, "outside": {}, "holder": {}, "turns": {},
+         "fsync": {}, "whole_life": before is None,
+         "late": tuple(res.get(k) for k in ("late_share", "late_cap_share", "late_gen_share"))}
+    for q, k in ((0.99, "p99"), (0.999, "p999")):
+        v = lat.get(k)
+        p["e2e"][q] = v / 1e6 if isinstance(v, (int, float)) else None
+    for op, stage, name in PATH:
+        s = h.get(("ringq_stage_seconds", 'op="%s",stage="%s"' % (op, stage)))
+        if not s or s[1] <= 0:
+            continue
+        p["stages"].append((name, s[1], s[2] / s[1], {q: quantile(s, q) for q in (0.99, 0.999)}))
+    turns = h.get(("ringq_loop_stall_seconds", ""))
+    fs = h.get(("ringq_fsync_seconds", ""))
+    for q in (0.99, 0.999):
+        p["turns"][q] = quantile(turns, q)
+        if fs and fs[1] > 0:
+            p["fsync"][q] = quantile(fs, q)
+    p["turns_over"] = over(turns, STALL_S)
+    p["fsync"]["n"] = fs[1] if fs else 0
+    p["machine"], p["machine_why"] = _machine(sched)
+    p["sched"] = sched or {}
+    for q in (0.99, 0.999):
+        if not p["stages"] or p["e2e"][q] is None:
+            continue
+        p["server"][q] = sum(st[3][q] for st in p["stages"])
+        late = _late(res, q)
+        p["outside"][q] = max(0.0, p["e2e"][q] - p["server"][q])
+        parts = [(st[3][q], st[0], "its p%s" % _qn(q)) for st in p["stages"]]
+        how = "end to end minus the stages' sum %s" % fmt_s(p["server"][q])
+        if late:
+            # ringq-bench keeps no lateness histogram: the late sends' time is in `outside`.
+            parts.append((p["outside"][q], late[0], how + ", with the late sends (%s; this part "
+                          "also holds the network and wake-ups)" % late[1]))
+        else:
+            parts.append((p["outside"][q], "outside the server (network, wake-ups, gaps between "
+                          "stages)", how))
+        v, name, how = max(parts)
+        p["holder"][q] = (name, "%s: %s; end to end %s" % (how, fmt_s(v), fmt_s(p["e2e"][q])), v)
+    return p
+
+
+def stall_point(after, before=None, sched=None):
+    """One stall run's long turns in the window: dict(turns, over (turns over 5 ms), largest
+    (text), oncpu (long turns with over 5 ms on CPU), preempted (with over 5 ms waiting for a
+    CPU), long_n (turns of 1 ms or more, the split's), oncpu_s, preempted_s (their seconds),
+    machine, machine_why, limit (a short verdict), why) or None without /metrics."""
+    h = window(after, before)
+    if h is None or ("ringq_loop_stall_seconds", "") not in h:
+        return None
+    t = h[("ringq_loop_stall_seconds", "")]
+    on = h.get(("ringq_loop_stall_oncpu_seconds", ""))
+    pre = h.get(("ringq_loop_stall_preempted_seconds", ""))
+    p = {"turns": t[1], "over": over(t, STALL_S), "largest": largest(t),
+         "oncpu": over(on, STALL_S), "preempted": over(pre, STALL_S),
+         "long_n": on[1] if on else None, "oncpu_s": on[2] if on else None,
+         "preempted_s": pre[2] if pre else None, "oncpu_largest": largest(on),
+         "whole_life": before is None}
+    p["machine"], p["machine_why"] = _machine(sched)
+    if not p["over"]:
+        p["limit"], p["why"] = "-", ""
+        return p
+    split = ""
+    if p["oncpu"] is not None and p["preempted"] is not None:
+        split = "%d with over 5 ms on CPU (ringqd's own work or a blocking call; the largest " \
+                "%s), %d with over 5 ms waiting for a CPU" % (p["oncpu"], p["oncpu_largest"],
+                                                              p["preempted"])
+        if p["long_n"] and p["oncpu_s"] is not None and p["preempted_s"] is not None and \
+                p["oncpu_s"] + p["preempted_s"] > 0:
+            split += "; of the %d turns of 1 ms or more, %.0f %% of the time waiting for a " \
+                     "CPU" % (p["long_n"], 100 * p["preempted_s"] /
+                              (p["oncpu_s"] + p["preempted_s"]))
+    if p["oncpu"]:
+        p["limit"] = "ringqd's own turns"
+    elif p["preempted"]:
+        p["limit"] = "the scheduler (waiting for a CPU)"
+    elif p["preempted"] is not None:
+        # Each turn over 5 ms had under 5 ms of each: its own work and a wait for the CPU.
+        p["limit"] = "on CPU and waiting for it together (neither part alone over 5 ms)"
+    else:
+        p["limit"] = "unattributed (no split histograms)"
+    p["why"] = "; ".join(x for x in (split, p["machine_why"]) if x)
+    return p
+
+
+def inputs(d, run):
+    """(res, after, before, sched) of one run of runs.tsv (report.read_runs' dict)."""
+    base = os.path.join(d, run["json"][:-len(".json")])
+    return (run["result"], read_hists(base + ".metrics"), read_hists(base + ".metrics0"),
+            RL.read_sched(base + ".sched"))
+
+
+# ---- the report's section -------------------------------------------------------------------------
+
+def _qn(q):
+    return "99" if q == 0.99 else "99.9"
+
+
+def _q2(d):
+    return "%s / %s" % (fmt_s(d.get(0.99)), fmt_s(d.get(0.999)))
+
+
+HEAD = ["run", "e2e p99 / p99.9", "sends > 1 ms late (cap / generator)"] + \
+    [n for _, _, n in PATH] + ["stages' sum", "outside the server", "loop turn p99 / p99.9",
+                               "fdatasync p99 / p99.9 (n)",
+                               "CPU S: ringqd / others; ringqd waited for it; CPU C busy",
+                               "holds the p99", "holds the p99.9"]
+
+
+def table_row(label, p):
+    stages = {st[0]: st for st in p["stages"]}
+    late = "-"
+    if all(isinstance(v, (int, float)) for v in p["late"]):
+        late = "%.2f %% (%.2f / %.2f)" % tuple(100 * v for v in p["late"])
+    row = [label + (" (whole life)" if p["whole_life"] else ""), _q2(p["e2e"]), late]
+    row += [_q2(stages[n][3]) if n in stages else "-" for _, _, n in PATH]
+    row += [_q2(p["server"]), _q2(p["outside"]), _q2(p["turns"])]
+    row.append("%s (%s)" % (_q2(p["fsync"]), RL._n(p["fsync"]["n"])) if p["fsync"]["n"] else "-")
+    sc = p["sched"]
+    if sc.get("server_run") is not None and sc.get("others") is not None:
+        row.append("%.2f / %.2f; %.2f s/s; %s" % (sc["server_run"], sc["others"] + (
+            sc.get("server_steal") or 0.0), sc.get("server_wait") or 0.0,
+            "%.2f" % sc["client_busy"] if sc.get("client_busy") is not None else "-"))
+    else:
+        row.append("-")
+    for q in (0.99, 0.999):
+        hd = p["holder"].get(q)
+        row.append("**%s** (%s)" % hd[:2] if hd else "-")
+    return row
+
+
+def section(points):
+    """points: [(label, tail_point)] of the open-loop and stall runs, in the report's order."""
+    if not points:
+        return []
+    L = ["## What holds each latency target", "",
+         "Each open-loop run's end-to-end p99 and p99.9 (ringq-bench, from the scheduled send "
+         "time) split into the generator's late sends, the server's stages on a task's path "
+         "(`ringq_stage_seconds` over the measured window: /metrics scraped when the warm-up ends "
+         "and after the run; each stage's quantile interpolated in its bucket, work deliver and "
+         "send counted per delivered batch) and what lies outside the server (end to end minus "
+         "the stages' sum: the network, wake-ups, gaps between stages). Quantiles do not add: "
+         "the stages' sum overstates the server's part of one task's p99, so `outside` is a low "
+         "estimate. The part that holds a quantile is the largest of the stages and `outside`; "
+         "when over 1 % (p99; 0.1 % for p99.9) of the sends left over 1 ms late, the late sends "
+         "are in that quantile and their lateness (ringq-bench keeps no histogram of it) is in "
+         "`outside`, which is then named after what most of them waited for: the in-flight cap "
+         "(the server behind the offered rate) or the generator's own schedule "
+         "(bench/report_tail.py). CPU S: the share of the server's CPU its threads ran and "
+         "other processes (steal included) took, and the server's threads' run-queue wait, over "
+         "ringq-bench's whole life (`raw/<run>.sched`): a server waiting for its CPU puts that "
+         "wait before the `receive` stage starts, i.e. outside the stages; CPU C (ringq-bench's, "
+         "every process on it counted) busy: a generator that is slow to read its workers' "
+         "connections puts that time outside the stages too.", "",
+         "| " + " | ".join(HEAD) + " |", "|" + "|".join(["---"] + ["---:"] * (len(HEAD) - 3) +
+                                                      ["---", "---"]) + "|"]
+    L += ["| " + " | ".join(table_row(lab, p)) + " |" for lab, p in points]
+    L.append("")
+    mach = ["- %s: %s" % (lab, p["machine_why"]) for lab, p in points if p["machine"]]
+    if mach:
+        L += ["Runs whose verdict the machine decided (other processes and steal held CPU S; over "
+              "ringq-bench's whole life):", ""] + mach + [""]
+    return L
+
+
+def open_note(p, q, limit_s):
+    """The short text a target row gets: what holds quantile q, whether that part alone is over
+    the target limit_s (µs), and whether the machine decided the run."""
+    hd = p["holder"].get(q)
+    if not hd:
+        return ""
+    s = "p%s held by **%s** (%s)" % (_qn(q), hd[0], hd[1])
+    if limit_s is not None and hd[2] > limit_s / 1e6:
+        s += ", alone over the target's %s" % fmt_s(limit_s / 1e6)
+    if p["whole_life"] and q == 0.99:
+        s += " (stages over the server's whole life: no /metrics at the window's start)"
+    if p["machine"] and q == 0.99:
+        s += "; **the machine decided** (%s)" % p["machine_why"]
+    return s
