@@ -91,6 +91,9 @@ struct q_stream {
     uint32_t nsubj, subj_cap, free_head;
     uint32_t *slots;
     uint32_t nslots;
+    /* The table position q_sidx_put used last: tried first (its bytes compared; a free entry
+     * has s == NULL), as producers repeat their subject. Past subj_cap: none. */
+    uint32_t subj_last;
     /* TTL deadlines: a min-heap by expires_ms (entries of removed messages stay until popped) */
     q_sttl *ttl;
     uint32_t nttl, ttl_cap;
