@@ -169,6 +169,7 @@ int q_stream_set_cfg(q_stream *s, const q_stream_cfg *c)
     s->cfg.name_len = s->name_len;
     s->cfg.subjects = s->subj_views;
     s->cfg.description = desc;
+    s->pub_subj_len = 0; /* what the old filters captured */
     /* Checked filters: cannot fail. */
     if (q_filter_set_init(&s->filters, s->subj_views, c->nsubjects, NULL) != Q_OK)
         s->filters.n = 0; /* a replay placeholder (no subjects yet): matches nothing */
@@ -279,6 +280,7 @@ void q_streams_unlink(q_part *p, q_stream *s)
     i = id_bound(ss, s->id);
     memmove(ss->by_id + i, ss->by_id + i + 1, (size_t)(ss->n - i - 1) * sizeof *ss->by_id);
     ss->n--;
+    if (ss->last_pub == s) ss->last_pub = NULL;
 }
 
 q_stream *q_stream_find(q_part *p, const char *name, size_t len)
@@ -313,8 +315,11 @@ uint32_t q_stream_count(const q_part *p) { return p->streams ? p->streams->n : 0
 q_stream *q_stream_capturing(q_part *p, const char *subject, size_t len)
 {
     q_streams *ss = p->streams;
+    if (ss && ss->last_pub && q_stream_subj_memo_is(ss->last_pub, subject, len))
+        return ss->last_pub; /* it captures the subject; filters never overlap */
     for (uint32_t i = 0; ss && i < ss->n; i++)
-        if (q_filter_set_match(&ss->by_name[i]->filters, subject, len, NULL)) return ss->by_name[i];
+        if (q_filter_set_match(&ss->by_name[i]->filters, subject, len, NULL))
+            return ss->last_pub = ss->by_name[i];
     return NULL;
 }
 

@@ -192,8 +192,13 @@ int q_sidx_put(q_stream *s, uint64_t seq, uint64_t off, const char *subj, uint32
         e->off = off;
         return 0;
     }
-    uint32_t k = q_ssubj_find(s, subj, slen);
-    if (k == Q_SNIL && (k = subj_add(s, subj, slen, seq)) == Q_SNIL) return -ENOMEM;
+    uint32_t k = s->subj_last; /* a producer's subject again: no hash, no probe */
+    if (k >= s->subj_cap || !s->subj[k].s || s->subj[k].len != slen ||
+        memcmp(s->subj[k].s, subj, slen) != 0) {
+        k = q_ssubj_find(s, subj, slen);
+        if (k == Q_SNIL && (k = subj_add(s, subj, slen, seq)) == Q_SNIL) return -ENOMEM;
+        s->subj_last = k;
+    }
     q_ssubj *ss = &s->subj[k];
     *e = (q_sent){.off = off, .subj = k, .size = size};
     if (ss->count == 0 || seq < ss->first) {

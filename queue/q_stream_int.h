@@ -15,6 +15,8 @@
 #ifndef Q_STREAM_INT_H
 #define Q_STREAM_INT_H
 
+#include <string.h>
+
 #include "queue/q_part_int.h"
 #include "queue/q_stream.h"
 
@@ -33,6 +35,10 @@ _Static_assert(Q_PART_QUEUES_MAX < Q_SDEDUP_NS, "queue indexes stay below the st
  * per partition (one a second for 68 years). */
 #define Q_STREAM_ID_MAX Q_SDEDUP_NS
 _Static_assert(Q_PART_STREAMS_MAX < Q_STREAM_ID_MAX, "stream ids fit beside the bit");
+
+/* Longest subject a stream remembers as checked (q_stream.pub_subj): producers' subjects are
+ * short; a longer one is checked on every publish, as before. */
+#define Q_STREAM_SUBJ_MEMO_BYTES 64u
 
 /* One index entry (24 bytes per sequence). */
 typedef struct q_sent {
@@ -65,6 +71,11 @@ struct q_stream {
     char *desc;
     q_filter_set filters;
     uint64_t subject_checks; /* subjects q_stream_publish checked (q_stream_subject_checks) */
+    /* The subject q_stream_publish checked last (valid and captured by filters): a publish of
+     * the same subject again skips the grammar check and the filter match, as a repeat within
+     * a batch does. pub_subj_len 0: none; cleared whenever the filters are set. */
+    char pub_subj[Q_STREAM_SUBJ_MEMO_BYTES];
+    uint32_t pub_subj_len;
     uint64_t created_ms;
     uint64_t cfg_rec; /* the latest STREAM record (pinned) */
     /* index */
@@ -80,6 +91,9 @@ struct q_stream {
     uint32_t nsubj, subj_cap, free_head;
     uint32_t *slots;
     uint32_t nslots;
+    /* The table position q_sidx_put used last: tried first (its bytes compared; a free entry
+     * has s == NULL), as producers repeat their subject. Past subj_cap: none. */
+    uint32_t subj_last;
     /* TTL deadlines: a min-heap by expires_ms (entries of removed messages stay until popped) */
     q_sttl *ttl;
     uint32_t nttl, ttl_cap;
@@ -95,10 +109,19 @@ typedef struct q_streams {
     q_stream **by_id;   /* the same streams sorted by id: records name streams by id */
     uint32_t n, cap;
     uint32_t next_id; /* above every id met (create, replay) */
+    /* q_stream_capturing's last answer, tried first (its pub_subj equal to the subject: that
+     * stream captures it, and no other can); NULL when unlinked. */
+    q_stream *last_pub;
     uint64_t ignored; /* replayed message records of unknown streams (deleted since) */
 } q_streams;
 
 extern const q_stream_hooks *q_stream_hooks_tab;
+
+/* Is subject (len bytes) the one s remembers as checked and captured (pub_subj)? */
+static inline bool q_stream_subj_memo_is(const q_stream *s, const char *subject, size_t len)
+{
+    return s->pub_subj_len && s->pub_subj_len == len && memcmp(s->pub_subj, subject, len) == 0;
+}
 
 /* ---- q_stream.c ---- */
 q_streams *q_streams_of(q_part *p, bool create);

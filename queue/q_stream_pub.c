@@ -23,12 +23,14 @@ static bool same_subject(const q_smsg_spec *a, const q_smsg_spec *b)
 }
 
 /* Message i's subject is valid and the stream captures it. The message before's, when equal,
- * was checked already: a batch of one subject is checked once (s->subject_checks counts the
- * checks made). */
+ * was checked already, and so was the one the stream remembers (the last subject it checked,
+ * s->pub_subj): a batch of one subject is checked once, and a producer's publishes of one
+ * subject once in all (s->subject_checks counts the checks made). */
 static q_status check_subject(q_stream *s, const q_smsg_spec *msgs, uint32_t i, q_err *err)
 {
     const q_smsg_spec *m = &msgs[i];
     if (i > 0 && same_subject(m, &msgs[i - 1])) return Q_OK;
+    if (q_stream_subj_memo_is(s, m->subject, m->subject_len)) return Q_OK;
     s->subject_checks++;
     q_err e;
     if (q_subject_check(m->subject, m->subject_len, &e))
@@ -38,6 +40,10 @@ static q_status check_subject(q_stream *s, const q_smsg_spec *msgs, uint32_t i, 
                       "message %u: subject %.*s is not captured by "
                       "stream %s",
                       i, (int)m->subject_len, m->subject, s->name);
+    if (m->subject_len <= sizeof s->pub_subj) {
+        memcpy(s->pub_subj, m->subject, m->subject_len);
+        s->pub_subj_len = m->subject_len;
+    }
     return Q_OK;
 }
 

@@ -171,6 +171,9 @@ bool q_filter_has_wildcard(const char *f, size_t len)
 
 bool q_filter_match(const char *filter, size_t flen, const char *subject, size_t slen)
 {
+    /* Equal bytes match (each token meets itself: a literal its equal, '*' one token, '>' the
+     * rest), which the walk below would also say: the usual stream captures its own name. */
+    if (flen == slen && memcmp(filter, subject, flen) == 0) return true;
     subj_iter fi = subj_iter_of(filter, flen), si = subj_iter_of(subject, slen);
     const char *ft, *st;
     size_t fl, sl;

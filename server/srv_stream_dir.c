@@ -18,8 +18,22 @@
 #define SDIR_OWNER 0
 /* Subjects remembered per shard (direct-mapped by q_subject_hash): publishers repeat their
  * subjects, so a lookup is usually one hash and one filter-set match instead of a walk over
- * every stream. 256 slots of 16 bytes; cleared at every directory change. */
+ * every stream, and a publish's (srv_sdir_route) one hash and a compare of the bytes it
+ * remembered checked. 256 slots of 72 bytes (18 KiB a shard); cleared at every directory
+ * change. */
 #define SDIR_CACHE_SLOTS 256u
+/* Longest subject a slot remembers by its bytes: producers' subjects are short; a longer one is
+ * checked and matched on every publish, as before. */
+#define SDIR_CACHE_SUBJECT_BYTES 52u
+
+/* One remembered subject: its hash and stream; with checked_len > 0, its bytes (checked valid
+ * by q_subject_check when they were put there). */
+typedef struct sdir_slot {
+    uint64_t hash;
+    const srv_sdir_ent *e;
+    uint32_t checked_len;
+    char subj[SDIR_CACHE_SUBJECT_BYTES];
+} sdir_slot;
 
 /* A shard's copy: sorted by name, touched only by its thread. The boot list is written by the
  * shard in its shard_init and only read (by every shard) after the start-up barrier. */
@@ -33,11 +47,9 @@ typedef struct sdir_shard {
     srv_sdir_op *head, *tail;
     /* A subject's hash -> the stream that captured it (a hit is checked by matching the
      * subject against that stream's filters: a subject belongs to at most one stream). */
-    struct {
-        uint64_t hash;
-        const srv_sdir_ent *e;
-    } cache[SDIR_CACHE_SLOTS];
+    sdir_slot cache[SDIR_CACHE_SLOTS];
     uint64_t lookups; /* srv_sdir_lookup calls (srv_sdir_lookups) */
+    uint64_t checks;  /* subjects srv_sdir_route checked (srv_sdir_subject_checks) */
 } sdir_shard;
 
 static sdir_shard g_dir[RT_SHARDS_MAX];
@@ -176,25 +188,53 @@ static sdir_shard *self_dir(void)
     return d;
 }
 
-const srv_sdir_ent *srv_sdir_lookup(const char *subject, size_t len)
+/* The stream capturing subject (hash h) in d, through its cache slot sl (filled on a miss). */
+static const srv_sdir_ent *dir_match(sdir_shard *d, const char *subject, size_t len, uint64_t h,
+                                     sdir_slot *sl)
 {
-    sdir_shard *d = self_dir();
-    d->lookups++;
-    uint64_t h = q_subject_hash(subject, len);
-    uint32_t slot = (uint32_t)(h % SDIR_CACHE_SLOTS);
-    const srv_sdir_ent *hit = d->cache[slot].e;
-    if (hit && d->cache[slot].hash == h && q_filter_set_match(&hit->subjects, subject, len, NULL))
-        return hit;
+    const srv_sdir_ent *hit = sl->e;
+    if (hit && sl->hash == h && q_filter_set_match(&hit->subjects, subject, len, NULL)) return hit;
     for (uint32_t i = 0; i < d->n; i++) {
         if (!q_filter_set_match(&d->ents[i]->subjects, subject, len, NULL)) continue;
-        d->cache[slot].hash = h;
-        d->cache[slot].e = d->ents[i];
+        *sl = (sdir_slot){.hash = h, .e = d->ents[i]};
         return d->ents[i];
     }
     return NULL;
 }
 
+const srv_sdir_ent *srv_sdir_lookup(const char *subject, size_t len)
+{
+    sdir_shard *d = self_dir();
+    d->lookups++;
+    uint64_t h = q_subject_hash(subject, len);
+    return dir_match(d, subject, len, h, &d->cache[h % SDIR_CACHE_SLOTS]);
+}
+
+q_status srv_sdir_route(const char *subject, size_t len, const srv_sdir_ent **out, q_err *e)
+{
+    sdir_shard *d = self_dir();
+    d->lookups++;
+    uint64_t h = q_subject_hash(subject, len);
+    sdir_slot *sl = &d->cache[h % SDIR_CACHE_SLOTS];
+    if (sl->e && sl->checked_len == len && sl->hash == h && memcmp(sl->subj, subject, len) == 0) {
+        *out = sl->e;
+        return Q_OK;
+    }
+    *out = NULL;
+    d->checks++;
+    q_status st = q_subject_check(subject, len, e);
+    if (st != Q_OK) return st;
+    *out = dir_match(d, subject, len, h, sl);
+    if (*out && sl->e == *out && len <= sizeof sl->subj) { /* checked, and sl names it */
+        memcpy(sl->subj, subject, len);
+        sl->checked_len = (uint32_t)len;
+    }
+    return Q_OK;
+}
+
 uint64_t srv_sdir_lookups(void) { return self_dir()->lookups; }
+
+uint64_t srv_sdir_subject_checks(void) { return self_dir()->checks; }
 
 const srv_sdir_ent *srv_sdir_find(const char *name, size_t len)
 {

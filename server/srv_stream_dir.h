@@ -70,9 +70,16 @@ srv_sdir_ent *srv_sdir_ent_new(const char *name, size_t name_len, uint32_t part,
 
 /* The stream capturing the (checked) subject, or NULL. */
 const srv_sdir_ent *srv_sdir_lookup(const char *subject, size_t len);
-/* Subject lookups (srv_sdir_lookup) this shard made since it started: what routing a publish
- * costs, counted (a batch of one subject makes one, test_srv_stream_pub). */
+/* The stream capturing `subject` once it is checked (q_subject_check): Q_OK with *out (NULL when
+ * no stream captures it), or INVALID_ARGUMENT with the reason in e. A subject this shard
+ * checked and routed before, with no directory change since, is found by its bytes alone: no
+ * check, no filter match (a producer's publishes of one subject). */
+q_status srv_sdir_route(const char *subject, size_t len, const srv_sdir_ent **out, q_err *e);
+/* Subject lookups (srv_sdir_lookup, srv_sdir_route) this shard made since it started: what
+ * routing a publish costs, counted (a batch of one subject makes one, test_srv_stream_pub). */
 uint64_t srv_sdir_lookups(void);
+/* Subjects srv_sdir_route checked (a miss of its memory) on this shard since it started. */
+uint64_t srv_sdir_subject_checks(void);
 /* The stream named `name`, or NULL. */
 const srv_sdir_ent *srv_sdir_find(const char *name, size_t len);
 /* Streams known to this shard. */

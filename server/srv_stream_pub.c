@@ -29,12 +29,11 @@ static pw_pb_bytes view(const void *p, size_t n) { return (pw_pb_bytes){(const u
 static q_status pub_subject(pw_pb_bytes subj, size_t i, const srv_sdir_ent **m, q_err *e)
 {
     q_err se;
-    if (q_subject_check(srv_chars(subj), subj.len, &se) != Q_OK) {
+    if (srv_sdir_route(srv_chars(subj), subj.len, m, &se) != Q_OK) {
         e->code = Q_INVALID_ARGUMENT;
         snprintf(e->msg, sizeof e->msg, "messages[%u].%.160s", (unsigned)(i & 0x3ff), se.msg);
         return e->code;
     }
-    *m = srv_sdir_lookup(srv_chars(subj), subj.len);
     if (*m) return Q_OK;
     e->code = Q_FAILED_PRECONDITION;
     snprintf(e->msg, sizeof e->msg, "messages[%zu]: no stream captures subject '%.*s'", i,

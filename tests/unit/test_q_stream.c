@@ -217,7 +217,8 @@ START_TEST(publish_checks_a_repeated_subject_once)
     for (int i = 0; i < 64; i++) b[i] = ts_spec(i % 2 ? "orders.us" : "orders.eu", "y");
     before = q_stream_subject_checks(s);
     ck_assert_int_eq(q_stream_publish(t.p, s, b, 64, T0 + 2, r, &commit, &e), Q_OK);
-    ck_assert_uint_eq(q_stream_subject_checks(s) - before, 64);
+    /* the first, orders.eu, is the subject the stream checked last (the batch before's) */
+    ck_assert_uint_eq(q_stream_subject_checks(s) - before, 63);
     ck_assert_uint_eq(q_stream_subject_last(s, "orders.us", 9, NULL), 128);
     uint64_t next = q_log_next(q_part_log(t.p));
     b[0] = ts_spec("orders.eu", "z");
@@ -226,6 +227,42 @@ START_TEST(publish_checks_a_repeated_subject_once)
     ck_assert_int_eq(q_stream_publish(t.p, s, b, 3, T0 + 3, r, &commit, &e), Q_FAILED_PRECONDITION);
     ck_assert_uint_eq(q_log_next(q_part_log(t.p)), next);
     ck_assert_uint_eq(q_stream_last_seq(s), 128);
+    tp_done(&t);
+}
+END_TEST
+
+/* A producer publishing one message at a time on one subject: the stream checks the subject
+ * once, not once per publish (it remembers the last subject it checked; it was 64 checks for
+ * 64 publishes). The memory goes with the filters: after an update that no longer captures the
+ * subject, a publish on it is refused with nothing written, and q_stream_capturing no longer
+ * names the stream. */
+START_TEST(publish_checks_a_producers_subject_once)
+{
+    tp t;
+    tp_open(&t, 1 << 20);
+    ts_cfg tc;
+    q_stream *s = ts_create(&t, ts_cfg_init(&tc, "orders", ORDERS), T0);
+    q_smsg_spec b = ts_spec("orders.eu", "x");
+    q_pub_result r;
+    uint64_t commit;
+    q_err e;
+    uint64_t before = q_stream_subject_checks(s);
+    for (int i = 0; i < 64; i++) {
+        ck_assert_ptr_eq(q_stream_capturing(t.p, "orders.eu", 9), s);
+        ck_assert_int_eq(q_stream_publish(t.p, s, &b, 1, T0 + 1, &r, &commit, &e), Q_OK);
+        ck_assert_uint_eq(r.seq, (uint64_t)i + 1);
+    }
+    ck_assert_uint_eq(q_stream_subject_checks(s) - before, 1);
+    const char *const us_only[] = {"orders.us", NULL};
+    ck_assert_int_eq(
+        q_stream_update(t.p, ts_cfg_init(&tc, "orders", us_only), T0 + 2, NULL, &commit, &e), Q_OK);
+    ck_assert_ptr_null(q_stream_capturing(t.p, "orders.eu", 9));
+    uint64_t next = q_log_next(q_part_log(t.p));
+    ck_assert_int_eq(q_stream_publish(t.p, s, &b, 1, T0 + 3, &r, &commit, &e),
+                     Q_FAILED_PRECONDITION);
+    ck_assert(strstr(e.msg, "not captured") != NULL);
+    ck_assert_uint_eq(q_log_next(q_part_log(t.p)), next);
+    ck_assert_uint_eq(q_stream_last_seq(s), 64);
     tp_done(&t);
 }
 END_TEST
@@ -456,6 +493,7 @@ int main(void)
                             streams_iterate_in_name_order,
                             publish_assigns_dense_seqs_and_reads_back,
                             publish_checks_a_repeated_subject_once,
+                            publish_checks_a_producers_subject_once,
                             next_walks_with_filters_and_time,
                             info_counts_subjects_with_a_filter,
                             update_keeps_name_and_retention_and_applies_limits,

@@ -22,6 +22,11 @@ static void on_answer(rq_pub_stream *s, void *ud, uint64_t request_id, const rq_
     answers *a = ud;
     a->n++;
     if (st->code || n != 1 || !acks || strcmp(stream, "orders") != 0 || st->message[0]) a->failed++;
+    /* each field of the ack as answer() wrote it (the answer is read in place: rq_pub_stream.c) */
+    else if (acks[0].seq != 100 + request_id || acks[0].duplicate ||
+             acks[0].receipt.partition != 3 || acks[0].receipt.offset != 4096 * request_id ||
+             acks[0].receipt.commit_seq != request_id || acks[0].receipt.level != 2)
+        a->failed++;
     a->last_id = request_id;
     if (acks && n) a->last_seq = acks[0].seq;
 }

@@ -196,6 +196,35 @@ START_TEST(publish_batch_of_one_subject_routes_once)
 }
 END_TEST
 
+static uint64_t checks_on_0(void)
+{
+    srv_shard_enter(ts_shard(&S, 0));
+    uint64_t n = srv_sdir_subject_checks();
+    srv_shard_enter(NULL);
+    return n;
+}
+
+/* A producer's batch-1 publishes of one subject on the origin: the subject is checked and
+ * matched against the stream's filters once, then found by its bytes in the shard's memory
+ * (it was a grammar check and a filter match per publish). Each publish still makes its one
+ * lookup, and every answer is OK. */
+START_TEST(publish_origin_checks_a_producers_subject_once)
+{
+    char name[32];
+    uint32_t sid = open_warm(name, sizeof name, 1, 1);
+    uint64_t before = checks_on_0(), looked = lookups_on_0();
+    for (uint64_t rid = 2; rid <= 17; rid++) {
+        send_batch(sid, rid, name, 1);
+        answer_ok(sid, rid, 1);
+    }
+    uint64_t n = checks_on_0() - before;
+    ck_assert_msg(n == 0, "16 batch-1 publishes of one subject made %llu subject checks",
+                  (unsigned long long)n);
+    ck_assert_uint_eq(lookups_on_0() - looked, 16);
+    close_and_stop(sid);
+}
+END_TEST
+
 int main(void)
 {
     ts_require_uring("test_srv_stream_pub"); /* exits 77 (skip) without io_uring */
@@ -204,6 +233,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, publish_owner_allocates_only_the_reply);
     tcase_add_test(tc, publish_batch_of_one_subject_routes_once);
+    tcase_add_test(tc, publish_origin_checks_a_producers_subject_once);
     tcase_add_test(tc, publish_origin_allocates_one_request_block);
     tcase_add_test(tc, publish_answer_is_sent_as_the_owner_encoded_it);
     suite_add_tcase(s, tc);
