@@ -553,21 +553,11 @@ static unsigned cqe_part(const ev_cqe *c, uint32_t *bytes)
 /* Completions collected by an earlier turn and not dispatched yet (it hit its time budget). */
 static bool batch_left(const ev_loop *loop) { return loop->batch_i < loop->batch_n; }
 
-/* Submits what is queued and, with DEFER_TASKRUN, lets the kernel post the completions it
- * deferred (they are only posted when the ring's thread enters the kernel to wait), without
- * blocking: one io_uring_enter for both (IORING_ENTER_GETEVENTS with no minimum). It was a
- * submit and then a zero-wait get_events, two system calls whenever SQEs were queued: at b1
- * `--fsync always` 0.43 io_uring_enter per task, for 0.18 sends and 0.06 fdatasyncs. */
-static int submit_nowait(ev_loop *loop)
-{
-    if (loop->defer_taskrun) return io_uring_submit_and_get_events(&loop->ring);
-    return io_uring_submit(&loop->ring);
-}
-
 bool ev_loop_has_events(ev_loop *loop)
 {
     if (batch_left(loop)) return true;
-    (void)submit_nowait(loop);
+    int r = io_uring_submit(&loop->ring);
+    if (loop->defer_taskrun && r >= 0) io_uring_get_events(&loop->ring);
     if (io_uring_cq_ready(&loop->ring) > 0) return true;
     const ev_timer *first = ev_timers_first(&loop->timers);
     return first && first->deadline_ns <= rt_now_ns();
@@ -657,7 +647,10 @@ int ev_loop_run_once(ev_loop *loop, bool block)
         }
         run_hooks(loop, EV_HOOK_AFTER_WAKE);
     } else {
-        r = submit_nowait(loop);
+        r = io_uring_submit(&loop->ring);
+        /* With DEFER_TASKRUN, completions are only posted when we enter the kernel to wait;
+         * a zero-wait get_events flushes pending task work without blocking. */
+        if (loop->defer_taskrun && r >= 0) r = io_uring_get_events(&loop->ring);
     }
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) return r;
 
