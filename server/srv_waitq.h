@@ -70,12 +70,11 @@ void srv_part_waitq_gc(srv_part *sp, srv_waitq *wq);
 /* Tasks one delivery pass leases and encodes before it gives the shard back (two claims of
  * WORK_DELIVER_BATCH, ~0.1-0.4 ms of the shard at 100 B-2 KiB). A pass used to run until the
  * credits or the ready tasks ran out: after a backlog, every worker's credits (the bench's
- * 4 x 256) in one mesh handler, the 5-18 ms handlers of s10-stalls
- * (bench/results/tail-2026-12-07-s11.md). The partition's tick serves the rest at the next loop
- * turn. */
+ * 4 x 256) in one mesh handler. A cut pass repokes the stream whose turn was next, so a later
+ * (time-bounded) mesh poll serves the rest (srv_work_serve.c serve_later). */
 #define WORK_SERVE_PASS_TASKS_MAX 128u
 /* Serves the Work subscriptions of wq (srv_work_serve.c): one claim per registration in turn,
- * at most WORK_SERVE_PASS_TASKS_MAX tasks, the rest from the partition's next tick. */
+ * at most WORK_SERVE_PASS_TASKS_MAX tasks, the rest from a later mesh poll. */
 void srv_sub_serve(srv_part *sp, srv_waitq *wq);
 
 #endif

@@ -121,13 +121,18 @@ typedef enum serve_claim {
     CLAIM_FULL,      /* a whole claim delivered: it may take more */
 } serve_claim;
 
-/* The rest of a pass cut at WORK_SERVE_PASS_TASKS_MAX: the partition's tick at the next loop
- * turn serves its streams again (serve_retry), after what the loop holds meanwhile. */
-static void serve_later(srv_part *sp, srv_waitq *wq)
+/* The rest of a pass cut at WORK_SERVE_PASS_TASKS_MAX, for registration s's turn next: a repoke of
+ * s's stream (owner -> origin -> owner, two mesh hops) serves the queue again from a later mesh
+ * poll, which is bounded by time (wk_mesh_poll_for). Not the partition's tick at "now": a timer
+ * armed for now from its own callback runs again in the same ev_timers_run, so a backlog served
+ * from the tick would be one turn again. The tick, SRV_SERVE_RETRY_MS later, serves what a repoke
+ * cannot (s's stream ended meanwhile, or no memory for the job). */
+static void serve_later(srv_part *sp, srv_waitq *wq, struct srv_sub *s)
 {
     wq->serve_cuts++;
+    repoke((srv_work *)s->w, s->origin, sp);
     sp->serve_retry = true;
-    srv_part_schedule(sp, srv_q_now_ms());
+    srv_part_schedule(sp, srv_q_now_ms() + SRV_SERVE_RETRY_MS);
 }
 
 /* One claim of at most WORK_DELIVER_BATCH tasks for registration s, leased, encoded and sent to
@@ -191,7 +196,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
         more = false;
         for (struct srv_sub *s = wq->subs; s && !ends; s = s->next) {
             if (served >= WORK_SERVE_PASS_TASKS_MAX) { /* another claim would follow */
-                serve_later(sp, wq);
+                serve_later(sp, wq, s);
                 ends = true;
                 break;
             }

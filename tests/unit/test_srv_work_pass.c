@@ -1,7 +1,7 @@
 /* server/srv_work_serve: a Work delivery pass is bounded. After a backlog a pass used to lease
  * and encode every ready task the streams had credits for in one call (one mesh handler of up to
  * 4 x 256 tasks: the 5-18 ms shard turns of s10-stalls); now it stops after
- * WORK_SERVE_PASS_TASKS_MAX tasks and the partition's tick serves the rest at the next loop turn,
+ * WORK_SERVE_PASS_TASKS_MAX tasks and a repoke of the next stream serves the rest from a later mesh poll,
  * and the streams take one claim each in turn. Counted on one shard, ringqd --threads 1's shape. */
 #include "server/srv_work_int.h"
 #include "test_srv_util.h"
@@ -97,7 +97,7 @@ static srv_waitq *waitq_of(const char *q)
 
 /* A stream subscribing to a queue with a backlog of BACKLOG_TASKS ready tasks and the credits for
  * all of them: every task arrives, no pass delivered more than WORK_SERVE_PASS_TASKS_MAX, and
- * the passes were cut (the rest served from the tick). Before: one pass of all 512 tasks. */
+ * the passes were cut (the rest served from a repoke). Before: one pass of all 512 tasks. */
 START_TEST(a_delivery_pass_is_bounded)
 {
     char q[32];
