@@ -28,7 +28,7 @@ typedef struct srv_part {
     q_commit_waiter sync_cw; /* that commit (q_log_sync_async), while sync_busy */
     bool sync_busy;
     uint64_t served_durable; /* the log's durable end at the last srv_part_serve_durable */
-    bool serve_retry;        /* a Work delivery found no memory: the tick serves streams again */
+    bool serve_retry;        /* a Work delivery was cut or found no memory: the tick serves again */
     struct srv_waitq *waits;
     bool closing; /* srv_queue_shard_fini has begun: no timer re-armed, no release written */
     struct srv_part *kick_next; /* its shard's list of logs to kick (srv_qshard.kicks) */

@@ -53,8 +53,10 @@ typedef struct srv_waitq {
     srv_job *head, *tail; /* Lease long-polls, FIFO */
     struct srv_sub *subs; /* Work subscriptions */
     struct srv_waitq *next;
-    uint64_t serve_probes; /* reads of the queue's state by srv_sub_serve (one per claim, and
+    uint64_t serve_probes;   /* reads of the queue's state by srv_sub_serve (one per claim, and
                             * one per pass that ends on "nothing to deliver"), for tests */
+    uint64_t serve_cuts;     /* passes cut at WORK_SERVE_PASS_TASKS_MAX (srv_work_serve.c) */
+    uint32_t serve_pass_max; /* the most tasks one pass delivered, for tests */
 } srv_waitq;
 
 /* The registration of wq that holds task id with token now, or NULL. */
@@ -65,7 +67,14 @@ void srv_part_park(srv_part *sp, srv_job *j, const char *name, uint32_t name_len
                    srv_job_run_fn retry);
 srv_waitq *srv_part_waitq(srv_part *sp, const char *name, uint32_t name_len, bool create);
 void srv_part_waitq_gc(srv_part *sp, srv_waitq *wq);
-/* Serves the Work subscriptions of wq (srv_work_serve.c). */
+/* Tasks one delivery pass leases and encodes before it gives the shard back (two claims of
+ * WORK_DELIVER_BATCH, ~0.1-0.4 ms of the shard at 100 B-2 KiB). A pass used to run until the
+ * credits or the ready tasks ran out: after a backlog, every worker's credits (the bench's
+ * 4 x 256) in one mesh handler. A cut pass repokes the stream whose turn was next, so a later
+ * (time-bounded) mesh poll serves the rest (srv_work_serve.c serve_later). */
+#define WORK_SERVE_PASS_TASKS_MAX 128u
+/* Serves the Work subscriptions of wq (srv_work_serve.c): one claim per registration in turn,
+ * at most WORK_SERVE_PASS_TASKS_MAX tasks, the rest from a later mesh poll. */
 void srv_sub_serve(srv_part *sp, srv_waitq *wq);
 
 #endif

@@ -110,56 +110,102 @@ static uint64_t serve_ready(srv_part *sp, srv_waitq *wq)
     return qi.ready;
 }
 
+_Static_assert(WORK_SERVE_PASS_TASKS_MAX >= WORK_DELIVER_BATCH, "a pass takes one whole claim");
+
+/* What one claim for one registration came to. */
+typedef enum serve_claim {
+    CLAIM_PASS_ENDS, /* nothing ready (the queue's state: the same for every registration), or
+                      * out of memory (the tick tries again) */
+    CLAIM_SUB_DONE,  /* this registration takes nothing more now (no credits, closed, fewer
+                      * tasks than claimed) */
+    CLAIM_FULL,      /* a whole claim delivered: it may take more */
+} serve_claim;
+
+/* The rest of a pass cut at WORK_SERVE_PASS_TASKS_MAX, for registration s's turn next: a repoke of
+ * s's stream (owner -> origin -> owner, two mesh hops) serves the queue again from a later mesh
+ * poll, which is bounded by time (wk_mesh_poll_for). Not the partition's tick at "now": a timer
+ * armed for now from its own callback runs again in the same ev_timers_run, so a backlog served
+ * from the tick would be one turn again. The tick, SRV_SERVE_RETRY_MS later, serves what a repoke
+ * cannot (s's stream ended meanwhile, or no memory for the job). */
+static void serve_later(srv_part *sp, srv_waitq *wq, struct srv_sub *s)
+{
+    wq->serve_cuts++;
+    repoke((srv_work *)s->w, s->origin, sp);
+    sp->serve_retry = true;
+    srv_part_schedule(sp, srv_q_now_ms() + SRV_SERVE_RETRY_MS);
+}
+
+/* One claim of at most WORK_DELIVER_BATCH tasks for registration s, leased, encoded and sent to
+ * its origin as one deliver job; *served counts the tasks. */
+static serve_claim serve_claim_one(srv_part *sp, srv_waitq *wq, struct srv_sub *s,
+                                   uint64_t *serve_ns, uint32_t *served)
+{
+    srv_work *w = (srv_work *)s->w;
+    if (atomic_load(&w->closed)) return CLAIM_SUB_DONE;
+    /* Claim only what this queue can use now, so credits are not held back from the stream's
+     * other queues (on other shards) by a queue with little ready. */
+    uint64_t ready = serve_ready(sp, wq);
+    if (ready == 0) return CLAIM_PASS_ENDS;
+    uint32_t take;
+    uint32_t want = ready < WORK_DELIVER_BATCH ? (uint32_t)ready : WORK_DELIVER_BATCH;
+    if (!srv_credits_claim(&w->credits, want, &take)) return CLAIM_SUB_DONE;
+    if (!*serve_ns) *serve_ns = rt_now_ns();
+    srv_job *j = srv_job_new(NULL, NULL, 0);
+    if (!j) { /* nothing leased yet: the tick tries again (SRV_SERVE_RETRY_MS) */
+        atomic_fetch_add(&w->credits, (int32_t)take);
+        sp->serve_retry = true;
+        srv_part_schedule(sp, srv_q_now_ms() + SRV_SERVE_RETRY_MS);
+        return CLAIM_PASS_ENDS;
+    }
+    j->origin = s->origin;
+    j->owner = sp->shard;
+    j->part_no = sp->no;
+    j->ctx = w;
+    j->done = deliver_done;
+    /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
+    q_err qe2;
+    uint32_t n = 0;
+    (void)srv_lease_encode_held(sp, wq->name, wq->name_len, take, s->lease_ms, &j->resp, &n, s,
+                                &qe2); /* a failure delivers nothing: credits go back */
+    if (n < take) {
+        atomic_fetch_add(&w->credits, (int32_t)(take - n));
+        repoke(w, s->origin, sp);
+    }
+    if (n == 0) {
+        srv_job_free(j);
+        return CLAIM_SUB_DONE;
+    }
+    *served += n;
+    j->stage_op = SRV_STAGE_OP_WORK;
+    j->stage_ns = *serve_ns;
+    srv_stage_mark(SRV_STAGE_OP_WORK, SRV_STAGE_DELIVER, &j->stage_ns);
+    srv_job_reply(j);
+    return n < take ? CLAIM_SUB_DONE : CLAIM_FULL;
+}
+
 /* A pass ends at the first "nothing to deliver": that is the queue's state, the same for every
  * registration after it (each used to read it again: with 4 workers on a queue, a delivery pass
- * read the queue's state 5 times where 2 do). */
+ * read the queue's state 5 times where 2 do). The registrations take one claim each in turn, so
+ * a pass cut at WORK_SERVE_PASS_TASKS_MAX has not given everything to the first of them. */
 void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 {
     uint64_t serve_ns = 0; /* when this pass first found something to deliver (srv_stage.h) */
-    for (struct srv_sub *s = wq->subs; s; s = s->next) {
-        srv_work *w = (srv_work *)s->w;
-        /* Until the credits or the ready tasks run out (credits bound the work: <= 10000). */
-        while (!atomic_load(&w->closed)) {
-            /* Claim only what this queue can use now, so credits are not held back from the
-             * stream's other queues (on other shards) by a queue with little ready. */
-            uint64_t ready = serve_ready(sp, wq);
-            if (ready == 0) return;
-            uint32_t take;
-            uint32_t want = ready < WORK_DELIVER_BATCH ? (uint32_t)ready : WORK_DELIVER_BATCH;
-            if (!srv_credits_claim(&w->credits, want, &take)) break;
-            if (!serve_ns) serve_ns = rt_now_ns();
-            srv_job *j = srv_job_new(NULL, NULL, 0);
-            if (!j) { /* nothing leased yet: the tick tries again (SRV_SERVE_RETRY_MS) */
-                atomic_fetch_add(&w->credits, (int32_t)take);
-                sp->serve_retry = true;
-                srv_part_schedule(sp, srv_q_now_ms() + SRV_SERVE_RETRY_MS);
-                return;
-            }
-            j->origin = s->origin;
-            j->owner = sp->shard;
-            j->part_no = sp->no;
-            j->ctx = w;
-            j->done = deliver_done;
-            /* Each task as a whole WorkResponse{task}, varint-length-prefixed. */
-            q_err qe2;
-            uint32_t n = 0;
-            (void)srv_lease_encode_held(sp, wq->name, wq->name_len, take, s->lease_ms, &j->resp, &n,
-                                        s, &qe2); /* a failure delivers nothing: credits go back */
-            if (n < take) {
-                atomic_fetch_add(&w->credits, (int32_t)(take - n));
-                repoke(w, s->origin, sp);
-            }
-            if (n == 0) {
-                srv_job_free(j);
+    uint32_t served = 0;
+    bool ends = false, more = true;
+    while (more && !ends) {
+        more = false;
+        for (struct srv_sub *s = wq->subs; s && !ends; s = s->next) {
+            if (served >= WORK_SERVE_PASS_TASKS_MAX) { /* another claim would follow */
+                serve_later(sp, wq, s);
+                ends = true;
                 break;
             }
-            j->stage_op = SRV_STAGE_OP_WORK;
-            j->stage_ns = serve_ns;
-            srv_stage_mark(SRV_STAGE_OP_WORK, SRV_STAGE_DELIVER, &j->stage_ns);
-            srv_job_reply(j);
-            if (n < take) break;
+            serve_claim r = serve_claim_one(sp, wq, s, &serve_ns, &served);
+            ends = r == CLAIM_PASS_ENDS;
+            more |= r == CLAIM_FULL;
         }
     }
+    if (served > wq->serve_pass_max) wq->serve_pass_max = served;
 }
 
 void srv_work_run_register(srv_job *j, srv_part *sp)
