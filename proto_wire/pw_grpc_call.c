@@ -35,7 +35,7 @@ pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_meth
 {
     pw_grpc_call *c = rt_cache_get(&g->call_cache);
     if (!c) return NULL;
-    memset(c, 0, sizeof *c);
+    memset(c, 0, PW_GRPC_CALL_CLEAR_BYTES);
     /* -ENOENT cannot happen while the session delivers the stream's headers; checked anyway. */
     if (pw_h2_stream_set_user(g->h2, sid, c) < 0) {
         rt_cache_put(&g->call_cache, c);
