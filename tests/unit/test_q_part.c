@@ -26,6 +26,14 @@ START_TEST(names_and_ids)
     ck_assert_int_eq(q_queue_name_check("a b", 3, &e), Q_INVALID_ARGUMENT);
     ck_assert(strstr(e.msg, "0x20 at position 1"));
     ck_assert_int_eq(q_queue_name_check("\xc3\xa9", 2, &e), Q_INVALID_ARGUMENT);
+    /* Every byte value, alone and after an allowed one: exactly A-Z a-z 0-9 . _ - pass. */
+    for (int c = 0; c < 256; c++) {
+        bool want = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+        char two[2] = {'q', (char)c};
+        ck_assert_msg((q_queue_name_check(two + 1, 1, &e) == Q_OK) == want, "byte 0x%02x", c);
+        ck_assert_msg((q_queue_name_check(two, 2, &e) == Q_OK) == want, "byte 0x%02x", c);
+    }
     ck_assert_str_eq(q_status_name(Q_FAILED_PRECONDITION), "FAILED_PRECONDITION");
     ck_assert_int_eq(Q_RESOURCE_EXHAUSTED, 8);
     ck_assert_int_eq(Q_UNAVAILABLE, 14);
