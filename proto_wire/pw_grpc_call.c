@@ -35,7 +35,7 @@ pw_grpc_call *pw_grpc_call_new(pw_grpc_conn *g, uint32_t sid, const pw_grpc_meth
 {
     pw_grpc_call *c = rt_cache_get(&g->call_cache);
     if (!c) return NULL;
-    memset(c, 0, sizeof *c);
+    memset(c, 0, PW_GRPC_CALL_CLEAR_BYTES);
     /* -ENOENT cannot happen while the session delivers the stream's headers; checked anyway. */
     if (pw_h2_stream_set_user(g->h2, sid, c) < 0) {
         rt_cache_put(&g->call_cache, c);
@@ -278,9 +278,21 @@ static size_t put_md(pw_h2_header *h, size_t k, const pw_grpc_out_md *md, size_t
     return k;
 }
 
+/* The usual response headers and OK trailers, constant (pw_h2_submit_*_const): no metadata, no
+ * compression, no message. */
+static const pw_h2_header k_headers[3] = {PW_H2_HDR(":status", "200"),
+                                          PW_H2_HDR("content-type", "application/grpc"),
+                                          PW_H2_HDR("grpc-accept-encoding", "identity,gzip")};
+static const pw_h2_header k_ok_trailers[1] = {PW_H2_HDR("grpc-status", "0")};
+
 int pw_grpc_call_send_headers(pw_grpc_call *c)
 {
     if (c->headers_sent) return 0;
+    if (c->ninit_md == 0 && !pw_grpc_call_compressing(c)) {
+        int r = pw_h2_submit_headers_const(c->conn->h2, c->stream_id, k_headers, 3, false);
+        if (r == 0) c->headers_sent = true;
+        return r;
+    }
     pw_h2_header h[HDRS_MAX];
     size_t k = 0;
     h[k++] = (pw_h2_header)PW_H2_HDR(":status", "200");
@@ -295,6 +307,11 @@ int pw_grpc_call_send_headers(pw_grpc_call *c)
 
 static int send_trailers(pw_grpc_call *c)
 {
+    if (c->headers_sent && c->final_status == PW_GRPC_OK && !c->final_message &&
+        c->ntrail_md == 0) {
+        c->trailers_pending = false;
+        return pw_h2_submit_trailers_const(c->conn->h2, c->stream_id, k_ok_trailers, 1);
+    }
     pw_h2_header h[HDRS_MAX];
     size_t k = 0;
     static const char *const codes[] = {"0", "1",  "2",  "3",  "4",  "5",  "6",  "7", "8",

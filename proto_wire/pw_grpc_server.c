@@ -88,35 +88,50 @@ static bool grpc_content_type(const char *p, size_t n)
     return n == bl || p[bl] == '+' || p[bl] == ';';
 }
 
-/* Copies the custom metadata of a request into one owned block. Returns 0 or -ENOMEM. */
-static int keep_metadata(pw_grpc_call *c, const pw_h2_header *h, size_t n)
+/* A request field kept as custom metadata: not a pseudo-header, content-type, te or grpc-*. */
+static bool md_wanted(const pw_h2_header *h)
+{
+    if (h->name_len == 0 || h->name[0] == ':') return false;
+    return !view_is(h->name, h->name_len, "content-type") && !view_is(h->name, h->name_len, "te") &&
+           !pw_grpc_md_is_reserved(h->name, h->name_len);
+}
+
+/* Which fields of a request list keep_metadata copies, into rq's md_* (the memo keeps them for
+ * the next identical list): the wanted ones in order, up to PW_GRPC_MD_MAX fields and
+ * PW_GRPC_MD_BYTES_MAX bytes (the first that does not fit ends the scan). */
+static void md_scan(const pw_h2_header *h, size_t n, pw_grpc_req_memo *rq)
 {
     size_t bytes = 0, count = 0;
+    uint64_t mask = 0;
     for (size_t i = 0; i < n; i++) {
-        if (h[i].name_len == 0 || h[i].name[0] == ':') continue;
-        if (view_is(h[i].name, h[i].name_len, "content-type") ||
-            view_is(h[i].name, h[i].name_len, "te") ||
-            pw_grpc_md_is_reserved(h[i].name, h[i].name_len))
-            continue;
+        if (!md_wanted(&h[i])) continue;
         if (count == PW_GRPC_MD_MAX ||
             bytes + h[i].name_len + h[i].value_len + 2 > PW_GRPC_MD_BYTES_MAX)
             break;
         count++;
         bytes += h[i].name_len + h[i].value_len + 2;
+        if (i < 64) mask |= (uint64_t)1 << i;
     }
+    rq->md_all = n > 64;
+    rq->md_mask = mask;
+    rq->md_count = (uint32_t)count;
+    rq->md_bytes = (uint32_t)bytes;
+}
+
+/* Copies the custom metadata md_scan chose into one owned block. Returns 0 or -ENOMEM. */
+static int keep_metadata(pw_grpc_call *c, const pw_h2_header *h, size_t n,
+                         const pw_grpc_req_memo *rq)
+{
+    const size_t count = rq->md_count;
     if (count == 0) return 0;
-    const size_t need = count * sizeof(pw_grpc_md) + bytes;
+    const size_t need = count * sizeof(pw_grpc_md) + rq->md_bytes;
     uint8_t *block = need <= sizeof c->md_inline ? c->md_inline : rt_malloc(need);
     if (!block) return -ENOMEM;
     pw_grpc_md *md = (pw_grpc_md *)block;
     uint8_t *store = block + count * sizeof(pw_grpc_md);
     size_t k = 0;
     for (size_t i = 0; i < n && k < count; i++) {
-        if (h[i].name_len == 0 || h[i].name[0] == ':') continue;
-        if (view_is(h[i].name, h[i].name_len, "content-type") ||
-            view_is(h[i].name, h[i].name_len, "te") ||
-            pw_grpc_md_is_reserved(h[i].name, h[i].name_len))
-            continue;
+        if (rq->md_all ? !md_wanted(&h[i]) : !((rq->md_mask >> i) & 1)) continue;
         memcpy(store, h[i].name, h[i].name_len);
         store[h[i].name_len] = 0;
         md[k].name = (const char *)store;
@@ -250,14 +265,17 @@ static int on_headers(void *ud, uint32_t sid, const pw_h2_header *h, size_t n, u
         g->memo_hits++;
     } else if (!parse_request(g, sid, h, n, &rq)) {
         return 0;
-    } else if (id) {
-        rq.id = id;
-        g->memo = rq;
+    } else {
+        md_scan(h, n, &rq);
+        if (id) {
+            rq.id = id;
+            g->memo = rq;
+        }
     }
     const pw_grpc_method *m = rq.m;
     const uint64_t tmo = rq.tmo;
     pw_grpc_call *c = pw_grpc_call_new(g, sid, m);
-    if (!c || keep_metadata(c, h, n) < 0) {
+    if (!c || keep_metadata(c, h, n, &rq) < 0) {
         if (c) pw_grpc_call_detach(c);
         pw_grpc_respond_status(g, sid, PW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return 0;

@@ -4,6 +4,8 @@
 #ifndef PW_GRPC_SERVER_INT_H
 #define PW_GRPC_SERVER_INT_H
 
+#include <stddef.h>
+
 #include "core/rt_cache.h"
 #include "proto_wire/pw_grpc_msg.h"
 #include "proto_wire/pw_grpc_server.h"
@@ -69,12 +71,8 @@ struct pw_grpc_call {
 
     pw_grpc_md *md; /* request metadata, in one block with their bytes: md_inline, or owned */
     size_t nmd;
-    _Alignas(pw_grpc_md) uint8_t md_inline[PW_GRPC_MD_INLINE_BYTES];
-
-    pw_grpc_out_md init_md[PW_GRPC_OUT_MD_MAX];
-    size_t ninit_md;
-    pw_grpc_out_md trail_md[PW_GRPC_OUT_MD_MAX];
-    size_t ntrail_md;
+    size_t ninit_md;  /* init_md entries in use */
+    size_t ntrail_md; /* trail_md entries in use */
     pw_grpc_status final_status;
     char *final_message; /* owned, percent-encoded */
 
@@ -91,7 +89,15 @@ struct pw_grpc_call {
     pw_grpc_local_fn local_fn; /* non-NULL: a local call */
     void *local_ud;
     size_t local_send_max; /* the server's max_send_message_bytes */
+
+    /* Storage read only up to its count (nmd, ninit_md, ntrail_md): last, so a new call clears
+     * the fields above and not these ~1 KiB (pw_grpc_call_new, PW_GRPC_CALL_CLEAR_BYTES). */
+    _Alignas(pw_grpc_md) uint8_t md_inline[PW_GRPC_MD_INLINE_BYTES];
+    pw_grpc_out_md init_md[PW_GRPC_OUT_MD_MAX];
+    pw_grpc_out_md trail_md[PW_GRPC_OUT_MD_MAX];
 };
+/* The bytes of a call pw_grpc_call_new clears: every field before md_inline. */
+#define PW_GRPC_CALL_CLEAR_BYTES offsetof(struct pw_grpc_call, md_inline)
 
 /* What a request's header list says to the server (pw_grpc_server.c parse_request), kept for
  * the list the HTTP/2 session names `id` (pw_h2_session_hblock_id; 0: nothing kept). */
@@ -101,6 +107,12 @@ typedef struct pw_grpc_req_memo {
     uint64_t tmo;            /* grpc-timeout in ns; UINT64_MAX: none */
     bool gz;                 /* grpc-encoding gzip */
     bool accept_gzip;        /* grpc-accept-encoding lists gzip */
+    /* The custom metadata keep_metadata copies: bit i set for field i (lists of at most 64
+     * fields; md_all: a longer list, classified again each time), their count and bytes. */
+    bool md_all;
+    uint64_t md_mask;
+    uint32_t md_count;
+    uint32_t md_bytes;
 } pw_grpc_req_memo;
 
 struct pw_grpc_conn {

@@ -235,6 +235,14 @@ int pw_h2_submit_data_ref(pw_h2_session *s, uint32_t stream_id, const uint8_t *p
 /* Trailers: a HEADERS with END_STREAM, sent after the pending DATA drains. Copies `hdrs`.
  * Errors as pw_h2_submit_headers (-EPIPE also if headers were never submitted). */
 int pw_h2_submit_trailers(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs, size_t n);
+/* pw_h2_submit_headers and pw_h2_submit_trailers for a constant list: `hdrs` in static storage
+ * that never changes (borrowed for the session's life). The session knows it again by its
+ * address and n, without comparing it to the list it sent last (a server's usual response
+ * headers and OK trailers). Same results. */
+int pw_h2_submit_headers_const(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs,
+                               size_t n, bool end_stream);
+int pw_h2_submit_trailers_const(pw_h2_session *s, uint32_t stream_id, const pw_h2_header *hdrs,
+                                size_t n);
 /* Resets a stream: drops its pending output, queues RST_STREAM(code), closes it
  * (on_stream_close(code) follows, deferred). Returns 0, -ENOENT (not open; nothing sent) or
  * PW_H2_ERR_* (the connection failed while queueing it: output flood, out of memory). */
@@ -288,6 +296,8 @@ typedef struct pw_h2_stats {
     uint64_t hblocks_decoded_cached; /* header blocks received that were byte-identical to the
                                       * last one under an unchanged HPACK table: delivered
                                       * without decoding or validating again (pw_h2_hblock.c) */
+    uint64_t hlists_const; /* constant lists (pw_h2_submit_*_const) known by their address,
+                            * not compared to the kept list (pw_h2_send.c) */
 } pw_h2_stats;
 void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out);
 /* What pw_h2_session_stats says of open_streams, without filling the rest (O(1)). */

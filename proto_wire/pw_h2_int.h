@@ -163,11 +163,16 @@ struct pw_h2_session {
      * enc_len > 0, its HPACK encoding, valid while enc.gen == enc_gen. */
     struct {
         pw_h2_hlist *list;
+        /* The constant list (pw_h2_submit_*_const) `list` copies, known by address: NULL when
+         * the slot's list came from a list that may change. */
+        const pw_h2_header *src;
+        size_t src_n;
         uint64_t enc_gen;
         uint32_t enc_len;
         uint8_t enc[PW_H2_HCACHE_BLOCK_MAX_BYTES];
     } hcache[PW_H2_HCACHE_SLOTS];
-    uint64_t hcache_hits; /* blocks sent from the cache (tests) */
+    uint64_t hcache_hits;       /* blocks sent from the cache (tests) */
+    uint64_t hcache_const_hits; /* constant lists taken by address, not compared (tests) */
     /* The decoded-block cache (pw_h2_hblock.c), allocated at the first block it keeps and let go
      * with the block scratch when the connection is idle (pw_h2i_idle_trim) or fails. */
     pw_h2_dcache *dcache[PW_H2_DCACHE_SLOTS]; /* by the block's kind: headers, trailers */

@@ -459,6 +459,7 @@ void pw_h2_session_stats(const pw_h2_session *s, pw_h2_stats *out)
     out->data_ref_bytes = s->data_ref_bytes;
     out->data_copied_bytes = s->data_copied_bytes;
     out->hblocks_cached = s->hcache_hits;
+    out->hlists_const = s->hcache_const_hits;
     out->hblocks_decoded_cached = s->dcache_hits;
     for (size_t k = 0; k < PW_H2_HCACHE_SLOTS; k++)
         if (s->hcache[k].list) out->allocated_bytes += s->hcache[k].list->alloc_bytes;

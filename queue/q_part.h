@@ -358,6 +358,10 @@ q_status q_part_lease(q_part *p, const char *name, size_t name_len, uint32_t max
  * record is durable). Lets a caller that reserves credits before leasing (Work streams) tell
  * "nothing visible yet" from "taken meanwhile". Writes nothing. */
 bool q_part_lease_ready(q_part *p, const char *name, size_t name_len);
+/* The queue's ready tasks when q_part_lease_ready says yes, else 0: what a Work stream's serve
+ * pass asks before it leases, in one look-up (no name check, no rate window, no q_queue_info).
+ * Writes nothing. */
+uint64_t q_part_ready_to_lease(q_part *p, const char *name, size_t name_len);
 
 /* q_part_lease with a byte budget: stops before the task whose payload + headers +
  * per_task_bytes would take the running total past budget_bytes (the first task always goes),

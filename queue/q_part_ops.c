@@ -209,6 +209,13 @@ bool q_part_lease_ready(q_part *p, const char *name, size_t name_len)
     return q && !q->paused && q_queue_leasable(p, q);
 }
 
+uint64_t q_part_ready_to_lease(q_part *p, const char *name, size_t name_len)
+{
+    q_queue *q = q_queue_find(p, name, name_len);
+    if (!q || q->paused || q->n[Q_TASK_READY] == 0 || !q_queue_leasable(p, q)) return 0;
+    return q->n[Q_TASK_READY];
+}
+
 q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint32_t max_n,
                              uint32_t lease_ms, uint64_t now_ms, size_t budget_bytes,
                              size_t per_task_bytes, q_leased *out, uint32_t *n_out, q_err *err)

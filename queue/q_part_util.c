@@ -6,7 +6,6 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "core/rt_dec.h"
 #include "core/rt_hist.h"
 #include "queue/q_part_int.h"
 
@@ -89,13 +88,48 @@ uint32_t q_part_of(const char *name, size_t len, uint32_t nparts)
 
 uint64_t q_key_hash(const char *key, size_t len) { return XXH3_64bits(key, len); }
 
+/* Decimal digits of v (1 for 0). */
+static size_t dec_digits(uint64_t v)
+{
+    size_t n = 1;
+    for (; v >= 10000; v /= 10000) n += 4;
+    return n + (v >= 10) + (v >= 100) + (v >= 1000);
+}
+
+/* Writes v's `nd` digits (dec_digits) ending at out + nd, two at a time from a table. */
+static void dec_put(char *out, uint64_t v, size_t nd)
+{
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930"
+                                   "31323334353637383940414243444546474849505152535455565758596061"
+                                   "62636465666768697071727374757677787980818283848586878889909192"
+                                   "93949596979899";
+    char *p = out + nd;
+    while (v >= 100) {
+        const char *d = pairs + 2 * (v % 100);
+        v /= 100;
+        *--p = d[1];
+        *--p = d[0];
+    }
+    if (v >= 10) {
+        *--p = pairs[2 * v + 1];
+        *--p = pairs[2 * v];
+    } else {
+        *--p = (char)('0' + v);
+    }
+}
+
 /* By hand, not snprintf: it runs for every task delivered and every id answered, and printf's
- * format machinery was ~1.5 % of the server's CPU at batch 1 (perf, --fsync never). */
+ * format machinery was ~1.5 % of the server's CPU at batch 1 (perf, --fsync never). Digits are
+ * counted first and written in place two at a time (no reversal, half the divisions): it was
+ * 3.6 % of ringqd's instructions at batch 64 digit by digit (rt_u64_dec, callgrind s10). */
 size_t q_id_format(char buf[Q_ID_STR_BYTES], uint32_t part_no, uint64_t id)
 {
-    size_t n = rt_u64_dec(buf, part_no);
+    size_t n = dec_digits(part_no);
+    dec_put(buf, part_no, n);
     buf[n++] = '-';
-    n += rt_u64_dec(buf + n, id);
+    size_t m = dec_digits(id);
+    dec_put(buf + n, id, m);
+    n += m;
     buf[n] = 0;
     return n;
 }

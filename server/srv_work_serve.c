@@ -102,12 +102,7 @@ static void repoke(srv_work *w, int origin, srv_part *sp)
 static uint64_t serve_ready(srv_part *sp, srv_waitq *wq)
 {
     wq->serve_probes++;
-    q_queue_info qi;
-    q_err qe;
-    if (q_part_get_queue(sp->p, wq->name, wq->name_len, srv_q_now_ms(), &qi, &qe) != Q_OK ||
-        qi.paused || qi.ready == 0 || !q_part_lease_ready(sp->p, wq->name, wq->name_len))
-        return 0;
-    return qi.ready;
+    return q_part_ready_to_lease(sp->p, wq->name, wq->name_len);
 }
 
 _Static_assert(WORK_SERVE_PASS_TASKS_MAX >= WORK_DELIVER_BATCH, "a pass takes one whole claim");

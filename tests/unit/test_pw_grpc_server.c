@@ -662,6 +662,26 @@ START_TEST(sequential_calls_reuse_the_call_memory)
 }
 END_TEST
 
+/* A new call clears its fields but not its metadata storage (PW_GRPC_CALL_CLEAR_BYTES): a call
+ * in the memory of one that had request and response metadata sees none of it. And a request
+ * list read again from the memo (the third identical one) keeps the metadata the first reading
+ * chose (md_scan). */
+START_TEST(reused_call_memory_starts_without_metadata)
+{
+    (void)echo_md_counted(0, "x-echo", "v1");
+    pw_grpc_call *first = last_echo;
+    ck_assert_str_eq(R[0].echo_md, "v1");
+    (void)echo_counted(1);
+    ck_assert_ptr_eq(last_echo, first); /* the same memory */
+    ck_assert_str_eq(R[1].echo_md, "");
+    for (int k = 2; k < 5; k++) {
+        (void)echo_md_counted(k, "x-echo", "v2");
+        ck_assert_str_eq(R[k].echo_md, "v2");
+    }
+    ck_assert_uint_ge(G->memo_hits, 1);
+}
+END_TEST
+
 /* A request's small custom metadata is kept in the call (PW_GRPC_MD_INLINE_BYTES); larger
  * metadata gets its own block: in steady state (both ends' HPACK tables warm) an Echo with
  * large metadata allocates one block more than one with small (before: the same, both had a
@@ -850,6 +870,7 @@ int main(void)
     tcase_add_test(tc, sequential_calls_reuse_the_call_memory);
     tcase_add_test(tc, repeated_request_headers_are_read_once);
     tcase_add_test(tc, small_metadata_kept_in_the_call);
+    tcase_add_test(tc, reused_call_memory_starts_without_metadata);
     tcase_add_test(tc, call_released_after_finish_returns_to_the_cache);
     tcase_add_test(tc, local_call_answers_now_and_later);
     tcase_add_test(tc, local_call_limits);

@@ -178,6 +178,57 @@ START_TEST(header_block_cache)
 }
 END_TEST
 
+/* Answers stream `sid` with constant headers and trailers (pw_h2_submit_*_const); checks what
+ * the peer decodes and returns how many lists were taken by address. */
+static uint64_t answer_const(uint32_t sid, const pw_h2_header *rh, size_t nrh,
+                             const pw_h2_header *tr, const char *want_h, const char *want_t)
+{
+    pw_h2_stats st;
+    pw_h2_session_stats(S, &st);
+    uint64_t hits0 = st.hlists_const;
+    tp_request(sid, true);
+    ck_assert_int_ge(tp_flush(), 0);
+    ck_assert_int_eq(pw_h2_submit_headers_const(S, sid, rh, nrh, false), 0);
+    ck_assert_int_eq(pw_h2_submit_trailers_const(S, sid, tr, 1), 0);
+    tp_out_reset();
+    tp_drain();
+    size_t i = 0;
+    char text[4096];
+    ck_assert_uint_eq(tp_block(sid, &i, text) & PW_H2_FLAG_END_STREAM, 0);
+    ck_assert_str_eq(text, want_h);
+    ck_assert_uint_eq(tp_block(sid, &i, text) & PW_H2_FLAG_END_STREAM, PW_H2_FLAG_END_STREAM);
+    ck_assert_str_eq(text, want_t);
+    pw_h2_session_stats(S, &st);
+    return st.hlists_const - hits0;
+}
+
+/* Constant lists (a gRPC server's usual response headers and OK trailers) are known again by
+ * their address, without comparing them to the slot's list: from the second call both are taken
+ * so. A list submitted the usual way in between takes the slot: the next constant one is compared
+ * (and copied, as it differs), never sent as the other; a prefix of it (another n) is its own. */
+START_TEST(constant_lists_known_by_address)
+{
+    static const pw_h2_header rh[] = {PW_H2_HDR(":status", "200"),
+                                      PW_H2_HDR("content-type", "application/grpc")};
+    static const pw_h2_header tr[] = {PW_H2_HDR("grpc-status", "0")};
+    pw_h2_header other[] = {PW_H2_HDR(":status", "200"), PW_H2_HDR("x-new", "1")};
+    const char *want = ":status: 200\ncontent-type: application/grpc\n";
+    const char *want_t = "grpc-status: 0\n";
+    tp_request(1, true); /* live throughout: the cache is emptied with the last stream */
+    ck_assert_int_ge(tp_flush(), 0);
+    ck_assert_uint_eq(answer_const(3, rh, 2, tr, want, want_t), 0); /* copies */
+    ck_assert_uint_eq(answer_const(5, rh, 2, tr, want, want_t), 2);
+    ck_assert_uint_eq(answer_const(7, rh, 2, tr, want, want_t), 2);
+    /* x-new enters the encoder's table: the constant lists' blocks are encoded afresh. */
+    (void)answer_counted(9, other, 2, tr, ":status: 200\nx-new: 1\n", want_t);
+    ck_assert_uint_eq(answer_const(11, rh, 2, tr, want, want_t), 1); /* headers compared */
+    ck_assert_uint_eq(answer_const(13, rh, 2, tr, want, want_t), 2);
+    ck_assert_uint_eq(answer_const(15, rh, 1, tr, ":status: 200\n", want_t), 1); /* n differs */
+    ck_assert_int_eq(pw_h2_submit_headers(S, 1, rh, 2, true), 0);
+    tp_drain();
+}
+END_TEST
+
 /* A busy connection answers every request of a loop turn before its next ones arrive: the
  * stream memory and the table are kept across that moment without streams (before, both were
  * freed at each zero and allocated again for the next request: 2 allocations per request), and
@@ -628,6 +679,7 @@ int main(void)
     tcase_add_checked_fixture(tc, start, stop);
     tcase_add_test(tc, request_response_with_trailers);
     tcase_add_test(tc, header_block_cache);
+    tcase_add_test(tc, constant_lists_known_by_address);
     tcase_add_test(tc, stream_memory_kept_across_a_momentary_idle);
     tcase_add_test(tc, header_scratch_kept_while_a_stream_is_live);
     tcase_add_test(tc, request_trailers_and_user_pointer);

@@ -26,6 +26,14 @@ START_TEST(names_and_ids)
     ck_assert_int_eq(q_queue_name_check("a b", 3, &e), Q_INVALID_ARGUMENT);
     ck_assert(strstr(e.msg, "0x20 at position 1"));
     ck_assert_int_eq(q_queue_name_check("\xc3\xa9", 2, &e), Q_INVALID_ARGUMENT);
+    /* Every byte value, alone and after an allowed one: exactly A-Z a-z 0-9 . _ - pass. */
+    for (int c = 0; c < 256; c++) {
+        bool want = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+        char two[2] = {'q', (char)c};
+        ck_assert_msg((q_queue_name_check(two + 1, 1, &e) == Q_OK) == want, "byte 0x%02x", c);
+        ck_assert_msg((q_queue_name_check(two, 2, &e) == Q_OK) == want, "byte 0x%02x", c);
+    }
     ck_assert_str_eq(q_status_name(Q_FAILED_PRECONDITION), "FAILED_PRECONDITION");
     ck_assert_int_eq(Q_RESOURCE_EXHAUSTED, 8);
     ck_assert_int_eq(Q_UNAVAILABLE, 14);
@@ -45,6 +53,19 @@ START_TEST(names_and_ids)
     ck_assert_uint_eq(n, strlen(id));
     ck_assert_uint_eq(q_id_format(id, 7, 10), 4);
     ck_assert_str_eq(id, "7-10");
+    /* Against printf at every digit-count boundary and between them (two digits at a time). */
+    char want[Q_ID_STR_BYTES];
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (uint64_t p10 = 1, i = 0; i < 20; i++, p10 *= 10) {
+        uint64_t vs[4] = {p10 - 1, p10, p10 + 1, p10 + (x >> (64 - 3 * i - 3)) % p10};
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        for (int k = 0; k < 4; k++) {
+            uint32_t pn = (uint32_t)(vs[k] % 100000u);
+            int w = snprintf(want, sizeof want, "%" PRIu32 "-%" PRIu64, pn, vs[k]);
+            ck_assert_uint_eq(q_id_format(id, pn, vs[k]), (size_t)w);
+            ck_assert_str_eq(id, want);
+        }
+    }
     ck_assert_int_eq(q_id_parse("65535-7", 7, &part, &off), 0); /* the longest partition */
     ck_assert_uint_eq(part, 65535);
     ck_assert_uint_eq(off, 7);

@@ -74,6 +74,8 @@ START_TEST(nothing_visible_before_the_commit_callback)
     q_leased l;
     ck_assert_uint_eq(tp_lease(&t, "q", 1, 0, T0, &l), 0);
     ck_assert(!q_part_lease_ready(t.p, "q", 1));
+    ck_assert_uint_eq(q_part_ready_to_lease(t.p, "q", 1), 0); /* one ready, none visible */
+    ck_assert_uint_eq(q_part_ready_to_lease(t.p, "nope", 4), 0);
     ck_assert_uint_eq(q_part_drain_ready(t.p, on_ready, &s), 0);
     ck_assert_uint_eq(tp_info(&t, "q", T0).ready, 1);
     /* The fsync is submitted; its completion waits until the loop runs. */
@@ -138,9 +140,11 @@ START_TEST(a_durable_level_is_not_held_by_a_newer_one)
     /* The higher level's task is not durable: the lower level's durable task goes first. */
     q_leased l[2];
     ck_assert(q_part_lease_ready(t.p, "q", 1));
+    ck_assert_uint_eq(q_part_ready_to_lease(t.p, "q", 1), 2); /* the queue's ready count */
     ck_assert_uint_eq(tp_lease(&t, "q", 2, 0, T0, l), 1);
     ck_assert_uint_eq(l[0].id, old);
     ck_assert(!q_part_lease_ready(t.p, "q", 1));
+    ck_assert_uint_eq(q_part_ready_to_lease(t.p, "q", 1), 0);
     ck_assert_int_eq(q_log_commit(q_part_log(t.p)), 0);
     ck_assert_uint_eq(tp_lease(&t, "q", 2, 0, T0, l), 1);
     ck_assert_uint_eq(l[0].id, fresh);
@@ -159,6 +163,7 @@ START_TEST(without_the_gate_tasks_are_visible_at_once)
     seen s = {.t = &t};
     uint64_t id = tp_enq(&t, "q", "a", 0, T0);
     ck_assert(q_part_lease_ready(t.p, "q", 1));
+    ck_assert_uint_eq(q_part_ready_to_lease(t.p, "q", 1), 1);
     ck_assert_uint_eq(q_part_drain_ready(t.p, on_ready, &s), 1);
     ck_assert_uint_eq(s.leased_id, id);
     ck_assert_uint_le(s.durable_at_lease, id);
