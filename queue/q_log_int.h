@@ -12,10 +12,11 @@
 
 /* Commit chains in flight at once (ALWAYS policy). One more starts while others run when new
  * waiters need more than the youngest covers (an Enqueue arriving during an Ack-only commit would
- * otherwise wait for the rest of that fsync and all of the next). Two fdatasyncs of one file do
- * overlap on the test VM's disk (bench/results/commit-2026-12-07-s11.md: with three allowed,
- * 60 % of them started beside one or two others), each getting slower; waiters beyond the third
- * wait for the oldest to end, so a group still gathers what arrives meanwhile. */
+ * otherwise wait for the rest of that fsync and all of the next). fdatasyncs of one file do
+ * overlap on the test VM's disk, each getting slower; with three allowed instead of two a
+ * durable Enqueue load waited 0.65x as long for its fdatasync to start, at 1.05x the tasks/s
+ * (bench/results/commit-2026-12-07-s11.md). Waiters beyond the third wait for the oldest to
+ * end, so a group still gathers what arrives meanwhile. */
 #define Q_COMMIT_CHAINS_MAX 3u
 
 /* One commit chain (q_commit.c): fdatasync of each segment from base to last, then the renames
