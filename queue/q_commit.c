@@ -6,17 +6,17 @@
  * publish rolled segments and an fsync of the directory. It covers every append made before it
  * started (its target).
  *
- * Pipelining (ALWAYS): while one chain runs, waiters that need more than it covers start a
- * second chain at once instead of waiting for the first to end — one fdatasync of the open
- * segment, and only when the log has not rolled since the first started and that segment is
- * published (so the second has no rename or directory step, and everything it covers that the
- * first does not lies in the one file it syncs). Chains complete in the order they started: a
- * second that ends first is held until the first ends, so the durable end only moves to a
- * target once every fdatasync covering the records below it, each started after they were
- * written, has returned. At most Q_COMMIT_CHAINS_MAX chains run; later waiters wait for the
- * oldest to end.
+ * Pipelining (ALWAYS): while chains run, waiters that need more than the youngest covers start
+ * one more chain at once instead of waiting for the oldest to end — one fdatasync of the open
+ * segment, and only when the log has not rolled since the youngest started and that segment is
+ * published (so the new chain has no rename or directory step, and everything it covers that
+ * the older ones do not lies in the one file it syncs). Chains complete in the order they
+ * started: a younger one that ends first is held until every older one has ended, so the
+ * durable end only moves to a target once every fdatasync covering the records below it, each
+ * started after they were written, has returned. At most Q_COMMIT_CHAINS_MAX chains run; later
+ * waiters wait for the oldest to end.
  *
- * Only waiters of q_log_commit_async start that second chain; those of q_log_commit_join (a
+ * Only waiters of q_log_commit_async start a chain beside those in flight; those of q_log_commit_join (a
  * consumer's acks) wait for the one in flight to end, or for an eager waiter's chain, and join
  * it: acks stay durable before they are answered without adding an fsync beside each producer's
  * (a durable fan-out used to spend a chain slot and a disk flush on each ack request).
@@ -111,11 +111,15 @@ static int start_chain(q_log *log, uint64_t from)
 
 static int start_fsync(q_log *log) { return start_chain(log, log->sync_from); }
 
-/* Whether a second chain may start beside the one in flight: see the top of the file. */
+/* Whether one more chain may start beside those in flight: see the top of the file. The
+ * youngest decides: no roll since it started, and the new waiters need more than it covers. */
 static bool may_pipeline(const q_log *log)
 {
-    if (log->opts.policy != Q_COMMIT_ALWAYS || log->nchains != 1) return false;
-    const q_commit_chain *c = &log->chains[log->chain_head];
+    if (log->opts.policy != Q_COMMIT_ALWAYS || log->nchains == 0 ||
+        log->nchains >= Q_COMMIT_CHAINS_MAX)
+        return false;
+    const q_commit_chain *c =
+        &log->chains[(log->chain_head + log->nchains - 1) % Q_COMMIT_CHAINS_MAX];
     const q_seg *open = &log->segs[log->nsegs - 1];
     return !c->done && c->last == open->base && open->published && c->target < log->next &&
            log->wtail && log->eager_target > c->target;
@@ -182,11 +186,11 @@ static void schedule(q_log *log)
     if (!log->whead || log->in_callbacks || log->failed) return;
     if (log->inflight) {
         if (!may_pipeline(log)) return;
-        /* Everything below the first chain's target is its to cover; the rest is in the
-         * open segment (no roll since it started). */
-        /* Not sticky if it cannot start (no SQE): the waiters then wait for the first to end,
+        /* Everything below the youngest chain's target is the older chains' to cover; the
+         * rest is in the open segment (no roll since the youngest started). */
+        /* Not sticky if it cannot start (no SQE): the waiters then wait for the oldest to end,
          * and its completion starts their chain the usual way. */
-        if (start_chain(log, log->chains[log->chain_head].last) == 0) log->pipelined_total++;
+        if (start_chain(log, chain_at(log, log->nchains - 1)->last) == 0) log->pipelined_total++;
         return;
     }
     if (log->opts.policy == Q_COMMIT_INTERVAL) {

@@ -3,10 +3,10 @@
  * Appends return their dense 64-bit offset at once; durability is separate. A commit issues one
  * fdatasync that covers every append before it and moves the durable end; callers acknowledge
  * only offsets below q_log_durable(). Commits are synchronous (q_log_commit: tools, tests) or run
- * on the owner's io_uring reactor (q_log_commit_async: the server), with at most two fsyncs in
- * flight per log (a second starts at once for appends made while the first runs, under
+ * on the owner's io_uring reactor (q_log_commit_async: the server), with at most three fsyncs
+ * in flight per log (one more starts at once for appends made while the others run, under
  * Q_COMMIT_ALWAYS, see queue/q_commit.c; "at once" is the end of the owner's loop turn when it
- * set q_log_on_kick); appends made while both run wait for the next one (group commit).
+ * set q_log_on_kick); appends made while all three run wait for the next one (group commit).
  *
  * On open the segments are checked: every checksum in sealed segments (Q_VERIFY_ALL, the
  * default), and the tail segment is cut at the first record that does not verify (torn write,

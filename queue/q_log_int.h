@@ -10,11 +10,14 @@
 #include "queue/q_log.h"
 #include "queue/q_segment.h"
 
-/* Commit chains in flight at once (ALWAYS policy). A second one starts while the first runs
- * when new waiters need more than it covers (an Enqueue arriving during an Ack-only commit would
- * otherwise wait for the rest of that fsync and all of the next); a third would only split what
- * the second can still gather, so waiters beyond the second wait for the oldest to end. */
-#define Q_COMMIT_CHAINS_MAX 2u
+/* Commit chains in flight at once (ALWAYS policy). One more starts while others run when new
+ * waiters need more than the youngest covers (an Enqueue arriving during an Ack-only commit would
+ * otherwise wait for the rest of that fsync and all of the next). fdatasyncs of one file do
+ * overlap on the test VM's disk, each getting slower; with three allowed instead of two a
+ * durable Enqueue load waited 0.65x as long for its fdatasync to start, at 1.05x the tasks/s
+ * (bench/results/commit-2026-12-07-s11.md). Waiters beyond the third wait for the oldest to
+ * end, so a group still gathers what arrives meanwhile. */
+#define Q_COMMIT_CHAINS_MAX 3u
 
 /* One commit chain (q_commit.c): fdatasync of each segment from base to last, then the renames
  * that publish rolled segments and the directory fsync. It covers every append below target. */

@@ -170,6 +170,40 @@ START_TEST(a_later_turn_pipelines_one_fsync)
 }
 END_TEST
 
+/* Three turns, each with a producer, while the first fsync is still in flight (no completion
+ * runs before the next run_once): each turn's kick starts its own chain beside the older ones,
+ * up to Q_COMMIT_CHAINS_MAX = 3; a fourth turn's producer waits for the oldest to end. Every
+ * producer hears "durable" only once the chain started after its append completed. */
+START_TEST(three_turns_pipeline_three_fsyncs)
+{
+    char dir[64];
+    owner o;
+    open_owned(&o, dir);
+    q_commit_waiter w[4];
+    uint64_t seen[6] = {0};
+    for (uint64_t i = 0; i < 4; i++) {
+        ck_assert_int_eq(tq_append(o.log, i, MAXLEN), (int64_t)i);
+        ck_assert_int_eq(q_log_commit_async(o.log, &w[i], tq_count_cb, seen), 0);
+        q_log_commit_kick(o.log);
+        o.listed = false;
+        ck_assert_uint_eq(o.log->nchains, i < 3 ? i + 1 : 3);
+        ck_assert_uint_eq(q_log_durable(o.log), 0); /* nothing completed yet */
+    }
+    /* Chains in start order, each covering one more append. */
+    for (uint32_t k = 0; k < 3; k++)
+        ck_assert_uint_eq(o.log->chains[(o.log->chain_head + k) % Q_COMMIT_CHAINS_MAX].target,
+                          k + 1);
+    while (seen[0] < 4 || o.log->inflight) ck_assert_int_ge(ev_loop_run_once(o.loop, true), 0);
+    ck_assert_uint_eq(seen[4], 4);
+    ck_assert_uint_eq(q_log_durable(o.log), 4);
+    ck_assert_uint_eq(fsync_ops(o.log), 4); /* the fourth rode a chain of its own, started later */
+    q_log_stats st;
+    q_log_get_stats(o.log, &st);
+    ck_assert_uint_ge(st.commits_pipelined, 2); /* the fourth's may be too */
+    close_owned(&o, dir);
+}
+END_TEST
+
 /* Load: appenders that append and commit again from their callbacks, as producers answered by a
  * commit do. Every one hears "durable" only after an fsync that started after its append (every
  * op in flight at the append, and one more, completed), and one fsync covers many appends. */
@@ -193,6 +227,16 @@ static void on_commit(q_log *log, void *ud, int status, uint64_t durable)
     if (--a->left > 0) append_and_commit(a);
 }
 
+/* Chains in flight whose fsync has not completed yet (a younger chain that completed first is
+ * held, done, until the older ones end: its fsync is counted already). */
+static uint64_t chains_running(const q_log *log)
+{
+    uint64_t n = 0;
+    for (uint32_t k = 0; k < log->nchains; k++)
+        n += !log->chains[(log->chain_head + k) % Q_COMMIT_CHAINS_MAX].done;
+    return n;
+}
+
 static void append_and_commit(appender *a)
 {
     q_log *log = a->o->log;
@@ -200,7 +244,7 @@ static void append_and_commit(appender *a)
     if (tq_append(log, off, MAXLEN) != (int64_t)off) a->o->bad++;
     a->last = off;
     /* A chain started later than now must complete: the ops in flight now and the kick's. */
-    a->need = fsync_ops(log) + log->nchains + 1;
+    a->need = fsync_ops(log) + chains_running(log) + 1;
     if (q_log_commit_async(log, &a->w, on_commit, a) != 0) a->o->bad++;
 }
 
@@ -268,8 +312,10 @@ END_TEST
 int main(void)
 {
     tq_require_uring("test_q_commit_kick");
-    const TTest *tests[] = {one_turn_shares_one_fsync, lone_commit_starts_in_its_own_turn,
+    const TTest *tests[] = {one_turn_shares_one_fsync,
+                            lone_commit_starts_in_its_own_turn,
                             a_later_turn_pipelines_one_fsync,
+                            three_turns_pipeline_three_fsyncs,
                             durable_only_after_an_fsync_started_after_the_append,
                             a_failed_kick_answers_its_waiters_and_says_so};
     return tq_run("q_commit_kick", "kick", 60, tests, sizeof tests / sizeof tests[0]);
