@@ -6,8 +6,9 @@ Inputs, all saved by bench/suite_bench.sh beside each open-loop and stall run's 
   ID.metrics0  ringqd's /metrics scraped when ringq-bench's warm-up ends (the window's start)
   ID.metrics   ... scraped after ringq-bench exited (the window's end, plus its teardown)
   ID.sched     bench_lib.sh cpu_sample lines (report_limits.read_sched)
-The window's histograms are the difference of the two scrapes (without ID.metrics0: the whole
-server life, warm-up included, and the report says so).
+The window's histograms are the difference of the two scrapes (without ID.metrics0, or with an
+empty one or one cut short before a family's +Inf bucket and _count: the whole server life,
+warm-up included, and the report says so).
 
 The end-to-end latency (ringq-bench: the worker receives the task minus its SCHEDULED send time)
 is split into
