@@ -423,7 +423,8 @@ def own_fsync_note(tp, col, p99_us):
     """With --fsync always: the server's own fdatasync p99 and p99.9 over the window (its
     /metrics), and the target read against 3x that p99."""
     f = tp["fsync"]
-    if col != "durable" or not f.get("n") or f.get(0.99) in (None, float("inf")):
+    if col != "durable" or not f.get("n") or f.get(0.99) in (None, float("inf")) or \
+            f.get(0.999) is None:
         return ""
     ok = p99_us is not None and p99_us <= 3 * f[0.99] * 1e6
     return ("; ringqd's own fdatasyncs %s: p99 %s, p99.9 %s (%s): against 3 × that p99 = %s the "
@@ -451,7 +452,8 @@ def targets_stall(L, d, ser, meta):
                 sp["whole_life"] else " in the window", sp["largest"], meta.get("stall_s", "?"),
                 meta.get("stall.rate." + col, "?"))
             if not ok:
-                meas += "; limit: **%s**%s" % (sp["limit"], " (%s)" % sp["why"] if sp["why"] else "")
+                meas += "; limit: **%s**%s" % (sp["limit"],
+                                               " (%s)" % sp["why"] if sp["why"] else "")
                 if sp["machine"] and sp["preempted"] and not sp["oncpu"]:
                     meas += "; **the machine decided** this verdict"
         target_row(L, "no shard loop stall over 5 ms in a %s s run (`--fsync %s`)" % (

@@ -6,8 +6,9 @@ Inputs, all saved by bench/suite_bench.sh beside each open-loop and stall run's 
   ID.metrics0  ringqd's /metrics scraped when ringq-bench's warm-up ends (the window's start)
   ID.metrics   ... scraped after ringq-bench exited (the window's end, plus its teardown)
   ID.sched     bench_lib.sh cpu_sample lines (report_limits.read_sched)
-The window's histograms are the difference of the two scrapes (without ID.metrics0: the whole
-server life, warm-up included, and the report says so).
+The window's histograms are the difference of the two scrapes (without ID.metrics0, or with an
+empty one or one cut short before a family's +Inf bucket and _count: the whole server life,
+warm-up included, and the report says so).
 
 The end-to-end latency (ringq-bench: the worker receives the task minus its SCHEDULED send time)
 is split into
@@ -43,13 +44,15 @@ STALL_S = 0.005  # issue 19: no shard loop turn over 5 ms
 
 def read_hists(path):
     """Every histogram of a saved /metrics text: {(name, labels without le): [buckets (le_s,
-    cumulative) sorted, count, sum]}; None when the file is missing or unreadable."""
+    cumulative) sorted, count, sum]}; None when the file is missing or unreadable. A family
+    without its +Inf bucket or its _count line (a scrape cut short) is left out: the window
+    then counts it from 0 and says so (whole_life)."""
     try:
         with open(path) as f:
             text = f.read()
     except OSError:
         return None
-    out = {}
+    out, counted = {}, set()
     for line in text.splitlines():
         if line.startswith("#") or " " not in line:
             continue
@@ -73,11 +76,31 @@ def read_hists(path):
             h[0].append((float("inf") if le == "+Inf" else float(le), v))
         elif kind == "_count":
             h[1] = v
+            counted.add(key)
         elif kind == "_sum":
             h[2] = v
-    for h in out.values():
-        h[0].sort()
+    for key in list(out):
+        out[key][0].sort()
+        if key not in counted or not out[key][0] or out[key][0][-1][0] != float("inf"):
+            del out[key]
     return out
+
+
+def whole_life(after, before, keys):
+    """True when the window of any of `keys` present in `after` starts at the server's start:
+    no (or an empty) window-start scrape, or the family missing from it."""
+    if not before:
+        return True
+    return any(k in after and k not in before for k in keys) if after else False
+
+
+def total(h):
+    """The observations of h: its +Inf bucket (the quantiles' rank, as Prometheus'
+    histogram_quantile takes it: a scrape under load can read _count one above it), else its
+    _count."""
+    if h and h[0] and h[0][-1][0] == float("inf"):
+        return h[0][-1][1]
+    return h[1] if h else 0.0
 
 
 def window(after, before):
@@ -97,10 +120,12 @@ def window(after, before):
 
 def quantile(h, q):
     """Quantile q (s) of histogram h ([buckets, count, sum]), interpolated linearly inside its
-    bucket; inf when it lies past the last finite bound; None when h is empty."""
-    if not h or h[1] <= 0:
+    bucket, ranked against the +Inf bucket (total); inf when it lies past the last finite bound;
+    None when h is empty."""
+    n = total(h)
+    if n <= 0:
         return None
-    rank, lo, below = q * h[1], 0.0, 0.0
+    rank, lo, below = q * n, 0.0, 0.0
     for le, c in h[0]:
         if c >= rank:
             if le == float("inf"):
@@ -111,11 +136,11 @@ def quantile(h, q):
 
 
 def over(h, bound_s):
-    """Observations of h over bound_s (count minus the bucket at that bound)."""
+    """Observations of h over bound_s (the +Inf bucket minus the bucket at that bound)."""
     if not h:
         return None
     under = max((c for le, c in h[0] if le <= bound_s * (1 + 1e-9)), default=0.0)
-    return h[1] - under
+    return total(h) - under
 
 
 def largest(h):
@@ -185,7 +210,10 @@ def tail_point(res, after, before=None, sched=None):
     h = window(after, before) or {}
     lat = res.get("latency_us") or {}
     p = {"e2e": {}, "stages": [], "server": {}, "outside": {}, "holder": {}, "turns": {},
-         "fsync": {}, "whole_life": before is None,
+         "fsync": {}, "whole_life": whole_life(after, before, [("ringq_stage_seconds", 'op="%s",'
+                                                               'stage="%s"' % x[:2]) for x in PATH]
+                                                 + [("ringq_loop_stall_seconds", ""),
+                                                    ("ringq_fsync_seconds", "")]),
          "late": tuple(res.get(k) for k in ("late_share", "late_cap_share", "late_gen_share"))}
     for q, k in ((0.99, "p99"), (0.999, "p999")):
         v = lat.get(k)
@@ -208,10 +236,13 @@ def tail_point(res, after, before=None, sched=None):
     for q in (0.99, 0.999):
         if not p["stages"] or p["e2e"][q] is None:
             continue
-        p["server"][q] = sum(st[3][q] for st in p["stages"])
+        known = [st for st in p["stages"] if st[3][q] is not None]
+        if not known:
+            continue
+        p["server"][q] = sum(st[3][q] for st in known)
         late = _late(res, q)
         p["outside"][q] = max(0.0, p["e2e"][q] - p["server"][q])
-        parts = [(st[3][q], st[0], "its p%s" % _qn(q)) for st in p["stages"]]
+        parts = [(st[3][q], st[0], "its p%s" % _qn(q)) for st in known]
         how = "end to end minus the stages' sum %s" % fmt_s(p["server"][q])
         if late:
             # ringq-bench keeps no lateness histogram: the late sends' time is in `outside`.
@@ -236,11 +267,12 @@ def stall_point(after, before=None, sched=None):
     t = h[("ringq_loop_stall_seconds", "")]
     on = h.get(("ringq_loop_stall_oncpu_seconds", ""))
     pre = h.get(("ringq_loop_stall_preempted_seconds", ""))
-    p = {"turns": t[1], "over": over(t, STALL_S), "largest": largest(t),
+    p = {"turns": total(t), "over": over(t, STALL_S), "largest": largest(t),
          "oncpu": over(on, STALL_S), "preempted": over(pre, STALL_S),
          "long_n": on[1] if on else None, "oncpu_s": on[2] if on else None,
          "preempted_s": pre[2] if pre else None, "oncpu_largest": largest(on),
-         "whole_life": before is None}
+         "whole_life": whole_life(after, before, [("ringq_loop_stall" + x + "_seconds", "") for x in
+                                                  ("", "_oncpu", "_preempted")])}
     p["machine"], p["machine_why"] = _machine(sched)
     if not p["over"]:
         p["limit"], p["why"] = "-", ""
@@ -255,17 +287,26 @@ def stall_point(after, before=None, sched=None):
             split += "; of the %d turns of 1 ms or more, %.0f %% of the time waiting for a " \
                      "CPU" % (p["long_n"], 100 * p["preempted_s"] /
                               (p["oncpu_s"] + p["preempted_s"]))
-    if p["oncpu"]:
-        p["limit"] = "ringqd's own turns"
-    elif p["preempted"]:
-        p["limit"] = "the scheduler (waiting for a CPU)"
-    elif p["preempted"] is not None:
-        # Each turn over 5 ms had under 5 ms of each: its own work and a wait for the CPU.
-        p["limit"] = "on CPU and waiting for it together (neither part alone over 5 ms)"
-    else:
-        p["limit"] = "unattributed (no split histograms)"
+    p["limit"] = _stall_limit(p)
     p["why"] = "; ".join(x for x in (split, p["machine_why"]) if x)
     return p
+
+
+def _stall_limit(p):
+    """What the turns over 5 ms of stall_point p were: one name when they were all of one kind,
+    else each kind's count. A turn can be over 5 ms with neither part over 5 ms alone (its own
+    work and a wait for the CPU together): the turns over 5 ms that neither split counts."""
+    if p["oncpu"] is None or p["preempted"] is None:
+        return "unattributed (no split histograms)"
+    rest = max(0, p["over"] - p["oncpu"] - p["preempted"])
+    kinds = [(p["oncpu"], "ringqd's own turns", "ringqd's own"),
+             (p["preempted"], "the scheduler (waiting for a CPU)", "the scheduler's"),
+             (rest, "on CPU and waiting for it together (neither part alone over 5 ms)",
+              "on CPU and waiting together")]
+    kinds = [k for k in kinds if k[0]]
+    if len(kinds) == 1:
+        return kinds[0][1]
+    return ", ".join("%d %s" % (k[0], k[2]) for k in kinds)
 
 
 def inputs(d, run):
@@ -275,7 +316,7 @@ def inputs(d, run):
             RL.read_sched(base + ".sched"))
 
 
-# ---- the report's section -------------------------------------------------------------------------
+# ---- the report's section ---------------------------------------------------------------------
 
 def _qn(q):
     return "99" if q == 0.99 else "99.9"

@@ -193,15 +193,23 @@ run_drain() {
     bench_point drain "$1" "$2" drain "$DRAIN_WORKERS" $((RUN_TMO + 600)) -- --preload "$DRAIN_PRELOAD" \
         --workers "$DRAIN_WORKERS" --credits 256 --batch "$BATCH" --conns 4 --inflight 4
 }
-# scrape_metrics FILE: the running ringqd's /metrics (ADDR) into FILE.
+# scrape_metrics FILE: the running ringqd's /metrics (ADDR) into FILE, through FILE.tmp renamed
+# on success only: a failed or cut-short scrape leaves no FILE (the report then says "whole
+# life" instead of reading an empty window start as one).
 scrape_metrics() {
+    local ok=0
     if have curl; then
-        curl -sf --max-time 10 -o "$1" "http://$ADDR/metrics"
-        return
+        curl -sf --max-time 10 -o "$1.tmp" "http://$ADDR/metrics" || ok=1
+    else
+        "$PY" -c 'import sys, urllib.request
+body = urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=10).read()
+open(sys.argv[2], "wb").write(body)' "$ADDR" "$1.tmp" 2>/dev/null || ok=1
     fi
-    "$PY" -c 'import sys, urllib.request
-open(sys.argv[2], "wb").write(urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=10).read())' \
-        "$ADDR" "$1" 2>/dev/null
+    if [ "$ok" = 0 ] && mv -f "$1.tmp" "$1"; then
+        return 0
+    fi
+    rm -f "$1.tmp"
+    return 1
 }
 # save_metrics ID (bench_point's AFTER_RUN): a ringq run's /metrics, beside its JSON.
 save_metrics() {
@@ -215,7 +223,8 @@ save_metrics() {
 # teardown.
 window_metrics() {
     sleep "$WARMUP_S"
-    scrape_metrics "$OUT_DIR/raw/$1.metrics0" || log "could not read /metrics of $1 at the window's start"
+    scrape_metrics "$OUT_DIR/raw/$1.metrics0" ||
+        log "could not read /metrics of $1 at the window's start"
 }
 open_peak() { # open_peak COLUMN SIZE: ringq's e2e batch-1 peak at that payload size (0: none)
     local p c i pk
@@ -242,7 +251,8 @@ run_open() { # run_open COLUMN: ringq only, half of ringq's peak in that column,
         fi
         rate=$((peak / 2))
         meta "open.rate.$1.s$n" "$rate"
-        AFTER_RUN=save_metrics DURING_RUN=window_metrics bench_point "open-s$n" ringq "$1" e2e $((c * i)) "$RUN_TMO" -- \
+        AFTER_RUN=save_metrics DURING_RUN=window_metrics \
+            bench_point "open-s$n" ringq "$1" e2e $((c * i)) "$RUN_TMO" -- \
             --size "$n" --rate "$rate" --batch 1 --conns "$c" --inflight "$i" --workers "$E2E_WORKERS" \
             --credits "$(credits_for "$c" "$i" 1)"
     done
@@ -257,8 +267,9 @@ run_stall() { # run_stall COLUMN: one STALL_S s open-loop run, /metrics saved (l
     fi
     meta "stall.rate.$1" "$rate"
     c=$(conns_of "$OPEN_POINT"); i=$(infl_of "$OPEN_POINT")
-    REPS=1 DURATION_S=$STALL_S AFTER_RUN=save_metrics DURING_RUN=window_metrics bench_point stall ringq "$1" e2e $((c * i)) \
-        $((RUN_TMO + STALL_S)) -- --rate "$rate" --batch 1 --conns "$c" --inflight "$i" \
+    REPS=1 DURATION_S=$STALL_S AFTER_RUN=save_metrics DURING_RUN=window_metrics \
+        bench_point stall ringq "$1" e2e $((c * i)) $((RUN_TMO + STALL_S)) -- \
+        --rate "$rate" --batch 1 --conns "$c" --inflight "$i" \
         --workers "$E2E_WORKERS" --credits "$(credits_for "$c" "$i" 1)"
 }
 
@@ -358,7 +369,13 @@ for n in $OPEN_SIZES; do
     meta "xdesc.peak-s$n" "C × I producer requests in flight (points $OPEN_PEAK_POINTS)"
 done
 meta open_sizes "$OPEN_SIZES"
-meta desc.stall "One $STALL_S s open-loop run on ringq at half of its $SIZE-byte peak (the open-s$SIZE rate); the shard's loop-stall histogram (\`ringq_loop_stall_seconds\`: wake-up to the next wait, per loop iteration) and its split of the turns of 1 ms or more into time on CPU and time waiting for one (\`ringq_loop_stall_oncpu_seconds\`, \`ringq_loop_stall_preempted_seconds\`) are read over the window, from /metrics scraped when the warm-up ends and after the run."
+desc="One $STALL_S s open-loop run on ringq at half of its $SIZE-byte peak (the open-s$SIZE rate);"
+desc+=" the shard's loop-stall histogram (\`ringq_loop_stall_seconds\`: wake-up to the next wait,"
+desc+=" per loop iteration) and its split of the turns of 1 ms or more into time on CPU and time"
+desc+=" waiting for one (\`ringq_loop_stall_oncpu_seconds\`,"
+desc+=" \`ringq_loop_stall_preempted_seconds\`) are read over the window,"
+desc+=" from /metrics scraped when the warm-up ends and after the run."
+meta desc.stall "$desc"
 meta xdesc.stall "connections × in-flight cap"
 meta stall_s "$STALL_S"
 meta desc.enqueue-b1 "Producers only: C connections × I single-task enqueues in flight; the backlog grows."

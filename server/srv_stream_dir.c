@@ -45,8 +45,10 @@ typedef struct sdir_shard {
     uint32_t nboot;
     /* Shard 0 only: the changes waiting, the first one running. */
     srv_sdir_op *head, *tail;
-    /* A subject's hash -> the stream that captured it (a hit is checked by matching the
-     * subject against that stream's filters: a subject belongs to at most one stream). */
+    /* A subject's hash -> the stream that captured it. A lookup's hit is checked by matching
+     * the subject against that stream's filters (a subject belongs to at most one stream); a
+     * route's hit is not (its bytes were checked and matched when stored): dir_put and dir_del
+     * clearing the cache at every change is what keeps a route's hit true. */
     sdir_slot cache[SDIR_CACHE_SLOTS];
     uint64_t lookups; /* srv_sdir_lookup calls (srv_sdir_lookups) */
     uint64_t checks;  /* subjects srv_sdir_route checked (srv_sdir_subject_checks) */
@@ -216,7 +218,11 @@ q_status srv_sdir_route(const char *subject, size_t len, const srv_sdir_ent **ou
     d->lookups++;
     uint64_t h = q_subject_hash(subject, len);
     sdir_slot *sl = &d->cache[h % SDIR_CACHE_SLOTS];
-    if (sl->e && sl->checked_len == len && sl->hash == h && memcmp(sl->subj, subject, len) == 0) {
+    /* checked_len 0: a slot srv_sdir_lookup filled, or a subject too long to remember: its
+     * bytes were not checked here, so even the empty subject (whose hash a lookup may have
+     * stored) takes the check. */
+    if (sl->e && sl->checked_len != 0 && sl->checked_len == len && sl->hash == h &&
+        memcmp(sl->subj, subject, len) == 0) {
         *out = sl->e;
         return Q_OK;
     }

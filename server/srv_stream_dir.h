@@ -26,11 +26,13 @@
  * orders those writes before any read; the first use on each shard copies every boot list
  * (immutable by then) into its own table, and the last shard to do so frees them.
  *
- * Memory: one allocation per stream per shard, ~200 bytes plus its filters' bytes, and a 4 KiB
- * cache. Lookup of a subject first tries the shard's cache (q_subject_hash -> the stream that
- * captured it last, checked by matching its filters: a subject belongs to one stream), else
- * walks the streams and their filters (q_filter_set_match): O(streams x filters) on a miss.
- * Every change clears the caches. */
+ * Memory: one allocation per stream per shard, ~200 bytes plus its filters' bytes, and an
+ * 18 KiB cache (256 slots of 72 bytes). Lookup of a subject first tries the shard's cache
+ * (q_subject_hash -> the stream that captured it last; srv_sdir_lookup checks a hit by matching
+ * its filters, srv_sdir_route by comparing the subject's bytes it remembered checked and
+ * matched, without a check or a match), else walks the streams and their filters
+ * (q_filter_set_match): O(streams x filters) on a miss. Every change clears the caches: the only
+ * guard of a route's hit. */
 #ifndef SRV_STREAM_DIR_H
 #define SRV_STREAM_DIR_H
 

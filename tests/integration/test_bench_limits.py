@@ -272,7 +272,7 @@ class LimitsFunctions(unittest.TestCase):
             RL.point_limits(result(1000, 10, 10), "durable", fs)["ceil"]["fdatasync"], 20000.0)
 
 
-# ---- the latency targets, from a real run ----------------------------------------------------------
+# ---- the latency targets, from a real run ------------------------------------------------------
 
 RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_limits_run")
 
@@ -420,6 +420,54 @@ class TailFromARealRun(unittest.TestCase):
                 c1 - u1, "{:,.0f}".format(c1))), rows[what][0])
         self.assertIn("(whole life)", md)
 
+    def stall_rows_of_a_broken_window_start(self, cut):
+        """The stall rows' texts when each stall run's ID.metrics0 is cut(text)'s text."""
+        with tempfile.TemporaryDirectory() as t:
+            d = os.path.join(t, "run")
+            shutil.copytree(RUN, d)
+            for r in runs_of("stall"):
+                path = os.path.join(d, r[6][:-len(".json")]) + ".metrics0"
+                with open(path) as f:
+                    text = f.read()
+                with open(path, "w") as f:
+                    f.write(cut(text))
+            rows = target_rows(report_of(d))
+        return {r[2]: next(v[0] for k, v in rows.items() if k.startswith("no shard loop stall")
+                           and "--fsync %s" % ("always" if r[2] == "durable" else "never") in k)
+                for r in runs_of("stall")}
+
+    def test_an_empty_window_start_says_whole_life(self):
+        # A failed scrape used to leave a 0-byte ID.metrics0, read as "in the window".
+        for col, meas in self.stall_rows_of_a_broken_window_start(lambda text: "").items():
+            self.assertIn("loop turns over 5 ms (whole life: no window start)", meas, col)
+            self.assertNotIn("in the window", meas, col)
+
+    def test_a_truncated_window_start_says_whole_life(self):
+        # Cut in the middle of the loop-turn histogram: that family has no +Inf bucket and no
+        # _count in the window start, so it counts from the server's start and says so.
+        def cut(text):
+            i = text.index('ringq_loop_stall_seconds_bucket{le="0.005"}')
+            return text[:i]
+        for col, meas in self.stall_rows_of_a_broken_window_start(cut).items():
+            self.assertIn("loop turns over 5 ms (whole life: no window start)", meas, col)
+
+    def test_a_stall_row_counts_each_kind_of_long_turn(self):
+        # The --fsync never stall run: 18 turns over 5 ms, 14 waiting over 5 ms for a CPU, none
+        # over 5 ms on CPU, 4 with neither part over 5 ms alone: not all "the scheduler".
+        base = os.path.join(RUN, next(r for r in runs_of("stall") if r[2] == "fast")[6][:-5])
+        d = lambda name: [a - b for a, b in zip(counts(base + ".metrics", name),
+                                                 counts(base + ".metrics0", name))]
+        c, u = d("ringq_loop_stall_seconds")
+        on, pre = d("ringq_loop_stall_oncpu_seconds"), d("ringq_loop_stall_preempted_seconds")
+        over, oncpu, preempted = c - u, on[0] - on[1], pre[0] - pre[1]
+        self.assertGreater(over, oncpu + preempted)
+        self.assertGreater(preempted, 0)
+        self.assertEqual(oncpu, 0)
+        what = next(k for k in self.rows if k.startswith("no shard loop stall") and
+                    "--fsync never" in k)
+        self.assertIn("limit: **%d the scheduler's, %d on CPU and waiting together**" % (
+            preempted, over - oncpu - preempted), self.rows[what][0])
+
     def test_a_missed_throughput_row_names_what_binds(self):
         rows = {k: v for k, v in self.rows.items() if k.startswith(("durable e2e, one task",
                                                                     "fast e2e batch 1"))}
@@ -442,7 +490,8 @@ class StallSplitFromARealRun(unittest.TestCase):
 
     @unittest.skipUnless(os.path.exists(BASE + ".metrics"), "no recorded run")
     def test_a_turn_neither_part_of_which_is_over_5_ms(self):
-        after, before = RT.read_hists(self.BASE + ".metrics"), RT.read_hists(self.BASE + ".metrics0")
+        after = RT.read_hists(self.BASE + ".metrics")
+        before = RT.read_hists(self.BASE + ".metrics0")
         sp = RT.stall_point(after, before)
         d = lambda name: [a - b for a, b in zip(counts(self.BASE + ".metrics", name),
                                                  counts(self.BASE + ".metrics0", name))]
@@ -464,6 +513,37 @@ class TailFunctions(unittest.TestCase):
         self.assertAlmostEqual(RT.quantile(self.H, 0.7), 0.001 + 0.0015 * 0.5)
         self.assertEqual(RT.quantile(self.H, 0.999), float("inf"))
         self.assertIsNone(RT.quantile([[], 0.0, 0.0], 0.99))
+
+    def test_quantiles_rank_against_the_inf_bucket(self):
+        # A scrape under load can read _count one above the +Inf bucket: rank against the
+        # bucket (as Prometheus' histogram_quantile does), never past the last bucket.
+        h = [[(0.001, 1.0), (0.0025, 1.0), (float("inf"), 1.0)], 2.0, 0.001]
+        self.assertAlmostEqual(RT.quantile(h, 0.99), 0.00099)
+        self.assertEqual(RT.over(h, 0.001), 0.0)
+
+    def test_a_window_with_count_above_the_inf_bucket(self):
+        # One stage of a small window: count = +Inf + 1 must not crash the point or name None.
+        key = ("ringq_stage_seconds", 'op="enqueue",stage="append"')
+        after = {key: [[(0.001, 3.0), (float("inf"), 3.0)], 4.0, 0.002]}
+        before = {key: [[(0.001, 2.0), (float("inf"), 2.0)], 2.0, 0.001]}
+        res = {"latency_us": {"p99": 900.0, "p999": 1000.0}}
+        p = RT.tail_point(res, after, before)
+        self.assertFalse(p["whole_life"])
+        self.assertAlmostEqual(p["server"][0.99], 0.00099)
+        self.assertEqual(p["holder"][0.99][:2], ("enq append", "its p99: 990 µs; end to end "
+                                                            "900 µs"))
+
+    def test_read_hists_leaves_out_a_cut_family(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".metrics", delete=False) as f:
+            f.write('a_bucket{le="0.001"} 1\na_bucket{le="+Inf"} 2\na_sum 0.1\na_count 2\n'
+                    'b_bucket{le="0.001"} 1\nb_bucket{le="+Inf"} 2\n')
+        try:
+            h = RT.read_hists(f.name)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(set(h), {("a", "")})
+        self.assertTrue(RT.whole_life({("b", ""): None}, h, [("b", "")]))
+        self.assertFalse(RT.whole_life({("a", ""): None}, h, [("a", "")]))
 
     def test_window_subtracts_bucket_by_bucket(self):
         before = {("x", ""): [[(0.001, 40.0), (0.0025, 40.0), (0.005, 40.0),

@@ -267,6 +267,31 @@ START_TEST(publish_checks_a_producers_subject_once)
 }
 END_TEST
 
+/* q_stream_capturing remembers the stream it answered last (q_streams.last_pub): deleting that
+ * stream frees it, so the next answer must not read it (ASan: a heap-use-after-free in
+ * build-san/tests/test_q_stream with the unlink's reset removed). The subject is then captured
+ * by no stream, and by the new stream once one captures it. */
+START_TEST(capturing_forgets_a_deleted_stream)
+{
+    tp t;
+    tp_open(&t, 1 << 20);
+    ts_cfg tc;
+    q_stream *s = ts_create(&t, ts_cfg_init(&tc, "orders", ORDERS), T0);
+    q_smsg_spec b = ts_spec("orders.eu", "x");
+    q_pub_result r;
+    uint64_t commit;
+    q_err e;
+    ck_assert_ptr_eq(q_stream_capturing(t.p, "orders.eu", 9), s);
+    ck_assert_int_eq(q_stream_publish(t.p, s, &b, 1, T0 + 1, &r, &commit, &e), Q_OK);
+    ck_assert_ptr_eq(q_stream_capturing(t.p, "orders.eu", 9), s);
+    ck_assert_int_eq(q_stream_delete(t.p, "orders", 6, T0 + 2, &commit, &e), Q_OK);
+    ck_assert_ptr_null(q_stream_capturing(t.p, "orders.eu", 9));
+    q_stream *s2 = ts_create(&t, ts_cfg_init(&tc, "orders2", ORDERS), T0 + 3);
+    ck_assert_ptr_eq(q_stream_capturing(t.p, "orders.eu", 9), s2);
+    tp_done(&t);
+}
+END_TEST
+
 START_TEST(next_walks_with_filters_and_time)
 {
     tp t;
@@ -494,6 +519,7 @@ int main(void)
                             publish_assigns_dense_seqs_and_reads_back,
                             publish_checks_a_repeated_subject_once,
                             publish_checks_a_producers_subject_once,
+                            capturing_forgets_a_deleted_stream,
                             next_walks_with_filters_and_time,
                             info_counts_subjects_with_a_filter,
                             update_keeps_name_and_retention_and_applies_limits,

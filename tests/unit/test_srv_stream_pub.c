@@ -225,6 +225,76 @@ START_TEST(publish_origin_checks_a_producers_subject_once)
 }
 END_TEST
 
+/* CreateStream (update false) or UpdateStream of stream `name` capturing `subject`: OK. */
+static void put_stream(const char *name, const char *subject, bool update)
+{
+    pw_pb_bytes subj = ts_str(subject);
+    pwm_ringq_v1_StreamConfig cfg = {.name = ts_str(name), .subjects = &subj, .subjects_count = 1};
+    uint32_t sid;
+    if (update) {
+        pwm_ringq_v1_UpdateStreamRequest r = {.config = &cfg};
+        sid = ts_call_start(&C, pwm_ringq_v1_Streams_UpdateStream_PATH,
+                            &pwm_ringq_v1_UpdateStreamRequest_desc, &r);
+    } else {
+        pwm_ringq_v1_CreateStreamRequest r = {.config = &cfg};
+        sid = ts_call_start(&C, pwm_ringq_v1_Streams_CreateStream_PATH,
+                            &pwm_ringq_v1_CreateStreamRequest_desc, &r);
+    }
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+}
+
+static void del_stream(const char *name)
+{
+    pwm_ringq_v1_DeleteStreamRequest r = {.name = ts_str(name)};
+    uint32_t sid = ts_call_start(&C, pwm_ringq_v1_Streams_DeleteStream_PATH,
+                                 &pwm_ringq_v1_DeleteStreamRequest_desc, &r);
+    ck_assert(ts_wait_closed(&C, sid, TS_WAIT_MS));
+    ck_assert_int_eq(ts_status(&C, sid), 0);
+}
+
+/* The stream srv_sdir_route gives `subject` on `shard`, routed `times` times (white box: run as
+ * that shard), as "" when none captures it. */
+static const char *route_on(int shard, const char *subject, int times)
+{
+    static char name[SRV_STREAM_NAME_BYTES_MAX + 1];
+    name[0] = '\0';
+    srv_shard_enter(ts_shard(&S, shard));
+    for (int i = 0; i < times; i++) {
+        const srv_sdir_ent *e;
+        q_err err;
+        ck_assert_int_eq(srv_sdir_route(subject, strlen(subject), &e, &err), Q_OK);
+        if (e) snprintf(name, sizeof name, "%.*s", (int)e->name_len, e->name);
+        else name[0] = '\0';
+    }
+    srv_shard_enter(NULL);
+    return name;
+}
+
+/* A route's hit skips the subject check and the filter match: only the directory's changes
+ * clearing every shard's memory keep it true. A subject remembered for stream A is refused once
+ * A no longer captures it, routed to B once B does, refused once B is deleted, routed again once
+ * it is re-created: on both shards, each remembering it before every change. */
+START_TEST(route_memory_follows_every_directory_change)
+{
+    start();
+    put_stream("dirA", "r.a", false);
+    for (int sh = 0; sh < NSHARDS; sh++) ck_assert_str_eq(route_on(sh, "r.a", 4), "dirA");
+    uint64_t before = checks_on_0();
+    ck_assert_str_eq(route_on(0, "r.a", 4), "dirA");
+    ck_assert_uint_eq(checks_on_0() - before, 0); /* the hits this test is about */
+    put_stream("dirA", "r.b", true);
+    for (int sh = 0; sh < NSHARDS; sh++) ck_assert_str_eq(route_on(sh, "r.a", 2), "");
+    put_stream("dirB", "r.a", false);
+    for (int sh = 0; sh < NSHARDS; sh++) ck_assert_str_eq(route_on(sh, "r.a", 2), "dirB");
+    del_stream("dirB");
+    for (int sh = 0; sh < NSHARDS; sh++) ck_assert_str_eq(route_on(sh, "r.a", 2), "");
+    put_stream("dirB", "r.a", false);
+    for (int sh = 0; sh < NSHARDS; sh++) ck_assert_str_eq(route_on(sh, "r.a", 2), "dirB");
+    stop();
+}
+END_TEST
+
 int main(void)
 {
     ts_require_uring("test_srv_stream_pub"); /* exits 77 (skip) without io_uring */
@@ -236,6 +306,7 @@ int main(void)
     tcase_add_test(tc, publish_origin_checks_a_producers_subject_once);
     tcase_add_test(tc, publish_origin_allocates_one_request_block);
     tcase_add_test(tc, publish_answer_is_sent_as_the_owner_encoded_it);
+    tcase_add_test(tc, route_memory_follows_every_directory_change);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }
