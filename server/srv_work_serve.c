@@ -143,6 +143,8 @@ static serve_claim serve_claim_one(srv_part *sp, srv_waitq *wq, struct srv_sub *
     if (ready == 0) return CLAIM_PASS_ENDS;
     uint32_t take;
     uint32_t want = ready < WORK_DELIVER_BATCH ? (uint32_t)ready : WORK_DELIVER_BATCH;
+    uint32_t room = WORK_SERVE_PASS_TASKS_MAX - *served; /* >= 1: the pass checks before */
+    if (want > room) want = room;                        /* a pass never passes its bound */
     if (!srv_credits_claim(&w->credits, want, &take)) return CLAIM_SUB_DONE;
     if (!*serve_ns) *serve_ns = rt_now_ns();
     srv_job *j = srv_job_new(NULL, NULL, 0);
@@ -178,28 +180,47 @@ static serve_claim serve_claim_one(srv_part *sp, srv_waitq *wq, struct srv_sub *
     return n < take ? CLAIM_SUB_DONE : CLAIM_FULL;
 }
 
+/* Makes s the first registration of wq, keeping the cyclic order: the next pass starts with it. */
+static void subs_rotate_to(srv_waitq *wq, struct srv_sub *s)
+{
+    if (!s || s == wq->subs) return;
+    struct srv_sub *prev = wq->subs, *tail = s;
+    while (prev->next != s) prev = prev->next;
+    while (tail->next) tail = tail->next;
+    tail->next = wq->subs;
+    prev->next = NULL;
+    wq->subs = s;
+}
+
 /* A pass ends at the first "nothing to deliver": that is the queue's state, the same for every
  * registration after it (each used to read it again: with 4 workers on a queue, a delivery pass
- * read the queue's state 5 times where 2 do). The registrations take one claim each in turn, so
- * a pass cut at WORK_SERVE_PASS_TASKS_MAX has not given everything to the first of them. */
+ * read the queue's state 5 times where 2 do). The registrations take one claim each in turn, and
+ * the next pass starts with the registration after the last one served (the list is rotated), so
+ * passes cut at WORK_SERVE_PASS_TASKS_MAX, or ended by a small backlog, do not always favour the
+ * first registrations in the list. */
 void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 {
     uint64_t serve_ns = 0; /* when this pass first found something to deliver (srv_stage.h) */
     uint32_t served = 0;
+    struct srv_sub *next = NULL; /* whose turn the next pass starts with */
     bool ends = false, more = true;
     while (more && !ends) {
         more = false;
         for (struct srv_sub *s = wq->subs; s && !ends; s = s->next) {
             if (served >= WORK_SERVE_PASS_TASKS_MAX) { /* another claim would follow */
-                serve_later(sp, wq, s);
+                next = s;
+                if (serve_ready(sp, wq) > 0) serve_later(sp, wq, s);
                 ends = true;
                 break;
             }
+            uint32_t before = served;
             serve_claim r = serve_claim_one(sp, wq, s, &serve_ns, &served);
+            if (served > before) next = s->next;
             ends = r == CLAIM_PASS_ENDS;
             more |= r == CLAIM_FULL;
         }
     }
+    subs_rotate_to(wq, next);
     if (served > wq->serve_pass_max) wq->serve_pass_max = served;
 }
 

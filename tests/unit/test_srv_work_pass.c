@@ -122,8 +122,11 @@ START_TEST(a_delivery_pass_is_bounded)
 }
 END_TEST
 
-/* Two streams with credits for the whole backlog: the passes give each a claim in turn, so both
- * get half of it. Before: the first registration in the list took every task. */
+/* Three streams with credits for the whole backlog: the passes give each a claim in turn and the
+ * next pass starts where the last one stopped, so each gets a third of it, to within one claim.
+ * Before: a cut pass started again from the head of the list, so the two streams registered last
+ * took every task and the first got none (0, 256, 256). */
+#define TURN_STREAMS 3
 START_TEST(a_pass_serves_its_streams_in_turn)
 {
     char q[32];
@@ -131,18 +134,50 @@ START_TEST(a_pass_serves_its_streams_in_turn)
     start();
     pw_msg_arena_init_heap(&a, 4096, 1 << 22);
     ts_queue_on(q, sizeof q, "turn", 0);
-    uint32_t ws[2];
-    for (int i = 0; i < 2; i++) ws[i] = work_open(q, STREAM_CREDITS, &a);
-    /* Both registered (each Subscribe answered on the owner): a backlog now arrives at once. */
+    uint32_t ws[TURN_STREAMS];
+    for (int i = 0; i < TURN_STREAMS; i++) ws[i] = work_open(q, STREAM_CREDITS, &a);
+    /* All registered (each Subscribe answered on the owner): a backlog now arrives at once. */
     enqueue_many(q, BACKLOG_TASKS);
-    uint32_t got[2] = {0, 0};
-    tasks_arg t = {ws, 2, got, &a, BACKLOG_TASKS};
+    uint32_t got[TURN_STREAMS] = {0};
+    tasks_arg t = {ws, TURN_STREAMS, got, &a, BACKLOG_TASKS};
     ck_assert(ts_wait_for(&C, cond_all_tasks, &t, TS_WAIT_MS));
-    ck_assert_uint_eq(got[0] + got[1], BACKLOG_TASKS);
-    ck_assert_msg(got[0] == BACKLOG_TASKS / 2 && got[1] == BACKLOG_TASKS / 2,
-                  "the streams got %u and %u of %u tasks", got[0], got[1], BACKLOG_TASKS);
+    uint32_t sum = 0, fair = BACKLOG_TASKS / TURN_STREAMS;
+    for (int i = 0; i < TURN_STREAMS; i++) sum += got[i];
+    ck_assert_uint_eq(sum, BACKLOG_TASKS);
+    for (int i = 0; i < TURN_STREAMS; i++)
+        ck_assert_msg(got[i] + WORK_DELIVER_BATCH >= fair && got[i] <= fair + WORK_DELIVER_BATCH,
+                      "stream %d got %u of %u tasks (%u, %u, %u)", i, got[i], BACKLOG_TASKS, got[0],
+                      got[1], got[2]);
     ck_assert_uint_le(waitq_of(q)->serve_pass_max, WORK_SERVE_PASS_TASKS_MAX);
-    for (int i = 0; i < 2; i++) ts_rst(&C, ws[i], 0x8 /* CANCEL */);
+    for (int i = 0; i < TURN_STREAMS; i++) ts_rst(&C, ws[i], 0x8 /* CANCEL */);
+    pw_msg_arena_deinit(&a);
+    stop();
+}
+END_TEST
+
+/* A stream with few credits between two with many: its short claim leaves the pass between two
+ * claims' worth, and the next claim is cut to the room left, so no pass passes its bound. Before:
+ * 64 + 10 + 64 = 138 tasks in one pass. */
+START_TEST(a_pass_stops_at_its_bound_after_a_short_claim)
+{
+    char q[32];
+    pw_msg_arena a;
+    start();
+    pw_msg_arena_init_heap(&a, 4096, 1 << 22);
+    ts_queue_on(q, sizeof q, "short", 0);
+    const uint32_t credits[3] = {STREAM_CREDITS, 10, STREAM_CREDITS};
+    uint32_t ws[3];
+    for (int i = 0; i < 3; i++) ws[i] = work_open(q, credits[i], &a);
+    enqueue_many(q, BACKLOG_TASKS);
+    uint32_t got[3] = {0};
+    tasks_arg t = {ws, 3, got, &a, BACKLOG_TASKS};
+    ck_assert(ts_wait_for(&C, cond_all_tasks, &t, TS_WAIT_MS));
+    ck_assert_uint_eq(got[0] + got[1] + got[2], BACKLOG_TASKS);
+    ck_assert_uint_eq(got[1], 10);
+    ck_assert_msg(waitq_of(q)->serve_pass_max <= WORK_SERVE_PASS_TASKS_MAX,
+                  "one delivery pass leased %u tasks (bound %u)", waitq_of(q)->serve_pass_max,
+                  WORK_SERVE_PASS_TASKS_MAX);
+    for (int i = 0; i < 3; i++) ts_rst(&C, ws[i], 0x8 /* CANCEL */);
     pw_msg_arena_deinit(&a);
     stop();
 }
@@ -156,6 +191,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_delivery_pass_is_bounded);
     tcase_add_test(tc, a_pass_serves_its_streams_in_turn);
+    tcase_add_test(tc, a_pass_stops_at_its_bound_after_a_short_claim);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }
