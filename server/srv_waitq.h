@@ -74,7 +74,7 @@ void srv_part_waitq_gc(srv_part *sp, srv_waitq *wq);
  * (time-bounded) mesh poll serves the rest (srv_work_serve.c serve_later). */
 #define WORK_SERVE_PASS_TASKS_MAX 128u
 /* Serves the Work subscriptions of wq (srv_work_serve.c): one claim per registration in turn,
- * starting after the registration the previous pass served last, at most
+ * a cut pass's rest starting with the registration whose turn was next, at most
  * WORK_SERVE_PASS_TASKS_MAX tasks (a claim is cut to the room left), the rest from a later mesh
  * poll. */
 void srv_sub_serve(srv_part *sp, srv_waitq *wq);

@@ -194,15 +194,17 @@ static void subs_rotate_to(srv_waitq *wq, struct srv_sub *s)
 
 /* A pass ends at the first "nothing to deliver": that is the queue's state, the same for every
  * registration after it (each used to read it again: with 4 workers on a queue, a delivery pass
- * read the queue's state 5 times where 2 do). The registrations take one claim each in turn, and
- * the next pass starts with the registration after the last one served (the list is rotated), so
- * passes cut at WORK_SERVE_PASS_TASKS_MAX, or ended by a small backlog, do not always favour the
- * first registrations in the list. */
+ * read the queue's state 5 times where 2 do). The registrations take one claim each in turn; a
+ * pass cut at WORK_SERVE_PASS_TASKS_MAX rotates the list so the rest starts with the registration
+ * whose turn was next (else every cut pass restarted at the head and later registrations got
+ * nothing). An uncut pass starts at the head: a small backlog goes whole to the first
+ * registration with credits, one deliver job and one send (rotating after every pass cost 1.11x
+ * CPU per task at e2e b1 `never`, bench/results/tail-2026-12-07-s11.md). */
 void srv_sub_serve(srv_part *sp, srv_waitq *wq)
 {
     uint64_t serve_ns = 0; /* when this pass first found something to deliver (srv_stage.h) */
     uint32_t served = 0;
-    struct srv_sub *next = NULL; /* whose turn the next pass starts with */
+    struct srv_sub *next = NULL; /* whose turn a cut pass's rest starts with */
     bool ends = false, more = true;
     while (more && !ends) {
         more = false;
@@ -213,9 +215,7 @@ void srv_sub_serve(srv_part *sp, srv_waitq *wq)
                 ends = true;
                 break;
             }
-            uint32_t before = served;
             serve_claim r = serve_claim_one(sp, wq, s, &serve_ns, &served);
-            if (served > before) next = s->next;
             ends = r == CLAIM_PASS_ENDS;
             more |= r == CLAIM_FULL;
         }
