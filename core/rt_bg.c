@@ -22,6 +22,7 @@ static void *bg_main(void *arg)
     /* Linux's nice is per thread: only this one yields. Best effort: a refusal (a sandbox that
      * forbids it) leaves the work at the default priority, as before. */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), RT_BG_NICE);
+    (void)pthread_setname_np(pthread_self(), "ringq-bg"); /* top -H, perf sched: not the shard */
     pthread_mutex_lock(&mu);
     for (;;) {
         while (!head) pthread_cond_wait(&work_cv, &mu);

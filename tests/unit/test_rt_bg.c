@@ -4,6 +4,7 @@
  * shard pinned with its process to one CPU polls rt_bg_done at 100 %. */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -19,6 +20,7 @@ typedef struct {
     long tid; /* the running thread */
     int nice_errno;
     unsigned long spins; /* work done by fn (spin_job) */
+    char name[16];       /* the running thread's name */
 } probe_job;
 
 static void probe_fn(rt_bg_job *j)
@@ -28,6 +30,7 @@ static void probe_fn(rt_bg_job *j)
     errno = 0;
     p->nice = getpriority(PRIO_PROCESS, (id_t)p->tid);
     p->nice_errno = errno;
+    pthread_getname_np(pthread_self(), p->name, sizeof p->name);
 }
 
 static double now_s(void)
@@ -50,6 +53,7 @@ START_TEST(thread_runs_at_lowest_nice_caller_untouched)
     ck_assert_int_eq(p.nice_errno, 0);
     ck_assert_int_ne(p.tid, syscall(SYS_gettid)); /* ran on the background thread */
     ck_assert_int_eq(p.nice, RT_BG_NICE);
+    ck_assert_str_eq(p.name, "ringq-bg"); /* top -H and perf sched tell it from the shard */
     errno = 0;
     ck_assert_int_eq(getpriority(PRIO_PROCESS, 0), mine); /* only that thread yields */
     ck_assert_int_eq(errno, 0);
