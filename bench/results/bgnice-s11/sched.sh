@@ -34,6 +34,7 @@ perf sched timehist -i "$T/sched.data" 2>/dev/null >"$T/th.txt"
 /usr/bin/python3 - "$T/th.txt" >"$OUT/$TAG-cpu0.txt" <<'PY'
 import sys, collections
 run = collections.Counter(); mx = {}; n = collections.Counter(); big = collections.Counter()
+dmx = {}; dbig = collections.Counter()  # sch_delay: runnable, waiting for CPU 0
 for line in open(sys.argv[1]):
     f = line.split()
     if len(f) < 6 or not f[0][0].isdigit(): continue
@@ -42,9 +43,12 @@ for line in open(sys.argv[1]):
     except ValueError: continue
     name = f[2].rsplit('[', 1)[0]
     run[name] += rt; n[name] += 1; mx[name] = max(mx.get(name, 0), rt); big[name] += rt >= 1.0
+    try: sd = float(f[4])
+    except ValueError: sd = 0.0
+    dmx[name] = max(dmx.get(name, 0), sd); dbig[name] += sd >= 1.0
 tot = sum(run.values())
 print(f"CPU 0 run time by task (ms) over the record, {tot:.0f} ms in all")
 for k, v in run.most_common(25):
-    print(f"  {k:28s} {v:9.1f} ms  {n[k]:7d} stretches  longest {mx[k]:7.3f} ms  >=1ms {big[k]:5d}")
+    print(f"  {k:28s} {v:9.1f} ms  {n[k]:7d} stretches  longest {mx[k]:7.3f} ms  >=1ms {big[k]:5d}  sch_delay max {dmx[k]:7.3f} >=1ms {dbig[k]:4d}")
 PY
 rm -rf "$T"
