@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -17,6 +19,10 @@ static atomic_ulong jobs_run;
 static void *bg_main(void *arg)
 {
     (void)arg;
+    /* Linux's nice is per thread: only this one yields. Best effort: a refusal (a sandbox that
+     * forbids it) leaves the work at the default priority, as before. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), RT_BG_NICE);
+    (void)pthread_setname_np(pthread_self(), "ringq-bg"); /* top -H, perf sched: not the shard */
     pthread_mutex_lock(&mu);
     for (;;) {
         while (!head) pthread_cond_wait(&work_cv, &mu);

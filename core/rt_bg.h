@@ -12,12 +12,20 @@
  *
  * Ownership: the job stays the caller's (embedded in its own struct) and must stay valid and
  * unmoved until rt_bg_done() returns true, unless `detached`: then fn owns it (may free it) and
- * nobody polls it. fn must not block indefinitely. */
+ * nobody polls it. fn must not block indefinitely.
+ *
+ * Priority: the thread runs at nice RT_BG_NICE (the lowest), so it yields the CPU to the loop
+ * threads it shares (a shard pinned with its process to one CPU) and still progresses: CFS gives
+ * a nice-19 thread ~1.5 % of a CPU beside a busy nice-0 one, never nothing (SCHED_IDLE can starve).
+ * Nothing on a request's path may run here (the --fsync always fdatasync goes through io_uring). */
 #ifndef RT_BG_H
 #define RT_BG_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
+
+/* The background thread's nice value (setpriority on its thread id when it starts). */
+#define RT_BG_NICE 19
 
 typedef struct rt_bg_job rt_bg_job;
 typedef void (*rt_bg_fn)(rt_bg_job *job);

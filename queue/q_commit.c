@@ -44,6 +44,7 @@
 #include "core/rt_log.h"
 #include "queue/q_log.h"
 #include "queue/q_log_int.h"
+#include "queue/q_sys.h"
 
 static void on_fsync(ev_loop *loop, ev_op *op, int res, unsigned flags);
 static void on_timer(ev_loop *loop, ev_timer *t);
@@ -76,6 +77,42 @@ bool q_commit_fd_busy(const q_log *log, int fd)
     return false;
 }
 
+/* The background thread's step (q_commit_bg): one blocking sync through q_sys. */
+static void bg_sync_fn(rt_bg_job *job)
+{
+    q_commit_bg *b = (q_commit_bg *)job;
+    int r = b->datasync ? q_sys.fdatasync(b->fd) : q_sys.fsync(b->fd);
+    b->res = r == 0 ? 0 : -errno;
+}
+
+/* How often the loop looks whether a background step has ended (rt_bg has no wake-up). */
+#define Q_COMMIT_BG_POLL_NS (1 * RT_NS_PER_MS)
+
+static int bg_poll_later(q_log *log)
+{
+    if (ev_timer_armed(&log->timer)) return 0;
+    return ev_timer_start(log->loop, &log->timer, ev_loop_now(log->loop) + Q_COMMIT_BG_POLL_NS);
+}
+
+/* Under NEVER the only chains are q_log_sync_async's (retention): nobody waits on them, so
+ * their syncs go to the background thread (nice 19) instead of io-wq, whose worker runs at the
+ * shard's priority on the shard's CPU and pushed it off for up to a scheduler tick
+ * (bench/results/bgnice-2026-12-07-s11.md). 0, or nonzero when the ring must do it. */
+static int bg_step(q_log *log, q_commit_chain *c, int fd, bool datasync)
+{
+    if (log->opts.policy != Q_COMMIT_NEVER) return -EINVAL;
+    c->bg.job.fn = bg_sync_fn;
+    c->bg.job.detached = false;
+    c->bg.fd = fd;
+    c->bg.datasync = datasync;
+    c->bg.res = 0;
+    /* The poll first: without it nothing would see the job end. An armed timer with no job
+     * (the submit failed) only finds nothing to do. */
+    if (bg_poll_later(log) != 0 || rt_bg_submit(&c->bg.job) != 0) return -EAGAIN;
+    c->bg.on = true;
+    return 0;
+}
+
 /* Next step of chain c: the fdatasync of segment c->base, or the directory fsync. */
 static int chain_step(q_log *log, q_commit_chain *c)
 {
@@ -84,8 +121,12 @@ static int chain_step(q_log *log, q_commit_chain *c)
     /* Data only, except for the directory and for a segment still unpublished: its size and
      * header are new metadata. */
     c->start_ns = rt_now_ns();
-    int r = ev_fsync(log->loop, &c->op, fd, !c->dir && s->published);
-    if (r) return r;
+    bool datasync = !c->dir && s->published;
+    c->bg.on = false;
+    if (bg_step(log, c, fd, datasync) != 0) {
+        int r = ev_fsync(log->loop, &c->op, fd, datasync);
+        if (r) return r;
+    }
     c->fd = fd;
     return 0;
 }
@@ -278,6 +319,17 @@ static void on_fsync(ev_loop *loop, ev_op *op, int res, unsigned flags)
 static void on_timer(ev_loop *loop, ev_timer *t)
 {
     q_log *log = t->ud;
+    /* A background step (NEVER: one chain at a time): done ends it as the ring's would. */
+    if (log->nchains > 0 && chain_at(log, 0)->bg.on) {
+        q_commit_chain *c = chain_at(log, 0);
+        if (!rt_bg_done(&c->bg.job)) {
+            if (bg_poll_later(log) != 0) rt_bg_wait(&c->bg.job);
+            else return;
+        }
+        c->bg.on = false;
+        on_fsync(loop, &c->op, c->bg.res, 0);
+        return;
+    }
     if (log->inflight || log->failed) return;
     /* Waiters a sync commit covered meanwhile are detached below without a new fsync. */
     if (log->wtail && log->wtail->target > log->durable) {

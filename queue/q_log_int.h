@@ -21,8 +21,19 @@
 
 /* One commit chain (q_commit.c): fdatasync of each segment from base to last, then the renames
  * that publish rolled segments and the directory fsync. It covers every append below target. */
+/* A chain's step run on the background thread instead of the ring (--fsync never's retention
+ * sync: off every request's path, so it runs at rt_bg's lowest priority and not on io-wq). */
+typedef struct q_commit_bg {
+    rt_bg_job job; /* first: the job's address is the step's */
+    bool on;       /* this step runs as the job (polled by the log's timer), not as `op` */
+    bool datasync; /* fdatasync, else fsync */
+    int fd;        /* the job's copy */
+    int res;       /* the job's result: 0 or a negative errno */
+} q_commit_bg;
+
 typedef struct q_commit_chain {
     ev_op op;          /* op.ud: the log */
+    q_commit_bg bg;    /* the step in flight on rt_bg instead (Q_COMMIT_NEVER) */
     bool done;         /* completed, waiting for an older chain to complete first */
     int res;           /* its result once done: 0 or a negative errno */
     uint64_t target;   /* q_log.next when the chain started */

@@ -7,6 +7,12 @@
 #include "queue/q_log_int.h" /* to make one fsync fail */
 #include "queue/q_sys.h"
 
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/rt_bg.h"
+
 #define SEG (64u * 1024u) /* rolls inside a commit chain, too */
 #define MAXLEN 200u
 
@@ -329,6 +335,51 @@ START_TEST(sync_async_publishes_under_never)
 }
 END_TEST
 
+/* --fsync never's retention sync runs on core/rt_bg's thread (nice 19), not on io-wq at the
+ * shard's priority: every fdatasync/fsync of its chain goes through q_sys on a thread other
+ * than the loop's, and its end still reaches the waiter through the loop. */
+static _Atomic int bg_syncs, bg_syncs_on_loop;
+static long loop_tid;
+static int count_sync(int fd, int (*real)(int))
+{
+    atomic_fetch_add(&bg_syncs, 1);
+    if (syscall(SYS_gettid) == loop_tid) atomic_fetch_add(&bg_syncs_on_loop, 1);
+    return real(fd);
+}
+static int fdatasync_counted(int fd) { return count_sync(fd, fdatasync); }
+static int fsync_counted(int fd) { return count_sync(fd, fsync); }
+
+START_TEST(never_sync_runs_on_the_background_thread)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log *log = open_never(dir);
+    ev_loop *loop = ts_loop_create();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    uint64_t n = fill_segments(log, 3);
+    q_log_stats st;
+    q_log_get_stats(log, &st);
+    rt_bg_wait_idle(); /* the spare jobs: q_sys changes only while the thread is idle */
+    loop_tid = syscall(SYS_gettid);
+    q_sys.fdatasync = fdatasync_counted;
+    q_sys.fsync = fsync_counted;
+    q_commit_waiter w;
+    uint64_t seen[4] = {0};
+    ck_assert_int_eq(q_log_sync_async(log, &w, tq_count_cb, seen), 0);
+    ck_assert_uint_eq(seen[0], 0); /* never called inline */
+    while (seen[0] < 1) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    rt_bg_wait_idle();
+    q_sys_reset();
+    ck_assert_uint_ge(seen[1], n);
+    ck_assert_uint_eq(q_log_synced(log), n);
+    /* One sync per rolled segment and the open one, and the directory's after the renames. */
+    ck_assert_int_ge(atomic_load(&bg_syncs), (int)st.segments + 1);
+    ck_assert_int_eq(atomic_load(&bg_syncs_on_loop), 0);
+    ck_assert_int_eq(tq_count_files(dir), (int)st.segments);
+    close_attached(log, loop, dir);
+}
+END_TEST
+
 /* The owner's thread never unlinks or syncs the directory for retention (issue 19 item 2). */
 static int unlinkat_on_thread(int dirfd, const char *path, int flags)
 {
@@ -546,6 +597,7 @@ int main(void)
                             no_second_fsync_across_a_roll,
                             retain_deletes_through_the_ring,
                             sync_async_publishes_under_never,
+                            never_sync_runs_on_the_background_thread,
                             async_failure_is_sticky,
                             commit_seq_counts_fsyncs,
                             join_rides_the_next_fsync_instead_of_pipelining};
