@@ -9,13 +9,6 @@
  * the roll finds it ready and only writes the header into its mapping and renames it to the
  * segment's temporary name (q_seg_spare_adopt), a rename in the log's own directory.
  *
- * The spare is allocated whole and written with zeros, then fdatasync'ed, on that thread: its
- * extents are written ones, so no commit's fdatasync converts an unwritten extent (s11-commit
- * found 16 % of fdatasyncs also writing the inode / extent block for the zeros q_seg_prewrite
- * puts into fallocate'd blocks: 272-397 us p50 against 175 us). Cost: each busy segment's bytes
- * are written twice (zeros, then records), off the shard; the zero pages stay cached, so the
- * mapping's first touch reads nothing from disk (bench/results/spare-2026-12-07-s11.md).
- *
  * Recovery: the spare's name is no segment's, so a crash before the adoption leaves a file that
  * recovery never reads and q_log_open deletes (absent, empty or partial after a power loss: it
  * holds no record either way). After the adoption it is exactly what q_seg_create leaves: a

@@ -133,33 +133,20 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool 
     return r;
 }
 
-/* Writes zeros over [0, bytes) of the spare with write(2), Q_SEG_SPARE_ZERO_WRITE_BYTES at a
- * time, and fdatasyncs them: every extent of the file is then written, not unwritten, so the
- * commit path's fdatasync never converts one (nor writes the inode or an extent block for it). */
-static int spare_zero_fill(q_seg *s)
-{
-    static const uint8_t zeros[Q_SEG_SPARE_ZERO_WRITE_BYTES];
-    uint64_t at = 0;
-    while (at < s->bytes) {
-        size_t n = s->bytes - at > sizeof zeros ? sizeof zeros : (size_t)(s->bytes - at);
-        ssize_t w = q_sys.pwrite(s->fd, zeros, n, (off_t)at);
-        if (w <= 0) return w < 0 && errno ? -errno : -EIO;
-        at += (uint64_t)w;
-    }
-    if (q_sys.fdatasync(s->fd) != 0) return -errno;
-    s->written = s->bytes;
-    return 0;
-}
-
 int q_seg_spare_prepare(int dirfd, uint32_t bytes, uint32_t alloc, q_seg *out)
 {
-    (void)alloc; /* the whole file is allocated and written */
+    static const uint8_t zeros[Q_SEG_ALLOC_UNIT_BYTES];
     int r = seg_open_new(dirfd, Q_SEG_SPARE_NAME, bytes, out);
     if (r) return r;
     r = q_sys.ftruncate(out->fd, bytes) == 0 ? 0 : -errno;
-    /* Allocated first, all of it: a full disk fails here, before any byte is written. */
-    if (r == 0) r = q_seg_grow(out, bytes);
-    if (r == 0) r = spare_zero_fill(out);
+    if (r == 0) r = q_seg_grow(out, alloc < Q_SEG_PREWRITE_BYTES ? Q_SEG_PREWRITE_BYTES : alloc);
+    /* The header's page now (the header goes in at adoption), then the first prewrite step. */
+    if (r == 0 && q_sys.pwrite(out->fd, zeros, sizeof zeros, 0) != (ssize_t)sizeof zeros)
+        r = errno ? -errno : -EIO;
+    if (r == 0) {
+        out->written = Q_SEG_ALLOC_UNIT_BYTES;
+        r = q_seg_prewrite(out, Q_SEG_PREWRITE_BYTES);
+    }
     if (r == 0) r = map_seg(out);
     if (r) q_seg_spare_discard(dirfd, out);
     return r;

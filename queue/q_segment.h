@@ -104,15 +104,10 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool 
  * name when the log rolls into it. */
 #define Q_SEG_SPARE_NAME "spare" Q_SEG_SUFFIX Q_SEG_TMP_SUFFIX
 /* Creates the spare file in dirfd as q_seg_create would create a segment, header excepted (its
- * base is not known yet): size `bytes`, all of it allocated (fallocate), then written with
- * zeros one page per pwrite (a larger write makes a larger page-cache folio, which every small
- * commit would write back whole: Q_SEG_PREWRITE_WRITE_BYTES) and fdatasync'ed, so its extents
- * are written ones: the commit path's fdatasync never converts an unwritten extent of it (which
- * writes the inode and extent block inside that fdatasync), and the zero pages stay cached for
- * the mapping. `alloc` is ignored (the whole file is allocated). The whole file mapped; out->base
- * is 0 and out->idx NULL. Blocking: for a helper thread. Returns 0 or a negative errno; on error
- * nothing is left behind. */
-#define Q_SEG_SPARE_ZERO_WRITE_BYTES Q_SEG_PREWRITE_WRITE_BYTES
+ * base is not known yet): size `bytes`, the first `alloc` bytes allocated, the header's page and
+ * the first prewrite step (Q_SEG_PREWRITE_BYTES) written with zeros one page per pwrite, the
+ * whole file mapped; out->base is 0 and out->idx NULL. Blocking: for a helper thread. Returns 0
+ * or a negative errno; on error nothing is left behind. */
 int q_seg_spare_prepare(int dirfd, uint32_t bytes, uint32_t alloc, q_seg *out);
 /* Turns the prepared spare `s` into the empty segment at `base`: allocates its index, writes the
  * file header (into a page written already: no fault, no allocation) and renames the spare to
