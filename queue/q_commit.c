@@ -1,6 +1,8 @@
 /* queue/q_commit: group commit on the owner's io_uring reactor.
  *
- * A commit is a chain run on one ev_op: fdatasync (IORING_OP_FSYNC + DATASYNC through ev_fsync)
+ * A commit is a chain run on one ev_op (under NEVER, where nobody waits on a chain, its steps
+ * run on core/rt_bg's sync lane instead: bg_step): fdatasync (IORING_OP_FSYNC + DATASYNC through
+ * ev_fsync)
  * of each segment appended to since the last commit — one, unless the log rolled (a rolled,
  * unpublished segment gets a full fsync: its size and header are new) — then the renames that
  * publish rolled segments and an fsync of the directory. It covers every append made before it
@@ -95,7 +97,7 @@ static int bg_poll_later(q_log *log)
 }
 
 /* Under NEVER the only chains are q_log_sync_async's (retention): nobody waits on them, so
- * their syncs go to the background thread (nice 19) instead of io-wq, whose worker runs at the
+ * their syncs go to the background sync lane (nice 19) instead of io-wq, whose worker runs at the
  * shard's priority on the shard's CPU and pushed it off for up to a scheduler tick
  * (bench/results/bgnice-2026-12-07-s11.md). 0, or nonzero when the ring must do it. */
 static int bg_step(q_log *log, q_commit_chain *c, int fd, bool datasync)
@@ -103,6 +105,7 @@ static int bg_step(q_log *log, q_commit_chain *c, int fd, bool datasync)
     if (log->opts.policy != Q_COMMIT_NEVER) return -EINVAL;
     c->bg.job.fn = bg_sync_fn;
     c->bg.job.detached = false;
+    c->bg.job.lane = RT_BG_LANE_SYNC; /* a spare segment never waits behind it */
     c->bg.fd = fd;
     c->bg.datasync = datasync;
     c->bg.res = 0;

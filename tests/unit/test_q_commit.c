@@ -380,6 +380,53 @@ START_TEST(never_sync_runs_on_the_background_thread)
 }
 END_TEST
 
+static void status_cb(q_log *log, void *ud, int status, uint64_t durable)
+{
+    (void)log;
+    (void)durable;
+    int *st = ud;
+    st[st[0] + 1] = status;
+    st[0]++;
+}
+
+static int fdatasync_eio(int fd)
+{
+    (void)fd;
+    errno = EIO;
+    return -1;
+}
+
+/* A background sync that fails under NEVER fails the log as the ring's did: its waiter learns
+ * the error through the loop, it sticks, and nothing is published. */
+START_TEST(never_sync_failure_on_the_background_thread_sticks)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log *log = open_never(dir);
+    ev_loop *loop = ts_loop_create();
+    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    fill_segments(log, 3);
+    uint64_t synced = q_log_synced(log);
+    rt_bg_wait_idle(); /* the spare jobs: q_sys changes only while the threads are idle */
+    q_sys.fdatasync = fdatasync_eio;
+    q_sys.fsync = fdatasync_eio;
+    q_commit_waiter w;
+    int st[3] = {0};
+    ck_assert_int_eq(q_log_sync_async(log, &w, status_cb, st), 0);
+    ck_assert_int_eq(st[0], 0); /* never called inline */
+    while (st[0] < 1) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    rt_bg_wait_idle();
+    q_sys_reset();
+    ck_assert_int_eq(st[1], -EIO);
+    ck_assert_int_eq(q_log_failed(log), -EIO);
+    ck_assert_uint_eq(q_log_synced(log), synced);
+    ck_assert_int_eq(q_log_sync_async(log, &w, status_cb, st), -EIO);
+    for (int i = 0; i < 1000 && log->inflight; i++)
+        ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    close_attached(log, loop, dir);
+}
+END_TEST
+
 /* The owner's thread never unlinks or syncs the directory for retention (issue 19 item 2). */
 static int unlinkat_on_thread(int dirfd, const char *path, int flags)
 {
@@ -447,15 +494,6 @@ START_TEST(retain_deletes_through_the_ring)
     close_attached(log, loop, dir);
 }
 END_TEST
-
-static void status_cb(q_log *log, void *ud, int status, uint64_t durable)
-{
-    (void)log;
-    (void)durable;
-    int *st = ud;
-    st[st[0] + 1] = status;
-    st[0]++;
-}
 
 /* A roll since the chain in flight started: no second fsync beside it (the rolled segment's
  * rename and directory fsync belong to one chain); the waiter gets the next chain, which syncs
@@ -598,6 +636,7 @@ int main(void)
                             retain_deletes_through_the_ring,
                             sync_async_publishes_under_never,
                             never_sync_runs_on_the_background_thread,
+                            never_sync_failure_on_the_background_thread_sticks,
                             async_failure_is_sticky,
                             commit_seq_counts_fsyncs,
                             join_rides_the_next_fsync_instead_of_pipelining};

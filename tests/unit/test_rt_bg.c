@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -94,6 +96,44 @@ START_TEST(job_finishes_beside_a_spinning_caller_on_one_cpu)
 }
 END_TEST
 
+/* A sync-lane job that holds its thread until released (bounded: it gives up after 30 s). */
+typedef struct {
+    probe_job p;
+    atomic_int release;
+} hold_job;
+
+static void hold_fn(rt_bg_job *j)
+{
+    hold_job *h = (hold_job *)j;
+    probe_fn(j);
+    double t0 = now_s();
+    while (!atomic_load(&h->release) && now_s() - t0 < 30.0) sched_yield();
+}
+
+/* The sync lane runs on its own thread: a short job (a spare segment) queued while a sync holds
+ * the sync lane still runs at once. Before: one thread, so it waited for the sync to end. */
+START_TEST(a_short_job_does_not_wait_behind_a_sync)
+{
+    hold_job h = {.p.job = {.fn = hold_fn, .lane = RT_BG_LANE_SYNC}};
+    ck_assert_int_eq(rt_bg_submit(&h.p.job), 0);
+    probe_job s = {.job.fn = probe_fn}; /* a zeroed lane: RT_BG_LANE_SHORT */
+    ck_assert_int_eq(rt_bg_submit(&s.job), 0);
+    double t0 = now_s();
+    while (!rt_bg_done(&s.job) && now_s() - t0 < 10.0) sched_yield();
+    bool short_done = rt_bg_done(&s.job), sync_done = rt_bg_done(&h.p.job);
+    atomic_store(&h.release, 1);
+    rt_bg_wait(&h.p.job);
+    ck_assert_msg(short_done && !sync_done, "short job done %d, sync job done %d", short_done,
+                  sync_done);
+    ck_assert_str_eq(s.name, "ringq-bg");
+    ck_assert_str_eq(h.p.name, "ringq-bg-sync");
+    ck_assert_int_eq(h.p.nice, RT_BG_NICE);
+    ck_assert_int_ne(s.tid, h.p.tid);
+    rt_bg_job bad = {.fn = probe_fn, .lane = RT_BG_LANES};
+    ck_assert_int_eq(rt_bg_submit(&bad), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("rt_bg");
@@ -101,6 +141,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, thread_runs_at_lowest_nice_caller_untouched);
     tcase_add_test(tc, job_finishes_beside_a_spinning_caller_on_one_cpu);
+    tcase_add_test(tc, a_short_job_does_not_wait_behind_a_sync);
     suite_add_tcase(su, tc);
     return ts_run_suite(su);
 }
