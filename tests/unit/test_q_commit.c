@@ -295,6 +295,16 @@ static q_log *open_never(const char *dir)
     return log;
 }
 
+/* A NEVER log in a new directory dir (64 bytes), attached to a new loop. */
+static q_log *open_never_attached(char *dir, ev_loop **loop)
+{
+    tq_mkdtemp(dir);
+    q_log *log = open_never(dir);
+    *loop = ts_loop_create();
+    ck_assert_int_eq(q_log_attach(log, *loop), 0);
+    return log;
+}
+
 /* Appends records until the log has `segs` segments; returns how many it appended. */
 static uint64_t fill_segments(q_log *log, uint32_t segs)
 {
@@ -352,10 +362,8 @@ static int fsync_counted(int fd) { return count_sync(fd, fsync); }
 START_TEST(never_sync_runs_on_the_background_thread)
 {
     char dir[64];
-    tq_mkdtemp(dir);
-    q_log *log = open_never(dir);
-    ev_loop *loop = ts_loop_create();
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ev_loop *loop;
+    q_log *log = open_never_attached(dir, &loop);
     uint64_t n = fill_segments(log, 3);
     q_log_stats st;
     q_log_get_stats(log, &st);
@@ -401,10 +409,8 @@ static int fdatasync_eio(int fd)
 START_TEST(never_sync_failure_on_the_background_thread_sticks)
 {
     char dir[64];
-    tq_mkdtemp(dir);
-    q_log *log = open_never(dir);
-    ev_loop *loop = ts_loop_create();
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ev_loop *loop;
+    q_log *log = open_never_attached(dir, &loop);
     fill_segments(log, 3);
     uint64_t synced = q_log_synced(log);
     rt_bg_wait_idle(); /* the spare jobs: q_sys changes only while the threads are idle */
@@ -449,10 +455,8 @@ static int fsync_on_thread(int fd)
 START_TEST(retain_deletes_through_the_ring)
 {
     char dir[64];
-    tq_mkdtemp(dir);
-    q_log *log = open_never(dir);
-    ev_loop *loop = ts_loop_create();
-    ck_assert_int_eq(q_log_attach(log, loop), 0);
+    ev_loop *loop;
+    q_log *log = open_never_attached(dir, &loop);
     uint64_t n = fill_segments(log, 3);
     q_log_stats st;
     q_log_get_stats(log, &st);
