@@ -2,7 +2,8 @@
 peak, no shard loop stall over 5 ms), for bench/report.py (the section "What holds each latency
 target" and the verdict rows).
 
-Inputs, all saved by bench/suite_bench.sh beside each open-loop and stall run's JSON:
+The /metrics text is read by bench/report_prom.py (read_hists, window, quantile, over: shared
+with report_limits.py). Inputs, all saved by bench/suite_bench.sh beside each open-loop and stall run's JSON:
   ID.metrics0  ringqd's /metrics scraped when ringq-bench's warm-up ends (the window's start)
   ID.metrics   ... scraped after ringq-bench exited (the window's end, plus its teardown)
   ID.sched     bench_lib.sh cpu_sample lines (report_limits.read_sched)
@@ -34,56 +35,14 @@ or the generator's own schedule), since then it holds their lateness too.
 import os
 
 import report_limits as RL
+import report_prom as P
+from report_prom import over, quantile, read_hists, total, window  # noqa: F401 (API)
 
 # The stages of one task's path, in order: (op, stage, short name).
 PATH = (("enqueue", "receive", "enq receive"), ("enqueue", "decode", "enq decode"),
         ("enqueue", "append", "enq append"), ("enqueue", "commit", "enq commit"),
         ("work", "deliver", "work deliver"), ("work", "send", "work send"))
 STALL_S = 0.005  # issue 19: no shard loop turn over 5 ms
-
-
-def read_hists(path):
-    """Every histogram of a saved /metrics text: {(name, labels without le): [buckets (le_s,
-    cumulative) sorted, count, sum]}; None when the file is missing or unreadable. A family
-    without its +Inf bucket or its _count line (a scrape cut short) is left out: the window
-    then counts it from 0 and says so (whole_life)."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        return None
-    out, counted = {}, set()
-    for line in text.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        head, val = line.rsplit(" ", 1)
-        try:
-            v = float(val)
-        except ValueError:
-            continue
-        name, _, labels = head.partition("{")
-        for kind in ("_bucket", "_sum", "_count"):
-            if name.endswith(kind):
-                break
-        else:
-            continue
-        base = name[:-len(kind)]
-        parts = [x for x in labels.rstrip("}").split(",") if x]
-        le = next((x[4:-1] for x in parts if x.startswith("le=")), None)
-        key = (base, ",".join(x for x in parts if not x.startswith("le=")))
-        h = out.setdefault(key, [[], 0.0, 0.0])
-        if kind == "_bucket" and le is not None:
-            h[0].append((float("inf") if le == "+Inf" else float(le), v))
-        elif kind == "_count":
-            h[1] = v
-            counted.add(key)
-        elif kind == "_sum":
-            h[2] = v
-    for key in list(out):
-        out[key][0].sort()
-        if key not in counted or not out[key][0] or out[key][0][-1][0] != float("inf"):
-            del out[key]
-    return out
 
 
 def whole_life(after, before, keys):
@@ -94,67 +53,9 @@ def whole_life(after, before, keys):
     return any(k in after and k not in before for k in keys) if after else False
 
 
-def total(h):
-    """The observations of h: its +Inf bucket (the quantiles' rank, as Prometheus'
-    histogram_quantile takes it: a scrape under load can read _count one above it), else its
-    _count."""
-    if h and h[0] and h[0][-1][0] == float("inf"):
-        return h[0][-1][1]
-    return h[1] if h else 0.0
-
-
-def window(after, before):
-    """The histograms of the window: `after` minus `before` (read_hists), bucket by bucket; a
-    family missing from `before` counts from 0. None without `after`."""
-    if after is None:
-        return None
-    if not before:
-        return after
-    out = {}
-    for key, (b, c, s) in after.items():
-        b0, c0, s0 = before.get(key, ([], 0.0, 0.0))
-        prev = dict(b0)
-        out[key] = [[(le, v - prev.get(le, 0.0)) for le, v in b], c - c0, s - s0]
-    return out
-
-
-def quantile(h, q):
-    """Quantile q (s) of histogram h ([buckets, count, sum]), interpolated linearly inside its
-    bucket, ranked against the +Inf bucket (total); inf when it lies past the last finite bound;
-    None when h is empty."""
-    n = total(h)
-    if n <= 0:
-        return None
-    rank, lo, below = q * n, 0.0, 0.0
-    for le, c in h[0]:
-        if c >= rank:
-            if le == float("inf"):
-                return float("inf")
-            return lo + (le - lo) * ((rank - below) / (c - below) if c > below else 1.0)
-        lo, below = le, c
-    return None
-
-
-def over(h, bound_s):
-    """Observations of h over bound_s (the +Inf bucket minus the bucket at that bound)."""
-    if not h:
-        return None
-    under = max((c for le, c in h[0] if le <= bound_s * (1 + 1e-9)), default=0.0)
-    return total(h) - under
-
-
 def largest(h):
     """The bucket holding h's largest observation, as text: "in (a, b]" or "> a"; "-" if none."""
-    prev_le, prev_c, top = 0.0, 0.0, None
-    for le, c in (h or [[]])[0]:
-        if c > prev_c:
-            top = (prev_le, le)
-        prev_le, prev_c = le, c
-    if top is None:
-        return "-"
-    if top[1] == float("inf"):
-        return "> %s" % fmt_s(top[0])
-    return "in (%s, %s]" % (fmt_s(top[0]), fmt_s(top[1]))
+    return P.largest(h, fmt_s)
 
 
 def fmt_s(v):
@@ -170,15 +71,14 @@ def fmt_s(v):
 
 
 def _machine(sc):
-    """(True when other processes and steal held the server's CPU, by report_limits' rule: at
-    least OTHERS_SHARE_MACHINE of it and no idle time left; its evidence as text)."""
+    """(True when other processes and steal held the server's CPU, by report_limits' rule
+    (machine_held); its evidence as text)."""
     if not sc or sc.get("server_busy") is None or sc.get("server_run") is None:
         return False, ""
-    others = max(0.0, sc["server_busy"] - sc["server_run"]) + (sc.get("server_steal") or 0.0)
-    busy = sc["server_busy"] + (sc.get("server_steal") or 0.0)
+    others, held = RL.machine_held(sc["server_busy"], sc.get("server_steal"), sc["server_run"])
     ev = "CPU S %.2f busy, %.2f of it other processes and steal; the server's threads waited " \
          "%.2f s/s for their CPU" % (sc["server_busy"], others, sc.get("server_wait") or 0.0)
-    return others >= RL.OTHERS_SHARE_MACHINE and busy >= RL.SATURATED_SHARE, ev
+    return held, ev
 
 
 def _late(res, q):
@@ -403,3 +303,4 @@ def open_note(p, q, limit_s):
     if p["machine"] and q == 0.99:
         s += "; **the machine decided** (%s)" % p["machine_why"]
     return s
+
