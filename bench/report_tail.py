@@ -304,3 +304,94 @@ def open_note(p, q, limit_s):
         s += "; **the machine decided** (%s)" % p["machine_why"]
     return s
 
+
+# ---- the open loop's floor: requests that do nothing at the same rate ---------------------------
+
+# The open-floor group's systems (bench/suite_bench.sh run_floor): (system, short name). The
+# first two do nothing (no queue, no disk): the smaller of their p99s is the floor.
+FLOOR = (("ringq-health", "ringqd Health/Check"), ("redis-ping", "Redis PING"),
+         ("redis", "Redis e2e (LPUSH, LMOVE)"))
+NOTHING = ("ringq-health", "redis-ping")
+
+
+def floor_point(e2e, runs):
+    """One open-loop row's floor: e2e its ringq-bench JSON (the open run), runs {system: JSON of
+    the floor-s<N> run at the same rate}. Returns dict(e2e {q: s}, sys {system: {q: s, "late":
+    share}}, floor (the smaller p99 of the do-nothing requests, s, or None), floor_by (its
+    system's short name), floor999)."""
+    def qs(res):
+        lat = (res or {}).get("latency_us") or {}
+        d = {q: lat[k] / 1e6 if isinstance(lat.get(k), (int, float)) else None
+             for q, k in ((0.99, "p99"), (0.999, "p999"))}
+        d["late"] = (res or {}).get("late_share")
+        return d
+    p = {"e2e": qs(e2e), "sys": {s: qs(r) for s, r in runs.items() if r}, "floor": None,
+         "floor_by": None, "floor999": None}
+    cands = [(p["sys"][s][0.99], s) for s in NOTHING if p["sys"].get(s, {}).get(0.99) is not None]
+    if cands:
+        v, s = min(cands)
+        p["floor"], p["floor_by"] = v, dict(FLOOR)[s]
+        p["floor999"] = p["sys"][s][0.999]
+    return p
+
+
+def floor_verdict(p, limit_s):
+    """What the floor says of an open row against its target limit_s (s): the machine's limit
+    when a request that does nothing is already over it at this rate, else the gap to ringq's
+    e2e p99 is ringq's own; Redis' own e2e at the rate beside it. "" without a floor."""
+    if p["floor"] is None:
+        return ""
+    e2e = p["e2e"].get(0.99)
+    s = "floor at this rate (the same generator, connections and cap): p99 %s (%s)" % (
+        fmt_s(p["floor"]), p["floor_by"])
+    if limit_s is not None and p["floor"] > limit_s:
+        s += ", over the target's %s: **the machine's limit** (a request that does nothing " \
+             "misses it here)" % fmt_s(limit_s)
+    elif e2e is not None:
+        s += "%s: **the gap is ringq's** (e2e p99 %s − floor %s = %s)" % (
+            ", under the target's %s" % fmt_s(limit_s) if limit_s is not None else "",
+            fmt_s(e2e), fmt_s(p["floor"]), fmt_s(max(0.0, e2e - p["floor"])))
+    own = p["sys"].get("ringq-health", {}).get(0.99)
+    if own is not None and p["floor_by"] != dict(FLOOR)["ringq-health"]:
+        s += "; ringqd's own Health/Check at this rate: p99 %s" % fmt_s(own)
+    red = p["sys"].get("redis", {}).get(0.99)
+    if red is not None:
+        s += "; Redis' own e2e at this rate: p99 %s%s" % (
+            fmt_s(red), " (over the target too)" if limit_s is not None and red > limit_s else "")
+    return s
+
+
+FLOOR_HEAD = ["open row", "offered tasks/s", "ringq e2e p99 / p99.9"] + \
+    ["%s p99 / p99.9 (late)" % n for _, n in FLOOR] + ["floor p99", "target", "verdict"]
+
+
+def floor_section(rows):
+    """rows: [(label, rate, floor_point, target limit s)] of every open row with floor runs."""
+    if not rows:
+        return []
+    L = ["### The floor under each open-loop row", "",
+         "At each open row's offered rate, from the same generator (ringq-bench, the same "
+         "connections and in-flight cap, latency from the scheduled send time), requests that do "
+         "nothing (bench/suite_bench.sh's open-floor group): ringqd's "
+         "`grpc.health.v1.Health/Check` (no queue, no disk: HTTP/2 and gRPC in and out on the "
+         "shard) and Redis' `PING`; beside them Redis' own end-to-end path (LPUSH, then LMOVE "
+         "and LREM by the same workers) at the same rate and payload. A call's latency is one "
+         "round trip; enqueue-to-start is one too (producer to server, server to worker), so "
+         "the smaller do-nothing p99 is the floor this machine gives the open loop at that "
+         "rate. A floor over the target is the machine's limit; under it, the rest of ringq's "
+         "p99 is ringq's (the stages and what lies outside them, table above). (late) is the "
+         "share of that run's sends that left over 1 ms late.", "",
+         "| " + " | ".join(FLOOR_HEAD) + " |",
+         "|" + "|".join(["---"] + ["---:"] * (len(FLOOR_HEAD) - 2) + ["---"]) + "|"]
+    for label, rate, p, limit_s in rows:
+        row = [label, RL._n(float(rate)) if rate not in (None, "?") else "?", _q2(p["e2e"])]
+        for s, _ in FLOOR:
+            d = p["sys"].get(s)
+            late = " (%.1f %%)" % (100 * d["late"]) if d and isinstance(d.get("late"), (
+                int, float)) else ""
+            row.append(_q2(d) + late if d else "-")
+        v = floor_verdict(p, limit_s)
+        row += [fmt_s(p["floor"]), fmt_s(limit_s), v.split(": **", 1)[1].split("**")[0]
+                if ": **" in v else "-"]
+        L.append("| " + " | ".join(row) + " |")
+    return L + [""]
