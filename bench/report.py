@@ -423,7 +423,8 @@ def targets_open(L, ser, meta, d="."):
                         meas += "; " + note
                 fp = floor_of(ser, group, col)
                 if fp:
-                    meas += "; " + report_tail.floor_verdict(fp, limit / 1e6 if limit else None)
+                    meas += "; " + report_tail.floor_verdict(fp, limit / 1e6 if limit else None,
+                                                             tp["outside"].get(0.99))
             target_row(L, "p99 enqueue-to-start at half of peak, %s, %s" % (size, text), meas, ok)
 
 

@@ -335,10 +335,12 @@ def floor_point(e2e, runs):
     return p
 
 
-def floor_verdict(p, limit_s):
+def floor_verdict(p, limit_s, outside_s=None):
     """What the floor says of an open row against its target limit_s (s): the machine's limit
     when a request that does nothing is already over it at this rate, else the gap to ringq's
-    e2e p99 is ringq's own; Redis' own e2e at the rate beside it. "" without a floor."""
+    e2e p99 is ringq's own; with outside_s (the row's p99 outside the server's stages,
+    tail_point), how much of it the floor (network and wake-ups at this rate) can explain; Redis'
+    own e2e at the rate beside it. "" without a floor."""
     if p["floor"] is None:
         return ""
     e2e = p["e2e"].get(0.99)
@@ -351,6 +353,10 @@ def floor_verdict(p, limit_s):
         s += "%s: **the gap is ringq's** (e2e p99 %s − floor %s = %s)" % (
             ", under the target's %s" % fmt_s(limit_s) if limit_s is not None else "",
             fmt_s(e2e), fmt_s(p["floor"]), fmt_s(max(0.0, e2e - p["floor"])))
+        if outside_s is not None and outside_s > p["floor"]:
+            s += "; of the p99 outside the stages (%s) the network and wake-ups at this rate " \
+                 "explain at most the floor: %s is ringq's (gaps between its stages, its " \
+                 "clients, late sends)" % (fmt_s(outside_s), fmt_s(outside_s - p["floor"]))
     own = p["sys"].get("ringq-health", {}).get(0.99)
     if own is not None and p["floor_by"] != dict(FLOOR)["ringq-health"]:
         s += "; ringqd's own Health/Check at this rate: p99 %s" % fmt_s(own)

@@ -157,6 +157,16 @@ class FloorFunctions(unittest.TestCase):
                          "500 µs (Redis PING): **the gap is ringq's** (e2e p99 3.00 ms − floor "
                          "500 µs = 2.50 ms)")
 
+    def test_verdict_splits_what_lies_outside_the_stages(self):
+        p = RT.floor_point(result("e2e", "fast", 3000.0, 5000.0, 0.0),
+                           {"redis-ping": result("rpc", "fast", 400.0, 600.0, 0.0)})
+        v = RT.floor_verdict(p, 1e-3, outside_s=2.5e-3)
+        self.assertIn("(e2e p99 3.00 ms − floor 400 µs = 2.60 ms); of the p99 outside the stages "
+                      "(2.50 ms) the network and wake-ups at this rate explain at most the floor: "
+                      "2.10 ms is ringq's (gaps between its stages, its clients, late sends)", v)
+        # Outside the stages under the floor: nothing to split.
+        self.assertNotIn("outside the stages", RT.floor_verdict(p, 1e-3, outside_s=3e-4))
+
 
 if __name__ == "__main__":
     unittest.main()
