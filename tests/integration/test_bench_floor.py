@@ -9,7 +9,6 @@ floor under its 1 ms target, so the gap is ringq's; the durable row's floor over
 p99, so the machine's limit), none is a real run."""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -17,6 +16,7 @@ import unittest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import report_tail as RT  # noqa: E402
+import test_bench_limits as TL  # noqa: E402  (report_of, target_rows)
 
 RATE = {"fast": 160188, "durable": 84910}
 # (group, system, column, scenario) -> (p99 us, p99.9 us, late share)
@@ -61,21 +61,15 @@ def write_dir(d, runs):
 
 
 def report_md(d):
-    out = d + ".md"
-    p = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "report.py"), "report", d,
-                        out], capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise AssertionError("report.py failed: %s" % p.stderr)
-    with open(out) as f:
-        return f.read()
+    return TL.report_of(d)
 
 
 def target_row(md, start):
     """The measured cell of the issue-target row that starts with `start`."""
-    for ln in md.split("## Issue targets", 1)[1].split("\n## ", 1)[0].split("\n"):
-        if ln.startswith("| " + start):
-            return ln.split(" | ")[1]
-    raise AssertionError("no target row %r" % start)
+    rows = [v[0] for k, v in TL.target_rows(md).items() if k.startswith(start)]
+    if not rows:
+        raise AssertionError("no target row %r" % start)
+    return rows[0]
 
 
 class FloorReport(unittest.TestCase):
