@@ -421,7 +421,7 @@ def targets_open(L, ser, meta, d="."):
                     note = report_tail.open_note(tp, q, limit if q == 0.99 else None)
                     if note:
                         meas += "; " + note
-                fp = floor_of(ser, group, col)
+                fp = floor_of(d, ser, group, col)
                 if fp:
                     meas += "; " + report_tail.floor_verdict(fp, limit / 1e6 if limit else None,
                                                              tp["outside"].get(0.99))
@@ -431,25 +431,26 @@ def targets_open(L, ser, meta, d="."):
 FAST_LIMIT_US = 1000.0  # issue 19: p99 enqueue-to-start at half of peak <= 1 ms, --fsync never
 
 
-def floor_of(ser, group, col):
+def floor_of(d, ser, group, col):
     """report_tail.floor_point of open group `group` (open-s<N>) in column col: its median run
-    and the median floor-s<N> runs at its rate; None without any floor run."""
+    and the median floor-s<N> runs at its rate (with their raw/<run>.sched from results
+    directory d); None without any floor run."""
     s = open_run(ser, group, col)
     fg = "floor-" + group[len("open-"):]
-    runs = {k[1]: v["med"]["result"] for k, v in ser.items()
-            if k[0] == fg and k[2] == col and v.get("med")}
-    if not runs or not s or not s.get("med"):
+    med = {k[1]: v["med"] for k, v in ser.items() if k[0] == fg and k[2] == col and v.get("med")}
+    if not med or not s or not s.get("med"):
         return None
-    return report_tail.floor_point(s["med"]["result"], runs)
+    return report_tail.floor_point(s["med"]["result"], {k: r["result"] for k, r in med.items()},
+                                   {k: report_limits.inputs(d, r)[2] for k, r in med.items()})
 
 
-def floor_rows(ser, meta):
+def floor_rows(d, ser, meta):
     """Every open row with floor runs: (label, offered rate, floor_point, target limit in s)."""
     f99 = fsync_q(meta, "p99_us")
     rows = []
     for n in meta.get("open_sizes", "").split():
         for col in COLUMNS:
-            p = floor_of(ser, "open-s%s" % n, col)
+            p = floor_of(d, ser, "open-s%s" % n, col)
             limit = FAST_LIMIT_US / 1e6 if col == "fast" else (3 * f99 / 1e6 if f99 else None)
             if p:
                 rows.append(("open-s%s %s" % (n, col), meta.get("open.rate.%s.s%s" % (col, n), "?"),
@@ -562,7 +563,7 @@ def tail_section(d, ser, meta):
         if after is None:
             continue
         pts.append(("%s %s" % (k[0], k[2]), report_tail.tail_point(res, after, before, sched)))
-    L, floor = report_tail.section(pts), report_tail.floor_section(floor_rows(ser, meta))
+    L, floor = report_tail.section(pts), report_tail.floor_section(floor_rows(d, ser, meta))
     if floor and not L:
         L = ["## What holds each latency target", ""]
     return L + floor

@@ -314,51 +314,86 @@ FLOOR = (("ringq-health", "ringqd Health/Check"), ("redis-ping", "Redis PING"),
 NOTHING = ("ringq-health", "redis-ping")
 
 
-def floor_point(e2e, runs):
+# A floor run on a busy machine is no floor: over this share of its sends left over 1 ms late
+# (the generator behind its schedule or the server behind the rate), or other processes and
+# steal took at least report_limits.OTHERS_SHARE_MACHINE of the server's CPU.
+FLOOR_LATE_MAX = 0.01
+
+
+def floor_point(e2e, runs, scheds=None):
     """One open-loop row's floor: e2e its ringq-bench JSON (the open run), runs {system: JSON of
-    the floor-s<N> run at the same rate}. Returns dict(e2e {q: s}, sys {system: {q: s, "late":
-    share}}, floor (the smaller p99 of the do-nothing requests, s, or None), floor_by (its
-    system's short name), floor999)."""
-    def qs(res):
+    the floor-s<N> run at the same rate}, scheds {system: its report_limits.read_sched} (may
+    lack some). Returns dict(e2e {q: s}, sys {system: {q: s, "late": share, "others": share of
+    CPU S other processes and steal took}}, floor (the smaller p99 of the do-nothing requests,
+    s, or None), floor_by (its system's short name), floor_sys, floor999, busy (text: why the
+    floor's run was on a busy machine, or "")."""
+    def qs(res, sc=None):
         lat = (res or {}).get("latency_us") or {}
         d = {q: lat[k] / 1e6 if isinstance(lat.get(k), (int, float)) else None
              for q, k in ((0.99, "p99"), (0.999, "p999"))}
         d["late"] = (res or {}).get("late_share")
+        d["others"] = None
+        if sc and sc.get("server_busy") is not None and sc.get("server_run") is not None:
+            d["others"] = RL.machine_held(sc["server_busy"], sc.get("server_steal"),
+                                          sc["server_run"])[0]
         return d
-    p = {"e2e": qs(e2e), "sys": {s: qs(r) for s, r in runs.items() if r}, "floor": None,
-         "floor_by": None, "floor999": None}
+    scheds = scheds or {}
+    p = {"e2e": qs(e2e), "sys": {s: qs(r, scheds.get(s)) for s, r in runs.items() if r},
+         "floor": None, "floor_by": None, "floor_sys": None, "floor999": None, "busy": ""}
     cands = [(p["sys"][s][0.99], s) for s in NOTHING if p["sys"].get(s, {}).get(0.99) is not None]
     if cands:
         v, s = min(cands)
-        p["floor"], p["floor_by"] = v, dict(FLOOR)[s]
+        p["floor"], p["floor_by"], p["floor_sys"] = v, dict(FLOOR)[s], s
         p["floor999"] = p["sys"][s][0.999]
+        d, why = p["sys"][s], []
+        if isinstance(d["late"], (int, float)) and d["late"] > FLOOR_LATE_MAX:
+            why.append("%.1f %% of its sends over 1 ms late" % (100 * d["late"]))
+        if d["others"] is not None and d["others"] >= RL.OTHERS_SHARE_MACHINE:
+            why.append("other processes and steal took %.2f of the server's CPU" % d["others"])
+        p["busy"] = "; ".join(why)
     return p
 
 
+def floor_kind(p, limit_s):
+    """The floor's verdict on an open row, in short: "the machine's limit" (a request that does
+    nothing is over the target limit_s at this rate), "no floor: re-run on a quiet machine"
+    (over it, but measured on a busy machine: p["busy"]), "the gap is ringq's" (under it, or no
+    target), or "" without a floor or an e2e p99."""
+    if p["floor"] is None:
+        return ""
+    if limit_s is not None and p["floor"] > limit_s:
+        return "no floor: re-run on a quiet machine" if p["busy"] else "the machine's limit"
+    return "the gap is ringq's" if p["e2e"].get(0.99) is not None else ""
+
+
 def floor_verdict(p, limit_s, outside_s=None):
-    """What the floor says of an open row against its target limit_s (s): the machine's limit
-    when a request that does nothing is already over it at this rate, else the gap to ringq's
-    e2e p99 is ringq's own; with outside_s (the row's p99 outside the server's stages,
-    tail_point), how much of it the floor (network and wake-ups at this rate) can explain; Redis'
-    own e2e at the rate beside it. "" without a floor."""
+    """floor_kind's verdict as the target row's text, with its numbers: the floor and what
+    measured it; under the target, ringq's e2e p99 minus the floor and, with outside_s (the row's
+    p99 outside the server's stages, tail_point), how much of that the floor (network and
+    wake-ups at this rate) can explain; ringqd's own Health/Check and Redis' own e2e at the rate
+    beside it. "" without a floor."""
+    kind = floor_kind(p, limit_s)
     if p["floor"] is None:
         return ""
     e2e = p["e2e"].get(0.99)
     s = "floor at this rate (the same generator, connections and cap): p99 %s (%s)" % (
         fmt_s(p["floor"]), p["floor_by"])
-    if limit_s is not None and p["floor"] > limit_s:
-        s += ", over the target's %s: **the machine's limit** (a request that does nothing " \
-             "misses it here)" % fmt_s(limit_s)
-    elif e2e is not None:
-        s += "%s: **the gap is ringq's** (e2e p99 %s − floor %s = %s)" % (
-            ", under the target's %s" % fmt_s(limit_s) if limit_s is not None else "",
+    if kind == "no floor: re-run on a quiet machine":
+        s += ", over the target's %s, on a busy machine (%s): **%s**" % (
+            fmt_s(limit_s), p["busy"], kind)
+    elif kind == "the machine's limit":
+        s += ", over the target's %s: **%s** (a request that does nothing misses it here)" % (
+            fmt_s(limit_s), kind)
+    elif kind:
+        s += "%s: **%s** (e2e p99 %s − floor %s = %s)" % (
+            ", under the target's %s" % fmt_s(limit_s) if limit_s is not None else "", kind,
             fmt_s(e2e), fmt_s(p["floor"]), fmt_s(max(0.0, e2e - p["floor"])))
         if outside_s is not None and outside_s > p["floor"]:
             s += "; of the p99 outside the stages (%s) the network and wake-ups at this rate " \
                  "explain at most the floor: %s is ringq's (gaps between its stages, its " \
                  "clients, late sends)" % (fmt_s(outside_s), fmt_s(outside_s - p["floor"]))
     own = p["sys"].get("ringq-health", {}).get(0.99)
-    if own is not None and p["floor_by"] != dict(FLOOR)["ringq-health"]:
+    if own is not None and p["floor_sys"] != "ringq-health":
         s += "; ringqd's own Health/Check at this rate: p99 %s" % fmt_s(own)
     red = p["sys"].get("redis", {}).get(0.99)
     if red is not None:
@@ -396,8 +431,6 @@ def floor_section(rows):
             late = " (%.1f %%)" % (100 * d["late"]) if d and isinstance(d.get("late"), (
                 int, float)) else ""
             row.append(_q2(d) + late if d else "-")
-        v = floor_verdict(p, limit_s)
-        row += [fmt_s(p["floor"]), fmt_s(limit_s), v.split(": **", 1)[1].split("**")[0]
-                if ": **" in v else "-"]
+        row += [fmt_s(p["floor"]), fmt_s(limit_s), floor_kind(p, limit_s) or "-"]
         L.append("| " + " | ".join(row) + " |")
     return L + [""]

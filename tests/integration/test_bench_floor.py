@@ -161,6 +161,27 @@ class FloorFunctions(unittest.TestCase):
         # Outside the stages under the floor: nothing to split.
         self.assertNotIn("outside the stages", RT.floor_verdict(p, 1e-3, outside_s=3e-4))
 
+    def test_a_floor_over_the_target_on_a_busy_machine_is_no_floor(self):
+        e2e = result("e2e", "fast", 9000.0, 12000.0, 0.05)
+        # 10 % of the PING run's sends over 1 ms late: the generator or the machine was behind.
+        late = RT.floor_point(e2e, {"redis-ping": result("rpc", "fast", 5300.0, 8000.0, 0.10)})
+        self.assertEqual(RT.floor_kind(late, 1e-3), "no floor: re-run on a quiet machine")
+        self.assertIn("p99 5.30 ms (Redis PING), over the target's 1.00 ms, on a busy machine "
+                      "(10.0 % of its sends over 1 ms late): **no floor: re-run on a quiet "
+                      "machine**", RT.floor_verdict(late, 1e-3))
+        # On time, but other processes took 0.30 of the server's CPU (busy 0.50, ringqd 0.20).
+        sc = {"server_busy": 0.50, "server_run": 0.20, "server_steal": 0.0}
+        others = RT.floor_point(e2e, {"ringq-health": result("rpc", "fast", 2000.0, 3000.0, 0.0)},
+                                {"ringq-health": sc})
+        self.assertEqual(RT.floor_kind(others, 1e-3), "no floor: re-run on a quiet machine")
+        self.assertIn("other processes and steal took 0.30 of the server's CPU", others["busy"])
+        # The same run on a quiet machine: the machine's limit.
+        quiet = RT.floor_point(e2e, {"ringq-health": result("rpc", "fast", 2000.0, 3000.0, 0.0)},
+                               {"ringq-health": dict(sc, server_busy=0.22)})
+        self.assertEqual((quiet["busy"], RT.floor_kind(quiet, 1e-3)), ("", "the machine's limit"))
+        # Under the target a busy machine changes nothing: the gap is still ringq's.
+        self.assertEqual(RT.floor_kind(others, 5e-3), "the gap is ringq's")
+
 
 if __name__ == "__main__":
     unittest.main()
