@@ -171,11 +171,15 @@ sync_dir_ok() {
 }
 
 probe_kind() { case $1 in grpc-*) echo grpc ;; ringq-*) echo ringq ;; *) echo "$1" ;; esac; }
+# server_of SYSTEM: the server a system label runs (suite_bench.sh's open-floor group drives
+# ringqd's grpc.health.v1.Health/Check as ringq-health and Redis' PING as redis-ping).
+server_of() { case $1 in ringq-health) echo ringq ;; redis-ping) echo redis ;; *) echo "$1" ;; esac; }
 
 # start_server SYSTEM COLUMN: fresh data dir, free port, pinned; waits until it answers.
 # Sets SERVER_PID and ADDR; returns 1 (stderr tail logged) if it does not come up.
 start_server() {
-    local sys=$1 col=$2 attempt port dir=$TMP/run i
+    local sys col=$2 attempt port dir=$TMP/run i
+    sys=$(server_of "$1")
     for attempt in 1 2 3; do
         rm -rf "$dir"
         mkdir -p "$dir/data"

@@ -21,6 +21,8 @@
  *               the handle is its slot (index + generation). ack = `LREM <queue>:processing -1
  *               <value>` (from the tail, where the oldest held values are, so it stays cheap)
  *               -> :1 (:0 = not there any more -> ack error).
+ *   caller      rpc: `PING` -> +PONG, a request that does nothing (the floor a plain command
+ *               gets at a rate: bench/suite_bench.sh's open-floor group); the body is ignored.
  *   lease_ms    not used: Redis has no visibility timeout; a crashed consumer's tasks stay in
  *               <queue>:processing (setup deletes both lists).
  *
@@ -51,7 +53,7 @@
 #define RB_RD_HELD_MAX (1u << 20) /* values handed to the engine and not yet acked */
 #define RB_RD_PROCESSING ":processing"
 
-typedef enum { RD_LPUSH = 1, RD_MOVE_FAST, RD_MOVE_WAIT, RD_LREM } rd_kind;
+typedef enum { RD_LPUSH = 1, RD_MOVE_FAST, RD_MOVE_WAIT, RD_LREM, RD_PING } rd_kind;
 
 typedef struct rd_held {
     uint8_t *v; /* the value (NULL: free slot) */
@@ -210,6 +212,9 @@ static int on_reply(rb_conn *c, rb_peer_cmd *e, rd_reply *rp)
     case RD_LPUSH:
         if (rp->type != ':') break;
         return rb_peer_batch_reply(pc, 0, NULL) ? 0 : -ECANCELED;
+    case RD_PING:
+        if (rp->type != '+' || strcmp(rp->w.line, "+PONG") != 0) break;
+        return rb_peer_batch_reply(pc, 0, NULL) ? 0 : -ECANCELED;
     case RD_MOVE_FAST:
     case RD_MOVE_WAIT: {
         bool wait = e->kind == RD_MOVE_WAIT;
@@ -282,8 +287,13 @@ static bool names(rd_names *k, const rb_target *t, char *err, size_t errlen)
 static rb_conn *rd_open(ev_loop *loop, const rb_target *t, rb_role role, const rb_events *ev,
                         void *ud, char *err, size_t errlen)
 {
-    rb_conn *c = rb_peer_alloc(sizeof *c, "redis", role, err, errlen);
-    if (!c) return NULL;
+    /* rb_peer_alloc refuses callers (the other peers have no rpc); Redis answers PING. */
+    rb_conn *c = role == RB_ROLE_CALL ? calloc(1, sizeof *c)
+                                      : rb_peer_alloc(sizeof *c, "redis", role, err, errlen);
+    if (!c) {
+        if (role == RB_ROLE_CALL) snprintf(err, errlen, "redis: out of memory");
+        return NULL;
+    }
     c->role = role;
     c->free_head = UINT32_MAX;
     if (!names(&c->k, t, err, errlen) || rb_peer_open(&c->pc, loop, t->addr, "redis", one_reply,
@@ -304,6 +314,17 @@ static int rd_send(rb_conn *c, const rb_payload *p, size_t n, uint64_t tag)
     if (r == 0) r = rb_rd_arg(s, "LPUSH", 5);
     if (r == 0) r = rb_rd_arg(s, c->k.queue, c->k.qlen);
     for (size_t i = 0; i < n && r == 0; i++) r = rb_rd_arg(s, p[i].p, p[i].len);
+    return r;
+}
+
+/* rpc: one PING (the body is not sent: PING with an argument echoes it, a different request). */
+static int rd_call(rb_conn *c, const uint8_t *body, size_t len, uint64_t tag)
+{
+    (void)body;
+    (void)len;
+    int r = rb_peer_usable(&c->pc, c->role == RB_ROLE_CALL);
+    if (r == 0) r = rb_peer_push(&c->pc, RD_PING, 1, tag);
+    if (r == 0) r = rb_sock_write(c->pc.sock, "*1\r\n$4\r\nPING\r\n", 14);
     return r;
 }
 
@@ -448,14 +469,14 @@ int rb_rd_version(const rb_target *t, char *vout, size_t outlen)
 
 const rb_driver rb_drv_redis = {
     .name = "redis",
-    .can_call = false,
+    .can_call = true,
     .can_queue = true,
     .binary_safe = true,
     .batch_max = RB_RD_BATCH_MAX,
     .setup = rd_setup,
     .backlog = rd_backlog,
     .open = rd_open,
-    .call = NULL,
+    .call = rd_call,
     .send = rd_send,
     .consume = rd_consume,
     .ack = rd_ack,

@@ -49,12 +49,14 @@ GROUPS = [
 ]
 GROUP_INFO = {g[0]: g for g in GROUPS}
 COLUMNS = ["durable", "fast"]
-SYSTEM_ORDER = ["ringq", "ringq-stream", "beanstalkd", "redis", "jetstream", "grpc-sync", "grpc-callback"]
+SYSTEM_ORDER = ["ringq", "ringq-stream", "ringq-health", "beanstalkd", "redis", "redis-ping",
+                "jetstream", "grpc-sync", "grpc-callback"]
 
 
 def add_sized_groups(sizes):
     """The open loop at each payload size (open-s<N>), the closed-loop runs that find its peak at
-    sizes other than the suite's (peak-s<N>) and the 60 s loop-stall run, after the plain "open"."""
+    sizes other than the suite's (peak-s<N>), the do-nothing requests at its rate (floor-s<N>)
+    and the 60 s loop-stall run, after the plain "open"."""
     at = [g[0] for g in GROUPS].index("open") + 1
     new = []
     for n in sizes:
@@ -62,6 +64,9 @@ def add_sized_groups(sizes):
                           "batch 1)" % n, E2E_LATENCY))
         new.append(_tasks("open-s%s" % n, "End to end, open loop at half of ringq's peak, %s-byte "
                           "payloads" % n, "enqueue-to-start latency from the scheduled send time"))
+        new.append(("floor-s%s" % n, "The floor under the open loop, %s-byte rows: requests that "
+                    "do nothing at the same rate" % n, "ops_per_s", "ops/s",
+                    "call latency (Redis e2e: enqueue-to-start) from the scheduled send time"))
     new.append(_tasks("stall", "Shard loop stalls: one long open-loop run",
                       "enqueue-to-start latency from the scheduled send time"))
     for g in new:
@@ -393,7 +398,7 @@ def targets_open(L, ser, meta, d="."):
         groups.append(("open", meta.get("size", "?") + " B", "open.%s.%s"))
     for group, size, mkey in groups:
         for col, limit, text in (
-                ("fast", 1000.0, "≤ 1 ms with `--fsync never`"),
+                ("fast", FAST_LIMIT_US, "≤ 1 ms with `--fsync never`"),
                 ("durable", 3 * f99 if f99 else None,
                  "≤ 3× fdatasync p99 with `--fsync always` (fdatasync p99 %s, p99.9 %s: 3 × p99 = %s)" % (
                      fmt_us(f99), fmt_us(f999), fmt_us(3 * f99 if f99 else None)))):
@@ -416,7 +421,41 @@ def targets_open(L, ser, meta, d="."):
                     note = report_tail.open_note(tp, q, limit if q == 0.99 else None)
                     if note:
                         meas += "; " + note
+                fp = floor_of(d, ser, group, col)
+                if fp:
+                    meas += "; " + report_tail.floor_verdict(fp, limit / 1e6 if limit else None,
+                                                             tp["outside"].get(0.99))
             target_row(L, "p99 enqueue-to-start at half of peak, %s, %s" % (size, text), meas, ok)
+
+
+FAST_LIMIT_US = 1000.0  # issue 19: p99 enqueue-to-start at half of peak <= 1 ms, --fsync never
+
+
+def floor_of(d, ser, group, col):
+    """report_tail.floor_point of open group `group` (open-s<N>) in column col: its median run
+    and the median floor-s<N> runs at its rate (with their raw/<run>.sched from results
+    directory d); None without any floor run."""
+    s = open_run(ser, group, col)
+    fg = "floor-" + group[len("open-"):]
+    med = {k[1]: v["med"] for k, v in ser.items() if k[0] == fg and k[2] == col and v.get("med")}
+    if not med or not s or not s.get("med"):
+        return None
+    return report_tail.floor_point(s["med"]["result"], {k: r["result"] for k, r in med.items()},
+                                   {k: report_limits.inputs(d, r)[2] for k, r in med.items()})
+
+
+def floor_rows(d, ser, meta):
+    """Every open row with floor runs: (label, offered rate, floor_point, target limit in s)."""
+    f99 = fsync_q(meta, "p99_us")
+    rows = []
+    for n in meta.get("open_sizes", "").split():
+        for col in COLUMNS:
+            p = floor_of(d, ser, "open-s%s" % n, col)
+            limit = FAST_LIMIT_US / 1e6 if col == "fast" else (3 * f99 / 1e6 if f99 else None)
+            if p:
+                rows.append(("open-s%s %s" % (n, col), meta.get("open.rate.%s.s%s" % (col, n), "?"),
+                             p, limit))
+    return rows
 
 
 def own_fsync_note(tp, col, p99_us):
@@ -511,7 +550,7 @@ def limits(d, ser, meta):
     return report_limits.section(points, meta, cmp)
 
 
-def tail_section(d, ser):
+def tail_section(d, ser, meta):
     """The section "What holds each latency target" (bench/report_tail.py): every median
     open-loop and stall run's p99 and p99.9 split into the generator, the server's stages and
     what lies outside the server."""
@@ -524,7 +563,10 @@ def tail_section(d, ser):
         if after is None:
             continue
         pts.append(("%s %s" % (k[0], k[2]), report_tail.tail_point(res, after, before, sched)))
-    return report_tail.section(pts)
+    L, floor = report_tail.section(pts), report_tail.floor_section(floor_rows(d, ser, meta))
+    if floor and not L:
+        L = ["## What holds each latency target", ""]
+    return L + floor
 
 
 # ---- plots -------------------------------------------------------------------------------------
@@ -690,7 +732,7 @@ def report(d, out_md):
     except OSError:
         pass
     L += limits(d, ser, meta)
-    L += tail_section(d, ser)
+    L += tail_section(d, ser, meta)
     L += ["## Systems and configurations", ""]
     L += ["| system | durable | fast |", "|---|---|---|"]
     for sysname in ("ringq", "beanstalkd", "redis", "jetstream"):

@@ -6,9 +6,17 @@ side's throughput ceiling is one CPU divided by its CPU time per task:
 
   server ceiling     = 1 s / (server utime + stime per task over the measured window)
   generator ceiling  = 1 s / (ringq-bench utime + stime per task, same window)
-  fdatasync ceiling  = FSYNC_IN_FLIGHT_MAX x tasks per fdatasync / mean fdatasync latency
+  fdatasync ceiling  = COMMIT_CHAINS_MAX x tasks per fdatasync / mean fdatasync latency
                        (ringqd --fsync always; from the /metrics saved after the run: the disk
-                       path at the group size the run had)
+                       path at the group size the run had, with every commit chain ringqd allows
+                       in flight at once, Q_COMMIT_CHAINS_MAX in queue/q_log_int.h)
+
+Beside it, the fdatasyncs the run actually kept in flight, by Little's law: fdatasyncs per s
+(tasks/s / tasks per fdatasync) x mean fdatasync latency; a point's share of the fdatasync ceiling
+is that number over COMMIT_CHAINS_MAX. Overlapping fdatasyncs of one file each take longer on the
+test VM's disk, so the ceiling at the mean latency measured with fewer in flight is an upper
+bound. ringq_commits_pipelined_total / ringq_fsync_seconds_count (fdatasyncs started while an
+older one ran) is shown as well.
 
 The smallest ceiling is the one that binds. A point whose throughput is within SATURATED_SHARE of
 it is limited by that side; one further below was limited by neither side's own cost: the
@@ -21,10 +29,26 @@ each side (one CPU each) against what each side costs now, and Redis' own accoun
 so the ratio's composition is visible.
 """
 import os
+import re
 
-# ringqd keeps at most two commit fsyncs in flight per partition (docs/operations.md,
-# ringq_commits_pipelined_total); the suite runs --threads 1, one partition.
-FSYNC_IN_FLIGHT_MAX = 2
+import report_prom as P
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def commit_chains_max(path=os.path.join(ROOT, "queue", "q_log_int.h")):
+    """Q_COMMIT_CHAINS_MAX from ringqd's source: the commit chains (each an fdatasync, then the
+    renames and directory fsync of rolled segments) one partition keeps in flight at once under
+    --fsync always; the suite runs --threads 1, one partition. 3 when the header is not there."""
+    text = P.read_text(path) or ""
+    m = re.search(r"#define\s+Q_COMMIT_CHAINS_MAX\s+(\d+)", text)
+    return int(m.group(1)) if m else 3
+
+
+# Session 11 modelled two in flight (ringq_commits_pipelined_total's "an older one in flight"),
+# while q_commit.c allows three: points read 1.11x "their" ceiling (bench/results/
+# report-2026-12-08-s12.md).
+COMMIT_CHAINS_MAX = commit_chains_max()
 # A side that used this share of its ceiling in the window is the one that held the rate: the
 # window's CPU time has clock-tick resolution (10 ms in 5 s), and a closed loop never keeps a
 # CPU 100 % busy (each side waits for the other's answer now and then).
@@ -101,40 +125,30 @@ def read_sched(path):
 
 
 def read_fsyncs(path):
-    """From a saved /metrics text: dict(count, sum_s, p99_s, p999_s, enqueued) of ringqd's commit
-    fsyncs (ringq_fsync_seconds) and tasks enqueued (ringq_queue_tasks_enqueued_total, every
-    queue) over the server's life; None when the file is missing. p99_s and p999_s are the bounds
-    of the buckets holding the 99th and 99.9th percentiles (None past the last finite bucket)."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
+    """From a saved /metrics text: dict(count, sum_s, p99_s, p999_s, enqueued, pipelined) of
+    ringqd's commit fsyncs (ringq_fsync_seconds; pipelined: ringq_commits_pipelined_total, those
+    started while an older one was in flight) and tasks enqueued (ringq_queue_tasks_enqueued_total,
+    every queue) over the server's life; None when the file is missing. p99_s and p999_s are the
+    bounds of the buckets holding the 99th and 99.9th percentiles (None past the last finite
+    bucket)."""
+    text = P.read_text(path)
+    if text is None:
         return None
-    out = {"count": 0.0, "sum_s": 0.0, "p99_s": None, "p999_s": None, "enqueued": 0.0}
-    buckets = []
-    for line in text.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        head, val = line.rsplit(" ", 1)
-        try:
-            v = float(val)
-        except ValueError:
-            continue
-        if head.startswith("ringq_fsync_seconds_bucket{"):
-            le = head.split('le="', 1)[1].split('"', 1)[0]
-            buckets.append((float("inf") if le == "+Inf" else float(le), v))
-        elif head == "ringq_fsync_seconds_count":
-            out["count"] = v
-        elif head == "ringq_fsync_seconds_sum":
-            out["sum_s"] = v
-        elif head.startswith("ringq_queue_tasks_enqueued_total"):
-            out["enqueued"] += v
-    for key, q in (("p99_s", 0.99), ("p999_s", 0.999)):
-        for le, c in sorted(buckets):
-            if out["count"] and c >= q * out["count"]:
-                out[key] = le if le != float("inf") else None
-                break
-    return out
+    hists, values = P.parse(text)
+    h = hists.get(("ringq_fsync_seconds", ""))
+    return {"count": h[1] if h else 0.0, "sum_s": h[2] if h else 0.0,
+            "p99_s": P.bucket_bound(h, 0.99), "p999_s": P.bucket_bound(h, 0.999),
+            "enqueued": P.value_sum(values, "ringq_queue_tasks_enqueued_total"),
+            "pipelined": P.value_sum(values, "ringq_commits_pipelined_total")}
+
+
+def machine_held(busy, steal, own):
+    """(others, held) of a pinned CPU: others = what other processes and the hypervisor's steal
+    took of it (busy - own + steal); held = True when that is at least OTHERS_SHARE_MACHINE and
+    the CPU had no idle time left (busy + steal at least SATURATED_SHARE): the machine held the
+    side that runs there."""
+    others = max(0.0, busy - own) + (steal or 0.0)
+    return others, others >= OTHERS_SHARE_MACHINE and busy + (steal or 0.0) >= SATURATED_SHARE
 
 
 def point_limits(res, column, fsyncs=None, sched=None):
@@ -150,7 +164,7 @@ def point_limits(res, column, fsyncs=None, sched=None):
     p = {"tput": num("tasks_per_s"), "srv_us": num("server_cpu_us_per_task"),
          "cli_us": num("client_cpu_us_per_task"), "cli_util": num("client_cpu_util"),
          "srv_util": None, "per_fsync": None, "fsync_mean_s": None, "fsync_p99_s": None,
-         "fsync_p999_s": None,
+         "fsync_p999_s": None, "in_flight": None, "pipelined": None,
          "ceil": {}, "binds": None, "share": None, "limit": "-", "why": "", "sched": sched}
     dur, scpu = num("duration_s"), num("server_cpu_s")
     if dur and scpu is not None:
@@ -164,23 +178,28 @@ def point_limits(res, column, fsyncs=None, sched=None):
         p["fsync_mean_s"] = fsyncs["sum_s"] / fsyncs["count"]
         p["fsync_p99_s"] = fsyncs["p99_s"]
         p["fsync_p999_s"] = fsyncs.get("p999_s")
+        p["pipelined"] = (fsyncs.get("pipelined") or 0.0) / fsyncs["count"]
         if p["fsync_mean_s"] > 0:
-            p["ceil"]["fdatasync"] = FSYNC_IN_FLIGHT_MAX * p["per_fsync"] / p["fsync_mean_s"]
+            p["ceil"]["fdatasync"] = COMMIT_CHAINS_MAX * p["per_fsync"] / p["fsync_mean_s"]
+            if p["tput"]:  # Little's law: fdatasyncs per s x mean latency
+                p["in_flight"] = p["tput"] / p["per_fsync"] * p["fsync_mean_s"]
     if not p["ceil"] or not p["tput"]:
         return p
     side = min(p["ceil"], key=p["ceil"].get)
     p["binds"], p["share"] = side, p["tput"] / p["ceil"][side]
     if p["share"] >= SATURATED_SHARE:
         p["limit"], p["why"] = side, "at %.2f of its ceiling" % p["share"]
+        if side == "fdatasync":
+            p["why"] += "; " + fsync_flight(p)
         return p
     sc = sched or {}
     if side == "generator CPU":
         busy, steal, own = sc.get("client_busy"), sc.get("client_steal"), p["cli_util"]
     else:
         busy, steal, own = sc.get("server_busy"), sc.get("server_steal"), sc.get("server_run")
-    others = None
+    others, machine = None, False
     if busy is not None and own is not None:
-        others = max(0.0, busy - own) + (steal or 0.0)
+        others, machine = machine_held(busy, steal, own)
     ev = []
     if busy is not None:
         ev.append("its CPU %.2f busy, %s of it other processes and steal" % (
@@ -190,12 +209,26 @@ def point_limits(res, column, fsyncs=None, sched=None):
         if (sc.get("io_wait") or 0) >= IO_WAIT_SHARE:
             ev.append("%.2f s/s of it its io-wq workers (fdatasync): the commit's fdatasyncs "
                       "queue behind the shard on one CPU" % sc["io_wait"])
-    machine = others is not None and others >= OTHERS_SHARE_MACHINE and \
-        busy + (steal or 0.0) >= SATURATED_SHARE
     p["limit"] = "the machine" if machine else "round trips"
     p["why"] = "closest: %s at %.2f of its ceiling%s" % (side, p["share"],
                                                          "; " + ", ".join(ev) if ev else "")
+    if p["in_flight"] is not None:
+        p["why"] += "; " + fsync_flight(p)
     return p
+
+
+def fsync_flight(p):
+    """The fdatasyncs a point kept in flight, as text: Little's mean against COMMIT_CHAINS_MAX
+    and the share that started while an older one ran; over the maximum, why the model can read
+    over 1."""
+    s = "fdatasyncs in flight %.2f of %d on average (Little: fdatasyncs per s × mean)" % (
+        p["in_flight"], COMMIT_CHAINS_MAX)
+    if p.get("pipelined") is not None:
+        s += ", %.0f %% started while an older one ran" % (100 * p["pipelined"])
+    if p["in_flight"] > COMMIT_CHAINS_MAX:
+        s += " (over the maximum: the mean fdatasync over the server's life, warm-up included, " \
+             "is not the window's)"
+    return s
 
 
 def required(target, p):
@@ -204,7 +237,7 @@ def required(target, p):
     need_us = 1e6 / target if target else None
     per_fsync = None
     if p.get("fsync_mean_s"):
-        per_fsync = target * p["fsync_mean_s"] / FSYNC_IN_FLIGHT_MAX
+        per_fsync = target * p["fsync_mean_s"] / COMMIT_CHAINS_MAX
     return {"us": need_us, "per_fsync": per_fsync}
 
 
@@ -227,7 +260,7 @@ def _us(v_s):
 TABLE_HEAD = ["system", "x", "tasks/s", "server µs/task (CPU used)",
               "generator µs/task (CPU used)", "CPU S / CPU C busy (steal)",
               "CPU S: server on CPU / other processes", "server waited for a CPU (io-wq)",
-              "fdatasync mean / p99 / p99.9 (tasks each)", "ceiling: server / generator / fdatasync",
+              "fdatasync mean / p99 / p99.9 (tasks each); in flight", "ceiling: server / generator / fdatasync",
               "binds"]
 
 
@@ -248,6 +281,8 @@ def table_row(sysname, x, p):
     if p["per_fsync"] is not None:
         fs = "%s / ≤ %s / ≤ %s (%.1f)" % (_us(p["fsync_mean_s"]), _us(p["fsync_p99_s"]),
                                           _us(p["fsync_p999_s"]), p["per_fsync"])
+        if p["in_flight"] is not None:
+            fs += "; %.2f of %d in flight" % (p["in_flight"], COMMIT_CHAINS_MAX)
     ceil = " / ".join(_n(p["ceil"].get(s)) for s in SIDES)
     binds = "**%s**" % p["limit"] if p["binds"] else "-"
     if p["why"]:
@@ -265,8 +300,10 @@ def miss_line(what, sysname, x, p, target, redis_p):
          "(%s)" % (what, sysname, x, _n(p["tput"]), _n(target), _f(need["us"]), _f(p["srv_us"]),
                    _over(p["srv_us"], need["us"]), _f(p["cli_us"]), _over(p["cli_us"], need["us"])))
     if need["per_fsync"] is not None:
-        s += "; the fdatasync path needs ≥ %.1f tasks per fdatasync at its %s mean (has %.1f)" % (
-            need["per_fsync"], _us(p["fsync_mean_s"]), p["per_fsync"])
+        s += "; the fdatasync path, %d in flight at its %s mean, needs ≥ %.1f tasks per " \
+             "fdatasync (has %.1f%s)" % (
+                 COMMIT_CHAINS_MAX, _us(p["fsync_mean_s"]), need["per_fsync"], p["per_fsync"],
+                 ", with %.2f in flight" % p["in_flight"] if p["in_flight"] is not None else "")
     s += ". Ceilings: %s; binds: **%s**%s." % (
         ", ".join("%s %s" % (k, _n(v)) for k, v in sorted(p["ceil"].items(), key=lambda kv: kv[1])),
         p["limit"], " (%s)" % p["why"] if p["why"] else "")
@@ -283,7 +320,7 @@ def miss_line(what, sysname, x, p, target, redis_p):
 def _over(has, need):
     if has is None or not need:
         return "?"
-    return "%.1f× what it may" % (has / need) if has > need else "within"
+    return "%.2f× what it may" % (has / need) if has > need else "within"
 
 
 def machine_line(what, met, sysname, x, p, rx, redis_p):
@@ -307,7 +344,11 @@ def section(points, meta, targets):
          "`redis-server`, pinned to CPU S = %s) and ringq-bench (CPU C = %s) each used "
          "utime + stime over the measured window, per task acked; with one CPU each, a side's "
          "ceiling is 1 s ÷ its µs per task; for `ringqd --fsync always` also the fdatasync path, "
-         "%d in flight × tasks per fdatasync ÷ mean fdatasync (its /metrics). The smallest ceiling "
+         "%d in flight (every commit chain ringqd allows at once, `Q_COMMIT_CHAINS_MAX`) × tasks "
+         "per fdatasync ÷ mean fdatasync (its /metrics; the fdatasyncs it kept in flight on "
+         "average, by Little's law, in the fdatasync column: overlapping fdatasyncs each take "
+         "longer on this disk, so a point with fewer in flight overstates this ceiling). The "
+         "smallest ceiling "
          "binds; a point below %.0f %% of it was held by neither side's cost: **the machine** "
          "when other processes and steal took ≥ %.0f %% of that side's CPU and left it no idle "
          "time (busy + steal ≥ %.0f %%: other engineers' builds and tests), else **round "
@@ -317,7 +358,7 @@ def section(points, meta, targets):
          "busy share counting every process, the server's threads' time on CPU S and the rest "
          "(other processes), and the server's threads' run-queue wait, in brackets the part of "
          "its io-wq workers (`iou-wrk-*`, which run ringqd's fdatasyncs)." % (
-             meta.get("server_cpu", "0"), meta.get("client_cpu", "1"), FSYNC_IN_FLIGHT_MAX,
+             meta.get("server_cpu", "0"), meta.get("client_cpu", "1"), COMMIT_CHAINS_MAX,
              100 * SATURATED_SHARE, 100 * OTHERS_SHARE_MACHINE, 100 * SATURATED_SHARE), ""]
     lim = {k: point_limits(v[0], k[1], v[1], v[2]) for k, v in points.items()}
     for col, title in (("durable", "Durable (`--fsync always` / `appendfsync always`)"),

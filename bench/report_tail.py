@@ -2,7 +2,8 @@
 peak, no shard loop stall over 5 ms), for bench/report.py (the section "What holds each latency
 target" and the verdict rows).
 
-Inputs, all saved by bench/suite_bench.sh beside each open-loop and stall run's JSON:
+The /metrics text is read by bench/report_prom.py (read_hists, window, quantile, over: shared
+with report_limits.py). Inputs, all saved by bench/suite_bench.sh beside each open-loop and stall run's JSON:
   ID.metrics0  ringqd's /metrics scraped when ringq-bench's warm-up ends (the window's start)
   ID.metrics   ... scraped after ringq-bench exited (the window's end, plus its teardown)
   ID.sched     bench_lib.sh cpu_sample lines (report_limits.read_sched)
@@ -34,56 +35,14 @@ or the generator's own schedule), since then it holds their lateness too.
 import os
 
 import report_limits as RL
+import report_prom as P
+from report_prom import over, quantile, read_hists, total, window  # noqa: F401 (API)
 
 # The stages of one task's path, in order: (op, stage, short name).
 PATH = (("enqueue", "receive", "enq receive"), ("enqueue", "decode", "enq decode"),
         ("enqueue", "append", "enq append"), ("enqueue", "commit", "enq commit"),
         ("work", "deliver", "work deliver"), ("work", "send", "work send"))
 STALL_S = 0.005  # issue 19: no shard loop turn over 5 ms
-
-
-def read_hists(path):
-    """Every histogram of a saved /metrics text: {(name, labels without le): [buckets (le_s,
-    cumulative) sorted, count, sum]}; None when the file is missing or unreadable. A family
-    without its +Inf bucket or its _count line (a scrape cut short) is left out: the window
-    then counts it from 0 and says so (whole_life)."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        return None
-    out, counted = {}, set()
-    for line in text.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        head, val = line.rsplit(" ", 1)
-        try:
-            v = float(val)
-        except ValueError:
-            continue
-        name, _, labels = head.partition("{")
-        for kind in ("_bucket", "_sum", "_count"):
-            if name.endswith(kind):
-                break
-        else:
-            continue
-        base = name[:-len(kind)]
-        parts = [x for x in labels.rstrip("}").split(",") if x]
-        le = next((x[4:-1] for x in parts if x.startswith("le=")), None)
-        key = (base, ",".join(x for x in parts if not x.startswith("le=")))
-        h = out.setdefault(key, [[], 0.0, 0.0])
-        if kind == "_bucket" and le is not None:
-            h[0].append((float("inf") if le == "+Inf" else float(le), v))
-        elif kind == "_count":
-            h[1] = v
-            counted.add(key)
-        elif kind == "_sum":
-            h[2] = v
-    for key in list(out):
-        out[key][0].sort()
-        if key not in counted or not out[key][0] or out[key][0][-1][0] != float("inf"):
-            del out[key]
-    return out
 
 
 def whole_life(after, before, keys):
@@ -94,67 +53,9 @@ def whole_life(after, before, keys):
     return any(k in after and k not in before for k in keys) if after else False
 
 
-def total(h):
-    """The observations of h: its +Inf bucket (the quantiles' rank, as Prometheus'
-    histogram_quantile takes it: a scrape under load can read _count one above it), else its
-    _count."""
-    if h and h[0] and h[0][-1][0] == float("inf"):
-        return h[0][-1][1]
-    return h[1] if h else 0.0
-
-
-def window(after, before):
-    """The histograms of the window: `after` minus `before` (read_hists), bucket by bucket; a
-    family missing from `before` counts from 0. None without `after`."""
-    if after is None:
-        return None
-    if not before:
-        return after
-    out = {}
-    for key, (b, c, s) in after.items():
-        b0, c0, s0 = before.get(key, ([], 0.0, 0.0))
-        prev = dict(b0)
-        out[key] = [[(le, v - prev.get(le, 0.0)) for le, v in b], c - c0, s - s0]
-    return out
-
-
-def quantile(h, q):
-    """Quantile q (s) of histogram h ([buckets, count, sum]), interpolated linearly inside its
-    bucket, ranked against the +Inf bucket (total); inf when it lies past the last finite bound;
-    None when h is empty."""
-    n = total(h)
-    if n <= 0:
-        return None
-    rank, lo, below = q * n, 0.0, 0.0
-    for le, c in h[0]:
-        if c >= rank:
-            if le == float("inf"):
-                return float("inf")
-            return lo + (le - lo) * ((rank - below) / (c - below) if c > below else 1.0)
-        lo, below = le, c
-    return None
-
-
-def over(h, bound_s):
-    """Observations of h over bound_s (the +Inf bucket minus the bucket at that bound)."""
-    if not h:
-        return None
-    under = max((c for le, c in h[0] if le <= bound_s * (1 + 1e-9)), default=0.0)
-    return total(h) - under
-
-
 def largest(h):
     """The bucket holding h's largest observation, as text: "in (a, b]" or "> a"; "-" if none."""
-    prev_le, prev_c, top = 0.0, 0.0, None
-    for le, c in (h or [[]])[0]:
-        if c > prev_c:
-            top = (prev_le, le)
-        prev_le, prev_c = le, c
-    if top is None:
-        return "-"
-    if top[1] == float("inf"):
-        return "> %s" % fmt_s(top[0])
-    return "in (%s, %s]" % (fmt_s(top[0]), fmt_s(top[1]))
+    return P.largest(h, fmt_s)
 
 
 def fmt_s(v):
@@ -170,15 +71,14 @@ def fmt_s(v):
 
 
 def _machine(sc):
-    """(True when other processes and steal held the server's CPU, by report_limits' rule: at
-    least OTHERS_SHARE_MACHINE of it and no idle time left; its evidence as text)."""
+    """(True when other processes and steal held the server's CPU, by report_limits' rule
+    (machine_held); its evidence as text)."""
     if not sc or sc.get("server_busy") is None or sc.get("server_run") is None:
         return False, ""
-    others = max(0.0, sc["server_busy"] - sc["server_run"]) + (sc.get("server_steal") or 0.0)
-    busy = sc["server_busy"] + (sc.get("server_steal") or 0.0)
+    others, held = RL.machine_held(sc["server_busy"], sc.get("server_steal"), sc["server_run"])
     ev = "CPU S %.2f busy, %.2f of it other processes and steal; the server's threads waited " \
          "%.2f s/s for their CPU" % (sc["server_busy"], others, sc.get("server_wait") or 0.0)
-    return others >= RL.OTHERS_SHARE_MACHINE and busy >= RL.SATURATED_SHARE, ev
+    return held, ev
 
 
 def _late(res, q):
@@ -403,3 +303,134 @@ def open_note(p, q, limit_s):
     if p["machine"] and q == 0.99:
         s += "; **the machine decided** (%s)" % p["machine_why"]
     return s
+
+
+# ---- the open loop's floor: requests that do nothing at the same rate ---------------------------
+
+# The open-floor group's systems (bench/suite_bench.sh run_floor): (system, short name). The
+# first two do nothing (no queue, no disk): the smaller of their p99s is the floor.
+FLOOR = (("ringq-health", "ringqd Health/Check"), ("redis-ping", "Redis PING"),
+         ("redis", "Redis e2e (LPUSH, LMOVE)"))
+NOTHING = ("ringq-health", "redis-ping")
+
+
+# A floor run on a busy machine is no floor: over this share of its sends left over 1 ms late
+# (the generator behind its schedule or the server behind the rate), or other processes and
+# steal took at least report_limits.OTHERS_SHARE_MACHINE of the server's CPU.
+FLOOR_LATE_MAX = 0.01
+
+
+def floor_point(e2e, runs, scheds=None):
+    """One open-loop row's floor: e2e its ringq-bench JSON (the open run), runs {system: JSON of
+    the floor-s<N> run at the same rate}, scheds {system: its report_limits.read_sched} (may
+    lack some). Returns dict(e2e {q: s}, sys {system: {q: s, "late": share, "others": share of
+    CPU S other processes and steal took}}, floor (the smaller p99 of the do-nothing requests,
+    s, or None), floor_by (its system's short name), floor_sys, floor999, busy (text: why the
+    floor's run was on a busy machine, or "")."""
+    def qs(res, sc=None):
+        lat = (res or {}).get("latency_us") or {}
+        d = {q: lat[k] / 1e6 if isinstance(lat.get(k), (int, float)) else None
+             for q, k in ((0.99, "p99"), (0.999, "p999"))}
+        d["late"] = (res or {}).get("late_share")
+        d["others"] = None
+        if sc and sc.get("server_busy") is not None and sc.get("server_run") is not None:
+            d["others"] = RL.machine_held(sc["server_busy"], sc.get("server_steal"),
+                                          sc["server_run"])[0]
+        return d
+    scheds = scheds or {}
+    p = {"e2e": qs(e2e), "sys": {s: qs(r, scheds.get(s)) for s, r in runs.items() if r},
+         "floor": None, "floor_by": None, "floor_sys": None, "floor999": None, "busy": ""}
+    cands = [(p["sys"][s][0.99], s) for s in NOTHING if p["sys"].get(s, {}).get(0.99) is not None]
+    if cands:
+        v, s = min(cands)
+        p["floor"], p["floor_by"], p["floor_sys"] = v, dict(FLOOR)[s], s
+        p["floor999"] = p["sys"][s][0.999]
+        d, why = p["sys"][s], []
+        if isinstance(d["late"], (int, float)) and d["late"] > FLOOR_LATE_MAX:
+            why.append("%.1f %% of its sends over 1 ms late" % (100 * d["late"]))
+        if d["others"] is not None and d["others"] >= RL.OTHERS_SHARE_MACHINE:
+            why.append("other processes and steal took %.2f of the server's CPU" % d["others"])
+        p["busy"] = "; ".join(why)
+    return p
+
+
+def floor_kind(p, limit_s):
+    """The floor's verdict on an open row, in short: "the machine's limit" (a request that does
+    nothing is over the target limit_s at this rate), "no floor: re-run on a quiet machine"
+    (over it, but measured on a busy machine: p["busy"]), "the gap is ringq's" (under it, or no
+    target), or "" without a floor or an e2e p99."""
+    if p["floor"] is None:
+        return ""
+    if limit_s is not None and p["floor"] > limit_s:
+        return "no floor: re-run on a quiet machine" if p["busy"] else "the machine's limit"
+    return "the gap is ringq's" if p["e2e"].get(0.99) is not None else ""
+
+
+def floor_verdict(p, limit_s, outside_s=None):
+    """floor_kind's verdict as the target row's text, with its numbers: the floor and what
+    measured it; under the target, ringq's e2e p99 minus the floor and, with outside_s (the row's
+    p99 outside the server's stages, tail_point), how much of that the floor (network and
+    wake-ups at this rate) can explain; ringqd's own Health/Check and Redis' own e2e at the rate
+    beside it. "" without a floor."""
+    kind = floor_kind(p, limit_s)
+    if p["floor"] is None:
+        return ""
+    e2e = p["e2e"].get(0.99)
+    s = "floor at this rate (the same generator, connections and cap): p99 %s (%s)" % (
+        fmt_s(p["floor"]), p["floor_by"])
+    if kind == "no floor: re-run on a quiet machine":
+        s += ", over the target's %s, on a busy machine (%s): **%s**" % (
+            fmt_s(limit_s), p["busy"], kind)
+    elif kind == "the machine's limit":
+        s += ", over the target's %s: **%s** (a request that does nothing misses it here)" % (
+            fmt_s(limit_s), kind)
+    elif kind:
+        s += "%s: **%s** (e2e p99 %s − floor %s = %s)" % (
+            ", under the target's %s" % fmt_s(limit_s) if limit_s is not None else "", kind,
+            fmt_s(e2e), fmt_s(p["floor"]), fmt_s(max(0.0, e2e - p["floor"])))
+        if outside_s is not None and outside_s > p["floor"]:
+            s += "; of the p99 outside the stages (%s) the network and wake-ups at this rate " \
+                 "explain at most the floor: %s is ringq's (gaps between its stages, its " \
+                 "clients, late sends)" % (fmt_s(outside_s), fmt_s(outside_s - p["floor"]))
+    own = p["sys"].get("ringq-health", {}).get(0.99)
+    if own is not None and p["floor_sys"] != "ringq-health":
+        s += "; ringqd's own Health/Check at this rate: p99 %s" % fmt_s(own)
+    red = p["sys"].get("redis", {}).get(0.99)
+    if red is not None:
+        s += "; Redis' own e2e at this rate: p99 %s%s" % (
+            fmt_s(red), " (over the target too)" if limit_s is not None and red > limit_s else "")
+    return s
+
+
+FLOOR_HEAD = ["open row", "offered tasks/s", "ringq e2e p99 / p99.9"] + \
+    ["%s p99 / p99.9 (late)" % n for _, n in FLOOR] + ["floor p99", "target", "verdict"]
+
+
+def floor_section(rows):
+    """rows: [(label, rate, floor_point, target limit s)] of every open row with floor runs."""
+    if not rows:
+        return []
+    L = ["### The floor under each open-loop row", "",
+         "At each open row's offered rate, from the same generator (ringq-bench, the same "
+         "connections and in-flight cap, latency from the scheduled send time), requests that do "
+         "nothing (bench/suite_bench.sh's open-floor group): ringqd's "
+         "`grpc.health.v1.Health/Check` (no queue, no disk: HTTP/2 and gRPC in and out on the "
+         "shard) and Redis' `PING`; beside them Redis' own end-to-end path (LPUSH, then LMOVE "
+         "and LREM by the same workers) at the same rate and payload. A call's latency is one "
+         "round trip; enqueue-to-start is one too (producer to server, server to worker), so "
+         "the smaller do-nothing p99 is the floor this machine gives the open loop at that "
+         "rate. A floor over the target is the machine's limit; under it, the rest of ringq's "
+         "p99 is ringq's (the stages and what lies outside them, table above). (late) is the "
+         "share of that run's sends that left over 1 ms late.", "",
+         "| " + " | ".join(FLOOR_HEAD) + " |",
+         "|" + "|".join(["---"] + ["---:"] * (len(FLOOR_HEAD) - 2) + ["---"]) + "|"]
+    for label, rate, p, limit_s in rows:
+        row = [label, RL._n(float(rate)) if rate not in (None, "?") else "?", _q2(p["e2e"])]
+        for s, _ in FLOOR:
+            d = p["sys"].get(s)
+            late = " (%.1f %%)" % (100 * d["late"]) if d and isinstance(d.get("late"), (
+                int, float)) else ""
+            row.append(_q2(d) + late if d else "-")
+        row += [fmt_s(p["floor"]), fmt_s(limit_s), floor_kind(p, limit_s) or "-"]
+        L.append("| " + " | ".join(row) + " |")
+    return L + [""]

@@ -23,6 +23,13 @@
 #               its JSON twice: when ringq-bench's warm-up ends (ID.metrics0) and after the run
 #               (ID.metrics); the report splits each p99 and p99.9 over the window between them
 #               (bench/report_tail.py: the generator, the server's stages, outside the server).
+#   open-floor  at each open-s<N> row's offered rate (same generator, connections and in-flight
+#               cap; groups floor-s<N>), requests that do nothing: ringqd's
+#               grpc.health.v1.Health/Check (system ringq-health: no queue, no disk), Redis' PING
+#               (redis-ping) and Redis' own e2e path (LPUSH, LMOVE, LREM) with N-byte payloads
+#               (redis, that column's appendfsync). The p99 this machine gives a do-nothing request
+#               at that rate is the open loop's floor: the report puts it beside each open row.
+#               Needs the open rates (the open group in this run or an earlier chunk).
 #   stall       ringq only: one $STALL_S s open-loop run at half of peak ($SIZE) per column, then
 #               the shard loop-turn histograms over its window (the same two scrapes): turns over
 #               5 ms, the largest, and how many were on CPU or waiting for one
@@ -82,7 +89,7 @@ COLUMNS=${COLUMNS:-durable fast}
 # report covers every run so far.
 KEEP_RESULTS=${KEEP_RESULTS:-0}
 if [ "$QUICK" = 1 ]; then
-    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open stall enqueue-batch drain rpc}
+    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open open-floor stall enqueue-batch drain rpc}
     REPS=${REPS:-1}
     WARMUP_S=${WARMUP_S:-0.5}
     DURATION_S=${DURATION_S:-1}
@@ -94,7 +101,7 @@ if [ "$QUICK" = 1 ]; then
     RPC_POINTS=${RPC_POINTS:-4x16}
     STALL_S=${STALL_S:-5}
 else
-    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open stall enqueue-b1 enqueue-batch drain rpc}
+    GROUPS_RUN=${GROUPS_RUN:-e2e-b1 e2e-batch open open-floor stall enqueue-b1 enqueue-batch drain rpc}
     REPS=${REPS:-3}
     WARMUP_S=${WARMUP_S:-1}
     DURATION_S=${DURATION_S:-5}
@@ -158,7 +165,8 @@ fi
 bench_begin ringq-suite-bench
 
 # The rpc group drives ringqd and the C++ peers with the same plain gRPC driver and method.
-driver_of() { case $1 in grpc-*) echo grpc ;; *) echo "$1" ;; esac; }
+# The open floor: ringqd's Health/Check through the same driver; Redis' PING through its own.
+driver_of() { case $1 in grpc-* | ringq-health) echo grpc ;; redis-ping) echo redis ;; *) echo "$1" ;; esac; }
 
 # --- runs ----------------------------------------------------------------------------------------
 NRUN=0
@@ -213,7 +221,7 @@ open(sys.argv[2], "wb").write(body)' "$ADDR" "$1.tmp" 2>/dev/null || ok=1
 }
 # save_metrics ID (bench_point's AFTER_RUN): a ringq run's /metrics, beside its JSON.
 save_metrics() {
-    case $sys in ringq | ringq-stream) ;; *) return 0 ;; esac
+    case $sys in ringq | ringq-stream | ringq-health) ;; *) return 0 ;; esac
     scrape_metrics "$OUT_DIR/raw/$1.metrics" || log "could not read /metrics of $1"
 }
 # window_metrics ID (bench_point's DURING_RUN): /metrics when ringq-bench's warm-up ends, the
@@ -254,6 +262,28 @@ run_open() { # run_open COLUMN: ringq only, half of ringq's peak in that column,
         AFTER_RUN=save_metrics DURING_RUN=window_metrics \
             bench_point "open-s$n" ringq "$1" e2e $((c * i)) "$RUN_TMO" -- \
             --size "$n" --rate "$rate" --batch 1 --conns "$c" --inflight "$i" --workers "$E2E_WORKERS" \
+            --credits "$(credits_for "$c" "$i" 1)"
+    done
+}
+run_floor() { # run_floor COLUMN: at each open-loop row's rate, requests that do nothing
+    local rate c i n why
+    c=$(conns_of "$OPEN_POINT"); i=$(infl_of "$OPEN_POINT")
+    why=$(na_reason redis "$1")
+    for n in $OPEN_SIZES; do
+        rate=$(sed -n "s/^open.rate.$1.s$n\t//p" "$META" | tail -1)
+        if [ "${rate:-0}" = 0 ]; then
+            log "open floor ($1, $n B): no open-loop rate (run the open group first); skipped"
+            continue
+        fi
+        meta "floor.rate.$1.s$n" "$rate"
+        AFTER_RUN=save_metrics DURING_RUN=window_metrics \
+            bench_point "floor-s$n" ringq-health "$1" rpc $((c * i)) "$RUN_TMO" -- \
+            --rate "$rate" --conns "$c" --inflight "$i"
+        if [ -n "$why" ]; then log "open floor ($1): redis $why"; continue; fi
+        bench_point "floor-s$n" redis-ping "$1" rpc $((c * i)) "$RUN_TMO" -- \
+            --rate "$rate" --conns "$c" --inflight "$i"
+        bench_point "floor-s$n" redis "$1" e2e $((c * i)) "$RUN_TMO" -- --size "$n" \
+            --rate "$rate" --batch 1 --conns "$c" --inflight "$i" --workers "$E2E_WORKERS" \
             --credits "$(credits_for "$c" "$i" 1)"
     done
 }
@@ -367,6 +397,8 @@ for n in $OPEN_SIZES; do
     meta "xdesc.open-s$n" "connections × in-flight cap"
     meta "desc.peak-s$n" "Closed loop, batch 1, $n-byte payloads: finds ringq's peak for the open loop at that size."
     meta "xdesc.peak-s$n" "C × I producer requests in flight (points $OPEN_PEAK_POINTS)"
+    meta "desc.floor-s$n" "The floor under open-s$n: at that row's offered rate, from the same generator with the same $(conns_of "$OPEN_POINT") connections and in-flight cap, requests that do nothing: ringqd's grpc.health.v1.Health/Check (ringq-health: no queue, no disk; that column's ringqd), Redis' PING (redis-ping), and Redis' own end-to-end path (LPUSH, LMOVE, LREM; $n-byte payloads, $E2E_WORKERS workers, that column's appendfsync). Latency from the scheduled send time: call latency for the first two, enqueue-to-start for Redis."
+    meta "xdesc.floor-s$n" "connections × in-flight cap"
 done
 meta open_sizes "$OPEN_SIZES"
 desc="One $STALL_S s open-loop run on ringq at half of its $SIZE-byte peak (the open-s$SIZE rate);"
@@ -403,6 +435,7 @@ for col in $COLUMNS; do
         wants e2e-b1 && AFTER_RUN=save_metrics run_e2e e2e-b1 "$sys" "$col" 1 "$E2E_POINTS"
         [ "$sys" = ringq-stream ] && continue # one task per message: e2e-b1 only
         [ "$sys" = ringq ] && wants open && run_open "$col"
+        [ "$sys" = ringq ] && wants open-floor && run_floor "$col"
         [ "$sys" = ringq ] && wants stall && run_stall "$col"
         wants e2e-batch && run_e2e e2e-batch "$sys" "$col" "$BATCH" "$E2E_BATCH_POINTS"
         wants enqueue-b1 && run_enqueue enqueue-b1 "$sys" "$col" 1 "$ENQ_POINTS"

@@ -38,8 +38,9 @@ def result(tput, srv_us, cli_us):
             "client_cpu_util": cli_us * tasks / 1e6 / DURATION_S}
 
 
-def metrics(enqueued, fsyncs, mean_s):
-    """A /metrics text with `fsyncs` commit fsyncs of mean_s each, all under 1 ms."""
+def metrics(enqueued, fsyncs, mean_s, pipelined=0):
+    """A /metrics text with `fsyncs` commit fsyncs of mean_s each, all under 1 ms, `pipelined` of
+    them started while an older one ran."""
     les = ["0.0001", "0.00025", "0.0005", "0.001", "+Inf"]
     under = [0, 0, fsyncs // 2, fsyncs, fsyncs]
     lines = ["# TYPE ringq_fsync_seconds histogram"]
@@ -47,7 +48,8 @@ def metrics(enqueued, fsyncs, mean_s):
     lines += ["ringq_fsync_seconds_sum %.6f" % (fsyncs * mean_s),
               "ringq_fsync_seconds_count %d" % fsyncs,
               'ringq_queue_tasks_enqueued_total{queue="bench"} %d' % enqueued,
-              'ringq_queue_tasks_acked_total{queue="bench"} %d' % enqueued]
+              'ringq_queue_tasks_acked_total{queue="bench"} %d' % enqueued,
+              "ringq_commits_pipelined_total %d" % pipelined]
     return "\n".join(lines) + "\n"
 
 
@@ -75,8 +77,10 @@ POINTS = {
     # Server at 0.90 of its ceiling (1e6 / 9 = 111,111): the server's CPU binds.
     ("ringq-stream", "durable", 256): (result(100000, 9.0, 4.0), metrics(1200000, 60000, 0.00025),
                                        sched(7, 0.95, 0.5, 0.02, srv_run=0.85)),
-    # fdatasync: 2 in flight x 4 tasks each / 0.25 ms = 32,000 < 100,000 (server) and 200,000.
-    ("ringq", "durable", 256): (result(30000, 10.0, 5.0), metrics(400000, 100000, 0.00025),
+    # fdatasync: 3 chains in flight x 4 tasks each / 0.25 ms = 48,000 < 100,000 (server) and
+    # 200,000; 45,000 tasks/s keep 45,000 / 4 x 0.25 ms = 2.81 fdatasyncs in flight.
+    ("ringq", "durable", 256): (result(45000, 10.0, 5.0),
+                                metrics(400000, 100000, 0.00025, pipelined=90000),
                                 sched(7, 0.4, 0.3, 0.01, srv_run=0.35)),
     # Server at 0.40 of its ceiling, its CPU mostly its own, the io-wq workers queueing behind it:
     # round trips, with the io-wq wait as the evidence.
@@ -152,9 +156,9 @@ class LimitsReport(unittest.TestCase):
         cls.tmp.cleanup()
 
     def test_ceilings_of_each_side(self):
-        # 1e6 / 9 us; 1e6 / 4 us; 2 x (1,200,000 / 60,000 = 20 tasks) / 0.25 ms = 160,000.
-        self.assertEqual(self.durable[("ringq-stream", 256)][9], "111,111 / 250,000 / 160,000")
-        self.assertEqual(self.durable[("ringq", 256)][9], "100,000 / 200,000 / 32,000")
+        # 1e6 / 9 us; 1e6 / 4 us; 3 x (1,200,000 / 60,000 = 20 tasks) / 0.25 ms = 240,000.
+        self.assertEqual(self.durable[("ringq-stream", 256)][9], "111,111 / 250,000 / 240,000")
+        self.assertEqual(self.durable[("ringq", 256)][9], "100,000 / 200,000 / 48,000")
         self.assertEqual(self.durable[("redis", 256)][9], "50,000 / 200,000 / -")
         self.assertEqual(self.fast[("ringq", 64)][9], "100,000 / 83,333 / -")
 
@@ -162,7 +166,10 @@ class LimitsReport(unittest.TestCase):
         b = lambda t, k: t[k][10]
         self.assertTrue(b(self.durable, ("ringq-stream", 256)).startswith(
             "**server CPU** (at 0.90"))
-        self.assertTrue(b(self.durable, ("ringq", 256)).startswith("**fdatasync** (at 0.94"))
+        self.assertTrue(b(self.durable, ("ringq", 256)).startswith(
+            "**fdatasync** (at 0.94 of its ceiling; fdatasyncs in flight 2.81 of 3 on average "
+            "(Little: fdatasyncs per s × mean), 90 % started while an older one ran)"),
+            b(self.durable, ("ringq", 256)))
         self.assertTrue(b(self.durable, ("redis", 256)).startswith(
             "**the machine** (closest: server CPU at 0.80 of its ceiling; its CPU 0.95 busy, "
             "0.25 of it other processes"), b(self.durable, ("redis", 256)))
@@ -182,7 +189,8 @@ class LimitsReport(unittest.TestCase):
         self.assertEqual(row[5], "0.95 / 0.50 (0.00 / 0.00)")
         self.assertEqual(row[6], "0.85 / 0.10")
         self.assertEqual(row[7], "0.02 s/s (0.00)")
-        self.assertEqual(row[8], "250 µs / ≤ 1.00 ms / ≤ 1.00 ms (20.0)")
+        # 100,000 tasks/s / 20 per fdatasync x 0.25 ms = 1.25 in flight (Little).
+        self.assertEqual(row[8], "250 µs / ≤ 1.00 ms / ≤ 1.00 ms (20.0); 1.25 of 3 in flight")
         self.assertEqual(self.durable[("ringq", 64)][7], "0.50 s/s (0.40)")
 
     def test_missed_targets_say_what_they_would_take(self):
@@ -190,16 +198,17 @@ class LimitsReport(unittest.TestCase):
         self.assertIn("- **durable ≥ 3× Redis always, streaming**: ringq-stream at x=256 did "
                       "100,000 tasks/s; the target is 120,000 tasks/s, which needs ≤ 8.33 µs",
                       self.md)
-        self.assertIn("ringqd costs 9.00 µs (1.1× what it may), ringq-bench 4.00 µs (within)",
+        self.assertIn("ringqd costs 9.00 µs (1.08× what it may), ringq-bench 4.00 µs (within)",
                       self.md)
-        # At 0.25 ms per fdatasync, two in flight: 120,000 x 0.00025 / 2 = 15 tasks each.
-        self.assertIn("needs ≥ 15.0 tasks per fdatasync at its 250 µs mean (has 20.0). Ceilings: "
-                      "server CPU 111,111, fdatasync 160,000, generator CPU 250,000; binds: "
-                      "**server CPU** (at 0.90 of its ceiling).", self.md)
+        # At 0.25 ms per fdatasync, three in flight: 120,000 x 0.00025 / 3 = 10 tasks each.
+        self.assertIn("the fdatasync path, 3 in flight at its 250 µs mean, needs ≥ 10.0 tasks per "
+                      "fdatasync (has 20.0, with 1.25 in flight). Ceilings: server CPU 111,111, "
+                      "fdatasync 240,000, generator CPU 250,000; binds: **server CPU** (at 0.90 "
+                      "of its ceiling).", self.md)
         # Redis' server costs 20 us, ringqd's 9: 2.22x if both servers had a full CPU.
         self.assertIn("the ratio would be 2.22×", self.md)
-        # Unary: 120,000 needs 3.75 tasks per... 120,000 x 0.00025 / 2 = 15 again, has 4.
-        self.assertIn("- **durable ≥ 3× Redis always, unary**: ringq at x=256 did 30,000", self.md)
+        # Unary: 120,000 x 0.00025 / 3 = 10 tasks per fdatasync again, has 4.
+        self.assertIn("- **durable ≥ 3× Redis always, unary**: ringq at x=256 did 45,000", self.md)
         # Fast at x=64: 2 x 15,000 = 30,000 = 33.33 us; ringq did 20,000: missed.
         self.assertIn("- **fast ≥ 2× Redis no at x=64, ringq**: ringq at x=64 did 20,000 "
                       "tasks/s; the target is 30,000 tasks/s, which needs ≤ 33.33 µs", self.md)
@@ -268,8 +277,40 @@ class LimitsFunctions(unittest.TestCase):
         finally:
             os.unlink(f.name)
         self.assertNotIn("fdatasync", RL.point_limits(result(1000, 10, 10), "fast", fs)["ceil"])
+        # 3 chains x 10 tasks per fdatasync / 1 ms.
         self.assertAlmostEqual(
-            RL.point_limits(result(1000, 10, 10), "durable", fs)["ceil"]["fdatasync"], 20000.0)
+            RL.point_limits(result(1000, 10, 10), "durable", fs)["ceil"]["fdatasync"], 30000.0)
+
+    def test_the_ceiling_counts_every_commit_chain(self):
+        # Session 11's ringq durable x=64 (final-suite): 601,235 tasks in 43,495 fdatasyncs of
+        # 13.334 s in all, 38,578 of them started while an older one ran; 100,129 tasks/s. With
+        # two chains its ceiling was 90,179 and the point read "fdatasync at 1.11"; ringqd keeps
+        # three (Q_COMMIT_CHAINS_MAX): 135,268, the point at 0.74, 2.22 fdatasyncs in flight.
+        self.assertEqual(RL.COMMIT_CHAINS_MAX, 3)
+        with tempfile.NamedTemporaryFile("w", suffix=".metrics", delete=False) as f:
+            f.write(metrics(601235, 43495, 13.334268865 / 43495, pipelined=38578))
+        try:
+            fs = RL.read_fsyncs(f.name)
+        finally:
+            os.unlink(f.name)
+        sc = {"server_busy": 0.65, "server_steal": 0.0, "server_run": 0.58, "server_wait": 0.78,
+              "io_wait": 0.56}
+        p = RL.point_limits(result(100129, 6.77, 3.28), "durable", fs, sc)
+        self.assertAlmostEqual(p["ceil"]["fdatasync"], 135268, delta=1)
+        self.assertAlmostEqual(p["in_flight"], 2.22, places=2)
+        self.assertEqual((p["binds"], p["limit"]), ("fdatasync", "round trips"))
+        self.assertIn("closest: fdatasync at 0.74 of its ceiling", p["why"])
+        self.assertIn("fdatasyncs in flight 2.22 of 3 on average (Little: fdatasyncs per s × "
+                      "mean), 89 % started while an older one ran", p["why"])
+
+    def test_commit_chains_max_is_read_from_the_header(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".h", delete=False) as f:
+            f.write("/* x */\n#define Q_COMMIT_CHAINS_MAX 5u\n")
+        try:
+            self.assertEqual(RL.commit_chains_max(f.name), 5)
+            self.assertEqual(RL.commit_chains_max(f.name + ".missing"), 3)
+        finally:
+            os.unlink(f.name)
 
 
 # ---- the latency targets, from a real run ------------------------------------------------------

@@ -3,7 +3,8 @@ against the real servers, started here on ephemeral ports with the suite's durab
 (beanstalkd binlog with -f 0, Redis AOF with appendfsync always) and once with the fast ones:
 e2e runs about a second and must pass with every task received once and acked and the queue
 left empty; enqueue leaves its tasks behind and the drain run's setup must start from an empty
-queue again; an oversized job and a server that is not there fail with a clear message.
+queue again; an oversized job and a server that is not there fail with a clear message; Redis'
+rpc scenario is PING, open loop.
 
 Skips when beanstalkd / redis-server (Debian packages of those names) or ringq-bench is missing."""
 import os
@@ -174,6 +175,20 @@ class RedisBenchTest(PeerBench, unittest.TestCase):
             key = b"it-rel:processing"
             s.sendall(b"*2\r\n$4\r\nLLEN\r\n$%d\r\n%s\r\n" % (len(key), key))
             self.assertEqual(s.recv(64), b":0\r\n")
+
+    def test_rpc_is_ping_open_loop(self):
+        # The suite's open-floor group: Redis' do-nothing request (PING -> +PONG) at a rate.
+        rc, res, err = run_bench("rpc", "--system", "redis", "--addr", self.server.addr,
+                                 "--rate", "2000", "--conns", "2", "--inflight", "8",
+                                 "--warmup", "0", "--duration", "0.5")
+        self.assertIsNotNone(res, f"no result JSON; exit {rc}; stderr:\n{err}")
+        self.assertEqual(rc, 0, f"{res.get('error')}\n{err}")
+        self.assertTrue(res["passed"], res.get("error"))
+        self.assertEqual((res["scenario"], res["errors"], res["config"]["loop"]),
+                         ("rpc", 0, "open"))
+        self.assertGreater(res["ops"], 500)
+        self.assertEqual(res["latency_us"]["count"], res["ops"])
+        self.assertGreater(res["latency_us"]["p99"], 0)
 
 
 if __name__ == "__main__":
