@@ -159,12 +159,124 @@ START_TEST(pub_stream_round_trip_allocates_only_the_transport_buffer)
 }
 END_TEST
 
+/* ---- answers at the edges of the in-place read ---- */
+
+typedef struct seen {
+    int n;
+    rq_status st;
+    rq_pub_ack ack;
+    char stream[RQ_STREAM_NAME_MAX];
+} seen;
+
+static void on_seen(rq_pub_stream *s, void *ud, uint64_t request_id, const rq_status *st,
+                    const char *stream, const rq_pub_ack *acks, size_t n)
+{
+    seen *a = ud;
+    a->n++;
+    a->st = *st;
+    a->ack = (rq_pub_ack){0};
+    a->stream[0] = 0;
+    if (st->code == 0 && n == 1 && acks) a->ack = acks[0];
+    if (stream) snprintf(a->stream, sizeof a->stream, "%s", stream);
+}
+
+/* Answers request id with m (its request_id set here), then `extra` raw bytes appended to the
+ * message (an unknown field, read by the generic decode only). */
+static void answer_msg(fs_conn *k, uint32_t sid, bool first, uint64_t id,
+                       pwm_ringq_v1_PublishStreamResponse *m, const uint8_t *extra, size_t nextra)
+{
+    if (first) {
+        pw_h2_header h[2] = {PW_H2_HDR(":status", "200"),
+                             PW_H2_HDR("content-type", "application/grpc")};
+        ck_assert_int_eq(pw_h2_submit_headers(k->s, sid, h, 2, false), 0);
+    }
+    m->request_id = id;
+    uint8_t b[512];
+    long n = pw_msg_encode_to(&pwm_ringq_v1_PublishStreamResponse_desc, m, b + 5, sizeof b - 64);
+    ck_assert_int_gt(n, 0);
+    memcpy(b + 5 + n, extra, nextra);
+    n += (long)nextra;
+    b[0] = 0;
+    b[1] = (uint8_t)(n >> 24);
+    b[2] = (uint8_t)(n >> 16);
+    b[3] = (uint8_t)(n >> 8);
+    b[4] = (uint8_t)n;
+    ck_assert_int_eq(pw_h2_submit_data(k->s, sid, b, (size_t)n + 5, false), n + 5);
+    fs_flush(k);
+}
+
+/* Every field of an answer reaches the caller the same whether it is read in place or by the
+ * generic decode: 9-byte varints (the in-place read's largest), a 10-byte one (a negative
+ * level: left to the generic decode), an unknown field after the usual ones, and a status. */
+START_TEST(pub_stream_answer_edges_read_as_written)
+{
+    client_up(5000);
+    seen got = {0};
+    rq_status st;
+    rq_pub_stream *ps = rq_pub_stream_open(C, RQ_DURABILITY_DEFAULT, on_seen, &got, &st);
+    ck_assert_msg(ps != NULL, "%s", st.message);
+    SPIN_UNTIL(fs_n == 1 && fs_c[0].nst == 1);
+    fs_conn *k = &fs_c[0];
+    fs_stream *fst = &k->st[0];
+    size_t off = 0;
+    uint64_t next_id = 1;
+    static const struct {
+        uint64_t seq, offset, commit_seq;
+        uint32_t partition;
+        int32_t level;
+        bool dup, unknown, status;
+    } cases[] = {
+        {(1ull << 63) - 1, 1ull << 62, (1ull << 56) + 1, 0x7fffffffu, 2, true, false, false},
+        {1ull << 63, 5, 6, 7, 1, false, false, false}, /* 10-byte seq */
+        {9, 10, 11, 12, -1, false, false, false},      /* 10-byte level */
+        {300, 1ull << 40, 2, 1, 2, false, true, false},
+        {0, 0, 0, 0, 0, false, false, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t id = i + 1;
+        send_one(ps, id);
+        SPIN_UNTIL(take_requests(fst, &off, &next_id) == 1 || next_id > id);
+        pwm_ringq_v1_Receipt rc = {.partition = cases[i].partition,
+                                   .offset = cases[i].offset,
+                                   .commit_seq = cases[i].commit_seq,
+                                   .level = cases[i].level};
+        pwm_ringq_v1_PublishAck ack = {
+            .seq = cases[i].seq, .duplicate = cases[i].dup, .receipt = &rc};
+        pwm_ringq_v1_PublishResponse pr = {
+            .stream = {(const uint8_t *)"orders", 6}, .acks = &ack, .acks_count = 1};
+        pwm_ringq_v1_PublishStreamResponse m = {.publish = &pr, .credits = 1024};
+        if (cases[i].status)
+            m = (pwm_ringq_v1_PublishStreamResponse){
+                .code = 9, .message = {(const uint8_t *)"wrong stream", 12}, .credits = 1024};
+        static const uint8_t unknown[] = {15 << 3, 0x80, 0x01}; /* field 15, varint 128 */
+        answer_msg(k, fst->id, id == 1, id, &m, unknown, cases[i].unknown ? sizeof unknown : 0);
+        SPIN_UNTIL(got.n == (int)id);
+        if (cases[i].status) {
+            ck_assert_int_eq(got.st.code, 9);
+            ck_assert_str_eq(got.st.message, "wrong stream");
+            continue;
+        }
+        ck_assert_msg(got.st.code == 0, "case %zu: %s", i, got.st.message);
+        ck_assert_str_eq(got.stream, "orders");
+        ck_assert_uint_eq(got.ack.seq, cases[i].seq);
+        ck_assert_int_eq(got.ack.duplicate, cases[i].dup);
+        ck_assert_uint_eq(got.ack.receipt.partition, cases[i].partition);
+        ck_assert_uint_eq(got.ack.receipt.offset, cases[i].offset);
+        ck_assert_uint_eq(got.ack.receipt.commit_seq, cases[i].commit_seq);
+        ck_assert_int_eq((int)got.ack.receipt.level, cases[i].level);
+    }
+    rq_pub_stream_free(ps);
+    client_down();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rq_pub_stream");
     TCase *tc = tcase_create("costs");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, pub_stream_round_trip_allocates_only_the_transport_buffer);
+    tcase_add_test(tc, pub_stream_answer_edges_read_as_written);
     suite_add_tcase(s, tc);
     return fs_run_suite(s);
 }
