@@ -83,7 +83,9 @@ int main(int argc, char **argv)
         if (late > 2e-3) over2++;
     }
     pthread_join(th, NULL);
-    printf("mode %d step %d KiB: %ld wake-ups, mean %.0f us late, >0.5 ms %ld, >1 ms %ld, >2 ms %ld, "
-           "worst %.2f ms\n", mode, step_kib, n, sum / n * 1e6, over05, over1, over2, worst * 1e3);
+    printf(
+        "mode %d step %d KiB: %ld wake-ups, mean %.0f us late, >0.5 ms %ld, >1 ms %ld, >2 ms %ld, "
+        "worst %.2f ms\n",
+        mode, step_kib, n, sum / n * 1e6, over05, over1, over2, worst * 1e3);
     return 0;
 }
