@@ -5,7 +5,8 @@
 # + DUR s). Each run: ringqd on CPU 0 with the turn trace at 2 ms, ringq-bench on CPU 1, and
 # `perf record -e sched:sched_switch -e sched:sched_wakeup -a` (who holds the server's CPU; cheap, no stacks) into
 # /tmp (PERF=0: none). Keeps JSON, /metrics, the log. Run under `flock /work/bench.lock`.
-#   ab.sh OUTDIR "A=/path/ringqd B=/path/ringqd" "SIZE:RATE ..."
+#   ab.sh OUTDIR "A=/path/ringqd B=/path/ringqd" "SIZE:RATE[:fanout] ..."  (fanout: the streams
+#   open point of bench/streams.sh instead of the queue's e2e)
 set -u
 cd "$(dirname "$0")/../../.."
 OUT=$1 BINS=$2 POINTS=$3
@@ -41,9 +42,15 @@ run() { # run TAG BIN SIZE RATE
               sleep 0.05
           done' &
     fi ;; esac
+    if [ "${kind:-e2e}" = fanout ]; then # bench/streams.sh's open point: 1 publisher x 64, 1 consumer x 256
+        taskset -c 1 "$BENCH" fanout --system ringq --addr "$ADDR" --threads 1 --warmup 1 --duration "$DUR" \
+            --quiet --size "$size" --batch 1 --conns 1 --inflight 64 --groups 1 --workers 1 \
+            --credits 256 --rate "$rate" --server-pid "$PID" --json "$OUT/$tag.json" >/dev/null 2>>"$OUT/errors.txt"
+    else
     taskset -c 1 "$BENCH" e2e --system ringq --addr "$ADDR" --threads 1 --warmup 1 --duration "$DUR" \
         --quiet --size "$size" --batch 1 --workers 4 --credits 256 --rate "$rate" --conns 8 \
         --inflight 64 --server-pid "$PID" --json "$OUT/$tag.json" >/dev/null 2>>"$OUT/errors.txt"
+    fi
     curl -s "http://$ADDR/metrics" >"$OUT/$tag.metrics"
     [ -n "$PP" ] && wait "$PP"
     kill "$PID"; wait "$PID" 2>/dev/null
@@ -53,9 +60,9 @@ for r in ${ROUNDS:-1 2}; do
     order=$BINS
     [ $((r % 2)) = 0 ] && order=$(echo "$BINS" | tr ' ' '\n' | tac | tr '\n' ' ')
     for p in $POINTS; do
-        IFS=: read -r size rate <<<"$p"
+        IFS=: read -r size rate kind <<<"$p"
         for b in $order; do
-            run "s$size-${b%%=*}-r$r" "${b#*=}" "$size" "$rate"
+            run "${kind:+$kind-}s$size-${b%%=*}-r$r" "${b#*=}" "$size" "$rate"
         done
     done
 done
