@@ -25,7 +25,7 @@
  * one fdatasync of io-wq CPU (about 40 % of ringqd's CPU per task at b1 `always`) whatever it
  * covers, and overlapping fdatasyncs of one file each get slower on the test VM, so a chain for
  * a few records beside a large one cost CPU and bought no latency: at 200 the fdatasyncs per
- * task fell to 0.46x (b1) / 0.76x (b64) and the tasks/s did not fall (0 = main's old rule,
+ * task fell to 0.44x (b1) / 0.76x (b64) and the tasks/s did not fall (0 = main's old rule,
  * 50-400 measured: bench/results/commit-2026-12-08-s12.md). */
 #ifndef Q_COMMIT_PIPE_PCT
 #define Q_COMMIT_PIPE_PCT 200u
