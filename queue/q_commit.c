@@ -9,10 +9,14 @@
  * started (its target).
  *
  * Pipelining (ALWAYS): while chains run, waiters that need more than the youngest covers start
- * one more chain at once instead of waiting for the oldest to end — one fdatasync of the open
- * segment, and only when the log has not rolled since the youngest started and that segment is
- * published (so the new chain has no rename or directory step, and everything it covers that
- * the older ones do not lies in the one file it syncs). Chains complete in the order they
+ * one more chain at once instead of waiting for the oldest to end, when the group is large enough
+ * to pay for its fdatasync: what it would cover is at least Q_COMMIT_PIPE_PCT % of what the
+ * youngest covers (a smaller group waits for the youngest to end, and more join it meanwhile).
+ * The new chain is one fdatasync of the open segment, and only when the log has not rolled since
+ * the youngest started (ended or not: a younger chain held behind an older one frees no slot, but
+ * does not block one either) and that segment is published (so the new chain has no rename or
+ * directory step, and everything it covers that the older ones do not lies in the one file it
+ * syncs). Chains complete in the order they
  * started: a younger one that ends first is held until every older one has ended, so the
  * durable end only moves to a target once every fdatasync covering the records below it, each
  * started after they were written, has returned. At most Q_COMMIT_CHAINS_MAX chains run; later
@@ -143,6 +147,7 @@ static int start_chain(q_log *log, uint64_t from)
     c->done = false;
     c->res = 0;
     c->target = log->next;
+    c->from = log->nchains ? chain_at(log, log->nchains - 1)->target : log->durable;
     c->last = log->segs[log->nsegs - 1].base;
     c->base = log->segs[q_log_seg_of(log, from)].base;
     c->dir = false;
@@ -156,7 +161,8 @@ static int start_chain(q_log *log, uint64_t from)
 static int start_fsync(q_log *log) { return start_chain(log, log->sync_from); }
 
 /* Whether one more chain may start beside those in flight: see the top of the file. The
- * youngest decides: no roll since it started, and the new waiters need more than it covers. */
+ * youngest decides: no roll since it started, the new waiters need more than it covers, and
+ * what a new chain would cover is at least Q_COMMIT_PIPE_PCT % of what the youngest covers. */
 static bool may_pipeline(const q_log *log)
 {
     if (log->opts.policy != Q_COMMIT_ALWAYS || log->nchains == 0 ||
@@ -165,8 +171,10 @@ static bool may_pipeline(const q_log *log)
     const q_commit_chain *c =
         &log->chains[(log->chain_head + log->nchains - 1) % Q_COMMIT_CHAINS_MAX];
     const q_seg *open = &log->segs[log->nsegs - 1];
-    return !c->done && c->last == open->base && open->published && c->target < log->next &&
-           log->wtail && log->eager_target > c->target;
+    if (c->last != open->base || !open->published || c->target >= log->next || !log->wtail ||
+        log->eager_target <= c->target)
+        return false;
+    return (log->next - c->target) * 100 >= (c->target - c->from) * Q_COMMIT_PIPE_PCT;
 }
 
 /* Chain c's op completed without error. Returns 1 when the chain is done, 0 when it

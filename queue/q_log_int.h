@@ -19,6 +19,18 @@
  * end, so a group still gathers what arrives meanwhile. */
 #define Q_COMMIT_CHAINS_MAX 3u
 
+/* One more chain starts beside those in flight only when what it would cover (the records
+ * appended since the youngest started) is at least this many percent of what the youngest
+ * covers; smaller groups wait for the youngest to end and join the next chain. Every chain is
+ * one fdatasync of io-wq CPU (about 40 % of ringqd's CPU per task at b1 `always`) whatever it
+ * covers, and overlapping fdatasyncs of one file each get slower on the test VM, so a chain for
+ * a few records beside a large one cost CPU and bought no latency: at 200 the fdatasyncs per
+ * task fell to 0.44x (b1) / 0.76x (b64) and the tasks/s did not fall (0 = main's old rule,
+ * 50-400 measured: bench/results/commit-2026-12-08-s12.md). */
+#ifndef Q_COMMIT_PIPE_PCT
+#define Q_COMMIT_PIPE_PCT 200u
+#endif
+
 /* One commit chain (q_commit.c): fdatasync of each segment from base to last, then the renames
  * that publish rolled segments and the directory fsync. It covers every append below target. */
 /* A chain's step run on the background thread instead of the ring (--fsync never's retention
@@ -37,6 +49,8 @@ typedef struct q_commit_chain {
     bool done;         /* completed, waiting for an older chain to complete first */
     int res;           /* its result once done: 0 or a negative errno */
     uint64_t target;   /* q_log.next when the chain started */
+    uint64_t from;     /* what the older chains (or the durable end) covered when it started:
+                        * it is the one to cover [from, target) */
     uint64_t base;     /* base of the segment it syncs now */
     uint64_t last;     /* base of the last segment it syncs (the last one at start) */
     bool dir;          /* at its directory fsync */

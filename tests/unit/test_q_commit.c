@@ -233,6 +233,13 @@ static void on_committed(q_log *log, void *ud, uint64_t durable)
     c->calls++;
 }
 
+/* Appends n records from offset `from` (the log's next). */
+static void append_n(q_log *log, uint64_t from, uint64_t n)
+{
+    for (uint64_t i = from; i < from + n; i++)
+        ck_assert_int_eq(tq_append(log, i, MAXLEN), (int64_t)i);
+}
+
 START_TEST(second_fsync_starts_while_the_first_runs)
 {
     char dir[64];
@@ -241,12 +248,13 @@ START_TEST(second_fsync_starts_while_the_first_runs)
     committed_seen c = {0};
     q_log_on_committed(log, on_committed, &c);
     q_commit_waiter w1, w2, w3, w4;
-    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    append_n(log, 0, 1);
     ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, c.waiters), 0); /* fsync 1 starts */
     ck_assert_uint_eq(log->nchains, 1);
-    /* Appended while fsync 1 runs: fsync 2 starts at once, beside it (it used to wait for
-     * fsync 1 to end, so this append waited for the rest of one fsync and all of the next). */
-    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
+    /* Appended while fsync 1 runs, twice what it covers (Q_COMMIT_PIPE_PCT): fsync 2 starts at
+     * once, beside it (it used to wait for fsync 1 to end, so these appends waited for the rest
+     * of one fsync and all of the next). */
+    append_n(log, 1, 2);
     ck_assert_int_eq(q_log_commit_async(log, &w2, tq_count_cb, c.waiters), 0);
     ck_assert_uint_eq(log->nchains, 2);
     q_log_stats st;
@@ -254,23 +262,23 @@ START_TEST(second_fsync_starts_while_the_first_runs)
     ck_assert_uint_eq(st.commits_pipelined, 1);
     /* A third beside both (Q_COMMIT_CHAINS_MAX), then no fourth: that one waits for the oldest
      * to end. */
-    ck_assert_int_eq(tq_append(log, 2, MAXLEN), 2);
+    append_n(log, 3, 4);
     ck_assert_int_eq(q_log_commit_async(log, &w3, tq_count_cb, c.waiters), 0);
     ck_assert_uint_eq(log->nchains, 3);
-    ck_assert_int_eq(tq_append(log, 3, MAXLEN), 3);
+    append_n(log, 7, 8);
     ck_assert_int_eq(q_log_commit_async(log, &w4, tq_count_cb, c.waiters), 0);
     ck_assert_uint_eq(log->nchains, 3);
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.commits_pipelined, 2);
     ck_assert_uint_eq(c.waiters[0], 0); /* never called inline */
     while (c.waiters[0] < 4 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
-    /* In order, each covering its own append, whichever fsync's completion came first. */
+    /* In order, each covering its own appends, whichever fsync's completion came first. */
     ck_assert_uint_ge(c.waiters[1], 1);
-    ck_assert_uint_ge(c.waiters[2], 2);
+    ck_assert_uint_ge(c.waiters[2], 3);
     ck_assert_uint_ge(c.waiters[2], c.waiters[1]);
-    ck_assert_uint_ge(c.waiters[3], 3);
+    ck_assert_uint_ge(c.waiters[3], 7);
     ck_assert_uint_ge(c.waiters[3], c.waiters[2]);
-    ck_assert_uint_eq(c.waiters[4], 4);
+    ck_assert_uint_eq(c.waiters[4], 15);
     /* The first committed callback ran after w1 was answered, with an fsync in flight (a younger
      * one, or fsync 4 for w4 when the younger ones had ended first and retired together). */
     ck_assert_uint_ge(c.calls, 2);
@@ -279,7 +287,72 @@ START_TEST(second_fsync_starts_while_the_first_runs)
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.committed_total, c.calls);
     ck_assert_uint_eq(st.fsyncs, 4); /* w4's own; the committed callback starts none */
-    ck_assert_uint_eq(q_log_durable(log), 4);
+    ck_assert_uint_eq(q_log_durable(log), 15);
+    close_attached(log, loop, dir);
+}
+END_TEST
+
+/* A group too small to pay for an fdatasync of its own (under Q_COMMIT_PIPE_PCT % of what the
+ * chain in flight covers) starts none beside it: it waits, and those arriving meanwhile join
+ * it, until the group is large enough. The old rule started a chain for the first lone record. */
+START_TEST(small_group_waits_for_the_chain_in_flight)
+{
+    char dir[64];
+    ev_loop *loop;
+    q_log *log = open_attached(dir, &loop);
+    uint64_t seen[6] = {0};
+    q_commit_waiter w[4];
+    append_n(log, 0, 4);
+    ck_assert_int_eq(q_log_commit_async(log, &w[0], tq_count_cb, seen), 0); /* covers 4 */
+    ck_assert_uint_eq(log->nchains, 1);
+    append_n(log, 4, 1);
+    ck_assert_int_eq(q_log_commit_async(log, &w[1], tq_count_cb, seen), 0);
+    ck_assert_uint_eq(log->nchains, 1);              /* 1 record beside 4: waits */
+    uint64_t grow = 4 * Q_COMMIT_PIPE_PCT / 100 - 2; /* one short of the threshold */
+    append_n(log, 5, grow);
+    ck_assert_int_eq(q_log_commit_async(log, &w[2], tq_count_cb, seen), 0);
+    ck_assert_uint_eq(log->nchains, 1);
+    append_n(log, 5 + grow, 1); /* reaches it */
+    ck_assert_int_eq(q_log_commit_async(log, &w[3], tq_count_cb, seen), 0);
+    ck_assert_uint_eq(log->nchains, 2);
+    q_log_stats st;
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.commits_pipelined, 1);
+    ck_assert_uint_eq(seen[0], 0); /* never called inline */
+    while (seen[0] < 4 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_ge(seen[1], 4);
+    for (int i = 2; i <= 4; i++) ck_assert_uint_eq(seen[i], 6 + grow);
+    q_log_get_stats(log, &st);
+    ck_assert_uint_eq(st.fsyncs, 2); /* the three later waiters shared one */
+    close_attached(log, loop, dir);
+}
+END_TEST
+
+/* A younger chain whose fdatasync ended before an older one's is held (done) until the older
+ * ends; it does not stop one more chain from starting in the free slot (the old rule asked
+ * the youngest to be still running, so that slot went unused until the oldest ended). */
+START_TEST(a_held_younger_chain_does_not_block_a_new_one)
+{
+    char dir[64];
+    ev_loop *loop;
+    q_log *log = open_attached(dir, &loop);
+    uint64_t seen[6] = {0};
+    q_commit_waiter w[3];
+    append_n(log, 0, 1);
+    ck_assert_int_eq(q_log_commit_async(log, &w[0], tq_count_cb, seen), 0);
+    append_n(log, 1, 2);
+    ck_assert_int_eq(q_log_commit_async(log, &w[1], tq_count_cb, seen), 0);
+    ck_assert_uint_eq(log->nchains, 2);
+    /* White box: the younger one's fdatasync returned first (on_fsync marks it done and holds
+     * it). No completion runs before the next run_once, so the older one is still running. */
+    log->chains[(log->chain_head + 1) % Q_COMMIT_CHAINS_MAX].done = true;
+    append_n(log, 3, 4);
+    ck_assert_int_eq(q_log_commit_async(log, &w[2], tq_count_cb, seen), 0);
+    ck_assert_uint_eq(log->nchains, 3);
+    ck_assert_uint_eq(log->chains[(log->chain_head + 2) % Q_COMMIT_CHAINS_MAX].target, 7);
+    while (seen[0] < 3 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_eq(seen[3], 7);
+    ck_assert_uint_eq(q_log_durable(log), 7);
     close_attached(log, loop, dir);
 }
 END_TEST
@@ -636,6 +709,8 @@ int main(void)
                             never_16,
                             edge_cases,
                             second_fsync_starts_while_the_first_runs,
+                            small_group_waits_for_the_chain_in_flight,
+                            a_held_younger_chain_does_not_block_a_new_one,
                             no_second_fsync_across_a_roll,
                             retain_deletes_through_the_ring,
                             sync_async_publishes_under_never,

@@ -170,10 +170,11 @@ START_TEST(a_later_turn_pipelines_one_fsync)
 }
 END_TEST
 
-/* Three turns, each with a producer, while the first fsync is still in flight (no completion
- * runs before the next run_once): each turn's kick starts its own chain beside the older ones,
- * up to Q_COMMIT_CHAINS_MAX = 3; a fourth turn's producer waits for the oldest to end. Every
- * producer hears "durable" only once the chain started after its append completed. */
+/* Three turns, each with a producer whose appends double what the youngest chain covers
+ * (Q_COMMIT_PIPE_PCT), while the first fsync is still in flight (no completion runs before the
+ * next run_once): each turn's kick starts its own chain beside the older ones, up to
+ * Q_COMMIT_CHAINS_MAX = 3; a fourth turn's producer waits for the oldest to end. Every producer
+ * hears "durable" only once the chain started after its append completed. */
 START_TEST(three_turns_pipeline_three_fsyncs)
 {
     char dir[64];
@@ -181,21 +182,24 @@ START_TEST(three_turns_pipeline_three_fsyncs)
     open_owned(&o, dir);
     q_commit_waiter w[4];
     uint64_t seen[6] = {0};
-    for (uint64_t i = 0; i < 4; i++) {
-        ck_assert_int_eq(tq_append(o.log, i, MAXLEN), (int64_t)i);
+    uint64_t next = 0, n = 1, ends[4];
+    for (uint64_t i = 0; i < 4; i++, n *= Q_COMMIT_PIPE_PCT / 100) {
+        for (uint64_t k = 0; k < n; k++, next++)
+            ck_assert_int_eq(tq_append(o.log, next, MAXLEN), (int64_t)next);
+        ends[i] = next;
         ck_assert_int_eq(q_log_commit_async(o.log, &w[i], tq_count_cb, seen), 0);
         q_log_commit_kick(o.log);
         o.listed = false;
         ck_assert_uint_eq(o.log->nchains, i < 3 ? i + 1 : 3);
         ck_assert_uint_eq(q_log_durable(o.log), 0); /* nothing completed yet */
     }
-    /* Chains in start order, each covering one more append. */
+    /* Chains in start order, each covering its turn's appends. */
     for (uint32_t k = 0; k < 3; k++)
         ck_assert_uint_eq(o.log->chains[(o.log->chain_head + k) % Q_COMMIT_CHAINS_MAX].target,
-                          k + 1);
+                          ends[k]);
     while (seen[0] < 4 || o.log->inflight) ck_assert_int_ge(ev_loop_run_once(o.loop, true), 0);
-    ck_assert_uint_eq(seen[4], 4);
-    ck_assert_uint_eq(q_log_durable(o.log), 4);
+    ck_assert_uint_eq(seen[4], ends[3]);
+    ck_assert_uint_eq(q_log_durable(o.log), ends[3]);
     ck_assert_uint_eq(fsync_ops(o.log), 4); /* the fourth rode a chain of its own, started later */
     q_log_stats st;
     q_log_get_stats(o.log, &st);
