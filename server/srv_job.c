@@ -50,6 +50,29 @@ srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len)
     return j;
 }
 
+void srv_buf_seed(buf *b)
+{
+    if (b->data || b->cap < SRV_BUF_CACHED_BYTES || !srv_q.shards) return;
+    uint8_t *p = rt_cache_get(&srv_q.shards[srv_q_self()].bufs);
+    if (!p) return; /* out of memory: the first write allocates (and says so) */
+    b->data = p;
+    b->len = SRV_BUF_CACHED_BYTES;
+    b->rd = b->wr = 0;
+}
+
+void srv_buf_release(buf *b)
+{
+    if (!b->data || b->len != SRV_BUF_CACHED_BYTES || !srv_q.shards) {
+        buf_deinit(b);
+        return;
+    }
+    /* Storage of that size is one rt_malloc of SRV_BUF_CACHED_BYTES (a seed, or a buf's first
+     * growth): what the cache holds. */
+    rt_cache_put(&srv_q.shards[srv_q_self()].bufs, b->data);
+    b->data = NULL;
+    b->rd = b->wr = b->len = 0;
+}
+
 srv_job *srv_job_new_args(pw_grpc_call *call, srv_job_req_kind kind, size_t size)
 {
     assert(kind != SRV_JOB_REQ_NONE && kind != SRV_JOB_REQ_BYTES && kind != SRV_JOB_REQ_ACKS &&
@@ -91,7 +114,7 @@ void srv_job_free(srv_job *j)
 {
     if (j->call) pw_grpc_call_unref(j->call);
     rt_free(job_req_ptr(j));
-    buf_deinit(&j->resp);
+    srv_buf_release(&j->resp);
     job_release(j);
 }
 

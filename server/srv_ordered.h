@@ -34,6 +34,12 @@
 typedef struct srv_ord srv_ord;
 typedef struct srv_ord_item srv_ord_item;
 
+/* Freed items a shard keeps for its next requests (srv_qshard.ord_items), at most: the suite's
+ * 4 producers x 64 in flight (an item is ~80 bytes: ~20 KiB per shard when idle). */
+#define SRV_ORD_ITEM_CACHE_MAX 256u
+/* The size of one item (the cache's object size). */
+size_t srv_ord_item_bytes(void);
+
 typedef struct srv_ord_kind {
     /* The most requests held at once (the credit window). */
     uint32_t held_max;
