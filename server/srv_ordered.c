@@ -133,9 +133,35 @@ static void ord_flush(srv_ord *o)
     }
 }
 
+/* The head's answer encoded straight into the call's output queue (behind its gRPC prefix):
+ * no answer buffer and no copy. true when it was queued and the item is gone; false when
+ * nothing was queued (not the head, answers waiting in pending, the call's queue full or done,
+ * the encode or the send failed): srv_ord_answer takes the buffered path, which handles each. */
+static bool answer_direct(srv_ord *o, srv_ord_item *it, uint64_t request_id, q_status code,
+                          const char *message, const uint8_t *body, size_t body_len)
+{
+    if (o->finished || o->head != it || buf_size(&o->pending) != 0) return false;
+    buf *out = pw_grpc_call_send_begin(o->call);
+    if (!out) return false;
+    if (o->kind->encode(out, request_id, code, message, body, body_len, o->kind->held_max) < 0) {
+        pw_grpc_call_send_abort(o->call);
+        return false;
+    }
+    if (pw_grpc_call_send_commit(o->call, 0) < 0) return false; /* nothing of it queued */
+    o->head = it->next;
+    if (!o->head) o->tail = NULL;
+    item_free(it);
+    o->held--;
+    return true;
+}
+
 void srv_ord_answer(srv_ord *o, srv_ord_item *it, uint64_t request_id, q_status code,
                     const char *message, const uint8_t *body, size_t body_len)
 {
+    if (answer_direct(o, it, request_id, code, message, body, body_len)) {
+        ord_flush(o); /* those behind it that were ready, and the stream's end */
+        return;
+    }
     const srv_ord_kind *k = o->kind;
     srv_buf_seed(&it->answer);
     if (k->encode(&it->answer, request_id, code, message, body, body_len, k->held_max) < 0) {
