@@ -46,7 +46,7 @@ srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len)
     buf_init(&j->resp, (size_t)64 << 20);
     j->call = call;
     if (call) pw_grpc_call_ref(call);
-    j->origin = srv_q_self();
+    j->origin = self;
     return j;
 }
 
