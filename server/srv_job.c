@@ -60,6 +60,8 @@ void srv_buf_seed(buf *b)
     b->rd = b->wr = 0;
 }
 
+rt_cache *srv_buf_cache(void) { return srv_q.shards ? &srv_q.shards[srv_q_self()].bufs : NULL; }
+
 void srv_buf_release(buf *b)
 {
     if (!b->data || b->len != SRV_BUF_CACHED_BYTES || !srv_q.shards) {

@@ -128,13 +128,17 @@ srv_job *srv_job_new_args(pw_grpc_call *call, srv_job_req_kind kind, size_t size
 void srv_job_free(srv_job *j);
 /* Gives an empty buf without storage (b->data NULL) a cached block of SRV_BUF_CACHED_BYTES
  * from this shard, when its cap allows that much; else (a buf with storage, a small cap, out of
- * memory) leaves it as it is: its first write allocates as before. Use it only for a buf whose
- * storage comes back through srv_buf_release (a buf handed on as a blob frees its storage
- * itself: nothing gained). Shard threads only. */
+ * memory) leaves it as it is: its first write allocates as before. Use it for a buf whose
+ * storage comes back through srv_buf_release or a blob of srv_buf_cache (a plain blob frees its
+ * storage: nothing gained). Shard threads only. */
 void srv_buf_seed(buf *b);
 /* buf_deinit, but storage of exactly SRV_BUF_CACHED_BYTES goes to this shard's cache (kept
  * while it has room, else freed). b is left empty without storage. */
 void srv_buf_release(buf *b);
+/* This shard's cache of those buffers (borrowed: lives until srv_queue_shard_fini, a
+ * pass-through after it), for a buffer handed on as a blob (rt_blob_from_buf_cached); NULL
+ * off a server's shards. */
+struct rt_cache *srv_buf_cache(void);
 /* Sends the job to the owner of part_no (or runs it here when this shard owns it). */
 void srv_job_dispatch(srv_job *j, uint32_t part_no, srv_job_run_fn run, srv_job_done_fn done);
 /* Owner side: the job is finished; back to the origin (wk_call_reply). A job the owner made

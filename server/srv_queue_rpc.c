@@ -257,6 +257,7 @@ q_status srv_lease_encode_held(srv_part *sp, const char *name, size_t nl, uint32
                                uint32_t lease_ms, buf *out, uint32_t *count, srv_sub *hold,
                                q_err *err)
 {
+    srv_buf_seed(out); /* a Work delivery's batch: its blob gives it back (srv_buf_cache) */
     return lease_encode(sp, name, nl, max_n, lease_ms, true, out, count, hold, err);
 }
 

@@ -20,14 +20,16 @@ static ts_client C;
 #define SERVE_STREAMS 4
 /* Per task in the steady state (task_exchange_heap_round_trips): allocations the server makes
  * (16 before s9-cpu6's cuts), and those that reach the heap (10 before; 3 before s10-cpu1 put the
- * Enqueue reply's gRPC prefix into the reply's own buffer: no `pending` storage per stream). */
+ * Enqueue reply's gRPC prefix into the reply's own buffer: no `pending` storage per stream; 2
+ * before s12-fastcpu gave the delivery's batch buffer back to the shard's cache when its blob
+ * goes). */
 #define SRV_ALLOCS_PER_TASK_MAX 9u
-#define SRV_HEAP_PER_TASK_MAX 2u
+#define SRV_HEAP_PER_TASK_MAX 1u
 /* The same exchange with the task enqueued on a Queue.EnqueueStream (the suite's ringq-stream
  * producers): heap allocations per task, 4 before s12-fastcpu's per-shard answer buffers and
  * answer-order items (the item, the owner's answer, the origin's answer and the delivery's
- * batch buffer); left: the delivery's batch buffer, handed to the socket by reference. */
-#define SRV_STREAM_HEAP_PER_TASK_MAX 1u
+ * batch buffer, which now goes back to the cache when the socket is done with it). */
+#define SRV_STREAM_HEAP_PER_TASK_MAX 0u
 
 static void start(int nshards)
 {
@@ -103,9 +105,9 @@ static void one_task(const char *q, uint32_t ws, uint64_t rid, pw_msg_arena *a)
  * malloc per call, now from the shard's cache) and the HTTP/2 node of each referenced reply
  * and batch (two per task, now inside the stream), the Work stream's answer's pending bytes (the
  * open stream keeps their storage) and the session's output buffer at each drained turn (two
- * per task: a connection with calls open keeps it). Left, one each per task: the Enqueue's
- * reply buffer and the delivery's batch buffer (handed to the socket by reference), and the
- * reply's gRPC prefix in its new stream's pending bytes. */
+ * per task: a connection with calls open keeps it), the delivery's batch buffer (back to the
+ * shard's cache when the socket is done with it). Left, one per task: the Enqueue's reply
+ * buffer (handed to the socket by reference). */
 START_TEST(task_exchange_heap_round_trips)
 {
     char q[32];
