@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/rt_alloc.h"
+#include "core/rt_cache.h"
 
 /* Where the blob's header can sit in the buffer's own storage, after its bytes (aligned), or
  * NULL when the slack is too small. A header allocated per blob was ~1 % of the server's
@@ -20,6 +21,11 @@ static rt_blob *header_in_slack(const buf *b)
 
 rt_blob *rt_blob_from_buf(buf *b, rt_blob_free_fn on_free, void *ud)
 {
+    return rt_blob_from_buf_cached(b, on_free, ud, NULL);
+}
+
+rt_blob *rt_blob_from_buf_cached(buf *b, rt_blob_free_fn on_free, void *ud, rt_cache *cache)
+{
     if (buf_size(b) == 0) return NULL;
     rt_blob *bl = header_in_slack(b);
     bool inside = bl != NULL;
@@ -31,7 +37,9 @@ rt_blob *rt_blob_from_buf(buf *b, rt_blob_free_fn on_free, void *ud)
                     .on_free = on_free,
                     .ud = ud,
                     .storage_ = b->data,
-                    .inside_ = inside};
+                    .inside_ = inside,
+                    .cache_ = cache,
+                    .storage_bytes_ = b->len};
     b->data = NULL; /* the storage is the blob's now */
     b->rd = b->wr = b->len = 0;
     return bl;
@@ -51,7 +59,11 @@ void rt_blob_unref(rt_blob *b)
 {
     if (!b || --b->refs > 0) return;
     if (b->on_free) b->on_free(b);
-    bool inside = b->inside_;
-    rt_free(b->storage_); /* with the header when it sits inside */
-    if (!inside) rt_free(b);
+    /* Read before the storage goes: the header may sit inside it. */
+    uint8_t *storage = b->storage_;
+    rt_cache *cache = b->cache_;
+    bool cached = cache && b->storage_bytes_ == cache->obj_bytes;
+    if (!b->inside_) rt_free(b);
+    if (cached) rt_cache_put(cache, storage); /* kept, or freed when the cache is full */
+    else rt_free(storage);                    /* with the header when it sits inside */
 }

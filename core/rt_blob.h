@@ -29,6 +29,8 @@ struct rt_blob {
     void *ud;                /* the owner's, for on_free */
     uint8_t *storage_;       /* owned allocation (data points into it) */
     bool inside_;            /* this header sits in storage_ (after the bytes): freed with it */
+    struct rt_cache *cache_; /* rt_blob_from_buf_cached: where storage_ goes back, or NULL */
+    size_t storage_bytes_;   /* storage_'s size (the buf's len when it was taken) */
 };
 
 /* Takes the storage of `b` (its readable bytes become the blob's, nothing is copied) and leaves
@@ -36,6 +38,12 @@ struct rt_blob {
  * fits there (no allocation), else it is allocated. One reference, the caller's. Returns NULL
  * on allocation failure (then `b` is unchanged) or when `b` is empty. */
 rt_blob *rt_blob_from_buf(buf *b, rt_blob_free_fn on_free, void *ud);
+/* The same, and the last unref puts the storage back into `cache` (core/rt_cache: borrowed,
+ * it must outlive the blob and belong to the thread the blob lives on) when it is exactly the
+ * cache's object size, instead of freeing it: a per-request buffer that goes to the socket by
+ * reference is reused, not malloc'd and freed each time (past glibc's per-thread cache of 7
+ * blocks of a size, a free consolidates). NULL cache: rt_blob_from_buf. */
+rt_blob *rt_blob_from_buf_cached(buf *b, rt_blob_free_fn on_free, void *ud, struct rt_cache *cache);
 /* Copies `n` bytes into a new blob (for small pieces that must join a chain of blobs). NULL on
  * allocation failure. Counts nothing: the caller knows it copied. */
 rt_blob *rt_blob_copy(const void *p, size_t n);

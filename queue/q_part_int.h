@@ -79,8 +79,12 @@ struct q_part {
     q_queue **queues;  /* by index (creation order); queues are never removed */
     q_queue **by_name; /* the same queues: [0, nsorted) sorted by name, the rest not yet */
     uint32_t nqueues, nsorted, queues_cap;
-    uint32_t *qslots;               /* name index: open addressing, queue index or Q_QNIL */
-    uint32_t nqslots;               /* power of two, >= 2 * nqueues */
+    uint32_t *qslots; /* name index: open addressing, queue index or Q_QNIL */
+    uint32_t nqslots; /* power of two, >= 2 * nqueues */
+    /* The queue queue_slot found last: a request names its queue 3-5 times on its way
+     * (enqueue, lease, ack, the delivery's readiness), mostly the same one; a queue stays in
+     * p->queues, at the same address, until q_queues_free (a delete only marks it). */
+    q_queue *last_q;
     q_queue *wake_head, *wake_tail; /* queues to drain (FIFO, linked through wake_next) */
     uint64_t rng;
     uint64_t next_retain_ms;

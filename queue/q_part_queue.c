@@ -18,12 +18,14 @@ static uint32_t qslot_home(const char *name, size_t len, uint32_t nslots)
 /* The slot of that name, deleted or not. */
 static q_queue *queue_slot(q_part *p, const char *name, size_t len)
 {
+    q_queue *q = p->last_q;
+    if (q && q->name_len == len && memcmp(q->name, name, len) == 0) return q;
     if (p->nqslots == 0) return NULL;
     for (uint32_t i = qslot_home(name, len, p->nqslots);; i = (i + 1) & (p->nqslots - 1)) {
         uint32_t qi = p->qslots[i];
         if (qi == Q_QNIL) return NULL;
-        q_queue *q = p->queues[qi];
-        if (q->name_len == len && memcmp(q->name, name, len) == 0) return q;
+        q = p->queues[qi];
+        if (q->name_len == len && memcmp(q->name, name, len) == 0) return p->last_q = q;
     }
 }
 
@@ -147,6 +149,7 @@ void q_queues_free(q_part *p)
     rt_free(p->qslots);
     p->queues = p->by_name = NULL;
     p->qslots = NULL;
+    p->last_q = NULL;
     p->nqueues = p->nsorted = p->queues_cap = p->nqslots = 0;
 }
 

@@ -139,6 +139,17 @@ static int parse_dec(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
     if (len == 0 || len > 20 || (len > 1 && s[0] == '0')) return -EINVAL;
     uint64_t v = 0;
+    /* Up to 19 digits cannot overflow (10^19 - 1 < 2^64): one bound check at the end instead
+     * of one per digit (parse_dec runs twice for every acked id). */
+    if (len < 20) {
+        for (size_t i = 0; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9') return -EINVAL;
+            v = v * 10 + (uint64_t)(s[i] - '0');
+        }
+        if (v > max) return -EINVAL;
+        *out = v;
+        return 0;
+    }
     for (size_t i = 0; i < len; i++) {
         if (s[i] < '0' || s[i] > '9') return -EINVAL;
         uint64_t d = (uint64_t)(s[i] - '0');

@@ -46,8 +46,33 @@ srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len)
     buf_init(&j->resp, (size_t)64 << 20);
     j->call = call;
     if (call) pw_grpc_call_ref(call);
-    j->origin = srv_q_self();
+    j->origin = self;
     return j;
+}
+
+void srv_buf_seed(buf *b)
+{
+    if (b->data || b->cap < SRV_BUF_CACHED_BYTES || !srv_q.shards) return;
+    uint8_t *p = rt_cache_get(&srv_q.shards[srv_q_self()].bufs);
+    if (!p) return; /* out of memory: the first write allocates (and says so) */
+    b->data = p;
+    b->len = SRV_BUF_CACHED_BYTES;
+    b->rd = b->wr = 0;
+}
+
+rt_cache *srv_buf_cache(void) { return srv_q.shards ? &srv_q.shards[srv_q_self()].bufs : NULL; }
+
+void srv_buf_release(buf *b)
+{
+    if (!b->data || b->len != SRV_BUF_CACHED_BYTES || !srv_q.shards) {
+        buf_deinit(b);
+        return;
+    }
+    /* Storage of that size is one rt_malloc of SRV_BUF_CACHED_BYTES (a seed, or a buf's first
+     * growth): what the cache holds. */
+    rt_cache_put(&srv_q.shards[srv_q_self()].bufs, b->data);
+    b->data = NULL;
+    b->rd = b->wr = b->len = 0;
 }
 
 srv_job *srv_job_new_args(pw_grpc_call *call, srv_job_req_kind kind, size_t size)
@@ -91,7 +116,7 @@ void srv_job_free(srv_job *j)
 {
     if (j->call) pw_grpc_call_unref(j->call);
     rt_free(job_req_ptr(j));
-    buf_deinit(&j->resp);
+    srv_buf_release(&j->resp);
     job_release(j);
 }
 

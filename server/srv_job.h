@@ -107,6 +107,17 @@ struct srv_job {
  * ~100 KiB per shard when idle (a job is ~400 bytes). */
 #define SRV_JOB_CACHE_MAX 256u
 
+/* Answer buffers a shard keeps (srv_qshard.bufs): blocks of exactly the size a buf's first
+ * growth allocates (core/rt_buf's first allocation, 1 KiB, which any one-task answer fits), at
+ * most SRV_BUF_CACHE_MAX (256 KiB per shard when idle). A pipelined stream's answer is encoded
+ * into one on the owner (j->resp), wrapped into another on the origin (the srv_ord item's
+ * answer), copied into the call's output and both freed: 2 of the 4 mallocs + frees per task
+ * on the EnqueueStream path, whose 1 KiB blocks overflow glibc's per-thread cache (7 of a size)
+ * at a loop step's batch and went through its consolidating free (malloc and free were ~11 %
+ * of ringqd's samples at x = 256; bench/results/fastcpu-2026-12-08-s12.md). */
+#define SRV_BUF_CACHED_BYTES 1024u
+#define SRV_BUF_CACHE_MAX 256u
+
 /* Jobs. new: a job for `call` (ref taken; may be NULL) with an owned copy of req (kind
  * SRV_JOB_REQ_BYTES when req_len > 0). NULL: out of memory. */
 srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len);
@@ -115,6 +126,19 @@ srv_job *srv_job_new(pw_grpc_call *call, const uint8_t *req, size_t req_len);
 srv_job *srv_job_new_args(pw_grpc_call *call, srv_job_req_kind kind, size_t size);
 /* Frees the job, its request, its response and its call reference. */
 void srv_job_free(srv_job *j);
+/* Gives an empty buf without storage (b->data NULL) a cached block of SRV_BUF_CACHED_BYTES
+ * from this shard, when its cap allows that much; else (a buf with storage, a small cap, out of
+ * memory) leaves it as it is: its first write allocates as before. Use it for a buf whose
+ * storage comes back through srv_buf_release or a blob of srv_buf_cache (a plain blob frees its
+ * storage: nothing gained). Shard threads only. */
+void srv_buf_seed(buf *b);
+/* buf_deinit, but storage of exactly SRV_BUF_CACHED_BYTES goes to this shard's cache (kept
+ * while it has room, else freed). b is left empty without storage. */
+void srv_buf_release(buf *b);
+/* This shard's cache of those buffers (borrowed: lives until srv_queue_shard_fini, a
+ * pass-through after it), for a buffer handed on as a blob (rt_blob_from_buf_cached); NULL
+ * off a server's shards. */
+struct rt_cache *srv_buf_cache(void);
 /* Sends the job to the owner of part_no (or runs it here when this shard owns it). */
 void srv_job_dispatch(srv_job *j, uint32_t part_no, srv_job_run_fn run, srv_job_done_fn done);
 /* Owner side: the job is finished; back to the origin (wk_call_reply). A job the owner made

@@ -19,7 +19,8 @@ struct srv_ord_item {
     buf answer; /* the encoded answer */
     srv_ord *o; /* for the job's way back */
     uint64_t request_id;
-    bool encoded; /* the job's j->resp is the whole answer (srv_ord_dispatch_encoded) */
+    bool encoded;    /* the job's j->resp is the whole answer (srv_ord_dispatch_encoded) */
+    int cache_shard; /* the shard whose cache (srv_qshard.ord_items) it came from, or -1 */
 };
 
 struct srv_ord {
@@ -38,10 +39,26 @@ static _Thread_local srv_ord *t_ords;
 
 pw_grpc_call *srv_ord_call(const srv_ord *o) { return o->call; }
 
+size_t srv_ord_item_bytes(void) { return sizeof(srv_ord_item); }
+
+/* A zeroed item: from this shard's cache when there is one (a server's shard), else the heap. */
+static srv_ord_item *item_new(void)
+{
+    int self = srv_q.shards ? srv_q_self() : -1;
+    srv_ord_item *it = self >= 0 ? rt_cache_get(&srv_q.shards[self].ord_items)
+                                 : rt_malloc(sizeof *it);
+    if (!it) return NULL;
+    *it = (srv_ord_item){.cache_shard = self};
+    buf_init(&it->answer, SRV_ORD_ANSWER_BYTES_MAX);
+    return it;
+}
+
 static void item_free(srv_ord_item *it)
 {
-    buf_deinit(&it->answer);
-    rt_free(it);
+    srv_buf_release(&it->answer);
+    if (it->cache_shard >= 0 && it->cache_shard == srv_q_self())
+        rt_cache_put(&srv_q.shards[it->cache_shard].ord_items, it);
+    else rt_free(it);
 }
 
 static void ord_unref(srv_ord *o)
@@ -116,10 +133,37 @@ static void ord_flush(srv_ord *o)
     }
 }
 
+/* The head's answer encoded straight into the call's output queue (behind its gRPC prefix):
+ * no answer buffer and no copy. true when it was queued and the item is gone; false when
+ * nothing was queued (not the head, answers waiting in pending, the call's queue full or done,
+ * the encode or the send failed): srv_ord_answer takes the buffered path, which handles each. */
+static bool answer_direct(srv_ord *o, srv_ord_item *it, uint64_t request_id, q_status code,
+                          const char *message, const uint8_t *body, size_t body_len)
+{
+    if (o->finished || o->head != it || buf_size(&o->pending) != 0) return false;
+    buf *out = pw_grpc_call_send_begin(o->call);
+    if (!out) return false;
+    if (o->kind->encode(out, request_id, code, message, body, body_len, o->kind->held_max) < 0) {
+        pw_grpc_call_send_abort(o->call);
+        return false;
+    }
+    if (pw_grpc_call_send_commit(o->call, 0) < 0) return false; /* nothing of it queued */
+    o->head = it->next;
+    if (!o->head) o->tail = NULL;
+    item_free(it);
+    o->held--;
+    return true;
+}
+
 void srv_ord_answer(srv_ord *o, srv_ord_item *it, uint64_t request_id, q_status code,
                     const char *message, const uint8_t *body, size_t body_len)
 {
+    if (answer_direct(o, it, request_id, code, message, body, body_len)) {
+        ord_flush(o); /* those behind it that were ready, and the stream's end */
+        return;
+    }
     const srv_ord_kind *k = o->kind;
+    srv_buf_seed(&it->answer);
     if (k->encode(&it->answer, request_id, code, message, body, body_len, k->held_max) < 0) {
         buf_truncate(&it->answer, 0);
         (void)k->encode(&it->answer, request_id, Q_RESOURCE_EXHAUSTED,
@@ -170,9 +214,8 @@ void srv_ord_dispatch_encoded(srv_ord *o, srv_ord_item *it, uint64_t request_id,
  * server drains. */
 static void ord_request(srv_ord *o, const uint8_t *msg, size_t len)
 {
-    srv_ord_item *it = rt_calloc(1, sizeof *it);
+    srv_ord_item *it = item_new();
     if (!it) return ord_fail(o, "out of memory");
-    buf_init(&it->answer, SRV_ORD_ANSWER_BYTES_MAX);
     it->o = o;
     if (o->tail) o->tail->next = it;
     else o->head = it;

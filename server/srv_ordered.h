@@ -34,6 +34,12 @@
 typedef struct srv_ord srv_ord;
 typedef struct srv_ord_item srv_ord_item;
 
+/* Freed items a shard keeps for its next requests (srv_qshard.ord_items), at most: the suite's
+ * 4 producers x 64 in flight (an item is ~80 bytes: ~20 KiB per shard when idle). */
+#define SRV_ORD_ITEM_CACHE_MAX 256u
+/* The size of one item (the cache's object size). */
+size_t srv_ord_item_bytes(void);
+
 typedef struct srv_ord_kind {
     /* The most requests held at once (the credit window). */
     uint32_t held_max;
@@ -61,8 +67,9 @@ void srv_ord_on_half_close(pw_grpc_call *c);
 void srv_ord_on_writable(pw_grpc_call *c);
 void srv_ord_on_cancel(pw_grpc_call *c, pw_grpc_status st);
 
-/* Answers the request at it now (in order: it is sent once those before it are). message and
- * body are borrowed for the call. */
+/* Answers the request at it now (in order: it is sent once those before it are; at the head,
+ * encoded straight into the call's output). message and body are borrowed for the call; it
+ * may be freed on return (and o too, when the stream ends). */
 void srv_ord_answer(srv_ord *o, srv_ord_item *it, uint64_t request_id, q_status code,
                     const char *message, const uint8_t *body, size_t body_len);
 

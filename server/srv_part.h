@@ -43,11 +43,13 @@ typedef struct srv_qshard {
     srv_part **parts; /* owned partitions (others NULL), indexed by partition number */
     uint32_t nowned;
     /* Touched only by this shard's thread (core/rt_cache confines them): freed jobs, Ack
-     * fan-outs and decoded request blocks kept for the next request, and the wall clock read
+     * fan-outs, decoded request blocks, answer buffers and answer-order items kept for the next request, and the wall clock read
      * once per loop iteration. */
     rt_cache jobs;        /* srv_job, up to SRV_JOB_CACHE_MAX */
     rt_cache fanouts;     /* srv_ack_fanout with room for SRV_FANOUT_CACHED_IDS ids */
     rt_cache decoded;     /* srv_job_decoded blocks of SRV_DECODED_CACHED_BYTES */
+    rt_cache bufs;        /* answer buffers of SRV_BUF_CACHED_BYTES (srv_buf_seed/_release) */
+    rt_cache ord_items;   /* srv_ord_item (a pipelined stream's place in its answer order) */
     uint64_t now_loop_ns; /* ev_loop_now when now_ms was read (0: never) */
     uint64_t now_ms;      /* wall clock, ms, read at now_loop_ns */
     srv_part *kicks;      /* partitions whose commit starts at the end of this turn */

@@ -82,6 +82,7 @@ static int encode_enqueue_results(srv_job *j, srv_part *sp, const q_enq_result *
         /* A stream's answer: only its results here; the origin adds request_id and code
          * (fields of one message concatenate: srv_queue_estream.c). */
         pwm_ringq_v1_EnqueueStreamResponse sr = {.results = out, .results_count = nt};
+        if (stream) srv_buf_seed(&j->resp); /* freed with the job (a unary reply is handed on) */
         rc = stream ? pw_msg_encode(&pwm_ringq_v1_EnqueueStreamResponse_desc, &sr, &j->resp)
                     : pw_grpc_msg_encode_for_send(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
     }
@@ -256,6 +257,7 @@ q_status srv_lease_encode_held(srv_part *sp, const char *name, size_t nl, uint32
                                uint32_t lease_ms, buf *out, uint32_t *count, srv_sub *hold,
                                q_err *err)
 {
+    srv_buf_seed(out); /* a Work delivery's batch: its blob gives it back (srv_buf_cache) */
     return lease_encode(sp, name, nl, max_n, lease_ms, true, out, count, hold, err);
 }
 

@@ -7,6 +7,7 @@
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
+#include "server/srv_ordered.h"
 #include "server/srv_queue_int.h"
 #include "server/srv_queue_rpc.h"
 #include "server/srv_stream.h"
@@ -49,6 +50,8 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
     rt_cache_init(&qs->jobs, sizeof(srv_job), SRV_JOB_CACHE_MAX);
     rt_cache_init(&qs->fanouts, srv_ack_fanout_cached_bytes(), SRV_FANOUT_CACHE_MAX);
     rt_cache_init(&qs->decoded, SRV_DECODED_CACHED_BYTES, SRV_DECODED_CACHE_MAX);
+    rt_cache_init(&qs->bufs, SRV_BUF_CACHED_BYTES, SRV_BUF_CACHE_MAX);
+    rt_cache_init(&qs->ord_items, srv_ord_item_bytes(), SRV_ORD_ITEM_CACHE_MAX);
     qs->parts = rt_calloc(srv_q.nparts, sizeof *qs->parts);
     /* The acks' hook before the mesh's: srv_work_int.h says why. */
     if (!qs->parts || srv_work_acks_hook_init(qs->loop) != 0 ||
@@ -161,6 +164,8 @@ void srv_queue_shard_fini(srv_shard *sh, void *ud)
     rt_cache_deinit(&qs->jobs);
     rt_cache_deinit(&qs->fanouts);
     rt_cache_deinit(&qs->decoded);
+    rt_cache_deinit(&qs->bufs);
+    rt_cache_deinit(&qs->ord_items);
 }
 
 void srv_queue_on_drain(srv_shard *sh, void *ud)

@@ -55,7 +55,7 @@ static void deliver_done(srv_job *j)
         return;
     }
     if (buf_size(&w->pending) == 0) {
-        rt_blob *b = rt_blob_from_buf(&j->resp, batch_freed, NULL);
+        rt_blob *b = rt_blob_from_buf_cached(&j->resp, batch_freed, NULL, srv_buf_cache());
         if (b) {
             int r = pw_grpc_call_send_framed(w->call, b, n);
             if (r == -EOPNOTSUPP) send_each(w, b->data, b->len);

@@ -69,9 +69,27 @@ START_TEST(names_and_ids)
     ck_assert_int_eq(q_id_parse("65535-7", 7, &part, &off), 0); /* the longest partition */
     ck_assert_uint_eq(part, 65535);
     ck_assert_uint_eq(off, 7);
-    const char *bad[] = {"",      "-",        "1-",        "-1",      "01-2",
-                         "1-02",  "a-1",      "1-1x",      "70000-1", "1-99999999999999999999",
-                         "1-2-3", "123456-1", "1234567-1", "65536-1"};
+    /* The largest offset (INT64_MAX, 19 digits: checked against the bound once, at the end). */
+    ck_assert_int_eq(q_id_parse("1-9223372036854775807", 21, &part, &off), 0);
+    ck_assert_uint_eq(off, (uint64_t)INT64_MAX);
+    const char *bad[] = {"",
+                         "-",
+                         "1-",
+                         "-1",
+                         "01-2",
+                         "1-02",
+                         "a-1",
+                         "1-1x",
+                         "70000-1",
+                         "1-99999999999999999999",
+                         "1-2-3",
+                         "123456-1",
+                         "1234567-1",
+                         "65536-1",
+                         "1-9223372036854775808",
+                         "1-9999999999999999999",
+                         "1-18446744073709551615",
+                         "1-18446744073709551616"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(q_id_parse(bad[i], strlen(bad[i]), &part, &off) == -EINVAL, "%s", bad[i]);
     /* The partition of a name is stable and within range. */

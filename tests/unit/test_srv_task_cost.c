@@ -20,9 +20,16 @@ static ts_client C;
 #define SERVE_STREAMS 4
 /* Per task in the steady state (task_exchange_heap_round_trips): allocations the server makes
  * (16 before s9-cpu6's cuts), and those that reach the heap (10 before; 3 before s10-cpu1 put the
- * Enqueue reply's gRPC prefix into the reply's own buffer: no `pending` storage per stream). */
+ * Enqueue reply's gRPC prefix into the reply's own buffer: no `pending` storage per stream; 2
+ * before s12-fastcpu gave the delivery's batch buffer back to the shard's cache when its blob
+ * goes). */
 #define SRV_ALLOCS_PER_TASK_MAX 9u
-#define SRV_HEAP_PER_TASK_MAX 2u
+#define SRV_HEAP_PER_TASK_MAX 1u
+/* The same exchange with the task enqueued on a Queue.EnqueueStream (the suite's ringq-stream
+ * producers): heap allocations per task, 4 before s12-fastcpu's per-shard answer buffers and
+ * answer-order items (the item, the owner's answer, the origin's answer and the delivery's
+ * batch buffer, which now goes back to the cache when the socket is done with it). */
+#define SRV_STREAM_HEAP_PER_TASK_MAX 0u
 
 static void start(int nshards)
 {
@@ -98,9 +105,9 @@ static void one_task(const char *q, uint32_t ws, uint64_t rid, pw_msg_arena *a)
  * malloc per call, now from the shard's cache) and the HTTP/2 node of each referenced reply
  * and batch (two per task, now inside the stream), the Work stream's answer's pending bytes (the
  * open stream keeps their storage) and the session's output buffer at each drained turn (two
- * per task: a connection with calls open keeps it). Left, one each per task: the Enqueue's
- * reply buffer and the delivery's batch buffer (handed to the socket by reference), and the
- * reply's gRPC prefix in its new stream's pending bytes. */
+ * per task: a connection with calls open keeps it), the delivery's batch buffer (back to the
+ * shard's cache when the socket is done with it). Left, one per task: the Enqueue's reply
+ * buffer (handed to the socket by reference). */
 START_TEST(task_exchange_heap_round_trips)
 {
     char q[32];
@@ -121,6 +128,65 @@ START_TEST(task_exchange_heap_round_trips)
                   SRV_ALLOCS_PER_TASK_MAX);
     ck_assert_msg(heap <= (uint64_t)SRV_HEAP_PER_TASK_MAX * COUNTED_TASKS,
                   "%.2f heap allocations per task (at most %u)", per_task, SRV_HEAP_PER_TASK_MAX);
+    ts_rst(&C, ws, 0x8 /* CANCEL */);
+    stop();
+}
+END_TEST
+
+/* One task on the EnqueueStream `es` (request `rid`, answered OK in order), then delivered on
+ * ws and acked there as one_task does. */
+static void one_stream_task(const char *q, uint32_t es, uint32_t ws, uint64_t rid, pw_msg_arena *a)
+{
+    pwm_ringq_v1_TaskSpec t = {.payload = ts_str("a task of the steady state")};
+    pwm_ringq_v1_EnqueueStreamRequest r = {.request_id = rid, .queue = ts_str(q), .task = &t};
+    ts_send(&C, es, &pwm_ringq_v1_EnqueueStreamRequest_desc, &r, false);
+    ck_assert(ts_wait_for(&C, ts_cond_msg_or_closed, &es, TS_WAIT_MS));
+    pwm_ringq_v1_EnqueueStreamResponse e;
+    ck_assert(ts_next_msg(&C, es, &pwm_ringq_v1_EnqueueStreamResponse_desc, &e, a));
+    ck_assert_uint_eq(e.request_id, rid);
+    ck_assert_uint_eq(e.code, 0);
+    ck_assert_uint_eq(e.results_count, 1);
+    pwm_ringq_v1_WorkResponse m;
+    work_next(ws, &m, a);
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_task);
+    pw_pb_bytes ids[1] = {m.task->id};
+    uint64_t toks[1] = {m.task->lease_token};
+    pwm_ringq_v1_AckRequest ack = {
+        .ids = ids, .ids_count = 1, .lease_tokens = toks, .lease_tokens_count = 1};
+    pwm_ringq_v1_WorkRequest wa = {
+        .request_id = rid, .kind_case = pwm_ringq_v1_WorkRequest_FIELD_ack, .ack = &ack};
+    ts_send(&C, ws, &pwm_ringq_v1_WorkRequest_desc, &wa, false);
+    work_next(ws, &m, a);
+    ck_assert_uint_eq(m.kind_case, pwm_ringq_v1_WorkResponse_FIELD_result);
+    ck_assert_uint_eq(m.result->request_id, rid);
+    ck_assert_uint_eq(m.result->code, 0);
+}
+
+/* The exchange of task_exchange_heap_round_trips with the task enqueued on an EnqueueStream:
+ * the stream's answers (the owner's encoded results, the origin's answer around them) come
+ * from the shard's cached answer buffers and their places in the answer order from its cached
+ * items, so none of them reaches the heap in the steady state. */
+START_TEST(stream_task_exchange_heap_round_trips)
+{
+    char q[32];
+    pw_msg_arena a;
+    start_on_queue(q, sizeof q, "sheap", &a);
+    uint32_t ws = work_open(q, &a);
+    uint32_t es = ts_open(&C, "/ringq.v1.Queue/EnqueueStream");
+    uint64_t rid = 100;
+    for (int i = 0; i < WARM_TASKS; i++) one_stream_task(q, es, ws, rid++, &a);
+    ts_count_start();
+    for (int i = 0; i < COUNTED_TASKS; i++) one_stream_task(q, es, ws, rid++, &a);
+    uint64_t heap, allocs = ts_count_stop(&heap);
+    pw_msg_arena_deinit(&a);
+    double per_task = (double)heap / COUNTED_TASKS;
+    fprintf(stderr,
+            "stream_task_exchange_heap_round_trips: %.2f allocations per task, %.2f on the heap\n",
+            (double)allocs / COUNTED_TASKS, per_task);
+    ck_assert_msg(heap <= (uint64_t)SRV_STREAM_HEAP_PER_TASK_MAX * COUNTED_TASKS,
+                  "%.2f heap allocations per task (at most %u)", per_task,
+                  SRV_STREAM_HEAP_PER_TASK_MAX);
+    ts_rst(&C, es, 0x8 /* CANCEL */);
     ts_rst(&C, ws, 0x8 /* CANCEL */);
     stop();
 }
@@ -310,6 +376,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, task_exchange_heap_round_trips);
+    tcase_add_test(tc, stream_task_exchange_heap_round_trips);
     tcase_add_test(tc, delivery_pass_reads_the_queue_once_per_claim);
     tcase_add_test(tc, acks_of_one_input_pass_append_one_record);
     tcase_add_test(tc, repeated_ack_in_one_pass_is_acked_once);
