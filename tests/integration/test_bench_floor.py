@@ -15,6 +15,9 @@ import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
+# test_bench_limits sits beside this file: found by this file's path, not by the directory the
+# runner started in (`python -m unittest tests/integration/test_bench_floor.py` from the root).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report_tail as RT  # noqa: E402
 import test_bench_limits as TL  # noqa: E402  (report_of, target_rows)
 
