@@ -347,6 +347,15 @@ meta client_cpu "$CLIENT_CPU"
 meta gnuplot "$(have gnuplot && echo yes || echo no)"
 meta gcc "$(${CC:-gcc} --version | head -1); liburing $(dpkg-query -W -f '${Version}' liburing2 2>/dev/null || echo '?')"
 meta version.ringq "$(git rev-parse --short HEAD 2>/dev/null)"
+# The commit chains the ringqd that runs keeps in flight (Q_COMMIT_CHAINS_MAX: report_limits.py's
+# fdatasync ceiling), from its debug information (struct q_log's chains[]): the binary's, not the
+# checkout's header. Empty without gdb or debug information: the report says unknown.
+commit_chains_of() {
+    have gdb || return 0
+    gdb -nx -batch -ex 'ptype struct q_log' "$1" 2>/dev/null |
+        sed -n 's/.*[[:space:]]chains\[\([0-9]*\)\];.*/\1/p' | head -1
+}
+meta ringqd.commit_chains_max "$(commit_chains_of "$RINGQD")"
 have beanstalkd && meta version.beanstalkd "$(beanstalkd -v 2>&1 | head -1 | awk '{print $NF}')"
 meta version.grpc "$(dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n' 'libgrpc++*' 2>/dev/null | awk '$3 ~ /^ii/ {printf "%s%s %s", sep, $1, $2; sep=", "}')"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -431,8 +440,11 @@ for col in $COLUMNS; do
     for sys in $SYSTEMS; do
         why=$(na_reason "$sys" "$col")
         if [ -n "$why" ]; then log "$sys ($col): $why"; continue; fi
-        # /metrics after each e2e-b1 run: fdatasyncs and tasks per fdatasync for the limits.
-        wants e2e-b1 && AFTER_RUN=save_metrics run_e2e e2e-b1 "$sys" "$col" 1 "$E2E_POINTS"
+        # /metrics after each e2e-b1 run: fdatasyncs and tasks per fdatasync for the limits;
+        # ringqd's also when the warm-up ends (the fdatasyncs in flight in the window).
+        dr=
+        case $sys in ringq*) dr=window_metrics ;; esac
+        wants e2e-b1 && AFTER_RUN=save_metrics DURING_RUN=$dr run_e2e e2e-b1 "$sys" "$col" 1 "$E2E_POINTS"
         [ "$sys" = ringq-stream ] && continue # one task per message: e2e-b1 only
         [ "$sys" = ringq ] && wants open && run_open "$col"
         [ "$sys" = ringq ] && wants open-floor && run_floor "$col"
