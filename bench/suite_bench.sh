@@ -28,7 +28,9 @@
 #               grpc.health.v1.Health/Check (system ringq-health: no queue, no disk), Redis' PING
 #               (redis-ping) and Redis' own e2e path (LPUSH, LMOVE, LREM) with N-byte payloads
 #               (redis, that column's appendfsync). The p99 this machine gives a do-nothing request
-#               at that rate is the open loop's floor: the report puts it beside each open row.
+#               at that rate (no workers, no payload, 2 messages where an e2e task has >= 4) is a
+#               lower bound of what the machine costs the open loop: the report puts it beside
+#               each open row, and says so when a floor run's --rate is not that row's.
 #               Needs the open rates (the open group in this run or an earlier chunk).
 #   stall       ringq only: one $STALL_S s open-loop run at half of peak ($SIZE) per column, then
 #               the shard loop-turn histograms over its window (the same two scrapes): turns over
