@@ -408,7 +408,7 @@ for n in $OPEN_SIZES; do
     meta "xdesc.open-s$n" "connections × in-flight cap"
     meta "desc.peak-s$n" "Closed loop, batch 1, $n-byte payloads: finds ringq's peak for the open loop at that size."
     meta "xdesc.peak-s$n" "C × I producer requests in flight (points $OPEN_PEAK_POINTS)"
-    meta "desc.floor-s$n" "The floor under open-s$n: at that row's offered rate, from the same generator with the same $(conns_of "$OPEN_POINT") connections and in-flight cap, requests that do nothing: ringqd's grpc.health.v1.Health/Check (ringq-health: no queue, no disk; that column's ringqd), Redis' PING (redis-ping), and Redis' own end-to-end path (LPUSH, LMOVE, LREM; $n-byte payloads, $E2E_WORKERS workers, that column's appendfsync). Latency from the scheduled send time: call latency for the first two, enqueue-to-start for Redis."
+    meta "desc.floor-s$n" "The floor under open-s$n: at that row's offered rate, from the same generator with the same $(conns_of "$OPEN_POINT") connections and in-flight cap, requests that do nothing: ringqd's grpc.health.v1.Health/Check (ringq-health: no queue, no disk; that column's ringqd), Redis' PING (redis-ping), and Redis' own end-to-end path (LPUSH, LMOVE, LREM; $n-byte payloads, $E2E_WORKERS workers, that column's appendfsync). Latency from the scheduled send time: call latency for the first two, enqueue-to-start for Redis. The do-nothing requests have no workers, no payload and 2 messages each where an e2e task has at least 4: a lower bound of what the machine costs (at least this much is the machine's)."
     meta "xdesc.floor-s$n" "connections × in-flight cap"
 done
 meta open_sizes "$OPEN_SIZES"
