@@ -20,6 +20,7 @@ of the counted runs by throughput is kept (with two, the lower one), with that r
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -440,8 +441,17 @@ def floor_of(d, ser, group, col):
     med = {k[1]: v["med"] for k, v in ser.items() if k[0] == fg and k[2] == col and v.get("med")}
     if not med or not s or not s.get("med"):
         return None
+    rates = {k: rate_of(r) for k, r in med.items()}
+    rates["e2e"] = rate_of(s["med"])
     return report_tail.floor_point(s["med"]["result"], {k: r["result"] for k, r in med.items()},
-                                   {k: report_limits.inputs(d, r)[2] for k, r in med.items()})
+                                   {k: report_limits.inputs(d, r)[2] for k, r in med.items()},
+                                   rates, report_limits.inputs(d, s["med"])[2])
+
+
+def rate_of(run):
+    """The offered tasks/s of a run of runs.tsv: its command's --rate, or None."""
+    m = re.search(r"--rate (\d+)", run.get("command") or "")
+    return int(m.group(1)) if m else None
 
 
 def floor_rows(d, ser, meta):

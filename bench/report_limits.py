@@ -6,17 +6,22 @@ side's throughput ceiling is one CPU divided by its CPU time per task:
 
   server ceiling     = 1 s / (server utime + stime per task over the measured window)
   generator ceiling  = 1 s / (ringq-bench utime + stime per task, same window)
-  fdatasync ceiling  = COMMIT_CHAINS_MAX x tasks per fdatasync / mean fdatasync latency
+  fdatasync ceiling  = chains x tasks per fdatasync / mean fdatasync latency
                        (ringqd --fsync always; from the /metrics saved after the run: the disk
                        path at the group size the run had, with every commit chain ringqd allows
-                       in flight at once, Q_COMMIT_CHAINS_MAX in queue/q_log_int.h)
+                       in flight at once; chains is Q_COMMIT_CHAINS_MAX of the ringqd that ran,
+                       which suite_bench.sh reads from its debug info into meta.tsv
+                       (ringqd.commit_chains_max); without it, unknown: no fdatasync ceiling)
 
-Beside it, the fdatasyncs the run actually kept in flight, by Little's law: fdatasyncs per s
-(tasks/s / tasks per fdatasync) x mean fdatasync latency; a point's share of the fdatasync ceiling
-is that number over COMMIT_CHAINS_MAX. Overlapping fdatasyncs of one file each take longer on the
-test VM's disk, so the ceiling at the mean latency measured with fewer in flight is an upper
-bound. ringq_commits_pipelined_total / ringq_fsync_seconds_count (fdatasyncs started while an
-older one ran) is shown as well.
+That ceiling is a model's upper bound, not a measured limit: overlapping fdatasyncs of one file
+each take longer on the test VM's disk, and a third chain only starts for a group >= 4x the
+first's (queue/q_commit.c), so the path may bind well below it. A point closest to it is
+labelled "fdatasync (model upper bound)" at SATURATED_SHARE of it or more and "undetermined"
+below, unless the independent check says more: the fdatasyncs actually in flight on average in
+the measured window, ringq_fsync_seconds_sum over the window (ID.metrics minus ID.metrics0, the
+scrape when the warm-up ended) / the window's span; at SATURATED_SHARE x chains or more the path
+was kept full: "fdatasync". ringq_commits_pipelined_total / ringq_fsync_seconds_count
+(fdatasyncs started while an older one ran) is shown as well.
 
 The smallest ceiling is the one that binds. A point whose throughput is within SATURATED_SHARE of
 it is limited by that side; one further below was limited by neither side's own cost: the
@@ -29,26 +34,32 @@ each side (one CPU each) against what each side costs now, and Redis' own accoun
 so the ratio's composition is visible.
 """
 import os
-import re
 
 import report_prom as P
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
-def commit_chains_max(path=os.path.join(ROOT, "queue", "q_log_int.h")):
-    """Q_COMMIT_CHAINS_MAX from ringqd's source: the commit chains (each an fdatasync, then the
-    renames and directory fsync of rolled segments) one partition keeps in flight at once under
-    --fsync always; the suite runs --threads 1, one partition. 3 when the header is not there."""
-    text = P.read_text(path) or ""
-    m = re.search(r"#define\s+Q_COMMIT_CHAINS_MAX\s+(\d+)", text)
-    return int(m.group(1)) if m else 3
+def commit_chains_max(d):
+    """Q_COMMIT_CHAINS_MAX of the ringqd that ran, from the results directory d's meta.tsv
+    (ringqd.commit_chains_max, written by suite_bench.sh at run time): the commit chains (each
+    an fdatasync, then the renames and directory fsync of rolled segments) one partition keeps
+    in flight at once under --fsync always; the suite runs --threads 1, one partition. None
+    (unknown) when the run did not record it: never the checkout's header, which may not be
+    the binary's. (Session 11 modelled two in flight while q_commit.c allowed three: points read
+    1.11x "their" ceiling, bench/results/report-2026-12-08-s12.md.)"""
+    v = None
+    try:
+        with open(os.path.join(d, "meta.tsv")) as f:
+            for ln in f:
+                k, _, val = ln.rstrip("\n").partition("\t")
+                if k == "ringqd.commit_chains_max":
+                    v = val.strip()
+    except OSError:
+        return None
+    return int(v) if v and v.isdigit() and int(v) > 0 else None
 
 
-# Session 11 modelled two in flight (ringq_commits_pipelined_total's "an older one in flight"),
-# while q_commit.c allows three: points read 1.11x "their" ceiling (bench/results/
-# report-2026-12-08-s12.md).
-COMMIT_CHAINS_MAX = commit_chains_max()
 # A side that used this share of its ceiling in the window is the one that held the rate: the
 # window's CPU time has clock-tick resolution (10 ms in 5 s), and a closed loop never keeps a
 # CPU 100 % busy (each side waits for the other's answer now and then).
@@ -154,17 +165,20 @@ def machine_held(busy, steal, own):
 def point_limits(res, column, fsyncs=None, sched=None):
     """One e2e point's accounting from its ringq-bench JSON `res` (server_cpu_us_per_task,
     client_cpu_us_per_task, server_cpu_s, client_cpu_util, duration_s, tasks_per_s), the
-    read_fsyncs of its /metrics (durable ringqd only) and its read_sched. Returns a dict: tput,
-    srv_us, srv_util, cli_us, cli_util, per_fsync, fsync_mean_s, fsync_p99_s, fsync_p999_s,
-    ceil {side: tasks/s},
+    read_fsyncs of its /metrics (durable ringqd only; as inputs() gives it, with chains, the
+    run's commit chains or None, and window_sum_s, the fdatasync-seconds of the measured window
+    or None) and its read_sched. Returns a dict: tput, srv_us, srv_util, cli_us, cli_util,
+    per_fsync, fsync_mean_s, fsync_p99_s, fsync_p999_s, chains, in_flight (the window's
+    fdatasyncs in flight on average, or None), ceil {side: tasks/s},
     binds (the side with the smallest ceiling, or None), share (tput over that ceiling), limit (a
-    short verdict: the side, "the machine" or "round trips"), why (its evidence)."""
+    short verdict: the side, "fdatasync (model upper bound)", "undetermined", "the machine" or
+    "round trips"), why (its evidence)."""
     res = res or {}
     num = lambda k: float(res[k]) if isinstance(res.get(k), (int, float)) else None
     p = {"tput": num("tasks_per_s"), "srv_us": num("server_cpu_us_per_task"),
          "cli_us": num("client_cpu_us_per_task"), "cli_util": num("client_cpu_util"),
          "srv_util": None, "per_fsync": None, "fsync_mean_s": None, "fsync_p99_s": None,
-         "fsync_p999_s": None, "in_flight": None, "pipelined": None,
+         "fsync_p999_s": None, "in_flight": None, "pipelined": None, "chains": None,
          "ceil": {}, "binds": None, "share": None, "limit": "-", "why": "", "sched": sched}
     dur, scpu = num("duration_s"), num("server_cpu_s")
     if dur and scpu is not None:
@@ -179,17 +193,23 @@ def point_limits(res, column, fsyncs=None, sched=None):
         p["fsync_p99_s"] = fsyncs["p99_s"]
         p["fsync_p999_s"] = fsyncs.get("p999_s")
         p["pipelined"] = (fsyncs.get("pipelined") or 0.0) / fsyncs["count"]
-        if p["fsync_mean_s"] > 0:
-            p["ceil"]["fdatasync"] = COMMIT_CHAINS_MAX * p["per_fsync"] / p["fsync_mean_s"]
-            if p["tput"]:  # Little's law: fdatasyncs per s x mean latency
-                p["in_flight"] = p["tput"] / p["per_fsync"] * p["fsync_mean_s"]
+        p["chains"] = fsyncs.get("chains")
+        if p["fsync_mean_s"] > 0 and p["chains"]:
+            p["ceil"]["fdatasync"] = p["chains"] * p["per_fsync"] / p["fsync_mean_s"]
+        if fsyncs.get("window_sum_s") is not None and dur:
+            p["in_flight"] = fsyncs["window_sum_s"] / dur
     if not p["ceil"] or not p["tput"]:
         return p
     side = min(p["ceil"], key=p["ceil"].get)
     p["binds"], p["share"] = side, p["tput"] / p["ceil"][side]
+    if side == "fdatasync" and fsync_full(p):
+        p["limit"] = "fdatasync"
+        p["why"] = "measured: %s; the model's ceiling at %.2f" % (fsync_flight(p), p["share"])
+        return p
     if p["share"] >= SATURATED_SHARE:
         p["limit"], p["why"] = side, "at %.2f of its ceiling" % p["share"]
         if side == "fdatasync":
+            p["limit"] = "fdatasync (model upper bound)"
             p["why"] += "; " + fsync_flight(p)
         return p
     sc = sched or {}
@@ -209,25 +229,37 @@ def point_limits(res, column, fsyncs=None, sched=None):
         if (sc.get("io_wait") or 0) >= IO_WAIT_SHARE:
             ev.append("%.2f s/s of it its io-wq workers (fdatasync): the commit's fdatasyncs "
                       "queue behind the shard on one CPU" % sc["io_wait"])
-    p["limit"] = "the machine" if machine else "round trips"
-    p["why"] = "closest: %s at %.2f of its ceiling%s" % (side, p["share"],
-                                                         "; " + ", ".join(ev) if ev else "")
-    if p["in_flight"] is not None:
+    # Under the fdatasync model's ceiling says nothing of where the limit lies: it is an upper
+    # bound (see the module's text), so the point is undetermined, not round trips.
+    p["limit"] = "the machine" if machine else (
+        "undetermined" if side == "fdatasync" else "round trips")
+    p["why"] = "closest: %s%s at %.2f of its ceiling%s" % (
+        side, " (model upper bound)" if side == "fdatasync" else "", p["share"],
+        "; " + ", ".join(ev) if ev else "")
+    if p["per_fsync"] is not None:
         p["why"] += "; " + fsync_flight(p)
     return p
 
 
+def fsync_full(p):
+    """True when the window kept the fdatasync path full: on average at least SATURATED_SHARE of
+    the run's commit chains had an fdatasync in flight (both known)."""
+    return p["in_flight"] is not None and p["chains"] is not None and \
+        p["in_flight"] >= SATURATED_SHARE * p["chains"]
+
+
 def fsync_flight(p):
-    """The fdatasyncs a point kept in flight, as text: Little's mean against COMMIT_CHAINS_MAX
-    and the share that started while an older one ran; over the maximum, why the model can read
-    over 1."""
-    s = "fdatasyncs in flight %.2f of %d on average (Little: fdatasyncs per s × mean)" % (
-        p["in_flight"], COMMIT_CHAINS_MAX)
+    """The fdatasyncs a point kept in flight in its measured window, as text (fdatasync-seconds
+    in the window / its span), against the run's commit chains, and the share that started while
+    an older one ran; "not measured" without the window's start scrape."""
+    chains = "%d" % p["chains"] if p["chains"] else "? (commit chains not recorded)"
+    if p["in_flight"] is None:
+        s = "fdatasyncs in flight: not measured (no /metrics at the window's start) of %s" % chains
+    else:
+        s = "fdatasyncs in flight %.2f of %s on average in the window (fdatasync-seconds / " \
+            "window)" % (p["in_flight"], chains)
     if p.get("pipelined") is not None:
         s += ", %.0f %% started while an older one ran" % (100 * p["pipelined"])
-    if p["in_flight"] > COMMIT_CHAINS_MAX:
-        s += " (over the maximum: the mean fdatasync over the server's life, warm-up included, " \
-             "is not the window's)"
     return s
 
 
@@ -236,8 +268,8 @@ def required(target, p):
     CPU each, and tasks per fdatasync at p's mean fdatasync latency (None without fsyncs)."""
     need_us = 1e6 / target if target else None
     per_fsync = None
-    if p.get("fsync_mean_s"):
-        per_fsync = target * p["fsync_mean_s"] / COMMIT_CHAINS_MAX
+    if p.get("fsync_mean_s") and p.get("chains"):
+        per_fsync = target * p["fsync_mean_s"] / p["chains"]
     return {"us": need_us, "per_fsync": per_fsync}
 
 
@@ -281,8 +313,7 @@ def table_row(sysname, x, p):
     if p["per_fsync"] is not None:
         fs = "%s / ≤ %s / ≤ %s (%.1f)" % (_us(p["fsync_mean_s"]), _us(p["fsync_p99_s"]),
                                           _us(p["fsync_p999_s"]), p["per_fsync"])
-        if p["in_flight"] is not None:
-            fs += "; %.2f of %d in flight" % (p["in_flight"], COMMIT_CHAINS_MAX)
+        fs += "; %s of %s in flight" % (_f(p["in_flight"]), _chains(p))
     ceil = " / ".join(_n(p["ceil"].get(s)) for s in SIDES)
     binds = "**%s**" % p["limit"] if p["binds"] else "-"
     if p["why"]:
@@ -300,10 +331,11 @@ def miss_line(what, sysname, x, p, target, redis_p):
          "(%s)" % (what, sysname, x, _n(p["tput"]), _n(target), _f(need["us"]), _f(p["srv_us"]),
                    _over(p["srv_us"], need["us"]), _f(p["cli_us"]), _over(p["cli_us"], need["us"])))
     if need["per_fsync"] is not None:
-        s += "; the fdatasync path, %d in flight at its %s mean, needs ≥ %.1f tasks per " \
+        s += "; the fdatasync path, %s in flight at its %s mean, needs ≥ %.1f tasks per " \
              "fdatasync (has %.1f%s)" % (
-                 COMMIT_CHAINS_MAX, _us(p["fsync_mean_s"]), need["per_fsync"], p["per_fsync"],
-                 ", with %.2f in flight" % p["in_flight"] if p["in_flight"] is not None else "")
+                 _chains(p), _us(p["fsync_mean_s"]), need["per_fsync"], p["per_fsync"],
+                 ", with %.2f in flight in the window" % p["in_flight"]
+                 if p["in_flight"] is not None else "")
     s += ". Ceilings: %s; binds: **%s**%s." % (
         ", ".join("%s %s" % (k, _n(v)) for k, v in sorted(p["ceil"].items(), key=lambda kv: kv[1])),
         p["limit"], " (%s)" % p["why"] if p["why"] else "")
@@ -315,6 +347,10 @@ def miss_line(what, sysname, x, p, target, redis_p):
                  "ringqd's)" % (redis_p["srv_us"] / p["srv_us"])
         s += "."
     return s
+
+
+def _chains(p):
+    return "%d" % p["chains"] if p.get("chains") else "?"
 
 
 def _over(has, need):
@@ -344,11 +380,14 @@ def section(points, meta, targets):
          "`redis-server`, pinned to CPU S = %s) and ringq-bench (CPU C = %s) each used "
          "utime + stime over the measured window, per task acked; with one CPU each, a side's "
          "ceiling is 1 s ÷ its µs per task; for `ringqd --fsync always` also the fdatasync path, "
-         "%d in flight (every commit chain ringqd allows at once, `Q_COMMIT_CHAINS_MAX`) × tasks "
-         "per fdatasync ÷ mean fdatasync (its /metrics; the fdatasyncs it kept in flight on "
-         "average, by Little's law, in the fdatasync column: overlapping fdatasyncs each take "
-         "longer on this disk, so a point with fewer in flight overstates this ceiling). The "
-         "smallest ceiling "
+         "%s in flight (every commit chain the ringqd that ran allows at once, "
+         "`Q_COMMIT_CHAINS_MAX`, recorded in meta.tsv; ? when not) × tasks per fdatasync ÷ mean "
+         "fdatasync (its /metrics). That is a model's **upper bound** (overlapping fdatasyncs "
+         "each take longer on this disk; a third chain only starts for a large group), so a "
+         "point closest to it reads **fdatasync (model upper bound)** at ≥ %.0f %% of it and "
+         "**undetermined** below, unless the fdatasyncs measured in flight in the window "
+         "(fdatasync-seconds between the window's two /metrics scrapes ÷ its span, in the "
+         "fdatasync column) fill the chains: then **fdatasync**. Otherwise the smallest ceiling "
          "binds; a point below %.0f %% of it was held by neither side's cost: **the machine** "
          "when other processes and steal took ≥ %.0f %% of that side's CPU and left it no idle "
          "time (busy + steal ≥ %.0f %%: other engineers' builds and tests), else **round "
@@ -358,7 +397,8 @@ def section(points, meta, targets):
          "busy share counting every process, the server's threads' time on CPU S and the rest "
          "(other processes), and the server's threads' run-queue wait, in brackets the part of "
          "its io-wq workers (`iou-wrk-*`, which run ringqd's fdatasyncs)." % (
-             meta.get("server_cpu", "0"), meta.get("client_cpu", "1"), COMMIT_CHAINS_MAX,
+             meta.get("server_cpu", "0"), meta.get("client_cpu", "1"),
+             meta.get("ringqd.commit_chains_max") or "?", 100 * SATURATED_SHARE,
              100 * SATURATED_SHARE, 100 * OTHERS_SHARE_MACHINE, 100 * SATURATED_SHARE), ""]
     lim = {k: point_limits(v[0], k[1], v[1], v[2]) for k, v in points.items()}
     for col, title in (("durable", "Durable (`--fsync always` / `appendfsync always`)"),
@@ -392,6 +432,16 @@ def _sys_order(s):
 
 
 def inputs(d, run):
-    """(res, fsyncs, sched) of one run of runs.tsv (report.read_runs' dict)."""
+    """(res, fsyncs, sched) of one run of runs.tsv (report.read_runs' dict); fsyncs (None
+    without its /metrics) also holds chains (commit_chains_max of d) and window_sum_s: the
+    fdatasync-seconds between ID.metrics0 (the window's start) and ID.metrics, None without a
+    usable ID.metrics0."""
     base = os.path.join(d, run["json"][:-len(".json")])
-    return run["result"], read_fsyncs(base + ".metrics"), read_sched(base + ".sched")
+    fs = read_fsyncs(base + ".metrics")
+    if fs is not None:
+        fs["chains"] = commit_chains_max(d)
+        fs0 = read_fsyncs(base + ".metrics0")
+        fs["window_sum_s"] = None
+        if fs0 is not None and fs0["count"] > 0 and fs["sum_s"] >= fs0["sum_s"]:
+            fs["window_sum_s"] = fs["sum_s"] - fs0["sum_s"]
+    return run["result"], fs, read_sched(base + ".sched")

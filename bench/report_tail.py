@@ -320,13 +320,17 @@ NOTHING = ("ringq-health", "redis-ping")
 FLOOR_LATE_MAX = 0.01
 
 
-def floor_point(e2e, runs, scheds=None):
+def floor_point(e2e, runs, scheds=None, rates=None, e2e_sched=None):
     """One open-loop row's floor: e2e its ringq-bench JSON (the open run), runs {system: JSON of
     the floor-s<N> run at the same rate}, scheds {system: its report_limits.read_sched} (may
-    lack some). Returns dict(e2e {q: s}, sys {system: {q: s, "late": share, "others": share of
-    CPU S other processes and steal took}}, floor (the smaller p99 of the do-nothing requests,
-    s, or None), floor_by (its system's short name), floor_sys, floor999, busy (text: why the
-    floor's run was on a busy machine, or "")."""
+    lack some), rates {"e2e" or system: offered tasks/s of that run (its --rate)} (may lack
+    some), e2e_sched the open run's read_sched. Returns dict(e2e {q: s}, sys {system: {q: s,
+    "late": share, "others": share of CPU S other processes and steal took}}, floor (the smaller
+    p99 of the do-nothing requests, s, or None), floor_by (its system's short name), floor_sys,
+    floor999, busy (text: why the floor's run was on a busy machine, or ""), e2e_busy (text: why
+    the open run itself was: over FLOOR_LATE_MAX late sends, or the machine held its server's
+    CPU; or ""), rate_note (text when a floor run's offered rate is not the open row's, as across
+    KEEP_RESULTS chunks; or ""))."""
     def qs(res, sc=None):
         lat = (res or {}).get("latency_us") or {}
         d = {q: lat[k] / 1e6 if isinstance(lat.get(k), (int, float)) else None
@@ -339,7 +343,23 @@ def floor_point(e2e, runs, scheds=None):
         return d
     scheds = scheds or {}
     p = {"e2e": qs(e2e), "sys": {s: qs(r, scheds.get(s)) for s, r in runs.items() if r},
-         "floor": None, "floor_by": None, "floor_sys": None, "floor999": None, "busy": ""}
+         "floor": None, "floor_by": None, "floor_sys": None, "floor999": None, "busy": "",
+         "e2e_busy": "", "rate_note": ""}
+    why = []
+    late = p["e2e"]["late"]
+    if isinstance(late, (int, float)) and late > FLOOR_LATE_MAX:
+        why.append("%.1f %% of its sends over 1 ms late" % (100 * late))
+    held, held_why = _machine(e2e_sched)
+    if held:
+        why.append(held_why)
+    p["e2e_busy"] = "; ".join(why)
+    rates = rates or {}
+    other = ["%s at %s" % (dict(FLOOR).get(k, k), RL._n(v)) for k, v in sorted(rates.items())
+             if k != "e2e" and k in p["sys"] and rates.get("e2e") is not None and v is not None
+             and v != rates["e2e"]]
+    if other:
+        p["rate_note"] = "floor runs at another offered rate than this row's %s tasks/s (%s): " \
+                         "not the same load" % (RL._n(rates["e2e"]), ", ".join(other))
     cands = [(p["sys"][s][0.99], s) for s in NOTHING if p["sys"].get(s, {}).get(0.99) is not None]
     if cands:
         v, s = min(cands)
@@ -358,12 +378,19 @@ def floor_kind(p, limit_s):
     """The floor's verdict on an open row, in short: "the machine's limit" (a request that does
     nothing is over the target limit_s at this rate), "no floor: re-run on a quiet machine"
     (over it, but measured on a busy machine: p["busy"]), "the gap is ringq's" (under it, or no
-    target), or "" without a floor or an e2e p99."""
+    target), "gap undetermined: e2e run on a busy machine" (under it, but the open run itself
+    was: p["e2e_busy"]), or "" without a floor or an e2e p99. The floor is a lower bound of the
+    machine's share (a request that does nothing has no workers, no payload and 2 messages where
+    an e2e task has at least 4), so "the gap is ringq's" means only that the machine does not
+    by itself explain the miss."""
     if p["floor"] is None:
         return ""
     if limit_s is not None and p["floor"] > limit_s:
         return "no floor: re-run on a quiet machine" if p["busy"] else "the machine's limit"
-    return "the gap is ringq's" if p["e2e"].get(0.99) is not None else ""
+    if p["e2e"].get(0.99) is None:
+        return ""
+    return "gap undetermined: e2e run on a busy machine" if p.get("e2e_busy") else \
+        "the gap is ringq's"
 
 
 def floor_verdict(p, limit_s, outside_s=None):
@@ -376,8 +403,9 @@ def floor_verdict(p, limit_s, outside_s=None):
     if p["floor"] is None:
         return ""
     e2e = p["e2e"].get(0.99)
-    s = "floor at this rate (the same generator, connections and cap): p99 %s (%s)" % (
-        fmt_s(p["floor"]), p["floor_by"])
+    s = "floor at this rate (a request that does nothing from the same generator and rate: no " \
+        "workers, no payload, 2 messages where an e2e task has ≥ 4; at least this much is the " \
+        "machine's): p99 %s (%s)" % (fmt_s(p["floor"]), p["floor_by"])
     if kind == "no floor: re-run on a quiet machine":
         s += ", over the target's %s, on a busy machine (%s): **%s**" % (
             fmt_s(limit_s), p["busy"], kind)
@@ -385,13 +413,18 @@ def floor_verdict(p, limit_s, outside_s=None):
         s += ", over the target's %s: **%s** (a request that does nothing misses it here)" % (
             fmt_s(limit_s), kind)
     elif kind:
-        s += "%s: **%s** (e2e p99 %s − floor %s = %s)" % (
+        s += "%s: **%s** (e2e p99 %s − floor %s = %s%s)" % (
             ", under the target's %s" % fmt_s(limit_s) if limit_s is not None else "", kind,
-            fmt_s(e2e), fmt_s(p["floor"]), fmt_s(max(0.0, e2e - p["floor"])))
+            fmt_s(e2e), fmt_s(p["floor"]), fmt_s(max(0.0, e2e - p["floor"])),
+            "; the open run itself: %s" % p["e2e_busy"] if p.get("e2e_busy") else "")
         if outside_s is not None and outside_s > p["floor"]:
-            s += "; of the p99 outside the stages (%s) the network and wake-ups at this rate " \
-                 "explain at most the floor: %s is ringq's (gaps between its stages, its " \
-                 "clients, late sends)" % (fmt_s(outside_s), fmt_s(outside_s - p["floor"]))
+            s += "; of the p99 outside the stages (%s) at least the floor is the machine's " \
+                 "(network and wake-ups at this rate); the other %s is not the floor's: ringq's " \
+                 "(gaps between its stages, its clients, late sends) or the machine's for the " \
+                 "messages a request that does nothing does not send" % (
+                     fmt_s(outside_s), fmt_s(outside_s - p["floor"]))
+    if p.get("rate_note"):
+        s += "; **%s**" % p["rate_note"]
     own = p["sys"].get("ringq-health", {}).get(0.99)
     if own is not None and p["floor_sys"] != "ringq-health":
         s += "; ringqd's own Health/Check at this rate: p99 %s" % fmt_s(own)
@@ -413,15 +446,17 @@ def floor_section(rows):
     L = ["### The floor under each open-loop row", "",
          "At each open row's offered rate, from the same generator (ringq-bench, the same "
          "connections and in-flight cap, latency from the scheduled send time), requests that do "
-         "nothing (bench/suite_bench.sh's open-floor group): ringqd's "
+         "nothing (bench/suite_bench.sh's open-floor group; no workers, no payload, 2 messages "
+         "a request where an e2e task has at least 4): ringqd's "
          "`grpc.health.v1.Health/Check` (no queue, no disk: HTTP/2 and gRPC in and out on the "
          "shard) and Redis' `PING`; beside them Redis' own end-to-end path (LPUSH, then LMOVE "
          "and LREM by the same workers) at the same rate and payload. A call's latency is one "
          "round trip; enqueue-to-start is one too (producer to server, server to worker), so "
-         "the smaller do-nothing p99 is the floor this machine gives the open loop at that "
-         "rate. A floor over the target is the machine's limit; under it, the rest of ringq's "
-         "p99 is ringq's (the stages and what lies outside them, table above). (late) is the "
-         "share of that run's sends that left over 1 ms late.", "",
+         "the smaller do-nothing p99 is a lower bound of what this machine costs the open loop "
+         "at that rate: at least this much is the machine's. A floor over the target is the "
+         "machine's limit; under it, the machine does not by itself explain the miss (the gap "
+         "is ringq's, unless the open run itself was on a busy machine: then undetermined). "
+         "(late) is the share of that run's sends that left over 1 ms late.", "",
          "| " + " | ".join(FLOOR_HEAD) + " |",
          "|" + "|".join(["---"] + ["---:"] * (len(FLOOR_HEAD) - 2) + ["---"]) + "|"]
     for label, rate, p, limit_s in rows:
@@ -431,6 +466,9 @@ def floor_section(rows):
             late = " (%.1f %%)" % (100 * d["late"]) if d and isinstance(d.get("late"), (
                 int, float)) else ""
             row.append(_q2(d) + late if d else "-")
-        row += [fmt_s(p["floor"]), fmt_s(limit_s), floor_kind(p, limit_s) or "-"]
+        verdict = floor_kind(p, limit_s) or "-"
+        if p.get("rate_note"):
+            verdict += " (floor at another rate)"
+        row += [fmt_s(p["floor"]), fmt_s(limit_s), verdict]
         L.append("| " + " | ".join(row) + " |")
     return L + [""]

@@ -28,7 +28,9 @@
 #               grpc.health.v1.Health/Check (system ringq-health: no queue, no disk), Redis' PING
 #               (redis-ping) and Redis' own e2e path (LPUSH, LMOVE, LREM) with N-byte payloads
 #               (redis, that column's appendfsync). The p99 this machine gives a do-nothing request
-#               at that rate is the open loop's floor: the report puts it beside each open row.
+#               at that rate (no workers, no payload, 2 messages where an e2e task has >= 4) is a
+#               lower bound of what the machine costs the open loop: the report puts it beside
+#               each open row, and says so when a floor run's --rate is not that row's.
 #               Needs the open rates (the open group in this run or an earlier chunk).
 #   stall       ringq only: one $STALL_S s open-loop run at half of peak ($SIZE) per column, then
 #               the shard loop-turn histograms over its window (the same two scrapes): turns over
@@ -347,6 +349,15 @@ meta client_cpu "$CLIENT_CPU"
 meta gnuplot "$(have gnuplot && echo yes || echo no)"
 meta gcc "$(${CC:-gcc} --version | head -1); liburing $(dpkg-query -W -f '${Version}' liburing2 2>/dev/null || echo '?')"
 meta version.ringq "$(git rev-parse --short HEAD 2>/dev/null)"
+# The commit chains the ringqd that runs keeps in flight (Q_COMMIT_CHAINS_MAX: report_limits.py's
+# fdatasync ceiling), from its debug information (struct q_log's chains[]): the binary's, not the
+# checkout's header. Empty without gdb or debug information: the report says unknown.
+commit_chains_of() {
+    have gdb || return 0
+    gdb -nx -batch -ex 'ptype struct q_log' "$1" 2>/dev/null |
+        sed -n 's/.*[[:space:]]chains\[\([0-9]*\)\];.*/\1/p' | head -1
+}
+meta ringqd.commit_chains_max "$(commit_chains_of "$RINGQD")"
 have beanstalkd && meta version.beanstalkd "$(beanstalkd -v 2>&1 | head -1 | awk '{print $NF}')"
 meta version.grpc "$(dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n' 'libgrpc++*' 2>/dev/null | awk '$3 ~ /^ii/ {printf "%s%s %s", sep, $1, $2; sep=", "}')"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -397,7 +408,7 @@ for n in $OPEN_SIZES; do
     meta "xdesc.open-s$n" "connections × in-flight cap"
     meta "desc.peak-s$n" "Closed loop, batch 1, $n-byte payloads: finds ringq's peak for the open loop at that size."
     meta "xdesc.peak-s$n" "C × I producer requests in flight (points $OPEN_PEAK_POINTS)"
-    meta "desc.floor-s$n" "The floor under open-s$n: at that row's offered rate, from the same generator with the same $(conns_of "$OPEN_POINT") connections and in-flight cap, requests that do nothing: ringqd's grpc.health.v1.Health/Check (ringq-health: no queue, no disk; that column's ringqd), Redis' PING (redis-ping), and Redis' own end-to-end path (LPUSH, LMOVE, LREM; $n-byte payloads, $E2E_WORKERS workers, that column's appendfsync). Latency from the scheduled send time: call latency for the first two, enqueue-to-start for Redis."
+    meta "desc.floor-s$n" "The floor under open-s$n: at that row's offered rate, from the same generator with the same $(conns_of "$OPEN_POINT") connections and in-flight cap, requests that do nothing: ringqd's grpc.health.v1.Health/Check (ringq-health: no queue, no disk; that column's ringqd), Redis' PING (redis-ping), and Redis' own end-to-end path (LPUSH, LMOVE, LREM; $n-byte payloads, $E2E_WORKERS workers, that column's appendfsync). Latency from the scheduled send time: call latency for the first two, enqueue-to-start for Redis. The do-nothing requests have no workers, no payload and 2 messages each where an e2e task has at least 4: a lower bound of what the machine costs (at least this much is the machine's)."
     meta "xdesc.floor-s$n" "connections × in-flight cap"
 done
 meta open_sizes "$OPEN_SIZES"
@@ -431,8 +442,11 @@ for col in $COLUMNS; do
     for sys in $SYSTEMS; do
         why=$(na_reason "$sys" "$col")
         if [ -n "$why" ]; then log "$sys ($col): $why"; continue; fi
-        # /metrics after each e2e-b1 run: fdatasyncs and tasks per fdatasync for the limits.
-        wants e2e-b1 && AFTER_RUN=save_metrics run_e2e e2e-b1 "$sys" "$col" 1 "$E2E_POINTS"
+        # /metrics after each e2e-b1 run: fdatasyncs and tasks per fdatasync for the limits;
+        # ringqd's also when the warm-up ends (the fdatasyncs in flight in the window).
+        dr=
+        case $sys in ringq*) dr=window_metrics ;; esac
+        wants e2e-b1 && AFTER_RUN=save_metrics DURING_RUN=$dr run_e2e e2e-b1 "$sys" "$col" 1 "$E2E_POINTS"
         [ "$sys" = ringq-stream ] && continue # one task per message: e2e-b1 only
         [ "$sys" = ringq ] && wants open && run_open "$col"
         [ "$sys" = ringq ] && wants open-floor && run_floor "$col"

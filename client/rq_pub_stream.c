@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "client/rq_int.h"
+#include "client/rq_pb_fast.h"
 
 /* An answer's decoded form (a PublishStreamResponse, its acks and receipts) goes on the stack up
  * to this many bytes: a 64-message batch's (~4.6 KiB); a larger one takes heap chunks. */
@@ -69,41 +70,6 @@ static void answer_decode(rq_pub_stream *s, const pwm_ringq_v1_PublishStreamResp
  * to the generic decode, which reads it as before. test_rq_pub_stream checks every field of the
  * usual answer read this way. */
 
-/* The next field of the usual answer at *pp (before end): a one-byte tag (fields 1..15) then a
- * VARINT of at most 9 bytes, or a LEN whose length fits. 1 with *f set and *pp past it, 0 at
- * the end, -1 for anything else (the answer goes to the generic decode, which reads and judges
- * it). Reads what pw_pb_next reads for these shapes, without its calls: the answer's
- * request id, sequence, offset and commit sequence are multi-byte varints, which
- * pw_pb_next_inline hands to pw_pb_next, ~45 % of the fast read's instructions at batch 1
- * (bench/results/pub-2026-12-08-s12.md). */
-static inline int fast_field(const uint8_t **pp, const uint8_t *end, pw_pb_field *f)
-{
-    const uint8_t *p = *pp;
-    if (p == end) return 0;
-    uint8_t tag = *p++;
-    if (tag >= 0x80 || tag < 8) return -1;
-    uint64_t v = 0;
-    for (unsigned shift = 0;; shift += 7) {
-        if (p == end || shift > 56) return -1;
-        uint8_t b = *p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (b < 0x80) break;
-    }
-    f->num = tag >> 3;
-    f->wt = (pw_pb_wire_type)(tag & 7);
-    f->u64 = v;
-    f->bytes = (pw_pb_bytes){NULL, 0};
-    if (f->wt == PW_PB_WT_LEN && v <= (uint64_t)(end - p)) {
-        f->u64 = 0;
-        f->bytes = (pw_pb_bytes){p, (size_t)v};
-        p += v;
-    } else if (f->wt != PW_PB_WT_VARINT) {
-        return -1;
-    }
-    *pp = p;
-    return 1;
-}
-
 /* One Receipt into *out. false: not the usual shape. */
 static bool receipt_fast(pw_pb_bytes b, rq_receipt *out)
 {
@@ -111,7 +77,7 @@ static bool receipt_fast(pw_pb_bytes b, rq_receipt *out)
     pw_pb_field f;
     int rc;
     *out = (rq_receipt){0};
-    while ((rc = fast_field(&p, end, &f)) == 1) {
+    while ((rc = rq_pb_fast_field(&p, end, &f)) == 1) {
         if (f.wt != PW_PB_WT_VARINT) return false;
         if (f.num == pwm_ringq_v1_Receipt_FIELD_partition) out->partition = (uint32_t)f.u64;
         else if (f.num == pwm_ringq_v1_Receipt_FIELD_offset) out->offset = f.u64;
@@ -131,7 +97,7 @@ static bool ack_fast(pw_pb_bytes b, rq_pub_ack *out)
     int rc;
     bool receipt = false;
     *out = (rq_pub_ack){0};
-    while ((rc = fast_field(&p, end, &f)) == 1) {
+    while ((rc = rq_pb_fast_field(&p, end, &f)) == 1) {
         if (f.num == pwm_ringq_v1_PublishAck_FIELD_seq && f.wt == PW_PB_WT_VARINT) out->seq = f.u64;
         else if (f.num == pwm_ringq_v1_PublishAck_FIELD_duplicate && f.wt == PW_PB_WT_VARINT)
             out->duplicate = f.u64 != 0;
@@ -153,7 +119,7 @@ static bool publish_fast(rq_pub_stream *s, pw_pb_bytes b, size_t count)
     size_t k = 0;
     bool named = false;
     pw_pb_bytes stream = {0};
-    while ((rc = fast_field(&p, end, &f)) == 1) {
+    while ((rc = rq_pb_fast_field(&p, end, &f)) == 1) {
         if (f.num == pwm_ringq_v1_PublishResponse_FIELD_acks && f.wt == PW_PB_WT_LEN) {
             if (k == count || !ack_fast(f.bytes, &s->acks[k++])) return false;
         } else if (f.num == pwm_ringq_v1_PublishResponse_FIELD_stream && f.wt == PW_PB_WT_LEN &&
@@ -173,6 +139,7 @@ static bool publish_fast(rq_pub_stream *s, pw_pb_bytes b, size_t count)
 static bool answer_fast(rq_pub_stream *s, const uint8_t *p, size_t n, uint64_t id, size_t count,
                         rq_status *st, uint32_t *credits)
 {
+    if (n == 0) return false; /* p may be NULL: no p + n before this */
     const uint8_t *end = p + n;
     pw_pb_field f;
     int rc;
@@ -180,8 +147,7 @@ static bool answer_fast(rq_pub_stream *s, const uint8_t *p, size_t n, uint64_t i
     uint32_t cr = 0;
     bool has_pub = false;
     pw_pb_bytes pub = {0};
-    if (n == 0) return false; /* (p may be NULL) */
-    while ((rc = fast_field(&p, end, &f)) == 1) {
+    while ((rc = rq_pb_fast_field(&p, end, &f)) == 1) {
         if (f.num == pwm_ringq_v1_PublishStreamResponse_FIELD_request_id && f.wt == PW_PB_WT_VARINT)
             rid = f.u64;
         else if (f.num == pwm_ringq_v1_PublishStreamResponse_FIELD_credits &&

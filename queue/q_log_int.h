@@ -25,8 +25,11 @@
  * one fdatasync of io-wq CPU (about 40 % of ringqd's CPU per task at b1 `always`) whatever it
  * covers, and overlapping fdatasyncs of one file each get slower on the test VM, so a chain for
  * a few records beside a large one cost CPU and bought no latency: at 200 the fdatasyncs per
- * task fell to 0.44x (b1) / 0.76x (b64) and the tasks/s did not fall (0 = main's old rule,
- * 50-400 measured: bench/results/commit-2026-12-08-s12.md). */
+ * task fell to 0.44x (b1) / 0.76x (b64), with no consistent drop in tasks/s (several pairs
+ * lower, within run-to-run noise). 0 drops this size test (main's old rule: a chain for any
+ * new waiters while a slot is free) but keeps the held-chain fix (a held younger chain does not
+ * block a slot), so it is not main's old code; 50-400 measured:
+ * bench/results/commit-2026-12-08-s12.md. */
 #ifndef Q_COMMIT_PIPE_PCT
 #define Q_COMMIT_PIPE_PCT 200u
 #endif

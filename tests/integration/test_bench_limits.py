@@ -72,13 +72,21 @@ def sched(span_s, srv_busy, cli_busy, srv_wait, srv_steal=0.0, srv_run=0.5, io_w
     return before + "\n" + after + "\n"
 
 
+# (system, column, x) -> /metrics text at the window's start (ID.metrics0)
+WINDOW0 = {
+    # 15 s of fdatasyncs at the end, 10 s at the start: 5 s in the 5 s window, 1.00 in flight.
+    ("ringq-stream", "durable", 256): metrics(1000000, 40000, 0.00025),
+    # 25 s at the end, 11 s at the start: 14 s in 5 s, 2.80 in flight: the 3 chains kept full.
+    ("ringq", "durable", 256): metrics(100000, 44000, 0.00025),
+}
+
 # (system, column, x) -> (result, /metrics text or None, sched text or None)
 POINTS = {
     # Server at 0.90 of its ceiling (1e6 / 9 = 111,111): the server's CPU binds.
     ("ringq-stream", "durable", 256): (result(100000, 9.0, 4.0), metrics(1200000, 60000, 0.00025),
                                        sched(7, 0.95, 0.5, 0.02, srv_run=0.85)),
     # fdatasync: 3 chains in flight x 4 tasks each / 0.25 ms = 48,000 < 100,000 (server) and
-    # 200,000; 45,000 tasks/s keep 45,000 / 4 x 0.25 ms = 2.81 fdatasyncs in flight.
+    # 200,000; the window kept 2.80 fdatasyncs in flight (WINDOW0): measured, not the model.
     ("ringq", "durable", 256): (result(45000, 10.0, 5.0),
                                 metrics(400000, 100000, 0.00025, pipelined=90000),
                                 sched(7, 0.4, 0.3, 0.01, srv_run=0.35)),
@@ -99,12 +107,13 @@ POINTS = {
 }
 
 
-def write_dir(d, points=None):
+def write_dir(d, points=None, chains="3"):
     points = POINTS if points is None else points
     os.makedirs(os.path.join(d, "raw"))
     with open(os.path.join(d, "meta.tsv"), "w") as f:
         for k, v in (("date", "2026-12-07"), ("host", "test"), ("reps", "1"), ("gnuplot", "no"),
-                     ("server_cpu", "0"), ("client_cpu", "1"), ("quick", "0")):
+                     ("server_cpu", "0"), ("client_cpu", "1"), ("quick", "0"),
+                     ("ringqd.commit_chains_max", chains)):
             f.write("%s\t%s\n" % (k, v))
     with open(os.path.join(d, "runs.tsv"), "w") as f:
         for (sysname, col, x), (res, met, sch) in points.items():
@@ -114,6 +123,9 @@ def write_dir(d, points=None):
             if met is not None:
                 with open(os.path.join(d, "raw", rid + ".metrics"), "w") as mf:
                     mf.write(met)
+            if (sysname, col, x) in WINDOW0:
+                with open(os.path.join(d, "raw", rid + ".metrics0"), "w") as mf:
+                    mf.write(WINDOW0[(sysname, col, x)])
             if sch is not None:
                 with open(os.path.join(d, "raw", rid + ".sched"), "w") as sf:
                     sf.write(sch)
@@ -167,8 +179,9 @@ class LimitsReport(unittest.TestCase):
         self.assertTrue(b(self.durable, ("ringq-stream", 256)).startswith(
             "**server CPU** (at 0.90"))
         self.assertTrue(b(self.durable, ("ringq", 256)).startswith(
-            "**fdatasync** (at 0.94 of its ceiling; fdatasyncs in flight 2.81 of 3 on average "
-            "(Little: fdatasyncs per s × mean), 90 % started while an older one ran)"),
+            "**fdatasync** (measured: fdatasyncs in flight 2.80 of 3 on average in the window "
+            "(fdatasync-seconds / window), 90 % started while an older one ran; the model's "
+            "ceiling at 0.94)"),
             b(self.durable, ("ringq", 256)))
         self.assertTrue(b(self.durable, ("redis", 256)).startswith(
             "**the machine** (closest: server CPU at 0.80 of its ceiling; its CPU 0.95 busy, "
@@ -189,8 +202,11 @@ class LimitsReport(unittest.TestCase):
         self.assertEqual(row[5], "0.95 / 0.50 (0.00 / 0.00)")
         self.assertEqual(row[6], "0.85 / 0.10")
         self.assertEqual(row[7], "0.02 s/s (0.00)")
-        # 100,000 tasks/s / 20 per fdatasync x 0.25 ms = 1.25 in flight (Little).
-        self.assertEqual(row[8], "250 µs / ≤ 1.00 ms / ≤ 1.00 ms (20.0); 1.25 of 3 in flight")
+        # 5 fdatasync-seconds in the 5 s window: 1.00 in flight (WINDOW0).
+        self.assertEqual(row[8], "250 µs / ≤ 1.00 ms / ≤ 1.00 ms (20.0); 1.00 of 3 in flight")
+        # No /metrics at the window's start: not measured.
+        self.assertEqual(self.durable[("ringq", 64)][8],
+                         "250 µs / ≤ 1.00 ms / ≤ 1.00 ms (20.0); - of 3 in flight")
         self.assertEqual(self.durable[("ringq", 64)][7], "0.50 s/s (0.40)")
 
     def test_missed_targets_say_what_they_would_take(self):
@@ -202,7 +218,7 @@ class LimitsReport(unittest.TestCase):
                       self.md)
         # At 0.25 ms per fdatasync, three in flight: 120,000 x 0.00025 / 3 = 10 tasks each.
         self.assertIn("the fdatasync path, 3 in flight at its 250 µs mean, needs ≥ 10.0 tasks per "
-                      "fdatasync (has 20.0, with 1.25 in flight). Ceilings: server CPU 111,111, "
+                      "fdatasync (has 20.0, with 1.00 in flight in the window). Ceilings: server CPU 111,111, "
                       "fdatasync 240,000, generator CPU 250,000; binds: **server CPU** (at 0.90 "
                       "of its ceiling).", self.md)
         # Redis' server costs 20 us, ringqd's 9: 2.22x if both servers had a full CPU.
@@ -276,41 +292,75 @@ class LimitsFunctions(unittest.TestCase):
             fs = RL.read_fsyncs(f.name)
         finally:
             os.unlink(f.name)
+        fs["chains"] = 3
         self.assertNotIn("fdatasync", RL.point_limits(result(1000, 10, 10), "fast", fs)["ceil"])
         # 3 chains x 10 tasks per fdatasync / 1 ms.
         self.assertAlmostEqual(
             RL.point_limits(result(1000, 10, 10), "durable", fs)["ceil"]["fdatasync"], 30000.0)
 
-    def test_the_ceiling_counts_every_commit_chain(self):
+    def test_under_the_fdatasync_model_is_undetermined_not_round_trips(self):
         # Session 11's ringq durable x=64 (final-suite): 601,235 tasks in 43,495 fdatasyncs of
-        # 13.334 s in all, 38,578 of them started while an older one ran; 100,129 tasks/s. With
-        # two chains its ceiling was 90,179 and the point read "fdatasync at 1.11"; ringqd keeps
-        # three (Q_COMMIT_CHAINS_MAX): 135,268, the point at 0.74, 2.22 fdatasyncs in flight.
-        self.assertEqual(RL.COMMIT_CHAINS_MAX, 3)
+        # 13.334 s in all, 38,578 of them started while an older one ran; 100,129 tasks/s. Three
+        # chains: a ceiling of 135,268, the point at 0.74 of it. The ceiling is an upper bound, so
+        # being under it does not put the limit elsewhere: undetermined (it read "round trips").
         with tempfile.NamedTemporaryFile("w", suffix=".metrics", delete=False) as f:
             f.write(metrics(601235, 43495, 13.334268865 / 43495, pipelined=38578))
         try:
             fs = RL.read_fsyncs(f.name)
         finally:
             os.unlink(f.name)
+        fs["chains"], fs["window_sum_s"] = 3, None
         sc = {"server_busy": 0.65, "server_steal": 0.0, "server_run": 0.58, "server_wait": 0.78,
               "io_wait": 0.56}
         p = RL.point_limits(result(100129, 6.77, 3.28), "durable", fs, sc)
         self.assertAlmostEqual(p["ceil"]["fdatasync"], 135268, delta=1)
-        self.assertAlmostEqual(p["in_flight"], 2.22, places=2)
-        self.assertEqual((p["binds"], p["limit"]), ("fdatasync", "round trips"))
-        self.assertIn("closest: fdatasync at 0.74 of its ceiling", p["why"])
-        self.assertIn("fdatasyncs in flight 2.22 of 3 on average (Little: fdatasyncs per s × "
-                      "mean), 89 % started while an older one ran", p["why"])
+        self.assertEqual((p["binds"], p["limit"]), ("fdatasync", "undetermined"))
+        self.assertIn("closest: fdatasync (model upper bound) at 0.74 of its ceiling", p["why"])
+        self.assertIn("fdatasyncs in flight: not measured", p["why"])
+        self.assertNotIn("round trips", p["why"])
+        # The window's fdatasync-seconds: 10 s in 5 s, 2.00 in flight of 3: still undetermined.
+        fs["window_sum_s"] = 10.0
+        p = RL.point_limits(result(100129, 6.77, 3.28), "durable", fs, sc)
+        self.assertEqual(p["limit"], "undetermined")
+        self.assertIn("fdatasyncs in flight 2.00 of 3 on average in the window", p["why"])
+        # 13 s in 5 s: 2.60 of 3, the chains kept full: the fdatasync path, measured.
+        fs["window_sum_s"] = 13.0
+        p = RL.point_limits(result(100129, 6.77, 3.28), "durable", fs, sc)
+        self.assertEqual(p["limit"], "fdatasync")
+        # At 0.85 of the model or more but the chains not full: the model's upper bound.
+        fs["window_sum_s"] = 10.0
+        p = RL.point_limits(result(120000, 6.77, 3.28), "durable", fs, sc)
+        self.assertEqual(p["limit"], "fdatasync (model upper bound)")
 
-    def test_commit_chains_max_is_read_from_the_header(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".h", delete=False) as f:
-            f.write("/* x */\n#define Q_COMMIT_CHAINS_MAX 5u\n")
-        try:
-            self.assertEqual(RL.commit_chains_max(f.name), 5)
-            self.assertEqual(RL.commit_chains_max(f.name + ".missing"), 3)
-        finally:
-            os.unlink(f.name)
+    def test_commit_chains_max_is_read_from_the_run(self):
+        with tempfile.TemporaryDirectory() as t:
+            self.assertIsNone(RL.commit_chains_max(t))  # no meta.tsv: unknown
+            with open(os.path.join(t, "meta.tsv"), "w") as f:
+                f.write("host\tx\nringqd.commit_chains_max\t\n")
+            self.assertIsNone(RL.commit_chains_max(t))  # recorded empty (no gdb): unknown
+            with open(os.path.join(t, "meta.tsv"), "a") as f:
+                f.write("ringqd.commit_chains_max\t5\n")
+            self.assertEqual(RL.commit_chains_max(t), 5)
+
+    def test_unknown_chains_give_no_fdatasync_ceiling(self):
+        fs = {"count": 100.0, "sum_s": 0.1, "p99_s": 0.001, "p999_s": 0.001, "enqueued": 1000.0,
+              "pipelined": 0.0, "chains": None, "window_sum_s": None}
+        p = RL.point_limits(result(1000, 10, 10), "durable", fs)
+        self.assertNotIn("fdatasync", p["ceil"])
+        self.assertIsNone(RL.required(2000, p)["per_fsync"])
+
+    def test_a_run_without_chains_says_so(self):
+        with tempfile.TemporaryDirectory() as t:
+            write_dir(os.path.join(t, "r"), chains="")
+            out = os.path.join(t, "r.md")
+            subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "report.py"),
+                            "report", os.path.join(t, "r"), out], check=True, timeout=60)
+            with open(out) as f:
+                md = f.read()
+        rows = table_rows(md, "### Durable (`--fsync always` / `appendfsync always`)")
+        self.assertEqual(rows[("ringq", 256)][9], "100,000 / 200,000 / -")
+        self.assertEqual(rows[("ringq-stream", 256)][8],
+                         "250 µs / ≤ 1.00 ms / ≤ 1.00 ms (20.0); 1.00 of ? in flight")
 
 
 # ---- the latency targets, from a real run ------------------------------------------------------
@@ -516,7 +566,8 @@ class TailFromARealRun(unittest.TestCase):
         for what, (meas, verdict) in rows.items():
             if verdict == "**NOT MET**":
                 self.assertRegex(meas, r"; ringq(-stream)? binds: \*\*(server CPU|generator CPU|"
-                                 r"fdatasync|the machine|round trips)\*\* \(", what)
+                                 r"fdatasync( \(model upper bound\))?|undetermined|the machine|"
+                                 r"round trips)\*\* \(", what)
 
     def test_durable_rows_read_ringqd_own_fdatasyncs(self):
         for what, (meas, _) in self.open_rows().items():

@@ -5,6 +5,7 @@
  * runs (its sends and its polls), never while the fake server does: a counter, not a clock. */
 #include "test_rq_fx.h"
 
+#include "client/rq_pb_fast.h"
 #include "core/rt_alloc.h"
 #include "proto_wire/pw_msg.h"
 #include "proto_wire/pw_msgs.h"
@@ -270,6 +271,84 @@ START_TEST(pub_stream_answer_edges_read_as_written)
 }
 END_TEST
 
+/* Walks `len` bytes with the in-place reader (client/rq_pb_fast.h) and the generic one
+ * (pw_pb_next) side by side: every field the in-place reader accepts, the generic one reads the
+ * same (number, wire type, value, bytes) and stops at the same byte; where it says "end", so
+ * does the generic one. Where it refuses (-1) the answer goes to the generic decode, nothing to
+ * compare. LEN fields are walked again inside (acks, receipts), `depth` levels down. Returns
+ * the fields the in-place reader accepted. */
+static int fast_vs_generic(const uint8_t *b, size_t len, int depth)
+{
+    const uint8_t *p = b, *end = b + len;
+    pw_pb_reader r;
+    pw_pb_reader_init(&r, b, len);
+    int accepted = 0;
+    for (;;) {
+        pw_pb_field ff, gf;
+        int frc = rq_pb_fast_field(&p, end, &ff);
+        if (frc < 0) return accepted;
+        int grc = pw_pb_next(&r, &gf);
+        ck_assert_int_eq(grc, frc);
+        if (frc == 0) return accepted;
+        ck_assert_uint_eq(ff.num, gf.num);
+        ck_assert_int_eq((int)ff.wt, (int)gf.wt);
+        ck_assert_uint_eq(ff.u64, gf.u64);
+        ck_assert_uint_eq(ff.bytes.len, gf.bytes.len);
+        ck_assert_ptr_eq(ff.bytes.ptr, gf.bytes.ptr);
+        ck_assert_ptr_eq(p, r.p);
+        accepted++;
+        if (ff.wt == PW_PB_WT_LEN && depth > 0)
+            accepted += fast_vs_generic(ff.bytes.ptr, ff.bytes.len, depth - 1);
+    }
+}
+
+/* The in-place reader against the generic one on mutated answers: the usual answer (multi-byte
+ * varints at every level), then each of its truncations and each byte replaced by values that
+ * make a truncated varint, a length past the end, wire types 1 (I64) and 5 (I32), a group, a
+ * two-byte tag or a 10th varint byte; and hand-made answers with a 10-byte varint. */
+START_TEST(pub_stream_fast_reader_agrees_with_generic_on_mutations)
+{
+    pwm_ringq_v1_Receipt rc = {
+        .partition = 300, .offset = 1ull << 40, .commit_seq = (1ull << 56) + 1, .level = 2};
+    pwm_ringq_v1_PublishAck ack = {.seq = 1ull << 35, .duplicate = true, .receipt = &rc};
+    pwm_ringq_v1_PublishResponse pr = {
+        .stream = {(const uint8_t *)"orders", 6}, .acks = &ack, .acks_count = 1};
+    pwm_ringq_v1_PublishStreamResponse m = {.request_id = 70000, .publish = &pr, .credits = 1024};
+    uint8_t base[256];
+    long n = pw_msg_encode_to(&pwm_ringq_v1_PublishStreamResponse_desc, &m, base, sizeof base);
+    ck_assert_int_gt(n, 8);
+    ck_assert_int_gt(fast_vs_generic(base, (size_t)n, 3), 8); /* the usual answer: all fields */
+    static const uint8_t repl[] = {0x00, 0x01, 0x7f, 0x80, 0xff, 0x09, 0x0d, 0x0b,
+                                   0x0a, 0x12, 0x3f, 0x81, 0x40, 0x02, 0x0c, 0x10};
+    uint8_t mut[256];
+    int total = 0;
+    for (size_t cut = 0; cut <= (size_t)n; cut++) { /* every truncation */
+        memcpy(mut, base, cut);
+        total += fast_vs_generic(mut, cut, 3);
+    }
+    for (size_t i = 0; i < (size_t)n; i++) /* every byte, each replacement */
+        for (size_t j = 0; j < sizeof repl; j++) {
+            memcpy(mut, base, (size_t)n);
+            mut[i] = repl[j];
+            total += fast_vs_generic(mut, (size_t)n, 3);
+        }
+    static const uint8_t hand[][14] = {
+        /* request id: a 10-byte varint (the in-place read refuses past 9) */
+        {0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x18, 0x01},
+        /* a 9-byte varint, then field 1 as I64 and field 2 as I32 */
+        {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x09, 1, 2, 3},
+        {0x18, 0x05, 0x15, 1, 2, 3, 4},
+        /* a length past the end, a truncated varint */
+        {0x12, 0x7f, 0x0a},
+        {0x18, 0x80, 0x80},
+    };
+    for (size_t i = 0; i < sizeof hand / sizeof hand[0]; i++)
+        for (size_t cut = 0; cut <= sizeof hand[i]; cut++)
+            total += fast_vs_generic(hand[i], cut, 3);
+    ck_assert_int_gt(total, 1000); /* most mutations still leave fields to compare */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rq_pub_stream");
@@ -277,6 +356,7 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, pub_stream_round_trip_allocates_only_the_transport_buffer);
     tcase_add_test(tc, pub_stream_answer_edges_read_as_written);
+    tcase_add_test(tc, pub_stream_fast_reader_agrees_with_generic_on_mutations);
     suite_add_tcase(s, tc);
     return fs_run_suite(s);
 }
