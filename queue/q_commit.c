@@ -232,6 +232,24 @@ static bool defer_start(q_log *log)
     return true;
 }
 
+/* Whether a chain about to start on an idle log waits for its group (Q_COMMIT_HOLD_US): right
+ * after a completion, a group smaller than what its chain covered waits for the parties it
+ * answered, on the log's timer, until it reaches that size or the time is up. */
+static bool hold_start(q_log *log)
+{
+    if (Q_COMMIT_HOLD_US == 0 || log->opts.policy != Q_COMMIT_ALWAYS) return false;
+    uint64_t until = log->last_end_ns + (uint64_t)Q_COMMIT_HOLD_US * 1000u;
+    if (log->next - log->durable >= log->last_cover || ev_loop_now(log->loop) >= until) {
+        if (ev_timer_armed(&log->timer)) ev_timer_stop(log->loop, &log->timer);
+        return false;
+    }
+    if (!ev_timer_armed(&log->timer)) {
+        if (ev_timer_start(log->loop, &log->timer, until) != 0) return false; /* start now */
+        log->held_total++;
+    }
+    return true;
+}
+
 /* Starts what the remaining waiters need, per policy. Failures of ev_fsync are sticky. */
 static void schedule(q_log *log)
 {
@@ -252,6 +270,7 @@ static void schedule(q_log *log)
         }
         return;
     }
+    if (hold_start(log)) return;
     int r = start_fsync(log);
     if (r) log->failed = r;
 }
@@ -291,6 +310,8 @@ static void chain_retire(q_log *log)
         log->failed = c->res;
         log_error("log commit failed", "dir=%s err=%d", log->dir, c->res);
     } else if (!log->failed) {
+        log->last_cover = c->target - c->from;
+        log->last_end_ns = ev_loop_now(log->loop);
         log->sync_from = c->last;
         q_log_set_synced(log, c->target);
         q_log_set_durable(log, c->target);
