@@ -22,6 +22,13 @@
  * started after they were written, has returned. At most Q_COMMIT_CHAINS_MAX chains run; later
  * waiters wait for the oldest to end.
  *
+ * Hold (ALWAYS, Q_COMMIT_HOLD_US): with no chain in flight, a chain asked for within that time of
+ * the last completion, for fewer records than the chain that completion retired covered, waits
+ * on the log's timer until the records waiting are as many or the time is up: the parties the
+ * completion answered send their next requests within tens of microseconds, and the first of
+ * them used to pay an fdatasync alone. A group as large as the last, or any after the time,
+ * starts at once (so a lone request on a quiet log is never held).
+ *
  * Only waiters of q_log_commit_async start a chain beside those in flight; those of q_log_commit_join (a
  * consumer's acks) wait for the one in flight to end, or for an eager waiter's chain, and join
  * it: acks stay durable before they are answered without adding an fsync beside each producer's
