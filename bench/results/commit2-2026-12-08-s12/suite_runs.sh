@@ -4,8 +4,8 @@
 set -u
 cd "$(dirname "$0")/../../.."
 R=bench/results/commit2-2026-12-08-s12
-i=0
-for v in main new new main; do
+i=${START:-0}
+for v in ${ORDER:-main new new main}; do
     i=$((i + 1))
     echo "# run $i $v $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
     flock /work/bench.lock env BUILD=../../../tmp/commit2-s12/b$v SYSTEMS="ringq ringq-stream" \
