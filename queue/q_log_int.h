@@ -34,6 +34,15 @@
 #define Q_COMMIT_PIPE_PCT 200u
 #endif
 
+/* A chain about to start on an idle log less than this many microseconds after a completion,
+ * for a group smaller than what that completion's chain covered, waits until the group grows
+ * to that size or this time has passed since the completion (ALWAYS only; 0 = start at once).
+ * The parties a completion answers send their next requests within tens of microseconds; a
+ * chain started for the first of them paid a whole fdatasync for a fraction of the group. */
+#ifndef Q_COMMIT_HOLD_US
+#define Q_COMMIT_HOLD_US 100u
+#endif
+
 /* One commit chain (q_commit.c): fdatasync of each segment from base to last, then the renames
  * that publish rolled segments and the directory fsync. It covers every append below target. */
 /* A chain's step run on the background thread instead of the ring (--fsync never's retention
@@ -136,6 +145,9 @@ struct q_log {
     q_commit_chain chains[Q_COMMIT_CHAINS_MAX];
     uint32_t chain_head, nchains;
     uint64_t pipelined_total; /* chains started while an older one was in flight */
+    uint64_t last_cover;      /* bytes the last retired chain covered (target - from) */
+    uint64_t last_end_ns;     /* loop time of the last completion that retired a chain */
+    uint64_t held_total;      /* idle-log starts that waited for their group (Q_COMMIT_HOLD_US) */
     uint64_t eager_target;    /* highest target of a q_log_commit_async waiter: only those may start
                             * a chain beside the one in flight (q_log_commit_join's wait) */
     uint64_t fsync_buckets[Q_FSYNC_BUCKETS]; /* latency histogram (q_log_stats) */

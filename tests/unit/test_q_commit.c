@@ -687,10 +687,11 @@ START_TEST(join_rides_the_next_fsync_instead_of_pipelining)
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.fsyncs, 2);
     ck_assert_uint_eq(st.commits_pipelined, 1);
-    /* Alone, with nothing in flight, a join starts its fsync at once and is answered by it. */
+    /* Alone, with nothing in flight, a join gets its own fsync and is answered by it (right
+     * after a completion that covered more, held first: Q_COMMIT_HOLD_US, test_q_commit_hold). */
     ck_assert_int_eq(tq_append(log, 3, MAXLEN), 3);
     ck_assert_int_eq(q_log_commit_join(log, &w4, tq_count_cb, seen), 0);
-    ck_assert_uint_eq(log->nchains, 1);
+    ck_assert_uint_eq(log->nchains + ev_timer_armed(&log->timer), 1);
     ck_assert_uint_eq(seen[0], 3); /* never called inline */
     while (seen[0] < 4 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_eq(q_log_durable(log), 4);
