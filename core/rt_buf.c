@@ -23,7 +23,7 @@ void buf_deinit(buf *b)
     b->rd = b->wr = b->len = 0;
 }
 
-int buf_reserve(buf *b, size_t n, uint8_t **dst)
+int buf_reserve_slow(buf *b, size_t n, uint8_t **dst)
 {
     static uint8_t empty[1];
     if (n == 0 && !b->data) { /* nothing to write; never NULL + 0 */

@@ -195,12 +195,25 @@ static inline void heap_set(q_task_tab *tt, uint32_t i, uint32_t slot)
     tt->t[slot].heap = i;
 }
 
+/* The moving task's key (due, id) is read once into locals: heap_set's store to a task's heap
+ * field may alias it, so the compiler would reload it at every level otherwise. */
+static inline bool key_before(const q_task *a, uint64_t due, uint64_t id)
+{
+    return a->due < due || (a->due == due && a->id < id);
+}
+
+static inline bool before_key(uint64_t due, uint64_t id, const q_task *b)
+{
+    return due < b->due || (due == b->due && id < b->id);
+}
+
 static void sift_up(q_task_tab *tt, uint32_t i)
 {
     uint32_t slot = tt->heap[i];
+    const uint64_t due = tt->t[slot].due, id = tt->t[slot].id;
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
-        if (!before(&tt->t[slot], &tt->t[tt->heap[parent]])) break;
+        if (!before_key(due, id, &tt->t[tt->heap[parent]])) break;
         heap_set(tt, i, tt->heap[parent]);
         i = parent;
     }
@@ -210,11 +223,20 @@ static void sift_up(q_task_tab *tt, uint32_t i)
 static void sift_down(q_task_tab *tt, uint32_t i)
 {
     uint32_t slot = tt->heap[i];
+    const uint64_t due = tt->t[slot].due, id = tt->t[slot].id;
+    const uint32_t n = tt->nheap;
     for (;;) {
         uint32_t c = 2 * i + 1;
-        if (c >= tt->nheap) break;
-        if (c + 1 < tt->nheap && before(&tt->t[tt->heap[c + 1]], &tt->t[tt->heap[c]])) c++;
-        if (!before(&tt->t[tt->heap[c]], &tt->t[slot])) break;
+        if (c >= n) break;
+        const q_task *tc = &tt->t[tt->heap[c]];
+        if (c + 1 < n) {
+            const q_task *tr = &tt->t[tt->heap[c + 1]];
+            if (before(tr, tc)) {
+                c++;
+                tc = tr;
+            }
+        }
+        if (!key_before(tc, due, id)) break;
         heap_set(tt, i, tt->heap[c]);
         i = c;
     }
