@@ -69,6 +69,9 @@ _Static_assert(WK_MESH_POP_BATCH_TIMED <= WK_MESH_POP_BATCH, "a timed pop fits t
  * request/reply exchange between shards, short enough that a shard with occasional traffic
  * spends little CPU. */
 #define WK_MESH_SPIN_NS_DEFAULT 20000u
+/* A good busy_spin_ns (ringqd's default): a lone shard busy at least a quarter of its time polls this
+ * long after a turn with work instead of paying a sleep/wake round (wk_mesh_loop.h). */
+#define WK_MESH_BUSY_SPIN_NS_DEFAULT 100000u
 
 _Static_assert(WK_MESH_ENDPOINTS_MAX >= RT_SHARDS_MAX, "every shard thread can be an endpoint");
 _Static_assert(WK_MESH_PUBLISH_BATCH <= WK_MESH_LANE_CAP_DEFAULT, "batch fits a lane");
@@ -101,6 +104,9 @@ typedef struct wk_mesh_opts {
     uint32_t lane_cap; /* messages per lane, power of two >= 2; 0: WK_MESH_LANE_CAP_DEFAULT */
     uint64_t spin_ns;  /* loop shards poll this long after mesh traffic before sleeping; 0: never.
                           Bounded by WK_MESH_SPIN_NS_MAX. Trades CPU for round-trip latency. */
+    uint64_t busy_spin_ns; /* loop shards busy at least 1/4 of their time poll this long after a
+                              turn with work, unless their gate says no (wk_mesh_loop.h); 0:
+                              never. Bounded by WK_MESH_SPIN_NS_MAX. */
 } wk_mesh_opts;
 
 typedef struct wk_mesh_stats {
@@ -124,6 +130,7 @@ void wk_mesh_destroy(wk_mesh *m);
 int wk_mesh_shards(const wk_mesh *m);
 int wk_mesh_endpoints(const wk_mesh *m);
 uint64_t wk_mesh_spin_ns(const wk_mesh *m);
+uint64_t wk_mesh_busy_spin_ns(const wk_mesh *m);
 
 /* ---- sending (owner thread of `from`; `to` must be a shard) ---- */
 
