@@ -45,7 +45,7 @@ static const char usage[] =
     "  --spin-us N              after cross-shard traffic, poll N us before sleeping, 0..1000\n"
     "                           (default 20; 0: always sleep at once)\n"
     "  --busy-spin-us N         a shard busy 1/4 of its time polls N us after a turn with work\n"
-    "                           unless a commit is in flight, 0..1000 (default 100; 0: never)\n"
+    "                           unless a commit is in flight, 0..1000 (default 0: never)\n"
     "  --port-file PATH         write the bound port there once listening\n"
     "  --tls-cert FILE          TLS on the port (TLS 1.2/1.3, ALPN h2, http/1.1): PEM chain,\n"
     "  --tls-key FILE           and its key; both reloaded on SIGHUP (docs/security.md)\n"

@@ -31,10 +31,10 @@ typedef struct srv_queue_opts {
 
 /* ringqd's default spin: a shard that just exchanged messages with another polls 20 us before
  * sleeping, so request/reply between shards costs about a microsecond, not a wake-up (tens of
- * microseconds on a VM). A shard busy at least 1/4 of its time polls 100 us after a turn with
- * work, unless a commit it waits for is in flight (the busy spin, worker/wk_mesh_loop.h). */
+ * microseconds on a VM). The busy spin (--busy-spin-us, worker/wk_mesh_loop.h) is off by
+ * default: it lifts a closed loop of fast publishes but costs CPU per task end to end. */
 #define SRV_SPIN_NS_DEFAULT WK_MESH_SPIN_NS_DEFAULT
-#define SRV_BUSY_SPIN_NS_DEFAULT WK_MESH_BUSY_SPIN_NS_DEFAULT
+#define SRV_BUSY_SPIN_NS_DEFAULT 0u
 
 /* Creates or checks the data directory (ringq.meta) and sets up the mesh for `nshards`. Call
  * before srv_run. Returns SRV_RC_OK, or SRV_RC_SAID after printing a one-line reason to

@@ -69,9 +69,11 @@ _Static_assert(WK_MESH_POP_BATCH_TIMED <= WK_MESH_POP_BATCH, "a timed pop fits t
  * request/reply exchange between shards, short enough that a shard with occasional traffic
  * spends little CPU. */
 #define WK_MESH_SPIN_NS_DEFAULT 20000u
-/* A good busy_spin_ns (ringqd's default): a lone shard busy at least a quarter of its time polls this
- * long after a turn with work instead of paying a sleep/wake round (wk_mesh_loop.h). */
-#define WK_MESH_BUSY_SPIN_NS_DEFAULT 100000u
+/* A good busy_spin_ns when one is wanted (ringqd's default is 0, off): a shard busy at least a
+ * quarter of its time polls this long after a turn with work instead of paying a sleep/wake
+ * round (wk_mesh_loop.h). Measured (bench/results/spin-2026-12-08-s12.md): fast publish b1
+ * 1.4-2.0x, but ringqd's CPU per task end to end 1.06-1.27x, so it is not ringqd's default. */
+#define WK_MESH_BUSY_SPIN_NS_SUGGESTED 100000u
 
 _Static_assert(WK_MESH_ENDPOINTS_MAX >= RT_SHARDS_MAX, "every shard thread can be an endpoint");
 _Static_assert(WK_MESH_PUBLISH_BATCH <= WK_MESH_LANE_CAP_DEFAULT, "batch fits a lane");

@@ -32,8 +32,9 @@
  * window, both are scaled down to it). A shard at a light load (a message every 100 us) works
  * about 1/20 of its time and never spins; a shard that sleeps only between the windows of a
  * closed loop (busy about 0.4 of its time between wake-ups) polls instead of paying a sleep/wake
- * round, which on a
- * VM whose idle vCPU halts at once can cost more than the work.
+ * round, which on a VM whose idle vCPU halts at once can cost more than the work. ringqd leaves
+ * it off by default (--busy-spin-us 0): measured end to end (Enqueue, Work, Ack) it cost 6-27 %
+ * more CPU per task (bench/results/spin-2026-12-08-s12.md).
  *
  * An idle shard therefore sits in io_uring_enter with no timer and uses no CPU (spinning only
  * ever follows mesh traffic or a turn with work, and lasts at most spin_ns or busy_spin_ns
