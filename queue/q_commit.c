@@ -419,6 +419,8 @@ void q_log_on_kick(q_log *log, q_kick_fn fn, void *ud)
     log->kick_ud = ud;
 }
 
+bool q_log_commit_in_flight(const q_log *log) { return log->inflight || log->kick_pending; }
+
 bool q_log_commit_kick(q_log *log)
 {
     if (!log->kick_pending) return false;

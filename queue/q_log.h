@@ -309,6 +309,10 @@ void q_log_on_kick(q_log *log, q_kick_fn fn, void *ud);
  * and returns true: their answers are queued, so the owner's loop must take one more turn (its
  * flush) before it sleeps. False otherwise. Owner thread, outside the log's own callbacks. */
 bool q_log_commit_kick(q_log *log);
+/* Whether a commit chain (fdatasync, rename or directory fsync, on io-wq or rt_bg) is in flight
+ * or a deferred start waits for q_log_commit_kick: what a shard spinning on its CPU could delay
+ * (wk_mesh_loop's busy spin gate). Owner thread. */
+bool q_log_commit_in_flight(const q_log *log);
 /* Starts the fsync chain now, whatever the policy: fdatasync of what was appended, then the
  * renames that publish rolled segments (so retention may delete them) and the directory fsync,
  * all through the loop — the housekeeping sync of --fsync never, which must not block the shard.

@@ -44,6 +44,8 @@ static const char usage[] =
     "                           (default 67108864)\n"
     "  --spin-us N              after cross-shard traffic, poll N us before sleeping, 0..1000\n"
     "                           (default 20; 0: always sleep at once)\n"
+    "  --busy-spin-us N         a shard busy 1/4 of its time polls N us after a turn with work\n"
+    "                           unless a commit is in flight, 0..1000 (default 0: never)\n"
     "  --port-file PATH         write the bound port there once listening\n"
     "  --tls-cert FILE          TLS on the port (TLS 1.2/1.3, ALPN h2, http/1.1): PEM chain,\n"
     "  --tls-key FILE           and its key; both reloaded on SIGHUP (docs/security.md)\n"
@@ -103,8 +105,8 @@ static int extra_flag(const char *name, const char *value, void *ud)
     srv_queue_opts *q = ud;
     int api = srv_api_flag(name, value);
     if (api != 0) return api;
-    static const char *const mine[] = {"fsync", "partitions", "spin-us", "segment-bytes",
-                                       "auth-file"};
+    static const char *const mine[] = {"fsync",         "partitions", "spin-us",
+                                       "segment-bytes", "auth-file",  "busy-spin-us"};
     bool known = false;
     for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++) known |= strcmp(name, mine[i]) == 0;
     if (!known) return 0;
@@ -127,10 +129,10 @@ static int extra_flag(const char *name, const char *value, void *ud)
         q->partitions = (uint32_t)v;
         return 1;
     }
-    if (strcmp(name, "spin-us") == 0) {
+    if (strcmp(name, "spin-us") == 0 || strcmp(name, "busy-spin-us") == 0) {
         if (!parse_ul(value, &v) || v > WK_MESH_SPIN_NS_MAX / 1000u)
             return say_range(name, value, 0, WK_MESH_SPIN_NS_MAX / 1000u, "");
-        q->spin_ns = (uint64_t)v * 1000u;
+        *(name[0] == 's' ? &q->spin_ns : &q->busy_spin_ns) = (uint64_t)v * 1000u;
         return 1;
     }
     /* segment-bytes: the range q_log_open accepts, so a bad size never reaches a shard. */
@@ -149,6 +151,7 @@ int main(int argc, char **argv)
     memset(&qo, 0, sizeof qo);
     q_log_opts_default(&qo.log);
     qo.spin_ns = SRV_SPIN_NS_DEFAULT;
+    qo.busy_spin_ns = SRV_BUSY_SPIN_NS_DEFAULT;
     int r = srv_options_parse(&o, argc, argv, usage, extra_flag, &qo);
     if (r != 0) return r > 0 ? 0 : 2;
     if (srv_auth_exposure_check(o.prog, o.host, o.tls_cert != NULL, auth_file != NULL, o.insecure) <

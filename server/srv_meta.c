@@ -94,7 +94,7 @@ srv_rc srv_queue_setup(const srv_queue_opts *o, int nshards)
     srv_q.nshards = nshards;
     srv_q.log = o->log;
     srv_q.max_msg_bytes = o->max_msg_bytes ? o->max_msg_bytes : (size_t)4 << 20;
-    wk_mesh_opts mo = {.n_shards = nshards, .spin_ns = o->spin_ns};
+    wk_mesh_opts mo = {.n_shards = nshards, .spin_ns = o->spin_ns, .busy_spin_ns = o->busy_spin_ns};
     if (wk_mesh_create(&mo, &srv_q.mesh) != 0) {
         fprintf(stderr, "ringqd: cannot create the shard mesh\n");
         return SRV_RC_SAID;

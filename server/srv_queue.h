@@ -22,16 +22,19 @@
 
 typedef struct srv_queue_opts {
     const char *data_dir;
-    uint32_t partitions;  /* 0: what the data directory records, or the default for a new one */
-    q_log_opts log;       /* fsync policy and segment sizes for every partition */
-    size_t max_msg_bytes; /* the server's max send message size (0: 4 MiB) */
-    uint64_t spin_ns;     /* mesh adaptive polling after cross-shard traffic (wk_mesh_opts) */
+    uint32_t partitions;   /* 0: what the data directory records, or the default for a new one */
+    q_log_opts log;        /* fsync policy and segment sizes for every partition */
+    size_t max_msg_bytes;  /* the server's max send message size (0: 4 MiB) */
+    uint64_t spin_ns;      /* mesh adaptive polling after cross-shard traffic (wk_mesh_opts) */
+    uint64_t busy_spin_ns; /* polling after a turn with work on a busy shard (wk_mesh_opts) */
 } srv_queue_opts;
 
 /* ringqd's default spin: a shard that just exchanged messages with another polls 20 us before
  * sleeping, so request/reply between shards costs about a microsecond, not a wake-up (tens of
- * microseconds on a VM); shards with no cross-shard traffic never spin. */
+ * microseconds on a VM). The busy spin (--busy-spin-us, worker/wk_mesh_loop.h) is off by
+ * default: it lifts a closed loop of fast publishes but costs CPU per task end to end. */
 #define SRV_SPIN_NS_DEFAULT WK_MESH_SPIN_NS_DEFAULT
+#define SRV_BUSY_SPIN_NS_DEFAULT 0u
 
 /* Creates or checks the data directory (ringq.meta) and sets up the mesh for `nshards`. Call
  * before srv_run. Returns SRV_RC_OK, or SRV_RC_SAID after printing a one-line reason to

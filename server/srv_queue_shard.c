@@ -41,6 +41,22 @@ int srv_q_self(void)
 
 srv_part *srv_q_part(uint32_t part_no) { return srv_q.shards[srv_q_self()].parts[part_no]; }
 
+/* The busy spin's gate (wk_mesh_loop.h): closed while a commit of one of the shard's partitions
+ * is in flight or due at the end of the turn, so the shard never spins on the CPU that the
+ * fdatasync it waits for (io-wq) or the housekeeping sync (rt_bg) needs. */
+static bool spin_gate(void *ud)
+{
+    const srv_qshard *qs = ud;
+    if (qs->kicks) return false;
+    for (uint32_t k = 0, seen = 0; k < srv_q.nparts && seen < qs->nowned; k++) {
+        const srv_part *sp = qs->parts[k];
+        if (!sp) continue;
+        seen++;
+        if (q_log_commit_in_flight(q_part_log(sp->p))) return false;
+    }
+    return true;
+}
+
 void srv_queue_shard_init(srv_shard *sh, void *ud)
 {
     int id = srv_shard_id(sh);
@@ -60,6 +76,7 @@ void srv_queue_shard_init(srv_shard *sh, void *ud)
         srv_runtime_fail(srv_shard_runtime(sh));
         return;
     }
+    wk_mesh_loop_set_gate(&qs->ml, spin_gate, qs);
     uint64_t t0 = rt_now_ns();
     for (uint32_t k = 0; k < srv_q.nparts; k++) {
         if (srv_q_owner(k) != id) continue;

@@ -50,6 +50,7 @@ struct wk_mesh {
     int n_ep;
     uint32_t lane_cap;
     uint64_t spin_ns;
+    uint64_t busy_spin_ns;
     wk_ep *ep;
     wk_lane *lanes;
     uint16_t *dirty_store;
@@ -69,7 +70,8 @@ int wk_mesh_create(const wk_mesh_opts *o, wk_mesh **out)
 {
     *out = NULL;
     if (!o || o->n_shards < 1 || o->n_shards > RT_SHARDS_MAX || o->n_threads < 0 ||
-        o->n_shards + o->n_threads > WK_MESH_ENDPOINTS_MAX || o->spin_ns > WK_MESH_SPIN_NS_MAX)
+        o->n_shards + o->n_threads > WK_MESH_ENDPOINTS_MAX || o->spin_ns > WK_MESH_SPIN_NS_MAX ||
+        o->busy_spin_ns > WK_MESH_SPIN_NS_MAX)
         return -EINVAL;
     uint32_t cap = o->lane_cap ? o->lane_cap : WK_MESH_LANE_CAP_DEFAULT;
     if (cap < 2 || (cap & (cap - 1)) != 0 || cap > WK_SPSC_CAP_MAX) return -EINVAL;
@@ -80,6 +82,7 @@ int wk_mesh_create(const wk_mesh_opts *o, wk_mesh **out)
     m->n_ep = o->n_shards + o->n_threads;
     m->lane_cap = cap;
     m->spin_ns = o->spin_ns;
+    m->busy_spin_ns = o->busy_spin_ns;
     size_t nl = (size_t)m->n_ep * (size_t)m->n_shards;
     m->ep = rt_aligned_alloc(WK_CACHE_LINE_BYTES, sizeof(wk_ep) * (size_t)m->n_ep);
     m->lanes = rt_aligned_alloc(WK_CACHE_LINE_BYTES, sizeof(wk_lane) * nl);
@@ -123,6 +126,7 @@ void wk_mesh_destroy(wk_mesh *m)
 int wk_mesh_shards(const wk_mesh *m) { return m->n_shards; }
 int wk_mesh_endpoints(const wk_mesh *m) { return m->n_ep; }
 uint64_t wk_mesh_spin_ns(const wk_mesh *m) { return m->spin_ns; }
+uint64_t wk_mesh_busy_spin_ns(const wk_mesh *m) { return m->busy_spin_ns; }
 
 int wk_mesh_set_waker(wk_mesh *m, int ep, wk_wake_fn fn, void *ctx)
 {

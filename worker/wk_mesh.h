@@ -69,6 +69,11 @@ _Static_assert(WK_MESH_POP_BATCH_TIMED <= WK_MESH_POP_BATCH, "a timed pop fits t
  * request/reply exchange between shards, short enough that a shard with occasional traffic
  * spends little CPU. */
 #define WK_MESH_SPIN_NS_DEFAULT 20000u
+/* A good busy_spin_ns when one is wanted (ringqd's default is 0, off): a shard busy at least a
+ * quarter of its time polls this long after a turn with work instead of paying a sleep/wake
+ * round (wk_mesh_loop.h). Measured (bench/results/spin-2026-12-08-s12.md): fast publish b1
+ * 1.4-2.0x, but ringqd's CPU per task end to end 1.06-1.27x, so it is not ringqd's default. */
+#define WK_MESH_BUSY_SPIN_NS_SUGGESTED 100000u
 
 _Static_assert(WK_MESH_ENDPOINTS_MAX >= RT_SHARDS_MAX, "every shard thread can be an endpoint");
 _Static_assert(WK_MESH_PUBLISH_BATCH <= WK_MESH_LANE_CAP_DEFAULT, "batch fits a lane");
@@ -101,6 +106,9 @@ typedef struct wk_mesh_opts {
     uint32_t lane_cap; /* messages per lane, power of two >= 2; 0: WK_MESH_LANE_CAP_DEFAULT */
     uint64_t spin_ns;  /* loop shards poll this long after mesh traffic before sleeping; 0: never.
                           Bounded by WK_MESH_SPIN_NS_MAX. Trades CPU for round-trip latency. */
+    uint64_t busy_spin_ns; /* loop shards busy at least 1/4 of their time poll this long after a
+                              turn with work, unless their gate says no (wk_mesh_loop.h); 0:
+                              never. Bounded by WK_MESH_SPIN_NS_MAX. */
 } wk_mesh_opts;
 
 typedef struct wk_mesh_stats {
@@ -124,6 +132,7 @@ void wk_mesh_destroy(wk_mesh *m);
 int wk_mesh_shards(const wk_mesh *m);
 int wk_mesh_endpoints(const wk_mesh *m);
 uint64_t wk_mesh_spin_ns(const wk_mesh *m);
+uint64_t wk_mesh_busy_spin_ns(const wk_mesh *m);
 
 /* ---- sending (owner thread of `from`; `to` must be a shard) ---- */
 
