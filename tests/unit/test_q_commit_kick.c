@@ -57,6 +57,16 @@ static void open_owned(owner *o, char *dir)
     q_log_on_kick(o->log, on_kick_wanted, o);
 }
 
+/* Kicks the log as the hook would at the turn's end (no completion runs before the next
+ * run_once, so the chains in flight stay in flight), and takes it off the owner's list. Returns
+ * q_log_commit_kick's answer (whether it answered waiters). */
+static bool kick_by_hand(owner *o)
+{
+    bool answered = q_log_commit_kick(o->log);
+    o->listed = false;
+    return answered;
+}
+
 static void close_owned(owner *o, const char *dir)
 {
     ck_assert_int_eq(o->bad, 0);
@@ -133,14 +143,12 @@ START_TEST(a_later_turn_pipelines_one_fsync)
     ck_assert_int_eq(q_log_commit_async(o.log, &w[0], tq_count_cb, seen), 0);
     /* Kicked by hand, as the hook would: no completion runs before the next run_once, so fsync
      * 1 stays in flight (for the log) until then. */
-    q_log_commit_kick(o.log);
-    o.listed = false;
+    kick_by_hand(&o);
     ck_assert_uint_eq(o.log->nchains, 1);
     ck_assert_int_eq(tq_append(o.log, 1, TQC_MAXLEN), 1); /* an ack's record */
     ck_assert_int_eq(q_log_commit_join(o.log, &w[1], tq_count_cb, seen), 0);
     /* No second fsync beside it for a join alone. */
-    q_log_commit_kick(o.log);
-    o.listed = false;
+    kick_by_hand(&o);
     ck_assert_uint_eq(o.log->nchains, 1);
     /* Two producers whose records, with the ack's, are at least the smallest group that starts
      * a chain beside fsync 1 (tqc_pipe_min): the second appends what the first leaves short. */
@@ -149,8 +157,7 @@ START_TEST(a_later_turn_pipelines_one_fsync)
         tqc_append_n(o.log, q_log_next(o.log), i == 2 ? 1 : end - 3);
         ck_assert_int_eq(q_log_commit_async(o.log, &w[i], tq_count_cb, seen), 0);
     }
-    q_log_commit_kick(o.log);
-    o.listed = false;
+    kick_by_hand(&o);
     ck_assert_uint_eq(o.log->nchains, 2); /* one for both producers */
     tqc_run_until(o.loop, o.log, seen, 4);
     ck_assert_uint_eq(seen[4], end);
@@ -161,9 +168,9 @@ START_TEST(a_later_turn_pipelines_one_fsync)
 END_TEST
 
 /* Three turns, each with a producer whose appends are the smallest group that pays for a chain
- * beside the youngest (Q_COMMIT_PIPE_PCT % of what it covers: tqc_pipe_min), while the first fsync is still in flight (no completion runs before the
- * next run_once): each turn's kick starts its own chain beside the older ones, up to
- * Q_COMMIT_CHAINS_MAX = 3; a fourth turn's producer waits for the oldest to end. Every producer
+ * beside the youngest (Q_COMMIT_PIPE_PCT % of what it covers: tqc_pipe_min), while the first
+ * fsync is still in flight (no completion runs before the next run_once): each turn's kick
+ * starts its own chain beside the older ones, up to Q_COMMIT_CHAINS_MAX = 3; a fourth turn's producer waits for the oldest to end. Every producer
  * hears "durable" only once the chain started after its append completed. */
 START_TEST(three_turns_pipeline_three_fsyncs)
 {
@@ -178,8 +185,7 @@ START_TEST(three_turns_pipeline_three_fsyncs)
             ck_assert_int_eq(tq_append(o.log, next, TQC_MAXLEN), (int64_t)next);
         ends[i] = next;
         ck_assert_int_eq(q_log_commit_async(o.log, &w[i], tq_count_cb, seen), 0);
-        q_log_commit_kick(o.log);
-        o.listed = false;
+        kick_by_hand(&o);
         ck_assert_uint_eq(o.log->nchains, i < 3 ? i + 1 : 3);
         ck_assert_uint_eq(q_log_durable(o.log), 0); /* nothing completed yet */
     }
@@ -276,16 +282,14 @@ START_TEST(a_failed_kick_answers_its_waiters_and_says_so)
     ck_assert_int_eq(tq_append(o.log, 0, TQC_MAXLEN), 0);
     ck_assert_int_eq(q_log_commit_async(o.log, &w, status_cb, &got), 0);
     ck_assert(o.listed);
-    ck_assert(!q_log_commit_kick(o.log)); /* a healthy kick starts the chain, answers nobody */
-    o.listed = false;
+    ck_assert(!kick_by_hand(&o)); /* a healthy kick starts the chain, answers nobody */
     while (got == 1 || o.log->inflight) ck_assert_int_ge(ev_loop_run_once(o.loop, true), 0);
     ck_assert_int_eq(got, 0);
     ck_assert_int_eq(tq_append(o.log, 1, TQC_MAXLEN), 1);
     got = 1;
     ck_assert_int_eq(q_log_commit_async(o.log, &w, status_cb, &got), 0);
     o.log->failed = -EIO; /* white box: the sticky failure a failed fdatasync leaves */
-    ck_assert(q_log_commit_kick(o.log));
-    o.listed = false;
+    ck_assert(kick_by_hand(&o));
     ck_assert_int_eq(got, -EIO);
     ck_assert(!q_log_commit_kick(o.log)); /* nothing pending: nothing answered */
     o.log->failed = 0;                    /* so the test's close is the usual one */
