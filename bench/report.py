@@ -2,7 +2,8 @@
 """bench/report.py: median runs, tables, issue targets and gnuplot plots for bench/suite_bench.sh.
 
 Usage (run with /usr/bin/python3 from the repository root):
-  report.py peak DIR GROUP SYSTEM COLUMN   print the best median throughput of that series (0 if none)
+  report.py peak DIR GROUP SYSTEM COLUMN   print the best median throughput of that series (0 if
+                                           none)
   report.py report DIR OUT_MD              write the Markdown report, DIR/*.dat, *.gp and *.svg
 
 DIR holds what suite_bench.sh wrote:
@@ -48,7 +49,8 @@ def cell_for(ser, key, meta, notes):
         return ["not run"] + ["-"] * 3
     if not s["med"]:
         why = "; ".join(sorted({r["why"] for r in s["runs"]}))
-        return ["FAIL " + notes.ref("%s %s %s x=%d: %s" % (key[0], key[1], key[2], key[3], why))] + ["-"] * 3
+        ref = notes.ref("%s %s %s x=%d: %s" % (key[0], key[1], key[2], key[3], why))
+        return ["FAIL " + ref] + ["-"] * 3
     t = fmt_n(med_tput(s))
     if s["npass"] < len(s["runs"]):
         bad = [r for r in s["runs"] if not r["ok"]]
@@ -84,7 +86,8 @@ def group_table(ser, group, meta, notes):
                     anything = True
                 cells = cell_for(ser, key, meta, notes)
                 rq = ser.get((group, "ringq", c, x))
-                ratio = "" if sysname == "ringq" else fmt_ratio(med_tput(rq), med_tput(ser.get(key)))
+                ratio = "" if sysname == "ringq" else fmt_ratio(med_tput(rq),
+                                                                med_tput(ser.get(key)))
                 row += cells + [ratio]
             if anything or any(meta.get("na.%s.%s" % (sysname, c)) for c in cols):
                 lines.append("| " + " | ".join(row) + " |")
@@ -134,9 +137,11 @@ def report(d, out_md):
     L += ["## Systems and configurations", ""]
     L += ["| system | durable | fast |", "|---|---|---|"]
     for sysname in ("ringq", "beanstalkd", "redis", "jetstream"):
-        row = [sysname + (" " + meta["version." + sysname] if meta.get("version." + sysname) else "")]
+        ver = meta.get("version." + sysname)
+        row = [sysname + (" " + ver if ver else "")]
         for c in COLUMNS:
-            row.append(meta.get("na.%s.%s" % (sysname, c)) or meta.get("conf.%s.%s" % (sysname, c), "-"))
+            row.append(meta.get("na.%s.%s" % (sysname, c)) or
+                       meta.get("conf.%s.%s" % (sysname, c), "-"))
         L.append("| " + " | ".join(row) + " |")
     L.append("")
     if meta.get("conf.rpc"):
@@ -174,7 +179,8 @@ def report(d, out_md):
                      ("elapsed", "suite wall time")):
         vals = meta["_all"].get(k, [])
         if len(set(vals)) > 1:  # one per chunk
-            L.append("- %s: %s" % (label, "; ".join("chunk %d: %s" % (i + 1, v) for i, v in enumerate(vals))))
+            L.append("- %s: %s" % (label, "; ".join("chunk %d: %s" % (i + 1, v)
+                                                    for i, v in enumerate(vals))))
         elif meta.get(k):
             L.append("- %s: %s" % (label, meta[k]))
     L += ["", "## Commands", "", "```"] + meta["_all"].get("command", ["?"]) + ["```", "",

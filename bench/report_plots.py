@@ -67,7 +67,8 @@ def plot_cdf(d, curves, name, title, marks=()):
             dat, ("red", "dark-red", "black")[i % 3], text))
     # Percentile scale: y = -log10(1 - fraction), so the bulk and the tail (p99, p99.9) both show;
     # fractions past 99.999 % are drawn at the top.
-    gp = gp_header(name + ".svg", title, "latency (µs, log scale)", "percentile (tasks ≤ latency)")
+    gp = gp_header(name + ".svg", title, "latency (µs, log scale)",
+                   "percentile (tasks ≤ latency)")
     gp.append("set key inside right bottom box opaque noenhanced")
     gp.append("pct(f) = f >= 0.99999 ? 5 : -log10(1 - f)")
     gp.append("set yrange [0:5.1]")
@@ -112,7 +113,8 @@ def plots(d, ser, meta):
                               "coldesc." + col, "")))
             if n:
                 names.append(n)
-    n = plot_tput(d, ser, "rpc", "-", "throughput-rpc", "Unary gRPC Health/Check, server on one CPU")
+    n = plot_tput(d, ser, "rpc", "-", "throughput-rpc",
+                  "Unary gRPC Health/Check, server on one CPU")
     if n:
         names.append(n)
     cdf_x = int(meta.get("cdf_x", "0") or 0)
@@ -129,7 +131,9 @@ def plots(d, ser, meta):
         v["med"]) for c in COLUMNS for k, v in sorted(ser.items())
         if k[0].startswith("open") and k[1:3] == ("ringq", c) and v["med"]]
     fs = fsync_q(meta, "p99_us")
-    marks = [(1000.0, "target, fast: 1 ms")] + ([(3 * fs, "target, durable: 3 x fdatasync p99 = %s" % fmt_us(3 * fs))] if fs else [])
+    marks = [(1000.0, "target, fast: 1 ms")]
+    if fs:
+        marks.append((3 * fs, "target, durable: 3 x fdatasync p99 = %s" % fmt_us(3 * fs)))
     n = plot_cdf(d, curves, "cdf-open", "ringq open loop at half of peak: enqueue-to-start CDF",
                  marks)
     if n:

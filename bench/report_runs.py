@@ -23,7 +23,8 @@ GROUPS = [
     _tasks("e2e-batch", "End to end, closed loop, batched producers", E2E_LATENCY),
     _tasks("open", "End to end, open loop at half of ringq's peak",
            "enqueue-to-start latency from the scheduled send time"),
-    _tasks("enqueue-b1", "Enqueue only, batch 1", "enqueue latency (request → durable confirmation)"),
+    _tasks("enqueue-b1", "Enqueue only, batch 1",
+           "enqueue latency (request → durable confirmation)"),
     _tasks("enqueue-batch", "Enqueue only, batched",
            "enqueue latency per batch (request → durable confirmation)"),
     _tasks("drain", "Drain a preloaded backlog",
@@ -119,9 +120,11 @@ def series(runs):
     """(group, system, column, x) -> dict(runs=[...], med=run or None)."""
     out = {}
     for r in runs:
-        out.setdefault((r["group"], r["system"], r["column"], r["x"]), {"runs": []})["runs"].append(r)
+        key = (r["group"], r["system"], r["column"], r["x"])
+        out.setdefault(key, {"runs": []})["runs"].append(r)
     for s in out.values():
-        ok = sorted((r for r in s["runs"] if r["ok"]), key=lambda r: tput_of(r["group"], r["result"]))
+        ok = sorted((r for r in s["runs"] if r["ok"]),
+                    key=lambda r: tput_of(r["group"], r["result"]))
         s["med"] = ok[(len(ok) - 1) // 2] if ok else None
         s["npass"] = len(ok)
     return out

@@ -82,8 +82,8 @@ def targets_fast(L, ser, d="."):
                                                                     fmt_ratio(a, b))
             if ok is not None:
                 meas += binds_note(d, ser, ok, (sysname, "fast", x), ("redis", "fast", x))
-            target_row(L, "fast e2e batch 1 at x=%d ≥ 2× Redis appendfsync no (%s)" % (x, sysname),
-                       meas, ok)
+            target_row(L, "fast e2e batch 1 at x=%d ≥ 2× Redis appendfsync no (%s)" % (
+                x, sysname), meas, ok)
 
 
 def open_run(ser, group, col):
@@ -107,7 +107,8 @@ def targets_open(L, ser, meta, d="."):
         for col, limit, text in (
                 ("fast", FAST_LIMIT_US, "≤ 1 ms with `--fsync never`"),
                 ("durable", 3 * f99 if f99 else None,
-                 "≤ 3× fdatasync p99 with `--fsync always` (fdatasync p99 %s, p99.9 %s: 3 × p99 = %s)" % (
+                 "≤ 3× fdatasync p99 with `--fsync always` (fdatasync p99 %s, p99.9 %s: "
+                 "3 × p99 = %s)" % (
                      fmt_us(f99), fmt_us(f999), fmt_us(3 * f99 if f99 else None)))):
             s = open_run(ser, group, col)
             p99, p999 = lat(s, "p99"), lat(s, "p999")

@@ -170,8 +170,9 @@ END_TEST
 /* Three turns, each with a producer whose appends are the smallest group that pays for a chain
  * beside the youngest (Q_COMMIT_PIPE_PCT % of what it covers: tqc_pipe_min), while the first
  * fsync is still in flight (no completion runs before the next run_once): each turn's kick
- * starts its own chain beside the older ones, up to Q_COMMIT_CHAINS_MAX = 3; a fourth turn's producer waits for the oldest to end. Every producer
- * hears "durable" only once the chain started after its append completed. */
+ * starts its own chain beside the older ones, up to Q_COMMIT_CHAINS_MAX = 3; a fourth turn's
+ * producer waits for the oldest to end. Every producer hears "durable" only once the chain
+ * started after its append completed. */
 START_TEST(three_turns_pipeline_three_fsyncs)
 {
     char dir[64];
