@@ -467,3 +467,5 @@ int q_log_sync_async(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud)
     log->wtail = w;
     return 0;
 }
+
+uint64_t q_log_held_total(const q_log *log) { return log->held_total; }

@@ -168,6 +168,9 @@ uint64_t q_log_commit_seq(const q_log *log);
 uint64_t q_log_commit_seq_next(const q_log *log);
 /* Sticky failure (a negative errno) or 0. */
 int q_log_failed(const q_log *log);
+/* Chain starts on an idle log that waited for their group (Q_COMMIT_HOLD_US) since open: a
+ * counter of the log's owner thread (read it there). */
+uint64_t q_log_held_total(const q_log *log);
 
 /* Reads record `offset` (a view into the mapping, see above). 0, or -ERANGE outside
  * [oldest, next), -EBADMSG if a lazily verified record fails its checksum. Moves the segment's

@@ -24,6 +24,11 @@
  *                                                  when the next fsync was already in flight
  *   ringq_commits_pipelined_total         counter  commit fsyncs started while an older one was
  *                                                  in flight (--fsync always)
+ *   ringq_commits_held_total{shard}       counter  commit starts on an idle log that waited for
+ *                                                  their group (Q_COMMIT_HOLD_US), owner shard
+ *   ringq_busy_spins_total{shard}, ringq_busy_spin_found_total, ringq_busy_spin_gated_total,
+ *   ringq_busy_spin_seconds_total         counters of the busy spin (--busy-spin-us): spins,
+ *                                                  those work ended, those a commit ended, time
  *
  * Per-queue series are bounded: the first SRV_METRICS_QUEUES_MAX queues by name get their own;
  * the others are summed into queue="(other)" (a name no queue can have), so a scrape of 100,000
@@ -73,6 +78,7 @@ typedef struct qm_part {
     uint64_t leased_undurable;    /* q_part_stats.leased_undurable */
     uint64_t delivered_undurable; /* q_part_stats.delivered_undurable */
     uint64_t ledger_mismatches;   /* q_part_stats.ledger_mismatches */
+    uint64_t held;                /* q_log_held_total */
     q_lat_hist wait, run;         /* q_part_stats.wait, .run */
     uint32_t n;
 } qm_part;
@@ -129,6 +135,7 @@ static void run_part(srv_job *j, srv_part *sp)
     h.leased_undurable = ps.leased_undurable;
     h.delivered_undurable = ps.delivered_undurable;
     h.ledger_mismatches = ps.ledger_mismatches;
+    h.held = q_log_held_total(q_part_log(sp->p));
     h.wait = ps.wait;
     h.run = ps.run;
     if (!page) srv_job_fail(j, Q_RESOURCE_EXHAUSTED, "out of memory");
@@ -286,6 +293,47 @@ static void family_committed(buf *out, const qm_gather *g)
     srv_metric_u64(out, "ringq_commits_pipelined_total", NULL, pipelined);
 }
 
+/* Per shard: its partitions' held commit starts (summed on the scraping shard from the owners'
+ * answers) and its busy-spin counters (wk_mesh_loop_get_stats: relaxed reads, any thread). */
+static void family_shards(buf *out, const qm_gather *g)
+{
+    static const struct {
+        const char *name, *help;
+    } spin[4] = {
+        {"ringq_busy_spins_total", "Busy spins a shard started (--busy-spin-us)."},
+        {"ringq_busy_spin_found_total", "Busy spins that ended because work arrived."},
+        {"ringq_busy_spin_gated_total",
+         "Busy spins that ended because a commit started (the gate closed)."},
+        {"ringq_busy_spin_seconds_total", "Time a shard spent in busy spins."},
+    };
+    char lb[32];
+    srv_metric_family(out, "ringq_commits_held_total", "counter",
+                      "Commit starts on an idle log that waited for their group right after a "
+                      "completion (--fsync always), by owner shard.");
+    for (int i = 0; i < srv_q.nshards; i++) {
+        uint64_t held = 0;
+        for (uint32_t k = 0; k < srv_q.nparts; k++) {
+            const qm_part *p = part_of(g, k);
+            if (p && srv_q_owner(k) == i) held += p->held;
+        }
+        snprintf(lb, sizeof lb, "shard=\"%d\"", i);
+        srv_metric_u64(out, "ringq_commits_held_total", lb, held);
+    }
+    for (int f = 0; f < 4; f++) {
+        srv_metric_family(out, spin[f].name, "counter", spin[f].help);
+        for (int i = 0; i < srv_q.nshards; i++) {
+            wk_mesh_loop_stats st;
+            wk_mesh_loop_get_stats(&srv_q.shards[i].ml, &st);
+            snprintf(lb, sizeof lb, "shard=\"%d\"", i);
+            if (f == 3) srv_metric_f64(out, spin[f].name, lb, (double)st.busy_spin_ns / 1e9);
+            else
+                srv_metric_u64(out, spin[f].name, lb,
+                               f == 0 ? st.busy_spins
+                                      : (f == 1 ? st.busy_spin_found : st.busy_spin_gated));
+        }
+    }
+}
+
 /* Merges the partitions' first queues by name, keeps the first SRV_METRICS_QUEUES_MAX, sums
  * the rest, and writes the families. */
 static void gather_finish(qm_gather *g)
@@ -324,6 +372,7 @@ static void gather_finish(qm_gather *g)
                    "Time from a task's lease to its ack (the run that succeeded).",
                    offsetof(qm_part, run));
     family_committed(g->out, g);
+    family_shards(g->out, g);
     family_disk_full(g->out, g);
     family_part_total(g->out, g, "ringq_leased_before_durable_total",
                       "Tasks handed to a worker (Lease or Work) before their Enqueue was durable: "

@@ -94,6 +94,14 @@ static uint64_t idle_ends(wk_mesh_loop *ml)
     return now;
 }
 
+/* Adds v to a counter only this shard's thread writes: a relaxed load and store (a plain add on
+ * x86), so another thread reading it sees a whole value, not a torn one. */
+static void bump(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
 /* The busy spin (wk_mesh_loop.h). True: go on to sleep; false: work arrived, run the loop. The
  * time it polls is idle time in the work share, and a new stretch of work starts at its end. */
 static bool busy_spin(wk_mesh_loop *ml)
@@ -104,10 +112,10 @@ static bool busy_spin(wk_mesh_loop *ml)
     uint64_t t0 = rt_now_ns();
     spin_end e = poll_until(ml, t0, t0 + budget, ml->gate != NULL);
     uint64_t t1 = idle_ends(ml);
-    ml->stats.busy_spins++;
-    ml->stats.busy_spin_ns += t1 - t0;
-    ml->stats.busy_spin_found += e == SPIN_WORK;
-    ml->stats.busy_spin_gated += e == SPIN_GATED;
+    bump(&ml->busy_spins, 1);
+    bump(&ml->busy_spin_ns, t1 - t0);
+    bump(&ml->busy_spin_found, e == SPIN_WORK);
+    bump(&ml->busy_spin_gated, e == SPIN_GATED);
     ml->spun_idle = e == SPIN_TIMEOUT;
     return e != SPIN_WORK;
 }
@@ -171,7 +179,10 @@ int wk_mesh_loop_init(wk_mesh_loop *ml, wk_mesh *m, int shard, ev_loop *loop)
     ml->spun_idle = false;
     ml->gate = NULL;
     ml->gate_ud = NULL;
-    ml->stats = (wk_mesh_loop_stats){0};
+    atomic_store_explicit(&ml->busy_spins, 0, memory_order_relaxed);
+    atomic_store_explicit(&ml->busy_spin_found, 0, memory_order_relaxed);
+    atomic_store_explicit(&ml->busy_spin_gated, 0, memory_order_relaxed);
+    atomic_store_explicit(&ml->busy_spin_ns, 0, memory_order_relaxed);
     int r = ev_loop_add_hook(loop, on_sleep_hook, ml);
     if (r < 0) return r;
     r = ev_loop_add_wake_handler(loop, on_wake, ml);
@@ -183,4 +194,12 @@ void wk_mesh_loop_set_gate(wk_mesh_loop *ml, wk_mesh_spin_gate_fn fn, void *ud)
 {
     ml->gate = fn;
     ml->gate_ud = ud;
+}
+
+void wk_mesh_loop_get_stats(const wk_mesh_loop *ml, wk_mesh_loop_stats *out)
+{
+    out->busy_spins = atomic_load_explicit(&ml->busy_spins, memory_order_relaxed);
+    out->busy_spin_found = atomic_load_explicit(&ml->busy_spin_found, memory_order_relaxed);
+    out->busy_spin_gated = atomic_load_explicit(&ml->busy_spin_gated, memory_order_relaxed);
+    out->busy_spin_ns = atomic_load_explicit(&ml->busy_spin_ns, memory_order_relaxed);
 }

@@ -47,6 +47,8 @@
 #ifndef WK_MESH_LOOP_H
 #define WK_MESH_LOOP_H
 
+#include <stdatomic.h>
+
 #include "core/ev_reactor.h"
 #include "worker/wk_mesh.h"
 
@@ -74,7 +76,7 @@
  * during it: keep it cheap, and do not call back into the mesh. */
 typedef bool (*wk_mesh_spin_gate_fn)(void *ud);
 
-/* Busy-spin counters of one shard (its thread writes them; read them there or when stopped). */
+/* Busy-spin counters of one shard: a copy (wk_mesh_loop_get_stats). */
 typedef struct wk_mesh_loop_stats {
     uint64_t busy_spins;      /* busy spins started */
     uint64_t busy_spin_found; /* ... that ended because work arrived */
@@ -97,7 +99,9 @@ typedef struct wk_mesh_loop {
     bool spun_idle;            /* the last busy spin found nothing: none until a wake-up */
     wk_mesh_spin_gate_fn gate; /* NULL: always open */
     void *gate_ud;
-    wk_mesh_loop_stats stats;
+    /* wk_mesh_loop_stats' counters: the shard's thread alone writes them (relaxed load and
+     * store, no read-modify-write), any thread may read them (/metrics from another shard). */
+    _Atomic uint64_t busy_spins, busy_spin_found, busy_spin_gated, busy_spin_ns;
 } wk_mesh_loop;
 
 /* Attaches shard `shard` to `loop`. Call on the shard's thread after ev_loop_create, before any
@@ -110,6 +114,10 @@ int wk_mesh_loop_init(wk_mesh_loop *ml, wk_mesh *m, int shard, ev_loop *loop);
 /* Installs the busy spin's gate (NULL: none, the spin may always run). `ud` is borrowed: keep it
  * alive while the loop runs. Shard's thread, or before the loop runs. */
 void wk_mesh_loop_set_gate(wk_mesh_loop *ml, wk_mesh_spin_gate_fn fn, void *ud);
+
+/* Copies the busy-spin counters into *out. Any thread; each counter is read on its own (relaxed),
+ * so a copy taken while the shard spins may be one spin apart between them. */
+void wk_mesh_loop_get_stats(const wk_mesh_loop *ml, wk_mesh_loop_stats *out);
 
 /* Adds work_ns of work and idle_ns of idle time to the work share (each capped at the window),
  * scaling both down to the window when their sum passes it. The hook calls it from the loop's

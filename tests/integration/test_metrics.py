@@ -3,7 +3,9 @@
 (prometheus_client.parser.text_string_to_metric_families, Debian python3-prometheus-client):
 per-queue gauges and counters that follow the queue's real figures (also lease expiry and dead
 letters), RPCs by method and status code, the fsync latency histogram, process_* and
-ringq_build_info, and the bound on per-queue series (the rest summed under queue="(other)")."""
+ringq_build_info, the bound on per-queue series (the rest summed under queue="(other)"), and the
+per-shard counters of the commit hold (ringq_commits_held_total) and of the busy spin
+(--busy-spin-us: ringq_busy_spin*_total), each seen to move when its feature runs."""
 import os
 import re
 import subprocess
@@ -17,6 +19,8 @@ import ringq_client as C
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 QUEUE_SERIES_MAX = 1000  # SRV_METRICS_QUEUES_MAX in server/srv_queue_metrics.c
+SHARD_FAMILIES = ("ringq_commits_held", "ringq_busy_spins", "ringq_busy_spin_found",
+                  "ringq_busy_spin_gated", "ringq_busy_spin_seconds")
 
 
 def scrape(addr):
@@ -46,6 +50,32 @@ def queue_values(fams, q):
         "ringq_queue_tasks_enqueued", "ringq_queue_tasks_acked", "ringq_queue_tasks_nacked",
         "ringq_queue_leases_expired", "ringq_queue_tasks_dead")]
     return tuple(st + ct)
+
+
+def per_shard(fams, family):
+    """{shard: value} of a per-shard counter family (its _total samples)."""
+    return {s.labels["shard"]: s.value for s in fams[family].samples
+            if s.name == family + "_total"}
+
+
+def enqueue_load(c, q, rounds, inflight):
+    """`rounds` waves of `inflight` concurrent one-task Enqueues on q, each wave awaited (a
+    closed loop of `inflight` producers, as a real client drives it)."""
+    for _ in range(rounds):
+        futs = [c.future("Enqueue", queue=q, tasks=[C.spec("x")]) for _ in range(inflight)]
+        for fu in futs:
+            fu.result()
+
+
+def check_shard_families(test, text, nshards):
+    """Every per-shard family has a HELP and TYPE counter line and one sample per shard."""
+    f = families(text)
+    for name in SHARD_FAMILIES:
+        test.assertIn(f"# HELP {name}_total ", text)
+        test.assertIn(f"# TYPE {name}_total counter", text)
+        test.assertEqual(f[name].type, "counter", name)
+        test.assertEqual(set(per_shard(f, name)), {str(i) for i in range(nshards)}, name)
+    return f
 
 
 class MetricsTest(C.RingqdTest):
@@ -146,6 +176,52 @@ class MetricsTest(C.RingqdTest):
         self.assertAlmostEqual(start, want, delta=0.02)
         self.assertAlmostEqual(start, time.time(), delta=3600)
         self.assertGreater(f["process_cpu_seconds"].samples[0].value, 0)
+
+
+    def test_commit_hold_counter_moves(self):
+        """--fsync always (the default): right after a completion, the next smaller group of
+        commits waits for the rest of its parties (Q_COMMIT_HOLD_US); concurrent producers make
+        such groups. The busy spin is off by default: its counters stay 0."""
+        f = check_shard_families(self, scrape(self.srv.addr), 2)
+        held0 = sum(per_shard(f, "ringq_commits_held").values())
+        q = self.q()
+
+        def held():
+            enqueue_load(self.c, q, 20, 8)
+            return sum(per_shard(self.fams(), "ringq_commits_held").values()) > held0
+        C.poll(held, 60, "ringq_commits_held_total rose under concurrent producers")
+        f = check_shard_families(self, scrape(self.srv.addr), 2)
+        for name in SHARD_FAMILIES[1:]:
+            self.assertEqual(set(per_shard(f, name).values()), {0}, name)
+
+
+class BusySpinMetricsTest(unittest.TestCase):
+    """ringqd --busy-spin-us on one shard under a closed loop of producers (--fsync never, so no
+    commit gates the spin): the shard's busy-spin counters rise."""
+
+    def test_busy_spin_counters_move(self):
+        srv = C.start_ringqd("--busy-spin-us", "200", "--fsync", "never", threads=1)
+        ch = srv.channel()
+        try:
+            c = C.Client(ch)
+            f = check_shard_families(self, scrape(srv.addr), 1)
+            spins0 = per_shard(f, "ringq_busy_spins")["0"]  # start-up's own turns may spin
+            q = C.qname("busy_spin")
+
+            def spun():
+                enqueue_load(c, q, 50, 32)
+                return per_shard(families(scrape(srv.addr)), "ringq_busy_spins")["0"] > spins0
+            C.poll(spun, 60, "ringq_busy_spins_total rose under load")
+            f = check_shard_families(self, scrape(srv.addr), 1)
+            spins = per_shard(f, "ringq_busy_spins")["0"]
+            ended = (per_shard(f, "ringq_busy_spin_found")["0"] +
+                     per_shard(f, "ringq_busy_spin_gated")["0"])
+            self.assertLessEqual(ended, spins)
+            self.assertGreater(per_shard(f, "ringq_busy_spin_seconds")["0"], 0)
+            self.assertEqual(per_shard(f, "ringq_commits_held"), {"0": 0})  # never: no hold
+        finally:
+            code, log = C.stop(srv, ch)
+        self.assertEqual(code, 0, log)
 
 
 class QueueSeriesBoundTest(unittest.TestCase):

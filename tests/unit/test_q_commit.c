@@ -1,10 +1,7 @@
 /* queue/q_commit: async group commit on the io_uring reactor. Skips (exit 77) when io_uring is
  * unusable here. */
-#include "test_q_util.h"
-#include "ts_main.h" /* ts_loop_create */
+#include "test_q_commit_util.h"
 
-#include "core/ev_reactor.h"
-#include "queue/q_log_int.h" /* to make one fsync fail */
 #include "queue/q_sys.h"
 
 #include <stdatomic.h>
@@ -12,9 +9,6 @@
 #include <unistd.h>
 
 #include "core/rt_bg.h"
-
-#define SEG (64u * 1024u) /* rolls inside a commit chain, too */
-#define MAXLEN 200u
 
 typedef struct appender {
     q_commit_waiter w;
@@ -53,23 +47,13 @@ static void on_commit(q_log *log, void *ud, int status, uint64_t durable)
     else b->running--;
 }
 
-/* Chains in flight whose fsync has not completed yet (a younger chain that completed first is
- * held, done, until the older ones end: its fsync is counted already). */
-static uint64_t chains_running(const q_log *log)
-{
-    uint64_t n = 0;
-    for (uint32_t k = 0; k < log->nchains; k++)
-        n += !log->chains[(log->chain_head + k) % Q_COMMIT_CHAINS_MAX].done;
-    return n;
-}
-
 static void append_and_commit(appender *a)
 {
     bench *b = a->b;
     uint64_t off = q_log_next(b->log);
-    if (tq_append(b->log, off, MAXLEN) != (int64_t)off) b->bad++;
+    if (tq_append(b->log, off, TQC_MAXLEN) != (int64_t)off) b->bad++;
     a->last = off;
-    a->need = b->log->fsyncs + chains_running(b->log) + 1;
+    a->need = b->log->fsyncs + tqc_chains_running(b->log) + 1;
     int r = q_log_commit_async(b->log, &a->w, on_commit, a);
     if (r == 1) on_commit(b->log, a, 0, q_log_durable(b->log));
     else if (r != 0) b->bad++;
@@ -84,33 +68,12 @@ static void on_durable(q_log *log, void *ud, uint64_t durable)
     b->last_durable = durable;
 }
 
-/* A new log in a new directory (dir: 64 bytes) with SEG-byte segments, attached to a new loop. */
-static q_log *open_attached(char *dir, ev_loop **loop)
-{
-    tq_mkdtemp(dir);
-    q_log_opts o;
-    tq_opts(&o, SEG);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    *loop = ts_loop_create();
-    ck_assert_int_eq(q_log_attach(log, *loop), 0);
-    return log;
-}
-
-/* Closes what open_attached (or a test by hand) made and removes the directory. */
-static void close_attached(q_log *log, ev_loop *loop, const char *dir)
-{
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
-}
-
 static void run(const char *policy, int nappenders, int per)
 {
     char dir[64];
     tq_mkdtemp(dir);
     q_log_opts o;
-    tq_opts(&o, SEG);
+    tq_opts(&o, TQC_SEG);
     ck_assert_int_eq(q_commit_policy_parse(policy, &o), 0);
     bench b = {0};
     b.never = strcmp(policy, "never") == 0;
@@ -166,7 +129,7 @@ static void run(const char *policy, int nappenders, int per)
     for (uint64_t off = 0; off < total; off++) {
         q_rec r;
         ck_assert_int_eq(q_log_read(b.log, off, &r), 0);
-        tq_check_rec(&r, off, MAXLEN);
+        tq_check_rec(&r, off, TQC_MAXLEN);
     }
     ck_assert_int_eq(q_log_close(b.log), 0);
     ev_loop_destroy(b.loop);
@@ -188,7 +151,7 @@ START_TEST(edge_cases)
     char dir[64];
     tq_mkdtemp(dir);
     q_log_opts o;
-    tq_opts(&o, SEG);
+    tq_opts(&o, TQC_SEG);
     q_log *log;
     ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
     q_commit_waiter w1, w2;
@@ -197,9 +160,9 @@ START_TEST(edge_cases)
     ev_loop *loop = ts_loop_create();
     ck_assert_int_eq(q_log_attach(log, loop), 0);
     ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 1); /* nothing to sync */
-    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(tq_append(log, 0, TQC_MAXLEN), 0);
     ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 0);
-    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
+    ck_assert_int_eq(tq_append(log, 1, TQC_MAXLEN), 1);
     ck_assert_int_eq(q_log_commit_async(log, &w2, tq_count_cb, seen), 0); /* waits for the next */
     ck_assert_uint_eq(seen[0], 0);                                        /* never called inline */
     ck_assert_int_eq(q_log_close(log), -EBUSY);                           /* fsync in flight */
@@ -207,7 +170,7 @@ START_TEST(edge_cases)
     ck_assert_uint_ge(seen[1], 1); /* the first covers offset 0 (maybe 1 too) */
     ck_assert_uint_eq(seen[2], 2);
     ck_assert_uint_eq(q_log_durable(log), 2);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -233,28 +196,24 @@ static void on_committed(q_log *log, void *ud, uint64_t durable)
     c->calls++;
 }
 
-/* Appends n records from offset `from` (the log's next). */
-static void append_n(q_log *log, uint64_t from, uint64_t n)
-{
-    for (uint64_t i = from; i < from + n; i++)
-        ck_assert_int_eq(tq_append(log, i, MAXLEN), (int64_t)i);
-}
-
 START_TEST(second_fsync_starts_while_the_first_runs)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     committed_seen c = {0};
     q_log_on_committed(log, on_committed, &c);
     q_commit_waiter w1, w2, w3, w4;
-    append_n(log, 0, 1);
+    /* Each group the smallest that pays for a chain beside the one before it. */
+    uint64_t e[4];
+    tqc_pipe_ends(e, 4, 1);
+    tqc_append_n(log, 0, e[0]);
     ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, c.waiters), 0); /* fsync 1 starts */
     ck_assert_uint_eq(log->nchains, 1);
-    /* Appended while fsync 1 runs, twice what it covers (Q_COMMIT_PIPE_PCT): fsync 2 starts at
+    /* Appended while fsync 1 runs, Q_COMMIT_PIPE_PCT % of what it covers: fsync 2 starts at
      * once, beside it (it used to wait for fsync 1 to end, so these appends waited for the rest
      * of one fsync and all of the next). */
-    append_n(log, 1, 2);
+    tqc_append_n(log, e[0], e[1] - e[0]);
     ck_assert_int_eq(q_log_commit_async(log, &w2, tq_count_cb, c.waiters), 0);
     ck_assert_uint_eq(log->nchains, 2);
     q_log_stats st;
@@ -262,23 +221,23 @@ START_TEST(second_fsync_starts_while_the_first_runs)
     ck_assert_uint_eq(st.commits_pipelined, 1);
     /* A third beside both (Q_COMMIT_CHAINS_MAX), then no fourth: that one waits for the oldest
      * to end. */
-    append_n(log, 3, 4);
+    tqc_append_n(log, e[1], e[2] - e[1]);
     ck_assert_int_eq(q_log_commit_async(log, &w3, tq_count_cb, c.waiters), 0);
     ck_assert_uint_eq(log->nchains, 3);
-    append_n(log, 7, 8);
+    tqc_append_n(log, e[2], e[3] - e[2]);
     ck_assert_int_eq(q_log_commit_async(log, &w4, tq_count_cb, c.waiters), 0);
     ck_assert_uint_eq(log->nchains, 3);
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.commits_pipelined, 2);
     ck_assert_uint_eq(c.waiters[0], 0); /* never called inline */
-    while (c.waiters[0] < 4 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    tqc_run_until(loop, log, c.waiters, 4);
     /* In order, each covering its own appends, whichever fsync's completion came first. */
-    ck_assert_uint_ge(c.waiters[1], 1);
-    ck_assert_uint_ge(c.waiters[2], 3);
+    ck_assert_uint_ge(c.waiters[1], e[0]);
+    ck_assert_uint_ge(c.waiters[2], e[1]);
     ck_assert_uint_ge(c.waiters[2], c.waiters[1]);
-    ck_assert_uint_ge(c.waiters[3], 7);
+    ck_assert_uint_ge(c.waiters[3], e[2]);
     ck_assert_uint_ge(c.waiters[3], c.waiters[2]);
-    ck_assert_uint_eq(c.waiters[4], 15);
+    ck_assert_uint_eq(c.waiters[4], e[3]);
     /* The first committed callback ran after w1 was answered, with an fsync in flight (a younger
      * one, or fsync 4 for w4 when the younger ones had ended first and retired together). */
     ck_assert_uint_ge(c.calls, 2);
@@ -287,8 +246,8 @@ START_TEST(second_fsync_starts_while_the_first_runs)
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.committed_total, c.calls);
     ck_assert_uint_eq(st.fsyncs, 4); /* w4's own; the committed callback starts none */
-    ck_assert_uint_eq(q_log_durable(log), 15);
-    close_attached(log, loop, dir);
+    ck_assert_uint_eq(q_log_durable(log), e[3]);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -299,32 +258,32 @@ START_TEST(small_group_waits_for_the_chain_in_flight)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     uint64_t seen[6] = {0};
     q_commit_waiter w[4];
-    append_n(log, 0, 4);
+    tqc_append_n(log, 0, 4);
     ck_assert_int_eq(q_log_commit_async(log, &w[0], tq_count_cb, seen), 0); /* covers 4 */
     ck_assert_uint_eq(log->nchains, 1);
-    append_n(log, 4, 1);
+    tqc_append_n(log, 4, 1);
     ck_assert_int_eq(q_log_commit_async(log, &w[1], tq_count_cb, seen), 0);
-    ck_assert_uint_eq(log->nchains, 1);              /* 1 record beside 4: waits */
-    uint64_t grow = 4 * Q_COMMIT_PIPE_PCT / 100 - 2; /* one short of the threshold */
-    append_n(log, 5, grow);
+    ck_assert_uint_eq(log->nchains, 1);  /* 1 record beside 4: waits */
+    uint64_t grow = tqc_pipe_min(4) - 2; /* with the lone one: one short of the threshold */
+    tqc_append_n(log, 5, grow);
     ck_assert_int_eq(q_log_commit_async(log, &w[2], tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 1);
-    append_n(log, 5 + grow, 1); /* reaches it */
+    tqc_append_n(log, 5 + grow, 1); /* reaches it */
     ck_assert_int_eq(q_log_commit_async(log, &w[3], tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 2);
     q_log_stats st;
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.commits_pipelined, 1);
     ck_assert_uint_eq(seen[0], 0); /* never called inline */
-    while (seen[0] < 4 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    tqc_run_until(loop, log, seen, 4);
     ck_assert_uint_ge(seen[1], 4);
     for (int i = 2; i <= 4; i++) ck_assert_uint_eq(seen[i], 6 + grow);
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.fsyncs, 2); /* the three later waiters shared one */
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -335,29 +294,31 @@ START_TEST(a_held_younger_chain_does_not_block_a_new_one)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     uint64_t seen[6] = {0};
     q_commit_waiter w[3];
-    append_n(log, 0, 1);
+    uint64_t e[3];
+    tqc_pipe_ends(e, 3, 1);
+    tqc_append_n(log, 0, e[0]);
     ck_assert_int_eq(q_log_commit_async(log, &w[0], tq_count_cb, seen), 0);
-    append_n(log, 1, 2);
+    tqc_append_n(log, e[0], e[1] - e[0]);
     ck_assert_int_eq(q_log_commit_async(log, &w[1], tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 2);
     /* White box: the younger one's fdatasync returned first (on_fsync marks it done and holds
      * it). No completion runs before the next run_once, so the older one is still running. */
     q_commit_chain *young = &log->chains[(log->chain_head + 1) % Q_COMMIT_CHAINS_MAX];
     young->done = true;
-    append_n(log, 3, 4);
+    tqc_append_n(log, e[1], e[2] - e[1]);
     ck_assert_int_eq(q_log_commit_async(log, &w[2], tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 3);
     /* Undo the pretence: its fdatasync is still running, and its real completion must mark it,
      * so nobody is answered before the fdatasync that covers them returned. */
     young->done = false;
-    ck_assert_uint_eq(log->chains[(log->chain_head + 2) % Q_COMMIT_CHAINS_MAX].target, 7);
-    while (seen[0] < 3 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
-    ck_assert_uint_eq(seen[3], 7);
-    ck_assert_uint_eq(q_log_durable(log), 7);
-    close_attached(log, loop, dir);
+    ck_assert_uint_eq(log->chains[(log->chain_head + 2) % Q_COMMIT_CHAINS_MAX].target, e[2]);
+    tqc_run_until(loop, log, seen, 3);
+    ck_assert_uint_eq(seen[3], e[2]);
+    ck_assert_uint_eq(q_log_durable(log), e[2]);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -365,7 +326,7 @@ END_TEST
 static q_log *open_never(const char *dir)
 {
     q_log_opts o;
-    tq_opts(&o, SEG);
+    tq_opts(&o, TQC_SEG);
     ck_assert_int_eq(q_commit_policy_parse("never", &o), 0);
     q_log *log;
     ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
@@ -388,7 +349,7 @@ static uint64_t fill_segments(q_log *log, uint32_t segs)
     uint64_t n = 0;
     q_log_stats st;
     do {
-        ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
+        ck_assert_int_eq(tq_append(log, n, TQC_MAXLEN), (int64_t)n);
         n++;
         q_log_get_stats(log, &st);
     } while (st.segments < segs);
@@ -418,7 +379,7 @@ START_TEST(sync_async_publishes_under_never)
     while (seen[0] < 1) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_uint_ge(seen[1], n);
     ck_assert_int_eq(tq_count_files(dir), (int)st.segments);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -461,7 +422,7 @@ START_TEST(never_sync_runs_on_the_background_thread)
     ck_assert_int_ge(atomic_load(&bg_syncs), (int)st.segments + 1);
     ck_assert_int_eq(atomic_load(&bg_syncs_on_loop), 0);
     ck_assert_int_eq(tq_count_files(dir), (int)st.segments);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -506,7 +467,7 @@ START_TEST(never_sync_failure_on_the_background_thread_sticks)
     ck_assert_int_eq(q_log_sync_async(log, &w, status_cb, st), -EIO);
     for (int i = 0; i < 1000 && log->inflight; i++)
         ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -571,8 +532,8 @@ START_TEST(retain_deletes_through_the_ring)
     ck_assert_uint_eq(st.segments_retired, nsegs - 1);
     q_sys_reset();
     /* The log still appends and reads after the segments it dropped. */
-    ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
-    close_attached(log, loop, dir);
+    ck_assert_int_eq(tq_append(log, n, TQC_MAXLEN), (int64_t)n);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -583,27 +544,27 @@ START_TEST(no_second_fsync_across_a_roll)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     q_commit_waiter w1, w2;
     uint64_t seen[4] = {0};
-    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(tq_append(log, 0, TQC_MAXLEN), 0);
     ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 0);
     q_log_stats st;
     uint64_t n = 1;
     do {
-        ck_assert_int_eq(tq_append(log, n, MAXLEN), (int64_t)n);
+        ck_assert_int_eq(tq_append(log, n, TQC_MAXLEN), (int64_t)n);
         n++;
         q_log_get_stats(log, &st);
     } while (st.segments < 2);
     ck_assert_int_eq(q_log_commit_async(log, &w2, tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 1);
-    while (seen[0] < 2 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    tqc_run_until(loop, log, seen, 2);
     ck_assert_uint_eq(seen[2], n);
     ck_assert_uint_eq(q_log_durable(log), n);
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.commits_pipelined, 0);
     ck_assert(log->segs[1].published);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -611,7 +572,7 @@ START_TEST(async_failure_is_sticky)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     /* The fsync fails like a disk would (EBADF here): every waiter learns it, and it sticks. */
     q_seg *tail = &log->segs[log->nsegs - 1];
     int real_fd = tail->fd;
@@ -619,23 +580,23 @@ START_TEST(async_failure_is_sticky)
     close(tail->fd);
     q_commit_waiter w1, w2;
     int st[3] = {0};
-    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(tq_append(log, 0, TQC_MAXLEN), 0);
     ck_assert_int_eq(q_log_commit_async(log, &w1, status_cb, st), 0);
-    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
+    ck_assert_int_eq(tq_append(log, 1, TQC_MAXLEN), 1);
     ck_assert_int_eq(q_log_commit_async(log, &w2, status_cb, st), 0);
     while (st[0] < 2) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     ck_assert_int_eq(st[1], -EBADF);
     ck_assert_int_eq(st[2], -EBADF);
     ck_assert_int_eq(q_log_failed(log), -EBADF);
     ck_assert_uint_eq(q_log_durable(log), 0);
-    ck_assert_int_eq(tq_append(log, 2, MAXLEN), -EBADF);
+    ck_assert_int_eq(tq_append(log, 2, TQC_MAXLEN), -EBADF);
     ck_assert_int_eq(q_log_commit_async(log, &w1, status_cb, st), -EBADF);
     ck_assert_int_eq(q_log_commit(log), -EBADF);
     /* The second, pipelined fsync may still run: close waits for it (-EBUSY until then). */
     for (int i = 0; i < 1000 && log->inflight; i++)
         ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
     tail->fd = real_fd;
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -645,24 +606,24 @@ START_TEST(commit_seq_counts_fsyncs)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     ck_assert_uint_eq(q_log_commit_seq(log), 0); /* a new log: the synced end, 0 */
     uint64_t seen[4] = {0};
     q_commit_waiter w1, w2;
-    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(tq_append(log, 0, TQC_MAXLEN), 0);
     ck_assert_uint_eq(q_log_commit_seq_next(log), 1);
     ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 0);
-    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);
+    ck_assert_int_eq(tq_append(log, 1, TQC_MAXLEN), 1);
     ck_assert_uint_eq(q_log_commit_seq_next(log), 2); /* chain 1 started before it */
     ck_assert_int_eq(q_log_commit_async(log, &w2, tq_count_cb, seen), 0);
     ck_assert_uint_eq(q_log_commit_seq(log), 0); /* nothing completed yet */
-    while (seen[0] < 2 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    tqc_run_until(loop, log, seen, 2);
     ck_assert_uint_eq(q_log_commit_seq(log), 2);
     ck_assert_uint_eq(q_log_synced(log), 2);
     /* Nothing new: no commit, no count. */
     ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 1);
     ck_assert_uint_eq(q_log_commit_seq(log), 2);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -673,35 +634,38 @@ START_TEST(join_rides_the_next_fsync_instead_of_pipelining)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     uint64_t seen[6] = {0};
     q_commit_waiter w1, w2, w3, w4;
-    ck_assert_int_eq(tq_append(log, 0, MAXLEN), 0);
+    ck_assert_int_eq(tq_append(log, 0, TQC_MAXLEN), 0);
     ck_assert_int_eq(q_log_commit_async(log, &w1, tq_count_cb, seen), 0); /* fsync 1 */
-    ck_assert_int_eq(tq_append(log, 1, MAXLEN), 1);                       /* an ack record */
+    ck_assert_int_eq(tq_append(log, 1, TQC_MAXLEN), 1);                   /* an ack record */
     ck_assert_int_eq(q_log_commit_join(log, &w2, tq_count_cb, seen), 0);
-    ck_assert_uint_eq(log->nchains, 1);             /* no fsync beside fsync 1 for it */
-    ck_assert_int_eq(tq_append(log, 2, MAXLEN), 2); /* a producer's record */
+    ck_assert_uint_eq(log->nchains, 1); /* no fsync beside fsync 1 for it */
+    /* A producer's records, with the ack's the smallest group that starts a chain beside
+     * fsync 1 (at least one record). */
+    uint64_t end = 1 + (tqc_pipe_min(1) > 2 ? tqc_pipe_min(1) : 2);
+    tqc_append_n(log, 2, end - 2);
     ck_assert_int_eq(q_log_commit_async(log, &w3, tq_count_cb, seen), 0);
-    ck_assert_uint_eq(log->nchains, 2); /* fsync 2 covers the ack and the producer's record */
-    while (seen[0] < 3 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    ck_assert_uint_eq(log->nchains, 2); /* fsync 2 covers the ack and the producer's records */
+    tqc_run_until(loop, log, seen, 3);
     ck_assert_uint_ge(seen[2], 2);
-    ck_assert_uint_eq(seen[3], 3);
+    ck_assert_uint_eq(seen[3], end);
     q_log_stats st;
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.fsyncs, 2);
     ck_assert_uint_eq(st.commits_pipelined, 1);
     /* Alone, with nothing in flight, a join gets its own fsync and is answered by it (right
      * after a completion that covered more, held first: Q_COMMIT_HOLD_US, test_q_commit_hold). */
-    ck_assert_int_eq(tq_append(log, 3, MAXLEN), 3);
+    tqc_append_n(log, end, 1);
     ck_assert_int_eq(q_log_commit_join(log, &w4, tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains + ev_timer_armed(&log->timer), 1);
     ck_assert_uint_eq(seen[0], 3); /* never called inline */
-    while (seen[0] < 4 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
-    ck_assert_uint_eq(q_log_durable(log), 4);
+    tqc_run_until(loop, log, seen, 4);
+    ck_assert_uint_eq(q_log_durable(log), end + 1);
     q_log_get_stats(log, &st);
     ck_assert_uint_eq(st.fsyncs, 3);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 

@@ -2,55 +2,16 @@
  * after a completion, a group smaller than what that completion's chain covered waits on the
  * log's timer until it grows to that size or the time is up; a group as large starts at once,
  * and so does any group once the time is up. Skips (exit 77) when io_uring is unusable here. */
-#include "test_q_util.h"
-#include "ts_main.h" /* ts_loop_create */
-
-#include "core/ev_reactor.h"
-#include "queue/q_log_int.h" /* chains in flight, the completion's time */
-
-#define SEG (64u * 1024u)
-#define MAXLEN 200u
-
-static q_log *open_attached(char *dir, ev_loop **loop)
-{
-    tq_mkdtemp(dir);
-    q_log_opts o;
-    tq_opts(&o, SEG);
-    q_log *log;
-    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
-    *loop = ts_loop_create();
-    ck_assert_int_eq(q_log_attach(log, *loop), 0);
-    return log;
-}
-
-static void close_attached(q_log *log, ev_loop *loop, const char *dir)
-{
-    ck_assert_int_eq(q_log_close(log), 0);
-    ev_loop_destroy(loop);
-    tq_rmdir(dir);
-}
-
-static void append_n(q_log *log, uint64_t from, uint64_t n)
-{
-    for (uint64_t i = from; i < from + n; i++)
-        ck_assert_int_eq(tq_append(log, i, MAXLEN), (int64_t)i);
-}
-
-static uint64_t fsyncs(const q_log *log)
-{
-    q_log_stats st;
-    q_log_get_stats(log, &st);
-    return st.fsyncs;
-}
+#include "test_q_commit_util.h"
 
 /* One chain covering 4 records, run to its end: the loop's time is then the completion's. */
 static void commit_four(q_log *log, ev_loop *loop, uint64_t *seen)
 {
     q_commit_waiter w;
-    append_n(log, 0, 4);
+    tqc_append_n(log, 0, 4);
     ck_assert_int_eq(q_log_commit_async(log, &w, tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 1);
-    while (seen[0] < 1 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    tqc_run_until(loop, log, seen, 1);
     ck_assert_uint_eq(q_log_durable(log), 4);
     ck_assert_uint_eq(log->last_cover, 4);
 }
@@ -61,28 +22,28 @@ START_TEST(a_start_right_after_a_completion_waits_for_its_group)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     uint64_t seen[6] = {0};
     q_commit_waiter w[3];
     commit_four(log, loop, seen);
-    append_n(log, 4, 1);
+    tqc_append_n(log, 4, 1);
     ck_assert_int_eq(q_log_commit_async(log, &w[0], tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 0); /* held */
     ck_assert(ev_timer_armed(&log->timer));
-    append_n(log, 5, 2);
+    tqc_append_n(log, 5, 2);
     ck_assert_int_eq(q_log_commit_async(log, &w[1], tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 0);
-    append_n(log, 7, 1); /* the group reaches 4 */
+    tqc_append_n(log, 7, 1); /* the group reaches 4 */
     ck_assert_int_eq(q_log_commit_async(log, &w[2], tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 1);
     ck_assert(!ev_timer_armed(&log->timer));
     ck_assert_uint_eq(log->chains[log->chain_head].target, 8);
     ck_assert_uint_eq(seen[0], 1); /* never called inline */
-    while (seen[0] < 4 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    tqc_run_until(loop, log, seen, 4);
     for (int i = 2; i <= 4; i++) ck_assert_uint_eq(seen[i], 8);
-    ck_assert_uint_eq(fsyncs(log), 2);
+    ck_assert_uint_eq(tqc_fsyncs(log), 2);
     ck_assert_uint_eq(log->held_total, 1);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -91,20 +52,20 @@ START_TEST(a_held_group_starts_when_the_time_is_up)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     uint64_t seen[4] = {0};
     q_commit_waiter w;
     commit_four(log, loop, seen);
-    append_n(log, 4, 1);
+    tqc_append_n(log, 4, 1);
     ck_assert_int_eq(q_log_commit_async(log, &w, tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 0);
     uint64_t end = log->last_end_ns;
-    while (seen[0] < 2 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    tqc_run_until(loop, log, seen, 2);
     ck_assert_uint_eq(seen[2], 5);
     ck_assert_uint_eq(q_log_durable(log), 5);
-    ck_assert_uint_eq(fsyncs(log), 2);
+    ck_assert_uint_eq(tqc_fsyncs(log), 2);
     ck_assert_uint_ge(log->last_end_ns - end, (uint64_t)Q_COMMIT_HOLD_US * 1000u);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
@@ -114,22 +75,22 @@ START_TEST(no_hold_after_the_time_or_for_a_full_group)
 {
     char dir[64];
     ev_loop *loop;
-    q_log *log = open_attached(dir, &loop);
+    q_log *log = tqc_open_attached(dir, &loop);
     uint64_t seen[4] = {0};
     q_commit_waiter w[2];
     commit_four(log, loop, seen);
-    append_n(log, 4, 4);
+    tqc_append_n(log, 4, 4);
     ck_assert_int_eq(q_log_commit_async(log, &w[0], tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 1); /* as large as the last chain's group */
-    while (seen[0] < 2 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    tqc_run_until(loop, log, seen, 2);
     log->last_end_ns -= (uint64_t)Q_COMMIT_HOLD_US * 1000u;
-    append_n(log, 8, 1);
+    tqc_append_n(log, 8, 1);
     ck_assert_int_eq(q_log_commit_async(log, &w[1], tq_count_cb, seen), 0);
     ck_assert_uint_eq(log->nchains, 1);
-    while (seen[0] < 3 || log->inflight) ck_assert_int_ge(ev_loop_run_once(loop, true), 0);
+    tqc_run_until(loop, log, seen, 3);
     ck_assert_uint_eq(q_log_durable(log), 9);
     ck_assert_uint_eq(log->held_total, 0);
-    close_attached(log, loop, dir);
+    tqc_close_attached(log, loop, dir);
 }
 END_TEST
 
