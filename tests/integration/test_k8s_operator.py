@@ -80,8 +80,9 @@ class OperatorTest(unittest.TestCase):
         e, q = self.env, C.qname("k8s")
         e.apply(self.queue_yaml("q1", q, "  maxAttempts: 7\n  leaseMs: 12345\n  deadLetter: false\n"
                                          "  paused: true\n"))
-        info = K.poll(lambda: (lambda i: i if i.config.max_attempts == 7 else None)(self.c.GetQueue(name=q)),
-                      20, "the queue configured")
+        # The operator sets the config and the pause with two RPCs (ko_rqueue.c): wait for both.
+        info = K.poll(lambda: (lambda i: i if i.config.max_attempts == 7 and i.paused else None)(
+            self.c.GetQueue(name=q)), 20, "the queue configured and paused")
         self.assertEqual(info.config.lease_ms, 12345)
         self.assertFalse(info.config.dead_letter)
         self.assertTrue(info.paused)
