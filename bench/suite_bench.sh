@@ -157,7 +157,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 GREETER_OK=no
-if make -s -C bench/peers PEERS_OUT="$ROOT/$BUILD/peers" >&2 && [ -x "$GREETER" ]; then
+if make -s -C bench/peers PEERS_OUT="$(realpath -m "$BUILD/peers")" >&2 && [ -x "$GREETER" ]; then
     GREETER_OK=yes
 else
     log "cannot build bench/peers (libgrpc++-dev, protobuf-compiler-grpc: make deps): no C++ gRPC peer"
