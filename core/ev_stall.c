@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* schedstat is three decimal u64s and a newline: at most 3 x 20 digits + 3 bytes. */
@@ -15,7 +16,7 @@ static _Thread_local rt_hist *t_cpu, *t_blocked;
 static _Thread_local bool t_last_ok;
 static _Thread_local uint64_t t_last_cpu, t_last_blocked;
 
-int ev_stall_read_sched(int fd, uint64_t *run_ns, uint64_t *delay_ns)
+int ev_stall_read_run_delay(int fd, uint64_t *out_ns)
 {
     char b[EV_SCHEDSTAT_BYTES];
     ssize_t n = pread(fd, b, sizeof b - 1, 0);
@@ -23,15 +24,16 @@ int ev_stall_read_sched(int fd, uint64_t *run_ns, uint64_t *delay_ns)
     b[n] = 0;
     uint64_t on_cpu, delay;
     if (sscanf(b, "%" SCNu64 " %" SCNu64, &on_cpu, &delay) != 2) return -EBADMSG;
-    *run_ns = on_cpu;
-    *delay_ns = delay;
+    *out_ns = delay;
     return 0;
 }
 
-int ev_stall_read_run_delay(int fd, uint64_t *out_ns)
+int ev_stall_read_cpu(uint64_t *out_ns)
 {
-    uint64_t run;
-    return ev_stall_read_sched(fd, &run, out_ns);
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return -errno;
+    *out_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return 0;
 }
 
 void ev_stall_set_thread_hists(rt_hist *cpu, rt_hist *blocked)
@@ -80,8 +82,8 @@ static bool read_base(ev_stall *s, uint64_t now_ns)
             return false;
         }
     }
-    uint64_t run, rd;
-    if (ev_stall_read_sched(s->fd, &run, &rd) < 0) {
+    uint64_t run = 0, rd = 0;
+    if (ev_stall_read_run_delay(s->fd, &rd) < 0 || ev_stall_read_cpu(&run) < 0) {
         s->base_ok = false;
         return false;
     }

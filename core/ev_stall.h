@@ -12,26 +12,29 @@
  *              softirqs served on its CPU meanwhile (loopback TCP's receive processing) and
  *              hypervisor steal are not run delay either, so they count here too.
  * and counts each part in its own histogram, one observation per long turn. The on-CPU part is
- * split once more, from the same schedstat read (field 1, the thread's run time, exact to the
- * read on this kernel: a 3 ms spin reads 3.00 ms in both it and CLOCK_THREAD_CPUTIME_ID):
- *   cpu        the thread's run time in the turn: its own instructions, kernel work in its
- *              syscalls and page faults included;
+ * split once more, by the thread's CPU time (CLOCK_THREAD_CPUTIME_ID read beside schedstat):
+ *   cpu        the thread's CPU time in the turn: its own instructions, kernel work in its
+ *              syscalls and page faults, and (this kernel has no IRQ_TIME_ACCOUNTING) the
+ *              interrupts and softirqs served while it ran;
  *   blocked    on-CPU minus cpu: the thread slept inside a call (a mutex, an ext4 lock, a page
- *              fault waiting for I/O, a sleep), or interrupts / steal took its CPU.
+ *              fault waiting for I/O, a sleep), or hypervisor steal took its CPU.
+ * Not schedstat's field 1 (run time), although it comes with the same pread for free: for the
+ * running thread it is the scheduler's last update, up to a tick (4 ms at HZ=250) old — a 3 ms
+ * spin read 0.0 to 3.8 ms there — where the clock brings the count up to date first.
  * The cpu and blocked parts count into the histograms the loop's thread registered with
  * ev_stall_set_thread_hists (else the ev_stall's own), and the last long turn's split is left
  * for ev_trace's line (ev_stall_take_last).
  *
- * Cost: reading schedstat is a pread of ~1.6 us on this VM (clock_gettime(CLOCK_THREAD_
- * CPUTIME_ID) ~2 us), too much per turn at tens of thousands of turns a second. So it is read
+ * Cost: reading schedstat is a pread of ~0.4-1.6 us on this VM and clock_gettime(CLOCK_THREAD_
+ * CPUTIME_ID) a syscall of ~0.2-2 us, too much per turn at tens of thousands of turns a second
+ * (bench/results/stall-2026-12-08-s13/cost.c: 390 and 190 ns on an idle CPU). So both are read
  * (a) when a long turn ends, and (b) as a baseline at the start of a turn at most once every
  * EV_STALL_BASE_NS. A long turn's preempted part is the run delay since the newest baseline,
  * capped at the turn's wall time: it over-counts by the run delay between that baseline and the
  * turn's start, which is at most EV_STALL_BASE_NS of wall time (zero when the baseline was
  * read at this turn's start); the cpu part likewise over-counts by the run time in that gap, so
- * blocked (the remainder, floored at 0) is a lower bound. Cost: none beyond the run-delay read
- * (field 1 is parsed from the same pread; a separate CLOCK_THREAD_CPUTIME_ID read would add
- * ~0.2 us, measured 190 ns against the pread's 390 ns). Without schedstat (CONFIG_SCHED_INFO
+ * blocked (the remainder, floored at 0) is a lower bound. At most 1,000 baselines a second:
+ * the clock read adds ~0.2 ms of CPU a second at most. Without schedstat (CONFIG_SCHED_INFO
  * off) nothing is split.
  *
  * Threads: one ev_stall per loop, used by the loop's thread only; the histograms follow
@@ -82,8 +85,9 @@ uint64_t ev_stall_turn_end(ev_stall *s, uint64_t start_ns, uint64_t end_ns);
 /* The calling thread's run delay so far (ns) from `fd`, an open /proc/thread-self/schedstat.
  * 0, or a negative errno (-EBADMSG when the file does not parse). */
 int ev_stall_read_run_delay(int fd, uint64_t *out_ns);
-/* The same, with the thread's run time on a CPU (ns, schedstat field 1) in *run_ns. */
-int ev_stall_read_sched(int fd, uint64_t *run_ns, uint64_t *delay_ns);
+/* The calling thread's CPU time so far (ns): CLOCK_THREAD_CPUTIME_ID, which brings the
+ * scheduler's count up to date first. 0, or a negative errno. */
+int ev_stall_read_cpu(uint64_t *out_ns);
 
 /* The long turns of the loops the calling thread runs count their cpu and blocked parts into
  * `cpu` and `blocked` (borrowed: they must outlive the thread's loops; the one-writer rule makes

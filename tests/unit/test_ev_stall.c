@@ -201,30 +201,38 @@ START_TEST(spinning_turn_reads_as_cpu_not_blocked)
     ck_assert_uint_eq(cpu.count, 1);
     ck_assert_uint_eq(blocked.count, 1);
     /* Spinning, the thread ran whenever it had its CPU: what it did not run was run delay (not
-     * counted here) or interrupts; a busy shared machine leaves well over half on CPU. */
+     * counted here). Blocked is ~0 (tens of us); 2 ms leaves room for hypervisor steal. */
     ck_assert_msg(cpu.sum_ns >= TURN_NS / 4, "cpu only %llu ns of a %llu ns spin",
                   (unsigned long long)cpu.sum_ns, (unsigned long long)TURN_NS);
-    ck_assert_msg(blocked.sum_ns < TURN_NS / 4, "blocked %llu ns of a spin",
+    ck_assert_msg(blocked.sum_ns < TURN_NS / 20, "blocked %llu ns of a spin",
                   (unsigned long long)blocked.sum_ns);
     ck_assert_uint_eq(tc, cpu.sum_ns);
     ck_assert_uint_eq(tb, blocked.sum_ns);
 }
 END_TEST
 
-START_TEST(run_time_grows_while_spinning)
+/* The thread's CPU time is current when read: a 3 ms spin reads at least 3 ms of it (less only
+ * the spin's run delay). schedstat's run time (field 1) is not: it read 0.0-3.8 ms there. */
+START_TEST(cpu_time_is_current_when_read)
 {
     int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     ck_assert_int_ge(fd, 0);
-    uint64_t r0, d0, r1, d1;
-    ck_assert_int_eq(ev_stall_read_sched(fd, &r0, &d0), 0);
-    uint64_t from = rt_now_ns(), until = from + TURN_NS;
-    while (rt_now_ns() < until) {}
-    ck_assert_int_eq(ev_stall_read_sched(fd, &r1, &d1), 0);
-    uint64_t wall = rt_now_ns() - from;
-    ck_assert_uint_ge(d1, d0);
-    /* Run time plus run delay covers the spin (interrupts aside: a quarter of slack). */
-    ck_assert_uint_ge((r1 - r0) + (d1 - d0), wall - wall / 4);
-    ck_assert_uint_le(r1 - r0, wall);
+    for (int i = 0; i < 5; i++) {
+        uint64_t c0, c1, d0, d1;
+        ck_assert_int_eq(ev_stall_read_run_delay(fd, &d0), 0);
+        ck_assert_int_eq(ev_stall_read_cpu(&c0), 0);
+        uint64_t from = rt_now_ns(), until = from + 3 * RT_NS_PER_MS;
+        while (rt_now_ns() < until) {}
+        ck_assert_int_eq(ev_stall_read_cpu(&c1), 0);
+        uint64_t wall = rt_now_ns() - from;
+        ck_assert_int_eq(ev_stall_read_run_delay(fd, &d1), 0);
+        ck_assert_uint_ge(c1, c0);
+        ck_assert_uint_le(c1 - c0, wall + RT_NS_PER_MS / 10);
+        /* Everything the spin did not run, it waited for a CPU (interrupts count as run). */
+        ck_assert_msg(c1 - c0 + (d1 - d0) + RT_NS_PER_MS / 4 >= 3 * RT_NS_PER_MS,
+                      "cpu %llu + run delay %llu ns of a 3 ms spin", (unsigned long long)(c1 - c0),
+                      (unsigned long long)(d1 - d0));
+    }
     ck_assert_int_eq(close(fd), 0);
 }
 END_TEST
@@ -246,7 +254,7 @@ int main(void)
     tcase_add_test(tc, run_delay_grows_while_waiting_for_a_cpu);
     tcase_add_test(tc, sleeping_turn_reads_as_blocked_not_cpu);
     tcase_add_test(tc, spinning_turn_reads_as_cpu_not_blocked);
-    tcase_add_test(tc, run_time_grows_while_spinning);
+    tcase_add_test(tc, cpu_time_is_current_when_read);
     suite_add_tcase(s, tc);
     return ts_run_suite(s);
 }
