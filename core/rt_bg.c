@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -80,6 +81,11 @@ static void *bg_main(void *arg)
     /* Linux's nice is per thread: only this one yields. Best effort: a refusal (a sandbox that
      * forbids it) leaves the work at the default priority, as before. */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), RT_BG_NICE);
+    /* SCHED_BATCH (the nice stays): a batch thread never preempts a normal one on wake-up, so
+     * the shard's FUTEX_WAKE in rt_bg_submit no longer hands CPU 0 to this thread at the
+     * syscall's return. Best effort, as the nice. */
+    struct sched_param sp = {0};
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     (void)pthread_setname_np(pthread_self(), lane_names[l - lanes]); /* top -H, perf sched */
     for (;;) {
         rt_bg_job *j = take_all(l);

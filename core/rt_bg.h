@@ -26,6 +26,8 @@
  * Priority: the thread runs at nice RT_BG_NICE (the lowest), so it yields the CPU to the loop
  * threads it shares (a shard pinned with its process to one CPU) and still progresses: CFS gives
  * a nice-19 thread ~1.5 % of a CPU beside a busy nice-0 one, never nothing (SCHED_IDLE can starve).
+ * Its policy is SCHED_BATCH (same weight, same share): a batch thread does not preempt a normal
+ * one when woken, so the submit's wake does not give it the shard's CPU at once.
  * Nothing on a request's path may run here (the --fsync always fdatasync goes through io_uring). */
 #ifndef RT_BG_H
 #define RT_BG_H
