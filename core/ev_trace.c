@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ev_stall.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 
@@ -77,6 +78,13 @@ static bool may_log(ev_trace *t, uint64_t now_ns)
     return true;
 }
 
+/* "-" for UINT64_MAX (not known), else milliseconds with three decimals. */
+static void fmt_ms(char *dst, size_t cap, uint64_t ns)
+{
+    if (ns == UINT64_MAX) snprintf(dst, cap, "-");
+    else snprintf(dst, cap, "%.3f", (double)ns / 1e6);
+}
+
 static void write_line(ev_trace *t, int shard, uint64_t wall_ns, uint64_t preempted_ns)
 {
     char parts[EV_TRACE_LINE_BYTES];
@@ -88,13 +96,16 @@ static void write_line(ev_trace *t, int shard, uint64_t wall_ns, uint64_t preemp
                          t->part_n[i], (double)t->part_ns[i] / 1e6);
         if (w > 0) n += (size_t)w;
     }
-    char pre[32] = "-";
-    if (preempted_ns != UINT64_MAX) snprintf(pre, sizeof pre, "%.3f", (double)preempted_ns / 1e6);
+    char pre[32], cpu[32], blk[32];
+    fmt_ms(pre, sizeof pre, preempted_ns);
+    fmt_ms(cpu, sizeof cpu, t->last_cpu_ns);
+    fmt_ms(blk, sizeof blk, t->last_blocked_ns);
     log_write(LOG_WARN, "long loop turn",
-              "loop=%d wall_ms=%.3f preempted_ms=%s parts=%s max=%s/%.3f max_bytes=%u "
-              "suppressed=%llu",
-              shard, (double)wall_ns / 1e6, pre, parts[0] ? parts : "-", part_names[t->max_part],
-              (double)t->max_ns / 1e6, t->max_bytes, (unsigned long long)t->suppressed);
+              "loop=%d wall_ms=%.3f preempted_ms=%s cpu_ms=%s blocked_ms=%s parts=%s max=%s/%.3f "
+              "max_bytes=%u suppressed=%llu",
+              shard, (double)wall_ns / 1e6, pre, cpu, blk, parts[0] ? parts : "-",
+              part_names[t->max_part], (double)t->max_ns / 1e6, t->max_bytes,
+              (unsigned long long)t->suppressed);
     t->suppressed = 0;
     t->logged_total++;
 }
@@ -103,8 +114,13 @@ void ev_trace_turn_end(ev_trace *t, int shard, uint64_t wall_ns, uint64_t preemp
                        uint64_t now_ns)
 {
     if (!t->min_ns) return;
+    uint64_t cpu = UINT64_MAX, blocked = UINT64_MAX;
+    if (!ev_stall_take_last(&cpu, &blocked) || preempted_ns == UINT64_MAX)
+        cpu = blocked = UINT64_MAX;
     if (wall_ns >= t->min_ns) {
         t->long_total++;
+        t->last_cpu_ns = cpu;
+        t->last_blocked_ns = blocked;
         t->last_wall_ns = wall_ns;
         memcpy(t->last_part_ns, t->part_ns, sizeof t->part_ns);
         if (may_log(t, now_ns)) write_line(t, shard, wall_ns, preempted_ns);

@@ -9,7 +9,8 @@
  * and, for a turn whose wall time reaches the threshold, writes one log line (level warn, so a
  * server started with --log-level warn prints it) with the wall time, the preempted part
  * (ev_stall), each part's count and milliseconds, and the slowest single callback (its part,
- * milliseconds and, for a recv, its bytes). A turn is what the stall histogram counts: from the
+ * milliseconds and, for a recv, its bytes), and, when ev_stall split the turn, its cpu and
+ * blocked parts (cpu_ms, blocked_ms: ev_stall.h; "-" otherwise). A turn is what the stall histogram counts: from the
  * wake-up to the next submit or wait.
  *
  * Switched on per process by the environment variable RINGQ_TURN_TRACE_MS (a whole number of
@@ -51,6 +52,7 @@ typedef struct ev_trace {
     uint64_t long_total;   /* turns at least min_ns long */
     uint64_t last_wall_ns; /* the last long turn's wall time, and its parts (tests) */
     uint64_t last_part_ns[EV_TRACE_PARTS];
+    uint64_t last_cpu_ns, last_blocked_ns; /* ... its cpu and blocked parts (UINT64_MAX: none) */
 } ev_trace;
 
 /* Caller's memory: reads RINGQ_TURN_TRACE_MS (ev_trace_parse_ms). */
@@ -65,7 +67,9 @@ int ev_trace_parse_ms(const char *s, uint64_t *out_ns);
 /* Counts `ns` of part `part` (< EV_TRACE_PARTS); `bytes` is a recv's length (else 0). */
 void ev_trace_add(ev_trace *t, unsigned part, uint64_t ns, uint32_t bytes);
 /* The turn of `wall_ns`, `preempted_ns` of it without a CPU (UINT64_MAX: not known), ended at
- * `now_ns`: logs it when long (shard `shard`), and starts the next turn's counts. */
+ * `now_ns`: logs it when long (shard `shard`), and starts the next turn's counts. Takes the
+ * calling thread's last ev_stall split (ev_stall_take_last) for the line's cpu and blocked
+ * parts when preempted_ns is known. */
 void ev_trace_turn_end(ev_trace *t, int shard, uint64_t wall_ns, uint64_t preempted_ns,
                        uint64_t now_ns);
 

@@ -13,6 +13,12 @@
  * sync writing back a second of appends, queue/q_commit.c), so a spare segment never waits
  * behind one. Not a hot path.
  *
+ * Hand-off: rt_bg_submit never waits for a background thread (rt_bg.c): it pushes the job on the
+ * lane's lock-free inbox and, only when the lane's thread sleeps, wakes it with a futex. A
+ * nice-19 thread that has lost its CPU at any point, inside a job or not, cannot hold a shard
+ * (the priority inversion of the mutex this replaced). The one lock left is taken by a lane's
+ * first submit in a process, to start its thread. Only rt_bg_wait and rt_bg_wait_idle block.
+ *
  * Ownership: the job stays the caller's (embedded in its own struct) and must stay valid and
  * unmoved until rt_bg_done() returns true, unless `detached`: then fn owns it (may free it) and
  * nobody polls it. fn must not block indefinitely.
@@ -20,6 +26,8 @@
  * Priority: the thread runs at nice RT_BG_NICE (the lowest), so it yields the CPU to the loop
  * threads it shares (a shard pinned with its process to one CPU) and still progresses: CFS gives
  * a nice-19 thread ~1.5 % of a CPU beside a busy nice-0 one, never nothing (SCHED_IDLE can starve).
+ * Its policy is SCHED_BATCH (same weight, same share): a batch thread does not preempt a normal
+ * one when woken, so the submit's wake does not give it the shard's CPU at once.
  * Nothing on a request's path may run here (the --fsync always fdatasync goes through io_uring). */
 #ifndef RT_BG_H
 #define RT_BG_H
@@ -44,7 +52,7 @@ struct rt_bg_job {
     bool detached;     /* fn owns the job: the thread does not touch it after calling fn */
     uint8_t lane;      /* rt_bg_lane; 0 (RT_BG_LANE_SHORT) for a zeroed job */
     _Atomic int state; /* rt_bg_state */
-    rt_bg_job *next;   /* the queue's link (the thread's) */
+    rt_bg_job *next;   /* the inbox's link (rt_bg's while queued) */
 };
 
 /* Queues `job` (fn and lane set; not queued already) on its lane. Returns 0, -EINVAL for an

@@ -156,6 +156,7 @@ struct srv_shard {
     rt_hist stage[SRV_STAGE_OPS][SRV_STAGES];
     rt_hist stall;                        /* the loop's (ev_loop_set_stall_hist) */
     rt_hist stall_oncpu, stall_preempted; /* its long turns split (ev_loop_set_stall_split_hists) */
+    rt_hist stall_cpu, stall_blocked;     /* oncpu split again (ev_stall_set_thread_hists) */
 };
 
 struct srv_runtime {

@@ -3,7 +3,9 @@
  *
  * Families here: connections and bytes (per-shard counters), RPCs answered by method and status
  * (ringq_rpc_requests_total), the process (process_* from /proc, the names every Prometheus
- * client library uses) and ringq_build_info. docs/operations.md lists them all. */
+ * client library uses), ringq_build_info and the long loop turns' cpu / blocked split
+ * (ringq_loop_stall_{cpu,blocked}_seconds; the rest of the stall families are srv_stage.c's).
+ * docs/operations.md lists them all. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -271,6 +273,28 @@ static void metrics_build_info(buf *out)
     srv_metric_u64(out, "ringq_build_info", labels, 1);
 }
 
+/* ---- the long turns' cpu / blocked split (core/ev_stall.h) ---- */
+
+static void stall_part(srv_runtime *rt, buf *out, bool cpu, const char *name, const char *help)
+{
+    rt_hist h = {0};
+    for (int i = 0; i < rt->nshards; i++)
+        rt_hist_add(&h, cpu ? &rt->shards[i].stall_cpu : &rt->shards[i].stall_blocked);
+    srv_metric_family(out, name, "histogram", help);
+    srv_metric_histogram(out, name, NULL, rt_hist_bounds_ns(), RT_HIST_BUCKETS - 1, h.buckets,
+                         h.count, h.sum_ns, 1e9);
+}
+
+static void metrics_stall_split(srv_runtime *rt, buf *out)
+{
+    stall_part(rt, out, true, "ringq_loop_stall_cpu_seconds",
+               "Shard loop iterations of 1 ms or more: the part of oncpu the thread ran on a CPU "
+               "(its schedstat run time).");
+    stall_part(rt, out, false, "ringq_loop_stall_blocked_seconds",
+               "Shard loop iterations of 1 ms or more: the part of oncpu the thread was asleep "
+               "in a call (oncpu minus cpu).");
+}
+
 /* ---- the scrape ---- */
 
 int srv_metrics_scrape(srv_shard *sh, buf *body, srv_gather_done_fn done, void *ctx)
@@ -281,6 +305,7 @@ int srv_metrics_scrape(srv_shard *sh, buf *body, srv_gather_done_fn done, void *
     metrics_process(body);
     metrics_build_info(body);
     srv_stage_metrics(rt, body);
+    metrics_stall_split(rt, body);
     if (rt->hooks.metrics) rt->hooks.metrics(body, rt->hooks.ud);
     srv_metrics_gather_fn gather = rt->hooks.metrics_gather;
     if (gather && gather(sh, body, done, ctx, rt->hooks.ud) == 0) return 1;

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/ev_stall.h"
 #include "core/rt_alloc.h"
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
@@ -478,6 +479,7 @@ static void shard_main(int id, void *arg)
         ev_loop_add_hook(sh->loop, on_iteration, sh);
         ev_loop_set_stall_hist(sh->loop, &sh->stall); /* outlives the loop: scrapes read it */
         ev_loop_set_stall_split_hists(sh->loop, &sh->stall_oncpu, &sh->stall_preempted);
+        ev_stall_set_thread_hists(&sh->stall_cpu, &sh->stall_blocked); /* this thread's loop */
         ok = shard_bind(rt, sh);
     }
     /* Listen now, accept only once every shard is ready: during recovery the kernel completes

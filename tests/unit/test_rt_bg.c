@@ -23,6 +23,7 @@ typedef struct {
     int nice_errno;
     unsigned long spins; /* work done by fn (spin_job) */
     char name[16];       /* the running thread's name */
+    int policy;          /* the running thread's scheduling policy */
 } probe_job;
 
 static void probe_fn(rt_bg_job *j)
@@ -33,6 +34,7 @@ static void probe_fn(rt_bg_job *j)
     p->nice = getpriority(PRIO_PROCESS, (id_t)p->tid);
     p->nice_errno = errno;
     pthread_getname_np(pthread_self(), p->name, sizeof p->name);
+    p->policy = sched_getscheduler(0);
 }
 
 static double now_s(void)
@@ -55,6 +57,8 @@ START_TEST(thread_runs_at_lowest_nice_caller_untouched)
     ck_assert_int_eq(p.nice_errno, 0);
     ck_assert_int_ne(p.tid, syscall(SYS_gettid)); /* ran on the background thread */
     ck_assert_int_eq(p.nice, RT_BG_NICE);
+    ck_assert_int_eq(p.policy, SCHED_BATCH);              /* never preempts the shard when woken */
+    ck_assert_int_eq(sched_getscheduler(0), SCHED_OTHER); /* the caller's is untouched */
     ck_assert_str_eq(p.name, "ringq-bg"); /* top -H and perf sched tell it from the shard */
     errno = 0;
     ck_assert_int_eq(getpriority(PRIO_PROCESS, 0), mine); /* only that thread yields */
