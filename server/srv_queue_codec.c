@@ -1,11 +1,15 @@
 /* server/srv_queue_codec: ringq.v1 messages from queue/q_part results, through the generated
  * schema (proto_wire/pw_msgs.h). Each builder fills the generated struct with views of the
  * partition's data (the log mapping, the id formatted on the stack) and encodes it once,
- * straight into the caller's buffer. No field number is written here: they live in proto/. */
+ * straight into the caller's buffer. No field number is written here: they live in proto/ (the
+ * one hand-written encoder below, a delivered Task, takes its tags from the generated FIELD
+ * numbers and is checked byte for byte against the generic codec by test_srv_task_codec). */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
 #include "proto_wire/pw_grpc_msg.h"
+#include "proto_wire/pw_msg_code.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_int.h"
@@ -41,9 +45,74 @@ static int headers_view(const uint8_t *headers, uint32_t headers_len,
 _Static_assert(sizeof(pwm_ringq_v1_Task_HeadersEntry) == sizeof(pwm_ringq_v1_TaskInfo_HeadersEntry),
                "Task and TaskInfo header entries share a layout");
 
+/* ---- A delivered Task without headers, encoded by hand (the Work stream's hot message) ---- */
+
+/* One-byte tags: every Task field number is below 16. */
+#define TASK_TAG(f, wt) ((uint8_t)((pwm_ringq_v1_Task_FIELD_##f << 3) | (wt)))
+_Static_assert(pwm_ringq_v1_Task_FIELD_lease_token < 16 &&
+                   pwm_ringq_v1_WorkResponse_FIELD_task < 16,
+               "one-byte tags");
+
+/* Bytes of a proto3 scalar field (absent when 0) and of a string/bytes field (absent when
+ * empty), each with its one-byte tag: what the generated Task_size counts. */
+static inline size_t num_len(uint64_t v) { return v ? 1 + pw_pb_varint_len(v) : 0; }
+static inline size_t str_len(size_t n) { return n ? 1 + pw_pb_varint_len(n) + n : 0; }
+
+static inline uint8_t *put_num(uint8_t *p, uint8_t tag, uint64_t v)
+{
+    if (!v) return p;
+    *p++ = tag;
+    return pw_msg_put_varint(p, v);
+}
+
+static inline uint8_t *put_str(uint8_t *p, uint8_t tag, const void *s, size_t n)
+{
+    if (!n) return p;
+    *p++ = tag;
+    p = pw_msg_put_varint(p, n);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* WorkResponse{task} behind its gRPC message prefix, the bytes pw_msg_encode_headed writes for
+ * the generated struct (fields in number order, zero and empty ones left out), in one pass over
+ * the fields for the size and one to write: no descriptor walk, no size record. */
+static int encode_work_task(buf *out, const char *id, size_t idl, const char *queue,
+                            size_t queue_len, const q_leased *t)
+{
+    size_t task = str_len(idl) + str_len(queue_len) + str_len(t->payload_len) +
+                  num_len(t->priority) + num_len(t->attempt) + num_len(t->lease_deadline_ms) +
+                  num_len(t->enqueued_ms) + num_len(t->max_attempts) + num_len(t->token);
+    size_t body = 1 + pw_pb_varint_len(task) + task;
+    if (body > UINT32_MAX || body > PW_PB_LEN_MAX) return -EMSGSIZE;
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, PW_GRPC_MSG_PREFIX_BYTES + body, &p);
+    if (rc < 0) return rc;
+    pw_grpc_msg_put_prefix(p, false, (uint32_t)body);
+    uint8_t *w = p + PW_GRPC_MSG_PREFIX_BYTES;
+    *w++ = (uint8_t)((pwm_ringq_v1_WorkResponse_FIELD_task << 3) | PW_PB_WT_LEN);
+    w = pw_msg_put_varint(w, task);
+    w = put_str(w, TASK_TAG(id, PW_PB_WT_LEN), id, idl);
+    w = put_str(w, TASK_TAG(queue, PW_PB_WT_LEN), queue, queue_len);
+    w = put_str(w, TASK_TAG(payload, PW_PB_WT_LEN), t->payload, t->payload_len);
+    w = put_num(w, TASK_TAG(priority, PW_PB_WT_VARINT), t->priority);
+    w = put_num(w, TASK_TAG(attempt, PW_PB_WT_VARINT), t->attempt);
+    w = put_num(w, TASK_TAG(lease_deadline_unix_ms, PW_PB_WT_VARINT), t->lease_deadline_ms);
+    w = put_num(w, TASK_TAG(enqueued_unix_ms, PW_PB_WT_VARINT), t->enqueued_ms);
+    w = put_num(w, TASK_TAG(max_attempts, PW_PB_WT_VARINT), t->max_attempts);
+    w = put_num(w, TASK_TAG(lease_token, PW_PB_WT_VARINT), t->token);
+    assert(w == p + PW_GRPC_MSG_PREFIX_BYTES + body);
+    buf_commit(out, PW_GRPC_MSG_PREFIX_BYTES + body);
+    return 0;
+}
+
 int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char *queue,
                     size_t queue_len, const q_leased *t)
 {
+    if (frame == SRV_TASK_WORK_FRAMED && t->headers_len == 0) {
+        char id[Q_ID_STR_BYTES];
+        return encode_work_task(out, id, q_id_format(id, part_no, t->id), queue, queue_len, t);
+    }
     pwm_ringq_v1_Task_HeadersEntry hs[Q_HEADERS_MAX];
     int nh = headers_view(t->headers, t->headers_len, hs);
     if (nh < 0) return nh;
