@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "proto_wire/pw_grpc_msg.h"
-#include "proto_wire/pw_msg_code.h"
 #include "proto_wire/pw_pb.h"
 #include "server/srv_msg.h"
 #include "server/srv_queue_int.h"
@@ -47,32 +46,10 @@ _Static_assert(sizeof(pwm_ringq_v1_Task_HeadersEntry) == sizeof(pwm_ringq_v1_Tas
 
 /* ---- A delivered Task without headers, encoded by hand (the Work stream's hot message) ---- */
 
-/* One-byte tags: every Task field number is below 16. */
-#define TASK_TAG(f, wt) ((uint8_t)((pwm_ringq_v1_Task_FIELD_##f << 3) | (wt)))
 _Static_assert(pwm_ringq_v1_Task_FIELD_lease_token < 16 &&
                    pwm_ringq_v1_WorkResponse_FIELD_task < 16,
                "one-byte tags");
-
-/* Bytes of a proto3 scalar field (absent when 0) and of a string/bytes field (absent when
- * empty), each with its one-byte tag: what the generated Task_size counts. */
-static inline size_t num_len(uint64_t v) { return v ? 1 + pw_pb_varint_len(v) : 0; }
-static inline size_t str_len(size_t n) { return n ? 1 + pw_pb_varint_len(n) + n : 0; }
-
-static inline uint8_t *put_num(uint8_t *p, uint8_t tag, uint64_t v)
-{
-    if (!v) return p;
-    *p++ = tag;
-    return pw_msg_put_varint(p, v);
-}
-
-static inline uint8_t *put_str(uint8_t *p, uint8_t tag, const void *s, size_t n)
-{
-    if (!n) return p;
-    *p++ = tag;
-    p = pw_msg_put_varint(p, n);
-    memcpy(p, s, n);
-    return p + n;
-}
+#define TASK_F(f) pwm_ringq_v1_Task_FIELD_##f
 
 /* WorkResponse{task} behind its gRPC message prefix, the bytes pw_msg_encode_headed writes for
  * the generated struct (fields in number order, zero and empty ones left out), in one pass over
@@ -80,9 +57,11 @@ static inline uint8_t *put_str(uint8_t *p, uint8_t tag, const void *s, size_t n)
 static int encode_work_task(buf *out, const char *id, size_t idl, const char *queue,
                             size_t queue_len, const q_leased *t)
 {
-    size_t task = str_len(idl) + str_len(queue_len) + str_len(t->payload_len) +
-                  num_len(t->priority) + num_len(t->attempt) + num_len(t->lease_deadline_ms) +
-                  num_len(t->enqueued_ms) + num_len(t->max_attempts) + num_len(t->token);
+    size_t task = pw_pb_small_str_len(idl) + pw_pb_small_str_len(queue_len) +
+                  pw_pb_small_str_len(t->payload_len) + pw_pb_small_num_len(t->priority) +
+                  pw_pb_small_num_len(t->attempt) + pw_pb_small_num_len(t->lease_deadline_ms) +
+                  pw_pb_small_num_len(t->enqueued_ms) + pw_pb_small_num_len(t->max_attempts) +
+                  pw_pb_small_num_len(t->token);
     size_t body = 1 + pw_pb_varint_len(task) + task;
     if (body > UINT32_MAX || body > PW_PB_LEN_MAX) return -EMSGSIZE;
     uint8_t *p = NULL;
@@ -91,18 +70,100 @@ static int encode_work_task(buf *out, const char *id, size_t idl, const char *qu
     pw_grpc_msg_put_prefix(p, false, (uint32_t)body);
     uint8_t *w = p + PW_GRPC_MSG_PREFIX_BYTES;
     *w++ = (uint8_t)((pwm_ringq_v1_WorkResponse_FIELD_task << 3) | PW_PB_WT_LEN);
-    w = pw_msg_put_varint(w, task);
-    w = put_str(w, TASK_TAG(id, PW_PB_WT_LEN), id, idl);
-    w = put_str(w, TASK_TAG(queue, PW_PB_WT_LEN), queue, queue_len);
-    w = put_str(w, TASK_TAG(payload, PW_PB_WT_LEN), t->payload, t->payload_len);
-    w = put_num(w, TASK_TAG(priority, PW_PB_WT_VARINT), t->priority);
-    w = put_num(w, TASK_TAG(attempt, PW_PB_WT_VARINT), t->attempt);
-    w = put_num(w, TASK_TAG(lease_deadline_unix_ms, PW_PB_WT_VARINT), t->lease_deadline_ms);
-    w = put_num(w, TASK_TAG(enqueued_unix_ms, PW_PB_WT_VARINT), t->enqueued_ms);
-    w = put_num(w, TASK_TAG(max_attempts, PW_PB_WT_VARINT), t->max_attempts);
-    w = put_num(w, TASK_TAG(lease_token, PW_PB_WT_VARINT), t->token);
+    w = pw_pb_write_varint(w, task);
+    w = pw_pb_write_small_str(w, TASK_F(id), id, idl);
+    w = pw_pb_write_small_str(w, TASK_F(queue), queue, queue_len);
+    w = pw_pb_write_small_str(w, TASK_F(payload), t->payload, t->payload_len);
+    w = pw_pb_write_small_num(w, TASK_F(priority), t->priority);
+    w = pw_pb_write_small_num(w, TASK_F(attempt), t->attempt);
+    w = pw_pb_write_small_num(w, TASK_F(lease_deadline_unix_ms), t->lease_deadline_ms);
+    w = pw_pb_write_small_num(w, TASK_F(enqueued_unix_ms), t->enqueued_ms);
+    w = pw_pb_write_small_num(w, TASK_F(max_attempts), t->max_attempts);
+    w = pw_pb_write_small_num(w, TASK_F(lease_token), t->token);
     assert(w == p + PW_GRPC_MSG_PREFIX_BYTES + body);
     buf_commit(out, PW_GRPC_MSG_PREFIX_BYTES + body);
+    return 0;
+}
+
+/* ---- EnqueueStreamResponse, encoded by hand (an EnqueueStream answer: twice a request) ---- */
+
+#define ESR_F(f) pwm_ringq_v1_EnqueueStreamResponse_FIELD_##f
+#define ER_F(f) pwm_ringq_v1_EnqueueResult_FIELD_##f
+#define RC_F(f) pwm_ringq_v1_Receipt_FIELD_##f
+_Static_assert(ESR_F(credits) < 16 && ESR_F(results) < 16 && ER_F(receipt) < 16 && RC_F(level) < 16,
+               "one-byte tags");
+
+static size_t receipt_len(const pwm_ringq_v1_Receipt *r)
+{
+    return pw_pb_small_num_len(r->partition) + pw_pb_small_num_len(r->offset) +
+           pw_pb_small_num_len(r->commit_seq) +
+           pw_pb_small_num_len((uint64_t)(int64_t)r->level); /* an enum: int32 on the wire */
+}
+
+/* Body bytes of result e; *rlen = its receipt's (0 without one). */
+static size_t result_len(const pwm_ringq_v1_EnqueueResult *e, size_t *rlen)
+{
+    size_t n = pw_pb_small_str_len(e->id.len) + (e->duplicate ? 2 : 0);
+    *rlen = 0;
+    if (e->receipt) {
+        *rlen = receipt_len(e->receipt);
+        n += 1 + pw_pb_varint_len(*rlen) + *rlen;
+    }
+    return n;
+}
+
+/* Writes result e (field `results`, its length first), its sizes given. */
+static uint8_t *put_result(uint8_t *w, const pwm_ringq_v1_EnqueueResult *e, size_t elen,
+                           size_t rlen)
+{
+    *w++ = (uint8_t)(ESR_F(results) << 3 | PW_PB_WT_LEN);
+    w = pw_pb_write_varint(w, elen);
+    w = pw_pb_write_small_str(w, ER_F(id), e->id.ptr, e->id.len);
+    w = pw_pb_write_small_num(w, ER_F(duplicate), e->duplicate);
+    const pwm_ringq_v1_Receipt *r = e->receipt;
+    if (!r) return w;
+    *w++ = (uint8_t)(ER_F(receipt) << 3 | PW_PB_WT_LEN);
+    w = pw_pb_write_varint(w, rlen);
+    w = pw_pb_write_small_num(w, RC_F(partition), r->partition);
+    w = pw_pb_write_small_num(w, RC_F(offset), r->offset);
+    w = pw_pb_write_small_num(w, RC_F(commit_seq), r->commit_seq);
+    return pw_pb_write_small_num(w, RC_F(level), (uint64_t)(int64_t)r->level);
+}
+
+/* Results whose sizes the size pass keeps for the write pass; past it they are sized again. */
+#define ESR_SIZES_KEPT 16u
+
+int srv_encode_estream_resp(buf *out, const pwm_ringq_v1_EnqueueStreamResponse *m)
+{
+    size_t elens[ESR_SIZES_KEPT], rlens[ESR_SIZES_KEPT], rlen;
+    size_t n = pw_pb_small_num_len(m->request_id) + pw_pb_small_num_len(m->code) +
+               pw_pb_small_str_len(m->message.len) + pw_pb_small_num_len(m->credits);
+    for (size_t i = 0; i < m->results_count; i++) {
+        size_t e = result_len(&m->results[i], &rlen);
+        if (i < ESR_SIZES_KEPT) {
+            elens[i] = e;
+            rlens[i] = rlen;
+        }
+        n += 1 + pw_pb_varint_len(e) + e;
+    }
+    if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, n, &p);
+    if (rc < 0) return rc;
+    uint8_t *w = pw_pb_write_small_num(p, ESR_F(request_id), m->request_id);
+    w = pw_pb_write_small_num(w, ESR_F(code), m->code);
+    w = pw_pb_write_small_str(w, ESR_F(message), m->message.ptr, m->message.len);
+    for (size_t i = 0; i < m->results_count; i++) {
+        const pwm_ringq_v1_EnqueueResult *e = &m->results[i];
+        if (i < ESR_SIZES_KEPT) w = put_result(w, e, elens[i], rlens[i]);
+        else {
+            size_t el = result_len(e, &rlen);
+            w = put_result(w, e, el, rlen);
+        }
+    }
+    w = pw_pb_write_small_num(w, ESR_F(credits), m->credits);
+    assert(w == p + n);
+    buf_commit(out, n);
     return 0;
 }
 
