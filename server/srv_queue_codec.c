@@ -167,6 +167,61 @@ int srv_encode_estream_resp(buf *out, const pwm_ringq_v1_EnqueueStreamResponse *
     return 0;
 }
 
+/* ---- AckResponse and a WorkResult's head, encoded by hand (a Work stream's ack answer) ---- */
+
+#define IS_F(f) pwm_ringq_v1_ItemStatus_FIELD_##f
+#define WR_F(f) pwm_ringq_v1_WorkResult_FIELD_##f
+_Static_assert(IS_F(message) < 16 && pwm_ringq_v1_AckResponse_FIELD_results < 16 &&
+                   WR_F(message) < 16,
+               "one-byte tags");
+
+static size_t item_len(const pwm_ringq_v1_ItemStatus *it)
+{
+    return pw_pb_small_str_len(it->id.len) + pw_pb_small_num_len(it->code) +
+           pw_pb_small_str_len(it->message.len);
+}
+
+int srv_encode_ack_resp(buf *out, const pwm_ringq_v1_AckResponse *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->results_count; i++) {
+        size_t e = item_len(&m->results[i]);
+        n += 1 + pw_pb_varint_len(e) + e;
+    }
+    if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, n, &p);
+    if (rc < 0) return rc;
+    uint8_t *w = p;
+    for (size_t i = 0; i < m->results_count; i++) {
+        const pwm_ringq_v1_ItemStatus *it = &m->results[i];
+        *w++ = (uint8_t)(pwm_ringq_v1_AckResponse_FIELD_results << 3 | PW_PB_WT_LEN);
+        w = pw_pb_write_varint(w, item_len(it));
+        w = pw_pb_write_small_str(w, IS_F(id), it->id.ptr, it->id.len);
+        w = pw_pb_write_small_num(w, IS_F(code), it->code);
+        w = pw_pb_write_small_str(w, IS_F(message), it->message.ptr, it->message.len);
+    }
+    assert(w == p + n);
+    buf_commit(out, n);
+    return 0;
+}
+
+int srv_encode_work_result(buf *out, const pwm_ringq_v1_WorkResult *m)
+{
+    if (m->response_case) return pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, m, out);
+    size_t n = pw_pb_small_num_len(m->request_id) + pw_pb_small_num_len(m->code) +
+               pw_pb_small_str_len(m->message.len);
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, n, &p);
+    if (rc < 0) return rc;
+    uint8_t *w = pw_pb_write_small_num(p, WR_F(request_id), m->request_id);
+    w = pw_pb_write_small_num(w, WR_F(code), m->code);
+    w = pw_pb_write_small_str(w, WR_F(message), m->message.ptr, m->message.len);
+    assert(w == p + n);
+    buf_commit(out, n);
+    return 0;
+}
+
 int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char *queue,
                     size_t queue_len, const q_leased *t)
 {

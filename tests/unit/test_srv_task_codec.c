@@ -3,7 +3,8 @@
  * srv_encode_task, SRV_TASK_WORK_FRAMED (a task without headers is encoded by hand, one with
  * headers through the generated codec; both as the generic codec writes the same
  * pwm_ringq_v1_Task in a WorkResponse behind its gRPC prefix, and decoded back field by field),
- * and srv_encode_estream_resp (EnqueueStreamResponse). */
+ * srv_encode_estream_resp (EnqueueStreamResponse), srv_encode_ack_resp (AckResponse) and
+ * srv_encode_work_result (WorkResult). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,51 @@ START_TEST(estream_resp_bytes_match_generic_codec)
 }
 END_TEST
 
+/* srv_encode_ack_resp and srv_encode_work_result (no response set: by hand; one set: the
+ * generic way) give pw_msg_encode's bytes. */
+START_TEST(ack_resp_and_work_result_match_generic_codec)
+{
+    static char text[300];
+    for (size_t i = 0; i < sizeof text; i++) text[i] = (char)('A' + rnd() % 26);
+    pwm_ringq_v1_ItemStatus items[40];
+    buf fast, ref;
+    buf_init(&fast, 1u << 16);
+    buf_init(&ref, 1u << 16);
+    for (int round = 0; round < 20000; round++) {
+        size_t n = round % 50 ? rnd() % 4 : rnd() % 41;
+        for (size_t i = 0; i < n; i++)
+            items[i] = (pwm_ringq_v1_ItemStatus){view(text, rnd() % 40),
+                                                 (uint32_t)rnd_value(UINT32_MAX),
+                                                 view(text + 7, rnd() % 3 ? 0 : rnd() % 200)};
+        pwm_ringq_v1_AckResponse ack = {.results = n ? items : NULL, .results_count = n};
+        buf_consume(&fast, buf_size(&fast));
+        buf_consume(&ref, buf_size(&ref));
+        ck_assert_int_eq(srv_encode_ack_resp(&fast, &ack), 0);
+        ck_assert_int_eq(pw_msg_encode(&pwm_ringq_v1_AckResponse_desc, &ack, &ref), 0);
+        ck_assert_uint_eq(buf_size(&fast), buf_size(&ref));
+        ck_assert_mem_eq(buf_begin(&fast), buf_begin(&ref), buf_size(&ref));
+
+        pwm_ringq_v1_WorkResult res = {
+            .request_id = rnd_value(UINT64_MAX),
+            .code = (uint32_t)rnd_value(UINT32_MAX),
+            .message = view(text, rnd() % 3 ? 0 : rnd() % sizeof text),
+        };
+        if (rnd() % 4 == 0) {
+            res.response_case = pwm_ringq_v1_WorkResult_FIELD_ack;
+            res.ack = &ack;
+        }
+        buf_consume(&fast, buf_size(&fast));
+        buf_consume(&ref, buf_size(&ref));
+        ck_assert_int_eq(srv_encode_work_result(&fast, &res), 0);
+        ck_assert_int_eq(pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, &res, &ref), 0);
+        ck_assert_uint_eq(buf_size(&fast), buf_size(&ref));
+        ck_assert_mem_eq(buf_begin(&fast), buf_begin(&ref), buf_size(&ref));
+    }
+    buf_deinit(&fast);
+    buf_deinit(&ref);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("srv_task_codec");
@@ -224,6 +270,7 @@ static Suite *suite(void)
     tcase_add_test(tc, work_task_bytes_match_generic_codec);
     tcase_add_test(tc, work_task_with_headers_matches_generic_codec);
     tcase_add_test(tc, estream_resp_bytes_match_generic_codec);
+    tcase_add_test(tc, ack_resp_and_work_result_match_generic_codec);
     suite_add_tcase(s, tc);
     return s;
 }
