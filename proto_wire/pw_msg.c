@@ -76,21 +76,17 @@ static bool arena_grow(pw_msg_arena *a, size_t n, size_t align)
     return true;
 }
 
-void *pw_msg_arena_alloc(pw_msg_arena *a, size_t n, size_t align)
+void *pw_msg_arena_alloc_slow(pw_msg_arena *a, size_t n, size_t align)
 {
     assert(align && (align & (align - 1)) == 0);
-    for (int tries = 0; tries < 2; tries++) {
-        uintptr_t at = (uintptr_t)a->base + a->used;
-        size_t pad = (size_t)(-at & (align - 1));
-        if (a->base && pad <= a->cap - a->used && n <= a->cap - a->used - pad) {
-            uint8_t *p = a->base + a->used + pad;
-            a->used += pad + n;
-            memset(p, 0, n);
-            return p;
-        }
-        if (!a->chunk_bytes || !arena_grow(a, n, align)) return NULL;
-    }
-    return NULL;
+    if (!a->chunk_bytes || !arena_grow(a, n, align)) return NULL;
+    /* A fresh chunk: used == 0, cap >= n + align (arena_grow), so n fits after the pad. */
+    size_t pad = (size_t)(-(uintptr_t)a->base & (align - 1));
+    if (pad > a->cap || n > a->cap - pad) return NULL;
+    uint8_t *p = a->base + pad;
+    a->used = pad + n;
+    memset(p, 0, n);
+    return p;
 }
 
 /* ---- Field kinds (wire type and size: pw_msg_int.h) ---- */

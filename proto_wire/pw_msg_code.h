@@ -69,16 +69,7 @@ static inline size_t pw_msg_wr_sub(pw_msg_wr *w, pw_msg_size_fn fn, const void *
 /* One-byte values (small lengths and numbers) are most of what is written: first branch. */
 static inline uint8_t *pw_msg_put_varint(uint8_t *p, uint64_t v)
 {
-    if (v < 0x80) {
-        *p++ = (uint8_t)v;
-        return p;
-    }
-    do {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    } while (v >= 0x80);
-    *p++ = (uint8_t)v;
-    return p;
+    return pw_pb_write_varint(p, v);
 }
 
 static inline uint8_t *pw_msg_put_le32(uint8_t *p, uint32_t v)

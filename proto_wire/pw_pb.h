@@ -271,4 +271,44 @@ int pw_pb_submsg_begin(buf *out, uint32_t field, pw_pb_mark *m);
  * PW_PB_LEN_MAX). */
 int pw_pb_submsg_end(buf *out, const pw_pb_mark *m);
 
+/* ---- Straight-line writers for hand-written encoders of hot messages ----
+ * Into memory the caller sized with the *_len functions (nothing is checked), for fields
+ * numbered 1..15 (a one-byte tag), with proto3 presence: a zero number or an empty string is
+ * not written. A message encoded this way must give the generated codec's bytes (fields in
+ * number order); each one has a byte-for-byte test against it (test_srv_task_codec). */
+
+/* Writes v as a varint at p; returns the end. One-byte values take the first branch. */
+static inline uint8_t *pw_pb_write_varint(uint8_t *p, uint64_t v)
+{
+    if (v < 0x80) {
+        *p++ = (uint8_t)v;
+        return p;
+    }
+    do {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    } while (v >= 0x80);
+    *p++ = (uint8_t)v;
+    return p;
+}
+/* Bytes of a VARINT field of value v (0 when v == 0: absent). */
+static inline size_t pw_pb_small_num_len(uint64_t v) { return v ? 1 + pw_pb_varint_len(v) : 0; }
+/* Bytes of a LEN field of n bytes (0 when n == 0: absent). */
+static inline size_t pw_pb_small_str_len(size_t n) { return n ? 1 + pw_pb_varint_len(n) + n : 0; }
+static inline uint8_t *pw_pb_write_small_num(uint8_t *p, uint32_t field, uint64_t v)
+{
+    if (!v) return p;
+    *p++ = (uint8_t)(field << 3 | PW_PB_WT_VARINT);
+    return pw_pb_write_varint(p, v);
+}
+/* s[0..n) is copied (n == 0 writes nothing and reads nothing). */
+static inline uint8_t *pw_pb_write_small_str(uint8_t *p, uint32_t field, const void *s, size_t n)
+{
+    if (!n) return p;
+    *p++ = (uint8_t)(field << 3 | PW_PB_WT_LEN);
+    p = pw_pb_write_varint(p, n);
+    memcpy(p, s, n);
+    return p + n;
+}
+
 #endif

@@ -15,6 +15,8 @@
 #ifndef Q_PART_INT_H
 #define Q_PART_INT_H
 
+#include <string.h>
+
 #include "queue/q_part.h"
 #include "queue/q_part_dedup.h"
 #include "queue/q_part_rec.h"
@@ -147,6 +149,15 @@ q_queue *q_queue_find(q_part *p, const char *name, size_t len);
  * settings, no figures. */
 q_status q_queue_get(q_part *p, const char *name, size_t len, q_queue **out, q_err *err);
 static inline q_queue *q_queue_of(q_part *p, const q_task *t) { return p->queues[t->queue]; }
+/* q_queue_name_check, answered at once when the name is that of the queue found last
+ * (p->last_q): every queue in p->queues was created under a checked name (q_part_enqueue,
+ * q_part_open's replay, q_part_admin), so only a new name pays the per-byte check. */
+static inline q_status q_part_name_check(const q_part *p, const char *name, size_t len, q_err *err)
+{
+    const q_queue *q = p->last_q;
+    if (q && q->name_len == len && memcmp(q->name, name, len) == 0) return Q_OK;
+    return q_queue_name_check(name, len, err);
+}
 /* Effective limits of a task in its queue. */
 uint32_t q_task_max_attempts(const q_part *p, const q_task *t);
 uint32_t q_task_lease_ms(const q_part *p, const q_task *t, uint32_t req_lease_ms);

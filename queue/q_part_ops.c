@@ -125,7 +125,7 @@ q_status q_part_enqueue(q_part *p, const char *name, size_t name_len, const q_ta
                         q_err *err)
 {
     *commit_to = q_log_next(p->log);
-    q_status st = q_queue_name_check(name, name_len, err);
+    q_status st = q_part_name_check(p, name, name_len, err);
     if (st) return st;
     if (n == 0 || n > Q_BATCH_MAX)
         return q_fail(err, Q_INVALID_ARGUMENT, "Enqueue takes 1..%u tasks, got %u", Q_BATCH_MAX, n);
@@ -222,7 +222,7 @@ q_status q_part_lease_budget(q_part *p, const char *name, size_t name_len, uint3
 {
     size_t used = 0;
     *n_out = 0;
-    q_status st = q_queue_name_check(name, name_len, err);
+    q_status st = q_part_name_check(p, name, name_len, err);
     if (st) return st;
     if (max_n == 0 || max_n > Q_BATCH_MAX)
         return q_fail(err, Q_INVALID_ARGUMENT, "lease takes 1..%u tasks, got %u", Q_BATCH_MAX,

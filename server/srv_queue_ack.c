@@ -116,7 +116,7 @@ int srv_ack_fanout_encode_range(srv_ack_fanout *fo, uint32_t from, uint32_t to, 
             .message = {(const uint8_t *)why, strlen(why)}};
     }
     pwm_ringq_v1_AckResponse r = {.results = items, .results_count = n};
-    int rc = pw_msg_encode(&pwm_ringq_v1_AckResponse_desc, &r, out);
+    int rc = srv_encode_ack_resp(out, &r);
     if (items != local) rt_free(items);
     return rc;
 }

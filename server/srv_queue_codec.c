@@ -1,7 +1,10 @@
 /* server/srv_queue_codec: ringq.v1 messages from queue/q_part results, through the generated
  * schema (proto_wire/pw_msgs.h). Each builder fills the generated struct with views of the
  * partition's data (the log mapping, the id formatted on the stack) and encodes it once,
- * straight into the caller's buffer. No field number is written here: they live in proto/. */
+ * straight into the caller's buffer. No field number is written here: they live in proto/ (the
+ * one hand-written encoder below, a delivered Task, takes its tags from the generated FIELD
+ * numbers and is checked byte for byte against the generic codec by test_srv_task_codec). */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -41,9 +44,191 @@ static int headers_view(const uint8_t *headers, uint32_t headers_len,
 _Static_assert(sizeof(pwm_ringq_v1_Task_HeadersEntry) == sizeof(pwm_ringq_v1_TaskInfo_HeadersEntry),
                "Task and TaskInfo header entries share a layout");
 
+/* ---- A delivered Task without headers, encoded by hand (the Work stream's hot message) ---- */
+
+_Static_assert(pwm_ringq_v1_Task_FIELD_lease_token < 16 &&
+                   pwm_ringq_v1_WorkResponse_FIELD_task < 16,
+               "one-byte tags");
+#define TASK_F(f) pwm_ringq_v1_Task_FIELD_##f
+
+/* WorkResponse{task} behind its gRPC message prefix, the bytes pw_msg_encode_headed writes for
+ * the generated struct (fields in number order, zero and empty ones left out), in one pass over
+ * the fields for the size and one to write: no descriptor walk, no size record. */
+static int encode_work_task(buf *out, const char *id, size_t idl, const char *queue,
+                            size_t queue_len, const q_leased *t)
+{
+    size_t task = pw_pb_small_str_len(idl) + pw_pb_small_str_len(queue_len) +
+                  pw_pb_small_str_len(t->payload_len) + pw_pb_small_num_len(t->priority) +
+                  pw_pb_small_num_len(t->attempt) + pw_pb_small_num_len(t->lease_deadline_ms) +
+                  pw_pb_small_num_len(t->enqueued_ms) + pw_pb_small_num_len(t->max_attempts) +
+                  pw_pb_small_num_len(t->token);
+    size_t body = 1 + pw_pb_varint_len(task) + task;
+    if (body > UINT32_MAX || body > PW_PB_LEN_MAX) return -EMSGSIZE;
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, PW_GRPC_MSG_PREFIX_BYTES + body, &p);
+    if (rc < 0) return rc;
+    pw_grpc_msg_put_prefix(p, false, (uint32_t)body);
+    uint8_t *w = p + PW_GRPC_MSG_PREFIX_BYTES;
+    *w++ = (uint8_t)((pwm_ringq_v1_WorkResponse_FIELD_task << 3) | PW_PB_WT_LEN);
+    w = pw_pb_write_varint(w, task);
+    w = pw_pb_write_small_str(w, TASK_F(id), id, idl);
+    w = pw_pb_write_small_str(w, TASK_F(queue), queue, queue_len);
+    w = pw_pb_write_small_str(w, TASK_F(payload), t->payload, t->payload_len);
+    w = pw_pb_write_small_num(w, TASK_F(priority), t->priority);
+    w = pw_pb_write_small_num(w, TASK_F(attempt), t->attempt);
+    w = pw_pb_write_small_num(w, TASK_F(lease_deadline_unix_ms), t->lease_deadline_ms);
+    w = pw_pb_write_small_num(w, TASK_F(enqueued_unix_ms), t->enqueued_ms);
+    w = pw_pb_write_small_num(w, TASK_F(max_attempts), t->max_attempts);
+    w = pw_pb_write_small_num(w, TASK_F(lease_token), t->token);
+    assert(w == p + PW_GRPC_MSG_PREFIX_BYTES + body);
+    buf_commit(out, PW_GRPC_MSG_PREFIX_BYTES + body);
+    return 0;
+}
+
+/* ---- EnqueueStreamResponse, encoded by hand (an EnqueueStream answer: twice a request) ---- */
+
+#define ESR_F(f) pwm_ringq_v1_EnqueueStreamResponse_FIELD_##f
+#define ER_F(f) pwm_ringq_v1_EnqueueResult_FIELD_##f
+#define RC_F(f) pwm_ringq_v1_Receipt_FIELD_##f
+_Static_assert(ESR_F(credits) < 16 && ESR_F(results) < 16 && ER_F(receipt) < 16 && RC_F(level) < 16,
+               "one-byte tags");
+
+static size_t receipt_len(const pwm_ringq_v1_Receipt *r)
+{
+    return pw_pb_small_num_len(r->partition) + pw_pb_small_num_len(r->offset) +
+           pw_pb_small_num_len(r->commit_seq) +
+           pw_pb_small_num_len((uint64_t)(int64_t)r->level); /* an enum: int32 on the wire */
+}
+
+/* Body bytes of result e; *rlen = its receipt's (0 without one). */
+static size_t result_len(const pwm_ringq_v1_EnqueueResult *e, size_t *rlen)
+{
+    size_t n = pw_pb_small_str_len(e->id.len) + (e->duplicate ? 2 : 0);
+    *rlen = 0;
+    if (e->receipt) {
+        *rlen = receipt_len(e->receipt);
+        n += 1 + pw_pb_varint_len(*rlen) + *rlen;
+    }
+    return n;
+}
+
+/* Writes result e (field `results`, its length first), its sizes given. */
+static uint8_t *put_result(uint8_t *w, const pwm_ringq_v1_EnqueueResult *e, size_t elen,
+                           size_t rlen)
+{
+    *w++ = (uint8_t)(ESR_F(results) << 3 | PW_PB_WT_LEN);
+    w = pw_pb_write_varint(w, elen);
+    w = pw_pb_write_small_str(w, ER_F(id), e->id.ptr, e->id.len);
+    w = pw_pb_write_small_num(w, ER_F(duplicate), e->duplicate);
+    const pwm_ringq_v1_Receipt *r = e->receipt;
+    if (!r) return w;
+    *w++ = (uint8_t)(ER_F(receipt) << 3 | PW_PB_WT_LEN);
+    w = pw_pb_write_varint(w, rlen);
+    w = pw_pb_write_small_num(w, RC_F(partition), r->partition);
+    w = pw_pb_write_small_num(w, RC_F(offset), r->offset);
+    w = pw_pb_write_small_num(w, RC_F(commit_seq), r->commit_seq);
+    return pw_pb_write_small_num(w, RC_F(level), (uint64_t)(int64_t)r->level);
+}
+
+/* Results whose sizes the size pass keeps for the write pass; past it they are sized again. */
+#define ESR_SIZES_KEPT 16u
+
+int srv_encode_estream_resp(buf *out, const pwm_ringq_v1_EnqueueStreamResponse *m)
+{
+    size_t elens[ESR_SIZES_KEPT], rlens[ESR_SIZES_KEPT], rlen;
+    size_t n = pw_pb_small_num_len(m->request_id) + pw_pb_small_num_len(m->code) +
+               pw_pb_small_str_len(m->message.len) + pw_pb_small_num_len(m->credits);
+    for (size_t i = 0; i < m->results_count; i++) {
+        size_t e = result_len(&m->results[i], &rlen);
+        if (i < ESR_SIZES_KEPT) {
+            elens[i] = e;
+            rlens[i] = rlen;
+        }
+        n += 1 + pw_pb_varint_len(e) + e;
+    }
+    if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, n, &p);
+    if (rc < 0) return rc;
+    uint8_t *w = pw_pb_write_small_num(p, ESR_F(request_id), m->request_id);
+    w = pw_pb_write_small_num(w, ESR_F(code), m->code);
+    w = pw_pb_write_small_str(w, ESR_F(message), m->message.ptr, m->message.len);
+    for (size_t i = 0; i < m->results_count; i++) {
+        const pwm_ringq_v1_EnqueueResult *e = &m->results[i];
+        if (i < ESR_SIZES_KEPT) w = put_result(w, e, elens[i], rlens[i]);
+        else {
+            size_t el = result_len(e, &rlen);
+            w = put_result(w, e, el, rlen);
+        }
+    }
+    w = pw_pb_write_small_num(w, ESR_F(credits), m->credits);
+    assert(w == p + n);
+    buf_commit(out, n);
+    return 0;
+}
+
+/* ---- AckResponse and a WorkResult's head, encoded by hand (a Work stream's ack answer) ---- */
+
+#define IS_F(f) pwm_ringq_v1_ItemStatus_FIELD_##f
+#define WR_F(f) pwm_ringq_v1_WorkResult_FIELD_##f
+_Static_assert(IS_F(message) < 16 && pwm_ringq_v1_AckResponse_FIELD_results < 16 &&
+                   WR_F(message) < 16,
+               "one-byte tags");
+
+static size_t item_len(const pwm_ringq_v1_ItemStatus *it)
+{
+    return pw_pb_small_str_len(it->id.len) + pw_pb_small_num_len(it->code) +
+           pw_pb_small_str_len(it->message.len);
+}
+
+int srv_encode_ack_resp(buf *out, const pwm_ringq_v1_AckResponse *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->results_count; i++) {
+        size_t e = item_len(&m->results[i]);
+        n += 1 + pw_pb_varint_len(e) + e;
+    }
+    if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, n, &p);
+    if (rc < 0) return rc;
+    uint8_t *w = p;
+    for (size_t i = 0; i < m->results_count; i++) {
+        const pwm_ringq_v1_ItemStatus *it = &m->results[i];
+        *w++ = (uint8_t)(pwm_ringq_v1_AckResponse_FIELD_results << 3 | PW_PB_WT_LEN);
+        w = pw_pb_write_varint(w, item_len(it));
+        w = pw_pb_write_small_str(w, IS_F(id), it->id.ptr, it->id.len);
+        w = pw_pb_write_small_num(w, IS_F(code), it->code);
+        w = pw_pb_write_small_str(w, IS_F(message), it->message.ptr, it->message.len);
+    }
+    assert(w == p + n);
+    buf_commit(out, n);
+    return 0;
+}
+
+int srv_encode_work_result(buf *out, const pwm_ringq_v1_WorkResult *m)
+{
+    if (m->response_case) return pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, m, out);
+    size_t n = pw_pb_small_num_len(m->request_id) + pw_pb_small_num_len(m->code) +
+               pw_pb_small_str_len(m->message.len);
+    uint8_t *p = NULL;
+    int rc = buf_reserve(out, n, &p);
+    if (rc < 0) return rc;
+    uint8_t *w = pw_pb_write_small_num(p, WR_F(request_id), m->request_id);
+    w = pw_pb_write_small_num(w, WR_F(code), m->code);
+    w = pw_pb_write_small_str(w, WR_F(message), m->message.ptr, m->message.len);
+    assert(w == p + n);
+    buf_commit(out, n);
+    return 0;
+}
+
 int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char *queue,
                     size_t queue_len, const q_leased *t)
 {
+    if (frame == SRV_TASK_WORK_FRAMED && t->headers_len == 0) {
+        char id[Q_ID_STR_BYTES];
+        return encode_work_task(out, id, q_id_format(id, part_no, t->id), queue, queue_len, t);
+    }
     pwm_ringq_v1_Task_HeadersEntry hs[Q_HEADERS_MAX];
     int nh = headers_view(t->headers, t->headers_len, hs);
     if (nh < 0) return nh;

@@ -27,7 +27,7 @@ static int estream_encode(buf *out, uint64_t request_id, q_status code, const ch
         .message = {(const uint8_t *)message, message ? strlen(message) : 0},
         .credits = credits,
     };
-    int r = pw_msg_encode(&pwm_ringq_v1_EnqueueStreamResponse_desc, &m, out);
+    int r = srv_encode_estream_resp(out, &m);
     if (r == 0 && code == Q_OK && body_len) r = buf_append(out, body, body_len);
     return r;
 }

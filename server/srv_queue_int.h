@@ -31,6 +31,13 @@ typedef enum srv_task_frame {
  * -EMSGSIZE (out unchanged then), or -E2BIG for a record with more than Q_HEADERS_MAX headers. */
 int srv_encode_task(buf *out, srv_task_frame frame, uint32_t part_no, const char *queue,
                     size_t queue_len, const q_leased *t);
+/* Encodes ringq.v1.EnqueueStreamResponse *m (borrowed for the call) into `out` by hand: the
+ * generic codec's bytes (test_srv_task_codec), in one size pass and one write. */
+int srv_encode_estream_resp(buf *out, const pwm_ringq_v1_EnqueueStreamResponse *m);
+/* The same for ringq.v1.AckResponse, and for a WorkResult (by hand without a response set:
+ * request_id, code and message; through the generic codec otherwise). */
+int srv_encode_ack_resp(buf *out, const pwm_ringq_v1_AckResponse *m);
+int srv_encode_work_result(buf *out, const pwm_ringq_v1_WorkResult *m);
 /* Fills *m (a QueueInfo, its config pointing at *cfg) from qi; views borrow qi. */
 void srv_queue_info_view(pwm_ringq_v1_QueueInfo *m, pwm_ringq_v1_QueueConfig *cfg,
                          const q_queue_info *qi, uint32_t part_no);

@@ -83,7 +83,7 @@ static int encode_enqueue_results(srv_job *j, srv_part *sp, const q_enq_result *
          * (fields of one message concatenate: srv_queue_estream.c). */
         pwm_ringq_v1_EnqueueStreamResponse sr = {.results = out, .results_count = nt};
         if (stream) srv_buf_seed(&j->resp); /* freed with the job (a unary reply is handed on) */
-        rc = stream ? pw_msg_encode(&pwm_ringq_v1_EnqueueStreamResponse_desc, &sr, &j->resp)
+        rc = stream ? srv_encode_estream_resp(&j->resp, &sr)
                     : pw_grpc_msg_encode_for_send(&pwm_ringq_v1_EnqueueResponse_desc, &r, &j->resp);
     }
     if (heap) {

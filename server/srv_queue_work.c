@@ -174,7 +174,7 @@ static int encode_result(buf *b, const pwm_ringq_v1_WorkResult *res, uint32_t wh
 {
     pw_pb_mark m, mb;
     int r = pw_pb_submsg_begin(b, pwm_ringq_v1_WorkResponse_FIELD_result, &m);
-    if (r == 0) r = pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, res, b);
+    if (r == 0) r = srv_encode_work_result(b, res);
     if (r == 0 && which && res->code == Q_OK) {
         r = pw_pb_submsg_begin(b, which, &mb);
         if (r == 0) r = body(ud, b);
