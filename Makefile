@@ -113,7 +113,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libunit_fx.a $(LIBS)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libunit_fx.a $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # test_rt_bg_stuck holds a lock taken by rt_bg's threads (a wrapped pthread_mutex_lock).
-$(BUILD)/tests/test_rt_bg_stuck: LDLIBS_ALL += -Wl,--wrap=pthread_mutex_lock
+$(BUILD)/tests/test_rt_bg_stuck: private LDLIBS_ALL += -Wl,--wrap=pthread_mutex_lock
 
 # ringq-bench pieces under unit test: tests/unit/test_rb_*.c also link librb_unit.a, an archive
 # of every bench/rb_*.c but the entry point (the linker takes only the objects a test uses).

@@ -20,7 +20,7 @@
  *              fault waiting for I/O, a sleep), or hypervisor steal took its CPU.
  * Not schedstat's field 1 (run time), although it comes with the same pread for free: for the
  * running thread it is the scheduler's last update, up to a tick (4 ms at HZ=250) old — a 3 ms
- * spin read 0.0 to 3.8 ms there — where the clock brings the count up to date first.
+ * spin read 0.3 to 4.8 ms there — where the clock brings the count up to date first.
  * The cpu and blocked parts count into the histograms the loop's thread registered with
  * ev_stall_set_thread_hists (else the ev_stall's own), and the last long turn's split is left
  * for ev_trace's line (ev_stall_take_last).

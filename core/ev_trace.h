@@ -10,8 +10,8 @@
  * server started with --log-level warn prints it) with the wall time, the preempted part
  * (ev_stall), each part's count and milliseconds, and the slowest single callback (its part,
  * milliseconds and, for a recv, its bytes), and, when ev_stall split the turn, its cpu and
- * blocked parts (cpu_ms, blocked_ms: ev_stall.h; "-" otherwise). A turn is what the stall histogram counts: from the
- * wake-up to the next submit or wait.
+ * blocked parts (cpu_ms, blocked_ms: ev_stall.h; "-" otherwise). A turn is what the stall
+ * histogram counts: from the wake-up to the next submit or wait.
  *
  * Switched on per process by the environment variable RINGQ_TURN_TRACE_MS (a whole number of
  * milliseconds, 1..EV_TRACE_MS_MAX; unset, empty or invalid: off), read when a loop is created.

@@ -289,7 +289,7 @@ static void metrics_stall_split(srv_runtime *rt, buf *out)
 {
     stall_part(rt, out, true, "ringq_loop_stall_cpu_seconds",
                "Shard loop iterations of 1 ms or more: the part of oncpu the thread ran on a CPU "
-               "(its schedstat run time).");
+               "(its CLOCK_THREAD_CPUTIME_ID time, interrupts included).");
     stall_part(rt, out, false, "ringq_loop_stall_blocked_seconds",
                "Shard loop iterations of 1 ms or more: the part of oncpu the thread was asleep "
                "in a call (oncpu minus cpu).");

@@ -22,10 +22,17 @@ class StallSplitTest(unittest.TestCase):
         assert code == 0, f"ringqd exited {code}:\n{log}"
 
     def test_oncpu_is_split_into_cpu_and_blocked(self):
-        for i in range(20):
-            self.c.put(C.qname("split%d" % i), "x")  # creating queues: a few longer iterations
-        fams = families(scrape(self.srv.addr))
-        bo, so, no = hist(fams, "ringq_loop_stall_oncpu_seconds")
+        # Drive until at least one iteration of 1 ms or more was split (so the checks below see
+        # real observations): new queues, then batches of 2 MiB (copied, hashed and prewritten
+        # in one turn), at most 40 rounds.
+        q, big = C.qname("split"), b"x" * (128 * 1024)
+        for i in range(40):
+            self.c.put(C.qname("split%d" % i) if i < 10 else q, *([big] * 16))
+            fams = families(scrape(self.srv.addr))
+            bo, so, no = hist(fams, "ringq_loop_stall_oncpu_seconds")
+            if no > 0:
+                break
+        self.assertGreater(no, 0, "no iteration of 1 ms or more in 40 rounds")
         bc, sc, nc = hist(fams, "ringq_loop_stall_cpu_seconds")
         bb, sb, nb = hist(fams, "ringq_loop_stall_blocked_seconds")
         for b, n in ((bc, nc), (bb, nb)):

@@ -1,6 +1,7 @@
 /* Unit tests for core/ev_stall: a long loop turn split into on-CPU and preempted time, and on-CPU
- * into cpu and blocked, through a real ev_loop. A turn that sleeps is the thread's own (on-CPU: it was never runnable without a
- * CPU); a turn that spins while another thread spins on the same CPU is about half preempted.
+ * into cpu and blocked, through a real ev_loop. A turn that sleeps is the thread's own (on-CPU:
+ * it was never runnable without a CPU); a turn that spins while another thread spins on the
+ * same CPU is about half preempted.
  * Skips (exit 77) without io_uring or without /proc/thread-self/schedstat. */
 #include <check.h>
 #include <fcntl.h>
@@ -212,7 +213,7 @@ START_TEST(spinning_turn_reads_as_cpu_not_blocked)
 END_TEST
 
 /* The thread's CPU time is current when read: a 3 ms spin reads at least 3 ms of it (less only
- * the spin's run delay). schedstat's run time (field 1) is not: it read 0.0-3.8 ms there. */
+ * the spin's run delay). schedstat's run time (field 1) is not: it read 0.3-4.8 ms there. */
 START_TEST(cpu_time_is_current_when_read)
 {
     int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
