@@ -2,8 +2,9 @@
  * schema (proto_wire/pw_msgs.h). Each builder fills the generated struct with views of the
  * partition's data (the log mapping, the id formatted on the stack) and encodes it once,
  * straight into the caller's buffer. No field number is written here: they live in proto/ (the
- * one hand-written encoder below, a delivered Task, takes its tags from the generated FIELD
- * numbers and is checked byte for byte against the generic codec by test_srv_task_codec). */
+ * hand-written encoders below, for a delivered Task, an EnqueueStreamResponse, an AckResponse
+ * and a WorkResult's head, take their tags from the generated FIELD numbers and are checked byte
+ * for byte against the generic codec, and their messages' field counts, by test_srv_task_codec). */
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
@@ -211,6 +212,7 @@ int srv_encode_work_result(buf *out, const pwm_ringq_v1_WorkResult *m)
     if (m->response_case) return pw_msg_encode(&pwm_ringq_v1_WorkResult_desc, m, out);
     size_t n = pw_pb_small_num_len(m->request_id) + pw_pb_small_num_len(m->code) +
                pw_pb_small_str_len(m->message.len);
+    if (n > PW_PB_LEN_MAX) return -EMSGSIZE;
     uint8_t *p = NULL;
     int rc = buf_reserve(out, n, &p);
     if (rc < 0) return rc;

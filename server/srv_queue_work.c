@@ -167,7 +167,8 @@ void srv_work_maybe_finish(srv_work *w)
 typedef int (*result_body_fn)(const void *ud, buf *out);
 
 /* WorkResponse{result{request_id, code, message, <which> = body}} appended to `b`: the
- * WorkResult's own fields through the generated code, then, when `which` (a WorkResult_FIELD_*
+ * WorkResult's own fields by srv_encode_work_result (hand-written, checked against the
+ * generated codec), then, when `which` (a WorkResult_FIELD_*
  * constant, 0: none) is set and the code is OK, the member written by `body` in place. */
 static int encode_result(buf *b, const pwm_ringq_v1_WorkResult *res, uint32_t which,
                          result_body_fn body, const void *ud)

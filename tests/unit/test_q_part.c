@@ -108,6 +108,13 @@ START_TEST(bad_queue_names_in_calls)
     q_err e;
     ck_assert_int_eq(q_part_enqueue(t.p, "a b", 3, &s, 1, T0, &r, &commit, &e), Q_INVALID_ARGUMENT);
     ck_assert(strstr(e.msg, "queue name"));
+    /* Right after a good name (the partition's last queue, whose check is skipped), names that
+     * share its bytes up to a bad one are still refused. */
+    ck_assert_int_eq(q_part_enqueue(t.p, "a", 1, &s, 1, T0, &r, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_enqueue(t.p, "a!", 2, &s, 1, T0, &r, &commit, &e), Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_enqueue(t.p, "a\0", 2, &s, 1, T0, &r, &commit, &e), Q_INVALID_ARGUMENT);
+    ck_assert_int_eq(q_part_enqueue(t.p, "a", 1, &s, 1, T0, &r, &commit, &e), Q_OK);
+    ck_assert_int_eq(q_part_enqueue(t.p, "a ", 2, &s, 1, T0, &r, &commit, &e), Q_INVALID_ARGUMENT);
     q_leased l;
     uint32_t n;
     ck_assert_int_eq(q_part_lease(t.p, "", 0, 1, 0, T0, &l, &n, &e), Q_INVALID_ARGUMENT);
