@@ -73,6 +73,7 @@ uint32_t q_log_seg_of(const q_log *log, uint64_t offset)
 int q_log_add_segment(q_log *log, uint64_t base, uint32_t alloc, bool publish)
 {
     if (log->nsegs == Q_LOG_SEGMENTS_MAX) return -ENOSPC;
+    if (log->nsegs > 0) q_seg_seal(&log->segs[log->nsegs - 1]);
     if (log->nsegs == log->segs_cap) {
         uint32_t cap = log->segs_cap ? log->segs_cap * 2 : 16;
         q_seg *n = rt_realloc(log->segs, cap * sizeof *n);

@@ -48,13 +48,26 @@ static int idx_alloc(q_seg *s)
     return s->idx ? 0 : -ENOMEM;
 }
 
-static int map_seg(q_seg *s)
+/* Maps the segment. A new one (`fresh`: created or prepared here, so every byte read from it is
+ * written by this process and is in the page cache) is advised MADV_RANDOM: a store's fault must
+ * not start readahead. Without it the fault on a page the previous readahead marked starts the
+ * next window (the disk's read_ahead_kb, 8 MiB here) of unwritten blocks, allocated and zeroed in
+ * large folios inside that one fault: on-CPU shard turns of 12-24 ms under `never`
+ * (bench/results/stall-2026-12-08-s13.md). q_seg_seal gives a rolled segment back its readahead.
+ * Advice only: its failure changes no result. */
+static int map_seg(q_seg *s, bool fresh)
 {
     int prot = s->rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
     void *m = q_sys.mmap(NULL, s->bytes, prot, MAP_SHARED, s->fd, 0);
     if (m == MAP_FAILED) return -errno;
     s->map = m;
+    if (fresh) (void)madvise(m, s->bytes, MADV_RANDOM);
     return 0;
+}
+
+void q_seg_seal(q_seg *s)
+{
+    if (s->map) (void)madvise(s->map, s->bytes, MADV_NORMAL);
 }
 
 uint32_t q_seg_alloc_round(const q_seg *s, uint64_t n)
@@ -128,7 +141,7 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool 
     out->written = Q_SEG_ALLOC_UNIT_BYTES; /* the header's page: stored to by pwrite */
     /* fsync, not fdatasync: the file size set by ftruncate must be durable too. */
     if (r == 0 && sync && q_sys.fsync(out->fd) != 0) r = -errno;
-    if (r == 0 && (r = idx_alloc(out)) == 0) r = map_seg(out);
+    if (r == 0 && (r = idx_alloc(out)) == 0) r = map_seg(out, true);
     if (r) q_seg_discard(dirfd, out);
     return r;
 }
@@ -147,7 +160,7 @@ int q_seg_spare_prepare(int dirfd, uint32_t bytes, uint32_t alloc, q_seg *out)
         out->written = Q_SEG_ALLOC_UNIT_BYTES;
         r = q_seg_prewrite(out, Q_SEG_PREWRITE_BYTES);
     }
-    if (r == 0) r = map_seg(out);
+    if (r == 0) r = map_seg(out, true);
     if (r) q_seg_spare_discard(dirfd, out);
     return r;
 }
@@ -218,7 +231,7 @@ int q_seg_open(int dirfd, uint64_t base, bool published, bool rdonly, q_seg *out
     }
     if (r == 0) {
         out->bytes = (uint32_t)st.st_size;
-        if ((r = idx_alloc(out)) == 0 && (r = map_seg(out)) == 0)
+        if ((r = idx_alloc(out)) == 0 && (r = map_seg(out, false)) == 0)
             r = q_seg_hdr_check(out->map, base, out->bytes, why);
     }
     if (r > 0) {

@@ -126,6 +126,9 @@ uint32_t q_seg_alloc_step(const q_seg *s);
  * and moves `alloc`. Returns 0 (also when already allocated) or a negative errno (-ENOSPC: the
  * disk is full; `alloc` is unchanged). */
 int q_seg_grow(q_seg *s, uint64_t to);
+/* A segment the log rolled away from: its mapping gets readahead back (a new segment's has none
+ * while it is written: see map_seg in q_segment.c), for readers of it once its pages are cold. */
+void q_seg_seal(q_seg *s);
 /* Makes [used, to) safe to store to through the mapping (see Q_SEG_PREWRITE_BYTES): writes zeros
  * with one pwrite per page (Q_SEG_PREWRITE_WRITE_BYTES) from the first untouched page at or after `used` up to `to` rounded up to a step,
  * capped at `alloc`. Never touches a byte below `used`. Caller: to <= alloc. 0, or negative errno

@@ -164,6 +164,30 @@ END_TEST
 
 #define WRITTEN_BYTES (1024u * 1024u) /* how far the writer stores before the check */
 
+/* Whether the mapping holding `addr` has VmFlags `flag` in /proc/self/smaps. */
+static bool tq_vma_flag(const void *addr, const char *flag)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    bool in = false, found = false;
+    uintptr_t a = (uintptr_t)addr;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = a >= lo && a < hi;
+        } else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            char want[8];
+            snprintf(want, sizeof want, " %s", flag);
+            for (char *p = line + 8; (p = strstr(p, want)) != NULL; p++)
+                if (p[strlen(want)] == ' ' || p[strlen(want)] == '\n') found = true;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 /* Pages of [from, to) of segment `s` in the page cache (mincore on its shared mapping). */
 static uint64_t resident_pages(const q_seg *s, uint32_t from, uint32_t to)
 {
@@ -181,9 +205,8 @@ static uint64_t resident_pages(const q_seg *s, uint32_t from, uint32_t to)
 /* No readahead zero-fill on the writer (issue 19 item 2, docs/storage.md "Allocation"): the
  * pages past what q_seg_prewrite wrote are not in the page cache after the writer stored through
  * the mapping up to 1 MiB. The segment's pages enter the cache by the prewrite's pwrite, so the
- * writer's faults find them cached and never start a synchronous mmap readahead (up to
- * read_ahead_kb, 8 MiB on this VM's disk, of zero-filled pages on the shard): MADV_RANDOM or
- * MADV_SEQUENTIAL on the mapping would change nothing for the writer. */
+ * writer's faults find them cached; writer_miss_reads_no_window below covers the case where
+ * one was dropped from the cache in between (reclaim). */
 START_TEST(writer_never_reads_ahead)
 {
     char dir[64];
@@ -204,6 +227,53 @@ START_TEST(writer_never_reads_ahead)
     ck_assert_uint_lt(from, s->bytes);
     ck_assert_uint_eq(resident_pages(s, from, s->bytes), 0);
     check_all(log, 0, off);
+    ck_assert_int_eq(q_log_close(log), 0);
+    tq_rmdir(dir);
+}
+END_TEST
+
+/* A prewritten page dropped from the page cache before the writer stores to it (memory reclaim:
+ * this VM's DAMON pages out cold regions; here POSIX_FADV_DONTNEED after a commit made the pages
+ * clean) faults as a miss. The new segment's mapping is MADV_RANDOM (map_seg), so that miss
+ * reads the one page: no read-around window (read_ahead_kb, 8 MiB on this VM's disk) of
+ * unwritten blocks zeroed in large folios inside the fault, which held the shard for 12-24 ms
+ * (bench/results/stall-2026-12-08-s13.md). A rolled segment gets readahead back (q_seg_seal). */
+START_TEST(writer_miss_reads_no_window)
+{
+    char dir[64];
+    tq_mkdtemp(dir);
+    q_log_opts o;
+    tq_opts(&o, 64u * 1024u * 1024u);
+    q_log *log;
+    ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
+    uint64_t off = 0;
+    while (log->segs[0].used < WRITTEN_BYTES) {
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+        off++;
+    }
+    ck_assert_int_eq(q_log_commit(log), 0); /* every page clean: droppable */
+    const q_seg *s = &log->segs[0];
+    uint32_t up = (s->used + 4095u) & ~4095u;
+    /* Drop the pages past the last stored one (those the writer has not mapped yet). */
+    ck_assert_int_eq(posix_fadvise(s->fd, (off_t)up, 0, POSIX_FADV_DONTNEED), 0);
+    uint32_t written = s->written;
+    uint64_t before = resident_pages(s, (written + 4095u) & ~4095u, s->bytes);
+    /* Store into the dropped pages: each first store there is a miss. */
+    while (log->segs[0].used < written) {
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+        off++;
+    }
+    ck_assert_uint_eq(log->nsegs, 1);
+    /* Past what the prewrite has written now: nothing read ahead. */
+    uint32_t from = (s->written + 4095u) & ~4095u;
+    ck_assert_uint_eq(before, 0);
+    ck_assert_uint_eq(resident_pages(s, from, s->bytes), 0);
+    check_all(log, 0, off);
+    /* The advice itself, from /proc/self/maps' VmFlags ("rr": random read): on the open
+     * segment, gone from a rolled one. */
+    ck_assert(tq_vma_flag(s->map, "rr"));
+    q_seg_seal(&log->segs[0]);
+    ck_assert(!tq_vma_flag(log->segs[0].map, "rr"));
     ck_assert_int_eq(q_log_close(log), 0);
     tq_rmdir(dir);
 }
@@ -410,6 +480,7 @@ int main(void)
                             reserve_survives_a_full_disk,
                             roll_only_with_room_for_the_reserve,
                             reserve_is_clamped,
-                            writer_never_reads_ahead};
+                            writer_never_reads_ahead,
+                            writer_miss_reads_no_window};
     return tq_run("q_log_space", "space", 120, tests, sizeof tests / sizeof tests[0]);
 }
