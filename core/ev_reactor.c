@@ -69,8 +69,6 @@ struct ev_loop {
 
     ev_timers timers;
 
-    ev_presubmit *presubmit; /* armed before-submit entries (ev_presubmit_arm), LIFO */
-
     ev_hook_fn hooks[EV_HOOKS_MAX];
     void *hooks_ud[EV_HOOKS_MAX];
     int nhooks;
@@ -87,64 +85,13 @@ struct ev_loop {
     ev_turn_stats turns;
 };
 
-/* The loop this thread runs (ev_presubmit_run_current). */
-static _Thread_local ev_loop *t_loop;
-
-void ev_presubmit_arm(ev_loop *loop, ev_presubmit *h)
-{
-    if (h->armed) return;
-    h->armed = true;
-    h->next = loop->presubmit;
-    loop->presubmit = h;
-}
-
-void ev_presubmit_disarm(ev_loop *loop, ev_presubmit *h)
-{
-    if (!h->armed) return;
-    for (ev_presubmit **pp = &loop->presubmit; *pp; pp = &(*pp)->next) {
-        if (*pp == h) {
-            *pp = h->next;
-            break;
-        }
-    }
-    h->armed = false;
-    h->next = NULL;
-}
-
-void ev_loop_presubmit(ev_loop *loop)
-{
-    /* Detach the list first: an fn may arm its entry (or another) again, for the next submit. */
-    ev_presubmit *h = loop->presubmit;
-    loop->presubmit = NULL;
-    while (h) {
-        ev_presubmit *next = h->next;
-        h->next = NULL;
-        h->armed = false;
-        h->fn(h);
-        h = next;
-    }
-}
-
-void ev_presubmit_run_current(void)
-{
-    if (t_loop) ev_loop_presubmit(t_loop);
-}
-
-/* Every submit of the loop goes through here (or runs ev_loop_presubmit just before its own
- * submit-and-wait): the before-submit entries first. */
-static int submit(ev_loop *loop)
-{
-    ev_loop_presubmit(loop);
-    return io_uring_submit(&loop->ring);
-}
-
 static struct io_uring_sqe *get_sqe(ev_loop *loop)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
     if (!sqe) {
         /* SQ full: hand what we have to the kernel and try once more. A failed submit leaves
          * the SQ full, and the NULL below reports it to the caller. */
-        (void)submit(loop);
+        (void)io_uring_submit(&loop->ring);
         sqe = io_uring_get_sqe(&loop->ring);
     }
     return sqe;
@@ -269,7 +216,6 @@ ev_loop *ev_loop_create(const ev_loop_opts *opts, int *err, const char **why)
 
 void ev_loop_destroy(ev_loop *loop)
 {
-    if (t_loop == loop) t_loop = NULL;
     if (!loop) return;
     if (loop->br) {
         io_uring_unregister_buf_ring(&loop->ring, EV_BGID);
@@ -336,7 +282,7 @@ int ev_loop_wake_from(ev_loop *self, ev_loop *target, uint32_t data)
         io_uring_sqe_set_data64(sqe, EV_UD_IGNORE);
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
         /* Submit now: the wake-up must not wait for our next loop iteration. */
-        int r = submit(self);
+        int r = io_uring_submit(&self->ring);
         return r < 0 ? r : 0;
     }
     uint64_t one = 1;
@@ -536,7 +482,7 @@ int ev_cancel(ev_loop *loop, ev_op *op, ev_op *target)
 int ev_loop_flush(ev_loop *loop)
 {
     publish_buffers(loop);
-    int r = submit(loop);
+    int r = io_uring_submit(&loop->ring);
     return r < 0 ? r : 0;
 }
 
@@ -610,7 +556,7 @@ static bool batch_left(const ev_loop *loop) { return loop->batch_i < loop->batch
 bool ev_loop_has_events(ev_loop *loop)
 {
     if (batch_left(loop)) return true;
-    int r = submit(loop);
+    int r = io_uring_submit(&loop->ring);
     if (loop->defer_taskrun && r >= 0) io_uring_get_events(&loop->ring);
     if (io_uring_cq_ready(&loop->ring) > 0) return true;
     const ev_timer *first = ev_timers_first(&loop->timers);
@@ -680,12 +626,10 @@ static void turn_end(ev_loop *loop)
 
 int ev_loop_run_once(ev_loop *loop, bool block)
 {
-    t_loop = loop;
     run_hooks(loop, EV_HOOK_ITERATION);
     publish_buffers(loop);
     bool sleep = block && io_uring_cq_ready(&loop->ring) == 0 && !batch_left(loop) && !loop->stop;
     if (sleep && !run_hooks(loop, EV_HOOK_BEFORE_SLEEP)) sleep = false;
-    ev_loop_presubmit(loop); /* in the turn: its writes are the turn's work */
     turn_end(loop);
     int r;
     if (sleep) {
@@ -703,7 +647,7 @@ int ev_loop_run_once(ev_loop *loop, bool block)
         }
         run_hooks(loop, EV_HOOK_AFTER_WAKE);
     } else {
-        r = submit(loop);
+        r = io_uring_submit(&loop->ring);
         /* With DEFER_TASKRUN, completions are only posted when we enter the kernel to wait;
          * a zero-wait get_events flushes pending task work without blocking. */
         if (loop->defer_taskrun && r >= 0) r = io_uring_get_events(&loop->ring);

@@ -167,35 +167,6 @@ typedef enum {
 typedef bool (*ev_hook_fn)(ev_loop *loop, void *ud, ev_hook_phase phase);
 int ev_loop_add_hook(ev_loop *loop, ev_hook_fn fn, void *ud);
 
-/* Before-submit work: something that must happen before anything the loop's thread prepared
- * can be seen outside it. A loop hands its sends to the kernel only at a submit (the end of a
- * turn, a full SQ, a wake-up message, ev_loop_flush, ev_loop_has_events), and a shard hands
- * messages to other shards only when the mesh publishes a lane; both run the armed entries
- * first (the mesh through ev_presubmit_run_current). queue/q_log arms one when it stages an
- * append: the records go to the page cache (pwrite) before an answer about them can leave the
- * process, so a SIGKILL right after the answer keeps them.
- *
- * An entry is armed at most once (arming an armed one does nothing) and disarmed before its fn
- * runs, so fn may arm it again. fn runs on the loop's thread and must not submit (it may prepare
- * nothing either: it runs inside the submit), nor disarm or free another entry. The caller owns `h` and keeps it alive while armed
- * (ev_presubmit_disarm before freeing it). No allocation, no limit: an intrusive list. */
-typedef struct ev_presubmit ev_presubmit;
-typedef void (*ev_presubmit_fn)(ev_presubmit *h);
-struct ev_presubmit {
-    ev_presubmit_fn fn;
-    ev_presubmit *next;
-    bool armed;
-};
-/* Arms h on loop: h->fn runs once, before the loop's next submit (or ev_loop_presubmit). */
-void ev_presubmit_arm(ev_loop *loop, ev_presubmit *h);
-/* Takes h off the list without running it (no-op when not armed). O(armed entries). */
-void ev_presubmit_disarm(ev_loop *loop, ev_presubmit *h);
-/* Runs (and disarms) every armed entry now. The reactor calls it before each submit. */
-void ev_loop_presubmit(ev_loop *loop);
-/* ev_loop_presubmit of the loop this thread last ran (ev_loop_run_once), if any: for code that
- * publishes to other threads without knowing its loop (worker/wk_mesh before a lane publish). */
-void ev_presubmit_run_current(void);
-
 /* Called on the loop's thread for every wake-up message sent with ev_loop_wake_from(). Several
  * subsystems share a loop (the server runtime, the cross-shard mailbox), so a loop keeps up to
  * EV_WAKE_HANDLERS_MAX handlers and runs every one for every wake-up; each filters on `data`

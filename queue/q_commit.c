@@ -62,19 +62,10 @@
 static void on_fsync(ev_loop *loop, ev_op *op, int res, unsigned flags);
 static void on_timer(ev_loop *loop, ev_timer *t);
 
-/* The before-submit entry (q_log.c): the staged records to the page cache. A failure fails the
- * log (logged); the answers the submit carries are the caller's to have checked q_log_failed. */
-static void on_presubmit(ev_presubmit *h)
-{
-    q_log *log = (q_log *)((char *)h - offsetof(q_log, presub));
-    (void)q_log_flush(log);
-}
-
 int q_log_attach(q_log *log, ev_loop *loop)
 {
     if (!loop || (log->loop && log->loop != loop) || log->opts.read_only) return -EINVAL;
     log->loop = loop;
-    log->presub.fn = on_presubmit;
     for (uint32_t i = 0; i < Q_COMMIT_CHAINS_MAX; i++) {
         log->chains[i].op.cb = on_fsync;
         log->chains[i].op.ud = log;
@@ -159,9 +150,6 @@ static int chain_step(q_log *log, q_commit_chain *c)
 static int start_chain(q_log *log, uint64_t from)
 {
     if (log->nchains >= Q_COMMIT_CHAINS_MAX) return -EBUSY;
-    /* The fdatasync covers the page cache: the staged appends go there first (q_log.c). */
-    int r = q_log_flush(log);
-    if (r) return r;
     q_commit_chain *c = chain_at(log, log->nchains);
     c->done = false;
     c->res = 0;
@@ -170,7 +158,7 @@ static int start_chain(q_log *log, uint64_t from)
     c->last = log->segs[log->nsegs - 1].base;
     c->base = log->segs[q_log_seg_of(log, from)].base;
     c->dir = false;
-    r = chain_step(log, c);
+    int r = chain_step(log, c);
     if (r) return r;
     log->nchains++;
     log->inflight = true;
@@ -399,8 +387,6 @@ static int commit_wait(q_log *log, q_commit_waiter *w, q_commit_cb cb, void *ud,
 {
     if (log->failed) return log->failed;
     if (!log->loop) return -EINVAL;
-    /* "Durable" under NEVER is "in the page cache" by the time the answer leaves: the staged
-     * records are written before the loop's next submit or mesh publish (q_log.c). */
     if (log->opts.policy == Q_COMMIT_NEVER) q_log_set_durable(log, log->next);
     if (log->durable >= log->next) return 1;
     w->cb = cb;

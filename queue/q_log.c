@@ -1,27 +1,13 @@
 /* queue/q_log: appends, reads, iteration, sync commit, retention, compaction.
  * Open and recovery live in q_log_open.c, the async group commit in q_commit.c.
  *
- * How records reach the file: append_rec encodes a record into the log's stage (Q_LOG_STAGE_BYTES,
- *   the one copy of the payload), which mirrors the tail segment's bytes [flushed, used);
- *   q_log_flush writes them with one pwrite at their file position. Segments are mapped read-only
- *   (q_segment.h says why); readers see a pwrite at once through the shared page cache. The stage
- *   is flushed before anything could see a staged record: a read (q_log_read, q_iter_next), a
- *   commit's fdatasync (q_log_commit, every chain start in q_commit.c), a roll, a full stage, and
- *   before anything the owner's thread did can leave it: the loop's next submit (its sends, the
- *   answers) and the mesh's next publish to another shard run the log's before-submit entry
- *   (core/ev_reactor.h, ev_presubmit), armed by the first staged record. So an answer that says
- *   WRITTEN (or anything about the record) leaves only once the record is in the page cache, and
- *   a SIGKILL right after it keeps the record. The records of one loop turn (a b64 Enqueue, or
- *   every request of a turn) cost one pwrite.
- *
  * Why fdatasync on the segment fd is the commit (and not msync):
- *   The file has one page cache, written by pwrite (never through the mapping), and fdatasync()
- *   writes back every dirty page of the file and waits for it, then flushes the device cache.
- *   Pages never mapped writable are not write-protected again by writeback (no rmap walk, no TLB
- *   flush per page: folio_mkclean), which made each fdatasync and the retention sync dearer when
- *   records were stored through the mapping. msync(MS_SYNC) would not cover a pwrite any better
- *   and cannot go through io_uring; IORING_OP_FSYNC with IORING_FSYNC_DATASYNC can, so the reactor
- *   never blocks. fdatasync is
+ *   On Linux the mapping and the file share one page cache. A store through a MAP_SHARED
+ *   mapping marks the page dirty at the write fault (shared file mappings are write-protected
+ *   after each writeback, so every new dirtying is seen), and fdatasync() writes back every dirty
+ *   page of the file and waits for it, then flushes the device cache. msync(MS_SYNC) is, on
+ *   Linux, the same file-range fsync restricted to a range, and it cannot go through io_uring;
+ *   IORING_OP_FSYNC with IORING_FSYNC_DATASYNC can, so the reactor never blocks. fdatasync is
  *   enough once a segment is published: its size never changes after ftruncate (made durable
  *   by the full fsync of the commit that publishes it), and the blocks of an allocation step
  *   and the unwritten-to-written extent conversion of a first write into one are metadata
@@ -30,7 +16,6 @@
 #include "queue/q_log.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,13 +53,7 @@ void q_log_set_synced(q_log *log, uint64_t to)
         q_seg *s = &log->segs[i];
         if (s->base >= to) break;
         uint64_t end = s->base + s->count;
-        int r = q_seg_set_synced(s, (uint32_t)((to < end ? to : end) - s->base));
-        if (r && !log->failed) {
-            log->failed = r; /* the page cache refused a write: trust it no more */
-            log_error("log watermark write failed",
-                      "dir=%s segment=" Q_SEG_NAME_FMT " offset=%u err=%d", log->dir, s->base,
-                      Q_SEG_OFF_SYNCED, r);
-        }
+        q_seg_set_synced(s, (uint32_t)((to < end ? to : end) - s->base));
     }
     log->synced = to;
     log->commit_seq++; /* one per raise: commit_seq - synced never grows (see q_log_open.c) */
@@ -142,59 +121,6 @@ int q_log_publish_upto(q_log *log, uint64_t upto)
     return n;
 }
 
-/* A write of the tail segment at `pos` failed: the log fails (sticky), as after a failed
- * fdatasync, naming the file and position. Returns r. */
-static int write_failed(q_log *log, const q_seg *s, uint32_t pos, uint64_t n, int r)
-{
-    if (!log->failed) log->failed = r;
-    log_error("log append write failed",
-              "dir=%s segment=" Q_SEG_NAME_FMT " offset=%u bytes=%" PRIu64 " err=%d", log->dir,
-              s->base, pos, n, r);
-    return r;
-}
-
-int q_log_flush(q_log *log)
-{
-    if (log->stage_len == 0) return 0;
-    if (log->failed) return log->failed; /* the staged records stay unreadable */
-    q_seg *s = &log->segs[log->nsegs - 1];
-    uint32_t pos = s->used - log->stage_len;
-    log->flushes_total++;
-    int r = q_seg_write(s, log->stage, log->stage_len, pos);
-    if (r) return write_failed(log, s, pos, log->stage_len, r);
-    log->stage_len = 0;
-    log->flushed = log->next;
-    return 0;
-}
-
-/* Encodes the record at the tail segment's `used`: into the stage, or (larger than the stage)
- * into a buffer of its own written at once. 0 or a negative errno (nothing appended). */
-static int stage_rec(q_log *log, q_seg *s, uint64_t span, uint64_t id, uint64_t ts, uint16_t type,
-                     uint16_t flags, const struct iovec *iov, int n, uint64_t len)
-{
-    if (!log->stage && !(log->stage = rt_malloc(Q_LOG_STAGE_BYTES))) return -ENOMEM;
-    if (log->stage_len + span > Q_LOG_STAGE_BYTES) {
-        int r = q_log_flush(log);
-        if (r) return r;
-    }
-    if (span <= Q_LOG_STAGE_BYTES) {
-        /* Written before the loop's next submit or mesh publish at the latest: an answer about
-         * it can leave the process only through one of those (ev_reactor.h, ev_presubmit). */
-        if (log->stage_len == 0 && log->loop) ev_presubmit_arm(log->loop, &log->presub);
-        q_rec_encode(log->stage + log->stage_len, log->next, id, ts, type, flags, iov, n,
-                     (uint32_t)len);
-        log->stage_len += (uint32_t)span;
-        return 0;
-    }
-    uint8_t *buf = rt_malloc(span); /* at most the format's record limit, for this call */
-    if (!buf) return -ENOMEM;
-    q_rec_encode(buf, log->next, id, ts, type, flags, iov, n, (uint32_t)len);
-    log->flushes_total++;
-    int r = q_seg_write(s, buf, span, s->used);
-    rt_free(buf);
-    return r ? write_failed(log, s, s->used, span, r) : 0;
-}
-
 static int64_t append_rec(q_log *log, uint16_t type, uint16_t flags, uint64_t id, uint64_t ts,
                           const struct iovec *iov, int n, uint64_t len, uint32_t len_max,
                           bool frees)
@@ -208,16 +134,15 @@ static int64_t append_rec(q_log *log, uint16_t type, uint16_t flags, uint64_t id
     int r = q_log_room(log, span, frees);
     if (r) return r;
     q_seg *s = &log->segs[log->nsegs - 1];
-    if (s->used + span > s->alloc) return -EFAULT; /* never write into an unallocated block */
+    if (s->used + span > s->alloc) return -EFAULT; /* never store into an unallocated block */
     uint64_t off = log->next;
     uint32_t pos = s->used;
-    r = stage_rec(log, s, span, id == UINT64_MAX ? off : id, ts, type, flags, iov, n, len);
-    if (r) return r;
+    q_rec_encode(s->map + pos, off, id == UINT64_MAX ? off : id, ts, type, flags, iov, n,
+                 (uint32_t)len);
     q_seg_index_add(s, pos);
     s->count++;
     s->used += (uint32_t)span;
     log->next++;
-    if (log->stage_len == 0) log->flushed = log->next; /* written at once (larger than the stage) */
     q_log_grow_ahead(log);
     return (int64_t)off;
 }
@@ -263,14 +188,13 @@ int q_log_commit(q_log *log)
 {
     if (log->failed) return log->failed;
     if (log->opts.read_only) return -EROFS;
-    int r = q_log_flush(log); /* the fdatasync covers what is in the page cache */
-    if (r) return r;
     uint64_t target = log->next;
     /* synced, not durable: under Q_COMMIT_NEVER durable runs ahead of what was ever synced. */
     if (log->synced >= target) return 0;
     /* fdatasync every segment appended to since the last commit (one, unless the log rolled),
      * then give the new ones their final names and make the names durable. */
     uint64_t last = log->segs[log->nsegs - 1].base;
+    int r = 0;
     for (uint32_t i = q_log_seg_of(log, log->sync_from); i < log->nsegs && r == 0; i++) {
         /* A segment not yet published gets a full fsync: its size and header are new. */
         const q_seg *s = &log->segs[i];
@@ -311,10 +235,6 @@ int q_log_commit_final(q_log *log)
 int q_log_read(q_log *log, uint64_t offset, q_rec *out)
 {
     if (offset < q_log_oldest(log) || offset >= log->next) return -ERANGE;
-    if (offset >= log->flushed) {
-        int r = q_log_flush(log); /* staged: to the page cache, where the mapping sees it */
-        if (r) return r;
-    }
     int64_t r = q_seg_find(&log->segs[q_log_seg_of(log, offset)], offset, out);
     return r < 0 ? (int)r : 0;
 }
@@ -335,12 +255,6 @@ int q_iter_next(q_iter *it, q_rec *out)
     uint64_t limit = it->durable_only ? log->durable : log->next;
     if (it->next >= limit) return 0;
     if (it->next < q_log_oldest(log)) return -ERANGE;
-    if (it->next >= log->flushed) {
-        /* Staged: written first. The log is not const in fact (every log comes from
-         * q_log_open); the write changes no record a reader can see, only where it lives. */
-        int r = q_log_flush((q_log *)log);
-        if (r) return r;
-    }
     if (it->gen != log->gen || it->pos == 0) {
         it->gen = log->gen;
         it->seg = q_log_seg_of(log, it->next);
@@ -481,7 +395,6 @@ void q_log_get_stats(const q_log *log, q_log_stats *st)
     st->retiring = log->retire_step != Q_RETIRE_IDLE;
     st->segments_made_ahead = log->seg_made_ahead;
     st->segments_made_inline = log->seg_made_inline;
-    st->flushes = log->flushes_total;
 }
 
 int q_log_segment_info(const q_log *log, uint32_t i, char name[64], uint64_t *base, uint64_t *end,
@@ -503,9 +416,6 @@ int q_log_close(q_log *log)
     if (log->inflight || log->whead || log->growing || log->retire_step != Q_RETIRE_IDLE)
         return -EBUSY;
     if (log->loop && ev_timer_armed(&log->timer)) ev_timer_stop(log->loop, &log->timer);
-    (void)q_log_flush(log); /* a failure is logged; the records were never durable */
-    if (log->loop) ev_presubmit_disarm(log->loop, &log->presub);
-    rt_free(log->stage);
     if (log->dirfd >= 0) q_log_spare_drop(log);
     for (uint32_t i = 0; i < log->nsegs; i++) q_seg_close(&log->segs[i]);
     rt_free(log->segs);

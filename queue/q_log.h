@@ -102,24 +102,13 @@ int q_commit_policy_parse(const char *s, q_log_opts *o);
  * are in *err with err->why set. Returns 0, -EBADMSG (damage: *err names file and position),
  * -EBUSY (locked by another writer), -EINVAL (bad opts), or another negative errno. */
 int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *err);
-/* Writes the staged appends to the tail segment's file (one pwrite; see q_log_append): they are
- * in the page cache when it returns 0, so a crash of the process (not of the machine) keeps them.
- * Returns 0 (also with nothing staged) or the log's sticky error (a failed write sets it). */
-int q_log_flush(q_log *log);
-/* Closes the log (without a commit): writes what is staged first. Returns -EBUSY and does nothing while an async commit is in
+/* Closes the log (without a commit). Returns -EBUSY and does nothing while an async commit is in
  * flight or has waiters, or an allocation step is in flight (see "Space"): run the loop until
  * the callbacks have run. */
 int q_log_close(q_log *log);
 
 /* Appends one record. `type` is the caller's; the payload is copied (borrowed for the call).
- * Returns the record's offset (>= 0) or a negative errno; on error nothing was appended.
- * The record is staged in the log's memory and reaches the segment file (the page cache) by
- * pwrite at the latest before anything can see it: a read of it, a commit, a roll, and, on a
- * log attached to a loop, the loop's next submit or mesh publish (core/ev_reactor.h,
- * ev_presubmit), so an answer about it never leaves the process before it is in the page cache.
- * Without a loop the caller flushes (q_log_flush) before it tells anyone. A failed write fails
- * the log (sticky, logged with file and position); the staged records are then never readable:
- * reads of them return the error. -ENOMEM: no memory for the stage (nothing appended). */
+ * Returns the record's offset (>= 0) or a negative errno; on error nothing was appended. */
 int64_t q_log_append(q_log *log, uint16_t type, const void *payload, uint32_t len);
 /* Same with the payload in `n` pieces (n <= IOV_MAX). */
 int64_t q_log_appendv(q_log *log, uint16_t type, const struct iovec *iov, int n);
@@ -255,8 +244,6 @@ typedef struct q_log_stats {
     /* Rolls into a segment file made ahead off the owner's thread (with a loop: q_log_spare.c),
      * and rolls that created the file on the owner's thread. */
     uint64_t segments_made_ahead, segments_made_inline;
-    uint64_t
-        flushes; /* pwrites of staged appends (q_log_flush and records larger than the stage) */
 } q_log_stats;
 void q_log_get_stats(const q_log *log, q_log_stats *st);
 /* Name of segment i (0 = oldest) and its [base, end) range, for tools. -ERANGE past the end. */

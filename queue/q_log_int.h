@@ -43,13 +43,6 @@
 #define Q_COMMIT_HOLD_US 100u
 #endif
 
-/* The write-combining stage (q_log.c): appended records are encoded here, not into the mapping
- * (read-only, q_segment.h), and written to the tail segment with one pwrite per flush. 64 KiB:
- * one pwrite per 32 records of 2 KiB or ~1,000 of 16 B, and at most 1 MiB for 16 partitions of a
- * shard (allocated at a log's first append, so a log that is only read holds none). A larger
- * record is encoded in a buffer of its own and written at once. */
-#define Q_LOG_STAGE_BYTES (64u * 1024u)
-
 /* One commit chain (q_commit.c): fdatasync of each segment from base to last, then the renames
  * that publish rolled segments and the directory fsync. It covers every append below target. */
 /* A chain's step run on the background thread instead of the ring (--fsync never's retention
@@ -117,14 +110,6 @@ struct q_log {
                           * open: the recovered synced end (see q_log_open.c) */
     uint64_t sync_from;  /* base of the oldest segment that may hold appends not fdatasync'd */
     int failed;          /* sticky negative errno, 0 while healthy */
-    /* stage (q_log.c, Q_LOG_STAGE_BYTES): records appended, not yet written. The staged bytes
-     * are the tail segment's [used - stage_len, used); records below `flushed` are in the page
-     * cache (readers, commits and answers need them there: q_log_flush). */
-    uint8_t *stage;
-    uint32_t stage_len;
-    uint64_t flushed;
-    uint64_t flushes_total; /* pwrites of the stage (and of records larger than it) */
-    ev_presubmit presub;    /* armed on the loop while records are staged (q_log_flush) */
     /* space (q_log.c): room kept for appends that free space, and the disk-full state */
     uint32_t reserve;     /* bytes a plain append leaves allocated in the open segment */
     uint32_t reserve_max; /* q_log_set_reserve's clamp (see q_log_open.c) */

@@ -277,7 +277,7 @@ static int finish_tail(q_log *log, uint32_t tail, bool copied, q_log_err *err)
         if (r) return r;
     }
     /* Salvage cut synced records: lower the watermark in the same fsync as the cut. */
-    if (t->synced > t->count && (r = q_seg_set_synced(t, (uint32_t)t->count)) != 0) return r;
+    if (t->synced > t->count) q_seg_set_synced(t, (uint32_t)t->count);
     bool renamed = false;
     for (uint32_t k = tail; k < log->nsegs && r == 0; k++) {
         q_seg *x = &log->segs[k];
@@ -291,7 +291,7 @@ static int finish_tail(q_log *log, uint32_t tail, bool copied, q_log_err *err)
     }
     if (r == 0 && renamed && q_sys.fsync(log->dirfd) != 0) r = -errno;
     for (uint32_t k = tail; k < log->nsegs && r == 0; k++)
-        r = q_seg_set_synced(&log->segs[k], (uint32_t)log->segs[k].count);
+        q_seg_set_synced(&log->segs[k], (uint32_t)log->segs[k].count);
     return r;
 }
 
@@ -425,7 +425,6 @@ int q_log_open(const char *dir, const q_log_opts *opts, q_log **out, q_log_err *
     }
     const q_seg *t = &log->segs[log->nsegs - 1];
     log->next = t->base + t->count;
-    log->flushed = log->next; /* nothing staged yet */
     log->durable = log->next; /* the tail was fdatasync'd by q_seg_clean_tail */
     log->synced = log->next;
     /* The commit sequence starts at the synced end: each commit counted raises synced by at

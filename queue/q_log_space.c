@@ -1,10 +1,9 @@
 /* queue/q_log_space: room for appends — blocks allocated ahead of the writer, the reserve kept for
  * records that free space, and the disk-full state (see "Space" in q_log.h).
  *
- * Invariant: every byte an append writes lies below its segment's `alloc`, so a full disk is an
- * -ENOSPC from fallocate before the append is taken, not a failed write of records already
- * answered (appends are staged and written later, q_log.c). After every accepted plain append,
- * the open segment has `reserve` allocated bytes free after `used`.
+ * Invariant: every byte an append stores through the mapping lies below its segment's `alloc`
+ * (a store into a hole allocates at page-fault time, which on a full disk is SIGBUS). After
+ * every accepted plain append, the open segment has `reserve` allocated bytes free after `used`.
  *
  * Two allocators never conflict: the async step allocates [alloc, grow_to) as alloc was when it
  * started; a synchronous step meanwhile allocates from the same alloc on; both are fallocate on
@@ -71,13 +70,16 @@ int q_log_room(q_log *log, uint64_t span, bool frees)
     int r = 0;
     if (need > s->bytes) {
         /* Roll. The new segment keeps its temporary name until a commit has fdatasync'd the one
-         * we leave (see q_log_open.c), so the roll itself waits for no disk flush. What is staged
-         * belongs to the segment we leave: written first (a failure fails the log). */
-        if ((r = q_log_flush(log)) != 0) return r;
+         * we leave (see q_log_open.c), so the roll itself waits for no disk flush. */
         r = roll(log, span, keep);
         need = Q_SEG_HDR_BYTES + span + keep;
     } else if (need > s->alloc) {
         r = grow_now(log, s, need);
+    }
+    /* The pages the record goes to, touched by write(2) first (q_segment.h, Q_SEG_PREWRITE). */
+    if (r == 0) {
+        s = &log->segs[log->nsegs - 1]; /* a roll may have moved the array */
+        if (s->used + span <= s->alloc) r = q_seg_prewrite(s, s->used + span);
     }
     if (r) return refuse(log, r, need, frees);
     if (log->disk_full && !frees) {

@@ -1,11 +1,12 @@
 /* queue/q_log_spare: the next segment's file made ahead of the roll, off the log's thread.
  *
  * A roll used to create its segment on the shard thread: openat(O_CREAT), ftruncate, fallocate
- * of the first step, the header's pwrite, mmap — journal work on the thread that answers every
- * request (issue 19: the long on-CPU turns at 100 B and 2 KiB line up with the
+ * of the first step, the header's pwrite, mmap, and then a pwrite per page of the first prewrite
+ * step as the appends reach them — journal work and page-cache allocation on the thread that
+ * answers every request (issue 19: the long on-CPU turns at 100 B and 2 KiB line up with the
  * rolls). Now, once the open segment is Q_LOG_SPARE_AT_PERCENT full, the background thread
  * (core/rt_bg) makes a spare file that is all of that except the header (q_seg_spare_prepare);
- * the roll finds it ready and only writes the header (one pwrite) and renames it to the
+ * the roll finds it ready and only writes the header into its mapping and renames it to the
  * segment's temporary name (q_seg_spare_adopt), a rename in the log's own directory.
  *
  * Recovery: the spare's name is no segment's, so a crash before the adoption leaves a file that

@@ -50,8 +50,8 @@ static int idx_alloc(q_seg *s)
 
 static int map_seg(q_seg *s)
 {
-    /* Read-only for every segment, the tail too: see the top of q_segment.h. */
-    void *m = q_sys.mmap(NULL, s->bytes, PROT_READ, MAP_SHARED, s->fd, 0);
+    int prot = s->rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
+    void *m = q_sys.mmap(NULL, s->bytes, prot, MAP_SHARED, s->fd, 0);
     if (m == MAP_FAILED) return -errno;
     s->map = m;
     return 0;
@@ -79,16 +79,21 @@ int q_seg_grow(q_seg *s, uint64_t to)
     return 0;
 }
 
-int q_seg_write(q_seg *s, const void *buf, size_t n, uint32_t pos)
+int q_seg_prewrite(q_seg *s, uint64_t to)
 {
-    const uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t w = q_sys.pwrite(s->fd, p, n, (off_t)pos);
-        if (w < 0 && errno == EINTR) continue;
+    static const uint8_t zeros[Q_SEG_PREWRITE_WRITE_BYTES];
+    uint64_t from = (uint64_t)q_seg_alloc_round(s, s->used);
+    if (from < s->written) from = s->written;
+    if (to <= from) return 0;
+    uint64_t end = (to + Q_SEG_PREWRITE_BYTES - 1) / Q_SEG_PREWRITE_BYTES * Q_SEG_PREWRITE_BYTES;
+    if (end > s->alloc) end = s->alloc;
+    if (end < to) return -EFAULT; /* the caller stores only below alloc */
+    while (from < end) {
+        size_t n = end - from > sizeof zeros ? sizeof zeros : (size_t)(end - from);
+        ssize_t w = q_sys.pwrite(s->fd, zeros, n, (off_t)from);
         if (w <= 0) return w < 0 && errno ? -errno : -EIO;
-        p += w;
-        n -= (size_t)w;
-        pos += (uint32_t)w;
+        from += (uint64_t)w;
+        s->written = (uint32_t)from;
     }
     return 0;
 }
@@ -118,7 +123,9 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool 
     q_seg_hdr_encode(hdr, base, bytes, rt_wall_ns());
     r = q_sys.ftruncate(out->fd, bytes) == 0 ? 0 : -errno;
     if (r == 0) r = q_seg_grow(out, alloc < Q_SEG_HDR_BYTES ? Q_SEG_HDR_BYTES : alloc);
-    if (r == 0) r = q_seg_write(out, hdr, sizeof hdr, 0);
+    if (r == 0 && q_sys.pwrite(out->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+        r = errno ? -errno : -EIO;
+    out->written = Q_SEG_ALLOC_UNIT_BYTES; /* the header's page: stored to by pwrite */
     /* fsync, not fdatasync: the file size set by ftruncate must be durable too. */
     if (r == 0 && sync && q_sys.fsync(out->fd) != 0) r = -errno;
     if (r == 0 && (r = idx_alloc(out)) == 0) r = map_seg(out);
@@ -128,10 +135,18 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool 
 
 int q_seg_spare_prepare(int dirfd, uint32_t bytes, uint32_t alloc, q_seg *out)
 {
+    static const uint8_t zeros[Q_SEG_ALLOC_UNIT_BYTES];
     int r = seg_open_new(dirfd, Q_SEG_SPARE_NAME, bytes, out);
     if (r) return r;
     r = q_sys.ftruncate(out->fd, bytes) == 0 ? 0 : -errno;
-    if (r == 0) r = q_seg_grow(out, alloc < Q_SEG_HDR_BYTES ? Q_SEG_HDR_BYTES : alloc);
+    if (r == 0) r = q_seg_grow(out, alloc < Q_SEG_PREWRITE_BYTES ? Q_SEG_PREWRITE_BYTES : alloc);
+    /* The header's page now (the header goes in at adoption), then the first prewrite step. */
+    if (r == 0 && q_sys.pwrite(out->fd, zeros, sizeof zeros, 0) != (ssize_t)sizeof zeros)
+        r = errno ? -errno : -EIO;
+    if (r == 0) {
+        out->written = Q_SEG_ALLOC_UNIT_BYTES;
+        r = q_seg_prewrite(out, Q_SEG_PREWRITE_BYTES);
+    }
     if (r == 0) r = map_seg(out);
     if (r) q_seg_spare_discard(dirfd, out);
     return r;
@@ -142,15 +157,14 @@ int q_seg_spare_adopt(int dirfd, uint64_t base, q_seg *s)
     s->base = base;
     int r = idx_alloc(s);
     if (r) return r;
-    uint8_t hdr[Q_SEG_HDR_BYTES];
-    q_seg_hdr_encode(hdr, base, s->bytes, rt_wall_ns());
+    /* The header's page was written by pwrite (q_seg_spare_prepare): storing into it through
+     * the mapping needs nothing from the filesystem. */
+    q_seg_hdr_encode(s->map, base, s->bytes, rt_wall_ns());
     char name[Q_SEG_NAME_BYTES];
     q_seg_name(name, base, true);
-    /* A spare with a header and no segment name is still no segment (q_seg_name_parse ignores
-     * it): on failure the caller discards it. */
-    if ((r = q_seg_write(s, hdr, sizeof hdr, 0)) != 0 ||
-        q_sys.renameat(dirfd, Q_SEG_SPARE_NAME, dirfd, name) != 0) {
-        if (r == 0) r = -errno;
+    if (q_sys.renameat(dirfd, Q_SEG_SPARE_NAME, dirfd, name) != 0) {
+        r = -errno;
+        memset(s->map, 0, Q_SEG_HDR_BYTES);
         rt_free(s->idx);
         s->idx = NULL;
         return r;
@@ -274,24 +288,18 @@ uint64_t q_seg_garbage_bytes(const q_seg *s, uint32_t pos)
     return last - pos;
 }
 
-int q_seg_set_synced(q_seg *s, uint32_t count)
+void q_seg_set_synced(q_seg *s, uint32_t count)
 {
-    if (s->rdonly || s->version < 2 || count == s->synced) return 0;
-    uint8_t hdr[Q_SEG_HDR_BYTES];
-    memcpy(hdr, s->map, sizeof hdr);
-    uint32_t from = 0, to = Q_SEG_SYNCED_SLOTS, slot = s->synced_slot;
+    if (s->rdonly || s->version < 2 || count == s->synced) return;
     if (count > s->synced) {
-        slot ^= 1;
-        from = slot;
-        to = slot + 1;
-    } /* else lowered: both slots, or the larger old one would still win */
-    for (uint32_t k = from; k < to; k++) q_seg_synced_encode(hdr, s->base, k, count);
-    uint32_t at = Q_SEG_OFF_SYNCED + from * Q_SEG_SYNCED_SLOT_BYTES;
-    int r = q_seg_write(s, hdr + at, (to - from) * Q_SEG_SYNCED_SLOT_BYTES, at);
-    if (r) return r;
-    s->synced_slot = (uint8_t)slot;
+        s->synced_slot ^= 1;
+        q_seg_synced_encode(s->map, s->base, s->synced_slot, count);
+    } else {
+        /* Lowered: both slots, or the larger old one would still win. */
+        for (uint32_t k = 0; k < Q_SEG_SYNCED_SLOTS; k++)
+            q_seg_synced_encode(s->map, s->base, k, count);
+    }
     s->synced = count;
-    return 0;
 }
 
 int q_seg_clean_tail(q_seg *s, uint64_t alloc_to)
@@ -299,28 +307,25 @@ int q_seg_clean_tail(q_seg *s, uint64_t alloc_to)
     uint64_t from = s->used;
     uint64_t page_up = (from + PAGE_BYTES - 1) / PAGE_BYTES * PAGE_BYTES;
     if (page_up > s->bytes) page_up = s->bytes;
-    static const uint8_t zeros[PAGE_BYTES];
-    /* The page holding the last record was written, so it has its block. */
-    int r = page_up > from ? q_seg_write(s, zeros, page_up - from, (uint32_t)from) : 0;
-    if (r) return r;
+    /* The page holding the last record was written, so it has its block: zeroing its rest
+     * through the mapping cannot fault. */
+    if (page_up > from) memset(s->map + from, 0, page_up - from);
     s->alloc = (uint32_t)page_up;
     if (page_up < s->bytes) {
         off_t off = (off_t)page_up, len = (off_t)(s->bytes - page_up);
         if (q_sys.fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) != 0) {
             if (errno != EOPNOTSUPP) return -errno;
-            /* Only pages that hold bytes are written: blocks that are allocated already. */
-            for (uint64_t i = page_up; i < s->bytes && r == 0; i += PAGE_BYTES) {
-                uint64_t n = s->bytes - i < PAGE_BYTES ? s->bytes - i : PAGE_BYTES;
-                if (last_nonzero(s->map, i, i + n) > i) r = q_seg_write(s, zeros, n, (uint32_t)i);
-            }
-            if (r) return r;
+            /* Only words that hold bytes are stored to: blocks that are allocated already. */
+            for (uint64_t i = page_up; i < s->bytes; i += 8)
+                if (q_ld64(s->map + i)) q_st64(s->map + i, 0);
         }
         /* Allocate the first step again: appends through the mapping must not fault on a full
          * disk. Without room the log still opens; its appends find the disk full. */
-        r = q_seg_grow(s, alloc_to);
+        int r = q_seg_grow(s, alloc_to);
         if (r && r != -ENOSPC) return r;
     }
-    /* A full fsync: the segment may be one whose creation was never synced. */
+    /* A full fsync: the segment may be one whose creation was never synced (see q_log.c on
+     * why syncing the fd covers pages dirtied through the mapping). */
     if (q_sys.fsync(s->fd) != 0) return -errno;
     return 0;
 }
@@ -380,7 +385,7 @@ int64_t q_seg_find(q_seg *s, uint64_t offset, q_rec *out)
 
 void q_seg_close(q_seg *s)
 {
-    if (s->map) q_sys.munmap((void *)s->map, s->bytes);
+    if (s->map) q_sys.munmap(s->map, s->bytes);
     if (s->fd >= 0) q_sys.close(s->fd);
     rt_free(s->idx);
     s->map = NULL;
@@ -409,8 +414,7 @@ int q_seg_unmap_detached(q_seg *s)
     if (!s->map) return 0;
     unmap_job *u = rt_malloc(sizeof *u);
     if (!u) return -ENOMEM;
-    *u = (unmap_job){
-        .job = {.fn = unmap_now, .detached = true}, .map = (void *)s->map, .bytes = s->bytes};
+    *u = (unmap_job){.job = {.fn = unmap_now, .detached = true}, .map = s->map, .bytes = s->bytes};
     int r = rt_bg_submit(&u->job);
     if (r) {
         rt_free(u);

@@ -1,17 +1,12 @@
 /* queue/q_segment: one segment file of a log: create, open, map, scan, index, clean the tail.
  *
  * A segment is a file named by its first offset (Q_SEG_NAME_FMT, zero-padded so names sort),
- * sized with ftruncate and mapped MAP_SHARED, PROT_READ, for its whole size. Its blocks are
- * allocated (fallocate) only up to `alloc`, in steps ahead of the writer (q_seg_alloc_step), so a
- * full disk is an -ENOSPC from fallocate before an append is taken, and the log writes only below
- * `alloc`. Holes past it read as zeros: the end of the records. Every byte reaches the file by
- * pwrite(2) (q_seg_write: records, the header, its watermark, the zeroing of a cut tail), never by
- * a store through the mapping: the pages are never mapped writable, so writeback does not have to
- * write-protect them again (folio_mkclean: an rmap walk and a TLB flush per page, 40 % of the
- * retention sync's CPU in session 12's profile) and no store takes a page_mkwrite fault.
- * Readers use the mapping (zero copy); the page cache is one, so a pwrite is visible to them at
- * once. This file owns the file descriptor, the mapping and a sparse in-memory index rebuilt by
- * the scan on open:
+ * sized with ftruncate and mapped MAP_SHARED for its whole size. Its blocks are allocated
+ * (fallocate) only up to `alloc`, in steps ahead of the writer (q_seg_alloc_step): a store through
+ * the mapping into an unallocated block would need a block at page-fault time, which on a full
+ * disk is SIGBUS, so the log writes only below `alloc`. Holes past it read as zeros: the end of
+ * the records. Records are appended by writing into the mapping (the log does that); this file
+ * owns the file descriptor, the mapping and a sparse in-memory index rebuilt by the scan on open:
  * the position of every Q_SEG_IDX_STRIDE-th record, so a lookup is one index read plus at most
  * Q_SEG_IDX_STRIDE - 1 header hops. A lookup also leaves a cursor at the record after the one it
  * found (12 bytes per segment, not per record): deliveries mostly read the log forward, so the
@@ -35,7 +30,8 @@
 /* Allocation steps. The first is small so that an empty log costs little disk: 16 empty
  * partitions hold 4 MiB. Each later step is the size allocated so far (doubling), up to the
  * largest, so a busy log issues one fallocate per 4 MiB and the last step of a 64 MiB segment
- * over-allocates at most 4 MiB. Positions and steps are multiples of the allocation unit, a page. */
+ * over-allocates at most 4 MiB. Positions and steps are multiples of the allocation unit, a page,
+ * so a page written through the mapping is allocated whole. */
 #define Q_SEG_ALLOC_UNIT_BYTES 4096u
 #define Q_SEG_ALLOC_FIRST_BYTES (256u * 1024u)
 #define Q_SEG_ALLOC_STEP_MAX_BYTES (4u * 1024u * 1024u)
@@ -43,13 +39,32 @@ _Static_assert(Q_SEG_ALLOC_FIRST_BYTES <= Q_SEG_BYTES_MIN * 4, "first step near 
 _Static_assert(Q_SEG_ALLOC_FIRST_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "steps are whole pages");
 _Static_assert(Q_SEG_ALLOC_STEP_MAX_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "steps are whole pages");
 
+/* Stores through the mapping go only to pages write(2) has touched first (q_seg_prewrite): an
+ * allocated block of ext4 is an unwritten extent, and the first store into its page may split the
+ * extent; on a nearly full filesystem (ext4 leaves delayed allocation then) that needs a block
+ * the filesystem does not have, and the page fault is SIGBUS. The same need met by write(2) is
+ * -ENOSPC, a disk-full refusal. Ahead of the writer in steps of this many bytes of zeros: the
+ * pages are stored to at once after, so no block is written twice... */
+#define Q_SEG_PREWRITE_BYTES (64u * 1024u)
+_Static_assert(Q_SEG_PREWRITE_BYTES % Q_SEG_ALLOC_UNIT_BYTES == 0, "prewrite steps are pages");
+/* ...one pwrite per page, not one per step: the page cache sizes a folio by the write that
+ * creates it, so one 64 KiB pwrite makes a 64 KiB folio, every store through the mapping dirties
+ * it whole, and each fdatasync of a small append wrote ~64 KiB back instead of the pages stored
+ * to (8x the bytes at one append per fdatasync; bench/results/prewrite-2026-12-07.md). 16
+ * pwrites per step, about one per 32 appends of 2 KiB. */
+#define Q_SEG_PREWRITE_WRITE_BYTES Q_SEG_ALLOC_UNIT_BYTES
+_Static_assert(Q_SEG_PREWRITE_BYTES % Q_SEG_PREWRITE_WRITE_BYTES == 0, "whole writes per step");
+
 typedef struct q_seg {
-    uint64_t base;  /* offset of the first record (the file name) */
-    uint64_t count; /* records in the segment */
-    uint32_t used;  /* bytes in use: file header + records */
-    uint32_t bytes; /* file size == mapping size */
-    uint32_t alloc; /* [0, alloc) has blocks: appends stay below it (writable tail segment
-                       * only; 0 when unknown: a sealed or read-only segment) */
+    uint64_t base;    /* offset of the first record (the file name) */
+    uint64_t count;   /* records in the segment */
+    uint32_t used;    /* bytes in use: file header + records */
+    uint32_t bytes;   /* file size == mapping size */
+    uint32_t alloc;   /* [0, alloc) has blocks: stores through the mapping stay below it (writable
+                     * tail segment only; 0 when unknown: a sealed or read-only segment) */
+    uint32_t written; /* [0, written) was stored to with write(2) (zeros, q_seg_prewrite) or
+                       * holds records: a store through the mapping below it needs nothing more
+                       * from the filesystem (0: not known yet; never below used's page) */
     int fd;
     bool rdonly;
     bool published;      /* has its final name (else still "<name>.tmp", see q_log_open.c) */
@@ -59,7 +74,7 @@ typedef struct q_seg {
     uint8_t synced_slot; /* watermark slot holding `synced` (the next raise writes the other) */
     uint32_t synced;     /* the first `synced` records were covered by a completed fsync, as the
                           * header's watermark says (0: unknown, or a version-1 file) */
-    const uint8_t *map;  /* whole file, MAP_SHARED, PROT_READ: written only with q_seg_write */
+    uint8_t *map;        /* whole file, MAP_SHARED; PROT_READ only when rdonly */
     uint32_t *idx;       /* idx[i]: position of record base + i * Q_SEG_IDX_STRIDE */
     uint32_t idx_cap;
     /* Lookup cursor (q_seg_find): record base + cur_rel starts at position cur_pos (0: none).
@@ -89,12 +104,13 @@ int q_seg_create(int dirfd, uint64_t base, uint32_t bytes, uint32_t alloc, bool 
  * name when the log rolls into it. */
 #define Q_SEG_SPARE_NAME "spare" Q_SEG_SUFFIX Q_SEG_TMP_SUFFIX
 /* Creates the spare file in dirfd as q_seg_create would create a segment, header excepted (its
- * base is not known yet): size `bytes`, the first `alloc` bytes allocated, the
+ * base is not known yet): size `bytes`, the first `alloc` bytes allocated, the header's page and
+ * the first prewrite step (Q_SEG_PREWRITE_BYTES) written with zeros one page per pwrite, the
  * whole file mapped; out->base is 0 and out->idx NULL. Blocking: for a helper thread. Returns 0
  * or a negative errno; on error nothing is left behind. */
 int q_seg_spare_prepare(int dirfd, uint32_t bytes, uint32_t alloc, q_seg *out);
 /* Turns the prepared spare `s` into the empty segment at `base`: allocates its index, writes the
- * file header (pwrite) and renames the spare to
+ * file header (into a page written already: no fault, no allocation) and renames the spare to
  * the segment's temporary name ("<base>.qseg.tmp"), which q_seg_create would have given it. The
  * caller publishes it like a created one. Returns 0 or a negative errno (the spare is then left
  * as it was, still the caller's). */
@@ -110,10 +126,11 @@ uint32_t q_seg_alloc_step(const q_seg *s);
  * and moves `alloc`. Returns 0 (also when already allocated) or a negative errno (-ENOSPC: the
  * disk is full; `alloc` is unchanged). */
 int q_seg_grow(q_seg *s, uint64_t to);
-/* Writes the n bytes at buf to the file at position pos with pwrite(2) (again after a short
- * write, which a regular file gives only when the disk fills or fails): the only way bytes reach a
- * segment. Caller: pos + n <= bytes. 0, or a negative errno (-EIO for a write of 0 bytes). */
-int q_seg_write(q_seg *s, const void *buf, size_t n, uint32_t pos);
+/* Makes [used, to) safe to store to through the mapping (see Q_SEG_PREWRITE_BYTES): writes zeros
+ * with one pwrite per page (Q_SEG_PREWRITE_WRITE_BYTES) from the first untouched page at or after `used` up to `to` rounded up to a step,
+ * capped at `alloc`. Never touches a byte below `used`. Caller: to <= alloc. 0, or negative errno
+ * of the write (-ENOSPC on a full filesystem: nothing may be stored then). */
+int q_seg_prewrite(q_seg *s, uint64_t to);
 /* Renames the temporary file to its final name (the caller fsyncs the directory afterwards).
  * Returns 0 or a negative errno. */
 int q_seg_publish(int dirfd, q_seg *s);
@@ -137,15 +154,14 @@ q_scan_stop q_seg_scan(q_seg *s, uint32_t rec_max, bool verify);
 uint64_t q_seg_garbage_bytes(const q_seg *s, uint32_t pos);
 
 /* Sets the synced watermark to `count` records (see Q_SEG_OFF_SYNCED): a raise writes the slot
- * not holding the current value, a lowering (recovery cut synced records) writes both. By pwrite
- * into the page cache: the next fsync of the file carries it. The caller guarantees that the first
- * `count` records have been covered by a completed fsync (for a raise). No-op on read-only
- * segments and version-1 files (their header checksum covers the slots' bytes). 0, or the
- * negative errno of the write (the watermark is then unchanged). */
-int q_seg_set_synced(q_seg *s, uint32_t count);
+ * not holding the current value, a lowering (recovery cut synced records) writes both. Only in the
+ * mapping: the next fsync of the file carries it. The caller guarantees that the first `count`
+ * records have been covered by a completed fsync (for a raise). No-op on read-only segments and
+ * version-1 files (their header checksum covers the slots' bytes). */
+void q_seg_set_synced(q_seg *s, uint32_t count);
 
 /* Makes everything from `used` to the end of the file zero, then fsync()s: the bytes after a cut
- * can never resurface as records after later appends. Zeroes the partial page (pwrite) and
+ * can never resurface as records after later appends. Zeroes the partial page in the mapping and
  * punches the rest, falling back to writing zeros where punching is unsupported; then allocates
  * again up to `alloc_to` (at least the page holding `used`) and sets `alloc`. A full disk is no
  * error here: `alloc` stays at the end of the records and the appends find the disk full.

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ev_reactor.h" /* ev_presubmit_run_current */
 #include "core/rt_clock.h"
 #include "core/rt_log.h"
 #include "worker/wk_atomic.h"
@@ -178,9 +177,6 @@ static void wake_if_sleeping(wk_mesh *m, int from, int to)
 
 static void publish_and_wake(wk_mesh *m, int from, int to, wk_lane *l)
 {
-    /* What the messages tell the receiver (an answer about an append) must hold first: the
-     * sender's loop runs its before-submit work (queue/q_log: staged records to the page cache). */
-    ev_presubmit_run_current();
     wk_spsc_publish(&l->ring);
     l->wake_check = false;
     /* seq_cst fence: orders the tail store before the read of the receiver's `sleeping` (the
@@ -252,7 +248,6 @@ unsigned wk_mesh_flush(wk_mesh *m, int from)
 {
     wk_ep *e = &m->ep[from];
     if (e->ndirty == 0) return 0;
-    ev_presubmit_run_current(); /* before the messages are seen: see publish_and_wake */
     /* Pass 1: move parked nodes, publish, arm want_space where nodes remain. */
     for (uint32_t i = 0; i < e->ndirty; i++) {
         wk_lane *l = lane_of(m, from, e->dirty[i]);

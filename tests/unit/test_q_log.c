@@ -421,16 +421,13 @@ START_TEST(forward_reads_start_at_the_cursor)
     for (uint64_t off = 0; off < 64; off++) ck_assert_int_eq(tq_append(log, off, 40), (int64_t)off);
     q_seg *s = &log->segs[0];
     q_rec r;
-    ck_assert_int_eq(q_log_flush(log), 0); /* the segment read directly below */
     int64_t pos33 = q_seg_find_indexed(s, 33, &r);
     ck_assert_int_gt(pos33, 0);
     for (uint64_t off = 0; off <= 40; off++) {
         ck_assert_int_eq(q_log_read(log, off, &r), 0);
         tq_check_rec(&r, off, 40);
     }
-    static const uint8_t zero2[2];
-    /* No longer parses (the mapping is read-only: through the file, as damage would come). */
-    ck_assert_int_eq(pwrite(s->fd, zero2, 2, pos33 + Q_REC_OFF_MAGIC), 2);
+    memset(s->map + pos33 + Q_REC_OFF_MAGIC, 0, 2); /* no longer parses */
     for (uint64_t off = 41; off < 64; off++) {
         ck_assert_int_eq(q_log_read(log, off, &r), 0);
         tq_check_rec(&r, off, 40);
