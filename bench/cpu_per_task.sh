@@ -18,7 +18,8 @@
 #
 #   BEFORE=/path/ringqd [AFTER=build/ringqd] [BENCH=build/ringq-bench] [REPS=3] [DURATION_S=5]
 #   [WARMUP_S=1] [FSYNCS="always never"] [POINTS="b1 b64"] [SERVER_CPU=0] [CLIENT_CPU=1]
-#   [RATE_b1=ops/s] [RATE_b64=ops/s] [OUT=dir to keep the JSON in] bash bench/cpu_per_task.sh
+#   [RATE_b1=ops/s] [RATE_b64=ops/s] [PAYLOAD=bytes (100)] [OUT=dir to keep the JSON in]
+#   bash bench/cpu_per_task.sh
 #
 # BEFORE for issue #13 item 8 is 93a318b:
 #   mkdir /tmp/ringq-93a318b && git archive 93a318b | tar -x -C /tmp/ringq-93a318b
@@ -35,6 +36,7 @@ FSYNCS=${FSYNCS:-always never}
 POINTS=${POINTS:-b1 b64}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
+PAYLOAD=${PAYLOAD:-100} # bytes per task (--size); 2048 for the large-payload points of issue #15
 STARTUP_POLLS=100 # x 0.1 s: a fresh ringqd writes its port file well within 10 s
 declare -A BIN=([before]=${BEFORE:?BEFORE=ringqd binary} [after]=${AFTER:-build/ringqd})
 declare -A SHAPE=([b1]="1 4 16" [b64]="64 4 1") # batch conns inflight
@@ -43,7 +45,7 @@ OUT=${OUT:-$(mktemp -d /tmp/cpu-per-task.XXXXXX)}
 mkdir -p "$OUT"
 [ -n "$KEEP" ] || trap 'rm -rf "$OUT"' EXIT
 echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# before=${BIN[before]} after=${BIN[after]} reps=$REPS duration=${DURATION_S}s"
+echo "# before=${BIN[before]} after=${BIN[after]} reps=$REPS duration=${DURATION_S}s payload=${PAYLOAD}B"
 for rep in $(seq "$REPS"); do
     for fs in $FSYNCS; do
         for name in $POINTS; do
@@ -57,7 +59,7 @@ for rep in $(seq "$REPS"); do
                     --threads 1 --log-level warn --fsync "$fs" || exit 1
                 json=$OUT/$v.$fs.$name.r$rep.json
                 taskset -c "$CLIENT_CPU" "$BENCH" e2e --system ringq --label "$v" --threads 1 \
-                    --size 100 --warmup "$WARMUP_S" --duration "$DURATION_S" --quiet \
+                    --size "$PAYLOAD" --warmup "$WARMUP_S" --duration "$DURATION_S" --quiet \
                     --batch "$batch" --conns "$c" --inflight "$i" --workers 4 --credits 256 \
                     --addr "127.0.0.1:$RINGQD_PORT" --server-pid "$RINGQD_PID" "${rate_args[@]}" \
                     --json "$json" >"$OUT/bench.log" 2>&1
