@@ -164,6 +164,14 @@ END_TEST
 
 #define WRITTEN_BYTES (1024u * 1024u) /* how far the writer stores before the check */
 
+/* Appends records from `off` on until the first segment holds `used` bytes; returns the next. */
+static uint64_t append_until(q_log *log, uint64_t off, uint32_t used)
+{
+    for (; log->segs[0].used < used; off++)
+        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
+    return off;
+}
+
 /* Whether the mapping holding `addr` has VmFlags `flag` in /proc/self/smaps. */
 static bool tq_vma_flag(const void *addr, const char *flag)
 {
@@ -216,10 +224,7 @@ START_TEST(writer_never_reads_ahead)
     q_log *log;
     ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
     uint64_t off = 0;
-    while (log->segs[0].used < WRITTEN_BYTES) {
-        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-        off++;
-    }
+    off = append_until(log, off, WRITTEN_BYTES);
     const q_seg *s = &log->segs[0];
     ck_assert_uint_eq(log->nsegs, 1);
     ck_assert_uint_ge(s->written, s->used);
@@ -247,10 +252,7 @@ START_TEST(writer_miss_reads_no_window)
     q_log *log;
     ck_assert_int_eq(q_log_open(dir, &o, &log, NULL), 0);
     uint64_t off = 0;
-    while (log->segs[0].used < WRITTEN_BYTES) {
-        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-        off++;
-    }
+    off = append_until(log, off, WRITTEN_BYTES);
     ck_assert_int_eq(q_log_commit(log), 0); /* every page clean: droppable */
     const q_seg *s = &log->segs[0];
     uint32_t up = (s->used + 4095u) & ~4095u;
@@ -259,10 +261,7 @@ START_TEST(writer_miss_reads_no_window)
     uint32_t written = s->written;
     uint64_t before = resident_pages(s, (written + 4095u) & ~4095u, s->bytes);
     /* Store into the dropped pages: each first store there is a miss. */
-    while (log->segs[0].used < written) {
-        ck_assert_int_eq(tq_append(log, off, MAXLEN), (int64_t)off);
-        off++;
-    }
+    off = append_until(log, off, written);
     ck_assert_uint_eq(log->nsegs, 1);
     /* Past what the prewrite has written now: nothing read ahead. */
     uint32_t from = (s->written + 4095u) & ~4095u;
