@@ -15,13 +15,7 @@
 #include "ts_main.h"
 
 static uint64_t rng = 0x243f6a8885a308d3ull;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t rnd(void) { return ts_xorshift64(&rng); }
 
 /* 0, a value of a random bit length (every varint length 1..10), or the largest. */
 static uint64_t rnd_value(uint64_t max)
